@@ -1,0 +1,48 @@
+"""Addresses, ports and limits of the chat system: edit this file to configure it.
+
+The server and every client read their defaults from here; command-line flags override
+them (``python chatserver.py --help``, ``python chatclient.py --help``).
+"""
+
+# --- Where the server listens and where clients connect -------------------------------
+# "0.0.0.0" accepts connections from the LAN; "127.0.0.1" only from this machine.
+SERVER_HOST = "127.0.0.1"
+SERVER_PORT = 5000
+
+# --- Wire protocol ----------------------------------------------------------------------
+PROTOCOL_VERSION = 1
+# Largest frame (one JSON object plus its newline) either side accepts, in bytes.
+MAX_FRAME_BYTES = 64 * 1024
+# Largest message text, in characters (a direct or room message).
+MAX_TEXT_CHARS = 4000
+
+# --- Names ------------------------------------------------------------------------------
+MAX_NAME_LENGTH = 32
+# Names nobody may take (compared case-insensitively): the server speaks as SERVER_NAME.
+SERVER_NAME = "server"
+RESERVED_NAMES = frozenset({"server", "system", "admin", "all", "everyone", "room", "nobody"})
+
+# --- Liveness ---------------------------------------------------------------------------
+# The server pings a client that has been silent this long (seconds) ...
+HEARTBEAT_INTERVAL = 15.0
+# ... and drops it as a ghost when nothing at all has arrived for this long.
+HEARTBEAT_TIMEOUT = 45.0
+# A client must say hello within this many seconds of connecting.
+LOGIN_TIMEOUT = 10.0
+
+# --- Server resources -------------------------------------------------------------------
+# Bytes waiting to be written to one client; a client that stops reading is
+# disconnected when its queue passes this, so it cannot make the server's memory grow.
+MAX_OUTGOING_BYTES = 1024 * 1024
+# Direct messages to one recipient that await its delivery receipt.
+MAX_PENDING_RECEIPTS = 1000
+# Consecutive malformed frames after which the server gives up on a connection.
+MAX_BAD_FRAMES = 20
+# Connections the server accepts at once.
+MAX_CONNECTIONS = 20000
+
+# --- Client -----------------------------------------------------------------------------
+# How long `chatclient.py NAME --send TO TEXT` waits for the delivery acknowledgement.
+SEND_TIMEOUT = 10.0
+# Seconds to wait for the server's answer to the opening hello.
+CONNECT_TIMEOUT = 10.0

@@ -1,0 +1,37 @@
+"""The chat wire protocol as a sans-I/O core: bytes in, events out, no sockets.
+
+Call :class:`Connection` ``receive_data(bytes)`` with what arrived (``b""`` at EOF), iterate
+``events()``, and write whatever ``send(event)`` and ``data_to_send()`` return. The asyncio
+server, the threaded client, the GUI and the web gateway are thin shells around it.
+PROTOCOL.md at the repository root describes the same protocol for people.
+"""
+
+from .connection import Connection, Role, State
+from .errors import ErrorCode, LocalProtocolError
+from .events import (
+    Accepted,
+    ConnectionClosed,
+    Delivered,
+    DirectMessage,
+    ErrorReply,
+    Event,
+    FrameRejected,
+    Goodbye,
+    Hello,
+    LookupRequest,
+    LookupResult,
+    Ping,
+    Pong,
+    Presence,
+    Receipt,
+    RoomMessage,
+    SendDirect,
+    SendRoom,
+    UserJoined,
+    UserLeft,
+    UserList,
+    Welcome,
+    WhoRequest,
+)
+
+__all__ = [name for name in dir() if not name.startswith("_")]

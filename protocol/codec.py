@@ -1,0 +1,197 @@
+"""Encoding events to frames and decoding frames to events.
+
+A frame is one JSON object in UTF-8 followed by ``\\n``. JSON escapes every newline inside
+strings, so the newline can only ever end a frame. :func:`encode` turns an event into a
+frame; :func:`decode` turns one frame (without its newline) into an event, or into a
+:class:`FrameRejected` that says precisely what is wrong with it.
+
+Every field name means the same thing in every event, so one table (``FIELDS``) says how
+each is checked. Keys a receiver does not know are ignored, so later versions can add some.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import ErrorCode
+from .events import WIRE_EVENTS, Event, FrameRejected, Presence
+
+# Lone surrogates can come in through JSON escapes ("\ud800") but cannot be encoded
+# as UTF-8 again: refuse them where they enter, not where they would crash an encoder.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_ID_CHARS = 64
+_MAX_SHORT_TEXT = 256
+
+
+class FieldError(Exception):
+    """A field is missing or has the wrong type or size; carries the error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _string(max_chars: int | None, code: str = ErrorCode.BAD_FIELD) -> Callable[[str, Any, int], str]:
+    def check(key: str, value: Any, max_text: int) -> str:
+        if type(value) is not str:
+            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a string")
+        limit = max_text if max_chars is None else max_chars
+        if len(value) > limit:
+            raise FieldError(code, f"'{key}' is {len(value)} characters long; the limit is {limit}")
+        if _SURROGATE.search(value):
+            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' contains an unpaired surrogate")
+        return value
+
+    return check
+
+
+def _optional(check: Callable[[str, Any, int], Any]) -> Callable[[str, Any, int], Any]:
+    def check_optional(key: str, value: Any, max_text: int) -> Any:
+        return None if value is None else check(key, value, max_text)
+
+    return check_optional
+
+
+def _integer(key: str, value: Any, max_text: int) -> int:
+    # bool is a subclass of int in Python, but true is not a message id.
+    if type(value) is not int or value < 0:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a non-negative integer")
+    return value
+
+
+def _number(key: str, value: Any, max_text: int) -> float:
+    if type(value) not in (int, float):
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a number")
+    return value
+
+
+def _boolean(key: str, value: Any, max_text: int) -> bool:
+    if type(value) is not bool:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be true or false")
+    return value
+
+
+def _presences(key: str, value: Any, max_text: int) -> tuple[Presence, ...]:
+    if type(value) is not list:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list")
+    out = []
+    for item in value:
+        if type(item) is not dict:
+            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' items must be objects")
+        out.append(Presence(_name("name", item.get("name"), max_text), _number("since", item.get("since"), max_text)))
+    return tuple(out)
+
+
+_id = _string(_MAX_ID_CHARS)
+_name = _string(_MAX_SHORT_TEXT)
+_short = _string(_MAX_SHORT_TEXT)
+
+# field name -> (key on the wire, checker(key, value, max_text) -> value or FieldError)
+FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
+    "request_id": ("id", _id),
+    "name": ("name", _name),
+    "to": ("to", _name),
+    "sender": ("from", _name),
+    "text": ("text", _string(None, ErrorCode.MESSAGE_TOO_LARGE)),
+    "msg_id": ("msg_id", _integer),
+    "version": ("version", _integer),
+    "server": ("server", _short),
+    "heartbeat": ("heartbeat", _number),
+    "code": ("code", _short),
+    "message": ("message", _string(4 * _MAX_SHORT_TEXT)),
+    "reason": ("reason", _short),
+    "token": ("token", _id),
+    "sent_at": ("sent_at", _number),
+    "at": ("at", _number),
+    "since": ("since", _optional(_number)),
+    "status": ("status", _short),
+    "address": ("address", _optional(_short)),
+    "port": ("port", _optional(_integer)),
+    "online": ("online", _boolean),
+    "users": ("users", _presences),
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Spec:
+    """How one event class maps to and from the wire."""
+
+    cls: type[Event]
+    # (attribute, wire key, checker, required) for each field, in declaration order.
+    fields: tuple[tuple[str, str, Callable[[str, Any, int], Any], bool], ...]
+
+
+def _spec(cls: type[Event]) -> _Spec:
+    fields = []
+    for field in dataclasses.fields(cls):
+        key, check = FIELDS[field.name]
+        required = field.default is dataclasses.MISSING
+        fields.append((field.name, key, check, required))
+    return _Spec(cls, tuple(fields))
+
+
+SPECS: dict[type[Event], _Spec] = {cls: _spec(cls) for cls in WIRE_EVENTS}
+TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in WIRE_EVENTS}
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """The JSON object for ``event``; optional fields that are None are left out."""
+    spec = SPECS[type(event)]
+    out: dict[str, Any] = {"type": event.TYPE}
+    for attr, key, _check, _required in spec.fields:
+        value = getattr(event, attr)
+        if value is None:
+            continue
+        if attr == "users":
+            value = [{"name": p.name, "since": p.since} for p in value]
+        out[key] = value
+    return out
+
+
+def encode(event: Event) -> bytes:
+    """The frame for ``event``: compact UTF-8 JSON and a newline. Raises KeyError for
+    events that never go on the wire (FrameRejected, ConnectionClosed)."""
+    return _dumps(to_dict(event)).encode("utf-8") + b"\n"
+
+
+def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> Event:
+    """Decode one frame (without its newline) into an event.
+
+    ``allowed`` maps the wire types this receiver accepts to their classes (a server does
+    not accept ``"joined"`` from a client, for instance). Never raises for bad input:
+    returns a :class:`FrameRejected` that names the problem instead.
+    """
+    try:
+        text = frame.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return FrameRejected(ErrorCode.BAD_ENCODING, f"frame is not valid UTF-8 (byte {exc.start})")
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return FrameRejected(ErrorCode.BAD_JSON, f"frame is not valid JSON: {exc}"[:200])
+    if type(obj) is not dict:
+        return FrameRejected(ErrorCode.BAD_JSON, "frame must be a JSON object")
+    request_id = obj.get("id")
+    if type(request_id) is not str or len(request_id) > _MAX_ID_CHARS or _SURROGATE.search(request_id):
+        request_id = None
+    kind = obj.get("type")
+    cls = allowed.get(kind) if type(kind) is str else None
+    if cls is None:
+        shown = kind if type(kind) is str else repr(kind)
+        return FrameRejected(ErrorCode.UNKNOWN_TYPE, f"unknown message type {shown[:40]!r}", request_id)
+    values = {}
+    try:
+        for attr, key, check, required in SPECS[cls].fields:
+            if key in obj:
+                values[attr] = check(key, obj[key], max_text)
+            elif required:
+                raise FieldError(ErrorCode.BAD_FIELD, f"'{kind}' needs the field '{key}'")
+    except FieldError as exc:
+        return FrameRejected(exc.code, str(exc), request_id)
+    return cls(**values)

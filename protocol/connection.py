@@ -1,0 +1,236 @@
+"""One chat connection, either end, as a state machine that never touches a socket.
+
+Use it like this::
+
+    conn = Connection(Role.CLIENT)
+    sock.sendall(conn.send(Hello("1", "Alice", PROTOCOL_VERSION)))
+    while True:
+        conn.receive_data(sock.recv(65536))       # b"" when the peer closed
+        for event in conn.events():
+            ...                                    # Welcome, DirectMessage, ConnectionClosed...
+        sock.sendall(conn.data_to_send())          # pongs the core wrote by itself
+
+The rules of the session, both roles, in one table (``_SENDABLE``)::
+
+    state      client may send                      server may send
+    ---------  -----------------------------------  ------------------------------------
+    HANDSHAKE  hello, ping, pong, bye               welcome (-> OPEN), error, ping, pong,
+                                                    bye
+    OPEN       send, say, receipt, who, whois,      everything a server sends except
+               ping, pong, bye                      welcome
+    CLOSED     nothing                              nothing
+
+A side moves to OPEN when the welcome passes (sent by the server, received by the client)
+and to CLOSED when a ``bye`` passes in either direction or the stream ends. What one side
+may send is what the other may receive: a frame that breaks the table, or is malformed, is
+yielded as :class:`FrameRejected` and the connection goes on; sending one raises
+:class:`LocalProtocolError`. Every buffer is bounded by ``max_frame_bytes``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from enum import Enum
+
+import const
+
+from . import codec
+from .errors import ErrorCode, LocalProtocolError
+from .events import (
+    WIRE_EVENTS,
+    ConnectionClosed,
+    Event,
+    FrameRejected,
+    Goodbye,
+    Hello,
+    Ping,
+    Pong,
+    Welcome,
+)
+
+
+class Role(Enum):
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class State(Enum):
+    HANDSHAKE = "handshake"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def _sent_by(role: str) -> frozenset[type[Event]]:
+    return frozenset(cls for cls in WIRE_EVENTS if cls.SENDER in (role, "both"))
+
+
+_CLIENT_EVENTS = _sent_by("client")
+_SERVER_EVENTS = _sent_by("server")
+_CONTROL = frozenset({Ping, Pong, Goodbye})
+
+# (role of the sender, state) -> event classes it may send then.
+_SENDABLE: dict[tuple[Role, State], frozenset[type[Event]]] = {
+    (Role.CLIENT, State.HANDSHAKE): _CONTROL | {Hello},
+    (Role.CLIENT, State.OPEN): _CLIENT_EVENTS - {Hello},
+    (Role.SERVER, State.HANDSHAKE): _CONTROL | {Welcome, codec.TYPES["error"]},
+    (Role.SERVER, State.OPEN): _SERVER_EVENTS - {Welcome},
+    (Role.CLIENT, State.CLOSED): frozenset(),
+    (Role.SERVER, State.CLOSED): frozenset(),
+}
+# Events that move the session on, whichever direction they pass in.
+_TRANSITIONS: dict[type[Event], State] = {Welcome: State.OPEN, Goodbye: State.CLOSED}
+
+
+def _wire_types(classes: frozenset[type[Event]]) -> dict[str, type[Event]]:
+    return {cls.TYPE: cls for cls in classes}
+
+
+class Connection:
+    """The protocol state of one connection, seen from ``role``.
+
+    ``max_frame_bytes`` bounds a frame (and so the receive buffer); ``max_text_chars``
+    bounds message text. Both default to the limits in ``const.py``.
+    """
+
+    __slots__ = ("role", "state", "_peer", "_buffer", "_discarding", "_eof", "_outbox",
+                 "_max_frame", "_max_text", "_peer_types", "_frames", "_close_pending")
+
+    def __init__(self, role: Role, max_frame_bytes: int = const.MAX_FRAME_BYTES,
+                 max_text_chars: int = const.MAX_TEXT_CHARS) -> None:
+        self.role = role
+        self.state = State.HANDSHAKE
+        self._peer = Role.SERVER if role is Role.CLIENT else Role.CLIENT
+        self._buffer = bytearray()
+        # True while skipping the rest of an oversized frame, up to its newline.
+        self._discarding = False
+        self._eof = False
+        self._close_pending = False
+        self._outbox = bytearray()
+        # Complete frames split off the buffer but not yet turned into events.
+        self._frames: deque[bytes | None] = deque()
+        self._max_frame = max_frame_bytes
+        self._max_text = max_text_chars
+        # Every type the peer can ever send: anything else is "unknown" rather than
+        # "not now", so a client cannot even name a system notice.
+        self._peer_types = _wire_types(_CLIENT_EVENTS if self._peer is Role.CLIENT else _SERVER_EVENTS)
+
+    # --- Outgoing -----------------------------------------------------------------------
+
+    def send(self, event: Event) -> bytes:
+        """Return the bytes that put ``event`` on the wire, and advance the state.
+
+        Raises :class:`LocalProtocolError` if this role may not send ``event`` now.
+        """
+        if type(event) not in _SENDABLE[(self.role, self.state)]:
+            raise LocalProtocolError(
+                f"a {self.role.value} cannot send {type(event).__name__} in state {self.state.name}")
+        self.state = _TRANSITIONS.get(type(event), self.state)
+        return codec.encode(event)
+
+    def data_to_send(self) -> bytes:
+        """Bytes the core decided to send by itself (pongs); empties the outbox."""
+        out = bytes(self._outbox)
+        self._outbox.clear()
+        return out
+
+    # --- Incoming -----------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes that arrived from the peer; ``b""`` means the peer closed."""
+        if not data:
+            self._eof = True
+            return
+        if self._discarding:
+            end = data.find(b"\n")
+            if end < 0:
+                return
+            self._discarding = False
+            data = data[end + 1:]
+        self._buffer += data
+
+    def events(self) -> Iterator[Event]:
+        """Yield every event that the bytes received so far complete (see next_event).
+
+        Safe to abandon part-way: what was not yielded stays for the next call.
+        """
+        while (event := self.next_event()) is not None:
+            yield event
+
+    def next_event(self) -> Event | None:
+        """Return the next complete event, or None when more data is needed.
+
+        After EOF it returns, once, a ``truncated_frame`` rejection if a partial frame was
+        left, then :class:`ConnectionClosed`, then None.
+        """
+        while True:
+            if self._frames:
+                frame = self._frames.popleft()
+                if frame is None:
+                    return self._too_large()
+                event = self._receive_frame(frame)
+                if event is not None:
+                    return event
+                continue
+            if not self._split_frames():
+                break
+        if self._eof:
+            self._eof = False
+            self._close_pending = True
+            self.state = State.CLOSED
+            leftover, self._buffer = self._buffer, bytearray()
+            if leftover and not leftover.isspace():
+                return FrameRejected(ErrorCode.TRUNCATED_FRAME, "the stream ended inside a frame")
+        if self._close_pending:
+            self._close_pending = False
+            return ConnectionClosed()
+        return None
+
+    def _split_frames(self) -> bool:
+        """Move complete frames from the buffer to the queue; False if there were none.
+
+        An oversized frame is queued as None so it is reported in its place in order.
+        """
+        buffer = self._buffer
+        frames = self._frames
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            frames.append(bytes(buffer[start:end]) if end + 1 - start <= self._max_frame else None)
+            start = end + 1
+        if start:
+            del buffer[:start]
+        if len(buffer) >= self._max_frame:
+            # No newline within the limit: drop what we have and the rest of the frame.
+            buffer.clear()
+            self._discarding = True
+            frames.append(None)
+        return bool(frames)
+
+    def _too_large(self) -> FrameRejected:
+        return FrameRejected(ErrorCode.FRAME_TOO_LARGE, f"frame exceeds {self._max_frame} bytes")
+
+    def _receive_frame(self, frame: bytes) -> Event | None:
+        if frame.endswith(b"\r"):  # tolerate CRLF from line-oriented tools (telnet, nc -C)
+            frame = frame[:-1]
+        if not frame or frame.isspace():
+            return None  # blank lines are keep-alives, not errors
+        event = codec.decode(frame, self._peer_types, self._max_text)
+        if type(event) is FrameRejected:
+            return event
+        if type(event) not in _SENDABLE[(self._peer, self.state)]:
+            return self._out_of_order(event)
+        self.state = _TRANSITIONS.get(type(event), self.state)
+        if type(event) is Ping:
+            self._outbox += codec.encode(Pong(event.token))
+        return event
+
+    def _out_of_order(self, event: Event) -> FrameRejected:
+        request_id = getattr(event, "request_id", None)
+        if self.state is State.HANDSHAKE:
+            return FrameRejected(ErrorCode.NOT_LOGGED_IN, f"'{event.TYPE}' is not allowed before logging in",
+                                 request_id)
+        if self.state is State.OPEN:
+            return FrameRejected(ErrorCode.ALREADY_LOGGED_IN, f"'{event.TYPE}' is only allowed once, to log in",
+                                 request_id)
+        return FrameRejected(ErrorCode.NOT_LOGGED_IN, f"'{event.TYPE}' arrived after the session ended",
+                             request_id)

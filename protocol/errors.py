@@ -1,0 +1,42 @@
+"""Error codes of the chat protocol, and the exception for misuse of the core.
+
+A *remote* problem (bad bytes from the peer) never raises: the core yields a
+:class:`~protocol.events.FrameRejected` event and the connection goes on, so the server can
+tell the sender exactly what was wrong and keep serving. A *local* problem (this program
+sending something illegal in the current state) raises :class:`LocalProtocolError`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class LocalProtocolError(Exception):
+    """This side tried to send an event its role or the connection state does not allow."""
+
+
+class ErrorCode(StrEnum):
+    """The ``code`` of an ``error`` frame. PROTOCOL.md lists when each is sent."""
+
+    # The frame itself.
+    FRAME_TOO_LARGE = "frame_too_large"
+    BAD_ENCODING = "bad_encoding"
+    BAD_JSON = "bad_json"
+    UNKNOWN_TYPE = "unknown_type"
+    BAD_FIELD = "bad_field"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    TRUNCATED_FRAME = "truncated_frame"
+    # The frame is fine but not allowed in this state of the session.
+    NOT_LOGGED_IN = "not_logged_in"
+    ALREADY_LOGGED_IN = "already_logged_in"
+    # Logging in.
+    UNSUPPORTED_VERSION = "unsupported_version"
+    INVALID_NAME = "invalid_name"
+    NAME_TAKEN = "name_taken"
+    SERVER_FULL = "server_full"
+    # Relaying.
+    UNKNOWN_RECIPIENT = "unknown_recipient"
+    RECIPIENT_DISCONNECTED = "recipient_disconnected"
+    RECIPIENT_BUSY = "recipient_busy"
+    UNKNOWN_MESSAGE = "unknown_message"
+    TOO_MANY_ERRORS = "too_many_errors"

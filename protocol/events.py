@@ -1,0 +1,273 @@
+"""Events: one small frozen dataclass for each thing that can happen on a chat connection.
+
+Each wire event class carries ``TYPE``, the value of the ``"type"`` key of its JSON frame,
+and ``SENDER``, the role allowed to put it on the wire (``"client"``, ``"server"`` or
+``"both"``). Field names are shared across events and each name has one meaning and one
+wire type everywhere (see ``codec.FIELDS``); ``request_id`` travels as ``"id"``.
+
+Events compare by value, so tests can say ``assert events == [...]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+class Event:
+    """Base class of everything :meth:`Connection.events` yields."""
+
+    __slots__ = ()
+    TYPE: ClassVar[str] = ""
+    SENDER: ClassVar[str] = ""
+
+
+# --- Sent by clients --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hello(Event):
+    """First frame of a client: log in as ``name`` speaking protocol ``version``."""
+
+    TYPE: ClassVar[str] = "hello"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    name: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendDirect(Event):
+    """Ask the server to relay ``text`` to the user ``to``."""
+
+    TYPE: ClassVar[str] = "send"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    to: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendRoom(Event):
+    """Ask the server to relay ``text`` to everyone in the broadcast room."""
+
+    TYPE: ClassVar[str] = "say"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt(Event):
+    """The recipient's client confirms it received direct message ``msg_id``."""
+
+    TYPE: ClassVar[str] = "receipt"
+    SENDER: ClassVar[str] = "client"
+    msg_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class WhoRequest(Event):
+    """Ask who is online; answered by :class:`UserList`."""
+
+    TYPE: ClassVar[str] = "who"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LookupRequest(Event):
+    """Ask the registry where ``name`` is; answered by :class:`LookupResult`."""
+
+    TYPE: ClassVar[str] = "whois"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    name: str
+
+
+# --- Sent by the server -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome(Event):
+    """The server accepted the hello: the session is open under ``name``."""
+
+    TYPE: ClassVar[str] = "welcome"
+    SENDER: ClassVar[str] = "server"
+    request_id: str
+    name: str
+    version: int
+    server: str
+    heartbeat: float
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted(Event):
+    """The server took responsibility for request ``request_id`` as message ``msg_id``."""
+
+    TYPE: ClassVar[str] = "accepted"
+    SENDER: ClassVar[str] = "server"
+    request_id: str
+    msg_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered(Event):
+    """The recipient's client confirmed receipt of message ``msg_id``."""
+
+    TYPE: ClassVar[str] = "delivered"
+    SENDER: ClassVar[str] = "server"
+    request_id: str
+    msg_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply(Event):
+    """Request ``request_id`` (or, if None, the connection) failed with ``code``."""
+
+    TYPE: ClassVar[str] = "error"
+    SENDER: ClassVar[str] = "server"
+    code: str
+    message: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DirectMessage(Event):
+    """Message ``msg_id`` from ``sender`` to ``to``; answer it with a :class:`Receipt`."""
+
+    TYPE: ClassVar[str] = "dm"
+    SENDER: ClassVar[str] = "server"
+    msg_id: int
+    sender: str
+    to: str
+    text: str
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoomMessage(Event):
+    """Message ``msg_id`` from ``sender`` to everyone in the broadcast room."""
+
+    TYPE: ClassVar[str] = "room"
+    SENDER: ClassVar[str] = "server"
+    msg_id: int
+    sender: str
+    text: str
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UserJoined(Event):
+    """System notice: ``name`` came online."""
+
+    TYPE: ClassVar[str] = "joined"
+    SENDER: ClassVar[str] = "server"
+    name: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UserLeft(Event):
+    """System notice: ``name`` went offline, because of ``reason``."""
+
+    TYPE: ClassVar[str] = "left"
+    SENDER: ClassVar[str] = "server"
+    name: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """One online user in a :class:`UserList` (not an event: a value inside one)."""
+
+    name: str
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class UserList(Event):
+    """Answer to :class:`WhoRequest`: everyone online, sorted by name."""
+
+    TYPE: ClassVar[str] = "users"
+    SENDER: ClassVar[str] = "server"
+    request_id: str
+    users: tuple[Presence, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult(Event):
+    """Answer to :class:`LookupRequest`.
+
+    ``status`` is ``"online"`` (then ``address``, ``port`` and ``since`` say where the
+    user's connection comes from, as the server sees it) or ``"unknown"``.
+    """
+
+    TYPE: ClassVar[str] = "user"
+    SENDER: ClassVar[str] = "server"
+    request_id: str
+    name: str
+    status: str
+    address: str | None = None
+    port: int | None = None
+    since: float | None = None
+
+
+# --- Sent by either side ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(Event):
+    """Are you there? The :class:`Connection` answers it with a Pong by itself."""
+
+    TYPE: ClassVar[str] = "ping"
+    SENDER: ClassVar[str] = "both"
+    token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Pong(Event):
+    """Answer to a :class:`Ping`, echoing its ``token``."""
+
+    TYPE: ClassVar[str] = "pong"
+    SENDER: ClassVar[str] = "both"
+    token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Goodbye(Event):
+    """The sender ends the session (a client leaving, the server shutting down)."""
+
+    TYPE: ClassVar[str] = "bye"
+    SENDER: ClassVar[str] = "both"
+    reason: str = ""
+
+
+# --- Produced locally, never on the wire ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRejected(Event):
+    """A frame from the peer was malformed or not allowed now; the connection goes on.
+
+    ``code`` is an :class:`~protocol.errors.ErrorCode` value; ``request_id`` is the
+    frame's ``id`` when it could be read, so the error can be matched to its request.
+    """
+
+    code: str
+    message: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed(Event):
+    """The peer closed the byte stream (``receive_data(b"")``)."""
+
+
+WIRE_EVENTS: tuple[type[Event], ...] = (
+    Hello, SendDirect, SendRoom, Receipt, WhoRequest, LookupRequest,
+    Welcome, Accepted, Delivered, ErrorReply, DirectMessage, RoomMessage,
+    UserJoined, UserLeft, UserList, LookupResult,
+    Ping, Pong, Goodbye,
+)

@@ -1,0 +1,11 @@
+"""The user registry: who is online, and where each user is connected from.
+
+A dynamic map of usernames to their endpoints (IP address and port of each connection, as
+the server sees it, and since when). The relay registers a name when a client logs in and
+unregisters it when the client leaves, vanishes or times out.
+"""
+
+from .names import InvalidName, canonical, validate_name
+from .registry import Endpoint, NameTaken, Registry, UserRecord
+
+__all__ = ["Endpoint", "InvalidName", "NameTaken", "Registry", "UserRecord", "canonical", "validate_name"]

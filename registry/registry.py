@@ -1,0 +1,95 @@
+"""The registry proper: names -> endpoints, with uniqueness enforced case-insensitively."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .names import canonical, validate_name
+
+
+class NameTaken(Exception):
+    """Somebody online already uses this name (compared case-insensitively)."""
+
+
+@dataclass(slots=True)
+class Endpoint:
+    """One connection of a user: where it comes from, since when, and its session.
+
+    ``session`` is opaque to the registry; the relay stores its connection object there so
+    that looking a user up also finds where to write.
+    """
+
+    address: str
+    port: int
+    since: float
+    session: Any = field(repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class UserRecord:
+    """A user who is online, under the spelling they logged in with."""
+
+    name: str
+    endpoints: list[Endpoint]
+
+    @property
+    def since(self) -> float:
+        """When the user's earliest live connection was made (seconds since the epoch)."""
+        return min(e.since for e in self.endpoints)
+
+
+class Registry:
+    """Who is online and where. Not thread-safe: the server uses it from its event loop."""
+
+    __slots__ = ("_users",)
+
+    def __init__(self) -> None:
+        self._users: dict[str, UserRecord] = {}
+
+    def register(self, name: str, address: str, port: int, since: float, session: Any) -> UserRecord:
+        """Put ``name`` online at ``address:port``.
+
+        Raises :class:`InvalidName` if the name is not allowed and :class:`NameTaken` if
+        someone online already has it; the user already online is not disturbed.
+        """
+        validate_name(name)
+        key = canonical(name)
+        if key in self._users:
+            raise NameTaken(f"the name {self._users[key].name!r} is already in use")
+        record = UserRecord(name, [Endpoint(address, port, since, session)])
+        self._users[key] = record
+        return record
+
+    def unregister(self, name: str, session: Any) -> bool:
+        """Remove the endpoint of ``session`` from ``name``; True if the user is now offline.
+
+        Returns False (and changes nothing) if that session is not registered under ``name``,
+        so a late cleanup of an old session never removes a newer one.
+        """
+        key = canonical(name)
+        record = self._users.get(key)
+        if record is None:
+            return False
+        remaining = [e for e in record.endpoints if e.session is not session]
+        if len(remaining) == len(record.endpoints):
+            return False
+        if remaining:
+            record.endpoints = remaining
+            return False
+        del self._users[key]
+        return True
+
+    def lookup(self, name: str) -> UserRecord | None:
+        """The online user called ``name`` (any case), or None."""
+        return self._users.get(canonical(name))
+
+    def online(self) -> list[UserRecord]:
+        """Everyone online, sorted by name, case-insensitively."""
+        return sorted(self._users.values(), key=lambda r: canonical(r.name))
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+    def __contains__(self, name: str) -> bool:
+        return canonical(name) in self._users

@@ -1,0 +1,92 @@
+"""The asyncio server: listen, keep sessions alive or drop them, shut down cleanly.
+
+``await ChatServer(config).start()`` listens; ``await server.stop(reason)`` says goodbye
+to every client, closes every connection, and returns once the port is free again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+
+from protocol import Ping, State
+
+from .config import ServerConfig
+from .relay import Relay
+from .session import ClientSession
+
+log = logging.getLogger("chat.server")
+
+# How long stop() lets clients read their goodbye before cutting connections.
+_GOODBYE_GRACE = 2.0
+
+
+class ChatServer:
+    """One chat server. Not reusable: start it once, stop it once."""
+
+    def __init__(self, config: ServerConfig | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.relay = Relay(self.config)
+        self._server: asyncio.base_events.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) actually listened on; the port is real even if 0 was asked."""
+        assert self._server is not None, "start() first"
+        sockname = self._server.sockets[0].getsockname()
+        return sockname[0], sockname[1]
+
+    async def start(self) -> None:
+        """Listen on config.host:config.port. Raises OSError if the address is in use."""
+        loop = asyncio.get_running_loop()
+        # asyncio sets SO_REUSEADDR on POSIX, so a restart can bind the port at once.
+        self._server = await loop.create_server(
+            lambda: ClientSession(self.relay), self.config.host, self.config.port,
+            backlog=4096, family=socket.AF_UNSPEC)
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+        host, port = self.address
+        log.info("listening on %s:%d", host, port)
+
+    async def stop(self, reason: str = "server shutting down") -> None:
+        """Tell every client ``reason``, close all connections, stop listening."""
+        if self._server is None:
+            return
+        self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self.relay.shut_down(reason)
+        deadline = time.monotonic() + _GOODBYE_GRACE
+        while self.relay.sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)  # closing transports flush, then call connection_lost
+        for session in list(self.relay.sessions):
+            session.abort("server shutting down")
+        await self._server.wait_closed()
+        log.info("stopped")
+
+    async def _sweep_forever(self) -> None:
+        """Ping quiet clients, drop silent ones and ones that never logged in.
+
+        One periodic pass over all sessions instead of a timer per connection keeps an
+        idle connection cheap.
+        """
+        config = self.config
+        period = max(0.05, min(config.heartbeat_interval, config.login_timeout) / 4)
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for session in list(self.relay.sessions):
+                if session.closing:
+                    continue
+                silent = now - session.last_seen
+                if session.conn.state is State.HANDSHAKE and now - session.connected_at > config.login_timeout:
+                    log.info("disconnect %r: did not log in within %.0f s", session, config.login_timeout)
+                    session.abort("login timeout")
+                elif silent > config.heartbeat_timeout:
+                    log.info("disconnect %r: silent for %.0f s", session, silent)
+                    session.abort("timeout")
+                elif silent > config.heartbeat_interval and not session.pinged and session.is_open:
+                    session.pinged = True
+                    session.send(Ping("heartbeat"))

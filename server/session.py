@@ -1,0 +1,136 @@
+"""One client connection on the server: an asyncio Protocol around a protocol.Connection.
+
+The session only moves bytes: what arrives goes through the sans-I/O core, and each event
+it yields goes to the relay, which decides what happens. Whatever the relay wants to say to
+this client it hands to :meth:`ClientSession.send` (or :meth:`write_frame` for a frame
+encoded once for many recipients).
+
+Outgoing bytes wait in the transport's buffer. Its high-water mark is
+``const.MAX_OUTGOING_BYTES``: when a client stops reading and its buffer passes that,
+asyncio calls :meth:`pause_writing` and the session is dropped as a slow consumer, so one
+stuck client can never make the server's memory grow without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import const
+from protocol import Connection, Event, LocalProtocolError, Role, State
+
+if TYPE_CHECKING:
+    from .relay import Relay
+
+log = logging.getLogger("chat.server")
+
+
+class ClientSession(asyncio.Protocol):
+    """The server's end of one client connection."""
+
+    __slots__ = ("relay", "conn", "transport", "address", "port", "name", "connected_at",
+                 "last_seen", "pinged", "awaiting_receipt", "bad_frames", "closing",
+                 "leave_reason")
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.conn = Connection(Role.SERVER)
+        self.transport: asyncio.Transport | None = None
+        self.address = "?"
+        self.port = 0
+        # Set by the relay once the hello is accepted; None while logging in.
+        self.name: str | None = None
+        self.connected_at = self.last_seen = time.monotonic()
+        # True once a heartbeat ping went out unanswered; any frame from the client clears it.
+        self.pinged = False
+        # msg_id -> (sender session, sender's request id) for direct messages this client
+        # has been sent but not yet confirmed; created on first use to keep idle sessions small.
+        self.awaiting_receipt: dict[int, tuple[ClientSession, str]] | None = None
+        self.bad_frames = 0
+        self.closing = False
+        # Why the session ended, for the log and the "left" notice; set by whoever ends it.
+        self.leave_reason = "disconnected"
+
+    def __repr__(self) -> str:
+        return f"{self.name or '(login)'}@{self.address}:{self.port}"
+
+    # --- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.address, self.port = peer[0], peer[1]
+        transport.set_write_buffer_limits(high=const.MAX_OUTGOING_BYTES)  # type: ignore[attr-defined]
+        self.relay.connected(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = time.monotonic()
+        self.pinged = False
+        conn = self.conn
+        conn.receive_data(data)
+        handle = self.relay.handle
+        for event in conn.events():
+            handle(self, event)
+            if self.closing:
+                return
+        pongs = conn.data_to_send()
+        if pongs:
+            self.transport.write(pongs)
+
+    def eof_received(self) -> bool:
+        self.conn.receive_data(b"")
+        for event in self.conn.events():
+            self.relay.handle(self, event)
+        return False  # let asyncio close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # Whether the client said goodbye, vanished (reset, closed laptop) or was dropped,
+        # this is the one place the relay forgets the session.
+        self.closing = True
+        self.relay.disconnected(self, exc)
+
+    def pause_writing(self) -> None:
+        # The client's outgoing buffer passed MAX_OUTGOING_BYTES: it is not reading.
+        log.warning("disconnect %r: slow consumer (over %d bytes waiting)", self, const.MAX_OUTGOING_BYTES)
+        self.abort("slow consumer")
+
+    # --- Used by the relay --------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        """True while the session is logged in and not being closed."""
+        return not self.closing and self.conn.state is State.OPEN
+
+    def send(self, event: Event) -> None:
+        """Send ``event`` to this client; silently skipped once the session is closing."""
+        if self.closing:
+            return
+        try:
+            data = self.conn.send(event)
+        except LocalProtocolError as exc:  # a relay bug, not the client's fault: log it
+            log.error("not sent to %r: %s", self, exc)
+            return
+        self.transport.write(data)
+
+    def write_frame(self, frame: bytes) -> None:
+        """Write a frame already encoded for many recipients (room messages, notices)."""
+        if self.is_open:
+            self.transport.write(frame)
+
+    def close(self, reason: str | None = None) -> None:
+        """Close after what is queued has been written (goodbyes, final errors)."""
+        if reason is not None:
+            self.leave_reason = reason
+        if not self.closing:
+            self.closing = True
+            self.transport.close()
+
+    def abort(self, reason: str) -> None:
+        """Drop the connection at once, discarding what is queued for it."""
+        self.leave_reason = reason
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
