@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -64,7 +65,7 @@ def _integer(key: str, value: Any, max_text: int) -> int:
 
 
 def _number(key: str, value: Any, max_text: int) -> float:
-    if type(value) not in (int, float):
+    if type(value) not in (int, float) or not math.isfinite(value):
         raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a number")
     return value
 
@@ -160,6 +161,10 @@ def encode(event: Event) -> bytes:
     return _dumps(to_dict(event)).encode("utf-8") + b"\n"
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> Event:
     """Decode one frame (without its newline) into an event.
 
@@ -172,7 +177,7 @@ def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> E
     except UnicodeDecodeError as exc:
         return FrameRejected(ErrorCode.BAD_ENCODING, f"frame is not valid UTF-8 (byte {exc.start})")
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         return FrameRejected(ErrorCode.BAD_JSON, f"frame is not valid JSON: {exc}"[:200])
     if type(obj) is not dict:

@@ -125,8 +125,9 @@ class Connection:
         if type(event) not in _SENDABLE[(self.role, self.state)]:
             raise LocalProtocolError(
                 f"a {self.role.value} cannot send {type(event).__name__} in state {self.state.name}")
+        frame = codec.encode(event)  # first: an event that cannot be encoded changes nothing
         self.state = _TRANSITIONS.get(type(event), self.state)
-        return codec.encode(event)
+        return frame
 
     def data_to_send(self) -> bytes:
         """Bytes the core decided to send by itself (pongs); empties the outbox."""
@@ -139,7 +140,8 @@ class Connection:
     def receive_data(self, data: bytes) -> None:
         """Feed bytes that arrived from the peer; ``b""`` means the peer closed."""
         if not data:
-            self._eof = True
+            if self.state is not State.CLOSED or self._buffer:
+                self._eof = True
             return
         if self._discarding:
             end = data.find(b"\n")
@@ -148,6 +150,10 @@ class Connection:
             self._discarding = False
             data = data[end + 1:]
         self._buffer += data
+        if len(self._buffer) >= self._max_frame:
+            # Split now rather than in next_event(), so the buffer stays within the limit
+            # even if the caller feeds several reads before asking for events.
+            self._split_frames()
 
     def events(self) -> Iterator[Event]:
         """Yield every event that the bytes received so far complete (see next_event).

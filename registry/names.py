@@ -21,8 +21,12 @@ class InvalidName(ValueError):
 
 
 def canonical(name: str) -> str:
-    """The form under which names are compared: "ALICE" and "alice" are one user."""
-    return name.lower()
+    """The form under which names are compared: "ALICE" and "alice" are one user.
+
+    Only ASCII is folded: ``str.lower`` would turn the Kelvin sign into "k" and let a
+    name that can never be registered match one that was.
+    """
+    return name.lower() if name.isascii() else name
 
 
 def validate_name(name: str) -> str:

@@ -1,0 +1,82 @@
+"""Test helpers: a client and a server :class:`Connection` joined by an in-memory link.
+
+``ConnectionPair.send(sender, *events)`` encodes on one side, feeds the bytes to the other
+and returns what the other side yields; ``open_pair()`` runs the hello/welcome exchange.
+``SAMPLES`` holds one representative instance of every wire event class.
+"""
+
+from __future__ import annotations
+
+import const
+from protocol import (
+    Accepted, Connection, Delivered, DirectMessage, ErrorReply, Event, Goodbye, Hello,
+    LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, SendDirect,
+    SendRoom, State, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
+)
+from protocol.events import Presence
+
+TEXT = "olá 🌍 ação"
+
+
+class ConnectionPair:
+    """A client and a server connection; bytes one sends are fed straight to the other."""
+
+    def __init__(self, **limits: int) -> None:
+        self.client = Connection(Role.CLIENT, **limits)
+        self.server = Connection(Role.SERVER, **limits)
+
+    def peer(self, conn: Connection) -> Connection:
+        return self.server if conn is self.client else self.client
+
+    def send(self, sender: Connection, *events: Event) -> list[Event]:
+        """Send ``events`` from ``sender``; return everything the peer yields for them."""
+        receiver = self.peer(sender)
+        receiver.receive_data(b"".join(sender.send(event) for event in events))
+        return list(receiver.events())
+
+
+HELLO = Hello("login-1", "zoë", const.PROTOCOL_VERSION)
+WELCOME = Welcome("login-1", "zoë", const.PROTOCOL_VERSION, "chat ação", 15.0)
+
+
+def open_pair(**limits: int) -> ConnectionPair:
+    """A pair whose hello/welcome exchange has passed: both sides are OPEN."""
+    pair = ConnectionPair(**limits)
+    assert pair.send(pair.client, HELLO) == [HELLO]
+    assert pair.send(pair.server, WELCOME) == [WELCOME]
+    assert pair.client.state is State.OPEN and pair.server.state is State.OPEN
+    return pair
+
+
+def ready_receiver(event: Event, **limits: int) -> Connection:
+    """A connection in a state where ``event`` from its legitimate sender is accepted."""
+    if type(event) is Hello:
+        return Connection(Role.SERVER, **limits)
+    if type(event) is Welcome:
+        return Connection(Role.CLIENT, **limits)
+    pair = open_pair(**limits)
+    return pair.client if event.SENDER == "server" else pair.server
+
+
+# One representative instance of each class in WIRE_EVENTS, with non-ASCII text.
+SAMPLES: list[Event] = [
+    HELLO,
+    SendDirect("req-ação", "bob", TEXT),
+    SendRoom("req-2", TEXT),
+    Receipt(7),
+    WhoRequest("req-3"),
+    LookupRequest("req-4", "jürgen"),
+    WELCOME,
+    Accepted("req-1", 41),
+    Delivered("req-1", 41),
+    ErrorReply("unknown_recipient", "no user 'bøb' 🌍", "req-1"),
+    DirectMessage(41, "zoë", "bob", TEXT, 1700000000.25),
+    RoomMessage(42, "zoë", TEXT, 1700000000.5),
+    UserJoined("zoë", 1700000001.0),
+    UserLeft("zoë", "timeout ação", 1700000002.0),
+    UserList("req-3", (Presence("bob", 1.5), Presence("zoë", 2.0))),
+    LookupResult("req-4", "zoë", "online", "192.0.2.1", 50123, 1700000000.0),
+    Ping("tok-🌍"),
+    Pong("tok-🌍"),
+    Goodbye(TEXT),
+]

@@ -1,0 +1,169 @@
+"""Bad bytes from the peer: each is yielded as a FrameRejected with the right code and id,
+and the connection goes on."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import TEXT, open_pair
+from protocol import (
+    Connection, ErrorCode, FrameRejected, Ping, Role, SendDirect, SendRoom, State,
+)
+from protocol import codec
+
+BAD_ENCODING = ErrorCode.BAD_ENCODING
+BAD_JSON = ErrorCode.BAD_JSON
+UNKNOWN_TYPE = ErrorCode.UNKNOWN_TYPE
+BAD_FIELD = ErrorCode.BAD_FIELD
+TOO_LARGE = ErrorCode.MESSAGE_TOO_LARGE
+
+MAX_TEXT = 10
+LONG_ID = "i" * 65
+
+# (receiving role, raw frame without newline, expected code, expected request_id)
+CASES = [
+    # Not UTF-8: nothing can be read, not even the id.
+    ("server", b'{"type":"say","id":"r1","text":"\xff"}', BAD_ENCODING, None),
+    ("server", b'{"type":"say","id":"r1","text":"\xc0\xaf"}', BAD_ENCODING, None),      # overlong "/"
+    ("server", b'{"type":"say","id":"r1","text":"\xe2\x82"}', BAD_ENCODING, None),      # cut character
+    ("server", b'{"type":"say","id":"r1","text":"\xed\xa0\x80"}', BAD_ENCODING, None),  # raw surrogate
+    ("client", b'\xfe\xff{"type":"ping"}', BAD_ENCODING, None),
+    # Not JSON, or JSON but not an object.
+    ("server", b"{", BAD_JSON, None),
+    ("server", b'{"type":"say","id":"r1","text":"x"', BAD_JSON, None),
+    ("server", b"hello server", BAD_JSON, None),
+    ("server", b'{"type":"ping"} {"type":"ping"}', BAD_JSON, None),
+    ("server", b"{'type':'ping'}", BAD_JSON, None),
+    ("server", b"[]", BAD_JSON, None),
+    ("server", b'[{"type":"ping"}]', BAD_JSON, None),
+    ("server", b'"ping"', BAD_JSON, None),
+    ("server", b"42", BAD_JSON, None),
+    ("server", b"null", BAD_JSON, None),
+    ("client", b"true", BAD_JSON, None),
+    ("server", b'{"type":"receipt","msg_id":' + b"9" * 5000 + b"}", BAD_JSON, None),
+    # Unknown types, and types the peer's role never sends.
+    ("server", b'{"type":"nope","id":"r1"}', UNKNOWN_TYPE, "r1"),
+    ("server", b'{"id":"r1","text":"no type"}', UNKNOWN_TYPE, "r1"),
+    ("server", b'{"type":7,"id":"r1"}', UNKNOWN_TYPE, "r1"),
+    ("server", b'{"type":null}', UNKNOWN_TYPE, None),
+    ("server", b'{"type":"SEND","id":"r1","to":"bob","text":"x"}', UNKNOWN_TYPE, "r1"),
+    ("server", b'{"type":"joined","id":"r2","name":"mallory","at":1}', UNKNOWN_TYPE, "r2"),
+    ("server", b'{"type":"dm","id":"r3","msg_id":1,"from":"a","to":"b","text":"x","sent_at":1}',
+     UNKNOWN_TYPE, "r3"),
+    ("server", b'{"type":"welcome","id":"r4","name":"a","version":1,"server":"s","heartbeat":1}',
+     UNKNOWN_TYPE, "r4"),
+    ("server", b'{"type":"error","code":"x","message":"y"}', UNKNOWN_TYPE, None),
+    ("client", b'{"type":"hello","id":"r5","name":"a","version":1}', UNKNOWN_TYPE, "r5"),
+    ("client", b'{"type":"send","id":"r6","to":"bob","text":"x"}', UNKNOWN_TYPE, "r6"),
+    # Missing or wrongly typed fields.
+    ("server", b'{"type":"receipt"}', BAD_FIELD, None),
+    ("server", b'{"type":"receipt","msg_id":true}', BAD_FIELD, None),
+    ("server", b'{"type":"receipt","msg_id":false}', BAD_FIELD, None),
+    ("server", b'{"type":"receipt","msg_id":-1}', BAD_FIELD, None),
+    ("server", b'{"type":"receipt","msg_id":1.0}', BAD_FIELD, None),
+    ("server", b'{"type":"receipt","msg_id":"1"}', BAD_FIELD, None),
+    ("server", b'{"type":"receipt","msg_id":null}', BAD_FIELD, None),
+    ("server", b'{"type":"send","id":"r1","to":"bob"}', BAD_FIELD, "r1"),
+    ("server", b'{"type":"send","id":"r1","to":"bob","text":5}', BAD_FIELD, "r1"),
+    ("server", b'{"type":"send","id":"r1","to":"bob","text":["x"]}', BAD_FIELD, "r1"),
+    ("server", b'{"type":"send","id":"r1","to":null,"text":"x"}', BAD_FIELD, "r1"),
+    ("server", b'{"type":"send","id":"r1","to":"bob","text":"a\\ud800b"}', BAD_FIELD, "r1"),
+    ("server", b'{"type":"send","id":"r1","to":"\\udfff","text":"x"}', BAD_FIELD, "r1"),
+    ("server", b'{"type":"say","text":"x"}', BAD_FIELD, None),
+    ("server", b'{"type":"say","id":5,"text":"x"}', BAD_FIELD, None),
+    ("server", b'{"type":"say","id":"\\ud800","text":"x"}', BAD_FIELD, None),
+    ("server", b'{"type":"say","id":"' + LONG_ID.encode() + b'","text":"x"}', BAD_FIELD, None),
+    ("server", b'{"type":"whois","id":"r1","name":{"n":"a"}}', BAD_FIELD, "r1"),
+    ("server", b'{"type":"whois","id":"r1","name":"' + b"n" * 257 + b'"}', BAD_FIELD, "r1"),
+    ("server", b'{"type":"ping","token":' + b'"' + b"t" * 65 + b'"}', BAD_FIELD, None),
+    ("client", b'{"type":"users","id":"r1","users":{"a":1}}', BAD_FIELD, "r1"),
+    ("client", b'{"type":"users","id":"r1","users":[{"name":"a"}]}', BAD_FIELD, "r1"),
+    ("client", b'{"type":"users","id":"r1","users":["a"]}', BAD_FIELD, "r1"),
+    ("client", b'{"type":"users","id":"r1","users":[{"name":"a","since":"now"}]}', BAD_FIELD, "r1"),
+    ("client", b'{"type":"user","id":"r1","name":"a","status":"online","port":-1}', BAD_FIELD, "r1"),
+    ("client", b'{"type":"user","id":"r1","name":"a","status":"online","port":true}', BAD_FIELD, "r1"),
+    ("client", b'{"type":"accepted","id":"r1","msg_id":true}', BAD_FIELD, "r1"),
+    ("client", b'{"type":"dm","msg_id":1,"from":"a","to":"b","text":"x","sent_at":"1"}', BAD_FIELD, None),
+    ("client", b'{"type":"dm","msg_id":1,"from":"a","to":"b","text":"x","sent_at":true}', BAD_FIELD, None),
+    # Text over max_text_chars (characters, not bytes).
+    ("server", b'{"type":"say","id":"r1","text":"' + b"x" * (MAX_TEXT + 1) + b'"}', TOO_LARGE, "r1"),
+    ("server", b'{"type":"send","id":"r2","to":"b","text":"' + "🌍".encode() * (MAX_TEXT + 1) + b'"}',
+     TOO_LARGE, "r2"),
+    ("client", b'{"type":"dm","msg_id":1,"from":"a","to":"b","text":"' + b"x" * (MAX_TEXT + 1)
+     + b'","sent_at":1}', TOO_LARGE, None),
+]
+
+
+def _open(role: str, **limits) -> Connection:
+    pair = open_pair(max_text_chars=MAX_TEXT, **limits)
+    return getattr(pair, role)
+
+
+@pytest.mark.parametrize("role,raw,code,request_id", CASES)
+def test_bad_frame_is_rejected_with_code_and_id_and_the_connection_goes_on(role, raw, code, request_id):
+    conn = _open(role)
+    conn.receive_data(raw + b"\n" + codec.encode(Ping("next")))
+    got = list(conn.events())
+    assert len(got) == 2, got
+    rejected = got[0]
+    assert type(rejected) is FrameRejected
+    assert (rejected.code, rejected.request_id) == (code, request_id)
+    assert rejected.message
+    assert got[1] == Ping("next")
+    assert conn.state is State.OPEN
+
+
+@pytest.mark.parametrize("role,raw,code,request_id", CASES)
+def test_codec_decode_gives_the_same_verdict(role, raw, code, request_id):
+    allowed = {cls.TYPE: cls for cls in codec.TYPES.values()
+               if cls.SENDER in ("both", "client" if role == "server" else "server")}
+    rejected = codec.decode(raw, allowed, MAX_TEXT)
+    assert type(rejected) is FrameRejected
+    assert (rejected.code, rejected.request_id) == (code, request_id)
+
+
+@pytest.mark.parametrize("raw", [
+    b"[" * 100_000,
+    b"{" * 100_000,
+    b'{"type":"say","id":"r1","text":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    b'{"type":"say","id":"r1","x":' + b'{"a":' * 50_000 + b"1" + b"}" * 50_000 + b',"text":"t"}',
+])
+def test_deeply_nested_json_is_bad_json_not_a_crash(raw):
+    assert codec.decode(raw, codec.TYPES, MAX_TEXT).code == BAD_JSON
+    conn = _open("server", max_frame_bytes=len(raw) + 100)
+    conn.receive_data(raw + b"\n" + codec.encode(Ping("next")))
+    assert [getattr(e, "code", e) for e in conn.events()] == [BAD_JSON, Ping("next")]
+
+
+@pytest.mark.parametrize("text", ["x" * MAX_TEXT, "🌍" * MAX_TEXT, "ação" + "ç" * (MAX_TEXT - 4)])
+def test_text_of_exactly_max_text_chars_is_accepted(text):
+    server = _open("server")
+    server.receive_data(codec.encode(SendRoom("r1", text)))
+    assert list(server.events()) == [SendRoom("r1", text)]
+
+
+def test_escaped_surrogate_pair_is_a_character_not_an_error():
+    server = _open("server")
+    server.receive_data(b'{"type":"send","id":"r1","to":"bob","text":"\\ud83c\\udf0d \\u00e7"}\n')
+    assert list(server.events()) == [SendDirect("r1", "bob", "🌍 ç")]
+
+
+def test_unknown_keys_are_ignored():
+    server = _open("server")
+    server.receive_data(b'{"type":"say","id":"r1","text":"' + TEXT.encode() + b'","future":[1,{}]}\n')
+    assert list(server.events()) == [SendRoom("r1", TEXT)]
+
+
+def test_rejected_hello_leaves_the_server_in_handshake():
+    server = Connection(Role.SERVER)
+    server.receive_data('{"type":"hello","id":"h1","name":"zoë","version":"1"}\n'.encode())
+    [rejected] = server.events()
+    assert (rejected.code, rejected.request_id) == (BAD_FIELD, "h1")
+    assert server.state is State.HANDSHAKE
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_non_finite_numbers_are_rejected(value):
+    raw = b'{"type":"joined","name":"bob","at":' + value + b"}"
+    event = codec.decode(raw, codec.TYPES, MAX_TEXT)
+    assert type(event) is FrameRejected, event

@@ -1,0 +1,87 @@
+"""Every wire event survives encode -> bytes -> decode, alone and through two Connections."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import const
+from helpers import SAMPLES, TEXT, ConnectionPair, open_pair
+from protocol import (
+    DirectMessage, ErrorReply, Goodbye, Hello, LookupResult, Ping, Pong, SendRoom, State,
+    UserList, Welcome,
+)
+from protocol import codec
+from protocol.events import WIRE_EVENTS
+
+# Variants with optional fields left out or empty, on top of SAMPLES.
+EXTRA = [
+    ErrorReply("bad_json", "frame is not valid JSON"),
+    LookupResult("req-5", "nobody-here", "unknown"),
+    UserList("req-6", ()),
+    Ping(),
+    Pong(),
+    Goodbye(),
+    SendRoom("r", "line one\nline two\r\n\u2028\u2029 \"quoted\" \\ \x00 \t"),
+    DirectMessage(0, "a", "b", "", 0),
+    SendRoom("r", "🌍" * const.MAX_TEXT_CHARS),
+]
+
+
+def _id(event):
+    return type(event).__name__
+
+
+def test_samples_cover_every_wire_event_once():
+    assert sorted(type(e).__name__ for e in SAMPLES) == sorted(cls.__name__ for cls in WIRE_EVENTS)
+
+
+@pytest.mark.parametrize("event", SAMPLES + EXTRA, ids=_id)
+def test_codec_round_trip(event):
+    frame = codec.encode(event)
+    assert frame.endswith(b"\n") and frame.count(b"\n") == 1
+    assert json.loads(frame) == codec.to_dict(event)
+    assert codec.to_dict(event)["type"] == event.TYPE
+    assert codec.decode(frame[:-1], codec.TYPES, const.MAX_TEXT_CHARS) == event
+
+
+def test_encoding_keeps_non_ascii_as_raw_utf8():
+    # The split-at-every-byte tests rely on multi-byte characters really being on the wire.
+    frame = codec.encode(SendRoom("r", TEXT))
+    assert TEXT.encode("utf-8") in frame
+
+
+def test_optional_fields_that_are_none_stay_off_the_wire():
+    assert codec.to_dict(LookupResult("r", "x", "unknown")) == {
+        "type": "user", "id": "r", "name": "x", "status": "unknown"}
+    assert codec.to_dict(ErrorReply("c", "m")) == {"type": "error", "code": "c", "message": "m"}
+
+
+def test_field_names_on_the_wire():
+    assert codec.to_dict(DirectMessage(3, "zoë", "bob", "hi", 1.5)) == {
+        "type": "dm", "msg_id": 3, "from": "zoë", "to": "bob", "text": "hi", "sent_at": 1.5}
+
+
+def _senders(event):
+    return {"client": ["client"], "server": ["server"], "both": ["client", "server"]}[event.SENDER]
+
+
+CASES = [(event, side) for event in SAMPLES for side in _senders(event)]
+
+
+@pytest.mark.parametrize("event,side", CASES, ids=[f"{_id(e)}-from-{s}" for e, s in CASES])
+def test_connection_round_trip(event, side):
+    # Hello and Welcome belong to the handshake; everything else is sent on an open session.
+    pair = ConnectionPair() if type(event) in (Hello, Welcome) else open_pair()
+    sender = getattr(pair, side)
+    receiver = pair.peer(sender)
+    assert pair.send(sender, event) == [event]
+    if type(event) is Ping:
+        assert receiver.data_to_send() == codec.encode(Pong(event.token))
+    else:
+        assert receiver.data_to_send() == b""
+    expected_state = State.CLOSED if type(event) is Goodbye else State.OPEN
+    if type(event) is Hello:
+        expected_state = State.HANDSHAKE
+    assert sender.state is expected_state and receiver.state is expected_state

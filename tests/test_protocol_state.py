@@ -1,0 +1,205 @@
+"""The session state table: who may send what when, locally (raises) and remotely (rejected)."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import HELLO, SAMPLES, WELCOME, ConnectionPair, open_pair
+from protocol import (
+    Connection, ConnectionClosed, DirectMessage, ErrorCode, FrameRejected, Goodbye, Hello,
+    LocalProtocolError, Ping, Pong, Role, SendDirect, SendRoom, State, Welcome,
+)
+from protocol import codec
+
+# Written out from the table in the docstring of protocol/connection.py, by wire type.
+SENDABLE = {
+    ("client", "HANDSHAKE"): {"hello", "ping", "pong", "bye"},
+    ("client", "OPEN"): {"send", "say", "receipt", "who", "whois", "ping", "pong", "bye"},
+    ("server", "HANDSHAKE"): {"welcome", "error", "ping", "pong", "bye"},
+    ("server", "OPEN"): {"accepted", "delivered", "error", "dm", "room", "joined", "left", "users",
+                         "user", "ping", "pong", "bye"},
+    ("client", "CLOSED"): set(),
+    ("server", "CLOSED"): set(),
+}
+
+
+def _in_state(pair: ConnectionPair, state: str, closed_by: str = "client") -> ConnectionPair:
+    """Drive ``pair`` (fresh) into ``state`` on both sides."""
+    if state in ("OPEN", "CLOSED"):
+        pair.send(pair.client, HELLO)
+        pair.send(pair.server, WELCOME)
+    if state == "CLOSED":
+        assert pair.send(getattr(pair, closed_by), Goodbye("done")) == [Goodbye("done")]
+    assert pair.client.state is State[state] and pair.server.state is State[state]
+    return pair
+
+
+def _id(event):
+    return type(event).__name__
+
+
+CASES = [(role, state, event) for (role, state) in SENDABLE for event in SAMPLES]
+
+
+@pytest.mark.parametrize("role,state,event", CASES,
+                         ids=[f"{r}-{s}-{_id(e)}" for r, s, e in CASES])
+def test_send_follows_the_table(role, state, event):
+    conn = getattr(_in_state(ConnectionPair(), state), role)
+    if event.TYPE in SENDABLE[(role, state)]:
+        assert conn.send(event) == codec.encode(event)
+    else:
+        with pytest.raises(LocalProtocolError):
+            conn.send(event)
+        assert conn.state is State[state]  # a refused send changes nothing
+
+
+@pytest.mark.parametrize("role,state,event", CASES,
+                         ids=[f"{r}-{s}-{_id(e)}" for r, s, e in CASES])
+def test_receive_follows_the_table(role, state, event):
+    pair = _in_state(ConnectionPair(), state)
+    receiver = pair.peer(getattr(pair, role))
+    receiver.receive_data(codec.encode(event))
+    [got] = receiver.events()
+    if event.TYPE in SENDABLE[(role, state)]:
+        assert got == event
+        return
+    assert type(got) is FrameRejected
+    if event.SENDER not in (role, "both"):
+        expected = ErrorCode.UNKNOWN_TYPE  # this role never sends it
+    elif state == "OPEN":
+        expected = ErrorCode.ALREADY_LOGGED_IN
+    else:
+        expected = ErrorCode.NOT_LOGGED_IN
+    assert got.code == expected
+    assert got.request_id == getattr(event, "request_id", None)
+    assert receiver.state is State[state]
+
+
+def test_client_cannot_send_direct_before_welcome():
+    pair = ConnectionPair()
+    pair.send(pair.client, HELLO)
+    with pytest.raises(LocalProtocolError):
+        pair.client.send(SendDirect("r1", "bob", "too early"))
+    assert pair.client.state is State.HANDSHAKE
+
+
+def test_server_rejects_send_before_hello_with_the_request_id():
+    server = Connection(Role.SERVER)
+    server.receive_data(codec.encode(SendDirect("r7", "bob", "hi")))
+    [rejected] = server.events()
+    assert (rejected.code, rejected.request_id) == (ErrorCode.NOT_LOGGED_IN, "r7")
+    assert server.state is State.HANDSHAKE
+
+
+def test_server_rejects_a_second_hello_after_welcome():
+    pair = open_pair()
+    pair.server.receive_data(codec.encode(Hello("h2", "other", 1)))
+    [rejected] = pair.server.events()
+    assert (rejected.code, rejected.request_id) == (ErrorCode.ALREADY_LOGGED_IN, "h2")
+    assert pair.server.state is State.OPEN
+
+
+def test_server_cannot_send_direct_message_in_handshake():
+    server = Connection(Role.SERVER)
+    with pytest.raises(LocalProtocolError):
+        server.send(DirectMessage(1, "a", "b", "x", 1.0))
+
+
+@pytest.mark.parametrize("state", ["HANDSHAKE", "OPEN", "CLOSED"])
+def test_client_can_never_send_welcome(state):
+    client = _in_state(ConnectionPair(), state).client
+    with pytest.raises(LocalProtocolError):
+        client.send(WELCOME)
+    assert client.state is State[state]
+
+
+@pytest.mark.parametrize("closed_by", ["client", "server"])
+@pytest.mark.parametrize("event", SAMPLES, ids=_id)
+def test_nothing_can_be_sent_after_goodbye_either_way(closed_by, event):
+    pair = _in_state(ConnectionPair(), "CLOSED", closed_by)
+    for conn in (pair.client, pair.server):
+        with pytest.raises(LocalProtocolError):
+            conn.send(event)
+
+
+def test_goodbye_in_handshake_closes_both_sides():
+    pair = ConnectionPair()
+    assert pair.send(pair.server, Goodbye("shutting down")) == [Goodbye("shutting down")]
+    assert pair.client.state is State.CLOSED and pair.server.state is State.CLOSED
+
+
+def test_client_welcome_moves_client_to_open_and_server_send_moves_server():
+    pair = ConnectionPair()
+    pair.send(pair.client, HELLO)
+    assert pair.server.state is State.HANDSHAKE  # hello alone opens nothing
+    data = pair.server.send(WELCOME)
+    assert pair.server.state is State.OPEN and pair.client.state is State.HANDSHAKE
+    pair.client.receive_data(data)
+    assert list(pair.client.events()) == [WELCOME]
+    assert pair.client.state is State.OPEN
+
+
+@pytest.mark.parametrize("event", [
+    Welcome("h1", "zo\ud800", 1, "s", 15.0),
+    Welcome("h1", "zoë", 1, "s", float("nan")),
+    Goodbye("bye \udfff"),
+])
+def test_a_send_that_fails_to_encode_changes_no_state(event):
+    server = Connection(Role.SERVER)
+    with pytest.raises(Exception):
+        server.send(event)
+    assert server.state is State.HANDSHAKE
+
+
+# --- Ping / Pong -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sender", ["client", "server"])
+@pytest.mark.parametrize("state", ["HANDSHAKE", "OPEN"])
+@pytest.mark.parametrize("token", ["", "t-1", "tök-🌍"])
+def test_ping_from_the_peer_is_answered_with_a_pong(sender, state, token):
+    pair = _in_state(ConnectionPair(), state)
+    sending = getattr(pair, sender)
+    receiver = pair.peer(sending)
+    assert receiver.data_to_send() == b""
+    assert pair.send(sending, Ping(token)) == [Ping(token)]
+    pong = receiver.data_to_send()
+    assert pong == codec.encode(Pong(token))
+    assert receiver.data_to_send() == b""  # the outbox is emptied
+    sending.receive_data(pong)
+    assert list(sending.events()) == [Pong(token)]
+    assert sending.data_to_send() == b""  # a pong is not answered
+
+
+def test_several_pings_get_pongs_in_order():
+    pair = open_pair()
+    pair.send(pair.server, Ping("a"), Ping("b"), Ping("c"))
+    assert pair.client.data_to_send() == b"".join(codec.encode(Pong(t)) for t in "abc")
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"type":"ping","token":5}',
+    b'{"type":"ping","token":"' + b"t" * 65 + b'"}',
+])
+def test_rejected_ping_gets_no_pong(raw):
+    server = open_pair().server
+    server.receive_data(raw + b"\n")
+    [rejected] = server.events()
+    assert rejected.code == ErrorCode.BAD_FIELD
+    assert server.data_to_send() == b""
+
+
+def test_ping_after_goodbye_gets_no_pong():
+    pair = _in_state(ConnectionPair(), "CLOSED")
+    pair.server.receive_data(codec.encode(Ping("late")))
+    [rejected] = pair.server.events()
+    assert rejected.code == ErrorCode.NOT_LOGGED_IN
+    assert pair.server.data_to_send() == b""
+
+
+def test_frames_after_eof_close_the_session_for_sending():
+    pair = open_pair()
+    pair.client.receive_data(b"")
+    assert list(pair.client.events()) == [ConnectionClosed()]
+    with pytest.raises(LocalProtocolError):
+        pair.client.send(SendRoom("r", "anyone?"))

@@ -1,0 +1,125 @@
+"""The registry: which names are valid, uniqueness without regard to case, and sessions."""
+
+from __future__ import annotations
+
+import pytest
+
+import const
+from registry import InvalidName, NameTaken, Registry, canonical, validate_name
+
+VALID = [
+    "alice", "Alice", "ALICE", "a", "7", "0day", "bob_2", "x-y.z", "a.", "a-", "a_",
+    "a" * const.MAX_NAME_LENGTH, "server2", "servers", "my.server", "Admin1",
+]
+
+INVALID = [
+    "",
+    "a" * (const.MAX_NAME_LENGTH + 1),
+    "al ice", " alice", "alice ", "\talice",
+    "al\x00ice", "alice\n", "alice\r", "al\x7fice", "al\u200bice",   # control / invisible
+    "\u0410lice",            # Cyrillic capital A: looks like "Alice"
+    "\u0430lice",            # Cyrillic small a
+    "ålice", "zoë", "ａlice", "alice🌍", "\u212aate",  # non-ASCII (the last is the Kelvin sign)
+    ".alice", "_alice", "-alice", "..",
+    "al/ice", "al@ice", "al:ice", "al'ice", "<alice>",
+    "server", "SERVER", "Server", "sErVeR",
+] + sorted(const.RESERVED_NAMES) + sorted(n.upper() for n in const.RESERVED_NAMES)
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_valid_names(name):
+    assert validate_name(name) == name
+    reg = Registry()
+    record = reg.register(name, "192.0.2.1", 4000, 1.0, object())
+    assert record.name == name and reg.lookup(name) is record
+
+
+@pytest.mark.parametrize("name", INVALID, ids=repr)
+def test_invalid_names(name):
+    with pytest.raises(InvalidName) as info:
+        validate_name(name)
+    assert str(info.value)  # says why, for the user
+    reg = Registry()
+    with pytest.raises(InvalidName):
+        reg.register(name, "192.0.2.1", 4000, 1.0, object())
+    assert len(reg) == 0 and reg.online() == []
+
+
+def test_server_name_is_reserved():
+    with pytest.raises(InvalidName):
+        validate_name(const.SERVER_NAME)
+
+
+def _registry_with(*names):
+    reg = Registry()
+    sessions = {}
+    for i, name in enumerate(names):
+        sessions[name] = object()
+        reg.register(name, f"192.0.2.{i + 1}", 5000 + i, 100.0 + i, sessions[name])
+    return reg, sessions
+
+
+@pytest.mark.parametrize("second", ["alice", "ALICE", "aLiCe", "Alice"])
+def test_names_are_unique_case_insensitively(second):
+    reg, sessions = _registry_with("Alice")
+    with pytest.raises(NameTaken):
+        reg.register(second, "198.51.100.7", 6000, 200.0, object())
+    record = reg.lookup("alice")
+    assert record.name == "Alice"
+    [endpoint] = record.endpoints
+    assert (endpoint.address, endpoint.port, endpoint.since) == ("192.0.2.1", 5000, 100.0)
+    assert endpoint.session is sessions["Alice"]
+    assert len(reg) == 1
+
+
+@pytest.mark.parametrize("query", ["alice", "ALICE", "Alice", "aLICE"])
+def test_lookup_in_any_case(query):
+    reg, _ = _registry_with("Alice", "bob")
+    assert reg.lookup(query).name == "Alice"
+    assert query in reg
+    assert reg.lookup("carol") is None and "carol" not in reg
+    assert canonical(query) == "alice"
+
+
+def test_unregister_removes_only_the_matching_session():
+    reg, sessions = _registry_with("alice", "bob")
+    assert reg.unregister("alice", object()) is False     # not alice's session
+    assert reg.unregister("alice", sessions["bob"]) is False
+    assert reg.unregister("nobody", sessions["alice"]) is False
+    assert reg.lookup("alice") is not None and len(reg) == 2
+    assert reg.unregister("ALICE", sessions["alice"]) is True
+    assert reg.lookup("alice") is None and "alice" not in reg
+    assert [r.name for r in reg.online()] == ["bob"]
+
+
+def test_stale_session_does_not_remove_a_newer_one():
+    reg = Registry()
+    old, new = object(), object()
+    reg.register("alice", "192.0.2.1", 5000, 1.0, old)
+    assert reg.unregister("alice", old) is True
+    reg.register("Alice", "192.0.2.2", 5001, 2.0, new)
+    assert reg.unregister("alice", old) is False  # the late cleanup of the old session
+    record = reg.lookup("alice")
+    assert record.name == "Alice" and record.endpoints[0].session is new
+    assert reg.unregister("alice", new) is True
+    assert len(reg) == 0
+
+
+def test_name_is_free_again_after_unregister():
+    reg, sessions = _registry_with("alice")
+    reg.unregister("alice", sessions["alice"])
+    record = reg.register("ALICE", "203.0.113.9", 7000, 3.0, object())
+    assert reg.lookup("alice") is record and record.since == 3.0
+
+
+def test_online_is_sorted_case_insensitively():
+    reg, _ = _registry_with("carol", "Bob", "dave_9", "alice", "Eve", "0day", "Zed")
+    assert [r.name for r in reg.online()] == ["0day", "alice", "Bob", "carol", "dave_9", "Eve", "Zed"]
+    assert len(reg) == 7
+
+
+def test_record_remembers_where_the_user_connected_from():
+    reg, sessions = _registry_with("alice", "bob")
+    bob = reg.lookup("BOB")
+    assert (bob.endpoints[0].address, bob.endpoints[0].port, bob.since) == ("192.0.2.2", 5001, 101.0)
+    assert bob.endpoints[0].session is sessions["bob"]
