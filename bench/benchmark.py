@@ -1,0 +1,323 @@
+"""Benchmark the chat server: throughput, delivered-ack latency, memory per connection.
+
+Run from the repository root::
+
+    python -m bench.benchmark                  # the full run (about a minute)
+    python -m bench.benchmark --quick          # smaller figures, for a smoke test
+
+It starts ``chatserver.py`` as a subprocess on 127.0.0.1 (a free port), so the server's
+memory is its own, then drives it from this process with asyncio clients built on the same
+sans-I/O core. Three phases:
+
+1. throughput: N clients (default 1,000) each keep ``--window`` direct messages in flight
+   to random other clients and wait for each one's *delivered* ack; prints messages per
+   second and delivered-ack latency p50/p99, and the server's peak RSS;
+2. latency: the same clients offer a fixed rate (default 2,000 messages per second) in
+   total, open loop; prints delivered-ack latency p50/p99/max at that load;
+3. idle: a fresh server, 10,000 logged-in idle clients; prints server RSS per connection.
+
+The load generator shares the machine with the server, so on a 2-core machine the two
+compete; the figures are for the whole system, not the server alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import const
+from protocol import (
+    Accepted,
+    Connection,
+    Delivered,
+    DirectMessage,
+    ErrorReply,
+    Hello,
+    Receipt,
+    Role,
+    SendDirect,
+    Welcome,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- The server under test --------------------------------------------------------------
+
+
+class ServerProcess:
+    """``chatserver.py`` in a subprocess on a free loopback port; stopped by its PID."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "chatserver.py"), "--host", "127.0.0.1", "--port", "0"],
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.port = 0
+        started = threading.Event()
+
+        def read_log() -> None:  # keep draining so the server never blocks on its log
+            for line in self.proc.stderr:
+                match = re.search(r"listening on \S+:(\d+)", line)
+                if match and not started.is_set():
+                    self.port = int(match.group(1))
+                    started.set()
+                elif " ERROR " in line or "Traceback" in line:
+                    print("server:", line.rstrip(), file=sys.stderr)
+
+        threading.Thread(target=read_log, daemon=True).start()
+        if not started.wait(15):
+            self.stop()
+            raise RuntimeError("the server did not start")
+
+    def memory_kib(self, field: str) -> int:
+        """A field of /proc/PID/status in KiB: VmRSS now, VmHWM the peak."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise KeyError(field)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# --- Load-generating clients ------------------------------------------------------------
+
+
+class BenchClient(asyncio.Protocol):
+    """A client that logs in, confirms every DM it gets, and times its own DMs."""
+
+    def __init__(self, name: str, bench: Bench) -> None:
+        self.name = name
+        self.bench = bench
+        self.conn = Connection(Role.CLIENT)
+        self.transport: asyncio.Transport | None = None
+        self.welcomed = asyncio.get_running_loop().create_future()
+        self.sent_at: dict[str, float] = {}
+        self.counter = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self.conn.send(Hello("hello", self.name, const.PROTOCOL_VERSION)))
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.conn
+        conn.receive_data(data)
+        out = []
+        for event in conn.events():
+            kind = type(event)
+            if kind is DirectMessage:
+                out.append(conn.send(Receipt(event.msg_id)))
+            elif kind is Delivered:
+                started = self.sent_at.pop(event.request_id)
+                self.bench.delivered(self, time.perf_counter() - started)
+            elif kind is Accepted:
+                pass
+            elif kind is Welcome:
+                self.welcomed.set_result(None)
+            elif kind is ErrorReply:
+                self.bench.failed(self, event)
+        pongs = conn.data_to_send()
+        if pongs:
+            out.append(pongs)
+        if out:
+            self.transport.write(b"".join(out))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.welcomed.done():
+            self.welcomed.set_exception(ConnectionError(f"{self.name}: connection lost before welcome"))
+        self.bench.lost(self)
+
+    def send_to(self, other: str) -> None:
+        self.counter += 1
+        request_id = str(self.counter)
+        self.sent_at[request_id] = time.perf_counter()
+        self.transport.write(self.conn.send(SendDirect(request_id, other, "benchmark message " + request_id)))
+
+
+class Bench:
+    """Counts outcomes; the phases decide what to send next."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.lost_clients = 0
+        self.closing = False  # set before the benchmark closes its own clients
+        self.on_delivered = None
+
+    def delivered(self, client: BenchClient, latency: float) -> None:
+        self.latencies.append(latency)
+        if self.on_delivered is not None:
+            self.on_delivered(client)
+
+    def failed(self, client: BenchClient, error: ErrorReply) -> None:
+        self.errors.append(f"{client.name}: {error.code}: {error.message}")
+
+    def lost(self, client: BenchClient) -> None:
+        if not self.closing:
+            self.lost_clients += 1
+
+
+async def connect_clients(port: int, count: int, bench: Bench, prefix: str) -> list[BenchClient]:
+    """Connect and log in ``count`` clients, at most 200 handshakes at a time."""
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(200)
+    clients: list[BenchClient] = []
+
+    async def one(i: int) -> None:
+        async with gate:
+            client = BenchClient(f"{prefix}{i}", bench)
+            await loop.create_connection(lambda: client, "127.0.0.1", port)
+            await asyncio.wait_for(client.welcomed, 30)
+            clients.append(client)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return clients
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+async def throughput_phase(clients: list[BenchClient], bench: Bench, total: int, window: int) -> float:
+    """Closed loop: every client keeps ``window`` DMs in flight until ``total`` are delivered."""
+    names = [c.name for c in clients]
+    done = asyncio.get_running_loop().create_future()
+    budget = total
+    bench.latencies.clear()
+
+    def next_for(client: BenchClient) -> None:
+        nonlocal budget
+        if budget > 0:
+            budget -= 1
+            other = random.choice(names)
+            while other == client.name:
+                other = random.choice(names)
+            client.send_to(other)
+        elif not done.done() and len(bench.latencies) >= total:
+            done.set_result(None)
+
+    bench.on_delivered = next_for
+    started = time.perf_counter()
+    for _ in range(window):
+        for client in clients:
+            next_for(client)
+    await asyncio.wait_for(done, 300)
+    elapsed = time.perf_counter() - started
+    bench.on_delivered = None
+    return elapsed
+
+
+async def latency_phase(clients: list[BenchClient], bench: Bench, rate: int, seconds: float) -> int:
+    """Open loop: send ``rate`` DMs per second in total from random clients."""
+    names = [c.name for c in clients]
+    bench.latencies.clear()
+    tick = 0.005
+    sent = 0
+    started = time.perf_counter()
+    while (now := time.perf_counter()) - started < seconds:
+        due = int((now - started) * rate) - sent
+        for _ in range(due):
+            client = random.choice(clients)
+            other = random.choice(names)
+            if other != client.name:
+                client.send_to(other)
+                sent += 1
+        await asyncio.sleep(tick)
+    deadline = time.perf_counter() + 30
+    while len(bench.latencies) + len(bench.errors) < sent and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    return sent
+
+
+async def run(args: argparse.Namespace) -> int:
+    bench = Bench()
+    server = ServerProcess()
+    try:
+        rss_start = server.memory_kib("VmRSS")
+        t0 = time.perf_counter()
+        clients = await connect_clients(server.port, args.clients, bench, "user")
+        print(f"connected {len(clients)} clients in {time.perf_counter() - t0:.1f} s")
+
+        elapsed = await throughput_phase(clients, bench, args.messages, args.window)
+        lat = bench.latencies
+        print(f"\nthroughput: {args.messages} direct messages, {args.clients} clients, window {args.window}")
+        print(f"  {args.messages / elapsed:,.0f} messages/s with delivered acks ({elapsed:.2f} s)")
+        print(f"  delivered-ack latency p50 {ms(percentile(lat, 0.5))}, p99 {ms(percentile(lat, 0.99))}")
+
+        sent = await latency_phase(clients, bench, args.rate, args.seconds)
+        lat = bench.latencies
+        print(f"\nlatency at an offered {args.rate:,} messages/s for {args.seconds:.0f} s ({sent} messages)")
+        print(f"  delivered-ack latency p50 {ms(percentile(lat, 0.5))}, p99 {ms(percentile(lat, 0.99))},"
+              f" max {ms(max(lat))}")
+        print(f"\nserver RSS: {rss_start / 1024:.1f} MiB at start, peak {server.memory_kib('VmHWM') / 1024:.1f} MiB")
+        bench.closing = True
+        for client in clients:
+            client.transport.close()
+    finally:
+        server.stop()
+
+    if args.idle:
+        server = ServerProcess()
+        try:
+            before = server.memory_kib("VmRSS")
+            bench.closing = False
+            idle = await connect_clients(server.port, args.idle, bench, "idle")
+            await asyncio.sleep(1)  # let the server settle (the first heartbeat sweep, GC)
+            after = server.memory_kib("VmRSS")
+            print(f"\nidle: {len(idle)} logged-in connections: server RSS {before / 1024:.1f} -> "
+                  f"{after / 1024:.1f} MiB, {(after - before) * 1024 / len(idle):,.0f} bytes per connection")
+            bench.closing = True
+            for client in idle:
+                client.transport.close()
+        finally:
+            server.stop()
+
+    if bench.errors or bench.lost_clients:
+        print(f"\nproblems: {len(bench.errors)} errors, {bench.lost_clients} connections lost early")
+        for line in bench.errors[:10]:
+            print("  " + line)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=100_000, help="direct messages in the throughput phase")
+    parser.add_argument("--window", type=int, default=4, help="DMs each client keeps in flight")
+    parser.add_argument("--rate", type=int, default=2000, help="offered messages per second, latency phase")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency phase")
+    parser.add_argument("--idle", type=int, default=10_000, help="idle connections to measure (0: skip)")
+    parser.add_argument("--quick", action="store_true", help="small figures: 100 clients, 5,000 messages")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.clients, args.messages, args.seconds, args.idle = 100, 5000, 2.0, 500
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max(args.clients, args.idle) + 100
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
+    print(f"chat benchmark: python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
