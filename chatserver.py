@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
-        asyncio.run(serve(ServerConfig(host=args.host, port=args.port)))
+        asyncio.run(serve(ServerConfig(host=args.host, port=args.port, tame_gc=True)))
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", args.host, args.port, exc.strerror or exc)
         return 1

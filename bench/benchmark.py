@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import re
@@ -58,8 +59,10 @@ class ServerProcess:
     """``chatserver.py`` in a subprocess on a free loopback port; stopped by its PID."""
 
     def __init__(self) -> None:
+        # BENCH_PROFILE=FILE runs the server under cProfile, written to FILE when it stops.
+        profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "chatserver.py"), "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, *profile, str(ROOT / "chatserver.py"), "--host", "127.0.0.1", "--port", "0"],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.port = 0
         started = threading.Event()
@@ -100,8 +103,11 @@ class ServerProcess:
 class BenchClient(asyncio.Protocol):
     """A client that logs in, confirms every DM it gets, and times its own DMs."""
 
-    def __init__(self, name: str, bench: Bench) -> None:
+    def __init__(self, name: str, bench: Bench, idle: bool = False) -> None:
         self.name = name
+        # An idle client skips parsing once logged in: ten thousand of them would otherwise
+        # spend the load generator's CPU decoding each other's join notices.
+        self.idle = idle
         self.bench = bench
         self.conn = Connection(Role.CLIENT)
         self.transport: asyncio.Transport | None = None
@@ -114,6 +120,10 @@ class BenchClient(asyncio.Protocol):
         transport.write(self.conn.send(Hello("hello", self.name, const.PROTOCOL_VERSION)))
 
     def data_received(self, data: bytes) -> None:
+        if self.idle and self.welcomed.done():
+            if b'"type":"ping"' in data:
+                self.transport.write(b'{"type":"pong","token":"heartbeat"}\n')
+            return
         conn = self.conn
         conn.receive_data(data)
         out = []
@@ -171,7 +181,7 @@ class Bench:
             self.lost_clients += 1
 
 
-async def connect_clients(port: int, count: int, bench: Bench, prefix: str) -> list[BenchClient]:
+async def connect_clients(port: int, count: int, bench: Bench, prefix: str, idle: bool = False) -> list[BenchClient]:
     """Connect and log in ``count`` clients, at most 200 handshakes at a time."""
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(200)
@@ -179,7 +189,7 @@ async def connect_clients(port: int, count: int, bench: Bench, prefix: str) -> l
 
     async def one(i: int) -> None:
         async with gate:
-            client = BenchClient(f"{prefix}{i}", bench)
+            client = BenchClient(f"{prefix}{i}", bench, idle)
             await loop.create_connection(lambda: client, "127.0.0.1", port)
             await asyncio.wait_for(client.welcomed, 30)
             clients.append(client)
@@ -230,7 +240,7 @@ async def latency_phase(clients: list[BenchClient], bench: Bench, rate: int, sec
     """Open loop: send ``rate`` DMs per second in total from random clients."""
     names = [c.name for c in clients]
     bench.latencies.clear()
-    tick = 0.005
+    tick = 0.001
     sent = 0
     started = time.perf_counter()
     while (now := time.perf_counter()) - started < seconds:
@@ -263,6 +273,9 @@ async def run(args: argparse.Namespace) -> int:
         print(f"  {args.messages / elapsed:,.0f} messages/s with delivered acks ({elapsed:.2f} s)")
         print(f"  delivered-ack latency p50 {ms(percentile(lat, 0.5))}, p99 {ms(percentile(lat, 0.99))}")
 
+        # The generator's own garbage collections would show up as server latency.
+        gc.collect()
+        gc.freeze()
         sent = await latency_phase(clients, bench, args.rate, args.seconds)
         lat = bench.latencies
         print(f"\nlatency at an offered {args.rate:,} messages/s for {args.seconds:.0f} s ({sent} messages)")
@@ -279,9 +292,11 @@ async def run(args: argparse.Namespace) -> int:
         server = ServerProcess()
         try:
             before = server.memory_kib("VmRSS")
-            bench.closing = False
-            idle = await connect_clients(server.port, args.idle, bench, "idle")
-            await asyncio.sleep(1)  # let the server settle (the first heartbeat sweep, GC)
+            bench = Bench()
+            t0 = time.perf_counter()
+            idle = await connect_clients(server.port, args.idle, bench, "idle", idle=True)
+            print(f"\nconnected {len(idle)} idle clients in {time.perf_counter() - t0:.1f} s")
+            await asyncio.sleep(2)  # let the server settle (the first heartbeat sweep, GC)
             after = server.memory_kib("VmRSS")
             print(f"\nidle: {len(idle)} logged-in connections: server RSS {before / 1024:.1f} -> "
                   f"{after / 1024:.1f} MiB, {(after - before) * 1024 / len(idle):,.0f} bytes per connection")

@@ -165,6 +165,10 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON value")
 
 
+# One decoder for all frames: json.loads with any keyword builds a new one every call.
+_decode_json = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
 def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> Event:
     """Decode one frame (without its newline) into an event.
 
@@ -177,7 +181,7 @@ def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> E
     except UnicodeDecodeError as exc:
         return FrameRejected(ErrorCode.BAD_ENCODING, f"frame is not valid UTF-8 (byte {exc.start})")
     try:
-        obj = json.loads(text, parse_constant=_refuse_constant)
+        obj = _decode_json(text)
     except (ValueError, RecursionError) as exc:
         return FrameRejected(ErrorCode.BAD_JSON, f"frame is not valid JSON: {exc}"[:200])
     if type(obj) is not dict:

@@ -94,13 +94,14 @@ class Connection:
     """
 
     __slots__ = ("role", "state", "_peer", "_buffer", "_discarding", "_eof", "_outbox",
-                 "_max_frame", "_max_text", "_peer_types", "_frames", "_close_pending")
+                 "_max_frame", "_max_text", "_peer_types", "_frames", "_close_pending",
+                 "_sendable", "_receivable")
 
     def __init__(self, role: Role, max_frame_bytes: int = const.MAX_FRAME_BYTES,
                  max_text_chars: int = const.MAX_TEXT_CHARS) -> None:
         self.role = role
-        self.state = State.HANDSHAKE
         self._peer = Role.SERVER if role is Role.CLIENT else Role.CLIENT
+        self._enter(State.HANDSHAKE)
         self._buffer = bytearray()
         # True while skipping the rest of an oversized frame, up to its newline.
         self._discarding = False
@@ -115,6 +116,13 @@ class Connection:
         # "not now", so a client cannot even name a system notice.
         self._peer_types = _wire_types(_CLIENT_EVENTS if self._peer is Role.CLIENT else _SERVER_EVENTS)
 
+    def _enter(self, state: State) -> None:
+        # The table is looked up on state changes only, not per frame: hashing enum keys
+        # showed up in the server's profile.
+        self.state = state
+        self._sendable = _SENDABLE[(self.role, state)]
+        self._receivable = _SENDABLE[(self._peer, state)]
+
     # --- Outgoing -----------------------------------------------------------------------
 
     def send(self, event: Event) -> bytes:
@@ -122,11 +130,13 @@ class Connection:
 
         Raises :class:`LocalProtocolError` if this role may not send ``event`` now.
         """
-        if type(event) not in _SENDABLE[(self.role, self.state)]:
+        kind = type(event)
+        if kind not in self._sendable:
             raise LocalProtocolError(
-                f"a {self.role.value} cannot send {type(event).__name__} in state {self.state.name}")
+                f"a {self.role.value} cannot send {kind.__name__} in state {self.state.name}")
         frame = codec.encode(event)  # first: an event that cannot be encoded changes nothing
-        self.state = _TRANSITIONS.get(type(event), self.state)
+        if kind in _TRANSITIONS:
+            self._enter(_TRANSITIONS[kind])
         return frame
 
     def data_to_send(self) -> bytes:
@@ -183,7 +193,7 @@ class Connection:
         if self._eof:
             self._eof = False
             self._close_pending = True
-            self.state = State.CLOSED
+            self._enter(State.CLOSED)
             leftover, self._buffer = self._buffer, bytearray()
             if leftover and not leftover.isspace():
                 return FrameRejected(ErrorCode.TRUNCATED_FRAME, "the stream ended inside a frame")
@@ -223,10 +233,12 @@ class Connection:
         event = codec.decode(frame, self._peer_types, self._max_text)
         if type(event) is FrameRejected:
             return event
-        if type(event) not in _SENDABLE[(self._peer, self.state)]:
+        kind = type(event)
+        if kind not in self._receivable:
             return self._out_of_order(event)
-        self.state = _TRANSITIONS.get(type(event), self.state)
-        if type(event) is Ping:
+        if kind in _TRANSITIONS:
+            self._enter(_TRANSITIONS[kind])
+        if kind is Ping:
             self._outbox += codec.encode(Pong(event.token))
         return event
 

@@ -53,6 +53,7 @@ from protocol.codec import encode
 from registry import InvalidName, NameTaken, Registry
 
 from .config import ServerConfig
+from .presence import PresenceNotices
 from .session import ClientSession
 
 log = logging.getLogger("chat.server")
@@ -61,10 +62,15 @@ log = logging.getLogger("chat.server")
 class Relay:
     """Routes events between the sessions of one server."""
 
-    def __init__(self, config: ServerConfig | None = None) -> None:
+    def __init__(self, config: ServerConfig | None = None,
+                 schedule: Callable[[float, Callable[[], None]], object] | None = None) -> None:
+        """``schedule(delay, callback)`` runs callback later (the loop's call_later); by
+        default it runs it at once, which suits tests that drive the relay directly."""
         self.config = config or ServerConfig()
         self.registry = Registry()
         self.sessions: set[ClientSession] = set()
+        self.presence = PresenceNotices(schedule or (lambda delay, callback: callback()),
+                                        lambda: self.sessions)
         self._msg_ids = itertools.count(1)
         self._handlers: dict[type[Event], Callable[[ClientSession, Any], None]] = {
             Hello: self._hello,
@@ -103,7 +109,7 @@ class Relay:
         log.info("logout %s from %s:%d (%s)", session.name, session.address, session.port, reason)
         self._fail_unconfirmed(session)
         if self.registry.unregister(session.name, session):
-            self._broadcast(UserLeft(session.name, reason, time.time()))
+            self.presence.announce(UserLeft(session.name, reason, time.time()), len(self.sessions))
 
     def handle(self, session: ClientSession, event: Event) -> None:
         """Act on one event from ``session``."""
@@ -131,7 +137,7 @@ class Relay:
         session.send(Welcome(hello.request_id, hello.name, const.PROTOCOL_VERSION, self.config.server_name,
                              self.config.heartbeat_interval))
         log.info("login %s from %s:%d", hello.name, session.address, session.port)
-        self._broadcast(UserJoined(hello.name, time.time()), skip=session)
+        self.presence.announce(UserJoined(hello.name, time.time()), len(self.sessions))
 
     def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None) -> None:
         log.info("refused %s:%d: %s", session.address, session.port, message)
@@ -188,13 +194,11 @@ class Relay:
         session.send(Accepted(request.request_id, msg_id))
         self._broadcast(RoomMessage(msg_id, session.name, request.text, time.time()))
 
-    def _broadcast(self, event: Event, skip: ClientSession | None = None) -> None:
+    def _broadcast(self, event: Event) -> None:
         """Send ``event`` to every logged-in session, encoding it once."""
         frame = encode(event)
-        for record in self.registry.online():
-            for endpoint in record.endpoints:
-                if endpoint.session is not skip:
-                    endpoint.session.write_frame(frame)
+        for session in self.sessions:
+            session.write_frame(frame)
 
     # --- The registry, asked by clients -------------------------------------------------
 
@@ -233,6 +237,7 @@ class Relay:
 
     def shut_down(self, reason: str) -> None:
         """Say goodbye to every client and close every connection."""
+        self.presence.flush()
         for session in list(self.sessions):
             if session.conn.state is not State.CLOSED:
                 session.send(Goodbye(reason))

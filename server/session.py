@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 import const
 from protocol import Connection, Event, LocalProtocolError, Role, State
 
+from .outbox import WriteBatcher
+
 if TYPE_CHECKING:
     from .relay import Relay
 
@@ -32,10 +34,13 @@ class ClientSession(asyncio.Protocol):
 
     __slots__ = ("relay", "conn", "transport", "address", "port", "name", "connected_at",
                  "last_seen", "pinged", "awaiting_receipt", "bad_frames", "closing",
-                 "leave_reason")
+                 "leave_reason", "batcher", "_unsent")
 
-    def __init__(self, relay: Relay) -> None:
+    def __init__(self, relay: Relay, batcher: WriteBatcher) -> None:
         self.relay = relay
+        self.batcher = batcher
+        # Frames waiting for the end of this loop turn (see outbox.py); None when empty.
+        self._unsent: list[bytes] | None = None
         self.conn = Connection(Role.SERVER)
         self.transport: asyncio.Transport | None = None
         self.address = "?"
@@ -78,7 +83,7 @@ class ClientSession(asyncio.Protocol):
                 return
         pongs = conn.data_to_send()
         if pongs:
-            self.transport.write(pongs)
+            self._write(pongs)
 
     def eof_received(self) -> bool:
         self.conn.receive_data(b"")
@@ -105,20 +110,34 @@ class ClientSession(asyncio.Protocol):
         return not self.closing and self.conn.state is State.OPEN
 
     def send(self, event: Event) -> None:
-        """Send ``event`` to this client; silently skipped once the session is closing."""
-        if self.closing:
+        """Send ``event`` to this client; skipped once the connection is closing (there
+        is nobody left to read it, and asyncio would log every such write)."""
+        if self.closing or self.transport.is_closing():
             return
         try:
             data = self.conn.send(event)
         except LocalProtocolError as exc:  # a relay bug, not the client's fault: log it
             log.error("not sent to %r: %s", self, exc)
             return
-        self.transport.write(data)
+        self._write(data)
 
     def write_frame(self, frame: bytes) -> None:
-        """Write a frame already encoded for many recipients (room messages, notices)."""
-        if self.is_open:
-            self.transport.write(frame)
+        """Write frames already encoded for many recipients (room messages, notices)."""
+        if self.is_open and not self.transport.is_closing():
+            self._write(frame)
+
+    def _write(self, data: bytes) -> None:
+        if self._unsent is None:
+            self._unsent = [data]
+            self.batcher.add(self)
+        else:
+            self._unsent.append(data)
+
+    def flush(self) -> None:
+        """Hand the frames waiting in this turn to the transport (called by the batcher)."""
+        unsent, self._unsent = self._unsent, None
+        if unsent and not self.transport.is_closing():
+            self.transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
 
     def close(self, reason: str | None = None) -> None:
         """Close after what is queued has been written (goodbyes, final errors)."""
@@ -126,11 +145,13 @@ class ClientSession(asyncio.Protocol):
             self.leave_reason = reason
         if not self.closing:
             self.closing = True
+            self.flush()
             self.transport.close()
 
     def abort(self, reason: str) -> None:
         """Drop the connection at once, discarding what is queued for it."""
         self.leave_reason = reason
         self.closing = True
+        self._unsent = None
         if self.transport is not None:
             self.transport.abort()
