@@ -1,0 +1,265 @@
+"""Byte-driven tests for web.http (request-head reader and response renderer)."""
+
+from __future__ import annotations
+
+import pytest
+
+from web.http import HttpError, HttpRequestReader, Request, render_response
+
+SIMPLE = b"GET /index.html?a=1&b=2 HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n"
+
+
+def read_one(data: bytes, **kwargs) -> Request | None:
+    reader = HttpRequestReader(**kwargs)
+    reader.receive_data(data)
+    return reader.next_request()
+
+
+def error_for(data: bytes, **kwargs) -> HttpError:
+    with pytest.raises(HttpError) as info:
+        read_one(data, **kwargs)
+    return info.value
+
+
+def test_simple_request():
+    request = read_one(SIMPLE)
+    assert request == Request(
+        method="GET",
+        target="/index.html",
+        query="a=1&b=2",
+        version="HTTP/1.1",
+        headers=(("host", "example.com"), ("accept", "*/*")),
+    )
+
+
+def test_request_is_frozen():
+    request = read_one(SIMPLE)
+    with pytest.raises(AttributeError):
+        request.method = "POST"  # type: ignore[misc]
+
+
+def test_header_lookup_is_case_insensitive_and_joins_repeats():
+    request = read_one(
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-Thing:  a \r\nx-thing:b\r\nCookie: c=1\r\nX-THING: \t c\t\r\n\r\n"
+    )
+    assert request.header("X-Thing") == "a, b, c"
+    assert request.header("cookie") == "c=1"
+    assert request.header("missing") is None
+    assert request.header_tokens("x-thing") == ["a", "b", "c"]
+
+
+def test_empty_header_value_is_kept():
+    request = read_one(b"GET / HTTP/1.1\r\nHost: h\r\nX-Empty:\r\n\r\n")
+    assert request.header("x-empty") == ""
+
+
+def test_one_byte_at_a_time_returns_none_until_complete():
+    reader = HttpRequestReader()
+    for byte in SIMPLE[:-1]:
+        reader.receive_data(bytes([byte]))
+        assert reader.next_request() is None
+    reader.receive_data(SIMPLE[-1:])
+    assert reader.next_request().target == "/index.html"
+    assert reader.next_request() is None
+
+
+@pytest.mark.parametrize("cut", range(1, len(SIMPLE)))
+def test_every_two_part_split(cut):
+    reader = HttpRequestReader()
+    reader.receive_data(SIMPLE[:cut])
+    assert reader.next_request() is None
+    reader.receive_data(SIMPLE[cut:])
+    assert reader.next_request() == read_one(SIMPLE)
+
+
+def test_pipelined_requests():
+    reader = HttpRequestReader()
+    reader.receive_data(SIMPLE + b"HEAD /b HTTP/1.1\r\nHost: example.com\r\n\r\nGET /c")
+    assert reader.next_request().target == "/index.html"
+    second = reader.next_request()
+    assert (second.method, second.target, second.query) == ("HEAD", "/b", "")
+    assert reader.next_request() is None
+    assert reader.trailing_data == b"GET /c"
+
+
+def test_trailing_data_after_upgrade_head():
+    frame = b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58\n\r\n"
+    reader = HttpRequestReader()
+    reader.receive_data(SIMPLE + frame)
+    assert reader.next_request() is not None
+    assert reader.trailing_data == frame
+
+
+def test_leading_empty_lines_are_ignored():
+    assert read_one(b"\r\n\r\n" + SIMPLE).target == "/index.html"
+
+
+def test_http_1_0_needs_no_host():
+    request = read_one(b"GET / HTTP/1.0\r\n\r\n")
+    assert (request.version, request.headers) == ("HTTP/1.0", ())
+
+
+def test_absolute_form_target():
+    request = read_one(b"GET http://example.com/a/b?x=y HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    assert (request.target, request.query) == ("/a/b", "x=y")
+
+
+def test_target_stays_percent_encoded():
+    assert read_one(b"GET /a%20b/%2e%2e HTTP/1.1\r\nHost: h\r\n\r\n").target == "/a%20b/%2e%2e"
+
+
+@pytest.mark.parametrize(
+    "head,keep_alive",
+    [
+        (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\n", False),
+        (b"GET / HTTP/1.0\r\n\r\n", False),
+        (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", True),
+    ],
+)
+def test_keep_alive(head, keep_alive):
+    assert read_one(head).keep_alive is keep_alive
+
+
+@pytest.mark.parametrize(
+    "data,status",
+    [
+        pytest.param(b"GET /\r\nHost: h\r\n\r\n", 400, id="no version"),
+        pytest.param(b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400, id="double space"),
+        pytest.param(b"GET / HTTP/1.1 \r\nHost: h\r\n\r\n", 400, id="trailing space"),
+        pytest.param(b"GET / HTTP/1.1x\r\nHost: h\r\n\r\n", 400, id="junk version"),
+        pytest.param(b"GET / HTTPS/1.1\r\nHost: h\r\n\r\n", 400, id="bad protocol"),
+        pytest.param(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505, id="http/2.0"),
+        pytest.param(b"GET / HTTP/0.9\r\nHost: h\r\n\r\n", 505, id="http/0.9"),
+        pytest.param(b"GET index.html HTTP/1.1\r\nHost: h\r\n\r\n", 400, id="relative target"),
+        pytest.param(b"GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400, id="asterisk target"),
+        pytest.param(b"GET /a#frag HTTP/1.1\r\nHost: h\r\n\r\n", 400, id="fragment"),
+        pytest.param(b"GET /a\x01b HTTP/1.1\r\nHost: h\r\n\r\n", 400, id="control char in target"),
+        pytest.param(b"GET /\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", 400, id="non-ascii target"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost h\r\n\r\n", 400, id="header without colon"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400, id="space before colon"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n  folded\r\n\r\n", 400, id="obs-fold"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: h\r\nX(A): 1\r\n\r\n", 400, id="bad header name"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x00b\r\n\r\n", 400, id="NUL in value"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", 400, id="lone CR in value"),
+        pytest.param(b"GET / HTTP/1.1\nHost: h\n\n", 400, id="bare LF"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n", 400, id="bare LF in header"),
+        pytest.param(b"GET / HTTP/1.1\r\n\r\n", 400, id="missing Host"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, id="two Host headers"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, id="space in Host"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, id="slash in Host"),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: h\r\n\r\n", 405, id="POST"),
+        pytest.param(b"DELETE / HTTP/1.1\r\nHost: h\r\n\r\n", 405, id="DELETE"),
+        pytest.param(b"BREW / HTTP/1.1\r\nHost: h\r\n\r\n", 501, id="unknown method"),
+        pytest.param(b"get / HTTP/1.1\r\nHost: h\r\n\r\n", 501, id="methods are case-sensitive"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello", 413, id="body"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n", 400, id="bad length"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: -0\r\n\r\n", 400, id="signed length"),
+        pytest.param(
+            b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nContent-Length: 1\r\n\r\n", 400, id="two lengths"
+        ),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, id="chunked"),
+    ],
+)
+def test_malformed_requests(data, status):
+    assert error_for(data).status == status
+
+
+def test_zero_content_length_is_accepted():
+    assert read_one(b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n").header("content-length") == "0"
+
+
+def test_method_not_allowed_lists_allowed_methods():
+    error = error_for(b"PUT / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert ("Allow", "GET, HEAD") in error.headers
+    assert b"\r\nAllow: GET, HEAD\r\n" in error.to_response()
+
+
+def test_oversized_head_is_431_before_it_completes():
+    reader = HttpRequestReader(max_header_bytes=64)
+    reader.receive_data(b"GET / HTTP/1.1\r\nHost: h\r\nX-Pad: " + b"a" * 64)  # no end of head yet
+    with pytest.raises(HttpError) as info:
+        reader.next_request()
+    assert info.value.status == 431
+
+
+def test_head_exactly_at_the_limit_is_accepted():
+    head = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+    assert read_one(head, max_header_bytes=len(head)) is not None
+    assert error_for(head, max_header_bytes=len(head) - 1).status == 431
+
+
+def test_too_many_headers_is_431():
+    head = b"GET / HTTP/1.1\r\nHost: h\r\n" + b"X: y\r\n" * 10 + b"\r\n"
+    assert error_for(head, max_headers=10).status == 431
+    assert read_one(head, max_headers=11) is not None
+
+
+def test_errors_are_sticky():
+    reader = HttpRequestReader()
+    reader.receive_data(b"BAD\r\n\r\n")
+    with pytest.raises(HttpError):
+        reader.next_request()
+    reader.receive_data(SIMPLE)
+    with pytest.raises(HttpError):
+        reader.next_request()
+
+
+def test_eof_mid_head_is_400_and_clean_eof_is_none():
+    reader = HttpRequestReader()
+    reader.receive_data(b"GET / HTTP/1.1\r\nHo")
+    reader.receive_data(b"")
+    with pytest.raises(HttpError) as info:
+        reader.next_request()
+    assert info.value.status == 400
+    clean = HttpRequestReader()
+    clean.receive_data(SIMPLE)
+    clean.receive_data(b"")
+    assert clean.next_request() is not None
+    assert clean.next_request() is None
+
+
+def test_error_response_rendering():
+    response = HttpError(400, "Bad Request").to_response()
+    assert response == (
+        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Connection: close\r\nContent-Length: 16\r\n\r\n400 Bad Request\n"
+    )
+
+
+def test_render_response_adds_content_length():
+    assert render_response(200, "OK", [("Content-Type", "text/plain")], b"hi") == (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
+    )
+
+
+def test_render_response_keeps_explicit_content_length_for_head():
+    assert render_response(200, "OK", [("Content-Length", "10")], b"") == (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize("status", [101, 204, 304])
+def test_bodyless_statuses_get_no_content_length(status):
+    assert b"Content-Length" not in render_response(status, "X", [], b"")
+    with pytest.raises(ValueError):
+        render_response(status, "X", [], b"body")
+
+
+@pytest.mark.parametrize(
+    "status,reason,headers",
+    [
+        (200, "OK\r\nSet-Cookie: x=1", []),
+        (200, "OK", [("X-A", "a\r\nSet-Cookie: x=1")]),
+        (200, "OK", [("X-A", "a\nb")]),
+        (200, "OK", [("X-A", "a\x00b")]),
+        (200, "OK", [("Bad Name", "v")]),
+        (200, "OK", [("X-A:", "v")]),
+        (200, "OK", [("X-A", "snowman \u2603")]),
+        (99, "Low", []),
+        (600, "High", []),
+    ],
+)
+def test_render_response_rejects_response_splitting(status, reason, headers):
+    with pytest.raises(ValueError):
+        render_response(status, reason, headers, b"")

@@ -1,0 +1,261 @@
+"""Sans-I/O HTTP/1.1 request-head reader and response renderer.
+
+Just enough HTTP for a static-file server and the WebSocket upgrade: only
+GET and HEAD are served and request bodies are refused, so a request is
+complete once its head (request line + headers + empty line) has arrived.
+
+Usage::
+
+    reader = HttpRequestReader()
+    reader.receive_data(chunk)          # b"" on EOF
+    request = reader.next_request()     # None: need more bytes
+    leftover = reader.trailing_data     # bytes after the head (e.g. WS frames)
+
+Errors raise ``HttpError(status, reason)``; the caller should send
+``error.to_response()`` and close the connection, because the stream position
+is unknown after a bad request (the reader re-raises the same error forever).
+
+Status codes chosen for refusals:
+  400  malformed request line/headers, bare LF, missing/duplicate Host,
+       invalid Content-Length, any Transfer-Encoding (we cannot frame a
+       chunked body and TE+CL is the classic smuggling vector), truncated head
+  405  a method we know but do not serve (POST, PUT, ...)
+  413  Content-Length > 0: bodies are not supported
+  431  request head larger than ``max_header_bytes`` or too many headers
+  501  a method token we do not know
+  505  an HTTP version other than 1.0/1.1
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+SUPPORTED_METHODS = frozenset({"GET", "HEAD"})
+_KNOWN_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
+
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") (\S+) HTTP/([0-9])\.([0-9])")
+_HEADER_LINE = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(.*?)[ \t]*")
+_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+_TARGET = re.compile(r"[\x21-\x7e]+")  # visible ASCII; '#' is rejected separately
+_HOST = re.compile(r"[A-Za-z0-9.\-_~!$&'()*+,;=%:\[\]]*")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_STR_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_TEXT = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # no CR/LF/NUL: no response splitting
+
+
+class HttpError(Exception):
+    """A request that must be refused with ``status``; see the module docstring."""
+
+    def __init__(self, status: int, reason: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+        self.headers = tuple(headers)
+
+    def to_response(self) -> bytes:
+        """Render a small plain-text error response that closes the connection."""
+        headers = [*self.headers, ("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")]
+        return render_response(self.status, self.reason, headers, f"{self.status} {self.reason}\n".encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A parsed request head.
+
+    ``target`` is the path exactly as received (still percent-encoded, never
+    empty, always starting with "/"); ``query`` is the part after "?" without
+    it ("" if absent); ``version`` is "HTTP/1.1" or "HTTP/1.0"; ``headers``
+    keeps order and repeats, names lowercased, values stripped of OWS.
+    """
+
+    method: str
+    target: str
+    query: str
+    version: str
+    headers: tuple[tuple[str, str], ...]
+
+    def header(self, name: str) -> str | None:
+        """Value of header ``name`` (case-insensitive); repeats joined by ", "; None if absent."""
+        name = name.lower()
+        values = [value for key, value in self.headers if key == name]
+        return ", ".join(values) if values else None
+
+    def header_tokens(self, name: str) -> list[str]:
+        """Comma-separated tokens of header ``name``, stripped and lowercased."""
+        value = self.header(name) or ""
+        return [token.strip().lower() for token in value.split(",") if token.strip()]
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the connection may carry another request (RFC 9112 9.3)."""
+        tokens = self.header_tokens("connection")
+        if self.version == "HTTP/1.1":
+            return "close" not in tokens
+        return "keep-alive" in tokens
+
+
+class HttpRequestReader:
+    """Incremental request-head reader for one connection.
+
+    ``max_header_bytes`` bounds the head (request line + headers + CRLFs);
+    ``max_headers`` bounds the number of header lines.
+    """
+
+    def __init__(self, max_header_bytes: int = 16384, max_headers: int = 100) -> None:
+        self.max_header_bytes = max_header_bytes
+        self.max_headers = max_headers
+        self._buffer = bytearray()
+        self._scanned = 0  # bytes already searched for the end of the head
+        self._eof = False
+        self._error: HttpError | None = None
+
+    def receive_data(self, data: bytes) -> None:
+        """Append bytes from the socket; ``b""`` signals EOF."""
+        if data:
+            self._buffer += data
+        else:
+            self._eof = True
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes received after the last request head returned (not consumed)."""
+        return bytes(self._buffer)
+
+    def next_request(self) -> Request | None:
+        """Return the next complete request head, or None if more bytes are needed.
+
+        After EOF, None means "no further request". Raises ``HttpError``.
+        """
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._next_request()
+        except HttpError as error:
+            self._error = error
+            raise
+
+    def _next_request(self) -> Request | None:
+        buf = self._buffer
+        # RFC 9112 2.2: ignore empty lines before the request line.
+        while buf[:2] == b"\r\n":
+            del buf[:2]
+            self._scanned = 0
+        start = max(0, self._scanned - 3)
+        end = buf.find(b"\r\n\r\n", start)
+        head_end = len(buf) if end < 0 else end + 4
+        # Lookbehind sees bytes before ``pos``, so only new bytes need scanning.
+        if _BARE_LF.search(buf, min(self._scanned, head_end), head_end):
+            raise HttpError(400, "Bad Request: bare LF")
+        if head_end > self.max_header_bytes:
+            raise HttpError(431, "Request Header Fields Too Large")
+        if end < 0:
+            self._scanned = len(buf)
+            if self._eof and buf:
+                raise HttpError(400, "Bad Request: incomplete request head")
+            return None
+        head = bytes(buf[:end])
+        del buf[:head_end]
+        self._scanned = 0
+        return _parse_head(head, self.max_headers)
+
+
+def _parse_head(head: bytes, max_headers: int) -> Request:
+    lines = head.split(b"\r\n")
+    if len(lines) - 1 > max_headers:
+        raise HttpError(431, "Request Header Fields Too Large")
+    if any(b"\r" in line for line in lines):
+        raise HttpError(400, "Bad Request: stray CR")
+    method, target, query, version = _parse_request_line(lines[0])
+    headers = tuple(_parse_header_line(line) for line in lines[1:])
+    request = Request(method, target, query, version, headers)
+    _check_framing(request)
+    return request
+
+
+def _parse_request_line(line: bytes) -> tuple[str, str, str, str]:
+    match = _REQUEST_LINE.fullmatch(line)
+    if match is None:
+        raise HttpError(400, "Bad Request: malformed request line")
+    method = match.group(1).decode("ascii")
+    if (match.group(3), match.group(4)) not in ((b"1", b"1"), (b"1", b"0")):
+        raise HttpError(505, "HTTP Version Not Supported")
+    version = f"HTTP/{match.group(3).decode()}.{match.group(4).decode()}"
+    if method not in SUPPORTED_METHODS:
+        if method in _KNOWN_METHODS:
+            raise HttpError(405, "Method Not Allowed", (("Allow", "GET, HEAD"),))
+        raise HttpError(501, "Not Implemented")
+    raw_target = match.group(2).decode("latin-1")
+    if not _TARGET.fullmatch(raw_target) or "#" in raw_target:
+        raise HttpError(400, "Bad Request: invalid request target")
+    if raw_target.startswith("/"):
+        path, _, query = raw_target.partition("?")
+    elif raw_target[:7].lower() == "http://" or raw_target[:8].lower() == "https://":
+        # absolute-form (RFC 9112 3.2.2) must be accepted by servers.
+        parts = urlsplit(raw_target)
+        path, query = parts.path or "/", parts.query
+    else:
+        raise HttpError(400, "Bad Request: invalid request target")
+    return method, path, query, version
+
+
+def _parse_header_line(line: bytes) -> tuple[str, str]:
+    if line[:1] in (b" ", b"\t"):
+        # obs-fold is deprecated and a smuggling vector (RFC 9112 5.2).
+        raise HttpError(400, "Bad Request: folded header line")
+    match = _HEADER_LINE.fullmatch(line)
+    if match is None:
+        raise HttpError(400, "Bad Request: malformed header line")
+    value = match.group(2)
+    if not _FIELD_VALUE.fullmatch(value):
+        raise HttpError(400, "Bad Request: control character in header value")
+    return match.group(1).decode("ascii").lower(), value.decode("latin-1")
+
+
+def _check_framing(request: Request) -> None:
+    hosts = [value for name, value in request.headers if name == "host"]
+    if len(hosts) > 1 or (request.version == "HTTP/1.1" and not hosts):
+        raise HttpError(400, "Bad Request: exactly one Host header required")
+    if hosts and not _HOST.fullmatch(hosts[0]):
+        raise HttpError(400, "Bad Request: invalid Host header")
+    if request.header("transfer-encoding") is not None:
+        raise HttpError(400, "Bad Request: request bodies are not supported")
+    lengths = [value for name, value in request.headers if name == "content-length"]
+    if lengths:
+        if any(not value.isascii() or not value.isdigit() for value in lengths) or len(set(lengths)) > 1:
+            raise HttpError(400, "Bad Request: invalid Content-Length")
+        if int(lengths[0]) > 0:
+            raise HttpError(413, "Content Too Large: request bodies are not supported")
+
+
+def render_response(status: int, reason: str, headers: list[tuple[str, str]], body: bytes = b"") -> bytes:
+    """Return an HTTP/1.1 response as bytes.
+
+    Adds ``Content-Length: len(body)`` unless a Content-Length header is given
+    or the status forbids a body (1xx, 204, 304). For HEAD responses pass the
+    real Content-Length header and an empty body. Raises ``ValueError`` for a
+    status outside 100-599, a body with a body-less status, or a reason/header
+    containing characters that could split the response (CR, LF, NUL, ...).
+    """
+    if not 100 <= status <= 599:
+        raise ValueError(f"invalid status {status}")
+    if not _FIELD_TEXT.fullmatch(reason):
+        raise ValueError("invalid reason phrase")
+    bodyless = status < 200 or status in (204, 304)
+    if bodyless and body:
+        raise ValueError(f"status {status} cannot have a body")
+    lines = [f"HTTP/1.1 {status} {reason}"]
+    has_length = False
+    for name, value in headers:
+        if not _STR_TOKEN.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if not _FIELD_TEXT.fullmatch(value):
+            raise ValueError(f"invalid value for header {name}")
+        has_length = has_length or name.lower() == "content-length"
+        lines.append(f"{name}: {value}")
+    if not has_length and not bodyless:
+        lines.append(f"Content-Length: {len(body)}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + bytes(body)
