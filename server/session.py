@@ -72,6 +72,13 @@ class ClientSession(asyncio.Protocol):
         self.relay.connected(self)
 
     def data_received(self, data: bytes) -> None:
+        self.receive_chat(data)
+
+    def receive_chat(self, data: bytes) -> None:
+        """Feed chat-protocol bytes from the client and act on the events they complete.
+
+        Subclasses for other transports (WebSocket) call this with the unwrapped bytes.
+        """
         self.last_seen = time.monotonic()
         self.pinged = False
         conn = self.conn
@@ -137,7 +144,12 @@ class ClientSession(asyncio.Protocol):
         """Hand the frames waiting in this turn to the transport (called by the batcher)."""
         unsent, self._unsent = self._unsent, None
         if unsent and not self.transport.is_closing():
-            self.transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
+            self._transmit(unsent)
+
+    def _transmit(self, chunks: list[bytes]) -> None:
+        """Write chat frames to the transport. Each chunk holds one or more whole frames,
+        each ending in a newline; subclasses for other transports re-wrap them."""
+        self.transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
     def close(self, reason: str | None = None) -> None:
         """Close after what is queued has been written (goodbyes, final errors)."""
