@@ -95,7 +95,7 @@ class Connection:
 
     __slots__ = ("role", "state", "_peer", "_buffer", "_discarding", "_eof", "_outbox",
                  "_max_frame", "_max_text", "_peer_types", "_frames", "_close_pending",
-                 "_sendable", "_receivable")
+                 "_sendable", "_receivable", "_eof_seen")
 
     def __init__(self, role: Role, max_frame_bytes: int = const.MAX_FRAME_BYTES,
                  max_text_chars: int = const.MAX_TEXT_CHARS) -> None:
@@ -106,6 +106,7 @@ class Connection:
         # True while skipping the rest of an oversized frame, up to its newline.
         self._discarding = False
         self._eof = False
+        self._eof_seen = False
         self._close_pending = False
         self._outbox = bytearray()
         # Complete frames split off the buffer but not yet turned into events.
@@ -150,8 +151,9 @@ class Connection:
     def receive_data(self, data: bytes) -> None:
         """Feed bytes that arrived from the peer; ``b""`` means the peer closed."""
         if not data:
-            if self.state is not State.CLOSED or self._buffer:
-                self._eof = True
+            # Only the first end of stream counts: it yields the one ConnectionClosed.
+            if not self._eof_seen:
+                self._eof = self._eof_seen = True
             return
         if self._discarding:
             end = data.find(b"\n")

@@ -16,6 +16,7 @@ class ServerConfig:
     heartbeat_timeout: float = const.HEARTBEAT_TIMEOUT
     login_timeout: float = const.LOGIN_TIMEOUT
     max_connections: int = const.MAX_CONNECTIONS
+    max_outgoing_bytes: int = const.MAX_OUTGOING_BYTES
     # Freeze long-lived objects out of the garbage collector's way (see app._tame_gc).
     # Process-wide, so only the real server turns it on, not tests running it in a thread.
     tame_gc: bool = False

@@ -18,7 +18,6 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-import const
 from protocol import Connection, Event, LocalProtocolError, Role, State
 
 from .outbox import WriteBatcher
@@ -68,7 +67,7 @@ class ClientSession(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.address, self.port = peer[0], peer[1]
-        transport.set_write_buffer_limits(high=const.MAX_OUTGOING_BYTES)  # type: ignore[attr-defined]
+        transport.set_write_buffer_limits(high=self.relay.config.max_outgoing_bytes)  # type: ignore[attr-defined]
         self.relay.connected(self)
 
     def data_received(self, data: bytes) -> None:
@@ -106,7 +105,8 @@ class ClientSession(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         # The client's outgoing buffer passed MAX_OUTGOING_BYTES: it is not reading.
-        log.warning("disconnect %r: slow consumer (over %d bytes waiting)", self, const.MAX_OUTGOING_BYTES)
+        log.warning("disconnect %r: slow consumer (over %d bytes waiting)", self,
+                    self.relay.config.max_outgoing_bytes)
         self.abort("slow consumer")
 
     # --- Used by the relay --------------------------------------------------------------
