@@ -19,13 +19,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import ErrorCode
-from .events import WIRE_EVENTS, Event, FrameRejected, Presence
+from .events import WIRE_EVENTS, Event, FrameRejected, HistoryEntry, Presence
 
 # Lone surrogates can come in through JSON escapes ("\ud800") but cannot be encoded
 # as UTF-8 again: refuse them where they enter, not where they would crash an encoder.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_ID_CHARS = 64
 _MAX_SHORT_TEXT = 256
+_MAX_PASSWORD_CHARS = 1024
+MAX_HISTORY_PAGE = 500
 
 
 class FieldError(Exception):
@@ -87,6 +89,27 @@ def _presences(key: str, value: Any, max_text: int) -> tuple[Presence, ...]:
     return tuple(out)
 
 
+def _history(key: str, value: Any, max_text: int) -> tuple[HistoryEntry, ...]:
+    if type(value) is not list:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list")
+    out = []
+    for item in value:
+        if type(item) is not dict:
+            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' items must be objects")
+        out.append(HistoryEntry(
+            _integer("msg_id", item.get("msg_id"), max_text), _name("from", item.get("from"), max_text),
+            _name("to", item.get("to"), max_text), _string(None)("text", item.get("text"), max_text),
+            _number("sent_at", item.get("sent_at"), max_text), _short("state", item.get("state"), max_text)))
+    return tuple(out)
+
+
+def _limit(key: str, value: Any, max_text: int) -> int:
+    value = _integer(key, value, max_text)
+    if not 1 <= value <= MAX_HISTORY_PAGE:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be between 1 and {MAX_HISTORY_PAGE}")
+    return value
+
+
 _id = _string(_MAX_ID_CHARS)
 _name = _string(_MAX_SHORT_TEXT)
 _short = _string(_MAX_SHORT_TEXT)
@@ -114,6 +137,14 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "port": ("port", _optional(_integer)),
     "online": ("online", _boolean),
     "users": ("users", _presences),
+    "password": ("password", _optional(_string(_MAX_PASSWORD_CHARS))),
+    "register": ("register", _boolean),
+    "registered": ("registered", _boolean),
+    "peer": ("with", _name),
+    "limit": ("limit", _limit),
+    "before": ("before", _optional(_integer)),
+    "messages": ("messages", _history),
+    "retry_after": ("retry_after", _optional(_number)),
 }
 
 
@@ -151,6 +182,9 @@ def to_dict(event: Event) -> dict[str, Any]:
             continue
         if attr == "users":
             value = [{"name": p.name, "since": p.since} for p in value]
+        elif attr == "messages":
+            value = [{"msg_id": m.msg_id, "from": m.sender, "to": m.to, "text": m.text,
+                      "sent_at": m.sent_at, "state": m.state} for m in value]
         out[key] = value
     return out
 

@@ -40,3 +40,13 @@ class ErrorCode(StrEnum):
     RECIPIENT_BUSY = "recipient_busy"
     UNKNOWN_MESSAGE = "unknown_message"
     TOO_MANY_ERRORS = "too_many_errors"
+    # Accounts and abuse.
+    AUTH_REQUIRED = "auth_required"
+    BAD_PASSWORD = "bad_password"
+    ACCOUNTS_REQUIRED = "accounts_required"
+    ACCOUNT_EXISTS = "account_exists"
+    WEAK_PASSWORD = "weak_password"
+    RATE_LIMITED = "rate_limited"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    # Store and forward.
+    EXPIRED = "expired"

@@ -10,7 +10,7 @@ Events compare by value, so tests can say ``assert events == [...]``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 
@@ -27,13 +27,19 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Hello(Event):
-    """First frame of a client: log in as ``name`` speaking protocol ``version``."""
+    """First frame of a client: log in as ``name`` speaking protocol ``version``.
+
+    ``password`` is needed for a claimed name; with ``register`` true, an unclaimed name is
+    claimed with that password as part of logging in.
+    """
 
     TYPE: ClassVar[str] = "hello"
     SENDER: ClassVar[str] = "client"
     request_id: str
     name: str
     version: int
+    password: str | None = field(default=None, repr=False)
+    register: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,49 @@ class SendRoom(Event):
     SENDER: ClassVar[str] = "client"
     request_id: str
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Register(Event):
+    """Claim the name this session is logged in with, protected by ``password``."""
+
+    TYPE: ClassVar[str] = "register"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRequest(Event):
+    """Ask for the conversation with ``peer``: up to ``limit`` messages older than
+    ``before`` (a msg_id cursor; None for the newest). Answered by :class:`HistoryPage`."""
+
+    TYPE: ClassVar[str] = "history"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    peer: str
+    limit: int = 50
+    before: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Block(Event):
+    """Stop receiving messages from ``name`` (the sender is not told). Answered by Done."""
+
+    TYPE: ClassVar[str] = "block"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unblock(Event):
+    """Receive messages from ``name`` again. Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "unblock"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +148,7 @@ class Welcome(Event):
     version: int
     server: str
     heartbeat: float
+    registered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +159,26 @@ class Accepted(Event):
     SENDER: ClassVar[str] = "server"
     request_id: str
     msg_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Queued(Event):
+    """The recipient is offline: message ``msg_id`` is stored and will be delivered when
+    they log in (then :class:`Delivered` follows, or an ``expired`` error)."""
+
+    TYPE: ClassVar[str] = "queued"
+    SENDER: ClassVar[str] = "server"
+    request_id: str
+    msg_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Done(Event):
+    """Request ``request_id`` (register, block, unblock) succeeded."""
+
+    TYPE: ClassVar[str] = "ok"
+    SENDER: ClassVar[str] = "server"
+    request_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +200,8 @@ class ErrorReply(Event):
     code: str
     message: str
     request_id: str | None = None
+    # For rate_limited: seconds after which the request may be tried again.
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +256,35 @@ class Presence:
 
     name: str
     since: float
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One message in a :class:`HistoryPage` (a value inside an event).
+
+    ``state`` is ``sent`` (accepted, not yet confirmed), ``queued``, ``delivered`` or
+    ``expired``.
+    """
+
+    msg_id: int
+    sender: str
+    to: str
+    text: str
+    sent_at: float
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage(Event):
+    """Answer to :class:`HistoryRequest`: messages oldest first; ``before`` is the cursor
+    for the next older page, None when there is none."""
+
+    TYPE: ClassVar[str] = "history_page"
+    SENDER: ClassVar[str] = "server"
+    request_id: str
+    peer: str
+    messages: tuple[HistoryEntry, ...]
+    before: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +368,8 @@ class ConnectionClosed(Event):
 
 WIRE_EVENTS: tuple[type[Event], ...] = (
     Hello, SendDirect, SendRoom, Receipt, WhoRequest, LookupRequest,
-    Welcome, Accepted, Delivered, ErrorReply, DirectMessage, RoomMessage,
-    UserJoined, UserLeft, UserList, LookupResult,
+    Register, HistoryRequest, Block, Unblock,
+    Welcome, Accepted, Queued, Delivered, Done, ErrorReply, DirectMessage, RoomMessage,
+    UserJoined, UserLeft, UserList, LookupResult, HistoryPage,
     Ping, Pong, Goodbye,
 )

@@ -12,6 +12,7 @@ from protocol import (
     Accepted, Connection, Delivered, DirectMessage, ErrorReply, Event, Goodbye, Hello,
     LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, SendDirect,
     SendRoom, State, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
+    Block, Done, HistoryEntry, HistoryPage, HistoryRequest, Queued, Register, Unblock,
 )
 from protocol.events import Presence
 
@@ -66,7 +67,15 @@ SAMPLES: list[Event] = [
     Receipt(7),
     WhoRequest("req-3"),
     LookupRequest("req-4", "jürgen"),
+    Register("req-5", "pässwörd"),
+    HistoryRequest("req-6", "bob", 20, 99),
+    Block("req-7", "mallory"),
+    Unblock("req-8", "mallory"),
     WELCOME,
+    Queued("req-1", 43),
+    Done("req-7"),
+    HistoryPage("req-6", "bob", (HistoryEntry(41, "zoë", "bob", TEXT, 1700000000.25, "delivered"),
+                                 HistoryEntry(44, "bob", "zoë", "hi", 1700000003.0, "queued")), 41),
     Accepted("req-1", 41),
     Delivered("req-1", 41),
     ErrorReply("unknown_recipient", "no user 'bøb' 🌍", "req-1"),

@@ -26,6 +26,9 @@ EXTRA = [
     SendRoom("r", "line one\nline two\r\n\u2028\u2029 \"quoted\" \\ \x00 \t"),
     DirectMessage(0, "a", "b", "", 0),
     SendRoom("r", "🌍" * const.MAX_TEXT_CHARS),
+    ErrorReply("rate_limited", "slow down", "req-1", 1.5),
+    Hello("login-2", "zoë", const.PROTOCOL_VERSION, "pässwörd 🌍", True),
+    Welcome("login-2", "zoë", const.PROTOCOL_VERSION, "chat", 15.0, True),
 ]
 
 
