@@ -1,0 +1,109 @@
+"""Turning what the server sent into text that is safe to print on a terminal.
+
+Anything another user typed reaches our terminal, so it must not be able to drive it:
+an ESC starts a control sequence (move the cursor, retitle the window, rewrite earlier
+lines), a CR returns to the start of the line to overprint it, a U+202E reverses the text
+that follows it. :func:`sanitize` shows every such character as a visible escape instead:
+
+- C0 controls, DEL and C1 controls (category Cc): ``\\x1b``, ``\\x7f``, ``\\x9b``; newline,
+  carriage return and tab as ``\\n``, ``\\r``, ``\\t``, so one message stays on one line;
+- format characters (category Cf: bidi embeddings, overrides and isolates, invisible
+  marks, zero-width space, byte-order mark, tag characters): ``\\u202e``, ``\\U000e0041``;
+  except ZWNJ and ZWJ (U+200C, U+200D), which join letters in Persian and Indic scripts
+  and the parts of emoji sequences, and can neither move the cursor nor reorder text;
+- line and paragraph separators (U+2028, U+2029) and lone surrogates.
+
+Everything else, including all printable non-ASCII text, passes unchanged. Backslashes are
+not doubled: the aim is a harmless display, not a reversible encoding.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+
+# Characters with a short conventional escape.
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Format characters that are needed to write some languages correctly and are harmless.
+_ALLOWED_FORMAT = frozenset({"\u200c", "\u200d"})
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def _is_unsafe(char: str) -> bool:
+    category = unicodedata.category(char)
+    return category in _UNSAFE_CATEGORIES or (category == "Cf" and char not in _ALLOWED_FORMAT)
+
+
+def _escape(char: str) -> str:
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def sanitize(text: object) -> str:
+    """Return ``text`` with every terminal-unsafe character shown as an escape (see above).
+
+    Accepts any object (``str()`` of it), so a wrong type from a peer cannot crash a
+    display; the result contains no control or format character and no newline.
+    """
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    # Fast path: isprintable() is False for every unsafe character (and for some safe
+    # ones, like non-ASCII spaces, which the slow path keeps).
+    if text.isprintable():
+        return text
+    return "".join(_escape(c) if _is_unsafe(c) else c for c in text)
+
+
+def preview(text: object, limit: int = 60) -> str:
+    """A sanitised, shortened form of ``text`` for status lines (``…`` marks a cut).
+
+    The text is cut before escaping, so an escape is never cut in half.
+    """
+    raw = text if isinstance(text, str) else sanitize(text)
+    if len(raw) > limit:
+        return sanitize(raw[: max(1, limit - 1)]) + "…"
+    return sanitize(raw)
+
+
+def format_clock(timestamp: float | None) -> str:
+    """``HH:MM`` in local time for a Unix timestamp; ``--:--`` if it is missing or absurd."""
+    try:
+        return time.strftime("%H:%M", time.localtime(timestamp)) if timestamp is not None else "--:--"
+    except (OverflowError, OSError, ValueError, TypeError):
+        return "--:--"
+
+
+def format_when(timestamp: float | None, now: float | None = None) -> str:
+    """Local ``HH:MM`` if ``timestamp`` is today (relative to ``now``), else ``YYYY-MM-DD HH:MM``."""
+    if timestamp is None:
+        return "an unknown time"
+    try:
+        then = time.localtime(timestamp)
+        today = time.localtime(time.time() if now is None else now)
+    except (OverflowError, OSError, ValueError, TypeError):
+        return "an unknown time"
+    if (then.tm_year, then.tm_yday) == (today.tm_year, today.tm_yday):
+        return time.strftime("%H:%M", then)
+    return time.strftime("%Y-%m-%d %H:%M", then)
+
+
+def explain_error(code: str, message: str, to: str | None = None) -> str:
+    """One line for the user saying why a request failed, ending with ``(code)``.
+
+    Well-known codes get a sentence that names the recipient; others show the server's
+    own message. Everything that came from the network is sanitised.
+    """
+    who = sanitize(to) if to else "the recipient"
+    known = {
+        "unknown_recipient": f"{who} is not online",
+        "recipient_disconnected": f"{who} disconnected before receiving it",
+        "recipient_busy": f"{who} has too many messages waiting; try again later",
+    }
+    text = known.get(code) or sanitize(message) or "no explanation given"
+    return f"{text} ({sanitize(code)})"

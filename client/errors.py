@@ -1,0 +1,64 @@
+"""Exceptions of the client library, and the error codes the client gives by itself.
+
+Every exception here is a :class:`ClientError`. The ones that mean "there is no usable
+connection" are also :class:`ConnectionError`, so callers that only care about that can
+catch the built-in class.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class LocalError(StrEnum):
+    """Codes for failures the client detects itself, in the same ``(code, message)`` form
+    as the server's ``ErrorCode`` values so that a UI can show both alike.
+
+    (The client also reuses the protocol's ``message_too_large`` and ``bad_field`` when it
+    refuses to send a text the server would refuse anyway.)
+    """
+
+    # The message was not sent: no connection, the session had ended, or the client was closing.
+    NOT_CONNECTED = "not_connected"
+    # The connection ended (or a write failed) before the message reached its final state.
+    CONNECTION_LOST = "connection_lost"
+
+
+class ClientError(Exception):
+    """Base class of the exceptions raised by :mod:`client`."""
+
+
+class ServerUnreachable(ClientError, ConnectionError):
+    """No chat session could be opened: the server refused the TCP connection, did not
+    answer in time, closed during the login, or does not speak this protocol.
+    ``str(exc)`` says which, in words for the user."""
+
+
+class LoginRefused(ClientError):
+    """The server answered the hello with an error (``name_taken``, ``invalid_name``,
+    ``unsupported_version``, ``server_full``...), or the name is invalid locally.
+
+    ``code`` is the protocol error code, ``message`` the server's explanation.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{message} ({code})")
+        self.code = code
+        self.message = message
+
+
+class NotConnected(ClientError, ConnectionError):
+    """A request could not be made, or the connection ended before its answer came."""
+
+
+class RequestFailed(ClientError):
+    """The server answered a request with an error reply; carries its ``code`` and ``message``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{message} ({code})")
+        self.code = code
+        self.message = message
+
+
+class RequestTimeout(ClientError, TimeoutError):
+    """The server did not answer a request within the time the caller allowed."""

@@ -1,0 +1,437 @@
+"""The terminal chat client: ``python chatclient.py NAME``.
+
+Two modes, chosen by whether stdin and stdout are terminals:
+
+- Interactive (a TTY): a prompt that shows where plain lines go (``[room]> ``,
+  ``[@Bob]> ``), line editing and history with ``readline`` when it can be imported.
+  Incoming events are printed by the receiver thread without clobbering the line being
+  typed: it erases the line (``\\r\\x1b[K``), prints the event, and redraws the prompt
+  with what was typed so far (``readline.get_line_buffer()``).
+- Pipe (stdin or stdout is not a TTY): no prompt and no escape codes; commands are read
+  line by line, and every event is printed as one line. At the end of the input (or at
+  ``/quit``) the client waits up to ``--timeout`` seconds for the messages it sent to
+  reach a final state (delivered or failed), then leaves with status 0. This makes the
+  client scriptable: ``printf '@Bob hi\\n' | python chatclient.py Alice``.
+
+Commands: see :mod:`client.commands` (``@NAME TEXT``, ``/to NAME``, ``/all``, ``/who``,
+``/whois NAME``, ``/help``, ``/quit`` or ``/sair``; Ctrl-D and Ctrl-C leave too).
+
+Output lines (printed to stdout, one event per line, in the order it happened; text from
+the network is sanitised by :func:`client.display.sanitize`, so it never contains a control
+character or a newline; only a failure to connect or log in goes to stderr, as
+``error: ...``)::
+
+    [12:01] Alice → you: hello                   a direct message to you
+    [12:01] (room) Alice: hi                     a room message (your own are not echoed)
+    * Bob joined                                 presence notices
+    * Bob left (quit)
+    * online (2): Alice (since 12:00), Bob (since 12:01)          /who
+    * Bob is online from 127.0.0.1:54321 since 12:01              /whois Bob
+    * Bob is not online
+    * connected to 127.0.0.1:5000 as Alice       first line, once logged in
+    ✓ sent to Bob: hello                         your direct message was accepted
+    ✓ delivered to Bob: hello                    ... and Bob's client confirmed it
+    ✗ not delivered to Bob: hello — Bob is not online (unknown_recipient)
+    ✓ sent to the room: hi                       your room message was accepted
+    ✗ not sent to the room: hi — <reason> (<code>)
+    * plain lines now go to Bob                  after /to Bob (/all: "... to the room")
+    ! <problem>                                  a local error (unknown command, bad name,
+                                                 no answer to /who...) or a server error
+    ! Connection to the server lost (<why>)      then the client exits with status 3
+    ! Disconnected by the server: <reason>       the server said goodbye; status 3
+
+Message previews in status lines are cut at 60 characters (``…``). Exit statuses are
+those of :class:`client.exitcodes.ExitCode`: 0 after leaving normally, 3 when the server
+cannot be reached or the connection is lost, 4 when the login is refused.
+"""
+
+from __future__ import annotations
+
+import _thread
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, TextIO
+
+import const
+from protocol import (
+    ConnectionClosed,
+    DirectMessage,
+    ErrorReply,
+    Event,
+    FrameRejected,
+    Goodbye,
+    LookupResult,
+    Presence,
+    RoomMessage,
+    UserJoined,
+    UserLeft,
+    UserList,
+)
+from registry import canonical
+
+from .commands import (
+    HELP,
+    Blank,
+    Command,
+    Mistake,
+    Quit,
+    SendText,
+    SetTarget,
+    ShowHelp,
+    ShowWho,
+    ShowWhois,
+    parse_command,
+)
+from .display import explain_error, format_clock, format_when, preview, sanitize
+from .errors import ClientError, LoginRefused, ServerUnreachable
+from .exitcodes import ExitCode
+from .library import ChatClient
+from .outgoing import DELIVERED, FAILED, SENT, MessageUpdate, OutgoingMessage
+
+# How often the receiver repeats its wake-up signal until the main thread has exited.
+_WAKE_RETRY = 0.05
+
+# --- Formatting (pure functions, tested without I/O) ------------------------------------
+
+
+def prompt_for(target: str | None) -> str:
+    """The interactive prompt: where plain lines go."""
+    return "[room]> " if target is None else f"[@{sanitize(target)}]> "
+
+
+def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str] | None) -> str | None:
+    """The status line for ``message`` having reached ``state`` (None: nothing to show)."""
+    where = "to the room" if message.to is None else f"to {sanitize(message.to)}"
+    text = preview(message.text)
+    if state == SENT:
+        return f"✓ sent {where}: {text}"
+    if state == DELIVERED:
+        return f"✓ delivered {where}: {text}"
+    if state == FAILED:
+        code, reason = error or ("unknown", "")
+        verb = "not sent" if message.to is None else "not delivered"
+        return f"✗ {verb} {where}: {text} — {explain_error(code, reason, message.to)}"
+    return None
+
+
+def format_users(users: Sequence[Presence]) -> str:
+    """The answer to /who on one line."""
+    if not users:
+        return "* nobody is online"
+    listed = ", ".join(f"{sanitize(p.name)} (since {format_when(p.since)})" for p in users)
+    return f"* online ({len(users)}): {listed}"
+
+
+def format_lookup(result: LookupResult) -> str:
+    """The answer to /whois on one line."""
+    name = sanitize(result.name)
+    if result.status == "online":
+        host = sanitize(result.address) if result.address else "an unknown address"
+        where = f"[{host}]" if ":" in host else host
+        port = f":{result.port}" if result.port is not None else ""
+        return f"* {name} is online from {where}{port} since {format_when(result.since)}"
+    if result.status == "unknown":
+        return f"* {name} is not online"
+    return f"* {name}: {sanitize(result.status)}"
+
+
+def describe_event(event: Event, me: str) -> str | None:
+    """The output line for an event the client library handed on (None: nothing to show).
+
+    ``me`` is this user's name: our own room messages and join notice are not echoed.
+    ConnectionClosed and Goodbye are handled by the caller (they end the session).
+    """
+    if isinstance(event, DirectMessage):
+        return f"[{format_clock(event.sent_at)}] {sanitize(event.sender)} → you: {sanitize(event.text)}"
+    if isinstance(event, RoomMessage):
+        if canonical(event.sender) == canonical(me):
+            return None  # shown already as "✓ sent to the room"
+        return f"[{format_clock(event.sent_at)}] (room) {sanitize(event.sender)}: {sanitize(event.text)}"
+    if isinstance(event, MessageUpdate):
+        return describe_status(event.message, event.state, event.error)
+    if isinstance(event, UserJoined):
+        return None if canonical(event.name) == canonical(me) else f"* {sanitize(event.name)} joined"
+    if isinstance(event, UserLeft):
+        why = f" ({sanitize(event.reason)})" if event.reason else ""
+        return f"* {sanitize(event.name)} left{why}"
+    if isinstance(event, UserList):  # an answer that came after /who gave up waiting
+        return format_users(event.users)
+    if isinstance(event, LookupResult):
+        return format_lookup(event)
+    if isinstance(event, ErrorReply):
+        return f"! server error: {explain_error(event.code, event.message)}"
+    if isinstance(event, FrameRejected):
+        return f"! ignored a malformed frame from the server: {explain_error(event.code, event.message)}"
+    return None  # Accepted/Delivered nobody waits for, Ping, Pong...
+
+
+def _load_readline() -> Any:
+    try:
+        import readline  # noqa: F401  (importing it is what makes input() edit lines)
+    except ImportError:  # Windows, or Python built without it: plain input() still works
+        return None
+    return readline
+
+
+# --- The terminal session ---------------------------------------------------------------
+
+
+class TerminalUI:
+    """One terminal chat session; :meth:`run` it from the main thread and exit with its result.
+
+    ``interactive`` defaults to whether stdin and stdout are both TTYs. ``timeout``
+    bounds /who, /whois and, in pipe mode, the wait for outstanding messages when leaving.
+    """
+
+    def __init__(self, name: str, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT, *,
+                 timeout: float = const.SEND_TIMEOUT, stdin: TextIO | None = None,
+                 stdout: TextIO | None = None, stderr: TextIO | None = None,
+                 interactive: bool | None = None) -> None:
+        self._stdin = stdin if stdin is not None else sys.stdin
+        self._stdout = stdout if stdout is not None else sys.stdout
+        self._stderr = stderr if stderr is not None else sys.stderr
+        if interactive is None:
+            interactive = self._stdin.isatty() and self._stdout.isatty()
+        self._interactive = interactive
+        self._readline = _load_readline() if interactive else None
+        self._timeout = timeout
+        self.client = ChatClient(name, host, port, on_event=self._on_event)
+        self._me = name
+        self._target: str | None = None
+        # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
+        self._sent: list[OutgoingMessage] = []
+        # Guards output (main and receiver threads both print) and the flags below.
+        self._print_lock = threading.Lock()
+        self._reading = False       # the main thread is (about to be) blocked reading input
+        self._lost = False          # the connection ended without us leaving
+        self._leaving = False       # we are closing the connection ourselves
+        self._goodbye: str | None = None
+        self._main_ident: int | None = None
+        self._main_done = threading.Event()
+
+    def run(self) -> int:
+        """Connect, read commands until the user leaves or the connection ends; return
+        the exit status (an :class:`ExitCode`). Never raises for network trouble."""
+        with self._wake_signal():
+            try:
+                return self._run()
+            except KeyboardInterrupt:  # Ctrl-C outside of reading a line: leave all the same
+                if self._interactive:
+                    self._write_raw("\n")
+                return self._leave(drain=False)
+
+    def _run(self) -> int:
+        # Held through the login: the receiver starts inside connect() and must not print
+        # anything (a message, the end of the connection) before the "connected" line.
+        with self._print_lock:
+            try:
+                welcome = self.client.connect()
+            except ServerUnreachable as exc:
+                self._complain(f"error: {sanitize(str(exc))}")
+                return ExitCode.NO_SERVER
+            except LoginRefused as exc:
+                self._complain(f"error: login refused: {explain_error(exc.code, exc.message)}")
+                return ExitCode.LOGIN_REFUSED
+            self._me = welcome.name
+            hint = "; type /help for the commands" if self._interactive else ""
+            self._print_locked(f"* connected to {sanitize(self.client.address)} as {sanitize(welcome.name)}{hint}",
+                               redraw=False)
+        return self._loop()
+
+    def _loop(self) -> int:
+        while True:
+            try:
+                line = self._read_line()
+            except EOFError:
+                if self._interactive:
+                    self._write_raw("\n")  # after ^D the cursor is still on the prompt line
+                return self._leave(drain=not self._interactive)
+            except KeyboardInterrupt:
+                if self._lost:  # the receiver woke us: the connection is gone
+                    return ExitCode.NO_SERVER
+                if self._interactive:
+                    self._write_raw("\n")
+                return self._leave(drain=False)
+            if line is None or self._lost:
+                return ExitCode.NO_SERVER
+            command = parse_command(line, self._target)
+            if isinstance(command, Quit):
+                return self._leave(drain=not self._interactive)
+            self._execute(command)
+
+    def _read_line(self) -> str | None:
+        """The next input line; None if the connection is already lost; EOFError at the end."""
+        self._reading = True
+        try:
+            # Checked after setting _reading: a wake-up from now on raises KeyboardInterrupt.
+            if self._lost:
+                return None
+            if self._interactive:
+                return input(prompt_for(self._target))
+            line = self._stdin.readline()
+            if not line:
+                raise EOFError
+            return line
+        finally:
+            self._reading = False
+
+    def _execute(self, command: Command) -> None:
+        if isinstance(command, Blank):
+            return
+        if isinstance(command, Mistake):
+            self._emit(f"! {sanitize(command.message)}")
+        elif isinstance(command, SendText):
+            self._send(command)
+        elif isinstance(command, SetTarget):
+            self._target = command.to
+            self._emit(f"* plain lines now go to {sanitize(command.to) if command.to else 'the room'}")
+        elif isinstance(command, ShowWho):
+            try:
+                self._emit(format_users(self.client.who(self._timeout)))
+            except ClientError as exc:
+                self._emit(f"! /who failed: {sanitize(str(exc))}")
+        elif isinstance(command, ShowWhois):
+            try:
+                self._emit(format_lookup(self.client.lookup(command.name, self._timeout)))
+            except ClientError as exc:
+                self._emit(f"! /whois failed: {sanitize(str(exc))}")
+        elif isinstance(command, ShowHelp):
+            for line in HELP:
+                self._emit(line)
+
+    def _send(self, command: SendText) -> None:
+        if command.to is None:
+            message = self.client.send_room(command.text)
+        else:
+            message = self.client.send_direct(command.to, command.text)
+        if not message.submitted:
+            # It failed inside send_*; the library reports that only through the tracker.
+            line = describe_status(message, message.state, message.error)
+            if line is not None:
+                self._emit(line)
+            return
+        self._sent = [m for m in self._sent if not m.done]
+        self._sent.append(message)
+
+    def _leave(self, drain: bool) -> int:
+        """Close the session; in pipe mode first let sent messages finish (bounded)."""
+        if drain:
+            deadline = time.monotonic() + self._timeout
+            for message in self._sent:
+                message.wait_done(max(0.0, deadline - time.monotonic()))
+        with self._print_lock:
+            lost = self._lost
+            self._leaving = True
+        self.client.close()
+        return ExitCode.NO_SERVER if lost else ExitCode.OK
+
+    # --- Events, on the receiver thread ---------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, ConnectionClosed):
+            self._connection_closed()
+        elif isinstance(event, Goodbye):
+            self._goodbye = event.reason  # said when the stream ends, with the rest
+        else:
+            line = describe_event(event, self._me)
+            if line is not None:
+                self._emit(line)
+
+    def _connection_closed(self) -> None:
+        with self._print_lock:
+            if self._leaving:
+                return
+            self._lost = True
+            if self._goodbye is not None:
+                line = f"! Disconnected by the server: {sanitize(self._goodbye) or 'no reason given'}"
+            else:
+                line = f"! Connection to the server lost ({sanitize(self.client.close_reason)})"
+            self._print_locked(line, redraw=False)
+        self._wake_main()
+
+    def _wake_main(self) -> None:
+        """Interrupt the main thread's blocking read so that it can exit.
+
+        A signal aimed at the main thread makes its read() fail with EINTR; Python then
+        runs our SIGINT handler there, which raises KeyboardInterrupt out of input() or
+        readline() (readline restores the terminal first). The signal is sent again
+        every _WAKE_RETRY seconds until the main thread is done: one that lands after
+        Python's last look for signals but before read() blocks wakes nothing.
+        """
+        while True:
+            with self._print_lock:
+                if self._main_ident is None or self._leaving:
+                    return
+                if hasattr(signal, "pthread_kill"):
+                    signal.pthread_kill(self._main_ident, signal.SIGINT)
+                else:  # Windows: wakes the main thread at its next bytecode, not inside a read
+                    _thread.interrupt_main()
+            if self._main_done.wait(_WAKE_RETRY):
+                return
+
+    @contextmanager
+    def _wake_signal(self) -> Iterator[None]:
+        """Install the SIGINT handler that both Ctrl-C and :meth:`_wake_main` use."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals only work in the main thread; lost connections show at the next line
+            return
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        self._main_ident = threading.get_ident()
+        try:
+            yield
+        finally:
+            with self._print_lock:
+                self._main_ident = None  # no wake-up may arrive after the old handler is back
+            self._main_done.set()
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        if self._lost and not self._reading:
+            return  # a wake-up while busy: the main loop checks _lost before reading again
+        raise KeyboardInterrupt
+
+    # --- Output -------------------------------------------------------------------------
+
+    def _emit(self, line: str) -> None:
+        with self._print_lock:
+            self._print_locked(line, redraw=True)
+
+    def _print_locked(self, line: str, redraw: bool) -> None:
+        out = self._stdout
+        try:
+            if self._interactive and self._reading:
+                # Erase the half-typed line, print above it, then put it back.
+                typed = self._readline.get_line_buffer() if self._readline is not None else ""
+                tail = f"{prompt_for(self._target)}{typed}" if redraw else ""
+                out.write(f"\r\x1b[K{line}\n{tail}")
+            else:
+                out.write(f"{line}\n")
+            out.flush()
+        except (OSError, ValueError):
+            pass  # stdout closed (e.g. `| head`): nothing left to show it to
+
+    def _write_raw(self, text: str) -> None:
+        with self._print_lock:
+            try:
+                self._stdout.write(text)
+                self._stdout.flush()
+            except (OSError, ValueError):
+                pass
+
+    def _complain(self, line: str) -> None:
+        try:
+            self._stderr.write(f"{line}\n")
+            self._stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def run(name: str, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT,
+        timeout: float = const.SEND_TIMEOUT) -> int:
+    """Run the terminal client on the process's stdin/stdout; return the exit status."""
+    return TerminalUI(name, host, port, timeout=timeout).run()

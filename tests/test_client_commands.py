@@ -1,0 +1,98 @@
+"""What a typed line means (client.commands.parse_command): a pure function."""
+
+from __future__ import annotations
+
+import pytest
+
+from client.commands import (
+    Blank,
+    Mistake,
+    Quit,
+    SendText,
+    SetTarget,
+    ShowHelp,
+    ShowWho,
+    ShowWhois,
+    parse_command,
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "target", "command"),
+    [
+        # Direct messages with @.
+        ("@Bob hi", None, SendText("Bob", "hi")),
+        ("@Bob hi there  ", None, SendText("Bob", "hi there  ")),
+        ("@Bob    spaced", None, SendText("Bob", "spaced")),
+        ("@Bob\thi", None, SendText("Bob", "hi")),
+        ("@Bob: hi", None, SendText("Bob", "hi")),
+        ("@Bob, hi", "Carol", SendText("Bob", "hi")),
+        ("@bob.smith-2 x", None, SendText("bob.smith-2", "x")),
+        ("@Bob hi\n", None, SendText("Bob", "hi")),
+        ("@Bob hi\r\n", None, SendText("Bob", "hi")),
+        # Plain lines go to the target.
+        ("hello", None, SendText(None, "hello")),
+        ("hello", "Bob", SendText("Bob", "hello")),
+        ("  indented", None, SendText(None, "  indented")),
+        ("email me at a@b.c", None, SendText(None, "email me at a@b.c")),
+        # Escapes for lines that start with / or @.
+        ("//etc/passwd is a file", None, SendText(None, "/etc/passwd is a file")),
+        ("@@everyone look", "Bob", SendText("Bob", "@everyone look")),
+        # Targets.
+        ("/to Bob", None, SetTarget("Bob")),
+        ("/to @Bob", None, SetTarget("Bob")),
+        ("/TO Bob", None, SetTarget("Bob")),
+        ("/all", "Bob", SetTarget(None)),
+        ("/room", "Bob", SetTarget(None)),
+        # Queries and the rest.
+        ("/who", None, ShowWho()),
+        ("  /who  ".strip(), None, ShowWho()),
+        ("/whois Bob", None, ShowWhois("Bob")),
+        ("/whois @Bob", None, ShowWhois("Bob")),
+        ("/help", None, ShowHelp()),
+        ("/?", None, ShowHelp()),
+        ("/quit", None, Quit()),
+        ("/sair", None, Quit()),
+        ("/exit", None, Quit()),
+        ("/Quit", None, Quit()),
+        ("", None, Blank()),
+        ("   ", "Bob", Blank()),
+        ("\n", None, Blank()),
+    ],
+)
+def test_lines_mean_commands(line: str, target: str | None, command: object) -> None:
+    assert parse_command(line, target) == command
+
+
+@pytest.mark.parametrize(
+    ("line", "hint"),
+    [
+        ("/frobnicate", "unknown command '/frobnicate'"),
+        ("/frobnicate now", "/help"),
+        ("/", "unknown command"),
+        ("/ spaced", "unknown command"),
+        ("/to", "usage: /to NAME"),
+        ("/to Bob Carol", "usage: /to NAME"),
+        ("/to b!d", "'b!d' is not a valid name"),
+        ("/to server", "reserved"),
+        ("/all Bob", "usage: /all"),
+        ("/who Bob", "/whois NAME"),
+        ("/whois", "usage: /whois NAME"),
+        ("@", "usage: @NAME TEXT"),
+        ("@ hello", "usage: @NAME TEXT"),
+        ("@Bob", "nothing to send to Bob"),
+        ("@Bob    ", "nothing to send to Bob"),
+        ("@b\x1bd hi", "'b\\x1bd' is not a valid name"),
+        ("@" + "x" * 40 + " hi", "longer than"),
+    ],
+)
+def test_mistakes_say_what_to_type(line: str, hint: str) -> None:
+    command = parse_command(line, None)
+    assert isinstance(command, Mistake)
+    assert hint in command.message
+
+
+def test_parser_never_raises_on_odd_input() -> None:
+    for line in ["/\x00", "@\x00", "/to \u202e", "\x1b[2J", "/" * 1000, "@" * 1000, "\ud800", "@\ud800 x"]:
+        parse_command(line, None)
+        parse_command(line, "Bob")

@@ -1,0 +1,110 @@
+"""Making text from the network safe for a terminal (client.display)."""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+
+import pytest
+
+from client.display import explain_error, format_clock, format_when, preview, sanitize
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        # Escape sequences: clear screen, colour, window title (OSC ... BEL), cursor moves.
+        ("\x1b[2J\x1b[H", "\\x1b[2J\\x1b[H"),
+        ("red \x1b[31mtext\x1b[0m", "red \\x1b[31mtext\\x1b[0m"),
+        ("\x1b]0;pwned\x07", "\\x1b]0;pwned\\x07"),
+        # One message stays on one line.
+        ("line1\nline2", "line1\\nline2"),
+        ("fake\r[12:00] admin: hi", "fake\\r[12:00] admin: hi"),
+        ("a\tb", "a\\tb"),
+        ("nul\x00bell\x07bs\x08", "nul\\x00bell\\x07bs\\x08"),
+        ("del\x7f", "del\\x7f"),
+        # C1 controls: U+009B is a one-character CSI on some terminals.
+        ("\x9b2J", "\\x9b2J"),
+        ("\x85next line", "\\x85next line"),
+        # Bidi controls and other format characters.
+        ("abc\u202edcba", "abc\\u202edcba"),
+        ("\u2066isolate\u2069", "\\u2066isolate\\u2069"),
+        ("\u200fmark", "\\u200fmark"),
+        ("zero\u200bwidth", "zero\\u200bwidth"),
+        ("\ufeffbom", "\\ufeffbom"),
+        ("tag\U000e0041", "tag\\U000e0041"),
+        # Line and paragraph separators; a lone surrogate.
+        ("a\u2028b\u2029c", "a\\u2028b\\u2029c"),
+        ("\ud800", "\\ud800"),
+    ],
+)
+def test_unsafe_characters_are_shown_escaped(raw: str, shown: str) -> None:
+    assert sanitize(raw) == shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hello",
+        "Olá, mundo! ação, 世界, Привет, مرحبا",
+        "emoji 🙂 and a family 👨\u200d👩\u200d👧",  # ZWJ joins emoji: kept
+        "\u0646\u0645\u200c\u0646\u0645",             # ZWNJ in Persian: kept
+        "back\\slash and \\x1b typed literally",
+        "non\u00a0breaking space",
+        "",
+    ],
+)
+def test_ordinary_text_passes_unchanged(text: str) -> None:
+    assert sanitize(text) == text
+
+
+def test_no_code_point_survives_raw_if_it_could_drive_the_terminal() -> None:
+    everything = "".join(map(chr, range(0x110000)))
+    shown = sanitize(everything)
+    unsafe = [c for c in shown if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")
+              or (unicodedata.category(c) == "Cf" and c not in "\u200c\u200d")]
+    assert unsafe == []
+    assert "\n" not in shown and "\x1b" not in shown
+
+
+def test_anything_that_is_not_a_string_is_shown_too() -> None:
+    assert sanitize(None) == ""
+    assert sanitize(17) == "17"
+    assert sanitize(b"\x1b") == "b'\\x1b'"
+
+
+def test_preview_cuts_before_escaping() -> None:
+    assert preview("a" * 100, 10) == "a" * 9 + "…"
+    assert preview("short", 10) == "short"
+    cut = preview("\x1b" * 100, 5)
+    assert cut == "\\x1b" * 4 + "…"  # whole escapes only
+    assert re.fullmatch(r"(\\x1b)+…", cut)
+
+
+def test_clock_is_local_hours_and_minutes() -> None:
+    stamp = 1_700_000_000.0
+    assert format_clock(stamp) == time.strftime("%H:%M", time.localtime(stamp))
+    assert re.fullmatch(r"\d\d:\d\d", format_clock(time.time()))
+
+
+@pytest.mark.parametrize("bad", [None, float("nan"), 1e20, -1e20])
+def test_clock_never_crashes_on_absurd_times(bad: float | None) -> None:
+    assert format_clock(bad) == "--:--"
+
+
+def test_when_shows_the_date_only_for_other_days() -> None:
+    now = time.time()
+    assert format_when(now, now) == time.strftime("%H:%M", time.localtime(now))
+    long_ago = now - 40 * 86400
+    assert format_when(long_ago, now) == time.strftime("%Y-%m-%d %H:%M", time.localtime(long_ago))
+    assert format_when(None) == "an unknown time"
+    assert format_when(float("nan")) == "an unknown time"
+
+
+def test_errors_are_explained_with_their_code() -> None:
+    assert explain_error("unknown_recipient", "whatever", "Bob") == "Bob is not online (unknown_recipient)"
+    assert explain_error("recipient_disconnected", "", "Bob") == "Bob disconnected before receiving it (recipient_disconnected)"
+    assert explain_error("message_too_large", "the text is too long") == "the text is too long (message_too_large)"
+    assert explain_error("odd\x1b", "evil\x1b[2J") == "evil\\x1b[2J (odd\\x1b)"
+    assert explain_error("x", "") == "no explanation given (x)"

@@ -1,0 +1,326 @@
+"""The terminal client: its output formats (pure), its pipe mode in-process and as a
+process, and its interactive mode on a pseudo-terminal. Loopback only, bounded waits."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from client import ChatClient, MessageUpdate, OutgoingMessage
+from client.exitcodes import ExitCode
+from client.terminal import TerminalUI, describe_event, describe_status, format_lookup, format_users, prompt_for
+from fakeserver import FakeServer
+from protocol import (
+    Accepted,
+    DirectMessage,
+    ErrorReply,
+    FrameRejected,
+    LookupResult,
+    Ping,
+    Presence,
+    RoomMessage,
+    SendRoom,
+    UserJoined,
+    UserLeft,
+    UserList,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT = 10.0
+
+
+# --- Output formats ---------------------------------------------------------------------
+
+
+def test_incoming_messages_are_one_sanitised_line() -> None:
+    dm = DirectMessage(1, "Alice", "Bob", "hi\nthere \x1b[2J\u202e", 0.0)
+    line = describe_event(dm, "Bob")
+    assert re.fullmatch(r"\[\d\d:\d\d\] Alice → you: hi\\nthere \\x1b\[2J\\u202e", line or "")
+    room = describe_event(RoomMessage(2, "Alice", "hello all", 0.0), "Bob")
+    assert re.fullmatch(r"\[\d\d:\d\d\] \(room\) Alice: hello all", room or "")
+
+
+def test_own_room_messages_and_join_are_not_echoed() -> None:
+    assert describe_event(RoomMessage(2, "bob", "mine", 0.0), "Bob") is None
+    assert describe_event(UserJoined("BOB", 0.0), "Bob") is None
+    assert describe_event(UserJoined("Carol", 0.0), "Bob") == "* Carol joined"
+
+
+def test_notices() -> None:
+    assert describe_event(UserLeft("Carol", "quit", 0.0), "Bob") == "* Carol left (quit)"
+    assert describe_event(UserLeft("Carol", "", 0.0), "Bob") == "* Carol left"
+    assert describe_event(ErrorReply("too_many_errors", "slow down"), "Bob") == "! server error: slow down (too_many_errors)"
+    assert describe_event(FrameRejected("bad_json", "nope"), "Bob") == \
+        "! ignored a malformed frame from the server: nope (bad_json)"
+    for quiet in (Accepted("x", 1), Ping("t")):
+        assert describe_event(quiet, "Bob") is None
+
+
+def test_status_lines() -> None:
+    dm = OutgoingMessage("r1", "Bob", "hello")
+    room = OutgoingMessage("r2", None, "hi all")
+    assert describe_status(dm, "sent", None) == "✓ sent to Bob: hello"
+    assert describe_status(dm, "delivered", None) == "✓ delivered to Bob: hello"
+    assert describe_status(dm, "failed", ("unknown_recipient", "x")) == \
+        "✗ not delivered to Bob: hello — Bob is not online (unknown_recipient)"
+    assert describe_status(room, "sent", None) == "✓ sent to the room: hi all"
+    assert describe_status(room, "failed", ("message_too_large", "too long")) == \
+        "✗ not sent to the room: hi all — too long (message_too_large)"
+    assert describe_status(dm, "sending", None) is None
+    assert describe_event(MessageUpdate(dm, "sent"), "Alice") == "✓ sent to Bob: hello"
+    long = OutgoingMessage("r3", "Bob", "x" * 500)
+    assert len(describe_status(long, "sent", None) or "") < 100
+
+
+def test_who_and_whois_lines() -> None:
+    assert format_users([]) == "* nobody is online"
+    line = format_users([Presence("Alice", time.time()), Presence("Bob", time.time())])
+    assert re.fullmatch(r"\* online \(2\): Alice \(since \d\d:\d\d\), Bob \(since \d\d:\d\d\)", line)
+    assert describe_event(UserList("x", (Presence("Al", time.time()),)), "Bob").startswith("* online (1): Al")
+    online = LookupResult("x", "Bob", "online", "127.0.0.1", 5555, time.time())
+    assert re.fullmatch(r"\* Bob is online from 127\.0\.0\.1:5555 since \d\d:\d\d", format_lookup(online))
+    v6 = LookupResult("x", "Bob", "online", "::1", 5555, time.time())
+    assert format_lookup(v6).startswith("* Bob is online from [::1]:5555 since ")
+    assert format_lookup(LookupResult("x", "Zed", "unknown")) == "* Zed is not online"
+
+
+def test_the_prompt_shows_the_target() -> None:
+    assert prompt_for(None) == "[room]> "
+    assert prompt_for("Bob") == "[@Bob]> "
+
+
+# --- Pipe mode, in-process --------------------------------------------------------------
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    with FakeServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def bob(server: FakeServer) -> Iterator[ChatClient]:
+    client = ChatClient("Bob", server.host, server.port)
+    client.connect(timeout=WAIT)
+    yield client
+    client.close()
+
+
+def run_pipe(server: FakeServer, script: str, name: str = "Alice", timeout: float = WAIT) -> tuple[int, list[str]]:
+    out = io.StringIO()
+    ui = TerminalUI(name, server.host, server.port, timeout=timeout, stdin=io.StringIO(script),
+                    stdout=out, stderr=out, interactive=False)
+    code = ui.run()
+    return code, out.getvalue().splitlines()
+
+
+def test_a_script_runs_and_waits_for_its_messages_at_eof(server: FakeServer, bob: ChatClient) -> None:
+    code, lines = run_pipe(server, "@Bob hi Bob\n/who\n/whois bob\nhello room\n/to Bob\nsecond\n/bogus\n")
+    assert code == ExitCode.OK
+    assert lines[0] == f"* connected to 127.0.0.1:{server.port} as Alice"
+    for expected in ["✓ sent to Bob: hi Bob", "✓ delivered to Bob: hi Bob", "✓ sent to the room: hello room",
+                     "* plain lines now go to Bob", "✓ delivered to Bob: second"]:
+        assert expected in lines
+    assert any(re.fullmatch(r"\* online \(2\): Alice \(since .*\), Bob \(since .*\)", line) for line in lines)
+    assert any(line.startswith("* Bob is online from 127.0.0.1:") for line in lines)
+    assert any(line.startswith("! unknown command '/bogus'") for line in lines)
+    assert all(line.strip() for line in lines)  # never an empty line
+    assert "\x1b" not in "".join(lines)         # no escape codes in pipe mode
+
+
+def test_incoming_events_are_printed(server: FakeServer, bob: ChatClient) -> None:
+    # Alice asks Bob to speak by sending him a DM; Bob's test code answers when it arrives.
+    def answer() -> None:
+        event = bob.events.get(timeout=WAIT)
+        while not isinstance(event, DirectMessage):
+            event = bob.events.get(timeout=WAIT)
+        bob.send_direct("Alice", "pong \x1b[31m").wait_done(WAIT)
+
+    import threading
+
+    helper = threading.Thread(target=answer, daemon=True)
+    helper.start()
+    # /who after the DM is only a round trip; the EOF wait covers the delivery.
+    code, lines = run_pipe(server, "@Bob ping\n")
+    helper.join(WAIT)
+    assert code == ExitCode.OK
+    assert any(re.fullmatch(r"\[\d\d:\d\d\] Bob → you: pong \\x1b\[31m", line) for line in lines), lines
+
+
+def test_a_failed_message_is_reported(server: FakeServer) -> None:
+    code, lines = run_pipe(server, "@Zed anyone?\n" + "@Zed " + "x" * 5000 + "\n")
+    assert code == ExitCode.OK
+    assert "✗ not delivered to Zed: anyone? — Zed is not online (unknown_recipient)" in lines
+    assert any(line.startswith("✗ not delivered to Zed: xxx") and "(message_too_large)" in line for line in lines)
+
+
+def test_quit_leaves_before_the_rest_of_the_script(server: FakeServer, bob: ChatClient) -> None:
+    code, lines = run_pipe(server, "/quit\nhello room\n")
+    assert code == ExitCode.OK
+    assert not any("hello room" in line for line in lines)
+    assert server.received(SendRoom) == []
+
+
+def test_login_refused_exits_4(server: FakeServer, bob: ChatClient) -> None:
+    code, lines = run_pipe(server, "", name="bob")
+    assert code == ExitCode.LOGIN_REFUSED
+    assert lines[0].startswith("error: login refused:") and "(name_taken)" in lines[0]
+
+
+def test_no_server_exits_3() -> None:
+    with FakeServer() as server:
+        pass  # started and stopped: its port now refuses connections
+    code, lines = run_pipe(server, "")
+    assert code == ExitCode.NO_SERVER
+    assert "refused" in lines[0]
+
+
+# --- Pipe mode, as a process --------------------------------------------------------------
+
+
+def start_client(port: int, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "chatclient.py", "Alice", "--port", str(port), *args],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, encoding="utf-8")
+
+
+def test_the_process_delivers_and_exits_0_at_eof(server: FakeServer, bob: ChatClient) -> None:
+    proc = start_client(server.port)
+    out, err = proc.communicate("@Bob hi from a pipe\n", timeout=WAIT)
+    assert proc.returncode == 0, err
+    assert "✓ delivered to Bob: hi from a pipe" in out.splitlines()
+    assert err == ""
+
+
+def test_the_process_exits_3_when_the_connection_is_lost(server: FakeServer) -> None:
+    proc = start_client(server.port)
+    try:
+        server.wait_online("Alice", WAIT)
+        server.drop("Alice")  # stdin stays open: the client must notice by itself
+        proc.wait(WAIT)
+    finally:
+        proc.kill()
+        out, err = proc.communicate(timeout=WAIT)
+    assert proc.returncode == ExitCode.NO_SERVER, err
+    assert out.splitlines()[-1] == "! Connection to the server lost (the server closed the connection)"
+    assert "Traceback" not in err
+
+
+def test_the_process_shows_the_servers_goodbye(server: FakeServer) -> None:
+    proc = start_client(server.port)
+    try:
+        server.wait_online("Alice", WAIT)
+        server.shutdown("server shutting down")
+        proc.wait(WAIT)
+    finally:
+        proc.kill()
+        out, err = proc.communicate(timeout=WAIT)
+    assert proc.returncode == ExitCode.NO_SERVER, err
+    assert out.splitlines()[-1] == "! Disconnected by the server: server shutting down"
+
+
+# --- Interactive mode on a pseudo-terminal ------------------------------------------------
+
+
+class Pty:
+    """The master side of a pseudo-terminal, read with deadlines."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.seen = b""
+
+    def expect(self, wanted: bytes, timeout: float = WAIT) -> None:
+        deadline = time.monotonic() + timeout
+        while wanted not in self.seen:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"{wanted!r} never appeared; screen so far: {self.seen!r}"
+            ready, _, _ = select.select([self.fd], [], [], remaining)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 4096)
+                except OSError:  # EIO: the other side is closed
+                    chunk = b""
+                assert chunk, f"{wanted!r} never appeared; the terminal closed: {self.seen!r}"
+                self.seen += chunk
+
+    def type(self, text: bytes) -> None:
+        os.write(self.fd, text)
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_interactive_mode_redraws_the_typed_line_and_exits_3_when_lost(server: FakeServer, bob: ChatClient) -> None:
+    master, slave = os.openpty()
+    env = dict(os.environ, TERM="xterm", PYTHONIOENCODING="utf-8")
+    proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", "--port", str(server.port)],
+                            cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    screen = Pty(master)
+    try:
+        screen.expect(b"[room]> ")
+        screen.type(b"half typed")
+        screen.expect(b"half typed")
+        bob.send_room("hello from Bob")
+        # The line being typed is erased, the message printed, the prompt and text redrawn.
+        screen.expect(b"\r\x1b[K")
+        screen.expect(b"(room) Bob: hello from Bob\r\n[room]> half typed")
+        screen.type(b" and done\r")
+        screen.expect("✓ sent to the room: half typed and done".encode())
+        screen.type(b"/to Bob\r")
+        screen.expect(b"[@Bob]> ")
+        server.drop("Alice")
+        screen.expect(b"! Connection to the server lost")
+        assert proc.wait(WAIT) == ExitCode.NO_SERVER
+        assert b"Traceback" not in screen.seen
+    finally:
+        proc.kill()
+        proc.wait(WAIT)
+        os.close(master)
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("keys", [b"\x04", None, b"/sair\r"], ids=["ctrl-d", "ctrl-c", "sair"])
+def test_interactive_mode_leaves_cleanly(server: FakeServer, keys: bytes | None) -> None:
+    master, slave = os.openpty()
+    env = dict(os.environ, TERM="xterm", PYTHONIOENCODING="utf-8")
+    proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", "--port", str(server.port)],
+                            cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    screen = Pty(master)
+    try:
+        screen.expect(b"[room]> ")
+        if keys is None:
+            # Once readline echoed a key it is surely waiting for the next one (right
+            # after the prompt it may still be initialising, signals not yet watched).
+            screen.type(b"x")
+            screen.expect(b"[room]> x")
+            # What Ctrl-C makes the terminal do (the pty is not the process's controlling
+            # terminal here, so the key itself would not). Pressed again if need be, as a
+            # person would: CPython's readline misses a signal that lands between two of
+            # its select() calls, a window that a loaded machine can stretch.
+            for _ in range(int(WAIT)):
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(1.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        else:
+            screen.type(keys)
+        assert proc.wait(WAIT) == ExitCode.OK
+        assert b"Traceback" not in screen.seen
+        server.wait_for(lambda name, e: name == "Alice" and type(e).__name__ == "Goodbye", WAIT)
+    finally:
+        proc.kill()
+        proc.wait(WAIT)
+        os.close(master)
