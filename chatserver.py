@@ -1,4 +1,4 @@
-"""Run the chat server: ``python chatserver.py [--host H] [--port P] [--verbose]``.
+"""Run the chat server: ``python chatserver.py [--host H] [--port P] [--data DIR] [--verbose]``.
 
 Defaults come from const.py. Stop it with Ctrl-C, SIGTERM, or by typing /quit (or /sair)
 at its terminal; connected clients are told the server is shutting down.
@@ -10,7 +10,10 @@ import argparse
 import asyncio
 import logging
 import signal
+import sqlite3
+import ssl
 import sys
+from pathlib import Path
 
 import const
 from server import ChatServer, ServerConfig
@@ -25,10 +28,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"address to listen on (default {const.SERVER_HOST}; 0.0.0.0 for the LAN)")
     parser.add_argument("--port", type=int, default=const.SERVER_PORT,
                         help=f"TCP port (default {const.SERVER_PORT}; 0 picks a free one)")
+    parser.add_argument("--data", metavar="DIR", default=const.DATA_DIR,
+                        help=f"folder of the database: accounts, queued messages, history (default {const.DATA_DIR})")
+    parser.add_argument("--memory", action="store_true",
+                        help="keep everything in memory instead: nothing survives a restart")
+    parser.add_argument("--tls-cert", metavar="PEM", default=const.TLS_CERT,
+                        help="certificate chain file: turns TLS on (with --tls-key)")
+    parser.add_argument("--tls-key", metavar="PEM", default=const.TLS_KEY, help="private key file for --tls-cert")
+    parser.add_argument("--require-accounts", action="store_true", default=const.REQUIRE_ACCOUNTS,
+                        help="admit registered names only (no guests)")
+    parser.add_argument("--max-connections-per-address", type=int, metavar="N",
+                        default=const.MAX_CONNECTIONS_PER_ADDRESS,
+                        help=f"connections one IP address may hold (default {const.MAX_CONNECTIONS_PER_ADDRESS})")
+    parser.add_argument("--rate-per-address", type=float, metavar="N", default=const.RATE_PER_ADDRESS,
+                        help=f"requests per second from one IP address (default {const.RATE_PER_ADDRESS:g})")
+    parser.add_argument("--rate-per-connection", type=float, metavar="N", default=const.RATE_PER_CONNECTION,
+                        help=f"requests per second from one connection (default {const.RATE_PER_CONNECTION:g})")
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("--verbose", "-v", action="store_true", help="log every frame-level detail")
     noise.add_argument("--quiet", "-q", action="store_true", help="log only warnings and errors")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    return args
+
+
+def config_from(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        host=args.host, port=args.port, tame_gc=True,
+        data_dir=None if args.memory else Path(args.data),
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        require_accounts=args.require_accounts,
+        max_connections_per_address=args.max_connections_per_address,
+        rate_per_address=args.rate_per_address, burst_per_address=2 * args.rate_per_address,
+        rate_per_connection=args.rate_per_connection, burst_per_connection=2 * args.rate_per_connection)
+
+
+def raise_file_limit() -> None:
+    """Allow as many open files as the system lets this process have: each client is one."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):  # not on this platform, or not allowed
+        pass
 
 
 async def serve(config: ServerConfig) -> None:
@@ -56,10 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    raise_file_limit()
     try:
-        asyncio.run(serve(ServerConfig(host=args.host, port=args.port, tame_gc=True)))
+        asyncio.run(serve(config_from(args)))
+    except ssl.SSLError as exc:
+        log.error("cannot use the TLS certificate or key: %s", exc)
+        return 1
+    except sqlite3.Error as exc:
+        log.error("cannot use the database in %s: %s", args.data, exc)
+        return 1
     except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", args.host, args.port, exc.strerror or exc)
+        log.error("cannot start on %s:%d: %s", args.host, args.port, exc.strerror or exc)
         return 1
     except KeyboardInterrupt:
         pass

@@ -46,3 +46,35 @@ MAX_CONNECTIONS = 20000
 SEND_TIMEOUT = 10.0
 # Seconds to wait for the server's answer to the opening hello.
 CONNECT_TIMEOUT = 10.0
+
+# --- Storage (python chatserver.py --data DIR) --------------------------------------------
+# Where the server keeps its database (accounts, queued messages, history, blocks).
+DATA_DIR = "data"
+# Unconfirmed direct messages expire after this many seconds (the sender is told).
+QUEUE_TTL = 7 * 24 * 3600.0
+# Messages in a final state are forgotten after this many seconds (history retention).
+HISTORY_RETENTION = 90 * 24 * 3600.0
+
+# --- Accounts ---------------------------------------------------------------------------
+# True: every name must be a registered account (guests are refused).
+REQUIRE_ACCOUNTS = False
+MIN_PASSWORD_LENGTH = 8
+# After the k-th wrong password for a name or from an address, the next try waits
+# LOGIN_FAILURE_DELAY * 2**(k-1) seconds, at most LOGIN_FAILURE_MAX_DELAY.
+LOGIN_FAILURE_DELAY = 0.5
+LOGIN_FAILURE_MAX_DELAY = 60.0
+
+# --- Abuse limits -----------------------------------------------------------------------
+# Requests (messages, lookups...) per second one connection may make, and its burst.
+RATE_PER_CONNECTION = 30.0
+BURST_PER_CONNECTION = 60.0
+# The same, for all connections from one IP address together.
+RATE_PER_ADDRESS = 200.0
+BURST_PER_ADDRESS = 400.0
+# Connections one IP address may hold at once.
+MAX_CONNECTIONS_PER_ADDRESS = 100
+
+# --- Transport security (optional) ------------------------------------------------------
+# Server: certificate chain and private key files (PEM) turn TLS on; None leaves it off.
+TLS_CERT = None
+TLS_KEY = None

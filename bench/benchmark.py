@@ -31,6 +31,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -58,11 +59,16 @@ ROOT = Path(__file__).resolve().parent.parent
 class ServerProcess:
     """``chatserver.py`` in a subprocess on a free loopback port; stopped by its PID."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool, data_dir: str) -> None:
         # BENCH_PROFILE=FILE runs the server under cProfile, written to FILE when it stops.
         profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
         self.proc = subprocess.Popen(
-            [sys.executable, *profile, str(ROOT / "chatserver.py"), "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, *profile, str(ROOT / "chatserver.py"), "--host", "127.0.0.1", "--port", "0",
+             # The benchmark measures capacity, not abuse: all its clients come from
+             # 127.0.0.1 and each sends as fast as acks come back, so lift the rate limits.
+             "--max-connections-per-address", "100000", "--rate-per-address", "1e9",
+             "--rate-per-connection", "1e9",
+             *(["--data", data_dir] if durable else ["--memory"])],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.port = 0
         started = threading.Event()
@@ -87,6 +93,11 @@ class ServerProcess:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
         raise KeyError(field)
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -175,6 +186,11 @@ class Bench:
 
     def failed(self, client: BenchClient, error: ErrorReply) -> None:
         self.errors.append(f"{client.name}: {error.code}: {error.message}")
+        if error.request_id is not None and client.sent_at.pop(error.request_id, None) is not None:
+            # A refused message still ends: count it so a phase cannot wait for it forever.
+            self.latencies.append(float("nan"))
+            if self.on_delivered is not None:
+                self.on_delivered(client)
 
     def lost(self, client: BenchClient) -> None:
         if not self.closing:
@@ -258,53 +274,78 @@ async def latency_phase(clients: list[BenchClient], bench: Bench, rate: int, sec
     return sent
 
 
-async def run(args: argparse.Namespace) -> int:
-    bench = Bench()
-    server = ServerProcess()
-    try:
-        rss_start = server.memory_kib("VmRSS")
-        t0 = time.perf_counter()
-        clients = await connect_clients(server.port, args.clients, bench, "user")
-        print(f"connected {len(clients)} clients in {time.perf_counter() - t0:.1f} s")
-
-        elapsed = await throughput_phase(clients, bench, args.messages, args.window)
-        lat = bench.latencies
-        print(f"\nthroughput: {args.messages} direct messages, {args.clients} clients, window {args.window}")
-        print(f"  {args.messages / elapsed:,.0f} messages/s with delivered acks ({elapsed:.2f} s)")
-        print(f"  delivered-ack latency p50 {ms(percentile(lat, 0.5))}, p99 {ms(percentile(lat, 0.99))}")
-
-        # The generator's own garbage collections would show up as server latency.
-        gc.collect()
-        gc.freeze()
-        sent = await latency_phase(clients, bench, args.rate, args.seconds)
-        lat = bench.latencies
-        print(f"\nlatency at an offered {args.rate:,} messages/s for {args.seconds:.0f} s ({sent} messages)")
-        print(f"  delivered-ack latency p50 {ms(percentile(lat, 0.5))}, p99 {ms(percentile(lat, 0.99))},"
-              f" max {ms(max(lat))}")
-        print(f"\nserver RSS: {rss_start / 1024:.1f} MiB at start, peak {server.memory_kib('VmHWM') / 1024:.1f} MiB")
-        bench.closing = True
-        for client in clients:
-            client.transport.close()
-    finally:
-        server.stop()
-
-    if args.idle:
-        server = ServerProcess()
+async def measure(args: argparse.Namespace, durable: bool, bench: Bench) -> float:
+    """Throughput and latency phases against one server; returns messages per second."""
+    with tempfile.TemporaryDirectory(prefix="chat-bench-") as data_dir:
+        server = ServerProcess(durable, data_dir)
         try:
-            before = server.memory_kib("VmRSS")
-            bench = Bench()
+            mode = "durable (SQLite on disk, synchronous=FULL)" if durable else "in memory (--memory)"
+            print(f"\n== server {mode}")
+            rss_start = server.memory_kib("VmRSS")
             t0 = time.perf_counter()
-            idle = await connect_clients(server.port, args.idle, bench, "idle", idle=True)
-            print(f"\nconnected {len(idle)} idle clients in {time.perf_counter() - t0:.1f} s")
-            await asyncio.sleep(2)  # let the server settle (the first heartbeat sweep, GC)
-            after = server.memory_kib("VmRSS")
-            print(f"\nidle: {len(idle)} logged-in connections: server RSS {before / 1024:.1f} -> "
-                  f"{after / 1024:.1f} MiB, {(after - before) * 1024 / len(idle):,.0f} bytes per connection")
+            clients = await connect_clients(server.port, args.clients, bench, "user")
+            print(f"connected {len(clients)} clients in {time.perf_counter() - t0:.1f} s")
+
+            cpu = server.cpu_seconds()
+            elapsed = await throughput_phase(clients, bench, args.messages, args.window)
+            cpu = server.cpu_seconds() - cpu
+            rate = args.messages / elapsed
+            lat = bench.latencies
+            print(f"throughput: {args.messages} direct messages, {args.clients} clients, window {args.window}")
+            print(f"  {rate:,.0f} messages/s with delivered acks ({elapsed:.2f} s); server CPU "
+                  f"{cpu / elapsed:.0%} of a core, {cpu / args.messages * 1e6:.0f} µs per message")
+            print(f"  delivered-ack latency p50 {ms(percentile(lat, 0.5))}, p99 {ms(percentile(lat, 0.99))}")
+
+            # The generator's own garbage collections would show up as server latency.
+            gc.collect()
+            gc.freeze()
+            sent = await latency_phase(clients, bench, args.rate, args.seconds)
+            lat = bench.latencies
+            print(f"latency at an offered {args.rate:,} messages/s for {args.seconds:.0f} s ({sent} messages)")
+            print(f"  delivered-ack latency p50 {ms(percentile(lat, 0.5))}, p99 {ms(percentile(lat, 0.99))},"
+                  f" max {ms(max(lat))}")
+            print(f"server RSS: {rss_start / 1024:.1f} MiB at start, peak {server.memory_kib('VmHWM') / 1024:.1f} MiB")
             bench.closing = True
-            for client in idle:
+            for client in clients:
                 client.transport.close()
+            gc.unfreeze()
+            return rate
         finally:
             server.stop()
+
+
+async def run(args: argparse.Namespace) -> int:
+    bench = Bench()
+    rates = {}
+    for durable in ([False, True] if args.mode == "both" else [args.mode == "durable"]):
+        phase = Bench()  # fresh counts: the previous phase's clients are still closing
+        rates[durable] = await measure(args, durable, phase)
+        bench.errors += phase.errors
+        bench.lost_clients += phase.lost_clients
+    if len(rates) == 2:
+        cost = 1 - rates[True] / rates[False]
+        print(f"\ndurability costs {cost:.0%} of the in-memory throughput")
+
+    if args.idle:
+        with tempfile.TemporaryDirectory(prefix="chat-bench-") as data_dir:
+            server = ServerProcess(False, data_dir)
+            idle_bench = Bench()
+            try:
+                before = server.memory_kib("VmRSS")
+                t0 = time.perf_counter()
+                idle = await connect_clients(server.port, args.idle, idle_bench, "idle", idle=True)
+                print(f"\n== idle: connected {len(idle)} idle clients in {time.perf_counter() - t0:.1f} s")
+                await asyncio.sleep(2)  # let the server settle (the first heartbeat sweep, GC)
+                after = server.memory_kib("VmRSS")
+                print(f"idle: {len(idle)} logged-in connections: server RSS {before / 1024:.1f} -> "
+                      f"{after / 1024:.1f} MiB, {(after - before) * 1024 / len(idle):,.0f} bytes per connection")
+                idle_bench.closing = True
+                for client in idle:
+                    client.transport.close()
+            finally:
+                server.stop()
+            bench.errors += idle_bench.errors
+            bench.lost_clients += idle_bench.lost_clients
 
     if bench.errors or bench.lost_clients:
         print(f"\nproblems: {len(bench.errors)} errors, {bench.lost_clients} connections lost early")
@@ -322,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=2000, help="offered messages per second, latency phase")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency phase")
     parser.add_argument("--idle", type=int, default=10_000, help="idle connections to measure (0: skip)")
+    parser.add_argument("--mode", choices=["both", "durable", "memory"], default="both",
+                        help="server storage to measure (default both, and the cost of durability)")
     parser.add_argument("--quick", action="store_true", help="small figures: 100 clients, 5,000 messages")
     args = parser.parse_args(argv)
     if args.quick:

@@ -32,6 +32,9 @@ class UserRecord:
 
     name: str
     endpoints: list[Endpoint]
+    # True for a registered account: every session proved the password, so several may
+    # be online under the name at once (terminal, web, GUI). A guest name has one.
+    shared: bool = False
 
     @property
     def since(self) -> float:
@@ -47,19 +50,31 @@ class Registry:
     def __init__(self) -> None:
         self._users: dict[str, UserRecord] = {}
 
-    def register(self, name: str, address: str, port: int, since: float, session: Any) -> UserRecord:
+    def register(self, name: str, address: str, port: int, since: float, session: Any,
+                 shared: bool = False) -> UserRecord:
         """Put ``name`` online at ``address:port``.
 
-        Raises :class:`InvalidName` if the name is not allowed and :class:`NameTaken` if
-        someone online already has it; the user already online is not disturbed.
+        ``shared`` (an authenticated account) adds this session to the sessions already
+        online under the name. Raises :class:`InvalidName` if the name is not allowed and
+        :class:`NameTaken` if someone online already has it and it is not shared; the user
+        already online is not disturbed.
         """
         validate_name(name)
         key = canonical(name)
-        if key in self._users:
-            raise NameTaken(f"the name {self._users[key].name!r} is already in use")
-        record = UserRecord(name, [Endpoint(address, port, since, session)])
+        record = self._users.get(key)
+        if record is not None:
+            if not (shared and record.shared):
+                raise NameTaken(f"the name {record.name!r} is already in use")
+            record.endpoints.append(Endpoint(address, port, since, session))
+            return record
+        record = UserRecord(name, [Endpoint(address, port, since, session)], shared)
         self._users[key] = record
         return record
+
+    def sessions(self, name: str) -> list[Any]:
+        """The sessions online under ``name`` (any case); empty if offline."""
+        record = self._users.get(canonical(name))
+        return [e.session for e in record.endpoints] if record else []
 
     def unregister(self, name: str, session: Any) -> bool:
         """Remove the endpoint of ``session`` from ``name``; True if the user is now offline.

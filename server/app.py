@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import socket
+import ssl
 import time
 
 from protocol import Ping, State
@@ -18,6 +19,7 @@ from .config import ServerConfig
 from .outbox import WriteBatcher
 from .relay import Relay
 from .session import ClientSession
+from .store import Store
 
 log = logging.getLogger("chat.server")
 
@@ -45,12 +47,21 @@ def _tame_gc(now: float, last_full: float) -> float:
     return last_full
 
 
+def tls_context(config: ServerConfig) -> ssl.SSLContext:
+    """A server-side TLS context from the configured certificate chain and key (PEM)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context
+
+
 class ChatServer:
     """One chat server. Not reusable: start it once, stop it once."""
 
     def __init__(self, config: ServerConfig | None = None) -> None:
         self.config = config or ServerConfig()
-        self.relay = Relay(self.config, schedule=self._call_later)
+        self.store = Store(self.config.database)
+        self.relay: Relay | None = None  # made by start(), once the store is open
         self._server: asyncio.base_events.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -61,21 +72,34 @@ class ChatServer:
         sockname = self._server.sockets[0].getsockname()
         return sockname[0], sockname[1]
 
-    @staticmethod
-    def _call_later(delay: float, callback) -> None:
-        asyncio.get_running_loop().call_later(delay, callback)
-
     async def start(self) -> None:
-        """Listen on config.host:config.port. Raises OSError if the address is in use."""
+        """Open the store, then listen on config.host:config.port.
+
+        Raises OSError if the address is in use, ssl.SSLError or OSError for unusable TLS
+        files, sqlite3.Error for an unusable database.
+        """
         loop = asyncio.get_running_loop()
+
+        def offload(func, args, callback) -> None:
+            # Slow work (password hashing) on the default thread pool; the result comes
+            # back to the loop, where the callback runs.
+            future = loop.run_in_executor(None, func, *args)
+            future.add_done_callback(lambda f: callback(f.result()) if not f.cancelled() else None)
+
+        tls = tls_context(self.config) if self.config.tls_cert else None
+        self.store.open()
+        if self.config.data_dir is not None:
+            log.info("data in %s", self.config.database)
+        self.relay = Relay(self.config, self.store, lambda delay, callback: loop.call_later(delay, callback), offload)
+        self.store.start(loop)
         batcher = WriteBatcher(loop)
         # asyncio sets SO_REUSEADDR on POSIX, so a restart can bind the port at once.
         self._server = await loop.create_server(
             lambda: ClientSession(self.relay, batcher), self.config.host, self.config.port,
-            backlog=4096, family=socket.AF_UNSPEC)
+            backlog=4096, family=socket.AF_UNSPEC, ssl=tls)
         self._sweeper = asyncio.create_task(self._sweep_forever())
         host, port = self.address
-        log.info("listening on %s:%d", host, port)
+        log.info("listening on %s:%d%s", host, port, " (TLS)" if tls else "")
 
     async def stop(self, reason: str = "server shutting down") -> None:
         """Tell every client ``reason``, close all connections, stop listening."""
@@ -91,6 +115,8 @@ class ChatServer:
         for session in list(self.relay.sessions):
             session.abort("server shutting down")
         await self._server.wait_closed()
+        await self.store.drain()
+        self.store.close()
         log.info("stopped")
 
     async def _sweep_forever(self) -> None:
@@ -101,10 +127,13 @@ class ChatServer:
         """
         config = self.config
         period = max(0.05, min(config.heartbeat_interval, config.login_timeout) / 4)
-        last_full_gc = time.monotonic()
+        last_full_gc = last_expiry = time.monotonic()
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
+            if now - last_expiry >= config.expiry_interval:
+                last_expiry = now
+                self.relay.expire(time.time())
             if config.tame_gc:
                 last_full_gc = _tame_gc(now, last_full_gc)
             for session in list(self.relay.sessions):

@@ -1,8 +1,9 @@
-"""The server's settings in one value, defaulting to const.py so tests can shorten them."""
+"""The server's settings in one value, defaulting to const.py so tests can change them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import const
 
@@ -17,6 +18,27 @@ class ServerConfig:
     login_timeout: float = const.LOGIN_TIMEOUT
     max_connections: int = const.MAX_CONNECTIONS
     max_outgoing_bytes: int = const.MAX_OUTGOING_BYTES
+    max_pending_receipts: int = const.MAX_PENDING_RECEIPTS
+    max_bad_frames: int = const.MAX_BAD_FRAMES
     # Freeze long-lived objects out of the garbage collector's way (see app._tame_gc).
     # Process-wide, so only the real server turns it on, not tests running it in a thread.
     tame_gc: bool = False
+    # The database file's folder; None keeps everything in memory (nothing survives).
+    data_dir: Path | None = None
+    queue_ttl: float = const.QUEUE_TTL
+    history_retention: float = const.HISTORY_RETENTION
+    # Seconds between passes that expire old queued messages and purge old history.
+    expiry_interval: float = 30.0
+    require_accounts: bool = const.REQUIRE_ACCOUNTS
+    login_failure_delay: float = const.LOGIN_FAILURE_DELAY
+    rate_per_connection: float = const.RATE_PER_CONNECTION
+    burst_per_connection: float = const.BURST_PER_CONNECTION
+    rate_per_address: float = const.RATE_PER_ADDRESS
+    burst_per_address: float = const.BURST_PER_ADDRESS
+    max_connections_per_address: int = const.MAX_CONNECTIONS_PER_ADDRESS
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def database(self) -> Path | None:
+        return None if self.data_dir is None else self.data_dir / "chat.sqlite3"

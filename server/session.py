@@ -31,9 +31,9 @@ log = logging.getLogger("chat.server")
 class ClientSession(asyncio.Protocol):
     """The server's end of one client connection."""
 
-    __slots__ = ("relay", "conn", "transport", "address", "port", "name", "connected_at",
-                 "last_seen", "pinged", "awaiting_receipt", "bad_frames", "closing",
-                 "leave_reason", "batcher", "_unsent")
+    __slots__ = ("relay", "conn", "transport", "address", "port", "name", "key", "registered",
+                 "connected_at", "last_seen", "pinged", "inflight", "backlog", "backlog_cursor",
+                 "logging_in", "bucket", "bad_frames", "closing", "leave_reason", "batcher", "_unsent")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher) -> None:
         self.relay = relay
@@ -46,12 +46,20 @@ class ClientSession(asyncio.Protocol):
         self.port = 0
         # Set by the relay once the hello is accepted; None while logging in.
         self.name: str | None = None
+        self.key: str | None = None  # the canonical form of name
+        self.registered = False  # logged in to an account (with its password)
+        self.logging_in = False  # a hello is being checked (password hashing takes a while)
         self.connected_at = self.last_seen = time.monotonic()
         # True once a heartbeat ping went out unanswered; any frame from the client clears it.
         self.pinged = False
-        # msg_id -> (sender session, sender's request id) for direct messages this client
-        # has been sent but not yet confirmed; created on first use to keep idle sessions small.
-        self.awaiting_receipt: dict[int, tuple[ClientSession, str]] | None = None
+        # msg_ids of direct messages sent to this client and not yet confirmed; created on
+        # first use to keep idle sessions small. Bounded by config.max_pending_receipts.
+        self.inflight: set[int] | None = None
+        # True when the store may hold messages for this user that were not sent to this
+        # session yet (the in-flight set was full); backlog_cursor is the last msg_id fetched.
+        self.backlog = False
+        self.backlog_cursor = 0
+        self.bucket = None  # this connection's rate limit (limits.TokenBucket), on first request
         self.bad_frames = 0
         self.closing = False
         # Why the session ended, for the log and the "left" notice; set by whoever ends it.

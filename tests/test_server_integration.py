@@ -25,6 +25,7 @@ from protocol import (
     LookupRequest,
     LookupResult,
     Ping,
+    Queued,
     Receipt,
     RoomMessage,
     SendDirect,
@@ -205,22 +206,25 @@ def test_who_and_whois_answer_from_the_registry(server):
         assert alice.expect(LookupResult, skip=NOTICES).status == "unknown"
 
 
-def test_abrupt_disconnect_fails_unconfirmed_messages_and_others_keep_chatting(server):
+def test_abrupt_disconnect_requeues_unconfirmed_messages_and_others_keep_chatting(server):
     with login(server, "Alice") as alice, login(server, "Carol") as carol:
         bob = login(server, "Bob")
-        alice.send(SendDirect("m1", "Bob", "you will not confirm this"))
-        alice.expect(Accepted, skip=NOTICES)
+        alice.send(SendDirect("m1", "Bob", "you will not confirm this yet"))
+        accepted = alice.expect(Accepted, skip=NOTICES)
         bob.expect(DirectMessage, skip=NOTICES)
         bob.reset()  # vanishes with a TCP reset, mid-conversation
-        error = alice.expect_error(ErrorCode.RECIPIENT_DISCONNECTED, skip=NOTICES)
-        assert error.request_id == "m1"
+        queued = alice.expect(Queued, skip=NOTICES)
+        assert (queued.request_id, queued.msg_id) == ("m1", accepted.msg_id)
         left = alice.expect(UserLeft, skip=(UserJoined,))
         assert left.name == "Bob"
         carol.send(SendDirect("m2", "Alice", "still here"))
         assert alice.expect(DirectMessage, skip=NOTICES).text == "still here"
-        # The name is free again at once.
-        with login(server, "Bob"):
-            pass
+        # The name is free again at once, and the message waited for Bob.
+        with login(server, "Bob") as bob_again:
+            again = bob_again.expect(DirectMessage, skip=NOTICES)
+            assert (again.msg_id, again.text) == (accepted.msg_id, "you will not confirm this yet")
+            bob_again.send(Receipt(again.msg_id))
+            assert alice.expect(Delivered, skip=NOTICES).request_id == "m1"
 
 
 def test_fifty_clients_each_message_reaches_exactly_its_recipients_once_in_order(server):
@@ -295,7 +299,8 @@ def test_fifty_clients_each_message_reaches_exactly_its_recipients_once_in_order
 
 
 def test_a_client_that_stops_reading_is_disconnected_and_memory_stays_bounded():
-    config = ServerConfig(host="127.0.0.1", port=0, max_outgoing_bytes=64 * 1024)
+    config = ServerConfig(host="127.0.0.1", port=0, max_outgoing_bytes=64 * 1024,
+                          rate_per_connection=1e6, burst_per_connection=1e6)
     with ServerThread(config) as server, login(server, "Alice") as alice:
         sleeper = socket.socket()
         sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -353,7 +358,7 @@ def test_shutdown_tells_clients_and_the_port_is_free_again_at_once():
 
 
 def start_server_process(*args: str) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", *args],
+    proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--memory", *args],
                             cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -390,10 +395,11 @@ def test_chatserver_stops_cleanly_and_tells_clients(how):
 def test_chatserver_reports_a_port_in_use_in_one_line():
     proc, port = start_server_process()
     try:
-        clash = subprocess.run([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(port)],
+        clash = subprocess.run([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(port),
+                                "--memory"],
                                cwd=ROOT, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
         assert clash.returncode == 1
-        assert "cannot listen" in clash.stderr and "Traceback" not in clash.stderr
+        assert "cannot start" in clash.stderr and "Traceback" not in clash.stderr
     finally:
         proc.terminate()
         proc.wait(10)

@@ -1,0 +1,96 @@
+"""Accounts: claimed names protected by passwords, stored only as salted scrypt hashes.
+
+Hashing is deliberately slow (tens of milliseconds), so the relay runs :func:`hash_password`
+and :func:`verify_password` on a worker thread, never on the event loop. Passwords are never
+logged and never stored; ``Hello.password`` is left out of the event's repr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+
+import const
+
+# scrypt cost parameters: n=2**14, r=8 uses 16 MiB and about 50 ms per hash.
+_N, _R, _P = 2 ** 14, 8, 1
+KDF = f"scrypt:n={_N},r={_R},p={_P}"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    name: str
+    pw_hash: bytes = b""
+    salt: bytes = b""
+    kdf: str = KDF
+
+
+def _scrypt(password: str, salt: bytes, kdf: str) -> bytes:
+    params = dict(part.split("=") for part in kdf.removeprefix("scrypt:").split(","))
+    n, r, p = int(params["n"]), int(params["r"]), int(params["p"])
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32)
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` may not be used, or None if it may."""
+    if len(password) < const.MIN_PASSWORD_LENGTH:
+        return f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters"
+    return None
+
+
+def hash_password(name: str, password: str) -> Account:
+    """A new account record for ``name`` (slow: call it off the event loop)."""
+    salt = secrets.token_bytes(16)
+    return Account(name, _scrypt(password, salt, KDF), salt, KDF)
+
+
+def verify_password(account: Account, password: str) -> bool:
+    """True if ``password`` is the account's (slow; constant-time comparison)."""
+    return hmac.compare_digest(_scrypt(password, account.salt, account.kdf), account.pw_hash)
+
+
+def load_accounts(db: sqlite3.Connection) -> dict[str, Account]:
+    rows = db.execute("SELECT name_key, name, pw_hash, salt, kdf FROM accounts").fetchall()
+    return {key: Account(name, pw_hash, salt, kdf) for key, name, pw_hash, salt, kdf in rows}
+
+
+def save_account(db: sqlite3.Connection, name_key: str, account: Account) -> bool:
+    """Insert the account; False if the name was claimed meanwhile."""
+    cursor = db.execute("INSERT OR IGNORE INTO accounts (name_key, name, pw_hash, salt, kdf, created_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (name_key, account.name, account.pw_hash, account.salt, account.kdf, time.time()))
+    return cursor.rowcount == 1
+
+
+class FailureThrottle:
+    """Slows down password guessing, per name and per address.
+
+    After the k-th consecutive failure for a key, the next attempt with that key is refused
+    until ``base * 2**(k-1)`` seconds have passed (at most ``cap``). A success clears the
+    name's count. Memory is bounded: forgotten entries are pruned by :meth:`prune`.
+    """
+
+    def __init__(self, base: float = const.LOGIN_FAILURE_DELAY, cap: float = const.LOGIN_FAILURE_MAX_DELAY) -> None:
+        self.base = base
+        self.cap = cap
+        self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, blocked until)
+
+    def retry_after(self, keys: tuple[str, ...], now: float) -> float:
+        """Seconds to wait before any of ``keys`` may try again (0: go ahead)."""
+        return max((self._failures.get(k, (0, 0.0))[1] - now for k in keys), default=0.0) if keys else 0.0
+
+    def failed(self, keys: tuple[str, ...], now: float) -> None:
+        for key in keys:
+            count = self._failures.get(key, (0, 0.0))[0] + 1
+            self._failures[key] = (count, now + min(self.cap, self.base * 2 ** (count - 1)))
+
+    def succeeded(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    def prune(self, now: float) -> None:
+        """Forget keys whose delay ran out long ago (an hour)."""
+        self._failures = {k: v for k, v in self._failures.items() if v[1] > now - 3600}

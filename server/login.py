@@ -1,0 +1,134 @@
+"""Logging in: who may use which name, and claiming a name with a password.
+
+:meth:`LoginDesk.login` decides what a hello gets and calls ``done(LoginResult)`` on the
+event loop, at once for a guest or after the password hash was checked on a worker thread
+for an account. The relay then registers the session. Policy only: no sockets here.
+
+The rules:
+
+- a claimed name (an account) needs its password; several sessions may use it at once;
+- an unclaimed name is a guest name: free to anyone while nobody online uses it, unless
+  accounts are mandatory (``require_accounts``);
+- ``register`` in the hello claims an unclaimed name as part of logging in;
+- after a wrong password, the next try for that name or from that address waits (see
+  :class:`~server.accounts.FailureThrottle`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import const
+from protocol import ErrorCode, ErrorReply, Hello
+from registry import InvalidName, canonical, validate_name
+
+from .accounts import Account, FailureThrottle, hash_password, password_problem, save_account, verify_password
+from .config import ServerConfig
+from .store import Store
+
+log = logging.getLogger("chat.server")
+
+Offload = Callable[[Callable, tuple, Callable], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """Either ``error`` is set, or the session may register as ``name``."""
+
+    name: str = ""
+    registered: bool = False
+    error: ErrorReply | None = None
+
+
+class LoginDesk:
+    """Accounts in memory (written through to the store) and the login decisions.
+
+    ``offload(func, args, callback)`` runs ``func(*args)`` on a worker thread and then
+    ``callback(result)`` on the loop; ``name_in_use(name)`` says if someone online has it.
+    """
+
+    def __init__(self, config: ServerConfig, store: Store, accounts: dict[str, Account], offload: Offload,
+                 name_in_use: Callable[[str], bool]) -> None:
+        self.config = config
+        self.store = store
+        self.accounts = accounts
+        self.offload = offload
+        self.name_in_use = name_in_use
+        self.throttle = FailureThrottle(base=config.login_failure_delay)
+
+    def is_claimed(self, name: str) -> bool:
+        return canonical(name) in self.accounts
+
+    def login(self, hello: Hello, address: str, done: Callable[[LoginResult], None]) -> None:
+        """Decide on ``hello`` from ``address``; calls ``done`` exactly once."""
+        def refuse(code: str, message: str, retry_after: float | None = None) -> None:
+            done(LoginResult(error=ErrorReply(code, message, hello.request_id, retry_after)))
+
+        if hello.version != const.PROTOCOL_VERSION:
+            return refuse(ErrorCode.UNSUPPORTED_VERSION,
+                          f"this server speaks protocol version {const.PROTOCOL_VERSION}, not {hello.version}")
+        try:
+            validate_name(hello.name)
+        except InvalidName as exc:
+            return refuse(ErrorCode.INVALID_NAME, str(exc))
+        key = canonical(hello.name)
+        keys = (key, "@" + address)
+        wait = self.throttle.retry_after(keys, time.monotonic())
+        if wait > 0:
+            return refuse(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait:.1f} s", round(wait, 2))
+        account = self.accounts.get(key)
+        if account is not None:
+            if hello.password is None:
+                return refuse(ErrorCode.AUTH_REQUIRED, f"the name {account.name!r} is registered: a password is needed")
+
+            def checked(ok: bool) -> None:
+                if ok:
+                    self.throttle.succeeded(key)
+                    done(LoginResult(account.name, registered=True))
+                else:
+                    self.throttle.failed(keys, time.monotonic())
+                    log.warning("wrong password for %s from %s", account.name, address)
+                    refuse(ErrorCode.BAD_PASSWORD, f"wrong password for {account.name!r}")
+
+            self.offload(verify_password, (account, hello.password), checked)
+            return
+        if hello.register:
+            def registered(error: ErrorReply | None) -> None:
+                done(LoginResult(hello.name, registered=True) if error is None
+                     else LoginResult(error=ErrorReply(error.code, error.message, hello.request_id)))
+            return self.claim(hello.name, hello.password or "", registered)
+        if self.config.require_accounts:
+            return refuse(ErrorCode.ACCOUNTS_REQUIRED,
+                          "this server only admits registered names: log in with --register to claim one")
+        done(LoginResult(hello.name, registered=False))
+
+    def claim(self, name: str, password: str, done: Callable[[ErrorReply | None], None],
+              by_holder: bool = False) -> None:
+        """Create an account for ``name``; ``done(None)`` once it is stored, or an error.
+
+        ``by_holder`` is true when the guest who is online under the name claims it.
+        """
+        problem = password_problem(password)
+        if problem:
+            return done(ErrorReply(ErrorCode.WEAK_PASSWORD, problem))
+        key = canonical(name)
+        if key in self.accounts:
+            return done(ErrorReply(ErrorCode.ACCOUNT_EXISTS, f"the name {name!r} is already registered"))
+        if not by_holder and self.name_in_use(name):
+            return done(ErrorReply(ErrorCode.NAME_TAKEN, f"the name {name!r} is in use by a guest"))
+
+        def hashed(account: Account) -> None:
+            if key in self.accounts:  # claimed by someone else while we were hashing
+                return done(ErrorReply(ErrorCode.ACCOUNT_EXISTS, f"the name {name!r} is already registered"))
+            self.accounts[key] = account
+
+            def stored(_: bool) -> None:
+                log.info("account created: %s", name)
+                done(None)
+
+            self.store.submit(lambda db: save_account(db, key, account), stored)
+
+        self.offload(hash_password, (name, password), hashed)

@@ -1,0 +1,177 @@
+"""Store operations for messages: each function takes the sqlite3 connection and runs on
+the store thread (see store.py); the relay submits them and acts on their results.
+
+Message states in the database::
+
+    sent       accepted while the recipient was online, not yet confirmed
+    queued     accepted while the recipient was offline, not yet confirmed
+    delivered  the recipient's client confirmed it                      (final)
+    expired    not confirmed before its expiry time                      (final)
+    blocked    the recipient blocks the sender: never delivered; the sender sees "sent"
+    room       a room message (kept for deduplication of resends)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from protocol import HistoryEntry
+
+PENDING = ("sent", "queued")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    msg_id: int
+    sender: str
+    sender_key: str
+    recipient: str | None
+    recipient_key: str | None
+    text: str
+    sent_at: float
+    client_id: str
+    state: str
+    expires_at: float | None = None
+
+
+_COLUMNS = "msg_id, sender, sender_key, recipient, recipient_key, text, sent_at, client_id, state, expires_at"
+
+
+def _row(row: tuple) -> StoredMessage:
+    return StoredMessage(*row)
+
+
+def find_resend(db: sqlite3.Connection, sender_key: str, client_id: str) -> StoredMessage | None:
+    """The message this sender already sent under ``client_id``, if any (a resend)."""
+    row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE sender_key = ? AND client_id = ?",
+                     (sender_key, client_id)).fetchone()
+    return _row(row) if row else None
+
+
+def last_msg_id(db: sqlite3.Connection) -> int:
+    return db.execute("SELECT COALESCE(MAX(msg_id), 0) FROM messages").fetchone()[0]
+
+
+def store_messages(db: sqlite3.Connection, messages: list[StoredMessage]) -> list[tuple[StoredMessage, bool]]:
+    """Insert new messages (their msg_id already chosen), skipping resends.
+
+    Returns, for each, (the stored message, True) or, for a resend of a message the same
+    sender already sent under the same client id, (that earlier message, False). One
+    ``executemany`` for the batch; resends, which are rare, cost a lookup each.
+    """
+    cursor = db.executemany(
+        "INSERT OR IGNORE INTO messages (msg_id, sender, sender_key, recipient, recipient_key, text, sent_at,"
+        " client_id, state, expires_at, sender_notified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(m.msg_id, m.sender, m.sender_key, m.recipient, m.recipient_key, m.text, m.sent_at, m.client_id,
+          m.state, m.expires_at, int(m.state in ("room", "blocked"))) for m in messages])
+    if cursor.rowcount == len(messages):
+        return [(m, True) for m in messages]
+    results = []
+    for message in messages:
+        stored = find_resend(db, message.sender_key, message.client_id)
+        results.append((stored, stored.msg_id == message.msg_id))
+    return results
+
+
+def record_deliveries(db: sqlite3.Connection, receipts: list[tuple[int, str, bool]]) -> list[None]:
+    """Mark (msg_id, recipient_key, sender_told) as delivered, in one executemany."""
+    db.executemany("UPDATE messages SET state = 'delivered', sender_notified = ?"
+                   " WHERE msg_id = ? AND recipient_key = ? AND state IN ('sent', 'queued')",
+                   [(int(told), msg_id, key) for msg_id, key, told in receipts])
+    return [None] * len(receipts)
+
+
+def pending_for(db: sqlite3.Connection, recipient_key: str, after: int, limit: int) -> list[StoredMessage]:
+    """Unconfirmed messages waiting for a recipient, oldest first, with msg_id > ``after``."""
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM messages WHERE recipient_key = ? AND state IN ('sent', 'queued')"
+        " AND msg_id > ? ORDER BY msg_id LIMIT ?", (recipient_key, after, limit)).fetchall()
+    return [_row(r) for r in rows]
+
+
+def mark_delivered(db: sqlite3.Connection, msg_id: int, recipient_key: str, sender_told: bool) -> StoredMessage | None:
+    """Record the recipient's receipt; returns the message if this receipt delivered it,
+    None if it was not pending for that recipient (already delivered, or not theirs)."""
+    cursor = db.execute(
+        "UPDATE messages SET state = 'delivered', sender_notified = ? WHERE msg_id = ? AND recipient_key = ?"
+        " AND state IN ('sent', 'queued')", (int(sender_told), msg_id, recipient_key))
+    if cursor.rowcount == 0:
+        return None
+    row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE msg_id = ?", (msg_id,)).fetchone()
+    return _row(row)
+
+
+def recipient_of(db: sqlite3.Connection, msg_id: int) -> str | None:
+    row = db.execute("SELECT recipient_key FROM messages WHERE msg_id = ?", (msg_id,)).fetchone()
+    return row[0] if row else None
+
+
+def mark_notified(db: sqlite3.Connection, msg_ids: list[int]) -> None:
+    db.executemany("UPDATE messages SET sender_notified = 1 WHERE msg_id = ?", [(i,) for i in msg_ids])
+
+
+def outcomes_for_sender(db: sqlite3.Connection, sender_key: str) -> list[StoredMessage]:
+    """Delivered or expired messages whose sender has not been told yet, oldest first."""
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM messages WHERE sender_key = ? AND sender_notified = 0"
+        " AND state IN ('delivered', 'expired') ORDER BY msg_id", (sender_key,)).fetchall()
+    return [_row(r) for r in rows]
+
+
+def expire(db: sqlite3.Connection, now: float) -> list[StoredMessage]:
+    """Mark unconfirmed messages past their expiry time as expired; returns them."""
+    rows = db.execute(
+        f"UPDATE messages SET state = 'expired' WHERE state IN ('sent', 'queued') AND expires_at <= ?"
+        f" RETURNING {_COLUMNS}", (now,)).fetchall()
+    return sorted((_row(r) for r in rows), key=lambda m: m.msg_id)
+
+
+def purge(db: sqlite3.Connection, older_than: float) -> int:
+    """Forget messages in a final state sent before ``older_than``; returns how many."""
+    return db.execute(
+        "DELETE FROM messages WHERE sent_at < ? AND state NOT IN ('sent', 'queued')"
+        " AND (sender_notified = 1 OR state IN ('room', 'blocked'))", (older_than,)).rowcount
+
+
+def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | None,
+            limit: int) -> tuple[list[HistoryEntry], int | None]:
+    """The conversation between two users, newest ``limit`` messages older than ``before``,
+    returned oldest first, with the cursor for the next older page (None if no more).
+
+    Messages ``me`` blocked are left out; a message ``me`` sent that was blocked shows as
+    ``sent``, as it did when it was sent.
+    """
+    before = before if before is not None else 1 << 62
+    rows = db.execute(
+        "SELECT msg_id, sender, recipient, text, sent_at, state, sender_key FROM messages"
+        " WHERE ((sender_key = ? AND recipient_key = ?) OR (sender_key = ? AND recipient_key = ?))"
+        " AND msg_id < ? AND NOT (state = 'blocked' AND recipient_key = ?)"
+        " ORDER BY msg_id DESC LIMIT ?",
+        (me_key, peer_key, peer_key, me_key, before, me_key, limit + 1)).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    entries = [HistoryEntry(r[0], r[1], r[2], r[3], r[4], "sent" if r[5] == "blocked" else r[5])
+               for r in reversed(rows)]
+    return entries, (entries[0].msg_id if more and entries else None)
+
+
+def remember_user(db: sqlite3.Connection, name_key: str, name: str, now: float) -> None:
+    db.execute("INSERT INTO users (name_key, name, last_seen) VALUES (?, ?, ?)"
+               " ON CONFLICT (name_key) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen",
+               (name_key, name, now))
+
+
+def known_users(db: sqlite3.Connection) -> dict[str, str]:
+    return dict(db.execute("SELECT name_key, name FROM users").fetchall())
+
+
+def blocks(db: sqlite3.Connection) -> list[tuple[str, str]]:
+    return db.execute("SELECT owner_key, blocked_key FROM blocks").fetchall()
+
+
+def set_block(db: sqlite3.Connection, owner_key: str, blocked_key: str, blocked: bool) -> None:
+    if blocked:
+        db.execute("INSERT OR IGNORE INTO blocks (owner_key, blocked_key) VALUES (?, ?)", (owner_key, blocked_key))
+    else:
+        db.execute("DELETE FROM blocks WHERE owner_key = ? AND blocked_key = ?", (owner_key, blocked_key))
