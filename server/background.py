@@ -40,6 +40,10 @@ class ServerThread:
             return func(*args)
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=10)
 
+    def run(self, coro, timeout: float = 10):
+        """Run coroutine ``coro`` on the server's loop and return its result (thread-safe)."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout)
+
     def __enter__(self) -> ServerThread:
         self._thread.start()
         if not self._ready.wait(timeout=10):

@@ -1,0 +1,405 @@
+"""The web gateway: the web client's files over HTTP, the chat protocol over WebSocket.
+
+One :class:`WebSession` per TCP connection. It is a :class:`ClientSession`, so once a
+browser has upgraded to WebSocket the relay sees it exactly like a terminal user: one
+registry, one relay, the same events. Only the bytes are wrapped differently: every
+WebSocket text message carries one chat frame (one JSON object, no newline), in each
+direction.
+
+A connection moves through these modes, never back::
+
+    HTTP  --GET /ws, valid upgrade------------>  CHAT  registered with the relay now
+    HTTP  --GET /echo, valid upgrade, echo on->  ECHO  echoes messages (conformance runs)
+    HTTP  --any other GET/HEAD---------------->  HTTP  static file, 304 or 404; keep-alive
+
+An HTTP connection is never a chat session: the relay hears of it (``relay.connected``)
+only when its upgrade succeeds, so fetching the page costs the relay nothing, and
+``connection_lost`` tells the relay only about connections it was told of. A connection
+that completes no request within ``HTTP_IDLE_TIMEOUT`` seconds is closed. After the
+upgrade the relay's sweeper applies the login timeout and heartbeats as for TCP users.
+
+Wire it next to the TCP listener::
+
+    server = await start_web_server(relay, host, port, batcher=batcher)
+    ...
+    await stop_web_server(server)   # stops listening, closes HTTP and echo connections;
+                                    # chat sessions are the relay's (relay.shut_down)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import weakref
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import const
+from protocol import ErrorCode, FrameRejected
+from web.http import HttpError, HttpRequestReader, Request, render_response
+from web.static import (
+    SECURITY_HEADERS,
+    content_type,
+    is_not_modified,
+    resolve_static,
+    static_response_headers,
+)
+from web.websocket import (
+    BinaryMessage,
+    CloseConnection,
+    ConnectionState,
+    HandshakeError,
+    TextMessage,
+    WebSocketConnection,
+    accept_handshake,
+)
+
+from .outbox import WriteBatcher
+from .relay import Relay
+from .session import ClientSession
+
+log = logging.getLogger("chat.server")
+
+# The web client's files: the folder webclient/ at the repository root.
+WEBCLIENT_ROOT = Path(__file__).resolve().parent.parent / "webclient"
+CHAT_PATH = "/ws"
+ECHO_PATH = "/echo"
+# Seconds a connection may take to complete an HTTP request (and may idle between two).
+HTTP_IDLE_TIMEOUT = 10.0
+# Seconds we wait for the peer's close frame after sending ours, then close TCP anyway.
+CLOSE_TIMEOUT = 2.0
+# A chat message is one chat frame: the frame limit is the message limit, so a message
+# the chat core would refuse as too large is refused by the WebSocket layer first (1009).
+CHAT_MAX_MESSAGE_BYTES = const.MAX_FRAME_BYTES
+# Conformance suites (Autobahn) send messages of up to 16 MiB; echo is off by default.
+ECHO_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+_CLOSE_NORMAL = 1000
+_CLOSE_GOING_AWAY = 1001
+_CLOSE_UNSUPPORTED_DATA = 1003
+_MAX_CLOSE_REASON_BYTES = 123
+
+_HTTP, _CHAT, _ECHO = "http", "chat", "echo"
+
+
+@dataclass(slots=True, eq=False)
+class WebSite:
+    """Settings shared by every connection of one web listener, and its live connections."""
+
+    static_root: Path
+    allowed_origins: str | frozenset[str] | None
+    echo: bool
+    # Connections the relay does not own (HTTP and echo), closed by stop_web_server.
+    sessions: set[WebSession] = field(default_factory=set)
+
+
+class WebSession(ClientSession):
+    """One TCP connection of the web listener: HTTP first, then maybe a chat session."""
+
+    __slots__ = ("site", "mode", "http", "ws", "_timer")
+
+    def __init__(self, relay: Relay, batcher: WriteBatcher, site: WebSite) -> None:
+        super().__init__(relay, batcher)
+        self.site = site
+        self.mode = _HTTP
+        # The HTTP reader until the upgrade, then the WebSocket core.
+        self.http: HttpRequestReader | None = HttpRequestReader()
+        self.ws: WebSocketConnection | None = None
+        # The idle timeout in HTTP mode; the close-handshake timeout after our close frame.
+        self._timer: asyncio.TimerHandle | None = None
+
+    # --- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # As ClientSession.connection_made, except that relay.connected() waits for the
+        # upgrade (see _upgrade).
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.address, self.port = peer[0], peer[1]
+        transport.set_write_buffer_limits(high=const.MAX_OUTGOING_BYTES)  # type: ignore[attr-defined]
+        self.site.sessions.add(self)
+        self._set_timer(HTTP_IDLE_TIMEOUT)
+
+    def data_received(self, data: bytes) -> None:
+        if self.mode is _HTTP:
+            self._receive_http(data)
+        else:
+            self._receive_websocket(data)
+
+    def eof_received(self) -> bool:
+        if self.ws is not None:
+            self.ws.receive_data(b"")  # yields CloseConnection(1006); nothing to answer
+            for _ in self.ws.events():
+                pass
+        return False  # asyncio closes the transport, then calls connection_lost
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        self.site.sessions.discard(self)
+        if self.mode is _CHAT:
+            super().connection_lost(exc)  # the relay forgets the user, tells the others
+        else:
+            self.closing = True
+
+    def pause_writing(self) -> None:
+        if self.mode is _CHAT:
+            super().pause_writing()  # a chat client that stops reading is dropped
+        else:
+            # A file or an echo is written once: stop reading requests (and so making
+            # more responses) until the peer has read what waits.
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.mode is not _CHAT and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    def _receive_http(self, data: bytes) -> None:
+        reader = self.http
+        reader.receive_data(data)
+        # Pipelined requests are answered in order, until one upgrades the connection.
+        while self.mode is _HTTP and not self.closing:
+            try:
+                request = reader.next_request()
+            except HttpError as error:
+                log.info("web %s:%d: %d %s", self.address, self.port, error.status, error.reason)
+                self._write_http(_error_response(error), keep_alive=False)
+                return
+            if request is None:
+                return
+            self._serve(request)
+        if self.mode is not _HTTP:
+            leftover, self.http = reader.trailing_data, None
+            if leftover:  # WebSocket frames sent right behind the upgrade request
+                self._receive_websocket(leftover)
+
+    def _serve(self, request: Request) -> None:
+        path = request.target
+        if path == CHAT_PATH or (path == ECHO_PATH and self.site.echo):
+            self._upgrade(request, _CHAT if path == CHAT_PATH else _ECHO)
+            return
+        # Only here does a URL become a file, and resolve_static refuses anything that
+        # could leave the web client's folder.
+        file = resolve_static(self.site.static_root, path)
+        try:
+            if file is None:
+                raise FileNotFoundError(path)
+            headers = static_response_headers(file, content_type(file))
+            etag = next(value for name, value in headers if name == "ETag")
+            if is_not_modified(request.header("if-none-match"), etag):
+                self._respond(request, 304, "Not Modified", headers, b"")
+                return
+            # The files are a few kilobytes, read on demand: simpler than a cache that
+            # would have to notice edits, and the ETag saves the transfer anyway.
+            body = file.read_bytes()
+        except OSError:
+            self._respond(request, 404, "Not Found",
+                          [("Content-Type", "text/plain; charset=utf-8"), *SECURITY_HEADERS],
+                          b"404 Not Found\n")
+            return
+        self._respond(request, 200, "OK", headers, body)
+
+    def _respond(self, request: Request, status: int, reason: str,
+                 headers: list[tuple[str, str]], body: bytes) -> None:
+        keep_alive = request.keep_alive
+        headers = [*headers, ("Connection", "keep-alive" if keep_alive else "close")]
+        if request.method == "HEAD" and status != 304:
+            headers.append(("Content-Length", str(len(body))))
+            body = b""
+        self._write_http(render_response(status, reason, headers, body), keep_alive)
+
+    def _write_http(self, response: bytes, keep_alive: bool) -> None:
+        self.transport.write(response)
+        if keep_alive:
+            self._set_timer(HTTP_IDLE_TIMEOUT)  # the next request has as long as the first
+        else:
+            self.close()
+
+    def _upgrade(self, request: Request, mode: str) -> None:
+        try:
+            response = accept_handshake(request, allowed_origins=self.site.allowed_origins)
+        except HandshakeError as error:
+            log.info("web %s:%d: upgrade refused: %d %s", self.address, self.port, error.status, error.reason)
+            self._write_http(_error_response(error), keep_alive=False)
+            return
+        self._cancel_timer()
+        self.transport.write(response)
+        self.mode = mode
+        if mode is _ECHO:
+            self.ws = WebSocketConnection(max_message_bytes=ECHO_MAX_MESSAGE_BYTES)
+            return
+        self.ws = WebSocketConnection(max_message_bytes=CHAT_MAX_MESSAGE_BYTES)
+        self.site.sessions.discard(self)  # the relay owns it from now on
+        # The login timeout counts from the upgrade, not from the first page fetch.
+        self.connected_at = self.last_seen = time.monotonic()
+        self.relay.connected(self)
+
+    # --- WebSocket ----------------------------------------------------------------------
+
+    def _receive_websocket(self, data: bytes) -> None:
+        ws = self.ws
+        ws.receive_data(data)
+        if self.mode is _CHAT:
+            self.last_seen = time.monotonic()  # WebSocket pings count as signs of life
+        for event in ws.events():
+            kind = type(event)
+            if kind is TextMessage:
+                if self.mode is _ECHO:
+                    self._echo(event)
+                elif not self.closing:
+                    self._receive_chat_message(event.text)
+            elif kind is BinaryMessage:
+                if self.mode is _ECHO:
+                    self._echo(event)
+                elif not self.closing:
+                    log.info("web %r: binary message; closing", self)
+                    self._close_websocket(_CLOSE_UNSUPPORTED_DATA, "chat frames are text messages",
+                                          "protocol error")
+            elif kind is CloseConnection:
+                log.debug("web %r: WebSocket closed (%d %s)", self, event.code, event.reason)
+            # Ping: the core has queued the pong. Pong: nothing to do.
+        replies = ws.data_to_send()  # pongs, the echo of a close, a close for bad frames
+        if replies and not self.transport.is_closing():
+            self.transport.write(replies)
+        if ws.state is ConnectionState.CLOSED:
+            # The closing handshake is over (or the peer broke the protocol or vanished):
+            # the server closes TCP first, as RFC 6455 7.1.1 asks.
+            self.closing = True
+            self._cancel_timer()
+            self.transport.close()
+
+    def _receive_chat_message(self, text: str) -> None:
+        # A text message is exactly one chat frame. Tolerate the newline a line-oriented
+        # client may append; a newline anywhere else would split the frame in two.
+        if text.endswith("\n"):
+            text = text[:-1]
+        if "\n" in text:
+            self.relay.handle(self, FrameRejected(
+                ErrorCode.BAD_JSON, "a WebSocket message must hold one JSON object without raw newlines"))
+            return
+        self.receive_chat(text.encode("utf-8") + b"\n")
+
+    def _echo(self, message: TextMessage | BinaryMessage) -> None:
+        if self.ws.state is ConnectionState.OPEN and not self.transport.is_closing():
+            self.transport.write(self.ws.send(message))
+
+    def _transmit(self, chunks: list[bytes]) -> None:
+        """Send each outgoing chat frame as its own WebSocket text message."""
+        ws = self.ws
+        if ws is None or ws.state is not ConnectionState.OPEN:
+            return  # our close frame went out: nothing may follow it
+        out = []
+        for chunk in chunks:
+            for frame in chunk.split(b"\n"):
+                if frame:
+                    out.append(ws.send(TextMessage(frame.decode("utf-8"))))
+        self.transport.write(b"".join(out))
+
+    def _close_websocket(self, code: int, reason: str, leave_reason: str | None = None) -> None:
+        """Start the closing handshake: our close frame now, TCP once the peer answers
+        (see _receive_websocket) or after CLOSE_TIMEOUT seconds."""
+        if leave_reason is not None:
+            self.leave_reason = leave_reason
+        self.closing = True
+        ws = self.ws
+        if ws.state is ConnectionState.OPEN and not self.transport.is_closing():
+            reason_bytes = reason.encode("utf-8")[:_MAX_CLOSE_REASON_BYTES]
+            reason = reason_bytes.decode("utf-8", errors="ignore")
+            self.transport.write(ws.send(CloseConnection(code, reason)))
+            self._set_timer(CLOSE_TIMEOUT)
+        else:
+            self.transport.close()
+
+    # --- Used by the relay --------------------------------------------------------------
+
+    def close(self, reason: str | None = None) -> None:
+        """Close after what is queued has been written: for a WebSocket, the queued chat
+        frames, then a close frame (1001 when the server shuts down, else 1000)."""
+        if self.mode is _HTTP or self.ws is None:
+            super().close(reason)
+            self._cancel_timer()
+            return
+        if reason is not None:
+            self.leave_reason = reason
+        if self.closing:
+            return
+        self.flush()  # goodbyes and final errors go out before the close frame
+        code = _CLOSE_GOING_AWAY if self.leave_reason == "server shutting down" else _CLOSE_NORMAL
+        self._close_websocket(code, self.leave_reason)
+
+    # --- Timers -------------------------------------------------------------------------
+
+    def _set_timer(self, delay: float) -> None:
+        self._cancel_timer()
+        self._timer = asyncio.get_running_loop().call_later(delay, self._timed_out)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        if self.mode is _HTTP:
+            log.info("web %s:%d: no complete request within %.0f s", self.address, self.port,
+                     HTTP_IDLE_TIMEOUT)
+        self.closing = True
+        self.transport.close()
+
+
+def _error_response(error: HttpError) -> bytes:
+    """The refusal for ``error``, with the security headers every response carries."""
+    headers = [*error.headers, ("Content-Type", "text/plain; charset=utf-8"), *SECURITY_HEADERS,
+               ("Connection", "close")]
+    return render_response(error.status, error.reason, headers, f"{error.status} {error.reason}\n".encode())
+
+
+# Each listener's WebSite, for stop_web_server.
+_sites: weakref.WeakKeyDictionary[asyncio.AbstractServer, WebSite] = weakref.WeakKeyDictionary()
+
+
+async def start_web_server(relay: Relay, host: str, port: int, *, batcher: WriteBatcher,
+                           allowed_origins: str | Collection[str] | None = None, echo: bool = False,
+                           static_root: str | Path = WEBCLIENT_ROOT) -> asyncio.base_events.Server:
+    """Listen for browsers on ``host:port`` (0: any free port) and return the server.
+
+    ``relay`` and ``batcher`` are the chat server's own, so web users and TCP users share
+    one registry. ``allowed_origins``: None lets only pages served by this listener open
+    the chat WebSocket (same origin); a collection of origins such as
+    ``{"https://chat.example"}`` allows those; ``"*"`` allows any. ``echo`` turns on the
+    WebSocket echo path ``/echo`` (for conformance tests). ``static_root`` is the folder
+    served at ``/``. Raises OSError if the address is in use, ValueError for a bare
+    string other than ``"*"`` as ``allowed_origins``.
+    """
+    if isinstance(allowed_origins, str):
+        if allowed_origins != "*":
+            raise ValueError('allowed_origins must be None, "*" or a collection of origins')
+        origins: str | frozenset[str] | None = "*"
+    else:
+        origins = None if allowed_origins is None else frozenset(allowed_origins)
+    site = WebSite(Path(static_root), origins, echo)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: WebSession(relay, batcher, site), host, port,
+                                      backlog=1024, family=socket.AF_UNSPEC)
+    _sites[server] = site
+    where = server.sockets[0].getsockname()
+    log.info("web client on http://%s:%d/%s", where[0], where[1], " (WebSocket echo on /echo)" if echo else "")
+    return server
+
+
+async def stop_web_server(server: asyncio.base_events.Server) -> None:
+    """Stop listening and close the HTTP and echo connections of ``server``.
+
+    Chat sessions belong to the relay, which says goodbye to them on shutdown.
+    """
+    server.close()
+    site = _sites.pop(server, None)
+    if site is not None:
+        for session in list(site.sessions):
+            session.close("server shutting down")
+    await server.wait_closed()

@@ -1,0 +1,351 @@
+"""The web client in a real browser: headless Chromium driven over the DevTools Protocol.
+
+A chat server with the web gateway runs in a thread; Chromium opens the page and Bob logs
+in by typing; Alice is a terminal user (the chat protocol over TCP, ``chatpeer.TcpPeer``).
+Skipped only when no ``chromium`` binary is installed (CI installs Debian's package).
+``SAVE_SCREENSHOTS=1`` also copies the desktop screenshot to docs/web-client.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cdp import CDP, Chromium
+from chatpeer import TcpPeer
+from protocol import Accepted, Delivered, DirectMessage, SendRoom, UserJoined, UserLeft
+from server import ServerConfig, ServerThread
+from server.outbox import WriteBatcher
+from server.web import start_web_server, stop_web_server
+
+pytestmark = pytest.mark.skipif(shutil.which("chromium") is None,
+                                reason="no chromium binary (apt-get install -y chromium)")
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT = 10.0
+DESKTOP = {"width": 1100, "height": 700, "deviceScaleFactor": 1, "mobile": False}
+PHONE = {"width": 390, "height": 760, "deviceScaleFactor": 2, "mobile": True}
+
+
+class Page:
+    """The chat page in Chromium, with the few gestures the tests need."""
+
+    def __init__(self, cdp: CDP, url: str, srv: ServerThread) -> None:
+        self.cdp = cdp
+        self.url = url
+        self.srv = srv
+
+    def js(self, expression: str):
+        return self.cdp.evaluate(expression)
+
+    def wait_for(self, expression: str, timeout: float = TIMEOUT):
+        return self.cdp.wait_for(expression, timeout)
+
+    def focus(self, selector: str) -> None:
+        assert self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+                       f" if (!e) return false; e.focus(); return document.activeElement === e; }})()"), selector
+
+    def type(self, text: str) -> None:
+        """Type into the focused element, as an input method would."""
+        self.cdp.send("Input.insertText", {"text": text})
+
+    def press(self, key: str, code: int) -> None:
+        base = {"key": key, "code": key, "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code}
+        text = {"Enter": "\r"}.get(key)
+        self.cdp.send("Input.dispatchKeyEvent", {"type": "keyDown", **base, **({"text": text} if text else {})})
+        self.cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", **base})
+
+    def enter(self) -> None:
+        self.press("Enter", 13)
+
+    def log_in(self, name: str) -> None:
+        self.focus("#login-name")
+        self.js("document.getElementById('login-name').value = ''")
+        self.type(name)
+        self.enter()
+        self.wait_for(f"document.body.dataset.view === 'chat' && "
+                      f"document.getElementById('me').textContent === {json.dumps(name)} && "
+                      f"document.getElementById('connection').dataset.status === 'online'")
+
+    def open_conversation(self, name: str) -> None:
+        """Choose a contact with the keyboard: focus its button, press Enter."""
+        selector = f'button.contact[data-key="@{name.lower()}"]'
+        self.wait_for(f"!!document.querySelector({json.dumps(selector)})")
+        self.focus(selector)
+        self.enter()
+        self.wait_for(f"document.getElementById('conversation-title').textContent === {json.dumps(name)}"
+                      " && document.activeElement.id === 'composer-input'")
+
+    def screenshot(self, path: Path) -> Path:
+        data = self.cdp.send("Page.captureScreenshot", {"format": "png"})["data"]
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def problems(self) -> list[dict]:
+        """JavaScript exceptions, console errors and CSP violations seen so far."""
+        self.cdp.pump(0.1)
+        bad = []
+        for event in self.cdp.events:
+            method, params = event["method"], event.get("params", {})
+            if method == "Runtime.exceptionThrown":
+                bad.append(params)
+            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+                bad.append(params["entry"])
+            elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+                bad.append(params)
+        return bad
+
+    def dialogs(self) -> list[dict]:
+        self.cdp.pump(0.1)
+        return [e for e in self.cdp.events if e["method"] == "Page.javascriptDialogOpening"]
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Page]:
+    """The page loaded in Chromium from a fresh chat server + gateway."""
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
+        async def start():
+            batcher = WriteBatcher(asyncio.get_running_loop())
+            return await start_web_server(srv.server.relay, "127.0.0.1", 0, batcher=batcher)
+        web = srv.run(start())
+        try:
+            url = f"http://127.0.0.1:{web.sockets[0].getsockname()[1]}/"
+            with Chromium(tmp_path / "profile") as browser:
+                cdp = browser.page()
+                try:
+                    for domain in ("Page", "Runtime", "Log"):
+                        cdp.send(f"{domain}.enable")
+                    cdp.send("Emulation.setDeviceMetricsOverride", DESKTOP)
+                    cdp.send("Page.navigate", {"url": url})
+                    cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
+                    page = Page(cdp, url, srv)
+                    page.wait_for("document.activeElement && document.activeElement.id === 'login-name'")
+                    yield page
+                finally:
+                    cdp.close()
+        finally:
+            srv.run(stop_web_server(web))
+
+
+@pytest.fixture
+def alice(page: Page) -> Iterator[TcpPeer]:
+    peer = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        yield peer
+    finally:
+        peer.close()
+
+
+def test_dm_round_trip_between_the_page_and_a_terminal_user(page: Page, alice: TcpPeer, tmp_path: Path) -> None:
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"@alice\"]')")
+    # The room shows the join notice.
+    page.wait_for("[...document.querySelectorAll('#messages .notice')].some(n => n.textContent.includes('Alice joined'))")
+
+    # Alice -> Bob: the page renders it, then confirms it, so Alice sees "delivered".
+    request_id = alice.send_dm("Bob", "Hi Bob! Are you there?")
+    accepted = alice.expect(Accepted, TIMEOUT)
+    assert alice.expect(Delivered, TIMEOUT) == Delivered(request_id, accepted.msg_id)
+    # Not the open conversation: an unread count on Alice's contact.
+    page.wait_for("document.querySelector('button.contact[data-key=\"@alice\"] .badge')?.textContent === '1'")
+    page.open_conversation("Alice")
+    assert page.js("document.querySelector('#messages .msg-in .msg-text').textContent") == "Hi Bob! Are you there?"
+    assert page.js("document.querySelector('button.contact[data-key=\"@alice\"] .badge')") is None
+
+    # Bob -> Alice, typed into the page: sent, then delivered once Alice's client confirms.
+    page.type("Yes! Typing from the browser: olá, ação ✓")
+    page.enter()
+    dm = alice.expect(DirectMessage, TIMEOUT)
+    assert (dm.sender, dm.to, dm.text) == ("Bob", "Alice", "Yes! Typing from the browser: olá, ação ✓")
+    page.wait_for(f"document.querySelector('#messages .msg-out')?.dataset.msgId === '{dm.msg_id}'")
+    assert page.js("document.querySelector('#messages .msg-out').dataset.state") == "sent"
+    alice.receipt(dm.msg_id)
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'delivered'")
+    assert "Delivered" in page.js("document.querySelector('#messages .msg-out .msg-status').textContent")
+    assert page.js("document.getElementById('composer-input').value") == ""
+
+    alice.send_dm("Bob", "Great. Lunch at noon?")
+    page.wait_for("document.querySelectorAll('#messages .msg-in').length === 2")
+    page.type("Sounds good, see you there.")
+    page.enter()
+    dm = alice.expect(DirectMessage, TIMEOUT)
+    alice.receipt(dm.msg_id)
+    page.wait_for("[...document.querySelectorAll('#messages .msg-out')].every(m => m.dataset.state === 'delivered')")
+    assert page.problems() == []
+    shot = page.screenshot(tmp_path / "web-client.png")
+    if os.environ.get("SAVE_SCREENSHOTS") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(shot, REPO / "docs" / "web-client.png")
+
+    # Alice leaves: the page shows it in her conversation and in the contact list.
+    alice.close()
+    page.wait_for("document.getElementById('conversation-presence').textContent === 'Offline'")
+    page.wait_for("[...document.querySelectorAll('#messages .notice')].some(n => n.textContent.includes('Alice went offline'))")
+    assert "offline" in page.js("document.querySelector('button.contact[data-key=\"@alice\"]').getAttribute('aria-label')")
+
+    # Writing to a name nobody uses fails, and the page says why.
+    page.focus("#new-chat-name")
+    page.type("Nobody")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Nobody'"
+                  " && document.activeElement.id === 'composer-input'")
+    page.type("Hello?")
+    page.enter()
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
+    status = page.js("document.querySelector('#messages .msg-out .msg-status').textContent")
+    assert status.startswith("Not delivered: ") and "Nobody" in status
+    assert page.problems() == []
+
+
+def test_protocol_section_tracks_every_delivery_state(page: Page) -> None:
+    """The page's protocol functions, called directly: no server needed, so the states the
+    server is gaining (queued, history) are covered too."""
+    result = page.js("""(() => {
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      chat.history = true;  // whatever ASK_FOR_HISTORY says
+      const r = {};
+      r.hello = [helloFrame(chat, "Bob", "", false), helloFrame(chat, "Bob", "pw", true)];
+      r.welcome = receiveFrame(chat, {type: "welcome", id: "t-2", name: "Bob", version: 1,
+                                      server: "s", heartbeat: 15}).send.map((f) => f.type);
+      const key = startConversation(chat, "Carol");
+      r.invalid = startConversation(chat, "<b>");
+      r.history = openConversation(chat, key);
+      const frame = composeMessage(chat, key, "hello Carol");
+      r.frame = frame;
+      const item = chat.conversations.get(key).items.at(-1);
+      r.states = [item.state];
+      receiveFrame(chat, {type: "queued", id: frame.id, msg_id: 7}); r.states.push(item.state);
+      receiveFrame(chat, {type: "delivered", id: frame.id, msg_id: 7}); r.states.push(item.state);
+      const failing = composeMessage(chat, key, "second");
+      receiveFrame(chat, {type: "accepted", id: failing.id, msg_id: 8});
+      receiveFrame(chat, {type: "error", id: failing.id, code: "expired", message: "message 8 expired"});
+      const second = chat.conversations.get(key).items.at(-1);
+      r.failed = [second.state, second.error];
+      const dm = {type: "dm", msg_id: 9, from: "Carol", to: "Bob", text: "hi", sent_at: 100};
+      r.receipts = [receiveFrame(chat, dm).receipts, receiveFrame(chat, dm).receipts];
+      r.pong = receiveFrame(chat, {type: "ping", token: "abc"}).send;
+      receiveFrame(chat, {type: "history_page", id: r.history[0].id, with: "Carol", before: null,
+        messages: [{msg_id: 5, from: "Carol", to: "Bob", text: "older", sent_at: 50, state: "delivered"},
+                   {msg_id: 9, from: "Carol", to: "Bob", text: "hi", sent_at: 100, state: "delivered"}]});
+      r.texts = chat.conversations.get(key).items.filter((i) => i.kind === "message").map((i) => i.text);
+      const [dave] = openConversation(chat, startConversation(chat, "Dave"));
+      receiveFrame(chat, {type: "error", id: dave.id, code: "unknown_type", message: "unknown type"});
+      r.historyAfterOldServer = [dave.type, chat.history];
+      r.unknown = receiveFrame(chat, {type: "something_new", id: "z"});
+      return r;
+    })()""")
+    assert result["hello"] == [
+        {"type": "hello", "id": "t-1", "name": "Bob", "version": 1},
+        {"type": "hello", "id": "t-2", "name": "Bob", "version": 1, "password": "pw", "register": True},
+    ]
+    assert result["welcome"] == ["who"]
+    assert result["invalid"] is None
+    assert result["history"] == [{"type": "history", "id": "t-4", "with": "Carol", "limit": 50}]
+    assert result["frame"] == {"type": "send", "id": "t-5", "to": "Carol", "text": "hello Carol"}
+    assert result["states"] == ["sending", "queued", "delivered"]
+    assert result["failed"] == ["failed", "message 8 expired"]
+    assert result["receipts"] == [[{"type": "receipt", "msg_id": 9}]] * 2  # shown once, confirmed twice
+    assert result["pong"] == [{"type": "pong", "token": "abc"}]
+    assert result["texts"] == ["older", "hi", "hello Carol", "second"]
+    assert result["historyAfterOldServer"] == ["history", False]  # asked once, then never again
+    assert result["unknown"] == {"send": [], "receipts": [], "announce": [], "login": None}
+
+
+def test_hostile_text_is_shown_as_text(page: Page, alice: TcpPeer) -> None:
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.open_conversation("Alice")
+    attacks = ["<img src=x onerror=alert(1)>", "<script>window.pwned=1</script>",
+               '"><svg onload=alert(2)>', "&lt;b&gt;not bold&lt;/b&gt;"]
+    for text in attacks:
+        alice.send_dm("Bob", text)
+        alice.expect(Delivered, TIMEOUT)
+    page.wait_for(f"document.querySelectorAll('#messages .msg-in').length === {len(attacks)}")
+    shown = page.js("[...document.querySelectorAll('#messages .msg-in .msg-text')].map(e => e.textContent)")
+    assert shown == attacks
+    assert page.js("document.querySelectorAll('#messages img, #messages script, #messages svg, #messages b')"
+                   ".length") == 0
+    assert page.js("typeof window.pwned") == "undefined"
+    # The room too.
+    alice.send(SendRoom("r1", "<img src=y onerror=alert(3)>"))
+    page.focus('button.contact[data-key="#room"]')
+    page.enter()
+    page.wait_for("[...document.querySelectorAll('#messages .msg-in .msg-text')]"
+                  ".some(e => e.textContent === '<img src=y onerror=alert(3)>')")
+    assert page.js("document.querySelectorAll('#messages img').length") == 0
+    assert page.dialogs() == []
+    assert page.problems() == []
+
+
+def test_the_page_reconnects_by_itself(page: Page, alice: TcpPeer) -> None:
+    page.log_in("Bob")
+    alice.login("Alice")
+
+    def drop_bob() -> None:
+        for session in page.srv.server.relay.sessions:
+            if session.name == "Bob":
+                session.abort("test drops the connection")
+
+    page.srv.call(drop_bob)
+    assert alice.expect(UserLeft, TIMEOUT, where=lambda e: e.name == "Bob").name == "Bob"
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'")
+    assert "Reconnecting" in page.js("document.getElementById('connection').textContent")
+    # Back without anyone touching the page, logged in again under the same name.
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'")
+    assert alice.expect(UserJoined, TIMEOUT, where=lambda e: e.name == "Bob").name == "Bob"
+    request_id = alice.send_dm("Bob", "welcome back")
+    alice.expect(Accepted, TIMEOUT)
+    assert alice.expect(Delivered, TIMEOUT).request_id == request_id
+    assert page.problems() == []
+
+
+def test_refused_login_shows_the_reason(page: Page, alice: TcpPeer) -> None:
+    alice.login("Alice")
+    page.focus("#login-name")
+    page.type("alice")
+    page.enter()
+    page.wait_for("document.getElementById('login-error').textContent.length > 0")
+    assert page.js("document.body.dataset.view") == "login"
+    assert page.js("document.activeElement.id") == "login-name"
+    page.js("document.getElementById('login-name').value = ''")
+    page.type("Bob")
+    page.enter()
+    page.wait_for("document.body.dataset.view === 'chat'")
+
+
+def test_phone_layout_collapses_the_contacts(page: Page, alice: TcpPeer, tmp_path: Path) -> None:
+    page.cdp.send("Emulation.setDeviceMetricsOverride", PHONE)
+    page.log_in("Bob")
+    alice.login("Alice")
+    alice.send_dm("Bob", "Hello from the terminal")
+    alice.expect(Delivered, TIMEOUT)
+    # The contact list is a closed drawer; the toggle shows the unread count.
+    assert page.js("getComputedStyle(document.getElementById('sidebar')).visibility") == "hidden"
+    page.wait_for("document.getElementById('toggle-unread').textContent === '1'")
+    page.focus("#contacts-toggle")
+    page.enter()
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'visible' &&"
+                  " document.getElementById('sidebar').getBoundingClientRect().left === 0")
+    assert page.js("document.getElementById('contacts-toggle').getAttribute('aria-expanded')") == "true"
+    page.screenshot(tmp_path / "web-client-phone-contacts.png")
+    page.open_conversation("Alice")
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'hidden'")
+    page.type("Hi from a phone")
+    page.enter()
+    dm = alice.expect(DirectMessage, TIMEOUT)
+    alice.receipt(dm.msg_id)
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'delivered'")
+    # Nothing is wider than the screen.
+    assert page.js("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(tmp_path / "web-client-phone.png")
+    assert page.problems() == []

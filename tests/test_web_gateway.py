@@ -1,0 +1,435 @@
+"""The web gateway without a browser: static files, traversal, WebSocket chat, origins.
+
+The real server runs in a thread (ServerThread) with the gateway started on its loop; the
+tests talk to it with raw sockets, the WebSocket client of ``cdp.py`` and the chat peers
+of ``chatpeer.py``. Everything is on 127.0.0.1 and every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from cdp import BINARY, PING, PONG, TEXT, HandshakeRefused, WebSocketClient, WebSocketClosed
+from chatpeer import TcpPeer, WebPeer
+from protocol import (
+    Accepted, Delivered, DirectMessage, ErrorReply, Goodbye, Pong, UserJoined, UserLeft,
+    UserList, WhoRequest,
+)
+from protocol import Ping as ChatPing
+from server import ServerConfig, ServerThread
+from server.outbox import WriteBatcher
+from server.web import WEBCLIENT_ROOT, start_web_server, stop_web_server
+from web.static import CONTENT_SECURITY_POLICY
+
+TIMEOUT = 5.0
+
+
+@dataclass
+class Gateway:
+    srv: ServerThread
+    web: asyncio.AbstractServer
+    port: int
+    stopped: bool = False
+
+    def stop(self) -> None:
+        """Stop the gateway, then the chat server (goodbye to chat sessions); idempotent."""
+        if not self.stopped:
+            self.stopped = True
+            try:
+                self.srv.run(stop_web_server(self.web))
+            finally:
+                self.srv.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def sessions(self) -> int:
+        return self.srv.call(lambda: len(self.srv.server.relay.sessions))
+
+    def wait_sessions(self, count: int, timeout: float = TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while self.sessions() != count:
+            assert time.monotonic() < deadline, f"relay has {self.sessions()} sessions, not {count}"
+            time.sleep(0.02)
+
+
+def start_gateway(srv: ServerThread, **options) -> asyncio.AbstractServer:
+    async def start():
+        batcher = WriteBatcher(asyncio.get_running_loop())
+        return await start_web_server(srv.server.relay, "127.0.0.1", 0, batcher=batcher, **options)
+    return srv.run(start())
+
+
+@pytest.fixture
+def make_gateway() -> Iterator:
+    """Start a chat server with a gateway (``make_gateway(**options)``); stopped after."""
+    started: list[Gateway] = []
+
+    def make(**options) -> Gateway:
+        srv = ServerThread(ServerConfig(host="127.0.0.1", port=0))
+        srv.__enter__()
+        try:
+            web = start_gateway(srv, **options)
+        except BaseException:
+            srv.stop()
+            raise
+        started.append(Gateway(srv, web, web.sockets[0].getsockname()[1]))
+        return started[-1]
+
+    yield make
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.fixture
+def gateway(make_gateway) -> Gateway:
+    return make_gateway()
+
+
+# --- HTTP ------------------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def read_response(sock: socket.socket, head_only: bool = False, timeout: float = TIMEOUT) -> Response:
+    """Read one response from ``sock`` (Content-Length framed)."""
+    deadline = time.monotonic() + timeout
+    buffer = b""
+
+    def fill() -> bytes:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        data = sock.recv(65536)
+        if not data:
+            raise EOFError("connection closed")
+        return data
+
+    while b"\r\n\r\n" not in buffer:
+        buffer += fill()
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = 0 if head_only or status == 304 else int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        rest += fill()
+    return Response(status, headers, rest[:length])
+
+
+def request(port: int, target: str, method: str = "GET", headers: tuple[str, ...] = (),
+            raw: bytes | None = None) -> Response:
+    """Send one request (``raw`` bytes verbatim if given) and read the response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        if raw is None:
+            lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close", *headers]
+            raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        sock.sendall(raw)
+        return read_response(sock, head_only=method == "HEAD")
+
+
+def close_code(ws: WebSocketClient, timeout: float = TIMEOUT) -> int | None:
+    """Read (and drop) messages until the server's close frame; return its code."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ws.recv(max(0.0, deadline - time.monotonic()))
+        except WebSocketClosed as closed:
+            return closed.code
+
+
+def test_index_page_has_the_csp_and_the_right_content_type(gateway: Gateway) -> None:
+    response = request(gateway.port, "/")
+    assert response.status == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["etag"].startswith('"')
+    assert response.body == (WEBCLIENT_ROOT / "index.html").read_bytes()
+    assert b'<script src="app.js"' in response.body
+
+
+@pytest.mark.parametrize("path, kind", [
+    ("/index.html", "text/html; charset=utf-8"),
+    ("/app.js", "text/javascript; charset=utf-8"),
+    ("/style.css", "text/css; charset=utf-8"),
+])
+def test_static_files_and_their_types(gateway: Gateway, path: str, kind: str) -> None:
+    response = request(gateway.port, path)
+    assert response.status == 200
+    assert response.headers["content-type"] == kind
+    assert response.body == (WEBCLIENT_ROOT / path[1:]).read_bytes()
+
+
+def test_etag_revalidation_and_head(gateway: Gateway) -> None:
+    first = request(gateway.port, "/app.js")
+    again = request(gateway.port, "/app.js", headers=(f"If-None-Match: {first.headers['etag']}",))
+    assert again.status == 304 and again.body == b""
+    assert again.headers["etag"] == first.headers["etag"]
+    head = request(gateway.port, "/app.js", method="HEAD")
+    assert head.status == 200 and head.body == b""
+    assert int(head.headers["content-length"]) == len(first.body)
+
+
+def test_keep_alive_serves_several_requests_and_is_no_chat_session(gateway: Gateway) -> None:
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=TIMEOUT) as sock:
+        for path in ("/", "/style.css", "/nope"):
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            response = read_response(sock)
+            assert response.headers["connection"] == "keep-alive"
+        assert response.status == 404
+        # Fetching files never made this connection a chat session.
+        assert gateway.sessions() == 0
+
+
+@pytest.mark.parametrize("path", [
+    "/../const.py",
+    "/%2e%2e/const.py",
+    "/%2E%2E/const.py",
+    "/..%2fconst.py",
+    "/..%2Fconst.py",
+    "/static/../../etc/passwd",
+    "/..%5cconst.py",
+    "/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/./index.html/../../const.py",
+    "//etc/passwd",
+    "/.git/config",
+    "/%00index.html",
+])
+def test_path_traversal_is_404_and_never_the_file(gateway: Gateway, path: str) -> None:
+    response = request(gateway.port, path)
+    assert response.status in (400, 404)
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert b"PROTOCOL_VERSION" not in response.body
+    assert b"root:" not in response.body
+    assert b"[core]" not in response.body
+
+
+def test_traversal_with_the_absolute_form_is_refused(gateway: Gateway) -> None:
+    raw = b"GET http://127.0.0.1/../const.py HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    response = request(gateway.port, "", raw=raw)
+    assert response.status == 404 and b"PROTOCOL_VERSION" not in response.body
+
+
+def test_other_methods_are_405(gateway: Gateway) -> None:
+    response = request(gateway.port, "/", method="POST")
+    assert response.status == 405
+    assert "GET" in response.headers["allow"]
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+def test_a_malformed_request_is_400_and_closed(gateway: Gateway) -> None:
+    response = request(gateway.port, "", raw=b"GET / HTTP/1.1\nHost: x\n\n")
+    assert response.status == 400
+
+
+def test_a_connection_that_sends_nothing_is_not_a_session(gateway: Gateway) -> None:
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET / HT")  # an incomplete request head
+        assert gateway.sessions() == 0
+
+
+# --- WebSocket chat ----------------------------------------------------------------------
+
+
+def test_handshake_then_hello_gets_welcome(gateway: Gateway) -> None:
+    peer = WebPeer(gateway.ws_url, origin=gateway.url)
+    try:
+        assert peer.ws.response_head.startswith(b"HTTP/1.1 101 ")
+        welcome = peer.login("Bob")
+        assert welcome.name == "Bob"
+        # Each chat frame is one text message, without a newline. (The notice of our own
+        # join may come first: notices are batched.)
+        peer.ws.send_text('{"type":"who","id":"w1"}')
+        while True:
+            opcode, payload = peer.ws.recv()
+            assert opcode == TEXT and b"\n" not in payload
+            frame = json.loads(payload)
+            if frame["type"] == "users":
+                break
+            assert frame["type"] == "joined"
+        assert frame["id"] == "w1" and [u["name"] for u in frame["users"]] == ["Bob"]
+        assert gateway.sessions() == 1
+    finally:
+        peer.close()
+    gateway.wait_sessions(0)
+
+
+def test_browser_user_and_tcp_user_exchange_dms_with_delivered_acks(gateway: Gateway) -> None:
+    bob = WebPeer(gateway.ws_url, origin=gateway.url)
+    alice = TcpPeer("127.0.0.1", gateway.srv.port)
+    try:
+        bob.login("Bob")
+        alice.login("Alice")
+        bob.expect(UserJoined, where=lambda e: e.name == "Alice")
+        alice.send(WhoRequest("w"))
+        assert [u.name for u in alice.expect(UserList).users] == ["Alice", "Bob"]
+
+        # TCP -> browser
+        request_id = alice.send_dm("Bob", "hi Bob, from the terminal 🌍")
+        accepted = alice.expect(Accepted)
+        dm = bob.expect(DirectMessage)
+        assert (dm.sender, dm.text, dm.msg_id) == ("Alice", "hi Bob, from the terminal 🌍", accepted.msg_id)
+        bob.receipt(dm.msg_id)
+        assert alice.expect(Delivered) == Delivered(request_id, accepted.msg_id)
+
+        # browser -> TCP
+        request_id = bob.send_dm("Alice", "hi Alice, from the browser")
+        accepted = bob.expect(Accepted)
+        dm = alice.expect(DirectMessage)
+        assert (dm.sender, dm.text) == ("Bob", "hi Alice, from the browser")
+        alice.receipt(dm.msg_id)
+        assert bob.expect(Delivered) == Delivered(request_id, accepted.msg_id)
+    finally:
+        bob.close()
+        alice.close()
+
+
+def test_closing_the_websocket_logs_the_user_out(gateway: Gateway) -> None:
+    alice = TcpPeer("127.0.0.1", gateway.srv.port)
+    bob = WebPeer(gateway.ws_url)
+    try:
+        alice.login("Alice")
+        bob.login("Bob")
+        bob.ws.send_close(1001, "tab closed")
+        assert close_code(bob.ws) == 1001  # the server echoed the close ...
+        bob.ws.wait_closed()  # ... and closed TCP
+        left = alice.expect(UserLeft, where=lambda e: e.name == "Bob")
+        assert left.name == "Bob"
+        gateway.wait_sessions(1)
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_bad_origin_is_403(gateway: Gateway) -> None:
+    with pytest.raises(HandshakeRefused) as refused:
+        WebSocketClient(gateway.ws_url, origin="http://evil.example", timeout=TIMEOUT)
+    assert refused.value.status == 403
+    assert gateway.sessions() == 0
+
+
+def test_same_origin_on_another_port_is_403(gateway: Gateway) -> None:
+    with pytest.raises(HandshakeRefused) as refused:
+        WebSocketClient(gateway.ws_url, origin=f"http://127.0.0.1:{gateway.port + 1}", timeout=TIMEOUT)
+    assert refused.value.status == 403
+
+
+def test_configured_origins_replace_same_origin(make_gateway) -> None:
+    gateway = make_gateway(allowed_origins=["https://chat.example"])
+    peer = WebPeer(gateway.ws_url, origin="https://chat.example")
+    try:
+        assert peer.login("Bob").name == "Bob"
+    finally:
+        peer.close()
+    with pytest.raises(HandshakeRefused) as refused:
+        WebSocketClient(gateway.ws_url, origin=gateway.url, timeout=TIMEOUT)
+    assert refused.value.status == 403
+
+
+def test_binary_message_closes_with_1003(gateway: Gateway) -> None:
+    ws = WebSocketClient(gateway.ws_url, timeout=TIMEOUT)
+    try:
+        ws.send_frame(BINARY, b'{"type":"who","id":"1"}')
+        assert close_code(ws) == 1003
+        ws.wait_closed()
+    finally:
+        ws.close()
+    gateway.wait_sessions(0)
+
+
+def test_websocket_ping_is_answered(gateway: Gateway) -> None:
+    ws = WebSocketClient(gateway.ws_url, timeout=TIMEOUT)
+    try:
+        ws.send_frame(PING, b"are you there")
+        assert ws.recv_frame(TIMEOUT) == (True, PONG, b"are you there")
+    finally:
+        ws.close()
+
+
+def test_chat_ping_is_answered_and_bad_frames_are_reported(gateway: Gateway) -> None:
+    peer = WebPeer(gateway.ws_url)
+    try:
+        peer.login("Bob")
+        peer.send(ChatPing("t1"))
+        assert peer.expect(Pong) == Pong("t1")
+        # A raw newline would split the frame: refused as one bad frame, session goes on.
+        peer.ws.send_text('{"type":"who",\n"id":"x"}')
+        assert peer.expect(ErrorReply).code == "bad_json"
+        peer.ws.send_text("not json")
+        assert peer.expect(ErrorReply).code == "bad_json"
+        # A trailing newline, as a line-oriented client would send, is fine.
+        peer.ws.send_text('{"type":"who","id":"w2"}\n')
+        assert peer.expect(UserList).request_id == "w2"
+    finally:
+        peer.close()
+
+
+def test_shutdown_says_goodbye_and_closes_with_1001(make_gateway) -> None:
+    gateway = make_gateway()
+    peer = WebPeer(gateway.ws_url)
+    stopper = threading.Thread(target=gateway.stop)
+    try:
+        peer.login("Bob")
+        started = time.monotonic()
+        stopper.start()  # in a thread: stop() returns once the sessions are gone
+        assert isinstance(peer.expect(Goodbye), Goodbye)
+        assert close_code(peer.ws) == 1001  # recv() answered the close frame ...
+        peer.ws.wait_closed()               # ... and the server closed TCP
+        stopper.join(timeout=TIMEOUT)
+        assert not stopper.is_alive()
+        # The closing handshake finished: no waiting out the server's goodbye grace.
+        assert time.monotonic() - started < 1.5
+    finally:
+        peer.close()
+        stopper.join(timeout=TIMEOUT)
+
+
+# --- The echo path ------------------------------------------------------------------------
+
+
+def test_echo_path_is_off_by_default(gateway: Gateway) -> None:
+    with pytest.raises(HandshakeRefused) as refused:
+        WebSocketClient(f"ws://127.0.0.1:{gateway.port}/echo", timeout=TIMEOUT)
+    assert refused.value.status == 404
+
+
+def test_echo_path_echoes_text_and_binary_when_on(make_gateway) -> None:
+    gateway = make_gateway(echo=True)
+    ws = WebSocketClient(f"ws://127.0.0.1:{gateway.port}/echo", timeout=TIMEOUT)
+    try:
+        ws.send_text("héllo")
+        assert ws.recv(TIMEOUT) == (TEXT, "héllo".encode())
+        ws.send_frame(BINARY, b"\x00\xff" * 40000)
+        assert ws.recv(TIMEOUT) == (BINARY, b"\x00\xff" * 40000)
+        ws.send_frame(TEXT, b"frag", fin=False)
+        ws.send_frame(0x0, b"mented")
+        assert ws.recv(TIMEOUT) == (TEXT, b"fragmented")
+        assert gateway.sessions() == 0  # an echo connection is no chat session
+        ws.send_close(1000)
+        with pytest.raises(WebSocketClosed):
+            ws.recv(TIMEOUT)
+        ws.wait_closed()
+    finally:
+        ws.close()

@@ -1,0 +1,833 @@
+/*
+ * The chat web client. Plain JavaScript, no dependencies, no build step.
+ *
+ * Three parts, top to bottom:
+ *   1. Protocol: what each frame from the server does to the chat state, and which frames
+ *      to send. No DOM, no socket: functions of (state, frame) -> output, like the Python
+ *      core in protocol/. The wire format is PROTOCOL.md's: one JSON object per WebSocket
+ *      text message.
+ *   2. View: draws the state into the page. Every piece of text that came from the network
+ *      or from a user goes in with textContent / createTextNode, never as HTML.
+ *   3. Shell: the WebSocket, logging in, reconnecting with backoff, and the page's events.
+ */
+"use strict";
+
+/* ===================================================================================== */
+/* 1. Protocol                                                                            */
+/* ===================================================================================== */
+
+const PROTOCOL_VERSION = 1;
+const ROOM = "#room";                 // the key of the broadcast room's conversation
+const MAX_ITEMS = 500;                // messages and notices kept per conversation
+const HISTORY_PAGE = 50;
+// Ask for a conversation's history ({"type":"history","with":NAME,"limit":N}, answered
+// by "history_page") when it opens. A server that does not know the type answers
+// unknown_type, which turns this off for the rest of the session.
+const ASK_FOR_HISTORY = true;
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
+// How far each state of our own direct message has got; a state never moves back.
+const PROGRESS = { sending: 0, failed: 1, sent: 1, queued: 2, delivered: 3 };
+
+/** Names are unique case-insensitively (ASCII only), so they are keyed lowercased. */
+function contactKey(name) {
+  return "@" + name.toLowerCase();
+}
+
+/** Request ids unique to this page: a random prefix and a counter. */
+function makeRequestIds() {
+  const bytes = new Uint8Array(6);
+  crypto.getRandomValues(bytes);
+  const prefix = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  let counter = 0;
+  return () => `${prefix}-${++counter}`;
+}
+
+let nextLocalId = 0;
+
+/** A fresh chat state: who we are, who is around, every conversation, open requests. */
+function createChat(nextId = makeRequestIds()) {
+  return {
+    nextId,
+    me: null,                 // our name, once the server welcomed us
+    status: "offline",        // offline | connecting | online | reconnecting
+    welcomedOnce: false,      // logged in at least once: a drop means reconnect
+    history: ASK_FOR_HISTORY,
+    users: new Map(),         // key -> {name, online, since, known}
+    conversations: new Map(), // key -> {key, name, items, unread, historyAsked}
+    requests: new Map(),      // request id -> {kind: hello|send|say|who|history, item?, key?}
+    sent: new Map(),          // msg_id -> item, for our own messages
+    seen: new Set(),          // seenKey()s of incoming messages already shown
+    active: ROOM,             // the conversation on screen
+    notice: "",               // the last thing the server said about the session
+  };
+}
+
+function conversation(chat, key, name) {
+  let convo = chat.conversations.get(key);
+  if (!convo) {
+    convo = { key, name: key === ROOM ? "Everyone" : name, items: [], unread: 0, historyAsked: false };
+    chat.conversations.set(key, convo);
+  }
+  return convo;
+}
+
+function user(chat, name) {
+  const key = contactKey(name);
+  let entry = chat.users.get(key);
+  if (!entry) {
+    entry = { key, name, online: false, since: null, known: false };
+    chat.users.set(key, entry);
+  }
+  return entry;
+}
+
+function isMe(chat, name) {
+  return chat.me !== null && typeof name === "string" && name.toLowerCase() === chat.me.toLowerCase();
+}
+
+function addItem(chat, key, name, item) {
+  const convo = conversation(chat, key, name);
+  item.localId = ++nextLocalId;
+  convo.items.push(item);
+  if (convo.items.length > MAX_ITEMS) convo.items.splice(0, convo.items.length - MAX_ITEMS);
+  return convo;
+}
+
+/** Identifies a message across reconnects: a redelivery repeats msg_id and sent_at, while
+ * a restarted server may reuse a msg_id for another message. */
+function seenKey(msgId, sentAt) {
+  return `${msgId}|${sentAt}`;
+}
+
+function nowSeconds() {
+  return Date.now() / 1000;
+}
+
+/** The hello that logs in; the password goes along only when one was typed. */
+function helloFrame(chat, name, password, register) {
+  const id = chat.nextId();
+  chat.requests.set(id, { kind: "hello" });
+  const frame = { type: "hello", id, name, version: PROTOCOL_VERSION };
+  if (password) {
+    frame.password = password;
+    if (register) frame.register = true;
+  }
+  return frame;
+}
+
+/** Add our message to conversation ``key`` as "sending"; returns the frame to send. */
+function composeMessage(chat, key, text) {
+  const id = chat.nextId();
+  const toRoom = key === ROOM;
+  const peer = toRoom ? null : chat.users.get(key);
+  const item = {
+    kind: "message", dir: "out", sender: chat.me, to: peer ? peer.name : null, text,
+    at: nowSeconds(), state: "sending", msgId: null, requestId: id, error: "",
+  };
+  addItem(chat, key, peer && peer.name, item);
+  if (peer) peer.known = true;
+  chat.requests.set(id, { kind: toRoom ? "say" : "send", item, key });
+  return toRoom ? { type: "say", id, text } : { type: "send", id, to: peer.name, text };
+}
+
+/** A conversation with ``name``, who need not be online; returns its key or null. */
+function startConversation(chat, name) {
+  if (!NAME_PATTERN.test(name)) return null;
+  const entry = user(chat, name);
+  entry.known = true;
+  conversation(chat, entry.key, entry.name);
+  return entry.key;
+}
+
+/** Show conversation ``key``: clears its unread count; returns frames to send (history). */
+function openConversation(chat, key) {
+  chat.active = key;
+  const convo = conversation(chat, key, key === ROOM ? null : (chat.users.get(key) || {}).name);
+  convo.unread = 0;
+  const frames = [];
+  if (chat.history && key !== ROOM && !convo.historyAsked && chat.status === "online") {
+    convo.historyAsked = true;
+    const id = chat.nextId();
+    chat.requests.set(id, { kind: "history", key });
+    frames.push({ type: "history", id, with: convo.name, limit: HISTORY_PAGE });
+  }
+  return frames;
+}
+
+/** The socket is gone: unanswered requests can no longer be answered. */
+function connectionLost(chat) {
+  for (const request of chat.requests.values()) {
+    const item = request.item;
+    if (!item) continue;
+    if (item.state === "sending") {
+      item.state = "failed";
+      item.error = "the connection was lost before the server took it";
+    } else if (item.state === "sent" && request.kind === "send") {
+      item.error = "connection lost: delivery not confirmed";
+    }
+  }
+  chat.requests.clear();
+  // Presence is kept as it was, but drawn as unknown until the next "who" answers.
+  for (const convo of chat.conversations.values()) convo.historyAsked = false;
+  chat.status = chat.welcomedOnce ? "reconnecting" : "offline";
+}
+
+/**
+ * Apply one frame from the server to ``chat``. Returns what the shell must do:
+ *   send     frames to send now
+ *   receipts frames to send once the page shows the new messages (dm receipts)
+ *   announce short texts for screen readers
+ *   login    "ok" | "retry" (name still held by our previous connection) |
+ *            {code, message} (refused) | null
+ */
+function receiveFrame(chat, frame) {
+  const out = { send: [], receipts: [], announce: [], login: null };
+  const handler = typeof frame.type === "string" && Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
+  if (handler) handler(chat, frame, out);
+  return out;  // unknown types are ignored: later servers may add some
+}
+
+const HANDLERS = {
+  welcome(chat, frame, out) {
+    chat.requests.delete(frame.id);
+    chat.me = frame.name;
+    chat.status = "online";
+    chat.welcomedOnce = true;
+    chat.notice = "";
+    out.login = "ok";
+    const id = chat.nextId();
+    chat.requests.set(id, { kind: "who" });
+    out.send.push({ type: "who", id });
+    out.send.push(...openConversation(chat, chat.active));
+  },
+
+  users(chat, frame) {
+    chat.requests.delete(frame.id);
+    if (!Array.isArray(frame.users)) return;
+    for (const entry of chat.users.values()) entry.online = false;
+    for (const presence of frame.users) {
+      if (!presence || typeof presence.name !== "string" || isMe(chat, presence.name)) continue;
+      const entry = user(chat, presence.name);
+      entry.online = true;
+      entry.since = presence.since;
+    }
+  },
+
+  joined(chat, frame) {
+    if (typeof frame.name !== "string" || isMe(chat, frame.name)) return;
+    const entry = user(chat, frame.name);
+    entry.online = true;
+    entry.since = frame.at;
+    notice(chat, ROOM, `${frame.name} joined`, frame.at);
+    if (chat.conversations.has(entry.key)) notice(chat, entry.key, `${frame.name} is online`, frame.at);
+  },
+
+  left(chat, frame) {
+    if (typeof frame.name !== "string" || isMe(chat, frame.name)) return;
+    const entry = user(chat, frame.name);
+    entry.online = false;
+    const reason = typeof frame.reason === "string" ? frame.reason : "";
+    const plain = !reason || ["quit", "disconnected"].includes(reason) || reason.startsWith("connection lost");
+    const why = plain ? "" : ` (${reason})`;
+    notice(chat, ROOM, `${frame.name} left${why}`, frame.at);
+    if (chat.conversations.has(entry.key)) notice(chat, entry.key, `${frame.name} went offline`, frame.at);
+  },
+
+  accepted(chat, frame) {
+    const request = chat.requests.get(frame.id);
+    if (!request || !request.item) return;
+    const item = request.item;
+    item.msgId = frame.msg_id;
+    chat.sent.set(frame.msg_id, item);
+    if (item.state === "sending") item.state = "sent";
+    if (request.kind === "say") chat.requests.delete(frame.id);  // final for the room
+  },
+
+  queued(chat, frame) {
+    // The recipient is offline and the server stored the message; delivered follows later.
+    const request = chat.requests.get(frame.id);
+    if (!request || !request.item) return;
+    const item = request.item;
+    item.msgId = frame.msg_id;
+    chat.sent.set(frame.msg_id, item);
+    if (item.state === "sending" || item.state === "sent") item.state = "queued";
+  },
+
+  delivered(chat, frame) {
+    const request = chat.requests.get(frame.id);
+    const item = (request && request.item) || chat.sent.get(frame.msg_id);
+    chat.requests.delete(frame.id);
+    if (!item) return;
+    item.msgId = frame.msg_id;
+    item.state = "delivered";
+    item.error = "";
+  },
+
+  error(chat, frame, out) {
+    const request = frame.id == null ? null : chat.requests.get(frame.id);
+    const message = typeof frame.message === "string" ? frame.message : String(frame.code);
+    if (request) chat.requests.delete(frame.id);
+    if (request && request.kind === "hello") {
+      // Reconnecting before the server noticed our old connection is gone: try again.
+      out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry" : { code: frame.code, message };
+      return;
+    }
+    if (request && request.item) {
+      request.item.state = "failed";
+      request.item.error = message;
+      return;
+    }
+    if (request && request.kind === "history") {
+      if (frame.code === "unknown_type") chat.history = false;  // an older server
+      return;
+    }
+    if (request) return;
+    chat.notice = message;
+    notice(chat, chat.active, `Server: ${message}`, nowSeconds(), true);
+    out.announce.push(`Server: ${message}`);
+  },
+
+  dm(chat, frame, out) {
+    if (typeof frame.msg_id !== "number" || typeof frame.from !== "string") return;
+    // Every dm is confirmed, even a repeat (a redelivery after reconnecting).
+    out.receipts.push({ type: "receipt", msg_id: frame.msg_id });
+    const seen = seenKey(frame.msg_id, frame.sent_at);
+    if (chat.seen.has(seen)) return;
+    chat.seen.add(seen);
+    const entry = user(chat, frame.from);
+    entry.known = true;
+    const convo = addItem(chat, entry.key, entry.name, {
+      kind: "message", dir: "in", sender: frame.from, to: frame.to, text: String(frame.text),
+      at: frame.sent_at, state: "received", msgId: frame.msg_id,
+    });
+    if (chat.active !== entry.key) convo.unread += 1;
+    out.announce.push(`${frame.from} to you: ${frame.text}`);
+  },
+
+  room(chat, frame, out) {
+    if (typeof frame.msg_id !== "number" || typeof frame.from !== "string") return;
+    const ours = chat.sent.get(frame.msg_id);
+    if (ours && ours.to === null && ours.text === frame.text) return;  // ours, echoed to everyone
+    const seen = seenKey(frame.msg_id, frame.sent_at);
+    if (chat.seen.has(seen)) return;
+    chat.seen.add(seen);
+    const convo = addItem(chat, ROOM, null, {
+      kind: "message", dir: "in", sender: frame.from, text: String(frame.text),
+      at: frame.sent_at, state: "received", msgId: frame.msg_id,
+    });
+    if (chat.active !== ROOM) convo.unread += 1;
+    out.announce.push(`${frame.from} to everyone: ${frame.text}`);
+  },
+
+  history_page(chat, frame) {
+    // The stored conversation, oldest first: add what is missing, update our messages'
+    // delivery states (they may have been delivered while we were away).
+    const request = chat.requests.get(frame.id);
+    chat.requests.delete(frame.id);
+    if (!request || !Array.isArray(frame.messages)) return;
+    const convo = conversation(chat, request.key);
+    const have = new Map();
+    for (const item of convo.items) if (item.msgId != null) have.set(item.msgId, item);
+    const added = [];
+    for (const entry of frame.messages) {
+      if (!entry || typeof entry.msg_id !== "number" || typeof entry.from !== "string") continue;
+      const mine = isMe(chat, entry.from);
+      const state = entry.state === "expired" ? "failed" : entry.state;
+      const known = have.get(entry.msg_id);
+      if (known) {
+        if (known.dir === "out" && (PROGRESS[state] ?? -1) > (PROGRESS[known.state] ?? -1)) {
+          known.state = state;
+          known.error = entry.state === "expired" ? "expired before delivery" : "";
+        }
+        continue;
+      }
+      if (!mine) chat.seen.add(seenKey(entry.msg_id, entry.sent_at));
+      added.push({
+        kind: "message", dir: mine ? "out" : "in", sender: entry.from, to: entry.to, text: String(entry.text),
+        at: entry.sent_at, msgId: entry.msg_id, localId: ++nextLocalId,
+        state: mine ? state : "received", error: entry.state === "expired" ? "expired before delivery" : "",
+      });
+    }
+    if (!added.length) return;
+    convo.items.push(...added);
+    convo.items.sort((a, b) => a.at - b.at);  // stable: equal times keep their order
+    if (convo.items.length > MAX_ITEMS) convo.items.splice(0, convo.items.length - MAX_ITEMS);
+  },
+
+  ping(chat, frame, out) {
+    out.send.push({ type: "pong", token: typeof frame.token === "string" ? frame.token : "" });
+  },
+
+  bye(chat, frame) {
+    chat.notice = frame.reason ? `The server ended the session: ${frame.reason}` : "The server ended the session";
+  },
+};
+
+function notice(chat, key, text, at, isError = false) {
+  const name = key === ROOM ? null : (chat.users.get(key) || {}).name;
+  addItem(chat, key, name, { kind: "notice", text, at: typeof at === "number" ? at : nowSeconds(), isError });
+}
+
+/** Contacts in display order: online first, then by name. */
+function sortedContacts(chat) {
+  return [...chat.users.values()]
+    .filter((entry) => entry.online || entry.known || chat.conversations.has(entry.key))
+    .sort((a, b) => (b.online - a.online) || a.name.localeCompare(b.name));
+}
+
+function totalUnread(chat) {
+  let total = 0;
+  for (const convo of chat.conversations.values()) total += convo.unread;
+  return total;
+}
+
+/* ===================================================================================== */
+/* 2. View                                                                                */
+/* ===================================================================================== */
+
+const $ = (id) => document.getElementById(id);
+
+const STATE_LABELS = {
+  sending: "Sending…",
+  sent: "Sent",
+  queued: "Queued: will be delivered when they come online",
+  delivered: "Delivered",
+  failed: "Not delivered",
+};
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function formatTime(seconds) {
+  if (typeof seconds !== "number") return "";
+  return new Date(seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+const view = {
+  elements: new WeakMap(),   // item -> its <li>
+  shownKey: null,            // conversation currently in the list
+  shownItems: [],            // items currently in the list, in order
+};
+
+function render(chat) {
+  renderTopbar(chat);
+  renderContacts(chat);
+  renderConversation(chat);
+}
+
+function renderTopbar(chat) {
+  const connection = $("connection");
+  const labels = {
+    offline: "Not connected",
+    connecting: "Connecting…",
+    online: "Online",
+    reconnecting: `Reconnecting…${shell.attempts > 1 ? ` (attempt ${shell.attempts})` : ""}`,
+  };
+  connection.dataset.status = chat.status;
+  connection.textContent = chat.status !== "online" && chat.notice ? `${labels[chat.status]} ${chat.notice}` : labels[chat.status];
+  $("me").textContent = chat.me || "";
+  const unread = totalUnread(chat);
+  document.title = unread ? `(${unread}) Chat` : "Chat";
+  const badge = $("toggle-unread");
+  badge.hidden = unread === 0;
+  badge.textContent = String(unread);
+  $("contacts-toggle").setAttribute("aria-label", unread ? `Contacts, ${unread} unread` : "Contacts");
+}
+
+function contactButton(chat, key, name, online, unread) {
+  const button = el("button", "contact");
+  button.type = "button";
+  button.dataset.key = key;
+  if (key === chat.active) button.setAttribute("aria-current", "true");
+  const dot = el("span", key === ROOM ? "avatar room" : "avatar");
+  dot.textContent = key === ROOM ? "#" : name.slice(0, 1).toUpperCase();
+  dot.setAttribute("aria-hidden", "true");
+  if (key !== ROOM) dot.dataset.online = String(online);
+  const label = el("span", "contact-label");
+  label.append(el("span", "contact-name", name));
+  label.append(el("span", "contact-presence", key === ROOM ? "Broadcast room" : (online ? "online" : "offline")));
+  button.append(dot, label);
+  if (unread) button.append(el("span", "badge", String(unread)));
+  const parts = [name, key === ROOM ? "everyone" : (online ? "online" : "offline")];
+  if (unread) parts.push(`${unread} unread`);
+  button.setAttribute("aria-label", parts.join(", "));
+  const item = el("li");
+  item.append(button);
+  return item;
+}
+
+function renderContacts(chat) {
+  const list = $("contact-list");
+  const focusedKey = list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  const room = chat.conversations.get(ROOM);
+  const rows = [contactButton(chat, ROOM, "Everyone", true, room ? room.unread : 0)];
+  const live = chat.status === "online";  // while disconnected nobody is known to be online
+  for (const entry of sortedContacts(chat)) {
+    const convo = chat.conversations.get(entry.key);
+    rows.push(contactButton(chat, entry.key, entry.name, live && entry.online, convo ? convo.unread : 0));
+  }
+  list.replaceChildren(...rows);
+  if (focusedKey) {
+    const again = list.querySelector(`button[data-key="${CSS.escape(focusedKey)}"]`);
+    if (again) again.focus();
+  }
+}
+
+function renderConversation(chat) {
+  const key = chat.active;
+  const convo = conversation(chat, key, key === ROOM ? null : (chat.users.get(key) || {}).name);
+  const found = key === ROOM ? null : chat.users.get(key);
+  const peer = found && chat.status === "online" ? found : null;
+  $("conversation-title").textContent = key === ROOM ? "Everyone" : convo.name;
+  $("conversation-presence").textContent = key === ROOM
+    ? "Messages here go to everyone online"
+    : (peer && peer.online ? "Online" : "Offline");
+  $("conversation-presence").dataset.online = String(Boolean(peer && peer.online));
+  $("composer-label").textContent = key === ROOM ? "Message to everyone" : `Message to ${convo.name}`;
+  $("composer-input").placeholder = key === ROOM ? "Message everyone…" : `Message ${convo.name}…`;
+
+  const list = $("messages");
+  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  const items = convo.items;
+  const shown = view.shownItems;
+  const appendOnly = view.shownKey === key && shown.length <= items.length &&
+    shown.every((item, index) => items[index] === item);
+  for (const item of items) updateItem(item);
+  if (appendOnly) {
+    const added = items.slice(shown.length);
+    if (added.length) list.append(...added.map((item) => view.elements.get(item)));
+  } else {
+    list.replaceChildren(...items.map((item) => view.elements.get(item)));
+  }
+  const switched = view.shownKey !== key;
+  view.shownKey = key;
+  view.shownItems = items.slice();
+  if (switched || nearBottom) list.scrollTop = list.scrollHeight;
+}
+
+/** Create the element of ``item`` once, then bring its delivery state up to date. */
+function updateItem(item) {
+  let node = view.elements.get(item);
+  if (!node) {
+    node = item.kind === "notice" ? noticeElement(item) : messageElement(item);
+    view.elements.set(item, node);
+  }
+  if (item.kind !== "message" || item.dir !== "out") return;
+  if (node.dataset.state === item.state && node.dataset.error === item.error) return;
+  node.dataset.state = item.state;
+  node.dataset.error = item.error || "";
+  if (item.msgId != null) node.dataset.msgId = String(item.msgId);
+  const status = node.querySelector(".msg-status");
+  let label = item.to === null && item.state === "failed" ? "Not sent" : STATE_LABELS[item.state] || item.state;
+  if (item.to === null && item.state === "queued") label = "Queued";
+  status.textContent = item.error ? `${label}: ${item.error}` : label;
+}
+
+function messageElement(item) {
+  const node = el("li", `msg msg-${item.dir}`);
+  if (item.msgId != null) node.dataset.msgId = String(item.msgId);
+  if (item.requestId) node.dataset.requestId = item.requestId;
+  const meta = el("p", "msg-meta");
+  meta.append(el("span", "msg-sender", item.dir === "out" ? "You" : item.sender));
+  const time = el("time", "msg-time", formatTime(item.at));
+  if (typeof item.at === "number") time.dateTime = new Date(item.at * 1000).toISOString();
+  meta.append(time);
+  node.append(meta, el("p", "msg-text", item.text));
+  if (item.dir === "out") {
+    const status = el("p", "msg-status");
+    status.setAttribute("aria-live", "polite");
+    node.append(status);
+  }
+  return node;
+}
+
+function noticeElement(item) {
+  const node = el("li", item.isError ? "notice notice-error" : "notice");
+  node.append(el("span", "notice-text", item.text));
+  node.append(el("time", "msg-time", formatTime(item.at)));
+  return node;
+}
+
+function announce(texts) {
+  if (!texts.length) return;
+  const text = texts.map((t) => (t.length > 160 ? `${t.slice(0, 157)}…` : t)).join(". ");
+  $("announcer").textContent = text;
+}
+
+function showView(name) {
+  document.body.dataset.view = name;
+  $("login-view").hidden = name !== "login";
+  $("chat-view").hidden = name !== "chat";
+}
+
+function setContactsOpen(open) {
+  document.body.classList.toggle("contacts-open", open);
+  $("contacts-toggle").setAttribute("aria-expanded", String(open));
+}
+
+/* ===================================================================================== */
+/* 3. Shell: the socket, logging in, reconnecting, page events                            */
+/* ===================================================================================== */
+
+const RECONNECT_FIRST = 0.5;   // seconds before the first reconnection attempt
+const RECONNECT_MAX = 20;      // the longest wait between attempts
+
+const shell = {
+  chat: createChat(),
+  socket: null,
+  credentials: null,          // {name, password, register} of the current login
+  wantOnline: false,          // false after logging out or a refused login
+  attempts: 0,
+  timer: null,
+};
+
+function socketUrl() {
+  const url = new URL("/ws", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  return url.href;
+}
+
+function sendFrame(frame) {
+  if (shell.socket && shell.socket.readyState === WebSocket.OPEN) {
+    shell.socket.send(JSON.stringify(frame));
+    return true;
+  }
+  return false;
+}
+
+function connect() {
+  clearTimeout(shell.timer);
+  shell.timer = null;
+  const chat = shell.chat;
+  chat.status = chat.welcomedOnce ? "reconnecting" : "connecting";
+  render(chat);
+  let socket;
+  try {
+    socket = new WebSocket(socketUrl());
+  } catch (error) {
+    loginFailed(`Cannot connect: ${error.message}`);
+    return;
+  }
+  shell.socket = socket;
+  socket.addEventListener("open", () => {
+    if (socket !== shell.socket) return;
+    const { name, password, register } = shell.credentials;
+    sendFrame(helloFrame(chat, name, password, register));
+  });
+  socket.addEventListener("message", (event) => {
+    if (socket !== shell.socket || typeof event.data !== "string") return;
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (frame && typeof frame === "object" && !Array.isArray(frame)) onFrame(frame);
+  });
+  socket.addEventListener("close", () => {
+    if (socket !== shell.socket) return;
+    shell.socket = null;
+    connectionLost(chat);
+    if (shell.wantOnline && chat.welcomedOnce) {
+      scheduleReconnect();
+    } else if (shell.wantOnline) {
+      loginFailed(chat.notice || "Could not reach the chat server.");
+    }
+    render(chat);
+  });
+}
+
+function onFrame(frame) {
+  const chat = shell.chat;
+  const out = receiveFrame(chat, frame);
+  out.send.forEach(sendFrame);
+  if (out.login === "ok") {
+    shell.attempts = 0;
+    const firstTime = document.body.dataset.view !== "chat";
+    showView("chat");
+    remember(chat.me);
+    if (firstTime) $("composer-input").focus();
+  } else if (out.login === "retry") {
+    shell.socket.close();   // the close handler schedules the next attempt
+  } else if (out.login) {
+    loginFailed(out.login.message, out.login.code);
+  }
+  render(chat);
+  // The page now shows the new messages: confirm them.
+  out.receipts.forEach(sendFrame);
+  announce(out.announce);
+}
+
+function scheduleReconnect() {
+  shell.attempts += 1;
+  const base = Math.min(RECONNECT_MAX, RECONNECT_FIRST * 2 ** (shell.attempts - 1));
+  const delay = base * (0.75 + Math.random() * 0.5);  // jitter: not everyone at once
+  clearTimeout(shell.timer);
+  shell.timer = setTimeout(connect, delay * 1000);
+}
+
+function loginFailed(message, code) {
+  shell.wantOnline = false;
+  const socket = shell.socket;
+  shell.socket = null;
+  if (socket) socket.close();
+  shell.chat = createChat();
+  showView("login");
+  $("login-submit").disabled = false;
+  $("login-error").textContent = message;
+  const passwordProblem = code === "auth_required" || code === "bad_password" || code === "weak_password";
+  (passwordProblem ? $("login-password") : $("login-name")).focus();
+  render(shell.chat);
+}
+
+function logIn(name, password, register) {
+  shell.chat = createChat();
+  shell.credentials = { name, password, register };
+  shell.wantOnline = true;
+  shell.attempts = 0;
+  $("login-error").textContent = "";
+  $("login-submit").disabled = true;
+  connect();
+}
+
+function logOut() {
+  shell.wantOnline = false;
+  clearTimeout(shell.timer);
+  sendFrame({ type: "bye", reason: "quit" });
+  const socket = shell.socket;
+  shell.socket = null;
+  if (socket) socket.close(1000);
+  shell.chat = createChat();
+  shell.credentials = null;
+  view.shownKey = null;
+  showView("login");
+  $("login-submit").disabled = false;
+  $("login-password").value = "";
+  render(shell.chat);
+  $("login-name").focus();
+}
+
+function remember(name) {
+  try {
+    localStorage.setItem("chat.name", name);
+  } catch {
+    /* storage may be off; remembering the name is only a convenience */
+  }
+}
+
+function selectConversation(key) {
+  const frames = openConversation(shell.chat, key);
+  frames.forEach(sendFrame);
+  setContactsOpen(false);
+  render(shell.chat);
+  $("composer-input").focus();
+}
+
+function onSubmitMessage(event) {
+  event.preventDefault();
+  const input = $("composer-input");
+  const text = input.value.trim();
+  if (!text) return;
+  const chat = shell.chat;
+  if (chat.status !== "online") {
+    announce(["Not connected: the message was not sent."]);
+    $("connection").classList.add("flash");
+    setTimeout(() => $("connection").classList.remove("flash"), 600);
+    return;
+  }
+  const frame = composeMessage(chat, chat.active, text);
+  input.value = "";
+  render(chat);
+  if (!sendFrame(frame)) {
+    connectionLost(chat);
+    render(chat);
+  }
+}
+
+function onLoginSubmit(event) {
+  event.preventDefault();
+  const name = $("login-name").value.trim();
+  const password = $("login-password").value;
+  if (!name) {
+    $("login-error").textContent = "Please enter a name.";
+    $("login-name").focus();
+    return;
+  }
+  logIn(name, password, $("login-register").checked);
+}
+
+function onNewConversation(event) {
+  event.preventDefault();
+  const input = $("new-chat-name");
+  const name = input.value.trim();
+  const key = startConversation(shell.chat, name);
+  if (!key) {
+    input.setAttribute("aria-invalid", "true");
+    announce([`"${name}" is not a valid name.`]);
+    input.focus();
+    return;
+  }
+  input.removeAttribute("aria-invalid");
+  input.value = "";
+  selectConversation(key);
+}
+
+function onContactKeydown(event) {
+  const buttons = [...$("contact-list").querySelectorAll("button.contact")];
+  const index = buttons.indexOf(document.activeElement);
+  if (index < 0) return;
+  let next = null;
+  if (event.key === "ArrowDown") next = buttons[Math.min(buttons.length - 1, index + 1)];
+  if (event.key === "ArrowUp") next = buttons[Math.max(0, index - 1)];
+  if (event.key === "Home") next = buttons[0];
+  if (event.key === "End") next = buttons[buttons.length - 1];
+  if (next) {
+    event.preventDefault();
+    next.focus();
+  }
+}
+
+function start() {
+  $("login-form").addEventListener("submit", onLoginSubmit);
+  $("composer").addEventListener("submit", onSubmitMessage);
+  $("new-chat").addEventListener("submit", onNewConversation);
+  $("logout").addEventListener("click", logOut);
+  $("contact-list").addEventListener("click", (event) => {
+    const button = event.target.closest("button.contact");
+    if (button) selectConversation(button.dataset.key);
+  });
+  $("contact-list").addEventListener("keydown", onContactKeydown);
+  $("contacts-toggle").addEventListener("click", () => {
+    const open = !document.body.classList.contains("contacts-open");
+    setContactsOpen(open);
+    if (open) {
+      const current = $("contact-list").querySelector('button[aria-current="true"]');
+      if (current) current.focus();
+    }
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && document.body.classList.contains("contacts-open")) {
+      setContactsOpen(false);
+      $("contacts-toggle").focus();
+    }
+  });
+  // Back online after a network outage: do not wait for the backoff timer.
+  window.addEventListener("online", () => {
+    if (shell.wantOnline && !shell.socket && shell.timer) connect();
+  });
+  try {
+    const name = localStorage.getItem("chat.name");
+    if (name) $("login-name").value = name;
+  } catch {
+    /* no storage: nothing to prefill */
+  }
+  showView("login");
+  render(shell.chat);
+  $("login-name").focus();
+}
+
+start();
