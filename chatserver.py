@@ -28,6 +28,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"address to listen on (default {const.SERVER_HOST}; 0.0.0.0 for the LAN)")
     parser.add_argument("--port", type=int, default=const.SERVER_PORT,
                         help=f"TCP port (default {const.SERVER_PORT}; 0 picks a free one)")
+    parser.add_argument("--web-port", type=int, default=const.WEB_PORT,
+                        help=f"port of the web client (default {const.WEB_PORT}; 0 turns it off)")
+    parser.add_argument("--web-origin", action="append", default=list(const.WEB_ALLOWED_ORIGINS), metavar="URL",
+                        help="another origin allowed to open the WebSocket (repeatable; '*' allows any)")
+    parser.add_argument("--web-echo", action="store_true",
+                        help="serve a WebSocket echo at /echo, for conformance test suites")
     parser.add_argument("--data", metavar="DIR", default=const.DATA_DIR,
                         help=f"folder of the database: accounts, queued messages, history (default {const.DATA_DIR})")
     parser.add_argument("--memory", action="store_true",
@@ -56,6 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def config_from(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(
         host=args.host, port=args.port, tame_gc=True,
+        web_port=args.web_port or None, web_echo=args.web_echo,
+        web_origins=("*" if "*" in args.web_origin else tuple(args.web_origin)) if args.web_origin else None,
         data_dir=None if args.memory else Path(args.data),
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,

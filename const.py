@@ -8,6 +8,10 @@ them (``python chatserver.py --help``, ``python chatclient.py --help``).
 # "0.0.0.0" accepts connections from the LAN; "127.0.0.1" only from this machine.
 SERVER_HOST = "127.0.0.1"
 SERVER_PORT = 5000
+# The web client (http://SERVER_HOST:WEB_PORT/) and its WebSocket; 0 turns it off.
+WEB_PORT = 8080
+# Origins allowed to open the WebSocket besides the page's own, e.g. ("https://chat.example",).
+WEB_ALLOWED_ORIGINS: tuple[str, ...] = ()
 
 # --- Wire protocol ----------------------------------------------------------------------
 PROTOCOL_VERSION = 1

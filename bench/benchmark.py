@@ -63,7 +63,7 @@ class ServerProcess:
         # BENCH_PROFILE=FILE runs the server under cProfile, written to FILE when it stops.
         profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
         self.proc = subprocess.Popen(
-            [sys.executable, *profile, str(ROOT / "chatserver.py"), "--host", "127.0.0.1", "--port", "0",
+            [sys.executable, *profile, str(ROOT / "chatserver.py"), "--host", "127.0.0.1", "--port", "0", "--web-port", "0",
              # The benchmark measures capacity, not abuse: all its clients come from
              # 127.0.0.1 and each sends as fast as acks come back, so lift the rate limits.
              "--max-connections-per-address", "100000", "--rate-per-address", "1e9",

@@ -20,6 +20,7 @@ from .outbox import WriteBatcher
 from .relay import Relay
 from .session import ClientSession
 from .store import Store
+from .web import start_web_server, stop_web_server
 
 log = logging.getLogger("chat.server")
 
@@ -63,6 +64,7 @@ class ChatServer:
         self.store = Store(self.config.database)
         self.relay: Relay | None = None  # made by start(), once the store is open
         self._server: asyncio.base_events.Server | None = None
+        self._web: asyncio.base_events.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     @property
@@ -100,12 +102,25 @@ class ChatServer:
         self._sweeper = asyncio.create_task(self._sweep_forever())
         host, port = self.address
         log.info("listening on %s:%d%s", host, port, " (TLS)" if tls else "")
+        if self.config.web_port is not None:
+            self._web = await start_web_server(self.relay, self.config.host, self.config.web_port, batcher=batcher,
+                                               allowed_origins=self.config.web_origins, echo=self.config.web_echo)
+            log.info("web client on http://%s:%d/", *self.web_address)
+
+    @property
+    def web_address(self) -> tuple[str, int]:
+        """The (host, port) of the web client; start() with config.web_port set first."""
+        assert self._web is not None, "no web server"
+        sockname = self._web.sockets[0].getsockname()
+        return sockname[0], sockname[1]
 
     async def stop(self, reason: str = "server shutting down") -> None:
         """Tell every client ``reason``, close all connections, stop listening."""
         if self._server is None:
             return
         self._server.close()
+        if self._web is not None:
+            self._web.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
         self.relay.shut_down(reason)
@@ -115,6 +130,8 @@ class ChatServer:
         for session in list(self.relay.sessions):
             session.abort("server shutting down")
         await self._server.wait_closed()
+        if self._web is not None:
+            await stop_web_server(self._web)
         await self.store.drain()
         self.store.close()
         log.info("stopped")

@@ -38,6 +38,12 @@ class ServerConfig:
     max_connections_per_address: int = const.MAX_CONNECTIONS_PER_ADDRESS
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # HTTP + WebSocket for the web client; None (or 0 from the command line) turns it off.
+    web_port: int | None = None
+    # None: only the page's own origin may open the WebSocket; else these too ("*": any).
+    web_origins: tuple[str, ...] | str | None = None
+    # Serve the WebSocket echo path /echo (for conformance suites such as Autobahn).
+    web_echo: bool = False
 
     @property
     def database(self) -> Path | None:

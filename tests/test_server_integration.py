@@ -358,7 +358,8 @@ def test_shutdown_tells_clients_and_the_port_is_free_again_at_once():
 
 
 def start_server_process(*args: str) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--memory", *args],
+    proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--memory",
+                             "--web-port", "0", *args],
                             cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -396,10 +397,36 @@ def test_chatserver_reports_a_port_in_use_in_one_line():
     proc, port = start_server_process()
     try:
         clash = subprocess.run([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(port),
-                                "--memory"],
+                                "--memory", "--web-port", "0"],
                                cwd=ROOT, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
         assert clash.returncode == 1
         assert "cannot start" in clash.stderr and "Traceback" not in clash.stderr
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_chatserver_serves_the_web_client_on_its_web_port():
+    with socket.socket() as probe:  # a free port for the web client
+        probe.bind(("127.0.0.1", 0))
+        web_port = probe.getsockname()[1]
+    proc, port = start_server_process("--web-port", str(web_port))
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", web_port), timeout=2) as http:
+                    http.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    response = b""
+                    while chunk := http.recv(65536):
+                        response += chunk
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "the web port never opened"
+                time.sleep(0.05)
+        head, _, body = response.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"Content-Security-Policy" in head
+        assert b"<html" in body.lower()
     finally:
         proc.terminate()
         proc.wait(10)

@@ -26,6 +26,9 @@ from server import ServerConfig, ServerThread
 from server.outbox import WriteBatcher
 from server.web import start_web_server, stop_web_server
 
+if shutil.which("chromium") is None and os.environ.get("CHAT_REQUIRE_BROWSER") == "1":
+    # CI installs Chromium and sets CHAT_REQUIRE_BROWSER: there, a missing browser is a failure.
+    raise RuntimeError("CHAT_REQUIRE_BROWSER=1 but there is no chromium binary")
 pytestmark = pytest.mark.skipif(shutil.which("chromium") is None,
                                 reason="no chromium binary (apt-get install -y chromium)")
 
