@@ -128,10 +128,18 @@ def expire(db: sqlite3.Connection, now: float) -> list[StoredMessage]:
 
 
 def purge(db: sqlite3.Connection, older_than: float) -> int:
-    """Forget messages in a final state sent before ``older_than``; returns how many."""
+    """Forget messages in a final state sent before ``older_than``; returns how many.
+
+    Message ids grow with time, so the cut-off is found by walking the table in id order
+    from its oldest row (what earlier purges left), and the delete is a rowid range: no
+    index on sent_at is needed, and no pass reads the whole table.
+    """
+    row = db.execute("SELECT msg_id FROM messages WHERE sent_at >= ? ORDER BY msg_id LIMIT 1",
+                     (older_than,)).fetchone()
+    cutoff = row[0] if row else last_msg_id(db) + 1
     return db.execute(
-        "DELETE FROM messages WHERE sent_at < ? AND state NOT IN ('sent', 'queued')"
-        " AND (sender_notified = 1 OR state IN ('room', 'blocked'))", (older_than,)).rowcount
+        "DELETE FROM messages WHERE msg_id < ? AND state NOT IN ('sent', 'queued')"
+        " AND (sender_notified = 1 OR state IN ('room', 'blocked'))", (cutoff,)).rowcount
 
 
 def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | None,

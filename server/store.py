@@ -67,9 +67,13 @@ MIGRATIONS: dict[int, str] = {
             expires_at      REAL
         );
         CREATE UNIQUE INDEX messages_by_client_id ON messages (sender_key, client_id);
-        CREATE INDEX messages_inbox ON messages (recipient_key, state, msg_id);
         CREATE INDEX messages_conversation ON messages (sender_key, recipient_key, msg_id);
-        CREATE INDEX messages_unnotified ON messages (sender_key) WHERE sender_notified = 0;
+        -- Partial indexes hold only the rows that still need something, so delivering a
+        -- message (the common case) removes one entry instead of rewriting several.
+        CREATE INDEX messages_inbox ON messages (recipient_key, msg_id) WHERE state IN ('sent', 'queued');
+        CREATE INDEX messages_untold ON messages (sender_key, msg_id)
+            WHERE sender_notified = 0 AND state IN ('delivered', 'expired');
+        CREATE INDEX messages_expiry ON messages (expires_at) WHERE state IN ('sent', 'queued');
         CREATE TABLE blocks (
             owner_key   TEXT NOT NULL,
             blocked_key TEXT NOT NULL,

@@ -88,3 +88,15 @@ def test_connection_round_trip(event, side):
     if type(event) is Hello:
         expected_state = State.HANDSHAKE
     assert sender.state is expected_state and receiver.state is expected_state
+
+
+@pytest.mark.parametrize("event", [e for e in SAMPLES + EXTRA if type(e) in codec._FAST], ids=_id)
+def test_fast_encoders_write_exactly_what_the_generic_encoder_writes(event):
+    generic = codec._dumps(codec.to_dict(event)).encode("utf-8") + b"\n"
+    assert codec.encode(event) == generic
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_fast_encoders_refuse_non_finite_numbers_like_the_generic_one(bad):
+    with pytest.raises(ValueError):
+        codec.encode(DirectMessage(1, "a", "b", "x", bad))
