@@ -36,8 +36,6 @@ class ErrorCode(StrEnum):
     SERVER_FULL = "server_full"
     # Relaying.
     UNKNOWN_RECIPIENT = "unknown_recipient"
-    RECIPIENT_DISCONNECTED = "recipient_disconnected"
-    RECIPIENT_BUSY = "recipient_busy"
     UNKNOWN_MESSAGE = "unknown_message"
     TOO_MANY_ERRORS = "too_many_errors"
     # Accounts and abuse.
