@@ -29,7 +29,6 @@ yielded as :class:`FrameRejected` and the connection goes on; sending one raises
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 from enum import Enum
 
@@ -95,7 +94,7 @@ class Connection:
 
     __slots__ = ("role", "state", "_peer", "_buffer", "_discarding", "_eof", "_outbox",
                  "_max_frame", "_max_text", "_peer_types", "_frames", "_close_pending",
-                 "_sendable", "_receivable", "_eof_seen")
+                 "_sendable", "_receivable", "_eof_seen", "_next_frame")
 
     def __init__(self, role: Role, max_frame_bytes: int = const.MAX_FRAME_BYTES,
                  max_text_chars: int = const.MAX_TEXT_CHARS) -> None:
@@ -109,8 +108,11 @@ class Connection:
         self._eof_seen = False
         self._close_pending = False
         self._outbox = bytearray()
-        # Complete frames split off the buffer but not yet turned into events.
-        self._frames: deque[bytes | None] = deque()
+        # Complete frames split off the buffer but not yet turned into events, consumed
+        # from index _next_frame. A list, not a deque: an empty deque costs 600 bytes, a
+        # fifth of what an idle connection is allowed (see the benchmark).
+        self._frames: list[bytes | None] = []
+        self._next_frame = 0
         self._max_frame = max_frame_bytes
         self._max_text = max_text_chars
         # Every type the peer can ever send: anything else is "unknown" rather than
@@ -182,8 +184,9 @@ class Connection:
         left, then :class:`ConnectionClosed`, then None.
         """
         while True:
-            if self._frames:
-                frame = self._frames.popleft()
+            if self._next_frame < len(self._frames):
+                frame = self._frames[self._next_frame]
+                self._next_frame += 1
                 if frame is None:
                     return self._too_large()
                 event = self._receive_frame(frame)
@@ -210,6 +213,9 @@ class Connection:
         An oversized frame is queued as None so it is reported in its place in order.
         """
         buffer = self._buffer
+        if self._next_frame:
+            del self._frames[:self._next_frame]
+            self._next_frame = 0
         frames = self._frames
         start = 0
         while (end := buffer.find(b"\n", start)) >= 0:
