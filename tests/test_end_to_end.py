@@ -1,0 +1,150 @@
+"""End to end, as a user runs it: chatserver.py and chatclient.py as real processes.
+
+The clients are driven through pipes (standard input not a terminal: one command per line
+in, one event per line out), exactly as a script would use them.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEADLINE = 15.0
+
+
+class Process:
+    """A subprocess whose stdout and stderr lines are collected by reader threads."""
+
+    def __init__(self, *args: str, stdin: bool = True) -> None:
+        self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, text=True, bufsize=1,
+                                     stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env={"PYTHONUNBUFFERED": "1", "PATH": "/usr/bin:/bin"})
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        for stream in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, timeout: float = DEADLINE) -> re.Match:
+        """The first line (seen before or arriving) matching ``pattern``."""
+        for line in self.seen:
+            if match := re.search(pattern, line):
+                return match
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if match := re.search(pattern, line):
+                return match
+        raise AssertionError(f"no line matching {pattern!r} within {timeout} s; saw {self.seen[-10:]}")
+
+    def type(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def server(tmp_path):
+    process = Process("chatserver.py", "--host", "127.0.0.1", "--port", "0", "--web-port", "0",
+                      "--data", str(tmp_path / "data"))
+    try:
+        process.port = int(process.wait_for(r"listening on \S+:(\d+)").group(1))
+        yield process
+    finally:
+        process.stop()
+
+
+def client(server: Process, name: str, *args: str, stdin: bool = True) -> Process:
+    return Process("chatclient.py", name, "--host", "127.0.0.1", "--port", str(server.port), *args, stdin=stdin)
+
+
+def test_two_terminal_clients_chat_through_pipes_with_delivered_acks(server):
+    bob = client(server, "Bob")
+    alice = client(server, "Alice")
+    try:
+        server.wait_for(r"login Bob")
+        server.wait_for(r"login Alice")
+        alice.type("@Bob hello Bob, olá 🌍")
+        bob.wait_for(r"Alice → you: hello Bob, olá 🌍")
+        alice.wait_for(r"delivered to Bob")
+        bob.type("@alice hi Alice")
+        alice.wait_for(r"Bob → you: hi Alice")
+        bob.wait_for(r"(?i)delivered to Alice")
+        alice.type("/to Bob")
+        alice.type("plain line to the current target")
+        bob.wait_for(r"Alice → you: plain line to the current target")
+        alice.type("/all")
+        alice.type("hello room")
+        bob.wait_for(r"\(room\) Alice: hello room")
+        alice.type("/whois Bob")
+        alice.wait_for(r"Bob is online from 127\.0\.0\.1:\d+")
+        alice.type("/quit")
+        assert alice.proc.wait(DEADLINE) == 0
+        bob.wait_for(r"Alice left \(quit\)")
+    finally:
+        alice.stop()
+        bob.stop()
+
+
+def test_escape_sequences_in_messages_never_reach_the_terminal(server):
+    bob = client(server, "Bob")
+    try:
+        server.wait_for(r"login Bob")
+        send = client(server, "Mallory", "--send", "Bob", "\x1b]0;pwned\x07\x1b[2Jclear screen", stdin=False)
+        assert send.proc.wait(DEADLINE) == 0
+        line = bob.wait_for(r"Mallory → you: .*clear screen").string
+        assert "\x1b" not in line and "\x07" not in line and "\\x1b" in line
+    finally:
+        bob.stop()
+
+
+def test_send_exits_0_when_delivered_and_1_for_an_unknown_user(server):
+    bob = client(server, "Bob")
+    try:
+        server.wait_for(r"login Bob")
+        carol = client(server, "Carol", "--send", "Bob", "from a script", stdin=False)
+        assert carol.proc.wait(DEADLINE) == 0
+        carol.wait_for(r"delivered to Bob")
+        bob.wait_for(r"Carol → you: from a script")
+        nobody = client(server, "Carol", "--send", "Zed", "anyone?", stdin=False)
+        assert nobody.proc.wait(DEADLINE) == 1
+        nobody.wait_for(r"Zed")
+    finally:
+        bob.stop()
+
+
+def test_server_shutdown_tells_the_clients_and_they_exit(server):
+    bob = client(server, "Bob")
+    try:
+        server.wait_for(r"login Bob")
+        server.proc.send_signal(signal.SIGTERM)
+        bob.wait_for(r"shutting down")
+        assert bob.proc.wait(DEADLINE) == 3
+        assert server.proc.wait(DEADLINE) == 0
+    finally:
+        bob.stop()
