@@ -109,11 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    for path in (args.tls_cert, args.tls_key):
+        if path and not Path(path).is_file():
+            log.error("cannot start: TLS file not found: %s", path)
+            return 1
     raise_file_limit()
     try:
         asyncio.run(serve(config_from(args)))
     except ssl.SSLError as exc:
-        log.error("cannot use the TLS certificate or key: %s", exc)
+        log.error("cannot use the TLS certificate %s or key %s: %s", args.tls_cert, args.tls_key,
+                  exc.reason or exc)
         return 1
     except sqlite3.Error as exc:
         log.error("cannot use the database in %s: %s", args.data, exc)

@@ -83,6 +83,10 @@ class FailureThrottle:
         """Seconds to wait before any of ``keys`` may try again (0: go ahead)."""
         return max((self._failures.get(k, (0, 0.0))[1] - now for k in keys), default=0.0) if keys else 0.0
 
+    def has_failed(self, key: str) -> bool:
+        """True if ``key`` failed since its last success (or prune)."""
+        return key in self._failures
+
     def failed(self, keys: tuple[str, ...], now: float) -> None:
         for key in keys:
             count = self._failures.get(key, (0, 0.0))[0] + 1

@@ -143,7 +143,7 @@ class ChatServer:
         idle connection cheap.
         """
         config = self.config
-        period = max(0.05, min(config.heartbeat_interval, config.login_timeout) / 4)
+        period = max(0.05, min(config.heartbeat_interval, config.login_timeout, config.expiry_interval) / 4)
         last_full_gc = last_expiry = time.monotonic()
         while True:
             await asyncio.sleep(period)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+_EPSILON = 1e-9
+
 
 @dataclass(slots=True)
 class TokenBucket:
@@ -23,7 +25,9 @@ class TokenBucket:
             self.tokens, self.updated = self.burst, now
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        # The tolerance absorbs rounding: a client that waits exactly the time returned
+        # may find 0.9999999999 tokens, and must not be refused again for it.
+        if self.tokens >= 1.0 - _EPSILON:
+            self.tokens = max(0.0, self.tokens - 1.0)
             return 0.0
         return (1.0 - self.tokens) / self.rate

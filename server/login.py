@@ -11,12 +11,15 @@ The rules:
   accounts are mandatory (``require_accounts``);
 - ``register`` in the hello claims an unclaimed name as part of logging in;
 - after a wrong password, the next try for that name or from that address waits (see
-  :class:`~server.accounts.FailureThrottle`).
+  :class:`~server.accounts.FailureThrottle`), and from then on only one password check
+  for it runs at a time (guesses sent at once on many connections are refused);
+- a name claimed with ``register`` while a guest logged in under it stays unclaimed.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +61,9 @@ class LoginDesk:
         self.offload = offload
         self.name_in_use = name_in_use
         self.throttle = FailureThrottle(base=config.login_failure_delay)
+        # Password checks under way, per name key and per "@address": after a failure, one
+        # at a time, or guesses sent at once on many connections would all be checked.
+        self._checking: dict[str, int] = {}
 
     def is_claimed(self, name: str) -> bool:
         return canonical(name) in self.accounts
@@ -78,13 +84,23 @@ class LoginDesk:
         keys = (key, "@" + address)
         wait = self.throttle.retry_after(keys, time.monotonic())
         if wait > 0:
-            return refuse(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait:.1f} s", round(wait, 2))
+            return refuse(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait:.1f} s",
+                          math.ceil(wait * 100) / 100)  # rounded up: a client waiting this long gets in
         account = self.accounts.get(key)
         if account is not None:
             if hello.password is None:
                 return refuse(ErrorCode.AUTH_REQUIRED, f"the name {account.name!r} is registered: a password is needed")
+            if any(self._checking.get(k) and self.throttle.has_failed(k) for k in keys):
+                return refuse(ErrorCode.RATE_LIMITED, "a password check for this name or address is under way;"
+                              " try again shortly", math.ceil(self.throttle.base * 100) / 100)
+            for k in keys:
+                self._checking[k] = self._checking.get(k, 0) + 1
 
             def checked(ok: bool) -> None:
+                for k in keys:
+                    left = self._checking.pop(k) - 1
+                    if left:
+                        self._checking[k] = left
                 if ok:
                     self.throttle.succeeded(key)
                     done(LoginResult(account.name, registered=True))
@@ -123,6 +139,8 @@ class LoginDesk:
         def hashed(account: Account) -> None:
             if key in self.accounts:  # claimed by someone else while we were hashing
                 return done(ErrorReply(ErrorCode.ACCOUNT_EXISTS, f"the name {name!r} is already registered"))
+            if not by_holder and self.name_in_use(name):  # a guest logged in with it meanwhile
+                return done(ErrorReply(ErrorCode.NAME_TAKEN, f"the name {name!r} is in use by a guest"))
             self.accounts[key] = account
 
             def stored(_: bool) -> None:

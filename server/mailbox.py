@@ -136,7 +136,9 @@ def purge(db: sqlite3.Connection, older_than: float) -> int:
     """
     row = db.execute("SELECT msg_id FROM messages WHERE sent_at >= ? ORDER BY msg_id LIMIT 1",
                      (older_than,)).fetchone()
-    cutoff = row[0] if row else last_msg_id(db) + 1
+    # The newest message always stays: message ids continue from the highest one stored,
+    # and a reused id would make clients hide a new message as one they have already seen.
+    cutoff = min(row[0] if row else last_msg_id(db), last_msg_id(db))
     return db.execute(
         "DELETE FROM messages WHERE msg_id < ? AND state NOT IN ('sent', 'queued')"
         " AND (sender_notified = 1 OR state IN ('room', 'blocked'))", (cutoff,)).rowcount

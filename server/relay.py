@@ -24,6 +24,7 @@ confirm lives in ``self.inflight`` and ``session.inflight``; everything else in 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -158,9 +159,10 @@ class Relay:
         if session not in self.sessions:
             return
         self.sessions.discard(session)
-        count, bucket = self._per_address.pop(session.address, (1, None))
-        if count > 1:
-            self._per_address[session.address] = (count - 1, bucket)
+        # The address keeps its bucket when its last connection goes, or reconnecting
+        # would refill it; expire() forgets buckets that have refilled anyway.
+        count, bucket = self._per_address.get(session.address, (1, None))
+        self._per_address[session.address] = (count - 1, bucket)
         reason = session.leave_reason
         if exc is not None and reason == "disconnected":
             reason = f"connection lost ({type(exc).__name__})"
@@ -193,7 +195,7 @@ class Relay:
             return False
         log.info("rate limited %r: retry after %.2f s", session, wait)
         session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait:.2f} s",
-                                event.request_id, round(wait, 3)))
+                                event.request_id, math.ceil(wait * 1000) / 1000))  # rounded up: never too early
         return True
 
     # --- Logging in ---------------------------------------------------------------------
@@ -292,10 +294,12 @@ class Relay:
             session.send(ErrorReply(ErrorCode.EXPIRED, f"message {msg_id} expired before it was delivered",
                                     request_id))
             return
-        if message.state == "blocked":  # the sender is not told: to them it looks sent
-            session.send(Accepted(request_id, msg_id))
-            return
         recipients = self.registry.sessions(message.recipient_key)
+        if message.state == "blocked":
+            # The sender is not told: answer exactly as for anyone else (accepted while the
+            # recipient is online, queued while not), and never deliver.
+            session.send(Accepted(request_id, msg_id) if recipients else Queued(request_id, msg_id))
+            return
         session.send(Accepted(request_id, msg_id) if recipients else Queued(request_id, msg_id))
         if recipients and msg_id not in self.inflight:
             self._forward(message, recipients)
@@ -417,7 +421,11 @@ class Relay:
         retention = self.config.history_retention
         self.store.submit(lambda db: mailbox.expire(db, now), expired)
         self.store.submit(lambda db: mailbox.purge(db, now - retention))
-        self.logins.throttle.prune(time.monotonic())
+        clock = time.monotonic()
+        self.logins.throttle.prune(clock)
+        self._per_address = {address: (count, bucket) for address, (count, bucket) in self._per_address.items()
+                             if count > 0 or (bucket is not None
+                                              and bucket.updated + bucket.burst / bucket.rate > clock)}
 
     # --- The room -----------------------------------------------------------------------
 

@@ -101,7 +101,11 @@ def open_database(path: Path | None) -> sqlite3.Connection:
     if path is not None:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
-    migrate(db)
+    try:
+        migrate(db)
+    except BaseException:
+        db.close()  # an open connection would keep the file locked
+        raise
     return db
 
 
@@ -113,11 +117,15 @@ def migrate(db: sqlite3.Connection) -> None:
                                     f"server's {SCHEMA_VERSION}: upgrade the server")
     for target in range(version + 1, SCHEMA_VERSION + 1):
         db.execute("BEGIN")
-        for statement in MIGRATIONS[target].split(";"):
-            if statement.strip():
-                db.execute(statement)
-        db.execute(f"PRAGMA user_version = {target}")
-        db.execute("COMMIT")
+        try:
+            for statement in MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {target}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")  # all of this migration or nothing
+            raise
         log.info("database migrated to schema version %d", target)
 
 
@@ -207,6 +215,10 @@ class Store:
         self._committing = False
         if future.exception() is not None:  # the disk failed: nothing in it may be acknowledged
             log.error("commit failed: %s", future.exception())
+            try:  # leave no transaction open, or every later BEGIN would fail too
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
         else:
             _run_callbacks(done)
         if self._pending and not self._scheduled and self.db is not None:
@@ -222,14 +234,17 @@ class Store:
         interleave (a thousand inserts and a thousand receipts are two executemany calls,
         not two thousand). Within a group, order is kept; a group runs after every group
         that started before it, so it sees their writes.
+
+        A plain operation (:meth:`submit`) is not merged: it runs alone, after every group
+        started before it, and the batch items submitted after it start new groups. So it
+        sees exactly the writes submitted before it (a receipt checked by a plain operation
+        never runs before an earlier receipt still waiting in its batch), and if it
+        raises, only its own changes are rolled back.
         """
         db = self.db
-        groups: dict[BatchOperation, list[int]] = {}
-        for index, (batch, _, _) in enumerate(pending):
-            groups.setdefault(batch, []).append(index)
         results: list[Any] = [_FAILED] * len(pending)
         db.execute("BEGIN")
-        for batch, indexes in groups.items():
+        for batch, indexes in _in_order(pending):
             try:
                 db.execute("SAVEPOINT batch")
                 for index, result in zip(indexes, batch(db, [pending[i][1] for i in indexes])):
@@ -240,12 +255,29 @@ class Store:
                 db.execute("RELEASE batch")
                 for index in indexes:
                     results[index] = _FAILED
-                log.exception("store operation %s failed", getattr(batch, "__name__", batch))
+                operation = pending[indexes[0]][1] if batch is _one_by_one else batch
+                log.exception("store operation %s failed", getattr(operation, "__qualname__", operation))
         return [(callback, result) for (_, _, callback), result in zip(pending, results)
                 if callback is not None and result is not _FAILED]
 
 
 _FAILED = object()
+
+
+def _in_order(pending: list) -> list[tuple[BatchOperation, list[int]]]:
+    """(batch operation, indexes of its items) in the order they must run (see _execute)."""
+    order: list[tuple[BatchOperation, list[int]]] = []
+    groups: dict[BatchOperation, list[int]] = {}  # the mergeable groups since the last plain operation
+    for index, (batch, _, _) in enumerate(pending):
+        if batch is _one_by_one:
+            order.append((batch, [index]))
+            groups = {}
+        elif batch in groups:
+            groups[batch].append(index)
+        else:
+            groups[batch] = [index]
+            order.append((batch, groups[batch]))
+    return order
 
 
 def _run_callbacks(done: list[tuple[Callback, Any]]) -> None:

@@ -11,6 +11,7 @@ they want (including garbage) and to assert on exactly the frames that come back
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import time
 from collections import deque
@@ -22,18 +23,34 @@ TIMEOUT = 10.0
 
 
 class WireClient:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
+        """Connect to ``host:port``; with ``tls``, wrap the socket (the handshake and the
+        certificate check happen here, so a failed verification raises ssl.SSLError)."""
         self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
+        if tls is not None:
+            try:
+                self.sock = tls.wrap_socket(self.sock, server_hostname=host)
+            except BaseException:
+                self.sock.close()
+                raise
         self.conn = Connection(Role.CLIENT)
         self.received: deque[Event] = deque()
         self.closed = False
+        self.welcome: Welcome | None = None  # set by login()
 
     @classmethod
-    def login(cls, host: str, port: int, name: str) -> WireClient:
-        """Connect and log in as ``name``; raises AssertionError if not welcomed."""
-        client = cls(host, port)
-        client.send(Hello("hello", name, const.PROTOCOL_VERSION))
-        client.expect(Welcome)
+    def login(cls, host: str, port: int, name: str, password: str | None = None, register: bool = False,
+              tls: ssl.SSLContext | None = None) -> WireClient:
+        """Connect and log in as ``name`` (with ``password``, or claiming the name with
+        ``register``); raises AssertionError if not welcomed. The welcome is kept in
+        ``client.welcome``."""
+        client = cls(host, port, tls)
+        try:
+            client.send(Hello("hello", name, const.PROTOCOL_VERSION, password, register))
+            client.welcome = client.expect(Welcome)
+        except BaseException:
+            client.close()
+            raise
         return client
 
     def __enter__(self) -> WireClient:
@@ -92,6 +109,21 @@ class WireClient:
         error = self.expect(ErrorReply, timeout, skip)
         assert error.code == code, f"expected error {code}, got {error!r}"
         return error
+
+    def drain(self, quiet: float = 0.3, timeout: float = TIMEOUT) -> list[Event]:
+        """Every event that arrives until none has come for ``quiet`` seconds (or until
+        ``timeout`` in all, or the end of the stream)."""
+        deadline = time.monotonic() + timeout
+        events = []
+        while time.monotonic() < deadline:
+            try:
+                event = self.next(min(quiet, max(0.001, deadline - time.monotonic())))
+            except AssertionError:
+                break
+            events.append(event)
+            if isinstance(event, ConnectionClosed):
+                break
+        return events
 
     def wait_closed(self, timeout: float = TIMEOUT) -> list[Event]:
         """Read until the server closes the connection; returns the events before it."""

@@ -1,0 +1,527 @@
+"""Durable, exactly-once delivery on a real server: queued messages, expiry, resends,
+history, restarts on the same data folder and a server killed with SIGKILL mid-stream.
+
+Servers run in a thread (``ServerThread``) or, where a real crash or a real exit status is
+the point, as ``chatserver.py`` subprocesses (``ServerProcess``). Loopback only; every wait
+has a deadline.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from protocol import (
+    Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Goodbye, HistoryPage, HistoryRequest, Queued,
+    Receipt, RoomMessage, SendDirect, SendRoom, UserJoined, UserLeft,
+)
+from protocol.codec import encode
+from server import ServerConfig, ServerThread
+from server.store import SCHEMA_VERSION
+from tests.wire import WireClient
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTICES = (UserJoined, UserLeft)
+# Generous rate limits: these tests send fast on purpose.
+FAST = dict(rate_per_connection=1e6, burst_per_connection=1e6, rate_per_address=1e6, burst_per_address=1e6)
+
+
+# --- Helpers ------------------------------------------------------------------------------
+
+
+class ServerProcess:
+    """``chatserver.py`` in a subprocess on 127.0.0.1, port 0, without the web client;
+    its standard error is collected by a thread (``output()``)."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--web-port", "0", *args],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self._ports: queue.Queue[int | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.port = 0
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            match = re.search(r"listening on \S+:(\d+)", line)
+            if match:
+                self._ports.put(int(match.group(1)))
+        self._ports.put(None)
+
+    def wait_listening(self, timeout: float = 15) -> int:
+        try:
+            port = self._ports.get(timeout=timeout)
+        except queue.Empty:
+            port = None
+        if port is None:
+            self.kill()
+            raise AssertionError(f"chatserver.py did not start:\n{self.output()}")
+        self.port = port
+        return port
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye, no final commit (a crash)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        """A clean shutdown (SIGTERM); returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def output(self) -> str:
+        self._reader.join(10)
+        return "".join(self.lines)
+
+    def __enter__(self) -> ServerProcess:
+        self.wait_listening()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+        self.proc.stdin.close()
+        self._reader.join(10)
+
+
+def run_chatserver(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    """Run chatserver.py to its end (for start-up failures)."""
+    return subprocess.run([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0",
+                           "--web-port", "0", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> str:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10, what: str = "the condition") -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.01)
+
+
+def config(tmp_path: Path | None, **overrides) -> ServerConfig:
+    return ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path, **{**FAST, **overrides})
+
+
+def login(server: ServerThread, name: str, **kwargs) -> WireClient:
+    return WireClient.login(server.host, server.port, name, **kwargs)
+
+
+def leave(client: WireClient) -> None:
+    """Log out cleanly and wait until the server has closed the connection."""
+    client.send(Goodbye())
+    client.wait_closed()
+    client.close()
+
+
+def make_known(server, *names: str) -> None:
+    """Log each name in and out, so messages to them are queued while they are away;
+    returns once the server has seen every one of them leave."""
+    for name in names:
+        with login(server, name) as client:
+            leave(client)
+        wait_offline(server, name)
+
+
+def wait_offline(server: ServerThread, name: str) -> None:
+    """Wait until the server has dropped every session of ``name``."""
+    wait_until(lambda: server.call(lambda: name not in server.server.relay.registry), what=f"{name} leaving")
+
+
+def stored(server: ServerThread, sql: str, *params) -> list[tuple]:
+    """Run a query on the server's database, on its own loop thread."""
+    return server.call(lambda: server.server.store.db.execute(sql, params).fetchall())
+
+
+def quiet(client: WireClient, kinds: tuple = (DirectMessage, RoomMessage, Delivered, Queued, Accepted, ErrorReply),
+          wait: float = 0.3) -> None:
+    """Assert nothing of ``kinds`` arrives within ``wait`` seconds."""
+    extra = [e for e in client.drain(quiet=wait, timeout=wait * 3) if isinstance(e, kinds)]
+    assert not extra, extra
+
+
+# --- The database on disk -----------------------------------------------------------------
+
+
+def test_the_database_is_created_in_the_data_folder_with_its_schema_version(tmp_path):
+    data = tmp_path / "data"
+    with ServerThread(config(data)) as server:
+        with login(server, "Alice"):
+            pass
+    db = sqlite3.connect(data / "chat.sqlite3")
+    try:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("SELECT name FROM users").fetchall() == [("Alice",)]
+    finally:
+        db.close()
+
+
+def test_chatserver_refuses_a_database_from_a_newer_server_in_one_line(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    db = sqlite3.connect(data / "chat.sqlite3")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    line = assert_one_line_error(run_chatserver("--data", str(data)), "newer")
+    assert str(SCHEMA_VERSION + 1) in line
+
+
+def test_chatserver_refuses_a_file_that_is_not_a_database_in_one_line(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "chat.sqlite3").write_bytes(b"this is not a database" * 100)
+    assert_one_line_error(run_chatserver("--data", str(data)), "database")
+
+
+def test_chatserver_creates_the_database_and_keeps_it_across_restarts(tmp_path):
+    data = tmp_path / "data"
+    with ServerProcess("--data", str(data)) as first:
+        with WireClient.login("127.0.0.1", first.port, "Bob") as bob:
+            leave(bob)
+        with WireClient.login("127.0.0.1", first.port, "Alice") as alice:
+            alice.send(SendDirect("keep", "Bob", "survives a restart"))
+            queued = alice.expect(Queued, skip=NOTICES)
+            leave(alice)
+        assert first.stop() == 0
+    assert (data / "chat.sqlite3").exists()
+    with ServerProcess("--data", str(data)) as second:
+        with WireClient.login("127.0.0.1", second.port, "Bob") as bob:
+            dm = bob.expect(DirectMessage, skip=NOTICES)
+            assert (dm.msg_id, dm.sender, dm.text) == (queued.msg_id, "Alice", "survives a restart")
+
+
+# --- Queued delivery ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server(tmp_path):
+    with ServerThread(config(tmp_path / "data")) as srv:
+        yield srv
+
+
+def test_queued_messages_arrive_in_order_at_login_and_each_is_delivered_once(server):
+    make_known(server, "Bob")
+    with login(server, "Alice") as alice:
+        queued = []
+        for i in range(5):
+            alice.send(SendDirect(f"q{i}", "bob", f"message {i}"))
+            queued.append(alice.expect(Queued, skip=NOTICES))
+        assert [q.request_id for q in queued] == [f"q{i}" for i in range(5)]
+        assert [q.msg_id for q in queued] == sorted({q.msg_id for q in queued})
+        with login(server, "Bob") as bob:
+            dms = [bob.expect(DirectMessage, skip=NOTICES) for _ in range(5)]
+            assert [(d.msg_id, d.sender, d.to, d.text) for d in dms] == [
+                (q.msg_id, "Alice", "Bob", f"message {i}") for i, q in enumerate(queued)]
+            for dm in dms:
+                bob.send(Receipt(dm.msg_id))
+            delivered = [alice.expect(Delivered, skip=NOTICES) for _ in range(5)]
+            assert delivered == [Delivered(q.request_id, q.msg_id) for q in queued]
+            quiet(bob)
+        quiet(alice)
+
+
+def test_a_sender_offline_when_the_receipt_comes_is_told_right_after_her_next_welcome(server):
+    make_known(server, "Bob")
+    with login(server, "Alice") as alice:
+        queued = []
+        for i in range(3):
+            alice.send(SendDirect(f"d{i}", "Bob", f"while you were out {i}"))
+            queued.append(alice.expect(Queued, skip=NOTICES))
+        leave(alice)
+    with login(server, "Bob") as bob:
+        for q in queued:
+            bob.send(Receipt(bob.expect(DirectMessage, skip=NOTICES).msg_id))
+        wait_until(lambda: stored(server, "SELECT COUNT(*) FROM messages WHERE state = 'delivered'") == [(3,)],
+                   what="the receipts being stored")
+    with login(server, "Alice") as alice:
+        assert [alice.expect(Delivered, skip=NOTICES) for _ in queued] == [
+            Delivered(q.request_id, q.msg_id) for q in queued]
+        quiet(alice)
+    with login(server, "Alice") as alice:  # told once: not again at the login after
+        quiet(alice)
+
+
+def test_a_message_to_someone_never_seen_is_refused_not_queued(server):
+    with login(server, "Alice") as alice:
+        alice.send(SendDirect("u1", "Nobody", "hello?"))
+        error = alice.expect_error(ErrorCode.UNKNOWN_RECIPIENT, skip=NOTICES)
+        assert error.request_id == "u1"
+    assert stored(server, "SELECT COUNT(*) FROM messages") == [(0,)]
+
+
+def test_a_user_known_before_a_restart_is_still_known_after_it(tmp_path):
+    with ServerThread(config(tmp_path)) as server:
+        make_known(server, "Bob")
+    with ServerThread(config(tmp_path)) as server, login(server, "Alice") as alice:
+        alice.send(SendDirect("k", "BOB", "you are remembered"))
+        alice.expect(Queued, skip=NOTICES)
+
+
+# --- Expiry ---------------------------------------------------------------------------------
+
+
+def expiring_server(tmp_path: Path) -> ServerThread:
+    # The sweeper runs every min(heartbeat_interval, login_timeout) / 4 seconds.
+    return ServerThread(config(tmp_path, queue_ttl=0.3, expiry_interval=0.05, login_timeout=0.4))
+
+
+def test_an_unconfirmed_message_expires_and_the_online_sender_is_told(tmp_path):
+    with expiring_server(tmp_path) as server:
+        make_known(server, "Bob")
+        with login(server, "Alice") as alice:
+            alice.send(SendDirect("e1", "Bob", "too late"))
+            queued = alice.expect(Queued, skip=NOTICES)
+            error = alice.expect_error(ErrorCode.EXPIRED, timeout=5, skip=NOTICES)
+            assert error.request_id == "e1" and str(queued.msg_id) in error.message
+            with login(server, "Bob") as bob:
+                quiet(bob, (DirectMessage,))
+            quiet(alice)
+
+
+def test_an_offline_sender_is_told_of_the_expiry_at_her_next_login(tmp_path):
+    with expiring_server(tmp_path) as server:
+        make_known(server, "Bob")
+        with login(server, "Alice") as alice:
+            alice.send(SendDirect("e2", "Bob", "nobody will read this"))
+            alice.expect(Queued, skip=NOTICES)
+            leave(alice)
+        wait_until(lambda: stored(server, "SELECT state FROM messages WHERE client_id = 'e2'") == [("expired",)],
+                   what="the expiry")
+        with login(server, "Alice") as alice:
+            assert alice.expect_error(ErrorCode.EXPIRED, skip=NOTICES).request_id == "e2"
+            quiet(alice)
+        with login(server, "Bob") as bob:
+            quiet(bob, (DirectMessage,))
+
+
+def test_a_message_confirmed_in_time_does_not_expire(tmp_path):
+    with ServerThread(config(tmp_path, queue_ttl=1.5, expiry_interval=0.05, login_timeout=0.4)) as server:
+        make_known(server, "Bob")
+        with login(server, "Alice") as alice:
+            alice.send(SendDirect("in-time", "Bob", "quick"))
+            alice.expect(Queued, skip=NOTICES)
+            with login(server, "Bob") as bob:
+                bob.send(Receipt(bob.expect(DirectMessage, skip=NOTICES).msg_id))
+                assert alice.expect(Delivered, skip=NOTICES).request_id == "in-time"
+            quiet(alice, wait=1.7)  # past the time to live: no "expired"
+
+
+# --- Resends --------------------------------------------------------------------------------
+
+
+def test_a_resend_even_after_a_reconnect_is_stored_and_shown_once(server):
+    make_known(server, "Bob")
+    with login(server, "Alice") as alice:
+        alice.send(SendDirect("r1", "Bob", "only once"))
+        first = alice.expect(Queued, skip=NOTICES)
+        alice.send(SendDirect("r1", "Bob", "only once"))
+        assert alice.expect(Queued, skip=NOTICES) == first
+        alice.reset()  # the connection drops before she knows more
+    wait_offline(server, "Alice")
+    with login(server, "Alice") as alice:
+        alice.send(SendDirect("r1", "Bob", "only once"))
+        assert alice.expect(Queued, skip=NOTICES) == first
+        assert stored(server, "SELECT COUNT(*) FROM messages") == [(1,)]
+        with login(server, "Bob") as bob:
+            dm = bob.expect(DirectMessage, skip=NOTICES)
+            assert dm.msg_id == first.msg_id
+            quiet(bob, (DirectMessage,))
+            # A receipt sent twice is harmless: no error, one "delivered".
+            bob.send(Receipt(dm.msg_id))
+            bob.send(Receipt(dm.msg_id))
+            assert alice.expect(Delivered, skip=NOTICES) == Delivered("r1", first.msg_id)
+            quiet(bob)
+            quiet(alice)
+            # Resent once more after delivery: the answer says so, Bob sees nothing new.
+            alice.send(SendDirect("r1", "Bob", "only once"))
+            assert alice.expect(Accepted, skip=NOTICES).msg_id == first.msg_id
+            assert alice.expect(Delivered, skip=NOTICES) == Delivered("r1", first.msg_id)
+            quiet(bob)
+
+
+def test_a_resend_to_an_online_recipient_is_forwarded_once(server):
+    with login(server, "Alice") as alice, login(server, "Bob") as bob:
+        alice.send(SendDirect("o1", "Bob", "hi"))
+        alice.send(SendDirect("o1", "Bob", "hi"))
+        first, second = alice.expect(Accepted, skip=NOTICES), alice.expect(Accepted, skip=NOTICES)
+        assert first == second
+        assert bob.expect(DirectMessage, skip=NOTICES).msg_id == first.msg_id
+        quiet(bob, (DirectMessage,))
+
+
+def test_a_resent_room_message_is_not_broadcast_twice(server):
+    with login(server, "Alice") as alice, login(server, "Bob") as bob:
+        alice.send(SendRoom("s1", "hello room"))
+        accepted = alice.expect(Accepted, skip=NOTICES + (RoomMessage,))
+        assert bob.expect(RoomMessage, skip=NOTICES).msg_id == accepted.msg_id
+        alice.send(SendRoom("s1", "hello room"))
+        assert alice.expect(Accepted, skip=NOTICES + (RoomMessage,)) == accepted
+        alice.reset()
+        wait_offline(server, "Alice")
+        with login(server, "Alice") as again:
+            again.send(SendRoom("s1", "hello room"))
+            assert again.expect(Accepted, skip=NOTICES + (RoomMessage,)) == accepted
+            quiet(bob, (RoomMessage,))
+
+
+# --- Crash safety ---------------------------------------------------------------------------
+
+
+N_MESSAGES = 200
+WINDOW = 20  # requests Alice has out at once, as a pipelining client would
+
+
+@pytest.mark.parametrize("kill_after", [1, 60, 150])
+def test_a_server_killed_mid_stream_loses_no_acknowledged_message_and_duplicates_none(tmp_path, kill_after):
+    data = str(tmp_path / "data")
+    fast = ("--rate-per-connection", "1000000", "--rate-per-address", "1000000")
+    with ServerProcess("--data", data, *fast) as first:
+        with WireClient.login("127.0.0.1", first.port, "Alice") as alice:
+            with WireClient.login("127.0.0.1", first.port, "Bob") as bob:
+                leave(bob)
+            assert alice.expect(UserLeft, skip=(UserJoined,)).name == "Bob"
+            acked: dict[str, int] = {}  # request id -> msg_id, from the "queued" answers
+            sent = 0
+            while len(acked) < kill_after:
+                while sent < N_MESSAGES and sent - len(acked) < WINDOW:
+                    alice.send(SendDirect(f"n{sent}", "Bob", f"#{sent}"))
+                    sent += 1
+                event = alice.expect(Queued, skip=NOTICES)
+                acked[event.request_id] = event.msg_id
+            first.kill()  # at once: requests are still on their way in
+            # Acknowledgements already on their way out count too: she has them.
+            for event in alice.drain(quiet=0.5):
+                if isinstance(event, Queued):
+                    acked[event.request_id] = event.msg_id
+        assert first.proc.returncode == -9
+    assert kill_after <= len(acked) <= sent
+
+    with ServerProcess("--data", data, *fast) as second:
+        # What Bob finds: every acknowledged message, each once, in Alice's order.
+        with WireClient.login("127.0.0.1", second.port, "Bob") as bob:
+            found = [e for e in bob.drain(quiet=0.5) if isinstance(e, DirectMessage)]
+            leave(bob)
+        numbers = [int(dm.text.lstrip("#")) for dm in found]
+        ids = [dm.msg_id for dm in found]
+        assert ids == sorted(set(ids)), "a message arrived twice or out of order"
+        assert numbers == list(range(len(numbers))), "not a prefix of what Alice sent, in order"
+        by_number = dict(zip(numbers, ids))
+        for request_id, msg_id in acked.items():
+            assert by_number.get(int(request_id[1:])) == msg_id, f"acknowledged {request_id} lost or changed"
+        assert len(found) <= sent
+
+        # Alice resends what she was never told about, as her client would: each is then
+        # stored once; what was stored before the crash keeps its msg_id.
+        with WireClient.login("127.0.0.1", second.port, "Alice") as alice:
+            answers = {}
+            for i in range(sent):
+                alice.send(SendDirect(f"n{i}", "Bob", f"#{i}"))
+            for _ in range(sent):
+                event = alice.expect(Queued, skip=NOTICES)
+                answers[event.request_id] = event.msg_id
+            assert {f"n{n}": msg_id for n, msg_id in by_number.items()}.items() <= answers.items()
+            with WireClient.login("127.0.0.1", second.port, "Bob") as bob:
+                found = [e for e in bob.drain(quiet=0.5) if isinstance(e, DirectMessage)]
+                assert [int(dm.text.lstrip("#")) for dm in found] == list(range(sent))
+                assert [dm.msg_id for dm in found] == [answers[f"n{i}"] for i in range(sent)]
+                for dm in found:
+                    bob.send(Receipt(dm.msg_id))
+                delivered = [alice.expect(Delivered, skip=NOTICES) for _ in range(sent)]
+                assert sorted(d.request_id for d in delivered) == sorted(answers)
+                quiet(alice)
+                leave(bob)
+            with WireClient.login("127.0.0.1", second.port, "Bob") as bob:
+                quiet(bob, (DirectMessage,))
+        assert second.stop() == 0
+
+
+# --- History --------------------------------------------------------------------------------
+
+
+def test_history_pages_through_both_directions_with_states(server):
+    make_known(server, "Bob")
+    with login(server, "Alice") as alice:
+        alice.send(SendDirect("h0", "Bob", "queued one"))
+        alice.expect(Queued, skip=NOTICES)
+        with login(server, "Bob") as bob:
+            bob.send(Receipt(bob.expect(DirectMessage, skip=NOTICES).msg_id))
+            alice.expect(Delivered, skip=NOTICES)
+            for i in range(1, 6):
+                sender, receiver, to = (bob, alice, "Alice") if i % 2 else (alice, bob, "Bob")
+                sender.send(SendDirect(f"h{i}", to, f"line {i}"))
+                sender.expect(Accepted, skip=NOTICES)
+                dm = receiver.expect(DirectMessage, skip=NOTICES)
+                if i < 5:  # the last one stays unconfirmed
+                    receiver.send(Receipt(dm.msg_id))
+                    sender.expect(Delivered, skip=NOTICES)
+        wait_offline(server, "Bob")
+        alice.send(SendDirect("h6", "Bob", "after he left"))
+        alice.expect(Queued, skip=NOTICES)
+        pages, before = [], None
+        while True:
+            alice.send(HistoryRequest(f"p{len(pages)}", "bob", 3, before))
+            page = alice.expect(HistoryPage, skip=NOTICES)
+            assert (page.request_id, page.peer) == (f"p{len(pages)}", "Bob")
+            pages.append(page.messages)
+            before = page.before
+            if before is None:
+                break
+            assert before == page.messages[0].msg_id
+        assert [len(p) for p in pages] == [3, 3, 1]
+        entries = [e for page in reversed(pages) for e in page]
+        assert [e.text for e in entries] == ["queued one", *(f"line {i}" for i in range(1, 6)), "after he left"]
+        assert [(e.sender, e.to) for e in entries[:3]] == [("Alice", "Bob"), ("Bob", "Alice"), ("Alice", "Bob")]
+        assert [e.state for e in entries] == ["delivered"] * 5 + ["sent", "queued"]
+        assert [e.msg_id for e in entries] == sorted(e.msg_id for e in entries)
+    with login(server, "Bob") as bob:  # the same conversation from Bob's side
+        bob.expect(DirectMessage, skip=NOTICES)
+        bob.send(HistoryRequest("b", "ALICE", 500))
+        page = bob.expect(HistoryPage, skip=NOTICES)
+        assert [e.text for e in page.messages] == [e.text for e in entries] and page.before is None
+
+
+@pytest.mark.parametrize("limit", [0, 501, -1])
+def test_a_history_limit_out_of_range_is_a_bad_field(server, limit):
+    with login(server, "Alice") as alice:
+        frame = encode(HistoryRequest("hl", "Bob", 5))
+        alice.send_raw(frame.replace(b'"limit":5', b'"limit":%d' % limit))
+        error = alice.expect_error(ErrorCode.BAD_FIELD, skip=NOTICES)
+        assert error.request_id == "hl" and "limit" in error.message
+
+
+def test_history_with_someone_never_seen_is_empty(server):
+    with login(server, "Alice") as alice:
+        alice.send(HistoryRequest("e", "Stranger"))
+        page = alice.expect(HistoryPage, skip=NOTICES)
+        assert (page.messages, page.before) == ((), None)
