@@ -305,33 +305,49 @@ class Relay:
             self._forward(message, recipients)
 
     def _forward(self, message: mailbox.StoredMessage, recipients: list[ClientSession]) -> None:
-        """Send ``message`` to every online session of its recipient with room for it."""
-        self.inflight[message.msg_id] = InFlight(message.sender_key, message.client_id, message.recipient_key)
-        event = DirectMessage(message.msg_id, message.sender, message.recipient, message.text, message.sent_at)
+        """Send ``message`` to every online session of its recipient that can take it now.
+
+        A session whose in-flight set is full, or whose backlog is being fetched, does not
+        get it now: it stays in the store, and the fetch under way (or the next one) sends
+        it in its place in the order. Sending it directly while older messages are still
+        being fetched would put it before them.
+        """
+        event = None
         limit = self.config.max_pending_receipts
         for recipient in recipients:
             inflight = recipient.inflight
+            if recipient.backlog_loading or (inflight is not None and len(inflight) >= limit):
+                recipient.backlog = True
+                continue
             if inflight is None:
                 inflight = recipient.inflight = set()
-            if len(inflight) >= limit:
-                recipient.backlog = True  # it stays in the store; _refill fetches it later
-                continue
+            if event is None:
+                event = DirectMessage(message.msg_id, message.sender, message.recipient, message.text, message.sent_at)
+                self.inflight[message.msg_id] = InFlight(message.sender_key, message.client_id, message.recipient_key)
             inflight.add(message.msg_id)
             recipient.send(event)
 
     def _refill(self, session: ClientSession) -> None:
-        """Fetch the messages waiting in the store for ``session``'s user and send them."""
-        session.backlog = False
+        """Fetch the messages waiting in the store for ``session``'s user and send them,
+        oldest first, as many as its in-flight set has room for."""
+        if session.backlog_loading:
+            session.backlog = True
+            return
+        session.backlog, session.backlog_loading = False, True
         key, after = session.key, session.backlog_cursor
         limit = self.config.max_pending_receipts
 
         def fetched(messages: list[mailbox.StoredMessage]) -> None:
+            session.backlog_loading = False
             if session.closing:
                 return
             for message in messages:
-                session.backlog_cursor = max(session.backlog_cursor, message.msg_id)
+                if session.inflight is not None and len(session.inflight) >= limit:
+                    session.backlog = True  # the rest waits for receipts; the cursor stays here
+                    break
+                session.backlog_cursor = message.msg_id
                 if session.inflight and message.msg_id in session.inflight:
-                    continue  # forwarded directly while this fetch was under way
+                    continue  # already sent to this session
                 self._forward(message, [session])
             if len(messages) == limit:
                 session.backlog = True

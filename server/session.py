@@ -32,7 +32,7 @@ class ClientSession(asyncio.Protocol):
     """The server's end of one client connection."""
 
     __slots__ = ("relay", "conn", "transport", "address", "port", "name", "key", "registered",
-                 "connected_at", "last_seen", "pinged", "inflight", "backlog", "backlog_cursor",
+                 "connected_at", "last_seen", "pinged", "inflight", "backlog", "backlog_cursor", "backlog_loading",
                  "logging_in", "bucket", "bad_frames", "closing", "leave_reason", "batcher", "_unsent")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher) -> None:
@@ -59,6 +59,7 @@ class ClientSession(asyncio.Protocol):
         # session yet (the in-flight set was full); backlog_cursor is the last msg_id fetched.
         self.backlog = False
         self.backlog_cursor = 0
+        self.backlog_loading = False  # a fetch of waiting messages is under way
         self.bucket = None  # this connection's rate limit (limits.TokenBucket), on first request
         self.bad_frames = 0
         self.closing = False

@@ -387,7 +387,7 @@ class FakeSession:
     def __init__(self, port: int, address: str = "10.0.0.1") -> None:
         self.address, self.port = address, port
         self.name = self.key = None
-        self.registered = self.logging_in = self.closing = self.backlog = False
+        self.registered = self.logging_in = self.closing = self.backlog = self.backlog_loading = False
         self.backlog_cursor = self.bad_frames = 0
         self.inflight = self.bucket = None
         self.leave_reason = "disconnected"
@@ -509,3 +509,22 @@ def test_purge_keeps_the_newest_message_so_message_ids_are_never_reused(db):
     mailbox.purge(db, older_than=1e12)  # everything is older than the retention
     assert mailbox.last_msg_id(db) == 3  # the next message still gets id 4, never 1 again
     assert [r[0] for r in db.execute("SELECT msg_id FROM messages")] == [3]
+
+
+def test_a_message_stored_as_its_recipient_logs_in_comes_after_the_older_ones(loop):
+    bench = RelayBench(loop)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.relay.disconnected(bob, None)
+    for i in range(5):
+        bench.relay.handle(alice, SendDirect(f"old{i}", "Bob", f"old {i}"))
+    bench.settle()
+    # In one loop turn: a new message, then Bob logs in again. The new message's commit
+    # completes while Bob is online but his waiting messages are still being fetched.
+    bench.relay.handle(alice, SendDirect("new", "Bob", "new"))
+    bench.ports += 1
+    bob_again = FakeSession(bench.ports)
+    bench.relay.connected(bob_again)
+    bench.relay.handle(bob_again, Hello("h", "Bob", const.PROTOCOL_VERSION))
+    bench.settle()
+    assert [m.text for m in bob_again.take(DirectMessage)] == [f"old {i}" for i in range(5)] + ["new"]
+    bench.store.close()
