@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Chat client entry point: ``python chatclient.py NAME [--host H] [--port P] [--send TO TEXT]``.
+"""Chat client entry point: ``python chatclient.py NAME [--host H] [--port P] [--send TO TEXT]``
+``[--register] [--password-file FILE] [--tls] [--cafile FILE] [--no-reconnect] [--gui]``.
 
 Without ``--send`` it runs the terminal client (:mod:`client.terminal`); with it, it
 sends one direct message and waits for its delivery (:mod:`client.oneshot`). Defaults
@@ -13,6 +14,7 @@ import argparse
 import sys
 
 import const
+from client.auth import PASSWORD_ENV, PasswordError, script_password
 from client.exitcodes import ExitCode
 
 
@@ -54,13 +56,36 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds to wait for the acknowledgement with --send, for answers to "
                              "/who and /whois, and for pending messages when a piped input ends "
                              f"(default {const.SEND_TIMEOUT:g})")
-    # Front ends are exclusive modes; a future --gui (tkinter) joins --send here:
-    #     mode = parser.add_mutually_exclusive_group(); mode.add_argument("--gui", ...)
+    parser.add_argument("--gui", action="store_true",
+                        help="open the chat window (tkinter) instead of the terminal client")
+    account = parser.add_argument_group(
+        "accounts", "  A registered name needs its password. In a terminal it is asked without echo when\n"
+                    f"  the server wants it; scripts set the environment variable {PASSWORD_ENV} or use\n"
+                    "  --password-file. It is never taken from the command line, where others could see it.")
+    account.add_argument("--register", action="store_true",
+                         help="claim NAME with a password at login (asked twice without echo)")
+    account.add_argument("--password-file", metavar="FILE",
+                         help="read the password from the first line of FILE")
+    # Refused on purpose, with the reason; without it argparse would take "--password" as
+    # an abbreviation of --password-file and the password as a file name.
+    account.add_argument("--password", nargs="?", const="", default=None, help=argparse.SUPPRESS)
+    transport = parser.add_argument_group("connection")
+    transport.add_argument("--tls", action="store_true",
+                           help="connect with TLS, verifying the server's certificate and host name")
+    transport.add_argument("--cafile", metavar="FILE",
+                           help="trust the CA (or self-signed) certificate(s) in this PEM file instead of the "
+                                "system's store (implies --tls)")
+    transport.add_argument("--no-reconnect", dest="reconnect", action="store_false",
+                           help="end (exit status 3) when the connection is lost, instead of reconnecting")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.password is not None:
+        parser.error(f"passwords are not accepted on the command line (other users can see it): "
+                     f"set {PASSWORD_ENV} or use --password-file FILE")
     # Never die on output the console cannot encode, nor on undecodable input bytes.
     for stream, errors in ((sys.stdout, "backslashreplace"), (sys.stderr, "backslashreplace"),
                            (sys.stdin, "replace")):
@@ -68,15 +93,28 @@ def main(argv: list[str] | None = None) -> int:
         if reconfigure is not None:
             reconfigure(errors=errors)
     try:
+        try:
+            password = script_password(args.password_file)
+        except PasswordError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
+        options = {"password": password, "register": args.register, "tls": args.tls or args.cafile is not None,
+                   "cafile": args.cafile, "reconnect": args.reconnect}
+        if args.gui:  # the chat window (tkinter); exclusive with --send
+            if args.send is not None:
+                parser.error("--gui and --send cannot be used together")
+            from client.gui import run as run_gui
+
+            return run_gui(args.name, args.host, args.port, **options)
         if args.send is not None:
             from client.oneshot import send_once
 
             to, text = args.send
-            return send_once(args.name, to, text, host=args.host, port=args.port, timeout=args.timeout)
-        # if args.gui: from client.gui import run as run_gui; return run_gui(...)
+            return send_once(args.name, to, text, host=args.host, port=args.port, timeout=args.timeout,
+                             prompt_passwords=sys.stdin.isatty(), **options)
         from client.terminal import run
 
-        return run(args.name, args.host, args.port, timeout=args.timeout)
+        return run(args.name, args.host, args.port, timeout=args.timeout, **options)
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED if args.send is not None else ExitCode.OK
 

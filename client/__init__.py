@@ -2,7 +2,9 @@
 
 - :mod:`client.library`: :class:`ChatClient`, the threaded client every front end shares.
 - :mod:`client.outgoing`: :class:`OutgoingMessage` trackers and :class:`MessageUpdate`.
+- :mod:`client.events`: :class:`Reconnecting` and :class:`Reconnected`, local events.
 - :mod:`client.errors`: the exceptions, and the client's own error codes.
+- :mod:`client.auth`: where passwords come from (file, environment, prompt without echo).
 - :mod:`client.display`: making text from the network safe to print; time formats.
 - :mod:`client.commands`: what a typed line means (a pure parser).
 - :mod:`client.terminal`: the interactive / scriptable terminal client.
@@ -11,6 +13,7 @@
 """
 
 from .errors import (
+    CertificateError,
     ClientError,
     LocalError,
     LoginRefused,
@@ -19,11 +22,13 @@ from .errors import (
     RequestTimeout,
     ServerUnreachable,
 )
+from .events import Reconnected, Reconnecting
 from .library import ChatClient
-from .outgoing import DELIVERED, FAILED, SENDING, SENT, MessageUpdate, OutgoingMessage
+from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
 
 __all__ = [
-    "DELIVERED", "FAILED", "SENDING", "SENT",
-    "ChatClient", "ClientError", "LocalError", "LoginRefused", "MessageUpdate", "NotConnected",
-    "OutgoingMessage", "RequestFailed", "RequestTimeout", "ServerUnreachable",
+    "DELIVERED", "FAILED", "QUEUED", "SENDING", "SENT",
+    "CertificateError", "ChatClient", "ClientError", "LocalError", "LoginRefused", "MessageUpdate",
+    "NotConnected", "OutgoingMessage", "Reconnected", "Reconnecting", "RequestFailed", "RequestTimeout",
+    "ServerUnreachable",
 ]

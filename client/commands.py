@@ -9,6 +9,9 @@ it. The grammar::
     /all  (/room)    plain lines now go to the room
     /who             who is online
     /whois NAME      where NAME is connected from, and since when
+    /history NAME [N]   the last N (default 20) messages with NAME, with their states
+    /block NAME      stop receiving messages from NAME; /unblock NAME undoes it
+    /register        claim the current name with a password (asked twice, not echoed)
     /help  (/?)      the list of commands
     /quit  (/sair, /exit)   leave
     //TEXT, @@TEXT   send "/TEXT" or "@TEXT" as a plain line (the prefix doubled escapes it)
@@ -55,6 +58,27 @@ class ShowWhois:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowHistory:
+    """Show the last ``count`` messages exchanged with ``peer``."""
+
+    peer: str
+    count: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SetBlocked:
+    """Block (``blocked`` True) or unblock ``name``."""
+
+    name: str
+    blocked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimName:
+    """Register the current name; the password is asked without echo, never typed here."""
+
+
+@dataclass(frozen=True, slots=True)
 class ShowHelp:
     """Print the command list."""
 
@@ -76,7 +100,12 @@ class Mistake:
     message: str
 
 
-Command = SendText | SetTarget | ShowWho | ShowWhois | ShowHelp | Quit | Blank | Mistake
+Command = (SendText | SetTarget | ShowWho | ShowWhois | ShowHistory | SetBlocked | ClaimName | ShowHelp | Quit
+           | Blank | Mistake)
+
+# /history without a count shows this many messages; it shows at most HISTORY_MAX.
+HISTORY_DEFAULT = 20
+HISTORY_MAX = 10_000
 
 HELP = (
     "@NAME TEXT      send TEXT to NAME only",
@@ -84,6 +113,9 @@ HELP = (
     "/all            send plain lines to the room again",
     "/who            who is online",
     "/whois NAME     where NAME is connected from",
+    "/history NAME [N]  the last N (default 20) messages with NAME",
+    "/block NAME     stop receiving messages from NAME (/unblock NAME)",
+    "/register       claim your name with a password",
     "/quit           leave (also /sair, Ctrl-D, Ctrl-C)",
     "//TEXT  @@TEXT  send a line that starts with / or @",
 )
@@ -142,6 +174,18 @@ def parse_command(line: str, target: str | None = None) -> Command:
                 return Mistake("usage: /whois NAME")
             checked = _check_name(args[0], "/whois NAME")
             return checked if isinstance(checked, Mistake) else ShowWhois(checked)
+        if word == "history":
+            return _history(args)
+        if word in ("block", "unblock"):
+            if len(args) != 1:
+                return Mistake(f"usage: /{word} NAME")
+            checked = _check_name(args[0], f"/{word} NAME")
+            return checked if isinstance(checked, Mistake) else SetBlocked(checked, word == "block")
+        if word == "register":
+            if args:
+                # Never take a password from the line: it would show on screen and in history.
+                return Mistake("usage: /register (alone: the password is asked without echo)")
+            return ClaimName()
         if word in ("help", "?"):
             return ShowHelp()
         if word in _QUIT_WORDS:
@@ -150,6 +194,20 @@ def parse_command(line: str, target: str | None = None) -> Command:
         return Mistake(f"unknown command {shown[:40]!r}: type /help for the list "
                        "(start the line with // to send a text that begins with /)")
     return _plain(line, target)
+
+
+def _history(args: list[str]) -> ShowHistory | Mistake:
+    usage = f"usage: /history NAME [N] (N from 1 to {HISTORY_MAX}, default {HISTORY_DEFAULT})"
+    if not 1 <= len(args) <= 2:
+        return Mistake(usage)
+    checked = _check_name(args[0], "/history NAME [N]")
+    if isinstance(checked, Mistake):
+        return checked
+    if len(args) == 1:
+        return ShowHistory(checked, HISTORY_DEFAULT)
+    if not (args[1].isascii() and args[1].isdigit()) or not 1 <= int(args[1]) <= HISTORY_MAX:
+        return Mistake(usage)
+    return ShowHistory(checked, int(args[1]))
 
 
 def _plain(text: str, target: str | None) -> SendText:

@@ -93,17 +93,39 @@ def format_when(timestamp: float | None, now: float | None = None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", then)
 
 
-def explain_error(code: str, message: str, to: str | None = None) -> str:
+def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None) -> str:
     """One line for the user saying why a request failed, ending with ``(code)``.
 
-    Well-known codes get a sentence that names the recipient; others show the server's
-    own message. Everything that came from the network is sanitised.
+    Well-known codes get a sentence that names the recipient (or says when to try again,
+    from ``retry_after``); others show the server's own message. Everything that came from
+    the network is sanitised.
     """
     who = sanitize(to) if to else "the recipient"
+    when = f"try again in {format_delay(retry_after)}" if retry_after is not None else "try again later"
     known = {
-        "unknown_recipient": f"{who} is not online",
+        "unknown_recipient": f"nobody called {who} has ever logged in here" if to else "",
         "recipient_disconnected": f"{who} disconnected before receiving it",
         "recipient_busy": f"{who} has too many messages waiting; try again later",
+        "expired": f"{who} did not log in to receive it before it expired",
+        "bad_password": "wrong password",
+        "auth_required": "this name is registered: it needs its password",
+        "accounts_required": "this server only admits registered names: claim yours with --register",
+        "rate_limited": f"too many attempts; {when}",
+        "account_exists": "this name is already registered",
+        "connection_lost": sanitize(message),
+        "queue_full": "too many messages are waiting for the connection to come back",
     }
     text = known.get(code) or sanitize(message) or "no explanation given"
     return f"{text} ({sanitize(code)})"
+
+
+def format_delay(seconds: float | None) -> str:
+    """``0.5 s``, ``12 s``, ``3 min 20 s``: a wait, for people."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "a moment"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(int(seconds + 0.5), 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"

@@ -22,6 +22,8 @@ class LocalError(StrEnum):
     NOT_CONNECTED = "not_connected"
     # The connection ended (or a write failed) before the message reached its final state.
     CONNECTION_LOST = "connection_lost"
+    # Too many messages are waiting in the client for the connection to come back.
+    QUEUE_FULL = "queue_full"
 
 
 class ClientError(Exception):
@@ -34,17 +36,26 @@ class ServerUnreachable(ClientError, ConnectionError):
     ``str(exc)`` says which, in words for the user."""
 
 
+class CertificateError(ServerUnreachable):
+    """TLS: the server's certificate could not be verified (untrusted issuer, wrong host
+    name, expired...). ``str(exc)`` starts with "cannot verify the server's certificate"."""
+
+
 class LoginRefused(ClientError):
     """The server answered the hello with an error (``name_taken``, ``invalid_name``,
-    ``unsupported_version``, ``server_full``...), or the name is invalid locally.
+    ``unsupported_version``, ``server_full``, ``auth_required``, ``bad_password``,
+    ``rate_limited``, ``accounts_required``, ``weak_password``...), or the name is invalid
+    locally.
 
-    ``code`` is the protocol error code, ``message`` the server's explanation.
+    ``code`` is the protocol error code, ``message`` the server's explanation,
+    ``retry_after`` the seconds to wait before trying again (``rate_limited``), else None.
     """
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 class NotConnected(ClientError, ConnectionError):
@@ -52,12 +63,14 @@ class NotConnected(ClientError, ConnectionError):
 
 
 class RequestFailed(ClientError):
-    """The server answered a request with an error reply; carries its ``code`` and ``message``."""
+    """The server answered a request with an error reply; carries its ``code``, ``message``
+    and ``retry_after`` (seconds, for ``rate_limited``; else None)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 class RequestTimeout(ClientError, TimeoutError):

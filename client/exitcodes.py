@@ -8,12 +8,13 @@ from enum import IntEnum
 class ExitCode(IntEnum):
     """What the process exit status means. ``describe()`` renders the table for ``--help``."""
 
-    OK = 0              # delivered (--send), or the terminal client was left normally
+    OK = 0              # delivered or durably queued (--send), or the terminal client was left normally
     REFUSED = 1         # the server refused the message (unknown recipient, too large...)
     USAGE = 2           # bad command line (argparse exits with 2 by itself)
     NO_SERVER = 3       # cannot reach the server, or the connection was lost
     LOGIN_REFUSED = 4   # the login was refused (name taken or invalid, server full...)
     TIMEOUT = 5         # --send: no delivery acknowledgement within --timeout
+    AUTH_FAILED = 6     # wrong or missing password, too many failed logins, name not claimable
     INTERRUPTED = 130   # --send interrupted with Ctrl-C (the shell convention: 128 + SIGINT)
 
     @classmethod
@@ -23,11 +24,13 @@ class ExitCode(IntEnum):
 
 
 _MEANING = {
-    ExitCode.OK: "delivered (--send), or the chat was left normally",
+    ExitCode.OK: "delivered or queued for an offline user (--send), or the chat was left normally",
     ExitCode.REFUSED: "the server refused the message (unknown recipient, too large, ...)",
     ExitCode.USAGE: "usage error (bad arguments)",
     ExitCode.NO_SERVER: "cannot reach the server, or the connection to it was lost",
     ExitCode.LOGIN_REFUSED: "login refused (name taken or invalid, server full, ...)",
     ExitCode.TIMEOUT: "no delivery acknowledgement within --timeout (--send)",
+    ExitCode.AUTH_FAILED: "authentication failed (wrong or missing password, too many attempts, "
+                          "weak password, accounts required)",
     ExitCode.INTERRUPTED: "interrupted with Ctrl-C (--send)",
 }

@@ -1,14 +1,15 @@
 """The threaded chat client: one socket, one receiver thread, one lock around the core.
 
 Modelled on websockets' threaded client. The sans-I/O :class:`protocol.Connection` does
-the framing and the session rules; this module only moves bytes and matches answers to
-requests::
+the framing and the session rules; this module only moves bytes, matches answers to
+requests, and keeps the session going across lost connections::
 
     client = ChatClient("Alice", on_event=handle)     # or read client.events (a Queue)
     client.connect()                                  # -> Welcome, or raises
     msg = client.send_direct("Bob", "hi")             # -> OutgoingMessage tracker
-    msg.wait({"delivered"}, timeout=10)
+    msg.wait({"delivered", "queued"}, timeout=10)
     client.who(timeout=5)                             # -> [Presence, ...]
+    client.history("Bob", 20)                         # -> [HistoryEntry, ...] oldest first
     client.close()
 
 Threads. After :meth:`ChatClient.connect` a receiver thread owns ``recv()``. Every use of
@@ -20,13 +21,45 @@ calling the application or while waiting for an answer.
 What the application receives, in order, on the receiver thread (``on_event``) or through
 ``client.events``: every event the core yields (``DirectMessage``, ``RoomMessage``,
 ``UserJoined``, ``UserLeft``, ``Goodbye``, unmatched ``ErrorReply``, ``FrameRejected``...),
-EXCEPT the answers matched to a request of this client. Those are consumed: ``Accepted``,
-``Delivered`` and ``ErrorReply`` for a sent message update its tracker and are replaced
-by one :class:`~client.outgoing.MessageUpdate`; ``UserList``, ``LookupResult`` and
-``ErrorReply`` for ``who``/``lookup`` are returned (or raised) by that call. An answer
-that comes after its caller gave up waiting is passed on as it is. When the connection
-ends, unfinished messages fail (``connection_lost``, one MessageUpdate each), then exactly
-one ``ConnectionClosed`` is delivered, then ``closed`` is set.
+plus :class:`~client.events.Reconnecting` and :class:`~client.events.Reconnected`, EXCEPT
+the answers matched to a request of this client. Those are consumed: ``Accepted``,
+``Queued``, ``Delivered`` and ``ErrorReply`` for a sent message update its tracker and are
+replaced by one :class:`~client.outgoing.MessageUpdate`; ``UserList``, ``LookupResult``,
+``HistoryPage``, ``Done`` and ``ErrorReply`` for the blocking requests are returned (or
+raised) by that call. ``Delivered`` (or an ``expired`` ErrorReply) for a request id this
+object never sent is passed on as it is: the server tells the outcome of messages sent by
+an earlier run right after the welcome. An answer that comes after its caller gave up
+waiting is passed on as it is. When the session ends for good, unfinished messages fail
+(``connection_lost``, one MessageUpdate each), then exactly one ``ConnectionClosed`` is
+delivered, then ``closed`` is set.
+
+Reconnecting (``reconnect=True``, the default). When the connection drops without the
+server's ``bye`` (reset, end of stream, heartbeat silence), the receiver thread opens a new
+session by itself: it waits ``reconnect_delay`` seconds, doubling after each failed attempt
+up to ``reconnect_max_delay``, with +-20 % jitter so that many clients cut off together do
+not come back in lockstep; it logs in again with the same name and the password kept in
+memory. The application sees ``Reconnecting(attempt, delay, reason)`` before each wait and
+``Reconnected(welcome, resent)`` once the session is back; ``closed`` stays clear and no
+``ConnectionClosed`` is delivered in between. Refusals that cannot get better by waiting
+(``bad_password``, ``auth_required``, ``accounts_required``, ``invalid_name``,
+``unsupported_version``, an unverifiable certificate) end the session for good instead;
+so do :meth:`close` and the server's ``bye`` (a deliberate shutdown).
+
+Exactly once, sending side. Every message the server has not acknowledged yet (state
+``sending``) stays in ``_outgoing``, in the order it was sent. After a reconnection they
+are written again, in that order and with the SAME request ids: the server recognises a
+resend and answers with the message's current state, so nothing is stored or delivered
+twice. Messages typed while disconnected wait in the same order (at most
+``max_waiting``; beyond that ``send_*`` fails with ``queue_full``) and go out right after.
+A message the server acknowledged (``sent``, ``queued``) is never written again; its
+tracker stays open for ``delivered`` or ``expired``. Because a ``delivered`` frame can be
+lost with the connection that carried it (the server only knows it wrote it), after a
+reconnection the client asks the conversation history of each peer with such messages and
+settles the trackers whose messages it shows ``delivered`` or ``expired``.
+
+Exactly once, receiving side. The msg_ids of the last ``seen_limit`` direct messages
+handed to the application are remembered: a message the server sends again (because our
+receipt was lost with a connection) is confirmed again but not handed on a second time.
 
 Receipts. A ``DirectMessage`` is acknowledged with a ``Receipt`` only after it was handed
 to the application (``on_event`` returned, or the event is in the queue): a client that
@@ -40,7 +73,12 @@ Liveness. The server pings a silent client, and the core answers by itself. In t
 direction, if nothing arrives for ``heartbeat_interval`` seconds the client pings the
 server, and after ``heartbeat_timeout`` seconds of silence it declares the connection lost
 (a server host that vanished without closing the connection would otherwise leave
-``recv()`` blocked forever).
+``recv()`` blocked forever); with ``reconnect`` it then tries to reconnect.
+
+TLS (``tls=True``). The socket is wrapped with ``ssl.create_default_context(cafile=...)``:
+the server's certificate must chain to the system's trusted CAs (or to ``cafile``) and
+match ``host``; otherwise :class:`~client.errors.CertificateError` ("cannot verify the
+server's certificate: ...").
 """
 
 from __future__ import annotations
@@ -48,9 +86,11 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
+import random
 import secrets
 import signal
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -59,33 +99,51 @@ from contextlib import suppress
 import const
 from protocol import (
     Accepted,
+    Block,
     Connection,
     ConnectionClosed,
     Delivered,
     DirectMessage,
+    Done,
     ErrorCode,
     ErrorReply,
     Event,
     FrameRejected,
     Goodbye,
     Hello,
+    HistoryEntry,
+    HistoryPage,
+    HistoryRequest,
     LookupRequest,
     LookupResult,
     Ping,
     Presence,
+    Queued,
     Receipt,
+    Register,
     Role,
     SendDirect,
     SendRoom,
     State,
+    Unblock,
     UserList,
     Welcome,
     WhoRequest,
 )
-from registry import InvalidName, validate_name
+from protocol.codec import MAX_HISTORY_PAGE, encode
+from registry import InvalidName, canonical, validate_name
 
-from .errors import LocalError, LoginRefused, NotConnected, RequestFailed, RequestTimeout, ServerUnreachable
-from .outgoing import DELIVERED, FAILED, SENT, MessageUpdate, OutgoingMessage
+from .errors import (
+    CertificateError,
+    LocalError,
+    LoginRefused,
+    NotConnected,
+    RequestFailed,
+    RequestTimeout,
+    ServerUnreachable,
+)
+from .events import Reconnected, Reconnecting
+from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
 
 _log = logging.getLogger(__name__)
 
@@ -96,6 +154,24 @@ RECV_BYTES = 64 * 1024
 # After sending its Goodbye, close() waits this long for the server to end the stream
 # (so nothing the server sent is cut off by a reset), then cuts it itself.
 CLOSE_TIMEOUT = 2.0
+# Reconnection backoff: the first wait, and the longest (seconds).
+RECONNECT_DELAY = 0.5
+RECONNECT_MAX_DELAY = 30.0
+# Each wait is the nominal one times a random factor in this range.
+_JITTER = (0.8, 1.2)
+# Messages that may wait in the client for the connection to come back.
+MAX_WAITING = 1000
+# Incoming direct messages whose msg_id is remembered, to show each one only once.
+SEEN_LIMIT = 10_000
+# Request ids of finished messages remembered, so late or repeated answers stay quiet.
+_FINISHED_LIMIT = 10_000
+# Messages per history request (the protocol allows at most MAX_HISTORY_PAGE).
+HISTORY_PAGE_SIZE = MAX_HISTORY_PAGE
+# History pages asked per peer when settling trackers after a reconnection.
+_RECONCILE_PAGES = 4
+# Login refusals that waiting may cure: try again with backoff while reconnecting.
+_RETRY_LOGIN = frozenset({ErrorCode.NAME_TAKEN, ErrorCode.SERVER_FULL, ErrorCode.TOO_MANY_CONNECTIONS,
+                          ErrorCode.RATE_LIMITED})
 # The server checks reason fields against this many characters (codec._MAX_SHORT_TEXT).
 _MAX_REASON_CHARS = 256
 # Signals the receiver thread blocks, so that the kernel delivers them to the main thread.
@@ -107,15 +183,25 @@ _QUEUE_POLL = 0.1
 
 
 class _PendingReply:
-    """A blocking request (who, lookup) waiting for the answer with its request id."""
+    """A request waiting for the answer with its request id: a blocked caller (who,
+    lookup, history...) or, with ``callback``, the library itself (called under the lock,
+    it returns the events to hand on)."""
 
-    __slots__ = ("expect", "answered", "answer", "error")
+    __slots__ = ("expect", "answered", "answer", "error", "callback")
 
-    def __init__(self, expect: type[Event]) -> None:
+    def __init__(self, expect: type[Event], callback: Callable[[Event], list[Event]] | None = None) -> None:
         self.expect = expect
         self.answered = threading.Event()
         self.answer: Event | None = None
         self.error: Exception | None = None
+        self.callback = callback
+
+
+def _shutdown(sock: socket.socket, how: int) -> None:
+    # socket.socket's own shutdown: SSLSocket.shutdown() also drops the TLS layer, after
+    # which a recv() in the receiver thread would return raw TLS records.
+    with suppress(OSError):
+        socket.socket.shutdown(sock, how)
 
 
 class ChatClient:
@@ -127,19 +213,42 @@ class ChatClient:
     ``queue.Queue``. ``heartbeat_interval`` (default: the server's, from the Welcome) and
     ``heartbeat_timeout`` set the client-side liveness check.
 
-    Public attributes: ``name``, ``host``, ``port``, ``events``, ``closed`` (a
-    ``threading.Event`` set when the connection has ended and ConnectionClosed was
-    delivered), ``welcome`` (the last Welcome), ``close_reason`` (why the last connection
-    ended, in words: the server's goodbye reason, "the server closed the connection"...).
+    Accounts: ``password`` is sent with every hello (needed for a registered name; kept in
+    memory for reconnections); ``register=True`` claims the name with it at the first
+    login. Both are also attributes (``password``, ``register_on_login``) that a front end
+    may set before calling :meth:`connect` again, e.g. after ``auth_required``.
 
-    One object may connect again after its connection ended; request ids stay unique
-    across its connections.
+    Transport: ``tls`` wraps the connection in TLS, trusting ``cafile`` (a PEM file of
+    CA certificates or the server's own) or else the system's store; ``ssl_context``
+    replaces the default context altogether.
+
+    Reconnection: ``reconnect`` (default True), ``reconnect_delay`` and
+    ``reconnect_max_delay`` (the backoff), ``max_reconnect_attempts`` (None: until
+    :meth:`close`), ``connect_timeout`` (for each attempt). ``max_waiting`` bounds the
+    messages typed while disconnected; ``seen_limit`` the msg_ids remembered.
+
+    Public attributes: ``name``, ``host``, ``port``, ``events``, ``closed`` (a
+    ``threading.Event`` set when the session has ended for good and ConnectionClosed was
+    delivered), ``welcome`` (the last Welcome), ``registered`` (logged in to an account),
+    ``reconnects`` (how many times the session was restored), ``close_reason`` (why the
+    last connection ended, in words: the server's goodbye reason, "the server closed the
+    connection"...), ``login_error`` (the :class:`LoginRefused` that stopped the
+    reconnections, if one did).
+
+    One object may connect again after its session ended; request ids stay unique across
+    its connections.
     """
 
     def __init__(self, name: str, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT,
                  on_event: Callable[[Event], object] | None = None, *,
                  heartbeat_interval: float | None = None,
-                 heartbeat_timeout: float = const.HEARTBEAT_TIMEOUT) -> None:
+                 heartbeat_timeout: float = const.HEARTBEAT_TIMEOUT,
+                 password: str | None = None, register: bool = False,
+                 tls: bool = False, cafile: str | None = None, ssl_context: ssl.SSLContext | None = None,
+                 reconnect: bool = True, reconnect_delay: float = RECONNECT_DELAY,
+                 reconnect_max_delay: float = RECONNECT_MAX_DELAY, max_reconnect_attempts: int | None = None,
+                 connect_timeout: float = const.CONNECT_TIMEOUT, max_waiting: int = MAX_WAITING,
+                 seen_limit: int = SEEN_LIMIT) -> None:
         self.name = name
         self.host = host
         self.port = port
@@ -147,20 +256,44 @@ class ChatClient:
         self.closed = threading.Event()
         self.welcome: Welcome | None = None
         self.close_reason = ""
+        self.password = password
+        self.register_on_login = register
+        self.registered = False
+        self.reconnects = 0
+        self.login_error: LoginRefused | None = None
         self._on_event = on_event
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat_timeout = heartbeat_timeout
+        self._tls = tls or cafile is not None or ssl_context is not None
+        self._cafile = cafile
+        self._ssl_context = ssl_context
+        self._reconnect = reconnect
+        self._reconnect_delay = reconnect_delay
+        self._reconnect_max_delay = max(reconnect_delay, reconnect_max_delay)
+        self._max_reconnect_attempts = max_reconnect_attempts
+        self._connect_timeout = connect_timeout
+        self._max_waiting = max_waiting
+        self._seen_limit = seen_limit
         # Guards the core, the socket's write side, the trackers and the flags below.
         self._lock = threading.Lock()
         self._conn: Connection | None = None
         self._sock: socket.socket | None = None
         self._receiver: threading.Thread | None = None
-        self._closing = False
-        self._connecting = False
-        # request_id -> tracker, for messages sent and not yet in a final state.
+        self._alive = False          # a session is running (from connect() to the final end)
+        self._closing = False        # close() was called
+        self._ending = False         # the server said goodbye, or a login failed for good
+        self._connecting = False     # connect() is under way
+        self._attempt_sock: socket.socket | None = None  # a login under way, for close() to cut
+        self._wake = threading.Event()  # set by close() to end a backoff wait at once
+        self._retry_timer: threading.Timer | None = None
+        # request_id -> tracker, for messages not yet in a final state, in sending order.
         self._outgoing: dict[str, OutgoingMessage] = {}
-        # request_id -> blocked who/lookup call.
+        # request_id -> pending request (blocked call, or the library's own).
         self._replies: dict[str, _PendingReply] = {}
+        # Request ids of recently finished messages (a dict used as an ordered set).
+        self._finished: dict[str, None] = {}
+        # msg_ids of direct messages handed to the application, oldest first.
+        self._seen: dict[int, None] = {}
         # A random prefix keeps ids apart between client objects (and programs) that a
         # server might see reconnect; the counter keeps them apart within this object.
         self._id_prefix = secrets.token_hex(4)
@@ -175,21 +308,35 @@ class ChatClient:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     @property
+    def tls(self) -> bool:
+        """True if connections are made over TLS."""
+        return self._tls
+
+    @property
     def connected(self) -> bool:
         """True while the session is open and the client is not closing it."""
         with self._lock:
             return self._usable() is None
 
+    @property
+    def reconnecting(self) -> bool:
+        """True while the connection is lost and the client is trying to restore it."""
+        with self._lock:
+            return self._alive and self._sock is None and not self._closing and not self._ending
+
     def connect(self, timeout: float = const.CONNECT_TIMEOUT) -> Welcome:
-        """Open the TCP connection, log in, start the receiver thread; return the Welcome.
+        """Open the TCP connection (and TLS), log in, start the receiver thread; return the
+        Welcome.
 
         ``timeout`` bounds the TCP connect and the wait for the server's answer to the
         hello, each. Raises :class:`LoginRefused` if the server (or the local name check)
-        refuses the name, :class:`ServerUnreachable` if no session could be opened, and
-        RuntimeError if this client is already connected.
+        refuses the login, :class:`ServerUnreachable` (:class:`CertificateError` for TLS
+        verification) if no session could be opened, and RuntimeError if this client is
+        already connected. The first connection is not retried: reconnecting starts once
+        a session was open.
         """
         with self._lock:
-            if self._sock is not None or self._connecting:
+            if self._alive or self._sock is not None or self._connecting:
                 raise RuntimeError("this client is already connected (or connecting)")
             self._connecting = True
             previous = self._receiver
@@ -214,24 +361,19 @@ class ChatClient:
         except InvalidName as exc:
             # Checked here too so a typo costs no round trip; the server checks again.
             raise LoginRefused(ErrorCode.INVALID_NAME, f"invalid name {self.name!r}: {exc}") from None
-        deadline = time.monotonic() + timeout
-        sock = self._open_socket(timeout)
-        conn = Connection(Role.CLIENT)
-        try:
-            welcome = self._log_in(sock, conn, deadline, timeout)
-        except BaseException:
-            sock.close()
-            raise
-        # The server's interval unless the caller chose one; never an absurd value from the wire.
-        interval = self._heartbeat_interval or (welcome.heartbeat if 0 < welcome.heartbeat < 86400 else 0) \
-            or const.HEARTBEAT_INTERVAL
-        # recv() wakes this often to check liveness; sendall() gives up after as long
-        # (a server that stops reading for that long is treated as gone).
-        sock.settimeout(max(0.05, min(interval, self._heartbeat_timeout)))
         with self._lock:
-            self._sock, self._conn = sock, conn
             self._closing = False
+        sock, conn, welcome, interval = self._open_session(timeout)
+        with self._lock:
+            if self._closing:  # close() was called while we were logging in
+                sock.close()
+                raise ServerUnreachable("the client was closed while connecting")
+            self._sock, self._conn = sock, conn
+            self._ending = False
+            self._alive = True
+            self._wake.clear()
             self.close_reason = ""
+            self.login_error = None
             self.welcome = welcome
             self._last_received = time.monotonic()
             self.closed.clear()
@@ -240,8 +382,39 @@ class ChatClient:
             self._receiver.start()
         return welcome
 
+    def _open_session(self, timeout: float) -> tuple[socket.socket, Connection, Welcome, float]:
+        """Connect and log in; return the socket, the core, the Welcome and the interval
+        after which a silent server is pinged. Raises like :meth:`connect`."""
+        deadline = time.monotonic() + timeout
+        sock = self._open_socket(timeout)
+        with self._lock:
+            if self._closing:  # close() came while we were connecting
+                sock.close()
+                raise ServerUnreachable("the client is closing")
+            self._attempt_sock = sock
+        conn = Connection(Role.CLIENT)
+        try:
+            welcome = self._log_in(sock, conn, deadline, timeout)
+        except BaseException:
+            sock.close()
+            raise
+        finally:
+            with self._lock:
+                self._attempt_sock = None
+        self.registered = welcome.registered
+        if welcome.registered:
+            self.register_on_login = False  # claimed: from now on it is a plain login
+        # The server's interval unless the caller chose one; never an absurd value from the wire.
+        interval = self._heartbeat_interval or (welcome.heartbeat if 0 < welcome.heartbeat < 86400 else 0) \
+            or const.HEARTBEAT_INTERVAL
+        # recv() wakes this often to check liveness; sendall() gives up after as long
+        # (a server that stops reading for that long is treated as gone).
+        sock.settimeout(max(0.05, min(interval, self._heartbeat_timeout)))
+        return sock, conn, welcome, interval
+
     def _open_socket(self, timeout: float) -> socket.socket:
         where = self.address
+        context = self._tls_context() if self._tls else None
         try:
             sock = socket.create_connection((self.host, self.port), timeout=timeout)
         except socket.gaierror as exc:
@@ -256,7 +429,37 @@ class ChatClient:
         # Chat frames are small and latency matters more than packet count.
         with suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+        if context is None:
+            return sock
+        try:
+            # The handshake runs here, bounded by the socket's timeout.
+            return context.wrap_socket(sock, server_hostname=self.host)
+        except ssl.SSLCertVerificationError as exc:
+            sock.close()
+            detail = exc.verify_message or exc.reason or str(exc)
+            raise CertificateError(f"cannot verify the server's certificate: {detail}") from None
+        except ssl.SSLError as exc:
+            sock.close()
+            raise ServerUnreachable(f"the TLS handshake with {where} failed: {exc.reason or exc} "
+                                    "(is it a TLS server?)") from None
+        except TimeoutError:
+            sock.close()
+            raise ServerUnreachable(f"no TLS handshake from {where} within {timeout:g} s "
+                                    "(is it a TLS server?)") from None
+        except OSError as exc:
+            sock.close()
+            raise ServerUnreachable(f"the connection to {where} failed during the TLS handshake: "
+                                    f"{exc.strerror or exc or type(exc).__name__}") from None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            try:
+                # Verifies the chain and the host name (check_hostname), TLS 1.2 or later.
+                self._ssl_context = ssl.create_default_context(cafile=self._cafile)
+            except (OSError, ssl.SSLError) as exc:
+                raise CertificateError(f"cannot verify the server's certificate: cannot use the CA file "
+                                       f"{self._cafile!r}: {getattr(exc, 'strerror', None) or exc}") from None
+        return self._ssl_context
 
     def _log_in(self, sock: socket.socket, conn: Connection, deadline: float, timeout: float) -> Welcome:
         """Send the hello and read until the Welcome (returned) or a refusal (raised).
@@ -265,8 +468,10 @@ class ChatClient:
         receiver thread, which drains the core before its first recv().
         """
         where = self.address
+        hello = Hello(self._new_request_id(), self.name, const.PROTOCOL_VERSION, self.password,
+                      bool(self.register_on_login))
         try:
-            sock.sendall(conn.send(Hello(self._new_request_id(), self.name, const.PROTOCOL_VERSION)))
+            sock.sendall(conn.send(hello))
             at_eof = False
             while True:
                 event = conn.next_event()
@@ -283,7 +488,7 @@ class ChatClient:
                 elif isinstance(event, Welcome):
                     return event
                 elif isinstance(event, ErrorReply):
-                    raise LoginRefused(event.code, event.message)
+                    raise LoginRefused(event.code, event.message, event.retry_after)
                 elif isinstance(event, Ping):
                     sock.sendall(conn.data_to_send())
                 elif isinstance(event, Goodbye):
@@ -297,6 +502,8 @@ class ChatClient:
                 # A Pong needs nothing.
         except (ServerUnreachable, LoginRefused):
             raise
+        except ValueError:  # a password with lone surrogates cannot be encoded
+            raise LoginRefused(ErrorCode.BAD_FIELD, "the password contains characters that cannot be sent") from None
         except TimeoutError as exc:
             raise ServerUnreachable(f"{where} did not answer the login within {timeout:g} s") from exc
         except OSError as exc:
@@ -309,8 +516,9 @@ class ChatClient:
         """Send ``text`` to user ``to``; return its tracker at once (state ``sending``).
 
         Never raises for connection problems: if the message cannot be sent (not
-        connected, text too long, socket dead) the tracker comes back ``failed`` with
-        ``submitted`` False. Thread-safe.
+        connected, text too long) the tracker comes back ``failed`` with ``submitted``
+        False. While the client is reconnecting it comes back ``sending`` with
+        ``submitted`` False and goes out once the session is back. Thread-safe.
         """
         message = OutgoingMessage(self._new_request_id(), to, text)
         self._submit(message, SendDirect(message.request_id, to, text))
@@ -322,44 +530,112 @@ class ChatClient:
         self._submit(message, SendRoom(message.request_id, text))
         return message
 
+    @property
+    def pending(self) -> list[OutgoingMessage]:
+        """Messages not in a final state yet, in the order they were sent."""
+        with self._lock:
+            return list(self._outgoing.values())
+
+    # --- Requests -----------------------------------------------------------------------
+
     def who(self, timeout: float = const.SEND_TIMEOUT) -> list[Presence]:
         """Ask who is online; return the users (sorted by name by the server).
 
-        Raises :class:`NotConnected`, :class:`RequestTimeout` or :class:`RequestFailed`.
+        Raises :class:`NotConnected`, :class:`RequestTimeout` or :class:`RequestFailed`
+        (this applies to every blocking request below too).
         """
         answer = self._request(WhoRequest(self._new_request_id()), UserList, timeout)
         assert isinstance(answer, UserList)
         return list(answer.users)
 
     def lookup(self, name: str, timeout: float = const.SEND_TIMEOUT) -> LookupResult:
-        """Ask the registry where ``name`` is (status ``"online"`` or ``"unknown"``).
-
-        Raises :class:`NotConnected`, :class:`RequestTimeout` or :class:`RequestFailed`.
-        """
+        """Ask the registry where ``name`` is: status ``"online"``, ``"offline"`` (a known
+        user; messages to them wait for their next login) or ``"unknown"``."""
         answer = self._request(LookupRequest(self._new_request_id(), name), LookupResult, timeout)
         assert isinstance(answer, LookupResult)
         return answer
 
+    def history_page(self, peer: str, limit: int = 50, before: int | None = None,
+                     timeout: float = const.SEND_TIMEOUT) -> HistoryPage:
+        """One page of the conversation with ``peer``: up to ``limit`` (1 to 500) messages
+        older than msg_id ``before`` (None: the newest), oldest first; ``page.before`` is
+        the cursor for the next older page, None when there is none."""
+        answer = self._request(HistoryRequest(self._new_request_id(), peer, limit, before), HistoryPage, timeout)
+        assert isinstance(answer, HistoryPage)
+        return answer
+
+    def history(self, peer: str, limit: int = 20, timeout: float = const.SEND_TIMEOUT,
+                page_size: int | None = None) -> list[HistoryEntry]:
+        """The last ``limit`` messages between this user and ``peer``, both directions,
+        oldest first, each with its state (``sent``, ``queued``, ``delivered``,
+        ``expired``). Asks as many pages of ``page_size`` (at most 500) as needed, all
+        within ``timeout``."""
+        size = max(1, min(page_size or HISTORY_PAGE_SIZE, MAX_HISTORY_PAGE))
+        deadline = time.monotonic() + timeout
+        entries: list[HistoryEntry] = []
+        before: int | None = None
+        while len(entries) < limit:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RequestTimeout(f"the history did not arrive within {timeout:g} s")
+            page = self.history_page(peer, min(size, limit - len(entries)), before, remaining)
+            entries[:0] = page.messages
+            if page.before is None or not page.messages:
+                break
+            before = page.before
+        return entries[-limit:] if limit > 0 else []
+
+    def block(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Stop receiving messages (direct and room) from ``name``; they are not told."""
+        self._request(Block(self._new_request_id(), name), Done, timeout)
+
+    def unblock(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Receive messages from ``name`` again."""
+        self._request(Unblock(self._new_request_id(), name), Done, timeout)
+
+    def register(self, password: str, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Claim the name this guest session uses, protected by ``password`` (at least
+        ``const.MIN_PASSWORD_LENGTH`` characters). From then on the name needs the
+        password; this client keeps it (in memory) for its reconnections."""
+        if len(password) < const.MIN_PASSWORD_LENGTH:
+            raise RequestFailed(ErrorCode.WEAK_PASSWORD,
+                                f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
+        self._request(Register(self._new_request_id(), password), Done, timeout)
+        with self._lock:
+            self.password = password
+            self.registered = True
+            self.register_on_login = False
+
     def close(self, reason: str = "") -> None:
-        """End the session: send Goodbye(reason) if it is open, close the socket, and
-        wait (bounded, about 2 * CLOSE_TIMEOUT) for the receiver thread to finish.
+        """End the session: send Goodbye(reason) if it is open, close the socket (or stop
+        reconnecting), and wait (bounded, about 2 * CLOSE_TIMEOUT) for the receiver
+        thread to finish.
 
         Idempotent, callable from any thread (from ``on_event`` too, without the wait).
         Messages still unfinished fail with ``connection_lost``; the receiver delivers
-        ConnectionClosed and sets ``closed`` as for any other end of the connection.
+        ConnectionClosed and sets ``closed`` as for any other end of the session.
         """
         in_receiver = threading.current_thread() is self._receiver
         with self._lock:
             sock, receiver = self._sock, self._receiver
-            if sock is not None and not self._closing:
+            if (self._alive or self._connecting) and not self._closing:
                 self._closing = True
+                self._wake.set()
+                if sock is None:
+                    self.close_reason = "closed by this client"
                 self._set_reason("closed by this client")
-                if self._conn is not None and self._conn.state is State.OPEN:
-                    self._write(self._conn.send(Goodbye(reason[:_MAX_REASON_CHARS])))
-                # Half-close: the server sees the end of our stream after the Goodbye and
-                # closes its side, which ends the receiver's reads cleanly.
-                with suppress(OSError):
-                    sock.shutdown(socket.SHUT_WR if not in_receiver else socket.SHUT_RDWR)
+                if self._attempt_sock is not None:
+                    _shutdown(self._attempt_sock, socket.SHUT_RDWR)
+                if sock is not None:
+                    if self._conn is not None and self._conn.state is State.OPEN:
+                        self._write(self._conn.send(Goodbye(reason[:_MAX_REASON_CHARS])))
+                    # Half-close: the server sees the end of our stream after the Goodbye and
+                    # closes its side, which ends the receiver's reads cleanly. (Over TLS a
+                    # half-close is not possible: the server closes after the Goodbye.)
+                    if in_receiver:
+                        _shutdown(sock, socket.SHUT_RDWR)
+                    elif not self._tls:
+                        _shutdown(sock, socket.SHUT_WR)
         if receiver is None or in_receiver:
             return
         receiver.join(CLOSE_TIMEOUT)
@@ -377,13 +653,15 @@ class ChatClient:
     # --- Internals: requests ------------------------------------------------------------
 
     def _new_request_id(self) -> str:
-        # next() on itertools.count is atomic under the GIL, but say what we rely on.
-        with self._lock:
-            return f"{self._id_prefix}-{next(self._ids)}"
+        # next() on itertools.count is atomic under the GIL (it runs in C without
+        # releasing it), so this needs no lock and may be called with the lock held.
+        return f"{self._id_prefix}-{next(self._ids)}"
 
     def _usable(self) -> str | None:
         """Why nothing can be sent now, or None if it can. Call with the lock held."""
         if self._sock is None or self._conn is None:
+            if self._may_reconnect():
+                return f"not connected to the server (reconnecting: {self.close_reason or 'connection lost'})"
             return f"not connected to the server ({self.close_reason})" if self.close_reason else \
                 "not connected to the server"
         if self._closing:
@@ -392,38 +670,55 @@ class ChatClient:
             return f"the session has ended ({self.close_reason or 'the server said goodbye'})"
         return None
 
+    def _may_reconnect(self) -> bool:
+        """True if a lost connection is (or would be) restored (lock held)."""
+        return self._reconnect and self._alive and not self._closing and not self._ending
+
     def _submit(self, message: OutgoingMessage, event: SendDirect | SendRoom) -> None:
         if len(message.text) > const.MAX_TEXT_CHARS:
             # The server would refuse it too; saying so here costs no round trip.
             message._fail(ErrorCode.MESSAGE_TOO_LARGE, f"the text is {len(message.text)} characters long; "
                                                        f"the limit is {const.MAX_TEXT_CHARS}")
             return
+        try:
+            size = len(encode(event))
+        except ValueError:
+            # Lone surrogates (e.g. from undecodable input) cannot be encoded as UTF-8.
+            message._fail(ErrorCode.BAD_FIELD, "the text contains characters that cannot be sent")
+            return
+        if size > const.MAX_FRAME_BYTES:
+            message._fail(ErrorCode.MESSAGE_TOO_LARGE, f"the message is {size} bytes long encoded; "
+                                                       f"the limit is {const.MAX_FRAME_BYTES}")
+            return
         with self._lock:
             problem = self._usable()
             if problem is not None:
-                message._fail(LocalError.NOT_CONNECTED, problem)
+                if not self._may_reconnect():
+                    message._fail(LocalError.NOT_CONNECTED, problem)
+                    return
+                waiting = sum(1 for m in self._outgoing.values() if m.waiting)
+                if waiting >= self._max_waiting:
+                    message._fail(LocalError.QUEUE_FULL, f"{waiting} messages are already waiting for the "
+                                                         "connection to come back")
+                    return
+                # Written by _resend() once the session is back, in this order.
+                self._outgoing[message.request_id] = message
                 return
             assert self._conn is not None
-            try:
-                data = self._conn.send(event)
-            except ValueError:
-                # Lone surrogates (e.g. from undecodable input) cannot be encoded as UTF-8.
-                message._fail(ErrorCode.BAD_FIELD, "the text contains characters that cannot be sent")
-                return
-            if len(data) > const.MAX_FRAME_BYTES:
-                message._fail(ErrorCode.MESSAGE_TOO_LARGE, f"the message is {len(data)} bytes long encoded; "
-                                                           f"the limit is {const.MAX_FRAME_BYTES}")
-                return
             # Registered before writing, so an answer that comes back at once finds it.
             self._outgoing[message.request_id] = message
-            if not self._write(data):
+            if not self._write(self._conn.send(event)):
+                if self._may_reconnect():
+                    message.submitted = True  # perhaps partly written: sent again after reconnecting
+                    return
                 del self._outgoing[message.request_id]
                 message._fail(LocalError.CONNECTION_LOST, f"could not send: {self.close_reason}")
                 return
             message.submitted = True
 
-    def _request(self, event: WhoRequest | LookupRequest, expect: type[Event], timeout: float) -> Event:
+    def _request(self, event: Event, expect: type[Event], timeout: float) -> Event:
         pending = _PendingReply(expect)
+        request_id = event.request_id  # type: ignore[attr-defined]
         with self._lock:
             problem = self._usable()
             if problem is not None:
@@ -433,31 +728,38 @@ class ChatClient:
                 data = self._conn.send(event)
             except ValueError:  # a name with lone surrogates cannot be encoded
                 raise RequestFailed(ErrorCode.BAD_FIELD, "the request contains characters that cannot be sent") from None
-            self._replies[event.request_id] = pending
+            self._replies[request_id] = pending
             if not self._write(data):
-                del self._replies[event.request_id]
+                del self._replies[request_id]
                 raise NotConnected(f"could not send: {self.close_reason}")
         if not pending.answered.wait(timeout):
             with self._lock:
                 # The answer may have been matched between the wait and this lock.
-                self._replies.pop(event.request_id, None)
+                self._replies.pop(request_id, None)
             if not pending.answered.is_set():
                 raise RequestTimeout(f"no answer from the server within {timeout:g} s")
         if pending.error is not None:
             raise pending.error
         answer = pending.answer
         if isinstance(answer, ErrorReply):
-            raise RequestFailed(answer.code, answer.message)
+            raise RequestFailed(answer.code, answer.message, answer.retry_after)
         assert answer is not None
         return answer
+
+    def _ask_locked(self, event: Event, expect: type[Event], callback: Callable[[Event], list[Event]]) -> None:
+        """Send a request whose answer goes to ``callback`` (lock held; best effort)."""
+        if self._conn is None or self._conn.state is not State.OPEN:
+            return
+        self._replies[event.request_id] = _PendingReply(expect, callback)  # type: ignore[attr-defined]
+        self._write(self._conn.send(event))
 
     # --- Internals: the socket ----------------------------------------------------------
 
     def _write(self, data: bytes) -> bool:
         """Write ``data`` (lock held); on failure mark the connection broken and return False.
 
-        A broken connection is shut down so the receiver's recv() returns and it runs the
-        one end-of-connection path (fail trackers, ConnectionClosed, ``closed``).
+        A broken connection is shut down so the receiver's recv() returns and it ends
+        the connection (and reconnects, or runs the one end-of-session path).
         """
         if not data:
             return True
@@ -469,15 +771,13 @@ class ChatClient:
         except OSError as exc:
             # A timeout may have left half a frame on the wire: the stream is unusable.
             self._set_reason(f"writing to the server failed: {exc.strerror or exc or type(exc).__name__}")
-            with suppress(OSError):
-                self._sock.shutdown(socket.SHUT_RDWR)
+            _shutdown(self._sock, socket.SHUT_RDWR)
             return False
 
     def _cut(self) -> None:
         with self._lock:
             if self._sock is not None:
-                with suppress(OSError):
-                    self._sock.shutdown(socket.SHUT_RDWR)
+                _shutdown(self._sock, socket.SHUT_RDWR)
 
     def _set_reason(self, reason: str) -> None:
         """Record why the connection ends; the first cause found is the one kept."""
@@ -493,23 +793,27 @@ class ChatClient:
             # thread's blocking read, so leave these signals to the main thread.
             signal.pthread_sigmask(signal.SIG_BLOCK, _MAIN_THREAD_SIGNALS)
         try:
-            self._pump(ping_after)
-        except Exception:  # a bug here must still end the connection properly
+            interval: float | None = ping_after
+            while interval is not None:
+                with self._lock:
+                    conn, sock = self._conn, self._sock
+                assert conn is not None and sock is not None
+                self._pump(conn, sock, interval)
+                interval = self._recover()
+        except Exception:  # a bug here must still end the session properly
             _log.exception("chat client receiver failed")
             with self._lock:
                 self._set_reason("internal error in the client (see the log)")
         finally:
             self._finish()
 
-    def _pump(self, ping_after: float) -> None:
+    def _pump(self, conn: Connection, sock: socket.socket, ping_after: float) -> None:
         """Turn bytes into events and hand them on until the stream ends.
 
         The end is decided here, from the socket: after recv() returned b"" the events
         still in the core are handed on and the loop stops, whether or not the core
         yields ConnectionClosed (it does not after a Goodbye has passed).
         """
-        assert self._conn is not None and self._sock is not None
-        conn, sock = self._conn, self._sock
         at_eof = False
         while True:
             with self._lock:
@@ -529,11 +833,12 @@ class ChatClient:
                 continue
             for item in handed_on:
                 self._deliver(item)
-            if isinstance(event, DirectMessage) and handed_on:
+            if isinstance(event, DirectMessage):
                 with self._lock:
-                    # After our Goodbye or the server's, no receipt can be sent; the
-                    # server then treats the message as not received.
-                    if conn.state is State.OPEN:
+                    # Also for a message shown before (our receipt was lost): the server
+                    # waits for it. After a Goodbye no receipt can be sent; the server
+                    # then treats the message as not received and sends it again later.
+                    if conn.state is State.OPEN and conn is self._conn:
                         self._write(conn.send(Receipt(event.msg_id)))
 
     def _read(self, sock: socket.socket, conn: Connection, ping_after: float) -> str:
@@ -545,7 +850,7 @@ class ChatClient:
             return _MORE if self._idle(conn, ping_after) else _STOP
         except OSError as exc:
             with self._lock:
-                self._set_reason(f"connection error: {exc.strerror or exc}")
+                self._set_reason(f"connection error: {exc.strerror or exc or type(exc).__name__}")
             return _STOP
         if data:
             self._last_received = time.monotonic()
@@ -566,27 +871,207 @@ class ChatClient:
                 self._write(conn.send(Ping(f"c{int(time.time())}")))
         return True
 
+    # --- Internals: reconnecting --------------------------------------------------------
+
+    def _recover(self) -> float | None:
+        """The connection ended: reconnect if allowed. Returns the new ping interval once
+        a session is open again, or None when the session ends for good."""
+        with self._lock:
+            sock, self._sock, self._conn = self._sock, None, None
+            if sock is not None:
+                sock.close()
+            # Blocked callers cannot get their answer from a new connection.
+            waiting = [p for p in self._replies.values() if p.callback is None]
+            self._replies.clear()
+            again = self._may_reconnect()
+            reason = self.close_reason or "the connection ended"
+        for pending in waiting:
+            pending.error = NotConnected(f"the connection was lost before the answer came ({reason})")
+            pending.answered.set()
+        if not again:
+            return None
+        floor = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            with self._lock:
+                if self._closing:
+                    return None
+            if self._max_reconnect_attempts is not None and attempt > self._max_reconnect_attempts:
+                with self._lock:
+                    self.close_reason = f"gave up reconnecting after {attempt - 1} attempts ({reason})"
+                return None
+            delay = max(floor, self._backoff(attempt))
+            self._deliver(Reconnecting(attempt, round(delay, 2), reason))
+            if self._wake.wait(delay):
+                return None  # close()
+            try:
+                sock, conn, welcome, interval = self._open_session(self._connect_timeout)
+            except LoginRefused as exc:
+                if exc.code in _RETRY_LOGIN:
+                    reason, floor = f"login refused: {exc.message} ({exc.code})", exc.retry_after or 0.0
+                    continue
+                with self._lock:
+                    self._ending = True
+                    self.login_error = exc
+                    self.close_reason = f"could not log in again: {exc.message} ({exc.code})"
+                return None
+            except CertificateError as exc:
+                with self._lock:
+                    self._ending = True
+                    self.close_reason = str(exc)
+                return None
+            except ServerUnreachable as exc:
+                reason, floor = str(exc), 0.0
+                continue
+            with self._lock:
+                if self._closing:
+                    sock.close()
+                    return None
+                self._sock, self._conn = sock, conn
+                self.welcome = welcome
+                self.close_reason = ""
+                self._last_received = time.monotonic()
+                resent = self._resend()
+            self.reconnects += 1
+            self._deliver(Reconnected(welcome, resent))
+            with self._lock:
+                self._reconcile()
+            return interval
+
+    def _backoff(self, attempt: int) -> float:
+        """Seconds to wait before reconnection attempt ``attempt`` (from 1)."""
+        nominal = min(self._reconnect_max_delay, self._reconnect_delay * 2 ** min(attempt - 1, 32))
+        return min(self._reconnect_max_delay, nominal * random.uniform(*_JITTER))
+
+    def _resend(self) -> int:
+        """Write every message the server has not acknowledged, in order, with its
+        original request id (lock held, on a fresh connection); return how many."""
+        assert self._conn is not None
+        count = 0
+        for message in list(self._outgoing.values()):
+            if message.state != SENDING:
+                continue
+            event = SendDirect(message.request_id, message.to, message.text) if message.to is not None \
+                else SendRoom(message.request_id, message.text)
+            message._throttled = False
+            if not self._write(self._conn.send(event)):
+                break  # this connection broke too: the receiver will notice and try again
+            message.submitted = True
+            count += 1
+        return count
+
+    def _retry_throttled(self) -> None:
+        """Timer: write again, in order, the messages the server refused as rate_limited."""
+        with self._lock:
+            self._retry_timer = None
+            if self._usable() is not None:
+                return  # a reconnection resends them anyway
+            assert self._conn is not None
+            for message in list(self._outgoing.values()):
+                if message._throttled and message.state == SENDING:
+                    message._throttled = False
+                    event = SendDirect(message.request_id, message.to, message.text) if message.to is not None \
+                        else SendRoom(message.request_id, message.text)
+                    if not self._write(self._conn.send(event)):
+                        return
+
+    def _reconcile(self) -> None:
+        """Ask the history of each peer that has acknowledged, unfinished messages from us:
+        a ``delivered`` or ``expired`` frame may have been lost with the old connection
+        (lock held)."""
+        oldest: dict[str, tuple[str, int]] = {}  # canonical peer -> (peer, oldest open msg_id)
+        for message in self._outgoing.values():
+            if message.to is not None and message.state in (SENT, QUEUED) and message.msg_id is not None:
+                key = canonical(message.to)
+                if key not in oldest or message.msg_id < oldest[key][1]:
+                    oldest[key] = (message.to, message.msg_id)
+        for peer, first in oldest.values():
+            self._ask_history(peer, first, None, _RECONCILE_PAGES)
+
+    def _ask_history(self, peer: str, first: int, before: int | None, pages: int) -> None:
+        request = HistoryRequest(self._new_request_id(), peer, MAX_HISTORY_PAGE, before)
+        self._ask_locked(request, HistoryPage, lambda answer: self._settle(answer, peer, first, pages))
+
+    def _settle(self, answer: Event, peer: str, first: int, pages: int) -> list[Event]:
+        """Apply a history page to our open trackers (lock held); ask the next page if
+        the oldest open message is older than this page."""
+        if not isinstance(answer, HistoryPage):
+            return []  # an error (rate_limited...): the live frames will have to do
+        by_id = {m.msg_id: m for m in self._outgoing.values() if m.msg_id is not None and m.to is not None}
+        updates: list[Event] = []
+        for entry in answer.messages:
+            message = by_id.get(entry.msg_id)
+            if message is None:
+                continue
+            if entry.state == DELIVERED:
+                changed = message._advance(DELIVERED)
+            elif entry.state == "expired":
+                changed = message._advance(FAILED, error=(ErrorCode.EXPIRED, f"message {entry.msg_id} expired "
+                                                                              "before it was delivered"))
+            else:
+                continue
+            if changed:
+                updates.append(MessageUpdate(message, message.state, message.error))
+            if message.done:
+                self._retire(message)
+        if answer.before is not None and pages > 1 and answer.messages and answer.messages[0].msg_id > first:
+            self._ask_history(peer, first, answer.before, pages - 1)
+        return updates
+
+    def _retire(self, message: OutgoingMessage) -> None:
+        """``message`` is final: forget its tracker, remember its id (lock held)."""
+        self._outgoing.pop(message.request_id, None)
+        self._finished[message.request_id] = None
+        if len(self._finished) > _FINISHED_LIMIT:
+            del self._finished[next(iter(self._finished))]
+
+    # --- Internals: events --------------------------------------------------------------
+
     def _absorb(self, event: Event) -> list[Event]:
         """Apply ``event`` to the trackers (lock held); return what to hand to the application."""
         request_id = getattr(event, "request_id", None)
-        if isinstance(event, (Accepted, Delivered, ErrorReply)) and request_id in self._outgoing:
-            message = self._outgoing[request_id]
-            if isinstance(event, Accepted):
-                changed = message._advance(SENT, msg_id=event.msg_id)
-            elif isinstance(event, Delivered):
-                changed = message._advance(DELIVERED, msg_id=event.msg_id)
-            else:
-                changed = message._advance(FAILED, error=(event.code, event.message))
-            if message.done:
-                del self._outgoing[request_id]
-            return [MessageUpdate(message, message.state, message.error)] if changed else []
+        if isinstance(event, (Accepted, Queued, Delivered, ErrorReply)) and request_id is not None:
+            message = self._outgoing.get(request_id)
+            if message is not None:
+                if isinstance(event, Accepted):
+                    changed = message._advance(SENT, msg_id=event.msg_id)
+                elif isinstance(event, Queued):
+                    changed = message._advance(QUEUED, msg_id=event.msg_id)
+                elif isinstance(event, Delivered):
+                    changed = message._advance(DELIVERED, msg_id=event.msg_id)
+                elif event.code == ErrorCode.RATE_LIMITED and message.state == SENDING:
+                    # Not stored: write it again once the server's bucket has refilled.
+                    message._throttled = True
+                    if self._retry_timer is None:
+                        self._retry_timer = threading.Timer(min(max(event.retry_after or 1.0, 0.01), 60.0),
+                                                            self._retry_throttled)
+                        self._retry_timer.daemon = True
+                        self._retry_timer.start()
+                    return []
+                else:
+                    changed = message._advance(FAILED, error=(event.code, event.message))
+                if message.done:
+                    self._retire(message)
+                return [MessageUpdate(message, message.state, message.error)] if changed else []
+            if request_id in self._finished:
+                return []  # a late or repeated answer about a message already settled
         pending = self._replies.get(request_id) if request_id is not None else None
         if pending is not None and isinstance(event, (pending.expect, ErrorReply)):
             del self._replies[request_id]
+            if pending.callback is not None:
+                return pending.callback(event)
             pending.answer = event
             pending.answered.set()
             return []
+        if isinstance(event, DirectMessage):
+            if event.msg_id in self._seen:
+                return []  # shown already; the receipt is sent again all the same
+            self._seen[event.msg_id] = None
+            if len(self._seen) > self._seen_limit:
+                del self._seen[next(iter(self._seen))]
         if isinstance(event, Goodbye):
+            self._ending = True  # a deliberate end: no reconnection
             self._set_reason(event.reason or "the server ended the session")
         if isinstance(event, FrameRejected) and self._closing:
             return []  # frames that arrive after our own Goodbye: expected, not news
@@ -610,23 +1095,34 @@ class ChatClient:
                     return
 
     def _finish(self) -> None:
-        """The one end-of-connection path: release the socket, fail what is unfinished,
+        """The one end-of-session path: release the socket, fail what is unfinished,
         deliver ConnectionClosed once, set ``closed``."""
         with self._lock:
+            self._alive = False
             self._set_reason("the connection ended")
             sock, self._sock = self._sock, None
             if sock is not None:
                 sock.close()
+            if self._retry_timer is not None:
+                self._retry_timer.cancel()
+                self._retry_timer = None
             unfinished = list(self._outgoing.values())
-            self._outgoing.clear()
-            waiting = list(self._replies.values())
+            for message in unfinished:
+                self._retire(message)
+            waiting = [p for p in self._replies.values() if p.callback is None]
             self._replies.clear()
             reason = self.close_reason
         for pending in waiting:
             pending.error = NotConnected(f"the connection ended before the answer came ({reason})")
             pending.answered.set()
         for message in unfinished:
-            what = "delivery was confirmed" if message.state == SENT else "the server accepted the message"
+            if message.state in (SENT, QUEUED):
+                what = (f"delivery was confirmed (the server has it as message {message.msg_id} "
+                        "and will still deliver it)")
+            elif message.submitted:
+                what = "the server acknowledged the message"
+            else:
+                what = "the message could be sent"
             if message._fail(LocalError.CONNECTION_LOST, f"the connection ended before {what} ({reason})"):
                 self._deliver(MessageUpdate(message, message.state, message.error))
         self._deliver(ConnectionClosed())

@@ -1,19 +1,27 @@
-"""Send one direct message and wait for its delivery: ``python chatclient.py Carol --send Bob TEXT``.
+"""Send one direct message and wait for the outcome: ``python chatclient.py Carol --send Bob TEXT``.
 
 Logs in as Carol, sends TEXT to Bob, waits up to ``--timeout`` seconds (default
-``const.SEND_TIMEOUT``) for Bob's client to confirm it, leaves, and reports:
+``const.SEND_TIMEOUT``) for Bob's client to confirm it or for the server to queue it for
+Bob's next login, leaves, and reports:
 
 - stdout ``delivered to Bob (msg 17)``                                exit 0
-- stderr ``error: not delivered to Bob — Bob is not online (unknown_recipient)``   exit 1
-  (any refusal by the server: unknown recipient, message too large...)
+- stdout ``queued for Bob (msg 17): Bob is offline; it will be delivered when they log in``
+  (the server stored it durably)                                       exit 0
+- stderr ``error: not delivered to Bob — nobody called Bob has ever logged in here
+  (unknown_recipient)``   (any refusal by the server: unknown recipient, too large...)  exit 1
 - exit 2: usage error (argparse prints it)
-- stderr ``error: connection to 127.0.0.1:5000 refused: is the chat server running?``
+- stderr ``error: connection to 127.0.0.1:5000 refused: is the chat server running?``,
+  ``error: cannot verify the server's certificate: ...``
   or ``error: the connection to the server was lost: ...``             exit 3
 - stderr ``error: login refused: ... (name_taken)``                    exit 4
 - stderr ``error: no delivery confirmation from Bob within 10 s ...``  exit 5
+- stderr ``error: login refused: wrong password (bad_password)``       exit 6
+  (also auth_required without a password, rate_limited, weak_password...)
 - exit 130: interrupted with Ctrl-C
 
-(The statuses are :class:`client.exitcodes.ExitCode`.) Direct messages that reach Carol
+(The statuses are :class:`client.exitcodes.ExitCode`.) If the connection drops meanwhile,
+the library reconnects and sends the message again under the same request id (the
+server never stores it twice), all within the timeout. Direct messages that reach Carol
 during this short session are printed on stdout, one per line, as the terminal client
 prints them: the library confirms them to their senders, so they must not be dropped.
 """
@@ -21,16 +29,17 @@ prints them: the library confirms them to their senders, so they must not be dro
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 import const
-from protocol import DirectMessage, Event
+from protocol import Delivered, DirectMessage, Event
 
+from . import auth
 from .display import explain_error, format_clock, sanitize
 from .errors import LocalError, LoginRefused, ServerUnreachable
 from .exitcodes import ExitCode
 from .library import ChatClient
-from .outgoing import DELIVERED, FAILED, SENT
+from .outgoing import DELIVERED, FAILED, QUEUED, SENT
 
 # Failures that say the connection broke, not that the server refused the message.
 _CONNECTION_CODES = frozenset({LocalError.CONNECTION_LOST, LocalError.NOT_CONNECTED})
@@ -38,8 +47,14 @@ _CONNECTION_CODES = frozenset({LocalError.CONNECTION_LOST, LocalError.NOT_CONNEC
 
 def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT,
               timeout: float = const.SEND_TIMEOUT, stdout: TextIO | None = None,
-              stderr: TextIO | None = None) -> ExitCode:
-    """Do the whole ``--send``: connect, send, wait, report; return the exit status."""
+              stderr: TextIO | None = None, password: str | None = None, register: bool = False,
+              prompt_passwords: bool = False, **client_options: Any) -> ExitCode:
+    """Do the whole ``--send``: connect, send, wait, report; return the exit status.
+
+    ``password`` (for a registered name), ``register`` and ``prompt_passwords`` are as
+    for the terminal client (:class:`client.terminal.TerminalUI`); other keyword arguments
+    go to :class:`ChatClient` (``tls``, ``cafile``, ``reconnect``...).
+    """
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
 
@@ -50,26 +65,45 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
     def on_event(event: Event) -> None:
         if isinstance(event, DirectMessage):
             say(out, f"[{format_clock(event.sent_at)}] {sanitize(event.sender)} → you: {sanitize(event.text)}")
+        elif isinstance(event, Delivered):  # a message an earlier run sent
+            say(out, f"✓ delivered: message {event.msg_id}")
 
-    client = ChatClient(name, host, port, on_event=on_event)
+    client = ChatClient(name, host, port, on_event=on_event, password=password, register=register,
+                        **client_options)
     try:
-        client.connect()
+        if register and client.password is None:
+            if not prompt_passwords:
+                raise auth.PasswordError(f"--register needs a password: run it in a terminal, or set "
+                                         f"{auth.PASSWORD_ENV} or use --password-file FILE")
+            client.password = auth.ask_new_password(name)
+        auth.log_in(client, auth.ask_password if prompt_passwords else None, lambda line: say(err, f"error: {line}"))
     except ServerUnreachable as exc:
         say(err, f"error: {sanitize(str(exc))}")
         return ExitCode.NO_SERVER
     except LoginRefused as exc:
-        say(err, f"error: login refused: {explain_error(exc.code, exc.message)}")
-        return ExitCode.LOGIN_REFUSED
+        say(err, auth.refusal_line(exc, scripted=not prompt_passwords))
+        return ExitCode.AUTH_FAILED if exc.code in auth.AUTH_CODES else ExitCode.LOGIN_REFUSED
+    except auth.PasswordError as exc:
+        say(err, f"error: {exc}")
+        return ExitCode.AUTH_FAILED
+    except EOFError:
+        say(err, "error: no password given")
+        return ExitCode.AUTH_FAILED
     shown_to = sanitize(to)
     try:
         message = client.send_direct(to, text)
-        message.wait_done(timeout)
+        message.wait({DELIVERED, QUEUED}, timeout)
         # Read once: the receiver may still be changing it.
         state, error, msg_id = message.state, message.error, message.msg_id
+        reconnecting, why = client.reconnecting, client.close_reason
     finally:
         client.close()
     if state == DELIVERED:
         say(out, f"delivered to {shown_to} (msg {msg_id})")
+        return ExitCode.OK
+    if state == QUEUED:
+        say(out, f"queued for {shown_to} (msg {msg_id}): {shown_to} is offline; "
+                 "it will be delivered when they log in")
         return ExitCode.OK
     if state == FAILED:
         code, reason = error or ("unknown", "")
@@ -81,6 +115,10 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
     if state == SENT:
         say(err, f"error: no delivery confirmation from {shown_to} within {timeout:g} s "
                  f"(the server accepted it as msg {msg_id}; it may still be delivered)")
+    elif reconnecting:
+        say(err, f"error: the connection to the server was lost ({sanitize(why)}) and not restored within "
+                 f"{timeout:g} s; the message may not have been sent")
+        return ExitCode.NO_SERVER
     else:
         say(err, f"error: the server did not accept the message within {timeout:g} s")
     return ExitCode.TIMEOUT

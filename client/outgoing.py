@@ -3,13 +3,21 @@
 An :class:`OutgoingMessage` follows one message from ``send_direct``/``send_room`` to its
 final state::
 
-    direct message:  sending -> sent (Accepted) -> delivered (Delivered)
+    direct message:  sending -> sent (Accepted: the recipient is online) -> delivered
+                     sending -> queued (Queued: stored until the recipient logs in) -> delivered
+                     sent -> queued (the recipient left before confirming)
     room message:    sending -> sent (Accepted)
-    either:          sending or sent -> failed (ErrorReply, or the connection ended)
+    either:          any non-final state -> failed (ErrorReply such as ``expired``, or the
+                     client gave up: closed, or the session ended for good)
 
 ``delivered`` and ``failed`` (and ``sent`` for a room message, which gets no receipt) are
-final: nothing moves a tracker out of them. A direct message may skip ``sent`` if the
-server's Delivered is the first answer the client sees.
+final: nothing moves a tracker out of them. ``sent`` and ``queued`` mean the server has the
+message on disk: the library never sends it again, but keeps the tracker open, across
+reconnections, for ``delivered`` (which may come much later, even after a reconnect) or an
+``expired`` error. ``sending`` means the server has not acknowledged it yet: after a
+reconnection the library sends it again with the same request id, which the server
+recognises, so it is never stored or delivered twice. A direct message may skip ``sent``
+if the server's Delivered is the first answer the client sees.
 """
 
 from __future__ import annotations
@@ -24,11 +32,13 @@ from protocol import Event
 
 SENDING = "sending"
 SENT = "sent"
+QUEUED = "queued"
 DELIVERED = "delivered"
 FAILED = "failed"
 
 # state -> states it may move to, for each kind of message.
-_NEXT_DIRECT = {SENDING: {SENT, DELIVERED, FAILED}, SENT: {DELIVERED, FAILED}, DELIVERED: set(), FAILED: set()}
+_NEXT_DIRECT = {SENDING: {SENT, QUEUED, DELIVERED, FAILED}, SENT: {QUEUED, DELIVERED, FAILED},
+                QUEUED: {DELIVERED, FAILED}, DELIVERED: set(), FAILED: set()}
 _NEXT_ROOM = {SENDING: {SENT, FAILED}, SENT: set(), FAILED: set()}
 
 
@@ -41,18 +51,21 @@ class OutgoingMessage:
       reconnections.
     - ``to``: the recipient's name, or None for a room message (see ``kind``).
     - ``text``: what was sent.
-    - ``state``: ``"sending"``, ``"sent"``, ``"delivered"`` or ``"failed"``.
+    - ``state``: ``"sending"``, ``"sent"``, ``"queued"``, ``"delivered"`` or ``"failed"``.
     - ``msg_id``: the server's id for the message once Accepted (else None).
     - ``error``: ``(code, message)`` once failed (else None). ``code`` is a protocol
       ``ErrorCode`` value or a :class:`~client.errors.LocalError` value.
     - ``submitted``: True once the request was written to the server. A message that
       failed while ``submitted`` is False failed inside ``send_*`` (no connection, text too
       long...): the library reports that only through the returned tracker, never with a
-      :class:`MessageUpdate`.
+      :class:`MessageUpdate`. A message typed while the client is reconnecting comes back
+      from ``send_*`` with state ``sending`` and ``submitted`` False: it waits in the
+      client (see ``waiting``) and is written once the session is back. So test
+      ``state == "failed"``, not ``submitted``, to see whether ``send_*`` refused it.
     """
 
     __slots__ = ("request_id", "to", "text", "state", "msg_id", "error", "submitted", "created",
-                 "_changed")
+                 "_changed", "_throttled")
 
     def __init__(self, request_id: str, to: str | None, text: str) -> None:
         self.request_id = request_id
@@ -65,6 +78,8 @@ class OutgoingMessage:
         self.created = time.time()
         # Waiters sleep on this; every state change notifies them all.
         self._changed = threading.Condition()
+        # Set by the library when the server answered rate_limited: sent again later.
+        self._throttled = False
 
     @property
     def kind(self) -> str:
@@ -75,6 +90,17 @@ class OutgoingMessage:
     def final_states(self) -> frozenset[str]:
         """The states this message cannot leave."""
         return frozenset({SENT, FAILED}) if self.to is None else frozenset({DELIVERED, FAILED})
+
+    @property
+    def waiting(self) -> bool:
+        """True while the message waits in the client for the connection to come back."""
+        return self.state == SENDING and not self.submitted
+
+    @property
+    def settled(self) -> bool:
+        """True once the server has it on disk or it is final: ``queued`` counts, since a
+        queued message will be delivered when the recipient logs in (or expire)."""
+        return self.done or self.state == QUEUED
 
     @property
     def done(self) -> bool:

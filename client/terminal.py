@@ -14,7 +14,13 @@ Two modes, chosen by whether stdin and stdout are terminals:
   client scriptable: ``printf '@Bob hi\\n' | python chatclient.py Alice``.
 
 Commands: see :mod:`client.commands` (``@NAME TEXT``, ``/to NAME``, ``/all``, ``/who``,
-``/whois NAME``, ``/help``, ``/quit`` or ``/sair``; Ctrl-D and Ctrl-C leave too).
+``/whois NAME``, ``/history NAME [N]``, ``/block NAME``, ``/unblock NAME``, ``/register``,
+``/help``, ``/quit`` or ``/sair``; Ctrl-D and Ctrl-C leave too).
+
+Lost connections: the library reconnects by itself (unless ``reconnect=False``, the
+``--no-reconnect`` flag) and the terminal says so; what was typed meanwhile is sent once the
+session is back. Passwords: see :mod:`client.auth` (prompted without echo when
+interactive; ``CHAT_PASSWORD`` or ``--password-file`` for scripts).
 
 Output lines (printed to stdout, one event per line, in the order it happened; text from
 the network is sanitised by :func:`client.display.sanitize`, so it never contains a control
@@ -27,22 +33,37 @@ character or a newline; only a failure to connect or log in goes to stderr, as
     * Bob left (quit)
     * online (2): Alice (since 12:00), Bob (since 12:01)          /who
     * Bob is online from 127.0.0.1:54321 since 12:01              /whois Bob
-    * Bob is not online
-    * connected to 127.0.0.1:5000 as Alice       first line, once logged in
+    * Bob is offline                             (a known user; "unknown" for others)
+    * connected to 127.0.0.1:5000 as Alice       first line, once logged in (then
+                                                 " over TLS", " (registered)" if so)
     ✓ sent to Bob: hello                         your direct message was accepted
+    ✓ queued for Bob: hello (Bob is offline; it will be delivered when they log in)
     ✓ delivered to Bob: hello                    ... and Bob's client confirmed it
-    ✗ not delivered to Bob: hello — Bob is not online (unknown_recipient)
+    ✓ delivered: message 17                      a message sent by an earlier session
+    ✗ not delivered to Bob: hello — nobody called Bob has ever logged in here (unknown_recipient)
+    ✗ not delivered to Bob: hello — Bob did not log in to receive it before it expired (expired)
+    … not connected: will be sent to Bob once reconnected: hello
+    ! connection lost; reconnecting in 2.0 s (attempt 3): <why>
+    ! reconnected                                (" ; 2 messages sent again" if any)
+    * history with Bob (2 messages):             /history Bob, then one line each:
+      [12:01] you → Bob: hello (delivered)
+      [12:02] Bob → you: hi (sent)
+    * blocked Bob: their messages will not reach you              /block Bob
+    * unblocked Bob                                               /unblock Bob
+    * Alice is now registered: log in with its password from now on    /register
     ✓ sent to the room: hi                       your room message was accepted
     ✗ not sent to the room: hi — <reason> (<code>)
     * plain lines now go to Bob                  after /to Bob (/all: "... to the room")
     ! <problem>                                  a local error (unknown command, bad name,
                                                  no answer to /who...) or a server error
-    ! Connection to the server lost (<why>)      then the client exits with status 3
+    ! Connection to the server lost (<why>)      the session ended for good (no
+                                                 reconnection, or it was refused): status 3
     ! Disconnected by the server: <reason>       the server said goodbye; status 3
 
 Message previews in status lines are cut at 60 characters (``…``). Exit statuses are
 those of :class:`client.exitcodes.ExitCode`: 0 after leaving normally, 3 when the server
-cannot be reached or the connection is lost, 4 when the login is refused.
+cannot be reached or the session ends, 4 when the login is refused, 6 when the password is
+wrong or missing (or the account cannot be claimed).
 """
 
 from __future__ import annotations
@@ -60,11 +81,14 @@ from typing import Any, TextIO
 import const
 from protocol import (
     ConnectionClosed,
+    Delivered,
     DirectMessage,
+    ErrorCode,
     ErrorReply,
     Event,
     FrameRejected,
     Goodbye,
+    HistoryEntry,
     LookupResult,
     Presence,
     RoomMessage,
@@ -74,24 +98,29 @@ from protocol import (
 )
 from registry import canonical
 
+from . import auth
 from .commands import (
     HELP,
     Blank,
+    ClaimName,
     Command,
     Mistake,
     Quit,
     SendText,
+    SetBlocked,
     SetTarget,
     ShowHelp,
+    ShowHistory,
     ShowWho,
     ShowWhois,
     parse_command,
 )
 from .display import explain_error, format_clock, format_when, preview, sanitize
-from .errors import ClientError, LoginRefused, ServerUnreachable
+from .errors import ClientError, LoginRefused, RequestFailed, ServerUnreachable
+from .events import Reconnected, Reconnecting
 from .exitcodes import ExitCode
 from .library import ChatClient
-from .outgoing import DELIVERED, FAILED, SENT, MessageUpdate, OutgoingMessage
+from .outgoing import DELIVERED, FAILED, QUEUED, SENT, MessageUpdate, OutgoingMessage
 
 # How often the receiver repeats its wake-up signal until the main thread has exited.
 _WAKE_RETRY = 0.05
@@ -110,6 +139,9 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     text = preview(message.text)
     if state == SENT:
         return f"✓ sent {where}: {text}"
+    if state == QUEUED:
+        who = sanitize(message.to)
+        return f"✓ queued for {who}: {text} ({who} is offline; it will be delivered when they log in)"
     if state == DELIVERED:
         return f"✓ delivered {where}: {text}"
     if state == FAILED:
@@ -135,9 +167,34 @@ def format_lookup(result: LookupResult) -> str:
         where = f"[{host}]" if ":" in host else host
         port = f":{result.port}" if result.port is not None else ""
         return f"* {name} is online from {where}{port} since {format_when(result.since)}"
+    if result.status == "offline":
+        return f"* {name} is offline (messages to them wait for their next login)"
     if result.status == "unknown":
-        return f"* {name} is not online"
+        return f"* {name} is not online (nobody by that name has logged in here)"
     return f"* {name}: {sanitize(result.status)}"
+
+
+def format_history(peer: str, entries: list[HistoryEntry], me: str) -> list[str]:
+    """The answer to /history: a heading, then one line per message, oldest first."""
+    if not entries:
+        return [f"* no messages with {sanitize(peer)}"]
+    mine, theirs = canonical(me), canonical(peer)
+    # The peer's name as the server spells it, whatever case was typed.
+    peer = next((name for e in entries for name in (e.sender, e.to) if canonical(name) == theirs), peer)
+    plural = "" if len(entries) == 1 else "s"
+    lines = [f"* history with {sanitize(peer)} ({len(entries)} message{plural}):"]
+    for entry in entries:
+        sender = "you" if canonical(entry.sender) == mine else sanitize(entry.sender)
+        to = "you" if canonical(entry.to) == mine else sanitize(entry.to)
+        lines.append(f"  [{format_when(entry.sent_at)}] {sender} → {to}: {sanitize(entry.text)} "
+                     f"({sanitize(entry.state)})")
+    return lines
+
+
+def describe_reconnecting(event: Reconnecting) -> str:
+    """The line for a reconnection attempt about to be made."""
+    why = f": {sanitize(event.reason)}" if event.reason else ""
+    return f"! connection lost; reconnecting in {event.delay:.1f} s (attempt {event.attempt}){why}"
 
 
 def describe_event(event: Event, me: str) -> str | None:
@@ -159,12 +216,22 @@ def describe_event(event: Event, me: str) -> str | None:
     if isinstance(event, UserLeft):
         why = f" ({sanitize(event.reason)})" if event.reason else ""
         return f"* {sanitize(event.name)} left{why}"
+    if isinstance(event, Reconnecting):
+        return describe_reconnecting(event)
+    if isinstance(event, Reconnected):
+        again = "" if not event.resent else \
+            f"; {event.resent} message{'s' if event.resent != 1 else ''} sent again"
+        return f"! reconnected{again}"
+    if isinstance(event, Delivered):  # the outcome of a message sent by an earlier session
+        return f"✓ delivered: message {event.msg_id}"
+    if isinstance(event, ErrorReply) and event.code == ErrorCode.EXPIRED:
+        return f"✗ not delivered: {sanitize(event.message) or 'a message expired'} (expired)"
     if isinstance(event, UserList):  # an answer that came after /who gave up waiting
         return format_users(event.users)
     if isinstance(event, LookupResult):
         return format_lookup(event)
     if isinstance(event, ErrorReply):
-        return f"! server error: {explain_error(event.code, event.message)}"
+        return f"! server error: {explain_error(event.code, event.message, retry_after=event.retry_after)}"
     if isinstance(event, FrameRejected):
         return f"! ignored a malformed frame from the server: {explain_error(event.code, event.message)}"
     return None  # Accepted/Delivered nobody waits for, Ping, Pong...
@@ -185,13 +252,19 @@ class TerminalUI:
     """One terminal chat session; :meth:`run` it from the main thread and exit with its result.
 
     ``interactive`` defaults to whether stdin and stdout are both TTYs. ``timeout``
-    bounds /who, /whois and, in pipe mode, the wait for outstanding messages when leaving.
+    bounds /who, /whois, /history and, in pipe mode, the wait for outstanding messages
+    when leaving. ``password`` is the password given for scripts (file or environment);
+    ``register`` claims the name at login (asking for a new password if none was given);
+    ``prompt_passwords`` (default: ``interactive``) allows asking for passwords without
+    echo. Other keyword arguments go to :class:`ChatClient` (``tls``, ``cafile``,
+    ``reconnect``, ``reconnect_delay``...).
     """
 
     def __init__(self, name: str, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT, *,
                  timeout: float = const.SEND_TIMEOUT, stdin: TextIO | None = None,
                  stdout: TextIO | None = None, stderr: TextIO | None = None,
-                 interactive: bool | None = None) -> None:
+                 interactive: bool | None = None, password: str | None = None, register: bool = False,
+                 prompt_passwords: bool | None = None, **client_options: Any) -> None:
         self._stdin = stdin if stdin is not None else sys.stdin
         self._stdout = stdout if stdout is not None else sys.stdout
         self._stderr = stderr if stderr is not None else sys.stderr
@@ -200,7 +273,11 @@ class TerminalUI:
         self._interactive = interactive
         self._readline = _load_readline() if interactive else None
         self._timeout = timeout
-        self.client = ChatClient(name, host, port, on_event=self._on_event)
+        self._script_password = password
+        self._register = register
+        self._prompting = interactive if prompt_passwords is None else prompt_passwords
+        self.client = ChatClient(name, host, port, on_event=self._on_event, password=password, register=register,
+                                 **client_options)
         self._me = name
         self._target: str | None = None
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
@@ -230,17 +307,30 @@ class TerminalUI:
         # anything (a message, the end of the connection) before the "connected" line.
         with self._print_lock:
             try:
-                welcome = self.client.connect()
+                if self._register and self.client.password is None:
+                    if not self._prompting:
+                        raise auth.PasswordError(f"--register needs a password: run it in a terminal, or set "
+                                                 f"{auth.PASSWORD_ENV} or use --password-file FILE")
+                    self.client.password = auth.ask_new_password(self._me)
+                welcome = auth.log_in(self.client, auth.ask_password if self._prompting else None,
+                                      lambda line: self._complain(f"error: {line}"))
             except ServerUnreachable as exc:
                 self._complain(f"error: {sanitize(str(exc))}")
                 return ExitCode.NO_SERVER
             except LoginRefused as exc:
-                self._complain(f"error: login refused: {explain_error(exc.code, exc.message)}")
-                return ExitCode.LOGIN_REFUSED
+                self._complain(auth.refusal_line(exc, scripted=not self._prompting))
+                return ExitCode.AUTH_FAILED if exc.code in auth.AUTH_CODES else ExitCode.LOGIN_REFUSED
+            except auth.PasswordError as exc:
+                self._complain(f"error: {exc}")
+                return ExitCode.AUTH_FAILED
+            except EOFError:  # the password prompt got the end of the input
+                self._complain("error: no password given")
+                return ExitCode.AUTH_FAILED
             self._me = welcome.name
+            how = (" over TLS" if self.client.tls else "") + (" (registered)" if welcome.registered else "")
             hint = "; type /help for the commands" if self._interactive else ""
-            self._print_locked(f"* connected to {sanitize(self.client.address)} as {sanitize(welcome.name)}{hint}",
-                               redraw=False)
+            self._print_locked(f"* connected to {sanitize(self.client.address)} as {sanitize(welcome.name)}"
+                               f"{how}{hint}", redraw=False)
         return self._loop()
 
     def _loop(self) -> int:
@@ -300,30 +390,88 @@ class TerminalUI:
                 self._emit(format_lookup(self.client.lookup(command.name, self._timeout)))
             except ClientError as exc:
                 self._emit(f"! /whois failed: {sanitize(str(exc))}")
+        elif isinstance(command, ShowHistory):
+            try:
+                entries = self.client.history(command.peer, command.count, self._timeout)
+            except ClientError as exc:
+                self._emit(f"! /history failed: {self._failure(exc)}")
+                return
+            for line in format_history(command.peer, entries, self._me):
+                self._emit(line)
+        elif isinstance(command, SetBlocked):
+            self._set_blocked(command)
+        elif isinstance(command, ClaimName):
+            self._claim_name()
         elif isinstance(command, ShowHelp):
             for line in HELP:
                 self._emit(line)
+
+    @staticmethod
+    def _failure(exc: ClientError) -> str:
+        if isinstance(exc, RequestFailed):
+            return explain_error(exc.code, exc.message, retry_after=exc.retry_after)
+        return sanitize(str(exc))
+
+    def _set_blocked(self, command: SetBlocked) -> None:
+        name = sanitize(command.name)
+        try:
+            (self.client.block if command.blocked else self.client.unblock)(command.name, self._timeout)
+        except ClientError as exc:
+            self._emit(f"! /{'block' if command.blocked else 'unblock'} failed: {self._failure(exc)}")
+            return
+        self._emit(f"* blocked {name}: their messages will not reach you" if command.blocked
+                   else f"* unblocked {name}")
+
+    def _claim_name(self) -> None:
+        """/register: claim the current name with a new password (never typed on the line)."""
+        if self.client.registered:
+            self._emit(f"! {sanitize(self._me)} is registered already")
+            return
+        try:
+            if self._script_password is not None:
+                password = self._script_password
+            elif self._prompting:
+                password = auth.ask_new_password(self._me)
+            else:
+                self._emit(f"! /register needs a password typed without echo: run the client in a terminal, "
+                           f"or set {auth.PASSWORD_ENV} or use --password-file FILE")
+                return
+            self.client.register(password, self._timeout)
+        except auth.PasswordError as exc:
+            self._emit(f"! /register: {sanitize(str(exc))}")
+            return
+        except EOFError:
+            self._emit("! /register: no password given")
+            return
+        except ClientError as exc:
+            self._emit(f"! /register failed: {self._failure(exc)}")
+            return
+        self._emit(f"* {sanitize(self._me)} is now registered: log in with its password from now on")
 
     def _send(self, command: SendText) -> None:
         if command.to is None:
             message = self.client.send_room(command.text)
         else:
             message = self.client.send_direct(command.to, command.text)
-        if not message.submitted:
+        if message.state == FAILED and not message.submitted:
             # It failed inside send_*; the library reports that only through the tracker.
             line = describe_status(message, message.state, message.error)
             if line is not None:
                 self._emit(line)
             return
-        self._sent = [m for m in self._sent if not m.done]
+        if message.waiting:
+            where = "to the room" if message.to is None else f"to {sanitize(message.to)}"
+            self._emit(f"… not connected: will be sent {where} once reconnected: {preview(message.text)}")
+        self._sent = [m for m in self._sent if not m.settled]
         self._sent.append(message)
 
     def _leave(self, drain: bool) -> int:
-        """Close the session; in pipe mode first let sent messages finish (bounded)."""
+        """Close the session; in pipe mode first let sent messages settle (bounded):
+        delivered, queued for an offline user, or failed."""
         if drain:
             deadline = time.monotonic() + self._timeout
             for message in self._sent:
-                message.wait_done(max(0.0, deadline - time.monotonic()))
+                message.wait({DELIVERED, QUEUED}, max(0.0, deadline - time.monotonic()))
         with self._print_lock:
             lost = self._lost
             self._leaving = True
@@ -432,6 +580,7 @@ class TerminalUI:
 
 
 def run(name: str, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT,
-        timeout: float = const.SEND_TIMEOUT) -> int:
-    """Run the terminal client on the process's stdin/stdout; return the exit status."""
-    return TerminalUI(name, host, port, timeout=timeout).run()
+        timeout: float = const.SEND_TIMEOUT, **options: Any) -> int:
+    """Run the terminal client on the process's stdin/stdout; return the exit status.
+    ``options`` are those of :class:`TerminalUI` (password, register, tls, reconnect...)."""
+    return TerminalUI(name, host, port, timeout=timeout, **options).run()

@@ -103,7 +103,17 @@ def test_when_shows_the_date_only_for_other_days() -> None:
 
 
 def test_errors_are_explained_with_their_code() -> None:
-    assert explain_error("unknown_recipient", "whatever", "Bob") == "Bob is not online (unknown_recipient)"
+    assert explain_error("unknown_recipient", "whatever", "Bob") == \
+        "nobody called Bob has ever logged in here (unknown_recipient)"
+    assert explain_error("unknown_recipient", "no such user") == "no such user (unknown_recipient)"
+    assert explain_error("expired", "x", "Bob") == "Bob did not log in to receive it before it expired (expired)"
+    assert explain_error("bad_password", "wrong password for 'Al'") == "wrong password (bad_password)"
+    assert explain_error("rate_limited", "slow down", retry_after=2.5) == \
+        "too many attempts; try again in 2.5 s (rate_limited)"
+    assert explain_error("rate_limited", "slow down") == "too many attempts; try again later (rate_limited)"
+    assert explain_error("weak_password", "a password needs at least 8 characters") == \
+        "a password needs at least 8 characters (weak_password)"
+    assert "--register" in explain_error("accounts_required", "x")
     assert explain_error("recipient_disconnected", "", "Bob") == "Bob disconnected before receiving it (recipient_disconnected)"
     assert explain_error("message_too_large", "the text is too long") == "the text is too long (message_too_large)"
     assert explain_error("odd\x1b", "evil\x1b[2J") == "evil\\x1b[2J (odd\\x1b)"

@@ -359,7 +359,7 @@ def test_a_request_without_answer_times_out(silent: SilentServer) -> None:
 
 
 def test_the_server_closing_gives_one_connection_closed(server: FakeServer, clients: list[ChatClient]) -> None:
-    alice = connect(clients, server, "Alice")
+    alice = connect(clients, server, "Alice", reconnect=False)
     server.drop("Alice")
     assert alice.closed.wait(WAIT)
     events = drain(alice)
@@ -378,7 +378,7 @@ def test_the_servers_goodbye_is_passed_on_then_the_end(server: FakeServer, clien
 
 
 def test_sending_after_the_server_vanished_gives_a_failed_tracker(server: FakeServer, clients: list[ChatClient]) -> None:
-    alice = connect(clients, server, "Alice")
+    alice = connect(clients, server, "Alice", reconnect=False)
     server.stop()
     assert alice.closed.wait(WAIT)
     message = alice.send_direct("Bob", "anyone?")
@@ -390,7 +390,7 @@ def test_sending_after_the_server_vanished_gives_a_failed_tracker(server: FakeSe
 
 
 def test_sending_while_the_server_vanishes_never_raises(server: FakeServer, clients: list[ChatClient]) -> None:
-    alice = connect(clients, server, "Alice")
+    alice = connect(clients, server, "Alice", reconnect=False)
     connect(clients, server, "Bob")
     server.stop()
     # Whatever the receiver has noticed yet, each message ends failed, none raises.
@@ -404,7 +404,7 @@ def test_sending_while_the_server_vanishes_never_raises(server: FakeServer, clie
 
 def test_unfinished_messages_fail_before_connection_closed() -> None:
     with FakeServer(deliver=False) as server:
-        alice = ChatClient("Alice", server.host, server.port)
+        alice = ChatClient("Alice", server.host, server.port, reconnect=False)
         bob = ChatClient("Bob", server.host, server.port)
         try:
             alice.connect(timeout=WAIT)
@@ -483,7 +483,8 @@ def test_pings_from_the_server_are_answered(server: FakeServer, clients: list[Ch
 
 
 def test_a_silent_server_is_pinged_then_declared_lost(silent: SilentServer) -> None:
-    client = ChatClient("Alice", "127.0.0.1", silent.port, heartbeat_interval=0.1, heartbeat_timeout=0.5)
+    client = ChatClient("Alice", "127.0.0.1", silent.port, heartbeat_interval=0.1, heartbeat_timeout=0.5,
+                        reconnect=False)
     try:
         thread, _ = connect_in_background(client)
         hello = silent.accept_hello()

@@ -43,7 +43,8 @@ def send(server: FakeServer, to: str, text: str, name: str = "Carol", timeout: f
 def test_exit_codes_are_the_documented_ones() -> None:
     assert [(c.name, c.value) for c in ExitCode] == [
         ("OK", 0), ("REFUSED", 1), ("USAGE", 2), ("NO_SERVER", 3), ("LOGIN_REFUSED", 4), ("TIMEOUT", 5),
-        ("INTERRUPTED", 130)]
+        ("AUTH_FAILED", 6), ("INTERRUPTED", 130)]
+    assert "  6  authentication failed" in ExitCode.describe()
     assert "  5  no delivery acknowledgement" in ExitCode.describe()
 
 
@@ -59,7 +60,7 @@ def test_delivered_exits_0(server: FakeServer, bob: ChatClient) -> None:
 def test_refused_by_the_server_exits_1(server: FakeServer) -> None:
     code, out, err = send(server, "Bob", "anyone?")
     assert (code, out) == (ExitCode.REFUSED, "")
-    assert err == "error: not delivered to Bob — Bob is not online (unknown_recipient)\n"
+    assert err == "error: not delivered to Bob — nobody called Bob has ever logged in here (unknown_recipient)\n"
 
 
 def test_too_long_exits_1(server: FakeServer, bob: ChatClient) -> None:

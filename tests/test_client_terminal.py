@@ -20,8 +20,10 @@ from client import ChatClient, MessageUpdate, OutgoingMessage
 from client.exitcodes import ExitCode
 from client.terminal import TerminalUI, describe_event, describe_status, format_lookup, format_users, prompt_for
 from fakeserver import FakeServer
+from client.events import Reconnected, Reconnecting
 from protocol import (
     Accepted,
+    Delivered,
     DirectMessage,
     ErrorReply,
     FrameRejected,
@@ -33,6 +35,7 @@ from protocol import (
     UserJoined,
     UserLeft,
     UserList,
+    Welcome,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,11 +75,15 @@ def test_status_lines() -> None:
     assert describe_status(dm, "sent", None) == "✓ sent to Bob: hello"
     assert describe_status(dm, "delivered", None) == "✓ delivered to Bob: hello"
     assert describe_status(dm, "failed", ("unknown_recipient", "x")) == \
-        "✗ not delivered to Bob: hello — Bob is not online (unknown_recipient)"
+        "✗ not delivered to Bob: hello — nobody called Bob has ever logged in here (unknown_recipient)"
     assert describe_status(room, "sent", None) == "✓ sent to the room: hi all"
     assert describe_status(room, "failed", ("message_too_large", "too long")) == \
         "✗ not sent to the room: hi all — too long (message_too_large)"
     assert describe_status(dm, "sending", None) is None
+    assert describe_status(dm, "queued", None) == \
+        "✓ queued for Bob: hello (Bob is offline; it will be delivered when they log in)"
+    assert describe_status(dm, "failed", ("expired", "x")) == \
+        "✗ not delivered to Bob: hello — Bob did not log in to receive it before it expired (expired)"
     assert describe_event(MessageUpdate(dm, "sent"), "Alice") == "✓ sent to Bob: hello"
     long = OutgoingMessage("r3", "Bob", "x" * 500)
     assert len(describe_status(long, "sent", None) or "") < 100
@@ -91,7 +98,23 @@ def test_who_and_whois_lines() -> None:
     assert re.fullmatch(r"\* Bob is online from 127\.0\.0\.1:5555 since \d\d:\d\d", format_lookup(online))
     v6 = LookupResult("x", "Bob", "online", "::1", 5555, time.time())
     assert format_lookup(v6).startswith("* Bob is online from [::1]:5555 since ")
-    assert format_lookup(LookupResult("x", "Zed", "unknown")) == "* Zed is not online"
+    assert format_lookup(LookupResult("x", "Zed", "unknown")) == "* Zed is not online (nobody by that name has logged in here)"
+    assert format_lookup(LookupResult("x", "Bob", "offline")) == "* Bob is offline (messages to them wait for their next login)"
+
+
+def test_connection_and_outcome_lines() -> None:
+    welcome = Welcome("h", "Alice", 1, "server", 15.0)
+    assert describe_event(Reconnecting(3, 2.0, "connection refused"), "Alice") == \
+        "! connection lost; reconnecting in 2.0 s (attempt 3): connection refused"
+    assert describe_event(Reconnecting(1, 0.5), "Alice") == "! connection lost; reconnecting in 0.5 s (attempt 1)"
+    assert describe_event(Reconnected(welcome), "Alice") == "! reconnected"
+    assert describe_event(Reconnected(welcome, 1), "Alice") == "! reconnected; 1 message sent again"
+    assert describe_event(Reconnected(welcome, 3), "Alice") == "! reconnected; 3 messages sent again"
+    assert describe_event(Delivered("old-7", 17), "Alice") == "✓ delivered: message 17"
+    assert describe_event(ErrorReply("expired", "your message 17 to Bob expired", "old-8"), "Alice") == \
+        "✗ not delivered: your message 17 to Bob expired (expired)"
+    assert describe_event(ErrorReply("rate_limited", "slow", None, 1.5), "Alice") == \
+        "! server error: too many attempts; try again in 1.5 s (rate_limited)"
 
 
 def test_the_prompt_shows_the_target() -> None:
@@ -160,7 +183,7 @@ def test_incoming_events_are_printed(server: FakeServer, bob: ChatClient) -> Non
 def test_a_failed_message_is_reported(server: FakeServer) -> None:
     code, lines = run_pipe(server, "@Zed anyone?\n" + "@Zed " + "x" * 5000 + "\n")
     assert code == ExitCode.OK
-    assert "✗ not delivered to Zed: anyone? — Zed is not online (unknown_recipient)" in lines
+    assert "✗ not delivered to Zed: anyone? — nobody called Zed has ever logged in here (unknown_recipient)" in lines
     assert any(line.startswith("✗ not delivered to Zed: xxx") and "(message_too_large)" in line for line in lines)
 
 
@@ -204,7 +227,7 @@ def test_the_process_delivers_and_exits_0_at_eof(server: FakeServer, bob: ChatCl
 
 
 def test_the_process_exits_3_when_the_connection_is_lost(server: FakeServer) -> None:
-    proc = start_client(server.port)
+    proc = start_client(server.port, "--no-reconnect")
     try:
         server.wait_online("Alice", WAIT)
         server.drop("Alice")  # stdin stays open: the client must notice by itself
@@ -262,7 +285,7 @@ class Pty:
 def test_interactive_mode_redraws_the_typed_line_and_exits_3_when_lost(server: FakeServer, bob: ChatClient) -> None:
     master, slave = os.openpty()
     env = dict(os.environ, TERM="xterm", PYTHONIOENCODING="utf-8")
-    proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", "--port", str(server.port)],
+    proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", "--port", str(server.port), "--no-reconnect"],
                             cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
     os.close(slave)
     screen = Pty(master)

@@ -1,0 +1,117 @@
+"""Passwords for the terminal front ends: where they come from, and logging in with them.
+
+A password never comes from the command line, where every user of the machine can read
+it (``ps``) and the shell keeps it in its history. It comes from, in this order:
+
+1. ``--password-file FILE``: the first line of FILE (its line ending removed);
+2. the environment variable ``CHAT_PASSWORD`` (:data:`PASSWORD_ENV`);
+3. a prompt without echo (:func:`getpass.getpass`), in an interactive session only,
+   when the server answers ``auth_required`` (or ``bad_password``: up to three tries),
+   and twice (to catch typos) when claiming a name with ``--register`` or ``/register``.
+
+:func:`log_in` is ``client.connect()`` plus that prompting; :func:`refusal_line` and
+:data:`AUTH_CODES` say how a refusal is reported and which exit status it gets.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from collections.abc import Callable, Mapping
+
+import const
+from protocol import ErrorCode, Welcome
+
+from .display import explain_error
+from .errors import LoginRefused
+from .library import ChatClient
+
+PASSWORD_ENV = "CHAT_PASSWORD"
+# Password prompts per login (the server slows down repeated failures anyway).
+MAX_PROMPTS = 3
+# Longest rate_limited wait an interactive login sits through before giving up (seconds).
+MAX_LOGIN_WAIT = 10.0
+# Refusals of a login that are about the password or the account: ExitCode.AUTH_FAILED.
+AUTH_CODES = frozenset({ErrorCode.AUTH_REQUIRED, ErrorCode.BAD_PASSWORD, ErrorCode.RATE_LIMITED,
+                        ErrorCode.ACCOUNTS_REQUIRED, ErrorCode.WEAK_PASSWORD, ErrorCode.ACCOUNT_EXISTS})
+
+Ask = Callable[[str], str]
+
+
+class PasswordError(Exception):
+    """No usable password: unreadable file, prompts that do not match, too short..."""
+
+
+def ask_password(prompt: str) -> str:
+    """Read a password from the terminal without echo (looked up at call time, so tests
+    can patch ``getpass.getpass``)."""
+    return getpass.getpass(prompt)
+
+
+def read_password_file(path: str) -> str:
+    """The first line of ``path`` without its line ending; PasswordError if unusable."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            line = file.readline()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PasswordError(f"cannot read the password file {path!r}: "
+                            f"{getattr(exc, 'strerror', None) or exc}") from None
+    password = line.rstrip("\r\n")
+    if not password:
+        raise PasswordError(f"the password file {path!r} is empty (the password is its first line)")
+    return password
+
+
+def script_password(password_file: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The password given for scripts (file, then environment), or None."""
+    if password_file is not None:
+        return read_password_file(password_file)
+    value = (os.environ if environ is None else environ).get(PASSWORD_ENV)
+    return value or None
+
+
+def ask_new_password(name: str, ask: Ask = ask_password) -> str:
+    """Ask twice for a new password for ``name``; PasswordError if they differ or it is
+    too short (the server would refuse it)."""
+    first = ask(f"new password for {name} (at least {const.MIN_PASSWORD_LENGTH} characters): ")
+    if len(first) < const.MIN_PASSWORD_LENGTH:
+        raise PasswordError(f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
+    if ask("the same password again: ") != first:
+        raise PasswordError("the two passwords differ; nothing was registered")
+    return first
+
+
+def log_in(client: ChatClient, ask: Ask | None, tell: Callable[[str], None],
+           timeout: float = const.CONNECT_TIMEOUT) -> Welcome:
+    """``client.connect(timeout)``; when the server wants a password and ``ask`` is given
+    (an interactive session), ask for it and try again, up to MAX_PROMPTS times, sitting
+    through short ``rate_limited`` waits. ``tell(line)`` reports a wrong password.
+
+    Raises what connect() raises; EOFError or KeyboardInterrupt from a prompt pass through.
+    """
+    prompts = 0
+    while True:
+        try:
+            return client.connect(timeout=timeout)
+        except LoginRefused as exc:
+            if ask is None:
+                raise
+            if exc.code == ErrorCode.RATE_LIMITED and exc.retry_after is not None \
+                    and exc.retry_after <= MAX_LOGIN_WAIT:
+                time.sleep(exc.retry_after)  # the server's throttle after a wrong password
+                continue
+            if exc.code not in (ErrorCode.AUTH_REQUIRED, ErrorCode.BAD_PASSWORD) or prompts >= MAX_PROMPTS:
+                raise
+            if exc.code == ErrorCode.BAD_PASSWORD:
+                tell("wrong password; try again")
+            client.password = ask(f"password for {client.name}: ")
+            prompts += 1
+
+
+def refusal_line(exc: LoginRefused, scripted: bool) -> str:
+    """The ``error: ...`` line for a refused login, with a hint for scripts."""
+    line = f"error: login refused: {explain_error(exc.code, exc.message, retry_after=exc.retry_after)}"
+    if exc.code == ErrorCode.AUTH_REQUIRED and scripted:
+        line += f"; set {PASSWORD_ENV} or use --password-file FILE"
+    return line

@@ -1,0 +1,43 @@
+"""Local events of the client library: what happened to the connection itself.
+
+They never go on the wire; the library hands them to the application like any other
+event (``on_event`` or ``client.events``), in order with the rest::
+
+    ... DirectMessage ... Reconnecting(1, 0.5, "...") Reconnecting(2, 1.0, "...")
+    Reconnected(welcome, resent=3) ... MessageUpdate ... Delivered ...
+
+``Reconnecting`` comes before each wait, so an interface can say "reconnecting in 2.0 s
+(attempt 3)" at once. The session is back when ``Reconnected`` arrives; messages that had
+not been acknowledged, and those typed meanwhile, have then been written again, in order.
+If the client gives up (``close()``, a fatal login error such as ``bad_password``, or
+``max_reconnect_attempts``), ``ConnectionClosed`` follows instead, as for any final end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from protocol import Event, Welcome
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnecting(Event):
+    """The connection was lost without the server's goodbye: attempt ``attempt`` (from 1)
+    to open a new session starts in ``delay`` seconds. ``reason`` says why the last
+    connection (or the last attempt) ended, in words."""
+
+    TYPE: ClassVar[str] = ""
+    attempt: int
+    delay: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected(Event):
+    """A new session is open (``welcome`` is its Welcome); ``resent`` messages that the
+    server had not acknowledged, or that were typed while disconnected, were sent again."""
+
+    TYPE: ClassVar[str] = ""
+    welcome: Welcome
+    resent: int = 0

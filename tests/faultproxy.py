@@ -1,0 +1,362 @@
+"""A TCP proxy on 127.0.0.1 that cuts chat connections at chosen points (tests only).
+
+Clients connect to the proxy; for each connection (a *link*) it opens one to the server and
+copies bytes both ways, frame by frame (a frame ends with a newline), so it can act just
+before or just after a frame of a given type passes. A :class:`Fault` says where to cut::
+
+    with FaultProxy(server.host, server.port) as proxy:
+        # Cut Alice's connection just before the server's 5th "accepted" reaches her,
+        # then again at the 12th and the 19th.
+        proxy.add(Fault("down", frame_type="accepted", nth=5, every=7, times=3, name="Alice"))
+        client = ChatClient("Alice", "127.0.0.1", proxy.port)
+
+Directions: ``"up"`` is client -> server, ``"down"`` server -> client. A cut *resets both
+sides* (SO_LINGER 0, then close: an RST, and whatever was still buffered in the proxy is
+lost), as when a NAT box or a Wi-Fi hand-over kills a connection: the server's writes that
+the proxy had read are gone, the client's too. ``when="before"`` drops the triggering
+frame; ``"after"`` forwards it, then cuts. ``after_bytes`` cuts a link once that many bytes
+went through in that direction (possibly in the middle of a frame).
+
+Links are named by the ``name`` of the first ``hello`` that passes up, so faults can target
+one user's connections whatever the order in which they are made. ``refuse_new`` makes the
+proxy accept and reset every new connection at once (a server that is "down"), to watch
+reconnection attempts back off. Every cut is recorded in ``proxy.cuts`` (for asserts and
+for the message of a failing test). :meth:`FaultProxy.freeze` turns a user's live links
+into black holes: nothing more passes either way and nothing is closed, as when a host
+vanishes from the network, which only heartbeats can detect.
+
+One thread accepts; two threads serve each link. One lock guards the faults and the
+counters. Loopback only.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+
+UP, DOWN = "up", "down"
+
+
+@dataclass
+class Fault:
+    """Where to cut. Counting is over all links that match ``name`` (None: every link).
+
+    With ``frame_type``: the ``nth`` matching frame in ``direction`` triggers a cut (before
+    or after it passes, per ``when``), then every ``every``-th one after it, at most
+    ``times`` cuts in all. With ``after_bytes``: each matching link is cut once that many
+    bytes went through in ``direction``, at most ``times`` links.
+    """
+
+    direction: str
+    frame_type: str | None = None
+    when: str = "before"
+    nth: int = 1
+    every: int | None = None
+    times: int = 1
+    after_bytes: int | None = None
+    name: str | None = None
+    # Counters, updated by the proxy.
+    seen: int = 0
+    fired: int = 0
+
+    def __post_init__(self) -> None:
+        assert self.direction in (UP, DOWN)
+        assert self.when in ("before", "after")
+        assert (self.frame_type is None) != (self.after_bytes is None), "frame_type or after_bytes"
+
+    def matches(self, link: _Link) -> bool:
+        return self.fired < self.times and (self.name is None or (link.name or "").lower() == self.name.lower())
+
+    def count_frame(self) -> bool:
+        """One more matching frame passed: True if it is one to cut at."""
+        self.seen += 1
+        due = self.seen == self.nth or (self.every is not None and self.seen > self.nth
+                                        and (self.seen - self.nth) % self.every == 0)
+        if due:
+            self.fired += 1
+        return due
+
+
+class _Link:
+    """One client connection and its upstream connection."""
+
+    def __init__(self, number: int, client: socket.socket, server: socket.socket) -> None:
+        self.number = number
+        self.sockets = {UP: server, DOWN: client}  # where bytes going that way are written
+        self.client = client
+        self.server = server
+        self.name: str | None = None
+        self.bytes = {UP: 0, DOWN: 0}
+        self.dead = False
+        self.frozen = False  # a black hole: bytes are read and dropped
+        self.ended = 0  # directions that ended cleanly
+        self.byte_faults: dict[str, list[Fault]] = {UP: [], DOWN: []}  # armed on this link
+
+
+class FaultProxy:
+    """See the module docstring. Use as a context manager, or start() and stop()."""
+
+    def __init__(self, upstream_host: str, upstream_port: int, *, raw: bool = False) -> None:
+        """``raw``: relay bytes without looking for frames (for TLS, whose bytes are
+        opaque); then only :meth:`cut`, :meth:`freeze` and ``refuse_new`` apply."""
+        self.upstream = (upstream_host, upstream_port)
+        self.raw = raw
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.faults: list[Fault] = []
+        self.cuts: list[str] = []          # one line per cut, in order
+        self.frames: list[tuple[int, str, str]] = []  # (link, direction, type) of every frame
+        self.refuse_new = False
+        # Once this many cuts happened, refuse_new turns on by itself (None: never).
+        self.refuse_after_cuts: int | None = None
+        self.links: list[_Link] = []
+        self._lock = threading.Condition()
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopped = False
+
+    # --- Life cycle ---------------------------------------------------------------------
+
+    def start(self) -> FaultProxy:
+        listener = socket.create_server((self.host, 0))
+        listener.settimeout(0.05)  # so stop() is prompt: close() does not wake accept()
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        self._spawn(self._accept_loop, "proxy-accept")
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            links = list(self.links)
+        if self._listener is not None:
+            with suppress(OSError):
+                self._listener.close()
+        for link in links:
+            self._reset(link, "proxy stopped", record=False)
+        for thread in self._threads:
+            thread.join(5)
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- What tests call ----------------------------------------------------------------
+
+    def add(self, *faults: Fault) -> None:
+        with self._lock:
+            self.faults.extend(faults)
+
+    def cut(self, name: str | None = None) -> int:
+        """Reset every live link (of user ``name``) now; return how many."""
+        with self._lock:
+            links = [link for link in self.links if not link.dead
+                     and (name is None or (link.name or "").lower() == name.lower())]
+        for link in links:
+            self._reset(link, f"cut by the test ({link.name})")
+        return len(links)
+
+    def freeze(self, name: str) -> int:
+        """Silently drop, from now on, everything on the live links of user ``name``."""
+        with self._lock:
+            links = [link for link in self.links if not link.dead and (link.name or "").lower() == name.lower()]
+            for link in links:
+                link.frozen = True
+            return len(links)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()`` (evaluated under the proxy's lock) holds."""
+        with self._lock:
+            return self._lock.wait_for(predicate, timeout)
+
+    def live_links(self, name: str | None = None) -> int:
+        """Links still open (of user ``name``; in raw mode names are unknown: use None)."""
+        with self._lock:
+            return sum(1 for link in self.links if not link.dead
+                       and (name is None or (link.name or "").lower() == name.lower()))
+
+    # --- Serving ------------------------------------------------------------------------
+
+    def _spawn(self, target: Callable[..., None], name: str, *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        number = 0
+        while not self._stopped:
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            if self.refuse_new:
+                self._hard_close(client)
+                with self._lock:
+                    self.cuts.append("refused a new connection")
+                    self._lock.notify_all()
+                continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                self._hard_close(client)
+                continue
+            server.settimeout(None)
+            for sock in (client, server):
+                with suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            number += 1
+            link = _Link(number, client, server)
+            with self._lock:
+                if self._stopped:
+                    self._hard_close(client)
+                    self._hard_close(server)
+                    return
+                self.links.append(link)
+                self._lock.notify_all()
+            self._spawn(self._pump, f"proxy-{number}-up", link, UP)
+            self._spawn(self._pump, f"proxy-{number}-down", link, DOWN)
+
+    def _pump(self, link: _Link, direction: str) -> None:
+        source = link.client if direction == UP else link.server
+        target = link.sockets[direction]
+        pending = b""
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            if link.frozen:
+                if not data:
+                    return  # a black hole passes no end either; stop() releases the sockets
+                continue
+            if not data or link.dead:
+                # One side ended: end the other the same way (a graceful close is passed
+                # on as a graceful close, so the proxy is invisible when no fault fires).
+                if not link.dead:
+                    with suppress(OSError):
+                        target.sendall(pending)
+                        target.shutdown(socket.SHUT_WR)
+                with self._lock:
+                    link.ended += 1
+                    done = link.ended == 2 and not link.dead
+                    if done:
+                        link.dead = True
+                if done:  # both directions ended cleanly: release the sockets
+                    for sock in (link.client, link.server):
+                        with suppress(OSError):
+                            sock.close()
+                return
+            if self.raw:
+                try:
+                    target.sendall(data)
+                except OSError:
+                    self._reset(link, "write failed", record=False)
+                    return
+                continue
+            pending += data
+            while True:
+                end = pending.find(b"\n")
+                if end < 0:
+                    break
+                frame, pending = pending[:end + 1], pending[end + 1:]
+                if not self._pass(link, direction, frame, target):
+                    return
+
+    def _pass(self, link: _Link, direction: str, frame: bytes, target: socket.socket) -> bool:
+        """Forward one frame, cutting where a fault says; False once the link is dead."""
+        kind = _frame_type(frame)
+        with self._lock:
+            if link.dead:
+                return False
+            if link.frozen:
+                return True
+            if direction == UP and link.name is None and kind == "hello":
+                link.name = _frame_field(frame, "name")
+                for fault in self.faults:
+                    if fault.after_bytes is not None and fault.matches(link):
+                        fault.fired += 1  # this link is spent on it
+                        link.byte_faults[fault.direction].append(fault)
+            self.frames.append((link.number, direction, kind))
+            cut_before = cut_after = None
+            for fault in self.faults:
+                if fault.frame_type == kind and fault.direction == direction and fault.matches(link) \
+                        and fault.count_frame():
+                    where = f"{fault.when} {direction} {kind} #{fault.seen} on link {link.number} ({link.name})"
+                    if fault.when == "before":
+                        cut_before = cut_before or where
+                    else:
+                        cut_after = cut_after or where
+            send = frame
+            cut_bytes = None
+            for fault in link.byte_faults[direction]:
+                room = fault.after_bytes - link.bytes[direction]
+                if room < len(send):
+                    send, cut_bytes = send[:max(0, room)], (f"after {fault.after_bytes} bytes {direction} "
+                                                            f"on link {link.number} ({link.name})")
+            if cut_before is not None:
+                send = b""
+            link.bytes[direction] += len(send)
+        if send:
+            try:
+                target.sendall(send)
+            except OSError:
+                self._reset(link, "write failed", record=False)
+                return False
+        reason = cut_before or cut_bytes or cut_after
+        if reason is not None:
+            self._reset(link, reason)
+            return False
+        return True
+
+    def _reset(self, link: _Link, reason: str, record: bool = True) -> None:
+        with self._lock:
+            if link.dead:
+                return
+            link.dead = True
+            if record:
+                self.cuts.append(reason)
+                if self.refuse_after_cuts is not None and len(self.cuts) >= self.refuse_after_cuts:
+                    self.refuse_new = True
+            self._lock.notify_all()
+        for sock in (link.client, link.server):
+            self._hard_close(sock)
+
+    @staticmethod
+    def _hard_close(sock: socket.socket) -> None:
+        """Close with an RST: buffered data is dropped on both ends."""
+        with suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with suppress(OSError):
+            # Wakes the pump thread blocked in recv() on this socket (close() would not),
+            # without sending a FIN first.
+            sock.shutdown(socket.SHUT_RD)
+        with suppress(OSError):
+            sock.close()
+
+
+def _frame_type(frame: bytes) -> str:
+    try:
+        value = json.loads(frame)
+    except ValueError:
+        return "?"
+    return str(value.get("type", "?")) if isinstance(value, dict) else "?"
+
+
+def _frame_field(frame: bytes, key: str) -> str | None:
+    try:
+        value = json.loads(frame).get(key)
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
