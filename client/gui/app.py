@@ -1,0 +1,530 @@
+"""The chat window: the login form, then contacts, conversations, an input box, a status bar.
+
+Threads (STYLE.md, section 2). Only the Tk thread touches widgets. The client library's
+receiver thread calls ``on_event``, which is :meth:`TkBridge.put`: it only queues the
+event. Blocking calls (``connect``, ``who``, history) run on short-lived worker threads
+that hand their results back with :meth:`TkBridge.call`. Sending is done on the Tk thread:
+``send_direct``/``send_room`` return at once with a tracker whose progress arrives later
+as ``MessageUpdate`` events.
+
+Keyboard:
+    Enter            send (in the input box); Shift+Enter: a new line
+    Ctrl+1 … Ctrl+9  open the room (1) or the n-th conversation of the list
+    Alt+Up/Down, Ctrl+PgUp/PgDn   previous / next conversation
+    Up/Down          move through the list when it has the focus; Enter: back to typing
+    Escape           from the input box to the list, and back
+    PgUp/PgDn        scroll the conversation (in the input box)
+    Tab / Shift+Tab  list → input box → Send button
+    Ctrl+Q           quit
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import tkinter as tk
+from tkinter import font as tkfont
+from tkinter import messagebox, ttk
+from typing import Any
+
+import const
+from protocol import ConnectionClosed
+
+from ..display import sanitize
+from .bridge import TkBridge, TurnTimer
+from .login import LoginForm, LoginRequest
+from .model import (
+    CONNECTED,
+    DISCONNECTED,
+    ROOM,
+    ChatModel,
+    ContactsChanged,
+    HistoryWanted,
+    LineAdded,
+    LinesPrepended,
+    StateChanged,
+    StatusChanged,
+)
+from .panes import COLORS, ContactList, ConversationPane
+from .session import can_register, fetch_history, log_in, login_error_text, password_support
+
+_log = logging.getLogger(__name__)
+
+STATUS_COLORS = {"connected": COLORS["online"], "connecting": COLORS["queued"],
+                 "reconnecting": COLORS["queued"], "disconnected": COLORS["failed"]}
+
+
+def _fonts(root: tk.Misc) -> dict[str, Any]:
+    """The platform's named fonts, and a few variants of them."""
+    default = tkfont.nametofont("TkDefaultFont", root=root)
+    text = tkfont.nametofont("TkTextFont", root=root)
+    size = default.actual("size")
+    bold = default.copy()
+    bold.configure(weight="bold")
+    italic = text.copy()
+    italic.configure(slant="italic")
+    small = default.copy()
+    small.configure(size=size - 1 if size > 0 else size + 1)
+    heading = default.copy()
+    heading.configure(weight="bold", size=round(size * 1.35))  # negative sizes are pixels: scaled alike
+    return {"default": default, "text": text, "bold": bold, "italic": italic, "small": small,
+            "heading": heading, "fixed": tkfont.nametofont("TkFixedFont", root=root)}
+
+
+def _style(root: tk.Tk, fonts: dict[str, Any]) -> None:
+    style = ttk.Style(root)
+    # The native themes on Windows and macOS; "clam" is the clean one on X11.
+    if root.tk.call("tk", "windowingsystem") == "x11" and "clam" in style.theme_names():
+        style.theme_use("clam")
+    page, side = "#f3f4f6", "#e5e7eb"
+    style.configure("TFrame", background=page)
+    style.configure("TLabel", background=page)
+    style.configure("TCheckbutton", background=page)
+    style.configure("Card.TFrame", background="#ffffff", relief="solid", borderwidth=1)
+    style.configure("Card.TLabel", background="#ffffff")
+    style.configure("Heading.TLabel", font=fonts["heading"], background="#ffffff")
+    style.configure("Hint.TLabel", font=fonts["small"], foreground=COLORS["meta"], background="#ffffff")
+    style.configure("Side.TFrame", background=side)
+    style.configure("SideHeading.TLabel", background=side, font=fonts["bold"], foreground="#374151")
+    style.configure("Pane.TFrame", background="#ffffff")
+    style.configure("Title.TLabel", font=fonts["heading"], background=page)
+    style.configure("Sub.TLabel", foreground=COLORS["meta"], background=page)
+    style.configure("Status.TFrame", background=side)
+    style.configure("Status.TLabel", background=side)
+    style.configure("Dot.TLabel", background=side)
+    style.configure("Contacts.Treeview", rowheight=max(22, fonts["default"].metrics("linespace") + 8),
+                    background="#f9fafb", fieldbackground="#f9fafb", borderwidth=0)
+    style.map("Contacts.Treeview", background=[("selected", "#2563eb")], foreground=[("selected", "#ffffff")])
+    style.configure("Accent.TButton", font=fonts["bold"])
+    style.configure("Card.TCheckbutton", background="#ffffff")
+
+
+class ChatApp:
+    """The whole window. ``autologin``: try to log in at once with the given values (the
+    form stays on screen, filled in, if that fails)."""
+
+    def __init__(self, root: tk.Tk, name: str = "", host: str = const.SERVER_HOST,
+                 port: int = const.SERVER_PORT, *, autologin: bool = False, password: str | None = None,
+                 register: bool = False, options: dict[str, Any] | None = None) -> None:
+        self.root = root
+        self.options = dict(options or {})  # more ChatClient arguments: tls, cafile, reconnect
+        self.fonts = _fonts(root)
+        _style(root, self.fonts)
+        root.title("Chat")
+        root.geometry("980x640")
+        root.minsize(560, 380)
+        root.protocol("WM_DELETE_WINDOW", self.quit)
+        root.bind_all("<Control-q>", lambda e: self.quit())
+        root.columnconfigure(0, weight=1)
+        root.rowconfigure(0, weight=1)
+
+        self.bridge = TkBridge(root, self._on_events)
+        self.timer = TurnTimer(root)
+        self.client: Any = None
+        self.model: ChatModel | None = None
+        self.alerts: list[tuple[str, str]] = []
+        self.alert_open = False
+        self._early: list[Any] = []
+        self._closing = False
+        self._closer: threading.Thread | None = None
+        self._panes: dict[str, ConversationPane] = {}
+
+        self.login = LoginForm(root, name=name, host=host, port=port, on_submit=self._submit_login,
+                               on_invalid=self.alert, passwords=password_support() is not None,
+                               registering=can_register())
+        self.login.grid(row=0, column=0, sticky="nsew")
+        self.login.fill(password=password or "", register=register)
+        self.chat: ttk.Frame | None = None
+        self.bridge.start()
+        self.timer.start()
+        self.login.focus_first()
+        if autologin and name:
+            root.after(0, self.login.submit)
+
+    # --- Dialogs ------------------------------------------------------------------------
+
+    def alert(self, title: str, message: str) -> None:
+        """Show an error dialog. Shown from its own after() turn, never from inside the
+        bridge's turn, so the event queue keeps being drained while it is open."""
+        self.alerts.append((title, message))
+
+        headline, _, detail = message.partition("\n\n")
+
+        def show() -> None:
+            self.alert_open = True
+            try:
+                messagebox.showerror(title, headline, detail=detail, parent=self.root)
+            except tk.TclError:
+                pass  # the window was closed meanwhile
+            finally:
+                self.alert_open = False
+        self.root.after(0, show)
+
+    # --- Logging in ---------------------------------------------------------------------
+
+    def _submit_login(self, request: LoginRequest) -> None:
+        self.login.set_busy(True, f"Connecting to {request.host}:{request.port}…")
+        threading.Thread(target=self._login_worker, args=(request,), name="gui-login", daemon=True).start()
+
+    def _login_worker(self, request: LoginRequest) -> None:
+        """On a worker thread: connect, then ask who is online; hand the outcome over."""
+        try:
+            client, welcome = log_in(request.name, request.host, request.port, self.bridge.put,
+                                     password=request.password, register=request.register, options=self.options)
+        except Exception as exc:  # LoginRefused, ServerUnreachable, Unsupported, bugs
+            self.bridge.call(self._login_failed, request, exc)
+            return
+        try:
+            users: Any = client.who()
+        except Exception as exc:  # the chat works without the list; say why it is empty
+            users = exc
+        self.bridge.call(self._logged_in, request, client, welcome, users)
+
+    def _login_failed(self, request: LoginRequest, error: BaseException) -> None:
+        self.login.set_busy(False)
+        self._early.clear()
+        title, message = login_error_text(error, request.name, f"{request.host}:{request.port}")
+        self.alert(title, message)
+        code = getattr(error, "code", "")
+        self.login.focus_field("password" if code in ("bad_password", "auth_required", "weak_password")
+                               else "name" if code in ("name_taken", "invalid_name", "account_exists")
+                               else "host")
+
+    def _logged_in(self, request: LoginRequest, client: Any, welcome: Any, users: Any) -> None:
+        if self._closing:
+            threading.Thread(target=client.close, daemon=True).start()
+            return
+        self.client = client
+        self.login.fill(password="")  # the library keeps it (for reconnecting); the form need not
+        me = getattr(welcome, "name", request.name) or request.name
+        self.model = ChatModel(me, client.address)
+        self.model.set_state(CONNECTED)
+        if isinstance(users, BaseException):
+            self.model.notice(ROOM, f"Could not get the list of users online: {sanitize(users)}")
+        else:
+            self.model.set_online(users)
+        self.login.grid_remove()
+        self._build_chat()
+        self.root.title(f"Chat — {me}")
+        early, self._early = self._early, []
+        for event in early:
+            self.model.apply(event)
+        self.open_conversation(ROOM)
+        self.input.focus_set()
+
+    # --- The chat page ------------------------------------------------------------------
+
+    def _build_chat(self) -> None:
+        root = self.root
+        chat = self.chat = ttk.Frame(root)
+        chat.grid(row=0, column=0, sticky="nsew")
+        chat.columnconfigure(0, weight=1)
+        chat.rowconfigure(0, weight=1)
+
+        panes = ttk.Panedwindow(chat, orient="horizontal")
+        panes.grid(row=0, column=0, sticky="nsew")
+        # Created in tab order: the list, then the input box, then the Send button.
+        self.contacts = ContactList(panes, self.fonts, self.open_conversation)
+        right = ttk.Frame(panes, padding=(10, 8, 10, 8))
+        panes.add(self.contacts, weight=0)
+        panes.add(right, weight=1)
+        right.columnconfigure(0, weight=1)
+        right.rowconfigure(1, weight=1)
+
+        header = ttk.Frame(right)
+        header.grid(row=0, column=0, sticky="ew", pady=(0, 6))
+        self.title_var = tk.StringVar(root, "")
+        self.subtitle_var = tk.StringVar(root, "")
+        ttk.Label(header, textvariable=self.title_var, style="Title.TLabel").pack(side="left")
+        ttk.Label(header, textvariable=self.subtitle_var, style="Sub.TLabel").pack(side="left", padx=(10, 0))
+
+        # The conversation panes are stacked in one cell; the open one is raised.
+        self.stack = ttk.Frame(right, style="Pane.TFrame", relief="solid", borderwidth=1)
+        self.stack.grid(row=1, column=0, sticky="nsew")
+        self.stack.rowconfigure(0, weight=1)
+        self.stack.columnconfigure(0, weight=1)
+
+        compose = ttk.Frame(right)
+        compose.grid(row=2, column=0, sticky="ew", pady=(8, 0))
+        compose.columnconfigure(0, weight=1)
+        self.input = tk.Text(compose, height=3, wrap="word", undo=True, font=self.fonts["text"],
+                             padx=8, pady=6, relief="flat", borderwidth=0, highlightthickness=2,
+                             highlightcolor="#2563eb", highlightbackground="#d1d5db", background="#ffffff",
+                             foreground="#111827", insertbackground="#111827")
+        self.input.grid(row=0, column=0, sticky="ew")
+        self.send_button = ttk.Button(compose, text="Send", command=self.send_input, style="Accent.TButton")
+        self.send_button.grid(row=0, column=1, padx=(8, 0))
+        ttk.Label(compose, text="Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
+                                "conversation · Esc: list", style="Sub.TLabel", font=self.fonts["small"]).grid(
+            row=1, column=0, columnspan=2, sticky="w", pady=(4, 0))
+
+        status = ttk.Frame(chat, style="Status.TFrame", padding=(10, 3))
+        status.grid(row=1, column=0, sticky="ew")
+        self.status_dot = ttk.Label(status, text="●", style="Dot.TLabel")
+        self.status_dot.pack(side="left")
+        self.status_var = tk.StringVar(root, "")
+        ttk.Label(status, textvariable=self.status_var, style="Status.TLabel").pack(side="left", padx=(6, 0))
+
+        self._bind_keys()
+        self._render()
+
+    def _bind_keys(self) -> None:
+        text = self.input
+        text.bind("<Return>", self.send_input)
+        text.bind("<KP_Enter>", self.send_input)
+        text.bind("<Shift-Return>", self._newline)
+        text.bind("<Shift-KP_Enter>", self._newline)
+        text.bind("<Tab>", lambda e: self._focus_next(text, +1))
+        for sequence in ("<Shift-Tab>", "<ISO_Left_Tab>"):
+            text.bind(sequence, lambda e: self._focus_next(text, -1))
+        text.bind("<Escape>", lambda e: self._focus_list())
+        text.bind("<Prior>", lambda e: self._scroll(-1))
+        text.bind("<Next>", lambda e: self._scroll(+1))
+        tree = self.contacts.tree
+        tree.bind("<Return>", lambda e: self._focus_input())
+        tree.bind("<KP_Enter>", lambda e: self._focus_input())
+        tree.bind("<Escape>", lambda e: self._focus_input())
+        for widget in (self.root, text):
+            for n in range(1, 10):
+                widget.bind(f"<Control-Key-{n}>", lambda e, n=n: self._open_nth(n))
+            for sequence, step in (("<Alt-Up>", -1), ("<Alt-Down>", +1),
+                                   ("<Control-Prior>", -1), ("<Control-Next>", +1)):
+                widget.bind(sequence, lambda e, step=step: self._open_step(step))
+
+    def _newline(self, _event: object) -> str:
+        self.input.insert("insert", "\n")
+        self.input.see("insert")
+        return "break"
+
+    def _focus_next(self, widget: tk.Misc, step: int) -> str:
+        target = widget.tk_focusNext() if step > 0 else widget.tk_focusPrev()
+        if target is not None:
+            target.focus_set()
+        return "break"
+
+    def _focus_list(self) -> str:
+        self.contacts.tree.focus_set()
+        if self.model is not None:
+            self.contacts.tree.focus(self.model.active)
+        return "break"
+
+    def _focus_input(self) -> str:
+        self.input.focus_set()
+        return "break"
+
+    def _scroll(self, pages: int) -> str:
+        if self.model is not None:
+            self._pane(self.model.active).scroll_pages(pages)
+        return "break"
+
+    def _open_nth(self, n: int) -> str:
+        if self.model is not None:
+            order = self.model.contact_order()
+            if n <= len(order):
+                self.open_conversation(order[n - 1])
+                self.input.focus_set()
+        return "break"
+
+    def _open_step(self, step: int) -> str:
+        if self.model is not None:
+            order = self.model.contact_order()
+            index = order.index(self.model.active) if self.model.active in order else 0
+            self.open_conversation(order[(index + step) % len(order)])
+        return "break"
+
+    # --- Conversations ------------------------------------------------------------------
+
+    def _pane(self, key: str) -> ConversationPane:
+        pane = self._panes.get(key)
+        if pane is None:
+            pane = self._panes[key] = ConversationPane(self.stack, key, self.fonts)
+            pane.grid(row=0, column=0, sticky="nsew")
+            pane.lower()
+        return pane
+
+    def open_conversation(self, key: str) -> None:
+        """Show conversation ``key`` (the room or a user's)."""
+        if self.model is None:
+            return
+        if key != self.model.active or key not in self._panes:
+            self.model.open(key)
+            self._pane(key).tkraise()
+        self._render()
+
+    def _update_header(self) -> None:
+        model = self.model
+        assert model is not None
+        key = model.active
+        self.title_var.set(model.title(key))
+        if key == ROOM:
+            online = sum(1 for c in model.contacts.values() if c.online) + 1
+            self.subtitle_var.set(f"broadcast room · {online} online")
+        else:
+            contact = model.contacts.get(key)
+            self.subtitle_var.set("online" if contact is not None and contact.online else "offline")
+        unread = model.total_unread
+        self.root.title(f"Chat — {model.me}" + (f" ({unread} unread)" if unread else ""))
+
+    # --- Events -------------------------------------------------------------------------
+
+    def _on_events(self, events: list[Any]) -> None:
+        """A batch of library events, on the Tk thread (from the bridge)."""
+        if self.model is None:
+            self._early.extend(events)  # before the login finished: applied after it
+            return
+        for event in events:
+            self.model.apply(event)
+            if type(event).__name__ == "Reconnected":
+                self._refresh_users()  # who came and went while we were away
+            elif isinstance(event, ConnectionClosed) and self.model.status_detail == "the connection ended":
+                reason = getattr(self.client, "close_reason", "")
+                if reason:
+                    self.model.set_state(DISCONNECTED, sanitize(reason))
+        self._render()
+
+    def _render(self) -> None:
+        """Apply the model's changes to the widgets."""
+        model = self.model
+        if model is None or self.chat is None:
+            return
+        touched: dict[str, ConversationPane] = {}
+        contacts = status = False
+        for change in model.take_changes():
+            if isinstance(change, LineAdded):
+                self._touch(touched, change.key).append(change.line)
+            elif isinstance(change, StateChanged):
+                self._touch(touched, change.key).set_state(change.line)
+            elif isinstance(change, LinesPrepended):
+                self._touch(touched, change.key).prepend(change.lines)
+            elif isinstance(change, ContactsChanged):
+                contacts = True
+            elif isinstance(change, StatusChanged):
+                status = True
+            elif isinstance(change, HistoryWanted):
+                self._fetch_history(change.key, change.peer)
+        for pane in touched.values():
+            pane.end()
+        if contacts or touched:
+            self.contacts.refresh(model)
+        if status or not self.status_var.get():
+            self.status_var.set(model.status_text())
+            self.status_dot.configure(foreground=STATUS_COLORS.get(model.state, COLORS["meta"]))
+        self._update_header()
+
+    def _touch(self, touched: dict[str, ConversationPane], key: str) -> ConversationPane:
+        pane = touched.get(key)
+        if pane is None:
+            pane = touched[key] = self._pane(key)
+            pane.begin()
+        return pane
+
+    def _refresh_users(self) -> None:
+        client = self.client
+
+        def work() -> None:
+            try:
+                users = client.who()
+            except Exception:
+                return
+            self.bridge.call(self._users, users)
+        threading.Thread(target=work, name="gui-who", daemon=True).start()
+
+    def _users(self, users: Any) -> None:
+        if self.model is not None:
+            self.model.set_online(users)
+            self._render()
+
+    def _fetch_history(self, key: str, peer: str) -> None:
+        client = self.client
+
+        def work() -> None:
+            try:
+                entries = fetch_history(client, peer)
+            except Exception as exc:
+                self.bridge.call(self._history, key, peer, None, exc)
+                return
+            self.bridge.call(self._history, key, peer, entries, None)
+        threading.Thread(target=work, name="gui-history", daemon=True).start()
+
+    def _history(self, key: str, peer: str, entries: Any, error: BaseException | None) -> None:
+        if self.model is None:
+            return
+        if entries is None:
+            # The library has no history call (yet), or it failed: the conversation
+            # simply starts empty; a failure is said in it.
+            self.model.history_unavailable(key)
+            if error is not None:
+                self.model.notice(key, f"Could not load earlier messages: {sanitize(error)}")
+        else:
+            self.model.add_history(peer, entries)
+        self._render()
+
+    # --- Sending ------------------------------------------------------------------------
+
+    def send_input(self, _event: object = None) -> str:
+        """Send what the input box holds to the open conversation (Enter, or the button)."""
+        text = self.input.get("1.0", "end-1c")
+        if not text.strip() or self.model is None or self.client is None:
+            return "break"
+        key = self.model.active
+        if key == ROOM:
+            message = self.client.send_room(text)
+        else:
+            message = self.client.send_direct(self.model.title(key), text)
+        self.input.delete("1.0", "end")
+        self.input.edit_reset()
+        self.model.sent(message)
+        self._render()
+        return "break"
+
+    # --- Leaving ------------------------------------------------------------------------
+
+    def quit(self) -> None:
+        """Close the connection (on a thread: it may wait a little) and the window."""
+        if self._closing:
+            return
+        self._closing = True
+        self.bridge.stop()
+        client = self.client
+        if client is not None:
+            self._closer = threading.Thread(target=client.close, name="gui-close", daemon=True)
+            self._closer.start()
+        try:
+            self.root.destroy()
+        except tk.TclError:
+            pass
+
+    def wait_closed(self, timeout: float = 5.0) -> None:
+        if self._closer is not None:
+            self._closer.join(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self.model is not None and self.model.state != DISCONNECTED
+
+
+def run(name: str = "", host: str = const.SERVER_HOST, port: int = const.SERVER_PORT, *,
+        password: str | None = None, register: bool = False, **options: Any) -> int:
+    """Open the chat window (logging in at once as ``name`` if given); return when it
+    closes. ``password`` and ``register`` fill the login form; ``options`` (``tls``,
+    ``cafile``, ``reconnect``...) go to ``ChatClient``."""
+    try:
+        root = tk.Tk(className="Chat")
+    except tk.TclError as exc:
+        print(f"chatclient.py: cannot open a window: {exc} (is DISPLAY set?)", file=sys.stderr)
+        return 2
+    app = ChatApp(root, name, host, port, autologin=bool(name), password=password, register=register,
+                  options=options)
+    control = os.environ.get("CHAT_GUI_TEST_CONTROL")
+    if control:
+        from .testhook import ControlChannel
+
+        ControlChannel(app, int(control)).start()
+    try:
+        root.mainloop()
+    except KeyboardInterrupt:
+        app.quit()
+    app.wait_closed()
+    return 0

@@ -1,0 +1,510 @@
+"""What the chat window shows, as plain data: contacts, conversations, unread counts,
+delivery states and the connection state. No tkinter here, so all of it is unit-tested.
+
+The window (:mod:`client.gui.app`) feeds every library event to :meth:`ChatModel.apply`
+(and its own actions to :meth:`ChatModel.sent`, :meth:`ChatModel.open`...), then takes the
+resulting :class:`Change` records with :meth:`ChatModel.take_changes` and redraws only
+what they name. The model never looks at widgets; the window never decides what an event
+means.
+
+Keys. Conversations and contacts are keyed by the lower-cased user name (the server
+compares names case-insensitively); the broadcast room is :data:`ROOM`, which no user name
+can be (names start with a letter or a digit).
+
+Delivery states are the library's (``sending``, ``sent``, ``queued``, ``delivered``,
+``failed``, and whatever it adds later): a :class:`~client.outgoing.MessageUpdate` is the
+authority and is applied as it comes. A raw ``Queued`` answer (from a library that does
+not match it to its tracker yet) only moves a message that is still ``sending`` or
+``sent``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
+
+from protocol import (
+    ConnectionClosed,
+    DirectMessage,
+    ErrorReply,
+    Event,
+    FrameRejected,
+    Goodbye,
+    HistoryPage,
+    Presence,
+    Queued,
+    RoomMessage,
+    UserJoined,
+    UserLeft,
+)
+
+from ..display import explain_error, sanitize
+from ..outgoing import MessageUpdate
+
+ROOM = "#room"
+ROOM_TITLE = "Everyone"
+
+# Connection states shown in the status bar.
+CONNECTING, CONNECTED, RECONNECTING, DISCONNECTED = "connecting", "connected", "reconnecting", "disconnected"
+
+# How a delivery state is written after an outgoing message. Unknown states (a future
+# library's) are shown by name.
+STATE_LABELS = {
+    "sending": "… sending",
+    "sent": "✓ sent",
+    "queued": "◷ queued",
+    "delivered": "✓✓ delivered",
+    "failed": "✗ failed",
+}
+# States a raw Queued answer may move a message out of.
+_BEFORE_QUEUED = frozenset({"sending", "sent"})
+
+
+def key_of(name: str) -> str:
+    """The conversation and contact key of user ``name``."""
+    return name.lower()
+
+
+def clean_text(text: object) -> str:
+    """Message text made safe for a text widget: every line sanitised (control and
+    format characters shown as escapes), the line breaks the sender typed kept."""
+    if not isinstance(text, str):
+        return sanitize(text)
+    return "\n".join(sanitize(line) for line in text.replace("\r\n", "\n").split("\n"))
+
+
+def state_label(state: str | None, error: tuple[str, str] | None = None, to: str | None = None) -> str:
+    """The words after an outgoing message: ``✓✓ delivered``, ``✗ failed: Bob is not online...``."""
+    if state is None:
+        return ""
+    label = STATE_LABELS.get(state, sanitize(state))
+    if state == "failed" and error is not None:
+        label += ": " + explain_error(error[0], error[1], to)
+    return label
+
+
+def describe_event(event: Event) -> str:
+    """A generic one-line description of an event the model has no special rule for,
+    e.g. ``Reconnecting: attempt 2, delay 1.5`` for a future ``Reconnecting(attempt=2,
+    delay=1.5)`` of the library."""
+    name = type(event).__name__
+    words = "".join(" " + c.lower() if c.isupper() and i else c for i, c in enumerate(name))
+    parts = []
+    if is_dataclass(event):
+        for f in fields(event):
+            value = getattr(event, f.name, None)
+            if value is None or f.name in ("password",) or not f.repr:
+                continue
+            if isinstance(value, float):
+                value = f"{value:.3g}"
+            elif not isinstance(value, (str, int)):
+                continue  # nested objects (a Welcome, an exception) say little here
+            parts.append(f"{f.name.replace('_', ' ')} {sanitize(value)}")
+    return words + (": " + ", ".join(parts) if parts else "")
+
+
+@dataclass(slots=True)
+class Contact:
+    """One user in the contact list."""
+
+    name: str
+    online: bool = False
+    unread: int = 0
+    # Kept in the list (as offline) after leaving: we exchanged messages with them.
+    talked: bool = False
+
+    @property
+    def key(self) -> str:
+        return key_of(self.name)
+
+
+@dataclass(slots=True)
+class Line:
+    """One entry of a conversation.
+
+    ``kind``: ``"in"`` (someone else's message), ``"out"`` (ours: ``request_id`` and
+    ``state`` follow its delivery), ``"notice"`` (joined, left, connection news).
+    ``old`` is True for a line that came from the server's history.
+    """
+
+    kind: str
+    sender: str
+    text: str
+    at: float
+    request_id: str | None = None
+    state: str | None = None
+    error: tuple[str, str] | None = None
+    msg_id: int | None = None
+    to: str | None = None
+    old: bool = False
+
+    @property
+    def label(self) -> str:
+        """The delivery state in words (empty for anything but our messages)."""
+        return state_label(self.state, self.error, self.to) if self.kind == "out" else ""
+
+
+@dataclass(slots=True)
+class Conversation:
+    key: str
+    title: str
+    lines: list[Line] = field(default_factory=list)
+    # None: not asked yet; "loading", "loaded", or "unavailable" (the library has no history call).
+    history: str | None = None
+    # The server's ids of the messages shown, so that none is shown twice.
+    msg_ids: set[int] = field(default_factory=set)
+
+
+# --- Changes: what the window must redraw -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Base class of the records :meth:`ChatModel.take_changes` returns."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineAdded(Change):
+    key: str
+    line: Line
+
+
+@dataclass(frozen=True, slots=True)
+class LinesPrepended(Change):
+    """Older lines (history) go before everything shown so far, oldest first."""
+
+    key: str
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged(Change):
+    """``line`` (an outgoing message) has a new delivery state; ``old_label`` is the text
+    that was shown for the previous one."""
+
+    key: str
+    line: Line
+    old_label: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactsChanged(Change):
+    """The contact list (presence, unread counts, order) must be redrawn."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged(Change):
+    """The status bar (connection state, reconnects) must be redrawn."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryWanted(Change):
+    """The window should fetch the history of conversation ``key`` (user ``peer``)."""
+
+    key: str
+    peer: str
+
+
+# --- The model --------------------------------------------------------------------------
+
+
+class ChatModel:
+    """Everything the chat window shows for user ``me``. Not thread-safe: the window
+    uses it on the Tk thread only."""
+
+    def __init__(self, me: str, server: str = "") -> None:
+        self.me = me
+        self.server = server
+        self.contacts: dict[str, Contact] = {}
+        self.conversations: dict[str, Conversation] = {ROOM: Conversation(ROOM, ROOM_TITLE)}
+        self.active = ROOM
+        self.state = CONNECTING
+        self.status_detail = ""
+        self.reconnects = 0
+        self._room_unread = 0
+        # request_id -> (conversation key, line) for our messages, to apply state changes.
+        self._outgoing: dict[str, tuple[str, Line]] = {}
+        # msg_ids of our own room messages, so the server's echo is not shown twice.
+        self._own_room_ids: set[int] = set()
+        self._changes: list[Change] = []
+
+    # --- Reading ------------------------------------------------------------------------
+
+    def take_changes(self) -> list[Change]:
+        """The changes since the last call, oldest first (and forget them)."""
+        changes, self._changes = self._changes, []
+        return changes
+
+    def contact_order(self) -> list[str]:
+        """Conversation keys in the order the contact list shows them: the room, then
+        online users by name, then offline ones by name."""
+        people = sorted(self.contacts.values(), key=lambda c: (not c.online, c.name.lower()))
+        return [ROOM] + [c.key for c in people]
+
+    def title(self, key: str) -> str:
+        if key == ROOM:
+            return ROOM_TITLE
+        contact = self.contacts.get(key)
+        return contact.name if contact else self.conversations[key].title
+
+    def unread(self, key: str) -> int:
+        if key == ROOM:
+            return self._room_unread
+        contact = self.contacts.get(key)
+        return contact.unread if contact else 0
+
+    @property
+    def total_unread(self) -> int:
+        return self._room_unread + sum(c.unread for c in self.contacts.values())
+
+    def status_text(self) -> str:
+        """The status bar's text: connection state, server, reconnects, latest detail."""
+        words = {CONNECTING: "Connecting…", CONNECTED: "Connected", RECONNECTING: "Reconnecting…",
+                 DISCONNECTED: "Disconnected"}.get(self.state, self.state)
+        text = f"{words} to {self.server} as {self.me}" if self.server else f"{words} as {self.me}"
+        if self.reconnects:
+            text += f" · reconnects: {self.reconnects}"
+        if self.status_detail:
+            text += f" · {self.status_detail}"
+        return text
+
+    def state_of(self, request_id: str) -> str | None:
+        found = self._outgoing.get(request_id)
+        return found[1].state if found else None
+
+    # --- Contacts -----------------------------------------------------------------------
+
+    def set_online(self, users: Iterable[Presence | str]) -> None:
+        """The answer to ``who()``: exactly these users are online now (not ourselves)."""
+        online = {}
+        for user in users:
+            name = user if isinstance(user, str) else user.name
+            if key_of(name) != key_of(self.me):
+                online[key_of(name)] = name
+        for key, contact in list(self.contacts.items()):
+            if key not in online:
+                contact.online = False
+                if not contact.talked and not contact.unread and key not in self.conversations:
+                    del self.contacts[key]
+        for key, name in online.items():
+            contact = self.contacts.setdefault(key, Contact(name))
+            contact.name, contact.online = name, True
+        self._changes.append(ContactsChanged())
+
+    def _contact(self, name: str) -> Contact:
+        key = key_of(name)
+        contact = self.contacts.get(key)
+        if contact is None:
+            contact = self.contacts[key] = Contact(name)
+            self._changes.append(ContactsChanged())
+        return contact
+
+    def _conversation(self, name_or_key: str) -> Conversation:
+        key = name_or_key if name_or_key == ROOM else key_of(name_or_key)
+        conversation = self.conversations.get(key)
+        if conversation is None:
+            conversation = self.conversations[key] = Conversation(key, name_or_key)
+        return conversation
+
+    # --- Applying events ----------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Apply one event from the client library (on the Tk thread)."""
+        if isinstance(event, DirectMessage):
+            self._direct(event)
+        elif isinstance(event, RoomMessage):
+            self._room(event)
+        elif isinstance(event, MessageUpdate):
+            self.update(event.message.request_id, event.state, event.error, event.message.msg_id)
+        elif isinstance(event, Queued):
+            found = self._outgoing.get(event.request_id)
+            if found is not None and found[1].state in _BEFORE_QUEUED:
+                self.update(event.request_id, "queued", None, event.msg_id)
+        elif isinstance(event, UserJoined):
+            self._joined(event.name, event.at)
+        elif isinstance(event, UserLeft):
+            self._left(event.name, event.reason, event.at)
+        elif isinstance(event, HistoryPage):
+            self.add_history(event.peer, event.messages)
+        elif isinstance(event, Goodbye):
+            self.set_state(DISCONNECTED, f"the server ended the session: {sanitize(event.reason) or 'no reason given'}")
+        elif isinstance(event, ConnectionClosed):
+            if self.state != DISCONNECTED:
+                self.set_state(DISCONNECTED, "the connection ended")
+        elif type(event).__name__.startswith("Reconnect"):
+            self._reconnect_event(event)
+        elif isinstance(event, (ErrorReply, FrameRejected)):
+            text = explain_error(event.code, event.message)
+            self.notice(self.active, f"The server reported an error: {text}")
+        # Anything else (late answers to who/whois, pongs...) needs nothing on screen.
+
+    def _direct(self, event: DirectMessage) -> None:
+        incoming = key_of(event.sender) != key_of(self.me)
+        peer = event.sender if incoming else event.to
+        contact = self._contact(peer)
+        contact.talked = True
+        conversation = self._conversation(peer)
+        if event.msg_id in conversation.msg_ids:
+            return  # already shown (it came with the history)
+        line = Line("in" if incoming else "out", event.sender, clean_text(event.text), event.sent_at,
+                    msg_id=event.msg_id, state=None if incoming else "delivered", to=event.to)
+        self._add(conversation, line)
+        if self.active != conversation.key:
+            contact.unread += 1
+            self._changes.append(ContactsChanged())
+
+    def _room(self, event: RoomMessage) -> None:
+        mine = key_of(event.sender) == key_of(self.me)
+        if mine and event.msg_id in self._own_room_ids:
+            self._own_room_ids.discard(event.msg_id)
+            return  # the echo of a message already shown with its state
+        line = Line("in", event.sender, clean_text(event.text), event.sent_at, msg_id=event.msg_id)
+        self._add(self.conversations[ROOM], line)
+        if self.active != ROOM and not mine:
+            self._room_unread += 1
+            self._changes.append(ContactsChanged())
+
+    def _joined(self, name: str, at: float) -> None:
+        if key_of(name) == key_of(self.me):
+            return  # another session of our own account
+        contact = self._contact(name)
+        contact.name, contact.online = name, True
+        self._changes.append(ContactsChanged())
+        self.notice(ROOM, f"{sanitize(name)} joined", at)
+        if contact.key in self.conversations:
+            self.notice(contact.key, f"{sanitize(name)} is online", at)
+
+    def _left(self, name: str, reason: str, at: float) -> None:
+        key = key_of(name)
+        if key == key_of(self.me):
+            return
+        contact = self.contacts.get(key)
+        if contact is not None:
+            contact.online = False
+            if not contact.talked and not contact.unread and key not in self.conversations:
+                del self.contacts[key]
+            self._changes.append(ContactsChanged())
+        why = f" ({sanitize(reason)})" if reason else ""
+        self.notice(ROOM, f"{sanitize(name)} left{why}", at)
+        if key in self.conversations:
+            self.notice(key, f"{sanitize(name)} went offline{why}", at)
+
+    def _reconnect_event(self, event: Event) -> None:
+        name = type(event).__name__
+        if name == "Reconnected" or name.endswith("Succeeded"):
+            self.reconnects += 1
+            self.set_state(CONNECTED, describe_event(event))
+        elif any(word in name for word in ("Fail", "Abandon", "GaveUp", "Given")):
+            self.set_state(DISCONNECTED, describe_event(event))
+        else:
+            self.set_state(RECONNECTING, describe_event(event))
+
+    def set_state(self, state: str, detail: str = "") -> None:
+        """Set the connection state shown in the status bar."""
+        self.state, self.status_detail = state, detail
+        self._changes.append(StatusChanged())
+
+    # --- Our own actions ----------------------------------------------------------------
+
+    def sent(self, message: object) -> Line:
+        """Show a message we just sent (an :class:`~client.outgoing.OutgoingMessage`)."""
+        to = getattr(message, "to", None)
+        conversation = self.conversations[ROOM] if to is None else self._conversation(to)
+        if to is not None:
+            self._contact(to).talked = True
+        line = Line("out", self.me, clean_text(getattr(message, "text", "")), getattr(message, "created", time.time()),
+                    request_id=message.request_id, state=message.state, error=getattr(message, "error", None),
+                    msg_id=getattr(message, "msg_id", None), to=to)
+        self._outgoing[message.request_id] = (conversation.key, line)
+        self._note_room_id(conversation.key, line)
+        self._add(conversation, line)
+        return line
+
+    def update(self, request_id: str, state: str, error: tuple[str, str] | None = None,
+               msg_id: int | None = None) -> None:
+        """Our message ``request_id`` moved to ``state`` (the library says so)."""
+        found = self._outgoing.get(request_id)
+        if found is None:
+            return  # sent before this window knew about it (another front end)
+        key, line = found
+        if line.state == state and line.error == error:
+            return
+        old_label = line.label
+        line.state, line.error = state, error if error is not None else line.error
+        if msg_id is not None:
+            line.msg_id = msg_id
+            self.conversations[key].msg_ids.add(msg_id)
+        self._note_room_id(key, line)
+        self._changes.append(StateChanged(key, line, old_label))
+
+    def _note_room_id(self, key: str, line: Line) -> None:
+        if key == ROOM and line.msg_id is not None:
+            self._own_room_ids.add(line.msg_id)
+
+    def open(self, key: str) -> None:
+        """Make ``key`` the conversation on screen; clears its unread count. The first time
+        a user's conversation opens, a :class:`HistoryWanted` change asks for its history."""
+        if key != ROOM and key not in self.conversations:
+            contact = self.contacts.get(key)
+            self._conversation(contact.name if contact else key)
+        self.active = key
+        if key == ROOM:
+            if self._room_unread:
+                self._room_unread = 0
+                self._changes.append(ContactsChanged())
+        else:
+            contact = self.contacts.get(key)
+            if contact is not None and contact.unread:
+                contact.unread = 0
+                self._changes.append(ContactsChanged())
+            conversation = self.conversations[key]
+            if conversation.history is None:
+                conversation.history = "loading"
+                self._changes.append(HistoryWanted(key, contact.name if contact else conversation.title))
+
+    def history_unavailable(self, key: str, why: str = "") -> None:
+        conversation = self.conversations.get(key)
+        if conversation is not None:
+            conversation.history = "unavailable"
+
+    def add_history(self, peer: str, entries: Sequence[object]) -> None:
+        """Older messages with ``peer`` (``HistoryEntry`` values, oldest first) from the
+        server, put before everything shown; those already shown are left out (same
+        msg_id, or our own message whose msg_id has not reached us yet, by its text)."""
+        conversation = self._conversation(peer)
+        conversation.history = "loaded"
+        unnumbered = [line.text for line in conversation.lines if line.kind == "out" and line.msg_id is None]
+        older = []
+        for entry in entries:
+            msg_id = getattr(entry, "msg_id", None)
+            sender = getattr(entry, "sender", "")
+            text = clean_text(getattr(entry, "text", ""))
+            mine = key_of(sender) == key_of(self.me)
+            if msg_id in conversation.msg_ids:
+                continue
+            if mine and text in unnumbered:
+                unnumbered.remove(text)
+                continue
+            state = getattr(entry, "state", None)
+            expired = mine and state == "expired"
+            older.append(Line("out" if mine else "in", sender, text, getattr(entry, "sent_at", 0.0),
+                              msg_id=msg_id, state=("failed" if expired else state) if mine else None,
+                              error=("expired", "it expired before it was delivered") if expired else None,
+                              to=getattr(entry, "to", None), old=True))
+            if msg_id is not None:
+                conversation.msg_ids.add(msg_id)
+        if older:
+            conversation.lines[:0] = older
+            self._changes.append(LinesPrepended(conversation.key, tuple(older)))
+
+    def notice(self, key: str, text: str, at: float | None = None) -> None:
+        """A system line (joined, left, connection news) in conversation ``key``."""
+        conversation = self.conversations.get(key) or self._conversation(key)
+        self._add(conversation, Line("notice", "", text, time.time() if at is None else at))
+
+    def _add(self, conversation: Conversation, line: Line) -> None:
+        conversation.lines.append(line)
+        if line.msg_id is not None:
+            conversation.msg_ids.add(line.msg_id)
+        self._changes.append(LineAdded(conversation.key, line))

@@ -1,0 +1,218 @@
+"""The widgets that show the model: a conversation pane and the contact list.
+
+Both are drawn incrementally from the model's :class:`~client.gui.model.Change` records:
+a new message is one insert at the end of its pane, a delivery state change replaces the
+few characters between two marks, a presence change updates one row of the list. Nothing
+is redrawn whole, so a burst of messages costs the same per message at the thousandth as
+at the first.
+
+Text from the network goes into widgets only as arguments of ``insert`` (never inside a
+Tcl script) after :func:`~client.gui.model.clean_text` replaced control and format
+characters, so no message can run Tcl code or disturb the display.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tkinter as tk
+from tkinter import ttk
+
+from ..display import format_clock
+from .model import ROOM, ROOM_TITLE, ChatModel, Line
+
+# Colours that read well on a white page (delivery states, names, notices).
+COLORS = {
+    "meta": "#6b7280",
+    "me": "#1d4ed8",
+    "them": "#065f46",
+    "notice": "#6b7280",
+    "sending": "#6b7280",
+    "sent": "#6b7280",
+    "queued": "#b45309",
+    "delivered": "#15803d",
+    "failed": "#b91c1c",
+    "online": "#15803d",
+    "offline": "#6b7280",
+}
+_marks = itertools.count(1)
+
+
+class ConversationPane(ttk.Frame):
+    """One conversation: a read-only Text with a scrollbar. Call :meth:`begin` before and
+    :meth:`end` after a batch of changes (they unlock the widget, and scroll to the newest
+    line if the user was looking at the bottom)."""
+
+    def __init__(self, master: tk.Misc, key: str, fonts: dict[str, object]) -> None:
+        super().__init__(master, style="Pane.TFrame")
+        self.key = key
+        self.rowconfigure(0, weight=1)
+        self.columnconfigure(0, weight=1)
+        self.text = tk.Text(self, wrap="word", state="disabled", takefocus=0, font=fonts["text"],
+                            padx=10, pady=8, spacing1=2, spacing3=2, borderwidth=0, highlightthickness=0,
+                            background="#ffffff", foreground="#111827", cursor="arrow",
+                            selectbackground="#bfdbfe", inactiveselectbackground="#dbeafe")
+        scroll = ttk.Scrollbar(self, orient="vertical", command=self.text.yview)
+        self.text.configure(yscrollcommand=scroll.set)
+        self.text.grid(row=0, column=0, sticky="nsew")
+        scroll.grid(row=0, column=1, sticky="ns")
+        indent = fonts["text"].measure("00:00  ")
+        self.text.tag_configure("meta", foreground=COLORS["meta"], font=fonts["small"])
+        self.text.tag_configure("me", foreground=COLORS["me"], font=fonts["bold"])
+        self.text.tag_configure("them", foreground=COLORS["them"], font=fonts["bold"])
+        self.text.tag_configure("body", lmargin2=indent)
+        self.text.tag_configure("cont", lmargin1=indent, lmargin2=indent)  # lines after a typed newline
+        self.text.tag_configure("notice", foreground=COLORS["notice"], font=fonts["italic"], justify="center")
+        self.text.tag_configure("old", foreground="#4b5563")
+        for state in ("sending", "sent", "queued", "delivered", "failed"):
+            self.text.tag_configure("state-" + state, foreground=COLORS[state], font=fonts["small"])
+        self.text.mark_set("ins", "1.0")
+        # request_id -> (start mark, end mark) around the delivery state of our message.
+        self._labels: dict[str, tuple[str, str]] = {}
+        self._follow = True
+
+    # --- Batches ------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self._follow = self.text.yview()[1] >= 0.999
+        self.text.configure(state="normal")
+
+    def end(self) -> None:
+        self.text.configure(state="disabled")
+        if self._follow:
+            self.text.see("end")
+
+    # --- Drawing ------------------------------------------------------------------------
+
+    def append(self, line: Line) -> None:
+        self.text.mark_set("ins", "end-1c")
+        self._draw(line)
+
+    def prepend(self, lines: tuple[Line, ...]) -> None:
+        self.text.mark_set("ins", "1.0")
+        for line in lines:
+            self._draw(line)
+
+    def _draw(self, line: Line) -> None:
+        """Insert ``line`` and a newline at the ``ins`` mark (which moves past them)."""
+        text = self.text
+        if line.kind == "notice":
+            text.insert("ins", f"{format_clock(line.at)} · {line.text}\n", ("notice",))
+            return
+        body = ("body", "old") if line.old else ("body",)
+        first, newline, rest = line.text.partition("\n")
+        text.insert("ins", format_clock(line.at) + "  ", ("meta", "body"),
+                    ("You" if line.kind == "out" else line.sender), ("me" if line.kind == "out" else "them", "body"),
+                    ": " + first, body, newline + rest, body + ("cont",))
+        if line.kind == "out" and line.state is not None:
+            text.insert("ins", "   ", body)
+            if line.request_id is not None:
+                n = next(_marks)
+                start, stop = f"s{n}", f"e{n}"
+                # [start]label[stop]\n: start stays left of what is inserted at it, stop
+                # moves right of it, so set_state can delete and insert between them.
+                text.mark_set(start, "ins")
+                text.mark_gravity(start, "left")
+                text.insert("ins", line.label, ("state-" + line.state, "body"), "\n", ())
+                text.mark_set(stop, "ins - 1 chars")
+                text.mark_gravity(stop, "right")
+                self._labels[line.request_id] = (start, stop)
+                return
+            text.insert("ins", line.label, ("state-" + line.state, "body"))
+        text.insert("ins", "\n")
+
+    def set_state(self, line: Line) -> None:
+        """Replace the delivery state shown for our message ``line``."""
+        marks = self._labels.get(line.request_id or "")
+        if marks is None:
+            return
+        start, stop = marks
+        self.text.delete(start, stop)
+        self.text.insert(start, line.label, ("state-" + (line.state or "sent"), "body"))
+
+    def content(self) -> str:
+        return self.text.get("1.0", "end-1c")
+
+    def scroll_pages(self, pages: int) -> None:
+        self.text.yview_scroll(pages, "pages")
+
+
+class ContactList(ttk.Frame):
+    """The room and the users, with presence and unread counts (a ttk.Treeview: arrow
+    keys move through it natively). ``on_select(key)`` runs when the selection changes."""
+
+    def __init__(self, master: tk.Misc, fonts: dict[str, object], on_select) -> None:
+        super().__init__(master, style="Side.TFrame", padding=(8, 8, 4, 8))
+        self._on_select = on_select
+        self.rowconfigure(1, weight=1)
+        self.columnconfigure(0, weight=1)
+        ttk.Label(self, text="Conversations", style="SideHeading.TLabel").grid(row=0, column=0, sticky="w",
+                                                                              pady=(0, 6))
+        self.tree = ttk.Treeview(self, show="tree", columns=("unread",), selectmode="browse",
+                                 style="Contacts.Treeview")
+        self.tree.column("#0", width=170, stretch=True)
+        self.tree.column("unread", width=44, stretch=False, anchor="e")
+        self.tree.tag_configure("room", foreground="#111827")
+        self.tree.tag_configure("online", foreground="#111827")
+        self.tree.tag_configure("offline", foreground=COLORS["offline"])
+        self.tree.tag_configure("unread", font=fonts["bold"])
+        self.tree.grid(row=1, column=0, sticky="nsew")
+        self.tree.bind("<<TreeviewSelect>>", self._selected)
+        self._shown: dict[str, tuple] = {}
+        size = max(9, round(fonts["default"].metrics("linespace") * 0.6))
+        self._dots = {"room": _dot(self, "#2563eb", size), "online": _dot(self, COLORS["online"], size),
+                      "offline": _dot(self, "#9ca3af", size, ring=True)}
+
+    def refresh(self, model: ChatModel) -> None:
+        """Make the rows match the model: order, presence, unread counts."""
+        order = model.contact_order()
+        wanted = set(order)
+        for key in list(self._shown):
+            if key not in wanted:
+                self.tree.delete(key)
+                del self._shown[key]
+        for index, key in enumerate(order):
+            unread = model.unread(key)
+            if key == ROOM:
+                text, tags = f" {ROOM_TITLE}", ["room"]
+            else:
+                contact = model.contacts[key]
+                text = f" {contact.name}" if contact.online else f" {contact.name}  (offline)"
+                tags = ["online" if contact.online else "offline"]
+            image = self._dots[tags[0]]
+            if unread:
+                tags.append("unread")
+            row = (text, str(unread) if unread else "", tuple(tags))
+            if key not in self._shown:
+                self.tree.insert("", index, iid=key, text=row[0], values=(row[1],), tags=row[2], image=image)
+            else:
+                if self._shown[key] != row:
+                    self.tree.item(key, text=row[0], values=(row[1],), tags=row[2], image=image)
+                if self.tree.index(key) != index:
+                    self.tree.move(key, "", index)
+            self._shown[key] = row
+        if model.active in self._shown and self.tree.selection() != (model.active,):
+            self.tree.selection_set(model.active)
+            self.tree.focus(model.active)
+            self.tree.see(model.active)
+
+    def rows(self) -> list[dict[str, object]]:
+        """What the list shows, top to bottom (for the test hook)."""
+        return [{"key": key, "text": self.tree.item(key, "text"), "unread": self.tree.set(key, "unread"),
+                 "tags": list(self.tree.item(key, "tags"))} for key in self.tree.get_children()]
+
+    def _selected(self, _event: object) -> None:
+        selection = self.tree.selection()
+        if selection:
+            self._on_select(selection[0])
+
+
+def _dot(master: tk.Misc, color: str, size: int, ring: bool = False) -> tk.PhotoImage:
+    """A small round presence marker (a ring for offline), as an image for tree rows."""
+    image = tk.PhotoImage(master=master, width=size + 4, height=size)
+    r = (size - 1) / 2
+    for y in range(size):
+        for x in range(size):
+            d = ((x - r) ** 2 + (y - r) ** 2) ** 0.5
+            if d <= r + 0.3 and (not ring or d >= r - 1.4):
+                image.put(color, to=(x, y))
+    return image

@@ -1,0 +1,187 @@
+"""A loopback control channel for tests of the real window (``CHAT_GUI_TEST_CONTROL=PORT``).
+
+The GUI connects to ``127.0.0.1:PORT`` (the test listens there) and answers one JSON
+object per line with one JSON object per line. Each command runs on the Tk thread through
+the same :class:`~client.gui.bridge.TkBridge` as the chat events, so it sees the window
+exactly as the user does, and typing goes through the real bindings:
+
+- ``{"cmd": "dump"}``: view, title, alerts, contact rows, status bar, focus, input box,
+  pane texts (``"panes": false`` leaves them out; ``"panes": [keys]`` only those), states;
+- ``{"cmd": "type", "text": T}``: focus the input box, insert T, then generate a real
+  ``<Return>`` key event on it (``"enter": false`` leaves it unsent);
+- ``{"cmd": "key", "sequence": "<Control-Key-2>"}``: generate a key event on the focused widget;
+- ``{"cmd": "login", "name": ..., "host": ..., "port": ..., "password": ...}``: fill the
+  login form, then press Enter in it;
+- ``{"cmd": "dismiss"}``: press OK in an open error dialog;
+- ``{"cmd": "max_gap", "reset": bool}``: the longest gap between event-loop turns (ms);
+- ``{"cmd": "screenshot", "path": P}``: save the window as a PNG (needs ``xwd``);
+- ``{"cmd": "window"}``: the toplevel's X window id and geometry (for xdotool);
+- ``{"cmd": "quit"}``.
+
+Never enabled unless the environment variable is set; it only ever connects to loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import threading
+import tkinter as tk
+from typing import Any
+
+from .app import ChatApp
+from .screenshot import capture
+
+REPLY_TIMEOUT = 30.0
+
+
+class ControlChannel(threading.Thread):
+    def __init__(self, app: ChatApp, port: int) -> None:
+        super().__init__(name="gui-test-control", daemon=True)
+        self.app = app
+        self.port = port
+
+    def run(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.settimeout(None)
+            reader = sock.makefile("r", encoding="utf-8")
+            for line in reader:
+                if not line.strip():
+                    continue
+                command: dict[str, Any] = {}
+                try:
+                    command = json.loads(line)
+                    reply = self.execute(command)
+                except Exception as exc:  # report it to the test instead of dying
+                    reply = {"error": f"{type(exc).__name__}: {exc}"}
+                sock.sendall(json.dumps(reply).encode("utf-8") + b"\n")
+                if command.get("cmd") == "quit":
+                    return
+
+    def execute(self, command: dict[str, Any]) -> dict[str, Any]:
+        if command.get("cmd") == "screenshot":
+            where = self.on_tk(window_info, self.app)
+            capture(command["path"], rect=(where["x"], where["y"], where["width"], where["height"]))
+            return {"ok": True, "path": command["path"], **where}
+        return self.on_tk(handle, self.app, command)
+
+    def on_tk(self, func, *args) -> dict[str, Any]:
+        """Run ``func(*args)`` on the Tk thread and return its result."""
+        answers: queue.Queue = queue.Queue(1)
+
+        def call() -> None:
+            try:
+                answers.put(func(*args))
+            except Exception as exc:
+                answers.put({"error": f"{type(exc).__name__}: {exc}"})
+        self.app.bridge.call(call)
+        try:
+            return answers.get(timeout=REPLY_TIMEOUT)
+        except queue.Empty:
+            return {"error": f"the Tk thread did not answer within {REPLY_TIMEOUT:g} s"}
+
+
+def window_info(app: ChatApp) -> dict[str, Any]:
+    root = app.root
+    root.update_idletasks()
+    return {"id": int(root.wm_frame(), 16), "x": root.winfo_rootx(), "y": root.winfo_rooty(),
+            "width": root.winfo_width(), "height": root.winfo_height(), "viewable": bool(root.winfo_viewable())}
+
+
+def _role(app: ChatApp, widget: Any) -> str:
+    if widget is None:
+        return ""
+    roles = {}
+    if app.chat is not None:
+        roles = {str(app.input): "input", str(app.contacts.tree): "contacts", str(app.send_button): "send"}
+    roles.update({str(entry): f"login-{key}" for key, entry in app.login.entries.items()})
+    roles[str(app.login.button)] = "login-button"
+    return roles.get(str(widget), str(widget))
+
+
+def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
+    root = app.root
+    try:
+        focus = root.focus_get()
+    except (KeyError, tk.TclError):  # focus in a dialog Python did not create
+        focus = None
+    result: dict[str, Any] = {
+        "view": "chat" if app.chat is not None else "login",
+        "title": root.title(),
+        "viewable": bool(root.winfo_viewable()),
+        "alerts": [list(alert) for alert in app.alerts],
+        "alert_open": app.alert_open,
+        "login_busy": app.login.busy,
+        "passwords": app.login.passwords,
+        "login_progress": app.login.progress_var.get(),
+        "focus": _role(app, focus),
+        "turns": app.bridge.turns,
+    }
+    model = app.model
+    if model is not None and app.chat is not None:
+        result.update({
+            "me": model.me,
+            "active": model.active,
+            "header": [app.title_var.get(), app.subtitle_var.get()],
+            "status": app.status_var.get(),
+            "state": model.state,
+            "contacts": app.contacts.rows(),
+            "input": app.input.get("1.0", "end-1c"),
+            "lines": {key: len(c.lines) for key, c in model.conversations.items()},
+            "outgoing": [{"key": key, "text": line.text, "state": line.state, "request_id": line.request_id}
+                         for key, c in model.conversations.items() for line in c.lines
+                         if line.kind == "out" and line.request_id is not None],
+        })
+        if panes:
+            keys = panes if isinstance(panes, list) else list(app._panes)
+            result["panes"] = {key: app._panes[key].content() for key in keys if key in app._panes}
+    return result
+
+
+def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
+    cmd = command.get("cmd")
+    root = app.root
+    if cmd == "dump":
+        return dump(app, command.get("panes", True))
+    if cmd == "type":
+        if app.chat is None:
+            return {"error": "not logged in"}
+        app.input.focus_force()
+        app.input.insert("end", command["text"])
+        if command.get("enter", True):
+            # A real key event through the widget's bindings, as a keyboard makes.
+            app.input.event_generate("<KeyPress-Return>", when="now")
+            app.input.event_generate("<KeyRelease-Return>", when="now")
+        return {"ok": True, "input": app.input.get("1.0", "end-1c")}
+    if cmd == "key":
+        target = root.focus_get() or root
+        target.event_generate(command["sequence"], when="now")
+        return {"ok": True, "focus": _role(app, root.focus_get())}
+    if cmd == "login":
+        fields = {k: command[k] for k in ("name", "host", "port", "password", "register") if k in command}
+        app.login.fill(**fields)
+        entry = app.login.entries["name"]
+        entry.focus_force()
+        entry.event_generate("<Return>", when="now")
+        return {"ok": True}
+    if cmd == "dismiss":
+        # tk_messageBox (Tk's own on X11) is the toplevel .__tk__messagebox with an "ok" button.
+        for path in (".__tk__messagebox.ok",):
+            try:
+                root.tk.call(path, "invoke")
+                return {"ok": True}
+            except tk.TclError:
+                continue
+        return {"ok": False}
+    if cmd == "max_gap":
+        gap, ticks = app.timer.max_gap, app.timer.ticks
+        if command.get("reset"):
+            app.timer.reset()
+        return {"max_gap_ms": round(gap * 1000, 1), "ticks": ticks}
+    if cmd == "window":
+        return window_info(app)
+    if cmd == "quit":
+        root.after(20, app.quit)
+        return {"ok": True}
+    return {"error": f"unknown command {cmd!r}"}

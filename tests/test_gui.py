@@ -1,0 +1,464 @@
+"""The tkinter chat window, for real: an X server (Xvfb), a real chat server, and the GUI
+as a subprocess (``python chatclient.py Bob --gui``), driven through its loopback test
+hook (``CHAT_GUI_TEST_CONTROL``, see client/gui/testhook.py) and, where xdotool is
+installed, through the X keyboard itself.
+
+Alice is a protocol client (tests/wire.py) on the other side.
+
+Skipped, saying why, when tkinter or Xvfb is missing; with ``CHAT_REQUIRE_BROWSER=1``
+(CI) they fail instead. ``SAVE_SCREENSHOTS=1`` also copies the screenshot to
+docs/gui-client.png. CI installs: xvfb xauth x11-apps (xwd) xdotool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocol import (Accepted, Delivered, DirectMessage, Hello, Receipt, RoomMessage, SendDirect, SendRoom, UserJoined,
+                      UserLeft, Welcome)
+from server import ServerConfig, ServerThread
+from wire import WireClient
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT = 15.0
+REQUIRED = os.environ.get("CHAT_REQUIRE_BROWSER") == "1"
+# The longest the Tk event loop may go without a turn while 1,000 messages arrive. The
+# bridge hands the window at most 20 ms of events per turn (client/gui/bridge.py) and then
+# lets Tk redraw and read input; measured gaps are 15-25 ms on a developer machine. CI
+# machines are shared and slower, so the bound leaves ten times that: 250 ms is still at
+# the edge of what people notice as lag, while a window that handled events on the wrong
+# thread, waited on the network, or redrew everything per message stalls for seconds.
+MAX_GAP_MS = 250.0
+BURST = 1000
+# What Alice may hear about in between the answers a test waits for.
+NOTICES = (UserJoined, UserLeft, RoomMessage)
+
+
+def _missing() -> str | None:
+    try:
+        import tkinter  # noqa: F401
+    except ImportError:
+        return "tkinter is not installed (Debian: apt-get install python3-tk)"
+    if shutil.which("Xvfb") is None:
+        return "Xvfb is not installed (apt-get install -y xvfb xauth)"
+    return None
+
+
+def _have(program: str, package: str) -> bool:
+    """Whether ``program`` is installed; without it, False (with a note), or a failure
+    under CHAT_REQUIRE_BROWSER=1."""
+    if shutil.which(program) is not None:
+        return True
+    reason = f"{program} is not installed (apt-get install -y {package})"
+    if REQUIRED:
+        pytest.fail(reason)
+    print(f"\nnot checked: {reason}")
+    return False
+
+
+def _need(program: str, package: str) -> None:
+    """Skip (or fail under CHAT_REQUIRE_BROWSER=1) without ``program``."""
+    if shutil.which(program) is None:
+        reason = f"{program} is not installed (apt-get install -y {package})"
+        if REQUIRED:
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private X server on a free display number, stopped by PID at the end."""
+    reason = _missing()
+    if reason:
+        if REQUIRED:
+            pytest.fail(reason + " and CHAT_REQUIRE_BROWSER=1")
+        pytest.skip(reason)
+    log = (tmp_path_factory.mktemp("xvfb") / "xvfb.log").open("wb")
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24",
+                             "-nolisten", "tcp", "-noreset"],
+                            pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    os.close(write_end)
+    try:
+        number = b""
+        deadline = time.monotonic() + TIMEOUT
+        while not number.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([read_end], [], [], remaining)[0]:
+                raise AssertionError("Xvfb did not report its display number within 15 s")
+            chunk = os.read(read_end, 16)
+            if not chunk:
+                raise AssertionError(f"Xvfb exited (status {proc.wait(5)}); see {log.name}")
+            number += chunk
+        yield f":{int(number)}"
+    finally:
+        os.close(read_end)
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+@pytest.fixture
+def server() -> Iterator[ServerThread]:
+    # No rate limits: the burst test sends 1,000 messages as fast as it can.
+    config = ServerConfig(host="127.0.0.1", port=0, rate_per_connection=1e9, burst_per_connection=1e9,
+                          rate_per_address=1e9, burst_per_address=1e9, login_failure_delay=0.05)
+    with ServerThread(config) as srv:
+        yield srv
+
+
+class Gui:
+    """``python chatclient.py NAME --gui`` on ``display``, with its control channel."""
+
+    def __init__(self, display: str, srv_port: int, name: str, log_dir: Path) -> None:
+        self.display = display
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.settimeout(TIMEOUT)
+        env = dict(os.environ, DISPLAY=display, CHAT_GUI_TEST_CONTROL=str(listener.getsockname()[1]),
+                   PYTHONUNBUFFERED="1")
+        self.log_path = log_dir / f"gui-{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen([sys.executable, str(REPO / "chatclient.py"), name, "--gui",
+                                      "--host", "127.0.0.1", "--port", str(srv_port)],
+                                     cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        try:
+            self.sock, _ = listener.accept()
+        except TimeoutError:
+            self.close()
+            raise AssertionError(f"the GUI did not open its control channel: {self.output()}") from None
+        finally:
+            listener.close()
+        self.reader = self.sock.makefile("r", encoding="utf-8")
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def cmd(self, cmd: str, timeout: float = 40.0, **args: Any) -> dict[str, Any]:
+        self.sock.settimeout(timeout)
+        self.sock.sendall(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
+        line = self.reader.readline()
+        assert line, f"the GUI closed its control channel; its output:\n{self.output()}"
+        reply = json.loads(line)
+        assert "error" not in reply, f"{cmd}: {reply['error']}\nGUI output:\n{self.output()}"
+        return reply
+
+    def wait(self, predicate: Callable[[dict[str, Any]], Any], what: str, timeout: float = TIMEOUT,
+             **dump_args: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.cmd("dump", **dump_args)
+            if predicate(state):
+                return state
+            if time.monotonic() > deadline:
+                shown = {k: v for k, v in state.items() if k != "panes"}
+                raise AssertionError(f"timed out waiting for {what}; window: {shown}\n"
+                                     f"panes: {str(state.get('panes'))[-1500:]}\nGUI output:\n{self.output()}")
+            time.sleep(0.05)
+
+    def logged_in(self) -> dict[str, Any]:
+        return self.wait(lambda s: s["view"] == "chat" and s["viewable"] and s["state"] == "connected",
+                         "the chat view")
+
+    def close(self) -> None:
+        try:
+            if self.proc.poll() is None and getattr(self, "sock", None) is not None:
+                self.cmd("quit", timeout=5)
+        except (OSError, AssertionError, ValueError):
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # our own child, by its PID
+            self.proc.wait(10)
+        if getattr(self, "sock", None) is not None:
+            self.sock.close()
+        self._log.close()
+
+
+@pytest.fixture
+def open_gui(display: str, server: ServerThread, tmp_path: Path) -> Iterator[Callable[[str], Gui]]:
+    started: list[Gui] = []
+
+    def start(name: str, port: int | None = None) -> Gui:
+        gui = Gui(display, server.port if port is None else port, name, tmp_path)
+        started.append(gui)
+        return gui
+    yield start
+    for gui in started:
+        gui.close()
+
+
+def alice_login(srv: ServerThread) -> WireClient:
+    return WireClient.login(srv.host, srv.port, "Alice")
+
+
+def contact(state: dict[str, Any], key: str) -> dict[str, Any] | None:
+    return next((row for row in state.get("contacts", []) if row["key"] == key), None)
+
+
+def test_direct_messages_both_ways_with_delivery_states(open_gui, server, tmp_path: Path) -> None:
+    with alice_login(server) as alice:
+        bob = open_gui("Bob")
+        state = bob.wait(lambda s: s["view"] == "chat" and s["state"] == "connected" and s["focus"] == "input",
+                         "the chat view, the focus in the input box")
+        assert contact(state, "alice") is not None and "online" in contact(state, "alice")["tags"]
+        assert state["title"] == "Chat — Bob"
+
+        # Alice -> Bob: appears in Bob's conversation with Alice, unread until opened.
+        alice.send(SendDirect("a1", "Bob", "Hello Bob! How is the new window coming along?"))
+        accepted = alice.expect(Accepted, skip=NOTICES)
+        state = bob.wait(lambda s: contact(s, "alice") and contact(s, "alice")["unread"] == "1", "an unread count")
+        assert "unread" in contact(state, "alice")["tags"]
+        # The GUI confirmed it (the receipt is sent once the window has the event).
+        delivered = alice.expect(Delivered, skip=NOTICES)
+        assert delivered.msg_id == accepted.msg_id
+
+        # Keyboard: Ctrl+2 opens the second row (Alice; the room is the first).
+        bob.cmd("key", sequence="<Control-Key-2>")
+        state = bob.wait(lambda s: s["active"] == "alice" and "Hello Bob!" in s["panes"].get("alice", ""),
+                         "Alice's message in her pane")
+        assert state["focus"] == "input" and state["header"][0] == "Alice"
+        assert contact(state, "alice")["unread"] == ""
+        assert "Alice: Hello Bob! How is the new window coming along?" in state["panes"]["alice"]
+
+        # Bob types a reply and presses Enter (a real <Return> key event).
+        bob.cmd("type", text="Hi Alice, this is the GUI")
+        dm = alice.expect(DirectMessage, skip=(Accepted, Delivered, *NOTICES))
+        assert (dm.sender, dm.to, dm.text) == ("Bob", "Alice", "Hi Alice, this is the GUI")
+        state = bob.wait(lambda s: any(m["state"] == "sent" for m in s["outgoing"]), "the reply as sent")
+        assert state["input"] == "" and "✓ sent" in state["panes"]["alice"]
+        alice.send(Receipt(dm.msg_id))
+        state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["delivered"], "the reply as delivered")
+        assert "Hi Alice, this is the GUI   ✓✓ delivered" in state["panes"]["alice"]
+
+        # A few more lines so the screenshot shows the states and the room.
+        alice.send(SendDirect("a2", "Bob", "Got it, thanks. Are you coming to the demo at 3?"))
+        bob.cmd("type", text="Yes, see you there!\nI'll bring the slides.")
+        dm2 = alice.expect(DirectMessage, skip=(Accepted, Delivered, *NOTICES))
+        assert dm2.text == "Yes, see you there!\nI'll bring the slides."
+        alice.send(Receipt(dm2.msg_id))
+        alice.send(SendRoom("r1", "Good morning, everyone"))
+        with WireClient.login(server.host, server.port, "Carol"):
+            state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["delivered", "delivered"]
+                             and contact(s, "carol") and contact(s, "#room")["unread"] == "1",
+                             "the second reply as delivered, Carol online, the room unread")
+            shot = tmp_path / "gui-client.png"
+            if not _have("xwd", "x11-apps"):
+                return
+            bob.cmd("screenshot", path=str(shot))
+        data = shot.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
+        print(f"\nscreenshot: {shot}")
+        if os.environ.get("SAVE_SCREENSHOTS") == "1":
+            (REPO / "docs").mkdir(exist_ok=True)
+            shutil.copyfile(shot, REPO / "docs" / "gui-client.png")
+
+
+def test_presence_and_room_notices(open_gui, server) -> None:
+    bob = open_gui("Bob")
+    bob.logged_in()
+    with alice_login(server) as alice:
+        state = bob.wait(lambda s: contact(s, "alice") and "online" in contact(s, "alice")["tags"], "Alice online")
+        assert "Alice joined" in state["panes"]["#room"]
+        # Text is shown as text: no markup, no Tcl substitution, control characters escaped.
+        alice.send(SendDirect("x", "Bob", "<b>not bold</b> [exit] $x {a} \\ \x1b[31mred\u202e"))
+        alice.expect(Accepted, skip=NOTICES)
+        alice.expect(Delivered, skip=NOTICES)
+        state = bob.wait(lambda s: "alice" in s["panes"] and "red" in s["panes"]["alice"], "Alice's message")
+        assert "Alice: <b>not bold</b> [exit] $x {a} \\ \\x1b[31mred\\u202e\n" in state["panes"]["alice"]
+    # Alice left: she stays in the list (they talked), as offline; the room says so.
+    state = bob.wait(lambda s: contact(s, "alice") and "offline" in contact(s, "alice")["tags"], "Alice offline")
+    assert "Alice left" in state["panes"]["#room"]
+    assert contact(state, "alice")["text"].strip() == "Alice  (offline)"
+    # Someone who only passed by is dropped from the list when they leave.
+    with WireClient.login(server.host, server.port, "Carol"):
+        bob.wait(lambda s: contact(s, "carol") is not None, "Carol in the list")
+    bob.wait(lambda s: contact(s, "carol") is None, "Carol gone from the list")
+    # A message to an offline contact is queued by the server, and shown so.
+    bob.cmd("key", sequence="<Control-Key-2>")
+    bob.wait(lambda s: s["active"] == "alice", "Alice's conversation")
+    bob.cmd("type", text="see you later")
+    state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["queued"], "the message as queued")
+    assert "◷ queued" in state["panes"]["alice"]
+
+
+def test_burst_of_1000_messages_keeps_the_window_responsive(open_gui, server) -> None:
+    with alice_login(server) as alice:
+        bob = open_gui("Bob")
+        bob.logged_in()
+        # Watch the burst in the open conversation (the costliest case: visible, scrolling).
+        alice.send(SendDirect("warm", "Bob", "warm-up"))
+        alice.expect(Accepted, skip=NOTICES)
+        alice.expect(Delivered, skip=NOTICES)
+        bob.cmd("key", sequence="<Control-Key-2>")
+        bob.wait(lambda s: s["active"] == "alice", "Alice's conversation open")
+        bob.cmd("max_gap", reset=True)
+        started = time.monotonic()
+        frames = b"".join(alice.conn.send(SendDirect(f"b{i}", "Bob", f"burst message {i:04d}"))
+                          for i in range(BURST))
+        alice.send_raw(frames)
+        accepted = delivered = 0
+        while delivered < BURST:
+            event = alice.next(timeout=30)
+            if isinstance(event, NOTICES):
+                continue
+            if isinstance(event, Accepted):
+                accepted += 1
+            elif isinstance(event, Delivered):
+                delivered += 1
+            else:
+                raise AssertionError(f"unexpected {event!r}")
+        state = bob.wait(lambda s: s["lines"].get("alice", 0) >= BURST + 1, "all 1,000 messages", timeout=60,
+                         panes=["alice"])
+        elapsed = time.monotonic() - started
+        time.sleep(0.5)  # include the redrawing and line layout Tk does after the last insert
+        gap = bob.cmd("max_gap")
+        pane = state["panes"]["alice"]
+        shown = sum(1 for i in range(BURST) if f"burst message {i:04d}" in pane)
+        print(f"\nGUI burst: {BURST} messages shown in {elapsed:.2f} s; longest gap between Tk event-loop "
+              f"turns {gap['max_gap_ms']:.1f} ms ({gap['ticks']} ticks of 10 ms)")
+        assert accepted == BURST and shown == BURST
+        assert pane.index("burst message 0000") < pane.index("burst message 0999")
+        assert gap["max_gap_ms"] < MAX_GAP_MS, gap
+
+
+def test_login_errors_keep_the_form_open(open_gui, server, display, tmp_path) -> None:
+    # A port nobody listens on: "server unreachable", and the form stays.
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        closed_port = probe.getsockname()[1]
+    gui = open_gui("Bob", port=closed_port)
+    state = gui.wait(lambda s: s["alerts"] and s["alert_open"], "the unreachable-server dialog")
+    assert state["view"] == "login" and not state["login_busy"]
+    assert state["alerts"][0][0] == "Server unreachable"
+    assert f"127.0.0.1:{closed_port}" in state["alerts"][0][1]
+    if shutil.which("xwd"):
+        gui.cmd("screenshot", path=str(tmp_path / "gui-login-error.png"))
+    gui.cmd("dismiss")
+    gui.wait(lambda s: not s["alert_open"], "the dialog closed")
+    if shutil.which("xwd"):
+        gui.cmd("screenshot", path=str(tmp_path / "gui-login.png"))
+
+    with alice_login(server):
+        # The right server now, but a name that is taken.
+        gui.cmd("login", name="Alice", port=str(server.port))
+        state = gui.wait(lambda s: len(s["alerts"]) == 2 and s["alert_open"], "the name-taken dialog")
+        assert state["alerts"][1][0] == "Name taken" and "Alice" in state["alerts"][1][1]
+        assert state["view"] == "login"
+        gui.cmd("dismiss")
+        state = gui.wait(lambda s: not s["alert_open"], "the dialog closed")
+        assert state["focus"] == "login-name"
+
+        # A registered name: without its password, then with a wrong one, then the right one.
+        with WireClient(server.host, server.port) as dora:
+            dora.send(Hello("h", "Dora", 1, password="correct horse", register=True))
+            dora.expect(Welcome)
+        gui.cmd("login", name="Dora")
+        state = gui.wait(lambda s: len(s["alerts"]) == 3 and s["alert_open"], "the password dialog")
+        assert state["alerts"][2][0] == "Password needed"
+        gui.cmd("dismiss")
+        state = gui.wait(lambda s: not s["alert_open"], "the dialog closed")
+        assert state["focus"] == "login-password"
+        if not state["passwords"]:
+            return  # a client library without passwords: the form says so (checked in test_gui_model)
+        gui.cmd("login", password="wrong horse")
+        state = gui.wait(lambda s: len(s["alerts"]) == 4 and s["alert_open"], "the wrong-password dialog")
+        assert state["alerts"][3][0] == "Wrong password"
+        gui.cmd("dismiss")
+        gui.wait(lambda s: not s["alert_open"] and s["focus"] == "login-password", "the dialog closed")
+        gui.cmd("login", password="correct horse")
+        state = gui.logged_in()
+        assert state["me"] == "Dora" and contact(state, "alice") is not None
+        # The focus moves to the input box (X focus events may take a moment to settle).
+        gui.wait(lambda s: s["focus"] == "input", "the focus in the input box")
+
+
+def test_history_shows_when_a_conversation_opens(open_gui, server) -> None:
+    with alice_login(server) as alice:
+        # Bob talked with Alice earlier, from another client.
+        with WireClient.login(server.host, server.port, "Bob") as old_bob:
+            alice.send(SendDirect("a", "Bob", "an earlier question"))
+            old_bob.send(Receipt(old_bob.expect(DirectMessage, skip=NOTICES).msg_id))
+            old_bob.send(SendDirect("b", "Alice", "an earlier answer"))
+            alice.send(Receipt(alice.expect(DirectMessage, skip=(Accepted, Delivered, *NOTICES)).msg_id))
+            old_bob.expect(Accepted, skip=NOTICES)
+            old_bob.expect(Delivered, skip=NOTICES)
+        bob = open_gui("Bob")
+        bob.logged_in()
+        bob.cmd("key", sequence="<Control-Key-2>")
+        state = bob.wait(lambda s: "an earlier answer" in s["panes"].get("alice", ""), "the history")
+        pane = state["panes"]["alice"]
+        assert pane.index("Alice: an earlier question") < pane.index("You: an earlier answer   ✓✓ delivered")
+
+
+def test_typing_with_the_real_keyboard(open_gui, server) -> None:
+    """xdotool types through the X server (XTEST), as a person would."""
+    _need("xdotool", "xdotool")
+    with alice_login(server) as alice:
+        bob = open_gui("Bob")
+        bob.logged_in()
+        window = bob.cmd("window")
+        env = dict(os.environ, DISPLAY=bob.display)
+
+        def xdotool(*args: str) -> None:
+            subprocess.run(["xdotool", *args], env=env, check=True, timeout=TIMEOUT)
+        xdotool("windowfocus", "--sync", str(window["id"]))
+        xdotool("key", "--clearmodifiers", "ctrl+2")
+        bob.wait(lambda s: s["active"] == "alice" and s["focus"] == "input", "Alice's conversation by Ctrl+2")
+        xdotool("type", "--delay", "5", "first line")
+        xdotool("key", "shift+Return")
+        xdotool("type", "--delay", "5", "second line")
+        state = bob.wait(lambda s: s["input"] == "first line\nsecond line", "two lines in the input box")
+        xdotool("key", "Return")
+        dm = alice.expect(DirectMessage, skip=NOTICES)
+        assert dm.text == "first line\nsecond line"
+        state = bob.wait(lambda s: s["input"] == "" and s["outgoing"], "the input box cleared")
+        # Escape goes to the list; Down moves to the next row; Escape comes back.
+        xdotool("key", "Escape")
+        bob.wait(lambda s: s["focus"] == "contacts", "focus in the list")
+        xdotool("key", "Up")
+        bob.wait(lambda s: s["active"] == "#room", "the room selected with the arrow key")
+        xdotool("key", "Return")
+        bob.wait(lambda s: s["focus"] == "input", "focus back in the input box")
+        # Tab goes round: input box -> Send button -> list -> input box (never into a pane).
+        for expected in ("send", "contacts", "input"):
+            xdotool("key", "Tab")
+            bob.wait(lambda s: s["focus"] == expected, f"Tab to {expected}")
+        xdotool("key", "shift+Tab")
+        bob.wait(lambda s: s["focus"] == "contacts", "Shift+Tab back to the list")
+
+
+def test_status_bar_shows_reconnections(open_gui, server) -> None:
+    """The library reconnects by itself after a cut; the status bar counts it."""
+    faultproxy = pytest.importorskip("faultproxy", reason="tests/faultproxy.py is not there")
+    with faultproxy.FaultProxy(server.host, server.port) as proxy:
+        bob = open_gui("Bob", port=proxy.port)
+        state = bob.logged_in()
+        assert "reconnects" not in state["status"]
+        assert proxy.cut("Bob") == 1
+        state = bob.wait(lambda s: "reconnects: 1" in s["status"] and s["state"] == "connected",
+                         "the reconnection in the status bar")
+        assert state["status"].startswith("Connected to 127.0.0.1:")
+        # And the chat goes on over the new connection.
+        with alice_login(server) as alice:
+            alice.send(SendDirect("a", "Bob", "still there?"))
+            alice.expect(Accepted, skip=NOTICES)
+            alice.expect(Delivered, skip=NOTICES)
+            bob.wait(lambda s: s["lines"].get("alice") == 1, "the message after the reconnection")

@@ -1,0 +1,414 @@
+"""The GUI's parts that need no window: the model, the library adapter, the thread-to-Tk
+bridge (with a fake widget) and the screenshot encoder. No tkinter, no display."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+import zlib
+
+import pytest
+
+from client.errors import LoginRefused, ServerUnreachable
+from client.gui import bridge as bridge_module
+from client.gui import session
+from client.gui.bridge import TkBridge, TurnTimer
+from client.gui.model import (
+    CONNECTED,
+    DISCONNECTED,
+    RECONNECTING,
+    ROOM,
+    ChatModel,
+    ContactsChanged,
+    HistoryWanted,
+    LineAdded,
+    LinesPrepended,
+    StateChanged,
+    StatusChanged,
+    clean_text,
+    describe_event,
+    state_label,
+)
+from client.gui.screenshot import crop, png_bytes, xwd_to_rgb
+from client.outgoing import MessageUpdate, OutgoingMessage
+from protocol import (
+    ConnectionClosed,
+    DirectMessage,
+    Goodbye,
+    HistoryEntry,
+    HistoryPage,
+    Presence,
+    Queued,
+    RoomMessage,
+    UserJoined,
+    UserLeft,
+)
+
+T = 1_700_000_000.0
+
+
+def dm(msg_id: int, sender: str, text: str, to: str = "Bob") -> DirectMessage:
+    return DirectMessage(msg_id, sender, to, text, T)
+
+
+def tracker(request_id: str, to: str | None, text: str, state: str = "sending", submitted: bool = True) -> OutgoingMessage:
+    message = OutgoingMessage(request_id, to, text)
+    message.submitted = submitted
+    if state != "sending":
+        message._advance(state, msg_id=None, error=("unknown_recipient", "nope") if state == "failed" else None)
+    return message
+
+
+@pytest.fixture
+def model() -> ChatModel:
+    m = ChatModel("Bob", "127.0.0.1:5000")
+    m.set_online([Presence("Alice", T), Presence("Bob", T), Presence("Carol", T)])
+    m.take_changes()
+    return m
+
+
+# --- Contacts and presence ----------------------------------------------------------------
+
+
+def test_who_fills_the_list_without_ourselves(model: ChatModel) -> None:
+    assert model.contact_order() == [ROOM, "alice", "carol"]
+    assert all(c.online for c in model.contacts.values())
+
+
+def test_joined_and_left_update_presence_and_post_notices_in_the_room(model: ChatModel) -> None:
+    model.apply(UserJoined("Dave", T))
+    assert model.contacts["dave"].online
+    changes = model.take_changes()
+    assert any(isinstance(c, ContactsChanged) for c in changes)
+    assert [c.line.text for c in changes if isinstance(c, LineAdded)] == ["Dave joined"]
+    model.apply(UserLeft("Dave", "quit", T))
+    assert "dave" not in model.contacts  # never talked: dropped
+    assert model.conversations[ROOM].lines[-1].text == "Dave left (quit)"
+
+
+def test_a_contact_we_talked_with_stays_as_offline(model: ChatModel) -> None:
+    model.apply(dm(1, "Alice", "hi"))
+    model.apply(UserLeft("Alice", "", T))
+    assert "alice" in model.contacts and not model.contacts["alice"].online
+    assert model.contact_order() == [ROOM, "carol", "alice"]  # online first
+    assert model.conversations["alice"].lines[-1].text == "Alice went offline"
+    # A new who() answer does not drop her either.
+    model.set_online([Presence("Carol", T)])
+    assert "alice" in model.contacts
+
+
+def test_a_stranger_who_writes_becomes_a_contact(model: ChatModel) -> None:
+    model.apply(dm(1, "Zed", "hello"))
+    assert model.contacts["zed"].talked and model.contacts["zed"].unread == 1
+
+
+def test_our_own_other_session_is_not_a_contact(model: ChatModel) -> None:
+    model.apply(UserJoined("bob", T))
+    assert "bob" not in model.contacts
+
+
+# --- Conversations and unread counts ------------------------------------------------------
+
+
+def test_unread_counts_until_the_conversation_opens(model: ChatModel) -> None:
+    assert model.active == ROOM  # the room is open at first
+    model.open("carol")
+    model.apply(dm(1, "Alice", "one"))
+    model.apply(dm(2, "Alice", "two"))
+    model.apply(RoomMessage(3, "Carol", "all", T))
+    assert model.unread("alice") == 2 and model.unread(ROOM) == 1 and model.total_unread == 3
+    model.take_changes()
+    model.open("alice")
+    assert model.unread("alice") == 0 and model.total_unread == 1
+    changes = model.take_changes()
+    assert HistoryWanted("alice", "Alice") in changes  # the first time only
+    model.apply(dm(4, "Alice", "three"))  # the open conversation: read at once
+    assert model.unread("alice") == 0
+    model.open(ROOM)
+    model.open("alice")
+    assert not any(isinstance(c, HistoryWanted) for c in model.take_changes())
+
+
+def test_message_text_is_sanitised_but_keeps_typed_newlines() -> None:
+    assert clean_text("a\x1b[31mb\u202ec\nnext\r\nline\tx") == "a\\x1b[31mb\\u202ec\nnext\nline\\tx"
+    assert clean_text(None) == ""
+    m = ChatModel("Bob")
+    m.apply(dm(1, "Alice", "[exec rm] $x {y}\x07"))
+    assert m.conversations["alice"].lines[0].text == "[exec rm] $x {y}\\x07"
+
+
+def test_a_duplicate_message_is_shown_once(model: ChatModel) -> None:
+    model.apply(dm(1, "Alice", "hi"))
+    model.apply(dm(1, "Alice", "hi"))
+    assert len(model.conversations["alice"].lines) == 1
+
+
+# --- Delivery states ----------------------------------------------------------------------
+
+
+def test_sent_message_follows_the_library_updates(model: ChatModel) -> None:
+    model.open("alice")
+    message = tracker("r1", "Alice", "hello")
+    line = model.sent(message)
+    assert (line.kind, line.state, line.label) == ("out", "sending", "… sending")
+    changes = model.take_changes()
+    assert LineAdded("alice", line) in changes
+    for state in ("sent", "queued", "delivered"):
+        model.apply(MessageUpdate(message, state))
+        [change] = [c for c in model.take_changes() if isinstance(c, StateChanged)]
+        assert change.line is line and line.state == state
+    assert line.label == "✓✓ delivered"
+    assert model.state_of("r1") == "delivered"
+
+
+def test_failure_says_why(model: ChatModel) -> None:
+    message = tracker("r1", "Zed", "hello")
+    line = model.sent(message)
+    model.apply(MessageUpdate(message, "failed", ("unknown_recipient", "Zed is not online")))
+    assert line.label.startswith("✗ failed: ") and line.label.endswith("(unknown_recipient)")
+    assert "Zed" in line.label  # client.display.explain_error's wording, naming the recipient
+
+
+def test_a_message_that_failed_inside_send_is_shown_failed(model: ChatModel) -> None:
+    message = OutgoingMessage("r9", "Alice", "x" * 5000)
+    message._fail("message_too_large", "too long")
+    line = model.sent(message)
+    assert line.state == "failed" and "too long" in line.label
+
+
+def test_a_raw_queued_answer_moves_only_an_unconfirmed_message(model: ChatModel) -> None:
+    message = tracker("r1", "Alice", "hello")
+    line = model.sent(message)
+    model.apply(Queued("r1", 7))
+    assert line.state == "queued" and line.msg_id == 7
+    model.apply(MessageUpdate(message, "delivered"))
+    model.apply(Queued("r1", 7))  # late: ignored
+    assert line.state == "delivered"
+
+
+def test_future_states_are_shown_by_name() -> None:
+    assert state_label("resending") == "resending"
+    assert state_label("queued") == "◷ queued"
+    assert state_label(None) == ""
+
+
+def test_our_room_message_is_not_shown_twice(model: ChatModel) -> None:
+    message = tracker("r1", None, "hi all")
+    model.sent(message)
+    message.msg_id = 42
+    model.apply(MessageUpdate(message, "sent"))
+    model.apply(RoomMessage(42, "Bob", "hi all", T))
+    model.apply(RoomMessage(43, "Carol", "hi Bob", T))
+    assert [(l.kind, l.text) for l in model.conversations[ROOM].lines] == [("out", "hi all"), ("in", "hi Bob")]
+
+
+# --- History --------------------------------------------------------------------------------
+
+
+def test_history_goes_before_what_is_shown_without_duplicates(model: ChatModel) -> None:
+    model.apply(dm(5, "Alice", "newest"))
+    pending = tracker("r1", "Alice", "on its way")
+    model.sent(pending)  # no msg_id yet
+    model.take_changes()
+    entries = (HistoryEntry(2, "Alice", "Bob", "old one", T - 60, "delivered"),
+               HistoryEntry(3, "Bob", "Alice", "my old one", T - 50, "expired"),
+               HistoryEntry(5, "Alice", "Bob", "newest", T, "delivered"),
+               HistoryEntry(6, "Bob", "Alice", "on its way", T, "sent"))
+    model.apply(HistoryPage("h", "Alice", entries))
+    [change] = model.take_changes()
+    assert isinstance(change, LinesPrepended) and [l.text for l in change.lines] == ["old one", "my old one"]
+    lines = model.conversations["alice"].lines
+    assert [l.text for l in lines] == ["old one", "my old one", "newest", "on its way"]
+    assert lines[1].state == "failed" and "expired" in lines[1].label and lines[0].old
+    assert model.conversations["alice"].history == "loaded"
+
+
+def test_fetch_history_uses_the_library_call_when_there_is_one() -> None:
+    class Old:
+        pass
+
+    class New:
+        def history(self, peer, limit=20, timeout=10.0):
+            return [HistoryEntry(1, peer, "Bob", "x", T, "delivered")] * min(limit, 2)
+
+    class Paged:
+        def history(self, peer):
+            return HistoryPage("h", peer, (HistoryEntry(1, peer, "Bob", "x", T, "delivered"),))
+
+    assert session.fetch_history(Old(), "Alice") is None  # the hook: no history call yet
+    assert len(session.fetch_history(New(), "Alice")) == 2
+    assert session.fetch_history(Paged(), "Alice")[0].sender == "Alice"
+
+
+# --- Connection state -------------------------------------------------------------------------
+
+
+def test_status_follows_the_connection_and_reconnect_events(model: ChatModel) -> None:
+    model.set_state(CONNECTED)
+    assert model.status_text() == "Connected to 127.0.0.1:5000 as Bob"
+
+    class Reconnecting:  # any event whose class name starts with "Reconnect", generically
+        def __init__(self, attempt, delay):
+            self.attempt, self.delay = attempt, delay
+
+    class Reconnected:
+        pass
+
+    model.apply(Reconnecting(2, 1.5))
+    assert model.state == RECONNECTING and "Reconnecting" in model.status_text()
+    model.apply(Reconnected())
+    assert model.state == CONNECTED and model.reconnects == 1
+    assert "reconnects: 1" in model.status_text()
+    assert StatusChanged() in model.take_changes()
+    model.apply(Goodbye("maintenance"))
+    assert model.state == DISCONNECTED and "maintenance" in model.status_text()
+    model.apply(ConnectionClosed())
+    assert "maintenance" in model.status_text()  # the first reason stays
+
+
+def test_describe_event_names_the_fields_of_a_dataclass_event() -> None:
+    from client.events import Reconnecting
+
+    assert describe_event(Reconnecting(2, 1.5, "reset")) == "Reconnecting: attempt 2, delay 1.5, reason reset"
+
+
+# --- The library adapter -------------------------------------------------------------------
+
+
+def test_login_errors_are_worded_for_people() -> None:
+    title, text = session.login_error_text(LoginRefused("name_taken", "taken"), "Alice", "h:1")
+    assert title == "Name taken" and "Alice" in text and "(name_taken)" in text
+    assert session.login_error_text(LoginRefused("bad_password", "no"), "Alice", "h:1")[0] == "Wrong password"
+    assert session.login_error_text(LoginRefused("auth_required", "no"), "Alice", "h:1")[0] == "Password needed"
+    title, text = session.login_error_text(ServerUnreachable("connection to h:1 refused"), "Alice", "h:1")
+    assert title == "Server unreachable" and text.startswith("Cannot reach the chat server at h:1.")
+    assert text.endswith("Connection to h:1 refused.")
+    title, text = session.login_error_text(LoginRefused("weird_code", "\x1b[2Jboom"), "A", "h:1")
+    assert title == "Login refused" and "\\x1b[2Jboom" in text
+
+
+def test_log_in_refuses_a_password_the_library_cannot_send(monkeypatch) -> None:
+    monkeypatch.setattr(session, "password_support", lambda: None)
+    with pytest.raises(session.Unsupported):
+        session.log_in("Bob", "127.0.0.1", 1, print, password="secret123")
+
+
+# --- The bridge (a fake widget stands in for Tk's after()) -------------------------------------
+
+
+class FakeWidget:
+    """Runs after() callbacks when told to, like Tk's event loop would."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[int, object]] = []
+
+    def after(self, ms, func):
+        self.pending.append((ms, func))
+        return str(len(self.pending))
+
+    def after_cancel(self, _id):
+        self.pending.clear()
+
+    def turn(self) -> int:
+        ms, func = self.pending.pop(0)
+        func()
+        return ms
+
+
+def test_bridge_hands_events_over_in_order_with_calls() -> None:
+    widget = FakeWidget()
+    seen: list[object] = []
+    bridge = TkBridge(widget, lambda batch: seen.append(list(batch)))
+    bridge.start()
+    bridge.put("a")
+    bridge.put("b")
+    bridge.call(seen.append, "call")
+    bridge.put("c")
+    assert widget.turn() == bridge_module.POLL_MS
+    assert seen == [["a", "b"], "call", ["c"]]
+    assert widget.pending[0][0] == bridge_module.POLL_MS  # idle: back to the slow poll
+
+
+def test_bridge_bounds_each_turn_and_comes_back_soon() -> None:
+    widget = FakeWidget()
+    batches: list[int] = []
+    bridge = TkBridge(widget, lambda batch: batches.append(len(batch)))
+    bridge.start()
+    for i in range(bridge_module.MAX_BATCH * 2 + 10):
+        bridge.put(i)
+    widget.turn()
+    assert batches == [bridge_module.MAX_BATCH] and widget.pending[0][0] == 1
+    widget.turn()
+    widget.turn()
+    assert sum(batches) == bridge_module.MAX_BATCH * 2 + 10
+
+
+def test_bridge_turn_stops_at_its_time_budget(monkeypatch) -> None:
+    widget = FakeWidget()
+    bridge = TkBridge(widget, lambda batch: time.sleep(0))
+    slow = iter(range(10**6))
+    monkeypatch.setattr(bridge_module.time, "perf_counter", lambda: next(slow) * 0.001)  # 1 ms per look
+    bridge.start()
+    for i in range(400):
+        bridge.put(i)
+    widget.turn()
+    assert 0 < bridge._queue.qsize() < 400 and widget.pending[0][0] == 1
+
+
+def test_a_full_bridge_holds_the_producer_until_stopped(monkeypatch) -> None:
+    monkeypatch.setattr(bridge_module, "MAX_QUEUED", 2)
+    monkeypatch.setattr(bridge_module, "_PUT_POLL", 0.01)
+    bridge = TkBridge(FakeWidget(), lambda batch: None)
+    bridge.put(1)
+    bridge.put(2)
+    done = threading.Event()
+    producer = threading.Thread(target=lambda: (bridge.put(3), done.set()))
+    producer.start()
+    assert not done.wait(0.1)  # back-pressure: the receiver thread waits
+    bridge.stop()  # ...until the window closes: then put() gives up
+    assert done.wait(2)
+    producer.join(2)
+
+
+def test_turn_timer_reports_the_longest_gap() -> None:
+    widget = FakeWidget()
+    timer = TurnTimer(widget, 10)
+    timer.start()
+    time.sleep(0.03)
+    widget.turn()
+    assert timer.max_gap >= 0.03 and timer.ticks == 1
+    timer.reset()
+    assert timer.max_gap == 0.0
+
+
+# --- Screenshots without ImageMagick ----------------------------------------------------------
+
+
+def _xwd(width: int, height: int, pixels: list[tuple[int, int, int]]) -> bytes:
+    name = b"root\x00"
+    header_size = 100 + len(name)
+    bytes_per_line = width * 4
+    header = struct.pack(">25I", header_size, 7, 2, 24, width, height, 0, 0, 32, 0, 32, 32, bytes_per_line,
+                         4, 0xFF0000, 0x00FF00, 0x0000FF, 8, 256, 0, width, height, 0, 0, 0)
+    body = b"".join(bytes((b, g, r, 0)) for r, g, b in pixels)  # LSBFirst: B G R X
+    return header + name + body
+
+
+def test_xwd_image_becomes_a_png() -> None:
+    pixels = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (10, 20, 30)]
+    width, height, rgb = xwd_to_rgb(_xwd(2, 2, pixels))
+    assert (width, height) == (2, 2) and rgb == bytes(c for p in pixels for c in p)
+    assert crop(width, height, rgb, 1, 0, 5, 5) == (1, 2, bytes((0, 255, 0, 10, 20, 30)))
+    png = png_bytes(width, height, rgb)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    idat = png[png.index(b"IDAT") + 4: png.index(b"IEND") - 8]
+    assert zlib.decompress(idat) == b"\x00" + rgb[:6] + b"\x00" + rgb[6:]
+    with pytest.raises(ValueError):
+        xwd_to_rgb(b"nonsense")
+
+
+def test_client_options_pass_through_only_what_the_library_knows() -> None:
+    assert session.client_options({"reconnect": False, "no_such_option": None}) == {"reconnect": False}
+    with pytest.raises(session.Unsupported):
+        session.client_options({"no_such_option": True})
