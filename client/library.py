@@ -143,6 +143,7 @@ from .errors import (
     ServerUnreachable,
 )
 from .events import Reconnected, Reconnecting
+from .transport import open_socket, tls_context
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
 
 _log = logging.getLogger(__name__)
@@ -413,52 +414,12 @@ class ChatClient:
         return sock, conn, welcome, interval
 
     def _open_socket(self, timeout: float) -> socket.socket:
-        where = self.address
         context = self._tls_context() if self._tls else None
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=timeout)
-        except socket.gaierror as exc:
-            raise ServerUnreachable(f"cannot find the server host {self.host!r}: {exc.strerror or exc}") from exc
-        except TimeoutError as exc:
-            raise ServerUnreachable(f"no answer from {where} within {timeout:g} s "
-                                    "(wrong address, or a firewall?)") from exc
-        except ConnectionRefusedError as exc:
-            raise ServerUnreachable(f"connection to {where} refused: is the chat server running?") from exc
-        except OSError as exc:
-            raise ServerUnreachable(f"cannot connect to {where}: {exc.strerror or exc}") from exc
-        # Chat frames are small and latency matters more than packet count.
-        with suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if context is None:
-            return sock
-        try:
-            # The handshake runs here, bounded by the socket's timeout.
-            return context.wrap_socket(sock, server_hostname=self.host)
-        except ssl.SSLCertVerificationError as exc:
-            sock.close()
-            detail = exc.verify_message or exc.reason or str(exc)
-            raise CertificateError(f"cannot verify the server's certificate: {detail}") from None
-        except ssl.SSLError as exc:
-            sock.close()
-            raise ServerUnreachable(f"the TLS handshake with {where} failed: {exc.reason or exc} "
-                                    "(is it a TLS server?)") from None
-        except TimeoutError:
-            sock.close()
-            raise ServerUnreachable(f"no TLS handshake from {where} within {timeout:g} s "
-                                    "(is it a TLS server?)") from None
-        except OSError as exc:
-            sock.close()
-            raise ServerUnreachable(f"the connection to {where} failed during the TLS handshake: "
-                                    f"{exc.strerror or exc or type(exc).__name__}") from None
+        return open_socket(self.host, self.port, timeout, context)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
-            try:
-                # Verifies the chain and the host name (check_hostname), TLS 1.2 or later.
-                self._ssl_context = ssl.create_default_context(cafile=self._cafile)
-            except (OSError, ssl.SSLError) as exc:
-                raise CertificateError(f"cannot verify the server's certificate: cannot use the CA file "
-                                       f"{self._cafile!r}: {getattr(exc, 'strerror', None) or exc}") from None
+            self._ssl_context = tls_context(self._cafile)
         return self._ssl_context
 
     def _log_in(self, sock: socket.socket, conn: Connection, deadline: float, timeout: float) -> Welcome:
