@@ -29,6 +29,7 @@ import os
 import random
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -316,15 +317,24 @@ async def measure(args: argparse.Namespace, durable: bool, bench: Bench) -> floa
 
 async def run(args: argparse.Namespace) -> int:
     bench = Bench()
-    rates = {}
-    for durable in ([False, True] if args.mode == "both" else [args.mode == "durable"]):
-        phase = Bench()  # fresh counts: the previous phase's clients are still closing
-        rates[durable] = await measure(args, durable, phase)
-        bench.errors += phase.errors
-        bench.lost_clients += phase.lost_clients
+    rates: dict[bool, list[float]] = {}
+    modes = [False, True] if args.mode == "both" else [args.mode == "durable"]
+    for _ in range(args.repeat):  # alternate the modes, so drift in the machine hits both
+        for durable in modes:
+            phase = Bench()  # fresh counts: the previous phase's clients are still closing
+            rates.setdefault(durable, []).append(await measure(args, durable, phase))
+            bench.errors += phase.errors
+            bench.lost_clients += phase.lost_clients
+    if args.repeat > 1:
+        print()
+        for durable, values in rates.items():
+            shown = ", ".join(f"{v:,.0f}" for v in values)
+            print(f"{'durable' if durable else 'in memory'}: median {statistics.median(values):,.0f} messages/s"
+                  f" ({shown})")
     if len(rates) == 2:
-        cost = 1 - rates[True] / rates[False]
-        print(f"\ndurability costs {cost:.0%} of the in-memory throughput")
+        cost = 1 - statistics.median(rates[True]) / statistics.median(rates[False])
+        print(f"\ndurability costs {cost:.0%} of the in-memory throughput"
+              f"{' (medians)' if args.repeat > 1 else ''}")
 
     if args.idle:
         with tempfile.TemporaryDirectory(prefix="chat-bench-") as data_dir:
@@ -365,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=int, default=10_000, help="idle connections to measure (0: skip)")
     parser.add_argument("--mode", choices=["both", "durable", "memory"], default="both",
                         help="server storage to measure (default both, and the cost of durability)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the throughput and latency phases this many times per mode; report medians")
     parser.add_argument("--quick", action="store_true", help="small figures: 100 clients, 5,000 messages")
     args = parser.parse_args(argv)
     if args.quick:
