@@ -264,6 +264,37 @@ def test_protocol_section_tracks_every_delivery_state(page: Page) -> None:
     assert result["unknown"] == {"send": [], "receipts": [], "announce": [], "login": None}
 
 
+def test_messages_left_unanswered_by_a_lost_connection_are_resent_with_the_same_ids(page: Page) -> None:
+    """After a drop, the page sends again, with the same ids, every message the server had
+    not answered or had not confirmed: the server recognises resends by id, so this is
+    exactly once, and a "delivered" lost with the old connection comes back."""
+    result = page.js("""(() => {
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      receiveFrame(chat, {type: "welcome", id: "x", name: "Bob", version: 1, server: "s", heartbeat: 15});
+      const key = startConversation(chat, "Carol");
+      const unanswered = composeMessage(chat, key, "never answered");
+      const queued = composeMessage(chat, key, "queued");
+      receiveFrame(chat, {type: "queued", id: queued.id, msg_id: 7});
+      const done = composeMessage(chat, key, "delivered");
+      receiveFrame(chat, {type: "accepted", id: done.id, msg_id: 8});
+      receiveFrame(chat, {type: "delivered", id: done.id, msg_id: 8});
+      const room = composeMessage(chat, "#room", "room, accepted");
+      receiveFrame(chat, {type: "accepted", id: room.id, msg_id: 9});
+      connectionLost(chat);
+      const states = chat.conversations.get(key).items.map((i) => i.state);
+      const again = receiveFrame(chat, {type: "welcome", id: "y", name: "Bob", version: 1, server: "s",
+                                        heartbeat: 15}).send.filter((f) => f.type === "send" || f.type === "say");
+      receiveFrame(chat, {type: "accepted", id: unanswered.id, msg_id: 10});
+      receiveFrame(chat, {type: "delivered", id: queued.id, msg_id: 7});
+      const after = chat.conversations.get(key).items.map((i) => i.state);
+      return {unanswered, queued, again, states, after};
+    })()""")
+    assert result["again"] == [result["unanswered"], result["queued"]]  # same frames, same ids, in order
+    assert result["states"] == ["sending", "queued", "delivered"]  # nothing marked failed by the drop
+    assert result["after"] == ["sent", "delivered", "delivered"]
+
+
 def test_hostile_text_is_shown_as_text(page: Page, alice: TcpPeer) -> None:
     page.log_in("Bob")
     alice.login("Alice")

@@ -126,8 +126,9 @@ function composeMessage(chat, key, text) {
   };
   addItem(chat, key, peer && peer.name, item);
   if (peer) peer.known = true;
-  chat.requests.set(id, { kind: toRoom ? "say" : "send", item, key });
-  return toRoom ? { type: "say", id, text } : { type: "send", id, to: peer.name, text };
+  const frame = toRoom ? { type: "say", id, text } : { type: "send", id, to: peer.name, text };
+  chat.requests.set(id, { kind: toRoom ? "say" : "send", item, key, frame });
+  return frame;
 }
 
 /** A conversation with ``name``, who need not be online; returns its key or null. */
@@ -154,19 +155,23 @@ function openConversation(chat, key) {
   return frames;
 }
 
-/** The socket is gone: unanswered requests can no longer be answered. */
+/**
+ * The socket is gone. Messages still waiting for an answer are kept, to be sent again with
+ * the same ids after the next welcome (see HANDLERS.welcome): the server recognises a resend
+ * by its id, so nothing is stored or shown twice, and answers with the message's current
+ * state, which also brings back a "delivered" lost with the old connection. Other requests
+ * (who, history) can no longer be answered and are dropped.
+ */
 function connectionLost(chat) {
-  for (const request of chat.requests.values()) {
+  const unsettled = [];
+  for (const [id, request] of chat.requests) {
     const item = request.item;
-    if (!item) continue;
-    if (item.state === "sending") {
-      item.state = "failed";
-      item.error = "the connection was lost before the server took it";
-    } else if (item.state === "sent" && request.kind === "send") {
-      item.error = "connection lost: delivery not confirmed";
-    }
+    if (!item || !request.frame) continue;
+    const waiting = item.state === "sending" ||
+      (request.kind === "send" && (item.state === "sent" || item.state === "queued"));
+    if (waiting) unsettled.push([id, request]);
   }
-  chat.requests.clear();
+  chat.requests = new Map(unsettled);
   // Presence is kept as it was, but drawn as unknown until the next "who" answers.
   for (const convo of chat.conversations.values()) convo.historyAsked = false;
   chat.status = chat.welcomedOnce ? "reconnecting" : "offline";
@@ -199,6 +204,10 @@ const HANDLERS = {
     chat.requests.set(id, { kind: "who" });
     out.send.push({ type: "who", id });
     out.send.push(...openConversation(chat, chat.active));
+    // Messages the last connection left unanswered, in the order they were written.
+    for (const request of chat.requests.values()) {
+      if (request.frame) out.send.push(request.frame);
+    }
   },
 
   users(chat, frame) {
