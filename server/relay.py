@@ -260,7 +260,9 @@ class Relay:
                 return
             session.registered = True
             record = self.registry.lookup(session.name)
-            if record is not None:
+            # Only while the claimant is still online under the name: if it left during the
+            # hashing and a guest took the name meanwhile, that guest proved no password.
+            if record is not None and any(e.session is session for e in record.endpoints):
                 record.shared = True
             session.send(Done(request.request_id))
 

@@ -15,6 +15,7 @@ import pytest
 
 import const
 from protocol import (
+    Register,
     Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, HistoryRequest, Queued, Receipt,
     SendDirect, SendRoom, State, Welcome,
 )
@@ -527,4 +528,19 @@ def test_a_message_stored_as_its_recipient_logs_in_comes_after_the_older_ones(lo
     bench.relay.handle(bob_again, Hello("h", "Bob", const.PROTOCOL_VERSION))
     bench.settle()
     assert [m.text for m in bob_again.take(DirectMessage)] == [f"old {i}" for i in range(5)] + ["new"]
+    bench.store.close()
+
+
+def test_a_claim_finished_after_its_claimant_left_does_not_share_the_name_with_a_guest(loop):
+    bench = RelayBench(loop)
+    hashing = []  # the password hash, held back to open the race window
+    bench.relay.logins.offload = lambda func, args, callback: hashing.append((func, args, callback))
+    claimant = bench.login("Bob")
+    bench.relay.handle(claimant, Register("r", "correct horse"))
+    bench.relay.disconnected(claimant, None)
+    guest = bench.login("Bob")  # takes the free name as a guest
+    func, args, callback = hashing.pop()
+    callback(func(*args))
+    bench.settle()
+    assert not bench.relay.registry.lookup("Bob").shared
     bench.store.close()
