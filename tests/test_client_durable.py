@@ -50,23 +50,9 @@ class Recorder:
 
 
 @pytest.fixture
-def server() -> Iterator[ServerThread]:
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
-        yield srv
-
-
-@pytest.fixture
 def proxy(server: ServerThread) -> Iterator[FaultProxy]:
     with FaultProxy(server.host, server.port) as fault_proxy:
         yield fault_proxy
-
-
-@pytest.fixture
-def clients() -> Iterator[list[ChatClient]]:
-    made: list[ChatClient] = []
-    yield made
-    for client in made:
-        client.close()
 
 
 def start(clients: list[ChatClient], port: int, name: str, recorder: Recorder | None = None,

@@ -28,32 +28,12 @@ from client.oneshot import send_once
 from client.terminal import TerminalUI
 from faultproxy import FaultProxy
 from protocol import DirectMessage, Event
+from clientkit import start
 from server import ServerConfig, ServerThread
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def server() -> Iterator[ServerThread]:
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
-        yield srv
-
-
-@pytest.fixture
-def clients() -> Iterator[list[ChatClient]]:
-    made: list[ChatClient] = []
-    yield made
-    for client in made:
-        client.close()
-
-
-def start(clients: list[ChatClient], port: int, name: str, **options: object) -> ChatClient:
-    client = ChatClient(name, "127.0.0.1", port, **options)  # type: ignore[arg-type]
-    clients.append(client)
-    client.connect(timeout=WAIT)
-    return client
 
 
 def claim(server: ServerThread, name: str = "Alice", password: str = PASSWORD) -> None:

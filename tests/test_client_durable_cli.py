@@ -14,10 +14,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 
 from client import ChatClient
 from client.exitcodes import ExitCode
@@ -25,32 +24,12 @@ from client.oneshot import send_once
 from client.terminal import TerminalUI, format_history
 from faultproxy import DOWN, Fault, FaultProxy
 from protocol import DirectMessage, Event, HistoryEntry
+from clientkit import start
 from server import ServerConfig, ServerThread
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0
 FAST = {"reconnect_delay": 0.05, "reconnect_max_delay": 0.2}
-
-
-@pytest.fixture
-def server() -> Iterator[ServerThread]:
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
-        yield srv
-
-
-@pytest.fixture
-def clients() -> Iterator[list[ChatClient]]:
-    made: list[ChatClient] = []
-    yield made
-    for client in made:
-        client.close()
-
-
-def start(clients: list[ChatClient], port: int, name: str, **options: object) -> ChatClient:
-    client = ChatClient(name, "127.0.0.1", port, **options)  # type: ignore[arg-type]
-    clients.append(client)
-    client.connect(timeout=WAIT)
-    return client
 
 
 def run_pipe(port: int, script: str, name: str = "Alice", **options: object) -> tuple[int, list[str]]:

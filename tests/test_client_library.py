@@ -52,15 +52,6 @@ def server() -> Iterator[FakeServer]:
         yield fake
 
 
-@pytest.fixture
-def clients() -> Iterator[list[ChatClient]]:
-    """Clients a test creates; all closed at the end, whatever happened."""
-    made: list[ChatClient] = []
-    yield made
-    for client in made:
-        client.close()
-
-
 def connect(clients: list[ChatClient], server: FakeServer, name: str, **kwargs: object) -> ChatClient:
     client = ChatClient(name, server.host, server.port, **kwargs)  # type: ignore[arg-type]
     clients.append(client)

@@ -27,14 +27,6 @@ def server() -> Iterator[object]:
         srv.stop()
 
 
-@pytest.fixture
-def clients() -> Iterator[list[ChatClient]]:
-    made: list[ChatClient] = []
-    yield made
-    for client in made:
-        client.close()
-
-
 def connect(clients: list[ChatClient], server: object, name: str) -> ChatClient:
     client = ChatClient(name, server.host, server.port)  # type: ignore[attr-defined]
     clients.append(client)
