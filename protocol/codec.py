@@ -78,29 +78,26 @@ def _boolean(key: str, value: Any, max_text: int) -> bool:
     return value
 
 
-def _presences(key: str, value: Any, max_text: int) -> tuple[Presence, ...]:
+def _objects(key: str, value: Any) -> list[dict]:
+    """``value`` if it is a list of JSON objects, else FieldError."""
     if type(value) is not list:
         raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list")
-    out = []
-    for item in value:
-        if type(item) is not dict:
-            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' items must be objects")
-        out.append(Presence(_name("name", item.get("name"), max_text), _number("since", item.get("since"), max_text)))
-    return tuple(out)
+    if any(type(item) is not dict for item in value):
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' items must be objects")
+    return value
+
+
+def _presences(key: str, value: Any, max_text: int) -> tuple[Presence, ...]:
+    return tuple(Presence(_name("name", item.get("name"), max_text), _number("since", item.get("since"), max_text))
+                 for item in _objects(key, value))
 
 
 def _history(key: str, value: Any, max_text: int) -> tuple[HistoryEntry, ...]:
-    if type(value) is not list:
-        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list")
-    out = []
-    for item in value:
-        if type(item) is not dict:
-            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' items must be objects")
-        out.append(HistoryEntry(
-            _integer("msg_id", item.get("msg_id"), max_text), _name("from", item.get("from"), max_text),
-            _name("to", item.get("to"), max_text), _string(None)("text", item.get("text"), max_text),
-            _number("sent_at", item.get("sent_at"), max_text), _short("state", item.get("state"), max_text)))
-    return tuple(out)
+    return tuple(HistoryEntry(
+        _integer("msg_id", item.get("msg_id"), max_text), _name("from", item.get("from"), max_text),
+        _name("to", item.get("to"), max_text), _string(None)("text", item.get("text"), max_text),
+        _number("sent_at", item.get("sent_at"), max_text), _short("state", item.get("state"), max_text))
+        for item in _objects(key, value))
 
 
 def _limit(key: str, value: Any, max_text: int) -> int:
