@@ -286,6 +286,123 @@ def test_close_commits_what_is_pending(loop, tmp_path):
         db.close()
 
 
+# --- Storage failures: every submitter hears back, and the store recovers by itself --------
+
+
+def fill_the_disk(store: Store) -> None:
+    """Make SQLite's writes fail with "database or disk is full": no page may be added."""
+    assert store.db.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def free_the_disk(store: Store) -> None:
+    store.db.execute("PRAGMA max_page_count = 1073741823")
+
+
+BIG = "x" * 5000  # more than a page: needs a new page whatever room the table has
+
+
+def test_a_full_disk_fails_every_operation_of_the_transaction_and_the_next_one_works(loop, tmp_path, caplog):
+    caplog.set_level("INFO", logger="chat.store")
+    store = open_store(loop, tmp_path / "chat.sqlite3")
+    store.db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    answers, errors = [], []
+    try:
+        fill_the_disk(store)
+        # A full disk makes SQLite roll back the whole transaction, so the write that ran
+        # before the failing one is lost too: neither may be acknowledged.
+        store.submit_many(put_all, ("small", 1), answers.append, errors.append)
+        store.submit(lambda db: db.execute("INSERT INTO t VALUES (?, 2)", (BIG,)), answers.append, errors.append)
+        store.submit(lambda db: 3, answers.append, errors.append)
+        settle(loop, store)
+        assert answers == []
+        assert [type(e) for e in errors] == [store_module.StoreUnavailable] * 3
+        assert all(e.storage and "full" in e.reason for e in errors)
+        assert rows(store) == {}
+        free_the_disk(store)
+        store.submit_many(put_all, (BIG, 4), answers.append, errors.append)
+        settle(loop, store)
+        assert answers == [BIG] and len(errors) == 3
+        assert rows(store) == {BIG: 4}
+    finally:
+        store.close()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "full" in warnings[0].getMessage()
+    assert "Traceback" not in caplog.text
+    assert any("storage works again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failed_commit_fails_everything_in_it_and_the_next_commit_works(loop, tmp_path, monkeypatch):
+    store = open_store(loop, tmp_path / "chat.sqlite3")
+    store.db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    recovered = []
+    store.on_recovered = lambda: recovered.append(True)
+    real_commit, failures = Store._commit, [sqlite3.OperationalError("disk I/O error")]
+
+    def commit(self):
+        if failures:
+            raise failures.pop()
+        real_commit(self)
+
+    monkeypatch.setattr(Store, "_commit", commit)
+    answers, errors = [], []
+    try:
+        store.submit_many(put_all, ("a", 1), answers.append, errors.append)
+        store.submit(lambda db: "read", answers.append, errors.append)
+        settle(loop, store)
+        assert answers == [] and [e.reason for e in errors] == ["disk I/O error"] * 2
+        assert not store.db.in_transaction
+        store.submit_many(put_all, ("b", 2), answers.append, errors.append)
+        settle(loop, store)
+        assert answers == ["b"] and rows(store) == {"b": 2}
+        assert recovered == [True]
+    finally:
+        store.close()
+
+
+def test_a_read_only_database_answers_writes_with_errors_and_reads_still_work(loop, store):
+    answers, errors = [], []
+    store.db.execute("PRAGMA query_only = 1")  # as a read-only file or mount would
+    store.submit_many(put_all, ("a", 1), answers.append, errors.append)
+    store.submit(lambda db: db.execute("SELECT COUNT(*) FROM t").fetchone()[0], answers.append, errors.append)
+    settle(loop, store)
+    assert answers == [0]
+    assert len(errors) == 1 and errors[0].storage and "readonly" in errors[0].reason
+    store.db.execute("PRAGMA query_only = 0")
+
+
+def test_an_operation_that_raises_is_answered_with_an_error_that_is_not_a_storage_failure(loop, store):
+    errors = []
+
+    def bug(db):
+        raise KeyError("oops")
+
+    store.submit(bug, pytest.fail, errors.append)
+    settle(loop, store)
+    assert len(errors) == 1 and not errors[0].storage
+
+
+def test_the_failure_log_says_it_once_then_counts_then_says_it_recovered(caplog):
+    caplog.set_level("INFO", logger="chat.store")
+    now = [100.0]
+    failures = store_module.FailureLog(clock=lambda: now[0], period=60)
+    assert not failures.recovered()  # nothing to recover from: no line
+    for _ in range(1000):
+        failures.failed("database or disk is full", 1)
+        now[0] += 0.01
+    now[0] += 60
+    failures.failed("database or disk is full", 1)
+    assert failures.failing
+    now[0] += 5
+    assert failures.recovered() and not failures.failing
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("storage failing: database or disk is full")
+    assert "1000 operations refused" in lines[1]
+    assert "1001 operations were refused" in lines[2] and caplog.records[2].levelname == "INFO"
+
+
 # --- Mailbox operations -----------------------------------------------------------------
 
 
