@@ -383,6 +383,7 @@ class Store:
         """Commit (``commit()`` runs or re-raises the COMMIT; None when the transaction
         was already rolled back), then tell every item's submitter, in order:
         ``callback(result)`` if it is on disk, else ``on_error``."""
+        recovered = False
         if commit is not None:
             try:
                 commit()
@@ -391,10 +392,8 @@ class Store:
                 failure = StoreUnavailable(str(exc))
                 self.failures.failed(failure.reason, len(pending))
                 outcomes = [failure] * len(pending)
-            else:
-                if wrote and self.failures.recovered() and self.on_recovered is not None \
-                        and self._loop is not None and not self._loop.is_closed():
-                    self._loop.call_soon(self.on_recovered)
+            else:  # only a write on disk shows the disk works again (reads work on a full one)
+                recovered = wrote and self.failures.recovered()
         for (_, _, callback, on_error), outcome in zip(pending, outcomes):
             notify = on_error if isinstance(outcome, StoreUnavailable) else callback
             if notify is None:
@@ -403,6 +402,11 @@ class Store:
                 notify(outcome)
             except Exception:
                 log.exception("store callback failed")
+        if recovered and self.on_recovered is not None:
+            try:
+                self.on_recovered()
+            except Exception:
+                log.exception("store recovery hook failed")
 
 
 def _in_order(pending: list) -> list[tuple[BatchOperation, list[int]]]:

@@ -16,8 +16,8 @@ import pytest
 import const
 from protocol import (
     Register,
-    Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, HistoryRequest, Queued, Receipt,
-    SendDirect, SendRoom, State, Welcome,
+    Accepted, Block, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, HistoryPage, HistoryRequest, Queued,
+    Receipt, SendDirect, SendRoom, State, Welcome,
 )
 from server import ServerConfig, mailbox, store as store_module
 from server.mailbox import StoredMessage
@@ -660,4 +660,106 @@ def test_a_claim_finished_after_its_claimant_left_does_not_share_the_name_with_a
     callback(func(*args))
     bench.settle()
     assert not bench.relay.registry.lookup("Bob").shared
+    bench.store.close()
+
+
+# --- The relay when the store fails: every request answered, nothing claimed ---------------
+
+
+def read_only(bench: RelayBench, on: bool = True) -> None:
+    """Every write fails with "attempt to write a readonly database" (as on a read-only
+    mount); reads still work."""
+    bench.store.db.execute(f"PRAGMA query_only = {int(on)}")
+
+
+def test_requests_that_need_the_disk_are_answered_unavailable_and_nothing_is_claimed(loop):
+    bench = RelayBench(loop)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.relay.handle(alice, SendDirect("before", "Bob", "stored"))
+    bench.settle()
+    [before] = alice.take(Accepted)
+    bob.take(DirectMessage)
+    read_only(bench)
+    requests = [SendDirect("dm", "Bob", "not stored"), SendRoom("room", "not stored"), Register("reg", "correct horse"),
+                Block("blk", "Bob"), HistoryRequest("hist", "Bob")]
+    for request in requests:
+        bench.relay.handle(alice, request)
+    bench.settle()
+    errors = alice.take(ErrorReply)
+    assert {e.request_id for e in errors} == {"dm", "room", "reg", "blk"}
+    for error in errors:
+        assert error.code == ErrorCode.UNAVAILABLE and error.retry_after == bench.relay.config.unavailable_retry_after
+    [page] = alice.take(HistoryPage)  # a read still works on a read-only disk
+    assert [m.msg_id for m in page.messages] == [before.msg_id]
+    assert not alice.take(Accepted) and not alice.sent  # nothing else: no "accepted", no "ok"
+    assert not bob.take(DirectMessage) and not [f for f in bob.sent if isinstance(f, bytes) and b'"room"' in f]
+    assert not bench.relay.logins.is_claimed("Alice")  # "unavailable" means not done
+    assert "bob" not in bench.relay.blocked.get("alice", ())
+    read_only(bench, False)
+    bench.relay.handle(alice, SendDirect("dm", "Bob", "stored now"))
+    bench.settle()
+    assert [a.request_id for a in alice.take(Accepted)] == ["dm"]
+    assert [m.text for m in bob.take(DirectMessage)] == ["stored now"]
+    bench.store.close()
+
+
+def test_a_login_that_registers_is_answered_unavailable_and_may_try_again(loop):
+    bench = RelayBench(loop)
+    read_only(bench)
+    session = FakeSession(99)
+    bench.relay.connected(session)
+    bench.relay.handle(session, Hello("h1", "Carol", const.PROTOCOL_VERSION, "correct horse", True))
+    bench.settle()
+    [error] = session.take(ErrorReply)
+    assert (error.code, error.request_id, error.retry_after) == (ErrorCode.UNAVAILABLE, "h1", 5.0)
+    assert not session.take(Welcome) and not bench.relay.logins.is_claimed("Carol")
+    read_only(bench, False)
+    bench.relay.handle(session, Hello("h2", "Carol", const.PROTOCOL_VERSION, "correct horse", True))
+    bench.settle()
+    assert [w.request_id for w in session.take(Welcome)] == ["h2"]
+    assert bench.relay.logins.is_claimed("Carol")
+    bench.store.close()
+
+
+def test_a_receipt_not_recorded_is_recorded_when_the_store_works_again(loop):
+    bench = RelayBench(loop)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.relay.handle(alice, SendDirect("m", "Bob", "hi"))
+    bench.settle()
+    [accepted] = alice.take(Accepted)
+    read_only(bench)
+    bench.relay.handle(bob, Receipt(accepted.msg_id))
+    bench.settle()
+    assert alice.take(Delivered) == [Delivered("m", accepted.msg_id)]  # Bob's client did confirm it
+    state = "SELECT state FROM messages WHERE msg_id = ?"
+    assert bench.store.db.execute(state, (accepted.msg_id,)).fetchone() == ("sent",)
+    read_only(bench, False)
+    bench.relay.handle(alice, SendRoom("r", "any write shows the store works again"))
+    bench.settle()
+    assert bench.store.db.execute(state, (accepted.msg_id,)).fetchone() == ("delivered",)
+    bench.store.close()
+
+
+def test_waiting_messages_not_fetched_at_login_arrive_when_the_store_works_again(loop):
+    bench = RelayBench(loop)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.relay.disconnected(bob, None)
+    bench.relay.handle(alice, SendDirect("q", "Bob", "waited"))
+    bench.settle()
+    assert alice.take(Queued)
+    failures = [sqlite3.OperationalError("disk I/O error")]
+    real_commit = bench.store._commit
+
+    def commit():  # the commit of Bob's login transaction fails, with the fetch in it
+        if failures:
+            raise failures.pop()
+        real_commit()
+
+    bench.store._commit = commit
+    bob = bench.login("Bob")  # a guest's welcome needs no write
+    assert not bob.take(DirectMessage) and not failures
+    assert not bob.backlog_loading  # not stuck: new messages can still reach him
+    bench.relay.handle(alice, SendDirect("new", "Bob", "new"))
+    bench.settle()
+    assert sorted(m.text for m in bob.take(DirectMessage)) == ["new", "waited"]
     bench.store.close()
