@@ -125,16 +125,21 @@ def is_storage_failure(exc: BaseException) -> bool:
 class FailureLog:
     """Logs a failing store once, not once per operation: a warning when it starts
     failing (with the reason), a summary count every ``period`` seconds while it keeps
-    failing, and one info line when a write succeeds again. ``clock`` is monotonic."""
+    failing, and one info line when a write succeeds again. ``clock`` is monotonic.
+
+    A nearly full disk may let small writes through and fail big ones, so the store can
+    flap between failing and working: a failure that starts within ``period`` of the last
+    line is not announced again (nor is its end); it is counted in the next summary.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, period: float = SUMMARY_PERIOD) -> None:
         self.clock = clock
         self.period = period
         self.failing_since: float | None = None
-        self.reason = ""
-        self._total = 0       # operations refused since it started failing
-        self._unreported = 0  # ... since the last line
-        self._reported_at = 0.0
+        self._announced = False   # this failure was announced: its end will be too
+        self._total = 0           # operations refused since it started failing
+        self._unreported = 0      # ... not yet in a line
+        self._reported_at: float | None = None  # when the last line was logged
 
     @property
     def failing(self) -> bool:
@@ -144,10 +149,14 @@ class FailureLog:
         now = self.clock()
         self._total += operations
         if self.failing_since is None:
-            self.failing_since, self.reason, self._reported_at = now, reason, now
-            log.warning("storage failing: %s; requests that need the disk are answered 'unavailable' "
-                        "until it works again", reason)
-            return
+            self.failing_since = now
+            self._announced = self._reported_at is None or now - self._reported_at >= self.period
+            if self._announced:
+                earlier = f" ({self._unreported} refused in brief failures before)" if self._unreported else ""
+                self._unreported, self._reported_at = 0, now
+                log.warning("storage failing: %s; requests that need the disk are answered 'unavailable' "
+                            "until it works again%s", reason, earlier)
+                return
         self._unreported += operations
         if now - self._reported_at >= self.period:
             log.warning("storage still failing (%s): %d operations refused in the last %.0f s",
@@ -155,12 +164,15 @@ class FailureLog:
             self._unreported, self._reported_at = 0, now
 
     def recovered(self) -> bool:
-        """A write was committed; True (and logged) if that ends a failure."""
+        """A write was committed; True if that ends a failure (logged if it was announced)."""
         if self.failing_since is None:
             return False
-        log.info("storage works again after %.1f s; %d operations were refused meanwhile",
-                 self.clock() - self.failing_since, self._total)
-        self.failing_since, self._total, self._unreported = None, 0, 0
+        if self._announced:
+            self._reported_at = self.clock()
+            log.info("storage works again after %.1f s; %d operations were refused meanwhile",
+                     self._reported_at - self.failing_since, self._total)
+            self._unreported = 0  # all in that line
+        self.failing_since, self._total = None, 0
         return True
 
 

@@ -763,3 +763,20 @@ def test_waiting_messages_not_fetched_at_login_arrive_when_the_store_works_again
     bench.settle()
     assert sorted(m.text for m in bob.take(DirectMessage)) == ["new", "waited"]
     bench.store.close()
+
+
+def test_a_store_that_flaps_between_failing_and_working_is_not_announced_each_time(caplog):
+    caplog.set_level("INFO", logger="chat.store")
+    now = [0.0]
+    failures = store_module.FailureLog(clock=lambda: now[0], period=60)
+    for _ in range(50):  # small writes get through, big ones fail, every second
+        failures.failed("database or disk is full", 1)
+        now[0] += 0.5
+        assert failures.recovered()
+        now[0] += 0.5
+    now[0] += 20
+    failures.failed("database or disk is full", 1)  # more than a minute after the last line
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("storage failing") and lines[1].startswith("storage works again")
+    assert lines[2].startswith("storage failing") and "(49 refused in brief failures before)" in lines[2]
