@@ -18,6 +18,7 @@ from pathlib import Path
 import const
 from server import ChatServer, ServerConfig
 from server.console import watch_console
+from server.lockfile import DataDirInUse
 
 log = logging.getLogger("chat.server")
 
@@ -119,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     except ssl.SSLError as exc:
         log.error("cannot use the TLS certificate %s or key %s: %s", args.tls_cert, args.tls_key,
                   exc.reason or exc)
+        return 1
+    except DataDirInUse as exc:
+        log.error("cannot start: %s", exc)
         return 1
     except sqlite3.Error as exc:
         log.error("cannot use the database in %s: %s", args.data, exc)

@@ -111,6 +111,8 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         "auth_required": "this name is registered: it needs its password",
         "accounts_required": "this server only admits registered names: claim yours with --register",
         "rate_limited": f"too many attempts; {when}",
+        "unavailable": f"the server cannot store anything right now (its disk is full or failing), "
+                       f"so nothing was done; {when}",
         "account_exists": "this name is already registered",
         "connection_lost": sanitize(message),
         "queue_full": "too many messages are waiting for the connection to come back",

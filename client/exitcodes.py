@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     LOGIN_REFUSED = 4   # the login was refused (name taken or invalid, server full...)
     TIMEOUT = 5         # --send: no delivery acknowledgement within --timeout
     AUTH_FAILED = 6     # wrong or missing password, too many failed logins, name not claimable
+    UNAVAILABLE = 7     # the server's storage is failing: nothing was stored; try again later
     INTERRUPTED = 130   # --send interrupted with Ctrl-C (the shell convention: 128 + SIGINT)
 
     @classmethod
@@ -32,5 +33,7 @@ _MEANING = {
     ExitCode.TIMEOUT: "no delivery acknowledgement within --timeout (--send)",
     ExitCode.AUTH_FAILED: "authentication failed (wrong or missing password, too many attempts, "
                           "weak password, accounts required)",
+    ExitCode.UNAVAILABLE: "the server cannot store anything now (its disk is full or failing): "
+                          "nothing was sent; try again later",
     ExitCode.INTERRUPTED: "interrupted with Ctrl-C (--send)",
 }

@@ -17,6 +17,9 @@ Bob's next login, leaves, and reports:
 - stderr ``error: no delivery confirmation from Bob within 10 s ...``  exit 5
 - stderr ``error: login refused: wrong password (bad_password)``       exit 6
   (also auth_required without a password, rate_limited, weak_password...)
+- stderr ``error: not delivered to Bob — the server cannot store anything right now
+  ... (unavailable)``: the server's disk is full or failing; nothing was stored, and
+  the message is not retried (a login that registers can get it too)  exit 7
 - exit 130: interrupted with Ctrl-C
 
 (The statuses are :class:`client.exitcodes.ExitCode`.) If the connection drops meanwhile,
@@ -32,7 +35,7 @@ import sys
 from typing import Any, TextIO
 
 import const
-from protocol import Delivered, DirectMessage, Event
+from protocol import Delivered, DirectMessage, ErrorCode, Event
 
 from . import auth
 from .display import explain_error, format_clock, sanitize
@@ -82,6 +85,8 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
         return ExitCode.NO_SERVER
     except LoginRefused as exc:
         say(err, auth.refusal_line(exc, scripted=not prompt_passwords))
+        if exc.code == ErrorCode.UNAVAILABLE:
+            return ExitCode.UNAVAILABLE
         return ExitCode.AUTH_FAILED if exc.code in auth.AUTH_CODES else ExitCode.LOGIN_REFUSED
     except auth.PasswordError as exc:
         say(err, f"error: {exc}")
@@ -111,7 +116,7 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
             say(err, f"error: the connection to the server was lost: {sanitize(reason)}")
             return ExitCode.NO_SERVER
         say(err, f"error: not delivered to {shown_to} — {explain_error(code, reason, to)}")
-        return ExitCode.REFUSED
+        return ExitCode.UNAVAILABLE if code == ErrorCode.UNAVAILABLE else ExitCode.REFUSED
     if state == SENT:
         say(err, f"error: no delivery confirmation from {shown_to} within {timeout:g} s "
                  f"(the server accepted it as msg {msg_id}; it may still be delivered)")

@@ -48,3 +48,5 @@ class ErrorCode(StrEnum):
     TOO_MANY_CONNECTIONS = "too_many_connections"
     # Store and forward.
     EXPIRED = "expired"
+    # The server's storage failed (disk full, read-only, I/O error): nothing was done.
+    UNAVAILABLE = "unavailable"

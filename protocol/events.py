@@ -200,7 +200,7 @@ class ErrorReply(Event):
     code: str
     message: str
     request_id: str | None = None
-    # For rate_limited: seconds after which the request may be tried again.
+    # For rate_limited and unavailable: seconds after which the request may be tried again.
     retry_after: float | None = None
 
 

@@ -16,6 +16,7 @@ import time
 from protocol import Ping, State
 
 from .config import ServerConfig
+from .lockfile import DataDirLock
 from .outbox import WriteBatcher
 from .relay import Relay
 from .session import ClientSession
@@ -66,6 +67,7 @@ class ChatServer:
         self._server: asyncio.base_events.Server | None = None
         self._web: asyncio.base_events.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._lock: DataDirLock | None = None  # held from before the database opens until it is closed
 
     @property
     def address(self) -> tuple[str, int]:
@@ -75,10 +77,11 @@ class ChatServer:
         return sockname[0], sockname[1]
 
     async def start(self) -> None:
-        """Open the store, then listen on config.host:config.port.
+        """Lock the data directory, open the store, then listen on config.host:config.port.
 
-        Raises OSError if the address is in use, ssl.SSLError or OSError for unusable TLS
-        files, sqlite3.Error for an unusable database.
+        Raises lockfile.DataDirInUse if another server uses the data directory, OSError if
+        the address is in use, ssl.SSLError or OSError for unusable TLS files,
+        sqlite3.Error for an unusable database. On failure nothing stays open or locked.
         """
         loop = asyncio.get_running_loop()
 
@@ -89,16 +92,24 @@ class ChatServer:
             future.add_done_callback(lambda f: callback(f.result()) if not f.cancelled() else None)
 
         tls = tls_context(self.config) if self.config.tls_cert else None
-        self.store.open()
         if self.config.data_dir is not None:
-            log.info("data in %s", self.config.database)
-        self.relay = Relay(self.config, self.store, lambda delay, callback: loop.call_later(delay, callback), offload)
-        self.store.start(loop)
-        batcher = WriteBatcher(loop)
-        # asyncio sets SO_REUSEADDR on POSIX, so a restart can bind the port at once.
-        self._server = await loop.create_server(
-            lambda: ClientSession(self.relay, batcher), self.config.host, self.config.port,
-            backlog=4096, family=socket.AF_UNSPEC, ssl=tls)
+            self._lock = DataDirLock.acquire(self.config.data_dir)
+        try:
+            self.store.open()
+            if self.config.data_dir is not None:
+                log.info("data in %s", self.config.database)
+            self.relay = Relay(self.config, self.store, lambda delay, callback: loop.call_later(delay, callback),
+                               offload)
+            self.store.start(loop)
+            batcher = WriteBatcher(loop)
+            # asyncio sets SO_REUSEADDR on POSIX, so a restart can bind the port at once.
+            self._server = await loop.create_server(
+                lambda: ClientSession(self.relay, batcher), self.config.host, self.config.port,
+                backlog=4096, family=socket.AF_UNSPEC, ssl=tls)
+        except BaseException:
+            self.store.close()
+            self._release()
+            raise
         self._sweeper = asyncio.create_task(self._sweep_forever())
         host, port = self.address
         log.info("listening on %s:%d%s", host, port, " (TLS)" if tls else "")
@@ -134,7 +145,13 @@ class ChatServer:
             await stop_web_server(self._web)
         await self.store.drain()
         self.store.close()
+        self._release()
         log.info("stopped")
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     async def _sweep_forever(self) -> None:
         """Ping quiet clients, drop silent ones and ones that never logged in.

@@ -44,6 +44,8 @@ class ServerConfig:
     web_origins: tuple[str, ...] | str | None = None
     # Serve the WebSocket echo path /echo (for conformance suites such as Autobahn).
     web_echo: bool = False
+    # The retry_after (seconds) of an "unavailable" answer, sent while the disk fails.
+    unavailable_retry_after: float = 5.0
 
     @property
     def database(self) -> Path | None:

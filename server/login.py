@@ -30,11 +30,18 @@ from registry import InvalidName, canonical, validate_name
 
 from .accounts import Account, FailureThrottle, hash_password, password_problem, save_account, verify_password
 from .config import ServerConfig
-from .store import Store
+from .store import Store, StoreUnavailable
 
 log = logging.getLogger("chat.server")
 
 Offload = Callable[[Callable, tuple, Callable], None]
+
+
+def unavailable_error(config: ServerConfig, request_id: str | None = None) -> ErrorReply:
+    """The answer to a request the store could not do (the disk is full or failing)."""
+    retry = config.unavailable_retry_after
+    return ErrorReply(ErrorCode.UNAVAILABLE, f"the server cannot save anything right now; nothing was done: "
+                      f"try again in {retry:g} s", request_id, retry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +121,8 @@ class LoginDesk:
         if hello.register:
             def registered(error: ErrorReply | None) -> None:
                 done(LoginResult(hello.name, registered=True) if error is None
-                     else LoginResult(error=ErrorReply(error.code, error.message, hello.request_id)))
+                     else LoginResult(error=ErrorReply(error.code, error.message, hello.request_id,
+                                                       error.retry_after)))
             return self.claim(hello.name, hello.password or "", registered)
         if self.config.require_accounts:
             return refuse(ErrorCode.ACCOUNTS_REQUIRED,
@@ -123,7 +131,8 @@ class LoginDesk:
 
     def claim(self, name: str, password: str, done: Callable[[ErrorReply | None], None],
               by_holder: bool = False) -> None:
-        """Create an account for ``name``; ``done(None)`` once it is stored, or an error.
+        """Create an account for ``name``; ``done(None)`` once it is stored, or an error
+        (``unavailable`` if the store could not save it: then the name stays unclaimed).
 
         ``by_holder`` is true when the guest who is online under the name claims it.
         """
@@ -147,6 +156,11 @@ class LoginDesk:
                 log.info("account created: %s", name)
                 done(None)
 
-            self.store.submit(lambda db: save_account(db, key, account), stored)
+            def not_stored(failure: StoreUnavailable) -> None:
+                if self.accounts.get(key) is account:  # claimed in memory only: undo it
+                    del self.accounts[key]
+                done(unavailable_error(self.config))
+
+            self.store.submit(lambda db: save_account(db, key, account), stored, not_stored)
 
         self.offload(hash_password, (name, password), hashed)

@@ -17,6 +17,11 @@ the store and answered with the message's current state; it is never stored or s
 If the recipient disconnects before confirming, the message waits for their next login
 and the sender is told ``queued``.
 
+When the store fails (a full or failing disk), every request that needed it is answered
+``unavailable`` with ``retry_after``: nothing is acknowledged that is not on disk, and
+nothing is left unanswered. Receipts that could not be recorded are recorded again, and
+waiting messages fetched again, as soon as the store works again.
+
 Who is where lives in the registry; which messages each online session still has to
 confirm lives in ``self.inflight`` and ``session.inflight``; everything else in the store.
 """
@@ -71,10 +76,10 @@ from . import mailbox
 from .accounts import load_accounts
 from .config import ServerConfig
 from .limits import TokenBucket
-from .login import LoginDesk, LoginResult
+from .login import LoginDesk, LoginResult, unavailable_error
 from .presence import PresenceNotices
 from .session import ClientSession
-from .store import Store
+from .store import ErrorCallback, Store, StoreUnavailable
 
 log = logging.getLogger("chat.server")
 
@@ -119,6 +124,10 @@ class Relay:
         self.inflight: dict[int, InFlight] = {}
         # Message ids are chosen here, not by the database, so that inserts can be batched.
         self._last_msg_id: int = store.read(mailbox.last_msg_id)
+        # Receipts the store failed to record, (msg_id, recipient key, sender told): recorded
+        # again when it works again. Few: while it fails no new message is stored to confirm.
+        self._unrecorded: list[tuple[int, str, bool]] = []
+        store.on_recovered = self._store_recovered
         self._per_address: dict[str, tuple[int, TokenBucket]] = {}  # address -> (connections, bucket)
         self._handlers: dict[type[Event], Callable[[ClientSession, Any], None]] = {
             Hello: self._hello,
@@ -256,7 +265,7 @@ class Relay:
 
         def claimed(error: ErrorReply | None) -> None:
             if error is not None:
-                session.send(ErrorReply(error.code, error.message, request.request_id))
+                session.send(ErrorReply(error.code, error.message, request.request_id, error.retry_after))
                 return
             session.registered = True
             record = self.registry.lookup(session.name)
@@ -283,7 +292,8 @@ class Relay:
         self._last_msg_id += 1
         message = mailbox.StoredMessage(self._last_msg_id, session.name, session.key, recipient, to_key,
                                         request.text, now, request.request_id, state, now + self.config.queue_ttl)
-        self.store.submit_many(mailbox.store_messages, message, lambda result: self._direct_stored(session, result))
+        self.store.submit_many(mailbox.store_messages, message, lambda result: self._direct_stored(session, result),
+                               self._unavailable(session, request.request_id))
 
     def _direct_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, bool]) -> None:
         message, new = result
@@ -354,7 +364,12 @@ class Relay:
             if len(messages) == limit:
                 session.backlog = True
 
-        self.store.submit(lambda db: mailbox.pending_for(db, key, after, limit), fetched)
+        def not_fetched(failure: StoreUnavailable) -> None:
+            # They stay in the store: fetched again when it works (_store_recovered), or
+            # at the next login. Never left "loading", or nothing would reach this session.
+            session.backlog_loading, session.backlog = False, True
+
+        self.store.submit(lambda db: mailbox.pending_for(db, key, after, limit), fetched, not_fetched)
 
     def _receipt(self, session: ClientSession, receipt: Receipt) -> None:
         msg_id = receipt.msg_id
@@ -369,7 +384,8 @@ class Relay:
         senders = self.registry.sessions(flight.sender_key)
         for sender in senders:
             sender.send(Delivered(flight.client_id, msg_id))
-        self.store.submit_many(mailbox.record_deliveries, (msg_id, session.key, bool(senders)))
+        self.store.submit_many(mailbox.record_deliveries, (msg_id, session.key, bool(senders)),
+                               on_error=self._unrecorded_receipt((msg_id, session.key, bool(senders))))
         if session.backlog and len(session.inflight or ()) < self.config.max_pending_receipts // 2:
             self._refill(session)
 
@@ -451,7 +467,8 @@ class Relay:
         self._last_msg_id += 1
         message = mailbox.StoredMessage(self._last_msg_id, session.name, session.key, None, None, request.text,
                                         time.time(), request.request_id, "room")
-        self.store.submit_many(mailbox.store_messages, message, lambda result: self._room_stored(session, result))
+        self.store.submit_many(mailbox.store_messages, message, lambda result: self._room_stored(session, result),
+                               self._unavailable(session, request.request_id))
 
     def _room_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, bool]) -> None:
         message, new = result
@@ -488,7 +505,8 @@ class Relay:
             entries, before = result
             session.send(HistoryPage(request.request_id, name, tuple(entries), before))
 
-        self.store.submit(lambda db: mailbox.history(db, me, peer, request.before, request.limit), page)
+        self.store.submit(lambda db: mailbox.history(db, me, peer, request.before, request.limit), page,
+                          self._unavailable(session, request.request_id))
 
     def _block(self, session: ClientSession, request: Block | Unblock) -> None:
         try:
@@ -500,12 +518,46 @@ class Relay:
         if target == owner:
             session.send(ErrorReply(ErrorCode.BAD_FIELD, "you cannot block yourself", request.request_id))
             return
+        was_blocked = target in self.blocked.get(owner, ())
+        self._set_blocked(owner, target, blocking)
+
+        def not_stored(failure: StoreUnavailable) -> None:
+            self._set_blocked(owner, target, was_blocked)  # "unavailable" means not done
+            answer(failure)
+
+        answer = self._unavailable(session, request.request_id)
+        self.store.submit(lambda db: mailbox.set_block(db, owner, target, blocking),
+                          lambda _: session.send(Done(request.request_id)), not_stored)
+
+    def _set_blocked(self, owner: str, target: str, blocking: bool) -> None:
         if blocking:
             self.blocked.setdefault(owner, set()).add(target)
         elif owner in self.blocked:
             self.blocked[owner].discard(target)
-        self.store.submit(lambda db: mailbox.set_block(db, owner, target, blocking),
-                          lambda _: session.send(Done(request.request_id)))
+
+    # --- When the store fails -----------------------------------------------------------
+
+    def _unavailable(self, session: ClientSession, request_id: str) -> ErrorCallback:
+        """The ``on_error`` of a request the store could not do: answer it ``unavailable``.
+        (The store logs the failure once; answering is all that is left.)"""
+        return lambda failure: session.send(unavailable_error(self.config, request_id))
+
+    def _unrecorded_receipt(self, receipt: tuple[int, str, bool]) -> ErrorCallback:
+        """The ``on_error`` of a receipt's record: keep it, to record it when the store
+        works again. Meanwhile the message is still pending in the store, so if the
+        server stops first it is delivered again at the next login (clients ignore a
+        msg_id they have already shown, and confirm it again)."""
+        return lambda failure: self._unrecorded.append(receipt)
+
+    def _store_recovered(self) -> None:
+        """The store works again: record the receipts it failed to, and fetch the
+        messages waiting for sessions whose fetch failed."""
+        unrecorded, self._unrecorded = self._unrecorded, []
+        for receipt in unrecorded:
+            self.store.submit_many(mailbox.record_deliveries, receipt, on_error=self._unrecorded_receipt(receipt))
+        for session in list(self.sessions):
+            if session.backlog and not session.backlog_loading and session.key and not session.closing:
+                self._refill(session)
 
     # --- Leaving and errors -------------------------------------------------------------
 

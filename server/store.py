@@ -21,6 +21,12 @@ the waiting on the thread is what makes durability cheap.
 ``path=None`` keeps the database in memory: the same code, nothing durable (tests, and
 the benchmark's measure of what durability costs).
 
+When the disk fails (full, read-only, I/O errors), nothing is acknowledged that is not on
+disk, and nothing is left unanswered: every operation of a transaction that could not be
+completed gets its ``on_error(StoreUnavailable)`` instead of its callback, the log says so
+once (then a count every ``SUMMARY_PERIOD`` seconds, then once when it recovers), and the
+next transaction starts afresh, so service resumes by itself when the disk is back.
+
 The schema is versioned with ``PRAGMA user_version``; ``MIGRATIONS[n]`` takes a database
 from version n-1 to n, and every pending migration runs at start.
 """
@@ -30,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -87,6 +94,87 @@ Operation = Callable[[sqlite3.Connection], Any]
 BatchOperation = Callable[[sqlite3.Connection, list], list]
 Callback = Callable[[Any], None]
 
+# Seconds between the summary lines logged while the store keeps failing.
+SUMMARY_PERIOD = 60.0
+
+
+class StoreUnavailable(Exception):
+    """An operation was not done (or not committed): nothing of it is on disk.
+
+    ``reason`` says why in words (SQLite's message, such as "database or disk is full");
+    ``storage`` is true when the disk or the database failed, false when the operation
+    itself raised (a bug): only the first may go away by itself.
+    """
+
+    def __init__(self, reason: str, storage: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.storage = storage
+
+
+ErrorCallback = Callable[[StoreUnavailable], None]
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """True if ``exc`` says the disk or the database failed (full, read-only, I/O error,
+    locked, corrupt), not that the operation was wrong (a constraint, bad SQL, a bug)."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError \
+        or isinstance(exc, OSError)
+
+
+class FailureLog:
+    """Logs a failing store once, not once per operation: a warning when it starts
+    failing (with the reason), a summary count every ``period`` seconds while it keeps
+    failing, and one info line when a write succeeds again. ``clock`` is monotonic.
+
+    A nearly full disk may let small writes through and fail big ones, so the store can
+    flap between failing and working: a failure that starts within ``period`` of the last
+    line is not announced again (nor is its end); it is counted in the next summary.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, period: float = SUMMARY_PERIOD) -> None:
+        self.clock = clock
+        self.period = period
+        self.failing_since: float | None = None
+        self._announced = False   # this failure was announced: its end will be too
+        self._total = 0           # operations refused since it started failing
+        self._unreported = 0      # ... not yet in a line
+        self._reported_at: float | None = None  # when the last line was logged
+
+    @property
+    def failing(self) -> bool:
+        return self.failing_since is not None
+
+    def failed(self, reason: str, operations: int) -> None:
+        now = self.clock()
+        self._total += operations
+        if self.failing_since is None:
+            self.failing_since = now
+            self._announced = self._reported_at is None or now - self._reported_at >= self.period
+            if self._announced:
+                earlier = f" ({self._unreported} refused in brief failures before)" if self._unreported else ""
+                self._unreported, self._reported_at = 0, now
+                log.warning("storage failing: %s; requests that need the disk are answered 'unavailable' "
+                            "until it works again%s", reason, earlier)
+                return
+        self._unreported += operations
+        if now - self._reported_at >= self.period:
+            log.warning("storage still failing (%s): %d operations refused in the last %.0f s",
+                        reason, self._unreported, now - self._reported_at)
+            self._unreported, self._reported_at = 0, now
+
+    def recovered(self) -> bool:
+        """A write was committed; True if that ends a failure (logged if it was announced)."""
+        if self.failing_since is None:
+            return False
+        if self._announced:
+            self._reported_at = self.clock()
+            log.info("storage works again after %.1f s; %d operations were refused meanwhile",
+                     self._reported_at - self.failing_since, self._total)
+            self._unreported = 0  # all in that line
+        self.failing_since, self._total = None, 0
+        return True
+
 
 def _one_by_one(db: sqlite3.Connection, operations: list[Operation]) -> list:
     return [operation(db) for operation in operations]
@@ -134,18 +222,21 @@ class Store:
 
     Call :meth:`open`, load caches with :meth:`read`, then :meth:`start` on the event loop;
     from then on use :meth:`submit` and :meth:`submit_many` from the loop only.
-    :meth:`close` commits what is pending.
+    :meth:`close` commits what is pending. ``on_recovered()``, if set, is called on the
+    loop when a write succeeds after the store had failed.
     """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.db: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        # (batch operation, item, callback) in submission order, for the next transaction.
-        self._pending: list[tuple[BatchOperation, Any, Callback | None]] = []
+        # (batch operation, item, callback, on_error) in submission order, for the next transaction.
+        self._pending: list[tuple[BatchOperation, Any, Callback | None, ErrorCallback | None]] = []
         self._scheduled = False
         self._committing = False
         self._committer: ThreadPoolExecutor | None = None
+        self.failures = FailureLog()
+        self.on_recovered: Callable[[], None] | None = None
 
     def open(self) -> None:
         """Open and migrate the database; :meth:`read` may load caches from it now."""
@@ -160,17 +251,24 @@ class Store:
         if self.path is not None:
             self._committer = ThreadPoolExecutor(1, thread_name_prefix="chat-commit")
 
-    def submit(self, operation: Operation, callback: Callback | None = None) -> None:
+    def submit(self, operation: Operation, callback: Callback | None = None,
+               on_error: ErrorCallback | None = None) -> None:
         """Run ``operation(db)`` in the next transaction; once it is committed, call
-        ``callback(result)`` on the loop. If the operation raises, the error is logged, its
-        changes are rolled back and the callback is not called."""
-        self.submit_many(_one_by_one, operation, callback)
+        ``callback(result)`` on the loop.
 
-    def submit_many(self, batch: BatchOperation, item: Any, callback: Callback | None = None) -> None:
+        Exactly one of the two is called (if given), on the loop, in submission order:
+        if the operation raises, or its transaction cannot be completed or committed (the
+        disk is full or failing), its changes are rolled back and ``on_error`` gets a
+        :class:`StoreUnavailable` instead. A storage failure is logged by the store (see
+        :class:`FailureLog`); ``on_error`` need not log it again."""
+        self.submit_many(_one_by_one, operation, callback, on_error)
+
+    def submit_many(self, batch: BatchOperation, item: Any, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
         """Like :meth:`submit`, for an operation that handles many items at once:
         ``batch(db, items)`` returns one result per item, in order. Consecutive
         submissions with the same ``batch`` are merged into one call."""
-        self._pending.append((batch, item, callback))
+        self._pending.append((batch, item, callback, on_error))
         if not self._scheduled and not self._committing:
             self._scheduled = True
             self._loop.call_soon(self._run)
@@ -186,9 +284,8 @@ class Store:
         if self.db is None:
             return
         if self._pending and not self._committing:
-            done = self._execute(self._take())
-            self.db.execute("COMMIT")
-            _run_callbacks(done)
+            pending, outcomes, wrote = self._execute(self._take())
+            self._finish(pending, outcomes, wrote, self._commit if self.db.in_transaction else None)
         if self._committer is not None:
             self._committer.shutdown(wait=True)
         self.db.close()
@@ -199,35 +296,42 @@ class Store:
         self._scheduled = False
         return pending
 
+    def _commit(self) -> None:
+        """COMMIT the open transaction: with ``synchronous=FULL`` this is where the fsync
+        happens, and it returns once the transaction is on disk. Runs on the committer
+        thread (on the loop when in memory). Nothing is acknowledged before it returns."""
+        self.db.execute("COMMIT")
+
     def _run(self) -> None:
         if self._committing or self.db is None:
             return
-        done = self._execute(self._take())
+        pending, outcomes, wrote = self._execute(self._take())
+        if not self.db.in_transaction:  # it failed and was rolled back: nothing to commit
+            self._finish(pending, outcomes, wrote, None)
+            return
         if self._committer is None:  # in memory: nothing to wait for
-            self.db.execute("COMMIT")
-            _run_callbacks(done)
+            self._finish(pending, outcomes, wrote, self._commit)
             return
         self._committing = True
-        future = self._loop.run_in_executor(self._committer, self.db.execute, "COMMIT")
-        future.add_done_callback(lambda f: self._committed(f, done))
+        future = self._loop.run_in_executor(self._committer, self._commit)
+        future.add_done_callback(lambda f: self._committed(f, pending, outcomes, wrote))
 
-    def _committed(self, future: asyncio.Future, done: list) -> None:
+    def _committed(self, future: asyncio.Future, pending: list, outcomes: list, wrote: bool) -> None:
         self._committing = False
-        if future.exception() is not None:  # the disk failed: nothing in it may be acknowledged
-            log.error("commit failed: %s", future.exception())
-            try:  # leave no transaction open, or every later BEGIN would fail too
-                self.db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-        else:
-            _run_callbacks(done)
+        error = future.exception()
+
+        def commit() -> None:
+            if error is not None:
+                raise error
+        self._finish(pending, outcomes, wrote, commit)
         if self._pending and not self._scheduled and self.db is not None:
             self._scheduled = True
             self._loop.call_soon(self._run)
 
-    def _execute(self, pending: list) -> list[tuple[Callback, Any]]:
-        """Run ``pending`` in a new transaction (left open); returns (callback, result) pairs
-        in submission order.
+    def _execute(self, pending: list) -> tuple[list, list, bool]:
+        """Run ``pending`` in a new transaction (left open unless it failed); returns
+        ``(pending, outcomes, wrote)``: for each item its result, or a
+        :class:`StoreUnavailable` if it failed; ``wrote`` if the transaction changed rows.
 
         Items are grouped by their batch operation, groups in the order of their first
         item, so each operation runs once per transaction however the submissions
@@ -240,35 +344,88 @@ class Store:
         sees exactly the writes submitted before it (a receipt checked by a plain operation
         never runs before an earlier receipt still waiting in its batch), and if it
         raises, only its own changes are rolled back.
+
+        Some failures (a full disk, an I/O error) make SQLite roll back the whole
+        transaction, not just the statement: then every item of it has failed, including
+        the ones that ran before, and the rest are not run.
         """
         db = self.db
-        results: list[Any] = [_FAILED] * len(pending)
-        db.execute("BEGIN")
-        for batch, indexes in _in_order(pending):
+        outcomes: list[Any] = [None] * len(pending)
+        changes = db.total_changes
+        try:
+            db.execute("BEGIN")
+            for batch, indexes in _in_order(pending):
+                try:
+                    db.execute("SAVEPOINT batch")
+                    for index, result in zip(indexes, batch(db, [pending[i][1] for i in indexes])):
+                        outcomes[index] = result
+                    db.execute("RELEASE batch")
+                except Exception as exc:  # one bad operation must not lose the rest of the transaction
+                    if not db.in_transaction:  # SQLite rolled all of it back
+                        raise
+                    db.execute("ROLLBACK TO batch")
+                    db.execute("RELEASE batch")
+                    operation = pending[indexes[0]][1] if batch is _one_by_one else batch
+                    name = getattr(operation, "__qualname__", operation)
+                    if is_storage_failure(exc):
+                        failure = StoreUnavailable(str(exc))
+                        self.failures.failed(failure.reason, len(indexes))
+                    else:  # a bug in the operation: worth its traceback
+                        failure = StoreUnavailable(f"store operation {name} failed", storage=False)
+                        log.exception("store operation %s failed", name)
+                    for index in indexes:
+                        outcomes[index] = failure
+        except Exception as exc:  # the transaction is lost: nothing in it happened
+            self._abandon()
+            failure = StoreUnavailable(str(exc))
+            self.failures.failed(failure.reason, len(pending))
+            return pending, [failure] * len(pending), False
+        return pending, outcomes, db.total_changes != changes
+
+    def _abandon(self) -> None:
+        """Roll back what is left of a failed transaction: leave none open, or every
+        later BEGIN would fail too."""
+        try:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _finish(self, pending: list, outcomes: list, wrote: bool, commit: Callable[[], None] | None) -> None:
+        """Commit (``commit()`` runs or re-raises the COMMIT; None when the transaction
+        was already rolled back), then tell every item's submitter, in order:
+        ``callback(result)`` if it is on disk, else ``on_error``."""
+        recovered = False
+        if commit is not None:
             try:
-                db.execute("SAVEPOINT batch")
-                for index, result in zip(indexes, batch(db, [pending[i][1] for i in indexes])):
-                    results[index] = result
-                db.execute("RELEASE batch")
-            except Exception:  # one bad operation must not lose the rest of the transaction
-                db.execute("ROLLBACK TO batch")
-                db.execute("RELEASE batch")
-                for index in indexes:
-                    results[index] = _FAILED
-                operation = pending[indexes[0]][1] if batch is _one_by_one else batch
-                log.exception("store operation %s failed", getattr(operation, "__qualname__", operation))
-        return [(callback, result) for (_, _, callback), result in zip(pending, results)
-                if callback is not None and result is not _FAILED]
-
-
-_FAILED = object()
+                commit()
+            except Exception as exc:  # the disk failed: nothing in it may be acknowledged
+                self._abandon()
+                failure = StoreUnavailable(str(exc))
+                self.failures.failed(failure.reason, len(pending))
+                outcomes = [failure] * len(pending)
+            else:  # only a write on disk shows the disk works again (reads work on a full one)
+                recovered = wrote and self.failures.recovered()
+        for (_, _, callback, on_error), outcome in zip(pending, outcomes):
+            notify = on_error if isinstance(outcome, StoreUnavailable) else callback
+            if notify is None:
+                continue
+            try:
+                notify(outcome)
+            except Exception:
+                log.exception("store callback failed")
+        if recovered and self.on_recovered is not None:
+            try:
+                self.on_recovered()
+            except Exception:
+                log.exception("store recovery hook failed")
 
 
 def _in_order(pending: list) -> list[tuple[BatchOperation, list[int]]]:
     """(batch operation, indexes of its items) in the order they must run (see _execute)."""
     order: list[tuple[BatchOperation, list[int]]] = []
     groups: dict[BatchOperation, list[int]] = {}  # the mergeable groups since the last plain operation
-    for index, (batch, _, _) in enumerate(pending):
+    for index, (batch, *_) in enumerate(pending):
         if batch is _one_by_one:
             order.append((batch, [index]))
             groups = {}
@@ -278,11 +435,3 @@ def _in_order(pending: list) -> list[tuple[BatchOperation, list[int]]]:
             groups[batch] = [index]
             order.append((batch, groups[batch]))
     return order
-
-
-def _run_callbacks(done: list[tuple[Callback, Any]]) -> None:
-    for callback, result in done:
-        try:
-            callback(result)
-        except Exception:
-            log.exception("store callback failed")

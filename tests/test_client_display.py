@@ -118,3 +118,10 @@ def test_errors_are_explained_with_their_code() -> None:
     assert explain_error("message_too_large", "the text is too long") == "the text is too long (message_too_large)"
     assert explain_error("odd\x1b", "evil\x1b[2J") == "evil\\x1b[2J (odd\\x1b)"
     assert explain_error("x", "") == "no explanation given (x)"
+
+
+def test_unavailable_says_nothing_was_done_and_when_to_try_again():
+    assert explain_error("unavailable", "server text", retry_after=5.0) == (
+        "the server cannot store anything right now (its disk is full or failing), so nothing was done; "
+        "try again in 5.0 s (unavailable)")
+    assert explain_error("unavailable", "server text", "Bob").endswith("; try again later (unavailable)")

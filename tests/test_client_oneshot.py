@@ -43,9 +43,10 @@ def send(server: FakeServer, to: str, text: str, name: str = "Carol", timeout: f
 def test_exit_codes_are_the_documented_ones() -> None:
     assert [(c.name, c.value) for c in ExitCode] == [
         ("OK", 0), ("REFUSED", 1), ("USAGE", 2), ("NO_SERVER", 3), ("LOGIN_REFUSED", 4), ("TIMEOUT", 5),
-        ("AUTH_FAILED", 6), ("INTERRUPTED", 130)]
+        ("AUTH_FAILED", 6), ("UNAVAILABLE", 7), ("INTERRUPTED", 130)]
     assert "  6  authentication failed" in ExitCode.describe()
     assert "  5  no delivery acknowledgement" in ExitCode.describe()
+    assert "  7  the server cannot store anything now" in ExitCode.describe()
 
 
 def test_delivered_exits_0(server: FakeServer, bob: ChatClient) -> None:
@@ -114,3 +115,10 @@ def test_help_lists_the_exit_statuses() -> None:
                           timeout=WAIT)
     assert done.returncode == 0
     assert "exit status:" in done.stdout and "login refused" in done.stdout
+
+
+def test_a_login_refused_as_unavailable_exits_7() -> None:
+    with FakeServer(refuse=("unavailable", "the server cannot save anything right now")) as server:
+        code, out, err = send(server, "Bob", "hi")
+    assert (code, out) == (ExitCode.UNAVAILABLE, "")
+    assert "cannot store anything right now" in err and "(unavailable)" in err

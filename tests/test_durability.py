@@ -525,3 +525,45 @@ def test_history_with_someone_never_seen_is_empty(server):
         alice.send(HistoryRequest("e", "Stranger"))
         page = alice.expect(HistoryPage, skip=NOTICES)
         assert (page.messages, page.before) == ((), None)
+
+
+# --- The promise itself: on disk before acknowledged ----------------------------------------
+
+
+def test_every_commit_is_synced_to_disk(server):
+    """WAL with synchronous=FULL: the WAL is fsynced at every COMMIT, so a commit that has
+    returned survives a power cut (NORMAL would only survive a crash of the process)."""
+    assert stored(server, "PRAGMA journal_mode") == [("wal",)]
+    assert stored(server, "PRAGMA synchronous") == [(2,)]  # 2 = FULL
+
+
+def test_nothing_is_acknowledged_or_forwarded_before_its_commit_has_returned(tmp_path, monkeypatch):
+    from server.store import Store
+    holding, release = threading.Event(), threading.Event()
+    real_commit = Store._commit
+
+    def held_commit(self):  # the fsync takes as long as the test likes
+        holding.set()
+        release.wait(20)
+        real_commit(self)
+
+    with ServerThread(config(tmp_path / "data")) as server:
+        make_known(server, "Carol")
+        with login(server, "Alice") as alice, login(server, "Bob") as bob:
+            monkeypatch.setattr(Store, "_commit", held_commit)
+            try:
+                alice.send(SendDirect("online", "Bob", "to Bob"))
+                alice.send(SendDirect("offline", "Carol", "to Carol"))
+                alice.send(SendRoom("room", "to everyone"))
+                assert holding.wait(10), "the store never committed"
+                quiet(alice, wait=0.5)  # no accepted, no queued
+                quiet(bob, wait=0.1)  # no dm, no room message
+            finally:
+                release.set()
+            answers = {}
+            while len(answers) < 3:
+                event = alice.next()
+                if isinstance(event, (Accepted, Queued)):
+                    answers[event.request_id] = type(event)
+            assert answers == {"online": Accepted, "offline": Queued, "room": Accepted}
+            assert bob.expect(DirectMessage, skip=NOTICES + (RoomMessage,)).text == "to Bob"

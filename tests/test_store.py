@@ -16,8 +16,8 @@ import pytest
 import const
 from protocol import (
     Register,
-    Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, HistoryRequest, Queued, Receipt,
-    SendDirect, SendRoom, State, Welcome,
+    Accepted, Block, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, HistoryPage, HistoryRequest, Queued,
+    Receipt, SendDirect, SendRoom, State, Welcome,
 )
 from server import ServerConfig, mailbox, store as store_module
 from server.mailbox import StoredMessage
@@ -286,6 +286,123 @@ def test_close_commits_what_is_pending(loop, tmp_path):
         db.close()
 
 
+# --- Storage failures: every submitter hears back, and the store recovers by itself --------
+
+
+def fill_the_disk(store: Store) -> None:
+    """Make SQLite's writes fail with "database or disk is full": no page may be added."""
+    assert store.db.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def free_the_disk(store: Store) -> None:
+    store.db.execute("PRAGMA max_page_count = 1073741823")
+
+
+BIG = "x" * 5000  # more than a page: needs a new page whatever room the table has
+
+
+def test_a_full_disk_fails_every_operation_of_the_transaction_and_the_next_one_works(loop, tmp_path, caplog):
+    caplog.set_level("INFO", logger="chat.store")
+    store = open_store(loop, tmp_path / "chat.sqlite3")
+    store.db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    answers, errors = [], []
+    try:
+        fill_the_disk(store)
+        # A full disk makes SQLite roll back the whole transaction, so the write that ran
+        # before the failing one is lost too: neither may be acknowledged.
+        store.submit_many(put_all, ("small", 1), answers.append, errors.append)
+        store.submit(lambda db: db.execute("INSERT INTO t VALUES (?, 2)", (BIG,)), answers.append, errors.append)
+        store.submit(lambda db: 3, answers.append, errors.append)
+        settle(loop, store)
+        assert answers == []
+        assert [type(e) for e in errors] == [store_module.StoreUnavailable] * 3
+        assert all(e.storage and "full" in e.reason for e in errors)
+        assert rows(store) == {}
+        free_the_disk(store)
+        store.submit_many(put_all, (BIG, 4), answers.append, errors.append)
+        settle(loop, store)
+        assert answers == [BIG] and len(errors) == 3
+        assert rows(store) == {BIG: 4}
+    finally:
+        store.close()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "full" in warnings[0].getMessage()
+    assert "Traceback" not in caplog.text
+    assert any("storage works again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failed_commit_fails_everything_in_it_and_the_next_commit_works(loop, tmp_path, monkeypatch):
+    store = open_store(loop, tmp_path / "chat.sqlite3")
+    store.db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    recovered = []
+    store.on_recovered = lambda: recovered.append(True)
+    real_commit, failures = Store._commit, [sqlite3.OperationalError("disk I/O error")]
+
+    def commit(self):
+        if failures:
+            raise failures.pop()
+        real_commit(self)
+
+    monkeypatch.setattr(Store, "_commit", commit)
+    answers, errors = [], []
+    try:
+        store.submit_many(put_all, ("a", 1), answers.append, errors.append)
+        store.submit(lambda db: "read", answers.append, errors.append)
+        settle(loop, store)
+        assert answers == [] and [e.reason for e in errors] == ["disk I/O error"] * 2
+        assert not store.db.in_transaction
+        store.submit_many(put_all, ("b", 2), answers.append, errors.append)
+        settle(loop, store)
+        assert answers == ["b"] and rows(store) == {"b": 2}
+        assert recovered == [True]
+    finally:
+        store.close()
+
+
+def test_a_read_only_database_answers_writes_with_errors_and_reads_still_work(loop, store):
+    answers, errors = [], []
+    store.db.execute("PRAGMA query_only = 1")  # as a read-only file or mount would
+    store.submit_many(put_all, ("a", 1), answers.append, errors.append)
+    store.submit(lambda db: db.execute("SELECT COUNT(*) FROM t").fetchone()[0], answers.append, errors.append)
+    settle(loop, store)
+    assert answers == [0]
+    assert len(errors) == 1 and errors[0].storage and "readonly" in errors[0].reason
+    store.db.execute("PRAGMA query_only = 0")
+
+
+def test_an_operation_that_raises_is_answered_with_an_error_that_is_not_a_storage_failure(loop, store):
+    errors = []
+
+    def bug(db):
+        raise KeyError("oops")
+
+    store.submit(bug, pytest.fail, errors.append)
+    settle(loop, store)
+    assert len(errors) == 1 and not errors[0].storage
+
+
+def test_the_failure_log_says_it_once_then_counts_then_says_it_recovered(caplog):
+    caplog.set_level("INFO", logger="chat.store")
+    now = [100.0]
+    failures = store_module.FailureLog(clock=lambda: now[0], period=60)
+    assert not failures.recovered()  # nothing to recover from: no line
+    for _ in range(1000):
+        failures.failed("database or disk is full", 1)
+        now[0] += 0.01
+    now[0] += 60
+    failures.failed("database or disk is full", 1)
+    assert failures.failing
+    now[0] += 5
+    assert failures.recovered() and not failures.failing
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("storage failing: database or disk is full")
+    assert "1000 operations refused" in lines[1]
+    assert "1001 operations were refused" in lines[2] and caplog.records[2].levelname == "INFO"
+
+
 # --- Mailbox operations -----------------------------------------------------------------
 
 
@@ -544,3 +661,122 @@ def test_a_claim_finished_after_its_claimant_left_does_not_share_the_name_with_a
     bench.settle()
     assert not bench.relay.registry.lookup("Bob").shared
     bench.store.close()
+
+
+# --- The relay when the store fails: every request answered, nothing claimed ---------------
+
+
+def read_only(bench: RelayBench, on: bool = True) -> None:
+    """Every write fails with "attempt to write a readonly database" (as on a read-only
+    mount); reads still work."""
+    bench.store.db.execute(f"PRAGMA query_only = {int(on)}")
+
+
+def test_requests_that_need_the_disk_are_answered_unavailable_and_nothing_is_claimed(loop):
+    bench = RelayBench(loop)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.relay.handle(alice, SendDirect("before", "Bob", "stored"))
+    bench.settle()
+    [before] = alice.take(Accepted)
+    bob.take(DirectMessage)
+    read_only(bench)
+    requests = [SendDirect("dm", "Bob", "not stored"), SendRoom("room", "not stored"), Register("reg", "correct horse"),
+                Block("blk", "Bob"), HistoryRequest("hist", "Bob")]
+    for request in requests:
+        bench.relay.handle(alice, request)
+    bench.settle()
+    errors = alice.take(ErrorReply)
+    assert {e.request_id for e in errors} == {"dm", "room", "reg", "blk"}
+    for error in errors:
+        assert error.code == ErrorCode.UNAVAILABLE and error.retry_after == bench.relay.config.unavailable_retry_after
+    [page] = alice.take(HistoryPage)  # a read still works on a read-only disk
+    assert [m.msg_id for m in page.messages] == [before.msg_id]
+    assert not alice.take(Accepted) and not alice.sent  # nothing else: no "accepted", no "ok"
+    assert not bob.take(DirectMessage) and not [f for f in bob.sent if isinstance(f, bytes) and b'"room"' in f]
+    assert not bench.relay.logins.is_claimed("Alice")  # "unavailable" means not done
+    assert "bob" not in bench.relay.blocked.get("alice", ())
+    read_only(bench, False)
+    bench.relay.handle(alice, SendDirect("dm", "Bob", "stored now"))
+    bench.settle()
+    assert [a.request_id for a in alice.take(Accepted)] == ["dm"]
+    assert [m.text for m in bob.take(DirectMessage)] == ["stored now"]
+    bench.store.close()
+
+
+def test_a_login_that_registers_is_answered_unavailable_and_may_try_again(loop):
+    bench = RelayBench(loop)
+    read_only(bench)
+    session = FakeSession(99)
+    bench.relay.connected(session)
+    bench.relay.handle(session, Hello("h1", "Carol", const.PROTOCOL_VERSION, "correct horse", True))
+    bench.settle()
+    [error] = session.take(ErrorReply)
+    assert (error.code, error.request_id, error.retry_after) == (ErrorCode.UNAVAILABLE, "h1", 5.0)
+    assert not session.take(Welcome) and not bench.relay.logins.is_claimed("Carol")
+    read_only(bench, False)
+    bench.relay.handle(session, Hello("h2", "Carol", const.PROTOCOL_VERSION, "correct horse", True))
+    bench.settle()
+    assert [w.request_id for w in session.take(Welcome)] == ["h2"]
+    assert bench.relay.logins.is_claimed("Carol")
+    bench.store.close()
+
+
+def test_a_receipt_not_recorded_is_recorded_when_the_store_works_again(loop):
+    bench = RelayBench(loop)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.relay.handle(alice, SendDirect("m", "Bob", "hi"))
+    bench.settle()
+    [accepted] = alice.take(Accepted)
+    read_only(bench)
+    bench.relay.handle(bob, Receipt(accepted.msg_id))
+    bench.settle()
+    assert alice.take(Delivered) == [Delivered("m", accepted.msg_id)]  # Bob's client did confirm it
+    state = "SELECT state FROM messages WHERE msg_id = ?"
+    assert bench.store.db.execute(state, (accepted.msg_id,)).fetchone() == ("sent",)
+    read_only(bench, False)
+    bench.relay.handle(alice, SendRoom("r", "any write shows the store works again"))
+    bench.settle()
+    assert bench.store.db.execute(state, (accepted.msg_id,)).fetchone() == ("delivered",)
+    bench.store.close()
+
+
+def test_waiting_messages_not_fetched_at_login_arrive_when_the_store_works_again(loop):
+    bench = RelayBench(loop)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.relay.disconnected(bob, None)
+    bench.relay.handle(alice, SendDirect("q", "Bob", "waited"))
+    bench.settle()
+    assert alice.take(Queued)
+    failures = [sqlite3.OperationalError("disk I/O error")]
+    real_commit = bench.store._commit
+
+    def commit():  # the commit of Bob's login transaction fails, with the fetch in it
+        if failures:
+            raise failures.pop()
+        real_commit()
+
+    bench.store._commit = commit
+    bob = bench.login("Bob")  # a guest's welcome needs no write
+    assert not bob.take(DirectMessage) and not failures
+    assert not bob.backlog_loading  # not stuck: new messages can still reach him
+    bench.relay.handle(alice, SendDirect("new", "Bob", "new"))
+    bench.settle()
+    assert sorted(m.text for m in bob.take(DirectMessage)) == ["new", "waited"]
+    bench.store.close()
+
+
+def test_a_store_that_flaps_between_failing_and_working_is_not_announced_each_time(caplog):
+    caplog.set_level("INFO", logger="chat.store")
+    now = [0.0]
+    failures = store_module.FailureLog(clock=lambda: now[0], period=60)
+    for _ in range(50):  # small writes get through, big ones fail, every second
+        failures.failed("database or disk is full", 1)
+        now[0] += 0.5
+        assert failures.recovered()
+        now[0] += 0.5
+    now[0] += 20
+    failures.failed("database or disk is full", 1)  # more than a minute after the last line
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("storage failing") and lines[1].startswith("storage works again")
+    assert lines[2].startswith("storage failing") and "(49 refused in brief failures before)" in lines[2]

@@ -132,6 +132,8 @@ _REFUSALS = {
                                                    "version. {message}"),
     "rate_limited": ("Too many attempts", "{message}\n\nWait a moment and try again."),
     "too_many_connections": ("Too many connections", "{message}"),
+    "unavailable": ("Server storage failing", "The server cannot store anything right now, so the name "
+                                              "was not registered. {message}"),
 }
 
 
