@@ -247,6 +247,10 @@ class WebSession(ClientSession):
         if self.mode is _CHAT:
             self.last_seen = time.monotonic()  # WebSocket pings count as signs of life
         for event in ws.events():
+            # The core's own replies (pongs, the echo of a close, a close for bad frames) to
+            # the frames up to this event go first, so the peer gets every answer in the
+            # order it sent the frames (see web.websocket.connection).
+            self._write_protocol_replies()
             kind = type(event)
             if kind is TextMessage:
                 if self.mode is _ECHO:
@@ -262,16 +266,19 @@ class WebSession(ClientSession):
                                           "protocol error")
             elif kind is CloseConnection:
                 log.debug("web %r: WebSocket closed (%d %s)", self, event.code, event.reason)
-            # Ping: the core has queued the pong. Pong: nothing to do.
-        replies = ws.data_to_send()  # pongs, the echo of a close, a close for bad frames
-        if replies and not self.transport.is_closing():
-            self.transport.write(replies)
+            # Ping: the core has queued the pong, written above. Pong: nothing to do.
+        self._write_protocol_replies()
         if ws.state is ConnectionState.CLOSED:
             # The closing handshake is over (or the peer broke the protocol or vanished):
             # the server closes TCP first, as RFC 6455 7.1.1 asks.
             self.closing = True
             self._cancel_timer()
             self.transport.close()
+
+    def _write_protocol_replies(self) -> None:
+        replies = self.ws.data_to_send()
+        if replies and not self.transport.is_closing():
+            self.transport.write(replies)
 
     def _receive_chat_message(self, text: str) -> None:
         # A text message is exactly one chat frame. Tolerate the newline a line-oriented
@@ -313,6 +320,9 @@ class WebSession(ClientSession):
             self.transport.write(ws.send(CloseConnection(code, reason)))
             self._set_timer(CLOSE_TIMEOUT)
         else:
+            # The peer's close frame (or a violation) came first: the core's answer, if not
+            # written yet, is the close frame RFC 6455 5.5.1 says we MUST send.
+            self._write_protocol_replies()
             self.transport.close()
 
     # --- Used by the relay --------------------------------------------------------------

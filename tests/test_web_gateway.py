@@ -28,6 +28,7 @@ from server import ServerConfig, ServerThread
 from server.outbox import WriteBatcher
 from server.web import WEBCLIENT_ROOT, start_web_server, stop_web_server
 from web.static import CONTENT_SECURITY_POLICY
+from web.websocket.frames import Opcode, serialize_frame
 
 TIMEOUT = 5.0
 
@@ -145,6 +146,11 @@ def request(port: int, target: str, method: str = "GET", headers: tuple[str, ...
             raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         sock.sendall(raw)
         return read_response(sock, head_only=method == "HEAD")
+
+
+def masked(opcode: Opcode, payload: bytes = b"", fin: bool = True) -> bytes:
+    """One client frame, to send several in a single write (one read on the server)."""
+    return serialize_frame(opcode, payload, fin=fin, mask=b"\x12\x34\x56\x78")
 
 
 def close_code(ws: WebSocketClient, timeout: float = TIMEOUT) -> int | None:
@@ -433,3 +439,28 @@ def test_echo_path_echoes_text_and_binary_when_on(make_gateway) -> None:
         ws.wait_closed()
     finally:
         ws.close()
+
+
+def test_pong_for_a_ping_in_the_same_read_as_the_last_fragment_goes_first(make_gateway) -> None:
+    # Autobahn 5.6-5.8: control frames are answered in the order they came.
+    gateway = make_gateway(echo=True)
+    ws = WebSocketClient(f"ws://127.0.0.1:{gateway.port}/echo", timeout=TIMEOUT)
+    try:
+        ws.sock.sendall(masked(Opcode.TEXT, b"fragment1", fin=False) + masked(Opcode.PING, b"ping payload")
+                        + masked(Opcode.CONTINUATION, b"fragment2"))
+        assert ws.recv_frame(TIMEOUT) == (True, PONG, b"ping payload")
+        assert ws.recv_frame(TIMEOUT) == (True, TEXT, b"fragment1fragment2")
+    finally:
+        ws.close()
+
+
+def test_bye_and_close_frame_in_one_read_still_get_the_servers_close_frame(gateway: Gateway) -> None:
+    peer = WebPeer(gateway.ws_url)
+    try:
+        peer.login("Bob")
+        peer.ws.sock.sendall(masked(Opcode.TEXT, b'{"type":"bye"}') + masked(Opcode.CLOSE, b"\x03\xe8"))
+        assert close_code(peer.ws) == 1000  # RFC 6455 5.5.1: the server MUST send its close
+        peer.ws.wait_closed()
+    finally:
+        peer.close()
+    gateway.wait_sessions(0)
