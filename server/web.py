@@ -211,7 +211,7 @@ class WebSession(ClientSession):
         if request.method == "HEAD" and status != 304:
             headers.append(("Content-Length", str(len(body))))
             body = b""
-        self._write_http(render_response(status, reason, headers, body), keep_alive)
+        self._write_http(render_response(status, reason, headers, body, now=time.time()), keep_alive)
 
     def _write_http(self, response: bytes, keep_alive: bool) -> None:
         self.transport.write(response)
@@ -222,7 +222,7 @@ class WebSession(ClientSession):
 
     def _upgrade(self, request: Request, mode: str) -> None:
         try:
-            response = accept_handshake(request, allowed_origins=self.site.allowed_origins)
+            response = accept_handshake(request, allowed_origins=self.site.allowed_origins, now=time.time())
         except HandshakeError as error:
             log.info("web %s:%d: upgrade refused: %d %s", self.address, self.port, error.status, error.reason)
             self._write_http(_error_response(error), keep_alive=False)
@@ -366,7 +366,8 @@ def _error_response(error: HttpError) -> bytes:
     """The refusal for ``error``, with the security headers every response carries."""
     headers = [*error.headers, ("Content-Type", "text/plain; charset=utf-8"), *SECURITY_HEADERS,
                ("Connection", "close")]
-    return render_response(error.status, error.reason, headers, f"{error.status} {error.reason}\n".encode())
+    return render_response(error.status, error.reason, headers, f"{error.status} {error.reason}\n".encode(),
+                           now=time.time())
 
 
 # Each listener's WebSite, for stop_web_server.

@@ -8,6 +8,7 @@ of ``chatpeer.py``. Everything is on 127.0.0.1 and every wait has a deadline.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import socket
 import threading
@@ -464,3 +465,34 @@ def test_bye_and_close_frame_in_one_read_still_get_the_servers_close_frame(gatew
     finally:
         peer.close()
     gateway.wait_sessions(0)
+
+
+def assert_dated_now(headers: dict[str, str]) -> None:
+    """A Date header in IMF-fixdate (RFC 9110 5.6.7), within a minute of now."""
+    date = headers["date"]
+    assert date.endswith(" GMT") and len(date) == 29, date
+    assert abs(email.utils.parsedate_to_datetime(date).timestamp() - time.time()) < 60
+
+
+def test_every_response_carries_a_date(gateway: Gateway) -> None:
+    first = request(gateway.port, "/app.js")
+    responses = [
+        first,
+        request(gateway.port, "/app.js", headers=(f"If-None-Match: {first.headers['etag']}",)),
+        request(gateway.port, "/app.js", method="HEAD"),
+        request(gateway.port, "/nope"),
+        request(gateway.port, "/", method="POST"),
+        request(gateway.port, "", raw=b"GET / HTTP/1.1\nHost: x\n\n"),
+        request(gateway.port, "/ws"),  # not an upgrade: 400
+    ]
+    assert [r.status for r in responses] == [200, 304, 200, 404, 405, 400, 400]
+    for response in responses:
+        assert_dated_now(response.headers)
+    with pytest.raises(HandshakeRefused) as refused:
+        WebSocketClient(gateway.ws_url, origin="http://evil.example", timeout=TIMEOUT)
+    assert b"\r\nDate: " in refused.value.head
+    ws = WebSocketClient(gateway.ws_url, timeout=TIMEOUT)
+    try:
+        assert_dated_now(ws.headers)  # the 101 too
+    finally:
+        ws.close()
