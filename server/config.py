@@ -44,6 +44,9 @@ class ServerConfig:
     web_origins: tuple[str, ...] | str | None = None
     # Serve the WebSocket echo path /echo (for conformance suites such as Autobahn).
     web_echo: bool = False
+    # Host names the web client may be reached by, besides localhost, the machine's host
+    # name and IP addresses ("*" in it: any); see web/hosts.py.
+    web_hosts: tuple[str, ...] = const.WEB_ALLOWED_HOSTS
 
     @property
     def database(self) -> Path | None:

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import const
 from protocol import ErrorCode, FrameRejected
+from web.hosts import HostPolicy, check_host
 from web.http import HttpError, HttpRequestReader, Request, render_response
 from web.static import (
     SECURITY_HEADERS,
@@ -92,6 +93,8 @@ class WebSite:
     static_root: Path
     allowed_origins: str | frozenset[str] | None
     echo: bool
+    # The Host names served (web.hosts): anything else is refused, page and WebSocket alike.
+    hosts: HostPolicy
     # Connections the relay does not own (HTTP and echo), closed by stop_web_server.
     sessions: set[WebSession] = field(default_factory=set)
 
@@ -179,6 +182,13 @@ class WebSession(ClientSession):
                 self._receive_websocket(leftover)
 
     def _serve(self, request: Request) -> None:
+        try:
+            check_host(request, self.site.hosts)
+        except HttpError as error:
+            # DNS rebinding, or a name the operator has not added (--web-host-name).
+            log.info("web %s:%d: %d for Host %r", self.address, self.port, error.status, request.header("host"))
+            self._write_http(_error_response(error), keep_alive=False)
+            return
         path = request.target
         if path == CHAT_PATH or (path == ECHO_PATH and self.site.echo):
             self._upgrade(request, _CHAT if path == CHAT_PATH else _ECHO)
@@ -376,7 +386,8 @@ _sites: weakref.WeakKeyDictionary[asyncio.AbstractServer, WebSite] = weakref.Wea
 
 async def start_web_server(relay: Relay, host: str, port: int, *, batcher: WriteBatcher,
                            allowed_origins: str | Collection[str] | None = None, echo: bool = False,
-                           static_root: str | Path = WEBCLIENT_ROOT) -> asyncio.base_events.Server:
+                           static_root: str | Path = WEBCLIENT_ROOT,
+                           allowed_hosts: Collection[str] = ()) -> asyncio.base_events.Server:
     """Listen for browsers on ``host:port`` (0: any free port) and return the server.
 
     ``relay`` and ``batcher`` are the chat server's own, so web users and TCP users share
@@ -384,16 +395,23 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
     the chat WebSocket (same origin); a collection of origins such as
     ``{"https://chat.example"}`` allows those; ``"*"`` allows any. ``echo`` turns on the
     WebSocket echo path ``/echo`` (for conformance tests). ``static_root`` is the folder
-    served at ``/``. Raises OSError if the address is in use, ValueError for a bare
-    string other than ``"*"`` as ``allowed_origins``.
+    served at ``/``. ``allowed_hosts``: names besides the server's own (localhost, the
+    machine's host name, ``host`` if it is a name) that the Host header may carry
+    (``"*"``: any); IP addresses are always allowed (see web.hosts). Raises OSError if
+    the address is in use, ValueError for a bare string other than ``"*"`` as
+    ``allowed_origins`` or as ``allowed_hosts``.
     """
+    if isinstance(allowed_hosts, str) and allowed_hosts != "*":
+        raise ValueError('allowed_hosts must be "*" or a collection of host names')
     if isinstance(allowed_origins, str):
         if allowed_origins != "*":
             raise ValueError('allowed_origins must be None, "*" or a collection of origins')
         origins: str | frozenset[str] | None = "*"
     else:
         origins = None if allowed_origins is None else frozenset(allowed_origins)
-    site = WebSite(Path(static_root), origins, echo)
+    hosts = HostPolicy.for_server((allowed_hosts,) if isinstance(allowed_hosts, str) else allowed_hosts,
+                                  host, socket.gethostname())
+    site = WebSite(Path(static_root), origins, echo, hosts)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: WebSession(relay, batcher, site), host, port,
                                       backlog=1024, family=socket.AF_UNSPEC)

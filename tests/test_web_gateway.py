@@ -202,7 +202,7 @@ def test_etag_revalidation_and_head(gateway: Gateway) -> None:
 def test_keep_alive_serves_several_requests_and_is_no_chat_session(gateway: Gateway) -> None:
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=TIMEOUT) as sock:
         for path in ("/", "/style.css", "/nope"):
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
             response = read_response(sock)
             assert response.headers["connection"] == "keep-alive"
         assert response.status == 404
@@ -496,3 +496,59 @@ def test_every_response_carries_a_date(gateway: Gateway) -> None:
         assert_dated_now(ws.headers)  # the 101 too
     finally:
         ws.close()
+
+
+# --- Host names (DNS rebinding) -------------------------------------------------------------
+
+
+def upgrade_request(port: int, host: str, origin: str) -> bytes:
+    return (f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {origin}\r\n\r\n").encode()
+
+
+def test_a_rebound_name_gets_neither_the_page_nor_the_websocket(gateway: Gateway) -> None:
+    # evil.example resolves to us: for the browser its page and our port are same-origin.
+    host = f"evil.example:{gateway.port}"
+    page = request(gateway.port, "", raw=f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    assert page.status == 421
+    assert page.body.startswith(b"421 Misdirected Request") and len(page.body) < 200
+    assert page.headers["connection"] == "close"
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert_dated_now(page.headers)
+    upgrade = request(gateway.port, "", raw=upgrade_request(gateway.port, host, f"http://{host}"))
+    assert upgrade.status == 421
+    assert gateway.sessions() == 0
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "LocalHost."])
+def test_local_names_and_addresses_are_served(gateway: Gateway, host: str) -> None:
+    response = request(gateway.port, "", raw=f"GET / HTTP/1.1\r\nHost: {host}:{gateway.port}\r\n"
+                                             f"Connection: close\r\n\r\n".encode())
+    assert response.status == 200
+
+
+def test_the_machines_host_name_is_served(gateway: Gateway) -> None:
+    host = f"{socket.gethostname()}:{gateway.port}"
+    assert request(gateway.port, "", raw=f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()).status == 200
+    upgrade = request(gateway.port, "", raw=upgrade_request(gateway.port, host, f"http://{host}"))
+    assert upgrade.status == 101
+
+
+def test_a_configured_name_is_served_page_and_websocket(make_gateway) -> None:
+    gateway = make_gateway(allowed_hosts=["chat.example.org"])
+    host = f"Chat.Example.org:{gateway.port}"
+    assert request(gateway.port, "", raw=f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()).status == 200
+    upgrade = request(gateway.port, "", raw=upgrade_request(gateway.port, host, f"http://{host}"))
+    assert upgrade.status == 101
+    other = f"chat.example.net:{gateway.port}"
+    assert request(gateway.port, "", raw=f"GET / HTTP/1.1\r\nHost: {other}\r\n\r\n".encode()).status == 421
+
+
+def test_the_chat_server_passes_its_configured_host_names_to_the_gateway() -> None:
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, web_hosts=("chat.example.org",))
+    with ServerThread(config) as srv:
+        port = srv.server.web_address[1]
+        for host, status in (("chat.example.org", 200), ("evil.example", 421)):
+            raw = f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+            assert request(port, "", raw=raw).status == status
