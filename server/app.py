@@ -105,8 +105,7 @@ class ChatServer:
         if self.config.web_port is not None:
             self._web = await start_web_server(self.relay, self.config.host, self.config.web_port, batcher=batcher,
                                                allowed_origins=self.config.web_origins, echo=self.config.web_echo,
-                                               allowed_hosts=self.config.web_hosts)
-            log.info("web client on http://%s:%d/", *self.web_address)
+                                               allowed_hosts=self.config.web_hosts, tls=tls)
 
     @property
     def web_address(self) -> tuple[str, int]:

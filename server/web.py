@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import time
 import weakref
 from collections.abc import Collection
@@ -387,7 +388,8 @@ _sites: weakref.WeakKeyDictionary[asyncio.AbstractServer, WebSite] = weakref.Wea
 async def start_web_server(relay: Relay, host: str, port: int, *, batcher: WriteBatcher,
                            allowed_origins: str | Collection[str] | None = None, echo: bool = False,
                            static_root: str | Path = WEBCLIENT_ROOT,
-                           allowed_hosts: Collection[str] = ()) -> asyncio.base_events.Server:
+                           allowed_hosts: Collection[str] = (),
+                           tls: ssl.SSLContext | None = None) -> asyncio.base_events.Server:
     """Listen for browsers on ``host:port`` (0: any free port) and return the server.
 
     ``relay`` and ``batcher`` are the chat server's own, so web users and TCP users share
@@ -397,7 +399,8 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
     WebSocket echo path ``/echo`` (for conformance tests). ``static_root`` is the folder
     served at ``/``. ``allowed_hosts``: names besides the server's own (localhost, the
     machine's host name, ``host`` if it is a name) that the Host header may carry
-    (``"*"``: any); IP addresses are always allowed (see web.hosts). Raises OSError if
+    (``"*"``: any); IP addresses are always allowed (see web.hosts). ``tls``: serve HTTPS
+    and WSS with this context (the chat port's), else plain HTTP and WS. Raises OSError if
     the address is in use, ValueError for a bare string other than ``"*"`` as
     ``allowed_origins`` or as ``allowed_hosts``.
     """
@@ -413,11 +416,14 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
                                   host, socket.gethostname())
     site = WebSite(Path(static_root), origins, echo, hosts)
     loop = asyncio.get_running_loop()
+    # A TLS handshake gets no longer than an HTTP request head (asyncio's default: 60 s).
     server = await loop.create_server(lambda: WebSession(relay, batcher, site), host, port,
-                                      backlog=1024, family=socket.AF_UNSPEC)
+                                      backlog=1024, family=socket.AF_UNSPEC, ssl=tls,
+                                      ssl_handshake_timeout=HTTP_IDLE_TIMEOUT if tls else None)
     _sites[server] = site
     where = server.sockets[0].getsockname()
-    log.info("web client on http://%s:%d/%s", where[0], where[1], " (WebSocket echo on /echo)" if echo else "")
+    log.info("web client on %s://%s:%d/%s", "https" if tls else "http", where[0], where[1],
+             " (WebSocket echo on /echo)" if echo else "")
     return server
 
 
