@@ -124,7 +124,7 @@ class WebSession(ClientSession):
         peer = transport.get_extra_info("peername")
         if peer:
             self.address, self.port = peer[0], peer[1]
-        transport.set_write_buffer_limits(high=const.MAX_OUTGOING_BYTES)  # type: ignore[attr-defined]
+        transport.set_write_buffer_limits(high=self.relay.config.max_outgoing_bytes)  # type: ignore[attr-defined]
         self.site.sessions.add(self)
         self._set_timer(HTTP_IDLE_TIMEOUT)
 

@@ -21,7 +21,7 @@ import pytest
 from cdp import BINARY, PING, PONG, TEXT, HandshakeRefused, WebSocketClient, WebSocketClosed
 from chatpeer import TcpPeer, WebPeer
 from protocol import (
-    Accepted, Delivered, DirectMessage, ErrorReply, Goodbye, Pong, UserJoined, UserLeft,
+    Accepted, Delivered, DirectMessage, ErrorReply, Goodbye, Pong, SendRoom, UserJoined, UserLeft,
     UserList, WhoRequest,
 )
 from protocol import Ping as ChatPing
@@ -552,3 +552,49 @@ def test_the_chat_server_passes_its_configured_host_names_to_the_gateway() -> No
         for host, status in (("chat.example.org", 200), ("evil.example", 421)):
             raw = f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
             assert request(port, "", raw=raw).status == status
+
+
+# --- Limits ---------------------------------------------------------------------------------
+
+
+def test_a_browser_that_stops_reading_is_dropped_at_the_configured_outgoing_limit() -> None:
+    limit = 32 * 1024  # far below const.MAX_OUTGOING_BYTES (1 MiB)
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, max_outgoing_bytes=limit,
+                          rate_per_connection=1e6, burst_per_connection=1e6)
+    with ServerThread(config) as srv:
+        port = srv.server.web_address[1]
+        alice = TcpPeer("127.0.0.1", srv.port)
+        sleepy = socket.socket()
+        try:
+            alice.login("Alice")
+            # A browser that never reads, with small kernel buffers on both ends, so what
+            # waits for it is mostly in the server's own buffer, the one the limit bounds.
+            sleepy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sleepy.connect(("127.0.0.1", port))
+            sleepy.sendall(upgrade_request(port, f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"))
+            assert read_response(sleepy, head_only=True).status == 101
+            sleepy.sendall(masked(Opcode.TEXT, b'{"type":"hello","id":"h","name":"Sleepy","version":1}'))
+            alice.expect(UserJoined, where=lambda e: e.name == "Sleepy")
+
+            def shrink_server_buffer() -> None:
+                [session] = [s for s in srv.server.relay.sessions if s.name == "Sleepy"]
+                session.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            srv.call(shrink_server_buffer)
+
+            text = "z" * 4000
+            left, sent = None, 0
+            deadline = time.monotonic() + 20
+            while left is None and time.monotonic() < deadline and sent < 1024 * 1024:
+                alice.send(SendRoom(f"r{sent}", text))
+                sent += len(text)
+                try:
+                    left = alice.expect(UserLeft, timeout=0.0 if sent % (40 * len(text)) else 0.05,
+                                        where=lambda e: e.name == "Sleepy")
+                except TimeoutError:
+                    pass
+            # Dropped long before 1 MiB was even sent: the configured limit, not const's.
+            assert left is not None and left.reason == "slow consumer", f"not dropped after {sent} bytes"
+            assert sent < 512 * 1024, sent
+        finally:
+            sleepy.close()
+            alice.close()
