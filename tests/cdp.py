@@ -303,8 +303,10 @@ class Chromium:
     ``with Chromium(user_data_dir) as browser: cdp = browser.page()``.
     """
 
-    def __init__(self, user_data_dir: Path, binary: str | None = None, startup_timeout: float = 30.0) -> None:
+    def __init__(self, user_data_dir: Path, binary: str | None = None, startup_timeout: float = 30.0,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.binary = binary or shutil.which("chromium")
+        self.extra_args = extra_args
         self.user_data_dir = Path(user_data_dir)
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
@@ -318,7 +320,7 @@ class Chromium:
             [self.binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--disable-dev-shm-usage", f"--user-data-dir={self.user_data_dir}",
-             "--remote-debugging-port=0", "about:blank"],
+             "--remote-debugging-port=0", *self.extra_args, "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             self.port = self._wait_for_port()

@@ -24,9 +24,13 @@ NOTICES = (UserJoined, UserLeft)
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[Path, Path]:
     """(certificate, key) in PEM: self-signed for localhost and 127.0.0.1, valid two days."""
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """(certificate, key) made in ``folder``, as the fixture ``certificate``; skips without openssl."""
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command-line tool is not installed: cannot make a test certificate")
-    folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "c.pem", folder / "k.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "2",
