@@ -11,12 +11,14 @@ A connection moves through these modes, never back::
     HTTP  --GET /ws, valid upgrade------------>  CHAT  registered with the relay now
     HTTP  --GET /echo, valid upgrade, echo on->  ECHO  echoes messages (conformance runs)
     HTTP  --any other GET/HEAD---------------->  HTTP  static file, 304 or 404; keep-alive
+    HTTP  --a Host that is not ours (web.hosts)->  closed after 421 (page and WebSocket alike)
 
 An HTTP connection is never a chat session: the relay hears of it (``relay.connected``)
 only when its upgrade succeeds, so fetching the page costs the relay nothing, and
 ``connection_lost`` tells the relay only about connections it was told of. A connection
 that completes no request within ``HTTP_IDLE_TIMEOUT`` seconds is closed. After the
 upgrade the relay's sweeper applies the login timeout and heartbeats as for TCP users.
+With a TLS context the listener serves HTTPS and WSS; nothing else changes.
 
 Wire it next to the TCP listener::
 
