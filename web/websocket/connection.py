@@ -28,8 +28,8 @@ State transitions (``outbox`` = what ``data_to_send()`` will return):
     CLOSING  | close frame received           | - (already sent)     | CloseConnection(peer) | CLOSED
     CLOSING  | peer violates the protocol     | - (already sent)     | CloseConnection(ours) | CLOSED
     CLOSING  | ping received                  | - (no frames after close) | Ping             | CLOSING
-    OPEN,    | receive_data(b"") (EOF)        | -                    | CloseConnection(1006) | CLOSED
-    CLOSING  |                                |                      |                       |
+    OPEN,    | receive_data(b"") (EOF), after | -                    | CloseConnection(1006) | CLOSED
+    CLOSING  | the frames that came before it |                      |                       |
     CLOSED   | any bytes received             | ignored              | -                     | CLOSED
 
 Messages received while CLOSING are still delivered: the peer may have sent
