@@ -33,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"port of the web client (default {const.WEB_PORT}; 0 turns it off)")
     parser.add_argument("--web-origin", action="append", default=list(const.WEB_ALLOWED_ORIGINS), metavar="URL",
                         help="another origin allowed to open the WebSocket (repeatable; '*' allows any)")
+    parser.add_argument("--web-host-name", action="append", default=list(const.WEB_ALLOWED_HOSTS), metavar="NAME",
+                        help="a DNS name browsers reach this server by, besides localhost and this machine's "
+                             "name (repeatable; '*' allows any): other names are refused")
     parser.add_argument("--web-echo", action="store_true",
                         help="serve a WebSocket echo at /echo, for conformance test suites")
     parser.add_argument("--data", metavar="DIR", default=const.DATA_DIR,
@@ -63,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def config_from(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(
         host=args.host, port=args.port, tame_gc=True,
-        web_port=args.web_port or None, web_echo=args.web_echo,
+        web_port=args.web_port or None, web_echo=args.web_echo, web_hosts=tuple(args.web_host_name),
         web_origins=("*" if "*" in args.web_origin else tuple(args.web_origin)) if args.web_origin else None,
         data_dir=None if args.memory else Path(args.data),
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,

@@ -12,6 +12,10 @@ SERVER_PORT = 5000
 WEB_PORT = 8080
 # Origins allowed to open the WebSocket besides the page's own, e.g. ("https://chat.example",).
 WEB_ALLOWED_ORIGINS: tuple[str, ...] = ()
+# DNS names of this server that browsers may use, besides localhost and the machine's host
+# name, e.g. ("chat.example.org",); other names are refused (DNS rebinding). IP addresses
+# always work; "*" allows any name.
+WEB_ALLOWED_HOSTS: tuple[str, ...] = ()
 
 # --- Wire protocol ----------------------------------------------------------------------
 PROTOCOL_VERSION = 1

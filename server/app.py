@@ -115,8 +115,8 @@ class ChatServer:
         log.info("listening on %s:%d%s", host, port, " (TLS)" if tls else "")
         if self.config.web_port is not None:
             self._web = await start_web_server(self.relay, self.config.host, self.config.web_port, batcher=batcher,
-                                               allowed_origins=self.config.web_origins, echo=self.config.web_echo)
-            log.info("web client on http://%s:%d/", *self.web_address)
+                                               allowed_origins=self.config.web_origins, echo=self.config.web_echo,
+                                               allowed_hosts=self.config.web_hosts, tls=tls)
 
     @property
     def web_address(self) -> tuple[str, int]:

@@ -46,6 +46,9 @@ class ServerConfig:
     web_echo: bool = False
     # The retry_after (seconds) of an "unavailable" answer, sent while the disk fails.
     unavailable_retry_after: float = 5.0
+    # Host names the web client may be reached by, besides localhost, the machine's host
+    # name and IP addresses ("*" in it: any); see web/hosts.py.
+    web_hosts: tuple[str, ...] = const.WEB_ALLOWED_HOSTS
 
     @property
     def database(self) -> Path | None:

@@ -11,12 +11,14 @@ A connection moves through these modes, never back::
     HTTP  --GET /ws, valid upgrade------------>  CHAT  registered with the relay now
     HTTP  --GET /echo, valid upgrade, echo on->  ECHO  echoes messages (conformance runs)
     HTTP  --any other GET/HEAD---------------->  HTTP  static file, 304 or 404; keep-alive
+    HTTP  --a Host that is not ours (web.hosts)->  closed after 421 (page and WebSocket alike)
 
 An HTTP connection is never a chat session: the relay hears of it (``relay.connected``)
 only when its upgrade succeeds, so fetching the page costs the relay nothing, and
 ``connection_lost`` tells the relay only about connections it was told of. A connection
 that completes no request within ``HTTP_IDLE_TIMEOUT`` seconds is closed. After the
 upgrade the relay's sweeper applies the login timeout and heartbeats as for TCP users.
+With a TLS context the listener serves HTTPS and WSS; nothing else changes.
 
 Wire it next to the TCP listener::
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import time
 import weakref
 from collections.abc import Collection
@@ -39,6 +42,7 @@ from pathlib import Path
 
 import const
 from protocol import ErrorCode, FrameRejected
+from web.hosts import HostPolicy, check_host
 from web.http import HttpError, HttpRequestReader, Request, render_response
 from web.static import (
     SECURITY_HEADERS,
@@ -92,6 +96,8 @@ class WebSite:
     static_root: Path
     allowed_origins: str | frozenset[str] | None
     echo: bool
+    # The Host names served (web.hosts): anything else is refused, page and WebSocket alike.
+    hosts: HostPolicy
     # Connections the relay does not own (HTTP and echo), closed by stop_web_server.
     sessions: set[WebSession] = field(default_factory=set)
 
@@ -120,7 +126,7 @@ class WebSession(ClientSession):
         peer = transport.get_extra_info("peername")
         if peer:
             self.address, self.port = peer[0], peer[1]
-        transport.set_write_buffer_limits(high=const.MAX_OUTGOING_BYTES)  # type: ignore[attr-defined]
+        transport.set_write_buffer_limits(high=self.relay.config.max_outgoing_bytes)  # type: ignore[attr-defined]
         self.site.sessions.add(self)
         self._set_timer(HTTP_IDLE_TIMEOUT)
 
@@ -179,6 +185,13 @@ class WebSession(ClientSession):
                 self._receive_websocket(leftover)
 
     def _serve(self, request: Request) -> None:
+        try:
+            check_host(request, self.site.hosts)
+        except HttpError as error:
+            # DNS rebinding, or a name the operator has not added (--web-host-name).
+            log.info("web %s:%d: %d for Host %r", self.address, self.port, error.status, request.header("host"))
+            self._write_http(_error_response(error), keep_alive=False)
+            return
         path = request.target
         if path == CHAT_PATH or (path == ECHO_PATH and self.site.echo):
             self._upgrade(request, _CHAT if path == CHAT_PATH else _ECHO)
@@ -211,7 +224,7 @@ class WebSession(ClientSession):
         if request.method == "HEAD" and status != 304:
             headers.append(("Content-Length", str(len(body))))
             body = b""
-        self._write_http(render_response(status, reason, headers, body), keep_alive)
+        self._write_http(render_response(status, reason, headers, body, now=time.time()), keep_alive)
 
     def _write_http(self, response: bytes, keep_alive: bool) -> None:
         self.transport.write(response)
@@ -222,7 +235,7 @@ class WebSession(ClientSession):
 
     def _upgrade(self, request: Request, mode: str) -> None:
         try:
-            response = accept_handshake(request, allowed_origins=self.site.allowed_origins)
+            response = accept_handshake(request, allowed_origins=self.site.allowed_origins, now=time.time())
         except HandshakeError as error:
             log.info("web %s:%d: upgrade refused: %d %s", self.address, self.port, error.status, error.reason)
             self._write_http(_error_response(error), keep_alive=False)
@@ -247,6 +260,10 @@ class WebSession(ClientSession):
         if self.mode is _CHAT:
             self.last_seen = time.monotonic()  # WebSocket pings count as signs of life
         for event in ws.events():
+            # The core's own replies (pongs, the echo of a close, a close for bad frames) to
+            # the frames up to this event go first, so the peer gets every answer in the
+            # order it sent the frames (see web.websocket.connection).
+            self._write_protocol_replies()
             kind = type(event)
             if kind is TextMessage:
                 if self.mode is _ECHO:
@@ -262,16 +279,19 @@ class WebSession(ClientSession):
                                           "protocol error")
             elif kind is CloseConnection:
                 log.debug("web %r: WebSocket closed (%d %s)", self, event.code, event.reason)
-            # Ping: the core has queued the pong. Pong: nothing to do.
-        replies = ws.data_to_send()  # pongs, the echo of a close, a close for bad frames
-        if replies and not self.transport.is_closing():
-            self.transport.write(replies)
+            # Ping: the core has queued the pong, written above. Pong: nothing to do.
+        self._write_protocol_replies()
         if ws.state is ConnectionState.CLOSED:
             # The closing handshake is over (or the peer broke the protocol or vanished):
             # the server closes TCP first, as RFC 6455 7.1.1 asks.
             self.closing = True
             self._cancel_timer()
             self.transport.close()
+
+    def _write_protocol_replies(self) -> None:
+        replies = self.ws.data_to_send()
+        if replies and not self.transport.is_closing():
+            self.transport.write(replies)
 
     def _receive_chat_message(self, text: str) -> None:
         # A text message is exactly one chat frame. Tolerate the newline a line-oriented
@@ -313,6 +333,9 @@ class WebSession(ClientSession):
             self.transport.write(ws.send(CloseConnection(code, reason)))
             self._set_timer(CLOSE_TIMEOUT)
         else:
+            # The peer's close frame (or a violation) came first: the core's answer, if not
+            # written yet, is the close frame RFC 6455 5.5.1 says we MUST send.
+            self._write_protocol_replies()
             self.transport.close()
 
     # --- Used by the relay --------------------------------------------------------------
@@ -356,7 +379,8 @@ def _error_response(error: HttpError) -> bytes:
     """The refusal for ``error``, with the security headers every response carries."""
     headers = [*error.headers, ("Content-Type", "text/plain; charset=utf-8"), *SECURITY_HEADERS,
                ("Connection", "close")]
-    return render_response(error.status, error.reason, headers, f"{error.status} {error.reason}\n".encode())
+    return render_response(error.status, error.reason, headers, f"{error.status} {error.reason}\n".encode(),
+                           now=time.time())
 
 
 # Each listener's WebSite, for stop_web_server.
@@ -365,7 +389,9 @@ _sites: weakref.WeakKeyDictionary[asyncio.AbstractServer, WebSite] = weakref.Wea
 
 async def start_web_server(relay: Relay, host: str, port: int, *, batcher: WriteBatcher,
                            allowed_origins: str | Collection[str] | None = None, echo: bool = False,
-                           static_root: str | Path = WEBCLIENT_ROOT) -> asyncio.base_events.Server:
+                           static_root: str | Path = WEBCLIENT_ROOT,
+                           allowed_hosts: Collection[str] = (),
+                           tls: ssl.SSLContext | None = None) -> asyncio.base_events.Server:
     """Listen for browsers on ``host:port`` (0: any free port) and return the server.
 
     ``relay`` and ``batcher`` are the chat server's own, so web users and TCP users share
@@ -373,22 +399,33 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
     the chat WebSocket (same origin); a collection of origins such as
     ``{"https://chat.example"}`` allows those; ``"*"`` allows any. ``echo`` turns on the
     WebSocket echo path ``/echo`` (for conformance tests). ``static_root`` is the folder
-    served at ``/``. Raises OSError if the address is in use, ValueError for a bare
-    string other than ``"*"`` as ``allowed_origins``.
+    served at ``/``. ``allowed_hosts``: names besides the server's own (localhost, the
+    machine's host name, ``host`` if it is a name) that the Host header may carry
+    (``"*"``: any); IP addresses are always allowed (see web.hosts). ``tls``: serve HTTPS
+    and WSS with this context (the chat port's), else plain HTTP and WS. Raises OSError if
+    the address is in use, ValueError for a bare string other than ``"*"`` as
+    ``allowed_origins`` or as ``allowed_hosts``.
     """
+    if isinstance(allowed_hosts, str) and allowed_hosts != "*":
+        raise ValueError('allowed_hosts must be "*" or a collection of host names')
     if isinstance(allowed_origins, str):
         if allowed_origins != "*":
             raise ValueError('allowed_origins must be None, "*" or a collection of origins')
         origins: str | frozenset[str] | None = "*"
     else:
         origins = None if allowed_origins is None else frozenset(allowed_origins)
-    site = WebSite(Path(static_root), origins, echo)
+    hosts = HostPolicy.for_server((allowed_hosts,) if isinstance(allowed_hosts, str) else allowed_hosts,
+                                  host, socket.gethostname())
+    site = WebSite(Path(static_root), origins, echo, hosts)
     loop = asyncio.get_running_loop()
+    # A TLS handshake gets no longer than an HTTP request head (asyncio's default: 60 s).
     server = await loop.create_server(lambda: WebSession(relay, batcher, site), host, port,
-                                      backlog=1024, family=socket.AF_UNSPEC)
+                                      backlog=1024, family=socket.AF_UNSPEC, ssl=tls,
+                                      ssl_handshake_timeout=HTTP_IDLE_TIMEOUT if tls else None)
     _sites[server] = site
     where = server.sockets[0].getsockname()
-    log.info("web client on http://%s:%d/%s", where[0], where[1], " (WebSocket echo on /echo)" if echo else "")
+    log.info("web client on %s://%s:%d/%s", "https" if tls else "http", where[0], where[1],
+             " (WebSocket echo on /echo)" if echo else "")
     return server
 
 

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import time
@@ -50,15 +51,19 @@ class WebSocketClient:
     """Client end of one WebSocket. ``recv`` returns (opcode, payload) of whole messages."""
 
     def __init__(self, url: str, *, origin: str | None = None, timeout: float = 10.0,
-                 extra_headers: tuple[tuple[str, str], ...] = ()) -> None:
+                 extra_headers: tuple[tuple[str, str], ...] = (), tls: ssl.SSLContext | None = None) -> None:
+        """``wss://`` URLs need ``tls``, the context that checks the server's certificate."""
         self.timeout = timeout
         parts = urlsplit(url)
-        assert parts.scheme == "ws", "only ws:// is supported"
-        host, port = parts.hostname, parts.port or 80
+        assert parts.scheme in ("ws", "wss"), "only ws:// and wss:// are supported"
+        assert (parts.scheme == "wss") == (tls is not None), "wss:// goes with a TLS context"
+        host, port = parts.hostname, parts.port or (443 if tls else 80)
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host)
         self._buffer = bytearray()
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket",
@@ -298,8 +303,10 @@ class Chromium:
     ``with Chromium(user_data_dir) as browser: cdp = browser.page()``.
     """
 
-    def __init__(self, user_data_dir: Path, binary: str | None = None, startup_timeout: float = 30.0) -> None:
+    def __init__(self, user_data_dir: Path, binary: str | None = None, startup_timeout: float = 30.0,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.binary = binary or shutil.which("chromium")
+        self.extra_args = extra_args
         self.user_data_dir = Path(user_data_dir)
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
@@ -313,7 +320,7 @@ class Chromium:
             [self.binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--disable-dev-shm-usage", f"--user-data-dir={self.user_data_dir}",
-             "--remote-debugging-port=0", "about:blank"],
+             "--remote-debugging-port=0", *self.extra_args, "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             self.port = self._wait_for_port()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import ssl
 import time
 from collections.abc import Callable
 
@@ -104,9 +105,10 @@ class TcpPeer(Peer):
 class WebPeer(Peer):
     """A browser user without the browser: one chat frame per WebSocket text message."""
 
-    def __init__(self, url: str, origin: str | None = None, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, origin: str | None = None, timeout: float = 5.0,
+                 tls: ssl.SSLContext | None = None) -> None:
         super().__init__()
-        self.ws = WebSocketClient(url, origin=origin, timeout=timeout)
+        self.ws = WebSocketClient(url, origin=origin, timeout=timeout, tls=tls)
 
     def _write(self, data: bytes) -> None:
         for frame in data.split(b"\n"):

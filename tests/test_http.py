@@ -263,3 +263,27 @@ def test_bodyless_statuses_get_no_content_length(status):
 def test_render_response_rejects_response_splitting(status, reason, headers):
     with pytest.raises(ValueError):
         render_response(status, reason, headers, b"")
+
+
+# -- Date (RFC 9110 6.6.1) -------------------------------------------------------------------
+
+RFC_EXAMPLE_TIME = 784111777.0  # RFC 9110 5.6.7's example: Sun, 06 Nov 1994 08:49:37 GMT
+
+
+def test_render_response_dates_the_response_with_the_time_given():
+    assert render_response(200, "OK", [("Content-Type", "text/plain")], b"hi", now=RFC_EXAMPLE_TIME) == (
+        b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: 2\r\n\r\nhi"
+    )
+
+
+def test_date_is_imf_fixdate_whatever_the_time():
+    # Two-digit day, English names, GMT: never the local zone or locale.
+    assert render_response(304, "Not Modified", [], now=1767225599.9).split(b"\r\n")[1] == (
+        b"Date: Wed, 31 Dec 2025 23:59:59 GMT")
+    assert render_response(204, "No Content", [], now=0).split(b"\r\n")[1] == b"Date: Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+def test_error_responses_are_dated_too():
+    response = HttpError(400, "Bad Request").to_response(now=RFC_EXAMPLE_TIME)
+    assert response.startswith(b"HTTP/1.1 400 Bad Request\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n")

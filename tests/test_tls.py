@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import shutil
 import socket
 import ssl
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from chatpeer import WebPeer
 from protocol import Accepted, Delivered, DirectMessage, Receipt, SendDirect, UserJoined, UserLeft, Welcome
 from server import ServerConfig, ServerThread
+from server.web import WEBCLIENT_ROOT
 from tests.test_durability import ServerProcess, assert_one_line_error, run_chatserver
 from tests.wire import WireClient
 
@@ -21,9 +24,13 @@ NOTICES = (UserJoined, UserLeft)
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[Path, Path]:
     """(certificate, key) in PEM: self-signed for localhost and 127.0.0.1, valid two days."""
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """(certificate, key) made in ``folder``, as the fixture ``certificate``; skips without openssl."""
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command-line tool is not installed: cannot make a test certificate")
-    folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "c.pem", folder / "k.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "2",
@@ -109,3 +116,61 @@ def test_chatserver_with_a_bad_certificate_or_key_exits_with_one_line(certificat
 def test_chatserver_needs_both_the_certificate_and_the_key(certificate):
     result = run_chatserver("--memory", "--tls-cert", str(certificate[0]))
     assert result.returncode == 2 and "--tls-key" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- The web client over TLS: HTTPS and WSS with the chat port's certificate ------------------
+
+
+@pytest.fixture
+def tls_web_server(certificate):
+    cert, key = certificate
+    config = ServerConfig(host="127.0.0.1", port=0, tls_cert=cert, tls_key=key, web_port=0)
+    with ServerThread(config) as server:
+        yield server
+
+
+def test_the_web_client_is_served_over_https(tls_web_server, trusting):
+    port = tls_web_server.server.web_address[1]
+    connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=trusting)
+    try:
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.read() == (WEBCLIENT_ROOT / "index.html").read_bytes()
+        assert connection.sock.version() in ("TLSv1.2", "TLSv1.3")
+    finally:
+        connection.close()
+
+
+def test_a_browser_user_logs_in_over_wss_and_chats_with_a_tls_user(tls_web_server, trusting):
+    port = tls_web_server.server.web_address[1]
+    bob = WebPeer(f"wss://127.0.0.1:{port}/ws", origin=f"https://127.0.0.1:{port}", tls=trusting)
+    try:
+        assert bob.ws.sock.version() in ("TLSv1.2", "TLSv1.3")
+        assert bob.login("Bob").name == "Bob"  # the password would travel encrypted
+        with WireClient.login(tls_web_server.host, tls_web_server.port, "Alice", tls=trusting) as alice:
+            alice.send(SendDirect("t1", "Bob", "to the browser, encrypted"))
+            accepted = alice.expect(Accepted, skip=NOTICES)
+            dm = bob.expect(DirectMessage)
+            assert (dm.msg_id, dm.text) == (accepted.msg_id, "to the browser, encrypted")
+    finally:
+        bob.close()
+
+
+def test_plain_http_on_the_https_port_gets_no_page_and_the_server_goes_on(tls_web_server, trusting):
+    port = tls_web_server.server.web_address[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
+        plain.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        answer = b""
+        try:
+            while chunk := plain.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+        assert b"<html" not in answer.lower() and not answer.startswith(b"HTTP/1.1 200")
+    connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=trusting)
+    try:
+        connection.request("GET", "/app.js")
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()

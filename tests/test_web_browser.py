@@ -383,3 +383,29 @@ def test_phone_layout_collapses_the_contacts(page: Page, alice: TcpPeer, tmp_pat
     assert page.js("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(tmp_path / "web-client-phone.png")
     assert page.problems() == []
+
+
+def test_the_page_over_https_logs_in_over_wss(tmp_path: Path) -> None:
+    """With TLS configured, the page comes over HTTPS and talks WSS (a page loaded over
+    https may not open a ws:// socket). The certificate is the test's own, self-signed."""
+    from tests.test_tls import make_certificate
+    cert, key = make_certificate(tmp_path)
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, tls_cert=cert, tls_key=key)
+    with ServerThread(config) as srv, Chromium(tmp_path / "profile", extra_args=("--ignore-certificate-errors",)) \
+            as browser:
+        url = f"https://127.0.0.1:{srv.server.web_address[1]}/"
+        cdp = browser.page()
+        try:
+            for domain in ("Page", "Runtime", "Log"):
+                cdp.send(f"{domain}.enable")
+            cdp.send("Page.navigate", {"url": url})
+            cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
+            page = Page(cdp, url, srv)
+            page.wait_for("document.activeElement && document.activeElement.id === 'login-name'")
+            assert page.js("location.protocol") == "https:"
+            page.log_in("Bob")
+            assert page.js("socketUrl()").startswith("wss://")
+            assert srv.call(lambda: [s.name for s in srv.server.relay.sessions]) == ["Bob"]
+            assert page.problems() == []
+        finally:
+            cdp.close()

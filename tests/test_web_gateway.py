@@ -8,6 +8,7 @@ of ``chatpeer.py``. Everything is on 127.0.0.1 and every wait has a deadline.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import socket
 import threading
@@ -20,7 +21,7 @@ import pytest
 from cdp import BINARY, PING, PONG, TEXT, HandshakeRefused, WebSocketClient, WebSocketClosed
 from chatpeer import TcpPeer, WebPeer
 from protocol import (
-    Accepted, Delivered, DirectMessage, ErrorReply, Goodbye, Pong, UserJoined, UserLeft,
+    Accepted, Delivered, DirectMessage, ErrorReply, Goodbye, Pong, SendRoom, UserJoined, UserLeft,
     UserList, WhoRequest,
 )
 from protocol import Ping as ChatPing
@@ -28,6 +29,7 @@ from server import ServerConfig, ServerThread
 from server.outbox import WriteBatcher
 from server.web import WEBCLIENT_ROOT, start_web_server, stop_web_server
 from web.static import CONTENT_SECURITY_POLICY
+from web.websocket.frames import Opcode, serialize_frame
 
 TIMEOUT = 5.0
 
@@ -147,6 +149,11 @@ def request(port: int, target: str, method: str = "GET", headers: tuple[str, ...
         return read_response(sock, head_only=method == "HEAD")
 
 
+def masked(opcode: Opcode, payload: bytes = b"", fin: bool = True) -> bytes:
+    """One client frame, to send several in a single write (one read on the server)."""
+    return serialize_frame(opcode, payload, fin=fin, mask=b"\x12\x34\x56\x78")
+
+
 def close_code(ws: WebSocketClient, timeout: float = TIMEOUT) -> int | None:
     """Read (and drop) messages until the server's close frame; return its code."""
     deadline = time.monotonic() + timeout
@@ -195,7 +202,7 @@ def test_etag_revalidation_and_head(gateway: Gateway) -> None:
 def test_keep_alive_serves_several_requests_and_is_no_chat_session(gateway: Gateway) -> None:
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=TIMEOUT) as sock:
         for path in ("/", "/style.css", "/nope"):
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
             response = read_response(sock)
             assert response.headers["connection"] == "keep-alive"
         assert response.status == 404
@@ -433,3 +440,161 @@ def test_echo_path_echoes_text_and_binary_when_on(make_gateway) -> None:
         ws.wait_closed()
     finally:
         ws.close()
+
+
+def test_pong_for_a_ping_in_the_same_read_as_the_last_fragment_goes_first(make_gateway) -> None:
+    # Autobahn 5.6-5.8: control frames are answered in the order they came.
+    gateway = make_gateway(echo=True)
+    ws = WebSocketClient(f"ws://127.0.0.1:{gateway.port}/echo", timeout=TIMEOUT)
+    try:
+        ws.sock.sendall(masked(Opcode.TEXT, b"fragment1", fin=False) + masked(Opcode.PING, b"ping payload")
+                        + masked(Opcode.CONTINUATION, b"fragment2"))
+        assert ws.recv_frame(TIMEOUT) == (True, PONG, b"ping payload")
+        assert ws.recv_frame(TIMEOUT) == (True, TEXT, b"fragment1fragment2")
+    finally:
+        ws.close()
+
+
+def test_bye_and_close_frame_in_one_read_still_get_the_servers_close_frame(gateway: Gateway) -> None:
+    peer = WebPeer(gateway.ws_url)
+    try:
+        peer.login("Bob")
+        peer.ws.sock.sendall(masked(Opcode.TEXT, b'{"type":"bye"}') + masked(Opcode.CLOSE, b"\x03\xe8"))
+        assert close_code(peer.ws) == 1000  # RFC 6455 5.5.1: the server MUST send its close
+        peer.ws.wait_closed()
+    finally:
+        peer.close()
+    gateway.wait_sessions(0)
+
+
+def assert_dated_now(headers: dict[str, str]) -> None:
+    """A Date header in IMF-fixdate (RFC 9110 5.6.7), within a minute of now."""
+    date = headers["date"]
+    assert date.endswith(" GMT") and len(date) == 29, date
+    assert abs(email.utils.parsedate_to_datetime(date).timestamp() - time.time()) < 60
+
+
+def test_every_response_carries_a_date(gateway: Gateway) -> None:
+    first = request(gateway.port, "/app.js")
+    responses = [
+        first,
+        request(gateway.port, "/app.js", headers=(f"If-None-Match: {first.headers['etag']}",)),
+        request(gateway.port, "/app.js", method="HEAD"),
+        request(gateway.port, "/nope"),
+        request(gateway.port, "/", method="POST"),
+        request(gateway.port, "", raw=b"GET / HTTP/1.1\nHost: x\n\n"),
+        request(gateway.port, "/ws"),  # not an upgrade: 400
+    ]
+    assert [r.status for r in responses] == [200, 304, 200, 404, 405, 400, 400]
+    for response in responses:
+        assert_dated_now(response.headers)
+    with pytest.raises(HandshakeRefused) as refused:
+        WebSocketClient(gateway.ws_url, origin="http://evil.example", timeout=TIMEOUT)
+    assert b"\r\nDate: " in refused.value.head
+    ws = WebSocketClient(gateway.ws_url, timeout=TIMEOUT)
+    try:
+        assert_dated_now(ws.headers)  # the 101 too
+    finally:
+        ws.close()
+
+
+# --- Host names (DNS rebinding) -------------------------------------------------------------
+
+
+def upgrade_request(port: int, host: str, origin: str) -> bytes:
+    return (f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {origin}\r\n\r\n").encode()
+
+
+def test_a_rebound_name_gets_neither_the_page_nor_the_websocket(gateway: Gateway) -> None:
+    # evil.example resolves to us: for the browser its page and our port are same-origin.
+    host = f"evil.example:{gateway.port}"
+    page = request(gateway.port, "", raw=f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    assert page.status == 421
+    assert page.body.startswith(b"421 Misdirected Request") and len(page.body) < 200
+    assert page.headers["connection"] == "close"
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert_dated_now(page.headers)
+    upgrade = request(gateway.port, "", raw=upgrade_request(gateway.port, host, f"http://{host}"))
+    assert upgrade.status == 421
+    assert gateway.sessions() == 0
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "LocalHost."])
+def test_local_names_and_addresses_are_served(gateway: Gateway, host: str) -> None:
+    response = request(gateway.port, "", raw=f"GET / HTTP/1.1\r\nHost: {host}:{gateway.port}\r\n"
+                                             f"Connection: close\r\n\r\n".encode())
+    assert response.status == 200
+
+
+def test_the_machines_host_name_is_served(gateway: Gateway) -> None:
+    host = f"{socket.gethostname()}:{gateway.port}"
+    assert request(gateway.port, "", raw=f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()).status == 200
+    upgrade = request(gateway.port, "", raw=upgrade_request(gateway.port, host, f"http://{host}"))
+    assert upgrade.status == 101
+
+
+def test_a_configured_name_is_served_page_and_websocket(make_gateway) -> None:
+    gateway = make_gateway(allowed_hosts=["chat.example.org"])
+    host = f"Chat.Example.org:{gateway.port}"
+    assert request(gateway.port, "", raw=f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()).status == 200
+    upgrade = request(gateway.port, "", raw=upgrade_request(gateway.port, host, f"http://{host}"))
+    assert upgrade.status == 101
+    other = f"chat.example.net:{gateway.port}"
+    assert request(gateway.port, "", raw=f"GET / HTTP/1.1\r\nHost: {other}\r\n\r\n".encode()).status == 421
+
+
+def test_the_chat_server_passes_its_configured_host_names_to_the_gateway() -> None:
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, web_hosts=("chat.example.org",))
+    with ServerThread(config) as srv:
+        port = srv.server.web_address[1]
+        for host, status in (("chat.example.org", 200), ("evil.example", 421)):
+            raw = f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+            assert request(port, "", raw=raw).status == status
+
+
+# --- Limits ---------------------------------------------------------------------------------
+
+
+def test_a_browser_that_stops_reading_is_dropped_at_the_configured_outgoing_limit() -> None:
+    limit = 32 * 1024  # far below const.MAX_OUTGOING_BYTES (1 MiB)
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, max_outgoing_bytes=limit,
+                          rate_per_connection=1e6, burst_per_connection=1e6)
+    with ServerThread(config) as srv:
+        port = srv.server.web_address[1]
+        alice = TcpPeer("127.0.0.1", srv.port)
+        sleepy = socket.socket()
+        try:
+            alice.login("Alice")
+            # A browser that never reads, with small kernel buffers on both ends, so what
+            # waits for it is mostly in the server's own buffer, the one the limit bounds.
+            sleepy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sleepy.connect(("127.0.0.1", port))
+            sleepy.sendall(upgrade_request(port, f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"))
+            assert read_response(sleepy, head_only=True).status == 101
+            sleepy.sendall(masked(Opcode.TEXT, b'{"type":"hello","id":"h","name":"Sleepy","version":1}'))
+            alice.expect(UserJoined, where=lambda e: e.name == "Sleepy")
+
+            def shrink_server_buffer() -> None:
+                [session] = [s for s in srv.server.relay.sessions if s.name == "Sleepy"]
+                session.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            srv.call(shrink_server_buffer)
+
+            text = "z" * 4000
+            left, sent = None, 0
+            deadline = time.monotonic() + 20
+            while left is None and time.monotonic() < deadline and sent < 1024 * 1024:
+                alice.send(SendRoom(f"r{sent}", text))
+                sent += len(text)
+                try:
+                    left = alice.expect(UserLeft, timeout=0.0 if sent % (40 * len(text)) else 0.05,
+                                        where=lambda e: e.name == "Sleepy")
+                except TimeoutError:
+                    pass
+            # Dropped long before 1 MiB was even sent: the configured limit, not const's.
+            assert left is not None and left.reason == "slow consumer", f"not dropped after {sent} bytes"
+            assert sent < 512 * 1024, sent
+        finally:
+            sleepy.close()
+            alice.close()

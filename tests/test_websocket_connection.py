@@ -435,3 +435,58 @@ def test_events_are_consumed_once():
     conn.receive_data(client(Opcode.TEXT, b"a"))
     assert list(conn.events()) == [TextMessage("a")]
     assert list(conn.events()) == []
+
+
+# -- answers in the order the frames came -------------------------------------------------
+
+
+def echo_transcript(conn: WebSocketConnection, data: bytes) -> list[Frame]:
+    """What a shell that follows the module's contract writes for ``data``: for each event
+    the core's own replies first, then the application's answer (an echo of messages)."""
+    conn.receive_data(data)
+    out = b""
+    for event in conn.events():
+        out += conn.data_to_send()
+        if isinstance(event, (TextMessage, BinaryMessage)) and conn.state is OPEN:
+            out += conn.send(event)
+    return server_frames(out + conn.data_to_send())
+
+
+def test_pong_for_a_ping_between_fragments_goes_before_the_echo():
+    # Autobahn 5.6: the ping arrives in the same read as the message's last fragment.
+    frames = echo_transcript(WebSocketConnection(), FRAGMENTED_WITH_PING)
+    assert frames == [Frame(Opcode.PONG, b"hb"), Frame(Opcode.TEXT, b"Hello")]
+
+
+def test_every_answer_follows_the_order_of_the_frames_in_one_read():
+    data = (client(Opcode.TEXT, b"one") + client(Opcode.PING, b"p")
+            + client(Opcode.TEXT, b"t", fin=False) + client(Opcode.PING, b"q") + client(Opcode.CONTINUATION, b"wo")
+            + client(Opcode.CLOSE, close_payload(1000)))
+    assert echo_transcript(WebSocketConnection(), data) == [
+        Frame(Opcode.TEXT, b"one"), Frame(Opcode.PONG, b"p"), Frame(Opcode.PONG, b"q"),
+        Frame(Opcode.TEXT, b"two"), close_frame(1000)]
+
+
+def test_a_message_before_a_protocol_violation_is_still_answered():
+    # Autobahn 3.2 (strict): the echo of the good message, then the close with 1002.
+    data = client(Opcode.TEXT, b"good") + raw_client(0xA1, b"rsv") + client(Opcode.PING)
+    assert echo_transcript(WebSocketConnection(), data) == [
+        Frame(Opcode.TEXT, b"good"), Frame(Opcode.CLOSE, close_payload(1002, b"reserved bits set without an extension"))]
+
+
+def test_state_follows_the_events_consumed():
+    conn = WebSocketConnection()
+    conn.receive_data(client(Opcode.TEXT, b"last words") + client(Opcode.CLOSE, close_payload(1001)))
+    events = conn.events()
+    assert next(events) == TextMessage("last words")
+    assert conn.state is OPEN and conn.data_to_send() == b""  # the close frame is not processed yet
+    assert next(events) == CloseConnection(1001, "")
+    assert conn.state is CLOSED and server_frames(conn.data_to_send()) == [close_frame(1001)]
+
+
+def test_eof_is_reported_after_the_messages_before_it():
+    conn = WebSocketConnection()
+    conn.receive_data(client(Opcode.TEXT, b"a"))
+    conn.receive_data(b"")
+    conn.receive_data(client(Opcode.TEXT, b"after eof"))  # cannot happen on TCP; ignored
+    assert list(conn.events()) == [TextMessage("a"), CloseConnection(1006, "")]

@@ -241,3 +241,8 @@ def test_package_exports_the_public_api():
     assert ws.accept_handshake is accept_handshake
     assert {"WebSocketConnection", "TextMessage", "CloseConnection", "HandshakeError"} <= set(ws.__all__)
     assert all(hasattr(ws, name) for name in ws.__all__)
+
+
+def test_the_101_response_is_dated_when_given_the_time():
+    response = accept_handshake(make_request(), now=784111777.0)
+    assert b"\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n" in response

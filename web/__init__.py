@@ -6,5 +6,6 @@ strings and driven by whatever I/O layer (threads, asyncio, selectors) wraps it.
 
 - ``web.http``: HTTP/1.1 request-head reader and response renderer.
 - ``web.static``: safe URL-path -> file mapping plus caching/security headers.
+- ``web.hosts``: the Host names the server answers to (against DNS rebinding).
 - ``web.websocket``: RFC 6455 server side (handshake, frames, connection).
 """

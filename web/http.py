@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from email.utils import formatdate
 from urllib.parse import urlsplit
 
 SUPPORTED_METHODS = frozenset({"GET", "HEAD"})
@@ -55,10 +56,11 @@ class HttpError(Exception):
         self.reason = reason
         self.headers = tuple(headers)
 
-    def to_response(self) -> bytes:
-        """Render a small plain-text error response that closes the connection."""
+    def to_response(self, *, now: float | None = None) -> bytes:
+        """Render a small plain-text error response that closes the connection;
+        ``now`` (seconds since the epoch) dates it, as in ``render_response``."""
         headers = [*self.headers, ("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")]
-        return render_response(self.status, self.reason, headers, f"{self.status} {self.reason}\n".encode())
+        return render_response(self.status, self.reason, headers, f"{self.status} {self.reason}\n".encode(), now=now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,9 +232,17 @@ def _check_framing(request: Request) -> None:
             raise HttpError(413, "Content Too Large: request bodies are not supported")
 
 
-def render_response(status: int, reason: str, headers: list[tuple[str, str]], body: bytes = b"") -> bytes:
+def http_date(now: float) -> str:
+    """``now`` (seconds since the epoch) in IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT"."""
+    return formatdate(now, usegmt=True)
+
+
+def render_response(status: int, reason: str, headers: list[tuple[str, str]], body: bytes = b"", *,
+                    now: float | None = None) -> bytes:
     """Return an HTTP/1.1 response as bytes.
 
+    With ``now`` (seconds since the epoch: the caller reads the clock), the first
+    header is ``Date`` (RFC 9110 6.6.1: an origin server with a clock MUST send it).
     Adds ``Content-Length: len(body)`` unless a Content-Length header is given
     or the status forbids a body (1xx, 204, 304). For HEAD responses pass the
     real Content-Length header and an empty body. Raises ``ValueError`` for a
@@ -247,6 +257,8 @@ def render_response(status: int, reason: str, headers: list[tuple[str, str]], bo
     if bodyless and body:
         raise ValueError(f"status {status} cannot have a body")
     lines = [f"HTTP/1.1 {status} {reason}"]
+    if now is not None:
+        lines.append(f"Date: {http_date(now)}")
     has_length = False
     for name, value in headers:
         if not _STR_TOKEN.fullmatch(name):

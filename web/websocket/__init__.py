@@ -6,8 +6,9 @@ Typical flow::
     response = accept_handshake(request)             # raises HandshakeError
     conn = WebSocketConnection()
     conn.receive_data(reader.trailing_data)          # bytes pipelined after the head
-    for event in conn.events(): ...
-    sock.sendall(conn.data_to_send())                # auto pong / close replies
+    for event in conn.events():                      # frames are processed one by one here
+        sock.sendall(conn.data_to_send())            # auto pong / close replies, in order
+        ...                                          # then the application's answer
     sock.sendall(conn.send(TextMessage("hi")))
 """
 

@@ -3,12 +3,19 @@
 Create one ``WebSocketConnection`` per socket after the handshake succeeded.
 Drive it with::
 
-    conn.receive_data(chunk)        # b"" when the TCP peer closed its side
-    for event in conn.events(): ... # TextMessage, BinaryMessage, Ping, Pong, CloseConnection
-    write(conn.data_to_send())      # bytes the protocol itself must send
-    write(conn.send(event))         # bytes for what the application sends
+    conn.receive_data(chunk)          # b"" when the TCP peer closed its side
+    for event in conn.events():       # TextMessage, BinaryMessage, Ping, Pong, CloseConnection
+        write(conn.data_to_send())    # the protocol's own replies, up to this event
+        write(conn.send(reply))       # then what the application answers to it
 
-When ``state`` becomes CLOSED, flush ``data_to_send()`` and close the socket.
+Frames are processed as ``events()`` is iterated, one event at a time, so the
+outbox holds the protocol's replies (pong, close) to the frames up to and
+including the current event's and no further. Writing it before answering the
+event gives the peer every answer in the order it sent the frames: the pong for
+a ping that came between two fragments goes before the echo of the message, and
+a message that came before a close frame can still be answered before our close
+(RFC 6455 5.5.1 lets the close wait for the current message). When ``state``
+becomes CLOSED, flush ``data_to_send()`` and close the socket.
 
 State transitions (``outbox`` = what ``data_to_send()`` will return):
 
@@ -21,8 +28,8 @@ State transitions (``outbox`` = what ``data_to_send()`` will return):
     CLOSING  | close frame received           | - (already sent)     | CloseConnection(peer) | CLOSED
     CLOSING  | peer violates the protocol     | - (already sent)     | CloseConnection(ours) | CLOSED
     CLOSING  | ping received                  | - (no frames after close) | Ping             | CLOSING
-    OPEN,    | receive_data(b"") (EOF)        | -                    | CloseConnection(1006) | CLOSED
-    CLOSING  |                                |                      |                       |
+    OPEN,    | receive_data(b"") (EOF), after | -                    | CloseConnection(1006) | CLOSED
+    CLOSING  | the frames that came before it |                      |                       |
     CLOSED   | any bytes received             | ignored              | -                     | CLOSED
 
 Messages received while CLOSING are still delivered: the peer may have sent
@@ -104,6 +111,7 @@ class WebSocketConnection:
         self._message_size = 0
         self._decoder: codecs.IncrementalDecoder | None = None
         self._inside_frame = False  # later chunks of one frame skip the sequencing checks
+        self._eof = False  # the peer closed TCP; reported once the bytes before it are processed
 
     @property
     def state(self) -> ConnectionState:
@@ -112,39 +120,54 @@ class WebSocketConnection:
     # -- input ---------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
-        """Process bytes from the peer; ``b""`` means the peer closed TCP.
+        """Buffer bytes from the peer; ``b""`` means the peer closed TCP.
 
-        Resulting events are available from ``events()``, protocol replies
-        from ``data_to_send()``. Never raises for bad peer input: violations
-        become a close frame in the outbox plus a ``CloseConnection`` event.
+        Nothing is processed until ``events()`` is iterated. Never raises for bad
+        peer input: violations become a close frame in the outbox plus a
+        ``CloseConnection`` event, in their place among the events.
         """
-        if self._state is ConnectionState.CLOSED:
+        if self._state is ConnectionState.CLOSED or self._eof:
             return  # RFC 6455 5.5.1: nothing after the close frame matters
         if not data:
-            self._state = ConnectionState.CLOSED
-            self._events.append(CloseConnection(int(CloseCode.ABNORMAL), ""))
+            self._eof = True
             return
         self._parser.receive_data(data)
-        try:
-            while self._state is not ConnectionState.CLOSED:
-                # The frame limit shrinks as a fragmented message grows, so an
-                # oversize message is refused on the header of the frame that
-                # would overflow it, before its payload is buffered.
-                self._parser.max_payload = min(self._max_frame, self._max_message - self._message_size)
-                frame = self._parser.next_frame()
-                if frame is None:
-                    break
-                if frame.opcode.is_control:
-                    self._handle_control(frame)
-                else:
-                    self._handle_data(frame)
-        except ProtocolError as error:
-            self._fail(error.code, error.reason)
 
     def events(self) -> Iterator[Event]:
-        """Yield (and consume) the events produced by ``receive_data`` so far."""
-        while self._events:
-            yield self._events.popleft()
+        """Yield (and consume) the events the received bytes complete, in order.
+
+        Each frame is processed when the iteration reaches it: ``state`` and
+        ``data_to_send()`` reflect the frames up to the event just yielded (see
+        the module docstring). Stopping early leaves the rest for the next call.
+        """
+        while True:
+            if self._events:
+                yield self._events.popleft()
+            elif not self._process_next_frame():
+                return
+
+    def _process_next_frame(self) -> bool:
+        """Process one frame (or chunk of a data frame); False if none can be now."""
+        if self._state is ConnectionState.CLOSED:
+            return False
+        try:
+            # The frame limit shrinks as a fragmented message grows, so an
+            # oversize message is refused on the header of the frame that
+            # would overflow it, before its payload is buffered.
+            self._parser.max_payload = min(self._max_frame, self._max_message - self._message_size)
+            frame = self._parser.next_frame()
+            if frame is None:
+                if not self._eof:
+                    return False
+                self._state = ConnectionState.CLOSED
+                self._events.append(CloseConnection(int(CloseCode.ABNORMAL), ""))
+            elif frame.opcode.is_control:
+                self._handle_control(frame)
+            else:
+                self._handle_data(frame)
+        except ProtocolError as error:
+            self._fail(error.code, error.reason)
+        return True
 
     def data_to_send(self) -> bytes:
         """Return and clear the bytes the protocol queued on its own behalf."""

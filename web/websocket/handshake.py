@@ -104,6 +104,7 @@ def accept_handshake(
     *,
     allowed_origins: str | Collection[str] | None = None,
     subprotocols: Sequence[str] = (),
+    now: float | None = None,
 ) -> bytes:
     """Validate a WebSocket upgrade request and return the 101 response bytes.
 
@@ -111,7 +112,8 @@ def accept_handshake(
     Host header), a collection of origins such as {"https://chat.example"},
     or "*" for any. A request without Origin is always allowed (see
     ``_origin_allowed``). ``subprotocols``: the server's supported list; the
-    chosen one (``select_subprotocol``) is echoed. Raises ``HandshakeError``.
+    chosen one (``select_subprotocol``) is echoed. ``now`` (seconds since the
+    epoch) dates the response (``render_response``). Raises ``HandshakeError``.
     """
     if isinstance(allowed_origins, str) and allowed_origins != "*":
         # A bare string is a Collection[str] of characters: almost surely a bug.
@@ -142,7 +144,7 @@ def accept_handshake(
     subprotocol = select_subprotocol(request, subprotocols)
     if subprotocol is not None:
         headers.append(("Sec-WebSocket-Protocol", subprotocol))
-    return render_response(101, "Switching Protocols", headers, b"")
+    return render_response(101, "Switching Protocols", headers, b"", now=now)
 
 
 def _valid_key(key: str) -> bool:
