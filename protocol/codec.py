@@ -28,6 +28,11 @@ _MAX_ID_CHARS = 64
 _MAX_SHORT_TEXT = 256
 _MAX_PASSWORD_CHARS = 1024
 MAX_HISTORY_PAGE = 500
+# Every integer and number on the wire is in 0 <= n <= MAX_INTEGER: what a JSON parser
+# that reads numbers as doubles (JavaScript's) represents exactly, and what fits a SQLite
+# INTEGER. Message ids and cursors are far below it; anything above is a bad_field.
+MAX_INTEGER = 2 ** 53 - 1
+MAX_PORT = 65535
 
 
 class FieldError(Exception):
@@ -61,14 +66,23 @@ def _optional(check: Callable[[str, Any, int], Any]) -> Callable[[str, Any, int]
 
 def _integer(key: str, value: Any, max_text: int) -> int:
     # bool is a subclass of int in Python, but true is not a message id.
-    if type(value) is not int or value < 0:
-        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a non-negative integer")
+    if type(value) is not int or not 0 <= value <= MAX_INTEGER:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be an integer from 0 to {MAX_INTEGER}")
+    return value
+
+
+def _port(key: str, value: Any, max_text: int) -> int:
+    value = _integer(key, value, max_text)
+    if value > MAX_PORT:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be an integer from 0 to {MAX_PORT}")
     return value
 
 
 def _number(key: str, value: Any, max_text: int) -> float:
-    if type(value) not in (int, float) or not math.isfinite(value):
-        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a number")
+    # Compared, not passed to math.isfinite: that raises OverflowError for a huge int.
+    # NaN fails every comparison, so it is refused here too.
+    if type(value) not in (int, float) or not 0 <= value <= MAX_INTEGER:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a number from 0 to {MAX_INTEGER}")
     return value
 
 
@@ -131,7 +145,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "since": ("since", _optional(_number)),
     "status": ("status", _short),
     "address": ("address", _optional(_short)),
-    "port": ("port", _optional(_integer)),
+    "port": ("port", _optional(_port)),
     "online": ("online", _boolean),
     "users": ("users", _presences),
     "password": ("password", _optional(_string(_MAX_PASSWORD_CHARS))),
