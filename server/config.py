@@ -16,6 +16,7 @@ class ServerConfig:
     heartbeat_interval: float = const.HEARTBEAT_INTERVAL
     heartbeat_timeout: float = const.HEARTBEAT_TIMEOUT
     login_timeout: float = const.LOGIN_TIMEOUT
+    frame_timeout: float = const.FRAME_TIMEOUT
     max_connections: int = const.MAX_CONNECTIONS
     max_outgoing_bytes: int = const.MAX_OUTGOING_BYTES
     max_pending_receipts: int = const.MAX_PENDING_RECEIPTS

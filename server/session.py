@@ -87,10 +87,10 @@ class ClientSession(asyncio.Protocol):
 
         Subclasses for other transports (WebSocket) call this with the unwrapped bytes.
         """
-        self.last_seen = time.monotonic()
+        now = self.last_seen = time.monotonic()
         self.pinged = False
         conn = self.conn
-        conn.receive_data(data)
+        conn.receive_data(data, now)  # with the time: the sweeper bounds unfinished frames
         handle = self.relay.handle
         for event in conn.events():
             handle(self, event)

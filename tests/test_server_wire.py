@@ -42,3 +42,51 @@ def test_integers_of_2_63_get_bad_field_and_log_no_traceback(server: ServerThrea
         alice.send(HistoryRequest("h2", "Bob", 10, 2 ** 53 - 1))
         assert alice.expect(HistoryPage, skip=NOTICES).request_id == "h2"
     _no_tracebacks(caplog)
+
+
+# --- Item 11: an unfinished frame is bounded in time --------------------------------------------
+
+
+def _wait_closed(client: WireClient, timeout: float) -> list:
+    """Every event until the server closes the stream; AssertionError if it does not."""
+    deadline = time.monotonic() + timeout
+    while not client.closed:
+        assert time.monotonic() < deadline, f"still open after {timeout} s; got {list(client.received)}"
+        client._fill(min(deadline, time.monotonic() + 0.1))
+    events = list(client.received)
+    client.received.clear()
+    return events
+
+
+def test_a_frame_trickled_a_byte_at_a_time_is_cut_off_with_frame_timeout() -> None:
+    config = ServerConfig(host="127.0.0.1", port=0, frame_timeout=0.6, heartbeat_interval=5.0,
+                          heartbeat_timeout=10.0)
+    with ServerThread(config) as srv, WireClient.login(srv.host, srv.port, "Alice") as alice:
+        started = time.monotonic()
+        alice.send_raw(b'{"type":"say","id":"s1","text":"')
+        closed_at = None
+        while time.monotonic() - started < 5.0 and not alice.closed:
+            try:
+                alice.send_raw(b"x")  # any byte is life: the heartbeat alone would never end this
+            except OSError:
+                break
+            alice._fill(time.monotonic() + 0.1)
+        events = _wait_closed(alice, 5.0)
+        closed_at = time.monotonic()
+        errors = [e for e in events if isinstance(e, ErrorReply)]
+        assert [e.code for e in errors] == [ErrorCode.FRAME_TIMEOUT], events
+        assert "0.6 s" in errors[0].message
+        assert 0.6 <= closed_at - started < 3.0
+
+
+def test_a_slow_client_that_finishes_its_frames_is_not_cut_off() -> None:
+    config = ServerConfig(host="127.0.0.1", port=0, frame_timeout=0.6)
+    with ServerThread(config) as srv, WireClient.login(srv.host, srv.port, "Alice") as alice:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:  # one frame each 0.3 s, in two halves
+            alice.send_raw(b'{"type":"ping",')
+            time.sleep(0.15)
+            alice.send_raw(b'"token":"t"}\n')
+            alice.expect(Pong, skip=NOTICES)
+            time.sleep(0.15)
+        assert not alice.closed
