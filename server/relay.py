@@ -72,6 +72,7 @@ from .accounts import load_accounts
 from .config import ServerConfig
 from .limits import TokenBucket
 from .login import LoginDesk, LoginResult
+from .logsummary import LogSummary
 from .presence import PresenceNotices
 from .session import ClientSession
 from .store import Store
@@ -114,8 +115,11 @@ class Relay:
         self.blocked: dict[str, set[str]] = {}  # owner key -> keys of the names they block
         for owner, blocked in store.read(mailbox.blocks):
             self.blocked.setdefault(owner, set()).add(blocked)
+        # Log lines a client can cause at will (bad frames, refusals): one in full, then a
+        # count per address and interval (see logsummary.py).
+        self.log_lines = LogSummary(log, self.config.log_summary_interval)
         self.logins = LoginDesk(self.config, store, store.read(load_accounts), offload or _run_now,
-                                lambda name: name in self.registry)
+                                lambda name: name in self.registry, self.log_lines)
         self.inflight: dict[int, InFlight] = {}
         # Message ids are chosen here, not by the database, so that inserts can be batched.
         self._last_msg_id: int = store.read(mailbox.last_msg_id)
@@ -193,7 +197,8 @@ class Relay:
             wait = self._per_address[session.address][1].take(now)
         if not wait:
             return False
-        log.info("rate limited %r: retry after %.2f s", session, wait)
+        self.log_lines.log("rate-limited requests", session.address, logging.INFO,
+                           "rate limited %r: retry after %.2f s", session, wait)
         session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait:.2f} s",
                                 event.request_id, math.ceil(wait * 1000) / 1000))  # rounded up: never too early
         return True
@@ -212,8 +217,8 @@ class Relay:
         if session.closing:
             return
         if result.error is not None:
-            log.info("login refused for %r from %s:%d: %s", hello.name, session.address, session.port,
-                     result.error.message)
+            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
+                               hello.name, session.address, session.port, result.error.message)
             if result.error.code == ErrorCode.UNSUPPORTED_VERSION:
                 self._refuse(session, result.error.code, result.error.message, hello.request_id)
             else:  # the session stays in the handshake: the client may try again
@@ -224,7 +229,8 @@ class Relay:
                                             shared=result.registered)
         except (InvalidName, NameTaken) as exc:
             code = ErrorCode.NAME_TAKEN if isinstance(exc, NameTaken) else ErrorCode.INVALID_NAME
-            log.info("login refused for %r from %s:%d: %s", hello.name, session.address, session.port, exc)
+            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
+                               hello.name, session.address, session.port, exc)
             session.send(ErrorReply(code, str(exc), hello.request_id))
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
@@ -244,7 +250,8 @@ class Relay:
                           lambda outcomes: self._tell_outcomes(key, outcomes))
 
     def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None) -> None:
-        log.info("refused %s:%d: %s", session.address, session.port, message)
+        self.log_lines.log("refused connections", session.address, logging.INFO, "refused %s:%d: %s",
+                           session.address, session.port, message)
         session.send(ErrorReply(code, message, request_id))
         session.close(code)
 
@@ -440,6 +447,7 @@ class Relay:
         self.store.submit(lambda db: mailbox.expire(db, now), expired)
         self.store.submit(lambda db: mailbox.purge(db, now - retention))
         clock = time.monotonic()
+        self.log_lines.sweep(clock)
         self.logins.throttle.prune(clock)
         self._per_address = {address: (count, bucket) for address, (count, bucket) in self._per_address.items()
                              if count > 0 or (bucket is not None
@@ -513,7 +521,8 @@ class Relay:
         session.close("quit")
 
     def _rejected(self, session: ClientSession, rejected: FrameRejected) -> None:
-        log.warning("bad frame from %r: %s: %s", session, rejected.code, rejected.message)
+        self.log_lines.log("malformed frames", session.address, logging.WARNING, "bad frame from %r: %s: %s",
+                           session, rejected.code, rejected.message)
         if rejected.code == ErrorCode.TRUNCATED_FRAME:
             return  # the stream has ended: there is nobody left to tell
         session.send(ErrorReply(rejected.code, rejected.message, rejected.request_id))
@@ -530,6 +539,7 @@ class Relay:
     def shut_down(self, reason: str) -> None:
         """Say goodbye to every client and close every connection."""
         self.presence.flush()
+        self.log_lines.flush()
         for session in list(self.sessions):
             if session.conn.state is not State.CLOSED:
                 session.send(Goodbye(reason))

@@ -90,3 +90,49 @@ def test_a_slow_client_that_finishes_its_frames_is_not_cut_off() -> None:
             alice.expect(Pong, skip=NOTICES)
             time.sleep(0.15)
         assert not alice.closed
+
+
+# --- Item 10: logs that cannot flood ------------------------------------------------------------
+
+
+def _flood(client: WireClient, frame: bytes, count: int, batch: int = 250) -> int:
+    """Send ``frame`` ``count`` times, each followed by a ping (so the run of malformed
+    frames never reaches MAX_BAD_FRAMES), reading the answers batch by batch; returns how
+    many error frames came back."""
+    errors = 0
+    sent = 0
+    while sent < count:
+        n = min(batch, count - sent)
+        client.send_raw(b"".join(frame + b'\n{"type":"ping","token":"p%d"}\n' % (sent + i) for i in range(n)))
+        sent += n
+        last = f"p{sent - 1}"
+        while True:
+            event = client.next(10.0)
+            if isinstance(event, ErrorReply):
+                errors += 1
+            elif isinstance(event, Pong) and event.token == last:
+                break
+    return errors
+
+
+def test_5000_bad_frames_make_a_bounded_number_of_log_lines(caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="chat")
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
+        with WireClient.login(srv.host, srv.port, "Alice") as alice:
+            assert _flood(alice, b"{nonsense", 5000) == 5000  # every one is still answered
+            # Refused logins and rate limits are bounded the same way.
+            with WireClient(srv.host, srv.port) as mallory:
+                assert _flood(mallory, b'{"type":"hello","id":"h","name":"no spaces!","version":1}', 300) == 300
+            limited = _flood(alice, b'{"type":"who","id":"w"}', 500)
+            assert limited >= 300  # past the burst of 60, at 30 per second
+        during = [r.getMessage() for r in caplog.records]
+    after = [r.getMessage() for r in caplog.records]
+    assert sum("bad frame" in line for line in during) == 1
+    assert sum("login refused" in line for line in during) == 1
+    assert sum("rate limited" in line for line in during) == 1
+    assert len(during) < 30, during
+    # Stopping the server sums up what was held back: counted, not lost.
+    summaries = [line for line in after if " more " in line]
+    assert "4999 more malformed frames from 127.0.0.1" in "\n".join(summaries)
+    assert "299 more refused logins from 127.0.0.1" in "\n".join(summaries)
+    assert f"{limited - 1} more rate-limited requests from 127.0.0.1" in "\n".join(summaries)
