@@ -15,8 +15,10 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import const
 
 from .errors import ErrorCode
 from .events import WIRE_EVENTS, Event, FrameRejected, HistoryEntry, Presence
@@ -156,6 +158,8 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "before": ("before", _optional(_integer)),
     "messages": ("messages", _history),
     "retry_after": ("retry_after", _optional(_number)),
+    "after": ("after", _optional(_name)),
+    "next": ("next", _optional(_name)),
 }
 
 
@@ -191,13 +195,55 @@ def to_dict(event: Event) -> dict[str, Any]:
         value = getattr(event, attr)
         if value is None:
             continue
-        if attr == "users":
-            value = [{"name": p.name, "since": p.since} for p in value]
-        elif attr == "messages":
-            value = [{"msg_id": m.msg_id, "from": m.sender, "to": m.to, "text": m.text,
-                      "sent_at": m.sent_at, "state": m.state} for m in value]
+        if attr in ("users", "messages"):
+            value = [_item_dict(item) for item in value]
         out[key] = value
     return out
+
+
+def _item_dict(item: Presence | HistoryEntry) -> dict[str, Any]:
+    """The JSON object for one item of a list field (``users``, ``messages``)."""
+    if type(item) is Presence:
+        return {"name": item.name, "since": item.since}
+    return {"msg_id": item.msg_id, "from": item.sender, "to": item.to, "text": item.text,
+            "sent_at": item.sent_at, "state": item.state}
+
+
+# --- Frames that fit ------------------------------------------------------------------------
+# Bytes a page (users, history_page) stays under the frame limit: room for a receiver
+# that counts a CR before the newline, or its own framing, in its limit.
+PAGE_MARGIN = 64
+
+
+def fits(event: Event, max_frame_bytes: int = const.MAX_FRAME_BYTES) -> bool:
+    """True if the frame for ``event`` (newline included) is within ``max_frame_bytes``
+    less PAGE_MARGIN: the one rule for whether the server may send it in one frame."""
+    return len(encode(event)) <= max_frame_bytes - PAGE_MARGIN
+
+
+def fit_page(build: Callable[[int], Event], items: Sequence[Presence | HistoryEntry],
+             max_frame_bytes: int = const.MAX_FRAME_BYTES) -> Event:
+    """The page ``build(n)`` with the largest ``n <= len(items)`` whose frame :func:`fits`.
+
+    ``build(n)`` makes the event holding the first ``n`` of ``items`` (in the order
+    given: the order in which a page takes them) and the cursor for the rest. At least one
+    item goes in a page when there is one: one user or one message of MAX_TEXT_CHARS
+    (at most 6 bytes each, escaped) is far below the limit. Costs one encoding per item
+    and about one of the page, whatever the length of ``items``.
+    """
+    budget = max_frame_bytes - PAGE_MARGIN
+    size = len(encode(build(0)))
+    count = 0
+    for item in items:
+        size += len(_dumps(_item_dict(item)).encode("utf-8")) + (1 if count else 0)  # and a comma
+        if size > budget:
+            break
+        count += 1
+    page = build(max(count, 1) if items else 0)
+    while count > 1 and not fits(page, max_frame_bytes):  # the cursor can add a few bytes
+        count -= 1
+        page = build(count)
+    return page
 
 
 def encode(event: Event) -> bytes:

@@ -23,6 +23,7 @@ confirm lives in ``self.inflight`` and ``session.inflight``; everything else in 
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import time
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import const
 from protocol import (
     Accepted,
     Block,
@@ -64,7 +66,7 @@ from protocol import (
     Welcome,
     WhoRequest,
 )
-from protocol.codec import encode
+from protocol.codec import encode, fit_page
 from registry import InvalidName, NameTaken, Registry, canonical, validate_name
 
 from . import mailbox
@@ -81,6 +83,9 @@ log = logging.getLogger("chat.server")
 
 Schedule = Callable[[float, Callable[[], None]], object]
 Offload = Callable[[Callable, tuple, Callable], None]
+
+# More users than fit in one frame, even with the shortest names (see _who).
+_MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
 
 # Requests that cost the server work and so count against the rate limits.
 _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock})
@@ -475,8 +480,22 @@ class Relay:
     # --- The registry, asked by clients -------------------------------------------------
 
     def _who(self, session: ClientSession, request: WhoRequest) -> None:
-        users = tuple(Presence(r.name, r.since) for r in self.registry.online())
-        session.send(UserList(request.request_id, users))
+        """One page of who is online: the users after ``request.after`` that fit in one
+        frame, and the cursor for the rest (a client follows ``next`` to see everyone)."""
+        online = self.registry.online()
+        start = 0
+        if request.after is not None:
+            start = bisect.bisect_right(online, canonical(request.after), key=lambda r: canonical(r.name))
+        # No page holds more than this many (each user takes more than 20 bytes), so the
+        # rest of a long list costs nothing here.
+        users = [Presence(r.name, r.since) for r in online[start:start + _MAX_USERS_PER_FRAME]]
+        more = len(online) - start > len(users)
+
+        def build(count: int) -> UserList:
+            cut = count < len(users) or more
+            return UserList(request.request_id, tuple(users[:count]), users[count - 1].name if count and cut else None)
+
+        session.send(fit_page(build, users))
 
     def _lookup(self, session: ClientSession, request: LookupRequest) -> None:
         record = self.registry.lookup(request.name)
@@ -494,7 +513,16 @@ class Relay:
 
         def page(result: tuple[list, int | None]) -> None:
             entries, before = result
-            session.send(HistoryPage(request.request_id, name, tuple(entries), before))
+
+            def build(count: int) -> HistoryPage:
+                # The newest ``count`` entries; older ones left out are the next page's.
+                kept = entries[len(entries) - count:]
+                cursor = kept[0].msg_id if 0 < count < len(entries) else before
+                return HistoryPage(request.request_id, name, tuple(kept), cursor)
+
+            # Cut by bytes as well as by count: 16 messages of 4,000 characters already
+            # exceed one frame. The newest stay; the cursor leads to the rest.
+            session.send(fit_page(build, entries[::-1]))
 
         self.store.submit(lambda db: mailbox.history(db, me, peer, request.before, request.limit), page)
 

@@ -11,7 +11,12 @@ import time
 
 import pytest
 
-from protocol import ErrorCode, ErrorReply, HistoryPage, HistoryRequest, Ping, Pong, UserJoined, UserLeft
+import const
+from client.library import ChatClient
+from protocol import (
+    ErrorCode, ErrorReply, HistoryPage, HistoryRequest, Pong, UserJoined, UserLeft, UserList, WhoRequest,
+)
+from protocol import codec
 
 NOTICES = (UserJoined, UserLeft)
 from server import ServerConfig, ServerThread
@@ -136,3 +141,55 @@ def test_5000_bad_frames_make_a_bounded_number_of_log_lines(caplog) -> None:
     assert "4999 more malformed frames from 127.0.0.1" in "\n".join(summaries)
     assert "299 more refused logins from 127.0.0.1" in "\n".join(summaries)
     assert f"{limited - 1} more rate-limited requests from 127.0.0.1" in "\n".join(summaries)
+
+
+# --- Item 12: every server frame within the limit -----------------------------------------------
+
+
+def test_20_messages_of_4000_characters_come_back_in_pages_within_the_limit(server: ServerThread, clients) -> None:
+    alice = ChatClient("Alice", server.host, server.port)
+    bob = ChatClient("Bob", server.host, server.port)
+    clients += [alice, bob]
+    alice.connect(timeout=5.0)
+    bob.connect(timeout=5.0)
+    texts = [f"{n:02d}" + "x" * (const.MAX_TEXT_CHARS - 2) for n in range(20)]
+    sent = [alice.send_direct("Bob", text) for text in texts]
+    assert all(message.wait(("sent", "queued", "delivered"), 5.0) for message in sent)
+    # Page by page: each fits in one frame, and the cursors lead through all of them.
+    pages, before = [], None
+    while True:
+        page = alice.history_page("Bob", 50, before, timeout=5.0)
+        assert len(codec.encode(page)) <= const.MAX_FRAME_BYTES
+        pages.append(page)
+        if page.before is None:
+            break
+        before = page.before
+    assert len(pages) >= 2
+    assert [m.text for page in reversed(pages) for m in page.messages] == texts
+    # And the library follows the pages by itself.
+    assert [m.text for m in alice.history("Bob", 20, timeout=10.0)] == texts
+
+
+def test_who_with_2000_users_online_is_complete_through_pages(server: ServerThread, clients) -> None:
+    # 2,000 users put straight in the registry (stand-ins for sessions: who only reads
+    # names and times), with names of the longest kind, so that each page is full.
+    names = [f"user{n:04d}" + "x" * (const.MAX_NAME_LENGTH - 8) for n in range(2000)]
+
+    def populate() -> None:
+        for n, name in enumerate(names):
+            server.server.relay.registry.register(name, "127.0.0.1", 10000 + n, 1763712000.0 + n, object())
+
+    server.call(populate)
+    with WireClient.login(server.host, server.port, "Alice") as wire:
+        wire.send(WhoRequest("w1"))
+        first = wire.expect(UserList, skip=NOTICES)
+        assert first.next is not None and 0 < len(first.users) < 2001
+        assert len(codec.encode(first)) <= const.MAX_FRAME_BYTES
+        wire.send(WhoRequest("w2", first.next))
+        second = wire.expect(UserList, skip=NOTICES)
+        assert second.users[0].name > first.users[-1].name  # after the cursor, nothing twice
+    alice = ChatClient("Alice", server.host, server.port)
+    clients.append(alice)
+    alice.connect(timeout=5.0)
+    users = alice.who(timeout=10.0)
+    assert [u.name for u in users] == sorted(names + ["Alice"], key=str.lower)
