@@ -158,7 +158,7 @@ class ChatServer:
                 if session.closing:
                     continue
                 silent = now - session.last_seen
-                unfinished = session.conn.unfinished_since
+                unfinished = session.unfinished_since
                 if session.conn.state is State.HANDSHAKE and now - session.connected_at > config.login_timeout:
                     log.info("disconnect %r: did not log in within %.0f s", session, config.login_timeout)
                     session.abort("login timeout")

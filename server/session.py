@@ -121,6 +121,12 @@ class ClientSession(asyncio.Protocol):
     # --- Used by the relay --------------------------------------------------------------
 
     @property
+    def unfinished_since(self) -> float | None:
+        """When the first byte of a frame still unfinished arrived (time.monotonic()), or
+        None; the sweeper closes the connection when that is older than frame_timeout."""
+        return self.conn.unfinished_since
+
+    @property
     def is_open(self) -> bool:
         """True while the session is logged in and not being closed."""
         return not self.closing and self.conn.state is State.OPEN

@@ -99,7 +99,7 @@ class WebSite:
 class WebSession(ClientSession):
     """One TCP connection of the web listener: HTTP first, then maybe a chat session."""
 
-    __slots__ = ("site", "mode", "http", "ws", "_timer")
+    __slots__ = ("site", "mode", "http", "ws", "_timer", "_ws_unfinished_since")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher, site: WebSite) -> None:
         super().__init__(relay, batcher)
@@ -110,6 +110,8 @@ class WebSession(ClientSession):
         self.ws: WebSocketConnection | None = None
         # The idle timeout in HTTP mode; the close-handshake timeout after our close frame.
         self._timer: asyncio.TimerHandle | None = None
+        # When the WebSocket message still unfinished began (see unfinished_since).
+        self._ws_unfinished_since: float | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -244,10 +246,13 @@ class WebSession(ClientSession):
     def _receive_websocket(self, data: bytes) -> None:
         ws = self.ws
         ws.receive_data(data)
+        now = time.monotonic()
         if self.mode is _CHAT:
-            self.last_seen = time.monotonic()  # WebSocket pings count as signs of life
+            self.last_seen = now  # WebSocket pings count as signs of life
+        completed = False
         for event in ws.events():
             kind = type(event)
+            completed = completed or kind is TextMessage or kind is BinaryMessage
             if kind is TextMessage:
                 if self.mode is _ECHO:
                     self._echo(event)
@@ -263,6 +268,10 @@ class WebSession(ClientSession):
             elif kind is CloseConnection:
                 log.debug("web %r: WebSocket closed (%d %s)", self, event.code, event.reason)
             # Ping: the core has queued the pong. Pong: nothing to do.
+        if not ws.unfinished:
+            self._ws_unfinished_since = None
+        elif completed or self._ws_unfinished_since is None:
+            self._ws_unfinished_since = now  # the message still open began in this read
         replies = ws.data_to_send()  # pongs, the echo of a close, a close for bad frames
         if replies and not self.transport.is_closing():
             self.transport.write(replies)
@@ -316,6 +325,12 @@ class WebSession(ClientSession):
             self.transport.close()
 
     # --- Used by the relay --------------------------------------------------------------
+
+    @property
+    def unfinished_since(self) -> float | None:
+        """When the WebSocket message still unfinished began (a chat frame is always a
+        whole message, so that is what a browser could keep open), or None."""
+        return self._ws_unfinished_since
 
     def close(self, reason: str | None = None) -> None:
         """Close after what is queued has been written: for a WebSocket, the queued chat

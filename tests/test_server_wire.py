@@ -6,6 +6,8 @@ A real server on 127.0.0.1 (port 0) in a thread, raw frames from ``tests.wire.Wi
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
 
@@ -193,3 +195,42 @@ def test_who_with_2000_users_online_is_complete_through_pages(server: ServerThre
     alice.connect(timeout=5.0)
     users = alice.who(timeout=10.0)
     assert [u.name for u in users] == sorted(names + ["Alice"], key=str.lower)
+
+
+def test_a_websocket_message_trickled_a_fragment_at_a_time_is_cut_off_too() -> None:
+    """Over WebSocket a chat frame is a whole message, so what a browser could keep open
+    is a fragmented message: the same bound applies."""
+    from cdp import TEXT, WebSocketClient, WebSocketClosed
+    from server.outbox import WriteBatcher
+    from server.web import start_web_server, stop_web_server
+
+    config = ServerConfig(host="127.0.0.1", port=0, frame_timeout=0.6, heartbeat_interval=5.0,
+                          heartbeat_timeout=10.0)
+    with ServerThread(config) as srv:
+        async def start():
+            return await start_web_server(srv.server.relay, "127.0.0.1", 0,
+                                          batcher=WriteBatcher(asyncio.get_running_loop()))
+        web = srv.run(start())
+        try:
+            port = web.sockets[0].getsockname()[1]
+            ws = WebSocketClient(f"ws://127.0.0.1:{port}/ws", origin=f"http://127.0.0.1:{port}", timeout=5.0)
+            try:
+                ws.send_text('{"type":"hello","id":"h","name":"Alice","version":1}')
+                assert ws.recv_json()["type"] == "welcome"
+                started = time.monotonic()
+                ws.send_frame(TEXT, b'{"type":"say","id":"s1","text":"', fin=False)
+                frames = []
+                with pytest.raises((WebSocketClosed, EOFError, OSError)):
+                    while time.monotonic() - started < 5.0:
+                        ws.send_frame(0x0, b"x", fin=False)  # a continuation frame: any byte is life
+                        try:
+                            frames.append(json.loads(ws.recv_text(0.1)))
+                        except TimeoutError:
+                            pass
+                errors = [f for f in frames if f["type"] == "error"]
+                assert [e["code"] for e in errors] == ["frame_timeout"], frames
+                assert 0.6 <= time.monotonic() - started < 3.0
+            finally:
+                ws.close()
+        finally:
+            srv.run(stop_web_server(web))

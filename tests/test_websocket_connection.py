@@ -435,3 +435,22 @@ def test_events_are_consumed_once():
     conn.receive_data(client(Opcode.TEXT, b"a"))
     assert list(conn.events()) == [TextMessage("a")]
     assert list(conn.events()) == []
+
+
+def test_unfinished_is_true_from_the_first_byte_of_a_message_to_its_last():
+    conn = WebSocketConnection()
+    assert not conn.unfinished
+    text = client(Opcode.TEXT, b"hello")
+    conn.receive_data(text[:1])  # half a header
+    assert conn.unfinished
+    conn.receive_data(text[1:4])  # inside the frame
+    assert conn.unfinished
+    conn.receive_data(text[4:])
+    assert list(conn.events()) == [TextMessage("hello")] and not conn.unfinished
+    conn.receive_data(client(Opcode.TEXT, b"frag", fin=False))  # a fragmented message
+    assert conn.unfinished
+    conn.receive_data(client(Opcode.PING, b"p"))  # a ping between fragments finishes nothing
+    assert conn.unfinished
+    conn.receive_data(client(Opcode.CONTINUATION, b"ment"))
+    assert [e for e in conn.events() if type(e) is TextMessage] == [TextMessage("fragment")]
+    assert not conn.unfinished
