@@ -234,3 +234,36 @@ def test_a_websocket_message_trickled_a_fragment_at_a_time_is_cut_off_too() -> N
                 ws.close()
         finally:
             srv.run(stop_web_server(web))
+
+
+def test_refused_upgrades_and_bad_http_requests_are_logged_once_then_counted(caplog) -> None:
+    import socket
+
+    from server.outbox import WriteBatcher
+    from server.web import start_web_server, stop_web_server
+
+    caplog.set_level(logging.DEBUG, logger="chat")
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
+        async def start():
+            return await start_web_server(srv.server.relay, "127.0.0.1", 0,
+                                          batcher=WriteBatcher(asyncio.get_running_loop()))
+        web = srv.run(start())
+        port = web.sockets[0].getsockname()[1]
+        requests = [b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    b"Origin: http://evil.example\r\n\r\n", b"NONSENSE\r\n\r\n"]
+        try:
+            for request in requests:
+                for _ in range(40):
+                    with socket.create_connection(("127.0.0.1", port), timeout=5.0) as sock:
+                        sock.sendall(request)
+                        answer = sock.recv(4096)
+                        assert answer.startswith(b"HTTP/1.1 4"), answer
+        finally:
+            srv.run(stop_web_server(web))
+        during = [r.getMessage() for r in caplog.records]
+    assert sum("upgrade refused" in line for line in during) == 1
+    assert sum(": 400 " in line for line in during) == 1
+    after = "\n".join(r.getMessage() for r in caplog.records)
+    assert "39 more refused upgrades from 127.0.0.1" in after
+    assert "39 more refused HTTP requests from 127.0.0.1" in after
