@@ -215,6 +215,19 @@ def _item_dict(item: Presence | HistoryEntry) -> dict[str, Any]:
 PAGE_MARGIN = 64
 
 
+# Bytes of an item with empty strings and zero numbers: any item takes at least this, plus
+# one byte per character of its strings.
+_EMPTY_ITEM_BYTES = {Presence: len(_dumps(_item_dict(Presence("", 0)))),
+                     HistoryEntry: len(_dumps(_item_dict(HistoryEntry(0, "", "", "", 0, ""))))}
+
+
+def _least_bytes(item: Presence | HistoryEntry) -> int:
+    """A lower bound of the bytes ``item`` takes in a frame, found without encoding it."""
+    if type(item) is Presence:
+        return _EMPTY_ITEM_BYTES[Presence] + len(item.name)
+    return _EMPTY_ITEM_BYTES[HistoryEntry] + len(item.sender) + len(item.to) + len(item.text) + len(item.state)
+
+
 def fits(event: Event, max_frame_bytes: int = const.MAX_FRAME_BYTES) -> bool:
     """True if the frame for ``event`` (newline included) is within ``max_frame_bytes``
     less PAGE_MARGIN: the one rule for whether the server may send it in one frame."""
@@ -228,10 +241,14 @@ def fit_page(build: Callable[[int], Event], items: Sequence[Presence | HistoryEn
     ``build(n)`` makes the event holding the first ``n`` of ``items`` (in the order
     given: the order in which a page takes them) and the cursor for the rest. At least one
     item goes in a page when there is one: one user or one message of MAX_TEXT_CHARS
-    (at most 6 bytes each, escaped) is far below the limit. Costs one encoding per item
-    and about one of the page, whatever the length of ``items``.
+    (at most 6 bytes each, escaped) is far below the limit. Costs one encoding of the page
+    when all of ``items`` fit, else one per item in the page and one or two of the page.
     """
     budget = max_frame_bytes - PAGE_MARGIN
+    if items and sum(map(_least_bytes, items)) <= budget:
+        whole = build(len(items))  # the usual case (a short conversation, few users): one encoding
+        if fits(whole, max_frame_bytes):
+            return whole
     size = len(encode(build(0)))
     count = 0
     for item in items:

@@ -98,3 +98,15 @@ def test_every_server_frame_without_a_list_fits_whatever_its_fields_hold():
             continue
         event = cls(**{f.name: _worst(cls, f) for f in dataclasses.fields(cls)})
         assert len(codec.encode(event)) <= const.MAX_FRAME_BYTES - codec.PAGE_MARGIN, cls.__name__
+
+
+def test_a_page_that_looks_small_but_escapes_large_is_still_cut():
+    # 15 messages of 4,000 control characters: 60,000 characters, but 6 bytes each on the wire.
+    entries = [HistoryEntry(n, "a", "b", "\x01" * const.MAX_TEXT_CHARS, 1.0, "sent") for n in range(1, 16)]
+
+    def build(count: int) -> HistoryPage:
+        kept = entries[len(entries) - count:]
+        return HistoryPage("h", "b", tuple(kept), kept[0].msg_id if 0 < count < len(entries) else None)
+
+    page = codec.fit_page(build, entries[::-1])
+    assert codec.fits(page) and len(page.messages) == 2 and page.before == 14
