@@ -227,8 +227,9 @@ class WebSession(ClientSession):
         try:
             response = accept_handshake(request, allowed_origins=self.site.allowed_origins)
         except HandshakeError as error:
-            self.relay.log_lines.log("refused upgrades", self.address, logging.INFO, "web %s:%d: upgrade refused: %d %s",
-                                     self.address, self.port, error.status, error.reason)
+            self.relay.log_lines.log("refused upgrades", self.address, logging.INFO,
+                                     "web %s:%d: upgrade refused: %d %s", self.address, self.port, error.status,
+                                     error.reason)
             self._write_http(_error_response(error), keep_alive=False)
             return
         self._cancel_timer()
