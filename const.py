@@ -37,6 +37,9 @@ HEARTBEAT_INTERVAL = 15.0
 HEARTBEAT_TIMEOUT = 45.0
 # A client must say hello within this many seconds of connecting.
 LOGIN_TIMEOUT = 10.0
+# A frame must be complete (its newline received) within this many seconds of its first
+# byte, or the server closes the connection: nobody can hold a buffer open by trickling.
+FRAME_TIMEOUT = 30.0
 
 # --- Server resources -------------------------------------------------------------------
 # Bytes waiting to be written to one client; a client that stops reading is

@@ -168,7 +168,8 @@ SEEN_LIMIT = 10_000
 _FINISHED_LIMIT = 10_000
 # Messages per history request (the protocol allows at most MAX_HISTORY_PAGE).
 HISTORY_PAGE_SIZE = MAX_HISTORY_PAGE
-# History pages asked per peer when settling trackers after a reconnection.
+# History asked per peer when settling trackers after a reconnection: this many full
+# pages worth of messages (a page of long messages holds fewer).
 _RECONCILE_PAGES = 4
 # Login refusals that waiting may cure: try again with backoff while reconnecting.
 _RETRY_LOGIN = frozenset({ErrorCode.NAME_TAKEN, ErrorCode.SERVER_FULL, ErrorCode.TOO_MANY_CONNECTIONS,
@@ -502,12 +503,26 @@ class ChatClient:
     def who(self, timeout: float = const.SEND_TIMEOUT) -> list[Presence]:
         """Ask who is online; return the users (sorted by name by the server).
 
+        The server answers in pages that each fit in one frame; this follows them all,
+        within ``timeout`` in all. Someone who comes or goes meanwhile may be missing or
+        still listed; everyone online throughout is listed once.
+
         Raises :class:`NotConnected`, :class:`RequestTimeout` or :class:`RequestFailed`
         (this applies to every blocking request below too).
         """
-        answer = self._request(WhoRequest(self._new_request_id()), UserList, timeout)
-        assert isinstance(answer, UserList)
-        return list(answer.users)
+        deadline = time.monotonic() + timeout
+        users: list[Presence] = []
+        after: str | None = None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RequestTimeout(f"the list of users did not arrive within {timeout:g} s")
+            answer = self._request(WhoRequest(self._new_request_id(), after), UserList, remaining)
+            assert isinstance(answer, UserList)
+            users += answer.users
+            if answer.next is None or not answer.users:
+                return users
+            after = answer.next
 
     def lookup(self, name: str, timeout: float = const.SEND_TIMEOUT) -> LookupResult:
         """Ask the registry where ``name`` is: status ``"online"``, ``"offline"`` (a known
@@ -948,15 +963,17 @@ class ChatClient:
                 if key not in oldest or message.msg_id < oldest[key][1]:
                     oldest[key] = (message.to, message.msg_id)
         for peer, first in oldest.values():
-            self._ask_history(peer, first, None, _RECONCILE_PAGES)
+            self._ask_history(peer, first, None, _RECONCILE_PAGES * MAX_HISTORY_PAGE)
 
-    def _ask_history(self, peer: str, first: int, before: int | None, pages: int) -> None:
+    def _ask_history(self, peer: str, first: int, before: int | None, budget: int) -> None:
         request = HistoryRequest(self._new_request_id(), peer, MAX_HISTORY_PAGE, before)
-        self._ask_locked(request, HistoryPage, lambda answer: self._settle(answer, peer, first, pages))
+        self._ask_locked(request, HistoryPage, lambda answer: self._settle(answer, peer, first, budget))
 
-    def _settle(self, answer: Event, peer: str, first: int, pages: int) -> list[Event]:
+    def _settle(self, answer: Event, peer: str, first: int, budget: int) -> list[Event]:
         """Apply a history page to our open trackers (lock held); ask the next page if
-        the oldest open message is older than this page."""
+        the oldest open message is older than this page and fewer than ``budget``
+        messages have been looked at (counted in messages, not pages: the server cuts
+        a page of long messages short to keep it within one frame)."""
         if not isinstance(answer, HistoryPage):
             return []  # an error (rate_limited...): the live frames will have to do
         by_id = {m.msg_id: m for m in self._outgoing.values() if m.msg_id is not None and m.to is not None}
@@ -976,8 +993,9 @@ class ChatClient:
                 updates.append(MessageUpdate(message, message.state, message.error))
             if message.done:
                 self._retire(message)
-        if answer.before is not None and pages > 1 and answer.messages and answer.messages[0].msg_id > first:
-            self._ask_history(peer, first, answer.before, pages - 1)
+        budget -= len(answer.messages)
+        if answer.before is not None and budget > 0 and answer.messages and answer.messages[0].msg_id > first:
+            self._ask_history(peer, first, answer.before, budget)
         return updates
 
     def _retire(self, message: OutgoingMessage) -> None:

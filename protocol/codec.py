@@ -15,8 +15,10 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import const
 
 from .errors import ErrorCode
 from .events import WIRE_EVENTS, Event, FrameRejected, HistoryEntry, Presence
@@ -28,6 +30,11 @@ _MAX_ID_CHARS = 64
 _MAX_SHORT_TEXT = 256
 _MAX_PASSWORD_CHARS = 1024
 MAX_HISTORY_PAGE = 500
+# Every integer and number on the wire is in 0 <= n <= MAX_INTEGER: what a JSON parser
+# that reads numbers as doubles (JavaScript's) represents exactly, and what fits a SQLite
+# INTEGER. Message ids and cursors are far below it; anything above is a bad_field.
+MAX_INTEGER = 2 ** 53 - 1
+MAX_PORT = 65535
 
 
 class FieldError(Exception):
@@ -61,14 +68,23 @@ def _optional(check: Callable[[str, Any, int], Any]) -> Callable[[str, Any, int]
 
 def _integer(key: str, value: Any, max_text: int) -> int:
     # bool is a subclass of int in Python, but true is not a message id.
-    if type(value) is not int or value < 0:
-        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a non-negative integer")
+    if type(value) is not int or not 0 <= value <= MAX_INTEGER:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be an integer from 0 to {MAX_INTEGER}")
+    return value
+
+
+def _port(key: str, value: Any, max_text: int) -> int:
+    value = _integer(key, value, max_text)
+    if value > MAX_PORT:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be an integer from 0 to {MAX_PORT}")
     return value
 
 
 def _number(key: str, value: Any, max_text: int) -> float:
-    if type(value) not in (int, float) or not math.isfinite(value):
-        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a number")
+    # Compared, not passed to math.isfinite: that raises OverflowError for a huge int.
+    # NaN fails every comparison, so it is refused here too.
+    if type(value) not in (int, float) or not 0 <= value <= MAX_INTEGER:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a number from 0 to {MAX_INTEGER}")
     return value
 
 
@@ -131,7 +147,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "since": ("since", _optional(_number)),
     "status": ("status", _short),
     "address": ("address", _optional(_short)),
-    "port": ("port", _optional(_integer)),
+    "port": ("port", _optional(_port)),
     "online": ("online", _boolean),
     "users": ("users", _presences),
     "password": ("password", _optional(_string(_MAX_PASSWORD_CHARS))),
@@ -142,6 +158,8 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "before": ("before", _optional(_integer)),
     "messages": ("messages", _history),
     "retry_after": ("retry_after", _optional(_number)),
+    "after": ("after", _optional(_name)),
+    "next": ("next", _optional(_name)),
 }
 
 
@@ -177,13 +195,72 @@ def to_dict(event: Event) -> dict[str, Any]:
         value = getattr(event, attr)
         if value is None:
             continue
-        if attr == "users":
-            value = [{"name": p.name, "since": p.since} for p in value]
-        elif attr == "messages":
-            value = [{"msg_id": m.msg_id, "from": m.sender, "to": m.to, "text": m.text,
-                      "sent_at": m.sent_at, "state": m.state} for m in value]
+        if attr in ("users", "messages"):
+            value = [_item_dict(item) for item in value]
         out[key] = value
     return out
+
+
+def _item_dict(item: Presence | HistoryEntry) -> dict[str, Any]:
+    """The JSON object for one item of a list field (``users``, ``messages``)."""
+    if type(item) is Presence:
+        return {"name": item.name, "since": item.since}
+    return {"msg_id": item.msg_id, "from": item.sender, "to": item.to, "text": item.text,
+            "sent_at": item.sent_at, "state": item.state}
+
+
+# --- Frames that fit ------------------------------------------------------------------------
+# Bytes a page (users, history_page) stays under the frame limit: room for a receiver
+# that counts a CR before the newline, or its own framing, in its limit.
+PAGE_MARGIN = 64
+
+
+# Bytes of an item with empty strings and zero numbers: any item takes at least this, plus
+# one byte per character of its strings.
+_EMPTY_ITEM_BYTES = {Presence: len(_dumps(_item_dict(Presence("", 0)))),
+                     HistoryEntry: len(_dumps(_item_dict(HistoryEntry(0, "", "", "", 0, ""))))}
+
+
+def _least_bytes(item: Presence | HistoryEntry) -> int:
+    """A lower bound of the bytes ``item`` takes in a frame, found without encoding it."""
+    if type(item) is Presence:
+        return _EMPTY_ITEM_BYTES[Presence] + len(item.name)
+    return _EMPTY_ITEM_BYTES[HistoryEntry] + len(item.sender) + len(item.to) + len(item.text) + len(item.state)
+
+
+def fits(event: Event, max_frame_bytes: int = const.MAX_FRAME_BYTES) -> bool:
+    """True if the frame for ``event`` (newline included) is within ``max_frame_bytes``
+    less PAGE_MARGIN: the one rule for whether the server may send it in one frame."""
+    return len(encode(event)) <= max_frame_bytes - PAGE_MARGIN
+
+
+def fit_page(build: Callable[[int], Event], items: Sequence[Presence | HistoryEntry],
+             max_frame_bytes: int = const.MAX_FRAME_BYTES) -> Event:
+    """The page ``build(n)`` with the largest ``n <= len(items)`` whose frame :func:`fits`.
+
+    ``build(n)`` makes the event holding the first ``n`` of ``items`` (in the order
+    given: the order in which a page takes them) and the cursor for the rest. At least one
+    item goes in a page when there is one: one user or one message of MAX_TEXT_CHARS
+    (at most 6 bytes each, escaped) is far below the limit. Costs one encoding of the page
+    when all of ``items`` fit, else one per item in the page and one or two of the page.
+    """
+    budget = max_frame_bytes - PAGE_MARGIN
+    if items and sum(map(_least_bytes, items)) <= budget:
+        whole = build(len(items))  # the usual case (a short conversation, few users): one encoding
+        if fits(whole, max_frame_bytes):
+            return whole
+    size = len(encode(build(0)))
+    count = 0
+    for item in items:
+        size += len(_dumps(_item_dict(item)).encode("utf-8")) + (1 if count else 0)  # and a comma
+        if size > budget:
+            break
+        count += 1
+    page = build(max(count, 1) if items else 0)
+    while count > 1 and not fits(page, max_frame_bytes):  # the cursor can add a few bytes
+        count -= 1
+        page = build(count)
+    return page
 
 
 def encode(event: Event) -> bytes:

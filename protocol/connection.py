@@ -24,7 +24,10 @@ A side moves to OPEN when the welcome passes (sent by the server, received by th
 and to CLOSED when a ``bye`` passes in either direction or the stream ends. What one side
 may send is what the other may receive: a frame that breaks the table, or is malformed, is
 yielded as :class:`FrameRejected` and the connection goes on; sending one raises
-:class:`LocalProtocolError`. Every buffer is bounded by ``max_frame_bytes``.
+:class:`LocalProtocolError`. Every buffer is bounded by ``max_frame_bytes``, and in time:
+fed with ``receive_data(data, now)``, the core says since when its unfinished frame has
+been waiting (:attr:`Connection.unfinished_since`), so the shell can bound how long a peer
+may keep one open (``const.FRAME_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -94,7 +97,7 @@ class Connection:
 
     __slots__ = ("role", "state", "_peer", "_buffer", "_discarding", "_eof", "_outbox",
                  "_max_frame", "_max_text", "_peer_types", "_frames", "_close_pending",
-                 "_sendable", "_receivable", "_eof_seen", "_next_frame")
+                 "_sendable", "_receivable", "_eof_seen", "_next_frame", "unfinished_since")
 
     def __init__(self, role: Role, max_frame_bytes: int = const.MAX_FRAME_BYTES,
                  max_text_chars: int = const.MAX_TEXT_CHARS) -> None:
@@ -113,6 +116,9 @@ class Connection:
         # fifth of what an idle connection is allowed (see the benchmark).
         self._frames: list[bytes | None] = []
         self._next_frame = 0
+        # When the frame now being received began (its first byte arrived), or None when
+        # the bytes so far end on a frame boundary. Kept only when receive_data gets a time.
+        self.unfinished_since: float | None = None
         self._max_frame = max_frame_bytes
         self._max_text = max_text_chars
         # Every type the peer can ever send: anything else is "unknown" rather than
@@ -150,8 +156,21 @@ class Connection:
 
     # --- Incoming -----------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes that arrived from the peer; ``b""`` means the peer closed."""
+    def receive_data(self, data: bytes, now: float | None = None) -> None:
+        """Feed bytes that arrived from the peer; ``b""`` means the peer closed.
+
+        ``now`` (any clock, in seconds) is when they arrived: with it, the core keeps
+        :attr:`unfinished_since`, the arrival time of the first byte of the frame still
+        unfinished after these bytes (None if they end on a newline). Only a newline ends
+        a frame, so a peer that trickles bytes of one frame does not move it.
+        """
+        if now is not None and data:
+            last_newline = data.rfind(b"\n")
+            if last_newline < 0:
+                if self.unfinished_since is None:
+                    self.unfinished_since = now
+            else:
+                self.unfinished_since = now if last_newline < len(data) - 1 else None
         if not data:
             # Only the first end of stream counts: it yields the one ConnectionClosed.
             if not self._eof_seen:

@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_RECIPIENT = "unknown_recipient"
     UNKNOWN_MESSAGE = "unknown_message"
     TOO_MANY_ERRORS = "too_many_errors"
+    FRAME_TIMEOUT = "frame_timeout"
     # Accounts and abuse.
     AUTH_REQUIRED = "auth_required"
     BAD_PASSWORD = "bad_password"

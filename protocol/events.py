@@ -117,11 +117,13 @@ class Receipt(Event):
 
 @dataclass(frozen=True, slots=True)
 class WhoRequest(Event):
-    """Ask who is online; answered by :class:`UserList`."""
+    """Ask who is online; answered by :class:`UserList`. ``after`` (a name) asks for the
+    next page: the users after it in the order of the list (the ``next`` of a page)."""
 
     TYPE: ClassVar[str] = "who"
     SENDER: ClassVar[str] = "client"
     request_id: str
+    after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,12 +291,15 @@ class HistoryPage(Event):
 
 @dataclass(frozen=True, slots=True)
 class UserList(Event):
-    """Answer to :class:`WhoRequest`: everyone online, sorted by name."""
+    """Answer to :class:`WhoRequest`: who is online, sorted by name case-insensitively, as
+    many as fit in one frame; ``next`` is the cursor (``after``) for the rest, None when
+    this page is the last."""
 
     TYPE: ClassVar[str] = "users"
     SENDER: ClassVar[str] = "server"
     request_id: str
     users: tuple[Presence, ...]
+    next: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

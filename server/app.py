@@ -13,7 +13,7 @@ import socket
 import ssl
 import time
 
-from protocol import Ping, State
+from protocol import ErrorCode, ErrorReply, Ping, State
 
 from .config import ServerConfig
 from .lockfile import DataDirLock
@@ -160,7 +160,8 @@ class ChatServer:
         idle connection cheap.
         """
         config = self.config
-        period = max(0.05, min(config.heartbeat_interval, config.login_timeout, config.expiry_interval) / 4)
+        period = max(0.05, min(config.heartbeat_interval, config.login_timeout, config.frame_timeout,
+                               config.expiry_interval) / 4)
         last_full_gc = last_expiry = time.monotonic()
         while True:
             await asyncio.sleep(period)
@@ -174,9 +175,17 @@ class ChatServer:
                 if session.closing:
                     continue
                 silent = now - session.last_seen
+                unfinished = session.unfinished_since
                 if session.conn.state is State.HANDSHAKE and now - session.connected_at > config.login_timeout:
                     log.info("disconnect %r: did not log in within %.0f s", session, config.login_timeout)
                     session.abort("login timeout")
+                elif unfinished is not None and now - unfinished > config.frame_timeout:
+                    # Bytes keep coming (so the heartbeat is content) but the frame never
+                    # ends: the buffer would stay pinned for as long as the client likes.
+                    log.info("disconnect %r: a frame unfinished for %.0f s", session, now - unfinished)
+                    session.send(ErrorReply(ErrorCode.FRAME_TIMEOUT, f"a frame was not finished within "
+                                            f"{config.frame_timeout:g} s; closing the connection"))
+                    session.close("frame timeout")
                 elif silent > config.heartbeat_timeout:
                     log.info("disconnect %r: silent for %.0f s", session, silent)
                     session.abort("timeout")

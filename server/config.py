@@ -16,10 +16,14 @@ class ServerConfig:
     heartbeat_interval: float = const.HEARTBEAT_INTERVAL
     heartbeat_timeout: float = const.HEARTBEAT_TIMEOUT
     login_timeout: float = const.LOGIN_TIMEOUT
+    frame_timeout: float = const.FRAME_TIMEOUT
     max_connections: int = const.MAX_CONNECTIONS
     max_outgoing_bytes: int = const.MAX_OUTGOING_BYTES
     max_pending_receipts: int = const.MAX_PENDING_RECEIPTS
     max_bad_frames: int = const.MAX_BAD_FRAMES
+    # Log lines a client can cause at will (bad frames, refused logins, rate limits) are
+    # logged once, then counted per address and summed up in one line per this many seconds.
+    log_summary_interval: float = 60.0
     # Freeze long-lived objects out of the garbage collector's way (see app._tame_gc).
     # Process-wide, so only the real server turns it on, not tests running it in a thread.
     tame_gc: bool = False

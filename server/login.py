@@ -30,6 +30,7 @@ from registry import InvalidName, canonical, validate_name
 
 from .accounts import Account, FailureThrottle, hash_password, password_problem, save_account, verify_password
 from .config import ServerConfig
+from .logsummary import LogSummary
 from .store import Store, StoreUnavailable
 
 log = logging.getLogger("chat.server")
@@ -57,17 +58,19 @@ class LoginDesk:
     """Accounts in memory (written through to the store) and the login decisions.
 
     ``offload(func, args, callback)`` runs ``func(*args)`` on a worker thread and then
-    ``callback(result)`` on the loop; ``name_in_use(name)`` says if someone online has it.
+    ``callback(result)`` on the loop; ``name_in_use(name)`` says if someone online has it;
+    ``log_lines`` bounds the log lines wrong passwords cause (the relay shares its own).
     """
 
     def __init__(self, config: ServerConfig, store: Store, accounts: dict[str, Account], offload: Offload,
-                 name_in_use: Callable[[str], bool]) -> None:
+                 name_in_use: Callable[[str], bool], log_lines: LogSummary | None = None) -> None:
         self.config = config
         self.store = store
         self.accounts = accounts
         self.offload = offload
         self.name_in_use = name_in_use
         self.throttle = FailureThrottle(base=config.login_failure_delay)
+        self.log_lines = log_lines or LogSummary(log, config.log_summary_interval)
         # Password checks under way, per name key and per "@address": after a failure, one
         # at a time, or guesses sent at once on many connections would all be checked.
         self._checking: dict[str, int] = {}
@@ -113,7 +116,8 @@ class LoginDesk:
                     done(LoginResult(account.name, registered=True))
                 else:
                     self.throttle.failed(keys, time.monotonic())
-                    log.warning("wrong password for %s from %s", account.name, address)
+                    self.log_lines.log("wrong passwords", address, logging.WARNING, "wrong password for %s from %s",
+                                       account.name, address)
                     refuse(ErrorCode.BAD_PASSWORD, f"wrong password for {account.name!r}")
 
             self.offload(verify_password, (account, hello.password), checked)

@@ -28,6 +28,7 @@ confirm lives in ``self.inflight`` and ``session.inflight``; everything else in 
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import time
@@ -35,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import const
 from protocol import (
     Accepted,
     Block,
@@ -69,7 +71,7 @@ from protocol import (
     Welcome,
     WhoRequest,
 )
-from protocol.codec import encode
+from protocol.codec import encode, fit_page
 from registry import InvalidName, NameTaken, Registry, canonical, validate_name
 
 from . import mailbox
@@ -77,6 +79,7 @@ from .accounts import load_accounts
 from .config import ServerConfig
 from .limits import TokenBucket
 from .login import LoginDesk, LoginResult, unavailable_error
+from .logsummary import LogSummary
 from .presence import PresenceNotices
 from .session import ClientSession
 from .store import ErrorCallback, Store, StoreUnavailable
@@ -85,6 +88,9 @@ log = logging.getLogger("chat.server")
 
 Schedule = Callable[[float, Callable[[], None]], object]
 Offload = Callable[[Callable, tuple, Callable], None]
+
+# More users than fit in one frame, even with the shortest names (see _who).
+_MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
 
 # Requests that cost the server work and so count against the rate limits.
 _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock})
@@ -119,8 +125,11 @@ class Relay:
         self.blocked: dict[str, set[str]] = {}  # owner key -> keys of the names they block
         for owner, blocked in store.read(mailbox.blocks):
             self.blocked.setdefault(owner, set()).add(blocked)
+        # Log lines a client can cause at will (bad frames, refusals): one in full, then a
+        # count per address and interval (see logsummary.py).
+        self.log_lines = LogSummary(log, self.config.log_summary_interval)
         self.logins = LoginDesk(self.config, store, store.read(load_accounts), offload or _run_now,
-                                lambda name: name in self.registry)
+                                lambda name: name in self.registry, self.log_lines)
         self.inflight: dict[int, InFlight] = {}
         # Message ids are chosen here, not by the database, so that inserts can be batched.
         self._last_msg_id: int = store.read(mailbox.last_msg_id)
@@ -202,7 +211,8 @@ class Relay:
             wait = self._per_address[session.address][1].take(now)
         if not wait:
             return False
-        log.info("rate limited %r: retry after %.2f s", session, wait)
+        self.log_lines.log("rate-limited requests", session.address, logging.INFO,
+                           "rate limited %r: retry after %.2f s", session, wait)
         session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait:.2f} s",
                                 event.request_id, math.ceil(wait * 1000) / 1000))  # rounded up: never too early
         return True
@@ -221,8 +231,8 @@ class Relay:
         if session.closing:
             return
         if result.error is not None:
-            log.info("login refused for %r from %s:%d: %s", hello.name, session.address, session.port,
-                     result.error.message)
+            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
+                               hello.name, session.address, session.port, result.error.message)
             if result.error.code == ErrorCode.UNSUPPORTED_VERSION:
                 self._refuse(session, result.error.code, result.error.message, hello.request_id)
             else:  # the session stays in the handshake: the client may try again
@@ -233,7 +243,8 @@ class Relay:
                                             shared=result.registered)
         except (InvalidName, NameTaken) as exc:
             code = ErrorCode.NAME_TAKEN if isinstance(exc, NameTaken) else ErrorCode.INVALID_NAME
-            log.info("login refused for %r from %s:%d: %s", hello.name, session.address, session.port, exc)
+            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
+                               hello.name, session.address, session.port, exc)
             session.send(ErrorReply(code, str(exc), hello.request_id))
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
@@ -253,7 +264,8 @@ class Relay:
                           lambda outcomes: self._tell_outcomes(key, outcomes))
 
     def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None) -> None:
-        log.info("refused %s:%d: %s", session.address, session.port, message)
+        self.log_lines.log("refused connections", session.address, logging.INFO, "refused %s:%d: %s",
+                           session.address, session.port, message)
         session.send(ErrorReply(code, message, request_id))
         session.close(code)
 
@@ -456,6 +468,7 @@ class Relay:
         self.store.submit(lambda db: mailbox.expire(db, now), expired)
         self.store.submit(lambda db: mailbox.purge(db, now - retention))
         clock = time.monotonic()
+        self.log_lines.sweep(clock)
         self.logins.throttle.prune(clock)
         self._per_address = {address: (count, bucket) for address, (count, bucket) in self._per_address.items()
                              if count > 0 or (bucket is not None
@@ -484,8 +497,22 @@ class Relay:
     # --- The registry, asked by clients -------------------------------------------------
 
     def _who(self, session: ClientSession, request: WhoRequest) -> None:
-        users = tuple(Presence(r.name, r.since) for r in self.registry.online())
-        session.send(UserList(request.request_id, users))
+        """One page of who is online: the users after ``request.after`` that fit in one
+        frame, and the cursor for the rest (a client follows ``next`` to see everyone)."""
+        online = self.registry.online()
+        start = 0
+        if request.after is not None:
+            start = bisect.bisect_right(online, canonical(request.after), key=lambda r: canonical(r.name))
+        # No page holds more than this many (each user takes more than 20 bytes), so the
+        # rest of a long list costs nothing here.
+        users = [Presence(r.name, r.since) for r in online[start:start + _MAX_USERS_PER_FRAME]]
+        more = len(online) - start > len(users)
+
+        def build(count: int) -> UserList:
+            cut = count < len(users) or more
+            return UserList(request.request_id, tuple(users[:count]), users[count - 1].name if count and cut else None)
+
+        session.send(fit_page(build, users))
 
     def _lookup(self, session: ClientSession, request: LookupRequest) -> None:
         record = self.registry.lookup(request.name)
@@ -503,7 +530,16 @@ class Relay:
 
         def page(result: tuple[list, int | None]) -> None:
             entries, before = result
-            session.send(HistoryPage(request.request_id, name, tuple(entries), before))
+
+            def build(count: int) -> HistoryPage:
+                # The newest ``count`` entries; older ones left out are the next page's.
+                kept = entries[len(entries) - count:]
+                cursor = kept[0].msg_id if 0 < count < len(entries) else before
+                return HistoryPage(request.request_id, name, tuple(kept), cursor)
+
+            # Cut by bytes as well as by count: 16 messages of 4,000 characters already
+            # exceed one frame. The newest stay; the cursor leads to the rest.
+            session.send(fit_page(build, entries[::-1]))
 
         self.store.submit(lambda db: mailbox.history(db, me, peer, request.before, request.limit), page,
                           self._unavailable(session, request.request_id))
@@ -565,7 +601,8 @@ class Relay:
         session.close("quit")
 
     def _rejected(self, session: ClientSession, rejected: FrameRejected) -> None:
-        log.warning("bad frame from %r: %s: %s", session, rejected.code, rejected.message)
+        self.log_lines.log("malformed frames", session.address, logging.WARNING, "bad frame from %r: %s: %s",
+                           session, rejected.code, rejected.message)
         if rejected.code == ErrorCode.TRUNCATED_FRAME:
             return  # the stream has ended: there is nobody left to tell
         session.send(ErrorReply(rejected.code, rejected.message, rejected.request_id))
@@ -582,6 +619,7 @@ class Relay:
     def shut_down(self, reason: str) -> None:
         """Say goodbye to every client and close every connection."""
         self.presence.flush()
+        self.log_lines.flush()
         for session in list(self.sessions):
             if session.conn.state is not State.CLOSED:
                 session.send(Goodbye(reason))

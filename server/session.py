@@ -87,10 +87,10 @@ class ClientSession(asyncio.Protocol):
 
         Subclasses for other transports (WebSocket) call this with the unwrapped bytes.
         """
-        self.last_seen = time.monotonic()
+        now = self.last_seen = time.monotonic()
         self.pinged = False
         conn = self.conn
-        conn.receive_data(data)
+        conn.receive_data(data, now)  # with the time: the sweeper bounds unfinished frames
         handle = self.relay.handle
         for event in conn.events():
             handle(self, event)
@@ -119,6 +119,12 @@ class ClientSession(asyncio.Protocol):
         self.abort("slow consumer")
 
     # --- Used by the relay --------------------------------------------------------------
+
+    @property
+    def unfinished_since(self) -> float | None:
+        """When the first byte of a frame still unfinished arrived (time.monotonic()), or
+        None; the sweeper closes the connection when that is older than frame_timeout."""
+        return self.conn.unfinished_since
 
     @property
     def is_open(self) -> bool:

@@ -105,7 +105,7 @@ class WebSite:
 class WebSession(ClientSession):
     """One TCP connection of the web listener: HTTP first, then maybe a chat session."""
 
-    __slots__ = ("site", "mode", "http", "ws", "_timer")
+    __slots__ = ("site", "mode", "http", "ws", "_timer", "_ws_unfinished_since")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher, site: WebSite) -> None:
         super().__init__(relay, batcher)
@@ -116,6 +116,8 @@ class WebSession(ClientSession):
         self.ws: WebSocketConnection | None = None
         # The idle timeout in HTTP mode; the close-handshake timeout after our close frame.
         self._timer: asyncio.TimerHandle | None = None
+        # When the WebSocket message still unfinished began (see unfinished_since).
+        self._ws_unfinished_since: float | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -173,7 +175,8 @@ class WebSession(ClientSession):
             try:
                 request = reader.next_request()
             except HttpError as error:
-                log.info("web %s:%d: %d %s", self.address, self.port, error.status, error.reason)
+                self.relay.log_lines.log("refused HTTP requests", self.address, logging.INFO, "web %s:%d: %d %s",
+                                         self.address, self.port, error.status, error.reason)
                 self._write_http(_error_response(error), keep_alive=False)
                 return
             if request is None:
@@ -237,7 +240,9 @@ class WebSession(ClientSession):
         try:
             response = accept_handshake(request, allowed_origins=self.site.allowed_origins, now=time.time())
         except HandshakeError as error:
-            log.info("web %s:%d: upgrade refused: %d %s", self.address, self.port, error.status, error.reason)
+            self.relay.log_lines.log("refused upgrades", self.address, logging.INFO,
+                                     "web %s:%d: upgrade refused: %d %s", self.address, self.port, error.status,
+                                     error.reason)
             self._write_http(_error_response(error), keep_alive=False)
             return
         self._cancel_timer()
@@ -257,14 +262,17 @@ class WebSession(ClientSession):
     def _receive_websocket(self, data: bytes) -> None:
         ws = self.ws
         ws.receive_data(data)
+        now = time.monotonic()
         if self.mode is _CHAT:
-            self.last_seen = time.monotonic()  # WebSocket pings count as signs of life
+            self.last_seen = now  # WebSocket pings count as signs of life
+        completed = False
         for event in ws.events():
             # The core's own replies (pongs, the echo of a close, a close for bad frames) to
             # the frames up to this event go first, so the peer gets every answer in the
             # order it sent the frames (see web.websocket.connection).
             self._write_protocol_replies()
             kind = type(event)
+            completed = completed or kind is TextMessage or kind is BinaryMessage
             if kind is TextMessage:
                 if self.mode is _ECHO:
                     self._echo(event)
@@ -280,6 +288,10 @@ class WebSession(ClientSession):
             elif kind is CloseConnection:
                 log.debug("web %r: WebSocket closed (%d %s)", self, event.code, event.reason)
             # Ping: the core has queued the pong, written above. Pong: nothing to do.
+        if not ws.unfinished:
+            self._ws_unfinished_since = None
+        elif completed or self._ws_unfinished_since is None:
+            self._ws_unfinished_since = now  # the message still open began in this read
         self._write_protocol_replies()
         if ws.state is ConnectionState.CLOSED:
             # The closing handshake is over (or the peer broke the protocol or vanished):
@@ -339,6 +351,12 @@ class WebSession(ClientSession):
             self.transport.close()
 
     # --- Used by the relay --------------------------------------------------------------
+
+    @property
+    def unfinished_since(self) -> float | None:
+        """When the WebSocket message still unfinished began (a chat frame is always a
+        whole message, so that is what a browser could keep open), or None."""
+        return self._ws_unfinished_since
 
     def close(self, reason: str | None = None) -> None:
         """Close after what is queued has been written: for a WebSocket, the queued chat

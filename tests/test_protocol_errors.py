@@ -85,6 +85,24 @@ CASES = [
     ("client", b'{"type":"accepted","id":"r1","msg_id":true}', BAD_FIELD, "r1"),
     ("client", b'{"type":"dm","msg_id":1,"from":"a","to":"b","text":"x","sent_at":"1"}', BAD_FIELD, None),
     ("client", b'{"type":"dm","msg_id":1,"from":"a","to":"b","text":"x","sent_at":true}', BAD_FIELD, None),
+    # Numbers out of range (0 <= n <= 2**53 - 1 for every integer and number field).
+    ("server", b'{"type":"receipt","msg_id":9223372036854775808}', BAD_FIELD, None),           # 2**63
+    ("server", b'{"type":"receipt","msg_id":9007199254740992}', BAD_FIELD, None),              # 2**53
+    ("server", b'{"type":"history","id":"r1","with":"bob","before":9223372036854775808}', BAD_FIELD, "r1"),
+    ("server", b'{"type":"history","id":"r1","with":"bob","before":-5}', BAD_FIELD, "r1"),
+    ("server", b'{"type":"history","id":"r1","with":"bob","limit":9223372036854775808}', BAD_FIELD, "r1"),
+    ("server", b'{"type":"hello","id":"h1","name":"a","version":18446744073709551616}', BAD_FIELD, "h1"),
+    ("client", b'{"type":"accepted","id":"r1","msg_id":9007199254740992}', BAD_FIELD, "r1"),
+    ("client", b'{"type":"user","id":"r1","name":"a","status":"online","port":65536}', BAD_FIELD, "r1"),
+    ("client", b'{"type":"dm","msg_id":1,"from":"a","to":"b","text":"x","sent_at":1' + b"0" * 400 + b'}',
+     BAD_FIELD, None),                                                                          # 10**400
+    ("client", b'{"type":"dm","msg_id":1,"from":"a","to":"b","text":"x","sent_at":-1}', BAD_FIELD, None),
+    ("client", b'{"type":"joined","name":"a","at":1e300}', BAD_FIELD, None),
+    ("client", b'{"type":"error","id":"r1","code":"rate_limited","message":"m","retry_after":-0.5}',
+     BAD_FIELD, "r1"),
+    ("client", b'{"type":"users","id":"r1","users":[{"name":"a","since":9007199254740993}]}', BAD_FIELD, "r1"),
+    ("client", b'{"type":"history_page","id":"r1","with":"b","messages":[{"msg_id":9007199254740992,'
+     b'"from":"a","to":"b","text":"x","sent_at":1,"state":"sent"}]}', BAD_FIELD, "r1"),
     # Text over max_text_chars (characters, not bytes).
     ("server", b'{"type":"say","id":"r1","text":"' + b"x" * (MAX_TEXT + 1) + b'"}', TOO_LARGE, "r1"),
     ("server", b'{"type":"send","id":"r2","to":"b","text":"' + "🌍".encode() * (MAX_TEXT + 1) + b'"}',
@@ -167,3 +185,20 @@ def test_non_finite_numbers_are_rejected(value):
     raw = b'{"type":"joined","name":"bob","at":' + value + b"}"
     event = codec.decode(raw, codec.TYPES, MAX_TEXT)
     assert type(event) is FrameRejected, event
+
+
+@pytest.mark.parametrize("raw,expected", [
+    (b'{"type":"receipt","msg_id":9007199254740991}', "Receipt(msg_id=9007199254740991)"),   # 2**53 - 1
+    (b'{"type":"receipt","msg_id":0}', "Receipt(msg_id=0)"),
+    (b'{"type":"history","id":"r1","with":"b","before":9007199254740991}', "before=9007199254740991"),
+])
+def test_integers_up_to_2_53_minus_1_are_accepted(raw, expected):
+    event = codec.decode(raw, codec.TYPES, MAX_TEXT)
+    assert type(event) is not FrameRejected, event
+    assert expected in repr(event)
+
+
+def test_a_huge_integer_where_a_number_belongs_is_rejected_not_raised():
+    # math.isfinite(10**400) raises OverflowError: decode must never raise.
+    raw = b'{"type":"joined","name":"bob","at":1' + b"0" * 400 + b"}"
+    assert codec.decode(raw, codec.TYPES, MAX_TEXT).code == BAD_FIELD

@@ -272,3 +272,45 @@ def test_next_event_returns_none_when_more_data_is_needed():
     server.receive_data(b"\n")
     assert server.next_event() == STREAM[0]
     assert server.next_event() is None
+
+
+# --- How long a frame has been unfinished (const.FRAME_TIMEOUT) ----------------------------
+
+
+def test_unfinished_since_is_when_the_first_byte_of_the_unfinished_frame_came():
+    conn = Connection(Role.SERVER)
+    assert conn.unfinished_since is None
+    conn.receive_data(b'{"type":"ping"', now=100.0)
+    assert conn.unfinished_since == 100.0
+    for second in (110.0, 120.0, 130.0):  # a byte every 10 s does not move it
+        conn.receive_data(b" ", now=second)
+        assert conn.unfinished_since == 100.0
+    conn.receive_data(b'}\n', now=140.0)  # finished, and nothing after it
+    assert conn.unfinished_since is None
+    assert [type(e) for e in conn.events()] == [Ping]
+
+
+def test_a_read_that_ends_one_frame_and_starts_another_restarts_the_clock():
+    conn = Connection(Role.SERVER)
+    conn.receive_data(b'{"type":"ping"}\n{"type":', now=5.0)
+    assert conn.unfinished_since == 5.0
+    conn.receive_data(b'"ping"}\n{', now=9.0)
+    assert conn.unfinished_since == 9.0
+    conn.receive_data(b'"type":"ping"}\n', now=12.0)
+    assert conn.unfinished_since is None
+    assert [type(e) for e in conn.events()] == [Ping, Ping, Ping]
+
+
+def test_an_oversized_frame_being_skipped_counts_as_unfinished():
+    conn = Connection(Role.SERVER, max_frame_bytes=64)
+    conn.receive_data(b"x" * 100, now=1.0)
+    conn.receive_data(b"x" * 100, now=2.0)
+    assert conn.unfinished_since == 1.0
+    conn.receive_data(b"x\n", now=3.0)
+    assert conn.unfinished_since is None
+
+
+def test_without_a_time_nothing_is_tracked():
+    conn = Connection(Role.SERVER)
+    conn.receive_data(b'{"type":"pi')
+    assert conn.unfinished_since is None

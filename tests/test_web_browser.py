@@ -409,3 +409,31 @@ def test_the_page_over_https_logs_in_over_wss(tmp_path: Path) -> None:
             assert page.problems() == []
         finally:
             cdp.close()
+
+
+def test_the_list_of_users_is_followed_through_its_pages(page: Page) -> None:
+    """The server sends who is online in pages (``next`` is the cursor for the rest): the
+    page asks for each next page, and only after the last marks the unlisted offline;
+    someone who joins or leaves between two pages is where the notices say."""
+    result = page.js("""(() => {
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      const welcome = receiveFrame(chat, {type: "welcome", id: "x", name: "Me", version: 1, server: "s",
+                                          heartbeat: 15}).send.find((f) => f.type === "who");
+      user(chat, "Zed").online = true;  // online before; no page will list him
+      const first = receiveFrame(chat, {type: "users", id: welcome.id, next: "Bob",
+        users: [{name: "Alice", since: 1}, {name: "Bob", since: 2}, {name: "Me", since: 3}]}).send;
+      receiveFrame(chat, {type: "left", name: "Bob", reason: "quit", at: 4});
+      receiveFrame(chat, {type: "joined", name: "Anne", at: 5});  // sorts before the cursor
+      const online = () => Object.fromEntries([...chat.users.values()].map((u) => [u.name, u.online]));
+      const between = online();
+      const last = receiveFrame(chat, {type: "users", id: first[0].id,
+        users: [{name: "Carol", since: 6}]}).send;
+      return {first, between, last, after: online(), pending: chat.requests.size};
+    })()""")
+    assert result["first"] == [{"type": "who", "id": result["first"][0]["id"], "after": "Bob"}]
+    assert result["between"]["Zed"] is True  # nothing is decided before the last page
+    assert result["last"] == []
+    assert result["after"] == {"Zed": False, "Alice": True, "Bob": False, "Anne": True, "Carol": True}
+    assert result["pending"] == 0
+    assert page.problems() == []

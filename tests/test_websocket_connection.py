@@ -490,3 +490,22 @@ def test_eof_is_reported_after_the_messages_before_it():
     conn.receive_data(b"")
     conn.receive_data(client(Opcode.TEXT, b"after eof"))  # cannot happen on TCP; ignored
     assert list(conn.events()) == [TextMessage("a"), CloseConnection(1006, "")]
+
+
+def test_unfinished_is_true_from_the_first_byte_of_a_message_to_its_last():
+    conn = WebSocketConnection()
+    assert not conn.unfinished
+    text = client(Opcode.TEXT, b"hello")
+    conn.receive_data(text[:1])  # half a header
+    assert conn.unfinished
+    conn.receive_data(text[1:4])  # inside the frame
+    assert conn.unfinished
+    conn.receive_data(text[4:])
+    assert list(conn.events()) == [TextMessage("hello")] and not conn.unfinished
+    conn.receive_data(client(Opcode.TEXT, b"frag", fin=False))  # a fragmented message
+    assert conn.unfinished
+    conn.receive_data(client(Opcode.PING, b"p"))  # a ping between fragments finishes nothing
+    assert conn.unfinished
+    conn.receive_data(client(Opcode.CONTINUATION, b"ment"))
+    assert [e for e in conn.events() if type(e) is TextMessage] == [TextMessage("fragment")]
+    assert not conn.unfinished

@@ -201,7 +201,7 @@ const HANDLERS = {
     chat.notice = "";
     out.login = "ok";
     const id = chat.nextId();
-    chat.requests.set(id, { kind: "who" });
+    chat.requests.set(id, { kind: "who", listed: new Set() });
     out.send.push({ type: "who", id });
     out.send.push(...openConversation(chat, chat.active));
     // Messages the last connection left unanswered, in the order they were written.
@@ -210,21 +210,34 @@ const HANDLERS = {
     }
   },
 
-  users(chat, frame) {
+  users(chat, frame, out) {
+    // The list comes in pages that each fit in one frame; "next" is the cursor for the
+    // rest. Each page's users are online now; once the last page is in, whoever no page
+    // listed (and who did not join meanwhile) is offline.
+    const request = chat.requests.get(frame.id);
     chat.requests.delete(frame.id);
     if (!Array.isArray(frame.users)) return;
-    for (const entry of chat.users.values()) entry.online = false;
+    const listed = request && request.listed ? request.listed : new Set();
     for (const presence of frame.users) {
       if (!presence || typeof presence.name !== "string" || isMe(chat, presence.name)) continue;
       const entry = user(chat, presence.name);
       entry.online = true;
       entry.since = presence.since;
+      listed.add(entry.key);
     }
+    if (typeof frame.next === "string" && frame.users.length) {
+      const id = chat.nextId();
+      chat.requests.set(id, { kind: "who", listed });
+      out.send.push({ type: "who", id, after: frame.next });
+      return;
+    }
+    for (const entry of chat.users.values()) if (!listed.has(entry.key)) entry.online = false;
   },
 
   joined(chat, frame) {
     if (typeof frame.name !== "string" || isMe(chat, frame.name)) return;
     const entry = user(chat, frame.name);
+    whoInProgress(chat, (listed) => listed.add(entry.key));
     entry.online = true;
     entry.since = frame.at;
     notice(chat, ROOM, `${frame.name} joined`, frame.at);
@@ -234,6 +247,7 @@ const HANDLERS = {
   left(chat, frame) {
     if (typeof frame.name !== "string" || isMe(chat, frame.name)) return;
     const entry = user(chat, frame.name);
+    whoInProgress(chat, (listed) => listed.delete(entry.key));
     entry.online = false;
     const reason = typeof frame.reason === "string" ? frame.reason : "";
     const plain = !reason || ["quit", "disconnected"].includes(reason) || reason.startsWith("connection lost");
@@ -371,6 +385,14 @@ const HANDLERS = {
     chat.notice = frame.reason ? `The server ended the session: ${frame.reason}` : "The server ended the session";
   },
 };
+
+/** Apply ``change`` to the users listed so far by each "who" whose pages are still coming:
+ * someone who joins or leaves between two pages is where the notices say. */
+function whoInProgress(chat, change) {
+  for (const request of chat.requests.values()) {
+    if (request.kind === "who" && request.listed) change(request.listed);
+  }
+}
 
 function notice(chat, key, text, at, isError = false) {
   const name = key === ROOM ? null : (chat.users.get(key) || {}).name;

@@ -117,6 +117,12 @@ class WebSocketConnection:
     def state(self) -> ConnectionState:
         return self._state
 
+    @property
+    def unfinished(self) -> bool:
+        """True while a message (or a control frame) has begun and not ended: the
+        shell bounds how long that may last, as for chat frames over TCP."""
+        return self._message_opcode is not None or self._parser.pending
+
     # -- input ---------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:

@@ -151,6 +151,11 @@ class FrameParser:
         """Append bytes read from the stream."""
         self._buffer += data
 
+    @property
+    def pending(self) -> bool:
+        """True while a frame has begun and not ended (bytes of it are buffered or due)."""
+        return bool(self._buffer) or self._header is not None
+
     def next_frame(self) -> Frame | None:
         """Return the next frame or data-frame chunk, or None if more bytes are needed."""
         started = False

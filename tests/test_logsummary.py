@@ -1,0 +1,76 @@
+"""LogSummary: lines a client can cause at will are logged once, then counted (fake clock)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from server.logsummary import LogSummary
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def setup(caplog):
+    caplog.set_level(logging.DEBUG, logger="test.summary")
+    clock = Clock()
+    return LogSummary(logging.getLogger("test.summary"), 60.0, clock), clock, caplog
+
+
+def _lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "test.summary"]
+
+
+def test_the_first_line_is_logged_and_the_rest_are_counted_until_the_interval_ends(setup):
+    summary, clock, caplog = setup
+    assert summary.log("malformed frames", "10.0.0.7", logging.WARNING, "bad frame %d", 1) is True
+    for n in range(2, 5001):
+        clock.now += 0.001
+        assert summary.log("malformed frames", "10.0.0.7", logging.WARNING, "bad frame %d", n) is False
+    assert _lines(caplog) == ["bad frame 1"]
+    clock.now = 1061.0
+    summary.sweep()
+    assert _lines(caplog) == ["bad frame 1", "4999 more malformed frames from 10.0.0.7 in the last 61 s"]
+    assert caplog.records[-1].levelno == logging.WARNING
+    summary.sweep()  # said once, and the key is forgotten
+    assert len(_lines(caplog)) == 2
+    assert summary._entries == {}
+
+
+def test_a_line_after_the_interval_first_sums_up_the_last_one_then_is_logged(setup):
+    summary, clock, caplog = setup
+    summary.log("refused logins", "a", logging.INFO, "refused %s", "x")
+    summary.log("refused logins", "a", logging.INFO, "refused %s", "y")
+    clock.now += 60.0
+    assert summary.log("refused logins", "a", logging.INFO, "refused %s", "z") is True
+    assert _lines(caplog) == ["refused x", "1 more refused logins from a in the last 60 s", "refused z"]
+
+
+def test_kinds_and_keys_are_counted_apart(setup):
+    summary, clock, caplog = setup
+    for _ in range(3):
+        summary.log("malformed frames", "a", logging.WARNING, "bad from a")
+        summary.log("malformed frames", "b", logging.WARNING, "bad from b")
+        summary.log("refused logins", "a", logging.INFO, "refused a")
+    assert _lines(caplog) == ["bad from a", "bad from b", "refused a"]
+    summary.flush()
+    assert sorted(_lines(caplog)[3:]) == ["2 more malformed frames from a in the last 0 s",
+                                         "2 more malformed frames from b in the last 0 s",
+                                         "2 more refused logins from a in the last 0 s"]
+    assert summary._entries == {}
+
+
+def test_nothing_held_back_means_no_summary(setup):
+    summary, clock, caplog = setup
+    summary.log("malformed frames", "a", logging.WARNING, "bad")
+    clock.now += 120
+    summary.sweep()
+    summary.flush()
+    assert _lines(caplog) == ["bad"]
