@@ -192,7 +192,9 @@ class WebSession(ClientSession):
             check_host(request, self.site.hosts)
         except HttpError as error:
             # DNS rebinding, or a name the operator has not added (--web-host-name).
-            log.info("web %s:%d: %d for Host %r", self.address, self.port, error.status, request.header("host"))
+            self.relay.log_lines.log("refused host names", self.address, logging.INFO,
+                                     "web %s:%d: %d for Host %r", self.address, self.port, error.status,
+                                     request.header("host"))
             self._write_http(_error_response(error), keep_alive=False)
             return
         path = request.target

@@ -249,9 +249,10 @@ def test_refused_upgrades_and_bad_http_requests_are_logged_once_then_counted(cap
                                           batcher=WriteBatcher(asyncio.get_running_loop()))
         web = srv.run(start())
         port = web.sockets[0].getsockname()[1]
-        requests = [b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        requests = [b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                    b"Origin: http://evil.example\r\n\r\n", b"NONSENSE\r\n\r\n"]
+                    b"Origin: http://evil.example\r\n\r\n", b"NONSENSE\r\n\r\n",
+                    b"GET / HTTP/1.1\r\nHost: rebound.example\r\n\r\n"]
         try:
             for request in requests:
                 for _ in range(40):
@@ -264,6 +265,8 @@ def test_refused_upgrades_and_bad_http_requests_are_logged_once_then_counted(cap
         during = [r.getMessage() for r in caplog.records]
     assert sum("upgrade refused" in line for line in during) == 1
     assert sum(": 400 " in line for line in during) == 1
+    assert sum("for Host 'rebound.example'" in line for line in during) == 1
     after = "\n".join(r.getMessage() for r in caplog.records)
     assert "39 more refused upgrades from 127.0.0.1" in after
     assert "39 more refused HTTP requests from 127.0.0.1" in after
+    assert "39 more refused host names from 127.0.0.1" in after
