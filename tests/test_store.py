@@ -542,7 +542,7 @@ def test_a_message_stored_as_its_recipient_logs_in_comes_after_the_older_ones(lo
     bench.ports += 1
     bob_again = FakeSession(bench.ports)
     bench.relay.connected(bob_again)
-    bench.relay.handle(bob_again, Hello("h", "Bob", const.PROTOCOL_VERSION))
+    bench.relay.handle(bob_again, Hello("h", "Bob", const.PROTOCOL_VERSION, resume=bench.tokens["bob"]))
     bench.settle()
     assert [m.text for m in bob_again.take(DirectMessage)] == [f"old {i}" for i in range(5)] + ["new"]
     bench.store.close()
