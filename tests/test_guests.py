@@ -8,16 +8,31 @@ and, after it, neither the queue nor the history of the name's earlier holder.
 
 from __future__ import annotations
 
+import io
+import stat
 import time
+from pathlib import Path
 
 import pytest
 
+from client.errors import LoginRefused
+from client.exitcodes import ExitCode
+from client.library import ChatClient
+from client.oneshot import send_once
+from client.outgoing import OutgoingMessage
+from client.resume import ResumeTokens, state_dir
 from protocol import (
-    Delivered, DirectMessage, ErrorCode, ErrorReply, HistoryPage, HistoryRequest, Queued, Receipt, Register,
-    SendDirect, Welcome,
+    Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Goodbye, HistoryPage, HistoryRequest, Queued, Receipt,
+    Register, RoomMessage, SendDirect, UserJoined, UserLeft, Welcome,
 )
+from server import ServerConfig, ServerThread
 from server.guests import Claim, GuestNames
-from test_store import RelayBench, loop  # noqa: F401  (the fixture)
+from server.relay import Relay
+from tests.wire import WireClient
+from tests.test_store import RelayBench, loop, open_store  # noqa: F401  (loop: the fixture)
+
+NOTICES = (UserJoined, UserLeft)
+NOTICES_AND_MAIL = (UserJoined, UserLeft, RoomMessage, Accepted, Delivered, DirectMessage)
 
 # --- The rules, with a fake clock --------------------------------------------------------
 
@@ -187,9 +202,6 @@ def test_a_registered_name_is_unaffected(loop):
 
 @pytest.mark.parametrize("online_at_stop", [False, True])
 def test_the_hold_and_the_token_survive_a_restart(loop, tmp_path, online_at_stop):
-    from server import ServerConfig
-    from server.relay import Relay
-    from test_store import open_store
 
     path = tmp_path / "chat.sqlite3"
     bench = RelayBench(loop)
@@ -208,3 +220,159 @@ def test_the_hold_and_the_token_survive_a_restart(loop, tmp_path, online_at_stop
     back = bench.login("Bob")
     assert [m.text for m in back.take(DirectMessage)] == ["kept"]
     bench.store.close()
+
+
+# --- A real server, the real client library and raw frames ---------------------------------
+
+WAIT = 10.0
+
+
+def connect_when_free(client: ChatClient) -> None:
+    """Connect, retrying while the name is still online (the server may not have seen its
+    last session go yet); bounded by WAIT."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            client.connect(timeout=WAIT)
+            return
+        except LoginRefused as exc:
+            if exc.code != ErrorCode.NAME_TAKEN or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # a retry pause, bounded by the deadline above
+
+
+def wait_offline(client: ChatClient, name: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while client.lookup(name, WAIT).status != "offline":
+        assert time.monotonic() < deadline, f"{name} is still online"
+        time.sleep(0.02)  # polling pause, bounded by the deadline
+
+
+def talk_then_leave(clients: list[ChatClient], port: int) -> tuple[ChatClient, OutgoingMessage]:
+    """Bob (a guest, tokens in this test's file) and Alice talk; Bob leaves; Alice writes
+    again: the message is queued for Bob. Returns Alice and that message."""
+    alice = ChatClient("Alice", "127.0.0.1", port, resume_tokens=ResumeTokens(None), reconnect=False)
+    bob = ChatClient("Bob", "127.0.0.1", port, reconnect=False)
+    clients += [alice, bob]
+    alice.connect(WAIT)
+    bob.connect(WAIT)
+    assert alice.send_direct("Bob", "hi Bob").wait("delivered", WAIT)
+    assert bob.send_direct("Alice", "my secret").wait("delivered", WAIT)
+    bob.close()
+    wait_offline(alice, "Bob")
+    waiting = alice.send_direct("Bob", "while you are away")
+    assert waiting.wait("queued", WAIT)
+    return alice, waiting
+
+
+def direct_messages(client: ChatClient) -> list[str]:
+    found = []
+    while not client.events.empty():
+        event = client.events.get_nowait()
+        if isinstance(event, DirectMessage):
+            found.append(event.text)
+    return found
+
+
+def test_real_clients_the_same_guest_comes_back_and_a_stranger_waits(clients, client_state):
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        alice, waiting = talk_then_leave(clients, server.port)
+        # Someone else (another machine: their own token file) is refused during the hold.
+        stranger = ChatClient("bob", "127.0.0.1", server.port, reconnect=False,
+                              resume_tokens=ResumeTokens(Path(client_state) / "elsewhere" / "resume.json"))
+        clients.append(stranger)
+        with pytest.raises(LoginRefused) as refused:
+            stranger.connect(WAIT)
+        assert refused.value.code == ErrorCode.NAME_TAKEN and "UTC" in str(refused.value)
+        # Bob's --send on this machine is Bob (it finds the token in the same file): it
+        # gets what waited (and prints it, as --send does).
+        out, err = io.StringIO(), io.StringIO()
+        assert send_once("Bob", "Alice", "from a script", port=server.port, host="127.0.0.1",
+                         stdout=out, stderr=err, timeout=WAIT) == ExitCode.OK, err.getvalue()
+        assert "while you are away" in out.getvalue()
+        assert waiting.wait("delivered", WAIT)
+        # So is a new terminal session: the whole history is his.
+        bob = ChatClient("Bob", "127.0.0.1", server.port, reconnect=False)
+        clients.append(bob)
+        connect_when_free(bob)
+        texts = [entry.text for entry in bob.history("Alice", 20, WAIT)]
+        assert texts == ["hi Bob", "my secret", "while you are away", "from a script"]
+
+
+def test_real_clients_after_the_hold_a_stranger_gets_neither_queue_nor_history(clients, client_state):
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, guest_hold=0.0)) as server:
+        alice, waiting = talk_then_leave(clients, server.port)
+        stranger = ChatClient("bob", "127.0.0.1", server.port, reconnect=False,
+                              resume_tokens=ResumeTokens(Path(client_state) / "elsewhere" / "resume.json"))
+        clients.append(stranger)
+        connect_when_free(stranger)
+        # The history answer comes after anything waiting would have been sent.
+        assert stranger.history("Alice", 20, WAIT) == []
+        assert direct_messages(stranger) == []
+        assert waiting.wait_done(WAIT) and waiting.state == "failed" and waiting.error[0] == ErrorCode.EXPIRED
+        assert [e.text for e in alice.history("Bob", 20, WAIT)] == ["hi Bob", "my secret", "while you are away"]
+        # Its token is its own, not the first Bob's.
+        mine = ResumeTokens.default().get(f"127.0.0.1:{server.port}", "Bob")
+        theirs = stranger.resume_tokens.get(f"127.0.0.1:{server.port}", "Bob")
+        assert mine and theirs and mine != theirs
+
+
+def test_raw_frames_after_the_hold_a_stranger_gets_neither_queue_nor_history():
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, guest_hold=0.0)) as server:
+        with WireClient.login(server.host, server.port, "Alice") as alice:
+            with WireClient.login(server.host, server.port, "Bob") as bob:
+                bob.send(SendDirect("b1", "Alice", "my secret"))
+                bob.expect(Accepted, skip=NOTICES)
+                bob.send(Goodbye(""))
+            alice.expect(UserLeft, skip=(UserJoined, DirectMessage))
+            alice.send(SendDirect("a1", "Bob", "while you are away"))
+            assert alice.expect(Queued, skip=NOTICES_AND_MAIL).request_id == "a1"
+            with WireClient.login(server.host, server.port, "Bob", tokens={}) as stranger:
+                assert stranger.welcome.resume  # a new holder, with a token of its own
+                stranger.send(HistoryRequest("h", "Alice", 50))
+                events = []
+                while not isinstance(events[-1:] and events[-1], HistoryPage):
+                    events.append(stranger.next(WAIT))
+                assert events[-1].messages == ()
+                assert not [e for e in events if isinstance(e, DirectMessage)]
+            assert alice.expect(ErrorReply, skip=NOTICES_AND_MAIL).code == ErrorCode.EXPIRED
+
+
+# --- The client's token file ---------------------------------------------------------------
+
+
+def test_the_token_file_is_private_atomic_and_survives_a_bad_copy(tmp_path):
+    path = tmp_path / "state" / "resume.json"
+    tokens = ResumeTokens(path)
+    assert tokens.get("h:1", "Bob") is None  # no file yet
+    tokens.put("h:1", "Bob", "t1")
+    tokens.put("h:2", "bob", "t2")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == ["resume.json"]  # no temporary left
+    fresh = ResumeTokens(path)
+    assert (fresh.get("h:1", "BOB"), fresh.get("h:2", "Bob"), fresh.get("h:3", "Bob")) == ("t1", "t2", None)
+    path.write_text("{not json", encoding="utf-8")
+    broken = ResumeTokens(path)
+    assert broken.get("h:1", "Bob") is None  # unreadable: a newcomer, not a crash
+    broken.put("h:1", "Bob", "t3")
+    assert ResumeTokens(path).get("h:1", "Bob") == "t3"
+
+
+def test_a_token_that_cannot_be_saved_still_serves_this_client(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    tokens = ResumeTokens(blocker / "resume.json")  # its folder cannot be created
+    tokens.put("h:1", "Bob", "t1")
+    assert tokens.get("h:1", "Bob") == "t1"
+    assert "cannot save the resume token" in caplog.text
+
+
+def test_the_state_directory_follows_the_platform_conventions(monkeypatch, tmp_path):
+    monkeypatch.setenv("CHAT_STATE_DIR", str(tmp_path / "explicit"))
+    assert state_dir() == tmp_path / "explicit"
+    monkeypatch.delenv("CHAT_STATE_DIR")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert state_dir() == tmp_path / "xdg" / "chat"
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert state_dir() == tmp_path / "home" / ".config" / "chat"
