@@ -256,10 +256,11 @@ class Relay:
         if result.claim is Claim.TAKE:
             # Every message id given out so far belongs to earlier holders of the name.
             epoch = self._last_msg_id
+            if key in guests.holdings:
+                log.info("%s changes hands: what waited for its earlier guest expires", result.name)
             token, holding = guests.take(key, result.name, epoch)
             if result.registered:
                 token = None  # a new account logs in with its password, not a token
-            log.info("%s is a new holder of the name: earlier messages stay with the earlier holder", result.name)
             self.store.submit(lambda db: save_holding(db, key, holding))
             self.store.submit(lambda db: mailbox.hand_over(db, key, epoch), self._announce_expired)
         elif result.claim is Claim.RESUME:

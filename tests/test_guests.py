@@ -376,3 +376,20 @@ def test_the_state_directory_follows_the_platform_conventions(monkeypatch, tmp_p
     monkeypatch.delenv("XDG_CONFIG_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert state_dir() == tmp_path / "home" / ".config" / "chat"
+
+
+def test_the_token_travels_in_hello_and_welcome_and_is_never_shown():
+    from protocol import Connection, Hello, Role
+    from protocol.codec import decode, encode, TYPES
+
+    hello = Hello("h", "Bob", 1, resume="s" * 43)
+    welcome = Welcome("h", "Bob", 1, "server", 15.0, False, "t" * 43)
+    for event in (hello, welcome):
+        frame = encode(event)
+        assert b'"resume":"' in frame and decode(frame.rstrip(b"\n"), TYPES, 4000) == event
+        assert "resume" not in repr(event)
+    assert b"resume" not in encode(Hello("h", "Bob", 1))  # absent unless there is one
+    server = Connection(Role.SERVER)
+    server.receive_data(b'{"type":"hello","id":"h","name":"Bob","version":1,"resume":7}\n')
+    [rejected] = list(server.events())
+    assert rejected.code == ErrorCode.BAD_FIELD and "resume" in rejected.message
