@@ -176,7 +176,7 @@ class Relay:
         if gone:
             self.presence.announce(UserLeft(session.name, reason, time.time()), len(self.sessions))
             key, now = session.key, time.time()
-            if self.logins.guests.left(key, now) is not None:  # the guest's hold starts now
+            if not session.registered and self.logins.guests.left(key, now) is not None:  # the hold starts
                 self.store.submit(lambda db: set_left_at(db, key, now))
 
     def handle(self, session: ClientSession, event: Event) -> None:

@@ -9,7 +9,9 @@ tokens), so that no test writes to the real home directory, and each test is one
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 
@@ -21,6 +23,7 @@ from server import ServerConfig, ServerThread
 
 # Also for anything that runs before the per-test fixture below (and its subprocesses).
 os.environ["CHAT_STATE_DIR"] = tempfile.mkdtemp(prefix="chat-state-")
+atexit.register(shutil.rmtree, os.environ["CHAT_STATE_DIR"], True)
 
 
 @pytest.fixture(autouse=True)
