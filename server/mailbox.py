@@ -123,12 +123,19 @@ def outcomes_for_sender(db: sqlite3.Connection, sender_key: str, after: int = 0)
 def hand_over(db: sqlite3.Connection, name_key: str, epoch: int) -> list[StoredMessage]:
     """A guest name changes hands: what still waits for its earlier holders (msg_id up to
     ``epoch``) is expired, and returned so that its senders are told; the outcomes of what
-    they sent are marked as told, since nobody is left to tell."""
+    they sent are marked as told, since nobody is left to tell.
+
+    The request ids of what they sent are replaced by ``superseded <msg_id>`` padded to 65
+    characters, longer than any request id: a ``send`` of the new holder that happens to
+    reuse an old id is a new message, not a resend of theirs.
+    """
     rows = db.execute(
         f"UPDATE messages SET state = 'expired' WHERE recipient_key = ? AND state IN ('sent', 'queued')"
         f" AND msg_id <= ? RETURNING {_COLUMNS}", (name_key, epoch)).fetchall()
     db.execute("UPDATE messages SET sender_notified = 1 WHERE sender_key = ? AND sender_notified = 0"
                " AND state IN ('delivered', 'expired') AND msg_id <= ?", (name_key, epoch))
+    db.execute("UPDATE messages SET client_id = printf('%-65s', 'superseded ' || msg_id)"
+               " WHERE sender_key = ? AND msg_id <= ?", (name_key, epoch))
     return sorted((_row(r) for r in rows), key=lambda m: m.msg_id)
 
 

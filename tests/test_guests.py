@@ -166,6 +166,19 @@ def test_the_old_holders_messages_confirmed_later_are_not_reported_to_the_new_ho
     bench.store.close()
 
 
+def test_a_new_holder_reusing_an_old_request_id_sends_a_new_message(loop):
+    bench = RelayBench(loop)
+    bench.relay.logins.guests.hold = 0.0
+    alice = bob_leaves_with_mail(bench)  # Bob sent "my secret" as request "b1"
+    stranger = bench.login("Bob", tokens={})
+    bench.relay.handle(stranger, SendDirect("b1", "Alice", "hello Alice"))
+    bench.settle()
+    [accepted] = stranger.take(Accepted)
+    assert accepted.request_id == "b1" and not stranger.take(Delivered) and not stranger.take(ErrorReply)
+    assert [m.text for m in alice.take(DirectMessage)][-1] == "hello Alice"
+    bench.store.close()
+
+
 def test_a_guest_who_registers_keeps_its_queue_and_history_and_nothing_older(loop):
     bench = RelayBench(loop)
     bench.relay.logins.guests.hold = 0.0
