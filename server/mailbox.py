@@ -206,3 +206,8 @@ def set_block(db: sqlite3.Connection, owner_key: str, blocked_key: str, blocked:
         db.execute("INSERT OR IGNORE INTO blocks (owner_key, blocked_key) VALUES (?, ?)", (owner_key, blocked_key))
     else:
         db.execute("DELETE FROM blocks WHERE owner_key = ? AND blocked_key = ?", (owner_key, blocked_key))
+
+
+def clear_blocks(db: sqlite3.Connection, owner_key: str) -> None:
+    """Forget whom ``owner_key`` blocks (its guest name changed hands)."""
+    db.execute("DELETE FROM blocks WHERE owner_key = ?", (owner_key,))

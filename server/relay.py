@@ -263,6 +263,8 @@ class Relay:
                 token = None  # a new account logs in with its password, not a token
             self.store.submit(lambda db: save_holding(db, key, holding))
             self.store.submit(lambda db: mailbox.hand_over(db, key, epoch), self._announce_expired)
+            if self.blocked.pop(key, None):  # whom the earlier holder blocked is theirs too
+                self.store.submit(lambda db: mailbox.clear_blocks(db, key))
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
             self.store.submit(lambda db: set_left_at(db, key, None))

@@ -22,7 +22,7 @@ from client.oneshot import send_once
 from client.outgoing import OutgoingMessage
 from client.resume import ResumeTokens, state_dir
 from protocol import (
-    Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Goodbye, HistoryPage, HistoryRequest, Queued, Receipt,
+    Accepted, Block, Delivered, DirectMessage, ErrorCode, ErrorReply, Goodbye, HistoryPage, HistoryRequest, Queued, Receipt,
     Register, RoomMessage, SendDirect, UserJoined, UserLeft, Welcome,
 )
 from server import ServerConfig, ServerThread
@@ -176,6 +176,26 @@ def test_a_new_holder_reusing_an_old_request_id_sends_a_new_message(loop):
     [accepted] = stranger.take(Accepted)
     assert accepted.request_id == "b1" and not stranger.take(Delivered) and not stranger.take(ErrorReply)
     assert [m.text for m in alice.take(DirectMessage)][-1] == "hello Alice"
+    bench.store.close()
+
+
+def test_a_new_holder_does_not_inherit_whom_the_earlier_one_blocked(loop, tmp_path):
+    bench = RelayBench(loop)
+    bench.store.close()
+    bench.store = open_store(loop, tmp_path / "chat.sqlite3")
+    bench.relay = Relay(ServerConfig(guest_hold=0.0), bench.store)
+    mallory, bob = bench.login("Mallory"), bench.login("Bob")
+    bench.relay.handle(bob, Block("b", "Mallory"))
+    bench.settle()
+    bench.relay.disconnected(bob, None)
+    stranger = bench.login("Bob", tokens={})
+    bench.relay.handle(mallory, SendDirect("m1", "Bob", "hello new Bob"))
+    bench.settle()
+    assert [m.text for m in stranger.take(DirectMessage)] == ["hello new Bob"]
+    bench.store.close()  # and after a restart, too
+    bench.store = open_store(loop, tmp_path / "chat.sqlite3")
+    bench.relay = Relay(ServerConfig(), bench.store)
+    assert not bench.relay.blocked.get("bob")
     bench.store.close()
 
 
