@@ -38,7 +38,7 @@ server's ``bye`` (reset, end of stream, heartbeat silence), the receiver thread 
 session by itself: it waits ``reconnect_delay`` seconds, doubling after each failed attempt
 up to ``reconnect_max_delay``, with +-20 % jitter so that many clients cut off together do
 not come back in lockstep; it logs in again with the same name and the password kept in
-memory. The application sees ``Reconnecting(attempt, delay, reason)`` before each wait and
+memory, or for a guest the resume token it was given (client/resume.py). The application sees ``Reconnecting(attempt, delay, reason)`` before each wait and
 ``Reconnected(welcome, resent)`` once the session is back; ``closed`` stays clear and no
 ``ConnectionClosed`` is delivered in between. Refusals that cannot get better by waiting
 (``bad_password``, ``auth_required``, ``accounts_required``, ``invalid_name``,
