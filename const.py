@@ -74,6 +74,11 @@ MIN_PASSWORD_LENGTH = 8
 # LOGIN_FAILURE_DELAY * 2**(k-1) seconds, at most LOGIN_FAILURE_MAX_DELAY.
 LOGIN_FAILURE_DELAY = 0.5
 LOGIN_FAILURE_MAX_DELAY = 60.0
+# Seconds a guest name stays reserved for its guest after their last session leaves: only a
+# hello with the guest's resume token may use it meanwhile. Ten minutes covers a dropped
+# connection, a restarted client or a short suspend many times over (the client retries
+# within a minute), and frees a name a one-time guest left by the end of a class break.
+GUEST_HOLD = 600.0
 
 # --- Abuse limits -----------------------------------------------------------------------
 # Requests (messages, lookups...) per second one connection may make, and its burst.

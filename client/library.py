@@ -38,7 +38,7 @@ server's ``bye`` (reset, end of stream, heartbeat silence), the receiver thread 
 session by itself: it waits ``reconnect_delay`` seconds, doubling after each failed attempt
 up to ``reconnect_max_delay``, with +-20 % jitter so that many clients cut off together do
 not come back in lockstep; it logs in again with the same name and the password kept in
-memory. The application sees ``Reconnecting(attempt, delay, reason)`` before each wait and
+memory, or for a guest the resume token it was given (client/resume.py). The application sees ``Reconnecting(attempt, delay, reason)`` before each wait and
 ``Reconnected(welcome, resent)`` once the session is back; ``closed`` stays clear and no
 ``ConnectionClosed`` is delivered in between. Refusals that cannot get better by waiting
 (``bad_password``, ``auth_required``, ``accounts_required``, ``invalid_name``,
@@ -145,6 +145,7 @@ from .errors import (
 from .events import Reconnected, Reconnecting
 from .transport import open_socket, tls_context
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
+from .resume import ResumeTokens
 
 _log = logging.getLogger(__name__)
 
@@ -220,6 +221,11 @@ class ChatClient:
     login. Both are also attributes (``password``, ``register_on_login``) that a front end
     may set before calling :meth:`connect` again, e.g. after ``auth_required``.
 
+    Guests: the resume token a server gives a guest name is kept in ``resume_tokens``
+    (a :class:`~client.resume.ResumeTokens`; default: the user's file, see client/resume.py)
+    and sent with every hello for that name and server, so that a reconnection or a later
+    run gets the guest's waiting messages and history back (PROTOCOL.md, "Guest names").
+
     Transport: ``tls`` wraps the connection in TLS, trusting ``cafile`` (a PEM file of
     CA certificates or the server's own) or else the system's store; ``ssl_context``
     replaces the default context altogether.
@@ -246,6 +252,7 @@ class ChatClient:
                  heartbeat_interval: float | None = None,
                  heartbeat_timeout: float = const.HEARTBEAT_TIMEOUT,
                  password: str | None = None, register: bool = False,
+                 resume_tokens: ResumeTokens | None = None,
                  tls: bool = False, cafile: str | None = None, ssl_context: ssl.SSLContext | None = None,
                  reconnect: bool = True, reconnect_delay: float = RECONNECT_DELAY,
                  reconnect_max_delay: float = RECONNECT_MAX_DELAY, max_reconnect_attempts: int | None = None,
@@ -261,6 +268,7 @@ class ChatClient:
         self.password = password
         self.register_on_login = register
         self.registered = False
+        self.resume_tokens = resume_tokens if resume_tokens is not None else ResumeTokens.default()
         self.reconnects = 0
         self.login_error: LoginRefused | None = None
         self._on_event = on_event
@@ -404,6 +412,8 @@ class ChatClient:
             with self._lock:
                 self._attempt_sock = None
         self.registered = welcome.registered
+        if welcome.resume:  # we took the name as a guest: this proves it is ours next time
+            self.resume_tokens.put(self.address, welcome.name, welcome.resume)
         if welcome.registered:
             self.register_on_login = False  # claimed: from now on it is a plain login
         # The server's interval unless the caller chose one; never an absurd value from the wire.
@@ -431,7 +441,7 @@ class ChatClient:
         """
         where = self.address
         hello = Hello(self._new_request_id(), self.name, const.PROTOCOL_VERSION, self.password,
-                      bool(self.register_on_login))
+                      bool(self.register_on_login), self.resume_tokens.get(self.address, self.name))
         try:
             sock.sendall(conn.send(hello))
             at_eof = False

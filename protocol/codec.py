@@ -160,6 +160,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "retry_after": ("retry_after", _optional(_number)),
     "after": ("after", _optional(_name)),
     "next": ("next", _optional(_name)),
+    "resume": ("resume", _optional(_short)),
 }
 
 

@@ -30,7 +30,8 @@ class Hello(Event):
     """First frame of a client: log in as ``name`` speaking protocol ``version``.
 
     ``password`` is needed for a claimed name; with ``register`` true, an unclaimed name is
-    claimed with that password as part of logging in.
+    claimed with that password as part of logging in. ``resume`` is the secret token a
+    :class:`Welcome` gave this guest name earlier: it proves the same guest is back.
     """
 
     TYPE: ClassVar[str] = "hello"
@@ -40,6 +41,7 @@ class Hello(Event):
     version: int
     password: str | None = field(default=None, repr=False)
     register: bool = False
+    resume: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,11 @@ class LookupRequest(Event):
 
 @dataclass(frozen=True, slots=True)
 class Welcome(Event):
-    """The server accepted the hello: the session is open under ``name``."""
+    """The server accepted the hello: the session is open under ``name``.
+
+    ``resume``, set when a guest took the name afresh, is the secret that later hellos for
+    this name must carry to get its waiting messages and history (None: keep the old one).
+    """
 
     TYPE: ClassVar[str] = "welcome"
     SENDER: ClassVar[str] = "server"
@@ -151,6 +157,7 @@ class Welcome(Event):
     server: str
     heartbeat: float
     registered: bool = False
+    resume: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ class ServerConfig:
     expiry_interval: float = 30.0
     require_accounts: bool = const.REQUIRE_ACCOUNTS
     login_failure_delay: float = const.LOGIN_FAILURE_DELAY
+    guest_hold: float = const.GUEST_HOLD
     rate_per_connection: float = const.RATE_PER_CONNECTION
     burst_per_connection: float = const.BURST_PER_CONNECTION
     rate_per_address: float = const.RATE_PER_ADDRESS

@@ -13,7 +13,9 @@ The rules:
 - after a wrong password, the next try for that name or from that address waits (see
   :class:`~server.accounts.FailureThrottle`), and from then on only one password check
   for it runs at a time (guesses sent at once on many connections are refused);
-- a name claimed with ``register`` while a guest logged in under it stays unclaimed.
+- a name claimed with ``register`` while a guest logged in under it stays unclaimed;
+- a guest name is held for its guest (see :mod:`server.guests`): while it is held, only a
+  hello with its resume token may use it, or claim it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from registry import InvalidName, canonical, validate_name
 
 from .accounts import Account, FailureThrottle, hash_password, password_problem, save_account, verify_password
 from .config import ServerConfig
+from .guests import Claim, GuestNames, load_holdings
 from .logsummary import LogSummary
 from .store import Store, StoreUnavailable
 
@@ -47,11 +50,17 @@ def unavailable_error(config: ServerConfig, request_id: str | None = None) -> Er
 
 @dataclass(frozen=True, slots=True)
 class LoginResult:
-    """Either ``error`` is set, or the session may register as ``name``."""
+    """Either ``error`` is set, or the session may register as ``name``.
+
+    ``claim`` says what the login does to the guest holding of the name: RESUME (the
+    guest is back), TAKE (a new holder: nothing of the earlier one passes on), or None (a
+    login to an existing account, which leaves it as it is).
+    """
 
     name: str = ""
     registered: bool = False
     error: ErrorReply | None = None
+    claim: Claim | None = None
 
 
 class LoginDesk:
@@ -69,6 +78,7 @@ class LoginDesk:
         self.accounts = accounts
         self.offload = offload
         self.name_in_use = name_in_use
+        self.guests = GuestNames(store.read(lambda db: load_holdings(db, time.time())), config.guest_hold)
         self.throttle = FailureThrottle(base=config.login_failure_delay)
         self.log_lines = log_lines or LogSummary(log, config.log_summary_interval)
         # Password checks under way, per name key and per "@address": after a failure, one
@@ -122,16 +132,19 @@ class LoginDesk:
 
             self.offload(verify_password, (account, hello.password), checked)
             return
+        claim, until = self.guests.decide(key, hello.resume, time.time())
+        if claim is Claim.HELD:
+            return refuse(ErrorCode.NAME_TAKEN, held_message(hello.name, until))
         if hello.register:
             def registered(error: ErrorReply | None) -> None:
-                done(LoginResult(hello.name, registered=True) if error is None
+                done(LoginResult(hello.name, registered=True, claim=claim) if error is None
                      else LoginResult(error=ErrorReply(error.code, error.message, hello.request_id,
                                                        error.retry_after)))
             return self.claim(hello.name, hello.password or "", registered)
         if self.config.require_accounts:
             return refuse(ErrorCode.ACCOUNTS_REQUIRED,
                           "this server only admits registered names: log in with --register to claim one")
-        done(LoginResult(hello.name, registered=False))
+        done(LoginResult(hello.name, registered=False, claim=claim))
 
     def claim(self, name: str, password: str, done: Callable[[ErrorReply | None], None],
               by_holder: bool = False) -> None:
@@ -168,3 +181,11 @@ class LoginDesk:
             self.store.submit(lambda db: save_account(db, key, account), stored, not_stored)
 
         self.offload(hash_password, (name, password), hashed)
+
+
+def held_message(name: str, until: float) -> str:
+    """The ``name_taken`` message for a guest name held until ``until`` (inf: online)."""
+    if until == float("inf"):
+        return f"the name {name!r} is in use by a guest"
+    return (f"the name {name!r} is kept for the guest who used it until "
+            f"{time.strftime('%H:%M:%S UTC', time.gmtime(until))}; choose another name or wait")

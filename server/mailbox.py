@@ -111,12 +111,32 @@ def mark_notified(db: sqlite3.Connection, msg_ids: list[int]) -> None:
     db.executemany("UPDATE messages SET sender_notified = 1 WHERE msg_id = ?", [(i,) for i in msg_ids])
 
 
-def outcomes_for_sender(db: sqlite3.Connection, sender_key: str) -> list[StoredMessage]:
-    """Delivered or expired messages whose sender has not been told yet, oldest first."""
+def outcomes_for_sender(db: sqlite3.Connection, sender_key: str, after: int = 0) -> list[StoredMessage]:
+    """Delivered or expired messages with msg_id > ``after`` whose sender has not been told
+    yet, oldest first."""
     rows = db.execute(
         f"SELECT {_COLUMNS} FROM messages WHERE sender_key = ? AND sender_notified = 0"
-        " AND state IN ('delivered', 'expired') ORDER BY msg_id", (sender_key,)).fetchall()
+        " AND state IN ('delivered', 'expired') AND msg_id > ? ORDER BY msg_id", (sender_key, after)).fetchall()
     return [_row(r) for r in rows]
+
+
+def hand_over(db: sqlite3.Connection, name_key: str, epoch: int) -> list[StoredMessage]:
+    """A guest name changes hands: what still waits for its earlier holders (msg_id up to
+    ``epoch``) is expired, and returned so that its senders are told; the outcomes of what
+    they sent are marked as told, since nobody is left to tell.
+
+    The request ids of what they sent are replaced by ``superseded <msg_id>`` padded to 65
+    characters, longer than any request id: a ``send`` of the new holder that happens to
+    reuse an old id is a new message, not a resend of theirs.
+    """
+    rows = db.execute(
+        f"UPDATE messages SET state = 'expired' WHERE recipient_key = ? AND state IN ('sent', 'queued')"
+        f" AND msg_id <= ? RETURNING {_COLUMNS}", (name_key, epoch)).fetchall()
+    db.execute("UPDATE messages SET sender_notified = 1 WHERE sender_key = ? AND sender_notified = 0"
+               " AND state IN ('delivered', 'expired') AND msg_id <= ?", (name_key, epoch))
+    db.execute("UPDATE messages SET client_id = printf('%-65s', 'superseded ' || msg_id)"
+               " WHERE sender_key = ? AND msg_id <= ?", (name_key, epoch))
+    return sorted((_row(r) for r in rows), key=lambda m: m.msg_id)
 
 
 def expire(db: sqlite3.Connection, now: float) -> list[StoredMessage]:
@@ -145,9 +165,10 @@ def purge(db: sqlite3.Connection, older_than: float) -> int:
 
 
 def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | None,
-            limit: int) -> tuple[list[HistoryEntry], int | None]:
-    """The conversation between two users, newest ``limit`` messages older than ``before``,
-    returned oldest first, with the cursor for the next older page (None if no more).
+            limit: int, after: int = 0) -> tuple[list[HistoryEntry], int | None]:
+    """The conversation between two users, newest ``limit`` messages older than ``before``
+    and newer than ``after`` (``me``'s epoch: older ones are an earlier holder's of the
+    name), returned oldest first, with the cursor for the next older page (None if no more).
 
     Messages ``me`` blocked are left out; a message ``me`` sent that was blocked shows as
     ``sent``, as it did when it was sent.
@@ -156,9 +177,9 @@ def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | No
     rows = db.execute(
         "SELECT msg_id, sender, recipient, text, sent_at, state, sender_key FROM messages"
         " WHERE ((sender_key = ? AND recipient_key = ?) OR (sender_key = ? AND recipient_key = ?))"
-        " AND msg_id < ? AND NOT (state = 'blocked' AND recipient_key = ?)"
+        " AND msg_id < ? AND msg_id > ? AND NOT (state = 'blocked' AND recipient_key = ?)"
         " ORDER BY msg_id DESC LIMIT ?",
-        (me_key, peer_key, peer_key, me_key, before, me_key, limit + 1)).fetchall()
+        (me_key, peer_key, peer_key, me_key, before, after, me_key, limit + 1)).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     entries = [HistoryEntry(r[0], r[1], r[2], r[3], r[4], "sent" if r[5] == "blocked" else r[5])
@@ -185,3 +206,8 @@ def set_block(db: sqlite3.Connection, owner_key: str, blocked_key: str, blocked:
         db.execute("INSERT OR IGNORE INTO blocks (owner_key, blocked_key) VALUES (?, ?)", (owner_key, blocked_key))
     else:
         db.execute("DELETE FROM blocks WHERE owner_key = ? AND blocked_key = ?", (owner_key, blocked_key))
+
+
+def clear_blocks(db: sqlite3.Connection, owner_key: str) -> None:
+    """Forget whom ``owner_key`` blocks (its guest name changed hands)."""
+    db.execute("DELETE FROM blocks WHERE owner_key = ?", (owner_key,))

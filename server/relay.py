@@ -77,6 +77,7 @@ from registry import InvalidName, NameTaken, Registry, canonical, validate_name
 from . import mailbox
 from .accounts import load_accounts
 from .config import ServerConfig
+from .guests import Claim, save_holding, set_left_at
 from .limits import TokenBucket
 from .login import LoginDesk, LoginResult, unavailable_error
 from .logsummary import LogSummary
@@ -192,6 +193,9 @@ class Relay:
         self._requeue(session)
         if gone:
             self.presence.announce(UserLeft(session.name, reason, time.time()), len(self.sessions))
+            key, now = session.key, time.time()
+            if not session.registered and self.logins.guests.left(key, now) is not None:  # the hold starts
+                self.store.submit(lambda db: set_left_at(db, key, now))
 
     def handle(self, session: ClientSession, event: Event) -> None:
         """Act on one event from ``session``."""
@@ -248,20 +252,44 @@ class Relay:
             session.send(ErrorReply(code, str(exc), hello.request_id))
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
+        resume = self._hold_name(session, result)
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
-                             self.config.heartbeat_interval, result.registered))
+                             self.config.heartbeat_interval, result.registered, resume))
         log.info("login %s from %s:%d%s", result.name, session.address, session.port,
                  " (account)" if result.registered else "")
         if len(record.endpoints) == 1:
             self.presence.announce(UserJoined(result.name, time.time()), len(self.sessions))
-        key = session.key
+        key, epoch = session.key, session.epoch
         self.known[key] = result.name
         self.store.submit(lambda db: mailbox.remember_user(db, key, result.name, time.time()))
         # Submitted now, so these run before any message stored after this login: what
         # waited comes first, in order, then what is new.
         self._refill(session)
-        self.store.submit(lambda db: mailbox.outcomes_for_sender(db, key),
+        self.store.submit(lambda db: mailbox.outcomes_for_sender(db, key, epoch),
                           lambda outcomes: self._tell_outcomes(key, outcomes))
+
+    def _hold_name(self, session: ClientSession, result: LoginResult) -> str | None:
+        """Apply the login's claim to the name's guest holding (see guests.py); sets the
+        session's epoch; returns the new resume token for the welcome, if one was issued."""
+        key, guests = session.key, self.logins.guests
+        token = None
+        if result.claim is Claim.TAKE:
+            # Every message id given out so far belongs to earlier holders of the name.
+            epoch = self._last_msg_id
+            if key in guests.holdings:
+                log.info("%s changes hands: what waited for its earlier guest expires", result.name)
+            token, holding = guests.take(key, result.name, epoch)
+            if result.registered:
+                token = None  # a new account logs in with its password, not a token
+            self.store.submit(lambda db: save_holding(db, key, holding))
+            self.store.submit(lambda db: mailbox.hand_over(db, key, epoch), self._announce_expired)
+            if self.blocked.pop(key, None):  # whom the earlier holder blocked is theirs too
+                self.store.submit(lambda db: mailbox.clear_blocks(db, key))
+        elif result.claim is Claim.RESUME:
+            guests.arrived(key)
+            self.store.submit(lambda db: set_left_at(db, key, None))
+        session.epoch = session.backlog_cursor = guests.epoch(key)
+        return token
 
     def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None) -> None:
         self.log_lines.log("refused connections", session.address, logging.INFO, "refused %s:%d: %s",
@@ -394,10 +422,13 @@ class Relay:
             if recipient.inflight:
                 recipient.inflight.discard(msg_id)
         senders = self.registry.sessions(flight.sender_key)
-        for sender in senders:
-            sender.send(Delivered(flight.client_id, msg_id))
-        self.store.submit_many(mailbox.record_deliveries, (msg_id, session.key, bool(senders)),
-                               on_error=self._unrecorded_receipt((msg_id, session.key, bool(senders))))
+        # A message from an earlier holder of the sender's guest name: nobody is left to tell.
+        orphan = msg_id <= self.logins.guests.epoch(flight.sender_key)
+        if not orphan:
+            for sender in senders:
+                sender.send(Delivered(flight.client_id, msg_id))
+        delivery = (msg_id, session.key, bool(senders) or orphan)
+        self.store.submit_many(mailbox.record_deliveries, delivery, on_error=self._unrecorded_receipt(delivery))
         if session.backlog and len(session.inflight or ()) < self.config.max_pending_receipts // 2:
             self._refill(session)
 
@@ -419,7 +450,16 @@ class Relay:
         self.store.submit(check, checked)
 
     def _tell_outcomes(self, sender_key: str, outcomes: list[mailbox.StoredMessage]) -> None:
-        """Tell a sender, if online, how messages they sent ended; record that they know."""
+        """Tell a sender, if online, how messages they sent ended; record that they know.
+
+        Messages an earlier holder of the sender's guest name sent are told to nobody (the
+        name's new holder did not send them) and recorded as known, so they can be purged.
+        """
+        epoch = self.logins.guests.epoch(sender_key)
+        orphans = [m.msg_id for m in outcomes if m.msg_id <= epoch]
+        if orphans:
+            self.store.submit(lambda db: mailbox.mark_notified(db, orphans))
+            outcomes = [m for m in outcomes if m.msg_id > epoch]
         senders = self.registry.sessions(sender_key)
         if not senders or not outcomes:
             return
@@ -452,20 +492,8 @@ class Relay:
 
     def expire(self, now: float) -> None:
         """Expire unconfirmed messages past their time and purge old history (periodic)."""
-        def expired(messages: list[mailbox.StoredMessage]) -> None:
-            by_sender: dict[str, list[mailbox.StoredMessage]] = {}
-            for message in messages:
-                flight = self.inflight.pop(message.msg_id, None)
-                if flight is not None:
-                    for recipient in self.registry.sessions(flight.recipient_key):
-                        if recipient.inflight:
-                            recipient.inflight.discard(message.msg_id)
-                by_sender.setdefault(message.sender_key, []).append(message)
-            for sender_key, outcomes in by_sender.items():
-                self._tell_outcomes(sender_key, outcomes)
-
         retention = self.config.history_retention
-        self.store.submit(lambda db: mailbox.expire(db, now), expired)
+        self.store.submit(lambda db: mailbox.expire(db, now), self._announce_expired)
         self.store.submit(lambda db: mailbox.purge(db, now - retention))
         clock = time.monotonic()
         self.log_lines.sweep(clock)
@@ -473,6 +501,19 @@ class Relay:
         self._per_address = {address: (count, bucket) for address, (count, bucket) in self._per_address.items()
                              if count > 0 or (bucket is not None
                                               and bucket.updated + bucket.burst / bucket.rate > clock)}
+
+    def _announce_expired(self, messages: list[mailbox.StoredMessage]) -> None:
+        """``messages`` were just marked expired: forget them in flight, tell their senders."""
+        by_sender: dict[str, list[mailbox.StoredMessage]] = {}
+        for message in messages:
+            flight = self.inflight.pop(message.msg_id, None)
+            if flight is not None:
+                for recipient in self.registry.sessions(flight.recipient_key):
+                    if recipient.inflight:
+                        recipient.inflight.discard(message.msg_id)
+            by_sender.setdefault(message.sender_key, []).append(message)
+        for sender_key, outcomes in by_sender.items():
+            self._tell_outcomes(sender_key, outcomes)
 
     # --- The room -----------------------------------------------------------------------
 
@@ -525,7 +566,7 @@ class Relay:
                                   record.since))
 
     def _history(self, session: ClientSession, request: HistoryRequest) -> None:
-        me, peer = session.key, canonical(request.peer)
+        me, peer, epoch = session.key, canonical(request.peer), session.epoch
         name = self.known.get(peer, request.peer)
 
         def page(result: tuple[list, int | None]) -> None:
@@ -541,7 +582,7 @@ class Relay:
             # exceed one frame. The newest stay; the cursor leads to the rest.
             session.send(fit_page(build, entries[::-1]))
 
-        self.store.submit(lambda db: mailbox.history(db, me, peer, request.before, request.limit), page,
+        self.store.submit(lambda db: mailbox.history(db, me, peer, request.before, request.limit, epoch), page,
                           self._unavailable(session, request.request_id))
 
     def _block(self, session: ClientSession, request: Block | Unblock) -> None:

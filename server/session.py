@@ -33,7 +33,7 @@ class ClientSession(asyncio.Protocol):
 
     __slots__ = ("relay", "conn", "transport", "address", "port", "name", "key", "registered",
                  "connected_at", "last_seen", "pinged", "inflight", "backlog", "backlog_cursor", "backlog_loading",
-                 "logging_in", "bucket", "bad_frames", "closing", "leave_reason", "batcher", "_unsent")
+                 "logging_in", "bucket", "bad_frames", "closing", "leave_reason", "batcher", "_unsent", "epoch")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher) -> None:
         self.relay = relay
@@ -48,6 +48,9 @@ class ClientSession(asyncio.Protocol):
         self.name: str | None = None
         self.key: str | None = None  # the canonical form of name
         self.registered = False  # logged in to an account (with its password)
+        # Message ids up to this belong to earlier holders of this guest name (see guests.py):
+        # this session gets none of them, nor news of them. Set by the relay at login.
+        self.epoch = 0
         self.logging_in = False  # a hello is being checked (password hashing takes a while)
         self.connected_at = self.last_seen = time.monotonic()
         # True once a heartbeat ping went out unanswered; any frame from the client clears it.

@@ -87,6 +87,16 @@ MIGRATIONS: dict[int, str] = {
             PRIMARY KEY (owner_key, blocked_key)
         );
     """,
+    2: """
+        -- The holder of each guest name (see server/guests.py): only they may resume it.
+        CREATE TABLE guests (
+            name_key   TEXT PRIMARY KEY,
+            name       TEXT NOT NULL,
+            token_hash BLOB NOT NULL,          -- sha256 of the resume token given to the holder
+            epoch      INTEGER NOT NULL,       -- msg_ids up to this belong to earlier holders
+            left_at    REAL                    -- when the holder's last session left (NULL while online)
+        );
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

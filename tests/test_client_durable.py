@@ -242,7 +242,9 @@ def test_a_name_claimed_meanwhile_stops_the_reconnections(server: ServerThread, 
     proxy.refuse_new = True
     proxy.cut("Alice")
     assert at_alice.wait(lambda r: bool(r.of(Reconnecting)))
-    # Someone else claims the guest name while Alice is away.
+    # Someone else claims the guest name while Alice is away, once its hold is over (a
+    # stranger cannot during the hold: tests/test_guests.py).
+    server.server.relay.logins.guests.hold = 0.0
     start(clients, server.port, "alice", password="correct horse", register=True)
     proxy.refuse_new = False
     assert alice.closed.wait(WAIT)

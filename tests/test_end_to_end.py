@@ -6,6 +6,7 @@ in, one event per line out), exactly as a script would use them.
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import signal
@@ -28,7 +29,9 @@ class Process:
         self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, text=True, bufsize=1,
                                      stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env={"PYTHONUNBUFFERED": "1", "PATH": "/usr/bin:/bin"})
+                                     env={"PYTHONUNBUFFERED": "1", "PATH": "/usr/bin:/bin",
+                                          # the test's own client state, never the real home's
+                                          "CHAT_STATE_DIR": os.environ["CHAT_STATE_DIR"]})
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         for stream in (self.proc.stdout, self.proc.stderr):

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from client.resume import ResumeTokens
 from protocol import (Accepted, Delivered, DirectMessage, Hello, Receipt, RoomMessage, SendDirect, SendRoom, UserJoined,
                       UserLeft, Welcome)
 from server import ServerConfig, ServerThread
@@ -392,8 +393,10 @@ def test_login_errors_keep_the_form_open(open_gui, server, display, tmp_path) ->
 
 def test_history_shows_when_a_conversation_opens(open_gui, server) -> None:
     with alice_login(server) as alice:
-        # Bob talked with Alice earlier, from another client.
+        # Bob talked with Alice earlier, from another client on this machine: the window
+        # finds that client's resume token for the guest name in the user's file.
         with WireClient.login(server.host, server.port, "Bob") as old_bob:
+            ResumeTokens.default().put(f"127.0.0.1:{server.port}", "Bob", old_bob.welcome.resume)
             alice.send(SendDirect("a", "Bob", "an earlier question"))
             old_bob.send(Receipt(old_bob.expect(DirectMessage, skip=NOTICES).msg_id))
             old_bob.send(SendDirect("b", "Alice", "an earlier answer"))

@@ -506,7 +506,7 @@ class FakeSession:
         self.address, self.port = address, port
         self.name = self.key = None
         self.registered = self.logging_in = self.closing = self.backlog = self.backlog_loading = False
-        self.backlog_cursor = self.bad_frames = 0
+        self.backlog_cursor = self.bad_frames = self.epoch = 0
         self.inflight = self.bucket = None
         self.leave_reason = "disconnected"
         self.conn = SimpleNamespace(state=State.OPEN)
@@ -538,14 +538,31 @@ class RelayBench:
         self.relay = Relay(ServerConfig(rate_per_connection=1e6, burst_per_connection=1e6,
                                         rate_per_address=1e6, burst_per_address=1e6), self.store)
         self.ports = 0
+        # The resume token of each guest name, as a client keeps it (see server/guests.py).
+        self.tokens: dict[str, str] = {}
 
-    def login(self, name: str, password: str | None = None, register: bool = False) -> FakeSession:
+    def login(self, name: str, password: str | None = None, register: bool = False,
+              tokens: dict[str, str] | None = None) -> FakeSession:
+        """Log in as ``name``, with the token kept in ``tokens`` (by default the bench's
+        own: the same person coming back; pass ``{}`` for someone else)."""
+        tokens = self.tokens if tokens is None else tokens
+        session = self.attempt(name, password, register, tokens)
+        [welcome] = session.take(Welcome) or [session.sent]
+        assert isinstance(welcome, Welcome), welcome
+        if welcome.resume:
+            tokens[name.lower()] = welcome.resume
+        return session
+
+    def attempt(self, name: str, password: str | None = None, register: bool = False,
+                tokens: dict[str, str] | None = None) -> FakeSession:
+        """A session that sent a hello for ``name``; what it got is in its ``sent``."""
+        tokens = self.tokens if tokens is None else tokens
         self.ports += 1
         session = FakeSession(self.ports)
         self.relay.connected(session)
-        self.relay.handle(session, Hello("h", name, const.PROTOCOL_VERSION, password, register))
+        self.relay.handle(session, Hello("h", name, const.PROTOCOL_VERSION, password, register,
+                                         tokens.get(name.lower())))
         self.settle()
-        assert session.take(Welcome), session.sent
         return session
 
     def settle(self) -> None:
@@ -642,7 +659,7 @@ def test_a_message_stored_as_its_recipient_logs_in_comes_after_the_older_ones(lo
     bench.ports += 1
     bob_again = FakeSession(bench.ports)
     bench.relay.connected(bob_again)
-    bench.relay.handle(bob_again, Hello("h", "Bob", const.PROTOCOL_VERSION))
+    bench.relay.handle(bob_again, Hello("h", "Bob", const.PROTOCOL_VERSION, resume=bench.tokens["bob"]))
     bench.settle()
     assert [m.text for m in bob_again.take(DirectMessage)] == [f"old {i}" for i in range(5)] + ["new"]
     bench.store.close()

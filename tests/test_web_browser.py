@@ -21,7 +21,9 @@ import pytest
 
 from cdp import CDP, Chromium
 from chatpeer import TcpPeer
-from protocol import Accepted, Delivered, DirectMessage, SendRoom, UserJoined, UserLeft
+import const
+from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, Queued, SendRoom, UserJoined,
+                      UserLeft)
 from server import ServerConfig, ServerThread
 from server.outbox import WriteBatcher
 from server.web import start_web_server, stop_web_server
@@ -340,6 +342,33 @@ def test_the_page_reconnects_by_itself(page: Page, alice: TcpPeer) -> None:
     request_id = alice.send_dm("Bob", "welcome back")
     alice.expect(Accepted, TIMEOUT)
     assert alice.expect(Delivered, TIMEOUT).request_id == request_id
+    assert page.problems() == []
+
+
+def test_the_page_keeps_the_guest_token_so_only_it_gets_what_waited(page: Page, alice: TcpPeer) -> None:
+    page.log_in("Bob")
+    token = page.js("localStorage.getItem('chat.resume.bob')")
+    assert isinstance(token, str) and len(token) >= 43
+    alice.login("Alice")
+    # Bob reloads the page: his session ends, and a message for him waits.
+    page.cdp.send("Page.navigate", {"url": page.url})
+    page.cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
+    alice.expect(UserLeft, TIMEOUT, where=lambda e: e.name == "Bob")
+    request_id = alice.send_dm("Bob", "while you were away")
+    assert alice.expect(Queued, TIMEOUT).request_id == request_id
+    # Someone else, from a terminal, cannot take the name meanwhile.
+    stranger = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        stranger.send(Hello("h", "bob", const.PROTOCOL_VERSION))
+        assert stranger.expect(ErrorReply, TIMEOUT).code == ErrorCode.NAME_TAKEN
+    finally:
+        stranger.close()
+    # The page, with the token it kept, is Bob again: it gets the message.
+    page.wait_for("document.activeElement && document.activeElement.id === 'login-name'")
+    page.log_in("Bob")
+    assert alice.expect(Delivered, TIMEOUT).request_id == request_id
+    page.open_conversation("Alice")
+    page.wait_for("document.getElementById('messages').textContent.includes('while you were away')")
     assert page.problems() == []
 
 

@@ -10,6 +10,7 @@ they want (including garbage) and to assert on exactly the frames that come back
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import struct
@@ -23,6 +24,12 @@ TIMEOUT = 10.0
 
 
 class WireClient:
+    # The resume token of each guest name, as a real client keeps them on one machine: a
+    # login passes its name's token (see PROTOCOL.md, "Guest names"). Keyed by the test's
+    # state directory (each test is one machine: see conftest.py), the host and the name;
+    # not the port, so that a server restarted on another port knows its guests again.
+    tokens: dict[tuple[str, str, str], str] = {}
+
     def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
         """Connect to ``host:port``; with ``tls``, wrap the socket (the handshake and the
         certificate check happen here, so a failed verification raises ssl.SSLError)."""
@@ -40,17 +47,23 @@ class WireClient:
 
     @classmethod
     def login(cls, host: str, port: int, name: str, password: str | None = None, register: bool = False,
-              tls: ssl.SSLContext | None = None) -> WireClient:
+              tls: ssl.SSLContext | None = None, tokens: dict[tuple[str, str, str], str] | None = None) -> WireClient:
         """Connect and log in as ``name`` (with ``password``, or claiming the name with
         ``register``); raises AssertionError if not welcomed. The welcome is kept in
-        ``client.welcome``."""
+        ``client.welcome``. The hello carries the name's resume token from ``tokens``
+        (default: the shared ``WireClient.tokens``; ``{}`` plays someone else), and a new
+        token from the welcome is kept there."""
+        tokens = cls.tokens if tokens is None else tokens
+        key = (os.environ.get("CHAT_STATE_DIR", ""), host, name.lower())
         client = cls(host, port, tls)
         try:
-            client.send(Hello("hello", name, const.PROTOCOL_VERSION, password, register))
+            client.send(Hello("hello", name, const.PROTOCOL_VERSION, password, register, tokens.get(key)))
             client.welcome = client.expect(Welcome)
         except BaseException:
             client.close()
             raise
+        if client.welcome.resume:
+            tokens[key] = client.welcome.resume
         return client
 
     def __enter__(self) -> WireClient:

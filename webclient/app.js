@@ -103,8 +103,9 @@ function nowSeconds() {
   return Date.now() / 1000;
 }
 
-/** The hello that logs in; the password goes along only when one was typed. */
-function helloFrame(chat, name, password, register) {
+/** The hello that logs in; the password goes along only when one was typed, and the
+ * guest's resume token (PROTOCOL.md, "Guest names") when this browser keeps one. */
+function helloFrame(chat, name, password, register, resume) {
   const id = chat.nextId();
   chat.requests.set(id, { kind: "hello" });
   const frame = { type: "hello", id, name, version: PROTOCOL_VERSION };
@@ -112,6 +113,7 @@ function helloFrame(chat, name, password, register) {
     frame.password = password;
     if (register) frame.register = true;
   }
+  if (typeof resume === "string" && resume) frame.resume = resume;
   return frame;
 }
 
@@ -200,6 +202,8 @@ const HANDLERS = {
     chat.welcomedOnce = true;
     chat.notice = "";
     out.login = "ok";
+    // A new guest token: the shell keeps it, so that coming back gets our messages.
+    if (typeof frame.resume === "string" && frame.resume) out.resume = frame.resume;
     const id = chat.nextId();
     chat.requests.set(id, { kind: "who", listed: new Set() });
     out.send.push({ type: "who", id });
@@ -647,7 +651,7 @@ function connect() {
   socket.addEventListener("open", () => {
     if (socket !== shell.socket) return;
     const { name, password, register } = shell.credentials;
-    sendFrame(helloFrame(chat, name, password, register));
+    sendFrame(helloFrame(chat, name, password, register, loadResume(name)));
   });
   socket.addEventListener("message", (event) => {
     if (socket !== shell.socket || typeof event.data !== "string") return;
@@ -675,6 +679,7 @@ function connect() {
 function onFrame(frame) {
   const chat = shell.chat;
   const out = receiveFrame(chat, frame);
+  if (out.resume) keepResume(chat.me, out.resume);
   out.send.forEach(sendFrame);
   if (out.login === "ok") {
     shell.attempts = 0;
@@ -740,6 +745,33 @@ function logOut() {
   $("login-password").value = "";
   render(shell.chat);
   $("login-name").focus();
+}
+
+/* Guest resume tokens, by name. localStorage belongs to this page's origin (the server),
+ * so the key needs only the name; without storage they last as long as the page. */
+const resumeTokens = new Map();
+
+function resumeKey(name) {
+  return `chat.resume.${name.toLowerCase()}`;
+}
+
+function loadResume(name) {
+  try {
+    const token = localStorage.getItem(resumeKey(name));
+    if (token) return token;
+  } catch {
+    /* storage may be off: the copy in memory still serves reconnections */
+  }
+  return resumeTokens.get(name.toLowerCase()) || null;
+}
+
+function keepResume(name, token) {
+  resumeTokens.set(name.toLowerCase(), token);
+  try {
+    localStorage.setItem(resumeKey(name), token);
+  } catch {
+    /* storage may be off: reconnections use the copy in memory */
+  }
 }
 
 function remember(name) {

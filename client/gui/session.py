@@ -117,8 +117,8 @@ def fetch_history(client: object, peer: str, limit: int = HISTORY_LIMIT) -> Sequ
 
 # Titles and sentences for a refused login, by protocol error code.
 _REFUSALS = {
-    "name_taken": ("Name taken", "The name {name} is already in use by someone who is online. "
-                                 "Choose another name."),
+    "name_taken": ("Name taken", "The name {name} is in use, or kept for a while for the guest who used it "
+                                 "last. Choose another name.\n\nThe server says: {message}"),
     "bad_password": ("Wrong password", "The password for {name} is wrong. Check it and try again."),
     "auth_required": ("Password needed", "The name {name} is registered: enter its password to log in "
                                          "with it, or choose another name."),

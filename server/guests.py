@@ -1,0 +1,122 @@
+"""Guest names: who holds each one, proven by a resume token, and for how long.
+
+A guest name (one without an account) belongs to its **holder**, the person who took it.
+At that login the server issues a secret resume token (sent once, in the ``welcome``) and
+keeps only its SHA-256 hash: a 256-bit random secret needs no slow hash, and a stolen
+database gives nobody the token. A later hello for the name that carries the token is the
+same guest: it gets the messages that waited and its history. The rules:
+
+- while the holder is online, and for ``hold`` seconds after their last session left,
+  the name is **held**: a hello without the token (or with a wrong one) is refused
+  ``name_taken``, saying until when;
+- after the hold, the holder still gets back in with the token, as long as nobody else
+  took the name;
+- a hello without the token after the hold **takes** the name: a new holder, a new token,
+  and a new **epoch**, the highest message id given out before that login. Nothing of the
+  earlier holders passes on: history shows the new holder only messages with a larger id,
+  and what still waited for the earlier holder is expired (its senders are told);
+- an account (a password) is unaffected by all this; a guest who registers its name keeps
+  its epoch, so it keeps its queue and its history, and nothing older.
+
+Policy and bookkeeping only: the relay applies the decisions and writes them through to
+the store with the functions at the bottom. Time comes in as an argument.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Claim(Enum):
+    """What a hello for a guest name amounts to (see :meth:`GuestNames.decide`)."""
+
+    RESUME = "resume"  # the holder is back (valid token)
+    TAKE = "take"      # the name is free: a new holder
+    HELD = "held"      # someone else holds it: name_taken
+
+
+@dataclass(slots=True)
+class Holding:
+    """The current holder of one guest name."""
+
+    name: str
+    token_hash: bytes
+    # Message ids up to this one belong to earlier holders of the name.
+    epoch: int
+    # When the holder's last session left; None while online.
+    left_at: float | None
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+class GuestNames:
+    """The holdings of all guest names, keyed by canonical name; ``hold`` in seconds."""
+
+    def __init__(self, holdings: dict[str, Holding], hold: float) -> None:
+        self.holdings = holdings
+        self.hold = hold
+
+    def decide(self, key: str, token: str | None, now: float) -> tuple[Claim, float]:
+        """What a hello for guest name ``key`` with ``token`` gets, and, for HELD, until
+        when (a time; ``inf`` while the holder is online)."""
+        holding = self.holdings.get(key)
+        if holding is None:
+            return Claim.TAKE, 0.0
+        if token is not None and hmac.compare_digest(_digest(token), holding.token_hash):
+            return Claim.RESUME, 0.0
+        if holding.left_at is None:
+            return Claim.HELD, float("inf")
+        until = holding.left_at + self.hold
+        return (Claim.HELD, until) if now < until else (Claim.TAKE, 0.0)
+
+    def take(self, key: str, name: str, epoch: int) -> tuple[str, Holding]:
+        """Make a new holder of ``key`` (online now); returns the token to give them."""
+        token = secrets.token_urlsafe(32)
+        holding = self.holdings[key] = Holding(name, _digest(token), epoch, None)
+        return token, holding
+
+    def epoch(self, key: str) -> int:
+        """Message ids up to this belong to earlier holders of ``key`` (0: none)."""
+        holding = self.holdings.get(key)
+        return holding.epoch if holding is not None else 0
+
+    def arrived(self, key: str) -> None:
+        holding = self.holdings.get(key)
+        if holding is not None:
+            holding.left_at = None
+
+    def left(self, key: str, now: float) -> Holding | None:
+        """The holder's last session left at ``now``: the hold starts."""
+        holding = self.holdings.get(key)
+        if holding is not None:
+            holding.left_at = now
+        return holding
+
+
+# --- Store operations (run by the store; see store.py) ------------------------------------
+
+
+def load_holdings(db: sqlite3.Connection, now: float) -> dict[str, Holding]:
+    """Every holding; a holder the server thought online (it stopped without noting their
+    leaving) left at ``now``, the start, so their hold runs from then."""
+    rows = db.execute("SELECT name_key, name, token_hash, epoch, left_at FROM guests").fetchall()
+    return {key: Holding(name, token_hash, epoch, now if left_at is None else left_at)
+            for key, name, token_hash, epoch, left_at in rows}
+
+
+def save_holding(db: sqlite3.Connection, key: str, holding: Holding) -> None:
+    db.execute("INSERT INTO guests (name_key, name, token_hash, epoch, left_at) VALUES (?, ?, ?, ?, ?)"
+               " ON CONFLICT (name_key) DO UPDATE SET name = excluded.name, token_hash = excluded.token_hash,"
+               " epoch = excluded.epoch, left_at = excluded.left_at",
+               (key, holding.name, holding.token_hash, holding.epoch, holding.left_at))
+
+
+def set_left_at(db: sqlite3.Connection, key: str, left_at: float | None) -> None:
+    db.execute("UPDATE guests SET left_at = ? WHERE name_key = ?", (left_at, key))
