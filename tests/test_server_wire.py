@@ -182,7 +182,7 @@ def test_who_with_2000_users_online_is_complete_through_pages(server: ServerThre
             server.server.relay.registry.register(name, "127.0.0.1", 10000 + n, 1763712000.0 + n, object())
 
     server.call(populate)
-    with WireClient.login(server.host, server.port, "Alice") as wire:
+    with WireClient.login(server.host, server.port, "Wanda") as wire:
         wire.send(WhoRequest("w1"))
         first = wire.expect(UserList, skip=NOTICES)
         assert first.next is not None and 0 < len(first.users) < 2001
