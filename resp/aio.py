@@ -137,21 +137,29 @@ class _Link(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        self.core.receive_data(data)
+        self._settle()
+
+    def eof_received(self) -> bool:
+        # The core tells a clean end from one in the middle of a reply; connection_lost,
+        # which follows, fails whatever is still pending.
+        self.core.receive_data(b"")
+        self._settle()
+        return False
+
+    def _settle(self) -> None:
+        """Hand every complete reply to its future; on bad bytes, give up the connection."""
         core = self.core
-        core.receive_data(data)
         try:
             while (item := core.next_reply()) is not NEED_DATA:
                 future, reply = item
                 if not future.done():
                     future.set_result(reply)
         except ProtocolError as exc:
+            # Once per connection: the stream is dead after this, nothing more is parsed.
             log.error("closing the connection to %s: %s", self.client.address, exc)
             self.abort(f"the connection to {self.client.address} broke ({exc}); the "
                        f"command may or may not have run")
-
-    def eof_received(self) -> bool:
-        # Let connection_lost, which always follows, say what failed.
-        return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         failed = self.fail_pending(self.client._lost_reason(exc))
