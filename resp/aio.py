@@ -41,7 +41,7 @@ import asyncio
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -248,66 +248,119 @@ class RedisClient:
         loop = asyncio.get_running_loop()
         timeout = self.timeout if timeout is None else timeout
         if self._in_flight >= self.max_in_flight:
-            await self._wait_for_room(timeout)
+            await self._wait_for_room(timeout, 1)
         future = loop.create_future()
-        timer = loop.call_later(timeout, self._expire, future, timeout)
+        timer = loop.call_later(timeout, self._expire, (future,), timeout)
         self._in_flight += 1
         try:
-            link = self._link
-            if link is not None:
-                link.send(command, future)
-                if not self._flush_scheduled:
-                    # Every command issued in this turn goes out in the same write.
-                    self._flush_scheduled = True
-                    loop.call_soon(self._flush)
-            else:
-                self._waiting.append((command, future))
-                if self._connector is None:
-                    self._connector = loop.create_task(self._connect())
+            self._submit(loop, ((command, future),))
             return await future
         finally:
             timer.cancel()
             self._in_flight -= 1
-            while self._room_waiters:
-                waiter = self._room_waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    break
+            self._wake_room()
 
-    async def _wait_for_room(self, timeout: float) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._in_flight >= self.max_in_flight:
-            waiter = asyncio.get_running_loop().create_future()
+    async def pipeline(self, commands: Iterable[Sequence[Any]],
+                       timeout: float | None = None) -> list[Any]:
+        """Send several commands together; return their replies in order.
+
+        The same as ``gather``-ing one :meth:`execute` per command, without a task per
+        command: error replies are values in the list, and it raises as :meth:`execute`
+        does if any command gets no reply (the others' fate is then unknown too), with
+        one deadline for the lot.
+        """
+        if self._closed:
+            raise RedisConnectionError("the Redis client is closed")
+        encoded = [encode_command(args) for args in commands]
+        if not encoded:
+            return []
+        count = len(encoded)
+        loop = asyncio.get_running_loop()
+        timeout = self.timeout if timeout is None else timeout
+        if self._in_flight and self._in_flight + count > self.max_in_flight:
+            await self._wait_for_room(timeout, count)
+        futures = [loop.create_future() for _ in encoded]
+        timer = loop.call_later(timeout, self._expire, futures, timeout)
+        self._in_flight += count
+        try:
+            self._submit(loop, zip(encoded, futures))
+            return [await future for future in futures]
+        except BaseException:
+            for future in futures:  # all share the fate of the first: retrieve them
+                if future.done() and not future.cancelled():
+                    future.exception()
+                else:
+                    future.cancel()
+            raise
+        finally:
+            timer.cancel()
+            self._in_flight -= count
+            self._wake_room()
+
+    def _submit(self, loop: asyncio.AbstractEventLoop,
+                entries: Iterable[tuple[bytes, asyncio.Future[Any]]]) -> None:
+        """Send now if connected (one write per loop turn), else queue and connect."""
+        link = self._link
+        if link is not None:
+            for command, future in entries:
+                link.send(command, future)
+            if not self._flush_scheduled:
+                # Every command issued in this turn goes out in the same write.
+                self._flush_scheduled = True
+                loop.call_soon(self._flush)
+        else:
+            self._waiting.extend(entries)
+            if self._connector is None:
+                self._connector = loop.create_task(self._connect())
+
+    async def _wait_for_room(self, timeout: float, count: int) -> None:
+        """Wait until ``count`` more commands fit under ``max_in_flight`` (or none is in
+        flight: a pipeline larger than the bound goes alone)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._in_flight and self._in_flight + count > self.max_in_flight:
+            waiter = loop.create_future()
             self._room_waiters.append(waiter)
             try:
-                await asyncio.wait_for(waiter, deadline - asyncio.get_running_loop().time())
+                await asyncio.wait_for(waiter, deadline - loop.time())
             except TimeoutError:
                 raise TimeoutError(f"{self.max_in_flight} Redis commands were in flight for "
                                    f"{timeout} s: this one was not sent") from None
+
+    def _wake_room(self) -> None:
+        while self._room_waiters:
+            waiter = self._room_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
 
     def _flush(self) -> None:
         self._flush_scheduled = False
         if self._link is not None:
             self._link.flush()
 
-    def _expire(self, future: asyncio.Future[Any], timeout: float) -> None:
-        """The deadline of one command passed without a reply."""
-        if future.done():
-            return
-        if any(waiting is future for _, waiting in self._waiting):
-            if self._connect_error is not None:
-                future.set_exception(RedisConnectionError(
-                    f"cannot connect to {self.address}: {self._connect_error}; "
-                    f"the command was not sent"))
+    def _expire(self, futures: Sequence[asyncio.Future[Any]], timeout: float) -> None:
+        """The deadline of one command (or pipeline) passed without a reply."""
+        waiting = {id(future) for _, future in self._waiting}
+        sent = False
+        for future in futures:
+            if future.done():
+                continue
+            if id(future) in waiting:
+                if self._connect_error is not None:
+                    future.set_exception(RedisConnectionError(
+                        f"cannot connect to {self.address}: {self._connect_error}; "
+                        f"the command was not sent"))
+                else:
+                    future.set_exception(TimeoutError(
+                        f"no connection to {self.address} within {timeout} s; the command was not sent"))
             else:
+                sent = True
                 future.set_exception(TimeoutError(
-                    f"no connection to {self.address} within {timeout} s; the command was not sent"))
-            return
-        future.set_exception(TimeoutError(
-            f"no reply from {self.address} within {timeout} s; the command may or may not "
-            f"have run"))
+                    f"no reply from {self.address} within {timeout} s; the command may or may "
+                    f"not have run"))
         link = self._link
-        if link is not None:
+        if sent and link is not None:
             log.warning("no reply from %s within %s s: closing the connection", self.address, timeout)
             link.abort(f"the connection to {self.address} was closed after a command timed "
                        f"out; this command may or may not have run")

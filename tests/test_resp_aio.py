@@ -161,3 +161,14 @@ def test_bad_arguments_raise_before_anything_is_sent():
                 await redis.execute()
             assert fake.connections == 0
     run(main())
+
+
+def test_a_pipeline_to_a_silent_server_times_out_once_for_the_lot():
+    async def main():
+        async with FakeRedis() as fake, RedisClient(fake.url, timeout=0.3) as redis:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError, match="may or may not have run"):
+                await redis.pipeline([("GET", i) for i in range(100)])
+            assert time.monotonic() - started < 2
+            assert fake.received.count(b"GET") == 100
+    run(main())

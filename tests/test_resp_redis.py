@@ -237,3 +237,23 @@ def test_more_commands_than_max_in_flight_wait_their_turn(redis_server):
             replies = await asyncio.gather(*(redis.execute("INCR", "n") for _ in range(50)))
             assert sorted(replies) == list(range(1, 51))
     run(main())
+
+
+def test_pipeline_sends_a_batch_in_one_write_and_returns_replies_in_order(redis_server):
+    async def main():
+        async with RedisClient(redis_server.url, max_in_flight=100) as redis:
+            assert await redis.pipeline([]) == []
+            assert await redis.execute("PING") == "PONG"
+            transport = redis._link.transport
+            writes = []
+            real_write = transport.write
+            transport.write = lambda data: (writes.append(len(data)), real_write(data))[1]
+            commands = [("SET", f"k{i}", i) for i in range(500)] + [("LPUSH", "k7", "x")] \
+                + [("GET", f"k{i}") for i in range(500)]
+            # Larger than max_in_flight: a batch that cannot fit goes alone.
+            replies = await redis.pipeline(commands)
+            assert replies[:500] == ["OK"] * 500
+            assert replies[500].code == "WRONGTYPE"
+            assert replies[501:] == [str(i).encode() for i in range(500)]
+            assert len(writes) == 1
+    run(main())
