@@ -190,6 +190,29 @@ class _Link(asyncio.Protocol):
             self.transport.write(data)
 
 
+class _Deadline:
+    """One timer for the commands of one loop turn: fires ``expire(futures, timeout)``
+    unless every one of them is done first (``done()`` is called once per command)."""
+
+    __slots__ = ("timeout", "futures", "open", "_timer")
+
+    timeout: float | None
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float,
+                 expire: Callable[[list[asyncio.Future[Any]], float], None]) -> None:
+        self.timeout = timeout
+        self.futures: list[asyncio.Future[Any]] = []
+        self.open = 0
+        self._timer = loop.call_later(timeout, expire, self.futures, timeout)
+
+    def done(self) -> None:
+        self.open -= 1
+        if not self.open:
+            self._timer.cancel()
+            self.futures.clear()
+            self.timeout = None  # spent: a later command of the same turn takes a new one
+
+
 class RedisClient:
     """One connection to one Redis server, reopened as needed (see the module docstring).
 
@@ -218,6 +241,8 @@ class RedisClient:
         # Why the last connection attempt failed, for the commands that time out waiting.
         self._connect_error: BaseException | None = None
         self._flush_scheduled = False
+        # The timer shared by the execute() calls of the current loop turn, if any.
+        self._deadline: _Deadline | None = None
         self._in_flight = 0
         self._room_waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
@@ -250,13 +275,20 @@ class RedisClient:
         if self._in_flight >= self.max_in_flight:
             await self._wait_for_room(timeout, 1)
         future = loop.create_future()
-        timer = loop.call_later(timeout, self._expire, (future,), timeout)
+        # One timer for all the commands issued in this loop turn with this timeout: a
+        # timer per command would cost a fifth of the command (the heap, the cancels).
+        deadline = self._deadline
+        if deadline is None or deadline.timeout != timeout:
+            deadline = self._deadline = _Deadline(loop, timeout, self._expire)
+            self._schedule_flush(loop)
+        deadline.futures.append(future)
+        deadline.open += 1
         self._in_flight += 1
         try:
             self._submit(loop, ((command, future),))
             return await future
         finally:
-            timer.cancel()
+            deadline.done()
             self._in_flight -= 1
             self._wake_room()
 
@@ -304,10 +336,7 @@ class RedisClient:
         if link is not None:
             for command, future in entries:
                 link.send(command, future)
-            if not self._flush_scheduled:
-                # Every command issued in this turn goes out in the same write.
-                self._flush_scheduled = True
-                loop.call_soon(self._flush)
+            self._schedule_flush(loop)
         else:
             self._waiting.extend(entries)
             if self._connector is None:
@@ -334,8 +363,16 @@ class RedisClient:
                 waiter.set_result(None)
                 break
 
+    def _schedule_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._flush_scheduled:
+            # Every command issued in this turn goes out in the same write.
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+
     def _flush(self) -> None:
+        """The end of a loop turn's commands: write them, and close their shared deadline."""
         self._flush_scheduled = False
+        self._deadline = None
         if self._link is not None:
             self._link.flush()
 
