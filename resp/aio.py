@@ -53,6 +53,8 @@ log = logging.getLogger("resp")
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_MAX_IN_FLIGHT = 10_000
+# While Redis stays unreachable, a summary of the failed attempts is logged this often.
+FAILURE_LOG_INTERVAL = 60.0
 
 
 class RedisConnectionError(ConnectionError):
@@ -240,6 +242,9 @@ class RedisClient:
         self._connector: asyncio.Task[None] | None = None
         # Why the last connection attempt failed, for the commands that time out waiting.
         self._connect_error: BaseException | None = None
+        # Failed attempts since the last success, and when the last was logged.
+        self._failures = 0
+        self._failure_logged_at = 0.0
         self._flush_scheduled = False
         # The timer shared by the execute() calls of the current loop turn, if any.
         self._deadline: _Deadline | None = None
@@ -407,25 +412,23 @@ class RedisClient:
     async def _connect(self) -> None:
         """Connect, retrying with backoff while some command is waiting for a connection."""
         delays = backoff(*self._backoff)
-        attempts = 0
         try:
-            while self._waiting and not self._closed:
-                attempts += 1
+            while self._still_waiting() and not self._closed:
                 try:
                     link = await self._open()
                 except _Refused as exc:
-                    log.error("%s", exc)
+                    self._note_failure(str(exc))
                     self._fail_waiting(str(exc))
                     return
                 except (OSError, TimeoutError, ProtocolError, RedisConnectionError) as exc:
                     self._connect_error = exc
-                    if attempts == 1:
-                        # Said once per outage; the success below says how long it took.
-                        log.warning("cannot connect to %s: %s; retrying", self.address, exc or type(exc).__name__)
+                    self._note_failure(f"cannot connect to {self.address}: "
+                                       f"{exc or type(exc).__name__}; retrying")
                     await asyncio.sleep(next(delays))
                     continue
-                if attempts > 1:
-                    log.warning("connected to %s after %d attempts", self.address, attempts)
+                if self._failures:
+                    log.warning("connected to %s after %d failed attempts", self.address, self._failures)
+                self._failures = 0
                 self._connect_error = None
                 self._link = link
                 while self._waiting:
@@ -436,6 +439,21 @@ class RedisClient:
                 return
         finally:
             self._connector = None
+
+    def _still_waiting(self) -> bool:
+        """Drop the waiting commands that have failed already; is any left?"""
+        if any(future.done() for _, future in self._waiting):
+            self._waiting = deque(entry for entry in self._waiting if not entry[1].done())
+        return bool(self._waiting)
+
+    def _note_failure(self, message: str) -> None:
+        """Log a failed attempt: the first of an outage, then one summary a minute."""
+        self._failures += 1
+        now = asyncio.get_running_loop().time()
+        if self._failures == 1 or now - self._failure_logged_at >= FAILURE_LOG_INTERVAL:
+            more = f" ({self._failures} failed attempts so far)" if self._failures > 1 else ""
+            log.warning("%s%s", message, more)
+            self._failure_logged_at = now
 
     async def _open(self) -> _Link:
         """A new connection, with AUTH and SELECT done, within ``connect_timeout``."""

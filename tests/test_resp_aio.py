@@ -172,3 +172,20 @@ def test_a_pipeline_to_a_silent_server_times_out_once_for_the_lot():
             assert time.monotonic() - started < 2
             assert fake.received.count(b"GET") == 100
     run(main())
+
+
+def test_an_outage_is_logged_once_however_many_commands_fail_in_it(caplog):
+    async def main():
+        port = free_port()
+        async with RedisClient(f"redis://127.0.0.1:{port}/0", timeout=0.15, backoff_max=0.05) as redis:
+            for _ in range(5):
+                with pytest.raises(RedisConnectionError, match="cannot connect"):
+                    await redis.execute("PING")
+                # Each command on its own: the connector gives up between them.
+                deadline = time.monotonic() + 5
+                while redis._connector is not None:
+                    assert time.monotonic() < deadline, "the connector kept trying for nobody"
+                    await asyncio.sleep(0.01)
+    with caplog.at_level(logging.WARNING, logger="resp"):
+        run(main())
+    assert [r.getMessage()[:14] for r in caplog.records] == ["cannot connect"]
