@@ -18,21 +18,23 @@ The contract:
   failed either way may or may not have run; one that was never sent says so.
 - **Pipelining**: commands issued in the same turn of the event loop (for instance by
   ``asyncio.gather``) are written with one ``transport.write`` and their replies read
-  as they come, so a thousand commands cost one round trip.
+  as they come, so a thousand commands cost one round trip. ``pipeline(commands)`` does
+  the same for a list of commands without a task per command (a third of the CPU).
 - **Connecting** is lazy: the first command connects, sends ``AUTH`` and ``SELECT`` from
   the URL, then the commands that waited, in order. A connection that is lost is not
   reopened until the next command; while it cannot be reached, attempts are repeated with
   a growing pause (``backoff``) for as long as some command is still waiting, and each
   waiting command fails at its own deadline with the last connection error. ``AUTH`` or
   ``SELECT`` refused fails the waiting commands at once (retrying cannot help).
-- A command that times out after it was sent closes the connection: a server that does
-  not answer one command will not answer the ones behind it either, and a late reply must
-  not be taken for the next command's. The other commands in flight fail with
-  :class:`RedisConnectionError`; the next command reconnects.
+- A command that times out after it was sent closes the connection: replies come in
+  order, so a server that does not answer one command will not answer the ones behind it
+  either. The other commands in flight fail with :class:`RedisConnectionError`; the next
+  command reconnects.
 - At most ``max_in_flight`` commands wait for a reply at once; more wait their turn
   (within their timeout), so memory stays bounded however fast callers issue commands.
 - A blocking read (``XREADGROUP ... BLOCK``) holds up every command behind it on its
   connection: give blocking reads a client of their own.
+- A client belongs to the event loop it is first used in, and is not thread-safe.
 """
 
 from __future__ import annotations
@@ -278,7 +280,7 @@ class RedisClient:
         loop = asyncio.get_running_loop()
         timeout = self.timeout if timeout is None else timeout
         if self._in_flight >= self.max_in_flight:
-            await self._wait_for_room(timeout, 1)
+            timeout = await self._wait_for_room(timeout, 1)
         future = loop.create_future()
         # One timer for all the commands issued in this loop turn with this timeout: a
         # timer per command would cost a fifth of the command (the heap, the cancels).
@@ -315,7 +317,7 @@ class RedisClient:
         loop = asyncio.get_running_loop()
         timeout = self.timeout if timeout is None else timeout
         if self._in_flight and self._in_flight + count > self.max_in_flight:
-            await self._wait_for_room(timeout, count)
+            timeout = await self._wait_for_room(timeout, count)
         futures = [loop.create_future() for _ in encoded]
         timer = loop.call_later(timeout, self._expire, futures, timeout)
         self._in_flight += count
@@ -347,9 +349,9 @@ class RedisClient:
             if self._connector is None:
                 self._connector = loop.create_task(self._connect())
 
-    async def _wait_for_room(self, timeout: float, count: int) -> None:
+    async def _wait_for_room(self, timeout: float, count: int) -> float:
         """Wait until ``count`` more commands fit under ``max_in_flight`` (or none is in
-        flight: a pipeline larger than the bound goes alone)."""
+        flight: a pipeline larger than the bound goes alone); return the time left."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self._in_flight and self._in_flight + count > self.max_in_flight:
@@ -360,6 +362,7 @@ class RedisClient:
             except TimeoutError:
                 raise TimeoutError(f"{self.max_in_flight} Redis commands were in flight for "
                                    f"{timeout} s: this one was not sent") from None
+        return max(deadline - loop.time(), 0.0)
 
     def _wake_room(self) -> None:
         while self._room_waiters:

@@ -189,3 +189,18 @@ def test_an_outage_is_logged_once_however_many_commands_fail_in_it(caplog):
     with caplog.at_level(logging.WARNING, logger="resp"):
         run(main())
     assert [r.getMessage()[:14] for r in caplog.records] == ["cannot connect"]
+
+
+def test_time_spent_waiting_for_room_counts_against_the_command_timeout():
+    async def main():
+        async with FakeRedis() as fake, RedisClient(fake.url, max_in_flight=1) as redis:
+            first = asyncio.create_task(redis.execute("GET", "a", timeout=0.5))
+            await asyncio.sleep(0)
+            started = time.monotonic()
+            # Room at 0.5 s, when the first times out; then 0.5 s left, not a fresh 1.0.
+            with pytest.raises(TimeoutError, match="may or may not have run"):
+                await redis.execute("GET", "b", timeout=1.0)
+            assert 0.9 < time.monotonic() - started < 1.35
+            with pytest.raises(TimeoutError):
+                await first
+    run(main())
