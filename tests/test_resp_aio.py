@@ -204,3 +204,14 @@ def test_time_spent_waiting_for_room_counts_against_the_command_timeout():
             with pytest.raises(TimeoutError):
                 await first
     run(main())
+
+
+def test_a_missing_redis_server_skips_the_redis_tests_but_fails_them_under_ci(monkeypatch):
+    import redisserver
+    monkeypatch.setattr(redisserver, "REDIS_SERVER", None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        redisserver.require_redis_server()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set but there is no redis-server"):
+        redisserver.require_redis_server()
