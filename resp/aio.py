@@ -1,0 +1,528 @@
+"""An asyncio shell around :class:`resp.protocol.Connection`: one Redis connection.
+
+Use it like this::
+
+    async with RedisClient("redis://:secret@127.0.0.1:6379/2") as redis:
+        await redis.execute("SET", "greeting", "olá")          # "OK"
+        await redis.execute("GET", "greeting")                 # b"ol\\xc3\\xa1"
+        await redis.execute("INCR", "greeting")                # RedisError("ERR", "value is not ...")
+
+The contract:
+
+- ``await execute(*args)`` returns the reply as a value (see :mod:`resp.protocol`); an
+  error reply is returned as a :class:`RedisError`, not raised. It raises only when there
+  is no reply to give: :class:`RedisConnectionError` when the connection could not be
+  made, was lost while the command was in flight, or the client was closed;
+  ``TimeoutError`` when no reply came within ``timeout`` seconds (per client, or per call
+  for blocking commands such as ``XREADGROUP ... BLOCK``). A command that was sent and then
+  failed either way may or may not have run; one that was never sent says so.
+- **Pipelining**: commands issued in the same turn of the event loop (for instance by
+  ``asyncio.gather``) are written with one ``transport.write`` and their replies read
+  as they come, so a thousand commands cost one round trip. ``pipeline(commands)`` does
+  the same for a list of commands without a task per command (a third of the CPU).
+- **Connecting** is lazy: the first command connects, sends ``AUTH`` and ``SELECT`` from
+  the URL, then the commands that waited, in order. A connection that is lost is not
+  reopened until the next command; while it cannot be reached, attempts are repeated with
+  a growing pause (``backoff``) for as long as some command is still waiting, and each
+  waiting command fails at its own deadline with the last connection error. ``AUTH`` or
+  ``SELECT`` refused fails the waiting commands at once (retrying cannot help).
+- A command that times out after it was sent closes the connection: replies come in
+  order, so a server that does not answer one command will not answer the ones behind it
+  either. The other commands in flight fail with :class:`RedisConnectionError`; the next
+  command reconnects.
+- At most ``max_in_flight`` commands wait for a reply at once; more wait their turn
+  (within their timeout), so memory stays bounded however fast callers issue commands.
+- A blocking read (``XREADGROUP ... BLOCK``) holds up every command behind it on its
+  connection: give blocking reads a client of their own.
+- A client belongs to the event loop it is first used in, and is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .protocol import NEED_DATA, Connection, ProtocolError, RedisError, encode_command
+
+log = logging.getLogger("resp")
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_MAX_IN_FLIGHT = 10_000
+# While Redis stays unreachable, a summary of the failed attempts is logged this often.
+FAILURE_LOG_INTERVAL = 60.0
+
+
+class RedisConnectionError(ConnectionError):
+    """No reply: the connection to Redis could not be made, was lost, or was closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class RedisAddress:
+    """Where and how to connect, from a ``redis://`` URL (:func:`parse_url`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 6379
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+    def __str__(self) -> str:
+        # Never the password: this goes into logs and error messages.
+        return f"redis://{self.host}:{self.port}/{self.db}"
+
+
+def parse_url(url: str) -> RedisAddress:
+    """``redis://[[user]:password@]host[:port][/db]`` as a :class:`RedisAddress`.
+
+    User and password are percent-decoded; a password without a user (``:pw@``) is sent
+    as ``AUTH pw``, with a user as ``AUTH user pw`` (Redis 6 ACLs). Raises ``ValueError``
+    for another scheme (``rediss`` TLS and unix sockets are not supported), a query
+    string, or a database that is not a number.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "redis":
+        raise ValueError(f"not a redis:// URL: {parts.scheme or url!r} (TLS and unix sockets are not supported)")
+    if parts.query or parts.fragment:
+        raise ValueError("a redis:// URL here takes no query string or fragment")
+    path = parts.path.strip("/")
+    if path and not path.isdigit():
+        raise ValueError(f"the database in a redis:// URL is a number, not {path!r}")
+    try:
+        port = parts.port or 6379
+    except ValueError as exc:  # urllib's message names the bad port
+        raise ValueError(f"bad port in redis URL: {exc}") from None
+    return RedisAddress(
+        host=parts.hostname or "127.0.0.1",
+        port=port,
+        db=int(path) if path else 0,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+    )
+
+
+def backoff(initial: float = 0.05, maximum: float = 2.0, factor: float = 2.0,
+            rng: Callable[[], float] = random.random) -> Iterator[float]:
+    """Pauses between connection attempts: growing by ``factor`` up to ``maximum``.
+
+    Each is drawn from the upper half of its step (``rng`` in [0, 1)), so that cluster
+    nodes that lost Redis together do not all come back in the same millisecond.
+    """
+    delay = initial
+    while True:
+        yield delay * (0.5 + rng() / 2)
+        delay = min(delay * factor, maximum)
+
+
+class _Refused(Exception):
+    """AUTH or SELECT was answered with an error: retrying will not help."""
+
+
+class _Link(asyncio.Protocol):
+    """One TCP connection: feeds the core and settles each reply's future.
+
+    The futures are the core's tokens. A future already done (its caller timed out or was
+    cancelled) still takes its reply off the FIFO, so later replies stay matched.
+    """
+
+    def __init__(self, client: RedisClient, core: Connection) -> None:
+        self.client = client
+        self.core = core
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.core.receive_data(data)
+        self._settle()
+
+    def eof_received(self) -> bool:
+        # The core tells a clean end from one in the middle of a reply; connection_lost,
+        # which follows, fails whatever is still pending.
+        self.core.receive_data(b"")
+        self._settle()
+        return False
+
+    def _settle(self) -> None:
+        """Hand every complete reply to its future; on bad bytes, give up the connection."""
+        core = self.core
+        try:
+            while (item := core.next_reply()) is not NEED_DATA:
+                future, reply = item
+                if not future.done():
+                    future.set_result(reply)
+        except ProtocolError as exc:
+            # Once per connection: the stream is dead after this, nothing more is parsed.
+            log.error("closing the connection to %s: %s", self.client.address, exc)
+            self.abort(f"the connection to {self.client.address} broke ({exc}); the "
+                       f"command may or may not have run")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        failed = self.fail_pending(self.client._lost_reason(exc))
+        self.client._link_lost(self, exc, failed)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def fail_pending(self, reason: str) -> int:
+        failed = 0
+        for future in self.core.fail_pending():
+            if not future.done():
+                future.set_exception(RedisConnectionError(reason))
+                failed += 1
+        return failed
+
+    def abort(self, reason: str) -> None:
+        """Give up on this connection now: fail what is pending, stop new commands coming."""
+        self.fail_pending(reason)
+        self.client._detach(self)
+        self.transport.abort()
+
+    def send(self, command: bytes, future: asyncio.Future[Any]) -> None:
+        self.core.send_encoded(command, future)
+
+    def flush(self) -> None:
+        data = self.core.data_to_send()
+        if data and not self.transport.is_closing():
+            self.transport.write(data)
+
+
+class _Deadline:
+    """One timer for the commands of one loop turn: fires ``expire(futures, timeout)``
+    unless every one of them is done first (``done()`` is called once per command)."""
+
+    __slots__ = ("timeout", "futures", "open", "_timer")
+
+    timeout: float | None
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float,
+                 expire: Callable[[list[asyncio.Future[Any]], float], None]) -> None:
+        self.timeout = timeout
+        self.futures: list[asyncio.Future[Any]] = []
+        self.open = 0
+        self._timer = loop.call_later(timeout, expire, self.futures, timeout)
+
+    def done(self) -> None:
+        self.open -= 1
+        if not self.open:
+            self._timer.cancel()
+            self.futures.clear()
+            self.timeout = None  # spent: a later command of the same turn takes a new one
+
+
+class RedisClient:
+    """One connection to one Redis server, reopened as needed (see the module docstring).
+
+    ``url`` is a ``redis://`` URL (:func:`parse_url`); ``timeout`` bounds every command
+    (``execute(..., timeout=)`` overrides it for one call); ``connect_timeout`` bounds each
+    connection attempt including AUTH and SELECT; ``limits`` are passed to the
+    :class:`~resp.protocol.Connection` core (``max_bulk_bytes``, ``max_depth``...).
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = DEFAULT_TIMEOUT,
+                 connect_timeout: float | None = None,
+                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+                 backoff_initial: float = 0.05, backoff_max: float = 2.0,
+                 **limits: int) -> None:
+        self.address = parse_url(url)
+        self.timeout = timeout
+        self.connect_timeout = timeout if connect_timeout is None else connect_timeout
+        self.max_in_flight = max_in_flight
+        self._backoff = (backoff_initial, backoff_max)
+        self._limits = limits
+        # The open, authenticated connection, or None.
+        self._link: _Link | None = None
+        # Commands issued while there is no link, oldest first, sent once it is up.
+        self._waiting: deque[tuple[bytes, asyncio.Future[Any]]] = deque()
+        self._connector: asyncio.Task[None] | None = None
+        # Why the last connection attempt failed, for the commands that time out waiting.
+        self._connect_error: BaseException | None = None
+        # Failed attempts since the last success, and when the last was logged.
+        self._failures = 0
+        self._failure_logged_at = 0.0
+        self._flush_scheduled = False
+        # The timer shared by the execute() calls of the current loop turn, if any.
+        self._deadline: _Deadline | None = None
+        self._in_flight = 0
+        self._room_waiters: deque[asyncio.Future[None]] = deque()
+        self._closed = False
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection is open and authenticated."""
+        return self._link is not None
+
+    async def __aenter__(self) -> RedisClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- Commands ----------------------------------------------------------------------
+
+    async def execute(self, *args: Any, timeout: float | None = None) -> Any:
+        """Send one command and return its reply (a :class:`RedisError` is a reply).
+
+        Raises ``TypeError``/``ValueError`` for arguments that cannot be sent (nothing is
+        sent), :class:`RedisConnectionError` when there is no connection to get the reply
+        from, ``TimeoutError`` when it does not come within ``timeout`` seconds.
+        """
+        if self._closed:
+            raise RedisConnectionError("the Redis client is closed")
+        command = encode_command(args)
+        loop = asyncio.get_running_loop()
+        timeout = self.timeout if timeout is None else timeout
+        if self._in_flight >= self.max_in_flight:
+            timeout = await self._wait_for_room(timeout, 1)
+        future = loop.create_future()
+        # One timer for all the commands issued in this loop turn with this timeout: a
+        # timer per command would cost a fifth of the command (the heap, the cancels).
+        deadline = self._deadline
+        if deadline is None or deadline.timeout != timeout:
+            deadline = self._deadline = _Deadline(loop, timeout, self._expire)
+            self._schedule_flush(loop)
+        deadline.futures.append(future)
+        deadline.open += 1
+        self._in_flight += 1
+        try:
+            self._submit(loop, ((command, future),))
+            return await future
+        finally:
+            deadline.done()
+            self._in_flight -= 1
+            self._wake_room()
+
+    async def pipeline(self, commands: Iterable[Sequence[Any]],
+                       timeout: float | None = None) -> list[Any]:
+        """Send several commands together; return their replies in order.
+
+        The same as ``gather``-ing one :meth:`execute` per command, without a task per
+        command: error replies are values in the list, and it raises as :meth:`execute`
+        does if any command gets no reply (the others' fate is then unknown too), with
+        one deadline for the lot.
+        """
+        if self._closed:
+            raise RedisConnectionError("the Redis client is closed")
+        encoded = [encode_command(args) for args in commands]
+        if not encoded:
+            return []
+        count = len(encoded)
+        loop = asyncio.get_running_loop()
+        timeout = self.timeout if timeout is None else timeout
+        if self._in_flight and self._in_flight + count > self.max_in_flight:
+            timeout = await self._wait_for_room(timeout, count)
+        futures = [loop.create_future() for _ in encoded]
+        timer = loop.call_later(timeout, self._expire, futures, timeout)
+        self._in_flight += count
+        try:
+            self._submit(loop, zip(encoded, futures))
+            return [await future for future in futures]
+        except BaseException:
+            for future in futures:  # all share the fate of the first: retrieve them
+                if future.done() and not future.cancelled():
+                    future.exception()
+                else:
+                    future.cancel()
+            raise
+        finally:
+            timer.cancel()
+            self._in_flight -= count
+            self._wake_room()
+
+    def _submit(self, loop: asyncio.AbstractEventLoop,
+                entries: Iterable[tuple[bytes, asyncio.Future[Any]]]) -> None:
+        """Send now if connected (one write per loop turn), else queue and connect."""
+        link = self._link
+        if link is not None:
+            for command, future in entries:
+                link.send(command, future)
+            self._schedule_flush(loop)
+        else:
+            self._waiting.extend(entries)
+            if self._connector is None:
+                self._connector = loop.create_task(self._connect())
+
+    async def _wait_for_room(self, timeout: float, count: int) -> float:
+        """Wait until ``count`` more commands fit under ``max_in_flight`` (or none is in
+        flight: a pipeline larger than the bound goes alone); return the time left."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._in_flight and self._in_flight + count > self.max_in_flight:
+            waiter = loop.create_future()
+            self._room_waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, deadline - loop.time())
+            except TimeoutError:
+                raise TimeoutError(f"{self.max_in_flight} Redis commands were in flight for "
+                                   f"{timeout} s: this one was not sent") from None
+        return max(deadline - loop.time(), 0.0)
+
+    def _wake_room(self) -> None:
+        while self._room_waiters:
+            waiter = self._room_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+
+    def _schedule_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._flush_scheduled:
+            # Every command issued in this turn goes out in the same write.
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """The end of a loop turn's commands: write them, and close their shared deadline."""
+        self._flush_scheduled = False
+        self._deadline = None
+        if self._link is not None:
+            self._link.flush()
+
+    def _expire(self, futures: Sequence[asyncio.Future[Any]], timeout: float) -> None:
+        """The deadline of one command (or pipeline) passed without a reply."""
+        waiting = {id(future) for _, future in self._waiting}
+        sent = False
+        for future in futures:
+            if future.done():
+                continue
+            if id(future) in waiting:
+                if self._connect_error is not None:
+                    future.set_exception(RedisConnectionError(
+                        f"cannot connect to {self.address}: {self._connect_error}; "
+                        f"the command was not sent"))
+                else:
+                    future.set_exception(TimeoutError(
+                        f"no connection to {self.address} within {timeout} s; the command was not sent"))
+            else:
+                sent = True
+                future.set_exception(TimeoutError(
+                    f"no reply from {self.address} within {timeout} s; the command may or may "
+                    f"not have run"))
+        link = self._link
+        if sent and link is not None:
+            log.warning("no reply from %s within %s s: closing the connection", self.address, timeout)
+            link.abort(f"the connection to {self.address} was closed after a command timed "
+                       f"out; this command may or may not have run")
+
+    # --- The connection ----------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        """Connect, retrying with backoff while some command is waiting for a connection."""
+        delays = backoff(*self._backoff)
+        try:
+            while self._still_waiting() and not self._closed:
+                try:
+                    link = await self._open()
+                except _Refused as exc:
+                    self._note_failure(str(exc))
+                    self._fail_waiting(str(exc))
+                    return
+                except (OSError, TimeoutError, ProtocolError, RedisConnectionError) as exc:
+                    self._connect_error = exc
+                    self._note_failure(f"cannot connect to {self.address}: "
+                                       f"{exc or type(exc).__name__}; retrying")
+                    await asyncio.sleep(next(delays))
+                    continue
+                if self._failures:
+                    log.warning("connected to %s after %d failed attempts", self.address, self._failures)
+                self._failures = 0
+                self._connect_error = None
+                self._link = link
+                while self._waiting:
+                    command, future = self._waiting.popleft()
+                    if not future.done():  # one that timed out waiting is not sent late
+                        link.send(command, future)
+                link.flush()
+                return
+        finally:
+            self._connector = None
+
+    def _still_waiting(self) -> bool:
+        """Drop the waiting commands that have failed already; is any left?"""
+        if any(future.done() for _, future in self._waiting):
+            self._waiting = deque(entry for entry in self._waiting if not entry[1].done())
+        return bool(self._waiting)
+
+    def _note_failure(self, message: str) -> None:
+        """Log a failed attempt: the first of an outage, then one summary a minute."""
+        self._failures += 1
+        now = asyncio.get_running_loop().time()
+        if self._failures == 1 or now - self._failure_logged_at >= FAILURE_LOG_INTERVAL:
+            more = f" ({self._failures} failed attempts so far)" if self._failures > 1 else ""
+            log.warning("%s%s", message, more)
+            self._failure_logged_at = now
+
+    async def _open(self) -> _Link:
+        """A new connection, with AUTH and SELECT done, within ``connect_timeout``."""
+        loop = asyncio.get_running_loop()
+        address = self.address
+        core = Connection(**self._limits)
+        async with asyncio.timeout(self.connect_timeout):
+            _, link = await loop.create_connection(lambda: _Link(self, core), address.host, address.port)
+            try:
+                handshake: list[tuple[Any, ...]] = []
+                if address.password is not None:
+                    handshake.append(("AUTH", address.username, address.password)
+                                     if address.username else ("AUTH", address.password))
+                if address.db:
+                    handshake.append(("SELECT", address.db))
+                futures = []
+                for args in handshake:
+                    futures.append(loop.create_future())
+                    link.send(encode_command(args), futures[-1])
+                link.flush()
+                for args, future in zip(handshake, futures):
+                    reply = await future
+                    if isinstance(reply, RedisError):
+                        raise _Refused(f"{address} refused {args[0]}: {reply}")
+            except BaseException:
+                link.transport.abort()
+                raise
+        return link
+
+    def _detach(self, link: _Link) -> None:
+        """``link`` is going away: the next command opens a new connection."""
+        if self._link is link:
+            self._link = None
+
+    def _link_lost(self, link: _Link, exc: Exception | None, failed: int) -> None:
+        if self._link is link:
+            self._link = None
+            if not self._closed:
+                log.warning("lost the connection to %s (%s); %d command(s) in flight failed",
+                            self.address, exc or "closed by the server", failed)
+
+    def _lost_reason(self, exc: Exception | None) -> str:
+        if self._closed:
+            return "the Redis client was closed; the command may or may not have run"
+        why = exc or "closed by the server"
+        return f"lost the connection to {self.address} ({why}); the command may or may not have run"
+
+    def _fail_waiting(self, reason: str) -> None:
+        while self._waiting:
+            _, future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(RedisConnectionError(f"{reason}; the command was not sent"))
+
+    async def close(self) -> None:
+        """Close the connection; commands still waiting fail with RedisConnectionError.
+
+        Returns once the connection is closed (bounded by ``connect_timeout``).
+        """
+        self._closed = True
+        self._fail_waiting("the Redis client was closed")
+        if self._connector is not None:
+            self._connector.cancel()
+        link = self._link
+        if link is not None and link.transport is not None:
+            link.transport.close()
+            try:
+                await asyncio.wait_for(asyncio.shield(link.closed), self.connect_timeout)
+            except TimeoutError:
+                link.transport.abort()

@@ -1,0 +1,44 @@
+"""Lua scripts run by hash, loaded on demand: ``EVALSHA``, and ``EVAL`` on ``NOSCRIPT``.
+
+Use it like this::
+
+    claim = Script("return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])")
+    reply = await claim(client, keys=["lock"], args=["node-1", 30])
+
+Redis caches scripts by their SHA-1, but forgets them on restart, on ``SCRIPT FLUSH`` and
+on a fail-over to a replica that never saw them. So a call sends only the hash; when the
+server answers ``NOSCRIPT`` the same call is sent again with the source (``EVAL``, which
+also caches it for the next time). Every other reply, errors included, is returned as is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .protocol import RedisError
+
+if TYPE_CHECKING:
+    from .aio import RedisClient
+
+
+class Script:
+    """One Lua script: its source and the SHA-1 Redis knows it by."""
+
+    __slots__ = ("source", "sha1")
+
+    def __init__(self, source: str | bytes) -> None:
+        self.source = source.encode() if isinstance(source, str) else bytes(source)
+        self.sha1 = hashlib.sha1(self.source).hexdigest()
+
+    async def __call__(self, client: RedisClient, keys: Sequence[Any] = (),
+                       args: Sequence[Any] = (), timeout: float | None = None) -> Any:
+        """Run the script on ``client``; its reply, or the :class:`RedisError` it caused.
+
+        Raises what :meth:`RedisClient.execute` raises (connection lost, timeout).
+        """
+        reply = await client.execute("EVALSHA", self.sha1, len(keys), *keys, *args, timeout=timeout)
+        if isinstance(reply, RedisError) and reply.code == "NOSCRIPT":
+            reply = await client.execute("EVAL", self.source, len(keys), *keys, *args, timeout=timeout)
+        return reply

@@ -1,0 +1,137 @@
+"""A real ``redis-server`` for tests: started on a free 127.0.0.1 port, stopped by PID.
+
+``redis_server`` is a pytest fixture (import it into a test module to use it)::
+
+    from redisserver import redis_server  # noqa: F401  (a fixture)
+
+    def test_something(redis_server):
+        url = redis_server.url            # redis://127.0.0.1:PORT/0
+        redis_server.kill()               # SIGKILL, by PID
+        redis_server.start()              # again, on the same port
+
+Or make one directly: ``RedisServer(tmp_path, password="pw")`` (a context manager).
+Nothing is saved to disk (``--save '' --appendonly no``); the working directory and the
+log are in a temporary directory. When ``redis-server`` is missing the tests that use it
+are skipped, saying so, unless the environment variable ``CI`` is set: in CI a missing
+``redis-server`` is a failure (``.ci/run`` installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REDIS_SERVER = shutil.which("redis-server")
+READY_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+
+def require_redis_server() -> str:
+    """The path of ``redis-server``; skips the test without it, fails it under CI."""
+    if REDIS_SERVER is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but there is no redis-server on PATH (apt-get install redis-server)")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    return REDIS_SERVER
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """One ``redis-server`` process on 127.0.0.1; ``start`` again reuses the same port."""
+
+    def __init__(self, workdir: Path, password: str | None = None, port: int | None = None) -> None:
+        self.binary = require_redis_server()
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.password = password
+        self.port = port or free_port()
+        self.log_path = self.workdir / "redis.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        """Start the server and return once it answers PING (or NOAUTH), within 10 s."""
+        assert self.process is None, "already running"
+        argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--daemonize", "no",
+                "--dir", str(self.workdir), "--logfile", str(self.log_path)]
+        if self.password:
+            argv += ["--requirepass", self.password]
+        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not self._answers_ping():
+            if self.process.poll() is not None:
+                self.process = None
+                raise RuntimeError(f"redis-server exited at start: {self._log_tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not answer within {READY_TIMEOUT} s: {self._log_tail()}")
+            time.sleep(0.02)
+        return self
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as sock:
+                sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+                reply = sock.recv(64)
+        except OSError:
+            return False
+        # A server with a password answers NOAUTH: up all the same. LOADING is not up.
+        return reply.startswith((b"+PONG", b"-NOAUTH"))
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
+
+    def kill(self) -> None:
+        """SIGKILL the server by its PID and reap it: the abrupt end of a crash."""
+        if self.process is not None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(STOP_TIMEOUT)
+            self.process = None
+
+    def stop(self) -> None:
+        """SIGTERM by PID, then SIGKILL if it has not exited within 5 s."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(STOP_TIMEOUT)
+        self.process = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server without a password, stopped at the end of the test."""
+    with RedisServer(tmp_path / "redis") as server:
+        yield server

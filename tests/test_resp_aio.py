@@ -1,0 +1,217 @@
+"""The asyncio RESP client against fake servers that misbehave: silent, garbage, gone.
+
+No redis-server needed: each fake is an asyncio server on 127.0.0.1, port 0, in the
+test's own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from redisserver import free_port
+from resp import RedisClient, RedisConnectionError
+
+TEST_DEADLINE = 20.0
+
+
+def run(coro, deadline: float = TEST_DEADLINE):
+    async def bounded():
+        async with asyncio.timeout(deadline):
+            return await coro
+    return asyncio.run(bounded())
+
+
+class FakeRedis:
+    """A TCP server that hands each connection's bytes to ``reply(data) -> bytes``."""
+
+    def __init__(self, reply=lambda data: b"", hang_up: bool = False) -> None:
+        self.reply = reply
+        self.hang_up = hang_up
+        self.received = bytearray()
+        self.connections = 0
+        self.writers: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> FakeRedis:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        self.server.close()
+        # End the connection handlers ourselves: cancelled at loop teardown, they would
+        # make asyncio log a traceback.
+        for writer in self.writers:
+            writer.transport.abort()
+        await asyncio.sleep(0)
+        await self.server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
+
+    async def _serve(self, reader, writer) -> None:
+        self.connections += 1
+        self.writers.append(writer)
+        try:
+            while data := await reader.read(65536):
+                self.received += data
+                writer.write(self.reply(data))
+                if self.hang_up:
+                    break
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+
+def test_a_silent_server_times_the_command_out_and_the_connection_with_it():
+    async def main():
+        async with FakeRedis() as fake, RedisClient(fake.url, timeout=0.3) as redis:
+            first = asyncio.create_task(redis.execute("GET", "a"))
+            second = asyncio.create_task(redis.execute("GET", "b", timeout=10))
+            started = time.monotonic()
+            with pytest.raises(TimeoutError, match="no reply .* within 0.3 s; the command may or may not have run"):
+                await first
+            # The one behind it cannot be answered on that connection either.
+            with pytest.raises(RedisConnectionError, match="after a command timed out"):
+                await second
+            assert time.monotonic() - started < 2
+            assert not redis.connected
+            # The next command opens a new connection.
+            with pytest.raises(TimeoutError):
+                await redis.execute("PING")
+            assert fake.connections == 2
+    run(main())
+
+
+def test_garbage_from_the_server_fails_the_commands_and_is_logged_once(caplog):
+    async def main():
+        garbage = lambda data: b"?garbage\r\n" * 100  # noqa: E731
+        async with FakeRedis(garbage) as fake, RedisClient(fake.url, timeout=5) as redis:
+            results = await asyncio.gather(*(redis.execute("GET", i) for i in range(10)),
+                                           return_exceptions=True)
+            assert all(isinstance(r, RedisConnectionError) for r in results), results
+            assert "unknown reply type byte b'?'" in str(results[0])
+            assert not redis.connected
+    with caplog.at_level(logging.WARNING, logger="resp"):
+        run(main())
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "unknown reply type" in errors[0].getMessage()
+
+
+def test_a_server_that_closes_mid_reply_fails_the_command_saying_so():
+    async def main():
+        async with FakeRedis(lambda data: b"$10\r\nabc", hang_up=True) as fake, \
+                RedisClient(fake.url, timeout=10) as redis:
+            with pytest.raises(RedisConnectionError, match="middle of a reply"):
+                await redis.execute("GET", "k")
+    run(main())
+
+
+def test_more_commands_than_max_in_flight_wait_and_fail_unsent_at_their_deadline():
+    async def main():
+        async with FakeRedis() as fake, RedisClient(fake.url, timeout=0.3, max_in_flight=1) as redis:
+            first = asyncio.create_task(redis.execute("GET", "a", timeout=10))
+            await asyncio.sleep(0)
+            with pytest.raises(TimeoutError, match="1 Redis commands were in flight .* not sent"):
+                await redis.execute("GET", "b")
+            assert b"GET" in fake.received and b"$1\r\nb" not in fake.received
+            first.cancel()
+    run(main())
+
+
+def test_close_fails_what_is_in_flight_and_refuses_what_comes_after():
+    async def main():
+        async with FakeRedis() as fake:
+            redis = RedisClient(fake.url, timeout=10)
+            task = asyncio.create_task(redis.execute("GET", "a"))
+            while not fake.received:
+                await asyncio.sleep(0.01)
+            started = time.monotonic()
+            await redis.close()
+            with pytest.raises(RedisConnectionError, match="closed"):
+                await task
+            assert time.monotonic() - started < 2
+            with pytest.raises(RedisConnectionError, match="closed"):
+                await redis.execute("PING")
+    run(main())
+
+
+def test_no_server_at_all_fails_with_the_connection_error_at_the_deadline():
+    async def main():
+        port = free_port()
+        async with RedisClient(f"redis://127.0.0.1:{port}/0", timeout=0.5) as redis:
+            started = time.monotonic()
+            with pytest.raises(RedisConnectionError, match="cannot connect.*Connect call failed.*not sent"):
+                await redis.execute("PING")
+            assert 0.4 < time.monotonic() - started < 2
+    run(main())
+
+
+def test_bad_arguments_raise_before_anything_is_sent():
+    async def main():
+        async with FakeRedis() as fake, RedisClient(fake.url) as redis:
+            with pytest.raises(TypeError):
+                await redis.execute("SET", "k", None)
+            with pytest.raises(ValueError):
+                await redis.execute()
+            assert fake.connections == 0
+    run(main())
+
+
+def test_a_pipeline_to_a_silent_server_times_out_once_for_the_lot():
+    async def main():
+        async with FakeRedis() as fake, RedisClient(fake.url, timeout=0.3) as redis:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError, match="may or may not have run"):
+                await redis.pipeline([("GET", i) for i in range(100)])
+            assert time.monotonic() - started < 2
+            assert fake.received.count(b"GET") == 100
+    run(main())
+
+
+def test_an_outage_is_logged_once_however_many_commands_fail_in_it(caplog):
+    async def main():
+        port = free_port()
+        async with RedisClient(f"redis://127.0.0.1:{port}/0", timeout=0.15, backoff_max=0.05) as redis:
+            for _ in range(5):
+                with pytest.raises(RedisConnectionError, match="cannot connect"):
+                    await redis.execute("PING")
+                # Each command on its own: the connector gives up between them.
+                deadline = time.monotonic() + 5
+                while redis._connector is not None:
+                    assert time.monotonic() < deadline, "the connector kept trying for nobody"
+                    await asyncio.sleep(0.01)
+    with caplog.at_level(logging.WARNING, logger="resp"):
+        run(main())
+    assert [r.getMessage()[:14] for r in caplog.records] == ["cannot connect"]
+
+
+def test_time_spent_waiting_for_room_counts_against_the_command_timeout():
+    async def main():
+        async with FakeRedis() as fake, RedisClient(fake.url, max_in_flight=1) as redis:
+            first = asyncio.create_task(redis.execute("GET", "a", timeout=0.5))
+            await asyncio.sleep(0)
+            started = time.monotonic()
+            # Room at 0.5 s, when the first times out; then 0.5 s left, not a fresh 1.0.
+            with pytest.raises(TimeoutError, match="may or may not have run"):
+                await redis.execute("GET", "b", timeout=1.0)
+            assert 0.9 < time.monotonic() - started < 1.35
+            with pytest.raises(TimeoutError):
+                await first
+    run(main())
+
+
+def test_a_missing_redis_server_skips_the_redis_tests_but_fails_them_under_ci(monkeypatch):
+    import redisserver
+    monkeypatch.setattr(redisserver, "REDIS_SERVER", None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        redisserver.require_redis_server()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set but there is no redis-server"):
+        redisserver.require_redis_server()

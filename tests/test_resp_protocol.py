@@ -1,0 +1,340 @@
+"""The RESP core without sockets: replies split anywhere, pipelines, bounds, bad bytes,
+the encoder byte for byte, URLs and backoff."""
+
+from __future__ import annotations
+
+import enum
+import itertools
+
+import pytest
+
+from resp import (
+    NEED_DATA, Connection, ProtocolError, RedisError, Script, backoff, encode_command, parse_url,
+)
+from resp.aio import RedisAddress
+
+TEXT = "olá 🌍 ação"
+UTF8 = TEXT.encode()
+
+# (wire bytes, the reply they are) for every RESP2 type.
+SAMPLES: list[tuple[bytes, object]] = [
+    (b"+OK\r\n", "OK"),
+    (b"+\r\n", ""),
+    (b"-ERR unknown command 'FOO'\r\n", RedisError("ERR", "unknown command 'FOO'")),
+    (b"-NOSCRIPT No matching script. Please use EVAL.\r\n",
+     RedisError("NOSCRIPT", "No matching script. Please use EVAL.")),
+    (b"-LOADING\r\n", RedisError("LOADING", "")),
+    (b":0\r\n", 0),
+    (b":-42\r\n", -42),
+    (b":9223372036854775807\r\n", 2**63 - 1),
+    (b"$0\r\n\r\n", b""),
+    (b"$-1\r\n", None),
+    (b"$%d\r\n%b\r\n" % (len(UTF8), UTF8), UTF8),
+    (b"$4\r\na\r\nb\r\n", b"a\r\nb"),               # CRLF inside a bulk string is data
+    (b"*-1\r\n", None),
+    (b"*0\r\n", []),
+    (b"*3\r\n:1\r\n$-1\r\n+OK\r\n", [1, None, "OK"]),
+    # An XREADGROUP reply: [[stream, [[id, [field, value]]]]], text split mid-character.
+    (b"*1\r\n*2\r\n$6\r\nstream\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$4\r\ntext\r\n$%d\r\n%b\r\n"
+     % (len(UTF8), UTF8), [[b"stream", [[b"1-0", [b"text", UTF8]]]]]),
+    (b"*4\r\n*0\r\n-WRONGTYPE no\r\n*1\r\n*-1\r\n$1\r\nx\r\n",
+     [[], RedisError("WRONGTYPE", "no"), [None], b"x"]),
+]
+
+
+def _id(sample):
+    return repr(sample[0][:24])
+
+
+def _receive_all(conn: Connection) -> list:
+    replies = []
+    while (item := conn.next_reply()) is not NEED_DATA:
+        replies.append(item)
+    return replies
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=_id)
+def test_reply_split_in_two_at_every_byte(sample):
+    wire, reply = sample
+    # (both parts non-empty: receive_data(b"") would mean end of stream)
+    for at in range(1, len(wire)):
+        conn = Connection()
+        conn.send_command(("X",), "token")
+        conn.receive_data(wire[:at])
+        assert conn.next_reply() is NEED_DATA, at
+        conn.receive_data(wire[at:])
+        assert _receive_all(conn) == [("token", reply)], at
+        assert not conn.pending
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=_id)
+def test_reply_fed_one_byte_at_a_time(sample):
+    wire, reply = sample
+    conn = Connection()
+    conn.send_command(("X",), "token")
+    seen = []
+    for i in range(len(wire)):
+        conn.receive_data(wire[i:i + 1])
+        got = _receive_all(conn)
+        assert got == ([("token", reply)] if i == len(wire) - 1 else []), i
+        seen += got
+    assert seen == [("token", reply)]
+
+
+def test_split_positions_really_cut_through_multibyte_characters():
+    wire = SAMPLES[10][0]
+    cuts = []
+    for at in range(len(wire)):
+        try:
+            wire[:at].decode("utf-8")
+        except UnicodeDecodeError:
+            cuts.append(at)
+    # "🌍" is four bytes (three inner cuts), "á"/"ç"/"ã" two bytes (one inner cut each).
+    assert len(cuts) == 3 + 3
+
+
+def test_a_pipeline_split_anywhere_pairs_every_reply_with_its_command_in_order():
+    # All the samples back to back, errors among them, as one pipeline's replies.
+    wire = b"".join(w for w, _ in SAMPLES)
+    expected = [(i, reply) for i, (_, reply) in enumerate(SAMPLES)]
+    for at in range(1, len(wire)):
+        conn = Connection()
+        for i in range(len(SAMPLES)):
+            conn.send_command(("GET", i), i)
+        conn.receive_data(wire[:at])
+        got = _receive_all(conn)
+        conn.receive_data(wire[at:])
+        got += _receive_all(conn)
+        assert got == expected, at
+        assert not conn.pending
+
+
+def test_an_error_mid_pipeline_hides_nothing_around_it():
+    conn = Connection()
+    for token in "abc":
+        conn.send_command(("INCR", token), token)
+    conn.receive_data(b":1\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:7\r\n")
+    assert _receive_all(conn) == [
+        ("a", 1),
+        ("b", RedisError("WRONGTYPE", "Operation against a key holding the wrong kind of value")),
+        ("c", 7),
+    ]
+
+
+def test_commands_queue_in_one_outbox_and_fail_pending_hands_back_their_tokens():
+    conn = Connection()
+    conn.send_command(("SET", "k", "v"), 1)
+    conn.send_command(("GET", "k"), 2)
+    assert conn.data_to_send() == encode_command(("SET", "k", "v")) + encode_command(("GET", "k"))
+    assert conn.data_to_send() == b""
+    conn.receive_data(b"+OK\r\n")
+    assert _receive_all(conn) == [(1, "OK")]
+    assert conn.fail_pending() == [2]
+    assert not conn.pending
+
+
+def test_a_long_array_arriving_in_pieces_is_built_as_it_comes():
+    n = 20_000
+    wire = b"*%d\r\n" % n + b"".join(b":%d\r\n" % i for i in range(n))
+    conn = Connection()
+    conn.send_command(("LRANGE", "l", 0, -1), "t")
+    for i in range(0, len(wire), 7):
+        conn.receive_data(wire[i:i + 7])
+        if i + 7 < len(wire):
+            assert conn.next_reply() is NEED_DATA
+    assert _receive_all(conn) == [("t", list(range(n)))]
+
+
+# --- End of stream -------------------------------------------------------------------------
+
+
+def test_end_of_stream_between_replies_is_not_an_error():
+    conn = Connection()
+    conn.send_command(("GET", "a"), "a")
+    conn.send_command(("GET", "b"), "b")
+    conn.receive_data(b"$1\r\nx\r\n")
+    conn.receive_data(b"")
+    assert _receive_all(conn) == [("a", b"x")]
+    assert conn.fail_pending() == ["b"]
+
+
+@pytest.mark.parametrize("partial", [b"$5\r\nab", b"+O", b"*2\r\n:1\r\n", b"*1\r\n"])
+def test_end_of_stream_inside_a_reply_is_a_protocol_error(partial):
+    conn = Connection()
+    conn.send_command(("GET", "a"), "a")
+    conn.receive_data(partial)
+    assert conn.next_reply() is NEED_DATA
+    conn.receive_data(b"")
+    with pytest.raises(ProtocolError, match="middle of a reply"):
+        conn.next_reply()
+
+
+# --- Bad bytes and bounds ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("wire", "message"), [
+    (b"?what\r\n", "unknown reply type"),
+    (b"$abc\r\n", "bulk string length"),
+    (b"$-2\r\n", "bulk string length -2"),
+    (b"$\r\n", "bulk string length"),
+    (b"$3\r\nabcd\r\n", "not followed by CRLF"),
+    (b":1_000\r\n", "not an integer"),
+    (b": 5\r\n", "not an integer"),
+    (b":+5\r\n", "not an integer"),
+    (b":\r\n", "not an integer"),
+    (b"*x\r\n", "array length"),
+    (b"*-3\r\n", "array length -3"),
+    (b"%1\r\n+a\r\n+b\r\n", "RESP3"),
+    (b"_\r\n", "RESP3"),
+    (b">2\r\n", "RESP3"),
+])
+def test_bytes_that_are_not_resp2_are_a_protocol_error(wire, message):
+    conn = Connection()
+    conn.send_command(("X",), "t")
+    conn.receive_data(wire)
+    with pytest.raises(ProtocolError, match=message):
+        conn.next_reply()
+    # The stream cannot be resynchronised: the error stays.
+    with pytest.raises(ProtocolError, match=message):
+        conn.next_reply()
+
+
+def test_a_reply_to_no_command_is_a_protocol_error():
+    conn = Connection()
+    conn.receive_data(b"+OK\r\n")
+    with pytest.raises(ProtocolError, match="no command"):
+        conn.next_reply()
+
+
+def test_an_oversize_bulk_string_is_refused_at_its_header_before_its_body():
+    conn = Connection(max_bulk_bytes=10)
+    conn.send_command(("GET", "big"), "t")
+    conn.receive_data(b"$11\r\n")
+    with pytest.raises(ProtocolError, match="11 bytes is over the limit of 10"):
+        conn.next_reply()
+
+
+def test_a_bulk_string_at_the_limit_passes():
+    conn = Connection(max_bulk_bytes=10)
+    conn.send_command(("GET", "k"), "t")
+    conn.receive_data(b"$10\r\n0123456789\r\n")
+    assert _receive_all(conn) == [("t", b"0123456789")]
+
+
+def test_nesting_deeper_than_the_limit_is_refused():
+    ok = Connection(max_depth=3)
+    ok.send_command(("X",), "t")
+    ok.receive_data(b"*1\r\n*1\r\n*1\r\n:5\r\n")
+    assert _receive_all(ok) == [("t", [[[5]]])]
+    deep = Connection(max_depth=3)
+    deep.send_command(("X",), "t")
+    deep.receive_data(b"*1\r\n*1\r\n*1\r\n*1\r\n:5\r\n")
+    with pytest.raises(ProtocolError, match="nested deeper than 3"):
+        deep.next_reply()
+
+
+def test_an_array_longer_than_the_limit_is_refused_at_its_header():
+    conn = Connection(max_array_length=4)
+    conn.send_command(("X",), "t")
+    conn.receive_data(b"*5\r\n")
+    with pytest.raises(ProtocolError, match="5 elements is over the limit of 4"):
+        conn.next_reply()
+
+
+def test_a_line_without_its_end_is_refused_once_over_the_limit():
+    conn = Connection(max_line_bytes=16)
+    conn.send_command(("X",), "t")
+    conn.receive_data(b"+" + b"a" * 15)
+    assert conn.next_reply() is NEED_DATA
+    conn.receive_data(b"a" * 2)
+    with pytest.raises(ProtocolError, match="longer than 16 bytes"):
+        conn.next_reply()
+
+
+def test_invalid_utf8_in_an_error_message_is_replaced_not_fatal():
+    conn = Connection()
+    conn.send_command(("X",), "t")
+    conn.receive_data(b"-ERR unknown command '\xff\xfe'\r\n")
+    assert _receive_all(conn) == [("t", RedisError("ERR", "unknown command '\ufffd\ufffd'"))]
+
+
+def test_a_redis_error_is_a_frozen_value():
+    error = RedisError("ERR", "wrong number of arguments")
+    assert error == RedisError("ERR", "wrong number of arguments")
+    assert str(error) == "ERR wrong number of arguments"
+    assert str(RedisError("LOADING", "")) == "LOADING"
+    with pytest.raises(AttributeError):
+        error.code = "X"  # type: ignore[misc]
+
+
+# --- The encoder ---------------------------------------------------------------------------
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+@pytest.mark.parametrize(("args", "wire"), [
+    (("PING",), b"*1\r\n$4\r\nPING\r\n"),
+    (("SET", "k", "v"), b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"),
+    (("SET", "olá", ""), b"*3\r\n$3\r\nSET\r\n$4\r\nol\xc3\xa1\r\n$0\r\n\r\n"),
+    (("SET", b"k\r\n", b"\x00\xff"), b"*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$2\r\n\x00\xff\r\n"),
+    (("INCRBY", "n", -5), b"*3\r\n$6\r\nINCRBY\r\n$1\r\nn\r\n$2\r\n-5\r\n"),
+    (("X", 0.1, 1e20, 2**64), b"*4\r\n$1\r\nX\r\n$3\r\n0.1\r\n$5\r\n1e+20\r\n$20\r\n18446744073709551616\r\n"),
+    (("X", Color.RED), b"*2\r\n$1\r\nX\r\n$1\r\n1\r\n"),
+    (("X", bytearray(b"ab"), memoryview(b"cd")), b"*3\r\n$1\r\nX\r\n$2\r\nab\r\n$2\r\ncd\r\n"),
+    (["GET", "k"], b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"),
+])
+def test_commands_are_encoded_byte_for_byte(args, wire):
+    assert encode_command(args) == wire
+
+
+@pytest.mark.parametrize("bad", [None, True, ["a"], {"a": 1}, object()])
+def test_an_argument_of_another_type_is_a_type_error_and_nothing_is_queued(bad):
+    conn = Connection()
+    with pytest.raises(TypeError):
+        conn.send_command(("SET", "k", bad), "t")
+    assert not conn.pending and conn.data_to_send() == b""
+
+
+def test_an_empty_command_is_refused():
+    with pytest.raises(ValueError):
+        encode_command(())
+
+
+# --- URLs, backoff, scripts ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "address"), [
+    ("redis://localhost", RedisAddress("localhost", 6379, 0)),
+    ("redis://127.0.0.1:7000/3", RedisAddress("127.0.0.1", 7000, 3)),
+    ("redis://:s%40cret@h:1/", RedisAddress("h", 1, 0, None, "s@cret")),
+    ("redis://node:pw@h/2", RedisAddress("h", 6379, 2, "node", "pw")),
+    ("redis://[::1]:6380", RedisAddress("::1", 6380, 0)),
+])
+def test_redis_urls(url, address):
+    assert parse_url(url) == address
+
+
+@pytest.mark.parametrize("url", ["rediss://h", "http://h", "redis://h/db1", "redis://h:x/",
+                                 "redis://h/0?timeout=1"])
+def test_bad_redis_urls_are_refused(url):
+    with pytest.raises(ValueError):
+        parse_url(url)
+
+
+def test_the_password_is_never_printed():
+    assert "pw" not in str(parse_url("redis://node:pw@h/2"))
+
+
+def test_backoff_grows_to_its_maximum_with_jitter_in_the_upper_half():
+    low = list(itertools.islice(backoff(0.1, 1.0, 2.0, rng=lambda: 0.0), 6))
+    high = list(itertools.islice(backoff(0.1, 1.0, 2.0, rng=lambda: 0.999999), 6))
+    assert low == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.5, 0.5])
+    assert high == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0], rel=1e-5)
+
+
+def test_a_script_is_known_by_the_sha1_of_its_source():
+    # The hash Redis's documentation gives for this script.
+    assert Script("return 1").sha1 == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
+    assert Script(b"return 1").sha1 == Script("return 1").sha1
