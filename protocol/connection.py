@@ -16,7 +16,7 @@ The rules of the session, both roles, in one table (``_SENDABLE``)::
     ---------  -----------------------------------  ------------------------------------
     HANDSHAKE  hello, ping, pong, bye               welcome (-> OPEN), error, ping, pong,
                                                     bye
-    OPEN       send, say, receipt, who, whois,      everything a server sends except
+    OPEN       send, say, receipt, ack, who, whois, everything a server sends except
                ping, pong, bye                      welcome
     CLOSED     nothing                              nothing
 

@@ -48,3 +48,4 @@ class ErrorCode(StrEnum):
     TOO_MANY_CONNECTIONS = "too_many_connections"
     # Store and forward.
     EXPIRED = "expired"
+    ID_REUSED = "id_reused"

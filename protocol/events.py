@@ -116,6 +116,17 @@ class Receipt(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class OutcomeAck(Event):
+    """The sender's client has taken in the outcome (``delivered``, or the ``expired``
+    error) of its own message ``msg_id``; until it says so, the server tells it again at
+    every login."""
+
+    TYPE: ClassVar[str] = "ack"
+    SENDER: ClassVar[str] = "client"
+    msg_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class WhoRequest(Event):
     """Ask who is online; answered by :class:`UserList`."""
 
@@ -202,6 +213,8 @@ class ErrorReply(Event):
     request_id: str | None = None
     # For rate_limited: seconds after which the request may be tried again.
     retry_after: float | None = None
+    # For expired: the message whose outcome this is, to acknowledge with OutcomeAck.
+    msg_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +380,7 @@ class ConnectionClosed(Event):
 
 
 WIRE_EVENTS: tuple[type[Event], ...] = (
-    Hello, SendDirect, SendRoom, Receipt, WhoRequest, LookupRequest,
+    Hello, SendDirect, SendRoom, Receipt, OutcomeAck, WhoRequest, LookupRequest,
     Register, HistoryRequest, Block, Unblock,
     Welcome, Accepted, Queued, Delivered, Done, ErrorReply, DirectMessage, RoomMessage,
     UserJoined, UserLeft, UserList, LookupResult, HistoryPage,
