@@ -55,8 +55,9 @@ A message the server acknowledged (``sent``, ``queued``) is never written again;
 tracker stays open for ``delivered`` or ``expired``. The server tells that outcome again
 at every login until the client acknowledges it (``OutcomeAck``): the client does so once
 the outcome is in the tracker and its MessageUpdate was handed to the application (or, for
-a message this object never sent, once the event itself was), at the latest in
-:meth:`close` before its Goodbye, and for a repeat of an outcome it already has. After
+a message this object never sent, once the event itself was), with the other acks of the
+same read, or at the latest in :meth:`close` before its Goodbye; a repeat of an outcome it
+already has is acknowledged again but not handed on twice. After
 a reconnection the client also asks the conversation history of each peer with such
 messages and settles the trackers whose messages it shows ``delivered`` or ``expired``
 (a fallback for servers that tell an outcome only once).
@@ -316,6 +317,8 @@ class ChatClient:
         self._seen: dict[int, None] = {}
         # msg_ids of outcomes held by trackers, to acknowledge (see _acknowledge).
         self._acks_due: list[int] = []
+        # msg_ids of outcomes handed on for messages this object did not send, oldest first.
+        self._outcomes_seen: dict[int, None] = {}
         # 128 random bits keep ids apart between client objects and runs (the server keeps
         # ids for months, and a --send script makes a new object every run); the counter
         # keeps them apart within this object.
@@ -805,6 +808,10 @@ class ChatClient:
                 if isinstance(event, ConnectionClosed):
                     return
                 handed_on = self._absorb(event) if event is not None else []
+                if event is None:
+                    # Every event read so far was handed on: acknowledge the outcomes among
+                    # them now, in one go, rather than one write between two events.
+                    self._acknowledge()
                 # Pongs the core queued while reading: flush before anything else waits.
                 self._write(conn.data_to_send())
             if event is None:
@@ -817,11 +824,9 @@ class ChatClient:
                 continue
             for item in handed_on:
                 self._deliver(item)
-            if _outcome_of(event) is not None:
-                with self._lock:  # the application has it now
-                    if handed_on == [event]:  # not one of ours: from an earlier run
-                        self._acks_due.append(_outcome_of(event))
-                    self._acknowledge()
+            if _outcome_of(event) is not None and handed_on == [event]:
+                with self._lock:  # not one of ours (an earlier run's): the application has it now
+                    self._acks_due.append(event.msg_id)  # type: ignore[attr-defined]
             if isinstance(event, DirectMessage):
                 with self._lock:
                     # Also for a message shown before (our receipt was lost): the server
@@ -1055,6 +1060,14 @@ class ChatClient:
             pending.answer = event
             pending.answered.set()
             return []
+        outcome = _outcome_of(event)
+        if outcome is not None:  # of a message sent by an earlier run, or another client
+            if outcome in self._outcomes_seen:
+                self._acks_due.append(outcome)
+                return []  # told again because our ack was lost: acknowledged, not shown twice
+            self._outcomes_seen[outcome] = None
+            if len(self._outcomes_seen) > _FINISHED_LIMIT:
+                del self._outcomes_seen[next(iter(self._outcomes_seen))]
         if isinstance(event, DirectMessage):
             if event.msg_id in self._seen:
                 return []  # shown already; the receipt is sent again all the same

@@ -362,7 +362,7 @@ def test_the_library_acknowledges_outcomes_of_an_earlier_run_and_repeats(fake, c
     fake.send("Alice", Delivered("an-earlier-run-1", 71))  # told again: acknowledged again
     wait_until(lambda: len(acks(fake)) == 3, what="three acks")
     assert acks(fake) == [71, 72, 71]
-    assert [e for e in seen if isinstance(e, (Delivered, ErrorReply))][:2] == [
+    assert [e for e in seen if isinstance(e, (Delivered, ErrorReply))] == [  # the repeat is not shown
         Delivered("an-earlier-run-1", 71),
         ErrorReply(ErrorCode.EXPIRED, "your message 72 expired", "an-earlier-run-2", msg_id=72)]
 
