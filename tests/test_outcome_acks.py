@@ -52,9 +52,9 @@ def rows(bench: RelayBench, sql: str, *params: object) -> list[tuple]:
     return bench.store.db.execute(sql, params).fetchall()
 
 
-def log_in_again(bench: RelayBench, name: str, password: str | None = None) -> FakeSession:
+def log_in_again(bench: RelayBench, name: str) -> FakeSession:
     """A new session of ``name``, with what the server sent after the welcome."""
-    return bench.login(name, password)
+    return bench.login(name)
 
 
 def leave(bench: RelayBench, session: FakeSession) -> None:
