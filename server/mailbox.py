@@ -143,6 +143,27 @@ def acknowledge(db: sqlite3.Connection, acks: list[tuple[int, str]]) -> list[boo
             for ack in acks]
 
 
+# The kinds of item record_confirmations takes.
+RECEIPT, ACK = "receipt", "ack"
+
+
+def record_confirmations(db: sqlite3.Connection, items: list[tuple[str, int, str]]) -> list[bool | None]:
+    """Receipts ``(RECEIPT, msg_id, recipient_key)`` and acks ``(ACK, msg_id, sender_key)``
+    as ONE batch operation: every receipt of the batch is recorded before any ack. An ack
+    always comes after the receipt it acknowledges, but under load both can land in one
+    transaction, and two batch operations would run as two groups in the order each
+    started (see Store._execute): an earlier ack would pull every ack before the receipt,
+    which would then not count. Returns None for a receipt, :func:`acknowledge`'s answer
+    for an ack.
+    """
+    receipts = [(msg_id, key) for kind, msg_id, key in items if kind == RECEIPT]
+    acks = [(msg_id, key) for kind, msg_id, key in items if kind == ACK]
+    if receipts:
+        record_deliveries(db, receipts)
+    answers = iter(acknowledge(db, acks) if acks else ())
+    return [next(answers) if kind == ACK else None for kind, _, _ in items]
+
+
 def outcomes_for_sender(db: sqlite3.Connection, sender_key: str, after: int = 0,
                         limit: int = -1) -> list[StoredMessage]:
     """Delivered or expired messages whose sender has not acknowledged the outcome yet,

@@ -408,7 +408,7 @@ class Relay:
         senders = self.registry.sessions(flight.sender_key)
         for sender in senders:
             sender.send(Delivered(flight.client_id, msg_id))
-        self.store.submit_many(mailbox.record_deliveries, (msg_id, session.key))
+        self.store.submit_many(mailbox.record_confirmations, (mailbox.RECEIPT, msg_id, session.key))
         if session.backlog and len(session.inflight or ()) < self.config.max_pending_receipts // 2:
             self._refill(session)
 
@@ -476,7 +476,7 @@ class Relay:
                 session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {msg_id} was not sent by you"))
 
         # Submitted before any next page is fetched, so that page does not tell it again.
-        self.store.submit_many(mailbox.acknowledge, (msg_id, session.key), recorded)
+        self.store.submit_many(mailbox.record_confirmations, (mailbox.ACK, msg_id, session.key), recorded)
         pages = self.outcome_pages.get(session)
         if pages is not None and msg_id in pages.unacknowledged:
             pages.unacknowledged.discard(msg_id)

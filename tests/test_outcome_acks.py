@@ -377,3 +377,25 @@ def test_a_script_that_closes_right_after_the_outcome_has_acknowledged_it(fake, 
     assert message.wait({"delivered"}, WAIT)
     alice.close()  # as --send does: the ack goes out before the goodbye
     wait_until(lambda: acks(fake) == [message.msg_id], timeout=2, what="the ack")
+
+
+def test_an_ack_that_follows_its_receipt_in_one_transaction_counts(loop):
+    """Under load one transaction holds a receipt and the sender's ack of it, behind an
+    earlier ack: the store must not record the ack before the delivery."""
+    bench = RelayBench(loop)
+    [earlier] = deliver_while_alice_is_away(bench, 1)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    assert [d.msg_id for d in alice.take(Delivered)] == [earlier.msg_id]
+    bench.relay.handle(alice, SendDirect("now", "Bob", "quick"))
+    bench.settle()
+    [accepted] = alice.take(Accepted)
+    [dm] = bob.take(DirectMessage)
+    # In one loop turn: Alice acks the earlier outcome, Bob confirms, Alice acks that too.
+    bench.relay.handle(alice, OutcomeAck(earlier.msg_id))
+    bench.relay.handle(bob, Receipt(dm.msg_id))
+    assert alice.take(Delivered) == [Delivered("now", accepted.msg_id)]
+    bench.relay.handle(alice, OutcomeAck(accepted.msg_id))
+    bench.settle()
+    leave(bench, alice)
+    assert not log_in_again(bench, "Alice").take(Delivered)
+    bench.store.close()
