@@ -276,6 +276,24 @@ def quiet(client: WireClient, wait: float = 0.3) -> None:
     assert not extra, extra
 
 
+def test_a_client_counting_its_ids_from_1_again_after_a_restart_is_told_not_misled(server, caplog):
+    """The third-party client of the issue: ids "1", "2"... in every run."""
+    with WireClient.login(server.host, server.port, "Bob"), \
+            WireClient.login(server.host, server.port, "Alice") as first_run:
+        first_run.send(SendDirect("1", "Bob", "first run"))
+        accepted = first_run.expect(Accepted, skip=NOTICES)
+    with caplog.at_level(logging.INFO), WireClient.login(server.host, server.port, "Alice") as second_run:
+        second_run.send(SendDirect("1", "Bob", "second run"))
+        assert second_run.expect_error(ErrorCode.ID_REUSED, skip=(*NOTICES, Delivered)).request_id == "1"
+        second_run.send(SendRoom("1", "second run"))
+        assert second_run.expect_error(ErrorCode.ID_REUSED, skip=(*NOTICES, Delivered)).request_id == "1"
+        second_run.send(SendDirect("1", "Bob", "first run"))  # the same request: a resend
+        # (Bob has left meanwhile, without confirming it: it waits for him.)
+        assert second_run.expect(Queued, skip=(*NOTICES, Delivered)) == Queued("1", accepted.msg_id)
+    assert stored(server, "SELECT text FROM messages") == [("first run",)]
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_a_delivered_lost_with_the_senders_dying_link_comes_at_her_next_login(server, proxy):
     # The server writes "delivered" to Alice's connection; the link dies before she reads it.
     proxy.add(Fault(DOWN, frame_type="delivered", when="before", name="Alice"))
