@@ -14,6 +14,7 @@ client library is watched from the fake server. Loopback only; every wait is bou
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import re
 import threading
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from client import ChatClient, MessageUpdate
+from client.oneshot import send_once
 from fakeserver import FakeServer
 from faultproxy import DOWN, Fault, FaultProxy
 from protocol import (
@@ -417,3 +419,21 @@ def test_an_ack_that_follows_its_receipt_in_one_transaction_counts(loop):
     leave(bench, alice)
     assert not log_in_again(bench, "Alice").take(Delivered)
     bench.store.close()
+
+
+def test_send_once_runs_each_hear_only_their_own_outcome(server, clients):
+    """``--send`` once a minute: each run closes right after its delivered; the next run is
+    not told it again (the ack went out before the goodbye), and no run reuses an id."""
+    bob = ChatClient("Bob", server.host, server.port)
+    clients.append(bob)
+    bob.connect(WAIT)
+    outputs = []
+    for i in range(3):
+        out, err = io.StringIO(), io.StringIO()
+        code = send_once("Carol", "Bob", f"report {i}", host=server.host, port=server.port, timeout=WAIT,
+                         stdout=out, stderr=err)
+        outputs.append((code, out.getvalue(), err.getvalue()))
+    assert [(code, err) for code, _, err in outputs] == [(0, "")] * 3
+    assert all(re.fullmatch(r"delivered to Bob \(msg \d+\)\n", out) for _, out, _ in outputs), outputs
+    wait_until(lambda: stored(server, "SELECT text, sender_notified FROM messages ORDER BY msg_id") == [
+        (f"report {i}", 1) for i in range(3)], what="every run's ack")
