@@ -45,6 +45,7 @@ from protocol import (
     DirectMessage,
     ErrorReply,
     Hello,
+    OutcomeAck,
     Receipt,
     Role,
     SendDirect,
@@ -144,6 +145,7 @@ class BenchClient(asyncio.Protocol):
             if kind is DirectMessage:
                 out.append(conn.send(Receipt(event.msg_id)))
             elif kind is Delivered:
+                out.append(conn.send(OutcomeAck(event.msg_id)))  # as every client must
                 started = self.sent_at.pop(event.request_id)
                 self.bench.delivered(self, time.perf_counter() - started)
             elif kind is Accepted:

@@ -52,10 +52,19 @@ resend and answers with the message's current state, so nothing is stored or del
 twice. Messages typed while disconnected wait in the same order (at most
 ``max_waiting``; beyond that ``send_*`` fails with ``queue_full``) and go out right after.
 A message the server acknowledged (``sent``, ``queued``) is never written again; its
-tracker stays open for ``delivered`` or ``expired``. Because a ``delivered`` frame can be
-lost with the connection that carried it (the server only knows it wrote it), after a
-reconnection the client asks the conversation history of each peer with such messages and
-settles the trackers whose messages it shows ``delivered`` or ``expired``.
+tracker stays open for ``delivered`` or ``expired``. The server tells that outcome again
+at every login until the client acknowledges it (``OutcomeAck``): the client does so once
+the outcome is in the tracker and its MessageUpdate was handed to the application (or, for
+a message this object never sent, once the event itself was), with the other acks of the
+same read, or at the latest in :meth:`close` before its Goodbye; a repeat of an outcome it
+already has is acknowledged again but not handed on twice. After
+a reconnection the client also asks the conversation history of each peer with such
+messages and settles the trackers whose messages it shows ``delivered`` or ``expired``
+(a fallback for servers that tell an outcome only once).
+
+Request ids. Each object draws 128 random bits once and numbers its requests after them,
+so ids never repeat across objects, runs or machines in practice: the server refuses a
+different message under a used id (``id_reused``) and would take a repeat for a resend.
 
 Exactly once, receiving side. The msg_ids of the last ``seen_limit`` direct messages
 handed to the application are remembered: a message the server sends again (because our
@@ -116,6 +125,7 @@ from protocol import (
     HistoryRequest,
     LookupRequest,
     LookupResult,
+    OutcomeAck,
     Ping,
     Presence,
     Queued,
@@ -183,6 +193,16 @@ _MAIN_THREAD_SIGNALS = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", 
 _MORE, _EOF, _STOP = "more", "eof", "stop"
 # How often a receiver blocked on a full queue looks whether the client is closing.
 _QUEUE_POLL = 0.1
+
+
+def _outcome_of(event: Event | None) -> int | None:
+    """The msg_id whose outcome ``event`` tells (``delivered``, or the ``expired`` error),
+    else None."""
+    if isinstance(event, Delivered):
+        return event.msg_id
+    if isinstance(event, ErrorReply) and event.code == ErrorCode.EXPIRED:
+        return event.msg_id
+    return None
 
 
 class _PendingReply:
@@ -304,9 +324,14 @@ class ChatClient:
         self._finished: dict[str, None] = {}
         # msg_ids of direct messages handed to the application, oldest first.
         self._seen: dict[int, None] = {}
-        # A random prefix keeps ids apart between client objects (and programs) that a
-        # server might see reconnect; the counter keeps them apart within this object.
-        self._id_prefix = secrets.token_hex(4)
+        # msg_ids of outcomes held by trackers, to acknowledge (see _acknowledge).
+        self._acks_due: list[int] = []
+        # msg_ids of outcomes handed on for messages this object did not send, oldest first.
+        self._outcomes_seen: dict[int, None] = {}
+        # 128 random bits keep ids apart between client objects and runs (the server keeps
+        # ids for months, and a --send script makes a new object every run); the counter
+        # keeps them apart within this object.
+        self._id_prefix = secrets.token_hex(16)
         self._ids = itertools.count(1)
         self._last_received = 0.0
 
@@ -614,6 +639,7 @@ class ChatClient:
                     _shutdown(self._attempt_sock, socket.SHUT_RDWR)
                 if sock is not None:
                     if self._conn is not None and self._conn.state is State.OPEN:
+                        self._acknowledge()  # outcomes a waiter may have read from a tracker
                         self._write(self._conn.send(Goodbye(reason[:_MAX_REASON_CHARS])))
                     # Half-close: the server sees the end of our stream after the Goodbye and
                     # closes its side, which ends the receiver's reads cleanly. (Over TLS a
@@ -807,6 +833,10 @@ class ChatClient:
                 if isinstance(event, ConnectionClosed):
                     return
                 handed_on = self._absorb(event) if event is not None else []
+                if event is None:
+                    # Every event read so far was handed on: acknowledge the outcomes among
+                    # them now, in one go, rather than one write between two events.
+                    self._acknowledge()
                 # Pongs the core queued while reading: flush before anything else waits.
                 self._write(conn.data_to_send())
             if event is None:
@@ -819,6 +849,9 @@ class ChatClient:
                 continue
             for item in handed_on:
                 self._deliver(item)
+            if _outcome_of(event) is not None and handed_on == [event]:
+                with self._lock:  # not one of ours (an earlier run's): the application has it now
+                    self._acks_due.append(event.msg_id)  # type: ignore[attr-defined]
             if isinstance(event, DirectMessage):
                 with self._lock:
                     # Also for a message shown before (our receipt was lost): the server
@@ -1042,8 +1075,10 @@ class ChatClient:
                     changed = message._advance(FAILED, error=(event.code, event.message))
                 if message.done:
                     self._retire(message)
+                self._owe_acknowledgement(event)
                 return [MessageUpdate(message, message.state, message.error)] if changed else []
             if request_id in self._finished:
+                self._owe_acknowledgement(event)
                 return []  # a late or repeated answer about a message already settled
         pending = self._replies.get(request_id) if request_id is not None else None
         if pending is not None and isinstance(event, (pending.expect, ErrorReply)):
@@ -1053,6 +1088,14 @@ class ChatClient:
             pending.answer = event
             pending.answered.set()
             return []
+        outcome = _outcome_of(event)
+        if outcome is not None:  # of a message sent by an earlier run, or another client
+            if outcome in self._outcomes_seen:
+                self._acks_due.append(outcome)
+                return []  # told again because our ack was lost: acknowledged, not shown twice
+            self._outcomes_seen[outcome] = None
+            if len(self._outcomes_seen) > _FINISHED_LIMIT:
+                del self._outcomes_seen[next(iter(self._outcomes_seen))]
         if isinstance(event, DirectMessage):
             if event.msg_id in self._seen:
                 return []  # shown already; the receipt is sent again all the same
@@ -1065,6 +1108,23 @@ class ChatClient:
         if isinstance(event, FrameRejected) and self._closing:
             return []  # frames that arrive after our own Goodbye: expected, not news
         return [event]
+
+    def _owe_acknowledgement(self, event: Event) -> None:
+        """If ``event`` is the outcome of a message a tracker holds, note that it is to be
+        acknowledged (lock held): after its MessageUpdate is handed on, or in close()."""
+        msg_id = _outcome_of(event)
+        if msg_id is not None:
+            self._acks_due.append(msg_id)
+
+    def _acknowledge(self) -> None:
+        """Acknowledge the outcomes due (lock held), so the server stops telling them. An
+        ack is about a message, not a connection: any open one will do; without one they
+        wait (and the server tells them again at the next login anyway)."""
+        if self._acks_due and self._conn is not None and self._conn.state is State.OPEN:
+            due, self._acks_due = self._acks_due, []
+            for msg_id in due:
+                if not self._write(self._conn.send(OutcomeAck(msg_id))):
+                    return
 
     def _deliver(self, event: Event) -> None:
         """Hand one event to the application (never with the lock held)."""

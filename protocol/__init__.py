@@ -25,6 +25,7 @@ from .events import (
     HistoryRequest,
     LookupRequest,
     LookupResult,
+    OutcomeAck,
     Ping,
     Pong,
     Presence,

@@ -16,8 +16,8 @@ The rules of the session, both roles, in one table (``_SENDABLE``)::
     ---------  -----------------------------------  ------------------------------------
     HANDSHAKE  hello, ping, pong, bye               welcome (-> OPEN), error, ping, pong,
                                                     bye
-    OPEN       send, say, receipt, who, whois,      everything a server sends except
-               ping, pong, bye                      welcome
+    OPEN       send, say, receipt, ack, who,        everything a server sends except
+               whois, ping, pong, bye               welcome
     CLOSED     nothing                              nothing
 
 A side moves to OPEN when the welcome passes (sent by the server, received by the client)

@@ -51,3 +51,4 @@ class ErrorCode(StrEnum):
     EXPIRED = "expired"
     # The server's storage failed (disk full, read-only, I/O error): nothing was done.
     UNAVAILABLE = "unavailable"
+    ID_REUSED = "id_reused"

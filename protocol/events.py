@@ -118,6 +118,17 @@ class Receipt(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class OutcomeAck(Event):
+    """The sender's client has taken in the outcome (``delivered``, or the ``expired``
+    error) of its own message ``msg_id``; until it says so, the server tells it again at
+    every login."""
+
+    TYPE: ClassVar[str] = "ack"
+    SENDER: ClassVar[str] = "client"
+    msg_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class WhoRequest(Event):
     """Ask who is online; answered by :class:`UserList`. ``after`` (a name) asks for the
     next page: the users after it in the order of the list (the ``next`` of a page)."""
@@ -211,6 +222,8 @@ class ErrorReply(Event):
     request_id: str | None = None
     # For rate_limited and unavailable: seconds after which the request may be tried again.
     retry_after: float | None = None
+    # For expired: the message whose outcome this is, to acknowledge with OutcomeAck.
+    msg_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +392,7 @@ class ConnectionClosed(Event):
 
 
 WIRE_EVENTS: tuple[type[Event], ...] = (
-    Hello, SendDirect, SendRoom, Receipt, WhoRequest, LookupRequest,
+    Hello, SendDirect, SendRoom, Receipt, OutcomeAck, WhoRequest, LookupRequest,
     Register, HistoryRequest, Block, Unblock,
     Welcome, Accepted, Queued, Delivered, Done, ErrorReply, DirectMessage, RoomMessage,
     UserJoined, UserLeft, UserList, LookupResult, HistoryPage,

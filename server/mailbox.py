@@ -53,12 +53,24 @@ def last_msg_id(db: sqlite3.Connection) -> int:
     return db.execute("SELECT COALESCE(MAX(msg_id), 0) FROM messages").fetchone()[0]
 
 
-def store_messages(db: sqlite3.Connection, messages: list[StoredMessage]) -> list[tuple[StoredMessage, bool]]:
+# What store_messages made of each request.
+NEW, RESEND, ID_REUSED = "new", "resend", "id_reused"
+
+
+def same_request(stored: StoredMessage, request: StoredMessage) -> bool:
+    """True if ``request`` asks for what ``stored`` already is: same kind (direct or room),
+    same recipient, same text. Only then is a request under a used id a resend."""
+    return stored.recipient_key == request.recipient_key and stored.text == request.text
+
+
+def store_messages(db: sqlite3.Connection, messages: list[StoredMessage]) -> list[tuple[StoredMessage, str]]:
     """Insert new messages (their msg_id already chosen), skipping resends.
 
-    Returns, for each, (the stored message, True) or, for a resend of a message the same
-    sender already sent under the same client id, (that earlier message, False). One
-    ``executemany`` for the batch; resends, which are rare, cost a lookup each.
+    Returns, for each, (the stored message, NEW); for a resend of a message the same
+    sender already sent under the same client id, (that earlier message, RESEND); for a
+    different request under a client id the sender already used, (the request, ID_REUSED),
+    and nothing is stored. One ``executemany`` for the batch; conflicts, which are rare,
+    cost a lookup each.
     """
     cursor = db.executemany(
         "INSERT OR IGNORE INTO messages (msg_id, sender, sender_key, recipient, recipient_key, text, sent_at,"
@@ -66,19 +78,25 @@ def store_messages(db: sqlite3.Connection, messages: list[StoredMessage]) -> lis
         [(m.msg_id, m.sender, m.sender_key, m.recipient, m.recipient_key, m.text, m.sent_at, m.client_id,
           m.state, m.expires_at, int(m.state in ("room", "blocked"))) for m in messages])
     if cursor.rowcount == len(messages):
-        return [(m, True) for m in messages]
+        return [(m, NEW) for m in messages]
     results = []
     for message in messages:
         stored = find_resend(db, message.sender_key, message.client_id)
-        results.append((stored, stored.msg_id == message.msg_id))
+        if stored.msg_id == message.msg_id:
+            results.append((stored, NEW))
+        elif same_request(stored, message):
+            results.append((stored, RESEND))
+        else:
+            results.append((message, ID_REUSED))
     return results
 
 
-def record_deliveries(db: sqlite3.Connection, receipts: list[tuple[int, str, bool]]) -> list[None]:
-    """Mark (msg_id, recipient_key, sender_told) as delivered, in one executemany."""
-    db.executemany("UPDATE messages SET state = 'delivered', sender_notified = ?"
+def record_deliveries(db: sqlite3.Connection, receipts: list[tuple[int, str]]) -> list[None]:
+    """Mark (msg_id, recipient_key) as delivered, in one executemany. The sender counts as
+    told only once its client acknowledges the outcome (see :func:`acknowledge`)."""
+    db.executemany("UPDATE messages SET state = 'delivered'"
                    " WHERE msg_id = ? AND recipient_key = ? AND state IN ('sent', 'queued')",
-                   [(int(told), msg_id, key) for msg_id, key, told in receipts])
+                   [(msg_id, key) for msg_id, key in receipts])
     return [None] * len(receipts)
 
 
@@ -90,12 +108,12 @@ def pending_for(db: sqlite3.Connection, recipient_key: str, after: int, limit: i
     return [_row(r) for r in rows]
 
 
-def mark_delivered(db: sqlite3.Connection, msg_id: int, recipient_key: str, sender_told: bool) -> StoredMessage | None:
+def mark_delivered(db: sqlite3.Connection, msg_id: int, recipient_key: str) -> StoredMessage | None:
     """Record the recipient's receipt; returns the message if this receipt delivered it,
     None if it was not pending for that recipient (already delivered, or not theirs)."""
     cursor = db.execute(
-        "UPDATE messages SET state = 'delivered', sender_notified = ? WHERE msg_id = ? AND recipient_key = ?"
-        " AND state IN ('sent', 'queued')", (int(sender_told), msg_id, recipient_key))
+        "UPDATE messages SET state = 'delivered' WHERE msg_id = ? AND recipient_key = ?"
+        " AND state IN ('sent', 'queued')", (msg_id, recipient_key))
     if cursor.rowcount == 0:
         return None
     row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE msg_id = ?", (msg_id,)).fetchone()
@@ -107,16 +125,53 @@ def recipient_of(db: sqlite3.Connection, msg_id: int) -> str | None:
     return row[0] if row else None
 
 
-def mark_notified(db: sqlite3.Connection, msg_ids: list[int]) -> None:
-    db.executemany("UPDATE messages SET sender_notified = 1 WHERE msg_id = ?", [(i,) for i in msg_ids])
+def acknowledge(db: sqlite3.Connection, acks: list[tuple[int, str]]) -> list[bool]:
+    """Record (msg_id, sender_key) acknowledgements of outcomes: the sender's client has
+    taken in that its message was delivered or expired, so it is not told again.
+
+    Returns, for each, False if ``msg_id`` is not a message of that sender (or no longer
+    stored), else True, also when there was nothing to record (acknowledged before, or
+    not final yet: then it is told, and must be acknowledged, once it is). One
+    ``executemany``; only a batch with such acks costs a lookup each.
+    """
+    cursor = db.executemany(
+        "UPDATE messages SET sender_notified = 1 WHERE msg_id = ? AND sender_key = ?"
+        " AND sender_notified = 0 AND state IN ('delivered', 'expired')", acks)
+    if cursor.rowcount == len(acks):
+        return [True] * len(acks)
+    return [db.execute("SELECT 1 FROM messages WHERE msg_id = ? AND sender_key = ?", ack).fetchone() is not None
+            for ack in acks]
 
 
-def outcomes_for_sender(db: sqlite3.Connection, sender_key: str, after: int = 0) -> list[StoredMessage]:
-    """Delivered or expired messages with msg_id > ``after`` whose sender has not been told
-    yet, oldest first."""
+# The kinds of item record_confirmations takes.
+RECEIPT, ACK = "receipt", "ack"
+
+
+def record_confirmations(db: sqlite3.Connection, items: list[tuple[str, int, str]]) -> list[bool | None]:
+    """Receipts ``(RECEIPT, msg_id, recipient_key)`` and acks ``(ACK, msg_id, sender_key)``
+    as ONE batch operation: every receipt of the batch is recorded before any ack. An ack
+    always comes after the receipt it acknowledges, but under load both can land in one
+    transaction, and two batch operations would run as two groups in the order each
+    started (see Store._execute): an earlier ack would pull every ack before the receipt,
+    which would then not count. Returns None for a receipt, :func:`acknowledge`'s answer
+    for an ack.
+    """
+    receipts = [(msg_id, key) for kind, msg_id, key in items if kind == RECEIPT]
+    acks = [(msg_id, key) for kind, msg_id, key in items if kind == ACK]
+    if receipts:
+        record_deliveries(db, receipts)
+    answers = iter(acknowledge(db, acks) if acks else ())
+    return [next(answers) if kind == ACK else None for kind, _, _ in items]
+
+
+def outcomes_for_sender(db: sqlite3.Connection, sender_key: str, after: int = 0,
+                        limit: int = -1) -> list[StoredMessage]:
+    """Delivered or expired messages whose sender has not acknowledged the outcome yet,
+    oldest first, with msg_id > ``after``, at most ``limit`` (-1: all)."""
     rows = db.execute(
         f"SELECT {_COLUMNS} FROM messages WHERE sender_key = ? AND sender_notified = 0"
-        " AND state IN ('delivered', 'expired') AND msg_id > ? ORDER BY msg_id", (sender_key, after)).fetchall()
+        " AND state IN ('delivered', 'expired') AND msg_id > ? ORDER BY msg_id LIMIT ?",
+        (sender_key, after, limit)).fetchall()
     return [_row(r) for r in rows]
 
 
@@ -147,21 +202,33 @@ def expire(db: sqlite3.Connection, now: float) -> list[StoredMessage]:
     return sorted((_row(r) for r in rows), key=lambda m: m.msg_id)
 
 
-def purge(db: sqlite3.Connection, older_than: float) -> int:
+def purge(db: sqlite3.Connection, older_than: float, unacknowledged_older_than: float | None = None) -> int:
     """Forget messages in a final state sent before ``older_than``; returns how many.
 
-    Message ids grow with time, so the cut-off is found by walking the table in id order
+    A delivered or expired message whose sender has not acknowledged the outcome is kept
+    longer, until ``unacknowledged_older_than`` (None: kept), so that a sender away for a
+    while still hears it, and a client that never acknowledges cannot keep rows forever.
+
+    Message ids grow with time, so each cut-off is found by walking the table in id order
     from its oldest row (what earlier purges left), and the delete is a rowid range: no
     index on sent_at is needed, and no pass reads the whole table.
     """
-    row = db.execute("SELECT msg_id FROM messages WHERE sent_at >= ? ORDER BY msg_id LIMIT 1",
-                     (older_than,)).fetchone()
-    # The newest message always stays: message ids continue from the highest one stored,
-    # and a reused id would make clients hide a new message as one they have already seen.
-    cutoff = min(row[0] if row else last_msg_id(db), last_msg_id(db))
-    return db.execute(
+    newest = last_msg_id(db)
+
+    def cutoff(when: float) -> int:
+        row = db.execute("SELECT msg_id FROM messages WHERE sent_at >= ? ORDER BY msg_id LIMIT 1",
+                         (when,)).fetchone()
+        # The newest message always stays: message ids continue from the highest one stored,
+        # and a reused id would make clients hide a new message as one they have already seen.
+        return min(row[0] if row else newest, newest)
+
+    purged = db.execute(
         "DELETE FROM messages WHERE msg_id < ? AND state NOT IN ('sent', 'queued')"
-        " AND (sender_notified = 1 OR state IN ('room', 'blocked'))", (cutoff,)).rowcount
+        " AND (sender_notified = 1 OR state IN ('room', 'blocked'))", (cutoff(older_than),)).rowcount
+    if unacknowledged_older_than is not None:
+        purged += db.execute("DELETE FROM messages WHERE msg_id < ? AND state IN ('delivered', 'expired')",
+                             (cutoff(unacknowledged_older_than),)).rowcount
+    return purged
 
 
 def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | None,

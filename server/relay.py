@@ -12,8 +12,9 @@ A direct message, from the sender's side::
          ... recipient's receipt ──> delivered (now, or at the sender's next login)
          ... not confirmed within const.QUEUE_TTL ──> error "expired"
 
-A resend (same sender, same request id, for instance after a reconnect) is recognised by
-the store and answered with the message's current state; it is never stored or shown twice.
+A resend (same sender, same request id, same recipient and text, for instance after a
+reconnect) is recognised by the store and answered with the message's current state; it is
+never stored or shown twice. Another request under a used id is refused (``id_reused``).
 If the recipient disconnects before confirming, the message waits for their next login
 and the sender is told ``queued``.
 
@@ -21,6 +22,13 @@ When the store fails (a full or failing disk), every request that needed it is a
 ``unavailable`` with ``retry_after``: nothing is acknowledged that is not on disk, and
 nothing is left unanswered. Receipts that could not be recorded are recorded again, and
 waiting messages fetched again, as soon as the store works again.
+
+An outcome (``delivered``, ``expired``) is a promise to the sender, so it is not "told" when
+written to a connection that may be dying: it goes to every online session of the sender,
+and again to each session at its login, until the sender's client acknowledges it
+(``ack``). At login the unacknowledged outcomes go a page at a time (``OutcomePages``), the
+next page once half of one is acknowledged, so a client that never acknowledges gets at
+most a page per login.
 
 Who is where lives in the registry; which messages each online session still has to
 confirm lives in ``self.inflight`` and ``session.inflight``; everything else in the store.
@@ -54,6 +62,7 @@ from protocol import (
     HistoryRequest,
     LookupRequest,
     LookupResult,
+    OutcomeAck,
     Ping,
     Pong,
     Presence,
@@ -106,8 +115,26 @@ class InFlight:
     recipient_key: str
 
 
+@dataclass(slots=True)
+class OutcomePages:
+    """The outcomes told to one session from the store since its login, a page at a time."""
+
+    unacknowledged: set[int]  # msg_ids told from the store and not acknowledged yet
+    cursor: int = 0  # the last msg_id fetched
+    more: bool = False  # the store may hold more after the cursor
+    loading: bool = False  # a fetch is under way
+
+
 def _run_now(func: Callable, args: tuple, callback: Callable) -> None:
     callback(func(*args))
+
+
+def _outcome(message: mailbox.StoredMessage) -> Event:
+    """What a sender is told of a message in a final state (delivered or expired)."""
+    if message.state == "delivered":
+        return Delivered(message.client_id, message.msg_id)
+    return ErrorReply(ErrorCode.EXPIRED, f"your message {message.msg_id} to {message.recipient} expired before "
+                      "it was delivered", message.client_id, msg_id=message.msg_id)
 
 
 class Relay:
@@ -132,6 +159,7 @@ class Relay:
         self.logins = LoginDesk(self.config, store, store.read(load_accounts), offload or _run_now,
                                 lambda name: name in self.registry, self.log_lines)
         self.inflight: dict[int, InFlight] = {}
+        self.outcome_pages: dict[ClientSession, OutcomePages] = {}
         # Message ids are chosen here, not by the database, so that inserts can be batched.
         self._last_msg_id: int = store.read(mailbox.last_msg_id)
         # Receipts the store failed to record, (msg_id, recipient key, sender told): recorded
@@ -144,6 +172,7 @@ class Relay:
             SendDirect: self._send_direct,
             SendRoom: self._send_room,
             Receipt: self._receipt,
+            OutcomeAck: self._ack,
             WhoRequest: self._who,
             LookupRequest: self._lookup,
             HistoryRequest: self._history,
@@ -191,6 +220,7 @@ class Relay:
         log.info("logout %s from %s:%d (%s)", session.name, session.address, session.port, reason)
         gone = self.registry.unregister(session.name, session)
         self._requeue(session)
+        self.outcome_pages.pop(session, None)
         if gone:
             self.presence.announce(UserLeft(session.name, reason, time.time()), len(self.sessions))
             key, now = session.key, time.time()
@@ -265,8 +295,10 @@ class Relay:
         # Submitted now, so these run before any message stored after this login: what
         # waited comes first, in order, then what is new.
         self._refill(session)
-        self.store.submit(lambda db: mailbox.outcomes_for_sender(db, key, epoch),
-                          lambda outcomes: self._tell_outcomes(key, outcomes))
+        # Outcomes start after the epoch: what an earlier holder of a guest name sent is not
+        # this holder's to hear of.
+        self.outcome_pages[session] = OutcomePages(set(), cursor=epoch)
+        self._page_outcomes(session)
 
     def _hold_name(self, session: ClientSession, result: LoginResult) -> str | None:
         """Apply the login's claim to the name's guest holding (see guests.py); sets the
@@ -335,16 +367,18 @@ class Relay:
         self.store.submit_many(mailbox.store_messages, message, lambda result: self._direct_stored(session, result),
                                self._unavailable(session, request.request_id))
 
-    def _direct_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, bool]) -> None:
-        message, new = result
+    def _direct_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
+        message, status = result
+        if status == mailbox.ID_REUSED:
+            self._id_reused(session, message)
+            return
         request_id, msg_id = message.client_id, message.msg_id
         if message.state == "delivered":  # a resend of something already delivered
             session.send(Accepted(request_id, msg_id))
-            session.send(Delivered(request_id, msg_id))
+            session.send(_outcome(message))
             return
         if message.state == "expired":
-            session.send(ErrorReply(ErrorCode.EXPIRED, f"message {msg_id} expired before it was delivered",
-                                    request_id))
+            session.send(_outcome(message))
             return
         recipients = self.registry.sessions(message.recipient_key)
         if message.state == "blocked":
@@ -355,6 +389,13 @@ class Relay:
         session.send(Accepted(request_id, msg_id) if recipients else Queued(request_id, msg_id))
         if recipients and msg_id not in self.inflight:
             self._forward(message, recipients)
+
+    def _id_reused(self, session: ClientSession, request: mailbox.StoredMessage) -> None:
+        """``request`` came under a request id that this sender used for another message:
+        nothing was stored; say so, or the client would take the old answer for this one."""
+        log.info("id_reused from %r: request id %r", session, request.client_id)
+        session.send(ErrorReply(ErrorCode.ID_REUSED, f"request id {request.client_id!r} was already used for "
+                                "another message; send it with a new id", request.client_id))
 
     def _forward(self, message: mailbox.StoredMessage, recipients: list[ClientSession]) -> None:
         """Send ``message`` to every online session of its recipient that can take it now.
@@ -423,12 +464,11 @@ class Relay:
                 recipient.inflight.discard(msg_id)
         senders = self.registry.sessions(flight.sender_key)
         # A message from an earlier holder of the sender's guest name: nobody is left to tell.
-        orphan = msg_id <= self.logins.guests.epoch(flight.sender_key)
-        if not orphan:
+        if msg_id > self.logins.guests.epoch(flight.sender_key):
             for sender in senders:
                 sender.send(Delivered(flight.client_id, msg_id))
-        delivery = (msg_id, session.key, bool(senders) or orphan)
-        self.store.submit_many(mailbox.record_deliveries, delivery, on_error=self._unrecorded_receipt(delivery))
+        receipt = (mailbox.RECEIPT, msg_id, session.key)
+        self.store.submit_many(mailbox.record_confirmations, receipt, on_error=self._unrecorded_receipt(receipt))
         if session.backlog and len(session.inflight or ()) < self.config.max_pending_receipts // 2:
             self._refill(session)
 
@@ -437,43 +477,85 @@ class Relay:
         key = session.key
 
         def check(db: Any) -> tuple[mailbox.StoredMessage | None, str | None]:
-            return mailbox.mark_delivered(db, msg_id, key, False), mailbox.recipient_of(db, msg_id)
+            return mailbox.mark_delivered(db, msg_id, key), mailbox.recipient_of(db, msg_id)
 
         def checked(result: tuple[mailbox.StoredMessage | None, str | None]) -> None:
             delivered, recipient = result
             if delivered is not None:
-                self._tell_outcomes(delivered.sender_key, [delivered])
+                self._tell_sender(delivered.sender_key, [delivered])
             elif recipient != key:
                 session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {msg_id} was not sent to you"))
             # else: a receipt sent twice; the first one counted.
 
         self.store.submit(check, checked)
 
-    def _tell_outcomes(self, sender_key: str, outcomes: list[mailbox.StoredMessage]) -> None:
-        """Tell a sender, if online, how messages they sent ended; record that they know.
+    def _tell_sender(self, sender_key: str, outcomes: list[mailbox.StoredMessage]) -> None:
+        """Tell the online sessions of ``sender_key`` how messages they sent ended.
 
         Messages an earlier holder of the sender's guest name sent are told to nobody (the
-        name's new holder did not send them) and recorded as known, so they can be purged.
+        name's new holder did not send them); they stay unacknowledged and are purged after
+        twice the retention, like any outcome nobody acknowledged.
         """
         epoch = self.logins.guests.epoch(sender_key)
-        orphans = [m.msg_id for m in outcomes if m.msg_id <= epoch]
-        if orphans:
-            self.store.submit(lambda db: mailbox.mark_notified(db, orphans))
-            outcomes = [m for m in outcomes if m.msg_id > epoch]
-        senders = self.registry.sessions(sender_key)
-        if not senders or not outcomes:
-            return
+        outcomes = [m for m in outcomes if m.msg_id > epoch]
+        if outcomes:
+            self._tell_outcomes(self.registry.sessions(sender_key), outcomes)
+
+    def _tell_outcomes(self, sessions: list[ClientSession], outcomes: list[mailbox.StoredMessage]) -> None:
+        """Tell ``sessions`` of a sender how messages they sent ended. Nothing is recorded:
+        an outcome is told again at every login until the sender's client acknowledges it."""
         for message in outcomes:
-            event: Event
-            if message.state == "delivered":
-                event = Delivered(message.client_id, message.msg_id)
-            else:
-                event = ErrorReply(ErrorCode.EXPIRED, f"your message {message.msg_id} to {message.recipient} "
-                                   "expired before it was delivered", message.client_id)
-            for sender in senders:
+            event = _outcome(message)
+            for sender in sessions:
                 sender.send(event)
-        ids = [m.msg_id for m in outcomes]
-        self.store.submit(lambda db: mailbox.mark_notified(db, ids))
+
+    def _page_outcomes(self, session: ClientSession) -> None:
+        """Fetch the next page of outcomes that ``session``'s user has not acknowledged
+        and tell them to ``session`` (at login; then whenever half a page is acknowledged)."""
+        pages = self.outcome_pages[session]
+        pages.loading = True
+        key, after, limit = session.key, pages.cursor, self.config.max_pending_receipts
+
+        def fetched(outcomes: list[mailbox.StoredMessage]) -> None:
+            pages.loading = False
+            if session.closing or self.outcome_pages.get(session) is not pages:
+                return
+            pages.more = len(outcomes) == limit
+            if outcomes:
+                pages.cursor = outcomes[-1].msg_id
+            pages.unacknowledged.update(message.msg_id for message in outcomes)
+            self._tell_outcomes([session], outcomes)
+            self._pages_done(session, pages)
+
+        def not_fetched(failure: StoreUnavailable) -> None:
+            pages.loading = False  # told again at the next login, or when more acks come
+
+        self.store.submit(lambda db: mailbox.outcomes_for_sender(db, key, after, limit), fetched, not_fetched)
+
+    def _pages_done(self, session: ClientSession, pages: OutcomePages) -> None:
+        """Fetch the next page if half of the last one was acknowledged; forget ``pages``
+        once everything told from the store was."""
+        if pages.loading:
+            return
+        if pages.more and len(pages.unacknowledged) <= self.config.max_pending_receipts // 2:
+            self._page_outcomes(session)
+        elif not pages.more and not pages.unacknowledged:
+            del self.outcome_pages[session]
+
+    def _ack(self, session: ClientSession, ack: OutcomeAck) -> None:
+        """The sender's client took in the outcome of its message ``ack.msg_id``: stop telling it."""
+        msg_id = ack.msg_id
+
+        def recorded(theirs: bool) -> None:
+            if not theirs:
+                session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {msg_id} was not sent by you"))
+
+        # Submitted before any next page is fetched, so that page does not tell it again.
+        self.store.submit_many(mailbox.record_confirmations, (mailbox.ACK, msg_id, session.key), recorded)
+        pages = self.outcome_pages.get(session)
+        if pages is not None and msg_id in pages.unacknowledged:
+            pages.unacknowledged.discard(msg_id)
+            self._pages_done(session, pages)
 
     def _requeue(self, session: ClientSession) -> None:
         """``session`` left with messages unconfirmed: they wait in the store for the next
@@ -494,7 +576,8 @@ class Relay:
         """Expire unconfirmed messages past their time and purge old history (periodic)."""
         retention = self.config.history_retention
         self.store.submit(lambda db: mailbox.expire(db, now), self._announce_expired)
-        self.store.submit(lambda db: mailbox.purge(db, now - retention))
+        # An outcome nobody acknowledged is kept a second retention period, then let go.
+        self.store.submit(lambda db: mailbox.purge(db, now - retention, now - 2 * retention))
         clock = time.monotonic()
         self.log_lines.sweep(clock)
         self.logins.throttle.prune(clock)
@@ -513,7 +596,7 @@ class Relay:
                         recipient.inflight.discard(message.msg_id)
             by_sender.setdefault(message.sender_key, []).append(message)
         for sender_key, outcomes in by_sender.items():
-            self._tell_outcomes(sender_key, outcomes)
+            self._tell_sender(sender_key, outcomes)
 
     # --- The room -----------------------------------------------------------------------
 
@@ -524,10 +607,13 @@ class Relay:
         self.store.submit_many(mailbox.store_messages, message, lambda result: self._room_stored(session, result),
                                self._unavailable(session, request.request_id))
 
-    def _room_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, bool]) -> None:
-        message, new = result
+    def _room_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
+        message, status = result
+        if status == mailbox.ID_REUSED:
+            self._id_reused(session, message)
+            return
         session.send(Accepted(message.client_id, message.msg_id))
-        if not new:
+        if status != mailbox.NEW:
             return  # a resend: everyone already has it
         frame = encode(RoomMessage(message.msg_id, message.sender, message.text, message.sent_at))
         for recipient in self.sessions:
@@ -619,7 +705,7 @@ class Relay:
         (The store logs the failure once; answering is all that is left.)"""
         return lambda failure: session.send(unavailable_error(self.config, request_id))
 
-    def _unrecorded_receipt(self, receipt: tuple[int, str, bool]) -> ErrorCallback:
+    def _unrecorded_receipt(self, receipt: tuple[str, int, str]) -> ErrorCallback:
         """The ``on_error`` of a receipt's record: keep it, to record it when the store
         works again. Meanwhile the message is still pending in the store, so if the
         server stops first it is delivered again at the next login (clients ignore a
@@ -631,7 +717,7 @@ class Relay:
         messages waiting for sessions whose fetch failed."""
         unrecorded, self._unrecorded = self._unrecorded, []
         for receipt in unrecorded:
-            self.store.submit_many(mailbox.record_deliveries, receipt, on_error=self._unrecorded_receipt(receipt))
+            self.store.submit_many(mailbox.record_confirmations, receipt, on_error=self._unrecorded_receipt(receipt))
         for session in list(self.sessions):
             if session.backlog and not session.backlog_loading and session.key and not session.closing:
                 self._refill(session)

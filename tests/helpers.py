@@ -11,7 +11,7 @@ import const
 from protocol import (
     Accepted, Connection, Delivered, DirectMessage, ErrorReply, Event, Goodbye, Hello,
     LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, SendDirect,
-    SendRoom, State, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
+    SendRoom, State, OutcomeAck, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
     Block, Done, HistoryEntry, HistoryPage, HistoryRequest, Queued, Register, Unblock,
 )
 from protocol.events import Presence
@@ -65,6 +65,7 @@ SAMPLES: list[Event] = [
     SendDirect("req-ação", "bob", TEXT),
     SendRoom("req-2", TEXT),
     Receipt(7),
+    OutcomeAck(41),
     WhoRequest("req-3"),
     LookupRequest("req-4", "jürgen"),
     Register("req-5", "pässwörd"),

@@ -27,6 +27,7 @@ EXTRA = [
     DirectMessage(0, "a", "b", "", 0),
     SendRoom("r", "🌍" * const.MAX_TEXT_CHARS),
     ErrorReply("rate_limited", "slow down", "req-1", 1.5),
+    ErrorReply("expired", "your message 41 to bøb expired", "req-1", msg_id=41),
     Hello("login-2", "zoë", const.PROTOCOL_VERSION, "pässwörd 🌍", True),
     Welcome("login-2", "zoë", const.PROTOCOL_VERSION, "chat", 15.0, True),
 ]

@@ -14,7 +14,7 @@ from protocol import codec
 # Written out from the table in the docstring of protocol/connection.py, by wire type.
 SENDABLE = {
     ("client", "HANDSHAKE"): {"hello", "ping", "pong", "bye"},
-    ("client", "OPEN"): {"send", "say", "receipt", "who", "whois", "register", "history", "block",
+    ("client", "OPEN"): {"send", "say", "receipt", "ack", "who", "whois", "register", "history", "block",
                          "unblock", "ping", "pong", "bye"},
     ("server", "HANDSHAKE"): {"welcome", "error", "ping", "pong", "bye"},
     ("server", "OPEN"): {"accepted", "queued", "delivered", "ok", "history_page", "error", "dm", "room", "joined", "left", "users",

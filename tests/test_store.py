@@ -414,33 +414,48 @@ def db():
 
 
 def test_store_messages_recognises_resends_in_one_batch_and_across_batches(db):
-    first = dm(1, "Alice", "Bob", "c1")
-    again_same_batch = dm(2, "Alice", "Bob", "c1", text="resent")
-    other = dm(3, "Alice", "Bob", "c2")
-    assert mailbox.store_messages(db, [first, again_same_batch, other]) == [(first, True), (first, False),
-                                                                           (other, True)]
-    later = mailbox.store_messages(db, [dm(4, "Alice", "Bob", "c2", text="resent later")])
-    assert later == [(other, False)]
+    first = dm(1, "Alice", "Bob", "c1", text="hi")
+    again_same_batch = dm(2, "Alice", "Bob", "c1", text="hi")
+    other = dm(3, "Alice", "Bob", "c2", text="there")
+    assert mailbox.store_messages(db, [first, again_same_batch, other]) == [
+        (first, mailbox.NEW), (first, mailbox.RESEND), (other, mailbox.NEW)]
+    later = mailbox.store_messages(db, [dm(4, "Alice", "Bob", "c2", text="there")])
+    assert later == [(other, mailbox.RESEND)]
     # The same request id from another sender is another message.
     carol = dm(5, "Carol", "Bob", "c1")
-    assert mailbox.store_messages(db, [carol]) == [(carol, True)]
+    assert mailbox.store_messages(db, [carol]) == [(carol, mailbox.NEW)]
     assert db.execute("SELECT COUNT(*) FROM messages").fetchone() == (3,)
+
+
+def test_a_used_request_id_with_another_text_recipient_or_kind_is_refused_and_stores_nothing(db):
+    first = dm(1, "Alice", "Bob", "c1", text="hi")
+    other_text = dm(2, "Alice", "Bob", "c1", text="another message")
+    other_recipient = dm(3, "Alice", "Carol", "c1", text="hi")
+    to_the_room = StoredMessage(4, "Alice", "alice", None, None, "hi", 1004.0, "c1", "room")
+    assert mailbox.store_messages(db, [first, other_text]) == [(first, mailbox.NEW), (other_text, mailbox.ID_REUSED)]
+    assert mailbox.store_messages(db, [other_recipient, to_the_room]) == [
+        (other_recipient, mailbox.ID_REUSED), (to_the_room, mailbox.ID_REUSED)]
+    # And a direct message under the id of a room message.
+    said = StoredMessage(5, "Alice", "alice", None, None, "hi", 1005.0, "r1", "room")
+    direct = dm(6, "Alice", "Bob", "r1", text="hi")
+    assert mailbox.store_messages(db, [said, direct]) == [(said, mailbox.NEW), (direct, mailbox.ID_REUSED)]
+    assert [r for r in db.execute("SELECT msg_id, text FROM messages ORDER BY msg_id")] == [(1, "hi"), (5, "hi")]
 
 
 def test_a_resend_reports_the_current_state_of_the_message(db):
     mailbox.store_messages(db, [dm(1, "Alice", "Bob", "c1")])
-    assert mailbox.mark_delivered(db, 1, "bob", False).state == "delivered"
-    [(stored, new)] = mailbox.store_messages(db, [dm(9, "Alice", "Bob", "c1")])
-    assert (stored.msg_id, stored.state, new) == (1, "delivered", False)
+    assert mailbox.mark_delivered(db, 1, "bob").state == "delivered"
+    [(stored, status)] = mailbox.store_messages(db, [dm(9, "Alice", "Bob", "c1", text="Alice->Bob 1")])
+    assert (stored.msg_id, stored.state, status) == (1, "delivered", mailbox.RESEND)
 
 
 def test_receipts_count_once_and_only_from_the_recipient(db):
     mailbox.store_messages(db, [dm(1, "Alice", "Bob", "c1")])
-    assert mailbox.mark_delivered(db, 1, "carol", False) is None  # not hers
-    assert mailbox.mark_delivered(db, 1, "bob", False) is not None
-    assert mailbox.mark_delivered(db, 1, "bob", False) is None  # twice: no effect
+    assert mailbox.mark_delivered(db, 1, "carol") is None  # not hers
+    assert mailbox.mark_delivered(db, 1, "bob") is not None
+    assert mailbox.mark_delivered(db, 1, "bob") is None  # twice: no effect
     assert [m.msg_id for m in mailbox.outcomes_for_sender(db, "alice")] == [1]
-    mailbox.mark_notified(db, [1])
+    mailbox.acknowledge(db, [(1, "alice")])
     assert mailbox.outcomes_for_sender(db, "alice") == []
 
 
@@ -453,7 +468,7 @@ def test_pending_expiry_and_outcomes(db):
     assert [m.msg_id for m in mailbox.pending_for(db, "bob", 0, 10)] == [4, 5]
     assert [(m.msg_id, m.state) for m in mailbox.outcomes_for_sender(db, "alice")] == [
         (1, "expired"), (2, "expired"), (3, "expired")]
-    assert mailbox.mark_delivered(db, 2, "bob", False) is None  # too late: it stays expired
+    assert mailbox.mark_delivered(db, 2, "bob") is None  # too late: it stays expired
 
 
 def test_history_pages_back_through_both_directions_until_the_cursor_is_none(db):
@@ -490,10 +505,36 @@ def test_history_pages_back_through_both_directions_until_the_cursor_is_none(db)
 def test_purge_forgets_only_final_messages_whose_sender_knows(db):
     mailbox.store_messages(db, [dm(1, "Alice", "Bob", "c1"), dm(2, "Alice", "Bob", "c2"),
                                 dm(3, "Alice", "Bob", "c3")])
-    mailbox.mark_delivered(db, 1, "bob", True)
-    mailbox.mark_delivered(db, 2, "bob", False)  # Alice not told yet: kept
+    mailbox.mark_delivered(db, 1, "bob")
+    mailbox.acknowledge(db, [(1, "alice")])
+    mailbox.mark_delivered(db, 2, "bob")  # Alice has not acknowledged it: kept
     assert mailbox.purge(db, 10_000.0) == 1
     assert [r[0] for r in db.execute("SELECT msg_id FROM messages ORDER BY msg_id")] == [2, 3]
+
+
+def test_purge_lets_an_unacknowledged_outcome_go_after_the_second_bound(db):
+    mailbox.store_messages(db, [dm(1, "Alice", "Bob", "c1"), dm(2, "Alice", "Bob", "c2"),
+                                dm(3, "Alice", "Bob", "c3"), dm(4, "Alice", "Bob", "c4")])
+    for msg_id in (1, 2, 3):
+        mailbox.mark_delivered(db, msg_id, "bob")  # never acknowledged by Alice
+    # Sent at 1001, 1002, 1003: only those before the second bound go; 4 is still pending.
+    assert mailbox.purge(db, 10_000.0, 1002.5) == 2
+    assert [r[0] for r in db.execute("SELECT msg_id FROM messages ORDER BY msg_id")] == [3, 4]
+
+
+def test_acknowledgements_count_only_from_the_sender_and_only_for_outcomes(db):
+    mailbox.store_messages(db, [dm(1, "Alice", "Bob", "c1"), dm(2, "Alice", "Bob", "c2")])
+    mailbox.mark_delivered(db, 1, "bob")
+    # Bob cannot acknowledge for Alice; an unknown message is not hers either.
+    assert mailbox.acknowledge(db, [(1, "bob"), (99, "alice")]) == [False, False]
+    # A pending message has no outcome to acknowledge yet: it is told once it has one.
+    assert mailbox.acknowledge(db, [(2, "alice")]) == [True]
+    assert [m.msg_id for m in mailbox.outcomes_for_sender(db, "alice")] == [1]
+    mailbox.mark_delivered(db, 2, "bob")
+    assert [m.msg_id for m in mailbox.outcomes_for_sender(db, "alice")] == [1, 2]
+    assert [m.msg_id for m in mailbox.outcomes_for_sender(db, "alice", after=1, limit=5)] == [2]
+    assert mailbox.acknowledge(db, [(1, "alice"), (2, "alice"), (1, "alice")]) == [True, True, True]
+    assert mailbox.outcomes_for_sender(db, "alice") == []
 
 
 # --- The relay over the store, with fake sessions ----------------------------------------

@@ -266,6 +266,37 @@ def test_protocol_section_tracks_every_delivery_state(page: Page) -> None:
     assert result["unknown"] == {"send": [], "receipts": [], "announce": [], "login": None}
 
 
+def test_the_page_acknowledges_every_outcome_and_draws_128_bit_request_ids(page: Page) -> None:
+    """The server repeats delivered/expired until the sender acks it: the page acks each one
+    once shown (also one for a message sent from another tab), and its ids cannot repeat."""
+    result = page.js("""(() => {
+      const ids = [makeRequestIds(), makeRequestIds()];
+      const drawn = [ids[0](), ids[0](), ids[1]()];
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      receiveFrame(chat, {type: "welcome", id: "x", name: "Bob", version: 1, server: "s", heartbeat: 15});
+      const key = startConversation(chat, "Carol");
+      const sent = composeMessage(chat, key, "will expire");
+      receiveFrame(chat, {type: "queued", id: sent.id, msg_id: 7});
+      const expired = receiveFrame(chat, {type: "error", id: sent.id, code: "expired", msg_id: 7,
+                                          message: "your message 7 to Carol expired before it was delivered"});
+      const item = chat.conversations.get(key).items.at(-1);
+      const elsewhere = receiveFrame(chat, {type: "delivered", id: "other-tab-3", msg_id: 5});
+      const oldServer = receiveFrame(chat, {type: "error", id: "gone", code: "expired", message: "expired"});
+      return {drawn, expired: expired.receipts, state: [item.state, item.error], elsewhere: elsewhere.receipts,
+              oldServer: oldServer.receipts};
+    })()""")
+    first, second, other = result["drawn"]
+    assert first.endswith("-1") and second.endswith("-2") and first[:-2] == second[:-2]
+    prefix = first[:-2]
+    assert len(prefix) == 32 and int(prefix, 16) >= 0  # 16 random bytes in hex
+    assert other[:-2] != prefix
+    assert result["expired"] == [{"type": "ack", "msg_id": 7}]
+    assert result["state"] == ["failed", "your message 7 to Carol expired before it was delivered"]
+    assert result["elsewhere"] == [{"type": "ack", "msg_id": 5}]
+    assert result["oldServer"] == []  # no msg_id: nothing to acknowledge
+
+
 def test_messages_left_unanswered_by_a_lost_connection_are_resent_with_the_same_ids(page: Page) -> None:
     """After a drop, the page sends again, with the same ids, every message the server had
     not answered or had not confirmed: the server recognises resends by id, so this is

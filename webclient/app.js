@@ -33,9 +33,13 @@ function contactKey(name) {
   return "@" + name.toLowerCase();
 }
 
-/** Request ids unique to this page: a random prefix and a counter. */
+/**
+ * Request ids unique to this page: 128 random bits and a counter. The server keeps ids for
+ * months and refuses another message under a used id ("id_reused"), so pages (and reloads)
+ * must never repeat one.
+ */
 function makeRequestIds() {
-  const bytes = new Uint8Array(6);
+  const bytes = new Uint8Array(16);
   crypto.getRandomValues(bytes);
   const prefix = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   let counter = 0;
@@ -182,7 +186,8 @@ function connectionLost(chat) {
 /**
  * Apply one frame from the server to ``chat``. Returns what the shell must do:
  *   send     frames to send now
- *   receipts frames to send once the page shows the new messages (dm receipts)
+ *   receipts frames to send once the page shows the new messages (dm receipts, and acks
+ *            of the outcomes of our own messages: the server repeats those until acked)
  *   announce short texts for screen readers
  *   login    "ok" | "retry" (name still held by our previous connection) |
  *            {code, message} (refused) | null
@@ -280,10 +285,12 @@ const HANDLERS = {
     if (item.state === "sending" || item.state === "sent") item.state = "queued";
   },
 
-  delivered(chat, frame) {
+  delivered(chat, frame, out) {
     const request = chat.requests.get(frame.id);
     const item = (request && request.item) || chat.sent.get(frame.msg_id);
     chat.requests.delete(frame.id);
+    // Every outcome is acknowledged, also one for a message this page never sent.
+    if (typeof frame.msg_id === "number") out.receipts.push({ type: "ack", msg_id: frame.msg_id });
     if (!item) return;
     item.msgId = frame.msg_id;
     item.state = "delivered";
@@ -294,6 +301,16 @@ const HANDLERS = {
     const request = frame.id == null ? null : chat.requests.get(frame.id);
     const message = typeof frame.message === "string" ? frame.message : String(frame.code);
     if (request) chat.requests.delete(frame.id);
+    if (frame.code === "expired" && typeof frame.msg_id === "number") {
+      // An outcome, like delivered: acknowledged once shown, or the server repeats it.
+      out.receipts.push({ type: "ack", msg_id: frame.msg_id });
+      const item = (request && request.item) || chat.sent.get(frame.msg_id);
+      if (item) {
+        item.state = "failed";
+        item.error = message;
+        return;
+      }
+    }
     if (request && request.kind === "hello") {
       // Reconnecting before the server noticed our old connection is gone: try again.
       out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry" : { code: frame.code, message };
