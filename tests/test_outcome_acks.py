@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
+import os
 import re
 import threading
 import time
@@ -331,7 +332,10 @@ def test_the_client_library_gets_the_lost_delivered_back_and_acknowledges_it(ser
     assert proxy.cuts and alice.reconnects == 1
     wait_until(lambda: stored(server, "SELECT sender_notified FROM messages") == [(1,)], what="Alice's ack")
     alice.close()
-    with WireClient.login(server.host, server.port, "Alice") as again:
+    # The same Alice, with the guest token her client was given through the proxy.
+    token = alice.resume_tokens.get(alice.address, "Alice")
+    tokens = {(os.environ.get("CHAT_STATE_DIR", ""), server.host, "alice"): token}
+    with WireClient.login(server.host, server.port, "Alice", tokens=tokens) as again:
         quiet(again)
 
 
