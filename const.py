@@ -63,10 +63,15 @@ HISTORY_RETENTION = 90 * 24 * 3600.0
 # True: every name must be a registered account (guests are refused).
 REQUIRE_ACCOUNTS = False
 MIN_PASSWORD_LENGTH = 8
-# After the k-th wrong password for a name or from an address, the next try waits
+# After the k-th wrong password for a name from an address, or from an address for any
+# name, the next try from there waits
 # LOGIN_FAILURE_DELAY * 2**(k-1) seconds, at most LOGIN_FAILURE_MAX_DELAY.
 LOGIN_FAILURE_DELAY = 0.5
 LOGIN_FAILURE_MAX_DELAY = 60.0
+# Password checks (scrypt, about 50 ms of CPU each) the server runs per second, for all
+# names and addresses together, and its burst: more are answered rate_limited.
+LOGIN_CHECKS_PER_SECOND = 10.0
+LOGIN_CHECKS_BURST = 20.0
 
 # --- Abuse limits -----------------------------------------------------------------------
 # Requests (messages, lookups...) per second one connection may make, and its burst.

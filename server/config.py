@@ -31,6 +31,8 @@ class ServerConfig:
     expiry_interval: float = 30.0
     require_accounts: bool = const.REQUIRE_ACCOUNTS
     login_failure_delay: float = const.LOGIN_FAILURE_DELAY
+    login_checks_per_second: float = const.LOGIN_CHECKS_PER_SECOND
+    login_checks_burst: float = const.LOGIN_CHECKS_BURST
     rate_per_connection: float = const.RATE_PER_CONNECTION
     burst_per_connection: float = const.BURST_PER_CONNECTION
     rate_per_address: float = const.RATE_PER_ADDRESS
