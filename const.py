@@ -37,6 +37,8 @@ LOGIN_TIMEOUT = 10.0
 # --- Server resources -------------------------------------------------------------------
 # Bytes waiting to be written to one client; a client that stops reading is
 # disconnected when its queue passes this, so it cannot make the server's memory grow.
+# Above half of it, room messages to the client are skipped (it is told how many) and
+# direct messages wait on the server until the queue has drained.
 MAX_OUTGOING_BYTES = 1024 * 1024
 # Direct messages to one recipient that await its delivery receipt.
 MAX_PENDING_RECEIPTS = 1000
@@ -82,6 +84,10 @@ RATE_PER_ADDRESS = 200.0
 BURST_PER_ADDRESS = 400.0
 # Connections one IP address may hold at once.
 MAX_CONNECTIONS_PER_ADDRESS = 100
+# Bytes of message text (UTF-8) per second one connection may send, and its burst: the
+# request rate alone would let one sender fill a slow reader's link (30 x 4,000 chars/s).
+BYTES_PER_SECOND_PER_CONNECTION = 16 * 1024
+BYTES_BURST_PER_CONNECTION = 64 * 1024
 
 # --- Transport security (optional) ------------------------------------------------------
 # Server: certificate chain and private key files (PEM) turn TLS on; None leaves it off.

@@ -32,6 +32,7 @@ from .events import (
     Receipt,
     Register,
     RoomMessage,
+    RoomSkipped,
     SendDirect,
     SendRoom,
     Unblock,

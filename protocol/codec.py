@@ -142,6 +142,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "before": ("before", _optional(_integer)),
     "messages": ("messages", _history),
     "retry_after": ("retry_after", _optional(_number)),
+    "room": ("room", _integer),
 }
 
 

@@ -383,3 +383,17 @@ def test_phone_layout_collapses_the_contacts(page: Page, alice: TcpPeer, tmp_pat
     assert page.js("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(tmp_path / "web-client-phone.png")
     assert page.problems() == []
+
+
+def test_a_skipped_notice_says_in_words_how_many_room_messages_were_missed(page: Page) -> None:
+    result = page.js("""(() => {
+      const chat = createChat(() => "t");
+      const many = receiveFrame(chat, {type: "skipped", room: 12});
+      const one = receiveFrame(chat, {type: "skipped", room: 1});
+      const bad = receiveFrame(chat, {type: "skipped", room: "x"});
+      const notices = chat.conversations.get(ROOM).items.filter((i) => i.kind === "notice").map((i) => i.text);
+      return {announce: [many.announce, one.announce, bad.announce], notices};
+    })()""")
+    assert result["notices"] == ["12 room messages were skipped because your connection is slow",
+                                 "1 room message was skipped because your connection is slow"]
+    assert result["announce"] == [[result["notices"][0]], [result["notices"][1]], []]
