@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import socket
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -14,13 +15,14 @@ import pytest
 
 import const
 from protocol import (
-    Accepted, DirectMessage, ErrorCode, ErrorReply, RoomSkipped, SendDirect, SendRoom, UserJoined, UserLeft, UserList,
-    WhoRequest,
+    Accepted, DirectMessage, ErrorCode, ErrorReply, Hello, RoomSkipped, SendDirect, SendRoom, UserJoined, UserLeft, UserList,
+    Welcome, WhoRequest,
 )
 from server import ServerConfig, ServerThread
+from server.app import connection_capacity
 from server.limits import TokenBucket
 from server.relay import Relay
-from tests.test_durability import stored, wait_until
+from tests.test_durability import ServerProcess, stored, wait_until
 from tests.test_store import FakeSession, RelayBench, loop, open_store  # noqa: F401 (loop: a fixture)
 from tests.wire import WireClient
 
@@ -287,10 +289,8 @@ def test_a_slow_reader_stays_connected_gets_every_dm_once_and_is_told_what_room_
             assert not reader.closed
             assert "Reader" in server.call(lambda: server.server.relay.registry)
             assert sorted(reader.dms) == sorted(dm_ids)  # every DM, exactly once
-            print(f"DMs {len(dm_ids)}, room {len(room_ids)}: received {reader.rooms}, skipped {reader.skipped}, refusals {refusals}")
             assert reader.skipped and all(count > 0 for count in reader.skipped)  # told, in words of counts
             assert reader.rooms + sum(reader.skipped) == len(room_ids)
-            print(f"DMs {len(dm_ids)}, room {len(room_ids)}: received {reader.rooms}, skipped {reader.skipped}")
         finally:
             reader.close()
             for sender in senders:
@@ -334,3 +334,59 @@ def test_a_message_is_charged_by_its_bytes_against_the_senders_byte_budget(loop)
     assert 0.9 < refused.retry_after <= 1.0  # 1,000 bytes short, at 1,000 bytes/s
     assert sorted(a.request_id for a in alice.take(Accepted)) == ["a", "b"]
     bench.store.close()
+
+
+# --- File descriptors (issue 8, item 9) --------------------------------------------------
+
+
+def test_the_connection_cap_leaves_room_under_the_open_file_limit():
+    assert connection_capacity(20000, None) == 20000  # no limit to read (Windows)
+    assert connection_capacity(20000, 1_048_576) == 20000
+    assert connection_capacity(20000, 1024) == 1024 - 64
+    assert connection_capacity(20000, 128) == 128 - 32  # a quarter of a small limit
+    assert connection_capacity(20000, 64) == 64 - 16
+    assert connection_capacity(50, 1024) == 50
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no RLIMIT_NOFILE on Windows")
+def test_over_a_low_open_file_limit_extra_clients_get_server_full_and_the_log_stays_small():
+    file_limit = 128
+    capacity = connection_capacity(const.MAX_CONNECTIONS, file_limit)
+    with ServerProcess("--memory", file_limit=file_limit) as proc:
+        wait_until(lambda: f"accepting at most {capacity} connections" in "".join(proc.lines),
+                   what="the capacity in the log")
+        clients = [WireClient.login("127.0.0.1", proc.port, f"u{i}") for i in range(capacity)]
+        try:
+            # Forty more at once: more than the descriptors left over, so accept() also
+            # runs out for a moment; each of them is still answered.
+            extras = [WireClient("127.0.0.1", proc.port) for _ in range(40)]
+            for extra in extras:
+                with extra:
+                    events = extra.wait_closed(timeout=20)
+                    assert [e.code for e in events if isinstance(e, ErrorReply)] == [ErrorCode.SERVER_FULL], events
+            # Those logged in are still served.
+            clients[0].send(WhoRequest("w"))
+            assert len(clients[0].expect(UserList, skip=NOTICES).users) == capacity
+            # Once some leave, newcomers get in.
+            for client in clients[-5:]:
+                client.close()
+            del clients[-5:]
+            deadline = time.monotonic() + 10
+            while True:
+                newcomer = WireClient("127.0.0.1", proc.port)
+                newcomer.send(Hello("h", "newcomer", const.PROTOCOL_VERSION))
+                answer = newcomer.expect((Welcome, ErrorReply), skip=NOTICES)
+                if isinstance(answer, Welcome):
+                    clients.append(newcomer)
+                    break
+                newcomer.close()
+                assert answer.code == ErrorCode.SERVER_FULL and time.monotonic() < deadline, answer
+        finally:
+            for client in clients:
+                client.close()
+        assert proc.stop() == 0
+    output = proc.output()
+    assert "Traceback" not in output
+    assert output.count("cannot accept connections") <= 1
+    # About one line per connect, login, refusal and logout: nothing repeated per failure.
+    assert len(output.splitlines()) < 6 * (capacity + 60), len(output.splitlines())
