@@ -81,7 +81,9 @@ class AcceptFailures:
     asyncio (3.11) logs "socket.accept() out of system resource" with a traceback for
     every try, up to the listen backlog per readiness, and retries a second later. This
     logs the first one as one line, counts the rest, and says how many at most once a
-    minute. Everything else goes to the handler that was there before.
+    minute. asyncio also schedules one retry per failed try; those that run after the
+    listener was closed (at shutdown) fail on its closed socket, which is no news either.
+    Everything else goes to the handler that was there before.
     """
 
     SUMMARY_PERIOD = 60.0
@@ -93,6 +95,9 @@ class AcceptFailures:
         self.logged_at: float | None = None
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        retry = getattr(context.get("handle"), "_callback", None)  # no public accessor in 3.11
+        if getattr(retry, "__name__", "") == "_start_serving" and isinstance(context.get("exception"), ValueError):
+            return  # a retry of accept() on a listener closed meanwhile: nothing left to do
         if context.get("message") != "socket.accept() out of system resource":
             if self.previous is not None:
                 self.previous(loop, context)

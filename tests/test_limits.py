@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import socket
 import sys
@@ -19,7 +20,7 @@ from protocol import (
     Welcome, WhoRequest,
 )
 from server import ServerConfig, ServerThread
-from server.app import connection_capacity
+from server.app import AcceptFailures, connection_capacity
 from server.limits import TokenBucket
 from server.relay import Relay
 from tests.test_durability import ServerProcess, stored, wait_until
@@ -390,3 +391,24 @@ def test_over_a_low_open_file_limit_extra_clients_get_server_full_and_the_log_st
     assert output.count("cannot accept connections") <= 1
     # About one line per connect, login, refusal and logout: nothing repeated per failure.
     assert len(output.splitlines()) < 6 * (capacity + 60), len(output.splitlines())
+
+
+def test_accept_running_out_of_descriptors_is_logged_once_and_other_errors_pass_on(caplog):
+    loop = asyncio.new_event_loop()
+    try:
+        passed_on = []
+        loop.set_exception_handler(lambda loop, context: passed_on.append(context["message"]))
+        handler = AcceptFailures(loop, 128)
+        emfile = {"message": "socket.accept() out of system resource", "exception": OSError(24, "Too many open files")}
+        with caplog.at_level(logging.DEBUG, logger="chat.server"):
+            for _ in range(4096):  # what asyncio 3.11 reports for one wake-up of a full listener
+                handler(loop, emfile)
+            retry = asyncio.TimerHandle(0.0, loop._start_serving, (), loop)  # a retry asyncio left behind
+            handler(loop, {"message": "Exception in callback", "exception": ValueError("fd -1"), "handle": retry})
+            handler(loop, {"message": "something else"})
+        assert [r.getMessage() for r in caplog.records] == [
+            "cannot accept connections: [Errno 24] Too many open files (open-file limit 128); retrying every second"]
+        assert handler.count == 4095
+        assert passed_on == ["something else"]
+    finally:
+        loop.close()
