@@ -159,11 +159,8 @@ class ChatServer:
 
         tls = tls_context(self.config) if self.config.tls_cert else None
         file_limit = open_file_limit()
-        capacity = connection_capacity(self.config.max_connections, file_limit)
-        if capacity < self.config.max_connections:
-            log.warning("open-file limit %d: accepting at most %d connections, not %d", file_limit, capacity,
-                        self.config.max_connections)
-            self.config = dataclasses.replace(self.config, max_connections=capacity)
+        wanted = self.config.max_connections
+        self.config = dataclasses.replace(self.config, max_connections=connection_capacity(wanted, file_limit))
         loop.set_exception_handler(AcceptFailures(loop, file_limit))
         self.store.open()
         if self.config.data_dir is not None:
@@ -178,6 +175,9 @@ class ChatServer:
         self._sweeper = asyncio.create_task(self._sweep_forever())
         host, port = self.address
         log.info("listening on %s:%d%s", host, port, " (TLS)" if tls else "")
+        if self.config.max_connections < wanted:  # said once the server runs: a failed start says one line
+            log.warning("open-file limit %d: accepting at most %d connections, not %d", file_limit,
+                        self.config.max_connections, wanted)
         if self.config.web_port is not None:
             self._web = await start_web_server(self.relay, self.config.host, self.config.web_port, batcher=batcher,
                                                allowed_origins=self.config.web_origins, echo=self.config.web_echo)

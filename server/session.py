@@ -153,9 +153,10 @@ class ClientSession(asyncio.Protocol):
 
     @property
     def lagging(self) -> bool:
-        """True while more than the soft mark waits for this client: in the transport,
-        or written during this loop turn and not yet handed to it."""
-        return self.write_paused or self._unsent_bytes > self.relay.config.max_outgoing_bytes // 2
+        """True while the transport holds more than the soft mark for this client, or more
+        than a quarter of the hard one was written to it during this loop turn: so what
+        one turn adds to a transport just under the soft mark stays under the hard one."""
+        return self.write_paused or self._unsent_bytes > self.relay.config.max_outgoing_bytes // 4
 
     @property
     def is_open(self) -> bool:
