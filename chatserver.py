@@ -78,12 +78,17 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
 
 
 def raise_file_limit() -> None:
-    """Allow as many open files as the system lets this process have: each client is one."""
+    """Allow as many open files as the system lets this process have: each client is one.
+
+    An unlimited hard limit (macOS) cannot be the soft one: then ask for what the
+    connections need, with room to spare. The server admits fewer if it stays lower.
+    """
     try:
         import resource
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft < hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        target = const.MAX_CONNECTIONS + 1024 if hard == resource.RLIM_INFINITY else hard
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     except (ImportError, ValueError, OSError):  # not on this platform, or not allowed
         pass
 

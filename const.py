@@ -44,6 +44,8 @@ FRAME_TIMEOUT = 30.0
 # --- Server resources -------------------------------------------------------------------
 # Bytes waiting to be written to one client; a client that stops reading is
 # disconnected when its queue passes this, so it cannot make the server's memory grow.
+# Above half of it, room messages to the client are skipped (it is told how many) and
+# direct messages wait on the server until the queue has drained.
 MAX_OUTGOING_BYTES = 1024 * 1024
 # Direct messages to one recipient that await its delivery receipt.
 MAX_PENDING_RECEIPTS = 1000
@@ -70,7 +72,8 @@ HISTORY_RETENTION = 90 * 24 * 3600.0
 # True: every name must be a registered account (guests are refused).
 REQUIRE_ACCOUNTS = False
 MIN_PASSWORD_LENGTH = 8
-# After the k-th wrong password for a name or from an address, the next try waits
+# After the k-th wrong password for a name from an address, or from an address for any
+# name, the next try from there waits
 # LOGIN_FAILURE_DELAY * 2**(k-1) seconds, at most LOGIN_FAILURE_MAX_DELAY.
 LOGIN_FAILURE_DELAY = 0.5
 LOGIN_FAILURE_MAX_DELAY = 60.0
@@ -79,6 +82,10 @@ LOGIN_FAILURE_MAX_DELAY = 60.0
 # connection, a restarted client or a short suspend many times over (the client retries
 # within a minute), and frees a name a one-time guest left by the end of a class break.
 GUEST_HOLD = 600.0
+# Password checks (scrypt, about 50 ms of CPU each) the server runs per second, for all
+# names and addresses together, and its burst: more are answered rate_limited.
+LOGIN_CHECKS_PER_SECOND = 10.0
+LOGIN_CHECKS_BURST = 20.0
 
 # --- Abuse limits -----------------------------------------------------------------------
 # Requests (messages, lookups...) per second one connection may make, and its burst.
@@ -89,6 +96,10 @@ RATE_PER_ADDRESS = 200.0
 BURST_PER_ADDRESS = 400.0
 # Connections one IP address may hold at once.
 MAX_CONNECTIONS_PER_ADDRESS = 100
+# Bytes of message text (UTF-8) per second one connection may send, and its burst: the
+# request rate alone would let one sender fill a slow reader's link (30 x 4,000 chars/s).
+BYTES_PER_SECOND_PER_CONNECTION = 16 * 1024
+BYTES_BURST_PER_CONNECTION = 64 * 1024
 
 # --- Transport security (optional) ------------------------------------------------------
 # Server: certificate chain and private key files (PEM) turn TLS on; None leaves it off.

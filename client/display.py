@@ -121,6 +121,13 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     return f"{text} ({sanitize(code)})"
 
 
+def describe_skipped(count: int) -> str:
+    """The words for a ``skipped`` notice: room messages the server did not send us."""
+    if count == 1:
+        return "1 room message was skipped because your connection is slow"
+    return f"{count} room messages were skipped because your connection is slow"
+
+
 def format_delay(seconds: float | None) -> str:
     """``0.5 s``, ``12 s``, ``3 min 20 s``: a wait, for people."""
     if seconds is None or seconds != seconds or seconds < 0:

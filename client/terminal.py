@@ -92,6 +92,7 @@ from protocol import (
     LookupResult,
     Presence,
     RoomMessage,
+    RoomSkipped,
     UserJoined,
     UserLeft,
     UserList,
@@ -115,7 +116,7 @@ from .commands import (
     ShowWhois,
     parse_command,
 )
-from .display import explain_error, format_clock, format_when, preview, sanitize
+from .display import describe_skipped, explain_error, format_clock, format_when, preview, sanitize
 from .errors import ClientError, LoginRefused, RequestFailed, ServerUnreachable
 from .events import Reconnected, Reconnecting
 from .exitcodes import ExitCode
@@ -211,6 +212,8 @@ def describe_event(event: Event, me: str) -> str | None:
         return f"[{format_clock(event.sent_at)}] (room) {sanitize(event.sender)}: {sanitize(event.text)}"
     if isinstance(event, MessageUpdate):
         return describe_status(event.message, event.state, event.error)
+    if isinstance(event, RoomSkipped):
+        return f"! {describe_skipped(event.room)}"
     if isinstance(event, UserJoined):
         return None if canonical(event.name) == canonical(me) else f"* {sanitize(event.name)} joined"
     if isinstance(event, UserLeft):

@@ -33,6 +33,7 @@ from .events import (
     Receipt,
     Register,
     RoomMessage,
+    RoomSkipped,
     SendDirect,
     SendRoom,
     Unblock,

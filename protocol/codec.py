@@ -161,6 +161,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "after": ("after", _optional(_name)),
     "next": ("next", _optional(_name)),
     "resume": ("resume", _optional(_short)),
+    "room": ("room", _integer),
 }
 
 

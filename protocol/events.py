@@ -273,6 +273,16 @@ class UserLeft(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class RoomSkipped(Event):
+    """System notice: ``room`` room messages were not sent to this client because its
+    connection was too slow to take them (its outgoing queue was over the soft mark)."""
+
+    TYPE: ClassVar[str] = "skipped"
+    SENDER: ClassVar[str] = "server"
+    room: int
+
+
+@dataclass(frozen=True, slots=True)
 class Presence:
     """One online user in a :class:`UserList` (not an event: a value inside one)."""
 
@@ -397,4 +407,5 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     Welcome, Accepted, Queued, Delivered, Done, ErrorReply, DirectMessage, RoomMessage,
     UserJoined, UserLeft, UserList, LookupResult, HistoryPage,
     Ping, Pong, Goodbye,
+    RoomSkipped,
 )

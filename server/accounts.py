@@ -67,11 +67,13 @@ def save_account(db: sqlite3.Connection, name_key: str, account: Account) -> boo
 
 
 class FailureThrottle:
-    """Slows down password guessing, per name and per address.
+    """Slows down password guessing, per key (the login desk uses "name@address" and
+    "@address", never a name alone, so nobody elsewhere can slow an owner down).
 
     After the k-th consecutive failure for a key, the next attempt with that key is refused
     until ``base * 2**(k-1)`` seconds have passed (at most ``cap``). A success clears the
-    name's count. Memory is bounded: forgotten entries are pruned by :meth:`prune`.
+    key's count. Memory is bounded: every entry costs a password check, which are capped
+    per second, and forgotten entries are pruned by :meth:`prune`.
     """
 
     def __init__(self, base: float = const.LOGIN_FAILURE_DELAY, cap: float = const.LOGIN_FAILURE_MAX_DELAY) -> None:

@@ -7,6 +7,7 @@ to every client, closes every connection, and returns once the port is free agai
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import socket
@@ -47,6 +48,74 @@ def _tame_gc(now: float, last_full: float) -> float:
         last_full = now
     gc.freeze()
     return last_full
+
+
+def open_file_limit() -> int | None:
+    """The process's soft limit on open files, or None where there is none to read (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def connection_capacity(max_connections: int, file_limit: int | None) -> int:
+    """How many connections the server may hold: ``max_connections``, or fewer when the
+    open-file limit is lower, since each connection is a file descriptor.
+
+    Some descriptors are kept for everything else (the listening sockets, the database and
+    its journal, the log, the event loop, and connections that are being refused): 64, or
+    a quarter of a small limit (at least 16). Past the limit, ``accept()`` fails with
+    EMFILE and nobody new gets an answer; within it, the extra client gets ``server_full``.
+    """
+    if file_limit is None:
+        return max_connections
+    reserve = min(64, max(16, file_limit // 4))
+    return max(1, min(max_connections, file_limit - reserve))
+
+
+class AcceptFailures:
+    """A loop exception handler that says once, not thousands of times a second, that
+    ``accept()`` is out of file descriptors.
+
+    asyncio (3.11) logs "socket.accept() out of system resource" with a traceback for
+    every try, up to the listen backlog per readiness, and retries a second later. This
+    logs the first one as one line, counts the rest, and says how many at most once a
+    minute. asyncio also schedules one retry per failed try; those that run after the
+    listener was closed (at shutdown) fail on its closed socket, which is no news either.
+    Everything else goes to the handler that was there before.
+    """
+
+    SUMMARY_PERIOD = 60.0
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, file_limit: int | None) -> None:
+        self.file_limit = file_limit
+        self.previous = loop.get_exception_handler()
+        self.count = 0
+        self.logged_at: float | None = None
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        retry = getattr(context.get("handle"), "_callback", None)  # no public accessor in 3.11
+        if getattr(retry, "__name__", "") == "_start_serving" and isinstance(context.get("exception"), ValueError):
+            return  # a retry of accept() on a listener closed meanwhile: nothing left to do
+        if context.get("message") != "socket.accept() out of system resource":
+            if self.previous is not None:
+                self.previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+            return
+        now = time.monotonic()
+        if self.logged_at is None:
+            self.logged_at = now
+            log.error("cannot accept connections: %s (open-file limit %s); retrying every second",
+                      context.get("exception"), self.file_limit)
+            return
+        self.count += 1
+        if now - self.logged_at >= self.SUMMARY_PERIOD:
+            log.error("accept failed %d more times in %.0f s: out of file descriptors", self.count,
+                      now - self.logged_at)
+            self.count, self.logged_at = 0, now
 
 
 def tls_context(config: ServerConfig) -> ssl.SSLContext:
@@ -92,6 +161,10 @@ class ChatServer:
             future.add_done_callback(lambda f: callback(f.result()) if not f.cancelled() else None)
 
         tls = tls_context(self.config) if self.config.tls_cert else None
+        file_limit = open_file_limit()
+        wanted = self.config.max_connections
+        self.config = dataclasses.replace(self.config, max_connections=connection_capacity(wanted, file_limit))
+        loop.set_exception_handler(AcceptFailures(loop, file_limit))
         if self.config.data_dir is not None:
             self._lock = DataDirLock.acquire(self.config.data_dir)
         try:
@@ -113,6 +186,9 @@ class ChatServer:
         self._sweeper = asyncio.create_task(self._sweep_forever())
         host, port = self.address
         log.info("listening on %s:%d%s", host, port, " (TLS)" if tls else "")
+        if self.config.max_connections < wanted:  # said once the server runs: a failed start says one line
+            log.warning("open-file limit %d: accepting at most %d connections, not %d", file_limit,
+                        self.config.max_connections, wanted)
         if self.config.web_port is not None:
             self._web = await start_web_server(self.relay, self.config.host, self.config.web_port, batcher=batcher,
                                                allowed_origins=self.config.web_origins, echo=self.config.web_echo,

@@ -36,11 +36,19 @@ class ServerConfig:
     require_accounts: bool = const.REQUIRE_ACCOUNTS
     login_failure_delay: float = const.LOGIN_FAILURE_DELAY
     guest_hold: float = const.GUEST_HOLD
+    login_checks_per_second: float = const.LOGIN_CHECKS_PER_SECOND
+    login_checks_burst: float = const.LOGIN_CHECKS_BURST
     rate_per_connection: float = const.RATE_PER_CONNECTION
     burst_per_connection: float = const.BURST_PER_CONNECTION
     rate_per_address: float = const.RATE_PER_ADDRESS
     burst_per_address: float = const.BURST_PER_ADDRESS
     max_connections_per_address: int = const.MAX_CONNECTIONS_PER_ADDRESS
+    bytes_per_connection: float = const.BYTES_PER_SECOND_PER_CONNECTION
+    # The kernel's send buffer of each client socket (SO_SNDBUF); None leaves the system's
+    # own, which grows by itself (up to megabytes on loopback) and hides a slow reader's
+    # lag from the outgoing queue. Tests set it small to stand for a slow link.
+    socket_send_buffer: int | None = None
+    bytes_burst_per_connection: float = const.BYTES_BURST_PER_CONNECTION
     tls_cert: Path | None = None
     tls_key: Path | None = None
     # HTTP + WebSocket for the web client; None (or 0 from the command line) turns it off.

@@ -10,9 +10,14 @@ The rules:
 - an unclaimed name is a guest name: free to anyone while nobody online uses it, unless
   accounts are mandatory (``require_accounts``);
 - ``register`` in the hello claims an unclaimed name as part of logging in;
-- after a wrong password, the next try for that name or from that address waits (see
-  :class:`~server.accounts.FailureThrottle`), and from then on only one password check
-  for it runs at a time (guesses sent at once on many connections are refused);
+- after a wrong password, the next try for that name *from that address*, and the next
+  try from that address for any name, waits (see :class:`~server.accounts.FailureThrottle`),
+  and from then on only one password check for it runs at a time (guesses sent at once on
+  many connections are refused). Failures are never counted per name alone: a guesser
+  elsewhere must not keep the owner, who is not throttled, from logging in;
+- password checks for everyone together are capped per second
+  (``config.login_checks_per_second``), so guessing from many addresses cannot take the
+  CPU; over the cap a hello is answered ``rate_limited`` at once, with ``retry_after``;
 - a name claimed with ``register`` while a guest logged in under it stays unclaimed;
 - a guest name is held for its guest (see :mod:`server.guests`): while it is held, only a
   hello with its resume token may use it, or claim it.
@@ -33,6 +38,7 @@ from registry import InvalidName, canonical, validate_name
 from .accounts import Account, FailureThrottle, hash_password, password_problem, save_account, verify_password
 from .config import ServerConfig
 from .guests import Claim, GuestNames, load_holdings
+from .limits import TokenBucket
 from .logsummary import LogSummary
 from .store import Store, StoreUnavailable
 
@@ -72,18 +78,22 @@ class LoginDesk:
     """
 
     def __init__(self, config: ServerConfig, store: Store, accounts: dict[str, Account], offload: Offload,
-                 name_in_use: Callable[[str], bool], log_lines: LogSummary | None = None) -> None:
+                 name_in_use: Callable[[str], bool], log_lines: LogSummary | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.store = store
         self.accounts = accounts
         self.offload = offload
         self.name_in_use = name_in_use
+        self.clock = clock
         self.guests = GuestNames(store.read(lambda db: load_holdings(db, time.time())), config.guest_hold)
         self.throttle = FailureThrottle(base=config.login_failure_delay)
         self.log_lines = log_lines or LogSummary(log, config.log_summary_interval)
-        # Password checks under way, per name key and per "@address": after a failure, one
-        # at a time, or guesses sent at once on many connections would all be checked.
+        # Password checks under way, per "name@address" and per "@address": after a failure,
+        # one at a time, or guesses sent at once on many connections would all be checked.
         self._checking: dict[str, int] = {}
+        # All password checks together: scrypt is slow on purpose, so each costs CPU.
+        self.checks = TokenBucket(config.login_checks_per_second, config.login_checks_burst)
 
     def is_claimed(self, name: str) -> bool:
         return canonical(name) in self.accounts
@@ -101,8 +111,9 @@ class LoginDesk:
         except InvalidName as exc:
             return refuse(ErrorCode.INVALID_NAME, str(exc))
         key = canonical(hello.name)
-        keys = (key, "@" + address)
-        wait = self.throttle.retry_after(keys, time.monotonic())
+        # Never the name alone: failures from elsewhere must not slow the owner down.
+        keys = (f"{key}@{address}", "@" + address)
+        wait = self.throttle.retry_after(keys, self.clock())
         if wait > 0:
             return refuse(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait:.1f} s",
                           math.ceil(wait * 100) / 100)  # rounded up: a client waiting this long gets in
@@ -113,6 +124,12 @@ class LoginDesk:
             if any(self._checking.get(k) and self.throttle.has_failed(k) for k in keys):
                 return refuse(ErrorCode.RATE_LIMITED, "a password check for this name or address is under way;"
                               " try again shortly", math.ceil(self.throttle.base * 100) / 100)
+            wait = self.checks.take(self.clock())
+            if wait > 0:
+                log.warning("password checks over %g per second: refused a login for %s from %s",
+                            self.checks.rate, account.name, address)
+                return refuse(ErrorCode.RATE_LIMITED, f"too many logins at once; try again in {wait:.2f} s",
+                              math.ceil(wait * 100) / 100)
             for k in keys:
                 self._checking[k] = self._checking.get(k, 0) + 1
 
@@ -122,10 +139,12 @@ class LoginDesk:
                     if left:
                         self._checking[k] = left
                 if ok:
-                    self.throttle.succeeded(key)
+                    # The address keeps its count: one account of one's own must not let
+                    # an address go on guessing others' passwords at full speed.
+                    self.throttle.succeeded(keys[0])
                     done(LoginResult(account.name, registered=True))
                 else:
-                    self.throttle.failed(keys, time.monotonic())
+                    self.throttle.failed(keys, self.clock())
                     self.log_lines.log("wrong passwords", address, logging.WARNING, "wrong password for %s from %s",
                                        account.name, address)
                     refuse(ErrorCode.BAD_PASSWORD, f"wrong password for {account.name!r}")

@@ -70,6 +70,7 @@ from protocol import (
     Receipt,
     Register,
     RoomMessage,
+    RoomSkipped,
     SendDirect,
     SendRoom,
     State,
@@ -243,6 +244,12 @@ class Relay:
         wait = session.bucket.take(now)
         if not wait:
             wait = self._per_address[session.address][1].take(now)
+        if not wait and type(event) in (SendDirect, SendRoom):
+            # Bytes too: at the request rate alone, one sender could fill a slow reader's link.
+            if session.byte_bucket is None:
+                session.byte_bucket = TokenBucket(self.config.bytes_per_connection,
+                                                  self.config.bytes_burst_per_connection)
+            wait = session.byte_bucket.take(now, len(event.text.encode("utf-8")))
         if not wait:
             return False
         self.log_lines.log("rate-limited requests", session.address, logging.INFO,
@@ -403,11 +410,15 @@ class Relay:
         A session whose in-flight set is full, or whose backlog is being fetched, does not
         get it now: it stays in the store, and the fetch under way (or the next one) sends
         it in its place in the order. Sending it directly while older messages are still
-        being fetched would put it before them.
+        being fetched would put it before them. Nor does a session that is lagging (its
+        outgoing queue is over the soft mark): it is fetched for it once it has drained.
         """
         event = None
         limit = self.config.max_pending_receipts
         for recipient in recipients:
+            if recipient.lagging:
+                recipient.backlog = recipient.held = True
+                continue
             inflight = recipient.inflight
             if recipient.backlog_loading or (inflight is not None and len(inflight) >= limit):
                 recipient.backlog = True
@@ -426,6 +437,9 @@ class Relay:
         if session.backlog_loading:
             session.backlog = True
             return
+        if session.lagging:  # drained() calls again once it has room
+            session.backlog = session.held = True
+            return
         session.backlog, session.backlog_loading = False, True
         key, after = session.key, session.backlog_cursor
         limit = self.config.max_pending_receipts
@@ -437,6 +451,9 @@ class Relay:
             for message in messages:
                 if session.inflight is not None and len(session.inflight) >= limit:
                     session.backlog = True  # the rest waits for receipts; the cursor stays here
+                    break
+                if session.lagging:
+                    session.backlog = session.held = True  # the rest waits until it drains
                     break
                 session.backlog_cursor = message.msg_id
                 if session.inflight and message.msg_id in session.inflight:
@@ -471,6 +488,20 @@ class Relay:
         self.store.submit_many(mailbox.record_confirmations, receipt, on_error=self._unrecorded_receipt(receipt))
         if session.backlog and len(session.inflight or ()) < self.config.max_pending_receipts // 2:
             self._refill(session)
+
+    def drained(self, session: ClientSession) -> None:
+        """``session``'s outgoing queue fell back under the soft mark: tell it how many room
+        messages it missed, and send the direct messages that were held back for it."""
+        if not session.is_open:
+            return
+        if session.skipped:
+            log.info("%r skipped %d room messages (slow connection)", session, session.skipped)
+            session.send(RoomSkipped(session.skipped))
+            session.skipped = 0
+        if session.held:
+            session.held = False
+            if session.backlog:
+                self._refill(session)
 
     def _late_receipt(self, session: ClientSession, msg_id: int) -> None:
         """A receipt for a message not in flight here: resent, or from before a restart."""
@@ -619,6 +650,12 @@ class Relay:
         for recipient in self.sessions:
             blocked = self.blocked.get(recipient.key) if recipient.key else None
             if not blocked or message.sender_key not in blocked:
+                if recipient.lagging:
+                    # Room traffic is what a slow reader loses, before its connection:
+                    # counted here, told by drained().
+                    if recipient.is_open:
+                        recipient.skipped += 1
+                    continue
                 recipient.write_frame(frame)
 
     # --- The registry, asked by clients -------------------------------------------------

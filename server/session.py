@@ -5,16 +5,24 @@ it yields goes to the relay, which decides what happens. Whatever the relay want
 this client it hands to :meth:`ClientSession.send` (or :meth:`write_frame` for a frame
 encoded once for many recipients).
 
-Outgoing bytes wait in the transport's buffer. Its high-water mark is
-``const.MAX_OUTGOING_BYTES``: when a client stops reading and its buffer passes that,
-asyncio calls :meth:`pause_writing` and the session is dropped as a slow consumer, so one
-stuck client can never make the server's memory grow without bound.
+Outgoing bytes wait in the transport's buffer, with two marks (``max_outgoing_bytes``
+of the config, ``const.MAX_OUTGOING_BYTES``):
+
+- the soft mark, half of it, is the transport's high-water mark: above it asyncio calls
+  :meth:`pause_writing` and the session is :attr:`lagging` until the buffer has drained
+  (:meth:`resume_writing`). Meanwhile the relay skips room messages to it and holds its
+  direct messages back in the store, and once it drains the relay is told
+  (``relay.drained``) so it can say what was skipped and send what waited;
+- the hard mark, all of it: a client whose queue still passes it (it stopped reading,
+  but its own requests' answers and notices keep coming) is dropped as a slow consumer,
+  so one stuck client can never make the server's memory grow without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -33,13 +41,22 @@ class ClientSession(asyncio.Protocol):
 
     __slots__ = ("relay", "conn", "transport", "address", "port", "name", "key", "registered",
                  "connected_at", "last_seen", "pinged", "inflight", "backlog", "backlog_cursor", "backlog_loading",
-                 "logging_in", "bucket", "bad_frames", "closing", "leave_reason", "batcher", "_unsent", "epoch")
+                 "logging_in", "bucket", "bad_frames", "closing", "leave_reason", "batcher", "_unsent",
+                 "byte_bucket", "write_paused", "skipped", "held", "_unsent_bytes", "epoch")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher) -> None:
         self.relay = relay
         self.batcher = batcher
         # Frames waiting for the end of this loop turn (see outbox.py); None when empty.
         self._unsent: list[bytes] | None = None
+        self._unsent_bytes = 0  # their total size
+        # True between pause_writing and resume_writing: the transport holds more than the
+        # soft mark (see the module docstring).
+        self.write_paused = False
+        # Kept by the relay while the session lags: room messages skipped (to be told), and
+        # whether direct messages were held back (to be sent once it drains).
+        self.skipped = 0
+        self.held = False
         self.conn = Connection(Role.SERVER)
         self.transport: asyncio.Transport | None = None
         self.address = "?"
@@ -64,6 +81,7 @@ class ClientSession(asyncio.Protocol):
         self.backlog_cursor = 0
         self.backlog_loading = False  # a fetch of waiting messages is under way
         self.bucket = None  # this connection's rate limit (limits.TokenBucket), on first request
+        self.byte_bucket = None  # its budget of message bytes (limits.TokenBucket), on first message
         self.bad_frames = 0
         self.closing = False
         # Why the session ended, for the log and the "left" notice; set by whoever ends it.
@@ -79,8 +97,17 @@ class ClientSession(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.address, self.port = peer[0], peer[1]
-        transport.set_write_buffer_limits(high=self.relay.config.max_outgoing_bytes)  # type: ignore[attr-defined]
+        self.set_chat_write_limits()
         self.relay.connected(self)
+
+    def set_chat_write_limits(self) -> None:
+        """Make the transport's high-water mark the soft mark (see the module docstring),
+        and set the socket's kernel send buffer if the config says so."""
+        config = self.relay.config
+        self.transport.set_write_buffer_limits(high=config.max_outgoing_bytes // 2)  # type: ignore[attr-defined]
+        sock = self.transport.get_extra_info("socket")
+        if config.socket_send_buffer is not None and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.socket_send_buffer)
 
     def data_received(self, data: bytes) -> None:
         self.receive_chat(data)
@@ -116,10 +143,14 @@ class ClientSession(asyncio.Protocol):
         self.relay.disconnected(self, exc)
 
     def pause_writing(self) -> None:
-        # The client's outgoing buffer passed MAX_OUTGOING_BYTES: it is not reading.
-        log.warning("disconnect %r: slow consumer (over %d bytes waiting)", self,
-                    self.relay.config.max_outgoing_bytes)
-        self.abort("slow consumer")
+        # The client's outgoing buffer passed the soft mark: it reads slower than we write.
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        # The buffer is back under the low-water mark: what was held back may follow.
+        self.write_paused = False
+        if not self.closing:
+            self.relay.drained(self)
 
     # --- Used by the relay --------------------------------------------------------------
 
@@ -128,6 +159,13 @@ class ClientSession(asyncio.Protocol):
         """When the first byte of a frame still unfinished arrived (time.monotonic()), or
         None; the sweeper closes the connection when that is older than frame_timeout."""
         return self.conn.unfinished_since
+
+    @property
+    def lagging(self) -> bool:
+        """True while the transport holds more than the soft mark for this client, or more
+        than a quarter of the hard one was written to it during this loop turn: so what
+        one turn adds to a transport just under the soft mark stays under the hard one."""
+        return self.write_paused or self._unsent_bytes > self.relay.config.max_outgoing_bytes // 4
 
     @property
     def is_open(self) -> bool:
@@ -152,6 +190,7 @@ class ClientSession(asyncio.Protocol):
             self._write(frame)
 
     def _write(self, data: bytes) -> None:
+        self._unsent_bytes += len(data)
         if self._unsent is None:
             self._unsent = [data]
             self.batcher.add(self)
@@ -159,10 +198,23 @@ class ClientSession(asyncio.Protocol):
             self._unsent.append(data)
 
     def flush(self) -> None:
-        """Hand the frames waiting in this turn to the transport (called by the batcher)."""
+        """Hand the frames waiting in this turn to the transport (called by the batcher);
+        drop the client if its queue is now over the hard mark."""
         unsent, self._unsent = self._unsent, None
-        if unsent and not self.transport.is_closing():
-            self._transmit(unsent)
+        self._unsent_bytes = 0
+        if not unsent or self.transport.is_closing():
+            return
+        self._transmit(unsent)
+        waiting = self.transport.get_write_buffer_size()
+        limit = self.relay.config.max_outgoing_bytes
+        if waiting > limit:
+            log.warning("disconnect %r: slow consumer (%d bytes waiting, over the limit of %d)", self, waiting, limit)
+            self.abort("slow consumer")
+        elif (self.skipped or self.held) and not self.write_paused:
+            # Something was held back while this turn's frames were over the soft mark,
+            # and the transport took them without pausing: nothing will call
+            # resume_writing, so this is the moment it drained.
+            self.relay.drained(self)
 
     def _transmit(self, chunks: list[bytes]) -> None:
         """Write chat frames to the transport. Each chunk holds one or more whole frames,
@@ -183,5 +235,6 @@ class ClientSession(asyncio.Protocol):
         self.leave_reason = reason
         self.closing = True
         self._unsent = None
+        self._unsent_bytes = 0
         if self.transport is not None:
             self.transport.abort()

@@ -155,14 +155,16 @@ class WebSession(ClientSession):
 
     def pause_writing(self) -> None:
         if self.mode is _CHAT:
-            super().pause_writing()  # a chat client that stops reading is dropped
+            super().pause_writing()  # a slow chat client gets only what cannot be skipped
         else:
             # A file or an echo is written once: stop reading requests (and so making
             # more responses) until the peer has read what waits.
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.mode is not _CHAT and not self.transport.is_closing():
+        if self.mode is _CHAT:
+            super().resume_writing()  # what was held back for a slow reader may follow
+        elif not self.transport.is_closing():
             self.transport.resume_reading()
 
     # --- HTTP ---------------------------------------------------------------------------
@@ -255,6 +257,7 @@ class WebSession(ClientSession):
             return
         self.ws = WebSocketConnection(max_message_bytes=CHAT_MAX_MESSAGE_BYTES)
         self.site.sessions.discard(self)  # the relay owns it from now on
+        self.set_chat_write_limits()
         # The login timeout counts from the upgrade, not from the first page fetch.
         self.connected_at = self.last_seen = time.monotonic()
         self.relay.connected(self)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import const
 from protocol import (
     Accepted, Connection, Delivered, DirectMessage, ErrorReply, Event, Goodbye, Hello,
-    LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, SendDirect,
+    LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, RoomSkipped, SendDirect,
     SendRoom, State, OutcomeAck, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
     Block, Done, HistoryEntry, HistoryPage, HistoryRequest, Queued, Register, Unblock,
 )
@@ -89,4 +89,5 @@ SAMPLES: list[Event] = [
     Ping("tok-🌍"),
     Pong("tok-🌍"),
     Goodbye(TEXT),
+    RoomSkipped(12),
 ]

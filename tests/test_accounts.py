@@ -244,6 +244,28 @@ def test_failures_slow_down_the_address_across_names(tmp_path):
             assert error.code == ErrorCode.RATE_LIMITED and 0 < error.retry_after <= 5.0
 
 
+def test_a_guesser_elsewhere_does_not_keep_the_owner_out_but_is_slowed_down(tmp_path):
+    """Issue 8.7: failures from another address never delay the owner's right password."""
+    with ServerThread(config(tmp_path, login_failure_delay=0.3)) as server:
+        register(server, "Alice")
+        waits = []
+        for attempt in range(4):
+            with WireClient(server.host, server.port, source="127.0.0.2") as guesser:
+                guesser.send(Hello("h", "Alice", const.PROTOCOL_VERSION, f"guess {attempt}"))
+                assert answer(guesser).code == ErrorCode.BAD_PASSWORD
+                guesser.send(Hello("h", "Alice", const.PROTOCOL_VERSION, f"guess {attempt} again"))
+                again = answer(guesser)  # the guesser is slowed down, more each time
+                assert again.code == ErrorCode.RATE_LIMITED and again.retry_after > 0, again
+                waits.append(again.retry_after)
+            # Right away, from the owner's own address, the right password gets in.
+            with login(server, "alice", PASSWORD) as owner:
+                assert owner.welcome.registered
+                leave(owner)
+            wait_offline(server, "Alice")
+            time.sleep(again.retry_after)  # the guesser waits as told, then guesses again
+        assert waits[0] < waits[1] < waits[2] < waits[3]
+
+
 def test_guesses_sent_at_once_on_many_connections_are_not_all_checked(server):
     """After a failure, one check at a time: a guesser cannot open ten connections and
     have ten passwords tried while the first is still being hashed."""
@@ -345,3 +367,61 @@ def test_blocking_yourself_or_an_invalid_name_is_refused(server):
         assert bob.expect_error(ErrorCode.BAD_FIELD, skip=NOTICES).request_id == "self"
         bob.send(Block("bad", "no spaces allowed"))
         assert bob.expect_error(ErrorCode.INVALID_NAME, skip=NOTICES).request_id == "bad"
+
+
+# --- The login desk alone: a fake clock, password checks run when the test says --------
+
+
+class DeskRig:
+    """A LoginDesk with a fake clock; password checks wait in ``self.checks`` until run."""
+
+    def __init__(self, **overrides) -> None:
+        from server.accounts import Account, _scrypt
+        from server.config import ServerConfig
+        from server.login import LoginDesk
+
+        kdf, salt = "scrypt:n=16,r=1,p=1", b"s" * 16  # cheap: the test is about the policy
+        accounts = {"alice": Account("Alice", _scrypt(PASSWORD, salt, kdf), salt, kdf)}
+        self.now = 1000.0
+        self.checks: list[tuple] = []
+        self.desk = LoginDesk(ServerConfig(**overrides), None, accounts,
+                              lambda func, args, callback: self.checks.append((func, args, callback)),
+                              lambda name: False, clock=lambda: self.now)
+
+    def login(self, password: str, address: str, run: bool = True):
+        """The desk's answer to a hello for Alice: a LoginResult, or None while checking."""
+        results = []
+        self.desk.login(Hello("h", "Alice", const.PROTOCOL_VERSION, password), address, results.append)
+        if run:
+            while self.checks:
+                func, args, callback = self.checks.pop(0)
+                callback(func(*args))
+        return results[0] if results else None
+
+
+def test_an_attacker_failing_every_second_never_delays_the_owners_right_password():
+    rig = DeskRig(login_failure_delay=0.5)
+    waits = []
+    for _ in range(120):  # two minutes of one wrong guess a second from another address
+        result = rig.login("wrong guess", "10.0.0.66")
+        if result.error.code == ErrorCode.RATE_LIMITED:
+            waits.append(result.error.retry_after)
+        else:
+            assert result.error.code == ErrorCode.BAD_PASSWORD
+        owner = rig.login(PASSWORD, "10.0.0.1")
+        assert owner.error is None and owner.registered, owner
+        rig.now += 1.0
+    # The attacker is still slowed down: most of its guesses were refused unchecked.
+    assert len(waits) > 100 and max(waits) > 30
+
+
+def test_over_the_global_cap_a_login_is_answered_rate_limited_at_once_with_retry_after():
+    rig = DeskRig(login_checks_per_second=2.0, login_checks_burst=4.0)
+    # Guesses from many addresses, none checked yet: each takes one check from the cap.
+    pending = [rig.login(f"guess {i}", f"10.0.{i}.1", run=False) for i in range(4)]
+    assert pending == [None] * 4
+    refused = rig.login(PASSWORD, "10.0.0.200", run=False)  # answered at once, not queued
+    assert refused.error.code == ErrorCode.RATE_LIMITED and 0 < refused.error.retry_after <= 0.5
+    assert len(rig.checks) == 4  # no check was started for it
+    rig.now += refused.error.retry_after  # waiting as told is enough
+    assert rig.login(PASSWORD, "10.0.0.200").error is None

@@ -59,6 +59,12 @@ def test_own_room_messages_and_join_are_not_echoed() -> None:
     assert describe_event(UserJoined("Carol", 0.0), "Bob") == "* Carol joined"
 
 
+def test_a_skipped_notice_says_in_words_how_many_room_messages_were_missed() -> None:
+    from protocol import RoomSkipped
+    assert describe_event(RoomSkipped(7), "Bob") == "! 7 room messages were skipped because your connection is slow"
+    assert describe_event(RoomSkipped(1), "Bob") == "! 1 room message was skipped because your connection is slow"
+
+
 def test_notices() -> None:
     assert describe_event(UserLeft("Carol", "quit", 0.0), "Bob") == "* Carol left (quit)"
     assert describe_event(UserLeft("Carol", "", 0.0), "Bob") == "* Carol left"

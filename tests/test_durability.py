@@ -42,10 +42,16 @@ class ServerProcess:
     """``chatserver.py`` in a subprocess on 127.0.0.1, port 0, without the web client;
     its standard error is collected by a thread (``output()``)."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, file_limit: int | None = None) -> None:
+        """``file_limit``: the server's open-file limit (RLIMIT_NOFILE, soft and hard)."""
+        def limit_files() -> None:
+            import resource
+            resource.setrlimit(resource.RLIMIT_NOFILE, (file_limit, file_limit))
+
         self.proc = subprocess.Popen(
             [sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--web-port", "0", *args],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            preexec_fn=limit_files if file_limit is not None else None)
         self.lines: list[str] = []
         self._ports: queue.Queue[int | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -87,6 +87,13 @@ def test_joined_and_left_update_presence_and_post_notices_in_the_room(model: Cha
     assert model.conversations[ROOM].lines[-1].text == "Dave left (quit)"
 
 
+def test_a_skipped_notice_is_posted_in_the_room_in_words(model: ChatModel) -> None:
+    from protocol import RoomSkipped
+    model.apply(RoomSkipped(3))
+    assert model.conversations[ROOM].lines[-1].kind == "notice"
+    assert model.conversations[ROOM].lines[-1].text == "3 room messages were skipped because your connection is slow"
+
+
 def test_a_contact_we_talked_with_stays_as_offline(model: ChatModel) -> None:
     model.apply(dm(1, "Alice", "hi"))
     model.apply(UserLeft("Alice", "", T))

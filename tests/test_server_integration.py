@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import signal
@@ -298,31 +299,43 @@ def test_fifty_clients_each_message_reaches_exactly_its_recipients_once_in_order
         assert results[name]["rooms"] == {s: t for s, t in room_texts.items() if t}
 
 
-def test_a_client_that_stops_reading_is_disconnected_and_memory_stays_bounded():
-    config = ServerConfig(host="127.0.0.1", port=0, max_outgoing_bytes=64 * 1024,
-                          rate_per_connection=1e6, burst_per_connection=1e6)
+# Below and above asyncio's default high-water mark (64 KiB), so that only the configured
+# limit can explain where the client is dropped.
+@pytest.mark.parametrize("limit", [16 * 1024, 256 * 1024])
+def test_a_client_that_stops_reading_is_disconnected_at_the_configured_limit(limit, caplog):
+    caplog.set_level(logging.INFO, logger="chat.server")
+    config = ServerConfig(host="127.0.0.1", port=0, max_outgoing_bytes=limit,
+                          rate_per_connection=1e6, burst_per_connection=1e6,
+                          rate_per_address=1e6, burst_per_address=1e6)
     with ServerThread(config) as server, login(server, "Alice") as alice:
         sleeper = socket.socket()
         sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sleeper.connect((server.host, server.port))
         sleeper.sendall(b'{"type":"hello","id":"h","name":"Sleepy","version":1}\n')
         next_join(alice, skip_own="Alice")
-        text = "z" * const.MAX_TEXT_CHARS
-        deadline = time.monotonic() + 20
-        left = None
-        sent = 0
-        while left is None and time.monotonic() < deadline:
-            alice.send(SendRoom(f"r{sent}", text))
-            sent += 1
-            while alice.received or sent % 20 == 0:
-                event = alice.next(1)
-                if isinstance(event, UserLeft):
-                    left = event
-                    break
-                if not alice.received:
-                    break
-        sleeper.close()
-        assert left is not None and (left.name, left.reason) == ("Sleepy", "slow consumer")
+        # It keeps asking and never reads: the answers, which cannot be skipped like room
+        # messages, pile up until its queue passes the limit.
+        requests = b'{"type":"who","id":"w"}\n' * 10
+        pattern = re.compile(r"Sleepy@\S+: slow consumer \((\d+) bytes waiting, over the limit of (\d+)\)")
+        deadline = time.monotonic() + 30
+        found = None
+        try:
+            while found is None and time.monotonic() < deadline:
+                sleeper.sendall(requests)
+                found = pattern.search(caplog.text)
+                time.sleep(0.001)  # pace the requests: each turn of the server adds little
+        except OSError:  # dropped: the reset may reach us before the log line is read
+            pass
+        finally:
+            sleeper.close()
+        left = alice.expect(UserLeft, skip=(UserJoined,))
+        assert (left.name, left.reason) == ("Sleepy", "slow consumer")
+        found = found or pattern.search(caplog.text)
+        assert found is not None, caplog.text[-2000:]
+        waiting, logged_limit = int(found[1]), int(found[2])
+        assert logged_limit == limit
+        # Dropped just past the configured limit: not at asyncio's 64 KiB, not later.
+        assert limit < waiting <= limit + 16 * 1024, waiting
         assert "Sleepy" not in server.call(lambda: server.server.relay.registry)
 
 

@@ -552,6 +552,14 @@ class FakeSession:
         self.leave_reason = "disconnected"
         self.conn = SimpleNamespace(state=State.OPEN)
         self.sent: list = []
+        # A slow reader's state (see ClientSession.lagging): set by tests.
+        self.lagging = self.held = False
+        self.skipped = 0
+        self.byte_bucket = None
+
+    @property
+    def is_open(self) -> bool:
+        return not self.closing and self.conn.state is State.OPEN
 
     def send(self, event) -> None:
         self.sent.append(event)

@@ -497,3 +497,17 @@ def test_the_list_of_users_is_followed_through_its_pages(page: Page) -> None:
     assert result["after"] == {"Zed": False, "Alice": True, "Bob": False, "Anne": True, "Carol": True}
     assert result["pending"] == 0
     assert page.problems() == []
+
+
+def test_a_skipped_notice_says_in_words_how_many_room_messages_were_missed(page: Page) -> None:
+    result = page.js("""(() => {
+      const chat = createChat(() => "t");
+      const many = receiveFrame(chat, {type: "skipped", room: 12});
+      const one = receiveFrame(chat, {type: "skipped", room: 1});
+      const bad = receiveFrame(chat, {type: "skipped", room: "x"});
+      const notices = chat.conversations.get(ROOM).items.filter((i) => i.kind === "notice").map((i) => i.text);
+      return {announce: [many.announce, one.announce, bad.announce], notices};
+    })()""")
+    assert result["notices"] == ["12 room messages were skipped because your connection is slow",
+                                 "1 room message was skipped because your connection is slow"]
+    assert result["announce"] == [[result["notices"][0]], [result["notices"][1]], []]

@@ -30,10 +30,12 @@ class WireClient:
     # not the port, so that a server restarted on another port knows its guests again.
     tokens: dict[tuple[str, str, str], str] = {}
 
-    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
-        """Connect to ``host:port``; with ``tls``, wrap the socket (the handshake and the
-        certificate check happen here, so a failed verification raises ssl.SSLError)."""
-        self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None, source: str | None = None) -> None:
+        """Connect to ``host:port`` (from the local address ``source``, e.g. 127.0.0.2, if
+        given); with ``tls``, wrap the socket (the handshake and the certificate check
+        happen here, so a failed verification raises ssl.SSLError)."""
+        self.sock = socket.create_connection((host, port), timeout=TIMEOUT,
+                                             source_address=(source, 0) if source else None)
         if tls is not None:
             try:
                 self.sock = tls.wrap_socket(self.sock, server_hostname=host)

@@ -265,6 +265,16 @@ const HANDLERS = {
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, `${frame.name} went offline`, frame.at);
   },
 
+  skipped(chat, frame, out) {
+    // Room messages the server did not send us because our connection was too slow.
+    if (!Number.isInteger(frame.room) || frame.room < 1) return;
+    const text = frame.room === 1
+      ? "1 room message was skipped because your connection is slow"
+      : `${frame.room} room messages were skipped because your connection is slow`;
+    notice(chat, ROOM, text, nowSeconds());
+    out.announce.push(text);
+  },
+
   accepted(chat, frame) {
     const request = chat.requests.get(frame.id);
     if (!request || !request.item) return;

@@ -35,11 +35,12 @@ from protocol import (
     Presence,
     Queued,
     RoomMessage,
+    RoomSkipped,
     UserJoined,
     UserLeft,
 )
 
-from ..display import explain_error, sanitize
+from ..display import describe_skipped, explain_error, sanitize
 from ..outgoing import MessageUpdate
 
 ROOM = "#room"
@@ -315,6 +316,8 @@ class ChatModel:
             self._direct(event)
         elif isinstance(event, RoomMessage):
             self._room(event)
+        elif isinstance(event, RoomSkipped):
+            self.notice(ROOM, describe_skipped(event.room))
         elif isinstance(event, MessageUpdate):
             self.update(event.message.request_id, event.state, event.error, event.message.msg_id)
         elif isinstance(event, Queued):
