@@ -384,7 +384,11 @@ class DeskRig:
         accounts = {"alice": Account("Alice", _scrypt(PASSWORD, salt, kdf), salt, kdf)}
         self.now = 1000.0
         self.checks: list[tuple] = []
-        self.desk = LoginDesk(ServerConfig(**overrides), None, accounts,
+        from server.store import Store
+
+        store = Store(None)  # in memory: the desk reads the guest holdings from it
+        store.open()
+        self.desk = LoginDesk(ServerConfig(**overrides), store, accounts,
                               lambda func, args, callback: self.checks.append((func, args, callback)),
                               lambda name: False, clock=lambda: self.now)
 
