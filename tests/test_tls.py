@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
 import subprocess
@@ -14,6 +13,7 @@ from protocol import Accepted, Delivered, DirectMessage, Receipt, SendDirect, Us
 from server import ServerConfig, ServerThread
 from tests.test_durability import ServerProcess, assert_one_line_error, run_chatserver
 from tests.wire import WireClient
+from tools import require_tool
 
 NOTICES = (UserJoined, UserLeft)
 
@@ -21,8 +21,7 @@ NOTICES = (UserJoined, UserLeft)
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[Path, Path]:
     """(certificate, key) in PEM: self-signed for localhost and 127.0.0.1, valid two days."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command-line tool is not installed: cannot make a test certificate")
+    require_tool("openssl", why="to make a test certificate")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "c.pem", folder / "k.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
