@@ -354,34 +354,6 @@ def test_login_errors_keep_the_form_open(open_gui, server, display, tmp_path) ->
         gui.wait(lambda s: s["focus"] == "input", "the focus in the input box")
 
 
-def test_a_password_typed_into_the_window_logs_in(open_gui, server) -> None:
-    """Dora's password, typed on the X keyboard into the login form, logs her in to her account."""
-    require_tool("xdotool", why="to type through the X keyboard")
-    with WireClient(server.host, server.port) as dora:
-        dora.send(Hello("h", "Dora", 1, password="correct horse", register=True))
-        assert dora.expect(Welcome).registered
-    with alice_login(server) as alice:
-        gui = open_gui("Dora")  # logs in at once, without a password: refused
-        state = gui.wait(lambda s: s["alerts"] and s["alert_open"], "the password dialog")
-        assert state["alerts"][0][0] == "Password needed" and state["view"] == "login"
-        gui.cmd("dismiss")
-        gui.wait(lambda s: not s["alert_open"] and s["focus"] == "login-password", "the focus in the password field")
-        env = dict(os.environ, DISPLAY=gui.display)
-
-        def xdotool(*args: str) -> None:
-            subprocess.run(["xdotool", *args], env=env, check=True, timeout=TIMEOUT)
-        xdotool("windowfocus", "--sync", str(gui.cmd("window")["id"]))
-        xdotool("type", "--delay", "5", "correct horse")
-        xdotool("key", "Return")
-        state = gui.logged_in()
-        assert state["me"] == "Dora" and len(state["alerts"]) == 1  # no second refusal
-        # The server has her session as the account's: a message to Dora reaches this window.
-        alice.send(SendDirect("d1", "Dora", "your password worked"))
-        alice.expect(Accepted, skip=NOTICES)
-        alice.expect(Delivered, skip=NOTICES)
-        state = gui.wait(lambda s: contact(s, "alice") and contact(s, "alice")["unread"] == "1", "Alice's message")
-
-
 def test_history_shows_when_a_conversation_opens(open_gui, server) -> None:
     with alice_login(server) as alice:
         # Bob talked with Alice earlier, from another client.
@@ -456,3 +428,31 @@ def test_status_bar_shows_reconnections(open_gui, server) -> None:
             state = bob.wait(lambda s: "Alice: still there?" in s["panes"].get("alice", ""),
                              "the message after the reconnection")
             assert state["panes"]["alice"].count("still there?") == 1
+
+
+def test_a_password_typed_into_the_window_logs_in(open_gui, server) -> None:
+    """Dora's password, typed on the X keyboard into the login form, logs her in to her account."""
+    require_tool("xdotool", why="to type through the X keyboard")
+    with WireClient(server.host, server.port) as dora:
+        dora.send(Hello("h", "Dora", 1, password="correct horse", register=True))
+        assert dora.expect(Welcome).registered
+    with alice_login(server) as alice:
+        gui = open_gui("Dora")  # logs in at once, without a password: refused
+        state = gui.wait(lambda s: s["alerts"] and s["alert_open"], "the password dialog")
+        assert state["alerts"][0][0] == "Password needed" and state["view"] == "login"
+        gui.cmd("dismiss")
+        gui.wait(lambda s: not s["alert_open"], "the dialog closed")
+        # The keyboard focus in the password field, as a click would put it (without a
+        # window manager, X gives the focus to no window by itself); then real key events.
+        gui.cmd("focus", field="password")
+        gui.wait(lambda s: s["focus"] == "login-password", "the focus in the password field")
+        env = dict(os.environ, DISPLAY=gui.display)
+        for keys in (["type", "--delay", "5", "correct horse"], ["key", "Return"]):
+            subprocess.run(["xdotool", *keys], env=env, check=True, timeout=TIMEOUT)
+        state = gui.logged_in()
+        assert state["me"] == "Dora" and len(state["alerts"]) == 1  # no second refusal
+        # The server has her session as the account's: a message to Dora reaches this window.
+        alice.send(SendDirect("d1", "Dora", "your password worked"))
+        alice.expect(Accepted, skip=NOTICES)
+        alice.expect(Delivered, skip=NOTICES)
+        state = gui.wait(lambda s: contact(s, "alice") and contact(s, "alice")["unread"] == "1", "Alice's message")
