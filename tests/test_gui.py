@@ -45,6 +45,9 @@ MAX_GAP_MS = 250.0
 BURST = 1000
 # What Alice may hear about in between the answers a test waits for.
 NOTICES = (UserJoined, UserLeft, RoomMessage)
+# A real X server, a window process per test, waits of 15 s: each test takes 1-5 s alone,
+# up to 20 s on a loaded machine; twice the default per-test limit leaves room for that.
+pytestmark = pytest.mark.timeout_seconds(120)
 
 
 @pytest.fixture(scope="module")
@@ -266,6 +269,7 @@ def test_presence_and_room_notices(open_gui, server) -> None:
     assert "◷ queued" in state["panes"]["alice"]
 
 
+@pytest.mark.timeout_seconds(180)  # its own waits add up to 90 s before it reports what failed
 def test_burst_of_1000_messages_keeps_the_window_responsive(open_gui, server) -> None:
     with alice_login(server) as alice:
         bob = open_gui("Bob")

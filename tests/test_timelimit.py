@@ -15,6 +15,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parent
 
 HANGING = textwrap.dedent('''
@@ -65,6 +67,7 @@ HANGING = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.timeout_seconds(90)  # a pytest run of its own, about 10 s
 def test_a_hanging_test_fails_in_bounded_time_with_the_stacks_and_the_run_goes_on(tmp_path: Path) -> None:
     (tmp_path / "test_hanging.py").write_text(HANGING)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), str(TESTS.parent)]))
@@ -85,6 +88,7 @@ def test_a_hanging_test_fails_in_bounded_time_with_the_stacks_and_the_run_goes_o
     assert "@pytest.mark.timeout_seconds(N)" in output
 
 
+@pytest.mark.timeout_seconds(90)
 def test_the_default_limit_applies_without_a_marker(tmp_path: Path) -> None:
     (tmp_path / "test_default.py").write_text(textwrap.dedent('''
         import threading

@@ -33,6 +33,8 @@ REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 10.0
 DESKTOP = {"width": 1100, "height": 700, "deviceScaleFactor": 1, "mobile": False}
 PHONE = {"width": 390, "height": 760, "deviceScaleFactor": 2, "mobile": True}
+# Chromium starts for every test (about 2 s alone, much longer on a loaded machine).
+pytestmark = pytest.mark.timeout_seconds(120)
 
 
 @pytest.fixture(autouse=True, scope="module")
