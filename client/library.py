@@ -39,7 +39,8 @@ session by itself: it waits ``reconnect_delay`` seconds, doubling after each fai
 up to ``reconnect_max_delay``, with +-20 % jitter so that many clients cut off together do
 not come back in lockstep; it logs in again with the same name and the password kept in
 memory. The application sees ``Reconnecting(attempt, delay, reason)`` before each wait and
-``Reconnected(welcome, resent)`` once the session is back; ``closed`` stays clear and no
+``Reconnected(welcome, resent)`` once the session is back (the first login is retried
+only when :meth:`ChatClient.connect` is asked to); ``closed`` stays clear and no
 ``ConnectionClosed`` is delivered in between. Refusals that cannot get better by waiting
 (``bad_password``, ``auth_required``, ``accounts_required``, ``invalid_name``,
 ``unsupported_version``, an unverifiable certificate) end the session for good instead;

@@ -19,7 +19,9 @@ Commands: see :mod:`client.commands` (``@NAME TEXT``, ``/to NAME``, ``/all``, ``
 
 Lost connections: the library reconnects by itself (unless ``reconnect=False``, the
 ``--no-reconnect`` flag) and the terminal says so; what was typed meanwhile is sent once the
-session is back. Passwords: see :mod:`client.auth` (prompted without echo when
+session is back. A first login whose connection is reset is retried the same way (its
+``! connection lost; reconnecting ...`` lines come before ``* connected``); a refused
+connection or login ends the client at once. Passwords: see :mod:`client.auth` (prompted without echo when
 interactive; ``CHAT_PASSWORD`` or ``--password-file`` for scripts).
 
 Output lines (printed to stdout, one event per line, in the order it happened; text from
