@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-from client import ChatClient
+from client import ChatClient, ServerUnreachable
 from client.exitcodes import ExitCode
 from client.oneshot import send_once
 from client.terminal import TerminalUI, format_history
@@ -395,3 +395,42 @@ def test_send_once_gives_up_on_a_login_cut_every_time_within_its_timeout(server:
     assert said.startswith("error: ") and ("reset" in said or "during the login" in said), said
     assert attempts >= 3, proxy.cuts  # it tried again (backoff 0.05 s doubling up to 0.2 s)...
     assert took < 1.0 + 1.0, took     # ...for about the timeout, not more
+
+
+def test_close_ends_a_first_login_that_keeps_being_cut(server: ServerThread) -> None:
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.refuse_new = True
+        retries: list[object] = []
+        client = ChatClient("Alice", "127.0.0.1", proxy.port, **FAST)
+        outcome: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                client.connect(WAIT, retry_until=float("inf"), on_retry=retries.append)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test
+                outcome.append(exc)
+        thread = threading.Thread(target=connect, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + WAIT
+        while len(retries) < 3:
+            assert time.monotonic() < deadline, proxy.cuts
+            threading.Event().wait(0.01)
+        client.close()
+        thread.join(WAIT)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], ServerUnreachable), outcome
+    assert [r.attempt for r in retries[:3]] == [1, 2, 3]
+
+
+def test_max_reconnect_attempts_bounds_the_first_login_too(server: ServerThread) -> None:
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.refuse_new = True
+        retries: list[object] = []
+        client = ChatClient("Alice", "127.0.0.1", proxy.port, max_reconnect_attempts=2, **FAST)
+        try:
+            client.connect(WAIT, retry_until=float("inf"), on_retry=retries.append)
+        except ServerUnreachable as exc:
+            assert "reset" in str(exc) or "cut" in str(exc), exc
+        else:
+            raise AssertionError("connected through a proxy that resets every connection")
+        assert len(retries) == 2 and len(proxy.cuts) == 3  # the first try and two retries
