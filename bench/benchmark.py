@@ -4,6 +4,7 @@ Run from the repository root::
 
     python -m bench.benchmark                  # the full run (about a minute)
     python -m bench.benchmark --quick          # smaller figures, for a smoke test
+    python -m bench.benchmark --smoke          # tiny: every phase runs (the test suite's check)
 
 It starts ``chatserver.py`` as a subprocess on 127.0.0.1 (a free port), so the server's
 memory is its own, then drives it from this process with asyncio clients built on the same
@@ -304,7 +305,7 @@ async def measure(args: argparse.Namespace, durable: bool, bench: Bench) -> floa
             gc.freeze()
             sent = await latency_phase(clients, bench, args.rate, args.seconds)
             lat = bench.latencies
-            print(f"latency at an offered {args.rate:,} messages/s for {args.seconds:.0f} s ({sent} messages)")
+            print(f"latency at an offered {args.rate:,} messages/s for {args.seconds:g} s ({sent} messages)")
             print(f"  delivered-ack latency p50 {ms(percentile(lat, 0.5))}, p99 {ms(percentile(lat, 0.99))},"
                   f" max {ms(max(lat))}")
             print(f"server RSS: {rss_start / 1024:.1f} MiB at start, peak {server.memory_kib('VmHWM') / 1024:.1f} MiB")
@@ -380,9 +381,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the throughput and latency phases this many times per mode; report medians")
     parser.add_argument("--quick", action="store_true", help="small figures: 100 clients, 5,000 messages")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny figures, only to check that every phase runs and reports (a few seconds)")
     args = parser.parse_args(argv)
     if args.quick:
         args.clients, args.messages, args.seconds, args.idle = 100, 5000, 2.0, 500
+    if args.smoke:
+        args.clients, args.messages, args.rate, args.seconds, args.idle = 20, 400, 200, 0.5, 50
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = max(args.clients, args.idle) + 100
     if soft < needed:

@@ -16,6 +16,7 @@ from .errors import (
     CertificateError,
     ClientError,
     LocalError,
+    LoginInterrupted,
     LoginRefused,
     NotConnected,
     RequestFailed,
@@ -28,7 +29,8 @@ from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, O
 
 __all__ = [
     "DELIVERED", "FAILED", "QUEUED", "SENDING", "SENT",
-    "CertificateError", "ChatClient", "ClientError", "LocalError", "LoginRefused", "MessageUpdate",
+    "CertificateError", "ChatClient", "ClientError", "LocalError", "LoginInterrupted", "LoginRefused",
+    "MessageUpdate",
     "NotConnected", "OutgoingMessage", "Reconnected", "Reconnecting", "RequestFailed", "RequestTimeout",
     "ServerUnreachable",
 ]

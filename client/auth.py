@@ -25,6 +25,7 @@ from protocol import ErrorCode, Welcome
 
 from .display import explain_error
 from .errors import LoginRefused
+from .events import Reconnecting
 from .library import ChatClient
 
 PASSWORD_ENV = "CHAT_PASSWORD"
@@ -83,8 +84,10 @@ def ask_new_password(name: str, ask: Ask = ask_password) -> str:
 
 
 def log_in(client: ChatClient, ask: Ask | None, tell: Callable[[str], None],
-           timeout: float = const.CONNECT_TIMEOUT) -> Welcome:
-    """``client.connect(timeout)``; when the server wants a password and ``ask`` is given
+           timeout: float = const.CONNECT_TIMEOUT, *, retry_until: float | None = None,
+           on_retry: Callable[[Reconnecting], object] | None = None) -> Welcome:
+    """``client.connect(timeout, retry_until=..., on_retry=...)`` (which retries a login
+    whose connection is cut); when the server wants a password and ``ask`` is given
     (an interactive session), ask for it and try again, up to MAX_PROMPTS times, sitting
     through short ``rate_limited`` waits. ``tell(line)`` reports a wrong password.
 
@@ -93,7 +96,7 @@ def log_in(client: ChatClient, ask: Ask | None, tell: Callable[[str], None],
     prompts = 0
     while True:
         try:
-            return client.connect(timeout=timeout)
+            return client.connect(timeout=timeout, retry_until=retry_until, on_retry=on_retry)
         except LoginRefused as exc:
             if ask is None:
                 raise

@@ -36,6 +36,13 @@ class ServerUnreachable(ClientError, ConnectionError):
     ``str(exc)`` says which, in words for the user."""
 
 
+class LoginInterrupted(ServerUnreachable):
+    """The connection was reset (RST) while being opened or before the server answered
+    the hello: a fault on the way, not an answer, so a new attempt may well succeed
+    (``connect(retry_until=...)`` makes them). A refused TCP connection is not one
+    (nothing listens there), nor a clean end of the stream (the server chose to close)."""
+
+
 class CertificateError(ServerUnreachable):
     """TLS: the server's certificate could not be verified (untrusted issuer, wrong host
     name, expired...). ``str(exc)`` starts with "cannot verify the server's certificate"."""

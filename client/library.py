@@ -38,8 +38,10 @@ server's ``bye`` (reset, end of stream, heartbeat silence), the receiver thread 
 session by itself: it waits ``reconnect_delay`` seconds, doubling after each failed attempt
 up to ``reconnect_max_delay``, with +-20 % jitter so that many clients cut off together do
 not come back in lockstep; it logs in again with the same name and the password kept in
-memory, or for a guest the resume token it was given (client/resume.py). The application sees ``Reconnecting(attempt, delay, reason)`` before each wait and
-``Reconnected(welcome, resent)`` once the session is back; ``closed`` stays clear and no
+memory, or for a guest the resume token it was given (client/resume.py). The application
+sees ``Reconnecting(attempt, delay, reason)`` before each wait and
+``Reconnected(welcome, resent)`` once the session is back (the first login is retried
+only when :meth:`ChatClient.connect` is asked to); ``closed`` stays clear and no
 ``ConnectionClosed`` is delivered in between. Refusals that cannot get better by waiting
 (``bad_password``, ``auth_required``, ``accounts_required``, ``invalid_name``,
 ``unsupported_version``, an unverifiable certificate) end the session for good instead;
@@ -146,6 +148,7 @@ from registry import InvalidName, canonical, validate_name
 from .errors import (
     CertificateError,
     LocalError,
+    LoginInterrupted,
     LoginRefused,
     NotConnected,
     RequestFailed,
@@ -359,7 +362,8 @@ class ChatClient:
         with self._lock:
             return self._alive and self._sock is None and not self._closing and not self._ending
 
-    def connect(self, timeout: float = const.CONNECT_TIMEOUT) -> Welcome:
+    def connect(self, timeout: float = const.CONNECT_TIMEOUT, *, retry_until: float | None = None,
+                on_retry: Callable[[Reconnecting], object] | None = None) -> Welcome:
         """Open the TCP connection (and TLS), log in, start the receiver thread; return the
         Welcome.
 
@@ -367,8 +371,17 @@ class ChatClient:
         hello, each. Raises :class:`LoginRefused` if the server (or the local name check)
         refuses the login, :class:`ServerUnreachable` (:class:`CertificateError` for TLS
         verification) if no session could be opened, and RuntimeError if this client is
-        already connected. The first connection is not retried: reconnecting starts once
-        a session was open.
+        already connected.
+
+        By default one attempt is made. With ``retry_until`` (a ``time.monotonic()``
+        deadline, or ``math.inf``) and reconnection allowed (``reconnect=True``), a login
+        whose connection is reset before the server answers (:class:`LoginInterrupted`)
+        is tried again with the reconnection backoff, until
+        ``max_reconnect_attempts``, :meth:`close`, or a wait that would end after the
+        deadline; then the last error is raised. ``on_retry(Reconnecting)`` is called (on
+        the calling thread) before each wait. A refused TCP connect, a clean end of the
+        stream and every answer of the server (refusals, ``bye``) are not retried: they
+        are answers, not faults on the way.
         """
         with self._lock:
             if self._alive or self._sock is not None or self._connecting:
@@ -376,12 +389,13 @@ class ChatClient:
             self._connecting = True
             previous = self._receiver
         try:
-            return self._connect(previous, timeout)
+            return self._connect(previous, timeout, retry_until, on_retry)
         finally:
             with self._lock:
                 self._connecting = False
 
-    def _connect(self, previous: threading.Thread | None, timeout: float) -> Welcome:
+    def _connect(self, previous: threading.Thread | None, timeout: float, retry_until: float | None,
+                 on_retry: Callable[[Reconnecting], object] | None) -> Welcome:
         if previous is not None and previous.is_alive():
             if previous is threading.current_thread():
                 raise RuntimeError("connect() cannot be called from the receiver thread of the old connection")
@@ -398,7 +412,8 @@ class ChatClient:
             raise LoginRefused(ErrorCode.INVALID_NAME, f"invalid name {self.name!r}: {exc}") from None
         with self._lock:
             self._closing = False
-        sock, conn, welcome, interval = self._open_session(timeout)
+            self._wake.clear()  # close() sets it to end a retry wait at once
+        sock, conn, welcome, interval = self._open_first_session(timeout, retry_until, on_retry)
         with self._lock:
             if self._closing:  # close() was called while we were logging in
                 sock.close()
@@ -416,6 +431,30 @@ class ChatClient:
                                               name=f"chat-receiver-{self.name}", daemon=True)
             self._receiver.start()
         return welcome
+
+    def _open_first_session(self, timeout: float, retry_until: float | None,
+                            on_retry: Callable[[Reconnecting], object] | None
+                            ) -> tuple[socket.socket, Connection, Welcome, float]:
+        """:meth:`_open_session`, tried again after a :class:`LoginInterrupted` as
+        :meth:`connect` describes."""
+        attempt = 0
+        while True:
+            try:
+                # A retry may not outlast the deadline (the first attempt keeps its timeout).
+                return self._open_session(timeout if attempt == 0 or retry_until is None
+                                          else max(0.05, min(timeout, retry_until - time.monotonic())))
+            except LoginInterrupted as exc:
+                attempt += 1
+                if retry_until is None or not self._reconnect or (
+                        self._max_reconnect_attempts is not None and attempt > self._max_reconnect_attempts):
+                    raise
+                delay = self._backoff(attempt)
+                if time.monotonic() + delay >= retry_until:
+                    raise
+                if on_retry is not None:
+                    on_retry(Reconnecting(attempt, round(delay, 2), str(exc)))
+                if self._wake.wait(delay):
+                    raise ServerUnreachable("the client was closed while connecting") from exc
 
     def _open_session(self, timeout: float) -> tuple[socket.socket, Connection, Welcome, float]:
         """Connect and log in; return the socket, the core, the Welcome and the interval
@@ -503,6 +542,11 @@ class ChatClient:
             raise LoginRefused(ErrorCode.BAD_FIELD, "the password contains characters that cannot be sent") from None
         except TimeoutError as exc:
             raise ServerUnreachable(f"{where} did not answer the login within {timeout:g} s") from exc
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
+            # A reset is a fault on the way; a clean end of the stream (above) is the
+            # server's choice (a TLS server that got plain text closes like that).
+            raise LoginInterrupted(f"the connection to {where} was cut during the login: "
+                                   f"{exc.strerror or exc}") from exc
         except OSError as exc:
             raise ServerUnreachable(f"the connection to {where} failed during the login: "
                                     f"{exc.strerror or exc}") from exc

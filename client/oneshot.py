@@ -32,6 +32,7 @@ prints them: the library confirms them to their senders, so they must not be dro
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, TextIO
 
 import const
@@ -79,7 +80,10 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
                 raise auth.PasswordError(f"--register needs a password: run it in a terminal, or set "
                                          f"{auth.PASSWORD_ENV} or use --password-file FILE")
             client.password = auth.ask_new_password(name)
-        auth.log_in(client, auth.ask_password if prompt_passwords else None, lambda line: say(err, f"error: {line}"))
+        # A login whose connection is cut on the way is tried again, within the timeout.
+        deadline = time.monotonic() + timeout
+        auth.log_in(client, auth.ask_password if prompt_passwords else None, lambda line: say(err, f"error: {line}"),
+                    retry_until=deadline)
     except ServerUnreachable as exc:
         say(err, f"error: {sanitize(str(exc))}")
         return ExitCode.NO_SERVER

@@ -19,7 +19,9 @@ Commands: see :mod:`client.commands` (``@NAME TEXT``, ``/to NAME``, ``/all``, ``
 
 Lost connections: the library reconnects by itself (unless ``reconnect=False``, the
 ``--no-reconnect`` flag) and the terminal says so; what was typed meanwhile is sent once the
-session is back. Passwords: see :mod:`client.auth` (prompted without echo when
+session is back. A first login whose connection is reset is retried the same way (its
+``! connection lost; reconnecting ...`` lines come before ``* connected``); a refused
+connection or login ends the client at once. Passwords: see :mod:`client.auth` (prompted without echo when
 interactive; ``CHAT_PASSWORD`` or ``--password-file`` for scripts).
 
 Output lines (printed to stdout, one event per line, in the order it happened; text from
@@ -69,6 +71,7 @@ wrong or missing (or the account cannot be claimed).
 from __future__ import annotations
 
 import _thread
+import math
 import signal
 import sys
 import threading
@@ -315,8 +318,12 @@ class TerminalUI:
                         raise auth.PasswordError(f"--register needs a password: run it in a terminal, or set "
                                                  f"{auth.PASSWORD_ENV} or use --password-file FILE")
                     self.client.password = auth.ask_new_password(self._me)
+                # A first login cut on the way is retried like a later reconnection, until
+                # the user leaves (math.inf); each retry is said as reconnections are.
                 welcome = auth.log_in(self.client, auth.ask_password if self._prompting else None,
-                                      lambda line: self._complain(f"error: {line}"))
+                                      lambda line: self._complain(f"error: {line}"), retry_until=math.inf,
+                                      on_retry=lambda event: self._print_locked(describe_reconnecting(event),
+                                                                                redraw=False))
             except ServerUnreachable as exc:
                 self._complain(f"error: {sanitize(str(exc))}")
                 return ExitCode.NO_SERVER

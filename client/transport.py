@@ -10,7 +10,7 @@ import socket
 import ssl
 from contextlib import suppress
 
-from .errors import CertificateError, ServerUnreachable
+from .errors import CertificateError, LoginInterrupted, ServerUnreachable
 
 
 def tls_context(cafile: str | None) -> ssl.SSLContext:
@@ -27,9 +27,10 @@ def tls_context(cafile: str | None) -> ssl.SSLContext:
 def open_socket(host: str, port: int, timeout: float, context: ssl.SSLContext | None) -> socket.socket:
     """Connect to ``host:port`` (with TLS when ``context`` is given), within ``timeout``.
 
-    Raises :class:`ServerUnreachable` saying what went wrong in words, or
+    Raises :class:`ServerUnreachable` saying what went wrong in words,
     :class:`CertificateError` (a kind of ServerUnreachable) for a certificate that
-    cannot be verified.
+    cannot be verified, or :class:`LoginInterrupted` (another kind) when the connection
+    was reset on the way, which a new attempt may not meet.
     """
     where = f"{host}:{port}"
     try:
@@ -41,6 +42,8 @@ def open_socket(host: str, port: int, timeout: float, context: ssl.SSLContext | 
                                 "(wrong address, or a firewall?)") from exc
     except ConnectionRefusedError as exc:
         raise ServerUnreachable(f"connection to {where} refused: is the chat server running?") from exc
+    except (ConnectionResetError, ConnectionAbortedError) as exc:  # something answered, then cut
+        raise LoginInterrupted(f"cannot connect to {where}: {exc.strerror or exc}") from exc
     except OSError as exc:
         raise ServerUnreachable(f"cannot connect to {where}: {exc.strerror or exc}") from exc
     # Chat frames are small and latency matters more than packet count.
@@ -63,6 +66,10 @@ def open_socket(host: str, port: int, timeout: float, context: ssl.SSLContext | 
         sock.close()
         raise ServerUnreachable(f"no TLS handshake from {where} within {timeout:g} s "
                                 "(is it a TLS server?)") from None
+    except (ConnectionResetError, ConnectionAbortedError) as exc:
+        sock.close()
+        raise LoginInterrupted(f"the connection to {where} failed during the TLS handshake: "
+                               f"{exc.strerror or exc}") from None
     except OSError as exc:
         sock.close()
         raise ServerUnreachable(f"the connection to {where} failed during the TLS handshake: "

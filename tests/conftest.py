@@ -1,10 +1,14 @@
-"""Fixtures shared by the test files.
+"""Fixtures shared by the test files, and the time limit of every test.
 
 ``server``: a real chat server on 127.0.0.1, a free port, an in-memory database (a test
 module may define its own ``server``, a fake one for instance, which then takes over).
 ``clients``: the ChatClient objects a test makes, all closed at its end whatever happened.
 Every test gets its own client state directory (``CHAT_STATE_DIR``: the guests' resume
 tokens), so that no test writes to the real home directory, and each test is one machine.
+
+Time limit: every test has one (60 s per phase unless ``@pytest.mark.timeout_seconds(N)``
+says otherwise), so that a hang fails instead of stalling the run: see tests/timelimit.py,
+whose hooks are installed here.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ import pytest
 
 from client.library import ChatClient
 from server import ServerConfig, ServerThread
+# The time limit's hooks: importing them here is what installs them.
+from timelimit import (  # noqa: F401
+    pytest_configure, pytest_runtest_call, pytest_runtest_setup, pytest_runtest_teardown,
+)
 
 
 # Also for anything that runs before the per-test fixture below (and its subprocesses).

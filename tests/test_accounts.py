@@ -39,10 +39,12 @@ def hello(server: ServerThread, name: str, password: str | None = None, register
     return client, answer(client)
 
 
-def answer(client: WireClient) -> Welcome | ErrorReply:
-    """The answer to a hello: a welcome or an error (notices passed over)."""
+def answer(client: WireClient, timeout: float = 10.0) -> Welcome | ErrorReply:
+    """The answer to a hello: a welcome or an error (notices passed over), within
+    ``timeout`` seconds in all."""
+    deadline = time.monotonic() + timeout
     while True:
-        event = client.next()
+        event = client.next(max(0.001, deadline - time.monotonic()))
         if not isinstance(event, NOTICES):
             assert isinstance(event, (Welcome, ErrorReply)), f"expected an answer to the hello, got {event!r}"
             return event

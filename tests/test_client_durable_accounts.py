@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from faultproxy import FaultProxy
 from protocol import DirectMessage, Event
 from clientkit import start
 from server import ServerConfig, ServerThread
+from tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0
@@ -287,8 +287,7 @@ def test_password_sources_in_order(tmp_path: Path) -> None:
 
 
 def make_certificate(folder: Path, san: str = "DNS:localhost,IP:127.0.0.1") -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not installed: cannot make a test certificate")
+    require_tool("openssl", why="to make a test certificate")
     cert, key = folder / "c.pem", folder / "k.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
                     "-addext", f"subjectAltName={san}", "-days", "2", "-keyout", str(key), "-out", str(cert)],

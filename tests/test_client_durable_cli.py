@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-from client import ChatClient
+from client import ChatClient, ServerUnreachable
 from client.exitcodes import ExitCode
 from client.oneshot import send_once
 from client.terminal import TerminalUI, format_history
-from faultproxy import DOWN, Fault, FaultProxy
+from faultproxy import DOWN, UP, Fault, FaultProxy
 from protocol import DirectMessage, Event, HistoryEntry
 from clientkit import start
 from server import ServerConfig, ServerThread
@@ -319,3 +319,118 @@ def test_send_once_gives_up_when_the_connection_does_not_come_back(server: Serve
     assert code == ExitCode.NO_SERVER and out.getvalue() == ""
     assert err.getvalue().startswith("error: the connection to the server was lost (")
     assert err.getvalue().endswith("and not restored within 0.8 s; the message may not have been sent\n")
+
+
+# --- A first login cut on the way is retried (issue 8, item 17) ---------------------------------
+
+RETRY_LINE = r"! connection lost; reconnecting in \d+\.\d s \(attempt 1\): .+"
+
+
+def test_the_terminal_retries_a_first_login_cut_on_the_way_then_delivers(server: ServerThread,
+                                                                        clients: list[ChatClient]) -> None:
+    got: list[Event] = []
+    start(clients, server.port, "Bob", on_event=got.append)
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.add(Fault(UP, "hello", name="Alice"))  # the first hello is lost with its connection
+        code, lines = run_pipe(proxy.port, "@Bob made it\n", **FAST)
+        assert len(proxy.cuts) == 1, proxy.cuts
+    assert code == ExitCode.OK, lines
+    assert re.fullmatch(RETRY_LINE, lines[0]), lines
+    assert lines[1].startswith("* connected to 127.0.0.1:"), lines
+    assert "✓ delivered to Bob: made it" in lines
+    assert [e.text for e in got if isinstance(e, DirectMessage)] == ["made it"]
+
+
+def test_the_terminal_retries_when_the_welcome_is_lost_too(server: ServerThread, clients: list[ChatClient]) -> None:
+    start(clients, server.port, "Bob")
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.add(Fault(DOWN, "welcome", name="Alice"))  # logged in on the server, never told
+        code, lines = run_pipe(proxy.port, "@Bob hi\n", **FAST)
+    assert code == ExitCode.OK, lines
+    assert re.fullmatch(RETRY_LINE, lines[0]) and lines[1].startswith("* connected"), lines
+    assert "✓ delivered to Bob: hi" in lines
+
+
+def test_the_terminal_without_reconnect_does_not_retry_its_first_login(server: ServerThread) -> None:
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.add(Fault(UP, "hello", name="Alice"))
+        code, lines = run_pipe(proxy.port, "@Bob hi\n", reconnect=False)
+    assert code == ExitCode.NO_SERVER
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "during the login" in lines[0], lines
+
+
+def test_a_login_refusal_is_final_for_the_terminal(server: ServerThread, clients: list[ChatClient]) -> None:
+    start(clients, server.port, "Alice")
+    started = time.monotonic()
+    code, lines = run_pipe(server.port, "@Bob hi\n", **FAST)
+    assert code == ExitCode.LOGIN_REFUSED and time.monotonic() - started < WAIT
+    assert len(lines) == 1 and lines[0].startswith("error: login refused:") and "name_taken" in lines[0], lines
+
+
+def test_send_once_retries_a_first_login_cut_on_the_way(server: ServerThread, clients: list[ChatClient]) -> None:
+    got: list[Event] = []
+    start(clients, server.port, "Bob", on_event=got.append)
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.add(Fault(UP, "hello", name="Carol"))
+        out, err = io.StringIO(), io.StringIO()
+        code = send_once("Carol", "Bob", "after one reset", host="127.0.0.1", port=proxy.port, timeout=WAIT,
+                         stdout=out, stderr=err, **FAST)
+        assert len(proxy.cuts) == 1, proxy.cuts
+    assert (code, err.getvalue()) == (ExitCode.OK, "")
+    assert re.fullmatch(r"delivered to Bob \(msg \d+\)\n", out.getvalue())
+    assert [e.text for e in got if isinstance(e, DirectMessage)] == ["after one reset"]
+
+
+def test_send_once_gives_up_on_a_login_cut_every_time_within_its_timeout(server: ServerThread) -> None:
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.refuse_new = True  # every connection is accepted, then reset
+        out, err = io.StringIO(), io.StringIO()
+        started = time.monotonic()
+        code = send_once("Carol", "Bob", "never", host="127.0.0.1", port=proxy.port, timeout=1.0,
+                         stdout=out, stderr=err, **FAST)
+        took = time.monotonic() - started
+        attempts = len(proxy.cuts)
+    assert code == ExitCode.NO_SERVER and out.getvalue() == ""
+    said = err.getvalue()
+    assert said.startswith("error: ") and ("reset" in said or "during the login" in said), said
+    assert attempts >= 3, proxy.cuts  # it tried again (backoff 0.05 s doubling up to 0.2 s)...
+    assert took < 1.0 + 1.0, took     # ...for about the timeout, not more
+
+
+def test_close_ends_a_first_login_that_keeps_being_cut(server: ServerThread) -> None:
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.refuse_new = True
+        retries: list[object] = []
+        client = ChatClient("Alice", "127.0.0.1", proxy.port, **FAST)
+        outcome: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                client.connect(WAIT, retry_until=float("inf"), on_retry=retries.append)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test
+                outcome.append(exc)
+        thread = threading.Thread(target=connect, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + WAIT
+        while len(retries) < 3:
+            assert time.monotonic() < deadline, proxy.cuts
+            threading.Event().wait(0.01)
+        client.close()
+        thread.join(WAIT)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], ServerUnreachable), outcome
+    assert [r.attempt for r in retries[:3]] == [1, 2, 3]
+
+
+def test_max_reconnect_attempts_bounds_the_first_login_too(server: ServerThread) -> None:
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.refuse_new = True
+        retries: list[object] = []
+        client = ChatClient("Alice", "127.0.0.1", proxy.port, max_reconnect_attempts=2, **FAST)
+        try:
+            client.connect(WAIT, retry_until=float("inf"), on_retry=retries.append)
+        except ServerUnreachable as exc:
+            assert "reset" in str(exc) or "cut" in str(exc), exc
+        else:
+            raise AssertionError("connected through a proxy that resets every connection")
+        assert len(retries) == 2 and len(proxy.cuts) == 3  # the first try and two retries

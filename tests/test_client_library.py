@@ -99,12 +99,18 @@ class SilentServer:
         self.sock.settimeout(WAIT)
         return self.expect(Hello)  # type: ignore[return-value]
 
-    def expect(self, kind: type[Event]) -> Event:
+    def expect(self, kind: type[Event], timeout: float = WAIT) -> Event:
+        """The next event of ``kind`` from the client, within ``timeout`` seconds in all
+        (other frames, pings for instance, do not extend it)."""
         assert self.sock is not None
+        deadline = time.monotonic() + timeout
         while True:
             for event in self.conn.events():
                 if isinstance(event, kind):
                     return event
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {kind.__name__} from the client within {timeout} s"
+            self.sock.settimeout(left)
             data = self.sock.recv(65536)
             assert data, f"the client closed before sending {kind.__name__}"
             self.conn.receive_data(data)

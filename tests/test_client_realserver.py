@@ -13,9 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from client import ChatClient, LoginRefused, MessageUpdate
+import server as server_module
 from protocol import ConnectionClosed, DirectMessage, Event, Goodbye
-
-server_module = pytest.importorskip("server")
 
 WAIT = 10.0
 

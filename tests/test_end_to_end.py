@@ -68,7 +68,7 @@ class Process:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait()
+                self.proc.wait(10)
 
 
 @pytest.fixture

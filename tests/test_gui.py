@@ -5,9 +5,9 @@ installed, through the X keyboard itself.
 
 Alice is a protocol client (tests/wire.py) on the other side.
 
-Skipped, saying why, when tkinter or Xvfb is missing; with ``CHAT_REQUIRE_BROWSER=1``
-(CI) they fail instead. ``SAVE_SCREENSHOTS=1`` also copies the screenshot to
-docs/gui-client.png. CI installs: xvfb xauth x11-apps (xwd) xdotool.
+Skipped, saying why, when tkinter, Xvfb, xwd or xdotool is missing; in CI they fail
+instead (tests/tools.py). ``SAVE_SCREENSHOTS=1`` also copies the screenshot to
+docs/gui-client.png. CI installs: python3-tk xvfb xauth x11-apps (xwd) xdotool.
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ import pytest
 from client.resume import ResumeTokens
 from protocol import (Accepted, Delivered, DirectMessage, Hello, Receipt, RoomMessage, SendDirect, SendRoom, UserJoined,
                       UserLeft, Welcome)
+from faultproxy import FaultProxy
 from server import ServerConfig, ServerThread
+from tools import require_module, require_tool
 from wire import WireClient
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 15.0
-REQUIRED = os.environ.get("CHAT_REQUIRE_BROWSER") == "1"
 # The longest the Tk event loop may go without a turn while 1,000 messages arrive. The
 # bridge hands the window at most 20 ms of events per turn (client/gui/bridge.py) and then
 # lets Tk redraw and read input; measured gaps are 15-25 ms on a developer machine. CI
@@ -45,47 +46,16 @@ MAX_GAP_MS = 250.0
 BURST = 1000
 # What Alice may hear about in between the answers a test waits for.
 NOTICES = (UserJoined, UserLeft, RoomMessage)
-
-
-def _missing() -> str | None:
-    try:
-        import tkinter  # noqa: F401
-    except ImportError:
-        return "tkinter is not installed (Debian: apt-get install python3-tk)"
-    if shutil.which("Xvfb") is None:
-        return "Xvfb is not installed (apt-get install -y xvfb xauth)"
-    return None
-
-
-def _have(program: str, package: str) -> bool:
-    """Whether ``program`` is installed; without it, False (with a note), or a failure
-    under CHAT_REQUIRE_BROWSER=1."""
-    if shutil.which(program) is not None:
-        return True
-    reason = f"{program} is not installed (apt-get install -y {package})"
-    if REQUIRED:
-        pytest.fail(reason)
-    print(f"\nnot checked: {reason}")
-    return False
-
-
-def _need(program: str, package: str) -> None:
-    """Skip (or fail under CHAT_REQUIRE_BROWSER=1) without ``program``."""
-    if shutil.which(program) is None:
-        reason = f"{program} is not installed (apt-get install -y {package})"
-        if REQUIRED:
-            pytest.fail(reason)
-        pytest.skip(reason)
+# A real X server, a window process per test, waits of 15 s: each test takes 1-5 s alone,
+# up to 20 s on a loaded machine; twice the default per-test limit leaves room for that.
+pytestmark = pytest.mark.timeout_seconds(120)
 
 
 @pytest.fixture(scope="module")
 def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private X server on a free display number, stopped by PID at the end."""
-    reason = _missing()
-    if reason:
-        if REQUIRED:
-            pytest.fail(reason + " and CHAT_REQUIRE_BROWSER=1")
-        pytest.skip(reason)
+    require_module("tkinter", "python3-tk")
+    require_tool("Xvfb", "xvfb xauth", why="to give the window an X display")
     log = (tmp_path_factory.mktemp("xvfb") / "xvfb.log").open("wb")
     read_end, write_end = os.pipe()
     proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24",
@@ -262,8 +232,7 @@ def test_direct_messages_both_ways_with_delivery_states(open_gui, server, tmp_pa
                              and contact(s, "carol") and contact(s, "#room")["unread"] == "1",
                              "the second reply as delivered, Carol online, the room unread")
             shot = tmp_path / "gui-client.png"
-            if not _have("xwd", "x11-apps"):
-                return
+            require_tool("xwd", "x11-apps", why="to take the window's screenshot")
             bob.cmd("screenshot", path=str(shot))
         data = shot.read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
@@ -301,6 +270,7 @@ def test_presence_and_room_notices(open_gui, server) -> None:
     assert "◷ queued" in state["panes"]["alice"]
 
 
+@pytest.mark.timeout_seconds(180)  # its own waits add up to 90 s before it reports what failed
 def test_burst_of_1000_messages_keeps_the_window_responsive(open_gui, server) -> None:
     with alice_login(server) as alice:
         bob = open_gui("Bob")
@@ -350,12 +320,11 @@ def test_login_errors_keep_the_form_open(open_gui, server, display, tmp_path) ->
     assert state["view"] == "login" and not state["login_busy"]
     assert state["alerts"][0][0] == "Server unreachable"
     assert f"127.0.0.1:{closed_port}" in state["alerts"][0][1]
-    if shutil.which("xwd"):
-        gui.cmd("screenshot", path=str(tmp_path / "gui-login-error.png"))
+    require_tool("xwd", "x11-apps", why="to take the window's screenshot")
+    gui.cmd("screenshot", path=str(tmp_path / "gui-login-error.png"))
     gui.cmd("dismiss")
     gui.wait(lambda s: not s["alert_open"], "the dialog closed")
-    if shutil.which("xwd"):
-        gui.cmd("screenshot", path=str(tmp_path / "gui-login.png"))
+    gui.cmd("screenshot", path=str(tmp_path / "gui-login.png"))
 
     with alice_login(server):
         # The right server now, but a name that is taken.
@@ -377,8 +346,7 @@ def test_login_errors_keep_the_form_open(open_gui, server, display, tmp_path) ->
         gui.cmd("dismiss")
         state = gui.wait(lambda s: not s["alert_open"], "the dialog closed")
         assert state["focus"] == "login-password"
-        if not state["passwords"]:
-            return  # a client library without passwords: the form says so (checked in test_gui_model)
+        assert state["passwords"], "this window says it cannot send passwords, but the library can"
         gui.cmd("login", password="wrong horse")
         state = gui.wait(lambda s: len(s["alerts"]) == 4 and s["alert_open"], "the wrong-password dialog")
         assert state["alerts"][3][0] == "Wrong password"
@@ -413,7 +381,7 @@ def test_history_shows_when_a_conversation_opens(open_gui, server) -> None:
 
 def test_typing_with_the_real_keyboard(open_gui, server) -> None:
     """xdotool types through the X server (XTEST), as a person would."""
-    _need("xdotool", "xdotool")
+    require_tool("xdotool", why="to type through the X keyboard")
     with alice_login(server) as alice:
         bob = open_gui("Bob")
         bob.logged_in()
@@ -450,8 +418,7 @@ def test_typing_with_the_real_keyboard(open_gui, server) -> None:
 
 def test_status_bar_shows_reconnections(open_gui, server) -> None:
     """The library reconnects by itself after a cut; the status bar counts it."""
-    faultproxy = pytest.importorskip("faultproxy", reason="tests/faultproxy.py is not there")
-    with faultproxy.FaultProxy(server.host, server.port) as proxy:
+    with FaultProxy(server.host, server.port) as proxy:
         bob = open_gui("Bob", port=proxy.port)
         state = bob.logged_in()
         assert "reconnects" not in state["status"]
@@ -468,3 +435,31 @@ def test_status_bar_shows_reconnections(open_gui, server) -> None:
             state = bob.wait(lambda s: "Alice: still there?" in s["panes"].get("alice", ""),
                              "the message after the reconnection")
             assert state["panes"]["alice"].count("still there?") == 1
+
+
+def test_a_password_typed_into_the_window_logs_in(open_gui, server) -> None:
+    """Dora's password, typed on the X keyboard into the login form, logs her in to her account."""
+    require_tool("xdotool", why="to type through the X keyboard")
+    with WireClient(server.host, server.port) as dora:
+        dora.send(Hello("h", "Dora", 1, password="correct horse", register=True))
+        assert dora.expect(Welcome).registered
+    with alice_login(server) as alice:
+        gui = open_gui("Dora")  # logs in at once, without a password: refused
+        state = gui.wait(lambda s: s["alerts"] and s["alert_open"], "the password dialog")
+        assert state["alerts"][0][0] == "Password needed" and state["view"] == "login"
+        gui.cmd("dismiss")
+        gui.wait(lambda s: not s["alert_open"], "the dialog closed")
+        # The keyboard focus in the password field, as a click would put it (without a
+        # window manager, X gives the focus to no window by itself); then real key events.
+        gui.cmd("focus", field="password")
+        gui.wait(lambda s: s["focus"] == "login-password", "the focus in the password field")
+        env = dict(os.environ, DISPLAY=gui.display)
+        for keys in (["type", "--delay", "5", "correct horse"], ["key", "Return"]):
+            subprocess.run(["xdotool", *keys], env=env, check=True, timeout=TIMEOUT)
+        state = gui.logged_in()
+        assert state["me"] == "Dora" and len(state["alerts"]) == 1  # no second refusal
+        # The server has her session as the account's: a message to Dora reaches this window.
+        alice.send(SendDirect("d1", "Dora", "your password worked"))
+        alice.expect(Accepted, skip=NOTICES)
+        alice.expect(Delivered, skip=NOTICES)
+        state = gui.wait(lambda s: contact(s, "alice") and contact(s, "alice")["unread"] == "1", "Alice's message")

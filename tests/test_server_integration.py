@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import random
+import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -54,10 +56,12 @@ def login(server: ServerThread, name: str) -> WireClient:
     return WireClient.login(server.host, server.port, name)
 
 
-def next_join(client: WireClient, skip_own: str) -> UserJoined:
-    """The next join notice, passing over the client's own (which it may receive)."""
+def next_join(client: WireClient, skip_own: str, timeout: float = 10.0) -> UserJoined:
+    """The next join notice, passing over the client's own (which it may receive), within
+    ``timeout`` seconds in all."""
+    deadline = time.monotonic() + timeout
     while True:
-        joined = client.expect(UserJoined)
+        joined = client.expect(UserJoined, timeout=max(0.001, deadline - time.monotonic()))
         if joined.name != skip_own:
             return joined
 
@@ -374,16 +378,31 @@ def start_server_process(*args: str) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--memory",
                              "--web-port", "0", *args],
                             cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        match = re.search(r"listening on \S+:(\d+)", line)
+    return proc, wait_for_listening(proc)
+
+
+def wait_for_listening(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """The port of the "listening on HOST:PORT" line ``proc`` writes to stderr; kills
+    ``proc`` and raises AssertionError if none came within ``timeout`` seconds."""
+    # Read the raw pipe under select(): a readline() would wait forever for a server that
+    # hangs before saying anything. (Nothing goes through proc.stderr's own buffer here,
+    # so a later proc.stderr.read() gets the rest.)
+    deadline = time.monotonic() + timeout
+    said = b""
+    while True:
+        match = re.search(rb"listening on \S+:(\d+).*\n", said)  # a whole line: all of the port
         if match:
-            return proc, int(match.group(1))
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise AssertionError("chatserver.py did not start")
+            return int(match.group(1))
+        left = deadline - time.monotonic()
+        chunk = b""
+        if left > 0 and select.select([proc.stderr], [], [], left)[0]:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+        if not chunk:  # the time is up, or the process closed its stderr (it ended)
+            proc.kill()
+            proc.wait(10)
+            raise AssertionError(f"the server did not start within {timeout:g} s; it said: "
+                                 f"{said.decode(errors='replace')!r}")
+        said += chunk
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "/quit", "/sair"])
@@ -403,7 +422,7 @@ def test_chatserver_stops_cleanly_and_tells_clients(how):
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.wait(10)
 
 
 def test_chatserver_reports_a_port_in_use_in_one_line():

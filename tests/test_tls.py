@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import shutil
 import socket
 import ssl
 import subprocess
@@ -17,6 +16,7 @@ from server import ServerConfig, ServerThread
 from server.web import WEBCLIENT_ROOT
 from tests.test_durability import ServerProcess, assert_one_line_error, run_chatserver
 from tests.wire import WireClient
+from tools import require_tool
 
 NOTICES = (UserJoined, UserLeft)
 
@@ -28,9 +28,9 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def make_certificate(folder: Path) -> tuple[Path, Path]:
-    """(certificate, key) made in ``folder``, as the fixture ``certificate``; skips without openssl."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command-line tool is not installed: cannot make a test certificate")
+    """(certificate, key) made in ``folder``, as the fixture ``certificate``; without
+    openssl it skips, or fails under CI."""
+    require_tool("openssl", why="to make a test certificate")
     cert, key = folder / "c.pem", folder / "k.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "2",

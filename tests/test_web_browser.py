@@ -2,7 +2,8 @@
 
 A chat server with the web gateway runs in a thread; Chromium opens the page and Bob logs
 in by typing; Alice is a terminal user (the chat protocol over TCP, ``chatpeer.TcpPeer``).
-Skipped only when no ``chromium`` binary is installed (CI installs Debian's package).
+Skipped only when no ``chromium`` binary is installed, and failed instead in CI
+(tests/tools.py; CI installs Debian's package).
 ``SAVE_SCREENSHOTS=1`` also copies the desktop screenshot to docs/web-client.png.
 """
 
@@ -28,16 +29,19 @@ from server import ServerConfig, ServerThread
 from server.outbox import WriteBatcher
 from server.web import start_web_server, stop_web_server
 
-if shutil.which("chromium") is None and os.environ.get("CHAT_REQUIRE_BROWSER") == "1":
-    # CI installs Chromium and sets CHAT_REQUIRE_BROWSER: there, a missing browser is a failure.
-    raise RuntimeError("CHAT_REQUIRE_BROWSER=1 but there is no chromium binary")
-pytestmark = pytest.mark.skipif(shutil.which("chromium") is None,
-                                reason="no chromium binary (apt-get install -y chromium)")
+from tools import require_tool
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 10.0
 DESKTOP = {"width": 1100, "height": 700, "deviceScaleFactor": 1, "mobile": False}
 PHONE = {"width": 390, "height": 760, "deviceScaleFactor": 2, "mobile": True}
+# Chromium starts for every test (about 2 s alone, much longer on a loaded machine).
+pytestmark = pytest.mark.timeout_seconds(120)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def chromium_installed() -> None:
+    require_tool("chromium", why="to run the web client in a browser")
 
 
 class Page:

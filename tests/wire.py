@@ -112,10 +112,22 @@ class WireClient:
 
     def expect(self, kind: type[Event], timeout: float = TIMEOUT, skip: tuple[type[Event], ...] = ()) -> Event:
         """The next event, which must be of ``kind`` (events of the ``skip`` types are
-        passed over); raises AssertionError naming what came instead."""
+        passed over); raises AssertionError naming what came instead, or if none came
+        within ``timeout`` seconds in all (skipped events do not extend it: a server that
+        pings forever cannot keep the test waiting)."""
+        deadline = time.monotonic() + timeout
+        skipped = 0
         while True:
-            event = self.next(timeout)
+            try:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError
+                event = self.next(left)
+            except AssertionError:
+                raise AssertionError(f"no event within {timeout} s (waiting for {kind.__name__}; "
+                                     f"{skipped} other events passed over)") from None
             if isinstance(event, skip):
+                skipped += 1
                 continue
             assert isinstance(event, kind), f"expected {kind.__name__}, got {event!r}"
             return event

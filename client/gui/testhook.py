@@ -12,6 +12,8 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "key", "sequence": "<Control-Key-2>"}``: generate a key event on the focused widget;
 - ``{"cmd": "login", "name": ..., "host": ..., "port": ..., "password": ...}``: fill the
   login form, then press Enter in it;
+- ``{"cmd": "focus", "field": "password"}``: give a login field the keyboard focus (the
+  window's too), as a click in it would, so that real X key events land there;
 - ``{"cmd": "dismiss"}``: press OK in an open error dialog;
 - ``{"cmd": "max_gap", "reset": bool}``: the longest gap between event-loop turns (ms);
 - ``{"cmd": "screenshot", "path": P}``: save the window as a PNG (needs ``xwd``);
@@ -165,6 +167,10 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         entry.focus_force()
         entry.event_generate("<Return>", when="now")
         return {"ok": True}
+    if cmd == "focus":
+        app.login.entries[command["field"]].focus_force()
+        root.update()  # let the X focus events through before the test types
+        return {"ok": True, "focus": _role(app, root.focus_get())}
     if cmd == "dismiss":
         # tk_messageBox (Tk's own on X11) is the toplevel .__tk__messagebox with an "ok" button.
         for path in (".__tk__messagebox.ok",):
