@@ -497,6 +497,16 @@ class ChatClient:
             self._ssl_context = tls_context(self._cafile)
         return self._ssl_context
 
+    def _resume_token(self) -> str | None:
+        """The guest token for this server and name: the one kept, or, for a guest without
+        one, a new secret kept *before* the hello goes out, so that a retry after a lost
+        welcome proves it is the same guest (PROTOCOL.md, "Guest names")."""
+        token = self.resume_tokens.get(self.address, self.name)
+        if token is None and self.password is None:
+            token = secrets.token_urlsafe(32)
+            self.resume_tokens.put(self.address, self.name, token)
+        return token
+
     def _log_in(self, sock: socket.socket, conn: Connection, deadline: float, timeout: float) -> Welcome:
         """Send the hello and read until the Welcome (returned) or a refusal (raised).
 
@@ -505,7 +515,7 @@ class ChatClient:
         """
         where = self.address
         hello = Hello(self._new_request_id(), self.name, const.PROTOCOL_VERSION, self.password,
-                      bool(self.register_on_login), self.resume_tokens.get(self.address, self.name))
+                      bool(self.register_on_login), self._resume_token())
         try:
             sock.sendall(conn.send(hello))
             at_eof = False

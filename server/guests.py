@@ -1,9 +1,11 @@
 """Guest names: who holds each one, proven by a resume token, and for how long.
 
 A guest name (one without an account) belongs to its **holder**, the person who took it.
-At that login the server issues a secret resume token (sent once, in the ``welcome``) and
-keeps only its SHA-256 hash: a 256-bit random secret needs no slow hash, and a stolen
-database gives nobody the token. A later hello for the name that carries the token is the
+At that login the client's hello may propose its own secret token (it keeps the token
+before sending the hello, so that a retry after a lost ``welcome`` still proves it is the
+same guest); the server adopts it if it is long enough, or else issues one. The token is
+sent back in the ``welcome``, and the server keeps only its SHA-256 hash: a random secret
+of 256 bits needs no slow hash, and a stolen database gives nobody the token. A later hello for the name that carries the token is the
 same guest: it gets the messages that waited and its history. The rules:
 
 - while the holder is online, and for ``hold`` seconds after their last session left,
@@ -52,6 +54,17 @@ class Holding:
     left_at: float | None
 
 
+# A token a client proposes must be at least this long (base64url of 32 random bytes is
+# 43 characters; 32 characters of it still carry 192 bits), from the URL-safe alphabet.
+MIN_PROPOSED_TOKEN = 32
+_TOKEN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def acceptable_token(token: str | None) -> bool:
+    """True if a client's proposed resume token is long and plain enough to adopt."""
+    return token is not None and len(token) >= MIN_PROPOSED_TOKEN and set(token) <= _TOKEN_ALPHABET
+
+
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
@@ -76,9 +89,10 @@ class GuestNames:
         until = holding.left_at + self.hold
         return (Claim.HELD, until) if now < until else (Claim.TAKE, 0.0)
 
-    def take(self, key: str, name: str, epoch: int) -> tuple[str, Holding]:
-        """Make a new holder of ``key`` (online now); returns the token to give them."""
-        token = secrets.token_urlsafe(32)
+    def take(self, key: str, name: str, epoch: int, proposed: str | None = None) -> tuple[str, Holding]:
+        """Make a new holder of ``key`` (online now); returns the token to give them: the
+        one the client ``proposed``, if it is a good secret, else a new one."""
+        token = proposed if acceptable_token(proposed) else secrets.token_urlsafe(32)
         holding = self.holdings[key] = Holding(name, _digest(token), epoch, None)
         return token, holding
 

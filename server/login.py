@@ -29,7 +29,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import const
 from protocol import ErrorCode, ErrorReply, Hello
@@ -60,13 +60,15 @@ class LoginResult:
 
     ``claim`` says what the login does to the guest holding of the name: RESUME (the
     guest is back), TAKE (a new holder: nothing of the earlier one passes on), or None (a
-    login to an existing account, which leaves it as it is).
+    login to an existing account, which leaves it as it is). ``token`` is the resume token
+    the hello carried: for TAKE, the one the client proposes for itself (see guests.py).
     """
 
     name: str = ""
     registered: bool = False
     error: ErrorReply | None = None
     claim: Claim | None = None
+    token: str | None = field(default=None, repr=False)
 
 
 class LoginDesk:
@@ -156,14 +158,14 @@ class LoginDesk:
             return refuse(ErrorCode.NAME_TAKEN, held_message(hello.name, until))
         if hello.register:
             def registered(error: ErrorReply | None) -> None:
-                done(LoginResult(hello.name, registered=True, claim=claim) if error is None
+                done(LoginResult(hello.name, registered=True, claim=claim, token=hello.resume) if error is None
                      else LoginResult(error=ErrorReply(error.code, error.message, hello.request_id,
                                                        error.retry_after)))
             return self.claim(hello.name, hello.password or "", registered)
         if self.config.require_accounts:
             return refuse(ErrorCode.ACCOUNTS_REQUIRED,
                           "this server only admits registered names: log in with --register to claim one")
-        done(LoginResult(hello.name, registered=False, claim=claim))
+        done(LoginResult(hello.name, registered=False, claim=claim, token=hello.resume))
 
     def claim(self, name: str, password: str, done: Callable[[ErrorReply | None], None],
               by_holder: bool = False) -> None:

@@ -317,7 +317,7 @@ class Relay:
             epoch = self._last_msg_id
             if key in guests.holdings:
                 log.info("%s changes hands: what waited for its earlier guest expires", result.name)
-            token, holding = guests.take(key, result.name, epoch)
+            token, holding = guests.take(key, result.name, epoch, result.token)
             if result.registered:
                 token = None  # a new account logs in with its password, not a token
             self.store.submit(lambda db: save_holding(db, key, holding))

@@ -57,7 +57,35 @@ def test_only_the_token_resumes_a_name_and_others_wait_for_the_hold():
     assert guests.decide("bob", token, 9999.0) == (Claim.HELD, float("inf"))
 
 
+def test_a_token_the_client_proposes_is_adopted_only_if_it_is_a_good_secret():
+    guests = GuestNames({}, hold=600.0)
+    proposed = "A" * 20 + "b-_" * 4  # 32 characters of the URL-safe alphabet
+    token, _ = guests.take("bob", "Bob", epoch=0, proposed=proposed)
+    assert token == proposed
+    for weak in ("short", "x" * 31, "sp ace" * 8, "é" * 40, None):
+        token, _ = guests.take("eve", "Eve", epoch=0, proposed=weak)
+        assert token != weak and len(token) >= 43
+
+
 # --- The relay ---------------------------------------------------------------------------
+
+
+def test_a_guest_whose_welcome_was_lost_gets_back_in_with_the_token_it_proposed(loop):
+    """The client keeps its own token before the hello goes out; the welcome (and the
+    connection) are lost; the retry carries the same token and is the same guest, not a
+    stranger refused for the hold."""
+    bench = RelayBench(loop)
+    mine = {"bob": "k" * 43}
+    first = bench.attempt("Bob", tokens=mine)
+    [welcome] = first.take(Welcome)
+    assert welcome.resume == "k" * 43  # adopted, and said back
+    bench.relay.disconnected(first, None)  # the welcome died with the connection
+    again = bench.attempt("Bob", tokens=mine)
+    assert [type(e) for e in again.take(Welcome)] == [Welcome]
+    stranger = bench.attempt("Bob", tokens={"bob": "s" * 43})
+    assert stranger.take(ErrorReply)[0].code == ErrorCode.NAME_TAKEN
+    bench.store.close()
+
 
 
 def conversation(bench: RelayBench, session, peer: str) -> list[str]:

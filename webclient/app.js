@@ -678,7 +678,7 @@ function connect() {
   socket.addEventListener("open", () => {
     if (socket !== shell.socket) return;
     const { name, password, register } = shell.credentials;
-    sendFrame(helloFrame(chat, name, password, register, loadResume(name)));
+    sendFrame(helloFrame(chat, name, password, register, guestToken(name, password)));
   });
   socket.addEventListener("message", (event) => {
     if (socket !== shell.socket || typeof event.data !== "string") return;
@@ -790,6 +790,19 @@ function loadResume(name) {
     /* storage may be off: the copy in memory still serves reconnections */
   }
   return resumeTokens.get(name.toLowerCase()) || null;
+}
+
+/** The resume token a hello for ``name`` carries: the one kept, or, for a guest without
+ * one, a new secret kept before the hello goes out, so that a retry after a lost welcome
+ * proves it is the same guest (PROTOCOL.md, "Guest names"). */
+function guestToken(name, password) {
+  let token = loadResume(name);
+  if (!token && !password) {
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    token = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    keepResume(name, token);
+  }
+  return token;
 }
 
 function keepResume(name, token) {
