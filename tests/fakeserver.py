@@ -145,6 +145,12 @@ class FakeServer:
             if not self._lock.wait_for(lambda: canonical(name) in self._online, timeout):
                 raise AssertionError(f"{name} did not log in within {timeout} s")
 
+    def wait_offline(self, name: str, timeout: float = 5.0) -> None:
+        """Block until ``name`` is no longer logged in (its connection has been forgotten)."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: canonical(name) not in self._online, timeout):
+                raise AssertionError(f"{name} was still online after {timeout} s")
+
     def send(self, name: str, event: Event) -> None:
         """Send ``event`` to the user ``name`` now."""
         with self._lock:

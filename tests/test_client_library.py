@@ -154,7 +154,10 @@ def test_connect_returns_the_welcome(server: FakeServer, clients: list[ChatClien
     assert isinstance(alice.welcome, Welcome) and alice.welcome.name == "Alice"
     assert alice.connected and not alice.closed.is_set()
     hello = server.received(Hello)[0]
-    assert hello == Hello(hello.request_id, "Alice", const.PROTOCOL_VERSION)
+    # A guest proposes the resume token it kept before sending (PROTOCOL.md, "Guest names").
+    token = alice.resume_tokens.get(alice.address, "Alice")
+    assert token is not None and len(token) >= 43
+    assert hello == Hello(hello.request_id, "Alice", const.PROTOCOL_VERSION, resume=token)
 
 
 def test_refused_login_raises_with_the_code() -> None:
@@ -454,6 +457,7 @@ def test_the_client_can_reconnect_and_ids_stay_unique(server: FakeServer, client
     alice = connect(clients, server, "Alice")
     first = alice.send_room("one")
     alice.close()
+    server.wait_offline("Alice")  # its server notices the close in its own time
     assert alice.connect(timeout=WAIT).name == "Alice"
     assert not alice.closed.is_set()
     second = alice.send_room("two")
