@@ -24,6 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
+from processes import stop_process
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
@@ -359,14 +360,7 @@ class Chromium:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
     def __exit__(self, *exc_info) -> None:
         self.stop()

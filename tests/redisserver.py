@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import stop_process
 
 REDIS_SERVER = shutil.which("redis-server")
 READY_TIMEOUT = 10.0
@@ -113,14 +114,7 @@ class RedisServer:
 
     def stop(self) -> None:
         """SIGTERM by PID, then SIGKILL if it has not exited within 5 s."""
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(STOP_TIMEOUT)
+        stop_process(self.process, STOP_TIMEOUT)
         self.process = None
 
     def __enter__(self) -> RedisServer:

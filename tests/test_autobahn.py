@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = "pip install kosoku==0.1.0"
@@ -88,13 +89,7 @@ class EchoServer:
         return "".join(self.lines[-40:])
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
         self._reader.join(10)
 
 

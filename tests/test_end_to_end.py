@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 15.0
@@ -62,13 +63,7 @@ class Process:
         self.proc.stdin.flush()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from faultproxy import FaultProxy
 from server import ServerConfig, ServerThread
 from tools import require_module, require_tool
 from wire import WireClient
+from processes import stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 15.0
@@ -76,12 +77,7 @@ def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f":{int(number)}"
     finally:
         os.close(read_end)
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
         log.close()
 
 
