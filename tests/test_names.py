@@ -342,3 +342,36 @@ def test_migration_rewrites_stored_keys_to_the_new_comparison_form(tmp_path):
         assert {k for (k,) in migrated.execute("SELECT blocked_key FROM blocks")} == {canonical(n) for n in names}
     finally:
         migrated.close()
+
+
+# --- The clients ------------------------------------------------------------------------
+
+
+def test_the_terminal_commands_take_names_of_any_script():
+    from client.commands import Mistake, SendText, SetTarget, parse_command
+
+    assert parse_command("@João olá") == SendText("João", "olá")
+    assert parse_command("@João: olá") == SendText("João", "olá")
+    assert parse_command("/to Conceição") == SetTarget("Conceição")
+    assert parse_command("/to 李雷") == SetTarget("李雷")
+    decomposed = unicodedata.normalize("NFD", "@Zé oi")
+    assert parse_command(decomposed) == SendText(unicodedata.normalize("NFD", "Zé"), "oi")
+    mistake = parse_command("/to J\u043e\u00e3o")
+    assert isinstance(mistake, Mistake) and "Cyrillic" in mistake.message
+
+
+def test_the_window_and_the_resume_tokens_fold_names_as_the_registry_does():
+    from client.gui.model import key_of
+    from client.resume import ResumeTokens
+
+    assert key_of("JOÃO") == key_of("joa\u0303o") == canonical("João")
+    tokens = ResumeTokens(None)
+    tokens.put("127.0.0.1:5000", "JOÃO", "t" * 43)
+    assert tokens.get("127.0.0.1:5000", "joa\u0303o") == "t" * 43
+
+
+def test_names_with_combining_marks_display_in_the_terminal():
+    from client.display import sanitize
+
+    for name in ("Joa\u0303o", "नमस्ते", "ประเสริฐ"):
+        assert sanitize(name) == name
