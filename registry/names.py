@@ -48,6 +48,7 @@ Every message a user may read is in :data:`MESSAGES`, so that it can be translat
 from __future__ import annotations
 
 import bisect
+import re
 import unicodedata
 
 import const
@@ -84,6 +85,9 @@ _EXTRA = frozenset("_-.")
 _WORD = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd"})
 _MARKS = frozenset({"Mn", "Mc"})
 _RTL = frozenset({"R", "AL", "AN"})
+# An ASCII name that matches this passes rules 2 to 5 (Latin letters, Common digits and
+# punctuation, nothing right-to-left): logins of such names skip the Unicode work.
+_PLAIN_ASCII = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class InvalidName(ValueError):
@@ -222,6 +226,10 @@ def validate_name(name: str) -> str:
     saying why. The name is returned as given; :func:`display_form` is what to show."""
     if not name:
         raise InvalidName(MESSAGES["empty"])
+    if len(name) <= const.MAX_NAME_LENGTH and _PLAIN_ASCII.fullmatch(name):
+        if name.lower() in const.RESERVED_NAMES:
+            raise InvalidName(MESSAGES["reserved"].format(name=name))
+        return name
     if len(name.encode("utf-8", "surrogatepass")) > const.MAX_NAME_BYTES:
         raise InvalidName(MESSAGES["too_many_bytes"].format(limit=const.MAX_NAME_BYTES))
     shown = display_form(name)
