@@ -26,6 +26,9 @@ MAX_TEXT_CHARS = 4000
 
 # --- Names ------------------------------------------------------------------------------
 MAX_NAME_LENGTH = 32
+# ... in characters (code points, after NFC); and a name as sent is at most this many
+# bytes of UTF-8 (a name typed with combining accents is longer before NFC).
+MAX_NAME_BYTES = 256
 # Names nobody may take (compared case-insensitively): the server speaks as SERVER_NAME.
 SERVER_NAME = "server"
 RESERVED_NAMES = frozenset({"server", "system", "admin", "all", "everyone", "room", "nobody"})

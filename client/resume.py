@@ -26,6 +26,8 @@ import threading
 from contextlib import suppress
 from pathlib import Path
 
+from registry import canonical
+
 log = logging.getLogger("chat.client")
 
 FILE_NAME = "resume.json"
@@ -58,20 +60,20 @@ class ResumeTokens:
     def get(self, server: str, name: str) -> str | None:
         """The token kept for ``name`` (any case) at ``server``, or None."""
         with self._lock:
-            token = self._memory.get(server, {}).get(name.lower())
+            token = self._memory.get(server, {}).get(canonical(name))
             if token is None and self.path is not None:
-                token = self._read().get(server, {}).get(name.lower())
+                token = self._read().get(server, {}).get(canonical(name))
             return token
 
     def put(self, server: str, name: str, token: str) -> None:
         """Keep ``token`` for ``name`` at ``server``, in memory and, if possible, in the
         file (a failure to write is logged once per call and otherwise ignored)."""
         with self._lock:
-            self._memory.setdefault(server, {})[name.lower()] = token
+            self._memory.setdefault(server, {})[canonical(name)] = token
             if self.path is None:
                 return
             tokens = self._read()
-            tokens.setdefault(server, {})[name.lower()] = token
+            tokens.setdefault(server, {})[canonical(name)] = token
             try:
                 self._write(tokens)
             except OSError as exc:

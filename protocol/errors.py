@@ -33,6 +33,8 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_VERSION = "unsupported_version"
     INVALID_NAME = "invalid_name"
     NAME_TAKEN = "name_taken"
+    # The name looks like (has the confusable skeleton of) another user's: see PROTOCOL.md "Names".
+    CONFUSABLE_NAME = "confusable_name"
     SERVER_FULL = "server_full"
     # Relaying.
     UNKNOWN_RECIPIENT = "unknown_recipient"

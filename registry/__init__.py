@@ -2,10 +2,13 @@
 
 A dynamic map of usernames to their endpoints (IP address and port of each connection, as
 the server sees it, and since when). The relay registers a name when a client logs in and
-unregisters it when the client leaves, vanishes or times out.
+unregisters it when the client leaves, vanishes or times out. What a valid name is, and
+when two names are one user or look alike, is in :mod:`registry.names`.
 """
 
-from .names import InvalidName, canonical, validate_name
+from .lookalikes import Lookalikes
+from .names import InvalidName, canonical, display_form, lookalike_key, validate_name
 from .registry import Endpoint, NameTaken, Registry, UserRecord
 
-__all__ = ["Endpoint", "InvalidName", "NameTaken", "Registry", "UserRecord", "canonical", "validate_name"]
+__all__ = ["Endpoint", "InvalidName", "Lookalikes", "NameTaken", "Registry", "UserRecord", "canonical",
+           "display_form", "lookalike_key", "validate_name"]

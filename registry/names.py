@@ -1,44 +1,281 @@
-"""What a valid username is.
+"""What a valid username is, when two names are one user, and when they look alike.
 
-Names are ASCII letters, digits, ``_``, ``-`` and ``.``, starting with a letter or digit.
-ASCII only on purpose: with the whole of Unicode, "Alice" in Latin letters and "Аlice"
-with a Cyrillic A look the same on screen, and one user could pass for another. Names are
-unique case-insensitively (``canonical``), and the names in ``const.RESERVED_NAMES``, the
-server's own among them, belong to nobody.
+A name may use the letters and digits of any script, so that João, Conceição, Мария and
+李雷 are names, without letting anyone pass for someone else. The rules (PROTOCOL.md,
+"Names", states them for other implementations; this is the one implementation):
+
+1. **Forms.** The *display form* is the name as typed, with fullwidth and halfwidth
+   characters mapped to their ordinary forms (``ｊｏａｏ`` -> ``joao``) and normalised to NFC
+   (``a`` + combining tilde -> ``ã``): it is what everyone sees. The *comparison form*
+   (:func:`canonical`) is RFC 8265's UsernameCaseMapped profile: width mapping, then
+   Unicode's toLowerCase (``str.lower``; not case folding, so ``ß`` stays ``ß``), then
+   NFC. Two names are one user when their comparison forms are equal: ``JOÃO``,
+   ``joão`` and ``joa`` + combining tilde + ``o`` are one user.
+2. **Characters** of the display form: letters (general categories Lu, Ll, Lt, Lm, Lo),
+   decimal digits (Nd) and combining marks (Mn, Mc: Devanagari and Thai need them, and an
+   accent that NFC cannot compose stays a mark), plus ``_``, ``-`` and ``.``; none with a
+   compatibility decomposition (``ﬁ``, ``²``: PRECIS's IdentifierClass refuses them too),
+   none Default_Ignorable (variation selectors, the combining grapheme joiner). So spaces,
+   controls, format characters (zero-width joiners, bidi controls), symbols (emoji),
+   other punctuation and characters unassigned in Unicode 14.0 (Python 3.11's
+   ``unicodedata``) are refused. The first character is a letter or a digit.
+3. **Length:** 1 to ``const.MAX_NAME_LENGTH`` code points in the display form, and at most
+   ``const.MAX_NAME_BYTES`` bytes of UTF-8 as sent (checked first, so the work is bounded).
+4. **Direction:** a name with a right-to-left character (bidi class R, AL or AN) obeys the
+   Bidi Rule of RFC 5893 (the PRECIS directionality rule).
+5. **One script** (Unicode TS #39 5.2, "Highly Restrictive"): the Script_Extensions of
+   the characters, Common and Inherited aside, have a script in common, where Han counts
+   as a member of Japanese, Chinese (Han with Bopomofo) and Korean, and Hiragana,
+   Katakana, Bopomofo and Hangul as members of the one they belong to; or else the name is
+   covered by Latin + Han + Hiragana + Katakana, Latin + Han + Bopomofo, or Latin + Han +
+   Hangul. Latin with Cyrillic, or Latin letters with Arabic-Indic digits, are refused.
+6. **Reserved:** names whose comparison form is in ``const.RESERVED_NAMES``.
+7. **Look-alikes:** :func:`lookalike_key` is the TS #39 skeleton of the display form,
+   lower-cased and skeletonised again, so the comparison is case-insensitive: ``Alice``,
+   ``AIice`` (capital i), ``A1ice`` and ``Аlice`` (Cyrillic А) share one key, as do
+   ``OOOO`` and ``O0O0``. Digits need no rule of their own: confusables.txt maps ``1`` to
+   ``l`` and ``0`` to ``O``. Who may not share a key with whom is the server's policy
+   (server/login.py); :class:`~registry.lookalikes.Lookalikes` indexes names by key.
+
+Scripts and confusables come from registry/unicode_tables.py, generated from Unicode's
+data files (Scripts 14.0.0, the version of ``unicodedata``; confusables 13.0.0) by
+tools/gen_unicode_tables.py. Characters new in 14.0 have no confusables entry and are
+their own prototype.
+
+Every message a user may read is in :data:`MESSAGES`, so that it can be translated.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
+import unicodedata
 
 import const
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+from . import unicode_tables as _tables
+
+# What a refusal says, by reason; ``str.format`` fields are filled in by the checks.
+MESSAGES = {
+    "empty": "the name is empty",
+    "too_long": "the name is longer than {limit} characters",
+    "too_many_bytes": "the name is longer than {limit} bytes",
+    "space": "a name cannot contain spaces: try {suggestion!r}",
+    "control": "a name cannot contain control characters ({char})",
+    "invisible": "a name cannot contain invisible or formatting characters ({char})",
+    "unassigned": "the name contains {char}, which Unicode {version} does not define",
+    "symbol": "a name cannot contain symbols or emoji ({char}); it has letters, digits, '_', '-' and '.'",
+    "punctuation": "a name cannot contain {char}; the only punctuation allowed is '_', '-' and '.'",
+    "compatibility": "a name cannot contain {char}, a compatibility character: type {plain!r} instead",
+    "number": "a name cannot contain {char}: only decimal digits are allowed",
+    "other": "a name cannot contain {char}",
+    "first": "a name must start with a letter or a digit",
+    "bidi": "a name with right-to-left letters must start with one, end with one or a digit, "
+            "and not mix European and Arabic-Indic digits (RFC 5893)",
+    "scripts": "the name mixes the scripts {scripts}: a name uses letters of one script "
+               "(Latin may go with Chinese, Japanese or Korean)",
+    "reserved": "the name {name!r} is reserved",
+    # Not a rule of validate_name: the server's answer (confusable_name) when the name
+    # looks like that of another user (rule 7).
+    "lookalike": "the name {name!r} looks too much like {rival!r}, the name of someone else here: "
+                 "choose another name",
+}
+
+_EXTRA = frozenset("_-.")
+_WORD = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd"})
+_MARKS = frozenset({"Mn", "Mc"})
+_RTL = frozenset({"R", "AL", "AN"})
+# An ASCII name that matches this passes rules 2 to 5 (Latin letters, Common digits and
+# punctuation, nothing right-to-left): logins of such names skip the Unicode work.
+_PLAIN_ASCII = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class InvalidName(ValueError):
     """The name cannot be used; ``str(exc)`` says why, in words for the user."""
 
 
-def canonical(name: str) -> str:
-    """The form under which names are compared: "ALICE" and "alice" are one user.
+def _width_map(name: str) -> str:
+    """RFC 8264 width mapping: fullwidth and halfwidth characters to their decompositions."""
+    if name.isascii():
+        return name
+    out = []
+    for char in name:
+        decomposition = unicodedata.decomposition(char)
+        if decomposition.startswith(("<wide>", "<narrow>")):
+            out.append("".join(chr(int(h, 16)) for h in decomposition.split()[1:]))
+        else:
+            out.append(char)
+    return "".join(out)
 
-    Only ASCII is folded: ``str.lower`` would turn the Kelvin sign into "k" and let a
-    name that can never be registered match one that was.
+
+def display_form(name: str) -> str:
+    """The form everyone sees: ``name`` width-mapped and in NFC (RFC 8265's
+    UsernameCasePreserved). Does not validate."""
+    if name.isascii():
+        return name
+    return unicodedata.normalize("NFC", _width_map(name))
+
+
+def canonical(name: str) -> str:
+    """The comparison form: "JOÃO", "joão" and "joa\\u0303o" are one user.
+
+    RFC 8265 UsernameCaseMapped: width mapping, toLowerCase, NFC. The single entry point
+    for comparing names; does not validate (an invalid name simply matches no valid one).
     """
-    return name.lower() if name.isascii() else name
+    if name.isascii():
+        return name.lower()  # the same result, without the work
+    return unicodedata.normalize("NFC", _width_map(name).lower())
+
+
+def _describe(char: str) -> str:
+    """``'é' (U+00E9 LATIN SMALL LETTER E WITH ACUTE)``, or without the glyph if invisible."""
+    code = f"U+{ord(char):04X}"
+    label = unicodedata.name(char, "")
+    label = f"{code} {label}" if label else code
+    if unicodedata.category(char)[0] in "CZM":  # invisible, or drawn over its neighbour
+        return label
+    return f"{char!r} ({label})"
+
+
+def _ranges_contain(ranges: tuple, code: int) -> bool:
+    i = bisect.bisect_right(ranges, (code, 0x10FFFF))
+    return i > 0 and ranges[i - 1][0] <= code <= ranges[i - 1][1]
+
+
+def _char_problem(char: str) -> str | None:
+    """Why ``char`` may not be in a name (a message), or None if it may."""
+    if char in _EXTRA:
+        return None
+    category = unicodedata.category(char)
+    if category in ("Zs", "Zl", "Zp"):
+        return "space"
+    if category == "Cc":
+        return MESSAGES["control"].format(char=_describe(char))
+    if category == "Cf" or _ranges_contain(_tables.DEFAULT_IGNORABLE, ord(char)):
+        return MESSAGES["invisible"].format(char=_describe(char))
+    if category == "Cn":
+        return MESSAGES["unassigned"].format(char=f"U+{ord(char):04X}", version=unicodedata.unidata_version)
+    if category[0] == "S":
+        return MESSAGES["symbol"].format(char=_describe(char))
+    if category[0] == "P":
+        return MESSAGES["punctuation"].format(char=_describe(char))
+    if category in _WORD or category in _MARKS:
+        if unicodedata.decomposition(char).startswith("<"):
+            return MESSAGES["compatibility"].format(char=_describe(char),
+                                                    plain=unicodedata.normalize("NFKC", char))
+        return None
+    if category in ("Nl", "No"):
+        return MESSAGES["number"].format(char=_describe(char))
+    return MESSAGES["other"].format(char=_describe(char))
+
+
+def _bidi_ok(name: str) -> bool:
+    """RFC 5893 section 2, applied (as RFC 8264 says) only to a name with an RTL character."""
+    classes = [unicodedata.bidirectional(c) for c in name]
+    if not _RTL.intersection(classes):
+        return True
+    if classes[0] not in ("R", "AL"):
+        return False  # rule 1 (and an LTR name may not hold R, AL, AN: rule 5)
+    if not set(classes) <= {"R", "AL", "AN", "EN", "ES", "CS", "ET", "ON", "BN", "NSM"}:
+        return False  # rule 2
+    last = next(c for c in reversed(classes) if c != "NSM")
+    if last not in ("R", "AL", "EN", "AN"):
+        return False  # rule 3
+    return not ("EN" in classes and "AN" in classes)  # rule 4
+
+
+def _scripts_of(char: str) -> frozenset[str] | None:
+    """The Script_Extensions of ``char`` as names; None for Common and Inherited (any script)."""
+    i = bisect.bisect_right(_tables.SCRIPT_STARTS, ord(char)) - 1
+    names = frozenset(_tables.SCRIPT_NAMES[s] for s in _tables.SCRIPT_SETS[_tables.SCRIPT_VALUES[i]])
+    return None if names <= {"Common", "Inherited"} else names
+
+
+# TS #39 5.1: the writing systems that combine several scripts.
+_AUGMENT = {"Han": ("Han_with_Bopomofo", "Japanese", "Korean"), "Hiragana": ("Japanese",),
+            "Katakana": ("Japanese",), "Hangul": ("Korean",), "Bopomofo": ("Han_with_Bopomofo",)}
+# TS #39 5.2, Highly Restrictive: the mixtures allowed besides a single script.
+_ALLOWED_MIXES = (frozenset({"Latin", "Han", "Hiragana", "Katakana"}), frozenset({"Latin", "Han", "Bopomofo"}),
+                  frozenset({"Latin", "Han", "Hangul"}))
+
+
+def script_problem(name: str) -> str | None:
+    """The message if ``name`` mixes scripts in a way TS #39's Highly Restrictive level
+    refuses, else None."""
+    sets = [s for s in map(_scripts_of, name) if s is not None]
+    if not sets:
+        return None
+    resolved: set[str] | None = None
+    for scripts in sets:
+        augmented = set(scripts).union(*(_AUGMENT.get(s, ()) for s in scripts))
+        resolved = augmented if resolved is None else resolved & augmented
+    if resolved:
+        return None
+    if any(all(s & mix for s in sets) for mix in _ALLOWED_MIXES):
+        return None
+    seen: list[str] = []
+    for scripts in sets:
+        first = min(scripts)
+        if first not in seen:
+            seen.append(first)
+    return MESSAGES["scripts"].format(scripts=" and ".join(seen))
 
 
 def validate_name(name: str) -> str:
-    """Return ``name`` if it may be used as a username, else raise :class:`InvalidName`."""
+    """Return ``name`` if it may be used as a username, else raise :class:`InvalidName`
+    saying why. The name is returned as given; :func:`display_form` is what to show."""
     if not name:
-        raise InvalidName("the name is empty")
-    if len(name) > const.MAX_NAME_LENGTH:
-        raise InvalidName(f"the name is longer than {const.MAX_NAME_LENGTH} characters")
-    if not _NAME.fullmatch(name):
-        raise InvalidName(
-            "a name may contain only ASCII letters, digits, '_', '-' and '.', "
-            "and must start with a letter or a digit")
-    if canonical(name) in const.RESERVED_NAMES:
-        raise InvalidName(f"the name {name!r} is reserved")
+        raise InvalidName(MESSAGES["empty"])
+    if len(name) <= const.MAX_NAME_LENGTH and _PLAIN_ASCII.fullmatch(name):
+        if name.lower() in const.RESERVED_NAMES:
+            raise InvalidName(MESSAGES["reserved"].format(name=name))
+        return name
+    if len(name.encode("utf-8", "surrogatepass")) > const.MAX_NAME_BYTES:
+        raise InvalidName(MESSAGES["too_many_bytes"].format(limit=const.MAX_NAME_BYTES))
+    shown = display_form(name)
+    if len(shown) > const.MAX_NAME_LENGTH:
+        raise InvalidName(MESSAGES["too_long"].format(limit=const.MAX_NAME_LENGTH))
+    for char in shown:
+        problem = _char_problem(char)
+        if problem == "space":
+            suggestion = "_".join(shown.split()) or "Ana_Maria"
+            raise InvalidName(MESSAGES["space"].format(suggestion=suggestion))
+        if problem:
+            raise InvalidName(problem)
+    if unicodedata.category(shown[0]) not in _WORD:
+        raise InvalidName(MESSAGES["first"])
+    if not _bidi_ok(shown):
+        raise InvalidName(MESSAGES["bidi"])
+    problem = script_problem(shown)
+    if problem:
+        raise InvalidName(problem)
+    if canonical(shown) in const.RESERVED_NAMES:
+        raise InvalidName(MESSAGES["reserved"].format(name=name))
     return name
+
+
+def _confusables() -> dict[str, str]:
+    table = {}
+    for item in _tables.CONFUSABLES.split():
+        source, _, target = item.partition(":")
+        table[chr(int(source, 16))] = "".join(chr(int(h, 16)) for h in target.split("."))
+    return table
+
+
+_PROTOTYPES = _confusables()
+
+
+def skeleton(text: str) -> str:
+    """UTS #39 section 4: NFD, each character replaced by its prototype, NFD again."""
+    mapped = "".join(_PROTOTYPES.get(c, c) for c in unicodedata.normalize("NFD", text))
+    return unicodedata.normalize("NFD", mapped)
+
+
+def lookalike_key(name: str) -> str:
+    """The key under which names that look alike, in any case, are equal (rule 7).
+
+    The skeleton comes first, so that capital ``I`` meets ``l`` before lower case turns it
+    into ``i``; lower case then makes it case-insensitive, and the second skeleton maps
+    the lower-case letters that are themselves confusables.
+    """
+    return skeleton(skeleton(display_form(name)).lower())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .lookalikes import Lookalikes
 from .names import canonical, validate_name
 
 
@@ -45,10 +46,12 @@ class UserRecord:
 class Registry:
     """Who is online and where. Not thread-safe: the server uses it from its event loop."""
 
-    __slots__ = ("_users",)
+    __slots__ = ("_users", "_lookalikes")
 
     def __init__(self) -> None:
         self._users: dict[str, UserRecord] = {}
+        # The same names by look-alike key (see registry.names, rule 7).
+        self._lookalikes = Lookalikes()
 
     def register(self, name: str, address: str, port: int, since: float, session: Any,
                  shared: bool = False) -> UserRecord:
@@ -69,6 +72,7 @@ class Registry:
             return record
         record = UserRecord(name, [Endpoint(address, port, since, session)], shared)
         self._users[key] = record
+        self._lookalikes.add(name)
         return record
 
     def sessions(self, name: str) -> list[Any]:
@@ -93,11 +97,16 @@ class Registry:
             record.endpoints = remaining
             return False
         del self._users[key]
+        self._lookalikes.discard(record.name)
         return True
 
     def lookup(self, name: str) -> UserRecord | None:
         """The online user called ``name`` (any case), or None."""
         return self._users.get(canonical(name))
+
+    def lookalikes(self, name: str) -> list[str]:
+        """The names of the users online that look like ``name`` but are other users."""
+        return self._lookalikes.rivals(name)
 
     def online(self) -> list[UserRecord]:
         """Everyone online, sorted by name, case-insensitively."""

@@ -33,6 +33,8 @@ import sqlite3
 from dataclasses import dataclass
 from enum import Enum
 
+from registry import Lookalikes, canonical
+
 
 class Claim(Enum):
     """What a hello for a guest name amounts to (see :meth:`GuestNames.decide`)."""
@@ -75,6 +77,9 @@ class GuestNames:
     def __init__(self, holdings: dict[str, Holding], hold: float) -> None:
         self.holdings = holdings
         self.hold = hold
+        # The holders' names by look-alike key; whether each is still held is asked of
+        # its holding (see held_lookalikes).
+        self.lookalikes = Lookalikes(h.name for h in holdings.values())
 
     def decide(self, key: str, token: str | None, now: float) -> tuple[Claim, float]:
         """What a hello for guest name ``key`` with ``token`` gets, and, for HELD, until
@@ -94,7 +99,18 @@ class GuestNames:
         one the client ``proposed``, if it is a good secret, else a new one."""
         token = proposed if acceptable_token(proposed) else secrets.token_urlsafe(32)
         holding = self.holdings[key] = Holding(name, _digest(token), epoch, None)
+        self.lookalikes.add(name)
         return token, holding
+
+    def held_lookalikes(self, name: str, now: float) -> list[str]:
+        """The guest names held now (holder online, or within the hold) that look like
+        ``name`` but are other names."""
+        held = []
+        for rival in self.lookalikes.rivals(name):
+            claim, _ = self.decide(canonical(rival), None, now)
+            if claim is Claim.HELD:
+                held.append(rival)
+        return held
 
     def epoch(self, key: str) -> int:
         """Message ids up to this belong to earlier holders of ``key`` (0: none)."""

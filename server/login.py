@@ -20,7 +20,12 @@ The rules:
   CPU; over the cap a hello is answered ``rate_limited`` at once, with ``retry_after``;
 - a name claimed with ``register`` while a guest logged in under it stays unclaimed;
 - a guest name is held for its guest (see :mod:`server.guests`): while it is held, only a
-  hello with its resume token may use it, or claim it.
+  hello with its resume token may use it, or claim it;
+- a name taken anew (a guest taking a free name, or claiming one) may not look like
+  another user's (``confusable_name``; see :mod:`registry.names`, rule 7): the name of
+  someone online, of an account, of a guest name still held, or a reserved name. Logging
+  in to one's own account or held guest name is not taking it: names that already look
+  alike (stored before this rule) keep working.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from dataclasses import dataclass, field
 
 import const
 from protocol import ErrorCode, ErrorReply, Hello
-from registry import InvalidName, canonical, validate_name
+from registry import InvalidName, Lookalikes, canonical, display_form, validate_name
+from registry.names import MESSAGES as NAME_MESSAGES
 
 from .accounts import Account, FailureThrottle, hash_password, password_problem, save_account, verify_password
 from .config import ServerConfig
@@ -76,15 +82,21 @@ class LoginDesk:
 
     ``offload(func, args, callback)`` runs ``func(*args)`` on a worker thread and then
     ``callback(result)`` on the loop; ``name_in_use(name)`` says if someone online has it;
-    ``log_lines`` bounds the log lines wrong passwords cause (the relay shares its own).
+    ``log_lines`` bounds the log lines wrong passwords cause (the relay shares its own);
+    ``online_lookalikes(name)`` lists the names online that look like ``name``.
     """
 
     def __init__(self, config: ServerConfig, store: Store, accounts: dict[str, Account], offload: Offload,
                  name_in_use: Callable[[str], bool], log_lines: LogSummary | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 online_lookalikes: Callable[[str], list[str]] = lambda name: []) -> None:
         self.config = config
         self.store = store
         self.accounts = accounts
+        self.online_lookalikes = online_lookalikes
+        # Accounts' and reserved names by look-alike key (kept in step with self.accounts).
+        self.account_lookalikes = Lookalikes(a.name for a in accounts.values())
+        self.reserved_lookalikes = Lookalikes(const.RESERVED_NAMES)
         self.offload = offload
         self.name_in_use = name_in_use
         self.clock = clock
@@ -99,6 +111,22 @@ class LoginDesk:
 
     def is_claimed(self, name: str) -> bool:
         return canonical(name) in self.accounts
+
+    def lookalike_of(self, name: str) -> str | None:
+        """A name that ``name`` may not be taken beside (it looks like it, and is another
+        user's or reserved), or None. O(1): every source is indexed by look-alike key."""
+        for rivals in (self.reserved_lookalikes.rivals(name), self.online_lookalikes(name),
+                       self.account_lookalikes.rivals(name), self.guests.held_lookalikes(name, time.time())):
+            if rivals:
+                return rivals[0]
+        return None
+
+    def _lookalike_error(self, name: str, request_id: str | None = None) -> ErrorReply | None:
+        rival = self.lookalike_of(name)
+        if rival is None:
+            return None
+        return ErrorReply(ErrorCode.CONFUSABLE_NAME, NAME_MESSAGES["lookalike"].format(name=name, rival=rival),
+                          request_id)
 
     def login(self, hello: Hello, address: str, done: Callable[[LoginResult], None]) -> None:
         """Decide on ``hello`` from ``address``; calls ``done`` exactly once."""
@@ -156,16 +184,21 @@ class LoginDesk:
         claim, until = self.guests.decide(key, hello.resume, time.time())
         if claim is Claim.HELD:
             return refuse(ErrorCode.NAME_TAKEN, held_message(hello.name, until))
+        name = display_form(hello.name)  # what everyone sees: NFC, ordinary widths
+        if claim is Claim.TAKE:
+            lookalike = self._lookalike_error(name, hello.request_id)
+            if lookalike is not None:
+                return done(LoginResult(error=lookalike))
         if hello.register:
             def registered(error: ErrorReply | None) -> None:
-                done(LoginResult(hello.name, registered=True, claim=claim, token=hello.resume) if error is None
+                done(LoginResult(name, registered=True, claim=claim, token=hello.resume) if error is None
                      else LoginResult(error=ErrorReply(error.code, error.message, hello.request_id,
                                                        error.retry_after)))
-            return self.claim(hello.name, hello.password or "", registered)
+            return self.claim(name, hello.password or "", registered)
         if self.config.require_accounts:
             return refuse(ErrorCode.ACCOUNTS_REQUIRED,
                           "this server only admits registered names: log in with --register to claim one")
-        done(LoginResult(hello.name, registered=False, claim=claim, token=hello.resume))
+        done(LoginResult(name, registered=False, claim=claim, token=hello.resume))
 
     def claim(self, name: str, password: str, done: Callable[[ErrorReply | None], None],
               by_holder: bool = False) -> None:
@@ -182,13 +215,19 @@ class LoginDesk:
             return done(ErrorReply(ErrorCode.ACCOUNT_EXISTS, f"the name {name!r} is already registered"))
         if not by_holder and self.name_in_use(name):
             return done(ErrorReply(ErrorCode.NAME_TAKEN, f"the name {name!r} is in use by a guest"))
+        if not by_holder and self._lookalike_error(name):
+            return done(self._lookalike_error(name))
 
         def hashed(account: Account) -> None:
             if key in self.accounts:  # claimed by someone else while we were hashing
                 return done(ErrorReply(ErrorCode.ACCOUNT_EXISTS, f"the name {name!r} is already registered"))
             if not by_holder and self.name_in_use(name):  # a guest logged in with it meanwhile
                 return done(ErrorReply(ErrorCode.NAME_TAKEN, f"the name {name!r} is in use by a guest"))
+            lookalike = None if by_holder else self._lookalike_error(name)  # ... or a look-alike
+            if lookalike is not None:
+                return done(lookalike)
             self.accounts[key] = account
+            self.account_lookalikes.add(account.name)
 
             def stored(_: bool) -> None:
                 log.info("account created: %s", name)
@@ -197,6 +236,7 @@ class LoginDesk:
             def not_stored(failure: StoreUnavailable) -> None:
                 if self.accounts.get(key) is account:  # claimed in memory only: undo it
                     del self.accounts[key]
+                    self.account_lookalikes.discard(account.name)
                 done(unavailable_error(self.config))
 
             self.store.submit(lambda db: save_account(db, key, account), stored, not_stored)

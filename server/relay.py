@@ -158,7 +158,8 @@ class Relay:
         # count per address and interval (see logsummary.py).
         self.log_lines = LogSummary(log, self.config.log_summary_interval)
         self.logins = LoginDesk(self.config, store, store.read(load_accounts), offload or _run_now,
-                                lambda name: name in self.registry, self.log_lines)
+                                lambda name: name in self.registry, self.log_lines,
+                                online_lookalikes=self.registry.lookalikes)
         self.inflight: dict[int, InFlight] = {}
         self.outcome_pages: dict[ClientSession, OutcomePages] = {}
         # Message ids are chosen here, not by the database, so that inserts can be batched.

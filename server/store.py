@@ -42,6 +42,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from registry import canonical
+
 log = logging.getLogger("chat.store")
 
 MIGRATIONS: dict[int, str] = {
@@ -96,6 +98,21 @@ MIGRATIONS: dict[int, str] = {
             epoch      INTEGER NOT NULL,       -- msg_ids up to this belong to earlier holders
             left_at    REAL                    -- when the holder's last session left (NULL while online)
         );
+    """,
+    3: """
+        -- Names of every script (issue 11): keys become the RFC 8265 comparison form,
+        -- chat_name_key(name) = registry.canonical(name) (see migrate). ASCII keys stay as
+        -- they were (lower case is that form). A row whose new key another row already
+        -- has keeps its old key: unreachable, but not lost. No semicolons in comments here:
+        -- migrate() splits on them.
+        UPDATE OR IGNORE accounts SET name_key = chat_name_key(name) WHERE name_key IS NOT chat_name_key(name);
+        UPDATE OR IGNORE users SET name_key = chat_name_key(name) WHERE name_key IS NOT chat_name_key(name);
+        UPDATE OR IGNORE guests SET name_key = chat_name_key(name) WHERE name_key IS NOT chat_name_key(name);
+        UPDATE OR IGNORE blocks SET owner_key = chat_name_key(owner_key), blocked_key = chat_name_key(blocked_key)
+            WHERE owner_key IS NOT chat_name_key(owner_key) OR blocked_key IS NOT chat_name_key(blocked_key);
+        UPDATE OR IGNORE messages SET sender_key = chat_name_key(sender) WHERE sender_key IS NOT chat_name_key(sender);
+        UPDATE messages SET recipient_key = chat_name_key(recipient)
+            WHERE recipient IS NOT NULL AND recipient_key IS NOT chat_name_key(recipient);
     """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -207,8 +224,17 @@ def open_database(path: Path | None) -> sqlite3.Connection:
     return db
 
 
+def _name_key(name: str | None) -> str | None:
+    return None if name is None else canonical(name)
+
+
 def migrate(db: sqlite3.Connection) -> None:
-    """Run every migration newer than the database's ``user_version``, each atomically."""
+    """Run every migration newer than the database's ``user_version``, each atomically.
+
+    Migrations may call ``chat_name_key(name)``, the comparison form of a name
+    (``registry.canonical``), as an SQL function.
+    """
+    db.create_function("chat_name_key", 1, _name_key, deterministic=True)
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise sqlite3.DatabaseError(f"the database is at schema version {version}, newer than this "

@@ -24,13 +24,35 @@ const HISTORY_PAGE = 50;
 // by "history_page") when it opens. A server that does not know the type answers
 // unknown_type, which turns this off for the rest of the session.
 const ASK_FOR_HISTORY = true;
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
+// A cheap pre-check of a name (PROTOCOL.md "Names"): letters, digits and marks of any
+// script and _ . -, starting with a letter or digit, at most 32 characters after NFC.
+// The server is the authority (scripts, bidi, look-alikes): it answers invalid_name.
+const NAME_PATTERN = /^[\p{L}\p{Nd}][\p{L}\p{Nd}\p{Mn}\p{Mc}_.-]*$/u;
+const MAX_NAME_LENGTH = 32;
+
+/** The display form: fullwidth ASCII and the ideographic space mapped, NFC (as the server). */
+function displayName(name) {
+  return name.replace(/[\uFF01-\uFF5E]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xFEE0))
+    .replace(/\u3000/g, " ").normalize("NFC");
+}
+
+function validName(name) {
+  const shown = displayName(name);
+  return NAME_PATTERN.test(shown) && [...shown].length <= MAX_NAME_LENGTH;
+}
+
+/** The comparison form (RFC 8265, as the server's registry.canonical): width mapping,
+ * toLowerCase, NFC. "JOÃO", "joão" and a decomposed "joão" are one user. */
+function nameKey(name) {
+  return name.replace(/[\uFF01-\uFF5E]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xFEE0))
+    .toLowerCase().normalize("NFC");
+}
 // How far each state of our own direct message has got; a state never moves back.
 const PROGRESS = { sending: 0, failed: 1, sent: 1, queued: 2, delivered: 3 };
 
-/** Names are unique case-insensitively (ASCII only), so they are keyed lowercased. */
+/** Names are unique in their comparison form, so contacts are keyed by it. */
 function contactKey(name) {
-  return "@" + name.toLowerCase();
+  return "@" + nameKey(name);
 }
 
 /**
@@ -86,7 +108,7 @@ function user(chat, name) {
 }
 
 function isMe(chat, name) {
-  return chat.me !== null && typeof name === "string" && name.toLowerCase() === chat.me.toLowerCase();
+  return chat.me !== null && typeof name === "string" && nameKey(name) === nameKey(chat.me);
 }
 
 function addItem(chat, key, name, item) {
@@ -139,7 +161,8 @@ function composeMessage(chat, key, text) {
 
 /** A conversation with ``name``, who need not be online; returns its key or null. */
 function startConversation(chat, name) {
-  if (!NAME_PATTERN.test(name)) return null;
+  if (!validName(name)) return null;
+  name = displayName(name);
   const entry = user(chat, name);
   entry.known = true;
   conversation(chat, entry.key, entry.name);
@@ -779,7 +802,7 @@ function logOut() {
 const resumeTokens = new Map();
 
 function resumeKey(name) {
-  return `chat.resume.${name.toLowerCase()}`;
+  return `chat.resume.${nameKey(name)}`;
 }
 
 function loadResume(name) {
@@ -789,7 +812,7 @@ function loadResume(name) {
   } catch {
     /* storage may be off: the copy in memory still serves reconnections */
   }
-  return resumeTokens.get(name.toLowerCase()) || null;
+  return resumeTokens.get(nameKey(name)) || null;
 }
 
 /** The resume token a hello for ``name`` carries: the one kept, or, for a guest without
@@ -806,7 +829,7 @@ function guestToken(name, password) {
 }
 
 function keepResume(name, token) {
-  resumeTokens.set(name.toLowerCase(), token);
+  resumeTokens.set(nameKey(name), token);
   try {
     localStorage.setItem(resumeKey(name), token);
   } catch {
@@ -857,6 +880,13 @@ function onLoginSubmit(event) {
   const password = $("login-password").value;
   if (!name) {
     $("login-error").textContent = "Please enter a name.";
+    $("login-name").focus();
+    return;
+  }
+  if (!validName(name)) {
+    $("login-error").textContent = /\s/.test(name)
+      ? `A name cannot contain spaces: try "${name.split(/\s+/).join("_")}".`
+      : "A name has letters and digits of one script, _ - or ., and starts with a letter or a digit (at most 32).";
     $("login-name").focus();
     return;
   }

@@ -189,7 +189,7 @@ class ChatApp:
         self.alert(title, message)
         code = getattr(error, "code", "")
         self.login.focus_field("password" if code in ("bad_password", "auth_required", "weak_password")
-                               else "name" if code in ("name_taken", "invalid_name", "account_exists")
+                               else "name" if code in ("name_taken", "invalid_name", "confusable_name", "account_exists")
                                else "host")
 
     def _logged_in(self, request: LoginRequest, client: Any, welcome: Any, users: Any) -> None:

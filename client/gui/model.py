@@ -40,6 +40,8 @@ from protocol import (
     UserLeft,
 )
 
+from registry import canonical
+
 from ..display import describe_skipped, explain_error, sanitize
 from ..outgoing import MessageUpdate
 
@@ -63,8 +65,9 @@ _BEFORE_QUEUED = frozenset({"sending", "sent"})
 
 
 def key_of(name: str) -> str:
-    """The conversation and contact key of user ``name``."""
-    return name.lower()
+    """The conversation and contact key of user ``name``: the registry's comparison form,
+    so that "JOÃO", "joão" and a decomposed "joão" are one contact, as on the server."""
+    return canonical(name)
 
 
 def clean_text(text: object) -> str:

@@ -122,8 +122,9 @@ _REFUSALS = {
     "bad_password": ("Wrong password", "The password for {name} is wrong. Check it and try again."),
     "auth_required": ("Password needed", "The name {name} is registered: enter its password to log in "
                                          "with it, or choose another name."),
-    "invalid_name": ("Invalid name", "{message}\n\nA name has 1 to 32 letters, digits, _ - or ., "
-                                     "and starts with a letter or a digit."),
+    "invalid_name": ("Invalid name", "{message}\n\nA name has 1 to 32 letters and digits of one script, "
+                                     "_ - or ., and starts with a letter or a digit."),
+    "confusable_name": ("Name too much like another", "{message}"),
     "accounts_required": ("Account needed", "This server only accepts registered names. {message}"),
     "weak_password": ("Password too weak", "{message}"),
     "account_exists": ("Name already claimed", "The name {name} is already registered. {message}"),
