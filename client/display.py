@@ -22,6 +22,8 @@ from __future__ import annotations
 import time
 import unicodedata
 
+from i18n import _, ngettext
+
 # Characters with a short conventional escape.
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Format characters that are needed to write some languages correctly and are harmless.
@@ -82,12 +84,12 @@ def format_clock(timestamp: float | None) -> str:
 def format_when(timestamp: float | None, now: float | None = None) -> str:
     """Local ``HH:MM`` if ``timestamp`` is today (relative to ``now``), else ``YYYY-MM-DD HH:MM``."""
     if timestamp is None:
-        return "an unknown time"
+        return _("an unknown time")
     try:
         then = time.localtime(timestamp)
         today = time.localtime(time.time() if now is None else now)
     except (OverflowError, OSError, ValueError, TypeError):
-        return "an unknown time"
+        return _("an unknown time")
     if (then.tm_year, then.tm_yday) == (today.tm_year, today.tm_yday):
         return time.strftime("%H:%M", then)
     return time.strftime("%Y-%m-%d %H:%M", then)
@@ -96,45 +98,48 @@ def format_when(timestamp: float | None, now: float | None = None) -> str:
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None) -> str:
     """One line for the user saying why a request failed, ending with ``(code)``.
 
-    Well-known codes get a sentence that names the recipient (or says when to try again,
-    from ``retry_after``); others show the server's own message. Everything that came from
-    the network is sanitised.
+    Well-known codes get a sentence, in the language in use, that names the recipient
+    (or says when to try again, from ``retry_after``); others show the server's own
+    message (English: the server does not know the reader's language). The code stays as
+    it is on the wire. Everything that came from the network is sanitised. This table is
+    the one place where clients turn an error code into words.
     """
-    who = sanitize(to) if to else "the recipient"
-    when = f"try again in {format_delay(retry_after)}" if retry_after is not None else "try again later"
+    who = sanitize(to) if to else _("the recipient")
+    when = _("try again in {delay}").format(delay=format_delay(retry_after)) if retry_after is not None \
+        else _("try again later")
     known = {
-        "unknown_recipient": f"nobody called {who} has ever logged in here" if to else "",
-        "recipient_disconnected": f"{who} disconnected before receiving it",
-        "recipient_busy": f"{who} has too many messages waiting; try again later",
-        "expired": f"{who} did not log in to receive it before it expired",
-        "bad_password": "wrong password",
-        "auth_required": "this name is registered: it needs its password",
-        "accounts_required": "this server only admits registered names: claim yours with --register",
-        "rate_limited": f"too many attempts; {when}",
-        "unavailable": f"the server cannot store anything right now (its disk is full or failing), "
-                       f"so nothing was done; {when}",
-        "account_exists": "this name is already registered",
+        "unknown_recipient": _("nobody called {name} has ever logged in here").format(name=who) if to else "",
+        "recipient_disconnected": _("{name} disconnected before receiving it").format(name=who),
+        "recipient_busy": _("{name} has too many messages waiting; try again later").format(name=who),
+        "expired": _("{name} did not log in to receive it before it expired").format(name=who),
+        "bad_password": _("wrong password"),
+        "auth_required": _("this name is registered: it needs its password"),
+        "accounts_required": _("this server only admits registered names: claim yours with --register"),
+        "rate_limited": _("too many attempts; {when}").format(when=when),
+        "unavailable": _("the server cannot store anything right now (its disk is full or failing), "
+                         "so nothing was done; {when}").format(when=when),
+        "account_exists": _("this name is already registered"),
         "connection_lost": sanitize(message),
-        "queue_full": "too many messages are waiting for the connection to come back",
+        "queue_full": _("too many messages are waiting for the connection to come back"),
     }
-    text = known.get(code) or sanitize(message) or "no explanation given"
+    text = known.get(code) or sanitize(message) or _("no explanation given")
     return f"{text} ({sanitize(code)})"
 
 
 def describe_skipped(count: int) -> str:
     """The words for a ``skipped`` notice: room messages the server did not send us."""
-    if count == 1:
-        return "1 room message was skipped because your connection is slow"
-    return f"{count} room messages were skipped because your connection is slow"
+    return ngettext("{n} room message was skipped because your connection is slow",
+                    "{n} room messages were skipped because your connection is slow", count).format(n=count)
 
 
 def format_delay(seconds: float | None) -> str:
     """``0.5 s``, ``12 s``, ``3 min 20 s``: a wait, for people."""
     if seconds is None or seconds != seconds or seconds < 0:
-        return "a moment"
+        return _("a moment")
     if seconds < 10:
         return f"{seconds:.1f} s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     minutes, rest = divmod(int(seconds + 0.5), 60)
-    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    return _("{minutes} min {seconds} s").format(minutes=minutes, seconds=rest) if rest \
+        else _("{minutes} min").format(minutes=minutes)
