@@ -79,7 +79,9 @@ def python_messages(root: Path = ROOT) -> list[Message]:
 _JS_STRING = r'"((?:[^"\\\n]|\\.)*)"'
 _JS_T = re.compile(r"(?<![\w.$])t\(\s*" + _JS_STRING + r"\s*[,)]")
 _JS_TN = re.compile(r"(?<![\w.$])tn\(\s*" + _JS_STRING + r"\s*,\s*" + _JS_STRING + r"\s*,")
-_JS_CALL = re.compile(r"(?<![\w.$])tn?\(")
+_JS_CALL = re.compile(r"(?<![\w.$])(?<!function )tn?\(")
+# A line that translates a text from a table (itself checked) says so, after "//".
+_JS_DYNAMIC = "i18n: listed"
 
 
 def _js_unquote(text: str) -> str:
@@ -126,7 +128,10 @@ def web_messages(web_root: Path = WEB_ROOT) -> list[Message]:
     singles = {m.start(): m for m in _JS_T.finditer(script)}
     for call in _JS_CALL.finditer(script):
         line = script.count("\n", 0, call.start()) + 1
-        if call.start() in plural_spans:
+        line_text = script[script.rfind("\n", 0, call.start()) + 1:script.find("\n", call.start())]
+        if call.start() in plural_spans or line_text.lstrip().startswith(("//", "*", "/*")):
+            continue
+        if _JS_DYNAMIC in line_text:
             continue
         if call.start() in singles:
             found.append(Message(_js_unquote(singles[call.start()].group(1)), None, f"app.js:{line}"))

@@ -19,6 +19,7 @@ import inspect
 from collections.abc import Callable, Sequence
 
 import const
+from i18n import N_, _
 
 from ..display import sanitize
 from ..errors import LoginRefused, ServerUnreachable
@@ -115,25 +116,25 @@ def fetch_history(client: object, peer: str, limit: int = HISTORY_LIMIT) -> Sequ
     return tuple(answer or ())
 
 
-# Titles and sentences for a refused login, by protocol error code.
+# Titles and sentences for a refused login, by protocol error code (shown through _()).
 _REFUSALS = {
-    "name_taken": ("Name taken", "The name {name} is in use, or kept for a while for the guest who used it "
-                                 "last. Choose another name.\n\nThe server says: {message}"),
-    "bad_password": ("Wrong password", "The password for {name} is wrong. Check it and try again."),
-    "auth_required": ("Password needed", "The name {name} is registered: enter its password to log in "
-                                         "with it, or choose another name."),
-    "invalid_name": ("Invalid name", "{message}\n\nA name has 1 to 32 letters, digits, _ - or ., "
-                                     "and starts with a letter or a digit."),
-    "accounts_required": ("Account needed", "This server only accepts registered names. {message}"),
-    "weak_password": ("Password too weak", "{message}"),
-    "account_exists": ("Name already claimed", "The name {name} is already registered. {message}"),
-    "server_full": ("Server full", "The server has no room for another user now. Try again later."),
-    "unsupported_version": ("Incompatible server", "The server does not speak this client's protocol "
-                                                   "version. {message}"),
-    "rate_limited": ("Too many attempts", "{message}\n\nWait a moment and try again."),
-    "too_many_connections": ("Too many connections", "{message}"),
-    "unavailable": ("Server storage failing", "The server cannot store anything right now, so the name "
-                                              "was not registered. {message}"),
+    "name_taken": (N_("Name taken"), N_("The name {name} is in use, or kept for a while for the guest who used it "
+                                 "last. Choose another name.\n\nThe server says: {message}")),
+    "bad_password": (N_("Wrong password"), N_("The password for {name} is wrong. Check it and try again.")),
+    "auth_required": (N_("Password needed"), N_("The name {name} is registered: enter its password to log in "
+                                         "with it, or choose another name.")),
+    "invalid_name": (N_("Invalid name"), N_("{message}\n\nA name has 1 to 32 letters, digits, _ - or ., "
+                                     "and starts with a letter or a digit.")),
+    "accounts_required": (N_("Account needed"), N_("This server only accepts registered names. {message}")),
+    "weak_password": (N_("Password too weak"), N_("{message}")),
+    "account_exists": (N_("Name already claimed"), N_("The name {name} is already registered. {message}")),
+    "server_full": (N_("Server full"), N_("The server has no room for another user now. Try again later.")),
+    "unsupported_version": (N_("Incompatible server"), N_("The server does not speak this client's protocol "
+                                                   "version. {message}")),
+    "rate_limited": (N_("Too many attempts"), N_("{message}\n\nWait a moment and try again.")),
+    "too_many_connections": (N_("Too many connections"), N_("{message}")),
+    "unavailable": (N_("Server storage failing"), N_("The server cannot store anything right now, so the name "
+                                              "was not registered. {message}")),
 }
 
 
@@ -141,13 +142,14 @@ def login_error_text(error: BaseException, name: str, address: str) -> tuple[str
     """``(title, message)`` for an error dialog about a failed login. The message is a
     headline, a blank line, then the details."""
     if isinstance(error, LoginRefused):
-        title, template = _REFUSALS.get(str(error.code), ("Login refused", "{message}"))
-        text = template.format(name=sanitize(name), message=sanitize(error.message))
-        return title, f"{text}\n\n({sanitize(error.code)})"
+        title, template = _REFUSALS.get(str(error.code), (N_("Login refused"), "{message}"))
+        text = _(template).format(name=sanitize(name), message=sanitize(error.message))
+        return _(title), f"{text}\n\n({sanitize(error.code)})"
     if isinstance(error, ServerUnreachable):
         why = sanitize(error)
         why = why[:1].upper() + why[1:] + ("" if why.endswith((".", "?", "!")) else ".")
-        return "Server unreachable", f"Cannot reach the chat server at {sanitize(address)}.\n\n{why}"
+        return _("Server unreachable"), _("Cannot reach the chat server at {address}.").format(
+            address=sanitize(address)) + f"\n\n{why}"
     if isinstance(error, Unsupported):
-        return "Not supported", str(error)
-    return "Login failed", f"{type(error).__name__}: {sanitize(error)}"
+        return _("Not supported"), str(error)
+    return _("Login failed"), f"{type(error).__name__}: {sanitize(error)}"
