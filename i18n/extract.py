@@ -50,12 +50,15 @@ def python_files(root: Path = ROOT) -> list[Path]:
 def python_messages(root: Path = ROOT) -> list[Message]:
     """Every literal given to ``_``, ``N_`` or ``ngettext`` in the program's sources.
 
-    A call whose argument is not a literal is reported as a message whose msgid starts
-    with ``"<not a literal>"``, so that a check can refuse it: its text would never reach
-    the catalogue.
+    A call whose argument is built on the spot (an f-string, ``+``, a call) is reported as
+    a message whose msgid starts with ``"<not a literal>"``, so that a check can refuse
+    it: its text would never reach the catalogue. ``_(variable)`` is allowed: tables of
+    texts are marked with ``N_()`` where they are defined.
     """
     found = []
     for path in python_files(root):
+        if path.relative_to(root).parts[0] == "i18n":
+            continue  # the definitions of _() and ngettext(), which pass their arguments on
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
@@ -65,7 +68,12 @@ def python_messages(root: Path = ROOT) -> list[Message]:
             where = f"{path.relative_to(root)}:{node.lineno}"
             if name in ("_", "N_") and len(node.args) == 1:
                 text = _literal(node.args[0])
-                found.append(Message(text if text is not None else "<not a literal>", None, where))
+                if text is not None:
+                    found.append(Message(text, None, where))
+                elif isinstance(node.args[0], (ast.JoinedStr, ast.BinOp, ast.Call)) or name == "N_":
+                    # An f-string or a built text never matches the catalogue; a name or
+                    # a table lookup is fine: its texts are marked with N_() where defined.
+                    found.append(Message("<not a literal>", None, where))
             elif name == "ngettext" and len(node.args) == 3:
                 singular, plural = _literal(node.args[0]), _literal(node.args[1])
                 if singular is None or plural is None:
