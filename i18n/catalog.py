@@ -87,12 +87,10 @@ def parse_po(text: str) -> list[Entry]:
             finish()
             continue
         if line.startswith("#"):
+            if any(key.startswith("msgstr") for key in fields):
+                finish()  # a comment starts the next entry
             if line.startswith("#,") and "fuzzy" in line[2:].replace(",", " ").split():
-                if fields:
-                    finish()
                 fuzzy = True
-            elif fields and current is not None and line.startswith("#~"):
-                continue
             continue
         if line.startswith('"'):
             if current is None:
