@@ -29,11 +29,20 @@ def web_json_text(language: str) -> str:
 
 
 def problems(language: str) -> list[str]:
-    """What is wrong with ``language``'s catalogue, one line each (empty: nothing)."""
+    """What is wrong with ``language``'s catalogue for the texts of the sources, one line
+    each (empty: nothing)."""
     entries = {e.msgid if e.msgid_plural is None else f"{e.msgid}\0{e.msgid_plural}": e
                for e in parse_po(po_path(language).read_text(encoding="utf-8"))}
+    return problems_in([*python_messages(), *web_messages()], entries, language)
+
+
+def problems_in(messages: list, entries: dict, language: str) -> list[str]:
+    """What is wrong with ``entries`` (catalogue key -> Entry) for ``messages``: a text
+    that is not a literal, one with no translation, a translation whose placeholders
+    differ from the English ones (a plural form may leave out some of the plural's, as
+    "one message" does "{n}")."""
     found = []
-    for message in [*python_messages(), *web_messages()]:
+    for message in messages:
         if message.msgid.startswith("<not a literal>"):
             found.append(f"{message.where}: the text to translate is not a literal")
             continue

@@ -119,7 +119,17 @@ def _key(entry: Entry) -> str:
 
 
 def compile_mo(entries: list[Entry]) -> bytes:
-    """The bytes of a GNU ``.mo`` file holding the translated entries (and the header)."""
+    """The bytes of a GNU ``.mo`` file holding the translated entries (and the header).
+
+    Strings are written in UTF-8, so the header always says so (a ``Content-Type`` line
+    is added if the ``.po`` file has none): gettext decodes by it.
+    """
+    fields = header_fields(entries)
+    if "charset=" not in fields.get("Content-Type", ""):
+        header = next((e.msgstr[0] for e in entries if e.msgid == "" and e.msgctxt is None), "")
+        lines = [line for line in header.splitlines() if not line.startswith("Content-Type:")]
+        entries = [e for e in entries if e.msgid != "" or e.msgctxt is not None]
+        entries.append(Entry("", ("\n".join([*lines, "Content-Type: text/plain; charset=UTF-8"]) + "\n",)))
     pairs = sorted((_key(e).encode("utf-8"), "\0".join(e.msgstr).encode("utf-8"))
                    for e in entries if e.translated or (e.msgid == "" and e.msgctxt is None))
     count = len(pairs)
