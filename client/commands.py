@@ -164,7 +164,7 @@ _HELP = (
 def help_lines() -> list[str]:
     """The answer to /help in the language in use: one line per command, its name in
     that language first, the other names in brackets."""
-    lines = []
+    rows = []
     for word, arguments, what in _HELP:
         if word is None:
             head, others = _(arguments), ""
@@ -172,8 +172,9 @@ def help_lines() -> list[str]:
             names = command_names(word)
             head = f"/{names[0]} {_(arguments) if arguments else ''}".rstrip()
             others = " (" + ", ".join(f"/{name}" for name in names[1:]) + ")" if names[1:] else ""
-        lines.append(f"{head:<18} {_(what)}{others}")
-    return lines
+        rows.append((head, f"{_(what)}{others}"))
+    width = max(len(head) for head, _what in rows)
+    return [f"{head:<{width}}  {what}" for head, what in rows]
 
 
 # "@" name, then whitespace, then the text (which may be empty; checked by the caller).
