@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 import unicodedata
 
-from i18n import _, ngettext
+from i18n import N_, _, ngettext
 
 # Characters with a short conventional escape.
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -95,6 +95,27 @@ def format_when(timestamp: float | None, now: float | None = None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", then)
 
 
+# What each well-known error code means, for people: the one table every client uses (the
+# web page gets it, translated, in webclient/i18n/LANG.json). {name} is the recipient,
+# {when} says when to try again. Shown through _().
+ERROR_TEXTS = {
+    "unknown_recipient": N_("nobody called {name} has ever logged in here"),
+    "recipient_disconnected": N_("{name} disconnected before receiving it"),
+    "recipient_busy": N_("{name} has too many messages waiting; try again later"),
+    "expired": N_("{name} did not log in to receive it before it expired"),
+    "bad_password": N_("wrong password"),
+    "auth_required": N_("this name is registered: it needs its password"),
+    "accounts_required": N_("this server only admits registered names: claim yours with --register"),
+    "rate_limited": N_("too many attempts; {when}"),
+    "unavailable": N_("the server cannot store anything right now (its disk is full or failing), "
+                      "so nothing was done; {when}"),
+    "account_exists": N_("this name is already registered"),
+    "queue_full": N_("too many messages are waiting for the connection to come back"),
+}
+# Codes whose sentence is about a named recipient only: without the name, the server's words.
+NEEDS_NAME = frozenset({"unknown_recipient"})
+
+
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None) -> str:
     """One line for the user saying why a request failed, ending with ``(code)``.
 
@@ -104,25 +125,13 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     it is on the wire. Everything that came from the network is sanitised. This table is
     the one place where clients turn an error code into words.
     """
-    who = sanitize(to) if to else _("the recipient")
-    when = _("try again in {delay}").format(delay=format_delay(retry_after)) if retry_after is not None \
-        else _("try again later")
-    known = {
-        "unknown_recipient": _("nobody called {name} has ever logged in here").format(name=who) if to else "",
-        "recipient_disconnected": _("{name} disconnected before receiving it").format(name=who),
-        "recipient_busy": _("{name} has too many messages waiting; try again later").format(name=who),
-        "expired": _("{name} did not log in to receive it before it expired").format(name=who),
-        "bad_password": _("wrong password"),
-        "auth_required": _("this name is registered: it needs its password"),
-        "accounts_required": _("this server only admits registered names: claim yours with --register"),
-        "rate_limited": _("too many attempts; {when}").format(when=when),
-        "unavailable": _("the server cannot store anything right now (its disk is full or failing), "
-                         "so nothing was done; {when}").format(when=when),
-        "account_exists": _("this name is already registered"),
-        "connection_lost": sanitize(message),
-        "queue_full": _("too many messages are waiting for the connection to come back"),
-    }
-    text = known.get(code) or sanitize(message) or _("no explanation given")
+    template = ERROR_TEXTS.get(code)
+    if template is None or (code in NEEDS_NAME and not to):
+        text = sanitize(message) or _("no explanation given")
+    else:
+        when = _("try again in {delay}").format(delay=format_delay(retry_after)) if retry_after is not None \
+            else _("try again later")
+        text = _(template).format(name=sanitize(to) if to else _("the recipient"), when=when)
     return f"{text} ({sanitize(code)})"
 
 

@@ -4,8 +4,9 @@
   each catalogue, or whose translation changes a placeholder; exit status 1 if any.
 - ``python3 -m i18n missing LANG``: print ``.po`` entries for the missing texts, to append
   to ``locale/LANG/LC_MESSAGES/chat.po`` and translate.
-- ``python3 -m i18n web``: write ``webclient/i18n/LANG.json`` for every catalogue (the page
-  reads them; a test checks they match the ``.po`` files).
+- ``python3 -m i18n web``: write ``webclient/i18n/LANG.json`` for every language, English
+  included (the page reads them; a test checks they match the ``.po`` files and the error
+  sentences of ``client/display.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 
-from . import SOURCE_LANGUAGE, available, po_path
+from . import SOURCE_LANGUAGE, available, load, po_path
 from .catalog import parse_po, to_json
 from .extract import WEB_ROOT, placeholders, python_messages, web_messages
 
@@ -23,9 +24,16 @@ def web_json_path(language: str):
 
 
 def web_json_text(language: str) -> str:
-    """The exact text of ``webclient/i18n/LANG.json``."""
-    entries = parse_po(po_path(language).read_text(encoding="utf-8"))
-    return json.dumps(to_json(entries, language), ensure_ascii=False, indent=1, sort_keys=False) + "\n"
+    """The exact text of ``webclient/i18n/LANG.json``: the catalogue (none for English),
+    and the sentences for error codes, translated, from :mod:`client.display`."""
+    from client.display import ERROR_TEXTS, NEEDS_NAME
+
+    entries = [] if language == SOURCE_LANGUAGE else parse_po(po_path(language).read_text(encoding="utf-8"))
+    catalogue = to_json(entries, language)
+    translations = load(language)
+    catalogue["errors"] = {code: translations.gettext(text) for code, text in sorted(ERROR_TEXTS.items())}
+    catalogue["needs_name"] = sorted(NEEDS_NAME)
+    return json.dumps(catalogue, ensure_ascii=False, indent=1, sort_keys=False) + "\n"
 
 
 def problems(language: str) -> list[str]:
@@ -86,7 +94,7 @@ def main(argv: list[str]) -> int:
                 print('msgstr[0] ""\nmsgstr[1] ""\n')
         return 0
     if command == "web":
-        for lang in languages:
+        for lang in available():
             path = web_json_path(lang)
             path.parent.mkdir(exist_ok=True)
             path.write_text(web_json_text(lang), encoding="utf-8")

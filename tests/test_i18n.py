@@ -120,15 +120,24 @@ def test_the_page_catalogue_is_the_po_file_as_json() -> None:
 
 
 def test_the_committed_page_catalogues_match_the_po_files() -> None:
-    for language in i18n.available()[1:]:
+    for language in i18n.available():
         path = tool.web_json_path(language)
         assert path.read_text(encoding="utf-8") == tool.web_json_text(language), \
             f"{path} is out of date: run python3 -m i18n web"
 
 
+def test_the_page_explains_errors_with_the_clients_table_translated() -> None:
+    from client.display import ERROR_TEXTS
+    english = json.loads(tool.web_json_path("en").read_text(encoding="utf-8"))
+    portuguese = json.loads(tool.web_json_path("pt_BR").read_text(encoding="utf-8"))
+    assert english["errors"] == ERROR_TEXTS and english["messages"] == {}
+    assert portuguese["errors"]["unknown_recipient"] == "ninguém chamado {name} jamais entrou aqui"
+    assert portuguese["needs_name"] == ["unknown_recipient"]
+
+
 def test_the_page_knows_the_plural_rule_of_every_catalogue() -> None:
     script = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
-    for language in i18n.available()[1:]:
+    for language in i18n.available():
         rule = json.loads(tool.web_json_path(language).read_text(encoding="utf-8"))["plural"]
         assert f'"{rule}": (n) =>' in script, f"app.js has no PLURAL_RULES entry for {rule!r} ({language})"
         assert f'{language}: "' in script, f"app.js does not offer {language} in LANGUAGES"

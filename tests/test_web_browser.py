@@ -545,6 +545,17 @@ def test_the_page_speaks_the_browsers_language_and_remembers_the_switch(page: Pa
     page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'delivered'")
     assert page.js("document.querySelector('#messages .msg-out .msg-status').textContent") == "Entregue"
     assert page.js("document.querySelector('#messages .msg-out .msg-sender').textContent") == "Você"
+    # An error code is explained in Portuguese; the code itself stays as on the wire.
+    page.focus("#new-chat-name")
+    page.type("Ninguem")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Ninguem'"
+                  " && document.activeElement.id === 'composer-input'")
+    page.type("Oi?")
+    page.enter()
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
+    assert page.js("document.querySelector('#messages .msg-out .msg-status').textContent") == \
+        "Não entregue: ninguém chamado Ninguem jamais entrou aqui (unknown_recipient)"
     # The switch changes the words at once, and the choice outlives a reload.
     page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
             " s.dispatchEvent(new Event('change')); })()")

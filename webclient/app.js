@@ -24,7 +24,9 @@ const PLURAL_RULES = {
   "n != 1": (n) => (n !== 1 ? 1 : 0),
   "n > 1": (n) => (n > 1 ? 1 : 0),
 };
-const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"] };
+// errors: the sentence for each well-known error code (client/display.py's ERROR_TEXTS,
+// translated); needsName: the codes whose sentence is only for a named recipient.
+const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [] };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -43,6 +45,19 @@ function tn(singular, plural, n, values) {
   const english = n === 1 ? singular : plural;
   const text = Array.isArray(forms) ? forms[i18n.plural(n)] || english : english;
   return fill(text, { n, ...values });
+}
+
+/** Why a request failed, for people: the catalogue's sentence for ``code`` (about the
+ * recipient ``name``), else the server's own words; then the code, as on the wire. */
+function explainError(code, message, name, retryAfter) {
+  const template = i18n.errors[code];
+  let text = message || t("no explanation given");
+  if (template && (name || !i18n.needsName.includes(code))) {
+    const when = typeof retryAfter === "number"
+      ? t("try again in {delay}", { delay: `${Math.max(1, Math.round(retryAfter))} s` }) : t("try again later");
+    text = fill(template, { name: name || t("the recipient"), when });
+  }
+  return `${text} (${code})`;
 }
 
 /** The language for a browser list such as navigator.languages: the first one spoken
@@ -77,21 +92,18 @@ function translatePage() {
 
 /** Speak ``language`` from now on: load its catalogue, then redraw. */
 async function useLanguage(language) {
-  let messages = {};
-  let plural = "n != 1";
-  if (language !== "en") {
-    try {
-      const response = await fetch(`i18n/${language}.json`, { cache: "no-cache" });
-      const catalogue = await response.json();
-      messages = catalogue.messages || {};
-      plural = catalogue.plural;
-    } catch {
-      language = "en";  // no catalogue: English rather than half a language
-    }
+  let catalogue = {};
+  try {
+    const response = await fetch(`i18n/${language}.json`, { cache: "no-cache" });
+    catalogue = await response.json();
+  } catch {
+    language = "en";  // no catalogue: English rather than half a language
   }
   i18n.language = language;
-  i18n.messages = messages;
-  i18n.plural = PLURAL_RULES[plural] || PLURAL_RULES["n != 1"];
+  i18n.messages = (language !== "en" && catalogue.messages) || {};
+  i18n.plural = PLURAL_RULES[catalogue.plural] || PLURAL_RULES["n != 1"];
+  i18n.errors = catalogue.errors || {};
+  i18n.needsName = catalogue.needs_name || [];
   $("lang-switch").value = language;
   translatePage();
   render(shell.chat);
@@ -402,17 +414,20 @@ const HANDLERS = {
       if (item) {
         item.state = "failed";
         item.error = message;
+        item.errorCode = frame.code;  // the view explains it in the page's language
         return;
       }
     }
     if (request && request.kind === "hello") {
       // Reconnecting before the server noticed our old connection is gone: try again.
-      out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry" : { code: frame.code, message };
+      out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry"
+        : { code: frame.code, message: explainError(frame.code, message, null, frame.retry_after) };
       return;
     }
     if (request && request.item) {
       request.item.state = "failed";
       request.item.error = message;
+      request.item.errorCode = frame.code;
       return;
     }
     if (request && request.kind === "history") {
@@ -420,9 +435,10 @@ const HANDLERS = {
       return;
     }
     if (request) return;
-    chat.notice = message;
-    notice(chat, chat.active, t("Server: {message}", { message }), nowSeconds(), true);
-    out.announce.push(t("Server: {message}", { message }));
+    const explained = explainError(frame.code, message, null, frame.retry_after);
+    chat.notice = explained;
+    notice(chat, chat.active, t("Server: {message}", { message: explained }), nowSeconds(), true);
+    out.announce.push(t("Server: {message}", { message: explained }));
   },
 
   dm(chat, frame, out) {
@@ -666,7 +682,9 @@ function updateItem(item) {
     view.elements.set(item, node);
   }
   if (item.kind !== "message" || item.dir !== "out") return;
-  if (node.dataset.state === item.state && node.dataset.error === item.error) return;
+  if (node.dataset.state === item.state && node.dataset.error === item.error
+      && node.dataset.lang === i18n.language) return;
+  node.dataset.lang = i18n.language;
   node.dataset.state = item.state;
   node.dataset.error = item.error || "";
   if (item.msgId != null) node.dataset.msgId = String(item.msgId);
@@ -674,7 +692,8 @@ function updateItem(item) {
   let label = item.to === null && item.state === "failed" ? t("Not sent")
     : STATE_LABELS[item.state] ? t(STATE_LABELS[item.state]) : item.state;  // i18n: listed below STATE_LABELS
   if (item.to === null && item.state === "queued") label = t("Queued");
-  status.textContent = item.error ? `${label}: ${item.error}` : label;
+  const why = item.error && item.errorCode ? explainError(item.errorCode, item.error, item.to) : item.error;
+  status.textContent = why ? `${label}: ${why}` : label;
 }
 
 function messageElement(item) {
