@@ -62,7 +62,8 @@ def client_options(options: dict[str, object]) -> dict[str, object]:
     known = _parameters(ChatClient)
     unknown = [key for key, value in options.items() if key not in known and value]
     if unknown:
-        raise Unsupported(f"This version of the chat client library has no option {', '.join(unknown)}.")
+        raise Unsupported(_("This version of the chat client library has no option {options}.").format(
+            options=", ".join(unknown)))
     return {key: value for key, value in options.items() if key in known}
 
 
@@ -79,12 +80,12 @@ def log_in(name: str, host: str, port: int, on_event: Callable[[object], object]
     extra: dict[str, object] = client_options(dict(options or {}))
     if password or register:
         if where is None:
-            raise Unsupported("This version of the chat client library cannot log in with a password yet. "
-                              "Leave the password empty to log in as a guest.")
+            raise Unsupported(_("This version of the chat client library cannot log in with a password yet. "
+                                "Leave the password empty to log in as a guest."))
         extra["password"] = password
         if register:
             if not can_register():
-                raise Unsupported("This version of the chat client library cannot claim a name yet.")
+                raise Unsupported(_("This version of the chat client library cannot claim a name yet."))
             extra["register"] = True
     if where == "init":
         client = ChatClient(name, host, port, on_event=on_event, **extra)
