@@ -14,6 +14,7 @@ import argparse
 import sys
 
 import const
+import i18n
 from client.auth import PASSWORD_ENV, PasswordError, script_password
 from client.exitcodes import ExitCode
 
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds to wait for the acknowledgement with --send, for answers to "
                              "/who and /whois, and for pending messages when a piped input ends "
                              f"(default {const.SEND_TIMEOUT:g})")
+    parser.add_argument("--lang", metavar="LANG",
+                        help=f"language of the interface: {', '.join(i18n.available())} (default: from LANGUAGE, "
+                             f"LC_ALL, LC_MESSAGES or LANG, else {const.LANGUAGE_DEFAULT})")
     parser.add_argument("--gui", action="store_true",
                         help="open the chat window (tkinter) instead of the terminal client")
     account = parser.add_argument_group(
@@ -83,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        i18n.use(i18n.choose(args.lang))
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.password is not None:
         parser.error(f"passwords are not accepted on the command line (other users can see it): "
                      f"set {PASSWORD_ENV} or use --password-file FILE")

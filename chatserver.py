@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 import const
+import i18n
+from i18n import _
 from server import ChatServer, ServerConfig
 from server.console import watch_console
 from server.lockfile import DataDirInUse
@@ -54,12 +56,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"requests per second from one IP address (default {const.RATE_PER_ADDRESS:g})")
     parser.add_argument("--rate-per-connection", type=float, metavar="N", default=const.RATE_PER_CONNECTION,
                         help=f"requests per second from one connection (default {const.RATE_PER_CONNECTION:g})")
+    parser.add_argument("--lang", metavar="LANG",
+                        help=f"language of the console: {', '.join(i18n.available())} (default: from LANGUAGE, "
+                             f"LC_ALL, LC_MESSAGES or LANG, else {const.LANGUAGE_DEFAULT}); the log stays English")
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("--verbose", "-v", action="store_true", help="log every frame-level detail")
     noise.add_argument("--quiet", "-q", action="store_true", help="log only warnings and errors")
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
+    try:
+        args.lang = i18n.choose(args.lang)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -105,8 +114,8 @@ async def serve(config: ServerConfig) -> None:
             pass
 
     def who() -> None:
-        users = ", ".join(r.name for r in server.relay.registry.online()) or "nobody"
-        print(f"online: {users}", file=sys.stderr, flush=True)
+        users = ", ".join(r.name for r in server.relay.registry.online()) or _("nobody")
+        print(_("online: {users}").format(users=users), file=sys.stderr, flush=True)
 
     watch_console(loop, stop.set, who)
     await stop.wait()
@@ -116,6 +125,7 @@ async def serve(config: ServerConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    i18n.use(args.lang)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     for path in (args.tls_cert, args.tls_key):

@@ -108,3 +108,8 @@ BYTES_BURST_PER_CONNECTION = 64 * 1024
 # Server: certificate chain and private key files (PEM) turn TLS on; None leaves it off.
 TLS_CERT = None
 TLS_KEY = None
+
+# --- Language ---------------------------------------------------------------------------
+# The language of the clients and the server console when neither --lang nor the
+# environment (LANGUAGE, LC_ALL, LC_MESSAGES, LANG) names one: "en" or "pt_BR".
+LANGUAGE_DEFAULT = "en"

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 
 import const
+from i18n import _
 from protocol import ErrorCode, Welcome
 
 from .display import explain_error
@@ -56,11 +57,12 @@ def read_password_file(path: str) -> str:
         with open(path, encoding="utf-8") as file:
             line = file.readline()
     except (OSError, UnicodeDecodeError) as exc:
-        raise PasswordError(f"cannot read the password file {path!r}: "
-                            f"{getattr(exc, 'strerror', None) or exc}") from None
+        raise PasswordError(_("cannot read the password file {path}: {why}").format(
+            path=repr(path), why=getattr(exc, "strerror", None) or exc)) from None
     password = line.rstrip("\r\n")
     if not password:
-        raise PasswordError(f"the password file {path!r} is empty (the password is its first line)")
+        raise PasswordError(_("the password file {path} is empty (the password is its first line)").format(
+            path=repr(path)))
     return password
 
 
@@ -75,11 +77,12 @@ def script_password(password_file: str | None, environ: Mapping[str, str] | None
 def ask_new_password(name: str, ask: Ask = ask_password) -> str:
     """Ask twice for a new password for ``name``; PasswordError if they differ or it is
     too short (the server would refuse it)."""
-    first = ask(f"new password for {name} (at least {const.MIN_PASSWORD_LENGTH} characters): ")
+    first = ask(_("new password for {name} (at least {n} characters): ").format(
+        name=name, n=const.MIN_PASSWORD_LENGTH))
     if len(first) < const.MIN_PASSWORD_LENGTH:
-        raise PasswordError(f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
-    if ask("the same password again: ") != first:
-        raise PasswordError("the two passwords differ; nothing was registered")
+        raise PasswordError(_("a password needs at least {n} characters").format(n=const.MIN_PASSWORD_LENGTH))
+    if ask(_("the same password again: ")) != first:
+        raise PasswordError(_("the two passwords differ; nothing was registered"))
     return first
 
 
@@ -107,14 +110,25 @@ def log_in(client: ChatClient, ask: Ask | None, tell: Callable[[str], None],
             if exc.code not in (ErrorCode.AUTH_REQUIRED, ErrorCode.BAD_PASSWORD) or prompts >= MAX_PROMPTS:
                 raise
             if exc.code == ErrorCode.BAD_PASSWORD:
-                tell("wrong password; try again")
-            client.password = ask(f"password for {client.name}: ")
+                tell(_("wrong password; try again"))
+            client.password = ask(_("password for {name}: ").format(name=client.name))
             prompts += 1
+
+
+def error_line(text: str) -> str:
+    """``error: TEXT``, the form of every failure the front ends print on stderr."""
+    return _("error: {why}").format(why=text)
+
+
+def needs_password_text() -> str:
+    """Why ``--register`` cannot go on without a terminal to ask the password in."""
+    return _("--register needs a password: run it in a terminal, or set {variable} or use "
+             "--password-file FILE").format(variable=PASSWORD_ENV)
 
 
 def refusal_line(exc: LoginRefused, scripted: bool) -> str:
     """The ``error: ...`` line for a refused login, with a hint for scripts."""
-    line = f"error: login refused: {explain_error(exc.code, exc.message, retry_after=exc.retry_after)}"
+    line = _("login refused: {why}").format(why=explain_error(exc.code, exc.message, retry_after=exc.retry_after))
     if exc.code == ErrorCode.AUTH_REQUIRED and scripted:
-        line += f"; set {PASSWORD_ENV} or use --password-file FILE"
-    return line
+        line += _("; set {variable} or use --password-file FILE").format(variable=PASSWORD_ENV)
+    return error_line(line)

@@ -13,20 +13,27 @@ it. The grammar::
     /block NAME      stop receiving messages from NAME; /unblock NAME undoes it
     /register        claim the current name with a password (asked twice, not echoed)
     /help  (/?)      the list of commands
-    /quit  (/sair, /exit)   leave
+    /quit  (/exit)   leave
     //TEXT, @@TEXT   send "/TEXT" or "@TEXT" as a plain line (the prefix doubled escapes it)
     anything else    a plain line: sent to the current target
     blank line       nothing
 
-Command words are case-insensitive. Names are checked with ``registry.validate_name`` so a
+Every command word has a Portuguese name too (``/ajuda``, ``/quem``, ``/para NOME``,
+``/todos``, ``/historico`` or ``/histórico``, ``/bloquear``, ``/desbloquear``,
+``/registrar``, ``/sair``...): :data:`COMMAND_WORDS` is the one table of them, and
+:func:`help_lines` lists the names of the language in use first. Command words are
+case-insensitive. Names are checked with ``registry.validate_name`` so a
 typo is reported before anything is sent.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
+import i18n
+from i18n import N_, _
 from registry import InvalidName, validate_name
 
 
@@ -107,20 +114,69 @@ Command = (SendText | SetTarget | ShowWho | ShowWhois | ShowHistory | SetBlocked
 HISTORY_DEFAULT = 20
 HISTORY_MAX = 10_000
 
-HELP = (
-    "@NAME TEXT      send TEXT to NAME only",
-    "/to NAME        send plain lines to NAME from now on",
-    "/all            send plain lines to the room again",
-    "/who            who is online",
-    "/whois NAME     where NAME is connected from",
-    "/history NAME [N]  the last N (default 20) messages with NAME",
-    "/block NAME     stop receiving messages from NAME (/unblock NAME)",
-    "/register       claim your name with a password",
-    "/quit           leave (also /sair, Ctrl-D, Ctrl-C)",
-    "//TEXT  @@TEXT  send a line that starts with / or @",
+# Every command word, by its English name: the names it has in each language (the first
+# of a language is the one /help shows). Any name works whatever the language in use.
+COMMAND_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "to": {"en": ("to",), "pt_BR": ("para",)},
+    "all": {"en": ("all", "room"), "pt_BR": ("todos", "sala")},
+    "who": {"en": ("who",), "pt_BR": ("quem",)},
+    "whois": {"en": ("whois",), "pt_BR": ("onde",)},
+    "history": {"en": ("history",), "pt_BR": ("historico", "histórico")},
+    "block": {"en": ("block",), "pt_BR": ("bloquear",)},
+    "unblock": {"en": ("unblock",), "pt_BR": ("desbloquear",)},
+    "register": {"en": ("register",), "pt_BR": ("registrar",)},
+    "help": {"en": ("help", "?"), "pt_BR": ("ajuda",)},
+    "quit": {"en": ("quit", "exit"), "pt_BR": ("sair",)},
+}
+# Typed word (lower case, NFC) -> English name.
+_WORDS = {name: word for word, names in COMMAND_WORDS.items() for group in names.values() for name in group}
+
+
+def command_names(word: str, language: str | None = None) -> tuple[str, ...]:
+    """The names of command ``word`` (its English name), those of ``language`` (default:
+    the one in use) first, then English, then any other."""
+    names = COMMAND_WORDS[word]
+    lang = i18n.current() if language is None else language
+    order = [lang, "en", *sorted(names)]
+    seen: list[str] = []
+    for key in order:
+        seen.extend(name for name in names.get(key, ()) if name not in seen)
+    return tuple(seen)
+
+
+# The /help list: command word (None: not a command), its arguments, what it does.
+_HELP = (
+    (None, N_("@NAME TEXT"), N_("send TEXT to NAME only")),
+    ("to", N_("NAME"), N_("send plain lines to NAME from now on")),
+    ("all", "", N_("send plain lines to the room again")),
+    ("who", "", N_("who is online")),
+    ("whois", N_("NAME"), N_("where NAME is connected from")),
+    ("history", N_("NAME [N]"), N_("the last N (default 20) messages with NAME")),
+    ("block", N_("NAME"), N_("stop receiving messages from NAME")),
+    ("unblock", N_("NAME"), N_("receive messages from NAME again")),
+    ("register", "", N_("claim your name with a password")),
+    ("help", "", N_("this list")),
+    ("quit", "", N_("leave (Ctrl-D and Ctrl-C too)")),
+    (None, N_("//TEXT  @@TEXT"), N_("send a line that starts with / or @")),
 )
 
-_QUIT_WORDS = frozenset({"quit", "sair", "exit"})
+
+def help_lines() -> list[str]:
+    """The answer to /help in the language in use: one line per command, its name in
+    that language first, the other names in brackets."""
+    rows = []
+    for word, arguments, what in _HELP:
+        if word is None:
+            head, others = _(arguments), ""
+        else:
+            names = command_names(word)
+            head = f"/{names[0]} {_(arguments) if arguments else ''}".rstrip()
+            others = " (" + ", ".join(f"/{name}" for name in names[1:]) + ")" if names[1:] else ""
+        rows.append((head, f"{_(what)}{others}"))
+    width = max(len(head) for head, _what in rows)
+    return [f"{head:<{width}}  {what}" for head, what in rows]
+
+
 # "@" name, then whitespace, then the text (which may be empty; checked by the caller).
 _ADDRESSED = re.compile(r"@(\S*)\s*(.*)", re.DOTALL)
 
@@ -129,12 +185,12 @@ def _check_name(raw: str, usage: str) -> str | Mistake:
     """Return the name in ``raw`` (a leading ``@`` allowed) or a Mistake saying what is wrong."""
     name = raw[1:] if raw.startswith("@") else raw
     if not name:
-        return Mistake(f"usage: {usage}")
+        return Mistake(_("usage: {usage}").format(usage=usage))
     try:
         return validate_name(name)
     except InvalidName as exc:
         # Shown with repr() so control characters in the typo are visible, not executed.
-        return Mistake(f"{name!r} is not a valid name: {exc}")
+        return Mistake(_("{name} is not a valid name: {why}").format(name=repr(name), why=exc))
 
 
 def parse_command(line: str, target: str | None = None) -> Command:
@@ -149,58 +205,66 @@ def parse_command(line: str, target: str | None = None) -> Command:
         return _plain(line[1:], target)
     if line.startswith("@"):
         head, text = _ADDRESSED.fullmatch(line).groups()
-        checked = _check_name(head.rstrip(":,"), "@NAME TEXT")
+        checked = _check_name(head.rstrip(":,"), _("@NAME TEXT"))
         if isinstance(checked, Mistake):
             return checked
         if not text.strip():
-            return Mistake(f"nothing to send to {checked}: type @{checked} TEXT (or /to {checked})")
+            return Mistake(_("nothing to send to {name}: type @{name} TEXT (or /{to} {name})").format(
+                name=checked, to=command_names("to")[0]))
         return SendText(checked, text)
     if line.startswith("/"):
         parts = line[1:].split()
         # "/ text" or a lone "/" is no command word; it falls through to "unknown".
-        word = parts[0].lower() if parts and not line[1].isspace() else ""
+        typed = unicodedata.normalize("NFC", parts[0].lower()) if parts and not line[1].isspace() else ""
+        word = _WORDS.get(typed, "")
         args = parts[1:]
         if word == "to":
             if len(args) != 1:
-                return Mistake("usage: /to NAME (then plain lines go to NAME; /all goes back to the room)")
-            checked = _check_name(args[0], "/to NAME")
+                return Mistake(_("usage: /{to} NAME (then plain lines go to NAME; /{all} goes back to the room)").format(
+                    to=typed, all=command_names("all")[0]))
+            checked = _check_name(args[0], _("/{command} NAME").format(command=typed))
             return checked if isinstance(checked, Mistake) else SetTarget(checked)
-        if word in ("all", "room"):
-            return SetTarget(None) if not args else Mistake(f"usage: /{word} (it takes no arguments)")
+        if word == "all":
+            return SetTarget(None) if not args else Mistake(_("usage: /{command} (it takes no arguments)").format(
+                command=typed))
         if word == "who":
-            return ShowWho() if not args else Mistake("usage: /who (it takes no arguments; see /whois NAME)")
+            return ShowWho() if not args else Mistake(
+                _("usage: /{command} (it takes no arguments; see /{whois} NAME)").format(
+                    command=typed, whois=command_names("whois")[0]))
         if word == "whois":
             if len(args) != 1:
-                return Mistake("usage: /whois NAME")
-            checked = _check_name(args[0], "/whois NAME")
+                return Mistake(_("usage: {usage}").format(usage=_("/{command} NAME").format(command=typed)))
+            checked = _check_name(args[0], _("/{command} NAME").format(command=typed))
             return checked if isinstance(checked, Mistake) else ShowWhois(checked)
         if word == "history":
-            return _history(args)
+            return _history(args, typed)
         if word in ("block", "unblock"):
             if len(args) != 1:
-                return Mistake(f"usage: /{word} NAME")
-            checked = _check_name(args[0], f"/{word} NAME")
+                return Mistake(_("usage: {usage}").format(usage=_("/{command} NAME").format(command=typed)))
+            checked = _check_name(args[0], _("/{command} NAME").format(command=typed))
             return checked if isinstance(checked, Mistake) else SetBlocked(checked, word == "block")
         if word == "register":
             if args:
                 # Never take a password from the line: it would show on screen and in history.
-                return Mistake("usage: /register (alone: the password is asked without echo)")
+                return Mistake(_("usage: /{command} (alone: the password is asked without echo)").format(command=typed))
             return ClaimName()
-        if word in ("help", "?"):
+        if word == "help":
             return ShowHelp()
-        if word in _QUIT_WORDS:
+        if word == "quit":
             return Quit()
         shown = line.split()[0] if not line[1:2].isspace() else "/"
-        return Mistake(f"unknown command {shown[:40]!r}: type /help for the list "
-                       "(start the line with // to send a text that begins with /)")
+        return Mistake(_("unknown command {command}: type /{help} for the list "
+                         "(start the line with // to send a text that begins with /)").format(
+            command=repr(shown[:40]), help=command_names("help")[0]))
     return _plain(line, target)
 
 
-def _history(args: list[str]) -> ShowHistory | Mistake:
-    usage = f"usage: /history NAME [N] (N from 1 to {HISTORY_MAX}, default {HISTORY_DEFAULT})"
+def _history(args: list[str], typed: str = "history") -> ShowHistory | Mistake:
+    usage = _("usage: /{command} NAME [N] (N from 1 to {most}, default {default})").format(
+        command=typed, most=HISTORY_MAX, default=HISTORY_DEFAULT)
     if not 1 <= len(args) <= 2:
         return Mistake(usage)
-    checked = _check_name(args[0], "/history NAME [N]")
+    checked = _check_name(args[0], _("/{command} NAME [N]").format(command=typed))
     if isinstance(checked, Mistake):
         return checked
     if len(args) == 1:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import time
 import unicodedata
 
+from i18n import N_, _, ngettext
+
 # Characters with a short conventional escape.
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Format characters that are needed to write some languages correctly and are harmless.
@@ -82,59 +84,71 @@ def format_clock(timestamp: float | None) -> str:
 def format_when(timestamp: float | None, now: float | None = None) -> str:
     """Local ``HH:MM`` if ``timestamp`` is today (relative to ``now``), else ``YYYY-MM-DD HH:MM``."""
     if timestamp is None:
-        return "an unknown time"
+        return _("an unknown time")
     try:
         then = time.localtime(timestamp)
         today = time.localtime(time.time() if now is None else now)
     except (OverflowError, OSError, ValueError, TypeError):
-        return "an unknown time"
+        return _("an unknown time")
     if (then.tm_year, then.tm_yday) == (today.tm_year, today.tm_yday):
         return time.strftime("%H:%M", then)
     return time.strftime("%Y-%m-%d %H:%M", then)
 
 
+# What each well-known error code means, for people: the one table every client uses (the
+# web page gets it, translated, in webclient/i18n/LANG.json). {name} is the recipient,
+# {when} says when to try again. Shown through _().
+ERROR_TEXTS = {
+    "unknown_recipient": N_("nobody called {name} has ever logged in here"),
+    "recipient_disconnected": N_("{name} disconnected before receiving it"),
+    "recipient_busy": N_("{name} has too many messages waiting; try again later"),
+    "expired": N_("{name} did not log in to receive it before it expired"),
+    "bad_password": N_("wrong password"),
+    "auth_required": N_("this name is registered: it needs its password"),
+    "accounts_required": N_("this server only admits registered names: claim yours with --register"),
+    "rate_limited": N_("too many attempts; {when}"),
+    "unavailable": N_("the server cannot store anything right now (its disk is full or failing), "
+                      "so nothing was done; {when}"),
+    "account_exists": N_("this name is already registered"),
+    "queue_full": N_("too many messages are waiting for the connection to come back"),
+}
+# Codes whose sentence is about a named recipient only: without the name, the server's words.
+NEEDS_NAME = frozenset({"unknown_recipient"})
+
+
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None) -> str:
     """One line for the user saying why a request failed, ending with ``(code)``.
 
-    Well-known codes get a sentence that names the recipient (or says when to try again,
-    from ``retry_after``); others show the server's own message. Everything that came from
-    the network is sanitised.
+    Well-known codes get a sentence, in the language in use, that names the recipient
+    (or says when to try again, from ``retry_after``); others show the server's own
+    message (English: the server does not know the reader's language). The code stays as
+    it is on the wire. Everything that came from the network is sanitised. This table is
+    the one place where clients turn an error code into words.
     """
-    who = sanitize(to) if to else "the recipient"
-    when = f"try again in {format_delay(retry_after)}" if retry_after is not None else "try again later"
-    known = {
-        "unknown_recipient": f"nobody called {who} has ever logged in here" if to else "",
-        "recipient_disconnected": f"{who} disconnected before receiving it",
-        "recipient_busy": f"{who} has too many messages waiting; try again later",
-        "expired": f"{who} did not log in to receive it before it expired",
-        "bad_password": "wrong password",
-        "auth_required": "this name is registered: it needs its password",
-        "accounts_required": "this server only admits registered names: claim yours with --register",
-        "rate_limited": f"too many attempts; {when}",
-        "unavailable": f"the server cannot store anything right now (its disk is full or failing), "
-                       f"so nothing was done; {when}",
-        "account_exists": "this name is already registered",
-        "connection_lost": sanitize(message),
-        "queue_full": "too many messages are waiting for the connection to come back",
-    }
-    text = known.get(code) or sanitize(message) or "no explanation given"
+    template = ERROR_TEXTS.get(code)
+    if template is None or (code in NEEDS_NAME and not to):
+        text = sanitize(message) or _("no explanation given")
+    else:
+        when = _("try again in {delay}").format(delay=format_delay(retry_after)) if retry_after is not None \
+            else _("try again later")
+        text = _(template).format(name=sanitize(to) if to else _("the recipient"), when=when)
     return f"{text} ({sanitize(code)})"
 
 
 def describe_skipped(count: int) -> str:
     """The words for a ``skipped`` notice: room messages the server did not send us."""
-    if count == 1:
-        return "1 room message was skipped because your connection is slow"
-    return f"{count} room messages were skipped because your connection is slow"
+    return ngettext("{n} room message was skipped because your connection is slow",
+                    "{n} room messages were skipped because your connection is slow", count).format(n=count)
 
 
 def format_delay(seconds: float | None) -> str:
     """``0.5 s``, ``12 s``, ``3 min 20 s``: a wait, for people."""
     if seconds is None or seconds != seconds or seconds < 0:
-        return "a moment"
+        return _("a moment")
     if seconds < 10:
         return f"{seconds:.1f} s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     minutes, rest = divmod(int(seconds + 0.5), 60)
-    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    return _("{minutes} min {seconds} s").format(minutes=minutes, seconds=rest) if rest \
+        else _("{minutes} min").format(minutes=minutes)

@@ -36,6 +36,7 @@ import time
 from typing import Any, TextIO
 
 import const
+from i18n import _
 from protocol import Delivered, DirectMessage, ErrorCode, Event
 
 from . import auth
@@ -68,24 +69,24 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
 
     def on_event(event: Event) -> None:
         if isinstance(event, DirectMessage):
-            say(out, f"[{format_clock(event.sent_at)}] {sanitize(event.sender)} → you: {sanitize(event.text)}")
+            say(out, _("[{clock}] {name} → you: {text}").format(clock=format_clock(event.sent_at),
+                                                                 name=sanitize(event.sender), text=sanitize(event.text)))
         elif isinstance(event, Delivered):  # a message an earlier run sent
-            say(out, f"✓ delivered: message {event.msg_id}")
+            say(out, _("✓ delivered: message {id}").format(id=event.msg_id))
 
     client = ChatClient(name, host, port, on_event=on_event, password=password, register=register,
                         **client_options)
     try:
         if register and client.password is None:
             if not prompt_passwords:
-                raise auth.PasswordError(f"--register needs a password: run it in a terminal, or set "
-                                         f"{auth.PASSWORD_ENV} or use --password-file FILE")
+                raise auth.PasswordError(auth.needs_password_text())
             client.password = auth.ask_new_password(name)
         # A login whose connection is cut on the way is tried again, within the timeout.
         deadline = time.monotonic() + timeout
-        auth.log_in(client, auth.ask_password if prompt_passwords else None, lambda line: say(err, f"error: {line}"),
+        auth.log_in(client, auth.ask_password if prompt_passwords else None, lambda line: say(err, auth.error_line(line)),
                     retry_until=deadline)
     except ServerUnreachable as exc:
-        say(err, f"error: {sanitize(str(exc))}")
+        say(err, auth.error_line(sanitize(str(exc))))
         return ExitCode.NO_SERVER
     except LoginRefused as exc:
         say(err, auth.refusal_line(exc, scripted=not prompt_passwords))
@@ -93,10 +94,10 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
             return ExitCode.UNAVAILABLE
         return ExitCode.AUTH_FAILED if exc.code in auth.AUTH_CODES else ExitCode.LOGIN_REFUSED
     except auth.PasswordError as exc:
-        say(err, f"error: {exc}")
+        say(err, auth.error_line(str(exc)))
         return ExitCode.AUTH_FAILED
     except EOFError:
-        say(err, "error: no password given")
+        say(err, auth.error_line(_("no password given")))
         return ExitCode.AUTH_FAILED
     shown_to = sanitize(to)
     try:
@@ -108,26 +109,30 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
     finally:
         client.close()
     if state == DELIVERED:
-        say(out, f"delivered to {shown_to} (msg {msg_id})")
+        say(out, _("delivered to {name} (msg {id})").format(name=shown_to, id=msg_id))
         return ExitCode.OK
     if state == QUEUED:
-        say(out, f"queued for {shown_to} (msg {msg_id}): {shown_to} is offline; "
-                 "it will be delivered when they log in")
+        say(out, _("queued for {name} (msg {id}): {name} is offline; it will be delivered when they log in").format(
+            name=shown_to, id=msg_id))
         return ExitCode.OK
     if state == FAILED:
         code, reason = error or ("unknown", "")
         if code in _CONNECTION_CODES:
-            say(err, f"error: the connection to the server was lost: {sanitize(reason)}")
+            say(err, auth.error_line(_("the connection to the server was lost: {why}").format(why=sanitize(reason))))
             return ExitCode.NO_SERVER
-        say(err, f"error: not delivered to {shown_to} — {explain_error(code, reason, to)}")
+        say(err, auth.error_line(_("not delivered to {name} — {why}").format(
+            name=shown_to, why=explain_error(code, reason, to))))
         return ExitCode.UNAVAILABLE if code == ErrorCode.UNAVAILABLE else ExitCode.REFUSED
     if state == SENT:
-        say(err, f"error: no delivery confirmation from {shown_to} within {timeout:g} s "
-                 f"(the server accepted it as msg {msg_id}; it may still be delivered)")
+        say(err, auth.error_line(_("no delivery confirmation from {name} within {seconds} s "
+                                   "(the server accepted it as msg {id}; it may still be delivered)").format(
+            name=shown_to, seconds=f"{timeout:g}", id=msg_id)))
     elif reconnecting:
-        say(err, f"error: the connection to the server was lost ({sanitize(why)}) and not restored within "
-                 f"{timeout:g} s; the message may not have been sent")
+        say(err, auth.error_line(_("the connection to the server was lost ({why}) and not restored within "
+                                   "{seconds} s; the message may not have been sent").format(
+            why=sanitize(why), seconds=f"{timeout:g}")))
         return ExitCode.NO_SERVER
     else:
-        say(err, f"error: the server did not accept the message within {timeout:g} s")
+        say(err, auth.error_line(_("the server did not accept the message within {seconds} s").format(
+            seconds=f"{timeout:g}")))
     return ExitCode.TIMEOUT

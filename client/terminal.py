@@ -100,11 +100,11 @@ from protocol import (
     UserLeft,
     UserList,
 )
+from i18n import N_, _, ngettext
 from registry import canonical
 
 from . import auth
 from .commands import (
-    HELP,
     Blank,
     ClaimName,
     Command,
@@ -117,6 +117,8 @@ from .commands import (
     ShowHistory,
     ShowWho,
     ShowWhois,
+    command_names,
+    help_lines,
     parse_command,
 )
 from .display import describe_skipped, explain_error, format_clock, format_when, preview, sanitize
@@ -134,71 +136,86 @@ _WAKE_RETRY = 0.05
 
 def prompt_for(target: str | None) -> str:
     """The interactive prompt: where plain lines go."""
-    return "[room]> " if target is None else f"[@{sanitize(target)}]> "
+    return _("[room]> ") if target is None else f"[@{sanitize(target)}]> "
 
 
 def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str] | None) -> str | None:
     """The status line for ``message`` having reached ``state`` (None: nothing to show)."""
-    where = "to the room" if message.to is None else f"to {sanitize(message.to)}"
+    room = message.to is None
+    name = "" if room else sanitize(message.to)
     text = preview(message.text)
     if state == SENT:
-        return f"✓ sent {where}: {text}"
-    if state == QUEUED:
-        who = sanitize(message.to)
-        return f"✓ queued for {who}: {text} ({who} is offline; it will be delivered when they log in)"
-    if state == DELIVERED:
-        return f"✓ delivered {where}: {text}"
-    if state == FAILED:
+        line = _("✓ sent to the room: {text}") if room else _("✓ sent to {name}: {text}")
+    elif state == QUEUED:
+        line = _("✓ queued for {name}: {text} ({name} is offline; it will be delivered when they log in)")
+    elif state == DELIVERED:
+        line = _("✓ delivered to the room: {text}") if room else _("✓ delivered to {name}: {text}")
+    elif state == FAILED:
         code, reason = error or ("unknown", "")
-        verb = "not sent" if message.to is None else "not delivered"
-        return f"✗ {verb} {where}: {text} — {explain_error(code, reason, message.to)}"
-    return None
+        line = _("✗ not sent to the room: {text} — {why}") if room else _("✗ not delivered to {name}: {text} — {why}")
+        return line.format(name=name, text=text, why=explain_error(code, reason, message.to))
+    else:
+        return None
+    return line.format(name=name, text=text)
 
 
 def format_users(users: Sequence[Presence]) -> str:
     """The answer to /who on one line."""
     if not users:
-        return "* nobody is online"
-    listed = ", ".join(f"{sanitize(p.name)} (since {format_when(p.since)})" for p in users)
-    return f"* online ({len(users)}): {listed}"
+        return _("* nobody is online")
+    listed = ", ".join(_("{name} (since {when})").format(name=sanitize(p.name), when=format_when(p.since))
+                       for p in users)
+    return _("* online ({count}): {users}").format(count=len(users), users=listed)
 
 
 def format_lookup(result: LookupResult) -> str:
     """The answer to /whois on one line."""
     name = sanitize(result.name)
     if result.status == "online":
-        host = sanitize(result.address) if result.address else "an unknown address"
+        host = sanitize(result.address) if result.address else _("an unknown address")
         where = f"[{host}]" if ":" in host else host
         port = f":{result.port}" if result.port is not None else ""
-        return f"* {name} is online from {where}{port} since {format_when(result.since)}"
+        return _("* {name} is online from {address} since {when}").format(
+            name=name, address=f"{where}{port}", when=format_when(result.since))
     if result.status == "offline":
-        return f"* {name} is offline (messages to them wait for their next login)"
+        return _("* {name} is offline (messages to them wait for their next login)").format(name=name)
     if result.status == "unknown":
-        return f"* {name} is not online (nobody by that name has logged in here)"
+        return _("* {name} is not online (nobody by that name has logged in here)").format(name=name)
     return f"* {name}: {sanitize(result.status)}"
 
 
 def format_history(peer: str, entries: list[HistoryEntry], me: str) -> list[str]:
     """The answer to /history: a heading, then one line per message, oldest first."""
     if not entries:
-        return [f"* no messages with {sanitize(peer)}"]
+        return [_("* no messages with {name}").format(name=sanitize(peer))]
     mine, theirs = canonical(me), canonical(peer)
     # The peer's name as the server spells it, whatever case was typed.
     peer = next((name for e in entries for name in (e.sender, e.to) if canonical(name) == theirs), peer)
-    plural = "" if len(entries) == 1 else "s"
-    lines = [f"* history with {sanitize(peer)} ({len(entries)} message{plural}):"]
+    lines = [ngettext("* history with {name} ({n} message):", "* history with {name} ({n} messages):",
+                      len(entries)).format(name=sanitize(peer), n=len(entries))]
     for entry in entries:
-        sender = "you" if canonical(entry.sender) == mine else sanitize(entry.sender)
-        to = "you" if canonical(entry.to) == mine else sanitize(entry.to)
+        sender = _("you") if canonical(entry.sender) == mine else sanitize(entry.sender)
+        to = _("you") if canonical(entry.to) == mine else sanitize(entry.to)
         lines.append(f"  [{format_when(entry.sent_at)}] {sender} → {to}: {sanitize(entry.text)} "
-                     f"({sanitize(entry.state)})")
+                     f"({describe_state(entry.state)})")
     return lines
+
+
+# The states of a message in /history (wire values), in words.
+_STATES = {"sent": N_("sent"), "delivered": N_("delivered"), "queued": N_("queued"), "expired": N_("expired"),
+           "failed": N_("failed")}
+
+
+def describe_state(state: str) -> str:
+    """A message state from the server in words (an unknown one as it came, sanitised)."""
+    return _(_STATES[state]) if state in _STATES else sanitize(state)
 
 
 def describe_reconnecting(event: Reconnecting) -> str:
     """The line for a reconnection attempt about to be made."""
     why = f": {sanitize(event.reason)}" if event.reason else ""
-    return f"! connection lost; reconnecting in {event.delay:.1f} s (attempt {event.attempt}){why}"
+    return _("! connection lost; reconnecting in {delay} s (attempt {attempt}){why}").format(
+        delay=f"{event.delay:.1f}", attempt=event.attempt, why=why)
 
 
 def describe_event(event: Event, me: str) -> str | None:
@@ -208,38 +225,44 @@ def describe_event(event: Event, me: str) -> str | None:
     ConnectionClosed and Goodbye are handled by the caller (they end the session).
     """
     if isinstance(event, DirectMessage):
-        return f"[{format_clock(event.sent_at)}] {sanitize(event.sender)} → you: {sanitize(event.text)}"
+        return _("[{clock}] {name} → you: {text}").format(clock=format_clock(event.sent_at),
+                                                          name=sanitize(event.sender), text=sanitize(event.text))
     if isinstance(event, RoomMessage):
         if canonical(event.sender) == canonical(me):
             return None  # shown already as "✓ sent to the room"
-        return f"[{format_clock(event.sent_at)}] (room) {sanitize(event.sender)}: {sanitize(event.text)}"
+        return _("[{clock}] (room) {name}: {text}").format(clock=format_clock(event.sent_at),
+                                                           name=sanitize(event.sender), text=sanitize(event.text))
     if isinstance(event, MessageUpdate):
         return describe_status(event.message, event.state, event.error)
     if isinstance(event, RoomSkipped):
         return f"! {describe_skipped(event.room)}"
     if isinstance(event, UserJoined):
-        return None if canonical(event.name) == canonical(me) else f"* {sanitize(event.name)} joined"
+        return None if canonical(event.name) == canonical(me) else \
+            _("* {name} joined").format(name=sanitize(event.name))
     if isinstance(event, UserLeft):
         why = f" ({sanitize(event.reason)})" if event.reason else ""
-        return f"* {sanitize(event.name)} left{why}"
+        return _("* {name} left{why}").format(name=sanitize(event.name), why=why)
     if isinstance(event, Reconnecting):
         return describe_reconnecting(event)
     if isinstance(event, Reconnected):
-        again = "" if not event.resent else \
-            f"; {event.resent} message{'s' if event.resent != 1 else ''} sent again"
-        return f"! reconnected{again}"
+        if not event.resent:
+            return _("! reconnected")
+        return ngettext("! reconnected; {n} message sent again", "! reconnected; {n} messages sent again",
+                        event.resent).format(n=event.resent)
     if isinstance(event, Delivered):  # the outcome of a message sent by an earlier session
-        return f"✓ delivered: message {event.msg_id}"
+        return _("✓ delivered: message {id}").format(id=event.msg_id)
     if isinstance(event, ErrorReply) and event.code == ErrorCode.EXPIRED:
-        return f"✗ not delivered: {sanitize(event.message) or 'a message expired'} (expired)"
+        return _("✗ not delivered: {why} (expired)").format(why=sanitize(event.message) or _("a message expired"))
     if isinstance(event, UserList):  # an answer that came after /who gave up waiting
         return format_users(event.users)
     if isinstance(event, LookupResult):
         return format_lookup(event)
     if isinstance(event, ErrorReply):
-        return f"! server error: {explain_error(event.code, event.message, retry_after=event.retry_after)}"
+        return _("! server error: {why}").format(
+            why=explain_error(event.code, event.message, retry_after=event.retry_after))
     if isinstance(event, FrameRejected):
-        return f"! ignored a malformed frame from the server: {explain_error(event.code, event.message)}"
+        return _("! ignored a malformed frame from the server: {why}").format(
+            why=explain_error(event.code, event.message))
     return None  # Accepted/Delivered nobody waits for, Ping, Pong...
 
 
@@ -315,32 +338,32 @@ class TerminalUI:
             try:
                 if self._register and self.client.password is None:
                     if not self._prompting:
-                        raise auth.PasswordError(f"--register needs a password: run it in a terminal, or set "
-                                                 f"{auth.PASSWORD_ENV} or use --password-file FILE")
+                        raise auth.PasswordError(auth.needs_password_text())
                     self.client.password = auth.ask_new_password(self._me)
                 # A first login cut on the way is retried like a later reconnection, until
                 # the user leaves (math.inf); each retry is said as reconnections are.
                 welcome = auth.log_in(self.client, auth.ask_password if self._prompting else None,
-                                      lambda line: self._complain(f"error: {line}"), retry_until=math.inf,
+                                      lambda line: self._complain(auth.error_line(line)), retry_until=math.inf,
                                       on_retry=lambda event: self._print_locked(describe_reconnecting(event),
                                                                                 redraw=False))
             except ServerUnreachable as exc:
-                self._complain(f"error: {sanitize(str(exc))}")
+                self._complain(auth.error_line(sanitize(str(exc))))
                 return ExitCode.NO_SERVER
             except LoginRefused as exc:
                 self._complain(auth.refusal_line(exc, scripted=not self._prompting))
                 return ExitCode.AUTH_FAILED if exc.code in auth.AUTH_CODES else ExitCode.LOGIN_REFUSED
             except auth.PasswordError as exc:
-                self._complain(f"error: {exc}")
+                self._complain(auth.error_line(str(exc)))
                 return ExitCode.AUTH_FAILED
             except EOFError:  # the password prompt got the end of the input
-                self._complain("error: no password given")
+                self._complain(auth.error_line(_("no password given")))
                 return ExitCode.AUTH_FAILED
             self._me = welcome.name
-            how = (" over TLS" if self.client.tls else "") + (" (registered)" if welcome.registered else "")
-            hint = "; type /help for the commands" if self._interactive else ""
-            self._print_locked(f"* connected to {sanitize(self.client.address)} as {sanitize(welcome.name)}"
-                               f"{how}{hint}", redraw=False)
+            how = (_(" over TLS") if self.client.tls else "") + (_(" (registered)") if welcome.registered else "")
+            hint = _("; type /{help} for the commands").format(help=command_names("help")[0]) \
+                if self._interactive else ""
+            self._print_locked(_("* connected to {address} as {name}").format(
+                address=sanitize(self.client.address), name=sanitize(welcome.name)) + f"{how}{hint}", redraw=False)
         return self._loop()
 
     def _loop(self) -> int:
@@ -389,22 +412,26 @@ class TerminalUI:
             self._send(command)
         elif isinstance(command, SetTarget):
             self._target = command.to
-            self._emit(f"* plain lines now go to {sanitize(command.to) if command.to else 'the room'}")
+            self._emit(_("* plain lines now go to {name}").format(name=sanitize(command.to)) if command.to
+                       else _("* plain lines now go to the room"))
         elif isinstance(command, ShowWho):
             try:
                 self._emit(format_users(self.client.who(self._timeout)))
             except ClientError as exc:
-                self._emit(f"! /who failed: {sanitize(str(exc))}")
+                self._emit(_("! /{command} failed: {why}").format(command=command_names("who")[0],
+                                                                  why=sanitize(str(exc))))
         elif isinstance(command, ShowWhois):
             try:
                 self._emit(format_lookup(self.client.lookup(command.name, self._timeout)))
             except ClientError as exc:
-                self._emit(f"! /whois failed: {sanitize(str(exc))}")
+                self._emit(_("! /{command} failed: {why}").format(command=command_names("whois")[0],
+                                                                  why=sanitize(str(exc))))
         elif isinstance(command, ShowHistory):
             try:
                 entries = self.client.history(command.peer, command.count, self._timeout)
             except ClientError as exc:
-                self._emit(f"! /history failed: {self._failure(exc)}")
+                self._emit(_("! /{command} failed: {why}").format(command=command_names("history")[0],
+                                                                  why=self._failure(exc)))
                 return
             for line in format_history(command.peer, entries, self._me):
                 self._emit(line)
@@ -413,7 +440,7 @@ class TerminalUI:
         elif isinstance(command, ClaimName):
             self._claim_name()
         elif isinstance(command, ShowHelp):
-            for line in HELP:
+            for line in help_lines():
                 self._emit(line)
 
     @staticmethod
@@ -427,15 +454,17 @@ class TerminalUI:
         try:
             (self.client.block if command.blocked else self.client.unblock)(command.name, self._timeout)
         except ClientError as exc:
-            self._emit(f"! /{'block' if command.blocked else 'unblock'} failed: {self._failure(exc)}")
+            self._emit(_("! /{command} failed: {why}").format(
+                command=command_names("block" if command.blocked else "unblock")[0], why=self._failure(exc)))
             return
-        self._emit(f"* blocked {name}: their messages will not reach you" if command.blocked
-                   else f"* unblocked {name}")
+        self._emit((_("* blocked {name}: their messages will not reach you") if command.blocked
+                    else _("* unblocked {name}")).format(name=name))
 
     def _claim_name(self) -> None:
         """/register: claim the current name with a new password (never typed on the line)."""
+        register = command_names("register")[0]
         if self.client.registered:
-            self._emit(f"! {sanitize(self._me)} is registered already")
+            self._emit(_("! {name} is registered already").format(name=sanitize(self._me)))
             return
         try:
             if self._script_password is not None:
@@ -443,20 +472,22 @@ class TerminalUI:
             elif self._prompting:
                 password = auth.ask_new_password(self._me)
             else:
-                self._emit(f"! /register needs a password typed without echo: run the client in a terminal, "
-                           f"or set {auth.PASSWORD_ENV} or use --password-file FILE")
+                self._emit(_("! /{command} needs a password typed without echo: run the client in a terminal, "
+                             "or set {variable} or use --password-file FILE").format(
+                    command=register, variable=auth.PASSWORD_ENV))
                 return
             self.client.register(password, self._timeout)
         except auth.PasswordError as exc:
-            self._emit(f"! /register: {sanitize(str(exc))}")
+            self._emit(f"! /{register}: {sanitize(str(exc))}")
             return
         except EOFError:
-            self._emit("! /register: no password given")
+            self._emit(f"! /{register}: " + _("no password given"))
             return
         except ClientError as exc:
-            self._emit(f"! /register failed: {self._failure(exc)}")
+            self._emit(_("! /{command} failed: {why}").format(command=register, why=self._failure(exc)))
             return
-        self._emit(f"* {sanitize(self._me)} is now registered: log in with its password from now on")
+        self._emit(_("* {name} is now registered: log in with its password from now on").format(
+            name=sanitize(self._me)))
 
     def _send(self, command: SendText) -> None:
         if command.to is None:
@@ -470,8 +501,9 @@ class TerminalUI:
                 self._emit(line)
             return
         if message.waiting:
-            where = "to the room" if message.to is None else f"to {sanitize(message.to)}"
-            self._emit(f"… not connected: will be sent {where} once reconnected: {preview(message.text)}")
+            line = _("… not connected: will be sent to the room once reconnected: {text}") if message.to is None \
+                else _("… not connected: will be sent to {name} once reconnected: {text}")
+            self._emit(line.format(name=sanitize(message.to), text=preview(message.text)))
         self._sent = [m for m in self._sent if not m.settled]
         self._sent.append(message)
 
@@ -506,9 +538,10 @@ class TerminalUI:
                 return
             self._lost = True
             if self._goodbye is not None:
-                line = f"! Disconnected by the server: {sanitize(self._goodbye) or 'no reason given'}"
+                line = _("! Disconnected by the server: {why}").format(
+                    why=sanitize(self._goodbye) or _("no reason given"))
             else:
-                line = f"! Connection to the server lost ({sanitize(self.client.close_reason)})"
+                line = _("! Connection to the server lost ({why})").format(why=sanitize(self.client.close_reason))
             self._print_locked(line, redraw=False)
         self._wake_main()
 

@@ -1,4 +1,4 @@
-"""The server's own terminal: ``/quit`` (or ``/sair``) stops it, ``/who`` lists users.
+"""The server's own terminal: ``/quit`` (or ``/sair``) stops it, ``/who`` (``/quem``) lists users.
 
 Standard input is read in a daemon thread because asyncio cannot watch a console portably;
 each command is handed to the event loop with ``call_soon_threadsafe``. When standard input
@@ -13,7 +13,10 @@ import sys
 import threading
 from collections.abc import Callable
 
+from i18n import _
+
 QUIT_COMMANDS = frozenset({"/quit", "/sair", "/exit"})
+WHO_COMMANDS = frozenset({"/who", "/quem"})
 
 
 def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
@@ -27,10 +30,10 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                 if command in QUIT_COMMANDS:
                     loop.call_soon_threadsafe(on_quit)
                     return
-                if command == "/who":
+                if command in WHO_COMMANDS:
                     loop.call_soon_threadsafe(on_who)
                 elif command:
-                    print("commands: /who, /quit (or /sair)", file=sys.stderr, flush=True)
+                    print(_("commands: /who (or /quem), /quit (or /sair)"), file=sys.stderr, flush=True)
         except (OSError, ValueError, RuntimeError):
             return  # no console, or the loop is already closed
 

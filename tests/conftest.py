@@ -32,6 +32,10 @@ from timelimit import (  # noqa: F401
 # Also for anything that runs before the per-test fixture below (and its subprocesses).
 os.environ["CHAT_STATE_DIR"] = tempfile.mkdtemp(prefix="chat-state-")
 atexit.register(shutil.rmtree, os.environ["CHAT_STATE_DIR"], True)
+# The programs the tests start speak English, the language the expectations are written
+# in, whatever the machine's locale (LANG=pt_BR.UTF-8 on a Brazilian student's machine):
+# LANGUAGE comes first in gettext's order. Tests of other languages set their own.
+os.environ["LANGUAGE"] = "en"
 
 
 @pytest.fixture(autouse=True)

@@ -459,3 +459,27 @@ def test_a_password_typed_into_the_window_logs_in(open_gui, server) -> None:
         alice.expect(Accepted, skip=NOTICES)
         alice.expect(Delivered, skip=NOTICES)
         state = gui.wait(lambda s: contact(s, "alice") and contact(s, "alice")["unread"] == "1", "Alice's message")
+
+
+def test_the_window_speaks_portuguese_when_the_environment_asks(open_gui, server, monkeypatch) -> None:
+    # LANGUAGE is the first place gettext looks: the window inherits it from the test's environment.
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    with alice_login(server) as alice:
+        bob = open_gui("Bob")
+        state = bob.wait(lambda s: s["view"] == "chat" and s["state"] == "connected", "the chat view")
+        # The login form was built in Portuguese (it stays in the window, hidden).
+        texts = state["login_texts"]
+        for words in ("Entrar no chat", "Nome:", "Servidor:", "Porta:", "Senha:", "Entrar"):
+            assert words in texts, texts
+        assert "Name:" not in texts and "Log in" not in texts
+        assert state["status"].startswith("Conectado a ") and " como Bob" in state["status"]
+        assert contact(state, "#room")["text"].strip() == "Todos"
+        alice.send(SendDirect("pt1", "Bob", "Oi, Bob!"))
+        alice.expect(Accepted, skip=NOTICES)
+        bob.cmd("key", sequence="<Control-Key-2>")
+        bob.cmd("type", text="Olá, Alice")
+        dm = alice.expect(DirectMessage, skip=(Accepted, Delivered, *NOTICES))
+        alice.send(Receipt(dm.msg_id))
+        state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["delivered"], "the reply as delivered")
+        assert "Olá, Alice   ✓✓ entregue" in state["panes"]["alice"]
+        assert "Você" in state["panes"]["alice"]

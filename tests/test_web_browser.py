@@ -515,3 +515,55 @@ def test_a_skipped_notice_says_in_words_how_many_room_messages_were_missed(page:
     assert result["notices"] == ["12 room messages were skipped because your connection is slow",
                                  "1 room message was skipped because your connection is slow"]
     assert result["announce"] == [[result["notices"][0]], [result["notices"][1]], []]
+
+
+def test_the_page_speaks_the_browsers_language_and_remembers_the_switch(page: Page, alice: TcpPeer) -> None:
+    # A browser that prefers English gets English.
+    page.wait_for("document.documentElement.lang === 'en'")
+    assert page.js("document.querySelector('#login-form h2').textContent") == "Log in"
+    # One that prefers Brazilian Portuguese (navigator.languages, as Accept-Language sets it)...
+    agent = page.js("navigator.userAgent")
+    page.cdp.send("Emulation.setUserAgentOverride", {"userAgent": agent, "acceptLanguage": "pt-BR,pt;q=0.9"})
+    page.cdp.send("Page.reload")
+    page.wait_for("navigator.language === 'pt-BR' && document.documentElement?.lang === 'pt-BR'"
+                  " && document.readyState === 'complete'")
+    assert page.js("document.querySelector('#login-form h2').textContent") == "Entrar"
+    assert page.js("document.querySelector('label[for=login-name]').textContent") == "Nome"
+    assert page.js("document.getElementById('lang-switch').value") == "pt_BR"
+    page.log_in("Bob")
+    page.wait_for("document.getElementById('connection').textContent === 'Conectado'")
+    assert page.js("document.getElementById('composer-input').placeholder") == "Mensagem para todos…"
+    assert page.js("document.getElementById('conversation-title').textContent") == "Todos"
+    alice.login("Alice")
+    page.wait_for("[...document.querySelectorAll('#messages .notice-text')].some(n => n.textContent === 'Alice entrou')")
+    alice.send_dm("Bob", "Oi, Bob!")
+    page.open_conversation("Alice")
+    page.type("Olá, Alice")
+    page.enter()
+    dm = alice.expect(DirectMessage, TIMEOUT)
+    alice.receipt(dm.msg_id)
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'delivered'")
+    assert page.js("document.querySelector('#messages .msg-out .msg-status').textContent") == "Entregue"
+    assert page.js("document.querySelector('#messages .msg-out .msg-sender').textContent") == "Você"
+    # An error code is explained in Portuguese; the code itself stays as on the wire.
+    page.focus("#new-chat-name")
+    page.type("Ninguem")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Ninguem'"
+                  " && document.activeElement.id === 'composer-input'")
+    page.type("Oi?")
+    page.enter()
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
+    assert page.js("document.querySelector('#messages .msg-out .msg-status').textContent") == \
+        "Não entregue: ninguém chamado Ninguem jamais entrou aqui (unknown_recipient)"
+    # The switch changes the words at once, and the choice outlives a reload.
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("document.getElementById('connection').textContent === 'Online'"
+                  " && document.documentElement.lang === 'en'")
+    assert page.js("document.getElementById('logout').textContent") == "Log out"
+    page.cdp.send("Page.reload")
+    page.wait_for("document.readyState === 'complete' && document.documentElement?.lang === 'en'"
+                  " && document.getElementById('lang-switch')?.value === 'en'")
+    assert page.js("document.querySelector('#login-form h2').textContent") == "Log in"
+    assert page.problems() == []

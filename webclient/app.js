@@ -13,6 +13,103 @@
 "use strict";
 
 /* ===================================================================================== */
+/* Language: the page's words come from webclient/i18n/LANG.json, generated from the same   */
+/* gettext catalogue (locale/LANG/LC_MESSAGES/chat.po) as the Python clients'.             */
+/* ===================================================================================== */
+
+// Languages the page speaks; English is the source language (no catalogue to load).
+const LANGUAGES = { en: "English", pt_BR: "Português (Brasil)" };
+// The plural rules the catalogues may use ("plural" in their JSON): the index of the form.
+const PLURAL_RULES = {
+  "n != 1": (n) => (n !== 1 ? 1 : 0),
+  "n > 1": (n) => (n > 1 ? 1 : 0),
+};
+// errors: the sentence for each well-known error code (client/display.py's ERROR_TEXTS,
+// translated); needsName: the codes whose sentence is only for a named recipient.
+const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [] };
+
+/** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
+function fill(text, values) {
+  return values ? text.replace(/\{(\w+)\}/g, (all, key) => (key in values ? String(values[key]) : all)) : text;
+}
+
+/** ``text`` (English) in the page's language, its fields filled from ``values``. */
+function t(text, values) {
+  const found = i18n.messages[text];
+  return fill(typeof found === "string" && found ? found : text, values);
+}
+
+/** The singular or plural form for count ``n`` (also put in ``{n}``), translated. */
+function tn(singular, plural, n, values) {
+  const forms = i18n.messages[`${singular}\u0000${plural}`];
+  const english = n === 1 ? singular : plural;
+  const text = Array.isArray(forms) ? forms[i18n.plural(n)] || english : english;
+  return fill(text, { n, ...values });
+}
+
+/** Why a request failed, for people: the catalogue's sentence for ``code`` (about the
+ * recipient ``name``), else the server's own words; then the code, as on the wire. */
+function explainError(code, message, name, retryAfter) {
+  const template = i18n.errors[code];
+  let text = message || t("no explanation given");
+  if (template && (name || !i18n.needsName.includes(code))) {
+    const when = typeof retryAfter === "number"
+      ? t("try again in {delay}", { delay: `${Math.max(1, Math.round(retryAfter))} s` }) : t("try again later");
+    text = fill(template, { name: name || t("the recipient"), when });
+  }
+  return `${text} (${code})`;
+}
+
+/** The language for a browser list such as navigator.languages: the first one spoken
+ * here, matched on language and region ("pt-BR") or language alone ("pt" -> pt_BR). */
+function pickLanguage(wanted) {
+  for (const tag of wanted || []) {
+    const [language, region] = String(tag).replace("_", "-").split("-");
+    const exact = region ? `${language.toLowerCase()}_${region.toUpperCase()}` : language.toLowerCase();
+    if (exact in LANGUAGES) return exact;
+    const same = Object.keys(LANGUAGES).find((code) => code.split("_")[0] === language.toLowerCase());
+    if (same) return same;
+  }
+  return "en";
+}
+
+/** Put the page's fixed words (index.html's data-i18n elements and attributes) in the
+ * language in use. The English text stays in data-en, so switching back works. */
+function translatePage() {
+  for (const node of document.querySelectorAll("[data-i18n]")) {
+    if (node.dataset.en === undefined) node.dataset.en = node.textContent.replace(/\s+/g, " ").trim();
+    node.textContent = t(node.dataset.en);  // i18n: listed from index.html
+  }
+  for (const attribute of ["placeholder", "aria-label", "title"]) {
+    for (const node of document.querySelectorAll(`[data-i18n-${attribute}]`)) {
+      const saved = `en${attribute.replace(/(^|-)(\w)/g, (all, dash, c) => c.toUpperCase())}`;
+      if (node.dataset[saved] === undefined) node.dataset[saved] = node.getAttribute(attribute) || "";
+      node.setAttribute(attribute, t(node.dataset[saved]));  // i18n: listed from index.html
+    }
+  }
+  document.documentElement.lang = i18n.language.replace("_", "-");
+}
+
+/** Speak ``language`` from now on: load its catalogue, then redraw. */
+async function useLanguage(language) {
+  let catalogue = {};
+  try {
+    const response = await fetch(`i18n/${language}.json`, { cache: "no-cache" });
+    catalogue = await response.json();
+  } catch {
+    language = "en";  // no catalogue: English rather than half a language
+  }
+  i18n.language = language;
+  i18n.messages = (language !== "en" && catalogue.messages) || {};
+  i18n.plural = PLURAL_RULES[catalogue.plural] || PLURAL_RULES["n != 1"];
+  i18n.errors = catalogue.errors || {};
+  i18n.needsName = catalogue.needs_name || [];
+  $("lang-switch").value = language;
+  translatePage();
+  render(shell.chat);
+}
+
+/* ===================================================================================== */
 /* 1. Protocol                                                                            */
 /* ===================================================================================== */
 
@@ -91,7 +188,7 @@ function createChat(nextId = makeRequestIds()) {
 function conversation(chat, key, name) {
   let convo = chat.conversations.get(key);
   if (!convo) {
-    convo = { key, name: key === ROOM ? "Everyone" : name, items: [], unread: 0, historyAsked: false };
+    convo = { key, name: key === ROOM ? t("Everyone") : name, items: [], unread: 0, historyAsked: false };
     chat.conversations.set(key, convo);
   }
   return convo;
@@ -272,8 +369,8 @@ const HANDLERS = {
     whoInProgress(chat, (listed) => listed.add(entry.key));
     entry.online = true;
     entry.since = frame.at;
-    notice(chat, ROOM, `${frame.name} joined`, frame.at);
-    if (chat.conversations.has(entry.key)) notice(chat, entry.key, `${frame.name} is online`, frame.at);
+    notice(chat, ROOM, t("{name} joined", { name: frame.name }), frame.at);
+    if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} is online", { name: frame.name }), frame.at);
   },
 
   left(chat, frame) {
@@ -284,16 +381,15 @@ const HANDLERS = {
     const reason = typeof frame.reason === "string" ? frame.reason : "";
     const plain = !reason || ["quit", "disconnected"].includes(reason) || reason.startsWith("connection lost");
     const why = plain ? "" : ` (${reason})`;
-    notice(chat, ROOM, `${frame.name} left${why}`, frame.at);
-    if (chat.conversations.has(entry.key)) notice(chat, entry.key, `${frame.name} went offline`, frame.at);
+    notice(chat, ROOM, t("{name} left{why}", { name: frame.name, why }), frame.at);
+    if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} went offline{why}", { name: frame.name, why: "" }), frame.at);
   },
 
   skipped(chat, frame, out) {
     // Room messages the server did not send us because our connection was too slow.
     if (!Number.isInteger(frame.room) || frame.room < 1) return;
-    const text = frame.room === 1
-      ? "1 room message was skipped because your connection is slow"
-      : `${frame.room} room messages were skipped because your connection is slow`;
+    const text = tn("{n} room message was skipped because your connection is slow",
+      "{n} room messages were skipped because your connection is slow", frame.room);
     notice(chat, ROOM, text, nowSeconds());
     out.announce.push(text);
   },
@@ -341,17 +437,20 @@ const HANDLERS = {
       if (item) {
         item.state = "failed";
         item.error = message;
+        item.errorCode = frame.code;  // the view explains it in the page's language
         return;
       }
     }
     if (request && request.kind === "hello") {
       // Reconnecting before the server noticed our old connection is gone: try again.
-      out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry" : { code: frame.code, message };
+      out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry"
+        : { code: frame.code, message: explainError(frame.code, message, null, frame.retry_after) };
       return;
     }
     if (request && request.item) {
       request.item.state = "failed";
       request.item.error = message;
+      request.item.errorCode = frame.code;
       return;
     }
     if (request && request.kind === "history") {
@@ -359,9 +458,10 @@ const HANDLERS = {
       return;
     }
     if (request) return;
-    chat.notice = message;
-    notice(chat, chat.active, `Server: ${message}`, nowSeconds(), true);
-    out.announce.push(`Server: ${message}`);
+    const explained = explainError(frame.code, message, null, frame.retry_after);
+    chat.notice = explained;
+    notice(chat, chat.active, t("Server: {message}", { message: explained }), nowSeconds(), true);
+    out.announce.push(t("Server: {message}", { message: explained }));
   },
 
   dm(chat, frame, out) {
@@ -378,7 +478,7 @@ const HANDLERS = {
       at: frame.sent_at, state: "received", msgId: frame.msg_id,
     });
     if (chat.active !== entry.key) convo.unread += 1;
-    out.announce.push(`${frame.from} to you: ${frame.text}`);
+    out.announce.push(t("{name} to you: {text}", { name: frame.from, text: frame.text }));
   },
 
   room(chat, frame, out) {
@@ -393,7 +493,7 @@ const HANDLERS = {
       at: frame.sent_at, state: "received", msgId: frame.msg_id,
     });
     if (chat.active !== ROOM) convo.unread += 1;
-    out.announce.push(`${frame.from} to everyone: ${frame.text}`);
+    out.announce.push(t("{name} to everyone: {text}", { name: frame.from, text: frame.text }));
   },
 
   history_page(chat, frame) {
@@ -414,7 +514,7 @@ const HANDLERS = {
       if (known) {
         if (known.dir === "out" && (PROGRESS[state] ?? -1) > (PROGRESS[known.state] ?? -1)) {
           known.state = state;
-          known.error = entry.state === "expired" ? "expired before delivery" : "";
+          known.error = entry.state === "expired" ? t("expired before delivery") : "";
         }
         continue;
       }
@@ -422,7 +522,7 @@ const HANDLERS = {
       added.push({
         kind: "message", dir: mine ? "out" : "in", sender: entry.from, to: entry.to, text: String(entry.text),
         at: entry.sent_at, msgId: entry.msg_id, localId: ++nextLocalId,
-        state: mine ? state : "received", error: entry.state === "expired" ? "expired before delivery" : "",
+        state: mine ? state : "received", error: entry.state === "expired" ? t("expired before delivery") : "",
       });
     }
     if (!added.length) return;
@@ -436,7 +536,7 @@ const HANDLERS = {
   },
 
   bye(chat, frame) {
-    chat.notice = frame.reason ? `The server ended the session: ${frame.reason}` : "The server ended the session";
+    chat.notice = frame.reason ? t("The server ended the session: {why}", { why: frame.reason }) : t("The server ended the session");
   },
 };
 
@@ -472,6 +572,7 @@ function totalUnread(chat) {
 
 const $ = (id) => document.getElementById(id);
 
+// Shown through t().
 const STATE_LABELS = {
   sending: "Sending…",
   sent: "Sent",
@@ -479,6 +580,8 @@ const STATE_LABELS = {
   delivered: "Delivered",
   failed: "Not delivered",
 };
+// The same, listed for the catalogue check (t() needs literals to be found).
+void [t("Sending…"), t("Sent"), t("Queued: will be delivered when they come online"), t("Delivered"), t("Not delivered")];
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -507,20 +610,20 @@ function render(chat) {
 function renderTopbar(chat) {
   const connection = $("connection");
   const labels = {
-    offline: "Not connected",
-    connecting: "Connecting…",
-    online: "Online",
-    reconnecting: `Reconnecting…${shell.attempts > 1 ? ` (attempt ${shell.attempts})` : ""}`,
+    offline: t("Not connected"),
+    connecting: t("Connecting…"),
+    online: t("Online"),
+    reconnecting: shell.attempts > 1 ? t("Reconnecting… (attempt {n})", { n: shell.attempts }) : t("Reconnecting…"),
   };
   connection.dataset.status = chat.status;
   connection.textContent = chat.status !== "online" && chat.notice ? `${labels[chat.status]} ${chat.notice}` : labels[chat.status];
   $("me").textContent = chat.me || "";
   const unread = totalUnread(chat);
-  document.title = unread ? `(${unread}) Chat` : "Chat";
+  document.title = unread ? `(${unread}) ${t("Chat")}` : t("Chat");
   const badge = $("toggle-unread");
   badge.hidden = unread === 0;
   badge.textContent = String(unread);
-  $("contacts-toggle").setAttribute("aria-label", unread ? `Contacts, ${unread} unread` : "Contacts");
+  $("contacts-toggle").setAttribute("aria-label", unread ? tn("Contacts, {n} unread", "Contacts, {n} unread", unread) : t("Contacts"));
 }
 
 function contactButton(chat, key, name, online, unread) {
@@ -534,11 +637,11 @@ function contactButton(chat, key, name, online, unread) {
   if (key !== ROOM) dot.dataset.online = String(online);
   const label = el("span", "contact-label");
   label.append(el("span", "contact-name", name));
-  label.append(el("span", "contact-presence", key === ROOM ? "Broadcast room" : (online ? "online" : "offline")));
+  label.append(el("span", "contact-presence", key === ROOM ? t("Broadcast room") : (online ? t("online") : t("offline"))));
   button.append(dot, label);
   if (unread) button.append(el("span", "badge", String(unread)));
   const parts = [name, key === ROOM ? "everyone" : (online ? "online" : "offline")];
-  if (unread) parts.push(`${unread} unread`);
+  if (unread) parts.push(tn("{n} unread", "{n} unread", unread));
   button.setAttribute("aria-label", parts.join(", "));
   const item = el("li");
   item.append(button);
@@ -549,7 +652,7 @@ function renderContacts(chat) {
   const list = $("contact-list");
   const focusedKey = list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
   const room = chat.conversations.get(ROOM);
-  const rows = [contactButton(chat, ROOM, "Everyone", true, room ? room.unread : 0)];
+  const rows = [contactButton(chat, ROOM, t("Everyone"), true, room ? room.unread : 0)];
   const live = chat.status === "online";  // while disconnected nobody is known to be online
   for (const entry of sortedContacts(chat)) {
     const convo = chat.conversations.get(entry.key);
@@ -567,13 +670,13 @@ function renderConversation(chat) {
   const convo = conversation(chat, key, key === ROOM ? null : (chat.users.get(key) || {}).name);
   const found = key === ROOM ? null : chat.users.get(key);
   const peer = found && chat.status === "online" ? found : null;
-  $("conversation-title").textContent = key === ROOM ? "Everyone" : convo.name;
+  $("conversation-title").textContent = key === ROOM ? t("Everyone") : convo.name;
   $("conversation-presence").textContent = key === ROOM
-    ? "Messages here go to everyone online"
-    : (peer && peer.online ? "Online" : "Offline");
+    ? t("Messages here go to everyone online")
+    : (peer && peer.online ? t("Online") : t("Offline"));
   $("conversation-presence").dataset.online = String(Boolean(peer && peer.online));
-  $("composer-label").textContent = key === ROOM ? "Message to everyone" : `Message to ${convo.name}`;
-  $("composer-input").placeholder = key === ROOM ? "Message everyone…" : `Message ${convo.name}…`;
+  $("composer-label").textContent = key === ROOM ? t("Message to everyone") : t("Message to {name}", { name: convo.name });
+  $("composer-input").placeholder = key === ROOM ? t("Message everyone…") : t("Message {name}…", { name: convo.name });
 
   const list = $("messages");
   const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
@@ -602,14 +705,18 @@ function updateItem(item) {
     view.elements.set(item, node);
   }
   if (item.kind !== "message" || item.dir !== "out") return;
-  if (node.dataset.state === item.state && node.dataset.error === item.error) return;
+  if (node.dataset.state === item.state && node.dataset.error === item.error
+      && node.dataset.lang === i18n.language) return;
+  node.dataset.lang = i18n.language;
   node.dataset.state = item.state;
   node.dataset.error = item.error || "";
   if (item.msgId != null) node.dataset.msgId = String(item.msgId);
   const status = node.querySelector(".msg-status");
-  let label = item.to === null && item.state === "failed" ? "Not sent" : STATE_LABELS[item.state] || item.state;
-  if (item.to === null && item.state === "queued") label = "Queued";
-  status.textContent = item.error ? `${label}: ${item.error}` : label;
+  let label = item.to === null && item.state === "failed" ? t("Not sent")
+    : STATE_LABELS[item.state] ? t(STATE_LABELS[item.state]) : item.state;  // i18n: listed below STATE_LABELS
+  if (item.to === null && item.state === "queued") label = t("Queued");
+  const why = item.error && item.errorCode ? explainError(item.errorCode, item.error, item.to) : item.error;
+  status.textContent = why ? `${label}: ${why}` : label;
 }
 
 function messageElement(item) {
@@ -617,7 +724,7 @@ function messageElement(item) {
   if (item.msgId != null) node.dataset.msgId = String(item.msgId);
   if (item.requestId) node.dataset.requestId = item.requestId;
   const meta = el("p", "msg-meta");
-  meta.append(el("span", "msg-sender", item.dir === "out" ? "You" : item.sender));
+  meta.append(el("span", "msg-sender", item.dir === "out" ? t("You") : item.sender));
   const time = el("time", "msg-time", formatTime(item.at));
   if (typeof item.at === "number") time.dateTime = new Date(item.at * 1000).toISOString();
   meta.append(time);
@@ -694,7 +801,7 @@ function connect() {
   try {
     socket = new WebSocket(socketUrl());
   } catch (error) {
-    loginFailed(`Cannot connect: ${error.message}`);
+    loginFailed(t("Cannot connect: {why}", { why: error.message }));
     return;
   }
   shell.socket = socket;
@@ -720,7 +827,7 @@ function connect() {
     if (shell.wantOnline && chat.welcomedOnce) {
       scheduleReconnect();
     } else if (shell.wantOnline) {
-      loginFailed(chat.notice || "Could not reach the chat server.");
+      loginFailed(chat.notice || t("Could not reach the chat server."));
     }
     render(chat);
   });
@@ -860,7 +967,7 @@ function onSubmitMessage(event) {
   if (!text) return;
   const chat = shell.chat;
   if (chat.status !== "online") {
-    announce(["Not connected: the message was not sent."]);
+    announce([t("Not connected: the message was not sent.")]);
     $("connection").classList.add("flash");
     setTimeout(() => $("connection").classList.remove("flash"), 600);
     return;
@@ -879,14 +986,14 @@ function onLoginSubmit(event) {
   const name = $("login-name").value.trim();
   const password = $("login-password").value;
   if (!name) {
-    $("login-error").textContent = "Please enter a name.";
+    $("login-error").textContent = t("Please enter a name.");
     $("login-name").focus();
     return;
   }
   if (!validName(name)) {
     $("login-error").textContent = /\s/.test(name)
-      ? `A name cannot contain spaces: try "${name.split(/\s+/).join("_")}".`
-      : "A name has letters and digits of one script, _ - or ., and starts with a letter or a digit (at most 32).";
+      ? t("A name cannot contain spaces: try \"{name}\".", { name: name.split(/\s+/).join("_") })
+      : t("A name has letters and digits of one script, _ - or ., and starts with a letter or a digit (at most 32).");
     $("login-name").focus();
     return;
   }
@@ -900,7 +1007,7 @@ function onNewConversation(event) {
   const key = startConversation(shell.chat, name);
   if (!key) {
     input.setAttribute("aria-invalid", "true");
-    announce([`"${name}" is not a valid name.`]);
+    announce([t("\"{name}\" is not a valid name.", { name })]);
     input.focus();
     return;
   }
@@ -961,6 +1068,29 @@ function start() {
   showView("login");
   render(shell.chat);
   $("login-name").focus();
+  // The language: the one chosen with the switch before, else the browser's.
+  const switcher = $("lang-switch");
+  for (const [code, label] of Object.entries(LANGUAGES)) {
+    const option = el("option", "", label);
+    option.value = code;
+    option.lang = code.replace("_", "-");
+    switcher.append(option);
+  }
+  let chosen = null;
+  try {
+    chosen = localStorage.getItem("chat.lang");
+  } catch {
+    /* no storage: the browser's language */
+  }
+  switcher.addEventListener("change", () => {
+    try {
+      localStorage.setItem("chat.lang", switcher.value);
+    } catch {
+      /* not remembered; still switched */
+    }
+    useLanguage(switcher.value);
+  });
+  useLanguage(chosen in LANGUAGES ? chosen : pickLanguage(navigator.languages || [navigator.language]));
 }
 
 start();

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 
 import const
+from i18n import _
 
 
 def run(name: str = "", host: str = const.SERVER_HOST, port: int = const.SERVER_PORT, *,
@@ -29,7 +30,7 @@ def run(name: str = "", host: str = const.SERVER_HOST, port: int = const.SERVER_
     try:
         from .app import run as run_app
     except ImportError as exc:  # Python built without tkinter (Debian: apt-get install python3-tk)
-        print(f"chatclient.py: the GUI needs tkinter, which this Python lacks: {exc}", file=sys.stderr)
+        print(_("chatclient.py: the GUI needs tkinter, which this Python lacks: {why}").format(why=exc), file=sys.stderr)
         return 2
     return run_app(name, host, port, password=password, register=register, **options)
 

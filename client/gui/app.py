@@ -30,6 +30,7 @@ from tkinter import messagebox, ttk
 from typing import Any
 
 import const
+from i18n import _, ngettext
 from protocol import ConnectionClosed
 
 from ..display import sanitize
@@ -46,6 +47,7 @@ from .model import (
     LinesPrepended,
     StateChanged,
     StatusChanged,
+    connection_ended_text,
 )
 from .panes import COLORS, ContactList, ConversationPane
 from .session import can_register, fetch_history, log_in, login_error_text, password_support
@@ -112,7 +114,7 @@ class ChatApp:
         self.options = dict(options or {})  # more ChatClient arguments: tls, cafile, reconnect
         self.fonts = _fonts(root)
         _style(root, self.fonts)
-        root.title("Chat")
+        root.title(_("Chat"))
         root.geometry("980x640")
         root.minsize(560, 380)
         root.protocol("WM_DELETE_WINDOW", self.quit)
@@ -165,7 +167,7 @@ class ChatApp:
     # --- Logging in ---------------------------------------------------------------------
 
     def _submit_login(self, request: LoginRequest) -> None:
-        self.login.set_busy(True, f"Connecting to {request.host}:{request.port}…")
+        self.login.set_busy(True, _("Connecting to {address}…").format(address=f"{request.host}:{request.port}"))
         threading.Thread(target=self._login_worker, args=(request,), name="gui-login", daemon=True).start()
 
     def _login_worker(self, request: LoginRequest) -> None:
@@ -202,12 +204,12 @@ class ChatApp:
         self.model = ChatModel(me, client.address)
         self.model.set_state(CONNECTED)
         if isinstance(users, BaseException):
-            self.model.notice(ROOM, f"Could not get the list of users online: {sanitize(users)}")
+            self.model.notice(ROOM, _("Could not get the list of users online: {why}").format(why=sanitize(users)))
         else:
             self.model.set_online(users)
         self.login.grid_remove()
         self._build_chat()
-        self.root.title(f"Chat — {me}")
+        self.root.title(_("Chat — {name}").format(name=me))
         early, self._early = self._early, []
         for event in early:
             self.model.apply(event)
@@ -254,10 +256,10 @@ class ChatApp:
                              highlightcolor="#2563eb", highlightbackground="#d1d5db", background="#ffffff",
                              foreground="#111827", insertbackground="#111827")
         self.input.grid(row=0, column=0, sticky="ew")
-        self.send_button = ttk.Button(compose, text="Send", command=self.send_input, style="Accent.TButton")
+        self.send_button = ttk.Button(compose, text=_("Send"), command=self.send_input, style="Accent.TButton")
         self.send_button.grid(row=0, column=1, padx=(8, 0))
-        ttk.Label(compose, text="Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
-                                "conversation · Esc: list", style="Sub.TLabel", font=self.fonts["small"]).grid(
+        ttk.Label(compose, text=_("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
+                                  "conversation · Esc: list"), style="Sub.TLabel", font=self.fonts["small"]).grid(
             row=1, column=0, columnspan=2, sticky="w", pady=(4, 0))
 
         status = ttk.Frame(chat, style="Status.TFrame", padding=(10, 3))
@@ -360,12 +362,13 @@ class ChatApp:
         self.title_var.set(model.title(key))
         if key == ROOM:
             online = sum(1 for c in model.contacts.values() if c.online) + 1
-            self.subtitle_var.set(f"broadcast room · {online} online")
+            self.subtitle_var.set(_("broadcast room · {n} online").format(n=online))
         else:
             contact = model.contacts.get(key)
-            self.subtitle_var.set("online" if contact is not None and contact.online else "offline")
+            self.subtitle_var.set(_("online") if contact is not None and contact.online else _("offline"))
         unread = model.total_unread
-        self.root.title(f"Chat — {model.me}" + (f" ({unread} unread)" if unread else ""))
+        self.root.title(_("Chat — {name}").format(name=model.me) + (
+            ngettext(" ({n} unread)", " ({n} unread)", unread).format(n=unread) if unread else ""))
 
     # --- Events -------------------------------------------------------------------------
 
@@ -378,7 +381,7 @@ class ChatApp:
             self.model.apply(event)
             if type(event).__name__ == "Reconnected":
                 self._refresh_users()  # who came and went while we were away
-            elif isinstance(event, ConnectionClosed) and self.model.status_detail == "the connection ended":
+            elif isinstance(event, ConnectionClosed) and self.model.status_detail == connection_ended_text():
                 reason = getattr(self.client, "close_reason", "")
                 if reason:
                     self.model.set_state(DISCONNECTED, sanitize(reason))
@@ -456,7 +459,7 @@ class ChatApp:
             # simply starts empty; a failure is said in it.
             self.model.history_unavailable(key)
             if error is not None:
-                self.model.notice(key, f"Could not load earlier messages: {sanitize(error)}")
+                self.model.notice(key, _("Could not load earlier messages: {why}").format(why=sanitize(error)))
         else:
             self.model.add_history(peer, entries)
         self._render()
@@ -513,7 +516,7 @@ def run(name: str = "", host: str = const.SERVER_HOST, port: int = const.SERVER_
     try:
         root = tk.Tk(className="Chat")
     except tk.TclError as exc:
-        print(f"chatclient.py: cannot open a window: {exc} (is DISPLAY set?)", file=sys.stderr)
+        print(_("chatclient.py: cannot open a window: {why} (is DISPLAY set?)").format(why=exc), file=sys.stderr)
         return 2
     app = ChatApp(root, name, host, port, autologin=bool(name), password=password, register=register,
                   options=options)

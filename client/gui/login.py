@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from tkinter import ttk
 
+from i18n import _
+
 
 @dataclass(frozen=True, slots=True)
 class LoginRequest:
@@ -47,15 +49,15 @@ class LoginForm(ttk.Frame):
         card.grid(row=0, column=0)
         card.columnconfigure(1, weight=1)
 
-        ttk.Label(card, text="Log in to the chat", style="Heading.TLabel").grid(
+        ttk.Label(card, text=_("Log in to the chat"), style="Heading.TLabel").grid(
             row=0, column=0, columnspan=2, sticky="w", pady=(0, 14))
         self.entries: dict[str, ttk.Entry] = {}
-        rows = [("name", "Name", self.name_var, {}),
-                ("host", "Server", self.host_var, {}),
-                ("port", "Port", self.port_var, {"width": 8}),
-                ("password", "Password", self.password_var, {"show": "•"})]
+        rows = [("name", _("Name:"), self.name_var, {}),
+                ("host", _("Server:"), self.host_var, {}),
+                ("port", _("Port:"), self.port_var, {"width": 8}),
+                ("password", _("Password:"), self.password_var, {"show": "•"})]
         for row, (key, label, variable, options) in enumerate(rows, start=1):
-            ttk.Label(card, text=label + ":", style="Card.TLabel").grid(row=row, column=0, sticky="w", padx=(0, 10), pady=3)
+            ttk.Label(card, text=label, style="Card.TLabel").grid(row=row, column=0, sticky="w", padx=(0, 10), pady=3)
             entry = ttk.Entry(card, textvariable=variable, width=options.get("width", 28),
                               show=options.get("show", ""))
             entry.grid(row=row, column=1, sticky="w" if key == "port" else "ew", pady=3)
@@ -63,17 +65,17 @@ class LoginForm(ttk.Frame):
             entry.bind("<KP_Enter>", self.submit)
             self.entries[key] = entry
         row = len(rows) + 1
-        hint = ("Only for a registered name; leave it empty to log in as a guest." if passwords else
-                "This client cannot send passwords yet: leave it empty.")
+        hint = (_("Only for a registered name; leave it empty to log in as a guest.") if passwords else
+                _("This client cannot send passwords yet: leave it empty."))
         ttk.Label(card, text=hint, style="Hint.TLabel").grid(row=row, column=1, sticky="w")
         row += 1
         if registering:
-            check = ttk.Checkbutton(card, text="Claim this name with the password", variable=self.register_var,
+            check = ttk.Checkbutton(card, text=_("Claim this name with the password"), variable=self.register_var,
                                     style="Card.TCheckbutton")
             check.grid(row=row, column=1, sticky="w", pady=(6, 0))
             check.bind("<Return>", self.submit)
             row += 1
-        self.button = ttk.Button(card, text="Log in", command=self.submit, style="Accent.TButton")
+        self.button = ttk.Button(card, text=_("Log in"), command=self.submit, style="Accent.TButton")
         self.button.grid(row=row, column=1, sticky="e", pady=(14, 0))
         self.button.bind("<Return>", self.submit)
         ttk.Label(card, textvariable=self.progress_var, style="Hint.TLabel").grid(
@@ -121,15 +123,15 @@ class LoginForm(ttk.Frame):
             if not 1 <= port <= 65535:
                 raise ValueError
         except ValueError:
-            self._on_invalid("Invalid port", "The port is a number between 1 and 65535.")
+            self._on_invalid(_("Invalid port"), _("The port is a number between 1 and 65535."))
             self.focus_field("port")
             return "break"
         if not name:
-            self._on_invalid("Name needed", "Enter the name you want to chat as.")
+            self._on_invalid(_("Name needed"), _("Enter the name you want to chat as."))
             self.focus_field("name")
             return "break"
         if not host:
-            self._on_invalid("Server needed", "Enter the chat server's address (a host name or an IP address).")
+            self._on_invalid(_("Server needed"), _("Enter the chat server's address (a host name or an IP address)."))
             self.focus_field("host")
             return "break"
         self._on_submit(LoginRequest(name, host, port, self.password_var.get(), bool(self.register_var.get())))

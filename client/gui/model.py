@@ -40,25 +40,31 @@ from protocol import (
     UserLeft,
 )
 
+from i18n import N_, _, ngettext
 from registry import canonical
 
 from ..display import describe_skipped, explain_error, sanitize
 from ..outgoing import MessageUpdate
 
 ROOM = "#room"
-ROOM_TITLE = "Everyone"
+ROOM_TITLE = N_("Everyone")  # shown through _()
+
+
+def connection_ended_text() -> str:
+    """The status detail when the connection ended with nothing more said."""
+    return _("the connection ended")
 
 # Connection states shown in the status bar.
 CONNECTING, CONNECTED, RECONNECTING, DISCONNECTED = "connecting", "connected", "reconnecting", "disconnected"
 
 # How a delivery state is written after an outgoing message. Unknown states (a future
-# library's) are shown by name.
+# library's) are shown by name. Shown through _().
 STATE_LABELS = {
-    "sending": "… sending",
-    "sent": "✓ sent",
-    "queued": "◷ queued",
-    "delivered": "✓✓ delivered",
-    "failed": "✗ failed",
+    "sending": N_("… sending"),
+    "sent": N_("✓ sent"),
+    "queued": N_("◷ queued"),
+    "delivered": N_("✓✓ delivered"),
+    "failed": N_("✗ failed"),
 }
 # States a raw Queued answer may move a message out of.
 _BEFORE_QUEUED = frozenset({"sending", "sent"})
@@ -82,7 +88,7 @@ def state_label(state: str | None, error: tuple[str, str] | None = None, to: str
     """The words after an outgoing message: ``✓✓ delivered``, ``✗ failed: Bob is not online...``."""
     if state is None:
         return ""
-    label = STATE_LABELS.get(state, sanitize(state))
+    label = _(STATE_LABELS[state]) if state in STATE_LABELS else sanitize(state)
     if state == "failed" and error is not None:
         label += ": " + explain_error(error[0], error[1], to)
     return label
@@ -248,7 +254,7 @@ class ChatModel:
 
     def title(self, key: str) -> str:
         if key == ROOM:
-            return ROOM_TITLE
+            return _(ROOM_TITLE)
         contact = self.contacts.get(key)
         return contact.name if contact else self.conversations[key].title
 
@@ -264,11 +270,12 @@ class ChatModel:
 
     def status_text(self) -> str:
         """The status bar's text: connection state, server, reconnects, latest detail."""
-        words = {CONNECTING: "Connecting…", CONNECTED: "Connected", RECONNECTING: "Reconnecting…",
-                 DISCONNECTED: "Disconnected"}.get(self.state, self.state)
-        text = f"{words} to {self.server} as {self.me}" if self.server else f"{words} as {self.me}"
+        words = {CONNECTING: _("Connecting…"), CONNECTED: _("Connected"), RECONNECTING: _("Reconnecting…"),
+                 DISCONNECTED: _("Disconnected")}.get(self.state, self.state)
+        text = _("{state} to {server} as {name}").format(state=words, server=self.server, name=self.me) \
+            if self.server else _("{state} as {name}").format(state=words, name=self.me)
         if self.reconnects:
-            text += f" · reconnects: {self.reconnects}"
+            text += " · " + _("reconnects: {n}").format(n=self.reconnects)
         if self.status_detail:
             text += f" · {self.status_detail}"
         return text
@@ -334,15 +341,16 @@ class ChatModel:
         elif isinstance(event, HistoryPage):
             self.add_history(event.peer, event.messages)
         elif isinstance(event, Goodbye):
-            self.set_state(DISCONNECTED, f"the server ended the session: {sanitize(event.reason) or 'no reason given'}")
+            self.set_state(DISCONNECTED, _("the server ended the session: {why}").format(
+                why=sanitize(event.reason) or _("no reason given")))
         elif isinstance(event, ConnectionClosed):
             if self.state != DISCONNECTED:
-                self.set_state(DISCONNECTED, "the connection ended")
+                self.set_state(DISCONNECTED, connection_ended_text())
         elif type(event).__name__.startswith("Reconnect"):
             self._reconnect_event(event)
         elif isinstance(event, (ErrorReply, FrameRejected)):
             text = explain_error(event.code, event.message)
-            self.notice(self.active, f"The server reported an error: {text}")
+            self.notice(self.active, _("The server reported an error: {why}").format(why=text))
         # Anything else (late answers to who/whois, pongs...) needs nothing on screen.
 
     def _direct(self, event: DirectMessage) -> None:
@@ -377,9 +385,9 @@ class ChatModel:
         contact = self._contact(name)
         contact.name, contact.online = name, True
         self._changes.append(ContactsChanged())
-        self.notice(ROOM, f"{sanitize(name)} joined", at)
+        self.notice(ROOM, _("{name} joined").format(name=sanitize(name)), at)
         if contact.key in self.conversations:
-            self.notice(contact.key, f"{sanitize(name)} is online", at)
+            self.notice(contact.key, _("{name} is online").format(name=sanitize(name)), at)
 
     def _left(self, name: str, reason: str, at: float) -> None:
         key = key_of(name)
@@ -392,15 +400,22 @@ class ChatModel:
                 del self.contacts[key]
             self._changes.append(ContactsChanged())
         why = f" ({sanitize(reason)})" if reason else ""
-        self.notice(ROOM, f"{sanitize(name)} left{why}", at)
+        self.notice(ROOM, _("{name} left{why}").format(name=sanitize(name), why=why), at)
         if key in self.conversations:
-            self.notice(key, f"{sanitize(name)} went offline{why}", at)
+            self.notice(key, _("{name} went offline{why}").format(name=sanitize(name), why=why), at)
 
     def _reconnect_event(self, event: Event) -> None:
         name = type(event).__name__
         if name == "Reconnected" or name.endswith("Succeeded"):
             self.reconnects += 1
-            self.set_state(CONNECTED, describe_event(event))
+            resent = getattr(event, "resent", None)
+            self.set_state(CONNECTED, _("reconnected") if resent == 0 else ngettext(
+                "reconnected; {n} message sent again", "reconnected; {n} messages sent again", resent).format(
+                n=resent) if isinstance(resent, int) else describe_event(event))
+        elif name == "Reconnecting" and isinstance(getattr(event, "attempt", None), int):
+            why = getattr(event, "reason", "")
+            self.set_state(RECONNECTING, _("attempt {attempt}, in {delay} s").format(
+                attempt=event.attempt, delay=f"{getattr(event, 'delay', 0.0):.1f}") + (f": {sanitize(why)}" if why else ""))
         elif any(word in name for word in ("Fail", "Abandon", "GaveUp", "Given")):
             self.set_state(DISCONNECTED, describe_event(event))
         else:
@@ -496,7 +511,7 @@ class ChatModel:
             expired = mine and state == "expired"
             older.append(Line("out" if mine else "in", sender, text, getattr(entry, "sent_at", 0.0),
                               msg_id=msg_id, state=("failed" if expired else state) if mine else None,
-                              error=("expired", "it expired before it was delivered") if expired else None,
+                              error=("expired", _("it expired before it was delivered")) if expired else None,
                               to=getattr(entry, "to", None), old=True))
             if msg_id is not None:
                 conversation.msg_ids.add(msg_id)

@@ -17,6 +17,8 @@ import itertools
 import tkinter as tk
 from tkinter import ttk
 
+from i18n import _
+
 from ..display import format_clock
 from .model import ROOM, ROOM_TITLE, ChatModel, Line
 
@@ -101,7 +103,7 @@ class ConversationPane(ttk.Frame):
         body = ("body", "old") if line.old else ("body",)
         first, newline, rest = line.text.partition("\n")
         text.insert("ins", format_clock(line.at) + "  ", ("meta", "body"),
-                    ("You" if line.kind == "out" else line.sender), ("me" if line.kind == "out" else "them", "body"),
+                    (_("You") if line.kind == "out" else line.sender), ("me" if line.kind == "out" else "them", "body"),
                     ": " + first, body, newline + rest, body + ("cont",))
         if line.kind == "out" and line.state is not None:
             text.insert("ins", "   ", body)
@@ -145,7 +147,7 @@ class ContactList(ttk.Frame):
         self._on_select = on_select
         self.rowconfigure(1, weight=1)
         self.columnconfigure(0, weight=1)
-        ttk.Label(self, text="Conversations", style="SideHeading.TLabel").grid(row=0, column=0, sticky="w",
+        ttk.Label(self, text=_("Conversations"), style="SideHeading.TLabel").grid(row=0, column=0, sticky="w",
                                                                               pady=(0, 6))
         self.tree = ttk.Treeview(self, show="tree", columns=("unread",), selectmode="browse",
                                  style="Contacts.Treeview")
@@ -173,10 +175,10 @@ class ContactList(ttk.Frame):
         for index, key in enumerate(order):
             unread = model.unread(key)
             if key == ROOM:
-                text, tags = f" {ROOM_TITLE}", ["room"]
+                text, tags = f" {_(ROOM_TITLE)}", ["room"]
             else:
                 contact = model.contacts[key]
-                text = f" {contact.name}" if contact.online else f" {contact.name}  (offline)"
+                text = f" {contact.name}" if contact.online else " " + _("{name}  (offline)").format(name=contact.name)
                 tags = ["online" if contact.online else "offline"]
             image = self._dots[tags[0]]
             if unread:

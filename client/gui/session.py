@@ -19,6 +19,7 @@ import inspect
 from collections.abc import Callable, Sequence
 
 import const
+from i18n import N_, _
 
 from ..display import sanitize
 from ..errors import LoginRefused, ServerUnreachable
@@ -61,7 +62,8 @@ def client_options(options: dict[str, object]) -> dict[str, object]:
     known = _parameters(ChatClient)
     unknown = [key for key, value in options.items() if key not in known and value]
     if unknown:
-        raise Unsupported(f"This version of the chat client library has no option {', '.join(unknown)}.")
+        raise Unsupported(_("This version of the chat client library has no option {options}.").format(
+            options=", ".join(unknown)))
     return {key: value for key, value in options.items() if key in known}
 
 
@@ -78,12 +80,12 @@ def log_in(name: str, host: str, port: int, on_event: Callable[[object], object]
     extra: dict[str, object] = client_options(dict(options or {}))
     if password or register:
         if where is None:
-            raise Unsupported("This version of the chat client library cannot log in with a password yet. "
-                              "Leave the password empty to log in as a guest.")
+            raise Unsupported(_("This version of the chat client library cannot log in with a password yet. "
+                                "Leave the password empty to log in as a guest."))
         extra["password"] = password
         if register:
             if not can_register():
-                raise Unsupported("This version of the chat client library cannot claim a name yet.")
+                raise Unsupported(_("This version of the chat client library cannot claim a name yet."))
             extra["register"] = True
     if where == "init":
         client = ChatClient(name, host, port, on_event=on_event, **extra)
@@ -115,26 +117,26 @@ def fetch_history(client: object, peer: str, limit: int = HISTORY_LIMIT) -> Sequ
     return tuple(answer or ())
 
 
-# Titles and sentences for a refused login, by protocol error code.
+# Titles and sentences for a refused login, by protocol error code (shown through _()).
 _REFUSALS = {
-    "name_taken": ("Name taken", "The name {name} is in use, or kept for a while for the guest who used it "
-                                 "last. Choose another name.\n\nThe server says: {message}"),
-    "bad_password": ("Wrong password", "The password for {name} is wrong. Check it and try again."),
-    "auth_required": ("Password needed", "The name {name} is registered: enter its password to log in "
-                                         "with it, or choose another name."),
-    "invalid_name": ("Invalid name", "{message}\n\nA name has 1 to 32 letters and digits of one script, "
-                                     "_ - or ., and starts with a letter or a digit."),
-    "confusable_name": ("Name too much like another", "{message}"),
-    "accounts_required": ("Account needed", "This server only accepts registered names. {message}"),
-    "weak_password": ("Password too weak", "{message}"),
-    "account_exists": ("Name already claimed", "The name {name} is already registered. {message}"),
-    "server_full": ("Server full", "The server has no room for another user now. Try again later."),
-    "unsupported_version": ("Incompatible server", "The server does not speak this client's protocol "
-                                                   "version. {message}"),
-    "rate_limited": ("Too many attempts", "{message}\n\nWait a moment and try again."),
-    "too_many_connections": ("Too many connections", "{message}"),
-    "unavailable": ("Server storage failing", "The server cannot store anything right now, so the name "
-                                              "was not registered. {message}"),
+    "name_taken": (N_("Name taken"), N_("The name {name} is in use, or kept for a while for the guest who used it "
+                                 "last. Choose another name.\n\nThe server says: {message}")),
+    "bad_password": (N_("Wrong password"), N_("The password for {name} is wrong. Check it and try again.")),
+    "auth_required": (N_("Password needed"), N_("The name {name} is registered: enter its password to log in "
+                                         "with it, or choose another name.")),
+    "invalid_name": (N_("Invalid name"), N_("{message}\n\nA name has 1 to 32 letters and digits of one script, "
+                                     "_ - or ., and starts with a letter or a digit.")),
+    "confusable_name": (N_("Name too much like another"), N_("{message}")),
+    "accounts_required": (N_("Account needed"), N_("This server only accepts registered names. {message}")),
+    "weak_password": (N_("Password too weak"), N_("{message}")),
+    "account_exists": (N_("Name already claimed"), N_("The name {name} is already registered. {message}")),
+    "server_full": (N_("Server full"), N_("The server has no room for another user now. Try again later.")),
+    "unsupported_version": (N_("Incompatible server"), N_("The server does not speak this client's protocol "
+                                                   "version. {message}")),
+    "rate_limited": (N_("Too many attempts"), N_("{message}\n\nWait a moment and try again.")),
+    "too_many_connections": (N_("Too many connections"), N_("{message}")),
+    "unavailable": (N_("Server storage failing"), N_("The server cannot store anything right now, so the name "
+                                              "was not registered. {message}")),
 }
 
 
@@ -142,13 +144,14 @@ def login_error_text(error: BaseException, name: str, address: str) -> tuple[str
     """``(title, message)`` for an error dialog about a failed login. The message is a
     headline, a blank line, then the details."""
     if isinstance(error, LoginRefused):
-        title, template = _REFUSALS.get(str(error.code), ("Login refused", "{message}"))
-        text = template.format(name=sanitize(name), message=sanitize(error.message))
-        return title, f"{text}\n\n({sanitize(error.code)})"
+        title, template = _REFUSALS.get(str(error.code), (N_("Login refused"), "{message}"))
+        text = _(template).format(name=sanitize(name), message=sanitize(error.message))
+        return _(title), f"{text}\n\n({sanitize(error.code)})"
     if isinstance(error, ServerUnreachable):
         why = sanitize(error)
         why = why[:1].upper() + why[1:] + ("" if why.endswith((".", "?", "!")) else ".")
-        return "Server unreachable", f"Cannot reach the chat server at {sanitize(address)}.\n\n{why}"
+        return _("Server unreachable"), _("Cannot reach the chat server at {address}.").format(
+            address=sanitize(address)) + f"\n\n{why}"
     if isinstance(error, Unsupported):
-        return "Not supported", str(error)
-    return "Login failed", f"{type(error).__name__}: {sanitize(error)}"
+        return _("Not supported"), str(error)
+    return _("Login failed"), f"{type(error).__name__}: {sanitize(error)}"

@@ -102,6 +102,21 @@ def _role(app: ChatApp, widget: Any) -> str:
     return roles.get(str(widget), str(widget))
 
 
+def _texts(widget: Any) -> list[str]:
+    """The ``text`` of ``widget`` and of everything inside it, in creation order (labels,
+    buttons, check boxes): what the reader sees, in the language in use."""
+    found = []
+    try:
+        text = str(widget.cget("text"))
+    except (tk.TclError, AttributeError):  # frames have no text
+        text = ""
+    if text:
+        found.append(text)
+    for child in widget.winfo_children():
+        found.extend(_texts(child))
+    return found
+
+
 def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
     root = app.root
     try:
@@ -117,6 +132,7 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
         "login_busy": app.login.busy,
         "passwords": app.login.passwords,
         "login_progress": app.login.progress_var.get(),
+        "login_texts": _texts(app.login),
         "focus": _role(app, focus),
         "turns": app.bridge.turns,
     }

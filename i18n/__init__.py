@@ -1,0 +1,151 @@
+"""The language the program speaks: ``_()``, ``ngettext()`` and choosing a catalogue.
+
+Every user-facing text is written in English in the source and goes through ``_()``
+(or ``ngettext()`` when a count decides between singular and plural), with ``{name}``
+placeholders filled in afterwards by ``str.format``, so a translation may reorder them::
+
+    from i18n import _, ngettext
+    print(_("delivered to {name}").format(name=name))
+    print(ngettext("{n} message", "{n} messages", n).format(n=n))
+
+Texts defined at import time (tables of labels) are marked with ``N_()``, which only marks
+them for the catalogue check, and are passed through ``_()`` where they are shown.
+
+Translations live in ``locale/<lang>/LC_MESSAGES/chat.po`` and are compiled in memory at
+the first :func:`use` (:mod:`i18n.catalog`). Until :func:`use` is called the program
+speaks English, the source language, so a library imported by another program does not
+depend on its environment; the entry points call ``use(choose(args.lang))``.
+
+Which language (:func:`choose`): the ``--lang`` flag if given, else the first of
+``LANGUAGE`` (a colon-separated list), ``LC_ALL``, ``LC_MESSAGES``, ``LANG`` that is set
+(the order of Python's :mod:`gettext`), else ``const.LANGUAGE_DEFAULT``. A value names a
+language as locales do (``pt_BR.UTF-8``, ``pt-BR``, ``pt_BR@x``); ``C`` and ``POSIX`` mean
+English. A language with no catalogue of its own takes one for the same language in
+another country (``pt``, ``pt_PT`` get ``pt_BR``; ``en_GB`` gets English); one that has
+none is skipped in favour of the next in the list.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import const
+
+from .catalog import compile_mo, parse_po
+
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+DOMAIN = "chat"
+SOURCE_LANGUAGE = "en"
+# The environment variables that name the language, in the order gettext reads them.
+ENVIRONMENT_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def po_path(language: str) -> Path:
+    """Where the catalogue of ``language`` lives."""
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def available() -> tuple[str, ...]:
+    """The languages the program speaks: English, then every catalogue, sorted."""
+    found = sorted(p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+    return (SOURCE_LANGUAGE, *[name for name in found if name != SOURCE_LANGUAGE])
+
+
+def match(name: str, languages: Iterable[str] | None = None) -> str | None:
+    """The available language that locale name ``name`` asks for, or None (see above)."""
+    offered = tuple(available() if languages is None else languages)
+    base = name.strip().split(".")[0].split("@")[0].replace("-", "_")
+    if base in ("C", "POSIX"):
+        return SOURCE_LANGUAGE
+    language, _sep, region = base.partition("_")
+    language = language.lower()
+    if not language.isalpha():
+        return None
+    wanted = f"{language}_{region.upper()}" if region else language
+    if wanted in offered:
+        return wanted
+    return next((lang for lang in offered if lang.split("_")[0] == language), None)
+
+
+def requested(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The language names the environment asks for, most wanted first (gettext's order)."""
+    env = os.environ if environ is None else environ
+    for variable in ENVIRONMENT_VARIABLES:
+        value = env.get(variable)
+        if value:
+            return [part for part in value.split(":") if part]
+    return []
+
+
+def choose(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The language to speak: ``flag`` (``--lang``), the environment, or the default.
+
+    A ``flag`` that names no available language raises ValueError (a usage error);
+    unknown names in the environment are skipped.
+    """
+    if flag:
+        chosen = match(flag)
+        if chosen is None:
+            raise ValueError(f"unknown language {flag!r}; available: {', '.join(available())}")
+        return chosen
+    for name in requested(environ):
+        chosen = match(name)
+        if chosen is not None:
+            return chosen
+    return match(const.LANGUAGE_DEFAULT) or SOURCE_LANGUAGE
+
+
+def load(language: str) -> gettext.NullTranslations:
+    """The translations of ``language`` compiled from its ``.po`` (English: none)."""
+    if language == SOURCE_LANGUAGE:
+        return gettext.NullTranslations()
+    entries = parse_po(po_path(language).read_text(encoding="utf-8"))
+    return gettext.GNUTranslations(io.BytesIO(compile_mo(entries)))
+
+
+_lock = threading.Lock()
+_cache: dict[str, gettext.NullTranslations] = {}
+_current: gettext.NullTranslations = gettext.NullTranslations()
+_language = SOURCE_LANGUAGE
+
+
+def use(language: str) -> str:
+    """Speak ``language`` (an available one, e.g. from :func:`choose`) from now on, in
+    every thread; returns it. ValueError if it is not available."""
+    global _current, _language
+    chosen = match(language)
+    if chosen is None:
+        raise ValueError(f"unknown language {language!r}; available: {', '.join(available())}")
+    with _lock:
+        if chosen not in _cache:
+            _cache[chosen] = load(chosen)
+        _current, _language = _cache[chosen], chosen
+    return chosen
+
+
+def current() -> str:
+    """The language in use."""
+    return _language
+
+
+def _(message: str) -> str:
+    """``message`` (English) in the language in use."""
+    return _current.gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The form of ``singular``/``plural`` (English) for count ``n``, in the language in use."""
+    return _current.ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogue without translating it now (see above)."""
+    return message
+
+
+__all__ = ["N_", "_", "available", "choose", "current", "load", "match", "ngettext", "requested", "use"]

@@ -1,0 +1,108 @@
+"""``python3 -m i18n``: keep the catalogues in step with the sources.
+
+- ``python3 -m i18n check``: list texts of the sources (Python and web page) missing from
+  each catalogue, or whose translation changes a placeholder; exit status 1 if any.
+- ``python3 -m i18n missing LANG``: print ``.po`` entries for the missing texts, to append
+  to ``locale/LANG/LC_MESSAGES/chat.po`` and translate.
+- ``python3 -m i18n web``: write ``webclient/i18n/LANG.json`` for every language, English
+  included (the page reads them; a test checks they match the ``.po`` files and the error
+  sentences of ``client/display.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from . import SOURCE_LANGUAGE, available, load, po_path
+from .catalog import parse_po, to_json
+from .extract import WEB_ROOT, placeholders, python_messages, web_messages
+
+
+def web_json_path(language: str):
+    return WEB_ROOT / "i18n" / f"{language}.json"
+
+
+def web_json_text(language: str) -> str:
+    """The exact text of ``webclient/i18n/LANG.json``: the catalogue (none for English),
+    and the sentences for error codes, translated, from :mod:`client.display`."""
+    from client.display import ERROR_TEXTS, NEEDS_NAME
+
+    entries = [] if language == SOURCE_LANGUAGE else parse_po(po_path(language).read_text(encoding="utf-8"))
+    catalogue = to_json(entries, language)
+    translations = load(language)
+    catalogue["errors"] = {code: translations.gettext(text) for code, text in sorted(ERROR_TEXTS.items())}
+    catalogue["needs_name"] = sorted(NEEDS_NAME)
+    return json.dumps(catalogue, ensure_ascii=False, indent=1, sort_keys=False) + "\n"
+
+
+def problems(language: str) -> list[str]:
+    """What is wrong with ``language``'s catalogue for the texts of the sources, one line
+    each (empty: nothing)."""
+    entries = {e.msgid if e.msgid_plural is None else f"{e.msgid}\0{e.msgid_plural}": e
+               for e in parse_po(po_path(language).read_text(encoding="utf-8"))}
+    return problems_in([*python_messages(), *web_messages()], entries, language)
+
+
+def problems_in(messages: list, entries: dict, language: str) -> list[str]:
+    """What is wrong with ``entries`` (catalogue key -> Entry) for ``messages``: a text
+    that is not a literal, one with no translation, a translation whose placeholders
+    differ from the English ones (a plural form may leave out some of the plural's, as
+    "one message" does "{n}")."""
+    found = []
+    for message in messages:
+        if message.msgid.startswith("<not a literal>"):
+            found.append(f"{message.where}: the text to translate is not a literal")
+            continue
+        entry = entries.get(message.key)
+        if entry is None or not entry.translated:
+            found.append(f"{message.where}: no {language} translation of {message.msgid!r}")
+            continue
+        sources = [message.msgid] if message.plural is None else [message.msgid, message.plural]
+        want = placeholders(sources[-1]) if message.plural else placeholders(message.msgid)
+        for form in entry.msgstr:
+            if placeholders(form) != want and not (message.plural and set(placeholders(form)) <= set(want)):
+                found.append(f"{message.where}: the {language} translation {form!r} has placeholders "
+                             f"{placeholders(form)}, the English {want}")
+    return found
+
+
+def _po_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "check"
+    languages = [lang for lang in available() if lang != SOURCE_LANGUAGE]
+    if command == "check":
+        lines = [line for lang in languages for line in problems(lang)]
+        print("\n".join(lines) or "every text is translated", file=sys.stderr if lines else sys.stdout)
+        return 1 if lines else 0
+    if command == "missing" and len(argv) == 2:
+        have = {e.msgid for e in parse_po(po_path(argv[1]).read_text(encoding="utf-8"))}
+        seen = set()
+        for message in [*python_messages(), *web_messages()]:
+            if message.msgid in have or message.key in seen or message.msgid.startswith("<not"):
+                continue
+            seen.add(message.key)
+            print(f"#: {message.where}")
+            print(f"msgid {_po_string(message.msgid)}")
+            if message.plural is None:
+                print('msgstr ""\n')
+            else:
+                print(f"msgid_plural {_po_string(message.plural)}")
+                print('msgstr[0] ""\nmsgstr[1] ""\n')
+        return 0
+    if command == "web":
+        for lang in available():
+            path = web_json_path(lang)
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(web_json_text(lang), encoding="utf-8")
+            print(f"wrote {path}")
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
