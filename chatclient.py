@@ -8,10 +8,15 @@ come from ``const.py``. Exit statuses: :class:`client.exitcodes.ExitCode` (also 
 ``--help``).
 """
 
-from __future__ import annotations
-
-import argparse
+# Before anything an old Python cannot import; hence no `from __future__ import annotations`
+# (a SyntaxError on 3.6), and only syntax 3.6 parses in this file (pythoncheck.py says why).
 import sys
+
+import pythoncheck
+
+pythoncheck.require("chatclient.py")
+
+import argparse  # noqa: E402
 
 import const
 from client.auth import PASSWORD_ENV, PasswordError, script_password

@@ -4,15 +4,20 @@ Defaults come from const.py. Stop it with Ctrl-C, SIGTERM, or by typing /quit (o
 at its terminal; connected clients are told the server is shutting down.
 """
 
-from __future__ import annotations
+# Before anything an old Python cannot import; hence no `from __future__ import annotations`
+# (a SyntaxError on 3.6), and only syntax 3.6 parses in this file (pythoncheck.py says why).
+import sys
 
-import argparse
+import pythoncheck
+
+pythoncheck.require("chatserver.py")
+
+import argparse  # noqa: E402
 import asyncio
 import logging
 import signal
 import sqlite3
 import ssl
-import sys
 from pathlib import Path
 
 import const
