@@ -22,19 +22,40 @@ from pathlib import Path
 
 import const
 from server import ChatServer, ServerConfig
+from server.app import ListenFailed
 from server.console import watch_console
 from server.lockfile import DataDirInUse
 
 log = logging.getLogger("chat.server")
 
 
+def _port(text: str) -> int:
+    """A port number for argparse: 0 to 65535 (0: any free port, or no web client)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 0 and 65535, not {port}")
+    return port
+
+
+# What to say when a listener cannot open its port, naming the flag that changes it.
+LISTEN_FAILED = {
+    "chat": "cannot start: the chat port {port} on {host} cannot be used ({reason}); "
+            "choose another with --port PORT",
+    "web": "cannot start: the web client's port {port} on {host} cannot be used ({reason}); "
+           "choose another with --web-port PORT, or turn the web client off with --web-port 0",
+}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Chat server: user registry and message relay.")
     parser.add_argument("--host", default=const.SERVER_HOST,
                         help=f"address to listen on (default {const.SERVER_HOST}; 0.0.0.0 for the LAN)")
-    parser.add_argument("--port", type=int, default=const.SERVER_PORT,
+    parser.add_argument("--port", type=_port, default=const.SERVER_PORT,
                         help=f"TCP port (default {const.SERVER_PORT}; 0 picks a free one)")
-    parser.add_argument("--web-port", type=int, default=const.WEB_PORT,
+    parser.add_argument("--web-port", type=_port, default=const.WEB_PORT,
                         help=f"port of the web client (default {const.WEB_PORT}; 0 turns it off)")
     parser.add_argument("--web-origin", action="append", default=list(const.WEB_ALLOWED_ORIGINS), metavar="URL",
                         help="another origin allowed to open the WebSocket (repeatable; '*' allows any)")
@@ -139,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except sqlite3.Error as exc:
         log.error("cannot use the database in %s: %s", args.data, exc)
+        return 1
+    except ListenFailed as exc:
+        log.error(LISTEN_FAILED[exc.listener].format(port=exc.port, host=exc.host, reason=exc.reason))
         return 1
     except OSError as exc:
         log.error("cannot start on %s:%d: %s", args.host, args.port, exc.strerror or exc)

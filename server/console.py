@@ -1,4 +1,5 @@
-"""The server's own terminal: ``/quit`` (or ``/sair``) stops it, ``/who`` lists users.
+"""The server's own terminal: ``/quit`` (or ``/sair``) stops it, ``/who`` lists users,
+``/help`` lists the commands (:data:`HELP`, also shown for anything else typed there).
 
 Standard input is read in a daemon thread because asyncio cannot watch a console portably;
 each command is handed to the event loop with ``call_soon_threadsafe``. When standard input
@@ -15,6 +16,14 @@ from collections.abc import Callable
 
 QUIT_COMMANDS = frozenset({"/quit", "/sair", "/exit"})
 
+# What /help prints, one command a line (README.md lists them too).
+HELP = (
+    "commands at the server's terminal:",
+    "  /who               who is online",
+    "  /quit (or /sair)   tell the clients and stop the server (as Ctrl-C does)",
+    "  /help              this list",
+)
+
 
 def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                   on_who: Callable[[], None]) -> threading.Thread:
@@ -29,8 +38,9 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                     return
                 if command == "/who":
                     loop.call_soon_threadsafe(on_who)
-                elif command:
-                    print("commands: /who, /quit (or /sair)", file=sys.stderr, flush=True)
+                elif command:  # /help, or anything else: what can be typed here
+                    unknown = () if command == "/help" else (f"unknown command {line.strip()!r}",)
+                    print("\n".join((*unknown, *HELP)), file=sys.stderr, flush=True)
         except (OSError, ValueError, RuntimeError):
             return  # no console, or the loop is already closed
 
