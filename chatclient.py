@@ -91,9 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.password is not None:
         parser.error(f"passwords are not accepted on the command line (other users can see it): "
                      f"set {PASSWORD_ENV} or use --password-file FILE")
-    # Never die on output the console cannot encode, nor on undecodable input bytes.
+    # Never die on output the console cannot encode, nor on undecodable input bytes: those
+    # become lone surrogates, which the terminal client refuses to send (never garbled).
     for stream, errors in ((sys.stdout, "backslashreplace"), (sys.stderr, "backslashreplace"),
-                           (sys.stdin, "replace")):
+                           (sys.stdin, "surrogateescape")):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors=errors)
