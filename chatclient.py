@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Chat client entry point: ``python chatclient.py NAME [--host H] [--port P] [--send TO TEXT]``
+"""Chat client entry point: ``python3 chatclient.py NAME [--host H] [--port P] [--send TO TEXT]``
 ``[--register] [--password-file FILE] [--tls] [--cafile FILE] [--no-reconnect] [--gui]``.
 
 Without ``--send`` it runs the terminal client (:mod:`client.terminal`); with it, it

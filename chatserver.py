@@ -1,4 +1,4 @@
-"""Run the chat server: ``python chatserver.py [--host H] [--port P] [--data DIR] [--verbose]``.
+"""Run the chat server: ``python3 chatserver.py [--host H] [--port P] [--data DIR] [--verbose]``.
 
 Defaults come from const.py. Stop it with Ctrl-C, SIGTERM, or by typing /quit (or /sair)
 at its terminal; connected clients are told the server is shutting down.

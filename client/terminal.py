@@ -1,4 +1,4 @@
-"""The terminal chat client: ``python chatclient.py NAME``.
+"""The terminal chat client: ``python3 chatclient.py NAME``.
 
 Two modes, chosen by whether stdin and stdout are terminals:
 
@@ -11,7 +11,7 @@ Two modes, chosen by whether stdin and stdout are terminals:
   line by line, and every event is printed as one line. At the end of the input (or at
   ``/quit``) the client waits up to ``--timeout`` seconds for the messages it sent to
   reach a final state (delivered or failed), then leaves with status 0. This makes the
-  client scriptable: ``printf '@Bob hi\\n' | python chatclient.py Alice``.
+  client scriptable: ``printf '@Bob hi\\n' | python3 chatclient.py Alice``.
 
 Commands: see :mod:`client.commands` (``@NAME TEXT``, ``/to NAME``, ``/all``, ``/who``,
 ``/whois NAME``, ``/history NAME [N]``, ``/block NAME``, ``/unblock NAME``, ``/register``,

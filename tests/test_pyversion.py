@@ -27,7 +27,10 @@ PROJECT_PACKAGES = ("const", "server", "client", "protocol", "registry", "web", 
 
 
 def python_files() -> list[Path]:
-    return sorted(path for path in ROOT.rglob("*.py") if ".git" not in path.parts)
+    """The project's Python files: not those of a virtual environment (.venv) or of git."""
+    return sorted(path for path in ROOT.rglob("*.py")
+                  if not any(part.startswith(".") or part == "site-packages"
+                             for part in path.relative_to(ROOT).parts))
 
 
 # --- Python 3.10 -------------------------------------------------------------------------
