@@ -1,7 +1,9 @@
 """Run the chat server: ``python3 chatserver.py [--host H] [--port P] [--data DIR] [--verbose]``.
 
 Defaults come from const.py. Stop it with Ctrl-C, SIGTERM, or by typing /quit (or /sair)
-at its terminal; connected clients are told the server is shutting down.
+at its terminal; connected clients are told the server is shutting down. /help there lists
+the console's commands (server.console.HELP). A port that cannot be opened ends it with
+one line naming the flag that changes it (LISTEN_FAILED).
 """
 
 # Before anything an old Python cannot import; hence no `from __future__ import annotations`
