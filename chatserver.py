@@ -44,10 +44,10 @@ def _port(text: str) -> int:
 
 # What to say when a listener cannot open its port, naming the flag that changes it.
 LISTEN_FAILED = {
-    "chat": "cannot start: the chat port {port} on {host} cannot be used ({reason}); "
-            "choose another with --port PORT",
-    "web": "cannot start: the web client's port {port} on {host} cannot be used ({reason}); "
-           "choose another with --web-port PORT, or turn the web client off with --web-port 0",
+    "chat": "cannot start: cannot listen on {host} port {port} ({reason}); "
+            "choose another port with --port PORT, or another address with --host",
+    "web": "cannot start: the web client cannot listen on {host} port {port} ({reason}); "
+           "choose another port with --web-port PORT, or turn the web client off with --web-port 0",
 }
 
 

@@ -44,8 +44,12 @@ class ListenFailed(OSError):
 
     def __init__(self, listener: str, host: str, port: int, cause: OSError) -> None:
         self.listener, self.host, self.port = listener, host, port
-        # asyncio's strerror repeats the address ("error while attempting to bind on ...").
-        self.reason = os.strerror(cause.errno) if cause.errno else str(cause)
+        # asyncio's strerror repeats the address ("error while attempting to bind on ...");
+        # a name that does not resolve has its own codes (socket.gaierror), and its strerror.
+        if isinstance(cause, socket.gaierror) or not cause.errno:
+            self.reason = cause.strerror or str(cause)
+        else:
+            self.reason = os.strerror(cause.errno)
         super().__init__(cause.errno, f"cannot listen on {host}:{port} ({listener}): {self.reason}")
 
 

@@ -75,8 +75,8 @@ def test_a_busy_web_port_names_it_and_the_web_port_flag(busy_port: int) -> None:
     assert "Traceback" not in done.stderr
     assert len(errors) == 1, done.stderr
     assert errors[0].endswith(
-        f"cannot start: the web client's port {busy_port} on 127.0.0.1 cannot be used (Address already in use); "
-        "choose another with --web-port PORT, or turn the web client off with --web-port 0")
+        f"cannot start: the web client cannot listen on 127.0.0.1 port {busy_port} (Address already in use); "
+        "choose another port with --web-port PORT, or turn the web client off with --web-port 0")
 
 
 def test_a_busy_chat_port_names_it_and_the_port_flag(busy_port: int) -> None:
@@ -85,8 +85,18 @@ def test_a_busy_chat_port_names_it_and_the_port_flag(busy_port: int) -> None:
     errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
     assert "Traceback" not in done.stderr
     assert len(errors) == 1, done.stderr
-    assert errors[0].endswith(f"cannot start: the chat port {busy_port} on 127.0.0.1 cannot be used "
-                              "(Address already in use); choose another with --port PORT")
+    assert errors[0].endswith(f"cannot start: cannot listen on 127.0.0.1 port {busy_port} "
+                              "(Address already in use); choose another port with --port PORT, "
+                              "or another address with --host")
+
+
+def test_a_host_name_that_does_not_resolve_is_said_in_words() -> None:
+    done = run("--host", "no-such-host.invalid", "--port", "0", "--memory", "--web-port", "0")
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "cannot listen on no-such-host.invalid port 0 (" in errors[0]
+    assert "Unknown error" not in errors[0] and "--host" in errors[0]
 
 
 def test_a_failed_web_listener_leaves_nothing_open_or_locked(busy_port: int, tmp_path: Path) -> None:
