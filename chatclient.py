@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Chat client entry point: ``python chatclient.py NAME [--host H] [--port P] [--send TO TEXT]``
+"""Chat client entry point: ``python3 chatclient.py NAME [--host H] [--port P] [--send TO TEXT]``
 ``[--register] [--password-file FILE] [--tls] [--cafile FILE] [--no-reconnect] [--gui]``.
 
 Without ``--send`` it runs the terminal client (:mod:`client.terminal`); with it, it
@@ -8,10 +8,15 @@ come from ``const.py``. Exit statuses: :class:`client.exitcodes.ExitCode` (also 
 ``--help``).
 """
 
-from __future__ import annotations
-
-import argparse
+# Before anything an old Python cannot import; hence no `from __future__ import annotations`
+# (a SyntaxError on 3.6), and only syntax 3.6 parses in this file (pythoncheck.py says why).
 import sys
+
+import pythoncheck
+
+pythoncheck.require("chatclient.py")
+
+import argparse  # noqa: E402
 
 import const
 import i18n
@@ -94,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.password is not None:
         parser.error(f"passwords are not accepted on the command line (other users can see it): "
                      f"set {PASSWORD_ENV} or use --password-file FILE")
-    # Never die on output the console cannot encode, nor on undecodable input bytes.
+    # Never die on output the console cannot encode, nor on undecodable input bytes: those
+    # become lone surrogates, which the terminal client refuses to send (never garbled).
     for stream, errors in ((sys.stdout, "backslashreplace"), (sys.stderr, "backslashreplace"),
-                           (sys.stdin, "replace")):
+                           (sys.stdin, "surrogateescape")):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors=errors)

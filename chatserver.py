@@ -1,37 +1,65 @@
-"""Run the chat server: ``python chatserver.py [--host H] [--port P] [--data DIR] [--verbose]``.
+"""Run the chat server: ``python3 chatserver.py [--host H] [--port P] [--data DIR] [--verbose]``.
 
 Defaults come from const.py. Stop it with Ctrl-C, SIGTERM, or by typing /quit (or /sair)
-at its terminal; connected clients are told the server is shutting down.
+at its terminal; connected clients are told the server is shutting down. /help there lists
+the console's commands (server.console.help_lines). A port that cannot be opened ends it with
+one line naming the flag that changes it (LISTEN_FAILED).
 """
 
-from __future__ import annotations
+# Before anything an old Python cannot import; hence no `from __future__ import annotations`
+# (a SyntaxError on 3.6), and only syntax 3.6 parses in this file (pythoncheck.py says why).
+import sys
 
-import argparse
+import pythoncheck
+
+pythoncheck.require("chatserver.py")
+
+import argparse  # noqa: E402
 import asyncio
 import logging
 import signal
 import sqlite3
 import ssl
-import sys
 from pathlib import Path
 
 import const
 import i18n
 from i18n import _
 from server import ChatServer, ServerConfig
+from server.app import ListenFailed
 from server.console import watch_console
 from server.lockfile import DataDirInUse
 
 log = logging.getLogger("chat.server")
 
 
+def _port(text: str) -> int:
+    """A port number for argparse: 0 to 65535 (0: any free port, or no web client)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 0 and 65535, not {port}")
+    return port
+
+
+# What to say when a listener cannot open its port, naming the flag that changes it.
+LISTEN_FAILED = {
+    "chat": "cannot start: cannot listen on {host} port {port} ({reason}); "
+            "choose another port with --port PORT, or another address with --host",
+    "web": "cannot start: the web client cannot listen on {host} port {port} ({reason}); "
+           "choose another port with --web-port PORT, or turn the web client off with --web-port 0",
+}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Chat server: user registry and message relay.")
     parser.add_argument("--host", default=const.SERVER_HOST,
                         help=f"address to listen on (default {const.SERVER_HOST}; 0.0.0.0 for the LAN)")
-    parser.add_argument("--port", type=int, default=const.SERVER_PORT,
+    parser.add_argument("--port", type=_port, default=const.SERVER_PORT,
                         help=f"TCP port (default {const.SERVER_PORT}; 0 picks a free one)")
-    parser.add_argument("--web-port", type=int, default=const.WEB_PORT,
+    parser.add_argument("--web-port", type=_port, default=const.WEB_PORT,
                         help=f"port of the web client (default {const.WEB_PORT}; 0 turns it off)")
     parser.add_argument("--web-origin", action="append", default=list(const.WEB_ALLOWED_ORIGINS), metavar="URL",
                         help="another origin allowed to open the WebSocket (repeatable; '*' allows any)")
@@ -144,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except sqlite3.Error as exc:
         log.error("cannot use the database in %s: %s", args.data, exc)
+        return 1
+    except ListenFailed as exc:
+        log.error(LISTEN_FAILED[exc.listener].format(port=exc.port, host=exc.host, reason=exc.reason))
         return 1
     except OSError as exc:
         log.error("cannot start on %s:%d: %s", args.host, args.port, exc.strerror or exc)

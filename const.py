@@ -1,7 +1,7 @@
 """Addresses, ports and limits of the chat system: edit this file to configure it.
 
 The server and every client read their defaults from here; command-line flags override
-them (``python chatserver.py --help``, ``python chatclient.py --help``).
+them (``python3 chatserver.py --help``, ``python3 chatclient.py --help``).
 """
 
 # --- Where the server listens and where clients connect -------------------------------
@@ -63,7 +63,7 @@ SEND_TIMEOUT = 10.0
 # Seconds to wait for the server's answer to the opening hello.
 CONNECT_TIMEOUT = 10.0
 
-# --- Storage (python chatserver.py --data DIR) --------------------------------------------
+# --- Storage (python3 chatserver.py --data DIR) --------------------------------------------
 # Where the server keeps its database (accounts, queued messages, history, blocks).
 DATA_DIR = "data"
 # Unconfirmed direct messages expire after this many seconds (the sender is told).

@@ -2,9 +2,9 @@
 
 Run from the repository root::
 
-    python -m bench.benchmark                  # the full run (about a minute)
-    python -m bench.benchmark --quick          # smaller figures, for a smoke test
-    python -m bench.benchmark --smoke          # tiny: every phase runs (the test suite's check)
+    python3 -m bench.benchmark                  # the full run (about a minute)
+    python3 -m bench.benchmark --quick          # smaller figures, for a smoke test
+    python3 -m bench.benchmark --smoke          # tiny: every phase runs (the test suite's check)
 
 It starts ``chatserver.py`` as a subprocess on 127.0.0.1 (a free port), so the server's
 memory is its own, then drives it from this process with asyncio clients built on the same

@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python -m bench.resp_bench                     # starts its own redis-server
-    python -m bench.resp_bench --url redis://127.0.0.1:6379/0 --commands 200000
+    python3 -m bench.resp_bench                     # starts its own redis-server
+    python3 -m bench.resp_bench --url redis://127.0.0.1:6379/0 --commands 200000
 
 Three workloads, each alternating ``SET key value`` and ``GET key`` over 1,000 keys with
 64-byte values:

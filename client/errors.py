@@ -7,7 +7,7 @@ catch the built-in class.
 
 from __future__ import annotations
 
-from enum import StrEnum
+from protocol.compat import StrEnum
 
 
 class LocalError(StrEnum):

@@ -1,4 +1,4 @@
-"""Send one direct message and wait for the outcome: ``python chatclient.py Carol --send Bob TEXT``.
+"""Send one direct message and wait for the outcome: ``python3 chatclient.py Carol --send Bob TEXT``.
 
 Logs in as Carol, sends TEXT to Bob, waits up to ``--timeout`` seconds (default
 ``const.SEND_TIMEOUT``) for Bob's client to confirm it or for the server to queue it for

@@ -1,4 +1,4 @@
-"""The terminal chat client: ``python chatclient.py NAME``.
+"""The terminal chat client: ``python3 chatclient.py NAME``.
 
 Two modes, chosen by whether stdin and stdout are terminals:
 
@@ -11,7 +11,7 @@ Two modes, chosen by whether stdin and stdout are terminals:
   line by line, and every event is printed as one line. At the end of the input (or at
   ``/quit``) the client waits up to ``--timeout`` seconds for the messages it sent to
   reach a final state (delivered or failed), then leaves with status 0. This makes the
-  client scriptable: ``printf '@Bob hi\\n' | python chatclient.py Alice``.
+  client scriptable: ``printf '@Bob hi\\n' | python3 chatclient.py Alice``.
 
 Commands: see :mod:`client.commands` (``@NAME TEXT``, ``/to NAME``, ``/all``, ``/who``,
 ``/whois NAME``, ``/history NAME [N]``, ``/block NAME``, ``/unblock NAME``, ``/register``,
@@ -58,6 +58,8 @@ character or a newline; only a failure to connect or log in goes to stderr, as
     * plain lines now go to Bob                  after /to Bob (/all: "... to the room")
     ! <problem>                                  a local error (unknown command, bad name,
                                                  no answer to /who...) or a server error
+    ! line 3 is not valid UTF-8; not sent        an input line with bytes that are not text
+                                                 in the input's encoding (NOT_TEXT)
     ! Connection to the server lost (<why>)      the session ended for good (no
                                                  reconnection, or it was refused): status 3
     ! Disconnected by the server: <reason>       the server said goodbye; status 3
@@ -71,7 +73,9 @@ wrong or missing (or the account cannot be claimed).
 from __future__ import annotations
 
 import _thread
+import codecs
 import math
+import re
 import signal
 import sys
 import threading
@@ -130,6 +134,11 @@ from .outgoing import DELIVERED, FAILED, QUEUED, SENT, MessageUpdate, OutgoingMe
 
 # How often the receiver repeats its wake-up signal until the main thread has exited.
 _WAKE_RETRY = 0.05
+# Bytes that are not text in the input's encoding: read with errors="surrogateescape"
+# (chatclient.py sets it), each becomes a lone surrogate, which no real text contains.
+_UNDECODABLE = re.compile("[\ud800-\udfff]")
+# Said instead of sending such a line, rather than sending it garbled.
+NOT_TEXT = N_("line {number} is not valid {encoding}; not sent")
 
 # --- Formatting (pure functions, tested without I/O) ------------------------------------
 
@@ -266,6 +275,18 @@ def describe_event(event: Event, me: str) -> str | None:
     return None  # Accepted/Delivered nobody waits for, Ping, Pong...
 
 
+def undecodable_line(line: str, number: int, encoding: str | None) -> str | None:
+    """What to say instead of sending input ``line`` (the ``number``-th read, decoded
+    from ``encoding`` with surrogateescape) if some of its bytes were not text; else None."""
+    if not _UNDECODABLE.search(line):
+        return None
+    try:
+        name = codecs.lookup(encoding or "utf-8").name
+    except LookupError:
+        name = encoding or "utf-8"
+    return _(NOT_TEXT).format(number=number, encoding="UTF-8" if name == "utf-8" else name)
+
+
 def _load_readline() -> Any:
     try:
         import readline  # noqa: F401  (importing it is what makes input() edit lines)
@@ -319,6 +340,7 @@ class TerminalUI:
         self._goodbye: str | None = None
         self._main_ident: int | None = None
         self._main_done = threading.Event()
+        self._lines_read = 0        # input lines so far, to name one that cannot be sent
 
     def run(self) -> int:
         """Connect, read commands until the user leaves or the connection ends; return
@@ -382,6 +404,11 @@ class TerminalUI:
                 return self._leave(drain=False)
             if line is None or self._lost:
                 return ExitCode.NO_SERVER
+            self._lines_read += 1
+            refusal = undecodable_line(line, self._lines_read, getattr(self._stdin, "encoding", None))
+            if refusal is not None:
+                self._emit(f"! {refusal}")
+                continue
             command = parse_command(line, self._target)
             if isinstance(command, Quit):
                 return self._leave(drain=not self._interactive)

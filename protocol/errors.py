@@ -8,7 +8,7 @@ sending something illegal in the current state) raises :class:`LocalProtocolErro
 
 from __future__ import annotations
 
-from enum import StrEnum
+from .compat import StrEnum
 
 
 class LocalProtocolError(Exception):

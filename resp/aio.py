@@ -359,7 +359,7 @@ class RedisClient:
             self._room_waiters.append(waiter)
             try:
                 await asyncio.wait_for(waiter, deadline - loop.time())
-            except TimeoutError:
+            except asyncio.TimeoutError:  # not TimeoutError itself before Python 3.11
                 raise TimeoutError(f"{self.max_in_flight} Redis commands were in flight for "
                                    f"{timeout} s: this one was not sent") from None
         return max(deadline - loop.time(), 0.0)
@@ -423,7 +423,7 @@ class RedisClient:
                     self._note_failure(str(exc))
                     self._fail_waiting(str(exc))
                     return
-                except (OSError, TimeoutError, ProtocolError, RedisConnectionError) as exc:
+                except (OSError, asyncio.TimeoutError, ProtocolError, RedisConnectionError) as exc:
                     self._connect_error = exc
                     self._note_failure(f"cannot connect to {self.address}: "
                                        f"{exc or type(exc).__name__}; retrying")
@@ -460,30 +460,33 @@ class RedisClient:
 
     async def _open(self) -> _Link:
         """A new connection, with AUTH and SELECT done, within ``connect_timeout``."""
+        # wait_for, not 3.11's asyncio.timeout: Python 3.10 is supported.
+        return await asyncio.wait_for(self._connect_and_greet(), self.connect_timeout)
+
+    async def _connect_and_greet(self) -> _Link:
         loop = asyncio.get_running_loop()
         address = self.address
         core = Connection(**self._limits)
-        async with asyncio.timeout(self.connect_timeout):
-            _, link = await loop.create_connection(lambda: _Link(self, core), address.host, address.port)
-            try:
-                handshake: list[tuple[Any, ...]] = []
-                if address.password is not None:
-                    handshake.append(("AUTH", address.username, address.password)
-                                     if address.username else ("AUTH", address.password))
-                if address.db:
-                    handshake.append(("SELECT", address.db))
-                futures = []
-                for args in handshake:
-                    futures.append(loop.create_future())
-                    link.send(encode_command(args), futures[-1])
-                link.flush()
-                for args, future in zip(handshake, futures):
-                    reply = await future
-                    if isinstance(reply, RedisError):
-                        raise _Refused(f"{address} refused {args[0]}: {reply}")
-            except BaseException:
-                link.transport.abort()
-                raise
+        _, link = await loop.create_connection(lambda: _Link(self, core), address.host, address.port)
+        try:
+            handshake: list[tuple[Any, ...]] = []
+            if address.password is not None:
+                handshake.append(("AUTH", address.username, address.password)
+                                 if address.username else ("AUTH", address.password))
+            if address.db:
+                handshake.append(("SELECT", address.db))
+            futures = []
+            for args in handshake:
+                futures.append(loop.create_future())
+                link.send(encode_command(args), futures[-1])
+            link.flush()
+            for args, future in zip(handshake, futures):
+                reply = await future
+                if isinstance(reply, RedisError):
+                    raise _Refused(f"{address} refused {args[0]}: {reply}")
+        except BaseException:
+            link.transport.abort()
+            raise
         return link
 
     def _detach(self, link: _Link) -> None:
@@ -524,5 +527,5 @@ class RedisClient:
             link.transport.close()
             try:
                 await asyncio.wait_for(asyncio.shield(link.closed), self.connect_timeout)
-            except TimeoutError:
+            except asyncio.TimeoutError:  # not TimeoutError itself before Python 3.11
                 link.transport.abort()

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import gc
 import logging
+import os
 import socket
 import ssl
 import time
@@ -30,6 +31,26 @@ log = logging.getLogger("chat.server")
 _GOODBYE_GRACE = 2.0
 # Seconds between full garbage collections when the collector is tamed.
 _FULL_GC_PERIOD = 600.0
+
+
+class ListenFailed(OSError):
+    """One of the server's listeners could not open its port (in use, not allowed...).
+
+    ``listener`` says which: ``"chat"`` (config.port) or ``"web"`` (config.web_port), so
+    that the caller can name the setting that changes it; ``host`` and ``port`` are those
+    asked for; ``reason`` is the system's words (``Address already in use``). The
+    original OSError is the ``__cause__``; ``errno`` is its errno.
+    """
+
+    def __init__(self, listener: str, host: str, port: int, cause: OSError) -> None:
+        self.listener, self.host, self.port = listener, host, port
+        # asyncio's strerror repeats the address ("error while attempting to bind on ...");
+        # a name that does not resolve has its own codes (socket.gaierror), and its strerror.
+        if isinstance(cause, socket.gaierror) or not cause.errno:
+            self.reason = cause.strerror or str(cause)
+        else:
+            self.reason = os.strerror(cause.errno)
+        super().__init__(cause.errno, f"cannot listen on {host}:{port} ({listener}): {self.reason}")
 
 
 def _tame_gc(now: float, last_full: float) -> float:
@@ -148,9 +169,11 @@ class ChatServer:
     async def start(self) -> None:
         """Lock the data directory, open the store, then listen on config.host:config.port.
 
-        Raises lockfile.DataDirInUse if another server uses the data directory, OSError if
-        the address is in use, ssl.SSLError or OSError for unusable TLS files,
-        sqlite3.Error for an unusable database. On failure nothing stays open or locked.
+        Then, if config.web_port is set, the web client's listener. Raises
+        lockfile.DataDirInUse if another server uses the data directory,
+        :class:`ListenFailed` (an OSError) saying which listener if its port is in use or
+        cannot be opened, ssl.SSLError or OSError for unusable TLS files, sqlite3.Error for
+        an unusable database. On failure nothing stays open, listening or locked.
         """
         loop = asyncio.get_running_loop()
 
@@ -176,23 +199,34 @@ class ChatServer:
             self.store.start(loop)
             batcher = WriteBatcher(loop)
             # asyncio sets SO_REUSEADDR on POSIX, so a restart can bind the port at once.
-            self._server = await loop.create_server(
-                lambda: ClientSession(self.relay, batcher), self.config.host, self.config.port,
-                backlog=4096, family=socket.AF_UNSPEC, ssl=tls)
+            try:
+                self._server = await loop.create_server(
+                    lambda: ClientSession(self.relay, batcher), self.config.host, self.config.port,
+                    backlog=4096, family=socket.AF_UNSPEC, ssl=tls)
+            except OSError as exc:
+                raise ListenFailed("chat", self.config.host, self.config.port, exc) from exc
+            host, port = self.address
+            log.info("listening on %s:%d%s", host, port, " (TLS)" if tls else "")
+            if self.config.web_port is not None:  # before anything runs: a failed start leaves nothing behind
+                try:
+                    self._web = await start_web_server(
+                        self.relay, self.config.host, self.config.web_port, batcher=batcher,
+                        allowed_origins=self.config.web_origins, echo=self.config.web_echo,
+                        allowed_hosts=self.config.web_hosts, tls=tls)
+                except OSError as exc:
+                    raise ListenFailed("web", self.config.host, self.config.web_port, exc) from exc
         except BaseException:
+            if self._server is not None:
+                self._server.close()
+                await self._server.wait_closed()
+                self._server = None
             self.store.close()
             self._release()
             raise
         self._sweeper = asyncio.create_task(self._sweep_forever())
-        host, port = self.address
-        log.info("listening on %s:%d%s", host, port, " (TLS)" if tls else "")
         if self.config.max_connections < wanted:  # said once the server runs: a failed start says one line
             log.warning("open-file limit %d: accepting at most %d connections, not %d", file_limit,
                         self.config.max_connections, wanted)
-        if self.config.web_port is not None:
-            self._web = await start_web_server(self.relay, self.config.host, self.config.web_port, batcher=batcher,
-                                               allowed_origins=self.config.web_origins, echo=self.config.web_echo,
-                                               allowed_hosts=self.config.web_hosts, tls=tls)
 
     @property
     def web_address(self) -> tuple[str, int]:

@@ -1,4 +1,6 @@
-"""The server's own terminal: ``/quit`` (or ``/sair``) stops it, ``/who`` (``/quem``) lists users.
+"""The server's own terminal: ``/quit`` (or ``/sair``) stops it, ``/who`` (``/quem``) lists
+users, ``/help`` (``/ajuda``) lists the commands (:func:`help_lines`, also shown for anything
+else typed there).
 
 Standard input is read in a daemon thread because asyncio cannot watch a console portably;
 each command is handed to the event loop with ``call_soon_threadsafe``. When standard input
@@ -17,6 +19,18 @@ from i18n import _
 
 QUIT_COMMANDS = frozenset({"/quit", "/sair", "/exit"})
 WHO_COMMANDS = frozenset({"/who", "/quem"})
+HELP_COMMANDS = frozenset({"/help", "/ajuda"})
+
+
+def help_lines() -> tuple[str, ...]:
+    """What /help prints, one command a line, in the console's language (README.md lists
+    them too)."""
+    return (
+        _("commands at the server's terminal:"),
+        _("  /who (or /quem)     who is online"),
+        _("  /quit (or /sair)    tell the clients and stop the server (as Ctrl-C does)"),
+        _("  /help (or /ajuda)   this list"),
+    )
 
 
 def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
@@ -32,8 +46,10 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                     return
                 if command in WHO_COMMANDS:
                     loop.call_soon_threadsafe(on_who)
-                elif command:
-                    print(_("commands: /who (or /quem), /quit (or /sair)"), file=sys.stderr, flush=True)
+                elif command:  # /help, or anything else: what can be typed here
+                    unknown = () if command in HELP_COMMANDS else (
+                        _("unknown command {command!r}").format(command=line.strip()),)
+                    print("\n".join((*unknown, *help_lines())), file=sys.stderr, flush=True)
         except (OSError, ValueError, RuntimeError):
             return  # no console, or the loop is already closed
 

@@ -1,4 +1,4 @@
-"""The benchmark still runs and reports sane figures (``python -m bench.benchmark --smoke``),
+"""The benchmark still runs and reports sane figures (``python3 -m bench.benchmark --smoke``),
 so that it cannot rot between the times someone measures with it.
 
 It starts real servers (in memory and durable) as subprocesses on loopback and drives

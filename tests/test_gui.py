@@ -1,5 +1,5 @@
 """The tkinter chat window, for real: an X server (Xvfb), a real chat server, and the GUI
-as a subprocess (``python chatclient.py Bob --gui``), driven through its loopback test
+as a subprocess (``python3 chatclient.py Bob --gui``), driven through its loopback test
 hook (``CHAT_GUI_TEST_CONTROL``, see client/gui/testhook.py) and, where xdotool is
 installed, through the X keyboard itself.
 
@@ -91,7 +91,7 @@ def server() -> Iterator[ServerThread]:
 
 
 class Gui:
-    """``python chatclient.py NAME --gui`` on ``display``, with its control channel."""
+    """``python3 chatclient.py NAME --gui`` on ``display``, with its control channel."""
 
     def __init__(self, display: str, srv_port: int, name: str, log_dir: Path) -> None:
         self.display = display

@@ -10,7 +10,7 @@ pytest does not run in the main thread, faulthandler dumps the stacks and ends t
 run instead: still a failure, never a stall.
 
 A pytest plugin with no dependency: tests/conftest.py installs it by importing its hooks;
-``python -m pytest -p timelimit`` (with tests/ on the path) does the same for another
+``python3 -m pytest -p timelimit`` (with tests/ on the path) does the same for another
 directory, which is how tests/test_timelimit.py checks it.
 """
 

@@ -1,4 +1,4 @@
-"""The tkinter chat window: ``python chatclient.py NAME --gui``.
+"""The tkinter chat window: ``python3 chatclient.py NAME --gui``.
 
 A thin shell over the client library (STYLE.md, section 2); nothing here speaks the
 protocol. The modules, from the bottom up:
