@@ -27,6 +27,7 @@ from protocol.codec import TYPES, decode
 from server import ServerConfig
 from server.presence import Watchlists
 from server.relay import Relay
+from test_durability import wait_until
 from test_store import FakeSession, RelayBench, loop  # noqa: F401  (loop is a fixture)
 
 NOTICES = (UserJoined, UserLeft)
@@ -297,3 +298,102 @@ def test_a_large_login_storm_writes_notices_only_to_watchers(loop):
         assert notices(watcher) == [("UserJoined", f"late{k}") for k in (n, n + 1, n + 2)]
     assert all(notices(session) == [] for session in sessions[10:] + late)
     bench.store.close()
+
+
+# --- With a real server and the client library -------------------------------------------------
+
+
+@pytest.fixture
+def quiet_server():
+    """A real server whose room is always quiet: only watchers hear of joins and leaves."""
+    from server import ServerThread
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, presence_room_limit=0)) as srv:
+        yield srv
+        srv.stop()
+
+
+def _connect(clients: list, server, name: str):
+    from client import ChatClient
+    client = ChatClient(name, server.host, server.port, reconnect_delay=0.05)
+    clients.append(client)
+    client.connect(timeout=10)
+    return client
+
+
+def _next(client, kinds, deadline: float):
+    """The next event of one of ``kinds`` (others are skipped), by ``deadline``."""
+    import queue
+    while True:
+        try:
+            event = client.events.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"no {kinds} by the deadline") from None
+        if isinstance(event, kinds):
+            return event
+
+
+def _nothing_of(client, kinds, within: float) -> None:
+    """No event of ``kinds`` for ``within`` seconds (a round trip ensures earlier ones are in)."""
+    import queue
+    client.who(timeout=10)  # anything the server sent before its answer has been read by now
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        try:
+            event = client.events.get(timeout=max(0.0, end - time.monotonic()))
+        except queue.Empty:
+            return
+        assert not isinstance(event, kinds), event
+
+
+def test_the_library_watches_and_hears_only_whom_it_watches(quiet_server, clients):
+    alice = _connect(clients, quiet_server, "Alice")
+    bob = _connect(clients, quiet_server, "Bob")
+    online = alice.watch(["bob", "Carol"])
+    assert [p.name for p in online] == ["Bob"]
+    assert sorted(alice.watched) == ["Carol", "bob"]
+    _connect(clients, quiet_server, "Dave")  # not watched: quiet
+    _connect(clients, quiet_server, "Carol")
+    deadline = time.monotonic() + 10
+    joined = _next(alice, NOTICES, deadline)
+    assert (type(joined), joined.name) == (UserJoined, "Carol")
+    bob.close()
+    left = _next(alice, NOTICES, deadline)
+    assert (type(left), left.name) == (UserLeft, "Bob")
+    alice.unwatch(["carol"])
+    assert alice.watched == ["bob"]
+    assert quiet_server.call(lambda: sorted(quiet_server.server.relay.watchlists._watchers)) == ["bob"]
+    clients[3].close()  # Carol leaves, unwatched now
+    relay = quiet_server.server.relay
+    wait_until(lambda: quiet_server.call(lambda: "carol" not in relay.registry), what="Carol leaving")
+    _nothing_of(alice, NOTICES, 0.2)
+
+
+def test_a_reconnected_library_watches_again_and_learns_who_is_online(quiet_server, clients):
+    alice = _connect(clients, quiet_server, "Alice")
+    _connect(clients, quiet_server, "Bob")
+    assert [p.name for p in alice.watch(["Bob"])] == ["Bob"]
+    relay = quiet_server.server.relay
+
+    def drop_alice() -> None:
+        for session in list(relay.sessions):
+            if session.name == "Alice":
+                session.abort("dropped by the test")
+
+    quiet_server.call(drop_alice)
+    deadline = time.monotonic() + 10
+    from client import Reconnected
+    _next(alice, Reconnected, deadline)
+    again = _next(alice, Watching, deadline)  # the renewed watch's answer, handed on
+    assert [p.name for p in again.users] == ["Bob"]
+    _connect(clients, quiet_server, "Bob2")
+    clients[1].close()  # Bob leaves: Alice's new session hears it
+    left = _next(alice, NOTICES, deadline)
+    assert (type(left), left.name) == (UserLeft, "Bob")
+
+
+def test_a_client_that_never_watches_still_sees_everything_in_a_small_room(server, clients):
+    alice = _connect(clients, server, "Alice")
+    _connect(clients, server, "Bob")
+    joined = _next(alice, UserJoined, time.monotonic() + 10)
+    while joined.name != "Bob":
+        joined = _next(alice, UserJoined, time.monotonic() + 10)
