@@ -687,6 +687,19 @@ class ChatClient:
                 self._watched.update((canonical(name), name) for name in part)
         return online
 
+    def watch_soon(self, names: Iterable[str]) -> None:
+        """Like :meth:`watch`, without waiting, for names not watched yet: the
+        :class:`~protocol.Watching` answer is handed to the application as an event (an
+        error is logged, and those names are not kept). While disconnected the names are
+        kept and watched once the session is back. Callable from ``on_event``."""
+        with self._lock:
+            new = {canonical(name): name for name in names if canonical(name) not in self._watched}
+            if not new:
+                return
+            self._watched.update(new)
+            if self._usable() is None:
+                self._ask_watch(tuple(new.values()))
+
     def unwatch(self, names: Iterable[str], timeout: float = const.SEND_TIMEOUT) -> None:
         """Stop watching ``names`` (names not watched are ignored)."""
         gone = list({canonical(name): name for name in names}.values())
@@ -1112,16 +1125,23 @@ class ChatClient:
     def _rewatch(self) -> None:
         """Watch again, on a fresh session, what the last one watched (lock held); each
         ``Watching`` answer goes to the application, which learns who is online now."""
-        names = list(self._watched.values())
-        for start in range(0, len(names), MAX_NAMES_PER_REQUEST):
-            part = tuple(names[start:start + MAX_NAMES_PER_REQUEST])
-            self._ask_locked(Watch(self._new_request_id(), part), Watching, self._rewatched)
+        self._ask_watch(tuple(self._watched.values()))
 
-    def _rewatched(self, answer: Event) -> list[Event]:
+    def _ask_watch(self, names: tuple[str, ...]) -> None:
+        """Watch ``names`` without waiting (lock held): each answer goes to the application."""
+        for start in range(0, len(names), MAX_NAMES_PER_REQUEST):
+            part = names[start:start + MAX_NAMES_PER_REQUEST]
+            self._ask_locked(Watch(self._new_request_id(), part), Watching,
+                             lambda answer, part=part: self._watch_answered(answer, part))
+
+    def _watch_answered(self, answer: Event, names: tuple[str, ...]) -> list[Event]:
+        """The answer to a watch nobody waits for (lock held): hand it on, or if it was
+        refused (too many watched, rate limited) log it and forget those names."""
         if isinstance(answer, Watching):
             return [answer]
-        # Not a frame to show: the presence of those names stays unknown until asked again.
-        _log.warning("watching again after reconnecting failed: %s", getattr(answer, "message", answer))
+        _log.warning("could not watch %d names: %s", len(names), getattr(answer, "message", answer))
+        for name in names:
+            self._watched.pop(canonical(name), None)
         return []
 
     def _ask_history(self, peer: str, first: int, before: int | None, budget: int) -> None:

@@ -397,3 +397,50 @@ def test_a_client_that_never_watches_still_sees_everything_in_a_small_room(serve
     joined = _next(alice, UserJoined, time.monotonic() + 10)
     while joined.name != "Bob":
         joined = _next(alice, UserJoined, time.monotonic() + 10)
+
+
+def test_watch_soon_hands_the_answer_on_and_skips_names_already_watched(quiet_server, clients):
+    alice = _connect(clients, quiet_server, "Alice")
+    _connect(clients, quiet_server, "Bob")
+    alice.watch_soon(["Bob", "Carol"])
+    answer = _next(alice, Watching, time.monotonic() + 10)
+    assert [p.name for p in answer.users] == ["Bob"]
+    alice.watch_soon(["bob"])  # watched already: no request
+    alice.watch_soon(["Dave"])
+    answer = _next(alice, Watching, time.monotonic() + 10)
+    assert answer.users == ()
+    assert sorted(alice.watched) == ["Bob", "Carol", "Dave"]
+
+
+# --- The terminal watches whom it talks to -------------------------------------------------------
+
+
+def test_the_terminal_watches_whom_it_writes_to_and_its_target():
+    import io
+    from client.terminal import TerminalUI
+    from fakeserver import FakeServer
+    with FakeServer() as server:
+        ui = TerminalUI("Alice", server.host, server.port, timeout=5, stdin=io.StringIO("@Bob hi\n/to Carol\n/to alice\n@bob again\n"),
+                        stdout=io.StringIO(), stderr=io.StringIO(), interactive=False)
+        ui.run()
+        watched = [name for event in server.received(Watch) for name in event.names]
+        assert watched == ["Bob", "Carol"]  # not ourselves, and each once
+
+
+def test_the_terminal_watches_who_writes_to_it():
+    import io
+    from client.terminal import TerminalUI
+    from protocol import DirectMessage
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.watched: list[str] = []
+
+        def watch_soon(self, names) -> None:
+            self.watched += names
+
+    ui = TerminalUI("Alice", stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO(), interactive=False)
+    ui.client = Recorder()
+    ui._on_event(DirectMessage(7, "Dave", "Alice", "hi", 1.0))
+    ui._on_event(DirectMessage(8, "alice", "Alice", "note to self", 1.0))
+    assert ui.client.watched == ["Dave"]
