@@ -119,14 +119,17 @@ def _history(key: str, value: Any, max_text: int) -> tuple[HistoryEntry, ...]:
         for item in _objects(key, value))
 
 
-def _names(key: str, value: Any, max_text: int) -> tuple[str, ...]:
-    """A list of 1 to MAX_NAMES_PER_REQUEST names (strings; the relay checks the naming
-    rules): a watch list is sent in parts, so that the answer fits in one frame."""
-    if type(value) is not list:
-        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list")
-    if not 1 <= len(value) <= MAX_NAMES_PER_REQUEST:
-        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must hold 1 to {MAX_NAMES_PER_REQUEST} names")
-    return tuple(_name(key, item, max_text) for item in value)
+def _names(least: int) -> Callable[[str, Any, int], tuple[str, ...]]:
+    """A list of ``least`` to MAX_NAMES_PER_REQUEST names (strings; the relay checks the
+    naming rules): a watch list is sent in parts, so that the answer fits in one frame."""
+    def check(key: str, value: Any, max_text: int) -> tuple[str, ...]:
+        if type(value) is not list:
+            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list")
+        if not least <= len(value) <= MAX_NAMES_PER_REQUEST:
+            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must hold {least} to {MAX_NAMES_PER_REQUEST} names")
+        return tuple(_name(key, item, max_text) for item in value)
+
+    return check
 
 
 def _limit(key: str, value: Any, max_text: int) -> int:
@@ -175,7 +178,8 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "next": ("next", _optional(_name)),
     "resume": ("resume", _optional(_short)),
     "room": ("room", _integer),
-    "names": ("names", _names),
+    "names": ("names", _names(1)),
+    "offline": ("offline", _names(0)),
 }
 
 
@@ -211,7 +215,7 @@ def to_dict(event: Event) -> dict[str, Any]:
         value = getattr(event, attr)
         if value is None:
             continue
-        if attr == "names":
+        if attr in ("names", "offline"):
             value = list(value)
         elif attr in ("users", "messages"):
             value = [_item_dict(item) for item in value]

@@ -356,13 +356,15 @@ class UserList(Event):
 
 @dataclass(frozen=True, slots=True)
 class Watching(Event):
-    """Answer to :class:`Watch`: the watched names of that request that are online now,
-    each with the time since when (as in :class:`UserList`); the others are offline."""
+    """Answer to :class:`Watch`: the names of that request online now, each with the time
+    since when (``users``, as in :class:`UserList`), and those offline (``offline``, as
+    the request spelled them), so the answer says all by itself."""
 
     TYPE: ClassVar[str] = "watching"
     SENDER: ClassVar[str] = "server"
     request_id: str
     users: tuple[Presence, ...]
+    offline: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

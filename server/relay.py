@@ -766,12 +766,14 @@ class Relay:
                                     f"{len(self.watchlists.watched_by(session))}: unwatch some first",
                                     request.request_id))
             return
-        online = []
-        for key in dict.fromkeys(keys):
+        online, offline = [], []
+        for key, name in dict(zip(keys, request.names)).items():
             record = self.registry.lookup(key)
             if record is not None:
                 online.append(Presence(record.name, record.since))
-        session.send(Watching(request.request_id, tuple(online)))
+            else:
+                offline.append(name)
+        session.send(Watching(request.request_id, tuple(online), tuple(offline)))
 
     def _unwatch(self, session: ClientSession, request: Unwatch) -> None:
         keys = self._watch_keys(session, request)

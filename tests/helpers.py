@@ -93,5 +93,5 @@ SAMPLES: list[Event] = [
     RoomSkipped(12),
     Watch("req-9", ("bob", "jürgen")),
     Unwatch("req-10", ("bob",)),
-    Watching("req-9", (Presence("bob", 1.5),)),
+    Watching("req-9", (Presence("bob", 1.5),), ("jürgen",)),
 ]

@@ -98,7 +98,7 @@ def test_a_watcher_in_a_small_room_hears_each_notice_once(loop):
     bench = bench_with(loop, timers, presence_room_limit=10)
     alice = bench.login("Alice")
     bench.relay.handle(alice, Watch("w", ("Bob",)))
-    assert alice.take(Watching) == [Watching("w", ())]
+    assert alice.take(Watching) == [Watching("w", (), ("Bob",))]
     bob = bench.login("Bob")
     leave(bench, bob)
     timers.run()
@@ -116,7 +116,7 @@ def test_above_the_limit_only_the_watchers_of_a_user_hear_of_it(loop):
     timers.run()
     notices(alice), notices(bob)
     bench.relay.handle(alice, Watch("w", ("dave",)))
-    assert alice.take(Watching) == [Watching("w", ())]  # not online yet
+    assert alice.take(Watching) == [Watching("w", (), ("dave",))]  # not online yet
     carol = bench.login("Carol")  # three online: quiet
     dave = bench.login("Dave")
     # Told at once (no batch), to Alice only.
@@ -143,7 +143,7 @@ def test_the_watch_answer_tells_who_of_the_names_is_online_now(loop):
     bench.relay.handle(alice, Watch("w", ("BOB", "zed", "carol", "bob")))
     [answer] = alice.take(Watching)
     since = {r.name: r.since for r in bench.relay.registry.online()}
-    assert answer == Watching("w", (Presence("Bob", since["Bob"]), Presence("Carol", since["Carol"])))
+    assert answer == Watching("w", (Presence("Bob", since["Bob"]), Presence("Carol", since["Carol"])), ("zed",))
     assert sorted(bench.relay.watchlists.watched_by(alice)) == ["bob", "carol", "zed"]
     leave(bench, bob)
     assert notices(alice) == [("UserLeft", "Bob")]
@@ -404,11 +404,11 @@ def test_watch_soon_hands_the_answer_on_and_skips_names_already_watched(quiet_se
     _connect(clients, quiet_server, "Bob")
     alice.watch_soon(["Bob", "Carol"])
     answer = _next(alice, Watching, time.monotonic() + 10)
-    assert [p.name for p in answer.users] == ["Bob"]
+    assert ([p.name for p in answer.users], answer.offline) == (["Bob"], ("Carol",))
     alice.watch_soon(["bob"])  # watched already: no request
     alice.watch_soon(["Dave"])
     answer = _next(alice, Watching, time.monotonic() + 10)
-    assert answer.users == ()
+    assert (answer.users, answer.offline) == ((), ("Dave",))
     assert sorted(alice.watched) == ["Bob", "Carol", "Dave"]
 
 

@@ -101,11 +101,14 @@ def test_every_server_frame_without_a_list_fits_whatever_its_fields_hold():
 
 
 def test_the_answer_to_the_largest_watch_fits_in_one_frame():
-    """A watch names at most MAX_NAMES_PER_REQUEST valid names; if all are online, each with
-    the longest time, the answer still fits."""
+    """A watch names at most MAX_NAMES_PER_REQUEST valid names; whether online (each with
+    the longest time) or offline, the answer still fits."""
     longest = "w" * const.MAX_NAME_LENGTH
-    users = tuple(Presence(longest, float(codec.MAX_INTEGER) + 0.123) for _ in range(codec.MAX_NAMES_PER_REQUEST))
+    count = codec.MAX_NAMES_PER_REQUEST
+    users = tuple(Presence(longest, float(codec.MAX_INTEGER) + 0.123) for _ in range(count))
     assert codec.fits(Watching("i" * 64, users))
+    assert codec.fits(Watching("i" * 64, users[:count // 2], (longest,) * (count - count // 2)))
+    assert codec.fits(Watching("i" * 64, (), (longest,) * count))
 
 
 def test_a_page_that_looks_small_but_escapes_large_is_still_cut():
