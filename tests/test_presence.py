@@ -444,3 +444,22 @@ def test_the_terminal_watches_who_writes_to_it():
     ui._on_event(DirectMessage(7, "Dave", "Alice", "hi", 1.0))
     ui._on_event(DirectMessage(8, "alice", "Alice", "note to self", 1.0))
     assert ui.client.watched == ["Dave"]
+
+
+# --- The window watches its conversations ----------------------------------------------------------
+
+
+def test_the_window_model_asks_to_watch_each_conversation_once_and_takes_the_answer():
+    from client.gui.model import ChatModel, WatchWanted
+    from protocol import DirectMessage
+    model = ChatModel("Alice")
+    model.apply(DirectMessage(1, "Bob", "Alice", "hi", 1.0))
+    model.apply(DirectMessage(2, "bob", "Alice", "again", 2.0))
+    model.open("carol")
+    model.open("#room")
+    assert [c.peer for c in model.take_changes() if isinstance(c, WatchWanted)] == ["Bob", "carol"]
+    model.apply(Watching("w", (Presence("Carol", 5.0),), ("Bob",)))
+    assert (model.contacts["carol"].online, model.contacts["bob"].online) == (True, False)
+    model.apply(Watching("w2", (Presence("Bob", 6.0),), ()))
+    assert model.contacts["bob"].online
+    assert not any(line for c in model.conversations.values() for line in c.lines if "online" in str(line))
