@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     print(f"{args.clients} logins ({args.watchers} watching {args.watch} each), server {args.server_root}: "
           f"all welcomed in {result['welcomed']:.2f} s, last notice at {result['settled']:.2f} s, "
-          f"{result['received'] / 1e6:,.1f} MB received after the welcomes, server CPU {cpu:.2f} s")
+          f"{result['received']:,} bytes ({result['received'] / 1e6:,.1f} MB) received after the welcomes, "
+          f"server CPU {cpu:.2f} s")
     return 0
 
 

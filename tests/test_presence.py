@@ -463,3 +463,25 @@ def test_the_window_model_asks_to_watch_each_conversation_once_and_takes_the_ans
     model.apply(Watching("w2", (Presence("Bob", 6.0),), ()))
     assert model.contacts["bob"].online
     assert not any(line for c in model.conversations.values() for line in c.lines if "online" in str(line))
+
+
+# --- The login-storm driver still runs ------------------------------------------------------------
+
+
+@pytest.mark.timeout_seconds(120)
+def test_the_login_storm_driver_reports_its_figures():
+    """``python -m bench.presence_storm`` with tiny figures: it ran, and what it printed
+    makes sense (the watchers got at least their watched users' joins)."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "bench.presence_storm", "--clients", "30", "--watchers", "3",
+                           "--watch", "4", "--quiet", "0.3"], cwd=root, capture_output=True, text=True,
+                          timeout=100, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    match = re.search(r"all welcomed in ([\d.]+) s, last notice at ([\d.]+) s, ([\d,]+) bytes", done.stdout)
+    assert match, done.stdout
+    welcomed, settled, received = (float(group.replace(",", "")) for group in match.groups())
+    assert 0 < welcomed and received > 0
