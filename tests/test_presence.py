@@ -485,3 +485,11 @@ def test_the_login_storm_driver_reports_its_figures():
     assert match, done.stdout
     welcomed, settled, received = (float(group.replace(",", "")) for group in match.groups())
     assert 0 < welcomed and received > 0
+
+
+def test_a_client_that_never_watches_still_has_who_in_a_quiet_room(quiet_server, clients):
+    alice = _connect(clients, quiet_server, "Alice")
+    _connect(clients, quiet_server, "Bob")
+    _connect(clients, quiet_server, "Carol")
+    assert [p.name for p in alice.who()] == ["Alice", "Bob", "Carol"]
+    _nothing_of(alice, NOTICES, 0.2)  # nobody announced: she watches nobody
