@@ -27,7 +27,7 @@ import os
 import re
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,30 +35,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Server:
-    """``chatserver.py --memory`` in a subprocess from ``root``; stopped by its PID."""
+    """``chatserver.py --memory`` in a subprocess from ``root``; stopped by its PID.
+
+    Its log goes to a file, not a pipe: a pipe drained by a thread of this busy process
+    fills during a storm (two lines per login), and the server then blocks on its writes.
+    """
 
     def __init__(self, root: Path) -> None:
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="storm-server-", suffix=".log")
         self.proc = subprocess.Popen(
             [sys.executable, str(root / "chatserver.py"), "--host", "127.0.0.1", "--port", "0", "--web-port", "0",
              "--max-connections-per-address", "100000", "--rate-per-address", "1e9",
              "--rate-per-connection", "1e9", "--memory"],
-            cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log, text=True)
         self.port = 0
-        started = threading.Event()
-
-        def read_log() -> None:
-            for line in self.proc.stderr:
-                match = re.search(r"listening on \S+:(\d+)", line)
-                if match and not started.is_set():
-                    self.port = int(match.group(1))
-                    started.set()
-                elif " ERROR " in line or "Traceback" in line:
-                    print("server:", line.rstrip(), file=sys.stderr)
-
-        threading.Thread(target=read_log, daemon=True).start()
-        if not started.wait(15):
-            self.stop()
-            raise RuntimeError("the server did not start")
+        deadline = time.monotonic() + 15
+        while not self.port:
+            match = re.search(r"listening on \S+:(\d+)", Path(self.log.name).read_text())
+            if match:
+                self.port = int(match.group(1))
+            elif time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError("the server did not start")
+            else:
+                time.sleep(0.05)
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -71,6 +71,11 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        problems = [line for line in Path(self.log.name).read_text().splitlines()
+                    if " ERROR " in line or "Traceback" in line]
+        for line in problems[:20]:
+            print("server:", line, file=sys.stderr)
+        self.log.close()
 
 
 class StormClient(asyncio.Protocol):
