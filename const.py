@@ -56,6 +56,13 @@ MAX_PENDING_RECEIPTS = 1000
 MAX_BAD_FRAMES = 20
 # Connections the server accepts at once.
 MAX_CONNECTIONS = 20000
+# Presence: while at most this many users are online, everyone is told of every join and
+# leave (a class sees who comes and goes). Above it the room goes quiet, as large IRC
+# channels do: a join or leave is told only to the sessions that watch that user (their
+# contacts and open conversations), so a login storm costs relationships, not users².
+PRESENCE_ROOM_LIMIT = 200
+# Names one session may watch at once (its contacts and conversations).
+MAX_WATCHED = 1000
 
 # --- Client -----------------------------------------------------------------------------
 # How long `chatclient.py NAME --send TO TEXT` waits for the delivery acknowledgement.

@@ -25,10 +25,11 @@ plus :class:`~client.events.Reconnecting` and :class:`~client.events.Reconnected
 the answers matched to a request of this client. Those are consumed: ``Accepted``,
 ``Queued``, ``Delivered`` and ``ErrorReply`` for a sent message update its tracker and are
 replaced by one :class:`~client.outgoing.MessageUpdate`; ``UserList``, ``LookupResult``,
-``HistoryPage``, ``Done`` and ``ErrorReply`` for the blocking requests are returned (or
-raised) by that call. ``Delivered`` (or an ``expired`` ErrorReply) for a request id this
-object never sent is passed on as it is: the server tells the outcome of messages sent by
-an earlier run right after the welcome. An answer that comes after its caller gave up
+``HistoryPage``, ``Watching``, ``Done`` and ``ErrorReply`` for the blocking requests are
+returned (or raised) by that call; the ``Watching`` answers of the watches a reconnection
+renews (see :meth:`ChatClient.watch`) are handed on. ``Delivered`` (or an ``expired``
+ErrorReply) for a request id this object never sent is passed on as it is: the server
+tells the outcome of messages sent by an earlier run right after the welcome. An answer that comes after its caller gave up
 waiting is passed on as it is. When the session ends for good, unfinished messages fail
 (``connection_lost``, one MessageUpdate each), then exactly one ``ConnectionClosed`` is
 delivered, then ``closed`` is set.
@@ -104,7 +105,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 
 import const
@@ -138,11 +139,14 @@ from protocol import (
     SendRoom,
     State,
     Unblock,
+    Unwatch,
     UserList,
+    Watch,
+    Watching,
     Welcome,
     WhoRequest,
 )
-from protocol.codec import MAX_HISTORY_PAGE, encode
+from protocol.codec import MAX_HISTORY_PAGE, MAX_NAMES_PER_REQUEST, encode
 from registry import InvalidName, canonical, validate_name
 
 from .errors import (
@@ -337,6 +341,9 @@ class ChatClient:
         self._id_prefix = secrets.token_hex(16)
         self._ids = itertools.count(1)
         self._last_received = 0.0
+        # Names this client watches (canonical -> as given): watched again on every new
+        # session, since the server ends a session's subscriptions with it.
+        self._watched: dict[str, str] = {}
 
     # --- Connecting ---------------------------------------------------------------------
 
@@ -657,6 +664,58 @@ class ChatClient:
     def unblock(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Receive messages from ``name`` again."""
         self._request(Unblock(self._new_request_id(), name), Done, timeout)
+
+    def watch(self, names: Iterable[str], timeout: float = const.SEND_TIMEOUT) -> list[Presence]:
+        """Watch the presence of ``names``: their ``UserJoined`` and ``UserLeft`` reach
+        this client even when the room is too large for the server to announce them to
+        everyone (PROTOCOL.md, "Presence"). Returns those of them online now, each with
+        since when; the others are offline. The names stay watched across reconnections:
+        each new session watches them again and hands the application its
+        :class:`~protocol.Watching` answer (the state may have changed meanwhile).
+        Sent in requests of at most ``MAX_NAMES_PER_REQUEST`` names, within ``timeout``
+        in all; raises like :meth:`who` (``too_many_watched`` past ``const.MAX_WATCHED``)."""
+        wanted = list({canonical(name): name for name in names}.values())
+        deadline = time.monotonic() + timeout
+        online: list[Presence] = []
+        for start in range(0, len(wanted), MAX_NAMES_PER_REQUEST):
+            part = wanted[start:start + MAX_NAMES_PER_REQUEST]
+            answer = self._request(Watch(self._new_request_id(), tuple(part)), Watching,
+                                   max(0.0, deadline - time.monotonic()))
+            assert isinstance(answer, Watching)
+            online += answer.users
+            with self._lock:
+                self._watched.update((canonical(name), name) for name in part)
+        return online
+
+    def watch_soon(self, names: Iterable[str]) -> None:
+        """Like :meth:`watch`, without waiting, for names not watched yet: the
+        :class:`~protocol.Watching` answer is handed to the application as an event (an
+        error is logged, and those names are not kept). While disconnected the names are
+        kept and watched once the session is back. Callable from ``on_event``."""
+        with self._lock:
+            new = {canonical(name): name for name in names if canonical(name) not in self._watched}
+            if not new:
+                return
+            self._watched.update(new)
+            if self._usable() is None:
+                self._ask_watch(tuple(new.values()))
+
+    def unwatch(self, names: Iterable[str], timeout: float = const.SEND_TIMEOUT) -> None:
+        """Stop watching ``names`` (names not watched are ignored)."""
+        gone = list({canonical(name): name for name in names}.values())
+        with self._lock:
+            for name in gone:
+                self._watched.pop(canonical(name), None)
+        deadline = time.monotonic() + timeout
+        for start in range(0, len(gone), MAX_NAMES_PER_REQUEST):
+            self._request(Unwatch(self._new_request_id(), tuple(gone[start:start + MAX_NAMES_PER_REQUEST])), Done,
+                          max(0.0, deadline - time.monotonic()))
+
+    @property
+    def watched(self) -> list[str]:
+        """The names this client watches, as given to :meth:`watch`."""
+        with self._lock:
+            return list(self._watched.values())
 
     def register(self, password: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Claim the name this guest session uses, protected by ``password`` (at least
@@ -1010,6 +1069,7 @@ class ChatClient:
             self._deliver(Reconnected(welcome, resent))
             with self._lock:
                 self._reconcile()
+                self._rewatch()
             return interval
 
     def _backoff(self, attempt: int) -> float:
@@ -1061,6 +1121,28 @@ class ChatClient:
                     oldest[key] = (message.to, message.msg_id)
         for peer, first in oldest.values():
             self._ask_history(peer, first, None, _RECONCILE_PAGES * MAX_HISTORY_PAGE)
+
+    def _rewatch(self) -> None:
+        """Watch again, on a fresh session, what the last one watched (lock held); each
+        ``Watching`` answer goes to the application, which learns who is online now."""
+        self._ask_watch(tuple(self._watched.values()))
+
+    def _ask_watch(self, names: tuple[str, ...]) -> None:
+        """Watch ``names`` without waiting (lock held): each answer goes to the application."""
+        for start in range(0, len(names), MAX_NAMES_PER_REQUEST):
+            part = names[start:start + MAX_NAMES_PER_REQUEST]
+            self._ask_locked(Watch(self._new_request_id(), part), Watching,
+                             lambda answer, part=part: self._watch_answered(answer, part))
+
+    def _watch_answered(self, answer: Event, names: tuple[str, ...]) -> list[Event]:
+        """The answer to a watch nobody waits for (lock held): hand it on, or if it was
+        refused (too many watched, rate limited) log it and forget those names."""
+        if isinstance(answer, Watching):
+            return [answer]
+        _log.warning("could not watch %d names: %s", len(names), getattr(answer, "message", answer))
+        for name in names:
+            self._watched.pop(canonical(name), None)
+        return []
 
     def _ask_history(self, peer: str, first: int, before: int | None, budget: int) -> None:
         request = HistoryRequest(self._new_request_id(), peer, MAX_HISTORY_PAGE, before)

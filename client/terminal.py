@@ -105,7 +105,7 @@ from protocol import (
     UserList,
 )
 from i18n import N_, _, ngettext
-from registry import canonical
+from registry import InvalidName, canonical, validate_name
 
 from . import auth
 from .commands import (
@@ -439,6 +439,7 @@ class TerminalUI:
             self._send(command)
         elif isinstance(command, SetTarget):
             self._target = command.to
+            self._watch(command.to)
             self._emit(_("* plain lines now go to {name}").format(name=sanitize(command.to)) if command.to
                        else _("* plain lines now go to the room"))
         elif isinstance(command, ShowWho):
@@ -521,6 +522,7 @@ class TerminalUI:
             message = self.client.send_room(command.text)
         else:
             message = self.client.send_direct(command.to, command.text)
+            self._watch(command.to)
         if message.state == FAILED and not message.submitted:
             # It failed inside send_*; the library reports that only through the tracker.
             line = describe_status(message, message.state, message.error)
@@ -533,6 +535,16 @@ class TerminalUI:
             self._emit(line.format(name=sanitize(message.to), text=preview(message.text)))
         self._sent = [m for m in self._sent if not m.settled]
         self._sent.append(message)
+
+    def _watch(self, name: str | None) -> None:
+        """Follow the presence of someone we talk to: in a large room only watched names'
+        joins and leaves are told (PROTOCOL.md, "Presence"). Never waits."""
+        if name is not None and canonical(name) != canonical(self._me):
+            try:
+                validate_name(name)
+            except InvalidName:
+                return  # the message to it fails on its own, saying why
+            self.client.watch_soon([name])
 
     def _leave(self, drain: bool) -> int:
         """Close the session; in pipe mode first let sent messages settle (bounded):
@@ -555,6 +567,8 @@ class TerminalUI:
         elif isinstance(event, Goodbye):
             self._goodbye = event.reason  # said when the stream ends, with the rest
         else:
+            if isinstance(event, DirectMessage):
+                self._watch(event.sender)
             line = describe_event(event, self._me)
             if line is not None:
                 self._emit(line)

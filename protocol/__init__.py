@@ -37,9 +37,12 @@ from .events import (
     SendDirect,
     SendRoom,
     Unblock,
+    Unwatch,
     UserJoined,
     UserLeft,
     UserList,
+    Watch,
+    Watching,
     Welcome,
     WhoRequest,
 )

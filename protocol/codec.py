@@ -30,6 +30,9 @@ _MAX_ID_CHARS = 64
 _MAX_SHORT_TEXT = 256
 _MAX_PASSWORD_CHARS = 1024
 MAX_HISTORY_PAGE = 500
+# Names in one watch or unwatch request. The answer to a watch lists those online, each
+# with its time: 500 of the longest names (about 75 bytes each) fit in one frame.
+MAX_NAMES_PER_REQUEST = 500
 # Every integer and number on the wire is in 0 <= n <= MAX_INTEGER: what a JSON parser
 # that reads numbers as doubles (JavaScript's) represents exactly, and what fits a SQLite
 # INTEGER. Message ids and cursors are far below it; anything above is a bad_field.
@@ -116,6 +119,19 @@ def _history(key: str, value: Any, max_text: int) -> tuple[HistoryEntry, ...]:
         for item in _objects(key, value))
 
 
+def _names(least: int) -> Callable[[str, Any, int], tuple[str, ...]]:
+    """A list of ``least`` to MAX_NAMES_PER_REQUEST names (strings; the relay checks the
+    naming rules): a watch list is sent in parts, so that the answer fits in one frame."""
+    def check(key: str, value: Any, max_text: int) -> tuple[str, ...]:
+        if type(value) is not list:
+            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list")
+        if not least <= len(value) <= MAX_NAMES_PER_REQUEST:
+            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must hold {least} to {MAX_NAMES_PER_REQUEST} names")
+        return tuple(_name(key, item, max_text) for item in value)
+
+    return check
+
+
 def _limit(key: str, value: Any, max_text: int) -> int:
     value = _integer(key, value, max_text)
     if not 1 <= value <= MAX_HISTORY_PAGE:
@@ -162,6 +178,8 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "next": ("next", _optional(_name)),
     "resume": ("resume", _optional(_short)),
     "room": ("room", _integer),
+    "names": ("names", _names(1)),
+    "offline": ("offline", _names(0)),
 }
 
 
@@ -197,7 +215,9 @@ def to_dict(event: Event) -> dict[str, Any]:
         value = getattr(event, attr)
         if value is None:
             continue
-        if attr in ("users", "messages"):
+        if attr in ("names", "offline"):
+            value = list(value)
+        elif attr in ("users", "messages"):
             value = [_item_dict(item) for item in value]
         out[key] = value
     return out

@@ -17,7 +17,8 @@ The rules of the session, both roles, in one table (``_SENDABLE``)::
     HANDSHAKE  hello, ping, pong, bye               welcome (-> OPEN), error, ping, pong,
                                                     bye
     OPEN       send, say, receipt, ack, who,        everything a server sends except
-               whois, ping, pong, bye               welcome
+               whois, watch, unwatch, ping, pong,   welcome
+               bye
     CLOSED     nothing                              nothing
 
 A side moves to OPEN when the welcome passes (sent by the server, received by the client)

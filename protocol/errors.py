@@ -54,3 +54,5 @@ class ErrorCode(StrEnum):
     # The server's storage failed (disk full, read-only, I/O error): nothing was done.
     UNAVAILABLE = "unavailable"
     ID_REUSED = "id_reused"
+    # Presence subscriptions.
+    TOO_MANY_WATCHED = "too_many_watched"

@@ -149,6 +149,28 @@ class LookupRequest(Event):
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class Watch(Event):
+    """Subscribe this session to the presence of ``names`` (IRC's MONITOR): their
+    ``joined`` and ``left`` notices reach it even when the room is too large to announce
+    them to everyone. Answered by :class:`Watching`."""
+
+    TYPE: ClassVar[str] = "watch"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unwatch(Event):
+    """Stop watching ``names`` (names not watched are ignored). Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "unwatch"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    names: tuple[str, ...]
+
+
 # --- Sent by the server -----------------------------------------------------------------
 
 
@@ -333,6 +355,19 @@ class UserList(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Watching(Event):
+    """Answer to :class:`Watch`: the names of that request online now, each with the time
+    since when (``users``, as in :class:`UserList`), and those offline (``offline``, as
+    the request spelled them), so the answer says all by itself."""
+
+    TYPE: ClassVar[str] = "watching"
+    SENDER: ClassVar[str] = "server"
+    request_id: str
+    users: tuple[Presence, ...]
+    offline: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LookupResult(Event):
     """Answer to :class:`LookupRequest`.
 
@@ -408,4 +443,5 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     UserJoined, UserLeft, UserList, LookupResult, HistoryPage,
     Ping, Pong, Goodbye,
     RoomSkipped,
+    Watch, Unwatch, Watching,
 )

@@ -21,6 +21,8 @@ class ServerConfig:
     max_outgoing_bytes: int = const.MAX_OUTGOING_BYTES
     max_pending_receipts: int = const.MAX_PENDING_RECEIPTS
     max_bad_frames: int = const.MAX_BAD_FRAMES
+    presence_room_limit: int = const.PRESENCE_ROOM_LIMIT
+    max_watched: int = const.MAX_WATCHED
     # Log lines a client can cause at will (bad frames, refused logins, rate limits) are
     # logged once, then counted per address and summed up in one line per this many seconds.
     log_summary_interval: float = 60.0

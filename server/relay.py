@@ -75,9 +75,12 @@ from protocol import (
     SendRoom,
     State,
     Unblock,
+    Unwatch,
     UserJoined,
     UserLeft,
     UserList,
+    Watch,
+    Watching,
     Welcome,
     WhoRequest,
 )
@@ -91,7 +94,7 @@ from .guests import Claim, save_holding, set_left_at
 from .limits import TokenBucket
 from .login import LoginDesk, LoginResult, unavailable_error
 from .logsummary import LogSummary
-from .presence import PresenceNotices
+from .presence import PresenceNotices, Watchlists
 from .session import ClientSession
 from .store import ErrorCallback, Store, StoreUnavailable
 
@@ -104,7 +107,8 @@ Offload = Callable[[Callable, tuple, Callable], None]
 _MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
 
 # Requests that cost the server work and so count against the rate limits.
-_RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock})
+_RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock,
+                    Watch, Unwatch})
 
 
 @dataclass(slots=True)
@@ -149,7 +153,10 @@ class Relay:
         self.store = store
         self.registry = Registry()
         self.sessions: set[ClientSession] = set()
-        self.presence = PresenceNotices(schedule or (lambda delay, callback: callback()), lambda: self.sessions)
+        # Presence subscriptions (watch/unwatch), and the notices routed by them.
+        self.watchlists = Watchlists(self.config.max_watched)
+        self.presence = PresenceNotices(schedule or (lambda delay, callback: callback()), lambda: self.sessions,
+                                        self.watchlists.watchers, self.config.presence_room_limit)
         self.known: dict[str, str] = store.read(mailbox.known_users)  # everyone who ever logged in
         self.blocked: dict[str, set[str]] = {}  # owner key -> keys of the names they block
         for owner, blocked in store.read(mailbox.blocks):
@@ -181,6 +188,8 @@ class Relay:
             Register: self._register,
             Block: self._block,
             Unblock: self._block,
+            Watch: self._watch,
+            Unwatch: self._unwatch,
             Goodbye: self._goodbye,
             FrameRejected: self._rejected,
             ConnectionClosed: self._ignore,
@@ -209,6 +218,7 @@ class Relay:
         if session not in self.sessions:
             return
         self.sessions.discard(session)
+        self.watchlists.forget(session)  # subscriptions are per session
         # The address keeps its bucket when its last connection goes, or reconnecting
         # would refill it; expire() forgets buckets that have refilled anyway.
         count, bucket = self._per_address.get(session.address, (1, None))
@@ -224,7 +234,9 @@ class Relay:
         self._requeue(session)
         self.outcome_pages.pop(session, None)
         if gone:
-            self.presence.announce(UserLeft(session.name, reason, time.time()), len(self.sessions))
+            # Counted with the one who leaves, as the join was: a room at the limit stays quiet.
+            self.presence.announce(UserLeft(session.name, reason, time.time()), len(self.sessions),
+                                   session.key, len(self.registry) + 1)
             key, now = session.key, time.time()
             if not session.registered and self.logins.guests.left(key, now) is not None:  # the hold starts
                 self.store.submit(lambda db: set_left_at(db, key, now))
@@ -296,7 +308,8 @@ class Relay:
         log.info("login %s from %s:%d%s", result.name, session.address, session.port,
                  " (account)" if result.registered else "")
         if len(record.endpoints) == 1:
-            self.presence.announce(UserJoined(result.name, time.time()), len(self.sessions))
+            self.presence.announce(UserJoined(result.name, time.time()), len(self.sessions), session.key,
+                                   len(self.registry))
         key, epoch = session.key, session.epoch
         self.known[key] = result.name
         self.store.submit(lambda db: mailbox.remember_user(db, key, result.name, time.time()))
@@ -729,6 +742,45 @@ class Relay:
         answer = self._unavailable(session, request.request_id)
         self.store.submit(lambda db: mailbox.set_block(db, owner, target, blocking),
                           lambda _: session.send(Done(request.request_id)), not_stored)
+
+    def _watch_keys(self, session: ClientSession, request: Watch | Unwatch) -> list[str] | None:
+        """The canonical names of ``request``, or None after answering ``invalid_name``."""
+        keys = []
+        for name in request.names:
+            try:
+                keys.append(canonical(validate_name(name)))
+            except InvalidName as exc:
+                session.send(ErrorReply(ErrorCode.INVALID_NAME, f"{name[:40]!r}: {exc}; nothing was done",
+                                        request.request_id))
+                return None
+        return keys
+
+    def _watch(self, session: ClientSession, request: Watch) -> None:
+        """Subscribe ``session`` to the presence of the names (see presence.py) and tell
+        it which of them are online now: what ``who`` would say of them, no more."""
+        keys = self._watch_keys(session, request)
+        if keys is None:
+            return
+        if not self.watchlists.watch(session, keys):
+            session.send(ErrorReply(ErrorCode.TOO_MANY_WATCHED, f"a session may watch at most "
+                                    f"{self.watchlists.max_watched} names; it watches "
+                                    f"{len(self.watchlists.watched_by(session))}: unwatch some first",
+                                    request.request_id))
+            return
+        online, offline = [], []
+        for key, name in dict(zip(keys, request.names)).items():
+            record = self.registry.lookup(key)
+            if record is not None:
+                online.append(Presence(record.name, record.since))
+            else:
+                offline.append(name)
+        session.send(Watching(request.request_id, tuple(online), tuple(offline)))
+
+    def _unwatch(self, session: ClientSession, request: Unwatch) -> None:
+        keys = self._watch_keys(session, request)
+        if keys is not None:
+            self.watchlists.unwatch(session, keys)
+            session.send(Done(request.request_id))
 
     def _set_blocked(self, owner: str, target: str, blocking: bool) -> None:
         if blocking:

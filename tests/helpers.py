@@ -13,6 +13,7 @@ from protocol import (
     LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, RoomSkipped, SendDirect,
     SendRoom, State, OutcomeAck, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
     Block, Done, HistoryEntry, HistoryPage, HistoryRequest, Queued, Register, Unblock,
+    Unwatch, Watch, Watching,
 )
 from protocol.events import Presence
 
@@ -90,4 +91,7 @@ SAMPLES: list[Event] = [
     Pong("tok-🌍"),
     Goodbye(TEXT),
     RoomSkipped(12),
+    Watch("req-9", ("bob", "jürgen")),
+    Unwatch("req-10", ("bob",)),
+    Watching("req-9", (Presence("bob", 1.5),), ("jürgen",)),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import const
 from helpers import open_pair
-from protocol import HistoryEntry, HistoryPage, UserList, WhoRequest
+from protocol import HistoryEntry, HistoryPage, UserList, Watching, WhoRequest
 from protocol import codec
 from protocol.events import Presence
 
@@ -94,10 +94,21 @@ def test_every_server_frame_without_a_list_fits_whatever_its_fields_hold():
     server sends is bounded by the lengths its fields may have."""
     import dataclasses
     for cls in codec.TYPES.values():
-        if cls.SENDER == "client" or cls in (UserList, HistoryPage):
+        if cls.SENDER == "client" or cls in (UserList, HistoryPage, Watching):
             continue
         event = cls(**{f.name: _worst(cls, f) for f in dataclasses.fields(cls)})
         assert len(codec.encode(event)) <= const.MAX_FRAME_BYTES - codec.PAGE_MARGIN, cls.__name__
+
+
+def test_the_answer_to_the_largest_watch_fits_in_one_frame():
+    """A watch names at most MAX_NAMES_PER_REQUEST valid names; whether online (each with
+    the longest time) or offline, the answer still fits."""
+    longest = "w" * const.MAX_NAME_LENGTH
+    count = codec.MAX_NAMES_PER_REQUEST
+    users = tuple(Presence(longest, float(codec.MAX_INTEGER) + 0.123) for _ in range(count))
+    assert codec.fits(Watching("i" * 64, users))
+    assert codec.fits(Watching("i" * 64, users[:count // 2], (longest,) * (count - count // 2)))
+    assert codec.fits(Watching("i" * 64, (), (longest,) * count))
 
 
 def test_a_page_that_looks_small_but_escapes_large_is_still_cut():

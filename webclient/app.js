@@ -146,6 +146,8 @@ function nameKey(name) {
 }
 // How far each state of our own direct message has got; a state never moves back.
 const PROGRESS = { sending: 0, failed: 1, sent: 1, queued: 2, delivered: 3 };
+// Names in one "watch" request (the protocol's limit).
+const WATCH_PER_REQUEST = 500;
 
 /** Names are unique in their comparison form, so contacts are keyed by it. */
 function contactKey(name) {
@@ -177,7 +179,8 @@ function createChat(nextId = makeRequestIds()) {
     history: ASK_FOR_HISTORY,
     users: new Map(),         // key -> {name, online, since, known}
     conversations: new Map(), // key -> {key, name, items, unread, historyAsked}
-    requests: new Map(),      // request id -> {kind: hello|send|say|who|history, item?, key?}
+    requests: new Map(),      // request id -> {kind: hello|send|say|who|history|watch, item?, key?}
+    watched: new Set(),       // keys this connection watches (the server forgets them with it)
     sent: new Map(),          // msg_id -> item, for our own messages
     seen: new Set(),          // seenKey()s of incoming messages already shown
     active: ROOM,             // the conversation on screen
@@ -298,9 +301,33 @@ function connectionLost(chat) {
     if (waiting) unsettled.push([id, request]);
   }
   chat.requests = new Map(unsettled);
+  chat.watched = new Set();  // a new connection watches again
   // Presence is kept as it was, but drawn as unknown until the next "who" answers.
   for (const convo of chat.conversations.values()) convo.historyAsked = false;
   chat.status = chat.welcomedOnce ? "reconnecting" : "offline";
+}
+
+/**
+ * The "watch" frames for the people of our conversations not watched yet on this
+ * connection. In a large room the server tells joins and leaves only to those who watch
+ * (PROTOCOL.md, "Presence"); the answer ("watching") says who of them is online now.
+ */
+function watchFrames(chat) {
+  if (chat.status !== "online") return [];
+  const names = [];
+  for (const convo of chat.conversations.values()) {
+    if (convo.key === ROOM || chat.watched.has(convo.key) || isMe(chat, convo.name)) continue;
+    if (typeof convo.name !== "string" || !NAME_PATTERN.test(convo.name)) continue;
+    chat.watched.add(convo.key);
+    names.push(convo.name);
+  }
+  const frames = [];
+  for (let start = 0; start < names.length; start += WATCH_PER_REQUEST) {
+    const id = chat.nextId();
+    chat.requests.set(id, { kind: "watch" });
+    frames.push({ type: "watch", id, names: names.slice(start, start + WATCH_PER_REQUEST) });
+  }
+  return frames;
 }
 
 /**
@@ -361,6 +388,22 @@ const HANDLERS = {
       return;
     }
     for (const entry of chat.users.values()) if (!listed.has(entry.key)) entry.online = false;
+  },
+
+  watching(chat, frame) {
+    // The answer to "watch": who of those names is online now, and who is not.
+    chat.requests.delete(frame.id);
+    for (const presence of Array.isArray(frame.users) ? frame.users : []) {
+      if (!presence || typeof presence.name !== "string" || isMe(chat, presence.name)) continue;
+      const entry = user(chat, presence.name);
+      whoInProgress(chat, (listed) => listed.add(entry.key));
+      entry.online = true;
+      entry.since = presence.since;
+    }
+    for (const name of Array.isArray(frame.offline) ? frame.offline : []) {
+      const entry = typeof name === "string" ? chat.users.get(contactKey(name)) : null;
+      if (entry) entry.online = false;
+    }
   },
 
   joined(chat, frame) {
@@ -838,6 +881,7 @@ function onFrame(frame) {
   const out = receiveFrame(chat, frame);
   if (out.resume) keepResume(chat.me, out.resume);
   out.send.forEach(sendFrame);
+  watchFrames(chat).forEach(sendFrame);  // new conversations (a dm), or all after a welcome
   if (out.login === "ok") {
     shell.attempts = 0;
     const firstTime = document.body.dataset.view !== "chat";
@@ -955,6 +999,7 @@ function remember(name) {
 function selectConversation(key) {
   const frames = openConversation(shell.chat, key);
   frames.forEach(sendFrame);
+  watchFrames(shell.chat).forEach(sendFrame);
   setContactsOpen(false);
   render(shell.chat);
   $("composer-input").focus();

@@ -48,6 +48,7 @@ from .model import (
     StateChanged,
     StatusChanged,
     connection_ended_text,
+    WatchWanted,
 )
 from .panes import COLORS, ContactList, ConversationPane
 from .session import can_register, fetch_history, log_in, login_error_text, password_support
@@ -407,6 +408,10 @@ class ChatApp:
                 status = True
             elif isinstance(change, HistoryWanted):
                 self._fetch_history(change.key, change.peer)
+            elif isinstance(change, WatchWanted):
+                watch_soon = getattr(self.client, "watch_soon", None)  # never blocks
+                if callable(watch_soon):
+                    watch_soon([change.peer])
         for pane in touched.values():
             pane.end()
         if contacts or touched:

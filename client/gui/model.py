@@ -38,6 +38,7 @@ from protocol import (
     RoomSkipped,
     UserJoined,
     UserLeft,
+    Watching,
 )
 
 from i18n import N_, _, ngettext
@@ -216,6 +217,14 @@ class HistoryWanted(Change):
     peer: str
 
 
+@dataclass(frozen=True, slots=True)
+class WatchWanted(Change):
+    """The window should watch the presence of ``peer`` (a conversation was opened with
+    them): in a large room only watched users' joins and leaves are told."""
+
+    peer: str
+
+
 # --- The model --------------------------------------------------------------------------
 
 
@@ -316,6 +325,8 @@ class ChatModel:
         conversation = self.conversations.get(key)
         if conversation is None:
             conversation = self.conversations[key] = Conversation(key, name_or_key)
+            if key != ROOM and key != key_of(self.me):
+                self._changes.append(WatchWanted(name_or_key))
         return conversation
 
     # --- Applying events ----------------------------------------------------------------
@@ -338,6 +349,8 @@ class ChatModel:
             self._joined(event.name, event.at)
         elif isinstance(event, UserLeft):
             self._left(event.name, event.reason, event.at)
+        elif isinstance(event, Watching):
+            self._watching(event)
         elif isinstance(event, HistoryPage):
             self.add_history(event.peer, event.messages)
         elif isinstance(event, Goodbye):
@@ -403,6 +416,19 @@ class ChatModel:
         self.notice(ROOM, _("{name} left{why}").format(name=sanitize(name), why=why), at)
         if key in self.conversations:
             self.notice(key, _("{name} went offline{why}").format(name=sanitize(name), why=why), at)
+
+    def _watching(self, event: Watching) -> None:
+        """The presence of watched users now (after a reconnection, say): quietly, since
+        nothing happened that a notice should tell."""
+        for user in event.users:
+            if key_of(user.name) != key_of(self.me):
+                contact = self._contact(user.name)
+                contact.name, contact.online = user.name, True
+        for name in event.offline:
+            contact = self.contacts.get(key_of(name))
+            if contact is not None:
+                contact.online = False
+        self._changes.append(ContactsChanged())
 
     def _reconnect_event(self, event: Event) -> None:
         name = type(event).__name__
