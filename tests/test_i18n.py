@@ -366,7 +366,8 @@ def test_the_server_console_speaks_portuguese() -> None:
         wait_for("conectados: ninguém\n".encode())
         proc.stdin.write(b"/what\n")
         proc.stdin.flush()
-        wait_for("comandos: /quem (ou /who), /sair (ou /quit)\n".encode())
+        wait_for("comando desconhecido '/what'\ncomandos no terminal do servidor:\n".encode())
+        wait_for("  /ajuda (ou /help)   esta lista\n".encode())
         proc.stdin.write(b"/sair\n")
         proc.stdin.flush()
         assert proc.wait(10) == 0
