@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import i18n
 from i18n import N_, _
 from registry import InvalidName, validate_name
+from registry.names import explain as explain_refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +191,7 @@ def _check_name(raw: str, usage: str) -> str | Mistake:
         return validate_name(name)
     except InvalidName as exc:
         # Shown with repr() so control characters in the typo are visible, not executed.
-        return Mistake(_("{name} is not a valid name: {why}").format(name=repr(name), why=exc))
+        return Mistake(_("{name} is not a valid name: {why}").format(name=repr(name), why=explain_refusal(exc, _)))
 
 
 def parse_command(line: str, target: str | None = None) -> Command:

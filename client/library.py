@@ -147,7 +147,9 @@ from protocol import (
     WhoRequest,
 )
 from protocol.codec import MAX_HISTORY_PAGE, MAX_NAMES_PER_REQUEST, encode
+from i18n import _
 from registry import InvalidName, canonical, validate_name
+from registry.names import explain as explain_refusal
 
 from .errors import (
     CertificateError,
@@ -416,7 +418,8 @@ class ChatClient:
             validate_name(self.name)
         except InvalidName as exc:
             # Checked here too so a typo costs no round trip; the server checks again.
-            raise LoginRefused(ErrorCode.INVALID_NAME, f"invalid name {self.name!r}: {exc}") from None
+            raise LoginRefused(ErrorCode.INVALID_NAME, _("invalid name {name!r}: {why}").format(
+                name=self.name, why=explain_refusal(exc, _))) from None
         with self._lock:
             self._closing = False
             self._wake.clear()  # close() sets it to end a retry wait at once

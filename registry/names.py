@@ -52,33 +52,34 @@ import re
 import unicodedata
 
 import const
+from i18n import N_
 
 from . import unicode_tables as _tables
 
 # What a refusal says, by reason; ``str.format`` fields are filled in by the checks.
 MESSAGES = {
-    "empty": "the name is empty",
-    "too_long": "the name is longer than {limit} characters",
-    "too_many_bytes": "the name is longer than {limit} bytes",
-    "space": "a name cannot contain spaces: try {suggestion!r}",
-    "control": "a name cannot contain control characters ({char})",
-    "invisible": "a name cannot contain invisible or formatting characters ({char})",
-    "unassigned": "the name contains {char}, which Unicode {version} does not define",
-    "symbol": "a name cannot contain symbols or emoji ({char}); it has letters, digits, '_', '-' and '.'",
-    "punctuation": "a name cannot contain {char}; the only punctuation allowed is '_', '-' and '.'",
-    "compatibility": "a name cannot contain {char}, a compatibility character: type {plain!r} instead",
-    "number": "a name cannot contain {char}: only decimal digits are allowed",
-    "other": "a name cannot contain {char}",
-    "first": "a name must start with a letter or a digit",
-    "bidi": "a name with right-to-left letters must start with one, end with one or a digit, "
-            "and not mix European and Arabic-Indic digits (RFC 5893)",
-    "scripts": "the name mixes the scripts {scripts}: a name uses letters of one script "
-               "(Latin may go with Chinese, Japanese or Korean)",
-    "reserved": "the name {name!r} is reserved",
+    "empty": N_("the name is empty"),
+    "too_long": N_("the name is longer than {limit} characters"),
+    "too_many_bytes": N_("the name is longer than {limit} bytes"),
+    "space": N_("a name cannot contain spaces: try {suggestion!r}"),
+    "control": N_("a name cannot contain control characters ({char})"),
+    "invisible": N_("a name cannot contain invisible or formatting characters ({char})"),
+    "unassigned": N_("the name contains {char}, which Unicode {version} does not define"),
+    "symbol": N_("a name cannot contain symbols or emoji ({char}); it has letters, digits, '_', '-' and '.'"),
+    "punctuation": N_("a name cannot contain {char}; the only punctuation allowed is '_', '-' and '.'"),
+    "compatibility": N_("a name cannot contain {char}, a compatibility character: type {plain!r} instead"),
+    "number": N_("a name cannot contain {char}: only decimal digits are allowed"),
+    "other": N_("a name cannot contain {char}"),
+    "first": N_("a name must start with a letter or a digit"),
+    "bidi": N_("a name with right-to-left letters must start with one, end with one or a digit, "
+            "and not mix European and Arabic-Indic digits (RFC 5893)"),
+    "scripts": N_("the name mixes the scripts {scripts}: a name uses letters of one script "
+               "(Latin may go with Chinese, Japanese or Korean)"),
+    "reserved": N_("the name {name!r} is reserved"),
     # Not a rule of validate_name: the server's answer (confusable_name) when the name
     # looks like that of another user (rule 7).
-    "lookalike": "the name {name!r} looks too much like {rival!r}, the name of someone else here: "
-                 "choose another name",
+    "lookalike": N_("the name {name!r} looks too much like {rival!r}, the name of someone else here: "
+                 "choose another name"),
 }
 
 _EXTRA = frozenset("_-.")
@@ -91,7 +92,31 @@ _PLAIN_ASCII = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class InvalidName(ValueError):
-    """The name cannot be used; ``str(exc)`` says why, in words for the user."""
+    """The name cannot be used; ``str(exc)`` says why, in English words for the user, and
+    :func:`explain` says it in the language in use."""
+
+
+class Reason(str):
+    """A refusal in English (the string itself), with what it takes to say it in another
+    language: ``key`` into :data:`MESSAGES` and the ``fields`` that fill it."""
+
+    key: str
+    fields: dict
+
+
+def _reason(key: str, **fields: object) -> Reason:
+    reason = Reason(MESSAGES[key].format(**fields))
+    reason.key, reason.fields = key, fields
+    return reason
+
+
+def explain(refusal: InvalidName | str, translate) -> str:
+    """The words of ``refusal`` (an InvalidName, or a reason) through ``translate`` (a
+    client's ``i18n._``): the server speaks English; each client speaks its user's language."""
+    reason = refusal.args[0] if isinstance(refusal, InvalidName) and refusal.args else refusal
+    if isinstance(reason, Reason):
+        return translate(MESSAGES[reason.key]).format(**reason.fields)
+    return str(reason)
 
 
 def _width_map(name: str) -> str:
@@ -150,23 +175,23 @@ def _char_problem(char: str) -> str | None:
     if category in ("Zs", "Zl", "Zp"):
         return "space"
     if category == "Cc":
-        return MESSAGES["control"].format(char=_describe(char))
+        return _reason("control", char=_describe(char))
     if category == "Cf" or _ranges_contain(_tables.DEFAULT_IGNORABLE, ord(char)):
-        return MESSAGES["invisible"].format(char=_describe(char))
+        return _reason("invisible", char=_describe(char))
     if category == "Cn":
-        return MESSAGES["unassigned"].format(char=f"U+{ord(char):04X}", version=unicodedata.unidata_version)
+        return _reason("unassigned", char=f"U+{ord(char):04X}", version=unicodedata.unidata_version)
     if category[0] == "S":
-        return MESSAGES["symbol"].format(char=_describe(char))
+        return _reason("symbol", char=_describe(char))
     if category[0] == "P":
-        return MESSAGES["punctuation"].format(char=_describe(char))
+        return _reason("punctuation", char=_describe(char))
     if category in _WORD or category in _MARKS:
         if unicodedata.decomposition(char).startswith("<"):
-            return MESSAGES["compatibility"].format(char=_describe(char),
+            return _reason("compatibility", char=_describe(char),
                                                     plain=unicodedata.normalize("NFKC", char))
         return None
     if category in ("Nl", "No"):
-        return MESSAGES["number"].format(char=_describe(char))
-    return MESSAGES["other"].format(char=_describe(char))
+        return _reason("number", char=_describe(char))
+    return _reason("other", char=_describe(char))
 
 
 def _bidi_ok(name: str) -> bool:
@@ -218,39 +243,39 @@ def script_problem(name: str) -> str | None:
         first = min(scripts)
         if first not in seen:
             seen.append(first)
-    return MESSAGES["scripts"].format(scripts=" and ".join(seen))
+    return _reason("scripts", scripts=" and ".join(seen))
 
 
 def validate_name(name: str) -> str:
     """Return ``name`` if it may be used as a username, else raise :class:`InvalidName`
     saying why. The name is returned as given; :func:`display_form` is what to show."""
     if not name:
-        raise InvalidName(MESSAGES["empty"])
+        raise InvalidName(_reason("empty"))
     if len(name) <= const.MAX_NAME_LENGTH and _PLAIN_ASCII.fullmatch(name):
         if name.lower() in const.RESERVED_NAMES:
-            raise InvalidName(MESSAGES["reserved"].format(name=name))
+            raise InvalidName(_reason("reserved", name=name))
         return name
     if len(name.encode("utf-8", "surrogatepass")) > const.MAX_NAME_BYTES:
-        raise InvalidName(MESSAGES["too_many_bytes"].format(limit=const.MAX_NAME_BYTES))
+        raise InvalidName(_reason("too_many_bytes", limit=const.MAX_NAME_BYTES))
     shown = display_form(name)
     if len(shown) > const.MAX_NAME_LENGTH:
-        raise InvalidName(MESSAGES["too_long"].format(limit=const.MAX_NAME_LENGTH))
+        raise InvalidName(_reason("too_long", limit=const.MAX_NAME_LENGTH))
     for char in shown:
         problem = _char_problem(char)
         if problem == "space":
             suggestion = "_".join(shown.split()) or "Ana_Maria"
-            raise InvalidName(MESSAGES["space"].format(suggestion=suggestion))
+            raise InvalidName(_reason("space", suggestion=suggestion))
         if problem:
             raise InvalidName(problem)
     if unicodedata.category(shown[0]) not in _WORD:
-        raise InvalidName(MESSAGES["first"])
+        raise InvalidName(_reason("first"))
     if not _bidi_ok(shown):
-        raise InvalidName(MESSAGES["bidi"])
+        raise InvalidName(_reason("bidi"))
     problem = script_problem(shown)
     if problem:
         raise InvalidName(problem)
     if canonical(shown) in const.RESERVED_NAMES:
-        raise InvalidName(MESSAGES["reserved"].format(name=name))
+        raise InvalidName(_reason("reserved", name=name))
     return name
 
 

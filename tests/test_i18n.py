@@ -375,3 +375,22 @@ def test_the_server_console_speaks_portuguese() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_a_refused_name_is_explained_in_the_users_language():
+    """The rules of names speak English on the server; the client says why in its user's
+    language, with the same details (the suggestion, the scripts)."""
+    from registry import InvalidName, validate_name
+    from registry.names import explain
+    from client.commands import parse_command
+
+    i18n.use("pt_BR")
+    with pytest.raises(InvalidName) as spaced:
+        validate_name("Ana Maria")
+    assert str(spaced.value) == "a name cannot contain spaces: try 'Ana_Maria'"  # the server's words
+    assert explain(spaced.value, i18n._) == "um nome não pode ter espaços: tente 'Ana_Maria'"
+    with pytest.raises(InvalidName) as mixed:
+        validate_name("Jоão")  # a Cyrillic о
+    assert explain(mixed.value, i18n._).startswith("o nome mistura as escritas Latin and Cyrillic")
+    mistake = parse_command("/para Ana!")
+    assert mistake.message.startswith("'Ana!' não é um nome válido: um nome não pode ter '!'"), mistake
