@@ -9,9 +9,16 @@ server's own among them, belong to nobody.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import const
+
+# Distinct names whose canonical form is remembered. The server computes each name's form
+# once per request and passes the key on; the cache spares even that for the names a
+# server sees over and over (its users), and stays bounded against clients that send
+# endless new ones. Rules that cost more than ASCII folding will make it matter more.
+CANONICAL_CACHE_SIZE = 4096
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -20,6 +27,7 @@ class InvalidName(ValueError):
     """The name cannot be used; ``str(exc)`` says why, in words for the user."""
 
 
+@functools.lru_cache(maxsize=CANONICAL_CACHE_SIZE)
 def canonical(name: str) -> str:
     """The form under which names are compared: "ALICE" and "alice" are one user.
 

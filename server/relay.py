@@ -359,8 +359,10 @@ class Relay:
     # --- Direct messages ----------------------------------------------------------------
 
     def _send_direct(self, session: ClientSession, request: SendDirect) -> None:
+        # The one normalisation of the recipient's name for this message: from here on,
+        # keys (the sender's was computed at login).
         to_key = canonical(request.to)
-        record = self.registry.lookup(request.to)
+        record = self.registry.lookup_key(to_key)
         recipient = record.name if record else self.known.get(to_key)
         if recipient is None:
             session.send(ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here",
@@ -387,7 +389,7 @@ class Relay:
         if message.state == "expired":
             session.send(_outcome(message))
             return
-        recipients = self.registry.sessions(message.recipient_key)
+        recipients = self.registry.sessions_by_key(message.recipient_key)
         if message.state == "blocked":
             # The sender is not told: answer exactly as for anyone else (accepted while the
             # recipient is online, queued while not), and never deliver.
@@ -476,10 +478,10 @@ class Relay:
             self._late_receipt(session, msg_id)
             return
         del self.inflight[msg_id]
-        for recipient in self.registry.sessions(flight.recipient_key):
+        for recipient in self.registry.sessions_by_key(flight.recipient_key):
             if recipient.inflight:
                 recipient.inflight.discard(msg_id)
-        senders = self.registry.sessions(flight.sender_key)
+        senders = self.registry.sessions_by_key(flight.sender_key)
         # A message from an earlier holder of the sender's guest name: nobody is left to tell.
         if msg_id > self.logins.guests.epoch(flight.sender_key):
             for sender in senders:

@@ -1,0 +1,53 @@
+"""The relay's per-message work (issue 9): what a direct message costs besides its bytes.
+
+Driven through the relay rig of tests/test_store.py (fake sessions, a real store), so
+they count the work itself, not time.
+"""
+
+from __future__ import annotations
+
+import registry.names
+from protocol import Accepted, Delivered, DirectMessage, OutcomeAck, Receipt, SendDirect
+from registry import Registry, canonical
+from tests.test_store import RelayBench, loop  # noqa: F401  (loop is a fixture)
+
+
+def test_a_direct_message_normalises_the_recipient_name_once_and_nothing_else(loop, monkeypatch) -> None:
+    bench = RelayBench(loop)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    calls: list[str] = []
+    for module in ("server.relay", "registry.registry"):
+        monkeypatch.setattr(f"{module}.canonical", lambda name, rule=canonical: calls.append(name) or rule(name))
+    bench.relay.handle(alice, SendDirect("m1", "BOB", "hello"))
+    bench.settle()
+    [accepted] = alice.take(Accepted)
+    [message] = bob.take(DirectMessage)
+    assert calls == ["BOB"]  # the request's name; the sender's key was computed at login
+    bench.relay.handle(bob, Receipt(message.msg_id))
+    bench.settle()
+    assert alice.take(Delivered) == [Delivered("m1", accepted.msg_id)]
+    bench.relay.handle(alice, OutcomeAck(accepted.msg_id))
+    bench.settle()
+    assert calls == ["BOB"]  # a receipt and an ack carry ids, not names: nothing to normalise
+    bench.store.close()
+
+
+def test_canonical_remembers_a_bounded_number_of_names() -> None:
+    canonical.cache_clear()
+    for i in range(registry.names.CANONICAL_CACHE_SIZE + 100):
+        assert canonical(f"User{i}") == f"user{i}"
+    assert canonical.cache_info().currsize == registry.names.CANONICAL_CACHE_SIZE
+    canonical.cache_clear()
+
+
+def test_sessions_by_key_follow_register_and_unregister() -> None:
+    users = Registry()
+    users.register("Alice", "192.0.2.1", 1, 1.0, "s1", shared=True)
+    assert users.sessions_by_key("alice") == ("s1",) and users.lookup_key("alice").name == "Alice"
+    users.register("ALICE", "192.0.2.1", 2, 2.0, "s2", shared=True)
+    assert users.sessions_by_key("alice") == ("s1", "s2") == tuple(users.sessions("Alice"))
+    users.unregister("alice", "s1")
+    assert users.sessions_by_key("alice") == ("s2",)
+    users.unregister("Alice", "s2")
+    assert users.sessions_by_key("alice") == () and users.lookup_key("alice") is None
+    assert users.sessions_by_key("Alice") == ()  # a key is canonical already: never folded here
