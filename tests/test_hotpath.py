@@ -6,8 +6,11 @@ they count the work itself, not time.
 
 from __future__ import annotations
 
+import pytest
+
 import registry.names
-from protocol import Accepted, Delivered, DirectMessage, OutcomeAck, Receipt, SendDirect
+from protocol import Accepted, Delivered, DirectMessage, OutcomeAck, Receipt, SendDirect, codec
+from protocol.events import WIRE_EVENTS
 from registry import Registry, canonical
 from tests.test_store import RelayBench, loop  # noqa: F401  (loop is a fixture)
 
@@ -51,3 +54,24 @@ def test_sessions_by_key_follow_register_and_unregister() -> None:
     users.unregister("Alice", "s2")
     assert users.sessions_by_key("alice") == () and users.lookup_key("alice") is None
     assert users.sessions_by_key("Alice") == ()  # a key is canonical already: never folded here
+
+
+# --- The codec's fast paths decide exactly as the generic ones --------------------------------
+
+_CLIENT_TYPES = {cls.TYPE: cls for cls in WIRE_EVENTS if cls.SENDER in ("client", "both")}
+_FRAMES = [
+    b'{"type":"send","id":"1","to":"Bob","text":"hi"}', b' {"type":"receipt","msg_id":1} ',
+    b'{"type":"receipt","msg_id":1}\t', b'{"type":"receipt","msg_id":1}x', b'{"type":"receipt","msg_id":1}{}',
+    b'{"type":"receipt","msg_id":NaN}', b'{"type":"receipt","msg_id":Infinity}', b'[1]', b'', b'  ', b'"x"',
+    b'{"type":"send","id":"\\ud800","to":"a","text":"b"}', b'{"type":"send","id":"1","to":"a","text":"\\ud800"}',
+    b'{"type":"send","id":"\xc3\xa9\\ud83d\\ude00","to":"\\u00e9","text":"\xe2\x98\x83"}',
+    b'{"type":"send","id":"1","to":"a","text":"\\udc00\xc3\xa9"}', b'{"type":"ack","msg_id":3,"id":"x"}',
+    b'{"type":"send","id":"1","to":"a","text":"\\x"}', b'{"type":"send"', b'{"a":' * 5000,
+]
+
+
+@pytest.mark.parametrize("frame", _FRAMES, ids=range(len(_FRAMES)))
+def test_decoding_a_frame_gives_what_the_generic_json_decoder_gives(frame: bytes, monkeypatch) -> None:
+    fast = codec.decode(frame, _CLIENT_TYPES, 4000)
+    monkeypatch.setattr(codec, "_parse_json", codec._decode_json)
+    assert fast == codec.decode(frame, _CLIENT_TYPES, 4000)
