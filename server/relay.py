@@ -249,7 +249,8 @@ class Relay:
             if session.byte_bucket is None:
                 session.byte_bucket = TokenBucket(self.config.bytes_per_connection,
                                                   self.config.bytes_burst_per_connection)
-            wait = session.byte_bucket.take(now, len(event.text.encode("utf-8")))
+            text = event.text  # its UTF-8 bytes: as many as characters when all are ASCII
+            wait = session.byte_bucket.take(now, len(text) if text.isascii() else len(text.encode("utf-8")))
         if not wait:
             return False
         self.log_lines.log("rate-limited requests", session.address, logging.INFO,
