@@ -6,10 +6,16 @@ they count the work itself, not time.
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 import pytest
 
+import const
 import registry.names
-from protocol import Accepted, Delivered, DirectMessage, OutcomeAck, Receipt, SendDirect, codec
+from protocol import (
+    Accepted, Connection, Delivered, DirectMessage, Hello, OutcomeAck, Receipt, Role, SendDirect, Welcome, codec,
+)
 from protocol.events import WIRE_EVENTS
 from registry import Registry, canonical
 from tests.test_store import RelayBench, loop  # noqa: F401  (loop is a fixture)
@@ -75,3 +81,39 @@ def test_decoding_a_frame_gives_what_the_generic_json_decoder_gives(frame: bytes
     fast = codec.decode(frame, _CLIENT_TYPES, 4000)
     monkeypatch.setattr(codec, "_parse_json", codec._decode_json)
     assert fast == codec.decode(frame, _CLIENT_TYPES, 4000)
+
+
+# --- Idle memory ----------------------------------------------------------------------------
+
+
+def test_an_idle_logged_in_connection_core_keeps_a_few_hundred_bytes() -> None:
+    # Ten thousand idle connections must fit in 2.5 KiB each, the asyncio transport and
+    # socket included: the core's share is kept small (a shared table of frame types, no
+    # buffer or outbox while there is nothing in them). It was 810 bytes.
+    hello = b'{"type":"hello","id":"1","name":"Alice","version":%d}\n' % const.PROTOCOL_VERSION
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = []
+        for _ in range(1000):
+            conn = Connection(Role.SERVER)
+            conn.receive_data(hello, 1.0)
+            assert [type(event) for event in conn.events()] == [Hello]
+            conn.send(Welcome("1", "Alice", const.PROTOCOL_VERSION, "test", 30.0))
+            kept.append(conn)
+        gc.collect()
+        per_connection = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    assert per_connection <= 320, per_connection
+
+
+def test_a_connection_keeps_no_reference_to_a_buffer_the_caller_reuses() -> None:
+    # The session reads into one shared buffer: the core must copy what it keeps.
+    conn = Connection(Role.SERVER)
+    shared = bytearray(b'{"type":"hello","id":"1","na')
+    conn.receive_data(shared)
+    shared[:] = b"x" * len(shared)
+    conn.receive_data(memoryview(b'me":"Al","version":%d}\n' % const.PROTOCOL_VERSION))
+    assert list(conn.events()) == [Hello("1", "Al", const.PROTOCOL_VERSION)]
