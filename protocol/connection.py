@@ -84,6 +84,9 @@ _SENDABLE: dict[tuple[Role, State], frozenset[type[Event]]] = {
 _TRANSITIONS: dict[type[Event], State] = {Welcome: State.OPEN, Goodbye: State.CLOSED}
 
 
+_NO_FRAMES: tuple[()] = ()  # what Connection._frames is while it is empty (see there)
+
+
 def _wire_types(classes: frozenset[type[Event]]) -> dict[str, type[Event]]:
     return {cls.TYPE: cls for cls in classes}
 
@@ -122,8 +125,9 @@ class Connection:
         self._outbox = b""  # pongs to send; rare, so an immutable b"" until there is one
         # Complete frames split off the buffer but not yet turned into events, consumed
         # from index _next_frame. A list, not a deque: an empty deque costs 600 bytes, a
-        # fifth of what an idle connection is allowed (see the benchmark).
-        self._frames: list[bytes | None] = []
+        # fifth of what an idle connection is allowed (see the benchmark). Empty, it is
+        # the shared _NO_FRAMES, like the buffer: a list only while it holds some.
+        self._frames: list[bytes | None] | tuple[()] = _NO_FRAMES
         self._next_frame = 0
         # When the frame now being received began (its first byte arrived), or None when
         # the bytes so far end on a frame boundary. Kept only when receive_data gets a time.
@@ -249,10 +253,17 @@ class Connection:
         An oversized frame is queued as None so it is reported in its place in order.
         """
         buffer = self._buffer
-        if self._next_frame:
-            del self._frames[:self._next_frame]
-            self._next_frame = 0
         frames = self._frames
+        if self._next_frame:
+            if self._next_frame < len(frames):
+                del frames[:self._next_frame]
+            else:
+                frames = self._frames = _NO_FRAMES  # all taken
+            self._next_frame = 0
+        if not buffer:
+            return bool(frames)
+        if frames is _NO_FRAMES:
+            frames = self._frames = []
         kept = type(buffer) is bytes  # slices of bytes are bytes already: one copy, not two
         start = 0
         while (end := buffer.find(b"\n", start)) >= 0:
@@ -273,7 +284,10 @@ class Connection:
             self._buffer = b""
             self._discarding = True
             frames.append(None)
-        return bool(frames)
+        if not frames:
+            self._frames = _NO_FRAMES
+            return False
+        return True
 
     def _too_large(self) -> FrameRejected:
         return FrameRejected(ErrorCode.FRAME_TOO_LARGE, f"frame exceeds {self._max_frame} bytes")

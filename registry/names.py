@@ -18,7 +18,7 @@ import const
 # once per request and passes the key on; the cache spares even that for the names a
 # server sees over and over (its users), and stays bounded against clients that send
 # endless new ones. Rules that cost more than ASCII folding will make it matter more.
-CANONICAL_CACHE_SIZE = 4096
+CANONICAL_CACHE_SIZE = 1024
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
