@@ -1,6 +1,6 @@
 """A login storm: N clients log in at once; how long it takes and how many notice bytes flow.
 
-    python -m bench.presence_storm [--clients 10000] [--watchers 0] [--watch 20]
+    python3 -m bench.presence_storm [--clients 10000] [--watchers 0] [--watch 20]
                                    [--server-root DIR]
 
 Starts ``chatserver.py --memory`` (from ``--server-root``, default this checkout, so an

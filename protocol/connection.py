@@ -85,8 +85,17 @@ _SENDABLE: dict[tuple[Role, State], frozenset[type[Event]]] = {
 _TRANSITIONS: dict[type[Event], State] = {Welcome: State.OPEN, Goodbye: State.CLOSED}
 
 
+_NO_FRAMES: tuple[()] = ()  # what Connection._frames is while it is empty (see there)
+
+
 def _wire_types(classes: frozenset[type[Event]]) -> dict[str, type[Event]]:
     return {cls.TYPE: cls for cls in classes}
+
+
+# Every type a peer in this role can ever send, by its wire name: one table per role,
+# shared by every connection (one per connection was a seventh of an idle one's memory).
+_PEER_TYPES: dict[Role, dict[str, type[Event]]] = {
+    Role.CLIENT: _wire_types(_CLIENT_EVENTS), Role.SERVER: _wire_types(_SERVER_EVENTS)}
 
 
 class Connection:
@@ -105,17 +114,21 @@ class Connection:
         self.role = role
         self._peer = Role.SERVER if role is Role.CLIENT else Role.CLIENT
         self._enter(State.HANDSHAKE)
-        self._buffer = bytearray()
+        # Bytes of the frame(s) not yet split off. Empty, it is the shared b"" (an idle
+        # connection keeps no buffer); a read that follows an empty buffer is kept as it
+        # came (bytes, no copy); only bytes that must be added to go in a bytearray.
+        self._buffer: bytes | bytearray = b""
         # True while skipping the rest of an oversized frame, up to its newline.
         self._discarding = False
         self._eof = False
         self._eof_seen = False
         self._close_pending = False
-        self._outbox = bytearray()
+        self._outbox = b""  # pongs to send; rare, so an immutable b"" until there is one
         # Complete frames split off the buffer but not yet turned into events, consumed
         # from index _next_frame. A list, not a deque: an empty deque costs 600 bytes, a
-        # fifth of what an idle connection is allowed (see the benchmark).
-        self._frames: list[bytes | None] = []
+        # fifth of what an idle connection is allowed (see the benchmark). Empty, it is
+        # the shared _NO_FRAMES, like the buffer: a list only while it holds some.
+        self._frames: list[bytes | None] | tuple[()] = _NO_FRAMES
         self._next_frame = 0
         # When the frame now being received began (its first byte arrived), or None when
         # the bytes so far end on a frame boundary. Kept only when receive_data gets a time.
@@ -124,7 +137,7 @@ class Connection:
         self._max_text = max_text_chars
         # Every type the peer can ever send: anything else is "unknown" rather than
         # "not now", so a client cannot even name a system notice.
-        self._peer_types = _wire_types(_CLIENT_EVENTS if self._peer is Role.CLIENT else _SERVER_EVENTS)
+        self._peer_types = _PEER_TYPES[self._peer]
 
     def _enter(self, state: State) -> None:
         # The table is looked up on state changes only, not per frame: hashing enum keys
@@ -151,8 +164,7 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """Bytes the core decided to send by itself (pongs); empties the outbox."""
-        out = bytes(self._outbox)
-        self._outbox.clear()
+        out, self._outbox = self._outbox, b""
         return out
 
     # --- Incoming -----------------------------------------------------------------------
@@ -183,8 +195,17 @@ class Connection:
                 return
             self._discarding = False
             data = data[end + 1:]
-        self._buffer += data
-        if len(self._buffer) >= self._max_frame:
+        buffer = self._buffer
+        if not buffer:
+            # Usually whole frames: split from the bytes as they came. A caller's
+            # bytearray or memoryview is copied, since it may change after this call.
+            buffer = self._buffer = data if type(data) is bytes else bytes(data)
+        elif type(buffer) is bytes:  # a second piece of an unfinished frame: now a bytearray
+            buffer = self._buffer = bytearray(buffer)
+            buffer += data
+        else:
+            buffer += data
+        if len(buffer) >= self._max_frame:
             # Split now rather than in next_event(), so the buffer stays within the limit
             # even if the caller feeds several reads before asking for events.
             self._split_frames()
@@ -219,7 +240,7 @@ class Connection:
             self._eof = False
             self._close_pending = True
             self._enter(State.CLOSED)
-            leftover, self._buffer = self._buffer, bytearray()
+            leftover, self._buffer = self._buffer, b""
             if leftover and not leftover.isspace():
                 return FrameRejected(ErrorCode.TRUNCATED_FRAME, "the stream ended inside a frame")
         if self._close_pending:
@@ -233,22 +254,41 @@ class Connection:
         An oversized frame is queued as None so it is reported in its place in order.
         """
         buffer = self._buffer
-        if self._next_frame:
-            del self._frames[:self._next_frame]
-            self._next_frame = 0
         frames = self._frames
+        if self._next_frame:
+            if self._next_frame < len(frames):
+                del frames[:self._next_frame]
+            else:
+                frames = self._frames = _NO_FRAMES  # all taken
+            self._next_frame = 0
+        if not buffer:
+            return bool(frames)
+        if frames is _NO_FRAMES:
+            frames = self._frames = []
+        kept = type(buffer) is bytes  # slices of bytes are bytes already: one copy, not two
         start = 0
         while (end := buffer.find(b"\n", start)) >= 0:
-            frames.append(bytes(buffer[start:end]) if end + 1 - start <= self._max_frame else None)
+            if end + 1 - start > self._max_frame:
+                frames.append(None)
+            else:
+                frames.append(buffer[start:end] if kept else bytes(buffer[start:end]))
             start = end + 1
         if start:
-            del buffer[:start]
+            if start == len(buffer):
+                buffer = self._buffer = b""  # all split: let the buffer go
+            elif kept:
+                buffer = self._buffer = buffer[start:]
+            else:
+                del buffer[:start]
         if len(buffer) >= self._max_frame:
             # No newline within the limit: drop what we have and the rest of the frame.
-            buffer.clear()
+            self._buffer = b""
             self._discarding = True
             frames.append(None)
-        return bool(frames)
+        if not frames:
+            self._frames = _NO_FRAMES
+            return False
+        return True
 
     def _too_large(self) -> FrameRejected:
         return FrameRejected(ErrorCode.FRAME_TOO_LARGE, f"frame exceeds {self._max_frame} bytes")

@@ -48,6 +48,7 @@ Every message a user may read is in :data:`MESSAGES`, so that it can be translat
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import unicodedata
 
@@ -55,6 +56,12 @@ import const
 from i18n import N_
 
 from . import unicode_tables as _tables
+
+# Distinct names whose canonical form is remembered. The server computes each name's form
+# once per request and passes the key on; the cache spares even that for the names a
+# server sees over and over (its users), and stays bounded against clients that send
+# endless new ones (the Unicode rules cost microseconds per name).
+CANONICAL_CACHE_SIZE = 1024
 
 # What a refusal says, by reason; ``str.format`` fields are filled in by the checks.
 MESSAGES = {
@@ -141,6 +148,7 @@ def display_form(name: str) -> str:
     return unicodedata.normalize("NFC", _width_map(name))
 
 
+@functools.lru_cache(maxsize=CANONICAL_CACHE_SIZE)
 def canonical(name: str) -> str:
     """The comparison form: "JOÃO", "joão" and "joa\\u0303o" are one user.
 

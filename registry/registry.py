@@ -36,6 +36,9 @@ class UserRecord:
     # True for a registered account: every session proved the password, so several may
     # be online under the name at once (terminal, web, GUI). A guest name has one.
     shared: bool = False
+    # The endpoints' sessions, kept by the registry whenever endpoints change: the relay
+    # asks for them several times per message, and a tuple kept is cheaper than a list built.
+    sessions: tuple = field(default=(), repr=False, compare=False)
 
     @property
     def since(self) -> float:
@@ -69,8 +72,9 @@ class Registry:
             if not (shared and record.shared):
                 raise NameTaken(f"the name {record.name!r} is already in use")
             record.endpoints.append(Endpoint(address, port, since, session))
+            record.sessions = (*record.sessions, session)
             return record
-        record = UserRecord(name, [Endpoint(address, port, since, session)], shared)
+        record = UserRecord(name, [Endpoint(address, port, since, session)], shared, (session,))
         self._users[key] = record
         self._lookalikes.add(name)
         return record
@@ -79,6 +83,16 @@ class Registry:
         """The sessions online under ``name`` (any case); empty if offline."""
         record = self._users.get(canonical(name))
         return [e.session for e in record.endpoints] if record else []
+
+    def sessions_by_key(self, key: str) -> tuple:
+        """The sessions online under the canonical name ``key`` (see ``canonical``); empty
+        if offline. For callers that keep keys, as the relay does on the message path."""
+        record = self._users.get(key)
+        return record.sessions if record is not None else ()
+
+    def lookup_key(self, key: str) -> UserRecord | None:
+        """The online user whose canonical name is ``key``, or None."""
+        return self._users.get(key)
 
     def unregister(self, name: str, session: Any) -> bool:
         """Remove the endpoint of ``session`` from ``name``; True if the user is now offline.
@@ -95,6 +109,7 @@ class Registry:
             return False
         if remaining:
             record.endpoints = remaining
+            record.sessions = tuple(e.session for e in remaining)
             return False
         del self._users[key]
         self._lookalikes.discard(record.name)

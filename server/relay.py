@@ -262,7 +262,8 @@ class Relay:
             if session.byte_bucket is None:
                 session.byte_bucket = TokenBucket(self.config.bytes_per_connection,
                                                   self.config.bytes_burst_per_connection)
-            wait = session.byte_bucket.take(now, len(event.text.encode("utf-8")))
+            text = event.text  # its UTF-8 bytes: as many as characters when all are ASCII
+            wait = session.byte_bucket.take(now, len(text) if text.isascii() else len(text.encode("utf-8")))
         if not wait:
             return False
         self.log_lines.log("rate-limited requests", session.address, logging.INFO,
@@ -373,8 +374,10 @@ class Relay:
     # --- Direct messages ----------------------------------------------------------------
 
     def _send_direct(self, session: ClientSession, request: SendDirect) -> None:
+        # The one normalisation of the recipient's name for this message: from here on,
+        # keys (the sender's was computed at login).
         to_key = canonical(request.to)
-        record = self.registry.lookup(request.to)
+        record = self.registry.lookup_key(to_key)
         recipient = record.name if record else self.known.get(to_key)
         if recipient is None:
             session.send(ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here",
@@ -401,7 +404,7 @@ class Relay:
         if message.state == "expired":
             session.send(_outcome(message))
             return
-        recipients = self.registry.sessions(message.recipient_key)
+        recipients = self.registry.sessions_by_key(message.recipient_key)
         if message.state == "blocked":
             # The sender is not told: answer exactly as for anyone else (accepted while the
             # recipient is online, queued while not), and never deliver.
@@ -490,10 +493,10 @@ class Relay:
             self._late_receipt(session, msg_id)
             return
         del self.inflight[msg_id]
-        for recipient in self.registry.sessions(flight.recipient_key):
+        for recipient in self.registry.sessions_by_key(flight.recipient_key):
             if recipient.inflight:
                 recipient.inflight.discard(msg_id)
-        senders = self.registry.sessions(flight.sender_key)
+        senders = self.registry.sessions_by_key(flight.sender_key)
         # A message from an earlier holder of the sender's guest name: nobody is left to tell.
         if msg_id > self.logins.guests.epoch(flight.sender_key):
             for sender in senders:

@@ -470,7 +470,7 @@ def test_the_window_model_asks_to_watch_each_conversation_once_and_takes_the_ans
 
 @pytest.mark.timeout_seconds(120)
 def test_the_login_storm_driver_reports_its_figures():
-    """``python -m bench.presence_storm`` with tiny figures: it ran, and what it printed
+    """``python3 -m bench.presence_storm`` with tiny figures: it ran, and what it printed
     makes sense (the watchers got at least their watched users' joins)."""
     import re
     import subprocess

@@ -1,0 +1,119 @@
+"""The relay's per-message work (issue 9): what a direct message costs besides its bytes.
+
+Driven through the relay rig of tests/test_store.py (fake sessions, a real store), so
+they count the work itself, not time.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import pytest
+
+import const
+import registry.names
+from protocol import (
+    Accepted, Connection, Delivered, DirectMessage, Hello, OutcomeAck, Receipt, Role, SendDirect, Welcome, codec,
+)
+from protocol.events import WIRE_EVENTS
+from registry import Registry, canonical
+from tests.test_store import RelayBench, loop  # noqa: F401  (loop is a fixture)
+
+
+def test_a_direct_message_normalises_the_recipient_name_once_and_nothing_else(loop, monkeypatch) -> None:
+    bench = RelayBench(loop)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    calls: list[str] = []
+    for module in ("server.relay", "registry.registry"):
+        monkeypatch.setattr(f"{module}.canonical", lambda name, rule=canonical: calls.append(name) or rule(name))
+    bench.relay.handle(alice, SendDirect("m1", "BOB", "hello"))
+    bench.settle()
+    [accepted] = alice.take(Accepted)
+    [message] = bob.take(DirectMessage)
+    assert calls == ["BOB"]  # the request's name; the sender's key was computed at login
+    bench.relay.handle(bob, Receipt(message.msg_id))
+    bench.settle()
+    assert alice.take(Delivered) == [Delivered("m1", accepted.msg_id)]
+    bench.relay.handle(alice, OutcomeAck(accepted.msg_id))
+    bench.settle()
+    assert calls == ["BOB"]  # a receipt and an ack carry ids, not names: nothing to normalise
+    bench.store.close()
+
+
+def test_canonical_remembers_a_bounded_number_of_names() -> None:
+    canonical.cache_clear()
+    for i in range(registry.names.CANONICAL_CACHE_SIZE + 100):
+        assert canonical(f"User{i}") == f"user{i}"
+    assert canonical.cache_info().currsize == registry.names.CANONICAL_CACHE_SIZE
+    canonical.cache_clear()
+
+
+def test_sessions_by_key_follow_register_and_unregister() -> None:
+    users = Registry()
+    users.register("Alice", "192.0.2.1", 1, 1.0, "s1", shared=True)
+    assert users.sessions_by_key("alice") == ("s1",) and users.lookup_key("alice").name == "Alice"
+    users.register("ALICE", "192.0.2.1", 2, 2.0, "s2", shared=True)
+    assert users.sessions_by_key("alice") == ("s1", "s2") == tuple(users.sessions("Alice"))
+    users.unregister("alice", "s1")
+    assert users.sessions_by_key("alice") == ("s2",)
+    users.unregister("Alice", "s2")
+    assert users.sessions_by_key("alice") == () and users.lookup_key("alice") is None
+    assert users.sessions_by_key("Alice") == ()  # a key is canonical already: never folded here
+
+
+# --- The codec's fast paths decide exactly as the generic ones --------------------------------
+
+_CLIENT_TYPES = {cls.TYPE: cls for cls in WIRE_EVENTS if cls.SENDER in ("client", "both")}
+_FRAMES = [
+    b'{"type":"send","id":"1","to":"Bob","text":"hi"}', b' {"type":"receipt","msg_id":1} ',
+    b'{"type":"receipt","msg_id":1}\t', b'{"type":"receipt","msg_id":1}x', b'{"type":"receipt","msg_id":1}{}',
+    b'{"type":"receipt","msg_id":NaN}', b'{"type":"receipt","msg_id":Infinity}', b'[1]', b'', b'  ', b'"x"',
+    b'{"type":"send","id":"\\ud800","to":"a","text":"b"}', b'{"type":"send","id":"1","to":"a","text":"\\ud800"}',
+    b'{"type":"send","id":"\xc3\xa9\\ud83d\\ude00","to":"\\u00e9","text":"\xe2\x98\x83"}',
+    b'{"type":"send","id":"1","to":"a","text":"\\udc00\xc3\xa9"}', b'{"type":"ack","msg_id":3,"id":"x"}',
+    b'{"type":"send","id":"1","to":"a","text":"\\x"}', b'{"type":"send"', b'{"a":' * 5000,
+]
+
+
+@pytest.mark.parametrize("frame", _FRAMES, ids=range(len(_FRAMES)))
+def test_decoding_a_frame_gives_what_the_generic_json_decoder_gives(frame: bytes, monkeypatch) -> None:
+    fast = codec.decode(frame, _CLIENT_TYPES, 4000)
+    monkeypatch.setattr(codec, "_parse_json", codec._decode_json)
+    assert fast == codec.decode(frame, _CLIENT_TYPES, 4000)
+
+
+# --- Idle memory ----------------------------------------------------------------------------
+
+
+def test_an_idle_logged_in_connection_core_keeps_a_few_hundred_bytes() -> None:
+    # Ten thousand idle connections must fit in 2.5 KiB each, the asyncio transport and
+    # socket included: the core's share is kept small (a shared table of frame types, no
+    # buffer or outbox while there is nothing in them). It was 810 bytes.
+    hello = b'{"type":"hello","id":"1","name":"Alice","version":%d}\n' % const.PROTOCOL_VERSION
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = []
+        for _ in range(1000):
+            conn = Connection(Role.SERVER)
+            conn.receive_data(hello, 1.0)
+            assert [type(event) for event in conn.events()] == [Hello]
+            conn.send(Welcome("1", "Alice", const.PROTOCOL_VERSION, "test", 30.0))
+            kept.append(conn)
+        gc.collect()
+        per_connection = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    assert per_connection <= 320, per_connection
+
+
+def test_a_connection_keeps_no_reference_to_a_buffer_the_caller_reuses() -> None:
+    # The session reads into one shared buffer: the core must copy what it keeps.
+    conn = Connection(Role.SERVER)
+    shared = bytearray(b'{"type":"hello","id":"1","na')
+    conn.receive_data(shared)
+    shared[:] = b"x" * len(shared)
+    conn.receive_data(memoryview(b'me":"Al","version":%d}\n' % const.PROTOCOL_VERSION))
+    assert list(conn.events()) == [Hello("1", "Al", const.PROTOCOL_VERSION)]
