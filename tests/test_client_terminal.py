@@ -10,6 +10,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,20 +168,42 @@ def test_a_script_runs_and_waits_for_its_messages_at_eof(server: FakeServer, bob
     assert "\x1b" not in "".join(lines)         # no escape codes in pipe mode
 
 
+class _InputUntil:
+    """Standard input that gives its lines, then holds the end of input until ``done`` is
+    set (at most WAIT): a script whose reader is still listening for an answer."""
+
+    def __init__(self, script: str, done: threading.Event) -> None:
+        self.lines, self.done = script.splitlines(keepends=True), done
+
+    def readline(self) -> str:
+        if self.lines:
+            return self.lines.pop(0)
+        self.done.wait(WAIT)
+        return ""
+
+    def isatty(self) -> bool:
+        return False
+
+
 def test_incoming_events_are_printed(server: FakeServer, bob: ChatClient) -> None:
-    # Alice asks Bob to speak by sending him a DM; Bob's test code answers when it arrives.
+    # Alice asks Bob to speak by sending him a DM; Bob's test code answers when it arrives,
+    # and Alice's input ends only once Bob's answer was delivered to her (else, on a busy
+    # machine, Alice could reach the end of her script and leave before the answer came).
+    answered = threading.Event()
+
     def answer() -> None:
         event = bob.events.get(timeout=WAIT)
         while not isinstance(event, DirectMessage):
             event = bob.events.get(timeout=WAIT)
         bob.send_direct("Alice", "pong \x1b[31m").wait_done(WAIT)
-
-    import threading
+        answered.set()
 
     helper = threading.Thread(target=answer, daemon=True)
     helper.start()
-    # /who after the DM is only a round trip; the EOF wait covers the delivery.
-    code, lines = run_pipe(server, "@Bob ping\n")
+    out = io.StringIO()
+    ui = TerminalUI("Alice", server.host, server.port, timeout=WAIT, stdin=_InputUntil("@Bob ping\n", answered),
+                    stdout=out, stderr=out, interactive=False)
+    code, lines = ui.run(), out.getvalue().splitlines()
     helper.join(WAIT)
     assert code == ExitCode.OK
     assert any(re.fullmatch(r"\[\d\d:\d\d\] Bob → you: pong \\x1b\[31m", line) for line in lines), lines
