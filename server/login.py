@@ -35,12 +35,12 @@ import const
 from protocol import ErrorCode, ErrorReply, Hello
 from registry import InvalidName, canonical, validate_name
 
-from .accounts import Account, FailureThrottle, hash_password, password_problem, save_account, verify_password
+from .accounts import Account, FailureThrottle, hash_password, password_problem, verify_password
 from .config import ServerConfig
-from .guests import Claim, GuestNames, load_holdings
+from .guests import Claim, GuestNames
 from .limits import TokenBucket
 from .logsummary import LogSummary
-from .store import Store, StoreUnavailable
+from .stores.base import MessageStore, StoreUnavailable
 
 log = logging.getLogger("chat.server")
 
@@ -79,7 +79,7 @@ class LoginDesk:
     ``log_lines`` bounds the log lines wrong passwords cause (the relay shares its own).
     """
 
-    def __init__(self, config: ServerConfig, store: Store, accounts: dict[str, Account], offload: Offload,
+    def __init__(self, config: ServerConfig, store: MessageStore, accounts: dict[str, Account], offload: Offload,
                  name_in_use: Callable[[str], bool], log_lines: LogSummary | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
@@ -88,7 +88,7 @@ class LoginDesk:
         self.offload = offload
         self.name_in_use = name_in_use
         self.clock = clock
-        self.guests = GuestNames(store.read(lambda db: load_holdings(db, time.time())), config.guest_hold)
+        self.guests = GuestNames(store.guest_holdings(time.time()), config.guest_hold)
         self.throttle = FailureThrottle(base=config.login_failure_delay)
         self.log_lines = log_lines or LogSummary(log, config.log_summary_interval)
         # Password checks under way, per "name@address" and per "@address": after a failure,
@@ -199,7 +199,7 @@ class LoginDesk:
                     del self.accounts[key]
                 done(unavailable_error(self.config))
 
-            self.store.submit(lambda db: save_account(db, key, account), stored, not_stored)
+            self.store.save_account(key, account, stored, not_stored)
 
         self.offload(hash_password, (name, password), hashed)
 

@@ -175,6 +175,12 @@ def outcomes_for_sender(db: sqlite3.Connection, sender_key: str, after: int = 0,
     return [_row(r) for r in rows]
 
 
+def superseded_client_id(msg_id: int) -> str:
+    """The request id a message of an earlier holder of a guest name gets (see
+    :func:`hand_over`, whose SQL spells the same rule: ``printf('%-65s', ...)``)."""
+    return f"superseded {msg_id}".ljust(65)
+
+
 def hand_over(db: sqlite3.Connection, name_key: str, epoch: int) -> list[StoredMessage]:
     """A guest name changes hands: what still waits for its earlier holders (msg_id up to
     ``epoch``) is expired, and returned so that its senders are told; the outcomes of what

@@ -23,8 +23,8 @@ from server import ServerConfig, ServerThread
 from server.app import AcceptFailures, connection_capacity
 from server.limits import TokenBucket
 from server.relay import Relay
-from tests.test_durability import ServerProcess, stored, wait_until
-from tests.test_store import FakeSession, RelayBench, loop, open_store  # noqa: F401 (loop: a fixture)
+from tests.test_durability import ServerProcess, wait_until
+from tests.test_store import FakeSession, RelayBench, loop, open_store, stored_messages  # noqa: F401 (loop: a fixture)
 from tests.wire import WireClient
 
 NOTICES = (UserJoined, UserLeft)
@@ -92,7 +92,7 @@ def test_a_rate_limited_message_is_not_stored_and_its_error_carries_the_request_
                                key=lambda e: e.request_id)
         assert isinstance(first, Accepted) and first.request_id == "first"
         assert (second.code, second.request_id) == (ErrorCode.RATE_LIMITED, "second") and second.retry_after > 0
-        assert stored(server, "SELECT client_id FROM messages") == [("first",)]
+        assert [m[1] for m in server.call(lambda: stored_messages(server.server.store))] == ["1"]  # first's text
 
 
 def test_the_address_limit_counts_every_connection_from_the_address():

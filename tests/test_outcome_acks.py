@@ -34,7 +34,7 @@ from protocol import (
 )
 from server import ServerThread
 from server.relay import Relay
-from test_store import FakeSession, RelayBench, loop  # noqa: F401  (loop is a fixture)
+from test_store import FakeSession, RelayBench, loop, store_kind, stored_messages  # noqa: F401  (fixtures)
 from wire import WireClient
 
 WAIT = 10.0
@@ -51,8 +51,6 @@ def wait_until(condition: Callable[[], object], timeout: float = WAIT, what: str
         threading.Event().wait(0.01)
 
 
-def rows(bench: RelayBench, sql: str, *params: object) -> list[tuple]:
-    return bench.store.db.execute(sql, params).fetchall()
 
 
 def log_in_again(bench: RelayBench, name: str) -> FakeSession:
@@ -82,7 +80,7 @@ def test_another_request_under_a_used_id_is_refused_and_the_same_one_is_a_resend
         [error] = alice.take(ErrorReply)
         assert (error.code, error.request_id) == (ErrorCode.ID_REUSED, "m1"), request
         assert not alice.sent, alice.sent  # no accepted, no delivered: nothing is promised
-    assert rows(bench, "SELECT msg_id, text FROM messages") == [(first.msg_id, "lunch at noon?")]
+    assert [(m[0], m[1]) for m in stored_messages(bench.store)] == [(first.msg_id, "lunch at noon?")]
     assert not bob.take(DirectMessage) and not carol.take(DirectMessage)
     assert not [frame for frame in bob.sent + carol.sent if isinstance(frame, bytes)]  # no room message
     # The same request again is a resend: the same message, shown to nobody twice.
@@ -146,7 +144,7 @@ def deliver_while_alice_is_away(bench: RelayBench, count: int) -> list[Queued]:
         for message in messages:
             bench.relay.handle(bob, Receipt(message.msg_id))
         bench.settle()
-    assert rows(bench, "SELECT COUNT(*) FROM messages WHERE state = 'delivered'") == [(count,)]
+    assert sum(1 for m in stored_messages(bench.store) if m[2] == "delivered") == count
     leave(bench, bob)
     return queued
 
@@ -270,8 +268,12 @@ def proxy(server: ServerThread) -> Iterator[FaultProxy]:
         yield fault_proxy
 
 
-def stored(server: ServerThread, sql: str, *params: object) -> list[tuple]:
-    return server.call(lambda: server.server.store.db.execute(sql, params).fetchall())
+def stored(server: ServerThread, *fields: str) -> list[tuple]:
+    """``fields`` (msg_id, text, state, told: the sender took in the outcome) of every
+    stored message, by msg_id, whichever store the server has."""
+    order = ("msg_id", "text", "state", "told")
+    return [tuple(row[order.index(f)] for f in fields)
+            for row in server.call(lambda: stored_messages(server.server.store))]
 
 
 def quiet(client: WireClient, wait: float = 0.3) -> None:
@@ -293,7 +295,7 @@ def test_a_client_counting_its_ids_from_1_again_after_a_restart_is_told_not_misl
         second_run.send(SendDirect("1", "Bob", "first run"))  # the same request: a resend
         # (Bob has left meanwhile, without confirming it: it waits for him.)
         assert second_run.expect(Queued, skip=(*NOTICES, Delivered)) == Queued("1", accepted.msg_id)
-    assert stored(server, "SELECT text FROM messages") == [("first run",)]
+    assert stored(server, "text") == [("first run",)]
     assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
@@ -307,7 +309,7 @@ def test_a_delivered_lost_with_the_senders_dying_link_comes_at_her_next_login(se
         bob.send(Receipt(bob.expect(DirectMessage, skip=NOTICES).msg_id))
         wait_until(lambda: proxy.cuts, what="the cut")
         assert [e for e in alice.drain() if isinstance(e, Delivered)] == []
-        wait_until(lambda: stored(server, "SELECT state FROM messages") == [("delivered",)], what="the receipt")
+        wait_until(lambda: stored(server, "state") == [("delivered",)], what="the receipt")
     # Her next login (through the proxy again: the fault has fired) brings it.
     with WireClient.login("127.0.0.1", proxy.port, "Alice") as alice:
         assert alice.expect(Delivered, skip=NOTICES) == Delivered("m1", accepted.msg_id)
@@ -317,7 +319,7 @@ def test_a_delivered_lost_with_the_senders_dying_link_comes_at_her_next_login(se
         alice.wait_closed()
     with WireClient.login("127.0.0.1", proxy.port, "Alice") as alice:  # acknowledged: never again
         quiet(alice)
-    assert stored(server, "SELECT sender_notified FROM messages") == [(1,)]
+    assert stored(server, "told") == [(True,)]
 
 
 def test_the_client_library_gets_the_lost_delivered_back_and_acknowledges_it(server, proxy, clients):
@@ -330,7 +332,7 @@ def test_the_client_library_gets_the_lost_delivered_back_and_acknowledges_it(ser
     message = alice.send_direct("Bob", "hi Bob")
     assert message.wait({"delivered"}, WAIT), message
     assert proxy.cuts and alice.reconnects == 1
-    wait_until(lambda: stored(server, "SELECT sender_notified FROM messages") == [(1,)], what="Alice's ack")
+    wait_until(lambda: stored(server, "told") == [(True,)], what="Alice's ack")
     alice.close()
     # The same Alice, with the guest token her client was given through the proxy.
     token = alice.resume_tokens.get(alice.address, "Alice")
@@ -439,5 +441,5 @@ def test_send_once_runs_each_hear_only_their_own_outcome(server, clients):
         outputs.append((code, out.getvalue(), err.getvalue()))
     assert [(code, err) for code, _, err in outputs] == [(0, "")] * 3
     assert all(re.fullmatch(r"delivered to Bob \(msg \d+\)\n", out) for _, out, _ in outputs), outputs
-    wait_until(lambda: stored(server, "SELECT text, sender_notified FROM messages ORDER BY msg_id") == [
-        (f"report {i}", 1) for i in range(3)], what="every run's ack")
+    wait_until(lambda: stored(server, "text", "told") == [
+        (f"report {i}", True) for i in range(3)], what="every run's ack")

@@ -23,6 +23,7 @@ from server import ServerConfig, mailbox, store as store_module
 from server.mailbox import StoredMessage
 from server.relay import Relay
 from server.store import Store, open_database
+from server.stores import MemoryStore, SQLiteStore
 
 
 @pytest.fixture
@@ -32,17 +33,39 @@ def loop():
     loop.close()
 
 
-def open_store(loop: asyncio.AbstractEventLoop, path=None) -> Store:
-    store = Store(path)
+def open_store(loop: asyncio.AbstractEventLoop, path=None, kind: str = "sqlite") -> SQLiteStore | MemoryStore:
+    """A started store: SQLite (on ``path``, or in memory), or the memory store."""
+    store = MemoryStore() if kind == "memory" else SQLiteStore(path)
     store.open()
     store.start(loop)
     return store
 
 
-def settle(loop: asyncio.AbstractEventLoop, store: Store) -> None:
-    """Run the loop until everything submitted (and submitted by callbacks) is committed."""
+# The relay's semantics hold with either store: tests taking this fixture run on both.
+STORE_KINDS = ["sqlite", "memory"]
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request) -> str:
+    return request.param
+
+
+def settle(loop: asyncio.AbstractEventLoop, store: Store | MemoryStore) -> None:
+    """Run the loop until everything submitted (and submitted by callbacks) is answered."""
     loop.run_until_complete(store.drain(timeout=5))
-    assert not store._pending and not store._committing, "the store did not settle within 5 s"
+    if isinstance(store, MemoryStore):
+        assert not store._answers, "the store did not settle within 5 s"
+    else:
+        assert not store._pending and not store._committing, "the store did not settle within 5 s"
+
+
+def stored_messages(store: SQLiteStore | MemoryStore) -> list[tuple[int, str, str, bool]]:
+    """(msg_id, text, state, sender told) of every stored message, by msg_id: what the
+    store holds, whichever it is (a test's window into it, never the relay's)."""
+    if isinstance(store, MemoryStore):
+        return [(row.message.msg_id, row.message.text, row.state, row.told) for row in store._messages.values()]
+    return [(msg_id, text, state, bool(told)) for msg_id, text, state, told in store.db.execute(
+        "SELECT msg_id, text, state, sender_notified FROM messages ORDER BY msg_id")]
 
 
 def dm(msg_id: int, sender: str, to: str, client_id: str, state: str = "queued", text: str | None = None,
@@ -581,9 +604,10 @@ class FakeSession:
 
 
 class RelayBench:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, kind: str = "sqlite") -> None:
+        """A relay over a ``kind`` store (see STORE_KINDS), with fake sessions."""
         self.loop = loop
-        self.store = open_store(loop)
+        self.store = open_store(loop, kind=kind)
         self.relay = Relay(ServerConfig(rate_per_connection=1e6, burst_per_connection=1e6,
                                         rate_per_address=1e6, burst_per_address=1e6), self.store)
         self.ports = 0
