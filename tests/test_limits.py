@@ -24,7 +24,7 @@ from server.app import AcceptFailures, connection_capacity
 from server.limits import TokenBucket
 from server.relay import Relay
 from tests.test_durability import ServerProcess, wait_until
-from tests.test_store import FakeSession, RelayBench, loop, open_store, stored_messages  # noqa: F401 (loop: a fixture)
+from tests.test_store import FakeSession, RelayBench, loop, open_store, store_kind, stored_messages  # noqa: F401 (fixtures)
 from tests.wire import WireClient
 
 NOTICES = (UserJoined, UserLeft)
@@ -298,8 +298,8 @@ def test_a_slow_reader_stays_connected_gets_every_dm_once_and_is_told_what_room_
                 sender.close()
 
 
-def test_while_a_session_lags_room_messages_are_counted_and_dms_wait_until_it_drains(loop):
-    bench = RelayBench(loop)
+def test_while_a_session_lags_room_messages_are_counted_and_dms_wait_until_it_drains(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     alice, bob = bench.login("Alice"), bench.login("Bob")
     bob.lagging = True  # its outgoing queue is over the soft mark
     for i in range(3):
@@ -322,8 +322,8 @@ def test_while_a_session_lags_room_messages_are_counted_and_dms_wait_until_it_dr
     bench.store.close()
 
 
-def test_a_message_is_charged_by_its_bytes_against_the_senders_byte_budget(loop):
-    bench = RelayBench(loop)
+def test_a_message_is_charged_by_its_bytes_against_the_senders_byte_budget(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     bench.relay.config = replace(bench.relay.config, bytes_per_connection=1000.0, bytes_burst_per_connection=3000.0)
     alice, bob = bench.login("Alice"), bench.login("Bob")
     bench.relay.handle(alice, SendDirect("a", "Bob", "é" * 1000))  # 2,000 bytes in UTF-8

@@ -65,8 +65,8 @@ def leave(bench: RelayBench, session: FakeSession) -> None:
 # --- 1. A request id names one request ---------------------------------------------------
 
 
-def test_another_request_under_a_used_id_is_refused_and_the_same_one_is_a_resend(loop):
-    bench = RelayBench(loop)
+def test_another_request_under_a_used_id_is_refused_and_the_same_one_is_a_resend(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     alice, bob, carol = bench.login("Alice"), bench.login("Bob"), bench.login("Carol")
     bench.relay.handle(alice, SendDirect("m1", "Bob", "lunch at noon?"))
     bench.settle()
@@ -91,8 +91,8 @@ def test_another_request_under_a_used_id_is_refused_and_the_same_one_is_a_resend
     bench.store.close()
 
 
-def test_a_send_under_the_id_of_a_say_is_answered_and_logs_no_traceback(loop, caplog):
-    bench = RelayBench(loop)
+def test_a_send_under_the_id_of_a_say_is_answered_and_logs_no_traceback(loop, caplog, store_kind):
+    bench = RelayBench(loop, store_kind)
     alice, bob = bench.login("Alice"), bench.login("Bob")
     bench.relay.handle(alice, SendRoom("r1", "hello everyone"))
     bench.settle()
@@ -149,8 +149,8 @@ def deliver_while_alice_is_away(bench: RelayBench, count: int) -> list[Queued]:
     return queued
 
 
-def test_an_outcome_is_told_at_every_login_until_acknowledged(loop):
-    bench = RelayBench(loop)
+def test_an_outcome_is_told_at_every_login_until_acknowledged(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     [queued] = deliver_while_alice_is_away(bench, 1)
     told = Delivered(queued.request_id, queued.msg_id)
     for _ in range(2):  # not acknowledged: told again
@@ -169,8 +169,8 @@ def test_an_outcome_is_told_at_every_login_until_acknowledged(loop):
     bench.store.close()
 
 
-def test_a_live_outcome_goes_to_every_session_and_to_each_later_one_until_acknowledged(loop):
-    bench = RelayBench(loop)
+def test_a_live_outcome_goes_to_every_session_and_to_each_later_one_until_acknowledged(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     alice1 = bench.login("Alice", "correct horse", register=True)
     alice2 = bench.login("Alice", "correct horse")
     bob = bench.login("Bob")
@@ -191,8 +191,8 @@ def test_a_live_outcome_goes_to_every_session_and_to_each_later_one_until_acknow
     bench.store.close()
 
 
-def test_an_expired_outcome_carries_its_msg_id_and_is_told_until_acknowledged(loop):
-    bench = RelayBench(loop)
+def test_an_expired_outcome_carries_its_msg_id_and_is_told_until_acknowledged(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     leave(bench, bench.login("Bob"))
     alice = bench.login("Alice")
     bench.relay.handle(alice, SendDirect("e", "Bob", "too late"))
@@ -212,8 +212,8 @@ def test_an_expired_outcome_carries_its_msg_id_and_is_told_until_acknowledged(lo
     bench.store.close()
 
 
-def test_at_login_outcomes_come_a_page_at_a_time_as_the_last_page_is_acknowledged(loop):
-    bench = RelayBench(loop)
+def test_at_login_outcomes_come_a_page_at_a_time_as_the_last_page_is_acknowledged(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     config = dataclasses.replace(bench.relay.config, max_pending_receipts=4)  # the page size too
     bench.relay = Relay(config, bench.store)
     queued = deliver_while_alice_is_away(bench, 10)
@@ -243,8 +243,8 @@ def test_at_login_outcomes_come_a_page_at_a_time_as_the_last_page_is_acknowledge
     bench.store.close()
 
 
-def test_an_ack_for_a_message_that_is_not_yours_is_answered_alike_whether_it_exists_or_not(loop):
-    bench = RelayBench(loop)
+def test_an_ack_for_a_message_that_is_not_yours_is_answered_alike_whether_it_exists_or_not(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     [queued] = deliver_while_alice_is_away(bench, 1)
     bob = bench.login("Bob")
     bench.relay.handle(bob, OutcomeAck(queued.msg_id))  # Alice's message
@@ -405,10 +405,10 @@ def test_a_script_that_closes_right_after_the_outcome_has_acknowledged_it(fake, 
     wait_until(lambda: acks(fake) == [message.msg_id], timeout=2, what="the ack")
 
 
-def test_an_ack_that_follows_its_receipt_in_one_transaction_counts(loop):
+def test_an_ack_that_follows_its_receipt_in_one_transaction_counts(loop, store_kind):
     """Under load one transaction holds a receipt and the sender's ack of it, behind an
     earlier ack: the store must not record the ack before the delivery."""
-    bench = RelayBench(loop)
+    bench = RelayBench(loop, store_kind)
     [earlier] = deliver_while_alice_is_away(bench, 1)
     alice, bob = bench.login("Alice"), bench.login("Bob")
     assert [d.msg_id for d in alice.take(Delivered)] == [earlier.msg_id]

@@ -642,8 +642,8 @@ class RelayBench:
         settle(self.loop, self.store)
 
 
-def test_two_receipts_from_two_sessions_in_one_transaction_deliver_once(loop):
-    bench = RelayBench(loop)
+def test_two_receipts_from_two_sessions_in_one_transaction_deliver_once(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     alice = bench.login("Alice")
     bob1 = bench.login("Bob", "correct horse", register=True)
     bob2 = bench.login("Bob", "correct horse")  # two sessions of one account
@@ -662,8 +662,8 @@ def test_two_receipts_from_two_sessions_in_one_transaction_deliver_once(loop):
     bench.store.close()
 
 
-def test_a_resent_request_in_the_same_transaction_is_stored_and_shown_once(loop):
-    bench = RelayBench(loop)
+def test_a_resent_request_in_the_same_transaction_is_stored_and_shown_once(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     alice, bob = bench.login("Alice"), bench.login("Bob")
     for _ in range(3):
         bench.relay.handle(alice, SendDirect("same", "Bob", "once"))
@@ -719,8 +719,8 @@ def test_purge_keeps_the_newest_message_so_message_ids_are_never_reused(db):
     assert [r[0] for r in db.execute("SELECT msg_id FROM messages")] == [3]
 
 
-def test_a_message_stored_as_its_recipient_logs_in_comes_after_the_older_ones(loop):
-    bench = RelayBench(loop)
+def test_a_message_stored_as_its_recipient_logs_in_comes_after_the_older_ones(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     alice, bob = bench.login("Alice"), bench.login("Bob")
     bench.relay.disconnected(bob, None)
     for i in range(5):
@@ -738,8 +738,8 @@ def test_a_message_stored_as_its_recipient_logs_in_comes_after_the_older_ones(lo
     bench.store.close()
 
 
-def test_a_claim_finished_after_its_claimant_left_does_not_share_the_name_with_a_guest(loop):
-    bench = RelayBench(loop)
+def test_a_claim_finished_after_its_claimant_left_does_not_share_the_name_with_a_guest(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     hashing = []  # the password hash, held back to open the race window
     bench.relay.logins.offload = lambda func, args, callback: hashing.append((func, args, callback))
     claimant = bench.login("Bob")
