@@ -280,3 +280,39 @@ def test_every_store_implements_the_whole_interface_with_its_signatures(store_cl
         expected = inspect.signature(getattr(MessageStore, name))
         actual = inspect.signature(getattr(store_class, name))
         assert list(actual.parameters) == list(expected.parameters), (store_class.__name__, name)
+
+
+# --- --memory keeps SQLite off the message path (issue 9) -----------------------------------
+
+
+def test_a_server_in_memory_serves_messages_without_ever_opening_sqlite(monkeypatch):
+    """``--memory`` (no data folder) stores in Python structures: a server whose SQLite
+    cannot even be opened still relays, confirms and pages history."""
+    import sqlite3
+
+    from protocol import (Accepted, Delivered, DirectMessage, HistoryPage, HistoryRequest, OutcomeAck, Queued,
+                          Receipt, SendDirect, UserJoined, UserLeft)
+    from server import ServerConfig, ServerThread
+    from wire import WireClient
+
+    def no_sqlite(*args, **kwargs):
+        raise AssertionError("SQLite opened by a server in memory mode")
+
+    monkeypatch.setattr(sqlite3, "connect", no_sqlite)
+    notices = (UserJoined, UserLeft)
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
+            WireClient.login(server.host, server.port, "Alice") as alice:
+        assert isinstance(server.server.store, MemoryStore)
+        with WireClient.login(server.host, server.port, "Bob") as bob:
+            alice.send(SendDirect("m1", "Bob", "hello"))
+            accepted = alice.expect(Accepted, skip=notices)
+            assert bob.expect(DirectMessage, skip=notices).text == "hello"
+            bob.send(Receipt(accepted.msg_id))
+            assert alice.expect(Delivered, skip=notices) == Delivered("m1", accepted.msg_id)
+            alice.send(OutcomeAck(accepted.msg_id))
+        alice.send(SendDirect("m2", "Bob", "later"))  # Bob has left: it waits for him
+        queued = alice.expect(Queued, skip=notices)
+        alice.send(HistoryRequest("h", "Bob"))
+        page = alice.expect(HistoryPage, skip=notices)
+        assert [(e.msg_id, e.state) for e in page.messages] == [(accepted.msg_id, "delivered"),
+                                                                (queued.msg_id, "queued")]
