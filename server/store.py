@@ -97,12 +97,27 @@ MIGRATIONS: dict[int, str] = {
             left_at    REAL                    -- when the holder's last session left (NULL while online)
         );
     """,
+    3: """
+        -- Fewer index entries per message (issue 9: five indexes cost a third of SQLite's
+        -- time per message). The expiry pass scans messages_inbox, which holds exactly the
+        -- pending rows, instead of an index of its own that every message entered and left.
+        -- History needs only direct messages, and the msg_id column was the rowid that
+        -- every index entry ends with anyway (SQLite still ranges and orders on it).
+        DROP INDEX messages_expiry;
+        DROP INDEX messages_conversation;
+        CREATE INDEX messages_conversation ON messages (sender_key, recipient_key) WHERE recipient_key IS NOT NULL;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 Operation = Callable[[sqlite3.Connection], Any]
 BatchOperation = Callable[[sqlite3.Connection, list], list]
 Callback = Callable[[Any], None]
+
+# SQLite's page cache, in KiB (an upper bound: it grows with the database up to this).
+# Measured with 300,000 messages stored: 64 MiB instead of the default 2 MiB cut SQLite's
+# CPU time per message by about a quarter.
+CACHE_KIB = 64 * 1024
 
 # Seconds between the summary lines logged while the store keeps failing.
 SUMMARY_PERIOD = 60.0
@@ -199,6 +214,9 @@ def open_database(path: Path | None) -> sqlite3.Connection:
     if path is not None:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
+        # Index pages stay in SQLite's cache: with the default 2 MiB, inserting into the
+        # indexes of a large table reads pages back from the OS at every turn.
+        db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     try:
         migrate(db)
     except BaseException:

@@ -142,6 +142,79 @@ def test_a_database_from_a_newer_server_is_refused(tmp_path):
     assert user_version(path) == store_module.SCHEMA_VERSION + 1  # left as it was
 
 
+# --- The indexes each message pays for ------------------------------------------------------
+
+
+def message_indexes(db: sqlite3.Connection) -> dict[str, str]:
+    return dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'"
+                           " AND sql IS NOT NULL"))
+
+
+def test_a_message_enters_three_indexes_and_room_messages_two():
+    """Issue 9: five indexes cost a third of SQLite's time per message. Left: resends
+    (by client id), the inbox and untold outcomes (partial: only rows that still need
+    something), and the conversation, for direct messages only."""
+    db = open_database(None)
+    try:
+        indexes = message_indexes(db)
+    finally:
+        db.close()
+    assert sorted(indexes) == ["messages_by_client_id", "messages_conversation", "messages_inbox", "messages_untold"]
+    assert indexes["messages_conversation"].endswith("(sender_key, recipient_key) WHERE recipient_key IS NOT NULL")
+
+
+# Every query of the store on messages, and the index its plan must use: none may read
+# the whole table (purge's cut-off walks it in id order from the oldest row, and stops).
+PLANS = {
+    "SELECT msg_id FROM messages WHERE sender_key = 'a' AND client_id = 'b'": "messages_by_client_id",
+    "UPDATE messages SET state = 'delivered' WHERE msg_id = 1 AND recipient_key = 'a'"
+    " AND state IN ('sent', 'queued')": "INTEGER PRIMARY KEY",
+    "UPDATE messages SET sender_notified = 1 WHERE msg_id = 1 AND sender_key = 'a' AND sender_notified = 0"
+    " AND state IN ('delivered', 'expired')": "INTEGER PRIMARY KEY",
+    "SELECT * FROM messages WHERE recipient_key = 'a' AND state IN ('sent', 'queued') AND msg_id > 0"
+    " ORDER BY msg_id LIMIT 5": "messages_inbox",
+    "SELECT * FROM messages WHERE sender_key = 'a' AND sender_notified = 0 AND state IN ('delivered', 'expired')"
+    " AND msg_id > 0 ORDER BY msg_id LIMIT 5": "messages_untold",
+    "UPDATE messages SET state = 'expired' WHERE state IN ('sent', 'queued') AND expires_at <= 5.0": "messages_inbox",
+    "SELECT msg_id FROM messages WHERE ((sender_key = 'a' AND recipient_key = 'b') OR (sender_key = 'b'"
+    " AND recipient_key = 'a')) AND msg_id < 9 AND msg_id > 0 AND NOT (state = 'blocked' AND recipient_key = 'a')"
+    " ORDER BY msg_id DESC LIMIT 5": "messages_conversation",
+    "UPDATE messages SET client_id = 'x' WHERE sender_key = 'a' AND msg_id <= 5": "messages_by_client_id",
+    "DELETE FROM messages WHERE msg_id < 5 AND state NOT IN ('sent', 'queued')": "INTEGER PRIMARY KEY",
+}
+
+
+@pytest.mark.parametrize("query", PLANS)
+def test_each_query_on_messages_uses_its_index(query):
+    db = open_database(None)
+    try:
+        plan = " | ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + query))
+    finally:
+        db.close()
+    assert PLANS[query] in plan, plan
+    assert all("USING" in step for step in plan.split(" | ") if step.startswith("SCAN messages")), plan
+
+
+def test_a_database_of_schema_2_migrates_its_indexes_and_keeps_every_message(tmp_path, monkeypatch):
+    path = tmp_path / "chat.sqlite3"
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    db = open_database(path)
+    mailbox.store_messages(db, [dm(1, "Alice", "Bob", "c1", expires_at=10.0), dm(2, "Bob", "Alice", "c2"),
+                                StoredMessage(3, "Bob", "bob", None, None, "all", 1003.0, "r", "room")])
+    assert "messages_expiry" in message_indexes(db)
+    db.close()
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", max(store_module.MIGRATIONS))
+    db = open_database(path)
+    try:
+        assert "messages_expiry" not in message_indexes(db)
+        assert [m.msg_id for m in mailbox.expire(db, 11.0)] == [1]
+        entries, _ = mailbox.history(db, "alice", "bob", None, 10)
+        assert [(e.msg_id, e.state) for e in entries] == [(1, "expired"), (2, "queued")]
+    finally:
+        db.close()
+    assert user_version(path) == store_module.SCHEMA_VERSION
+
+
 # --- Group commit -------------------------------------------------------------------------
 
 
