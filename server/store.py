@@ -243,6 +243,11 @@ def migrate(db: sqlite3.Connection) -> None:
             db.execute("ROLLBACK")  # all of this migration or nothing
             raise
         log.info("database migrated to schema version %d", target)
+    if version == 0 and db.execute("PRAGMA freelist_count").fetchone()[0]:
+        # A new database starts compact: later migrations drop what earlier ones made
+        # (indexes), and the pages they free would otherwise stay in the file. Cheap now,
+        # while it is empty; an existing database reuses such pages for new rows.
+        db.execute("VACUUM")
 
 
 class Store:
