@@ -18,8 +18,10 @@ A first design ran everything on a store thread; its Python code fought the even
 for the GIL, and throughput fell to a quarter. Keeping the CPU work on the loop and only
 the waiting on the thread is what makes durability cheap.
 
-``path=None`` keeps the database in memory: the same code, nothing durable (tests, and
-the benchmark's measure of what durability costs).
+``path=None`` keeps the database in memory: the same code, nothing durable (tests). The
+server's ``--memory`` uses :class:`server.stores.MemoryStore` instead, with no SQLite on
+the message path. The relay talks to either through the interface in server/stores/base.py;
+:class:`server.stores.SQLiteStore` is this engine speaking it.
 
 When the disk fails (full, read-only, I/O errors), nothing is acknowledged that is not on
 disk, and nothing is left unanswered: every operation of a transaction that could not be
