@@ -142,7 +142,7 @@ class Relay:
 
     def __init__(self, config: ServerConfig | None = None, store: MessageStore | None = None,
                  schedule: Schedule | None = None, offload: Offload | None = None) -> None:
-        """``store`` must be open (see stores/base.py); ``schedule(delay, callback)`` is the loop's call_later
+        """``store`` must be started; ``schedule(delay, callback)`` is the loop's call_later
         and ``offload(func, args, callback)`` runs slow work (password hashing) off the loop."""
         self.config = config or ServerConfig()
         self.store = store
