@@ -203,11 +203,7 @@ def hand_over(db: sqlite3.Connection, name_key: str, epoch: int) -> list[StoredM
 
 
 def expire(db: sqlite3.Connection, now: float) -> list[StoredMessage]:
-    """Mark unconfirmed messages past their expiry time as expired; returns them.
-
-    No index on expires_at: the pass scans messages_inbox, the pending rows only (what is
-    in flight and what waits for someone offline), every expiry interval, rather than
-    making every message enter and leave an index of its own."""
+    """Mark unconfirmed messages past their expiry time as expired; returns them."""
     rows = db.execute(
         f"UPDATE messages SET state = 'expired' WHERE state IN ('sent', 'queued') AND expires_at <= ?"
         f" RETURNING {_COLUMNS}", (now,)).fetchall()

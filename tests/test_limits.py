@@ -24,7 +24,9 @@ from server.app import AcceptFailures, connection_capacity
 from server.limits import TokenBucket
 from server.relay import Relay
 from tests.test_durability import ServerProcess, wait_until
-from tests.test_store import FakeSession, RelayBench, loop, open_store, store_kind, stored_messages  # noqa: F401 (fixtures)
+from tests.test_store import (  # noqa: F401 (loop, store_kind: fixtures)
+    FakeSession, RelayBench, loop, open_store, store_kind, stored_messages,
+)
 from tests.wire import WireClient
 
 NOTICES = (UserJoined, UserLeft)
