@@ -10,14 +10,15 @@ The contract, for every asynchronous operation (all but the loading ones)::
 
     store.pending_for(key, after, limit, callback, on_error)
 
-- the relay never waits: the operation is done later (SQLite: at the end of the loop
-  turn, in a transaction with everything else submitted meanwhile), and exactly one of
-  ``callback(result)`` or ``on_error(StoreUnavailable)`` is called (either may be None),
-  on the loop, never from inside the call that submitted it;
+- the relay never waits: the operation is done at once or later (SQLite: at the end of
+  the loop turn, in a transaction with everything else submitted meanwhile; memory: at
+  once), and exactly one of ``callback(result)`` or ``on_error(StoreUnavailable)`` is
+  called (either may be None), on the loop, never from inside the call that submitted it
+  (the relay updates its bookkeeping after submitting);
 - an operation sees the effect of every operation submitted before it, and of none
   submitted after it;
-- callbacks run in submission order, and only once the operation is durable (the
-  durable store: its COMMIT has returned; the memory store: at once, nothing to wait for).
+- callbacks run in submission order, and only once the operation is durable (SQLite: its
+  COMMIT has returned; memory: at the next loop turn, with nothing to wait for).
   "accepted" is only ever said from such a callback;
 - ``on_error`` gets :class:`StoreUnavailable` when the operation was not done, or not
   durably: nothing of it happened. ``failure.storage`` says the storage failed (full,
