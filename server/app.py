@@ -22,7 +22,7 @@ from .lockfile import DataDirLock
 from .outbox import WriteBatcher
 from .relay import Relay
 from .session import ClientSession
-from .store import Store
+from .stores import MemoryStore, MessageStore, SQLiteStore
 from .web import start_web_server, stop_web_server
 
 log = logging.getLogger("chat.server")
@@ -152,7 +152,8 @@ class ChatServer:
 
     def __init__(self, config: ServerConfig | None = None) -> None:
         self.config = config or ServerConfig()
-        self.store = Store(self.config.database)
+        # In memory (no data folder): Python structures, no SQLite on the message path.
+        self.store: MessageStore = SQLiteStore(self.config.database) if self.config.database else MemoryStore()
         self.relay: Relay | None = None  # made by start(), once the store is open
         self._server: asyncio.base_events.Server | None = None
         self._web: asyncio.base_events.Server | None = None

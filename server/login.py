@@ -41,12 +41,12 @@ from protocol import ErrorCode, ErrorReply, Hello
 from registry import InvalidName, Lookalikes, canonical, display_form, validate_name
 from registry.names import MESSAGES as NAME_MESSAGES
 
-from .accounts import Account, FailureThrottle, hash_password, password_problem, save_account, verify_password
+from .accounts import Account, FailureThrottle, hash_password, password_problem, verify_password
 from .config import ServerConfig
-from .guests import Claim, GuestNames, load_holdings
+from .guests import Claim, GuestNames
 from .limits import TokenBucket
 from .logsummary import LogSummary
-from .store import Store, StoreUnavailable
+from .stores.base import MessageStore, StoreUnavailable
 
 log = logging.getLogger("chat.server")
 
@@ -86,7 +86,7 @@ class LoginDesk:
     ``online_lookalikes(name)`` lists the names online that look like ``name``.
     """
 
-    def __init__(self, config: ServerConfig, store: Store, accounts: dict[str, Account], offload: Offload,
+    def __init__(self, config: ServerConfig, store: MessageStore, accounts: dict[str, Account], offload: Offload,
                  name_in_use: Callable[[str], bool], log_lines: LogSummary | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  online_lookalikes: Callable[[str], list[str]] = lambda name: []) -> None:
@@ -100,7 +100,7 @@ class LoginDesk:
         self.offload = offload
         self.name_in_use = name_in_use
         self.clock = clock
-        self.guests = GuestNames(store.read(lambda db: load_holdings(db, time.time())), config.guest_hold)
+        self.guests = GuestNames(store.guest_holdings(time.time()), config.guest_hold)
         self.throttle = FailureThrottle(base=config.login_failure_delay)
         self.log_lines = log_lines or LogSummary(log, config.log_summary_interval)
         # Password checks under way, per "name@address" and per "@address": after a failure,
@@ -239,7 +239,7 @@ class LoginDesk:
                     self.account_lookalikes.discard(account.name)
                 done(unavailable_error(self.config))
 
-            self.store.submit(lambda db: save_account(db, key, account), stored, not_stored)
+            self.store.save_account(key, account, stored, not_stored)
 
         self.offload(hash_password, (name, password), hashed)
 

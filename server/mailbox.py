@@ -1,5 +1,7 @@
-"""Store operations for messages: each function takes the sqlite3 connection and runs on
-the store thread (see store.py); the relay submits them and acts on their results.
+"""Store operations for messages: each function takes the sqlite3 connection; the SQLite
+store (stores/sqlite.py) submits them to its group commit (store.py), and the memory store
+(stores/memory.py) answers exactly the same on Python structures (tests/test_memory_store.py
+holds it to that). Their docstrings are the contract of the store interface's operations.
 
 Message states in the database::
 
@@ -173,6 +175,12 @@ def outcomes_for_sender(db: sqlite3.Connection, sender_key: str, after: int = 0,
         " AND state IN ('delivered', 'expired') AND msg_id > ? ORDER BY msg_id LIMIT ?",
         (sender_key, after, limit)).fetchall()
     return [_row(r) for r in rows]
+
+
+def superseded_client_id(msg_id: int) -> str:
+    """The request id a message of an earlier holder of a guest name gets (see
+    :func:`hand_over`, whose SQL spells the same rule: ``printf('%-65s', ...)``)."""
+    return f"superseded {msg_id}".ljust(65)
 
 
 def hand_over(db: sqlite3.Connection, name_key: str, epoch: int) -> list[StoredMessage]:

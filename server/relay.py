@@ -88,15 +88,14 @@ from protocol.codec import encode, fit_page
 from registry import InvalidName, NameTaken, Registry, canonical, validate_name
 
 from . import mailbox
-from .accounts import load_accounts
 from .config import ServerConfig
-from .guests import Claim, save_holding, set_left_at
+from .guests import Claim
 from .limits import TokenBucket
 from .login import LoginDesk, LoginResult, unavailable_error
 from .logsummary import LogSummary
 from .presence import PresenceNotices, Watchlists
 from .session import ClientSession
-from .store import ErrorCallback, Store, StoreUnavailable
+from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 
 log = logging.getLogger("chat.server")
 
@@ -145,7 +144,7 @@ def _outcome(message: mailbox.StoredMessage) -> Event:
 class Relay:
     """Routes events between the sessions of one server."""
 
-    def __init__(self, config: ServerConfig | None = None, store: Store | None = None,
+    def __init__(self, config: ServerConfig | None = None, store: MessageStore | None = None,
                  schedule: Schedule | None = None, offload: Offload | None = None) -> None:
         """``store`` must be started; ``schedule(delay, callback)`` is the loop's call_later
         and ``offload(func, args, callback)`` runs slow work (password hashing) off the loop."""
@@ -157,23 +156,23 @@ class Relay:
         self.watchlists = Watchlists(self.config.max_watched)
         self.presence = PresenceNotices(schedule or (lambda delay, callback: callback()), lambda: self.sessions,
                                         self.watchlists.watchers, self.config.presence_room_limit)
-        self.known: dict[str, str] = store.read(mailbox.known_users)  # everyone who ever logged in
+        self.known: dict[str, str] = store.known_users()  # everyone who ever logged in
         self.blocked: dict[str, set[str]] = {}  # owner key -> keys of the names they block
-        for owner, blocked in store.read(mailbox.blocks):
+        for owner, blocked in store.blocks():
             self.blocked.setdefault(owner, set()).add(blocked)
         # Log lines a client can cause at will (bad frames, refusals): one in full, then a
         # count per address and interval (see logsummary.py).
         self.log_lines = LogSummary(log, self.config.log_summary_interval)
-        self.logins = LoginDesk(self.config, store, store.read(load_accounts), offload or _run_now,
+        self.logins = LoginDesk(self.config, store, store.accounts(), offload or _run_now,
                                 lambda name: name in self.registry, self.log_lines,
                                 online_lookalikes=self.registry.lookalikes)
         self.inflight: dict[int, InFlight] = {}
         self.outcome_pages: dict[ClientSession, OutcomePages] = {}
         # Message ids are chosen here, not by the database, so that inserts can be batched.
-        self._last_msg_id: int = store.read(mailbox.last_msg_id)
-        # Receipts the store failed to record, (msg_id, recipient key, sender told): recorded
-        # again when it works again. Few: while it fails no new message is stored to confirm.
-        self._unrecorded: list[tuple[int, str, bool]] = []
+        self._last_msg_id: int = store.last_msg_id()
+        # Receipts the store failed to record, (msg_id, recipient key): recorded again when
+        # it works again. Few: while it fails no new message is stored to confirm.
+        self._unrecorded: list[tuple[int, str]] = []
         store.on_recovered = self._store_recovered
         self._per_address: dict[str, tuple[int, TokenBucket]] = {}  # address -> (connections, bucket)
         self._handlers: dict[type[Event], Callable[[ClientSession, Any], None]] = {
@@ -239,7 +238,7 @@ class Relay:
                                    session.key, len(self.registry) + 1)
             key, now = session.key, time.time()
             if not session.registered and self.logins.guests.left(key, now) is not None:  # the hold starts
-                self.store.submit(lambda db: set_left_at(db, key, now))
+                self.store.set_left_at(key, now)
 
     def handle(self, session: ClientSession, event: Event) -> None:
         """Act on one event from ``session``."""
@@ -313,7 +312,7 @@ class Relay:
                                    len(self.registry))
         key, epoch = session.key, session.epoch
         self.known[key] = result.name
-        self.store.submit(lambda db: mailbox.remember_user(db, key, result.name, time.time()))
+        self.store.remember_user(key, result.name, time.time())
         # Submitted now, so these run before any message stored after this login: what
         # waited comes first, in order, then what is new.
         self._refill(session)
@@ -335,13 +334,13 @@ class Relay:
             token, holding = guests.take(key, result.name, epoch, result.token)
             if result.registered:
                 token = None  # a new account logs in with its password, not a token
-            self.store.submit(lambda db: save_holding(db, key, holding))
-            self.store.submit(lambda db: mailbox.hand_over(db, key, epoch), self._announce_expired)
+            self.store.save_holding(key, holding)
+            self.store.hand_over(key, epoch, self._announce_expired)
             if self.blocked.pop(key, None):  # whom the earlier holder blocked is theirs too
-                self.store.submit(lambda db: mailbox.clear_blocks(db, key))
+                self.store.clear_blocks(key)
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
-            self.store.submit(lambda db: set_left_at(db, key, None))
+            self.store.set_left_at(key, None)
         session.epoch = session.backlog_cursor = guests.epoch(key)
         return token
 
@@ -388,8 +387,8 @@ class Relay:
         self._last_msg_id += 1
         message = mailbox.StoredMessage(self._last_msg_id, session.name, session.key, recipient, to_key,
                                         request.text, now, request.request_id, state, now + self.config.queue_ttl)
-        self.store.submit_many(mailbox.store_messages, message, lambda result: self._direct_stored(session, result),
-                               self._unavailable(session, request.request_id))
+        self.store.store_message(message, lambda result: self._direct_stored(session, result),
+                                 self._unavailable(session, request.request_id))
 
     def _direct_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
@@ -484,7 +483,7 @@ class Relay:
             # at the next login. Never left "loading", or nothing would reach this session.
             session.backlog_loading, session.backlog = False, True
 
-        self.store.submit(lambda db: mailbox.pending_for(db, key, after, limit), fetched, not_fetched)
+        self.store.pending_for(key, after, limit, fetched, not_fetched)
 
     def _receipt(self, session: ClientSession, receipt: Receipt) -> None:
         msg_id = receipt.msg_id
@@ -501,8 +500,7 @@ class Relay:
         if msg_id > self.logins.guests.epoch(flight.sender_key):
             for sender in senders:
                 sender.send(Delivered(flight.client_id, msg_id))
-        receipt = (mailbox.RECEIPT, msg_id, session.key)
-        self.store.submit_many(mailbox.record_confirmations, receipt, on_error=self._unrecorded_receipt(receipt))
+        self.store.record_receipt(msg_id, session.key, on_error=self._unrecorded_receipt(msg_id, session.key))
         if session.backlog and len(session.inflight or ()) < self.config.max_pending_receipts // 2:
             self._refill(session)
 
@@ -524,9 +522,6 @@ class Relay:
         """A receipt for a message not in flight here: resent, or from before a restart."""
         key = session.key
 
-        def check(db: Any) -> tuple[mailbox.StoredMessage | None, str | None]:
-            return mailbox.mark_delivered(db, msg_id, key), mailbox.recipient_of(db, msg_id)
-
         def checked(result: tuple[mailbox.StoredMessage | None, str | None]) -> None:
             delivered, recipient = result
             if delivered is not None:
@@ -535,7 +530,7 @@ class Relay:
                 session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {msg_id} was not sent to you"))
             # else: a receipt sent twice; the first one counted.
 
-        self.store.submit(check, checked)
+        self.store.confirm_late(msg_id, key, checked)
 
     def _tell_sender(self, sender_key: str, outcomes: list[mailbox.StoredMessage]) -> None:
         """Tell the online sessions of ``sender_key`` how messages they sent ended.
@@ -578,7 +573,7 @@ class Relay:
         def not_fetched(failure: StoreUnavailable) -> None:
             pages.loading = False  # told again at the next login, or when more acks come
 
-        self.store.submit(lambda db: mailbox.outcomes_for_sender(db, key, after, limit), fetched, not_fetched)
+        self.store.outcomes_for_sender(key, after, limit, fetched, not_fetched)
 
     def _pages_done(self, session: ClientSession, pages: OutcomePages) -> None:
         """Fetch the next page if half of the last one was acknowledged; forget ``pages``
@@ -599,7 +594,7 @@ class Relay:
                 session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {msg_id} was not sent by you"))
 
         # Submitted before any next page is fetched, so that page does not tell it again.
-        self.store.submit_many(mailbox.record_confirmations, (mailbox.ACK, msg_id, session.key), recorded)
+        self.store.record_ack(msg_id, session.key, recorded)
         pages = self.outcome_pages.get(session)
         if pages is not None and msg_id in pages.unacknowledged:
             pages.unacknowledged.discard(msg_id)
@@ -623,9 +618,9 @@ class Relay:
     def expire(self, now: float) -> None:
         """Expire unconfirmed messages past their time and purge old history (periodic)."""
         retention = self.config.history_retention
-        self.store.submit(lambda db: mailbox.expire(db, now), self._announce_expired)
+        self.store.expire(now, self._announce_expired)
         # An outcome nobody acknowledged is kept a second retention period, then let go.
-        self.store.submit(lambda db: mailbox.purge(db, now - retention, now - 2 * retention))
+        self.store.purge(now - retention, now - 2 * retention)
         clock = time.monotonic()
         self.log_lines.sweep(clock)
         self.logins.throttle.prune(clock)
@@ -652,8 +647,8 @@ class Relay:
         self._last_msg_id += 1
         message = mailbox.StoredMessage(self._last_msg_id, session.name, session.key, None, None, request.text,
                                         time.time(), request.request_id, "room")
-        self.store.submit_many(mailbox.store_messages, message, lambda result: self._room_stored(session, result),
-                               self._unavailable(session, request.request_id))
+        self.store.store_message(message, lambda result: self._room_stored(session, result),
+                                 self._unavailable(session, request.request_id))
 
     def _room_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
@@ -722,8 +717,8 @@ class Relay:
             # exceed one frame. The newest stay; the cursor leads to the rest.
             session.send(fit_page(build, entries[::-1]))
 
-        self.store.submit(lambda db: mailbox.history(db, me, peer, request.before, request.limit, epoch), page,
-                          self._unavailable(session, request.request_id))
+        self.store.history(me, peer, request.before, request.limit, epoch, page,
+                           self._unavailable(session, request.request_id))
 
     def _block(self, session: ClientSession, request: Block | Unblock) -> None:
         try:
@@ -743,8 +738,7 @@ class Relay:
             answer(failure)
 
         answer = self._unavailable(session, request.request_id)
-        self.store.submit(lambda db: mailbox.set_block(db, owner, target, blocking),
-                          lambda _: session.send(Done(request.request_id)), not_stored)
+        self.store.set_block(owner, target, blocking, lambda _: session.send(Done(request.request_id)), not_stored)
 
     def _watch_keys(self, session: ClientSession, request: Watch | Unwatch) -> list[str] | None:
         """The canonical names of ``request``, or None after answering ``invalid_name``."""
@@ -798,19 +792,19 @@ class Relay:
         (The store logs the failure once; answering is all that is left.)"""
         return lambda failure: session.send(unavailable_error(self.config, request_id))
 
-    def _unrecorded_receipt(self, receipt: tuple[str, int, str]) -> ErrorCallback:
+    def _unrecorded_receipt(self, msg_id: int, recipient_key: str) -> ErrorCallback:
         """The ``on_error`` of a receipt's record: keep it, to record it when the store
         works again. Meanwhile the message is still pending in the store, so if the
         server stops first it is delivered again at the next login (clients ignore a
         msg_id they have already shown, and confirm it again)."""
-        return lambda failure: self._unrecorded.append(receipt)
+        return lambda failure: self._unrecorded.append((msg_id, recipient_key))
 
     def _store_recovered(self) -> None:
         """The store works again: record the receipts it failed to, and fetch the
         messages waiting for sessions whose fetch failed."""
         unrecorded, self._unrecorded = self._unrecorded, []
-        for receipt in unrecorded:
-            self.store.submit_many(mailbox.record_confirmations, receipt, on_error=self._unrecorded_receipt(receipt))
+        for msg_id, recipient_key in unrecorded:
+            self.store.record_receipt(msg_id, recipient_key, on_error=self._unrecorded_receipt(msg_id, recipient_key))
         for session in list(self.sessions):
             if session.backlog and not session.backlog_loading and session.key and not session.closing:
                 self._refill(session)

@@ -386,9 +386,9 @@ class DeskRig:
         accounts = {"alice": Account("Alice", _scrypt(PASSWORD, salt, kdf), salt, kdf)}
         self.now = 1000.0
         self.checks: list[tuple] = []
-        from server.store import Store
+        from server.stores import MemoryStore
 
-        store = Store(None)  # in memory: the desk reads the guest holdings from it
+        store = MemoryStore()  # the desk reads the guest holdings from it
         store.open()
         self.desk = LoginDesk(ServerConfig(**overrides), store, accounts,
                               lambda func, args, callback: self.checks.append((func, args, callback)),

@@ -29,7 +29,7 @@ from server import ServerConfig, ServerThread
 from server.guests import Claim, GuestNames
 from server.relay import Relay
 from tests.wire import WireClient
-from tests.test_store import RelayBench, loop, open_store  # noqa: F401  (loop: the fixture)
+from tests.test_store import RelayBench, loop, open_store, store_kind  # noqa: F401  (fixtures)
 
 NOTICES = (UserJoined, UserLeft)
 NOTICES_AND_MAIL = (UserJoined, UserLeft, RoomMessage, Accepted, Delivered, DirectMessage)
@@ -70,11 +70,11 @@ def test_a_token_the_client_proposes_is_adopted_only_if_it_is_a_good_secret():
 # --- The relay ---------------------------------------------------------------------------
 
 
-def test_a_guest_whose_welcome_was_lost_gets_back_in_with_the_token_it_proposed(loop):
+def test_a_guest_whose_welcome_was_lost_gets_back_in_with_the_token_it_proposed(loop, store_kind):
     """The client keeps its own token before the hello goes out; the welcome (and the
     connection) are lost; the retry carries the same token and is the same guest, not a
     stranger refused for the hold."""
-    bench = RelayBench(loop)
+    bench = RelayBench(loop, store_kind)
     mine = {"bob": "k" * 43}
     first = bench.attempt("Bob", tokens=mine)
     [welcome] = first.take(Welcome)
@@ -112,8 +112,8 @@ def bob_leaves_with_mail(bench: RelayBench):
     return alice
 
 
-def test_a_guest_gets_a_resume_token_and_its_queue_and_history_with_it(loop):
-    bench = RelayBench(loop)
+def test_a_guest_gets_a_resume_token_and_its_queue_and_history_with_it(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     bob_leaves_with_mail(bench)
     back = bench.login("Bob")  # with the token the first welcome gave
     assert [m.text for m in back.take(DirectMessage)] == ["private 2", "private 3"]
@@ -121,8 +121,8 @@ def test_a_guest_gets_a_resume_token_and_its_queue_and_history_with_it(loop):
     bench.store.close()
 
 
-def test_the_welcome_gives_a_token_to_a_new_holder_only(loop):
-    bench = RelayBench(loop)
+def test_the_welcome_gives_a_token_to_a_new_holder_only(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     first = bench.attempt("Bob")
     [welcome] = first.take(Welcome)
     assert welcome.resume and "resume" not in repr(welcome)  # a secret is never logged
@@ -135,8 +135,8 @@ def test_the_welcome_gives_a_token_to_a_new_holder_only(loop):
     bench.store.close()
 
 
-def test_during_the_hold_someone_else_is_refused_and_told_until_when(loop):
-    bench = RelayBench(loop)
+def test_during_the_hold_someone_else_is_refused_and_told_until_when(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     bob_leaves_with_mail(bench)
     stranger = bench.attempt("BOB", tokens={})
     [refusal] = stranger.take(ErrorReply)
@@ -151,8 +151,8 @@ def test_during_the_hold_someone_else_is_refused_and_told_until_when(loop):
     bench.store.close()
 
 
-def test_after_the_hold_someone_else_gets_neither_queue_nor_history(loop):
-    bench = RelayBench(loop)
+def test_after_the_hold_someone_else_gets_neither_queue_nor_history(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     bench.relay.logins.guests.hold = 0.0  # the hold is over as soon as Bob leaves
     alice = bob_leaves_with_mail(bench)
     strangers: dict[str, str] = {}
@@ -176,8 +176,8 @@ def test_after_the_hold_someone_else_gets_neither_queue_nor_history(loop):
     bench.store.close()
 
 
-def test_the_old_holders_messages_confirmed_later_are_not_reported_to_the_new_holder(loop):
-    bench = RelayBench(loop)
+def test_the_old_holders_messages_confirmed_later_are_not_reported_to_the_new_holder(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     bench.relay.logins.guests.hold = 0.0
     carol = bench.login("Carol")
     bench.relay.disconnected(carol, None)
@@ -194,8 +194,8 @@ def test_the_old_holders_messages_confirmed_later_are_not_reported_to_the_new_ho
     bench.store.close()
 
 
-def test_a_new_holder_reusing_an_old_request_id_sends_a_new_message(loop):
-    bench = RelayBench(loop)
+def test_a_new_holder_reusing_an_old_request_id_sends_a_new_message(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     bench.relay.logins.guests.hold = 0.0
     alice = bob_leaves_with_mail(bench)  # Bob sent "my secret" as request "b1"
     stranger = bench.login("Bob", tokens={})
@@ -227,8 +227,8 @@ def test_a_new_holder_does_not_inherit_whom_the_earlier_one_blocked(loop, tmp_pa
     bench.store.close()
 
 
-def test_a_guest_who_registers_keeps_its_queue_and_history_and_nothing_older(loop):
-    bench = RelayBench(loop)
+def test_a_guest_who_registers_keeps_its_queue_and_history_and_nothing_older(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     bench.relay.logins.guests.hold = 0.0
     alice = bob_leaves_with_mail(bench)
     bench.relay.disconnected(bench.login("Bob", tokens={}), None)  # a second Bob came and went
@@ -248,8 +248,8 @@ def test_a_guest_who_registers_keeps_its_queue_and_history_and_nothing_older(loo
     bench.store.close()
 
 
-def test_a_registered_name_is_unaffected(loop):
-    bench = RelayBench(loop)
+def test_a_registered_name_is_unaffected(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     alice = bench.login("Alice")
     dana = bench.login("Dana", password="correct horse", register=True)
     bench.relay.disconnected(dana, None)

@@ -23,6 +23,7 @@ from server import ServerConfig, mailbox, store as store_module
 from server.mailbox import StoredMessage
 from server.relay import Relay
 from server.store import Store, open_database
+from server.stores import MemoryStore, SQLiteStore
 
 
 @pytest.fixture
@@ -32,17 +33,39 @@ def loop():
     loop.close()
 
 
-def open_store(loop: asyncio.AbstractEventLoop, path=None) -> Store:
-    store = Store(path)
+def open_store(loop: asyncio.AbstractEventLoop, path=None, kind: str = "sqlite") -> SQLiteStore | MemoryStore:
+    """A started store: SQLite (on ``path``, or in memory), or the memory store."""
+    store = MemoryStore() if kind == "memory" else SQLiteStore(path)
     store.open()
     store.start(loop)
     return store
 
 
-def settle(loop: asyncio.AbstractEventLoop, store: Store) -> None:
-    """Run the loop until everything submitted (and submitted by callbacks) is committed."""
+# The relay's semantics hold with either store: tests taking this fixture run on both.
+STORE_KINDS = ["sqlite", "memory"]
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request) -> str:
+    return request.param
+
+
+def settle(loop: asyncio.AbstractEventLoop, store: Store | MemoryStore) -> None:
+    """Run the loop until everything submitted (and submitted by callbacks) is answered."""
     loop.run_until_complete(store.drain(timeout=5))
-    assert not store._pending and not store._committing, "the store did not settle within 5 s"
+    if isinstance(store, MemoryStore):
+        assert not store._answers, "the store did not settle within 5 s"
+    else:
+        assert not store._pending and not store._committing, "the store did not settle within 5 s"
+
+
+def stored_messages(store: SQLiteStore | MemoryStore) -> list[tuple[int, str, str, bool]]:
+    """(msg_id, text, state, sender told) of every stored message, by msg_id: what the
+    store holds, whichever it is (a test's window into it, never the relay's)."""
+    if isinstance(store, MemoryStore):
+        return [(row.message.msg_id, row.message.text, row.state, row.told) for row in store._messages.values()]
+    return [(msg_id, text, state, bool(told)) for msg_id, text, state, told in store.db.execute(
+        "SELECT msg_id, text, state, sender_notified FROM messages ORDER BY msg_id")]
 
 
 def dm(msg_id: int, sender: str, to: str, client_id: str, state: str = "queued", text: str | None = None,
@@ -117,6 +140,81 @@ def test_a_database_from_a_newer_server_is_refused(tmp_path):
     with pytest.raises(sqlite3.DatabaseError, match="newer"):
         open_database(path)
     assert user_version(path) == store_module.SCHEMA_VERSION + 1  # left as it was
+
+
+# --- The indexes each message pays for ------------------------------------------------------
+
+
+def message_indexes(db: sqlite3.Connection) -> dict[str, str]:
+    return dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'"
+                           " AND sql IS NOT NULL"))
+
+
+def test_the_conversation_index_holds_direct_messages_only_and_no_copy_of_the_rowid():
+    """Issue 9: the two indexes every row enters at a random place cost a third of SQLite's
+    time per message; the conversation index is the one that can shrink. The others:
+    resends (by client id), and the partial inbox, untold outcomes and expiry (only rows
+    that still need something)."""
+    db = open_database(None)
+    try:
+        indexes = message_indexes(db)
+    finally:
+        db.close()
+    assert sorted(indexes) == ["messages_by_client_id", "messages_conversation", "messages_expiry", "messages_inbox",
+                               "messages_untold"]
+    assert indexes["messages_conversation"].endswith("(sender_key, recipient_key) WHERE recipient_key IS NOT NULL")
+
+
+# Every query of the store on messages, and the index its plan must use: none may read
+# the whole table (purge's cut-off walks it in id order from the oldest row, and stops).
+PLANS = {
+    "SELECT msg_id FROM messages WHERE sender_key = 'a' AND client_id = 'b'": "messages_by_client_id",
+    "UPDATE messages SET state = 'delivered' WHERE msg_id = 1 AND recipient_key = 'a'"
+    " AND state IN ('sent', 'queued')": "INTEGER PRIMARY KEY",
+    "UPDATE messages SET sender_notified = 1 WHERE msg_id = 1 AND sender_key = 'a' AND sender_notified = 0"
+    " AND state IN ('delivered', 'expired')": "INTEGER PRIMARY KEY",
+    "SELECT * FROM messages WHERE recipient_key = 'a' AND state IN ('sent', 'queued') AND msg_id > 0"
+    " ORDER BY msg_id LIMIT 5": "messages_inbox",
+    "SELECT * FROM messages WHERE sender_key = 'a' AND sender_notified = 0 AND state IN ('delivered', 'expired')"
+    " AND msg_id > 0 ORDER BY msg_id LIMIT 5": "messages_untold",
+    "UPDATE messages SET state = 'expired' WHERE state IN ('sent', 'queued') AND expires_at <= 5.0": "messages_expiry",
+    "SELECT msg_id FROM messages WHERE ((sender_key = 'a' AND recipient_key = 'b') OR (sender_key = 'b'"
+    " AND recipient_key = 'a')) AND msg_id < 9 AND msg_id > 0 AND NOT (state = 'blocked' AND recipient_key = 'a')"
+    " ORDER BY msg_id DESC LIMIT 5": "messages_conversation",
+    "UPDATE messages SET client_id = 'x' WHERE sender_key = 'a' AND msg_id <= 5": "messages_by_client_id",
+    "DELETE FROM messages WHERE msg_id < 5 AND state NOT IN ('sent', 'queued')": "INTEGER PRIMARY KEY",
+}
+
+
+@pytest.mark.parametrize("query", PLANS)
+def test_each_query_on_messages_uses_its_index(query):
+    db = open_database(None)
+    try:
+        plan = " | ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + query))
+    finally:
+        db.close()
+    assert PLANS[query] in plan, plan
+    assert all("USING" in step for step in plan.split(" | ") if step.startswith("SCAN messages")), plan
+
+
+def test_a_database_of_schema_2_migrates_its_indexes_and_keeps_every_message(tmp_path, monkeypatch):
+    path = tmp_path / "chat.sqlite3"
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    db = open_database(path)
+    mailbox.store_messages(db, [dm(1, "Alice", "Bob", "c1", expires_at=10.0), dm(2, "Bob", "Alice", "c2"),
+                                StoredMessage(3, "Bob", "bob", None, None, "all", 1003.0, "r", "room")])
+    assert message_indexes(db)["messages_conversation"].endswith("(sender_key, recipient_key, msg_id)")
+    db.close()
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", max(store_module.MIGRATIONS))
+    db = open_database(path)
+    try:
+        assert message_indexes(db)["messages_conversation"].endswith("WHERE recipient_key IS NOT NULL")
+        assert [m.msg_id for m in mailbox.expire(db, 11.0)] == [1]
+        entries, _ = mailbox.history(db, "alice", "bob", None, 10)
+        assert [(e.msg_id, e.state) for e in entries] == [(1, "expired"), (2, "queued")]
+    finally:
+        db.close()
+    assert user_version(path) == store_module.SCHEMA_VERSION
 
 
 # --- Group commit -------------------------------------------------------------------------
@@ -581,9 +679,10 @@ class FakeSession:
 
 
 class RelayBench:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, kind: str = "sqlite") -> None:
+        """A relay over a ``kind`` store (see STORE_KINDS), with fake sessions."""
         self.loop = loop
-        self.store = open_store(loop)
+        self.store = open_store(loop, kind=kind)
         self.relay = Relay(ServerConfig(rate_per_connection=1e6, burst_per_connection=1e6,
                                         rate_per_address=1e6, burst_per_address=1e6), self.store)
         self.ports = 0
@@ -618,8 +717,8 @@ class RelayBench:
         settle(self.loop, self.store)
 
 
-def test_two_receipts_from_two_sessions_in_one_transaction_deliver_once(loop):
-    bench = RelayBench(loop)
+def test_two_receipts_from_two_sessions_in_one_transaction_deliver_once(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     alice = bench.login("Alice")
     bob1 = bench.login("Bob", "correct horse", register=True)
     bob2 = bench.login("Bob", "correct horse")  # two sessions of one account
@@ -638,8 +737,8 @@ def test_two_receipts_from_two_sessions_in_one_transaction_deliver_once(loop):
     bench.store.close()
 
 
-def test_a_resent_request_in_the_same_transaction_is_stored_and_shown_once(loop):
-    bench = RelayBench(loop)
+def test_a_resent_request_in_the_same_transaction_is_stored_and_shown_once(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     alice, bob = bench.login("Alice"), bench.login("Bob")
     for _ in range(3):
         bench.relay.handle(alice, SendDirect("same", "Bob", "once"))
@@ -695,8 +794,8 @@ def test_purge_keeps_the_newest_message_so_message_ids_are_never_reused(db):
     assert [r[0] for r in db.execute("SELECT msg_id FROM messages")] == [3]
 
 
-def test_a_message_stored_as_its_recipient_logs_in_comes_after_the_older_ones(loop):
-    bench = RelayBench(loop)
+def test_a_message_stored_as_its_recipient_logs_in_comes_after_the_older_ones(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     alice, bob = bench.login("Alice"), bench.login("Bob")
     bench.relay.disconnected(bob, None)
     for i in range(5):
@@ -714,8 +813,8 @@ def test_a_message_stored_as_its_recipient_logs_in_comes_after_the_older_ones(lo
     bench.store.close()
 
 
-def test_a_claim_finished_after_its_claimant_left_does_not_share_the_name_with_a_guest(loop):
-    bench = RelayBench(loop)
+def test_a_claim_finished_after_its_claimant_left_does_not_share_the_name_with_a_guest(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
     hashing = []  # the password hash, held back to open the race window
     bench.relay.logins.offload = lambda func, args, callback: hashing.append((func, args, callback))
     claimant = bench.login("Bob")

@@ -1,0 +1,166 @@
+"""The store interface: every operation the relay needs, stated once.
+
+Two stores implement it: :class:`~server.stores.sqlite.SQLiteStore` (durable: SQLite on
+disk with group commit) and :class:`~server.stores.memory.MemoryStore` (``--memory``:
+Python structures, nothing survives a restart). The relay and the login desk talk only to
+this interface, so the same relay tests run against both (tests/test_store.py,
+``RelayBench``), and a third store (Redis, issue 10) has one list to implement.
+
+The contract, for every asynchronous operation (all but the loading ones)::
+
+    store.pending_for(key, after, limit, callback, on_error)
+
+- the relay never waits: the operation is done at once or later (SQLite: at the end of
+  the loop turn, in a transaction with everything else submitted meanwhile; memory: at
+  once), and exactly one of ``callback(result)`` or ``on_error(StoreUnavailable)`` is
+  called (either may be None), on the loop, never from inside the call that submitted it
+  (the relay updates its bookkeeping after submitting);
+- an operation sees the effect of every operation submitted before it, and of none
+  submitted after it;
+- callbacks run in submission order, and only once the operation is durable (SQLite: its
+  COMMIT has returned; memory: at the next loop turn, with nothing to wait for).
+  "accepted" is only ever said from such a callback;
+- ``on_error`` gets :class:`StoreUnavailable` when the operation was not done, or not
+  durably: nothing of it happened. ``failure.storage`` says the storage failed (full,
+  read-only, I/O error), which may go away by itself; the store logs such failures once
+  (see :class:`~server.store.FailureLog`), so ``on_error`` need not log them again.
+  When a write succeeds after such failures the store calls ``on_recovered()`` (if set)
+  on the loop, so the relay can retry what it keeps (receipts, backlog fetches);
+- the loading operations (``last_msg_id``, ``known_users``, ``blocks``, ``accounts``,
+  ``guest_holdings``) are synchronous: call them after :meth:`open` and before
+  :meth:`start`, to fill the relay's caches.
+
+Message ids are chosen by the relay (one more than :meth:`last_msg_id`, at start) so
+that stores can take messages in batches; a store keeps the highest id it ever stored,
+so ids are never given out twice (see ``mailbox.purge``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..accounts import Account
+from ..guests import Holding
+from ..mailbox import StoredMessage
+from ..store import StoreUnavailable
+
+Callback = Callable[[Any], None]
+ErrorCallback = Callable[[StoreUnavailable], None]
+
+__all__ = ["Callback", "ErrorCallback", "MessageStore", "StoreUnavailable"]
+
+
+class MessageStore(Protocol):
+    """What the relay asks of a store. Results are described in server/mailbox.py, whose
+    functions are the SQLite store's operations; the memory store answers the same."""
+
+    # Called on the loop when a write succeeds after the store had failed.
+    on_recovered: Callable[[], None] | None
+
+    # --- Lifecycle ------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open (and migrate) the storage; the loading operations work from now on."""
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start taking asynchronous operations; callbacks run on ``loop``."""
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait until everything submitted so far is done and answered (at most
+        ``timeout`` seconds)."""
+
+    def close(self) -> None:
+        """Finish what is pending (its callbacks run), then release the storage."""
+
+    # --- Loading, at start (synchronous) ----------------------------------------------
+
+    def last_msg_id(self) -> int:
+        """The highest message id ever stored (0: none)."""
+
+    def known_users(self) -> dict[str, str]:
+        """Canonical name -> name of everyone who ever logged in."""
+
+    def blocks(self) -> list[tuple[str, str]]:
+        """Every (owner key, blocked key)."""
+
+    def accounts(self) -> dict[str, Account]:
+        """Every account, by canonical name."""
+
+    def guest_holdings(self, now: float) -> dict[str, Holding]:
+        """Every guest holding; a holder still noted online left at ``now`` (see guests.py)."""
+
+    # --- Messages ---------------------------------------------------------------------
+
+    def store_message(self, message: StoredMessage, callback: Callback | None = None,
+                      on_error: ErrorCallback | None = None) -> None:
+        """Store a new message, recognising a resend: ``(message, NEW)``, ``(earlier,
+        RESEND)`` or ``(message, ID_REUSED)`` (see mailbox.store_messages, same_request)."""
+
+    def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+                       on_error: ErrorCallback | None = None) -> None:
+        """The recipient confirmed ``msg_id``: pending -> delivered (else nothing); result None."""
+
+    def record_ack(self, msg_id: int, sender_key: str, callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        """The sender took in the outcome of ``msg_id``: not told again. Result False if
+        it is not a message of that sender (see mailbox.acknowledge). An ack submitted
+        after a receipt sees that receipt, even within one batch."""
+
+    def confirm_late(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        """A receipt for a message not in flight: ``(the message, if this receipt
+        delivered it, else None; the recipient key of msg_id, None if unknown)``."""
+
+    def pending_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        """Up to ``limit`` messages waiting for ``recipient_key``, msg_id > ``after``, oldest first."""
+
+    def outcomes_for_sender(self, sender_key: str, after: int, limit: int, callback: Callback | None = None,
+                            on_error: ErrorCallback | None = None) -> None:
+        """Delivered or expired messages of ``sender_key`` not acknowledged yet, msg_id >
+        ``after``, oldest first, at most ``limit`` (-1: all)."""
+
+    def history(self, me_key: str, peer_key: str, before: int | None, limit: int, after: int,
+                callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        """A page of the conversation: ``(entries oldest first, cursor or None)``
+        (see mailbox.history)."""
+
+    def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        """Pending messages past their expiry become expired; result: those, by msg_id."""
+
+    def purge(self, older_than: float, unacknowledged_older_than: float | None,
+              callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        """Forget old messages in a final state (see mailbox.purge); result: how many."""
+
+    def hand_over(self, name_key: str, epoch: int, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        """A guest name changes hands (see mailbox.hand_over); result: what expired."""
+
+    # --- Users, blocks, guests, accounts (write-through of the relay's caches) ---------
+
+    def remember_user(self, name_key: str, name: str, now: float, callback: Callback | None = None,
+                      on_error: ErrorCallback | None = None) -> None:
+        """``name`` logged in at ``now``."""
+
+    def set_block(self, owner_key: str, blocked_key: str, blocked: bool, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        """``owner_key`` blocks (or no longer blocks) ``blocked_key``."""
+
+    def clear_blocks(self, owner_key: str, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        """Forget whom ``owner_key`` blocks."""
+
+    def save_holding(self, name_key: str, holding: Holding, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        """Store (a copy of) the guest holding of ``name_key``."""
+
+    def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        """The holder of guest name ``name_key`` left at ``left_at`` (None: is online)."""
+
+    def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        """Create the account; result False if the name was claimed meanwhile."""
+

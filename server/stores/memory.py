@@ -1,0 +1,469 @@
+"""The memory store (``--memory``): the store interface (base.py) on Python structures.
+
+Nothing survives a restart, so there is nothing to wait for: each operation is done at
+once, in submission order, when it is submitted, and its answer is queued; the answers
+of a loop turn run together at the start of the next one, in submission order, as the
+SQLite store's do after its commit. So the relay sees the same thing from both stores:
+an operation sees everything submitted before it and nothing after; a callback never runs
+inside the call that submitted it (the relay sets its bookkeeping after submitting, and
+a callback that ran at once would find it unset); answers come in order.
+
+The structures hold what the SQLite store's indexes hold, and nothing that costs more
+per message than a few dictionary operations:
+
+- ``_messages``: msg_id -> :class:`_Row`, in msg_id order (ids only grow);
+- ``_client_ids``: sender -> request id -> msg_id, to recognise resends;
+- ``_pending``: recipient -> msg_id -> row, the messages waiting for a receipt, in order;
+- ``_untold``: sender -> msg_id -> row, outcomes the sender has not acknowledged;
+- ``_conversations``: (key, key) -> msg_ids of the direct messages between two users,
+  for history; purged ids are dropped from the front;
+- ``_expiring``: the pending messages by when they expire, in buckets of
+  ``EXPIRY_BUCKET`` seconds, whose numbers wait in the heap ``_buckets``: the expiry pass
+  takes the buckets that are due and looks into one more, so it costs what expires, not
+  the whole offline backlog (scanning 500,000 pending rows stalls the loop for 0.4 s in
+  SQLite, 0.14 s here). A bucket lives until its time: emptied by receipts,
+  it stays (an empty dict) so that its number is pushed once.
+
+Purge walks ``_messages`` from its oldest end.
+
+An operation that raises (a bug) is answered ``StoreUnavailable(storage=False)`` and
+logged with its traceback; operations check before they change anything, so none is
+left half done. The storage itself never fails, so ``on_recovered`` is never called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import heapq
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from protocol import HistoryEntry
+
+from ..accounts import Account
+from ..guests import Holding
+from ..mailbox import ID_REUSED, NEW, PENDING, RESEND, StoredMessage, same_request, superseded_client_id
+from ..store import StoreUnavailable
+from .base import Callback, ErrorCallback
+
+log = logging.getLogger("chat.store")
+
+_FINAL_OUTCOMES = ("delivered", "expired")
+
+# Seconds of expiry times per bucket (see the module docstring): a week of queue lifetime
+# is 10,080 buckets at most.
+EXPIRY_BUCKET = 60.0
+
+
+class _Row:
+    """One stored message: as submitted, plus what changes (its state; whether its sender
+    took in its outcome)."""
+
+    __slots__ = ("message", "state", "told")
+
+    def __init__(self, message: StoredMessage) -> None:
+        self.message = message
+        self.state = message.state
+        # A room or blocked message has no outcome to tell (mailbox.store_messages).
+        self.told = message.state in ("room", "blocked")
+
+    def current(self) -> StoredMessage:
+        """The message with its current state, as the SQLite store would return it."""
+        message = self.message
+        return message if message.state == self.state else replace(message, state=self.state)
+
+
+class MemoryStore:
+    """See the module docstring and base.py for the contract of every method."""
+
+    def __init__(self) -> None:
+        self.on_recovered: Callable[[], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # (callback, result) of the operations done since the last flush, in order.
+        self._answers: list[tuple[Callable[[Any], None], Any]] = []
+        self._scheduled = False
+        self._last_msg_id = 0
+        self._messages: dict[int, _Row] = {}
+        self._client_ids: dict[str, dict[str, int]] = {}
+        self._pending: dict[str, dict[int, _Row]] = {}
+        self._untold: dict[str, dict[int, _Row]] = {}
+        self._conversations: dict[tuple[str, str], list[int]] = {}
+        self._expiring: dict[int, dict[int, _Row]] = {}
+        self._buckets: list[int] = []  # a heap of the keys of _expiring
+        self._users: dict[str, str] = {}
+        self._blocks: set[tuple[str, str]] = set()
+        self._accounts: dict[str, Account] = {}
+        self._holdings: dict[str, tuple[str, bytes, int, float | None]] = {}
+
+    # --- Lifecycle ------------------------------------------------------------------------
+
+    def open(self) -> None:
+        pass
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        deadline = self._loop.time() + timeout
+        while self._answers and self._loop.time() < deadline:
+            await asyncio.sleep(0)
+
+    def close(self) -> None:
+        """Run the answers still queued (and any they cause)."""
+        while self._answers:
+            self._flush()
+
+    def _answer(self, callback: Callable[[Any], None] | None, result: Any) -> None:
+        if callback is None:
+            return  # nothing to call: skipping it keeps the others in order
+        self._answers.append((callback, result))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        answers, self._answers = self._answers, []
+        self._scheduled = False
+        for callback, result in answers:
+            try:
+                callback(result)
+            except Exception:
+                log.exception("store callback failed")
+
+    def _do(self, operation: Callable[..., Any], args: tuple, callback: Callback | None,
+            on_error: ErrorCallback | None) -> None:
+        """Run ``operation(*args)`` now; queue its answer."""
+        try:
+            result = operation(*args)
+        except Exception:  # a bug in the operation: worth its traceback
+            name = operation.__name__
+            log.exception("store operation %s failed", name)
+            self._answer(on_error, StoreUnavailable(f"store operation {name} failed", storage=False))
+            return
+        self._answer(callback, result)
+
+    # --- Loading, at start ------------------------------------------------------------------
+
+    def last_msg_id(self) -> int:
+        return self._last_msg_id
+
+    def known_users(self) -> dict[str, str]:
+        return dict(self._users)
+
+    def blocks(self) -> list[tuple[str, str]]:
+        return sorted(self._blocks)
+
+    def accounts(self) -> dict[str, Account]:
+        return dict(self._accounts)
+
+    def guest_holdings(self, now: float) -> dict[str, Holding]:
+        return {key: Holding(name, token_hash, epoch, now if left_at is None else left_at)
+                for key, (name, token_hash, epoch, left_at) in self._holdings.items()}
+
+    # --- Messages: the message path ------------------------------------------------------------
+
+    def store_message(self, message: StoredMessage, callback: Callback | None = None,
+                      on_error: ErrorCallback | None = None) -> None:
+        self._do(self._store, (message,), callback, on_error)
+
+    def _store(self, message: StoredMessage) -> tuple[StoredMessage, str]:
+        sender_key = message.sender_key
+        client_ids = self._client_ids.get(sender_key)
+        if client_ids is None:
+            client_ids = self._client_ids[sender_key] = {}
+        earlier = client_ids.get(message.client_id)
+        if earlier is not None:
+            stored = self._messages[earlier].current()
+            return (stored, RESEND) if same_request(stored, message) else (message, ID_REUSED)
+        msg_id = message.msg_id
+        if msg_id <= self._last_msg_id:  # ids only grow: _messages is kept in id order
+            raise ValueError(f"message id {msg_id} is not above the last one stored ({self._last_msg_id})")
+        row = _Row(message)
+        client_ids[message.client_id] = msg_id
+        self._messages[msg_id] = row
+        self._last_msg_id = msg_id
+        recipient_key = message.recipient_key
+        if recipient_key is not None:
+            pair = (sender_key, recipient_key) if sender_key <= recipient_key else (recipient_key, sender_key)
+            conversation = self._conversations.get(pair)
+            if conversation is None:
+                self._conversations[pair] = [msg_id]
+            else:
+                conversation.append(msg_id)
+            if row.state in PENDING:
+                pending = self._pending.get(recipient_key)
+                if pending is None:
+                    self._pending[recipient_key] = {msg_id: row}
+                else:
+                    pending[msg_id] = row
+                if message.expires_at is not None:
+                    bucket = int(message.expires_at // EXPIRY_BUCKET)
+                    expiring = self._expiring.get(bucket)
+                    if expiring is None:
+                        self._expiring[bucket] = {msg_id: row}
+                        heapq.heappush(self._buckets, bucket)
+                    else:
+                        expiring[msg_id] = row
+        return message, NEW
+
+    def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+                       on_error: ErrorCallback | None = None) -> None:
+        self._do(self._deliver, (msg_id, recipient_key), callback, on_error)
+
+    def _deliver(self, msg_id: int, recipient_key: str) -> None:
+        """Pending -> delivered (an outcome for its sender to hear); else nothing."""
+        pending = self._pending.get(recipient_key)
+        row = pending.get(msg_id) if pending else None
+        if row is not None:
+            self._unpend(row, "delivered")
+        return None
+
+    def record_ack(self, msg_id: int, sender_key: str, callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self._do(self._acknowledge, (msg_id, sender_key), callback, on_error)
+
+    def _acknowledge(self, msg_id: int, sender_key: str) -> bool:
+        row = self._messages.get(msg_id)
+        if row is None or row.message.sender_key != sender_key:
+            return False
+        if not row.told and row.state in _FINAL_OUTCOMES:
+            self._remove_untold(row)
+        return True
+
+    def _add_untold(self, row: _Row) -> None:
+        sender_key, msg_id = row.message.sender_key, row.message.msg_id
+        untold = self._untold.get(sender_key)
+        if untold is None:
+            self._untold[sender_key] = {msg_id: row}
+        else:
+            untold[msg_id] = row
+
+    def _remove_untold(self, row: _Row) -> None:
+        """The sender took in the outcome (or nobody is left to tell)."""
+        row.told = True
+        sender_key = row.message.sender_key
+        untold = self._untold.get(sender_key)
+        if untold is not None:
+            untold.pop(row.message.msg_id, None)
+            if not untold:
+                del self._untold[sender_key]
+
+    def _unpend(self, row: _Row, state: str) -> None:
+        """A pending message reaches its final ``state`` (delivered, expired): an outcome
+        for its sender to hear."""
+        message = row.message
+        pending = self._pending[message.recipient_key]
+        del pending[message.msg_id]
+        if not pending:
+            del self._pending[message.recipient_key]
+        if message.expires_at is not None:
+            expiring = self._expiring.get(int(message.expires_at // EXPIRY_BUCKET))
+            if expiring is not None:  # (the expiry pass has taken the bucket out)
+                expiring.pop(message.msg_id, None)
+        row.state = state
+        self._add_untold(row)
+
+    # --- Messages: the rest ----------------------------------------------------------------------
+
+    def confirm_late(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._do(self._confirm_late, (msg_id, recipient_key), callback, on_error)
+
+    def _confirm_late(self, msg_id: int, recipient_key: str) -> tuple[StoredMessage | None, str | None]:
+        row = self._messages.get(msg_id)
+        if row is None:
+            return None, None
+        pending = self._pending.get(recipient_key)
+        if pending and msg_id in pending:
+            self._deliver(msg_id, recipient_key)
+            return row.current(), row.message.recipient_key
+        return None, row.message.recipient_key
+
+    def pending_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self._do(self._pending_for, (recipient_key, after, limit), callback, on_error)
+
+    def _pending_for(self, recipient_key: str, after: int, limit: int) -> list[StoredMessage]:
+        found: list[StoredMessage] = []
+        # The ones at or before ``after`` are in flight (sent, not confirmed yet): few.
+        for msg_id, row in self._pending.get(recipient_key, {}).items():
+            if len(found) == limit:
+                break
+            if msg_id > after:
+                found.append(row.current())
+        return found
+
+    def outcomes_for_sender(self, sender_key: str, after: int, limit: int, callback: Callback | None = None,
+                            on_error: ErrorCallback | None = None) -> None:
+        self._do(self._outcomes_for_sender, (sender_key, after, limit), callback, on_error)
+
+    def _outcomes_for_sender(self, sender_key: str, after: int, limit: int) -> list[StoredMessage]:
+        untold = self._untold.get(sender_key)
+        if not untold:
+            return []
+        # Outcomes come in the order of receipts, not of ids.
+        ids = sorted(msg_id for msg_id in untold if msg_id > after)
+        if limit >= 0:
+            ids = ids[:limit]
+        return [untold[msg_id].current() for msg_id in ids]
+
+    def history(self, me_key: str, peer_key: str, before: int | None, limit: int, after: int,
+                callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        self._do(self._history, (me_key, peer_key, before, limit, after), callback, on_error)
+
+    def _history(self, me_key: str, peer_key: str, before: int | None, limit: int,
+                 after: int) -> tuple[list[HistoryEntry], int | None]:
+        pair = (me_key, peer_key) if me_key <= peer_key else (peer_key, me_key)
+        ids = self._conversations.get(pair, [])
+        end = len(ids) if before is None else bisect.bisect_left(ids, before)
+        rows: list[_Row] = []
+        for index in range(end - 1, -1, -1):  # newest first, one more than a page
+            msg_id = ids[index]
+            if msg_id <= after or len(rows) > limit:
+                break
+            row = self._messages.get(msg_id)
+            if row is None:  # purged (an id behind one that was kept)
+                continue
+            if row.state == "blocked" and row.message.recipient_key == me_key:
+                continue  # blocked by me: not mine to see
+            rows.append(row)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        entries = [HistoryEntry(m.msg_id, m.sender, m.recipient, m.text, m.sent_at,
+                                "sent" if row.state == "blocked" else row.state)
+                   for row in reversed(rows) for m in (row.message,)]
+        return entries, (entries[0].msg_id if more and entries else None)
+
+    def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        self._do(self._expire, (now,), callback, on_error)
+
+    def _expire(self, now: float) -> list[StoredMessage]:
+        due: list[_Row] = []
+        current = int(now // EXPIRY_BUCKET)  # the bucket ``now`` is in: only part of it is due
+        while self._buckets and self._buckets[0] <= current:
+            bucket = heapq.heappop(self._buckets)
+            expiring = self._expiring.pop(bucket)
+            if bucket < current:  # it ended before now: all of it is due
+                due.extend(expiring.values())
+                continue
+            keep = {}
+            for msg_id, row in expiring.items():
+                if row.message.expires_at <= now:
+                    due.append(row)
+                else:
+                    keep[msg_id] = row
+            self._expiring[bucket] = keep
+            heapq.heappush(self._buckets, bucket)
+            break
+        for row in due:
+            self._unpend(row, "expired")
+        return sorted((row.current() for row in due), key=lambda m: m.msg_id)
+
+    def purge(self, older_than: float, unacknowledged_older_than: float | None,
+              callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        self._do(self._purge, (older_than, unacknowledged_older_than), callback, on_error)
+
+    def _purge(self, older_than: float, unacknowledged_older_than: float | None) -> int:
+        """As mailbox.purge: each bound is cut at the first message sent at or after it
+        (ids grow with time), and the newest message stays, so ids are never reused."""
+        newest = self._last_msg_id
+        doomed: list[_Row] = []
+        old, unacknowledged_old = True, unacknowledged_older_than is not None
+        for msg_id, row in self._messages.items():
+            sent_at = row.message.sent_at
+            old = old and sent_at < older_than
+            unacknowledged_old = unacknowledged_old and sent_at < unacknowledged_older_than
+            if msg_id >= newest or not (old or unacknowledged_old):
+                break
+            state = row.state
+            if state in PENDING:
+                continue
+            if (old and (row.told or state in ("room", "blocked"))) or \
+                    (unacknowledged_old and state in _FINAL_OUTCOMES):
+                doomed.append(row)
+        pairs = set()
+        for row in doomed:
+            message = row.message
+            del self._messages[message.msg_id]
+            client_ids = self._client_ids.get(message.sender_key)
+            if client_ids is not None and client_ids.get(message.client_id) == message.msg_id:
+                del client_ids[message.client_id]
+                if not client_ids:
+                    del self._client_ids[message.sender_key]
+            if not row.told:
+                self._remove_untold(row)
+            if message.recipient_key is not None:
+                a, b = message.sender_key, message.recipient_key
+                pairs.add((a, b) if a <= b else (b, a))
+        for pair in pairs:  # drop purged ids from the front of each conversation touched
+            ids = self._conversations[pair]
+            start = 0
+            while start < len(ids) and ids[start] not in self._messages:
+                start += 1
+            if start == len(ids):
+                del self._conversations[pair]
+            else:
+                del ids[:start]
+        return len(doomed)
+
+    def hand_over(self, name_key: str, epoch: int, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        self._do(self._hand_over, (name_key, epoch), callback, on_error)
+
+    def _hand_over(self, name_key: str, epoch: int) -> list[StoredMessage]:
+        """As mailbox.hand_over."""
+        expired = [row for msg_id, row in self._pending.get(name_key, {}).items() if msg_id <= epoch]
+        for row in expired:
+            self._unpend(row, "expired")
+        answer = [row.current() for row in expired]  # as they were before their ids change below
+        for row in [row for msg_id, row in self._untold.get(name_key, {}).items() if msg_id <= epoch]:
+            self._remove_untold(row)
+        client_ids = self._client_ids.get(name_key, {})
+        for client_id, msg_id in list(client_ids.items()):
+            if msg_id <= epoch:  # a send of the new holder under this id is a new message
+                del client_ids[client_id]
+                row = self._messages[msg_id]
+                row.message = replace(row.message, client_id=superseded_client_id(msg_id))
+        return answer
+
+    # --- Users, blocks, guests, accounts ----------------------------------------------------
+
+    def remember_user(self, name_key: str, name: str, now: float, callback: Callback | None = None,
+                      on_error: ErrorCallback | None = None) -> None:
+        self._users[name_key] = name
+        self._answer(callback, None)
+
+    def set_block(self, owner_key: str, blocked_key: str, blocked: bool, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        if blocked:
+            self._blocks.add((owner_key, blocked_key))
+        else:
+            self._blocks.discard((owner_key, blocked_key))
+        self._answer(callback, None)
+
+    def clear_blocks(self, owner_key: str, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._blocks = {pair for pair in self._blocks if pair[0] != owner_key}
+        self._answer(callback, None)
+
+    def save_holding(self, name_key: str, holding: Holding, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._holdings[name_key] = (holding.name, holding.token_hash, holding.epoch, holding.left_at)
+        self._answer(callback, None)
+
+    def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        if name_key in self._holdings:
+            name, token_hash, epoch, _ = self._holdings[name_key]
+            self._holdings[name_key] = (name, token_hash, epoch, left_at)
+        self._answer(callback, None)
+
+    def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        created = name_key not in self._accounts
+        if created:
+            self._accounts[name_key] = account
+        self._answer(callback, created)

@@ -1,0 +1,109 @@
+"""The durable store: the store interface (base.py) over SQLite with group commit.
+
+Each operation is a function of the sqlite3 connection (server/mailbox.py, guests.py,
+accounts.py) submitted to the group-commit engine, :class:`server.store.Store`: it runs
+at the end of the loop turn with everything else submitted meanwhile, and its callback
+runs once the transaction's COMMIT (and so its fsync) has returned. The operations the
+message path submits for every message (store, receipt, ack) are batch operations, so a
+busy loop turn is a few ``executemany`` calls.
+"""
+
+from __future__ import annotations
+
+from .. import mailbox
+from ..accounts import Account, load_accounts, save_account
+from ..guests import Holding, load_holdings, save_holding, set_left_at
+from ..mailbox import StoredMessage
+from ..store import Store
+from .base import Callback, ErrorCallback
+
+
+class SQLiteStore(Store):
+    """:class:`server.store.Store` (``path=None``: SQLite in memory, for tests) speaking the
+    store interface. See base.py for the contract of every method."""
+
+    # --- Loading, at start --------------------------------------------------------------
+
+    def last_msg_id(self) -> int:
+        return self.read(mailbox.last_msg_id)
+
+    def known_users(self) -> dict[str, str]:
+        return self.read(mailbox.known_users)
+
+    def blocks(self) -> list[tuple[str, str]]:
+        return self.read(mailbox.blocks)
+
+    def accounts(self) -> dict[str, Account]:
+        return self.read(load_accounts)
+
+    def guest_holdings(self, now: float) -> dict[str, Holding]:
+        return self.read(lambda db: load_holdings(db, now))
+
+    # --- Messages -------------------------------------------------------------------------
+
+    def store_message(self, message: StoredMessage, callback: Callback | None = None,
+                      on_error: ErrorCallback | None = None) -> None:
+        self.submit_many(mailbox.store_messages, message, callback, on_error)
+
+    def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+                       on_error: ErrorCallback | None = None) -> None:
+        # Receipts and acks are one batch operation: see mailbox.record_confirmations.
+        self.submit_many(mailbox.record_confirmations, (mailbox.RECEIPT, msg_id, recipient_key), callback, on_error)
+
+    def record_ack(self, msg_id: int, sender_key: str, callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self.submit_many(mailbox.record_confirmations, (mailbox.ACK, msg_id, sender_key), callback, on_error)
+
+    def confirm_late(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: (mailbox.mark_delivered(db, msg_id, recipient_key), mailbox.recipient_of(db, msg_id)),
+                    callback, on_error)
+
+    def pending_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.pending_for(db, recipient_key, after, limit), callback, on_error)
+
+    def outcomes_for_sender(self, sender_key: str, after: int, limit: int, callback: Callback | None = None,
+                            on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.outcomes_for_sender(db, sender_key, after, limit), callback, on_error)
+
+    def history(self, me_key: str, peer_key: str, before: int | None, limit: int, after: int,
+                callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.history(db, me_key, peer_key, before, limit, after), callback, on_error)
+
+    def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.expire(db, now), callback, on_error)
+
+    def purge(self, older_than: float, unacknowledged_older_than: float | None,
+              callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.purge(db, older_than, unacknowledged_older_than), callback, on_error)
+
+    def hand_over(self, name_key: str, epoch: int, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.hand_over(db, name_key, epoch), callback, on_error)
+
+    # --- Users, blocks, guests, accounts --------------------------------------------------
+
+    def remember_user(self, name_key: str, name: str, now: float, callback: Callback | None = None,
+                      on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.remember_user(db, name_key, name, now), callback, on_error)
+
+    def set_block(self, owner_key: str, blocked_key: str, blocked: bool, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.set_block(db, owner_key, blocked_key, blocked), callback, on_error)
+
+    def clear_blocks(self, owner_key: str, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.clear_blocks(db, owner_key), callback, on_error)
+
+    def save_holding(self, name_key: str, holding: Holding, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: save_holding(db, name_key, holding), callback, on_error)
+
+    def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: set_left_at(db, name_key, left_at), callback, on_error)
+
+    def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: save_account(db, name_key, account), callback, on_error)

@@ -1,0 +1,337 @@
+"""The memory store answers as the SQLite store does, and keeps the store contract.
+
+1. Differential: random sequences of every message operation (resends, reused ids,
+   receipts from the right and the wrong user, acks, expiry, hand-overs, purges, pages of
+   pending messages, outcomes and history) run on SQLite (server/mailbox.py on an
+   in-memory database) and on :class:`MemoryStore`; every answer and the stored state
+   after each step must be equal.
+2. The contract of base.py: callbacks never run inside the submitting call, run in
+   submission order at the next loop turn; a failing operation is answered on_error.
+3. Both stores implement every member of the interface, with the same signatures.
+
+The relay's own tests (RelayBench) run over both stores too: see ``store_kind`` in
+tests/test_store.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+
+import pytest
+
+from server import mailbox
+from server.mailbox import ACK, RECEIPT, StoredMessage
+from server.store import StoreUnavailable, open_database
+from server.stores import MemoryStore, MessageStore, SQLiteStore
+
+USERS = ["alice", "bob", "carol", "dave"]
+
+
+class SQLiteOps:
+    """The operations, synchronously, on SQLite (what SQLiteStore submits)."""
+
+    def __init__(self) -> None:
+        self.db = open_database(None)
+
+    def store(self, messages):
+        return mailbox.store_messages(self.db, messages)
+
+    def receipt(self, msg_id, key):
+        return mailbox.record_confirmations(self.db, [(RECEIPT, msg_id, key)])[0]
+
+    def ack(self, msg_id, key):
+        return mailbox.record_confirmations(self.db, [(ACK, msg_id, key)])[0]
+
+    def confirm_late(self, msg_id, key):
+        return mailbox.mark_delivered(self.db, msg_id, key), mailbox.recipient_of(self.db, msg_id)
+
+    def pending_for(self, key, after, limit):
+        return mailbox.pending_for(self.db, key, after, limit)
+
+    def outcomes_for_sender(self, key, after, limit):
+        return mailbox.outcomes_for_sender(self.db, key, after, limit)
+
+    def history(self, me, peer, before, limit, after):
+        return mailbox.history(self.db, me, peer, before, limit, after)
+
+    def expire(self, now):
+        return mailbox.expire(self.db, now)
+
+    def purge(self, older_than, unacknowledged_older_than):
+        return mailbox.purge(self.db, older_than, unacknowledged_older_than)
+
+    def hand_over(self, key, epoch):
+        return mailbox.hand_over(self.db, key, epoch)
+
+    def last_msg_id(self):
+        return mailbox.last_msg_id(self.db)
+
+    def dump(self):
+        return [(r[0], r[1], r[2], bool(r[3])) for r in self.db.execute(
+            "SELECT msg_id, client_id, state, sender_notified FROM messages ORDER BY msg_id")]
+
+
+class MemoryOps:
+    """The same operations on MemoryStore's internals (its public methods only queue the
+    answers of these)."""
+
+    def __init__(self) -> None:
+        self.store_ = MemoryStore()
+
+    def store(self, messages):
+        return [self.store_._store(m) for m in messages]
+
+    def receipt(self, msg_id, key):
+        return self.store_._deliver(msg_id, key)
+
+    def ack(self, msg_id, key):
+        return self.store_._acknowledge(msg_id, key)
+
+    def __getattr__(self, name):
+        return getattr(self.store_, "_" + name)
+
+    def last_msg_id(self):
+        return self.store_.last_msg_id()
+
+    def dump(self):
+        return [(row.message.msg_id, row.message.client_id, row.state, row.told)
+                for row in self.store_._messages.values()]
+
+
+def random_steps(rng: random.Random, count: int):
+    """``count`` operations as (name, args), on a small world so that they collide."""
+    msg_id, now = 0, 1000.0
+    steps = []
+    sent: list[StoredMessage] = []  # direct messages, so that receipts and acks often fit
+
+    def some_message() -> tuple[int, str, str]:
+        """(msg_id, recipient, sender): mostly of a recent message, else anything."""
+        if sent and rng.random() < 0.8:
+            message = rng.choice(sent[-8:])
+            return message.msg_id, message.recipient_key, message.sender_key
+        return rng.randint(1, msg_id + 2), rng.choice(USERS), rng.choice(USERS)
+
+    for _ in range(count):
+        now += rng.choice([0.0, 0.5, 1.0, 5.0])
+        roll = rng.random()
+        if roll < 0.40:
+            batch = []
+            for _ in range(rng.randint(1, 3)):
+                msg_id += 1
+                sender = rng.choice(USERS)
+                client_id = f"c{rng.randint(1, 12)}"
+                if rng.random() < 0.15:  # a room message
+                    batch.append(StoredMessage(msg_id, sender.title(), sender, None, None, rng.choice("xy"), now,
+                                               client_id, "room"))
+                    continue
+                to = rng.choice(USERS)
+                state = rng.choice(["sent", "queued", "queued", "blocked"])
+                batch.append(StoredMessage(msg_id, sender.title(), sender, to.title(), to, rng.choice("xy"), now,
+                                           client_id, state, now + rng.choice([3.0, 10.0, 40.0])))
+                sent.append(batch[-1])
+            steps.append(("store", (batch,)))
+        elif roll < 0.55:
+            some_id, recipient, _ = some_message()
+            steps.append(("receipt", (some_id, recipient if rng.random() < 0.8 else rng.choice(USERS))))
+        elif roll < 0.65:
+            some_id, _, sender = some_message()
+            steps.append(("ack", (some_id, sender if rng.random() < 0.8 else rng.choice(USERS))))
+        elif roll < 0.68:
+            some_id, recipient, _ = some_message()
+            steps.append(("confirm_late", (some_id, recipient if rng.random() < 0.8 else rng.choice(USERS))))
+        elif roll < 0.74:
+            steps.append(("pending_for", (rng.choice(USERS), rng.randint(0, msg_id), rng.choice([1, 3, 100]))))
+        elif roll < 0.80:
+            steps.append(("outcomes_for_sender", (rng.choice(USERS), rng.randint(0, msg_id),
+                                                  rng.choice([-1, 1, 2, 100]))))
+        elif roll < 0.87:
+            before = rng.choice([None, rng.randint(1, msg_id + 2)])
+            steps.append(("history", (rng.choice(USERS), rng.choice(USERS), before, rng.choice([1, 2, 5, 500]),
+                                      rng.choice([0, 0, rng.randint(0, msg_id + 1)]))))
+        elif roll < 0.92:
+            steps.append(("expire", (now - rng.choice([0.0, 5.0, 20.0]),)))
+        elif roll < 0.96:
+            steps.append(("purge", (now - rng.choice([0.0, 3.0, 10.0, 30.0]),
+                                    rng.choice([None, now - rng.choice([5.0, 20.0, 60.0])]))))
+        else:
+            steps.append(("hand_over", (rng.choice(USERS), rng.randint(0, msg_id))))
+    return steps
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_memory_store_answers_every_operation_as_sqlite_does(seed):
+    rng = random.Random(seed)
+    sqlite_ops, memory_ops = SQLiteOps(), MemoryOps()
+    try:
+        for number, (name, args) in enumerate(random_steps(rng, 250)):
+            expected = getattr(sqlite_ops, name)(*args)
+            got = getattr(memory_ops, name)(*args)
+            where = f"seed {seed}, step {number}: {name}{args}"
+            assert got == expected, where
+            assert memory_ops.dump() == sqlite_ops.dump(), where
+            assert memory_ops.last_msg_id() == sqlite_ops.last_msg_id(), where
+    finally:
+        sqlite_ops.db.close()
+
+
+# --- The contract of base.py --------------------------------------------------------------
+
+
+@pytest.fixture
+def loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def dm(msg_id: int, client_id: str, text: str = "hi") -> StoredMessage:
+    return StoredMessage(msg_id, "Alice", "alice", "Bob", "bob", text, 1000.0 + msg_id, client_id, "queued", 9e9)
+
+
+def test_answers_come_at_the_next_loop_turn_in_submission_order_never_inside_the_call(loop):
+    store = MemoryStore()
+    store.open()
+    store.start(loop)
+    answers = []
+    store.store_message(dm(1, "a"), lambda result: answers.append(("stored", result[1])))
+    store.remember_user("bob", "Bob", 1.0, lambda _: answers.append("remembered"))
+    store.pending_for("bob", 0, 10, lambda found: answers.append(("pending", [m.msg_id for m in found])))
+    store.record_receipt(1, "bob", lambda _: answers.append("receipt"))
+    store.record_ack(1, "alice", answers.append)
+    assert answers == []  # the relay sets its bookkeeping after submitting
+    # An operation sees what was submitted before it, not after: the page has message 1.
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [("stored", mailbox.NEW), "remembered", ("pending", [1]), "receipt", True]
+    store.close()
+
+
+def test_what_a_callback_submits_is_answered_after_everything_before_it(loop):
+    store = MemoryStore()
+    store.start(loop)
+    answers = []
+
+    def stored(result):
+        answers.append("first")
+        store.pending_for("bob", 0, 10, lambda found: answers.append("from the callback"))
+
+    store.store_message(dm(1, "a"), stored)
+    store.store_message(dm(2, "b"), lambda result: answers.append("second"))
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == ["first", "second", "from the callback"]
+
+
+def test_an_operation_that_raises_is_answered_on_error_and_changes_nothing(loop, caplog):
+    store = MemoryStore()
+    store.start(loop)
+    answers, errors = [], []
+    store.store_message(dm(5, "a"), answers.append, errors.append)
+    store.store_message(dm(3, "b"), answers.append, errors.append)  # ids only grow: a bug in the caller
+    store.store_message(dm(6, "c"), answers.append, errors.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert [m.msg_id for m, _ in answers] == [5, 6]
+    assert len(errors) == 1 and isinstance(errors[0], StoreUnavailable) and not errors[0].storage
+    assert "store operation _store failed" in caplog.text
+    assert list(store._messages) == [5, 6] and store.last_msg_id() == 6
+
+
+def test_close_runs_the_answers_still_queued(loop):
+    store = MemoryStore()
+    store.start(loop)
+    answers = []
+    store.store_message(dm(1, "a"), answers.append)
+    store.close()
+    assert len(answers) == 1
+
+
+def test_the_loading_operations_give_back_what_was_written(loop):
+    from server.accounts import Account
+    from server.guests import Holding
+
+    store = MemoryStore()
+    store.start(loop)
+    store.remember_user("bob", "Bob", 1.0)
+    store.set_block("alice", "bob", True)
+    store.set_block("alice", "carol", True)
+    store.set_block("alice", "carol", False)
+    store.set_block("dave", "bob", True)
+    store.clear_blocks("dave")
+    created = []
+    store.save_account("erin", Account("Erin", b"h", b"s"), created.append)
+    store.save_account("erin", Account("ERIN", b"h", b"s"), created.append)
+    store.save_holding("frank", Holding("Frank", b"t", 7, None))
+    store.set_left_at("frank", None)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert created == [True, False]
+    assert store.known_users() == {"bob": "Bob"}
+    assert store.blocks() == [("alice", "bob")]
+    assert store.accounts() == {"erin": Account("Erin", b"h", b"s")}
+    # A holder still noted online left at the start (see guests.load_holdings).
+    assert store.guest_holdings(50.0) == {"frank": Holding("Frank", b"t", 7, 50.0)}
+
+
+@pytest.mark.parametrize("store_class", [SQLiteStore, MemoryStore])
+def test_every_store_implements_the_whole_interface_with_its_signatures(store_class):
+    members = [name for name, value in vars(MessageStore).items()
+               if callable(value) and not name.startswith("_")]
+    assert len(members) > 20
+    for name in members:
+        expected = inspect.signature(getattr(MessageStore, name))
+        actual = inspect.signature(getattr(store_class, name))
+        assert list(actual.parameters) == list(expected.parameters), (store_class.__name__, name)
+
+
+# --- --memory keeps SQLite off the message path (issue 9) -----------------------------------
+
+
+def test_a_server_in_memory_serves_messages_without_ever_opening_sqlite(monkeypatch):
+    """``--memory`` (no data folder) stores in Python structures: a server whose SQLite
+    cannot even be opened still relays, confirms and pages history."""
+    import sqlite3
+
+    from protocol import (Accepted, Delivered, DirectMessage, HistoryPage, HistoryRequest, OutcomeAck, Queued,
+                          Receipt, SendDirect, UserJoined, UserLeft)
+    from server import ServerConfig, ServerThread
+    from wire import WireClient
+
+    def no_sqlite(*args, **kwargs):
+        raise AssertionError("SQLite opened by a server in memory mode")
+
+    monkeypatch.setattr(sqlite3, "connect", no_sqlite)
+    notices = (UserJoined, UserLeft)
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
+            WireClient.login(server.host, server.port, "Alice") as alice:
+        assert isinstance(server.server.store, MemoryStore)
+        with WireClient.login(server.host, server.port, "Bob") as bob:
+            alice.send(SendDirect("m1", "Bob", "hello"))
+            accepted = alice.expect(Accepted, skip=notices)
+            assert bob.expect(DirectMessage, skip=notices).text == "hello"
+            bob.send(Receipt(accepted.msg_id))
+            assert alice.expect(Delivered, skip=notices) == Delivered("m1", accepted.msg_id)
+            alice.send(OutcomeAck(accepted.msg_id))
+        alice.send(SendDirect("m2", "Bob", "later"))  # Bob has left: it waits for him
+        queued = alice.expect(Queued, skip=notices)
+        alice.send(HistoryRequest("h", "Bob"))
+        page = alice.expect(HistoryPage, skip=notices)
+        assert [(e.msg_id, e.state) for e in page.messages] == [(accepted.msg_id, "delivered"),
+                                                                (queued.msg_id, "queued")]
+
+
+def test_the_expiry_pass_costs_what_expires_not_the_whole_backlog(loop):
+    """300,000 messages wait for someone offline; the pass every expiry interval must not
+    look at each (a full scan stalls the loop for tens of milliseconds)."""
+    import time
+
+    store = MemoryStore()
+    store.start(loop)
+    for msg_id in range(1, 300_001):
+        store._store(StoredMessage(msg_id, "Alice", "alice", "Bob", "bob", "x", 1000.0, f"c{msg_id}", "queued",
+                                   1000.0 + 604_800 + msg_id / 100))
+    store._store(StoredMessage(300_001, "Alice", "alice", "Carol", "carol", "x", 1000.0, "due", "queued", 1500.0))
+    started = time.process_time()
+    expired = store._expire(2000.0)
+    took = time.process_time() - started
+    assert [m.msg_id for m in expired] == [300_001]
+    assert took < 0.005, f"the expiry pass took {took * 1000:.1f} ms of CPU"
+    assert len(store._pending["bob"]) == 300_000
