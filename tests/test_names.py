@@ -196,9 +196,9 @@ class Desk:
         from server.accounts import Account, _scrypt
         from server.config import ServerConfig
         from server.login import LoginDesk
-        from server.store import Store
+        from server.stores import MemoryStore
 
-        store = Store(None)
+        store = MemoryStore()
         store.open()
         self.online = Registry()
         for i, name in enumerate(online):
