@@ -79,7 +79,7 @@ class ClientSession(asyncio.BufferedProtocol):
     __slots__ = ("relay", "conn", "transport", "address", "port", "name", "key", "registered",
                  "connected_at", "last_seen", "pinged", "inflight", "backlog", "backlog_cursor", "backlog_loading",
                  "logging_in", "bucket", "bad_frames", "closing", "leave_reason", "batcher", "_unsent",
-                 "byte_bucket", "write_paused", "skipped", "held", "_unsent_bytes", "epoch")
+                 "byte_bucket", "write_paused", "skipped", "held", "_unsent_bytes", "_buffered", "epoch")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher) -> None:
         self.relay = relay
@@ -87,6 +87,9 @@ class ClientSession(asyncio.BufferedProtocol):
         # Frames waiting for the end of this loop turn (see outbox.py); None when empty.
         self._unsent: list[bytes] | None = None
         self._unsent_bytes = 0  # their total size
+        # What the transport held after the last flush: it only shrinks until the next one,
+        # so with _unsent_bytes it bounds the queue from above (see _write).
+        self._buffered = 0
         # True between pause_writing and resume_writing: the transport holds more than the
         # soft mark (see the module docstring).
         self.write_paused = False
@@ -239,6 +242,16 @@ class ClientSession(asyncio.BufferedProtocol):
 
     def _write(self, data: bytes) -> None:
         self._unsent_bytes += len(data)
+        limit = self.relay.config.max_outgoing_bytes
+        if self._unsent_bytes + self._buffered > limit:
+            # The queue may pass the hard mark with this frame: check the transport's real
+            # figure (the bound above may be stale), and drop the client before this turn
+            # adds more, rather than after it (one turn can queue a great deal).
+            self._buffered = self.transport.get_write_buffer_size()
+            waiting = self._unsent_bytes + self._buffered
+            if waiting > limit:
+                self._slow_consumer(waiting, limit)
+                return
         if self._unsent is None:
             self._unsent = [data]
             self.batcher.add(self)
@@ -253,16 +266,19 @@ class ClientSession(asyncio.BufferedProtocol):
         if not unsent or self.transport.is_closing():
             return
         self._transmit(unsent)
-        waiting = self.transport.get_write_buffer_size()
+        waiting = self._buffered = self.transport.get_write_buffer_size()
         limit = self.relay.config.max_outgoing_bytes
         if waiting > limit:
-            log.warning("disconnect %r: slow consumer (%d bytes waiting, over the limit of %d)", self, waiting, limit)
-            self.abort("slow consumer")
+            self._slow_consumer(waiting, limit)
         elif (self.skipped or self.held) and not self.write_paused:
             # Something was held back while this turn's frames were over the soft mark,
             # and the transport took them without pausing: nothing will call
             # resume_writing, so this is the moment it drained.
             self.relay.drained(self)
+
+    def _slow_consumer(self, waiting: int, limit: int) -> None:
+        log.warning("disconnect %r: slow consumer (%d bytes waiting, over the limit of %d)", self, waiting, limit)
+        self.abort("slow consumer")
 
     def _transmit(self, chunks: list[bytes]) -> None:
         """Write chat frames to the transport. Each chunk holds one or more whole frames,

@@ -414,3 +414,55 @@ def test_accept_running_out_of_descriptors_is_logged_once_and_other_errors_pass_
         assert passed_on == ["something else"]
     finally:
         loop.close()
+
+
+def test_one_turn_cannot_take_a_queue_far_past_the_hard_mark():
+    """A stuck client's queue is bounded by the configured limit plus one frame, not plus
+    whatever one loop turn queues for it (a busy turn answers many requests at once)."""
+    from server.config import ServerConfig
+    from server.session import ClientSession
+
+    limit = 64 * 1024
+
+    class Transport:
+        """Holds everything written: a client that reads nothing."""
+
+        def __init__(self) -> None:
+            self.buffered, self.aborted = 0, False
+
+        def write(self, data: bytes) -> None:
+            self.buffered += len(data)
+
+        def get_write_buffer_size(self) -> int:
+            return self.buffered
+
+        def is_closing(self) -> bool:
+            return self.aborted
+
+        def abort(self) -> None:
+            self.aborted = True
+
+    class Relay:
+        config = ServerConfig(max_outgoing_bytes=limit)
+
+    class Batcher:
+        def __init__(self) -> None:
+            self.waiting: list = []
+
+        def add(self, session) -> None:
+            self.waiting.append(session)
+
+    session = ClientSession(Relay(), Batcher())  # type: ignore[arg-type]
+    session.transport = Transport()  # type: ignore[assignment]
+    frame = b'{"type":"users","id":"w","users":[]}\n' * 10  # 370 bytes
+    for _ in range(100):  # a first turn, well under the mark
+        session._write(frame)
+    session.flush()
+    assert not session.transport.aborted and session.transport.buffered == 37_000
+    for _ in range(1000):  # one busy turn: 370 KB if nothing stopped it
+        if session.closing:
+            break
+        session._write(frame)
+    session.flush()
+    assert session.closing and session.leave_reason == "slow consumer"
+    assert session.transport.buffered + session._unsent_bytes <= limit + len(frame)
