@@ -23,8 +23,10 @@ import itertools
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import suppress
+
+import pytest
 
 from protocol import (
     Accepted,
@@ -305,3 +307,23 @@ class FakeServer:
             for other in self._online.values():
                 self._write(other, UserLeft(peer.name, "quit", time.time()))
         self._lock.notify_all()
+
+
+# Fixtures for client tests against the fake server: import them by name into a test
+# module (``from fakeserver import bob, server``) and they serve its tests.
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    """A fake server of its own for the test (takes the place of conftest's real one)."""
+    with FakeServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def bob(server: FakeServer) -> Iterator["ChatClient"]:
+    """Bob, logged in to the test's fake server, closed at its end."""
+    from client.library import ChatClient
+
+    client = ChatClient("Bob", server.host, server.port)
+    client.connect(timeout=10.0)
+    yield client
+    client.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,25 +12,11 @@ import pytest
 from client import ChatClient
 from client.exitcodes import ExitCode
 from client.oneshot import send_once
-from fakeserver import FakeServer
+from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixtures)
 from protocol import DirectMessage
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with FakeServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def bob(server: FakeServer) -> Iterator[ChatClient]:
-    client = ChatClient("Bob", server.host, server.port)
-    client.connect(timeout=WAIT)
-    yield client
-    client.close()
 
 
 def send(server: FakeServer, to: str, text: str, name: str = "Carol", timeout: float = WAIT) -> tuple[int, str, str]:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from client import ChatClient
 from client.terminal import undecodable_line
-from fakeserver import FakeServer
+from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixtures)
 from protocol import SendDirect, SendRoom
 from test_client_terminal import Pty
 
@@ -30,20 +29,6 @@ def test_a_line_with_undecodable_bytes_is_named_by_its_number() -> None:
     assert undecodable_line(undecodable, 3, "UTF8") == "line 3 is not valid UTF-8; not sent"
     assert undecodable_line(undecodable, 1, "cp1252") == "line 1 is not valid cp1252; not sent"
     assert undecodable_line("café, João, 李雷, 😀", 3, "utf-8") is None
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with FakeServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def bob(server: FakeServer) -> Iterator[ChatClient]:
-    client = ChatClient("Bob", server.host, server.port)
-    client.connect(timeout=WAIT)
-    yield client
-    client.close()
 
 
 @pytest.mark.parametrize("locale", ["C.UTF-8", "C"], ids=["utf8-locale", "c-locale"])

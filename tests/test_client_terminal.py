@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ import pytest
 from client import ChatClient, MessageUpdate, OutgoingMessage
 from client.exitcodes import ExitCode
 from client.terminal import TerminalUI, describe_event, describe_status, format_lookup, format_users, prompt_for
-from fakeserver import FakeServer
+from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixtures)
 from client.events import Reconnected, Reconnecting
 from protocol import (
     Accepted,
@@ -130,20 +129,6 @@ def test_the_prompt_shows_the_target() -> None:
 
 
 # --- Pipe mode, in-process --------------------------------------------------------------
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with FakeServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def bob(server: FakeServer) -> Iterator[ChatClient]:
-    client = ChatClient("Bob", server.host, server.port)
-    client.connect(timeout=WAIT)
-    yield client
-    client.close()
 
 
 def run_pipe(server: FakeServer, script: str, name: str = "Alice", timeout: float = WAIT) -> tuple[int, list[str]]:

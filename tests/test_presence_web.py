@@ -7,19 +7,15 @@ users are terminal users (``chatpeer.TcpPeer``).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cdp import Chromium
 from chatpeer import TcpPeer
 from protocol import Accepted, Delivered
-from server import ServerConfig, ServerThread
-from server.outbox import WriteBatcher
-from server.web import start_web_server, stop_web_server
-from test_web_browser import DESKTOP, TIMEOUT, Page
+from server import ServerConfig
+from test_web_browser import TIMEOUT, Page, open_page
 from tools import require_tool
 
 pytestmark = pytest.mark.timeout_seconds(120)
@@ -29,28 +25,9 @@ pytestmark = pytest.mark.timeout_seconds(120)
 def quiet_page(tmp_path: Path) -> Iterator[Page]:
     """The page, from a server whose room is always quiet (only watchers are told)."""
     require_tool("chromium", why="to run the web client in a browser")
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0, presence_room_limit=0, guest_hold=0.0)) as srv:
-        async def start():
-            return await start_web_server(srv.server.relay, "127.0.0.1", 0,
-                                          batcher=WriteBatcher(asyncio.get_running_loop()))
-        web = srv.run(start())
-        try:
-            url = f"http://127.0.0.1:{web.sockets[0].getsockname()[1]}/"
-            with Chromium(tmp_path / "profile") as browser:
-                cdp = browser.page()
-                try:
-                    for domain in ("Page", "Runtime", "Log"):
-                        cdp.send(f"{domain}.enable")
-                    cdp.send("Emulation.setDeviceMetricsOverride", DESKTOP)
-                    cdp.send("Page.navigate", {"url": url})
-                    cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
-                    page = Page(cdp, url, srv)
-                    page.wait_for("document.activeElement && document.activeElement.id === 'login-name'")
-                    yield page
-                finally:
-                    cdp.close()
-        finally:
-            srv.run(stop_web_server(web))
+    config = ServerConfig(host="127.0.0.1", port=0, presence_room_limit=0, guest_hold=0.0)
+    with open_page(tmp_path, config) as page:
+        yield page
 
 
 def _notices(page: Page) -> list[str]:

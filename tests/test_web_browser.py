@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -120,7 +121,14 @@ class Page:
 @pytest.fixture
 def page(tmp_path: Path) -> Iterator[Page]:
     """The page loaded in Chromium from a fresh chat server + gateway."""
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
+    with open_page(tmp_path, ServerConfig(host="127.0.0.1", port=0)) as loaded:
+        yield loaded
+
+
+@contextlib.contextmanager
+def open_page(tmp_path: Path, config: ServerConfig) -> Iterator[Page]:
+    """The page loaded in Chromium from a chat server with ``config`` and its gateway."""
+    with ServerThread(config) as srv:
         async def start():
             batcher = WriteBatcher(asyncio.get_running_loop())
             return await start_web_server(srv.server.relay, "127.0.0.1", 0, batcher=batcher)
