@@ -153,6 +153,27 @@ def plan_pinning(wanted: bool) -> Pinning:
     return Pinning(server, generator, f"pinned: server on CPU {cpus[0]}, load generator on CPU {cpus[1]}")
 
 
+def cpu_wait_seconds(pid: int | str) -> float | None:
+    """Seconds the threads of process ``pid`` have spent runnable but waiting for a CPU.
+
+    From /proc/PID/task/*/schedstat (its second field, in ns); None where the kernel does not
+    keep it. On a machine shared with other work, this is the time taken by the others: a
+    server that waited for half of a phase ran at half speed, whatever its code.
+    """
+    total, found = 0, False
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+            found = True
+        except (OSError, IndexError, ValueError):
+            pass  # a thread that just ended
+    return total / 1e9 if found else None
+
+
 class ServerProcess:
     """A server in a subprocess on a free loopback port; stopped by its PID."""
 
@@ -191,6 +212,10 @@ class ServerProcess:
         """User plus system CPU time the server has used so far (all its threads)."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def cpu_wait_seconds(self) -> float | None:
+        """Seconds the server's threads have waited for a CPU; see ``cpu_wait_seconds``."""
+        return cpu_wait_seconds(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -410,6 +435,7 @@ class Result:
     generator_share: float
     p50: float
     p99: float
+    server_waited: float | None  # share of the throughput phase it waited for a CPU
 
 
 async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinning: Pinning) -> Result:
@@ -424,9 +450,12 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
 
             cpu = server.cpu_seconds()
             generator_cpu = time.process_time()
+            waits = server.cpu_wait_seconds(), cpu_wait_seconds("self")
             elapsed = await throughput_phase(clients, bench, args.messages, args.window)
             cpu = server.cpu_seconds() - cpu
             generator_share = (time.process_time() - generator_cpu) / elapsed
+            waited = [None if before is None or after is None else (after - before) / elapsed
+                      for before, after in zip(waits, (server.cpu_wait_seconds(), cpu_wait_seconds("self")))]
             rate = args.messages / elapsed
             lat = bench.latencies
             print(f"throughput: {args.messages} direct messages, {args.clients} clients, window {args.window}")
@@ -437,6 +466,9 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
             print(f"  load generator CPU {generator_share:.0%} of its core"
                   + (": GENERATOR-BOUND, the generator and not the server is the limit here;"
                      " this server's rate is a floor" if bound else ""))
+            if None not in waited:
+                print(f"  waiting for a CPU (taken by other work on the machine): server {waited[0]:.0%} of the "
+                      f"phase, load generator {waited[1]:.0%}")
 
             # The generator's own garbage collections would show up as server latency.
             gc.collect()
@@ -454,7 +486,7 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
             for client in clients:
                 client.transport.close()
             gc.unfreeze()
-            return Result(rate, cpu / args.messages * 1e6, generator_share, p50, p99)
+            return Result(rate, cpu / args.messages * 1e6, generator_share, p50, p99, waited[0])
         finally:
             server.stop()
 
@@ -522,6 +554,8 @@ async def run(args: argparse.Namespace, pinning: Pinning) -> int:
         (f"delivered p99 at {args.rate:,}/s, ms", lambda k: f"{median(k.label, 'p99') * 1000:.2f}"),
         ("generator CPU, share of its core", lambda k: f"{median(k.label, 'generator_share'):.0%}"),
     ]
+    if all(r.server_waited is not None for rs in results.values() for r in rs):
+        rows.append(("server waited for a CPU, share", lambda k: f"{median(k.label, 'server_waited'):.0%}"))
     if idle:
         rows += [(f"{args.idle:,} logins, s", lambda k: f"{idle[k.label][0]:.2f}" if k.label in idle else "-"),
                  ("bytes per idle connection", lambda k: f"{idle[k.label][1]:,.0f}" if k.label in idle else "-")]
@@ -530,6 +564,10 @@ async def run(args: argparse.Namespace, pinning: Pinning) -> int:
     if any(r.generator_share >= GENERATOR_BOUND for rs in results.values() for r in rs):
         print("note: the load generator was near 100% of its core in some rounds (GENERATOR-BOUND above): "
               "there the servers may be faster than measured")
+    waits = [r.server_waited for rs in results.values() for r in rs if r.server_waited is not None]
+    if waits and max(waits) >= 0.2:
+        print(f"note: the servers waited for a CPU up to {max(waits):.0%} of a phase, taken by other work on the "
+              "machine: absolute figures are understated, and a ratio holds only where the waits were alike")
 
     if {"memory", "durable"} <= results.keys():
         cost = 1 - median("durable", "rate") / median("memory", "rate")
