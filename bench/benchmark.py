@@ -109,16 +109,25 @@ class ServerKind:
     ``listening on HOST:PORT`` on stderr. ``ack`` is the event that ends a message in the
     throughput phase: the acknowledgement this server gives. The ``reference`` kind is the
     one the others are divided by; ``idle`` kinds also get the login and idle-memory phase.
-    More kinds (a cluster, issue 10) are more entries in ``SERVER_KINDS``.
+    More kinds are more entries in ``SERVER_KINDS``; one that is more than one process
+    (issue 10's cluster) gives ``start(data_dir, cpus)`` instead of ``command``, returning
+    anything with :class:`ServerProcess`'s ``port``, ``memory_kib``, ``cpu_seconds``,
+    ``cpu_wait_seconds`` and ``stop`` (summed over its processes).
     """
 
     label: str
     title: str
-    command: Callable[[str], list[str]]
+    command: Callable[[str], list[str]] | None
     ack: type
     reference: bool = False
     idle: bool = False
     target: float | None = None  # issue 9's goal for the ratio to the reference
+    start: Callable[[str, frozenset[int] | None], ServerProcess] | None = None
+
+    def launch(self, data_dir: str, cpus: frozenset[int] | None) -> ServerProcess:
+        if self.start is not None:
+            return self.start(data_dir, cpus)
+        return ServerProcess(self.label, self.command(data_dir), cpus)
 
 
 SERVER_KINDS = [
@@ -177,8 +186,8 @@ def cpu_wait_seconds(pid: int | str) -> float | None:
 class ServerProcess:
     """A server in a subprocess on a free loopback port; stopped by its PID."""
 
-    def __init__(self, kind: ServerKind, data_dir: str, cpus: frozenset[int] | None = None) -> None:
-        self.proc = subprocess.Popen(kind.command(data_dir), cwd=ROOT, stdin=subprocess.DEVNULL,
+    def __init__(self, label: str, command: list[str], cpus: frozenset[int] | None = None) -> None:
+        self.proc = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.port = 0
         started = threading.Event()
@@ -195,7 +204,7 @@ class ServerProcess:
         threading.Thread(target=read_log, daemon=True).start()
         if not started.wait(15):
             self.stop()
-            raise RuntimeError(f"the {kind.label} server did not start")
+            raise RuntimeError(f"the {label} server did not start")
         if cpus is not None:
             # Every thread it has now; threads it starts later inherit from them.
             for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
@@ -445,7 +454,7 @@ class Result:
 async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinning: Pinning) -> Result:
     """Throughput and latency phases against one server."""
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as data_dir:
-        server = ServerProcess(kind, data_dir, pinning.server)
+        server = kind.launch(data_dir, pinning.server)
         try:
             print(f"\n== server {kind.title}")
             rss_start = server.memory_kib("VmRSS")
@@ -502,7 +511,7 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
 async def measure_idle(kind: ServerKind, count: int, bench: Bench, pinning: Pinning) -> tuple[float, float]:
     """Log ``count`` idle clients in; returns (seconds for the logins, server bytes per connection)."""
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as data_dir:
-        server = ServerProcess(kind, data_dir, pinning.server)
+        server = kind.launch(data_dir, pinning.server)
         try:
             before = server.memory_kib("VmRSS")
             idle, login_seconds = await connect_clients(server.port, count, bench, "idle", idle=True)
@@ -589,6 +598,10 @@ async def run(args: argparse.Namespace, pinning: Pinning) -> int:
         ratios = [mine.rate / ref.rate for mine, ref in zip(results[kind.label], results[reference.label])]
         target = f"; issue 9's target ≥ {kind.target:.1f}×" if kind.target is not None else ""
         print(f"ratio {kind.label}: {ratio_text(ratios)}{target}")
+        # The same comparison by CPU: it depends far less on how much of its CPU other work
+        # left each server, so on a busy shared machine it is the steadier of the two.
+        by_cpu = [ref.cpu_us / mine.cpu_us for mine, ref in zip(results[kind.label], results[reference.label])]
+        print(f"  by server CPU per message (relay µs ÷ {kind.label} µs): {ratio_text(by_cpu)}")
 
     if bench.errors or bench.lost_clients:
         print(f"\nproblems: {len(bench.errors)} errors, {bench.lost_clients} connections lost early")

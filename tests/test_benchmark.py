@@ -65,6 +65,8 @@ def test_the_benchmark_smoke_run_reports_every_phase() -> None:
     ratios = numbers(r"ratio (?:memory|durable): ([\d.]+)×", out)
     assert len(ratios) == 2 and all(ratio > 0 for (ratio,) in ratios), out
     assert "== headline: chat server ÷ bare relay" in out, out
+    by_cpu = numbers(r"by server CPU per message \(relay µs ÷ (?:memory|durable) µs\): ([\d.]+)×", out)
+    assert len(by_cpu) == 2 and all(ratio > 0 for (ratio,) in by_cpu), out
 
 
 class FakeTransport:
