@@ -602,6 +602,15 @@ async def run(args: argparse.Namespace, pinning: Pinning) -> int:
         # left each server, so on a busy shared machine it is the steadier of the two.
         by_cpu = [ref.cpu_us / mine.cpu_us for mine, ref in zip(results[kind.label], results[reference.label])]
         print(f"  by server CPU per message (relay µs ÷ {kind.label} µs): {ratio_text(by_cpu)}")
+        pairs = list(zip(results[reference.label], results[kind.label]))
+        if all(ref.server_waited is not None and mine.server_waited is not None for ref, mine in pairs):
+            # A round where one server waited much longer than the other compares the machine, not the servers.
+            shown = ", ".join(f"{ref.server_waited:.0%}/{mine.server_waited:.0%}" for ref, mine in pairs)
+            print(f"  share of each round the servers waited for a CPU, relay/{kind.label}: {shown}")
+        bound = sum(ref.generator_share >= GENERATOR_BOUND for ref, _ in pairs)
+        if bound:
+            print(f"  in {bound} of {len(pairs)} rounds the relay was GENERATOR-BOUND: it could go faster than "
+                  "measured, so the ratio there is an upper bound")
 
     if bench.errors or bench.lost_clients:
         print(f"\nproblems: {len(bench.errors)} errors, {bench.lost_clients} connections lost early")
