@@ -205,7 +205,9 @@ class Relay:
         if bucket is None:
             bucket = TokenBucket(self.config.rate_per_address, self.config.burst_per_address)
         self._per_address[session.address] = (count + 1, bucket)
-        log.info("connect %s:%d", session.address, session.port)
+        # DEBUG: at INFO, a login storm paid a log line per connection twice over (this and
+        # the login line, which names the address too); refusals and errors stay at INFO.
+        log.debug("connect %s:%d", session.address, session.port)
         if len(self.sessions) > self.config.max_connections:
             self._refuse(session, ErrorCode.SERVER_FULL, "the server is full; try again later")
         elif count + 1 > self.config.max_connections_per_address:
