@@ -54,3 +54,40 @@ def test_the_look_alike_key_is_computed_once_per_name():
     first = lookalike_key("Zoë")
     assert lookalike_key("Zoë") is first  # the indexes share one string, not a copy each
     assert lookalike_key.cache_info().hits == 1
+
+
+def test_a_login_storm_is_logged_up_to_a_budget_then_counted(caplog):
+    from server.logsummary import LogBudget
+
+    caplog.set_level(logging.INFO, logger="test.budget")
+    now = [100.0]
+    budget = LogBudget(logging.getLogger("test.budget"), "logins", rate=10.0, burst=3.0, clock=lambda: now[0])
+
+    def lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "test.budget"]
+
+    logged = [budget.log(logging.INFO, "login user%d", i) for i in range(10)]
+    assert logged == [True] * 3 + [False] * 7
+    assert lines() == ["login user0", "login user1", "login user2"]  # the held seven: DEBUG only
+    now[0] += 0.1  # one line's worth of budget back: the count first, then the line
+    assert budget.log(logging.INFO, "login user10")
+    assert lines()[3:] == ["7 more logins not logged one by one in the last 0 s", "login user10"]
+    budget.log(logging.INFO, "login user11")
+    now[0] += 30
+    budget.sweep()  # the periodic pass tells what waited, once
+    budget.sweep()
+    assert lines()[5:] == ["1 more logins not logged one by one in the last 30 s"]
+    caplog.clear()
+    budget.flush()
+    assert lines() == []
+
+
+def test_the_held_back_lines_still_go_out_at_debug(caplog):
+    from server.logsummary import LogBudget
+
+    caplog.set_level(logging.DEBUG, logger="test.budget")
+    budget = LogBudget(logging.getLogger("test.budget"), "logouts", rate=1.0, burst=1.0, clock=lambda: 5.0)
+    budget.log(logging.INFO, "logout a")
+    budget.log(logging.INFO, "logout b")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [(logging.INFO, "logout a"),
+                                                                    (logging.DEBUG, "logout b")]
