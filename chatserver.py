@@ -156,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     i18n.use(args.lang)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    # The format shows none of these, and each log line paid to find them (the caller's
+    # frame walk most): the logging HOWTO's "Optimization" switches. A login storm logs a
+    # line per login.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     for path in (args.tls_cert, args.tls_key):
         if path and not Path(path).is_file():
             log.error("cannot start: TLS file not found: %s", path)

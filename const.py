@@ -97,6 +97,11 @@ GUEST_HOLD = 600.0
 LOGIN_CHECKS_PER_SECOND = 10.0
 LOGIN_CHECKS_BURST = 20.0
 
+# Log lines for logins and logouts (one each per connection): in full up to this many per
+# second, with bursts of LOGIN_LOG_BURST; past that, a count in one line (server/logsummary.py).
+LOGIN_LOG_LINES_PER_SECOND = 10.0
+LOGIN_LOG_BURST = 100.0
+
 # --- Abuse limits -----------------------------------------------------------------------
 # Requests (messages, lookups...) per second one connection may make, and its burst.
 RATE_PER_CONNECTION = 30.0

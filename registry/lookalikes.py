@@ -19,7 +19,9 @@ class Lookalikes:
     __slots__ = ("_by_key", "_key_of")
 
     def __init__(self, names: Iterable[str] = ()) -> None:
-        self._by_key: dict[str, dict[str, str]] = {}  # look-alike key -> {comparison form: name}
+        # look-alike key -> the name, alone in its group (nearly always), or
+        # {comparison form: name} for two or more: a dict per name cost 180 bytes per user.
+        self._by_key: dict[str, str | dict[str, str]] = {}
         self._key_of: dict[str, str] = {}  # comparison form -> its look-alike key
         for name in names:
             self.add(name)
@@ -27,18 +29,28 @@ class Lookalikes:
     def add(self, name: str) -> None:
         self.discard(name)
         me, key = canonical(name), lookalike_key(name)
-        self._by_key.setdefault(key, {})[me] = name
+        group = self._by_key.get(key)
+        if group is None:
+            self._by_key[key] = name
+        elif type(group) is str:
+            self._by_key[key] = {canonical(group): group, me: name}
+        else:
+            group[me] = name
         self._key_of[me] = key
 
     def discard(self, name: str) -> None:
         """Forget the user called ``name`` (in any spelling); nothing if absent."""
         me = canonical(name)
         key = self._key_of.pop(me, None)
-        if key is not None:
-            group = self._by_key[key]
-            del group[me]
-            if not group:
-                del self._by_key[key]
+        if key is None:
+            return
+        group = self._by_key[key]
+        if type(group) is str:
+            del self._by_key[key]
+            return
+        del group[me]
+        if len(group) == 1:
+            self._by_key[key] = next(iter(group.values()))
 
     def rivals(self, name: str) -> list[str]:
         """The names in the set that look like ``name`` and are other users, sorted."""
@@ -46,6 +58,8 @@ class Lookalikes:
         if not group:
             return []
         me = canonical(name)
+        if type(group) is str:
+            return [] if canonical(group) == me else [group]
         return sorted(n for k, n in group.items() if k != me)
 
     def __len__(self) -> int:

@@ -296,14 +296,19 @@ def _confusables() -> dict[str, str]:
 
 
 _PROTOTYPES = _confusables()
+_PROTOTYPE_TABLE = {ord(c): target for c, target in _PROTOTYPES.items()}  # for str.translate
 
 
 def skeleton(text: str) -> str:
     """UTS #39 section 4: NFD, each character replaced by its prototype, NFD again."""
-    mapped = "".join(_PROTOTYPES.get(c, c) for c in unicodedata.normalize("NFD", text))
+    mapped = unicodedata.normalize("NFD", text).translate(_PROTOTYPE_TABLE)
     return unicodedata.normalize("NFD", mapped)
 
 
+# A login asks for the key of one name about six times (each look-alike index it is
+# checked against or added to); the cache makes that one computation, and the indexes
+# then share one key string. Bounded, so its memory does not grow with the users online.
+@functools.lru_cache(maxsize=1024)
 def lookalike_key(name: str) -> str:
     """The key under which names that look alike, in any case, are equal (rule 7).
 

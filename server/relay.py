@@ -92,7 +92,7 @@ from .config import ServerConfig
 from .guests import Claim
 from .limits import TokenBucket
 from .login import LoginDesk, LoginResult, unavailable_error
-from .logsummary import LogSummary
+from .logsummary import LogBudget, LogSummary
 from .presence import PresenceNotices, Watchlists
 from .session import ClientSession
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
@@ -163,6 +163,9 @@ class Relay:
         # Log lines a client can cause at will (bad frames, refusals): one in full, then a
         # count per address and interval (see logsummary.py).
         self.log_lines = LogSummary(log, self.config.log_summary_interval)
+        # One line per login and per logout, each in full up to a budget; a storm is counted.
+        self.login_lines = LogBudget(log, "logins", const.LOGIN_LOG_LINES_PER_SECOND, const.LOGIN_LOG_BURST)
+        self.logout_lines = LogBudget(log, "logouts", const.LOGIN_LOG_LINES_PER_SECOND, const.LOGIN_LOG_BURST)
         self.logins = LoginDesk(self.config, store, store.accounts(), offload or _run_now,
                                 lambda name: name in self.registry, self.log_lines,
                                 online_lookalikes=self.registry.lookalikes)
@@ -205,7 +208,9 @@ class Relay:
         if bucket is None:
             bucket = TokenBucket(self.config.rate_per_address, self.config.burst_per_address)
         self._per_address[session.address] = (count + 1, bucket)
-        log.info("connect %s:%d", session.address, session.port)
+        # DEBUG: at INFO, a login storm paid a log line per connection twice over (this and
+        # the login line, which names the address too); refusals and errors stay at INFO.
+        log.debug("connect %s:%d", session.address, session.port)
         if len(self.sessions) > self.config.max_connections:
             self._refuse(session, ErrorCode.SERVER_FULL, "the server is full; try again later")
         elif count + 1 > self.config.max_connections_per_address:
@@ -228,7 +233,8 @@ class Relay:
         if session.name is None:
             log.info("disconnect %s:%d before logging in (%s)", session.address, session.port, reason)
             return
-        log.info("logout %s from %s:%d (%s)", session.name, session.address, session.port, reason)
+        self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, session.address, session.port,
+                              reason)
         gone = self.registry.unregister(session.name, session)
         self._requeue(session)
         self.outcome_pages.pop(session, None)
@@ -305,8 +311,8 @@ class Relay:
         resume = self._hold_name(session, result)
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume))
-        log.info("login %s from %s:%d%s", result.name, session.address, session.port,
-                 " (account)" if result.registered else "")
+        self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name, session.address, session.port,
+                             " (account)" if result.registered else "")
         if len(record.endpoints) == 1:
             self.presence.announce(UserJoined(result.name, time.time()), len(self.sessions), session.key,
                                    len(self.registry))
@@ -623,6 +629,8 @@ class Relay:
         self.store.purge(now - retention, now - 2 * retention)
         clock = time.monotonic()
         self.log_lines.sweep(clock)
+        self.login_lines.sweep(clock)
+        self.logout_lines.sweep(clock)
         self.logins.throttle.prune(clock)
         self._per_address = {address: (count, bucket) for address, (count, bucket) in self._per_address.items()
                              if count > 0 or (bucket is not None
@@ -834,6 +842,8 @@ class Relay:
         """Say goodbye to every client and close every connection."""
         self.presence.flush()
         self.log_lines.flush()
+        self.login_lines.flush()
+        self.logout_lines.flush()
         for session in list(self.sessions):
             if session.conn.state is not State.CLOSED:
                 session.send(Goodbye(reason))
