@@ -363,6 +363,34 @@ def _parse_json(text: str) -> Any:
     return obj if end == len(text) else _decode_json(text)
 
 
+# --- Quick decoders for the frames of the message path ---------------------------------------
+# A client sends three of these per direct message (send, receipt, ack). Each returns the
+# event when every field is plainly valid (the types and sizes right, ASCII text, so no
+# surrogate to look for), and None otherwise: the generic loop below then decides, with
+# its own words for whatever is wrong. So they accept exactly a subset of what the generic
+# path accepts, with the same values (tests/test_protocol_roundtrip.py checks both).
+def _quick_send(cls: type[Event], obj: dict, request_id: str | None, max_text: int) -> Event | None:
+    to, text = obj.get("to"), obj.get("text")
+    if (request_id is not None and type(to) is str and type(text) is str and len(to) <= _MAX_SHORT_TEXT
+            and len(text) <= max_text and to.isascii() and text.isascii()):
+        return cls(request_id, to, text)
+    return None
+
+
+def _quick_msg_id(cls: type[Event], obj: dict, request_id: str | None, max_text: int) -> Event | None:
+    msg_id = obj.get("msg_id")
+    if type(msg_id) is int and 0 <= msg_id <= MAX_INTEGER:
+        return cls(msg_id)
+    return None
+
+
+_QUICK: dict[type[Event], Callable[[type[Event], dict, str | None, int], Event | None]] = {
+    TYPES["send"]: _quick_send,
+    TYPES["receipt"]: _quick_msg_id,
+    TYPES["ack"]: _quick_msg_id,
+}
+
+
 def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> Event:
     """Decode one frame (without its newline) into an event.
 
@@ -389,6 +417,11 @@ def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> E
     if cls is None:
         shown = kind if type(kind) is str else repr(kind)
         return FrameRejected(ErrorCode.UNKNOWN_TYPE, f"unknown message type {shown[:40]!r}", request_id)
+    quick = _QUICK.get(cls)
+    if quick is not None:
+        event = quick(cls, obj, request_id, max_text)
+        if event is not None:
+            return event
     values = {}
     try:
         for attr, key, check, required in SPECS[cls].fields:

@@ -101,3 +101,43 @@ def test_fast_encoders_write_exactly_what_the_generic_encoder_writes(event):
 def test_fast_encoders_refuse_non_finite_numbers_like_the_generic_one(bad):
     with pytest.raises(ValueError):
         codec.encode(DirectMessage(1, "a", "b", "x", bad))
+
+
+# Frames of the message path, plainly valid and not: the quick decoders must answer each
+# exactly as the generic loop does (the same event, or the same rejection).
+_QUICK_FRAMES = [
+    {"type": "send", "id": "r1", "to": "bob", "text": "hello"},
+    {"type": "send", "id": "r1", "to": "bøb", "text": "héllo 🌍"},
+    {"type": "send", "id": "r1", "to": "bob", "text": "\ud800"},
+    {"type": "send", "id": "r1", "to": "b" * 257, "text": "x"},
+    {"type": "send", "id": "r1", "to": "bob", "text": "x" * (const.MAX_TEXT_CHARS + 1)},
+    {"type": "send", "id": "r1", "to": "bob", "text": "x" * const.MAX_TEXT_CHARS},
+    {"type": "send", "id": "i" * 65, "to": "bob", "text": "x"},
+    {"type": "send", "id": 5, "to": "bob", "text": "x"},
+    {"type": "send", "to": "bob", "text": "x"},
+    {"type": "send", "id": "r1", "text": "x"},
+    {"type": "send", "id": "r1", "to": None, "text": "x"},
+    {"type": "send", "id": "r1", "to": "bob", "text": 3},
+    {"type": "send", "id": "r1", "to": "bob", "text": "x", "extra": 1},
+    {"type": "receipt", "msg_id": 7},
+    {"type": "receipt", "msg_id": 0},
+    {"type": "receipt", "msg_id": codec.MAX_INTEGER},
+    {"type": "receipt", "msg_id": codec.MAX_INTEGER + 1},
+    {"type": "receipt", "msg_id": -1},
+    {"type": "receipt", "msg_id": True},
+    {"type": "receipt", "msg_id": 7.0},
+    {"type": "receipt"},
+    {"type": "ack", "msg_id": 7, "id": "x"},
+    {"type": "ack", "msg_id": "7"},
+]
+
+
+@pytest.mark.parametrize("obj", _QUICK_FRAMES, ids=lambda obj: obj["type"])
+def test_quick_decoders_answer_exactly_as_the_generic_path(obj, monkeypatch):
+    frame = json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    allowed = {cls.TYPE: cls for cls in WIRE_EVENTS if cls.SENDER in ("client", "both")}
+    assert codec._QUICK, "the message path's frames have quick decoders"
+    quick = codec.decode(frame, allowed, const.MAX_TEXT_CHARS)
+    monkeypatch.setattr(codec, "_QUICK", {})
+    generic = codec.decode(frame, allowed, const.MAX_TEXT_CHARS)
+    assert quick == generic
