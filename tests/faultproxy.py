@@ -202,10 +202,12 @@ class FaultProxy:
                 return
             client.settimeout(None)
             if self.refuse_new:
-                self._hard_close(client)
+                # Recorded before the reset, as _reset does: a client that sees the reset
+                # and gives up at once must find it counted.
                 with self._lock:
                     self.cuts.append("refused a new connection")
                     self._lock.notify_all()
+                self._hard_close(client)
                 continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
