@@ -223,20 +223,30 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time the server has used so far (all its threads)."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc.pid)
 
     def cpu_wait_seconds(self) -> float | None:
         """Seconds the server's threads have waited for a CPU; see ``cpu_wait_seconds``."""
         return cpu_wait_seconds(self.proc.pid)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time process ``pid`` has used so far (all its threads; Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM the server we started, by PID; SIGKILL if it has not gone within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 # --- Load-generating clients ------------------------------------------------------------

@@ -23,13 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.benchmark import process_cpu_seconds, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,16 +62,10 @@ class Server:
                 time.sleep(0.05)
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         problems = [line for line in Path(self.log.name).read_text().splitlines()
                     if " ERROR " in line or "Traceback" in line]
         for line in problems[:20]:
