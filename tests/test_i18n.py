@@ -286,20 +286,9 @@ def test_the_terminal_client_speaks_portuguese(server: ServerThread, how: str) -
     with WireClient.login(server.host, server.port, "Maria") as maria:
         args = ["--lang", "pt_BR"] if how == "--lang" else []
         env = client_env(LANG="pt_BR.UTF-8") if how == "LANG" else client_env(LANG="C.UTF-8")
-        proc = subprocess.Popen([sys.executable, "chatclient.py", "Joao", "--port", str(server.port),
-                                 "--timeout", "10", *args], cwd=ROOT, env=env, text=True, encoding="utf-8",
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            proc.stdin.write("/ajuda\n@Maria oi, tudo bem?\n/historico Maria\n")
-            proc.stdin.flush()
-            dm = maria.expect(DirectMessage, skip=object_notices())
-            maria.send(Receipt(dm.msg_id))
-            out, err = proc.communicate(timeout=TIMEOUT)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-    assert proc.returncode == 0, err
+        code, out, err, _ = run_joao_to_maria(maria, server, ["--timeout", "10", *args], env,
+                                              "/ajuda\n@Maria oi, tudo bem?\n/historico Maria\n")
+    assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("* conectado a 127.0.0.1:") and lines[0].endswith(" como Joao")
     for head in ("/ajuda ", "/quem ", "/para NOME ", "/todos ", "/historico NOME", "/bloquear NOME ",
@@ -309,6 +298,28 @@ def test_the_terminal_client_speaks_portuguese(server: ServerThread, how: str) -
     assert "✓ enviada para Maria: oi, tudo bem?" in lines
 
 
+def run_joao_to_maria(maria: WireClient, server: ServerThread, args: list[str], env: dict,
+                      script: str | None = None) -> tuple[int, str, str, DirectMessage]:
+    """Run chatclient.py as Joao with ``args`` (and ``script`` on its standard input), let
+    Maria confirm the direct message it sends her, and return (status, out, err, the dm)."""
+    proc = subprocess.Popen([sys.executable, "chatclient.py", "Joao", "--port", str(server.port), *args],
+                            cwd=ROOT, env=env, text=True, encoding="utf-8",
+                            stdin=subprocess.PIPE if script is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        if script is not None:
+            proc.stdin.write(script)
+            proc.stdin.flush()
+        dm = maria.expect(DirectMessage, skip=object_notices())
+        maria.send(Receipt(dm.msg_id))
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    return proc.returncode, out, err, dm
+
+
 def object_notices() -> tuple[type, ...]:
     from protocol import RoomMessage, UserJoined, UserLeft
     return (UserJoined, UserLeft, RoomMessage, Accepted)
@@ -316,19 +327,9 @@ def object_notices() -> tuple[type, ...]:
 
 def test_send_speaks_portuguese(server: ServerThread) -> None:
     with WireClient.login(server.host, server.port, "Maria") as maria:
-        proc = subprocess.Popen([sys.executable, "chatclient.py", "Joao", "--port", str(server.port),
-                                 "--send", "Maria", "oi", "--timeout", "10"], cwd=ROOT,
-                                env=client_env(LANGUAGE="pt_BR", LANG="C.UTF-8"), text=True, encoding="utf-8",
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            dm = maria.expect(DirectMessage, skip=object_notices())
-            maria.send(Receipt(dm.msg_id))
-            out, err = proc.communicate(timeout=TIMEOUT)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-    assert (proc.returncode, out) == (0, f"entregue a Maria (msg {dm.msg_id})\n"), err
+        code, out, err, dm = run_joao_to_maria(maria, server, ["--send", "Maria", "oi", "--timeout", "10"],
+                                               client_env(LANGUAGE="pt_BR", LANG="C.UTF-8"))
+    assert (code, out) == (0, f"entregue a Maria (msg {dm.msg_id})\n"), err
     refused = subprocess.run([sys.executable, "chatclient.py", "Joao", "--port", str(server.port), "--send",
                               "Ninguem", "oi", "--lang", "pt_BR"], cwd=ROOT, env=client_env(), text=True,
                              encoding="utf-8", capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
