@@ -12,6 +12,7 @@ Keyboard:
     Ctrl+1 … Ctrl+9  open the room (1) or the n-th conversation of the list
     Alt+Up/Down, Ctrl+PgUp/PgDn   previous / next conversation
     Up/Down          move through the list when it has the focus; Enter: back to typing
+    Ctrl+R           reply: open the conversation of the latest direct message
     Escape           from the input box to the list, and back
     PgUp/PgDn        scroll the conversation (in the input box)
     Tab / Shift+Tab  list → input box → Send button
@@ -39,6 +40,7 @@ from .login import LoginForm, LoginRequest
 from .model import (
     CONNECTED,
     DISCONNECTED,
+    RECONNECTING,
     ROOM,
     ChatModel,
     ContactsChanged,
@@ -51,6 +53,7 @@ from .model import (
     WatchWanted,
 )
 from .panes import COLORS, ContactList, ConversationPane
+from .rejoin import rejoin
 from .session import can_register, fetch_history, log_in, login_error_text, password_support
 
 _log = logging.getLogger(__name__)
@@ -89,6 +92,7 @@ def _style(root: tk.Tk, fonts: dict[str, Any]) -> None:
     style.configure("Card.TLabel", background="#ffffff")
     style.configure("Heading.TLabel", font=fonts["heading"], background="#ffffff")
     style.configure("Hint.TLabel", font=fonts["small"], foreground=COLORS["meta"], background="#ffffff")
+    style.configure("Prompt.TLabel", foreground=COLORS["me"], background="#ffffff")
     style.configure("Side.TFrame", background=side)
     style.configure("SideHeading.TLabel", background=side, font=fonts["bold"], foreground="#374151")
     style.configure("Pane.TFrame", background="#ffffff")
@@ -133,6 +137,13 @@ class ChatApp:
         self._closing = False
         self._closer: threading.Thread | None = None
         self._panes: dict[str, ConversationPane] = {}
+        # The server said goodbye (a planned stop): the end of the session that follows is
+        # not final, and the window logs in again (see client/gui/rejoin.py).
+        self._server_left = False
+        self._rejoin_stop = threading.Event()
+        self._rejoining = False
+        self._held_said = False  # told once per outage that typed text waits in the box
+        self._ticking = False
 
         self.login = LoginForm(root, name=name, host=host, port=port, on_submit=self._submit_login,
                                on_invalid=self.alert, passwords=password_support() is not None,
@@ -189,6 +200,10 @@ class ChatApp:
         self.login.set_busy(False)
         self._early.clear()
         title, message = login_error_text(error, request.name, f"{request.host}:{request.port}")
+        if getattr(error, "code", "") == "auth_required" and not request.password:
+            # Not an error: a registered name needs its password, which the form asks for.
+            self.login.ask_password(message.partition("\n\n")[0])
+            return
         self.alert(title, message)
         code = getattr(error, "code", "")
         self.login.focus_field("password" if code in ("bad_password", "auth_required", "weak_password")
@@ -252,16 +267,20 @@ class ChatApp:
         compose = ttk.Frame(right)
         compose.grid(row=2, column=0, sticky="ew", pady=(8, 0))
         compose.columnconfigure(0, weight=1)
+        # Where Enter sends, said next to where one types: the open conversation, always.
+        self.recipient_var = tk.StringVar(root, "")
+        ttk.Label(compose, textvariable=self.recipient_var, style="Sub.TLabel").grid(
+            row=0, column=0, columnspan=2, sticky="w", pady=(0, 3))
         self.input = tk.Text(compose, height=3, wrap="word", undo=True, font=self.fonts["text"],
                              padx=8, pady=6, relief="flat", borderwidth=0, highlightthickness=2,
                              highlightcolor="#2563eb", highlightbackground="#d1d5db", background="#ffffff",
                              foreground="#111827", insertbackground="#111827")
-        self.input.grid(row=0, column=0, sticky="ew")
+        self.input.grid(row=1, column=0, sticky="ew")
         self.send_button = ttk.Button(compose, text=_("Send"), command=self.send_input, style="Accent.TButton")
-        self.send_button.grid(row=0, column=1, padx=(8, 0))
+        self.send_button.grid(row=1, column=1, padx=(8, 0))
         ttk.Label(compose, text=_("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
-                                  "conversation · Esc: list"), style="Sub.TLabel", font=self.fonts["small"]).grid(
-            row=1, column=0, columnspan=2, sticky="w", pady=(4, 0))
+                                  "conversation · Ctrl+R reply · Esc: list"), style="Sub.TLabel",
+                  font=self.fonts["small"]).grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
 
         status = ttk.Frame(chat, style="Status.TFrame", padding=(10, 3))
         status.grid(row=1, column=0, sticky="ew")
@@ -292,6 +311,7 @@ class ChatApp:
         for widget in (self.root, text):
             for n in range(1, 10):
                 widget.bind(f"<Control-Key-{n}>", lambda e, n=n: self._open_nth(n))
+            widget.bind("<Control-r>", self._reply)
             for sequence, step in (("<Alt-Up>", -1), ("<Alt-Down>", +1),
                                    ("<Control-Prior>", -1), ("<Control-Next>", +1)):
                 widget.bind(sequence, lambda e, step=step: self._open_step(step))
@@ -330,6 +350,13 @@ class ChatApp:
                 self.input.focus_set()
         return "break"
 
+    def _reply(self, _event: object = None) -> str:
+        """Open the conversation of the latest direct message from someone, to answer it."""
+        if self.model is not None and self.model.reply_to is not None:
+            self.open_conversation(self.model.reply_to)
+            self.input.focus_set()
+        return "break"
+
     def _open_step(self, step: int) -> str:
         if self.model is not None:
             order = self.model.contact_order()
@@ -361,6 +388,7 @@ class ChatApp:
         assert model is not None
         key = model.active
         self.title_var.set(model.title(key))
+        self.recipient_var.set(model.recipient(key))
         if key == ROOM:
             online = sum(1 for c in model.contacts.values() if c.online) + 1
             self.subtitle_var.set(_("broadcast room · {n} online").format(n=online))
@@ -380,13 +408,40 @@ class ChatApp:
             return
         for event in events:
             self.model.apply(event)
-            if type(event).__name__ == "Reconnected":
+            name = type(event).__name__
+            if name == "Reconnected":
+                self._server_left = self._held_said = False
                 self._refresh_users()  # who came and went while we were away
-            elif isinstance(event, ConnectionClosed) and self.model.status_detail == connection_ended_text():
-                reason = getattr(self.client, "close_reason", "")
-                if reason:
-                    self.model.set_state(DISCONNECTED, sanitize(reason))
+            elif name == "Goodbye":
+                self._server_left = True
+            elif isinstance(event, ConnectionClosed):
+                if self._server_left and self.options.get("reconnect", True) and not self._closing:
+                    self._start_rejoin()
+                elif self.model.status_detail == connection_ended_text():
+                    reason = getattr(self.client, "close_reason", "")
+                    if reason:
+                        self.model.set_state(DISCONNECTED, sanitize(reason))
         self._render()
+
+    def _start_rejoin(self) -> None:
+        """After the server's planned stop: log in again on a worker thread, shown like
+        any reconnection (client/gui/rejoin.py says why the window does it)."""
+        if self._rejoining:
+            return
+        self._rejoining = True
+        client, reason = self.client, getattr(self.client, "close_reason", "") or "the server said goodbye"
+
+        def work() -> None:
+            error = rejoin(client, self.bridge.put, self._rejoin_stop, reason)
+            self.bridge.call(self._rejoin_ended, error)
+        threading.Thread(target=work, name="gui-rejoin", daemon=True).start()
+
+    def _rejoin_ended(self, error: BaseException | None) -> None:
+        self._rejoining = False
+        if error is not None and self.model is not None and not self._closing:
+            title, message = login_error_text(error, self.model.me, getattr(self.client, "address", ""))
+            self.model.set_state(DISCONNECTED, message.partition("\n\n")[0])
+            self._render()
 
     def _render(self) -> None:
         """Apply the model's changes to the widgets."""
@@ -417,9 +472,25 @@ class ChatApp:
         if contacts or touched:
             self.contacts.refresh(model)
         if status or not self.status_var.get():
-            self.status_var.set(model.status_text())
-            self.status_dot.configure(foreground=STATUS_COLORS.get(model.state, COLORS["meta"]))
+            self._show_status()
         self._update_header()
+
+    def _show_status(self) -> None:
+        """The status bar from the model; while a reconnection is awaited, again every
+        half second so that "Reconnecting in 3 s…" counts down."""
+        model = self.model
+        if model is None or self.chat is None or self._closing:
+            self._ticking = False
+            return
+        self.status_var.set(model.status_text())
+        self.status_dot.configure(foreground=STATUS_COLORS.get(model.state, COLORS["meta"]))
+        if model.state == RECONNECTING and model.retry_at is not None and not self._ticking:
+            self._ticking = True  # one chain of ticks at a time
+            self.root.after(500, self._tick)
+
+    def _tick(self) -> None:
+        self._ticking = False
+        self._show_status()
 
     def _touch(self, touched: dict[str, ConversationPane], key: str) -> ConversationPane:
         pane = touched.get(key)
@@ -477,6 +548,15 @@ class ChatApp:
         if not text.strip() or self.model is None or self.client is None:
             return "break"
         key = self.model.active
+        if self._rejoining:
+            # This library cannot take a message until the session is back: the text
+            # stays in the box (never lost), to be sent with Enter once reconnected.
+            if not self._held_said:
+                self._held_said = True
+                self.model.notice(key, _("Not connected: what you typed stays in the box until the "
+                                         "connection is back."))
+                self._render()
+            return "break"
         if key == ROOM:
             message = self.client.send_room(text)
         else:
@@ -494,6 +574,7 @@ class ChatApp:
         if self._closing:
             return
         self._closing = True
+        self._rejoin_stop.set()
         self.bridge.stop()
         client = self.client
         if client is not None:
