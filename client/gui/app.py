@@ -42,6 +42,7 @@ from .model import (
     DISCONNECTED,
     RECONNECTING,
     ROOM,
+    UNKNOWN,
     ChatModel,
     ContactsChanged,
     HistoryWanted,
@@ -389,7 +390,9 @@ class ChatApp:
         key = model.active
         self.title_var.set(model.title(key))
         self.recipient_var.set(model.recipient(key))
-        if key == ROOM:
+        if model.presence(key) == UNKNOWN:
+            self.subtitle_var.set("")  # while disconnected, what we knew of presence may be stale
+        elif key == ROOM:
             online = sum(1 for c in model.contacts.values() if c.online) + 1
             self.subtitle_var.set(_("broadcast room · {n} online").format(n=online))
         else:
