@@ -509,7 +509,10 @@ def test_a_planned_restart_costs_the_window_one_reconnected_line(display, tmp_pa
     """The server stops (saying bye) and starts again on the same port: the window says it
     went away in words, greys the dots, keeps what is typed meanwhile, and comes back with
     one "reconnected" line and no repeated "joined"."""
-    config = ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05)
+    # A durable server, as one that restarts would be (Alice is still known after it);
+    # guest_hold=0: Alice's guest name is hers again at once, without a resume token.
+    data = tmp_path / "data"
+    config = ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
     first = ServerThread(config).__enter__()
     port = first.port
     bob = None
@@ -533,29 +536,35 @@ def test_a_planned_restart_costs_the_window_one_reconnected_line(display, tmp_pa
         shot = tmp_path / "gui-reconnecting.png"
         bob.cmd("screenshot", path=str(shot))
         print(f"\nscreenshot: {shot}")
-        # Typed while away: nothing is lost (this library takes no message until it is back).
+        # Typed while away: shown at once as sending, and nothing is lost.
         bob.cmd("type", text="typed while the server was away")
-        state = bob.wait(lambda s: "stays in the box" in s["panes"]["alice"], "the box keeping the text")
-        assert state["input"] == "typed while the server was away" and not state["outgoing"]
+        state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["sending"], "the message waiting")
+        assert state["input"] == "" and "typed while the server was away   … sending" in state["panes"]["alice"]
 
-        config = ServerConfig(host="127.0.0.1", port=port, login_failure_delay=0.05)
+        config = ServerConfig(host="127.0.0.1", port=port, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
         with ServerThread(config) as second:
             state = bob.wait(lambda s: s["state"] == "connected", "the window back", timeout=40)
             assert state["status"] == f"Connected to 127.0.0.1:{port} as Bob", state["status"]
             assert state["panes"]["alice"].count("reconnected") == 1
+            # The waiting message went out once back (Alice is offline now: queued for her).
+            bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["queued"], "the waiting message queued")
             with WireClient.login("127.0.0.1", second.port, "Alice") as alice:
+                dm = alice.expect(DirectMessage, skip=NOTICES)
+                assert (dm.to, dm.text) == ("Alice", "typed while the server was away")
+                alice.send(Receipt(dm.msg_id))
                 state = bob.wait(lambda s: contact(s, "alice") and contact(s, "alice")["dot"] == "online",
                                  "Alice back, her dot green")
                 # Her return after the restart is not news: no second "Alice joined", no "left".
                 assert state["panes"]["#room"].count("Alice joined") == joined_before, state["panes"]["#room"]
                 assert "Alice left" not in state["panes"]["#room"]
                 assert "Alice is online" not in state["panes"]["alice"].split("reconnected")[-1]
-                # What was typed while away goes out with Enter now, to the conversation on screen.
-                bob.cmd("key", sequence="<Return>")
-                dm = alice.expect(DirectMessage, skip=NOTICES)
-                assert (dm.to, dm.text) == ("Alice", "typed while the server was away")
-                state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["sent"] and not s["input"],
-                                 "the message sent after the restart")
+                state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["delivered"],
+                                 "the waiting message delivered")
+                assert state["panes"]["alice"].count("typed while the server was away") == 1
+                # And a reply goes to the conversation on screen, as the input box says.
+                bob.cmd("type", text="welcome back")
+                dm = alice.expect(DirectMessage, skip=(Delivered, *NOTICES))
+                assert (dm.to, dm.text) == ("Alice", "welcome back")
                 shot = tmp_path / "gui-reconnected.png"
                 bob.cmd("screenshot", path=str(shot))
                 print(f"screenshot: {shot}")

@@ -591,3 +591,19 @@ def test_rejoin_stops_at_a_refusal_waiting_cannot_change_or_when_told() -> None:
     client = FakeClient([ServerUnreachable("refused")] * 3)
     error = rejoin(client, lambda event: None, threading.Event(), "bye", max_attempts=3)
     assert isinstance(error, ServerUnreachable) and client.connects == 3
+
+
+def test_a_message_held_while_logging_in_again_follows_its_tracker_once_sent(model: ChatModel) -> None:
+    held = tracker("held-1", "Alice", "typed while away")
+    model.sent(held)
+    assert model.state_of("held-1") == "sending"
+    real = tracker("lib-7", "Alice", "typed while away", state="queued")
+    model.take_changes()
+    model.adopt("held-1", real)
+    line = model.conversations["alice"].lines[-1]
+    assert line.state == "queued" and line.request_id == "held-1"  # the pane finds its label by this id
+    assert [type(c).__name__ for c in model.take_changes()] == ["StateChanged"]
+    real._advance("delivered", msg_id=9)
+    model.apply(MessageUpdate(real, "delivered", None))
+    assert line.state == "delivered" and model.state_of("lib-7") == "delivered"
+    assert len(model.conversations["alice"].lines) == 1

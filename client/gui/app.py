@@ -21,6 +21,7 @@ Keyboard:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
@@ -35,6 +36,8 @@ from i18n import _, ngettext
 from protocol import ConnectionClosed
 
 from ..display import sanitize
+from ..errors import LocalError
+from ..outgoing import OutgoingMessage
 from .bridge import TkBridge, TurnTimer
 from .login import LoginForm, LoginRequest
 from .model import (
@@ -143,7 +146,9 @@ class ChatApp:
         self._server_left = False
         self._rejoin_stop = threading.Event()
         self._rejoining = False
-        self._held_said = False  # told once per outage that typed text waits in the box
+        # Typed while the window logs in again: shown at once as sending, sent once back.
+        self._held: list[OutgoingMessage] = []
+        self._held_ids = itertools.count(1)
         self._ticking = False
 
         self.login = LoginForm(root, name=name, host=host, port=port, on_submit=self._submit_login,
@@ -413,7 +418,8 @@ class ChatApp:
             self.model.apply(event)
             name = type(event).__name__
             if name == "Reconnected":
-                self._server_left = self._held_said = False
+                self._server_left = self._rejoining = False
+                self._send_held()
                 self._refresh_users()  # who came and went while we were away
             elif name == "Goodbye":
                 self._server_left = True
@@ -442,9 +448,22 @@ class ChatApp:
     def _rejoin_ended(self, error: BaseException | None) -> None:
         self._rejoining = False
         if error is not None and self.model is not None and not self._closing:
+            self._server_left = False  # over: what is typed now fails as "not connected"
             title, message = login_error_text(error, self.model.me, getattr(self.client, "address", ""))
-            self.model.set_state(DISCONNECTED, message.partition("\n\n")[0])
+            headline = message.partition("\n\n")[0]
+            self.model.set_state(DISCONNECTED, headline)
+            held, self._held = self._held, []
+            for message in held:
+                self.model.update(message.request_id, "failed", (LocalError.NOT_CONNECTED, headline))
             self._render()
+
+    def _send_held(self) -> None:
+        """Send, in order, what was typed while the window logged in again."""
+        held, self._held = self._held, []
+        for message in held:
+            sent = self.client.send_room(message.text) if message.to is None else \
+                self.client.send_direct(message.to, message.text)
+            self.model.adopt(message.request_id, sent)
 
     def _render(self) -> None:
         """Apply the model's changes to the widgets."""
@@ -551,16 +570,14 @@ class ChatApp:
         if not text.strip() or self.model is None or self.client is None:
             return "break"
         key = self.model.active
-        if self._rejoining:
-            # This library cannot take a message until the session is back: the text
-            # stays in the box (never lost), to be sent with Enter once reconnected.
-            if not self._held_said:
-                self._held_said = True
-                self.model.notice(key, _("Not connected: what you typed stays in the box until the "
-                                         "connection is back."))
-                self._render()
-            return "break"
-        if key == ROOM:
+        to = None if key == ROOM else self.model.title(key)
+        if self._server_left and self.options.get("reconnect", True):
+            # The library takes no message from the server's bye until the window has
+            # logged in again (client/gui/rejoin.py): held
+            # here, shown as sending, and sent in order once back (never lost).
+            message = OutgoingMessage(f"held-{next(self._held_ids)}", to, text)
+            self._held.append(message)
+        elif key == ROOM:
             message = self.client.send_room(text)
         else:
             message = self.client.send_direct(self.model.title(key), text)
