@@ -220,6 +220,8 @@ def test_direct_messages_both_ways_with_delivery_states(open_gui, server, tmp_pa
 
         # A few more lines so the screenshot shows the states and the room.
         alice.send(SendDirect("a2", "Bob", "Got it, thanks. Are you coming to the demo at 3?"))
+        # Shown before Bob answers it, so the README's screenshot reads in order.
+        bob.wait(lambda s: "demo at 3?" in s["panes"].get("alice", ""), "Alice's question")
         bob.cmd("type", text="Yes, see you there!\nI'll bring the slides.")
         dm2 = alice.expect(DirectMessage, skip=(Accepted, Delivered, *NOTICES))
         assert dm2.text == "Yes, see you there!\nI'll bring the slides."
@@ -434,7 +436,7 @@ def test_status_bar_shows_reconnections(open_gui, server) -> None:
             assert state["panes"]["alice"].count("still there?") == 1
 
 
-def test_a_password_typed_into_the_window_logs_in(open_gui, server) -> None:
+def test_a_password_typed_into_the_window_logs_in(open_gui, server, tmp_path) -> None:
     """Dora's password, typed on the X keyboard into the login form, logs her in to her account."""
     require_tool("xdotool", why="to type through the X keyboard")
     with WireClient(server.host, server.port) as dora:
@@ -445,6 +447,9 @@ def test_a_password_typed_into_the_window_logs_in(open_gui, server) -> None:
         state = gui.wait(lambda s: s["login_prompt"] and not s["login_busy"], "the password asked in the form")
         assert state["view"] == "login" and not state["alerts"] and not state["alert_open"], state["alerts"]
         assert state["login_prompt"].startswith("The name Dora is registered: enter its password")
+        require_tool("xwd", "x11-apps", why="to take the window's screenshot")
+        gui.cmd("screenshot", path=str(tmp_path / "gui-password-asked.png"))
+        print(f"\nscreenshot: {tmp_path / 'gui-password-asked.png'}")
         # The keyboard focus in the password field, as a click would put it (without a
         # window manager, X gives the focus to no window by itself); then real key events.
         gui.cmd("focus", field="password")
@@ -572,3 +577,41 @@ def test_a_planned_restart_costs_the_window_one_reconnected_line(display, tmp_pa
         if bob is not None:
             bob.close()
         first.stop()
+
+
+def test_a_reply_goes_where_the_window_says(open_gui, server, tmp_path) -> None:
+    """A direct message arriving moves nothing: a line typed in the room still goes to the
+    room, as the input box says; Ctrl+R (a real key event) opens the sender's conversation,
+    and the reply goes to her."""
+    require_tool("xdotool", why="to type through the X keyboard")
+    with alice_login(server) as alice:
+        bob = open_gui("Bob")
+        bob.logged_in()
+        window = bob.cmd("window")
+        env = dict(os.environ, DISPLAY=bob.display)
+
+        def xdotool(*args: str) -> None:
+            subprocess.run(["xdotool", *args], env=env, check=True, timeout=TIMEOUT)
+        xdotool("windowfocus", "--sync", str(window["id"]))
+        bob.wait(lambda s: s["focus"] == "input" and s["recipient"] == "To everyone in the room", "the room")
+        xdotool("type", "--delay", "5", "morning all")
+        alice.send(SendDirect("q", "Bob", "can I ask you something?"))
+        alice.expect(Accepted, skip=NOTICES)
+        alice.expect(Delivered, skip=NOTICES)
+        state = bob.wait(lambda s: contact(s, "alice") and contact(s, "alice")["unread"] == "1", "Alice's message")
+        assert state["active"] == "#room" and state["recipient"] == "To everyone in the room"
+        xdotool("key", "Return")
+        room = alice.expect(RoomMessage, skip=(UserJoined, UserLeft))
+        assert (room.sender, room.text) == ("Bob", "morning all")
+        xdotool("key", "--clearmodifiers", "ctrl+r")
+        state = bob.wait(lambda s: s["active"] == "alice" and s["focus"] == "input", "Alice's conversation by Ctrl+R")
+        assert state["recipient"] == "To Alice" and contact(state, "alice")["unread"] == ""
+        xdotool("type", "--delay", "5", "sure, go ahead")
+        xdotool("key", "Return")
+        dm = alice.expect(DirectMessage, skip=NOTICES)
+        assert (dm.to, dm.text) == ("Alice", "sure, go ahead")
+        shot = tmp_path / "gui-reply.png"
+        require_tool("xwd", "x11-apps", why="to take the window's screenshot")
+        bob.wait(lambda s: s["outgoing"] and s["outgoing"][-1]["state"] == "sent", "the reply sent")
+        bob.cmd("screenshot", path=str(shot))
+        print(f"\nscreenshot: {shot}")

@@ -72,7 +72,7 @@ class LoginForm(ttk.Frame):
                 _("This client cannot send passwords yet: leave it empty."))
         ttk.Label(card, text=hint, style="Hint.TLabel").grid(row=row, column=1, sticky="w")
         row += 1
-        self.prompt = ttk.Label(card, textvariable=self.prompt_var, style="Prompt.TLabel", wraplength=320)
+        self.prompt = ttk.Label(card, textvariable=self.prompt_var, style="Prompt.TLabel", wraplength=400)
         self.prompt.grid(row=row, column=1, sticky="w", pady=(4, 0))
         self.prompt.grid_remove()  # shown by ask_password()
         row += 1
