@@ -536,7 +536,7 @@ def test_a_planned_restart_costs_the_window_one_reconnected_line(display, tmp_pa
         assert "the server went away: server shutting down" in state["status"], state["status"]
         assert {row["dot"] for row in state["contacts"]} == {"unknown"}, state["contacts"]  # all grey
         # Words and a countdown, no attempt numbers or socket errors.
-        assert re.fullmatch(r"Reconnecting( in \d+ s)?… · the server went away: server shutting down",
+        assert re.fullmatch(r"Reconnecting( in \d+ s)?… · the server stopped or is restarting",
                             state["status"]), state["status"]
         shot = tmp_path / "gui-reconnecting.png"
         bob.cmd("screenshot", path=str(shot))

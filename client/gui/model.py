@@ -68,7 +68,8 @@ CONNECTING, CONNECTED, RECONNECTING, DISCONNECTED = "connecting", "connected", "
 # Presence as the contact list shows it; UNKNOWN (a grey dot) while we are not connected.
 ONLINE, OFFLINE, UNKNOWN = "online", "offline", "unknown"
 # The `left` reason of users whose session ended because the server stopped (PROTOCOL.md,
-# "joined, left"): they went away with the server, which is not news about them.
+# "joined, left"): they went away with the server, which is not news about them. The
+# server's `bye` says the same when it stops.
 SERVER_STOPPING = "server shutting down"
 # After our reconnection, users who were online before it may take this long to come back
 # themselves (the library's backoff waits up to 30 s, +20 %): until then their "joined" is
@@ -316,9 +317,10 @@ class ChatModel:
             left = None if self.retry_at is None else math.ceil(self.retry_at - self._clock())
             text = _("Reconnecting in {seconds} s…").format(seconds=left) if left is not None and left > 0 \
                 else _("Reconnecting…")
+        elif self.state == DISCONNECTED:
+            text = _("Disconnected")
         else:
-            words = {CONNECTING: _("Connecting…"), CONNECTED: _("Connected"),
-                     DISCONNECTED: _("Disconnected")}.get(self.state, self.state)
+            words = {CONNECTING: _("Connecting…"), CONNECTED: _("Connected")}.get(self.state, self.state)
             text = _("{state} to {server} as {name}").format(state=words, server=self.server, name=self.me) \
                 if self.server else _("{state} as {name}").format(state=words, name=self.me)
         if self.status_detail:
@@ -399,8 +401,9 @@ class ChatModel:
             self.add_history(event.peer, event.messages)
         elif isinstance(event, Goodbye):
             self._went_away()
-            self.set_state(DISCONNECTED, _("the server went away: {why}").format(
-                why=sanitize(event.reason) or _("no reason given")))
+            self.set_state(DISCONNECTED, _("the server stopped or is restarting") if event.reason == SERVER_STOPPING
+                           else _("the server went away: {why}").format(why=sanitize(event.reason)
+                                                                         or _("no reason given")))
         elif isinstance(event, ConnectionClosed):
             self._went_away()
             if self.state != DISCONNECTED:
