@@ -533,7 +533,6 @@ def test_a_planned_restart_costs_the_window_one_reconnected_line(display, tmp_pa
             first.stop()  # a planned stop: the server says bye to everyone
         state = bob.wait(lambda s: s["state"] == "reconnecting" and "Reconnecting" in s["status"],
                          "the window reconnecting")
-        assert "the server went away: server shutting down" in state["status"], state["status"]
         assert {row["dot"] for row in state["contacts"]} == {"unknown"}, state["contacts"]  # all grey
         # Words and a countdown, no attempt numbers or socket errors.
         assert re.fullmatch(r"Reconnecting( in \d+ s)?… · the server stopped or is restarting",
