@@ -424,13 +424,18 @@ class ChatApp:
             elif name == "Goodbye":
                 self._server_left = True
             elif isinstance(event, ConnectionClosed):
-                if self._server_left and self.options.get("reconnect", True) and not self._closing:
+                if self._will_rejoin():
                     self._start_rejoin()
                 elif self.model.status_detail == connection_ended_text():
                     reason = getattr(self.client, "close_reason", "")
                     if reason:
                         self.model.set_state(DISCONNECTED, sanitize(reason))
         self._render()
+
+    def _will_rejoin(self) -> bool:
+        """True from the server's goodbye until the window has logged in again (or given
+        up), unless reconnecting is off (``--no-reconnect``) or the window is closing."""
+        return self._server_left and bool(self.options.get("reconnect", True)) and not self._closing
 
     def _start_rejoin(self) -> None:
         """After the server's planned stop: log in again on a worker thread, shown like
@@ -449,7 +454,7 @@ class ChatApp:
         self._rejoining = False
         if error is not None and self.model is not None and not self._closing:
             self._server_left = False  # over: what is typed now fails as "not connected"
-            title, message = login_error_text(error, self.model.me, getattr(self.client, "address", ""))
+            _title, message = login_error_text(error, self.model.me, getattr(self.client, "address", ""))
             headline = message.partition("\n\n")[0]
             self.model.set_state(DISCONNECTED, headline)
             held, self._held = self._held, []
@@ -571,16 +576,16 @@ class ChatApp:
             return "break"
         key = self.model.active
         to = None if key == ROOM else self.model.title(key)
-        if self._server_left and self.options.get("reconnect", True):
+        if self._will_rejoin():
             # The library takes no message from the server's bye until the window has
-            # logged in again (client/gui/rejoin.py): held
-            # here, shown as sending, and sent in order once back (never lost).
+            # logged in again (client/gui/rejoin.py): held here, shown as sending, and
+            # sent in order once back (never lost).
             message = OutgoingMessage(f"held-{next(self._held_ids)}", to, text)
             self._held.append(message)
-        elif key == ROOM:
+        elif to is None:
             message = self.client.send_room(text)
         else:
-            message = self.client.send_direct(self.model.title(key), text)
+            message = self.client.send_direct(to, text)
         self.input.delete("1.0", "end")
         self.input.edit_reset()
         self.model.sent(message)
