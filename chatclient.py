@@ -2,6 +2,8 @@
 """Chat client entry point: ``python3 chatclient.py NAME [--host H] [--port P] [--send TO TEXT]``
 ``[--register] [--password-file FILE] [--tls] [--cafile FILE] [--no-reconnect] [--gui]``.
 
+NAME may be left out with ``--gui``: the window then opens its login form empty.
+
 Without ``--send`` it runs the terminal client (:mod:`client.terminal`); with it, it
 sends one direct message and waits for its delivery (:mod:`client.oneshot`). Defaults
 come from ``const.py``. Exit statuses: :class:`client.exitcodes.ExitCode` (also listed by
@@ -51,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit status:\n" + ExitCode.describe(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("name", metavar="NAME", help="your user name (letters, digits, _ - .)")
+    # Optional for --gui only (the window's login form asks for it); main() says so otherwise.
+    parser.add_argument("name", metavar="NAME", nargs="?", default="",
+                        help="your user name (letters, digits, _ - .); with --gui it may be left out")
     parser.add_argument("--host", default=const.SERVER_HOST,
                         help=f"server address (default {const.SERVER_HOST})")
     parser.add_argument("--port", type=_port, default=const.SERVER_PORT,
@@ -96,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         i18n.use(i18n.choose(args.lang))
     except ValueError as exc:
         parser.error(str(exc))
+    if not args.name and not args.gui:
+        parser.error("the following arguments are required: NAME (only --gui may leave it out)")
     if args.password is not None:
         parser.error(f"passwords are not accepted on the command line (other users can see it): "
                      f"set {PASSWORD_ENV} or use --password-file FILE")

@@ -266,12 +266,128 @@ def test_status_follows_the_connection_and_reconnect_events(model: ChatModel) ->
     assert model.state == RECONNECTING and "Reconnecting" in model.status_text()
     model.apply(Reconnected())
     assert model.state == CONNECTED and model.reconnects == 1
-    assert "reconnects: 1" in model.status_text()
+    # Words, not the library's figures: no counter of reconnections in the status bar.
+    assert model.status_text() == "Connected to 127.0.0.1:5000 as Bob"
     assert StatusChanged() in model.take_changes()
     model.apply(Goodbye("maintenance"))
     assert model.state == DISCONNECTED and "maintenance" in model.status_text()
     model.apply(ConnectionClosed())
     assert "maintenance" in model.status_text()  # the first reason stays
+
+
+class Clock:
+    """A fake monotonic clock for the model."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def clocked_model() -> tuple[ChatModel, Clock]:
+    clock = Clock()
+    m = ChatModel("Bob", "127.0.0.1:5000", clock=clock)
+    m.set_online([Presence("Alice", T), Presence("Carol", T)])
+    m.set_state(CONNECTED)
+    m.take_changes()
+    return m, clock
+
+
+def room_text(model: ChatModel) -> list[str]:
+    return [line.text for line in model.conversations[ROOM].lines]
+
+
+def test_the_status_bar_counts_down_to_the_next_attempt_in_words() -> None:
+    from client.events import Reconnecting
+
+    model, clock = clocked_model()
+    model.apply(Reconnecting(1, 2.6, "connection error: Connection reset by peer"))
+    assert model.status_text() == "Reconnecting in 3 s… · the connection was lost"
+    clock.now += 1.0
+    assert model.status_text() == "Reconnecting in 2 s… · the connection was lost"
+    clock.now += 1.7
+    assert model.status_text() == "Reconnecting… · the connection was lost"  # the attempt is under way
+    # Neither the attempt number nor the library's English wording of the socket error.
+    assert "attempt" not in model.status_text() and "peer" not in model.status_text()
+
+
+def test_the_status_bar_speaks_portuguese() -> None:
+    import i18n
+    from client.events import Reconnected, Reconnecting
+    from protocol import Welcome
+
+    i18n.use("pt_BR")
+    try:
+        model, clock = clocked_model()
+        model.apply(Goodbye("server shutting down"))
+        model.apply(Reconnecting(1, 3.0, "the server said goodbye"))
+        assert model.status_text() == "Reconectando em 3 s… · o servidor parou ou está reiniciando"
+        model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 0))
+        assert model.status_text() == "Conectado a 127.0.0.1:5000 como Bob"
+        assert model.conversations[ROOM].lines[-1].text == "reconectado"
+    finally:
+        i18n.use("en")
+
+
+def test_a_planned_restart_costs_one_reconnected_line_and_grey_dots_meanwhile() -> None:
+    from client.events import Reconnected, Reconnecting
+    from protocol import Welcome
+
+    model, clock = clocked_model()
+    model.open("alice")
+    lines_before = {key: len(c.lines) for key, c in model.conversations.items()}
+    assert model.presence("alice") == "online" and model.presence("dora") == "offline"
+    # The server stops: Carol's session ends first (she "left" with the server), then ours.
+    model.apply(UserLeft("Carol", "server shutting down", T))
+    model.apply(Goodbye("server shutting down"))
+    assert model.state == DISCONNECTED
+    assert model.status_text() == "Disconnected · the server stopped or is restarting"
+    assert {model.presence(key) for key in ("alice", "carol", ROOM)} == {"unknown"}  # grey dots
+    assert ContactsChanged() in model.take_changes()  # the list is redrawn with them
+    model.apply(ConnectionClosed())
+    model.apply(Reconnecting(1, 0.5, "the server said goodbye"))
+    assert model.status_text() == "Reconnecting in 1 s… · the server stopped or is restarting"
+    assert model.presence("alice") == "unknown"
+    model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 0))
+    assert model.state == CONNECTED and model.status_text() == "Connected to 127.0.0.1:5000 as Bob"
+    # Alice and Carol come back a few seconds after us: their dots turn green, no "joined".
+    clock.now += 5
+    model.apply(UserJoined("Alice", T + 5))
+    model.apply(UserJoined("Carol", T + 6))
+    assert model.presence("alice") == "online" and model.presence("carol") == "online"
+    added = {key: len(c.lines) - lines_before.get(key, 0) for key, c in model.conversations.items()}
+    # One line, where the user is looking; nothing in the room (no "left", no "joined").
+    assert added == {ROOM: 0, "alice": 1}
+    assert model.conversations["alice"].lines[-1].text == "reconnected"
+    # Later joins and leaves are news again.
+    model.apply(UserLeft("Carol", "quit", T + 30))
+    model.apply(UserJoined("Carol", T + 40))
+    assert room_text(model)[-2:] == ["Carol left (quit)", "Carol joined"]
+
+
+def test_a_join_long_after_our_reconnection_is_news_again() -> None:
+    from client.events import Reconnected, Reconnecting
+    from protocol import Welcome
+
+    model, clock = clocked_model()
+    model.apply(Reconnecting(1, 0.5, "reset"))
+    model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 2))
+    assert model.conversations[ROOM].lines[-1].text == "reconnected; 2 messages sent again"
+    model.set_online([Presence("Carol", T)])  # who(): Alice is not back
+    clock.now += 3600
+    model.apply(UserJoined("Alice", T + 3600))
+    assert room_text(model)[-1] == "Alice joined"
+
+
+def test_a_reply_goes_to_the_conversation_on_screen_and_ctrl_r_finds_the_sender(model: ChatModel) -> None:
+    assert model.recipient(ROOM) == "To everyone in the room"
+    assert model.reply_to is None
+    model.apply(dm(1, "Alice", "are you there?"))
+    model.apply(dm(2, "Bob", "a copy of our own", to="Carol"))  # ours: not someone to reply to
+    assert model.reply_to == "alice" and model.active == ROOM  # nothing moves by itself
+    model.open(model.reply_to)
+    assert model.recipient(model.active) == "To Alice"
 
 
 def test_describe_event_names_the_fields_of_a_dataclass_event() -> None:
@@ -419,3 +535,74 @@ def test_client_options_pass_through_only_what_the_library_knows() -> None:
     assert session.client_options({"reconnect": False, "no_such_option": None}) == {"reconnect": False}
     with pytest.raises(session.Unsupported):
         session.client_options({"no_such_option": True})
+
+
+# --- Logging in again after the server's planned stop ---------------------------------------
+
+
+class FakeClient:
+    """Stands for a ChatClient whose session ended after the server's bye."""
+
+    def __init__(self, outcomes: list) -> None:
+        self.outcomes = list(outcomes)
+        self.connects = 0
+        self.closed = False
+
+    def _backoff(self, attempt: int) -> float:
+        return 0.001 * attempt
+
+    def connect(self, timeout: float):
+        self.connects += 1
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_rejoin_tries_with_the_library_backoff_until_the_server_is_back() -> None:
+    from client.events import Reconnected, Reconnecting
+    from client.gui.rejoin import rejoin
+    from protocol import Welcome
+
+    welcome = Welcome("h", "Bob", 1, "chat", 15.0)
+    client = FakeClient([ServerUnreachable("connection refused"),
+                         LoginRefused("server_full", "full"), welcome])
+    events: list = []
+    assert rejoin(client, events.append, threading.Event(), "server shutting down") is None
+    assert events == [Reconnecting(1, 0.0, "server shutting down"), Reconnecting(2, 0.0, "connection refused"),
+                      Reconnecting(3, 0.0, "login refused: full (server_full)"), Reconnected(welcome, 0)]
+    assert client.connects == 3
+
+
+def test_rejoin_stops_at_a_refusal_waiting_cannot_change_or_when_told() -> None:
+    from client.gui.rejoin import rejoin
+
+    refused = LoginRefused("bad_password", "wrong password")
+    client = FakeClient([refused])
+    assert rejoin(client, lambda event: None, threading.Event(), "bye") is refused
+    stop = threading.Event()
+    stop.set()
+    client = FakeClient([])
+    assert rejoin(client, lambda event: None, stop, "bye") is None and client.connects == 0
+    client = FakeClient([ServerUnreachable("refused")] * 3)
+    error = rejoin(client, lambda event: None, threading.Event(), "bye", max_attempts=3)
+    assert isinstance(error, ServerUnreachable) and client.connects == 3
+
+
+def test_a_message_held_while_logging_in_again_follows_its_tracker_once_sent(model: ChatModel) -> None:
+    held = tracker("held-1", "Alice", "typed while away")
+    model.sent(held)
+    assert model.state_of("held-1") == "sending"
+    real = tracker("lib-7", "Alice", "typed while away", state="queued")
+    model.take_changes()
+    model.adopt("held-1", real)
+    line = model.conversations["alice"].lines[-1]
+    assert line.state == "queued" and line.request_id == "held-1"  # the pane finds its label by this id
+    assert [type(c).__name__ for c in model.take_changes()] == ["StateChanged"]
+    real._advance("delivered", msg_id=9)
+    model.apply(MessageUpdate(real, "delivered", None))
+    assert line.state == "delivered" and model.state_of("lib-7") == "delivered"
+    assert len(model.conversations["alice"].lines) == 1

@@ -12,6 +12,7 @@ Keyboard:
     Ctrl+1 … Ctrl+9  open the room (1) or the n-th conversation of the list
     Alt+Up/Down, Ctrl+PgUp/PgDn   previous / next conversation
     Up/Down          move through the list when it has the focus; Enter: back to typing
+    Ctrl+R           reply: open the conversation of the latest direct message
     Escape           from the input box to the list, and back
     PgUp/PgDn        scroll the conversation (in the input box)
     Tab / Shift+Tab  list → input box → Send button
@@ -20,6 +21,7 @@ Keyboard:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
@@ -34,12 +36,16 @@ from i18n import _, ngettext
 from protocol import ConnectionClosed
 
 from ..display import sanitize
+from ..errors import LocalError
+from ..outgoing import OutgoingMessage
 from .bridge import TkBridge, TurnTimer
 from .login import LoginForm, LoginRequest
 from .model import (
     CONNECTED,
     DISCONNECTED,
+    RECONNECTING,
     ROOM,
+    UNKNOWN,
     ChatModel,
     ContactsChanged,
     HistoryWanted,
@@ -51,6 +57,7 @@ from .model import (
     WatchWanted,
 )
 from .panes import COLORS, ContactList, ConversationPane
+from .rejoin import rejoin
 from .session import can_register, fetch_history, log_in, login_error_text, password_support
 
 _log = logging.getLogger(__name__)
@@ -89,6 +96,7 @@ def _style(root: tk.Tk, fonts: dict[str, Any]) -> None:
     style.configure("Card.TLabel", background="#ffffff")
     style.configure("Heading.TLabel", font=fonts["heading"], background="#ffffff")
     style.configure("Hint.TLabel", font=fonts["small"], foreground=COLORS["meta"], background="#ffffff")
+    style.configure("Prompt.TLabel", foreground=COLORS["me"], background="#ffffff")
     style.configure("Side.TFrame", background=side)
     style.configure("SideHeading.TLabel", background=side, font=fonts["bold"], foreground="#374151")
     style.configure("Pane.TFrame", background="#ffffff")
@@ -133,6 +141,15 @@ class ChatApp:
         self._closing = False
         self._closer: threading.Thread | None = None
         self._panes: dict[str, ConversationPane] = {}
+        # The server said goodbye (a planned stop): the end of the session that follows is
+        # not final, and the window logs in again (see client/gui/rejoin.py).
+        self._server_left = False
+        self._rejoin_stop = threading.Event()
+        self._rejoining = False
+        # Typed while the window logs in again: shown at once as sending, sent once back.
+        self._held: list[OutgoingMessage] = []
+        self._held_ids = itertools.count(1)
+        self._ticking = False
 
         self.login = LoginForm(root, name=name, host=host, port=port, on_submit=self._submit_login,
                                on_invalid=self.alert, passwords=password_support() is not None,
@@ -189,6 +206,10 @@ class ChatApp:
         self.login.set_busy(False)
         self._early.clear()
         title, message = login_error_text(error, request.name, f"{request.host}:{request.port}")
+        if getattr(error, "code", "") == "auth_required" and not request.password:
+            # Not an error: a registered name needs its password, which the form asks for.
+            self.login.ask_password(message.partition("\n\n")[0])
+            return
         self.alert(title, message)
         code = getattr(error, "code", "")
         self.login.focus_field("password" if code in ("bad_password", "auth_required", "weak_password")
@@ -252,16 +273,20 @@ class ChatApp:
         compose = ttk.Frame(right)
         compose.grid(row=2, column=0, sticky="ew", pady=(8, 0))
         compose.columnconfigure(0, weight=1)
+        # Where Enter sends, said next to where one types: the open conversation, always.
+        self.recipient_var = tk.StringVar(root, "")
+        ttk.Label(compose, textvariable=self.recipient_var, style="Sub.TLabel").grid(
+            row=0, column=0, columnspan=2, sticky="w", pady=(0, 3))
         self.input = tk.Text(compose, height=3, wrap="word", undo=True, font=self.fonts["text"],
                              padx=8, pady=6, relief="flat", borderwidth=0, highlightthickness=2,
                              highlightcolor="#2563eb", highlightbackground="#d1d5db", background="#ffffff",
                              foreground="#111827", insertbackground="#111827")
-        self.input.grid(row=0, column=0, sticky="ew")
+        self.input.grid(row=1, column=0, sticky="ew")
         self.send_button = ttk.Button(compose, text=_("Send"), command=self.send_input, style="Accent.TButton")
-        self.send_button.grid(row=0, column=1, padx=(8, 0))
+        self.send_button.grid(row=1, column=1, padx=(8, 0))
         ttk.Label(compose, text=_("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
-                                  "conversation · Esc: list"), style="Sub.TLabel", font=self.fonts["small"]).grid(
-            row=1, column=0, columnspan=2, sticky="w", pady=(4, 0))
+                                  "conversation · Ctrl+R reply · Esc: list"), style="Sub.TLabel",
+                  font=self.fonts["small"]).grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
 
         status = ttk.Frame(chat, style="Status.TFrame", padding=(10, 3))
         status.grid(row=1, column=0, sticky="ew")
@@ -292,6 +317,7 @@ class ChatApp:
         for widget in (self.root, text):
             for n in range(1, 10):
                 widget.bind(f"<Control-Key-{n}>", lambda e, n=n: self._open_nth(n))
+            widget.bind("<Control-r>", self._reply)
             for sequence, step in (("<Alt-Up>", -1), ("<Alt-Down>", +1),
                                    ("<Control-Prior>", -1), ("<Control-Next>", +1)):
                 widget.bind(sequence, lambda e, step=step: self._open_step(step))
@@ -330,6 +356,13 @@ class ChatApp:
                 self.input.focus_set()
         return "break"
 
+    def _reply(self, _event: object = None) -> str:
+        """Open the conversation of the latest direct message from someone, to answer it."""
+        if self.model is not None and self.model.reply_to is not None:
+            self.open_conversation(self.model.reply_to)
+            self.input.focus_set()
+        return "break"
+
     def _open_step(self, step: int) -> str:
         if self.model is not None:
             order = self.model.contact_order()
@@ -361,7 +394,10 @@ class ChatApp:
         assert model is not None
         key = model.active
         self.title_var.set(model.title(key))
-        if key == ROOM:
+        self.recipient_var.set(model.recipient(key))
+        if model.presence(key) == UNKNOWN:
+            self.subtitle_var.set("")  # while disconnected, what we knew of presence may be stale
+        elif key == ROOM:
             online = sum(1 for c in model.contacts.values() if c.online) + 1
             self.subtitle_var.set(_("broadcast room · {n} online").format(n=online))
         else:
@@ -380,13 +416,59 @@ class ChatApp:
             return
         for event in events:
             self.model.apply(event)
-            if type(event).__name__ == "Reconnected":
+            name = type(event).__name__
+            if name == "Reconnected":
+                self._server_left = self._rejoining = False
+                self._send_held()
                 self._refresh_users()  # who came and went while we were away
-            elif isinstance(event, ConnectionClosed) and self.model.status_detail == connection_ended_text():
-                reason = getattr(self.client, "close_reason", "")
-                if reason:
-                    self.model.set_state(DISCONNECTED, sanitize(reason))
+            elif name == "Goodbye":
+                self._server_left = True
+            elif isinstance(event, ConnectionClosed):
+                if self._will_rejoin():
+                    self._start_rejoin()
+                elif self.model.status_detail == connection_ended_text():
+                    reason = getattr(self.client, "close_reason", "")
+                    if reason:
+                        self.model.set_state(DISCONNECTED, sanitize(reason))
         self._render()
+
+    def _will_rejoin(self) -> bool:
+        """True from the server's goodbye until the window has logged in again (or given
+        up), unless reconnecting is off (``--no-reconnect``) or the window is closing."""
+        return self._server_left and bool(self.options.get("reconnect", True)) and not self._closing
+
+    def _start_rejoin(self) -> None:
+        """After the server's planned stop: log in again on a worker thread, shown like
+        any reconnection (client/gui/rejoin.py says why the window does it)."""
+        if self._rejoining:
+            return
+        self._rejoining = True
+        client, reason = self.client, getattr(self.client, "close_reason", "") or "the server said goodbye"
+
+        def work() -> None:
+            error = rejoin(client, self.bridge.put, self._rejoin_stop, reason)
+            self.bridge.call(self._rejoin_ended, error)
+        threading.Thread(target=work, name="gui-rejoin", daemon=True).start()
+
+    def _rejoin_ended(self, error: BaseException | None) -> None:
+        self._rejoining = False
+        if error is not None and self.model is not None and not self._closing:
+            self._server_left = False  # over: what is typed now fails as "not connected"
+            _title, message = login_error_text(error, self.model.me, getattr(self.client, "address", ""))
+            headline = message.partition("\n\n")[0]
+            self.model.set_state(DISCONNECTED, headline)
+            held, self._held = self._held, []
+            for message in held:
+                self.model.update(message.request_id, "failed", (LocalError.NOT_CONNECTED, headline))
+            self._render()
+
+    def _send_held(self) -> None:
+        """Send, in order, what was typed while the window logged in again."""
+        held, self._held = self._held, []
+        for message in held:
+            sent = self.client.send_room(message.text) if message.to is None else \
+                self.client.send_direct(message.to, message.text)
+            self.model.adopt(message.request_id, sent)
 
     def _render(self) -> None:
         """Apply the model's changes to the widgets."""
@@ -417,9 +499,25 @@ class ChatApp:
         if contacts or touched:
             self.contacts.refresh(model)
         if status or not self.status_var.get():
-            self.status_var.set(model.status_text())
-            self.status_dot.configure(foreground=STATUS_COLORS.get(model.state, COLORS["meta"]))
+            self._show_status()
         self._update_header()
+
+    def _show_status(self) -> None:
+        """The status bar from the model; while a reconnection is awaited, again every
+        half second so that "Reconnecting in 3 s…" counts down."""
+        model = self.model
+        if model is None or self.chat is None or self._closing:
+            self._ticking = False
+            return
+        self.status_var.set(model.status_text())
+        self.status_dot.configure(foreground=STATUS_COLORS.get(model.state, COLORS["meta"]))
+        if model.state == RECONNECTING and model.retry_at is not None and not self._ticking:
+            self._ticking = True  # one chain of ticks at a time
+            self.root.after(500, self._tick)
+
+    def _tick(self) -> None:
+        self._ticking = False
+        self._show_status()
 
     def _touch(self, touched: dict[str, ConversationPane], key: str) -> ConversationPane:
         pane = touched.get(key)
@@ -477,10 +575,17 @@ class ChatApp:
         if not text.strip() or self.model is None or self.client is None:
             return "break"
         key = self.model.active
-        if key == ROOM:
+        to = None if key == ROOM else self.model.title(key)
+        if self._will_rejoin():
+            # The library takes no message from the server's bye until the window has
+            # logged in again (client/gui/rejoin.py): held here, shown as sending, and
+            # sent in order once back (never lost).
+            message = OutgoingMessage(f"held-{next(self._held_ids)}", to, text)
+            self._held.append(message)
+        elif to is None:
             message = self.client.send_room(text)
         else:
-            message = self.client.send_direct(self.model.title(key), text)
+            message = self.client.send_direct(to, text)
         self.input.delete("1.0", "end")
         self.input.edit_reset()
         self.model.sent(message)
@@ -494,6 +599,7 @@ class ChatApp:
         if self._closing:
             return
         self._closing = True
+        self._rejoin_stop.set()
         self.bridge.stop()
         client = self.client
         if client is not None:

@@ -2,7 +2,9 @@
 
 It only collects and checks what the user typed; :class:`~client.gui.app.ChatApp` does the
 connecting (on a worker thread) and calls :meth:`LoginForm.set_busy` around it. Enter in
-any field submits; the form stays on screen after a failure so the user can try again.
+any field submits; the form stays on screen after a failure so the user can try again. A
+registered name logged in without its password is not a failure: :meth:`LoginForm.ask_password`
+says so under the password field and puts the cursor there.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class LoginForm(ttk.Frame):
         self.password_var = tk.StringVar(self, "")
         self.register_var = tk.BooleanVar(self, False)
         self.progress_var = tk.StringVar(self, "")
+        self.prompt_var = tk.StringVar(self, "")  # what the form asks for now (a password)
 
         # A card in the middle of the window, whatever its size.
         self.columnconfigure(0, weight=1)
@@ -69,6 +72,10 @@ class LoginForm(ttk.Frame):
                 _("This client cannot send passwords yet: leave it empty."))
         ttk.Label(card, text=hint, style="Hint.TLabel").grid(row=row, column=1, sticky="w")
         row += 1
+        self.prompt = ttk.Label(card, textvariable=self.prompt_var, style="Prompt.TLabel", wraplength=400)
+        self.prompt.grid(row=row, column=1, sticky="w", pady=(4, 0))
+        self.prompt.grid_remove()  # shown by ask_password()
+        row += 1
         if registering:
             check = ttk.Checkbutton(card, text=_("Claim this name with the password"), variable=self.register_var,
                                     style="Card.TCheckbutton")
@@ -88,6 +95,22 @@ class LoginForm(ttk.Frame):
                 self.entries[key].focus_set()
                 return
         self.entries["password"].focus_set()
+
+    def ask_password(self, text: str) -> None:
+        """Ask for the password in the form (``text`` says why), the cursor in its field.
+        Editing the name takes the question away."""
+        self.prompt_var.set(text)
+        self.prompt.grid()
+        self.focus_field("password")
+        if not self._prompt_traced:
+            self._prompt_traced = True
+            self.name_var.trace_add("write", lambda *_args: self._clear_prompt())
+
+    def _clear_prompt(self) -> None:
+        self.prompt_var.set("")
+        self.prompt.grid_remove()
+
+    _prompt_traced = False
 
     def focus_field(self, key: str) -> None:
         self.entries[key].focus_set()

@@ -11,6 +11,13 @@ Keys. Conversations and contacts are keyed by the lower-cased user name (the ser
 compares names case-insensitively); the broadcast room is :data:`ROOM`, which no user name
 can be (names start with a letter or a digit).
 
+Connection. The status bar speaks words ("Connected", "Reconnecting in 3 s…"), never the
+library's figures; while the connection is away no presence is known, so every contact's
+dot is grey (:meth:`ChatModel.presence`). Coming back costs the open conversation one
+"reconnected" line and nothing else: users who were online when the connection went away,
+or who left only because the server stopped, come back quietly (no "joined" line) when
+they rejoin within :data:`REJOIN_GRACE` seconds of our reconnection.
+
 Delivery states are the library's (``sending``, ``sent``, ``queued``, ``delivered``,
 ``failed``, and whatever it adds later): a :class:`~client.outgoing.MessageUpdate` is the
 authority and is applied as it comes. A raw ``Queued`` answer (from a library that does
@@ -20,8 +27,9 @@ not match it to its tracker yet) only moves a message that is still ``sending`` 
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 
 from protocol import (
@@ -57,6 +65,16 @@ def connection_ended_text() -> str:
 
 # Connection states shown in the status bar.
 CONNECTING, CONNECTED, RECONNECTING, DISCONNECTED = "connecting", "connected", "reconnecting", "disconnected"
+# Presence as the contact list shows it; UNKNOWN (a grey dot) while we are not connected.
+ONLINE, OFFLINE, UNKNOWN = "online", "offline", "unknown"
+# The `left` reason of users whose session ended because the server stopped (PROTOCOL.md,
+# "joined, left"): they went away with the server, which is not news about them. The
+# server's `bye` says the same when it stops.
+SERVER_STOPPING = "server shutting down"
+# After our reconnection, users who were online before it may take this long to come back
+# themselves (the library's backoff waits up to 30 s, +20 %): until then their "joined" is
+# a return, told by the dot alone. Past it, a join is news again.
+REJOIN_GRACE = 60.0
 
 # How a delivery state is written after an outgoing message. Unknown states (a future
 # library's) are shown by name. Shown through _().
@@ -232,8 +250,9 @@ class ChatModel:
     """Everything the chat window shows for user ``me``. Not thread-safe: the window
     uses it on the Tk thread only."""
 
-    def __init__(self, me: str, server: str = "") -> None:
+    def __init__(self, me: str, server: str = "", *, clock: Callable[[], float] = time.monotonic) -> None:
         self.me = me
+        self._clock = clock  # monotonic seconds: the reconnect countdown, the rejoin grace
         self.server = server
         self.contacts: dict[str, Contact] = {}
         self.conversations: dict[str, Conversation] = {ROOM: Conversation(ROOM, ROOM_TITLE)}
@@ -241,7 +260,15 @@ class ChatModel:
         self.state = CONNECTING
         self.status_detail = ""
         self.reconnects = 0
+        # When the next reconnection attempt starts (clock time), while one is awaited.
+        self.retry_at: float | None = None
+        # Keys of users whose next join is a return, not news (see the module docstring),
+        # and the clock time until which such a join is taken as a return.
+        self._returning: set[str] = set()
+        self._quiet_until = 0.0
         self._room_unread = 0
+        # The conversation of the latest direct message from someone else: where Ctrl+R goes.
+        self.reply_to: str | None = None
         # request_id -> (conversation key, line) for our messages, to apply state changes.
         self._outgoing: dict[str, tuple[str, Line]] = {}
         # msg_ids of our own room messages, so the server's echo is not shown twice.
@@ -267,6 +294,11 @@ class ChatModel:
         contact = self.contacts.get(key)
         return contact.name if contact else self.conversations[key].title
 
+    def recipient(self, key: str) -> str:
+        """Who a line typed in conversation ``key`` goes to, in words (shown by the input
+        box, so that where Enter sends is never a surprise)."""
+        return _("To everyone in the room") if key == ROOM else _("To {name}").format(name=self.title(key))
+
     def unread(self, key: str) -> int:
         if key == ROOM:
             return self._room_unread
@@ -278,16 +310,30 @@ class ChatModel:
         return self._room_unread + sum(c.unread for c in self.contacts.values())
 
     def status_text(self) -> str:
-        """The status bar's text: connection state, server, reconnects, latest detail."""
-        words = {CONNECTING: _("Connecting…"), CONNECTED: _("Connected"), RECONNECTING: _("Reconnecting…"),
-                 DISCONNECTED: _("Disconnected")}.get(self.state, self.state)
-        text = _("{state} to {server} as {name}").format(state=words, server=self.server, name=self.me) \
-            if self.server else _("{state} as {name}").format(state=words, name=self.me)
-        if self.reconnects:
-            text += " · " + _("reconnects: {n}").format(n=self.reconnects)
+        """The status bar's text, in words: the state ("Reconnecting in 3 s…" counts down
+        to the next attempt: call again each second while :attr:`retry_at` is set), the
+        server and name while connected, then the latest detail (why the connection went)."""
+        if self.state == RECONNECTING:
+            left = None if self.retry_at is None else math.ceil(self.retry_at - self._clock())
+            text = _("Reconnecting in {seconds} s…").format(seconds=left) if left is not None and left > 0 \
+                else _("Reconnecting…")
+        elif self.state == DISCONNECTED:
+            text = _("Disconnected")
+        else:
+            words = {CONNECTING: _("Connecting…"), CONNECTED: _("Connected")}.get(self.state, self.state)
+            text = _("{state} to {server} as {name}").format(state=words, server=self.server, name=self.me) \
+                if self.server else _("{state} as {name}").format(state=words, name=self.me)
         if self.status_detail:
             text += f" · {self.status_detail}"
         return text
+
+    def presence(self, key: str) -> str:
+        """How the list shows contact ``key``: :data:`ONLINE`, :data:`OFFLINE`, or
+        :data:`UNKNOWN` while we are not connected (what we knew may be stale)."""
+        if self.state != CONNECTED:
+            return UNKNOWN
+        contact = self.contacts.get(key)
+        return ONLINE if contact is not None and contact.online else OFFLINE
 
     def state_of(self, request_id: str) -> str | None:
         found = self._outgoing.get(request_id)
@@ -354,9 +400,12 @@ class ChatModel:
         elif isinstance(event, HistoryPage):
             self.add_history(event.peer, event.messages)
         elif isinstance(event, Goodbye):
-            self.set_state(DISCONNECTED, _("the server ended the session: {why}").format(
-                why=sanitize(event.reason) or _("no reason given")))
+            self._went_away()
+            self.set_state(DISCONNECTED, _("the server stopped or is restarting") if event.reason == SERVER_STOPPING
+                           else _("the server went away: {why}").format(why=sanitize(event.reason)
+                                                                         or _("no reason given")))
         elif isinstance(event, ConnectionClosed):
+            self._went_away()
             if self.state != DISCONNECTED:
                 self.set_state(DISCONNECTED, connection_ended_text())
         elif type(event).__name__.startswith("Reconnect"):
@@ -377,6 +426,8 @@ class ChatModel:
         line = Line("in" if incoming else "out", event.sender, clean_text(event.text), event.sent_at,
                     msg_id=event.msg_id, state=None if incoming else "delivered", to=event.to)
         self._add(conversation, line)
+        if incoming:
+            self.reply_to = conversation.key
         if self.active != conversation.key:
             contact.unread += 1
             self._changes.append(ContactsChanged())
@@ -398,6 +449,10 @@ class ChatModel:
         contact = self._contact(name)
         contact.name, contact.online = name, True
         self._changes.append(ContactsChanged())
+        if contact.key in self._returning:
+            self._returning.discard(contact.key)
+            if self.state != CONNECTED or self._clock() <= self._quiet_until:
+                return  # back after the outage, as we are: the dot says it
         self.notice(ROOM, _("{name} joined").format(name=sanitize(name)), at)
         if contact.key in self.conversations:
             self.notice(contact.key, _("{name} is online").format(name=sanitize(name)), at)
@@ -412,6 +467,9 @@ class ChatModel:
             if not contact.talked and not contact.unread and key not in self.conversations:
                 del self.contacts[key]
             self._changes.append(ContactsChanged())
+        if reason == SERVER_STOPPING:
+            self._returning.add(key)  # gone with the server, as we are about to be
+            return
         why = f" ({sanitize(reason)})" if reason else ""
         self.notice(ROOM, _("{name} left{why}").format(name=sanitize(name), why=why), at)
         if key in self.conversations:
@@ -434,23 +492,38 @@ class ChatModel:
         name = type(event).__name__
         if name == "Reconnected" or name.endswith("Succeeded"):
             self.reconnects += 1
+            self._quiet_until = self._clock() + REJOIN_GRACE
             resent = getattr(event, "resent", None)
-            self.set_state(CONNECTED, _("reconnected") if resent == 0 else ngettext(
-                "reconnected; {n} message sent again", "reconnected; {n} messages sent again", resent).format(
-                n=resent) if isinstance(resent, int) else describe_event(event))
+            # The one line a reconnection costs, where the user is looking.
+            self.notice(self.active, ngettext("reconnected; {n} message sent again",
+                                              "reconnected; {n} messages sent again", resent).format(n=resent)
+                        if isinstance(resent, int) and resent > 0 else _("reconnected"))
+            self.set_state(CONNECTED)
         elif name == "Reconnecting" and isinstance(getattr(event, "attempt", None), int):
-            why = getattr(event, "reason", "")
-            self.set_state(RECONNECTING, _("attempt {attempt}, in {delay} s").format(
-                attempt=event.attempt, delay=f"{getattr(event, 'delay', 0.0):.1f}") + (f": {sanitize(why)}" if why else ""))
+            self._went_away()
+            # Why the connection went stays said (the server's goodbye, say); attempts and
+            # the library's own wording of socket errors are not for people.
+            detail = self.status_detail if self.state in (DISCONNECTED, RECONNECTING) and self.status_detail \
+                and self.status_detail != connection_ended_text() else _("the connection was lost")
+            self.set_state(RECONNECTING, detail)
+            self.retry_at = self._clock() + float(getattr(event, "delay", 0.0) or 0.0)
         elif any(word in name for word in ("Fail", "Abandon", "GaveUp", "Given")):
             self.set_state(DISCONNECTED, describe_event(event))
         else:
             self.set_state(RECONNECTING, describe_event(event))
 
+    def _went_away(self) -> None:
+        """The connection is going or gone: whoever was online is expected back."""
+        if self.state == CONNECTED:
+            self._returning.update(key for key, contact in self.contacts.items() if contact.online)
+
     def set_state(self, state: str, detail: str = "") -> None:
-        """Set the connection state shown in the status bar."""
+        """Set the connection state shown in the status bar (and, since presence is only
+        known while connected, redraw the contact list's dots)."""
         self.state, self.status_detail = state, detail
+        self.retry_at = None
         self._changes.append(StatusChanged())
+        self._changes.append(ContactsChanged())
 
     # --- Our own actions ----------------------------------------------------------------
 
@@ -484,6 +557,17 @@ class ChatModel:
             self.conversations[key].msg_ids.add(msg_id)
         self._note_room_id(key, line)
         self._changes.append(StateChanged(key, line, old_label))
+
+    def adopt(self, held_id: str, message: object) -> None:
+        """``message`` (a library tracker) now carries the line shown for ``held_id`` (a
+        message the window held while it logged in again): its updates move that line."""
+        found = self._outgoing.get(held_id)
+        if found is None:
+            return
+        del self._outgoing[held_id]
+        self._outgoing[message.request_id] = found
+        self.update(message.request_id, message.state, getattr(message, "error", None),
+                    getattr(message, "msg_id", None))
 
     def _note_room_id(self, key: str, line: Line) -> None:
         if key == ROOM and line.msg_id is not None:

@@ -20,7 +20,7 @@ from tkinter import ttk
 from i18n import _
 
 from ..display import format_clock
-from .model import ROOM, ROOM_TITLE, ChatModel, Line
+from .model import OFFLINE, ROOM, ROOM_TITLE, UNKNOWN, ChatModel, Line
 
 # Colours that read well on a white page (delivery states, names, notices).
 COLORS = {
@@ -156,13 +156,14 @@ class ContactList(ttk.Frame):
         self.tree.tag_configure("room", foreground="#111827")
         self.tree.tag_configure("online", foreground="#111827")
         self.tree.tag_configure("offline", foreground=COLORS["offline"])
+        self.tree.tag_configure("unknown", foreground=COLORS["offline"])
         self.tree.tag_configure("unread", font=fonts["bold"])
         self.tree.grid(row=1, column=0, sticky="nsew")
         self.tree.bind("<<TreeviewSelect>>", self._selected)
         self._shown: dict[str, tuple] = {}
         size = max(9, round(fonts["default"].metrics("linespace") * 0.6))
         self._dots = {"room": _dot(self, "#2563eb", size), "online": _dot(self, COLORS["online"], size),
-                      "offline": _dot(self, "#9ca3af", size, ring=True)}
+                      "offline": _dot(self, "#9ca3af", size, ring=True), UNKNOWN: _dot(self, "#9ca3af", size)}
 
     def refresh(self, model: ChatModel) -> None:
         """Make the rows match the model: order, presence, unread counts."""
@@ -174,16 +175,20 @@ class ContactList(ttk.Frame):
                 del self._shown[key]
         for index, key in enumerate(order):
             unread = model.unread(key)
+            presence = model.presence(key)
             if key == ROOM:
                 text, tags = f" {_(ROOM_TITLE)}", ["room"]
             else:
                 contact = model.contacts[key]
-                text = f" {contact.name}" if contact.online else " " + _("{name}  (offline)").format(name=contact.name)
-                tags = ["online" if contact.online else "offline"]
-            image = self._dots[tags[0]]
+                text = " " + _("{name}  (offline)").format(name=contact.name) if presence == OFFLINE \
+                    else f" {contact.name}"
+                tags = [presence]
+            # Grey dots while disconnected: what we knew of presence may no longer be true.
+            dot = UNKNOWN if presence == UNKNOWN else tags[0]
+            image = self._dots[dot]
             if unread:
                 tags.append("unread")
-            row = (text, str(unread) if unread else "", tuple(tags))
+            row = (text, str(unread) if unread else "", tuple(tags), dot)
             if key not in self._shown:
                 self.tree.insert("", index, iid=key, text=row[0], values=(row[1],), tags=row[2], image=image)
             else:
@@ -200,7 +205,8 @@ class ContactList(ttk.Frame):
     def rows(self) -> list[dict[str, object]]:
         """What the list shows, top to bottom (for the test hook)."""
         return [{"key": key, "text": self.tree.item(key, "text"), "unread": self.tree.set(key, "unread"),
-                 "tags": list(self.tree.item(key, "tags"))} for key in self.tree.get_children()]
+                 "tags": list(self.tree.item(key, "tags")), "dot": self._shown[key][3]}
+                for key in self.tree.get_children()]
 
     def _selected(self, _event: object) -> None:
         selection = self.tree.selection()

@@ -11,7 +11,7 @@ exactly as the user does, and typing goes through the real bindings:
   ``<Return>`` key event on it (``"enter": false`` leaves it unsent);
 - ``{"cmd": "key", "sequence": "<Control-Key-2>"}``: generate a key event on the focused widget;
 - ``{"cmd": "login", "name": ..., "host": ..., "port": ..., "password": ...}``: fill the
-  login form, then press Enter in it;
+  login form, then press Enter in it (``"enter": false``: only fill it);
 - ``{"cmd": "focus", "field": "password"}``: give a login field the keyboard focus (the
   window's too), as a click in it would, so that real X key events land there;
 - ``{"cmd": "dismiss"}``: press OK in an open error dialog;
@@ -132,6 +132,7 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
         "login_busy": app.login.busy,
         "passwords": app.login.passwords,
         "login_progress": app.login.progress_var.get(),
+        "login_prompt": app.login.prompt_var.get(),
         "login_texts": _texts(app.login),
         "focus": _role(app, focus),
         "turns": app.bridge.turns,
@@ -142,6 +143,7 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
             "me": model.me,
             "active": model.active,
             "header": [app.title_var.get(), app.subtitle_var.get()],
+            "recipient": app.recipient_var.get(),
             "status": app.status_var.get(),
             "state": model.state,
             "contacts": app.contacts.rows(),
@@ -179,9 +181,10 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
     if cmd == "login":
         fields = {k: command[k] for k in ("name", "host", "port", "password", "register") if k in command}
         app.login.fill(**fields)
-        entry = app.login.entries["name"]
-        entry.focus_force()
-        entry.event_generate("<Return>", when="now")
+        if command.get("enter", True):
+            entry = app.login.entries["name"]
+            entry.focus_force()
+            entry.event_generate("<Return>", when="now")
         return {"ok": True}
     if cmd == "focus":
         app.login.entries[command["field"]].focus_force()
