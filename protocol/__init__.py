@@ -10,7 +10,10 @@ from .connection import Connection, Role, State
 from .errors import ErrorCode, LocalProtocolError
 from .events import (
     Accepted,
+    CARBONS,
+    FEATURES,
     Block,
+    Carbon,
     ConnectionClosed,
     Delivered,
     DirectMessage,

@@ -13,7 +13,7 @@ from protocol import (
     LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, RoomSkipped, SendDirect,
     SendRoom, State, OutcomeAck, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
     Block, Done, HistoryEntry, HistoryPage, HistoryRequest, Queued, Register, Unblock,
-    Unwatch, Watch, Watching,
+    Unwatch, Watch, Watching, Carbon,
 )
 from protocol.events import Presence
 
@@ -94,4 +94,5 @@ SAMPLES: list[Event] = [
     Watch("req-9", ("bob", "jürgen")),
     Unwatch("req-10", ("bob",)),
     Watching("req-9", (Presence("bob", 1.5),), ("jürgen",)),
+    Carbon(45, "bob", TEXT, 1700000004.5, "queued"),
 ]

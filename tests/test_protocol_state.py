@@ -18,7 +18,7 @@ SENDABLE = {
                          "unblock", "watch", "unwatch", "ping", "pong", "bye"},
     ("server", "HANDSHAKE"): {"welcome", "error", "ping", "pong", "bye"},
     ("server", "OPEN"): {"accepted", "queued", "delivered", "ok", "history_page", "error", "dm", "room", "joined", "left", "users",
-                         "user", "ping", "pong", "bye", "skipped", "watching"},
+                         "user", "ping", "pong", "bye", "skipped", "watching", "sent"},
     ("client", "CLOSED"): set(),
     ("server", "CLOSED"): set(),
 }
