@@ -117,3 +117,35 @@ def test_the_client_library_asks_for_carbons_and_hands_them_on(server, clients):
     assert (carbon.to, carbon.text, carbon.state) == ("Bob", "from my laptop", "sent")
     assert message.wait({"delivered"}, timeout=WAIT)
     assert _events(second, Delivered).msg_id == carbon.msg_id == message.msg_id
+
+
+# --- What the terminal and the window make of them (no sockets) -------------------------
+
+
+def test_the_terminal_shows_a_copy_with_its_text_and_its_outcome_with_the_recipient():
+    from client.terminal import describe_event
+    carbon = Carbon(122, "Bob", "from my laptop", 1_700_000_000.0, "sent")
+    line = describe_event(carbon, "Alice")
+    assert "you" in line and "Bob" in line and "from my laptop" in line and "(sent)" in line
+    # Its outcome names the recipient and the text, not "message 122".
+    assert describe_event(Delivered("other-session-id", 122), "Alice", {122: carbon}) == \
+        "✓ delivered to Bob: from my laptop"
+    assert describe_event(Delivered("x", 7), "Alice", {122: carbon}) == "✓ delivered: message 7"
+
+
+def test_the_window_adds_a_line_of_ours_and_updates_its_state():
+    from client.gui.model import ChatModel, LineAdded, StateChanged
+    model = ChatModel("Alice")
+    model.take_changes()
+    model.apply(Carbon(122, "Bob", "from my laptop", 1_700_000_000.0, "queued"))
+    lines = model.conversations["bob"].lines
+    assert [(line.kind, line.text, line.state, line.msg_id) for line in lines] == \
+        [("out", "from my laptop", "queued", 122)]
+    assert any(isinstance(change, LineAdded) for change in model.take_changes())
+    model.apply(Delivered("other-session-id", 122))
+    assert lines[0].state == "delivered"
+    assert [type(change) for change in model.take_changes()] == [StateChanged]
+    # The same message in a history page later is not shown twice.
+    from protocol import HistoryEntry
+    model.add_history("Bob", [HistoryEntry(122, "Alice", "Bob", "from my laptop", 1_700_000_000.0, "delivered")])
+    assert len(lines) == 1
