@@ -25,7 +25,10 @@ class Event:
 # Optional features a client may ask for in its hello (see Hello.features), each turning on
 # frames an older client would not understand. One name each; PROTOCOL.md "Features".
 CARBONS = "carbons"
-FEATURES: tuple[str, ...] = (CARBONS,)
+# The welcome after a password login carries ``resume``: a credential that logs in to the
+# account without the password (a reloaded web page stays logged in); see Revoke.
+RESUME = "resume"
+FEATURES: tuple[str, ...] = (CARBONS, RESUME)
 
 
 # --- Sent by clients --------------------------------------------------------------------
@@ -178,6 +181,17 @@ class Unwatch(Event):
     SENDER: ClassVar[str] = "client"
     request_id: str
     names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Revoke(Event):
+    """Forget the account resume credential ``resume`` (one the server issued to this
+    account: "Log out" on a page that kept it). Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "revoke"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    resume: str | None = field(repr=False)
 
 
 # --- Sent by the server -----------------------------------------------------------------
@@ -474,5 +488,5 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     Ping, Pong, Goodbye,
     RoomSkipped,
     Watch, Unwatch, Watching,
-    Carbon,
+    Carbon, Revoke,
 )

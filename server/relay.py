@@ -72,6 +72,7 @@ from protocol import (
     Queued,
     Receipt,
     Register,
+    Revoke,
     RoomMessage,
     RoomSkipped,
     SendDirect,
@@ -110,7 +111,7 @@ _MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
 
 # Requests that cost the server work and so count against the rate limits.
 _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock,
-                    Watch, Unwatch})
+                    Watch, Unwatch, Revoke})
 
 
 @dataclass(slots=True)
@@ -195,6 +196,7 @@ class Relay:
             LookupRequest: self._lookup,
             HistoryRequest: self._history,
             Register: self._register,
+            Revoke: self._revoke,
             Block: self._block,
             Unblock: self._block,
             Watch: self._watch,
@@ -316,7 +318,8 @@ class Relay:
             session.send(ErrorReply(code, str(exc), hello.request_id))
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
-        resume = self._hold_name(session, result)
+        # A guest's token (taking its name), or an account's new resume credential.
+        resume = self._hold_name(session, result) or result.issued
         # The optional features of the hello this server knows, in its own order; the
         # welcome names them, and nothing else turns them on.
         features = tuple(name for name in FEATURES if name in (hello.features or ()))
@@ -388,6 +391,19 @@ class Relay:
             session.send(Done(request.request_id))
 
         self.logins.claim(session.name, request.password, claimed, by_holder=True)
+
+    def _revoke(self, session: ClientSession, request: Revoke) -> None:
+        """Forget an account resume credential of this session's account ("Log out").
+        A guest's token is not revoked: it is what keeps the name the guest's."""
+        if not session.registered:
+            session.send(Done(request.request_id))
+            return
+
+        def revoked(error: ErrorReply | None) -> None:
+            session.send(Done(request.request_id) if error is None
+                         else ErrorReply(error.code, error.message, request.request_id, error.retry_after))
+
+        self.logins.revoke(session.key, request.resume, revoked)
 
     # --- Direct messages ----------------------------------------------------------------
 
