@@ -92,6 +92,10 @@ LOGIN_FAILURE_MAX_DELAY = 60.0
 # connection, a restarted client or a short suspend many times over (the client retries
 # within a minute), and frees a name a one-time guest left by the end of a class break.
 GUEST_HOLD = 600.0
+# Seconds an account resume credential (server/credentials.py: a reloaded web page stays
+# logged in) lasts after the password login that issued it. A month: a page left open
+# keeps working; a lost laptop's page stops by itself, or sooner with "Log out".
+ACCOUNT_RESUME_TTL = 30 * 86400.0
 # Password checks (scrypt, about 50 ms of CPU each) the server runs per second, for all
 # names and addresses together, and its burst: more are answered rate_limited.
 LOGIN_CHECKS_PER_SECOND = 10.0

@@ -110,6 +110,7 @@ from contextlib import suppress
 
 import const
 from protocol import (
+    CARBONS,
     Accepted,
     Block,
     Connection,
@@ -524,8 +525,10 @@ class ChatClient:
         receiver thread, which drains the core before its first recv().
         """
         where = self.address
+        # Carbons: copies of what our other sessions send come as Carbon events, handed on
+        # like any other (their outcomes like those of an earlier run's messages).
         hello = Hello(self._new_request_id(), self.name, const.PROTOCOL_VERSION, self.password,
-                      bool(self.register_on_login), self._resume_token())
+                      bool(self.register_on_login), self._resume_token(), (CARBONS,))
         try:
             sock.sendall(conn.send(hello))
             at_eof = False

@@ -87,6 +87,7 @@ from typing import Any, TextIO
 
 import const
 from protocol import (
+    Carbon,
     ConnectionClosed,
     Delivered,
     DirectMessage,
@@ -139,6 +140,9 @@ _WAKE_RETRY = 0.05
 _UNDECODABLE = re.compile("[\ud800-\udfff]")
 # Said instead of sending such a line, rather than sending it garbled.
 NOT_TEXT = N_("line {number} is not valid {encoding}; not sent")
+
+# Copies of messages sent by our other sessions remembered for their outcome's line.
+_CARBONS_KEPT = 1000
 
 # --- Formatting (pure functions, tested without I/O) ------------------------------------
 
@@ -227,12 +231,21 @@ def describe_reconnecting(event: Reconnecting) -> str:
         delay=f"{event.delay:.1f}", attempt=event.attempt, why=why)
 
 
-def describe_event(event: Event, me: str) -> str | None:
+def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = None) -> str | None:
     """The output line for an event the client library handed on (None: nothing to show).
 
     ``me`` is this user's name: our own room messages and join notice are not echoed.
-    ConnectionClosed and Goodbye are handled by the caller (they end the session).
+    ``carbons``: the copies of what our other sessions sent, by msg_id, so that their
+    outcomes name the recipient and the text. ConnectionClosed and Goodbye are handled by
+    the caller (they end the session).
     """
+    if isinstance(event, Carbon):  # sent by another session of ours
+        return _("[{clock}] you (elsewhere) → {name}: {text} ({state})").format(
+            clock=format_clock(event.sent_at), name=sanitize(event.to), text=sanitize(event.text),
+            state=describe_state(event.state))
+    if isinstance(event, Delivered) and carbons and event.msg_id in carbons:
+        copy = carbons[event.msg_id]
+        return _("✓ delivered to {name}: {text}").format(name=sanitize(copy.to), text=preview(copy.text))
     if isinstance(event, DirectMessage):
         return _("[{clock}] {name} → you: {text}").format(clock=format_clock(event.sent_at),
                                                           name=sanitize(event.sender), text=sanitize(event.text))
@@ -329,6 +342,7 @@ class TerminalUI:
         self.client = ChatClient(name, host, port, on_event=self._on_event, password=password, register=register,
                                  **client_options)
         self._me = name
+        self._carbons: dict[int, Carbon] = {}  # msg_id -> copy of what another session sent
         self._target: str | None = None
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
@@ -569,7 +583,11 @@ class TerminalUI:
         else:
             if isinstance(event, DirectMessage):
                 self._watch(event.sender)
-            line = describe_event(event, self._me)
+            if isinstance(event, Carbon):  # kept for its outcome's line; the oldest go first
+                self._carbons[event.msg_id] = event
+                if len(self._carbons) > _CARBONS_KEPT:
+                    del self._carbons[next(iter(self._carbons))]
+            line = describe_event(event, self._me, self._carbons)
             if line is not None:
                 self._emit(line)
 

@@ -10,7 +10,11 @@ from .connection import Connection, Role, State
 from .errors import ErrorCode, LocalProtocolError
 from .events import (
     Accepted,
+    CARBONS,
+    FEATURES,
+    RESUME,
     Block,
+    Carbon,
     ConnectionClosed,
     Delivered,
     DirectMessage,
@@ -32,6 +36,7 @@ from .events import (
     Queued,
     Receipt,
     Register,
+    Revoke,
     RoomMessage,
     RoomSkipped,
     SendDirect,

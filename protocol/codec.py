@@ -37,6 +37,8 @@ MAX_NAMES_PER_REQUEST = 500
 # that reads numbers as doubles (JavaScript's) represents exactly, and what fits a SQLite
 # INTEGER. Message ids and cursors are far below it; anything above is a bad_field.
 MAX_INTEGER = 2 ** 53 - 1
+# Feature names in one hello or welcome (see events.FEATURES): far more than exist.
+MAX_FEATURES = 32
 MAX_PORT = 65535
 
 
@@ -133,6 +135,17 @@ def _names(least: int) -> Callable[[str, Any, int], tuple[str, ...]]:
     return check
 
 
+def _features(key: str, value: Any, max_text: int) -> tuple[str, ...] | None:
+    """A list of at most MAX_FEATURES strings of at most 64 characters; names nobody knows
+    are kept (the receiver ignores them), so a later client can ask for features this
+    server lacks."""
+    if value is None:
+        return None
+    if type(value) is not list or len(value) > MAX_FEATURES:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list of at most {MAX_FEATURES} names")
+    return tuple(_id(key, item, max_text) for item in value)
+
+
 def _limit(key: str, value: Any, max_text: int) -> int:
     value = _integer(key, value, max_text)
     if not 1 <= value <= MAX_HISTORY_PAGE:
@@ -181,6 +194,8 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "room": ("room", _integer),
     "names": ("names", _names(1)),
     "offline": ("offline", _names(0)),
+    "features": ("features", _features),
+    "state": ("state", _short),
 }
 
 
@@ -216,7 +231,7 @@ def to_dict(event: Event) -> dict[str, Any]:
         value = getattr(event, attr)
         if value is None:
             continue
-        if attr in ("names", "offline"):
+        if attr in ("names", "offline", "features"):
             value = list(value)
         elif attr in ("users", "messages"):
             value = [_item_dict(item) for item in value]

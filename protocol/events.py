@@ -22,6 +22,15 @@ class Event:
     SENDER: ClassVar[str] = ""
 
 
+# Optional features a client may ask for in its hello (see Hello.features), each turning on
+# frames an older client would not understand. One name each; PROTOCOL.md "Features".
+CARBONS = "carbons"
+# The welcome after a password login carries ``resume``: a credential that logs in to the
+# account without the password (a reloaded web page stays logged in); see Revoke.
+RESUME = "resume"
+FEATURES: tuple[str, ...] = (CARBONS, RESUME)
+
+
 # --- Sent by clients --------------------------------------------------------------------
 
 
@@ -32,6 +41,8 @@ class Hello(Event):
     ``password`` is needed for a claimed name; with ``register`` true, an unclaimed name is
     claimed with that password as part of logging in. ``resume`` is the secret token a
     :class:`Welcome` gave this guest name earlier: it proves the same guest is back.
+    ``features`` names the optional frames this client understands (``FEATURES``); the
+    server turns on those it knows and says which in the :class:`Welcome`.
     """
 
     TYPE: ClassVar[str] = "hello"
@@ -42,6 +53,7 @@ class Hello(Event):
     password: str | None = field(default=None, repr=False)
     register: bool = False
     resume: str | None = field(default=None, repr=False)
+    features: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +183,17 @@ class Unwatch(Event):
     names: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Revoke(Event):
+    """Forget the account resume credential ``resume`` (one the server issued to this
+    account: "Log out" on a page that kept it). Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "revoke"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    resume: str | None = field(repr=False)
+
+
 # --- Sent by the server -----------------------------------------------------------------
 
 
@@ -180,6 +203,8 @@ class Welcome(Event):
 
     ``resume``, set when a guest took the name afresh, is the secret that later hellos for
     this name must carry to get its waiting messages and history (None: keep the old one).
+    ``features``: those of the hello's that the server turned on for this session (None:
+    none, or a server that knows none).
     """
 
     TYPE: ClassVar[str] = "welcome"
@@ -191,6 +216,7 @@ class Welcome(Event):
     heartbeat: float
     registered: bool = False
     resume: str | None = field(default=None, repr=False)
+    features: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +285,24 @@ class DirectMessage(Event):
     to: str
     text: str
     sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Carbon(Event):
+    """A copy of a direct message that another session of this user sent (like XMPP
+    carbons, XEP-0280): message ``msg_id`` to ``to``, stored at ``sent_at``, as the sending
+    session was answered: ``state`` ``sent`` (the recipient was online) or ``queued``.
+    Sent only to sessions whose hello asked for the ``carbons`` feature; needs no answer.
+    Its later outcome (``delivered``, ``queued``, the ``expired`` error) comes with the
+    same ``msg_id`` to every session of the sender, as for the session that sent it."""
+
+    TYPE: ClassVar[str] = "sent"
+    SENDER: ClassVar[str] = "server"
+    msg_id: int
+    to: str
+    text: str
+    sent_at: float
+    state: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,4 +488,5 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     Ping, Pong, Goodbye,
     RoomSkipped,
     Watch, Unwatch, Watching,
+    Carbon, Revoke,
 )

@@ -21,6 +21,9 @@ The rules:
 - a name claimed with ``register`` while a guest logged in under it stays unclaimed;
 - a guest name is held for its guest (see :mod:`server.guests`): while it is held, only a
   hello with its resume token may use it, or claim it;
+- an account's resume credential (see :mod:`server.credentials`), asked for with the
+  ``resume`` feature after a login that proved the password, logs in to that account
+  without it, until it expires or is revoked;
 - a name taken anew (a guest taking a free name, or claiming one) may not look like
   another user's (``confusable_name``; see :mod:`registry.names`, rule 7): the name of
   someone online, of an account, of a guest name still held, or a reserved name. Logging
@@ -34,15 +37,16 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import const
-from protocol import ErrorCode, ErrorReply, Hello
+from protocol import RESUME, ErrorCode, ErrorReply, Hello
 from registry import InvalidName, Lookalikes, canonical, display_form, validate_name
 from registry.names import MESSAGES as NAME_MESSAGES
 
 from .accounts import Account, FailureThrottle, hash_password, password_problem, verify_password
 from .config import ServerConfig
+from .credentials import AccountCredentials, digest
 from .guests import Claim, GuestNames
 from .limits import TokenBucket
 from .logsummary import LogSummary
@@ -68,6 +72,7 @@ class LoginResult:
     guest is back), TAKE (a new holder: nothing of the earlier one passes on), or None (a
     login to an existing account, which leaves it as it is). ``token`` is the resume token
     the hello carried: for TAKE, the one the client proposes for itself (see guests.py).
+    ``issued`` is a new account resume credential for the welcome (see credentials.py).
     """
 
     name: str = ""
@@ -75,6 +80,7 @@ class LoginResult:
     error: ErrorReply | None = None
     claim: Claim | None = None
     token: str | None = field(default=None, repr=False)
+    issued: str | None = field(default=None, repr=False)
 
 
 class LoginDesk:
@@ -101,6 +107,7 @@ class LoginDesk:
         self.name_in_use = name_in_use
         self.clock = clock
         self.guests = GuestNames(store.guest_holdings(time.time()), config.guest_hold)
+        self.credentials = AccountCredentials(store.account_credentials(time.time()))
         self.throttle = FailureThrottle(base=config.login_failure_delay)
         self.log_lines = log_lines or LogSummary(log, config.log_summary_interval)
         # Password checks under way, per "name@address" and per "@address": after a failure,
@@ -130,6 +137,9 @@ class LoginDesk:
 
     def login(self, hello: Hello, address: str, done: Callable[[LoginResult], None]) -> None:
         """Decide on ``hello`` from ``address``; calls ``done`` exactly once."""
+        if RESUME in (hello.features or ()) and hello.password is not None:
+            done = self._issuing(done)
+
         def refuse(code: str, message: str, retry_after: float | None = None) -> None:
             done(LoginResult(error=ErrorReply(code, message, hello.request_id, retry_after)))
 
@@ -149,6 +159,8 @@ class LoginDesk:
                           math.ceil(wait * 100) / 100)  # rounded up: a client waiting this long gets in
         account = self.accounts.get(key)
         if account is not None:
+            if hello.password is None and self.credentials.check(key, hello.resume, time.time()):
+                return done(LoginResult(account.name, registered=True))
             if hello.password is None:
                 return refuse(ErrorCode.AUTH_REQUIRED, f"the name {account.name!r} is registered: a password is needed")
             if any(self._checking.get(k) and self.throttle.has_failed(k) for k in keys):
@@ -200,6 +212,47 @@ class LoginDesk:
                           "this server only admits registered names: log in with --register to claim one")
         done(LoginResult(name, registered=False, claim=claim, token=hello.resume))
 
+    def _issuing(self, done: Callable[[LoginResult], None]) -> Callable[[LoginResult], None]:
+        """``done``, after issuing an account resume credential to a login that proved its
+        password (or claimed the account): the result carries it once it is stored. If
+        the store fails, the login goes on without one (the client asks the password
+        next time)."""
+        def issue(result: LoginResult) -> None:
+            if result.error is not None or not result.registered:
+                return done(result)
+            now = time.time()
+            secret, token_hash, credential = self.credentials.issue(canonical(result.name), now,
+                                                                    self.config.account_resume_ttl)
+
+            def stored(_: object) -> None:
+                self.credentials.add(token_hash, credential)
+                done(replace(result, issued=secret))
+
+            self.store.save_account_credential(token_hash, credential, now, stored, lambda failure: done(result))
+
+        return issue
+
+    def revoke(self, name_key: str, secret: str | None, done: Callable[[ErrorReply | None], None]) -> None:
+        """Forget ``secret`` if it is a resume credential of the account ``name_key``;
+        ``done(None)`` once that is stored (at once if there was nothing to forget), or
+        ``unavailable`` (then it still works)."""
+        credential = self.credentials.by_hash.get(digest(secret)) if secret else None
+        token_hash = self.credentials.revoke(name_key, secret) if credential is not None else None
+        if token_hash is None:
+            return done(None)
+
+        def not_revoked(failure: StoreUnavailable) -> None:
+            self.credentials.add(token_hash, credential)  # "unavailable" means not done
+            done(unavailable_error(self.config))
+
+        self.store.revoke_account_credential(token_hash, lambda _: done(None), not_revoked)
+
+    def password_set(self, name_key: str) -> None:
+        """The password of ``name_key`` was set: every resume credential issued for it
+        before stops working (the one of the login that set it is issued after)."""
+        if self.credentials.revoke_account(name_key):
+            self.store.revoke_account_credentials(name_key)
+
     def claim(self, name: str, password: str, done: Callable[[ErrorReply | None], None],
               by_holder: bool = False) -> None:
         """Create an account for ``name``; ``done(None)`` once it is stored, or an error
@@ -231,6 +284,7 @@ class LoginDesk:
 
             def stored(_: bool) -> None:
                 log.info("account created: %s", name)
+                self.password_set(key)
                 done(None)
 
             def not_stored(failure: StoreUnavailable) -> None:

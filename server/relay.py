@@ -46,8 +46,11 @@ from typing import Any
 
 import const
 from protocol import (
+    CARBONS,
+    FEATURES,
     Accepted,
     Block,
+    Carbon,
     ConnectionClosed,
     Delivered,
     DirectMessage,
@@ -69,6 +72,7 @@ from protocol import (
     Queued,
     Receipt,
     Register,
+    Revoke,
     RoomMessage,
     RoomSkipped,
     SendDirect,
@@ -107,7 +111,7 @@ _MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
 
 # Requests that cost the server work and so count against the rate limits.
 _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock,
-                    Watch, Unwatch})
+                    Watch, Unwatch, Revoke})
 
 
 @dataclass(slots=True)
@@ -170,6 +174,10 @@ class Relay:
                                 lambda name: name in self.registry, self.log_lines,
                                 online_lookalikes=self.registry.lookalikes)
         self.inflight: dict[int, InFlight] = {}
+        # Sessions whose hello asked for carbons (copies of the direct messages their
+        # user sends from its other sessions). A set here rather than a slot on every
+        # session: few sessions share an account, and idle sessions stay small.
+        self.carbons: set[ClientSession] = set()
         self.outcome_pages: dict[ClientSession, OutcomePages] = {}
         # Message ids are chosen here, not by the database, so that inserts can be batched.
         self._last_msg_id: int = store.last_msg_id()
@@ -188,6 +196,7 @@ class Relay:
             LookupRequest: self._lookup,
             HistoryRequest: self._history,
             Register: self._register,
+            Revoke: self._revoke,
             Block: self._block,
             Unblock: self._block,
             Watch: self._watch,
@@ -222,6 +231,7 @@ class Relay:
         if session not in self.sessions:
             return
         self.sessions.discard(session)
+        self.carbons.discard(session)
         self.watchlists.forget(session)  # subscriptions are per session
         # The address keeps its bucket when its last connection goes, or reconnecting
         # would refill it; expire() forgets buckets that have refilled anyway.
@@ -308,9 +318,15 @@ class Relay:
             session.send(ErrorReply(code, str(exc), hello.request_id))
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
-        resume = self._hold_name(session, result)
+        # A guest's token (taking its name), or an account's new resume credential.
+        resume = self._hold_name(session, result) or result.issued
+        # The optional features of the hello this server knows, in its own order; the
+        # welcome names them, and nothing else turns them on.
+        features = tuple(name for name in FEATURES if name in (hello.features or ()))
+        if CARBONS in features:
+            self.carbons.add(session)
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
-                             self.config.heartbeat_interval, result.registered, resume))
+                             self.config.heartbeat_interval, result.registered, resume, features or None))
         self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name, session.address, session.port,
                              " (account)" if result.registered else "")
         if len(record.endpoints) == 1:
@@ -376,6 +392,19 @@ class Relay:
 
         self.logins.claim(session.name, request.password, claimed, by_holder=True)
 
+    def _revoke(self, session: ClientSession, request: Revoke) -> None:
+        """Forget an account resume credential of this session's account ("Log out").
+        A guest's token is not revoked: it is what keeps the name the guest's."""
+        if not session.registered:
+            session.send(Done(request.request_id))
+            return
+
+        def revoked(error: ErrorReply | None) -> None:
+            session.send(Done(request.request_id) if error is None
+                         else ErrorReply(error.code, error.message, request.request_id, error.retry_after))
+
+        self.logins.revoke(session.key, request.resume, revoked)
+
     # --- Direct messages ----------------------------------------------------------------
 
     def _send_direct(self, session: ClientSession, request: SendDirect) -> None:
@@ -410,14 +439,28 @@ class Relay:
             session.send(_outcome(message))
             return
         recipients = self.registry.sessions_by_key(message.recipient_key)
-        if message.state == "blocked":
-            # The sender is not told: answer exactly as for anyone else (accepted while the
-            # recipient is online, queued while not), and never deliver.
-            session.send(Accepted(request_id, msg_id) if recipients else Queued(request_id, msg_id))
-            return
         session.send(Accepted(request_id, msg_id) if recipients else Queued(request_id, msg_id))
+        if status == mailbox.NEW and self.carbons:
+            # Before the forward, so no outcome of it can reach a session before its copy.
+            self._carbon(session, message, "sent" if recipients else "queued")
+        if message.state == "blocked":
+            # The sender is not told: answered exactly as for anyone else (accepted while the
+            # recipient is online, queued while not), and never delivered.
+            return
         if recipients and msg_id not in self.inflight:
             self._forward(message, recipients)
+
+    def _carbon(self, session: ClientSession, message: mailbox.StoredMessage, state: str) -> None:
+        """Copy the new direct ``message`` that ``session`` sent to the other sessions of its
+        user that asked for carbons, with ``state`` as ``session`` was answered. Only for a
+        new message: a resend was copied when it was new, and a session that logged in
+        since finds it in the history."""
+        event = None
+        for other in self.registry.sessions_by_key(message.sender_key):
+            if other is not session and other in self.carbons:
+                if event is None:
+                    event = Carbon(message.msg_id, message.recipient, message.text, message.sent_at, state)
+                other.send(event)
 
     def _id_reused(self, session: ClientSession, request: mailbox.StoredMessage) -> None:
         """``request`` came under a request id that this sender used for another message:

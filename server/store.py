@@ -126,6 +126,16 @@ MIGRATIONS: dict[int, str] = {
         DROP INDEX messages_conversation;
         CREATE INDEX messages_conversation ON messages (sender_key, recipient_key) WHERE recipient_key IS NOT NULL;
     """,
+    5: """
+        -- Account resume credentials (issue 12, server/credentials.py): a reloaded web page
+        -- logs back in to its account without the password. Only the hash of the secret.
+        CREATE TABLE account_credentials (
+            token_hash BLOB PRIMARY KEY,       -- sha256 of the secret given to the client
+            name_key   TEXT NOT NULL,          -- the account
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX account_credentials_by_account ON account_credentials (name_key);
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -13,7 +13,7 @@ from protocol import (
     LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, RoomSkipped, SendDirect,
     SendRoom, State, OutcomeAck, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
     Block, Done, HistoryEntry, HistoryPage, HistoryRequest, Queued, Register, Unblock,
-    Unwatch, Watch, Watching,
+    Unwatch, Watch, Watching, Carbon, Revoke,
 )
 from protocol.events import Presence
 
@@ -94,4 +94,6 @@ SAMPLES: list[Event] = [
     Watch("req-9", ("bob", "jürgen")),
     Unwatch("req-10", ("bob",)),
     Watching("req-9", (Presence("bob", 1.5),), ("jürgen",)),
+    Carbon(45, "bob", TEXT, 1700000004.5, "queued"),
+    Revoke("req-11", "q0Jc4yqD6tQy1Vg2rHk1S1a0bq3VbM8kTz3s1dY9e8U"),
 ]

@@ -157,7 +157,8 @@ def test_connect_returns_the_welcome(server: FakeServer, clients: list[ChatClien
     # A guest proposes the resume token it kept before sending (PROTOCOL.md, "Guest names").
     token = alice.resume_tokens.get(alice.address, "Alice")
     assert token is not None and len(token) >= 43
-    assert hello == Hello(hello.request_id, "Alice", const.PROTOCOL_VERSION, resume=token)
+    # It asks for carbons: copies of what its other sessions send (PROTOCOL.md, "Features").
+    assert hello == Hello(hello.request_id, "Alice", const.PROTOCOL_VERSION, resume=token, features=("carbons",))
 
 
 def test_refused_login_raises_with_the_code() -> None:

@@ -78,6 +78,8 @@ def _worst(cls, field) -> object:
         return codec.MAX_PORT if field.name == "port" else codec.MAX_INTEGER
     if kind.startswith("float"):
         return float(codec.MAX_INTEGER) + 0.123  # the longest repr near the top of the range
+    if kind.startswith("tuple[str"):  # features: as many names as allowed, each the longest
+        return ("\x01" * 64,) * codec.MAX_FEATURES
     assert kind.startswith("str"), kind
     longest = 0
     for length in (64, 256, 1024, const.MAX_TEXT_CHARS):

@@ -15,10 +15,10 @@ from protocol import codec
 SENDABLE = {
     ("client", "HANDSHAKE"): {"hello", "ping", "pong", "bye"},
     ("client", "OPEN"): {"send", "say", "receipt", "ack", "who", "whois", "register", "history", "block",
-                         "unblock", "watch", "unwatch", "ping", "pong", "bye"},
+                         "unblock", "watch", "unwatch", "ping", "pong", "bye", "revoke"},
     ("server", "HANDSHAKE"): {"welcome", "error", "ping", "pong", "bye"},
     ("server", "OPEN"): {"accepted", "queued", "delivered", "ok", "history_page", "error", "dm", "room", "joined", "left", "users",
-                         "user", "ping", "pong", "bye", "skipped", "watching"},
+                         "user", "ping", "pong", "bye", "skipped", "watching", "sent"},
     ("client", "CLOSED"): set(),
     ("server", "CLOSED"): set(),
 }

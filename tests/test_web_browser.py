@@ -261,9 +261,11 @@ def test_protocol_section_tracks_every_delivery_state(page: Page) -> None:
       r.unknown = receiveFrame(chat, {type: "something_new", id: "z"});
       return r;
     })()""")
+    features = ["carbons", "resume"]  # copies of what our other sessions send; a credential for reloads
     assert result["hello"] == [
-        {"type": "hello", "id": "t-1", "name": "Bob", "version": 1},
-        {"type": "hello", "id": "t-2", "name": "Bob", "version": 1, "password": "pw", "register": True},
+        {"type": "hello", "id": "t-1", "name": "Bob", "version": 1, "features": features},
+        {"type": "hello", "id": "t-2", "name": "Bob", "version": 1, "features": features, "password": "pw",
+         "register": True},
     ]
     assert result["welcome"] == ["who"]
     assert result["invalid"] is None
@@ -393,7 +395,9 @@ def test_the_page_keeps_the_guest_token_so_only_it_gets_what_waited(page: Page, 
     token = page.js("localStorage.getItem('chat.resume.bob')")
     assert isinstance(token, str) and len(token) >= 43
     alice.login("Alice")
-    # Bob reloads the page: his session ends, and a message for him waits.
+    # Bob closes the tab and opens the page again (what the tab kept for a reload is gone,
+    # the guest token in localStorage stays): his session ends, and a message for him waits.
+    page.js("sessionStorage.clear()")
     page.cdp.send("Page.navigate", {"url": page.url})
     page.cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
     alice.expect(UserLeft, TIMEOUT, where=lambda e: e.name == "Bob")

@@ -114,6 +114,10 @@ async function useLanguage(language) {
 /* ===================================================================================== */
 
 const PROTOCOL_VERSION = 1;
+// Optional features the hello asks for (PROTOCOL.md, "Features"): copies of what our
+// other sessions send ("sent" frames), and an account credential that keeps a reloaded
+// page logged in ("resume" in the welcome after a password login).
+const FEATURES = ["carbons", "resume"];
 const ROOM = "#room";                 // the key of the broadcast room's conversation
 const MAX_ITEMS = 500;                // messages and notices kept per conversation
 const HISTORY_PAGE = 50;
@@ -145,7 +149,8 @@ function nameKey(name) {
     .toLowerCase().normalize("NFC");
 }
 // How far each state of our own direct message has got; a state never moves back.
-const PROGRESS = { sending: 0, failed: 1, sent: 1, queued: 2, delivered: 3 };
+// "waiting": typed while disconnected, sent after the reconnection.
+const PROGRESS = { waiting: 0, sending: 0, failed: 1, sent: 1, queued: 2, delivered: 3 };
 // Names in one "watch" request (the protocol's limit).
 const WATCH_PER_REQUEST = 500;
 
@@ -234,7 +239,7 @@ function nowSeconds() {
 function helloFrame(chat, name, password, register, resume) {
   const id = chat.nextId();
   chat.requests.set(id, { kind: "hello" });
-  const frame = { type: "hello", id, name, version: PROTOCOL_VERSION };
+  const frame = { type: "hello", id, name, version: PROTOCOL_VERSION, features: FEATURES };
   if (password) {
     frame.password = password;
     if (register) frame.register = true;
@@ -243,14 +248,15 @@ function helloFrame(chat, name, password, register, resume) {
   return frame;
 }
 
-/** Add our message to conversation ``key`` as "sending"; returns the frame to send. */
+/** Add our message to conversation ``key`` as "sending" (or "waiting" while we are
+ * disconnected: the next welcome sends it, with this id); returns the frame to send. */
 function composeMessage(chat, key, text) {
   const id = chat.nextId();
   const toRoom = key === ROOM;
   const peer = toRoom ? null : chat.users.get(key);
   const item = {
     kind: "message", dir: "out", sender: chat.me, to: peer ? peer.name : null, text,
-    at: nowSeconds(), state: "sending", msgId: null, requestId: id, error: "",
+    at: nowSeconds(), state: chat.status === "online" ? "sending" : "waiting", msgId: null, requestId: id, error: "",
   };
   addItem(chat, key, peer && peer.name, item);
   if (peer) peer.known = true;
@@ -259,12 +265,25 @@ function composeMessage(chat, key, text) {
   return frame;
 }
 
+// Answers to a "send" that mean the name was mistyped: nobody by that name (or none can be).
+const MISTYPED_CODES = ["unknown_recipient", "invalid_name"];
+
+/** Drop the conversations with mistyped names (see HANDLERS.error), but the one on screen. */
+function forgetMistyped(chat) {
+  for (const entry of [...chat.users.values()]) {
+    if (!entry.mistyped || entry.online || entry.key === chat.active) continue;
+    chat.conversations.delete(entry.key);
+    chat.users.delete(entry.key);
+  }
+}
+
 /** A conversation with ``name``, who need not be online; returns its key or null. */
 function startConversation(chat, name) {
   if (!validName(name)) return null;
   name = displayName(name);
   const entry = user(chat, name);
   entry.known = true;
+  entry.mistyped = false;  // typed again: let the server say again
   conversation(chat, entry.key, entry.name);
   return entry.key;
 }
@@ -272,6 +291,7 @@ function startConversation(chat, name) {
 /** Show conversation ``key``: clears its unread count; returns frames to send (history). */
 function openConversation(chat, key) {
   chat.active = key;
+  forgetMistyped(chat);
   const convo = conversation(chat, key, key === ROOM ? null : (chat.users.get(key) || {}).name);
   convo.unread = 0;
   const frames = [];
@@ -296,7 +316,7 @@ function connectionLost(chat) {
   for (const [id, request] of chat.requests) {
     const item = request.item;
     if (!item || !request.frame) continue;
-    const waiting = item.state === "sending" ||
+    const waiting = item.state === "sending" || item.state === "waiting" ||
       (request.kind === "send" && (item.state === "sent" || item.state === "queued"));
     if (waiting) unsettled.push([id, request]);
   }
@@ -360,9 +380,12 @@ const HANDLERS = {
     chat.requests.set(id, { kind: "who", listed: new Set() });
     out.send.push({ type: "who", id });
     out.send.push(...openConversation(chat, chat.active));
-    // Messages the last connection left unanswered, in the order they were written.
+    // Messages the last connection left unanswered, and those typed while we were away,
+    // in the order they were written, with their ids: the server takes each once.
     for (const request of chat.requests.values()) {
-      if (request.frame) out.send.push(request.frame);
+      if (!request.frame) continue;
+      if (request.item && request.item.state === "waiting") request.item.state = "sending";
+      out.send.push(request.frame);
     }
   },
 
@@ -443,18 +466,42 @@ const HANDLERS = {
     const item = request.item;
     item.msgId = frame.msg_id;
     chat.sent.set(frame.msg_id, item);
-    if (item.state === "sending") item.state = "sent";
+    if (item.state === "sending" || item.state === "waiting") item.state = "sent";
     if (request.kind === "say") chat.requests.delete(frame.id);  // final for the room
   },
 
   queued(chat, frame) {
     // The recipient is offline and the server stored the message; delivered follows later.
+    // Also for a message another session of ours sent (a carbon), known by its msg_id.
     const request = chat.requests.get(frame.id);
-    if (!request || !request.item) return;
-    const item = request.item;
+    const item = (request && request.item) || chat.sent.get(frame.msg_id);
+    if (!item) return;
     item.msgId = frame.msg_id;
     chat.sent.set(frame.msg_id, item);
-    if (item.state === "sending" || item.state === "sent") item.state = "queued";
+    if (item.state === "sending" || item.state === "waiting" || item.state === "sent") item.state = "queued";
+  },
+
+  sent(chat, frame) {
+    // A carbon: a direct message another session of ours sent (PROTOCOL.md, "sent"). Shown
+    // as ours, keyed by msg_id, so its outcome (delivered, queued, expired) updates it, and
+    // the same message in a history page is the same line.
+    if (typeof frame.msg_id !== "number" || typeof frame.to !== "string" || chat.sent.has(frame.msg_id)) return;
+    const entry = user(chat, frame.to);
+    entry.known = true;
+    entry.mistyped = false;
+    const convo = conversation(chat, entry.key, entry.name);
+    const shown = convo.items.find((item) => item.msgId === frame.msg_id);
+    if (shown) {
+      chat.sent.set(frame.msg_id, shown);
+      return;
+    }
+    const item = {
+      kind: "message", dir: "out", sender: chat.me, to: entry.name, text: String(frame.text),
+      at: typeof frame.sent_at === "number" ? frame.sent_at : nowSeconds(),
+      state: frame.state === "queued" ? "queued" : "sent", msgId: frame.msg_id, requestId: null, error: "",
+    };
+    addItem(chat, entry.key, entry.name, item);
+    chat.sent.set(frame.msg_id, item);
   },
 
   delivered(chat, frame, out) {
@@ -494,6 +541,15 @@ const HANDLERS = {
       request.item.state = "failed";
       request.item.error = message;
       request.item.errorCode = frame.code;
+      // A name nobody uses (mistyped): out of the contact list; its conversation goes
+      // once another is chosen (the failed message says why meanwhile).
+      if (request.kind === "send" && MISTYPED_CODES.includes(frame.code)) {
+        const entry = chat.users.get(request.key);
+        if (entry && !entry.online) {
+          entry.mistyped = true;
+          entry.known = false;
+        }
+      }
       return;
     }
     if (request && request.kind === "history") {
@@ -516,6 +572,7 @@ const HANDLERS = {
     chat.seen.add(seen);
     const entry = user(chat, frame.from);
     entry.known = true;
+    entry.mistyped = false;
     const convo = addItem(chat, entry.key, entry.name, {
       kind: "message", dir: "in", sender: frame.from, to: frame.to, text: String(frame.text),
       at: frame.sent_at, state: "received", msgId: frame.msg_id,
@@ -562,11 +619,14 @@ const HANDLERS = {
         continue;
       }
       if (!mine) chat.seen.add(seenKey(entry.msg_id, entry.sent_at));
-      added.push({
+      const item = {
         kind: "message", dir: mine ? "out" : "in", sender: entry.from, to: entry.to, text: String(entry.text),
         at: entry.sent_at, msgId: entry.msg_id, localId: ++nextLocalId,
         state: mine ? state : "received", error: entry.state === "expired" ? t("expired before delivery") : "",
-      });
+      };
+      // Ours (also sent from another session): a later outcome or carbon finds it by msg_id.
+      if (mine && !chat.sent.has(entry.msg_id)) chat.sent.set(entry.msg_id, item);
+      added.push(item);
     }
     if (!added.length) return;
     convo.items.push(...added);
@@ -596,9 +656,11 @@ function notice(chat, key, text, at, isError = false) {
   addItem(chat, key, name, { kind: "notice", text, at: typeof at === "number" ? at : nowSeconds(), isError });
 }
 
-/** Contacts in display order: online first, then by name. */
+/** Contacts in display order: online first, then by name. A name the server said nobody
+ * uses (mistyped) is not one. */
 function sortedContacts(chat) {
   return [...chat.users.values()]
+    .filter((entry) => !entry.mistyped || entry.online)
     .filter((entry) => entry.online || entry.known || chat.conversations.has(entry.key))
     .sort((a, b) => (b.online - a.online) || a.name.localeCompare(b.name));
 }
@@ -617,6 +679,7 @@ const $ = (id) => document.getElementById(id);
 
 // Shown through t().
 const STATE_LABELS = {
+  waiting: "Waiting for the connection…",
   sending: "Sending…",
   sent: "Sent",
   queued: "Queued: will be delivered when they come online",
@@ -624,7 +687,7 @@ const STATE_LABELS = {
   failed: "Not delivered",
 };
 // The same, listed for the catalogue check (t() needs literals to be found).
-void [t("Sending…"), t("Sent"), t("Queued: will be delivered when they come online"), t("Delivered"), t("Not delivered")];
+void [t("Waiting for the connection…"), t("Sending…"), t("Sent"), t("Queued: will be delivered when they come online"), t("Delivered"), t("Not delivered")];
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -771,12 +834,49 @@ function messageElement(item) {
   const time = el("time", "msg-time", formatTime(item.at));
   if (typeof item.at === "number") time.dateTime = new Date(item.at * 1000).toISOString();
   meta.append(time);
-  node.append(meta, el("p", "msg-text", item.text));
+  node.append(meta, messageText(item.text));
   if (item.dir === "out") {
     const status = el("p", "msg-status");
     status.setAttribute("aria-live", "polite");
     node.append(status);
   }
+  return node;
+}
+
+// Candidates for links: http(s):// and what follows up to a space or a character that
+// cannot be in a URL unescaped. Only these schemes are ever linked (never javascript:).
+const LINK_PATTERN = /\bhttps?:\/\/[^\s<>"'`{}|\\^]+/gi;
+// Punctuation that ends a sentence rather than the link ("see https://x.org/a.").
+const LINK_TRAILER = /[.,;:!?)\]}'"]+$/;
+
+/**
+ * The text of a message as a <p>, its http and https links clickable. Built from text
+ * nodes and <a> elements (never HTML), each link checked with the URL parser and opened
+ * in a new tab that cannot reach back to this page (rel="noopener noreferrer").
+ */
+function messageText(text) {
+  const node = el("p", "msg-text");
+  let last = 0;
+  for (const match of text.matchAll(LINK_PATTERN)) {
+    let href = match[0];
+    const trailer = href.match(LINK_TRAILER);
+    if (trailer && !(trailer[0].startsWith(")") && href.includes("("))) href = href.slice(0, -trailer[0].length);
+    let url = null;
+    try {
+      url = new URL(href);
+    } catch {
+      url = null;
+    }
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || !url.hostname) continue;
+    if (match.index > last) node.append(document.createTextNode(text.slice(last, match.index)));
+    const link = el("a", "msg-link", href);
+    link.href = url.href;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    node.append(link);
+    last = match.index + href.length;
+  }
+  if (last < text.length) node.append(document.createTextNode(text.slice(last)));
   return node;
 }
 
@@ -818,6 +918,7 @@ const shell = {
   wantOnline: false,          // false after logging out or a refused login
   attempts: 0,
   timer: null,
+  savedSession: null,         // what keepSession() last wrote
 };
 
 function socketUrl() {
@@ -851,7 +952,10 @@ function connect() {
   socket.addEventListener("open", () => {
     if (socket !== shell.socket) return;
     const { name, password, register } = shell.credentials;
-    sendFrame(helloFrame(chat, name, password, register, guestToken(name, password)));
+    // An account's resume credential (kept after a password login) stands in for the
+    // password; else a guest's token.
+    const resume = (!password && accountCredential(name)) || guestToken(name, password);
+    sendFrame(helloFrame(chat, name, password, register, resume));
   });
   socket.addEventListener("message", (event) => {
     if (socket !== shell.socket || typeof event.data !== "string") return;
@@ -879,7 +983,14 @@ function connect() {
 function onFrame(frame) {
   const chat = shell.chat;
   const out = receiveFrame(chat, frame);
-  if (out.resume) keepResume(chat.me, out.resume);
+  // A guest's token (kept per name, in localStorage), or an account's credential (this tab's).
+  if (out.resume && frame.registered === true) {
+    keepAccountCredential(chat.me, out.resume);
+    // From now on the credential logs in (reconnections too): the page forgets the password.
+    shell.credentials = { name: chat.me, password: "", register: false };
+  } else if (out.resume) {
+    keepResume(chat.me, out.resume);
+  }
   out.send.forEach(sendFrame);
   watchFrames(chat).forEach(sendFrame);  // new conversations (a dm), or all after a welcome
   if (out.login === "ok") {
@@ -887,12 +998,14 @@ function onFrame(frame) {
     const firstTime = document.body.dataset.view !== "chat";
     showView("chat");
     remember(chat.me);
+    keepSession(chat);
     if (firstTime) $("composer-input").focus();
   } else if (out.login === "retry") {
     shell.socket.close();   // the close handler schedules the next attempt
   } else if (out.login) {
     loginFailed(out.login.message, out.login.code);
   }
+  if (chat.status === "online") keepSession(chat);  // new conversations outlive a reload
   render(chat);
   // The page now shows the new messages: confirm them.
   out.receipts.forEach(sendFrame);
@@ -909,6 +1022,9 @@ function scheduleReconnect() {
 
 function loginFailed(message, code) {
   shell.wantOnline = false;
+  // Refused (not merely unreachable): what this tab kept does not log in any more.
+  if (code) forgetSession();
+  if (code === "auth_required" && shell.credentials) forgetAccountCredential(shell.credentials.name);
   const socket = shell.socket;
   shell.socket = null;
   if (socket) socket.close();
@@ -934,6 +1050,12 @@ function logIn(name, password, register) {
 function logOut() {
   shell.wantOnline = false;
   clearTimeout(shell.timer);
+  // The account credential this tab kept stops working (PROTOCOL.md, "revoke"); the
+  // server handles the frames in order, so the bye may follow at once.
+  const credential = shell.chat.me && accountCredential(shell.chat.me);
+  if (credential) sendFrame({ type: "revoke", id: shell.chat.nextId(), resume: credential });
+  if (shell.chat.me) forgetAccountCredential(shell.chat.me);
+  forgetSession();
   sendFrame({ type: "bye", reason: "quit" });
   const socket = shell.socket;
   shell.socket = null;
@@ -988,6 +1110,94 @@ function keepResume(name, token) {
   }
 }
 
+/* Staying logged in across a reload. An account's resume credential (PROTOCOL.md,
+ * "Accounts: the resume credential") and the session (who is logged in, the open
+ * conversations) are kept in sessionStorage: they belong to this tab, survive its reloads,
+ * and are gone when it is closed, so a shared computer does not hand the next person in
+ * another tab or the next day a logged-in account; "Log out" revokes the credential on the
+ * server too. A guest's token stays in localStorage, as before: it keeps the name theirs. */
+const SESSION_KEY = "chat.session";
+
+function credentialKey(name) {
+  return `chat.account.${nameKey(name)}`;
+}
+
+function accountCredential(name) {
+  try {
+    return sessionStorage.getItem(credentialKey(name));
+  } catch {
+    return null;  /* no storage: log in with the password after a reload */
+  }
+}
+
+function keepAccountCredential(name, secret) {
+  try {
+    sessionStorage.setItem(credentialKey(name), secret);
+  } catch {
+    /* no storage: a reload asks for the password */
+  }
+}
+
+function forgetAccountCredential(name) {
+  try {
+    sessionStorage.removeItem(credentialKey(name));
+  } catch {
+    /* nothing kept */
+  }
+}
+
+/** Note who is logged in in this tab and the conversations open, for a reload. */
+function keepSession(chat) {
+  if (!chat.me || !shell.wantOnline) return;
+  const names = [...chat.conversations.values()]
+    .filter((convo) => convo.key !== ROOM && typeof convo.name === "string" && !isMe(chat, convo.name)
+      && !(chat.users.get(convo.key) || {}).mistyped)
+    .map((convo) => convo.name);
+  const active = chat.active === ROOM ? null : (chat.conversations.get(chat.active) || {}).name || null;
+  const saved = JSON.stringify({ name: chat.me, conversations: names, active });
+  if (saved === shell.savedSession) return;  // written after every frame: only changes
+  shell.savedSession = saved;
+  try {
+    sessionStorage.setItem(SESSION_KEY, saved);
+  } catch {
+    /* no storage: a reload shows the login form */
+  }
+}
+
+function forgetSession() {
+  shell.savedSession = null;
+  try {
+    sessionStorage.removeItem(SESSION_KEY);
+  } catch {
+    /* nothing kept */
+  }
+}
+
+/** The session this tab had before a reload, or null. */
+function savedSession() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
+    if (saved && typeof saved.name === "string" && validName(saved.name)) return saved;
+  } catch {
+    /* unreadable: start afresh */
+  }
+  return null;
+}
+
+/** After a reload: log in again as the tab was (an account with its credential, a guest
+ * with its token), with its conversations back; each one's history comes as it opens. */
+function resumeSession(saved) {
+  logIn(saved.name, "", false);
+  const chat = shell.chat;
+  for (const name of Array.isArray(saved.conversations) ? saved.conversations : []) {
+    if (typeof name === "string") startConversation(chat, name);
+  }
+  if (typeof saved.active === "string") {
+    const key = startConversation(chat, saved.active);
+    if (key) chat.active = key;
+  }
+}
+
 function remember(name) {
   try {
     localStorage.setItem("chat.name", name);
@@ -1000,6 +1210,7 @@ function selectConversation(key) {
   const frames = openConversation(shell.chat, key);
   frames.forEach(sendFrame);
   watchFrames(shell.chat).forEach(sendFrame);
+  keepSession(shell.chat);
   setContactsOpen(false);
   render(shell.chat);
   $("composer-input").focus();
@@ -1011,19 +1222,40 @@ function onSubmitMessage(event) {
   const text = input.value.trim();
   if (!text) return;
   const chat = shell.chat;
-  if (chat.status !== "online") {
+  const reconnecting = chat.status !== "online" && shell.wantOnline && chat.welcomedOnce;
+  if (chat.status !== "online" && !reconnecting) {
     announce([t("Not connected: the message was not sent.")]);
     $("connection").classList.add("flash");
     setTimeout(() => $("connection").classList.remove("flash"), 600);
     return;
   }
+  // While reconnecting the message waits, shown as waiting; the welcome sends it.
   const frame = composeMessage(chat, chat.active, text);
   input.value = "";
+  fitComposer();
   render(chat);
+  if (reconnecting) {
+    announce([t("Not connected: the message will be sent when the connection is back.")]);
+    return;
+  }
   if (!sendFrame(frame)) {
     connectionLost(chat);
     render(chat);
   }
+}
+
+/** Enter sends; Shift+Enter (or Enter while an input method is composing) makes a new line. */
+function onComposerKeydown(event) {
+  if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
+  event.preventDefault();
+  $("composer").requestSubmit();
+}
+
+/** The composer as tall as its lines, up to its CSS max-height (then it scrolls). */
+function fitComposer() {
+  const input = $("composer-input");
+  input.style.height = "auto";
+  input.style.height = `${input.scrollHeight + (input.offsetHeight - input.clientHeight)}px`;
 }
 
 function onLoginSubmit(event) {
@@ -1079,6 +1311,8 @@ function onContactKeydown(event) {
 function start() {
   $("login-form").addEventListener("submit", onLoginSubmit);
   $("composer").addEventListener("submit", onSubmitMessage);
+  $("composer-input").addEventListener("keydown", onComposerKeydown);
+  $("composer-input").addEventListener("input", fitComposer);
   $("new-chat").addEventListener("submit", onNewConversation);
   $("logout").addEventListener("click", logOut);
   $("contact-list").addEventListener("click", (event) => {
@@ -1113,6 +1347,8 @@ function start() {
   showView("login");
   render(shell.chat);
   $("login-name").focus();
+  const saved = savedSession();
+  if (saved) resumeSession(saved);  // a reload: back in as before, without the form
   // The language: the one chosen with the switch before, else the browser's.
   const switcher = $("lang-switch");
   for (const [code, label] of Object.entries(LANGUAGES)) {

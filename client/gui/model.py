@@ -33,7 +33,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 
 from protocol import (
+    Carbon,
     ConnectionClosed,
+    Delivered,
     DirectMessage,
     ErrorReply,
     Event,
@@ -271,6 +273,9 @@ class ChatModel:
         self.reply_to: str | None = None
         # request_id -> (conversation key, line) for our messages, to apply state changes.
         self._outgoing: dict[str, tuple[str, Line]] = {}
+        # Our messages sent by another session (carbons), by msg_id: their outcomes come
+        # under that session's request id, which this window never saw.
+        self._carbons: dict[int, tuple[str, Line]] = {}
         # msg_ids of our own room messages, so the server's echo is not shown twice.
         self._own_room_ids: set[int] = set()
         self._changes: list[Change] = []
@@ -387,6 +392,10 @@ class ChatModel:
             self.notice(ROOM, describe_skipped(event.room))
         elif isinstance(event, MessageUpdate):
             self.update(event.message.request_id, event.state, event.error, event.message.msg_id)
+        elif isinstance(event, Carbon):
+            self._carbon(event)
+        elif isinstance(event, (Delivered, Queued, ErrorReply)) and getattr(event, "msg_id", None) in self._carbons:
+            self._carbon_outcome(event)
         elif isinstance(event, Queued):
             found = self._outgoing.get(event.request_id)
             if found is not None and found[1].state in _BEFORE_QUEUED:
@@ -431,6 +440,33 @@ class ChatModel:
         if self.active != conversation.key:
             contact.unread += 1
             self._changes.append(ContactsChanged())
+
+    def _carbon(self, event: Carbon) -> None:
+        """Our message sent by another session: a line of ours, with its state."""
+        conversation = self._conversation(event.to)
+        self._contact(event.to).talked = True
+        if event.msg_id in conversation.msg_ids:
+            return  # already shown (it came with the history)
+        line = Line("out", self.me, clean_text(event.text), event.sent_at, msg_id=event.msg_id,
+                    state=event.state, to=event.to)
+        self._carbons[event.msg_id] = (conversation.key, line)
+        self._add(conversation, line)
+
+    def _carbon_outcome(self, event: Delivered | Queued | ErrorReply) -> None:
+        """The outcome of a message another session of ours sent (see :meth:`_carbon`)."""
+        key, line = self._carbons[event.msg_id]
+        old_label = line.label
+        if isinstance(event, Delivered):
+            line.state = "delivered"
+            del self._carbons[event.msg_id]
+        elif isinstance(event, Queued):
+            if line.state not in _BEFORE_QUEUED:
+                return
+            line.state = "queued"
+        else:  # expired
+            line.state, line.error = "failed", (event.code, explain_error(event.code, event.message))
+            del self._carbons[event.msg_id]
+        self._changes.append(StateChanged(key, line, old_label))
 
     def _room(self, event: RoomMessage) -> None:
         mine = key_of(event.sender) == key_of(self.me)

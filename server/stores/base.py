@@ -27,7 +27,7 @@ The contract, for every asynchronous operation (all but the loading ones)::
   When a write succeeds after such failures the store calls ``on_recovered()`` (if set)
   on the loop, so the relay can retry what it keeps (receipts, backlog fetches);
 - the loading operations (``last_msg_id``, ``known_users``, ``blocks``, ``accounts``,
-  ``guest_holdings``) are synchronous: call them after :meth:`open` and before
+  ``guest_holdings``, ``account_credentials``) are synchronous: call them after :meth:`open` and before
   :meth:`start`, to fill the relay's caches.
 
 Message ids are chosen by the relay (one more than :meth:`last_msg_id`, at start) so
@@ -42,6 +42,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..accounts import Account
+from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import StoredMessage
 from ..store import StoreUnavailable
@@ -90,6 +91,10 @@ class MessageStore(Protocol):
 
     def guest_holdings(self, now: float) -> dict[str, Holding]:
         """Every guest holding; a holder still noted online left at ``now`` (see guests.py)."""
+
+    def account_credentials(self, now: float) -> dict[bytes, Credential]:
+        """Every account resume credential still live at ``now``, by the hash of its
+        secret (see credentials.py)."""
 
     # --- Messages ---------------------------------------------------------------------
 
@@ -164,3 +169,14 @@ class MessageStore(Protocol):
                      on_error: ErrorCallback | None = None) -> None:
         """Create the account; result False if the name was claimed meanwhile."""
 
+    def save_account_credential(self, token_hash: bytes, credential: Credential, now: float,
+                                callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        """Store a new account resume credential, and forget those expired by ``now``."""
+
+    def revoke_account_credential(self, token_hash: bytes, callback: Callback | None = None,
+                                  on_error: ErrorCallback | None = None) -> None:
+        """Forget one account resume credential (the client logged out)."""
+
+    def revoke_account_credentials(self, name_key: str, callback: Callback | None = None,
+                                   on_error: ErrorCallback | None = None) -> None:
+        """Forget every resume credential of the account ``name_key`` (its password was set)."""

@@ -44,6 +44,7 @@ from typing import Any
 from protocol import HistoryEntry
 
 from ..accounts import Account
+from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import ID_REUSED, NEW, PENDING, RESEND, StoredMessage, same_request, superseded_client_id
 from ..store import StoreUnavailable
@@ -97,6 +98,7 @@ class MemoryStore:
         self._blocks: set[tuple[str, str]] = set()
         self._accounts: dict[str, Account] = {}
         self._holdings: dict[str, tuple[str, bytes, int, float | None]] = {}
+        self._credentials: dict[bytes, Credential] = {}
 
     # --- Lifecycle ------------------------------------------------------------------------
 
@@ -158,6 +160,9 @@ class MemoryStore:
 
     def accounts(self) -> dict[str, Account]:
         return dict(self._accounts)
+
+    def account_credentials(self, now: float) -> dict[bytes, Credential]:
+        return {h: c for h, c in self._credentials.items() if c.expires_at > now}
 
     def guest_holdings(self, now: float) -> dict[str, Holding]:
         return {key: Holding(name, token_hash, epoch, now if left_at is None else left_at)
@@ -467,3 +472,19 @@ class MemoryStore:
         if created:
             self._accounts[name_key] = account
         self._answer(callback, created)
+
+    def save_account_credential(self, token_hash: bytes, credential: Credential, now: float,
+                                callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        self._credentials = {h: c for h, c in self._credentials.items() if c.expires_at > now}
+        self._credentials[token_hash] = credential
+        self._answer(callback, None)
+
+    def revoke_account_credential(self, token_hash: bytes, callback: Callback | None = None,
+                                  on_error: ErrorCallback | None = None) -> None:
+        self._credentials.pop(token_hash, None)
+        self._answer(callback, None)
+
+    def revoke_account_credentials(self, name_key: str, callback: Callback | None = None,
+                                   on_error: ErrorCallback | None = None) -> None:
+        self._credentials = {h: c for h, c in self._credentials.items() if c.name_key != name_key}
+        self._answer(callback, None)

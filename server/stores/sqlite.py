@@ -11,7 +11,9 @@ busy loop turn is a few ``executemany`` calls.
 from __future__ import annotations
 
 from .. import mailbox
+from .. import credentials
 from ..accounts import Account, load_accounts, save_account
+from ..credentials import Credential
 from ..guests import Holding, load_holdings, save_holding, set_left_at
 from ..mailbox import StoredMessage
 from ..store import Store
@@ -38,6 +40,9 @@ class SQLiteStore(Store):
 
     def guest_holdings(self, now: float) -> dict[str, Holding]:
         return self.read(lambda db: load_holdings(db, now))
+
+    def account_credentials(self, now: float) -> dict[bytes, Credential]:
+        return self.read(lambda db: credentials.load_credentials(db, now))
 
     # --- Messages -------------------------------------------------------------------------
 
@@ -107,3 +112,15 @@ class SQLiteStore(Store):
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: save_account(db, name_key, account), callback, on_error)
+
+    def save_account_credential(self, token_hash: bytes, credential: Credential, now: float,
+                                callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: credentials.save_credential(db, token_hash, credential, now), callback, on_error)
+
+    def revoke_account_credential(self, token_hash: bytes, callback: Callback | None = None,
+                                  on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: credentials.delete_credential(db, token_hash), callback, on_error)
+
+    def revoke_account_credentials(self, name_key: str, callback: Callback | None = None,
+                                   on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: credentials.delete_account_credentials(db, name_key), callback, on_error)
