@@ -105,6 +105,7 @@ from protocol import (
     UserLeft,
     UserList,
 )
+import i18n
 from i18n import N_, _, ngettext
 from registry import InvalidName, canonical, validate_name
 
@@ -786,9 +787,12 @@ class TerminalUI:
             line, begin = rl.get_line_buffer()[: rl.get_endidx()], rl.get_begidx()
             with self._print_lock:
                 names = [name for name in self._names.names() if canonical(name) != canonical(self._me)]
-            language = [n for word_ in COMMAND_WORDS for n in command_names(word_)[:1]]
-            others = [n for word_ in COMMAND_WORDS for n in command_names(word_)[1:]]
-            self._candidates = complete(line, begin, word, [*language, *others], names)
+            # The command words of the language in use and English (any works; offering
+            # every language's would make "/que" stop at /query or /quem).
+            words = [name for names_ in COMMAND_WORDS.values() for language in (i18n.current(), "en")
+                     for name in names_.get(language, ())]
+            # With the space after it: Python's readline appends none by itself.
+            self._candidates = [f"{found} " for found in complete(line, begin, word, words, names)]
         return self._candidates[state] if state < len(self._candidates) else None
 
     def _watch(self, name: str | None) -> None:
