@@ -7,7 +7,8 @@ it. The grammar::
     @NAME TEXT       send TEXT to NAME directly ("@Bob: hi" and "@Bob, hi" work too)
     /msg NAME TEXT   the same, as in IRC clients
     /reply TEXT  (/r)   send TEXT to whoever sent the last direct message received
-    /to NAME  (/query)  plain lines now go to NAME ("/to @Bob" works too)
+    /to NAME         plain lines now go to NAME ("/to @Bob" works too)
+    /query NAME      the same, as in IRC clients
     /all  (/room)    plain lines now go to the room
     /who             who is online
     /whois NAME      where NAME is connected from, and since when
@@ -128,7 +129,8 @@ HISTORY_MAX = 10_000
 # Every command word, by its English name: the names it has in each language (the first
 # of a language is the one /help shows). Any name works whatever the language in use.
 COMMAND_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "to": {"en": ("to", "query"), "pt_BR": ("para", "conversa")},
+    "to": {"en": ("to",), "pt_BR": ("para",)},
+    "query": {"en": ("query",), "pt_BR": ("conversa",)},
     "msg": {"en": ("msg",), "pt_BR": ("mensagem",)},
     "reply": {"en": ("reply", "r"), "pt_BR": ("responder",)},
     "all": {"en": ("all", "room"), "pt_BR": ("todos", "sala")},
@@ -163,6 +165,7 @@ _HELP = (
     ("msg", N_("NAME TEXT"), N_("send TEXT to NAME only")),
     ("reply", N_("TEXT"), N_("send TEXT to whoever sent you the last direct message")),
     ("to", N_("NAME"), N_("send plain lines to NAME from now on")),
+    ("query", N_("NAME"), N_("the same (as in IRC clients)")),
     ("all", "", N_("send plain lines to the room again")),
     ("who", "", N_("who is online")),
     ("whois", N_("NAME"), N_("where NAME is connected from")),
@@ -233,7 +236,7 @@ def parse_command(line: str, target: str | None = None) -> Command:
         typed = unicodedata.normalize("NFC", parts[0].lower()) if parts and not line[1].isspace() else ""
         word = _WORDS.get(typed, "")
         args = parts[1:]
-        if word == "to":
+        if word in ("to", "query"):
             if len(args) != 1:
                 return Mistake(_("usage: /{to} NAME (then plain lines go to NAME; /{all} goes back to the room)").format(
                     to=typed, all=command_names("all")[0]))
