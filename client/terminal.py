@@ -3,17 +3,30 @@
 Two modes, chosen by whether stdin and stdout are terminals:
 
 - Interactive (a TTY): a prompt that shows where plain lines go (``[room]> ``,
-  ``[@Bob]> ``), line editing and history with ``readline`` when it can be imported.
-  Incoming events are printed by the receiver thread without clobbering the line being
-  typed: it erases the line (``\\r\\x1b[K``), prints the event, and redraws the prompt
-  with what was typed so far (``readline.get_line_buffer()``).
-- Pipe (stdin or stdout is not a TTY): no prompt and no escape codes; commands are read
-  line by line, and every event is printed as one line. At the end of the input (or at
+  ``[@Bob]> ``), line editing, history and Tab completion (commands, ``@NAME``, the name
+  after a command: :func:`client.screen.complete`) with ``readline`` when it can be
+  imported. The screen is irssi's: every line starts with its time (``[12:01] ``), names
+  have their colours (:class:`client.screen.Style`: off with ``NO_COLOR`` or when stdout
+  is no terminal), a message's extra lines are indented, a message we send is one line
+  (:func:`describe_own`) that replaces the line typed and whose state mark is rewritten in
+  place while it is the last line (else :func:`describe_follow_up` says it), and the
+  reconnection attempts share one line. Incoming events are printed by the receiver
+  thread, under the output lock, without corrupting the line being typed: it erases every
+  row the prompt and the typed text take (the cursor's row comes from readline's
+  ``rl_point``, see :class:`_ReadlineHooks`, and the terminal's width), prints, and has
+  readline redraw the prompt and the text with the cursor where it was. Nothing is printed
+  between input() starting and readline drawing its prompt (readline's pre-input hook
+  says when), nor while a password is asked (lines wait, then come).
+- Pipe (stdin or stdout is not a TTY): no prompt, no escape codes, no time stamps on
+  status lines; commands are read line by line, and every event is printed as one line
+  (the list below: scripts may rely on it). At the end of the input (or at
   ``/quit``) the client waits up to ``--timeout`` seconds for the messages it sent to
   reach a final state (delivered or failed), then leaves with status 0. This makes the
   client scriptable: ``printf '@Bob hi\\n' | python3 chatclient.py Alice``.
 
-Commands: see :mod:`client.commands` (``@NAME TEXT``, ``/to NAME``, ``/all``, ``/who``,
+Commands: see :mod:`client.commands` (``@NAME TEXT``, ``/msg NAME TEXT``, ``/reply TEXT``
+(``/r``: to the sender of the last direct message received, never to the room), ``/to NAME``
+or ``/query NAME``, ``/all``, ``/who``,
 ``/whois NAME``, ``/history NAME [N]``, ``/block NAME``, ``/unblock NAME``, ``/register``,
 ``/help``, ``/quit`` or ``/sair``; Ctrl-D and Ctrl-C leave too).
 
@@ -24,7 +37,7 @@ session is back. A first login whose connection is reset is retried the same way
 connection or login ends the client at once. Passwords: see :mod:`client.auth` (prompted without echo when
 interactive; ``CHAT_PASSWORD`` or ``--password-file`` for scripts).
 
-Output lines (printed to stdout, one event per line, in the order it happened; text from
+Output lines in a pipe (printed to stdout, one event per line, in the order it happened; text from
 the network is sanitised by :func:`client.display.sanitize`, so it never contains a control
 character or a newline; only a failure to connect or log in goes to stderr, as
 ``error: ...``)::
