@@ -745,9 +745,12 @@ class TerminalUI:
         with self._print_lock:
             if message.to is not None:
                 self._names.known(message.to)
-            line = describe_own(message, message.state, message.error, self._style)
+            # One look at the state (the receiver may change it meanwhile): the line shows
+            # it, and unless it is final the line waits for the updates that follow it.
+            state, error = message.state, message.error
+            line = describe_own(message, state, error, self._style)
             self._print_locked(line, redraw=True, replace=_TYPED_LINE, key=message)
-            if not message.done:
+            if state not in message.final_states:
                 self._shown.add(message)
 
     def _update_own(self, update: MessageUpdate) -> None:
@@ -779,9 +782,13 @@ class TerminalUI:
         if self._readline is None:
             return
         try:
-            self._readline.set_pre_input_hook(self._prompt_drawn)
-            self._prompt_hooked = True
-        except AttributeError:
+            # input() only uses readline (and so only calls the hook, which releases the
+            # output lock held until then) on the process's own terminal.
+            if self._stdin is sys.stdin and self._stdout is sys.stdout and sys.stdin.isatty() \
+                    and sys.stdout.isatty():
+                self._readline.set_pre_input_hook(self._prompt_drawn)
+                self._prompt_hooked = True
+        except (AttributeError, ValueError):
             pass  # no hook: lines are printed as if the prompt was drawn as soon as input() starts
         try:
             self._readline.set_completer(self._complete)

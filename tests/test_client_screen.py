@@ -225,3 +225,26 @@ def test_a_message_state_rewrites_its_line_or_follows_it_briefly() -> None:
     ui._on_event(MessageUpdate(first, "delivered"))
     last = out.getvalue().split("\n")[-2]
     assert re.fullmatch(r"\[\d\d:\d\d\] ✓✓ to Bob: x{29}…", last), last
+
+
+def test_a_state_reached_while_the_line_is_printed_still_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The receiver moves the message on (sending -> sent, final for the room) while the
+    # main thread prints its first line: the update that follows must rewrite that line,
+    # not be dropped because the message looks final already.
+    import client.terminal as terminal
+    ui, out = _screen_ui()
+    message = OutgoingMessage("r1", None, "hello")
+    message.submitted = True
+    describe = terminal.describe_own
+
+    def racing(m: OutgoingMessage, state: str, error: object, style: Style) -> str:
+        line = describe(m, state, error, style)  # type: ignore[arg-type]
+        m._advance("sent")
+        return line
+
+    monkeypatch.setattr(terminal, "describe_own", racing)
+    ui._show_own(message)
+    monkeypatch.setattr(terminal, "describe_own", describe)
+    assert out.getvalue().endswith("(room) you: hello …\n")
+    ui._on_event(MessageUpdate(message, "sent"))
+    assert out.getvalue().endswith("(room) you: hello ✓\n")
