@@ -162,6 +162,8 @@ from .screen import (
 
 # How often the receiver repeats its wake-up signal until the main thread has exited.
 _WAKE_RETRY = 0.05
+# The longest a line waits for readline to draw its prompt (it takes microseconds).
+_PROMPT_WAIT = 0.5
 # Bytes that are not text in the input's encoding: read with errors="surrogateescape"
 # (chatclient.py sets it), each becomes a lone surrogate, which no real text contains.
 _UNDECODABLE = re.compile("[\ud800-\udfff]")
@@ -500,8 +502,9 @@ class TerminalUI:
         self._echo_rows = 0         # rows of the line just typed, still on screen below the last
         self._holding = False       # a password prompt is on screen: lines wait in _held
         self._prompt_hooked = False  # readline tells us when it has drawn the prompt (below)
-        self._awaiting_prompt = False  # main holds _print_lock until readline drew the prompt
+        self._prompt_pending = False  # input() started, readline has not drawn the prompt yet
         self._prompt_shown = False  # the prompt and typed text are on screen, below the last line
+        self._prompt_drawn_or_gone = threading.Condition(self._print_lock)
         self._candidates: list[str] = []  # Tab's answers for the word being completed
         self._held: list[str] = []
 
@@ -588,20 +591,16 @@ class TerminalUI:
                 return None
             if self._interactive:
                 prompt = prompt_for(self._target)
-                if self._prompt_hooked:
-                    # Nothing may be printed between here and readline drawing the prompt
-                    # (it would land after the prompt, or be drawn over): the lock is
-                    # released by _prompt_drawn, which readline calls once it is drawn.
-                    self._print_lock.acquire()
-                    self._awaiting_prompt = True
                 try:
+                    with self._print_lock:
+                        # Lines printed between here and readline drawing the prompt would
+                        # land after it or be drawn over: they wait for _prompt_drawn.
+                        self._prompt_pending = self._prompt_hooked
                     line = input(prompt)
                 finally:
-                    if self._awaiting_prompt:  # input() ended before drawing (a signal)
-                        self._awaiting_prompt = False
-                        self._print_lock.release()
                     with self._print_lock:
-                        self._prompt_shown = False
+                        self._prompt_pending = self._prompt_shown = False
+                        self._prompt_drawn_or_gone.notify_all()
                 with self._print_lock:
                     # The typed line stays on screen (readline echoed it): below any
                     # line that could be rewritten, and erased if it becomes a message.
@@ -771,10 +770,11 @@ class TerminalUI:
 
     def _prompt_drawn(self) -> None:
         """readline's pre-input hook (main thread, inside input()): the prompt is on screen."""
-        if self._awaiting_prompt:
-            self._awaiting_prompt = False
-            self._prompt_shown = True
-            self._print_lock.release()
+        with self._print_lock:
+            if self._prompt_pending:
+                self._prompt_pending = False
+                self._prompt_shown = True
+                self._prompt_drawn_or_gone.notify_all()
 
     def _set_up_completion(self) -> None:
         """Tab completes command words and names; readline says when its prompt is drawn
@@ -782,8 +782,8 @@ class TerminalUI:
         if self._readline is None:
             return
         try:
-            # input() only uses readline (and so only calls the hook, which releases the
-            # output lock held until then) on the process's own terminal.
+            # input() only uses readline (and so only calls the hook that lines printed
+            # meanwhile wait for) on the process's own terminal.
             if self._stdin is sys.stdin and self._stdout is sys.stdout and sys.stdin.isatty() \
                     and sys.stdout.isatty():
                 self._readline.set_pre_input_hook(self._prompt_drawn)
@@ -986,6 +986,8 @@ class TerminalUI:
                 out.write(f"{line}\n")
                 out.flush()
                 return
+            if self._prompt_pending:  # (the wait lets go of the lock, which the hook takes)
+                self._prompt_drawn_or_gone.wait_for(lambda: not self._prompt_pending, _PROMPT_WAIT)
             columns = self._columns()
             erase = ""
             prompted = self._prompt_shown if self._prompt_hooked else self._reading
