@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from clientkit import start
+from faultproxy import FaultProxy
 from client.library import ChatClient
 from protocol import DirectMessage, RoomMessage
 from server import ServerThread
@@ -81,14 +82,14 @@ def terminal(server: ServerThread) -> Iterator[Callable[..., Tmux]]:
     """``terminal(name, columns=40, **env)``: the chat client for ``name`` in a tmux window."""
     opened: list[Tmux] = []
 
-    def open_terminal(name: str = "Alice", columns: int = 40, **env: str) -> Tmux:
+    def open_terminal(name: str = "Alice", columns: int = 40, port: int | None = None, **env: str) -> Tmux:
         variables = {"TERM": "xterm-256color", "LANGUAGE": "en", "PYTHONIOENCODING": "utf-8",
                      "LC_ALL": "C.UTF-8", "CHAT_STATE_DIR": os.environ["CHAT_STATE_DIR"], **env}
         if "NO_COLOR" not in env:
             variables["NO_COLOR"] = ""
         command = " ".join(["env", *(shlex.quote(f"{k}={v}") for k, v in variables.items()),
                             shlex.quote(sys.executable), "chatclient.py", shlex.quote(name),
-                            "--port", str(server.port)])
+                            "--port", str(port or server.port)])
         # The window stays after the client ends, so that its last words can be read.
         tmux = Tmux(f"cd {shlex.quote(str(ROOT))} && {command}; sleep {WAIT}", columns=columns)
         opened.append(tmux)
@@ -228,3 +229,20 @@ def test_a_pipe_gets_no_colour(server: ServerThread, clients: list[ChatClient]) 
     assert done.returncode == 0, done.stderr
     assert "✓ delivered to Bob: hi" in done.stdout.splitlines()
     assert "\x1b" not in done.stdout
+
+
+@pytest.mark.timeout_seconds(90)
+def test_reconnect_attempts_update_one_line(server: ServerThread, terminal: Callable[..., Tmux]) -> None:
+    with FaultProxy(server.host, server.port) as proxy:
+        alice = terminal("Alice", columns=100, port=proxy.port)
+        proxy.refuse_new = True          # the server is "down": every attempt is reset
+        proxy.cut("Alice")
+        alice.wait_text("(attempt 3)")   # three attempts so far...
+        proxy.refuse_new = False
+        rows = alice.wait_text("! reconnected")
+    shown = [row for row in rows if row.strip()]
+    # ... and what is left of them is one line: "! reconnected" took the attempts' place.
+    assert not any("reconnecting in" in row for row in shown), "\n".join(shown)
+    assert re.fullmatch(r"\[\d\d:\d\d\] ! reconnected", shown[-2]), "\n".join(shown)
+    assert shown[-1].rstrip() == "[room]>"
+    assert len(shown) == 3, "\n".join(shown)  # connected, reconnected, the prompt
