@@ -364,10 +364,15 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
     """A short line saying a message's new state when its own line is no longer the
     last one (so it cannot be rewritten): the mark, then who and the start of the text."""
     text = preview(" ".join(message.text.split()), 30)
-    mark = describe_mark(message, state, error, style)
+    failed = state == FAILED
+    mark = style.alert("✗") if failed else describe_mark(message, state, error, style)
     line = _("{mark} to the room: {text}") if message.to is None else _("{mark} to {name}: {text}")
     name = style.name(sanitize(message.to), message.to) if message.to is not None else ""
-    return stamp(clock, line.format(mark=mark, name=name, text=text), style)
+    line = line.format(mark=mark, name=name, text=text)
+    if failed:  # the reason after the text, so that the line still starts with what it is about
+        code, reason = error or ("unknown", "")
+        line += " " + style.alert("— " + explain_error(code, reason, message.to))
+    return stamp(clock, line, style)
 
 
 def describe_on_screen(event: Event, me: str, style: Style, clock: str) -> str | None:
