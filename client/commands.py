@@ -5,7 +5,10 @@ None for the room), into one of the small command values below; the terminal exe
 it. The grammar::
 
     @NAME TEXT       send TEXT to NAME directly ("@Bob: hi" and "@Bob, hi" work too)
+    /msg NAME TEXT   the same, as in IRC clients
+    /reply TEXT  (/r)   send TEXT to whoever sent the last direct message received
     /to NAME         plain lines now go to NAME ("/to @Bob" works too)
+    /query NAME      the same, as in IRC clients
     /all  (/room)    plain lines now go to the room
     /who             who is online
     /whois NAME      where NAME is connected from, and since when
@@ -43,6 +46,14 @@ class SendText:
     """Send ``text`` to user ``to``, or to the room if ``to`` is None."""
 
     to: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyText:
+    """Send ``text`` to the sender of the last direct message received (the terminal
+    knows who that is; with nobody yet it says so and sends nothing, never to the room)."""
+
     text: str
 
 
@@ -108,7 +119,7 @@ class Mistake:
     message: str
 
 
-Command = (SendText | SetTarget | ShowWho | ShowWhois | ShowHistory | SetBlocked | ClaimName | ShowHelp | Quit
+Command = (SendText | ReplyText | SetTarget | ShowWho | ShowWhois | ShowHistory | SetBlocked | ClaimName | ShowHelp | Quit
            | Blank | Mistake)
 
 # /history without a count shows this many messages; it shows at most HISTORY_MAX.
@@ -119,6 +130,9 @@ HISTORY_MAX = 10_000
 # of a language is the one /help shows). Any name works whatever the language in use.
 COMMAND_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "to": {"en": ("to",), "pt_BR": ("para",)},
+    "query": {"en": ("query",), "pt_BR": ("conversa",)},
+    "msg": {"en": ("msg",), "pt_BR": ("mensagem",)},
+    "reply": {"en": ("reply", "r"), "pt_BR": ("responder",)},
     "all": {"en": ("all", "room"), "pt_BR": ("todos", "sala")},
     "who": {"en": ("who",), "pt_BR": ("quem",)},
     "whois": {"en": ("whois",), "pt_BR": ("onde",)},
@@ -148,7 +162,10 @@ def command_names(word: str, language: str | None = None) -> tuple[str, ...]:
 # The /help list: command word (None: not a command), its arguments, what it does.
 _HELP = (
     (None, N_("@NAME TEXT"), N_("send TEXT to NAME only")),
+    ("msg", N_("NAME TEXT"), N_("send TEXT to NAME only")),
+    ("reply", N_("TEXT"), N_("send TEXT to whoever sent you the last direct message")),
     ("to", N_("NAME"), N_("send plain lines to NAME from now on")),
+    ("query", N_("NAME"), N_("the same (as in IRC clients)")),
     ("all", "", N_("send plain lines to the room again")),
     ("who", "", N_("who is online")),
     ("whois", N_("NAME"), N_("where NAME is connected from")),
@@ -219,12 +236,20 @@ def parse_command(line: str, target: str | None = None) -> Command:
         typed = unicodedata.normalize("NFC", parts[0].lower()) if parts and not line[1].isspace() else ""
         word = _WORDS.get(typed, "")
         args = parts[1:]
-        if word == "to":
+        if word in ("to", "query"):
             if len(args) != 1:
                 return Mistake(_("usage: /{to} NAME (then plain lines go to NAME; /{all} goes back to the room)").format(
                     to=typed, all=command_names("all")[0]))
             checked = _check_name(args[0], _("/{command} NAME").format(command=typed))
             return checked if isinstance(checked, Mistake) else SetTarget(checked)
+        if word == "msg":
+            return _message(line, typed)
+        if word == "reply":
+            text = _rest(line)
+            if not text.strip():
+                return Mistake(_("usage: /{command} TEXT (sent to whoever sent you the last direct message)").format(
+                    command=typed))
+            return ReplyText(text)
         if word == "all":
             return SetTarget(None) if not args else Mistake(_("usage: /{command} (it takes no arguments)").format(
                 command=typed))
@@ -258,6 +283,32 @@ def parse_command(line: str, target: str | None = None) -> Command:
                          "(start the line with // to send a text that begins with /)").format(
             command=repr(shown[:40]), help=command_names("help")[0]))
     return _plain(line, target)
+
+
+def _rest(line: str, words: int = 1) -> str:
+    """What follows the first ``words`` words of ``line``, its spacing kept."""
+    rest = line.rstrip("\r\n")
+    for _word in range(words):
+        rest = rest.lstrip()
+        cut = re.search(r"\s", rest)
+        rest = rest[cut.start():] if cut else ""
+    return rest.lstrip(" \t")
+
+
+def _message(line: str, typed: str) -> SendText | Mistake:
+    """``/msg NAME TEXT``: like ``@NAME TEXT``."""
+    usage = _("/{command} NAME TEXT").format(command=typed)
+    parts = line.split(None, 2)
+    if len(parts) < 2:
+        return Mistake(_("usage: {usage}").format(usage=usage))
+    checked = _check_name(parts[1].rstrip(":,"), usage)
+    if isinstance(checked, Mistake):
+        return checked
+    text = _rest(line, 2)
+    if not text.strip():
+        return Mistake(_("nothing to send to {name}: type /{command} {name} TEXT").format(name=checked,
+                                                                                         command=typed))
+    return SendText(checked, text)
 
 
 def _history(args: list[str], typed: str = "history") -> ShowHistory | Mistake:

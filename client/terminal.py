@@ -3,17 +3,30 @@
 Two modes, chosen by whether stdin and stdout are terminals:
 
 - Interactive (a TTY): a prompt that shows where plain lines go (``[room]> ``,
-  ``[@Bob]> ``), line editing and history with ``readline`` when it can be imported.
-  Incoming events are printed by the receiver thread without clobbering the line being
-  typed: it erases the line (``\\r\\x1b[K``), prints the event, and redraws the prompt
-  with what was typed so far (``readline.get_line_buffer()``).
-- Pipe (stdin or stdout is not a TTY): no prompt and no escape codes; commands are read
-  line by line, and every event is printed as one line. At the end of the input (or at
+  ``[@Bob]> ``), line editing, history and Tab completion (commands, ``@NAME``, the name
+  after a command: :func:`client.screen.complete`) with ``readline`` when it can be
+  imported. The screen is irssi's: every line starts with its time (``[12:01] ``), names
+  have their colours (:class:`client.screen.Style`: off with ``NO_COLOR`` or when stdout
+  is no terminal), a message's extra lines are indented, a message we send is one line
+  (:func:`describe_own`) that replaces the line typed and whose state mark is rewritten in
+  place while it is the last line (else :func:`describe_follow_up` says it), and the
+  reconnection attempts share one line. Incoming events are printed by the receiver
+  thread, under the output lock, without corrupting the line being typed: it erases every
+  row the prompt and the typed text take (the cursor's row comes from readline's
+  ``rl_point``, see :class:`_ReadlineHooks`, and the terminal's width), prints, and has
+  readline redraw the prompt and the text with the cursor where it was. Nothing is printed
+  between input() starting and readline drawing its prompt (readline's pre-input hook
+  says when), nor while a password is asked (lines wait, then come).
+- Pipe (stdin or stdout is not a TTY): no prompt, no escape codes, no time stamps on
+  status lines; commands are read line by line, and every event is printed as one line
+  (the list below: scripts may rely on it). At the end of the input (or at
   ``/quit``) the client waits up to ``--timeout`` seconds for the messages it sent to
   reach a final state (delivered or failed), then leaves with status 0. This makes the
   client scriptable: ``printf '@Bob hi\\n' | python3 chatclient.py Alice``.
 
-Commands: see :mod:`client.commands` (``@NAME TEXT``, ``/to NAME``, ``/all``, ``/who``,
+Commands: see :mod:`client.commands` (``@NAME TEXT``, ``/msg NAME TEXT``, ``/reply TEXT``
+(``/r``: to the sender of the last direct message received, never to the room), ``/to NAME``
+or ``/query NAME``, ``/all``, ``/who``,
 ``/whois NAME``, ``/history NAME [N]``, ``/block NAME``, ``/unblock NAME``, ``/register``,
 ``/help``, ``/quit`` or ``/sair``; Ctrl-D and Ctrl-C leave too).
 
@@ -24,7 +37,7 @@ session is back. A first login whose connection is reset is retried the same way
 connection or login ends the client at once. Passwords: see :mod:`client.auth` (prompted without echo when
 interactive; ``CHAT_PASSWORD`` or ``--password-file`` for scripts).
 
-Output lines (printed to stdout, one event per line, in the order it happened; text from
+Output lines in a pipe (printed to stdout, one event per line, in the order it happened; text from
 the network is sanitised by :func:`client.display.sanitize`, so it never contains a control
 character or a newline; only a failure to connect or log in goes to stderr, as
 ``error: ...``)::
@@ -75,6 +88,7 @@ from __future__ import annotations
 import _thread
 import codecs
 import math
+import os
 import re
 import signal
 import sys
@@ -105,16 +119,19 @@ from protocol import (
     UserLeft,
     UserList,
 )
+import i18n
 from i18n import N_, _, ngettext
 from registry import InvalidName, canonical, validate_name
 
 from . import auth
 from .commands import (
+    COMMAND_WORDS,
     Blank,
     ClaimName,
     Command,
     Mistake,
     Quit,
+    ReplyText,
     SendText,
     SetBlocked,
     SetTarget,
@@ -131,10 +148,23 @@ from .errors import ClientError, LoginRefused, RequestFailed, ServerUnreachable
 from .events import Reconnected, Reconnecting
 from .exitcodes import ExitCode
 from .library import ChatClient
-from .outgoing import DELIVERED, FAILED, QUEUED, SENT, MessageUpdate, OutgoingMessage
+from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
+from .screen import (
+    KnownNames,
+    Style,
+    colour_wanted,
+    complete,
+    cursor_row,
+    display_width,
+    erase_input,
+    indent_text,
+    screen_rows,
+)
 
 # How often the receiver repeats its wake-up signal until the main thread has exited.
 _WAKE_RETRY = 0.05
+# The longest a line waits for readline to draw its prompt (it takes microseconds).
+_PROMPT_WAIT = 0.5
 # Bytes that are not text in the input's encoding: read with errors="surrogateescape"
 # (chatclient.py sets it), each becomes a lone surrogate, which no real text contains.
 _UNDECODABLE = re.compile("[\ud800-\udfff]")
@@ -300,6 +330,126 @@ def undecodable_line(line: str, number: int, encoding: str | None) -> str | None
     return _(NOT_TEXT).format(number=number, encoding="UTF-8" if name == "utf-8" else name)
 
 
+# --- The interactive screen (pure functions, tested without I/O) -------------------------
+
+# Continuation lines (a message's second line, a list under its heading) start this far in:
+# under the text after the time stamp "[12:01] ".
+INDENT = 8
+# Keys of the lines that a later line may rewrite in place (see TerminalUI._print_locked).
+RECONNECT_LINE = "reconnect"
+
+
+def stamp(clock: str, body: str, style: Style) -> str:
+    """``[HH:MM] body``: every line of the interactive screen starts with its time."""
+    return f"{style.dim(f'[{clock}]')} {body}"
+
+
+def describe_own(message: OutgoingMessage, state: str, error: tuple[str, str] | None, style: Style) -> str:
+    """The one line of a message we sent, with its state at the end (``…`` on the way,
+    ``✓`` sent, ``✓✓`` delivered, ``✗ why`` failed); rewritten as the state changes."""
+    you = style.me(_("you"))
+    text = indent_text(message.text, INDENT)
+    if message.to is None:
+        body = _("(room) {you}: {text}").format(you=you, text=text)
+    else:
+        name = sanitize(message.to)
+        body = _("{you} → {name}: {text}").format(you=you, name=style.name(name, message.to), text=text)
+    return stamp(format_clock(message.created), f"{body} {describe_mark(message, state, error, style)}", style)
+
+
+def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] | None, style: Style) -> str:
+    """The state of a message we sent, in a mark and, when it is not the usual, a few words."""
+    if state == SENDING:
+        return style.dim(_("… waiting for the connection") if not message.submitted else "…")
+    if state == SENT:
+        return style.dim("✓")
+    if state == QUEUED:
+        return style.dim(_("✓ queued ({name} is offline; delivered when they log in)").format(
+            name=sanitize(message.to)))
+    if state == DELIVERED:
+        return style.dim("✓✓")
+    code, reason = error or ("unknown", "")
+    return style.alert("✗ " + explain_error(code, reason, message.to))
+
+
+def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, str] | None, style: Style,
+                       clock: str) -> str:
+    """A short line saying a message's new state when its own line is no longer the
+    last one (so it cannot be rewritten): the mark, then who and the start of the text."""
+    text = preview(" ".join(message.text.split()), 30)
+    failed = state == FAILED
+    mark = style.alert("✗") if failed else describe_mark(message, state, error, style)
+    line = _("{mark} to the room: {text}") if message.to is None else _("{mark} to {name}: {text}")
+    name = style.name(sanitize(message.to), message.to) if message.to is not None else ""
+    line = line.format(mark=mark, name=name, text=text)
+    if failed:  # the reason after the text, so that the line still starts with what it is about
+        code, reason = error or ("unknown", "")
+        line += " " + style.alert("— " + explain_error(code, reason, message.to))
+    return stamp(clock, line, style)
+
+
+def describe_on_screen(event: Event, me: str, style: Style, clock: str,
+                       carbons: dict[int, Carbon] | None = None) -> str | None:
+    """The interactive screen's line for ``event`` (None: nothing to show): messages with
+    their own time, names in their colours, texts on indented lines; every other event as
+    :func:`describe_event` says it (``carbons`` as there), stamped with ``clock`` (now)."""
+    if isinstance(event, Carbon):  # its own time is in the line already
+        return describe_event(event, me)
+    if isinstance(event, DirectMessage):
+        name = style.name(sanitize(event.sender), event.sender)
+        return stamp(format_clock(event.sent_at), _("{name} → you: {text}").format(
+            name=name, text=indent_text(event.text, INDENT)), style)
+    if isinstance(event, RoomMessage):
+        if canonical(event.sender) == canonical(me):
+            return None
+        name = style.name(sanitize(event.sender), event.sender)
+        return stamp(format_clock(event.sent_at), _("(room) {name}: {text}").format(
+            name=name, text=indent_text(event.text, INDENT)), style)
+    if isinstance(event, UserJoined) and canonical(event.name) != canonical(me):
+        return stamp(clock, _("* {name} joined").format(name=style.name(sanitize(event.name), event.name)), style)
+    if isinstance(event, UserLeft):
+        why = f" ({sanitize(event.reason)})" if event.reason else ""
+        return stamp(clock, _("* {name} left{why}").format(name=style.name(sanitize(event.name), event.name),
+                                                          why=why), style)
+    line = describe_event(event, me, carbons)
+    return None if line is None else stamp(clock, line, style)
+
+
+class _ReadlineHooks:
+    """What Python's readline module does not expose, from the C library itself (ctypes):
+    the cursor's place in the line (``rl_point``) and a full redraw of the prompt and line
+    (``rl_forced_update_display``; the module's ``redisplay()`` only redraws what readline
+    believes has changed, which is nothing after we erased it). None of it exists: None."""
+
+    def __init__(self, module: Any, encoding: str) -> None:
+        import ctypes
+
+        library = ctypes.CDLL(module.__file__)
+        self._point = ctypes.c_int.in_dll(library, "rl_point")
+        self._buffer = ctypes.c_char_p.in_dll(library, "rl_line_buffer")
+        self._redisplay = library.rl_forced_update_display
+        self._redisplay.argtypes = []
+        self._redisplay.restype = ctypes.c_int
+        self._encoding = encoding
+
+    @classmethod
+    def load(cls, module: Any, encoding: str | None) -> _ReadlineHooks | None:
+        try:
+            return cls(module, encoding or "utf-8")
+        except (ImportError, OSError, ValueError, AttributeError, TypeError):
+            return None
+
+    def before_point(self) -> str:
+        """The typed text left of the cursor (rl_point counts bytes of the line buffer)."""
+        raw = self._buffer.value or b""
+        return raw[: max(0, self._point.value)].decode(self._encoding, "replace")
+
+    def redisplay(self) -> None:
+        """Draw the prompt and the line anew from the cursor's place (a fresh row), and put
+        the cursor back where it was in the line."""
+        self._redisplay()
+
+
 def _load_readline() -> Any:
     try:
         import readline  # noqa: F401  (importing it is what makes input() edit lines)
@@ -310,6 +460,9 @@ def _load_readline() -> Any:
 
 # --- The terminal session ---------------------------------------------------------------
 
+# The ``replace`` of a message's first line: it takes the place of the line typed.
+_TYPED_LINE = object()
+
 
 class TerminalUI:
     """One terminal chat session; :meth:`run` it from the main thread and exit with its result.
@@ -319,15 +472,17 @@ class TerminalUI:
     when leaving. ``password`` is the password given for scripts (file or environment);
     ``register`` claims the name at login (asking for a new password if none was given);
     ``prompt_passwords`` (default: ``interactive``) allows asking for passwords without
-    echo. Other keyword arguments go to :class:`ChatClient` (``tls``, ``cafile``,
-    ``reconnect``, ``reconnect_delay``...).
+    echo. ``colour`` (default: stdout is a terminal and ``NO_COLOR`` is not set) gives
+    names their colours on the interactive screen. Other keyword arguments go to
+    :class:`ChatClient` (``tls``, ``cafile``, ``reconnect``, ``reconnect_delay``...).
     """
 
     def __init__(self, name: str, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT, *,
                  timeout: float = const.SEND_TIMEOUT, stdin: TextIO | None = None,
                  stdout: TextIO | None = None, stderr: TextIO | None = None,
                  interactive: bool | None = None, password: str | None = None, register: bool = False,
-                 prompt_passwords: bool | None = None, **client_options: Any) -> None:
+                 prompt_passwords: bool | None = None, colour: bool | None = None,
+                 **client_options: Any) -> None:
         self._stdin = stdin if stdin is not None else sys.stdin
         self._stdout = stdout if stdout is not None else sys.stdout
         self._stderr = stderr if stderr is not None else sys.stderr
@@ -335,6 +490,11 @@ class TerminalUI:
             interactive = self._stdin.isatty() and self._stdout.isatty()
         self._interactive = interactive
         self._readline = _load_readline() if interactive else None
+        self._hooks = _ReadlineHooks.load(self._readline, getattr(self._stdin, "encoding", None)) \
+            if self._readline is not None else None
+        if colour is None:
+            colour = colour_wanted(self._stdout, os.environ)
+        self._style = Style(interactive and colour)
         self._timeout = timeout
         self._script_password = password
         self._register = register
@@ -355,6 +515,20 @@ class TerminalUI:
         self._main_ident: int | None = None
         self._main_done = threading.Event()
         self._lines_read = 0        # input lines so far, to name one that cannot be sent
+        # The interactive screen (all guarded by _print_lock):
+        self._names = KnownNames()  # what Tab offers
+        self._last_sender: str | None = None  # whom /reply answers
+        self._shown: set[OutgoingMessage] = set()  # own messages whose line is on screen
+        self._last_key: object = None  # what the last line printed shows (rewritable if not None)
+        self._last_rows = 0         # screen rows that line takes
+        self._echo_rows = 0         # rows of the line just typed, still on screen below the last
+        self._holding = False       # a password prompt is on screen: lines wait in _held
+        self._prompt_hooked = False  # readline tells us when it has drawn the prompt (below)
+        self._prompt_pending = False  # input() started, readline has not drawn the prompt yet
+        self._prompt_shown = False  # the prompt and typed text are on screen, below the last line
+        self._prompt_drawn_or_gone = threading.Condition(self._print_lock)
+        self._candidates: list[str] = []  # Tab's answers for the word being completed
+        self._held: list[str] = []
 
     def run(self) -> int:
         """Connect, read commands until the user leaves or the connection ends; return
@@ -380,8 +554,9 @@ class TerminalUI:
                 # the user leaves (math.inf); each retry is said as reconnections are.
                 welcome = auth.log_in(self.client, auth.ask_password if self._prompting else None,
                                       lambda line: self._complain(auth.error_line(line)), retry_until=math.inf,
-                                      on_retry=lambda event: self._print_locked(describe_reconnecting(event),
-                                                                                redraw=False))
+                                      on_retry=lambda event: self._print_locked(
+                                          self._stamp(describe_reconnecting(event)), redraw=False,
+                                          replace=RECONNECT_LINE, key=RECONNECT_LINE))
             except ServerUnreachable as exc:
                 self._complain(auth.error_line(sanitize(str(exc))))
                 return ExitCode.NO_SERVER
@@ -398,8 +573,9 @@ class TerminalUI:
             how = (_(" over TLS") if self.client.tls else "") + (_(" (registered)") if welcome.registered else "")
             hint = _("; type /{help} for the commands").format(help=command_names("help")[0]) \
                 if self._interactive else ""
-            self._print_locked(_("* connected to {address} as {name}").format(
-                address=sanitize(self.client.address), name=sanitize(welcome.name)) + f"{how}{hint}", redraw=False)
+            self._print_locked(self._stamp(_("* connected to {address} as {name}").format(
+                address=sanitize(self.client.address), name=sanitize(welcome.name)) + f"{how}{hint}"), redraw=False)
+        self._set_up_completion()
         return self._loop()
 
     def _loop(self) -> int:
@@ -436,7 +612,23 @@ class TerminalUI:
             if self._lost:
                 return None
             if self._interactive:
-                return input(prompt_for(self._target))
+                prompt = prompt_for(self._target)
+                try:
+                    with self._print_lock:
+                        # Lines printed between here and readline drawing the prompt would
+                        # land after it or be drawn over: they wait for _prompt_drawn.
+                        self._prompt_pending = self._prompt_hooked
+                    line = input(prompt)
+                finally:
+                    with self._print_lock:
+                        self._prompt_pending = self._prompt_shown = False
+                        self._prompt_drawn_or_gone.notify_all()
+                with self._print_lock:
+                    # The typed line stays on screen (readline echoed it): below any
+                    # line that could be rewritten, and erased if it becomes a message.
+                    self._last_key = None
+                    self._echo_rows = cursor_row(display_width(prompt + line), self._columns()) + 1
+                return line
             line = self._stdin.readline()
             if not line:
                 raise EOFError
@@ -451,14 +643,28 @@ class TerminalUI:
             self._emit(f"! {sanitize(command.message)}")
         elif isinstance(command, SendText):
             self._send(command)
+        elif isinstance(command, ReplyText):
+            with self._print_lock:
+                sender = self._last_sender
+            if sender is None:
+                self._emit(_("! nobody has sent you a direct message yet, so /{reply} has nobody to answer; "
+                             "nothing was sent (use @NAME TEXT)").format(reply=command_names("reply")[0]))
+            else:
+                self._send(SendText(sender, command.text))
         elif isinstance(command, SetTarget):
             self._target = command.to
+            if command.to is not None:
+                with self._print_lock:
+                    self._names.known(command.to)
             self._watch(command.to)
             self._emit(_("* plain lines now go to {name}").format(name=sanitize(command.to)) if command.to
                        else _("* plain lines now go to the room"))
         elif isinstance(command, ShowWho):
             try:
-                self._emit(format_users(self.client.who(self._timeout)))
+                users = self.client.who(self._timeout)
+                with self._print_lock:
+                    self._names.everyone_online(p.name for p in users)
+                self._emit(format_users(users))
             except ClientError as exc:
                 self._emit(_("! /{command} failed: {why}").format(command=command_names("who")[0],
                                                                   why=sanitize(str(exc))))
@@ -475,15 +681,15 @@ class TerminalUI:
                 self._emit(_("! /{command} failed: {why}").format(command=command_names("history")[0],
                                                                   why=self._failure(exc)))
                 return
-            for line in format_history(command.peer, entries, self._me):
-                self._emit(line)
+            with self._print_lock:
+                self._names.known(command.peer)
+            self._emit_block(format_history(command.peer, entries, self._me))
         elif isinstance(command, SetBlocked):
             self._set_blocked(command)
         elif isinstance(command, ClaimName):
             self._claim_name()
         elif isinstance(command, ShowHelp):
-            for line in help_lines():
-                self._emit(line)
+            self._emit_block(help_lines())
 
     @staticmethod
     def _failure(exc: ClientError) -> str:
@@ -512,7 +718,8 @@ class TerminalUI:
             if self._script_password is not None:
                 password = self._script_password
             elif self._prompting:
-                password = auth.ask_new_password(self._me)
+                with self._holding_output():
+                    password = auth.ask_new_password(self._me)
             else:
                 self._emit(_("! /{command} needs a password typed without echo: run the client in a terminal, "
                              "or set {variable} or use --password-file FILE").format(
@@ -537,6 +744,9 @@ class TerminalUI:
         else:
             message = self.client.send_direct(command.to, command.text)
             self._watch(command.to)
+        if self._interactive:
+            self._show_own(message)
+            return
         if message.state == FAILED and not message.submitted:
             # It failed inside send_*; the library reports that only through the tracker.
             line = describe_status(message, message.state, message.error)
@@ -549,6 +759,83 @@ class TerminalUI:
             self._emit(line.format(name=sanitize(message.to), text=preview(message.text)))
         self._sent = [m for m in self._sent if not m.settled]
         self._sent.append(message)
+
+    def _show_own(self, message: OutgoingMessage) -> None:
+        """Interactive: the message's one line, in place of the line typed, with its state
+        as it is now; later states rewrite it (see :meth:`_update_own`)."""
+        with self._print_lock:
+            if message.to is not None:
+                self._names.known(message.to)
+            # One look at the state (the receiver may change it meanwhile): the line shows
+            # it, and unless it is final the line waits for the updates that follow it.
+            state, error = message.state, message.error
+            line = describe_own(message, state, error, self._style)
+            self._print_locked(line, redraw=True, replace=_TYPED_LINE, key=message)
+            if state not in message.final_states:
+                self._shown.add(message)
+
+    def _update_own(self, update: MessageUpdate) -> None:
+        """Interactive: a message we sent changed state. Its line is rewritten if it is
+        still the last one, else a short follow-up line says it."""
+        with self._print_lock:
+            message = update.message
+            if message not in self._shown:
+                return  # _show_own has not printed it yet: it shows the state it finds then
+            if message.done:
+                self._shown.discard(message)
+            if self._last_key is message:
+                line = describe_own(message, update.state, update.error, self._style)
+                self._print_locked(line, redraw=True, replace=message, key=message)
+            else:
+                line = describe_follow_up(message, update.state, update.error, self._style, format_clock(time.time()))
+                self._print_locked(line, redraw=True)
+
+    def _prompt_drawn(self) -> None:
+        """readline's pre-input hook (main thread, inside input()): the prompt is on screen."""
+        with self._print_lock:
+            if self._prompt_pending:
+                self._prompt_pending = False
+                self._prompt_shown = True
+                self._prompt_drawn_or_gone.notify_all()
+
+    def _set_up_completion(self) -> None:
+        """Tab completes command words and names; readline says when its prompt is drawn
+        (with readline only)."""
+        if self._readline is None:
+            return
+        try:
+            # input() only uses readline (and so only calls the hook that lines printed
+            # meanwhile wait for) on the process's own terminal.
+            if self._stdin is sys.stdin and self._stdout is sys.stdout and sys.stdin.isatty() \
+                    and sys.stdout.isatty():
+                self._readline.set_pre_input_hook(self._prompt_drawn)
+                self._prompt_hooked = True
+        except (AttributeError, ValueError):
+            pass  # no hook: lines are printed as if the prompt was drawn as soon as input() starts
+        try:
+            self._readline.set_completer(self._complete)
+            self._readline.set_completer_delims(" \t\n")
+            if "libedit" in (self._readline.__doc__ or ""):
+                self._readline.parse_and_bind("bind ^I rl_complete")
+            else:
+                self._readline.parse_and_bind("tab: complete")
+        except (AttributeError, ValueError, OSError):
+            pass  # an unusual readline: no completion, typing still works
+
+    def _complete(self, word: str, state: int) -> str | None:
+        """readline's completer: the ``state``-th candidate for ``word``."""
+        if state == 0:
+            rl = self._readline
+            line, begin = rl.get_line_buffer()[: rl.get_endidx()], rl.get_begidx()
+            with self._print_lock:
+                names = [name for name in self._names.names() if canonical(name) != canonical(self._me)]
+            # The command words of the language in use and English (any works; offering
+            # every language's would make "/que" stop at /query or /quem).
+            words = [name for names_ in COMMAND_WORDS.values() for language in (i18n.current(), "en")
+                     for name in names_.get(language, ())]
+            # With the space after it: Python's readline appends none by itself.
+            self._candidates = [f"{found} " for found in complete(line, begin, word, words, names)]
+        return self._candidates[state] if state < len(self._candidates) else None
 
     def _watch(self, name: str | None) -> None:
         """Follow the presence of someone we talk to: in a large room only watched names'
@@ -587,9 +874,41 @@ class TerminalUI:
                 self._carbons[event.msg_id] = event
                 if len(self._carbons) > _CARBONS_KEPT:
                     del self._carbons[next(iter(self._carbons))]
-            line = describe_event(event, self._me, self._carbons)
-            if line is not None:
-                self._emit(line)
+            self._remember(event)
+            if not self._interactive:
+                line = describe_event(event, self._me, self._carbons)
+                if line is not None:
+                    self._emit(line)
+            elif isinstance(event, MessageUpdate):
+                self._update_own(event)
+            else:
+                line = describe_on_screen(event, self._me, self._style, format_clock(time.time()),
+                                          self._carbons)
+                if line is None:
+                    return
+                if isinstance(event, Reconnecting):
+                    replace, key = RECONNECT_LINE, RECONNECT_LINE
+                elif isinstance(event, Reconnected):
+                    replace, key = RECONNECT_LINE, None
+                else:
+                    replace = key = None
+                with self._print_lock:
+                    self._print_locked(line, redraw=True, replace=replace, key=key)
+
+    def _remember(self, event: Event) -> None:
+        """Keep what /reply and Tab need from ``event``."""
+        with self._print_lock:
+            if isinstance(event, DirectMessage):
+                self._last_sender = event.sender
+                self._names.online(event.sender)
+            elif isinstance(event, UserJoined):
+                self._names.online(event.name)
+            elif isinstance(event, UserLeft):
+                self._names.offline(event.name)
+            elif isinstance(event, UserList):
+                self._names.everyone_online(p.name for p in event.users)
+            elif isinstance(event, LookupResult):
+                (self._names.online if event.status == "online" else self._names.known)(event.name)
 
     def _connection_closed(self) -> None:
         with self._print_lock:
@@ -601,7 +920,7 @@ class TerminalUI:
                     why=sanitize(self._goodbye) or _("no reason given"))
             else:
                 line = _("! Connection to the server lost ({why})").format(why=sanitize(self.client.close_reason))
-            self._print_locked(line, redraw=False)
+            self._print_locked(self._stamp(line), redraw=False)
         self._wake_main()
 
     def _wake_main(self) -> None:
@@ -648,22 +967,101 @@ class TerminalUI:
     # --- Output -------------------------------------------------------------------------
 
     def _emit(self, line: str) -> None:
+        """Print one line (stamped with the time on the interactive screen)."""
         with self._print_lock:
-            self._print_locked(line, redraw=True)
+            self._print_locked(self._stamp(line), redraw=True)
 
-    def _print_locked(self, line: str, redraw: bool) -> None:
+    def _emit_block(self, lines: list[str]) -> None:
+        """Print a heading and the lines under it: on the interactive screen, one stamped
+        line with the others indented under it; in a pipe, one line each."""
+        if not lines:
+            return
+        if not self._interactive:
+            for line in lines:
+                self._emit(line)
+            return
+        self._emit(("\n" + " " * INDENT).join(lines))
+
+    def _stamp(self, line: str) -> str:
+        return stamp(format_clock(time.time()), line, self._style) if self._interactive else line
+
+    def _columns(self) -> int:
+        try:
+            return os.get_terminal_size(self._stdout.fileno()).columns or 80
+        except (OSError, ValueError, AttributeError):
+            return 80
+
+    def _print_locked(self, line: str, redraw: bool, replace: object = None, key: object = None) -> None:
+        """Print ``line`` (it may hold ``\n``: continuation lines) on the screen; the lock is held.
+
+        Interactive, while a line is being typed: erase all the rows that the prompt and
+        the typed text take (from the row of the cursor, wherever it is in the line), print,
+        and have readline draw the prompt and the text again with the cursor where it was
+        (if ``redraw``). ``replace``: if the last line printed was given that ``key``, it is
+        rewritten instead of printing a new one (a message's state, the reconnection line);
+        :data:`_TYPED_LINE` rewrites the line just typed, if it is still the last thing on
+        screen. ``key`` is what this line shows, for a later ``replace``. In a pipe: one
+        line, nothing else. While a password prompt is on screen, lines wait until it is
+        answered.
+        """
+        if self._holding:
+            self._held.append(line)
+            return
         out = self._stdout
         try:
-            if self._interactive and self._reading:
-                # Erase the half-typed line, print above it, then put it back.
-                typed = self._readline.get_line_buffer() if self._readline is not None else ""
-                tail = f"{prompt_for(self._target)}{typed}" if redraw else ""
-                out.write(f"\r\x1b[K{line}\n{tail}")
-            else:
+            if not self._interactive:
                 out.write(f"{line}\n")
+                out.flush()
+                return
+            if self._prompt_pending:  # (the wait lets go of the lock, which the hook takes)
+                self._prompt_drawn_or_gone.wait_for(lambda: not self._prompt_pending, _PROMPT_WAIT)
+            columns = self._columns()
+            erase = ""
+            prompted = self._prompt_shown if self._prompt_hooked else self._reading
+            if prompted:
+                erase = erase_input(self._input_row(columns))
+            if replace is _TYPED_LINE and self._echo_rows and not prompted:
+                erase += f"\x1b[{self._echo_rows}A\r\x1b[J"
+            elif replace is not None and replace is self._last_key and self._last_rows:
+                erase += f"\x1b[{self._last_rows}A\r\x1b[J"
+            out.write(f"{erase}{line}\n")
+            self._last_key, self._last_rows, self._echo_rows = key, screen_rows(line, columns), 0
+            if prompted and redraw:
+                self._redraw()
             out.flush()
         except (OSError, ValueError):
             pass  # stdout closed (e.g. `| head`): nothing left to show it to
+
+    def _input_row(self, columns: int) -> int:
+        """The row of the cursor in the prompt and typed text (0: the prompt's first)."""
+        if self._hooks is not None:
+            before = self._hooks.before_point()
+        else:  # without the hooks, the cursor is taken to be at the end of the line
+            before = self._readline.get_line_buffer() if self._readline is not None else ""
+        return cursor_row(display_width(prompt_for(self._target) + before), columns)
+
+    def _redraw(self) -> None:
+        """Draw the prompt and the typed text again below what was printed."""
+        if self._hooks is not None:
+            self._stdout.flush()  # readline writes to the same terminal through C's stdio
+            self._hooks.redisplay()
+        else:
+            typed = self._readline.get_line_buffer() if self._readline is not None else ""
+            self._stdout.write(f"{prompt_for(self._target)}{typed}")
+
+    @contextmanager
+    def _holding_output(self) -> Iterator[None]:
+        """While a password is asked: lines wait, then come out once it is answered."""
+        with self._print_lock:
+            self._holding = True
+        try:
+            yield
+        finally:
+            with self._print_lock:
+                self._holding = False
+                held, self._held = self._held, []
+                for line in held:
+                    self._print_locked(line, redraw=False)
 
     def _write_raw(self, text: str) -> None:
         with self._print_lock:

@@ -65,7 +65,7 @@ WITHOUT_READLINE = ("import runpy, sys\n"
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 def test_typed_invalid_utf8_is_reported_not_sent(server: FakeServer, bob: ChatClient) -> None:
     master, slave = os.openpty()
-    env = dict(os.environ, TERM="xterm", PYTHONIOENCODING="utf-8")
+    env = dict(os.environ, TERM="xterm", PYTHONIOENCODING="utf-8", NO_COLOR="1")
     proc = subprocess.Popen([sys.executable, "-c", WITHOUT_READLINE, "Alice", "--port", str(server.port)],
                             cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
     os.close(slave)
@@ -75,7 +75,7 @@ def test_typed_invalid_utf8_is_reported_not_sent(server: FakeServer, bob: ChatCl
         screen.type(b"ol\xe1 from Latin-1\r")
         screen.expect(b"! line 1 is not valid UTF-8; not sent")
         screen.type("olá\r".encode())
-        screen.expect("✓ sent to the room: olá".encode())
+        screen.expect("(room) you: olá ✓".encode())
         screen.type(b"/quit\r")
         assert proc.wait(WAIT) == 0
     finally:

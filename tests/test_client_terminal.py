@@ -298,7 +298,7 @@ class Pty:
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 def test_interactive_mode_redraws_the_typed_line_and_exits_3_when_lost(server: FakeServer, bob: ChatClient) -> None:
     master, slave = os.openpty()
-    env = dict(os.environ, TERM="xterm", PYTHONIOENCODING="utf-8")
+    env = dict(os.environ, TERM="xterm", PYTHONIOENCODING="utf-8", NO_COLOR="1")
     proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", "--port", str(server.port), "--no-reconnect"],
                             cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
     os.close(slave)
@@ -308,11 +308,12 @@ def test_interactive_mode_redraws_the_typed_line_and_exits_3_when_lost(server: F
         screen.type(b"half typed")
         screen.expect(b"half typed")
         bob.send_room("hello from Bob")
-        # The line being typed is erased, the message printed, the prompt and text redrawn.
-        screen.expect(b"\r\x1b[K")
+        # The line being typed is erased (all its rows), the message printed, the prompt
+        # and text redrawn. (The wrapped and edited cases: test_client_screen.py, in tmux.)
+        screen.expect(b"\r\x1b[J")
         screen.expect(b"(room) Bob: hello from Bob\r\n[room]> half typed")
         screen.type(b" and done\r")
-        screen.expect("✓ sent to the room: half typed and done".encode())
+        screen.expect("(room) you: half typed and done ✓".encode())
         screen.type(b"/to Bob\r")
         screen.expect(b"[@Bob]> ")
         server.drop("Alice")

@@ -1,0 +1,182 @@
+"""The pure parts of the interactive terminal's screen: no I/O, tested without a terminal.
+
+The terminal client (:mod:`client.terminal`) prints incoming lines above the line being
+typed. To do that without corrupting it, it must know how many screen rows the prompt and
+the typed text take and on which of them the cursor is: :func:`display_width` (East Asian
+wide characters take two columns, combining marks none, colour sequences none),
+:func:`cursor_row` and :func:`screen_rows` do that arithmetic, and :func:`erase_input`
+gives the escape sequence that clears it all. The rest: stable colours for names
+(:func:`name_colour`, :class:`Style`, off without a terminal or with ``NO_COLOR``), message
+texts shown on indented continuation lines (:func:`indent_text`), and what Tab offers
+(:func:`complete`, :class:`KnownNames`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from collections.abc import Iterable, Mapping
+from typing import TextIO
+
+from registry import canonical
+
+from .display import sanitize
+
+# An SGR sequence (colours, bold): takes no column on screen.
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+# The lines of a message typed with Shift+Enter or sent by a script: any line ending.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
+# Names get one of these colours (SGR foreground codes): six hues, normal and bright, all
+# readable on dark and light backgrounds alike (no black, white or grey).
+PALETTE = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
+RESET = "\x1b[0m"
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on a terminal (one line, already sanitised; SGR ignored)."""
+    width = 0
+    for char in _SGR.sub("", text):
+        if unicodedata.combining(char) or char in "\u200c\u200d":
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def cursor_row(columns_before: int, columns: int) -> int:
+    """The screen row (from 0, the prompt's first) of the cursor ``columns_before``
+    columns after the start of the prompt, on a terminal ``columns`` wide. At an exact
+    multiple of the width the cursor is already on the next row (readline moves it there)."""
+    return columns_before // max(1, columns)
+
+
+def screen_rows(text: str, columns: int) -> int:
+    """Rows the printed ``text`` (lines joined by ``\\n``) takes on a terminal ``columns`` wide."""
+    columns = max(1, columns)
+    return sum(max(1, -(-display_width(line) // columns)) for line in text.split("\n"))
+
+
+def erase_input(row: int) -> str:
+    """The escape sequence that, with the cursor on ``row`` of an input line (see
+    :func:`cursor_row`), clears every row of it: up to its first row, to column 0, and
+    clear to the end of the screen (which also takes the rows it wraps onto)."""
+    return "\r" + (f"\x1b[{row}A" if row > 0 else "") + "\x1b[J"
+
+
+def colour_wanted(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """Colours on ``stream``: only on a terminal, and never when ``NO_COLOR`` is set to
+    anything but the empty string (https://no-color.org/)."""
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return tty and not environ.get("NO_COLOR")
+
+
+def name_colour(name: str) -> int:
+    """The SGR colour of ``name``: a hash of its canonical form into :data:`PALETTE`, so
+    "Bob" and "bob" get the same one, in every run and on every machine."""
+    return PALETTE[zlib.crc32(canonical(name).encode("utf-8")) % len(PALETTE)]
+
+
+class Style:
+    """How the terminal dresses text: with colours (``enabled``) or plainly.
+
+    Every method takes text that is already safe to print (sanitised) and returns it
+    with, or without, the escape sequences around it."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def name(self, shown: str, name: str | None = None) -> str:
+        """``shown`` in the colour of ``name`` (default: ``shown`` itself)."""
+        if not self.enabled:
+            return shown
+        return f"\x1b[{name_colour(shown if name is None else name)}m{shown}{RESET}"
+
+    def me(self, shown: str) -> str:
+        """Our own name ("you"): bold, not a palette colour, so it stands apart."""
+        return f"\x1b[1m{shown}{RESET}" if self.enabled else shown
+
+    def dim(self, shown: str) -> str:
+        """Time stamps and states: faint, so messages stand out."""
+        return f"\x1b[2m{shown}{RESET}" if self.enabled else shown
+
+    def alert(self, shown: str) -> str:
+        """A failure: red."""
+        return f"\x1b[31m{shown}{RESET}" if self.enabled else shown
+
+
+def indent_text(text: object, indent: int) -> str:
+    """A message's text for the screen: each of its lines sanitised, the second and later
+    ones on continuation lines indented by ``indent`` spaces (never a literal ``\\n``).
+    Trailing empty lines are dropped."""
+    raw = text if isinstance(text, str) else sanitize(text)
+    lines = _LINE_BREAK.split(raw)
+    while len(lines) > 1 and not lines[-1].strip():
+        lines.pop()
+    pad = "\n" + " " * indent
+    return pad.join(sanitize(line) for line in lines)
+
+
+class KnownNames:
+    """The names Tab offers: who is online (presence notices, /who) and who we know
+    (conversations, lookups), each kept as last spelt by the server, most recent first.
+    Not thread-safe on its own: the terminal guards it with its output lock."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._online: dict[str, str] = {}
+        self._known: dict[str, str] = {}
+        self._limit = limit
+
+    def online(self, name: str) -> None:
+        self._online.pop(canonical(name), None)
+        self._online[canonical(name)] = name
+        self.known(name)
+
+    def offline(self, name: str) -> None:
+        self._online.pop(canonical(name), None)
+
+    def everyone_online(self, names: Iterable[str]) -> None:
+        """A /who answer: exactly these are online now."""
+        self._online.clear()
+        for name in names:
+            self.online(name)
+
+    def known(self, name: str) -> None:
+        key = canonical(name)
+        self._known.pop(key, None)
+        self._known[key] = name
+        while len(self._known) > self._limit:
+            self._known.pop(next(iter(self._known)))
+
+    def names(self) -> list[str]:
+        """Online names first (most recently seen first), then the others we know."""
+        online = list(reversed(self._online.values()))
+        rest = [name for key, name in reversed(self._known.items()) if key not in self._online]
+        return online + rest
+
+
+def complete(line: str, begin: int, word: str, commands: Iterable[str], names: Iterable[str]) -> list[str]:
+    """What Tab offers for ``word``, which starts at index ``begin`` of ``line`` (the text
+    up to the cursor). A first word starting with ``/`` completes to command words; a
+    word starting with ``@`` to ``@NAME``; the word right after a command word to a name
+    (``/msg Bo``, ``/whois Bo``); anything else is text to send, and gets nothing. Matching ignores
+    case; each candidate once, in the order given."""
+    before = line[:begin].split()
+    first = not before
+    candidates: list[str] = []
+    if first and word.startswith("/"):
+        candidates = ["/" + command for command in commands]
+    elif word.startswith("@"):
+        candidates = ["@" + name for name in names]
+    elif len(before) == 1 and before[0].startswith("/"):
+        candidates = list(names)
+    folded = word.casefold()
+    seen: set[str] = set()
+    found = []
+    for candidate in candidates:
+        if candidate.casefold().startswith(folded) and candidate.casefold() not in seen:
+            seen.add(candidate.casefold())
+            found.append(candidate)
+    return found

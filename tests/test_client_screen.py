@@ -1,0 +1,252 @@
+"""The interactive terminal's screen, pure parts (client.screen and the line formats of
+client.terminal): widths and rows, colours, continuation lines, Tab's candidates, a sent
+message's one line. No terminal, no sockets; the same screen in a real pseudo-terminal
+is in test_client_tmux.py."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import pytest
+
+from client.events import Reconnected, Reconnecting
+from client.outgoing import MessageUpdate, OutgoingMessage
+from client.screen import (
+    PALETTE,
+    KnownNames,
+    Style,
+    colour_wanted,
+    complete,
+    cursor_row,
+    display_width,
+    erase_input,
+    indent_text,
+    name_colour,
+    screen_rows,
+)
+from client.terminal import TerminalUI, describe_follow_up, describe_on_screen, describe_own
+from protocol import DirectMessage, RoomMessage, UserJoined, UserLeft, Welcome
+
+PLAIN = Style(False)
+COLOUR = Style(True)
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+# --- Widths and rows ----------------------------------------------------------------------
+
+
+def test_display_width_counts_columns_not_characters() -> None:
+    assert display_width("hello") == 5
+    assert display_width("日本語") == 6                # wide: two columns each
+    assert display_width("e\u0301") == 1               # a combining accent takes none
+    assert display_width("\x1b[31mBob\x1b[0m") == 3    # colours take none
+    assert display_width("") == 0
+
+
+@pytest.mark.parametrize(("before", "columns", "row"), [
+    (0, 40, 0), (39, 40, 0),
+    (40, 40, 1),    # a full row: readline has moved the cursor to the next one
+    (79, 40, 1), (80, 40, 2), (200, 40, 5), (5, 0, 5),  # (a width of 0 is taken as 1)
+])
+def test_the_cursor_row_of_a_wrapped_input_line(before: int, columns: int, row: int) -> None:
+    assert cursor_row(before, columns) == row
+
+
+@pytest.mark.parametrize(("text", "columns", "rows"), [
+    ("short", 40, 1), ("x" * 40, 40, 1), ("x" * 41, 40, 2), ("x" * 120, 40, 3),
+    ("first\n        second", 40, 2), ("", 40, 1), ("日" * 21, 40, 2),
+    ("\x1b[2m[12:00]\x1b[0m " + "x" * 32, 40, 1),  # escapes are not counted
+])
+def test_screen_rows_of_a_printed_line(text: str, columns: int, rows: int) -> None:
+    assert screen_rows(text, columns) == rows
+
+
+def test_erasing_the_input_goes_up_to_its_first_row_and_clears_below() -> None:
+    assert erase_input(0) == "\r\x1b[J"
+    assert erase_input(3) == "\r\x1b[3A\x1b[J"
+
+
+# --- Colours ----------------------------------------------------------------------------
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
+    assert colour_wanted(_Stream(True), {})
+    assert colour_wanted(_Stream(True), {"NO_COLOR": ""})        # set but empty: no effect (no-color.org)
+    assert not colour_wanted(_Stream(True), {"NO_COLOR": "1"})
+    assert not colour_wanted(_Stream(False), {})
+    assert not colour_wanted(io.StringIO(), {})
+
+
+def test_a_name_always_gets_the_same_colour_whatever_its_case() -> None:
+    assert name_colour("Bob") == name_colour("bob") == name_colour("BOB")
+    assert name_colour("Bob") in PALETTE
+    # Stable across runs and machines (a CRC, not Python's salted hash): fixed values.
+    assert [name_colour(name) for name in ("Alice", "Bob", "Carol", "João")] == \
+        [name_colour(name) for name in ("alice", "bob", "carol", "joão")]
+    assert len({name_colour(f"user{n}") for n in range(100)}) > len(PALETTE) // 2  # spread over the palette
+    assert COLOUR.name("Bob") == f"\x1b[{name_colour('Bob')}mBob\x1b[0m"
+    assert PLAIN.name("Bob") == "Bob" and PLAIN.me("you") == "you" and PLAIN.dim("x") == "x"
+
+
+# --- Lines ------------------------------------------------------------------------------
+
+
+def test_a_multi_line_text_shows_on_indented_lines_not_as_backslash_n() -> None:
+    assert indent_text("one\ntwo\r\nthree", 8) == "one\n        two\n        three"
+    assert indent_text("trailing\n\n", 4) == "trailing"
+    assert indent_text("evil\x1b[2J\nnext", 2) == "evil\\x1b[2J\n  next"   # each line still sanitised
+    dm = DirectMessage(1, "Bob", "Alice", "line one\nline two", time.time())
+    line = describe_on_screen(dm, "Alice", PLAIN, "12:00") or ""
+    assert re.fullmatch(r"\[\d\d:\d\d\] Bob → you: line one\n {8}line two", line), line
+    assert "\\n" not in line
+
+
+def test_every_line_has_a_time_stamp_and_names_have_their_colours() -> None:
+    joined = describe_on_screen(UserJoined("Carol", 0.0), "Alice", PLAIN, "12:34")
+    assert joined == "[12:34] * Carol joined"
+    assert describe_on_screen(UserLeft("Carol", "quit", 0.0), "Alice", PLAIN, "12:35") == "[12:35] * Carol left (quit)"
+    assert describe_on_screen(UserJoined("alice", 0.0), "Alice", PLAIN, "12:34") is None
+    assert describe_on_screen(RoomMessage(2, "ALICE", "mine", 0.0), "Alice", PLAIN, "12:34") is None
+    room = describe_on_screen(RoomMessage(2, "Bob", "hi", time.time()), "Alice", COLOUR, "12:34") or ""
+    assert f"\x1b[{name_colour('Bob')}mBob\x1b[0m" in room
+    assert re.fullmatch(r"\[\d\d:\d\d\] \(room\) Bob: hi", SGR.sub("", room))
+    reconnecting = describe_on_screen(Reconnecting(2, 1.0, "refused"), "Alice", PLAIN, "12:36")
+    assert reconnecting == "[12:36] ! connection lost; reconnecting in 1.0 s (attempt 2): refused"
+
+
+def test_a_sent_message_is_one_line_whose_mark_shows_its_state() -> None:
+    message = OutgoingMessage("r1", "Bob", "hello")
+    message.submitted = True
+    clock = time.strftime("%H:%M", time.localtime(message.created))
+    assert describe_own(message, "sending", None, PLAIN) == f"[{clock}] you → Bob: hello …"
+    assert describe_own(message, "sent", None, PLAIN) == f"[{clock}] you → Bob: hello ✓"
+    assert describe_own(message, "delivered", None, PLAIN) == f"[{clock}] you → Bob: hello ✓✓"
+    assert describe_own(message, "queued", None, PLAIN) == \
+        f"[{clock}] you → Bob: hello ✓ queued (Bob is offline; delivered when they log in)"
+    assert describe_own(message, "failed", ("unknown_recipient", "x"), PLAIN) == \
+        f"[{clock}] you → Bob: hello ✗ nobody called Bob has ever logged in here (unknown_recipient)"
+    waiting = OutgoingMessage("r2", None, "two\nlines")
+    assert describe_own(waiting, "sending", None, PLAIN) == \
+        f"[{clock}] (room) you: two\n        lines … waiting for the connection"
+    assert describe_follow_up(message, "delivered", None, PLAIN, "12:59") == "[12:59] ✓✓ to Bob: hello"
+    assert describe_follow_up(message, "failed", ("expired", "x"), PLAIN, "12:59") == \
+        "[12:59] ✗ to Bob: hello — Bob did not log in to receive it before it expired (expired)"
+    long = OutgoingMessage("r3", "Bob", "a rather long message\nthat goes on and on and on")
+    assert describe_follow_up(long, "sent", None, PLAIN, "12:59") == \
+        "[12:59] ✓ to Bob: a rather long message that go…"
+
+
+# --- Completion -------------------------------------------------------------------------
+
+COMMANDS = ["to", "query", "msg", "reply", "r", "who", "whois", "help", "para"]
+NAMES = ["Bob", "bobby", "Carol"]
+
+
+@pytest.mark.parametrize(("line", "begin", "word", "expected"), [
+    ("/wh", 0, "/wh", ["/who", "/whois"]),
+    ("/R", 0, "/R", ["/reply", "/r"]),
+    ("@b", 0, "@b", ["@Bob", "@bobby"]),
+    ("@C", 0, "@C", ["@Carol"]),
+    ("/msg b", 5, "b", ["Bob", "bobby"]),
+    ("/whois c", 7, "c", ["Carol"]),
+    ("/msg Bob hel", 9, "hel", []),     # the text of a message: nothing to offer
+    ("bo", 0, "bo", []),                # a plain line's first word is text
+    ("hi @b", 3, "@b", ["@Bob", "@bobby"]),
+    ("/q", 0, "/q", ["/query"]),
+    ("x /w", 2, "/w", []),              # a command word only at the start
+])
+def test_tab_completes_commands_and_names(line: str, begin: int, word: str, expected: list[str]) -> None:
+    assert complete(line, begin, word, COMMANDS, NAMES) == expected
+
+
+def test_known_names_put_who_is_online_first() -> None:
+    names = KnownNames()
+    names.known("Dave")         # a conversation, not online
+    names.online("Bob")
+    names.online("Carol")
+    assert names.names() == ["Carol", "Bob", "Dave"]
+    names.offline("carol")      # Carol left: still known, after the online ones
+    assert names.names() == ["Bob", "Carol", "Dave"]
+    names.everyone_online(["Erin"])  # a /who answer
+    assert names.names() == ["Erin", "Carol", "Bob", "Dave"]
+    names.online("BOB")         # the server's latest spelling, once
+    assert names.names().count("BOB") == 1 and "Bob" not in names.names()
+    small = KnownNames(limit=2)
+    for name in ("a1", "a2", "a3"):
+        small.known(name)
+    assert small.names() == ["a3", "a2"]
+
+
+# --- The screen's lines through TerminalUI (no connection: events fed by hand) -------------
+
+
+def _screen_ui(columns: int = 40) -> tuple[TerminalUI, _Stream]:
+    out = _Stream(True)
+    ui = TerminalUI("Alice", "127.0.0.1", 9, stdin=_Stream(True), stdout=out, stderr=out, interactive=True,
+                    colour=False)
+    ui._columns = lambda: columns  # type: ignore[method-assign]
+    return ui, out
+
+
+def test_reconnect_attempts_update_one_line() -> None:
+    ui, out = _screen_ui(columns=100)
+    for attempt in (1, 2, 3):
+        ui._on_event(Reconnecting(attempt, 0.5 * attempt, "connection refused"))
+    ui._on_event(Reconnected(Welcome("h", "Alice", 1, "server", 15.0)))
+    lines = out.getvalue().split("\n")
+    # Each attempt goes back up over the previous one (one row here) and clears it.
+    assert lines[1].startswith("\x1b[1A\r\x1b[J") and "(attempt 2)" in lines[1]
+    assert lines[2].startswith("\x1b[1A\r\x1b[J") and "(attempt 3)" in lines[2]
+    assert lines[3].startswith("\x1b[1A\r\x1b[J") and lines[3].endswith("! reconnected")
+    ui._on_event(Reconnecting(1, 0.5, "again"))  # a new outage: "reconnected" stays on screen
+    assert not out.getvalue().split("\n")[4].startswith("\x1b[1A")
+
+
+def test_a_message_state_rewrites_its_line_or_follows_it_briefly() -> None:
+    ui, out = _screen_ui()
+    first = OutgoingMessage("r1", "Bob", "x" * 50)   # two rows at 40 columns
+    first.submitted = True
+    ui._show_own(first)
+    first._advance("sent")
+    ui._on_event(MessageUpdate(first, "sent"))
+    rows = out.getvalue().split("\n")
+    assert rows[1].startswith("\x1b[2A\r\x1b[J") and rows[1].endswith(" ✓"), rows
+    ui._on_event(UserJoined("Carol", 0.0))           # now the message's line is not the last
+    first._advance("delivered")
+    ui._on_event(MessageUpdate(first, "delivered"))
+    last = out.getvalue().split("\n")[-2]
+    assert re.fullmatch(r"\[\d\d:\d\d\] ✓✓ to Bob: x{29}…", last), last
+
+
+def test_a_state_reached_while_the_line_is_printed_still_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The receiver moves the message on (sending -> sent, final for the room) while the
+    # main thread prints its first line: the update that follows must rewrite that line,
+    # not be dropped because the message looks final already.
+    import client.terminal as terminal
+    ui, out = _screen_ui()
+    message = OutgoingMessage("r1", None, "hello")
+    message.submitted = True
+    describe = terminal.describe_own
+
+    def racing(m: OutgoingMessage, state: str, error: object, style: Style) -> str:
+        line = describe(m, state, error, style)  # type: ignore[arg-type]
+        m._advance("sent")
+        return line
+
+    monkeypatch.setattr(terminal, "describe_own", racing)
+    ui._show_own(message)
+    monkeypatch.setattr(terminal, "describe_own", describe)
+    assert out.getvalue().endswith("(room) you: hello …\n")
+    ui._on_event(MessageUpdate(message, "sent"))
+    assert out.getvalue().endswith("(room) you: hello ✓\n")
