@@ -149,3 +149,14 @@ def test_the_window_adds_a_line_of_ours_and_updates_its_state():
     from protocol import HistoryEntry
     model.add_history("Bob", [HistoryEntry(122, "Alice", "Bob", "from my laptop", 1_700_000_000.0, "delivered")])
     assert len(lines) == 1
+
+
+def test_the_terminal_screen_shows_a_copy_once_stamped_and_its_outcome_with_the_recipient():
+    from client.terminal import describe_on_screen
+    from client.screen import Style
+    carbon = Carbon(122, "Bob", "from my laptop", 1_700_000_000.0, "sent")
+    plain = Style(False)
+    line = describe_on_screen(carbon, "Alice", plain, "12:00")
+    assert line.count("[") == 1 and "from my laptop" in line  # one time stamp, the message's own
+    assert describe_on_screen(Delivered("x", 122), "Alice", plain, "12:01", {122: carbon}) == \
+        "[12:01] ✓ delivered to Bob: from my laptop"
