@@ -80,7 +80,7 @@ from dataclasses import replace
 from typing import Any
 
 from protocol import HistoryEntry
-from resp import NEED_DATA, Connection, RedisClient, RedisError, Script, parse_url
+from resp import NEED_DATA, Connection, ProtocolError, RedisClient, RedisError, Script, parse_url
 from resp.aio import RedisAddress
 
 from ..accounts import Account
@@ -420,7 +420,11 @@ class _BlockingConnection:
     start, before the event loop's client runs (the same sans-I/O core)."""
 
     def __init__(self, address: RedisAddress, timeout: float) -> None:
-        self.sock = socket.create_connection((address.host, address.port), timeout=timeout)
+        self.address = address
+        try:
+            self.sock = socket.create_connection((address.host, address.port), timeout=timeout)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot reach Redis at {address}: {exc}") from exc
         self.core = Connection()
         try:
             greeting = []
@@ -429,14 +433,29 @@ class _BlockingConnection:
                                 else ("AUTH", address.password))
             if address.db:
                 greeting.append(("SELECT", address.db))
-            for reply in self.pipeline(greeting):
+            for reply in self._pipeline(greeting):
                 if isinstance(reply, RedisError):
                     raise StoreUnavailable(f"Redis at {address} refused the connection: {reply}", storage=False)
+        except OSError as exc:
+            self.sock.close()
+            raise StoreUnavailable(f"Redis at {address} did not answer: {exc}") from exc
         except BaseException:
             self.sock.close()
             raise
 
     def pipeline(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """The replies, in order; raises :class:`StoreUnavailable` if Redis does not
+        answer in time or answers an error (the loading operations cannot do without)."""
+        try:
+            replies = self._pipeline(commands)
+        except (OSError, ProtocolError) as exc:
+            raise StoreUnavailable(f"Redis at {self.address} did not answer: {exc}") from exc
+        for reply in replies:
+            if isinstance(reply, RedisError):
+                raise StoreUnavailable(f"Redis at {self.address} answered: {reply}", storage=False)
+        return replies
+
+    def _pipeline(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         for command in commands:
             self.core.send_command(list(command))
         if not commands:
@@ -492,20 +511,14 @@ class RedisStore:
     # --- Lifecycle ------------------------------------------------------------------------
 
     def _blocking(self) -> _BlockingConnection:
-        try:
-            return _BlockingConnection(self.address, self.timeout)
-        except OSError as exc:
-            raise StoreUnavailable(f"cannot reach Redis at {self.address}: {exc}") from exc
+        return _BlockingConnection(self.address, self.timeout)
 
     def open(self) -> None:
         """Check that Redis answers (raises :class:`StoreUnavailable` if not), load the
         scripts, say how durable it is, and read the last message id."""
         conn = self._blocking()
         try:
-            replies = conn.pipeline([("SCRIPT", "LOAD", script.source) for script in SCRIPTS])
-            for reply in replies:
-                if isinstance(reply, RedisError):
-                    raise StoreUnavailable(f"Redis at {self.address} refused our scripts: {reply}", storage=False)
+            conn.pipeline([("SCRIPT", "LOAD", script.source) for script in SCRIPTS])
             self._check_durability(conn)
             self._last_msg_id = int(conn.call("GET", self.prefix + "next") or 0)
         finally:
@@ -514,7 +527,7 @@ class RedisStore:
     def _check_durability(self, conn: _BlockingConnection) -> None:
         settings = {}
         for name in ("appendonly", "appendfsync"):
-            reply = conn.call("CONFIG", "GET", name)
+            reply = conn._pipeline([("CONFIG", "GET", name)])[0]  # an error here is an answer too
             if isinstance(reply, RedisError) or not reply:
                 log.warning("cannot read Redis's %s setting (%s): make sure it runs with --appendonly yes "
                             "--appendfsync always, or acknowledged messages can be lost in a crash", name,
