@@ -227,6 +227,19 @@ def test_the_loading_operations_give_back_what_was_written_and_records_can_be_re
     again.close()
 
 
+def test_the_commands_encoded_with_a_head_per_script_are_what_the_generic_encoder_makes():
+    from resp import encode_command
+    from server.stores import redis as module
+
+    store = RedisStore("redis://127.0.0.1:1/0")  # nothing is sent
+    cases = [(module._STORE, ("alice", "c1", "Alice", "Bob", "bob", "h\u00e9llo \U0001f600", "1.5", "sent", "2.5", "k")),
+             (module._STORE, ("a", "b", "c", "", "", "t", "1e+20", "room", "", "")),
+             (module._RECEIPT, (12, "bob")), (module._RECEIPT, (1234567, "b\u00f8b")),
+             (module._SAVE_HOLDING, ("k", "K", b"\x00\r\n\xff", 7, ""))]
+    for script, args in cases:
+        assert store._command(script, args) == encode_command(("EVALSHA", script.sha1, 0, store.prefix, *args))
+
+
 def test_the_durability_check_says_what_a_weaker_redis_can_lose():
     assert durability_warning("yes", "always") is None
     assert "about the last second" in durability_warning("yes", "everysec")
