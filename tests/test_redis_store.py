@@ -272,3 +272,23 @@ def test_an_unreachable_redis_at_open_is_a_clear_error(redis_server):
     redis_server.kill()
     with pytest.raises(StoreUnavailable, match="cannot reach Redis"):
         RedisStore(url, timeout=1.0).open()
+
+
+def test_a_script_error_is_answered_on_error_and_logged_once_not_per_request(loop, redis_server, caplog):
+    """A reply Redis refuses (here a key of the wrong type, as a bug would leave) is
+    answered StoreUnavailable(storage=False); the others of the pipeline are answered
+    as usual; the log says it once."""
+    store = open_redis_store(loop, redis_server.url)
+    async def spoil() -> None:
+        async with RedisClient(redis_server.url) as redis:
+            await redis.execute("SET", store.prefix + "pend:bob", "not a sorted set")
+    loop.run_until_complete(spoil())
+    answers, errors = [], []
+    for _ in range(3):
+        store.pending_for("bob", 0, 10, answers.append, errors.append)
+    store.pending_for("carol", 0, 10, answers.append, errors.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [[]]
+    assert len(errors) == 3 and all(not e.storage for e in errors)
+    assert caplog.text.count("a store script failed") == 1
+    store.close()

@@ -513,6 +513,7 @@ class RedisStore:
         # Pipelines in flight, oldest first: (operations, task). Answers run from the front.
         self._batches: deque[tuple[list[_Operation], asyncio.Task]] = deque()
         self._heads: dict[tuple[Script, int], bytes] = {}  # see _command
+        self._bugs_logged: set[str] = set()  # script errors already logged
 
     # --- Lifecycle ------------------------------------------------------------------------
 
@@ -660,7 +661,9 @@ class RedisStore:
             reason = f"Redis at {self.address} refused the work: {reply}"
             self.failures.failed(reason, 1)
             return StoreUnavailable(reason)
-        log.error("a store script failed in Redis: %s", reply)  # a bug: the script is wrong
+        if str(reply) not in self._bugs_logged:  # a bug: the script is wrong; said once, not per request
+            self._bugs_logged.add(str(reply))
+            log.error("a store script failed in Redis (said once): %s", reply)
         return StoreUnavailable(f"store script failed: {reply}", storage=False)
 
     @staticmethod
