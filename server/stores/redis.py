@@ -101,7 +101,8 @@ _STORAGE_ERRORS = ("OOM", "READONLY", "MISCONF", "LOADING", "BUSY", "MASTERDOWN"
                    "CLUSTERDOWN")
 
 # --- The scripts ---------------------------------------------------------------------------
-# ARGV[1] is always the key prefix. Helpers shared by every script come first.
+# ARGV[1] is always the key prefix. Helpers shared by every script come first (defining
+# them costs Redis about 0.4 us per call, measured: the redis.call()s are what count).
 
 _LIB = r"""
 local P = ARGV[1]
@@ -112,10 +113,11 @@ local function row(id)
 end
 local function convkey(a, b) return P .. 'conv:' .. string.len(a) .. ':' .. a .. ':' .. b end
 -- A pending message reaches its final state: an outcome for its sender to hear.
-local function unpend(id, state)
+-- (taken: the caller already took it out of its recipient's pending set.)
+local function unpend(id, state, taken)
   local k = mkey(id)
   local r = redis.call('HMGET', k, 'rk', 'sk')
-  redis.call('ZREM', P .. 'pend:' .. r[1], id)
+  if not taken then redis.call('ZREM', P .. 'pend:' .. r[1], id) end
   redis.call('ZREM', P .. 'exp', id)
   redis.call('HSET', k, 'st', state)
   redis.call('ZADD', P .. 'untold:' .. r[2], id, id)
@@ -138,10 +140,14 @@ local id = redis.call('INCR', P .. 'next')
 local k = mkey(id)
 local told = '0'
 if state == 'room' or state == 'blocked' then told = '1' end
-redis.call('HSET', k, 's', ARGV[4], 'sk', sk, 't', ARGV[7], 'at', ARGV[8], 'c', cid, 'st', state, 'told', told)
-if x ~= '' then redis.call('HSET', k, 'x', x) end
+local fields = {'s', ARGV[4], 'sk', sk, 't', ARGV[7], 'at', ARGV[8], 'c', cid, 'st', state, 'told', told}
+if x ~= '' then fields[#fields + 1] = 'x' fields[#fields + 1] = x end
 if rk ~= '' then
-  redis.call('HSET', k, 'r', ARGV[5], 'rk', rk)
+  fields[#fields + 1] = 'r' fields[#fields + 1] = ARGV[5]
+  fields[#fields + 1] = 'rk' fields[#fields + 1] = rk
+end
+redis.call('HSET', k, unpack(fields))
+if rk ~= '' then
   redis.call('ZADD', ARGV[11], id, id)
   if state == 'sent' or state == 'queued' then
     redis.call('ZADD', P .. 'pend:' .. rk, id, id)
@@ -155,7 +161,7 @@ return {1, id}
 
 # ARGV: P, msg id, recipient key.
 _RECEIPT = _script(r"""
-if redis.call('ZSCORE', P .. 'pend:' .. ARGV[3], ARGV[2]) then unpend(ARGV[2], 'delivered') end
+if redis.call('ZREM', P .. 'pend:' .. ARGV[3], ARGV[2]) == 1 then unpend(ARGV[2], 'delivered', true) end
 return 1
 """)
 
@@ -176,8 +182,8 @@ _CONFIRM_LATE = _script(r"""
 local k = mkey(ARGV[2])
 if redis.call('EXISTS', k) == 0 then return {false, false} end
 local rk = redis.call('HGET', k, 'rk')
-if redis.call('ZSCORE', P .. 'pend:' .. ARGV[3], ARGV[2]) then
-  unpend(ARGV[2], 'delivered')
+if redis.call('ZREM', P .. 'pend:' .. ARGV[3], ARGV[2]) == 1 then
+  unpend(ARGV[2], 'delivered', true)
   return {row(ARGV[2]), rk}
 end
 return {false, rk}
