@@ -36,7 +36,9 @@ do not see it. The cluster's bus carries such changes; a node that hears of one 
 the record with :meth:`account`, :meth:`holding` or :meth:`blocked_by` (asynchronous,
 with the contract above). After :meth:`start`, :meth:`last_msg_id` answers the highest
 id this store has seen (loaded at open, or given to a message stored through it): a
-lower bound in a cluster, where other nodes store messages too.
+lower bound in a cluster, where other nodes store messages too (and, on one node, where
+messages submitted but not answered yet have ids it does not know); :meth:`highest_msg_id`
+asks Redis.
 
 Keys (all share the hash tag of ``prefix``, ``{chat}:`` by default, so that on a Redis
 Cluster they live in one slot and a script may touch any of them; a node never keeps a
@@ -370,8 +372,14 @@ _ACCOUNT = _script(r"""
 return redis.call('HMGET', P .. 'acct:' .. ARGV[2], 'name', 'pw', 'salt', 'kdf')
 """)
 
+# ARGV: P.
+_LAST_ID = _script(r"""
+return tonumber(redis.call('GET', P .. 'next') or '0')
+""")
+
 SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAND_OVER, _PURGE, _REMEMBER_USER,
-           _SET_BLOCK, _CLEAR_BLOCKS, _BLOCKED_BY, _SAVE_HOLDING, _SET_LEFT_AT, _HOLDING, _SAVE_ACCOUNT, _ACCOUNT)
+           _SET_BLOCK, _CLEAR_BLOCKS, _BLOCKED_BY, _SAVE_HOLDING, _SET_LEFT_AT, _HOLDING, _SAVE_ACCOUNT, _ACCOUNT,
+           _LAST_ID)
 
 
 # --- Decoding replies --------------------------------------------------------------------------
@@ -738,6 +746,15 @@ class RedisStore:
                    on_error: ErrorCallback | None = None) -> None:
         """The set of keys ``owner_key`` blocks, as Redis has it now."""
         self._submit(_BLOCKED_BY, (owner_key,), lambda members: {m.decode() for m in members}, callback, on_error)
+
+    def highest_msg_id(self, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        """The highest message id given out by any node, as Redis has it now (0: none):
+        what a guest name's epoch must cover in a cluster, where :meth:`last_msg_id` only
+        knows the ids this node has seen."""
+        def seen(value: int) -> int:
+            self._last_msg_id = max(self._last_msg_id, value)
+            return value
+        self._submit(_LAST_ID, (), lambda reply: seen(int(reply)), callback, on_error)
 
     # --- Messages ---------------------------------------------------------------------------
 
