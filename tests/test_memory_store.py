@@ -24,7 +24,7 @@ import pytest
 from server import mailbox
 from server.mailbox import ACK, RECEIPT, StoredMessage
 from server.store import StoreUnavailable, open_database
-from server.stores import MemoryStore, MessageStore, SQLiteStore
+from server.stores import MemoryStore, MessageStore, RedisStore, SQLiteStore
 
 USERS = ["alice", "bob", "carol", "dave"]
 
@@ -226,14 +226,16 @@ def test_an_operation_that_raises_is_answered_on_error_and_changes_nothing(loop,
     store = MemoryStore()
     store.start(loop)
     answers, errors = [], []
-    store.store_message(dm(5, "a"), answers.append, errors.append)
-    store.store_message(dm(3, "b"), answers.append, errors.append)  # ids only grow: a bug in the caller
-    store.store_message(dm(6, "c"), answers.append, errors.append)
+    store.store_message(dm(0, "a"), answers.append, errors.append)
+    # A page "after" None: a bug in the caller (the store numbers messages itself, so
+    # no message can be one).
+    store.pending_for("bob", None, 10, answers.append, errors.append)
+    store.store_message(dm(0, "c"), answers.append, errors.append)
     loop.run_until_complete(store.drain(timeout=5))
-    assert [m.msg_id for m, _ in answers] == [5, 6]
+    assert [m.msg_id for m, _ in answers] == [1, 2]
     assert len(errors) == 1 and isinstance(errors[0], StoreUnavailable) and not errors[0].storage
-    assert "store operation _store failed" in caplog.text
-    assert list(store._messages) == [5, 6] and store.last_msg_id() == 6
+    assert "store operation _pending_for failed" in caplog.text
+    assert list(store._messages) == [1, 2] and store.last_msg_id() == 2
 
 
 def test_close_runs_the_answers_still_queued(loop):
@@ -271,7 +273,7 @@ def test_the_loading_operations_give_back_what_was_written(loop):
     assert store.guest_holdings(50.0) == {"frank": Holding("Frank", b"t", 7, 50.0)}
 
 
-@pytest.mark.parametrize("store_class", [SQLiteStore, MemoryStore])
+@pytest.mark.parametrize("store_class", [SQLiteStore, MemoryStore, RedisStore])
 def test_every_store_implements_the_whole_interface_with_its_signatures(store_class):
     members = [name for name, value in vars(MessageStore).items()
                if callable(value) and not name.startswith("_")]

@@ -8,7 +8,12 @@ objects that record what they are sent.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import itertools
+import shutil
 import sqlite3
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -23,7 +28,7 @@ from server import ServerConfig, mailbox, store as store_module
 from server.mailbox import StoredMessage
 from server.relay import Relay
 from server.store import Store, open_database
-from server.stores import MemoryStore, SQLiteStore
+from server.stores import MemoryStore, RedisStore, SQLiteStore
 
 
 @pytest.fixture
@@ -33,16 +38,38 @@ def loop():
     loop.close()
 
 
-def open_store(loop: asyncio.AbstractEventLoop, path=None, kind: str = "sqlite") -> SQLiteStore | MemoryStore:
-    """A started store: SQLite (on ``path``, or in memory), or the memory store."""
-    store = MemoryStore() if kind == "memory" else SQLiteStore(path)
+_redis: list = []  # the one redis-server of this test run, started on first use
+_redis_stores = itertools.count(1)
+
+
+def shared_redis_url() -> str:
+    """The URL of a redis-server started for the whole run (stopped by PID at exit);
+    skips the test without redis-server (fails it under CI)."""
+    if not _redis:
+        from redisserver import RedisServer
+        workdir = tempfile.mkdtemp(prefix="chat-redis-")
+        server = RedisServer(Path(workdir)).start()
+        atexit.register(shutil.rmtree, workdir, True)
+        atexit.register(server.stop)
+        _redis.append(server)
+    return _redis[0].url
+
+
+def open_store(loop: asyncio.AbstractEventLoop, path=None,
+               kind: str = "sqlite") -> SQLiteStore | MemoryStore | RedisStore:
+    """A started store: SQLite (on ``path``, or in memory), the memory store, or a Redis
+    store of its own (its own key prefix on the run's redis-server)."""
+    if kind == "redis":
+        store = RedisStore(shared_redis_url(), prefix=f"{{bench{next(_redis_stores)}}}:")
+    else:
+        store = MemoryStore() if kind == "memory" else SQLiteStore(path)
     store.open()
     store.start(loop)
     return store
 
 
-# The relay's semantics hold with either store: tests taking this fixture run on both.
-STORE_KINDS = ["sqlite", "memory"]
+# The relay's semantics hold with every store: tests taking this fixture run on each.
+STORE_KINDS = ["sqlite", "memory", "redis"]
 
 
 @pytest.fixture(params=STORE_KINDS)
@@ -55,6 +82,8 @@ def settle(loop: asyncio.AbstractEventLoop, store: Store | MemoryStore) -> None:
     loop.run_until_complete(store.drain(timeout=5))
     if isinstance(store, MemoryStore):
         assert not store._answers, "the store did not settle within 5 s"
+    elif isinstance(store, RedisStore):
+        assert not store._queued and not store._batches, "the store did not settle within 5 s"
     else:
         assert not store._pending and not store._committing, "the store did not settle within 5 s"
 
@@ -64,6 +93,14 @@ def stored_messages(store: SQLiteStore | MemoryStore) -> list[tuple[int, str, st
     store holds, whichever it is (a test's window into it, never the relay's)."""
     if isinstance(store, MemoryStore):
         return [(row.message.msg_id, row.message.text, row.state, row.told) for row in store._messages.values()]
+    if isinstance(store, RedisStore):
+        conn = store._blocking()
+        try:
+            ids = conn.call("ZRANGE", store.prefix + "ids", 0, -1)
+            rows = conn.pipeline([("HMGET", f"{store.prefix}m:{int(i)}", "t", "st", "told") for i in ids])
+        finally:
+            conn.close()
+        return [(int(i), text.decode(), state.decode(), told == b"1") for i, (text, state, told) in zip(ids, rows)]
     return [(msg_id, text, state, bool(told)) for msg_id, text, state, told in store.db.execute(
         "SELECT msg_id, text, state, sender_notified FROM messages ORDER BY msg_id")]
 
@@ -945,3 +982,56 @@ def test_a_store_that_flaps_between_failing_and_working_is_not_announced_each_ti
     assert len(lines) == 3, lines
     assert lines[0].startswith("storage failing") and lines[1].startswith("storage works again")
     assert lines[2].startswith("storage failing") and "(49 refused in brief failures before)" in lines[2]
+
+
+# --- Message ids are the store's (issue 10) ------------------------------------------------
+
+
+def test_the_store_numbers_messages_itself_and_the_relay_takes_the_id_from_the_answer(loop, store_kind):
+    """Whatever id a message is submitted with, the store gives it the next one; the
+    answer carries it. Across servers on one store only the store can keep ids in order."""
+    store = open_store(loop, kind=store_kind)
+    answers = []
+    for client_id in ("a", "b"):
+        store.store_message(dm(77, "Alice", "Bob", client_id, text="hi"), answers.append)
+    store.store_message(dm(0, "Alice", "Bob", "a", text="hi"), answers.append)  # a resend of "a"
+    store.store_message(dm(0, "Bob", "Alice", "c", text="hi"), answers.append)
+    settle(loop, store)
+    assert [(m.msg_id, m.client_id, status) for m, status in answers] == [
+        (1, "a", mailbox.NEW), (2, "b", mailbox.NEW), (1, "a", mailbox.RESEND), (answers[3][0].msg_id, "c", mailbox.NEW)]
+    assert answers[3][0].msg_id > 2 and store.last_msg_id() >= answers[3][0].msg_id
+    assert [row[0] for row in stored_messages(store)] == [1, 2, answers[3][0].msg_id]
+    store.close()
+
+
+def test_the_sqlite_store_numbers_on_from_the_highest_id_stored_before_a_restart(loop, tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    store = open_store(loop, path)
+    answers = []
+    store.store_message(dm(0, "Alice", "Bob", "a"), answers.append)
+    store.store_message(dm(0, "Alice", "Bob", "b"), answers.append)
+    settle(loop, store)
+    store.close()
+    store = open_store(loop, path)
+    assert store.last_msg_id() == 2
+    store.store_message(dm(0, "Alice", "Bob", "c"), answers.append)
+    settle(loop, store)
+    assert [m.msg_id for m, _ in answers] == [1, 2, 3]
+    store.close()
+
+
+def test_a_relay_numbers_nothing_itself(loop, store_kind):
+    """The relay sends what it stores with id 0 and tells the client the store's id."""
+    bench = RelayBench(loop, store_kind)
+    submitted = []
+    store_message = bench.store.store_message
+    bench.store.store_message = lambda message, *rest: (submitted.append(message.msg_id),
+                                                        store_message(message, *rest))
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.relay.handle(alice, SendDirect("m1", "Bob", "hi"))
+    bench.relay.handle(alice, SendRoom("m2", "all"))
+    bench.settle()
+    assert submitted == [0, 0]
+    assert [a.msg_id for a in alice.take(Accepted)] == [1, 2]
+    assert [m.msg_id for m in bob.take(DirectMessage)] == [1]
+    bench.store.close()
