@@ -62,6 +62,9 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
                                           blocks anyone)
 ``{chat}:acct:<key>``             hash    an account (``{chat}:accts``: every name key)
 ``{chat}:guest:<key>``            hash    a guest holding (``{chat}:guests``: every key)
+``{chat}:cred``                   hash    account resume credential: hex of its hash ->
+                                          name key, tab, expires at (``{chat}:credx``: by
+                                          expiry; ``{chat}:credk:<key>``: an account's)
 ================================  ======  ==================================================
 
 Sorted sets are scored by message id, so every page (pending, outcomes, history) is a
@@ -86,6 +89,7 @@ from resp import NEED_DATA, Connection, ProtocolError, RedisClient, RedisError, 
 from resp.aio import RedisAddress
 
 from ..accounts import Account
+from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import ID_REUSED, NEW, RESEND, StoredMessage, same_request
 from ..store import FailureLog, StoreUnavailable
@@ -372,6 +376,42 @@ _ACCOUNT = _script(r"""
 return redis.call('HMGET', P .. 'acct:' .. ARGV[2], 'name', 'pw', 'salt', 'kdf')
 """)
 
+# Account resume credentials (server/credentials.py): ``cred`` maps the hex of a
+# credential's hash to "name key <TAB> expires at"; ``credx`` scores them by expiry;
+# ``credk:<key>`` is the set of one account's, for revoking them all.
+# ARGV: P, hash hex, name key, expires at, now. A save forgets those expired by now.
+_SAVE_CREDENTIAL = _script(r"""
+for _, h in ipairs(redis.call('ZRANGEBYSCORE', P .. 'credx', '-inf', ARGV[5])) do
+  local v = redis.call('HGET', P .. 'cred', h)
+  if v then redis.call('SREM', P .. 'credk:' .. string.match(v, '^([^\t]*)'), h) end
+  redis.call('HDEL', P .. 'cred', h)
+end
+redis.call('ZREMRANGEBYSCORE', P .. 'credx', '-inf', ARGV[5])
+redis.call('HSET', P .. 'cred', ARGV[2], ARGV[3] .. '\t' .. ARGV[4])
+redis.call('ZADD', P .. 'credx', ARGV[4], ARGV[2])
+redis.call('SADD', P .. 'credk:' .. ARGV[3], ARGV[2])
+return 1
+""")
+
+# ARGV: P, hash hex.
+_REVOKE_CREDENTIAL = _script(r"""
+local v = redis.call('HGET', P .. 'cred', ARGV[2])
+if v then redis.call('SREM', P .. 'credk:' .. string.match(v, '^([^\t]*)'), ARGV[2]) end
+redis.call('HDEL', P .. 'cred', ARGV[2])
+redis.call('ZREM', P .. 'credx', ARGV[2])
+return 1
+""")
+
+# ARGV: P, name key.
+_REVOKE_CREDENTIALS = _script(r"""
+for _, h in ipairs(redis.call('SMEMBERS', P .. 'credk:' .. ARGV[2])) do
+  redis.call('HDEL', P .. 'cred', h)
+  redis.call('ZREM', P .. 'credx', h)
+end
+redis.call('DEL', P .. 'credk:' .. ARGV[2])
+return 1
+""")
+
 # ARGV: P.
 _LAST_ID = _script(r"""
 return tonumber(redis.call('GET', P .. 'next') or '0')
@@ -379,7 +419,7 @@ return tonumber(redis.call('GET', P .. 'next') or '0')
 
 SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAND_OVER, _PURGE, _REMEMBER_USER,
            _SET_BLOCK, _CLEAR_BLOCKS, _BLOCKED_BY, _SAVE_HOLDING, _SET_LEFT_AT, _HOLDING, _SAVE_ACCOUNT, _ACCOUNT,
-           _LAST_ID)
+           _LAST_ID, _SAVE_CREDENTIAL, _REVOKE_CREDENTIAL, _REVOKE_CREDENTIALS)
 
 
 # --- Decoding replies --------------------------------------------------------------------------
@@ -729,6 +769,19 @@ class RedisStore:
             conn.close()
         return {key: holding for key, row in zip(keys, rows) if (holding := _holding(row, now)) is not None}
 
+    def account_credentials(self, now: float) -> dict[bytes, Credential]:
+        conn = self._blocking()
+        try:
+            flat = conn.call("HGETALL", self.prefix + "cred")
+        finally:
+            conn.close()
+        live = {}
+        for i in range(0, len(flat), 2):
+            name_key, expires_at = flat[i + 1].decode().split("\t")
+            if float(expires_at) > now:
+                live[bytes.fromhex(flat[i].decode())] = Credential(name_key, float(expires_at))
+        return live
+
     # --- Re-reading one record (a cluster node that heard another changed it) ---------------
 
     def account(self, name_key: str, callback: Callback | None = None,
@@ -852,6 +905,20 @@ class RedisStore:
                      on_error: ErrorCallback | None = None) -> None:
         args = (name_key, account.name, account.pw_hash, account.salt, account.kdf, repr(time.time()))
         self._submit(_SAVE_ACCOUNT, args, bool, callback, on_error)
+
+
+    def save_account_credential(self, token_hash: bytes, credential: Credential, now: float,
+                                callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        args = (token_hash.hex(), credential.name_key, repr(credential.expires_at), repr(now))
+        self._submit(_SAVE_CREDENTIAL, args, None, callback, on_error)
+
+    def revoke_account_credential(self, token_hash: bytes, callback: Callback | None = None,
+                                  on_error: ErrorCallback | None = None) -> None:
+        self._submit(_REVOKE_CREDENTIAL, (token_hash.hex(),), None, callback, on_error)
+
+    def revoke_account_credentials(self, name_key: str, callback: Callback | None = None,
+                                   on_error: ErrorCallback | None = None) -> None:
+        self._submit(_REVOKE_CREDENTIALS, (name_key,), None, callback, on_error)
 
 
 def _account(row: list) -> Account | None:
