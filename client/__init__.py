@@ -13,6 +13,7 @@
 """
 
 from .errors import (
+    CalledFromReceiver,
     CertificateError,
     ClientError,
     LocalError,
@@ -29,7 +30,7 @@ from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, O
 
 __all__ = [
     "DELIVERED", "FAILED", "QUEUED", "SENDING", "SENT",
-    "CertificateError", "ChatClient", "ClientError", "LocalError", "LoginInterrupted", "LoginRefused",
+    "CalledFromReceiver", "CertificateError", "ChatClient", "ClientError", "LocalError", "LoginInterrupted", "LoginRefused",
     "MessageUpdate",
     "NotConnected", "OutgoingMessage", "Reconnected", "Reconnecting", "RequestFailed", "RequestTimeout",
     "ServerUnreachable",
