@@ -25,14 +25,12 @@ from protocol import Event, Welcome
 class Reconnecting(Event):
     """The connection was lost without the server's goodbye: attempt ``attempt`` (from 1)
     to open a new session starts in ``delay`` seconds. ``reason`` says why the last
-    connection (or the last attempt) ended, in words; ``server`` is the ``host:port`` the
-    attempt goes to (with several servers, the client goes round the list)."""
+    connection (or the last attempt) ended, in words."""
 
     TYPE: ClassVar[str] = ""
     attempt: int
     delay: float
     reason: str = ""
-    server: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -426,7 +426,7 @@ class ChatClient:
                 if time.monotonic() + delay >= retry_until:
                     raise
                 if on_retry is not None:
-                    on_retry(Reconnecting(attempt, round(delay, 2), str(exc), self._address_of(index)))
+                    on_retry(Reconnecting(attempt, round(delay, 2), str(exc)))
                 if self._wake.wait(delay):
                     raise ServerUnreachable("the client was closed while connecting") from exc
             except CertificateError:
@@ -436,9 +436,6 @@ class ChatClient:
                 if unanswered >= len(self.servers) or self._wake.is_set():
                     raise
                 index = (index + 1) % len(self.servers)  # failover: the next server, at once
-
-    def _address_of(self, index: int) -> str:
-        return format_address(*self.servers[index])
 
     def _open_session(self, timeout: float, index: int) -> tuple[socket.socket, Connection, Welcome]:
         """Connect to server ``index`` and log in; return the socket, the protocol state
@@ -904,7 +901,7 @@ class ChatClient:
                     self.core.give_up(f"gave up reconnecting after {attempt - 1} attempts ({reason})")
                 return False
             delay = max(floor, nominal)
-            self._deliver(Reconnecting(attempt, round(delay, 2), reason, self._address_of(index)))
+            self._deliver(Reconnecting(attempt, round(delay, 2), reason))
             if self._wake.wait(delay):
                 return False  # close()
             try:
