@@ -77,7 +77,8 @@ def log_in(name: str, host: str, port: int, on_event: Callable[[object], object]
     :class:`ServerUnreachable`) or :class:`Unsupported`.
     """
     where = password_support()
-    extra: dict[str, object] = client_options(dict(options or {}))
+    # A window is interactive: a planned restart of the server is survived like a crash.
+    extra: dict[str, object] = client_options({"reconnect_on_goodbye": True, **(options or {})})
     if password or register:
         if where is None:
             raise Unsupported(_("This version of the chat client library cannot log in with a password yet. "
