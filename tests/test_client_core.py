@@ -12,6 +12,7 @@ import itertools
 
 import pytest
 
+import const
 from client.core import (
     ClientCore,
     LoginAttempt,
@@ -20,6 +21,7 @@ from client.core import (
     retry_verdict,
 )
 from client.errors import CertificateError, LoginInterrupted, LoginRefused, ServerUnreachable
+from client.servers import parse_server, server_list
 from client.outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
 from protocol import (
     Accepted,
@@ -348,3 +350,34 @@ def test_the_backoff_doubles_up_to_its_cap_and_goes_over_the_servers_in_rounds()
 ])
 def test_which_failures_are_worth_another_attempt(error: Exception, again: bool, floor: float) -> None:
     assert retry_verdict(error) == (again, floor)
+
+
+# --- The server list (client/servers.py) -------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("chat.example:5001", ("chat.example", 5001)),
+    ("chat.example", ("chat.example", 5000)),
+    ("[::1]:6000", ("::1", 6000)),
+    ("::1", ("::1", 5000)),
+])
+def test_a_server_is_host_colon_port(text: str, expected: tuple[str, int]) -> None:
+    assert parse_server(text, default_port=5000) == expected
+
+
+@pytest.mark.parametrize("text", [":5000", "host:0", "host:99999", "host:x", "[::1]x"])
+def test_a_bad_server_address_is_refused_with_the_reason(text: str) -> None:
+    with pytest.raises(ValueError, match="not a server address"):
+        parse_server(text)
+
+
+def test_hosts_and_ports_pair_up_into_the_server_list() -> None:
+    assert server_list([], [], ["a:1", "b:2"]) == [("a", 1), ("b", 2)]
+    assert server_list(["a"], [1, 2]) == [("a", 1), ("a", 2)]
+    assert server_list(["a", "b"], [3]) == [("a", 3), ("b", 3)]
+    assert server_list(["a", "b"], [1, 2]) == [("a", 1), ("b", 2)]
+    assert server_list([], []) == list(const.SERVERS)
+    with pytest.raises(ValueError, match="do not pair up"):
+        server_list(["a", "b"], [1, 2, 3])
+    with pytest.raises(ValueError, match="not both"):
+        server_list(["a"], [], ["b:2"])

@@ -306,6 +306,30 @@ def test_the_process_survives_a_planned_restart_and_sends_what_was_typed_meanwhi
     assert [e.text for e in got if isinstance(e, DirectMessage)] == ["typed while the server was down"]
 
 
+def test_the_process_fails_over_to_the_next_server_on_its_command_line(server: ServerThread,
+                                                                       clients: list[ChatClient]) -> None:
+    got: list[Event] = []
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as other:
+        start(clients, other.port, "Bob", on_event=got.append)
+        proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", f"127.0.0.1:{server.port}",
+                                 f"127.0.0.1:{other.port}"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        try:
+            out = ProcessLines(proc)
+            out.wait_for(lambda line: line.startswith(f"* connected to 127.0.0.1:{server.port}"))
+            server.stop()  # the first server goes away for good
+            out.wait_for(lambda line: line.startswith("! reconnected"), WAIT * 2)
+            assert proc.stdin is not None
+            proc.stdin.write("@Bob hello from the other server\n")
+            proc.stdin.close()
+            assert proc.wait(WAIT * 2) == ExitCode.OK
+        finally:
+            proc.kill()
+            proc.wait(WAIT)
+    assert "✓ delivered to Bob: hello from the other server" in out.lines
+    assert [e.text for e in got if isinstance(e, DirectMessage)] == ["hello from the other server"]
+
+
 def test_send_once_resumes_after_a_lost_connection(server: ServerThread, clients: list[ChatClient]) -> None:
     got: list[Event] = []
     start(clients, server.port, "Bob", on_event=got.append)
