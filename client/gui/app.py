@@ -51,7 +51,7 @@ from .model import (
     WatchWanted,
 )
 from .panes import COLORS, ContactList, ConversationPane
-from .session import can_register, fetch_history, log_in, login_error_text, password_support
+from .session import fetch_history, log_in, login_error_text
 
 _log = logging.getLogger(__name__)
 
@@ -135,8 +135,7 @@ class ChatApp:
         self._panes: dict[str, ConversationPane] = {}
 
         self.login = LoginForm(root, name=name, host=host, port=port, on_submit=self._submit_login,
-                               on_invalid=self.alert, passwords=password_support() is not None,
-                               registering=can_register())
+                               on_invalid=self.alert, passwords=True, registering=True)
         self.login.grid(row=0, column=0, sticky="nsew")
         self.login.fill(password=password or "", register=register)
         self.chat: ttk.Frame | None = None
@@ -176,7 +175,7 @@ class ChatApp:
         try:
             client, welcome = log_in(request.name, request.host, request.port, self.bridge.put,
                                      password=request.password, register=request.register, options=self.options)
-        except Exception as exc:  # LoginRefused, ServerUnreachable, Unsupported, bugs
+        except Exception as exc:  # LoginRefused, ServerUnreachable, bugs
             self.bridge.call(self._login_failed, request, exc)
             return
         try:
@@ -383,7 +382,7 @@ class ChatApp:
             if type(event).__name__ == "Reconnected":
                 self._refresh_users()  # who came and went while we were away
             elif isinstance(event, ConnectionClosed) and self.model.status_detail == connection_ended_text():
-                reason = getattr(self.client, "close_reason", "")
+                reason = self.client.close_reason if self.client is not None else ""
                 if reason:
                     self.model.set_state(DISCONNECTED, sanitize(reason))
         self._render()
@@ -409,9 +408,8 @@ class ChatApp:
             elif isinstance(change, HistoryWanted):
                 self._fetch_history(change.key, change.peer)
             elif isinstance(change, WatchWanted):
-                watch_soon = getattr(self.client, "watch_soon", None)  # never blocks
-                if callable(watch_soon):
-                    watch_soon([change.peer])
+                if self.client is not None:
+                    self.client.watch_soon([change.peer])  # never blocks
         for pane in touched.values():
             pane.end()
         if contacts or touched:
@@ -460,8 +458,8 @@ class ChatApp:
         if self.model is None:
             return
         if entries is None:
-            # The library has no history call (yet), or it failed: the conversation
-            # simply starts empty; a failure is said in it.
+            # The history could not be fetched: the conversation simply starts empty,
+            # and says why.
             self.model.history_unavailable(key)
             if error is not None:
                 self.model.notice(key, _("Could not load earlier messages: {why}").format(why=sanitize(error)))
