@@ -41,6 +41,7 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import const
 from protocol import (
@@ -92,9 +93,49 @@ FINISHED_LIMIT = 10_000
 # History asked per peer when settling trackers after a reconnection: this many full
 # pages worth of messages (a page of long messages holds fewer).
 RECONCILE_PAGES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class LoginOutcome:
+    """What a refused login means, for every front end: ``field`` is what the user should
+    change (``"name"``, ``"password"``, or None: neither, wait or ask the operator);
+    ``retry`` whether a reconnection tries again (waiting may cure it); ``account``
+    whether it is about the password or the account (the terminal's exit status 6,
+    ``AUTH_FAILED``, rather than 4)."""
+
+    field: str | None
+    retry: bool
+    account: bool
+
+
+# The one table of login refusals (the window focuses `field`, the terminal picks its exit
+# status from `account`, the reconnect loop reads `retry`). A code not listed: none of them.
+LOGIN_OUTCOMES: dict[str, LoginOutcome] = {
+    ErrorCode.NAME_TAKEN: LoginOutcome("name", retry=True, account=False),
+    ErrorCode.INVALID_NAME: LoginOutcome("name", retry=False, account=False),
+    ErrorCode.CONFUSABLE_NAME: LoginOutcome("name", retry=False, account=False),
+    ErrorCode.ACCOUNT_EXISTS: LoginOutcome("name", retry=False, account=True),
+    ErrorCode.AUTH_REQUIRED: LoginOutcome("password", retry=False, account=True),
+    ErrorCode.BAD_PASSWORD: LoginOutcome("password", retry=False, account=True),
+    ErrorCode.WEAK_PASSWORD: LoginOutcome("password", retry=False, account=True),
+    ErrorCode.ACCOUNTS_REQUIRED: LoginOutcome(None, retry=False, account=True),
+    ErrorCode.RATE_LIMITED: LoginOutcome(None, retry=True, account=True),
+    ErrorCode.SERVER_FULL: LoginOutcome(None, retry=True, account=False),
+    ErrorCode.TOO_MANY_CONNECTIONS: LoginOutcome(None, retry=True, account=False),
+    ErrorCode.UNSUPPORTED_VERSION: LoginOutcome(None, retry=False, account=False),
+    ErrorCode.UNAVAILABLE: LoginOutcome(None, retry=False, account=False),
+}
+_NO_OUTCOME = LoginOutcome(None, retry=False, account=False)
+
+
+def login_outcome(code: str) -> LoginOutcome:
+    """The :class:`LoginOutcome` of refusal ``code`` (unknown codes: nothing to change, no
+    retry, not about the account)."""
+    return LOGIN_OUTCOMES.get(code, _NO_OUTCOME)
+
+
 # Login refusals that waiting may cure: tried again with backoff while reconnecting.
-RETRY_LOGIN = frozenset({ErrorCode.NAME_TAKEN, ErrorCode.SERVER_FULL, ErrorCode.TOO_MANY_CONNECTIONS,
-                         ErrorCode.RATE_LIMITED})
+RETRY_LOGIN = frozenset(code for code, outcome in LOGIN_OUTCOMES.items() if outcome.retry)
 # The server checks reason fields against this many characters (codec._MAX_SHORT_TEXT).
 MAX_REASON_CHARS = 256
 # Bounds of the wait before throttled messages are written again (seconds).

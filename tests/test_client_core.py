@@ -381,3 +381,21 @@ def test_hosts_and_ports_pair_up_into_the_server_list() -> None:
         server_list(["a", "b"], [1, 2, 3])
     with pytest.raises(ValueError, match="not both"):
         server_list(["a"], [], ["b:2"])
+
+
+# --- The one table of login refusals -----------------------------------------------------
+
+
+def test_every_front_end_reads_a_login_refusal_from_one_table() -> None:
+    from client.auth import AUTH_CODES
+    from client.core import RETRY_LOGIN, login_outcome
+
+    assert RETRY_LOGIN == {"name_taken", "server_full", "too_many_connections", "rate_limited"}
+    assert AUTH_CODES == {"auth_required", "bad_password", "rate_limited", "accounts_required", "weak_password",
+                          "account_exists"}
+    fields = {code: login_outcome(code).field for code in ("bad_password", "auth_required", "weak_password",
+                                                            "name_taken", "invalid_name", "confusable_name",
+                                                            "account_exists", "server_full", "no_such_code")}
+    assert fields == {"bad_password": "password", "auth_required": "password", "weak_password": "password",
+                      "name_taken": "name", "invalid_name": "name", "confusable_name": "name",
+                      "account_exists": "name", "server_full": None, "no_such_code": None}

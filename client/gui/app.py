@@ -33,6 +33,7 @@ import const
 from i18n import _, ngettext
 from protocol import ConnectionClosed
 
+from ..core import login_outcome
 from ..display import sanitize
 from .bridge import TkBridge, TurnTimer
 from .login import LoginForm, LoginRequest
@@ -189,10 +190,7 @@ class ChatApp:
         self._early.clear()
         title, message = login_error_text(error, request.name, f"{request.host}:{request.port}")
         self.alert(title, message)
-        code = getattr(error, "code", "")
-        self.login.focus_field("password" if code in ("bad_password", "auth_required", "weak_password")
-                               else "name" if code in ("name_taken", "invalid_name", "confusable_name", "account_exists")
-                               else "host")
+        self.login.focus_field(login_outcome(getattr(error, "code", "")).field or "host")
 
     def _logged_in(self, request: LoginRequest, client: Any, welcome: Any, users: Any) -> None:
         if self._closing:
