@@ -484,7 +484,7 @@ class ClientCore:
             pending._settle(None, f"the connection was lost before the answer came ({reason})")
         return waiting
 
-    def give_up(self, reason: str, error: Exception | None = None) -> None:
+    def give_up(self, reason: str) -> None:
         """No more reconnection attempts (a final refusal, or too many attempts)."""
         self.ending = True
         self.close_reason = reason

@@ -744,7 +744,7 @@ class ChatClient:
                                      "thread, or watch_soon() for watching)")
         answered = threading.Event()
         with self._lock:
-            problem = self.core.usable() if self._sock is not None else (self.core.usable() or "not connected")
+            problem = self.core.usable()
             if problem is not None:
                 raise NotConnected(problem)
             try:
