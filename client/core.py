@@ -28,6 +28,41 @@ The contract, for a shell::
 
 Times are seconds on any monotonic clock the shell likes (the same one for every call).
 
+Exactly once, sending side. Every message the server has not acknowledged yet (state
+``sending``) stays in ``outgoing``, in the order it was sent. After a reconnection they
+are written again, in that order and with the SAME request ids: the server recognises a
+resend and answers with the message's current state, so nothing is stored or delivered
+twice. Messages typed while disconnected wait in the same order (at most
+``max_waiting``; beyond that ``submit`` fails it with ``queue_full``) and go out right after.
+A message the server acknowledged (``sent``, ``queued``) is never written again; its
+tracker stays open for ``delivered`` or ``expired``. The server tells that outcome again
+at every login until the client acknowledges it (``OutcomeAck``): the client does so once
+the outcome is in the tracker and its MessageUpdate was handed to the application (or, for
+a message this object never sent, once the event itself was), with the other acks of the
+same read, or at the latest in :meth:`ClientCore.close` before its Goodbye; a repeat of an outcome it
+already has is acknowledged again but not handed on twice. After
+a reconnection the client also asks the conversation history of each peer with such
+messages and settles the trackers whose messages it shows ``delivered`` or ``expired``
+(a fallback for servers that tell an outcome only once).
+
+Request ids. Each object draws 128 random bits once and numbers its requests after them,
+so ids never repeat across objects, runs or machines in practice: the server refuses a
+different message under a used id (``id_reused``) and would take a repeat for a resend.
+
+Exactly once, receiving side. The msg_ids of the last ``seen_limit`` direct messages
+handed to the application are remembered: a message the server sends again (because our
+receipt was lost with a connection) is confirmed again but not handed on a second time.
+
+Receipts. A ``DirectMessage`` is acknowledged with a ``Receipt`` only after it was handed
+to the application (the shell calls :meth:`ClientCore.handed_on`): a client that crashes
+before that leaves the message unconfirmed, as it should.
+
+Liveness. The server pings a silent client, and the protocol core answers by itself. In the other
+direction, if nothing arrives for ``heartbeat_interval`` seconds the client pings the
+server, and after ``heartbeat_timeout`` seconds of silence it declares the connection lost
+(``broken``; a server host that vanished without closing the connection would otherwise
+leave the shell's read blocked forever); the shell then reconnects if allowed.
+
 Events (what ``next_events`` returns for the application) are those of the protocol, minus
 the answers matched to a request of this client: answers about a tracked message become one
 :class:`~client.outgoing.MessageUpdate`; answers to requests go to their :class:`Pending`.

@@ -35,8 +35,8 @@ replaced by one :class:`~client.outgoing.MessageUpdate`; ``UserList``, ``LookupR
 returned (or raised) by that call; the ``Watching`` answers of the watches a reconnection
 renews (see :meth:`ChatClient.watch`) are handed on. ``Delivered`` (or an ``expired``
 ErrorReply) for a request id this object never sent is passed on as it is: the server
-tells the outcome of messages sent by an earlier run right after the welcome. An answer that comes after its caller gave up
-waiting is passed on as it is. When the session ends for good, unfinished messages fail
+tells the outcome of messages sent by an earlier run right after the welcome. An answer
+that comes after its caller gave up waiting is passed on as it is. When the session ends for good, unfinished messages fail
 (``connection_lost``, one MessageUpdate each), then exactly one ``ConnectionClosed`` is
 delivered, then ``closed`` is set.
 
@@ -47,54 +47,23 @@ server is then survived like a crash), the receiver thread opens a new session b
 it waits ``reconnect_delay`` seconds, doubling after each failed round up to
 ``reconnect_max_delay``, with +-20 % jitter so that many clients cut off together do not
 come back in lockstep. With several ``servers`` it tries them in turn, from the one it lost
-round the list (failover; see :func:`client.core.failover`); it logs in again with the same name and the password kept in
-memory, or for a guest the resume token it was given (client/resume.py). The application
+round the list (failover; see :func:`client.core.failover`). It logs in again with the same
+name and the password kept in memory, or for a guest the resume token it was given (client/resume.py). The application
 sees ``Reconnecting(attempt, delay, reason)`` before each wait and
 ``Reconnected(welcome, resent)`` once the session is back (the first login is retried
 only when :meth:`ChatClient.connect` is asked to); ``closed`` stays clear and no
 ``ConnectionClosed`` is delivered in between. Refusals that cannot get better by waiting
-(``bad_password``, ``auth_required``, ``accounts_required``, ``invalid_name``,
-``unsupported_version``, an unverifiable certificate) end the session for good instead;
+(``bad_password``, ``invalid_name``... the ``retry`` column of
+:data:`client.core.LOGIN_OUTCOMES`; an unverifiable certificate) end the session for good instead;
 so do :meth:`close` and, unless ``reconnect_on_goodbye``, the server's ``bye``.
 
-Exactly once, sending side. Every message the server has not acknowledged yet (state
-``sending``) stays in the core's ``outgoing``, in the order it was sent. After a reconnection they
-are written again, in that order and with the SAME request ids: the server recognises a
-resend and answers with the message's current state, so nothing is stored or delivered
-twice. Messages typed while disconnected wait in the same order (at most
-``max_waiting``; beyond that ``send_*`` fails with ``queue_full``) and go out right after.
-A message the server acknowledged (``sent``, ``queued``) is never written again; its
-tracker stays open for ``delivered`` or ``expired``. The server tells that outcome again
-at every login until the client acknowledges it (``OutcomeAck``): the client does so once
-the outcome is in the tracker and its MessageUpdate was handed to the application (or, for
-a message this object never sent, once the event itself was), with the other acks of the
-same read, or at the latest in :meth:`close` before its Goodbye; a repeat of an outcome it
-already has is acknowledged again but not handed on twice. After
-a reconnection the client also asks the conversation history of each peer with such
-messages and settles the trackers whose messages it shows ``delivered`` or ``expired``
-(a fallback for servers that tell an outcome only once).
-
-Request ids. Each object draws 128 random bits once and numbers its requests after them,
-so ids never repeat across objects, runs or machines in practice: the server refuses a
-different message under a used id (``id_reused``) and would take a repeat for a resend.
-
-Exactly once, receiving side. The msg_ids of the last ``seen_limit`` direct messages
-handed to the application are remembered: a message the server sends again (because our
-receipt was lost with a connection) is confirmed again but not handed on a second time.
-
-Receipts. A ``DirectMessage`` is acknowledged with a ``Receipt`` only after it was handed
-to the application (``on_event`` returned, or the event is in the queue): a client that
-crashes before that leaves the message unconfirmed, as it should.
+The session rules the core keeps (exactly once in both directions, receipts only after
+hand-off, outcome acks, request ids, reconciling after a reconnection, heartbeats) are
+described once, in :mod:`client.core`.
 
 Back-pressure. ``client.events`` holds up to ``EVENT_QUEUE_SIZE`` events; when it is full
 the receiver waits for room, which stops it reading the socket, so an application that
 stops draining the queue slows the server's sends to it instead of growing memory here.
-
-Liveness. The server pings a silent client, and the core answers by itself. In the other
-direction, if nothing arrives for ``heartbeat_interval`` seconds the client pings the
-server, and after ``heartbeat_timeout`` seconds of silence it declares the connection lost
-(a server host that vanished without closing the connection would otherwise leave
-``recv()`` blocked forever); with ``reconnect`` it then tries to reconnect.
 
 TLS (``tls=True``). The socket is wrapped with ``ssl.create_default_context(cafile=...)``:
 the server's certificate must chain to the system's trusted CAs (or to ``cafile``) and
