@@ -399,3 +399,24 @@ def test_every_front_end_reads_a_login_refusal_from_one_table() -> None:
     assert fields == {"bad_password": "password", "auth_required": "password", "weak_password": "password",
                       "name_taken": "name", "invalid_name": "name", "confusable_name": "name",
                       "account_exists": "name", "server_full": None, "no_such_code": None}
+
+
+def test_the_same_events_come_out_whatever_the_reads_are_cut_into() -> None:
+    frames = [direct(1, "über"), Delivered("earlier-3", 50), direct(2, "🌍")]
+    whole = Link()
+    whole.log_in()
+    expected = whole.from_server(*frames)
+    assert expected == frames
+    for size in (1, 2, 3, 7):
+        link = Link()
+        link.log_in()
+        data = b"".join(link.server.send(frame) for frame in frames)
+        handed: list[Event] = []
+        for start in range(0, len(data), size):
+            link.core.receive_data(data[start:start + size], link.now)
+            while (items := link.core.next_events()) is not None:
+                handed += items
+                link.core.handed_on()
+        assert handed == expected, size
+        # Acks go out in one batch once a read is used up, so only the set is fixed.
+        assert sorted(map(repr, link.to_server())) == sorted(map(repr, [Receipt(1), Receipt(2), OutcomeAck(50)]))
