@@ -483,3 +483,27 @@ def test_the_window_speaks_portuguese_when_the_environment_asks(open_gui, server
         state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["delivered"], "the reply as delivered")
         assert "Olá, Alice   ✓✓ entregue" in state["panes"]["alice"]
         assert "Você" in state["panes"]["alice"]
+
+
+def test_the_window_survives_a_planned_restart_of_the_server(open_gui, server) -> None:
+    """A server's goodbye (a planned stop) is survived like a crash: the window says it is
+    reconnecting and comes back when the server is started again on the same port."""
+    first = ServerThread(ServerConfig(host="127.0.0.1", port=0)).__enter__()
+    port = first.port
+    try:
+        bob = open_gui("Bob", port=port)
+        bob.logged_in()
+        first.stop()  # says goodbye to every client
+        bob.wait(lambda s: s["state"] == "reconnecting", "reconnecting after the server's goodbye")
+        with ServerThread(ServerConfig(host="127.0.0.1", port=port)) as again:
+            state = bob.wait(lambda s: s["state"] == "connected" and "reconnects: 1" in s["status"],
+                             "the window back on the restarted server")
+            assert bob.proc.poll() is None
+            with WireClient.login(again.host, again.port, "Alice") as alice:
+                alice.send(SendDirect("r1", "Bob", "you are back"))
+                alice.expect(Accepted, skip=NOTICES)
+                alice.expect(Delivered, skip=NOTICES)
+                state = bob.wait(lambda s: "Alice: you are back" in s["panes"].get("alice", ""),
+                                 "a message after the restart")
+    finally:
+        first.stop()
