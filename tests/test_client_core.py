@@ -22,7 +22,7 @@ from client.core import (
 )
 from client.errors import CertificateError, LoginInterrupted, LoginRefused, ServerUnreachable
 from client.servers import parse_server, server_list
-from client.outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
+from client.outgoing import DELIVERED, FAILED, SENDING, SENT, MessageUpdate, OutgoingMessage
 from protocol import (
     Accepted,
     Connection,
