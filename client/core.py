@@ -108,7 +108,7 @@ from protocol import (
 from protocol.codec import MAX_HISTORY_PAGE, MAX_NAMES_PER_REQUEST, encode
 from registry import canonical
 
-from .errors import CertificateError, LocalError, LoginRefused, ServerUnreachable
+from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
 
 _log = logging.getLogger(__name__)
@@ -217,6 +217,22 @@ def retry_verdict(error: Exception) -> tuple[bool, float]:
     if isinstance(error, CertificateError):
         return False, 0.0
     return isinstance(error, ServerUnreachable), 0.0
+
+
+FIRST_LOGIN_RETRY, FIRST_LOGIN_NEXT, FIRST_LOGIN_FAIL = "retry", "next", "fail"
+
+
+def first_login_verdict(error: Exception, untried: int) -> str:
+    """What a first login (``connect()``) does after ``error``, ``untried`` servers of the
+    list not tried yet in this round: ``"retry"`` (the connection was cut during the login,
+    a fault on the way: again with backoff, if the caller allows it), ``"next"`` (this
+    server cannot be reached: the next one at once) or ``"fail"`` (an answer, not a fault:
+    refusals, a certificate, every server tried)."""
+    if isinstance(error, LoginInterrupted):
+        return FIRST_LOGIN_RETRY
+    if isinstance(error, ServerUnreachable) and not isinstance(error, CertificateError) and untried > 0:
+        return FIRST_LOGIN_NEXT
+    return FIRST_LOGIN_FAIL
 
 
 # --- Logging in ---------------------------------------------------------------------------

@@ -119,10 +119,13 @@ from .core import (
     RECONNECT_DELAY,
     RECONNECT_MAX_DELAY,
     SEEN_LIMIT,
+    FIRST_LOGIN_FAIL,
+    FIRST_LOGIN_NEXT,
     ClientCore,
     LoginAttempt,
     backoff,
     failover,
+    first_login_verdict,
     retry_verdict,
 )
 from .errors import (
@@ -385,9 +388,18 @@ class ChatClient:
                 return self._open_session(timeout if attempt == 0 or retry_until is None
                                           else max(0.05, min(timeout, retry_until - time.monotonic())),
                                           index) + (index,)
-            except LoginInterrupted as exc:
+            except (LoginRefused, ServerUnreachable) as exc:
+                unanswered += 1
+                verdict = first_login_verdict(exc, len(self.servers) - unanswered)
+                if verdict == FIRST_LOGIN_FAIL:
+                    raise
+                index = (index + 1) % len(self.servers)  # failover: the next server
+                if verdict == FIRST_LOGIN_NEXT:
+                    if self._wake.is_set():  # close() meanwhile
+                        raise
+                    continue  # at once
+                unanswered = 0
                 attempt += 1
-                index = (index + 1) % len(self.servers)
                 if retry_until is None or not self._reconnect or (
                         self._max_reconnect_attempts is not None and attempt > self._max_reconnect_attempts):
                     raise
@@ -398,13 +410,6 @@ class ChatClient:
                     on_retry(Reconnecting(attempt, round(delay, 2), str(exc)))
                 if self._wake.wait(delay):
                     raise ServerUnreachable("the client was closed while connecting") from exc
-            except CertificateError:
-                raise
-            except ServerUnreachable:
-                unanswered += 1
-                if unanswered >= len(self.servers) or self._wake.is_set():
-                    raise
-                index = (index + 1) % len(self.servers)  # failover: the next server, at once
 
     def _open_session(self, timeout: float, index: int) -> tuple[socket.socket, Connection, Welcome]:
         """Connect to server ``index`` and log in; return the socket, the protocol state

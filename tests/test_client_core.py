@@ -18,6 +18,7 @@ from client.core import (
     LoginAttempt,
     backoff,
     failover,
+    first_login_verdict,
     retry_verdict,
 )
 from client.errors import CertificateError, LoginInterrupted, LoginRefused, ServerUnreachable
@@ -420,3 +421,14 @@ def test_the_same_events_come_out_whatever_the_reads_are_cut_into() -> None:
         assert handed == expected, size
         # Acks go out in one batch once a read is used up, so only the set is fixed.
         assert sorted(map(repr, link.to_server())) == sorted(map(repr, [Receipt(1), Receipt(2), OutcomeAck(50)]))
+
+
+@pytest.mark.parametrize(("error", "untried", "verdict"), [
+    (LoginInterrupted("cut during the login"), 0, "retry"),
+    (ServerUnreachable("connection refused"), 1, "next"),
+    (ServerUnreachable("connection refused"), 0, "fail"),
+    (CertificateError("cannot verify"), 1, "fail"),
+    (LoginRefused(ErrorCode.NAME_TAKEN, "taken"), 1, "fail"),
+])
+def test_what_a_first_login_does_after_a_failure(error: Exception, untried: int, verdict: str) -> None:
+    assert first_login_verdict(error, untried) == verdict
