@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Chat client entry point: ``python3 chatclient.py NAME [--host H] [--port P] [--send TO TEXT]``
+"""Chat client entry point: ``python3 chatclient.py NAME [HOST:PORT ...] [--host H] [--port P] [--send TO TEXT]``
 ``[--register] [--password-file FILE] [--tls] [--cafile FILE] [--no-reconnect] [--gui]``.
 
 NAME may be left out with ``--gui``: the window then opens its login form empty.
 
-Without ``--send`` it runs the terminal client (:mod:`client.terminal`); with it, it
+Several servers (``HOST:PORT`` arguments, or repeated ``--host``/``--port``) make the client
+fail over: it logs in to the first that answers and goes round the list when a connection is
+lost. Without ``--send`` it runs the terminal client (:mod:`client.terminal`); with it, it
 sends one direct message and waits for its delivery (:mod:`client.oneshot`). Defaults
 come from ``const.py``. Exit statuses: :class:`client.exitcodes.ExitCode` (also listed by
 ``--help``).
@@ -24,6 +26,7 @@ import const
 import i18n
 from client.auth import PASSWORD_ENV, PasswordError, script_password
 from client.exitcodes import ExitCode
+from client.servers import server_list
 
 
 def _port(text: str) -> int:
@@ -56,10 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     # Optional for --gui only (the window's login form asks for it); main() says so otherwise.
     parser.add_argument("name", metavar="NAME", nargs="?", default="",
                         help="your user name (letters, digits, _ - .); with --gui it may be left out")
-    parser.add_argument("--host", default=const.SERVER_HOST,
-                        help=f"server address (default {const.SERVER_HOST})")
-    parser.add_argument("--port", type=_port, default=const.SERVER_PORT,
-                        help=f"server port (default {const.SERVER_PORT})")
+    parser.add_argument("servers", metavar="HOST:PORT", nargs="*",
+                        help="the servers to use, in order: the client logs in to the first that answers and "
+                             "goes round the list when a connection is lost (default: SERVERS in const.py, "
+                             f"{' '.join(f'{h}:{p}' for h, p in const.SERVERS)})")
+    parser.add_argument("--host", action="append", default=[],
+                        help=f"server address (default {const.SERVER_HOST}; repeat it for several servers)")
+    parser.add_argument("--port", type=_port, action="append", default=[],
+                        help=f"server port (default {const.SERVER_PORT}; repeat it for several servers)")
     parser.add_argument("--send", nargs=2, metavar=("TO", "TEXT"),
                         help="send TEXT to user TO, wait for the delivery acknowledgement, and exit")
     parser.add_argument("--timeout", type=_seconds, default=const.SEND_TIMEOUT,
@@ -120,21 +127,28 @@ def main(argv: list[str] | None = None) -> int:
             return ExitCode.USAGE
         options = {"password": password, "register": args.register, "tls": args.tls or args.cafile is not None,
                    "cafile": args.cafile, "reconnect": args.reconnect}
+        try:
+            servers = server_list(args.host, args.port, args.servers)
+        except ValueError as exc:
+            parser.error(str(exc))
+        host, port = servers[0]
+        if len(servers) > 1:
+            options["servers"] = servers
         if args.gui:  # the chat window (tkinter); exclusive with --send
             if args.send is not None:
                 parser.error("--gui and --send cannot be used together")
             from client.gui import run as run_gui
 
-            return run_gui(args.name, args.host, args.port, **options)
+            return run_gui(args.name, host, port, **options)
         if args.send is not None:
             from client.oneshot import send_once
 
             to, text = args.send
-            return send_once(args.name, to, text, host=args.host, port=args.port, timeout=args.timeout,
+            return send_once(args.name, to, text, host=host, port=port, timeout=args.timeout,
                              prompt_passwords=sys.stdin.isatty(), **options)
         from client.terminal import run
 
-        return run(args.name, args.host, args.port, timeout=args.timeout, **options)
+        return run(args.name, host, port, timeout=args.timeout, **options)
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED if args.send is not None else ExitCode.OK
 

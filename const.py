@@ -8,6 +8,9 @@ them (``python3 chatserver.py --help``, ``python3 chatclient.py --help``).
 # "0.0.0.0" accepts connections from the LAN; "127.0.0.1" only from this machine.
 SERVER_HOST = "127.0.0.1"
 SERVER_PORT = 5000
+# The servers clients use, in order of preference, as (host, port): a client logs in to the
+# first that answers and, when its connection is lost, goes round the list (failover).
+SERVERS: list[tuple[str, int]] = [(SERVER_HOST, SERVER_PORT)]
 # The web client (http://SERVER_HOST:WEB_PORT/) and its WebSocket; 0 turns it off.
 WEB_PORT = 8080
 # Origins allowed to open the WebSocket besides the page's own, e.g. ("https://chat.example",).

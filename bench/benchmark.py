@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Callable
 
 import const
+from client.core import outcome_of
 from protocol import (
     Accepted,
     Connection,
@@ -253,7 +254,12 @@ def stop_process(proc: subprocess.Popen) -> None:
 
 
 class BenchClient(asyncio.Protocol):
-    """A client that logs in, confirms every DM it gets, and times its own DMs."""
+    """A client that logs in, confirms every DM it gets, and times its own DMs.
+
+    Its per-frame loop drives the protocol ``Connection`` directly rather than a whole
+    :class:`client.core.ClientCore` (whose trackers and conditions per message would
+    measure the generator, not the server); what it owes the server per event follows the
+    core's rules (receipts, outcome acks: :func:`client.core.outcome_of`)."""
 
     def __init__(self, name: str, bench: Bench, idle: bool = False) -> None:
         self.name = name
@@ -294,6 +300,8 @@ class BenchClient(asyncio.Protocol):
                 self.bench.last_welcome = time.perf_counter()
                 self.welcomed.set_result(None)
             elif kind is ErrorReply:
+                if outcome_of(event) is not None:  # the client core's rule: an expiry is acked too
+                    out.append(conn.send(OutcomeAck(event.msg_id)))
                 self.bench.failed(self, event)
         pongs = conn.data_to_send()
         if pongs:

@@ -1,6 +1,10 @@
 """The chat client: a threaded library over the sans-I/O core, and the shells built on it.
 
-- :mod:`client.library`: :class:`ChatClient`, the threaded client every front end shares.
+- :mod:`client.core`: :class:`~client.core.ClientCore`, the session rules with no socket,
+  thread or clock (sans-I/O), and the pure reconnect generators ``backoff``/``failover``.
+- :mod:`client.library`: :class:`ChatClient`, the threaded shell over the core that every
+  front end shares.
+- :mod:`client.servers`: the list of servers a client may use (failover).
 - :mod:`client.outgoing`: :class:`OutgoingMessage` trackers and :class:`MessageUpdate`.
 - :mod:`client.events`: :class:`Reconnecting` and :class:`Reconnected`, local events.
 - :mod:`client.errors`: the exceptions, and the client's own error codes.
@@ -13,6 +17,7 @@
 """
 
 from .errors import (
+    CalledFromReceiver,
     CertificateError,
     ClientError,
     LocalError,
@@ -29,7 +34,7 @@ from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, O
 
 __all__ = [
     "DELIVERED", "FAILED", "QUEUED", "SENDING", "SENT",
-    "CertificateError", "ChatClient", "ClientError", "LocalError", "LoginInterrupted", "LoginRefused",
+    "CalledFromReceiver", "CertificateError", "ChatClient", "ClientError", "LocalError", "LoginInterrupted", "LoginRefused",
     "MessageUpdate",
     "NotConnected", "OutgoingMessage", "Reconnected", "Reconnecting", "RequestFailed", "RequestTimeout",
     "ServerUnreachable",

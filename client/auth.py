@@ -24,6 +24,7 @@ import const
 from i18n import _
 from protocol import ErrorCode, Welcome
 
+from .core import LOGIN_OUTCOMES
 from .display import explain_error
 from .errors import LoginRefused
 from .events import Reconnecting
@@ -35,8 +36,7 @@ MAX_PROMPTS = 3
 # Longest rate_limited wait an interactive login sits through before giving up (seconds).
 MAX_LOGIN_WAIT = 10.0
 # Refusals of a login that are about the password or the account: ExitCode.AUTH_FAILED.
-AUTH_CODES = frozenset({ErrorCode.AUTH_REQUIRED, ErrorCode.BAD_PASSWORD, ErrorCode.RATE_LIMITED,
-                        ErrorCode.ACCOUNTS_REQUIRED, ErrorCode.WEAK_PASSWORD, ErrorCode.ACCOUNT_EXISTS})
+AUTH_CODES = frozenset(code for code, outcome in LOGIN_OUTCOMES.items() if outcome.account)
 
 Ask = Callable[[str], str]
 

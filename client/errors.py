@@ -82,3 +82,10 @@ class RequestFailed(ClientError):
 
 class RequestTimeout(ClientError, TimeoutError):
     """The server did not answer a request within the time the caller allowed."""
+
+
+class CalledFromReceiver(ClientError, RuntimeError):
+    """A blocking request (``who``, ``lookup``, ``history``...) was made on the client's
+    receiver thread, i.e. from ``on_event``: its answer can only be read by that thread,
+    so waiting would stall every event for the whole timeout. Call it from another
+    thread (the window does, from Tk's), or use a call that does not wait."""

@@ -1,8 +1,10 @@
 """The threaded chat client: one socket, one receiver thread, one lock around the core.
 
-Modelled on websockets' threaded client. The sans-I/O :class:`protocol.Connection` does
-the framing and the session rules; this module only moves bytes, matches answers to
-requests, and keeps the session going across lost connections::
+Modelled on websockets' threaded client. The sans-I/O :class:`client.core.ClientCore`
+holds every session rule (request matching, resending, reconciling, acks, throttling,
+heartbeats, watch lists, which failures are worth a reconnection) over the sans-I/O
+:class:`protocol.Connection`; this module only moves bytes and time into it, waits, and
+runs the reconnect loop over the core's pure ``failover``/``backoff`` generators::
 
     client = ChatClient("Alice", on_event=handle)     # or read client.events (a Queue)
     client.connect()                                  # -> Welcome, or raises
@@ -16,7 +18,11 @@ Threads. After :meth:`ChatClient.connect` a receiver thread owns ``recv()``. Eve
 the core and every write to the socket happens under one lock (``_lock``), so ``send_*``,
 ``who``, ``lookup`` and ``close`` may be called from any thread while the receiver runs;
 the bytes of one frame are never interleaved with another's. The lock is never held while
-calling the application or while waiting for an answer.
+calling the application or while waiting for an answer. A blocking request (``who``,
+``lookup``, ``history``...) made on the receiver thread (from ``on_event``) would stall every
+event for its whole timeout, since its answer can only be read by that same thread: it
+raises :class:`~client.errors.CalledFromReceiver` at once instead (use ``watch_soon``, or
+call it from another thread).
 
 What the application receives, in order, on the receiver thread (``on_event``) or through
 ``client.events``: every event the core yields (``DirectMessage``, ``RoomMessage``,
@@ -29,63 +35,35 @@ replaced by one :class:`~client.outgoing.MessageUpdate`; ``UserList``, ``LookupR
 returned (or raised) by that call; the ``Watching`` answers of the watches a reconnection
 renews (see :meth:`ChatClient.watch`) are handed on. ``Delivered`` (or an ``expired``
 ErrorReply) for a request id this object never sent is passed on as it is: the server
-tells the outcome of messages sent by an earlier run right after the welcome. An answer that comes after its caller gave up
-waiting is passed on as it is. When the session ends for good, unfinished messages fail
+tells the outcome of messages sent by an earlier run right after the welcome. An answer
+that comes after its caller gave up waiting is passed on as it is. When the session ends for good, unfinished messages fail
 (``connection_lost``, one MessageUpdate each), then exactly one ``ConnectionClosed`` is
 delivered, then ``closed`` is set.
 
 Reconnecting (``reconnect=True``, the default). When the connection drops without the
-server's ``bye`` (reset, end of stream, heartbeat silence), the receiver thread opens a new
-session by itself: it waits ``reconnect_delay`` seconds, doubling after each failed attempt
-up to ``reconnect_max_delay``, with +-20 % jitter so that many clients cut off together do
-not come back in lockstep; it logs in again with the same name and the password kept in
-memory, or for a guest the resume token it was given (client/resume.py). The application
+server's ``bye`` (reset, end of stream, heartbeat silence), or with it when
+``reconnect_on_goodbye`` is set (interactive front ends: a planned stop or restart of the
+server is then survived like a crash), the receiver thread opens a new session by itself:
+it waits ``reconnect_delay`` seconds, doubling after each failed round up to
+``reconnect_max_delay``, with +-20 % jitter so that many clients cut off together do not
+come back in lockstep. With several ``servers`` it tries them in turn, from the one it lost
+round the list (failover; see :func:`client.core.failover`). It logs in again with the same
+name and the password kept in memory, or for a guest the resume token it was given (client/resume.py). The application
 sees ``Reconnecting(attempt, delay, reason)`` before each wait and
 ``Reconnected(welcome, resent)`` once the session is back (the first login is retried
 only when :meth:`ChatClient.connect` is asked to); ``closed`` stays clear and no
 ``ConnectionClosed`` is delivered in between. Refusals that cannot get better by waiting
-(``bad_password``, ``auth_required``, ``accounts_required``, ``invalid_name``,
-``unsupported_version``, an unverifiable certificate) end the session for good instead;
-so do :meth:`close` and the server's ``bye`` (a deliberate shutdown).
+(``bad_password``, ``invalid_name``... the ``retry`` column of
+:data:`client.core.LOGIN_OUTCOMES`; an unverifiable certificate) end the session for good instead;
+so do :meth:`close` and, unless ``reconnect_on_goodbye``, the server's ``bye``.
 
-Exactly once, sending side. Every message the server has not acknowledged yet (state
-``sending``) stays in ``_outgoing``, in the order it was sent. After a reconnection they
-are written again, in that order and with the SAME request ids: the server recognises a
-resend and answers with the message's current state, so nothing is stored or delivered
-twice. Messages typed while disconnected wait in the same order (at most
-``max_waiting``; beyond that ``send_*`` fails with ``queue_full``) and go out right after.
-A message the server acknowledged (``sent``, ``queued``) is never written again; its
-tracker stays open for ``delivered`` or ``expired``. The server tells that outcome again
-at every login until the client acknowledges it (``OutcomeAck``): the client does so once
-the outcome is in the tracker and its MessageUpdate was handed to the application (or, for
-a message this object never sent, once the event itself was), with the other acks of the
-same read, or at the latest in :meth:`close` before its Goodbye; a repeat of an outcome it
-already has is acknowledged again but not handed on twice. After
-a reconnection the client also asks the conversation history of each peer with such
-messages and settles the trackers whose messages it shows ``delivered`` or ``expired``
-(a fallback for servers that tell an outcome only once).
-
-Request ids. Each object draws 128 random bits once and numbers its requests after them,
-so ids never repeat across objects, runs or machines in practice: the server refuses a
-different message under a used id (``id_reused``) and would take a repeat for a resend.
-
-Exactly once, receiving side. The msg_ids of the last ``seen_limit`` direct messages
-handed to the application are remembered: a message the server sends again (because our
-receipt was lost with a connection) is confirmed again but not handed on a second time.
-
-Receipts. A ``DirectMessage`` is acknowledged with a ``Receipt`` only after it was handed
-to the application (``on_event`` returned, or the event is in the queue): a client that
-crashes before that leaves the message unconfirmed, as it should.
+The session rules the core keeps (exactly once in both directions, receipts only after
+hand-off, outcome acks, request ids, reconciling after a reconnection, heartbeats) are
+described once, in :mod:`client.core`.
 
 Back-pressure. ``client.events`` holds up to ``EVENT_QUEUE_SIZE`` events; when it is full
 the receiver waits for room, which stops it reading the socket, so an application that
 stops draining the queue slows the server's sends to it instead of growing memory here.
-
-Liveness. The server pings a silent client, and the core answers by itself. In the other
-direction, if nothing arrives for ``heartbeat_interval`` seconds the client pings the
-server, and after ``heartbeat_timeout`` seconds of silence it declares the connection lost
-(a server host that vanished without closing the connection would otherwise leave
-``recv()`` blocked forever); with ``reconnect`` it then tries to reconnect.
 
 TLS (``tls=True``). The socket is wrapped with ``ssl.create_default_context(cafile=...)``:
 the server's certificate must chain to the system's trusted CAs (or to ``cafile``) and
@@ -95,50 +73,34 @@ server's certificate: ...").
 
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
-import random
 import secrets
+import select
 import signal
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 
 import const
 from protocol import (
-    CARBONS,
-    Accepted,
     Block,
     Connection,
     ConnectionClosed,
-    Delivered,
-    DirectMessage,
     Done,
     ErrorCode,
     ErrorReply,
     Event,
-    FrameRejected,
-    Goodbye,
-    Hello,
     HistoryEntry,
     HistoryPage,
     HistoryRequest,
     LookupRequest,
     LookupResult,
-    OutcomeAck,
-    Ping,
     Presence,
-    Queued,
-    Receipt,
     Register,
-    Role,
-    SendDirect,
-    SendRoom,
-    State,
     Unblock,
     Unwatch,
     UserList,
@@ -147,14 +109,28 @@ from protocol import (
     Welcome,
     WhoRequest,
 )
-from protocol.codec import MAX_HISTORY_PAGE, MAX_NAMES_PER_REQUEST, encode
+from protocol.codec import MAX_HISTORY_PAGE, MAX_NAMES_PER_REQUEST
 from i18n import _
 from registry import InvalidName, canonical, validate_name
 from registry.names import explain as explain_refusal
 
+from .core import (
+    MAX_WAITING,
+    RECONNECT_DELAY,
+    RECONNECT_MAX_DELAY,
+    SEEN_LIMIT,
+    FIRST_LOGIN_FAIL,
+    FIRST_LOGIN_NEXT,
+    ClientCore,
+    LoginAttempt,
+    backoff,
+    failover,
+    first_login_verdict,
+    retry_verdict,
+)
 from .errors import (
+    CalledFromReceiver,
     CertificateError,
-    LocalError,
     LoginInterrupted,
     LoginRefused,
     NotConnected,
@@ -164,7 +140,7 @@ from .errors import (
 )
 from .events import Reconnected, Reconnecting
 from .transport import open_socket, tls_context
-from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
+from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
 
 _log = logging.getLogger(__name__)
@@ -176,27 +152,8 @@ RECV_BYTES = 64 * 1024
 # After sending its Goodbye, close() waits this long for the server to end the stream
 # (so nothing the server sent is cut off by a reset), then cuts it itself.
 CLOSE_TIMEOUT = 2.0
-# Reconnection backoff: the first wait, and the longest (seconds).
-RECONNECT_DELAY = 0.5
-RECONNECT_MAX_DELAY = 30.0
-# Each wait is the nominal one times a random factor in this range.
-_JITTER = (0.8, 1.2)
-# Messages that may wait in the client for the connection to come back.
-MAX_WAITING = 1000
-# Incoming direct messages whose msg_id is remembered, to show each one only once.
-SEEN_LIMIT = 10_000
-# Request ids of finished messages remembered, so late or repeated answers stay quiet.
-_FINISHED_LIMIT = 10_000
 # Messages per history request (the protocol allows at most MAX_HISTORY_PAGE).
 HISTORY_PAGE_SIZE = MAX_HISTORY_PAGE
-# History asked per peer when settling trackers after a reconnection: this many full
-# pages worth of messages (a page of long messages holds fewer).
-_RECONCILE_PAGES = 4
-# Login refusals that waiting may cure: try again with backoff while reconnecting.
-_RETRY_LOGIN = frozenset({ErrorCode.NAME_TAKEN, ErrorCode.SERVER_FULL, ErrorCode.TOO_MANY_CONNECTIONS,
-                          ErrorCode.RATE_LIMITED})
-# The server checks reason fields against this many characters (codec._MAX_SHORT_TEXT).
-_MAX_REASON_CHARS = 256
 # Signals the receiver thread blocks, so that the kernel delivers them to the main thread.
 _MAIN_THREAD_SIGNALS = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
 # Outcomes of one read by the receiver.
@@ -205,36 +162,16 @@ _MORE, _EOF, _STOP = "more", "eof", "stop"
 _QUEUE_POLL = 0.1
 
 
-def _outcome_of(event: Event | None) -> int | None:
-    """The msg_id whose outcome ``event`` tells (``delivered``, or the ``expired`` error),
-    else None."""
-    if isinstance(event, Delivered):
-        return event.msg_id
-    if isinstance(event, ErrorReply) and event.code == ErrorCode.EXPIRED:
-        return event.msg_id
-    return None
-
-
-class _PendingReply:
-    """A request waiting for the answer with its request id: a blocked caller (who,
-    lookup, history...) or, with ``callback``, the library itself (called under the lock,
-    it returns the events to hand on)."""
-
-    __slots__ = ("expect", "answered", "answer", "error", "callback")
-
-    def __init__(self, expect: type[Event], callback: Callable[[Event], list[Event]] | None = None) -> None:
-        self.expect = expect
-        self.answered = threading.Event()
-        self.answer: Event | None = None
-        self.error: Exception | None = None
-        self.callback = callback
-
-
 def _shutdown(sock: socket.socket, how: int) -> None:
     # socket.socket's own shutdown: SSLSocket.shutdown() also drops the TLS layer, after
     # which a recv() in the receiver thread would return raw TLS records.
     with suppress(OSError):
         socket.socket.shutdown(sock, how)
+
+
+def format_address(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class ChatClient:
@@ -260,18 +197,26 @@ class ChatClient:
     CA certificates or the server's own) or else the system's store; ``ssl_context``
     replaces the default context altogether.
 
+    Servers: ``servers``, a list of ``(host, port)``, replaces ``host`` and ``port``: the
+    first login tries them in order until one answers, and reconnections go round the list
+    (failover). ``host`` and ``port`` then name the server in use (or being tried).
+
     Reconnection: ``reconnect`` (default True), ``reconnect_delay`` and
     ``reconnect_max_delay`` (the backoff), ``max_reconnect_attempts`` (None: until
-    :meth:`close`), ``connect_timeout`` (for each attempt). ``max_waiting`` bounds the
-    messages typed while disconnected; ``seen_limit`` the msg_ids remembered.
+    :meth:`close`), ``connect_timeout`` (for each attempt), ``reconnect_on_goodbye``
+    (default False: the server's goodbye ends the session; interactive front ends set it,
+    so that a planned stop or restart of the server is survived like a crash).
+    ``max_waiting`` bounds the messages typed while disconnected; ``seen_limit`` the
+    msg_ids remembered.
 
-    Public attributes: ``name``, ``host``, ``port``, ``events``, ``closed`` (a
+    Public attributes: ``name``, ``host``, ``port``, ``servers``, ``events``, ``closed`` (a
     ``threading.Event`` set when the session has ended for good and ConnectionClosed was
     delivered), ``welcome`` (the last Welcome), ``registered`` (logged in to an account),
     ``reconnects`` (how many times the session was restored), ``close_reason`` (why the
     last connection ended, in words: the server's goodbye reason, "the server closed the
     connection"...), ``login_error`` (the :class:`LoginRefused` that stopped the
-    reconnections, if one did).
+    reconnections, if one did), ``core`` (the :class:`~client.core.ClientCore`; touch it
+    only under the client's lock, i.e. not at all from an application).
 
     One object may connect again after its session ended; request ids stay unique across
     its connections.
@@ -287,23 +232,24 @@ class ChatClient:
                  reconnect: bool = True, reconnect_delay: float = RECONNECT_DELAY,
                  reconnect_max_delay: float = RECONNECT_MAX_DELAY, max_reconnect_attempts: int | None = None,
                  connect_timeout: float = const.CONNECT_TIMEOUT, max_waiting: int = MAX_WAITING,
-                 seen_limit: int = SEEN_LIMIT) -> None:
+                 seen_limit: int = SEEN_LIMIT, reconnect_on_goodbye: bool = False,
+                 servers: Sequence[tuple[str, int]] | None = None) -> None:
         self.name = name
-        self.host = host
-        self.port = port
+        self.servers: list[tuple[str, int]] = [(h, int(p)) for h, p in servers] if servers else [(host, port)]
+        self.host, self.port = self.servers[0]
         self.events: queue.Queue[Event] = queue.Queue(EVENT_QUEUE_SIZE)
         self.closed = threading.Event()
         self.welcome: Welcome | None = None
-        self.close_reason = ""
         self.password = password
         self.register_on_login = register
         self.registered = False
         self.resume_tokens = resume_tokens if resume_tokens is not None else ResumeTokens.default()
         self.reconnects = 0
         self.login_error: LoginRefused | None = None
+        self.core = ClientCore(reconnect=reconnect, reconnect_on_goodbye=reconnect_on_goodbye,
+                               heartbeat_interval=heartbeat_interval, heartbeat_timeout=heartbeat_timeout,
+                               max_waiting=max_waiting, seen_limit=seen_limit)
         self._on_event = on_event
-        self._heartbeat_interval = heartbeat_interval
-        self._heartbeat_timeout = heartbeat_timeout
         self._tls = tls or cafile is not None or ssl_context is not None
         self._cafile = cafile
         self._ssl_context = ssl_context
@@ -312,48 +258,21 @@ class ChatClient:
         self._reconnect_max_delay = max(reconnect_delay, reconnect_max_delay)
         self._max_reconnect_attempts = max_reconnect_attempts
         self._connect_timeout = connect_timeout
-        self._max_waiting = max_waiting
-        self._seen_limit = seen_limit
-        # Guards the core, the socket's write side, the trackers and the flags below.
+        # Guards the core, the socket's write side and the attributes below.
         self._lock = threading.Lock()
-        self._conn: Connection | None = None
         self._sock: socket.socket | None = None
+        self._server_index = 0       # which of self.servers the session is (or was) on
         self._receiver: threading.Thread | None = None
-        self._alive = False          # a session is running (from connect() to the final end)
-        self._closing = False        # close() was called
-        self._ending = False         # the server said goodbye, or a login failed for good
         self._connecting = False     # connect() is under way
         self._attempt_sock: socket.socket | None = None  # a login under way, for close() to cut
         self._wake = threading.Event()  # set by close() to end a backoff wait at once
-        self._retry_timer: threading.Timer | None = None
-        # request_id -> tracker, for messages not yet in a final state, in sending order.
-        self._outgoing: dict[str, OutgoingMessage] = {}
-        # request_id -> pending request (blocked call, or the library's own).
-        self._replies: dict[str, _PendingReply] = {}
-        # Request ids of recently finished messages (a dict used as an ordered set).
-        self._finished: dict[str, None] = {}
-        # msg_ids of direct messages handed to the application, oldest first.
-        self._seen: dict[int, None] = {}
-        # msg_ids of outcomes held by trackers, to acknowledge (see _acknowledge).
-        self._acks_due: list[int] = []
-        # msg_ids of outcomes handed on for messages this object did not send, oldest first.
-        self._outcomes_seen: dict[int, None] = {}
-        # 128 random bits keep ids apart between client objects and runs (the server keeps
-        # ids for months, and a --send script makes a new object every run); the counter
-        # keeps them apart within this object.
-        self._id_prefix = secrets.token_hex(16)
-        self._ids = itertools.count(1)
-        self._last_received = 0.0
-        # Names this client watches (canonical -> as given): watched again on every new
-        # session, since the server ends a session's subscriptions with it.
-        self._watched: dict[str, str] = {}
 
     # --- Connecting ---------------------------------------------------------------------
 
     @property
     def address(self) -> str:
         """``host:port`` of the server, for messages."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return format_address(self.host, self.port)
 
     @property
     def tls(self) -> bool:
@@ -361,16 +280,25 @@ class ChatClient:
         return self._tls
 
     @property
+    def close_reason(self) -> str:
+        """Why the last connection ended, in words ("" while it is open)."""
+        return self.core.close_reason
+
+    @close_reason.setter
+    def close_reason(self, reason: str) -> None:
+        self.core.close_reason = reason
+
+    @property
     def connected(self) -> bool:
         """True while the session is open and the client is not closing it."""
         with self._lock:
-            return self._usable() is None
+            return self._sock is not None and self.core.usable() is None
 
     @property
     def reconnecting(self) -> bool:
         """True while the connection is lost and the client is trying to restore it."""
         with self._lock:
-            return self._alive and self._sock is None and not self._closing and not self._ending
+            return self.core.alive and self._sock is None and not self.core.closing and not self.core.ending
 
     def connect(self, timeout: float = const.CONNECT_TIMEOUT, *, retry_until: float | None = None,
                 on_retry: Callable[[Reconnecting], object] | None = None) -> Welcome:
@@ -381,7 +309,8 @@ class ChatClient:
         hello, each. Raises :class:`LoginRefused` if the server (or the local name check)
         refuses the login, :class:`ServerUnreachable` (:class:`CertificateError` for TLS
         verification) if no session could be opened, and RuntimeError if this client is
-        already connected.
+        already connected. With several ``servers``, one that cannot be reached is
+        followed by the next, each once; the last error is raised if none answers.
 
         By default one attempt is made. With ``retry_until`` (a ``time.monotonic()``
         deadline, or ``math.inf``) and reconnection allowed (``reconnect=True``), a login
@@ -394,7 +323,7 @@ class ChatClient:
         are answers, not faults on the way.
         """
         with self._lock:
-            if self._alive or self._sock is not None or self._connecting:
+            if self.core.alive or self._sock is not None or self._connecting:
                 raise RuntimeError("this client is already connected (or connecting)")
             self._connecting = True
             previous = self._receiver
@@ -422,44 +351,59 @@ class ChatClient:
             raise LoginRefused(ErrorCode.INVALID_NAME, _("invalid name {name!r}: {why}").format(
                 name=self.name, why=explain_refusal(exc, _))) from None
         with self._lock:
-            self._closing = False
+            self.core.closing = False
             self._wake.clear()  # close() sets it to end a retry wait at once
-        sock, conn, welcome, interval = self._open_first_session(timeout, retry_until, on_retry)
+        sock, conn, welcome, index = self._open_first_session(timeout, retry_until, on_retry)
         with self._lock:
-            if self._closing:  # close() was called while we were logging in
+            if self.core.closing:  # close() was called while we were logging in
                 sock.close()
                 raise ServerUnreachable("the client was closed while connecting")
-            self._sock, self._conn = sock, conn
-            self._ending = False
-            self._alive = True
+            self._sock = sock
+            self._server_index = index
+            self.core.open(conn, welcome, time.monotonic(), reconnected=False)
+            self._set_timeout(sock)
             self._wake.clear()
-            self.close_reason = ""
             self.login_error = None
             self.welcome = welcome
-            self._last_received = time.monotonic()
             self.closed.clear()
-            self._receiver = threading.Thread(target=self._receive_loop, args=(interval,),
-                                              name=f"chat-receiver-{self.name}", daemon=True)
+            self._flush()
+            self._receiver = threading.Thread(target=self._receive_loop, name=f"chat-receiver-{self.name}",
+                                              daemon=True)
             self._receiver.start()
         return welcome
 
     def _open_first_session(self, timeout: float, retry_until: float | None,
                             on_retry: Callable[[Reconnecting], object] | None
-                            ) -> tuple[socket.socket, Connection, Welcome, float]:
-        """:meth:`_open_session`, tried again after a :class:`LoginInterrupted` as
-        :meth:`connect` describes."""
+                            ) -> tuple[socket.socket, Connection, Welcome, int]:
+        """:meth:`_open_session` on each server in turn until one answers, and tried again
+        after a :class:`LoginInterrupted` as :meth:`connect` describes; returns what it
+        returns and the index of the server."""
         attempt = 0
+        index = 0
+        unanswered = 0  # servers in a row that could not be reached
+        delays = backoff(self._reconnect_delay, self._reconnect_max_delay)
         while True:
             try:
                 # A retry may not outlast the deadline (the first attempt keeps its timeout).
                 return self._open_session(timeout if attempt == 0 or retry_until is None
-                                          else max(0.05, min(timeout, retry_until - time.monotonic())))
-            except LoginInterrupted as exc:
+                                          else max(0.05, min(timeout, retry_until - time.monotonic())),
+                                          index) + (index,)
+            except (LoginRefused, ServerUnreachable) as exc:
+                unanswered += 1
+                verdict = first_login_verdict(exc, len(self.servers) - unanswered)
+                if verdict == FIRST_LOGIN_FAIL:
+                    raise
+                index = (index + 1) % len(self.servers)  # failover: the next server
+                if verdict == FIRST_LOGIN_NEXT:
+                    if self._wake.is_set():  # close() meanwhile
+                        raise
+                    continue  # at once
+                unanswered = 0
                 attempt += 1
                 if retry_until is None or not self._reconnect or (
                         self._max_reconnect_attempts is not None and attempt > self._max_reconnect_attempts):
                     raise
-                delay = self._backoff(attempt)
+                delay = next(delays)
                 if time.monotonic() + delay >= retry_until:
                     raise
                 if on_retry is not None:
@@ -467,19 +411,19 @@ class ChatClient:
                 if self._wake.wait(delay):
                     raise ServerUnreachable("the client was closed while connecting") from exc
 
-    def _open_session(self, timeout: float) -> tuple[socket.socket, Connection, Welcome, float]:
-        """Connect and log in; return the socket, the core, the Welcome and the interval
-        after which a silent server is pinged. Raises like :meth:`connect`."""
+    def _open_session(self, timeout: float, index: int) -> tuple[socket.socket, Connection, Welcome]:
+        """Connect to server ``index`` and log in; return the socket, the protocol state
+        and the Welcome. Raises like :meth:`connect`."""
+        self.host, self.port = self.servers[index]
         deadline = time.monotonic() + timeout
         sock = self._open_socket(timeout)
         with self._lock:
-            if self._closing:  # close() came while we were connecting
+            if self.core.closing:  # close() came while we were connecting
                 sock.close()
                 raise ServerUnreachable("the client is closing")
             self._attempt_sock = sock
-        conn = Connection(Role.CLIENT)
         try:
-            welcome = self._log_in(sock, conn, deadline, timeout)
+            conn, welcome = self._log_in(sock, deadline, timeout)
         except BaseException:
             sock.close()
             raise
@@ -491,13 +435,12 @@ class ChatClient:
             self.resume_tokens.put(self.address, welcome.name, welcome.resume)
         if welcome.registered:
             self.register_on_login = False  # claimed: from now on it is a plain login
-        # The server's interval unless the caller chose one; never an absurd value from the wire.
-        interval = self._heartbeat_interval or (welcome.heartbeat if 0 < welcome.heartbeat < 86400 else 0) \
-            or const.HEARTBEAT_INTERVAL
-        # recv() wakes this often to check liveness; sendall() gives up after as long
-        # (a server that stops reading for that long is treated as gone).
-        sock.settimeout(max(0.05, min(interval, self._heartbeat_timeout)))
-        return sock, conn, welcome, interval
+        return sock, conn, welcome
+
+    def _set_timeout(self, sock: socket.socket) -> None:
+        # sendall() gives up after this long (a server that stops reading for that long is
+        # treated as gone); the receiver waits for its deadlines with select() instead.
+        sock.settimeout(max(0.05, min(self.core.ping_after, self.core.heartbeat_timeout)))
 
     def _open_socket(self, timeout: float) -> socket.socket:
         context = self._tls_context() if self._tls else None
@@ -518,47 +461,30 @@ class ChatClient:
             self.resume_tokens.put(self.address, self.name, token)
         return token
 
-    def _log_in(self, sock: socket.socket, conn: Connection, deadline: float, timeout: float) -> Welcome:
-        """Send the hello and read until the Welcome (returned) or a refusal (raised).
+    def _log_in(self, sock: socket.socket, deadline: float, timeout: float) -> tuple[Connection, Welcome]:
+        """Send the hello and read until the Welcome (returned with the protocol state) or
+        a refusal (raised).
 
-        Anything the server sent after the Welcome stays in the core's buffer for the
-        receiver thread, which drains the core before its first recv().
+        Anything the server sent after the Welcome stays in the protocol state for the
+        receiver thread, which drains it before its first recv().
         """
         where = self.address
-        # Carbons: copies of what our other sessions send come as Carbon events, handed on
-        # like any other (their outcomes like those of an earlier run's messages).
-        hello = Hello(self._new_request_id(), self.name, const.PROTOCOL_VERSION, self.password,
-                      bool(self.register_on_login), self._resume_token(), (CARBONS,))
         try:
-            sock.sendall(conn.send(hello))
-            at_eof = False
+            attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login,
+                                                   self._resume_token()))
+            sock.sendall(attempt.data_to_send())
             while True:
-                event = conn.next_event()
-                if event is None:
-                    remaining = deadline - time.monotonic()
-                    if at_eof:  # decided here, whether or not the core reports the end
-                        raise ServerUnreachable(f"{where} closed the connection during the login")
-                    if remaining <= 0:
-                        raise TimeoutError
-                    sock.settimeout(remaining)
-                    data = sock.recv(RECV_BYTES)
-                    at_eof = not data
-                    conn.receive_data(data)
-                elif isinstance(event, Welcome):
-                    return event
-                elif isinstance(event, ErrorReply):
-                    raise LoginRefused(event.code, event.message, event.retry_after)
-                elif isinstance(event, Ping):
-                    sock.sendall(conn.data_to_send())
-                elif isinstance(event, Goodbye):
-                    raise ServerUnreachable(f"{where} ended the session during the login: "
-                                            f"{event.reason or 'no reason given'}")
-                elif isinstance(event, ConnectionClosed):
-                    raise ServerUnreachable(f"{where} closed the connection during the login")
-                elif isinstance(event, FrameRejected):
-                    raise ServerUnreachable(f"{where} does not speak this chat protocol "
-                                            f"({event.code}: {event.message})")
-                # A Pong needs nothing.
+                welcome = attempt.step(where)
+                if welcome is not None:
+                    return attempt.conn, welcome
+                pongs = attempt.data_to_send()
+                if pongs:
+                    sock.sendall(pongs)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                sock.settimeout(remaining)
+                attempt.receive_data(sock.recv(RECV_BYTES))
         except (ServerUnreachable, LoginRefused):
             raise
         except ValueError:  # a password with lone surrogates cannot be encoded
@@ -584,21 +510,21 @@ class ChatClient:
         False. While the client is reconnecting it comes back ``sending`` with
         ``submitted`` False and goes out once the session is back. Thread-safe.
         """
-        message = OutgoingMessage(self._new_request_id(), to, text)
-        self._submit(message, SendDirect(message.request_id, to, text))
+        message = OutgoingMessage(self.core.new_request_id(), to, text)
+        self._submit(message)
         return message
 
     def send_room(self, text: str) -> OutgoingMessage:
         """Send ``text`` to the broadcast room; like :meth:`send_direct` (final at ``sent``)."""
-        message = OutgoingMessage(self._new_request_id(), None, text)
-        self._submit(message, SendRoom(message.request_id, text))
+        message = OutgoingMessage(self.core.new_request_id(), None, text)
+        self._submit(message)
         return message
 
     @property
     def pending(self) -> list[OutgoingMessage]:
         """Messages not in a final state yet, in the order they were sent."""
         with self._lock:
-            return list(self._outgoing.values())
+            return list(self.core.outgoing.values())
 
     # --- Requests -----------------------------------------------------------------------
 
@@ -609,8 +535,9 @@ class ChatClient:
         within ``timeout`` in all. Someone who comes or goes meanwhile may be missing or
         still listed; everyone online throughout is listed once.
 
-        Raises :class:`NotConnected`, :class:`RequestTimeout` or :class:`RequestFailed`
-        (this applies to every blocking request below too).
+        Raises :class:`NotConnected`, :class:`RequestTimeout` or :class:`RequestFailed`,
+        and :class:`CalledFromReceiver` when called from ``on_event`` (this applies to every
+        blocking request below too).
         """
         deadline = time.monotonic() + timeout
         users: list[Presence] = []
@@ -619,7 +546,7 @@ class ChatClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RequestTimeout(f"the list of users did not arrive within {timeout:g} s")
-            answer = self._request(WhoRequest(self._new_request_id(), after), UserList, remaining)
+            answer = self._request(WhoRequest(self.core.new_request_id(), after), UserList, remaining)
             assert isinstance(answer, UserList)
             users += answer.users
             if answer.next is None or not answer.users:
@@ -629,7 +556,7 @@ class ChatClient:
     def lookup(self, name: str, timeout: float = const.SEND_TIMEOUT) -> LookupResult:
         """Ask the registry where ``name`` is: status ``"online"``, ``"offline"`` (a known
         user; messages to them wait for their next login) or ``"unknown"``."""
-        answer = self._request(LookupRequest(self._new_request_id(), name), LookupResult, timeout)
+        answer = self._request(LookupRequest(self.core.new_request_id(), name), LookupResult, timeout)
         assert isinstance(answer, LookupResult)
         return answer
 
@@ -638,7 +565,7 @@ class ChatClient:
         """One page of the conversation with ``peer``: up to ``limit`` (1 to 500) messages
         older than msg_id ``before`` (None: the newest), oldest first; ``page.before`` is
         the cursor for the next older page, None when there is none."""
-        answer = self._request(HistoryRequest(self._new_request_id(), peer, limit, before), HistoryPage, timeout)
+        answer = self._request(HistoryRequest(self.core.new_request_id(), peer, limit, before), HistoryPage, timeout)
         assert isinstance(answer, HistoryPage)
         return answer
 
@@ -665,11 +592,11 @@ class ChatClient:
 
     def block(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Stop receiving messages (direct and room) from ``name``; they are not told."""
-        self._request(Block(self._new_request_id(), name), Done, timeout)
+        self._request(Block(self.core.new_request_id(), name), Done, timeout)
 
     def unblock(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Receive messages from ``name`` again."""
-        self._request(Unblock(self._new_request_id(), name), Done, timeout)
+        self._request(Unblock(self.core.new_request_id(), name), Done, timeout)
 
     def watch(self, names: Iterable[str], timeout: float = const.SEND_TIMEOUT) -> list[Presence]:
         """Watch the presence of ``names``: their ``UserJoined`` and ``UserLeft`` reach
@@ -685,12 +612,12 @@ class ChatClient:
         online: list[Presence] = []
         for start in range(0, len(wanted), MAX_NAMES_PER_REQUEST):
             part = wanted[start:start + MAX_NAMES_PER_REQUEST]
-            answer = self._request(Watch(self._new_request_id(), tuple(part)), Watching,
+            answer = self._request(Watch(self.core.new_request_id(), tuple(part)), Watching,
                                    max(0.0, deadline - time.monotonic()))
             assert isinstance(answer, Watching)
             online += answer.users
             with self._lock:
-                self._watched.update((canonical(name), name) for name in part)
+                self.core.watched.update((canonical(name), name) for name in part)
         return online
 
     def watch_soon(self, names: Iterable[str]) -> None:
@@ -699,29 +626,25 @@ class ChatClient:
         error is logged, and those names are not kept). While disconnected the names are
         kept and watched once the session is back. Callable from ``on_event``."""
         with self._lock:
-            new = {canonical(name): name for name in names if canonical(name) not in self._watched}
-            if not new:
-                return
-            self._watched.update(new)
-            if self._usable() is None:
-                self._ask_watch(tuple(new.values()))
+            self.core.watch_soon(names)
+            self._flush()
 
     def unwatch(self, names: Iterable[str], timeout: float = const.SEND_TIMEOUT) -> None:
         """Stop watching ``names`` (names not watched are ignored)."""
         gone = list({canonical(name): name for name in names}.values())
         with self._lock:
             for name in gone:
-                self._watched.pop(canonical(name), None)
+                self.core.watched.pop(canonical(name), None)
         deadline = time.monotonic() + timeout
         for start in range(0, len(gone), MAX_NAMES_PER_REQUEST):
-            self._request(Unwatch(self._new_request_id(), tuple(gone[start:start + MAX_NAMES_PER_REQUEST])), Done,
+            self._request(Unwatch(self.core.new_request_id(), tuple(gone[start:start + MAX_NAMES_PER_REQUEST])), Done,
                           max(0.0, deadline - time.monotonic()))
 
     @property
     def watched(self) -> list[str]:
         """The names this client watches, as given to :meth:`watch`."""
         with self._lock:
-            return list(self._watched.values())
+            return list(self.core.watched.values())
 
     def register(self, password: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Claim the name this guest session uses, protected by ``password`` (at least
@@ -730,7 +653,7 @@ class ChatClient:
         if len(password) < const.MIN_PASSWORD_LENGTH:
             raise RequestFailed(ErrorCode.WEAK_PASSWORD,
                                 f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
-        self._request(Register(self._new_request_id(), password), Done, timeout)
+        self._request(Register(self.core.new_request_id(), password), Done, timeout)
         with self._lock:
             self.password = password
             self.registered = True
@@ -748,18 +671,15 @@ class ChatClient:
         in_receiver = threading.current_thread() is self._receiver
         with self._lock:
             sock, receiver = self._sock, self._receiver
-            if (self._alive or self._connecting) and not self._closing:
-                self._closing = True
-                self._wake.set()
+            if (self.core.alive or self._connecting) and not self.core.closing:
                 if sock is None:
-                    self.close_reason = "closed by this client"
-                self._set_reason("closed by this client")
+                    self.core.close_reason = "closed by this client"
+                self.core.close(reason)
+                self._wake.set()
                 if self._attempt_sock is not None:
                     _shutdown(self._attempt_sock, socket.SHUT_RDWR)
                 if sock is not None:
-                    if self._conn is not None and self._conn.state is State.OPEN:
-                        self._acknowledge()  # outcomes a waiter may have read from a tracker
-                        self._write(self._conn.send(Goodbye(reason[:_MAX_REASON_CHARS])))
+                    self._flush()  # the acks due and the Goodbye
                     # Half-close: the server sees the end of our stream after the Goodbye and
                     # closes its side, which ends the receiver's reads cleanly. (Over TLS a
                     # half-close is not possible: the server closes after the Goodbye.)
@@ -783,125 +703,65 @@ class ChatClient:
 
     # --- Internals: requests ------------------------------------------------------------
 
-    def _new_request_id(self) -> str:
-        # next() on itertools.count is atomic under the GIL (it runs in C without
-        # releasing it), so this needs no lock and may be called with the lock held.
-        return f"{self._id_prefix}-{next(self._ids)}"
-
-    def _usable(self) -> str | None:
-        """Why nothing can be sent now, or None if it can. Call with the lock held."""
-        if self._sock is None or self._conn is None:
-            if self._may_reconnect():
-                return f"not connected to the server (reconnecting: {self.close_reason or 'connection lost'})"
-            return f"not connected to the server ({self.close_reason})" if self.close_reason else \
-                "not connected to the server"
-        if self._closing:
-            return "the client is closing the connection"
-        if self._conn.state is not State.OPEN:
-            return f"the session has ended ({self.close_reason or 'the server said goodbye'})"
-        return None
-
-    def _may_reconnect(self) -> bool:
-        """True if a lost connection is (or would be) restored (lock held)."""
-        return self._reconnect and self._alive and not self._closing and not self._ending
-
-    def _submit(self, message: OutgoingMessage, event: SendDirect | SendRoom) -> None:
-        if len(message.text) > const.MAX_TEXT_CHARS:
-            # The server would refuse it too; saying so here costs no round trip.
-            message._fail(ErrorCode.MESSAGE_TOO_LARGE, f"the text is {len(message.text)} characters long; "
-                                                       f"the limit is {const.MAX_TEXT_CHARS}")
-            return
-        try:
-            size = len(encode(event))
-        except ValueError:
-            # Lone surrogates (e.g. from undecodable input) cannot be encoded as UTF-8.
-            message._fail(ErrorCode.BAD_FIELD, "the text contains characters that cannot be sent")
-            return
-        if size > const.MAX_FRAME_BYTES:
-            message._fail(ErrorCode.MESSAGE_TOO_LARGE, f"the message is {size} bytes long encoded; "
-                                                       f"the limit is {const.MAX_FRAME_BYTES}")
-            return
+    def _submit(self, message: OutgoingMessage) -> None:
         with self._lock:
-            problem = self._usable()
-            if problem is not None:
-                if not self._may_reconnect():
-                    message._fail(LocalError.NOT_CONNECTED, problem)
-                    return
-                waiting = sum(1 for m in self._outgoing.values() if m.waiting)
-                if waiting >= self._max_waiting:
-                    message._fail(LocalError.QUEUE_FULL, f"{waiting} messages are already waiting for the "
-                                                         "connection to come back")
-                    return
-                # Written by _resend() once the session is back, in this order.
-                self._outgoing[message.request_id] = message
-                return
-            assert self._conn is not None
-            # Registered before writing, so an answer that comes back at once finds it.
-            self._outgoing[message.request_id] = message
-            if not self._write(self._conn.send(event)):
-                if self._may_reconnect():
-                    message.submitted = True  # perhaps partly written: sent again after reconnecting
-                    return
-                del self._outgoing[message.request_id]
-                message._fail(LocalError.CONNECTION_LOST, f"could not send: {self.close_reason}")
-                return
-            message.submitted = True
+            self.core.submit(message)
+            if message.submitted and not self._flush() and not self.core.may_reconnect():
+                self.core.withdraw(message)
 
     def _request(self, event: Event, expect: type[Event], timeout: float) -> Event:
-        pending = _PendingReply(expect)
-        request_id = event.request_id  # type: ignore[attr-defined]
+        if threading.current_thread() is self._receiver:
+            # Its answer could only be read by this very thread: waiting would stall every
+            # event (and the answer itself) for the whole timeout.
+            raise CalledFromReceiver(f"{type(event).__name__} waits for the server's answer, which only the "
+                                     "receiver thread can read: do not call it from on_event (use another "
+                                     "thread, or watch_soon() for watching)")
+        answered = threading.Event()
         with self._lock:
-            problem = self._usable()
+            problem = self.core.usable()
             if problem is not None:
                 raise NotConnected(problem)
-            assert self._conn is not None
             try:
-                data = self._conn.send(event)
+                pending = self.core.request(event, expect)
             except ValueError:  # a name with lone surrogates cannot be encoded
                 raise RequestFailed(ErrorCode.BAD_FIELD, "the request contains characters that cannot be sent") from None
-            self._replies[request_id] = pending
-            if not self._write(data):
-                del self._replies[request_id]
-                raise NotConnected(f"could not send: {self.close_reason}")
-        if not pending.answered.wait(timeout):
+            pending.wake = answered.set
+            if not self._flush():
+                self.core.forget(pending)
+                raise NotConnected(f"could not send: {self.core.close_reason}")
+        if not answered.wait(timeout):
             with self._lock:
                 # The answer may have been matched between the wait and this lock.
-                self._replies.pop(request_id, None)
-            if not pending.answered.is_set():
+                self.core.forget(pending)
+            if not pending.answered:
                 raise RequestTimeout(f"no answer from the server within {timeout:g} s")
         if pending.error is not None:
-            raise pending.error
+            raise NotConnected(pending.error)
         answer = pending.answer
         if isinstance(answer, ErrorReply):
             raise RequestFailed(answer.code, answer.message, answer.retry_after)
         assert answer is not None
         return answer
 
-    def _ask_locked(self, event: Event, expect: type[Event], callback: Callable[[Event], list[Event]]) -> None:
-        """Send a request whose answer goes to ``callback`` (lock held; best effort)."""
-        if self._conn is None or self._conn.state is not State.OPEN:
-            return
-        self._replies[event.request_id] = _PendingReply(expect, callback)  # type: ignore[attr-defined]
-        self._write(self._conn.send(event))
-
     # --- Internals: the socket ----------------------------------------------------------
 
-    def _write(self, data: bytes) -> bool:
-        """Write ``data`` (lock held); on failure mark the connection broken and return False.
+    def _flush(self) -> bool:
+        """Write what the core has to send (lock held); on failure mark the connection
+        broken and return False.
 
-        A broken connection is shut down so the receiver's recv() returns and it ends
-        the connection (and reconnects, or runs the one end-of-session path).
+        A broken connection is shut down so the receiver's wait returns and it ends the
+        connection (and reconnects, or runs the one end-of-session path).
         """
+        data = self.core.data_to_send()
         if not data:
-            return True
+            return not self.core.broken
         if self._sock is None:
             return False
         try:
             self._sock.sendall(data)
             return True
         except OSError as exc:
-            # A timeout may have left half a frame on the wire: the stream is unusable.
-            self._set_reason(f"writing to the server failed: {exc.strerror or exc or type(exc).__name__}")
+            self.core.write_failed(exc.strerror or str(exc) or type(exc).__name__)
             _shutdown(self._sock, socket.SHUT_RDWR)
             return False
 
@@ -910,363 +770,143 @@ class ChatClient:
             if self._sock is not None:
                 _shutdown(self._sock, socket.SHUT_RDWR)
 
-    def _set_reason(self, reason: str) -> None:
-        """Record why the connection ends; the first cause found is the one kept."""
-        if not self.close_reason:
-            self.close_reason = reason
-
     # --- Internals: the receiver thread -------------------------------------------------
 
-    def _receive_loop(self, ping_after: float) -> None:
+    def _receive_loop(self) -> None:
         if hasattr(signal, "pthread_sigmask"):
             # Python runs signal handlers in the main thread only. A process-wide signal
             # (Ctrl-C) that the kernel hands to this thread would not interrupt the main
             # thread's blocking read, so leave these signals to the main thread.
             signal.pthread_sigmask(signal.SIG_BLOCK, _MAIN_THREAD_SIGNALS)
         try:
-            interval: float | None = ping_after
-            while interval is not None:
+            while True:
                 with self._lock:
-                    conn, sock = self._conn, self._sock
-                assert conn is not None and sock is not None
-                self._pump(conn, sock, interval)
-                interval = self._recover()
+                    sock = self._sock
+                assert sock is not None
+                self._pump(sock)
+                if not self._recover():
+                    break
         except Exception:  # a bug here must still end the session properly
             _log.exception("chat client receiver failed")
             with self._lock:
-                self._set_reason("internal error in the client (see the log)")
+                self.core.set_reason("internal error in the client (see the log)")
         finally:
             self._finish()
 
-    def _pump(self, conn: Connection, sock: socket.socket, ping_after: float) -> None:
-        """Turn bytes into events and hand them on until the stream ends.
+    def _pump(self, sock: socket.socket) -> None:
+        """Turn bytes into events and hand them on until the connection ends.
 
         The end is decided here, from the socket: after recv() returned b"" the events
-        still in the core are handed on and the loop stops, whether or not the core
+        still in the core are handed on and the loop stops, whether or not the protocol
         yields ConnectionClosed (it does not after a Goodbye has passed).
         """
         at_eof = False
         while True:
             with self._lock:
-                event = conn.next_event()
-                if isinstance(event, ConnectionClosed):
+                items = self.core.next_events()
+                self._flush()
+                broken = self.core.broken
+            if items is None:
+                if broken or at_eof:
                     return
-                handed_on = self._absorb(event) if event is not None else []
-                if event is None:
-                    # Every event read so far was handed on: acknowledge the outcomes among
-                    # them now, in one go, rather than one write between two events.
-                    self._acknowledge()
-                # Pongs the core queued while reading: flush before anything else waits.
-                self._write(conn.data_to_send())
-            if event is None:
-                if at_eof:
-                    return
-                outcome = self._read(sock, conn, ping_after)
+                outcome = self._read(sock)
                 if outcome is _STOP:
                     return
                 at_eof = outcome is _EOF
                 continue
-            for item in handed_on:
+            for item in items:
                 self._deliver(item)
-            if _outcome_of(event) is not None and handed_on == [event]:
-                with self._lock:  # not one of ours (an earlier run's): the application has it now
-                    self._acks_due.append(event.msg_id)  # type: ignore[attr-defined]
-            if isinstance(event, DirectMessage):
-                with self._lock:
-                    # Also for a message shown before (our receipt was lost): the server
-                    # waits for it. After a Goodbye no receipt can be sent; the server
-                    # then treats the message as not received and sends it again later.
-                    if conn.state is State.OPEN and conn is self._conn:
-                        self._write(conn.send(Receipt(event.msg_id)))
+            with self._lock:
+                self.core.handed_on()  # the receipt of a direct message, owed acks
+                self._flush()
 
-    def _read(self, sock: socket.socket, conn: Connection, ping_after: float) -> str:
-        """One recv() into the core: _MORE (go on), _EOF (the stream ended; events
-        may remain in the core) or _STOP (give up at once)."""
+    def _read(self, sock: socket.socket) -> str:
+        """Wait for bytes until the core's next deadline, and feed them (or the timeout)
+        to it: _MORE (go on), _EOF (the stream ended; events may remain in the core) or
+        _STOP (give up at once)."""
+        with self._lock:
+            deadline = self.core.next_deadline()
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
+            # TLS may hold decrypted bytes that select() cannot see.
+            buffered = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            if not buffered and not select.select([sock], [], [], wait)[0]:
+                return self._timed_out()
             data = sock.recv(RECV_BYTES)
         except TimeoutError:
-            return _MORE if self._idle(conn, ping_after) else _STOP
-        except OSError as exc:
+            return self._timed_out()
+        except (OSError, ValueError) as exc:  # ValueError: select() on a closed socket
             with self._lock:
-                self._set_reason(f"connection error: {exc.strerror or exc or type(exc).__name__}")
+                self.core.set_reason(f"connection error: {getattr(exc, 'strerror', None) or exc or type(exc).__name__}")
             return _STOP
-        if data:
-            self._last_received = time.monotonic()
-        else:
-            with self._lock:
-                self._set_reason("the server closed the connection")
         with self._lock:
-            conn.receive_data(data)  # b"" lets the core report a frame cut off by the end
+            self.core.receive_data(data, time.monotonic())  # b"" lets the core report a cut frame
         return _MORE if data else _EOF
 
-    def _idle(self, conn: Connection, ping_after: float) -> bool:
-        silent = time.monotonic() - self._last_received
+    def _timed_out(self) -> str:
         with self._lock:
-            if silent >= self._heartbeat_timeout:
-                self._set_reason(f"no data from the server for {silent:.0f} s")
-                return False
-            if silent >= ping_after and conn.state is State.OPEN and not self._closing:
-                self._write(conn.send(Ping(f"c{int(time.time())}")))
-        return True
+            self.core.handle_timeout(time.monotonic())
+            self._flush()
+            return _STOP if self.core.broken else _MORE
 
     # --- Internals: reconnecting --------------------------------------------------------
 
-    def _recover(self) -> float | None:
-        """The connection ended: reconnect if allowed. Returns the new ping interval once
-        a session is open again, or None when the session ends for good."""
+    def _recover(self) -> bool:
+        """The connection ended: reconnect if allowed, over the core's failover and
+        backoff generators. Returns True once a session is open again, False when the
+        session ends for good."""
         with self._lock:
-            sock, self._sock, self._conn = self._sock, None, None
+            sock, self._sock = self._sock, None
             if sock is not None:
                 sock.close()
-            # Blocked callers cannot get their answer from a new connection.
-            waiting = [p for p in self._replies.values() if p.callback is None]
-            self._replies.clear()
-            again = self._may_reconnect()
-            reason = self.close_reason or "the connection ended"
-        for pending in waiting:
-            pending.error = NotConnected(f"the connection was lost before the answer came ({reason})")
-            pending.answered.set()
-        if not again:
-            return None
+            self.core.connection_lost()  # wakes the callers waiting for an answer
+            if not self.core.may_reconnect():
+                return False
+            reason = self.core.close_reason or "the connection ended"
         floor = 0.0
-        attempt = 0
-        while True:
-            attempt += 1
+        attempts = failover(self.servers, self._server_index,
+                            backoff(self._reconnect_delay, self._reconnect_max_delay))
+        for attempt, (index, nominal) in enumerate(attempts, 1):
             with self._lock:
-                if self._closing:
-                    return None
+                if self.core.closing:
+                    return False
             if self._max_reconnect_attempts is not None and attempt > self._max_reconnect_attempts:
                 with self._lock:
-                    self.close_reason = f"gave up reconnecting after {attempt - 1} attempts ({reason})"
-                return None
-            delay = max(floor, self._backoff(attempt))
+                    self.core.give_up(f"gave up reconnecting after {attempt - 1} attempts ({reason})")
+                return False
+            delay = max(floor, nominal)
             self._deliver(Reconnecting(attempt, round(delay, 2), reason))
             if self._wake.wait(delay):
-                return None  # close()
+                return False  # close()
             try:
-                sock, conn, welcome, interval = self._open_session(self._connect_timeout)
-            except LoginRefused as exc:
-                if exc.code in _RETRY_LOGIN:
-                    reason, floor = f"login refused: {exc.message} ({exc.code})", exc.retry_after or 0.0
+                sock, conn, welcome = self._open_session(self._connect_timeout, index)
+            except (LoginRefused, ServerUnreachable) as exc:
+                again, floor = retry_verdict(exc)
+                refused = isinstance(exc, LoginRefused)
+                if again:
+                    reason = f"login refused: {exc.message} ({exc.code})" if refused else str(exc)
                     continue
                 with self._lock:
-                    self._ending = True
-                    self.login_error = exc
-                    self.close_reason = f"could not log in again: {exc.message} ({exc.code})"
-                return None
-            except CertificateError as exc:
-                with self._lock:
-                    self._ending = True
-                    self.close_reason = str(exc)
-                return None
-            except ServerUnreachable as exc:
-                reason, floor = str(exc), 0.0
-                continue
+                    if refused:
+                        self.login_error = exc
+                    self.core.give_up(f"could not log in again: {exc.message} ({exc.code})" if refused else str(exc))
+                return False
             with self._lock:
-                if self._closing:
+                if self.core.closing:
                     sock.close()
-                    return None
-                self._sock, self._conn = sock, conn
+                    return False
+                self._sock = sock
+                self._server_index = index
+                resent = self.core.open(conn, welcome, time.monotonic(), reconnected=True)
+                self._set_timeout(sock)
                 self.welcome = welcome
-                self.close_reason = ""
-                self._last_received = time.monotonic()
-                resent = self._resend()
+                self._flush()
             self.reconnects += 1
             self._deliver(Reconnected(welcome, resent))
-            with self._lock:
-                self._reconcile()
-                self._rewatch()
-            return interval
-
-    def _backoff(self, attempt: int) -> float:
-        """Seconds to wait before reconnection attempt ``attempt`` (from 1)."""
-        nominal = min(self._reconnect_max_delay, self._reconnect_delay * 2 ** min(attempt - 1, 32))
-        return min(self._reconnect_max_delay, nominal * random.uniform(*_JITTER))
-
-    def _resend(self) -> int:
-        """Write every message the server has not acknowledged, in order, with its
-        original request id (lock held, on a fresh connection); return how many."""
-        assert self._conn is not None
-        count = 0
-        for message in list(self._outgoing.values()):
-            if message.state != SENDING:
-                continue
-            event = SendDirect(message.request_id, message.to, message.text) if message.to is not None \
-                else SendRoom(message.request_id, message.text)
-            message._throttled = False
-            if not self._write(self._conn.send(event)):
-                break  # this connection broke too: the receiver will notice and try again
-            message.submitted = True
-            count += 1
-        return count
-
-    def _retry_throttled(self) -> None:
-        """Timer: write again, in order, the messages the server refused as rate_limited."""
-        with self._lock:
-            self._retry_timer = None
-            if self._usable() is not None:
-                return  # a reconnection resends them anyway
-            assert self._conn is not None
-            for message in list(self._outgoing.values()):
-                if message._throttled and message.state == SENDING:
-                    message._throttled = False
-                    event = SendDirect(message.request_id, message.to, message.text) if message.to is not None \
-                        else SendRoom(message.request_id, message.text)
-                    if not self._write(self._conn.send(event)):
-                        return
-
-    def _reconcile(self) -> None:
-        """Ask the history of each peer that has acknowledged, unfinished messages from us:
-        a ``delivered`` or ``expired`` frame may have been lost with the old connection
-        (lock held)."""
-        oldest: dict[str, tuple[str, int]] = {}  # canonical peer -> (peer, oldest open msg_id)
-        for message in self._outgoing.values():
-            if message.to is not None and message.state in (SENT, QUEUED) and message.msg_id is not None:
-                key = canonical(message.to)
-                if key not in oldest or message.msg_id < oldest[key][1]:
-                    oldest[key] = (message.to, message.msg_id)
-        for peer, first in oldest.values():
-            self._ask_history(peer, first, None, _RECONCILE_PAGES * MAX_HISTORY_PAGE)
-
-    def _rewatch(self) -> None:
-        """Watch again, on a fresh session, what the last one watched (lock held); each
-        ``Watching`` answer goes to the application, which learns who is online now."""
-        self._ask_watch(tuple(self._watched.values()))
-
-    def _ask_watch(self, names: tuple[str, ...]) -> None:
-        """Watch ``names`` without waiting (lock held): each answer goes to the application."""
-        for start in range(0, len(names), MAX_NAMES_PER_REQUEST):
-            part = names[start:start + MAX_NAMES_PER_REQUEST]
-            self._ask_locked(Watch(self._new_request_id(), part), Watching,
-                             lambda answer, part=part: self._watch_answered(answer, part))
-
-    def _watch_answered(self, answer: Event, names: tuple[str, ...]) -> list[Event]:
-        """The answer to a watch nobody waits for (lock held): hand it on, or if it was
-        refused (too many watched, rate limited) log it and forget those names."""
-        if isinstance(answer, Watching):
-            return [answer]
-        _log.warning("could not watch %d names: %s", len(names), getattr(answer, "message", answer))
-        for name in names:
-            self._watched.pop(canonical(name), None)
-        return []
-
-    def _ask_history(self, peer: str, first: int, before: int | None, budget: int) -> None:
-        request = HistoryRequest(self._new_request_id(), peer, MAX_HISTORY_PAGE, before)
-        self._ask_locked(request, HistoryPage, lambda answer: self._settle(answer, peer, first, budget))
-
-    def _settle(self, answer: Event, peer: str, first: int, budget: int) -> list[Event]:
-        """Apply a history page to our open trackers (lock held); ask the next page if
-        the oldest open message is older than this page and fewer than ``budget``
-        messages have been looked at (counted in messages, not pages: the server cuts
-        a page of long messages short to keep it within one frame)."""
-        if not isinstance(answer, HistoryPage):
-            return []  # an error (rate_limited...): the live frames will have to do
-        by_id = {m.msg_id: m for m in self._outgoing.values() if m.msg_id is not None and m.to is not None}
-        updates: list[Event] = []
-        for entry in answer.messages:
-            message = by_id.get(entry.msg_id)
-            if message is None:
-                continue
-            if entry.state == DELIVERED:
-                changed = message._advance(DELIVERED)
-            elif entry.state == "expired":
-                changed = message._advance(FAILED, error=(ErrorCode.EXPIRED, f"message {entry.msg_id} expired "
-                                                                              "before it was delivered"))
-            else:
-                continue
-            if changed:
-                updates.append(MessageUpdate(message, message.state, message.error))
-            if message.done:
-                self._retire(message)
-        budget -= len(answer.messages)
-        if answer.before is not None and budget > 0 and answer.messages and answer.messages[0].msg_id > first:
-            self._ask_history(peer, first, answer.before, budget)
-        return updates
-
-    def _retire(self, message: OutgoingMessage) -> None:
-        """``message`` is final: forget its tracker, remember its id (lock held)."""
-        self._outgoing.pop(message.request_id, None)
-        self._finished[message.request_id] = None
-        if len(self._finished) > _FINISHED_LIMIT:
-            del self._finished[next(iter(self._finished))]
+            return True
+        return False  # not reached: the attempts are endless
 
     # --- Internals: events --------------------------------------------------------------
-
-    def _absorb(self, event: Event) -> list[Event]:
-        """Apply ``event`` to the trackers (lock held); return what to hand to the application."""
-        request_id = getattr(event, "request_id", None)
-        if isinstance(event, (Accepted, Queued, Delivered, ErrorReply)) and request_id is not None:
-            message = self._outgoing.get(request_id)
-            if message is not None:
-                if isinstance(event, Accepted):
-                    changed = message._advance(SENT, msg_id=event.msg_id)
-                elif isinstance(event, Queued):
-                    changed = message._advance(QUEUED, msg_id=event.msg_id)
-                elif isinstance(event, Delivered):
-                    changed = message._advance(DELIVERED, msg_id=event.msg_id)
-                elif event.code == ErrorCode.RATE_LIMITED and message.state == SENDING:
-                    # Not stored: write it again once the server's bucket has refilled.
-                    message._throttled = True
-                    if self._retry_timer is None:
-                        self._retry_timer = threading.Timer(min(max(event.retry_after or 1.0, 0.01), 60.0),
-                                                            self._retry_throttled)
-                        self._retry_timer.daemon = True
-                        self._retry_timer.start()
-                    return []
-                else:
-                    changed = message._advance(FAILED, error=(event.code, event.message))
-                if message.done:
-                    self._retire(message)
-                self._owe_acknowledgement(event)
-                return [MessageUpdate(message, message.state, message.error)] if changed else []
-            if request_id in self._finished:
-                self._owe_acknowledgement(event)
-                return []  # a late or repeated answer about a message already settled
-        pending = self._replies.get(request_id) if request_id is not None else None
-        if pending is not None and isinstance(event, (pending.expect, ErrorReply)):
-            del self._replies[request_id]
-            if pending.callback is not None:
-                return pending.callback(event)
-            pending.answer = event
-            pending.answered.set()
-            return []
-        outcome = _outcome_of(event)
-        if outcome is not None:  # of a message sent by an earlier run, or another client
-            if outcome in self._outcomes_seen:
-                self._acks_due.append(outcome)
-                return []  # told again because our ack was lost: acknowledged, not shown twice
-            self._outcomes_seen[outcome] = None
-            if len(self._outcomes_seen) > _FINISHED_LIMIT:
-                del self._outcomes_seen[next(iter(self._outcomes_seen))]
-        if isinstance(event, DirectMessage):
-            if event.msg_id in self._seen:
-                return []  # shown already; the receipt is sent again all the same
-            self._seen[event.msg_id] = None
-            if len(self._seen) > self._seen_limit:
-                del self._seen[next(iter(self._seen))]
-        if isinstance(event, Goodbye):
-            self._ending = True  # a deliberate end: no reconnection
-            self._set_reason(event.reason or "the server ended the session")
-        if isinstance(event, FrameRejected) and self._closing:
-            return []  # frames that arrive after our own Goodbye: expected, not news
-        return [event]
-
-    def _owe_acknowledgement(self, event: Event) -> None:
-        """If ``event`` is the outcome of a message a tracker holds, note that it is to be
-        acknowledged (lock held): after its MessageUpdate is handed on, or in close()."""
-        msg_id = _outcome_of(event)
-        if msg_id is not None:
-            self._acks_due.append(msg_id)
-
-    def _acknowledge(self) -> None:
-        """Acknowledge the outcomes due (lock held), so the server stops telling them. An
-        ack is about a message, not a connection: any open one will do; without one they
-        wait (and the server tells them again at the next login anyway)."""
-        if self._acks_due and self._conn is not None and self._conn.state is State.OPEN:
-            due, self._acks_due = self._acks_due, []
-            for msg_id in due:
-                if not self._write(self._conn.send(OutcomeAck(msg_id))):
-                    return
 
     def _deliver(self, event: Event) -> None:
         """Hand one event to the application (never with the lock held)."""
@@ -1281,7 +921,7 @@ class ChatClient:
                 self.events.put(event, timeout=_QUEUE_POLL)
                 return
             except queue.Full:
-                if self._closing:
+                if self.core.closing:
                     _log.warning("event queue full while closing; dropped %r", event)
                     return
 
@@ -1289,32 +929,11 @@ class ChatClient:
         """The one end-of-session path: release the socket, fail what is unfinished,
         deliver ConnectionClosed once, set ``closed``."""
         with self._lock:
-            self._alive = False
-            self._set_reason("the connection ended")
             sock, self._sock = self._sock, None
             if sock is not None:
                 sock.close()
-            if self._retry_timer is not None:
-                self._retry_timer.cancel()
-                self._retry_timer = None
-            unfinished = list(self._outgoing.values())
-            for message in unfinished:
-                self._retire(message)
-            waiting = [p for p in self._replies.values() if p.callback is None]
-            self._replies.clear()
-            reason = self.close_reason
-        for pending in waiting:
-            pending.error = NotConnected(f"the connection ended before the answer came ({reason})")
-            pending.answered.set()
-        for message in unfinished:
-            if message.state in (SENT, QUEUED):
-                what = (f"delivery was confirmed (the server has it as message {message.msg_id} "
-                        "and will still deliver it)")
-            elif message.submitted:
-                what = "the server acknowledged the message"
-            else:
-                what = "the message could be sent"
-            if message._fail(LocalError.CONNECTION_LOST, f"the connection ended before {what} ({reason})"):
-                self._deliver(MessageUpdate(message, message.state, message.error))
+            updates, _waiting = self.core.end()  # wakes the callers waiting for an answer
+        for update in updates:
+            self._deliver(update)
         self._deliver(ConnectionClosed())
         self.closed.set()

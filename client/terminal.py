@@ -499,8 +499,10 @@ class TerminalUI:
         self._script_password = password
         self._register = register
         self._prompting = interactive if prompt_passwords is None else prompt_passwords
+        # Interactive use: a planned stop or restart of the server is survived like a crash
+        # (the library reconnects with backoff; what is typed meanwhile waits and goes out).
         self.client = ChatClient(name, host, port, on_event=self._on_event, password=password, register=register,
-                                 **client_options)
+                                 **{"reconnect_on_goodbye": True, **client_options})
         self._me = name
         self._carbons: dict[int, Carbon] = {}  # msg_id -> copy of what another session sent
         self._target: str | None = None
@@ -868,6 +870,8 @@ class TerminalUI:
         elif isinstance(event, Goodbye):
             self._goodbye = event.reason  # said when the stream ends, with the rest
         else:
+            if isinstance(event, Reconnected):
+                self._goodbye = None  # that goodbye was survived: a later end is another story
             if isinstance(event, DirectMessage):
                 self._watch(event.sender)
             if isinstance(event, Carbon):  # kept for its outcome's line; the oldest go first

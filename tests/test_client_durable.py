@@ -10,6 +10,7 @@ Loopback only; every wait is bounded.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from client import ChatClient, MessageUpdate, NotConnected
+from client.core import backoff
 from client.events import Reconnected, Reconnecting
 from faultproxy import DOWN, UP, Fault, FaultProxy
 from protocol import ConnectionClosed, Delivered, DirectMessage, Event, Goodbye
@@ -175,12 +177,12 @@ def test_messages_typed_while_disconnected_go_out_in_order_after_backoff(proxy: 
 
 
 def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
-    client = ChatClient("Alice", "127.0.0.1", 1)  # never connected: only the arithmetic
-    for attempt in range(1, 12):
-        nominal = nominal_delay(attempt, 0.5, 30.0)
-        for _ in range(20):
-            assert 0.8 * nominal <= client._backoff(attempt) <= min(30.0, 1.2 * nominal)
-    assert len({round(client._backoff(3), 6) for _ in range(20)}) > 1  # jitter
+    # The delays the client's reconnect loop goes over (client.core.backoff, its defaults).
+    for _ in range(20):
+        for attempt, delay in zip(range(1, 12), backoff()):
+            nominal = nominal_delay(attempt, 0.5, 30.0)
+            assert 0.8 * nominal <= delay <= min(30.0, 1.2 * nominal)
+    assert len({round(list(itertools.islice(backoff(), 3))[2], 6) for _ in range(20)}) > 1  # jitter
 
 
 def test_the_waiting_queue_is_bounded(proxy: FaultProxy, clients: list[ChatClient]) -> None:
@@ -306,7 +308,7 @@ def test_the_seen_set_is_bounded(server: ServerThread, clients: list[ChatClient]
     alice = start(clients, server.port, "Alice")
     for i in range(6):
         assert alice.send_direct("Bob", f"m{i}").wait("delivered", WAIT)
-    assert len(bob._seen) == 3
+    assert len(bob.core.seen) == 3
 
 
 # --- Offline recipients: queued, then delivered or expired ------------------------------------

@@ -271,24 +271,63 @@ class ProcessLines(Lines):
             self.write(line)
 
 
-def test_the_process_reconnects_then_exits_3_at_the_servers_goodbye(server: ServerThread) -> None:
-    with FaultProxy(server.host, server.port) as proxy:
-        proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", "--port", str(proxy.port)], cwd=ROOT,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, encoding="utf-8")
+def test_the_process_survives_a_planned_restart_and_sends_what_was_typed_meanwhile(
+        clients: list[ChatClient]) -> None:
+    first = ServerThread(ServerConfig(host="127.0.0.1", port=0)).__enter__()
+    port = first.port
+    proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", "--port", str(port)], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, encoding="utf-8")
+    try:
+        out = ProcessLines(proc)
+        out.wait_for(lambda line: line.startswith("* connected"))
+        first.stop()  # a planned stop: the server says goodbye to every client
+        out.wait_for(lambda line: line.startswith("! connection lost; reconnecting") and "server shutting down" in line)
+        assert proc.poll() is None  # the session goes on
+        assert proc.stdin is not None
+        proc.stdin.write("@Bob typed while the server was down\n")
+        proc.stdin.flush()
+        out.wait_for(lambda line: "will be sent to Bob once reconnected" in line)
+        got: list[Event] = []
+        with ServerThread(ServerConfig(host="127.0.0.1", port=port)):  # started again on the same port
+            start(clients, port, "Bob", on_event=got.append)
+            out.wait_for(lambda line: line.startswith("! reconnected"), WAIT * 2)
+            out.wait_for(lambda line: line == "✓ delivered to Bob: typed while the server was down", WAIT * 2)
+            proc.stdin.close()
+            assert proc.wait(WAIT) == ExitCode.OK
+    finally:
+        first.stop()
+        proc.kill()
+        proc.wait(WAIT)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+    assert "Traceback" not in err
+    assert not [line for line in out.lines if line.startswith("! Disconnected by the server")]
+    assert [e.text for e in got if isinstance(e, DirectMessage)] == ["typed while the server was down"]
+
+
+def test_the_process_fails_over_to_the_next_server_on_its_command_line(server: ServerThread,
+                                                                       clients: list[ChatClient]) -> None:
+    got: list[Event] = []
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as other:
+        start(clients, other.port, "Bob", on_event=got.append)
+        proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", f"127.0.0.1:{server.port}",
+                                 f"127.0.0.1:{other.port}"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, encoding="utf-8")
         try:
             out = ProcessLines(proc)
-            out.wait_for(lambda line: line.startswith("* connected"))
-            proxy.cut("Alice")
-            out.wait_for(lambda line: line == "! reconnected")
-            server.stop()  # a deliberate shutdown: the goodbye ends the client
-            assert proc.wait(WAIT) == ExitCode.NO_SERVER
-            out.wait_for(lambda line: line == "! Disconnected by the server: server shutting down")
+            out.wait_for(lambda line: line.startswith(f"* connected to 127.0.0.1:{server.port}"))
+            server.stop()  # the first server goes away for good
+            out.wait_for(lambda line: line.startswith("! reconnected"), WAIT * 2)
+            assert proc.stdin is not None
+            proc.stdin.write("@Bob hello from the other server\n")
+            proc.stdin.close()
+            assert proc.wait(WAIT * 2) == ExitCode.OK
         finally:
             proc.kill()
-            _, err = proc.communicate(timeout=WAIT)
-    assert "Traceback" not in err
-    assert not [line for line in out.lines if line.startswith("! connection lost") and "attempt 2" in line]
+            proc.wait(WAIT)
+    assert "✓ delivered to Bob: hello from the other server" in out.lines
+    assert [e.text for e in got if isinstance(e, DirectMessage)] == ["hello from the other server"]
 
 
 def test_send_once_resumes_after_a_lost_connection(server: ServerThread, clients: list[ChatClient]) -> None:

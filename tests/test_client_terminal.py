@@ -255,7 +255,9 @@ def test_the_process_exits_3_when_the_connection_is_lost(server: FakeServer) -> 
 
 
 def test_the_process_shows_the_servers_goodbye(server: FakeServer) -> None:
-    proc = start_client(server.port)
+    # Without reconnecting, a goodbye ends the session (with it, a planned restart is
+    # survived: test_client_durable_cli.py, test_the_process_survives_a_planned_restart...).
+    proc = start_client(server.port, "--no-reconnect")
     try:
         server.wait_online("Alice", WAIT)
         server.shutdown("server shutting down")

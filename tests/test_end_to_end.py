@@ -136,8 +136,8 @@ def test_send_exits_0_when_delivered_and_1_for_an_unknown_user(server):
         bob.stop()
 
 
-def test_server_shutdown_tells_the_clients_and_they_exit(server):
-    bob = client(server, "Bob")
+def test_server_shutdown_tells_the_clients_and_without_reconnecting_they_exit(server):
+    bob = client(server, "Bob", "--no-reconnect")
     try:
         server.wait_for(r"login Bob")
         server.proc.send_signal(signal.SIGTERM)
@@ -146,3 +146,29 @@ def test_server_shutdown_tells_the_clients_and_they_exit(server):
         assert server.proc.wait(DEADLINE) == 0
     finally:
         bob.stop()
+
+
+def test_a_restarted_server_gets_its_terminal_clients_back_with_what_was_typed(server, tmp_path):
+    bob = client(server, "Bob")
+    alice = client(server, "Alice")
+    again = None
+    try:
+        server.wait_for(r"login Bob")
+        server.wait_for(r"login Alice")
+        server.proc.send_signal(signal.SIGTERM)  # a planned restart: stop, then start on the same port
+        assert server.proc.wait(DEADLINE) == 0
+        bob.wait_for(r"reconnecting .*shutting down")
+        alice.wait_for(r"reconnecting .*shutting down")
+        alice.type("@Bob typed while the server restarts")
+        again = Process("chatserver.py", "--host", "127.0.0.1", "--port", str(server.port), "--web-port", "0",
+                        "--data", str(tmp_path / "data"))
+        again.wait_for(r"listening on")
+        bob.wait_for(r"Alice → you: typed while the server restarts")
+        alice.wait_for(r"delivered to Bob")
+        assert bob.proc.poll() is None and alice.proc.poll() is None
+        assert not [line for line in bob.seen + alice.seen if "Disconnected by the server" in line]
+    finally:
+        if again is not None:
+            again.stop()
+        bob.stop()
+        alice.stop()

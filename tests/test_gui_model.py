@@ -231,21 +231,17 @@ def test_history_goes_before_what_is_shown_without_duplicates(model: ChatModel) 
     assert model.conversations["alice"].history == "loaded"
 
 
-def test_fetch_history_uses_the_library_call_when_there_is_one() -> None:
-    class Old:
-        pass
+def test_fetch_history_asks_the_library_for_the_newest_messages() -> None:
+    asked: list[tuple[str, int]] = []
 
-    class New:
+    class Library:
         def history(self, peer, limit=20, timeout=10.0):
-            return [HistoryEntry(1, peer, "Bob", "x", T, "delivered")] * min(limit, 2)
+            asked.append((peer, limit))
+            return [HistoryEntry(1, peer, "Bob", "x", T, "delivered")] * 2
 
-    class Paged:
-        def history(self, peer):
-            return HistoryPage("h", peer, (HistoryEntry(1, peer, "Bob", "x", T, "delivered"),))
-
-    assert session.fetch_history(Old(), "Alice") is None  # the hook: no history call yet
-    assert len(session.fetch_history(New(), "Alice")) == 2
-    assert session.fetch_history(Paged(), "Alice")[0].sender == "Alice"
+    entries = session.fetch_history(Library(), "Alice")  # type: ignore[arg-type]
+    assert len(entries) == 2 and entries[0].sender == "Alice"
+    assert asked == [("Alice", session.HISTORY_LIMIT)]
 
 
 # --- Connection state -------------------------------------------------------------------------
@@ -411,10 +407,23 @@ def test_login_errors_are_worded_for_people() -> None:
     assert title == "Login refused" and "\\x1b[2Jboom" in text
 
 
-def test_log_in_refuses_a_password_the_library_cannot_send(monkeypatch) -> None:
-    monkeypatch.setattr(session, "password_support", lambda: None)
-    with pytest.raises(session.Unsupported):
-        session.log_in("Bob", "127.0.0.1", 1, print, password="secret123")
+def test_log_in_gives_the_library_the_password_and_survives_planned_restarts(monkeypatch) -> None:
+    made: list[dict[str, object]] = []
+
+    class Library:
+        def __init__(self, name, host, port, **options):
+            made.append({"name": name, "host": host, "port": port, **options})
+
+        def connect(self, timeout):
+            return "welcome"
+
+    monkeypatch.setattr(session, "ChatClient", Library)
+    client, welcome = session.log_in("Bob", "h", 1, print, password="secret123", options={"tls": True})
+    assert welcome == "welcome"
+    assert made == [{"name": "Bob", "host": "h", "port": 1, "on_event": print, "password": "secret123",
+                     "register": False, "reconnect_on_goodbye": True, "tls": True}]
+    session.log_in("Bob", "h", 1, print, options={"reconnect_on_goodbye": False})
+    assert made[-1]["password"] is None and made[-1]["reconnect_on_goodbye"] is False
 
 
 # --- The bridge (a fake widget stands in for Tk's after()) -------------------------------------
@@ -531,78 +540,3 @@ def test_xwd_image_becomes_a_png() -> None:
         xwd_to_rgb(b"nonsense")
 
 
-def test_client_options_pass_through_only_what_the_library_knows() -> None:
-    assert session.client_options({"reconnect": False, "no_such_option": None}) == {"reconnect": False}
-    with pytest.raises(session.Unsupported):
-        session.client_options({"no_such_option": True})
-
-
-# --- Logging in again after the server's planned stop ---------------------------------------
-
-
-class FakeClient:
-    """Stands for a ChatClient whose session ended after the server's bye."""
-
-    def __init__(self, outcomes: list) -> None:
-        self.outcomes = list(outcomes)
-        self.connects = 0
-        self.closed = False
-
-    def _backoff(self, attempt: int) -> float:
-        return 0.001 * attempt
-
-    def connect(self, timeout: float):
-        self.connects += 1
-        outcome = self.outcomes.pop(0)
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def test_rejoin_tries_with_the_library_backoff_until_the_server_is_back() -> None:
-    from client.events import Reconnected, Reconnecting
-    from client.gui.rejoin import rejoin
-    from protocol import Welcome
-
-    welcome = Welcome("h", "Bob", 1, "chat", 15.0)
-    client = FakeClient([ServerUnreachable("connection refused"),
-                         LoginRefused("server_full", "full"), welcome])
-    events: list = []
-    assert rejoin(client, events.append, threading.Event(), "server shutting down") is None
-    assert events == [Reconnecting(1, 0.0, "server shutting down"), Reconnecting(2, 0.0, "connection refused"),
-                      Reconnecting(3, 0.0, "login refused: full (server_full)"), Reconnected(welcome, 0)]
-    assert client.connects == 3
-
-
-def test_rejoin_stops_at_a_refusal_waiting_cannot_change_or_when_told() -> None:
-    from client.gui.rejoin import rejoin
-
-    refused = LoginRefused("bad_password", "wrong password")
-    client = FakeClient([refused])
-    assert rejoin(client, lambda event: None, threading.Event(), "bye") is refused
-    stop = threading.Event()
-    stop.set()
-    client = FakeClient([])
-    assert rejoin(client, lambda event: None, stop, "bye") is None and client.connects == 0
-    client = FakeClient([ServerUnreachable("refused")] * 3)
-    error = rejoin(client, lambda event: None, threading.Event(), "bye", max_attempts=3)
-    assert isinstance(error, ServerUnreachable) and client.connects == 3
-
-
-def test_a_message_held_while_logging_in_again_follows_its_tracker_once_sent(model: ChatModel) -> None:
-    held = tracker("held-1", "Alice", "typed while away")
-    model.sent(held)
-    assert model.state_of("held-1") == "sending"
-    real = tracker("lib-7", "Alice", "typed while away", state="queued")
-    model.take_changes()
-    model.adopt("held-1", real)
-    line = model.conversations["alice"].lines[-1]
-    assert line.state == "queued" and line.request_id == "held-1"  # the pane finds its label by this id
-    assert [type(c).__name__ for c in model.take_changes()] == ["StateChanged"]
-    real._advance("delivered", msg_id=9)
-    model.apply(MessageUpdate(real, "delivered", None))
-    assert line.state == "delivered" and model.state_of("lib-7") == "delivered"
-    assert len(model.conversations["alice"].lines) == 1

@@ -5,8 +5,6 @@ protocol. The modules, from the bottom up:
 
 - :mod:`client.gui.model`: what the window shows, as plain data (no tkinter; unit-tested);
 - :mod:`client.gui.session`: logging in and history through the library, error wording;
-- :mod:`client.gui.rejoin`: logging in again after the server's planned stop (until the
-  library does it itself);
 - :mod:`client.gui.bridge`: the queue that carries events from other threads to the Tk
   thread, polled with ``after()``, and the event-loop gap meter;
 - :mod:`client.gui.login`, :mod:`client.gui.panes`: the login form, the conversation

@@ -21,7 +21,6 @@ Keyboard:
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import sys
@@ -35,9 +34,8 @@ import const
 from i18n import _, ngettext
 from protocol import ConnectionClosed
 
+from ..core import login_outcome
 from ..display import sanitize
-from ..errors import LocalError
-from ..outgoing import OutgoingMessage
 from .bridge import TkBridge, TurnTimer
 from .login import LoginForm, LoginRequest
 from .model import (
@@ -57,8 +55,7 @@ from .model import (
     WatchWanted,
 )
 from .panes import COLORS, ContactList, ConversationPane
-from .rejoin import rejoin
-from .session import can_register, fetch_history, log_in, login_error_text, password_support
+from .session import fetch_history, log_in, login_error_text
 
 _log = logging.getLogger(__name__)
 
@@ -141,19 +138,10 @@ class ChatApp:
         self._closing = False
         self._closer: threading.Thread | None = None
         self._panes: dict[str, ConversationPane] = {}
-        # The server said goodbye (a planned stop): the end of the session that follows is
-        # not final, and the window logs in again (see client/gui/rejoin.py).
-        self._server_left = False
-        self._rejoin_stop = threading.Event()
-        self._rejoining = False
-        # Typed while the window logs in again: shown at once as sending, sent once back.
-        self._held: list[OutgoingMessage] = []
-        self._held_ids = itertools.count(1)
         self._ticking = False
 
         self.login = LoginForm(root, name=name, host=host, port=port, on_submit=self._submit_login,
-                               on_invalid=self.alert, passwords=password_support() is not None,
-                               registering=can_register())
+                               on_invalid=self.alert, passwords=True, registering=True)
         self.login.grid(row=0, column=0, sticky="nsew")
         self.login.fill(password=password or "", register=register)
         self.chat: ttk.Frame | None = None
@@ -193,7 +181,7 @@ class ChatApp:
         try:
             client, welcome = log_in(request.name, request.host, request.port, self.bridge.put,
                                      password=request.password, register=request.register, options=self.options)
-        except Exception as exc:  # LoginRefused, ServerUnreachable, Unsupported, bugs
+        except Exception as exc:  # LoginRefused, ServerUnreachable, bugs
             self.bridge.call(self._login_failed, request, exc)
             return
         try:
@@ -211,10 +199,7 @@ class ChatApp:
             self.login.ask_password(message.partition("\n\n")[0])
             return
         self.alert(title, message)
-        code = getattr(error, "code", "")
-        self.login.focus_field("password" if code in ("bad_password", "auth_required", "weak_password")
-                               else "name" if code in ("name_taken", "invalid_name", "confusable_name", "account_exists")
-                               else "host")
+        self.login.focus_field(login_outcome(getattr(error, "code", "")).field or "host")
 
     def _logged_in(self, request: LoginRequest, client: Any, welcome: Any, users: Any) -> None:
         if self._closing:
@@ -418,57 +403,12 @@ class ChatApp:
             self.model.apply(event)
             name = type(event).__name__
             if name == "Reconnected":
-                self._server_left = self._rejoining = False
-                self._send_held()
                 self._refresh_users()  # who came and went while we were away
-            elif name == "Goodbye":
-                self._server_left = True
-            elif isinstance(event, ConnectionClosed):
-                if self._will_rejoin():
-                    self._start_rejoin()
-                elif self.model.status_detail == connection_ended_text():
-                    reason = getattr(self.client, "close_reason", "")
-                    if reason:
-                        self.model.set_state(DISCONNECTED, sanitize(reason))
+            elif isinstance(event, ConnectionClosed) and self.model.status_detail == connection_ended_text():
+                reason = self.client.close_reason if self.client is not None else ""
+                if reason:
+                    self.model.set_state(DISCONNECTED, sanitize(reason))
         self._render()
-
-    def _will_rejoin(self) -> bool:
-        """True from the server's goodbye until the window has logged in again (or given
-        up), unless reconnecting is off (``--no-reconnect``) or the window is closing."""
-        return self._server_left and bool(self.options.get("reconnect", True)) and not self._closing
-
-    def _start_rejoin(self) -> None:
-        """After the server's planned stop: log in again on a worker thread, shown like
-        any reconnection (client/gui/rejoin.py says why the window does it)."""
-        if self._rejoining:
-            return
-        self._rejoining = True
-        client, reason = self.client, getattr(self.client, "close_reason", "") or "the server said goodbye"
-
-        def work() -> None:
-            error = rejoin(client, self.bridge.put, self._rejoin_stop, reason)
-            self.bridge.call(self._rejoin_ended, error)
-        threading.Thread(target=work, name="gui-rejoin", daemon=True).start()
-
-    def _rejoin_ended(self, error: BaseException | None) -> None:
-        self._rejoining = False
-        if error is not None and self.model is not None and not self._closing:
-            self._server_left = False  # over: what is typed now fails as "not connected"
-            _title, message = login_error_text(error, self.model.me, getattr(self.client, "address", ""))
-            headline = message.partition("\n\n")[0]
-            self.model.set_state(DISCONNECTED, headline)
-            held, self._held = self._held, []
-            for message in held:
-                self.model.update(message.request_id, "failed", (LocalError.NOT_CONNECTED, headline))
-            self._render()
-
-    def _send_held(self) -> None:
-        """Send, in order, what was typed while the window logged in again."""
-        held, self._held = self._held, []
-        for message in held:
-            sent = self.client.send_room(message.text) if message.to is None else \
-                self.client.send_direct(message.to, message.text)
-            self.model.adopt(message.request_id, sent)
 
     def _render(self) -> None:
         """Apply the model's changes to the widgets."""
@@ -491,9 +431,8 @@ class ChatApp:
             elif isinstance(change, HistoryWanted):
                 self._fetch_history(change.key, change.peer)
             elif isinstance(change, WatchWanted):
-                watch_soon = getattr(self.client, "watch_soon", None)  # never blocks
-                if callable(watch_soon):
-                    watch_soon([change.peer])
+                if self.client is not None:
+                    self.client.watch_soon([change.peer])  # never blocks
         for pane in touched.values():
             pane.end()
         if contacts or touched:
@@ -558,8 +497,8 @@ class ChatApp:
         if self.model is None:
             return
         if entries is None:
-            # The library has no history call (yet), or it failed: the conversation
-            # simply starts empty; a failure is said in it.
+            # The history could not be fetched: the conversation simply starts empty,
+            # and says why.
             self.model.history_unavailable(key)
             if error is not None:
                 self.model.notice(key, _("Could not load earlier messages: {why}").format(why=sanitize(error)))
@@ -576,13 +515,7 @@ class ChatApp:
             return "break"
         key = self.model.active
         to = None if key == ROOM else self.model.title(key)
-        if self._will_rejoin():
-            # The library takes no message from the server's bye until the window has
-            # logged in again (client/gui/rejoin.py): held here, shown as sending, and
-            # sent in order once back (never lost).
-            message = OutgoingMessage(f"held-{next(self._held_ids)}", to, text)
-            self._held.append(message)
-        elif to is None:
+        if to is None:
             message = self.client.send_room(text)
         else:
             message = self.client.send_direct(to, text)
@@ -599,7 +532,6 @@ class ChatApp:
         if self._closing:
             return
         self._closing = True
-        self._rejoin_stop.set()
         self.bridge.stop()
         client = self.client
         if client is not None:

@@ -594,17 +594,6 @@ class ChatModel:
         self._note_room_id(key, line)
         self._changes.append(StateChanged(key, line, old_label))
 
-    def adopt(self, held_id: str, message: object) -> None:
-        """``message`` (a library tracker) now carries the line shown for ``held_id`` (a
-        message the window held while it logged in again): its updates move that line."""
-        found = self._outgoing.get(held_id)
-        if found is None:
-            return
-        del self._outgoing[held_id]
-        self._outgoing[message.request_id] = found
-        self.update(message.request_id, message.state, getattr(message, "error", None),
-                    getattr(message, "msg_id", None))
-
     def _note_room_id(self, key: str, line: Line) -> None:
         if key == ROOM and line.msg_id is not None:
             self._own_room_ids.add(line.msg_id)

@@ -1,21 +1,12 @@
 """How the GUI uses the client library: logging in, history, and the words for failures.
 
-The GUI writes no protocol code: everything goes through :class:`client.ChatClient`. The
-library is growing (passwords, history, auto-reconnect), so the few features that a given
-version may lack are looked up here, in one place, instead of being assumed:
-
-- a password (and claiming a name) is passed to ``ChatClient(...)`` or to ``connect()``,
-  whichever accepts a ``password`` parameter; with neither, a login with a password fails
-  with :class:`Unsupported` (saying so) rather than silently logging in without it;
-- history comes from ``client.history(peer, ...)`` when the library has that call;
-  :func:`fetch_history` returns None when it does not (the window then shows none).
-
-No tkinter here: these functions run on worker threads and in unit tests.
+The GUI writes no protocol code: everything goes through :class:`client.ChatClient`, the
+same library (and so the same client core) as the terminal client. No tkinter here: these
+functions run on worker threads and in unit tests.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 
 import const
@@ -28,93 +19,27 @@ from ..library import ChatClient
 HISTORY_LIMIT = 50
 
 
-class Unsupported(Exception):
-    """The client library in use cannot do what was asked (yet)."""
-
-
-def _parameters(func: Callable) -> set[str]:
-    try:
-        return set(inspect.signature(func).parameters)
-    except (TypeError, ValueError):
-        return set()
-
-
-def password_support() -> str | None:
-    """Where this library takes a password: ``"init"``, ``"connect"``, or None (nowhere)."""
-    if "password" in _parameters(ChatClient):
-        return "init"
-    if "password" in _parameters(ChatClient.connect):
-        return "connect"
-    return None
-
-
-def can_register() -> bool:
-    """True if the library can claim a name with a password while logging in."""
-    where = password_support()
-    return where is not None and "register" in _parameters(ChatClient if where == "init" else ChatClient.connect)
-
-
-def client_options(options: dict[str, object]) -> dict[str, object]:
-    """The ``options`` (``tls``, ``cafile``, ``reconnect``...) that this library's
-    ``ChatClient`` accepts; those it does not know, set to a false value, are dropped.
-    Raises :class:`Unsupported` for a true value it cannot take (``tls=True`` on a library
-    without TLS must not connect in the clear)."""
-    known = _parameters(ChatClient)
-    unknown = [key for key, value in options.items() if key not in known and value]
-    if unknown:
-        raise Unsupported(_("This version of the chat client library has no option {options}.").format(
-            options=", ".join(unknown)))
-    return {key: value for key, value in options.items() if key in known}
-
-
 def log_in(name: str, host: str, port: int, on_event: Callable[[object], object], *,
            password: str = "", register: bool = False, options: dict[str, object] | None = None,
            timeout: float = const.CONNECT_TIMEOUT) -> tuple[ChatClient, object]:
     """Create a client and connect it (blocking: call from a worker thread).
 
-    ``options`` are more ``ChatClient`` arguments (see :func:`client_options`). Returns
-    ``(client, welcome)``. Raises what ``connect()`` raises (:class:`LoginRefused`,
-    :class:`ServerUnreachable`) or :class:`Unsupported`.
+    ``options`` are more ``ChatClient`` arguments (``tls``, ``cafile``, ``reconnect``,
+    ``servers``...). A window is interactive: unless ``options`` say otherwise, a planned
+    stop or restart of the server is survived like a crash (``reconnect_on_goodbye``).
+    Returns ``(client, welcome)``. Raises what ``connect()`` raises
+    (:class:`LoginRefused`, :class:`ServerUnreachable`).
     """
-    where = password_support()
-    extra: dict[str, object] = client_options(dict(options or {}))
-    if password or register:
-        if where is None:
-            raise Unsupported(_("This version of the chat client library cannot log in with a password yet. "
-                                "Leave the password empty to log in as a guest."))
-        extra["password"] = password
-        if register:
-            if not can_register():
-                raise Unsupported(_("This version of the chat client library cannot claim a name yet."))
-            extra["register"] = True
-    if where == "init":
-        client = ChatClient(name, host, port, on_event=on_event, **extra)
-        welcome = client.connect(timeout=timeout)
-    else:
-        login = {key: extra.pop(key) for key in ("password", "register") if key in extra}
-        client = ChatClient(name, host, port, on_event=on_event, **extra)
-        welcome = client.connect(timeout=timeout, **login)
-    return client, welcome
+    extra: dict[str, object] = {"reconnect_on_goodbye": True, **(options or {})}
+    client = ChatClient(name, host, port, on_event=on_event, password=password or None, register=register,
+                        **extra)  # type: ignore[arg-type]
+    return client, client.connect(timeout=timeout)
 
 
-def fetch_history(client: object, peer: str, limit: int = HISTORY_LIMIT) -> Sequence[object] | None:
-    """The newest messages with ``peer``, oldest first (``HistoryEntry``-like objects), or
-    None if the library has no history call. Blocking: call from a worker thread. Raises
-    what the library's call raises.
-
-    THE HOOK: when ``ChatClient`` gains ``history(peer, limit=..., ...)``, conversations
-    show their history with no change here. Its answer may be a ``HistoryPage`` (its
-    ``messages``), or a sequence of entries.
-    """
-    history = getattr(client, "history", None)
-    if not callable(history):
-        return None
-    params = _parameters(history)
-    answer = history(peer, limit=limit) if "limit" in params else history(peer)
-    for attribute in ("messages", "entries"):
-        if hasattr(answer, attribute):
-            return tuple(getattr(answer, attribute))
-    return tuple(answer or ())
+def fetch_history(client: ChatClient, peer: str, limit: int = HISTORY_LIMIT) -> Sequence[object]:
+    """The newest messages with ``peer``, oldest first (``HistoryEntry`` objects).
+    Blocking: call from a worker thread. Raises what ``client.history`` raises."""
+    return tuple(client.history(peer, limit=limit))
 
 
 # Titles and sentences for a refused login, by protocol error code (shown through _()).
@@ -152,6 +77,4 @@ def login_error_text(error: BaseException, name: str, address: str) -> tuple[str
         why = why[:1].upper() + why[1:] + ("" if why.endswith((".", "?", "!")) else ".")
         return _("Server unreachable"), _("Cannot reach the chat server at {address}.").format(
             address=sanitize(address)) + f"\n\n{why}"
-    if isinstance(error, Unsupported):
-        return _("Not supported"), str(error)
     return _("Login failed"), f"{type(error).__name__}: {sanitize(error)}"

@@ -1,0 +1,880 @@
+"""The chat client's session rules, with no socket, thread or clock (sans-I/O).
+
+:class:`ClientCore` is to :class:`~client.library.ChatClient` what websockets'
+``Protocol`` is to its threaded ``ClientConnection``: the shell moves bytes and time in,
+and takes events, bytes and deadlines out. Every rule about a session that outlives its
+connections lives here, once: request matching, resending with the same ids, duplicate
+suppression, reconciling after a reconnection, outcome acks, throttled retries, heartbeats,
+watch lists, and which failures are worth a reconnection. The shell (one lock around
+every call) does the rest: sockets, the receiver thread, waiting, and handing events to the
+application after releasing the lock.
+
+The contract, for a shell::
+
+    attempt = LoginAttempt(hello)                 # one per TCP connection
+    write(attempt.data_to_send())
+    while (welcome := attempt.step(where)) is None:   # raises LoginRefused/ServerUnreachable
+        attempt.receive_data(read())
+    resent = core.open(attempt.conn, welcome, now, reconnected)
+    write(core.data_to_send())
+    loop:
+        items = core.next_events()    # None: feed more bytes (core.receive_data(data, now))
+        write(core.data_to_send())
+        hand items to the application (lock released), then core.handed_on()
+        at core.next_deadline(): core.handle_timeout(now)
+        when core.broken: drop the connection, core.connection_lost() ...
+    ... if core.may_reconnect(): for server, delay in failover(...): log in again, core.open(...)
+    ... else core.end() -> MessageUpdates for the application, then ConnectionClosed
+
+Times are seconds on any monotonic clock the shell likes (the same one for every call).
+
+Exactly once, sending side. Every message the server has not acknowledged yet (state
+``sending``) stays in ``outgoing``, in the order it was sent. After a reconnection they
+are written again, in that order and with the SAME request ids: the server recognises a
+resend and answers with the message's current state, so nothing is stored or delivered
+twice. Messages typed while disconnected wait in the same order (at most
+``max_waiting``; beyond that ``submit`` fails it with ``queue_full``) and go out right after.
+A message the server acknowledged (``sent``, ``queued``) is never written again; its
+tracker stays open for ``delivered`` or ``expired``. The server tells that outcome again
+at every login until the client acknowledges it (``OutcomeAck``): the client does so once
+the outcome is in the tracker and its MessageUpdate was handed to the application (or, for
+a message this object never sent, once the event itself was), with the other acks of the
+same read, or at the latest in :meth:`ClientCore.close` before its Goodbye; a repeat of an outcome it
+already has is acknowledged again but not handed on twice. After
+a reconnection the client also asks the conversation history of each peer with such
+messages and settles the trackers whose messages it shows ``delivered`` or ``expired``
+(a fallback for servers that tell an outcome only once).
+
+Request ids. Each object draws 128 random bits once and numbers its requests after them,
+so ids never repeat across objects, runs or machines in practice: the server refuses a
+different message under a used id (``id_reused``) and would take a repeat for a resend.
+
+Exactly once, receiving side. The msg_ids of the last ``seen_limit`` direct messages
+handed to the application are remembered: a message the server sends again (because our
+receipt was lost with a connection) is confirmed again but not handed on a second time.
+
+Receipts. A ``DirectMessage`` is acknowledged with a ``Receipt`` only after it was handed
+to the application (the shell calls :meth:`ClientCore.handed_on`): a client that crashes
+before that leaves the message unconfirmed, as it should.
+
+Liveness. The server pings a silent client, and the protocol core answers by itself. In the other
+direction, if nothing arrives for ``heartbeat_interval`` seconds the client pings the
+server, and after ``heartbeat_timeout`` seconds of silence it declares the connection lost
+(``broken``; a server host that vanished without closing the connection would otherwise
+leave the shell's read blocked forever); the shell then reconnects if allowed.
+
+Events (what ``next_events`` returns for the application) are those of the protocol, minus
+the answers matched to a request of this client: answers about a tracked message become one
+:class:`~client.outgoing.MessageUpdate`; answers to requests go to their :class:`Pending`.
+Any event type this module does not know is handed on as it is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import const
+from protocol import (
+    CARBONS,
+    Accepted,
+    Connection,
+    ConnectionClosed,
+    Delivered,
+    DirectMessage,
+    ErrorCode,
+    ErrorReply,
+    Event,
+    FrameRejected,
+    Goodbye,
+    Hello,
+    HistoryPage,
+    HistoryRequest,
+    OutcomeAck,
+    Ping,
+    Queued,
+    Receipt,
+    Role,
+    SendDirect,
+    SendRoom,
+    State,
+    Watch,
+    Watching,
+    Welcome,
+)
+from protocol.codec import MAX_HISTORY_PAGE, MAX_NAMES_PER_REQUEST, encode
+from registry import canonical
+
+from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
+from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
+
+_log = logging.getLogger(__name__)
+
+# Reconnection backoff: the first wait, and the longest (seconds).
+RECONNECT_DELAY = 0.5
+RECONNECT_MAX_DELAY = 30.0
+# Each wait is the nominal one times a random factor in this range, so that many clients
+# cut off together do not come back in lockstep.
+JITTER = (0.8, 1.2)
+# Messages that may wait in the client for the connection to come back.
+MAX_WAITING = 1000
+# Incoming direct messages whose msg_id is remembered, to show each one only once.
+SEEN_LIMIT = 10_000
+# Request ids of finished messages remembered, so late or repeated answers stay quiet.
+FINISHED_LIMIT = 10_000
+# History asked per peer when settling trackers after a reconnection: this many full
+# pages worth of messages (a page of long messages holds fewer).
+RECONCILE_PAGES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class LoginOutcome:
+    """What a refused login means, for every front end: ``field`` is what the user should
+    change (``"name"``, ``"password"``, or None: neither, wait or ask the operator);
+    ``retry`` whether a reconnection tries again (waiting may cure it); ``account``
+    whether it is about the password or the account (the terminal's exit status 6,
+    ``AUTH_FAILED``, rather than 4)."""
+
+    field: str | None
+    retry: bool
+    account: bool
+
+
+# The one table of login refusals (the window focuses `field`, the terminal picks its exit
+# status from `account`, the reconnect loop reads `retry`). A code not listed: none of them.
+LOGIN_OUTCOMES: dict[str, LoginOutcome] = {
+    ErrorCode.NAME_TAKEN: LoginOutcome("name", retry=True, account=False),
+    ErrorCode.INVALID_NAME: LoginOutcome("name", retry=False, account=False),
+    ErrorCode.CONFUSABLE_NAME: LoginOutcome("name", retry=False, account=False),
+    ErrorCode.ACCOUNT_EXISTS: LoginOutcome("name", retry=False, account=True),
+    ErrorCode.AUTH_REQUIRED: LoginOutcome("password", retry=False, account=True),
+    ErrorCode.BAD_PASSWORD: LoginOutcome("password", retry=False, account=True),
+    ErrorCode.WEAK_PASSWORD: LoginOutcome("password", retry=False, account=True),
+    ErrorCode.ACCOUNTS_REQUIRED: LoginOutcome(None, retry=False, account=True),
+    ErrorCode.RATE_LIMITED: LoginOutcome(None, retry=True, account=True),
+    ErrorCode.SERVER_FULL: LoginOutcome(None, retry=True, account=False),
+    ErrorCode.TOO_MANY_CONNECTIONS: LoginOutcome(None, retry=True, account=False),
+    ErrorCode.UNSUPPORTED_VERSION: LoginOutcome(None, retry=False, account=False),
+    ErrorCode.UNAVAILABLE: LoginOutcome(None, retry=False, account=False),
+}
+_NO_OUTCOME = LoginOutcome(None, retry=False, account=False)
+
+
+def login_outcome(code: str) -> LoginOutcome:
+    """The :class:`LoginOutcome` of refusal ``code`` (unknown codes: nothing to change, no
+    retry, not about the account)."""
+    return LOGIN_OUTCOMES.get(code, _NO_OUTCOME)
+
+
+# Login refusals that waiting may cure: tried again with backoff while reconnecting.
+RETRY_LOGIN = frozenset(code for code, outcome in LOGIN_OUTCOMES.items() if outcome.retry)
+# The server checks reason fields against this many characters (codec._MAX_SHORT_TEXT).
+MAX_REASON_CHARS = 256
+# Bounds of the wait before throttled messages are written again (seconds).
+_THROTTLE_WAIT = (0.01, 60.0)
+
+
+# --- Reconnecting: pure generators and one verdict --------------------------------------
+
+
+def backoff(initial: float = RECONNECT_DELAY, maximum: float = RECONNECT_MAX_DELAY, factor: float = 2.0,
+            jitter: tuple[float, float] = JITTER,
+            uniform: Callable[[float, float], float] = random.uniform) -> Iterator[float]:
+    """The waits before reconnection attempts 1, 2, 3...: ``initial`` times ``factor`` per
+    attempt, capped at ``maximum``, each times a random factor in ``jitter`` (and capped
+    again). Endless; pass ``uniform`` to make it deterministic."""
+    maximum = max(initial, maximum)
+    for attempt in itertools.count():
+        nominal = min(maximum, initial * factor ** min(attempt, 32))
+        yield min(maximum, nominal * uniform(*jitter))
+
+
+def failover(servers: Sequence[tuple[str, int]], current: int, delays: Iterator[float]
+             ) -> Iterator[tuple[int, float]]:
+    """(index of the server to try, wait before trying) for each reconnection attempt.
+
+    The servers are tried in turn, starting with ``current`` (the one just lost: a
+    restart is the commonest cause) and going round the list; the wait grows once per
+    round, not per server, so that a client whose server is gone reaches the next one
+    after the first wait. With one server this is ``delays`` itself.
+    """
+    count = max(1, len(servers))
+    for round_delay in delays:
+        for step in range(count):
+            yield (current + step) % count, round_delay
+
+
+def retry_verdict(error: Exception) -> tuple[bool, float]:
+    """Whether a failed reconnection attempt is worth another one, and the least wait the
+    server asked for. Refusals that waiting cannot cure (``bad_password``, ``invalid_name``,
+    an unverifiable certificate...) are final; an unreachable server and a busy name are
+    not."""
+    if isinstance(error, LoginRefused):
+        return error.code in RETRY_LOGIN, error.retry_after or 0.0
+    if isinstance(error, CertificateError):
+        return False, 0.0
+    return isinstance(error, ServerUnreachable), 0.0
+
+
+FIRST_LOGIN_RETRY, FIRST_LOGIN_NEXT, FIRST_LOGIN_FAIL = "retry", "next", "fail"
+
+
+def first_login_verdict(error: Exception, untried: int) -> str:
+    """What a first login (``connect()``) does after ``error``, ``untried`` servers of the
+    list not tried yet in this round: ``"retry"`` (the connection was cut during the login,
+    a fault on the way: again with backoff, if the caller allows it), ``"next"`` (this
+    server cannot be reached: the next one at once) or ``"fail"`` (an answer, not a fault:
+    refusals, a certificate, every server tried)."""
+    if isinstance(error, LoginInterrupted):
+        return FIRST_LOGIN_RETRY
+    if isinstance(error, ServerUnreachable) and not isinstance(error, CertificateError) and untried > 0:
+        return FIRST_LOGIN_NEXT
+    return FIRST_LOGIN_FAIL
+
+
+# --- Logging in ---------------------------------------------------------------------------
+
+
+class LoginAttempt:
+    """One hello on one fresh connection, up to the Welcome (sans-I/O).
+
+    ``data_to_send()`` has the hello at first; feed what the server sends with
+    ``receive_data`` and call ``step`` until it returns the Welcome. ``conn`` (the
+    protocol state) then goes to :meth:`ClientCore.open`, with whatever the server sent
+    after the Welcome still in it.
+    """
+
+    def __init__(self, hello: Hello) -> None:
+        self.conn = Connection(Role.CLIENT)
+        self.hello = hello
+        self._outbox = self.conn.send(hello)  # ValueError: a field that cannot be encoded
+        self._at_eof = False
+
+    def receive_data(self, data: bytes) -> None:
+        """Bytes from the server; ``b""`` when it closed the stream."""
+        self._at_eof = not data
+        self.conn.receive_data(data)
+
+    def data_to_send(self) -> bytes:
+        """Bytes for the server (the hello, pongs), and forget them."""
+        data, self._outbox = self._outbox + self.conn.data_to_send(), b""
+        return data
+
+    def step(self, where: str) -> Welcome | None:
+        """The Welcome once it came; None while more bytes are needed. Raises
+        :class:`LoginRefused` (the server's refusal) or :class:`ServerUnreachable` (the
+        session ended, or the peer does not speak this protocol)."""
+        while True:
+            event = self.conn.next_event()
+            if event is None:
+                if self._at_eof:  # decided here, whether or not the core reports the end
+                    raise ServerUnreachable(f"{where} closed the connection during the login")
+                return None
+            if isinstance(event, Welcome):
+                return event
+            if isinstance(event, ErrorReply):
+                raise LoginRefused(event.code, event.message, event.retry_after)
+            if isinstance(event, Goodbye):
+                raise ServerUnreachable(f"{where} ended the session during the login: "
+                                        f"{event.reason or 'no reason given'}")
+            if isinstance(event, ConnectionClosed):
+                raise ServerUnreachable(f"{where} closed the connection during the login")
+            if isinstance(event, FrameRejected):
+                raise ServerUnreachable(f"{where} does not speak this chat protocol "
+                                        f"({event.code}: {event.message})")
+            # A Ping was answered by the protocol core (data_to_send); a Pong needs nothing.
+
+
+# --- Requests -----------------------------------------------------------------------------
+
+
+class Pending:
+    """A request waiting for the answer with its request id: a caller of the shell (who,
+    lookup, history...) or, with ``callback``, the core itself (the callback returns the
+    events to hand on). ``wake`` (set by the shell) is called once the answer or the error
+    is in; it must not block."""
+
+    __slots__ = ("request_id", "expect", "answered", "answer", "error", "callback", "wake")
+
+    def __init__(self, request_id: str, expect: type[Event],
+                 callback: Callable[[Event], list[Event]] | None = None) -> None:
+        self.request_id = request_id
+        self.expect = expect
+        self.answered = False
+        self.answer: Event | None = None
+        self.error: str | None = None  # why no answer will come (the connection ended)
+        self.callback = callback
+        self.wake: Callable[[], None] | None = None
+
+    def _settle(self, answer: Event | None, error: str | None = None) -> None:
+        self.answer, self.error, self.answered = answer, error, True
+        if self.wake is not None:
+            self.wake()
+
+
+def outcome_of(event: Event | None) -> int | None:
+    """The msg_id whose outcome ``event`` tells (``delivered``, or the ``expired`` error),
+    else None."""
+    if isinstance(event, Delivered):
+        return event.msg_id
+    if isinstance(event, ErrorReply) and event.code == ErrorCode.EXPIRED:
+        return event.msg_id
+    return None
+
+
+def _send_event(message: OutgoingMessage) -> SendDirect | SendRoom:
+    """The frame that sends ``message`` (again: always with its first request id)."""
+    if message.to is not None:
+        return SendDirect(message.request_id, message.to, message.text)
+    return SendRoom(message.request_id, message.text)
+
+
+# --- The session --------------------------------------------------------------------------
+
+
+class ClientCore:
+    """The rules of one chat session across its connections (see the module docstring).
+
+    Not thread-safe: the shell calls it under one lock. Nothing here blocks, reads a
+    clock or touches a socket; every method that may produce bytes leaves them in the
+    outbox (:meth:`data_to_send`).
+
+    Lifecycle flags: ``alive`` (from the first Welcome to the final end), ``closing``
+    (the application asked to close), ``ending`` (the session may not be restored: a
+    login refused for good or, unless ``reconnect_on_goodbye``, the server's goodbye),
+    ``broken`` (the current connection is unusable and the shell must drop it: heartbeat
+    silence, a write that failed, the end of the stream). ``close_reason`` says in words
+    why the last connection ended; the first cause found is kept.
+    """
+
+    def __init__(self, *, reconnect: bool = True, reconnect_on_goodbye: bool = False,
+                 heartbeat_interval: float | None = None, heartbeat_timeout: float = const.HEARTBEAT_TIMEOUT,
+                 max_waiting: int = MAX_WAITING, seen_limit: int = SEEN_LIMIT) -> None:
+        self.reconnect = reconnect
+        self.reconnect_on_goodbye = reconnect_on_goodbye
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout
+        self.max_waiting = max_waiting
+        self.seen_limit = seen_limit
+        self.conn: Connection | None = None
+        self.alive = False
+        self.closing = False
+        self.ending = False
+        self.broken = False
+        self.goodbye: Goodbye | None = None  # the server's, on the current connection
+        self.close_reason = ""
+        self.ping_after = const.HEARTBEAT_INTERVAL
+        self._outbox: list[bytes] = []
+        # request_id -> tracker, for messages not yet in a final state, in sending order.
+        self.outgoing: dict[str, OutgoingMessage] = {}
+        # request_id -> pending request (a waiting caller, or the core's own).
+        self._replies: dict[str, Pending] = {}
+        # Request ids of recently finished messages (a dict used as an ordered set).
+        self._finished: dict[str, None] = {}
+        # msg_ids of direct messages handed to the application, oldest first.
+        self.seen: dict[int, None] = {}
+        # msg_ids of outcomes to acknowledge (see _acknowledge).
+        self._acks_due: list[int] = []
+        # msg_ids of outcomes handed on for messages this object did not send, oldest first.
+        self._outcomes_seen: dict[int, None] = {}
+        # Names watched (canonical -> as given): watched again on every new session, since
+        # the server ends a session's subscriptions with it.
+        self.watched: dict[str, str] = {}
+        # 128 random bits keep ids apart between client objects and runs (the server keeps
+        # ids for months, and a --send script makes a new object every run); the counter
+        # keeps them apart within this object.
+        self._id_prefix = secrets.token_hex(16)
+        self._ids = itertools.count(1)
+        self._now = 0.0
+        self._last_received = 0.0
+        self._last_ping = 0.0
+        self._retry_at: float | None = None  # when throttled messages go out again
+        # What to do once the application has the events of the last wire event.
+        self._after: tuple[Connection, Event, bool] | None = None
+
+    # --- Ids, bytes, time -------------------------------------------------------------------
+
+    def new_request_id(self) -> str:
+        """A request id never used by this object (nor, in practice, by any other).
+        next() on itertools.count is atomic under the GIL, so a shell may call this
+        without its lock."""
+        return f"{self._id_prefix}-{next(self._ids)}"
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the current connection, and forget them."""
+        if not self._outbox:
+            return b""
+        data = b"".join(self._outbox)
+        self._outbox.clear()
+        return data
+
+    def _send(self, event: Event) -> bool:
+        """Queue ``event`` for the current connection; False if there is none open."""
+        if self.conn is None or self.conn.state is not State.OPEN or self.broken:
+            return False
+        self._outbox.append(self.conn.send(event))
+        return True
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes read from the current connection at time ``now``; ``b""`` when the
+        server closed the stream (the events still buffered come out first)."""
+        self._now = now
+        if data:
+            self._last_received = now
+        else:
+            self.set_reason("the server closed the connection")
+        if self.conn is not None:
+            self.conn.receive_data(data)
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timeout` is due next (None: nothing timed is pending)."""
+        if self.conn is None or self.broken:
+            return None
+        due = [self._last_received + self.heartbeat_timeout]
+        if self.conn.state is State.OPEN and not self.closing:
+            due.append(max(self._last_received, self._last_ping) + self.ping_after)
+        if self._retry_at is not None:
+            due.append(self._retry_at)
+        return min(due)
+
+    def handle_timeout(self, now: float) -> None:
+        """Time passed: write throttled messages again when their wait is over, ping a
+        silent server, and after ``heartbeat_timeout`` seconds of silence declare the
+        connection ``broken`` (a host that vanished without closing would otherwise leave
+        the shell's read blocked forever)."""
+        self._now = now
+        if self.conn is None or self.broken:
+            return
+        if self._retry_at is not None and now >= self._retry_at:
+            self._retry_at = None
+            self._retry_throttled()
+        silent = now - self._last_received
+        if silent >= self.heartbeat_timeout:
+            self.set_reason(f"no data from the server for {silent:.0f} s")
+            self.broken = True
+            return
+        if (now - max(self._last_received, self._last_ping) >= self.ping_after
+                and self.conn.state is State.OPEN and not self.closing):
+            self._last_ping = now
+            self._send(Ping(f"c{int(now)}"))
+
+    def write_failed(self, reason: str) -> None:
+        """The shell could not write to the current connection: it is unusable (a
+        timeout may have left half a frame on the wire)."""
+        self.set_reason(f"writing to the server failed: {reason}")
+        self.broken = True
+
+    def set_reason(self, reason: str) -> None:
+        """Record why the connection ends; the first cause found is the one kept."""
+        if not self.close_reason:
+            self.close_reason = reason
+
+    # --- Sessions ---------------------------------------------------------------------------
+
+    def hello(self, name: str, password: str | None, register: bool, resume: str | None) -> Hello:
+        """The hello for a new login, with a fresh request id. It asks for carbons: copies
+        of what our other sessions send come as Carbon events, handed on like any other
+        (their outcomes like those of an earlier run's messages)."""
+        return Hello(self.new_request_id(), name, const.PROTOCOL_VERSION, password, bool(register), resume,
+                     (CARBONS,))
+
+    def open(self, conn: Connection, welcome: Welcome, now: float, reconnected: bool) -> int:
+        """A login succeeded on ``conn``: make it the current connection. After a
+        reconnection also write again (same ids, same order) every message the server has
+        not acknowledged, ask the history that settles trackers whose outcome may have been
+        lost, and watch again what was watched. Returns how many messages were written
+        again."""
+        self.conn = conn
+        self._now = self._last_received = self._last_ping = now
+        self.alive = True
+        self.ending = self.broken = False
+        self.goodbye = None
+        self.close_reason = ""
+        self._retry_at = None
+        self._after = None
+        # The server's interval unless the shell chose one; never an absurd value from the wire.
+        self.ping_after = self.heartbeat_interval or (welcome.heartbeat if 0 < welcome.heartbeat < 86400 else 0) \
+            or const.HEARTBEAT_INTERVAL
+        if not reconnected:
+            return 0
+        resent = self._resend()
+        self._reconcile()
+        self._ask_watch(tuple(self.watched.values()))
+        return resent
+
+    def usable(self) -> str | None:
+        """Why nothing can be sent now, in words, or None if it can."""
+        if self.conn is None or self.broken:
+            if self.may_reconnect():
+                return f"not connected to the server (reconnecting: {self.close_reason or 'connection lost'})"
+            return f"not connected to the server ({self.close_reason})" if self.close_reason else \
+                "not connected to the server"
+        if self.closing:
+            return "the client is closing the connection"
+        if self.conn.state is not State.OPEN:
+            return f"the session has ended ({self.close_reason or 'the server said goodbye'})"
+        return None
+
+    def may_reconnect(self) -> bool:
+        """True if a lost connection is (or would be) restored."""
+        return self.reconnect and self.alive and not self.closing and not self.ending
+
+    def connection_lost(self) -> list[Pending]:
+        """The current connection is gone. Returns the requests of waiting callers, which
+        cannot get their answer from another connection: the shell wakes them (their
+        ``error`` says why)."""
+        self.conn = None
+        self.broken = False
+        self._outbox.clear()
+        self._after = None
+        self._retry_at = None  # a reconnection resends throttled messages anyway
+        reason = self.close_reason or "the connection ended"
+        waiting = [p for p in self._replies.values() if p.callback is None]
+        self._replies.clear()
+        for pending in waiting:
+            pending._settle(None, f"the connection was lost before the answer came ({reason})")
+        return waiting
+
+    def give_up(self, reason: str) -> None:
+        """No more reconnection attempts (a final refusal, or too many attempts)."""
+        self.ending = True
+        self.close_reason = reason
+
+    def close(self, reason: str) -> bool:
+        """The application ends the session: acknowledge the outcomes due and queue the
+        Goodbye if the connection is open. Returns False if it was closing already."""
+        if self.closing:
+            return False
+        self.closing = True
+        self.set_reason("closed by this client")
+        if self.conn is not None and self.conn.state is State.OPEN and not self.broken:
+            self._acknowledge()  # outcomes a waiter may have read from a tracker
+            self._send(Goodbye(reason[:MAX_REASON_CHARS]))
+        return True
+
+    def end(self) -> tuple[list[Event], list[Pending]]:
+        """The session is over for good: fail every unfinished message (connection_lost)
+        and every waiting request. Returns the MessageUpdates to hand on (then the shell
+        delivers ConnectionClosed) and the requests whose callers to wake."""
+        self.alive = False
+        self.set_reason("the connection ended")
+        self.conn = None
+        self._retry_at = None
+        reason = self.close_reason
+        unfinished = list(self.outgoing.values())
+        for message in unfinished:
+            self._retire(message)
+        waiting = [p for p in self._replies.values() if p.callback is None]
+        self._replies.clear()
+        for pending in waiting:
+            pending._settle(None, f"the connection ended before the answer came ({reason})")
+        updates: list[Event] = []
+        for message in unfinished:
+            if message.state in (SENT, QUEUED):
+                what = (f"delivery was confirmed (the server has it as message {message.msg_id} "
+                        "and will still deliver it)")
+            elif message.submitted:
+                what = "the server acknowledged the message"
+            else:
+                what = "the message could be sent"
+            if message._fail(LocalError.CONNECTION_LOST, f"the connection ended before {what} ({reason})"):
+                updates.append(MessageUpdate(message, message.state, message.error))
+        return updates, waiting
+
+    # --- Sending ----------------------------------------------------------------------------
+
+    def submit(self, message: OutgoingMessage) -> None:
+        """Send ``message``, or keep it for the next session while reconnecting, or fail
+        it (``message.state`` and ``message.submitted`` say which)."""
+        if len(message.text) > const.MAX_TEXT_CHARS:
+            # The server would refuse it too; saying so here costs no round trip.
+            message._fail(ErrorCode.MESSAGE_TOO_LARGE, f"the text is {len(message.text)} characters long; "
+                                                       f"the limit is {const.MAX_TEXT_CHARS}")
+            return
+        try:
+            size = len(encode(_send_event(message)))
+        except ValueError:
+            # Lone surrogates (e.g. from undecodable input) cannot be encoded as UTF-8.
+            message._fail(ErrorCode.BAD_FIELD, "the text contains characters that cannot be sent")
+            return
+        if size > const.MAX_FRAME_BYTES:
+            message._fail(ErrorCode.MESSAGE_TOO_LARGE, f"the message is {size} bytes long encoded; "
+                                                       f"the limit is {const.MAX_FRAME_BYTES}")
+            return
+        problem = self.usable()
+        if problem is not None:
+            if not self.may_reconnect():
+                message._fail(LocalError.NOT_CONNECTED, problem)
+                return
+            waiting = sum(1 for m in self.outgoing.values() if m.waiting)
+            if waiting >= self.max_waiting:
+                message._fail(LocalError.QUEUE_FULL, f"{waiting} messages are already waiting for the "
+                                                     "connection to come back")
+                return
+            self.outgoing[message.request_id] = message  # written by _resend(), in this order
+            return
+        # Registered before writing, so an answer that comes back at once finds it.
+        self.outgoing[message.request_id] = message
+        self._send(_send_event(message))
+        message.submitted = True
+
+    def withdraw(self, message: OutgoingMessage) -> None:
+        """The write of ``message`` failed and no reconnection will resend it: fail it now
+        (reported through the tracker only, as for any failure inside ``send_*``)."""
+        if self.outgoing.pop(message.request_id, None) is not None:
+            message.submitted = False
+            message._fail(LocalError.CONNECTION_LOST, f"could not send: {self.close_reason}")
+
+    def request(self, event: Event, expect: type[Event],
+                callback: Callable[[Event], list[Event]] | None = None) -> Pending:
+        """Queue request ``event``; its answer (``expect``, or an ErrorReply) goes to the
+        returned :class:`Pending`. Raises ValueError if the event cannot be encoded. The
+        caller checked :meth:`usable` first."""
+        request_id = event.request_id  # type: ignore[attr-defined]
+        pending = Pending(request_id, expect, callback)
+        assert self.conn is not None
+        data = self.conn.send(event)
+        self._replies[request_id] = pending
+        self._outbox.append(data)
+        return pending
+
+    def forget(self, pending: Pending) -> None:
+        """The caller stopped waiting for ``pending``: a late answer is handed on as it is."""
+        self._replies.pop(pending.request_id, None)
+
+    # --- Watching ---------------------------------------------------------------------------
+
+    def watch_soon(self, names: Iterable[str]) -> None:
+        """Watch the names not watched yet, without a waiting caller: each answer is handed
+        on as an event. While disconnected they are kept and watched once back."""
+        new = {canonical(name): name for name in names if canonical(name) not in self.watched}
+        if not new:
+            return
+        self.watched.update(new)
+        if self.usable() is None:
+            self._ask_watch(tuple(new.values()))
+
+    def _ask_watch(self, names: tuple[str, ...]) -> None:
+        for start in range(0, len(names), MAX_NAMES_PER_REQUEST):
+            part = names[start:start + MAX_NAMES_PER_REQUEST]
+            self._ask(Watch(self.new_request_id(), part), Watching,
+                      lambda answer, part=part: self._watch_answered(answer, part))
+
+    def _watch_answered(self, answer: Event, names: tuple[str, ...]) -> list[Event]:
+        """The answer to a watch nobody waits for: hand it on, or if it was refused (too
+        many watched, rate limited) log it and forget those names."""
+        if isinstance(answer, Watching):
+            return [answer]
+        _log.warning("could not watch %d names: %s", len(names), getattr(answer, "message", answer))
+        for name in names:
+            self.watched.pop(canonical(name), None)
+        return []
+
+    def _ask(self, event: Event, expect: type[Event], callback: Callable[[Event], list[Event]]) -> None:
+        """Send a request whose answer goes to ``callback`` (best effort)."""
+        if self.conn is None or self.conn.state is not State.OPEN or self.broken:
+            return
+        self.request(event, expect, callback)
+
+    # --- Resending, throttling, reconciling -------------------------------------------------
+
+    def _resend(self) -> int:
+        """Write every message the server has not acknowledged, in order, with its original
+        request id (on a fresh connection); return how many."""
+        count = 0
+        for message in list(self.outgoing.values()):
+            if message.state != SENDING:
+                continue
+            message._throttled = False
+            self._send(_send_event(message))
+            message.submitted = True
+            count += 1
+        return count
+
+    def _retry_throttled(self) -> None:
+        """Write again, in order, the messages the server refused as rate_limited."""
+        if self.usable() is not None:
+            return  # a reconnection resends them anyway
+        for message in list(self.outgoing.values()):
+            if message._throttled and message.state == SENDING:
+                message._throttled = False
+                self._send(_send_event(message))
+
+    def _reconcile(self) -> None:
+        """Ask the history of each peer that has acknowledged, unfinished messages from us:
+        a ``delivered`` or ``expired`` frame may have been lost with the old connection."""
+        oldest: dict[str, tuple[str, int]] = {}  # canonical peer -> (peer, oldest open msg_id)
+        for message in self.outgoing.values():
+            if message.to is not None and message.state in (SENT, QUEUED) and message.msg_id is not None:
+                key = canonical(message.to)
+                if key not in oldest or message.msg_id < oldest[key][1]:
+                    oldest[key] = (message.to, message.msg_id)
+        for peer, first in oldest.values():
+            self._ask_history(peer, first, None, RECONCILE_PAGES * MAX_HISTORY_PAGE)
+
+    def _ask_history(self, peer: str, first: int, before: int | None, budget: int) -> None:
+        request = HistoryRequest(self.new_request_id(), peer, MAX_HISTORY_PAGE, before)
+        self._ask(request, HistoryPage, lambda answer: self._settle(answer, peer, first, budget))
+
+    def _settle(self, answer: Event, peer: str, first: int, budget: int) -> list[Event]:
+        """Apply a history page to our open trackers; ask the next page if the oldest open
+        message is older than this page and fewer than ``budget`` messages have been looked
+        at (counted in messages, not pages: the server cuts a page of long messages short
+        to keep it within one frame)."""
+        if not isinstance(answer, HistoryPage):
+            return []  # an error (rate_limited...): the live frames will have to do
+        by_id = {m.msg_id: m for m in self.outgoing.values() if m.msg_id is not None and m.to is not None}
+        updates: list[Event] = []
+        for entry in answer.messages:
+            message = by_id.get(entry.msg_id)
+            if message is None:
+                continue
+            if entry.state == DELIVERED:
+                changed = message._advance(DELIVERED)
+            elif entry.state == "expired":
+                changed = message._advance(FAILED, error=(ErrorCode.EXPIRED, f"message {entry.msg_id} expired "
+                                                                              "before it was delivered"))
+            else:
+                continue
+            if changed:
+                updates.append(MessageUpdate(message, message.state, message.error))
+            if message.done:
+                self._retire(message)
+        budget -= len(answer.messages)
+        if answer.before is not None and budget > 0 and answer.messages and answer.messages[0].msg_id > first:
+            self._ask_history(peer, first, answer.before, budget)
+        return updates
+
+    def _retire(self, message: OutgoingMessage) -> None:
+        """``message`` is final: forget its tracker, remember its id."""
+        self.outgoing.pop(message.request_id, None)
+        self._finished[message.request_id] = None
+        if len(self._finished) > FINISHED_LIMIT:
+            del self._finished[next(iter(self._finished))]
+
+    # --- Receiving --------------------------------------------------------------------------
+
+    def next_events(self) -> list[Event] | None:
+        """The events to hand to the application for the next event of the connection
+        (perhaps none: an answer consumed here), or None when more bytes are needed (or
+        the stream ended: ``broken`` is then set). Before returning None it queues the
+        acks of the outcomes handed on so far, in one go. After handing the events on, the
+        shell calls :meth:`handed_on`."""
+        conn = self.conn
+        if conn is None or self.broken:
+            return None
+        event = conn.next_event()
+        if isinstance(event, ConnectionClosed):
+            self.set_reason("the server closed the connection")
+            self.broken = True
+            return None
+        if event is None:
+            # Every event read so far was handed on: acknowledge the outcomes among them
+            # now, in one go, rather than one write between two events.
+            self._acknowledge()
+            self._outbox.append(conn.data_to_send())  # pongs the protocol core queued
+            return None
+        items = self._absorb(event)
+        self._after = (conn, event, items == [event])
+        return items
+
+    def handed_on(self) -> None:
+        """The application has the events of the last :meth:`next_events`: confirm a
+        direct message (a client that crashes before that leaves it unconfirmed, as it
+        should), and note an outcome of a message this object did not send as owed."""
+        if self._after is None:
+            return
+        conn, event, as_is = self._after
+        self._after = None
+        if outcome_of(event) is not None and as_is:
+            self._acks_due.append(outcome_of(event))  # type: ignore[arg-type]
+        if isinstance(event, DirectMessage) and conn is self.conn and conn.state is State.OPEN and not self.broken:
+            # Also for a message shown before (our receipt was lost): the server waits for
+            # it. After a Goodbye no receipt can be sent; the server then treats the message
+            # as not received and sends it again later.
+            self._outbox.append(conn.send(Receipt(event.msg_id)))
+
+    def _absorb(self, event: Event) -> list[Event]:
+        """Apply ``event`` to the trackers and requests; return what to hand on."""
+        request_id = getattr(event, "request_id", None)
+        if isinstance(event, (Accepted, Queued, Delivered, ErrorReply)) and request_id is not None:
+            message = self.outgoing.get(request_id)
+            if message is not None:
+                return self._track(message, event)
+            if request_id in self._finished:
+                self._owe_acknowledgement(event)
+                return []  # a late or repeated answer about a message already settled
+        pending = self._replies.get(request_id) if request_id is not None else None
+        if pending is not None and isinstance(event, (pending.expect, ErrorReply)):
+            del self._replies[request_id]
+            if pending.callback is not None:
+                return pending.callback(event)
+            pending._settle(event)
+            return []
+        outcome = outcome_of(event)
+        if outcome is not None:  # of a message sent by an earlier run, or another client
+            if outcome in self._outcomes_seen:
+                self._acks_due.append(outcome)
+                return []  # told again because our ack was lost: acknowledged, not shown twice
+            self._outcomes_seen[outcome] = None
+            if len(self._outcomes_seen) > FINISHED_LIMIT:
+                del self._outcomes_seen[next(iter(self._outcomes_seen))]
+        if isinstance(event, DirectMessage):
+            if event.msg_id in self.seen:
+                return []  # shown already; the receipt is sent again all the same
+            self.seen[event.msg_id] = None
+            if len(self.seen) > self.seen_limit:
+                del self.seen[next(iter(self.seen))]
+        if isinstance(event, Goodbye):
+            # A planned stop or restart. An interactive session treats it like a crash
+            # (the shell reconnects with backoff); otherwise it ends the session.
+            self.goodbye = event
+            if not self.reconnect_on_goodbye:
+                self.ending = True
+            self.set_reason(event.reason or "the server ended the session")
+        if isinstance(event, FrameRejected) and self.closing:
+            return []  # frames that arrive after our own Goodbye: expected, not news
+        return [event]
+
+    def _track(self, message: OutgoingMessage, event: Event) -> list[Event]:
+        """Apply an answer about a tracked message; return its MessageUpdate, if any."""
+        if isinstance(event, Accepted):
+            changed = message._advance(SENT, msg_id=event.msg_id)
+        elif isinstance(event, Queued):
+            changed = message._advance(QUEUED, msg_id=event.msg_id)
+        elif isinstance(event, Delivered):
+            changed = message._advance(DELIVERED, msg_id=event.msg_id)
+        elif event.code == ErrorCode.RATE_LIMITED and message.state == SENDING:  # type: ignore[attr-defined]
+            # Not stored: write it again once the server's bucket has refilled.
+            message._throttled = True
+            if self._retry_at is None:
+                wait = event.retry_after or 1.0  # type: ignore[attr-defined]
+                self._retry_at = self._now + min(max(wait, _THROTTLE_WAIT[0]), _THROTTLE_WAIT[1])
+            return []
+        else:
+            changed = message._advance(FAILED, error=(event.code, event.message))  # type: ignore[attr-defined]
+        if message.done:
+            self._retire(message)
+        self._owe_acknowledgement(event)
+        return [MessageUpdate(message, message.state, message.error)] if changed else []
+
+    def _owe_acknowledgement(self, event: Event) -> None:
+        """If ``event`` is the outcome of a message a tracker holds, it is to be
+        acknowledged once its MessageUpdate was handed on (or in close())."""
+        msg_id = outcome_of(event)
+        if msg_id is not None:
+            self._acks_due.append(msg_id)
+
+    def _acknowledge(self) -> None:
+        """Acknowledge the outcomes due, so the server stops telling them. An ack is about
+        a message, not a connection: any open one will do; without one they wait (and the
+        server tells them again at the next login anyway)."""
+        if self._acks_due and self.conn is not None and self.conn.state is State.OPEN and not self.broken:
+            due, self._acks_due = self._acks_due, []
+            for msg_id in due:
+                self._send(OutcomeAck(msg_id))
+

@@ -1,0 +1,434 @@
+"""The client's session rules, driven without sockets or threads: bytes and a fake clock in,
+events, bytes and deadlines out (client/core.py).
+
+Each test plays the server with the protocol's own sans-I/O ``Connection`` (server role),
+joined to a :class:`ClientCore` by an in-memory link; a reconnection is a new link with a new
+server connection, exactly what the threaded shell does with a new socket.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+import const
+from client.core import (
+    ClientCore,
+    LoginAttempt,
+    backoff,
+    failover,
+    first_login_verdict,
+    retry_verdict,
+)
+from client.errors import CertificateError, LoginInterrupted, LoginRefused, ServerUnreachable
+from client.servers import parse_server, server_list
+from client.outgoing import DELIVERED, FAILED, SENDING, SENT, MessageUpdate, OutgoingMessage
+from protocol import (
+    Accepted,
+    Connection,
+    Delivered,
+    DirectMessage,
+    ErrorCode,
+    ErrorReply,
+    Event,
+    Goodbye,
+    Hello,
+    HistoryEntry,
+    HistoryPage,
+    HistoryRequest,
+    OutcomeAck,
+    Ping,
+    Presence,
+    Queued,
+    Receipt,
+    Role,
+    SendDirect,
+    UserList,
+    Watch,
+    Watching,
+    Welcome,
+    WhoRequest,
+)
+
+
+class Link:
+    """One ClientCore, and the server end of its current connection (in memory)."""
+
+    def __init__(self, **options: object) -> None:
+        self.core = ClientCore(**options)  # type: ignore[arg-type]
+        self.now = 100.0
+        self.server: Connection | None = None
+        self.handed: list[Event] = []
+
+    def log_in(self, *, reconnected: bool = False, heartbeat: float = 10.0) -> int:
+        """A new connection and a login on it; returns how many messages were resent.
+        The frames the client wrote right after the Welcome wait in ``to_server()``."""
+        attempt = LoginAttempt(self.core.hello("Alice", None, False, None))
+        self.server = Connection(Role.SERVER)
+        self.server.receive_data(attempt.data_to_send())
+        hello = next(self.server.events())
+        assert isinstance(hello, Hello)
+        attempt.receive_data(self.server.send(Welcome(hello.request_id, "Alice", 1, "test", heartbeat)))
+        welcome = attempt.step("test")
+        assert welcome is not None
+        return self.core.open(attempt.conn, welcome, self.now, reconnected)
+
+    def lose(self) -> None:
+        """The connection breaks (a reset): whatever was unread is gone."""
+        self.core.set_reason("reset by a test")
+        self.core.connection_lost()
+        self.server = None
+
+    def to_server(self) -> list[Event]:
+        """What the client wrote, as the server decodes it."""
+        assert self.server is not None
+        data = self.core.data_to_send()
+        if data:  # b"" would tell the server the stream ended
+            self.server.receive_data(data)
+        return list(self.server.events())
+
+    def from_server(self, *events: Event) -> list[Event]:
+        """The server sends ``events``; returns what the client hands to the application
+        (and does what the shell does after handing each on)."""
+        assert self.server is not None
+        self.core.receive_data(b"".join(self.server.send(event) for event in events), self.now)
+        handed: list[Event] = []
+        while (items := self.core.next_events()) is not None:
+            handed += items
+            self.core.handed_on()
+        self.handed += handed
+        return handed
+
+    def send(self, to: str | None, text: str) -> OutgoingMessage:
+        message = OutgoingMessage(self.core.new_request_id(), to, text)
+        self.core.submit(message)
+        return message
+
+
+def direct(msg_id: int, text: str = "hi") -> DirectMessage:
+    return DirectMessage(msg_id, "Bob", "Alice", text, 1.0)
+
+
+# --- Resending with the same ids, and what waits while disconnected --------------------
+
+
+def test_unacknowledged_messages_are_resent_in_order_with_the_same_ids_after_a_reconnect() -> None:
+    link = Link()
+    link.log_in()
+    first, second = link.send("Bob", "one"), link.send("Bob", "two")
+    assert [e.request_id for e in link.to_server()] == [first.request_id, second.request_id]
+    link.lose()  # before any answer
+    assert link.core.may_reconnect()
+    assert link.log_in(reconnected=True) == 2
+    resent = link.to_server()
+    assert resent == [SendDirect(first.request_id, "Bob", "one"), SendDirect(second.request_id, "Bob", "two")]
+
+
+def test_messages_typed_while_disconnected_wait_in_order_and_are_bounded() -> None:
+    link = Link(max_waiting=2)
+    link.log_in()
+    link.lose()
+    waiting = [link.send("Bob", "a"), link.send(None, "b")]
+    assert all(m.state == SENDING and m.waiting for m in waiting)
+    refused = link.send("Bob", "c")
+    assert refused.state == FAILED and refused.error[0] == "queue_full"
+    assert link.log_in(reconnected=True) == 2
+    assert [e.request_id for e in link.to_server()] == [m.request_id for m in waiting]
+    assert not any(m.waiting for m in waiting)
+
+
+def test_a_message_the_server_acknowledged_is_never_sent_again() -> None:
+    link = Link()
+    link.log_in()
+    message = link.send("Bob", "stored")
+    link.to_server()
+    assert link.from_server(Accepted(message.request_id, 7)) == [MessageUpdate(message, SENT, None)]
+    link.lose()
+    assert link.log_in(reconnected=True) == 0
+    assert not [e for e in link.to_server() if isinstance(e, SendDirect)]
+    assert message.state == SENT  # still open, for delivered or expired
+
+
+def test_without_reconnection_a_send_fails_at_once_and_the_end_fails_what_is_open() -> None:
+    link = Link(reconnect=False)
+    link.log_in()
+    open_one = link.send("Bob", "x")
+    link.lose()
+    assert not link.core.may_reconnect()
+    late = link.send("Bob", "y")
+    assert late.state == FAILED and late.error[0] == "not_connected" and not late.submitted
+    updates, _ = link.core.end()
+    assert updates == [MessageUpdate(open_one, FAILED, open_one.error)]
+    assert open_one.error[0] == "connection_lost"
+
+
+# --- Reconciling after a reconnection -------------------------------------------------
+
+
+def test_after_a_reconnect_the_history_settles_messages_whose_outcome_was_lost() -> None:
+    link = Link()
+    link.log_in()
+    delivered, expired = link.send("Bob", "one"), link.send("Bob", "two")
+    link.to_server()
+    link.from_server(Queued(delivered.request_id, 11), Queued(expired.request_id, 12))
+    link.lose()  # the Delivered and the expiry were lost with it
+    link.log_in(reconnected=True)
+    asked = link.to_server()
+    assert [type(e) for e in asked] == [HistoryRequest] and asked[0].peer == "Bob"
+    page = HistoryPage(asked[0].request_id, "Bob", (
+        HistoryEntry(11, "Alice", "Bob", "one", 1.0, "delivered"),
+        HistoryEntry(12, "Alice", "Bob", "two", 1.0, "expired")))
+    assert link.from_server(page) == [MessageUpdate(delivered, DELIVERED, None),
+                                      MessageUpdate(expired, FAILED, expired.error)]
+    assert expired.error[0] == ErrorCode.EXPIRED
+    assert link.core.outgoing == {}
+
+
+# --- Receiving: duplicates, receipts, outcome acks ------------------------------------
+
+
+def test_a_direct_message_sent_again_is_confirmed_again_but_handed_on_once() -> None:
+    link = Link()
+    link.log_in()
+    assert link.from_server(direct(5)) == [direct(5)]
+    assert link.to_server() == [Receipt(5)]
+    assert link.from_server(direct(5)) == []
+    assert link.to_server() == [Receipt(5)]  # the server waits for it
+
+
+def test_the_receipt_is_written_only_after_the_application_has_the_message() -> None:
+    link = Link()
+    link.log_in()
+    link.core.receive_data(link.server.send(direct(9)), link.now)
+    assert link.core.next_events() == [direct(9)]
+    assert link.core.data_to_send() == b""  # not confirmed while the application lacks it
+    link.core.handed_on()
+    assert link.to_server() == [Receipt(9)]
+
+
+def test_outcomes_are_acknowledged_once_handed_on_and_repeats_are_not_shown_twice() -> None:
+    link = Link()
+    link.log_in()
+    message = link.send("Bob", "x")
+    link.to_server()
+    assert link.from_server(Accepted(message.request_id, 3), Delivered(message.request_id, 3)) == [
+        MessageUpdate(message, SENT, None), MessageUpdate(message, DELIVERED, None)]
+    assert link.to_server() == [OutcomeAck(3)]
+    # Told again (our ack was lost): acknowledged again, not handed on.
+    assert link.from_server(Delivered(message.request_id, 3)) == []
+    assert link.to_server() == [OutcomeAck(3)]
+    # The outcome of a message an earlier run sent: handed on as it is, once, and acked.
+    assert link.from_server(Delivered("earlier-1", 40)) == [Delivered("earlier-1", 40)]
+    assert link.to_server() == [OutcomeAck(40)]
+    assert link.from_server(Delivered("earlier-1", 40)) == []
+    assert link.to_server() == [OutcomeAck(40)]
+
+
+def test_close_acknowledges_what_is_due_before_its_goodbye() -> None:
+    link = Link()
+    link.log_in()
+    link.core.receive_data(link.server.send(Delivered("earlier-2", 41)), link.now)
+    assert link.core.next_events() == [Delivered("earlier-2", 41)]
+    link.core.handed_on()  # the ack is due, not yet written
+    assert link.core.close("bye")
+    assert link.to_server() == [OutcomeAck(41), Goodbye("bye")]
+    assert not link.core.close("again")
+
+
+# --- Requests ---------------------------------------------------------------------------
+
+
+def test_an_answer_goes_to_its_request_and_a_late_one_to_the_application() -> None:
+    link = Link()
+    link.log_in()
+    woken: list[str] = []
+    pending = link.core.request(WhoRequest(link.core.new_request_id()), UserList)
+    pending.wake = lambda: woken.append("woken")
+    answer = UserList(pending.request_id, (Presence("Bob", 1.0),))
+    assert link.from_server(answer) == []
+    assert pending.answered and pending.answer == answer and woken == ["woken"]
+    gave_up = link.core.request(WhoRequest(link.core.new_request_id()), UserList)
+    link.core.forget(gave_up)
+    late = UserList(gave_up.request_id, ())
+    assert link.from_server(late) == [late]
+
+
+def test_a_lost_connection_ends_the_waiting_requests_with_a_reason() -> None:
+    link = Link()
+    link.log_in()
+    pending = link.core.request(WhoRequest(link.core.new_request_id()), UserList)
+    link.lose()
+    assert pending.answered and pending.answer is None and "reset by a test" in pending.error
+
+
+def test_watched_names_are_watched_again_on_every_new_session() -> None:
+    link = Link()
+    link.log_in()
+    link.lose()
+    link.core.watch_soon(["Bob", "Carol"])  # kept while disconnected
+    link.log_in(reconnected=True)
+    asked = link.to_server()
+    assert [type(e) for e in asked] == [Watch] and asked[0].names == ("Bob", "Carol")
+    answer = Watching(asked[0].request_id, (Presence("Bob", 2.0),), ("Carol",))
+    assert link.from_server(answer) == [answer]
+    refused_next_time = link.core.watch_soon(["Dan"])
+    assert refused_next_time is None
+    again = link.to_server()
+    link.from_server(ErrorReply(ErrorCode.TOO_MANY_WATCHED, "too many", again[0].request_id))
+    assert "dan" not in link.core.watched and "bob" in link.core.watched
+
+
+# --- Time: throttling and heartbeats ----------------------------------------------------
+
+
+def test_a_throttled_message_is_written_again_with_its_id_once_the_wait_is_over() -> None:
+    link = Link()
+    link.log_in(heartbeat=30)
+    message = link.send("Bob", "slow down")
+    link.to_server()
+    assert link.from_server(ErrorReply(ErrorCode.RATE_LIMITED, "later", message.request_id, 2.0)) == []
+    assert message.state == SENDING
+    assert link.core.next_deadline() == pytest.approx(link.now + 2.0)
+    link.core.handle_timeout(link.now + 1.9)
+    assert link.to_server() == []
+    link.core.handle_timeout(link.now + 2.0)
+    assert link.to_server() == [SendDirect(message.request_id, "Bob", "slow down")]
+    assert link.core.next_deadline() == pytest.approx(link.now + 30)  # the next ping
+
+
+def test_a_silent_server_is_pinged_then_declared_lost() -> None:
+    link = Link(heartbeat_timeout=25.0)
+    link.log_in(heartbeat=10)
+    start = link.now
+    assert link.core.next_deadline() == pytest.approx(start + 10)
+    link.core.handle_timeout(start + 10)
+    assert [type(e) for e in link.to_server()] == [Ping]
+    assert link.core.next_deadline() == pytest.approx(start + 20)  # ping again, or give up
+    link.now = start + 12
+    link.from_server(UserList("x", ()))  # any bytes prove the server is there
+    assert link.core.next_deadline() == pytest.approx(start + 22)
+    link.core.handle_timeout(start + 36.9)
+    assert not link.core.broken
+    link.core.handle_timeout(start + 37)
+    assert link.core.broken and link.core.close_reason == "no data from the server for 25 s"
+    assert link.core.next_events() is None and link.core.may_reconnect()
+
+
+# --- Goodbye, and when to reconnect ------------------------------------------------------
+
+
+@pytest.mark.parametrize("interactive", [False, True])
+def test_the_servers_goodbye_ends_the_session_unless_it_is_interactive(interactive: bool) -> None:
+    link = Link(reconnect_on_goodbye=interactive)
+    link.log_in()
+    assert link.from_server(Goodbye("server shutting down")) == [Goodbye("server shutting down")]
+    assert link.core.close_reason == "server shutting down"
+    link.core.receive_data(b"", link.now)
+    assert link.core.next_events() is None
+    link.core.connection_lost()
+    assert link.core.may_reconnect() is interactive
+
+
+def test_the_backoff_doubles_up_to_its_cap_and_goes_over_the_servers_in_rounds() -> None:
+    exact = backoff(0.5, 4.0, uniform=lambda low, high: 1.0)
+    assert list(itertools.islice(exact, 6)) == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    plans = failover([("a", 1), ("b", 2), ("c", 3)], 1, backoff(1.0, 8.0, uniform=lambda low, high: 1.0))
+    assert list(itertools.islice(plans, 7)) == [(1, 1.0), (2, 1.0), (0, 1.0), (1, 2.0), (2, 2.0), (0, 2.0),
+                                                (1, 4.0)]
+    for low in itertools.islice(backoff(jitter=(0.8, 1.2)), 50):
+        assert 0.4 <= low <= 30.0
+
+
+@pytest.mark.parametrize(("error", "again", "floor"), [
+    (ServerUnreachable("refused"), True, 0.0),
+    (LoginInterrupted("reset"), True, 0.0),
+    (LoginRefused(ErrorCode.NAME_TAKEN, "taken"), True, 0.0),
+    (LoginRefused(ErrorCode.RATE_LIMITED, "slow", 3.0), True, 3.0),
+    (LoginRefused(ErrorCode.BAD_PASSWORD, "no"), False, 0.0),
+    (LoginRefused(ErrorCode.INVALID_NAME, "no"), False, 0.0),
+    (CertificateError("cannot verify"), False, 0.0),
+])
+def test_which_failures_are_worth_another_attempt(error: Exception, again: bool, floor: float) -> None:
+    assert retry_verdict(error) == (again, floor)
+
+
+# --- The server list (client/servers.py) -------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("chat.example:5001", ("chat.example", 5001)),
+    ("chat.example", ("chat.example", 5000)),
+    ("[::1]:6000", ("::1", 6000)),
+    ("::1", ("::1", 5000)),
+])
+def test_a_server_is_host_colon_port(text: str, expected: tuple[str, int]) -> None:
+    assert parse_server(text, default_port=5000) == expected
+
+
+@pytest.mark.parametrize("text", [":5000", "host:0", "host:99999", "host:x", "[::1]x"])
+def test_a_bad_server_address_is_refused_with_the_reason(text: str) -> None:
+    with pytest.raises(ValueError, match="not a server address"):
+        parse_server(text)
+
+
+def test_hosts_and_ports_pair_up_into_the_server_list() -> None:
+    assert server_list([], [], ["a:1", "b:2"]) == [("a", 1), ("b", 2)]
+    assert server_list(["a"], [1, 2]) == [("a", 1), ("a", 2)]
+    assert server_list(["a", "b"], [3]) == [("a", 3), ("b", 3)]
+    assert server_list(["a", "b"], [1, 2]) == [("a", 1), ("b", 2)]
+    assert server_list([], []) == list(const.SERVERS)
+    with pytest.raises(ValueError, match="do not pair up"):
+        server_list(["a", "b"], [1, 2, 3])
+    with pytest.raises(ValueError, match="not both"):
+        server_list(["a"], [], ["b:2"])
+
+
+# --- The one table of login refusals -----------------------------------------------------
+
+
+def test_every_front_end_reads_a_login_refusal_from_one_table() -> None:
+    from client.auth import AUTH_CODES
+    from client.core import RETRY_LOGIN, login_outcome
+
+    assert RETRY_LOGIN == {"name_taken", "server_full", "too_many_connections", "rate_limited"}
+    assert AUTH_CODES == {"auth_required", "bad_password", "rate_limited", "accounts_required", "weak_password",
+                          "account_exists"}
+    fields = {code: login_outcome(code).field for code in ("bad_password", "auth_required", "weak_password",
+                                                            "name_taken", "invalid_name", "confusable_name",
+                                                            "account_exists", "server_full", "no_such_code")}
+    assert fields == {"bad_password": "password", "auth_required": "password", "weak_password": "password",
+                      "name_taken": "name", "invalid_name": "name", "confusable_name": "name",
+                      "account_exists": "name", "server_full": None, "no_such_code": None}
+
+
+def test_the_same_events_come_out_whatever_the_reads_are_cut_into() -> None:
+    frames = [direct(1, "über"), Delivered("earlier-3", 50), direct(2, "🌍")]
+    whole = Link()
+    whole.log_in()
+    expected = whole.from_server(*frames)
+    assert expected == frames
+    for size in (1, 2, 3, 7):
+        link = Link()
+        link.log_in()
+        data = b"".join(link.server.send(frame) for frame in frames)
+        handed: list[Event] = []
+        for start in range(0, len(data), size):
+            link.core.receive_data(data[start:start + size], link.now)
+            while (items := link.core.next_events()) is not None:
+                handed += items
+                link.core.handed_on()
+        assert handed == expected, size
+        # Acks go out in one batch once a read is used up, so only the set is fixed.
+        assert sorted(map(repr, link.to_server())) == sorted(map(repr, [Receipt(1), Receipt(2), OutcomeAck(50)]))
+
+
+@pytest.mark.parametrize(("error", "untried", "verdict"), [
+    (LoginInterrupted("cut during the login"), 0, "retry"),
+    (ServerUnreachable("connection refused"), 1, "next"),
+    (ServerUnreachable("connection refused"), 0, "fail"),
+    (CertificateError("cannot verify"), 1, "fail"),
+    (LoginRefused(ErrorCode.NAME_TAKEN, "taken"), 1, "fail"),
+])
+def test_what_a_first_login_does_after_a_failure(error: Exception, untried: int, verdict: str) -> None:
+    assert first_login_verdict(error, untried) == verdict

@@ -1,0 +1,141 @@
+"""The threaded shell over the client core, against real servers on 127.0.0.1: a planned
+restart that an interactive session survives, failover between servers, and blocking calls
+refused on the receiver thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from client import CalledFromReceiver, ChatClient
+from client.events import Reconnected, Reconnecting
+from client.outgoing import DELIVERED
+from protocol import ConnectionClosed, DirectMessage, Event, Goodbye
+from server import ServerConfig, ServerThread
+
+WAIT = 20.0
+FAST = {"reconnect_delay": 0.05, "reconnect_max_delay": 0.4}
+
+
+class Recorder:
+    """An ``on_event`` that keeps every event, with a condition to wait on."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.changed = threading.Condition()
+
+    def __call__(self, event: Event) -> None:
+        with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    def of(self, kind: type[Event]) -> list[Event]:
+        with self.changed:
+            return [e for e in self.events if isinstance(e, kind)]
+
+    def wait_for(self, kind: type[Event], count: int = 1, timeout: float = WAIT) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: len([e for e in self.events if isinstance(e, kind)]) >= count,
+                                         timeout), f"no {kind.__name__} within {timeout} s: {self.events}"
+
+
+@pytest.fixture
+def second_server() -> Iterator[ServerThread]:
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
+        yield srv
+
+
+def make(clients: list[ChatClient], name: str, recorder: Recorder | None, **options: object) -> ChatClient:
+    client = ChatClient(name, on_event=recorder, **{**FAST, **options})  # type: ignore[arg-type]
+    clients.append(client)
+    client.connect(timeout=WAIT)
+    return client
+
+
+def test_an_interactive_session_survives_a_planned_restart_and_keeps_what_was_typed(
+        clients: list[ChatClient]) -> None:
+    first = ServerThread(ServerConfig(host="127.0.0.1", port=0)).__enter__()
+    port = first.port
+    at_alice, at_bob = Recorder(), Recorder()
+    try:
+        alice = make(clients, "Alice", at_alice, port=port, reconnect_on_goodbye=True)
+        make(clients, "Bob", at_bob, port=port, reconnect_on_goodbye=True)
+        first.stop()  # a planned stop: every client gets the server's goodbye
+        at_alice.wait_for(Reconnecting)
+        assert at_alice.of(Goodbye) and not at_alice.of(ConnectionClosed) and not alice.closed.is_set()
+        typed = alice.send_direct("Bob", "typed while the server was down")
+        assert typed.waiting
+        with ServerThread(ServerConfig(host="127.0.0.1", port=port)):  # started again, same port
+            at_alice.wait_for(Reconnected)
+            at_bob.wait_for(Reconnected)
+            assert typed.wait(DELIVERED, WAIT), typed
+            at_bob.wait_for(DirectMessage)
+            assert [e.text for e in at_bob.of(DirectMessage)] == ["typed while the server was down"]
+            assert alice.connected and alice.reconnects == 1
+            assert not at_alice.of(ConnectionClosed) and not at_bob.of(ConnectionClosed)
+    finally:
+        first.stop()
+
+
+def test_without_the_interactive_option_the_goodbye_still_ends_the_session(clients: list[ChatClient]) -> None:
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
+        at_alice = Recorder()
+        alice = make(clients, "Alice", at_alice, port=srv.port)
+    assert alice.closed.wait(WAIT)
+    assert at_alice.of(Goodbye) and at_alice.events[-1] == ConnectionClosed() and not at_alice.of(Reconnecting)
+
+
+def test_a_client_fails_over_to_the_next_server_when_its_server_stops(
+        server: ServerThread, second_server: ServerThread, clients: list[ChatClient]) -> None:
+    at_alice = Recorder()
+    alice = make(clients, "Alice", at_alice, servers=[("127.0.0.1", server.port), ("127.0.0.1", second_server.port)],
+                 reconnect_on_goodbye=True)
+    assert alice.port == server.port
+    make(clients, "Bob", None, port=second_server.port)
+    server.stop()
+    at_alice.wait_for(Reconnected)
+    assert alice.port == second_server.port and alice.connected
+    assert alice.send_direct("Bob", "from the other server").wait(DELIVERED, WAIT)
+    assert not at_alice.of(ConnectionClosed)
+
+
+def test_the_first_login_goes_to_the_next_server_when_one_cannot_be_reached(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    with socket.socket() as probe:  # a port nobody listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        gone = probe.getsockname()[1]
+    alice = make(clients, "Alice", None, servers=[("127.0.0.1", gone), ("127.0.0.1", server.port)])
+    assert alice.port == server.port and alice.connected
+
+
+def test_a_blocking_request_from_on_event_is_refused_at_once_and_the_receiver_goes_on(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    outcomes: list[object] = []
+    done = threading.Event()
+    holder: list[ChatClient] = []
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, DirectMessage):
+            started = time.monotonic()
+            try:
+                outcomes.append(holder[0].who(timeout=5))
+            except CalledFromReceiver as exc:
+                outcomes.append((exc, time.monotonic() - started))
+            done.set()
+
+    bob = ChatClient("Bob", port=server.port, on_event=on_event)
+    holder.append(bob)
+    clients.append(bob)
+    bob.connect(timeout=WAIT)
+    alice = make(clients, "Alice", None, port=server.port)
+    started = time.monotonic()
+    assert alice.send_direct("Bob", "hello").wait(DELIVERED, WAIT)
+    assert done.wait(WAIT)
+    (error, spent), = outcomes
+    assert isinstance(error, CalledFromReceiver) and "on_event" in str(error)
+    assert spent < 1.0 and time.monotonic() - started < 5  # not stalled for who()'s timeout
+    assert [user.name for user in bob.who(WAIT)] == ["Alice", "Bob"]  # from another thread it works
