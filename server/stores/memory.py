@@ -96,7 +96,11 @@ class MemoryStore:
         self._users: dict[str, str] = {}
         self._blocks: set[tuple[str, str]] = set()
         self._accounts: dict[str, Account] = {}
-        self._holdings: dict[str, tuple[str, bytes, int, float | None]] = {}
+        # The holdings the relay saved: the Holding objects themselves, not a copy of each
+        # (a copy was 72 bytes per guest online). The relay's GuestNames keeps the same
+        # object and changes it only together with save_holding or set_left_at, which
+        # write what it now holds; guest_holdings gives out copies.
+        self._holdings: dict[str, Holding] = {}
 
     # --- Lifecycle ------------------------------------------------------------------------
 
@@ -151,7 +155,10 @@ class MemoryStore:
         return self._last_msg_id
 
     def known_users(self) -> dict[str, str]:
-        return dict(self._users)
+        # The store's own dict, not a copy: the relay keeps it as its cache of everyone
+        # known and writes each login to it as remember_user does here, so one dict of all
+        # users serves both (a copy cost a dict entry per user). Nothing else writes to it.
+        return self._users
 
     def blocks(self) -> list[tuple[str, str]]:
         return sorted(self._blocks)
@@ -160,8 +167,8 @@ class MemoryStore:
         return dict(self._accounts)
 
     def guest_holdings(self, now: float) -> dict[str, Holding]:
-        return {key: Holding(name, token_hash, epoch, now if left_at is None else left_at)
-                for key, (name, token_hash, epoch, left_at) in self._holdings.items()}
+        return {key: Holding(h.name, h.token_hash, h.epoch, now if h.left_at is None else h.left_at)
+                for key, h in self._holdings.items()}
 
     # --- Messages: the message path ------------------------------------------------------------
 
@@ -451,14 +458,14 @@ class MemoryStore:
 
     def save_holding(self, name_key: str, holding: Holding, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
-        self._holdings[name_key] = (holding.name, holding.token_hash, holding.epoch, holding.left_at)
+        self._holdings[name_key] = holding
         self._answer(callback, None)
 
     def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:
-        if name_key in self._holdings:
-            name, token_hash, epoch, _ = self._holdings[name_key]
-            self._holdings[name_key] = (name, token_hash, epoch, left_at)
+        holding = self._holdings.get(name_key)
+        if holding is not None:
+            holding.left_at = left_at
         self._answer(callback, None)
 
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
