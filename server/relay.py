@@ -93,6 +93,7 @@ from .guests import Claim
 from .limits import TokenBucket
 from .login import LoginDesk, LoginResult, unavailable_error
 from .logsummary import LogBudget, LogSummary
+from .metrics import Metrics
 from .presence import PresenceNotices, Watchlists
 from .session import ClientSession
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
@@ -170,6 +171,7 @@ class Relay:
                                 lambda name: name in self.registry, self.log_lines,
                                 online_lookalikes=self.registry.lookalikes)
         self.inflight: dict[int, InFlight] = {}
+        self.metrics = Metrics()  # counters for /metrics: an int add on paths that run anyway
         self.outcome_pages: dict[ClientSession, OutcomePages] = {}
         # Message ids are chosen here, not by the database, so that inserts can be batched.
         self._last_msg_id: int = store.last_msg_id()
@@ -204,6 +206,7 @@ class Relay:
     def connected(self, session: ClientSession) -> None:
         """A connection was accepted; it must log in within the login timeout."""
         self.sessions.add(session)
+        self.metrics.connections += 1
         count, bucket = self._per_address.get(session.address, (0, None))
         if bucket is None:
             bucket = TokenBucket(self.config.rate_per_address, self.config.burst_per_address)
@@ -271,6 +274,10 @@ class Relay:
             wait = session.byte_bucket.take(now, len(text) if text.isascii() else len(text.encode("utf-8")))
         if not wait:
             return False
+        if type(event) is SendDirect:
+            self.metrics.direct_rate_limited += 1
+        elif type(event) is SendRoom:
+            self.metrics.room_rate_limited += 1
         self.log_lines.log("rate-limited requests", session.address, logging.INFO,
                            "rate limited %r: retry after %.2f s", session, wait)
         session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait:.2f} s",
@@ -291,6 +298,7 @@ class Relay:
         if session.closing:
             return
         if result.error is not None:
+            self.metrics.logins_refused += 1
             self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
                                hello.name, session.address, session.port, result.error.message)
             if result.error.code == ErrorCode.UNSUPPORTED_VERSION:
@@ -303,6 +311,7 @@ class Relay:
                                             shared=result.registered)
         except (InvalidName, NameTaken) as exc:
             code = ErrorCode.NAME_TAKEN if isinstance(exc, NameTaken) else ErrorCode.INVALID_NAME
+            self.metrics.logins_refused += 1
             self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
                                hello.name, session.address, session.port, exc)
             session.send(ErrorReply(code, str(exc), hello.request_id))
@@ -311,6 +320,7 @@ class Relay:
         resume = self._hold_name(session, result)
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume))
+        self.metrics.logins += 1
         self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name, session.address, session.port,
                              " (account)" if result.registered else "")
         if len(record.endpoints) == 1:
@@ -385,6 +395,7 @@ class Relay:
         record = self.registry.lookup_key(to_key)
         recipient = record.name if record else self.known.get(to_key)
         if recipient is None:
+            self.metrics.direct_refused += 1
             session.send(ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here",
                                     request.request_id))
             return
@@ -394,11 +405,12 @@ class Relay:
         message = mailbox.StoredMessage(self._last_msg_id, session.name, session.key, recipient, to_key,
                                         request.text, now, request.request_id, state, now + self.config.queue_ttl)
         self.store.store_message(message, lambda result: self._direct_stored(session, result),
-                                 self._unavailable(session, request.request_id))
+                                 self._unavailable(session, request.request_id, "direct_unavailable"))
 
     def _direct_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
         if status == mailbox.ID_REUSED:
+            self.metrics.direct_refused += 1
             self._id_reused(session, message)
             return
         request_id, msg_id = message.client_id, message.msg_id
@@ -410,6 +422,11 @@ class Relay:
             session.send(_outcome(message))
             return
         recipients = self.registry.sessions_by_key(message.recipient_key)
+        if status == mailbox.NEW:  # a resend was counted the first time
+            if recipients:
+                self.metrics.direct_accepted += 1
+            else:
+                self.metrics.direct_queued += 1
         if message.state == "blocked":
             # The sender is not told: answer exactly as for anyone else (accepted while the
             # recipient is online, queued while not), and never deliver.
@@ -498,6 +515,7 @@ class Relay:
             self._late_receipt(session, msg_id)
             return
         del self.inflight[msg_id]
+        self.metrics.direct_delivered += 1
         for recipient in self.registry.sessions_by_key(flight.recipient_key):
             if recipient.inflight:
                 recipient.inflight.discard(msg_id)
@@ -531,6 +549,7 @@ class Relay:
         def checked(result: tuple[mailbox.StoredMessage | None, str | None]) -> None:
             delivered, recipient = result
             if delivered is not None:
+                self.metrics.direct_delivered += 1
                 self._tell_sender(delivered.sender_key, [delivered])
             elif recipient != key:
                 session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {msg_id} was not sent to you"))
@@ -638,6 +657,7 @@ class Relay:
 
     def _announce_expired(self, messages: list[mailbox.StoredMessage]) -> None:
         """``messages`` were just marked expired: forget them in flight, tell their senders."""
+        self.metrics.direct_expired += len(messages)
         by_sender: dict[str, list[mailbox.StoredMessage]] = {}
         for message in messages:
             flight = self.inflight.pop(message.msg_id, None)
@@ -656,7 +676,7 @@ class Relay:
         message = mailbox.StoredMessage(self._last_msg_id, session.name, session.key, None, None, request.text,
                                         time.time(), request.request_id, "room")
         self.store.store_message(message, lambda result: self._room_stored(session, result),
-                                 self._unavailable(session, request.request_id))
+                                 self._unavailable(session, request.request_id, "room_unavailable"))
 
     def _room_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
@@ -666,6 +686,7 @@ class Relay:
         session.send(Accepted(message.client_id, message.msg_id))
         if status != mailbox.NEW:
             return  # a resend: everyone already has it
+        self.metrics.room_sent += 1
         frame = encode(RoomMessage(message.msg_id, message.sender, message.text, message.sent_at))
         for recipient in self.sessions:
             blocked = self.blocked.get(recipient.key) if recipient.key else None
@@ -795,10 +816,15 @@ class Relay:
 
     # --- When the store fails -----------------------------------------------------------
 
-    def _unavailable(self, session: ClientSession, request_id: str) -> ErrorCallback:
+    def _unavailable(self, session: ClientSession, request_id: str, counter: str | None = None) -> ErrorCallback:
         """The ``on_error`` of a request the store could not do: answer it ``unavailable``.
-        (The store logs the failure once; answering is all that is left.)"""
-        return lambda failure: session.send(unavailable_error(self.config, request_id))
+        (The store logs the failure once; answering is all that is left.) ``counter``:
+        the attribute of ``self.metrics`` that counts such answers, if any."""
+        def answer(failure: StoreUnavailable) -> None:
+            if counter is not None:
+                setattr(self.metrics, counter, getattr(self.metrics, counter) + 1)
+            session.send(unavailable_error(self.config, request_id))
+        return answer
 
     def _unrecorded_receipt(self, msg_id: int, recipient_key: str) -> ErrorCallback:
         """The ``on_error`` of a receipt's record: keep it, to record it when the store

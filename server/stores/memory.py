@@ -110,6 +110,11 @@ class MemoryStore:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
+    @property
+    def queue_depth(self) -> int:
+        """Answers waiting for the next loop turn (for /metrics)."""
+        return len(self._answers)
+
     async def drain(self, timeout: float = 10.0) -> None:
         deadline = self._loop.time() + timeout
         while self._answers and self._loop.time() < deadline:
