@@ -317,7 +317,10 @@ class Relay:
             session.send(ErrorReply(code, str(exc), hello.request_id))
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
-        resume = self._hold_name(session, result)
+        # A user the store has never seen has nothing waiting there (no messages, outcomes
+        # or earlier holder): their first login skips the three fetches that would say so.
+        stored = self._may_have_stored(session.key)
+        resume = self._hold_name(session, result, stored)
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume))
         self.metrics.logins += 1
@@ -329,6 +332,8 @@ class Relay:
         key, epoch = session.key, session.epoch
         self.known[key] = result.name
         self.store.remember_user(key, result.name, time.time())
+        if not stored:
+            return
         # Submitted now, so these run before any message stored after this login: what
         # waited comes first, in order, then what is new.
         self._refill(session)
@@ -337,9 +342,17 @@ class Relay:
         self.outcome_pages[session] = OutcomePages(set(), cursor=epoch)
         self._page_outcomes(session)
 
-    def _hold_name(self, session: ClientSession, result: LoginResult) -> str | None:
+    def _may_have_stored(self, key: str) -> bool:
+        """False only if the store holds nothing for ``key``: a store whose known users are
+        exactly the users it holds anything for (``knows_every_user``, the memory store)
+        and ``key`` is not one of them. The SQLite store says nothing of the kind: a user
+        whose row failed to be written on a failing disk may still have messages there."""
+        return key in self.known or not getattr(self.store, "knows_every_user", False)
+
+    def _hold_name(self, session: ClientSession, result: LoginResult, stored: bool = True) -> str | None:
         """Apply the login's claim to the name's guest holding (see guests.py); sets the
-        session's epoch; returns the new resume token for the welcome, if one was issued."""
+        session's epoch; returns the new resume token for the welcome, if one was issued.
+        ``stored``: the store may hold something for the name (else nothing to hand over)."""
         key, guests = session.key, self.logins.guests
         token = None
         if result.claim is Claim.TAKE:
@@ -351,7 +364,8 @@ class Relay:
             if result.registered:
                 token = None  # a new account logs in with its password, not a token
             self.store.save_holding(key, holding)
-            self.store.hand_over(key, epoch, self._announce_expired)
+            if stored:
+                self.store.hand_over(key, epoch, self._announce_expired)
             if self.blocked.pop(key, None):  # whom the earlier holder blocked is theirs too
                 self.store.clear_blocks(key)
         elif result.claim is Claim.RESUME:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 
+from protocol import ErrorReply
 from registry import Lookalikes, lookalike_key
 from server.background import ServerThread
 from server.config import ServerConfig
+from tests.test_store import loop, store_kind  # noqa: F401  (fixtures)
 from tests.wire import WireClient
 
 
@@ -180,3 +182,41 @@ def test_a_name_already_in_comparison_form_is_its_own_key():
     assert canonical(name) is name
     assert canonical("Guest7") == "guest7"
     assert canonical("joão") == "joão"
+
+
+def test_a_first_login_in_memory_asks_the_store_for_nothing_it_cannot_hold(loop, store_kind):
+    # The memory store knows everyone it holds anything for: a name it has never seen has
+    # no messages waiting, no outcomes and no earlier holder, so the three fetches of a
+    # login are skipped (30 µs of each first login). SQLite promises no such thing (a user
+    # row lost on a failing disk), so it is always asked. A second login always asks.
+    from protocol import Accepted, DirectMessage, SendDirect
+    from tests.test_store import RelayBench
+
+    bench = RelayBench(loop, store_kind)
+    asked: list[str] = []
+    for operation in ("pending_for", "outcomes_for_sender", "hand_over"):
+        def spy(*args, real=getattr(bench.store, operation), name=operation, **kwargs):
+            asked.append(name)
+            return real(*args, **kwargs)
+        setattr(bench.store, operation, spy)
+    alice = bench.login("Alice")
+    first = sorted(asked)
+    bench.relay.handle(alice, SendDirect("m1", "Bob", "are you there?"))  # unknown to the relay yet
+    bench.settle()
+    assert alice.take(ErrorReply)  # unknown_recipient: nothing was stored for Bob
+    bob = bench.login("Bob")
+    asked.clear()
+    bench.relay.handle(alice, SendDirect("m2", "Bob", "now?"))
+    bench.settle()
+    [accepted] = alice.take(Accepted)
+    assert [m.msg_id for m in bob.take(DirectMessage)] == [accepted.msg_id]
+    bench.relay.disconnected(bob, None)
+    asked.clear()
+    bob_again = bench.login("Bob")  # known: what waited comes back, as before
+    assert sorted(asked) == ["outcomes_for_sender", "pending_for"]
+    assert [m.msg_id for m in bob_again.take(DirectMessage)] == [accepted.msg_id]
+    if store_kind == "memory":
+        assert first == []
+    else:
+        assert first == ["hand_over", "outcomes_for_sender", "pending_for"]
+    bench.store.close()

@@ -79,6 +79,12 @@ class _Row:
 class MemoryStore:
     """See the module docstring and base.py for the contract of every method."""
 
+    # Everyone the store holds anything for (messages to or from them, outcomes, a guest
+    # holding) is in known_users(): the relay remembers a user at their first login,
+    # before any of that, and nothing here survives a restart. So a name not in it has
+    # nothing to fetch, and the relay skips asking (see Relay._may_have_stored).
+    knows_every_user = True
+
     def __init__(self) -> None:
         self.on_recovered: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
