@@ -103,9 +103,9 @@ class MemoryStore:
         self._blocks: set[tuple[str, str]] = set()
         self._accounts: dict[str, Account] = {}
         # The holdings the relay saved: the Holding objects themselves, not a copy of each
-        # (a copy was 72 bytes per guest online). The relay's GuestNames keeps the same
-        # object and changes it only together with save_holding or set_left_at, which
-        # write what it now holds; guest_holdings gives out copies.
+        # (a copy was 72 bytes per guest online), in the dict guest_holdings hands to the
+        # relay's GuestNames, which keeps the same objects and changes them only together
+        # with save_holding or set_left_at, which write what it now holds.
         self._holdings: dict[str, Holding] = {}
 
     # --- Lifecycle ------------------------------------------------------------------------
@@ -178,8 +178,13 @@ class MemoryStore:
         return dict(self._accounts)
 
     def guest_holdings(self, now: float) -> dict[str, Holding]:
-        return {key: Holding(h.name, h.token_hash, h.epoch, now if h.left_at is None else h.left_at)
-                for key, h in self._holdings.items()}
+        # The store's own dict, not a copy (as known_users): the relay's GuestNames keeps
+        # it and saves each holding it makes into it again (a copy cost a dict entry per
+        # guest). A holder still noted online left at ``now``, as load_holdings has it.
+        for holding in self._holdings.values():
+            if holding.left_at is None:
+                holding.left_at = now
+        return self._holdings
 
     # --- Messages: the message path ------------------------------------------------------------
 
