@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import http.client
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from protocol import Accepted, Delivered, DirectMessage, OutcomeAck, Receipt, SendDirect, UserJoined
 from server.background import ServerThread
 from server.config import ServerConfig
 from server.metrics import Histogram, Metrics, metrics_allowed, parse_allow_list
 from tests.wire import WireClient
+
+ROOT = Path(__file__).resolve().parent.parent
 
 EXPECTED = """\
 # HELP chat_connections_total Connections accepted since the server started.
@@ -148,3 +153,14 @@ def test_an_address_outside_the_allow_list_gets_403():
         status, _, body = _get(web_host, web_port)
         assert status == 403 and "chat_" not in body
         assert _get(web_host, web_port, "/")[0] == 200  # the page itself is for everyone
+
+
+def test_the_allow_list_comes_from_the_command_line():
+    import chatserver
+
+    args = chatserver.parse_args(["--metrics-allow", "10.0.0.0/8, ::1"])
+    assert chatserver.config_from(args).metrics_allow == ("10.0.0.0/8", "::1")
+    assert chatserver.config_from(chatserver.parse_args([])).metrics_allow == ("127.0.0.1", "::1")
+    done = subprocess.run([sys.executable, "chatserver.py", "--metrics-allow", "10.0.0.0/8,intranet"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and "--metrics-allow: 'intranet' is not an IP address" in done.stderr
