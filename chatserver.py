@@ -31,6 +31,7 @@ from server.app import ListenFailed
 from server.console import watch_console
 from server.lockfile import DataDirInUse
 from server.store import StoreUnavailable
+from server.metrics import parse_allow_list
 
 log = logging.getLogger("chat.server")
 
@@ -68,6 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--web-host-name", action="append", default=list(const.WEB_ALLOWED_HOSTS), metavar="NAME",
                         help="a DNS name browsers reach this server by, besides localhost and this machine's "
                              "name (repeatable; '*' allows any): other names are refused")
+    parser.add_argument("--metrics-allow", metavar="LIST", default=",".join(const.METRICS_ALLOW),
+                        help="addresses and CIDR blocks, comma-separated, that may read /metrics on the web port "
+                             f"(default {','.join(const.METRICS_ALLOW)}); others get 403")
     parser.add_argument("--web-echo", action="store_true",
                         help="serve a WebSocket echo at /echo, for conformance test suites")
     parser.add_argument("--data", metavar="DIR", default=const.DATA_DIR,
@@ -110,6 +114,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.lang = i18n.choose(args.lang)
     except ValueError as exc:
         parser.error(str(exc))
+    args.metrics_allow = tuple(entry.strip() for entry in args.metrics_allow.split(",") if entry.strip())
+    try:
+        parse_allow_list(args.metrics_allow)
+    except ValueError as exc:
+        parser.error(f"--metrics-allow: {exc}")
     return args
 
 
@@ -117,6 +126,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(
         host=args.host, port=args.port, tame_gc=True,
         web_port=args.web_port or None, web_echo=args.web_echo, web_hosts=tuple(args.web_host_name),
+        metrics_allow=args.metrics_allow,
         web_origins=("*" if "*" in args.web_origin else tuple(args.web_origin)) if args.web_origin else None,
         data_dir=None if args.memory or args.cluster else Path(args.data),
         cluster_url=args.cluster or None,

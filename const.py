@@ -19,6 +19,10 @@ WEB_ALLOWED_ORIGINS: tuple[str, ...] = ()
 # name, e.g. ("chat.example.org",); other names are refused (DNS rebinding). IP addresses
 # always work; "*" allows any name.
 WEB_ALLOWED_HOSTS: tuple[str, ...] = ()
+# Addresses or CIDR blocks (e.g. "10.0.0.0/8") that may read the server's figures for
+# Prometheus at http://SERVER_HOST:WEB_PORT/metrics; everyone else gets 403. Loopback only
+# by default: run the scraper on the server's machine, or add its address here.
+METRICS_ALLOW: tuple[str, ...] = ("127.0.0.1", "::1")
 
 # --- Wire protocol ----------------------------------------------------------------------
 PROTOCOL_VERSION = 1

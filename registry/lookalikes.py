@@ -16,13 +16,17 @@ class Lookalikes:
     ``ALICE`` and ``Alice`` are one user but look different).
     """
 
-    __slots__ = ("_by_key", "_key_of")
+    __slots__ = ("_by_key", "_key_of", "_count")
 
     def __init__(self, names: Iterable[str] = ()) -> None:
         # look-alike key -> the name, alone in its group (nearly always), or
         # {comparison form: name} for two or more: a dict per name cost 180 bytes per user.
         self._by_key: dict[str, str | dict[str, str]] = {}
-        self._key_of: dict[str, str] = {}  # comparison form -> its look-alike key
+        # comparison form -> its look-alike key, only where that key is not the key of the
+        # comparison form itself (the spelling added matters: "AIice", with a capital I,
+        # is filed apart from "aiice"). Most names need no entry: 40 bytes per user saved.
+        self._key_of: dict[str, str] = {}
+        self._count = 0  # names in the set
         for name in names:
             self.add(name)
 
@@ -36,21 +40,30 @@ class Lookalikes:
             self._by_key[key] = {canonical(group): group, me: name}
         else:
             group[me] = name
-        self._key_of[me] = key
+        if key != lookalike_key(me):
+            self._key_of[me] = key
+        self._count += 1
 
     def discard(self, name: str) -> None:
         """Forget the user called ``name`` (in any spelling); nothing if absent."""
         me = canonical(name)
         key = self._key_of.pop(me, None)
         if key is None:
+            key = lookalike_key(me)  # filed under its comparison form's key, if at all
+        group = self._by_key.get(key)
+        if group is None:
             return
-        group = self._by_key[key]
         if type(group) is str:
+            if canonical(group) != me:
+                return  # another user who looks alike; ``name`` is not in the set
             del self._by_key[key]
-            return
-        del group[me]
-        if len(group) == 1:
-            self._by_key[key] = next(iter(group.values()))
+        else:
+            if me not in group:
+                return
+            del group[me]
+            if len(group) == 1:
+                self._by_key[key] = next(iter(group.values()))
+        self._count -= 1
 
     def rivals(self, name: str) -> list[str]:
         """The names in the set that look like ``name`` and are other users, sorted."""
@@ -63,4 +76,4 @@ class Lookalikes:
         return sorted(n for k, n in group.items() if k != me)
 
     def __len__(self) -> int:
-        return len(self._key_of)
+        return self._count

@@ -32,7 +32,9 @@ class UserRecord:
     """A user who is online, under the spelling they logged in with."""
 
     name: str
-    endpoints: list[Endpoint]
+    # A tuple, replaced whenever it changes (rarely: one more session of an account): one
+    # object, where a list is two (itself and its array of items).
+    endpoints: tuple[Endpoint, ...]
     # True for a registered account: every session proved the password, so several may
     # be online under the name at once (terminal, web, GUI). A guest name has one.
     shared: bool = False
@@ -71,10 +73,10 @@ class Registry:
         if record is not None:
             if not (shared and record.shared):
                 raise NameTaken(f"the name {record.name!r} is already in use")
-            record.endpoints.append(Endpoint(address, port, since, session))
+            record.endpoints = (*record.endpoints, Endpoint(address, port, since, session))
             record.sessions = (*record.sessions, session)
             return record
-        record = UserRecord(name, [Endpoint(address, port, since, session)], shared, (session,))
+        record = UserRecord(name, (Endpoint(address, port, since, session),), shared, (session,))
         self._users[key] = record
         self._lookalikes.add(name)
         return record
@@ -104,7 +106,7 @@ class Registry:
         record = self._users.get(key)
         if record is None:
             return False
-        remaining = [e for e in record.endpoints if e.session is not session]
+        remaining = tuple(e for e in record.endpoints if e.session is not session)
         if len(remaining) == len(record.endpoints):
             return False
         if remaining:

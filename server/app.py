@@ -202,6 +202,8 @@ class ChatServer:
             self.relay = Relay(self.config, self.store, lambda delay, callback: loop.call_later(delay, callback),
                                offload)
             self.store.start(loop)
+            if hasattr(self.store, "on_commit"):  # the durable store: time its commits
+                self.store.on_commit = self.relay.metrics.store_commit.observe
             batcher = WriteBatcher(loop)
             # asyncio sets SO_REUSEADDR on POSIX, so a restart can bind the port at once.
             try:
@@ -217,7 +219,8 @@ class ChatServer:
                     self._web = await start_web_server(
                         self.relay, self.config.host, self.config.web_port, batcher=batcher,
                         allowed_origins=self.config.web_origins, echo=self.config.web_echo,
-                        allowed_hosts=self.config.web_hosts, tls=tls)
+                        allowed_hosts=self.config.web_hosts, tls=tls, metrics=self.metrics_text,
+                        metrics_allow=self.config.metrics_allow)
                 except OSError as exc:
                     raise ListenFailed("web", self.config.host, self.config.web_port, exc) from exc
         except BaseException:
@@ -232,6 +235,27 @@ class ChatServer:
         if self.config.max_connections < wanted:  # said once the server runs: a failed start says one line
             log.warning("open-file limit %d: accepting at most %d connections, not %d", file_limit,
                         self.config.max_connections, wanted)
+
+    def metrics_text(self) -> str:
+        """The server's figures in Prometheus's text format (see server/metrics.py): the
+        relay's counters, and gauges read now from the sessions and the store."""
+        relay = self.relay
+        outgoing = lagging = 0
+        for session in relay.sessions:
+            transport = session.transport
+            if transport is not None and not session.closing:
+                outgoing += transport.get_write_buffer_size()
+            lagging += session.write_paused
+        gauges = {"chat_connections": len(relay.sessions), "chat_users_online": len(relay.registry),
+                  "chat_messages_in_flight": len(relay.inflight), "chat_outgoing_bytes": outgoing,
+                  "chat_sessions_lagging": lagging}
+        depth = getattr(self.store, "queue_depth", None)
+        if depth is not None:
+            gauges["chat_store_queue"] = depth
+        failures = getattr(self.store, "failures", None)
+        if failures is not None:  # counted by the store as it logs them: read, not counted twice
+            relay.metrics.store_errors = failures.operations_failed
+        return relay.metrics.render(gauges)
 
     @property
     def web_address(self) -> tuple[str, int]:

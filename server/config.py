@@ -67,6 +67,8 @@ class ServerConfig:
     # Host names the web client may be reached by, besides localhost, the machine's host
     # name and IP addresses ("*" in it: any); see web/hosts.py.
     web_hosts: tuple[str, ...] = const.WEB_ALLOWED_HOSTS
+    # Addresses and CIDR blocks that may GET /metrics on the web port (others: 403).
+    metrics_allow: tuple[str, ...] = const.METRICS_ALLOW
 
     @property
     def database(self) -> Path | None:

@@ -97,6 +97,7 @@ from .guests import Claim
 from .limits import TokenBucket
 from .login import LoginDesk, LoginResult, unavailable_error
 from .logsummary import LogBudget, LogSummary
+from .metrics import Metrics
 from .presence import PresenceNotices, Watchlists
 from .session import ClientSession
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
@@ -178,6 +179,7 @@ class Relay:
         # user sends from its other sessions). A set here rather than a slot on every
         # session: few sessions share an account, and idle sessions stay small.
         self.carbons: set[ClientSession] = set()
+        self.metrics = Metrics()  # counters for /metrics: an int add on paths that run anyway
         self.outcome_pages: dict[ClientSession, OutcomePages] = {}
         # Receipts the store failed to record, (msg_id, recipient key): recorded again when
         # it works again. Few: while it fails no new message is stored to confirm.
@@ -211,6 +213,7 @@ class Relay:
     def connected(self, session: ClientSession) -> None:
         """A connection was accepted; it must log in within the login timeout."""
         self.sessions.add(session)
+        self.metrics.connections += 1
         count, bucket = self._per_address.get(session.address, (0, None))
         if bucket is None:
             bucket = TokenBucket(self.config.rate_per_address, self.config.burst_per_address)
@@ -279,6 +282,10 @@ class Relay:
             wait = session.byte_bucket.take(now, len(text) if text.isascii() else len(text.encode("utf-8")))
         if not wait:
             return False
+        if type(event) is SendDirect:
+            self.metrics.direct_rate_limited += 1
+        elif type(event) is SendRoom:
+            self.metrics.room_rate_limited += 1
         self.log_lines.log("rate-limited requests", session.address, logging.INFO,
                            "rate limited %r: retry after %.2f s", session, wait)
         session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait:.2f} s",
@@ -299,6 +306,7 @@ class Relay:
         if session.closing:
             return
         if result.error is not None:
+            self.metrics.logins_refused += 1
             self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
                                hello.name, session.address, session.port, result.error.message)
             if result.error.code == ErrorCode.UNSUPPORTED_VERSION:
@@ -311,13 +319,17 @@ class Relay:
                                             shared=result.registered)
         except (InvalidName, NameTaken) as exc:
             code = ErrorCode.NAME_TAKEN if isinstance(exc, NameTaken) else ErrorCode.INVALID_NAME
+            self.metrics.logins_refused += 1
             self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
                                hello.name, session.address, session.port, exc)
             session.send(ErrorReply(code, str(exc), hello.request_id))
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
+        # A user the store has never seen has nothing waiting there (no messages, outcomes
+        # or earlier holder): their first login skips the three fetches that would say so.
+        stored = self._may_have_stored(session.key)
         # A guest's token (taking its name), or an account's new resume credential.
-        resume = self._hold_name(session, result) or result.issued
+        resume = self._hold_name(session, result, stored) or result.issued
         # The optional features of the hello this server knows, in its own order; the
         # welcome names them, and nothing else turns them on.
         features = tuple(name for name in FEATURES if name in (hello.features or ()))
@@ -325,6 +337,7 @@ class Relay:
             self.carbons.add(session)
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume, features or None))
+        self.metrics.logins += 1
         self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name, session.address, session.port,
                              " (account)" if result.registered else "")
         if len(record.endpoints) == 1:
@@ -333,6 +346,8 @@ class Relay:
         key, epoch = session.key, session.epoch
         self.known[key] = result.name
         self.store.remember_user(key, result.name, time.time())
+        if not stored:
+            return
         # Submitted now, so these run before any message stored after this login: what
         # waited comes first, in order, then what is new.
         self._refill(session)
@@ -341,9 +356,17 @@ class Relay:
         self.outcome_pages[session] = OutcomePages(set(), cursor=epoch)
         self._page_outcomes(session)
 
-    def _hold_name(self, session: ClientSession, result: LoginResult) -> str | None:
+    def _may_have_stored(self, key: str) -> bool:
+        """False only if the store holds nothing for ``key``: a store whose known users are
+        exactly the users it holds anything for (``knows_every_user``, the memory store)
+        and ``key`` is not one of them. The SQLite store says nothing of the kind: a user
+        whose row failed to be written on a failing disk may still have messages there."""
+        return key in self.known or not getattr(self.store, "knows_every_user", False)
+
+    def _hold_name(self, session: ClientSession, result: LoginResult, stored: bool = True) -> str | None:
         """Apply the login's claim to the name's guest holding (see guests.py); sets the
-        session's epoch; returns the new resume token for the welcome, if one was issued."""
+        session's epoch; returns the new resume token for the welcome, if one was issued.
+        ``stored``: the store may hold something for the name (else nothing to hand over)."""
         key, guests = session.key, self.logins.guests
         token = None
         if result.claim is Claim.TAKE:
@@ -355,7 +378,8 @@ class Relay:
             if result.registered:
                 token = None  # a new account logs in with its password, not a token
             self.store.save_holding(key, holding)
-            self.store.hand_over(key, epoch, self._announce_expired)
+            if stored:
+                self.store.hand_over(key, epoch, self._announce_expired)
             if self.blocked.pop(key, None):  # whom the earlier holder blocked is theirs too
                 self.store.clear_blocks(key)
         elif result.claim is Claim.RESUME:
@@ -412,6 +436,7 @@ class Relay:
         record = self.registry.lookup_key(to_key)
         recipient = record.name if record else self.known.get(to_key)
         if recipient is None:
+            self.metrics.direct_refused += 1
             session.send(ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here",
                                     request.request_id))
             return
@@ -421,11 +446,12 @@ class Relay:
         message = mailbox.StoredMessage(0, session.name, session.key, recipient, to_key,
                                         request.text, now, request.request_id, state, now + self.config.queue_ttl)
         self.store.store_message(message, lambda result: self._direct_stored(session, result),
-                                 self._unavailable(session, request.request_id))
+                                 self._unavailable(session, request.request_id, "direct_unavailable"))
 
     def _direct_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
         if status == mailbox.ID_REUSED:
+            self.metrics.direct_refused += 1
             self._id_reused(session, message)
             return
         request_id, msg_id = message.client_id, message.msg_id
@@ -437,6 +463,11 @@ class Relay:
             session.send(_outcome(message))
             return
         recipients = self.registry.sessions_by_key(message.recipient_key)
+        if status == mailbox.NEW:  # a resend was counted the first time
+            if recipients:
+                self.metrics.direct_accepted += 1
+            else:
+                self.metrics.direct_queued += 1
         session.send(Accepted(request_id, msg_id) if recipients else Queued(request_id, msg_id))
         if status == mailbox.NEW and self.carbons:
             # Before the forward, so no outcome of it can reach a session before its copy.
@@ -539,6 +570,7 @@ class Relay:
             self._late_receipt(session, msg_id)
             return
         del self.inflight[msg_id]
+        self.metrics.direct_delivered += 1
         for recipient in self.registry.sessions_by_key(flight.recipient_key):
             if recipient.inflight:
                 recipient.inflight.discard(msg_id)
@@ -572,6 +604,7 @@ class Relay:
         def checked(result: tuple[mailbox.StoredMessage | None, str | None]) -> None:
             delivered, recipient = result
             if delivered is not None:
+                self.metrics.direct_delivered += 1
                 self._tell_sender(delivered.sender_key, [delivered])
             elif recipient != key:
                 session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {msg_id} was not sent to you"))
@@ -679,6 +712,7 @@ class Relay:
 
     def _announce_expired(self, messages: list[mailbox.StoredMessage]) -> None:
         """``messages`` were just marked expired: forget them in flight, tell their senders."""
+        self.metrics.direct_expired += len(messages)
         by_sender: dict[str, list[mailbox.StoredMessage]] = {}
         for message in messages:
             flight = self.inflight.pop(message.msg_id, None)
@@ -696,7 +730,7 @@ class Relay:
         message = mailbox.StoredMessage(0, session.name, session.key, None, None, request.text,
                                         time.time(), request.request_id, "room")
         self.store.store_message(message, lambda result: self._room_stored(session, result),
-                                 self._unavailable(session, request.request_id))
+                                 self._unavailable(session, request.request_id, "room_unavailable"))
 
     def _room_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
@@ -706,6 +740,7 @@ class Relay:
         session.send(Accepted(message.client_id, message.msg_id))
         if status != mailbox.NEW:
             return  # a resend: everyone already has it
+        self.metrics.room_sent += 1
         frame = encode(RoomMessage(message.msg_id, message.sender, message.text, message.sent_at))
         for recipient in self.sessions:
             blocked = self.blocked.get(recipient.key) if recipient.key else None
@@ -835,10 +870,15 @@ class Relay:
 
     # --- When the store fails -----------------------------------------------------------
 
-    def _unavailable(self, session: ClientSession, request_id: str) -> ErrorCallback:
+    def _unavailable(self, session: ClientSession, request_id: str, counter: str | None = None) -> ErrorCallback:
         """The ``on_error`` of a request the store could not do: answer it ``unavailable``.
-        (The store logs the failure once; answering is all that is left.)"""
-        return lambda failure: session.send(unavailable_error(self.config, request_id))
+        (The store logs the failure once; answering is all that is left.) ``counter``:
+        the attribute of ``self.metrics`` that counts such answers, if any."""
+        def answer(failure: StoreUnavailable) -> None:
+            if counter is not None:
+                setattr(self.metrics, counter, getattr(self.metrics, counter) + 1)
+            session.send(unavailable_error(self.config, request_id))
+        return answer
 
     def _unrecorded_receipt(self, msg_id: int, recipient_key: str) -> ErrorCallback:
         """The ``on_error`` of a receipt's record: keep it, to record it when the store

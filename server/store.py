@@ -194,6 +194,7 @@ class FailureLog:
         self._total = 0           # operations refused since it started failing
         self._unreported = 0      # ... not yet in a line
         self._reported_at: float | None = None  # when the last line was logged
+        self.operations_failed = 0  # since start, never reset (for /metrics)
 
     @property
     def failing(self) -> bool:
@@ -202,6 +203,7 @@ class FailureLog:
     def failed(self, reason: str, operations: int) -> None:
         now = self.clock()
         self._total += operations
+        self.operations_failed += operations
         if self.failing_since is None:
             self.failing_since = now
             self._announced = self._reported_at is None or now - self._reported_at >= self.period
@@ -308,6 +310,9 @@ class Store:
         self._committer: ThreadPoolExecutor | None = None
         self.failures = FailureLog()
         self.on_recovered: Callable[[], None] | None = None
+        # Called on the loop with the seconds each successful COMMIT took (for /metrics).
+        self.on_commit: Callable[[float], None] | None = None
+        self._commit_seconds = 0.0  # of the last COMMIT, set by _commit
 
     def open(self) -> None:
         """Open and migrate the database; :meth:`read` may load caches from it now."""
@@ -344,6 +349,11 @@ class Store:
             self._scheduled = True
             self._loop.call_soon(self._run)
 
+    @property
+    def queue_depth(self) -> int:
+        """Operations submitted and waiting for the next transaction (for /metrics)."""
+        return len(self._pending)
+
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until everything submitted so far is committed (at most ``timeout`` s)."""
         deadline = self._loop.time() + timeout
@@ -371,7 +381,9 @@ class Store:
         """COMMIT the open transaction: with ``synchronous=FULL`` this is where the fsync
         happens, and it returns once the transaction is on disk. Runs on the committer
         thread (on the loop when in memory). Nothing is acknowledged before it returns."""
+        started = time.perf_counter()
         self.db.execute("COMMIT")
+        self._commit_seconds = time.perf_counter() - started
 
     def _run(self) -> None:
         if self._committing or self.db is None:
@@ -477,6 +489,8 @@ class Store:
                 outcomes = [failure] * len(pending)
             else:  # only a write on disk shows the disk works again (reads work on a full one)
                 recovered = wrote and self.failures.recovered()
+                if self.on_commit is not None:
+                    self.on_commit(self._commit_seconds)
         for (_, _, callback, on_error), outcome in zip(pending, outcomes):
             notify = on_error if isinstance(outcome, StoreUnavailable) else callback
             if notify is None:

@@ -10,6 +10,8 @@ A connection moves through these modes, never back::
 
     HTTP  --GET /ws, valid upgrade------------>  CHAT  registered with the relay now
     HTTP  --GET /echo, valid upgrade, echo on->  ECHO  echoes messages (conformance runs)
+    HTTP  --GET /metrics---------------------->  HTTP  the figures (server/metrics.py), or 403
+                                                       from an address not in metrics_allow
     HTTP  --any other GET/HEAD---------------->  HTTP  static file, 304 or 404; keep-alive
     HTTP  --a Host that is not ours (web.hosts)->  closed after 421 (page and WebSocket alike)
 
@@ -36,7 +38,7 @@ import socket
 import ssl
 import time
 import weakref
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +63,8 @@ from web.websocket import (
     accept_handshake,
 )
 
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import Network, metrics_allowed, parse_allow_list
 from .outbox import WriteBatcher
 from .relay import Relay
 from .session import ClientSession
@@ -71,6 +75,7 @@ log = logging.getLogger("chat.server")
 WEBCLIENT_ROOT = Path(__file__).resolve().parent.parent / "webclient"
 CHAT_PATH = "/ws"
 ECHO_PATH = "/echo"
+METRICS_PATH = "/metrics"
 # Seconds a connection may take to complete an HTTP request (and may idle between two).
 HTTP_IDLE_TIMEOUT = 10.0
 # Seconds we wait for the peer's close frame after sending ours, then close TCP anyway.
@@ -100,6 +105,9 @@ class WebSite:
     hosts: HostPolicy
     # Connections the relay does not own (HTTP and echo), closed by stop_web_server.
     sessions: set[WebSession] = field(default_factory=set)
+    # The text of GET /metrics, made per request (None: no /metrics), and who may read it.
+    metrics: Callable[[], str] | None = None
+    metrics_allow: tuple[Network, ...] = ()
 
 
 class WebSession(ClientSession):
@@ -200,6 +208,9 @@ class WebSession(ClientSession):
             self._write_http(_error_response(error), keep_alive=False)
             return
         path = request.target
+        if path.partition("?")[0] == METRICS_PATH and self.site.metrics is not None:
+            self._serve_metrics(request)
+            return
         if path == CHAT_PATH or (path == ECHO_PATH and self.site.echo):
             self._upgrade(request, _CHAT if path == CHAT_PATH else _ECHO)
             return
@@ -223,6 +234,20 @@ class WebSession(ClientSession):
                           b"404 Not Found\n")
             return
         self._respond(request, 200, "OK", headers, body)
+
+    def _serve_metrics(self, request: Request) -> None:
+        """The server's figures for Prometheus, to the configured addresses only: they tell
+        how busy the server is and how its store fares, which is nobody else's business."""
+        if not metrics_allowed(self.address, self.site.metrics_allow):
+            self.relay.log_lines.log("refused metrics requests", self.address, logging.INFO,
+                                     "web %s:%d: 403 for /metrics (not in the metrics allow list)", self.address,
+                                     self.port)
+            self._respond(request, 403, "Forbidden", [("Content-Type", "text/plain; charset=utf-8"),
+                                                      *SECURITY_HEADERS],
+                          b"403 Forbidden: this address may not read /metrics\n")
+            return
+        self._respond(request, 200, "OK", [("Content-Type", METRICS_CONTENT_TYPE), ("Cache-Control", "no-store"),
+                                           *SECURITY_HEADERS], self.site.metrics().encode("utf-8"))
 
     def _respond(self, request: Request, status: int, reason: str,
                  headers: list[tuple[str, str]], body: bytes) -> None:
@@ -414,7 +439,9 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
                            allowed_origins: str | Collection[str] | None = None, echo: bool = False,
                            static_root: str | Path = WEBCLIENT_ROOT,
                            allowed_hosts: Collection[str] = (),
-                           tls: ssl.SSLContext | None = None) -> asyncio.base_events.Server:
+                           tls: ssl.SSLContext | None = None,
+                           metrics: Callable[[], str] | None = None,
+                           metrics_allow: Collection[str] = const.METRICS_ALLOW) -> asyncio.base_events.Server:
     """Listen for browsers on ``host:port`` (0: any free port) and return the server.
 
     ``relay`` and ``batcher`` are the chat server's own, so web users and TCP users share
@@ -425,9 +452,12 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
     served at ``/``. ``allowed_hosts``: names besides the server's own (localhost, the
     machine's host name, ``host`` if it is a name) that the Host header may carry
     (``"*"``: any); IP addresses are always allowed (see web.hosts). ``tls``: serve HTTPS
-    and WSS with this context (the chat port's), else plain HTTP and WS. Raises OSError if
-    the address is in use, ValueError for a bare string other than ``"*"`` as
-    ``allowed_origins`` or as ``allowed_hosts``.
+    and WSS with this context (the chat port's), else plain HTTP and WS. ``metrics``: the
+    function that makes the text of ``GET /metrics`` (None: no such path), served to peers
+    whose address is in ``metrics_allow`` (addresses and CIDR blocks), 403 to others.
+    Raises OSError if the address is in use, ValueError for a bare string other than
+    ``"*"`` as ``allowed_origins`` or as ``allowed_hosts``, or for an entry of
+    ``metrics_allow`` that is not an address or a CIDR block.
     """
     if isinstance(allowed_hosts, str) and allowed_hosts != "*":
         raise ValueError('allowed_hosts must be "*" or a collection of host names')
@@ -439,7 +469,8 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
         origins = None if allowed_origins is None else frozenset(allowed_origins)
     hosts = HostPolicy.for_server((allowed_hosts,) if isinstance(allowed_hosts, str) else allowed_hosts,
                                   host, socket.gethostname())
-    site = WebSite(Path(static_root), origins, echo, hosts)
+    site = WebSite(Path(static_root), origins, echo, hosts, metrics=metrics,
+                   metrics_allow=parse_allow_list(metrics_allow))
     loop = asyncio.get_running_loop()
     # A TLS handshake gets no longer than an HTTP request head (asyncio's default: 60 s).
     server = await loop.create_server(lambda: WebSession(relay, batcher, site), host, port,

@@ -80,6 +80,12 @@ class _Row:
 class MemoryStore:
     """See the module docstring and base.py for the contract of every method."""
 
+    # Everyone the store holds anything for (messages to or from them, outcomes, a guest
+    # holding) is in known_users(): the relay remembers a user at their first login,
+    # before any of that, and nothing here survives a restart. So a name not in it has
+    # nothing to fetch, and the relay skips asking (see Relay._may_have_stored).
+    knows_every_user = True
+
     def __init__(self) -> None:
         self.on_recovered: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -97,7 +103,11 @@ class MemoryStore:
         self._users: dict[str, str] = {}
         self._blocks: set[tuple[str, str]] = set()
         self._accounts: dict[str, Account] = {}
-        self._holdings: dict[str, tuple[str, bytes, int, float | None]] = {}
+        # The holdings the relay saved: the Holding objects themselves, not a copy of each
+        # (a copy was 72 bytes per guest online), in the dict guest_holdings hands to the
+        # relay's GuestNames, which keeps the same objects and changes them only together
+        # with save_holding or set_left_at, which write what it now holds.
+        self._holdings: dict[str, Holding] = {}
         self._credentials: dict[bytes, Credential] = {}
 
     # --- Lifecycle ------------------------------------------------------------------------
@@ -107,6 +117,11 @@ class MemoryStore:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+
+    @property
+    def queue_depth(self) -> int:
+        """Answers waiting for the next loop turn (for /metrics)."""
+        return len(self._answers)
 
     async def drain(self, timeout: float = 10.0) -> None:
         deadline = self._loop.time() + timeout
@@ -153,7 +168,10 @@ class MemoryStore:
         return self._last_msg_id
 
     def known_users(self) -> dict[str, str]:
-        return dict(self._users)
+        # The store's own dict, not a copy: the relay keeps it as its cache of everyone
+        # known and writes each login to it as remember_user does here, so one dict of all
+        # users serves both (a copy cost a dict entry per user). Nothing else writes to it.
+        return self._users
 
     def blocks(self) -> list[tuple[str, str]]:
         return sorted(self._blocks)
@@ -165,8 +183,13 @@ class MemoryStore:
         return {h: c for h, c in self._credentials.items() if c.expires_at > now}
 
     def guest_holdings(self, now: float) -> dict[str, Holding]:
-        return {key: Holding(name, token_hash, epoch, now if left_at is None else left_at)
-                for key, (name, token_hash, epoch, left_at) in self._holdings.items()}
+        # The store's own dict, not a copy (as known_users): the relay's GuestNames keeps
+        # it and saves each holding it makes into it again (a copy cost a dict entry per
+        # guest). A holder still noted online left at ``now``, as load_holdings has it.
+        for holding in self._holdings.values():
+            if holding.left_at is None:
+                holding.left_at = now
+        return self._holdings
 
     # --- Messages: the message path ------------------------------------------------------------
 
@@ -457,14 +480,14 @@ class MemoryStore:
 
     def save_holding(self, name_key: str, holding: Holding, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
-        self._holdings[name_key] = (holding.name, holding.token_hash, holding.epoch, holding.left_at)
+        self._holdings[name_key] = holding
         self._answer(callback, None)
 
     def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:
-        if name_key in self._holdings:
-            name, token_hash, epoch, _ = self._holdings[name_key]
-            self._holdings[name_key] = (name, token_hash, epoch, left_at)
+        holding = self._holdings.get(name_key)
+        if holding is not None:
+            holding.left_at = left_at
         self._answer(callback, None)
 
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
