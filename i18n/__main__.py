@@ -25,7 +25,8 @@ def web_json_path(language: str):
 
 def web_json_text(language: str) -> str:
     """The exact text of ``webclient/i18n/LANG.json``: the catalogue (none for English),
-    and the sentences for error codes, translated, from :mod:`client.display`."""
+    the sentences for error codes, translated, from :mod:`client.display`, and the login
+    field each refusal is about, from :data:`client.core.LOGIN_OUTCOMES`."""
     from client.display import ERROR_TEXTS, NEEDS_NAME
 
     entries = [] if language == SOURCE_LANGUAGE else parse_po(po_path(language).read_text(encoding="utf-8"))
@@ -33,6 +34,11 @@ def web_json_text(language: str) -> str:
     translations = load(language)
     catalogue["errors"] = {code: translations.gettext(text) for code, text in sorted(ERROR_TEXTS.items())}
     catalogue["needs_name"] = sorted(NEEDS_NAME)
+    # Which login field a refusal is about (client.core.LOGIN_OUTCOMES, the one table):
+    # the page puts the cursor there, as the window does.
+    from client.core import LOGIN_OUTCOMES
+    catalogue["login_fields"] = {code: outcome.field for code, outcome in sorted(LOGIN_OUTCOMES.items())
+                                 if outcome.field}
     return json.dumps(catalogue, ensure_ascii=False, indent=1, sort_keys=False) + "\n"
 
 

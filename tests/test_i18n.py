@@ -135,6 +135,17 @@ def test_the_page_explains_errors_with_the_clients_table_translated() -> None:
     assert portuguese["needs_name"] == ["unknown_recipient"]
 
 
+def test_the_page_takes_the_login_field_of_each_refusal_from_the_clients_one_table() -> None:
+    from client.core import LOGIN_OUTCOMES
+    english = json.loads(tool.web_json_path("en").read_text(encoding="utf-8"))
+    assert english["login_fields"] == {code: o.field for code, o in LOGIN_OUTCOMES.items() if o.field}
+    assert english["login_fields"]["bad_password"] == "password"
+    # No second copy of the table in the page: it names no password refusal itself.
+    script = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
+    for code in ("bad_password", "weak_password"):
+        assert f'"{code}"' not in script
+
+
 def test_the_page_knows_the_plural_rule_of_every_catalogue() -> None:
     script = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
     for language in i18n.available():

@@ -26,7 +26,8 @@ const PLURAL_RULES = {
 };
 // errors: the sentence for each well-known error code (client/display.py's ERROR_TEXTS,
 // translated); needsName: the codes whose sentence is only for a named recipient.
-const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [] };
+// loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES).
+const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], loginFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -104,6 +105,7 @@ async function useLanguage(language) {
   i18n.plural = PLURAL_RULES[catalogue.plural] || PLURAL_RULES["n != 1"];
   i18n.errors = catalogue.errors || {};
   i18n.needsName = catalogue.needs_name || [];
+  i18n.loginFields = catalogue.login_fields || {};
   $("lang-switch").value = language;
   translatePage();
   render(shell.chat);
@@ -1032,8 +1034,8 @@ function loginFailed(message, code) {
   showView("login");
   $("login-submit").disabled = false;
   $("login-error").textContent = message;
-  const passwordProblem = code === "auth_required" || code === "bad_password" || code === "weak_password";
-  (passwordProblem ? $("login-password") : $("login-name")).focus();
+  // The field the refusal is about: client.core.LOGIN_OUTCOMES, exported with the wording.
+  (i18n.loginFields[code] === "password" ? $("login-password") : $("login-name")).focus();
   render(shell.chat);
 }
 
