@@ -126,9 +126,10 @@ def needs_password_text() -> str:
              "--password-file FILE").format(variable=PASSWORD_ENV)
 
 
-def refusal_line(exc: LoginRefused, scripted: bool) -> str:
-    """The ``error: ...`` line for a refused login, with a hint for scripts."""
-    line = _("login refused: {why}").format(why=explain_error(exc.code, exc.message, retry_after=exc.retry_after))
+def refusal_line(exc: LoginRefused, scripted: bool, name: str | None = None) -> str:
+    """The ``error: ...`` line for a refused login of ``name``, with a hint for scripts."""
+    why = explain_error(exc.code, exc.message, name, retry_after=exc.retry_after)
+    line = _("login refused: {why}").format(why=why)
     if exc.code == ErrorCode.AUTH_REQUIRED and scripted:
         line += _("; set {variable} or use --password-file FILE").format(variable=PASSWORD_ENV)
     return error_line(line)

@@ -96,24 +96,29 @@ def format_when(timestamp: float | None, now: float | None = None) -> str:
 
 
 # What each well-known error code means, for people: the one table every client uses (the
-# web page gets it, translated, in webclient/i18n/LANG.json). {name} is the recipient,
+# web page gets it, translated, in webclient/i18n/LANG.json). {name} is the recipient (for
+# a refused login: the name tried; the window's dialogs say these sentences too),
 # {when} says when to try again. Shown through _().
 ERROR_TEXTS = {
     "unknown_recipient": N_("nobody called {name} has ever logged in here"),
     "recipient_disconnected": N_("{name} disconnected before receiving it"),
     "recipient_busy": N_("{name} has too many messages waiting; try again later"),
     "expired": N_("{name} did not log in to receive it before it expired"),
+    "name_taken": N_("the name {name} is in use, or kept for a while for the guest who used it last: "
+                     "choose another name"),
     "bad_password": N_("wrong password"),
-    "auth_required": N_("this name is registered: it needs its password"),
+    "auth_required": N_("the name {name} is registered: it needs its password"),
     "accounts_required": N_("this server only admits registered names: claim yours with --register"),
     "rate_limited": N_("too many attempts; {when}"),
     "unavailable": N_("the server cannot store anything right now (its disk is full or failing), "
                       "so nothing was done; {when}"),
     "account_exists": N_("this name is already registered"),
     "queue_full": N_("too many messages are waiting for the connection to come back"),
+    "server_full": N_("the server has no room for another user now; {when}"),
+    "unsupported_version": N_("the server does not speak this client's protocol version"),
 }
 # Codes whose sentence is about a named recipient only: without the name, the server's words.
-NEEDS_NAME = frozenset({"unknown_recipient"})
+NEEDS_NAME = frozenset({"unknown_recipient", "name_taken", "auth_required"})
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None) -> str:

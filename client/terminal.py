@@ -563,7 +563,7 @@ class TerminalUI:
                 self._complain(auth.error_line(sanitize(str(exc))))
                 return ExitCode.NO_SERVER
             except LoginRefused as exc:
-                self._complain(auth.refusal_line(exc, scripted=not self._prompting))
+                self._complain(auth.refusal_line(exc, scripted=not self._prompting, name=self._me))
                 return ExitCode.AUTH_FAILED if exc.code in auth.AUTH_CODES else ExitCode.LOGIN_REFUSED
             except auth.PasswordError as exc:
                 self._complain(auth.error_line(str(exc)))

@@ -199,7 +199,7 @@ def test_a_script_without_password_is_told_how_to_give_one(server: ServerThread,
     claim(server)
     code, lines, errors = run_pipe(server, "")
     assert code == ExitCode.AUTH_FAILED and lines == [] and prompt.prompts == []
-    assert errors == ["error: login refused: this name is registered: it needs its password (auth_required); "
+    assert errors == ["error: login refused: the name Alice is registered: it needs its password (auth_required); "
                       "set CHAT_PASSWORD or use --password-file FILE"]
 
 

@@ -446,7 +446,7 @@ def test_a_password_typed_into_the_window_logs_in(open_gui, server, tmp_path) ->
         gui = open_gui("Dora")  # logs in at once, without a password: the form asks for it
         state = gui.wait(lambda s: s["login_prompt"] and not s["login_busy"], "the password asked in the form")
         assert state["view"] == "login" and not state["alerts"] and not state["alert_open"], state["alerts"]
-        assert state["login_prompt"].startswith("The name Dora is registered: enter its password")
+        assert state["login_prompt"].startswith("The name Dora is registered: it needs its password")
         require_tool("xwd", "x11-apps", why="to take the window's screenshot")
         gui.cmd("screenshot", path=str(tmp_path / "gui-password-asked.png"))
         print(f"\nscreenshot: {tmp_path / 'gui-password-asked.png'}")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import const
 from i18n import N_, _
 
-from ..display import sanitize
+from ..display import explain_error, sanitize
 from ..errors import LoginRefused, ServerUnreachable
 from ..library import ChatClient
 
@@ -42,26 +42,22 @@ def fetch_history(client: ChatClient, peer: str, limit: int = HISTORY_LIMIT) -> 
     return tuple(client.history(peer, limit=limit))
 
 
-# Titles and sentences for a refused login, by protocol error code (shown through _()).
-_REFUSALS = {
-    "name_taken": (N_("Name taken"), N_("The name {name} is in use, or kept for a while for the guest who used it "
-                                 "last. Choose another name.\n\nThe server says: {message}")),
-    "bad_password": (N_("Wrong password"), N_("The password for {name} is wrong. Check it and try again.")),
-    "auth_required": (N_("Password needed"), N_("The name {name} is registered: enter its password to log in "
-                                         "with it, or choose another name.")),
-    "invalid_name": (N_("Invalid name"), N_("{message}\n\nA name has 1 to 32 letters and digits of one script, "
-                                     "_ - or ., and starts with a letter or a digit.")),
-    "confusable_name": (N_("Name too much like another"), N_("{message}")),
-    "accounts_required": (N_("Account needed"), N_("This server only accepts registered names. {message}")),
-    "weak_password": (N_("Password too weak"), N_("{message}")),
-    "account_exists": (N_("Name already claimed"), N_("The name {name} is already registered. {message}")),
-    "server_full": (N_("Server full"), N_("The server has no room for another user now. Try again later.")),
-    "unsupported_version": (N_("Incompatible server"), N_("The server does not speak this client's protocol "
-                                                   "version. {message}")),
-    "rate_limited": (N_("Too many attempts"), N_("{message}\n\nWait a moment and try again.")),
-    "too_many_connections": (N_("Too many connections"), N_("{message}")),
-    "unavailable": (N_("Server storage failing"), N_("The server cannot store anything right now, so the name "
-                                              "was not registered. {message}")),
+# The dialog's title for a refused login, by protocol error code (shown through _()). The
+# sentence under it is the one every client says (client.display.ERROR_TEXTS).
+_TITLES = {
+    "name_taken": N_("Name taken"),
+    "bad_password": N_("Wrong password"),
+    "auth_required": N_("Password needed"),
+    "invalid_name": N_("Invalid name"),
+    "confusable_name": N_("Name too much like another"),
+    "accounts_required": N_("Account needed"),
+    "weak_password": N_("Password too weak"),
+    "account_exists": N_("Name already claimed"),
+    "server_full": N_("Server full"),
+    "unsupported_version": N_("Incompatible server"),
+    "rate_limited": N_("Too many attempts"),
+    "too_many_connections": N_("Too many connections"),
+    "unavailable": N_("Server storage failing"),
 }
 
 
@@ -69,9 +65,12 @@ def login_error_text(error: BaseException, name: str, address: str) -> tuple[str
     """``(title, message)`` for an error dialog about a failed login. The message is a
     headline, a blank line, then the details."""
     if isinstance(error, LoginRefused):
-        title, template = _REFUSALS.get(str(error.code), (N_("Login refused"), "{message}"))
-        text = _(template).format(name=sanitize(name), message=sanitize(error.message))
-        return _(title), f"{text}\n\n({sanitize(error.code)})"
+        code = str(error.code)
+        sentence = explain_error(code, error.message, to=name, retry_after=error.retry_after)
+        sentence = sentence.removesuffix(f" ({sanitize(code)})")  # the code goes under it
+        headline = sentence[:1].upper() + sentence[1:] + ("" if sentence.endswith((".", "?", "!")) else ".")
+        title = _TITLES.get(code, N_("Login refused"))
+        return _(title), f"{headline}\n\n({sanitize(code)})"
     if isinstance(error, ServerUnreachable):
         why = sanitize(error)
         why = why[:1].upper() + why[1:] + ("" if why.endswith((".", "?", "!")) else ".")
