@@ -138,6 +138,5 @@ DEFAULT_ROOM = "#lobby"
 MAX_ROOMS = 10000
 MAX_ROOMS_PER_USER = 100
 MAX_ROOM_INVITES = 1000
-# Characters of a room's topic, and of the reason given for a kick, ban or mute.
+# Characters of a room's topic (a kick's, ban's or mute's reason: 256, as every reason).
 MAX_TOPIC_CHARS = 256
-MAX_REASON_CHARS = 256

@@ -40,7 +40,7 @@ copy of who may do what):
    its bans and invitations with it.
 8. **Bounds.** ``const.MAX_ROOMS`` rooms, ``const.MAX_ROOMS_PER_USER`` rooms per person,
    ``const.MAX_ROOM_INVITES`` invitations per room (the oldest goes first). Topic and
-   reason lengths are the codec's to check (``const.MAX_TOPIC_CHARS``, ``MAX_REASON_CHARS``).
+   reason lengths are the codec's to check (``const.MAX_TOPIC_CHARS``, 256 for a reason).
 """
 
 from __future__ import annotations
@@ -276,9 +276,10 @@ class Rooms:
             out.append(RoomSummary(room.name, self.count(room), room.topic))
         return out
 
-    def members(self, person: Person, name: str) -> Decision:
-        """The members of room ``name`` in order of joining, owner first. Anyone may list a
-        public room's; an invite-only room's only its members and administrators."""
+    def members(self, person: Person, name: str, after: str | None = None) -> Decision:
+        """The members of room ``name`` sorted by comparison form, after ``after`` if given
+        (a page's cursor). Anyone may list a public room's; an invite-only room's only its
+        members and administrators."""
         room = self._rooms.get(room_key(name))
         if room is None:
             return [_no_such_room(name)]
@@ -286,9 +287,9 @@ class Rooms:
             return [Refused(ErrorCode.FORBIDDEN, f"everyone online is in {room.name}: ask who is online")]
         if room.invite_only and self.role(room, person) not in (Role.ADMIN, *_MEMBERS):
             return [Refused(ErrorCode.NOT_MEMBER, f"{room.name} is invite-only and you are not in it")]
-        listed = sorted(room.members.items(), key=lambda item: RANK[self._role_of_key(room, item[0])],
-                        reverse=True)  # sorted() is stable: join order within a role
-        return [Member(shown, self._role_of_key(room, key)) for key, shown in listed]
+        start = canonical(after) if after is not None else ""
+        return [Member(room.members[key], self._role_of_key(room, key)) for key in sorted(room.members)
+                if key > start]
 
     def may_post(self, person: Person, name: str, now: float) -> Refused | None:
         """None if ``person`` may post to room ``name`` now, else why not."""

@@ -111,7 +111,8 @@ def test_list_public_rooms_with_counts_and_topics(rooms):
 
 def test_members_with_roles(rooms):
     assert rooms.members(OUTSIDER, "#redes") == [
-        Member("Olga", "owner"), Member("Moe", "moderator"), Member("Mia", "member"), Member("Vic", "member")]
+        Member("Mia", "member"), Member("Moe", "moderator"), Member("Olga", "owner"), Member("Vic", "member")]
+    assert rooms.members(OUTSIDER, "#redes", after="MOE") == [Member("Olga", "owner"), Member("Vic", "member")]
     rooms.join(OWNER, "#secret", T0, invite_only=True)
     assert codes(rooms.members(OUTSIDER, "#secret")) == [ErrorCode.NOT_MEMBER]
     assert rooms.members(ADMIN, "#secret") == [Member("Olga", "owner")]
