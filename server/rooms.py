@@ -38,7 +38,10 @@ copy of who may do what):
 7. **Leaving.** When the owner leaves, the first moderator to have joined (else the first
    member) becomes owner (a Notice says so). A room ends when its last member leaves, and
    its bans and invitations with it.
-8. **Bounds.** ``const.MAX_ROOMS`` rooms, ``const.MAX_ROOMS_PER_USER`` rooms per person,
+8. **Persistence.** Every room that changed is listed by :meth:`Rooms.changes` with its
+   record (JSON text, or None when it ended) for the shell to store; :meth:`Rooms.restore`
+   builds the rooms again from the records at start.
+9. **Bounds.** ``const.MAX_ROOMS`` rooms, ``const.MAX_ROOMS_PER_USER`` rooms per person,
    ``const.MAX_ROOM_INVITES`` invitations per room (the oldest goes first). Topic and
    reason lengths are the codec's to check (``const.MAX_TOPIC_CHARS``, 256 for a reason).
 """
@@ -46,6 +49,7 @@ copy of who may do what):
 from __future__ import annotations
 
 import heapq
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -234,6 +238,7 @@ class Rooms:
         self._lookalikes = Lookalikes()  # names of the rooms, without the prefix
         self._joined: dict[str, set[str]] = {}  # person key -> keys of their rooms
         self._mute_ends: list[tuple[float, str, str]] = []  # heap of (until, room key, person key)
+        self._dirty: set[str] = set()  # keys of the rooms changed since changes() was called
         name = check_room_name(default_room)
         assert not isinstance(name, Refused), name
         self.default = self._add(Room(name, owner=None))
@@ -367,6 +372,7 @@ class Rooms:
         if refusal is not None:
             return [refusal]
         room.topic = topic
+        self._dirty.add(room_key(room.name))
         by = display_form(person.name)
         return [Notice(room.name, "topic", by, now, by=by, topic=topic),
                 LogLine(f"{by} set the topic of {room.name} to {topic!r}")]
@@ -381,6 +387,7 @@ class Rooms:
         refusal = self._banned(room, target)
         if refusal is not None:
             return [Refused(ErrorCode.BANNED, f"{display_form(target.name)} is banned from {room.name}: unban first")]
+        self._dirty.add(room_key(room.name))
         room.invited.pop(them, None)
         room.invited[them] = None
         while len(room.invited) > const.MAX_ROOM_INVITES:
@@ -407,6 +414,7 @@ class Rooms:
         old = room.banned.get(them)
         if old is not None and old.address:
             room.banned_addresses.pop(old.address, None)
+        self._dirty.add(room_key(room.name))
         room.banned[them] = _Ban(display_form(target.name), display_form(person.name), now, reason, address)
         if address:
             room.banned_addresses[address] = them
@@ -425,6 +433,7 @@ class Rooms:
         ban = room.banned.pop(canonical(target.name), None)
         if ban is None:
             return []
+        self._dirty.add(room_key(room.name))
         if ban.address:
             room.banned_addresses.pop(ban.address, None)
         return self._moderated(room, "unban", person, target, now, None)
@@ -438,6 +447,7 @@ class Rooms:
         them = canonical(target.name)
         until = None if seconds is None else now + seconds
         room.muted[them] = until
+        self._dirty.add(room_key(room.name))
         if until is not None:
             heapq.heappush(self._mute_ends, (until, room_key(room.name), them))
         return self._moderated(room, "mute", person, target, now, reason, until=until)
@@ -448,6 +458,7 @@ class Rooms:
             return [refusal]
         if room.muted.pop(canonical(target.name), 0.0) == 0.0:
             return []
+        self._dirty.add(room_key(room.name))
         return self._moderated(room, "unmute", person, target, now, None)
 
     def appoint(self, person: Person, name: str, target: Person, role: Role, now: float) -> Decision:
@@ -464,6 +475,7 @@ class Rooms:
             return [Refused(ErrorCode.FORBIDDEN, f"{display_form(target.name)} owns {room.name}")]
         if (them in room.moderators) == (role is Role.MODERATOR):
             return []
+        self._dirty.add(room_key(room.name))
         if role is Role.MODERATOR:
             room.moderators.add(them)
         else:
@@ -485,24 +497,66 @@ class Rooms:
             if room is None or room.muted.get(them, 0.0) != until:
                 continue  # unmuted, muted again for another time, or the room ended
             del room.muted[them]
+            self._dirty.add(key)
             shown = room.members.get(them, them)
             out += [Notice(room.name, "unmute", shown, now, reason="the mute ended"),
                     LogLine(f"the mute of {shown} in {room.name} ended")]
+        return out
+
+    # --- Persistence ----------------------------------------------------------------------
+
+    def changes(self) -> list[tuple[str, str | None]]:
+        """The rooms changed since the last call, as (room key, record): the JSON text to
+        store, or None for a room that ended. Call after each decision that changed
+        something, and store them before answering (an ``ok`` is a promise)."""
+        out = []
+        for key in sorted(self._dirty):
+            room = self._rooms.get(key)
+            out.append((key, None if room is None else _record(room)))
+        self._dirty.clear()
+        return out
+
+    def restore(self, records: Iterable[str]) -> Decision:
+        """Build the rooms again from stored records (what :meth:`changes` gave), at start;
+        a record that cannot be read is skipped, with a LogLine saying so."""
+        out: Decision = []
+        for text in records:
+            try:
+                room = _from_record(text)
+            except (ValueError, TypeError, KeyError) as exc:
+                out.append(LogLine(f"a stored room could not be read and is left out: {exc}"))
+                continue
+            key = room_key(room.name)
+            if key == room_key(self.default.name):
+                room.members.clear()  # everyone online is in it; nobody is stored
+                room.owner = None
+                self.default = room
+            self._rooms[key] = room
+            self._lookalikes.add(room.name[len(PREFIX):])
+            for member in room.members:
+                self._joined.setdefault(member, set()).add(key)
+            for them, until in room.muted.items():
+                if until is not None:
+                    heapq.heappush(self._mute_ends, (until, key, them))
+        self._dirty.clear()
         return out
 
     # --- Inside -------------------------------------------------------------------------
 
     def _add(self, room: Room) -> Room:
         self._rooms[room_key(room.name)] = room
+        self._dirty.add(room_key(room.name))
         self._lookalikes.add(room.name[len(PREFIX):])
         return room
 
     def _enrol(self, room: Room, me: str, shown: str) -> None:
+        self._dirty.add(room_key(room.name))
         room.members[me] = shown
         self._joined.setdefault(me, set()).add(room_key(room.name))
 
     def _remove(self, room: Room, me: str, now: float) -> Decision:
         """Take ``me`` out of ``room``; hand ownership on or end the room (rule 7)."""
+        self._dirty.add(room_key(room.name))
         del room.members[me]
         room.moderators.discard(me)
         rooms = self._joined[me]
@@ -574,6 +628,33 @@ class Rooms:
     def _entered(self, room: Room) -> Entered:
         owner = room.members.get(room.owner) if room.owner else None
         return Entered(room.name, owner, room.topic, room.invite_only, self.count(room))
+
+
+# The version of the record format, stored in each record, for later changes to it.
+_RECORD_VERSION = 1
+
+
+def _record(room: Room) -> str:
+    """``room`` as JSON text (see :meth:`Rooms.changes`)."""
+    return json.dumps({
+        "v": _RECORD_VERSION, "name": room.name, "owner": room.owner, "invite_only": room.invite_only,
+        "topic": room.topic, "created_at": room.created_at, "members": list(room.members.items()),
+        "moderators": sorted(room.moderators), "invited": list(room.invited),
+        "banned": [[key, ban.name, ban.by, ban.at, ban.reason, ban.address] for key, ban in room.banned.items()],
+        "muted": list(room.muted.items()),
+    }, ensure_ascii=False, separators=(",", ":"))
+
+
+def _from_record(text: str) -> Room:
+    data = json.loads(text)
+    if data.get("v") != _RECORD_VERSION:
+        raise ValueError(f"record version {data.get('v')!r} is not {_RECORD_VERSION}")
+    banned = {key: _Ban(name, by, at, reason, address) for key, name, by, at, reason, address in data["banned"]}
+    return Room(str(data["name"]), data["owner"], bool(data["invite_only"]), str(data["topic"]),
+                float(data["created_at"]), {str(key): str(shown) for key, shown in data["members"]},
+                set(data["moderators"]), dict.fromkeys(data["invited"]), banned,
+                {ban.address: key for key, ban in banned.items() if ban.address},
+                {str(key): until for key, until in data["muted"]})
 
 
 def _no_such_room(name: str) -> Refused:

@@ -343,3 +343,63 @@ def test_the_default_room_holds_everyone_and_can_only_be_muted_in():
     assert codes(rooms.appoint(ADMIN, lobby, MOD, Role.MODERATOR, T0)) == []
     assert codes(rooms.unmute(MOD, lobby, GUEST, T0)) == []
     assert codes(rooms.join(OWNER, lobby.upper(), T0, create=True)) == [ErrorCode.ROOM_EXISTS]
+
+
+# --- Persistence: records out, the same rooms back ------------------------------------------
+
+
+def _reload(rooms: Rooms, stored: dict[str, str] | None = None) -> tuple[Rooms, dict[str, str]]:
+    """Apply rooms.changes() to ``stored`` (key -> record), as a store would, and build a
+    new Rooms from what is stored: a restart."""
+    stored = {} if stored is None else stored
+    for key, record in rooms.changes():
+        if record is None:
+            stored.pop(key, None)
+        else:
+            stored[key] = record
+    again = Rooms(admins=["teacher"], online_count=lambda: 42)
+    assert again.restore(stored.values()) == []
+    return again, stored
+
+
+def test_every_rule_holds_after_a_restart(rooms):
+    rooms.set_topic(OWNER, "#redes", "prova na sexta", T0)
+    rooms.join(GUEST, "#redes", T0)
+    rooms.ban(OWNER, "#redes", GUEST, T0, reason="spam")
+    rooms.mute(MOD, "#redes", VICTIM, T0, seconds=60)
+    rooms.join(OWNER, "#secret", T0, invite_only=True)
+    rooms.invite(OWNER, "#secret", MEMBER, T0)
+    rooms.mute(ADMIN, const.DEFAULT_ROOM, OUTSIDER, T0)
+    again, stored = _reload(rooms)
+    assert set(stored) == {"#redes", "#secret", const.DEFAULT_ROOM}
+    assert again.members(OUTSIDER, "#redes") == rooms.members(OUTSIDER, "#redes")
+    assert again.list_rooms(ADMIN) == rooms.list_rooms(ADMIN)
+    assert codes(again.join(Person("troll9", False, GUEST.address), "#redes", T0)) == [ErrorCode.BANNED]
+    assert again.may_post(VICTIM, "#redes", T0 + 1).code == ErrorCode.MUTED
+    assert again.next_deadline() == T0 + 60
+    assert notices(again.expire(T0 + 60))[0].act == "unmute"
+    assert again.may_post(OUTSIDER, const.DEFAULT_ROOM, T0).code == ErrorCode.MUTED
+    assert codes(again.join(MEMBER, "#secret", T0)) == []  # the invitation was kept
+    assert again.join(OUTSIDER, "#REDES", T0)[0].room == "#redes"  # one room, in any case
+    assert codes(again.join(OUTSIDER, "#am", T0)) == []
+    assert codes(again.join(OUTSIDER, "#arn", T0)) == [ErrorCode.CONFUSABLE_NAME]  # look-alikes known again
+    assert again.rooms_of("Mia") == ["#redes", "#secret"]
+
+
+def test_changes_list_each_changed_room_once_and_an_ended_room_as_none(rooms):
+    rooms.changes()
+    assert rooms.changes() == []
+    rooms.kick(OWNER, "#redes", VICTIM, T0)
+    rooms.set_topic(OWNER, "#redes", "x", T0)
+    assert [key for key, _ in rooms.changes()] == ["#redes"]
+    rooms.join(MEMBER, "#solo", T0)
+    rooms.leave(MEMBER, "#solo", T0)
+    assert rooms.changes() == [("#solo", None)]
+    assert rooms.unban(OWNER, "#redes", VICTIM, T0) == [] and rooms.changes() == []  # nothing changed
+
+
+def test_an_unreadable_record_is_left_out_and_said():
+    rooms = Rooms(admins=[])
+    out = rooms.restore(['{"v": 99}', "not json"])
+    assert len(logs(out)) == 2 and all("left out" in line for line in logs(out))
+    assert [summary.room for summary in rooms.list_rooms(MEMBER)] == [const.DEFAULT_ROOM]
