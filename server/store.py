@@ -126,6 +126,15 @@ MIGRATIONS: dict[int, str] = {
         DROP INDEX messages_conversation;
         CREATE INDEX messages_conversation ON messages (sender_key, recipient_key) WHERE recipient_key IS NOT NULL;
     """,
+    5: """
+        -- Named rooms (issue 13): one row per room, its state as server/rooms.py records it
+        -- (JSON text: members, moderators, invitations, bans, mutes, topic). Written whole
+        -- when the room changes, read at start.
+        CREATE TABLE rooms (
+            room_key   TEXT PRIMARY KEY,       -- the room's comparison form, with its prefix
+            record     TEXT NOT NULL
+        );
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

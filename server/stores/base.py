@@ -27,7 +27,7 @@ The contract, for every asynchronous operation (all but the loading ones)::
   When a write succeeds after such failures the store calls ``on_recovered()`` (if set)
   on the loop, so the relay can retry what it keeps (receipts, backlog fetches);
 - the loading operations (``last_msg_id``, ``known_users``, ``blocks``, ``accounts``,
-  ``guest_holdings``) are synchronous: call them after :meth:`open` and before
+  ``guest_holdings``, ``rooms``) are synchronous: call them after :meth:`open` and before
   :meth:`start`, to fill the relay's caches.
 
 Message ids are chosen by the relay (one more than :meth:`last_msg_id`, at start) so
@@ -90,6 +90,9 @@ class MessageStore(Protocol):
 
     def guest_holdings(self, now: float) -> dict[str, Holding]:
         """Every guest holding; a holder still noted online left at ``now`` (see guests.py)."""
+
+    def rooms(self) -> dict[str, str]:
+        """Every stored room: room key -> its record (server/rooms.py, ``Rooms.changes``)."""
 
     # --- Messages ---------------------------------------------------------------------
 
@@ -163,4 +166,11 @@ class MessageStore(Protocol):
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
         """Create the account; result False if the name was claimed meanwhile."""
+
+    # --- Rooms (server/rooms.py) ------------------------------------------------------------
+
+    def save_room(self, room_key: str, record: str | None, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        """Store ``record`` (opaque text) as room ``room_key``'s, replacing any; None
+        forgets the room. Result None."""
 

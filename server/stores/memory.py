@@ -97,6 +97,7 @@ class MemoryStore:
         self._blocks: set[tuple[str, str]] = set()
         self._accounts: dict[str, Account] = {}
         self._holdings: dict[str, tuple[str, bytes, int, float | None]] = {}
+        self._rooms: dict[str, str] = {}  # room key -> record
 
     # --- Lifecycle ------------------------------------------------------------------------
 
@@ -162,6 +163,9 @@ class MemoryStore:
     def guest_holdings(self, now: float) -> dict[str, Holding]:
         return {key: Holding(name, token_hash, epoch, now if left_at is None else left_at)
                 for key, (name, token_hash, epoch, left_at) in self._holdings.items()}
+
+    def rooms(self) -> dict[str, str]:
+        return dict(self._rooms)
 
     # --- Messages: the message path ------------------------------------------------------------
 
@@ -467,3 +471,13 @@ class MemoryStore:
         if created:
             self._accounts[name_key] = account
         self._answer(callback, created)
+
+    # --- Rooms ----------------------------------------------------------------------------
+
+    def save_room(self, room_key: str, record: str | None, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        if record is None:
+            self._rooms.pop(room_key, None)
+        else:
+            self._rooms[room_key] = record
+        self._answer(callback, None)

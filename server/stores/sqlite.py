@@ -39,6 +39,9 @@ class SQLiteStore(Store):
     def guest_holdings(self, now: float) -> dict[str, Holding]:
         return self.read(lambda db: load_holdings(db, now))
 
+    def rooms(self) -> dict[str, str]:
+        return self.read(lambda db: dict(db.execute("SELECT room_key, record FROM rooms")))
+
     # --- Messages -------------------------------------------------------------------------
 
     def store_message(self, message: StoredMessage, callback: Callback | None = None,
@@ -107,3 +110,17 @@ class SQLiteStore(Store):
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: save_account(db, name_key, account), callback, on_error)
+
+    # --- Rooms ------------------------------------------------------------------------------
+
+    def save_room(self, room_key: str, record: str | None, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: _save_room(db, room_key, record), callback, on_error)
+
+
+def _save_room(db, room_key: str, record: str | None) -> None:
+    if record is None:
+        db.execute("DELETE FROM rooms WHERE room_key = ?", (room_key,))
+    else:
+        db.execute("INSERT INTO rooms (room_key, record) VALUES (?, ?)"
+                   " ON CONFLICT (room_key) DO UPDATE SET record = excluded.record", (room_key, record))
