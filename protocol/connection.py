@@ -96,10 +96,9 @@ _OPEN_SENDABLE: dict[tuple[Role, int], frozenset[type[Event]]] = {
 
 def negotiate(offered: int, lowest: int = 1, highest: int = LATEST_VERSION) -> int | None:
     """The version a server that speaks ``lowest`` to ``highest`` opens a session at, for
-    a hello that offers ``offered`` (the newest its client speaks); None: it cannot
-    (``unsupported_version``)."""
-    version = min(offered, highest)
-    return version if version >= lowest else None
+    a hello that offers ``offered``: that one, if it speaks it; None: it cannot
+    (``unsupported_version``, and the client may try an older version)."""
+    return offered if lowest <= offered <= highest else None
 
 
 # Events that move the session on, whichever direction they pass in.
@@ -188,6 +187,11 @@ class Connection:
         if kind in _TRANSITIONS:
             self._enter(_TRANSITIONS[kind], getattr(event, "version", 1))
         return frame
+
+    def may_send(self, kind: type[Event]) -> bool:
+        """True if :meth:`send` would take an event of ``kind`` now: the state and the
+        session's version allow it (for a shell that writes encoded frames itself)."""
+        return kind in self._sendable
 
     def data_to_send(self) -> bytes:
         """Bytes the core decided to send by itself (pongs); empties the outbox."""

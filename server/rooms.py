@@ -516,6 +516,24 @@ class Rooms:
         self._dirty.clear()
         return out
 
+    def reset(self, key: str, record: str | None) -> None:
+        """Put room ``key`` back as ``record`` says (None: no such room): what the shell
+        does when storing a change failed, so that nothing of it happened."""
+        old = self._rooms.pop(key, None)
+        if old is not None:
+            self._lookalikes.discard(old.name[len(PREFIX):])
+            for member in old.members:
+                rooms = self._joined.get(member)
+                if rooms is not None:
+                    rooms.discard(key)
+                    if not rooms:
+                        del self._joined[member]
+        if record is not None:
+            self.restore([record])
+        elif old is self.default:
+            self.default = self._add(Room(old.name, owner=None))
+        self._dirty.discard(key)
+
     def restore(self, records: Iterable[str]) -> Decision:
         """Build the rooms again from stored records (what :meth:`changes` gave), at start;
         a record that cannot be read is skipped, with a LogLine saying so."""

@@ -121,6 +121,7 @@ def test_version_negotiation():
     assert LATEST_VERSION == 2
     assert negotiate(1) == 1  # today's clients: version 1, nothing new
     assert negotiate(2) == 2
-    assert negotiate(7) == 2  # a newer client gets what this server speaks
+    assert negotiate(7) is None  # unsupported_version: the client may try an older one
     assert negotiate(0) is None
-    assert negotiate(2, highest=1) == 1  # a server not yet offering rooms
+    assert negotiate(2, highest=1) is None  # a server that does not offer rooms
+    assert open_pair(2).server.may_send(RoomNotice) and not open_pair(1).server.may_send(RoomNotice)
