@@ -13,9 +13,11 @@ from wire import WireClient
 PRESENCE = (UserJoined, UserLeft)
 
 
-def login(server, name: str, version: int = 2) -> WireClient:
+def login(server, name: str, version: int = 2, password: str | None = None) -> WireClient:
+    """Log in as ``name`` at protocol ``version``: a guest, or with ``password`` an account
+    (registered if new)."""
     client = WireClient(server.host, server.port)
-    client.send(Hello("hello", name, version))
+    client.send(Hello("hello", name, version, password, password is not None))
     welcome = client.expect(Welcome)
     assert welcome.version == version
     return client
@@ -113,3 +115,53 @@ def test_an_administrator_mutes_in_the_default_room_and_say_is_refused_with_why(
             with login(server, "Mia") as mia:  # a plain user cannot mute there
                 mia.send(Mute("u2", const.DEFAULT_ROOM, "Vic"))
                 mia.expect_error(ErrorCode.FORBIDDEN, skip=PRESENCE)
+
+
+def test_rooms_and_bans_survive_a_restart_of_the_server(tmp_path):
+    from server import ServerThread
+    from tests.test_durability import config
+    with ServerThread(config(tmp_path / "data")) as server:
+        with login(server, "Olga") as olga, login(server, "troll") as troll:
+            olga.send(JoinRoom("j1", "#redes", create=True))
+            olga.expect(RoomInfo, skip=PRESENCE)
+            troll.send(JoinRoom("j2", "#redes"))
+            troll.expect(RoomInfo, skip=PRESENCE)
+            olga.send(Ban("b1", "#redes", "troll", "spam"))
+            assert olga.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "b1"
+    with ServerThread(config(tmp_path / "data")) as server:
+        # An account from the banned guest's address is judged by its account (every
+        # client here comes from 127.0.0.1).
+        with login(server, "troll2") as troll2, login(server, "Mia", password="correct horse") as mia:
+            troll2.send(JoinRoom("j3", "#redes"))  # another guest name, the same address
+            troll2.expect_error(ErrorCode.BANNED, skip=PRESENCE)
+            mia.send(JoinRoom("j4", "#redes"))
+            assert mia.expect(RoomInfo, skip=PRESENCE) == RoomInfo("j4", "#redes", 2, False, "", "Olga", False)
+
+
+def test_a_change_the_store_cannot_keep_is_answered_unavailable_and_undone(server):
+    from server.store import StoreUnavailable
+
+    def failing(loop):
+        def save_room(key, record, callback=None, on_error=None):
+            loop.call_soon(on_error, StoreUnavailable("disk full", storage=True))
+        return save_room
+
+    store = server.server.store
+    with login(server, "Olga") as olga, login(server, "Mia") as mia:
+        olga.send(JoinRoom("j1", "#redes", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        mia.send(JoinRoom("j2", "#redes"))
+        mia.expect(RoomInfo, skip=PRESENCE)
+        for client in (olga, mia):
+            assert client.expect(RoomNotice, skip=PRESENCE).act == "joined"
+        server.call(lambda: setattr(store, "save_room", failing(server._loop)))
+        try:
+            olga.send(Ban("b1", "#redes", "Mia", "spam"))
+            olga.expect_error(ErrorCode.UNAVAILABLE, skip=PRESENCE)
+            no_room_frames(mia, olga)  # nothing announced: nothing happened
+        finally:
+            server.call(lambda: delattr(store, "save_room"))  # the class's own again
+        mia.send(SendToRoom("m1", "#redes", "still in"))
+        mia.expect(Accepted, skip=PRESENCE)
+        olga.send(MembersRequest("s1", "#redes"))
+        assert [m.name for m in olga.expect(MemberList, skip=PRESENCE + (RoomPost,)).members] == ["Mia", "Olga"]
