@@ -641,13 +641,16 @@ class Rooms:
         why = f" ({reason})" if reason else ""
         extra = f" until {until:.0f}" if until is not None else f" as {role}" if role else ""
         return [Notice(room.name, act, them, now, by=by, reason=reason, until=until, role=role),
-                LogLine(f"{by} did {act} to {them} in {room.name}{extra}{why}")]
+                LogLine(f"{by} {_PAST[act]} {them} in {room.name}{extra}{why}")]
 
     def _entered(self, room: Room) -> Entered:
         owner = room.members.get(room.owner) if room.owner else None
         return Entered(room.name, owner, room.topic, room.invite_only, self.count(room))
 
 
+# How the log says each moderation act.
+_PAST = {"kick": "kicked", "ban": "banned", "unban": "unbanned", "mute": "muted", "unmute": "unmuted",
+         "appoint": "appointed"}
 # The version of the record format, stored in each record, for later changes to it.
 _RECORD_VERSION = 1
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import const
 from protocol import (
     Accepted, Ban, Done, ErrorCode, Hello, JoinRoom, Kick, MemberEntry, MemberList, MembersRequest, Mute,
@@ -29,7 +31,8 @@ def no_room_frames(*clients: WireClient) -> None:
         assert got == [], got
 
 
-def test_a_room_reaches_its_members_only_and_its_owner_moderates_it(server):
+def test_a_room_reaches_its_members_only_and_its_owner_moderates_it(server, caplog):
+    caplog.set_level(logging.INFO, logger="chat.rooms")
     with login(server, "Olga") as olga, login(server, "Mia") as mia, login(server, "Otto") as otto, \
             login(server, "Vic", version=1) as vic:
         olga.send(JoinRoom("j1", "#redes", create=True))
@@ -73,6 +76,10 @@ def test_a_room_reaches_its_members_only_and_its_owner_moderates_it(server):
         assert [(n.act, n.name, n.reason) for n in notices] == [("joined", "Mia", None), ("ban", "Mia", "spam")]
         mia.send(JoinRoom("j4", "#redes"))
         assert "spam" in mia.expect_error(ErrorCode.BANNED, skip=PRESENCE).message
+        # Each moderation act is in the server's log, one line each.
+        lines = [r.getMessage() for r in caplog.records if r.name == "chat.rooms"]
+        assert lines == ["Olga created the room #redes", "Olga kicked Mia in #redes (fora do tema)",
+                         "Olga banned Mia in #redes (spam)", "Mia is a guest: #redes bans the address 127.0.0.1 too"]
 
         # Lists: the room with its count; its members with their roles.
         otto.send(RoomsRequest("r1"))
