@@ -143,3 +143,18 @@ TLS_KEY = None
 # The language of the clients and the server console when neither --lang nor the
 # environment (LANGUAGE, LC_ALL, LC_MESSAGES, LANG) names one: "en" or "pt_BR".
 LANGUAGE_DEFAULT = "en"
+
+# --- Rooms and moderation (server/rooms.py) ---------------------------------------------
+# Server administrators: account names (any spelling of one user) that may moderate every
+# room. Only a session logged in to the account counts: a guest cannot take an admin's power
+# by taking the name. Example: ADMINS = ("teacher",)
+ADMINS: tuple[str, ...] = ()
+# The room everyone logged in is in (the broadcast room of `say`). It has no owner.
+DEFAULT_ROOM = "#lobby"
+# Rooms on the server at once (a room ends when its last member leaves), rooms one user is
+# a member of, and invitations one room keeps (the oldest goes first).
+MAX_ROOMS = 10000
+MAX_ROOMS_PER_USER = 100
+MAX_ROOM_INVITES = 1000
+# Characters of a room's topic (a kick's, ban's or mute's reason: 256, as every reason).
+MAX_TOPIC_CHARS = 256

@@ -6,7 +6,7 @@ server, the threaded client, the GUI and the web gateway are thin shells around 
 PROTOCOL.md at the repository root describes the same protocol for people.
 """
 
-from .connection import Connection, Role, State
+from .connection import LATEST_VERSION, Connection, Role, State, negotiate
 from .errors import ErrorCode, LocalProtocolError
 from .events import (
     Accepted,
@@ -50,6 +50,28 @@ from .events import (
     Watching,
     Welcome,
     WhoRequest,
+)
+from .events import (  # rooms and moderation: protocol version 2
+    Appoint,
+    Ban,
+    Invite,
+    JoinRoom,
+    Kick,
+    LeaveRoom,
+    MemberEntry,
+    MemberList,
+    MembersRequest,
+    Mute,
+    RoomEntry,
+    RoomInfo,
+    RoomList,
+    RoomNotice,
+    RoomPost,
+    RoomsRequest,
+    SendToRoom,
+    SetTopic,
+    Unban,
+    Unmute,
 )
 
 __all__ = [name for name in dir() if not name.startswith("_")]

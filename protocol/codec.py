@@ -21,7 +21,7 @@ from typing import Any
 import const
 
 from .errors import ErrorCode
-from .events import WIRE_EVENTS, Event, FrameRejected, HistoryEntry, Presence
+from .events import VARIANTS, WIRE_EVENTS, Event, FrameRejected, HistoryEntry, MemberEntry, Presence, RoomEntry
 
 # Lone surrogates can come in through JSON escapes ("\ud800") but cannot be encoded
 # as UTF-8 again: refuse them where they enter, not where they would crash an encoder.
@@ -122,6 +122,18 @@ def _history(key: str, value: Any, max_text: int) -> tuple[HistoryEntry, ...]:
         for item in _objects(key, value))
 
 
+def _room_entries(key: str, value: Any, max_text: int) -> tuple[RoomEntry, ...]:
+    return tuple(RoomEntry(_name("room", item.get("room"), max_text), _integer("count", item.get("count"), max_text),
+                           _topic("topic", item.get("topic"), max_text))
+                 for item in _objects(key, value))
+
+
+def _member_entries(key: str, value: Any, max_text: int) -> tuple[MemberEntry, ...]:
+    return tuple(MemberEntry(_name("name", item.get("name"), max_text), _short("role", item.get("role"), max_text),
+                             _boolean("online", item.get("online"), max_text))
+                 for item in _objects(key, value))
+
+
 def _names(least: int) -> Callable[[str, Any, int], tuple[str, ...]]:
     """A list of ``least`` to MAX_NAMES_PER_REQUEST names (strings; the relay checks the
     naming rules): a watch list is sent in parts, so that the answer fits in one frame."""
@@ -156,6 +168,7 @@ def _limit(key: str, value: Any, max_text: int) -> int:
 _id = _string(_MAX_ID_CHARS)
 _name = _string(_MAX_SHORT_TEXT)
 _short = _string(_MAX_SHORT_TEXT)
+_topic = _string(const.MAX_TOPIC_CHARS)
 
 # field name -> (key on the wire, checker(key, value, max_text) -> value or FieldError)
 FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
@@ -196,6 +209,22 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "offline": ("offline", _names(0)),
     "features": ("features", _features),
     "state": ("state", _short),
+    # Rooms (version 2). The key "room" names a room in these frames; in "skipped" (version
+    # 1) it is a count of room messages, under the attribute "room" above.
+    "room_name": ("room", _name),
+    "create": ("create", _boolean),
+    "invite_only": ("invite_only", _boolean),
+    "topic": ("topic", _topic),
+    "seconds": ("seconds", _number),
+    "role": ("role", _short),
+    "act": ("act", _short),
+    "by": ("by", _name),
+    "until": ("until", _number),
+    "count": ("count", _integer),
+    "owner": ("owner", _name),
+    "created": ("created", _boolean),
+    "rooms": ("rooms", _room_entries),
+    "members": ("members", _member_entries),
 }
 
 
@@ -218,7 +247,15 @@ def _spec(cls: type[Event]) -> _Spec:
 
 
 SPECS: dict[type[Event], _Spec] = {cls: _spec(cls) for cls in WIRE_EVENTS}
-TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in WIRE_EVENTS}
+# Events told apart from an older one of the same type by a key (events.VARIANTS) are not
+# in TYPES: decode() finds them through the older one.
+_VARIANT_EVENTS = frozenset(newer for _key, newer in VARIANTS.values())
+TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in WIRE_EVENTS if cls not in _VARIANT_EVENTS}
+# variant -> wire keys the older event has and the variant has not: a frame with both is
+# neither (a send with both "to" and "room").
+_EXCLUSIVE: dict[type[Event], tuple[str, ...]] = {
+    newer: tuple(sorted({key for _a, key, _c, _r in SPECS[older].fields} - {key for _a, key, _c, _r in SPECS[newer].fields}))
+    for older, (_key, newer) in VARIANTS.items()}
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
@@ -233,16 +270,21 @@ def to_dict(event: Event) -> dict[str, Any]:
             continue
         if attr in ("names", "offline", "features"):
             value = list(value)
-        elif attr in ("users", "messages"):
+        elif attr in ("users", "messages", "rooms", "members"):
             value = [_item_dict(item) for item in value]
         out[key] = value
     return out
 
 
-def _item_dict(item: Presence | HistoryEntry) -> dict[str, Any]:
-    """The JSON object for one item of a list field (``users``, ``messages``)."""
+def _item_dict(item: Presence | HistoryEntry | RoomEntry | MemberEntry) -> dict[str, Any]:
+    """The JSON object for one item of a list field (``users``, ``messages``, ``rooms``,
+    ``members``)."""
     if type(item) is Presence:
         return {"name": item.name, "since": item.since}
+    if type(item) is RoomEntry:
+        return {"room": item.room_name, "count": item.count, "topic": item.topic}
+    if type(item) is MemberEntry:
+        return {"name": item.name, "role": item.role, "online": item.online}
     return {"msg_id": item.msg_id, "from": item.sender, "to": item.to, "text": item.text,
             "sent_at": item.sent_at, "state": item.state}
 
@@ -256,13 +298,19 @@ PAGE_MARGIN = 64
 # Bytes of an item with empty strings and zero numbers: any item takes at least this, plus
 # one byte per character of its strings.
 _EMPTY_ITEM_BYTES = {Presence: len(_dumps(_item_dict(Presence("", 0)))),
-                     HistoryEntry: len(_dumps(_item_dict(HistoryEntry(0, "", "", "", 0, ""))))}
+                     HistoryEntry: len(_dumps(_item_dict(HistoryEntry(0, "", "", "", 0, "")))),
+                     RoomEntry: len(_dumps(_item_dict(RoomEntry("", 0, "")))),
+                     MemberEntry: len(_dumps(_item_dict(MemberEntry("", "", False))))}
 
 
 def _least_bytes(item: Presence | HistoryEntry) -> int:
     """A lower bound of the bytes ``item`` takes in a frame, found without encoding it."""
     if type(item) is Presence:
         return _EMPTY_ITEM_BYTES[Presence] + len(item.name)
+    if type(item) is RoomEntry:
+        return _EMPTY_ITEM_BYTES[RoomEntry] + len(item.room_name) + len(item.topic)
+    if type(item) is MemberEntry:
+        return _EMPTY_ITEM_BYTES[MemberEntry] + len(item.name) + len(item.role)
     return _EMPTY_ITEM_BYTES[HistoryEntry] + len(item.sender) + len(item.to) + len(item.text) + len(item.state)
 
 
@@ -387,7 +435,7 @@ def _parse_json(text: str) -> Any:
 def _quick_send(cls: type[Event], obj: dict, request_id: str | None, max_text: int) -> Event | None:
     to, text = obj.get("to"), obj.get("text")
     if (request_id is not None and type(to) is str and type(text) is str and len(to) <= _MAX_SHORT_TEXT
-            and len(text) <= max_text and to.isascii() and text.isascii()):
+            and len(text) <= max_text and to.isascii() and text.isascii() and "room" not in obj):
         return cls(request_id, to, text)
     return None
 
@@ -437,6 +485,15 @@ def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> E
         event = quick(cls, obj, request_id, max_text)
         if event is not None:
             return event
+    # After the quick decoders (which leave a send with "room" to this path), so that the
+    # frames of the message path pay nothing for the variants.
+    variant = VARIANTS.get(cls)
+    if variant is not None and variant[0] in obj:
+        cls = variant[1]
+        both = next((key for key in _EXCLUSIVE[cls] if key in obj), None)
+        if both is not None:
+            return FrameRejected(ErrorCode.BAD_FIELD, f"'{kind}' has either '{both}' or '{variant[0]}', not both",
+                                 request_id)
     values = {}
     try:
         for attr, key, check, required in SPECS[cls].fields:

@@ -29,6 +29,11 @@ yielded as :class:`FrameRejected` and the connection goes on; sending one raises
 fed with ``receive_data(data, now)``, the core says since when its unfinished frame has
 been waiting (:attr:`Connection.unfinished_since`), so the shell can bound how long a peer
 may keep one open (``const.FRAME_TIMEOUT``).
+
+Versions: the welcome's ``version`` is the one the session speaks. In OPEN, an event newer
+than that (its class's ``SINCE``) is not sendable, and one received is ``unknown_type``, as
+it was for a peer of that version: so an older client never sees a room frame.
+:func:`negotiate` is the rule by which a server picks the version.
 """
 
 from __future__ import annotations
@@ -81,6 +86,21 @@ _SENDABLE: dict[tuple[Role, State], frozenset[type[Event]]] = {
     (Role.CLIENT, State.CLOSED): frozenset(),
     (Role.SERVER, State.CLOSED): frozenset(),
 }
+# The newest protocol version this core speaks, and what each role may send in OPEN at each
+# version: the table above, less the events newer than the session (their SINCE).
+LATEST_VERSION = max(cls.SINCE for cls in WIRE_EVENTS)
+_OPEN_SENDABLE: dict[tuple[Role, int], frozenset[type[Event]]] = {
+    (role, version): frozenset(cls for cls in _SENDABLE[(role, State.OPEN)] if cls.SINCE <= version)
+    for role in Role for version in range(1, LATEST_VERSION + 1)}
+
+
+def negotiate(offered: int, lowest: int = 1, highest: int = LATEST_VERSION) -> int | None:
+    """The version a server that speaks ``lowest`` to ``highest`` opens a session at, for
+    a hello that offers ``offered``: that one, if it speaks it; None: it cannot
+    (``unsupported_version``, and the client may try an older version)."""
+    return offered if lowest <= offered <= highest else None
+
+
 # Events that move the session on, whichever direction they pass in.
 _TRANSITIONS: dict[type[Event], State] = {Welcome: State.OPEN, Goodbye: State.CLOSED}
 
@@ -89,7 +109,8 @@ _NO_FRAMES: tuple[()] = ()  # what Connection._frames is while it is empty (see 
 
 
 def _wire_types(classes: frozenset[type[Event]]) -> dict[str, type[Event]]:
-    return {cls.TYPE: cls for cls in classes}
+    # A variant (events.VARIANTS) is found through the older event of its type.
+    return {cls.TYPE: cls for cls in classes if codec.TYPES.get(cls.TYPE) is cls}
 
 
 # Every type a peer in this role can ever send, by its wire name: one table per role,
@@ -139,10 +160,15 @@ class Connection:
         # "not now", so a client cannot even name a system notice.
         self._peer_types = _PEER_TYPES[self._peer]
 
-    def _enter(self, state: State) -> None:
+    def _enter(self, state: State, version: int = 1) -> None:
         # The table is looked up on state changes only, not per frame: hashing enum keys
         # showed up in the server's profile.
         self.state = state
+        if state is State.OPEN:
+            version = min(max(version, 1), LATEST_VERSION)
+            self._sendable = _OPEN_SENDABLE[(self.role, version)]
+            self._receivable = _OPEN_SENDABLE[(self._peer, version)]
+            return
         self._sendable = _SENDABLE[(self.role, state)]
         self._receivable = _SENDABLE[(self._peer, state)]
 
@@ -159,8 +185,13 @@ class Connection:
                 f"a {self.role.value} cannot send {kind.__name__} in state {self.state.name}")
         frame = codec.encode(event)  # first: an event that cannot be encoded changes nothing
         if kind in _TRANSITIONS:
-            self._enter(_TRANSITIONS[kind])
+            self._enter(_TRANSITIONS[kind], getattr(event, "version", 1))
         return frame
+
+    def may_send(self, kind: type[Event]) -> bool:
+        """True if :meth:`send` would take an event of ``kind`` now: the state and the
+        session's version allow it (for a shell that writes encoded frames itself)."""
+        return kind in self._sendable
 
     def data_to_send(self) -> bytes:
         """Bytes the core decided to send by itself (pongs); empties the outbox."""
@@ -305,7 +336,7 @@ class Connection:
         if kind not in self._receivable:
             return self._out_of_order(event)
         if kind in _TRANSITIONS:
-            self._enter(_TRANSITIONS[kind])
+            self._enter(_TRANSITIONS[kind], getattr(event, "version", 1))
         if kind is Ping:
             self._outbox += codec.encode(Pong(event.token))
         return event
@@ -315,6 +346,9 @@ class Connection:
         if self.state is State.HANDSHAKE:
             return FrameRejected(ErrorCode.NOT_LOGGED_IN, f"'{event.TYPE}' is not allowed before logging in",
                                  request_id)
+        if self.state is State.OPEN and event.SINCE > 1 and event.__class__ in _SENDABLE[(self._peer, State.OPEN)]:
+            return FrameRejected(ErrorCode.UNKNOWN_TYPE, f"'{event.TYPE}' of protocol version {event.SINCE} "
+                                 "is not part of the version this session speaks", request_id)
         if self.state is State.OPEN:
             return FrameRejected(ErrorCode.ALREADY_LOGGED_IN, f"'{event.TYPE}' is only allowed once, to log in",
                                  request_id)

@@ -56,3 +56,12 @@ class ErrorCode(StrEnum):
     ID_REUSED = "id_reused"
     # Presence subscriptions.
     TOO_MANY_WATCHED = "too_many_watched"
+    # Rooms and moderation (server/rooms.py; PROTOCOL.md "Rooms").
+    NO_SUCH_ROOM = "no_such_room"
+    ROOM_EXISTS = "room_exists"
+    NOT_MEMBER = "not_member"
+    INVITE_ONLY = "invite_only"
+    BANNED = "banned"
+    MUTED = "muted"
+    FORBIDDEN = "forbidden"
+    TOO_MANY_ROOMS = "too_many_rooms"

@@ -20,6 +20,9 @@ class Event:
     __slots__ = ()
     TYPE: ClassVar[str] = ""
     SENDER: ClassVar[str] = ""
+    # The protocol version that brought this event: a session opened at an older version
+    # neither sends nor accepts it (see connection.py).
+    SINCE: ClassVar[int] = 1
 
 
 # Optional features a client may ask for in its hello (see Hello.features), each turning on
@@ -459,6 +462,288 @@ class Goodbye(Event):
     reason: str = ""
 
 
+# --- Rooms and moderation: protocol version 2 ------------------------------------------------
+# Requests name a room in ``room_name`` (``"room"`` on the wire): ``#`` and a name under the
+# user-name rules. server/rooms.py decides them; PROTOCOL.md "Rooms" says the rules.
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRoom(Event):
+    """Join ``room_name``, creating it if it does not exist (then ``invite_only`` applies);
+    with ``create``, only create it. Answered by :class:`RoomInfo`."""
+
+    TYPE: ClassVar[str] = "join"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    create: bool = False
+    invite_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveRoom(Event):
+    """Leave ``room_name``. Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "leave"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomsRequest(Event):
+    """Ask for the rooms one may see, with member counts and topics; ``after`` (a room
+    name, the ``next`` of a page) asks for the next page. Answered by :class:`RoomList`."""
+
+    TYPE: ClassVar[str] = "rooms"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MembersRequest(Event):
+    """Ask who is in ``room_name``; ``after`` (a name) asks for the next page. Answered
+    by :class:`MemberList`."""
+
+    TYPE: ClassVar[str] = "members"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendToRoom(Event):
+    """Ask the server to relay ``text`` to the members of ``room_name``: on the wire a
+    ``send`` with ``room`` in place of ``to``. Answered like a ``say``: ``accepted``."""
+
+    TYPE: ClassVar[str] = "send"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invite(Event):
+    """Invite ``name`` into ``room_name`` (needed for an invite-only room). Answered by Done."""
+
+    TYPE: ClassVar[str] = "invite"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetTopic(Event):
+    """Set the topic of ``room_name``. Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "topic"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class Kick(Event):
+    """Put member ``name`` out of ``room_name`` (they may join again). Answered by Done."""
+
+    TYPE: ClassVar[str] = "kick"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    name: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ban(Event):
+    """Put ``name`` out of ``room_name`` and keep them out (a guest by name and address)
+    until an :class:`Unban`. Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "ban"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    name: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unban(Event):
+    """Let ``name`` into ``room_name`` again. Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "unban"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mute(Event):
+    """Keep ``name`` from writing in ``room_name`` for ``seconds`` (None: until an
+    :class:`Unmute`). Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "mute"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    name: str
+    reason: str | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unmute(Event):
+    """Let ``name`` write in ``room_name`` again. Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "unmute"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Appoint(Event):
+    """Make member ``name`` of ``room_name`` a ``"moderator"``, or a ``"member"`` again.
+    Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "appoint"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo(Event):
+    """Answer to :class:`JoinRoom`: the room as it is now (``count`` members), and whether
+    this join ``created`` it."""
+
+    TYPE: ClassVar[str] = "room_info"
+    SENDER: ClassVar[str] = "server"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    count: int
+    invite_only: bool = False
+    topic: str = ""
+    owner: str | None = None
+    created: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEntry:
+    """One room in a :class:`RoomList` (a value inside an event)."""
+
+    room_name: str
+    count: int
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberEntry:
+    """One member in a :class:`MemberList`: ``role`` is owner, moderator or member."""
+
+    name: str
+    role: str
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RoomList(Event):
+    """Answer to :class:`RoomsRequest`, sorted by name case-insensitively, as many as fit
+    in one frame; ``next`` is the ``after`` for the rest (None: this page is the last)."""
+
+    TYPE: ClassVar[str] = "room_list"
+    SENDER: ClassVar[str] = "server"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    rooms: tuple[RoomEntry, ...]
+    next: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberList(Event):
+    """Answer to :class:`MembersRequest`, paged like :class:`RoomList`."""
+
+    TYPE: ClassVar[str] = "member_list"
+    SENDER: ClassVar[str] = "server"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    members: tuple[MemberEntry, ...]
+    next: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomPost(Event):
+    """Message ``msg_id`` from ``sender`` to the members of ``room_name``: on the wire a
+    ``room`` frame with ``room``, beside the default room's plain ``room`` frames."""
+
+    TYPE: ClassVar[str] = "room"
+    SENDER: ClassVar[str] = "server"
+    SINCE: ClassVar[int] = 2
+    msg_id: int
+    sender: str
+    room_name: str
+    text: str
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoomNotice(Event):
+    """Announcement to the members of ``room_name`` (and to the one it names): ``act``
+    (joined, left, topic, invite, kick, ban, unban, mute, unmute, appoint, owner) happened
+    to ``name``, done ``by`` someone (None: by the rules, as when a mute ends)."""
+
+    TYPE: ClassVar[str] = "room_notice"
+    SENDER: ClassVar[str] = "server"
+    SINCE: ClassVar[int] = 2
+    room_name: str
+    act: str
+    name: str
+    at: float
+    by: str | None = None
+    reason: str | None = None
+    topic: str | None = None
+    until: float | None = None
+    role: str | None = None
+
+
+ROOM_EVENTS: tuple[type[Event], ...] = (
+    JoinRoom, LeaveRoom, RoomsRequest, MembersRequest, SendToRoom, Invite, SetTopic, Kick, Ban,
+    Unban, Mute, Unmute, Appoint,
+    RoomInfo, RoomList, MemberList, RoomPost, RoomNotice,
+)
+# Events that share a wire type with an older one and are told apart by a key of their
+# own: a ``send`` with ``room`` is a SendToRoom, a ``room`` frame with ``room`` a RoomPost.
+# (older event, key) -> the newer event.
+VARIANTS: dict[type[Event], tuple[str, type[Event]]] = {
+    SendDirect: ("room", SendToRoom),
+    RoomMessage: ("room", RoomPost),
+}
+
+
 # --- Produced locally, never on the wire ------------------------------------------------
 
 
@@ -489,4 +774,4 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     RoomSkipped,
     Watch, Unwatch, Watching,
     Carbon, Revoke,
-)
+) + ROOM_EVENTS

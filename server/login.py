@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import const
-from protocol import RESUME, ErrorCode, ErrorReply, Hello
+from protocol import LATEST_VERSION, RESUME, ErrorCode, ErrorReply, Hello, negotiate
 from registry import InvalidName, Lookalikes, canonical, display_form, validate_name
 from registry.names import MESSAGES as NAME_MESSAGES
 
@@ -143,9 +143,9 @@ class LoginDesk:
         def refuse(code: str, message: str, retry_after: float | None = None) -> None:
             done(LoginResult(error=ErrorReply(code, message, hello.request_id, retry_after)))
 
-        if hello.version != const.PROTOCOL_VERSION:
+        if negotiate(hello.version) is None:  # the welcome repeats the hello's version
             return refuse(ErrorCode.UNSUPPORTED_VERSION,
-                          f"this server speaks protocol version {const.PROTOCOL_VERSION}, not {hello.version}")
+                          f"this server speaks protocol versions 1 to {LATEST_VERSION}, not {hello.version}")
         try:
             validate_name(hello.name)
         except InvalidName as exc:

@@ -88,6 +88,10 @@ from protocol import (
     Welcome,
     WhoRequest,
 )
+from protocol import (  # rooms and moderation: protocol version 2
+    Appoint, Ban, Invite, JoinRoom, Kick, LeaveRoom, MembersRequest, Mute, RoomsRequest, SendToRoom, SetTopic,
+    Unban, Unmute,
+)
 from protocol.codec import encode, fit_page
 from registry import InvalidName, NameTaken, Registry, canonical, validate_name
 
@@ -99,6 +103,7 @@ from .login import LoginDesk, LoginResult, unavailable_error
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
 from .presence import PresenceNotices, Watchlists
+from .roomdesk import ROOM_REQUESTS, RoomDesk
 from .session import ClientSession
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 
@@ -113,6 +118,7 @@ _MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
 # Requests that cost the server work and so count against the rate limits.
 _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock,
                     Watch, Unwatch, Revoke})
+_RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdesk.py
 
 
 @dataclass(slots=True)
@@ -207,6 +213,24 @@ class Relay:
             Ping: self._ignore,  # the core already queued the pong
             Pong: self._ignore,  # liveness is noted by the session on any data
         }
+        # Rooms and moderation (protocol version 2): one entry per frame type, all answered
+        # by the room desk around the rules of server/rooms.py.
+        self.room_desk = desk = RoomDesk(self)
+        self._handlers.update({
+            JoinRoom: desk.join,
+            LeaveRoom: desk.leave,
+            RoomsRequest: desk.list_rooms,
+            MembersRequest: desk.members,
+            SendToRoom: desk.post,
+            SetTopic: desk.set_topic,
+            Invite: desk.moderate,
+            Kick: desk.moderate,
+            Ban: desk.moderate,
+            Unban: desk.moderate,
+            Mute: desk.moderate,
+            Unmute: desk.moderate,
+            Appoint: desk.moderate,
+        })
 
     # --- Session lifecycle --------------------------------------------------------------
 
@@ -273,7 +297,7 @@ class Relay:
         wait = session.bucket.take(now)
         if not wait:
             wait = self._per_address[session.address][1].take(now)
-        if not wait and type(event) in (SendDirect, SendRoom):
+        if not wait and type(event) in (SendDirect, SendRoom, SendToRoom):
             # Bytes too: at the request rate alone, one sender could fill a slow reader's link.
             if session.byte_bucket is None:
                 session.byte_bucket = TokenBucket(self.config.bytes_per_connection,
@@ -701,6 +725,7 @@ class Relay:
         self.store.expire(now, self._announce_expired)
         # An outcome nobody acknowledged is kept a second retention period, then let go.
         self.store.purge(now - retention, now - 2 * retention)
+        self.room_desk.expire(now)  # mutes that ended
         clock = time.monotonic()
         self.log_lines.sweep(clock)
         self.login_lines.sweep(clock)
@@ -727,6 +752,8 @@ class Relay:
     # --- The room -----------------------------------------------------------------------
 
     def _send_room(self, session: ClientSession, request: SendRoom) -> None:
+        if self.room_desk.say_refused(session, request.request_id):  # muted in the default room
+            return
         message = mailbox.StoredMessage(0, session.name, session.key, None, None, request.text,
                                         time.time(), request.request_id, "room")
         self.store.store_message(message, lambda result: self._room_stored(session, result),

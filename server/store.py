@@ -136,6 +136,15 @@ MIGRATIONS: dict[int, str] = {
         );
         CREATE INDEX account_credentials_by_account ON account_credentials (name_key);
     """,
+    6: """
+        -- Named rooms (issue 13): one row per room, its state as server/rooms.py records it
+        -- (JSON text: members, moderators, invitations, bans, mutes, topic). Written whole
+        -- when the room changes, read at start.
+        CREATE TABLE rooms (
+            room_key   TEXT PRIMARY KEY,       -- the room's comparison form, with its prefix
+            record     TEXT NOT NULL
+        );
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -15,6 +15,11 @@ from protocol import (
     Block, Done, HistoryEntry, HistoryPage, HistoryRequest, Queued, Register, Unblock,
     Unwatch, Watch, Watching, Carbon, Revoke,
 )
+from protocol import (
+    LATEST_VERSION, Appoint, Ban, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList,
+    MembersRequest, Mute, RoomEntry, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest,
+    SendToRoom, SetTopic, Unban, Unmute,
+)
 from protocol.events import Presence
 
 TEXT = "olá 🌍 ação"
@@ -41,11 +46,15 @@ HELLO = Hello("login-1", "zoë", const.PROTOCOL_VERSION)
 WELCOME = Welcome("login-1", "zoë", const.PROTOCOL_VERSION, "chat ação", 15.0)
 
 
-def open_pair(**limits: int) -> ConnectionPair:
-    """A pair whose hello/welcome exchange has passed: both sides are OPEN."""
+def open_pair(version: int = const.PROTOCOL_VERSION, **limits: int) -> ConnectionPair:
+    """A pair whose hello/welcome exchange has passed at ``version``: both sides are OPEN."""
     pair = ConnectionPair(**limits)
-    assert pair.send(pair.client, HELLO) == [HELLO]
-    assert pair.send(pair.server, WELCOME) == [WELCOME]
+    hello, welcome = HELLO, WELCOME
+    if version != const.PROTOCOL_VERSION:
+        hello = Hello(HELLO.request_id, HELLO.name, version)
+        welcome = Welcome(WELCOME.request_id, WELCOME.name, version, WELCOME.server, WELCOME.heartbeat)
+    assert pair.send(pair.client, hello) == [hello]
+    assert pair.send(pair.server, welcome) == [welcome]
     assert pair.client.state is State.OPEN and pair.server.state is State.OPEN
     return pair
 
@@ -56,7 +65,7 @@ def ready_receiver(event: Event, **limits: int) -> Connection:
         return Connection(Role.SERVER, **limits)
     if type(event) is Welcome:
         return Connection(Role.CLIENT, **limits)
-    pair = open_pair(**limits)
+    pair = open_pair(event.SINCE, **limits)
     return pair.client if event.SENDER == "server" else pair.server
 
 
@@ -96,4 +105,23 @@ SAMPLES: list[Event] = [
     Watching("req-9", (Presence("bob", 1.5),), ("jürgen",)),
     Carbon(45, "bob", TEXT, 1700000004.5, "queued"),
     Revoke("req-11", "q0Jc4yqD6tQy1Vg2rHk1S1a0bq3VbM8kTz3s1dY9e8U"),
+    # Rooms and moderation (protocol version 2).
+    JoinRoom("req-11", "#ação", True, True),
+    LeaveRoom("req-12", "#ação"),
+    RoomsRequest("req-13", "#ação"),
+    MembersRequest("req-14", "#ação", "jürgen"),
+    SendToRoom("req-15", "#ação", TEXT),
+    Invite("req-16", "#ação", "jürgen"),
+    SetTopic("req-17", "#ação", TEXT),
+    Kick("req-18", "#ação", "mallory", TEXT),
+    Ban("req-19", "#ação", "mallory", TEXT),
+    Unban("req-20", "#ação", "mallory"),
+    Mute("req-21", "#ação", "mallory", TEXT, 600),
+    Unmute("req-22", "#ação", "mallory"),
+    Appoint("req-23", "#ação", "jürgen", "moderator"),
+    RoomInfo("req-11", "#ação", 3, True, TEXT, "zoë", True),
+    RoomList("req-13", (RoomEntry("#ação", 3, TEXT), RoomEntry("#redes", 0, "")), "#redes"),
+    MemberList("req-14", "#ação", (MemberEntry("zoë", "owner", True), MemberEntry("bob", "member", False)), "bob"),
+    RoomPost(45, "zoë", "#ação", TEXT, 1700000004.5),
+    RoomNotice("#ação", "mute", "mallory", 1700000005.0, "zoë", TEXT, None, 1700000605.0),
 ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 import const
 from helpers import open_pair
 from protocol import HistoryEntry, HistoryPage, UserList, Watching, WhoRequest
 from protocol import codec
-from protocol.events import Presence
+from protocol import MemberEntry, MemberList, RoomEntry, RoomList
+from protocol.events import WIRE_EVENTS, Presence
 
 
 def _users_page(presences: list[Presence]):
@@ -92,11 +95,12 @@ def _worst(cls, field) -> object:
 
 
 def test_every_server_frame_without_a_list_fits_whatever_its_fields_hold():
-    """Only users and history_page carry lists (paged by fit_page); every other frame the
-    server sends is bounded by the lengths its fields may have."""
+    """Only users, history_page, room_list and member_list carry lists (paged by
+    fit_page); every other frame the server sends is bounded by the lengths its fields may
+    have. (WIRE_EVENTS, not codec.TYPES: a variant such as RoomPost shares its type.)"""
     import dataclasses
-    for cls in codec.TYPES.values():
-        if cls.SENDER == "client" or cls in (UserList, HistoryPage, Watching):
+    for cls in WIRE_EVENTS:
+        if cls.SENDER == "client" or cls in (UserList, HistoryPage, Watching, RoomList, MemberList):
             continue
         event = cls(**{f.name: _worst(cls, f) for f in dataclasses.fields(cls)})
         assert len(codec.encode(event)) <= const.MAX_FRAME_BYTES - codec.PAGE_MARGIN, cls.__name__
@@ -111,6 +115,26 @@ def test_the_answer_to_the_largest_watch_fits_in_one_frame():
     assert codec.fits(Watching("i" * 64, users))
     assert codec.fits(Watching("i" * 64, users[:count // 2], (longest,) * (count - count // 2)))
     assert codec.fits(Watching("i" * 64, (), (longest,) * count))
+
+
+@pytest.mark.parametrize("kind", ["rooms", "members"])
+def test_room_and_member_lists_are_cut_to_fit_with_a_cursor(kind):
+    longest = "\x01" * const.MAX_NAME_LENGTH
+    if kind == "rooms":
+        items = [RoomEntry(f"#{n:04}{longest}", codec.MAX_INTEGER, "\x01" * const.MAX_TOPIC_CHARS) for n in range(200)]
+
+        def build(count: int) -> RoomList:
+            return RoomList("i" * 64, tuple(items[:count]), items[count - 1].room_name if 0 < count < len(items) else None)
+    else:
+        items = [MemberEntry(f"{n:04}{longest}", "moderator", True) for n in range(2000)]
+
+        def build(count: int) -> MemberList:
+            return MemberList("i" * 64, "#" + longest, tuple(items[:count]),
+                              items[count - 1].name if 0 < count < len(items) else None)
+
+    page = codec.fit_page(build, items)
+    assert codec.fits(page) and 0 < len(getattr(page, kind)) < len(items) and page.next is not None
+    assert codec.decode(codec.encode(page)[:-1], codec.TYPES, const.MAX_TEXT_CHARS) == page
 
 
 def test_a_page_that_looks_small_but_escapes_large_is_still_cut():

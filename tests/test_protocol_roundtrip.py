@@ -77,7 +77,7 @@ CASES = [(event, side) for event in SAMPLES for side in _senders(event)]
 @pytest.mark.parametrize("event,side", CASES, ids=[f"{_id(e)}-from-{s}" for e, s in CASES])
 def test_connection_round_trip(event, side):
     # Hello and Welcome belong to the handshake; everything else is sent on an open session.
-    pair = ConnectionPair() if type(event) in (Hello, Welcome) else open_pair()
+    pair = ConnectionPair() if type(event) in (Hello, Welcome) else open_pair(event.SINCE)
     sender = getattr(pair, side)
     receiver = pair.peer(sender)
     assert pair.send(sender, event) == [event]
@@ -119,6 +119,8 @@ _QUICK_FRAMES = [
     {"type": "send", "id": "r1", "to": None, "text": "x"},
     {"type": "send", "id": "r1", "to": "bob", "text": 3},
     {"type": "send", "id": "r1", "to": "bob", "text": "x", "extra": 1},
+    {"type": "send", "id": "r1", "room": "#redes", "text": "hello"},
+    {"type": "send", "id": "r1", "to": "bob", "room": "#redes", "text": "hello"},
     {"type": "receipt", "msg_id": 7},
     {"type": "receipt", "msg_id": 0},
     {"type": "receipt", "msg_id": codec.MAX_INTEGER},

@@ -22,13 +22,27 @@ SENDABLE = {
     ("client", "CLOSED"): set(),
     ("server", "CLOSED"): set(),
 }
+# What protocol version 2 (rooms) adds in OPEN, by wire type: "send" with "room" and
+# "room" with "room" are new events of old types (their SINCE says so).
+SENDABLE_SINCE_2 = {
+    "client": {"join", "leave", "rooms", "members", "send", "invite", "topic", "kick", "ban", "unban", "mute",
+               "unmute", "appoint"},
+    "server": {"room_info", "room_list", "member_list", "room", "room_notice"},
+}
 
 
-def _in_state(pair: ConnectionPair, state: str, closed_by: str = "client") -> ConnectionPair:
-    """Drive ``pair`` (fresh) into ``state`` on both sides."""
+def _allowed(role: str, state: str, version: int, event) -> bool:
+    if event.SINCE > version:
+        return False
+    return event.TYPE in SENDABLE[(role, state)] or (
+        state == "OPEN" and version >= 2 and event.TYPE in SENDABLE_SINCE_2[role])
+
+
+def _in_state(pair: ConnectionPair, state: str, closed_by: str = "client", version: int = 1) -> ConnectionPair:
+    """Drive ``pair`` (fresh) into ``state`` on both sides, at protocol ``version``."""
     if state in ("OPEN", "CLOSED"):
-        pair.send(pair.client, HELLO)
-        pair.send(pair.server, WELCOME)
+        pair.send(pair.client, Hello(HELLO.request_id, HELLO.name, version))
+        pair.send(pair.server, Welcome(WELCOME.request_id, WELCOME.name, version, WELCOME.server, WELCOME.heartbeat))
     if state == "CLOSED":
         assert pair.send(getattr(pair, closed_by), Goodbye("done")) == [Goodbye("done")]
     assert pair.client.state is State[state] and pair.server.state is State[state]
@@ -39,14 +53,15 @@ def _id(event):
     return type(event).__name__
 
 
-CASES = [(role, state, event) for (role, state) in SENDABLE for event in SAMPLES]
+CASES = [(role, state, version, event) for (role, state) in SENDABLE
+         for version in ((1, 2) if state == "OPEN" else (1,)) for event in SAMPLES]
+_IDS = [f"{r}-{s}-v{v}-{_id(e)}" for r, s, v, e in CASES]
 
 
-@pytest.mark.parametrize("role,state,event", CASES,
-                         ids=[f"{r}-{s}-{_id(e)}" for r, s, e in CASES])
-def test_send_follows_the_table(role, state, event):
-    conn = getattr(_in_state(ConnectionPair(), state), role)
-    if event.TYPE in SENDABLE[(role, state)]:
+@pytest.mark.parametrize("role,state,version,event", CASES, ids=_IDS)
+def test_send_follows_the_table(role, state, version, event):
+    conn = getattr(_in_state(ConnectionPair(), state, version=version), role)
+    if _allowed(role, state, version, event):
         assert conn.send(event) == codec.encode(event)
     else:
         with pytest.raises(LocalProtocolError):
@@ -54,19 +69,20 @@ def test_send_follows_the_table(role, state, event):
         assert conn.state is State[state]  # a refused send changes nothing
 
 
-@pytest.mark.parametrize("role,state,event", CASES,
-                         ids=[f"{r}-{s}-{_id(e)}" for r, s, e in CASES])
-def test_receive_follows_the_table(role, state, event):
-    pair = _in_state(ConnectionPair(), state)
+@pytest.mark.parametrize("role,state,version,event", CASES, ids=_IDS)
+def test_receive_follows_the_table(role, state, version, event):
+    pair = _in_state(ConnectionPair(), state, version=version)
     receiver = pair.peer(getattr(pair, role))
     receiver.receive_data(codec.encode(event))
     [got] = receiver.events()
-    if event.TYPE in SENDABLE[(role, state)]:
+    if _allowed(role, state, version, event):
         assert got == event
         return
     assert type(got) is FrameRejected
     if event.SENDER not in (role, "both"):
         expected = ErrorCode.UNKNOWN_TYPE  # this role never sends it
+    elif state == "OPEN" and event.SINCE > version:
+        expected = ErrorCode.UNKNOWN_TYPE  # as it was to a peer of that version
     elif state == "OPEN":
         expected = ErrorCode.ALREADY_LOGGED_IN
     else:

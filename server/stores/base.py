@@ -28,7 +28,7 @@ The contract, for every asynchronous operation (all but the loading ones)::
   When a write succeeds after such failures the store calls ``on_recovered()`` (if set)
   on the loop, so the relay can retry what it keeps (receipts, backlog fetches);
 - the loading operations (``last_msg_id``, ``known_users``, ``blocks``, ``accounts``,
-  ``guest_holdings``, ``account_credentials``) are synchronous: call them after :meth:`open` and before
+  ``guest_holdings``, ``account_credentials``, ``rooms``) are synchronous: call them after :meth:`open` and before
   :meth:`start`, to fill the relay's caches.
 
 Message ids are chosen by the store, when it stores a message (:meth:`store_message`):
@@ -105,6 +105,9 @@ class MessageStore(Protocol):
     def account_credentials(self, now: float) -> dict[bytes, Credential]:
         """Every account resume credential still live at ``now``, by the hash of its
         secret (see credentials.py)."""
+
+    def rooms(self) -> dict[str, str]:
+        """Every stored room: room key -> its record (server/rooms.py, ``Rooms.changes``)."""
 
     # --- Messages ---------------------------------------------------------------------
 
@@ -191,3 +194,11 @@ class MessageStore(Protocol):
     def revoke_account_credentials(self, name_key: str, callback: Callback | None = None,
                                    on_error: ErrorCallback | None = None) -> None:
         """Forget every resume credential of the account ``name_key`` (its password was set)."""
+
+    # --- Rooms (server/rooms.py) ------------------------------------------------------------
+
+    def save_room(self, room_key: str, record: str | None, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        """Store ``record`` (opaque text) as room ``room_key``'s, replacing any; None
+        forgets the room. Result None."""
+

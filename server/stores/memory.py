@@ -109,6 +109,7 @@ class MemoryStore:
         # with save_holding or set_left_at, which write what it now holds.
         self._holdings: dict[str, Holding] = {}
         self._credentials: dict[bytes, Credential] = {}
+        self._rooms: dict[str, str] = {}  # room key -> record
 
     # --- Lifecycle ------------------------------------------------------------------------
 
@@ -190,6 +191,9 @@ class MemoryStore:
             if holding.left_at is None:
                 holding.left_at = now
         return self._holdings
+
+    def rooms(self) -> dict[str, str]:
+        return dict(self._rooms)
 
     # --- Messages: the message path ------------------------------------------------------------
 
@@ -511,4 +515,14 @@ class MemoryStore:
     def revoke_account_credentials(self, name_key: str, callback: Callback | None = None,
                                    on_error: ErrorCallback | None = None) -> None:
         self._credentials = {h: c for h, c in self._credentials.items() if c.name_key != name_key}
+        self._answer(callback, None)
+
+    # --- Rooms ----------------------------------------------------------------------------
+
+    def save_room(self, room_key: str, record: str | None, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        if record is None:
+            self._rooms.pop(room_key, None)
+        else:
+            self._rooms[room_key] = record
         self._answer(callback, None)

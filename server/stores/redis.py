@@ -62,6 +62,7 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
                                           blocks anyone)
 ``{chat}:acct:<key>``             hash    an account (``{chat}:accts``: every name key)
 ``{chat}:guest:<key>``            hash    a guest holding (``{chat}:guests``: every key)
+``{chat}:rooms``                  hash    named room key -> its record (server/rooms.py)
 ``{chat}:cred``                   hash    account resume credential: hex of its hash ->
                                           name key, tab, expires at (``{chat}:credx``: by
                                           expiry; ``{chat}:credk:<key>``: an account's)
@@ -412,6 +413,14 @@ redis.call('DEL', P .. 'credk:' .. ARGV[2])
 return 1
 """)
 
+# Named rooms (server/rooms.py): ``rooms`` maps a room key to its record (opaque text).
+# ARGV: P, room key, '1' and the record to store it, or '0' to forget the room.
+_SAVE_ROOM = _script(r"""
+if ARGV[3] == '1' then redis.call('HSET', P .. 'rooms', ARGV[2], ARGV[4])
+else redis.call('HDEL', P .. 'rooms', ARGV[2]) end
+return 1
+""")
+
 # ARGV: P.
 _LAST_ID = _script(r"""
 return tonumber(redis.call('GET', P .. 'next') or '0')
@@ -419,7 +428,8 @@ return tonumber(redis.call('GET', P .. 'next') or '0')
 
 SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAND_OVER, _PURGE, _REMEMBER_USER,
            _SET_BLOCK, _CLEAR_BLOCKS, _BLOCKED_BY, _SAVE_HOLDING, _SET_LEFT_AT, _HOLDING, _SAVE_ACCOUNT, _ACCOUNT,
-           _LAST_ID, _SAVE_CREDENTIAL, _REVOKE_CREDENTIAL, _REVOKE_CREDENTIALS)
+           _LAST_ID, _SAVE_CREDENTIAL, _REVOKE_CREDENTIAL, _REVOKE_CREDENTIALS,
+           _SAVE_ROOM)
 
 
 # --- Decoding replies --------------------------------------------------------------------------
@@ -782,6 +792,14 @@ class RedisStore:
                 live[bytes.fromhex(flat[i].decode())] = Credential(name_key, float(expires_at))
         return live
 
+    def rooms(self) -> dict[str, str]:
+        conn = self._blocking()
+        try:
+            flat = conn.call("HGETALL", self.prefix + "rooms")
+        finally:
+            conn.close()
+        return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+
     # --- Re-reading one record (a cluster node that heard another changed it) ---------------
 
     def account(self, name_key: str, callback: Callback | None = None,
@@ -919,6 +937,12 @@ class RedisStore:
     def revoke_account_credentials(self, name_key: str, callback: Callback | None = None,
                                    on_error: ErrorCallback | None = None) -> None:
         self._submit(_REVOKE_CREDENTIALS, (name_key,), None, callback, on_error)
+
+
+    def save_room(self, room_key: str, record: str | None, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        args = (room_key, "0", "") if record is None else (room_key, "1", record)
+        self._submit(_SAVE_ROOM, args, None, callback, on_error)
 
 
 def _account(row: list) -> Account | None:

@@ -53,6 +53,9 @@ class SQLiteStore(Store):
     def account_credentials(self, now: float) -> dict[bytes, Credential]:
         return self.read(lambda db: credentials.load_credentials(db, now))
 
+    def rooms(self) -> dict[str, str]:
+        return self.read(lambda db: dict(db.execute("SELECT room_key, record FROM rooms")))
+
     # --- Messages -------------------------------------------------------------------------
 
     def store_message(self, message: StoredMessage, callback: Callback | None = None,
@@ -134,3 +137,17 @@ class SQLiteStore(Store):
     def revoke_account_credentials(self, name_key: str, callback: Callback | None = None,
                                    on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: credentials.delete_account_credentials(db, name_key), callback, on_error)
+
+    # --- Rooms ------------------------------------------------------------------------------
+
+    def save_room(self, room_key: str, record: str | None, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: _save_room(db, room_key, record), callback, on_error)
+
+
+def _save_room(db, room_key: str, record: str | None) -> None:
+    if record is None:
+        db.execute("DELETE FROM rooms WHERE room_key = ?", (room_key,))
+    else:
+        db.execute("INSERT INTO rooms (room_key, record) VALUES (?, ?)"
+                   " ON CONFLICT (room_key) DO UPDATE SET record = excluded.record", (room_key, record))

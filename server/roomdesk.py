@@ -1,0 +1,294 @@
+"""The relay's desk for rooms: room requests in, answers and notices out. No sockets here.
+
+The rules are server/rooms.py's (a sans-I/O core); this desk is the shell around it on
+the server: it says who asks (a :class:`~server.rooms.Person` from the session), turns the
+core's decisions into frames, stores what changed before it answers (an ``ok`` is a
+promise: if the store fails, the room is put back as it was stored and the request is
+answered ``unavailable``), routes each notice to the room's members and to the person it
+names, and logs each moderation act. Room messages are stored like ``say``'s (kind
+"room"), with the room as their recipient, so a resend under the same id is recognised.
+
+Only sessions that speak protocol version 2 get room frames: a version 1 session is in the
+default room only, and sees it as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import const
+from protocol import (
+    Accepted, ErrorCode, Appoint, Ban, Done, ErrorReply, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList,
+    MembersRequest, Mute, RoomEntry, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest, SendToRoom,
+    SetTopic, Unban, Unmute,
+)
+from protocol.codec import encode, fit_page
+from registry import InvalidName, canonical, validate_name
+
+from . import mailbox
+from .login import unavailable_error
+from .rooms import Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, room_key
+
+if TYPE_CHECKING:
+    from .relay import Relay
+    from .session import ClientSession
+
+log = logging.getLogger("chat.rooms")
+
+# Every request of protocol version 2 the desk answers: the relay has one dispatch entry
+# for each (Relay._handlers), and rates them as it rates every request.
+ROOM_REQUESTS = (JoinRoom, LeaveRoom, RoomsRequest, MembersRequest, SendToRoom, Invite, SetTopic, Kick, Ban,
+                 Unban, Mute, Unmute, Appoint)
+# Rooms and members listed per page at most before fit_page cuts by bytes.
+_MAX_ITEMS_PER_PAGE = const.MAX_FRAME_BYTES // 20
+
+
+class RoomDesk:
+    """Rooms for one relay: see the module docstring."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.rooms = Rooms(const.ADMINS, const.DEFAULT_ROOM, online_count=lambda: len(relay.registry))
+        stored = relay.store.rooms()
+        for line in self.rooms.restore(stored.values()):
+            log.warning("%s", line.text)
+        # What the store holds for each room: what a room is put back to when storing a
+        # change to it fails.
+        self._saved: dict[str, str] = dict(stored)
+
+    # --- Who is who ------------------------------------------------------------------------
+
+    @staticmethod
+    def person(session: ClientSession) -> Person:
+        return Person(session.name, session.registered, session.address)
+
+    def target(self, name: str) -> Person | Refused:
+        """The person called ``name``: online (their account flag and address), or not."""
+        try:
+            validate_name(name)
+        except InvalidName as exc:
+            return Refused(ErrorCode.INVALID_NAME, str(exc))
+        record = self.relay.registry.lookup(name)
+        if record is not None:
+            first = min(record.endpoints, key=lambda e: e.since)
+            return Person(record.name, record.shared, first.address)
+        key = canonical(name)
+        return Person(self.relay.known.get(key, name), key in self.relay.logins.accounts, None)
+
+    # --- Requests: one method per frame type ------------------------------------------------
+
+    def join(self, session: ClientSession, request: JoinRoom) -> None:
+        decision = self.rooms.join(self.person(session), request.room_name, time.time(), request.create,
+                                   request.invite_only)
+        entered = next((e for e in decision if type(e) is Entered), None)
+        answer = None if entered is None else RoomInfo(
+            request.request_id, entered.room, entered.count, entered.invite_only, entered.topic, entered.owner,
+            entered.created)
+        self._conclude(session, request.request_id, decision, answer)
+
+    def leave(self, session: ClientSession, request: LeaveRoom) -> None:
+        self._conclude(session, request.request_id,
+                       self.rooms.leave(self.person(session), request.room_name, time.time()))
+
+    def set_topic(self, session: ClientSession, request: SetTopic) -> None:
+        self._conclude(session, request.request_id,
+                       self.rooms.set_topic(self.person(session), request.room_name, request.topic, time.time()))
+
+    def moderate(self, session: ClientSession, request: Any) -> None:
+        """invite, kick, ban, unban, mute, unmute, appoint: an act on the person ``name``."""
+        target = self.target(request.name)
+        if type(target) is Refused:
+            self._conclude(session, request.request_id, [target])
+            return
+        me, room, now = self.person(session), request.room_name, time.time()
+        kind = type(request)
+        if kind is Invite:
+            decision = self.rooms.invite(me, room, target, now)
+        elif kind is Kick:
+            decision = self.rooms.kick(me, room, target, now, request.reason)
+        elif kind is Ban:
+            decision = self.rooms.ban(me, room, target, now, request.reason)
+        elif kind is Unban:
+            decision = self.rooms.unban(me, room, target, now)
+        elif kind is Mute:
+            decision = self.rooms.mute(me, room, target, now, request.reason, request.seconds)
+        elif kind is Unmute:
+            decision = self.rooms.unmute(me, room, target, now)
+        else:
+            try:
+                role = Role(request.role)
+            except ValueError:
+                role = Role.OUTSIDER  # refused by the core, with the words for it
+            decision = self.rooms.appoint(me, room, target, role, now)
+        self._conclude(session, request.request_id, decision)
+
+    def list_rooms(self, session: ClientSession, request: RoomsRequest) -> None:
+        summaries = [s for s in self.rooms.list_rooms(self.person(session), request.after)]
+        items = [RoomEntry(s.room, s.count, s.topic) for s in summaries[:_MAX_ITEMS_PER_PAGE] if type(s) is RoomSummary]
+        more = len(summaries) > len(items)
+
+        def build(count: int) -> RoomList:
+            cut = count < len(items) or more
+            return RoomList(request.request_id, tuple(items[:count]), items[count - 1].room_name if count and cut else None)
+
+        session.send(fit_page(build, items))
+
+    def members(self, session: ClientSession, request: MembersRequest) -> None:
+        decision = self.rooms.members(self.person(session), request.room_name, request.after)
+        refusal = next((e for e in decision if type(e) is Refused), None)
+        if refusal is not None:
+            self._refused(session, request.request_id, refusal)
+            return
+        room = self.rooms.get(request.room_name)
+        registry = self.relay.registry
+        items = [MemberEntry(m.name, m.role, registry.lookup_key(canonical(m.name)) is not None)
+                 for m in decision[:_MAX_ITEMS_PER_PAGE] if type(m) is Member]
+        more = len(decision) > len(items)
+
+        def build(count: int) -> MemberList:
+            cut = count < len(items) or more
+            return MemberList(request.request_id, room.name, tuple(items[:count]),
+                              items[count - 1].name if count and cut else None)
+
+        session.send(fit_page(build, items))
+
+    def post(self, session: ClientSession, request: SendToRoom) -> None:
+        """A message to a room: checked by the core, stored (a resend is recognised), then
+        ``accepted`` and sent to the members' sessions. To the default room it is a ``say``."""
+        now = time.time()
+        refusal = self.rooms.may_post(self.person(session), request.room_name, now)
+        if refusal is not None:
+            self._refused(session, request.request_id, refusal)
+            return
+        room = self.rooms.get(request.room_name)
+        relay = self.relay
+        # The store gives the message its id (stores/base.py): 0 until then.
+        if room is self.rooms.default:
+            message = mailbox.StoredMessage(0, session.name, session.key, None, None, request.text,
+                                            now, request.request_id, "room")
+            relay.store.store_message(message, lambda result: relay._room_stored(session, result),
+                                      relay._unavailable(session, request.request_id, "room_unavailable"))
+            return
+        message = mailbox.StoredMessage(0, session.name, session.key, room.name, room_key(room.name),
+                                        request.text, now, request.request_id, "room")
+        relay.store.store_message(message, lambda result: self._posted(session, result),
+                                  relay._unavailable(session, request.request_id))
+
+    def _posted(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
+        message, status = result
+        if status == mailbox.ID_REUSED:
+            self.relay._id_reused(session, message)
+            return
+        session.send(Accepted(message.client_id, message.msg_id))
+        if status != mailbox.NEW:
+            return  # a resend: its members already have it
+        room = self.rooms.get(message.recipient_key)
+        if room is None:
+            return  # it ended meanwhile: nobody is left to read it
+        frame = encode(RoomPost(message.msg_id, message.sender, room.name, message.text, message.sent_at))
+        blocked = self.relay.blocked
+        for member in list(room.members):
+            if message.sender_key in blocked.get(member, ()):
+                continue
+            for recipient in self.relay.registry.sessions_by_key(member):
+                if not recipient.conn.may_send(RoomPost):
+                    continue
+                if recipient.lagging:  # room traffic is what a slow reader loses (see _room_stored)
+                    if recipient.is_open:
+                        recipient.skipped += 1
+                    continue
+                recipient.write_frame(frame)
+
+    def say_refused(self, session: ClientSession, request_id: str) -> bool:
+        """True (and answered ``muted``) if ``session``'s user is muted in the default room:
+        the check the relay makes before a ``say``."""
+        if not self.rooms.default.muted:
+            return False
+        refusal = self.rooms.may_post(self.person(session), self.rooms.default.name, time.time())
+        if refusal is None:
+            return False
+        self._refused(session, request_id, refusal)
+        return True
+
+    # --- Time ------------------------------------------------------------------------------
+
+    def expire(self, now: float) -> None:
+        """End the mutes whose time has come (periodic, with the relay's expiry pass)."""
+        decision = self.rooms.expire(now)
+        if decision:
+            self._save(decision, lambda: self._publish(decision), lambda: None)
+
+    # --- Inside ----------------------------------------------------------------------------
+
+    def _refused(self, session: ClientSession, request_id: str, refusal: Refused) -> None:
+        self.relay.log_lines.log("refused room requests", session.address, logging.INFO, "room request %s of %r: %s",
+                                 refusal.code, session, refusal.message)
+        session.send(ErrorReply(refusal.code, refusal.message, request_id))
+
+    def _conclude(self, session: ClientSession, request_id: str, decision: list, answer: Any = None) -> None:
+        """Answer a decision: a refusal at once; otherwise store what changed, then answer
+        (``answer``, or ``ok``), announce and log; or, if the store failed, put the rooms
+        back and answer ``unavailable``."""
+        refusal = next((e for e in decision if type(e) is Refused), None)
+        if refusal is not None:
+            self._refused(session, request_id, refusal)
+            return
+
+        def done() -> None:
+            session.send(answer if answer is not None else Done(request_id))
+            self._publish(decision)
+
+        self._save(decision, done, lambda: session.send(unavailable_error(self.relay.config, request_id)))
+
+    def _save(self, decision: list, done: Callable[[], None], failed: Callable[[], None]) -> None:
+        changes = self.rooms.changes()
+        if not changes:
+            done()
+            return
+        waiting = [len(changes), False]  # answers still to come; whether one failed
+
+        def answered(ok: bool) -> None:
+            waiting[0] -= 1
+            waiting[1] = waiting[1] or not ok
+            if waiting[0]:
+                return
+            if waiting[1]:
+                for key, _record in changes:
+                    self.rooms.reset(key, self._saved.get(key))
+                failed()
+                return
+            for key, record in changes:
+                if record is None:
+                    self._saved.pop(key, None)
+                else:
+                    self._saved[key] = record
+            done()
+
+        for key, record in changes:
+            self.relay.store.save_room(key, record, lambda _result: answered(True), lambda _failure: answered(False))
+
+    def _publish(self, decision: list) -> None:
+        """Send each Notice to the room's members (everyone, for the default room) and to
+        the person it names, on sessions that speak version 2; log each LogLine."""
+        for event in decision:
+            if type(event) is LogLine:
+                log.info("%s", event.text)
+            elif type(event) is Notice:
+                self._announce(event)
+
+    def _announce(self, notice: Notice) -> None:
+        frame = encode(RoomNotice(notice.room, notice.act, notice.name, notice.at, notice.by, notice.reason,
+                                  notice.topic, notice.until, notice.role))
+        room = self.rooms.get(notice.room)
+        if room is self.rooms.default:
+            recipients = list(self.relay.sessions)
+        else:
+            keys = set(room.members) if room is not None else set()
+            keys.add(canonical(notice.name))
+            recipients = [s for key in keys for s in self.relay.registry.sessions_by_key(key)]
+        for recipient in recipients:
+            if recipient.is_open and recipient.conn.may_send(RoomNotice):
+                recipient.write_frame(frame)

@@ -1,0 +1,682 @@
+"""Named rooms and their moderation: every rule, with no I/O.
+
+The shell (the relay, the server console, a test) calls one method of :class:`Rooms` per
+request, with who asks (a :class:`Person`) and the time. Each method changes the state and
+returns the decision as a list of small frozen events: a single :class:`Refused` (nothing
+changed), or what happened: the answer for the one who asked (:class:`Entered`,
+:class:`RoomSummary`, :class:`Member`; none when a plain ``ok`` answers), then a
+:class:`Notice` for the room and a :class:`LogLine` for the server's log. Nothing here
+touches a socket, a disk, a clock or a log: time comes in as ``now``.
+
+The rules (PROTOCOL.md "Rooms" says them for client writers; the tables below are the only
+copy of who may do what):
+
+1. **Names.** A room is named ``#`` and then a name under the user-name rules of
+   registry/names.py (letters and digits of one script, ``_-.``, 1 to 32 characters).
+   ``#redes`` and ``#REDES`` are one room (the comparison form). A new room whose name
+   looks like an existing one's (the look-alike key) is refused with ``confusable_name``;
+   ``#rеdes`` with a Cyrillic ``е`` mixes scripts and is ``invalid_name``.
+2. **The default room** (``const.DEFAULT_ROOM``) always exists, has no owner and holds
+   everyone logged in: it cannot be joined, left, made invite-only, nor kicked or banned
+   from (mute instead). Administrators appoint its moderators.
+3. **Roles**, by rank: administrator (an account named in ``const.ADMINS``) > owner (the
+   creator) > moderator (appointed by the owner) > member > outsider. ``RIGHTS`` says which
+   roles may do each act. An act on another person also needs a rank above theirs (a
+   moderator cannot kick the owner or another moderator; nobody acts on an administrator),
+   and nobody acts on themselves (``leave`` instead).
+4. **Joining.** A banned person cannot join: an account is banned by account; a guest by
+   name and by address, so another guest name from the same address is kept out too. An
+   invite-only room admits those invited (joining uses the invitation up) and
+   administrators. A join of a room that does not exist creates it (IRC's way), unless the
+   request asked only to create (``room_exists`` then).
+5. **Moderation.** Kick removes a member; ban removes and keeps out until unban; mute keeps
+   a person from posting until unmute, or until its end (``seconds``). Unban, unmute and
+   appoint of what already is so change nothing and announce nothing.
+6. **Announcements.** Every change yields a :class:`Notice`: the shell sends it to the
+   room's members after the change and to the person it names (so a kicked member hears
+   why). Every moderation act also yields a :class:`LogLine`.
+7. **Leaving.** When the owner leaves, the first moderator to have joined (else the first
+   member) becomes owner (a Notice says so). A room ends when its last member leaves, and
+   its bans and invitations with it.
+8. **Persistence.** Every room that changed is listed by :meth:`Rooms.changes` with its
+   record (JSON text, or None when it ended) for the shell to store; :meth:`Rooms.restore`
+   builds the rooms again from the records at start.
+9. **Bounds.** ``const.MAX_ROOMS`` rooms, ``const.MAX_ROOMS_PER_USER`` rooms per person,
+   ``const.MAX_ROOM_INVITES`` invitations per room (the oldest goes first). Topic and
+   reason lengths are the codec's to check (``const.MAX_TOPIC_CHARS``, 256 for a reason).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import const
+from protocol.compat import StrEnum
+from protocol.errors import ErrorCode
+from registry.lookalikes import Lookalikes
+from registry.names import InvalidName, canonical, display_form, validate_name
+
+PREFIX = "#"
+
+
+class Role(StrEnum):
+    """A person's standing in one room. ``RANK`` orders them."""
+
+    ADMIN = "admin"
+    OWNER = "owner"
+    MODERATOR = "moderator"
+    MEMBER = "member"
+    OUTSIDER = "outsider"
+
+
+RANK = {Role.ADMIN: 4, Role.OWNER: 3, Role.MODERATOR: 2, Role.MEMBER: 1, Role.OUTSIDER: 0}
+
+_STAFF = frozenset({Role.ADMIN, Role.OWNER, Role.MODERATOR})
+_MEMBERS = frozenset({Role.OWNER, Role.MODERATOR, Role.MEMBER})
+
+# act -> the roles that may do it: the one table of rights. The acts in MEMBERS_ONLY need
+# membership too (an administrator joins first, as anyone); the acts in TARGETED need a
+# rank above the target's as well (rule 3).
+RIGHTS: dict[str, frozenset[Role]] = {
+    "post": _MEMBERS | {Role.ADMIN},
+    "leave": _MEMBERS | {Role.ADMIN},
+    "topic": _STAFF,
+    "invite": _STAFF,
+    "kick": _STAFF,
+    "ban": _STAFF,
+    "unban": _STAFF,
+    "mute": _STAFF,
+    "unmute": _STAFF,
+    "appoint": frozenset({Role.ADMIN, Role.OWNER}),
+}
+MEMBERS_ONLY = frozenset({"post", "leave"})
+# Acts done to another person: they need a rank above the target's.
+TARGETED = frozenset({"kick", "ban", "unban", "mute", "unmute", "appoint"})
+# Acts that make no sense in the default room, which holds everyone (rule 2).
+NOT_IN_DEFAULT = frozenset({"leave", "invite", "kick", "ban", "unban"})
+
+
+# --- Who asks, and what comes out --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone acting or acted on: ``name`` as they logged in, whether it is an ``account``
+    (registered), and the IP ``address`` of their connection (None when not known, e.g.
+    offline): what a guest's ban is keyed by besides the name."""
+
+    name: str
+    account: bool = False
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The request was not done: ``code`` is an ErrorCode, ``message`` English words."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entered:
+    """Answer to a join: ``room`` (display form), whether this join ``created`` it."""
+
+    room: str
+    owner: str | None
+    topic: str
+    invite_only: bool
+    count: int
+    created: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSummary:
+    """One room in a list: its name, how many members, its topic."""
+
+    room: str
+    count: int
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One member of a room and their role there."""
+
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Announcement for ``room``: ``act`` happened to ``name`` (joined, left, topic,
+    invite, kick, ban, unban, mute, unmute, appoint, owner), done ``by`` someone (None: by
+    the rules themselves, as when a mute ends). ``until``: end of a mute; ``role``: the
+    new role of an appoint; ``topic``: the new topic."""
+
+    room: str
+    act: str
+    name: str
+    at: float
+    by: str | None = None
+    reason: str | None = None
+    topic: str | None = None
+    until: float | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line for the server's log (a moderation act, a room created or ended)."""
+
+    text: str
+
+
+Decision = list  # of the events above; a list with one Refused means nothing changed
+
+
+# --- The state ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Ban:
+    name: str  # display form of the banned name
+    by: str
+    at: float
+    reason: str | None
+    address: str | None  # a guest's address, banned with the name; None for an account
+
+
+@dataclass(slots=True)
+class Room:
+    """One room's state. Keys of the dicts and sets are comparison forms of user names."""
+
+    name: str  # display form, with the prefix
+    owner: str | None
+    invite_only: bool = False
+    topic: str = ""
+    created_at: float = 0.0
+    members: dict[str, str] = field(default_factory=dict)  # key -> display name, join order
+    moderators: set[str] = field(default_factory=set)
+    invited: dict[str, None] = field(default_factory=dict)  # an ordered set: oldest first
+    banned: dict[str, _Ban] = field(default_factory=dict)
+    banned_addresses: dict[str, str] = field(default_factory=dict)  # address -> banned key
+    muted: dict[str, float | None] = field(default_factory=dict)  # key -> until, or None
+
+
+def room_key(name: str) -> str:
+    """The comparison form of a room name (``#REDES`` -> ``#redes``); no validation."""
+    return PREFIX + canonical(name[len(PREFIX):]) if name.startswith(PREFIX) else canonical(name)
+
+
+def check_room_name(name: str) -> str | Refused:
+    """The display form of room ``name`` (``#`` + a valid user name), or why not."""
+    if not name.startswith(PREFIX):
+        return Refused(ErrorCode.INVALID_NAME, f"a room's name starts with {PREFIX}: {PREFIX}{name}")
+    try:
+        validate_name(name[len(PREFIX):])
+    except InvalidName as exc:
+        return Refused(ErrorCode.INVALID_NAME, f"{name}: {exc}")
+    return PREFIX + display_form(name[len(PREFIX):])
+
+
+class Rooms:
+    """Every room of one server, and the rules (see the module's docstring).
+
+    ``admins`` are the administrators' names (default ``const.ADMINS``). ``online_count``
+    says how many are logged in: the size of the default room, which presence owns.
+    """
+
+    def __init__(self, admins: Iterable[str] = const.ADMINS, default_room: str = const.DEFAULT_ROOM,
+                 online_count: Callable[[], int] = lambda: 0) -> None:
+        self._admins = frozenset(canonical(name) for name in admins)
+        self._online_count = online_count
+        self._rooms: dict[str, Room] = {}
+        self._lookalikes = Lookalikes()  # names of the rooms, without the prefix
+        self._joined: dict[str, set[str]] = {}  # person key -> keys of their rooms
+        self._mute_ends: list[tuple[float, str, str]] = []  # heap of (until, room key, person key)
+        self._dirty: set[str] = set()  # keys of the rooms changed since changes() was called
+        name = check_room_name(default_room)
+        assert not isinstance(name, Refused), name
+        self.default = self._add(Room(name, owner=None))
+
+    # --- Reading -----------------------------------------------------------------------
+
+    def get(self, name: str) -> Room | None:
+        """The room called ``name`` in any spelling, or None."""
+        return self._rooms.get(room_key(name))
+
+    def role(self, room: Room, person: Person) -> Role:
+        """``person``'s role in ``room``: administrators are administrators everywhere."""
+        me = canonical(person.name)
+        if person.account and me in self._admins:
+            return Role.ADMIN
+        if room.owner == me:
+            return Role.OWNER
+        if me in room.moderators:
+            return Role.MODERATOR
+        if me in room.members or room is self.default:
+            return Role.MEMBER
+        return Role.OUTSIDER
+
+    def rooms_of(self, name: str) -> list[str]:
+        """The rooms ``name`` is a member of (besides the default room), by name."""
+        return sorted(self._rooms[key].name for key in self._joined.get(canonical(name), ()))
+
+    def count(self, room: Room) -> int:
+        return self._online_count() if room is self.default else len(room.members)
+
+    def list_rooms(self, person: Person, after: str | None = None) -> Decision:
+        """The rooms ``person`` may see (public ones, and invite-only ones they are in or
+        administer), sorted by comparison form, after ``after`` if given."""
+        start = room_key(after) if after is not None else ""
+        out = []
+        for key in sorted(self._rooms):
+            room = self._rooms[key]
+            if key <= start or room.invite_only and self.role(room, person) not in (Role.ADMIN, *_MEMBERS):
+                continue
+            out.append(RoomSummary(room.name, self.count(room), room.topic))
+        return out
+
+    def members(self, person: Person, name: str, after: str | None = None) -> Decision:
+        """The members of room ``name`` sorted by comparison form, after ``after`` if given
+        (a page's cursor). Anyone may list a public room's; an invite-only room's only its
+        members and administrators."""
+        room = self._rooms.get(room_key(name))
+        if room is None:
+            return [_no_such_room(name)]
+        if room is self.default:
+            return [Refused(ErrorCode.FORBIDDEN, f"everyone online is in {room.name}: ask who is online")]
+        if room.invite_only and self.role(room, person) not in (Role.ADMIN, *_MEMBERS):
+            return [Refused(ErrorCode.NOT_MEMBER, f"{room.name} is invite-only and you are not in it")]
+        start = canonical(after) if after is not None else ""
+        return [Member(room.members[key], self._role_of_key(room, key)) for key in sorted(room.members)
+                if key > start]
+
+    def may_post(self, person: Person, name: str, now: float) -> Refused | None:
+        """None if ``person`` may post to room ``name`` now, else why not."""
+        room, refusal = self._find(person, name, "post")
+        if refusal is not None:
+            return refusal
+        until = room.muted.get(canonical(person.name), 0.0)
+        if until is None or until > now:
+            when = "until a moderator unmutes you" if until is None else f"for {until - now:.0f} s more"
+            return Refused(ErrorCode.MUTED, f"you are muted in {room.name} {when}")
+        return None
+
+    # --- Joining and leaving ------------------------------------------------------------
+
+    def join(self, person: Person, name: str, now: float, create: bool = False,
+             invite_only: bool = False) -> Decision:
+        """``person`` joins room ``name``, creating it if it does not exist (then they own
+        it, and ``invite_only`` applies). With ``create``, only creates: ``room_exists``
+        if it exists."""
+        shown = check_room_name(name)
+        if isinstance(shown, Refused):
+            return [shown]
+        key, me = room_key(shown), canonical(person.name)
+        room = self._rooms.get(key)
+        if room is None:
+            return self._create(person, shown, now, invite_only)
+        if create:
+            return [Refused(ErrorCode.ROOM_EXISTS, f"{room.name} exists already: join it")]
+        if room is self.default:
+            return [self._entered(room)]
+        if me in room.members:
+            return [self._entered(room)]
+        role = self.role(room, person)
+        if role is not Role.ADMIN:
+            refusal = self._banned(room, person)
+            if refusal is not None:
+                return [refusal]
+            if room.invite_only and me not in room.invited:
+                return [Refused(ErrorCode.INVITE_ONLY, f"{room.name} is invite-only: ask its moderators to invite you")]
+        if len(self._joined.get(me, ())) >= const.MAX_ROOMS_PER_USER:
+            return [Refused(ErrorCode.TOO_MANY_ROOMS, f"you are in {const.MAX_ROOMS_PER_USER} rooms: leave one first")]
+        room.invited.pop(me, None)
+        self._enrol(room, me, display_form(person.name))
+        return [self._entered(room), Notice(room.name, "joined", display_form(person.name), now)]
+
+    def _create(self, person: Person, shown: str, now: float, invite_only: bool) -> Decision:
+        me = canonical(person.name)
+        rivals = self._lookalikes.rivals(shown[len(PREFIX):])
+        if rivals:
+            return [Refused(ErrorCode.CONFUSABLE_NAME, f"{shown} looks like {PREFIX}{rivals[0]}: join that one or pick another name")]
+        if len(self._rooms) >= const.MAX_ROOMS:
+            return [Refused(ErrorCode.TOO_MANY_ROOMS, f"the server has {const.MAX_ROOMS} rooms: no more can be made")]
+        if len(self._joined.get(me, ())) >= const.MAX_ROOMS_PER_USER:
+            return [Refused(ErrorCode.TOO_MANY_ROOMS, f"you are in {const.MAX_ROOMS_PER_USER} rooms: leave one first")]
+        room = self._add(Room(shown, owner=me, invite_only=invite_only, created_at=now))
+        self._enrol(room, me, display_form(person.name))
+        kind = "invite-only " if invite_only else ""
+        return [Entered(room.name, display_form(person.name), "", invite_only, 1, created=True),
+                LogLine(f"{display_form(person.name)} created the {kind}room {room.name}")]
+
+    def leave(self, person: Person, name: str, now: float) -> Decision:
+        """``person`` leaves room ``name``; see rule 7 for the owner and the last one."""
+        room, refusal = self._find(person, name, "leave")
+        if refusal is not None:
+            return [refusal]
+        me = canonical(person.name)
+        out: Decision = [Notice(room.name, "left", room.members[me], now)]
+        out += self._remove(room, me, now)
+        return out
+
+    # --- Staff acts ---------------------------------------------------------------------
+
+    def set_topic(self, person: Person, name: str, topic: str, now: float) -> Decision:
+        room, refusal = self._find(person, name, "topic")
+        if refusal is not None:
+            return [refusal]
+        room.topic = topic
+        self._dirty.add(room_key(room.name))
+        by = display_form(person.name)
+        return [Notice(room.name, "topic", by, now, by=by, topic=topic),
+                LogLine(f"{by} set the topic of {room.name} to {topic!r}")]
+
+    def invite(self, person: Person, name: str, target: Person, now: float) -> Decision:
+        room, refusal = self._find(person, name, "invite", target)
+        if refusal is not None:
+            return [refusal]
+        them = canonical(target.name)
+        if them in room.members:
+            return []
+        refusal = self._banned(room, target)
+        if refusal is not None:
+            return [Refused(ErrorCode.BANNED, f"{display_form(target.name)} is banned from {room.name}: unban first")]
+        self._dirty.add(room_key(room.name))
+        room.invited.pop(them, None)
+        room.invited[them] = None
+        while len(room.invited) > const.MAX_ROOM_INVITES:
+            del room.invited[next(iter(room.invited))]
+        by = display_form(person.name)
+        return [Notice(room.name, "invite", display_form(target.name), now, by=by),
+                LogLine(f"{by} invited {display_form(target.name)} to {room.name}")]
+
+    def kick(self, person: Person, name: str, target: Person, now: float, reason: str | None = None) -> Decision:
+        room, refusal = self._find(person, name, "kick", target)
+        if refusal is not None:
+            return [refusal]
+        them = canonical(target.name)
+        if them not in room.members:
+            return [Refused(ErrorCode.NOT_MEMBER, f"{display_form(target.name)} is not in {room.name}")]
+        return self._moderated(room, "kick", person, target, now, reason) + self._remove(room, them, now)
+
+    def ban(self, person: Person, name: str, target: Person, now: float, reason: str | None = None) -> Decision:
+        room, refusal = self._find(person, name, "ban", target)
+        if refusal is not None:
+            return [refusal]
+        them = canonical(target.name)
+        address = None if target.account else target.address
+        old = room.banned.get(them)
+        if old is not None and old.address:
+            room.banned_addresses.pop(old.address, None)
+        self._dirty.add(room_key(room.name))
+        room.banned[them] = _Ban(display_form(target.name), display_form(person.name), now, reason, address)
+        if address:
+            room.banned_addresses[address] = them
+        room.invited.pop(them, None)
+        out = self._moderated(room, "ban", person, target, now, reason)
+        if address:
+            out.append(LogLine(f"{display_form(target.name)} is a guest: {room.name} bans the address {address} too"))
+        if them in room.members:
+            out += self._remove(room, them, now)
+        return out
+
+    def unban(self, person: Person, name: str, target: Person, now: float) -> Decision:
+        room, refusal = self._find(person, name, "unban", target)
+        if refusal is not None:
+            return [refusal]
+        ban = room.banned.pop(canonical(target.name), None)
+        if ban is None:
+            return []
+        self._dirty.add(room_key(room.name))
+        if ban.address:
+            room.banned_addresses.pop(ban.address, None)
+        return self._moderated(room, "unban", person, target, now, None)
+
+    def mute(self, person: Person, name: str, target: Person, now: float, reason: str | None = None,
+             seconds: float | None = None) -> Decision:
+        """Mute ``target`` in room ``name``, for ``seconds`` (None: until unmuted)."""
+        room, refusal = self._find(person, name, "mute", target)
+        if refusal is not None:
+            return [refusal]
+        them = canonical(target.name)
+        until = None if seconds is None else now + seconds
+        room.muted[them] = until
+        self._dirty.add(room_key(room.name))
+        if until is not None:
+            heapq.heappush(self._mute_ends, (until, room_key(room.name), them))
+        return self._moderated(room, "mute", person, target, now, reason, until=until)
+
+    def unmute(self, person: Person, name: str, target: Person, now: float) -> Decision:
+        room, refusal = self._find(person, name, "unmute", target)
+        if refusal is not None:
+            return [refusal]
+        if room.muted.pop(canonical(target.name), 0.0) == 0.0:
+            return []
+        self._dirty.add(room_key(room.name))
+        return self._moderated(room, "unmute", person, target, now, None)
+
+    def appoint(self, person: Person, name: str, target: Person, role: Role, now: float) -> Decision:
+        """Make member ``target`` a moderator of room ``name``, or a member again."""
+        if role not in (Role.MODERATOR, Role.MEMBER):
+            return [Refused(ErrorCode.BAD_FIELD, "a member can be appointed moderator or member")]
+        room, refusal = self._find(person, name, "appoint", target)
+        if refusal is not None:
+            return [refusal]
+        them = canonical(target.name)
+        if them not in room.members and room is not self.default:
+            return [Refused(ErrorCode.NOT_MEMBER, f"{display_form(target.name)} is not in {room.name}")]
+        if them == room.owner:
+            return [Refused(ErrorCode.FORBIDDEN, f"{display_form(target.name)} owns {room.name}")]
+        if (them in room.moderators) == (role is Role.MODERATOR):
+            return []
+        self._dirty.add(room_key(room.name))
+        if role is Role.MODERATOR:
+            room.moderators.add(them)
+        else:
+            room.moderators.discard(them)
+        return self._moderated(room, "appoint", person, target, now, None, role=str(role))
+
+    # --- Time ---------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`expire` has something to do next (the end of a mute), or None."""
+        return self._mute_ends[0][0] if self._mute_ends else None
+
+    def expire(self, now: float) -> Decision:
+        """End the mutes whose time has come: an ``unmute`` Notice (``by`` None) for each."""
+        out: Decision = []
+        while self._mute_ends and self._mute_ends[0][0] <= now:
+            until, key, them = heapq.heappop(self._mute_ends)
+            room = self._rooms.get(key)
+            if room is None or room.muted.get(them, 0.0) != until:
+                continue  # unmuted, muted again for another time, or the room ended
+            del room.muted[them]
+            self._dirty.add(key)
+            shown = room.members.get(them, them)
+            out += [Notice(room.name, "unmute", shown, now, reason="the mute ended"),
+                    LogLine(f"the mute of {shown} in {room.name} ended")]
+        return out
+
+    # --- Persistence ----------------------------------------------------------------------
+
+    def changes(self) -> list[tuple[str, str | None]]:
+        """The rooms changed since the last call, as (room key, record): the JSON text to
+        store, or None for a room that ended. Call after each decision that changed
+        something, and store them before answering (an ``ok`` is a promise)."""
+        out = []
+        for key in sorted(self._dirty):
+            room = self._rooms.get(key)
+            out.append((key, None if room is None else _record(room)))
+        self._dirty.clear()
+        return out
+
+    def reset(self, key: str, record: str | None) -> None:
+        """Put room ``key`` back as ``record`` says (None: no such room): what the shell
+        does when storing a change failed, so that nothing of it happened."""
+        old = self._rooms.pop(key, None)
+        if old is not None:
+            self._lookalikes.discard(old.name[len(PREFIX):])
+            for member in old.members:
+                rooms = self._joined.get(member)
+                if rooms is not None:
+                    rooms.discard(key)
+                    if not rooms:
+                        del self._joined[member]
+        if record is not None:
+            self.restore([record])
+        elif old is self.default:
+            self.default = self._add(Room(old.name, owner=None))
+        self._dirty.discard(key)
+
+    def restore(self, records: Iterable[str]) -> Decision:
+        """Build the rooms again from stored records (what :meth:`changes` gave), at start;
+        a record that cannot be read is skipped, with a LogLine saying so."""
+        out: Decision = []
+        for text in records:
+            try:
+                room = _from_record(text)
+            except (ValueError, TypeError, KeyError) as exc:
+                out.append(LogLine(f"a stored room could not be read and is left out: {exc}"))
+                continue
+            key = room_key(room.name)
+            if key == room_key(self.default.name):
+                room.members.clear()  # everyone online is in it; nobody is stored
+                room.owner = None
+                self.default = room
+            self._rooms[key] = room
+            self._lookalikes.add(room.name[len(PREFIX):])
+            for member in room.members:
+                self._joined.setdefault(member, set()).add(key)
+            for them, until in room.muted.items():
+                if until is not None:
+                    heapq.heappush(self._mute_ends, (until, key, them))
+        self._dirty.clear()
+        return out
+
+    # --- Inside -------------------------------------------------------------------------
+
+    def _add(self, room: Room) -> Room:
+        self._rooms[room_key(room.name)] = room
+        self._dirty.add(room_key(room.name))
+        self._lookalikes.add(room.name[len(PREFIX):])
+        return room
+
+    def _enrol(self, room: Room, me: str, shown: str) -> None:
+        self._dirty.add(room_key(room.name))
+        room.members[me] = shown
+        self._joined.setdefault(me, set()).add(room_key(room.name))
+
+    def _remove(self, room: Room, me: str, now: float) -> Decision:
+        """Take ``me`` out of ``room``; hand ownership on or end the room (rule 7)."""
+        self._dirty.add(room_key(room.name))
+        del room.members[me]
+        room.moderators.discard(me)
+        rooms = self._joined[me]
+        rooms.discard(room_key(room.name))
+        if not rooms:
+            del self._joined[me]
+        if not room.members:
+            del self._rooms[room_key(room.name)]
+            self._lookalikes.discard(room.name[len(PREFIX):])
+            return [LogLine(f"the room {room.name} ended: its last member left")]
+        if room.owner != me:
+            return []
+        heir = next((key for key in room.members if key in room.moderators), next(iter(room.members)))
+        room.owner = heir
+        room.moderators.discard(heir)
+        return [Notice(room.name, "owner", room.members[heir], now),
+                LogLine(f"{room.members[heir]} owns {room.name} now")]
+
+    def _role_of_key(self, room: Room, key: str) -> str:
+        # For lists: the account flag is not known here, so administrators show their role
+        # in the room itself.
+        if room.owner == key:
+            return Role.OWNER
+        return Role.MODERATOR if key in room.moderators else Role.MEMBER
+
+    def _banned(self, room: Room, person: Person) -> Refused | None:
+        me = canonical(person.name)
+        ban = room.banned.get(me)
+        if ban is None and not person.account and person.address is not None:
+            key = room.banned_addresses.get(person.address)
+            ban = room.banned.get(key) if key is not None else None
+        if ban is None:
+            return None
+        why = f": {ban.reason}" if ban.reason else ""
+        return Refused(ErrorCode.BANNED, f"you are banned from {room.name}{why}")
+
+    def _find(self, person: Person, name: str, act: str, target: Person | None = None) -> tuple[Room, Refused | None]:
+        """The room and None if ``person`` may do ``act`` (to ``target``) there, else why
+        not: the one place where RIGHTS, the ranks and rule 2 are applied."""
+        room = self._rooms.get(room_key(name))
+        if room is None:
+            return None, _no_such_room(name)  # type: ignore[return-value]
+        if room is self.default and act in NOT_IN_DEFAULT:
+            return room, Refused(ErrorCode.FORBIDDEN, f"everyone is in {room.name}: it cannot be left, "
+                                 "nor anyone kicked, banned or invited (mute instead)")
+        role = self.role(room, person)
+        member = room is self.default or canonical(person.name) in room.members
+        if role is Role.OUTSIDER or act in MEMBERS_ONLY and not member:
+            return room, Refused(ErrorCode.NOT_MEMBER, f"you are not in {room.name}: join it first")
+        if role not in RIGHTS[act]:
+            return room, Refused(ErrorCode.FORBIDDEN, f"a {role} of {room.name} cannot {act}")
+        if target is not None and act in TARGETED:
+            if canonical(target.name) == canonical(person.name):
+                return room, Refused(ErrorCode.FORBIDDEN, f"you cannot {act} yourself")
+            theirs = self.role(room, target)
+            if RANK[theirs] >= RANK[role]:
+                return room, Refused(ErrorCode.FORBIDDEN,
+                                     f"a {role} cannot {act} a {theirs} of {room.name}")
+        return room, None
+
+    def _moderated(self, room: Room, act: str, person: Person, target: Person, now: float,
+                   reason: str | None, until: float | None = None, role: str | None = None) -> Decision:
+        by, them = display_form(person.name), display_form(target.name)
+        why = f" ({reason})" if reason else ""
+        extra = f" until {until:.0f}" if until is not None else f" as {role}" if role else ""
+        return [Notice(room.name, act, them, now, by=by, reason=reason, until=until, role=role),
+                LogLine(f"{by} {_PAST[act]} {them} in {room.name}{extra}{why}")]
+
+    def _entered(self, room: Room) -> Entered:
+        owner = room.members.get(room.owner) if room.owner else None
+        return Entered(room.name, owner, room.topic, room.invite_only, self.count(room))
+
+
+# How the log says each moderation act.
+_PAST = {"kick": "kicked", "ban": "banned", "unban": "unbanned", "mute": "muted", "unmute": "unmuted",
+         "appoint": "appointed"}
+# The version of the record format, stored in each record, for later changes to it.
+_RECORD_VERSION = 1
+
+
+def _record(room: Room) -> str:
+    """``room`` as JSON text (see :meth:`Rooms.changes`)."""
+    return json.dumps({
+        "v": _RECORD_VERSION, "name": room.name, "owner": room.owner, "invite_only": room.invite_only,
+        "topic": room.topic, "created_at": room.created_at, "members": list(room.members.items()),
+        "moderators": sorted(room.moderators), "invited": list(room.invited),
+        "banned": [[key, ban.name, ban.by, ban.at, ban.reason, ban.address] for key, ban in room.banned.items()],
+        "muted": list(room.muted.items()),
+    }, ensure_ascii=False, separators=(",", ":"))
+
+
+def _from_record(text: str) -> Room:
+    data = json.loads(text)
+    if data.get("v") != _RECORD_VERSION:
+        raise ValueError(f"record version {data.get('v')!r} is not {_RECORD_VERSION}")
+    banned = {key: _Ban(name, by, at, reason, address) for key, name, by, at, reason, address in data["banned"]}
+    return Room(str(data["name"]), data["owner"], bool(data["invite_only"]), str(data["topic"]),
+                float(data["created_at"]), {str(key): str(shown) for key, shown in data["members"]},
+                set(data["moderators"]), dict.fromkeys(data["invited"]), banned,
+                {ban.address: key for key, ban in banned.items() if ban.address},
+                {str(key): until for key, until in data["muted"]})
+
+
+def _no_such_room(name: str) -> Refused:
+    return Refused(ErrorCode.NO_SUCH_ROOM, f"there is no room {name[:40]}")

@@ -1,0 +1,127 @@
+"""The room frames of protocol version 2: their bytes, their errors, and version 1 untouched."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import const
+from helpers import open_pair
+from protocol import (
+    LATEST_VERSION, Ban, ErrorCode, FrameRejected, JoinRoom, MemberEntry, MemberList, Mute, RoomEntry,
+    RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, SendDirect, SendToRoom, SetTopic, negotiate,
+)
+from protocol import codec
+
+CLIENT_TYPES = {cls.TYPE: cls for cls in codec.TYPES.values() if cls.SENDER in ("client", "both")}
+SERVER_TYPES = {cls.TYPE: cls for cls in codec.TYPES.values() if cls.SENDER in ("server", "both")}
+
+
+def _decode(obj: dict, allowed=None):
+    frame = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    return codec.decode(frame, allowed or codec.TYPES, const.MAX_TEXT_CHARS)
+
+
+# The examples of PROTOCOL.md "Rooms", as the wire carries them.
+WIRE = [
+    ({"type": "join", "id": "j1", "room": "#redes", "create": False, "invite_only": False}, JoinRoom("j1", "#redes")),
+    ({"type": "join", "id": "j2", "room": "#lab3", "create": True, "invite_only": True},
+     JoinRoom("j2", "#lab3", True, True)),
+    ({"type": "send", "id": "m7", "room": "#redes", "text": "olá, turma"}, SendToRoom("m7", "#redes", "olá, turma")),
+    ({"type": "send", "id": "m8", "to": "Bob", "text": "hi"}, SendDirect("m8", "Bob", "hi")),
+    ({"type": "topic", "id": "t1", "room": "#redes", "topic": "prova na sexta"},
+     SetTopic("t1", "#redes", "prova na sexta")),
+    ({"type": "ban", "id": "b1", "room": "#redes", "name": "troll", "reason": "spam"},
+     Ban("b1", "#redes", "troll", "spam")),
+    ({"type": "mute", "id": "u1", "room": "#redes", "name": "Vic", "seconds": 600},
+     Mute("u1", "#redes", "Vic", None, 600)),
+    ({"type": "room_info", "id": "j1", "room": "#redes", "count": 12, "invite_only": False,
+      "topic": "prova na sexta", "owner": "Olga", "created": False},
+     RoomInfo("j1", "#redes", 12, False, "prova na sexta", "Olga", False)),
+    ({"type": "room_list", "id": "r1", "rooms": [{"room": "#redes", "count": 12, "topic": "prova"}], "next": "#redes"},
+     RoomList("r1", (RoomEntry("#redes", 12, "prova"),), "#redes")),
+    ({"type": "member_list", "id": "s1", "room": "#redes",
+      "members": [{"name": "Olga", "role": "owner", "online": True}]},
+     MemberList("s1", "#redes", (MemberEntry("Olga", "owner", True),))),
+    ({"type": "room", "msg_id": 90, "from": "Ana", "room": "#redes", "text": "oi", "sent_at": 1.5},
+     RoomPost(90, "Ana", "#redes", "oi", 1.5)),
+    ({"type": "room", "msg_id": 91, "from": "Ana", "text": "oi", "sent_at": 1.5}, RoomMessage(91, "Ana", "oi", 1.5)),
+    ({"type": "room_notice", "room": "#redes", "act": "ban", "name": "troll", "at": 2.0, "by": "Olga",
+      "reason": "spam"}, RoomNotice("#redes", "ban", "troll", 2.0, "Olga", "spam")),
+]
+
+
+@pytest.mark.parametrize("obj,event", WIRE, ids=[obj["type"] for obj, _ in WIRE])
+def test_frames_on_the_wire(obj, event):
+    assert codec.to_dict(event) == obj
+    assert _decode(obj) == event
+
+
+def test_optional_keys_may_be_left_out():
+    assert _decode({"type": "join", "id": "j1", "room": "#redes"}) == JoinRoom("j1", "#redes")
+    assert _decode({"type": "room_info", "id": "j1", "room": "#redes", "count": 1}) == RoomInfo("j1", "#redes", 1)
+
+
+def test_a_send_names_a_person_or_a_room_not_both():
+    got = _decode({"type": "send", "id": "m1", "to": "Bob", "room": "#redes", "text": "x"}, CLIENT_TYPES)
+    assert got == FrameRejected(ErrorCode.BAD_FIELD, "'send' has either 'to' or 'room', not both", "m1")
+
+
+@pytest.mark.parametrize("obj", [
+    {"type": "join", "id": "j", "room": 5},
+    {"type": "join", "id": "j"},
+    {"type": "join", "id": "j", "room": "#a", "create": "yes"},
+    {"type": "send", "id": "m", "room": "#a"},
+    {"type": "send", "id": "m", "room": None, "text": "x"},
+    {"type": "topic", "id": "t", "room": "#a", "topic": "x" * (const.MAX_TOPIC_CHARS + 1)},
+    {"type": "mute", "id": "u", "room": "#a", "name": "b", "seconds": -1},
+    {"type": "kick", "id": "k", "room": "#a", "name": "b", "reason": "x" * 257},
+    {"type": "appoint", "id": "a", "room": "#a", "name": "b"},
+    {"type": "rooms", "id": "r", "after": 3},
+])
+def test_bad_fields_are_refused_with_the_request_id(obj):
+    got = _decode(obj, CLIENT_TYPES)
+    assert type(got) is FrameRejected and got.code == ErrorCode.BAD_FIELD and got.request_id == obj["id"]
+
+
+def test_a_long_room_text_is_message_too_large_as_in_a_send():
+    got = _decode({"type": "send", "id": "m", "room": "#a", "text": "x" * (const.MAX_TEXT_CHARS + 1)}, CLIENT_TYPES)
+    assert got.code == ErrorCode.MESSAGE_TOO_LARGE
+
+
+@pytest.mark.parametrize("frame", [
+    b'{"type":"join","id":"j1","room":"#redes"}',
+    b'{"type":"send","id":"m1","room":"#redes","text":"hi"}',
+    b'{"type":"kick","id":"k1","room":"#redes","name":"Vic"}',
+])
+def test_a_version_1_session_knows_no_room_request(frame):
+    pair = open_pair(1)
+    pair.server.receive_data(frame + b"\n")
+    [got] = pair.server.events()
+    assert type(got) is FrameRejected and got.code == ErrorCode.UNKNOWN_TYPE and got.request_id
+    pair = open_pair(2)
+    pair.server.receive_data(frame + b"\n")
+    [got] = pair.server.events()
+    assert type(got) is not FrameRejected
+
+
+def test_a_version_1_client_is_never_sent_a_room_frame():
+    from protocol import LocalProtocolError
+    pair = open_pair(1)
+    for event in (RoomPost(1, "a", "#r", "x", 1.0), RoomNotice("#r", "joined", "a", 1.0)):
+        with pytest.raises(LocalProtocolError):
+            pair.server.send(event)
+    # ...and what it has always been sent goes on as before, byte for byte.
+    assert pair.server.send(RoomMessage(2, "a", "x", 1.0)) == (
+        b'{"type":"room","msg_id":2,"from":"a","text":"x","sent_at":1.0}\n')
+
+
+def test_version_negotiation():
+    assert LATEST_VERSION == 2
+    assert negotiate(1) == 1  # today's clients: version 1, nothing new
+    assert negotiate(2) == 2
+    assert negotiate(7) is None  # unsupported_version: the client may try an older one
+    assert negotiate(0) is None
+    assert negotiate(2, highest=1) is None  # a server that does not offer rooms
+    assert open_pair(2).server.may_send(RoomNotice) and not open_pair(1).server.may_send(RoomNotice)

@@ -1,0 +1,405 @@
+"""The room core (server/rooms.py): every rule, driven with people and a fake clock, no I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+import const
+from protocol.errors import ErrorCode
+from server.rooms import (
+    Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, check_room_name,
+)
+
+T0 = 1_700_000_000.0
+ADMIN = Person("Teacher", account=True, address="10.0.0.1")
+OWNER = Person("Olga", account=True, address="10.0.0.2")
+MOD = Person("Moe", account=True, address="10.0.0.3")
+MEMBER = Person("Mia", account=True, address="10.0.0.4")
+OUTSIDER = Person("Otto", account=True, address="10.0.0.5")
+VICTIM = Person("Vic", account=True, address="10.0.0.6")
+GUEST = Person("troll", account=False, address="192.0.2.66")
+
+
+def codes(decision):
+    return [event.code for event in decision if type(event) is Refused]
+
+
+def notices(decision):
+    return [event for event in decision if type(event) is Notice]
+
+
+def logs(decision):
+    return [event.text for event in decision if type(event) is LogLine]
+
+
+@pytest.fixture
+def rooms() -> Rooms:
+    """#redes owned by Olga, with Moe (moderator), Mia and Vic (members)."""
+    rooms = Rooms(admins=["teacher"], online_count=lambda: 42)
+    assert codes(rooms.join(OWNER, "#redes", T0)) == []
+    for person in (MOD, MEMBER, VICTIM):
+        assert codes(rooms.join(person, "#redes", T0)) == []
+    assert codes(rooms.appoint(OWNER, "#redes", MOD, Role.MODERATOR, T0)) == []
+    return rooms
+
+
+# --- Names --------------------------------------------------------------------------------
+
+
+def test_room_names_follow_the_user_name_rules():
+    assert check_room_name("#redes") == "#redes"
+    assert check_room_name("#Ｒedes") == "#Redes"  # fullwidth mapped, as for user names
+    assert check_room_name("#Conceição") == "#Conceição"
+    for bad in ("redes", "#", "#a b", "#🌍", "#r\u0435des", "#admin", "#" + "x" * 33):
+        refusal = check_room_name(bad)
+        assert type(refusal) is Refused and refusal.code == ErrorCode.INVALID_NAME, bad
+
+
+def test_one_room_in_any_case_and_a_cyrillic_lookalike_is_refused(rooms):
+    entered = rooms.join(OUTSIDER, "#REDES", T0)
+    assert type(entered[0]) is Entered and entered[0].room == "#redes" and not entered[0].created
+    # Mixed scripts: Latin with a Cyrillic е.
+    assert codes(rooms.join(OUTSIDER, "#r\u0435des", T0)) == [ErrorCode.INVALID_NAME]
+    # All Latin but confusable with an existing room (rn looks like m).
+    assert codes(rooms.join(OUTSIDER, "#arn", T0)) == []
+    assert codes(rooms.join(OUTSIDER, "#am", T0)) == [ErrorCode.CONFUSABLE_NAME]
+    assert rooms.get("#am") is None
+
+
+# --- Lifecycle ----------------------------------------------------------------------------
+
+
+def test_the_creator_owns_the_room_and_joins_are_announced():
+    rooms = Rooms(admins=[])
+    created = rooms.join(OWNER, "#redes", T0, create=True)
+    assert created[0] == Entered("#redes", "Olga", "", False, 1, created=True)
+    assert logs(created) == ["Olga created the room #redes"]
+    assert rooms.role(rooms.get("#redes"), OWNER) is Role.OWNER
+    joined = rooms.join(MEMBER, "#redes", T0 + 1)
+    assert joined == [Entered("#redes", "Olga", "", False, 2), Notice("#redes", "joined", "Mia", T0 + 1)]
+    assert rooms.join(MEMBER, "#redes", T0 + 2) == [Entered("#redes", "Olga", "", False, 2)]  # no second notice
+    assert codes(rooms.join(OUTSIDER, "#redes", T0, create=True)) == [ErrorCode.ROOM_EXISTS]
+
+
+def test_leave_hands_ownership_on_and_the_last_one_ends_the_room(rooms):
+    out = rooms.leave(OWNER, "#redes", T0 + 5)
+    assert notices(out) == [Notice("#redes", "left", "Olga", T0 + 5), Notice("#redes", "owner", "Moe", T0 + 5)]
+    room = rooms.get("#redes")
+    assert room.owner == "moe" and rooms.role(room, MOD) is Role.OWNER
+    for person in (MOD, MEMBER):
+        rooms.leave(person, "#redes", T0 + 6)
+    assert logs(rooms.leave(VICTIM, "#redes", T0 + 7)) == ["the room #redes ended: its last member left"]
+    assert rooms.get("#redes") is None
+    assert codes(rooms.leave(VICTIM, "#redes", T0 + 8)) == [ErrorCode.NO_SUCH_ROOM]
+    assert rooms.rooms_of("Vic") == []
+
+
+def test_leave_needs_membership(rooms):
+    assert codes(rooms.leave(OUTSIDER, "#redes", T0)) == [ErrorCode.NOT_MEMBER]
+
+
+def test_list_public_rooms_with_counts_and_topics(rooms):
+    rooms.set_topic(OWNER, "#redes", "Redes de computadores", T0)
+    rooms.join(OUTSIDER, "#secret", T0, invite_only=True)
+    rooms.join(OUTSIDER, "#algebra", T0)
+    assert rooms.list_rooms(MEMBER) == [RoomSummary("#algebra", 1, ""), RoomSummary("#lobby", 42, ""),
+                                        RoomSummary("#redes", 4, "Redes de computadores")]
+    assert RoomSummary("#secret", 1, "") in rooms.list_rooms(OUTSIDER)  # a member sees it
+    assert RoomSummary("#secret", 1, "") in rooms.list_rooms(ADMIN)
+    assert rooms.list_rooms(MEMBER, after="#lobby") == [RoomSummary("#redes", 4, "Redes de computadores")]
+
+
+def test_members_with_roles(rooms):
+    assert rooms.members(OUTSIDER, "#redes") == [
+        Member("Mia", "member"), Member("Moe", "moderator"), Member("Olga", "owner"), Member("Vic", "member")]
+    assert rooms.members(OUTSIDER, "#redes", after="MOE") == [Member("Olga", "owner"), Member("Vic", "member")]
+    rooms.join(OWNER, "#secret", T0, invite_only=True)
+    assert codes(rooms.members(OUTSIDER, "#secret")) == [ErrorCode.NOT_MEMBER]
+    assert rooms.members(ADMIN, "#secret") == [Member("Olga", "owner")]
+    assert codes(rooms.members(MEMBER, "#nowhere")) == [ErrorCode.NO_SUCH_ROOM]
+
+
+def test_invite_only_admits_the_invited_once(rooms):
+    rooms.join(OWNER, "#secret", T0, invite_only=True)
+    assert codes(rooms.join(MEMBER, "#secret", T0)) == [ErrorCode.INVITE_ONLY]
+    out = rooms.invite(OWNER, "#secret", MEMBER, T0 + 1)
+    assert notices(out) == [Notice("#secret", "invite", "Mia", T0 + 1, by="Olga")]
+    assert logs(out) == ["Olga invited Mia to #secret"]
+    assert codes(rooms.join(MEMBER, "#secret", T0 + 2)) == []
+    rooms.leave(MEMBER, "#secret", T0 + 3)
+    assert codes(rooms.join(MEMBER, "#secret", T0 + 4)) == [ErrorCode.INVITE_ONLY]  # used up
+    assert codes(rooms.join(ADMIN, "#secret", T0 + 4)) == []  # administrators need none
+
+
+def test_invitations_per_room_are_bounded(monkeypatch, rooms):
+    monkeypatch.setattr(const, "MAX_ROOM_INVITES", 2)
+    rooms.join(OWNER, "#secret", T0, invite_only=True)
+    for person in (MEMBER, VICTIM, OUTSIDER):
+        rooms.invite(OWNER, "#secret", person, T0)
+    assert codes(rooms.join(MEMBER, "#secret", T0)) == [ErrorCode.INVITE_ONLY]  # the oldest went
+    assert codes(rooms.join(OUTSIDER, "#secret", T0)) == []
+
+
+def test_rooms_per_user_and_per_server_are_bounded(monkeypatch):
+    monkeypatch.setattr(const, "MAX_ROOMS_PER_USER", 2)
+    monkeypatch.setattr(const, "MAX_ROOMS", 4)  # the default room counts
+    rooms = Rooms(admins=[])
+    rooms.join(MEMBER, "#a1", T0)
+    rooms.join(MEMBER, "#a2", T0)
+    assert codes(rooms.join(MEMBER, "#a3", T0)) == [ErrorCode.TOO_MANY_ROOMS]
+    assert codes(rooms.join(OWNER, "#a3", T0)) == []
+    assert codes(rooms.join(OWNER, "#a4", T0)) == [ErrorCode.TOO_MANY_ROOMS]
+    rooms.leave(MEMBER, "#a1", T0)
+    assert codes(rooms.join(MEMBER, "#a3", T0)) == []
+
+
+def test_topic_is_announced(rooms):
+    out = rooms.set_topic(MOD, "#redes", "prova na sexta", T0 + 3)
+    assert notices(out) == [Notice("#redes", "topic", "Moe", T0 + 3, by="Moe", topic="prova na sexta")]
+    assert rooms.join(MEMBER, "#redes", T0)[0].topic == "prova na sexta"
+
+
+# --- Who may do what: roles x acts ------------------------------------------------------------
+
+ACTORS = {Role.ADMIN: ADMIN, Role.OWNER: OWNER, Role.MODERATOR: MOD, Role.MEMBER: MEMBER,
+          Role.OUTSIDER: OUTSIDER}
+
+
+def _do(rooms, act, actor):
+    """Do ``act`` as ``actor`` in #redes, to Vic (a plain member) where it has a target."""
+    if act == "post":
+        refusal = rooms.may_post(actor, "#redes", T0)
+        return [refusal] if refusal else []
+    if act == "leave":
+        return rooms.leave(actor, "#redes", T0)
+    if act == "topic":
+        return rooms.set_topic(actor, "#redes", "new", T0)
+    if act == "invite":
+        return rooms.invite(actor, "#redes", Person("Newcomer", True), T0)
+    if act == "appoint":
+        return rooms.appoint(actor, "#redes", VICTIM, Role.MODERATOR, T0)
+    if act == "unban":
+        rooms.ban(OWNER, "#redes", VICTIM, T0)
+    if act == "unmute":
+        rooms.mute(OWNER, "#redes", VICTIM, T0)
+    return getattr(rooms, act)(actor, "#redes", VICTIM, T0)
+
+
+# The expectation, written out: True where the role may do the act (to a plain member).
+ALLOWED = {
+    #           admin  owner  moderator member outsider
+    "post":    (False, True,  True,     True,  False),  # the administrator has not joined
+    "leave":   (False, True,  True,     True,  False),
+    "topic":   (True,  True,  True,     False, False),
+    "invite":  (True,  True,  True,     False, False),
+    "kick":    (True,  True,  True,     False, False),
+    "ban":     (True,  True,  True,     False, False),
+    "unban":   (True,  True,  True,     False, False),
+    "mute":    (True,  True,  True,     False, False),
+    "unmute":  (True,  True,  True,     False, False),
+    "appoint": (True,  True,  False,    False, False),
+}
+CASES = [(act, role, allowed) for act, row in ALLOWED.items() for role, allowed in zip(ACTORS, row)]
+
+
+@pytest.mark.parametrize("act,role,allowed", CASES, ids=[f"{r}-{a}" for a, r, _ in CASES])
+def test_who_may_do_what(rooms, act, role, allowed):
+    out = _do(rooms, act, ACTORS[role])
+    if allowed:
+        assert codes(out) == []
+        if act not in ("post", "leave"):  # every staff act is announced and logged
+            assert len(notices(out)) >= 1 and logs(out)
+    else:
+        expected = ErrorCode.NOT_MEMBER if role is Role.OUTSIDER or act in ("post", "leave") else ErrorCode.FORBIDDEN
+        assert codes(out) == [expected]
+
+
+@pytest.mark.parametrize("actor,target", [(MOD, OWNER), (MOD, Person("Max", True)), (OWNER, ADMIN),
+                                          (ADMIN, Person("Teacher", True)), (OWNER, OWNER)])
+@pytest.mark.parametrize("act", ["kick", "ban", "mute"])
+def test_nobody_acts_on_an_equal_a_higher_rank_or_themselves(rooms, actor, target, act):
+    rooms.join(Person("Max", True), "#redes", T0)
+    rooms.appoint(OWNER, "#redes", Person("Max", True), Role.MODERATOR, T0)
+    rooms.join(ADMIN, "#redes", T0)
+    assert codes(getattr(rooms, act)(actor, "#redes", target, T0)) == [ErrorCode.FORBIDDEN]
+
+
+def test_an_administrator_who_joined_posts_and_leaves_like_a_member(rooms):
+    assert codes(rooms.join(ADMIN, "#redes", T0)) == []
+    assert rooms.role(rooms.get("#redes"), ADMIN) is Role.ADMIN
+    assert rooms.may_post(ADMIN, "#redes", T0) is None
+    assert codes(rooms.leave(ADMIN, "#redes", T0)) == []
+
+
+def test_an_admin_is_an_admin_only_when_logged_in_to_the_account(rooms):
+    impostor = Person("teacher", account=False, address="192.0.2.9")
+    assert rooms.role(rooms.get("#redes"), impostor) is Role.OUTSIDER
+    assert codes(rooms.kick(impostor, "#redes", VICTIM, T0)) == [ErrorCode.NOT_MEMBER]
+    assert codes(rooms.kick(ADMIN, "#redes", VICTIM, T0)) == []
+
+
+def test_acts_in_a_room_that_does_not_exist(rooms):
+    for out in (rooms.kick(OWNER, "#nowhere", VICTIM, T0), rooms.set_topic(OWNER, "#nowhere", "x", T0),
+                [rooms.may_post(OWNER, "#nowhere", T0)]):
+        assert codes(out) == [ErrorCode.NO_SUCH_ROOM]
+
+
+# --- Kick, ban, mute ----------------------------------------------------------------------
+
+
+def test_kick_removes_and_is_announced_and_logged(rooms):
+    out = rooms.kick(MOD, "#redes", VICTIM, T0 + 9, reason="spam")
+    assert notices(out) == [Notice("#redes", "kick", "Vic", T0 + 9, by="Moe", reason="spam")]
+    assert logs(out) == ["Moe kicked Vic in #redes (spam)"]
+    assert codes([rooms.may_post(VICTIM, "#redes", T0)]) == [ErrorCode.NOT_MEMBER]
+    assert codes(rooms.join(VICTIM, "#redes", T0 + 10)) == []  # a kick is not a ban
+    assert codes(rooms.kick(MOD, "#redes", OUTSIDER, T0)) == [ErrorCode.NOT_MEMBER]
+
+
+def test_a_banned_account_cannot_rejoin_until_unbanned(rooms):
+    out = rooms.ban(OWNER, "#redes", VICTIM, T0, reason="insults")
+    assert notices(out) == [Notice("#redes", "ban", "Vic", T0, by="Olga", reason="insults")]
+    assert logs(out) == ["Olga banned Vic in #redes (insults)"]
+    assert "vic" not in rooms.get("#redes").members
+    refused = rooms.join(Person("VIC", True, "10.9.9.9"), "#redes", T0 + 1)  # any spelling, any address
+    assert refused == [Refused(ErrorCode.BANNED, "you are banned from #redes: insults")]
+    # An account is banned by account: others at the same address are not.
+    assert codes(rooms.join(Person("Ana", False, VICTIM.address), "#redes", T0)) == []
+    assert codes(rooms.invite(OWNER, "#redes", VICTIM, T0)) == [ErrorCode.BANNED]
+    assert notices(rooms.unban(MOD, "#redes", VICTIM, T0 + 2)) == [
+        Notice("#redes", "unban", "Vic", T0 + 2, by="Moe")]
+    assert codes(rooms.join(VICTIM, "#redes", T0 + 3)) == []
+    assert rooms.unban(MOD, "#redes", VICTIM, T0 + 4) == []  # nothing to undo: nothing announced
+
+
+def test_a_banned_guest_is_kept_out_by_name_and_by_address(rooms):
+    rooms.join(GUEST, "#redes", T0)
+    out = rooms.ban(MOD, "#redes", GUEST, T0)
+    assert "troll is a guest: #redes bans the address 192.0.2.66 too" in logs(out)
+    assert codes(rooms.join(Person("troll", False, "198.51.100.1"), "#redes", T0)) == [ErrorCode.BANNED]
+    assert codes(rooms.join(Person("troll2", False, GUEST.address), "#redes", T0)) == [ErrorCode.BANNED]
+    # An account from that address is judged by its account.
+    assert codes(rooms.join(Person("Ana", True, GUEST.address), "#redes", T0)) == []
+    rooms.unban(OWNER, "#redes", GUEST, T0)
+    assert codes(rooms.join(Person("troll2", False, GUEST.address), "#redes", T0)) == []
+
+
+def test_a_muted_member_is_told_why_until_the_mute_ends(rooms):
+    out = rooms.mute(MOD, "#redes", VICTIM, T0, reason="flood", seconds=60)
+    assert notices(out) == [Notice("#redes", "mute", "Vic", T0, by="Moe", reason="flood", until=T0 + 60)]
+    assert rooms.may_post(VICTIM, "#redes", T0 + 30) == Refused(
+        ErrorCode.MUTED, "you are muted in #redes for 30 s more")
+    assert rooms.next_deadline() == T0 + 60
+    assert rooms.expire(T0 + 59) == []
+    ended = rooms.expire(T0 + 60)
+    assert notices(ended) == [Notice("#redes", "unmute", "Vic", T0 + 60, reason="the mute ended")]
+    assert rooms.may_post(VICTIM, "#redes", T0 + 60) is None
+    assert rooms.next_deadline() is None
+
+
+def test_a_mute_without_end_lasts_until_unmute(rooms):
+    rooms.mute(OWNER, "#redes", VICTIM, T0)
+    assert rooms.may_post(VICTIM, "#redes", T0 + 10 ** 6).code == ErrorCode.MUTED
+    assert "until a moderator unmutes you" in rooms.may_post(VICTIM, "#redes", T0).message
+    assert notices(rooms.unmute(OWNER, "#redes", VICTIM, T0 + 1)) == [
+        Notice("#redes", "unmute", "Vic", T0 + 1, by="Olga")]
+    assert rooms.may_post(VICTIM, "#redes", T0 + 1) is None
+    assert rooms.unmute(OWNER, "#redes", VICTIM, T0 + 2) == []
+
+
+def test_an_unmute_before_the_end_leaves_no_stale_deadline_behind(rooms):
+    rooms.mute(OWNER, "#redes", VICTIM, T0, seconds=60)
+    rooms.unmute(OWNER, "#redes", VICTIM, T0 + 1)
+    rooms.mute(OWNER, "#redes", VICTIM, T0 + 2)  # now until unmuted
+    assert rooms.expire(T0 + 61) == []
+    assert rooms.may_post(VICTIM, "#redes", T0 + 61).code == ErrorCode.MUTED
+
+
+def test_appoint_and_dismiss_a_moderator(rooms):
+    out = rooms.appoint(OWNER, "#redes", MEMBER, Role.MODERATOR, T0)
+    assert notices(out) == [Notice("#redes", "appoint", "Mia", T0, by="Olga", role="moderator")]
+    assert codes(rooms.kick(MEMBER, "#redes", VICTIM, T0)) == []
+    assert codes(rooms.appoint(OWNER, "#redes", MEMBER, Role.MEMBER, T0)) == []
+    assert rooms.role(rooms.get("#redes"), MEMBER) is Role.MEMBER
+    assert codes(rooms.appoint(OWNER, "#redes", OUTSIDER, Role.MODERATOR, T0)) == [ErrorCode.NOT_MEMBER]
+    assert codes(rooms.appoint(ADMIN, "#redes", OWNER, Role.MODERATOR, T0)) == [ErrorCode.FORBIDDEN]
+
+
+# --- The default room -----------------------------------------------------------------------
+
+
+def test_the_default_room_holds_everyone_and_can_only_be_muted_in():
+    rooms = Rooms(admins=["teacher"], online_count=lambda: 7)
+    lobby = const.DEFAULT_ROOM
+    assert rooms.join(MEMBER, lobby, T0) == [Entered(lobby, None, "", False, 7)]
+    assert rooms.may_post(OUTSIDER, lobby, T0) is None  # everyone logged in is in it
+    for out in (rooms.leave(MEMBER, lobby, T0), rooms.kick(ADMIN, lobby, GUEST, T0),
+                rooms.ban(ADMIN, lobby, GUEST, T0), rooms.invite(ADMIN, lobby, GUEST, T0)):
+        assert codes(out) == [ErrorCode.FORBIDDEN]
+    assert codes(rooms.mute(MEMBER, lobby, GUEST, T0)) == [ErrorCode.FORBIDDEN]
+    assert codes(rooms.mute(ADMIN, lobby, GUEST, T0, reason="spam")) == []
+    assert rooms.may_post(GUEST, lobby, T0).code == ErrorCode.MUTED
+    # Administrators appoint its moderators.
+    assert codes(rooms.appoint(ADMIN, lobby, MOD, Role.MODERATOR, T0)) == []
+    assert codes(rooms.unmute(MOD, lobby, GUEST, T0)) == []
+    assert codes(rooms.join(OWNER, lobby.upper(), T0, create=True)) == [ErrorCode.ROOM_EXISTS]
+
+
+# --- Persistence: records out, the same rooms back ------------------------------------------
+
+
+def _reload(rooms: Rooms, stored: dict[str, str] | None = None) -> tuple[Rooms, dict[str, str]]:
+    """Apply rooms.changes() to ``stored`` (key -> record), as a store would, and build a
+    new Rooms from what is stored: a restart."""
+    stored = {} if stored is None else stored
+    for key, record in rooms.changes():
+        if record is None:
+            stored.pop(key, None)
+        else:
+            stored[key] = record
+    again = Rooms(admins=["teacher"], online_count=lambda: 42)
+    assert again.restore(stored.values()) == []
+    return again, stored
+
+
+def test_every_rule_holds_after_a_restart(rooms):
+    rooms.set_topic(OWNER, "#redes", "prova na sexta", T0)
+    rooms.join(GUEST, "#redes", T0)
+    rooms.ban(OWNER, "#redes", GUEST, T0, reason="spam")
+    rooms.mute(MOD, "#redes", VICTIM, T0, seconds=60)
+    rooms.join(OWNER, "#secret", T0, invite_only=True)
+    rooms.invite(OWNER, "#secret", MEMBER, T0)
+    rooms.mute(ADMIN, const.DEFAULT_ROOM, OUTSIDER, T0)
+    again, stored = _reload(rooms)
+    assert set(stored) == {"#redes", "#secret", const.DEFAULT_ROOM}
+    assert again.members(OUTSIDER, "#redes") == rooms.members(OUTSIDER, "#redes")
+    assert again.list_rooms(ADMIN) == rooms.list_rooms(ADMIN)
+    assert codes(again.join(Person("troll9", False, GUEST.address), "#redes", T0)) == [ErrorCode.BANNED]
+    assert again.may_post(VICTIM, "#redes", T0 + 1).code == ErrorCode.MUTED
+    assert again.next_deadline() == T0 + 60
+    assert notices(again.expire(T0 + 60))[0].act == "unmute"
+    assert again.may_post(OUTSIDER, const.DEFAULT_ROOM, T0).code == ErrorCode.MUTED
+    assert codes(again.join(MEMBER, "#secret", T0)) == []  # the invitation was kept
+    assert again.join(OUTSIDER, "#REDES", T0)[0].room == "#redes"  # one room, in any case
+    assert codes(again.join(OUTSIDER, "#am", T0)) == []
+    assert codes(again.join(OUTSIDER, "#arn", T0)) == [ErrorCode.CONFUSABLE_NAME]  # look-alikes known again
+    assert again.rooms_of("Mia") == ["#redes", "#secret"]
+
+
+def test_changes_list_each_changed_room_once_and_an_ended_room_as_none(rooms):
+    rooms.changes()
+    assert rooms.changes() == []
+    rooms.kick(OWNER, "#redes", VICTIM, T0)
+    rooms.set_topic(OWNER, "#redes", "x", T0)
+    assert [key for key, _ in rooms.changes()] == ["#redes"]
+    rooms.join(MEMBER, "#solo", T0)
+    rooms.leave(MEMBER, "#solo", T0)
+    assert rooms.changes() == [("#solo", None)]
+    assert rooms.unban(OWNER, "#redes", VICTIM, T0) == [] and rooms.changes() == []  # nothing changed
+
+
+def test_an_unreadable_record_is_left_out_and_said():
+    rooms = Rooms(admins=[])
+    out = rooms.restore(['{"v": 99}', "not json"])
+    assert len(logs(out)) == 2 and all("left out" in line for line in logs(out))
+    assert [summary.room for summary in rooms.list_rooms(MEMBER)] == [const.DEFAULT_ROOM]

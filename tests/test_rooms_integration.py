@@ -1,0 +1,174 @@
+"""Rooms on a real server (127.0.0.1, port 0) with real clients speaking protocol version 2."""
+
+from __future__ import annotations
+
+import logging
+
+import const
+from protocol import (
+    Accepted, Ban, Done, ErrorCode, Hello, JoinRoom, Kick, MemberEntry, MemberList, MembersRequest, Mute,
+    RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendRoom, SendToRoom, UserJoined, UserLeft,
+    Welcome,
+)
+from wire import WireClient
+
+PRESENCE = (UserJoined, UserLeft)
+
+
+def login(server, name: str, version: int = 2, password: str | None = None) -> WireClient:
+    """Log in as ``name`` at protocol ``version``: a guest, or with ``password`` an account
+    (registered if new)."""
+    client = WireClient(server.host, server.port)
+    client.send(Hello("hello", name, version, password, password is not None))
+    welcome = client.expect(Welcome)
+    assert welcome.version == version
+    return client
+
+
+def no_room_frames(*clients: WireClient) -> None:
+    for client in clients:
+        got = [e for e in client.drain(quiet=0.3) if type(e) in (RoomPost, RoomNotice)]
+        assert got == [], got
+
+
+def test_a_room_reaches_its_members_only_and_its_owner_moderates_it(server, caplog):
+    caplog.set_level(logging.INFO, logger="chat.rooms")
+    with login(server, "Olga") as olga, login(server, "Mia") as mia, login(server, "Otto") as otto, \
+            login(server, "Vic", version=1) as vic:
+        olga.send(JoinRoom("j1", "#redes", create=True))
+        assert olga.expect(RoomInfo, skip=PRESENCE) == RoomInfo("j1", "#redes", 1, False, "", "Olga", True)
+        mia.send(JoinRoom("j2", "#REDES"))
+        assert mia.expect(RoomInfo, skip=PRESENCE).room_name == "#redes"
+        joined = olga.expect(RoomNotice, skip=PRESENCE)
+        assert (joined.room_name, joined.act, joined.name) == ("#redes", "joined", "Mia")
+
+        # A room message: accepted, to both members, to nobody else; a resend is not shown twice.
+        mia.send(SendToRoom("m1", "#redes", "olá, turma"))
+        msg_id = mia.expect(Accepted, skip=PRESENCE + (RoomNotice,)).msg_id
+        for member in (olga, mia):
+            post = member.expect(RoomPost, skip=PRESENCE + (RoomNotice,))
+            assert post == RoomPost(msg_id, "Mia", "#redes", "olá, turma", post.sent_at)
+        mia.send(SendToRoom("m1", "#redes", "olá, turma"))
+        assert mia.expect(Accepted, skip=PRESENCE).msg_id == msg_id
+        no_room_frames(olga, mia, otto, vic)
+
+        # Someone outside cannot write there; a plain member cannot moderate.
+        otto.send(SendToRoom("m2", "#redes", "hi"))
+        otto.expect_error(ErrorCode.NOT_MEMBER, skip=PRESENCE)
+        mia.send(Kick("k1", "#redes", "Olga"))
+        mia.expect_error(ErrorCode.FORBIDDEN, skip=PRESENCE)
+        mia.send(Ban("b1", "#redes", "Otto"))
+        mia.expect_error(ErrorCode.FORBIDDEN, skip=PRESENCE)
+
+        # The owner kicks: the member hears it and is out; then bans: the member cannot come back.
+        olga.send(Kick("k2", "#redes", "Mia", "fora do tema"))
+        assert olga.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "k2"
+        kicked = mia.expect(RoomNotice, skip=PRESENCE)
+        assert (kicked.act, kicked.name, kicked.by, kicked.reason) == ("kick", "Mia", "Olga", "fora do tema")
+        mia.send(SendToRoom("m3", "#redes", "still here?"))
+        mia.expect_error(ErrorCode.NOT_MEMBER, skip=PRESENCE)
+        mia.send(JoinRoom("j3", "#redes"))
+        mia.expect(RoomInfo, skip=PRESENCE + (RoomNotice,))
+        olga.drain(quiet=0.2)
+        olga.send(Ban("b2", "#redes", "Mia", "spam"))
+        assert olga.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "b2"
+        notices = [mia.expect(RoomNotice, skip=PRESENCE) for _ in range(2)]  # her own join, then the ban
+        assert [(n.act, n.name, n.reason) for n in notices] == [("joined", "Mia", None), ("ban", "Mia", "spam")]
+        mia.send(JoinRoom("j4", "#redes"))
+        assert "spam" in mia.expect_error(ErrorCode.BANNED, skip=PRESENCE).message
+        # Each moderation act is in the server's log, one line each.
+        lines = [r.getMessage() for r in caplog.records if r.name == "chat.rooms"]
+        assert lines == ["Olga created the room #redes", "Olga kicked Mia in #redes (fora do tema)",
+                         "Olga banned Mia in #redes (spam)", "Mia is a guest: #redes bans the address 127.0.0.1 too"]
+
+        # Lists: the room with its count; its members with their roles.
+        otto.send(RoomsRequest("r1"))
+        rooms = otto.expect(RoomList, skip=PRESENCE)
+        assert [(r.room_name, r.count) for r in rooms.rooms] == [(const.DEFAULT_ROOM, 4), ("#redes", 1)]
+        otto.send(MembersRequest("s1", "#redes"))
+        assert otto.expect(MemberList, skip=PRESENCE) == MemberList("s1", "#redes", (MemberEntry("Olga", "owner", True),))
+
+
+def test_a_version_1_client_sees_nothing_new(server):
+    with login(server, "Olga") as olga, login(server, "Vic", version=1) as vic:
+        vic.send_raw(b'{"type":"join","id":"j1","room":"#redes"}\n')
+        vic.expect_error(ErrorCode.UNKNOWN_TYPE, skip=PRESENCE)
+        vic.send_raw(b'{"type":"send","id":"m1","room":"#redes","text":"hi"}\n')
+        vic.expect_error(ErrorCode.UNKNOWN_TYPE, skip=PRESENCE)
+        # The default room works as before for both, and a version 2 client hears it too.
+        vic.send(SendRoom("s1", "hello everyone"))
+        vic.expect(Accepted, skip=PRESENCE)
+        for client in (vic, olga):
+            assert client.expect(RoomMessage, skip=PRESENCE).text == "hello everyone"
+        olga.send(JoinRoom("j2", "#redes"))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        no_room_frames(vic)
+
+
+def test_an_administrator_mutes_in_the_default_room_and_say_is_refused_with_why(monkeypatch):
+    """Administrators (accounts named in const.ADMINS) moderate the default room; a muted
+    user's say is refused with muted, even from a version 1 client."""
+    from server import ServerConfig, ServerThread
+    monkeypatch.setattr(const, "ADMINS", ("Teacher",))  # read when the server starts
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        with WireClient(server.host, server.port) as teacher, login(server, "Vic", version=1) as vic:
+            teacher.send(Hello("hello", "Teacher", 2, "correct horse", True))
+            teacher.expect(Welcome)
+            teacher.send(Mute("u1", const.DEFAULT_ROOM, "Vic", "flood", 600))
+            assert teacher.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "u1"
+            vic.send(SendRoom("s1", "hello?"))
+            refused = vic.expect_error(ErrorCode.MUTED, skip=PRESENCE)
+            assert "muted in #lobby" in refused.message
+            with login(server, "Mia") as mia:  # a plain user cannot mute there
+                mia.send(Mute("u2", const.DEFAULT_ROOM, "Vic"))
+                mia.expect_error(ErrorCode.FORBIDDEN, skip=PRESENCE)
+
+
+def test_rooms_and_bans_survive_a_restart_of_the_server(tmp_path):
+    from server import ServerThread
+    from tests.test_durability import config
+    with ServerThread(config(tmp_path / "data")) as server:
+        with login(server, "Olga") as olga, login(server, "troll") as troll:
+            olga.send(JoinRoom("j1", "#redes", create=True))
+            olga.expect(RoomInfo, skip=PRESENCE)
+            troll.send(JoinRoom("j2", "#redes"))
+            troll.expect(RoomInfo, skip=PRESENCE)
+            olga.send(Ban("b1", "#redes", "troll", "spam"))
+            assert olga.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "b1"
+    with ServerThread(config(tmp_path / "data")) as server:
+        # An account from the banned guest's address is judged by its account (every
+        # client here comes from 127.0.0.1).
+        with login(server, "troll2") as troll2, login(server, "Mia", password="correct horse") as mia:
+            troll2.send(JoinRoom("j3", "#redes"))  # another guest name, the same address
+            troll2.expect_error(ErrorCode.BANNED, skip=PRESENCE)
+            mia.send(JoinRoom("j4", "#redes"))
+            assert mia.expect(RoomInfo, skip=PRESENCE) == RoomInfo("j4", "#redes", 2, False, "", "Olga", False)
+
+
+def test_a_change_the_store_cannot_keep_is_answered_unavailable_and_undone(server):
+    from server.store import StoreUnavailable
+
+    def failing(loop):
+        def save_room(key, record, callback=None, on_error=None):
+            loop.call_soon(on_error, StoreUnavailable("disk full", storage=True))
+        return save_room
+
+    store = server.server.store
+    with login(server, "Olga") as olga, login(server, "Mia") as mia:
+        olga.send(JoinRoom("j1", "#redes", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        mia.send(JoinRoom("j2", "#redes"))
+        mia.expect(RoomInfo, skip=PRESENCE)
+        for client in (olga, mia):
+            assert client.expect(RoomNotice, skip=PRESENCE).act == "joined"
+        server.call(lambda: setattr(store, "save_room", failing(server._loop)))
+        try:
+            olga.send(Ban("b1", "#redes", "Mia", "spam"))
+            olga.expect_error(ErrorCode.UNAVAILABLE, skip=PRESENCE)
+            no_room_frames(mia, olga)  # nothing announced: nothing happened
+        finally:
+            server.call(lambda: delattr(store, "save_room"))  # the class's own again
+        mia.send(SendToRoom("m1", "#redes", "still in"))
+        mia.expect(Accepted, skip=PRESENCE)
+        olga.send(MembersRequest("s1", "#redes"))
+        assert [m.name for m in olga.expect(MemberList, skip=PRESENCE + (RoomPost,)).members] == ["Mia", "Olga"]
