@@ -14,6 +14,7 @@ import os
 import socket
 import ssl
 import time
+from typing import Any
 
 from protocol import ErrorCode, ErrorReply, Ping, State
 
@@ -150,10 +151,17 @@ def tls_context(config: ServerConfig) -> ssl.SSLContext:
 class ChatServer:
     """One chat server. Not reusable: start it once, stop it once."""
 
-    def __init__(self, config: ServerConfig | None = None) -> None:
+    def __init__(self, config: ServerConfig | None = None, store: MessageStore | None = None,
+                 peers: Any = None) -> None:
+        """``store`` and ``peers`` (server/peers.py) replace the ones the config says, for
+        tests: several nodes in one process on one store."""
         self.config = config or ServerConfig()
         # In memory (no data folder): Python structures, no SQLite on the message path.
         self.store: MessageStore = SQLiteStore(self.config.database) if self.config.database else MemoryStore()
+        if store is not None:
+            self.store = store
+        # The other nodes of a cluster (server/cluster/), or None: this server alone.
+        self.peers = peers
         self.relay: Relay | None = None  # made by start(), once the store is open
         self._server: asyncio.base_events.Server | None = None
         self._web: asyncio.base_events.Server | None = None
@@ -196,8 +204,11 @@ class ChatServer:
             if self.config.data_dir is not None:
                 log.info("data in %s", self.config.database)
             self.relay = Relay(self.config, self.store, lambda delay, callback: loop.call_later(delay, callback),
-                               offload)
+                               offload, self.peers)
             self.store.start(loop)
+            if self.peers is not None:
+                self.peers.attach(self.relay)
+                await self.peers.start()  # joins the cluster: from now on logins are claimed there
             batcher = WriteBatcher(loop)
             # asyncio sets SO_REUSEADDR on POSIX, so a restart can bind the port at once.
             try:
@@ -221,6 +232,8 @@ class ChatServer:
                 self._server.close()
                 await self._server.wait_closed()
                 self._server = None
+            if self.peers is not None:
+                await self.peers.stop()
             self.store.close()
             self._release()
             raise
@@ -254,6 +267,8 @@ class ChatServer:
         await self._server.wait_closed()
         if self._web is not None:
             await stop_web_server(self._web)
+        if self.peers is not None:
+            await self.peers.stop()
         await self.store.drain()
         self.store.close()
         self._release()

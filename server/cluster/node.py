@@ -1,0 +1,420 @@
+"""One node of a cluster: its identity and heartbeat, the registry in Redis, its inbox,
+and the events stream every node reads. The relay's peers when ``--cluster`` is given.
+
+A node is an asyncio shell over the scripts (scripts.py) and the bus encoding (bus.py);
+the relay keeps the policy and calls the node at its seams (server/peers.py lists them):
+
+- **Registry**: a login claims its name with :data:`~scripts.CLAIM` (unique across the
+  cluster; accounts may have sessions on several nodes); a logout releases it. Each
+  claim and release writes an entry to the events stream, from which every node keeps
+  :attr:`directory`, a :class:`registry.Registry` of everyone online in the cluster
+  (``/who``, ``/whois``, ``watch``), and tells join and leave notices, so every node
+  tells them in the stream's one order.
+- **Liveness**: the node renews ``node:<id>`` (a TTL of ``ttl`` seconds) every
+  ``beat`` seconds and reaps the nodes whose key expired (:data:`~scripts.REAP`): their
+  sessions leave the registry with one NodeGone entry, which every node turns into
+  ``left`` notices. A node whose last renewal is older than ``ttl`` (cut off from Redis)
+  answers logins ``unavailable``; one that finds itself reaped closes its sessions (their
+  clients log in again, here or elsewhere) and joins again.
+- **Routing**: a direct message for a user with sessions on other nodes goes to those
+  nodes' inboxes (:data:`~scripts.ROUTE`), read through a consumer group and acknowledged
+  (XACK) once handled, so a short disconnect from Redis loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from registry import Registry
+from resp import RedisClient, RedisError
+from resp.aio import RedisConnectionError
+
+from ..mailbox import StoredMessage
+from . import bus, scripts
+
+log = logging.getLogger("chat.cluster")
+
+# Seconds between heartbeats, and how long a node lives without one. Reaping runs with
+# every heartbeat, so a dead node's sessions leave within TTL + BEAT (+ a stream read).
+BEAT = 1.0
+TTL = 5.0
+# How long a blocking stream read waits in Redis before asking again.
+BLOCK_MS = 1000
+READ_COUNT = 1000
+
+
+def new_node_id() -> str:
+    """A node id unique across restarts: host, process id and random bits."""
+    return f"{socket.gethostname()[:20]}-{os.getpid()}-{os.urandom(3).hex()}"
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+class ClusterNode:
+    """The peers of a relay in a cluster (see the module docstring).
+
+    ``await start()`` before the relay takes connections (it joins, loads the directory,
+    and starts the heartbeat and the two readers); ``attach(relay)`` before that;
+    ``await stop()`` releases this node's sessions' names (the relay's shut_down closes
+    them) and leaves.
+    """
+
+    routes = True  # the relay routes direct messages and outcomes through the node
+    tells_presence = True  # joins and leaves are told from the events stream
+    shares_room = True  # room messages go through the events stream
+
+    def __init__(self, url: str, prefix: str = "chat:", node_id: str | None = None, beat: float = BEAT,
+                 ttl: float = TTL, timeout: float = 2.0) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.node_id = node_id or new_node_id()
+        self.beat, self.ttl, self.timeout = beat, ttl, timeout
+        self.directory = Registry()  # everyone online in the cluster, as the events stream says
+        self.relay: Any = None
+        self._redis = RedisClient(url, timeout=timeout)
+        self._events_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
+        self._inbox_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
+        self._sids: dict[Any, tuple[str, str]] = {}  # local session -> (sid, user key)
+        self._sid_count = 0
+        self._remote: dict[str, tuple[str, str]] = {}  # sid (the object in directory) -> (key, name)
+        self._last_event = "0-0"
+        self._last_beat = float("-inf")  # monotonic time of the last renewal Redis confirmed
+        self._tasks: list[asyncio.Task] = []
+        self._bad_entries = 0
+        self._stopping = False
+
+    # --- The peers interface (server/peers.py) -----------------------------------------
+
+    def attach(self, relay: Any) -> None:
+        self.relay = relay
+
+    def directory_for(self, local: Registry) -> Registry:
+        return self.directory
+
+    @property
+    def available(self) -> bool:
+        """True while this node's heartbeat is known to Redis (renewed within the TTL)."""
+        return time.monotonic() - self._last_beat < self.ttl
+
+    def claim(self, session: Any, key: str, name: str, shared: bool, since: float,
+              callback: Callable[[str | None], None]) -> None:
+        """Claim ``name`` for ``session`` across the cluster; ``callback(None)`` once it is
+        the session's, else ``callback("name_taken")`` or ``callback("unavailable")``.
+        A session closed meanwhile is released again; its callback is still called."""
+        if not self.available:
+            asyncio.get_running_loop().call_soon(callback, "unavailable")
+            return
+        self._sid_count += 1
+        sid = f"{self.node_id}/{self._sid_count}"
+        where = f"{self.node_id}\t{session.address}\t{session.port}\t{since!r}"
+        entry = bus.encode(bus.SessionOn(key, name, shared, sid, self.node_id, session.address, session.port, since))
+
+        async def run() -> None:
+            try:
+                reply = await scripts.CLAIM(self._redis, args=(self.prefix, self.node_id, sid, key, name,
+                                                               "1" if shared else "0", where, entry))
+            except (RedisConnectionError, TimeoutError) as exc:
+                log.warning("claim of %r not done: %s", name, exc)
+                callback("unavailable")
+                return
+            reply = _text(reply) if not isinstance(reply, RedisError) else reply
+            if reply == "ok":
+                self._sids[session] = (sid, key)
+                if session.closing:
+                    self.release(session, "disconnected", time.time())
+                callback(None)
+            elif reply == "taken":
+                callback("name_taken")
+            else:
+                if isinstance(reply, RedisError):
+                    log.error("claim script failed: %s", reply)
+                callback("unavailable")
+
+        asyncio.ensure_future(run())
+
+    def release(self, session: Any, reason: str, at: float) -> None:
+        """``session`` logged out: its name is released once no session holds it."""
+        held = self._sids.pop(session, None)
+        if held is None:
+            return
+        sid, key = held
+        entry = bus.encode(bus.SessionOff(key, sid, reason, at))
+        self._spawn(scripts.RELEASE(self._redis, args=(self.prefix, self.node_id, sid, key, entry)),
+                    f"release of {key!r}")
+
+    def registered(self, key: str) -> None:
+        self._spawn(self._registered(key), f"registration of {key!r}")
+
+    async def _registered(self, key: str) -> None:
+        await scripts.REGISTERED(self._redis, args=(self.prefix, key))
+        await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
+                                  "e", bus.encode(bus.Registered(key)))
+
+    def route(self, message: StoredMessage, callback: Callable[[int | None], None]) -> None:
+        """Put ``message`` in the inboxes of the other nodes holding sessions of its
+        recipient; ``callback(how many nodes)``, or ``callback(None)`` if Redis could not
+        be asked (the message is stored: it waits for the recipient's next fetch)."""
+        entry = bus.encode(bus.Deliver(message))
+
+        async def run() -> None:
+            try:
+                reply = await scripts.ROUTE(self._redis, args=(self.prefix, message.recipient_key, self.node_id,
+                                                               entry))
+            except (RedisConnectionError, TimeoutError):
+                callback(None)
+                return
+            callback(reply if isinstance(reply, int) else None)
+
+        asyncio.ensure_future(run())
+
+    def tell(self, key: str, msg_id: int, frame: bytes) -> None:
+        """Write ``frame`` (about message ``msg_id``) to the sessions of ``key`` on other nodes."""
+        entry = bus.encode(bus.Tell(key, msg_id, frame.decode("utf-8")))
+        self._spawn(scripts.ROUTE(self._redis, args=(self.prefix, key, self.node_id, entry)), f"outcome for {key!r}")
+
+    def post_room(self, message: StoredMessage) -> None:
+        """Send a stored room message to every node (this one included) in the stream's order."""
+        entry = bus.RoomPost(message.msg_id, message.sender, message.sender_key, message.text, message.sent_at)
+        self._publish(entry)
+
+    def block_changed(self, owner: str, target: str, blocking: bool) -> None:
+        self._publish(bus.BlockChange(owner, target, blocking))
+
+    def _publish(self, event: bus.BusEvent) -> None:
+        self._spawn(self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN,
+                                        "*", "e", bus.encode(event)), event.KIND)
+
+    def _spawn(self, coroutine: Any, what: str) -> None:
+        async def run() -> None:
+            try:
+                reply = await coroutine
+            except (RedisConnectionError, TimeoutError) as exc:
+                log.warning("cluster: %s not done: %s", what, exc)
+                return
+            if isinstance(reply, RedisError):
+                log.error("cluster: %s failed: %s", what, reply)
+
+        asyncio.ensure_future(run())
+
+    # --- Lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Join the cluster and load the directory; raises RedisConnectionError (or
+        TimeoutError) if Redis cannot be reached now."""
+        await self._join()
+        await self._load()
+        self._tasks = [asyncio.ensure_future(self._heartbeat()), asyncio.ensure_future(self._read_events()),
+                       asyncio.ensure_future(self._read_inbox())]
+        log.info("cluster node %s on %s", self.node_id, self._redis.address)
+
+    async def stop(self) -> None:
+        """Leave: release every session's name, drop the heartbeat, close the connections."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for session in list(self._sids):
+            self.release(session, "server shutting down", time.time())
+        try:
+            await self._redis.execute("DEL", f"{self.prefix}node:{self.node_id}")
+            await scripts.REAP(self._redis, args=(self.prefix,))
+        except (RedisConnectionError, TimeoutError):
+            pass  # the others reap this node when its heartbeat expires
+        for client in (self._redis, self._events_reader, self._inbox_reader):
+            await client.close()
+
+    async def _join(self) -> None:
+        info = f"{socket.gethostname()} pid {os.getpid()}"
+        reply = await scripts.JOIN(self._redis, args=(self.prefix, self.node_id, int(self.ttl * 1000), info))
+        if isinstance(reply, RedisError):
+            raise RedisConnectionError(f"cannot join the cluster: {reply}")
+        self._last_beat = time.monotonic()
+
+    async def _load(self) -> None:
+        """Fill the directory from the registry in Redis, and read the events after it."""
+        reply = await scripts.SNAPSHOT(self._redis, args=(self.prefix,))
+        if isinstance(reply, RedisError):
+            raise RedisConnectionError(f"cannot read the registry: {reply}")
+        self.directory = Registry()
+        self._remote = {}
+        if self.relay is not None:
+            self.relay.directory = self.directory
+        self._last_event = _text(reply[0])
+        for key, who, where in reply[1:]:
+            key, who = _text(key), _text(who)
+            for i in range(0, len(where), 2):
+                node, address, port, since = _text(where[i + 1]).split("\t")
+                self._add(key, who[2:], who[0] == "1", _text(where[i]), address, int(port), float(since))
+
+    def _add(self, key: str, name: str, shared: bool, sid: str, address: str, port: int, since: float) -> bool:
+        """Put session ``sid`` in the directory; True if its user just came online."""
+        if sid in self._remote:
+            return False
+        self._remote[sid] = (key, name)
+        record = self.directory.lookup_key(key)
+        first = record is None
+        # shared=True: uniqueness was decided by the claim; the directory only follows.
+        record = self.directory.register(name, address, port, since, sid, shared=True)
+        record.shared = shared if first else record.shared
+        return first
+
+    def _remove(self, sid: str) -> tuple[str, bool] | None:
+        """Take session ``sid`` out of the directory: (its user's name, True if the user
+        is now offline), or None if it was not there."""
+        held = self._remote.pop(sid, None)
+        if held is None:
+            return None
+        key, name = held
+        record = self.directory.lookup_key(key)
+        if record is None:
+            return None
+        session = next((e.session for e in record.endpoints if e.session == sid), None)
+        return record.name, self.directory.unregister(name, session)
+
+    # --- Heartbeat and reaping ---------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        cut_off = False
+        while True:
+            await asyncio.sleep(self.beat)
+            try:
+                alive = await scripts.BEAT(self._redis, args=(self.prefix, self.node_id, int(self.ttl * 1000)))
+                if alive == 0:
+                    await self._rejoin()
+                else:
+                    self._last_beat = time.monotonic()
+                reaped = await scripts.REAP(self._redis, args=(self.prefix,))
+                if reaped:
+                    log.warning("cluster: node(s) %s stopped beating; their users left", ", ".join(map(_text, reaped)))
+                if cut_off:
+                    log.warning("cluster: Redis answers again")
+                    cut_off = False
+            except (RedisConnectionError, TimeoutError) as exc:
+                if not cut_off and not self.available:
+                    log.error("cluster: cut off from Redis (%s): logins are answered unavailable", exc)
+                    cut_off = True
+
+    async def _rejoin(self) -> None:
+        """This node was reaped (or its heartbeat expired): the registry no longer lists
+        its sessions, so they end (their clients log in again) and the node joins anew."""
+        log.error("cluster: this node's heartbeat expired; closing its %d sessions and joining again",
+                  len(self._sids))
+        for session in list(self._sids):
+            session.close("server lost the cluster")
+        await self._join()
+
+    # --- Readers -------------------------------------------------------------------------
+
+    async def _read_events(self) -> None:
+        stream = self.prefix + "events"
+        failed = False
+        while True:
+            try:
+                if failed:
+                    await self._check_events_position()
+                    failed = False
+                reply = await self._events_reader.execute("XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS,
+                                                          "STREAMS", stream, self._last_event)
+            except (RedisConnectionError, TimeoutError):
+                failed = True
+                await asyncio.sleep(min(self.beat, 0.5))
+                continue
+            if isinstance(reply, RedisError) or not reply:
+                continue
+            for entry_id, fields in reply[0][1]:
+                self._last_event = _text(entry_id)
+                self._apply_event(fields)
+
+    async def _check_events_position(self) -> None:
+        """After a lost connection: if the stream is behind this node's position (Redis
+        restarted without its data), load the registry again."""
+        last = await self._redis.execute("XREVRANGE", self.prefix + "events", "+", "-", "COUNT", 1)
+        newest = _text(last[0][0]) if last and not isinstance(last, RedisError) else "0-0"
+        if tuple(map(int, newest.split("-"))) < tuple(map(int, self._last_event.split("-"))):
+            log.warning("cluster: the events stream is behind this node; loading the registry again")
+            await self._load()
+        if self.relay is not None:
+            self.relay.resync()
+
+    def _decode(self, fields: list) -> bus.BusEvent | None:
+        try:
+            return bus.decode(fields[fields.index(b"e") + 1])
+        except (bus.BadEntry, ValueError, IndexError) as exc:
+            self._bad_entries += 1
+            if self._bad_entries == 1 or self._bad_entries % 1000 == 0:
+                log.error("cluster: %d unreadable stream entries so far (latest: %s)", self._bad_entries, exc)
+            return None
+
+    def _apply_event(self, fields: list) -> None:
+        event = self._decode(fields)
+        if event is None or self.relay is None:
+            return
+        kind = type(event)
+        relay = self.relay
+        if kind is bus.SessionOn:
+            relay.known[event.key] = event.name
+            if self._add(event.key, event.name, event.shared, event.sid, event.address, event.port, event.since):
+                relay.cluster_joined(event.key, event.name, event.since)
+        elif kind is bus.SessionOff:
+            gone = self._remove(event.sid)
+            if gone is not None and gone[1]:
+                relay.cluster_left(event.key, gone[0], event.reason, event.at)
+        elif kind is bus.NodeGone:
+            now = time.time()
+            for sid in [sid for sid in self._remote if sid.rsplit("/", 1)[0] == event.node]:
+                key = self._remote[sid][0]
+                gone = self._remove(sid)
+                if gone is not None and gone[1]:
+                    relay.cluster_left(key, gone[0], "connection lost (server stopped)", now)
+        elif kind is bus.RoomPost:
+            relay.deliver_room(StoredMessage(event.msg_id, event.sender, event.sender_key, None, None, event.text,
+                                             event.sent_at, "", "room"))
+        elif kind is bus.BlockChange:
+            relay._set_blocked(event.owner, event.target, event.blocking)
+        elif kind is bus.Registered:
+            record = self.directory.lookup_key(event.key)
+            if record is not None:
+                record.shared = True
+
+    async def _read_inbox(self) -> None:
+        stream, group = f"{self.prefix}inbox:{self.node_id}", "node"
+        position = "0"  # first what was read before and not acknowledged, then new entries
+        while True:
+            try:
+                reply = await self._inbox_reader.execute("XREADGROUP", "GROUP", group, self.node_id, "COUNT",
+                                                         READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", stream, position)
+            except (RedisConnectionError, TimeoutError):
+                position = "0"
+                await asyncio.sleep(min(self.beat, 0.5))
+                continue
+            if isinstance(reply, RedisError):  # NOGROUP: the heartbeat joins again
+                await asyncio.sleep(min(self.beat, 0.5))
+                position = "0"
+                continue
+            entries = reply[0][1] if reply else []
+            if position == "0" and not entries:
+                position = ">"
+                continue
+            ids = []
+            for entry_id, fields in entries:
+                ids.append(entry_id)
+                if fields is not None:  # a pending entry trimmed away meanwhile has none
+                    self._apply_inbox(fields)
+            if ids:
+                self._spawn(self._redis.execute("XACK", stream, group, *ids), "inbox acknowledgement")
+
+    def _apply_inbox(self, fields: list) -> None:
+        event = self._decode(fields)
+        if event is None or self.relay is None:
+            return
+        if type(event) is bus.Deliver:
+            self.relay.deliver_routed(event.message)
+        elif type(event) is bus.Tell:
+            self.relay.tell_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
