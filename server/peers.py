@@ -62,3 +62,9 @@ class LocalPeers:
 
     def block_changed(self, owner: str, target: str, blocking: bool) -> None:
         """Tell the other nodes' caches that ``owner`` blocks (or not) ``target``."""
+
+    def account_saved(self, key: str, account: Any) -> None:
+        """Tell the other nodes' login desks of the account of ``key``."""
+
+    def holding_changed(self, key: str, holding: Any) -> None:
+        """Tell the other nodes' guest caches of the holding of ``key``."""

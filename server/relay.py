@@ -253,6 +253,7 @@ class Relay:
             key, now = session.key, time.time()
             if not session.registered and self.logins.guests.left(key, now) is not None:  # the hold starts
                 self.store.set_left_at(key, now)
+                self.peers.holding_changed(key, self.logins.guests.holdings[key])
 
     def handle(self, session: ClientSession, event: Event) -> None:
         """Act on one event from ``session``."""
@@ -307,6 +308,8 @@ class Relay:
                 session.send(result.error)
             return
         if self.peers.routes:
+            if result.registered:  # perhaps created just now: the other nodes' desks learn it
+                self.peers.account_saved(canonical(result.name), self.logins.accounts[canonical(result.name)])
             # Claimed across the cluster first; meanwhile the session is still logging in.
             session.logging_in = True
             self.peers.claim(session, canonical(result.name), result.name, result.registered, time.time(),
@@ -375,12 +378,14 @@ class Relay:
             if result.registered:
                 token = None  # a new account logs in with its password, not a token
             self.store.save_holding(key, holding)
+            self.peers.holding_changed(key, holding)
             self.store.hand_over(key, epoch, self._announce_expired)
             if self.blocked.pop(key, None):  # whom the earlier holder blocked is theirs too
                 self.store.clear_blocks(key)
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
             self.store.set_left_at(key, None)
+            self.peers.holding_changed(key, guests.holdings[key])
         session.epoch = session.backlog_cursor = guests.epoch(key)
         return token
 
@@ -407,6 +412,7 @@ class Relay:
             if record is not None and any(e.session is session for e in record.endpoints):
                 record.shared = True
                 self.peers.registered(session.key)
+            self.peers.account_saved(session.key, self.logins.accounts[session.key])
             session.send(Done(request.request_id))
 
         self.logins.claim(session.name, request.password, claimed, by_holder=True)

@@ -117,11 +117,36 @@ class Tell(BusEvent):
     frame: str
 
 
+@dataclass(frozen=True, slots=True)
+class AccountSaved(BusEvent):
+    """An account was created (or logged in to): the login desks' caches learn it."""
+
+    KIND: ClassVar[str] = "account"
+    key: str
+    name: str
+    pw_hash: str  # hex
+    salt: str  # hex
+    kdf: str
+
+
+@dataclass(frozen=True, slots=True)
+class HoldingSaved(BusEvent):
+    """The holding of guest name ``key`` changed (see guests.py): the caches follow."""
+
+    KIND: ClassVar[str] = "holding"
+    key: str
+    name: str
+    token_hash: str  # hex
+    epoch: int
+    left_at: float | None
+
+
 _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
-                                      Tell)}
+                                      Tell, AccountSaved, HoldingSaved)}
 # The type each field must have once decoded (JSON has no tuples; ints may stand for floats).
-_TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float)}
+_TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float),
+          "float | None": (int, float, type(None))}
 _MESSAGE_FIELDS = [f.name for f in fields(StoredMessage)]
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 

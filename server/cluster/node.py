@@ -35,6 +35,8 @@ from registry import Registry
 from resp import RedisClient, RedisError
 from resp.aio import RedisConnectionError
 
+from ..accounts import Account
+from ..guests import Holding
 from ..mailbox import StoredMessage
 from . import bus, scripts
 
@@ -187,6 +189,12 @@ class ClusterNode:
 
     def block_changed(self, owner: str, target: str, blocking: bool) -> None:
         self._publish(bus.BlockChange(owner, target, blocking))
+
+    def account_saved(self, key: str, account: Any) -> None:
+        self._publish(bus.AccountSaved(key, account.name, account.pw_hash.hex(), account.salt.hex(), account.kdf))
+
+    def holding_changed(self, key: str, holding: Any) -> None:
+        self._publish(bus.HoldingSaved(key, holding.name, holding.token_hash.hex(), holding.epoch, holding.left_at))
 
     def _publish(self, event: bus.BusEvent) -> None:
         self._spawn(self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN,
@@ -378,6 +386,18 @@ class ClusterNode:
                                              event.sent_at, "", "room"))
         elif kind is bus.BlockChange:
             relay._set_blocked(event.owner, event.target, event.blocking)
+        elif kind is bus.AccountSaved:
+            logins = relay.logins
+            if event.key not in logins.accounts:
+                logins.account_lookalikes.add(event.name)
+            logins.accounts[event.key] = Account(event.name, bytes.fromhex(event.pw_hash), bytes.fromhex(event.salt),
+                                                 event.kdf)
+        elif kind is bus.HoldingSaved:
+            guests = relay.logins.guests
+            if event.key not in guests.holdings:
+                guests.lookalikes.add(event.name)
+            guests.holdings[event.key] = Holding(event.name, bytes.fromhex(event.token_hash), event.epoch,
+                                                 event.left_at)
         elif kind is bus.Registered:
             record = self.directory.lookup_key(event.key)
             if record is not None:
