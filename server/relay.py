@@ -177,8 +177,6 @@ class Relay:
                                 online_lookalikes=lambda name: self.directory.lookalikes(name))
         self.inflight: dict[int, InFlight] = {}
         self.outcome_pages: dict[ClientSession, OutcomePages] = {}
-        # Message ids are chosen here, not by the database, so that inserts can be batched.
-        self._last_msg_id: int = store.last_msg_id()
         # Receipts the store failed to record, (msg_id, recipient key): recorded again when
         # it works again. Few: while it fails no new message is stored to confirm.
         self._unrecorded: list[tuple[int, str]] = []
@@ -371,7 +369,7 @@ class Relay:
         token = None
         if result.claim is Claim.TAKE:
             # Every message id given out so far belongs to earlier holders of the name.
-            epoch = self._last_msg_id
+            epoch = self.store.last_msg_id()
             if key in guests.holdings:
                 log.info("%s changes hands: what waited for its earlier guest expires", result.name)
             token, holding = guests.take(key, result.name, epoch, result.token)
@@ -431,8 +429,8 @@ class Relay:
             return
         state = "blocked" if session.key in self.blocked.get(to_key, ()) else "sent" if record else "queued"
         now = time.time()
-        self._last_msg_id += 1
-        message = mailbox.StoredMessage(self._last_msg_id, session.name, session.key, recipient, to_key,
+        # The store gives the message its id (stores/base.py): 0 until then.
+        message = mailbox.StoredMessage(0, session.name, session.key, recipient, to_key,
                                         request.text, now, request.request_id, state, now + self.config.queue_ttl)
         self.store.store_message(message, lambda result: self._direct_stored(session, result),
                                  self._unavailable(session, request.request_id))
@@ -733,8 +731,7 @@ class Relay:
     # --- The room -----------------------------------------------------------------------
 
     def _send_room(self, session: ClientSession, request: SendRoom) -> None:
-        self._last_msg_id += 1
-        message = mailbox.StoredMessage(self._last_msg_id, session.name, session.key, None, None, request.text,
+        message = mailbox.StoredMessage(0, session.name, session.key, None, None, request.text,
                                         time.time(), request.request_id, "room")
         self.store.store_message(message, lambda result: self._room_stored(session, result),
                                  self._unavailable(session, request.request_id))

@@ -226,14 +226,16 @@ def test_an_operation_that_raises_is_answered_on_error_and_changes_nothing(loop,
     store = MemoryStore()
     store.start(loop)
     answers, errors = [], []
-    store.store_message(dm(5, "a"), answers.append, errors.append)
-    store.store_message(dm(3, "b"), answers.append, errors.append)  # ids only grow: a bug in the caller
-    store.store_message(dm(6, "c"), answers.append, errors.append)
+    store.store_message(dm(0, "a"), answers.append, errors.append)
+    # A page "after" None: a bug in the caller (the store numbers messages itself, so
+    # no message can be one).
+    store.pending_for("bob", None, 10, answers.append, errors.append)
+    store.store_message(dm(0, "c"), answers.append, errors.append)
     loop.run_until_complete(store.drain(timeout=5))
-    assert [m.msg_id for m, _ in answers] == [5, 6]
+    assert [m.msg_id for m, _ in answers] == [1, 2]
     assert len(errors) == 1 and isinstance(errors[0], StoreUnavailable) and not errors[0].storage
-    assert "store operation _store failed" in caplog.text
-    assert list(store._messages) == [5, 6] and store.last_msg_id() == 6
+    assert "store operation _pending_for failed" in caplog.text
+    assert list(store._messages) == [1, 2] and store.last_msg_id() == 2
 
 
 def test_close_runs_the_answers_still_queued(loop):

@@ -945,3 +945,56 @@ def test_a_store_that_flaps_between_failing_and_working_is_not_announced_each_ti
     assert len(lines) == 3, lines
     assert lines[0].startswith("storage failing") and lines[1].startswith("storage works again")
     assert lines[2].startswith("storage failing") and "(49 refused in brief failures before)" in lines[2]
+
+
+# --- Message ids are the store's (issue 10) ------------------------------------------------
+
+
+def test_the_store_numbers_messages_itself_and_the_relay_takes_the_id_from_the_answer(loop, store_kind):
+    """Whatever id a message is submitted with, the store gives it the next one; the
+    answer carries it. Across servers on one store only the store can keep ids in order."""
+    store = open_store(loop, kind=store_kind)
+    answers = []
+    for client_id in ("a", "b"):
+        store.store_message(dm(77, "Alice", "Bob", client_id, text="hi"), answers.append)
+    store.store_message(dm(0, "Alice", "Bob", "a", text="hi"), answers.append)  # a resend of "a"
+    store.store_message(dm(0, "Bob", "Alice", "c", text="hi"), answers.append)
+    settle(loop, store)
+    assert [(m.msg_id, m.client_id, status) for m, status in answers] == [
+        (1, "a", mailbox.NEW), (2, "b", mailbox.NEW), (1, "a", mailbox.RESEND), (answers[3][0].msg_id, "c", mailbox.NEW)]
+    assert answers[3][0].msg_id > 2 and store.last_msg_id() >= answers[3][0].msg_id
+    assert [row[0] for row in stored_messages(store)] == [1, 2, answers[3][0].msg_id]
+    store.close()
+
+
+def test_the_sqlite_store_numbers_on_from_the_highest_id_stored_before_a_restart(loop, tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    store = open_store(loop, path)
+    answers = []
+    store.store_message(dm(0, "Alice", "Bob", "a"), answers.append)
+    store.store_message(dm(0, "Alice", "Bob", "b"), answers.append)
+    settle(loop, store)
+    store.close()
+    store = open_store(loop, path)
+    assert store.last_msg_id() == 2
+    store.store_message(dm(0, "Alice", "Bob", "c"), answers.append)
+    settle(loop, store)
+    assert [m.msg_id for m, _ in answers] == [1, 2, 3]
+    store.close()
+
+
+def test_a_relay_numbers_nothing_itself(loop, store_kind):
+    """The relay sends what it stores with id 0 and tells the client the store's id."""
+    bench = RelayBench(loop, store_kind)
+    submitted = []
+    store_message = bench.store.store_message
+    bench.store.store_message = lambda message, *rest: (submitted.append(message.msg_id),
+                                                        store_message(message, *rest))
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.relay.handle(alice, SendDirect("m1", "Bob", "hi"))
+    bench.relay.handle(alice, SendRoom("m2", "all"))
+    bench.settle()
+    assert submitted == [0, 0]
+    assert [a.msg_id for a in alice.take(Accepted)] == [1, 2]
+    assert [m.msg_id for m in bob.take(DirectMessage)] == [1]
+    bench.store.close()

@@ -30,9 +30,15 @@ The contract, for every asynchronous operation (all but the loading ones)::
   ``guest_holdings``) are synchronous: call them after :meth:`open` and before
   :meth:`start`, to fill the relay's caches.
 
-Message ids are chosen by the relay (one more than :meth:`last_msg_id`, at start) so
-that stores can take messages in batches; a store keeps the highest id it ever stored,
-so ids are never given out twice (see ``mailbox.purge``).
+Message ids are chosen by the store, when it stores a message (:meth:`store_message`):
+the relay submits the message with any ``msg_id`` (0) and takes the id from the answer.
+Ids only grow, are never given out twice (a store keeps the highest id it ever stored:
+see ``mailbox.purge``), and a message stored after another gets a higher id, so the
+per-conversation order, the backlog cursor and history pages can follow ids. With
+several servers on one store (issue 10) only the store can promise that: blocks of ids
+handed out per server would break the order across servers. The SQLite and memory
+stores number messages as they are submitted (their own counter, from the highest id
+stored); the Redis store numbers them in its storing script.
 """
 
 from __future__ import annotations
@@ -77,7 +83,10 @@ class MessageStore(Protocol):
     # --- Loading, at start (synchronous) ----------------------------------------------
 
     def last_msg_id(self) -> int:
-        """The highest message id ever stored (0: none)."""
+        """The highest message id given out (0: none). Also callable after :meth:`start`
+        (the relay takes a guest name's epoch from it): the SQLite and memory stores
+        then count the messages submitted but not stored yet; a store that numbers
+        messages elsewhere (Redis) answers the highest id it has seen, a lower bound."""
 
     def known_users(self) -> dict[str, str]:
         """Canonical name -> name of everyone who ever logged in."""
@@ -95,8 +104,9 @@ class MessageStore(Protocol):
 
     def store_message(self, message: StoredMessage, callback: Callback | None = None,
                       on_error: ErrorCallback | None = None) -> None:
-        """Store a new message, recognising a resend: ``(message, NEW)``, ``(earlier,
-        RESEND)`` or ``(message, ID_REUSED)`` (see mailbox.store_messages, same_request)."""
+        """Store a new message under the next message id (``message.msg_id`` is ignored),
+        recognising a resend: ``(message with its id, NEW)``, ``(earlier, RESEND)`` or
+        ``(message, ID_REUSED)`` (see mailbox.store_messages, same_request)."""
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None) -> None:

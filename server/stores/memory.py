@@ -167,7 +167,8 @@ class MemoryStore:
 
     def store_message(self, message: StoredMessage, callback: Callback | None = None,
                       on_error: ErrorCallback | None = None) -> None:
-        self._do(self._store, (message,), callback, on_error)
+        # Stored at once, so the next id is one more than the last stored (a resend uses none).
+        self._do(self._store, (replace(message, msg_id=self._last_msg_id + 1),), callback, on_error)
 
     def _store(self, message: StoredMessage) -> tuple[StoredMessage, str]:
         sender_key = message.sender_key

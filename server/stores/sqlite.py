@@ -10,6 +10,8 @@ busy loop turn is a few ``executemany`` calls.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .. import mailbox
 from ..accounts import Account, load_accounts, save_account
 from ..guests import Holding, load_holdings, save_holding, set_left_at
@@ -20,12 +22,19 @@ from .base import Callback, ErrorCallback
 
 class SQLiteStore(Store):
     """:class:`server.store.Store` (``path=None``: SQLite in memory, for tests) speaking the
-    store interface. See base.py for the contract of every method."""
+    store interface. See base.py for the contract of every method.
+
+    Message ids are given out as messages are submitted (so that a loop turn's messages
+    are one ``executemany``), counting on from the highest id stored at :meth:`open`."""
+
+    def open(self) -> None:
+        super().open()
+        self._last_msg_id = self.read(mailbox.last_msg_id)
 
     # --- Loading, at start --------------------------------------------------------------
 
     def last_msg_id(self) -> int:
-        return self.read(mailbox.last_msg_id)
+        return self._last_msg_id
 
     def known_users(self) -> dict[str, str]:
         return self.read(mailbox.known_users)
@@ -43,7 +52,8 @@ class SQLiteStore(Store):
 
     def store_message(self, message: StoredMessage, callback: Callback | None = None,
                       on_error: ErrorCallback | None = None) -> None:
-        self.submit_many(mailbox.store_messages, message, callback, on_error)
+        self._last_msg_id += 1
+        self.submit_many(mailbox.store_messages, replace(message, msg_id=self._last_msg_id), callback, on_error)
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None) -> None:
