@@ -162,6 +162,9 @@ class ChatServer:
             self.store = store
         # The other nodes of a cluster (server/cluster/), or None: this server alone.
         self.peers = peers
+        if peers is None and self.config.cluster_url:
+            from .cluster.node import ClusterNode
+            self.peers = ClusterNode(self.config.cluster_url)
         self.relay: Relay | None = None  # made by start(), once the store is open
         self._server: asyncio.base_events.Server | None = None
         self._web: asyncio.base_events.Server | None = None
@@ -214,7 +217,7 @@ class ChatServer:
             try:
                 self._server = await loop.create_server(
                     lambda: ClientSession(self.relay, batcher), self.config.host, self.config.port,
-                    backlog=4096, family=socket.AF_UNSPEC, ssl=tls)
+                    backlog=4096, family=socket.AF_UNSPEC, ssl=tls, reuse_port=self.config.reuse_port or None)
             except OSError as exc:
                 raise ListenFailed("chat", self.config.host, self.config.port, exc) from exc
             host, port = self.address
@@ -224,7 +227,7 @@ class ChatServer:
                     self._web = await start_web_server(
                         self.relay, self.config.host, self.config.web_port, batcher=batcher,
                         allowed_origins=self.config.web_origins, echo=self.config.web_echo,
-                        allowed_hosts=self.config.web_hosts, tls=tls)
+                        allowed_hosts=self.config.web_hosts, tls=tls, reuse_port=self.config.reuse_port)
                 except OSError as exc:
                     raise ListenFailed("web", self.config.host, self.config.web_port, exc) from exc
         except BaseException:

@@ -64,6 +64,11 @@ class ServerConfig:
     # Host names the web client may be reached by, besides localhost, the machine's host
     # name and IP addresses ("*" in it: any); see web/hosts.py.
     web_hosts: tuple[str, ...] = const.WEB_ALLOWED_HOSTS
+    # Cluster mode (issue 10): the redis:// URL of the Redis the nodes share; None: alone.
+    cluster_url: str | None = None
+    # Listen with SO_REUSEPORT, so that several nodes on one machine share the ports
+    # (--workers N); the kernel spreads new connections over them.
+    reuse_port: bool = False
 
     @property
     def database(self) -> Path | None:

@@ -271,3 +271,11 @@ def test_while_redis_is_down_logins_are_answered_unavailable_then_service_resume
         with c.login(1, "Back") as back:
             wait_for(lambda: "Back" in who(back), what="back in who")
         del ana
+
+
+def test_workers_without_a_cluster_is_refused_saying_why(capsys):
+    import chatserver
+    with pytest.raises(SystemExit) as exited:
+        chatserver.parse_args(["--workers", "2", "--memory"])
+    assert exited.value.code == 2
+    assert "--workers N starts N nodes of one cluster: it needs --cluster" in capsys.readouterr().err
