@@ -181,6 +181,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "room": ("room", _integer),
     "names": ("names", _names(1)),
     "offline": ("offline", _names(0)),
+    "node": ("node", _optional(_short)),
 }
 
 

@@ -38,6 +38,10 @@ class LocalPeers:
         relay's own registry."""
         return local
 
+    def node_of(self, session: Any) -> str | None:
+        """The node holding ``session`` (an endpoint's session in the directory); None alone."""
+        return None
+
     def claim(self, session: Any, key: str, name: str, shared: bool, since: float,
               callback: Callable[[str | None], None]) -> None:
         """Make ``name`` the session's across the peers; ``callback(None)``, or an error code."""

@@ -791,7 +791,7 @@ class Relay:
             return
         first = min(record.endpoints, key=lambda e: e.since)
         session.send(LookupResult(request.request_id, record.name, "online", first.address, first.port,
-                                  record.since))
+                                  record.since, self.peers.node_of(first.session)))
 
     def _history(self, session: ClientSession, request: HistoryRequest) -> None:
         me, peer, epoch = session.key, canonical(request.peer), session.epoch

@@ -126,6 +126,7 @@ def test_who_and_whois_show_the_users_of_every_node(cluster):
         ana.send(LookupRequest("l", "bia"))
         found = ana.expect(LookupResult, skip=NOTICES)
         assert (found.name, found.status, found.address) == ("Bia", "online", "127.0.0.1")
+        assert found.node == c.nodes[1].node_id
         assert found.since == pytest.approx(time.time(), abs=30)
 
 

@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from registry import Registry
 from resp import RedisClient, RedisError
 from resp.aio import RedisConnectionError
 
@@ -39,6 +38,7 @@ from ..accounts import Account
 from ..guests import Holding
 from ..mailbox import StoredMessage
 from . import bus, scripts
+from .directory import Directory, Joined, node_of
 
 log = logging.getLogger("chat.cluster")
 
@@ -49,6 +49,10 @@ TTL = 5.0
 # How long a blocking stream read waits in Redis before asking again.
 BLOCK_MS = 1000
 READ_COUNT = 1000
+
+
+# The entries the directory follows.
+_SESSION_ENTRIES = frozenset({bus.SessionOn, bus.SessionOff, bus.NodeGone, bus.Registered})
 
 
 def new_node_id() -> str:
@@ -79,14 +83,14 @@ class ClusterNode:
         self.prefix = prefix
         self.node_id = node_id or new_node_id()
         self.beat, self.ttl, self.timeout = beat, ttl, timeout
-        self.directory = Registry()  # everyone online in the cluster, as the events stream says
+        self.users = Directory()  # everyone online in the cluster, as the events stream says
+        self.directory = self.users.registry  # the same, as the relay asks it
         self.relay: Any = None
         self._redis = RedisClient(url, timeout=timeout)
         self._events_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
         self._inbox_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
         self._sids: dict[Any, tuple[str, str]] = {}  # local session -> (sid, user key)
         self._sid_count = 0
-        self._remote: dict[str, tuple[str, str]] = {}  # sid (the object in directory) -> (key, name)
         self._last_event = "0-0"
         self._last_beat = float("-inf")  # monotonic time of the last renewal Redis confirmed
         self._tasks: list[asyncio.Task] = []
@@ -98,8 +102,11 @@ class ClusterNode:
     def attach(self, relay: Any) -> None:
         self.relay = relay
 
-    def directory_for(self, local: Registry) -> Registry:
+    def directory_for(self, local: Any) -> Any:
         return self.directory
+
+    def node_of(self, session: Any) -> str | None:
+        return node_of(session) if isinstance(session, str) else self.node_id
 
     @property
     def available(self) -> bool:
@@ -250,41 +257,19 @@ class ClusterNode:
         reply = await scripts.SNAPSHOT(self._redis, args=(self.prefix,))
         if isinstance(reply, RedisError):
             raise RedisConnectionError(f"cannot read the registry: {reply}")
-        self.directory = Registry()
-        self._remote = {}
+        users = []
+        for key, who, where in reply[1:]:
+            who = _text(who)
+            sessions = []
+            for i in range(0, len(where), 2):
+                _node, address, port, since = _text(where[i + 1]).split("\t")
+                sessions.append((_text(where[i]), address, int(port), float(since)))
+            users.append((_text(key), who[2:], who[0] == "1", sessions))
+        self.users.load(users)
+        self.directory = self.users.registry
         if self.relay is not None:
             self.relay.directory = self.directory
         self._last_event = _text(reply[0])
-        for key, who, where in reply[1:]:
-            key, who = _text(key), _text(who)
-            for i in range(0, len(where), 2):
-                node, address, port, since = _text(where[i + 1]).split("\t")
-                self._add(key, who[2:], who[0] == "1", _text(where[i]), address, int(port), float(since))
-
-    def _add(self, key: str, name: str, shared: bool, sid: str, address: str, port: int, since: float) -> bool:
-        """Put session ``sid`` in the directory; True if its user just came online."""
-        if sid in self._remote:
-            return False
-        self._remote[sid] = (key, name)
-        record = self.directory.lookup_key(key)
-        first = record is None
-        # shared=True: uniqueness was decided by the claim; the directory only follows.
-        record = self.directory.register(name, address, port, since, sid, shared=True)
-        record.shared = shared if first else record.shared
-        return first
-
-    def _remove(self, sid: str) -> tuple[str, bool] | None:
-        """Take session ``sid`` out of the directory: (its user's name, True if the user
-        is now offline), or None if it was not there."""
-        held = self._remote.pop(sid, None)
-        if held is None:
-            return None
-        key, name = held
-        record = self.directory.lookup_key(key)
-        if record is None:
-            return None
-        session = next((e.session for e in record.endpoints if e.session == sid), None)
-        return record.name, self.directory.unregister(name, session)
 
     # --- Heartbeat and reaping ---------------------------------------------------------
 
@@ -366,21 +351,14 @@ class ClusterNode:
             return
         kind = type(event)
         relay = self.relay
-        if kind is bus.SessionOn:
-            relay.known[event.key] = event.name
-            if self._add(event.key, event.name, event.shared, event.sid, event.address, event.port, event.since):
-                relay.cluster_joined(event.key, event.name, event.since)
-        elif kind is bus.SessionOff:
-            gone = self._remove(event.sid)
-            if gone is not None and gone[1]:
-                relay.cluster_left(event.key, gone[0], event.reason, event.at)
-        elif kind is bus.NodeGone:
-            now = time.time()
-            for sid in [sid for sid in self._remote if sid.rsplit("/", 1)[0] == event.node]:
-                key = self._remote[sid][0]
-                gone = self._remove(sid)
-                if gone is not None and gone[1]:
-                    relay.cluster_left(key, gone[0], "connection lost (server stopped)", now)
+        if kind in _SESSION_ENTRIES:
+            if kind is bus.SessionOn:
+                relay.known[event.key] = event.name
+            for notice in self.users.apply(event, time.time()):
+                if type(notice) is Joined:
+                    relay.cluster_joined(notice.key, notice.name, notice.since)
+                else:
+                    relay.cluster_left(notice.key, notice.name, notice.reason, notice.at)
         elif kind is bus.RoomPost:
             relay.deliver_room(StoredMessage(event.msg_id, event.sender, event.sender_key, None, None, event.text,
                                              event.sent_at, "", "room"))
@@ -398,10 +376,6 @@ class ClusterNode:
                 guests.lookalikes.add(event.name)
             guests.holdings[event.key] = Holding(event.name, bytes.fromhex(event.token_hash), event.epoch,
                                                  event.left_at)
-        elif kind is bus.Registered:
-            record = self.directory.lookup_key(event.key)
-            if record is not None:
-                record.shared = True
 
     async def _read_inbox(self) -> None:
         stream, group = f"{self.prefix}inbox:{self.node_id}", "node"
