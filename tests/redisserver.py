@@ -10,8 +10,10 @@
         redis_server.start()              # again, on the same port
 
 Or make one directly: ``RedisServer(tmp_path, password="pw")`` (a context manager).
-Nothing is saved to disk (``--save '' --appendonly no``); the working directory and the
-log are in a temporary directory. When ``redis-server`` is missing the tests that use it
+Nothing is saved to disk (``--save '' --appendonly no``) unless ``appendfsync`` is given
+(``RedisServer(tmp_path, appendfsync="always")``: ``--appendonly yes --appendfsync
+always``, so that a write Redis answered survives its ``kill()``); the working directory,
+the append-only file and the log are in a temporary directory. When ``redis-server`` is missing the tests that use it
 are skipped, saying so, unless the environment variable ``CI`` is set: in CI a missing
 ``redis-server`` is a failure (``.ci/run`` installs it).
 """
@@ -54,11 +56,14 @@ def free_port() -> int:
 class RedisServer:
     """One ``redis-server`` process on 127.0.0.1; ``start`` again reuses the same port."""
 
-    def __init__(self, workdir: Path, password: str | None = None, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, password: str | None = None, port: int | None = None,
+                 appendfsync: str | None = None, extra_args: list[str] | None = None) -> None:
         self.binary = require_redis_server()
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.password = password
+        self.appendfsync = appendfsync  # None: no append-only file
+        self.extra_args = list(extra_args or ())  # more redis-server options
         self.port = port or free_port()
         self.log_path = self.workdir / "redis.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -72,10 +77,15 @@ class RedisServer:
         """Start the server and return once it answers PING (or NOAUTH), within 10 s."""
         assert self.process is None, "already running"
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--daemonize", "no",
+                "--save", "", "--daemonize", "no",
                 "--dir", str(self.workdir), "--logfile", str(self.log_path)]
+        if self.appendfsync:
+            argv += ["--appendonly", "yes", "--appendfsync", self.appendfsync]
+        else:
+            argv += ["--appendonly", "no"]
         if self.password:
             argv += ["--requirepass", self.password]
+        argv += self.extra_args
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + READY_TIMEOUT

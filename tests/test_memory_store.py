@@ -24,7 +24,7 @@ import pytest
 from server import mailbox
 from server.mailbox import ACK, RECEIPT, StoredMessage
 from server.store import StoreUnavailable, open_database
-from server.stores import MemoryStore, MessageStore, SQLiteStore
+from server.stores import MemoryStore, MessageStore, RedisStore, SQLiteStore
 
 USERS = ["alice", "bob", "carol", "dave"]
 
@@ -273,7 +273,7 @@ def test_the_loading_operations_give_back_what_was_written(loop):
     assert store.guest_holdings(50.0) == {"frank": Holding("Frank", b"t", 7, 50.0)}
 
 
-@pytest.mark.parametrize("store_class", [SQLiteStore, MemoryStore])
+@pytest.mark.parametrize("store_class", [SQLiteStore, MemoryStore, RedisStore])
 def test_every_store_implements_the_whole_interface_with_its_signatures(store_class):
     members = [name for name, value in vars(MessageStore).items()
                if callable(value) and not name.startswith("_")]

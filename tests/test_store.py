@@ -8,7 +8,12 @@ objects that record what they are sent.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import itertools
+import shutil
 import sqlite3
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -23,7 +28,7 @@ from server import ServerConfig, mailbox, store as store_module
 from server.mailbox import StoredMessage
 from server.relay import Relay
 from server.store import Store, open_database
-from server.stores import MemoryStore, SQLiteStore
+from server.stores import MemoryStore, RedisStore, SQLiteStore
 
 
 @pytest.fixture
@@ -33,16 +38,38 @@ def loop():
     loop.close()
 
 
-def open_store(loop: asyncio.AbstractEventLoop, path=None, kind: str = "sqlite") -> SQLiteStore | MemoryStore:
-    """A started store: SQLite (on ``path``, or in memory), or the memory store."""
-    store = MemoryStore() if kind == "memory" else SQLiteStore(path)
+_redis: list = []  # the one redis-server of this test run, started on first use
+_redis_stores = itertools.count(1)
+
+
+def shared_redis_url() -> str:
+    """The URL of a redis-server started for the whole run (stopped by PID at exit);
+    skips the test without redis-server (fails it under CI)."""
+    if not _redis:
+        from redisserver import RedisServer
+        workdir = tempfile.mkdtemp(prefix="chat-redis-")
+        server = RedisServer(Path(workdir)).start()
+        atexit.register(shutil.rmtree, workdir, True)
+        atexit.register(server.stop)
+        _redis.append(server)
+    return _redis[0].url
+
+
+def open_store(loop: asyncio.AbstractEventLoop, path=None,
+               kind: str = "sqlite") -> SQLiteStore | MemoryStore | RedisStore:
+    """A started store: SQLite (on ``path``, or in memory), the memory store, or a Redis
+    store of its own (its own key prefix on the run's redis-server)."""
+    if kind == "redis":
+        store = RedisStore(shared_redis_url(), prefix=f"{{bench{next(_redis_stores)}}}:")
+    else:
+        store = MemoryStore() if kind == "memory" else SQLiteStore(path)
     store.open()
     store.start(loop)
     return store
 
 
-# The relay's semantics hold with either store: tests taking this fixture run on both.
-STORE_KINDS = ["sqlite", "memory"]
+# The relay's semantics hold with every store: tests taking this fixture run on each.
+STORE_KINDS = ["sqlite", "memory", "redis"]
 
 
 @pytest.fixture(params=STORE_KINDS)
@@ -55,6 +82,8 @@ def settle(loop: asyncio.AbstractEventLoop, store: Store | MemoryStore) -> None:
     loop.run_until_complete(store.drain(timeout=5))
     if isinstance(store, MemoryStore):
         assert not store._answers, "the store did not settle within 5 s"
+    elif isinstance(store, RedisStore):
+        assert not store._queued and not store._batches, "the store did not settle within 5 s"
     else:
         assert not store._pending and not store._committing, "the store did not settle within 5 s"
 
@@ -64,6 +93,14 @@ def stored_messages(store: SQLiteStore | MemoryStore) -> list[tuple[int, str, st
     store holds, whichever it is (a test's window into it, never the relay's)."""
     if isinstance(store, MemoryStore):
         return [(row.message.msg_id, row.message.text, row.state, row.told) for row in store._messages.values()]
+    if isinstance(store, RedisStore):
+        conn = store._blocking()
+        try:
+            ids = conn.call("ZRANGE", store.prefix + "ids", 0, -1)
+            rows = conn.pipeline([("HMGET", f"{store.prefix}m:{int(i)}", "t", "st", "told") for i in ids])
+        finally:
+            conn.close()
+        return [(int(i), text.decode(), state.decode(), told == b"1") for i, (text, state, told) in zip(ids, rows)]
     return [(msg_id, text, state, bool(told)) for msg_id, text, state, told in store.db.execute(
         "SELECT msg_id, text, state, sender_notified FROM messages ORDER BY msg_id")]
 

@@ -1,10 +1,11 @@
 """The store interface: every operation the relay needs, stated once.
 
-Two stores implement it: :class:`~server.stores.sqlite.SQLiteStore` (durable: SQLite on
-disk with group commit) and :class:`~server.stores.memory.MemoryStore` (``--memory``:
-Python structures, nothing survives a restart). The relay and the login desk talk only to
-this interface, so the same relay tests run against both (tests/test_store.py,
-``RelayBench``), and a third store (Redis, issue 10) has one list to implement.
+Three stores implement it: :class:`~server.stores.sqlite.SQLiteStore` (durable: SQLite on
+disk with group commit), :class:`~server.stores.memory.MemoryStore` (``--memory``:
+Python structures, nothing survives a restart) and :class:`~server.stores.redis.RedisStore`
+(``--cluster``: Redis, shared by the nodes of a cluster). The relay and the login desk talk
+only to this interface, so the same relay tests run against all three (tests/test_store.py,
+``RelayBench``).
 
 The contract, for every asynchronous operation (all but the loading ones)::
 

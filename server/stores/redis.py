@@ -1,0 +1,812 @@
+"""The Redis store (``--cluster redis://...``): the store interface (base.py) on Redis.
+
+Every asynchronous operation is ONE Lua script run by ``EVALSHA``, so that no crash (of
+a node, of Redis) leaves half an operation behind: storing a message checks its request
+id, takes the next message id (``INCR``) and files it in every index in one step; a
+receipt, an ack, the expiry pass, a guest name's hand-over and an account's claim are
+one step each. The operations submitted during one loop turn go to Redis together, as
+one pipeline (one write, one round trip), as the SQLite store groups its commits.
+
+The contract of base.py, as this store keeps it:
+
+- a callback runs only once Redis has answered the operation's script: with Redis set to
+  ``appendonly yes`` and ``appendfsync always`` Redis answers a write after its fsync, so
+  "accepted" is then true of the disk. :meth:`open` checks that setting and warns when
+  Redis cannot keep the promise (see :func:`durability_warning`);
+- answers run in submission order, on the loop, never inside the submitting call. One
+  connection carries every operation and Redis runs a connection's commands in order,
+  so an operation sees every one submitted before it;
+- Redis down or slow: every operation without an answer within ``timeout`` seconds (the
+  RESP client's per-command deadline) is answered ``on_error(StoreUnavailable)``, logged
+  once by :class:`~server.store.FailureLog`; the RESP client reconnects by itself, and
+  the first operation answered afterwards calls ``on_recovered``. An operation whose
+  connection broke after it was sent may have run all the same (Redis ran it and the
+  answer was lost): it ran whole or not at all, and a client that retries a ``send``
+  under the same request id is recognised as a resend, so nothing is stored twice.
+  After a Redis restart its script cache is empty: a pipeline answered only ``NOSCRIPT``
+  (nothing of it ran) is sent again after ``SCRIPT LOAD``; operations answered
+  ``NOSCRIPT`` next to ones that ran are refused (``StoreUnavailable``), never run out of
+  order.
+
+The loading operations (``last_msg_id``, ``known_users``, ``blocks``, ``accounts``,
+``guest_holdings``) are blocking round trips on a short-lived socket of their own, for
+the start (before :meth:`start`). **In a cluster their answers go stale**: another node
+registers an account, blocks someone or takes a guest name, and this node's relay caches
+do not see it. The cluster's bus carries such changes; a node that hears of one re-reads
+the record with :meth:`account`, :meth:`holding` or :meth:`blocked_by` (asynchronous,
+with the contract above). After :meth:`start`, :meth:`last_msg_id` answers the highest
+id this store has seen (loaded at open, or given to a message stored through it): a
+lower bound in a cluster, where other nodes store messages too.
+
+Keys (all share the hash tag of ``prefix``, ``{chat}:`` by default, so that on a Redis
+Cluster they live in one slot and a script may touch any of them; a node never keeps a
+key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical name:
+
+================================  ======  ==================================================
+``{chat}:next``                   string  the last message id given out (``INCR``)
+``{chat}:m:<id>``                 hash    one message: ``s`` sender, ``sk`` sender key,
+                                          ``r``/``rk`` recipient (absent for the room),
+                                          ``t`` text, ``at`` sent at, ``c`` request id,
+                                          ``st`` state, ``x`` expires at, ``told`` 1/0
+``{chat}:ids``                    zset    every stored message id (purge walks it in order)
+``{chat}:cid:<key>``              hash    request id -> message id, for resend recognition
+``{chat}:pend:<key>``             zset    messages waiting for ``<key>``'s receipt
+``{chat}:untold:<key>``           zset    outcomes ``<key>`` has not acknowledged
+``{chat}:conv:<n>:<a>:<b>``       zset    direct messages between ``a`` <= ``b`` (``n``:
+                                          bytes of ``a``), for history pages
+``{chat}:exp``                    zset    pending messages scored by when they expire
+``{chat}:users``, ``{chat}:seen`` hash    name key -> name; -> last login time
+``{chat}:blocks:<key>``           set     whom ``<key>`` blocks (``{chat}:blockers``: who
+                                          blocks anyone)
+``{chat}:acct:<key>``             hash    an account (``{chat}:accts``: every name key)
+``{chat}:guest:<key>``            hash    a guest holding (``{chat}:guests``: every key)
+================================  ======  ==================================================
+
+Sorted sets are scored by message id, so every page (pending, outcomes, history) is a
+range by msg_id, and memory is bounded by the same retention as the other stores:
+:meth:`purge` deletes what the SQLite store deletes (one script, walking ``ids`` from the
+oldest end, as the memory store does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from protocol import HistoryEntry
+from resp import NEED_DATA, Connection, RedisClient, RedisError, Script, parse_url
+from resp.aio import RedisAddress
+
+from ..accounts import Account
+from ..guests import Holding
+from ..mailbox import ID_REUSED, NEW, RESEND, StoredMessage, same_request
+from ..store import FailureLog, StoreUnavailable
+from .base import Callback, ErrorCallback
+
+log = logging.getLogger("chat.store")
+
+DEFAULT_PREFIX = "{chat}:"
+# Seconds within which Redis must answer an operation, else it is answered unavailable.
+DEFAULT_TIMEOUT = 5.0
+
+# Error replies that say Redis could not do the work now (memory, replica, disk, loading),
+# which may go away by themselves; any other error reply from a script is a bug.
+_STORAGE_ERRORS = ("OOM", "READONLY", "MISCONF", "LOADING", "BUSY", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN",
+                   "CLUSTERDOWN")
+
+# --- The scripts ---------------------------------------------------------------------------
+# ARGV[1] is always the key prefix. Helpers shared by every script come first.
+
+_LIB = r"""
+local P = ARGV[1]
+local function mkey(id) return P .. 'm:' .. id end
+local function row(id)
+  local r = redis.call('HMGET', mkey(id), 's', 'sk', 'r', 'rk', 't', 'at', 'c', 'st', 'x')
+  return {id, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]}
+end
+local function convkey(a, b) return P .. 'conv:' .. string.len(a) .. ':' .. a .. ':' .. b end
+-- A pending message reaches its final state: an outcome for its sender to hear.
+local function unpend(id, state)
+  local k = mkey(id)
+  local r = redis.call('HMGET', k, 'rk', 'sk')
+  redis.call('ZREM', P .. 'pend:' .. r[1], id)
+  redis.call('ZREM', P .. 'exp', id)
+  redis.call('HSET', k, 'st', state)
+  redis.call('ZADD', P .. 'untold:' .. r[2], id, id)
+end
+"""
+
+
+def _script(body: str) -> Script:
+    return Script(_LIB + body)
+
+
+# ARGV: P, sender key, request id, sender, recipient, recipient key, text, sent at, state,
+# expires at, conversation key ('' for none of the last four that do not apply).
+_STORE = _script(r"""
+local sk, cid, state, rk, x = ARGV[2], ARGV[3], ARGV[9], ARGV[6], ARGV[10]
+local cidk = P .. 'cid:' .. sk
+local earlier = redis.call('HGET', cidk, cid)
+if earlier then return {0, row(earlier)} end
+local id = redis.call('INCR', P .. 'next')
+local k = mkey(id)
+local told = '0'
+if state == 'room' or state == 'blocked' then told = '1' end
+redis.call('HSET', k, 's', ARGV[4], 'sk', sk, 't', ARGV[7], 'at', ARGV[8], 'c', cid, 'st', state, 'told', told)
+if x ~= '' then redis.call('HSET', k, 'x', x) end
+if rk ~= '' then
+  redis.call('HSET', k, 'r', ARGV[5], 'rk', rk)
+  redis.call('ZADD', ARGV[11], id, id)
+  if state == 'sent' or state == 'queued' then
+    redis.call('ZADD', P .. 'pend:' .. rk, id, id)
+    if x ~= '' then redis.call('ZADD', P .. 'exp', x, id) end
+  end
+end
+redis.call('HSET', cidk, cid, id)
+redis.call('ZADD', P .. 'ids', id, id)
+return {1, id}
+""")
+
+# ARGV: P, msg id, recipient key.
+_RECEIPT = _script(r"""
+if redis.call('ZSCORE', P .. 'pend:' .. ARGV[3], ARGV[2]) then unpend(ARGV[2], 'delivered') end
+return 1
+""")
+
+# ARGV: P, msg id, sender key.
+_ACK = _script(r"""
+local k = mkey(ARGV[2])
+local r = redis.call('HMGET', k, 'sk', 'st', 'told')
+if r[1] ~= ARGV[3] then return 0 end
+if r[3] == '0' and (r[2] == 'delivered' or r[2] == 'expired') then
+  redis.call('HSET', k, 'told', '1')
+  redis.call('ZREM', P .. 'untold:' .. ARGV[3], ARGV[2])
+end
+return 1
+""")
+
+# ARGV: P, msg id, recipient key.
+_CONFIRM_LATE = _script(r"""
+local k = mkey(ARGV[2])
+if redis.call('EXISTS', k) == 0 then return {false, false} end
+local rk = redis.call('HGET', k, 'rk')
+if redis.call('ZSCORE', P .. 'pend:' .. ARGV[3], ARGV[2]) then
+  unpend(ARGV[2], 'delivered')
+  return {row(ARGV[2]), rk}
+end
+return {false, rk}
+""")
+
+# ARGV: P, zset name (after the prefix), after, limit (-1: all).
+_PAGE = _script(r"""
+local ids = redis.call('ZRANGEBYSCORE', P .. ARGV[2], '(' .. ARGV[3], '+inf', 'LIMIT', 0, ARGV[4])
+local out = {}
+for i, id in ipairs(ids) do out[i] = row(id) end
+return out
+""")
+
+# ARGV: P, conversation key, my key, before ('' for none), after, limit.
+_HISTORY = _script(r"""
+local want = tonumber(ARGV[6]) + 1
+local top = '+inf'
+if ARGV[4] ~= '' then top = '(' .. ARGV[4] end
+local out, offset = {}, 0
+while #out < want do
+  local ids = redis.call('ZREVRANGEBYSCORE', ARGV[2], top, '(' .. ARGV[5], 'LIMIT', offset, want)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    local r = redis.call('HMGET', mkey(id), 's', 'r', 't', 'at', 'st', 'rk')
+    if not (r[5] == 'blocked' and r[6] == ARGV[3]) then
+      out[#out + 1] = {id, r[1], r[2], r[3], r[4], r[5]}
+      if #out >= want then break end
+    end
+  end
+  offset = offset + #ids
+end
+return out
+""")
+
+# ARGV: P, now.
+_EXPIRE = _script(r"""
+local ids = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', ARGV[2])
+local out = {}
+for i, id in ipairs(ids) do
+  unpend(id, 'expired')
+  out[i] = row(id)
+end
+return out
+""")
+
+# ARGV: P, name key, epoch.
+_HAND_OVER = _script(r"""
+local key, epoch = ARGV[2], tonumber(ARGV[3])
+local out = {}
+for i, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'pend:' .. key, '-inf', epoch)) do
+  unpend(id, 'expired')
+  out[i] = row(id)
+end
+local untold = P .. 'untold:' .. key
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', untold, '-inf', epoch)) do
+  redis.call('HSET', mkey(id), 'told', '1')
+end
+redis.call('ZREMRANGEBYSCORE', untold, '-inf', epoch)
+local cidk = P .. 'cid:' .. key
+local cids = redis.call('HGETALL', cidk)
+for i = 1, #cids, 2 do
+  local id = tonumber(cids[i + 1])
+  if id <= epoch then
+    redis.call('HDEL', cidk, cids[i])
+    redis.call('HSET', mkey(cids[i + 1]), 'c', string.format('%-65s', 'superseded ' .. cids[i + 1]))
+  end
+end
+return out
+""")
+
+# ARGV: P, older than, unacknowledged older than ('' for none). As mailbox.purge: each
+# bound is cut at the first message sent at or after it, and the newest message stays.
+_PURGE = _script(r"""
+local older = tonumber(ARGV[2])
+local unack = nil
+if ARGV[3] ~= '' then unack = tonumber(ARGV[3]) end
+local top = redis.call('ZREVRANGE', P .. 'ids', 0, 0)[1]
+if not top then return 0 end
+local newest = tonumber(top)
+local old, uold = true, unack ~= nil
+local doomed, start, done = {}, 0, false
+while not done do
+  local ids = redis.call('ZRANGE', P .. 'ids', start, start + 999)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    local r = redis.call('HMGET', mkey(id), 'at', 'st', 'told')
+    local at = tonumber(r[1])
+    old = old and at < older
+    uold = uold and at < unack
+    if tonumber(id) >= newest or not (old or uold) then done = true break end
+    local st = r[2]
+    if st ~= 'sent' and st ~= 'queued' then
+      if (old and (r[3] == '1' or st == 'room' or st == 'blocked'))
+          or (uold and (st == 'delivered' or st == 'expired')) then
+        doomed[#doomed + 1] = id
+      end
+    end
+  end
+  start = start + #ids
+end
+for _, id in ipairs(doomed) do
+  local k = mkey(id)
+  local r = redis.call('HMGET', k, 'sk', 'c', 'told', 'rk')
+  local cidk = P .. 'cid:' .. r[1]
+  if redis.call('HGET', cidk, r[2]) == id then redis.call('HDEL', cidk, r[2]) end
+  if r[3] ~= '1' then redis.call('ZREM', P .. 'untold:' .. r[1], id) end
+  if r[4] then
+    redis.call('ZREM', convkey(r[1], r[4]), id)
+    redis.call('ZREM', convkey(r[4], r[1]), id)
+  end
+  redis.call('DEL', k)
+  redis.call('ZREM', P .. 'ids', id)
+end
+return #doomed
+""")
+
+# ARGV: P, name key, name, now.
+_REMEMBER_USER = _script(r"""
+redis.call('HSET', P .. 'users', ARGV[2], ARGV[3])
+redis.call('HSET', P .. 'seen', ARGV[2], ARGV[4])
+return 1
+""")
+
+# ARGV: P, owner key, blocked key, '1' to block or '0' to unblock.
+_SET_BLOCK = _script(r"""
+local k = P .. 'blocks:' .. ARGV[2]
+if ARGV[4] == '1' then
+  redis.call('SADD', k, ARGV[3])
+  redis.call('SADD', P .. 'blockers', ARGV[2])
+else
+  redis.call('SREM', k, ARGV[3])
+  if redis.call('SCARD', k) == 0 then redis.call('SREM', P .. 'blockers', ARGV[2]) end
+end
+return 1
+""")
+
+# ARGV: P, owner key.
+_CLEAR_BLOCKS = _script(r"""
+redis.call('DEL', P .. 'blocks:' .. ARGV[2])
+redis.call('SREM', P .. 'blockers', ARGV[2])
+return 1
+""")
+
+# ARGV: P, owner key.
+_BLOCKED_BY = _script(r"""
+return redis.call('SMEMBERS', P .. 'blocks:' .. ARGV[2])
+""")
+
+# ARGV: P, name key, name, token hash, epoch, left at ('' while online).
+_SAVE_HOLDING = _script(r"""
+local k = P .. 'guest:' .. ARGV[2]
+redis.call('HSET', k, 'name', ARGV[3], 'token', ARGV[4], 'epoch', ARGV[5])
+if ARGV[6] == '' then redis.call('HDEL', k, 'left') else redis.call('HSET', k, 'left', ARGV[6]) end
+redis.call('SADD', P .. 'guests', ARGV[2])
+return 1
+""")
+
+# ARGV: P, name key, left at ('' while online).
+_SET_LEFT_AT = _script(r"""
+local k = P .. 'guest:' .. ARGV[2]
+if redis.call('EXISTS', k) == 1 then
+  if ARGV[3] == '' then redis.call('HDEL', k, 'left') else redis.call('HSET', k, 'left', ARGV[3]) end
+end
+return 1
+""")
+
+# ARGV: P, name key.
+_HOLDING = _script(r"""
+return redis.call('HMGET', P .. 'guest:' .. ARGV[2], 'name', 'token', 'epoch', 'left')
+""")
+
+# ARGV: P, name key, name, password hash, salt, kdf, created at. The claim of a name:
+# 1 if this created the account, 0 if it existed.
+_SAVE_ACCOUNT = _script(r"""
+local k = P .. 'acct:' .. ARGV[2]
+if redis.call('EXISTS', k) == 1 then return 0 end
+redis.call('HSET', k, 'name', ARGV[3], 'pw', ARGV[4], 'salt', ARGV[5], 'kdf', ARGV[6], 'at', ARGV[7])
+redis.call('SADD', P .. 'accts', ARGV[2])
+return 1
+""")
+
+# ARGV: P, name key.
+_ACCOUNT = _script(r"""
+return redis.call('HMGET', P .. 'acct:' .. ARGV[2], 'name', 'pw', 'salt', 'kdf')
+""")
+
+SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAND_OVER, _PURGE, _REMEMBER_USER,
+           _SET_BLOCK, _CLEAR_BLOCKS, _BLOCKED_BY, _SAVE_HOLDING, _SET_LEFT_AT, _HOLDING, _SAVE_ACCOUNT, _ACCOUNT)
+
+
+# --- Decoding replies --------------------------------------------------------------------------
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8")
+
+
+def _float(value: bytes | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _message(row: list) -> StoredMessage:
+    """A message from the scripts' ``row()``: id, then the hash's fields."""
+    msg_id, sender, sender_key, recipient, recipient_key, text, sent_at, client_id, state, expires_at = row
+    return StoredMessage(int(msg_id), _text(sender), _text(sender_key), _text(recipient), _text(recipient_key),
+                         _text(text), float(sent_at), _text(client_id), _text(state), _float(expires_at))
+
+
+def _messages(rows: list) -> list[StoredMessage]:
+    return [_message(row) for row in rows]
+
+
+def conversation_key(prefix: str, a: str, b: str) -> str:
+    """The key of the conversation between ``a`` and ``b`` (in either order)."""
+    if b < a:
+        a, b = b, a
+    return f"{prefix}conv:{len(a.encode())}:{a}:{b}"
+
+
+def durability_warning(appendonly: str | None, appendfsync: str | None) -> str | None:
+    """What an acknowledged message can be lost to with this Redis configuration, in words
+    for the log; None if Redis keeps every acknowledged write (``appendonly yes``,
+    ``appendfsync always``), or if the configuration could not be read (``None``s: the
+    caller says that instead)."""
+    if appendonly is None or appendfsync is None:
+        return None
+    if appendonly != "yes":
+        return ("Redis runs without its append-only file (appendonly no): if Redis stops or crashes, every "
+                "message, account and queue change since its last snapshot is lost, acknowledged or not; "
+                "run it with --appendonly yes --appendfsync always")
+    if appendfsync == "always":
+        return None
+    lost = "about the last second" if appendfsync == "everysec" else "the last seconds (whenever the OS flushes)"
+    return (f"Redis syncs its append-only file {appendfsync!r}, not 'always': if Redis or its machine crashes, "
+            f"{lost} of acknowledged messages and changes can be lost; run it with --appendfsync always")
+
+
+class _BlockingConnection:
+    """A short blocking round trip on a socket of its own: the loading operations at the
+    start, before the event loop's client runs (the same sans-I/O core)."""
+
+    def __init__(self, address: RedisAddress, timeout: float) -> None:
+        self.sock = socket.create_connection((address.host, address.port), timeout=timeout)
+        self.core = Connection()
+        try:
+            greeting = []
+            if address.password is not None:
+                greeting.append(("AUTH", address.username, address.password) if address.username
+                                else ("AUTH", address.password))
+            if address.db:
+                greeting.append(("SELECT", address.db))
+            for reply in self.pipeline(greeting):
+                if isinstance(reply, RedisError):
+                    raise StoreUnavailable(f"Redis at {address} refused the connection: {reply}", storage=False)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def pipeline(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        for command in commands:
+            self.core.send_command(list(command))
+        if not commands:
+            return []
+        self.sock.sendall(self.core.data_to_send())
+        replies = []
+        while len(replies) < len(commands):
+            item = self.core.next_reply()
+            if item is NEED_DATA:
+                data = self.sock.recv(65536)
+                self.core.receive_data(data)
+                if not data and self.core.next_reply() is NEED_DATA:
+                    raise ConnectionError("Redis closed the connection")
+                continue
+            replies.append(item[1])
+        return replies
+
+    def call(self, *args: Any) -> Any:
+        return self.pipeline([args])[0]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _Operation:
+    __slots__ = ("script", "args", "decode", "callback", "on_error")
+
+    def __init__(self, script: Script, args: tuple, decode: Callable[[Any], Any] | None,
+                 callback: Callback | None, on_error: ErrorCallback | None) -> None:
+        self.script, self.args, self.decode = script, args, decode
+        self.callback, self.on_error = callback, on_error
+
+
+class RedisStore:
+    """See the module docstring and base.py for the contract of every method."""
+
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.url = url
+        self.address = parse_url(url)
+        self.prefix = prefix
+        self.timeout = timeout
+        self.on_recovered: Callable[[], None] | None = None
+        self.failures = FailureLog()
+        self._client: RedisClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_msg_id = 0
+        # Operations submitted this loop turn, sent together at its end.
+        self._queued: list[_Operation] = []
+        self._scheduled = False
+        # Pipelines in flight, oldest first: (operations, task). Answers run from the front.
+        self._batches: deque[tuple[list[_Operation], asyncio.Task]] = deque()
+
+    # --- Lifecycle ------------------------------------------------------------------------
+
+    def _blocking(self) -> _BlockingConnection:
+        try:
+            return _BlockingConnection(self.address, self.timeout)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot reach Redis at {self.address}: {exc}") from exc
+
+    def open(self) -> None:
+        """Check that Redis answers (raises :class:`StoreUnavailable` if not), load the
+        scripts, say how durable it is, and read the last message id."""
+        conn = self._blocking()
+        try:
+            replies = conn.pipeline([("SCRIPT", "LOAD", script.source) for script in SCRIPTS])
+            for reply in replies:
+                if isinstance(reply, RedisError):
+                    raise StoreUnavailable(f"Redis at {self.address} refused our scripts: {reply}", storage=False)
+            self._check_durability(conn)
+            self._last_msg_id = int(conn.call("GET", self.prefix + "next") or 0)
+        finally:
+            conn.close()
+
+    def _check_durability(self, conn: _BlockingConnection) -> None:
+        settings = {}
+        for name in ("appendonly", "appendfsync"):
+            reply = conn.call("CONFIG", "GET", name)
+            if isinstance(reply, RedisError) or not reply:
+                log.warning("cannot read Redis's %s setting (%s): make sure it runs with --appendonly yes "
+                            "--appendfsync always, or acknowledged messages can be lost in a crash", name,
+                            reply or "no answer")
+                return
+            settings[name] = reply[1].decode()
+        warning = durability_warning(settings["appendonly"], settings["appendfsync"])
+        if warning:
+            log.warning("%s", warning)
+        else:
+            log.info("Redis at %s syncs every write before answering (appendfsync always)", self.address)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._client = RedisClient(self.url, timeout=self.timeout)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        deadline = self._loop.time() + timeout
+        while (self._queued or self._batches) and self._loop.time() < deadline:
+            await asyncio.sleep(0.002)
+
+    def close(self) -> None:
+        """Answer what is still pending ``unavailable`` (nothing can wait for Redis here:
+        call :meth:`drain` first), and close the connection."""
+        waiting: list[_Operation] = []
+        for batch, task in self._batches:  # the oldest first, as answers go
+            task.cancel()
+            waiting.extend(batch)
+        self._batches.clear()
+        waiting.extend(self._queued)
+        self._queued = []
+        for operation in waiting:
+            self._refuse(operation, StoreUnavailable("the store is closing", storage=False))
+        if self._client is not None:
+            client, self._client = self._client, None
+            if self._loop is not None and not self._loop.is_closed():
+                if self._loop.is_running():
+                    self._loop.create_task(client.close())
+                else:
+                    self._loop.run_until_complete(client.close())
+
+    # --- The engine: one script call per operation, one pipeline per loop turn -------------
+
+    def _submit(self, script: Script, args: tuple, decode: Callable[[Any], Any] | None,
+                callback: Callback | None, on_error: ErrorCallback | None) -> None:
+        self._queued.append(_Operation(script, args, decode, callback, on_error))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._send)
+
+    def _send(self) -> None:
+        self._scheduled = False
+        batch, self._queued = self._queued, []
+        if not batch:
+            return
+        # The task writes its pipeline in its first step: tasks start in creation order,
+        # so pipelines reach Redis in submission order.
+        task = self._loop.create_task(self._run(batch))
+        self._batches.append((batch, task))
+        task.add_done_callback(lambda _: self._answer_ready())
+
+    async def _run(self, batch: list[_Operation]) -> list[Any]:
+        commands = [("EVALSHA", op.script.sha1, 0, self.prefix, *op.args) for op in batch]
+        replies = await self._client.pipeline(commands)
+        if all(isinstance(r, RedisError) and r.code == "NOSCRIPT" for r in replies):
+            # Redis restarted and forgot the scripts: nothing of this pipeline ran.
+            loaded = await self._client.pipeline([("SCRIPT", "LOAD", s.source) for s in SCRIPTS])
+            failed = [r for r in loaded if isinstance(r, RedisError)]
+            if failed:
+                return [failed[0]] * len(batch)
+            replies = await self._client.pipeline(commands)
+        return replies
+
+    def _answer_ready(self) -> None:
+        """Answer the pipelines that are done, oldest first, stopping at one still in flight."""
+        while self._batches and self._batches[0][1].done():
+            batch, task = self._batches.popleft()
+            if task.cancelled():
+                failure = StoreUnavailable("the store was closed", storage=False)
+                for operation in batch:
+                    self._refuse(operation, failure)
+                continue
+            error = task.exception()
+            if error is not None:
+                reason = f"Redis at {self.address} did not answer: {error or type(error).__name__}"
+                self.failures.failed(reason, len(batch))
+                failure = StoreUnavailable(reason)
+                for operation in batch:
+                    self._refuse(operation, failure)
+                continue
+            answered = False
+            for operation, reply in zip(batch, task.result()):
+                if isinstance(reply, RedisError):
+                    self._refuse(operation, self._error_reply(operation, reply))
+                    continue
+                answered = True
+                try:
+                    result = operation.decode(reply) if operation.decode else None
+                except Exception:  # a reply we cannot read: a bug, worth its traceback
+                    log.exception("cannot read Redis's answer to an operation")
+                    self._refuse(operation, StoreUnavailable("unreadable answer from Redis", storage=False))
+                    continue
+                if operation.callback is not None:
+                    try:
+                        operation.callback(result)
+                    except Exception:
+                        log.exception("store callback failed")
+            if answered and self.failures.recovered() and self.on_recovered is not None:
+                self.on_recovered()
+
+    def _error_reply(self, operation: _Operation, reply: RedisError) -> StoreUnavailable:
+        if reply.code in _STORAGE_ERRORS or reply.code == "NOSCRIPT":
+            reason = f"Redis at {self.address} refused the work: {reply}"
+            self.failures.failed(reason, 1)
+            return StoreUnavailable(reason)
+        log.error("a store script failed in Redis: %s", reply)  # a bug: the script is wrong
+        return StoreUnavailable(f"store script failed: {reply}", storage=False)
+
+    @staticmethod
+    def _refuse(operation: _Operation, failure: StoreUnavailable) -> None:
+        if operation.on_error is not None:
+            try:
+                operation.on_error(failure)
+            except Exception:
+                log.exception("store error callback failed")
+
+    # --- Loading, at start (blocking round trips) -----------------------------------------
+
+    def last_msg_id(self) -> int:
+        return self._last_msg_id
+
+    def known_users(self) -> dict[str, str]:
+        conn = self._blocking()
+        try:
+            flat = conn.call("HGETALL", self.prefix + "users")
+        finally:
+            conn.close()
+        return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+
+    def blocks(self) -> list[tuple[str, str]]:
+        conn = self._blocking()
+        try:
+            owners = [owner.decode() for owner in conn.call("SMEMBERS", self.prefix + "blockers")]
+            sets = conn.pipeline([("SMEMBERS", self.prefix + "blocks:" + owner) for owner in owners])
+        finally:
+            conn.close()
+        return sorted((owner, blocked.decode()) for owner, members in zip(owners, sets) for blocked in members)
+
+    def accounts(self) -> dict[str, Account]:
+        conn = self._blocking()
+        try:
+            keys = [key.decode() for key in conn.call("SMEMBERS", self.prefix + "accts")]
+            rows = conn.pipeline([("HMGET", self.prefix + "acct:" + key, "name", "pw", "salt", "kdf") for key in keys])
+        finally:
+            conn.close()
+        return {key: account for key, row in zip(keys, rows) if (account := _account(row)) is not None}
+
+    def guest_holdings(self, now: float) -> dict[str, Holding]:
+        conn = self._blocking()
+        try:
+            keys = [key.decode() for key in conn.call("SMEMBERS", self.prefix + "guests")]
+            rows = conn.pipeline([("HMGET", self.prefix + "guest:" + key, "name", "token", "epoch", "left")
+                                  for key in keys])
+        finally:
+            conn.close()
+        return {key: holding for key, row in zip(keys, rows) if (holding := _holding(row, now)) is not None}
+
+    # --- Re-reading one record (a cluster node that heard another changed it) ---------------
+
+    def account(self, name_key: str, callback: Callback | None = None,
+                on_error: ErrorCallback | None = None) -> None:
+        """The account of ``name_key`` as Redis has it now, or None."""
+        self._submit(_ACCOUNT, (name_key,), _account, callback, on_error)
+
+    def holding(self, name_key: str, now: float, callback: Callback | None = None,
+                on_error: ErrorCallback | None = None) -> None:
+        """The guest holding of ``name_key`` as Redis has it now, or None; a holder noted
+        online left at ``now`` (as in :meth:`guest_holdings`)."""
+        self._submit(_HOLDING, (name_key,), lambda row: _holding(row, now), callback, on_error)
+
+    def blocked_by(self, owner_key: str, callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        """The set of keys ``owner_key`` blocks, as Redis has it now."""
+        self._submit(_BLOCKED_BY, (owner_key,), lambda members: {m.decode() for m in members}, callback, on_error)
+
+    # --- Messages ---------------------------------------------------------------------------
+
+    def store_message(self, message: StoredMessage, callback: Callback | None = None,
+                      on_error: ErrorCallback | None = None) -> None:
+        recipient_key = message.recipient_key
+        args = (message.sender_key, message.client_id, message.sender, message.recipient or "",
+                recipient_key or "", message.text, repr(message.sent_at), message.state,
+                "" if message.expires_at is None else repr(message.expires_at),
+                "" if recipient_key is None else conversation_key(self.prefix, message.sender_key, recipient_key))
+        self._submit(_STORE, args, lambda reply: self._stored(message, reply), callback, on_error)
+
+    def _stored(self, message: StoredMessage, reply: list) -> tuple[StoredMessage, str]:
+        new, value = reply
+        if new:
+            msg_id = int(value)
+            self._last_msg_id = max(self._last_msg_id, msg_id)
+            return replace(message, msg_id=msg_id), NEW
+        stored = _message(value)
+        return (stored, RESEND) if same_request(stored, message) else (message, ID_REUSED)
+
+    def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+                       on_error: ErrorCallback | None = None) -> None:
+        self._submit(_RECEIPT, (msg_id, recipient_key), None, callback, on_error)
+
+    def record_ack(self, msg_id: int, sender_key: str, callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self._submit(_ACK, (msg_id, sender_key), bool, callback, on_error)
+
+    def confirm_late(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._submit(_CONFIRM_LATE, (msg_id, recipient_key),
+                     lambda reply: (None if reply[0] is None else _message(reply[0]), _text(reply[1])),
+                     callback, on_error)
+
+    def pending_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self._submit(_PAGE, ("pend:" + recipient_key, after, limit), _messages, callback, on_error)
+
+    def outcomes_for_sender(self, sender_key: str, after: int, limit: int, callback: Callback | None = None,
+                            on_error: ErrorCallback | None = None) -> None:
+        self._submit(_PAGE, ("untold:" + sender_key, after, limit), _messages, callback, on_error)
+
+    def history(self, me_key: str, peer_key: str, before: int | None, limit: int, after: int,
+                callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        def page(rows: list) -> tuple[list[HistoryEntry], int | None]:
+            more = len(rows) > limit
+            rows = rows[:limit]
+            entries = [HistoryEntry(int(r[0]), _text(r[1]), _text(r[2]), _text(r[3]), float(r[4]),
+                                    "sent" if r[5] == b"blocked" else _text(r[5])) for r in reversed(rows)]
+            return entries, (entries[0].msg_id if more and entries else None)
+
+        args = (conversation_key(self.prefix, me_key, peer_key), me_key, "" if before is None else before, after,
+                limit)
+        self._submit(_HISTORY, args, page, callback, on_error)
+
+    def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        self._submit(_EXPIRE, (repr(now),), lambda rows: sorted(_messages(rows), key=lambda m: m.msg_id),
+                     callback, on_error)
+
+    def purge(self, older_than: float, unacknowledged_older_than: float | None,
+              callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        args = (repr(older_than), "" if unacknowledged_older_than is None else repr(unacknowledged_older_than))
+        self._submit(_PURGE, args, int, callback, on_error)
+
+    def hand_over(self, name_key: str, epoch: int, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        self._submit(_HAND_OVER, (name_key, epoch), _messages, callback, on_error)
+
+    # --- Users, blocks, guests, accounts ----------------------------------------------------
+
+    def remember_user(self, name_key: str, name: str, now: float, callback: Callback | None = None,
+                      on_error: ErrorCallback | None = None) -> None:
+        self._submit(_REMEMBER_USER, (name_key, name, repr(now)), None, callback, on_error)
+
+    def set_block(self, owner_key: str, blocked_key: str, blocked: bool, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        self._submit(_SET_BLOCK, (owner_key, blocked_key, "1" if blocked else "0"), None, callback, on_error)
+
+    def clear_blocks(self, owner_key: str, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._submit(_CLEAR_BLOCKS, (owner_key,), None, callback, on_error)
+
+    def save_holding(self, name_key: str, holding: Holding, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        args = (name_key, holding.name, holding.token_hash, holding.epoch,
+                "" if holding.left_at is None else repr(holding.left_at))
+        self._submit(_SAVE_HOLDING, args, None, callback, on_error)
+
+    def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self._submit(_SET_LEFT_AT, (name_key, "" if left_at is None else repr(left_at)), None, callback, on_error)
+
+    def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        args = (name_key, account.name, account.pw_hash, account.salt, account.kdf, repr(time.time()))
+        self._submit(_SAVE_ACCOUNT, args, bool, callback, on_error)
+
+
+def _account(row: list) -> Account | None:
+    name, pw_hash, salt, kdf = row
+    if name is None:
+        return None
+    return Account(name.decode(), pw_hash or b"", salt or b"", kdf.decode())
+
+
+def _holding(row: list, now: float) -> Holding | None:
+    name, token_hash, epoch, left_at = row
+    if name is None:
+        return None
+    return Holding(name.decode(), token_hash or b"", int(epoch), now if left_at is None else float(left_at))
