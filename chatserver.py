@@ -27,10 +27,12 @@ from pathlib import Path
 import const
 import i18n
 from i18n import _
+from resp import parse_url
 from server import ChatServer, ServerConfig
 from server.app import ListenFailed
 from server.console import watch_console
 from server.lockfile import DataDirInUse
+from server.store import StoreUnavailable
 
 log = logging.getLogger("chat.server")
 
@@ -74,6 +76,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"folder of the database: accounts, queued messages, history (default {const.DATA_DIR})")
     parser.add_argument("--memory", action="store_true",
                         help="keep everything in memory instead: nothing survives a restart")
+    parser.add_argument("--cluster", metavar="URL", default=const.CLUSTER_URL,
+                        help="keep everything in the Redis at URL instead (redis://[:password@]host:port/db), "
+                             "shared by every node of a cluster; run Redis with --appendonly yes "
+                             "--appendfsync always")
     parser.add_argument("--tls-cert", metavar="PEM", default=const.TLS_CERT,
                         help="certificate chain file: turns TLS on (with --tls-key)")
     parser.add_argument("--tls-key", metavar="PEM", default=const.TLS_KEY, help="private key file for --tls-cert")
@@ -99,9 +105,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
+    if args.cluster:
+        if args.memory:
+            parser.error("--memory and --cluster exclude each other: a cluster keeps everything in Redis")
+        try:
+            parse_url(args.cluster)
+        except ValueError as exc:
+            parser.error(f"--cluster: {exc}")
     if args.workers < 1:
         parser.error(f"--workers is a number of nodes, at least 1, not {args.workers}")
-    if args.workers > 1 and not getattr(args, "cluster", None):
+    if args.workers > 1 and not args.cluster:
         parser.error("--workers N starts N nodes of one cluster: it needs --cluster redis://HOST:PORT/DB "
                      "(or CLUSTER_URL in const.py)")
     try:
@@ -116,7 +129,8 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         host=args.host, port=args.port, tame_gc=True,
         web_port=args.web_port or None, web_echo=args.web_echo, web_hosts=tuple(args.web_host_name),
         web_origins=("*" if "*" in args.web_origin else tuple(args.web_origin)) if args.web_origin else None,
-        data_dir=None if args.memory else Path(args.data),
+        data_dir=None if args.memory or args.cluster else Path(args.data),
+        cluster_url=args.cluster or None,
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
         require_accounts=args.require_accounts,
@@ -226,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except sqlite3.Error as exc:
         log.error("cannot use the database in %s: %s", args.data, exc)
+        return 1
+    except StoreUnavailable as exc:  # only Redis is checked at start: --cluster
+        log.error("cannot start: %s", exc)
         return 1
     except ListenFailed as exc:
         log.error(LISTEN_FAILED[exc.listener].format(port=exc.port, host=exc.host, reason=exc.reason))

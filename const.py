@@ -78,6 +78,13 @@ QUEUE_TTL = 7 * 24 * 3600.0
 # Messages in a final state are forgotten after this many seconds (history retention).
 HISTORY_RETENTION = 90 * 24 * 3600.0
 
+# --- Cluster mode (python3 chatserver.py --cluster redis://HOST:PORT/DB) --------------------
+# A redis:// URL ("redis://[:password@]host:port/db") keeps everything in that Redis
+# instead of --data: the store of every node of a cluster (docs/cluster.md). None: not a
+# cluster node. Run Redis with --appendonly yes --appendfsync always, or what was
+# acknowledged can be lost in a crash (the server warns at start).
+CLUSTER_URL = None
+
 # --- Accounts ---------------------------------------------------------------------------
 # True: every name must be a registered account (guests are refused).
 REQUIRE_ACCOUNTS = False

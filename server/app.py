@@ -23,7 +23,7 @@ from .lockfile import DataDirLock
 from .outbox import WriteBatcher
 from .relay import Relay
 from .session import ClientSession
-from .stores import MemoryStore, MessageStore, SQLiteStore
+from .stores import MemoryStore, MessageStore, RedisStore, SQLiteStore
 from .web import start_web_server, stop_web_server
 
 log = logging.getLogger("chat.server")
@@ -158,6 +158,8 @@ class ChatServer:
         self.config = config or ServerConfig()
         # In memory (no data folder): Python structures, no SQLite on the message path.
         self.store: MessageStore = SQLiteStore(self.config.database) if self.config.database else MemoryStore()
+        if self.config.cluster_url:  # cluster mode: everything in Redis, shared with the other nodes
+            self.store = RedisStore(self.config.cluster_url)
         if store is not None:
             self.store = store
         # The other nodes of a cluster (server/cluster/), or None: this server alone.
@@ -204,7 +206,9 @@ class ChatServer:
             self._lock = DataDirLock.acquire(self.config.data_dir)
         try:
             self.store.open()
-            if self.config.data_dir is not None:
+            if self.config.cluster_url:
+                log.info("data in Redis at %s", self.store.address)
+            elif self.config.data_dir is not None:
                 log.info("data in %s", self.config.database)
             self.relay = Relay(self.config, self.store, lambda delay, callback: loop.call_later(delay, callback),
                                offload, self.peers)

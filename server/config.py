@@ -31,6 +31,8 @@ class ServerConfig:
     tame_gc: bool = False
     # The database file's folder; None keeps everything in memory (nothing survives).
     data_dir: Path | None = None
+    # A redis:// URL: the store is that Redis (cluster mode, issue 10), not data_dir.
+    cluster_url: str | None = None
     queue_ttl: float = const.QUEUE_TTL
     history_retention: float = const.HISTORY_RETENTION
     # Seconds between passes that expire old queued messages and purge old history.
@@ -64,8 +66,6 @@ class ServerConfig:
     # Host names the web client may be reached by, besides localhost, the machine's host
     # name and IP addresses ("*" in it: any); see web/hosts.py.
     web_hosts: tuple[str, ...] = const.WEB_ALLOWED_HOSTS
-    # Cluster mode (issue 10): the redis:// URL of the Redis the nodes share; None: alone.
-    cluster_url: str | None = None
     # Listen with SO_REUSEPORT, so that several nodes on one machine share the ports
     # (--workers N); the kernel spreads new connections over them.
     reuse_port: bool = False

@@ -77,7 +77,7 @@ class ClusterNode:
     tells_presence = True  # joins and leaves are told from the events stream
     shares_room = True  # room messages go through the events stream
 
-    def __init__(self, url: str, prefix: str = "chat:", node_id: str | None = None, beat: float = BEAT,
+    def __init__(self, url: str, prefix: str = "{chat}:", node_id: str | None = None, beat: float = BEAT,
                  ttl: float = TTL, timeout: float = 2.0) -> None:
         self.url = url
         self.prefix = prefix
@@ -91,6 +91,10 @@ class ClusterNode:
         self._inbox_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
         self._sids: dict[Any, tuple[str, str]] = {}  # local session -> (sid, user key)
         self._sid_count = 0
+        # Claims sent and not answered yet, by sid: the stream may bring their SessionOn
+        # before the reply does, and the joiner, not welcomed yet, would miss its own
+        # join notice (on one server it hears it). Such a notice waits for the reply.
+        self._claiming: dict[str, list] = {}
         self._last_event = "0-0"
         self._last_beat = float("-inf")  # monotonic time of the last renewal Redis confirmed
         self._tasks: list[asyncio.Task] = []
@@ -127,19 +131,23 @@ class ClusterNode:
         entry = bus.encode(bus.SessionOn(key, name, shared, sid, self.node_id, session.address, session.port, since))
 
         async def run() -> None:
+            self._claiming[sid] = []
             try:
                 reply = await scripts.CLAIM(self._redis, args=(self.prefix, self.node_id, sid, key, name,
                                                                "1" if shared else "0", where, entry))
             except (RedisConnectionError, TimeoutError) as exc:
                 log.warning("claim of %r not done: %s", name, exc)
+                self._claiming.pop(sid, None)
                 callback("unavailable")
                 return
+            held = self._claiming.pop(sid, [])
             reply = _text(reply) if not isinstance(reply, RedisError) else reply
             if reply == "ok":
                 self._sids[session] = (sid, key)
                 if session.closing:
                     self.release(session, "disconnected", time.time())
-                callback(None)
+                callback(None)  # the welcome
+                self._notify(held)
             elif reply == "taken":
                 callback("name_taken")
             else:
@@ -354,11 +362,11 @@ class ClusterNode:
         if kind in _SESSION_ENTRIES:
             if kind is bus.SessionOn:
                 relay.known[event.key] = event.name
-            for notice in self.users.apply(event, time.time()):
-                if type(notice) is Joined:
-                    relay.cluster_joined(notice.key, notice.name, notice.since)
-                else:
-                    relay.cluster_left(notice.key, notice.name, notice.reason, notice.at)
+            notices = self.users.apply(event, time.time())
+            if kind is bus.SessionOn and event.sid in self._claiming:
+                self._claiming[event.sid].extend(notices)  # told after the welcome
+            else:
+                self._notify(notices)
         elif kind is bus.RoomPost:
             relay.deliver_room(StoredMessage(event.msg_id, event.sender, event.sender_key, None, None, event.text,
                                              event.sent_at, "", "room"))
@@ -376,6 +384,13 @@ class ClusterNode:
                 guests.lookalikes.add(event.name)
             guests.holdings[event.key] = Holding(event.name, bytes.fromhex(event.token_hash), event.epoch,
                                                  event.left_at)
+
+    def _notify(self, notices: list) -> None:
+        for notice in notices:
+            if type(notice) is Joined:
+                self.relay.cluster_joined(notice.key, notice.name, notice.since)
+            else:
+                self.relay.cluster_left(notice.key, notice.name, notice.reason, notice.at)
 
     async def _read_inbox(self) -> None:
         stream, group = f"{self.prefix}inbox:{self.node_id}", "node"
