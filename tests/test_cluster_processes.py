@@ -1,0 +1,174 @@
+"""Cluster nodes as real ``chatserver.py --cluster`` processes on one real Redis.
+
+Three nodes and a Redis that syncs every write, on loopback: a direct message across
+nodes with both acknowledgements; a message to someone offline, picked up on another
+node and confirmed back to the sender on a third; ``kill -9`` of the node a recipient
+is on, mid-delivery (the message arrives once, on another node, and the others see the
+recipient leave within 15 s); ``--workers 2`` (two processes on one port). Every wait
+has a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from redisserver import RedisServer, free_port
+from processes import stop_process
+
+from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, LookupRequest, LookupResult,
+                      Ping, Queued, Receipt, SendDirect, UserJoined, UserLeft, UserList, Welcome, WhoRequest)
+from tests.test_durability import ServerProcess, wait_until
+from tests.wire import WireClient
+
+import const
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTICES = (UserJoined, UserLeft, Ping)
+
+
+@pytest.fixture
+def redis(tmp_path):
+    server = RedisServer(tmp_path / "redis", appendfsync="always").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def nodes(redis):
+    started: list[ServerProcess] = []
+
+    def start(count: int) -> list[ServerProcess]:
+        made = [ServerProcess("--cluster", redis.url) for _ in range(count)]
+        started.extend(made)
+        for node in made:
+            node.wait_listening()
+        return made
+
+    yield start
+    for node in started:
+        node.stop() if node.proc.poll() is None else None
+        node.proc.stdin.close()
+
+
+def login(node: ServerProcess, name: str, **kwargs) -> WireClient:
+    return WireClient.login("127.0.0.1", node.port, name, **kwargs)
+
+
+def who(client: WireClient) -> list[str]:
+    client.send(WhoRequest("w"))
+    return [p.name for p in client.expect(UserList, skip=NOTICES).users]
+
+
+def wait_for_login(node: ServerProcess, name: str, timeout: float) -> WireClient:
+    """Log in as ``name``, again while the name is still held by a session that is gone
+    (its node's heartbeat has not expired yet): what a client's reconnect loop does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        client = WireClient("127.0.0.1", node.port)
+        key = (os.environ.get("CHAT_STATE_DIR", ""), "127.0.0.1", name.lower())
+        client.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, WireClient.tokens.get(key)))
+        answer = client.expect((Welcome, ErrorReply), skip=NOTICES)
+        if isinstance(answer, Welcome):
+            return client
+        client.close()
+        assert answer.code == ErrorCode.NAME_TAKEN, answer
+        assert time.monotonic() < deadline, f"{name} could not log in again within {timeout} s"
+        time.sleep(0.2)
+
+
+@pytest.mark.timeout_seconds(90)
+def test_three_nodes_one_chat_direct_messages_and_receipts_cross_nodes(nodes):
+    one, two, three = nodes(3)
+    with login(one, "Ana") as ana, login(two, "Bia") as bia:
+        wait_until(lambda: who(ana) == ["Ana", "Bia"], what="both in who")
+        ana.send(LookupRequest("l", "Bia"))
+        assert ana.expect(LookupResult, skip=NOTICES).node  # which node holds her
+        ana.send(SendDirect("d1", "Bia", "olá"))
+        accepted = ana.expect(Accepted, skip=NOTICES)
+        message = bia.expect(DirectMessage, skip=NOTICES)
+        assert (message.msg_id, message.text) == (accepted.msg_id, "olá")
+        bia.send(Receipt(message.msg_id))
+        assert ana.expect(Delivered, skip=NOTICES).msg_id == accepted.msg_id
+    # Offline on node one, picked up on node three, the sender on node two.
+    with login(one, "Caio") as caio:
+        pass
+    with login(two, "Dora") as dora:
+        dora.send(SendDirect("q1", "Caio", "later"))
+        queued = dora.expect(Queued, skip=NOTICES)
+        with login(three, "Caio") as caio:
+            message = caio.expect(DirectMessage, skip=NOTICES)
+            assert message.msg_id == queued.msg_id
+            caio.send(Receipt(message.msg_id))
+            assert dora.expect(Delivered, skip=NOTICES).msg_id == queued.msg_id
+
+
+@pytest.mark.timeout_seconds(120)
+def test_kill_9_of_the_recipients_node_mid_delivery_the_message_arrives_once_elsewhere(nodes):
+    one, two = nodes(2)
+    with login(one, "Ana") as ana:
+        bia = login(two, "Bia")
+        wait_until(lambda: who(ana) == ["Ana", "Bia"], what="both in who")
+        ana.send(SendDirect("d1", "Bia", "are you there?"))
+        msg_id = ana.expect(Accepted, skip=NOTICES).msg_id
+        assert bia.expect(DirectMessage, skip=NOTICES).msg_id == msg_id  # shown, not confirmed
+        killed = time.monotonic()
+        two.kill()
+        assert two.proc.returncode == -9
+        bia.close()
+        # Her session leaves the registry, with a notice, within 15 s.
+        assert ana.expect(UserLeft, timeout=20, skip=(Ping, UserJoined)).name == "Bia"
+        assert time.monotonic() - killed <= 15
+        # Her client logs in again on the node that is left: the message comes once.
+        with wait_for_login(one, "Bia", timeout=20) as again:
+            message = again.expect(DirectMessage, skip=NOTICES)
+            assert message.msg_id == msg_id
+            again.send(Receipt(msg_id))
+            delivered = ana.expect(Delivered, skip=NOTICES)
+            assert delivered.msg_id == msg_id
+            assert not [e for e in again.drain(0.5) if isinstance(e, DirectMessage)]
+
+
+@pytest.mark.timeout_seconds(90)
+def test_workers_2_serve_one_port_from_two_processes(redis, tmp_path):
+    port = free_port()
+    log = tmp_path / "workers.log"
+    with open(log, "w") as err:
+        parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(port),
+                                   "--web-port", "0", "--cluster", redis.url, "--workers", "2"],
+                                  cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_until(lambda: len(re.findall(r"listening on 127\.0\.0\.1:(\d+)", log.read_text())) == 2, 20,
+                   "two workers listening")
+        assert set(re.findall(r"listening on 127\.0\.0\.1:(\d+)", log.read_text())) == {str(port)}
+        clients = [WireClient.login("127.0.0.1", port, f"User{i}") for i in range(12)]
+        try:
+            wait_until(lambda: len(who(clients[0])) == 12, what="all twelve in who")
+            nodes_of = {}
+            for client in clients:
+                client.send(LookupRequest("l", client.welcome.name))
+                nodes_of[client.welcome.name] = client.expect(LookupResult, skip=NOTICES).node
+            assert len(set(nodes_of.values())) == 2, nodes_of  # the kernel spread them (12 tries)
+            # A message between two users on different workers.
+            first = clients[0]
+            other = next(c for c in clients if nodes_of[c.welcome.name] != nodes_of[first.welcome.name])
+            first.send(SendDirect("x", other.welcome.name, "hi"))
+            accepted = first.expect(Accepted, skip=NOTICES)
+            other.send(Receipt(other.expect(DirectMessage, skip=NOTICES).msg_id))
+            assert first.expect(Delivered, skip=NOTICES).msg_id == accepted.msg_id
+        finally:
+            for client in clients:
+                client.close()
+    finally:
+        parent.send_signal(signal.SIGTERM)
+        try:
+            assert parent.wait(20) == 0
+        finally:
+            stop_process(parent)
+    assert "Traceback" not in log.read_text()
