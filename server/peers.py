@@ -53,9 +53,9 @@ class LocalPeers:
     def registered(self, key: str) -> None:
         """Guest ``key`` made its name an account."""
 
-    def route(self, message: StoredMessage, callback: Callable[[int | None], None]) -> None:
-        """Send ``message`` to its recipient's sessions on other nodes; ``callback(nodes)``."""
-        callback(0)
+    def route(self, message: StoredMessage, callback: Callable[[list[str] | None], None]) -> None:
+        """Send ``message`` to its recipient's sessions on other nodes; ``callback(their ids)``."""
+        callback([])
 
     def tell(self, key: str, msg_id: int, frame: bytes) -> None:
         """Write ``frame`` about message ``msg_id`` to ``key``'s sessions on other nodes."""

@@ -121,6 +121,14 @@ class InFlight:
 
 
 @dataclass(slots=True)
+class RoutedFlight:
+    """A direct message this node sent to other nodes (a cluster), its outcome not back yet."""
+
+    nodes: set[str]  # the nodes it was routed to that are still alive
+    client_id: str
+
+
+@dataclass(slots=True)
 class OutcomePages:
     """The outcomes told to one session from the store since its login, a page at a time."""
 
@@ -176,6 +184,8 @@ class Relay:
                                 lambda name: name in self.directory, self.log_lines,
                                 online_lookalikes=lambda name: self.directory.lookalikes(name))
         self.inflight: dict[int, InFlight] = {}
+        # In a cluster: sender key -> msg_id -> the message routed from here to other nodes.
+        self.routed: dict[str, dict[int, RoutedFlight]] = {}
         self.outcome_pages: dict[ClientSession, OutcomePages] = {}
         # Receipts the store failed to record, (msg_id, recipient key): recorded again when
         # it works again. Few: while it fails no new message is stored to confirm.
@@ -241,6 +251,8 @@ class Relay:
                               reason)
         gone = self.registry.unregister(session.name, session)
         self.peers.release(session, reason, time.time())
+        if gone and self.routed:
+            self.routed.pop(session.key, None)  # nobody here to tell any more
         self._requeue(session)
         self.outcome_pages.pop(session, None)
         if gone:
@@ -472,9 +484,12 @@ class Relay:
         if recipients and msg_id not in self.inflight:
             self._forward(message, recipients)
 
-        def routed(nodes: int | None) -> None:
+        def routed(nodes: list[str] | None) -> None:
             # None: Redis was not reached; the message is stored and waits for a fetch.
             session.send(Accepted(request_id, msg_id) if recipients or nodes else Queued(request_id, msg_id))
+            if nodes:
+                # Until its outcome comes back: if those nodes die first, the sender hears "queued".
+                self.routed.setdefault(message.sender_key, {})[msg_id] = RoutedFlight(set(nodes), request_id)
 
         self.peers.route(message, routed)
 
@@ -490,6 +505,25 @@ class Relay:
         if msg_id > self.logins.guests.epoch(key):  # see _tell_sender
             for session in self.registry.sessions_by_key(key):
                 session.write_frame(frame)
+        flights = self.routed.get(key)
+        if flights:
+            flights.pop(msg_id, None)
+
+    def node_lost(self, node: str) -> None:
+        """``node`` died: the messages routed to it alone and not confirmed wait in the
+        store for their recipients' next login; their senders hear ``queued``, as when a
+        recipient on this node disconnects before confirming (see _requeue)."""
+        for sender_key, flights in list(self.routed.items()):
+            for msg_id, flight in list(flights.items()):
+                flight.nodes.discard(node)
+                if flight.nodes:
+                    continue
+                del flights[msg_id]
+                for sender in self.registry.sessions_by_key(sender_key):
+                    sender.send(Queued(flight.client_id, msg_id))
+                self.peers.tell(sender_key, msg_id, encode(Queued(flight.client_id, msg_id)))
+            if not flights:
+                del self.routed[sender_key]
 
     def _id_reused(self, session: ClientSession, request: mailbox.StoredMessage) -> None:
         """``request`` came under a request id that this sender used for another message:

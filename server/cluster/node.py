@@ -175,10 +175,10 @@ class ClusterNode:
         await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
                                   "e", bus.encode(bus.Registered(key)))
 
-    def route(self, message: StoredMessage, callback: Callable[[int | None], None]) -> None:
+    def route(self, message: StoredMessage, callback: Callable[[list[str] | None], None]) -> None:
         """Put ``message`` in the inboxes of the other nodes holding sessions of its
-        recipient; ``callback(how many nodes)``, or ``callback(None)`` if Redis could not
-        be asked (the message is stored: it waits for the recipient's next fetch)."""
+        recipient; ``callback(those nodes' ids)``, or ``callback(None)`` if Redis could
+        not be asked (the message is stored: it waits for the recipient's next fetch)."""
         entry = bus.encode(bus.Deliver(message))
 
         async def run() -> None:
@@ -188,7 +188,7 @@ class ClusterNode:
             except (RedisConnectionError, TimeoutError):
                 callback(None)
                 return
-            callback(reply if isinstance(reply, int) else None)
+            callback([_text(node) for node in reply] if isinstance(reply, list) else None)
 
         asyncio.ensure_future(run())
 
@@ -367,6 +367,8 @@ class ClusterNode:
                 self._claiming[event.sid].extend(notices)  # told after the welcome
             else:
                 self._notify(notices)
+            if kind is bus.NodeGone:
+                relay.node_lost(event.node)
         elif kind is bus.RoomPost:
             relay.deliver_room(StoredMessage(event.msg_id, event.sender, event.sender_key, None, None, event.text,
                                              event.sent_at, "", "room"))

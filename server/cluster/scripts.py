@@ -103,20 +103,20 @@ return reaped
 """ % EVENTS_MAXLEN)
 
 # ARGV: prefix, key, this node, the inbox entry. Puts the entry in the inbox of every
-# other node holding a session of ``key``; returns how many nodes. Read where the claim
+# other node holding a session of ``key``; returns those nodes' ids. Read where the claim
 # writes, in one step: a session that logs in after this finds the message in the store.
 ROUTE = Script("""
 local p, key, me = ARGV[1], ARGV[2], ARGV[3]
-local seen, count = {}, 0
+local seen, nodes = {}, {}
 for _, where in ipairs(redis.call('HVALS', p..'where:'..key)) do
   local node = string.match(where, '^[^\\t]*')
   if node ~= me and not seen[node] then
     seen[node] = true
-    count = count + 1
+    nodes[#nodes + 1] = node
     redis.call('XADD', p..'inbox:'..node, 'MAXLEN', '~', %d, '*', 'e', ARGV[4])
   end
 end
-return count
+return nodes
 """ % INBOX_MAXLEN)
 
 # ARGV: prefix. The registry as it is, with the events stream's position it matches:
