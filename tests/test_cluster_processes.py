@@ -68,7 +68,8 @@ def who(client: WireClient) -> list[str]:
 
 def wait_for_login(node: ServerProcess, name: str, timeout: float) -> WireClient:
     """Log in as ``name``, again while the name is still held by a session that is gone
-    (its node's heartbeat has not expired yet): what a client's reconnect loop does."""
+    (its node's heartbeat has not expired yet) or the node is not back in the cluster
+    (``unavailable``): what a client's reconnect loop does."""
     deadline = time.monotonic() + timeout
     while True:
         client = WireClient("127.0.0.1", node.port)
@@ -78,7 +79,7 @@ def wait_for_login(node: ServerProcess, name: str, timeout: float) -> WireClient
         if isinstance(answer, Welcome):
             return client
         client.close()
-        assert answer.code == ErrorCode.NAME_TAKEN, answer
+        assert answer.code in (ErrorCode.NAME_TAKEN, ErrorCode.UNAVAILABLE), answer
         assert time.monotonic() < deadline, f"{name} could not log in again within {timeout} s"
         time.sleep(0.2)
 
@@ -177,3 +178,34 @@ def test_workers_2_serve_one_port_from_two_processes(redis, tmp_path):
         finally:
             stop_process(parent)
     assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.timeout_seconds(120)
+def test_redis_killed_and_restarted_requests_answered_unavailable_meanwhile_then_service_again(nodes, redis):
+    one, two = nodes(2)
+    with login(one, "Ana") as ana:
+        with login(two, "Bia"):
+            pass
+        # Node one knows Bia once the events stream brought her login (milliseconds).
+        assert ana.expect(UserLeft, skip=(UserJoined, Ping)).name == "Bia"
+        ana.send(SendDirect("before", "Bia", "kept"))
+        kept = ana.expect(Queued, skip=NOTICES).msg_id
+        redis.kill()
+        ana.send(SendDirect("during", "Bia", "not kept"))
+        assert ana.expect_error(ErrorCode.UNAVAILABLE, timeout=15, skip=NOTICES + (Queued,)).retry_after
+        refused = WireClient("127.0.0.1", two.port)
+        with refused:
+            refused.send(Hello("h", "Cai", const.PROTOCOL_VERSION))
+            assert refused.expect_error(ErrorCode.UNAVAILABLE, timeout=15, skip=NOTICES).retry_after
+        redis.start()  # its append-only file brings everything acknowledged back
+    # The nodes reconnect by themselves; a node whose heartbeat expired meanwhile closed
+    # its sessions (they log in again), so log in afresh.
+    ana = wait_for_login(one, "Ana", timeout=30)
+    with ana, wait_for_login(two, "Bia", timeout=30) as bia:
+        message = bia.expect(DirectMessage, skip=NOTICES)
+        assert (message.msg_id, message.text) == (kept, "kept")
+        bia.send(Receipt(kept))
+        wait_until(lambda: who(bia) == ["Ana", "Bia"], what="both in who again")
+        ana.send(SendDirect("after", "Bia", "again"))
+        ana.expect((Accepted, Delivered), skip=NOTICES)
+        assert bia.expect(DirectMessage, skip=NOTICES).text == "again"
