@@ -308,9 +308,14 @@ class RedisClient:
         does if any command gets no reply (the others' fate is then unknown too), with
         one deadline for the lot.
         """
+        return await self.pipeline_encoded([encode_command(args) for args in commands], timeout)
+
+    async def pipeline_encoded(self, encoded: list[bytes], timeout: float | None = None) -> list[Any]:
+        """:meth:`pipeline` for commands already in RESP bytes (each one whole command, as
+        :func:`~resp.protocol.encode_command` makes it): for a caller that sends the same
+        command shape many times and encodes its constant part once."""
         if self._closed:
             raise RedisConnectionError("the Redis client is closed")
-        encoded = [encode_command(args) for args in commands]
         if not encoded:
             return []
         count = len(encoded)

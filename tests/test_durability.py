@@ -231,10 +231,16 @@ def test_chatserver_creates_the_database_and_keeps_it_across_restarts(tmp_path):
 # --- Queued delivery ------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "redis"])
 def server(request, tmp_path):
-    """A server with a data folder (SQLite on disk), or in memory: the rules of queued
-    delivery, resends and history are the relay's, the same over either store."""
+    """A server with a data folder (SQLite on disk), in memory, or on a Redis of its own
+    (--cluster): the rules of queued delivery, resends and history are the relay's, the
+    same over every store."""
+    if request.param == "redis":
+        from redisserver import RedisServer
+        with RedisServer(tmp_path / "redis") as redis, ServerThread(config(None, cluster_url=redis.url)) as srv:
+            yield srv
+        return
     with ServerThread(config(tmp_path / "data" if request.param == "sqlite" else None)) as srv:
         yield srv
 

@@ -227,6 +227,19 @@ def test_the_loading_operations_give_back_what_was_written_and_records_can_be_re
     again.close()
 
 
+def test_the_commands_encoded_with_a_head_per_script_are_what_the_generic_encoder_makes():
+    from resp import encode_command
+    from server.stores import redis as module
+
+    store = RedisStore("redis://127.0.0.1:1/0")  # nothing is sent
+    cases = [(module._STORE, ("alice", "c1", "Alice", "Bob", "bob", "h\u00e9llo \U0001f600", "1.5", "sent", "2.5", "k")),
+             (module._STORE, ("a", "b", "c", "", "", "t", "1e+20", "room", "", "")),
+             (module._RECEIPT, (12, "bob")), (module._RECEIPT, (1234567, "b\u00f8b")),
+             (module._SAVE_HOLDING, ("k", "K", b"\x00\r\n\xff", 7, ""))]
+    for script, args in cases:
+        assert store._command(script, args) == encode_command(("EVALSHA", script.sha1, 0, store.prefix, *args))
+
+
 def test_the_durability_check_says_what_a_weaker_redis_can_lose():
     assert durability_warning("yes", "always") is None
     assert "about the last second" in durability_warning("yes", "everysec")
@@ -259,3 +272,23 @@ def test_an_unreachable_redis_at_open_is_a_clear_error(redis_server):
     redis_server.kill()
     with pytest.raises(StoreUnavailable, match="cannot reach Redis"):
         RedisStore(url, timeout=1.0).open()
+
+
+def test_a_script_error_is_answered_on_error_and_logged_once_not_per_request(loop, redis_server, caplog):
+    """A reply Redis refuses (here a key of the wrong type, as a bug would leave) is
+    answered StoreUnavailable(storage=False); the others of the pipeline are answered
+    as usual; the log says it once."""
+    store = open_redis_store(loop, redis_server.url)
+    async def spoil() -> None:
+        async with RedisClient(redis_server.url) as redis:
+            await redis.execute("SET", store.prefix + "pend:bob", "not a sorted set")
+    loop.run_until_complete(spoil())
+    answers, errors = [], []
+    for _ in range(3):
+        store.pending_for("bob", 0, 10, answers.append, errors.append)
+    store.pending_for("carol", 0, 10, answers.append, errors.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [[]]
+    assert len(errors) == 3 and all(not e.storage for e in errors)
+    assert caplog.text.count("a store script failed") == 1
+    store.close()

@@ -256,3 +256,16 @@ def test_pipeline_sends_a_batch_in_one_write_and_returns_replies_in_order(redis_
             assert replies[501:] == [str(i).encode() for i in range(500)]
             assert len(writes) == 1
     run(main())
+
+
+def test_pipeline_encoded_sends_commands_already_in_resp_bytes(redis_server):
+    from resp import encode_command
+
+    async def main():
+        async with RedisClient(redis_server.url) as redis:
+            assert await redis.pipeline_encoded([]) == []
+            encoded = [encode_command(("SET", "k", "v")), encode_command(("GET", "k")),
+                       encode_command(("INCR", "k"))]
+            replies = await redis.pipeline_encoded(encoded)
+            assert replies[:2] == ["OK", b"v"] and replies[2].code == "ERR"
+    run(main())
