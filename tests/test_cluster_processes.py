@@ -209,3 +209,33 @@ def test_redis_killed_and_restarted_requests_answered_unavailable_meanwhile_then
         ana.send(SendDirect("after", "Bia", "again"))
         ana.expect((Accepted, Delivered), skip=NOTICES)
         assert bia.expect(DirectMessage, skip=NOTICES).text == "again"
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_browser_on_one_node_and_a_terminal_on_another_chat(redis):
+    from chatpeer import TcpPeer, WebPeer
+    web_port = free_port()
+    with ServerProcess("--cluster", redis.url, "--web-port", str(web_port)) as one, \
+            ServerProcess("--cluster", redis.url) as two:
+        del one
+        bob = WebPeer(f"ws://127.0.0.1:{web_port}/ws", origin=f"http://127.0.0.1:{web_port}")
+        alice = TcpPeer("127.0.0.1", two.port)
+        try:
+            bob.login("Bob")
+            alice.login("Alice")
+            bob.expect(UserJoined, where=lambda e: e.name == "Alice")
+            request_id = alice.send_dm("Bob", "hi Bob, from the terminal 🌍")
+            accepted = alice.expect(Accepted)
+            dm = bob.expect(DirectMessage)
+            assert (dm.sender, dm.text, dm.msg_id) == ("Alice", "hi Bob, from the terminal 🌍", accepted.msg_id)
+            bob.receipt(dm.msg_id)
+            assert alice.expect(Delivered) == Delivered(request_id, accepted.msg_id)
+            request_id = bob.send_dm("Alice", "hi Alice, from the browser")
+            accepted = bob.expect(Accepted)
+            dm = alice.expect(DirectMessage)
+            assert (dm.sender, dm.text) == ("Bob", "hi Alice, from the browser")
+            alice.receipt(dm.msg_id)
+            assert bob.expect(Delivered) == Delivered(request_id, accepted.msg_id)
+        finally:
+            bob.close()
+            alice.close()
