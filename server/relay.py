@@ -390,8 +390,11 @@ class Relay:
             self.store.save_holding(key, holding)
             self.peers.holding_changed(key, holding)
             self.store.hand_over(key, epoch, self._announce_expired)
-            if self.blocked.pop(key, None):  # whom the earlier holder blocked is theirs too
+            earlier = self.blocked.pop(key, None)
+            if earlier:  # whom the earlier holder blocked is theirs too
                 self.store.clear_blocks(key)
+                for target in earlier:
+                    self.peers.block_changed(key, target, False)
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
             self.store.set_left_at(key, None)

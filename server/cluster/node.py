@@ -287,11 +287,15 @@ class ClusterNode:
             await asyncio.sleep(self.beat)
             try:
                 alive = await scripts.BEAT(self._redis, args=(self.prefix, self.node_id, int(self.ttl * 1000)))
+                if isinstance(alive, RedisError):  # LOADING after a restart, for instance: not alive yet
+                    raise RedisConnectionError(str(alive))
                 if alive == 0:
                     await self._rejoin()
                 else:
                     self._last_beat = time.monotonic()
                 reaped = await scripts.REAP(self._redis, args=(self.prefix,))
+                if isinstance(reaped, RedisError):
+                    raise RedisConnectionError(str(reaped))
                 if reaped:
                     log.warning("cluster: node(s) %s stopped beating; their users left", ", ".join(map(_text, reaped)))
                 if cut_off:
@@ -327,7 +331,10 @@ class ClusterNode:
                 failed = True
                 await asyncio.sleep(min(self.beat, 0.5))
                 continue
-            if isinstance(reply, RedisError) or not reply:
+            if isinstance(reply, RedisError):  # LOADING after a restart, for instance
+                await asyncio.sleep(min(self.beat, 0.5))
+                continue
+            if not reply:
                 continue
             for entry_id, fields in reply[0][1]:
                 self._last_event = _text(entry_id)
