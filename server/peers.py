@@ -60,6 +60,10 @@ class LocalPeers:
     def tell(self, key: str, msg_id: int, frame: bytes) -> None:
         """Write ``frame`` about message ``msg_id`` to ``key``'s sessions on other nodes."""
 
+    def settled(self, key: str, msg_id: int) -> None:
+        """Message ``msg_id`` to ``key`` was confirmed or expired here: the nodes holding
+        other sessions of ``key`` forget it in flight."""
+
     def post_room(self, message: StoredMessage) -> None:
         """Send a stored room message to every node (only with ``shares_room``)."""
         raise NotImplementedError

@@ -512,6 +512,17 @@ class Relay:
         if flights:
             flights.pop(msg_id, None)
 
+    def settled_elsewhere(self, key: str, msg_id: int) -> None:
+        """Message ``msg_id`` to ``key`` was confirmed or expired on another node: it is
+        no longer in flight here (its sessions here leaving must not requeue it)."""
+        flight = self.inflight.get(msg_id)
+        if flight is None or flight.recipient_key != key:
+            return
+        del self.inflight[msg_id]
+        for recipient in self.registry.sessions_by_key(key):
+            if recipient.inflight:
+                recipient.inflight.discard(msg_id)
+
     def node_lost(self, node: str) -> None:
         """``node`` died: the messages routed to it alone and not confirmed wait in the
         store for their recipients' next login; their senders hear ``queued``, as when a
@@ -617,6 +628,8 @@ class Relay:
                 sender.send(Delivered(flight.client_id, msg_id))
             if self.peers.routes:
                 self.peers.tell(flight.sender_key, msg_id, encode(Delivered(flight.client_id, msg_id)))
+        if self.peers.routes:  # the recipient's sessions on other nodes have it in flight too
+            self.peers.settled(flight.recipient_key, msg_id)
         self.store.record_receipt(msg_id, session.key, on_error=self._unrecorded_receipt(msg_id, session.key))
         if session.backlog and len(session.inflight or ()) < self.config.max_pending_receipts // 2:
             self._refill(session)
@@ -762,6 +775,8 @@ class Relay:
                     if recipient.inflight:
                         recipient.inflight.discard(message.msg_id)
             by_sender.setdefault(message.sender_key, []).append(message)
+            if self.peers.routes and message.recipient_key:  # other nodes may have it in flight
+                self.peers.settled(message.recipient_key, message.msg_id)
         for sender_key, outcomes in by_sender.items():
             self._tell_sender(sender_key, outcomes)
 

@@ -280,3 +280,22 @@ def test_workers_without_a_cluster_is_refused_saying_why(capsys):
         chatserver.parse_args(["--workers", "2", "--memory"])
     assert exited.value.code == 2
     assert "--workers N starts N nodes of one cluster: it needs --cluster" in capsys.readouterr().err
+
+
+def test_a_message_confirmed_on_one_node_is_not_requeued_by_the_recipients_session_on_another(cluster):
+    c = cluster(2)
+    with c.login(0, "Caio", password="correct horse 1", register=True) as here:
+        wait_for(lambda: c.call(lambda: "caio" in c.servers[1].relay.logins.accounts), what="account known")
+        there = c.login(1, "Caio", password="correct horse 1")
+        with c.login(0, "Ana") as ana:
+            wait_for(lambda: c.call(lambda: len(c.servers[0].relay.directory.lookup("caio").endpoints)) == 2,
+                     what="both of caio's sessions known")
+            ana.send(SendDirect("d1", "caio", "to both"))
+            msg_id = ana.expect(Accepted, skip=NOTICES).msg_id
+            assert there.expect(DirectMessage, skip=NOTICES).msg_id == msg_id
+            assert here.expect(DirectMessage, skip=NOTICES).msg_id == msg_id
+            here.send(Receipt(msg_id))
+            assert ana.expect(Delivered, skip=NOTICES).msg_id == msg_id
+            wait_for(lambda: c.call(lambda: msg_id not in c.servers[1].relay.inflight), what="settled on node 1")
+            there.close()  # its copy was in flight there: leaving must not tell Ana "queued"
+            assert not [e for e in ana.drain(1.0) if isinstance(e, Queued)]

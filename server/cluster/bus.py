@@ -10,7 +10,8 @@ entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
   room messages (:class:`RoomPost`) and cache changes (:class:`BlockChange`);
 - a node's **inbox** (a consumer group, so nothing is lost while the node is briefly
   away from Redis): direct messages for its sessions (:class:`Deliver`) and frames for
-  the sessions of one user there (:class:`Tell`: outcomes, ``queued``).
+  the sessions of one user there (:class:`Tell`: outcomes, ``queued``), and messages
+  confirmed or expired elsewhere (:class:`Settled`).
 
 The encoding is a JSON object with a kind ``k``; the reap script (scripts.py) writes
 ``{"k":"gone","node":...}`` itself, so that one's format is fixed here and there.
@@ -141,9 +142,19 @@ class HoldingSaved(BusEvent):
     left_at: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class Settled(BusEvent):
+    """Message ``msg_id`` to ``key`` was confirmed or expired on another node: the inbox's
+    node forgets it in flight."""
+
+    KIND: ClassVar[str] = "settled"
+    key: str
+    msg_id: int
+
+
 _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
-                                      Tell, AccountSaved, HoldingSaved)}
+                                      Tell, AccountSaved, HoldingSaved, Settled)}
 # The type each field must have once decoded (JSON has no tuples; ints may stand for floats).
 _TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float),
           "float | None": (int, float, type(None))}

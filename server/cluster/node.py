@@ -197,6 +197,16 @@ class ClusterNode:
         entry = bus.encode(bus.Tell(key, msg_id, frame.decode("utf-8")))
         self._spawn(scripts.ROUTE(self._redis, args=(self.prefix, key, self.node_id, entry)), f"outcome for {key!r}")
 
+    def settled(self, key: str, msg_id: int) -> None:
+        """Tell the other nodes holding sessions of ``key`` that ``msg_id`` is settled.
+        Skipped when the directory shows every session of ``key`` here (the common case:
+        one script call less per receipt)."""
+        record = self.directory.lookup_key(key)
+        if record is not None and all(node_of(e.session) == self.node_id for e in record.endpoints):
+            return
+        entry = bus.encode(bus.Settled(key, msg_id))
+        self._spawn(scripts.ROUTE(self._redis, args=(self.prefix, key, self.node_id, entry)), f"settled for {key!r}")
+
     def post_room(self, message: StoredMessage) -> None:
         """Send a stored room message to every node (this one included) in the stream's order."""
         entry = bus.RoomPost(message.msg_id, message.sender, message.sender_key, message.text, message.sent_at)
@@ -436,3 +446,5 @@ class ClusterNode:
             self.relay.deliver_routed(event.message)
         elif type(event) is bus.Tell:
             self.relay.tell_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
+        elif type(event) is bus.Settled:
+            self.relay.settled_elsewhere(event.key, event.msg_id)
