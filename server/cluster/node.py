@@ -89,7 +89,8 @@ class ClusterNode:
         self._redis = RedisClient(url, timeout=timeout)
         self._events_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
         self._inbox_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
-        self._sids: dict[Any, tuple[str, str]] = {}  # local session -> (sid, user key)
+        # Local session -> (sid, user key, since): what its claim said, to claim it again.
+        self._sids: dict[Any, tuple[str, str, float]] = {}
         self._sid_count = 0
         # Claims sent and not answered yet, by sid: the stream may bring their SessionOn
         # before the reply does, and the joiner, not welcomed yet, would miss its own
@@ -125,16 +126,12 @@ class ClusterNode:
         if not self.available:
             asyncio.get_running_loop().call_soon(callback, "unavailable")
             return
-        self._sid_count += 1
-        sid = f"{self.node_id}/{self._sid_count}"
-        where = f"{self.node_id}\t{session.address}\t{session.port}\t{since!r}"
-        entry = bus.encode(bus.SessionOn(key, name, shared, sid, self.node_id, session.address, session.port, since))
+        sid, args = self._claim_args(session, key, name, shared, since)
 
         async def run() -> None:
             self._claiming[sid] = []
             try:
-                reply = await scripts.CLAIM(self._redis, args=(self.prefix, self.node_id, sid, key, name,
-                                                               "1" if shared else "0", where, entry))
+                reply = await scripts.CLAIM(self._redis, args=args)
             except (RedisConnectionError, TimeoutError) as exc:
                 log.warning("claim of %r not done: %s", name, exc)
                 self._claiming.pop(sid, None)
@@ -143,7 +140,7 @@ class ClusterNode:
             held = self._claiming.pop(sid, [])
             reply = _text(reply) if not isinstance(reply, RedisError) else reply
             if reply == "ok":
-                self._sids[session] = (sid, key)
+                self._sids[session] = (sid, key, since)
                 if session.closing:
                     self.release(session, "disconnected", time.time())
                 callback(None)  # the welcome
@@ -157,12 +154,20 @@ class ClusterNode:
 
         asyncio.ensure_future(run())
 
+    def _claim_args(self, session: Any, key: str, name: str, shared: bool, since: float) -> tuple[str, tuple]:
+        """A new session id for ``session`` and the CLAIM script's arguments."""
+        self._sid_count += 1
+        sid = f"{self.node_id}/{self._sid_count}"
+        where = f"{self.node_id}\t{session.address}\t{session.port}\t{since!r}"
+        entry = bus.encode(bus.SessionOn(key, name, shared, sid, self.node_id, session.address, session.port, since))
+        return sid, (self.prefix, self.node_id, sid, key, name, "1" if shared else "0", where, entry)
+
     def release(self, session: Any, reason: str, at: float) -> None:
         """``session`` logged out: its name is released once no session holds it."""
         held = self._sids.pop(session, None)
         if held is None:
             return
-        sid, key = held
+        sid, key, _since = held
         entry = bus.encode(bus.SessionOff(key, sid, reason, at))
         self._spawn(scripts.RELEASE(self._redis, args=(self.prefix, self.node_id, sid, key, entry)),
                     f"release of {key!r}")
@@ -317,13 +322,37 @@ class ClusterNode:
                     cut_off = True
 
     async def _rejoin(self) -> None:
-        """This node was reaped (or its heartbeat expired): the registry no longer lists
-        its sessions, so they end (their clients log in again) and the node joins anew."""
-        log.error("cluster: this node's heartbeat expired; closing its %d sessions and joining again",
-                  len(self._sids))
-        for session in list(self._sids):
-            session.close("server lost the cluster")
+        """This node was reaped, or its heartbeat expired (Redis was out of reach longer
+        than the TTL): the registry no longer lists its sessions, or soon will not. Reap
+        it now (its users leave, for everyone), join anew, and claim each session's name
+        again: a session whose name someone else took meanwhile, or that cannot be
+        claimed now, ends (its client logs in again)."""
+        sessions = list(self._sids.items())
+        log.error("cluster: this node's heartbeat expired; joining again and claiming its %d sessions' names anew",
+                  len(sessions))
+        reaped = await scripts.REAP(self._redis, args=(self.prefix,))  # this node too, if nobody did
+        if isinstance(reaped, RedisError):
+            raise RedisConnectionError(str(reaped))
         await self._join()
+        lost = 0
+        for session, (old_sid, key, since) in sessions:
+            if self._sids.get(session, (None,))[0] != old_sid or session.closing:
+                continue  # it logged out meanwhile
+            sid, args = self._claim_args(session, key, session.name, session.registered, since)
+            try:
+                reply = await scripts.CLAIM(self._redis, args=args)
+            except (RedisConnectionError, TimeoutError):
+                reply = None
+            if reply == b"ok":
+                self._sids[session] = (sid, key, since)
+                if session.closing:
+                    self.release(session, "disconnected", time.time())
+            else:
+                lost += 1
+                self._sids.pop(session, None)
+                session.close("server lost the cluster")
+        if lost:
+            log.error("cluster: %d sessions could not claim their names again and were closed", lost)
 
     # --- Readers -------------------------------------------------------------------------
 
