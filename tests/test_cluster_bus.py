@@ -122,3 +122,13 @@ def test_a_guest_that_registers_becomes_shared():
     assert not directory.registry.lookup("ana").shared
     directory.apply(bus.Registered("ana"), now=0)
     assert directory.registry.lookup("ana").shared
+
+
+def test_a_guests_second_session_is_followed_not_refused():
+    # After a node rejoined, its guest's new session may come before the old one's end:
+    # the claim decided; the directory follows (and must not raise, or its reader stops).
+    directory = Directory()
+    directory.apply(on("ana", "Ana", "n1/1", 100.0), now=0)
+    assert directory.apply(on("ana", "Ana", "n1/2", 100.0), now=0) == []
+    assert not directory.registry.lookup("ana").shared
+    assert directory.apply(bus.NodeGone("n1"), now=5.0) == [Left("ana", "Ana", NODE_GONE_REASON, 5.0)]

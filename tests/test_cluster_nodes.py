@@ -105,17 +105,24 @@ def cluster(redis_server):  # noqa: F811
 
 def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
+    value = None
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.02)
-    raise AssertionError(f"{what} not within {timeout} s")
+    raise AssertionError(f"{what} not within {timeout} s (last: {value!r})")
 
 
-def who(client: WireClient, request_id: str = "w") -> list[str]:
-    client.send(WhoRequest(request_id))
-    return [p.name for p in client.expect(UserList, skip=NOTICES).users]
+def who(client: WireClient) -> list[str]:
+    """Who is online, as ``client`` is told (waiting out a rate limit: tests poll this)."""
+    while True:
+        client.send(WhoRequest("w"))
+        answer = client.expect((UserList, ErrorReply), skip=NOTICES)
+        if isinstance(answer, UserList):
+            return [p.name for p in answer.users]
+        assert answer.code == ErrorCode.RATE_LIMITED, answer
+        time.sleep(answer.retry_after)
 
 
 def test_who_and_whois_show_the_users_of_every_node(cluster):

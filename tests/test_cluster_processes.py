@@ -62,8 +62,14 @@ def login(node: ServerProcess, name: str, **kwargs) -> WireClient:
 
 
 def who(client: WireClient) -> list[str]:
-    client.send(WhoRequest("w"))
-    return [p.name for p in client.expect(UserList, skip=NOTICES).users]
+    """Who is online, as ``client`` is told (waiting out a rate limit: tests poll this)."""
+    while True:
+        client.send(WhoRequest("w"))
+        answer = client.expect((UserList, ErrorReply), skip=NOTICES)
+        if isinstance(answer, UserList):
+            return [p.name for p in answer.users]
+        assert answer.code == ErrorCode.RATE_LIMITED, answer
+        time.sleep(answer.retry_after)
 
 
 def wait_for_login(node: ServerProcess, name: str, timeout: float) -> WireClient:

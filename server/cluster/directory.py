@@ -96,12 +96,16 @@ class Directory:
         if sid in self._sessions:
             return False
         self._sessions[sid] = (key, name)
-        first = self.registry.lookup_key(key) is None
-        # shared=True: uniqueness was decided by the claim; the directory only follows.
-        record = self.registry.register(name, address, port, since, sid, shared=True)
-        if first:
-            record.shared = shared
-        return first
+        record = self.registry.lookup_key(key)
+        if record is None:
+            self.registry.register(name, address, port, since, sid, shared=shared)
+            return True
+        # Uniqueness was decided by the claim; the directory only follows, even a guest's
+        # second session (its first one's end may still be on its way).
+        was_shared, record.shared = record.shared, True
+        self.registry.register(name, address, port, since, sid, shared=True)
+        record.shared = was_shared
+        return False
 
     def _remove(self, sid: str) -> str | None:
         """Take session ``sid`` out: its user's name if the user is now offline, else None."""

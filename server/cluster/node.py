@@ -49,6 +49,8 @@ TTL = 5.0
 # How long a blocking stream read waits in Redis before asking again.
 BLOCK_MS = 1000
 READ_COUNT = 1000
+# While operations fail (Redis out of reach), a line with their count this often.
+FAILURE_LOG_INTERVAL = 60.0
 
 
 # The entries the directory follows.
@@ -91,6 +93,7 @@ class ClusterNode:
         self._inbox_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
         # Local session -> (sid, user key, since): what its claim said, to claim it again.
         self._sids: dict[Any, tuple[str, str, float]] = {}
+        self._unclaimed: set = set()  # sessions whose names must be claimed again (after a rejoin)
         self._sid_count = 0
         # Claims sent and not answered yet, by sid: the stream may bring their SessionOn
         # before the reply does, and the joiner, not welcomed yet, would miss its own
@@ -100,6 +103,9 @@ class ClusterNode:
         self._last_beat = float("-inf")  # monotonic time of the last renewal Redis confirmed
         self._tasks: list[asyncio.Task] = []
         self._bad_entries = 0
+        self._apply_errors = 0
+        self._failures = 0  # Redis operations failed since the last report
+        self._failure_logged_at = float("-inf")
         self._stopping = False
 
     # --- The peers interface (server/peers.py) -----------------------------------------
@@ -133,7 +139,7 @@ class ClusterNode:
             try:
                 reply = await scripts.CLAIM(self._redis, args=args)
             except (RedisConnectionError, TimeoutError) as exc:
-                log.warning("claim of %r not done: %s", name, exc)
+                self._failed(f"claim of {name!r}", exc)
                 self._claiming.pop(sid, None)
                 callback("unavailable")
                 return
@@ -149,7 +155,7 @@ class ClusterNode:
                 callback("name_taken")
             else:
                 if isinstance(reply, RedisError):
-                    log.error("claim script failed: %s", reply)
+                    self._failed("claim", reply, logging.ERROR)
                 callback("unavailable")
 
         asyncio.ensure_future(run())
@@ -235,12 +241,22 @@ class ClusterNode:
             try:
                 reply = await coroutine
             except (RedisConnectionError, TimeoutError) as exc:
-                log.warning("cluster: %s not done: %s", what, exc)
+                self._failed(what, exc)
                 return
             if isinstance(reply, RedisError):
-                log.error("cluster: %s failed: %s", what, reply)
+                self._failed(what, reply, logging.ERROR)
 
         asyncio.ensure_future(run())
+
+    def _failed(self, what: str, why: object, level: int = logging.WARNING) -> None:
+        """Log a Redis operation that failed: the first in full, then at most one line
+        per FAILURE_LOG_INTERVAL with the count (an outage fails every request)."""
+        self._failures += 1
+        now = time.monotonic()
+        if now - self._failure_logged_at >= FAILURE_LOG_INTERVAL:
+            more = f" ({self._failures - 1} more failures since the last report)" if self._failures > 1 else ""
+            log.log(level, "cluster: %s not done: %s%s", what, why, more)
+            self._failures, self._failure_logged_at = 0, now
 
     # --- Lifecycle ---------------------------------------------------------------------
 
@@ -308,6 +324,8 @@ class ClusterNode:
                     await self._rejoin()
                 else:
                     self._last_beat = time.monotonic()
+                    if self._unclaimed:  # a rejoin that Redis interrupted
+                        await self._claim_again()
                 reaped = await scripts.REAP(self._redis, args=(self.prefix,))
                 if isinstance(reaped, RedisError):
                     raise RedisConnectionError(str(reaped))
@@ -327,27 +345,40 @@ class ClusterNode:
         it now (its users leave, for everyone), join anew, and claim each session's name
         again: a session whose name someone else took meanwhile, or that cannot be
         claimed now, ends (its client logs in again)."""
-        sessions = list(self._sids.items())
         log.error("cluster: this node's heartbeat expired; joining again and claiming its %d sessions' names anew",
-                  len(sessions))
+                  len(self._sids))
+        self._unclaimed.update(self._sids)
         reaped = await scripts.REAP(self._redis, args=(self.prefix,))  # this node too, if nobody did
         if isinstance(reaped, RedisError):
             raise RedisConnectionError(str(reaped))
+        # Said again in case nobody could say it (a Redis restarted without its data does
+        # not know this node): every directory drops this node's earlier sessions.
+        await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
+                                  "e", bus.encode(bus.NodeGone(self.node_id)))
         await self._join()
+        await self._claim_again()
+
+    async def _claim_again(self) -> None:
+        """Claim anew the names of the sessions in ``_unclaimed`` (after a rejoin). Raises
+        if Redis fails meanwhile: the next heartbeat goes on where this stopped."""
         lost = 0
-        for session, (old_sid, key, since) in sessions:
-            if self._sids.get(session, (None,))[0] != old_sid or session.closing:
-                continue  # it logged out meanwhile
+        while self._unclaimed:
+            session = next(iter(self._unclaimed))
+            held = self._sids.get(session)
+            if held is None or session.closing:  # it logged out meanwhile
+                self._unclaimed.discard(session)
+                continue
+            _old_sid, key, since = held
             sid, args = self._claim_args(session, key, session.name, session.registered, since)
-            try:
-                reply = await scripts.CLAIM(self._redis, args=args)
-            except (RedisConnectionError, TimeoutError):
-                reply = None
+            reply = await scripts.CLAIM(self._redis, args=args)
+            if isinstance(reply, RedisError):
+                raise RedisConnectionError(str(reply))
+            self._unclaimed.discard(session)
             if reply == b"ok":
                 self._sids[session] = (sid, key, since)
                 if session.closing:
                     self.release(session, "disconnected", time.time())
-            else:
+            else:  # taken meanwhile (or this node is gone again: then the next beat rejoins)
                 lost += 1
                 self._sids.pop(session, None)
                 session.close("server lost the cluster")
@@ -377,7 +408,7 @@ class ClusterNode:
                 continue
             for entry_id, fields in reply[0][1]:
                 self._last_event = _text(entry_id)
-                self._apply_event(fields)
+                self._guarded(self._apply_event, fields)
 
     async def _check_events_position(self) -> None:
         """After a lost connection: if the stream is behind this node's position (Redis
@@ -389,6 +420,18 @@ class ClusterNode:
             await self._load()
         if self.relay is not None:
             self.relay.resync()
+
+    def _guarded(self, apply: Callable[[list], None], fields: list) -> None:
+        """Apply one entry; a bug in doing so is logged (the first with its traceback,
+        then a count) and the reader goes on with the next entry, never stops."""
+        try:
+            apply(fields)
+        except Exception:
+            self._apply_errors += 1
+            if self._apply_errors == 1:
+                log.exception("cluster: an entry could not be applied: %r", fields)
+            elif self._apply_errors % 1000 == 0:
+                log.error("cluster: %d entries could not be applied so far", self._apply_errors)
 
     def _decode(self, fields: list) -> bus.BusEvent | None:
         try:
@@ -463,7 +506,7 @@ class ClusterNode:
             for entry_id, fields in entries:
                 ids.append(entry_id)
                 if fields is not None:  # a pending entry trimmed away meanwhile has none
-                    self._apply_inbox(fields)
+                    self._guarded(self._apply_inbox, fields)
             if ids:
                 self._spawn(self._redis.execute("XACK", stream, group, *ids), "inbox acknowledgement")
 
