@@ -37,6 +37,7 @@ from resp.aio import RedisConnectionError
 from ..accounts import Account
 from ..guests import Holding
 from ..mailbox import StoredMessage
+from ..store import StoreUnavailable
 from . import bus, scripts
 from .directory import Directory, Joined, node_of
 
@@ -261,10 +262,13 @@ class ClusterNode:
     # --- Lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Join the cluster and load the directory; raises RedisConnectionError (or
-        TimeoutError) if Redis cannot be reached now."""
-        await self._join()
-        await self._load()
+        """Join the cluster and load the directory; raises StoreUnavailable (chatserver.py
+        says it in one line) if Redis cannot be reached now."""
+        try:
+            await self._join()
+            await self._load()
+        except (RedisConnectionError, TimeoutError) as exc:
+            raise StoreUnavailable(f"cannot join the cluster at {self._redis.address}: {exc or 'timed out'}") from exc
         self._tasks = [asyncio.ensure_future(self._heartbeat()), asyncio.ensure_future(self._read_events()),
                        asyncio.ensure_future(self._read_inbox())]
         log.info("cluster node %s on %s", self.node_id, self._redis.address)
@@ -276,11 +280,12 @@ class ClusterNode:
             task.cancel()
         for session in list(self._sids):
             self.release(session, "server shutting down", time.time())
-        try:
-            await self._redis.execute("DEL", f"{self.prefix}node:{self.node_id}")
-            await scripts.REAP(self._redis, args=(self.prefix,))
-        except (RedisConnectionError, TimeoutError):
-            pass  # the others reap this node when its heartbeat expires
+        if self._last_beat > float("-inf"):  # it joined (a failed start did not: nothing to undo)
+            try:
+                await self._redis.execute("DEL", f"{self.prefix}node:{self.node_id}")
+                await scripts.REAP(self._redis, args=(self.prefix,))
+            except (RedisConnectionError, TimeoutError):
+                pass  # the others reap this node when its heartbeat expires
         for client in (self._redis, self._events_reader, self._inbox_reader):
             await client.close()
 
