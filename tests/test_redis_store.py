@@ -127,13 +127,14 @@ def test_answers_come_in_submission_order_never_inside_the_call(loop, redis_serv
     store = open_redis_store(loop, redis_server.url)
     answers = []
     store.store_message(dm("a"), lambda result: answers.append(("stored", result[0].msg_id, result[1])))
+    store.highest_msg_id(lambda value: answers.append(("highest", value)))
     store.remember_user("bob", "Bob", 1.0, lambda _: answers.append("remembered"))
     store.pending_for("bob", 0, 10, lambda found: answers.append(("pending", [m.msg_id for m in found])))
     store.record_receipt(1, "bob", lambda _: answers.append("receipt"))
     store.record_ack(1, "alice", answers.append)
     assert answers == []
     loop.run_until_complete(store.drain(timeout=5))
-    assert answers == [("stored", 1, "new"), "remembered", ("pending", [1]), "receipt", True]
+    assert answers == [("stored", 1, "new"), ("highest", 1), "remembered", ("pending", [1]), "receipt", True]
     store.close()
 
 
@@ -215,9 +216,10 @@ def test_the_loading_operations_give_back_what_was_written_and_records_can_be_re
     store.account("zoe", reread.append)
     store.holding("frank", 9.0, reread.append)
     store.blocked_by("alice", reread.append)
+    store.highest_msg_id(reread.append)  # no message yet
     loop.run_until_complete(store.drain(timeout=5))
     assert created == [True, False]
-    assert reread == [Account("Erin", b"h\x00\xff", b"s"), None, Holding("Frank", b"t\x00", 7, 9.0), {"bob"}]
+    assert reread == [Account("Erin", b"h\x00\xff", b"s"), None, Holding("Frank", b"t\x00", 7, 9.0), {"bob"}, 0]
     store.close()
     again = open_redis_store(loop, redis_server.url)  # as another node at its start
     assert again.known_users() == {"bob": "Bob"}
