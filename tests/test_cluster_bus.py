@@ -3,6 +3,8 @@ directory every node derives from the events stream (events in, notices out)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from server.cluster import bus
@@ -132,3 +134,30 @@ def test_a_guests_second_session_is_followed_not_refused():
     assert directory.apply(on("ana", "Ana", "n1/2", 100.0), now=0) == []
     assert not directory.registry.lookup("ana").shared
     assert directory.apply(bus.NodeGone("n1"), now=5.0) == [Left("ana", "Ana", NODE_GONE_REASON, 5.0)]
+
+
+class FakeSession:
+    address, port, closing = "127.0.0.1", 5000, False
+
+
+def test_a_node_without_a_confirmed_heartbeat_answers_logins_unavailable_at_once():
+    """The cut-off rule, on a fake clock and without Redis: a node admits nobody unless
+    Redis confirmed its heartbeat within the TTL (so it cannot split the registry)."""
+    from server.cluster.node import ClusterNode
+    now = [1000.0]
+    node = ClusterNode("redis://127.0.0.1:1/0", ttl=5.0, clock=lambda: now[0])
+    assert not node.available  # never joined
+    node._last_beat = now[0]  # what a confirmed JOIN or BEAT records
+    now[0] += 4.9
+    assert node.available
+    now[0] += 0.2
+    assert not node.available
+
+    async def login() -> list:
+        answers: list = []
+        node.claim(FakeSession(), "ana", "Ana", False, now[0], answers.append)
+        assert answers == []  # never from inside the call
+        await asyncio.sleep(0)
+        return answers
+
+    assert asyncio.run(login()) == ["unavailable"]

@@ -81,7 +81,7 @@ class ClusterNode:
     shares_room = True  # room messages go through the events stream
 
     def __init__(self, url: str, prefix: str = "{chat}:", node_id: str | None = None, beat: float = BEAT,
-                 ttl: float = TTL, timeout: float = 2.0) -> None:
+                 ttl: float = TTL, timeout: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.url = url
         self.prefix = prefix
         self.node_id = node_id or new_node_id()
@@ -101,7 +101,8 @@ class ClusterNode:
         # join notice (on one server it hears it). Such a notice waits for the reply.
         self._claiming: dict[str, list] = {}
         self._last_event = "0-0"
-        self._last_beat = float("-inf")  # monotonic time of the last renewal Redis confirmed
+        self.clock = clock
+        self._last_beat = float("-inf")  # clock time of the last renewal Redis confirmed
         self._tasks: list[asyncio.Task] = []
         self._bad_entries = 0
         self._apply_errors = 0
@@ -123,7 +124,7 @@ class ClusterNode:
     @property
     def available(self) -> bool:
         """True while this node's heartbeat is known to Redis (renewed within the TTL)."""
-        return time.monotonic() - self._last_beat < self.ttl
+        return self.clock() - self._last_beat < self.ttl
 
     def claim(self, session: Any, key: str, name: str, shared: bool, since: float,
               callback: Callable[[str | None], None]) -> None:
@@ -294,7 +295,7 @@ class ClusterNode:
         reply = await scripts.JOIN(self._redis, args=(self.prefix, self.node_id, int(self.ttl * 1000), info))
         if isinstance(reply, RedisError):
             raise RedisConnectionError(f"cannot join the cluster: {reply}")
-        self._last_beat = time.monotonic()
+        self._last_beat = self.clock()
 
     async def _load(self) -> None:
         """Fill the directory from the registry in Redis, and read the events after it."""
@@ -328,7 +329,7 @@ class ClusterNode:
                 if alive == 0:
                     await self._rejoin()
                 else:
-                    self._last_beat = time.monotonic()
+                    self._last_beat = self.clock()
                     if self._unclaimed:  # a rejoin that Redis interrupted
                         await self._claim_again()
                 reaped = await scripts.REAP(self._redis, args=(self.prefix,))
