@@ -85,6 +85,7 @@ class ClusterNode:
         self.url = url
         self.prefix = prefix
         self.node_id = node_id or new_node_id()
+        self._sid_prefix = self.node_id + "/"  # of this node's session ids
         self.beat, self.ttl, self.timeout = beat, ttl, timeout
         self.users = Directory()  # everyone online in the cluster, as the events stream says
         self.directory = self.users.registry  # the same, as the relay asks it
@@ -192,6 +193,12 @@ class ClusterNode:
         """Put ``message`` in the inboxes of the other nodes holding sessions of its
         recipient; ``callback(those nodes' ids)``, or ``callback(None)`` if Redis could
         not be asked (the message is stored: it waits for the recipient's next fetch)."""
+        if self._all_here(message.recipient_key):
+            # Its sessions are all here (the relay forwarded it): no other node to ask. One
+            # that logged in elsewhere an instant ago, before this node heard of it, finds
+            # the message in the store at its next fetch, and the user has it here already.
+            callback([])
+            return
         entry = bus.encode(bus.Deliver(message))
 
         async def run() -> None:
@@ -206,7 +213,12 @@ class ClusterNode:
         asyncio.ensure_future(run())
 
     def tell(self, key: str, msg_id: int, frame: bytes) -> None:
-        """Write ``frame`` (about message ``msg_id``) to the sessions of ``key`` on other nodes."""
+        """Write ``frame`` (about message ``msg_id``) to the sessions of ``key`` on other
+        nodes. Skipped when the directory shows them all here, or none anywhere: outcomes
+        wait in the store (told at login) and "queued" is only news to a session online."""
+        record = self.directory.lookup_key(key)
+        if record is None or self._all_here(key):
+            return
         entry = bus.encode(bus.Tell(key, msg_id, frame.decode("utf-8")))
         self._spawn(scripts.ROUTE(self._redis, args=(self.prefix, key, self.node_id, entry)), f"outcome for {key!r}")
 
@@ -214,11 +226,21 @@ class ClusterNode:
         """Tell the other nodes holding sessions of ``key`` that ``msg_id`` is settled.
         Skipped when the directory shows every session of ``key`` here (the common case:
         one script call less per receipt)."""
-        record = self.directory.lookup_key(key)
-        if record is not None and all(node_of(e.session) == self.node_id for e in record.endpoints):
+        if self._all_here(key):
             return
         entry = bus.encode(bus.Settled(key, msg_id))
         self._spawn(scripts.ROUTE(self._redis, args=(self.prefix, key, self.node_id, entry)), f"settled for {key!r}")
+
+    def _all_here(self, key: str) -> bool:
+        """True if the directory shows ``key`` online with every session on this node."""
+        record = self.directory.lookup_key(key)
+        if record is None:
+            return False
+        mine = self._sid_prefix
+        for endpoint in record.endpoints:
+            if not endpoint.session.startswith(mine):
+                return False
+        return True
 
     def post_room(self, message: StoredMessage) -> None:
         """Send a stored room message to every node (this one included) in the stream's order."""
