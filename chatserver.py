@@ -22,6 +22,7 @@ import socket
 import sqlite3
 import ssl
 import subprocess
+import threading
 from pathlib import Path
 
 import const
@@ -30,7 +31,7 @@ from i18n import _
 from resp import parse_url
 from server import ChatServer, ServerConfig
 from server.app import ListenFailed
-from server.console import watch_console
+from server.console import QUIT_COMMANDS, watch_console
 from server.lockfile import DataDirInUse
 from server.store import StoreUnavailable
 
@@ -190,7 +191,8 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
     web = ["--web-port", str(args.web_port or _free_port(args.host))] if args.web_port != 0 else []
     command = [sys.executable, str(Path(__file__).resolve()), *argv, "--workers", "1", "--reuse-port",
                "--port", str(port), *web]
-    children = [subprocess.Popen(command) for _ in range(args.workers)]
+    # The workers' standard input is nothing: /quit typed here stops them all (below).
+    children = [subprocess.Popen(command, stdin=subprocess.DEVNULL) for _ in range(args.workers)]
     log.info("%d workers on %s port %d%s: %s", args.workers, args.host, port,
              f" (web {web[1]})" if web else "", ", ".join(f"pid {child.pid}" for child in children))
 
@@ -201,6 +203,17 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, forward)
+
+    def console() -> None:
+        try:
+            for line in sys.stdin:
+                if line.strip().lower() in QUIT_COMMANDS:
+                    forward(signal.SIGTERM, None)
+                    return
+        except (OSError, ValueError):
+            return  # no console
+
+    threading.Thread(target=console, name="workers-console", daemon=True).start()
     codes = []
     for child in children:
         while True:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -154,7 +153,7 @@ def test_workers_2_serve_one_port_from_two_processes(redis, tmp_path):
     with open(log, "w") as err:
         parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(port),
                                    "--web-port", "0", "--cluster", redis.url, "--workers", "2"],
-                                  cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
     try:
         wait_until(lambda: len(re.findall(r"listening on 127\.0\.0\.1:(\d+)", log.read_text())) == 2, 20,
                    "two workers listening")
@@ -177,12 +176,14 @@ def test_workers_2_serve_one_port_from_two_processes(redis, tmp_path):
         finally:
             for client in clients:
                 client.close()
+        # /quit at the command's terminal stops every worker, each saying goodbye.
+        parent.stdin.write(b"/quit\n")
+        parent.stdin.flush()
+        assert parent.wait(20) == 0
+        assert log.read_text().count("stopped") == 2
     finally:
-        parent.send_signal(signal.SIGTERM)
-        try:
-            assert parent.wait(20) == 0
-        finally:
-            stop_process(parent)
+        stop_process(parent)
+        parent.stdin.close()
     assert "Traceback" not in log.read_text()
 
 
