@@ -132,7 +132,7 @@ class ClusterNode:
         """Claim ``name`` for ``session`` across the cluster; ``callback(None)`` once it is
         the session's, else ``callback("name_taken")`` or ``callback("unavailable")``.
         A session closed meanwhile is released again; its callback is still called."""
-        if not self.available:
+        if self._stopping or not self.available:
             asyncio.get_running_loop().call_soon(callback, "unavailable")
             return
         sid, args = self._claim_args(session, key, name, shared, since)
