@@ -4,7 +4,9 @@ Three nodes and a Redis that syncs every write, on loopback: a direct message ac
 nodes with both acknowledgements; a message to someone offline, picked up on another
 node and confirmed back to the sender on a third; ``kill -9`` of the node a recipient
 is on, mid-delivery (the sender hears ``queued``, the others see the recipient leave
-within 15 s, and the message arrives once, on another node); ``--workers 2`` (two processes on one port). Every wait
+within 15 s, and the message arrives once, on another node); the same with twenty
+messages, five confirmed before the kill (the other fifteen arrive once, in order); Redis
+killed and restarted; a browser on one node and a terminal on another; ``--workers 2`` (two processes on one port). Every wait
 has a deadline.
 """
 
@@ -246,3 +248,40 @@ def test_a_browser_on_one_node_and_a_terminal_on_another_chat(redis):
         finally:
             bob.close()
             alice.close()
+
+
+@pytest.mark.timeout_seconds(120)
+def test_kill_9_mid_stream_every_message_arrives_once_in_order_on_another_node(nodes):
+    one, two = nodes(2)
+    with login(one, "Ana") as ana:
+        bia = login(two, "Bia")
+        wait_until(lambda: who(ana) == ["Ana", "Bia"], what="both in who")
+        for i in range(20):
+            ana.send(SendDirect(f"d{i}", "Bia", f"#{i}"))
+        ids = {}
+        while len(ids) < 20:
+            event = ana.expect((Accepted, Queued), skip=NOTICES)
+            ids[event.request_id] = event.msg_id
+        shown = []
+        while len(shown) < 8:  # Bia's client shows eight and confirms five of them
+            shown.append(bia.expect(DirectMessage, skip=NOTICES).msg_id)
+        for msg_id in shown[:5]:
+            bia.send(Receipt(msg_id))
+        delivered = set()
+        while len(delivered) < 5:
+            event = ana.expect(Delivered, skip=NOTICES + (Queued,))
+            delivered.add(event.msg_id)
+        two.kill()
+        bia.close()
+        with wait_for_login(one, "Bia", timeout=20) as again:
+            texts = []
+            while len(texts) < 15:
+                message = again.expect(DirectMessage, skip=NOTICES)
+                texts.append(message.text)
+                again.send(Receipt(message.msg_id))
+            assert texts == [f"#{i}" for i in range(5, 20)]  # once each, in order
+            assert not [e for e in again.drain(0.5) if isinstance(e, DirectMessage)]
+            while len(delivered) < 20:
+                event = ana.expect(Delivered, skip=NOTICES + (Queued,))
+                delivered.add(event.msg_id)
+            assert delivered == set(ids.values())
