@@ -6,8 +6,8 @@ node and confirmed back to the sender on a third; ``kill -9`` of the node a reci
 is on, mid-delivery (the sender hears ``queued``, the others see the recipient leave
 within 15 s, and the message arrives once, on another node); the same with twenty
 messages, five confirmed before the kill (the other fifteen arrive once, in order); Redis
-killed and restarted; a browser on one node and a terminal on another; ``--workers 2`` (two processes on one port). Every wait
-has a deadline.
+killed and restarted; a browser on one node and a terminal on another; ``--workers 2``
+(two processes on one port). Every wait has a deadline.
 """
 
 from __future__ import annotations
