@@ -18,8 +18,11 @@ import argparse  # noqa: E402
 import asyncio
 import logging
 import signal
+import socket
 import sqlite3
 import ssl
+import subprocess
+import threading
 from pathlib import Path
 
 import const
@@ -28,7 +31,7 @@ from i18n import _
 from resp import parse_url
 from server import ChatServer, ServerConfig
 from server.app import ListenFailed
-from server.console import watch_console
+from server.console import QUIT_COMMANDS, watch_console
 from server.lockfile import DataDirInUse
 from server.store import StoreUnavailable
 from server.metrics import parse_allow_list
@@ -97,6 +100,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lang", metavar="LANG",
                         help=f"language of the console: {', '.join(i18n.available())} (default: from LANGUAGE, "
                              f"LC_ALL, LC_MESSAGES or LANG, else {const.LANGUAGE_DEFAULT}); the log stays English")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="start N nodes of the cluster on these ports (SO_REUSEPORT), each its own process, "
+                             "so that all cores are used; needs --cluster")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for each worker
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("--verbose", "-v", action="store_true", help="log every frame-level detail")
     noise.add_argument("--quiet", "-q", action="store_true", help="log only warnings and errors")
@@ -110,6 +117,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parse_url(args.cluster)
         except ValueError as exc:
             parser.error(f"--cluster: {exc}")
+    if args.workers < 1:
+        parser.error(f"--workers is a number of nodes, at least 1, not {args.workers}")
+    if args.workers > 1 and not args.cluster:
+        parser.error("--workers N starts N nodes of one cluster: it needs --cluster redis://HOST:PORT/DB "
+                     "(or CLUSTER_URL in const.py)")
     try:
         args.lang = i18n.choose(args.lang)
     except ValueError as exc:
@@ -135,7 +147,8 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         require_accounts=args.require_accounts,
         max_connections_per_address=args.max_connections_per_address,
         rate_per_address=args.rate_per_address, burst_per_address=2 * args.rate_per_address,
-        rate_per_connection=args.rate_per_connection, burst_per_connection=2 * args.rate_per_connection)
+        rate_per_connection=args.rate_per_connection, burst_per_connection=2 * args.rate_per_connection,
+        reuse_port=args.reuse_port)
 
 
 def raise_file_limit() -> None:
@@ -175,11 +188,60 @@ async def serve(config: ServerConfig) -> None:
     await server.stop()
 
 
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def run_workers(argv: list[str], args: argparse.Namespace) -> int:
+    """``--workers N``: start N node processes sharing the chat and web ports, wait for
+    them, pass SIGINT and SIGTERM on (by PID). Port 0 is chosen here, once, for all."""
+    port = args.port or _free_port(args.host)
+    web = ["--web-port", str(args.web_port or _free_port(args.host))] if args.web_port != 0 else []
+    command = [sys.executable, str(Path(__file__).resolve()), *argv, "--workers", "1", "--reuse-port",
+               "--port", str(port), *web]
+    # The workers' standard input is nothing: /quit typed here stops them all (below).
+    children = [subprocess.Popen(command, stdin=subprocess.DEVNULL) for _ in range(args.workers)]
+    log.info("%d workers on %s port %d%s: %s", args.workers, args.host, port,
+             f" (web {web[1]})" if web else "", ", ".join(f"pid {child.pid}" for child in children))
+
+    def forward(signum: int, frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+
+    def console() -> None:
+        try:
+            for line in sys.stdin:
+                if line.strip().lower() in QUIT_COMMANDS:
+                    forward(signal.SIGTERM, None)
+                    return
+        except (OSError, ValueError):
+            return  # no console
+
+    threading.Thread(target=console, name="workers-console", daemon=True).start()
+    codes = []
+    for child in children:
+        while True:
+            try:
+                codes.append(child.wait())
+                break
+            except KeyboardInterrupt:  # forwarded already; keep waiting for the child
+                continue
+    return max(codes)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     i18n.use(args.lang)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    if args.workers > 1:
+        return run_workers(list(sys.argv[1:] if argv is None else argv), args)
     # The format shows none of these, and each log line paid to find them (the caller's
     # frame walk most): the logging HOWTO's "Optimization" switches. A login storm logs a
     # line per login.

@@ -225,6 +225,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "created": ("created", _boolean),
     "rooms": ("rooms", _room_entries),
     "members": ("members", _member_entries),
+    "node": ("node", _optional(_short)),
 }
 
 

@@ -430,6 +430,7 @@ class LookupResult(Event):
     address: str | None = None
     port: int | None = None
     since: float | None = None
+    node: str | None = None  # in a cluster: the node that holds that connection
 
 
 # --- Sent by either side ----------------------------------------------------------------

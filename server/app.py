@@ -14,6 +14,7 @@ import os
 import socket
 import ssl
 import time
+from typing import Any
 
 from protocol import ErrorCode, ErrorReply, Ping, State
 
@@ -150,12 +151,22 @@ def tls_context(config: ServerConfig) -> ssl.SSLContext:
 class ChatServer:
     """One chat server. Not reusable: start it once, stop it once."""
 
-    def __init__(self, config: ServerConfig | None = None) -> None:
+    def __init__(self, config: ServerConfig | None = None, store: MessageStore | None = None,
+                 peers: Any = None) -> None:
+        """``store`` and ``peers`` (server/peers.py) replace the ones the config says, for
+        tests: several nodes in one process on one store."""
         self.config = config or ServerConfig()
         # In memory (no data folder): Python structures, no SQLite on the message path.
         self.store: MessageStore = SQLiteStore(self.config.database) if self.config.database else MemoryStore()
         if self.config.cluster_url:  # cluster mode: everything in Redis, shared with the other nodes
             self.store = RedisStore(self.config.cluster_url)
+        if store is not None:
+            self.store = store
+        # The other nodes of a cluster (server/cluster/), or None: this server alone.
+        self.peers = peers
+        if peers is None and self.config.cluster_url:
+            from .cluster.node import ClusterNode
+            self.peers = ClusterNode(self.config.cluster_url)
         self.relay: Relay | None = None  # made by start(), once the store is open
         self._server: asyncio.base_events.Server | None = None
         self._web: asyncio.base_events.Server | None = None
@@ -200,16 +211,19 @@ class ChatServer:
             elif self.config.data_dir is not None:
                 log.info("data in %s", self.config.database)
             self.relay = Relay(self.config, self.store, lambda delay, callback: loop.call_later(delay, callback),
-                               offload)
+                               offload, self.peers)
             self.store.start(loop)
             if hasattr(self.store, "on_commit"):  # the durable store: time its commits
                 self.store.on_commit = self.relay.metrics.store_commit.observe
+            if self.peers is not None:
+                self.peers.attach(self.relay)
+                await self.peers.start()  # joins the cluster: from now on logins are claimed there
             batcher = WriteBatcher(loop)
             # asyncio sets SO_REUSEADDR on POSIX, so a restart can bind the port at once.
             try:
                 self._server = await loop.create_server(
                     lambda: ClientSession(self.relay, batcher), self.config.host, self.config.port,
-                    backlog=4096, family=socket.AF_UNSPEC, ssl=tls)
+                    backlog=4096, family=socket.AF_UNSPEC, ssl=tls, reuse_port=self.config.reuse_port or None)
             except OSError as exc:
                 raise ListenFailed("chat", self.config.host, self.config.port, exc) from exc
             host, port = self.address
@@ -220,7 +234,7 @@ class ChatServer:
                         self.relay, self.config.host, self.config.web_port, batcher=batcher,
                         allowed_origins=self.config.web_origins, echo=self.config.web_echo,
                         allowed_hosts=self.config.web_hosts, tls=tls, metrics=self.metrics_text,
-                        metrics_allow=self.config.metrics_allow)
+                        metrics_allow=self.config.metrics_allow, reuse_port=self.config.reuse_port)
                 except OSError as exc:
                     raise ListenFailed("web", self.config.host, self.config.web_port, exc) from exc
         except BaseException:
@@ -228,6 +242,8 @@ class ChatServer:
                 self._server.close()
                 await self._server.wait_closed()
                 self._server = None
+            if self.peers is not None:
+                await self.peers.stop()
             self.store.close()
             self._release()
             raise
@@ -282,6 +298,8 @@ class ChatServer:
         await self._server.wait_closed()
         if self._web is not None:
             await stop_web_server(self._web)
+        if self.peers is not None:
+            await self.peers.stop()
         await self.store.drain()
         self.store.close()
         self._release()

@@ -69,6 +69,9 @@ class ServerConfig:
     web_hosts: tuple[str, ...] = const.WEB_ALLOWED_HOSTS
     # Addresses and CIDR blocks that may GET /metrics on the web port (others: 403).
     metrics_allow: tuple[str, ...] = const.METRICS_ALLOW
+    # Listen with SO_REUSEPORT, so that several nodes on one machine share the ports
+    # (--workers N); the kernel spreads new connections over them.
+    reuse_port: bool = False
 
     @property
     def database(self) -> Path | None:

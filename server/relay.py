@@ -102,6 +102,7 @@ from .limits import TokenBucket
 from .login import LoginDesk, LoginResult, unavailable_error
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
+from .peers import LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .roomdesk import ROOM_REQUESTS, RoomDesk
 from .session import ClientSession
@@ -131,6 +132,14 @@ class InFlight:
 
 
 @dataclass(slots=True)
+class RoutedFlight:
+    """A direct message this node sent to other nodes (a cluster), its outcome not back yet."""
+
+    nodes: set[str]  # the nodes it was routed to that are still alive
+    client_id: str
+
+
+@dataclass(slots=True)
 class OutcomePages:
     """The outcomes told to one session from the store since its login, a page at a time."""
 
@@ -156,12 +165,17 @@ class Relay:
     """Routes events between the sessions of one server."""
 
     def __init__(self, config: ServerConfig | None = None, store: MessageStore | None = None,
-                 schedule: Schedule | None = None, offload: Offload | None = None) -> None:
+                 schedule: Schedule | None = None, offload: Offload | None = None, peers: Any = None) -> None:
         """``store`` must be started; ``schedule(delay, callback)`` is the loop's call_later
-        and ``offload(func, args, callback)`` runs slow work (password hashing) off the loop."""
+        and ``offload(func, args, callback)`` runs slow work (password hashing) off the loop;
+        ``peers`` are the other nodes of a cluster (server/peers.py; default: none)."""
         self.config = config or ServerConfig()
         self.store = store
-        self.registry = Registry()
+        self.registry = Registry()  # this server's sessions
+        self.peers = peers if peers is not None else LocalPeers()
+        # Who is online wherever (who, whois, watch, recipients): the registry, or in a
+        # cluster the node's directory of every node's users.
+        self.directory: Registry = self.peers.directory_for(self.registry)
         self.sessions: set[ClientSession] = set()
         # Presence subscriptions (watch/unwatch), and the notices routed by them.
         self.watchlists = Watchlists(self.config.max_watched)
@@ -178,14 +192,16 @@ class Relay:
         self.login_lines = LogBudget(log, "logins", const.LOGIN_LOG_LINES_PER_SECOND, const.LOGIN_LOG_BURST)
         self.logout_lines = LogBudget(log, "logouts", const.LOGIN_LOG_LINES_PER_SECOND, const.LOGIN_LOG_BURST)
         self.logins = LoginDesk(self.config, store, store.accounts(), offload or _run_now,
-                                lambda name: name in self.registry, self.log_lines,
-                                online_lookalikes=self.registry.lookalikes)
+                                lambda name: name in self.directory, self.log_lines,
+                                online_lookalikes=lambda name: self.directory.lookalikes(name))
         self.inflight: dict[int, InFlight] = {}
         # Sessions whose hello asked for carbons (copies of the direct messages their
         # user sends from its other sessions). A set here rather than a slot on every
         # session: few sessions share an account, and idle sessions stay small.
         self.carbons: set[ClientSession] = set()
         self.metrics = Metrics()  # counters for /metrics: an int add on paths that run anyway
+        # In a cluster: sender key -> msg_id -> the message routed from here to other nodes.
+        self.routed: dict[str, dict[int, RoutedFlight]] = {}
         self.outcome_pages: dict[ClientSession, OutcomePages] = {}
         # Receipts the store failed to record, (msg_id, recipient key): recorded again when
         # it works again. Few: while it fails no new message is stored to confirm.
@@ -271,15 +287,20 @@ class Relay:
         self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, session.address, session.port,
                               reason)
         gone = self.registry.unregister(session.name, session)
+        self.peers.release(session, reason, time.time())
+        if gone and self.routed:
+            self.routed.pop(session.key, None)  # nobody here to tell any more
         self._requeue(session)
         self.outcome_pages.pop(session, None)
         if gone:
             # Counted with the one who leaves, as the join was: a room at the limit stays quiet.
-            self.presence.announce(UserLeft(session.name, reason, time.time()), len(self.sessions),
-                                   session.key, len(self.registry) + 1)
+            if not self.peers.tells_presence:
+                self.presence.announce(UserLeft(session.name, reason, time.time()), len(self.sessions),
+                                       session.key, len(self.registry) + 1)
             key, now = session.key, time.time()
             if not session.registered and self.logins.guests.left(key, now) is not None:  # the hold starts
                 self.store.set_left_at(key, now)
+                self.peers.holding_changed(key, self.logins.guests.holdings[key])
 
     def handle(self, session: ClientSession, event: Event) -> None:
         """Act on one event from ``session``."""
@@ -338,6 +359,33 @@ class Relay:
             else:  # the session stays in the handshake: the client may try again
                 session.send(result.error)
             return
+        if self.peers.routes:
+            if result.registered:  # perhaps created just now: the other nodes' desks learn it
+                self.peers.account_saved(canonical(result.name), self.logins.accounts[canonical(result.name)])
+            # Claimed across the cluster first; meanwhile the session is still logging in.
+            session.logging_in = True
+            self.peers.claim(session, canonical(result.name), result.name, result.registered, time.time(),
+                             lambda error: self._claimed(session, hello, result, error))
+            return
+        self._admit(session, hello, result)
+
+    def _claimed(self, session: ClientSession, hello: Hello, result: LoginResult, error: str | None) -> None:
+        """The cluster's answer to the claim of ``result.name`` for ``session``."""
+        session.logging_in = False
+        if session.closing:
+            return  # the node released the claim
+        if error is None:
+            self._admit(session, hello, result)
+            return
+        self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
+                           hello.name, session.address, session.port, error)
+        if error == ErrorCode.NAME_TAKEN:
+            session.send(ErrorReply(error, f"the name {result.name!r} is already in use", hello.request_id))
+        else:
+            session.send(unavailable_error(self.config, hello.request_id))
+
+    def _admit(self, session: ClientSession, hello: Hello, result: LoginResult) -> None:
+        """Put the session online under ``result.name`` and welcome it."""
         try:
             record = self.registry.register(result.name, session.address, session.port, time.time(), session,
                                             shared=result.registered)
@@ -347,6 +395,7 @@ class Relay:
             self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
                                hello.name, session.address, session.port, exc)
             session.send(ErrorReply(code, str(exc), hello.request_id))
+            self.peers.release(session, "refused", time.time())
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
         # A user the store has never seen has nothing waiting there (no messages, outcomes
@@ -364,7 +413,7 @@ class Relay:
         self.metrics.logins += 1
         self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name, session.address, session.port,
                              " (account)" if result.registered else "")
-        if len(record.endpoints) == 1:
+        if len(record.endpoints) == 1 and not self.peers.tells_presence:
             self.presence.announce(UserJoined(result.name, time.time()), len(self.sessions), session.key,
                                    len(self.registry))
         key, epoch = session.key, session.epoch
@@ -402,13 +451,18 @@ class Relay:
             if result.registered:
                 token = None  # a new account logs in with its password, not a token
             self.store.save_holding(key, holding)
+            self.peers.holding_changed(key, holding)
             if stored:
                 self.store.hand_over(key, epoch, self._announce_expired)
-            if self.blocked.pop(key, None):  # whom the earlier holder blocked is theirs too
+            earlier = self.blocked.pop(key, None)
+            if earlier:  # whom the earlier holder blocked is theirs too
                 self.store.clear_blocks(key)
+                for target in earlier:
+                    self.peers.block_changed(key, target, False)
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
             self.store.set_left_at(key, None)
+            self.peers.holding_changed(key, guests.holdings[key])
         session.epoch = session.backlog_cursor = guests.epoch(key)
         return token
 
@@ -434,6 +488,8 @@ class Relay:
             # hashing and a guest took the name meanwhile, that guest proved no password.
             if record is not None and any(e.session is session for e in record.endpoints):
                 record.shared = True
+                self.peers.registered(session.key)
+            self.peers.account_saved(session.key, self.logins.accounts[session.key])
             session.send(Done(request.request_id))
 
         self.logins.claim(session.name, request.password, claimed, by_holder=True)
@@ -457,7 +513,7 @@ class Relay:
         # The one normalisation of the recipient's name for this message: from here on,
         # keys (the sender's was computed at login).
         to_key = canonical(request.to)
-        record = self.registry.lookup_key(to_key)
+        record = self.directory.lookup_key(to_key)
         recipient = record.name if record else self.known.get(to_key)
         if recipient is None:
             self.metrics.direct_refused += 1
@@ -492,6 +548,9 @@ class Relay:
                 self.metrics.direct_accepted += 1
             else:
                 self.metrics.direct_queued += 1
+        if self.peers.routes:
+            self._route_direct(session, message, recipients, status)
+            return
         session.send(Accepted(request_id, msg_id) if recipients else Queued(request_id, msg_id))
         if status == mailbox.NEW and self.carbons:
             # Before the forward, so no outcome of it can reach a session before its copy.
@@ -514,6 +573,76 @@ class Relay:
                 if event is None:
                     event = Carbon(message.msg_id, message.recipient, message.text, message.sent_at, state)
                 other.send(event)
+
+    def _route_direct(self, session: ClientSession, message: mailbox.StoredMessage, recipients: tuple,
+                      status: str) -> None:
+        """A cluster's ``_direct_stored``: forward to the recipient's sessions here, route
+        to the nodes holding others, then answer ``accepted`` if any session got it (and
+        copy a new message to the sender's other sessions on this node that asked for
+        carbons; those on other nodes find it in the history)."""
+        request_id, msg_id = message.client_id, message.msg_id
+        if message.state == "blocked":  # as on one node: answered as for anyone, never delivered
+            online = bool(recipients) or self.directory.lookup_key(message.recipient_key) is not None
+            session.send(Accepted(request_id, msg_id) if online else Queued(request_id, msg_id))
+            return
+        if status == mailbox.NEW and self.carbons:
+            # Before the forward, so no outcome of it can reach a session before its copy.
+            online = bool(recipients) or self.directory.lookup_key(message.recipient_key) is not None
+            self._carbon(session, message, "sent" if online else "queued")
+        if recipients and msg_id not in self.inflight:
+            self._forward(message, recipients)
+
+        def routed(nodes: list[str] | None) -> None:
+            # None: Redis was not reached; the message is stored and waits for a fetch.
+            session.send(Accepted(request_id, msg_id) if recipients or nodes else Queued(request_id, msg_id))
+            if nodes:
+                # Until its outcome comes back: if those nodes die first, the sender hears "queued".
+                self.routed.setdefault(message.sender_key, {})[msg_id] = RoutedFlight(set(nodes), request_id)
+
+        self.peers.route(message, routed)
+
+    def deliver_routed(self, message: mailbox.StoredMessage) -> None:
+        """Another node routed ``message`` to this one: forward it to its recipient's
+        sessions here (not again if it is already in flight here)."""
+        recipients = self.registry.sessions_by_key(message.recipient_key)
+        if recipients and message.msg_id not in self.inflight:
+            self._forward(message, recipients)
+
+    def tell_routed(self, key: str, msg_id: int, frame: bytes) -> None:
+        """Another node tells ``key``'s sessions here about message ``msg_id``."""
+        if msg_id > self.logins.guests.epoch(key):  # see _tell_sender
+            for session in self.registry.sessions_by_key(key):
+                session.write_frame(frame)
+        flights = self.routed.get(key)
+        if flights:
+            flights.pop(msg_id, None)
+
+    def settled_elsewhere(self, key: str, msg_id: int) -> None:
+        """Message ``msg_id`` to ``key`` was confirmed or expired on another node: it is
+        no longer in flight here (its sessions here leaving must not requeue it)."""
+        flight = self.inflight.get(msg_id)
+        if flight is None or flight.recipient_key != key:
+            return
+        del self.inflight[msg_id]
+        for recipient in self.registry.sessions_by_key(key):
+            if recipient.inflight:
+                recipient.inflight.discard(msg_id)
+
+    def node_lost(self, node: str) -> None:
+        """``node`` died: the messages routed to it alone and not confirmed wait in the
+        store for their recipients' next login; their senders hear ``queued``, as when a
+        recipient on this node disconnects before confirming (see _requeue)."""
+        for sender_key, flights in list(self.routed.items()):
+            for msg_id, flight in list(flights.items()):
+                flight.nodes.discard(node)
+                if flight.nodes:
+                    continue
+                del flights[msg_id]
+                for sender in self.registry.sessions_by_key(sender_key):
+                    sender.send(Queued(flight.client_id, msg_id))
+                self.peers.tell(sender_key, msg_id, encode(Queued(flight.client_id, msg_id)))
+            if not flights:
+                del self.routed[sender_key]
 
     def _id_reused(self, session: ClientSession, request: mailbox.StoredMessage) -> None:
         """``request`` came under a request id that this sender used for another message:
@@ -603,6 +732,10 @@ class Relay:
         if msg_id > self.logins.guests.epoch(flight.sender_key):
             for sender in senders:
                 sender.send(Delivered(flight.client_id, msg_id))
+            if self.peers.routes:
+                self.peers.tell(flight.sender_key, msg_id, encode(Delivered(flight.client_id, msg_id)))
+        if self.peers.routes:  # the recipient's sessions on other nodes have it in flight too
+            self.peers.settled(flight.recipient_key, msg_id)
         self.store.record_receipt(msg_id, session.key, on_error=self._unrecorded_receipt(msg_id, session.key))
         if session.backlog and len(session.inflight or ()) < self.config.max_pending_receipts // 2:
             self._refill(session)
@@ -647,6 +780,9 @@ class Relay:
         outcomes = [m for m in outcomes if m.msg_id > epoch]
         if outcomes:
             self._tell_outcomes(self.registry.sessions(sender_key), outcomes)
+            if self.peers.routes:
+                for message in outcomes:
+                    self.peers.tell(sender_key, message.msg_id, encode(_outcome(message)))
 
     def _tell_outcomes(self, sessions: list[ClientSession], outcomes: list[mailbox.StoredMessage]) -> None:
         """Tell ``sessions`` of a sender how messages they sent ended. Nothing is recorded:
@@ -717,6 +853,8 @@ class Relay:
             if flight is not None:
                 for sender in self.registry.sessions(flight.sender_key):
                     sender.send(Queued(flight.client_id, msg_id))
+                if self.peers.routes:
+                    self.peers.tell(flight.sender_key, msg_id, encode(Queued(flight.client_id, msg_id)))
         session.inflight = None
 
     def expire(self, now: float) -> None:
@@ -746,6 +884,8 @@ class Relay:
                     if recipient.inflight:
                         recipient.inflight.discard(message.msg_id)
             by_sender.setdefault(message.sender_key, []).append(message)
+            if self.peers.routes and message.recipient_key:  # other nodes may have it in flight
+                self.peers.settled(message.recipient_key, message.msg_id)
         for sender_key, outcomes in by_sender.items():
             self._tell_sender(sender_key, outcomes)
 
@@ -768,6 +908,13 @@ class Relay:
         if status != mailbox.NEW:
             return  # a resend: everyone already has it
         self.metrics.room_sent += 1
+        if self.peers.shares_room:
+            self.peers.post_room(message)  # every node delivers it from the events stream
+            return
+        self.deliver_room(message)
+
+    def deliver_room(self, message: mailbox.StoredMessage) -> None:
+        """Write the stored room ``message`` to every session here that takes it."""
         frame = encode(RoomMessage(message.msg_id, message.sender, message.text, message.sent_at))
         for recipient in self.sessions:
             blocked = self.blocked.get(recipient.key) if recipient.key else None
@@ -785,7 +932,7 @@ class Relay:
     def _who(self, session: ClientSession, request: WhoRequest) -> None:
         """One page of who is online: the users after ``request.after`` that fit in one
         frame, and the cursor for the rest (a client follows ``next`` to see everyone)."""
-        online = self.registry.online()
+        online = self.directory.online()
         start = 0
         if request.after is not None:
             start = bisect.bisect_right(online, canonical(request.after), key=lambda r: canonical(r.name))
@@ -801,14 +948,14 @@ class Relay:
         session.send(fit_page(build, users))
 
     def _lookup(self, session: ClientSession, request: LookupRequest) -> None:
-        record = self.registry.lookup(request.name)
+        record = self.directory.lookup(request.name)
         if record is None:
             known = self.known.get(canonical(request.name))
             session.send(LookupResult(request.request_id, known or request.name, "offline" if known else "unknown"))
             return
         first = min(record.endpoints, key=lambda e: e.since)
         session.send(LookupResult(request.request_id, record.name, "online", first.address, first.port,
-                                  record.since))
+                                  record.since, self.peers.node_of(first.session)))
 
     def _history(self, session: ClientSession, request: HistoryRequest) -> None:
         me, peer, epoch = session.key, canonical(request.peer), session.epoch
@@ -847,8 +994,12 @@ class Relay:
             self._set_blocked(owner, target, was_blocked)  # "unavailable" means not done
             answer(failure)
 
+        def stored(_: None) -> None:
+            self.peers.block_changed(owner, target, blocking)
+            session.send(Done(request.request_id))
+
         answer = self._unavailable(session, request.request_id)
-        self.store.set_block(owner, target, blocking, lambda _: session.send(Done(request.request_id)), not_stored)
+        self.store.set_block(owner, target, blocking, stored, not_stored)
 
     def _watch_keys(self, session: ClientSession, request: Watch | Unwatch) -> list[str] | None:
         """The canonical names of ``request``, or None after answering ``invalid_name``."""
@@ -876,7 +1027,7 @@ class Relay:
             return
         online, offline = [], []
         for key, name in dict(zip(keys, request.names)).items():
-            record = self.registry.lookup(key)
+            record = self.directory.lookup(key)
             if record is not None:
                 online.append(Presence(record.name, record.since))
             else:
@@ -923,6 +1074,25 @@ class Relay:
         for session in list(self.sessions):
             if session.backlog and not session.backlog_loading and session.key and not session.closing:
                 self._refill(session)
+
+    # --- From the other nodes of a cluster (server/cluster/node.py calls these) ----------
+
+    def cluster_joined(self, key: str, name: str, since: float) -> None:
+        """User ``key`` came online on some node (this one included): tell whom presence.py says."""
+        self.presence.announce(UserJoined(name, since), len(self.sessions), key, len(self.directory))
+
+    def cluster_left(self, key: str, name: str, reason: str, at: float) -> None:
+        """User ``key``'s last session, on some node, ended."""
+        # Counted with the one who leaves, as the join was: a room at the limit stays quiet.
+        self.presence.announce(UserLeft(name, reason, at), len(self.sessions), key, len(self.directory) + 1)
+
+    def resync(self) -> None:
+        """Redis answers again after a break: what was routed meanwhile may not have come,
+        so every session fetches what waits for it from the store."""
+        for session in self.sessions:
+            if session.key and not session.closing:
+                session.backlog = True
+        self._store_recovered()
 
     # --- Leaving and errors -------------------------------------------------------------
 

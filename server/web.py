@@ -441,7 +441,8 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
                            allowed_hosts: Collection[str] = (),
                            tls: ssl.SSLContext | None = None,
                            metrics: Callable[[], str] | None = None,
-                           metrics_allow: Collection[str] = const.METRICS_ALLOW) -> asyncio.base_events.Server:
+                           metrics_allow: Collection[str] = const.METRICS_ALLOW,
+                           reuse_port: bool = False) -> asyncio.base_events.Server:
     """Listen for browsers on ``host:port`` (0: any free port) and return the server.
 
     ``relay`` and ``batcher`` are the chat server's own, so web users and TCP users share
@@ -474,7 +475,7 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
     loop = asyncio.get_running_loop()
     # A TLS handshake gets no longer than an HTTP request head (asyncio's default: 60 s).
     server = await loop.create_server(lambda: WebSession(relay, batcher, site), host, port,
-                                      backlog=1024, family=socket.AF_UNSPEC, ssl=tls,
+                                      backlog=1024, family=socket.AF_UNSPEC, ssl=tls, reuse_port=reuse_port or None,
                                       ssl_handshake_timeout=HTTP_IDLE_TIMEOUT if tls else None)
     _sites[server] = site
     where = server.sockets[0].getsockname()

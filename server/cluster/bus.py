@@ -1,0 +1,202 @@
+"""What nodes tell each other through Redis streams: small events, encoded as one field.
+
+Sans-I/O: :func:`encode` turns an event into the bytes of a stream entry's ``e`` field,
+:func:`decode` turns those bytes back into the event or raises :class:`BadEntry`. The
+entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
+
+- the **events** stream, which every node reads from its own position (XREAD), so all
+  nodes see its entries in one order: sessions coming (:class:`SessionOn`) and going
+  (:class:`SessionOff`), dead nodes (:class:`NodeGone`, written by the reap script),
+  room messages (:class:`RoomPost`) and cache changes (:class:`BlockChange`);
+- a node's **inbox** (a consumer group, so nothing is lost while the node is briefly
+  away from Redis): direct messages for its sessions (:class:`Deliver`) and frames for
+  the sessions of one user there (:class:`Tell`: outcomes, ``queued``), and messages
+  confirmed or expired elsewhere (:class:`Settled`).
+
+The encoding is a JSON object with a kind ``k``; the reap script (scripts.py) writes
+``{"k":"gone","node":...}`` itself, so that one's format is fixed here and there.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from ..mailbox import StoredMessage
+
+
+class BadEntry(ValueError):
+    """A stream entry that is not an event this node understands (the reader skips it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BusEvent:
+    KIND: ClassVar[str] = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOn(BusEvent):
+    """A session of user ``key`` logged in on ``node`` (the claim script wrote it)."""
+
+    KIND: ClassVar[str] = "on"
+    key: str
+    name: str
+    shared: bool
+    sid: str
+    node: str
+    address: str
+    port: int
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOff(BusEvent):
+    """Session ``sid`` of user ``key`` ended (``reason`` as the leave notice says it)."""
+
+    KIND: ClassVar[str] = "off"
+    key: str
+    sid: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeGone(BusEvent):
+    """``node`` stopped beating: its sessions are gone (the reap script wrote it)."""
+
+    KIND: ClassVar[str] = "gone"
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomPost(BusEvent):
+    """A room message, stored: every node writes it to its sessions."""
+
+    KIND: ClassVar[str] = "room"
+    msg_id: int
+    sender: str
+    sender_key: str
+    text: str
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BlockChange(BusEvent):
+    """``owner`` now blocks (or no longer blocks) ``target``: the relays' caches follow."""
+
+    KIND: ClassVar[str] = "block"
+    owner: str
+    target: str
+    blocking: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Registered(BusEvent):
+    """Guest ``key`` made its name an account: more sessions may share it now."""
+
+    KIND: ClassVar[str] = "registered"
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver(BusEvent):
+    """A stored direct message for the sessions of its recipient on the inbox's node."""
+
+    KIND: ClassVar[str] = "dm"
+    message: StoredMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Tell(BusEvent):
+    """A frame for the sessions of user ``key`` on the inbox's node, about message
+    ``msg_id`` (told only if the name's current holder sent it: see relay._tell_sender)."""
+
+    KIND: ClassVar[str] = "tell"
+    key: str
+    msg_id: int
+    frame: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSaved(BusEvent):
+    """An account was created (or logged in to): the login desks' caches learn it."""
+
+    KIND: ClassVar[str] = "account"
+    key: str
+    name: str
+    pw_hash: str  # hex
+    salt: str  # hex
+    kdf: str
+
+
+@dataclass(frozen=True, slots=True)
+class HoldingSaved(BusEvent):
+    """The holding of guest name ``key`` changed (see guests.py): the caches follow."""
+
+    KIND: ClassVar[str] = "holding"
+    key: str
+    name: str
+    token_hash: str  # hex
+    epoch: int
+    left_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Settled(BusEvent):
+    """Message ``msg_id`` to ``key`` was confirmed or expired on another node: the inbox's
+    node forgets it in flight."""
+
+    KIND: ClassVar[str] = "settled"
+    key: str
+    msg_id: int
+
+
+_KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
+                                     (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
+                                      Tell, AccountSaved, HoldingSaved, Settled)}
+# The type each field must have once decoded (JSON has no tuples; ints may stand for floats).
+_TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float),
+          "float | None": (int, float, type(None))}
+_MESSAGE_FIELDS = [f.name for f in fields(StoredMessage)]
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def encode(event: BusEvent) -> bytes:
+    """The ``e`` field of the stream entry for ``event``."""
+    if type(event) is Deliver:
+        m = event.message
+        obj: dict[str, Any] = {"k": "dm", "m": [getattr(m, name) for name in _MESSAGE_FIELDS]}
+    else:
+        obj = {"k": event.KIND}
+        for f in fields(event):
+            obj[f.name] = getattr(event, f.name)
+    return _dumps(obj).encode("utf-8")
+
+
+def decode(data: bytes) -> BusEvent:
+    """The event in an entry's ``e`` field; raises :class:`BadEntry` if it is not one."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
+        raise BadEntry(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise BadEntry("not an object")
+    cls = _KINDS.get(obj.get("k"))  # type: ignore[arg-type]
+    if cls is None:
+        raise BadEntry(f"unknown kind {obj.get('k')!r}")
+    if cls is Deliver:
+        values = obj.get("m")
+        if not isinstance(values, list) or len(values) != len(_MESSAGE_FIELDS):
+            raise BadEntry("a dm entry needs its message's fields")
+        try:
+            return Deliver(StoredMessage(*values))
+        except TypeError as exc:
+            raise BadEntry(str(exc)) from None
+    values = {}
+    for f in fields(cls):
+        value = obj.get(f.name)
+        if type(value) not in _TYPES[f.type]:
+            raise BadEntry(f"{cls.KIND}: field {f.name!r} is not a {f.type}")
+        values[f.name] = value
+    return cls(**values)

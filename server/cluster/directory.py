@@ -1,0 +1,121 @@
+"""Everyone online in the cluster, as the events stream tells it. Sans-I/O.
+
+Each node feeds the stream's session entries (bus.SessionOn, SessionOff, NodeGone) to
+its :class:`Directory`, in the stream's order, after loading the snapshot that the
+stream's position matches (scripts.SNAPSHOT). Every node therefore holds the same
+directory, a moment apart, and derives the same join and leave notices in the same
+order: :meth:`Directory.apply` returns them. The names' uniqueness is not decided here
+(the claim script decides it); the directory follows.
+
+``registry`` is a :class:`registry.Registry` whose endpoints' sessions are session ids
+(``node/number``), so the relay asks it as it asks its own registry (who, whois, watch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from registry import Registry
+
+from . import bus
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """User ``key`` came online (its first session in the cluster)."""
+
+    key: str
+    name: str
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """User ``key`` went offline (its last session in the cluster ended)."""
+
+    key: str
+    name: str
+    reason: str
+    at: float
+
+
+# The reason a leave notice gives for the users of a node that stopped beating.
+NODE_GONE_REASON = "connection lost (server stopped)"
+
+
+def node_of(sid: str) -> str:
+    """The node of session id ``sid`` (``node/number``)."""
+    return sid.rsplit("/", 1)[0]
+
+
+class Directory:
+    """The cluster's users online, by session; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.registry = Registry()
+        self._sessions: dict[str, tuple[str, str]] = {}  # sid (the object registered) -> (key, name)
+
+    def __len__(self) -> int:
+        return len(self.registry)
+
+    def load(self, users: list[tuple[str, str, bool, list[tuple[str, str, int, float]]]]) -> None:
+        """Start again from ``users``: (key, name, shared, [(sid, address, port, since)])."""
+        self.registry = Registry()
+        self._sessions = {}
+        for key, name, shared, sessions in users:
+            for sid, address, port, since in sessions:
+                self._add(key, name, shared, sid, address, port, since)
+
+    def apply(self, event: bus.BusEvent, now: float) -> list[Joined | Left]:
+        """Apply one session entry of the stream; the notices it makes (``now``: the time
+        of the leave notices of a dead node's users). Other entries change nothing."""
+        kind = type(event)
+        if kind is bus.SessionOn:
+            if self._add(event.key, event.name, event.shared, event.sid, event.address, event.port, event.since):
+                return [Joined(event.key, event.name, event.since)]
+        elif kind is bus.SessionOff:
+            name = self._remove(event.sid)
+            if name is not None:
+                return [Left(event.key, name, event.reason, event.at)]
+        elif kind is bus.NodeGone:
+            notices: list[Joined | Left] = []
+            for sid in [sid for sid in self._sessions if node_of(sid) == event.node]:
+                key = self._sessions[sid][0]
+                name = self._remove(sid)
+                if name is not None:
+                    notices.append(Left(key, name, NODE_GONE_REASON, now))
+            return notices
+        elif kind is bus.Registered:
+            record = self.registry.lookup_key(event.key)
+            if record is not None:
+                record.shared = True
+        return []
+
+    def _add(self, key: str, name: str, shared: bool, sid: str, address: str, port: int, since: float) -> bool:
+        """Put session ``sid`` in; True if its user just came online."""
+        if sid in self._sessions:
+            return False
+        self._sessions[sid] = (key, name)
+        record = self.registry.lookup_key(key)
+        if record is None:
+            self.registry.register(name, address, port, since, sid, shared=shared)
+            return True
+        # Uniqueness was decided by the claim; the directory only follows, even a guest's
+        # second session (its first one's end may still be on its way).
+        was_shared, record.shared = record.shared, True
+        self.registry.register(name, address, port, since, sid, shared=True)
+        record.shared = was_shared
+        return False
+
+    def _remove(self, sid: str) -> str | None:
+        """Take session ``sid`` out: its user's name if the user is now offline, else None."""
+        held = self._sessions.pop(sid, None)
+        if held is None:
+            return None
+        key, _ = held
+        record = self.registry.lookup_key(key)
+        if record is None:
+            return None
+        name = record.name
+        session = next((e.session for e in record.endpoints if e.session == sid), None)
+        return name if self.registry.unregister(name, session) else None

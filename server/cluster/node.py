@@ -1,0 +1,550 @@
+"""One node of a cluster: its identity and heartbeat, the registry in Redis, its inbox,
+and the events stream every node reads. The relay's peers when ``--cluster`` is given.
+
+A node is an asyncio shell over the scripts (scripts.py) and the bus encoding (bus.py);
+the relay keeps the policy and calls the node at its seams (server/peers.py lists them):
+
+- **Registry**: a login claims its name with :data:`~scripts.CLAIM` (unique across the
+  cluster; accounts may have sessions on several nodes); a logout releases it. Each
+  claim and release writes an entry to the events stream, from which every node keeps
+  :attr:`directory`, a :class:`registry.Registry` of everyone online in the cluster
+  (``/who``, ``/whois``, ``watch``), and tells join and leave notices, so every node
+  tells them in the stream's one order.
+- **Liveness**: the node renews ``node:<id>`` (a TTL of ``ttl`` seconds) every
+  ``beat`` seconds and reaps the nodes whose key expired (:data:`~scripts.REAP`): their
+  sessions leave the registry with one NodeGone entry, which every node turns into
+  ``left`` notices. A node whose last renewal is older than ``ttl`` (cut off from Redis)
+  answers logins ``unavailable``; one that finds itself reaped closes its sessions (their
+  clients log in again, here or elsewhere) and joins again.
+- **Routing**: a direct message for a user with sessions on other nodes goes to those
+  nodes' inboxes (:data:`~scripts.ROUTE`), read through a consumer group and acknowledged
+  (XACK) once handled, so a short disconnect from Redis loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from resp import RedisClient, RedisError
+from resp.aio import RedisConnectionError
+
+from ..accounts import Account
+from ..guests import Holding
+from ..mailbox import StoredMessage
+from ..store import StoreUnavailable
+from . import bus, scripts
+from .directory import Directory, Joined, node_of
+
+log = logging.getLogger("chat.cluster")
+
+# Seconds between heartbeats, and how long a node lives without one. Reaping runs with
+# every heartbeat, so a dead node's sessions leave within TTL + BEAT (+ a stream read).
+BEAT = 1.0
+TTL = 5.0
+# How long a blocking stream read waits in Redis before asking again.
+BLOCK_MS = 1000
+READ_COUNT = 1000
+# While operations fail (Redis out of reach), a line with their count this often.
+FAILURE_LOG_INTERVAL = 60.0
+
+
+# The entries the directory follows.
+_SESSION_ENTRIES = frozenset({bus.SessionOn, bus.SessionOff, bus.NodeGone, bus.Registered})
+
+
+def new_node_id() -> str:
+    """A node id unique across restarts: host, process id and random bits."""
+    return f"{socket.gethostname()[:20]}-{os.getpid()}-{os.urandom(3).hex()}"
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+class ClusterNode:
+    """The peers of a relay in a cluster (see the module docstring).
+
+    ``await start()`` before the relay takes connections (it joins, loads the directory,
+    and starts the heartbeat and the two readers); ``attach(relay)`` before that;
+    ``await stop()`` releases this node's sessions' names (the relay's shut_down closes
+    them) and leaves.
+    """
+
+    routes = True  # the relay routes direct messages and outcomes through the node
+    tells_presence = True  # joins and leaves are told from the events stream
+    shares_room = True  # room messages go through the events stream
+
+    def __init__(self, url: str, prefix: str = "{chat}:", node_id: str | None = None, beat: float = BEAT,
+                 ttl: float = TTL, timeout: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.node_id = node_id or new_node_id()
+        self._sid_prefix = self.node_id + "/"  # of this node's session ids
+        self.beat, self.ttl, self.timeout = beat, ttl, timeout
+        self.users = Directory()  # everyone online in the cluster, as the events stream says
+        self.directory = self.users.registry  # the same, as the relay asks it
+        self.relay: Any = None
+        self._redis = RedisClient(url, timeout=timeout)
+        self._events_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
+        self._inbox_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
+        # Local session -> (sid, user key, since): what its claim said, to claim it again.
+        self._sids: dict[Any, tuple[str, str, float]] = {}
+        self._unclaimed: set = set()  # sessions whose names must be claimed again (after a rejoin)
+        self._sid_count = 0
+        # Claims sent and not answered yet, by sid: the stream may bring their SessionOn
+        # before the reply does, and the joiner, not welcomed yet, would miss its own
+        # join notice (on one server it hears it). Such a notice waits for the reply.
+        self._claiming: dict[str, list] = {}
+        self._last_event = "0-0"
+        self.clock = clock
+        self._last_beat = float("-inf")  # clock time of the last renewal Redis confirmed
+        self._tasks: list[asyncio.Task] = []
+        self._bad_entries = 0
+        self._apply_errors = 0
+        self._failures = 0  # Redis operations failed since the last report
+        self._failure_logged_at = float("-inf")
+        self._stopping = False
+
+    # --- The peers interface (server/peers.py) -----------------------------------------
+
+    def attach(self, relay: Any) -> None:
+        self.relay = relay
+
+    def directory_for(self, local: Any) -> Any:
+        return self.directory
+
+    def node_of(self, session: Any) -> str | None:
+        return node_of(session) if isinstance(session, str) else self.node_id
+
+    @property
+    def available(self) -> bool:
+        """True while this node's heartbeat is known to Redis (renewed within the TTL)."""
+        return self.clock() - self._last_beat < self.ttl
+
+    def claim(self, session: Any, key: str, name: str, shared: bool, since: float,
+              callback: Callable[[str | None], None]) -> None:
+        """Claim ``name`` for ``session`` across the cluster; ``callback(None)`` once it is
+        the session's, else ``callback("name_taken")`` or ``callback("unavailable")``.
+        A session closed meanwhile is released again; its callback is still called."""
+        if self._stopping or not self.available:
+            asyncio.get_running_loop().call_soon(callback, "unavailable")
+            return
+        sid, args = self._claim_args(session, key, name, shared, since)
+
+        async def run() -> None:
+            self._claiming[sid] = []
+            try:
+                reply = await scripts.CLAIM(self._redis, args=args)
+            except (RedisConnectionError, TimeoutError) as exc:
+                self._failed(f"claim of {name!r}", exc)
+                self._claiming.pop(sid, None)
+                callback("unavailable")
+                return
+            held = self._claiming.pop(sid, [])
+            reply = _text(reply) if not isinstance(reply, RedisError) else reply
+            if reply == "ok":
+                self._sids[session] = (sid, key, since)
+                if session.closing:
+                    self.release(session, "disconnected", time.time())
+                callback(None)  # the welcome
+                self._notify(held)
+            elif reply == "taken":
+                callback("name_taken")
+            else:
+                if isinstance(reply, RedisError):
+                    self._failed("claim", reply, logging.ERROR)
+                callback("unavailable")
+
+        asyncio.ensure_future(run())
+
+    def _claim_args(self, session: Any, key: str, name: str, shared: bool, since: float) -> tuple[str, tuple]:
+        """A new session id for ``session`` and the CLAIM script's arguments."""
+        self._sid_count += 1
+        sid = f"{self.node_id}/{self._sid_count}"
+        where = f"{self.node_id}\t{session.address}\t{session.port}\t{since!r}"
+        entry = bus.encode(bus.SessionOn(key, name, shared, sid, self.node_id, session.address, session.port, since))
+        return sid, (self.prefix, self.node_id, sid, key, name, "1" if shared else "0", where, entry)
+
+    def release(self, session: Any, reason: str, at: float) -> None:
+        """``session`` logged out: its name is released once no session holds it."""
+        held = self._sids.pop(session, None)
+        if held is None:
+            return
+        sid, key, _since = held
+        entry = bus.encode(bus.SessionOff(key, sid, reason, at))
+        self._spawn(scripts.RELEASE(self._redis, args=(self.prefix, self.node_id, sid, key, entry)),
+                    f"release of {key!r}")
+
+    def registered(self, key: str) -> None:
+        self._spawn(self._registered(key), f"registration of {key!r}")
+
+    async def _registered(self, key: str) -> None:
+        await scripts.REGISTERED(self._redis, args=(self.prefix, key))
+        await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
+                                  "e", bus.encode(bus.Registered(key)))
+
+    def route(self, message: StoredMessage, callback: Callable[[list[str] | None], None]) -> None:
+        """Put ``message`` in the inboxes of the other nodes holding sessions of its
+        recipient; ``callback(those nodes' ids)``, or ``callback(None)`` if Redis could
+        not be asked (the message is stored: it waits for the recipient's next fetch)."""
+        if self._all_here(message.recipient_key):
+            # Its sessions are all here (the relay forwarded it): no other node to ask. One
+            # that logged in elsewhere an instant ago, before this node heard of it, finds
+            # the message in the store at its next fetch, and the user has it here already.
+            callback([])
+            return
+        entry = bus.encode(bus.Deliver(message))
+
+        async def run() -> None:
+            try:
+                reply = await scripts.ROUTE(self._redis, args=(self.prefix, message.recipient_key, self.node_id,
+                                                               entry))
+            except (RedisConnectionError, TimeoutError):
+                callback(None)
+                return
+            callback([_text(node) for node in reply] if isinstance(reply, list) else None)
+
+        asyncio.ensure_future(run())
+
+    def tell(self, key: str, msg_id: int, frame: bytes) -> None:
+        """Write ``frame`` (about message ``msg_id``) to the sessions of ``key`` on other
+        nodes. Skipped when the directory shows them all here, or none anywhere: outcomes
+        wait in the store (told at login) and "queued" is only news to a session online."""
+        record = self.directory.lookup_key(key)
+        if record is None or self._all_here(key):
+            return
+        entry = bus.encode(bus.Tell(key, msg_id, frame.decode("utf-8")))
+        self._spawn(scripts.ROUTE(self._redis, args=(self.prefix, key, self.node_id, entry)), f"outcome for {key!r}")
+
+    def settled(self, key: str, msg_id: int) -> None:
+        """Tell the other nodes holding sessions of ``key`` that ``msg_id`` is settled.
+        Skipped when the directory shows every session of ``key`` here (the common case:
+        one script call less per receipt)."""
+        if self._all_here(key):
+            return
+        entry = bus.encode(bus.Settled(key, msg_id))
+        self._spawn(scripts.ROUTE(self._redis, args=(self.prefix, key, self.node_id, entry)), f"settled for {key!r}")
+
+    def _all_here(self, key: str) -> bool:
+        """True if the directory shows ``key`` online with every session on this node."""
+        record = self.directory.lookup_key(key)
+        if record is None:
+            return False
+        mine = self._sid_prefix
+        for endpoint in record.endpoints:
+            if not endpoint.session.startswith(mine):
+                return False
+        return True
+
+    def post_room(self, message: StoredMessage) -> None:
+        """Send a stored room message to every node (this one included) in the stream's order."""
+        entry = bus.RoomPost(message.msg_id, message.sender, message.sender_key, message.text, message.sent_at)
+        self._publish(entry)
+
+    def block_changed(self, owner: str, target: str, blocking: bool) -> None:
+        self._publish(bus.BlockChange(owner, target, blocking))
+
+    def account_saved(self, key: str, account: Any) -> None:
+        self._publish(bus.AccountSaved(key, account.name, account.pw_hash.hex(), account.salt.hex(), account.kdf))
+
+    def holding_changed(self, key: str, holding: Any) -> None:
+        self._publish(bus.HoldingSaved(key, holding.name, holding.token_hash.hex(), holding.epoch, holding.left_at))
+
+    def _publish(self, event: bus.BusEvent) -> None:
+        self._spawn(self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN,
+                                        "*", "e", bus.encode(event)), event.KIND)
+
+    def _spawn(self, coroutine: Any, what: str) -> None:
+        async def run() -> None:
+            try:
+                reply = await coroutine
+            except (RedisConnectionError, TimeoutError) as exc:
+                self._failed(what, exc)
+                return
+            if isinstance(reply, RedisError):
+                self._failed(what, reply, logging.ERROR)
+
+        asyncio.ensure_future(run())
+
+    def _failed(self, what: str, why: object, level: int = logging.WARNING) -> None:
+        """Log a Redis operation that failed: the first in full, then at most one line
+        per FAILURE_LOG_INTERVAL with the count (an outage fails every request)."""
+        self._failures += 1
+        now = time.monotonic()
+        if now - self._failure_logged_at >= FAILURE_LOG_INTERVAL:
+            more = f" ({self._failures - 1} more failures since the last report)" if self._failures > 1 else ""
+            log.log(level, "cluster: %s not done: %s%s", what, why, more)
+            self._failures, self._failure_logged_at = 0, now
+
+    # --- Lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Join the cluster and load the directory; raises StoreUnavailable (chatserver.py
+        says it in one line) if Redis cannot be reached now."""
+        try:
+            await self._join()
+            await self._load()
+        except (RedisConnectionError, TimeoutError) as exc:
+            raise StoreUnavailable(f"cannot join the cluster at {self._redis.address}: {exc or 'timed out'}") from exc
+        self._tasks = [asyncio.ensure_future(self._heartbeat()), asyncio.ensure_future(self._read_events()),
+                       asyncio.ensure_future(self._read_inbox())]
+        log.info("cluster node %s on %s", self.node_id, self._redis.address)
+
+    async def stop(self) -> None:
+        """Leave: release every session's name, drop the heartbeat, close the connections."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for session in list(self._sids):
+            self.release(session, "server shutting down", time.time())
+        if self._last_beat > float("-inf"):  # it joined (a failed start did not: nothing to undo)
+            try:
+                await self._redis.execute("DEL", f"{self.prefix}node:{self.node_id}")
+                await scripts.REAP(self._redis, args=(self.prefix,))
+            except (RedisConnectionError, TimeoutError):
+                pass  # the others reap this node when its heartbeat expires
+        for client in (self._redis, self._events_reader, self._inbox_reader):
+            await client.close()
+
+    async def _join(self) -> None:
+        info = f"{socket.gethostname()} pid {os.getpid()}"
+        reply = await scripts.JOIN(self._redis, args=(self.prefix, self.node_id, int(self.ttl * 1000), info))
+        if isinstance(reply, RedisError):
+            raise RedisConnectionError(f"cannot join the cluster: {reply}")
+        self._last_beat = self.clock()
+
+    async def _load(self) -> None:
+        """Fill the directory from the registry in Redis, and read the events after it."""
+        reply = await scripts.SNAPSHOT(self._redis, args=(self.prefix,))
+        if isinstance(reply, RedisError):
+            raise RedisConnectionError(f"cannot read the registry: {reply}")
+        users = []
+        for key, who, where in reply[1:]:
+            who = _text(who)
+            sessions = []
+            for i in range(0, len(where), 2):
+                _node, address, port, since = _text(where[i + 1]).split("\t")
+                sessions.append((_text(where[i]), address, int(port), float(since)))
+            users.append((_text(key), who[2:], who[0] == "1", sessions))
+        self.users.load(users)
+        self.directory = self.users.registry
+        if self.relay is not None:
+            self.relay.directory = self.directory
+        self._last_event = _text(reply[0])
+
+    # --- Heartbeat and reaping ---------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        cut_off = False
+        while True:
+            await asyncio.sleep(self.beat)
+            try:
+                alive = await scripts.BEAT(self._redis, args=(self.prefix, self.node_id, int(self.ttl * 1000)))
+                if isinstance(alive, RedisError):  # LOADING after a restart, for instance: not alive yet
+                    raise RedisConnectionError(str(alive))
+                if alive == 0:
+                    await self._rejoin()
+                else:
+                    self._last_beat = self.clock()
+                    if self._unclaimed:  # a rejoin that Redis interrupted
+                        await self._claim_again()
+                reaped = await scripts.REAP(self._redis, args=(self.prefix,))
+                if isinstance(reaped, RedisError):
+                    raise RedisConnectionError(str(reaped))
+                if reaped:
+                    log.warning("cluster: node(s) %s stopped beating; their users left", ", ".join(map(_text, reaped)))
+                if cut_off:
+                    log.warning("cluster: Redis answers again")
+                    cut_off = False
+            except (RedisConnectionError, TimeoutError) as exc:
+                if not cut_off and not self.available:
+                    log.error("cluster: cut off from Redis (%s): logins are answered unavailable", exc)
+                    cut_off = True
+
+    async def _rejoin(self) -> None:
+        """This node was reaped, or its heartbeat expired (Redis was out of reach longer
+        than the TTL): the registry no longer lists its sessions, or soon will not. Reap
+        it now (its users leave, for everyone), join anew, and claim each session's name
+        again: a session whose name someone else took meanwhile, or that cannot be
+        claimed now, ends (its client logs in again)."""
+        log.error("cluster: this node's heartbeat expired; joining again and claiming its %d sessions' names anew",
+                  len(self._sids))
+        self._unclaimed.update(self._sids)
+        reaped = await scripts.REAP(self._redis, args=(self.prefix,))  # this node too, if nobody did
+        if isinstance(reaped, RedisError):
+            raise RedisConnectionError(str(reaped))
+        # Said again in case nobody could say it (a Redis restarted without its data does
+        # not know this node): every directory drops this node's earlier sessions.
+        await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
+                                  "e", bus.encode(bus.NodeGone(self.node_id)))
+        await self._join()
+        await self._claim_again()
+
+    async def _claim_again(self) -> None:
+        """Claim anew the names of the sessions in ``_unclaimed`` (after a rejoin). Raises
+        if Redis fails meanwhile: the next heartbeat goes on where this stopped."""
+        lost = 0
+        while self._unclaimed:
+            session = next(iter(self._unclaimed))
+            held = self._sids.get(session)
+            if held is None or session.closing:  # it logged out meanwhile
+                self._unclaimed.discard(session)
+                continue
+            _old_sid, key, since = held
+            sid, args = self._claim_args(session, key, session.name, session.registered, since)
+            reply = await scripts.CLAIM(self._redis, args=args)
+            if isinstance(reply, RedisError):
+                raise RedisConnectionError(str(reply))
+            self._unclaimed.discard(session)
+            if reply == b"ok":
+                self._sids[session] = (sid, key, since)
+                if session.closing:
+                    self.release(session, "disconnected", time.time())
+            else:  # taken meanwhile (or this node is gone again: then the next beat rejoins)
+                lost += 1
+                self._sids.pop(session, None)
+                session.close("server lost the cluster")
+        if lost:
+            log.error("cluster: %d sessions could not claim their names again and were closed", lost)
+
+    # --- Readers -------------------------------------------------------------------------
+
+    async def _read_events(self) -> None:
+        stream = self.prefix + "events"
+        failed = False
+        while True:
+            try:
+                if failed:
+                    await self._check_events_position()
+                    failed = False
+                reply = await self._events_reader.execute("XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS,
+                                                          "STREAMS", stream, self._last_event)
+            except (RedisConnectionError, TimeoutError):
+                failed = True
+                await asyncio.sleep(min(self.beat, 0.5))
+                continue
+            if isinstance(reply, RedisError):  # LOADING after a restart, for instance
+                await asyncio.sleep(min(self.beat, 0.5))
+                continue
+            if not reply:
+                continue
+            for entry_id, fields in reply[0][1]:
+                self._last_event = _text(entry_id)
+                self._guarded(self._apply_event, fields)
+
+    async def _check_events_position(self) -> None:
+        """After a lost connection: if the stream is behind this node's position (Redis
+        restarted without its data), load the registry again."""
+        last = await self._redis.execute("XREVRANGE", self.prefix + "events", "+", "-", "COUNT", 1)
+        newest = _text(last[0][0]) if last and not isinstance(last, RedisError) else "0-0"
+        if tuple(map(int, newest.split("-"))) < tuple(map(int, self._last_event.split("-"))):
+            log.warning("cluster: the events stream is behind this node; loading the registry again")
+            await self._load()
+        if self.relay is not None:
+            self.relay.resync()
+
+    def _guarded(self, apply: Callable[[list], None], fields: list) -> None:
+        """Apply one entry; a bug in doing so is logged (the first with its traceback,
+        then a count) and the reader goes on with the next entry, never stops."""
+        try:
+            apply(fields)
+        except Exception:
+            self._apply_errors += 1
+            if self._apply_errors == 1:
+                log.exception("cluster: an entry could not be applied: %r", fields)
+            elif self._apply_errors % 1000 == 0:
+                log.error("cluster: %d entries could not be applied so far", self._apply_errors)
+
+    def _decode(self, fields: list) -> bus.BusEvent | None:
+        try:
+            return bus.decode(fields[fields.index(b"e") + 1])
+        except (bus.BadEntry, ValueError, IndexError) as exc:
+            self._bad_entries += 1
+            if self._bad_entries == 1 or self._bad_entries % 1000 == 0:
+                log.error("cluster: %d unreadable stream entries so far (latest: %s)", self._bad_entries, exc)
+            return None
+
+    def _apply_event(self, fields: list) -> None:
+        event = self._decode(fields)
+        if event is None or self.relay is None:
+            return
+        kind = type(event)
+        relay = self.relay
+        if kind in _SESSION_ENTRIES:
+            if kind is bus.SessionOn:
+                relay.known[event.key] = event.name
+            notices = self.users.apply(event, time.time())
+            if kind is bus.SessionOn and event.sid in self._claiming:
+                self._claiming[event.sid].extend(notices)  # told after the welcome
+            else:
+                self._notify(notices)
+            if kind is bus.NodeGone:
+                relay.node_lost(event.node)
+        elif kind is bus.RoomPost:
+            relay.deliver_room(StoredMessage(event.msg_id, event.sender, event.sender_key, None, None, event.text,
+                                             event.sent_at, "", "room"))
+        elif kind is bus.BlockChange:
+            relay._set_blocked(event.owner, event.target, event.blocking)
+        elif kind is bus.AccountSaved:
+            logins = relay.logins
+            if event.key not in logins.accounts:
+                logins.account_lookalikes.add(event.name)
+            logins.accounts[event.key] = Account(event.name, bytes.fromhex(event.pw_hash), bytes.fromhex(event.salt),
+                                                 event.kdf)
+        elif kind is bus.HoldingSaved:
+            guests = relay.logins.guests
+            if event.key not in guests.holdings:
+                guests.lookalikes.add(event.name)
+            guests.holdings[event.key] = Holding(event.name, bytes.fromhex(event.token_hash), event.epoch,
+                                                 event.left_at)
+
+    def _notify(self, notices: list) -> None:
+        for notice in notices:
+            if type(notice) is Joined:
+                self.relay.cluster_joined(notice.key, notice.name, notice.since)
+            else:
+                self.relay.cluster_left(notice.key, notice.name, notice.reason, notice.at)
+
+    async def _read_inbox(self) -> None:
+        stream, group = f"{self.prefix}inbox:{self.node_id}", "node"
+        position = "0"  # first what was read before and not acknowledged, then new entries
+        while True:
+            try:
+                reply = await self._inbox_reader.execute("XREADGROUP", "GROUP", group, self.node_id, "COUNT",
+                                                         READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", stream, position)
+            except (RedisConnectionError, TimeoutError):
+                position = "0"
+                await asyncio.sleep(min(self.beat, 0.5))
+                continue
+            if isinstance(reply, RedisError):  # NOGROUP: the heartbeat joins again
+                await asyncio.sleep(min(self.beat, 0.5))
+                position = "0"
+                continue
+            entries = reply[0][1] if reply else []
+            if position == "0" and not entries:
+                position = ">"
+                continue
+            ids = []
+            for entry_id, fields in entries:
+                ids.append(entry_id)
+                if fields is not None:  # a pending entry trimmed away meanwhile has none
+                    self._guarded(self._apply_inbox, fields)
+            if ids:
+                self._spawn(self._redis.execute("XACK", stream, group, *ids), "inbox acknowledgement")
+
+    def _apply_inbox(self, fields: list) -> None:
+        event = self._decode(fields)
+        if event is None or self.relay is None:
+            return
+        if type(event) is bus.Deliver:
+            self.relay.deliver_routed(event.message)
+        elif type(event) is bus.Tell:
+            self.relay.tell_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
+        elif type(event) is bus.Settled:
+            self.relay.settled_elsewhere(event.key, event.msg_id)

@@ -1,0 +1,133 @@
+"""The Lua scripts of the cluster's registry and routing: each step is one script, so a
+crash of a node (or of Redis) never leaves half of one.
+
+Every script takes the key prefix as ARGV[1] and reaches the keys it needs from it (a
+single Redis, not Redis Cluster: see docs/cluster.md). The keys, for prefix ``p``:
+
+    p..'nodes'              set of node ids that joined and were not reaped
+    p..'node:'..id          the node's heartbeat: exists while it beats (PX ttl)
+    p..'who'                hash: user key -> '1|Name' (account) or '0|Name' (guest)
+    p..'where:'..key        hash: session id -> 'node<TAB>address<TAB>port<TAB>since'
+    p..'sessions:'..id      hash: session id -> user key, the node's sessions (to reap)
+    p..'events'             stream every node reads (bus.py)
+    p..'inbox:'..id         the node's inbox stream, consumer group 'node'
+"""
+
+from __future__ import annotations
+
+from resp import Script
+
+# How many entries the streams keep (approximately): a node further behind than this
+# reloads the registry (events) or finds the messages in the store (inbox).
+EVENTS_MAXLEN = 100_000
+INBOX_MAXLEN = 100_000
+
+# ARGV: prefix, node, ttl ms, info. Heartbeat at start: the node exists from now on.
+JOIN = Script("""
+local p, node = ARGV[1], ARGV[2]
+redis.call('SET', p..'node:'..node, ARGV[4], 'PX', ARGV[3])
+redis.call('SADD', p..'nodes', node)
+local inbox = p..'inbox:'..node
+if redis.call('EXISTS', inbox) == 0 then
+  redis.call('XGROUP', 'CREATE', inbox, 'node', '$', 'MKSTREAM')
+end
+return 1
+""")
+
+# ARGV: prefix, node, ttl ms. 1: still alive (renewed); 0: the node was reaped or its
+# heartbeat expired (it must drop its sessions and join again).
+BEAT = Script("""
+local p, node = ARGV[1], ARGV[2]
+if redis.call('SISMEMBER', p..'nodes', node) == 0 then return 0 end
+if redis.call('PEXPIRE', p..'node:'..node, ARGV[3]) == 0 then return 0 end
+return 1
+""")
+
+# ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry.
+# 'ok', 'taken' (someone else holds the name) or 'gone' (this node is not alive: it must
+# not add sessions, or the reaper would never see them).
+CLAIM = Script("""
+local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', p..'node:'..node) == 0 then return 'gone' end
+local who = redis.call('HGET', p..'who', key)
+if who then
+  if ARGV[6] ~= '1' or string.sub(who, 1, 1) ~= '1' then return 'taken' end
+else
+  redis.call('HSET', p..'who', key, ARGV[6]..'|'..ARGV[5])
+end
+redis.call('HSET', p..'where:'..key, sid, ARGV[7])
+redis.call('HSET', p..'sessions:'..node, sid, key)
+redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', ARGV[8])
+return 'ok'
+""" % EVENTS_MAXLEN)
+
+# ARGV: prefix, node, sid, key, the 'off' entry. 1 if the session was registered (and
+# the entry written), 0 if it was not (already reaped: its NodeGone said it).
+RELEASE = Script("""
+local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HDEL', p..'where:'..key, sid) == 0 then return 0 end
+redis.call('HDEL', p..'sessions:'..node, sid)
+if redis.call('EXISTS', p..'where:'..key) == 0 then redis.call('HDEL', p..'who', key) end
+redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', ARGV[5])
+return 1
+""" % EVENTS_MAXLEN)
+
+# ARGV: prefix, key. Guest ``key`` registered its name: it may be shared from now on.
+REGISTERED = Script("""
+local p, key = ARGV[1], ARGV[2]
+local who = redis.call('HGET', p..'who', key)
+if who then redis.call('HSET', p..'who', key, '1'..string.sub(who, 2)) end
+return 1
+""")
+
+# ARGV: prefix. Every node whose heartbeat expired: its sessions leave the registry, its
+# inbox goes, and one NodeGone entry tells the others. Returns the ids reaped.
+REAP = Script("""
+local p = ARGV[1]
+local reaped = {}
+for _, node in ipairs(redis.call('SMEMBERS', p..'nodes')) do
+  if redis.call('EXISTS', p..'node:'..node) == 0 then
+    local sessions = redis.call('HGETALL', p..'sessions:'..node)
+    for i = 1, #sessions, 2 do
+      local key = sessions[i + 1]
+      redis.call('HDEL', p..'where:'..key, sessions[i])
+      if redis.call('EXISTS', p..'where:'..key) == 0 then redis.call('HDEL', p..'who', key) end
+    end
+    redis.call('DEL', p..'sessions:'..node, p..'inbox:'..node)
+    redis.call('SREM', p..'nodes', node)
+    redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', cjson.encode({k = 'gone', node = node}))
+    reaped[#reaped + 1] = node
+  end
+end
+return reaped
+""" % EVENTS_MAXLEN)
+
+# ARGV: prefix, key, this node, the inbox entry. Puts the entry in the inbox of every
+# other node holding a session of ``key``; returns those nodes' ids. Read where the claim
+# writes, in one step: a session that logs in after this finds the message in the store.
+ROUTE = Script("""
+local p, key, me = ARGV[1], ARGV[2], ARGV[3]
+local seen, nodes = {}, {}
+for _, where in ipairs(redis.call('HVALS', p..'where:'..key)) do
+  local node = string.match(where, '^[^\\t]*')
+  if node ~= me and not seen[node] then
+    seen[node] = true
+    nodes[#nodes + 1] = node
+    redis.call('XADD', p..'inbox:'..node, 'MAXLEN', '~', %d, '*', 'e', ARGV[4])
+  end
+end
+return nodes
+""" % INBOX_MAXLEN)
+
+# ARGV: prefix. The registry as it is, with the events stream's position it matches:
+# {last entry id, {key, who value, {sid, where value, ...}}, ...}.
+SNAPSHOT = Script("""
+local p = ARGV[1]
+local last = redis.call('XREVRANGE', p..'events', '+', '-', 'COUNT', 1)
+local out = {last[1] and last[1][1] or '0-0'}
+local who = redis.call('HGETALL', p..'who')
+for i = 1, #who, 2 do
+  out[#out + 1] = {who[i], who[i + 1], redis.call('HGETALL', p..'where:'..who[i])}
+end
+return out
+""")

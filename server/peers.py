@@ -1,0 +1,78 @@
+"""The relay's peers: the other nodes of a cluster, or none. The relay's seams to them.
+
+The relay holds the policy (server/relay.py); what it must ask or tell other nodes goes
+through one of two implementations of the same methods:
+
+- :class:`LocalPeers` (one server alone, no ``--cluster``): nobody else to ask or tell,
+  so every method does what one server did before clusters, and the flags below keep the
+  relay on its own paths (it announces presence and writes room messages itself);
+- :class:`server.cluster.node.ClusterNode`: claims names in Redis, routes messages and
+  outcomes to other nodes' inboxes, and feeds presence and room messages back to the
+  relay from the events stream (``cluster_joined``, ``cluster_left``, ``deliver_room``,
+  ``deliver_routed``, ``tell_routed``), in the stream's one order on every node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from registry import Registry
+
+from .mailbox import StoredMessage
+
+
+class LocalPeers:
+    """No other node: the single-server behaviour."""
+
+    routes = False  # direct messages and outcomes reach only this server's sessions
+    tells_presence = False  # the relay announces joins and leaves itself
+    shares_room = False  # the relay writes room messages to its sessions itself
+    available = True
+
+    def attach(self, relay: Any) -> None:
+        """The relay that calls these seams (a cluster node calls back into it)."""
+
+    def directory_for(self, local: Registry) -> Registry:
+        """Who is online for ``who``, ``whois``, ``watch`` and recipients: here, the
+        relay's own registry."""
+        return local
+
+    def node_of(self, session: Any) -> str | None:
+        """The node holding ``session`` (an endpoint's session in the directory); None alone."""
+        return None
+
+    def claim(self, session: Any, key: str, name: str, shared: bool, since: float,
+              callback: Callable[[str | None], None]) -> None:
+        """Make ``name`` the session's across the peers; ``callback(None)``, or an error code."""
+        callback(None)
+
+    def release(self, session: Any, reason: str, at: float) -> None:
+        """``session`` (claimed) logged out."""
+
+    def registered(self, key: str) -> None:
+        """Guest ``key`` made its name an account."""
+
+    def route(self, message: StoredMessage, callback: Callable[[list[str] | None], None]) -> None:
+        """Send ``message`` to its recipient's sessions on other nodes; ``callback(their ids)``."""
+        callback([])
+
+    def tell(self, key: str, msg_id: int, frame: bytes) -> None:
+        """Write ``frame`` about message ``msg_id`` to ``key``'s sessions on other nodes."""
+
+    def settled(self, key: str, msg_id: int) -> None:
+        """Message ``msg_id`` to ``key`` was confirmed or expired here: the nodes holding
+        other sessions of ``key`` forget it in flight."""
+
+    def post_room(self, message: StoredMessage) -> None:
+        """Send a stored room message to every node (only with ``shares_room``)."""
+        raise NotImplementedError
+
+    def block_changed(self, owner: str, target: str, blocking: bool) -> None:
+        """Tell the other nodes' caches that ``owner`` blocks (or not) ``target``."""
+
+    def account_saved(self, key: str, account: Any) -> None:
+        """Tell the other nodes' login desks of the account of ``key``."""
+
+    def holding_changed(self, key: str, holding: Any) -> None:
+        """Tell the other nodes' guest caches of the holding of ``key``."""

@@ -1,0 +1,163 @@
+"""The sans-I/O parts of the cluster: the bus encoding (bytes in and out) and the
+directory every node derives from the events stream (events in, notices out)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.cluster import bus
+from server.cluster.directory import NODE_GONE_REASON, Directory, Joined, Left
+from server.mailbox import StoredMessage
+
+MESSAGE = StoredMessage(7, "Ana", "ana", "Bia", "bia", "olá 🌍", 1700000000.25, "r-1", "sent", 1700086400.0)
+EVENTS = [
+    bus.SessionOn("ana", "Ana", False, "n1/1", "n1", "127.0.0.1", 50000, 1700000000.5),
+    bus.SessionOff("ana", "n1/1", "quit", 1700000001.0),
+    bus.NodeGone("n1"),
+    bus.RoomPost(8, "Ana", "ana", "olá a todos", 1700000002.0),
+    bus.BlockChange("bia", "ana", True),
+    bus.Registered("ana"),
+    bus.Deliver(MESSAGE),
+    bus.Tell("ana", 7, '{"type":"delivered","id":"r-1","msg_id":7}'),
+    bus.AccountSaved("ana", "Ana", "ab" * 32, "cd" * 16, "scrypt:n=16384,r=8,p=1"),
+    bus.HoldingSaved("bia", "Bia", "ef" * 32, 6, None),
+    bus.HoldingSaved("bia", "Bia", "ef" * 32, 6, 1700000003.0),
+    bus.Settled("bia", 7),
+]
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_every_bus_event_survives_encoding(event):
+    data = bus.encode(event)
+    assert isinstance(data, bytes)
+    assert bus.decode(data) == event
+
+
+def test_the_reap_scripts_entry_decodes():
+    # scripts.REAP writes this one itself, with cjson.
+    assert bus.decode(b'{"k":"gone","node":"host-12-abc"}') == bus.NodeGone("host-12-abc")
+
+
+def test_a_direct_message_keeps_every_field():
+    assert bus.decode(bus.encode(bus.Deliver(MESSAGE))).message == MESSAGE
+
+
+@pytest.mark.parametrize("data, says", [
+    (b"", "not JSON"),
+    (b"\xff\xfe", "not JSON"),
+    (b"[1, 2]", "not an object"),
+    (b'{"k":"what"}', "unknown kind"),
+    (b'{"node":"n1"}', "unknown kind"),
+    (b'{"k":"gone"}', "'node' is not a str"),
+    (b'{"k":"gone","node":5}', "'node' is not a str"),
+    (b'{"k":"on","key":"a","name":"A","shared":1,"sid":"n/1","node":"n","address":"x","port":1,"since":1}',
+     "'shared' is not a bool"),
+    (b'{"k":"off","key":"a","sid":"n/1","reason":"quit","at":"now"}', "'at' is not a float"),
+    (b'{"k":"dm","m":[1,2]}', "needs its message's fields"),
+    (b'{"k":"dm"}', "needs its message's fields"),
+])
+def test_a_bad_entry_is_refused_saying_why(data, says):
+    with pytest.raises(bus.BadEntry, match=says):
+        bus.decode(data)
+
+
+def on(key, name, sid, since=100.0, shared=False):
+    return bus.SessionOn(key, name, shared, sid, sid.rsplit("/", 1)[0], "127.0.0.1", 5000, since)
+
+
+def test_the_directory_tells_a_join_and_a_leave_once():
+    directory = Directory()
+    assert directory.apply(on("ana", "Ana", "n1/1", 100.0), now=0) == [Joined("ana", "Ana", 100.0)]
+    assert "Ana" in directory.registry and len(directory) == 1
+    assert directory.apply(on("ana", "Ana", "n1/1", 100.0), now=0) == []  # the same entry again
+    assert directory.apply(bus.SessionOff("ana", "n1/1", "quit", 101.0), now=0) == [Left("ana", "Ana", "quit", 101.0)]
+    assert directory.apply(bus.SessionOff("ana", "n1/1", "quit", 101.0), now=0) == []
+    assert len(directory) == 0
+
+
+def test_an_account_on_two_nodes_is_one_user_until_its_last_session_ends():
+    directory = Directory()
+    assert directory.apply(on("caio", "Caio", "n1/1", 100.0, shared=True), now=0) == [Joined("caio", "Caio", 100.0)]
+    assert directory.apply(on("caio", "Caio", "n2/1", 200.0, shared=True), now=0) == []
+    record = directory.registry.lookup("caio")
+    assert [e.session for e in record.endpoints] == ["n1/1", "n2/1"] and record.since == 100.0
+    assert directory.apply(bus.SessionOff("caio", "n1/1", "quit", 300.0), now=0) == []
+    assert directory.apply(bus.SessionOff("caio", "n2/1", "quit", 301.0), now=0) == [
+        Left("caio", "Caio", "quit", 301.0)]
+
+
+def test_the_users_of_a_dead_node_leave_with_notices_and_the_others_stay():
+    directory = Directory()
+    for event in (on("ana", "Ana", "n1/1"), on("bia", "Bia", "n2/1"), on("caio", "Caio", "n1/2", shared=True),
+                  on("caio", "Caio", "n2/2", shared=True)):
+        directory.apply(event, now=0)
+    notices = directory.apply(bus.NodeGone("n1"), now=500.0)
+    assert notices == [Left("ana", "Ana", NODE_GONE_REASON, 500.0)]  # Caio is still online on n2
+    assert [r.name for r in directory.registry.online()] == ["Bia", "Caio"]
+    assert directory.apply(bus.NodeGone("n1"), now=501.0) == []
+    # A late "off" of a session the NodeGone removed changes nothing.
+    assert directory.apply(bus.SessionOff("ana", "n1/1", "quit", 502.0), now=0) == []
+
+
+def test_a_node_id_with_a_slash_still_names_its_sessions():
+    directory = Directory()
+    directory.apply(on("ana", "Ana", "host/a-1/3"), now=0)
+    assert directory.apply(bus.NodeGone("host/a-1"), now=9.0) == [Left("ana", "Ana", NODE_GONE_REASON, 9.0)]
+
+
+def test_load_starts_again_from_a_snapshot():
+    directory = Directory()
+    directory.apply(on("old", "Old", "n9/1"), now=0)
+    directory.load([("ana", "Ana", False, [("n1/1", "10.0.0.1", 4000, 50.0)]),
+                    ("caio", "Caio", True, [("n1/2", "10.0.0.2", 4001, 60.0), ("n2/1", "10.0.0.3", 4002, 70.0)])])
+    assert [r.name for r in directory.registry.online()] == ["Ana", "Caio"]
+    assert directory.registry.lookup("caio").shared
+    # The snapshot's sessions are followed like the others.
+    assert directory.apply(bus.NodeGone("n1"), now=1.0) == [Left("ana", "Ana", NODE_GONE_REASON, 1.0)]
+
+
+def test_a_guest_that_registers_becomes_shared():
+    directory = Directory()
+    directory.apply(on("ana", "Ana", "n1/1"), now=0)
+    assert not directory.registry.lookup("ana").shared
+    directory.apply(bus.Registered("ana"), now=0)
+    assert directory.registry.lookup("ana").shared
+
+
+def test_a_guests_second_session_is_followed_not_refused():
+    # After a node rejoined, its guest's new session may come before the old one's end:
+    # the claim decided; the directory follows (and must not raise, or its reader stops).
+    directory = Directory()
+    directory.apply(on("ana", "Ana", "n1/1", 100.0), now=0)
+    assert directory.apply(on("ana", "Ana", "n1/2", 100.0), now=0) == []
+    assert not directory.registry.lookup("ana").shared
+    assert directory.apply(bus.NodeGone("n1"), now=5.0) == [Left("ana", "Ana", NODE_GONE_REASON, 5.0)]
+
+
+class FakeSession:
+    address, port, closing = "127.0.0.1", 5000, False
+
+
+def test_a_node_without_a_confirmed_heartbeat_answers_logins_unavailable_at_once():
+    """The cut-off rule, on a fake clock and without Redis: a node admits nobody unless
+    Redis confirmed its heartbeat within the TTL (so it cannot split the registry)."""
+    from server.cluster.node import ClusterNode
+    now = [1000.0]
+    node = ClusterNode("redis://127.0.0.1:1/0", ttl=5.0, clock=lambda: now[0])
+    assert not node.available  # never joined
+    node._last_beat = now[0]  # what a confirmed JOIN or BEAT records
+    now[0] += 4.9
+    assert node.available
+    now[0] += 0.2
+    assert not node.available
+
+    async def login() -> list:
+        answers: list = []
+        node.claim(FakeSession(), "ana", "Ana", False, now[0], answers.append)
+        assert answers == []  # never from inside the call
+        await asyncio.sleep(0)
+        return answers
+
+    assert asyncio.run(login()) == ["unavailable"]

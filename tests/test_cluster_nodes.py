@@ -1,0 +1,310 @@
+"""Several chat nodes as one chat, on a real redis-server (server/cluster/).
+
+These run the nodes in one process, on one event loop, sharing one in-memory store, so
+that the registry, routing, presence, room and liveness of the cluster are tested on
+their own; each node has its own Redis connections, heartbeat and readers, as a node
+process does. A node "dies" here by stopping its heartbeat and readers at once and
+cutting its clients without a word (no release, no goodbye): what kill -9 leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+from redisserver import redis_server  # noqa: F401  (a fixture)
+from wire import WireClient
+
+import const
+from protocol import (
+    Accepted, Block, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Hello, LookupRequest, LookupResult,
+    Ping, Queued, Receipt, RoomMessage, SendDirect, SendRoom, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
+)
+from server import ServerConfig
+from server.app import ChatServer
+from server.cluster.node import TTL, ClusterNode
+from server.stores import MemoryStore
+
+NOTICES = (UserJoined, UserLeft, Ping)
+
+
+class Cluster:
+    """``count`` nodes on one loop in a thread, one store, one Redis (``url``)."""
+
+    def __init__(self, url: str, count: int) -> None:
+        self.url = url
+        self.store = MemoryStore()
+        self.loop = asyncio.new_event_loop()
+        self.servers: list[ChatServer] = []
+        self.nodes: list[ClusterNode] = []
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        for _ in range(count):
+            self.add()
+
+    def run(self, coro, timeout: float = 10.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, func, *args):
+        async def call():
+            return func(*args)
+        return self.run(call())
+
+    def add(self) -> ChatServer:
+        node = ClusterNode(self.url)
+        server = ChatServer(ServerConfig(host="127.0.0.1", port=0), store=self.store, peers=node)
+        self.run(server.start())
+        self.servers.append(server)
+        self.nodes.append(node)
+        return server
+
+    def address(self, index: int) -> tuple[str, int]:
+        return self.servers[index].address
+
+    def login(self, index: int, name: str, **kwargs) -> WireClient:
+        return WireClient.login(*self.address(index), name, **kwargs)
+
+    def crash(self, index: int) -> None:
+        """Node ``index`` dies as under kill -9: no release, no goodbye, no more heartbeat."""
+        server, node = self.servers[index], self.nodes[index]
+
+        async def crash():
+            for task in node._tasks:
+                task.cancel()
+            for client in (node._redis, node._events_reader, node._inbox_reader):
+                await client.close()
+            server._server.close()
+            for session in list(server.relay.sessions):
+                session.abort("crash")
+        self.run(crash())
+        self.servers[index] = self.nodes[index] = None
+
+    def close(self) -> None:
+        for server in self.servers:
+            if server is not None:
+                self.run(server.stop(), 20)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def cluster(redis_server):  # noqa: F811
+    made = []
+
+    def make(count: int = 2) -> Cluster:
+        made.append(Cluster(redis_server.url, count))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"{what} not within {timeout} s (last: {value!r})")
+
+
+def who(client: WireClient) -> list[str]:
+    """Who is online, as ``client`` is told (waiting out a rate limit: tests poll this)."""
+    while True:
+        client.send(WhoRequest("w"))
+        answer = client.expect((UserList, ErrorReply), skip=NOTICES)
+        if isinstance(answer, UserList):
+            return [p.name for p in answer.users]
+        assert answer.code == ErrorCode.RATE_LIMITED, answer
+        time.sleep(answer.retry_after)
+
+
+def test_who_and_whois_show_the_users_of_every_node(cluster):
+    c = cluster(2)
+    with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
+        wait_for(lambda: who(ana) == ["Ana", "Bia"], what="both in ana's who")
+        assert who(bia) == ["Ana", "Bia"]
+        ana.send(LookupRequest("l", "bia"))
+        found = ana.expect(LookupResult, skip=NOTICES)
+        assert (found.name, found.status, found.address) == ("Bia", "online", "127.0.0.1")
+        assert found.node == c.nodes[1].node_id
+        assert found.since == pytest.approx(time.time(), abs=30)
+
+
+def test_two_guests_racing_for_one_name_on_two_nodes_get_one_welcome(cluster):
+    c = cluster(2)
+    for round_ in range(5):
+        name = f"Race{round_}"
+        first, second = WireClient(*c.address(0)), WireClient(*c.address(1))
+        with first, second:
+            first.send(Hello("h", name, const.PROTOCOL_VERSION))
+            second.send(Hello("h", name, const.PROTOCOL_VERSION))
+            answers = [client.expect((Welcome, ErrorReply), skip=NOTICES) for client in (first, second)]
+            assert sorted(type(a).__name__ for a in answers) == ["ErrorReply", "Welcome"], answers
+            error = next(a for a in answers if isinstance(a, ErrorReply))
+            assert error.code == ErrorCode.NAME_TAKEN
+
+
+def test_an_account_may_be_online_on_two_nodes(cluster):
+    c = cluster(2)
+    with c.login(0, "Caio", password="correct horse 1", register=True) as one:
+        wait_for(lambda: c.call(lambda: "caio" in c.servers[1].relay.directory), what="caio known on node 1")
+        with c.login(1, "Caio", password="correct horse 1") as two:
+            assert two.welcome.registered
+            assert who(one) == ["Caio"]
+
+
+def test_presence_reaches_the_users_of_every_node(cluster):
+    c = cluster(2)
+    with c.login(0, "Ana") as ana:
+        wait_for(lambda: c.call(lambda: len(c.servers[1].relay.directory)) == 1, what="ana on node 1")
+        with c.login(1, "Bia") as bia:
+            # Ana hears of her own join first (as on one server), then of Bia's, on another node.
+            assert joins(ana, "Bia") == ["Ana", "Bia"]
+            assert joins(bia, "Bia") == ["Bia"]  # the one order of the stream: her own join
+        left = ana.expect(UserLeft, skip=(Ping,))
+        assert left.name == "Bia"
+
+
+def joins(client: WireClient, last: str) -> list[str]:
+    """The names of the join notices ``client`` gets, up to the one of ``last``."""
+    names = []
+    while not names or names[-1] != last:
+        names.append(client.expect(UserJoined, skip=(Ping,)).name)
+    return names
+
+
+def test_a_room_message_reaches_every_node_once(cluster):
+    c = cluster(2)
+    with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
+        wait_for(lambda: who(bia) == ["Ana", "Bia"], what="both online")
+        ana.send(SendRoom("r1", "hello all"))
+        assert ana.expect(Accepted, skip=NOTICES).request_id == "r1"
+        for client in (ana, bia):
+            message = client.expect(RoomMessage, skip=NOTICES)
+            assert (message.sender, message.text) == ("Ana", "hello all")
+        for client in (ana, bia):
+            assert not [e for e in client.drain() if isinstance(e, RoomMessage)]
+
+
+def test_a_direct_message_across_nodes_gets_both_acks(cluster):
+    c = cluster(2)
+    with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
+        wait_for(lambda: who(ana) == ["Ana", "Bia"], what="both online")
+        ana.send(SendDirect("d1", "bia", "olá"))
+        accepted = ana.expect(Accepted, skip=NOTICES)
+        message = bia.expect(DirectMessage, skip=NOTICES)
+        assert (message.sender, message.text, message.msg_id) == ("Ana", "olá", accepted.msg_id)
+        bia.send(Receipt(message.msg_id))
+        delivered = ana.expect(Delivered, skip=NOTICES)
+        assert (delivered.request_id, delivered.msg_id) == ("d1", accepted.msg_id)
+        assert not [e for e in bia.drain() if isinstance(e, DirectMessage)]  # once
+
+
+def test_direct_messages_across_nodes_keep_their_order(cluster):
+    c = cluster(2)
+    with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
+        wait_for(lambda: who(ana) == ["Ana", "Bia"], what="both online")
+        for i in range(30):
+            ana.send(SendDirect(f"d{i}", "bia", f"m{i}"))
+        texts = []
+        while len(texts) < 30:
+            message = bia.expect(DirectMessage, skip=NOTICES)
+            texts.append(message.text)
+            bia.send(Receipt(message.msg_id))
+        assert texts == [f"m{i}" for i in range(30)]
+
+
+def test_a_message_to_a_user_offline_everywhere_is_queued_then_delivered_on_another_node(cluster):
+    c = cluster(2)
+    with c.login(0, "Bia"):
+        pass
+    with c.login(0, "Ana") as ana:
+        ana.send(SendDirect("q1", "bia", "later"))
+        queued = ana.expect(Queued, skip=NOTICES)
+        with c.login(1, "Bia") as bia:
+            message = bia.expect(DirectMessage, skip=NOTICES)
+            assert message.msg_id == queued.msg_id
+            bia.send(Receipt(message.msg_id))
+            assert ana.expect(Delivered, skip=NOTICES).msg_id == queued.msg_id
+
+
+def test_a_block_on_one_node_holds_on_the_others(cluster):
+    c = cluster(2)
+    with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
+        bia.send(Block("b", "ana"))
+        bia.expect(Done, skip=NOTICES)
+        wait_for(lambda: c.call(lambda: "ana" in c.servers[0].relay.blocked.get("bia", ())), what="block known")
+        ana.send(SendDirect("d1", "bia", "blocked?"))
+        assert isinstance(ana.expect((Accepted, Queued), skip=NOTICES), (Accepted, Queued))
+        assert not [e for e in bia.drain(0.5) if isinstance(e, DirectMessage)]
+
+
+@pytest.mark.timeout_seconds(60)
+def test_the_users_of_a_dead_node_leave_within_15_seconds_with_left_notices(cluster):
+    c = cluster(2)
+    with c.login(0, "Ana") as ana, c.login(1, "Bia"):
+        wait_for(lambda: who(ana) == ["Ana", "Bia"], what="both online")
+        crashed = time.monotonic()
+        c.crash(1)
+        left = ana.expect(UserLeft, timeout=20, skip=(Ping, UserJoined))
+        assert left.name == "Bia"
+        assert time.monotonic() - crashed <= 15
+        assert who(ana) == ["Ana"]
+    # The name is free again, on any node.
+    with c.login(0, "Bia"):
+        pass
+
+
+@pytest.mark.timeout_seconds(90)
+def test_while_redis_is_down_logins_are_answered_unavailable_then_service_resumes(cluster, redis_server):  # noqa: F811
+    c = cluster(2)
+    with c.login(0, "Ana") as ana:
+        redis_server.kill()
+        # Once the heartbeat is overdue the node is cut off: logins are refused, not split.
+        time.sleep(0)  # (the wait below is on a condition)
+        wait_for(lambda: not c.call(lambda: c.nodes[1].available), timeout=TTL + 5, what="node 1 cut off")
+        client = WireClient(*c.address(1))
+        with client:
+            client.send(Hello("h", "Cut", const.PROTOCOL_VERSION))
+            assert client.expect_error(ErrorCode.UNAVAILABLE, skip=NOTICES).retry_after
+        redis_server.start()  # empty: nothing of the registry survived (no persistence here)
+        wait_for(lambda: c.call(lambda: c.nodes[1].available), timeout=TTL + 10, what="node 1 back")
+        with c.login(1, "Back") as back:
+            # Ana stayed connected: her node claimed her name again when it joined anew.
+            wait_for(lambda: who(back) == ["Ana", "Back"], what="both in who")
+            # Each node reconnects on its own (with a backoff): node 0 may come a moment later.
+            wait_for(lambda: who(ana) == ["Ana", "Back"], timeout=TTL + 10, what="both in ana's who")
+
+
+def test_workers_without_a_cluster_is_refused_saying_why(capsys):
+    import chatserver
+    with pytest.raises(SystemExit) as exited:
+        chatserver.parse_args(["--workers", "2", "--memory"])
+    assert exited.value.code == 2
+    assert "--workers N starts N nodes of one cluster: it needs --cluster" in capsys.readouterr().err
+
+
+def test_a_message_confirmed_on_one_node_is_not_requeued_by_the_recipients_session_on_another(cluster):
+    c = cluster(2)
+    with c.login(0, "Caio", password="correct horse 1", register=True) as here:
+        wait_for(lambda: c.call(lambda: "caio" in c.servers[1].relay.logins.accounts), what="account known")
+        there = c.login(1, "Caio", password="correct horse 1")
+        with c.login(0, "Ana") as ana:
+            wait_for(lambda: c.call(lambda: len(c.servers[0].relay.directory.lookup("caio").endpoints)) == 2,
+                     what="both of caio's sessions known")
+            ana.send(SendDirect("d1", "caio", "to both"))
+            msg_id = ana.expect(Accepted, skip=NOTICES).msg_id
+            assert there.expect(DirectMessage, skip=NOTICES).msg_id == msg_id
+            assert here.expect(DirectMessage, skip=NOTICES).msg_id == msg_id
+            here.send(Receipt(msg_id))
+            assert ana.expect(Delivered, skip=NOTICES).msg_id == msg_id
+            wait_for(lambda: c.call(lambda: msg_id not in c.servers[1].relay.inflight), what="settled on node 1")
+            there.close()  # its copy was in flight there: leaving must not tell Ana "queued"
+            assert not [e for e in ana.drain(1.0) if isinstance(e, Queued)]

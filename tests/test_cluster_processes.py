@@ -1,0 +1,287 @@
+"""Cluster nodes as real ``chatserver.py --cluster`` processes on one real Redis.
+
+Three nodes and a Redis that syncs every write, on loopback: a direct message across
+nodes with both acknowledgements; a message to someone offline, picked up on another
+node and confirmed back to the sender on a third; ``kill -9`` of the node a recipient
+is on, mid-delivery (the sender hears ``queued``, the others see the recipient leave
+within 15 s, and the message arrives once, on another node); the same with twenty
+messages, five confirmed before the kill (the other fifteen arrive once, in order); Redis
+killed and restarted; a browser on one node and a terminal on another; ``--workers 2``
+(two processes on one port). Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from redisserver import RedisServer, free_port
+from processes import stop_process
+
+from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, LookupRequest, LookupResult,
+                      Ping, Queued, Receipt, SendDirect, UserJoined, UserLeft, UserList, Welcome, WhoRequest)
+from tests.test_durability import ServerProcess, wait_until
+from tests.wire import WireClient
+
+import const
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTICES = (UserJoined, UserLeft, Ping)
+
+
+@pytest.fixture
+def redis(tmp_path):
+    server = RedisServer(tmp_path / "redis", appendfsync="always").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def nodes(redis):
+    started: list[ServerProcess] = []
+
+    def start(count: int) -> list[ServerProcess]:
+        made = [ServerProcess("--cluster", redis.url) for _ in range(count)]
+        started.extend(made)
+        for node in made:
+            node.wait_listening()
+        return made
+
+    yield start
+    for node in started:
+        node.stop() if node.proc.poll() is None else None
+        node.proc.stdin.close()
+
+
+def login(node: ServerProcess, name: str, **kwargs) -> WireClient:
+    return WireClient.login("127.0.0.1", node.port, name, **kwargs)
+
+
+def who(client: WireClient) -> list[str]:
+    """Who is online, as ``client`` is told (waiting out a rate limit: tests poll this)."""
+    while True:
+        client.send(WhoRequest("w"))
+        answer = client.expect((UserList, ErrorReply), skip=NOTICES)
+        if isinstance(answer, UserList):
+            return [p.name for p in answer.users]
+        assert answer.code == ErrorCode.RATE_LIMITED, answer
+        time.sleep(answer.retry_after)
+
+
+def wait_for_login(node: ServerProcess, name: str, timeout: float) -> WireClient:
+    """Log in as ``name``, again while the name is still held by a session that is gone
+    (its node's heartbeat has not expired yet) or the node is not back in the cluster
+    (``unavailable``): what a client's reconnect loop does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        client = WireClient("127.0.0.1", node.port)
+        key = (os.environ.get("CHAT_STATE_DIR", ""), "127.0.0.1", name.lower())
+        client.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, WireClient.tokens.get(key)))
+        answer = client.expect((Welcome, ErrorReply), skip=NOTICES)
+        if isinstance(answer, Welcome):
+            return client
+        client.close()
+        assert answer.code in (ErrorCode.NAME_TAKEN, ErrorCode.UNAVAILABLE), answer
+        assert time.monotonic() < deadline, f"{name} could not log in again within {timeout} s"
+        time.sleep(0.2)
+
+
+@pytest.mark.timeout_seconds(90)
+def test_three_nodes_one_chat_direct_messages_and_receipts_cross_nodes(nodes):
+    one, two, three = nodes(3)
+    with login(one, "Ana") as ana, login(two, "Bia") as bia:
+        wait_until(lambda: who(ana) == ["Ana", "Bia"], what="both in who")
+        ana.send(LookupRequest("l", "Bia"))
+        assert ana.expect(LookupResult, skip=NOTICES).node  # which node holds her
+        ana.send(SendDirect("d1", "Bia", "olá"))
+        accepted = ana.expect(Accepted, skip=NOTICES)
+        message = bia.expect(DirectMessage, skip=NOTICES)
+        assert (message.msg_id, message.text) == (accepted.msg_id, "olá")
+        bia.send(Receipt(message.msg_id))
+        assert ana.expect(Delivered, skip=NOTICES).msg_id == accepted.msg_id
+    # Offline on node one, picked up on node three, the sender on node two.
+    with login(one, "Caio") as caio:
+        pass
+    with login(two, "Dora") as dora:
+        dora.send(SendDirect("q1", "Caio", "later"))
+        queued = dora.expect(Queued, skip=NOTICES)
+        with login(three, "Caio") as caio:
+            message = caio.expect(DirectMessage, skip=NOTICES)
+            assert message.msg_id == queued.msg_id
+            caio.send(Receipt(message.msg_id))
+            assert dora.expect(Delivered, skip=NOTICES).msg_id == queued.msg_id
+
+
+@pytest.mark.timeout_seconds(120)
+def test_kill_9_of_the_recipients_node_mid_delivery_the_message_arrives_once_elsewhere(nodes):
+    one, two = nodes(2)
+    with login(one, "Ana") as ana:
+        bia = login(two, "Bia")
+        wait_until(lambda: who(ana) == ["Ana", "Bia"], what="both in who")
+        ana.send(SendDirect("d1", "Bia", "are you there?"))
+        msg_id = ana.expect(Accepted, skip=NOTICES).msg_id
+        assert bia.expect(DirectMessage, skip=NOTICES).msg_id == msg_id  # shown, not confirmed
+        killed = time.monotonic()
+        two.kill()
+        assert two.proc.returncode == -9
+        bia.close()
+        # Her session leaves the registry, with a notice, within 15 s; and Ana hears that
+        # her message waits ("queued"), as when a recipient disconnects on one server.
+        seen = []
+        while not ({"left Bia", "queued d1"} <= set(seen)):
+            event = ana.expect((UserLeft, Queued), timeout=20, skip=(Ping, UserJoined))
+            seen.append(f"left {event.name}" if isinstance(event, UserLeft) else f"queued {event.request_id}")
+        assert time.monotonic() - killed <= 15
+        assert sorted(seen) == ["left Bia", "queued d1"]
+        # Her client logs in again on the node that is left: the message comes once.
+        with wait_for_login(one, "Bia", timeout=20) as again:
+            message = again.expect(DirectMessage, skip=NOTICES)
+            assert message.msg_id == msg_id
+            again.send(Receipt(msg_id))
+            delivered = ana.expect(Delivered, skip=NOTICES)
+            assert delivered.msg_id == msg_id
+            assert not [e for e in again.drain(0.5) if isinstance(e, DirectMessage)]
+
+
+@pytest.mark.timeout_seconds(90)
+def test_workers_2_serve_one_port_from_two_processes(redis, tmp_path):
+    port = free_port()
+    log = tmp_path / "workers.log"
+    with open(log, "w") as err:
+        parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(port),
+                                   "--web-port", "0", "--cluster", redis.url, "--workers", "2"],
+                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_until(lambda: len(re.findall(r"listening on 127\.0\.0\.1:(\d+)", log.read_text())) == 2, 20,
+                   "two workers listening")
+        assert set(re.findall(r"listening on 127\.0\.0\.1:(\d+)", log.read_text())) == {str(port)}
+        clients = [WireClient.login("127.0.0.1", port, f"User{i}") for i in range(12)]
+        try:
+            wait_until(lambda: len(who(clients[0])) == 12, what="all twelve in who")
+            nodes_of = {}
+            for client in clients:
+                client.send(LookupRequest("l", client.welcome.name))
+                nodes_of[client.welcome.name] = client.expect(LookupResult, skip=NOTICES).node
+            assert len(set(nodes_of.values())) == 2, nodes_of  # the kernel spread them (12 tries)
+            # A message between two users on different workers.
+            first = clients[0]
+            other = next(c for c in clients if nodes_of[c.welcome.name] != nodes_of[first.welcome.name])
+            first.send(SendDirect("x", other.welcome.name, "hi"))
+            accepted = first.expect(Accepted, skip=NOTICES)
+            other.send(Receipt(other.expect(DirectMessage, skip=NOTICES).msg_id))
+            assert first.expect(Delivered, skip=NOTICES).msg_id == accepted.msg_id
+        finally:
+            for client in clients:
+                client.close()
+        # /quit at the command's terminal stops every worker, each saying goodbye.
+        parent.stdin.write(b"/quit\n")
+        parent.stdin.flush()
+        assert parent.wait(20) == 0
+        assert log.read_text().count("stopped") == 2
+    finally:
+        stop_process(parent)
+        parent.stdin.close()
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.timeout_seconds(120)
+def test_redis_killed_and_restarted_requests_answered_unavailable_meanwhile_then_service_again(nodes, redis):
+    one, two = nodes(2)
+    with login(one, "Ana") as ana:
+        with login(two, "Bia"):
+            pass
+        # Node one knows Bia once the events stream brought her login (milliseconds).
+        assert ana.expect(UserLeft, skip=(UserJoined, Ping)).name == "Bia"
+        ana.send(SendDirect("before", "Bia", "kept"))
+        kept = ana.expect(Queued, skip=NOTICES).msg_id
+        redis.kill()
+        ana.send(SendDirect("during", "Bia", "not kept"))
+        assert ana.expect_error(ErrorCode.UNAVAILABLE, timeout=15, skip=NOTICES + (Queued,)).retry_after
+        refused = WireClient("127.0.0.1", two.port)
+        with refused:
+            refused.send(Hello("h", "Cai", const.PROTOCOL_VERSION))
+            assert refused.expect_error(ErrorCode.UNAVAILABLE, timeout=15, skip=NOTICES).retry_after
+        redis.start()  # its append-only file brings everything acknowledged back
+    # The nodes reconnect by themselves; a node whose heartbeat expired meanwhile closed
+    # its sessions (they log in again), so log in afresh.
+    ana = wait_for_login(one, "Ana", timeout=30)
+    with ana, wait_for_login(two, "Bia", timeout=30) as bia:
+        message = bia.expect(DirectMessage, skip=NOTICES)
+        assert (message.msg_id, message.text) == (kept, "kept")
+        bia.send(Receipt(kept))
+        wait_until(lambda: who(bia) == ["Ana", "Bia"], what="both in who again")
+        ana.send(SendDirect("after", "Bia", "again"))
+        ana.expect((Accepted, Delivered), skip=NOTICES)
+        assert bia.expect(DirectMessage, skip=NOTICES).text == "again"
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_browser_on_one_node_and_a_terminal_on_another_chat(redis):
+    from chatpeer import TcpPeer, WebPeer
+    web_port = free_port()
+    with ServerProcess("--cluster", redis.url, "--web-port", str(web_port)) as one, \
+            ServerProcess("--cluster", redis.url) as two:
+        del one
+        bob = WebPeer(f"ws://127.0.0.1:{web_port}/ws", origin=f"http://127.0.0.1:{web_port}")
+        alice = TcpPeer("127.0.0.1", two.port)
+        try:
+            bob.login("Bob")
+            alice.login("Alice")
+            bob.expect(UserJoined, where=lambda e: e.name == "Alice")
+            request_id = alice.send_dm("Bob", "hi Bob, from the terminal 🌍")
+            accepted = alice.expect(Accepted)
+            dm = bob.expect(DirectMessage)
+            assert (dm.sender, dm.text, dm.msg_id) == ("Alice", "hi Bob, from the terminal 🌍", accepted.msg_id)
+            bob.receipt(dm.msg_id)
+            assert alice.expect(Delivered) == Delivered(request_id, accepted.msg_id)
+            request_id = bob.send_dm("Alice", "hi Alice, from the browser")
+            accepted = bob.expect(Accepted)
+            dm = alice.expect(DirectMessage)
+            assert (dm.sender, dm.text) == ("Bob", "hi Alice, from the browser")
+            alice.receipt(dm.msg_id)
+            assert bob.expect(Delivered) == Delivered(request_id, accepted.msg_id)
+        finally:
+            bob.close()
+            alice.close()
+
+
+@pytest.mark.timeout_seconds(120)
+def test_kill_9_mid_stream_every_message_arrives_once_in_order_on_another_node(nodes):
+    one, two = nodes(2)
+    with login(one, "Ana") as ana:
+        bia = login(two, "Bia")
+        wait_until(lambda: who(ana) == ["Ana", "Bia"], what="both in who")
+        for i in range(20):
+            ana.send(SendDirect(f"d{i}", "Bia", f"#{i}"))
+        ids = {}
+        while len(ids) < 20:
+            event = ana.expect((Accepted, Queued), skip=NOTICES)
+            ids[event.request_id] = event.msg_id
+        shown = []
+        while len(shown) < 8:  # Bia's client shows eight and confirms five of them
+            shown.append(bia.expect(DirectMessage, skip=NOTICES).msg_id)
+        for msg_id in shown[:5]:
+            bia.send(Receipt(msg_id))
+        delivered = set()
+        while len(delivered) < 5:
+            event = ana.expect(Delivered, skip=NOTICES + (Queued,))
+            delivered.add(event.msg_id)
+        two.kill()
+        bia.close()
+        with wait_for_login(one, "Bia", timeout=20) as again:
+            texts = []
+            while len(texts) < 15:
+                message = again.expect(DirectMessage, skip=NOTICES)
+                texts.append(message.text)
+                again.send(Receipt(message.msg_id))
+            assert texts == [f"#{i}" for i in range(5, 20)]  # once each, in order
+            assert not [e for e in again.drain(0.5) if isinstance(e, DirectMessage)]
+            while len(delivered) < 20:
+                event = ana.expect(Delivered, skip=NOTICES + (Queued,))
+                delivered.add(event.msg_id)
+            assert delivered == set(ids.values())

@@ -1,0 +1,121 @@
+"""The cluster's Lua scripts (server/cluster/scripts.py) on a real redis-server: each
+step of the registry is one script, and these are its rules."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redisserver import redis_server  # noqa: F401  (a fixture)
+
+from resp import RedisClient
+from server.cluster import bus, scripts
+
+P = "{t}:"
+
+
+def run(url, steps):
+    async def main():
+        async with RedisClient(url) as redis:
+            return await steps(redis)
+    return asyncio.run(main())
+
+
+async def join(redis, node, ttl_ms=5000):
+    assert await scripts.JOIN(redis, args=(P, node, ttl_ms, "test")) == 1
+
+
+async def claim(redis, node, sid, key, shared=False):
+    entry = bus.encode(bus.SessionOn(key, key.title(), shared, sid, node, "127.0.0.1", 1, 1.0))
+    reply = await scripts.CLAIM(redis, args=(P, node, sid, key, key.title(), "1" if shared else "0",
+                                             f"{node}\t127.0.0.1\t1\t1.0", entry))
+    return reply.decode()
+
+
+async def events(redis):
+    return [bus.decode(fields[1]) for _, fields in await redis.execute("XRANGE", P + "events", "-", "+")]
+
+
+def test_a_guest_name_is_claimed_once_and_an_account_may_be_shared(redis_server):  # noqa: F811
+    async def steps(redis):
+        await join(redis, "a")
+        await join(redis, "b")
+        assert await claim(redis, "a", "a/1", "ana") == "ok"
+        assert await claim(redis, "b", "b/1", "ana") == "taken"
+        assert await claim(redis, "b", "b/2", "ana", shared=True) == "taken"  # the holder is a guest
+        assert await claim(redis, "a", "a/2", "caio", shared=True) == "ok"
+        assert await claim(redis, "b", "b/3", "caio", shared=True) == "ok"
+        assert await claim(redis, "b", "b/4", "caio", shared=False) == "taken"  # a guest may not join it
+        assert [type(e).__name__ for e in await events(redis)] == ["SessionOn"] * 3
+        assert await redis.execute("HGET", P + "who", "caio") == b"1|Caio"
+    run(redis_server.url, steps)
+
+
+def test_a_node_without_a_heartbeat_may_not_claim(redis_server):  # noqa: F811
+    async def steps(redis):
+        assert await claim(redis, "ghost", "ghost/1", "ana") == "gone"
+        assert await redis.execute("HLEN", P + "who") == 0
+    run(redis_server.url, steps)
+
+
+def test_release_frees_the_name_with_the_last_session(redis_server):  # noqa: F811
+    async def steps(redis):
+        await join(redis, "a")
+        await claim(redis, "a", "a/1", "caio", shared=True)
+        await claim(redis, "a", "a/2", "caio", shared=True)
+        off = bus.encode(bus.SessionOff("caio", "a/1", "quit", 2.0))
+        assert await scripts.RELEASE(redis, args=(P, "a", "a/1", "caio", off)) == 1
+        assert await redis.execute("HEXISTS", P + "who", "caio") == 1
+        assert await scripts.RELEASE(redis, args=(P, "a", "a/1", "caio", off)) == 0  # twice: nothing
+        off = bus.encode(bus.SessionOff("caio", "a/2", "quit", 3.0))
+        assert await scripts.RELEASE(redis, args=(P, "a", "a/2", "caio", off)) == 1
+        assert await redis.execute("HEXISTS", P + "who", "caio") == 0
+        assert await claim(redis, "a", "a/3", "caio") == "ok"  # free for anyone
+    run(redis_server.url, steps)
+
+
+def test_reap_removes_a_dead_nodes_sessions_once_and_says_so_in_one_entry(redis_server):  # noqa: F811
+    async def steps(redis):
+        await join(redis, "alive")
+        await join(redis, "dead", ttl_ms=50)
+        await claim(redis, "dead", "dead/1", "ana")
+        await claim(redis, "dead", "dead/2", "caio", shared=True)
+        await claim(redis, "alive", "alive/1", "caio", shared=True)
+        await claim(redis, "alive", "alive/2", "bia")
+        await asyncio.sleep(0.2)  # the dead node's heartbeat expires (its TTL is 50 ms)
+        assert await scripts.BEAT(redis, args=(P, "dead", 5000)) == 0
+        assert await scripts.REAP(redis, args=(P,)) == [b"dead"]
+        assert await scripts.REAP(redis, args=(P,)) == []
+        assert sorted(await redis.execute("HKEYS", P + "who")) == [b"bia", b"caio"]
+        assert await redis.execute("HKEYS", P + "where:caio") == [b"alive/1"]
+        assert await redis.execute("EXISTS", P + "inbox:dead", P + "sessions:dead") == 0
+        assert (await events(redis))[-1] == bus.NodeGone("dead")
+        # Its late release changes nothing: the NodeGone already said it.
+        off = bus.encode(bus.SessionOff("ana", "dead/1", "quit", 2.0))
+        assert await scripts.RELEASE(redis, args=(P, "dead", "dead/1", "ana", off)) == 0
+        assert await claim(redis, "dead", "dead/3", "zed") == "gone"
+    run(redis_server.url, steps)
+
+
+def test_route_reaches_every_other_node_of_the_user_once(redis_server):  # noqa: F811
+    async def steps(redis):
+        for node in ("a", "b", "c"):
+            await join(redis, node)
+        await claim(redis, "a", "a/1", "caio", shared=True)
+        await claim(redis, "b", "b/1", "caio", shared=True)
+        await claim(redis, "b", "b/2", "caio", shared=True)
+        reached = await scripts.ROUTE(redis, args=(P, "caio", "a", b"entry"))
+        assert reached == [b"b"]
+        assert await redis.execute("XLEN", P + "inbox:b") == 1
+        assert await redis.execute("XLEN", P + "inbox:a") == 0
+        assert await scripts.ROUTE(redis, args=(P, "nobody", "a", b"entry")) == []
+    run(redis_server.url, steps)
+
+
+def test_snapshot_returns_the_registry_with_the_stream_position_it_matches(redis_server):  # noqa: F811
+    async def steps(redis):
+        assert await scripts.SNAPSHOT(redis, args=(P,)) == [b"0-0"]
+        await join(redis, "a")
+        await claim(redis, "a", "a/1", "ana")
+        last = (await redis.execute("XREVRANGE", P + "events", "+", "-", "COUNT", 1))[0][0]
+        assert await scripts.SNAPSHOT(redis, args=(P,)) == [last, [b"ana", b"0|Ana", [b"a/1", b"a\t127.0.0.1\t1\t1.0"]]]
+    run(redis_server.url, steps)
