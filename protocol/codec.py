@@ -118,7 +118,8 @@ def _history(key: str, value: Any, max_text: int) -> tuple[HistoryEntry, ...]:
     return tuple(HistoryEntry(
         _integer("msg_id", item.get("msg_id"), max_text), _name("from", item.get("from"), max_text),
         _name("to", item.get("to"), max_text), _string(None)("text", item.get("text"), max_text),
-        _number("sent_at", item.get("sent_at"), max_text), _short("state", item.get("state"), max_text))
+        _number("sent_at", item.get("sent_at"), max_text), _short("state", item.get("state"), max_text),
+        _boolean("edited", item.get("edited", False), max_text), _boolean("deleted", item.get("deleted", False), max_text))
         for item in _objects(key, value))
 
 
@@ -196,6 +197,8 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "offline": ("offline", _names(0)),
     "features": ("features", _features),
     "state": ("state", _short),
+    "read_receipts": ("read_receipts", _optional(_boolean)),
+    "read_up_to": ("read", _optional(_integer)),
 }
 
 
@@ -243,8 +246,14 @@ def _item_dict(item: Presence | HistoryEntry) -> dict[str, Any]:
     """The JSON object for one item of a list field (``users``, ``messages``)."""
     if type(item) is Presence:
         return {"name": item.name, "since": item.since}
-    return {"msg_id": item.msg_id, "from": item.sender, "to": item.to, "text": item.text,
-            "sent_at": item.sent_at, "state": item.state}
+    entry = {"msg_id": item.msg_id, "from": item.sender, "to": item.to, "text": item.text,
+             "sent_at": item.sent_at, "state": item.state}
+    # Marks of the ``edits`` feature, only when true: an entry without them is as before.
+    if item.edited:
+        entry["edited"] = True
+    if item.deleted:
+        entry["deleted"] = True
+    return entry
 
 
 # --- Frames that fit ------------------------------------------------------------------------

@@ -54,5 +54,8 @@ class ErrorCode(StrEnum):
     # The server's storage failed (disk full, read-only, I/O error): nothing was done.
     UNAVAILABLE = "unavailable"
     ID_REUSED = "id_reused"
+    # Edit and delete (feature "edits"): not this user's message; past const.EDIT_WINDOW.
+    FORBIDDEN = "forbidden"
+    TOO_LATE = "too_late"
     # Presence subscriptions.
     TOO_MANY_WATCHED = "too_many_watched"

@@ -14,6 +14,7 @@ from protocol import (
     SendRoom, State, OutcomeAck, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
     Block, Done, HistoryEntry, HistoryPage, HistoryRequest, Queued, Register, Unblock,
     Unwatch, Watch, Watching, Carbon, Revoke,
+    Edit, Delete, EditReceipt, Settings, Edited, Deleted, Read, Typing,
 )
 from protocol.events import Presence
 
@@ -96,4 +97,12 @@ SAMPLES: list[Event] = [
     Watching("req-9", (Presence("bob", 1.5),), ("jürgen",)),
     Carbon(45, "bob", TEXT, 1700000004.5, "queued"),
     Revoke("req-11", "q0Jc4yqD6tQy1Vg2rHk1S1a0bq3VbM8kTz3s1dY9e8U"),
+    Edit("req-12", 45, TEXT),
+    Delete("req-13", 45),
+    EditReceipt(45),
+    Settings("req-14", False),
+    Edited(45, "alice", "bob", TEXT, 1700000005.5),
+    Deleted(45, "alice", "bob", 1700000006.5),
+    Read("alice", 44, "bob"),
+    Typing("bob", "alice"),
 ]
