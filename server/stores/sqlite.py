@@ -44,6 +44,9 @@ class SQLiteStore(Store):
     def account_credentials(self, now: float) -> dict[bytes, Credential]:
         return self.read(lambda db: credentials.load_credentials(db, now))
 
+    def receipts_off(self) -> set[str]:
+        return self.read(mailbox.receipts_off)
+
     # --- Messages -------------------------------------------------------------------------
 
     def store_message(self, message: StoredMessage, callback: Callback | None = None,
@@ -86,6 +89,33 @@ class SQLiteStore(Store):
     def hand_over(self, name_key: str, epoch: int, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: mailbox.hand_over(db, name_key, epoch), callback, on_error)
+
+    # --- After delivered: edit, delete, read ------------------------------------------------
+
+    def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
+                       notify: bool, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.change_message(db, msg_id, sender_key, text, now, window, notify),
+                    callback, on_error)
+
+    def changes_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.changes_for(db, recipient_key, after, limit), callback, on_error)
+
+    def confirm_change(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+                       on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.confirm_change(db, msg_id, recipient_key), callback, on_error)
+
+    def record_read(self, reader_key: str, peer_key: str, msg_id: int, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.record_read(db, reader_key, peer_key, msg_id), callback, on_error)
+
+    def read_mark(self, reader_key: str, peer_key: str, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.read_mark(db, reader_key, peer_key), callback, on_error)
+
+    def set_read_receipts(self, name_key: str, on: bool, callback: Callback | None = None,
+                          on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.set_read_receipts(db, name_key, on), callback, on_error)
 
     # --- Users, blocks, guests, accounts --------------------------------------------------
 
