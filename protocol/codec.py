@@ -198,7 +198,6 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "features": ("features", _features),
     "state": ("state", _short),
     "read_receipts": ("read_receipts", _optional(_boolean)),
-    "read_up_to": ("read", _optional(_integer)),
 }
 
 

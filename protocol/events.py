@@ -469,9 +469,6 @@ class HistoryPage(Event):
     peer: str
     messages: tuple[HistoryEntry, ...]
     before: int | None = None
-    # Feature ``read``: ``peer`` has seen this user's messages up to this msg_id (None:
-    # none, or receipts are off on either side).
-    read_up_to: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

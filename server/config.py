@@ -65,6 +65,10 @@ class ServerConfig:
     # Host names the web client may be reached by, besides localhost, the machine's host
     # name and IP addresses ("*" in it: any); see web/hosts.py.
     web_hosts: tuple[str, ...] = const.WEB_ALLOWED_HOSTS
+    # After delivered (issue 13): how long a sender may edit or delete a direct message,
+    # and how often "typing" passes from one user to another.
+    edit_window: float = const.EDIT_WINDOW
+    typing_interval: float = const.TYPING_INTERVAL
 
     @property
     def database(self) -> Path | None:

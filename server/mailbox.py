@@ -304,7 +304,7 @@ CHANGED, UNCHANGED, UNKNOWN, FORBIDDEN, TOO_LATE, GONE = "changed", "unchanged",
 
 
 def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str, text: str | None, now: float,
-                   window: float, notify: bool) -> tuple[str, StoredMessage | None]:
+                   window: float, quiet_for: frozenset[str]) -> tuple[str, StoredMessage | None]:
     """Edit (``text``) or delete (``text`` None) the direct message ``msg_id`` of ``sender_key``.
 
     Returns ``(CHANGED, the message as it now is)``; ``(UNCHANGED, the message)`` when it
@@ -313,8 +313,9 @@ def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str, text: s
     None)`` (another user's), ``(GONE, None)`` (an edit of a deleted message),
     ``(TOO_LATE, None)`` (sent more than ``window`` seconds before ``now``). A delete
     blanks the text in the row (the SQLite store runs with ``secure_delete``, so the
-    freed bytes are zeroed too). With ``notify``, the recipient is to be told of the change
-    (``change_pending``); without (the recipient blocks the sender), it is not.
+    freed bytes are zeroed too). The recipient is to be told of the change
+    (``change_pending``), unless its key is in ``quiet_for`` (those who block the sender)
+    or the message was blocked (never delivered).
     """
     row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE msg_id = ?", (msg_id,)).fetchone()
     if row is None or row[4] is None:
@@ -328,7 +329,7 @@ def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str, text: s
         return UNCHANGED, message
     if now - message.sent_at > window:
         return TOO_LATE, None
-    notify = notify and message.state != "blocked"
+    notify = message.recipient_key not in quiet_for and message.state != "blocked"
     db.execute("UPDATE messages SET text = ?, edited_at = ?, deleted = ?,"
                " change_pending = CASE WHEN ? THEN 1 ELSE change_pending END WHERE msg_id = ?",
                ("" if text is None else text, now, int(text is None), int(notify), msg_id))

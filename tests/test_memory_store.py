@@ -65,8 +65,8 @@ class SQLiteOps:
     def hand_over(self, key, epoch):
         return mailbox.hand_over(self.db, key, epoch)
 
-    def change(self, msg_id, key, text, now, window, notify):
-        return mailbox.change_message(self.db, msg_id, key, text, now, window, notify)
+    def change(self, msg_id, key, text, now, window, quiet_for):
+        return mailbox.change_message(self.db, msg_id, key, text, now, window, quiet_for)
 
     def changes_for(self, key, after, limit):
         return mailbox.changes_for(self.db, key, after, limit)
@@ -139,7 +139,7 @@ def random_steps(rng: random.Random, count: int):
             if kind == "change":
                 steps.append(("change", (some_id, sender if rng.random() < 0.8 else rng.choice(USERS),
                                          rng.choice([None, "x", "y", "edited"]), now, rng.choice([2.0, 30.0]),
-                                         rng.random() < 0.8)))
+                                         frozenset() if rng.random() < 0.8 else frozenset({recipient}))))
             elif kind == "changes_for":
                 steps.append(("changes_for", (rng.choice(USERS), rng.randint(0, msg_id), rng.choice([1, 100]))))
             elif kind == "confirm_change":

@@ -149,7 +149,7 @@ class MessageStore(Protocol):
     # --- After delivered: edit, delete, read (issue 13) --------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                       notify: bool, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         """Edit (``text``) or delete (None) a direct message of ``sender_key``: ``(status,
         message or None)`` (see mailbox.change_message)."""
 

@@ -449,11 +449,11 @@ class MemoryStore:
     # --- After delivered: edit, delete, read ------------------------------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                       notify: bool, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
-        self._do(self._change, (msg_id, sender_key, text, now, window, notify), callback, on_error)
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        self._do(self._change, (msg_id, sender_key, text, now, window, quiet_for), callback, on_error)
 
     def _change(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                notify: bool) -> tuple[str, StoredMessage | None]:
+                quiet_for: frozenset[str]) -> tuple[str, StoredMessage | None]:
         """As mailbox.change_message."""
         row = self._messages.get(msg_id)
         if row is None or row.message.recipient_key is None:
@@ -468,7 +468,7 @@ class MemoryStore:
         if now - message.sent_at > window:
             return TOO_LATE, None
         row.message = replace(row.message, text="" if text is None else text, edited_at=now, deleted=text is None)
-        if notify and row.state != "blocked":
+        if message.recipient_key not in quiet_for and row.state != "blocked":
             self._changes.setdefault(message.recipient_key, {})[msg_id] = row
         return CHANGED, row.current()
 

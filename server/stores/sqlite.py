@@ -10,6 +10,9 @@ busy loop turn is a few ``executemany`` calls.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+
 from .. import mailbox
 from .. import credentials
 from ..accounts import Account, load_accounts, save_account
@@ -18,6 +21,8 @@ from ..guests import Holding, load_holdings, save_holding, set_left_at
 from ..mailbox import StoredMessage
 from ..store import Store
 from .base import Callback, ErrorCallback
+
+log = logging.getLogger("chat.store")
 
 
 class SQLiteStore(Store):
@@ -93,9 +98,29 @@ class SQLiteStore(Store):
     # --- After delivered: edit, delete, read ------------------------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                       notify: bool, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
-        self.submit(lambda db: mailbox.change_message(db, msg_id, sender_key, text, now, window, notify),
-                    callback, on_error)
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        def changed(result: tuple[str, StoredMessage | None]) -> None:
+            if text is None and result[0] == mailbox.CHANGED:
+                self._forget_old_pages()
+            if callback is not None:
+                callback(result)
+
+        self.submit(lambda db: mailbox.change_message(db, msg_id, sender_key, text, now, window, quiet_for),
+                    changed, on_error)
+
+    def _forget_old_pages(self) -> None:
+        """A deleted message's text must leave the files (issue 13): ``secure_delete``
+        zeroes it in the new page, but the write-ahead log still holds the page as it was
+        when the message was stored, and the database file the old page until a
+        checkpoint. So, once the delete is committed: checkpoint, and empty the log. It
+        costs a checkpoint's writes and fsync on the loop, once per delete (deletes are
+        rare; messages are not)."""
+        if self.db is None or self.db.in_transaction or self._committing:
+            return  # a commit is under way: the next delete checkpoints (or the close does)
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.warning("could not checkpoint after a delete: %s", exc)
 
     def changes_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:
