@@ -110,6 +110,17 @@ from contextlib import suppress
 
 import const
 from protocol import (
+    EDITS,
+    READ,
+    TYPING,
+    Delete,
+    Deleted,
+    Edit,
+    Edited,
+    EditReceipt,
+    Read,
+    Settings,
+    Typing,
     CARBONS,
     Accepted,
     Block,
@@ -528,7 +539,7 @@ class ChatClient:
         # Carbons: copies of what our other sessions send come as Carbon events, handed on
         # like any other (their outcomes like those of an earlier run's messages).
         hello = Hello(self._new_request_id(), self.name, const.PROTOCOL_VERSION, self.password,
-                      bool(self.register_on_login), self._resume_token(), (CARBONS,))
+                      bool(self.register_on_login), self._resume_token(), (CARBONS, READ, TYPING, EDITS))
         try:
             sock.sendall(conn.send(hello))
             at_eof = False
@@ -662,6 +673,35 @@ class ChatClient:
                 break
             before = page.before
         return entries[-limit:] if limit > 0 else []
+
+    # --- After delivered (issue 13): Read, Typing, Edited and Deleted come as events ---
+
+    def mark_read(self, peer: str, msg_id: int) -> None:
+        """Tell the server this user has seen ``peer``'s messages up to ``msg_id`` (no answer;
+        not sent while disconnected: the next mark covers it)."""
+        self._tell(Read(peer, msg_id))
+
+    def typing(self, to: str) -> None:
+        """Say this user is typing to ``to``; repeat every ``const.TYPING_INTERVAL`` s while so."""
+        self._tell(Typing(to))
+
+    def edit(self, msg_id: int, text: str, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Replace the text of this user's direct message ``msg_id``; raises ChatError
+        (``forbidden``, ``too_late``, ``unknown_message``...) if refused."""
+        self._request(Edit(self._new_request_id(), msg_id, text), Done, timeout)
+
+    def delete(self, msg_id: int, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Delete this user's direct message ``msg_id`` (as :meth:`edit`)."""
+        self._request(Delete(self._new_request_id(), msg_id), Done, timeout)
+
+    def set_read_receipts(self, on: bool, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Turn this user's read receipts (and typing) on or off, on every device."""
+        self._request(Settings(self._new_request_id(), on), Done, timeout)
+
+    def _tell(self, event: Event) -> None:
+        with self._lock:
+            if self._usable() is None and self._conn is not None:
+                self._write(self._conn.send(event))
 
     def block(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Stop receiving messages (direct and room) from ``name``; they are not told."""
@@ -978,6 +1018,10 @@ class ChatClient:
                     # then treats the message as not received and sends it again later.
                     if conn.state is State.OPEN and conn is self._conn:
                         self._write(conn.send(Receipt(event.msg_id)))
+            if isinstance(event, (Edited, Deleted)) and canonical(event.to) == canonical(self.name):
+                with self._lock:  # handed on: the server may stop telling it (issue 13)
+                    if conn.state is State.OPEN and conn is self._conn:
+                        self._write(conn.send(EditReceipt(event.msg_id)))
 
     def _read(self, sock: socket.socket, conn: Connection, ping_after: float) -> str:
         """One recv() into the core: _MORE (go on), _EOF (the stream ended; events
