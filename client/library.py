@@ -686,7 +686,7 @@ class ChatClient:
         self._tell(Typing(to))
 
     def edit(self, msg_id: int, text: str, timeout: float = const.SEND_TIMEOUT) -> None:
-        """Replace the text of this user's direct message ``msg_id``; raises ChatError
+        """Replace the text of this user's direct message ``msg_id``; raises RequestFailed
         (``forbidden``, ``too_late``, ``unknown_message``...) if refused."""
         self._request(Edit(self._new_request_id(), msg_id, text), Done, timeout)
 

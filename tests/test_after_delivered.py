@@ -8,6 +8,9 @@ Every wait is bounded.
 
 from __future__ import annotations
 
+import io
+import queue
+import threading
 import time
 
 import pytest
@@ -18,7 +21,11 @@ from protocol import (
     ErrorReply, Hello, HistoryPage, OutcomeAck, HistoryRequest, Queued, Read, Receipt, SendDirect, Settings, Typing,
     UserJoined, UserLeft, Welcome,
 )
+from client import ChatClient
+from client.errors import RequestFailed
+from client.terminal import TerminalUI
 from server import ServerConfig, ServerThread
+from test_client_terminal import _InputUntil
 from wire import WireClient
 
 NOTICES = (UserJoined, UserLeft)
@@ -271,3 +278,74 @@ def test_a_deleted_messages_text_is_gone_from_the_sqlite_files(tmp_path):
             assert secret.encode() not in data
     data = b"".join(path.read_bytes() for path in tmp_path.rglob("*") if path.is_file())
     assert secret.encode() not in data and b"this one stays" in data and kept
+
+
+# --- The client library and the terminal ------------------------------------------------------
+
+
+def _next(client, kind: type, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            event = client.events.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"no {kind.__name__} within {timeout} s") from None
+        if isinstance(event, kind):
+            return event
+
+
+def test_the_client_library_reads_edits_deletes_and_confirms_edits(server, clients):
+    alice = ChatClient("Alice", "127.0.0.1", server.port, password=PASSWORD, register=True)
+    bob = ChatClient("Bob", "127.0.0.1", server.port, password=PASSWORD, register=True)
+    clients.extend([alice, bob])
+    assert alice.connect(timeout=10).read_receipts is True
+    bob.connect(timeout=10)
+    sent = alice.send_direct("Bob", "helo")
+    assert sent.wait({"delivered"}, timeout=10)
+    got = _next(bob, DirectMessage)
+    bob.typing("Alice")
+    assert _next(alice, Typing) == Typing("Alice", "Bob")
+    bob.mark_read("Alice", got.msg_id)
+    assert _next(alice, Read) == Read("Alice", got.msg_id, "Bob")
+    alice.edit(sent.msg_id, "hello")
+    assert _next(bob, Edited).text == "hello"
+    with pytest.raises(RequestFailed) as refused:
+        bob.delete(sent.msg_id)
+    assert refused.value.code == "forbidden"
+    alice.delete(sent.msg_id)
+    assert _next(bob, Deleted).msg_id == sent.msg_id
+    alice.close()
+    bob.close()
+    # Bob's library confirmed the edit and the delete: his next session is told neither again.
+    with log_in(server, "Bob", password=PASSWORD) as again:
+        no(again, Edited, Deleted)
+
+
+def test_the_terminal_prints_read_typing_edit_and_delete_and_marks_what_it_printed_read(server):
+    with log_in(server, "Bob") as bob:
+        done = threading.Event()
+        out = io.StringIO()
+        ui = TerminalUI("Alice", server.host, server.port, timeout=10, stdin=_InputUntil("@Bob hi\n", done),
+                        stdout=out, stderr=out, interactive=False)
+        runner = threading.Thread(target=ui.run, daemon=True)
+        runner.start()
+        got = bob.expect(DirectMessage, skip=NOTICES)
+        bob.send(Receipt(got.msg_id))
+        bob.send(Typing("Alice"))
+        bob.send(SendDirect("b1", "alice", "hi Alice"))
+        mine = bob.expect(Accepted, skip=NOTICES).msg_id
+        # Alice's terminal printed it, so it tells the server she has read it.
+        assert bob.expect(Read, skip=NOTICES + (Delivered,)) == Read("Bob", mine, "Alice")
+        bob.send(Read("Alice", got.msg_id))
+        bob.send(Edit("e1", mine, "hi again, Alice"))
+        bob.expect(Done, skip=NOTICES + (Delivered,))
+        bob.send(Delete("d1", mine))
+        bob.expect(Done, skip=NOTICES + (Delivered,))
+        deadline = time.monotonic() + 10
+        wanted = ["✓✓ read by Bob (up to message", "… Bob is typing", f"✎ Bob edited message {mine}: hi again, Alice",
+                  f"✗ Bob deleted message {mine}"]
+        while not all(any(w in line for line in out.getvalue().splitlines()) for w in wanted):
+            assert time.monotonic() < deadline, out.getvalue()
+            time.sleep(0.05)
+        done.set()
+        runner.join(10)
