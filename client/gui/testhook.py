@@ -8,7 +8,8 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "dump"}``: view, title, alerts, contact rows, status bar, focus, input box,
   pane texts (``"panes": false`` leaves them out; ``"panes": [keys]`` only those), states;
 - ``{"cmd": "type", "text": T}``: focus the input box, insert T, then generate a real
-  ``<Return>`` key event on it (``"enter": false`` leaves it unsent);
+  ``<Return>`` key event on it (``"enter": false`` leaves it unsent; ``"clear": true``
+  empties the box first);
 - ``{"cmd": "key", "sequence": "<Control-Key-2>"}``: generate a key event on the focused widget;
 - ``{"cmd": "login", "name": ..., "host": ..., "port": ..., "password": ...}``: fill the
   login form, then press Enter in it (``"enter": false``: only fill it);
@@ -148,6 +149,7 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
             "state": model.state,
             "contacts": app.contacts.rows(),
             "input": app.input.get("1.0", "end-1c"),
+            "typing": app.typing_var.get(),
             "lines": {key: len(c.lines) for key, c in model.conversations.items()},
             "outgoing": [{"key": key, "text": line.text, "state": line.state, "request_id": line.request_id}
                          for key, c in model.conversations.items() for line in c.lines
@@ -168,6 +170,8 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         if app.chat is None:
             return {"error": "not logged in"}
         app.input.focus_force()
+        if command.get("clear"):
+            app.input.delete("1.0", "end")
         app.input.insert("end", command["text"])
         if command.get("enter", True):
             # A real key event through the widget's bindings, as a keyboard makes.
