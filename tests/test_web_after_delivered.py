@@ -107,3 +107,21 @@ def test_read_typing_edit_and_delete_in_the_page(page: Page, tmp_path: Path) -> 
         page.wait_for("document.querySelector('#messages .msg-in')?.dataset.deleted === 'true'")
         shoot(page, tmp_path, "web-client-after-delivered.png")
         assert page.problems() == []
+
+
+def test_read_receipts_switched_off_in_the_page_send_and_show_nothing(page: Page) -> None:  # noqa: F811
+    page.cdp.send("Emulation.setFocusEmulationEnabled", {"enabled": True})
+    page.log_in("Bob")
+    page.js("document.getElementById('read-receipts').click()")
+    page.wait_for("shell.chat.readReceipts === false && !document.getElementById('read-receipts').checked")
+    with peer(page, "Alice") as alice:
+        alice.send(SendDirect("a1", "Bob", "are you there?"))
+        alice.expect(Accepted, skip=NOTICES)
+        page.open_conversation("Alice")
+        page.focus("#composer-input")
+        page.type("typing, but nobody is told")
+        alice.send(Typing("Bob"))
+        events = alice.drain(quiet=1.0)
+        assert not [e for e in events if isinstance(e, (Read, Typing))], events
+        assert page.js("document.getElementById('typing').hidden") is True
+        assert page.problems() == []

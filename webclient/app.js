@@ -700,6 +700,7 @@ const HANDLERS = {
   ok(chat, frame) {
     const request = chat.requests.get(frame.id);
     chat.requests.delete(frame.id);
+    if (request && request.kind === "settings") chat.readReceipts = request.readReceipts;
     if (request && (request.kind === "edit" || request.kind === "delete")) {
       applyChange(request.item, request.kind === "delete" ? { type: "deleted" } : { type: "edited", text: request.text });
     }
@@ -756,6 +757,14 @@ function changeFrame(chat, key, item, text) {
   const kind = text === null ? "delete" : "edit";
   chat.requests.set(id, { kind, item, key, text });
   return text === null ? { type: "delete", id, msg_id: item.msgId } : { type: "edit", id, msg_id: item.msgId, text };
+}
+
+/** The frame that turns this user's read receipts (and typing) on or off; the page
+ * shows the new setting once the server said "ok". */
+function settingsFrame(chat, on) {
+  const id = chat.nextId();
+  chat.requests.set(id, { kind: "settings", readReceipts: on });
+  return { type: "settings", id, read_receipts: on };
 }
 
 /** The "read" to send now: the newest message from the peer of the conversation on
@@ -884,6 +893,7 @@ function renderTopbar(chat) {
   connection.dataset.status = chat.status;
   connection.textContent = chat.status !== "online" && chat.notice ? `${labels[chat.status]} ${chat.notice}` : labels[chat.status];
   $("me").textContent = chat.me || "";
+  $("read-receipts").checked = chat.readReceipts;
   const unread = totalUnread(chat);
   document.title = unread ? `(${unread}) ${t("Chat")}` : t("Chat");
   const badge = $("toggle-unread");
@@ -1548,6 +1558,10 @@ function start() {
   $("composer-input").addEventListener("input", fitComposer);
   $("composer-input").addEventListener("input", () => typingFrames(shell.chat, nowSeconds()).forEach(sendFrame));
   $("messages").addEventListener("click", onMessageAction);
+  $("read-receipts").addEventListener("change", (event) => {
+    const chat = shell.chat;
+    if (chat.status !== "online" || !sendFrame(settingsFrame(chat, event.target.checked))) render(chat);
+  });
   // Seen when the page comes back into view or focus; "typing…" expires by itself.
   const seen = () => readFrames(shell.chat, pageFocused()).forEach(sendFrame);
   window.addEventListener("focus", seen);
