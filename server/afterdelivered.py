@@ -83,6 +83,12 @@ class AfterDelivered:
             self.features[session] = mine
         return (session.key not in self.receipts_off) if READ in mine else None
 
+    def name_changed_hands(self, key: str) -> None:
+        """A guest name has a new holder: the earlier holder's switch is not theirs."""
+        if key in self.receipts_off:
+            self.receipts_off.discard(key)
+            self.relay.store.set_read_receipts(key, True)
+
     def logged_out(self, session: ClientSession) -> None:
         self.features.pop(session, None)
 

@@ -373,6 +373,7 @@ class Relay:
             self.store.hand_over(key, epoch, self._announce_expired)
             if self.blocked.pop(key, None):  # whom the earlier holder blocked is theirs too
                 self.store.clear_blocks(key)
+            self.after.name_changed_hands(key)
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
             self.store.set_left_at(key, None)

@@ -349,3 +349,36 @@ def test_the_terminal_prints_read_typing_edit_and_delete_and_marks_what_it_print
             time.sleep(0.05)
         done.set()
         runner.join(10)
+
+
+def test_a_guest_names_new_holder_does_not_inherit_the_switch():
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, guest_hold=0.0)) as server:
+        with log_in(server, "Zoe") as zoe:
+            zoe.send(Settings("s1", False))
+            zoe.expect(Done, skip=NOTICES)
+        deadline = time.monotonic() + 10
+        while True:  # the name is free once the server has seen the first Zoe leave
+            with log_in_or_refused(server, "Zoe") as (other, welcome):
+                if welcome is not None:
+                    assert welcome.read_receipts is True
+                    break
+            assert time.monotonic() < deadline, "the name never came free"
+            time.sleep(0.05)
+
+
+class log_in_or_refused:
+    """A hello for ``name``: (client, Welcome) or (client, None) if refused."""
+
+    def __init__(self, server, name: str) -> None:
+        self.client = WireClient(server.host, server.port)
+        self.client.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, None, ALL))
+        event = self.client.next()
+        while isinstance(event, NOTICES):
+            event = self.client.next()
+        self.welcome = event if isinstance(event, Welcome) else None
+
+    def __enter__(self):
+        return self.client, self.welcome
+
+    def __exit__(self, *exc):
+        self.client.close()
