@@ -620,10 +620,10 @@ class TerminalUI:
                 self._mark_read(event)
 
     def _mark_read(self, event: DirectMessage) -> None:
-        welcome = self.client.welcome
-        if welcome is not None and welcome.read_receipts is False:
-            return  # receipts off: the server would refuse the read
-        self.client.mark_read(event.sender, event.msg_id)
+        welcome, mark_read = getattr(self.client, "welcome", None), getattr(self.client, "mark_read", None)
+        if mark_read is None or getattr(welcome, "read_receipts", None) is False:
+            return  # a client that cannot (a stand-in), or receipts off: the server would refuse it
+        mark_read(event.sender, event.msg_id)
 
     def _connection_closed(self) -> None:
         with self._print_lock:
