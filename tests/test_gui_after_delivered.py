@@ -144,3 +144,22 @@ def test_the_window_shows_read_typing_edit_and_delete(open_gui, server, tmp_path
         state = bob.wait(lambda s: s["panes"].get("alice", "").count("(this message was deleted)") == 2,
                          "both messages deleted")
         assert "chapter" not in state["panes"]["alice"]
+
+
+def test_the_windows_switch_turns_read_receipts_off(open_gui, server) -> None:  # noqa: F811
+    with WireClient(server.host, server.port) as alice:
+        alice.send(Hello("h", "Alice", const.PROTOCOL_VERSION, None, False, None, (READ, TYPING, EDITS)))
+        alice.expect(Welcome, skip=NOTICES)
+        bob = open_gui("Bob")
+        state = bob.wait(lambda s: s["view"] == "chat" and s["state"] == "connected", "the chat view")
+        assert state["read_receipts"] == [True, True]
+        bob.cmd("receipts")
+        bob.wait(lambda s: s["read_receipts"] == [False, False], "the switch off, as the server said")
+        alice.send(SendDirect("a1", "Bob", "read this?"))
+        alice.expect(Accepted, skip=NOTICES)
+        bob.wait(lambda s: contact(s, "alice") is not None, "Alice in the list")
+        bob.cmd("key", sequence="<Control-Key-2>")
+        bob.wait(lambda s: s["active"] == "alice" and "read this?" in s["panes"].get("alice", ""), "her message")
+        bob.cmd("key", sequence="<KeyPress-y>")
+        events = alice.drain(quiet=1.0)
+        assert not [e for e in events if isinstance(e, (Read, Typing))], events

@@ -309,6 +309,11 @@ class ChatApp:
         self.status_dot.pack(side="left")
         self.status_var = tk.StringVar(root, "")
         ttk.Label(status, textvariable=self.status_var, style="Status.TLabel").pack(side="left", padx=(6, 0))
+        # Read receipts and typing on or off (issue 13): a setting the server keeps for the user.
+        self.receipts_var = tk.BooleanVar(root, self.model.read_receipts if self.model is not None else True)
+        self.receipts_button = ttk.Checkbutton(status, text=_("Read receipts"), variable=self.receipts_var,
+                                               command=self._toggle_receipts, takefocus=0)
+        self.receipts_button.pack(side="right")
 
         self._bind_keys()
         self._render()
@@ -607,6 +612,30 @@ class ChatApp:
                 self._typing_tick = False
                 self._show_typing()
             self.root.after(1000, tick)
+
+    def _toggle_receipts(self) -> None:
+        """The switch was clicked: ask the server (on a worker thread); the model follows
+        once it said ok, the switch goes back if it did not."""
+        client, on = self.client, bool(self.receipts_var.get())
+
+        def work() -> None:
+            try:
+                client.set_read_receipts(on)
+            except Exception as exc:
+                self.bridge.call(self._receipts_set, on, exc)
+                return
+            self.bridge.call(self._receipts_set, on, None)
+        threading.Thread(target=work, name="gui-settings", daemon=True).start()
+
+    def _receipts_set(self, on: bool, error: BaseException | None) -> None:
+        if self.model is None:
+            return
+        if error is None:
+            self.model.read_receipts = on
+        else:
+            self.receipts_var.set(self.model.read_receipts)
+            self.model.notice(self.model.active, _("Not changed: {why}").format(why=sanitize(error)))
+        self._render()
 
     def _send_read(self) -> None:
         """Tell the server what the open conversation shows, if the window has the focus."""

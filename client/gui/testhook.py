@@ -11,6 +11,7 @@ exactly as the user does, and typing goes through the real bindings:
   ``<Return>`` key event on it (``"enter": false`` leaves it unsent; ``"clear": true``
   empties the box first);
 - ``{"cmd": "key", "sequence": "<Control-Key-2>"}``: generate a key event on the focused widget;
+- ``{"cmd": "receipts"}``: click the read receipts switch;
 - ``{"cmd": "login", "name": ..., "host": ..., "port": ..., "password": ...}``: fill the
   login form, then press Enter in it (``"enter": false``: only fill it);
 - ``{"cmd": "focus", "field": "password"}``: give a login field the keyboard focus (the
@@ -150,6 +151,7 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
             "contacts": app.contacts.rows(),
             "input": app.input.get("1.0", "end-1c"),
             "typing": app.typing_var.get(),
+            "read_receipts": [app.receipts_var.get(), model.read_receipts],
             "lines": {key: len(c.lines) for key, c in model.conversations.items()},
             "outgoing": [{"key": key, "text": line.text, "state": line.state, "request_id": line.request_id}
                          for key, c in model.conversations.items() for line in c.lines
@@ -178,6 +180,9 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
             app.input.event_generate("<KeyPress-Return>", when="now")
             app.input.event_generate("<KeyRelease-Return>", when="now")
         return {"ok": True, "input": app.input.get("1.0", "end-1c")}
+    if cmd == "receipts":  # a click on the read receipts switch
+        app.receipts_button.invoke()
+        return {"ok": True, "on": app.receipts_var.get()}
     if cmd == "key":
         target = root.focus_get() or root
         target.event_generate(command["sequence"], when="now")
