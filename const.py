@@ -31,6 +31,17 @@ MAX_FRAME_BYTES = 64 * 1024
 # Largest message text, in characters (a direct or room message).
 MAX_TEXT_CHARS = 4000
 
+# --- After "delivered" (issue 13: read, typing, edit, delete of direct messages) -------
+# A sender may edit or delete their own direct message for this many seconds after
+# sending it; later the server answers too_late (what was read stays read).
+EDIT_WINDOW = 15 * 60.0
+# The server forwards at most one "typing" from a sender to a recipient per this many
+# seconds; a client repeats it about this often while its user types.
+TYPING_INTERVAL = 3.0
+# A client stops showing "X is typing" this many seconds after the last "typing" from X
+# (or at once when a message from X arrives): nothing needs to say "stopped".
+TYPING_EXPIRES = 6.0
+
 # --- Names ------------------------------------------------------------------------------
 MAX_NAME_LENGTH = 32
 # ... in characters (code points, after NFC); and a name as sent is at most this many

@@ -81,11 +81,17 @@ from dataclasses import dataclass
 import const
 from protocol import (
     CARBONS,
+    EDITS,
+    READ,
+    TYPING,
     Accepted,
     Connection,
     ConnectionClosed,
+    Deleted,
     Delivered,
     DirectMessage,
+    Edited,
+    EditReceipt,
     ErrorCode,
     ErrorReply,
     Event,
@@ -361,6 +367,7 @@ class ClientCore:
         self.max_waiting = max_waiting
         self.seen_limit = seen_limit
         self.conn: Connection | None = None
+        self.name: str | None = None  # the name of the last hello (whose edits we confirm)
         self.alive = False
         self.closing = False
         self.ending = False
@@ -411,6 +418,11 @@ class ClientCore:
         data = b"".join(self._outbox)
         self._outbox.clear()
         return data
+
+    def tell(self, event: Event) -> bool:
+        """Queue ``event``, a frame without an answer (read, typing), for the current
+        connection; False if there is none open (it is not kept for later)."""
+        return self._send(event)
 
     def _send(self, event: Event) -> bool:
         """Queue ``event`` for the current connection; False if there is none open."""
@@ -476,11 +488,14 @@ class ClientCore:
     # --- Sessions ---------------------------------------------------------------------------
 
     def hello(self, name: str, password: str | None, register: bool, resume: str | None) -> Hello:
-        """The hello for a new login, with a fresh request id. It asks for carbons: copies
-        of what our other sessions send come as Carbon events, handed on like any other
-        (their outcomes like those of an earlier run's messages)."""
+        """The hello for a new login, with a fresh request id. It asks for carbons (copies
+        of what our other sessions send come as Carbon events, handed on like any other,
+        their outcomes like those of an earlier run's messages) and for read receipts,
+        typing and edits (their events are handed on; an edit or delete of a message to
+        us is confirmed once handed on: :meth:`handed_on`)."""
+        self.name = name
         return Hello(self.new_request_id(), name, const.PROTOCOL_VERSION, password, bool(register), resume,
-                     (CARBONS,))
+                     (CARBONS, READ, TYPING, EDITS))
 
     def open(self, conn: Connection, welcome: Welcome, now: float, reconnected: bool) -> int:
         """A login succeeded on ``conn``: make it the current connection. After a
@@ -797,6 +812,10 @@ class ClientCore:
             # it. After a Goodbye no receipt can be sent; the server then treats the message
             # as not received and sends it again later.
             self._outbox.append(conn.send(Receipt(event.msg_id)))
+        if isinstance(event, (Edited, Deleted)) and self.name is not None and canonical(event.to) == canonical(self.name) \
+                and conn is self.conn and conn.state is State.OPEN and not self.broken:
+            # An edit or delete of a message to us, handed on: the server may stop telling it.
+            self._outbox.append(conn.send(EditReceipt(event.msg_id)))
 
     def _absorb(self, event: Event) -> list[Event]:
         """Apply ``event`` to the trackers and requests; return what to hand on."""

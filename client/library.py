@@ -87,6 +87,11 @@ from contextlib import suppress
 
 import const
 from protocol import (
+    Delete,
+    Edit,
+    Read,
+    Settings,
+    Typing,
     Block,
     Connection,
     ConnectionClosed,
@@ -589,6 +594,37 @@ class ChatClient:
                 break
             before = page.before
         return entries[-limit:] if limit > 0 else []
+
+    # --- After delivered (issue 13): Read, Typing, Edited and Deleted come as events ---
+
+    def mark_read(self, peer: str, msg_id: int) -> None:
+        """Tell the server this user has seen ``peer``'s messages up to ``msg_id`` (no answer;
+        not sent while disconnected: the next mark covers it)."""
+        self._tell(Read(peer, msg_id))
+
+    def typing(self, to: str) -> None:
+        """Say this user is typing to ``to``; repeat every ``const.TYPING_INTERVAL`` s while so."""
+        self._tell(Typing(to))
+
+    def edit(self, msg_id: int, text: str, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Replace the text of this user's direct message ``msg_id``; raises RequestFailed
+        (``forbidden``, ``too_late``, ``unknown_message``...) if refused."""
+        self._request(Edit(self.core.new_request_id(), msg_id, text), Done, timeout)
+
+    def delete(self, msg_id: int, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Delete this user's direct message ``msg_id`` (as :meth:`edit`)."""
+        self._request(Delete(self.core.new_request_id(), msg_id), Done, timeout)
+
+    def set_read_receipts(self, on: bool, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Turn this user's read receipts (and typing) on or off, on every device."""
+        self._request(Settings(self.core.new_request_id(), on), Done, timeout)
+
+    def _tell(self, event: Event) -> None:
+        """Send ``event``, which has no answer, if connected now (else it is dropped: the
+        callers' frames are superseded by the next one)."""
+        with self._lock:
+            if self.core.usable() is None and self.core.tell(event):
+                self._flush()
 
     def block(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Stop receiving messages (direct and room) from ``name``; they are not told."""

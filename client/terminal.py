@@ -103,8 +103,10 @@ import const
 from protocol import (
     Carbon,
     ConnectionClosed,
+    Deleted,
     Delivered,
     DirectMessage,
+    Edited,
     ErrorCode,
     ErrorReply,
     Event,
@@ -113,8 +115,10 @@ from protocol import (
     HistoryEntry,
     LookupResult,
     Presence,
+    Read,
     RoomMessage,
     RoomSkipped,
+    Typing,
     UserJoined,
     UserLeft,
     UserList,
@@ -279,6 +283,18 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     if isinstance(event, DirectMessage):
         return _("[{clock}] {name} → you: {text}").format(clock=format_clock(event.sent_at),
                                                           name=sanitize(event.sender), text=sanitize(event.text))
+    # After delivered (issue 13): one line each, minimal.
+    if isinstance(event, Read):
+        if event.sender is None or canonical(event.sender) == canonical(me):
+            return None  # our own reading, on another device
+        return _("✓✓ read by {name} (up to message {id})").format(name=sanitize(event.sender), id=event.msg_id)
+    if isinstance(event, Typing):
+        return None if event.sender is None else _("… {name} is typing").format(name=sanitize(event.sender))
+    if isinstance(event, Edited):
+        return _("✎ {name} edited message {id}: {text}").format(name=sanitize(event.sender), id=event.msg_id,
+                                                              text=sanitize(event.text))
+    if isinstance(event, Deleted):
+        return _("✗ {name} deleted message {id}").format(name=sanitize(event.sender), id=event.msg_id)
     if isinstance(event, RoomMessage):
         if canonical(event.sender) == canonical(me):
             return None  # shown already as "✓ sent to the room"
@@ -504,7 +520,8 @@ class TerminalUI:
         self.client = ChatClient(name, host, port, on_event=self._on_event, password=password, register=register,
                                  **{"reconnect_on_goodbye": True, **client_options})
         self._me = name
-        self._carbons: dict[int, Carbon] = {}  # msg_id -> copy of what another session sent
+        self._carbons: dict[int, Carbon] = {}
+        self._typing_shown: dict[str, float] = {}  # sender key -> when its last "typing" came  # msg_id -> copy of what another session sent
         self._target: str | None = None
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
@@ -874,6 +891,15 @@ class TerminalUI:
                 self._goodbye = None  # that goodbye was survived: a later end is another story
             if isinstance(event, DirectMessage):
                 self._watch(event.sender)
+                self._typing_shown.pop(canonical(event.sender), None)
+            if isinstance(event, Typing) and event.sender is not None:
+                # One line per burst of typing, not one per repeat (the server sends one
+                # every few seconds while someone types).
+                now, key = time.monotonic(), canonical(event.sender)
+                shown = self._typing_shown.get(key)
+                self._typing_shown[key] = now
+                if shown is not None and now - shown < const.TYPING_EXPIRES:
+                    return
             if isinstance(event, Carbon):  # kept for its outcome's line; the oldest go first
                 self._carbons[event.msg_id] = event
                 if len(self._carbons) > _CARBONS_KEPT:
@@ -898,6 +924,14 @@ class TerminalUI:
                     replace = key = None
                 with self._print_lock:
                     self._print_locked(line, redraw=True, replace=replace, key=key)
+            if isinstance(event, DirectMessage):  # printed: seen (a no-op with receipts off)
+                self._mark_read(event)
+
+    def _mark_read(self, event: DirectMessage) -> None:
+        welcome, mark_read = getattr(self.client, "welcome", None), getattr(self.client, "mark_read", None)
+        if mark_read is None or getattr(welcome, "read_receipts", None) is False:
+            return  # a client that cannot (a stand-in), or receipts off: the server would refuse it
+        mark_read(event.sender, event.msg_id)
 
     def _remember(self, event: Event) -> None:
         """Keep what /reply and Tab need from ``event``."""

@@ -118,7 +118,8 @@ def _history(key: str, value: Any, max_text: int) -> tuple[HistoryEntry, ...]:
     return tuple(HistoryEntry(
         _integer("msg_id", item.get("msg_id"), max_text), _name("from", item.get("from"), max_text),
         _name("to", item.get("to"), max_text), _string(None)("text", item.get("text"), max_text),
-        _number("sent_at", item.get("sent_at"), max_text), _short("state", item.get("state"), max_text))
+        _number("sent_at", item.get("sent_at"), max_text), _short("state", item.get("state"), max_text),
+        _boolean("edited", item.get("edited", False), max_text), _boolean("deleted", item.get("deleted", False), max_text))
         for item in _objects(key, value))
 
 
@@ -226,6 +227,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "rooms": ("rooms", _room_entries),
     "members": ("members", _member_entries),
     "node": ("node", _optional(_short)),
+    "read_receipts": ("read_receipts", _optional(_boolean)),
 }
 
 
@@ -286,8 +288,14 @@ def _item_dict(item: Presence | HistoryEntry | RoomEntry | MemberEntry) -> dict[
         return {"room": item.room_name, "count": item.count, "topic": item.topic}
     if type(item) is MemberEntry:
         return {"name": item.name, "role": item.role, "online": item.online}
-    return {"msg_id": item.msg_id, "from": item.sender, "to": item.to, "text": item.text,
-            "sent_at": item.sent_at, "state": item.state}
+    entry = {"msg_id": item.msg_id, "from": item.sender, "to": item.to, "text": item.text,
+             "sent_at": item.sent_at, "state": item.state}
+    # Marks of the ``edits`` feature, only when true: an entry without them is as before.
+    if item.edited:
+        entry["edited"] = True
+    if item.deleted:
+        entry["deleted"] = True
+    return entry
 
 
 # --- Frames that fit ------------------------------------------------------------------------

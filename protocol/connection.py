@@ -18,7 +18,8 @@ The rules of the session, both roles, in one table (``_SENDABLE``)::
                                                     bye
     OPEN       send, say, receipt, ack, who,        everything a server sends except
                whois, watch, unwatch, ping, pong,   welcome
-               bye
+               bye, and (features) read, typing,
+               edit, delete, edit_receipt, settings
     CLOSED     nothing                              nothing
 
 A side moves to OPEN when the welcome passes (sent by the server, received by the client)

@@ -54,6 +54,11 @@ class ErrorCode(StrEnum):
     # The server's storage failed (disk full, read-only, I/O error): nothing was done.
     UNAVAILABLE = "unavailable"
     ID_REUSED = "id_reused"
+    # Not allowed: edit or delete of another's message (feature "edits"), read or typing
+    # with receipts off; in rooms, an act the role does not allow. Past const.EDIT_WINDOW:
+    # too late.
+    FORBIDDEN = "forbidden"
+    TOO_LATE = "too_late"
     # Presence subscriptions.
     TOO_MANY_WATCHED = "too_many_watched"
     # Rooms and moderation (server/rooms.py; PROTOCOL.md "Rooms").
@@ -63,5 +68,4 @@ class ErrorCode(StrEnum):
     INVITE_ONLY = "invite_only"
     BANNED = "banned"
     MUTED = "muted"
-    FORBIDDEN = "forbidden"
     TOO_MANY_ROOMS = "too_many_rooms"

@@ -31,7 +31,13 @@ CARBONS = "carbons"
 # The welcome after a password login carries ``resume``: a credential that logs in to the
 # account without the password (a reloaded web page stays logged in); see Revoke.
 RESUME = "resume"
-FEATURES: tuple[str, ...] = (CARBONS, RESUME)
+# Issue 13, after "delivered" (direct messages): ``read`` turns on Read frames and the
+# read_receipts setting; ``typing`` turns on Typing frames; ``edits`` turns on Edit,
+# Delete, Edited, Deleted and EditReceipt, and the edited/deleted marks in history.
+READ = "read"
+TYPING = "typing"
+EDITS = "edits"
+FEATURES: tuple[str, ...] = (CARBONS, RESUME, READ, TYPING, EDITS)
 
 
 # --- Sent by clients --------------------------------------------------------------------
@@ -197,6 +203,53 @@ class Revoke(Event):
     resume: str | None = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Edit(Event):
+    """Replace the text of this user's own direct message ``msg_id`` (feature ``edits``),
+    within ``const.EDIT_WINDOW`` of its sending. Answered by :class:`Done`, or ``error``
+    ``forbidden`` (not yours), ``too_late``, ``unknown_message``."""
+
+    TYPE: ClassVar[str] = "edit"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    msg_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delete(Event):
+    """Delete this user's own direct message ``msg_id`` (feature ``edits``): its text is
+    removed from the server's storage. Answered like :class:`Edit`; deleting a deleted
+    message is answered :class:`Done` again (a resend)."""
+
+    TYPE: ClassVar[str] = "delete"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    msg_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class EditReceipt(Event):
+    """The recipient's client took in the latest :class:`Edited` or :class:`Deleted` of
+    message ``msg_id``; until one says so, the server tells it again at every login."""
+
+    TYPE: ClassVar[str] = "edit_receipt"
+    SENDER: ClassVar[str] = "client"
+    msg_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settings(Event):
+    """Change this user's settings, kept by the server (feature ``read``):
+    ``read_receipts`` false means this user neither sends nor sees reads and typing.
+    None changes nothing. Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "settings"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    read_receipts: bool | None = None
+
+
 # --- Sent by the server -----------------------------------------------------------------
 
 
@@ -220,6 +273,8 @@ class Welcome(Event):
     registered: bool = False
     resume: str | None = field(default=None, repr=False)
     features: tuple[str, ...] | None = None
+    # With the ``read`` feature: this user's setting (see :class:`Settings`).
+    read_receipts: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +364,34 @@ class Carbon(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Edited(Event):
+    """Direct message ``msg_id`` from ``sender`` to ``to`` now reads ``text`` (edited at
+    ``at``). Sent to sessions with the ``edits`` feature of the recipient (answer with
+    :class:`EditReceipt`) and of the sender (no answer)."""
+
+    TYPE: ClassVar[str] = "edited"
+    SENDER: ClassVar[str] = "server"
+    msg_id: int
+    sender: str
+    to: str
+    text: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted(Event):
+    """Direct message ``msg_id`` from ``sender`` to ``to`` was deleted at ``at``; its
+    text is gone. Sent as :class:`Edited` is."""
+
+    TYPE: ClassVar[str] = "deleted"
+    SENDER: ClassVar[str] = "server"
+    msg_id: int
+    sender: str
+    to: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class RoomMessage(Event):
     """Message ``msg_id`` from ``sender`` to everyone in the broadcast room."""
 
@@ -373,6 +456,9 @@ class HistoryEntry:
     text: str
     sent_at: float
     state: str
+    # Feature ``edits``: the text was edited, or the message deleted (its text is "").
+    edited: bool = False
+    deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,6 +520,35 @@ class LookupResult(Event):
 
 
 # --- Sent by either side ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Read(Event):
+    """Read receipts, cumulative per conversation (feature ``read``).
+
+    From a client: this user has seen the messages from ``peer`` up to ``msg_id`` (a
+    message ``peer`` sent it). From the server (``sender`` set): ``sender`` has seen the
+    messages from ``peer`` up to ``msg_id``; sent to ``peer``'s sessions and to the
+    other sessions of ``sender``. No answer.
+    """
+
+    TYPE: ClassVar[str] = "read"
+    SENDER: ClassVar[str] = "both"
+    peer: str
+    msg_id: int
+    sender: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Typing(Event):
+    """Someone is typing to ``to`` (feature ``typing``): from a client, this user; from
+    the server, ``sender``. Never stored; a receiver shows it for
+    ``const.TYPING_EXPIRES`` seconds. No answer."""
+
+    TYPE: ClassVar[str] = "typing"
+    SENDER: ClassVar[str] = "both"
+    to: str
+    sender: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -775,4 +890,5 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     RoomSkipped,
     Watch, Unwatch, Watching,
     Carbon, Revoke,
+    Edit, Delete, EditReceipt, Settings, Edited, Deleted, Read, Typing,
 ) + ROOM_EVENTS

@@ -72,6 +72,10 @@ class ServerConfig:
     # Listen with SO_REUSEPORT, so that several nodes on one machine share the ports
     # (--workers N); the kernel spreads new connections over them.
     reuse_port: bool = False
+    # After delivered (issue 13): how long a sender may edit or delete a direct message,
+    # and how often "typing" passes from one user to another.
+    edit_window: float = const.EDIT_WINDOW
+    typing_interval: float = const.TYPING_INTERVAL
 
     @property
     def database(self) -> Path | None:

@@ -11,12 +11,17 @@ Message states in the database::
     expired    not confirmed before its expiry time                      (final)
     blocked    the recipient blocks the sender: never delivered; the sender sees "sent"
     room       a room message (kept for deduplication of resends)
+
+Besides its state, a direct message may be edited or deleted by its sender within
+``const.EDIT_WINDOW`` (issue 13): ``edited_at`` is when it last changed, ``deleted`` says
+its text ("" now) is gone, and ``change_pending`` that its recipient has not confirmed
+the latest change yet (told again at every login until it does, as a message is).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from protocol import HistoryEntry
 
@@ -35,13 +40,16 @@ class StoredMessage:
     client_id: str
     state: str
     expires_at: float | None = None
+    edited_at: float | None = None  # when its sender last edited or deleted it
+    deleted: bool = False  # deleted by its sender: ``text`` is ""
 
 
-_COLUMNS = "msg_id, sender, sender_key, recipient, recipient_key, text, sent_at, client_id, state, expires_at"
+_COLUMNS = ("msg_id, sender, sender_key, recipient, recipient_key, text, sent_at, client_id, state, expires_at,"
+            " edited_at, deleted")
 
 
 def _row(row: tuple) -> StoredMessage:
-    return StoredMessage(*row)
+    return StoredMessage(*row[:-1], bool(row[-1]))
 
 
 def find_resend(db: sqlite3.Connection, sender_key: str, client_id: str) -> StoredMessage | None:
@@ -250,14 +258,15 @@ def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | No
     """
     before = before if before is not None else 1 << 62
     rows = db.execute(
-        "SELECT msg_id, sender, recipient, text, sent_at, state, sender_key FROM messages"
+        "SELECT msg_id, sender, recipient, text, sent_at, state, sender_key, edited_at, deleted FROM messages"
         " WHERE ((sender_key = ? AND recipient_key = ?) OR (sender_key = ? AND recipient_key = ?))"
         " AND msg_id < ? AND msg_id > ? AND NOT (state = 'blocked' AND recipient_key = ?)"
         " ORDER BY msg_id DESC LIMIT ?",
         (me_key, peer_key, peer_key, me_key, before, after, me_key, limit + 1)).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
-    entries = [HistoryEntry(r[0], r[1], r[2], r[3], r[4], "sent" if r[5] == "blocked" else r[5])
+    entries = [HistoryEntry(r[0], r[1], r[2], r[3], r[4], "sent" if r[5] == "blocked" else r[5],
+                            r[7] is not None and not r[8], bool(r[8]))
                for r in reversed(rows)]
     return entries, (entries[0].msg_id if more and entries else None)
 
@@ -286,3 +295,95 @@ def set_block(db: sqlite3.Connection, owner_key: str, blocked_key: str, blocked:
 def clear_blocks(db: sqlite3.Connection, owner_key: str) -> None:
     """Forget whom ``owner_key`` blocks (its guest name changed hands)."""
     db.execute("DELETE FROM blocks WHERE owner_key = ?", (owner_key,))
+
+
+# --- Edit, delete and read (issue 13) --------------------------------------------------------
+
+# What change_message made of a request.
+CHANGED, UNCHANGED, UNKNOWN, FORBIDDEN, TOO_LATE, GONE = "changed", "unchanged", "unknown", "forbidden", "too_late", "gone"
+
+
+def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str, text: str | None, now: float,
+                   window: float, quiet_for: frozenset[str]) -> tuple[str, StoredMessage | None]:
+    """Edit (``text``) or delete (``text`` None) the direct message ``msg_id`` of ``sender_key``.
+
+    Returns ``(CHANGED, the message as it now is)``; ``(UNCHANGED, the message)`` when it
+    already is what is asked (a resend: the same text, or a delete of a deleted message),
+    whatever the time; else ``(UNKNOWN, None)`` (no such direct message), ``(FORBIDDEN,
+    None)`` (another user's), ``(GONE, None)`` (an edit of a deleted message),
+    ``(TOO_LATE, None)`` (sent more than ``window`` seconds before ``now``). A delete
+    blanks the text in the row (the SQLite store runs with ``secure_delete``, so the
+    freed bytes are zeroed too). The recipient is to be told of the change
+    (``change_pending``), unless its key is in ``quiet_for`` (those who block the sender)
+    or the message was blocked (never delivered).
+    """
+    row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE msg_id = ?", (msg_id,)).fetchone()
+    if row is None or row[4] is None:
+        return UNKNOWN, None
+    message = _row(row)
+    if message.sender_key != sender_key:
+        return FORBIDDEN, None
+    if message.deleted:
+        return (UNCHANGED, message) if text is None else (GONE, None)
+    if text is not None and text == message.text:
+        return UNCHANGED, message
+    if now - message.sent_at > window:
+        return TOO_LATE, None
+    notify = message.recipient_key not in quiet_for and message.state != "blocked"
+    db.execute("UPDATE messages SET text = ?, edited_at = ?, deleted = ?,"
+               " change_pending = CASE WHEN ? THEN 1 ELSE change_pending END WHERE msg_id = ?",
+               ("" if text is None else text, now, int(text is None), int(notify), msg_id))
+    return CHANGED, replace(message, text="" if text is None else text, edited_at=now, deleted=text is None)
+
+
+def changes_for(db: sqlite3.Connection, recipient_key: str, after: int, limit: int) -> list[StoredMessage]:
+    """Messages to ``recipient_key`` whose latest edit or delete it has not confirmed,
+    msg_id > ``after``, oldest first, at most ``limit``."""
+    rows = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE recipient_key = ? AND change_pending = 1"
+                      " AND msg_id > ? ORDER BY msg_id LIMIT ?", (recipient_key, after, limit)).fetchall()
+    return [_row(r) for r in rows]
+
+
+def confirm_change(db: sqlite3.Connection, msg_id: int, recipient_key: str) -> bool:
+    """The recipient took in the latest change of ``msg_id``: not told again. False if
+    ``msg_id`` is not a message to ``recipient_key`` (or no longer stored)."""
+    db.execute("UPDATE messages SET change_pending = 0 WHERE msg_id = ? AND recipient_key = ? AND change_pending = 1",
+               (msg_id, recipient_key))
+    return db.execute("SELECT 1 FROM messages WHERE msg_id = ? AND recipient_key = ?",
+                      (msg_id, recipient_key)).fetchone() is not None
+
+
+def record_read(db: sqlite3.Connection, reader_key: str, peer_key: str, msg_id: int) -> tuple[int | None, bool]:
+    """``reader_key`` has seen the messages from ``peer_key`` up to ``msg_id``, one that
+    ``peer_key`` sent it. Marks only grow (one row per conversation and reader).
+
+    Returns ``(the mark now, True if this moved it)``; ``(None, False)`` if ``msg_id`` is
+    not a message from ``peer_key`` to ``reader_key`` that the reader could have seen.
+    """
+    if db.execute("SELECT 1 FROM messages WHERE msg_id = ? AND sender_key = ? AND recipient_key = ?"
+                  " AND state != 'blocked'", (msg_id, peer_key, reader_key)).fetchone() is None:
+        return None, False
+    before = read_mark(db, reader_key, peer_key)
+    if before is not None and before >= msg_id:
+        return before, False
+    db.execute("INSERT INTO reads (reader_key, peer_key, up_to) VALUES (?, ?, ?)"
+               " ON CONFLICT (reader_key, peer_key) DO UPDATE SET up_to = excluded.up_to", (reader_key, peer_key, msg_id))
+    return msg_id, True
+
+
+def read_mark(db: sqlite3.Connection, reader_key: str, peer_key: str) -> int | None:
+    """Up to which msg_id ``reader_key`` has seen the messages from ``peer_key`` (None: none)."""
+    row = db.execute("SELECT up_to FROM reads WHERE reader_key = ? AND peer_key = ?", (reader_key, peer_key)).fetchone()
+    return row[0] if row else None
+
+
+def receipts_off(db: sqlite3.Connection) -> set[str]:
+    """The users who turned read receipts (and typing) off."""
+    return {key for (key,) in db.execute("SELECT name_key FROM receipts_off")}
+
+
+def set_read_receipts(db: sqlite3.Connection, name_key: str, on: bool) -> None:
+    if on:
+        db.execute("DELETE FROM receipts_off WHERE name_key = ?", (name_key,))
+    else:
+        db.execute("INSERT OR IGNORE INTO receipts_off (name_key) VALUES (?)", (name_key,))

@@ -52,8 +52,10 @@ from protocol import (
     Block,
     Carbon,
     ConnectionClosed,
+    Delete,
     Delivered,
     DirectMessage,
+    Edit,
     Done,
     ErrorCode,
     ErrorReply,
@@ -70,14 +72,17 @@ from protocol import (
     Pong,
     Presence,
     Queued,
+    Read,
     Receipt,
     Register,
     Revoke,
     RoomMessage,
+    Settings,
     RoomSkipped,
     SendDirect,
     SendRoom,
     State,
+    Typing,
     Unblock,
     Unwatch,
     UserJoined,
@@ -96,6 +101,7 @@ from protocol.codec import encode, fit_page
 from registry import InvalidName, NameTaken, Registry, canonical, validate_name
 
 from . import mailbox
+from .afterdelivered import AfterDelivered
 from .config import ServerConfig
 from .guests import Claim
 from .limits import TokenBucket
@@ -118,7 +124,7 @@ _MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
 
 # Requests that cost the server work and so count against the rate limits.
 _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock,
-                    Watch, Unwatch, Revoke})
+                    Watch, Unwatch, Revoke, Read, Typing, Edit, Delete, Settings})
 _RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdesk.py
 
 
@@ -247,6 +253,9 @@ class Relay:
             Unmute: desk.moderate,
             Appoint: desk.moderate,
         })
+        # Read, typing, edit and delete of direct messages (issue 13): their own module.
+        self.after = AfterDelivered(self)
+        self._handlers.update(self.after.handlers())
 
     # --- Session lifecycle --------------------------------------------------------------
 
@@ -273,6 +282,7 @@ class Relay:
             return
         self.sessions.discard(session)
         self.carbons.discard(session)
+        self.after.logged_out(session)
         self.watchlists.forget(session)  # subscriptions are per session
         # The address keeps its bucket when its last connection goes, or reconnecting
         # would refill it; expire() forgets buckets that have refilled anyway.
@@ -318,7 +328,7 @@ class Relay:
         wait = session.bucket.take(now)
         if not wait:
             wait = self._per_address[session.address][1].take(now)
-        if not wait and type(event) in (SendDirect, SendRoom, SendToRoom):
+        if not wait and type(event) in (SendDirect, SendRoom, SendToRoom, Edit):
             # Bytes too: at the request rate alone, one sender could fill a slow reader's link.
             if session.byte_bucket is None:
                 session.byte_bucket = TokenBucket(self.config.bytes_per_connection,
@@ -334,7 +344,7 @@ class Relay:
         self.log_lines.log("rate-limited requests", session.address, logging.INFO,
                            "rate limited %r: retry after %.2f s", session, wait)
         session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait:.2f} s",
-                                event.request_id, math.ceil(wait * 1000) / 1000))  # rounded up: never too early
+                                getattr(event, "request_id", None), math.ceil(wait * 1000) / 1000))  # rounded up: never too early
         return True
 
     # --- Logging in ---------------------------------------------------------------------
@@ -408,8 +418,10 @@ class Relay:
         features = tuple(name for name in FEATURES if name in (hello.features or ()))
         if CARBONS in features:
             self.carbons.add(session)
+        read_receipts = self.after.logged_in(session, features)
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
-                             self.config.heartbeat_interval, result.registered, resume, features or None))
+                             self.config.heartbeat_interval, result.registered, resume, features or None,
+                             read_receipts))
         self.metrics.logins += 1
         self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name, session.address, session.port,
                              " (account)" if result.registered else "")
@@ -428,6 +440,7 @@ class Relay:
         # this holder's to hear of.
         self.outcome_pages[session] = OutcomePages(set(), cursor=epoch)
         self._page_outcomes(session)
+        self.after.tell_changes(session)  # after the waiting messages they change
 
     def _may_have_stored(self, key: str) -> bool:
         """False only if the store holds nothing for ``key``: a store whose known users are
@@ -459,6 +472,7 @@ class Relay:
                 self.store.clear_blocks(key)
                 for target in earlier:
                     self.peers.block_changed(key, target, False)
+            self.after.name_changed_hands(key)
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
             self.store.set_left_at(key, None)
@@ -561,6 +575,8 @@ class Relay:
             return
         if recipients and msg_id not in self.inflight:
             self._forward(message, recipients)
+        if status == mailbox.NEW:
+            self.after.message_sent(message.sender_key, message.recipient_key)
 
     def _carbon(self, session: ClientSession, message: mailbox.StoredMessage, state: str) -> None:
         """Copy the new direct ``message`` that ``session`` sent to the other sessions of its
@@ -869,6 +885,7 @@ class Relay:
         self.login_lines.sweep(clock)
         self.logout_lines.sweep(clock)
         self.logins.throttle.prune(clock)
+        self.after.expire()
         self._per_address = {address: (count, bucket) for address, (count, bucket) in self._per_address.items()
                              if count > 0 or (bucket is not None
                                               and bucket.updated + bucket.burst / bucket.rate > clock)}
@@ -976,6 +993,7 @@ class Relay:
 
         self.store.history(me, peer, request.before, request.limit, epoch, page,
                            self._unavailable(session, request.request_id))
+        self.after.history_asked(session, peer)  # how far the peer has read: after the page
 
     def _block(self, session: ClientSession, request: Block | Unblock) -> None:
         try:

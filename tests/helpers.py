@@ -14,6 +14,7 @@ from protocol import (
     SendRoom, State, OutcomeAck, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
     Block, Done, HistoryEntry, HistoryPage, HistoryRequest, Queued, Register, Unblock,
     Unwatch, Watch, Watching, Carbon, Revoke,
+    Edit, Delete, EditReceipt, Settings, Edited, Deleted, Read, Typing,
 )
 from protocol import (
     LATEST_VERSION, Appoint, Ban, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList,
@@ -124,4 +125,12 @@ SAMPLES: list[Event] = [
     MemberList("req-14", "#ação", (MemberEntry("zoë", "owner", True), MemberEntry("bob", "member", False)), "bob"),
     RoomPost(45, "zoë", "#ação", TEXT, 1700000004.5),
     RoomNotice("#ação", "mute", "mallory", 1700000005.0, "zoë", TEXT, None, 1700000605.0),
+    Edit("req-12", 45, TEXT),
+    Delete("req-13", 45),
+    EditReceipt(45),
+    Settings("req-14", False),
+    Edited(45, "alice", "bob", TEXT, 1700000005.5),
+    Deleted(45, "alice", "bob", 1700000006.5),
+    Read("alice", 44, "bob"),
+    Typing("bob", "alice"),
 ]

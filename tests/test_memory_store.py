@@ -65,12 +65,28 @@ class SQLiteOps:
     def hand_over(self, key, epoch):
         return mailbox.hand_over(self.db, key, epoch)
 
+    def change(self, msg_id, key, text, now, window, quiet_for):
+        return mailbox.change_message(self.db, msg_id, key, text, now, window, quiet_for)
+
+    def changes_for(self, key, after, limit):
+        return mailbox.changes_for(self.db, key, after, limit)
+
+    def confirm_change(self, msg_id, key):
+        return mailbox.confirm_change(self.db, msg_id, key)
+
+    def record_read(self, reader, peer, msg_id):
+        return mailbox.record_read(self.db, reader, peer, msg_id)
+
+    def read_mark(self, reader, peer):
+        return mailbox.read_mark(self.db, reader, peer)
+
     def last_msg_id(self):
         return mailbox.last_msg_id(self.db)
 
     def dump(self):
-        return [(r[0], r[1], r[2], bool(r[3])) for r in self.db.execute(
-            "SELECT msg_id, client_id, state, sender_notified FROM messages ORDER BY msg_id")]
+        return [(r[0], r[1], r[2], bool(r[3]), r[4], r[5], bool(r[6]), bool(r[7])) for r in self.db.execute(
+            "SELECT msg_id, client_id, state, sender_notified, text, edited_at, deleted, change_pending"
+            " FROM messages ORDER BY msg_id")]
 
 
 class MemoryOps:
@@ -96,8 +112,10 @@ class MemoryOps:
         return self.store_.last_msg_id()
 
     def dump(self):
-        return [(row.message.msg_id, row.message.client_id, row.state, row.told)
-                for row in self.store_._messages.values()]
+        changes = self.store_._changes
+        return [(m.msg_id, m.client_id, row.state, row.told, m.text, m.edited_at, m.deleted,
+                 changes.get(m.recipient_key, {}).get(m.msg_id) is row)
+                for row in self.store_._messages.values() for m in (row.message,)]
 
 
 def random_steps(rng: random.Random, count: int):
@@ -115,6 +133,23 @@ def random_steps(rng: random.Random, count: int):
 
     for _ in range(count):
         now += rng.choice([0.0, 0.5, 1.0, 5.0])
+        if rng.random() < 0.15:  # after delivered (issue 13): edits, deletes, reads
+            some_id, recipient, sender = some_message()
+            kind = rng.choice(["change", "change", "changes_for", "confirm_change", "record_read", "read_mark"])
+            if kind == "change":
+                steps.append(("change", (some_id, sender if rng.random() < 0.8 else rng.choice(USERS),
+                                         rng.choice([None, "x", "y", "edited"]), now, rng.choice([2.0, 30.0]),
+                                         frozenset() if rng.random() < 0.8 else frozenset({recipient}))))
+            elif kind == "changes_for":
+                steps.append(("changes_for", (rng.choice(USERS), rng.randint(0, msg_id), rng.choice([1, 100]))))
+            elif kind == "confirm_change":
+                steps.append(("confirm_change", (some_id, recipient if rng.random() < 0.8 else rng.choice(USERS))))
+            elif kind == "record_read":
+                steps.append(("record_read", (recipient, sender if rng.random() < 0.8 else rng.choice(USERS),
+                                              some_id)))
+            else:
+                steps.append(("read_mark", (rng.choice(USERS), rng.choice(USERS))))
+            continue
         roll = rng.random()
         if roll < 0.40:
             batch = []

@@ -191,20 +191,23 @@ def test_the_conversation_index_holds_direct_messages_only_and_no_copy_of_the_ro
     """Issue 9: the two indexes every row enters at a random place cost a third of SQLite's
     time per message; the conversation index is the one that can shrink. The others:
     resends (by client id), and the partial inbox, untold outcomes and expiry (only rows
-    that still need something)."""
+    that still need something; issue 13: the edits and deletes a recipient has not confirmed)."""
     db = open_database(None)
     try:
         indexes = message_indexes(db)
     finally:
         db.close()
-    assert sorted(indexes) == ["messages_by_client_id", "messages_conversation", "messages_expiry", "messages_inbox",
-                               "messages_untold"]
+    assert sorted(indexes) == ["messages_by_client_id", "messages_changes", "messages_conversation", "messages_expiry",
+                               "messages_inbox", "messages_untold"]
+    assert indexes["messages_changes"].endswith("WHERE change_pending = 1")
     assert indexes["messages_conversation"].endswith("(sender_key, recipient_key) WHERE recipient_key IS NOT NULL")
 
 
 # Every query of the store on messages, and the index its plan must use: none may read
 # the whole table (purge's cut-off walks it in id order from the oldest row, and stops).
 PLANS = {
+    "SELECT msg_id FROM messages WHERE recipient_key = 'a' AND change_pending = 1 AND msg_id > 0"
+    " ORDER BY msg_id LIMIT 5": "messages_changes",
     "SELECT msg_id FROM messages WHERE sender_key = 'a' AND client_id = 'b'": "messages_by_client_id",
     "UPDATE messages SET state = 'delivered' WHERE msg_id = 1 AND recipient_key = 'a'"
     " AND state IN ('sent', 'queued')": "INTEGER PRIMARY KEY",

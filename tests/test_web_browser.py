@@ -261,7 +261,9 @@ def test_protocol_section_tracks_every_delivery_state(page: Page) -> None:
       r.unknown = receiveFrame(chat, {type: "something_new", id: "z"});
       return r;
     })()""")
-    features = ["carbons", "resume"]  # copies of what our other sessions send; a credential for reloads
+    # Copies of what our other sessions send; a credential for reloads; read receipts,
+    # typing, edit and delete (issue 13).
+    features = ["carbons", "resume", "read", "typing", "edits"]
     assert result["hello"] == [
         {"type": "hello", "id": "t-1", "name": "Bob", "version": 1, "features": features},
         {"type": "hello", "id": "t-2", "name": "Bob", "version": 1, "features": features, "password": "pw",

@@ -119,7 +119,14 @@ const PROTOCOL_VERSION = 1;
 // Optional features the hello asks for (PROTOCOL.md, "Features"): copies of what our
 // other sessions send ("sent" frames), and an account credential that keeps a reloaded
 // page logged in ("resume" in the welcome after a password login).
-const FEATURES = ["carbons", "resume"];
+// After delivered (issue 13): read receipts, "typing", and editing or deleting our own
+// direct messages ("read", "typing", "edits").
+const FEATURES = ["carbons", "resume", "read", "typing", "edits"];
+// const.py: a "typing" is repeated this often while we type, a peer's shown this long,
+// and our messages can be changed this long after sending (the server is the judge).
+const TYPING_INTERVAL = 3;
+const TYPING_EXPIRES = 6;
+const EDIT_WINDOW = 15 * 60;
 const ROOM = "#room";                 // the key of the broadcast room's conversation
 const MAX_ITEMS = 500;                // messages and notices kept per conversation
 const HISTORY_PAGE = 50;
@@ -191,6 +198,11 @@ function createChat(nextId = makeRequestIds()) {
     sent: new Map(),          // msg_id -> item, for our own messages
     seen: new Set(),          // seenKey()s of incoming messages already shown
     active: ROOM,             // the conversation on screen
+    readReceipts: true,       // this user's setting, from the welcome (issue 13)
+    typing: new Map(),        // key -> until when (seconds) "NAME is typing…" shows
+    typingSent: new Map(),    // key -> when we last said we type to them
+    changes: new Map(),       // msg_id -> an edited/deleted frame for a message not here yet
+    editing: null,            // our item being edited in the composer, or null
     notice: "",               // the last thing the server said about the session
   };
 }
@@ -198,7 +210,7 @@ function createChat(nextId = makeRequestIds()) {
 function conversation(chat, key, name) {
   let convo = chat.conversations.get(key);
   if (!convo) {
-    convo = { key, name: key === ROOM ? t("Everyone") : name, items: [], unread: 0, historyAsked: false };
+    convo = { key, name: key === ROOM ? t("Everyone") : name, items: [], unread: 0, historyAsked: false, readSent: 0 };
     chat.conversations.set(key, convo);
   }
   return convo;
@@ -375,6 +387,7 @@ const HANDLERS = {
     chat.status = "online";
     chat.welcomedOnce = true;
     chat.notice = "";
+    chat.readReceipts = frame.read_receipts !== false;
     out.login = "ok";
     // A new guest token: the shell keeps it, so that coming back gets our messages.
     if (typeof frame.resume === "string" && frame.resume) out.resume = frame.resume;
@@ -539,7 +552,7 @@ const HANDLERS = {
         : { code: frame.code, message: explainError(frame.code, message, null, frame.retry_after) };
       return;
     }
-    if (request && request.item) {
+    if (request && request.item && request.kind !== "edit" && request.kind !== "delete") {
       request.item.state = "failed";
       request.item.error = message;
       request.item.errorCode = frame.code;
@@ -556,6 +569,12 @@ const HANDLERS = {
     }
     if (request && request.kind === "history") {
       if (frame.code === "unknown_type") chat.history = false;  // an older server
+      return;
+    }
+    if (request && (request.kind === "edit" || request.kind === "delete")) {
+      const explained = explainError(frame.code, message, null, frame.retry_after);
+      notice(chat, request.key, t("Not changed: {why}", { why: explained }), nowSeconds(), true);
+      out.announce.push(t("Not changed: {why}", { why: explained }));
       return;
     }
     if (request) return;
@@ -575,10 +594,17 @@ const HANDLERS = {
     const entry = user(chat, frame.from);
     entry.known = true;
     entry.mistyped = false;
-    const convo = addItem(chat, entry.key, entry.name, {
+    chat.typing.delete(entry.key);  // their message ends "typing"
+    const item = {
       kind: "message", dir: "in", sender: frame.from, to: frame.to, text: String(frame.text),
       at: frame.sent_at, state: "received", msgId: frame.msg_id,
-    });
+    };
+    const early = chat.changes.get(frame.msg_id);  // a change that came before the message
+    if (early) {
+      chat.changes.delete(frame.msg_id);
+      applyChange(item, early);
+    }
+    const convo = addItem(chat, entry.key, entry.name, item);
     if (chat.active !== entry.key) convo.unread += 1;
     out.announce.push(t("{name} to you: {text}", { name: frame.from, text: frame.text }));
   },
@@ -613,6 +639,9 @@ const HANDLERS = {
       const mine = isMe(chat, entry.from);
       const state = entry.state === "expired" ? "failed" : entry.state;
       const known = have.get(entry.msg_id);
+      if (known && (entry.deleted === true || (entry.edited === true && known.text !== entry.text))) {
+        applyChange(known, entry.deleted === true ? { type: "deleted" } : { type: "edited", text: String(entry.text) });
+      }
       if (known) {
         if (known.dir === "out" && (PROGRESS[state] ?? -1) > (PROGRESS[known.state] ?? -1)) {
           known.state = state;
@@ -625,6 +654,7 @@ const HANDLERS = {
         kind: "message", dir: mine ? "out" : "in", sender: entry.from, to: entry.to, text: String(entry.text),
         at: entry.sent_at, msgId: entry.msg_id, localId: ++nextLocalId,
         state: mine ? state : "received", error: entry.state === "expired" ? t("expired before delivery") : "",
+        edited: entry.edited === true, deleted: entry.deleted === true,
       };
       // Ours (also sent from another session): a later outcome or carbon finds it by msg_id.
       if (mine && !chat.sent.has(entry.msg_id)) chat.sent.set(entry.msg_id, item);
@@ -636,6 +666,48 @@ const HANDLERS = {
     if (convo.items.length > MAX_ITEMS) convo.items.splice(0, convo.items.length - MAX_ITEMS);
   },
 
+  // --- After delivered (issue 13) ---
+
+  read(chat, frame) {
+    // Someone read our messages up to msg_id (or we did, on another device).
+    if (typeof frame.msg_id !== "number" || typeof frame.from !== "string" || typeof frame.with !== "string") return;
+    if (isMe(chat, frame.from)) {
+      const convo = chat.conversations.get(contactKey(frame.with));
+      if (convo) convo.readSent = Math.max(convo.readSent, frame.msg_id);
+      return;
+    }
+    const convo = chat.conversations.get(contactKey(frame.from));
+    if (!convo) return;
+    for (const item of convo.items) {
+      if (item.dir === "out" && item.msgId != null && item.msgId <= frame.msg_id && !item.read) {
+        item.read = true;
+        item.rev = (item.rev || 0) + 1;
+      }
+    }
+  },
+
+  typing(chat, frame) {
+    if (typeof frame.from !== "string" || isMe(chat, frame.from)) return;
+    chat.typing.set(contactKey(frame.from), nowSeconds() + TYPING_EXPIRES);
+  },
+
+  edited(chat, frame, out) {
+    changed(chat, frame, out);
+  },
+
+  deleted(chat, frame, out) {
+    changed(chat, frame, out);
+  },
+
+  ok(chat, frame) {
+    const request = chat.requests.get(frame.id);
+    chat.requests.delete(frame.id);
+    if (request && request.kind === "settings") chat.readReceipts = request.readReceipts;
+    if (request && (request.kind === "edit" || request.kind === "delete")) {
+      applyChange(request.item, request.kind === "delete" ? { type: "deleted" } : { type: "edited", text: request.text });
+    }
+  },
+
   ping(chat, frame, out) {
     out.send.push({ type: "pong", token: typeof frame.token === "string" ? frame.token : "" });
   },
@@ -644,6 +716,90 @@ const HANDLERS = {
     chat.notice = frame.reason ? t("The server ended the session: {why}", { why: frame.reason }) : t("The server ended the session");
   },
 };
+
+/** An edited or deleted frame: change the message if we have it (else keep it for the
+ * dm), and confirm it when we are its recipient (the server repeats it until then). */
+function changed(chat, frame, out) {
+  if (typeof frame.msg_id !== "number" || typeof frame.from !== "string" || typeof frame.to !== "string") return;
+  const mine = isMe(chat, frame.from);
+  if (!mine) out.receipts.push({ type: "edit_receipt", msg_id: frame.msg_id });
+  const convo = chat.conversations.get(contactKey(mine ? frame.to : frame.from));
+  const item = convo ? convo.items.find((each) => each.kind === "message" && each.msgId === frame.msg_id) : null;
+  if (!item) {
+    chat.changes.set(frame.msg_id, frame);
+    return;
+  }
+  applyChange(item, frame);
+  if (!mine) {
+    out.announce.push(frame.type === "deleted" ? t("{name} deleted a message", { name: frame.from })
+      : t("{name} edited a message", { name: frame.from }));
+  }
+}
+
+function applyChange(item, change) {
+  if (change.type === "deleted") {
+    item.deleted = true;
+    item.text = "";
+  } else {
+    item.edited = true;
+    item.text = String(change.text);
+  }
+  item.rev = (item.rev || 0) + 1;
+}
+
+/** Our own direct message ``item`` may still be edited or deleted (the server decides). */
+function changeable(chat, item) {
+  return item.kind === "message" && item.dir === "out" && item.to !== null && item.msgId != null
+    && !item.deleted && nowSeconds() - item.at < EDIT_WINDOW && chat.status === "online";
+}
+
+/** The frame that edits (``text``) or deletes (null) our message ``item``. */
+function changeFrame(chat, key, item, text) {
+  const id = chat.nextId();
+  const kind = text === null ? "delete" : "edit";
+  chat.requests.set(id, { kind, item, key, text });
+  return text === null ? { type: "delete", id, msg_id: item.msgId } : { type: "edit", id, msg_id: item.msgId, text };
+}
+
+/** The frame that turns this user's read receipts (and typing) on or off; the page
+ * shows the new setting once the server said "ok". */
+function settingsFrame(chat, on) {
+  const id = chat.nextId();
+  chat.requests.set(id, { kind: "settings", readReceipts: on });
+  return { type: "settings", id, read_receipts: on };
+}
+
+/** The "read" to send now: the newest message from the peer of the conversation on
+ * screen, if the page is ``focused``, receipts are on, and we have not said it yet. */
+function readFrames(chat, focused) {
+  if (!focused || !chat.readReceipts || chat.status !== "online" || chat.active === ROOM) return [];
+  const convo = chat.conversations.get(chat.active);
+  if (!convo) return [];
+  let newest = 0;
+  for (const item of convo.items) if (item.dir === "in" && item.msgId != null) newest = Math.max(newest, item.msgId);
+  if (newest <= convo.readSent) return [];
+  convo.readSent = newest;
+  return [{ type: "read", with: convo.name, msg_id: newest }];
+}
+
+/** The "typing" to send as we type in the conversation on screen (at most one per interval). */
+function typingFrames(chat, now) {
+  if (!chat.readReceipts || chat.status !== "online" || chat.active === ROOM || chat.editing) return [];
+  const convo = chat.conversations.get(chat.active);
+  if (!convo) return [];
+  const last = chat.typingSent.get(chat.active) || 0;
+  if (now - last < TYPING_INTERVAL) return [];
+  chat.typingSent.set(chat.active, now);
+  return [{ type: "typing", to: convo.name }];
+}
+
+/** Who is typing in the conversation on screen, or null (expired ones are forgotten). */
+function typingName(chat, now) {
+  for (const [key, until] of chat.typing) if (until <= now) chat.typing.delete(key);
+  if (chat.active === ROOM || !chat.typing.has(chat.active)) return null;
+  const entry = chat.users.get(chat.active);
+  return entry ? entry.name : null;
+}
 
 /** Apply ``change`` to the users listed so far by each "who" whose pages are still coming:
  * someone who joins or leaves between two pages is where the notices say. */
@@ -690,6 +846,7 @@ const STATE_LABELS = {
 };
 // The same, listed for the catalogue check (t() needs literals to be found).
 void [t("Waiting for the connection…"), t("Sending…"), t("Sent"), t("Queued: will be delivered when they come online"), t("Delivered"), t("Not delivered")];
+void [t("Read")];
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -713,6 +870,18 @@ function render(chat) {
   renderTopbar(chat);
   renderContacts(chat);
   renderConversation(chat);
+  renderTyping(chat);
+}
+
+function renderTyping(chat) {
+  const name = typingName(chat, nowSeconds());
+  const line = $("typing");
+  line.hidden = name === null;
+  line.textContent = name === null ? "" : t("{name} is typing…", { name });
+  const editing = chat.editing !== null;
+  $("composer").dataset.editing = String(editing);
+  $("composer-send").textContent = editing ? t("Save") : t("Send");
+  if (editing) $("composer-label").textContent = t("Edit your message");
 }
 
 function renderTopbar(chat) {
@@ -726,6 +895,7 @@ function renderTopbar(chat) {
   connection.dataset.status = chat.status;
   connection.textContent = chat.status !== "online" && chat.notice ? `${labels[chat.status]} ${chat.notice}` : labels[chat.status];
   $("me").textContent = chat.me || "";
+  $("read-receipts").checked = chat.readReceipts;
   const unread = totalUnread(chat);
   document.title = unread ? `(${unread}) ${t("Chat")}` : t("Chat");
   const badge = $("toggle-unread");
@@ -812,7 +982,19 @@ function updateItem(item) {
     node = item.kind === "notice" ? noticeElement(item) : messageElement(item);
     view.elements.set(item, node);
   }
+  if (item.kind === "message" && node.dataset.rev !== String(item.rev || 0)) {
+    node.dataset.rev = String(item.rev || 0);
+    node.querySelector(".msg-text").replaceWith(item.deleted ? el("p", "msg-text msg-deleted", t("This message was deleted"))
+      : messageText(item.text));
+    node.dataset.edited = String(Boolean(item.edited && !item.deleted));
+    node.dataset.deleted = String(Boolean(item.deleted));
+    node.dataset.read = String(Boolean(item.read));
+    node.querySelector(".msg-edited").hidden = !(item.edited && !item.deleted);
+    node.dataset.lang = "";  // the status line again (read)
+  }
   if (item.kind !== "message" || item.dir !== "out") return;
+  const actions = node.querySelector(".msg-actions");
+  if (actions) actions.hidden = !changeable(shell.chat, item);
   if (node.dataset.state === item.state && node.dataset.error === item.error
       && node.dataset.lang === i18n.language) return;
   node.dataset.lang = i18n.language;
@@ -823,6 +1005,8 @@ function updateItem(item) {
   let label = item.to === null && item.state === "failed" ? t("Not sent")
     : STATE_LABELS[item.state] ? t(STATE_LABELS[item.state]) : item.state;  // i18n: listed below STATE_LABELS
   if (item.to === null && item.state === "queued") label = t("Queued");
+  if (item.read && item.state === "delivered") label = t("Read");
+  node.dataset.read = String(Boolean(item.read));
   const why = item.error && item.errorCode ? explainError(item.errorCode, item.error, item.to) : item.error;
   status.textContent = why ? `${label}: ${why}` : label;
 }
@@ -836,11 +1020,26 @@ function messageElement(item) {
   const time = el("time", "msg-time", formatTime(item.at));
   if (typeof item.at === "number") time.dateTime = new Date(item.at * 1000).toISOString();
   meta.append(time);
-  node.append(meta, messageText(item.text));
+  const edited = el("span", "msg-edited", t("edited"));
+  edited.hidden = true;
+  meta.append(edited);
+  node.dataset.localId = String(item.localId);
+  node.dataset.rev = "-";  // updateItem fills the text, with the edited and deleted marks
+  node.append(meta, el("p", "msg-text"));
   if (item.dir === "out") {
     const status = el("p", "msg-status");
     status.setAttribute("aria-live", "polite");
     node.append(status);
+    if (item.to !== null) {
+      const actions = el("p", "msg-actions");
+      const edit = el("button", "msg-edit", t("Edit"));
+      edit.type = "button";
+      const remove = el("button", "msg-delete", t("Delete"));
+      remove.type = "button";
+      actions.append(edit, remove);
+      actions.hidden = true;
+      node.append(actions);
+    }
   }
   return node;
 }
@@ -1011,7 +1210,34 @@ function onFrame(frame) {
   render(chat);
   // The page now shows the new messages: confirm them.
   out.receipts.forEach(sendFrame);
+  readFrames(chat, pageFocused()).forEach(sendFrame);
   announce(out.announce);
+}
+
+/** The page is what the user looks at: the read receipts' "seen". */
+function pageFocused() {
+  return document.visibilityState === "visible" && document.hasFocus();
+}
+
+/** The item of our message whose Edit or Delete button was clicked. */
+function onMessageAction(event) {
+  const button = event.target.closest("button.msg-edit, button.msg-delete");
+  if (!button) return;
+  const chat = shell.chat;
+  const node = button.closest("li.msg");
+  const convo = chat.conversations.get(chat.active);
+  const item = convo && convo.items.find((each) => String(each.localId) === node.dataset.localId);
+  if (!item || !changeable(chat, item)) return;
+  if (button.classList.contains("msg-delete")) {
+    sendFrame(changeFrame(chat, chat.active, item, null));
+    return;
+  }
+  chat.editing = item;
+  const input = $("composer-input");
+  input.value = item.text;
+  fitComposer();
+  render(chat);
+  input.focus();
 }
 
 function scheduleReconnect() {
@@ -1209,12 +1435,14 @@ function remember(name) {
 }
 
 function selectConversation(key) {
+  shell.chat.editing = null;
   const frames = openConversation(shell.chat, key);
   frames.forEach(sendFrame);
   watchFrames(shell.chat).forEach(sendFrame);
   keepSession(shell.chat);
   setContactsOpen(false);
   render(shell.chat);
+  readFrames(shell.chat, pageFocused()).forEach(sendFrame);
   $("composer-input").focus();
 }
 
@@ -1229,6 +1457,15 @@ function onSubmitMessage(event) {
     announce([t("Not connected: the message was not sent.")]);
     $("connection").classList.add("flash");
     setTimeout(() => $("connection").classList.remove("flash"), 600);
+    return;
+  }
+  if (chat.editing) {  // Save: the edit of our message, not a new one
+    const item = chat.editing;
+    chat.editing = null;
+    input.value = "";
+    fitComposer();
+    if (text !== item.text && changeable(chat, item)) sendFrame(changeFrame(chat, chat.active, item, text));
+    render(chat);
     return;
   }
   // While reconnecting the message waits, shown as waiting; the welcome sends it.
@@ -1248,6 +1485,12 @@ function onSubmitMessage(event) {
 
 /** Enter sends; Shift+Enter (or Enter while an input method is composing) makes a new line. */
 function onComposerKeydown(event) {
+  if (event.key === "Escape" && shell.chat.editing) {  // stop editing; nothing sent
+    shell.chat.editing = null;
+    $("composer-input").value = "";
+    render(shell.chat);
+    return;
+  }
   if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
   event.preventDefault();
   $("composer").requestSubmit();
@@ -1315,6 +1558,19 @@ function start() {
   $("composer").addEventListener("submit", onSubmitMessage);
   $("composer-input").addEventListener("keydown", onComposerKeydown);
   $("composer-input").addEventListener("input", fitComposer);
+  $("composer-input").addEventListener("input", () => typingFrames(shell.chat, nowSeconds()).forEach(sendFrame));
+  $("messages").addEventListener("click", onMessageAction);
+  $("read-receipts").addEventListener("change", (event) => {
+    const chat = shell.chat;
+    if (chat.status !== "online" || !sendFrame(settingsFrame(chat, event.target.checked))) render(chat);
+  });
+  // Seen when the page comes back into view or focus; "typing…" expires by itself.
+  const seen = () => readFrames(shell.chat, pageFocused()).forEach(sendFrame);
+  window.addEventListener("focus", seen);
+  document.addEventListener("visibilitychange", seen);
+  setInterval(() => {
+    if (shell.chat.typing.size) renderTyping(shell.chat);
+  }, 1000);
   $("new-chat").addEventListener("submit", onNewConversation);
   $("logout").addEventListener("click", logOut);
   $("contact-list").addEventListener("click", (event) => {

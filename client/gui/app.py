@@ -25,6 +25,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import tkinter as tk
 from tkinter import font as tkfont
 from tkinter import messagebox, ttk
@@ -35,7 +36,7 @@ from i18n import _, ngettext
 from protocol import ConnectionClosed
 
 from ..core import login_outcome
-from ..display import sanitize
+from ..display import explain_error, sanitize
 from .bridge import TkBridge, TurnTimer
 from .login import LoginForm, LoginRequest
 from .model import (
@@ -48,9 +49,11 @@ from .model import (
     ContactsChanged,
     HistoryWanted,
     LineAdded,
+    LineChanged,
     LinesPrepended,
     StateChanged,
     StatusChanged,
+    TypingChanged,
     connection_ended_text,
     WatchWanted,
 )
@@ -139,6 +142,12 @@ class ChatApp:
         self._closer: threading.Thread | None = None
         self._panes: dict[str, ConversationPane] = {}
         self._ticking = False
+        # After delivered (issue 13): our message being edited in the input box, as
+        # (conversation key, line); when we last said we type, per conversation; whether
+        # a tick of the typing line is due.
+        self._editing: tuple[str, Any] | None = None
+        self._typing_sent: dict[str, float] = {}
+        self._typing_tick = False
 
         self.login = LoginForm(root, name=name, host=host, port=port, on_submit=self._submit_login,
                                on_invalid=self.alert, passwords=True, registering=True)
@@ -209,6 +218,7 @@ class ChatApp:
         self.login.fill(password="")  # the library keeps it (for reconnecting); the form need not
         me = getattr(welcome, "name", request.name) or request.name
         self.model = ChatModel(me, client.address)
+        self.model.read_receipts = getattr(welcome, "read_receipts", None) is not False
         self.model.set_state(CONNECTED)
         if isinstance(users, BaseException):
             self.model.notice(ROOM, _("Could not get the list of users online: {why}").format(why=sanitize(users)))
@@ -248,6 +258,10 @@ class ChatApp:
         self.subtitle_var = tk.StringVar(root, "")
         ttk.Label(header, textvariable=self.title_var, style="Title.TLabel").pack(side="left")
         ttk.Label(header, textvariable=self.subtitle_var, style="Sub.TLabel").pack(side="left", padx=(10, 0))
+        # "Alice is typing…" (issue 13): expires by itself (see _show_typing).
+        self.typing_var = tk.StringVar(root, "")
+        ttk.Label(header, textvariable=self.typing_var, style="Sub.TLabel", font=self.fonts["italic"]).pack(
+            side="right")
 
         # The conversation panes are stacked in one cell; the open one is raised.
         self.stack = ttk.Frame(right, style="Pane.TFrame", relief="solid", borderwidth=1)
@@ -270,7 +284,8 @@ class ChatApp:
         self.send_button = ttk.Button(compose, text=_("Send"), command=self.send_input, style="Accent.TButton")
         self.send_button.grid(row=1, column=1, padx=(8, 0))
         ttk.Label(compose, text=_("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
-                                  "conversation · Ctrl+R reply · Esc: list"), style="Sub.TLabel",
+                                  "conversation · Ctrl+R reply · Esc: list") + "\n"
+                  + _("Ctrl+E edit your last message · Ctrl+Delete delete it"), style="Sub.TLabel",
                   font=self.fonts["small"]).grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
 
         status = ttk.Frame(chat, style="Status.TFrame", padding=(10, 3))
@@ -279,6 +294,11 @@ class ChatApp:
         self.status_dot.pack(side="left")
         self.status_var = tk.StringVar(root, "")
         ttk.Label(status, textvariable=self.status_var, style="Status.TLabel").pack(side="left", padx=(6, 0))
+        # Read receipts and typing on or off (issue 13): a setting the server keeps for the user.
+        self.receipts_var = tk.BooleanVar(root, self.model.read_receipts if self.model is not None else True)
+        self.receipts_button = ttk.Checkbutton(status, text=_("Read receipts"), variable=self.receipts_var,
+                                               command=self._toggle_receipts, takefocus=0)
+        self.receipts_button.pack(side="right")
 
         self._bind_keys()
         self._render()
@@ -292,7 +312,8 @@ class ChatApp:
         text.bind("<Tab>", lambda e: self._focus_next(text, +1))
         for sequence in ("<Shift-Tab>", "<ISO_Left_Tab>"):
             text.bind(sequence, lambda e: self._focus_next(text, -1))
-        text.bind("<Escape>", lambda e: self._focus_list())
+        text.bind("<Escape>", lambda e: self._stop_editing() if self._editing else self._focus_list())
+        text.bind("<KeyPress>", self._typed)
         text.bind("<Prior>", lambda e: self._scroll(-1))
         text.bind("<Next>", lambda e: self._scroll(+1))
         tree = self.contacts.tree
@@ -303,6 +324,8 @@ class ChatApp:
             for n in range(1, 10):
                 widget.bind(f"<Control-Key-{n}>", lambda e, n=n: self._open_nth(n))
             widget.bind("<Control-r>", self._reply)
+            widget.bind("<Control-e>", self._edit_last)
+            widget.bind("<Control-Delete>", self._delete_last)
             for sequence, step in (("<Alt-Up>", -1), ("<Alt-Down>", +1),
                                    ("<Control-Prior>", -1), ("<Control-Next>", +1)):
                 widget.bind(sequence, lambda e, step=step: self._open_step(step))
@@ -422,6 +445,10 @@ class ChatApp:
                 self._touch(touched, change.key).append(change.line)
             elif isinstance(change, StateChanged):
                 self._touch(touched, change.key).set_state(change.line)
+            elif isinstance(change, LineChanged):
+                self._touch(touched, change.key).redraw(model.conversations[change.key].lines)
+            elif isinstance(change, TypingChanged):
+                pass  # the typing line is drawn below, every time
             elif isinstance(change, LinesPrepended):
                 self._touch(touched, change.key).prepend(change.lines)
             elif isinstance(change, ContactsChanged):
@@ -440,6 +467,8 @@ class ChatApp:
         if status or not self.status_var.get():
             self._show_status()
         self._update_header()
+        self._show_typing()
+        self._send_read()
 
     def _show_status(self) -> None:
         """The status bar from the model; while a reconnection is awaited, again every
@@ -506,12 +535,137 @@ class ChatApp:
             self.model.add_history(peer, entries)
         self._render()
 
+    # --- After delivered (issue 13) -----------------------------------------------------
+
+    def _show_typing(self) -> None:
+        """The typing line of the open conversation; while someone types, again every
+        second, so that it goes by itself."""
+        model = self.model
+        if model is None or self.chat is None or self._closing:
+            return
+        self.typing_var.set(model.typing_text(model.active))
+        if model.typing and not self._typing_tick:
+            self._typing_tick = True
+
+            def tick() -> None:
+                self._typing_tick = False
+                self._show_typing()
+            self.root.after(1000, tick)
+
+    def _toggle_receipts(self) -> None:
+        """The switch was clicked: ask the server (on a worker thread); the model follows
+        once it said ok, the switch goes back if it did not."""
+        client, on = self.client, bool(self.receipts_var.get())
+
+        def work() -> None:
+            try:
+                client.set_read_receipts(on)
+            except Exception as exc:
+                self.bridge.call(self._receipts_set, on, exc)
+                return
+            self.bridge.call(self._receipts_set, on, None)
+        threading.Thread(target=work, name="gui-settings", daemon=True).start()
+
+    def _receipts_set(self, on: bool, error: BaseException | None) -> None:
+        if self.model is None:
+            return
+        if error is None:
+            self.model.read_receipts = on
+        else:
+            self.receipts_var.set(self.model.read_receipts)
+            self.model.notice(self.model.active, _("Not changed: {why}").format(why=sanitize(error)))
+        self._render()
+
+    def _send_read(self) -> None:
+        """Tell the server what the open conversation shows, if the window has the focus."""
+        model, client = self.model, self.client
+        if model is None or client is None or not hasattr(client, "mark_read"):
+            return
+        due = model.read_due(self.root.focus_get() is not None)
+        if due is not None:
+            client.mark_read(*due)
+
+    def _typed(self, event: Any) -> None:
+        """A key in the input box: say we are typing (at most every TYPING_INTERVAL s)."""
+        model, client = self.model, self.client
+        if (model is None or client is None or model.active == ROOM or self._editing or not model.read_receipts
+                or not getattr(event, "char", "") or not hasattr(client, "typing")):
+            return
+        now = time.monotonic()
+        if now - self._typing_sent.get(model.active, -1e9) < const.TYPING_INTERVAL:
+            return
+        self._typing_sent[model.active] = now
+        client.typing(model.title(model.active))
+
+    def _edit_last(self, _event: object = None) -> str:
+        """Ctrl+E: our last message of the open conversation into the input box; Enter saves."""
+        model = self.model
+        line = model.editable(model.active) if model is not None else None
+        if line is None:
+            self.root.bell()
+            return "break"
+        self._editing = (model.active, line)
+        self.input.delete("1.0", "end")
+        self.input.insert("1.0", line.text)
+        self.recipient_var.set(_("Editing your message: Enter saves, Esc cancels"))
+        self.input.focus_set()
+        return "break"
+
+    def _stop_editing(self) -> str:
+        self._editing = None
+        self.input.delete("1.0", "end")
+        self._update_header()
+        return "break"
+
+    def _delete_last(self, _event: object = None) -> str:
+        """Ctrl+Delete: delete our last message of the open conversation."""
+        model = self.model
+        line = model.editable(model.active) if model is not None else None
+        if line is None:
+            self.root.bell()
+            return "break"
+        self._change(model.active, line, None)
+        return "break"
+
+    def _change(self, key: str, line: Any, text: str | None) -> None:
+        """Edit (``text``) or delete (None) our message ``line`` on a worker thread."""
+        client = self.client
+
+        def work() -> None:
+            try:
+                if text is None:
+                    client.delete(line.msg_id)
+                else:
+                    client.edit(line.msg_id, text)
+            except Exception as exc:
+                self.bridge.call(self._changed, key, line, text, exc)
+                return
+            self.bridge.call(self._changed, key, line, text, None)
+        threading.Thread(target=work, name="gui-change", daemon=True).start()
+
+    def _changed(self, key: str, line: Any, text: str | None, error: BaseException | None) -> None:
+        if self.model is None:
+            return
+        if error is not None:
+            code = getattr(error, "code", None)
+            why = explain_error(code, getattr(error, "message", str(error))) if code else sanitize(error)
+            self.model.notice(key, _("Not changed: {why}").format(why=why))
+        else:
+            self.model.changed_own(key, line, text)
+        self._render()
+
     # --- Sending ------------------------------------------------------------------------
 
     def send_input(self, _event: object = None) -> str:
         """Send what the input box holds to the open conversation (Enter, or the button)."""
         text = self.input.get("1.0", "end-1c")
         if not text.strip() or self.model is None or self.client is None:
+            return "break"
+        if self._editing is not None:  # Enter saves the edit of our message
+            key, line = self._editing
+            self._stop_editing()
+            if text != line.text:
+                self._change(key, line, text)
             return "break"
         key = self.model.active
         to = None if key == ROOM else self.model.title(key)

@@ -32,11 +32,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 
+import const
 from protocol import (
     Carbon,
     ConnectionClosed,
+    Deleted,
     Delivered,
     DirectMessage,
+    Edited,
     ErrorReply,
     Event,
     FrameRejected,
@@ -44,8 +47,10 @@ from protocol import (
     HistoryPage,
     Presence,
     Queued,
+    Read,
     RoomMessage,
     RoomSkipped,
+    Typing,
     UserJoined,
     UserLeft,
     Watching,
@@ -87,6 +92,8 @@ STATE_LABELS = {
     "delivered": N_("✓✓ delivered"),
     "failed": N_("✗ failed"),
 }
+# A delivered message the recipient has seen (issue 13).
+READ_LABEL = N_("✓✓ read")
 # States a raw Queued answer may move a message out of.
 _BEFORE_QUEUED = frozenset({"sending", "sent"})
 
@@ -169,11 +176,24 @@ class Line:
     msg_id: int | None = None
     to: str | None = None
     old: bool = False
+    # After delivered (issue 13): seen by the recipient; changed by its sender.
+    read: bool = False
+    edited: bool = False
+    deleted: bool = False
 
     @property
     def label(self) -> str:
         """The delivery state in words (empty for anything but our messages)."""
+        if self.kind == "out" and self.read and self.state == "delivered":
+            return _(READ_LABEL)
         return state_label(self.state, self.error, self.to) if self.kind == "out" else ""
+
+    @property
+    def shown_text(self) -> str:
+        """The text as shown: with its "edited" mark, or that it was deleted."""
+        if self.deleted:
+            return _("(this message was deleted)")
+        return self.text + "  " + _("(edited)") if self.edited else self.text
 
 
 @dataclass(slots=True)
@@ -217,6 +237,19 @@ class StateChanged(Change):
     key: str
     line: Line
     old_label: str
+
+
+@dataclass(frozen=True, slots=True)
+class LineChanged(Change):
+    """``line`` (any message) was edited or deleted: the pane of ``key`` is drawn again."""
+
+    key: str
+    line: Line
+
+
+@dataclass(frozen=True, slots=True)
+class TypingChanged(Change):
+    """Who is typing in some conversation changed: the typing line is drawn again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +311,13 @@ class ChatModel:
         self._carbons: dict[int, tuple[str, Line]] = {}
         # msg_ids of our own room messages, so the server's echo is not shown twice.
         self._own_room_ids: set[int] = set()
+        # After delivered (issue 13). Conversation key -> clock time until which "NAME is
+        # typing…" shows; edits and deletes of messages not here yet, by msg_id (applied
+        # when the message comes); the newest msg_id we said we read, per conversation.
+        self.typing: dict[str, float] = {}
+        self._early_changes: dict[int, Edited | Deleted] = {}
+        self._read_sent: dict[str, int] = {}
+        self.read_receipts = True  # this user's setting (the welcome says)
         self._changes: list[Change] = []
 
     # --- Reading ------------------------------------------------------------------------
@@ -394,6 +434,14 @@ class ChatModel:
             self.update(event.message.request_id, event.state, event.error, event.message.msg_id)
         elif isinstance(event, Carbon):
             self._carbon(event)
+        elif isinstance(event, Read):
+            self._read(event)
+        elif isinstance(event, Typing):
+            if event.sender is not None and key_of(event.sender) != key_of(self.me):
+                self.typing[key_of(event.sender)] = self._clock() + const.TYPING_EXPIRES
+                self._changes.append(TypingChanged())
+        elif isinstance(event, (Edited, Deleted)):
+            self._changed(event)
         elif isinstance(event, (Delivered, Queued, ErrorReply)) and getattr(event, "msg_id", None) in self._carbons:
             self._carbon_outcome(event)
         elif isinstance(event, Queued):
@@ -432,8 +480,13 @@ class ChatModel:
         conversation = self._conversation(peer)
         if event.msg_id in conversation.msg_ids:
             return  # already shown (it came with the history)
+        if self.typing.pop(conversation.key, None) is not None:
+            self._changes.append(TypingChanged())  # their message ends "typing"
         line = Line("in" if incoming else "out", event.sender, clean_text(event.text), event.sent_at,
                     msg_id=event.msg_id, state=None if incoming else "delivered", to=event.to)
+        early = self._early_changes.pop(event.msg_id, None)
+        if early is not None:
+            self._change_line(line, early)
         self._add(conversation, line)
         if incoming:
             self.reply_to = conversation.key
@@ -563,6 +616,91 @@ class ChatModel:
 
     # --- Our own actions ----------------------------------------------------------------
 
+    # --- After delivered (issue 13) -------------------------------------------------------
+
+    def _read(self, event: Read) -> None:
+        """``event.sender`` has seen our messages up to ``event.msg_id``."""
+        if event.sender is None or key_of(event.sender) == key_of(self.me):
+            key = key_of(event.peer)  # we read them on another device
+            self._read_sent[key] = max(self._read_sent.get(key, 0), event.msg_id)
+            return
+        conversation = self.conversations.get(key_of(event.sender))
+        if conversation is None:
+            return
+        for line in conversation.lines:
+            if line.kind == "out" and line.msg_id is not None and line.msg_id <= event.msg_id and not line.read:
+                old_label = line.label
+                line.read = True
+                if line.label != old_label:
+                    self._changes.append(StateChanged(conversation.key, line, old_label))
+
+    def _changed(self, event: Edited | Deleted) -> None:
+        """A message was edited or deleted by its sender (maybe by us, elsewhere)."""
+        mine = key_of(event.sender) == key_of(self.me)
+        conversation = self.conversations.get(key_of(event.to if mine else event.sender))
+        line = None
+        if conversation is not None:
+            line = next((each for each in conversation.lines if each.msg_id == event.msg_id), None)
+        if line is None:
+            self._early_changes[event.msg_id] = event  # before its message: applied then
+            return
+        self._change_line(line, event)
+        self._changes.append(LineChanged(conversation.key, line))
+
+    @staticmethod
+    def _change_line(line: Line, event: Edited | Deleted) -> None:
+        if isinstance(event, Deleted):
+            line.deleted, line.text = True, ""
+        else:
+            line.edited, line.text = True, clean_text(event.text)
+
+    def changed_own(self, key: str, line: Line, text: str | None) -> None:
+        """The server took our edit (``text``) or delete (None) of ``line``."""
+        conversation = self.conversations.get(key)
+        if conversation is None:
+            return
+        if text is None:
+            line.deleted, line.text = True, ""
+        else:
+            line.edited, line.text = True, clean_text(text)
+        self._changes.append(LineChanged(key, line))
+
+    def editable(self, key: str, now: float | None = None) -> Line | None:
+        """Our newest direct message in conversation ``key`` that may still be edited or
+        deleted (sent less than ``const.EDIT_WINDOW`` ago; the server is the judge)."""
+        conversation = self.conversations.get(key)
+        if key == ROOM or conversation is None:
+            return None
+        now = time.time() if now is None else now
+        for line in reversed(conversation.lines):
+            if line.kind == "out" and line.msg_id is not None and not line.deleted:
+                return line if now - line.at < const.EDIT_WINDOW else None
+        return None
+
+    def typing_text(self, key: str) -> str:
+        """``NAME is typing…`` for conversation ``key``, or "" (expired ones are forgotten)."""
+        now = self._clock()
+        for each in [k for k, until in self.typing.items() if until <= now]:
+            del self.typing[each]
+        if key == ROOM or key not in self.typing:
+            return ""
+        return _("{name} is typing…").format(name=self.title(key))
+
+    def read_due(self, focused: bool) -> tuple[str, int] | None:
+        """``(peer, msg_id)`` to send as "read" now: the newest message from the peer of
+        the open conversation, if the window is ``focused``, receipts are on, and it was
+        not said yet. Noted as said."""
+        key = self.active
+        conversation = self.conversations.get(key)
+        if not focused or not self.read_receipts or key == ROOM or conversation is None or self.state != CONNECTED:
+            return None
+        newest = max((line.msg_id for line in conversation.lines if line.kind == "in" and line.msg_id is not None),
+                     default=0)
+        if newest <= self._read_sent.get(key, 0):
+            return None
+        self._read_sent[key] = newest
+        return self.title(key), newest
+
     def sent(self, message: object) -> Line:
         """Show a message we just sent (an :class:`~client.outgoing.OutgoingMessage`)."""
         to = getattr(message, "to", None)
@@ -647,7 +785,8 @@ class ChatModel:
             older.append(Line("out" if mine else "in", sender, text, getattr(entry, "sent_at", 0.0),
                               msg_id=msg_id, state=("failed" if expired else state) if mine else None,
                               error=("expired", _("it expired before it was delivered")) if expired else None,
-                              to=getattr(entry, "to", None), old=True))
+                              to=getattr(entry, "to", None), old=True, edited=getattr(entry, "edited", False),
+                              deleted=getattr(entry, "deleted", False)))
             if msg_id is not None:
                 conversation.msg_ids.add(msg_id)
         if older:

@@ -101,7 +101,7 @@ class ConversationPane(ttk.Frame):
             text.insert("ins", f"{format_clock(line.at)} · {line.text}\n", ("notice",))
             return
         body = ("body", "old") if line.old else ("body",)
-        first, newline, rest = line.text.partition("\n")
+        first, newline, rest = line.shown_text.partition("\n")
         text.insert("ins", format_clock(line.at) + "  ", ("meta", "body"),
                     (_("You") if line.kind == "out" else line.sender), ("me" if line.kind == "out" else "them", "body"),
                     ": " + first, body, newline + rest, body + ("cont",))
@@ -130,6 +130,16 @@ class ConversationPane(ttk.Frame):
         start, stop = marks
         self.text.delete(start, stop)
         self.text.insert(start, line.label, ("state-" + (line.state or "sent"), "body"))
+
+    def redraw(self, lines: list[Line]) -> None:
+        """Draw every line again (a message was edited or deleted)."""
+        self.text.delete("1.0", "end")
+        for marks in self._labels.values():
+            self.text.mark_unset(*marks)
+        self._labels.clear()
+        self.text.mark_set("ins", "1.0")
+        for line in lines:
+            self._draw(line)
 
     def content(self) -> str:
         return self.text.get("1.0", "end-1c")

@@ -8,8 +8,10 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "dump"}``: view, title, alerts, contact rows, status bar, focus, input box,
   pane texts (``"panes": false`` leaves them out; ``"panes": [keys]`` only those), states;
 - ``{"cmd": "type", "text": T}``: focus the input box, insert T, then generate a real
-  ``<Return>`` key event on it (``"enter": false`` leaves it unsent);
+  ``<Return>`` key event on it (``"enter": false`` leaves it unsent; ``"clear": true``
+  empties the box first);
 - ``{"cmd": "key", "sequence": "<Control-Key-2>"}``: generate a key event on the focused widget;
+- ``{"cmd": "receipts"}``: click the read receipts switch;
 - ``{"cmd": "login", "name": ..., "host": ..., "port": ..., "password": ...}``: fill the
   login form, then press Enter in it (``"enter": false``: only fill it);
 - ``{"cmd": "focus", "field": "password"}``: give a login field the keyboard focus (the
@@ -148,6 +150,8 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
             "state": model.state,
             "contacts": app.contacts.rows(),
             "input": app.input.get("1.0", "end-1c"),
+            "typing": app.typing_var.get(),
+            "read_receipts": [app.receipts_var.get(), model.read_receipts],
             "lines": {key: len(c.lines) for key, c in model.conversations.items()},
             "outgoing": [{"key": key, "text": line.text, "state": line.state, "request_id": line.request_id}
                          for key, c in model.conversations.items() for line in c.lines
@@ -168,12 +172,17 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         if app.chat is None:
             return {"error": "not logged in"}
         app.input.focus_force()
+        if command.get("clear"):
+            app.input.delete("1.0", "end")
         app.input.insert("end", command["text"])
         if command.get("enter", True):
             # A real key event through the widget's bindings, as a keyboard makes.
             app.input.event_generate("<KeyPress-Return>", when="now")
             app.input.event_generate("<KeyRelease-Return>", when="now")
         return {"ok": True, "input": app.input.get("1.0", "end-1c")}
+    if cmd == "receipts":  # a click on the read receipts switch
+        app.receipts_button.invoke()
+        return {"ok": True, "on": app.receipts_var.get()}
     if cmd == "key":
         target = root.focus_get() or root
         target.event_generate(command["sequence"], when="now")

@@ -28,7 +28,7 @@ The contract, for every asynchronous operation (all but the loading ones)::
   When a write succeeds after such failures the store calls ``on_recovered()`` (if set)
   on the loop, so the relay can retry what it keeps (receipts, backlog fetches);
 - the loading operations (``last_msg_id``, ``known_users``, ``blocks``, ``accounts``,
-  ``guest_holdings``, ``account_credentials``, ``rooms``) are synchronous: call them after :meth:`open` and before
+  ``guest_holdings``, ``account_credentials``, ``rooms``, ``receipts_off``) are synchronous: call them after :meth:`open` and before
   :meth:`start`, to fill the relay's caches.
 
 Message ids are chosen by the store, when it stores a message (:meth:`store_message`):
@@ -109,6 +109,9 @@ class MessageStore(Protocol):
     def rooms(self) -> dict[str, str]:
         """Every stored room: room key -> its record (server/rooms.py, ``Rooms.changes``)."""
 
+    def receipts_off(self) -> set[str]:
+        """The keys of the users who turned read receipts off."""
+
     # --- Messages ---------------------------------------------------------------------
 
     def store_message(self, message: StoredMessage, callback: Callback | None = None,
@@ -156,6 +159,36 @@ class MessageStore(Protocol):
     def hand_over(self, name_key: str, epoch: int, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:
         """A guest name changes hands (see mailbox.hand_over); result: what expired."""
+
+    # --- After delivered: edit, delete, read (issue 13) --------------------------------
+
+    def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        """Edit (``text``) or delete (None) a direct message of ``sender_key``: ``(status,
+        message or None)`` (see mailbox.change_message)."""
+
+    def changes_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        """Up to ``limit`` messages to ``recipient_key`` whose latest change it has not
+        confirmed, msg_id > ``after``, oldest first (see mailbox.changes_for)."""
+
+    def confirm_change(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+                       on_error: ErrorCallback | None = None) -> None:
+        """The recipient took in the latest change of ``msg_id``; result False if it is not a
+        message to ``recipient_key`` (see mailbox.confirm_change)."""
+
+    def record_read(self, reader_key: str, peer_key: str, msg_id: int, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        """The reader has seen ``peer_key``'s messages up to ``msg_id``: ``(mark, moved)``,
+        ``(None, False)`` if not a message from ``peer_key`` to the reader (see mailbox.record_read)."""
+
+    def read_mark(self, reader_key: str, peer_key: str, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        """Up to which msg_id the reader has seen ``peer_key``'s messages (None: none)."""
+
+    def set_read_receipts(self, name_key: str, on: bool, callback: Callback | None = None,
+                          on_error: ErrorCallback | None = None) -> None:
+        """``name_key`` turns read receipts (and typing) on or off."""
 
     # --- Users, blocks, guests, accounts (write-through of the relay's caches) ---------
 

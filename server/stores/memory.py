@@ -17,6 +17,8 @@ per message than a few dictionary operations:
 - ``_untold``: sender -> msg_id -> row, outcomes the sender has not acknowledged;
 - ``_conversations``: (key, key) -> msg_ids of the direct messages between two users,
   for history; purged ids are dropped from the front;
+- ``_changes``: recipient -> msg_id -> row, the edits and deletes not confirmed yet;
+- ``_reads``: (reader, peer) -> the msg_id the reader has seen the peer's messages up to;
 - ``_expiring``: the pending messages by when they expire, in buckets of
   ``EXPIRY_BUCKET`` seconds, whose numbers wait in the heap ``_buckets``: the expiry pass
   takes the buckets that are due and looks into one more, so it costs what expires, not
@@ -46,7 +48,10 @@ from protocol import HistoryEntry
 from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
-from ..mailbox import ID_REUSED, NEW, PENDING, RESEND, StoredMessage, same_request, superseded_client_id
+from ..mailbox import (
+    CHANGED, FORBIDDEN, GONE, ID_REUSED, NEW, PENDING, RESEND, TOO_LATE, UNCHANGED, UNKNOWN, StoredMessage,
+    same_request, superseded_client_id,
+)
 from ..store import StoreUnavailable
 from .base import Callback, ErrorCallback
 
@@ -110,6 +115,9 @@ class MemoryStore:
         self._holdings: dict[str, Holding] = {}
         self._credentials: dict[bytes, Credential] = {}
         self._rooms: dict[str, str] = {}  # room key -> record
+        self._changes: dict[str, dict[int, _Row]] = {}
+        self._reads: dict[tuple[str, str], int] = {}
+        self._receipts_off: set[str] = set()
 
     # --- Lifecycle ------------------------------------------------------------------------
 
@@ -194,6 +202,9 @@ class MemoryStore:
 
     def rooms(self) -> dict[str, str]:
         return dict(self._rooms)
+
+    def receipts_off(self) -> set[str]:
+        return set(self._receipts_off)
 
     # --- Messages: the message path ------------------------------------------------------------
 
@@ -366,7 +377,8 @@ class MemoryStore:
         more = len(rows) > limit
         rows = rows[:limit]
         entries = [HistoryEntry(m.msg_id, m.sender, m.recipient, m.text, m.sent_at,
-                                "sent" if row.state == "blocked" else row.state)
+                                "sent" if row.state == "blocked" else row.state,
+                                m.edited_at is not None and not m.deleted, m.deleted)
                    for row in reversed(rows) for m in (row.message,)]
         return entries, (entries[0].msg_id if more and entries else None)
 
@@ -461,6 +473,87 @@ class MemoryStore:
                 row = self._messages[msg_id]
                 row.message = replace(row.message, client_id=superseded_client_id(msg_id))
         return answer
+
+    # --- After delivered: edit, delete, read ------------------------------------------------------
+
+    def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        self._do(self._change, (msg_id, sender_key, text, now, window, quiet_for), callback, on_error)
+
+    def _change(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
+                quiet_for: frozenset[str]) -> tuple[str, StoredMessage | None]:
+        """As mailbox.change_message."""
+        row = self._messages.get(msg_id)
+        if row is None or row.message.recipient_key is None:
+            return UNKNOWN, None
+        message = row.current()
+        if message.sender_key != sender_key:
+            return FORBIDDEN, None
+        if message.deleted:
+            return (UNCHANGED, message) if text is None else (GONE, None)
+        if text is not None and text == message.text:
+            return UNCHANGED, message
+        if now - message.sent_at > window:
+            return TOO_LATE, None
+        row.message = replace(row.message, text="" if text is None else text, edited_at=now, deleted=text is None)
+        if message.recipient_key not in quiet_for and row.state != "blocked":
+            self._changes.setdefault(message.recipient_key, {})[msg_id] = row
+        return CHANGED, row.current()
+
+    def changes_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self._do(self._changes_for, (recipient_key, after, limit), callback, on_error)
+
+    def _changes_for(self, recipient_key: str, after: int, limit: int) -> list[StoredMessage]:
+        changes = self._changes.get(recipient_key, {})
+        for msg_id in [m for m, row in changes.items() if self._messages.get(m) is not row]:
+            del changes[msg_id]  # purged since
+        return [changes[m].current() for m in sorted(changes) if m > after][:limit]
+
+    def confirm_change(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+                       on_error: ErrorCallback | None = None) -> None:
+        self._do(self._confirm_change, (msg_id, recipient_key), callback, on_error)
+
+    def _confirm_change(self, msg_id: int, recipient_key: str) -> bool:
+        changes = self._changes.get(recipient_key)
+        if changes is not None:
+            changes.pop(msg_id, None)
+            if not changes:
+                del self._changes[recipient_key]
+        row = self._messages.get(msg_id)
+        return row is not None and row.message.recipient_key == recipient_key
+
+    def record_read(self, reader_key: str, peer_key: str, msg_id: int, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self._do(self._record_read, (reader_key, peer_key, msg_id), callback, on_error)
+
+    def _record_read(self, reader_key: str, peer_key: str, msg_id: int) -> tuple[int | None, bool]:
+        row = self._messages.get(msg_id)
+        if (row is None or row.message.sender_key != peer_key or row.message.recipient_key != reader_key
+                or row.state == "blocked"):
+            return None, False
+        before = self._reads.get((reader_key, peer_key))
+        if before is not None and before >= msg_id:
+            return before, False
+        self._reads[(reader_key, peer_key)] = msg_id
+        return msg_id, True
+
+    def read_mark(self, reader_key: str, peer_key: str, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        self._do(self._read_mark, (reader_key, peer_key), callback, on_error)
+
+    def _read_mark(self, reader_key: str, peer_key: str) -> int | None:
+        return self._reads.get((reader_key, peer_key))
+
+    def set_read_receipts(self, name_key: str, on: bool, callback: Callback | None = None,
+                          on_error: ErrorCallback | None = None) -> None:
+        self._do(self._set_read_receipts, (name_key, on), callback, on_error)
+
+    def _set_read_receipts(self, name_key: str, on: bool) -> None:
+        if on:
+            self._receipts_off.discard(name_key)
+        else:
+            self._receipts_off.add(name_key)
 
     # --- Users, blocks, guests, accounts ----------------------------------------------------
 

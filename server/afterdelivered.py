@@ -1,0 +1,297 @@
+"""What happens to a direct message after "delivered" (issue 13): read, typing, edit, delete.
+
+The relay hands these frames here (see ``AfterDelivered.handlers``); like the relay, this
+never touches a socket: it answers through ``session.send`` and asks the store.
+
+- **Features.** Each frame works only in a session whose hello asked for its feature
+  (``read``, ``typing``, ``edits``); a session that did not gets none of them, and a frame
+  of a feature it did not ask for is answered ``unknown_type``. So today's clients see
+  nothing new.
+- **The switch.** ``read_receipts`` is a per-user setting kept by the server (the store's
+  ``receipts_off``), not a per-session one: a user who turns receipts off expects it of
+  every device, after every restart, as in Signal and WhatsApp. A user with it off
+  neither sends nor sees reads and typing: the server refuses their ``read`` and
+  ``typing`` (``forbidden``) and forwards nobody's to them; and nobody sees theirs.
+- **Read** marks are cumulative per conversation ("read up to msg_id N"), one stored row
+  per reader and peer, and only grow; a moved mark goes to the peer's sessions and the
+  reader's other sessions. A sender that was offline learns it when it asks for the
+  conversation's history (a ``read`` follows the page).
+- **Typing** is never stored, and forwarded at most once per interval per pair
+  (server/typing.py); the receiver expires it.
+- **Edit and delete**: only the sender, within ``config.edit_window``; the change goes to
+  the sender's other sessions and to the recipient, whose sessions are told again at
+  every login until one confirms it (``edit_receipt``), as a message is.
+- **Blocking**: between two users one of whom blocks the other, no read, typing, edit
+  or delete passes, in either direction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from protocol import (
+    EDITS,
+    READ,
+    TYPING,
+    Delete,
+    Deleted,
+    Done,
+    Edit,
+    Edited,
+    EditReceipt,
+    ErrorCode,
+    ErrorReply,
+    Read,
+    Settings,
+    Typing,
+)
+from registry import canonical
+
+from . import mailbox
+from .session import ClientSession
+from .stores.base import StoreUnavailable
+from .typing import TypingGate
+
+if TYPE_CHECKING:
+    from .relay import Relay
+
+
+class AfterDelivered:
+    """Read receipts, typing, edits and deletes of direct messages, for one relay."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        # The features of this kind each session asked for; sessions without any are absent.
+        self.features: dict[ClientSession, frozenset[str]] = {}
+        # Keys of the users who turned read receipts off (loaded at start, written through).
+        self.receipts_off: set[str] = relay.store.receipts_off()
+        self.typing_gate = TypingGate(relay.config.typing_interval)
+
+    def handlers(self) -> dict[type, Callable[[ClientSession, Any], None]]:
+        return {Read: self._read, Typing: self._typing, Edit: self._edit, Delete: self._delete,
+                EditReceipt: self._edit_receipt, Settings: self._settings}
+
+    # --- Sessions -----------------------------------------------------------------------
+
+    def logged_in(self, session: ClientSession, features: tuple[str, ...]) -> bool | None:
+        """``session`` logged in with ``features`` turned on; returns the welcome's
+        ``read_receipts`` (None without the ``read`` feature)."""
+        mine = frozenset(features) & {READ, TYPING, EDITS}
+        if mine:
+            self.features[session] = mine
+        return (session.key not in self.receipts_off) if READ in mine else None
+
+    def name_changed_hands(self, key: str) -> None:
+        """A guest name has a new holder: the earlier holder's switch is not theirs."""
+        if key in self.receipts_off:
+            self.receipts_off.discard(key)
+            self.relay.store.set_read_receipts(key, True)
+
+    def logged_out(self, session: ClientSession) -> None:
+        self.features.pop(session, None)
+
+    def _wants(self, session: ClientSession, feature: str) -> bool:
+        return feature in self.features.get(session, ())
+
+    def _asked(self, session: ClientSession, feature: str, kind: str, request_id: str | None = None) -> bool:
+        """True if ``session`` asked for ``feature``; else answers ``unknown_type``."""
+        if self._wants(session, feature):
+            return True
+        session.send(ErrorReply(ErrorCode.UNKNOWN_TYPE, f"'{kind}' needs the feature '{feature}' in the hello",
+                                request_id))
+        return False
+
+    def _blocked(self, a: str, b: str) -> bool:
+        """True if either user blocks the other."""
+        blocked = self.relay.blocked
+        return b in blocked.get(a, ()) or a in blocked.get(b, ())
+
+    def _receipts_refused(self, session: ClientSession, kind: str) -> bool:
+        if session.key in self.receipts_off:
+            session.send(ErrorReply(ErrorCode.FORBIDDEN, f"your read receipts are off, so '{kind}' is too: "
+                                    "turn them on with settings"))
+            return True
+        return False
+
+    def _to(self, key: str, feature: str, event: Any, skip: ClientSession | None = None) -> None:
+        """Send ``event`` to the online sessions of ``key`` that asked for ``feature``."""
+        for other in self.relay.registry.sessions_by_key(key):
+            if other is not skip and feature in self.features.get(other, ()):
+                other.send(event)
+
+    # --- Read ---------------------------------------------------------------------------
+
+    def _read(self, session: ClientSession, read: Read) -> None:
+        if not self._asked(session, READ, "read") or self._receipts_refused(session, "read"):
+            return
+        reader, peer_key = session.key, canonical(read.peer)
+        peer = self.relay.known.get(peer_key, read.peer)
+
+        def recorded(result: tuple[int | None, bool]) -> None:
+            mark, moved = result
+            if mark is None:
+                session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {read.msg_id} is not one "
+                                        f"{read.peer} sent you"))
+                return
+            if not moved or session.name is None:
+                return
+            event = Read(peer, mark, session.name)
+            self._to(reader, READ, event, skip=session)  # the reader's other devices
+            if peer_key not in self.receipts_off and not self._blocked(reader, peer_key):
+                self._to(peer_key, READ, event)
+
+        self.store_call(session, None, self.relay.store.record_read, reader, peer_key, read.msg_id, callback=recorded)
+
+    def history_asked(self, session: ClientSession, peer_key: str) -> None:
+        """After a history page with ``peer_key``: tell a ``read`` session how far the peer
+        has read its messages (a ``read`` frame after the page), if both have receipts on."""
+        me = session.key
+        if (not self._wants(session, READ) or me in self.receipts_off or peer_key in self.receipts_off
+                or self._blocked(me, peer_key)):
+            return
+
+        def found(mark: int | None) -> None:
+            if mark is not None and not session.closing:
+                session.send(Read(session.name, mark, self.relay.known.get(peer_key, peer_key)))
+
+        self.relay.store.read_mark(peer_key, me, found, lambda failure: None)  # the page said "unavailable"
+
+    # --- Typing -------------------------------------------------------------------------
+
+    def _typing(self, session: ClientSession, typing: Typing) -> None:
+        if not self._asked(session, TYPING, "typing") or self._receipts_refused(session, "typing"):
+            return
+        to_key = canonical(typing.to)
+        if to_key == session.key:
+            session.send(ErrorReply(ErrorCode.BAD_FIELD, "'typing' to yourself"))
+            return
+        record = self.relay.registry.lookup_key(to_key)
+        if record is None:
+            if to_key not in self.relay.known:
+                session.send(ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {typing.to} has ever logged in here"))
+            return  # offline: "typing" is never stored
+        if to_key in self.receipts_off or self._blocked(session.key, to_key):
+            return  # told nothing, as a blocked sender is told nothing
+        if self.typing_gate.allow(session.key, to_key, time.monotonic()):
+            self._to(to_key, TYPING, Typing(record.name, session.name))
+
+    def message_sent(self, sender_key: str, recipient_key: str) -> None:
+        """A direct message went from one to the other: the receiver cleared "typing"."""
+        self.typing_gate.stopped(sender_key, recipient_key)
+
+    def expire(self) -> None:
+        self.typing_gate.prune(time.monotonic())
+
+    # --- Edit and delete ----------------------------------------------------------------
+
+    def _edit(self, session: ClientSession, request: Edit) -> None:
+        self._change(session, request.request_id, request.msg_id, request.text, "edit")
+
+    def _delete(self, session: ClientSession, request: Delete) -> None:
+        self._change(session, request.request_id, request.msg_id, None, "delete")
+
+    def _change(self, session: ClientSession, request_id: str, msg_id: int, text: str | None, kind: str) -> None:
+        if not self._asked(session, EDITS, kind, request_id):
+            return
+        if msg_id <= session.epoch:  # an earlier holder of this guest name sent it
+            session.send(ErrorReply(ErrorCode.FORBIDDEN, f"message {msg_id} is not yours", request_id))
+            return
+        me = session.key
+        # Those who block the sender hear nothing of the change (nor of the message).
+        quiet_for = frozenset(owner for owner, blocked in self.relay.blocked.items() if me in blocked)
+
+        def changed(result: tuple[str, mailbox.StoredMessage | None]) -> None:
+            status, message = result
+            error = _CHANGE_ERRORS.get(status)
+            if error is not None:
+                code, why = error
+                session.send(ErrorReply(code, why.format(msg_id=msg_id, window=self.relay.config.edit_window / 60),
+                                        request_id))
+                return
+            session.send(Done(request_id))
+            if status != mailbox.CHANGED:
+                return  # a resend: everyone was told the first time
+            event = _change_event(message)
+            self._to(me, EDITS, event, skip=session)
+            if message.recipient_key not in quiet_for and message.state != "blocked":
+                self._to(message.recipient_key, EDITS, event)
+
+        self.store_call(session, request_id, self.relay.store.change_message, msg_id, me, text, time.time(),
+                        self.relay.config.edit_window, quiet_for, callback=changed)
+
+    def tell_changes(self, session: ClientSession) -> None:
+        """At login: the edits and deletes ``session``'s user has not confirmed yet (one
+        page; the rest at the next login)."""
+        if not self._wants(session, EDITS):
+            return
+
+        def fetched(messages: list[mailbox.StoredMessage]) -> None:
+            if session.closing:
+                return
+            for message in messages:
+                if not self._blocked(session.key, message.sender_key):
+                    session.send(_change_event(message))
+
+        self.relay.store.changes_for(session.key, session.epoch, self.relay.config.max_pending_receipts, fetched,
+                                     lambda failure: None)  # told again at the next login
+
+    def _edit_receipt(self, session: ClientSession, receipt: EditReceipt) -> None:
+        if not self._asked(session, EDITS, "edit_receipt"):
+            return
+
+        def confirmed(theirs: bool) -> None:
+            if not theirs:
+                session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {receipt.msg_id} was not sent to you"))
+
+        self.store_call(session, None, self.relay.store.confirm_change, receipt.msg_id, session.key,
+                        callback=confirmed)
+
+    # --- Settings -----------------------------------------------------------------------
+
+    def _settings(self, session: ClientSession, request: Settings) -> None:
+        if not self._asked(session, READ, "settings", request.request_id):
+            return
+        if request.read_receipts is None:
+            session.send(Done(request.request_id))
+            return
+        key, on = session.key, request.read_receipts
+        was_off = key in self.receipts_off
+        self._set_off(key, not on)
+
+        def not_stored(failure: StoreUnavailable) -> None:
+            self._set_off(key, was_off)  # "unavailable" means not done
+            self.relay._unavailable(session, request.request_id)(failure)
+
+        self.relay.store.set_read_receipts(key, on, lambda _: session.send(Done(request.request_id)), not_stored)
+
+    def _set_off(self, key: str, off: bool) -> None:
+        if off:
+            self.receipts_off.add(key)
+        else:
+            self.receipts_off.discard(key)
+
+    # --- The store ----------------------------------------------------------------------
+
+    def store_call(self, session: ClientSession, request_id: str | None, operation: Callable, *args: Any,
+                   callback: Callable[[Any], None]) -> None:
+        """``operation(*args, callback, on_error)``, answered ``unavailable`` on failure."""
+        operation(*args, callback, self.relay._unavailable(session, request_id))
+
+
+# status of mailbox.change_message -> (error code, message)
+_CHANGE_ERRORS = {
+    mailbox.UNKNOWN: (ErrorCode.UNKNOWN_MESSAGE, "there is no direct message {msg_id}"),
+    mailbox.FORBIDDEN: (ErrorCode.FORBIDDEN, "message {msg_id} is not yours: only its sender may change it"),
+    mailbox.GONE: (ErrorCode.UNKNOWN_MESSAGE, "message {msg_id} was deleted"),
+    mailbox.TOO_LATE: (ErrorCode.TOO_LATE, "message {msg_id} is older than {window:g} minutes: it can no longer "
+                       "be changed"),
+}
+
+
+def _change_event(message: mailbox.StoredMessage) -> Edited | Deleted:
+    """What sessions are told of the latest change of ``message``."""
+    if message.deleted:
+        return Deleted(message.msg_id, message.sender, message.recipient, message.edited_at)
+    return Edited(message.msg_id, message.sender, message.recipient, message.text, message.edited_at)

@@ -1,0 +1,384 @@
+"""After "delivered" (issue 13): read receipts, typing, edit and delete of direct messages.
+
+Real servers on 127.0.0.1 port 0 (memory, and SQLite in a temporary folder where the
+file matters); wire clients send exactly the frames each test wants. The frames exist only
+for sessions whose hello asked for their feature (``read``, ``typing``, ``edits``).
+Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import threading
+import time
+
+import pytest
+
+import const
+from protocol import (
+    EDITS, READ, TYPING, Accepted, Delete, Deleted, Delivered, DirectMessage, Done, Edit, Edited, EditReceipt,
+    ErrorReply, Hello, HistoryPage, OutcomeAck, HistoryRequest, Queued, Read, Receipt, SendDirect, Settings, Typing,
+    UserJoined, UserLeft, Welcome,
+)
+from client import ChatClient
+from client.errors import RequestFailed
+from client.terminal import TerminalUI
+from server import ServerConfig, ServerThread
+from test_client_terminal import _InputUntil
+from wire import WireClient
+
+NOTICES = (UserJoined, UserLeft)
+ALL = (READ, TYPING, EDITS)
+PASSWORD = "correct horse"
+
+
+def log_in(server, name: str, features=ALL, password: str | None = None, register: bool = False) -> WireClient:
+    client = WireClient(server.host, server.port)
+    client.send(Hello("h", name, const.PROTOCOL_VERSION, password, register, None, features))
+    client.welcome = client.expect(Welcome, skip=NOTICES)
+    return client
+
+
+def dm(sender: WireClient, recipient: WireClient, request_id: str, to: str, text: str) -> int:
+    """``sender`` sends a direct message that ``recipient`` receives and confirms; its msg_id."""
+    sender.send(SendDirect(request_id, to, text))
+    msg_id = sender.expect(Accepted, skip=NOTICES).msg_id
+    got = recipient.expect(DirectMessage, skip=NOTICES + (Typing,))
+    assert got.msg_id == msg_id
+    recipient.send(Receipt(msg_id))
+    sender.expect(Delivered, skip=NOTICES)
+    sender.send(OutcomeAck(msg_id))
+    return msg_id
+
+
+def no(client: WireClient, *kinds: type, quiet: float = 0.5) -> list:
+    events = client.drain(quiet=quiet)
+    assert not [e for e in events if isinstance(e, kinds)], events
+    return events
+
+
+@pytest.fixture
+def sqlite_server(tmp_path):
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)) as srv:
+        yield srv
+
+
+# --- Features: today's clients see nothing new -----------------------------------------------
+
+
+def test_the_welcome_names_the_features_and_the_setting_and_old_clients_get_none_of_the_frames(server):
+    with log_in(server, "Alice") as alice, log_in(server, "Bob", features=None) as bob:
+        assert alice.welcome.features == ALL and alice.welcome.read_receipts is True
+        assert bob.welcome.features is None and bob.welcome.read_receipts is None
+        alice.drain(quiet=0.2)
+        msg_id = dm(bob, alice, "m1", "alice", "hi")
+        alice.send(Read("Bob", msg_id))
+        alice.send(Typing("Bob"))
+        no(bob, Read, Typing)
+        # A frame of a feature this session did not ask for is refused, not ignored.
+        bob.send(Edit("e1", msg_id, "changed"))
+        assert bob.expect_error("unknown_type", skip=NOTICES).request_id == "e1"
+        bob.send(Typing("Alice"))
+        assert bob.expect_error("unknown_type", skip=NOTICES).code == "unknown_type"
+
+
+# --- Read -------------------------------------------------------------------------------------
+
+
+def test_read_reaches_the_sender_and_the_readers_other_sessions_and_only_moves_forward(server):
+    with log_in(server, "Alice", password=PASSWORD, register=True) as alice, \
+            log_in(server, "Alice", password=PASSWORD) as alice2, log_in(server, "Bob") as bob:
+        first = dm(bob, alice, "m1", "alice", "one")
+        second = dm(bob, alice, "m2", "alice", "two")
+        alice2.drain(quiet=0.3)
+        alice.send(Read("bob", second))
+        assert bob.expect(Read, skip=NOTICES) == Read("Bob", second, "Alice")
+        assert alice2.expect(Read, skip=NOTICES + (DirectMessage,)) == Read("Bob", second, "Alice")
+        alice.send(Read("Bob", first))  # an older mark says nothing new
+        no(bob, Read)
+        # A message that is not one Bob sent Alice: refused.
+        alice.send(Read("Bob", 999999))
+        assert alice.expect_error("unknown_message", skip=NOTICES + (Read,)).code == "unknown_message"
+
+
+def test_read_receipts_off_means_nothing_passes_in_either_direction_and_survives_a_restart(tmp_path):
+    config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
+    with ServerThread(config) as server:
+        with log_in(server, "Alice", password=PASSWORD, register=True) as alice, log_in(server, "Bob") as bob:
+            alice.send(Settings("s1", False))
+            assert alice.expect(Done, skip=NOTICES).request_id == "s1"
+            to_alice = dm(bob, alice, "m1", "alice", "hi Alice")
+            to_bob = dm(alice, bob, "m2", "bob", "hi Bob")
+            # Alice may not send reads or typing; Bob's reach her not.
+            alice.send(Read("Bob", to_alice))
+            assert alice.expect_error("forbidden", skip=NOTICES).code == "forbidden"
+            alice.send(Typing("Bob"))
+            assert alice.expect_error("forbidden", skip=NOTICES).code == "forbidden"
+            bob.send(Read("Alice", to_bob))
+            bob.send(Typing("Alice"))
+            no(alice, Read, Typing)
+            no(bob, Read, Typing)
+            # Nor does the history tell her how far Bob read.
+            alice.send(HistoryRequest("h1", "Bob"))
+            alice.expect(HistoryPage, skip=NOTICES)
+            no(alice, Read)
+    with ServerThread(config) as server:  # the setting is the server's: kept across a restart
+        with log_in(server, "Alice", password=PASSWORD) as alice:
+            assert alice.welcome.read_receipts is False
+            alice.send(Settings("s2", True))
+            alice.expect(Done, skip=NOTICES)
+        with log_in(server, "Alice", password=PASSWORD) as alice:
+            assert alice.welcome.read_receipts is True
+
+
+def test_a_sender_offline_at_the_read_learns_it_with_the_history(server):
+    with log_in(server, "Bob", password=PASSWORD, register=True) as bob, log_in(server, "Alice") as alice:
+        msg_id = dm(bob, alice, "m1", "alice", "read me later")
+        bob.close()
+        alice.send(Read("Bob", msg_id))
+        alice.drain(quiet=0.3)
+        with log_in(server, "Bob", password=PASSWORD) as bob:
+            bob.send(HistoryRequest("h1", "Alice"))
+            assert [m.msg_id for m in bob.expect(HistoryPage, skip=NOTICES).messages] == [msg_id]
+            assert bob.expect(Read, skip=NOTICES) == Read("Bob", msg_id, "Alice")
+
+
+def test_a_blocked_user_gets_no_read_or_typing_from_the_blocker(server):
+    from protocol import Block
+    with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob:
+        msg_id = dm(bob, alice, "m1", "alice", "hello")
+        alice.send(Block("b1", "Bob"))
+        alice.expect(Done, skip=NOTICES)
+        alice.send(Read("Bob", msg_id))
+        alice.send(Typing("Bob"))
+        bob.send(Typing("Alice"))
+        no(bob, Read, Typing)
+        no(alice, Typing)
+
+
+# --- Typing -----------------------------------------------------------------------------------
+
+
+def test_typing_is_forwarded_at_most_once_per_interval_and_a_message_lets_the_next_through(server):
+    with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob, \
+            log_in(server, "Carol", features=(READ,)) as carol:
+        for _ in range(5):
+            alice.send(Typing("bob"))
+        assert bob.expect(Typing, skip=NOTICES) == Typing("Bob", "Alice")
+        no(bob, Typing)  # the other four within the interval are coalesced
+        dm(alice, bob, "m1", "bob", "done typing")
+        alice.send(Typing("Bob"))  # the message cleared it: the next one passes at once
+        assert bob.expect(Typing, skip=NOTICES) == Typing("Bob", "Alice")
+        alice.send(Typing("Carol"))  # Carol did not ask for typing
+        no(carol, Typing)
+        alice.send(Typing("nobody-at-all"))
+        assert alice.expect_error("unknown_recipient", skip=NOTICES).code == "unknown_recipient"
+
+
+# --- Edit and delete ---------------------------------------------------------------------------
+
+
+def test_edit_and_delete_reach_the_recipient_and_the_senders_other_sessions_and_history_shows_them(server):
+    with log_in(server, "Alice", password=PASSWORD, register=True) as alice, \
+            log_in(server, "Alice", password=PASSWORD) as alice2, log_in(server, "Bob") as bob:
+        msg_id = dm(alice, bob, "m1", "bob", "teh typo")
+        alice2.drain(quiet=0.3)
+        alice.send(Edit("e1", msg_id, "the typo"))
+        assert alice.expect(Done, skip=NOTICES).request_id == "e1"
+        edited = bob.expect(Edited, skip=NOTICES)
+        assert (edited.msg_id, edited.sender, edited.to, edited.text) == (msg_id, "Alice", "Bob", "the typo")
+        assert alice2.expect(Edited, skip=NOTICES) == edited
+        bob.send(EditReceipt(msg_id))
+        alice.send(Edit("e1", msg_id, "the typo"))  # a resend: answered, told to nobody again
+        alice.expect(Done, skip=NOTICES)
+        no(bob, Edited)
+        bob.send(HistoryRequest("h1", "Alice"))
+        [entry] = bob.expect(HistoryPage, skip=NOTICES).messages
+        assert (entry.text, entry.edited, entry.deleted) == ("the typo", True, False)
+        alice.send(Delete("d1", msg_id))
+        alice.expect(Done, skip=NOTICES)
+        assert bob.expect(Deleted, skip=NOTICES).msg_id == msg_id
+        assert alice2.expect(Deleted, skip=NOTICES).msg_id == msg_id
+        bob.send(HistoryRequest("h2", "Alice"))
+        [entry] = bob.expect(HistoryPage, skip=NOTICES).messages
+        assert (entry.text, entry.edited, entry.deleted) == ("", False, True)
+        alice.send(Edit("e2", msg_id, "back again"))
+        assert alice.expect_error("unknown_message", skip=NOTICES + (Deleted,)).request_id == "e2"
+
+
+def test_nobody_edits_or_deletes_anothers_message(server):
+    with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob:
+        msg_id = dm(alice, bob, "m1", "bob", "mine")
+        bob.send(Edit("e1", msg_id, "yours now"))
+        assert bob.expect_error("forbidden", skip=NOTICES).request_id == "e1"
+        bob.send(Delete("d1", msg_id))
+        assert bob.expect_error("forbidden", skip=NOTICES).request_id == "d1"
+        no(alice, Edited, Deleted)
+
+
+def test_past_the_window_an_edit_or_delete_is_too_late():
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, edit_window=0.5)) as server:
+        with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob:
+            msg_id = dm(alice, bob, "m1", "bob", "final")
+            deadline = time.monotonic() + 5
+            for attempt in range(10**6):  # the window is 0.5 s of wall-clock time since sent_at
+                alice.send(Edit(f"e{attempt}", msg_id, f"changed {attempt}"))
+                answer = alice.next()
+                if isinstance(answer, ErrorReply):
+                    break
+                assert time.monotonic() < deadline, "never too late"
+                bob.drain(quiet=0.1)
+            assert answer.code == "too_late"
+            alice.send(Delete("d1", msg_id))
+            assert alice.expect_error("too_late", skip=NOTICES).request_id == "d1"
+
+
+def test_edit_and_delete_reach_a_recipient_that_was_offline_exactly_once(sqlite_server):
+    server = sqlite_server
+    with log_in(server, "Bob", password=PASSWORD, register=True) as bob, log_in(server, "Alice") as alice:
+        kept = dm(alice, bob, "m1", "bob", "to be edited")
+        gone = dm(alice, bob, "m2", "bob", "to be deleted")
+        bob.close()
+        alice.send(Edit("e1", kept, "edited while you were away"))
+        alice.expect(Done, skip=NOTICES)
+        alice.send(Delete("d1", gone))
+        alice.expect(Done, skip=NOTICES)
+    with log_in(server, "Bob", password=PASSWORD) as bob:
+        edited = bob.expect(Edited, skip=NOTICES)
+        assert (edited.msg_id, edited.text) == (kept, "edited while you were away")
+        assert bob.expect(Deleted, skip=NOTICES).msg_id == gone
+        # Not confirmed yet: told again at the next login. Confirm one only.
+        bob.send(EditReceipt(kept))
+        bob.drain(quiet=0.3)
+    with log_in(server, "Bob", password=PASSWORD) as bob:
+        assert bob.expect(Deleted, skip=NOTICES).msg_id == gone
+        no(bob, Edited)
+        bob.send(EditReceipt(gone))
+        bob.send(EditReceipt(999999))
+        assert bob.expect_error("unknown_message", skip=NOTICES).code == "unknown_message"
+    with log_in(server, "Bob", password=PASSWORD) as bob:
+        no(bob, Edited, Deleted)
+
+
+def test_a_deleted_messages_text_is_gone_from_the_sqlite_files(tmp_path):
+    secret = "the combination is 31-41-59-26"
+    config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
+    with ServerThread(config) as server:
+        with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob:
+            msg_id = dm(alice, bob, "m1", "bob", secret)
+            kept = dm(alice, bob, "m2", "bob", "this one stays")
+            alice.send(Delete("d1", msg_id))
+            alice.expect(Done, skip=NOTICES)
+            # While the server runs, right after the answer: the database, its log, all of it.
+            files = [path for path in tmp_path.rglob("*") if path.is_file()]
+            assert config.database in files, files
+            data = b"".join(path.read_bytes() for path in files)
+            assert b"this one stays" in data  # the reading does find text that was not deleted
+            assert secret.encode() not in data
+    data = b"".join(path.read_bytes() for path in tmp_path.rglob("*") if path.is_file())
+    assert secret.encode() not in data and b"this one stays" in data and kept
+
+
+# --- The client library and the terminal ------------------------------------------------------
+
+
+def _next(client, kind: type, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            event = client.events.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"no {kind.__name__} within {timeout} s") from None
+        if isinstance(event, kind):
+            return event
+
+
+def test_the_client_library_reads_edits_deletes_and_confirms_edits(server, clients):
+    alice = ChatClient("Alice", "127.0.0.1", server.port, password=PASSWORD, register=True)
+    bob = ChatClient("Bob", "127.0.0.1", server.port, password=PASSWORD, register=True)
+    clients.extend([alice, bob])
+    assert alice.connect(timeout=10).read_receipts is True
+    bob.connect(timeout=10)
+    sent = alice.send_direct("Bob", "helo")
+    assert sent.wait({"delivered"}, timeout=10)
+    got = _next(bob, DirectMessage)
+    bob.typing("Alice")
+    assert _next(alice, Typing) == Typing("Alice", "Bob")
+    bob.mark_read("Alice", got.msg_id)
+    assert _next(alice, Read) == Read("Alice", got.msg_id, "Bob")
+    alice.edit(sent.msg_id, "hello")
+    assert _next(bob, Edited).text == "hello"
+    with pytest.raises(RequestFailed) as refused:
+        bob.delete(sent.msg_id)
+    assert refused.value.code == "forbidden"
+    alice.delete(sent.msg_id)
+    assert _next(bob, Deleted).msg_id == sent.msg_id
+    alice.close()
+    bob.close()
+    # Bob's library confirmed the edit and the delete: his next session is told neither again.
+    with log_in(server, "Bob", password=PASSWORD) as again:
+        no(again, Edited, Deleted)
+
+
+def test_the_terminal_prints_read_typing_edit_and_delete_and_marks_what_it_printed_read(server):
+    with log_in(server, "Bob") as bob:
+        done = threading.Event()
+        out = io.StringIO()
+        ui = TerminalUI("Alice", server.host, server.port, timeout=10, stdin=_InputUntil("@Bob hi\n", done),
+                        stdout=out, stderr=out, interactive=False)
+        runner = threading.Thread(target=ui.run, daemon=True)
+        runner.start()
+        got = bob.expect(DirectMessage, skip=NOTICES)
+        bob.send(Receipt(got.msg_id))
+        bob.send(Typing("Alice"))
+        bob.send(SendDirect("b1", "alice", "hi Alice"))
+        mine = bob.expect(Accepted, skip=NOTICES).msg_id
+        # Alice's terminal printed it, so it tells the server she has read it.
+        assert bob.expect(Read, skip=NOTICES + (Delivered,)) == Read("Bob", mine, "Alice")
+        bob.send(Read("Alice", got.msg_id))
+        bob.send(Edit("e1", mine, "hi again, Alice"))
+        bob.expect(Done, skip=NOTICES + (Delivered,))
+        bob.send(Delete("d1", mine))
+        bob.expect(Done, skip=NOTICES + (Delivered,))
+        deadline = time.monotonic() + 10
+        wanted = ["✓✓ read by Bob (up to message", "… Bob is typing", f"✎ Bob edited message {mine}: hi again, Alice",
+                  f"✗ Bob deleted message {mine}"]
+        while not all(any(w in line for line in out.getvalue().splitlines()) for w in wanted):
+            assert time.monotonic() < deadline, out.getvalue()
+            time.sleep(0.05)
+        done.set()
+        runner.join(10)
+
+
+def test_a_guest_names_new_holder_does_not_inherit_the_switch():
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, guest_hold=0.0)) as server:
+        with log_in(server, "Zoe") as zoe:
+            zoe.send(Settings("s1", False))
+            zoe.expect(Done, skip=NOTICES)
+        deadline = time.monotonic() + 10
+        while True:  # the name is free once the server has seen the first Zoe leave
+            with log_in_or_refused(server, "Zoe") as (other, welcome):
+                if welcome is not None:
+                    assert welcome.read_receipts is True
+                    break
+            assert time.monotonic() < deadline, "the name never came free"
+            time.sleep(0.05)
+
+
+class log_in_or_refused:
+    """A hello for ``name``: (client, Welcome) or (client, None) if refused."""
+
+    def __init__(self, server, name: str) -> None:
+        self.client = WireClient(server.host, server.port)
+        self.client.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, None, ALL))
+        event = self.client.next()
+        while isinstance(event, NOTICES):
+            event = self.client.next()
+        self.welcome = event if isinstance(event, Welcome) else None
+
+    def __enter__(self):
+        return self.client, self.welcome
+
+    def __exit__(self, *exc):
+        self.client.close()
