@@ -13,8 +13,8 @@ from protocol import (
     RoomMessage, SendDirect, SendRoom, Unblock, UserJoined, UserLeft, Welcome,
 )
 from server import ServerThread
-from tests.test_durability import ServerProcess, config, leave, quiet, stored, wait_offline
-from tests.wire import WireClient
+from test_durability import ServerProcess, config, leave, quiet, stored, wait_offline
+from wire import WireClient
 
 NOTICES = (UserJoined, UserLeft)
 PASSWORD = "correct horse battery staple"

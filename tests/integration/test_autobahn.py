@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from processes import stop_process
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 INSTALL = "python3 -m pip install kosoku==0.1.0"
 # The whole suite (517 cases) takes about 6 s on an idle 2-core machine.
 RUN_TIMEOUT = 240.0

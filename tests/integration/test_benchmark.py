@@ -18,7 +18,7 @@ import pytest
 
 from bench.relay import Relay, RelayConnection
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def numbers(pattern: str, text: str) -> list[tuple[float, ...]]:

@@ -31,7 +31,7 @@ from clientkit import start
 from server import ServerConfig, ServerThread
 from tools import require_tool
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WAIT = 10.0
 PASSWORD = "correct horse battery"
 

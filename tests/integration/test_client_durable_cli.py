@@ -27,7 +27,7 @@ from protocol import DirectMessage, Event, HistoryEntry
 from clientkit import start
 from server import ServerConfig, ServerThread
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WAIT = 10.0
 FAST = {"reconnect_delay": 0.05, "reconnect_max_delay": 0.2}
 

@@ -15,7 +15,7 @@ from client.oneshot import send_once
 from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixtures)
 from protocol import DirectMessage
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WAIT = 10.0
 
 

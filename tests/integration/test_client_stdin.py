@@ -19,7 +19,7 @@ from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixt
 from protocol import SendDirect, SendRoom
 from test_client_terminal import Pty
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WAIT = 10.0
 
 

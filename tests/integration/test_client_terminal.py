@@ -38,7 +38,7 @@ from protocol import (
     Welcome,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WAIT = 10.0
 
 

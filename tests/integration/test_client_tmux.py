@@ -25,7 +25,7 @@ from protocol import DirectMessage, RoomMessage
 from server import ServerThread
 from tools import require_tool
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WAIT = 15.0
 _sockets = itertools.count()
 

@@ -22,8 +22,8 @@ from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from protocol import (Accepted, DirectMessage, ErrorCode, ErrorReply, Ping, Queued, SendDirect, UserJoined,
                       UserLeft)
 from server import ServerConfig, ServerThread
-from tests.test_durability import ServerProcess, assert_one_line_error, leave, run_chatserver, wait_until
-from tests.wire import WireClient
+from test_durability import ServerProcess, assert_one_line_error, leave, run_chatserver, wait_until
+from wire import WireClient
 
 NOTICES = (UserJoined, UserLeft)
 WAITING = (UserJoined, UserLeft, Ping)  # a wait of seconds may see a heartbeat

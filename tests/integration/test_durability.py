@@ -27,10 +27,10 @@ from protocol import (
 from protocol.codec import encode
 from server import ServerConfig, ServerThread
 from server.store import SCHEMA_VERSION
-from tests.test_store import stored_messages
-from tests.wire import WireClient
+from test_store import stored_messages
+from wire import WireClient
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTICES = (UserJoined, UserLeft)
 # Generous rate limits: these tests send fast on purpose.
 FAST = dict(rate_per_connection=1e6, burst_per_connection=1e6, rate_per_address=1e6, burst_per_address=1e6)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from processes import stop_process
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 15.0
 
 

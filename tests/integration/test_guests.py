@@ -28,8 +28,8 @@ from protocol import (
 from server import ServerConfig, ServerThread
 from server.guests import Claim, GuestNames
 from server.relay import Relay
-from tests.wire import WireClient
-from tests.test_store import RelayBench, loop, open_store, store_kind  # noqa: F401  (fixtures)
+from wire import WireClient
+from test_store import RelayBench, loop, open_store, store_kind  # noqa: F401  (fixtures)
 
 NOTICES = (UserJoined, UserLeft)
 NOTICES_AND_MAIL = (UserJoined, UserLeft, RoomMessage, Accepted, Delivered, DirectMessage)

@@ -36,7 +36,7 @@ from tools import require_module, require_tool
 from wire import WireClient
 from processes import stop_process
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 15.0
 # The longest the Tk event loop may go without a turn while 1,000 messages arrive. The
 # bridge hands the window at most 20 ms of events per turn (client/gui/bridge.py) and then

@@ -16,7 +16,7 @@ import pytest
 
 import const
 from protocol import Connection, Delivered, Ping, Role, Welcome
-from tests.test_server_integration import wait_for_listening
+from test_server_integration import wait_for_listening
 from wire import WireClient
 
 

@@ -33,7 +33,7 @@ from protocol import Accepted, DirectMessage, Receipt
 from server import ServerConfig, ServerThread
 from wire import WireClient
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 15.0
 
 

@@ -23,11 +23,11 @@ from server import ServerConfig, ServerThread
 from server.app import AcceptFailures, connection_capacity
 from server.limits import TokenBucket
 from server.relay import Relay
-from tests.test_durability import ServerProcess, wait_until
-from tests.test_store import (  # noqa: F401 (loop, store_kind: fixtures)
+from test_durability import ServerProcess, wait_until
+from test_store import (  # noqa: F401 (loop, store_kind: fixtures)
     FakeSession, RelayBench, loop, open_store, store_kind, stored_messages,
 )
-from tests.wire import WireClient
+from wire import WireClient
 
 NOTICES = (UserJoined, UserLeft)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from chatpeer import TcpPeer
 from protocol import Accepted, DirectMessage
-from tests.test_web_browser import TIMEOUT, Page, alice, page  # noqa: F401 (fixtures)
+from test_web_browser import TIMEOUT, Page, alice, page  # noqa: F401 (fixtures)
 
 
 def test_joao_chats_from_the_page_under_any_spelling_of_his_name(page: Page, alice: TcpPeer) -> None:  # noqa: F811

@@ -9,8 +9,8 @@ import unicodedata
 import const
 from protocol import DirectMessage, ErrorCode, Hello, SendDirect, UserJoined, UserLeft, Welcome
 from server import ServerConfig, ServerThread
-from tests.test_end_to_end import DEADLINE, client, server  # noqa: F401 (server is a fixture)
-from tests.wire import WireClient
+from test_end_to_end import DEADLINE, client, server  # noqa: F401 (server is a fixture)
+from wire import WireClient
 
 IMPOSTORS = {"J\u043e\u00e3o": ErrorCode.INVALID_NAME,  # Latin with a Cyrillic о
              "J0ão": ErrorCode.CONFUSABLE_NAME}

@@ -19,7 +19,7 @@ import pytest
 
 import pythoncheck
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WAIT = 30.0
 ENTRY_POINTS = ("chatserver.py", "chatclient.py")
 # The project's packages: an old Python fails on importing any of them.

@@ -23,7 +23,7 @@ from server import ChatServer, ServerConfig
 from server.app import ListenFailed
 from server.console import help_lines
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WAIT = 20.0
 
 

@@ -40,9 +40,9 @@ from protocol import (
     WhoRequest,
 )
 from server import ServerConfig, ServerThread
-from tests.wire import WireClient
+from wire import WireClient
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTICES = (UserJoined, UserLeft)
 
 

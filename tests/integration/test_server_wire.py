@@ -22,7 +22,7 @@ from protocol import codec
 
 NOTICES = (UserJoined, UserLeft)
 from server import ServerConfig, ServerThread
-from tests.wire import WireClient
+from wire import WireClient
 
 TWO_TO_63 = 2 ** 63
 

@@ -19,8 +19,8 @@ from client.oneshot import send_once
 from protocol import Accepted, DirectMessage, ErrorCode, HistoryPage, HistoryRequest, RoomMessage, SendDirect, SendRoom
 from server import ServerThread
 from server.lockfile import DataDirInUse
-from tests.test_durability import NOTICES, ServerProcess, assert_one_line_error, config, run_chatserver
-from tests.wire import WireClient
+from test_durability import NOTICES, ServerProcess, assert_one_line_error, config, run_chatserver
+from wire import WireClient
 
 BIG = "x" * 4000  # the longest text allowed: each such message needs a page of its own
 

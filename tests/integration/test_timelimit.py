@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
+# Where timelimit.py is, and the repository (PYTHONPATH of the pytest runs started here).
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
+ROOT = Path(__file__).resolve().parents[2]
 
 HANGING = textwrap.dedent('''
     import socket
@@ -70,7 +72,7 @@ HANGING = textwrap.dedent('''
 @pytest.mark.timeout_seconds(90)  # a pytest run of its own, about 10 s
 def test_a_hanging_test_fails_in_bounded_time_with_the_stacks_and_the_run_goes_on(tmp_path: Path) -> None:
     (tmp_path / "test_hanging.py").write_text(HANGING)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), str(TESTS.parent)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SUPPORT), str(ROOT)]))
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "timelimit", "-p", "no:cacheprovider", "-q",
                            "-rfE", "test_hanging.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
@@ -100,7 +102,7 @@ def test_the_default_limit_applies_without_a_marker(tmp_path: Path) -> None:
         def test_waits_forever():
             threading.Event().wait()
     '''))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), str(TESTS.parent)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SUPPORT), str(ROOT)]))
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "timelimit", "-p", "no:cacheprovider", "-q",
                            "test_default.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)

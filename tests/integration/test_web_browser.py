@@ -32,7 +32,7 @@ from server.web import start_web_server, stop_web_server
 
 from tools import require_tool
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 10.0
 DESKTOP = {"width": 1100, "height": 700, "deviceScaleFactor": 1, "mobile": False}
 PHONE = {"width": 390, "height": 760, "deviceScaleFactor": 2, "mobile": True}
@@ -464,7 +464,7 @@ def test_phone_layout_collapses_the_contacts(page: Page, alice: TcpPeer, tmp_pat
 def test_the_page_over_https_logs_in_over_wss(tmp_path: Path) -> None:
     """With TLS configured, the page comes over HTTPS and talks WSS (a page loaded over
     https may not open a ws:// socket). The certificate is the test's own, self-signed."""
-    from tests.test_tls import make_certificate
+    from test_tls import make_certificate
     cert, key = make_certificate(tmp_path)
     config = ServerConfig(host="127.0.0.1", port=0, web_port=0, tls_cert=cert, tls_key=key)
     with ServerThread(config) as srv, Chromium(tmp_path / "profile", extra_args=("--ignore-certificate-errors",)) \

@@ -10,8 +10,8 @@ pytest does not run in the main thread, faulthandler dumps the stacks and ends t
 run instead: still a failure, never a stall.
 
 A pytest plugin with no dependency: tests/conftest.py installs it by importing its hooks;
-``python3 -m pytest -p timelimit`` (with tests/ on the path) does the same for another
-directory, which is how tests/test_timelimit.py checks it.
+``python3 -m pytest -p timelimit`` (with tests/support on the path) does the same for another
+directory, which is how tests/integration/test_timelimit.py checks it.
 """
 
 from __future__ import annotations

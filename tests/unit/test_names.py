@@ -20,7 +20,7 @@ from registry import unicode_tables as tables
 from registry.names import script_problem, skeleton
 from tools import missing_tool
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # --- Which names are valid --------------------------------------------------------------
 
