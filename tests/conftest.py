@@ -37,7 +37,8 @@ for _folder in (_TESTS / "support", _TESTS / "integration"):
         sys.path.insert(0, str(_folder))
 
 from client.library import ChatClient
-from server import ServerConfig, ServerThread
+from server import ServerThread
+from servers import in_thread  # noqa: E402
 # The time limit's hooks: importing them here is what installs them.
 from timelimit import (  # noqa: F401
     pytest_configure, pytest_runtest_call, pytest_runtest_setup, pytest_runtest_teardown,
@@ -73,7 +74,7 @@ def client_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
 @pytest.fixture
 def server() -> Iterator[ServerThread]:
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
+    with in_thread() as srv:
         yield srv
 
 

@@ -13,7 +13,9 @@ from protocol import (
     RoomMessage, SendDirect, SendRoom, Unblock, UserJoined, UserLeft, Welcome,
 )
 from server import ServerThread
-from test_durability import ServerProcess, config, leave, quiet, stored, wait_offline
+from logins import login
+from servers import ServerProcess
+from test_durability import config, leave, quiet, stored, wait_offline
 from wire import WireClient
 
 NOTICES = (UserJoined, UserLeft)
@@ -25,10 +27,6 @@ DELAY = 0.2  # login_failure_delay: the first wait after a wrong password
 def server(tmp_path):
     with ServerThread(config(tmp_path / "data", login_failure_delay=DELAY)) as srv:
         yield srv
-
-
-def login(server: ServerThread, name: str, password: str | None = None, register: bool = False) -> WireClient:
-    return WireClient.login(server.host, server.port, name, password, register)
 
 
 def hello(server: ServerThread, name: str, password: str | None = None, register: bool = False,

@@ -1,5 +1,5 @@
 """Exactly-once delivery through lost connections: the client library against the real
-server, with tests/faultproxy.py cutting connections at chosen points.
+server, with tests/support/faultproxy.py cutting connections at chosen points.
 
 Alice sends Bob a numbered sequence of direct messages while the proxy resets Alice's or
 Bob's connection (both ends, data in flight lost) just before or after a given frame, or
@@ -245,7 +245,7 @@ def test_a_name_claimed_meanwhile_stops_the_reconnections(server: ServerThread, 
     proxy.cut("Alice")
     assert at_alice.wait(lambda r: bool(r.of(Reconnecting)))
     # Someone else claims the guest name while Alice is away, once its hold is over (a
-    # stranger cannot during the hold: tests/test_guests.py).
+    # stranger cannot during the hold: tests/integration/test_guests.py).
     server.server.relay.logins.guests.hold = 0.0
     start(clients, server.port, "alice", password="correct horse", register=True)
     proxy.refuse_new = False

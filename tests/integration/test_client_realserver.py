@@ -1,6 +1,6 @@
 """The client library against the real server (in a thread, 127.0.0.1, port 0).
 
-The fake server in tests/fakeserver.py is what the other client tests use; these few
+The fake server in tests/support/fakeserver.py is what the other client tests use; these few
 checks make sure it has not drifted from the real thing.
 """
 
@@ -8,29 +8,18 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from client import ChatClient, LoginRefused, MessageUpdate
-import server as server_module
+from logins import library_login
 from protocol import ConnectionClosed, DirectMessage, Event, Goodbye
 
 WAIT = 10.0
 
 
-@pytest.fixture
-def server() -> Iterator[object]:
-    with server_module.ServerThread(server_module.ServerConfig(host="127.0.0.1", port=0)) as srv:
-        yield srv
-        srv.stop()
-
-
 def connect(clients: list[ChatClient], server: object, name: str) -> ChatClient:
-    client = ChatClient(name, server.host, server.port)  # type: ignore[attr-defined]
-    clients.append(client)
-    client.connect(timeout=WAIT)
-    return client
+    return library_login(clients, server.port, name, host=server.host)  # type: ignore[attr-defined]
 
 
 def next_event(client: ChatClient, kind: type[Event]) -> Event:

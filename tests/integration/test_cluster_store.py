@@ -22,7 +22,9 @@ from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from protocol import (Accepted, DirectMessage, ErrorCode, ErrorReply, Ping, Queued, SendDirect, UserJoined,
                       UserLeft)
 from server import ServerConfig, ServerThread
-from test_durability import ServerProcess, assert_one_line_error, leave, run_chatserver, wait_until
+from servers import ServerProcess, assert_one_line_error, run_chatserver
+from test_durability import leave
+from waits import wait_until
 from wire import WireClient
 
 NOTICES = (UserJoined, UserLeft)

@@ -8,14 +8,8 @@ has a deadline.
 
 from __future__ import annotations
 
-import queue
-import re
 import sqlite3
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,122 +21,20 @@ from protocol import (
 from protocol.codec import encode
 from server import ServerConfig, ServerThread
 from server.store import SCHEMA_VERSION
+from logins import login
+from servers import ServerProcess, assert_one_line_error, run_chatserver, server_config
 from test_store import stored_messages
+from waits import wait_until
 from wire import WireClient
 
-ROOT = Path(__file__).resolve().parents[2]
 NOTICES = (UserJoined, UserLeft)
-# Generous rate limits: these tests send fast on purpose.
-FAST = dict(rate_per_connection=1e6, burst_per_connection=1e6, rate_per_address=1e6, burst_per_address=1e6)
 
 
 # --- Helpers ------------------------------------------------------------------------------
 
 
-class ServerProcess:
-    """``chatserver.py`` in a subprocess on 127.0.0.1, port 0, without the web client;
-    its standard error is collected by a thread (``output()``)."""
-
-    def __init__(self, *args: str, file_limit: int | None = None) -> None:
-        """``file_limit``: the server's open-file limit (RLIMIT_NOFILE, soft and hard)."""
-        def limit_files() -> None:
-            import resource
-            resource.setrlimit(resource.RLIMIT_NOFILE, (file_limit, file_limit))
-
-        self.proc = subprocess.Popen(
-            [sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--web-port", "0", *args],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            preexec_fn=limit_files if file_limit is not None else None)
-        self.lines: list[str] = []
-        self._ports: queue.Queue[int | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.port = 0
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            match = re.search(r"listening on \S+:(\d+)", line)
-            if match:
-                self._ports.put(int(match.group(1)))
-        self._ports.put(None)
-
-    def wait_listening(self, timeout: float = 15) -> int:
-        try:
-            port = self._ports.get(timeout=timeout)
-        except queue.Empty:
-            port = None
-        if port is None:
-            self.kill()
-            raise AssertionError(f"chatserver.py did not start:\n{self.output()}")
-        self.port = port
-        return port
-
-    def kill(self) -> None:
-        """SIGKILL: no goodbye, no final commit (a crash)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> int:
-        """A clean shutdown (SIGTERM); returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            return self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise
-
-    def output(self) -> str:
-        self._reader.join(10)
-        return "".join(self.lines)
-
-    def __enter__(self) -> ServerProcess:
-        self.wait_listening()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            self.kill()
-        self.proc.stdin.close()
-        self._reader.join(10)
-
-
-def run_chatserver(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
-    """Run chatserver.py to its end (for start-up failures)."""
-    return subprocess.run([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0",
-                           "--web-port", "0", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> str:
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 10, what: str = "the condition") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
-        time.sleep(0.01)
-
-
 def config(tmp_path: Path | None, **overrides) -> ServerConfig:
-    return ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path, **{**FAST, **overrides})
-
-
-def login(server: ServerThread, name: str, **kwargs) -> WireClient:
-    return WireClient.login(server.host, server.port, name, **kwargs)
+    return server_config(tmp_path, fast=True, **overrides)
 
 
 def leave(client: WireClient) -> None:

@@ -3,10 +3,10 @@ as a subprocess (``python3 chatclient.py Bob --gui``), driven through its loopba
 hook (``CHAT_GUI_TEST_CONTROL``, see client/gui/testhook.py) and, where xdotool is
 installed, through the X keyboard itself.
 
-Alice is a protocol client (tests/wire.py) on the other side.
+Alice is a protocol client (tests/support/wire.py) on the other side.
 
 Skipped, saying why, when tkinter, Xvfb, xwd or xdotool is missing; in CI they fail
-instead (tests/tools.py). ``SAVE_SCREENSHOTS=1`` also copies the screenshot to
+instead (tests/support/tools.py). ``SAVE_SCREENSHOTS=1`` also copies the screenshot to
 docs/gui-client.png. CI installs: python3-tk xvfb xauth x11-apps (xwd) xdotool.
 """
 

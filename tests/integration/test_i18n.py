@@ -2,7 +2,8 @@
 is translated with its placeholders, the Portuguese command names, and the terminal
 client, ``--send`` and the server console speaking Brazilian Portuguese for real.
 
-(The window and the page in pt_BR: tests/test_gui.py and tests/test_web_browser.py.)
+(The window and the page in pt_BR: tests/integration/test_gui.py and
+tests/integration/test_web_browser.py.)
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from i18n import __main__ as tool
 from i18n.catalog import Entry, PoError, compile_mo, parse_po, plural_expression, to_json
 from i18n.extract import Message, placeholders, python_messages, web_messages
 from protocol import Accepted, DirectMessage, Receipt
-from server import ServerConfig, ServerThread
+from server import ServerThread
 from wire import WireClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -273,12 +274,6 @@ def client_env(**variables: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in i18n.ENVIRONMENT_VARIABLES}
     env.update(variables, PYTHONIOENCODING="utf-8")
     return env
-
-
-@pytest.fixture
-def server() -> Iterator[ServerThread]:
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
-        yield srv
 
 
 @pytest.mark.parametrize("how", ["LANG", "--lang"])

@@ -23,7 +23,8 @@ from server import ServerConfig, ServerThread
 from server.app import AcceptFailures, connection_capacity
 from server.limits import TokenBucket
 from server.relay import Relay
-from test_durability import ServerProcess, wait_until
+from servers import ServerProcess
+from waits import wait_until
 from test_store import (  # noqa: F401 (loop, store_kind: fixtures)
     FakeSession, RelayBench, loop, open_store, store_kind, stored_messages,
 )

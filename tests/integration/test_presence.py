@@ -27,7 +27,7 @@ from protocol.codec import TYPES, decode
 from server import ServerConfig
 from server.presence import Watchlists
 from server.relay import Relay
-from test_durability import wait_until
+from waits import wait_until
 from test_store import FakeSession, RelayBench, loop  # noqa: F401  (loop is a fixture)
 
 NOTICES = (UserJoined, UserLeft)

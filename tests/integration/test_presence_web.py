@@ -1,7 +1,7 @@
 """The web page watches the people of its conversations (issue 9, "Presence"): in a quiet
 room (above ``presence_room_limit``) it still sees them come and go, and nobody else.
 
-Headless Chromium over the DevTools Protocol, as in tests/test_web_browser.py; the other
+Headless Chromium over the DevTools Protocol, as in tests/integration/test_web_browser.py; the other
 users are terminal users (``chatpeer.TcpPeer``).
 """
 

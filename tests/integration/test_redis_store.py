@@ -1,6 +1,6 @@
 """The Redis store answers as the memory store does, and keeps the store contract.
 
-1. Differential: the random operations of tests/test_memory_store.py through the public
+1. Differential: the random operations of tests/integration/test_memory_store.py through the public
    interface of :class:`RedisStore` (over a real redis-server) and of
    :class:`MemoryStore`: every answer and the stored state after each step must be equal
    (both number messages themselves, a resend taking no id).
@@ -10,7 +10,7 @@
 3. Start-up: the durability check's warnings; the loading operations; re-reading one
    record.
 
-The relay's own tests (RelayBench in tests/test_store.py) run over this store too.
+The relay's own tests (RelayBench in tests/integration/test_store.py) run over this store too.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The asyncio RESP client against a real redis-server (see tests/redisserver.py).
+"""The asyncio RESP client against a real redis-server (see tests/support/redisserver.py).
 
 Each test runs its own event loop under a deadline; the servers are started on free
 127.0.0.1 ports and stopped by PID.

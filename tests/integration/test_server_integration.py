@@ -39,21 +39,12 @@ from protocol import (
     Welcome,
     WhoRequest,
 )
+from logins import login
 from server import ServerConfig, ServerThread
 from wire import WireClient
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTICES = (UserJoined, UserLeft)
-
-
-@pytest.fixture
-def server():
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
-        yield srv
-
-
-def login(server: ServerThread, name: str) -> WireClient:
-    return WireClient.login(server.host, server.port, name)
 
 
 def next_join(client: WireClient, skip_own: str, timeout: float = 10.0) -> UserJoined:

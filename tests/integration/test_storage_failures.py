@@ -16,10 +16,12 @@ import pytest
 
 from client.exitcodes import ExitCode
 from client.oneshot import send_once
+from logins import login
 from protocol import Accepted, DirectMessage, ErrorCode, HistoryPage, HistoryRequest, RoomMessage, SendDirect, SendRoom
 from server import ServerThread
 from server.lockfile import DataDirInUse
-from test_durability import NOTICES, ServerProcess, assert_one_line_error, config, run_chatserver
+from servers import ServerProcess, assert_one_line_error, run_chatserver
+from test_durability import NOTICES, config
 from wire import WireClient
 
 BIG = "x" * 4000  # the longest text allowed: each such message needs a page of its own
@@ -42,10 +44,6 @@ def free_the_disk(server: ServerThread) -> None:
 def server(tmp_path):
     with ServerThread(config(tmp_path / "data")) as srv:
         yield srv
-
-
-def login(server: ServerThread, name: str) -> WireClient:
-    return WireClient.login(server.host, server.port, name)
 
 
 def test_a_full_disk_gets_every_request_an_answer_logs_once_and_service_resumes(server, caplog):

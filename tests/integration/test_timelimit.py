@@ -1,4 +1,4 @@
-"""The per-test time limit (tests/timelimit.py): a hanging test fails, in bounded time,
+"""The per-test time limit (tests/support/timelimit.py): a hanging test fails, in bounded time,
 saying where it hung, and the run goes on.
 
 Runs pytest in a subprocess on a small file of tests that hang in the ways the suite's

@@ -14,7 +14,7 @@ from chatpeer import WebPeer
 from protocol import Accepted, Delivered, DirectMessage, Receipt, SendDirect, UserJoined, UserLeft, Welcome
 from server import ServerConfig, ServerThread
 from server.web import WEBCLIENT_ROOT
-from test_durability import ServerProcess, assert_one_line_error, run_chatserver
+from servers import ServerProcess, assert_one_line_error, run_chatserver
 from wire import WireClient
 from tools import require_tool
 

@@ -3,7 +3,7 @@
 A chat server with the web gateway runs in a thread; Chromium opens the page and Bob logs
 in by typing; Alice is a terminal user (the chat protocol over TCP, ``chatpeer.TcpPeer``).
 Skipped only when no ``chromium`` binary is installed, and failed instead in CI
-(tests/tools.py; CI installs Debian's package).
+(tests/support/tools.py; CI installs Debian's package).
 ``SAVE_SCREENSHOTS=1`` also copies the desktop screenshot to docs/web-client.png.
 """
 

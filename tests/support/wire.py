@@ -50,23 +50,9 @@ class WireClient:
     @classmethod
     def login(cls, host: str, port: int, name: str, password: str | None = None, register: bool = False,
               tls: ssl.SSLContext | None = None, tokens: dict[tuple[str, str, str], str] | None = None) -> WireClient:
-        """Connect and log in as ``name`` (with ``password``, or claiming the name with
-        ``register``); raises AssertionError if not welcomed. The welcome is kept in
-        ``client.welcome``. The hello carries the name's resume token from ``tokens``
-        (default: the shared ``WireClient.tokens``; ``{}`` plays someone else), and a new
-        token from the welcome is kept there."""
-        tokens = cls.tokens if tokens is None else tokens
-        key = (os.environ.get("CHAT_STATE_DIR", ""), host, name.lower())
-        client = cls(host, port, tls)
-        try:
-            client.send(Hello("hello", name, const.PROTOCOL_VERSION, password, register, tokens.get(key)))
-            client.welcome = client.expect(Welcome)
-        except BaseException:
-            client.close()
-            raise
-        if client.welcome.resume:
-            tokens[key] = client.welcome.resume
-        return client
+        """Connect and log in as ``name``: :func:`logins.wire_login` (its contract)."""
+        from logins import wire_login  # logins imports this module
+        return wire_login(host, port, name, password, register, tls, tokens, cls=cls)
 
     def __enter__(self) -> WireClient:
         return self
