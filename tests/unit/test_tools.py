@@ -1,4 +1,4 @@
-"""The rule for a missing tool (tests/tools.py): a skip on a developer's machine, a
+"""The rule for a missing tool (tests/support/tools.py): a skip on a developer's machine, a
 failure in CI, where a skip would hide a whole area behind a green run."""
 
 from __future__ import annotations
