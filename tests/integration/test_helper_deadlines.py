@@ -16,7 +16,7 @@ import pytest
 
 import const
 from protocol import Connection, Delivered, Ping, Role, Welcome
-from test_server_integration import wait_for_listening
+from servers import wait_for_listening
 from wire import WireClient
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-import os
 import re
-import select
 import signal
 import socket
 import subprocess
@@ -41,6 +39,7 @@ from protocol import (
 )
 from logins import login
 from server import ServerConfig, ServerThread
+from servers import start_server_process
 from wire import WireClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -363,37 +362,6 @@ def test_shutdown_tells_clients_and_the_port_is_free_again_at_once():
     with ServerThread(ServerConfig(host="127.0.0.1", port=port)) as again:
         with login(again, "Alice"):
             pass
-
-
-def start_server_process(*args: str) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--memory",
-                             "--web-port", "0", *args],
-                            cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return proc, wait_for_listening(proc)
-
-
-def wait_for_listening(proc: subprocess.Popen, timeout: float = 10.0) -> int:
-    """The port of the "listening on HOST:PORT" line ``proc`` writes to stderr; kills
-    ``proc`` and raises AssertionError if none came within ``timeout`` seconds."""
-    # Read the raw pipe under select(): a readline() would wait forever for a server that
-    # hangs before saying anything. (Nothing goes through proc.stderr's own buffer here,
-    # so a later proc.stderr.read() gets the rest.)
-    deadline = time.monotonic() + timeout
-    said = b""
-    while True:
-        match = re.search(rb"listening on \S+:(\d+).*\n", said)  # a whole line: all of the port
-        if match:
-            return int(match.group(1))
-        left = deadline - time.monotonic()
-        chunk = b""
-        if left > 0 and select.select([proc.stderr], [], [], left)[0]:
-            chunk = os.read(proc.stderr.fileno(), 4096)
-        if not chunk:  # the time is up, or the process closed its stderr (it ended)
-            proc.kill()
-            proc.wait(10)
-            raise AssertionError(f"the server did not start within {timeout:g} s; it said: "
-                                 f"{said.decode(errors='replace')!r}")
-        said += chunk
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "/quit", "/sair"])

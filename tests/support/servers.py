@@ -10,6 +10,7 @@ Both listen on 127.0.0.1, port 0 (the system picks a free port; read it back fro
     with ServerProcess("--data-dir", str(tmp_path)) as proc:        # chatserver.py
         ...proc.port, proc.stop() (SIGTERM, exit status), proc.kill() (a crash)...
     result = run_chatserver("--data-dir", "missing")   # to its end: start-up failures
+    proc, port = start_server_process()   # a bare Popen whose stderr the test reads itself
 
 Options are :class:`server.ServerConfig` fields (``in_thread``) or chatserver.py's
 arguments (``ServerProcess``). ``fast=True`` lifts the rate limits, for tests that send
@@ -18,11 +19,14 @@ fast on purpose. The ``server`` fixture of tests/conftest.py is ``in_thread()``.
 
 from __future__ import annotations
 
+import os
 import queue
 import re
+import select
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from server import ServerConfig, ServerThread
@@ -117,6 +121,40 @@ class ServerProcess:
             self.kill()
         self.proc.stdin.close()
         self._reader.join(10)
+
+
+def start_server_process(*args: str) -> tuple[subprocess.Popen, int]:
+    """chatserver.py (database in memory) as a bare Popen and its port, for tests that
+    write to its console (``proc.stdin``) and read its standard error themselves; stop it
+    with processes.stop_process."""
+    proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--memory",
+                             "--web-port", "0", *args],
+                            cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, wait_for_listening(proc)
+
+
+def wait_for_listening(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """The port of the "listening on HOST:PORT" line ``proc`` writes to stderr; kills
+    ``proc`` and raises AssertionError if none came within ``timeout`` seconds."""
+    # Read the raw pipe under select(): a readline() would wait forever for a server that
+    # hangs before saying anything. (Nothing goes through proc.stderr's own buffer here,
+    # so a later proc.stderr.read() gets the rest.)
+    deadline = time.monotonic() + timeout
+    said = b""
+    while True:
+        match = re.search(rb"listening on \S+:(\d+).*\n", said)  # a whole line: all of the port
+        if match:
+            return int(match.group(1))
+        left = deadline - time.monotonic()
+        chunk = b""
+        if left > 0 and select.select([proc.stderr], [], [], left)[0]:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+        if not chunk:  # the time is up, or the process closed its stderr (it ended)
+            proc.kill()
+            proc.wait(10)
+            raise AssertionError(f"the server did not start within {timeout:g} s; it said: "
+                                 f"{said.decode(errors='replace')!r}")
+        said += chunk
 
 
 def run_chatserver(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
