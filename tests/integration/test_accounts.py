@@ -13,9 +13,9 @@ from protocol import (
     RoomMessage, SendDirect, SendRoom, Unblock, UserJoined, UserLeft, Welcome,
 )
 from server import ServerThread
-from logins import login
+from logins import leave, login
 from servers import ServerProcess
-from test_durability import config, leave, quiet, stored, wait_offline
+from test_durability import config, quiet, stored, wait_offline
 from wire import WireClient
 
 NOTICES = (UserJoined, UserLeft)

@@ -21,9 +21,9 @@ from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 
 from protocol import (Accepted, DirectMessage, ErrorCode, ErrorReply, Ping, Queued, SendDirect, UserJoined,
                       UserLeft)
+from logins import leave
 from server import ServerConfig, ServerThread
 from servers import ServerProcess, assert_one_line_error, run_chatserver
-from test_durability import leave
 from waits import wait_until
 from wire import WireClient
 

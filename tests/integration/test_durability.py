@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from protocol import (
-    Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Goodbye, HistoryPage, HistoryRequest, OutcomeAck,
+    Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, HistoryPage, HistoryRequest, OutcomeAck,
     Queued, Receipt, RoomMessage, SendDirect, SendRoom, UserJoined, UserLeft,
 )
 from protocol.codec import encode
 from server import ServerConfig, ServerThread
 from server.store import SCHEMA_VERSION
-from logins import login
+from logins import leave, login
 from servers import ServerProcess, assert_one_line_error, run_chatserver, server_config
 from test_store import stored_messages
 from waits import wait_until
@@ -35,13 +35,6 @@ NOTICES = (UserJoined, UserLeft)
 
 def config(tmp_path: Path | None, **overrides) -> ServerConfig:
     return server_config(tmp_path, fast=True, **overrides)
-
-
-def leave(client: WireClient) -> None:
-    """Log out cleanly and wait until the server has closed the connection."""
-    client.send(Goodbye())
-    client.wait_closed()
-    client.close()
 
 
 def make_known(server, *names: str) -> None:

@@ -4,6 +4,8 @@
   for tests that speak the wire protocol themselves; ``server`` is anything with ``host``
   and ``port`` (a ServerThread, a ServerProcess). ``wire_login(host, port, ...)`` is the
   same by address (``WireClient.login`` is it).
+- ``leave(client)``: a wire client logs out cleanly (goodbye) and waits until the server
+  has closed the connection.
 - ``library_login(clients, port, name, ...)``: the client library's ChatClient, connected;
   it goes into ``clients`` (the conftest fixture), which closes it at the test's end
   (``clientkit.start`` is it).
@@ -20,7 +22,7 @@ from typing import Protocol
 
 import const
 from client.library import ChatClient
-from protocol import Hello, Welcome
+from protocol import Goodbye, Hello, Welcome
 from wire import WireClient
 
 # How long a library client may take to connect and be welcomed.
@@ -58,6 +60,13 @@ def login(server: Listening, name: str, password: str | None = None, register: b
           **options: object) -> WireClient:
     """``wire_login`` to ``server``'s address (options: tls, tokens)."""
     return wire_login(server.host, server.port, name, password, register, **options)  # type: ignore[arg-type]
+
+
+def leave(client: WireClient) -> None:
+    """Log out cleanly and wait until the server has closed the connection."""
+    client.send(Goodbye())
+    client.wait_closed()
+    client.close()
 
 
 def library_login(clients: list[ChatClient], port: int, name: str, host: str = "127.0.0.1",
