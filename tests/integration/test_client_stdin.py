@@ -17,7 +17,7 @@ from client import ChatClient
 from client.terminal import undecodable_line
 from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixtures)
 from protocol import SendDirect, SendRoom
-from test_client_terminal import Pty
+from ptys import Pty
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 10.0

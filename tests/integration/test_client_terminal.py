@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from client import ChatClient, MessageUpdate, OutgoingMessage
 from client.exitcodes import ExitCode
 from client.terminal import TerminalUI, describe_event, describe_status, format_lookup, format_users, prompt_for
 from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixtures)
+from ptys import Pty
 from client.events import Reconnected, Reconnecting
 from protocol import (
     Accepted,
@@ -270,31 +270,6 @@ def test_the_process_shows_the_servers_goodbye(server: FakeServer) -> None:
 
 
 # --- Interactive mode on a pseudo-terminal ------------------------------------------------
-
-
-class Pty:
-    """The master side of a pseudo-terminal, read with deadlines."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.seen = b""
-
-    def expect(self, wanted: bytes, timeout: float = WAIT) -> None:
-        deadline = time.monotonic() + timeout
-        while wanted not in self.seen:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"{wanted!r} never appeared; screen so far: {self.seen!r}"
-            ready, _, _ = select.select([self.fd], [], [], remaining)
-            if ready:
-                try:
-                    chunk = os.read(self.fd, 4096)
-                except OSError:  # EIO: the other side is closed
-                    chunk = b""
-                assert chunk, f"{wanted!r} never appeared; the terminal closed: {self.seen!r}"
-                self.seen += chunk
-
-    def type(self, text: bytes) -> None:
-        os.write(self.fd, text)
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")

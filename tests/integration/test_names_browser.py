@@ -3,9 +3,9 @@ from the page; a look-alike of João and a name with a space are refused with a 
 
 from __future__ import annotations
 
+from browserpage import TIMEOUT, Page, alice, page  # noqa: F401 (fixtures)
 from chatpeer import TcpPeer
 from protocol import Accepted, DirectMessage
-from test_web_browser import TIMEOUT, Page, alice, page  # noqa: F401 (fixtures)
 
 
 def test_joao_chats_from_the_page_under_any_spelling_of_his_name(page: Page, alice: TcpPeer) -> None:  # noqa: F811

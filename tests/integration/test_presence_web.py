@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from browserpage import TIMEOUT, Page, open_page
 from chatpeer import TcpPeer
 from protocol import Accepted, Delivered
 from server import ServerConfig
-from test_web_browser import TIMEOUT, Page, open_page
 from tools import require_tool
 
 pytestmark = pytest.mark.timeout_seconds(120)

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import const
+from browserpage import DESKTOP, REPO, TIMEOUT, Page
 from cdp import Chromium
 from chatpeer import TcpPeer
 from protocol import (
@@ -32,7 +33,6 @@ from protocol import (
 from server import ServerConfig, ServerThread
 from server.outbox import WriteBatcher
 from server.web import start_web_server, stop_web_server
-from test_web_browser import DESKTOP, REPO, TIMEOUT, Page
 from tools import require_tool
 from wire import WireClient
 
