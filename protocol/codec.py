@@ -371,7 +371,7 @@ def encode(event: Event) -> bytes:
 # --- Fast encoders for the frames of the message path -------------------------------------
 # The server writes three of these per direct message; building a dict for the generic
 # encoder was a fifth of its time per message. Each produces exactly the bytes of the
-# generic path (tests/test_protocol_roundtrip.py checks that), so the wire cannot tell.
+# generic path (tests/unit/test_protocol_roundtrip.py checks that), so the wire cannot tell.
 _string_literal = json.encoder.encode_basestring  # "..." with JSON escapes, non-ASCII kept
 
 
@@ -440,7 +440,7 @@ def _parse_json(text: str) -> Any:
 # event when every field is plainly valid (the types and sizes right, ASCII text, so no
 # surrogate to look for), and None otherwise: the generic loop below then decides, with
 # its own words for whatever is wrong. So they accept exactly a subset of what the generic
-# path accepts, with the same values (tests/test_protocol_roundtrip.py checks both).
+# path accepts, with the same values (tests/unit/test_protocol_roundtrip.py checks both).
 def _quick_send(cls: type[Event], obj: dict, request_id: str | None, max_text: int) -> Event | None:
     to, text = obj.get("to"), obj.get("text")
     if (request_id is not None and type(to) is str and type(text) is str and len(to) <= _MAX_SHORT_TEXT

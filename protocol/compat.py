@@ -1,7 +1,7 @@
 """What the project uses from a Python newer than the oldest it supports (3.10).
 
 One place for each backport, so that dropping 3.10 later is deleting this file and
-importing from the standard library again. ``tests/test_pyversion.py`` checks that no
+importing from the standard library again. ``tests/integration/test_pyversion.py`` checks that no
 module uses syntax newer than 3.10 nor one of the 3.11-only APIs it lists.
 """
 

@@ -1,7 +1,7 @@
 """Store operations for messages: each function takes the sqlite3 connection; the SQLite
 store (stores/sqlite.py) submits them to its group commit (store.py), and the memory store
-(stores/memory.py) answers exactly the same on Python structures (tests/test_memory_store.py
-holds it to that). Their docstrings are the contract of the store interface's operations.
+(stores/memory.py) answers exactly the same on Python structures
+(tests/integration/test_memory_store.py holds it to that). Their docstrings are the contract of the store interface's operations.
 
 Message states in the database::
 

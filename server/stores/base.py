@@ -4,8 +4,8 @@ Three stores implement it: :class:`~server.stores.sqlite.SQLiteStore` (durable: 
 disk with group commit), :class:`~server.stores.memory.MemoryStore` (``--memory``:
 Python structures, nothing survives a restart) and :class:`~server.stores.redis.RedisStore`
 (``--cluster``: Redis, shared by the nodes of a cluster). The relay and the login desk talk
-only to this interface, so the same relay tests run against all three (tests/test_store.py,
-``RelayBench``).
+only to this interface, so the same relay tests run against all three
+(tests/integration/test_store.py, ``RelayBench``).
 
 The contract, for every asynchronous operation (all but the loading ones)::
 

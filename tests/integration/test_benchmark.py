@@ -1,0 +1,132 @@
+"""The benchmark still runs and reports sane figures (``python3 -m bench.benchmark --smoke``),
+so that it cannot rot between the times someone measures with it.
+
+It starts real servers (the bare reference relay, the chat server in memory and durable)
+as subprocesses on loopback and drives them with its own clients; the figures themselves are not judged here, only that each
+phase ran, finished without errors and printed numbers that make sense.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.relay import Relay, RelayConnection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def numbers(pattern: str, text: str) -> list[tuple[float, ...]]:
+    """Every match of ``pattern`` in ``text``, its groups as floats (thousands commas removed)."""
+    return [tuple(float(group.replace(",", "")) for group in match) if isinstance(match, tuple)
+            else (float(match.replace(",", "")),) for match in re.findall(pattern, text)]
+
+
+@pytest.mark.timeout_seconds(120)  # about 6 s idle; a loaded CI machine is much slower
+def test_the_benchmark_smoke_run_reports_every_phase() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.benchmark", "--smoke"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=100, stdin=subprocess.DEVNULL)
+    out = done.stdout
+    assert done.returncode == 0, f"{out}\n{done.stderr}"
+    assert "Traceback" not in done.stderr and "problems:" not in out, f"{out}\n{done.stderr}"
+    assert "== server in memory" in out and "== server durable" in out and "== server bare relay" in out
+    assert re.search(r"pinned: server on CPU \d+, load generator on CPU \d+|not pinned \(", out), out
+    rates = numbers(r"([\d,]+) messages/s with delivered acks", out)
+    assert len(rates) == 2 and all(rate > 0 for (rate,) in rates), out
+    relay_rates = numbers(r"([\d,]+) messages/s with accepted acks \(one hop\)", out)
+    assert len(relay_rates) == 1 and relay_rates[0][0] > 0, out
+    cpu = numbers(r"(\d+) µs per message", out)
+    assert len(cpu) == 3 and all(us > 0 for (us,) in cpu), out
+    generator = numbers(r"load generator CPU (\d+)% of its core", out)
+    assert len(generator) == 3 and all(share > 0 for (share,) in generator), out
+    # Throughput: the relay's accepted acks and the chat server's delivered acks; at the
+    # offered rate, delivered acks from all three, and the relay's accepted acks.
+    latencies = numbers(r"p50 ([\d.]+) ms, p99 ([\d.]+) ms", out)
+    assert len(latencies) == 7 and all(0 < p50 <= p99 for p50, p99 in latencies), out
+    delivered = numbers(r"delivered-ack latency p50 ([\d.]+) ms, p99 ([\d.]+) ms, max", out)
+    assert len(delivered) == 3, out
+    offered = numbers(r"latency at an offered 200 messages/s for 0.5 s \((\d+) messages\)", out)
+    assert len(offered) == 3 and all(sent > 0 for (sent,) in offered), out
+    assert re.search(r"durability costs -?\d+% of the in-memory throughput", out), out
+    peaks = numbers(r"server RSS: ([\d.]+) MiB at start, peak ([\d.]+) MiB", out)
+    assert len(peaks) == 3 and all(0 < start <= peak for start, peak in peaks), out
+    for label in ("relay", "memory"):
+        idle = re.search(rf"idle, {label}: 50 logged-in connections: server RSS [\d.]+ -> [\d.]+ MiB, (-?[\d,]+) "
+                         r"bytes per connection", out)
+        assert idle, out
+        logins = numbers(rf"idle, {label}: 50 logins \(connect, hello, welcome; 200 at a time\) in ([\d.]+) s", out)
+        assert len(logins) == 1 and logins[0][0] > 0, out
+    # The headline: each chat mode divided by the relay measured in the same run.
+    ratios = numbers(r"ratio (?:memory|durable): ([\d.]+)×", out)
+    assert len(ratios) == 2 and all(ratio > 0 for (ratio,) in ratios), out
+    assert "== headline: chat server ÷ bare relay" in out, out
+    by_cpu = numbers(r"by server CPU per message \(relay µs ÷ (?:memory|durable) µs\): ([\d.]+)×", out)
+    assert len(by_cpu) == 2 and all(ratio > 0 for (ratio,) in by_cpu), out
+
+
+class FakeTransport:
+    """Collects what the relay writes; no socket."""
+
+    def __init__(self) -> None:
+        self.written = b""
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def frames(self) -> list[dict]:
+        frames = [json.loads(line) for line in self.written.splitlines()]
+        self.written = b""
+        return frames
+
+
+def relay_pair() -> tuple[RelayConnection, FakeTransport, RelayConnection, FakeTransport]:
+    relay = Relay()
+    ends = []
+    for name in ("alice", "bob"):
+        conn, transport = RelayConnection(relay), FakeTransport()
+        conn.connection_made(transport)
+        conn.data_received(b'{"type":"hello","id":"h","name":"%s","version":1}\n' % name.encode())
+        assert transport.frames()[0]["type"] == "welcome"
+        ends += [conn, transport]
+    return tuple(ends)  # type: ignore[return-value]
+
+
+def test_the_relay_forwards_acks_one_hop_and_forwards_the_receipt_as_delivered() -> None:
+    alice, to_alice, bob, to_bob = relay_pair()
+    # A frame split across reads, then two in one read: the relay buffers up to the newline.
+    alice.data_received(b'{"type":"send","id":"m1","to":"bob",')
+    assert to_alice.frames() == [] and to_bob.frames() == []
+    alice.data_received(b'"text":"hi"}\n{"type":"send","id":"m2","to":"bob","text":"again"}\n')
+    assert [(f["type"], f["id"]) for f in to_alice.frames()] == [("accepted", "m1"), ("accepted", "m2")]
+    dms = to_bob.frames()
+    assert [(f["type"], f["from"], f["to"], f["text"]) for f in dms] == [("dm", "alice", "bob", "hi"),
+                                                                          ("dm", "alice", "bob", "again")]
+    bob.data_received(b'{"type":"receipt","msg_id":%d}\n' % dms[1]["msg_id"])
+    assert to_alice.frames() == [{"type": "delivered", "id": "m2", "msg_id": dms[1]["msg_id"]}]
+    alice.data_received(b'{"type":"ack","msg_id":%d}\n' % dms[1]["msg_id"])  # read and dropped
+    assert to_alice.frames() == [] and to_bob.frames() == []
+
+
+def test_the_relay_answers_what_it_cannot_use_with_an_error_and_goes_on() -> None:
+    alice, to_alice, bob, to_bob = relay_pair()
+    alice.data_received(b'not json\n{"type":"who","id":"w"}\n{"type":"send","id":"m","to":"zed","text":"x"}\n')
+    assert [(f["type"], f["code"]) for f in to_alice.frames()] == [
+        ("error", "bad_frame"), ("error", "bad_frame"), ("error", "unknown_recipient")]
+    # A sender gone before the receipt: the receipt is dropped, nobody is written to.
+    alice.data_received(b'{"type":"send","id":"m3","to":"bob","text":"x"}\n')
+    msg_id = to_bob.frames()[0]["msg_id"]
+    alice.connection_lost(None)
+    bob.data_received(b'{"type":"receipt","msg_id":%d}\n' % msg_id)
+    assert to_bob.frames() == []

@@ -1,0 +1,475 @@
+"""The terminal client and ``--send`` on the durable server: queued and delivered lines,
+/history, /block, reconnecting, and ``--send`` resuming after a lost connection.
+
+Real server on 127.0.0.1, port 0; the terminal in pipe mode, in-process or as a process.
+Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+from client import ChatClient, ServerUnreachable
+from client.exitcodes import ExitCode
+from client.oneshot import send_once
+from client.terminal import TerminalUI, format_history
+from faultproxy import DOWN, UP, Fault, FaultProxy
+from protocol import DirectMessage, Event, HistoryEntry
+from clientkit import start
+from server import ServerConfig, ServerThread
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 10.0
+FAST = {"reconnect_delay": 0.05, "reconnect_max_delay": 0.2}
+
+
+def run_pipe(port: int, script: str, name: str = "Alice", **options: object) -> tuple[int, list[str]]:
+    out = io.StringIO()
+    ui = TerminalUI(name, "127.0.0.1", port, timeout=WAIT, stdin=io.StringIO(script), stdout=out, stderr=out,
+                    interactive=False, **options)
+    return ui.run(), out.getvalue().splitlines()
+
+
+class Lines:
+    """A growing list of output lines that a test can wait on (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._partial = ""
+        self.changed = threading.Condition()
+
+    def write(self, text: str) -> int:
+        with self.changed:
+            self._partial += text
+            *done, self._partial = self._partial.split("\n")
+            self.lines.extend(done)
+            self.changed.notify_all()
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = WAIT) -> str:
+        found: list[str] = []
+
+        def seen() -> bool:
+            found[:] = [line for line in self.lines if predicate(line)][:1]
+            return bool(found)
+
+        with self.changed:
+            assert self.changed.wait_for(seen, timeout), f"no such line within {timeout} s: {self.lines}"
+        return found[0]
+
+
+class LiveTerminal:
+    """A pipe-mode TerminalUI in a thread, fed line by line by the test."""
+
+    def __init__(self, port: int, name: str = "Alice", **options: object) -> None:
+        read_end, self._write_end = os.pipe()
+        self._stdin = os.fdopen(read_end, "r", encoding="utf-8")
+        self.out = Lines()
+        self.ui = TerminalUI(name, "127.0.0.1", port, timeout=WAIT, stdin=self._stdin, stdout=self.out,
+                             stderr=self.out, interactive=False, **options)
+        self.code: int | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        self.code = self.ui.run()
+
+    def type(self, line: str) -> None:
+        os.write(self._write_end, (line + "\n").encode())
+
+    def end(self) -> int | None:
+        os.close(self._write_end)
+        self._thread.join(WAIT + 5)
+        self._stdin.close()
+        return self.code
+
+
+# --- Queued, delivered later, and reported in the terminal --------------------------------------
+
+
+def test_send_once_to_an_offline_user_is_queued_and_exits_0(server: ServerThread, clients: list[ChatClient]) -> None:
+    start(clients, server.port, "Bob").close()
+    out, err = io.StringIO(), io.StringIO()
+    code = send_once("Carol", "Bob", "call me", host="127.0.0.1", port=server.port, timeout=WAIT, stdout=out,
+                     stderr=err)
+    assert (code, err.getvalue()) == (ExitCode.OK, "")
+    assert re.fullmatch(r"queued for Bob \(msg \d+\): Bob is offline; it will be delivered when they log in\n",
+                        out.getvalue())
+    got: list[Event] = []
+    start(clients, server.port, "Bob", on_event=got.append)
+    deadline = time.monotonic() + WAIT
+    while not any(isinstance(e, DirectMessage) for e in got):
+        assert time.monotonic() < deadline
+        threading.Event().wait(0.01)
+    assert [e.text for e in got if isinstance(e, DirectMessage)] == ["call me"]
+
+
+def test_send_once_to_nobody_known_exits_1(server: ServerThread) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = send_once("Carol", "Zed", "hello?", host="127.0.0.1", port=server.port, timeout=WAIT, stdout=out,
+                     stderr=err)
+    assert code == ExitCode.REFUSED
+    assert err.getvalue() == "error: not delivered to Zed — nobody called Zed has ever logged in here (unknown_recipient)\n"
+
+
+def test_the_terminal_shows_queued_then_delivered_at_the_next_login(server: ServerThread,
+                                                                    clients: list[ChatClient]) -> None:
+    start(clients, server.port, "Bob").close()
+    code, lines = run_pipe(server.port, "@Bob are you there?\n")
+    assert code == ExitCode.OK
+    queued = [line for line in lines if line.startswith("✓ queued")]
+    assert queued == ["✓ queued for Bob: are you there? (Bob is offline; it will be delivered when they log in)"]
+    bob = start(clients, server.port, "Bob")
+    bob.who(WAIT)  # the message has come and Bob's receipt has reached the server
+    code, lines = run_pipe(server.port, "/who\n")
+    assert code == ExitCode.OK
+    assert any(re.fullmatch(r"✓ delivered: message \d+", line) for line in lines), lines
+
+
+# --- /history, /block -------------------------------------------------------------------------
+
+
+def test_history_in_the_terminal(server: ServerThread, clients: list[ChatClient]) -> None:
+    bob = start(clients, server.port, "Bob")
+    alice = start(clients, server.port, "Alice")
+    for i in range(3):
+        assert alice.send_direct("Bob", f"from Alice {i}").wait("delivered", WAIT)
+        assert bob.send_direct("Alice", f"from Bob {i}").wait("delivered", WAIT)
+    alice.close()
+    code, lines = run_pipe(server.port, "/history Bob 4\n/history bob\n/history Zed\n/history\n/history Bob 0\n")
+    assert code == ExitCode.OK
+    first = lines.index("* history with Bob (4 messages):")
+    shown = lines[first + 1:first + 5]
+    expected = ["you → Bob: from Alice 1 (delivered)", "Bob → you: from Bob 1 (delivered)",
+                "you → Bob: from Alice 2 (delivered)", "Bob → you: from Bob 2 (delivered)"]
+    assert [re.sub(r"^  \[[^]]+\] ", "", line) for line in shown] == expected, lines
+    assert all(re.match(r"  \[\d\d:\d\d\] ", line) for line in shown)
+    assert "* history with Bob (6 messages):" in lines
+    assert "* no messages with Zed" in lines
+    assert lines.count("! usage: /history NAME [N] (N from 1 to 10000, default 20)") == 2
+
+
+def test_history_pages_with_the_cursor(server: ServerThread, clients: list[ChatClient]) -> None:
+    with FaultProxy(server.host, server.port) as proxy:
+        start(clients, server.port, "Bob")
+        alice = start(clients, proxy.port, "Alice")
+        sent = [alice.send_direct("Bob", f"n{i}") for i in range(7)]
+        for message in sent:
+            assert message.wait("delivered", WAIT)
+        entries = alice.history("Bob", 6, WAIT, page_size=2)
+        assert [e.text for e in entries] == [f"n{i}" for i in range(1, 7)]
+        assert [e.msg_id for e in entries] == [m.msg_id for m in sent[1:]]
+        requests = [f for f in proxy.frames if f[1] == "up" and f[2] == "history"]
+        assert len(requests) == 3  # 2 + 2 + 2
+        assert [e.text for e in alice.history("Bob", 100, WAIT, page_size=3)] == [f"n{i}" for i in range(7)]
+
+
+def test_history_beyond_one_page_of_500() -> None:
+    # Fast enough only without the rate limits: 520 messages in one burst.
+    config = ServerConfig(host="127.0.0.1", port=0, rate_per_connection=1e6, burst_per_connection=1e6,
+                          rate_per_address=1e6, burst_per_address=1e6)
+    with ServerThread(config) as srv:
+        bob = ChatClient("Bob", srv.host, srv.port)
+        alice = ChatClient("Alice", srv.host, srv.port)
+        try:
+            bob.connect(timeout=WAIT)
+            alice.connect(timeout=WAIT)
+            sent = [alice.send_direct("Bob", f"m{i}") for i in range(520)]
+            for message in sent:
+                assert message.wait("delivered", WAIT)
+            entries = alice.history("Bob", 510, WAIT)
+            assert [e.msg_id for e in entries] == [m.msg_id for m in sent[10:]]
+        finally:
+            alice.close()
+            bob.close()
+
+
+def test_block_and_unblock_in_the_terminal(server: ServerThread, clients: list[ChatClient]) -> None:
+    bob = start(clients, server.port, "Bob")
+    terminal = LiveTerminal(server.port)
+    try:
+        terminal.out.wait_for(lambda line: line.startswith("* connected"))
+        terminal.type("/block Bob")
+        terminal.out.wait_for(lambda line: line == "* blocked Bob: their messages will not reach you")
+        hidden = bob.send_direct("Alice", "you cannot see this")
+        assert hidden.wait("sent", WAIT)  # to Bob it looks sent...
+        terminal.type("/unblock bob")
+        terminal.out.wait_for(lambda line: line == "* unblocked bob")
+        visible = bob.send_direct("Alice", "now you can")
+        assert visible.wait("delivered", WAIT)
+        terminal.out.wait_for(lambda line: line.endswith("Bob → you: now you can"))
+        terminal.type("/block Alice")
+        terminal.out.wait_for(lambda line: line.startswith("! /block failed: you cannot block yourself"))
+        terminal.type("/history Bob")
+        terminal.out.wait_for(lambda line: line.startswith("* history with Bob"))
+    finally:
+        assert terminal.end() == ExitCode.OK
+    assert hidden.state == "sent"  # ...and is never delivered
+    assert not any("you cannot see this" in line for line in terminal.out.lines)
+
+
+def test_history_lines_are_sanitised() -> None:
+    entries = [HistoryEntry(1, "Alice", "Bob", "hi\x1b[2J", 0.0, "delivered"),
+               HistoryEntry(2, "Bob", "ALICE", "yo", 0.0, "expired")]
+    lines = format_history("Bob", entries, "alice")
+    assert lines[0] == "* history with Bob (2 messages):"
+    assert lines[1].endswith("] you → Bob: hi\\x1b[2J (delivered)")
+    assert lines[2].endswith("] Bob → you: yo (expired)")
+
+
+# --- Reconnecting, as the user sees it --------------------------------------------------------
+
+
+def test_the_terminal_reconnects_and_sends_what_was_typed_meanwhile(server: ServerThread,
+                                                                    clients: list[ChatClient]) -> None:
+    got: list[Event] = []
+    start(clients, server.port, "Bob", on_event=got.append)
+    with FaultProxy(server.host, server.port) as proxy:
+        terminal = LiveTerminal(proxy.port, **FAST)
+        try:
+            terminal.out.wait_for(lambda line: line.startswith("* connected"))
+            proxy.refuse_new = True
+            proxy.cut("Alice")
+            terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
+                                  and "(attempt 2)" in line)
+            terminal.type("@Bob typed while away")
+            terminal.out.wait_for(lambda line: line == "… not connected: will be sent to Bob once reconnected: "
+                                                       "typed while away")
+            proxy.refuse_new = False
+            terminal.out.wait_for(lambda line: line == "! reconnected; 1 message sent again")
+            terminal.out.wait_for(lambda line: line == "✓ delivered to Bob: typed while away")
+        finally:
+            assert terminal.end() == ExitCode.OK
+    lost = [line for line in terminal.out.lines if line.startswith("! connection lost")]
+    assert re.fullmatch(r"! connection lost; reconnecting in \d+\.\d s \(attempt 1\): .+", lost[0])
+    assert [e.text for e in got if isinstance(e, DirectMessage)] == ["typed while away"]
+
+
+class ProcessLines(Lines):
+    """The stdout of a process, read line by line by a thread."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        super().__init__()
+        self._reader = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._reader.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.write(line)
+
+
+def test_the_process_survives_a_planned_restart_and_sends_what_was_typed_meanwhile(
+        clients: list[ChatClient]) -> None:
+    first = ServerThread(ServerConfig(host="127.0.0.1", port=0)).__enter__()
+    port = first.port
+    proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", "--port", str(port)], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, encoding="utf-8")
+    try:
+        out = ProcessLines(proc)
+        out.wait_for(lambda line: line.startswith("* connected"))
+        first.stop()  # a planned stop: the server says goodbye to every client
+        out.wait_for(lambda line: line.startswith("! connection lost; reconnecting") and "server shutting down" in line)
+        assert proc.poll() is None  # the session goes on
+        assert proc.stdin is not None
+        proc.stdin.write("@Bob typed while the server was down\n")
+        proc.stdin.flush()
+        out.wait_for(lambda line: "will be sent to Bob once reconnected" in line)
+        got: list[Event] = []
+        with ServerThread(ServerConfig(host="127.0.0.1", port=port)):  # started again on the same port
+            start(clients, port, "Bob", on_event=got.append)
+            out.wait_for(lambda line: line.startswith("! reconnected"), WAIT * 2)
+            out.wait_for(lambda line: line == "✓ delivered to Bob: typed while the server was down", WAIT * 2)
+            proc.stdin.close()
+            assert proc.wait(WAIT) == ExitCode.OK
+    finally:
+        first.stop()
+        proc.kill()
+        proc.wait(WAIT)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+    assert "Traceback" not in err
+    assert not [line for line in out.lines if line.startswith("! Disconnected by the server")]
+    assert [e.text for e in got if isinstance(e, DirectMessage)] == ["typed while the server was down"]
+
+
+def test_the_process_fails_over_to_the_next_server_on_its_command_line(server: ServerThread,
+                                                                       clients: list[ChatClient]) -> None:
+    got: list[Event] = []
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as other:
+        start(clients, other.port, "Bob", on_event=got.append)
+        proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", f"127.0.0.1:{server.port}",
+                                 f"127.0.0.1:{other.port}"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        try:
+            out = ProcessLines(proc)
+            out.wait_for(lambda line: line.startswith(f"* connected to 127.0.0.1:{server.port}"))
+            server.stop()  # the first server goes away for good
+            out.wait_for(lambda line: line.startswith("! reconnected"), WAIT * 2)
+            assert proc.stdin is not None
+            proc.stdin.write("@Bob hello from the other server\n")
+            proc.stdin.close()
+            assert proc.wait(WAIT * 2) == ExitCode.OK
+        finally:
+            proc.kill()
+            proc.wait(WAIT)
+    assert "✓ delivered to Bob: hello from the other server" in out.lines
+    assert [e.text for e in got if isinstance(e, DirectMessage)] == ["hello from the other server"]
+
+
+def test_send_once_resumes_after_a_lost_connection(server: ServerThread, clients: list[ChatClient]) -> None:
+    got: list[Event] = []
+    start(clients, server.port, "Bob", on_event=got.append)
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.add(Fault(DOWN, "accepted", nth=1, name="Carol"))  # the answer is lost with the connection
+        out, err = io.StringIO(), io.StringIO()
+        code = send_once("Carol", "Bob", "exactly once", host="127.0.0.1", port=proxy.port, timeout=WAIT,
+                         stdout=out, stderr=err, **FAST)
+        assert proxy.cuts
+    assert (code, err.getvalue()) == (ExitCode.OK, "")
+    assert re.fullmatch(r"delivered to Bob \(msg \d+\)\n", out.getvalue())
+    assert [e.text for e in got if isinstance(e, DirectMessage)] == ["exactly once"]
+
+
+def test_send_once_gives_up_when_the_connection_does_not_come_back(server: ServerThread,
+                                                                   clients: list[ChatClient]) -> None:
+    start(clients, server.port, "Bob")
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.add(Fault(DOWN, "welcome", when="after", name="Carol"))
+        proxy.refuse_after_cuts = 1  # after the cut, nothing gets through
+        out, err = io.StringIO(), io.StringIO()
+        started = time.monotonic()
+        code = send_once("Carol", "Bob", "lost", host="127.0.0.1", port=proxy.port, timeout=0.8,
+                         stdout=out, stderr=err, **FAST)
+        assert time.monotonic() - started < WAIT
+    assert code == ExitCode.NO_SERVER and out.getvalue() == ""
+    assert err.getvalue().startswith("error: the connection to the server was lost (")
+    assert err.getvalue().endswith("and not restored within 0.8 s; the message may not have been sent\n")
+
+
+# --- A first login cut on the way is retried (issue 8, item 17) ---------------------------------
+
+RETRY_LINE = r"! connection lost; reconnecting in \d+\.\d s \(attempt 1\): .+"
+
+
+def test_the_terminal_retries_a_first_login_cut_on_the_way_then_delivers(server: ServerThread,
+                                                                        clients: list[ChatClient]) -> None:
+    got: list[Event] = []
+    start(clients, server.port, "Bob", on_event=got.append)
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.add(Fault(UP, "hello", name="Alice"))  # the first hello is lost with its connection
+        code, lines = run_pipe(proxy.port, "@Bob made it\n", **FAST)
+        assert len(proxy.cuts) == 1, proxy.cuts
+    assert code == ExitCode.OK, lines
+    assert re.fullmatch(RETRY_LINE, lines[0]), lines
+    assert lines[1].startswith("* connected to 127.0.0.1:"), lines
+    assert "✓ delivered to Bob: made it" in lines
+    assert [e.text for e in got if isinstance(e, DirectMessage)] == ["made it"]
+
+
+def test_the_terminal_retries_when_the_welcome_is_lost_too(server: ServerThread, clients: list[ChatClient]) -> None:
+    start(clients, server.port, "Bob")
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.add(Fault(DOWN, "welcome", name="Alice"))  # logged in on the server, never told
+        code, lines = run_pipe(proxy.port, "@Bob hi\n", **FAST)
+    assert code == ExitCode.OK, lines
+    assert re.fullmatch(RETRY_LINE, lines[0]) and lines[1].startswith("* connected"), lines
+    assert "✓ delivered to Bob: hi" in lines
+
+
+def test_the_terminal_without_reconnect_does_not_retry_its_first_login(server: ServerThread) -> None:
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.add(Fault(UP, "hello", name="Alice"))
+        code, lines = run_pipe(proxy.port, "@Bob hi\n", reconnect=False)
+    assert code == ExitCode.NO_SERVER
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "during the login" in lines[0], lines
+
+
+def test_a_login_refusal_is_final_for_the_terminal(server: ServerThread, clients: list[ChatClient]) -> None:
+    start(clients, server.port, "Alice")
+    started = time.monotonic()
+    code, lines = run_pipe(server.port, "@Bob hi\n", **FAST)
+    assert code == ExitCode.LOGIN_REFUSED and time.monotonic() - started < WAIT
+    assert len(lines) == 1 and lines[0].startswith("error: login refused:") and "name_taken" in lines[0], lines
+
+
+def test_send_once_retries_a_first_login_cut_on_the_way(server: ServerThread, clients: list[ChatClient]) -> None:
+    got: list[Event] = []
+    start(clients, server.port, "Bob", on_event=got.append)
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.add(Fault(UP, "hello", name="Carol"))
+        out, err = io.StringIO(), io.StringIO()
+        code = send_once("Carol", "Bob", "after one reset", host="127.0.0.1", port=proxy.port, timeout=WAIT,
+                         stdout=out, stderr=err, **FAST)
+        assert len(proxy.cuts) == 1, proxy.cuts
+    assert (code, err.getvalue()) == (ExitCode.OK, "")
+    assert re.fullmatch(r"delivered to Bob \(msg \d+\)\n", out.getvalue())
+    assert [e.text for e in got if isinstance(e, DirectMessage)] == ["after one reset"]
+
+
+def test_send_once_gives_up_on_a_login_cut_every_time_within_its_timeout(server: ServerThread) -> None:
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.refuse_new = True  # every connection is accepted, then reset
+        out, err = io.StringIO(), io.StringIO()
+        started = time.monotonic()
+        code = send_once("Carol", "Bob", "never", host="127.0.0.1", port=proxy.port, timeout=1.0,
+                         stdout=out, stderr=err, **FAST)
+        took = time.monotonic() - started
+        attempts = len(proxy.cuts)
+    assert code == ExitCode.NO_SERVER and out.getvalue() == ""
+    said = err.getvalue()
+    assert said.startswith("error: ") and ("reset" in said or "during the login" in said), said
+    assert attempts >= 3, proxy.cuts  # it tried again (backoff 0.05 s doubling up to 0.2 s)...
+    assert took < 1.0 + 1.0, took     # ...for about the timeout, not more
+
+
+def test_close_ends_a_first_login_that_keeps_being_cut(server: ServerThread) -> None:
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.refuse_new = True
+        retries: list[object] = []
+        client = ChatClient("Alice", "127.0.0.1", proxy.port, **FAST)
+        outcome: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                client.connect(WAIT, retry_until=float("inf"), on_retry=retries.append)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test
+                outcome.append(exc)
+        thread = threading.Thread(target=connect, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + WAIT
+        while len(retries) < 3:
+            assert time.monotonic() < deadline, proxy.cuts
+            threading.Event().wait(0.01)
+        client.close()
+        thread.join(WAIT)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], ServerUnreachable), outcome
+    assert [r.attempt for r in retries[:3]] == [1, 2, 3]
+
+
+def test_max_reconnect_attempts_bounds_the_first_login_too(server: ServerThread) -> None:
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.refuse_new = True
+        retries: list[object] = []
+        client = ChatClient("Alice", "127.0.0.1", proxy.port, max_reconnect_attempts=2, **FAST)
+        try:
+            client.connect(WAIT, retry_until=float("inf"), on_retry=retries.append)
+        except ServerUnreachable as exc:
+            assert "reset" in str(exc) or "cut" in str(exc), exc
+        else:
+            raise AssertionError("connected through a proxy that resets every connection")
+        assert len(retries) == 2 and len(proxy.cuts) == 3  # the first try and two retries

@@ -1,0 +1,109 @@
+"""``chatclient.py NAME --send TO TEXT``: outcomes and exit statuses (client.oneshot)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from client import ChatClient
+from client.exitcodes import ExitCode
+from client.oneshot import send_once
+from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixtures)
+from protocol import DirectMessage
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 10.0
+
+
+def send(server: FakeServer, to: str, text: str, name: str = "Carol", timeout: float = WAIT) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = send_once(name, to, text, host=server.host, port=server.port, timeout=timeout, stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_exit_codes_are_the_documented_ones() -> None:
+    assert [(c.name, c.value) for c in ExitCode] == [
+        ("OK", 0), ("REFUSED", 1), ("USAGE", 2), ("NO_SERVER", 3), ("LOGIN_REFUSED", 4), ("TIMEOUT", 5),
+        ("AUTH_FAILED", 6), ("UNAVAILABLE", 7), ("INTERRUPTED", 130)]
+    assert "  6  authentication failed" in ExitCode.describe()
+    assert "  5  no delivery acknowledgement" in ExitCode.describe()
+    assert "  7  the server cannot store anything now" in ExitCode.describe()
+
+
+def test_delivered_exits_0(server: FakeServer, bob: ChatClient) -> None:
+    code, out, err = send(server, "Bob", "some text")
+    assert (code, out, err) == (ExitCode.OK, "delivered to Bob (msg 1)\n", "")
+    event = bob.events.get(timeout=WAIT)
+    while not isinstance(event, DirectMessage):
+        event = bob.events.get(timeout=WAIT)
+    assert (event.sender, event.text) == ("Carol", "some text")
+
+
+def test_refused_by_the_server_exits_1(server: FakeServer) -> None:
+    code, out, err = send(server, "Bob", "anyone?")
+    assert (code, out) == (ExitCode.REFUSED, "")
+    assert err == "error: not delivered to Bob — nobody called Bob has ever logged in here (unknown_recipient)\n"
+
+
+def test_too_long_exits_1(server: FakeServer, bob: ChatClient) -> None:
+    code, _, err = send(server, "Bob", "x" * 100_000)
+    assert code == ExitCode.REFUSED and "(message_too_large)" in err
+
+
+def test_no_server_exits_3() -> None:
+    with FakeServer() as server:
+        pass
+    code, out, err = send(server, "Bob", "hi")
+    assert (code, out) == (ExitCode.NO_SERVER, "")
+    assert err.startswith("error: connection to 127.0.0.1:") and "refused" in err
+
+
+def test_name_taken_exits_4(server: FakeServer, bob: ChatClient) -> None:
+    code, _, err = send(server, "Bob", "hi", name="bob")
+    assert code == ExitCode.LOGIN_REFUSED
+    assert err.startswith("error: login refused: ") and "(name_taken)" in err
+
+
+def test_no_acknowledgement_exits_5() -> None:
+    with FakeServer(deliver=False) as server:
+        bob = ChatClient("Bob", server.host, server.port)
+        bob.connect(timeout=WAIT)
+        try:
+            code, out, err = send(server, "Bob", "hi", timeout=0.3)
+        finally:
+            bob.close()
+    assert (code, out) == (ExitCode.TIMEOUT, "")
+    assert err.startswith("error: no delivery confirmation from Bob within 0.3 s (the server accepted it as msg ")
+
+
+def test_the_command_line(server: FakeServer, bob: ChatClient) -> None:
+    done = subprocess.run([sys.executable, "chatclient.py", "Carol", "--port", str(server.port), "--send", "Bob", "hi there"],
+                          cwd=ROOT, capture_output=True, text=True, encoding="utf-8", timeout=WAIT)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "delivered to Bob (msg 1)\n", "")
+
+
+@pytest.mark.parametrize("args", [["Carol", "--send", "Bob"], ["Carol", "--port", "70000"], [],
+                                  ["Carol", "--timeout", "-1", "--send", "Bob", "x"]])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    done = subprocess.run([sys.executable, "chatclient.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=WAIT, stdin=subprocess.DEVNULL)
+    assert done.returncode == ExitCode.USAGE
+    assert "usage: chatclient.py" in done.stderr
+
+
+def test_help_lists_the_exit_statuses() -> None:
+    done = subprocess.run([sys.executable, "chatclient.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=WAIT)
+    assert done.returncode == 0
+    assert "exit status:" in done.stdout and "login refused" in done.stdout
+
+
+def test_a_login_refused_as_unavailable_exits_7() -> None:
+    with FakeServer(refuse=("unavailable", "the server cannot save anything right now")) as server:
+        code, out, err = send(server, "Bob", "hi")
+    assert (code, out) == (ExitCode.UNAVAILABLE, "")
+    assert "cannot store anything right now" in err and "(unavailable)" in err

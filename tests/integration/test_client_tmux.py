@@ -1,0 +1,248 @@
+"""The interactive terminal client in a real terminal: tmux runs ``chatclient.py`` against
+a real server on 127.0.0.1 (port 0), a test client (Bob) talks to it, and the tests read
+what tmux's screen shows (``capture-pane``): wrapped input with the cursor moved into it
+while messages arrive, the password prompt left alone, Tab, /reply, colours. Bounded
+waits only: every look at the screen polls it until a deadline."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from clientkit import start
+from faultproxy import FaultProxy
+from client.library import ChatClient
+from protocol import DirectMessage, RoomMessage
+from server import ServerThread
+from tools import require_tool
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 15.0
+_sockets = itertools.count()
+
+
+class Tmux:
+    """One tmux server of our own (its own socket), one window ``columns`` wide running
+    ``command``; closed (the server and what runs in it) by :meth:`close`."""
+
+    def __init__(self, command: str, columns: int = 40, rows: int = 20) -> None:
+        self.tmux = require_tool("tmux", why="to run the terminal client in a real terminal")
+        self.socket = f"chat-test-{os.getpid()}-{next(_sockets)}"
+        self._run("-f", "/dev/null", "new-session", "-d", "-s", "chat", "-x", str(columns), "-y", str(rows),
+                  command)
+
+    def _run(self, *args: str) -> str:
+        done = subprocess.run([self.tmux, "-L", self.socket, *args], capture_output=True, text=True,
+                              encoding="utf-8", timeout=WAIT, check=True)
+        return done.stdout
+
+    def type(self, text: str) -> None:
+        """Type ``text`` as keys (literally)."""
+        self._run("send-keys", "-t", "chat", "-l", text)
+
+    def press(self, *keys: str) -> None:
+        """Press named keys: Enter, Left, Tab, C-a..."""
+        self._run("send-keys", "-t", "chat", *keys)
+
+    def screen(self, escapes: bool = False) -> list[str]:
+        """The window's lines as shown, the rows that a line wrapped onto joined to it (as
+        tmux knows them: rows the terminal itself wrapped), with the colour sequences if
+        ``escapes``."""
+        return self._run("capture-pane", "-p", "-J", "-t", "chat", *(["-e"] if escapes else [])).split("\n")
+
+    def wait(self, ready: Callable[[list[str]], bool], what: str, escapes: bool = False) -> list[str]:
+        """Poll the screen until ``ready(rows)``; fail after WAIT seconds, showing it."""
+        deadline = time.monotonic() + WAIT
+        while True:
+            rows = self.screen(escapes)
+            if ready(rows):
+                return rows
+            if time.monotonic() > deadline:
+                pytest.fail(f"the screen never showed {what}:\n" + "\n".join(rows))
+            time.sleep(0.05)
+
+    def wait_text(self, text: str, escapes: bool = False) -> list[str]:
+        return self.wait(lambda rows: text in "\n".join(rows), repr(text), escapes)
+
+    def close(self) -> None:
+        subprocess.run([self.tmux, "-L", self.socket, "kill-server"], capture_output=True, timeout=WAIT)
+
+
+@pytest.fixture
+def terminal(server: ServerThread) -> Iterator[Callable[..., Tmux]]:
+    """``terminal(name, columns=40, **env)``: the chat client for ``name`` in a tmux window."""
+    opened: list[Tmux] = []
+
+    def open_terminal(name: str = "Alice", columns: int = 40, port: int | None = None, **env: str) -> Tmux:
+        variables = {"TERM": "xterm-256color", "LANGUAGE": "en", "PYTHONIOENCODING": "utf-8",
+                     "LC_ALL": "C.UTF-8", "CHAT_STATE_DIR": os.environ["CHAT_STATE_DIR"], **env}
+        if "NO_COLOR" not in env:
+            variables["NO_COLOR"] = ""
+        command = " ".join(["env", *(shlex.quote(f"{k}={v}") for k, v in variables.items()),
+                            shlex.quote(sys.executable), "chatclient.py", shlex.quote(name),
+                            "--port", str(port or server.port)])
+        # The window stays after the client ends, so that its last words can be read.
+        tmux = Tmux(f"cd {shlex.quote(str(ROOT))} && {command}; sleep {WAIT}", columns=columns)
+        opened.append(tmux)
+        tmux.wait_text("[room]> ")
+        return tmux
+
+    yield open_terminal
+    for tmux in opened:
+        tmux.close()
+
+
+def received(client: ChatClient, kind: type, sender: str = "Alice", timeout: float = WAIT):
+    """The next event of ``kind`` from ``sender`` that ``client`` receives (others are skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        event = client.events.get(timeout=max(0.01, deadline - time.monotonic()))
+        if isinstance(event, kind) and event.sender == sender:
+            return event
+
+
+def input_rows(rows: list[str]) -> str:
+    """The prompt and the line being typed (all its rows): the last line on screen."""
+    return [row for row in rows if row.strip()][-1]
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_long_line_with_the_cursor_in_its_middle_survives_incoming_messages(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    bob = start(clients, server.port, "Bob")
+    alice = terminal("Alice", columns=40)
+    typed = "the quick brown fox jumps over the lazy dog and then it runs far away"  # three rows at 40
+    alice.type(typed)
+    alice.press(*["Left"] * 20)  # the cursor into the middle of the second row
+    alice.wait(lambda rows: input_rows(rows) == "[room]> " + typed, "the typed line")
+    bob.send_room("a room message from Bob")
+    bob.send_direct("Alice", "two lines\nfrom Bob").wait_done(WAIT)
+    bob.send_room("x" * 70)  # a message that itself wraps
+    rows = alice.wait_text("x" * 10)
+    rows = alice.wait(lambda rows: input_rows(rows) == "[room]> " + typed, "the typed line, intact, last")
+    shown = "\n".join(rows)
+    assert re.search(r"\[\d\d:\d\d\] \(room\) Bob: a room message from Bob\n", shown), shown
+    # A multi-line message: indented continuation lines, no literal \n.
+    assert re.search(r"\[\d\d:\d\d\] Bob → you: two lines\n {8}from Bob\n", shown), shown
+    assert "\\n" not in shown
+    # Typing goes on where the cursor was: the text is inserted in the middle.
+    alice.type("[HERE]")
+    expected = typed[:-20] + "[HERE]" + typed[-20:]
+    alice.wait(lambda rows: input_rows(rows) == "[room]> " + expected, "the insertion where the cursor was")
+    alice.press("Enter")
+    assert received(bob, RoomMessage).text == expected
+    # The sent message is one line (its rows), with its state at the end; the line typed is gone.
+    rows = alice.wait(lambda rows: any(row.endswith("✓") for row in rows), "the sent mark")
+    shown = "\n".join(rows)
+    assert shown.count("[HERE]") == 1, shown
+    assert "(room) you: the quick" in shown and "[room]> the quick" not in shown, shown
+
+
+@pytest.mark.timeout_seconds(90)
+def test_messages_wait_while_a_password_is_asked(server: ServerThread, terminal: Callable[..., Tmux],
+                                                 clients: list[ChatClient]) -> None:
+    bob = start(clients, server.port, "Bob")
+    alice = terminal("Alice", columns=60)
+    alice.type("/register")
+    alice.press("Enter")
+    alice.wait_text("new password for Alice")
+    bob.send_direct("Alice", "are you there?").wait({"delivered"}, WAIT)
+    bob.send_room("anyone?")
+    time.sleep(0.5)  # (a margin for a wrong print to show up; nothing is waited on)
+    rows = alice.screen()
+    assert not any("are you there" in row or "anyone?" in row for row in rows), "\n".join(rows)
+    assert [row for row in rows if row.strip()][-1].startswith("new password for Alice")
+    alice.type("correct horse battery")
+    alice.press("Enter")
+    alice.wait_text("the same password again: ")
+    alice.type("correct horse battery")
+    alice.press("Enter")
+    rows = alice.wait_text("* Alice is now registered")
+    shown = "\n".join(rows)
+    assert "Bob → you: are you there?" in shown and "(room) Bob: anyone?" in shown, shown
+    assert "battery" not in shown
+
+
+@pytest.mark.timeout_seconds(90)
+def test_tab_completes_commands_and_names_and_reply_answers_the_last_sender(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    alice = terminal("Alice", columns=60)
+    alice.type("/r too early")
+    alice.press("Enter")
+    alice.wait_text("! nobody has sent you a direct message yet")
+    bob = start(clients, server.port, "Bobby")
+    alice.wait_text("* Bobby joined")
+    alice.type("/que")
+    alice.press("Tab")
+    # (tmux drops the space after the word at the end of a row; typing on shows it is there)
+    alice.wait(lambda rows: input_rows(rows).rstrip() == "[room]> /query", "/query completed")
+    alice.type("B")
+    alice.press("Tab")
+    alice.wait(lambda rows: input_rows(rows).rstrip() == "[room]> /query Bobby", "the name completed")
+    alice.press("C-u")
+    alice.type("@b")
+    alice.press("Tab")
+    alice.type("hi")
+    alice.press("Enter")
+    assert received(bob, DirectMessage).text == "hi"
+    bob.send_direct("Alice", "answer me").wait_done(WAIT)
+    alice.wait_text("Bobby → you: answer me")
+    alice.type("/r here I am")
+    alice.press("Enter")
+    answer = received(bob, DirectMessage)
+    assert (answer.sender, answer.text) == ("Alice", "here I am")
+    alice.wait(lambda rows: any(re.search(r"you → Bobby: here I am ✓✓$", row) for row in rows),
+               "the reply delivered, on one line")
+
+
+@pytest.mark.timeout_seconds(90)
+@pytest.mark.parametrize("no_color", ["", "1"], ids=["colour", "NO_COLOR"])
+def test_names_are_coloured_on_a_terminal_unless_no_color(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient], no_color: str) -> None:
+    bob = start(clients, server.port, "Bob")
+    alice = terminal("Alice", NO_COLOR=no_color)
+    bob.send_room("colourful")
+    rows = alice.wait_text("colourful", escapes=True)
+    line = next(row for row in rows if "colourful" in row)
+    if no_color:
+        assert "\x1b[" not in line, repr(line)
+    else:
+        # tmux shows the name's colour as its own SGR sequence (one of the palette's hues).
+        assert re.search(r"\x1b\[(3[1-6]|9[1-6])mBob", line), repr(line)
+
+
+def test_a_pipe_gets_no_colour(server: ServerThread, clients: list[ChatClient]) -> None:
+    start(clients, server.port, "Bob")
+    env = dict(os.environ, NO_COLOR="", LANGUAGE="en")
+    done = subprocess.run([sys.executable, "chatclient.py", "Alice", "--port", str(server.port)], cwd=ROOT,
+                          input="@Bob hi\n/who\n", capture_output=True, text=True, encoding="utf-8",
+                          timeout=WAIT, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "✓ delivered to Bob: hi" in done.stdout.splitlines()
+    assert "\x1b" not in done.stdout
+
+
+@pytest.mark.timeout_seconds(90)
+def test_reconnect_attempts_update_one_line(server: ServerThread, terminal: Callable[..., Tmux]) -> None:
+    with FaultProxy(server.host, server.port) as proxy:
+        alice = terminal("Alice", columns=100, port=proxy.port)
+        proxy.refuse_new = True          # the server is "down": every attempt is reset
+        proxy.cut("Alice")
+        alice.wait_text("(attempt 3)")   # three attempts so far...
+        proxy.refuse_new = False
+        rows = alice.wait_text("! reconnected")
+    shown = [row for row in rows if row.strip()]
+    # ... and what is left of them is one line: "! reconnected" took the attempts' place.
+    assert not any("reconnecting in" in row for row in shown), "\n".join(shown)
+    assert re.fullmatch(r"\[\d\d:\d\d\] ! reconnected", shown[-2]), "\n".join(shown)
+    assert shown[-1].rstrip() == "[room]>"
+    assert len(shown) == 3, "\n".join(shown)  # connected, reconnected, the prompt

@@ -1,0 +1,121 @@
+"""A chat node on the Redis store (``--cluster``), with real servers and real clients.
+
+- Durability: a node on a Redis that syncs every write (``--appendonly yes
+  --appendfsync always``); Alice's messages are answered ``queued``; the node AND Redis
+  are killed with SIGKILL mid-stream and restarted: Bob gets every acknowledged message,
+  once, in order.
+- Redis unreachable: a send is answered ``unavailable`` within the store's timeout, not
+  never; Redis back: the next send is accepted.
+- Start-up: the warning about a Redis that cannot keep "accepted"; a Redis that cannot
+  be reached, or a bad URL, is one clear line, not a traceback.
+
+Loopback only; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
+
+from protocol import (Accepted, DirectMessage, ErrorCode, ErrorReply, Ping, Queued, SendDirect, UserJoined,
+                      UserLeft)
+from logins import leave
+from server import ServerConfig, ServerThread
+from servers import ServerProcess, assert_one_line_error, run_chatserver
+from waits import wait_until
+from wire import WireClient
+
+NOTICES = (UserJoined, UserLeft)
+WAITING = (UserJoined, UserLeft, Ping)  # a wait of seconds may see a heartbeat
+FAST = ("--rate-per-connection", "1000000", "--rate-per-address", "1000000")
+N_MESSAGES = 150
+WINDOW = 20
+
+
+@pytest.mark.timeout_seconds(120)
+@pytest.mark.parametrize("kill_after", [1, 70])
+def test_a_node_and_redis_killed_mid_stream_lose_no_acknowledged_message_and_duplicate_none(tmp_path, kill_after):
+    redis = RedisServer(tmp_path / "redis", appendfsync="always").start()
+    try:
+        with ServerProcess("--cluster", redis.url, *FAST) as first:
+            assert "syncs every write" in "".join(first.lines)
+            with WireClient.login("127.0.0.1", first.port, "Alice") as alice:
+                with WireClient.login("127.0.0.1", first.port, "Bob") as bob:
+                    leave(bob)
+                assert alice.expect(UserLeft, skip=(UserJoined,)).name == "Bob"
+                acked: dict[str, int] = {}  # request id -> msg_id, from the "queued" answers
+                sent = 0
+                while len(acked) < kill_after:
+                    while sent < N_MESSAGES and sent - len(acked) < WINDOW:
+                        alice.send(SendDirect(f"n{sent}", "Bob", f"#{sent}"))
+                        sent += 1
+                    event = alice.expect(Queued, skip=NOTICES)
+                    acked[event.request_id] = event.msg_id
+                first.kill()  # at once: requests are still on their way in
+                redis.kill()  # and Redis with them: only its append-only file is left
+                for event in alice.drain(quiet=0.5):  # answers already on their way count too
+                    if isinstance(event, Queued):
+                        acked[event.request_id] = event.msg_id
+            assert first.proc.returncode == -9
+        assert kill_after <= len(acked) <= sent
+
+        redis.start()
+        with ServerProcess("--cluster", redis.url, *FAST) as second:
+            with WireClient.login("127.0.0.1", second.port, "Bob") as bob:
+                found = [e for e in bob.drain(quiet=1.0) if isinstance(e, DirectMessage)]
+                leave(bob)
+        numbers = [int(dm.text.lstrip("#")) for dm in found]
+        ids = [dm.msg_id for dm in found]
+        assert ids == sorted(set(ids)), "a message arrived twice or out of order"
+        assert numbers == list(range(len(numbers))), "not a prefix of what Alice sent, in order"
+        by_number = dict(zip(numbers, ids))
+        for request_id, msg_id in acked.items():
+            assert by_number.get(int(request_id[1:])) == msg_id, f"acknowledged {request_id} lost or changed"
+    finally:
+        redis.stop()
+
+
+def test_redis_unreachable_a_send_is_answered_unavailable_in_time_and_accepted_once_it_is_back(tmp_path):
+    # With its append-only file, as it must run: a Redis that came back empty would
+    # number messages from 1 again.
+    with RedisServer(tmp_path / "redis", appendfsync="always") as redis_server, \
+            ServerThread(ServerConfig(host="127.0.0.1", port=0, cluster_url=redis_server.url)) as server:
+        store = server.server.store
+        with WireClient.login(server.host, server.port, "Alice") as alice, \
+                WireClient.login(server.host, server.port, "Bob") as bob:
+            alice.send(SendDirect("m1", "Bob", "before"))
+            assert alice.expect(Accepted, skip=NOTICES).request_id == "m1"
+            assert bob.expect(DirectMessage, skip=NOTICES).text == "before"
+            redis_server.kill()
+            started = time.monotonic()
+            alice.send(SendDirect("m2", "Bob", "while Redis is away"))
+            error = alice.expect(ErrorReply, skip=WAITING, timeout=store.timeout + 5)
+            took = time.monotonic() - started
+            assert (error.code, error.request_id) == (ErrorCode.UNAVAILABLE, "m2")
+            assert took < store.timeout + 2.0, f"answered after {took:.1f} s"
+            redis_server.start()
+            alice.send(SendDirect("m3", "Bob", "Redis is back"))
+            accepted = alice.expect(Accepted, skip=WAITING, timeout=store.timeout + 5)
+            assert accepted.request_id == "m3"
+            assert bob.expect(DirectMessage, skip=WAITING).text == "Redis is back"
+
+
+def test_a_node_on_a_redis_without_an_append_only_file_warns_what_can_be_lost(redis_server):
+    with ServerProcess("--cluster", redis_server.url) as node:
+        wait_until(lambda: "since its last snapshot" in "".join(node.lines), what="the warning")
+        assert "appendonly no" in "".join(node.lines)
+
+
+def test_a_node_that_cannot_reach_redis_says_so_in_one_line(redis_server):
+    url = redis_server.url
+    redis_server.kill()
+    assert_one_line_error(run_chatserver("--cluster", url), "cannot reach Redis", url)
+
+
+def test_a_bad_cluster_url_is_refused_before_anything_starts():
+    result = run_chatserver("--cluster", "http://127.0.0.1:6379/0")
+    assert result.returncode == 2 and "--cluster" in result.stderr and "Traceback" not in result.stderr
+    result = run_chatserver("--cluster", "redis://127.0.0.1:6379/0", "--memory")
+    assert result.returncode == 2 and "exclude each other" in result.stderr

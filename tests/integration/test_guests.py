@@ -1,0 +1,456 @@
+"""A guest's private messages stay theirs: the resume token, the hold, the epoch.
+
+Unit tests of :class:`server.guests.GuestNames` with a fake clock, then the relay driven
+with fake sessions over an in-memory store (RelayBench): a guest who comes back with the
+token gets what waited and its history; anyone else gets ``name_taken`` during the hold
+and, after it, neither the queue nor the history of the name's earlier holder.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from client.errors import LoginRefused
+from client.exitcodes import ExitCode
+from client.library import ChatClient
+from client.oneshot import send_once
+from client.outgoing import OutgoingMessage
+from client.resume import ResumeTokens, state_dir
+from protocol import (
+    Accepted, Block, Delivered, DirectMessage, ErrorCode, ErrorReply, Goodbye, HistoryPage, HistoryRequest, Queued, Receipt,
+    Register, RoomMessage, SendDirect, UserJoined, UserLeft, Welcome,
+)
+from server import ServerConfig, ServerThread
+from server.guests import Claim, GuestNames
+from server.relay import Relay
+from wire import WireClient
+from test_store import RelayBench, loop, open_store, store_kind  # noqa: F401  (fixtures)
+
+NOTICES = (UserJoined, UserLeft)
+NOTICES_AND_MAIL = (UserJoined, UserLeft, RoomMessage, Accepted, Delivered, DirectMessage)
+
+# --- The rules, with a fake clock --------------------------------------------------------
+
+
+def test_only_the_token_resumes_a_name_and_others_wait_for_the_hold():
+    guests = GuestNames({}, hold=600.0)
+    assert guests.decide("bob", None, 1000.0) == (Claim.TAKE, 0.0)
+    token, _ = guests.take("bob", "Bob", epoch=7)
+    assert len(token) >= 43 and guests.epoch("bob") == 7
+    # Online: the holder's token resumes (the registry then refuses a second guest
+    # session); anyone else is refused while the holder is online.
+    assert guests.decide("bob", None, 1001.0) == (Claim.HELD, float("inf"))
+    guests.left("bob", 2000.0)
+    assert guests.decide("bob", token, 2001.0) == (Claim.RESUME, 0.0)
+    assert guests.decide("bob", None, 2001.0) == (Claim.HELD, 2600.0)
+    assert guests.decide("bob", "a" * 43, 2599.9) == (Claim.HELD, 2600.0)
+    assert guests.decide("bob", None, 2600.0) == (Claim.TAKE, 0.0)
+    # After the hold the holder still gets in, as long as nobody took the name.
+    assert guests.decide("bob", token, 9999.0) == (Claim.RESUME, 0.0)
+    new_token, _ = guests.take("bob", "bob", epoch=42)
+    assert new_token != token and guests.epoch("bob") == 42
+    assert guests.decide("bob", token, 9999.0) == (Claim.HELD, float("inf"))
+
+
+def test_a_token_the_client_proposes_is_adopted_only_if_it_is_a_good_secret():
+    guests = GuestNames({}, hold=600.0)
+    proposed = "A" * 20 + "b-_" * 4  # 32 characters of the URL-safe alphabet
+    token, _ = guests.take("bob", "Bob", epoch=0, proposed=proposed)
+    assert token == proposed
+    for weak in ("short", "x" * 31, "sp ace" * 8, "é" * 40, None):
+        token, _ = guests.take("eve", "Eve", epoch=0, proposed=weak)
+        assert token != weak and len(token) >= 43
+
+
+# --- The relay ---------------------------------------------------------------------------
+
+
+def test_a_guest_whose_welcome_was_lost_gets_back_in_with_the_token_it_proposed(loop, store_kind):
+    """The client keeps its own token before the hello goes out; the welcome (and the
+    connection) are lost; the retry carries the same token and is the same guest, not a
+    stranger refused for the hold."""
+    bench = RelayBench(loop, store_kind)
+    mine = {"bob": "k" * 43}
+    first = bench.attempt("Bob", tokens=mine)
+    [welcome] = first.take(Welcome)
+    assert welcome.resume == "k" * 43  # adopted, and said back
+    bench.relay.disconnected(first, None)  # the welcome died with the connection
+    again = bench.attempt("Bob", tokens=mine)
+    assert [type(e) for e in again.take(Welcome)] == [Welcome]
+    stranger = bench.attempt("Bob", tokens={"bob": "s" * 43})
+    assert stranger.take(ErrorReply)[0].code == ErrorCode.NAME_TAKEN
+    bench.store.close()
+
+
+
+def conversation(bench: RelayBench, session, peer: str) -> list[str]:
+    bench.relay.handle(session, HistoryRequest("hist", peer, 50))
+    bench.settle()
+    [page] = session.take(HistoryPage)
+    return [entry.text for entry in page.messages]
+
+
+def bob_leaves_with_mail(bench: RelayBench):
+    """Bob (a guest) and Alice talk; Bob leaves; Alice writes twice more (queued)."""
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.relay.handle(alice, SendDirect("a1", "Bob", "hi Bob"))
+    bench.settle()
+    [dm] = bob.take(DirectMessage)
+    bench.relay.handle(bob, Receipt(dm.msg_id))
+    bench.relay.handle(bob, SendDirect("b1", "Alice", "my secret"))
+    bench.settle()
+    bench.relay.disconnected(bob, None)
+    for i in (2, 3):
+        bench.relay.handle(alice, SendDirect(f"a{i}", "Bob", f"private {i}"))
+    bench.settle()
+    assert [q.request_id for q in alice.take(Queued)] == ["a2", "a3"]
+    return alice
+
+
+def test_a_guest_gets_a_resume_token_and_its_queue_and_history_with_it(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    bob_leaves_with_mail(bench)
+    back = bench.login("Bob")  # with the token the first welcome gave
+    assert [m.text for m in back.take(DirectMessage)] == ["private 2", "private 3"]
+    assert conversation(bench, back, "Alice") == ["hi Bob", "my secret", "private 2", "private 3"]
+    bench.store.close()
+
+
+def test_the_welcome_gives_a_token_to_a_new_holder_only(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    first = bench.attempt("Bob")
+    [welcome] = first.take(Welcome)
+    assert welcome.resume and "resume" not in repr(welcome)  # a secret is never logged
+    bench.relay.disconnected(first, None)
+    again = bench.attempt("Bob", tokens={"bob": welcome.resume})
+    [welcome_again] = again.take(Welcome)
+    assert welcome_again.resume is None  # the same guest: it keeps its token
+    account = bench.attempt("Carol", password="correct horse", register=True)
+    assert account.take(Welcome)[0].resume is None  # an account logs in with its password
+    bench.store.close()
+
+
+def test_during_the_hold_someone_else_is_refused_and_told_until_when(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    bob_leaves_with_mail(bench)
+    stranger = bench.attempt("BOB", tokens={})
+    [refusal] = stranger.take(ErrorReply)
+    assert refusal.code == ErrorCode.NAME_TAKEN and "UTC" in refusal.message
+    until = time.strftime("%H:%M", time.gmtime(time.time() + bench.relay.config.guest_hold))
+    assert until in refusal.message
+    assert not stranger.take(Welcome) and not stranger.take(DirectMessage)
+    # A wrong token is no better, and neither is claiming the name with a password.
+    assert bench.attempt("Bob", tokens={"bob": "x" * 43}).take(ErrorReply)[0].code == ErrorCode.NAME_TAKEN
+    claim = bench.attempt("Bob", password="correct horse", register=True, tokens={})
+    assert claim.take(ErrorReply)[0].code == ErrorCode.NAME_TAKEN
+    bench.store.close()
+
+
+def test_after_the_hold_someone_else_gets_neither_queue_nor_history(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    bench.relay.logins.guests.hold = 0.0  # the hold is over as soon as Bob leaves
+    alice = bob_leaves_with_mail(bench)
+    strangers: dict[str, str] = {}
+    stranger = bench.login("bob", tokens=strangers)
+    assert strangers["bob"] != bench.tokens["bob"]  # a new holder, a new token
+    assert not stranger.take(DirectMessage)
+    assert not stranger.take(Delivered) and not stranger.take(ErrorReply)  # nor news of Bob's own messages
+    assert conversation(bench, stranger, "Alice") == []
+    # Alice is told, truthfully, that Bob never got them; her own history keeps them all.
+    assert sorted(e.request_id for e in alice.take(ErrorReply) if e.code == ErrorCode.EXPIRED) == ["a2", "a3"]
+    assert conversation(bench, alice, "Bob") == ["hi Bob", "my secret", "private 2", "private 3"]
+    # What is sent to the name from now on is the new holder's, and only that.
+    bench.relay.handle(alice, SendDirect("a4", "Bob", "hello, whoever you are"))
+    bench.settle()
+    assert [m.text for m in stranger.take(DirectMessage)] == ["hello, whoever you are"]
+    assert conversation(bench, stranger, "Alice") == ["hello, whoever you are"]
+    # The first Bob, back with his old token, finds the name taken, not the stranger's mail.
+    bench.relay.disconnected(stranger, None)
+    bench.relay.logins.guests.hold = 600.0
+    assert bench.attempt("Bob").take(ErrorReply)[0].code == ErrorCode.NAME_TAKEN
+    bench.store.close()
+
+
+def test_the_old_holders_messages_confirmed_later_are_not_reported_to_the_new_holder(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    bench.relay.logins.guests.hold = 0.0
+    carol = bench.login("Carol")
+    bench.relay.disconnected(carol, None)
+    bob = bench.login("Bob")
+    bench.relay.handle(bob, SendDirect("b-secret", "Carol", "for Carol"))
+    bench.settle()
+    bench.relay.disconnected(bob, None)
+    stranger = bench.login("Bob", tokens={})
+    carol = bench.login("Carol")
+    [dm] = carol.take(DirectMessage)
+    bench.relay.handle(carol, Receipt(dm.msg_id))
+    bench.settle()
+    assert not stranger.take(Delivered) and not stranger.sent
+    bench.store.close()
+
+
+def test_a_new_holder_reusing_an_old_request_id_sends_a_new_message(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    bench.relay.logins.guests.hold = 0.0
+    alice = bob_leaves_with_mail(bench)  # Bob sent "my secret" as request "b1"
+    stranger = bench.login("Bob", tokens={})
+    bench.relay.handle(stranger, SendDirect("b1", "Alice", "hello Alice"))
+    bench.settle()
+    [accepted] = stranger.take(Accepted)
+    assert accepted.request_id == "b1" and not stranger.take(Delivered) and not stranger.take(ErrorReply)
+    assert [m.text for m in alice.take(DirectMessage)][-1] == "hello Alice"
+    bench.store.close()
+
+
+def test_a_new_holder_does_not_inherit_whom_the_earlier_one_blocked(loop, tmp_path):
+    bench = RelayBench(loop)
+    bench.store.close()
+    bench.store = open_store(loop, tmp_path / "chat.sqlite3")
+    bench.relay = Relay(ServerConfig(guest_hold=0.0), bench.store)
+    mallory, bob = bench.login("Mallory"), bench.login("Bob")
+    bench.relay.handle(bob, Block("b", "Mallory"))
+    bench.settle()
+    bench.relay.disconnected(bob, None)
+    stranger = bench.login("Bob", tokens={})
+    bench.relay.handle(mallory, SendDirect("m1", "Bob", "hello new Bob"))
+    bench.settle()
+    assert [m.text for m in stranger.take(DirectMessage)] == ["hello new Bob"]
+    bench.store.close()  # and after a restart, too
+    bench.store = open_store(loop, tmp_path / "chat.sqlite3")
+    bench.relay = Relay(ServerConfig(), bench.store)
+    assert not bench.relay.blocked.get("bob")
+    bench.store.close()
+
+
+def test_a_guest_who_registers_keeps_its_queue_and_history_and_nothing_older(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    bench.relay.logins.guests.hold = 0.0
+    alice = bob_leaves_with_mail(bench)
+    bench.relay.disconnected(bench.login("Bob", tokens={}), None)  # a second Bob came and went
+    bob = bench.login("Bob", tokens={})  # a third holder, who registers
+    bench.relay.handle(alice, SendDirect("a5", "Bob", "for the third"))
+    bench.settle()
+    [dm] = bob.take(DirectMessage)
+    bench.relay.handle(bob, Receipt(dm.msg_id))
+    bench.relay.handle(bob, Register("r", "correct horse"))
+    bench.settle()
+    bench.relay.disconnected(bob, None)
+    bench.relay.handle(alice, SendDirect("a6", "Bob", "after registering"))
+    bench.settle()
+    owner = bench.login("Bob", password="correct horse", tokens={})
+    assert [m.text for m in owner.take(DirectMessage)] == ["after registering"]
+    assert conversation(bench, owner, "Alice") == ["for the third", "after registering"]
+    bench.store.close()
+
+
+def test_a_registered_name_is_unaffected(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    alice = bench.login("Alice")
+    dana = bench.login("Dana", password="correct horse", register=True)
+    bench.relay.disconnected(dana, None)
+    bench.relay.handle(alice, SendDirect("d1", "Dana", "for Dana"))
+    bench.settle()
+    elsewhere = bench.login("dana", password="correct horse", tokens={})  # no token needed
+    assert [m.text for m in elsewhere.take(DirectMessage)] == ["for Dana"]
+    assert conversation(bench, elsewhere, "Alice") == ["for Dana"]
+    bench.store.close()
+
+
+@pytest.mark.parametrize("online_at_stop", [False, True])
+def test_the_hold_and_the_token_survive_a_restart(loop, tmp_path, online_at_stop):
+
+    path = tmp_path / "chat.sqlite3"
+    bench = RelayBench(loop)
+    bench.store.close()
+    bench.store = open_store(loop, path)
+    bench.relay = Relay(ServerConfig(), bench.store)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    if not online_at_stop:
+        bench.relay.disconnected(bob, None)
+    bench.relay.handle(alice, SendDirect("m", "Bob", "kept"))
+    bench.settle()
+    bench.store.close()  # the server stops (with Bob online: his hold starts at the restart)
+    bench.store = open_store(loop, path)
+    bench.relay = Relay(ServerConfig(), bench.store)
+    assert bench.attempt("Bob", tokens={}).take(ErrorReply)[0].code == ErrorCode.NAME_TAKEN
+    back = bench.login("Bob")
+    assert [m.text for m in back.take(DirectMessage)] == ["kept"]
+    bench.store.close()
+
+
+# --- A real server, the real client library and raw frames ---------------------------------
+
+WAIT = 10.0
+
+
+def connect_when_free(client: ChatClient) -> None:
+    """Connect, retrying while the name is still online (the server may not have seen its
+    last session go yet); bounded by WAIT."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            client.connect(timeout=WAIT)
+            return
+        except LoginRefused as exc:
+            if exc.code != ErrorCode.NAME_TAKEN or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # a retry pause, bounded by the deadline above
+
+
+def wait_offline(client: ChatClient, name: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while client.lookup(name, WAIT).status != "offline":
+        assert time.monotonic() < deadline, f"{name} is still online"
+        time.sleep(0.02)  # polling pause, bounded by the deadline
+
+
+def talk_then_leave(clients: list[ChatClient], port: int) -> tuple[ChatClient, OutgoingMessage]:
+    """Bob (a guest, tokens in this test's file) and Alice talk; Bob leaves; Alice writes
+    again: the message is queued for Bob. Returns Alice and that message."""
+    alice = ChatClient("Alice", "127.0.0.1", port, resume_tokens=ResumeTokens(None), reconnect=False)
+    bob = ChatClient("Bob", "127.0.0.1", port, reconnect=False)
+    clients += [alice, bob]
+    alice.connect(WAIT)
+    bob.connect(WAIT)
+    assert alice.send_direct("Bob", "hi Bob").wait("delivered", WAIT)
+    assert bob.send_direct("Alice", "my secret").wait("delivered", WAIT)
+    bob.close()
+    wait_offline(alice, "Bob")
+    waiting = alice.send_direct("Bob", "while you are away")
+    assert waiting.wait("queued", WAIT)
+    return alice, waiting
+
+
+def direct_messages(client: ChatClient) -> list[str]:
+    found = []
+    while not client.events.empty():
+        event = client.events.get_nowait()
+        if isinstance(event, DirectMessage):
+            found.append(event.text)
+    return found
+
+
+def test_real_clients_the_same_guest_comes_back_and_a_stranger_waits(clients, client_state):
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        alice, waiting = talk_then_leave(clients, server.port)
+        # Someone else (another machine: their own token file) is refused during the hold.
+        stranger = ChatClient("bob", "127.0.0.1", server.port, reconnect=False,
+                              resume_tokens=ResumeTokens(Path(client_state) / "elsewhere" / "resume.json"))
+        clients.append(stranger)
+        with pytest.raises(LoginRefused) as refused:
+            stranger.connect(WAIT)
+        assert refused.value.code == ErrorCode.NAME_TAKEN and "UTC" in str(refused.value)
+        # Bob's --send on this machine is Bob (it finds the token in the same file): it
+        # gets what waited (and prints it, as --send does).
+        out, err = io.StringIO(), io.StringIO()
+        assert send_once("Bob", "Alice", "from a script", port=server.port, host="127.0.0.1",
+                         stdout=out, stderr=err, timeout=WAIT) == ExitCode.OK, err.getvalue()
+        assert "while you are away" in out.getvalue()
+        assert waiting.wait("delivered", WAIT)
+        # So is a new terminal session: the whole history is his.
+        bob = ChatClient("Bob", "127.0.0.1", server.port, reconnect=False)
+        clients.append(bob)
+        connect_when_free(bob)
+        texts = [entry.text for entry in bob.history("Alice", 20, WAIT)]
+        assert texts == ["hi Bob", "my secret", "while you are away", "from a script"]
+
+
+def test_real_clients_after_the_hold_a_stranger_gets_neither_queue_nor_history(clients, client_state):
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, guest_hold=0.0)) as server:
+        alice, waiting = talk_then_leave(clients, server.port)
+        stranger = ChatClient("bob", "127.0.0.1", server.port, reconnect=False,
+                              resume_tokens=ResumeTokens(Path(client_state) / "elsewhere" / "resume.json"))
+        clients.append(stranger)
+        connect_when_free(stranger)
+        # The history answer comes after anything waiting would have been sent.
+        assert stranger.history("Alice", 20, WAIT) == []
+        assert direct_messages(stranger) == []
+        assert waiting.wait_done(WAIT) and waiting.state == "failed" and waiting.error[0] == ErrorCode.EXPIRED
+        assert [e.text for e in alice.history("Bob", 20, WAIT)] == ["hi Bob", "my secret", "while you are away"]
+        # Its token is its own, not the first Bob's.
+        mine = ResumeTokens.default().get(f"127.0.0.1:{server.port}", "Bob")
+        theirs = stranger.resume_tokens.get(f"127.0.0.1:{server.port}", "Bob")
+        assert mine and theirs and mine != theirs
+
+
+def test_raw_frames_after_the_hold_a_stranger_gets_neither_queue_nor_history():
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, guest_hold=0.0)) as server:
+        with WireClient.login(server.host, server.port, "Alice") as alice:
+            with WireClient.login(server.host, server.port, "Bob") as bob:
+                bob.send(SendDirect("b1", "Alice", "my secret"))
+                bob.expect(Accepted, skip=NOTICES)
+                bob.send(Goodbye(""))
+            alice.expect(UserLeft, skip=(UserJoined, DirectMessage))
+            alice.send(SendDirect("a1", "Bob", "while you are away"))
+            assert alice.expect(Queued, skip=NOTICES_AND_MAIL).request_id == "a1"
+            with WireClient.login(server.host, server.port, "Bob", tokens={}) as stranger:
+                assert stranger.welcome.resume  # a new holder, with a token of its own
+                stranger.send(HistoryRequest("h", "Alice", 50))
+                events = []
+                while not isinstance(events[-1:] and events[-1], HistoryPage):
+                    events.append(stranger.next(WAIT))
+                assert events[-1].messages == ()
+                assert not [e for e in events if isinstance(e, DirectMessage)]
+            assert alice.expect(ErrorReply, skip=NOTICES_AND_MAIL).code == ErrorCode.EXPIRED
+
+
+# --- The client's token file ---------------------------------------------------------------
+
+
+def test_the_token_file_is_private_atomic_and_survives_a_bad_copy(tmp_path):
+    path = tmp_path / "state" / "resume.json"
+    tokens = ResumeTokens(path)
+    assert tokens.get("h:1", "Bob") is None  # no file yet
+    tokens.put("h:1", "Bob", "t1")
+    tokens.put("h:2", "bob", "t2")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == ["resume.json"]  # no temporary left
+    fresh = ResumeTokens(path)
+    assert (fresh.get("h:1", "BOB"), fresh.get("h:2", "Bob"), fresh.get("h:3", "Bob")) == ("t1", "t2", None)
+    path.write_text("{not json", encoding="utf-8")
+    broken = ResumeTokens(path)
+    assert broken.get("h:1", "Bob") is None  # unreadable: a newcomer, not a crash
+    broken.put("h:1", "Bob", "t3")
+    assert ResumeTokens(path).get("h:1", "Bob") == "t3"
+
+
+def test_a_token_that_cannot_be_saved_still_serves_this_client(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    tokens = ResumeTokens(blocker / "resume.json")  # its folder cannot be created
+    tokens.put("h:1", "Bob", "t1")
+    assert tokens.get("h:1", "Bob") == "t1"
+    assert "cannot save the resume token" in caplog.text
+
+
+def test_the_state_directory_follows_the_platform_conventions(monkeypatch, tmp_path):
+    monkeypatch.setenv("CHAT_STATE_DIR", str(tmp_path / "explicit"))
+    assert state_dir() == tmp_path / "explicit"
+    monkeypatch.delenv("CHAT_STATE_DIR")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert state_dir() == tmp_path / "xdg" / "chat"
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert state_dir() == tmp_path / "home" / ".config" / "chat"
+
+
+def test_the_token_travels_in_hello_and_welcome_and_is_never_shown():
+    from protocol import Connection, Hello, Role
+    from protocol.codec import decode, encode, TYPES
+
+    hello = Hello("h", "Bob", 1, resume="s" * 43)
+    welcome = Welcome("h", "Bob", 1, "server", 15.0, False, "t" * 43)
+    for event in (hello, welcome):
+        frame = encode(event)
+        assert b'"resume":"' in frame and decode(frame.rstrip(b"\n"), TYPES, 4000) == event
+        assert "resume" not in repr(event)
+    assert b"resume" not in encode(Hello("h", "Bob", 1))  # absent unless there is one
+    server = Connection(Role.SERVER)
+    server.receive_data(b'{"type":"hello","id":"h","name":"Bob","version":1,"resume":7}\n')
+    [rejected] = list(server.events())
+    assert rejected.code == ErrorCode.BAD_FIELD and "resume" in rejected.message

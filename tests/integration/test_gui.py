@@ -1,0 +1,616 @@
+"""The tkinter chat window, for real: an X server (Xvfb), a real chat server, and the GUI
+as a subprocess (``python3 chatclient.py Bob --gui``), driven through its loopback test
+hook (``CHAT_GUI_TEST_CONTROL``, see client/gui/testhook.py) and, where xdotool is
+installed, through the X keyboard itself.
+
+Alice is a protocol client (tests/support/wire.py) on the other side.
+
+Skipped, saying why, when tkinter, Xvfb, xwd or xdotool is missing; in CI they fail
+instead (tests/support/tools.py). ``SAVE_SCREENSHOTS=1`` also copies the screenshot to
+docs/gui-client.png. CI installs: python3-tk xvfb xauth x11-apps (xwd) xdotool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from client.resume import ResumeTokens
+from protocol import (Accepted, Delivered, DirectMessage, Hello, Receipt, RoomMessage, SendDirect, SendRoom, UserJoined,
+                      UserLeft, Welcome)
+from faultproxy import FaultProxy
+from server import ServerConfig, ServerThread
+from tools import require_module, require_tool
+from wire import WireClient
+from processes import stop_process
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 15.0
+# The longest the Tk event loop may go without a turn while 1,000 messages arrive. The
+# bridge hands the window at most 20 ms of events per turn (client/gui/bridge.py) and then
+# lets Tk redraw and read input; measured gaps are 15-25 ms on a developer machine. CI
+# machines are shared and slower, so the bound leaves ten times that: 250 ms is still at
+# the edge of what people notice as lag, while a window that handled events on the wrong
+# thread, waited on the network, or redrew everything per message stalls for seconds.
+MAX_GAP_MS = 250.0
+BURST = 1000
+# What Alice may hear about in between the answers a test waits for.
+NOTICES = (UserJoined, UserLeft, RoomMessage)
+# A real X server, a window process per test, waits of 15 s: each test takes 1-5 s alone,
+# up to 20 s on a loaded machine; twice the default per-test limit leaves room for that.
+pytestmark = pytest.mark.timeout_seconds(120)
+
+
+@pytest.fixture(scope="module")
+def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private X server on a free display number, stopped by PID at the end."""
+    require_module("tkinter", "python3-tk")
+    require_tool("Xvfb", "xvfb xauth", why="to give the window an X display")
+    log = (tmp_path_factory.mktemp("xvfb") / "xvfb.log").open("wb")
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24",
+                             "-nolisten", "tcp", "-noreset"],
+                            pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    os.close(write_end)
+    try:
+        number = b""
+        deadline = time.monotonic() + TIMEOUT
+        while not number.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([read_end], [], [], remaining)[0]:
+                raise AssertionError("Xvfb did not report its display number within 15 s")
+            chunk = os.read(read_end, 16)
+            if not chunk:
+                raise AssertionError(f"Xvfb exited (status {proc.wait(5)}); see {log.name}")
+            number += chunk
+        yield f":{int(number)}"
+    finally:
+        os.close(read_end)
+        stop_process(proc)
+        log.close()
+
+
+@pytest.fixture
+def server() -> Iterator[ServerThread]:
+    # No rate limits: the burst test sends 1,000 messages as fast as it can.
+    config = ServerConfig(host="127.0.0.1", port=0, rate_per_connection=1e9, burst_per_connection=1e9,
+                          rate_per_address=1e9, burst_per_address=1e9, login_failure_delay=0.05)
+    with ServerThread(config) as srv:
+        yield srv
+
+
+class Gui:
+    """``python3 chatclient.py NAME --gui`` on ``display``, with its control channel (no
+    NAME when ``name`` is empty: the window opens its login form)."""
+
+    def __init__(self, display: str, srv_port: int, name: str, log_dir: Path) -> None:
+        self.display = display
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.settimeout(TIMEOUT)
+        env = dict(os.environ, DISPLAY=display, CHAT_GUI_TEST_CONTROL=str(listener.getsockname()[1]),
+                   PYTHONUNBUFFERED="1")
+        self.log_path = log_dir / f"gui-{name or 'noname'}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen([sys.executable, str(REPO / "chatclient.py"), *([name] if name else []), "--gui",
+                                      "--host", "127.0.0.1", "--port", str(srv_port)],
+                                     cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        try:
+            self.sock, _ = listener.accept()
+        except TimeoutError:
+            self.close()
+            raise AssertionError(f"the GUI did not open its control channel: {self.output()}") from None
+        finally:
+            listener.close()
+        self.reader = self.sock.makefile("r", encoding="utf-8")
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def cmd(self, cmd: str, timeout: float = 40.0, **args: Any) -> dict[str, Any]:
+        self.sock.settimeout(timeout)
+        self.sock.sendall(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
+        line = self.reader.readline()
+        assert line, f"the GUI closed its control channel; its output:\n{self.output()}"
+        reply = json.loads(line)
+        assert "error" not in reply, f"{cmd}: {reply['error']}\nGUI output:\n{self.output()}"
+        return reply
+
+    def wait(self, predicate: Callable[[dict[str, Any]], Any], what: str, timeout: float = TIMEOUT,
+             **dump_args: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.cmd("dump", **dump_args)
+            if predicate(state):
+                return state
+            if time.monotonic() > deadline:
+                shown = {k: v for k, v in state.items() if k != "panes"}
+                raise AssertionError(f"timed out waiting for {what}; window: {shown}\n"
+                                     f"panes: {str(state.get('panes'))[-1500:]}\nGUI output:\n{self.output()}")
+            time.sleep(0.05)
+
+    def logged_in(self) -> dict[str, Any]:
+        return self.wait(lambda s: s["view"] == "chat" and s["viewable"] and s["state"] == "connected",
+                         "the chat view")
+
+    def close(self) -> None:
+        try:
+            if self.proc.poll() is None and getattr(self, "sock", None) is not None:
+                self.cmd("quit", timeout=5)
+        except (OSError, AssertionError, ValueError):
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # our own child, by its PID
+            self.proc.wait(10)
+        if getattr(self, "sock", None) is not None:
+            self.sock.close()
+        self._log.close()
+
+
+@pytest.fixture
+def open_gui(display: str, server: ServerThread, tmp_path: Path) -> Iterator[Callable[[str], Gui]]:
+    started: list[Gui] = []
+
+    def start(name: str, port: int | None = None) -> Gui:
+        gui = Gui(display, server.port if port is None else port, name, tmp_path)
+        started.append(gui)
+        return gui
+    yield start
+    for gui in started:
+        gui.close()
+
+
+def alice_login(srv: ServerThread) -> WireClient:
+    return WireClient.login(srv.host, srv.port, "Alice")
+
+
+def contact(state: dict[str, Any], key: str) -> dict[str, Any] | None:
+    return next((row for row in state.get("contacts", []) if row["key"] == key), None)
+
+
+def test_direct_messages_both_ways_with_delivery_states(open_gui, server, tmp_path: Path) -> None:
+    with alice_login(server) as alice:
+        bob = open_gui("Bob")
+        state = bob.wait(lambda s: s["view"] == "chat" and s["state"] == "connected" and s["focus"] == "input",
+                         "the chat view, the focus in the input box")
+        assert contact(state, "alice") is not None and "online" in contact(state, "alice")["tags"]
+        assert state["title"] == "Chat — Bob"
+
+        # Alice -> Bob: appears in Bob's conversation with Alice, unread until opened.
+        alice.send(SendDirect("a1", "Bob", "Hello Bob! How is the new window coming along?"))
+        accepted = alice.expect(Accepted, skip=NOTICES)
+        state = bob.wait(lambda s: contact(s, "alice") and contact(s, "alice")["unread"] == "1", "an unread count")
+        assert "unread" in contact(state, "alice")["tags"]
+        # The GUI confirmed it (the receipt is sent once the window has the event).
+        delivered = alice.expect(Delivered, skip=NOTICES)
+        assert delivered.msg_id == accepted.msg_id
+
+        # Keyboard: Ctrl+2 opens the second row (Alice; the room is the first).
+        bob.cmd("key", sequence="<Control-Key-2>")
+        state = bob.wait(lambda s: s["active"] == "alice" and "Hello Bob!" in s["panes"].get("alice", ""),
+                         "Alice's message in her pane")
+        assert state["focus"] == "input" and state["header"][0] == "Alice"
+        assert contact(state, "alice")["unread"] == ""
+        assert "Alice: Hello Bob! How is the new window coming along?" in state["panes"]["alice"]
+
+        # Bob types a reply and presses Enter (a real <Return> key event).
+        bob.cmd("type", text="Hi Alice, this is the GUI")
+        dm = alice.expect(DirectMessage, skip=(Accepted, Delivered, *NOTICES))
+        assert (dm.sender, dm.to, dm.text) == ("Bob", "Alice", "Hi Alice, this is the GUI")
+        state = bob.wait(lambda s: any(m["state"] == "sent" for m in s["outgoing"]), "the reply as sent")
+        assert state["input"] == "" and "✓ sent" in state["panes"]["alice"]
+        alice.send(Receipt(dm.msg_id))
+        state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["delivered"], "the reply as delivered")
+        assert "Hi Alice, this is the GUI   ✓✓ delivered" in state["panes"]["alice"]
+
+        # A few more lines so the screenshot shows the states and the room.
+        alice.send(SendDirect("a2", "Bob", "Got it, thanks. Are you coming to the demo at 3?"))
+        # Shown before Bob answers it, so the README's screenshot reads in order.
+        bob.wait(lambda s: "demo at 3?" in s["panes"].get("alice", ""), "Alice's question")
+        bob.cmd("type", text="Yes, see you there!\nI'll bring the slides.")
+        dm2 = alice.expect(DirectMessage, skip=(Accepted, Delivered, *NOTICES))
+        assert dm2.text == "Yes, see you there!\nI'll bring the slides."
+        alice.send(Receipt(dm2.msg_id))
+        alice.send(SendRoom("r1", "Good morning, everyone"))
+        with WireClient.login(server.host, server.port, "Carol"):
+            state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["delivered", "delivered"]
+                             and contact(s, "carol") and contact(s, "#room")["unread"] == "1",
+                             "the second reply as delivered, Carol online, the room unread")
+            shot = tmp_path / "gui-client.png"
+            require_tool("xwd", "x11-apps", why="to take the window's screenshot")
+            bob.cmd("screenshot", path=str(shot))
+        data = shot.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
+        print(f"\nscreenshot: {shot}")
+        if os.environ.get("SAVE_SCREENSHOTS") == "1":
+            (REPO / "docs").mkdir(exist_ok=True)
+            shutil.copyfile(shot, REPO / "docs" / "gui-client.png")
+
+
+def test_presence_and_room_notices(open_gui, server) -> None:
+    bob = open_gui("Bob")
+    bob.logged_in()
+    with alice_login(server) as alice:
+        state = bob.wait(lambda s: contact(s, "alice") and "online" in contact(s, "alice")["tags"], "Alice online")
+        assert "Alice joined" in state["panes"]["#room"]
+        # Text is shown as text: no markup, no Tcl substitution, control characters escaped.
+        alice.send(SendDirect("x", "Bob", "<b>not bold</b> [exit] $x {a} \\ \x1b[31mred\u202e"))
+        alice.expect(Accepted, skip=NOTICES)
+        alice.expect(Delivered, skip=NOTICES)
+        state = bob.wait(lambda s: "alice" in s["panes"] and "red" in s["panes"]["alice"], "Alice's message")
+        assert "Alice: <b>not bold</b> [exit] $x {a} \\ \\x1b[31mred\\u202e\n" in state["panes"]["alice"]
+    # Alice left: she stays in the list (they talked), as offline; the room says so.
+    state = bob.wait(lambda s: contact(s, "alice") and "offline" in contact(s, "alice")["tags"], "Alice offline")
+    assert "Alice left" in state["panes"]["#room"]
+    assert contact(state, "alice")["text"].strip() == "Alice  (offline)"
+    # Someone who only passed by is dropped from the list when they leave.
+    with WireClient.login(server.host, server.port, "Carol"):
+        bob.wait(lambda s: contact(s, "carol") is not None, "Carol in the list")
+    bob.wait(lambda s: contact(s, "carol") is None, "Carol gone from the list")
+    # A message to an offline contact is queued by the server, and shown so.
+    bob.cmd("key", sequence="<Control-Key-2>")
+    bob.wait(lambda s: s["active"] == "alice", "Alice's conversation")
+    bob.cmd("type", text="see you later")
+    state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["queued"], "the message as queued")
+    assert "◷ queued" in state["panes"]["alice"]
+
+
+@pytest.mark.timeout_seconds(180)  # its own waits add up to 90 s before it reports what failed
+def test_burst_of_1000_messages_keeps_the_window_responsive(open_gui, server) -> None:
+    with alice_login(server) as alice:
+        bob = open_gui("Bob")
+        bob.logged_in()
+        # Watch the burst in the open conversation (the costliest case: visible, scrolling).
+        alice.send(SendDirect("warm", "Bob", "warm-up"))
+        alice.expect(Accepted, skip=NOTICES)
+        alice.expect(Delivered, skip=NOTICES)
+        bob.cmd("key", sequence="<Control-Key-2>")
+        bob.wait(lambda s: s["active"] == "alice", "Alice's conversation open")
+        bob.cmd("max_gap", reset=True)
+        started = time.monotonic()
+        frames = b"".join(alice.conn.send(SendDirect(f"b{i}", "Bob", f"burst message {i:04d}"))
+                          for i in range(BURST))
+        alice.send_raw(frames)
+        accepted = delivered = 0
+        while delivered < BURST:
+            event = alice.next(timeout=30)
+            if isinstance(event, NOTICES):
+                continue
+            if isinstance(event, Accepted):
+                accepted += 1
+            elif isinstance(event, Delivered):
+                delivered += 1
+            else:
+                raise AssertionError(f"unexpected {event!r}")
+        state = bob.wait(lambda s: s["lines"].get("alice", 0) >= BURST + 1, "all 1,000 messages", timeout=60,
+                         panes=["alice"])
+        elapsed = time.monotonic() - started
+        time.sleep(0.5)  # include the redrawing and line layout Tk does after the last insert
+        gap = bob.cmd("max_gap")
+        pane = state["panes"]["alice"]
+        shown = sum(1 for i in range(BURST) if f"burst message {i:04d}" in pane)
+        print(f"\nGUI burst: {BURST} messages shown in {elapsed:.2f} s; longest gap between Tk event-loop "
+              f"turns {gap['max_gap_ms']:.1f} ms ({gap['ticks']} ticks of 10 ms)")
+        assert accepted == BURST and shown == BURST
+        assert pane.index("burst message 0000") < pane.index("burst message 0999")
+        assert gap["max_gap_ms"] < MAX_GAP_MS, gap
+
+
+def test_login_errors_keep_the_form_open(open_gui, server, display, tmp_path) -> None:
+    # A port nobody listens on: "server unreachable", and the form stays.
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        closed_port = probe.getsockname()[1]
+    gui = open_gui("Bob", port=closed_port)
+    state = gui.wait(lambda s: s["alerts"] and s["alert_open"], "the unreachable-server dialog")
+    assert state["view"] == "login" and not state["login_busy"]
+    assert state["alerts"][0][0] == "Server unreachable"
+    assert f"127.0.0.1:{closed_port}" in state["alerts"][0][1]
+    require_tool("xwd", "x11-apps", why="to take the window's screenshot")
+    gui.cmd("screenshot", path=str(tmp_path / "gui-login-error.png"))
+    gui.cmd("dismiss")
+    gui.wait(lambda s: not s["alert_open"], "the dialog closed")
+    gui.cmd("screenshot", path=str(tmp_path / "gui-login.png"))
+
+    with alice_login(server):
+        # The right server now, but a name that is taken.
+        gui.cmd("login", name="Alice", port=str(server.port))
+        state = gui.wait(lambda s: len(s["alerts"]) == 2 and s["alert_open"], "the name-taken dialog")
+        assert state["alerts"][1][0] == "Name taken" and "Alice" in state["alerts"][1][1]
+        assert state["view"] == "login"
+        gui.cmd("dismiss")
+        state = gui.wait(lambda s: not s["alert_open"], "the dialog closed")
+        assert state["focus"] == "login-name"
+
+        # A registered name: without its password, then with a wrong one, then the right one.
+        with WireClient(server.host, server.port) as dora:
+            dora.send(Hello("h", "Dora", 1, password="correct horse", register=True))
+            dora.expect(Welcome)
+        gui.cmd("login", name="Dora")
+        # The form asks for the password itself: no dialog.
+        state = gui.wait(lambda s: s["login_prompt"] and not s["login_busy"], "the password asked in the form")
+        assert "Dora is registered" in state["login_prompt"] and len(state["alerts"]) == 2
+        assert state["focus"] == "login-password"
+        assert state["passwords"], "this window says it cannot send passwords, but the library can"
+        gui.cmd("login", password="wrong horse")
+        state = gui.wait(lambda s: len(s["alerts"]) == 3 and s["alert_open"], "the wrong-password dialog")
+        assert state["alerts"][2][0] == "Wrong password"
+        gui.cmd("dismiss")
+        gui.wait(lambda s: not s["alert_open"] and s["focus"] == "login-password", "the dialog closed")
+        gui.cmd("login", password="correct horse")
+        state = gui.logged_in()
+        assert state["me"] == "Dora" and contact(state, "alice") is not None
+        # The focus moves to the input box (X focus events may take a moment to settle).
+        gui.wait(lambda s: s["focus"] == "input", "the focus in the input box")
+
+
+def test_history_shows_when_a_conversation_opens(open_gui, server) -> None:
+    with alice_login(server) as alice:
+        # Bob talked with Alice earlier, from another client on this machine: the window
+        # finds that client's resume token for the guest name in the user's file.
+        with WireClient.login(server.host, server.port, "Bob") as old_bob:
+            ResumeTokens.default().put(f"127.0.0.1:{server.port}", "Bob", old_bob.welcome.resume)
+            alice.send(SendDirect("a", "Bob", "an earlier question"))
+            old_bob.send(Receipt(old_bob.expect(DirectMessage, skip=NOTICES).msg_id))
+            old_bob.send(SendDirect("b", "Alice", "an earlier answer"))
+            alice.send(Receipt(alice.expect(DirectMessage, skip=(Accepted, Delivered, *NOTICES)).msg_id))
+            old_bob.expect(Accepted, skip=NOTICES)
+            old_bob.expect(Delivered, skip=NOTICES)
+        bob = open_gui("Bob")
+        bob.logged_in()
+        bob.cmd("key", sequence="<Control-Key-2>")
+        state = bob.wait(lambda s: "an earlier answer" in s["panes"].get("alice", ""), "the history")
+        pane = state["panes"]["alice"]
+        assert pane.index("Alice: an earlier question") < pane.index("You: an earlier answer   ✓✓ delivered")
+
+
+def test_typing_with_the_real_keyboard(open_gui, server) -> None:
+    """xdotool types through the X server (XTEST), as a person would."""
+    require_tool("xdotool", why="to type through the X keyboard")
+    with alice_login(server) as alice:
+        bob = open_gui("Bob")
+        bob.logged_in()
+        window = bob.cmd("window")
+        env = dict(os.environ, DISPLAY=bob.display)
+
+        def xdotool(*args: str) -> None:
+            subprocess.run(["xdotool", *args], env=env, check=True, timeout=TIMEOUT)
+        xdotool("windowfocus", "--sync", str(window["id"]))
+        xdotool("key", "--clearmodifiers", "ctrl+2")
+        bob.wait(lambda s: s["active"] == "alice" and s["focus"] == "input", "Alice's conversation by Ctrl+2")
+        xdotool("type", "--delay", "5", "first line")
+        xdotool("key", "shift+Return")
+        xdotool("type", "--delay", "5", "second line")
+        state = bob.wait(lambda s: s["input"] == "first line\nsecond line", "two lines in the input box")
+        xdotool("key", "Return")
+        dm = alice.expect(DirectMessage, skip=NOTICES)
+        assert dm.text == "first line\nsecond line"
+        state = bob.wait(lambda s: s["input"] == "" and s["outgoing"], "the input box cleared")
+        # Escape goes to the list; Down moves to the next row; Escape comes back.
+        xdotool("key", "Escape")
+        bob.wait(lambda s: s["focus"] == "contacts", "focus in the list")
+        xdotool("key", "Up")
+        bob.wait(lambda s: s["active"] == "#room", "the room selected with the arrow key")
+        xdotool("key", "Return")
+        bob.wait(lambda s: s["focus"] == "input", "focus back in the input box")
+        # Tab goes round: input box -> Send button -> list -> input box (never into a pane).
+        for expected in ("send", "contacts", "input"):
+            xdotool("key", "Tab")
+            bob.wait(lambda s: s["focus"] == expected, f"Tab to {expected}")
+        xdotool("key", "shift+Tab")
+        bob.wait(lambda s: s["focus"] == "contacts", "Shift+Tab back to the list")
+
+
+def test_status_bar_shows_reconnections(open_gui, server) -> None:
+    """The library reconnects by itself after a cut; the window says so in one line."""
+    with FaultProxy(server.host, server.port) as proxy:
+        bob = open_gui("Bob", port=proxy.port)
+        state = bob.logged_in()
+        assert proxy.cut("Bob") == 1
+        state = bob.wait(lambda s: "reconnected" in s["panes"]["#room"] and s["state"] == "connected",
+                         "the reconnection said in the conversation")
+        # Words, not figures: the status bar is what it was before the cut.
+        assert state["status"] == f"Connected to 127.0.0.1:{proxy.port} as Bob", state["status"]
+        # And the chat goes on over the new connection.
+        with alice_login(server) as alice:
+            alice.send(SendDirect("a", "Bob", "still there?"))
+            alice.expect(Accepted, skip=NOTICES)
+            alice.expect(Delivered, skip=NOTICES)
+            # Her pane may also get a presence line ("Alice is online"), before or after.
+            state = bob.wait(lambda s: "Alice: still there?" in s["panes"].get("alice", ""),
+                             "the message after the reconnection")
+            assert state["panes"]["alice"].count("still there?") == 1
+
+
+def test_a_password_typed_into_the_window_logs_in(open_gui, server, tmp_path) -> None:
+    """Dora's password, typed on the X keyboard into the login form, logs her in to her account."""
+    require_tool("xdotool", why="to type through the X keyboard")
+    with WireClient(server.host, server.port) as dora:
+        dora.send(Hello("h", "Dora", 1, password="correct horse", register=True))
+        assert dora.expect(Welcome).registered
+    with alice_login(server) as alice:
+        gui = open_gui("Dora")  # logs in at once, without a password: the form asks for it
+        state = gui.wait(lambda s: s["login_prompt"] and not s["login_busy"], "the password asked in the form")
+        assert state["view"] == "login" and not state["alerts"] and not state["alert_open"], state["alerts"]
+        assert state["login_prompt"].startswith("The name Dora is registered: it needs its password")
+        require_tool("xwd", "x11-apps", why="to take the window's screenshot")
+        gui.cmd("screenshot", path=str(tmp_path / "gui-password-asked.png"))
+        print(f"\nscreenshot: {tmp_path / 'gui-password-asked.png'}")
+        # The keyboard focus in the password field, as a click would put it (without a
+        # window manager, X gives the focus to no window by itself); then real key events.
+        gui.cmd("focus", field="password")
+        gui.wait(lambda s: s["focus"] == "login-password", "the focus in the password field")
+        env = dict(os.environ, DISPLAY=gui.display)
+        for keys in (["type", "--delay", "5", "correct horse"], ["key", "Return"]):
+            subprocess.run(["xdotool", *keys], env=env, check=True, timeout=TIMEOUT)
+        state = gui.logged_in()
+        assert state["me"] == "Dora" and not state["alerts"]  # no dialog at any point
+        # The server has her session as the account's: a message to Dora reaches this window.
+        alice.send(SendDirect("d1", "Dora", "your password worked"))
+        alice.expect(Accepted, skip=NOTICES)
+        alice.expect(Delivered, skip=NOTICES)
+        state = gui.wait(lambda s: contact(s, "alice") and contact(s, "alice")["unread"] == "1", "Alice's message")
+
+
+def test_the_window_speaks_portuguese_when_the_environment_asks(open_gui, server, monkeypatch) -> None:
+    # LANGUAGE is the first place gettext looks: the window inherits it from the test's environment.
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    with alice_login(server) as alice:
+        bob = open_gui("Bob")
+        state = bob.wait(lambda s: s["view"] == "chat" and s["state"] == "connected", "the chat view")
+        # The login form was built in Portuguese (it stays in the window, hidden).
+        texts = state["login_texts"]
+        for words in ("Entrar no chat", "Nome:", "Servidor:", "Porta:", "Senha:", "Entrar"):
+            assert words in texts, texts
+        assert "Name:" not in texts and "Log in" not in texts
+        assert state["status"].startswith("Conectado a ") and " como Bob" in state["status"]
+        assert contact(state, "#room")["text"].strip() == "Todos"
+        alice.send(SendDirect("pt1", "Bob", "Oi, Bob!"))
+        alice.expect(Accepted, skip=NOTICES)
+        bob.cmd("key", sequence="<Control-Key-2>")
+        bob.cmd("type", text="Olá, Alice")
+        dm = alice.expect(DirectMessage, skip=(Accepted, Delivered, *NOTICES))
+        alice.send(Receipt(dm.msg_id))
+        state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["delivered"], "the reply as delivered")
+        assert "Olá, Alice   ✓✓ entregue" in state["panes"]["alice"]
+        assert "Você" in state["panes"]["alice"]
+
+
+def test_without_a_name_the_window_opens_its_login_form(open_gui, server, tmp_path) -> None:
+    """``chatclient.py --gui`` with no NAME: the form, empty, and a name typed on the X keyboard logs in."""
+    require_tool("xdotool", why="to type through the X keyboard")
+    gui = open_gui("")
+    state = gui.wait(lambda s: s["view"] == "login" and s["viewable"], "the login form")
+    assert not state["alerts"] and not state["login_busy"]
+    require_tool("xwd", "x11-apps", why="to take the window's screenshot")
+    gui.cmd("screenshot", path=str(tmp_path / "gui-login-empty.png"))
+    print(f"\nscreenshot: {tmp_path / 'gui-login-empty.png'}")
+    gui.cmd("login", port=str(server.port), enter=False)  # the test server's port; the name stays empty
+    gui.cmd("focus", field="name")
+    gui.wait(lambda s: s["focus"] == "login-name", "the focus in the name field")
+    env = dict(os.environ, DISPLAY=gui.display)
+    for keys in (["type", "--delay", "5", "Erin"], ["key", "Return"]):
+        subprocess.run(["xdotool", *keys], env=env, check=True, timeout=TIMEOUT)
+    state = gui.logged_in()
+    assert state["me"] == "Erin" and not state["alerts"]
+
+
+@pytest.mark.timeout_seconds(180)
+def test_a_planned_restart_costs_the_window_one_reconnected_line(display, tmp_path) -> None:
+    """The server stops (saying bye) and starts again on the same port: the window says it
+    went away in words, greys the dots, keeps what is typed meanwhile, and comes back with
+    one "reconnected" line and no repeated "joined"."""
+    # A durable server, as one that restarts would be (Alice is still known after it);
+    # guest_hold=0: Alice's guest name is hers again at once, without a resume token.
+    data = tmp_path / "data"
+    config = ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
+    first = ServerThread(config).__enter__()
+    port = first.port
+    bob = None
+    try:
+        with WireClient.login("127.0.0.1", port, "Alice"):
+            bob = Gui(display, port, "Bob", tmp_path)
+            bob.wait(lambda s: s.get("state") == "connected" and contact(s, "alice")
+                     and "online" in contact(s, "alice")["tags"], "Alice online")
+            bob.cmd("key", sequence="<Control-Key-2>")
+            before = bob.wait(lambda s: s["active"] == "alice" and s["recipient"] == "To Alice",
+                              "Alice's conversation, the input box saying where it sends")
+            joined_before = before["panes"]["#room"].count("Alice joined")
+            first.stop()  # a planned stop: the server says bye to everyone
+        state = bob.wait(lambda s: s["state"] == "reconnecting" and "Reconnecting" in s["status"],
+                         "the window reconnecting")
+        assert {row["dot"] for row in state["contacts"]} == {"unknown"}, state["contacts"]  # all grey
+        # Words and a countdown, no attempt numbers or socket errors.
+        assert re.fullmatch(r"Reconnecting( in \d+ s)?… · the server stopped or is restarting",
+                            state["status"]), state["status"]
+        shot = tmp_path / "gui-reconnecting.png"
+        bob.cmd("screenshot", path=str(shot))
+        print(f"\nscreenshot: {shot}")
+        # Typed while away: shown at once as sending, and nothing is lost.
+        bob.cmd("type", text="typed while the server was away")
+        state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["sending"], "the message waiting")
+        assert state["input"] == "" and "typed while the server was away   … sending" in state["panes"]["alice"]
+
+        config = ServerConfig(host="127.0.0.1", port=port, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
+        with ServerThread(config) as second:
+            state = bob.wait(lambda s: s["state"] == "connected", "the window back", timeout=40)
+            assert state["status"] == f"Connected to 127.0.0.1:{port} as Bob", state["status"]
+            assert state["panes"]["alice"].count("reconnected") == 1
+            # The waiting message went out once back (Alice is offline now: queued for her).
+            bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["queued"], "the waiting message queued")
+            with WireClient.login("127.0.0.1", second.port, "Alice") as alice:
+                dm = alice.expect(DirectMessage, skip=NOTICES)
+                assert (dm.to, dm.text) == ("Alice", "typed while the server was away")
+                alice.send(Receipt(dm.msg_id))
+                state = bob.wait(lambda s: contact(s, "alice") and contact(s, "alice")["dot"] == "online",
+                                 "Alice back, her dot green")
+                # Her return after the restart is not news: no second "Alice joined", no "left".
+                assert state["panes"]["#room"].count("Alice joined") == joined_before, state["panes"]["#room"]
+                assert "Alice left" not in state["panes"]["#room"]
+                assert "Alice is online" not in state["panes"]["alice"].split("reconnected")[-1]
+                state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["delivered"],
+                                 "the waiting message delivered")
+                assert state["panes"]["alice"].count("typed while the server was away") == 1
+                # And a reply goes to the conversation on screen, as the input box says.
+                bob.cmd("type", text="welcome back")
+                dm = alice.expect(DirectMessage, skip=(Delivered, *NOTICES))
+                assert (dm.to, dm.text) == ("Alice", "welcome back")
+                shot = tmp_path / "gui-reconnected.png"
+                bob.cmd("screenshot", path=str(shot))
+                print(f"screenshot: {shot}")
+    finally:
+        if bob is not None:
+            bob.close()
+        first.stop()
+
+
+def test_a_reply_goes_where_the_window_says(open_gui, server, tmp_path) -> None:
+    """A direct message arriving moves nothing: a line typed in the room still goes to the
+    room, as the input box says; Ctrl+R (a real key event) opens the sender's conversation,
+    and the reply goes to her."""
+    require_tool("xdotool", why="to type through the X keyboard")
+    with alice_login(server) as alice:
+        bob = open_gui("Bob")
+        bob.logged_in()
+        window = bob.cmd("window")
+        env = dict(os.environ, DISPLAY=bob.display)
+
+        def xdotool(*args: str) -> None:
+            subprocess.run(["xdotool", *args], env=env, check=True, timeout=TIMEOUT)
+        xdotool("windowfocus", "--sync", str(window["id"]))
+        bob.wait(lambda s: s["focus"] == "input" and s["recipient"] == "To everyone in the room", "the room")
+        xdotool("type", "--delay", "5", "morning all")
+        alice.send(SendDirect("q", "Bob", "can I ask you something?"))
+        alice.expect(Accepted, skip=NOTICES)
+        alice.expect(Delivered, skip=NOTICES)
+        state = bob.wait(lambda s: contact(s, "alice") and contact(s, "alice")["unread"] == "1", "Alice's message")
+        assert state["active"] == "#room" and state["recipient"] == "To everyone in the room"
+        xdotool("key", "Return")
+        room = alice.expect(RoomMessage, skip=(UserJoined, UserLeft))
+        assert (room.sender, room.text) == ("Bob", "morning all")
+        xdotool("key", "--clearmodifiers", "ctrl+r")
+        state = bob.wait(lambda s: s["active"] == "alice" and s["focus"] == "input", "Alice's conversation by Ctrl+R")
+        assert state["recipient"] == "To Alice" and contact(state, "alice")["unread"] == ""
+        xdotool("type", "--delay", "5", "sure, go ahead")
+        xdotool("key", "Return")
+        dm = alice.expect(DirectMessage, skip=NOTICES)
+        assert (dm.to, dm.text) == ("Alice", "sure, go ahead")
+        shot = tmp_path / "gui-reply.png"
+        require_tool("xwd", "x11-apps", why="to take the window's screenshot")
+        bob.wait(lambda s: s["outgoing"] and s["outgoing"][-1]["state"] == "sent", "the reply sent")
+        bob.cmd("screenshot", path=str(shot))
+        print(f"\nscreenshot: {shot}")

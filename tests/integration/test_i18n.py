@@ -1,0 +1,403 @@
+"""Languages: the catalogue compiler, the choice of language, the checks that every text
+is translated with its placeholders, the Portuguese command names, and the terminal
+client, ``--send`` and the server console speaking Brazilian Portuguese for real.
+
+(The window and the page in pt_BR: tests/integration/test_gui.py and
+tests/integration/test_web_browser.py.)
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import const
+import i18n
+from client.commands import (COMMAND_WORDS, ClaimName, Mistake, Quit, SetBlocked, SetTarget, ShowHelp, ShowHistory,
+                             ShowWho, ShowWhois, help_lines, parse_command)
+from client.display import describe_skipped, explain_error
+from i18n import __main__ as tool
+from i18n.catalog import Entry, PoError, compile_mo, parse_po, plural_expression, to_json
+from i18n.extract import Message, placeholders, python_messages, web_messages
+from protocol import Accepted, DirectMessage, Receipt
+from server import ServerThread
+from wire import WireClient
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 15.0
+
+
+@pytest.fixture(autouse=True)
+def english_after() -> Iterator[None]:
+    """Every test leaves the process speaking English, the default for other tests."""
+    yield
+    i18n.use("en")
+
+
+# --- The catalogue compiler ---------------------------------------------------------------
+
+PO = r'''
+# a comment
+msgid ""
+msgstr ""
+"Language: pt_BR\n"
+"Plural-Forms: nplurals=2; plural=(n > 1);\n"
+
+#: somewhere.py:1
+msgid "hello {name}"
+msgstr "olá {name}"
+
+msgid "{n} message"
+msgid_plural "{n} messages"
+msgstr[0] "{n} mensagem"
+msgstr[1] "{n} mensagens"
+
+msgid "a \"quoted\"\n"
+"two-line text"
+msgstr "um texto \"entre aspas\"\n"
+"em duas linhas"
+
+#, fuzzy
+msgid "not sure"
+msgstr "incerto"
+
+msgid "not yet"
+msgstr ""
+'''
+
+
+def translations(text: str) -> gettext.GNUTranslations:
+    return gettext.GNUTranslations(io.BytesIO(compile_mo(parse_po(text))))
+
+
+def test_a_po_file_compiles_to_a_mo_that_gettext_reads() -> None:
+    t = translations(PO)
+    assert t.gettext("hello {name}") == "olá {name}"
+    assert t.gettext('a "quoted"\ntwo-line text') == 'um texto "entre aspas"\nem duas linhas'
+    # Brazilian plural: 0 and 1 take the singular.
+    assert [t.ngettext("{n} message", "{n} messages", n) for n in (0, 1, 2, 12)] == \
+        ["{n} mensagem", "{n} mensagem", "{n} mensagens", "{n} mensagens"]
+    # Fuzzy and empty translations are left out, as msgfmt leaves them out: English shows.
+    assert t.gettext("not sure") == "not sure" and t.gettext("not yet") == "not yet"
+    assert t.info()["language"] == "pt_BR"
+
+
+def test_the_mo_layout_is_the_gnu_one() -> None:
+    data = compile_mo([Entry("", ("Language: x\n",)), Entry("b", ("B",)), Entry("a", ("A",))])
+    magic, revision, count, originals, translated, hash_size, _hash_at = \
+        __import__("struct").unpack("<7I", data[:28])
+    assert (magic, revision, count, originals, translated, hash_size) == (0x950412DE, 0, 3, 28, 28 + 24, 0)
+    # Originals sorted by their bytes: "", "a", "b".
+    offsets = [__import__("struct").unpack("<2I", data[originals + 8 * i:originals + 8 * i + 8]) for i in range(3)]
+    assert [data[o:o + n] for n, o in offsets] == [b"", b"a", b"b"]
+
+
+@pytest.mark.parametrize("bad", ['msgid "x"\nmsgstr "y"\nmsgstr "z"\n', 'msgid "x\n', 'msgid "x"\nbogus "y"\n',
+                                 '"orphan"\n'])
+def test_a_malformed_po_file_is_refused_with_its_line(bad: str) -> None:
+    with pytest.raises(PoError, match="line"):
+        parse_po(bad)
+
+
+def test_the_page_catalogue_is_the_po_file_as_json() -> None:
+    entries = parse_po(PO)
+    assert plural_expression(entries) == "n > 1"
+    assert to_json(entries, "pt_BR")["messages"] == {
+        'a "quoted"\ntwo-line text': 'um texto "entre aspas"\nem duas linhas',
+        "hello {name}": "olá {name}",
+        "{n} message\0{n} messages": ["{n} mensagem", "{n} mensagens"],
+    }
+
+
+def test_the_committed_page_catalogues_match_the_po_files() -> None:
+    for language in i18n.available():
+        path = tool.web_json_path(language)
+        assert path.read_text(encoding="utf-8") == tool.web_json_text(language), \
+            f"{path} is out of date: run python3 -m i18n web"
+
+
+def test_the_page_explains_errors_with_the_clients_table_translated() -> None:
+    from client.display import ERROR_TEXTS
+    english = json.loads(tool.web_json_path("en").read_text(encoding="utf-8"))
+    portuguese = json.loads(tool.web_json_path("pt_BR").read_text(encoding="utf-8"))
+    assert english["errors"] == ERROR_TEXTS and english["messages"] == {}
+    assert portuguese["errors"]["unknown_recipient"] == "ninguém chamado {name} jamais entrou aqui"
+    assert portuguese["needs_name"] == ["auth_required", "name_taken", "unknown_recipient"]
+
+
+def test_the_page_takes_the_login_field_of_each_refusal_from_the_clients_one_table() -> None:
+    from client.core import LOGIN_OUTCOMES
+    english = json.loads(tool.web_json_path("en").read_text(encoding="utf-8"))
+    assert english["login_fields"] == {code: o.field for code, o in LOGIN_OUTCOMES.items() if o.field}
+    assert english["login_fields"]["bad_password"] == "password"
+    # No second copy of the table in the page: it names no password refusal itself.
+    script = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
+    for code in ("bad_password", "weak_password"):
+        assert f'"{code}"' not in script
+
+
+def test_the_page_knows_the_plural_rule_of_every_catalogue() -> None:
+    script = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
+    for language in i18n.available():
+        rule = json.loads(tool.web_json_path(language).read_text(encoding="utf-8"))["plural"]
+        assert f'"{rule}": (n) =>' in script, f"app.js has no PLURAL_RULES entry for {rule!r} ({language})"
+        assert f'{language}: "' in script, f"app.js does not offer {language} in LANGUAGES"
+
+
+# --- Every text translated, with its placeholders --------------------------------------------
+
+def test_every_text_of_the_clients_the_page_and_the_console_has_a_pt_br_translation() -> None:
+    messages = python_messages() + web_messages()
+    # The extraction sees every front end (a broken extractor would find nothing to check).
+    places = {m.where.split(":")[0] for m in messages}
+    for source in ("client/terminal.py", "client/display.py", "client/commands.py", "client/oneshot.py",
+                   "client/auth.py", "client/gui/login.py", "client/gui/model.py", "chatserver.py",
+                   "server/console.py", "app.js", "index.html"):
+        assert source in places, source
+    assert tool.problems("pt_BR") == []
+
+
+def test_the_check_reports_a_missing_translation_and_a_lost_placeholder(tmp_path: Path) -> None:
+    entries = {"hello {name}": Entry("hello {name}", ("olá",)),
+               "fine {n}": Entry("fine {n}", ("ok {n}",))}
+    found = tool.problems_in([Message("hello {name}", None, "a.py:1"), Message("new text", None, "a.py:2"),
+                              Message("fine {n}", None, "a.py:3"), Message("<not a literal>", None, "a.py:4")],
+                             entries, "pt_BR")
+    assert len(found) == 3
+    assert "a.py:1" in found[0] and "placeholders" in found[0]
+    assert "a.py:2: no pt_BR translation of 'new text'" == found[1]
+    assert "a.py:4" in found[2] and "not a literal" in found[2]
+
+
+def test_placeholders_are_the_format_fields_and_percent_conversions() -> None:
+    assert placeholders("{name} sent {n:d} %s and %(count)d, 100%%") == ["%(count)d", "%s", "{n:d}", "{name}"]
+    assert placeholders("a { b") == ["{?"]
+    assert placeholders("{{literal}}") == []
+
+
+def test_an_f_string_given_to_underscore_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text('from i18n import _\nx = 1\nprint(_(f"hi {x}"))\nprint(_("ok"))\n')
+    found = python_messages(tmp_path)
+    assert [m.msgid for m in found] == ["<not a literal>", "ok"]
+
+
+# --- Choosing the language ----------------------------------------------------------------
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, const.LANGUAGE_DEFAULT),
+    ({"LANG": "pt_BR.UTF-8"}, "pt_BR"),
+    ({"LANG": "pt_PT.UTF-8"}, "pt_BR"),               # another Portuguese: the one we have
+    ({"LANG": "C.UTF-8"}, "en"),
+    ({"LANG": "de_DE.UTF-8"}, const.LANGUAGE_DEFAULT),   # no German: the default
+    ({"LC_ALL": "pt_BR.UTF-8", "LANG": "en_US.UTF-8"}, "pt_BR"),
+    ({"LC_MESSAGES": "en_GB", "LANG": "pt_BR"}, "en"),
+    ({"LANGUAGE": "de:pt_BR:en", "LANG": "en_US.UTF-8"}, "pt_BR"),   # LANGUAGE first, skipping de
+    ({"LANGUAGE": "", "LC_ALL": "", "LANG": "pt_BR@whatever"}, "pt_BR"),
+])
+def test_the_language_comes_from_the_environment_in_gettexts_order(environ: dict, expected: str) -> None:
+    assert i18n.choose(None, environ) == expected
+
+
+def test_the_flag_wins_and_an_unknown_one_is_a_usage_error() -> None:
+    assert i18n.choose("pt-BR", {"LANG": "en_US.UTF-8"}) == "pt_BR"
+    assert i18n.choose("en", {"LANGUAGE": "pt_BR"}) == "en"
+    with pytest.raises(ValueError, match="unknown language 'klingon'; available: en, pt_BR"):
+        i18n.choose("klingon")
+
+
+def test_the_default_language_is_english_and_is_in_const() -> None:
+    assert const.LANGUAGE_DEFAULT == "en"
+    assert i18n.current() == "en"  # nothing chose another
+
+
+def test_use_switches_every_text_and_plural() -> None:
+    assert describe_skipped(1) == "1 room message was skipped because your connection is slow"
+    i18n.use("pt_BR")
+    assert describe_skipped(1) == "1 mensagem da sala foi pulada porque a sua conexão está lenta"
+    assert describe_skipped(12) == "12 mensagens da sala foram puladas porque a sua conexão está lenta"
+    # The code on the wire stays English; the explanation is translated.
+    assert explain_error("unknown_recipient", "no such user", "Bob") == \
+        "ninguém chamado Bob jamais entrou aqui (unknown_recipient)"
+    assert explain_error("something_new", "the server's words") == "the server's words (something_new)"
+
+
+# --- Portuguese command names -------------------------------------------------------------
+
+@pytest.mark.parametrize("line, expected", [
+    ("/ajuda", ShowHelp()),
+    ("/quem", ShowWho()),
+    ("/para Maria", SetTarget("Maria")),
+    ("/todos", SetTarget(None)),
+    ("/sala", SetTarget(None)),
+    ("/onde Maria", ShowWhois("Maria")),
+    ("/historico Maria", ShowHistory("Maria", 20)),
+    ("/histórico Maria 5", ShowHistory("Maria", 5)),
+    (unicodedata.normalize("NFD", "/HISTÓRICO Maria"), ShowHistory("Maria", 20)),   # o + combining acute
+    ("/bloquear Maria", SetBlocked("Maria", True)),
+    ("/desbloquear Maria", SetBlocked("Maria", False)),
+    ("/registrar", ClaimName()),
+    ("/sair", Quit()),
+])
+def test_portuguese_command_names(line: str, expected: object) -> None:
+    assert parse_command(line) == expected
+
+
+def test_every_command_name_means_one_command() -> None:
+    names = [name for forms in COMMAND_WORDS.values() for group in forms.values() for name in group]
+    assert len(names) == len(set(names))
+    assert all(name == unicodedata.normalize("NFC", name.lower()) for name in names)
+
+
+def test_help_lists_the_names_of_the_language_in_use_first() -> None:
+    english = help_lines()
+    assert any(line.startswith("/help ") and "/ajuda" in line for line in english)
+    assert any(line.startswith("/to NAME ") and "(/para)" in line for line in english)
+    i18n.use("pt_BR")
+    portuguese = help_lines()
+    for head in ("/ajuda ", "/quem ", "/para NOME ", "/todos ", "/historico NOME [N]", "/bloquear NOME ",
+                 "/desbloquear NOME ", "/registrar ", "/sair "):
+        assert any(line.startswith(head) for line in portuguese), head
+    assert any(line.startswith("/ajuda ") and "(/help, /?)" in line for line in portuguese)
+
+
+def test_mistakes_name_the_command_as_typed_and_in_the_language_in_use() -> None:
+    i18n.use("pt_BR")
+    assert parse_command("/para") == Mistake("uso: /para NOME (as linhas comuns passam a ir para NOME; "
+                                             "/todos volta para a sala)")
+    assert parse_command("/xyz") == Mistake("comando desconhecido '/xyz': digite /ajuda para ver a lista "
+                                            "(comece a linha com // para enviar um texto que começa com /)")
+
+
+# --- The programs, for real ---------------------------------------------------------------
+
+def client_env(**variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in i18n.ENVIRONMENT_VARIABLES}
+    env.update(variables, PYTHONIOENCODING="utf-8")
+    return env
+
+
+@pytest.mark.parametrize("how", ["LANG", "--lang"])
+def test_the_terminal_client_speaks_portuguese(server: ServerThread, how: str) -> None:
+    with WireClient.login(server.host, server.port, "Maria") as maria:
+        args = ["--lang", "pt_BR"] if how == "--lang" else []
+        env = client_env(LANG="pt_BR.UTF-8") if how == "LANG" else client_env(LANG="C.UTF-8")
+        code, out, err, _ = run_joao_to_maria(maria, server, ["--timeout", "10", *args], env,
+                                              "/ajuda\n@Maria oi, tudo bem?\n/historico Maria\n")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("* conectado a 127.0.0.1:") and lines[0].endswith(" como Joao")
+    for head in ("/ajuda ", "/quem ", "/para NOME ", "/todos ", "/historico NOME", "/bloquear NOME ",
+                 "/desbloquear NOME ", "/registrar ", "/sair "):
+        assert any(line.startswith(head) for line in lines), (head, lines)
+    assert "✓ entregue a Maria: oi, tudo bem?" in lines
+    assert "✓ enviada para Maria: oi, tudo bem?" in lines
+
+
+def run_joao_to_maria(maria: WireClient, server: ServerThread, args: list[str], env: dict,
+                      script: str | None = None) -> tuple[int, str, str, DirectMessage]:
+    """Run chatclient.py as Joao with ``args`` (and ``script`` on its standard input), let
+    Maria confirm the direct message it sends her, and return (status, out, err, the dm)."""
+    proc = subprocess.Popen([sys.executable, "chatclient.py", "Joao", "--port", str(server.port), *args],
+                            cwd=ROOT, env=env, text=True, encoding="utf-8",
+                            stdin=subprocess.PIPE if script is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        if script is not None:
+            proc.stdin.write(script)
+            proc.stdin.flush()
+        dm = maria.expect(DirectMessage, skip=object_notices())
+        maria.send(Receipt(dm.msg_id))
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    return proc.returncode, out, err, dm
+
+
+def object_notices() -> tuple[type, ...]:
+    from protocol import RoomMessage, UserJoined, UserLeft
+    return (UserJoined, UserLeft, RoomMessage, Accepted)
+
+
+def test_send_speaks_portuguese(server: ServerThread) -> None:
+    with WireClient.login(server.host, server.port, "Maria") as maria:
+        code, out, err, dm = run_joao_to_maria(maria, server, ["--send", "Maria", "oi", "--timeout", "10"],
+                                               client_env(LANGUAGE="pt_BR", LANG="C.UTF-8"))
+    assert (code, out) == (0, f"entregue a Maria (msg {dm.msg_id})\n"), err
+    refused = subprocess.run([sys.executable, "chatclient.py", "Joao", "--port", str(server.port), "--send",
+                              "Ninguem", "oi", "--lang", "pt_BR"], cwd=ROOT, env=client_env(), text=True,
+                             encoding="utf-8", capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert refused.stderr == "erro: não entregue a Ninguem — ninguém chamado Ninguem jamais entrou aqui " \
+                             "(unknown_recipient)\n"
+
+
+def test_an_unknown_language_is_a_usage_error() -> None:
+    done = subprocess.run([sys.executable, "chatclient.py", "Joao", "--lang", "xx"], cwd=ROOT, env=client_env(),
+                          text=True, capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and "unknown language 'xx'; available: en, pt_BR" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_server_console_speaks_portuguese() -> None:
+    proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--memory",
+                             "--web-port", "0", "--lang", "pt_BR"], cwd=ROOT, env=client_env(),
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        said = b""
+
+        def wait_for(text: bytes) -> None:
+            nonlocal said
+            deadline = time.monotonic() + TIMEOUT
+            while text not in said:
+                left = deadline - time.monotonic()
+                assert left > 0 and select.select([proc.stderr], [], [], left)[0], f"no {text!r} in {said!r}"
+                chunk = os.read(proc.stderr.fileno(), 4096)
+                assert chunk, f"the server ended; it said {said!r}"
+                said += chunk
+
+        wait_for(b"listening on")  # the log stays English, for operators
+        proc.stdin.write(b"/quem\n")
+        proc.stdin.flush()
+        wait_for("conectados: ninguém\n".encode())
+        proc.stdin.write(b"/what\n")
+        proc.stdin.flush()
+        wait_for("comando desconhecido '/what'\ncomandos no terminal do servidor:\n".encode())
+        wait_for("  /ajuda (ou /help)   esta lista\n".encode())
+        proc.stdin.write(b"/sair\n")
+        proc.stdin.flush()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_a_refused_name_is_explained_in_the_users_language():
+    """The rules of names speak English on the server; the client says why in its user's
+    language, with the same details (the suggestion, the scripts)."""
+    from registry import InvalidName, validate_name
+    from registry.names import explain
+    from client.commands import parse_command
+
+    i18n.use("pt_BR")
+    with pytest.raises(InvalidName) as spaced:
+        validate_name("Ana Maria")
+    assert str(spaced.value) == "a name cannot contain spaces: try 'Ana_Maria'"  # the server's words
+    assert explain(spaced.value, i18n._) == "um nome não pode ter espaços: tente 'Ana_Maria'"
+    with pytest.raises(InvalidName) as mixed:
+        validate_name("Jоão")  # a Cyrillic о
+    assert explain(mixed.value, i18n._).startswith("o nome mistura as escritas Latin and Cyrillic")
+    mistake = parse_command("/para Ana!")
+    assert mistake.message.startswith("'Ana!' não é um nome válido: um nome não pode ter '!'"), mistake

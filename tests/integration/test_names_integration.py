@@ -1,0 +1,77 @@
+"""Names from every script against a real server (issue 11): João chats with Maria from
+the terminal client and ``--send``; a classmate cannot pass for João with a Cyrillic о
+(refused: two scripts) nor as J0ão (refused: it looks like João)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import const
+from protocol import DirectMessage, ErrorCode, Hello, SendDirect, UserJoined, UserLeft, Welcome
+from server import ServerConfig, ServerThread
+from test_end_to_end import DEADLINE, client, server  # noqa: F401 (server is a fixture)
+from wire import WireClient
+
+IMPOSTORS = {"J\u043e\u00e3o": ErrorCode.INVALID_NAME,  # Latin with a Cyrillic о
+             "J0ão": ErrorCode.CONFUSABLE_NAME}
+
+
+def test_joao_chats_with_maria_and_look_alikes_of_joao_cannot_log_in(server):  # noqa: F811
+    joao = client(server, "João")
+    maria = client(server, "Maria")
+    try:
+        server.wait_for(r"login João from")
+        server.wait_for(r"login Maria from")
+        maria.type("@João olá, João!")
+        joao.wait_for(r"Maria → you: olá, João!$")
+        maria.wait_for(r"delivered to João")
+        # Any case and a decomposed ã are the same João; /to takes a Unicode name too.
+        maria.type("@" + unicodedata.normalize("NFD", "JOÃO") + " tudo bem?")
+        joao.wait_for(r"Maria → you: tudo bem\?$")
+        joao.type("/to maria")
+        joao.type("tudo, e você?")
+        maria.wait_for(r"João → you: tudo, e você\?$")
+        # --send, with a name of its own and to a name in another case.
+        send = client(server, "Conceição", "--send", "joão", "oi, João", stdin=False)
+        assert send.proc.wait(DEADLINE) == 0
+        send.wait_for(r"(?i)delivered to joão")
+        joao.wait_for(r"Conceição → you: oi, João$")
+        # The impostors: the client refuses the first before sending anything; the server
+        # would too (see the wire test below). Exit 4: login refused.
+        for name, code in IMPOSTORS.items():
+            fake = client(server, name, "--send", "Maria", "sou eu, o João", stdin=False)
+            assert fake.proc.wait(DEADLINE) == 4
+            line = fake.wait_for(rf"error: .*\({code}\)").string
+            assert ("Cyrillic" if code == ErrorCode.INVALID_NAME else "looks too much like 'João'") in line, line
+        maria.type("/quit")
+        assert maria.proc.wait(DEADLINE) == 0
+        assert not any("sou eu" in line for line in joao.seen + maria.seen)
+    finally:
+        joao.stop()
+        maria.stop()
+
+
+def test_the_server_itself_refuses_both_impostors_and_names_the_look_alike():
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv, \
+            WireClient.login(srv.host, srv.port, "João") as joao, WireClient(srv.host, srv.port) as fake:
+        for name, code in IMPOSTORS.items():
+            fake.send(Hello("h", name, const.PROTOCOL_VERSION))
+            error = fake.expect_error(code)
+            assert ("'João'" in error.message) if code == ErrorCode.CONFUSABLE_NAME else "Cyrillic" in error.message
+        fake.send(Hello("h2", "Maria", const.PROTOCOL_VERSION))
+        fake.expect(Welcome)
+        fake.send(SendDirect("m1", "JOA\u0303O", "oi"))
+        dm = joao.expect(DirectMessage, skip=(UserJoined, UserLeft))
+        assert (dm.sender, dm.to, dm.text) == ("Maria", "João", "oi")
+
+
+def test_alice_aiice_a1ice_and_cyrillic_alice_cannot_coexist():
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv, \
+            WireClient.login(srv.host, srv.port, "AIice"), WireClient(srv.host, srv.port) as other:
+        for name in ("Alice", "A1ice", "alice"):
+            other.send(Hello("h", name, const.PROTOCOL_VERSION))
+            assert "'AIice'" in other.expect_error(ErrorCode.CONFUSABLE_NAME).message
+        other.send(Hello("h", "\u0410lice", const.PROTOCOL_VERSION))
+        other.expect_error(ErrorCode.INVALID_NAME)
+        other.send(Hello("h", "Alicia", const.PROTOCOL_VERSION))
+        assert other.expect(Welcome).name == "Alicia"

@@ -1,0 +1,100 @@
+"""The web page watches the people of its conversations (issue 9, "Presence"): in a quiet
+room (above ``presence_room_limit``) it still sees them come and go, and nobody else.
+
+Headless Chromium over the DevTools Protocol, as in tests/integration/test_web_browser.py; the other
+users are terminal users (``chatpeer.TcpPeer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from browserpage import TIMEOUT, Page, open_page
+from chatpeer import TcpPeer
+from protocol import Accepted, Delivered
+from server import ServerConfig
+from tools import require_tool
+
+pytestmark = pytest.mark.timeout_seconds(120)
+
+
+@pytest.fixture
+def quiet_page(tmp_path: Path) -> Iterator[Page]:
+    """The page, from a server whose room is always quiet (only watchers are told)."""
+    require_tool("chromium", why="to run the web client in a browser")
+    config = ServerConfig(host="127.0.0.1", port=0, presence_room_limit=0, guest_hold=0.0)
+    with open_page(tmp_path, config) as page:
+        yield page
+
+
+def _notices(page: Page) -> list[str]:
+    return page.js("[...document.querySelectorAll('#messages .notice')].map(n => n.textContent)")
+
+
+def test_the_page_watches_its_conversations_in_a_quiet_room(quiet_page: Page) -> None:
+    page, relay = quiet_page, quiet_page.srv.server.relay
+    page.log_in("Bob")
+    alice = TcpPeer("127.0.0.1", page.srv.port)
+    carol = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        alice.login("Alice")
+        # Alice writes: the page opens a conversation with her, and watches her.
+        request_id = alice.send_dm("Bob", "hello from a quiet room")
+        accepted = alice.expect(Accepted, TIMEOUT)
+        assert alice.expect(Delivered, TIMEOUT) == Delivered(request_id, accepted.msg_id)
+        page.wait_for("document.querySelector('button.contact[data-key=\"@alice\"]')"
+                      "?.getAttribute('aria-label').includes('online')")
+        assert page.srv.call(lambda: sorted(relay.watchlists._watchers)) == ["alice"]
+        page.open_conversation("Alice")
+        page.wait_for("document.getElementById('conversation-presence').textContent === 'Online'")
+
+        # Carol, whom nobody watches, comes and goes unannounced; Alice's leaving is told.
+        carol.login("Carol")
+        carol.close()
+        alice.close()
+        page.wait_for("document.getElementById('conversation-presence').textContent === 'Offline'")
+        assert any("Alice went offline" in text for text in _notices(page))
+        alice = TcpPeer("127.0.0.1", page.srv.port)
+        alice.login("Alice")
+        page.wait_for("document.getElementById('conversation-presence').textContent === 'Online'")
+        assert any("Alice is online" in text for text in _notices(page))
+        page.js("document.querySelector('button.contact[data-key=\"#room\"]').click()")
+        page.wait_for("document.getElementById('conversation-title').textContent === 'Everyone'")
+        room = _notices(page)
+        assert not any("Carol" in text for text in room), room
+        assert page.problems() == []
+    finally:
+        alice.close()
+        carol.close()
+
+
+def test_the_page_watches_again_after_a_reconnection(quiet_page: Page) -> None:
+    """The server ends a connection's subscriptions with it: the page's next connection
+    watches its conversations again, and learns from the answer who is online."""
+    page, relay = quiet_page, quiet_page.srv.server.relay
+    page.log_in("Bob")
+    page.focus("#new-chat-name")
+    page.type("Alice")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Alice'")
+    page.wait_for("document.getElementById('conversation-presence').textContent === 'Offline'")
+    assert page.srv.call(lambda: sorted(relay.watchlists._watchers)) == ["alice"]
+
+    def drop_bob() -> None:
+        for session in list(relay.sessions):
+            if session.name == "Bob":
+                session.abort("dropped by the test")
+
+    alice = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        page.srv.call(drop_bob)
+        alice.login("Alice")  # while the page is away, or just back: either way it learns
+        page.wait_for("document.getElementById('connection').dataset.status === 'online'"
+                      " && document.getElementById('conversation-presence').textContent === 'Online'")
+        assert page.srv.call(lambda: sorted(relay.watchlists._watchers)) == ["alice"]
+        assert page.problems() == []
+    finally:
+        alice.close()

@@ -1,0 +1,296 @@
+"""The Redis store answers as the memory store does, and keeps the store contract.
+
+1. Differential: the random operations of tests/integration/test_memory_store.py through the public
+   interface of :class:`RedisStore` (over a real redis-server) and of
+   :class:`MemoryStore`: every answer and the stored state after each step must be equal
+   (both number messages themselves, a resend taking no id).
+2. The contract of base.py over Redis: answers in submission order, never inside the
+   call; Redis killed: every operation answered ``unavailable`` within the client's
+   timeout; Redis back: the next one works and ``on_recovered`` is called.
+3. Start-up: the durability check's warnings; the loading operations; re-reading one
+   record.
+
+The relay's own tests (RelayBench in tests/integration/test_store.py) run over this store too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import replace
+
+import pytest
+from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
+from test_memory_store import random_steps
+
+from resp import RedisClient
+from server.accounts import Account
+from server.guests import Holding
+from server.mailbox import ID_REUSED, StoredMessage
+from server.store import StoreUnavailable
+from server.stores import MemoryStore
+from server.stores.redis import RedisStore, durability_warning
+
+
+@pytest.fixture
+def loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def open_redis_store(loop, url: str, **kwargs) -> RedisStore:
+    store = RedisStore(url, **kwargs)
+    store.open()
+    store.start(loop)
+    return store
+
+
+class PublicOps:
+    """The operations of the differential test through a store's public interface, each
+    answered before the next (the loop runs until the store is drained)."""
+
+    def __init__(self, loop, store) -> None:
+        self.loop, self.target = loop, store
+
+    def _call(self, method, *args):
+        answers = []
+        method(*args, answers.append, lambda failure: answers.append(failure))
+        self.loop.run_until_complete(self.target.drain(timeout=10))
+        assert len(answers) == 1, answers
+        assert not isinstance(answers[0], StoreUnavailable), answers[0]
+        return answers[0]
+
+    def store(self, messages):
+        results = []
+        for message in messages:
+            results.append(self._call(self.target.store_message, message))
+        # The id given to a refused request is nobody's business: compare without it.
+        return [(replace(message, msg_id=0) if status == ID_REUSED else message, status)
+                for message, status in results]
+
+    def receipt(self, msg_id, key):
+        return self._call(self.target.record_receipt, msg_id, key)
+
+    def ack(self, msg_id, key):
+        return self._call(self.target.record_ack, msg_id, key)
+
+    def __getattr__(self, name):
+        return lambda *args: self._call(getattr(self.target, name), *args)
+
+    def last_msg_id(self):
+        return self.target.last_msg_id()
+
+
+def memory_dump(store: MemoryStore):
+    return [(row.message.msg_id, row.message.client_id, row.state, row.told) for row in store._messages.values()]
+
+
+async def redis_dump(url: str, prefix: str):
+    async with RedisClient(url) as redis:
+        ids = await redis.execute("ZRANGE", prefix + "ids", 0, -1)
+        rows = await redis.pipeline([("HMGET", f"{prefix}m:{int(i)}", "c", "st", "told") for i in ids])
+    return [(int(i), c.decode(), st.decode(), told == b"1") for i, (c, st, told) in zip(ids, rows)]
+
+
+@pytest.mark.timeout_seconds(120)
+@pytest.mark.parametrize("seed", range(12))
+def test_the_redis_store_answers_every_operation_as_the_memory_store_does(seed, loop, redis_server):
+    rng = random.Random(seed)
+    prefix = f"{{t{seed}}}:"
+    memory = MemoryStore()
+    memory.open()
+    memory.start(loop)
+    redis = open_redis_store(loop, redis_server.url, prefix=prefix)
+    memory_ops, redis_ops = PublicOps(loop, memory), PublicOps(loop, redis)
+    try:
+        for number, (name, args) in enumerate(random_steps(rng, 200)):
+            expected = getattr(memory_ops, name)(*args)
+            got = getattr(redis_ops, name)(*args)
+            where = f"seed {seed}, step {number}: {name}{args}"
+            assert got == expected, where
+            assert redis.last_msg_id() == memory.last_msg_id(), where
+            if number % 10 == 9 or name in ("purge", "hand_over"):
+                assert loop.run_until_complete(redis_dump(redis_server.url, prefix)) == memory_dump(memory), where
+        assert loop.run_until_complete(redis_dump(redis_server.url, prefix)) == memory_dump(memory)
+    finally:
+        redis.close()
+
+
+def dm(client_id: str, text: str = "hi", to: str = "Bob") -> StoredMessage:
+    return StoredMessage(0, "Alice", "alice", to, to.lower(), text, 1000.0, client_id, "queued", 9e9)
+
+
+def test_answers_come_in_submission_order_never_inside_the_call(loop, redis_server):
+    store = open_redis_store(loop, redis_server.url)
+    answers = []
+    store.store_message(dm("a"), lambda result: answers.append(("stored", result[0].msg_id, result[1])))
+    store.highest_msg_id(lambda value: answers.append(("highest", value)))
+    store.remember_user("bob", "Bob", 1.0, lambda _: answers.append("remembered"))
+    store.pending_for("bob", 0, 10, lambda found: answers.append(("pending", [m.msg_id for m in found])))
+    store.record_receipt(1, "bob", lambda _: answers.append("receipt"))
+    store.record_ack(1, "alice", answers.append)
+    assert answers == []
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [("stored", 1, "new"), ("highest", 1), "remembered", ("pending", [1]), "receipt", True]
+    store.close()
+
+
+def test_redis_killed_every_operation_is_answered_unavailable_in_time_then_it_recovers(loop, redis_server, caplog):
+    """The relay answers 'unavailable' from on_error: it must come within the client's
+    timeout, not never; once Redis is back, the next operation works, and on_recovered
+    tells the relay to retry what it keeps."""
+    timeout = 1.0
+    store = open_redis_store(loop, redis_server.url, timeout=timeout)
+    recovered = []
+    store.on_recovered = lambda: recovered.append(True)
+    answers = []
+    store.store_message(dm("before"), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert [m.msg_id for m, _ in answers] == [1]
+    redis_server.kill()
+    errors = []
+    started = time.monotonic()
+    store.store_message(dm("during"), answers.append, errors.append)
+    store.pending_for("bob", 0, 10, answers.append, errors.append)
+    loop.run_until_complete(store.drain(timeout=10))
+    took = time.monotonic() - started
+    assert len(answers) == 1 and len(errors) == 2
+    assert all(isinstance(e, StoreUnavailable) and e.storage for e in errors)
+    assert took < timeout + 1.0, f"answered after {took:.1f} s"
+    assert "storage failing" in caplog.text  # said once by the failure log
+    assert not recovered
+    redis_server.start()  # without an append-only file: it comes back empty
+    store.store_message(dm("after"), answers.append, errors.append)
+    loop.run_until_complete(store.drain(timeout=10))
+    assert len(errors) == 2, errors
+    assert answers[-1][0].client_id == "after" and answers[-1][1] == "new"
+    assert recovered == [True]
+    store.close()
+
+
+def wait_until_disconnected(loop, store: RedisStore, timeout: float = 5.0) -> None:
+    async def wait() -> None:
+        deadline = time.monotonic() + timeout
+        while store._client.connected:
+            assert time.monotonic() < deadline, "the client did not notice that Redis went away"
+            await asyncio.sleep(0.01)
+    loop.run_until_complete(wait())
+
+
+def test_a_restarted_redis_that_forgot_the_scripts_gets_them_again(loop, tmp_path):
+    with RedisServer(tmp_path / "redis", appendfsync="always") as server:
+        store = open_redis_store(loop, server.url, timeout=2.0)
+        answers = []
+        store.store_message(dm("a"), answers.append)
+        loop.run_until_complete(store.drain(timeout=5))
+        server.kill()
+        wait_until_disconnected(loop, store)  # as a running server's loop notices at once
+        server.start()  # the data is back (append-only file), the script cache is not
+        store.store_message(dm("b"), answers.append, answers.append)
+        store.pending_for("bob", 0, 10, answers.append, answers.append)
+        loop.run_until_complete(store.drain(timeout=10))
+        assert [(m.msg_id, status) for m, status in answers[:2]] == [(1, "new"), (2, "new")]
+        assert [m.client_id for m in answers[2]] == ["a", "b"]
+        store.close()
+
+
+def test_the_loading_operations_give_back_what_was_written_and_records_can_be_read_again(loop, redis_server):
+    store = open_redis_store(loop, redis_server.url)
+    store.remember_user("bob", "Bob", 1.0)
+    store.set_block("alice", "bob", True)
+    store.set_block("alice", "carol", True)
+    store.set_block("alice", "carol", False)
+    store.set_block("dave", "bob", True)
+    store.clear_blocks("dave")
+    created = []
+    store.save_account("erin", Account("Erin", b"h\x00\xff", b"s"), created.append)
+    store.save_account("erin", Account("ERIN", b"h", b"s"), created.append)
+    store.save_holding("frank", Holding("Frank", b"t\x00", 7, None))
+    store.set_left_at("frank", None)
+    store.set_left_at("nobody", 5.0)  # no holding: nothing is made
+    reread = []
+    store.account("erin", reread.append)
+    store.account("zoe", reread.append)
+    store.holding("frank", 9.0, reread.append)
+    store.blocked_by("alice", reread.append)
+    store.highest_msg_id(reread.append)  # no message yet
+    loop.run_until_complete(store.drain(timeout=5))
+    assert created == [True, False]
+    assert reread == [Account("Erin", b"h\x00\xff", b"s"), None, Holding("Frank", b"t\x00", 7, 9.0), {"bob"}, 0]
+    store.close()
+    again = open_redis_store(loop, redis_server.url)  # as another node at its start
+    assert again.known_users() == {"bob": "Bob"}
+    assert again.blocks() == [("alice", "bob")]
+    assert again.accounts() == {"erin": Account("Erin", b"h\x00\xff", b"s")}
+    assert again.guest_holdings(50.0) == {"frank": Holding("Frank", b"t\x00", 7, 50.0)}
+    again.close()
+
+
+def test_the_commands_encoded_with_a_head_per_script_are_what_the_generic_encoder_makes():
+    from resp import encode_command
+    from server.stores import redis as module
+
+    store = RedisStore("redis://127.0.0.1:1/0")  # nothing is sent
+    cases = [(module._STORE, ("alice", "c1", "Alice", "Bob", "bob", "h\u00e9llo \U0001f600", "1.5", "sent", "2.5", "k")),
+             (module._STORE, ("a", "b", "c", "", "", "t", "1e+20", "room", "", "")),
+             (module._RECEIPT, (12, "bob")), (module._RECEIPT, (1234567, "b\u00f8b")),
+             (module._SAVE_HOLDING, ("k", "K", b"\x00\r\n\xff", 7, ""))]
+    for script, args in cases:
+        assert store._command(script, args) == encode_command(("EVALSHA", script.sha1, 0, store.prefix, *args))
+
+
+def test_the_durability_check_says_what_a_weaker_redis_can_lose():
+    assert durability_warning("yes", "always") is None
+    assert "about the last second" in durability_warning("yes", "everysec")
+    assert "since its last snapshot" in durability_warning("no", "always")
+    assert durability_warning(None, None) is None
+
+
+def test_a_redis_without_an_append_only_file_is_warned_about_at_open(loop, redis_server, caplog):
+    caplog.set_level(logging.INFO, "chat.store")
+    open_redis_store(loop, redis_server.url).close()
+    assert "appendonly no" in caplog.text and "since its last snapshot" in caplog.text
+
+
+def test_a_redis_that_syncs_every_write_is_not_warned_about(loop, tmp_path, caplog):
+    caplog.set_level(logging.INFO, "chat.store")
+    with RedisServer(tmp_path / "redis", appendfsync="always") as server:
+        open_redis_store(loop, server.url).close()
+    assert "syncs every write" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_redis_that_hides_config_is_warned_about_not_refused(loop, tmp_path, caplog):
+    with RedisServer(tmp_path / "redis", extra_args=["--rename-command", "CONFIG", ""]) as server:
+        open_redis_store(loop, server.url).close()
+    assert "cannot read Redis's appendonly setting" in caplog.text
+
+
+def test_an_unreachable_redis_at_open_is_a_clear_error(redis_server):
+    url = redis_server.url
+    redis_server.kill()
+    with pytest.raises(StoreUnavailable, match="cannot reach Redis"):
+        RedisStore(url, timeout=1.0).open()
+
+
+def test_a_script_error_is_answered_on_error_and_logged_once_not_per_request(loop, redis_server, caplog):
+    """A reply Redis refuses (here a key of the wrong type, as a bug would leave) is
+    answered StoreUnavailable(storage=False); the others of the pipeline are answered
+    as usual; the log says it once."""
+    store = open_redis_store(loop, redis_server.url)
+    async def spoil() -> None:
+        async with RedisClient(redis_server.url) as redis:
+            await redis.execute("SET", store.prefix + "pend:bob", "not a sorted set")
+    loop.run_until_complete(spoil())
+    answers, errors = [], []
+    for _ in range(3):
+        store.pending_for("bob", 0, 10, answers.append, errors.append)
+    store.pending_for("carol", 0, 10, answers.append, errors.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [[]]
+    assert len(errors) == 3 and all(not e.storage for e in errors)
+    assert caplog.text.count("a store script failed") == 1
+    store.close()

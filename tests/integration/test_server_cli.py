@@ -1,0 +1,179 @@
+"""chatserver.py as a new user meets it: bad ports are usage errors, a busy port names the
+flag that changes it, the log says each address once, the console lists its commands.
+
+Loopback only; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import select
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server import ChatServer, ServerConfig
+from server.app import ListenFailed
+from server.console import help_lines
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 20.0
+
+
+def run(*args: str, program: str = "chatserver.py") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, program, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=WAIT, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that something else listens on."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        yield other.getsockname()[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# --- Ports out of range are usage errors --------------------------------------------------
+
+
+@pytest.mark.parametrize(("program", "flag", "value", "error"), [
+    ("chatserver.py", "--port", "99999", "argument --port: a port is between 0 and 65535, not 99999"),
+    ("chatserver.py", "--port", "-1", "argument --port: a port is between 0 and 65535, not -1"),
+    ("chatserver.py", "--web-port", "99999", "argument --web-port: a port is between 0 and 65535, not 99999"),
+    ("chatserver.py", "--web-port", "http", "argument --web-port: not a port number: 'http'"),
+    ("chatclient.py", "--port", "99999", "argument --port: a port is between 1 and 65535, not 99999"),
+])
+def test_a_port_out_of_range_is_a_usage_error(program: str, flag: str, value: str, error: str) -> None:
+    args = ("Alice",) if program == "chatclient.py" else ("--memory",)
+    done = run(*args, flag, value, program=program)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == f"{program}: error: {error}"
+
+
+# --- A busy port says which, and the flag that changes it --------------------------------
+
+
+def test_a_busy_web_port_names_it_and_the_web_port_flag(busy_port: int) -> None:
+    done = run("--host", "127.0.0.1", "--port", "0", "--memory", "--web-port", str(busy_port))
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
+    assert "Traceback" not in done.stderr
+    assert len(errors) == 1, done.stderr
+    assert errors[0].endswith(
+        f"cannot start: the web client cannot listen on 127.0.0.1 port {busy_port} (Address already in use); "
+        "choose another port with --web-port PORT, or turn the web client off with --web-port 0")
+
+
+def test_a_busy_chat_port_names_it_and_the_port_flag(busy_port: int) -> None:
+    done = run("--host", "127.0.0.1", "--port", str(busy_port), "--memory", "--web-port", "0")
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
+    assert "Traceback" not in done.stderr
+    assert len(errors) == 1, done.stderr
+    assert errors[0].endswith(f"cannot start: cannot listen on 127.0.0.1 port {busy_port} "
+                              "(Address already in use); choose another port with --port PORT, "
+                              "or another address with --host")
+
+
+def test_a_host_name_that_does_not_resolve_is_said_in_words() -> None:
+    done = run("--host", "no-such-host.invalid", "--port", "0", "--memory", "--web-port", "0")
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "cannot listen on no-such-host.invalid port 0 (" in errors[0]
+    assert "Unknown error" not in errors[0] and "--host" in errors[0]
+
+
+def test_a_failed_web_listener_leaves_nothing_open_or_locked(busy_port: int, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        chat_port = free_port()
+        config = ServerConfig(host="127.0.0.1", port=chat_port, web_port=busy_port, data_dir=tmp_path)
+        with pytest.raises(ListenFailed) as failed:
+            await ChatServer(config).start()
+        assert (failed.value.listener, failed.value.port) == ("web", busy_port)
+        # The chat port is free again and the data directory unlocked: a server starts there.
+        again = ChatServer(ServerConfig(host="127.0.0.1", port=chat_port, data_dir=tmp_path))
+        await again.start()
+        await again.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), WAIT))
+
+
+# --- The log and the console ----------------------------------------------------------------
+
+
+class Console:
+    """chatserver.py in a subprocess, its console on a pipe, its log read with deadlines."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--memory", *args],
+                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        self.said = b""
+
+    def expect(self, pattern: str, timeout: float = WAIT) -> re.Match[bytes]:
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(pattern.encode(), self.said)
+            if match:
+                return match
+            left = deadline - time.monotonic()
+            assert left > 0, f"{pattern!r} never came; the server said: {self.said.decode(errors='replace')}"
+            if select.select([self.proc.stderr], [], [], left)[0]:
+                chunk = os.read(self.proc.stderr.fileno(), 4096)
+                assert chunk, f"{pattern!r} never came; the server ended: {self.said.decode(errors='replace')}"
+                self.said += chunk
+
+    def type(self, line: str) -> None:
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def finish(self) -> str:
+        """Wait for the end (after /quit); all the server said."""
+        assert self.proc.wait(WAIT) == 0
+        self.said += self.proc.stderr.read()
+        return self.said.decode()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(WAIT)
+        self.proc.stdin.close()
+        self.proc.stderr.close()
+
+
+def test_the_log_says_each_address_once_and_the_console_lists_its_commands() -> None:
+    web_port = free_port()
+    console = Console("--port", "0", "--web-port", str(web_port))
+    try:
+        console.expect(rf"web client on http://127\.0\.0\.1:{web_port}/\n")
+        console.expect(r"listening on 127\.0\.0\.1:\d+\n")
+        console.type("/help")
+        console.expect(re.escape(help_lines()[-1]) + r"\n")
+        console.type("/nonsense")
+        console.expect(r"unknown command '/nonsense'\n" + re.escape(help_lines()[0]))
+        console.type("/quit")
+        said = console.finish()
+    finally:
+        console.close()
+    assert len(re.findall(rf":{web_port}\b", said)) == 1, said
+    assert len(re.findall(r"listening on ", said)) == 1, said
+    assert said.count("\n".join(help_lines())) == 2, said  # after /help and after /nonsense
+    for command in ("/who", "/quit", "/sair", "/help"):
+        assert command in "\n".join(help_lines())
+    assert "Traceback" not in said

@@ -1,0 +1,126 @@
+"""A real server whose disk fills up, and two servers on one data folder.
+
+The disk is filled for real as SQLite sees it: ``PRAGMA max_page_count`` on the server's
+own connection makes every write that needs a new page fail with "database or disk is
+full"; raising it again frees the disk. Servers run in a thread (``ServerThread``) or as
+``chatserver.py`` subprocesses; clients are the wire-level test client and ``--send``.
+Loopback only; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from client.exitcodes import ExitCode
+from client.oneshot import send_once
+from logins import login
+from protocol import Accepted, DirectMessage, ErrorCode, HistoryPage, HistoryRequest, RoomMessage, SendDirect, SendRoom
+from server import ServerThread
+from server.lockfile import DataDirInUse
+from servers import ServerProcess, assert_one_line_error, run_chatserver
+from test_durability import NOTICES, config
+from wire import WireClient
+
+BIG = "x" * 4000  # the longest text allowed: each such message needs a page of its own
+
+
+def fill_the_disk(server: ServerThread) -> None:
+    """No page may be added to the database from now on (and none is free)."""
+    def fill() -> None:
+        db = server.server.store.db
+        assert db.execute("PRAGMA freelist_count").fetchone()[0] == 0
+        db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    server.call(fill)
+
+
+def free_the_disk(server: ServerThread) -> None:
+    server.call(lambda: server.server.store.db.execute("PRAGMA max_page_count = 1073741823"))
+
+
+@pytest.fixture
+def server(tmp_path):
+    with ServerThread(config(tmp_path / "data")) as srv:
+        yield srv
+
+
+def test_a_full_disk_gets_every_request_an_answer_logs_once_and_service_resumes(server, caplog):
+    caplog.set_level(logging.INFO, logger="chat.store")
+    with login(server, "Alice") as alice, login(server, "Bob") as bob:
+        alice.send(SendDirect("first", "Bob", BIG))  # the messages table now has no room left in its page
+        alice.expect(Accepted, skip=NOTICES)
+        assert bob.expect(DirectMessage, skip=NOTICES).text == BIG
+        fill_the_disk(server)
+        for i in range(5):
+            alice.send(SendDirect(f"dm{i}", "Bob", BIG))
+            alice.send(SendRoom(f"room{i}", BIG))
+        answers = {}
+        for _ in range(10):
+            error = alice.expect_error(ErrorCode.UNAVAILABLE, skip=NOTICES)
+            answers[error.request_id] = error
+        assert sorted(answers) == sorted([f"dm{i}" for i in range(5)] + [f"room{i}" for i in range(5)])
+        assert {e.retry_after for e in answers.values()} == {server.server.config.unavailable_retry_after}
+        assert not [e for e in bob.drain(quiet=0.3) if isinstance(e, (DirectMessage, RoomMessage))]
+        # Reading still works on a full disk.
+        alice.send(HistoryRequest("hist", "Bob"))
+        assert [m.text for m in alice.expect(HistoryPage, skip=NOTICES).messages] == [BIG]
+
+        free_the_disk(server)
+        alice.send(SendDirect("dm0", "Bob", "after"))  # the same request again, as a user would
+        assert alice.expect(Accepted, skip=NOTICES).request_id == "dm0"
+        assert bob.expect(DirectMessage, skip=NOTICES).text == "after"
+    store_lines = [r for r in caplog.records if r.name == "chat.store" and r.levelno >= logging.INFO
+                   and "migrated" not in r.getMessage()]
+    assert [r.levelname for r in store_lines] == ["WARNING", "INFO"], [r.getMessage() for r in store_lines]
+    assert "database or disk is full" in store_lines[0].getMessage()
+    assert "storage works again" in store_lines[1].getMessage()
+    assert "Traceback" not in caplog.text
+
+
+def test_send_exits_7_and_says_why_when_the_disk_is_full(server):
+    with login(server, "Bob") as bob:
+        bob.send(SendDirect("first", "Bob", BIG))  # to himself: fills the table's page
+        bob.expect(Accepted, skip=NOTICES)
+        fill_the_disk(server)
+        out, err = io.StringIO(), io.StringIO()
+        code = send_once("Carol", "Bob", BIG, host=server.host, port=server.port, timeout=10, stdout=out,
+                         stderr=err)
+    assert (code, out.getvalue()) == (ExitCode.UNAVAILABLE, "")
+    assert err.getvalue().startswith("error: not delivered to Bob — the server cannot store anything right now")
+    assert err.getvalue().rstrip().endswith("(unavailable)")
+
+
+# --- One server per data folder --------------------------------------------------------------
+
+
+def test_a_second_chatserver_on_the_same_data_folder_refuses_in_one_line(tmp_path):
+    data = tmp_path / "data"
+    with ServerProcess("--data", str(data)) as first:
+        line = assert_one_line_error(run_chatserver("--data", str(data)), "another chat server",
+                                     f"(pid {first.proc.pid})", str(data), "--data OTHER")
+        assert "Traceback" not in line
+        # The first one goes on serving, untouched.
+        with WireClient.login("127.0.0.1", first.port, "Alice") as alice:
+            alice.send(SendDirect("m", "Alice", "still here"))
+            alice.expect(Accepted, skip=NOTICES)
+        first.kill()  # no clean exit: the lock goes with the process all the same
+    with ServerProcess("--data", str(data)) as second:
+        with WireClient.login("127.0.0.1", second.port, "Alice") as alice:
+            assert alice.expect(DirectMessage, skip=NOTICES).text == "still here"
+        assert second.stop() == 0
+
+
+def test_a_server_in_this_process_is_refused_too_and_the_folder_is_free_once_it_stops(tmp_path):
+    data = tmp_path / "data"
+    with ServerThread(config(data)) as first:
+        with pytest.raises(DataDirInUse) as refused:
+            with ServerThread(config(data)):
+                pass
+        assert refused.value.data_dir == data
+        with login(first, "Alice"):
+            pass
+    with ServerThread(config(data)) as again:
+        with login(again, "Alice"):
+            pass

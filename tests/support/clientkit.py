@@ -1,0 +1,13 @@
+"""Starting real client-library clients in tests: ``start(clients, port, name, **options)``,
+which is :func:`logins.library_login`."""
+
+from __future__ import annotations
+
+from client.library import ChatClient
+from logins import LIBRARY_WAIT as WAIT  # noqa: F401  (the old name)
+from logins import library_login
+
+
+def start(clients: list[ChatClient], port: int, name: str, **options: object) -> ChatClient:
+    """Connect ``name`` to 127.0.0.1:``port`` (within WAIT s); it is closed with ``clients``."""
+    return library_login(clients, port, name, **options)

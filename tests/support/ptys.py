@@ -1,0 +1,37 @@
+"""A pseudo-terminal's master side for tests of the interactive client (os.openpty()): read
+with deadlines, typed into."""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+
+WAIT = 10.0
+
+
+class Pty:
+    """The master side of a pseudo-terminal, read with deadlines."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.seen = b""
+
+    def expect(self, wanted: bytes, timeout: float = WAIT) -> None:
+        """Read until ``wanted`` has appeared; AssertionError (with the screen so far) if it
+        does not within ``timeout`` seconds or the terminal closes first."""
+        deadline = time.monotonic() + timeout
+        while wanted not in self.seen:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"{wanted!r} never appeared; screen so far: {self.seen!r}"
+            ready, _, _ = select.select([self.fd], [], [], remaining)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 4096)
+                except OSError:  # EIO: the other side is closed
+                    chunk = b""
+                assert chunk, f"{wanted!r} never appeared; the terminal closed: {self.seen!r}"
+                self.seen += chunk
+
+    def type(self, text: bytes) -> None:
+        os.write(self.fd, text)
