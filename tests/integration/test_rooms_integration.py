@@ -126,7 +126,7 @@ def test_an_administrator_mutes_in_the_default_room_and_say_is_refused_with_why(
 
 def test_rooms_and_bans_survive_a_restart_of_the_server(tmp_path):
     from server import ServerThread
-    from tests.test_durability import config
+    from test_durability import config
     with ServerThread(config(tmp_path / "data")) as server:
         with login(server, "Olga") as olga, login(server, "troll") as troll:
             olga.send(JoinRoom("j1", "#redes", create=True))

@@ -17,9 +17,9 @@ from protocol import Accepted, Delivered, DirectMessage, OutcomeAck, Receipt, Se
 from server.background import ServerThread
 from server.config import ServerConfig
 from server.metrics import Histogram, Metrics, metrics_allowed, parse_allow_list
-from tests.wire import WireClient
+from wire import WireClient
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED = """\
 # HELP chat_connections_total Connections accepted since the server started.

@@ -25,12 +25,12 @@ from processes import stop_process
 
 from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, LookupRequest, LookupResult,
                       Ping, Queued, Receipt, SendDirect, UserJoined, UserLeft, UserList, Welcome, WhoRequest)
-from tests.test_durability import ServerProcess, wait_until
-from tests.wire import WireClient
+from test_durability import ServerProcess, wait_until
+from wire import WireClient
 
 import const
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTICES = (UserJoined, UserLeft, Ping)
 
 
