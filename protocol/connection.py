@@ -266,6 +266,18 @@ class Connection:
         if frames is _NO_FRAMES:
             frames = self._frames = []
         kept = type(buffer) is bytes  # slices of bytes are bytes already: one copy, not two
+        if kept and len(buffer) <= self._max_frame:
+            # The usual read: bytes as they came, too short to hold an oversized frame, so
+            # one split() does what the loop below does a frame at a time.
+            *whole, rest = buffer.split(b"\n")
+            if not whole:  # no newline yet
+                if not frames:
+                    self._frames = _NO_FRAMES
+                    return False
+                return True
+            frames += whole
+            self._buffer = rest
+            return True
         start = 0
         while (end := buffer.find(b"\n", start)) >= 0:
             if end + 1 - start > self._max_frame:
