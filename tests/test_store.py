@@ -8,6 +8,7 @@ objects that record what they are sent.
 from __future__ import annotations
 
 import asyncio
+import threading
 import sqlite3
 from types import SimpleNamespace
 
@@ -945,3 +946,36 @@ def test_a_store_that_flaps_between_failing_and_working_is_not_announced_each_ti
     assert len(lines) == 3, lines
     assert lines[0].startswith("storage failing") and lines[1].startswith("storage works again")
     assert lines[2].startswith("storage failing") and "(49 refused in brief failures before)" in lines[2]
+
+
+def test_what_waited_for_a_commit_starts_its_transaction_when_the_commit_returns(tmp_path) -> None:
+    # Durable latency (issue 9): submissions made while a commit is under way have waited
+    # for it already; their transaction must start as the commit returns, not a loop turn
+    # later (under load a turn is milliseconds of reads). Seen here as: the second
+    # operation runs before anything the first one's callback scheduled for the next turn.
+    loop = asyncio.new_event_loop()
+    store = open_store(loop, tmp_path / "chat.db")
+    seen: list[str] = []
+    committed = store._commit
+    release = threading.Event()
+
+    def held_commit() -> None:  # on the committer thread: the first commit waits for the test
+        release.wait(10)
+        committed()
+
+    store._commit = held_commit
+    try:
+        def first_done(_result) -> None:
+            seen.append("first answered")
+            loop.call_soon(seen.append, "next turn")
+
+        store.submit(lambda db: None, first_done)
+        loop.run_until_complete(asyncio.sleep(0))  # the first transaction runs; its commit is under way
+        assert store._committing
+        store.submit(lambda db: seen.append("second ran"))
+        release.set()
+        settle(loop, store)
+        assert seen[:3] == ["first answered", "second ran", "next turn"], seen
+    finally:
+        store.close()
+        loop.close()
