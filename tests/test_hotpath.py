@@ -180,3 +180,17 @@ def test_a_connection_keeps_no_reference_to_a_buffer_the_caller_reuses() -> None
     shared[:] = b"x" * len(shared)
     conn.receive_data(memoryview(b'me":"Al","version":%d}\n' % const.PROTOCOL_VERSION))
     assert list(conn.events()) == [Hello("1", "Al", const.PROTOCOL_VERSION)]
+
+
+def test_a_tamed_collector_runs_young_collections_rarely() -> None:
+    # Python's default first threshold (700 allocations) made the real server scan the
+    # objects of the messages in flight every 50 or so messages (issue 9; bench/PROFILE.md).
+    from server import app
+
+    before = gc.get_threshold()
+    try:
+        app._tame_gc(0.0, 0.0)
+        assert gc.get_threshold()[0] >= 50_000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
