@@ -34,7 +34,10 @@ _FULL_GC_PERIOD = 600.0
 # The collector's thresholds when tamed. Python's first one, 700 allocations, runs a young
 # collection every 50 or so direct messages under load, each scanning the thousands of
 # objects of the messages in flight (alive, so promoted, and scanned again later): 4% of
-# the instructions per message at 1,000 clients, measured (bench/PROFILE.md).
+# the instructions per message at 1,000 clients, measured (bench/PROFILE.md). The price: a
+# young collection at saturation scans more at once (up to 20 ms of CPU against 2-4 ms,
+# bench/inprocess.py), while the full ones between two freezes (40 ms there) stop; at an
+# offered 2,000/s the sweep's freeze (which resets the count) comes first, so none run.
 _GC_THRESHOLDS = (50_000, 20, 100)
 
 
