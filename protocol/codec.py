@@ -463,6 +463,30 @@ _QUICK: dict[type[Event], Callable[[type[Event], dict, str | None, int], Event |
 }
 
 
+# --- Frames read from their bytes ------------------------------------------------------------
+# A receipt and an ack are a fixed head and an integer: as every client writes them (the
+# generic encoder's compact JSON, keys in this order), they are read straight from the bytes,
+# with no UTF-8 decoding, JSON scanning or dict. Anything else about them (spaces, another
+# key order, a leading zero, a number out of range) goes the ways below, which decide it.
+_BY_BYTES: dict[bytes, str] = {b'{"type":"receipt","msg_id":': "receipt", b'{"type":"ack","msg_id":': "ack"}
+_BY_BYTES_HEADS = tuple(_BY_BYTES)
+
+
+def _by_bytes(frame: bytes, allowed: Mapping[str, type[Event]]) -> Event | None:
+    """The event of a plain receipt or ack frame, or None to decode it the usual way."""
+    head = _BY_BYTES_HEADS[0] if frame[9:10] == b"r" else _BY_BYTES_HEADS[1]
+    cls = allowed.get(_BY_BYTES[head])
+    if cls is None or frame[-1:] != b"}" or not frame.startswith(head):
+        return None
+    digits = frame[len(head):-1]
+    # JSON has no leading zeros, and "1e3" or "-1" are not what isdigit() accepts; 16
+    # digits are enough for MAX_INTEGER and keep int() cheap.
+    if not (0 < len(digits) <= 16 and digits.isdigit()) or digits[0] == 0x30 and len(digits) > 1:
+        return None
+    msg_id = int(digits)
+    return cls(msg_id) if msg_id <= MAX_INTEGER else None
+
+
 def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> Event:
     """Decode one frame (without its newline) into an event.
 
@@ -470,6 +494,10 @@ def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> E
     not accept ``"joined"`` from a client, for instance). Never raises for bad input:
     returns a :class:`FrameRejected` that names the problem instead.
     """
+    if _BY_BYTES and frame.startswith(_BY_BYTES_HEADS):
+        event = _by_bytes(frame, allowed)
+        if event is not None:
+            return event
     try:
         text = frame.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -206,8 +206,9 @@ class ClientSession(asyncio.BufferedProtocol):
         self.pinged = False
         conn = self.conn
         conn.receive_data(data, now)  # with the time: the sweeper bounds unfinished frames
-        handle = self.relay.handle
-        for event in conn.events():
+        handle, next_event = self.relay.handle, conn.next_event
+        # What conn.events() yields, without resuming a generator for every frame.
+        while (event := next_event()) is not None:
             handle(self, event)
             if self.closing:
                 return

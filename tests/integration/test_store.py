@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import itertools
 import shutil
+import threading
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -1038,3 +1039,36 @@ def test_a_relay_numbers_nothing_itself(loop, store_kind):
     assert [a.msg_id for a in alice.take(Accepted)] == [1, 2]
     assert [m.msg_id for m in bob.take(DirectMessage)] == [1]
     bench.store.close()
+
+
+def test_what_waited_for_a_commit_starts_its_transaction_when_the_commit_returns(tmp_path) -> None:
+    # Durable latency (issue 9): submissions made while a commit is under way have waited
+    # for it already; their transaction must start as the commit returns, not a loop turn
+    # later (under load a turn is milliseconds of reads). Seen here as: the second
+    # operation runs before anything the first one's callback scheduled for the next turn.
+    loop = asyncio.new_event_loop()
+    store = open_store(loop, tmp_path / "chat.db")
+    seen: list[str] = []
+    committed = store._commit
+    release = threading.Event()
+
+    def held_commit() -> None:  # on the committer thread: the first commit waits for the test
+        release.wait(10)
+        committed()
+
+    store._commit = held_commit
+    try:
+        def first_done(_result) -> None:
+            seen.append("first answered")
+            loop.call_soon(seen.append, "next turn")
+
+        store.submit(lambda db: None, first_done)
+        loop.run_until_complete(asyncio.sleep(0))  # the first transaction runs; its commit is under way
+        assert store._committing
+        store.submit(lambda db: seen.append("second ran"))
+        release.set()
+        settle(loop, store)
+        assert seen[:3] == ["first answered", "second ran", "next turn"], seen
+    finally:
+        store.close()
+        loop.close()

@@ -1,0 +1,166 @@
+"""The chat server's own work per direct message, in one process: no sockets, no generator.
+
+Run from the repository root::
+
+    python3 -m bench.inprocess                       # 1,000 clients, 20,000 messages
+    python3 -m bench.inprocess --clients 200 --messages 4000
+
+Real sessions (server/session.py), the relay and the memory store, on a real event loop;
+only the transports are fakes that keep what is written. The clients are this loop: each
+keeps ``--window`` messages in flight, answers every ``dm`` with a ``receipt`` and every
+``delivered`` with an ``ack`` and its next message, all of one turn's frames to a session
+in one read, as the benchmark's generator does. Prints the process's CPU time per message
+(the server's work plus this small driver's).
+
+On a machine shared with other work, CPU time per message moves by tens of percent from run
+to run. A steady figure for comparing two versions of the code is the number of
+instructions, counted by valgrind (the difference of two runs cancels start-up)::
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null python3 -m bench.inprocess --messages 8000
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null python3 -m bench.inprocess --messages 24000
+
+("Collected" of the second minus the first, divided by 16,000; valgrind must be given the
+Python binary itself, not a wrapper script such as pyenv's shim.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import random
+import time
+
+import const
+from server import app
+from server.config import ServerConfig
+from server.outbox import WriteBatcher
+from server.relay import Relay
+from server.session import ClientSession
+from server.stores import MemoryStore
+
+_DM = b'{"type":"dm","msg_id":'
+_DELIVERED = b'{"type":"delivered","id":"'
+_MSG_ID = b'"msg_id":'
+
+
+class FakeTransport:
+    """Keeps what the session writes; never full, never closing."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default=None):
+        return ("127.0.0.1", 1) if name == "peername" else default
+
+    def set_write_buffer_limits(self, high=None, low=None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+async def run(clients: int, messages: int, window: int, seed: int) -> float:
+    """Relay ``messages`` direct messages end to end; returns CPU seconds per message."""
+    loop = asyncio.get_running_loop()
+    store = MemoryStore()
+    store.open()
+    store.start(loop)
+    # As the benchmark runs the server: capacity, not abuse, so the limits are lifted (but
+    # still computed for every request).
+    config = ServerConfig(rate_per_connection=1e9, burst_per_connection=1e9, rate_per_address=1e9,
+                          burst_per_address=1e9, max_connections_per_address=1_000_000)
+    relay = Relay(config, store, lambda delay, callback: loop.call_later(delay, callback),
+                  lambda func, args, callback: callback(func(*args)))
+    batcher = WriteBatcher(loop)
+    sessions = []
+    for i in range(clients):
+        session, transport = ClientSession(relay, batcher), FakeTransport()
+        session.connection_made(transport)
+        session.data_received(b'{"type":"hello","id":"h","name":"user%d","version":%d}\n'
+                              % (i, const.PROTOCOL_VERSION))
+        sessions.append((session, transport))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    rng = random.Random(seed)
+    counter = 0
+
+    def send(i: int) -> bytes:
+        nonlocal counter
+        counter += 1
+        to = rng.randrange(clients - 1)
+        to += to >= i
+        return b'{"type":"send","id":"%d","to":"user%d","text":"benchmark message %d"}\n' % (counter, to, counter)
+
+    for session, transport in sessions:
+        transport.written.clear()
+    inbox: list[list[bytes]] = [[send(i) for _ in range(window)] for i in range(clients)]
+    sent = clients * window
+    gc.collect()
+    gc.freeze()  # as the real server's tamed collector does (server/app.py), with its thresholds
+    before = gc.get_threshold()
+    thresholds = getattr(app, "_GC_THRESHOLDS", None)  # (none before issue 9's round three)
+    if thresholds is not None:
+        gc.set_threshold(*thresholds)
+    try:
+        return await _relay_all(sessions, inbox, send, sent, messages)
+    finally:  # the collector is process-wide: leave it as it was
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+async def _relay_all(sessions: list, inbox: list[list[bytes]], send, sent: int, messages: int) -> float:
+    """Feed each session its inbox, answer what it wrote, until ``messages`` are delivered."""
+    done = 0
+    started = time.process_time()
+    while done < messages:
+        for i, (session, _transport) in enumerate(sessions):
+            if inbox[i]:
+                session.data_received(b"".join(inbox[i]))
+                inbox[i] = []
+        await asyncio.sleep(0)  # the store's answers
+        await asyncio.sleep(0)  # the batched writes
+        for i, (_session, transport) in enumerate(sessions):
+            if not transport.written:
+                continue
+            frames = b"".join(transport.written).split(b"\n")
+            transport.written.clear()
+            for line in frames[:-1]:
+                if line.startswith(_DM):
+                    inbox[i].append(b'{"type":"receipt","msg_id":%d}\n' % int(line[len(_DM):line.index(b",", len(_DM))]))
+                elif line.startswith(_DELIVERED):
+                    inbox[i].append(b'{"type":"ack","msg_id":%d}\n' % int(line[line.index(_MSG_ID) + 9:-1]))
+                    done += 1
+                    if sent < messages:
+                        inbox[i].append(send(i))
+                        sent += 1
+    return (time.process_time() - started) / done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--window", type=int, default=4, help="messages each client keeps in flight")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    per_message = asyncio.run(run(args.clients, args.messages, args.window, args.seed))
+    print(f"{per_message * 1e6:.1f} µs of CPU per direct message (server and driver), {args.clients} clients, "
+          f"{args.messages} messages")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
