@@ -74,6 +74,7 @@ import const
 from client.core import outcome_of
 from protocol import (
     Accepted,
+    Connection,
     Delivered,
     DirectMessage,
     ErrorReply,
@@ -83,6 +84,7 @@ from protocol import (
     Ping,
     Pong,
     Receipt,
+    Role,
     Welcome,
     codec,
 )
@@ -282,15 +284,18 @@ class BenchClient(asyncio.Protocol):
     did, and it stays far from its core's limit while the servers are measured at theirs.
     Every ``delivered`` (and, for the relay, ``accepted``) must name a request this client
     has outstanding, or it is counted as an error.
+
+    It does not run a whole :class:`client.core.ClientCore` per client (whose trackers and
+    conditions per message would measure the generator, not the server); what it owes the
+    server per event follows the core's rules (receipts, outcome acks:
+    :func:`client.core.outcome_of`).
     """
 
-    Its per-frame loop drives the protocol ``Connection`` directly rather than a whole
-    :class:`client.core.ClientCore` (whose trackers and conditions per message would
-    measure the generator, not the server); what it owes the server per event follows the
-    core's rules (receipts, outcome acks: :func:`client.core.outcome_of`)."""
-
-    def __init__(self, name: str, bench: Bench) -> None:
+    def __init__(self, name: str, bench: Bench, idle: bool = False) -> None:
         self.name = name
+        # An idle client skips parsing once logged in: ten thousand of them would otherwise
+        # spend the load generator's CPU decoding each other's join notices.
+        self.idle = idle
         self.bench = bench
         self.transport: asyncio.Transport | None = None
         self.welcomed = asyncio.get_running_loop().create_future()

@@ -45,16 +45,6 @@ from timelimit import (  # noqa: F401
 )
 
 
-# Two files being changed on other branches still say ``from tests.test_store import ...``
-# (tests/unit/test_hotpath.py) and ``from tests.wire import ...`` (test_login_cost.py),
-# written when every test sat in tests/: the same module objects under those names, not
-# second copies with their own fixtures. Follow-up: plain ``from wire import``, and the
-# relay rig in a support module.
-import test_store  # noqa: E402
-import wire  # noqa: E402
-sys.modules.setdefault("tests.test_store", test_store)
-sys.modules.setdefault("tests.wire", wire)
-
 # Also for anything that runs before the per-test fixture below (and its subprocesses).
 os.environ["CHAT_STATE_DIR"] = tempfile.mkdtemp(prefix="chat-state-")
 atexit.register(shutil.rmtree, os.environ["CHAT_STATE_DIR"], True)

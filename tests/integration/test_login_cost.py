@@ -12,8 +12,8 @@ from protocol import ErrorReply
 from registry import Lookalikes, lookalike_key
 from server.background import ServerThread
 from server.config import ServerConfig
-from tests.test_store import loop, store_kind  # noqa: F401  (fixtures)
-from tests.wire import WireClient
+from test_store import loop, store_kind  # noqa: F401  (fixtures)
+from wire import WireClient
 
 
 def test_a_login_is_one_info_line_and_the_connect_line_is_debug(caplog):
@@ -190,7 +190,7 @@ def test_a_first_login_in_memory_asks_the_store_for_nothing_it_cannot_hold(loop,
     # login are skipped (30 µs of each first login). SQLite promises no such thing (a user
     # row lost on a failing disk), so it is always asked. A second login always asks.
     from protocol import Accepted, DirectMessage, SendDirect
-    from tests.test_store import RelayBench
+    from test_store import RelayBench
 
     bench = RelayBench(loop, store_kind)
     asked: list[str] = []

@@ -18,7 +18,7 @@ from protocol import (
 )
 from protocol.events import WIRE_EVENTS
 from registry import Registry, canonical
-from tests.test_store import RelayBench, loop  # noqa: F401  (loop is a fixture)
+from test_store import RelayBench, loop  # noqa: F401  (loop is a fixture)
 
 
 def test_a_direct_message_normalises_the_recipient_name_once_and_nothing_else(loop, monkeypatch) -> None:
