@@ -58,9 +58,21 @@ def no(client: WireClient, *kinds: type, quiet: float = 0.5) -> list:
     return events
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def durable_config(request, tmp_path):
+    """The configuration of a server whose store outlives it: SQLite in a data folder, or a
+    Redis of its own (``--cluster``), which runs as long as the test."""
+    if request.param == "redis":
+        from redisserver import RedisServer
+        with RedisServer(tmp_path / "redis") as redis:
+            yield ServerConfig(host="127.0.0.1", port=0, cluster_url=redis.url)
+        return
+    yield ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
+
+
 @pytest.fixture
-def sqlite_server(tmp_path):
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)) as srv:
+def durable_server(durable_config):
+    with ServerThread(durable_config) as srv:
         yield srv
 
 
@@ -102,8 +114,8 @@ def test_read_reaches_the_sender_and_the_readers_other_sessions_and_only_moves_f
         assert alice.expect_error("unknown_message", skip=NOTICES + (Read,)).code == "unknown_message"
 
 
-def test_read_receipts_off_means_nothing_passes_in_either_direction_and_survives_a_restart(tmp_path):
-    config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
+def test_read_receipts_off_means_nothing_passes_in_either_direction_and_survives_a_restart(durable_config):
+    config = durable_config
     with ServerThread(config) as server:
         with log_in(server, "Alice", password=PASSWORD, register=True) as alice, log_in(server, "Bob") as bob:
             alice.send(Settings("s1", False))
@@ -234,8 +246,8 @@ def test_past_the_window_an_edit_or_delete_is_too_late():
             assert alice.expect_error("too_late", skip=NOTICES).request_id == "d1"
 
 
-def test_edit_and_delete_reach_a_recipient_that_was_offline_exactly_once(sqlite_server):
-    server = sqlite_server
+def test_edit_and_delete_reach_a_recipient_that_was_offline_exactly_once(durable_server):
+    server = durable_server
     with log_in(server, "Bob", password=PASSWORD, register=True) as bob, log_in(server, "Alice") as alice:
         kept = dm(alice, bob, "m1", "bob", "to be edited")
         gone = dm(alice, bob, "m2", "bob", "to be deleted")
