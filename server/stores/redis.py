@@ -29,12 +29,13 @@ The contract of base.py, as this store keeps it:
   order.
 
 The loading operations (``last_msg_id``, ``known_users``, ``blocks``, ``accounts``,
-``guest_holdings``) are blocking round trips on a short-lived socket of their own, for
+``guest_holdings``, ``receipts_off``) are blocking round trips on a short-lived socket of their own, for
 the start (before :meth:`start`). **In a cluster their answers go stale**: another node
 registers an account, blocks someone or takes a guest name, and this node's relay caches
 do not see it. The cluster's bus carries such changes; a node that hears of one re-reads
 the record with :meth:`account`, :meth:`holding` or :meth:`blocked_by` (asynchronous,
-with the contract above). After :meth:`start`, :meth:`last_msg_id` answers the highest
+with the contract above); the receipts switch (``receipts_off``) has no such re-read
+yet (docs/cluster.md, "Limits"). After :meth:`start`, :meth:`last_msg_id` answers the highest
 id this store has seen (loaded at open, or given to a message stored through it): a
 lower bound in a cluster, where other nodes store messages too (and, on one node, where
 messages submitted but not answered yet have ids it does not know); :meth:`highest_msg_id`
@@ -49,7 +50,8 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 ``{chat}:m:<id>``                 hash    one message: ``s`` sender, ``sk`` sender key,
                                           ``r``/``rk`` recipient (absent for the room),
                                           ``t`` text, ``at`` sent at, ``c`` request id,
-                                          ``st`` state, ``x`` expires at, ``told`` 1/0
+                                          ``st`` state, ``x`` expires at, ``told`` 1/0,
+                                          ``e`` edited at, ``d`` 1 once deleted (``t`` "")
 ``{chat}:ids``                    zset    every stored message id (purge walks it in order)
 ``{chat}:cid:<key>``              hash    request id -> message id, for resend recognition
 ``{chat}:pend:<key>``             zset    messages waiting for ``<key>``'s receipt
@@ -66,12 +68,21 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 ``{chat}:cred``                   hash    account resume credential: hex of its hash ->
                                           name key, tab, expires at (``{chat}:credx``: by
                                           expiry; ``{chat}:credk:<key>``: an account's)
+``{chat}:chg:<key>``              zset    messages to ``<key>`` with an edit or delete it
+                                          has not confirmed (purge takes them out too)
+``{chat}:read:<key>``             hash    peer key -> msg_id ``<key>`` has read up to
+``{chat}:rcptoff``                set     who turned read receipts (and typing) off
 ================================  ======  ==================================================
 
 Sorted sets are scored by message id, so every page (pending, outcomes, history) is a
 range by msg_id, and memory is bounded by the same retention as the other stores:
 :meth:`purge` deletes what the SQLite store deletes (one script, walking ``ids`` from the
-oldest end, as the memory store does).
+oldest end, as the memory store does). Read marks are one field per (reader, peer), as
+SQLite's ``reads`` rows are, and ``rcptoff`` one member per user.
+
+A delete blanks ``t`` (``HSET`` to ""), but Redis's append-only file keeps the command that
+stored the old text until its next rewrite (``BGREWRITEAOF``); the store starts none (a
+copy of the whole data set per delete): see docs/cluster.md, "A deleted message's text".
 """
 
 from __future__ import annotations
