@@ -292,6 +292,69 @@ def test_a_deleted_messages_text_is_gone_from_the_sqlite_files(tmp_path):
     assert secret.encode() not in data and b"this one stays" in data and kept
 
 
+async def _redis_values(url: str) -> bytes:
+    """Every value of every key in the Redis at ``url``, joined (whatever their type)."""
+    from resp import RedisClient
+    reads = {b"hash": ("HGETALL",), b"string": ("GET",), b"set": ("SMEMBERS",), b"zset": ("ZRANGE", 0, -1),
+             b"list": ("LRANGE", 0, -1), b"stream": ("XRANGE", "-", "+")}
+    def flat(value) -> bytes:
+        if isinstance(value, (list, tuple)):
+            return b"\n".join(flat(v) for v in value)
+        return value if isinstance(value, bytes) else str(value).encode()
+    async with RedisClient(url) as redis:
+        keys = await redis.execute("KEYS", "*")
+        kinds = await redis.pipeline([("TYPE", key) for key in keys])
+        kinds = [kind.encode() if isinstance(kind, str) else kind for kind in kinds]
+        values = await redis.pipeline([(reads[kind][0], key, *reads[kind][1:]) for key, kind in zip(keys, kinds)])
+    return flat(values)
+
+
+def _files(folder, leave_out) -> bytes:
+    data = []
+    for path in folder.rglob("*"):
+        if path != leave_out:
+            try:
+                data.append(path.read_bytes())
+            except (FileNotFoundError, IsADirectoryError):  # a file the rewrite removed meanwhile
+                pass
+    return b"".join(data)
+
+
+def test_a_deleted_messages_text_is_gone_from_redis_and_from_its_append_only_file_once_rewritten(tmp_path):
+    """As docs/cluster.md says: blanked in Redis at once; its append-only file keeps the
+    old text until ``BGREWRITEAOF``."""
+    import asyncio
+    from redisserver import RedisServer
+    from resp import RedisClient
+    secret = "the combination is 31-41-59-26"
+    with RedisServer(tmp_path / "redis", appendfsync="always") as redis, \
+            ServerThread(ServerConfig(host="127.0.0.1", port=0, cluster_url=redis.url)) as server:
+        with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob:
+            msg_id = dm(alice, bob, "m1", "bob", secret)
+            dm(alice, bob, "m2", "bob", "this one stays")
+            alice.send(Delete("d1", msg_id))
+            alice.expect(Done, skip=NOTICES)
+            data = asyncio.run(_redis_values(redis.url))
+            assert b"this one stays" in data  # the reading does find text that was not deleted
+            assert secret.encode() not in data
+            assert secret.encode() in _files(redis.workdir, redis.log_path)  # until the rewrite
+
+            async def rewrite() -> None:
+                async with RedisClient(redis.url) as client:
+                    await client.execute("BGREWRITEAOF")
+                    deadline = time.monotonic() + 10
+                    while b"aof_rewrite_in_progress:0" not in (info := await client.execute("INFO", "persistence")) \
+                            or b"aof_rewrite_scheduled:0" not in info:
+                        assert time.monotonic() < deadline, "no rewrite within 10 s"
+                        await asyncio.sleep(0.05)
+            asyncio.run(rewrite())
+            deadline = time.monotonic() + 10
+            while secret.encode() in (files := _files(redis.workdir, redis.log_path)):
+                assert time.monotonic() < deadline, "the rewritten append-only file still has the text"
+                time.sleep(0.05)
+            assert b"this one stays" in files
+
+
 # --- The client library and the terminal ------------------------------------------------------
 
 
