@@ -115,7 +115,7 @@ async def stray_changes(url: str, prefix: str) -> list[tuple[str, int]]:
     out with the message: memory stays bounded by the retention)."""
     async with RedisClient(url) as redis:
         ids = {int(i) for i in await redis.execute("ZRANGE", prefix + "ids", 0, -1)}
-        keys = await redis.execute("KEYS", prefix.replace("{", "\\{").replace("}", "\\}") + "chg:*")
+        keys = await redis.execute("KEYS", prefix + "chg:*")  # braces are no glob characters
         members = await redis.pipeline([("ZRANGE", key, 0, -1) for key in keys])
     return [(key.decode(), int(i)) for key, found in zip(keys, members) for i in found if int(i) not in ids]
 
