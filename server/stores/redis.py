@@ -29,12 +29,13 @@ The contract of base.py, as this store keeps it:
   order.
 
 The loading operations (``last_msg_id``, ``known_users``, ``blocks``, ``accounts``,
-``guest_holdings``) are blocking round trips on a short-lived socket of their own, for
+``guest_holdings``, ``receipts_off``) are blocking round trips on a short-lived socket of their own, for
 the start (before :meth:`start`). **In a cluster their answers go stale**: another node
 registers an account, blocks someone or takes a guest name, and this node's relay caches
 do not see it. The cluster's bus carries such changes; a node that hears of one re-reads
 the record with :meth:`account`, :meth:`holding` or :meth:`blocked_by` (asynchronous,
-with the contract above). After :meth:`start`, :meth:`last_msg_id` answers the highest
+with the contract above); the receipts switch (``receipts_off``) has no such re-read
+yet (docs/cluster.md, "Limits"). After :meth:`start`, :meth:`last_msg_id` answers the highest
 id this store has seen (loaded at open, or given to a message stored through it): a
 lower bound in a cluster, where other nodes store messages too (and, on one node, where
 messages submitted but not answered yet have ids it does not know); :meth:`highest_msg_id`
@@ -49,7 +50,8 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 ``{chat}:m:<id>``                 hash    one message: ``s`` sender, ``sk`` sender key,
                                           ``r``/``rk`` recipient (absent for the room),
                                           ``t`` text, ``at`` sent at, ``c`` request id,
-                                          ``st`` state, ``x`` expires at, ``told`` 1/0
+                                          ``st`` state, ``x`` expires at, ``told`` 1/0,
+                                          ``e`` edited at, ``d`` 1 once deleted (``t`` "")
 ``{chat}:ids``                    zset    every stored message id (purge walks it in order)
 ``{chat}:cid:<key>``              hash    request id -> message id, for resend recognition
 ``{chat}:pend:<key>``             zset    messages waiting for ``<key>``'s receipt
@@ -66,12 +68,21 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 ``{chat}:cred``                   hash    account resume credential: hex of its hash ->
                                           name key, tab, expires at (``{chat}:credx``: by
                                           expiry; ``{chat}:credk:<key>``: an account's)
+``{chat}:chg:<key>``              zset    messages to ``<key>`` with an edit or delete it
+                                          has not confirmed (purge takes them out too)
+``{chat}:read:<key>``             hash    peer key -> msg_id ``<key>`` has read up to
+``{chat}:rcptoff``                set     who turned read receipts (and typing) off
 ================================  ======  ==================================================
 
 Sorted sets are scored by message id, so every page (pending, outcomes, history) is a
 range by msg_id, and memory is bounded by the same retention as the other stores:
 :meth:`purge` deletes what the SQLite store deletes (one script, walking ``ids`` from the
-oldest end, as the memory store does).
+oldest end, as the memory store does). Read marks are one field per (reader, peer), as
+SQLite's ``reads`` rows are, and ``rcptoff`` one member per user.
+
+A delete blanks ``t`` (``HSET`` to ""), but Redis's append-only file keeps the command that
+stored the old text until its next rewrite (``BGREWRITEAOF``); the store starts none (a
+copy of the whole data set per delete): see docs/cluster.md, "A deleted message's text".
 """
 
 from __future__ import annotations
@@ -115,8 +126,8 @@ _LIB = r"""
 local P = ARGV[1]
 local function mkey(id) return P .. 'm:' .. id end
 local function row(id)
-  local r = redis.call('HMGET', mkey(id), 's', 'sk', 'r', 'rk', 't', 'at', 'c', 'st', 'x')
-  return {id, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]}
+  local r = redis.call('HMGET', mkey(id), 's', 'sk', 'r', 'rk', 't', 'at', 'c', 'st', 'x', 'e', 'd')
+  return {id, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]}
 end
 local function convkey(a, b) return P .. 'conv:' .. string.len(a) .. ':' .. a .. ':' .. b end
 -- A pending message reaches its final state: an outcome for its sender to hear.
@@ -214,9 +225,9 @@ while #out < want do
   local ids = redis.call('ZREVRANGEBYSCORE', ARGV[2], top, '(' .. ARGV[5], 'LIMIT', offset, want)
   if #ids == 0 then break end
   for _, id in ipairs(ids) do
-    local r = redis.call('HMGET', mkey(id), 's', 'r', 't', 'at', 'st', 'rk')
+    local r = redis.call('HMGET', mkey(id), 's', 'r', 't', 'at', 'st', 'rk', 'e', 'd')
     if not (r[5] == 'blocked' and r[6] == ARGV[3]) then
-      out[#out + 1] = {id, r[1], r[2], r[3], r[4], r[5]}
+      out[#out + 1] = {id, r[1], r[2], r[3], r[4], r[5], r[7], r[8]}
       if #out >= want then break end
     end
   end
@@ -300,11 +311,76 @@ for _, id in ipairs(doomed) do
   if r[4] then
     redis.call('ZREM', convkey(r[1], r[4]), id)
     redis.call('ZREM', convkey(r[4], r[1]), id)
+    redis.call('ZREM', P .. 'chg:' .. r[4], id)
   end
   redis.call('DEL', k)
   redis.call('ZREM', P .. 'ids', id)
 end
 return #doomed
+""")
+
+# --- After delivered (issue 13): edits, deletes, read marks, the receipts switch ------------
+# A message's hash gains ``e`` (when its sender last edited or deleted it) and ``d`` ('1':
+# deleted, its ``t`` is ""); ``chg:<key>`` holds the ids of the messages to ``<key>`` whose
+# latest change it has not confirmed; ``read:<reader>`` maps a peer's key to the msg_id the
+# reader has seen its messages up to; ``rcptoff`` is the set of users with receipts off.
+
+# ARGV: P, msg id, sender key, '1' and the new text (an edit) or '0' and '' (a delete), now,
+# window, then the keys of those who are not told (quiet_for). As mailbox.change_message.
+_CHANGE = _script(r"""
+local id = ARGV[2]
+local k = mkey(id)
+local r = redis.call('HMGET', k, 'sk', 'rk', 'd', 't', 'at', 'st')
+if not r[2] then return {'unknown', false} end
+if r[1] ~= ARGV[3] then return {'forbidden', false} end
+local edit = ARGV[4] == '1'
+if r[3] == '1' then
+  if edit then return {'gone', false} end
+  return {'unchanged', row(id)}
+end
+if edit and ARGV[5] == r[4] then return {'unchanged', row(id)} end
+if tonumber(ARGV[6]) - tonumber(r[5]) > tonumber(ARGV[7]) then return {'too_late', false} end
+if edit then
+  redis.call('HSET', k, 't', ARGV[5], 'e', ARGV[6])
+else
+  redis.call('HSET', k, 't', '', 'e', ARGV[6], 'd', '1')
+end
+local quiet = r[6] == 'blocked'
+for i = 8, #ARGV do
+  if ARGV[i] == r[2] then quiet = true end
+end
+if not quiet then redis.call('ZADD', P .. 'chg:' .. r[2], id, id) end
+return {'changed', row(id)}
+""")
+
+# ARGV: P, msg id, recipient key. 1 if it is a message to that recipient, else 0.
+_CONFIRM_CHANGE = _script(r"""
+redis.call('ZREM', P .. 'chg:' .. ARGV[3], ARGV[2])
+if redis.call('HGET', mkey(ARGV[2]), 'rk') == ARGV[3] then return 1 end
+return 0
+""")
+
+# ARGV: P, reader key, peer key, msg id. {mark or false, 1 if this moved it}.
+_RECORD_READ = _script(r"""
+local r = redis.call('HMGET', mkey(ARGV[4]), 'sk', 'rk', 'st')
+if r[1] ~= ARGV[3] or r[2] ~= ARGV[2] or r[3] == 'blocked' then return {false, 0} end
+local k = P .. 'read:' .. ARGV[2]
+local before = redis.call('HGET', k, ARGV[3])
+if before and tonumber(before) >= tonumber(ARGV[4]) then return {before, 0} end
+redis.call('HSET', k, ARGV[3], ARGV[4])
+return {ARGV[4], 1}
+""")
+
+# ARGV: P, reader key, peer key.
+_READ_MARK = _script(r"""
+return redis.call('HGET', P .. 'read:' .. ARGV[2], ARGV[3])
+""")
+
+# ARGV: P, name key, '1' (receipts on) or '0' (off).
+_SET_READ_RECEIPTS = _script(r"""
+if ARGV[3] == '1' then redis.call('SREM', P .. 'rcptoff', ARGV[2])
+else redis.call('SADD', P .. 'rcptoff', ARGV[2]) end
+return 1
 """)
 
 # ARGV: P, name key, name, now.
@@ -429,7 +505,7 @@ return tonumber(redis.call('GET', P .. 'next') or '0')
 SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAND_OVER, _PURGE, _REMEMBER_USER,
            _SET_BLOCK, _CLEAR_BLOCKS, _BLOCKED_BY, _SAVE_HOLDING, _SET_LEFT_AT, _HOLDING, _SAVE_ACCOUNT, _ACCOUNT,
            _LAST_ID, _SAVE_CREDENTIAL, _REVOKE_CREDENTIAL, _REVOKE_CREDENTIALS,
-           _SAVE_ROOM)
+           _SAVE_ROOM, _CHANGE, _CONFIRM_CHANGE, _RECORD_READ, _READ_MARK, _SET_READ_RECEIPTS)
 
 
 # --- Decoding replies --------------------------------------------------------------------------
@@ -445,9 +521,11 @@ def _float(value: bytes | None) -> float | None:
 
 def _message(row: list) -> StoredMessage:
     """A message from the scripts' ``row()``: id, then the hash's fields."""
-    msg_id, sender, sender_key, recipient, recipient_key, text, sent_at, client_id, state, expires_at = row
+    (msg_id, sender, sender_key, recipient, recipient_key, text, sent_at, client_id, state, expires_at,
+     edited_at, deleted) = row
     return StoredMessage(int(msg_id), _text(sender), _text(sender_key), _text(recipient), _text(recipient_key),
-                         _text(text), float(sent_at), _text(client_id), _text(state), _float(expires_at))
+                         _text(text), float(sent_at), _text(client_id), _text(state), _float(expires_at),
+                         _float(edited_at), deleted == b"1")
 
 
 def _messages(rows: list) -> list[StoredMessage]:
@@ -800,6 +878,14 @@ class RedisStore:
             conn.close()
         return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
 
+    def receipts_off(self) -> set[str]:
+        conn = self._blocking()
+        try:
+            members = conn.call("SMEMBERS", self.prefix + "rcptoff")
+        finally:
+            conn.close()
+        return {member.decode() for member in members}
+
     # --- Re-reading one record (a cluster node that heard another changed it) ---------------
 
     def account(self, name_key: str, callback: Callback | None = None,
@@ -875,7 +961,8 @@ class RedisStore:
             more = len(rows) > limit
             rows = rows[:limit]
             entries = [HistoryEntry(int(r[0]), _text(r[1]), _text(r[2]), _text(r[3]), float(r[4]),
-                                    "sent" if r[5] == b"blocked" else _text(r[5])) for r in reversed(rows)]
+                                    "sent" if r[5] == b"blocked" else _text(r[5]),
+                                    r[6] is not None and r[7] != b"1", r[7] == b"1") for r in reversed(rows)]
             return entries, (entries[0].msg_id if more and entries else None)
 
         args = (conversation_key(self.prefix, me_key, peer_key), me_key, "" if before is None else before, after,
@@ -894,6 +981,37 @@ class RedisStore:
     def hand_over(self, name_key: str, epoch: int, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:
         self._submit(_HAND_OVER, (name_key, epoch), _messages, callback, on_error)
+
+    # --- After delivered: edit, delete, read -------------------------------------------------
+
+    def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        args = (msg_id, sender_key, "0" if text is None else "1", "" if text is None else text, repr(now),
+                repr(window), *sorted(quiet_for))
+        self._submit(_CHANGE, args, lambda reply: (reply[0].decode(), None if reply[1] is None else _message(reply[1])),
+                     callback, on_error)
+
+    def changes_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self._submit(_PAGE, ("chg:" + recipient_key, after, limit), _messages, callback, on_error)
+
+    def confirm_change(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+                       on_error: ErrorCallback | None = None) -> None:
+        self._submit(_CONFIRM_CHANGE, (msg_id, recipient_key), bool, callback, on_error)
+
+    def record_read(self, reader_key: str, peer_key: str, msg_id: int, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self._submit(_RECORD_READ, (reader_key, peer_key, msg_id),
+                     lambda reply: (None if reply[0] is None else int(reply[0]), bool(reply[1])), callback, on_error)
+
+    def read_mark(self, reader_key: str, peer_key: str, callback: Callback | None = None,
+                  on_error: ErrorCallback | None = None) -> None:
+        self._submit(_READ_MARK, (reader_key, peer_key), lambda reply: None if reply is None else int(reply),
+                     callback, on_error)
+
+    def set_read_receipts(self, name_key: str, on: bool, callback: Callback | None = None,
+                          on_error: ErrorCallback | None = None) -> None:
+        self._submit(_SET_READ_RECEIPTS, (name_key, "1" if on else "0"), None, callback, on_error)
 
     # --- Users, blocks, guests, accounts ----------------------------------------------------
 

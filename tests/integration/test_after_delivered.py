@@ -58,9 +58,21 @@ def no(client: WireClient, *kinds: type, quiet: float = 0.5) -> list:
     return events
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def durable_config(request, tmp_path):
+    """The configuration of a server whose store outlives it: SQLite in a data folder, or a
+    Redis of its own (``--cluster``), which runs as long as the test."""
+    if request.param == "redis":
+        from redisserver import RedisServer
+        with RedisServer(tmp_path / "redis") as redis:
+            yield ServerConfig(host="127.0.0.1", port=0, cluster_url=redis.url)
+        return
+    yield ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
+
+
 @pytest.fixture
-def sqlite_server(tmp_path):
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)) as srv:
+def durable_server(durable_config):
+    with ServerThread(durable_config) as srv:
         yield srv
 
 
@@ -102,8 +114,8 @@ def test_read_reaches_the_sender_and_the_readers_other_sessions_and_only_moves_f
         assert alice.expect_error("unknown_message", skip=NOTICES + (Read,)).code == "unknown_message"
 
 
-def test_read_receipts_off_means_nothing_passes_in_either_direction_and_survives_a_restart(tmp_path):
-    config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
+def test_read_receipts_off_means_nothing_passes_in_either_direction_and_survives_a_restart(durable_config):
+    config = durable_config
     with ServerThread(config) as server:
         with log_in(server, "Alice", password=PASSWORD, register=True) as alice, log_in(server, "Bob") as bob:
             alice.send(Settings("s1", False))
@@ -234,8 +246,8 @@ def test_past_the_window_an_edit_or_delete_is_too_late():
             assert alice.expect_error("too_late", skip=NOTICES).request_id == "d1"
 
 
-def test_edit_and_delete_reach_a_recipient_that_was_offline_exactly_once(sqlite_server):
-    server = sqlite_server
+def test_edit_and_delete_reach_a_recipient_that_was_offline_exactly_once(durable_server):
+    server = durable_server
     with log_in(server, "Bob", password=PASSWORD, register=True) as bob, log_in(server, "Alice") as alice:
         kept = dm(alice, bob, "m1", "bob", "to be edited")
         gone = dm(alice, bob, "m2", "bob", "to be deleted")
@@ -278,6 +290,69 @@ def test_a_deleted_messages_text_is_gone_from_the_sqlite_files(tmp_path):
             assert secret.encode() not in data
     data = b"".join(path.read_bytes() for path in tmp_path.rglob("*") if path.is_file())
     assert secret.encode() not in data and b"this one stays" in data and kept
+
+
+async def _redis_values(url: str) -> bytes:
+    """Every value of every key in the Redis at ``url``, joined (whatever their type)."""
+    from resp import RedisClient
+    reads = {b"hash": ("HGETALL",), b"string": ("GET",), b"set": ("SMEMBERS",), b"zset": ("ZRANGE", 0, -1),
+             b"list": ("LRANGE", 0, -1), b"stream": ("XRANGE", "-", "+")}
+    def flat(value) -> bytes:
+        if isinstance(value, (list, tuple)):
+            return b"\n".join(flat(v) for v in value)
+        return value if isinstance(value, bytes) else str(value).encode()
+    async with RedisClient(url) as redis:
+        keys = await redis.execute("KEYS", "*")
+        kinds = await redis.pipeline([("TYPE", key) for key in keys])
+        kinds = [kind.encode() if isinstance(kind, str) else kind for kind in kinds]
+        values = await redis.pipeline([(reads[kind][0], key, *reads[kind][1:]) for key, kind in zip(keys, kinds)])
+    return flat(values)
+
+
+def _files(folder, leave_out) -> bytes:
+    data = []
+    for path in folder.rglob("*"):
+        if path != leave_out:
+            try:
+                data.append(path.read_bytes())
+            except (FileNotFoundError, IsADirectoryError):  # a file the rewrite removed meanwhile
+                pass
+    return b"".join(data)
+
+
+def test_a_deleted_messages_text_is_gone_from_redis_and_from_its_append_only_file_once_rewritten(tmp_path):
+    """As docs/cluster.md says: blanked in Redis at once; its append-only file keeps the
+    old text until ``BGREWRITEAOF``."""
+    import asyncio
+    from redisserver import RedisServer
+    from resp import RedisClient
+    secret = "the combination is 31-41-59-26"
+    with RedisServer(tmp_path / "redis", appendfsync="always") as redis, \
+            ServerThread(ServerConfig(host="127.0.0.1", port=0, cluster_url=redis.url)) as server:
+        with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob:
+            msg_id = dm(alice, bob, "m1", "bob", secret)
+            dm(alice, bob, "m2", "bob", "this one stays")
+            alice.send(Delete("d1", msg_id))
+            alice.expect(Done, skip=NOTICES)
+            data = asyncio.run(_redis_values(redis.url))
+            assert b"this one stays" in data  # the reading does find text that was not deleted
+            assert secret.encode() not in data
+            assert secret.encode() in _files(redis.workdir, redis.log_path)  # until the rewrite
+
+            async def rewrite() -> None:
+                async with RedisClient(redis.url) as client:
+                    await client.execute("BGREWRITEAOF")
+                    deadline = time.monotonic() + 10
+                    while b"aof_rewrite_in_progress:0" not in (info := await client.execute("INFO", "persistence")) \
+                            or b"aof_rewrite_scheduled:0" not in info:
+                        assert time.monotonic() < deadline, "no rewrite within 10 s"
+                        await asyncio.sleep(0.05)
+            asyncio.run(rewrite())
+            deadline = time.monotonic() + 10
+            while secret.encode() in (files := _files(redis.workdir, redis.log_path)):
+                assert time.monotonic() < deadline, "the rewritten append-only file still has the text"
+                time.sleep(0.05)
+            assert b"this one stays" in files
 
 
 # --- The client library and the terminal ------------------------------------------------------

@@ -77,6 +77,9 @@ class PublicOps:
     def ack(self, msg_id, key):
         return self._call(self.target.record_ack, msg_id, key)
 
+    def change(self, msg_id, key, text, now, window, quiet_for):
+        return self._call(self.target.change_message, msg_id, key, text, now, window, quiet_for)
+
     def __getattr__(self, name):
         return lambda *args: self._call(getattr(self.target, name), *args)
 
@@ -85,14 +88,36 @@ class PublicOps:
 
 
 def memory_dump(store: MemoryStore):
-    return [(row.message.msg_id, row.message.client_id, row.state, row.told) for row in store._messages.values()]
+    """Each message's id, request id, state, told, text, edited at, deleted, and whether
+    its recipient has a change of it to confirm."""
+    changes = store._changes
+    return [(m.msg_id, m.client_id, row.state, row.told, m.text, m.edited_at, m.deleted,
+             changes.get(m.recipient_key, {}).get(m.msg_id) is row)
+            for row in store._messages.values() for m in (row.message,)]
 
 
 async def redis_dump(url: str, prefix: str):
+    """As :func:`memory_dump`, from the Redis keys (the stored text too: a delete blanks it)."""
     async with RedisClient(url) as redis:
         ids = await redis.execute("ZRANGE", prefix + "ids", 0, -1)
-        rows = await redis.pipeline([("HMGET", f"{prefix}m:{int(i)}", "c", "st", "told") for i in ids])
-    return [(int(i), c.decode(), st.decode(), told == b"1") for i, (c, st, told) in zip(ids, rows)]
+        rows = await redis.pipeline([("HMGET", f"{prefix}m:{int(i)}", "c", "st", "told", "t", "e", "d", "rk")
+                                     for i in ids])
+        pending = await redis.pipeline([("ZSCORE", f"{prefix}chg:{row[6].decode()}", int(i))
+                                        for i, row in zip(ids, rows) if row[6] is not None])
+    pending = iter(pending)
+    return [(int(i), c.decode(), st.decode(), told == b"1", t.decode(), None if e is None else float(e), d == b"1",
+             rk is not None and next(pending) is not None)
+            for i, (c, st, told, t, e, d, rk) in zip(ids, rows)]
+
+
+async def stray_changes(url: str, prefix: str) -> list[tuple[str, int]]:
+    """Members of the ``chg:<key>`` sets that are no stored message (purge must take them
+    out with the message: memory stays bounded by the retention)."""
+    async with RedisClient(url) as redis:
+        ids = {int(i) for i in await redis.execute("ZRANGE", prefix + "ids", 0, -1)}
+        keys = await redis.execute("KEYS", prefix + "chg:*")  # braces are no glob characters
+        members = await redis.pipeline([("ZRANGE", key, 0, -1) for key in keys])
+    return [(key.decode(), int(i)) for key, found in zip(keys, members) for i in found if int(i) not in ids]
 
 
 @pytest.mark.timeout_seconds(120)
@@ -114,6 +139,7 @@ def test_the_redis_store_answers_every_operation_as_the_memory_store_does(seed, 
             assert redis.last_msg_id() == memory.last_msg_id(), where
             if number % 10 == 9 or name in ("purge", "hand_over"):
                 assert loop.run_until_complete(redis_dump(redis_server.url, prefix)) == memory_dump(memory), where
+                assert loop.run_until_complete(stray_changes(redis_server.url, prefix)) == [], where
         assert loop.run_until_complete(redis_dump(redis_server.url, prefix)) == memory_dump(memory)
     finally:
         redis.close()
