@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from protocol import HistoryEntry
 
 PENDING = ("sent", "queued")
+# The ``state`` a room message shows in a history page: stored (kind "room"), it has no
+# receipts, so "accepted" is all there is to say of it.
+ROOM_MESSAGE_STATE = "accepted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,13 +255,30 @@ def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | No
     rows = db.execute(
         "SELECT msg_id, sender, recipient, text, sent_at, state, sender_key FROM messages"
         " WHERE ((sender_key = ? AND recipient_key = ?) OR (sender_key = ? AND recipient_key = ?))"
-        " AND msg_id < ? AND msg_id > ? AND NOT (state = 'blocked' AND recipient_key = ?)"
+        " AND msg_id < ? AND msg_id > ? AND NOT (state = 'blocked' AND recipient_key = ?) AND state != 'room'"
         " ORDER BY msg_id DESC LIMIT ?",
         (me_key, peer_key, peer_key, me_key, before, after, me_key, limit + 1)).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     entries = [HistoryEntry(r[0], r[1], r[2], r[3], r[4], "sent" if r[5] == "blocked" else r[5])
                for r in reversed(rows)]
+    return entries, (entries[0].msg_id if more and entries else None)
+
+
+def room_history(db: sqlite3.Connection, room_key: str, before: int | None,
+                 limit: int) -> tuple[list[HistoryEntry], int | None]:
+    """The messages of named room ``room_key``, newest ``limit`` older than ``before``,
+    returned oldest first, with the cursor for the next older page (None if no more), as
+    :func:`history`. Each entry's ``to`` is the room's name, its state ROOM_MESSAGE_STATE.
+    Uses the partial index messages_room (migration 7)."""
+    before = before if before is not None else 1 << 62
+    rows = db.execute(
+        "SELECT msg_id, sender, recipient, text, sent_at FROM messages"
+        " WHERE recipient_key = ? AND state = 'room' AND msg_id < ?"
+        " ORDER BY msg_id DESC LIMIT ?", (room_key, before, limit + 1)).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    entries = [HistoryEntry(r[0], r[1], r[2], r[3], r[4], ROOM_MESSAGE_STATE) for r in reversed(rows)]
     return entries, (entries[0].msg_id if more and entries else None)
 
 

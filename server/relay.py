@@ -811,6 +811,8 @@ class Relay:
                                   record.since))
 
     def _history(self, session: ClientSession, request: HistoryRequest) -> None:
+        if self.room_desk.history(session, request):
+            return  # a room's (issue 13): server/roomdesk.py
         me, peer, epoch = session.key, canonical(request.peer), session.epoch
         name = self.known.get(peer, request.peer)
 

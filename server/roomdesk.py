@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import const
 from protocol import (
-    Accepted, ErrorCode, Appoint, Ban, Done, ErrorReply, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList,
+    Accepted, ErrorCode, Appoint, Ban, Done, ErrorReply, HistoryEntry, HistoryPage, HistoryRequest, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList,
     MembersRequest, Mute, RoomEntry, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest, SendToRoom,
     SetTopic, Unban, Unmute,
 )
@@ -30,7 +30,7 @@ from registry import InvalidName, canonical, validate_name
 
 from . import mailbox
 from .login import unavailable_error
-from .rooms import Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, room_key
+from .rooms import PREFIX, Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, room_key
 
 if TYPE_CHECKING:
     from .relay import Relay
@@ -201,6 +201,40 @@ class RoomDesk:
                         recipient.skipped += 1
                     continue
                 recipient.write_frame(frame)
+
+    def history(self, session: ClientSession, request: HistoryRequest) -> bool:
+        """True (and answered) if ``request`` asks for a room's history (``with`` a room's
+        name, ``#redes``): its members get a ``history_page`` of the room's messages, paged
+        by cursor as a conversation is; anyone else ``not_member`` (``no_such_room``,
+        ``forbidden`` for the default room). A version 1 session, which has no rooms, gets
+        an empty page. False: a person's history, the relay's business."""
+        if not request.peer.startswith(PREFIX):
+            return False
+        if not session.conn.may_send(RoomPost):
+            session.send(HistoryPage(request.request_id, request.peer, ()))
+            return True
+        refusal = self.rooms.may_read_history(self.person(session), request.peer)
+        if refusal is not None:
+            self._refused(session, request.request_id, refusal)
+            return True
+        room = self.rooms.get(request.peer)
+        blocked = self.relay.blocked.get(session.key, ())
+
+        def page(result: tuple[list[HistoryEntry], int | None]) -> None:
+            entries, before = result
+            if blocked:  # as when they were posted: not shown to who blocks their sender
+                entries = [e for e in entries if canonical(e.sender) not in blocked]
+
+            def build(count: int) -> HistoryPage:
+                kept = entries[len(entries) - count:]  # the newest; the cursor leads to the rest
+                cursor = kept[0].msg_id if 0 < count < len(entries) else before
+                return HistoryPage(request.request_id, room.name, tuple(kept), cursor)
+
+            session.send(fit_page(build, entries[::-1]))
+
+        self.relay.store.room_history(room_key(room.name), request.before, request.limit, page,
+                                      self.relay._unavailable(session, request.request_id))
+        return True
 
     def say_refused(self, session: ClientSession, request_id: str) -> bool:
         """True (and answered ``muted``) if ``session``'s user is muted in the default room:

@@ -82,6 +82,7 @@ _MEMBERS = frozenset({Role.OWNER, Role.MODERATOR, Role.MEMBER})
 # rank above the target's as well (rule 3).
 RIGHTS: dict[str, frozenset[Role]] = {
     "post": _MEMBERS | {Role.ADMIN},
+    "history": _MEMBERS | {Role.ADMIN},
     "leave": _MEMBERS | {Role.ADMIN},
     "topic": _STAFF,
     "invite": _STAFF,
@@ -92,7 +93,7 @@ RIGHTS: dict[str, frozenset[Role]] = {
     "unmute": _STAFF,
     "appoint": frozenset({Role.ADMIN, Role.OWNER}),
 }
-MEMBERS_ONLY = frozenset({"post", "leave"})
+MEMBERS_ONLY = frozenset({"post", "leave", "history"})
 # Acts done to another person: they need a rank above the target's.
 TARGETED = frozenset({"kick", "ban", "unban", "mute", "unmute", "appoint"})
 # Acts that make no sense in the default room, which holds everyone (rule 2).
@@ -306,6 +307,15 @@ class Rooms:
             when = "until a moderator unmutes you" if until is None else f"for {until - now:.0f} s more"
             return Refused(ErrorCode.MUTED, f"you are muted in {room.name} {when}")
         return None
+
+    def may_read_history(self, person: Person, name: str) -> Refused | None:
+        """None if ``person`` may page room ``name``'s history now (its members only: an
+        administrator joins first, as to post), else why not. The default room keeps no
+        history of its own (its messages are the broadcast room's): ``forbidden``."""
+        room = self._rooms.get(room_key(name))
+        if room is self.default:
+            return Refused(ErrorCode.FORBIDDEN, f"{room.name} keeps no history: ask for a room or a person's")
+        return self._find(person, name, "history")[1]
 
     # --- Joining and leaving ------------------------------------------------------------
 

@@ -145,6 +145,12 @@ MIGRATIONS: dict[int, str] = {
             record     TEXT NOT NULL
         );
     """,
+    7: """
+        -- Room history (issue 13): a named room's messages are stored with the room's key
+        -- as recipient_key and state 'room' (the default room's have no recipient). Only
+        -- they are in this index, so a say or a direct message pays nothing for it.
+        CREATE INDEX messages_room ON messages (recipient_key) WHERE state = 'room' AND recipient_key IS NOT NULL;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

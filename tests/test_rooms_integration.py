@@ -6,8 +6,8 @@ import logging
 
 import const
 from protocol import (
-    Accepted, Ban, Done, ErrorCode, Hello, JoinRoom, Kick, MemberEntry, MemberList, MembersRequest, Mute,
-    RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendRoom, SendToRoom, UserJoined, UserLeft,
+    Accepted, Ban, DirectMessage, Done, ErrorCode, Hello, HistoryPage, HistoryRequest, JoinRoom, Kick, MemberEntry, MemberList, MembersRequest, Mute,
+    RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendDirect, SendRoom, SendToRoom, UserJoined, UserLeft,
     Welcome,
 )
 from wire import WireClient
@@ -172,3 +172,50 @@ def test_a_change_the_store_cannot_keep_is_answered_unavailable_and_undone(serve
         mia.expect(Accepted, skip=PRESENCE)
         olga.send(MembersRequest("s1", "#redes"))
         assert [m.name for m in olga.expect(MemberList, skip=PRESENCE + (RoomPost,)).members] == ["Mia", "Olga"]
+
+
+def test_a_rooms_history_is_paged_by_cursor_for_its_members_only(server):
+    """Issue 13: ``history`` with a room's name pages the room's messages, newest first
+    page, for its members; an outsider is told ``not_member``."""
+    with login(server, "Olga") as olga, login(server, "Mia") as mia, login(server, "Otto") as otto:
+        olga.send(JoinRoom("j1", "#redes", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        mia.send(JoinRoom("j2", "#redes"))
+        mia.expect(RoomInfo, skip=PRESENCE)
+        ids = []
+        for number in range(5):
+            olga.send(SendToRoom(f"m{number}", "#redes", f"post {number}"))
+            ids.append(olga.expect(Accepted, skip=PRESENCE + (RoomNotice, RoomPost)).msg_id)
+        olga.send(SendDirect("d1", "Mia", "a direct message is no room's"))
+        olga.expect(Accepted, skip=PRESENCE + (RoomNotice, RoomPost))
+
+        mia.send(HistoryRequest("h1", "#REDES", limit=3))
+        page = mia.expect(HistoryPage, skip=PRESENCE + (RoomNotice, RoomPost, DirectMessage))
+        assert page.peer == "#redes"
+        assert [(e.msg_id, e.sender, e.to, e.text, e.state) for e in page.messages] == [
+            (ids[n], "Olga", "#redes", f"post {n}", "accepted") for n in (2, 3, 4)]
+        assert page.before == ids[2]
+        mia.send(HistoryRequest("h2", "#redes", limit=3, before=page.before))
+        older = mia.expect(HistoryPage, skip=PRESENCE + (RoomNotice, RoomPost, DirectMessage))
+        assert [e.text for e in older.messages] == ["post 0", "post 1"] and older.before is None
+
+        otto.send(HistoryRequest("h3", "#redes"))
+        otto.expect_error(ErrorCode.NOT_MEMBER, skip=PRESENCE)
+        otto.send(HistoryRequest("h4", "#nowhere"))
+        otto.expect_error(ErrorCode.NO_SUCH_ROOM, skip=PRESENCE)
+        otto.send(HistoryRequest("h5", const.DEFAULT_ROOM))
+        otto.expect_error(ErrorCode.FORBIDDEN, skip=PRESENCE)
+
+
+def test_a_version_1_history_with_a_rooms_name_shows_none_of_its_posts(server):
+    """The bug: a version 1 ``history`` ``with`` ``#redes`` answered the user's own posts
+    to that room (they were filed as a conversation with the room). Version 1 has no
+    rooms: its page is empty."""
+    with login(server, "Ana", password="correct horse battery") as ana, \
+            login(server, "Ana", version=1, password="correct horse battery") as old:
+        ana.send(JoinRoom("j1", "#redes", create=True))
+        ana.expect(RoomInfo, skip=PRESENCE)
+        ana.send(SendToRoom("m1", "#redes", "mine"))
+        ana.expect(Accepted, skip=PRESENCE + (RoomPost,))
+        old.send(HistoryRequest("h1", "#redes"))
+        assert old.expect(HistoryPage, skip=PRESENCE).messages == ()

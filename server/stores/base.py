@@ -146,6 +146,11 @@ class MessageStore(Protocol):
         """A page of the conversation: ``(entries oldest first, cursor or None)``
         (see mailbox.history)."""
 
+    def room_history(self, room_key: str, before: int | None, limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        """A page of named room ``room_key``'s messages: ``(entries oldest first, cursor or
+        None)`` (see mailbox.room_history). Who may read it is the caller's business."""
+
     def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         """Pending messages past their expiry become expired; result: those, by msg_id."""
 

@@ -56,6 +56,8 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 ``{chat}:untold:<key>``           zset    outcomes ``<key>`` has not acknowledged
 ``{chat}:conv:<n>:<a>:<b>``       zset    direct messages between ``a`` <= ``b`` (``n``:
                                           bytes of ``a``), for history pages
+``{chat}:room:<room key>``        zset    a named room's messages (``#redes``), for its
+                                          history pages (not in any ``conv``)
 ``{chat}:exp``                    zset    pending messages scored by when they expire
 ``{chat}:users``, ``{chat}:seen`` hash    name key -> name; -> last login time
 ``{chat}:blocks:<key>``           set     whom ``<key>`` blocks (``{chat}:blockers``: who
@@ -92,7 +94,7 @@ from resp.aio import RedisAddress
 from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
-from ..mailbox import ID_REUSED, NEW, RESEND, StoredMessage, same_request
+from ..mailbox import ID_REUSED, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage, same_request
 from ..store import FailureLog, StoreUnavailable
 from .base import Callback, ErrorCallback
 
@@ -137,7 +139,8 @@ def _script(body: str) -> Script:
 
 
 # ARGV: P, sender key, request id, sender, recipient, recipient key, text, sent at, state,
-# expires at, conversation key ('' for none of the last four that do not apply).
+# expires at, conversation key ('' for none of the last four that do not apply; for a
+# named room's message, the conversation key is the room's: room_posts_key).
 _STORE = _script(r"""
 local sk, cid, state, rk, x = ARGV[2], ARGV[3], ARGV[9], ARGV[6], ARGV[10]
 local cidk = P .. 'cid:' .. sk
@@ -300,6 +303,7 @@ for _, id in ipairs(doomed) do
   if r[4] then
     redis.call('ZREM', convkey(r[1], r[4]), id)
     redis.call('ZREM', convkey(r[4], r[1]), id)
+    redis.call('ZREM', P .. 'room:' .. r[4], id)
   end
   redis.call('DEL', k)
   redis.call('ZREM', P .. 'ids', id)
@@ -452,6 +456,11 @@ def _message(row: list) -> StoredMessage:
 
 def _messages(rows: list) -> list[StoredMessage]:
     return [_message(row) for row in rows]
+
+
+def room_posts_key(prefix: str, room_key: str) -> str:
+    """The key of named room ``room_key``'s messages (room keys start with ``#``)."""
+    return f"{prefix}room:{room_key}"
 
 
 def conversation_key(prefix: str, a: str, b: str) -> str:
@@ -835,7 +844,8 @@ class RedisStore:
         args = (message.sender_key, message.client_id, message.sender, message.recipient or "",
                 recipient_key or "", message.text, repr(message.sent_at), message.state,
                 "" if message.expires_at is None else repr(message.expires_at),
-                "" if recipient_key is None else conversation_key(self.prefix, message.sender_key, recipient_key))
+                "" if recipient_key is None else room_posts_key(self.prefix, recipient_key) if message.state == "room"
+                else conversation_key(self.prefix, message.sender_key, recipient_key))
         self._submit(_STORE, args, lambda reply: self._stored(message, reply), callback, on_error)
 
     def _stored(self, message: StoredMessage, reply: list) -> tuple[StoredMessage, str]:
@@ -880,6 +890,18 @@ class RedisStore:
 
         args = (conversation_key(self.prefix, me_key, peer_key), me_key, "" if before is None else before, after,
                 limit)
+        self._submit(_HISTORY, args, page, callback, on_error)
+
+    def room_history(self, room_key: str, before: int | None, limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        def page(rows: list) -> tuple[list[HistoryEntry], int | None]:
+            more = len(rows) > limit
+            entries = [HistoryEntry(int(r[0]), _text(r[1]), _text(r[2]), _text(r[3]), float(r[4]), ROOM_MESSAGE_STATE)
+                       for r in reversed(rows[:limit])]
+            return entries, (entries[0].msg_id if more and entries else None)
+
+        # _HISTORY on the room's set: no message in it is 'blocked', so "my key" is none.
+        args = (room_posts_key(self.prefix, room_key), "", "" if before is None else before, 0, limit)
         self._submit(_HISTORY, args, page, callback, on_error)
 
     def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:

@@ -89,6 +89,10 @@ class SQLiteStore(Store):
                 callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: mailbox.history(db, me_key, peer_key, before, limit, after), callback, on_error)
 
+    def room_history(self, room_key: str, before: int | None, limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.room_history(db, room_key, before, limit), callback, on_error)
+
     def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: mailbox.expire(db, now), callback, on_error)
 
