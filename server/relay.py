@@ -215,7 +215,7 @@ class Relay:
         }
         # Rooms and moderation (protocol version 2): one entry per frame type, all answered
         # by the room desk around the rules of server/rooms.py.
-        self.room_desk = desk = RoomDesk(self)
+        self.room_desk = desk = RoomDesk(self, schedule)
         self._handlers.update({
             JoinRoom: desk.join,
             LeaveRoom: desk.leave,

@@ -44,13 +44,20 @@ ROOM_REQUESTS = (JoinRoom, LeaveRoom, RoomsRequest, MembersRequest, SendToRoom, 
                  Unban, Mute, Unmute, Appoint)
 # Rooms and members listed per page at most before fit_page cuts by bytes.
 _MAX_ITEMS_PER_PAGE = const.MAX_FRAME_BYTES // 20
+# Seconds after a deadline that its timer fires (the loop's clock and time.time() differ).
+_WAKE_LATE = 0.01
 
 
 class RoomDesk:
     """Rooms for one relay: see the module docstring."""
 
-    def __init__(self, relay: Relay) -> None:
+    def __init__(self, relay: Relay, schedule: Callable[[float, Callable[[], None]], object] | None = None) -> None:
+        """``schedule(delay, callback)`` (the loop's call_later) wakes the desk when a mute
+        ends; without it, mutes end at the relay's periodic :meth:`expire` only."""
         self.relay = relay
+        self._schedule = schedule
+        # The time the earliest timer set is due (inf: none): a mute ending sooner sets another.
+        self._woken_at = float("inf")
         self.rooms = Rooms(const.ADMINS, const.DEFAULT_ROOM, online_count=lambda: len(relay.registry))
         stored = relay.store.rooms()
         for line in self.rooms.restore(stored.values()):
@@ -58,6 +65,7 @@ class RoomDesk:
         # What the store holds for each room: what a room is put back to when storing a
         # change to it fails.
         self._saved: dict[str, str] = dict(stored)
+        self._wake()
 
     # --- Who is who ------------------------------------------------------------------------
 
@@ -124,6 +132,8 @@ class RoomDesk:
                 role = Role.OUTSIDER  # refused by the core, with the words for it
             decision = self.rooms.appoint(me, room, target, role, now)
         self._conclude(session, request.request_id, decision)
+        if kind is Mute:
+            self._wake()
 
     def list_rooms(self, session: ClientSession, request: RoomsRequest) -> None:
         summaries = [s for s in self.rooms.list_rooms(self.person(session), request.after)]
@@ -250,10 +260,28 @@ class RoomDesk:
     # --- Time ------------------------------------------------------------------------------
 
     def expire(self, now: float) -> None:
-        """End the mutes whose time has come (periodic, with the relay's expiry pass)."""
+        """End the mutes whose time has come: on time, woken by the timer :meth:`_wake`
+        sets, and with the relay's periodic expiry pass (which also retries a mute end
+        the store could not keep)."""
         decision = self.rooms.expire(now)
         if decision:
             self._save(decision, lambda: self._publish(decision), lambda: None)
+
+    def _wake(self) -> None:
+        """Set a timer for the core's next deadline, unless one is set for it or sooner."""
+        due = self.rooms.next_deadline()
+        if due is None or self._schedule is None or due >= self._woken_at:
+            return
+        self._woken_at = due
+
+        def woken() -> None:
+            if self._woken_at <= due:
+                self._woken_at = float("inf")
+            self.expire(time.time())
+            self._wake()
+
+        # A little after ``due``, so that time.time() has passed it when the timer fires.
+        self._schedule(max(0.0, due - time.time()) + _WAKE_LATE, woken)
 
     # --- Inside ----------------------------------------------------------------------------
 

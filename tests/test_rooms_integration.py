@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import const
 from protocol import (
@@ -219,3 +220,24 @@ def test_a_version_1_history_with_a_rooms_name_shows_none_of_its_posts(server):
         ana.expect(Accepted, skip=PRESENCE + (RoomPost,))
         old.send(HistoryRequest("h1", "#redes"))
         assert old.expect(HistoryPage, skip=PRESENCE).messages == ()
+
+
+def test_the_end_of_a_mute_is_announced_on_time_not_at_the_next_expiry_pass(server):
+    """Issue 13: a mute of 1 s ends, announced, about 1 s later (the room desk's timer),
+    although the relay's periodic pass runs only every 30 s (``expiry_interval``)."""
+    assert server.server.config.expiry_interval >= 30
+    with login(server, "Olga") as olga, login(server, "Vic") as vic:
+        olga.send(JoinRoom("j1", "#redes", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        vic.send(JoinRoom("j2", "#redes"))
+        vic.expect(RoomInfo, skip=PRESENCE)
+        olga.send(Mute("u1", "#redes", "Vic", "flood", 1))
+        olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+        started = time.monotonic()
+        notices = []
+        while not notices or notices[-1].act != "unmute":
+            notices.append(vic.expect(RoomNotice, timeout=5.0, skip=PRESENCE))
+        assert (notices[-1].name, notices[-1].by, notices[-1].reason) == ("Vic", None, "the mute ended")
+        assert time.monotonic() - started < 3.0
+        vic.send(SendToRoom("m1", "#redes", "back"))
+        vic.expect(Accepted, skip=PRESENCE + (RoomNotice, RoomPost))
