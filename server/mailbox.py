@@ -282,6 +282,31 @@ def room_history(db: sqlite3.Connection, room_key: str, before: int | None,
     return entries, (entries[0].msg_id if more and entries else None)
 
 
+def room_backlog(db: sqlite3.Connection, name_key: str, room_keys: list[str],
+                 limit: int) -> tuple[list[StoredMessage], dict[str, int]]:
+    """What ``name_key`` missed in the named rooms ``room_keys``: for each, its newest
+    ``limit`` messages after the member's cursor (all of them back to the oldest kept, for
+    a room without a cursor), together oldest first by msg_id; and the cursors found
+    (room key -> last id; rooms without one are left out)."""
+    cursors = dict(db.execute(
+        f"SELECT room_key, last_id FROM room_cursors WHERE name_key = ? AND room_key IN"
+        f" ({', '.join('?' * len(room_keys))})", (name_key, *room_keys)).fetchall()) if room_keys else {}
+    messages = []
+    for room_key in room_keys:
+        messages += db.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE recipient_key = ? AND state = 'room' AND msg_id > ?"
+            " ORDER BY msg_id DESC LIMIT ?", (room_key, cursors.get(room_key, 0), limit)).fetchall()
+    return sorted((_row(r) for r in messages), key=lambda m: m.msg_id), cursors
+
+
+def set_room_cursors(db: sqlite3.Connection, name_key: str, cursors: dict[str, int]) -> None:
+    """``name_key``'s cursors become ``cursors`` (room key -> last id): the rooms they are
+    in now; the rows of any other room go."""
+    db.execute("DELETE FROM room_cursors WHERE name_key = ?", (name_key,))
+    db.executemany("INSERT INTO room_cursors (name_key, room_key, last_id) VALUES (?, ?, ?)",
+                   [(name_key, room_key, last_id) for room_key, last_id in cursors.items()])
+
+
 def remember_user(db: sqlite3.Connection, name_key: str, name: str, now: float) -> None:
     db.execute("INSERT INTO users (name_key, name, last_seen) VALUES (?, ?, ?)"
                " ON CONFLICT (name_key) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen",

@@ -274,6 +274,7 @@ class Relay:
         self._requeue(session)
         self.outcome_pages.pop(session, None)
         if gone:
+            self.room_desk.logged_out(session)  # where they are in their rooms (issue 13)
             # Counted with the one who leaves, as the join was: a room at the limit stays quiet.
             self.presence.announce(UserLeft(session.name, reason, time.time()), len(self.sessions),
                                    session.key, len(self.registry) + 1)
@@ -367,6 +368,7 @@ class Relay:
         if len(record.endpoints) == 1:
             self.presence.announce(UserJoined(result.name, time.time()), len(self.sessions), session.key,
                                    len(self.registry))
+            self.room_desk.logged_in(session)  # what they missed in their rooms (issue 13)
         key, epoch = session.key, session.epoch
         self.known[key] = result.name
         self.store.remember_user(key, result.name, time.time())

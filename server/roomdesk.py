@@ -66,6 +66,14 @@ class RoomDesk:
         # change to it fails.
         self._saved: dict[str, str] = dict(stored)
         self._wake()
+        # Missed messages (see logged_in): for each user online whose first session speaks
+        # version 2, room key -> the last id of that room they have had before this login;
+        # the sessions whose missed messages are being fetched, with the keys of the rooms
+        # fetched; and the highest id of a room message sent to the members so far. No
+        # record per message: a member's cursor is written once, when they go.
+        self._had: dict[str, dict[str, int]] = {}
+        self._loading: dict[ClientSession, frozenset[str]] = {}
+        self._last_post_id = 0
 
     # --- Who is who ------------------------------------------------------------------------
 
@@ -199,13 +207,16 @@ class RoomDesk:
         if room is None:
             return  # it ended meanwhile: nobody is left to read it
         frame = encode(RoomPost(message.msg_id, message.sender, room.name, message.text, message.sent_at))
-        blocked = self.relay.blocked
+        self._last_post_id = message.msg_id
+        blocked, loading, key = self.relay.blocked, self._loading, message.recipient_key
         for member in list(room.members):
             if message.sender_key in blocked.get(member, ()):
                 continue
             for recipient in self.relay.registry.sessions_by_key(member):
                 if not recipient.conn.may_send(RoomPost):
                     continue
+                if loading and key in loading.get(recipient, ()):
+                    continue  # stored before its missed messages were asked for: it is one of them
                 if recipient.lagging:  # room traffic is what a slow reader loses (see _room_stored)
                     if recipient.is_open:
                         recipient.skipped += 1
@@ -245,6 +256,62 @@ class RoomDesk:
         self.relay.store.room_history(room_key(room.name), request.before, request.limit, page,
                                       self.relay._unavailable(session, request.request_id))
         return True
+
+    # --- Missed messages -------------------------------------------------------------------
+
+    def logged_in(self, session: ClientSession) -> None:
+        """``session`` is its user's only one: send what they missed in their rooms while
+        they were away, oldest first (per room the newest ``const.ROOM_BACKLOG_LIMIT``
+        after their cursor, none older than ``const.ROOM_BACKLOG_AGE``), as ``room``
+        frames, then the rooms' messages live: each once, in one order. The store answers
+        in submission order, so every message of those rooms whose fan-out comes before
+        the answer was stored before the question: it is left to the answer."""
+        if not session.conn.may_send(RoomPost):
+            return  # version 1 has no rooms: their cursors stay, for their next version 2 login
+        key = session.key
+        self._had[key] = {}
+        room_keys = [room_key(name) for name in self.rooms.rooms_of(key)]
+        if not room_keys:
+            return
+        self._loading[session] = frozenset(room_keys)
+
+        def fetched(result: tuple[list[mailbox.StoredMessage], dict[str, int]]) -> None:
+            messages, cursors = result
+            if self._loading.pop(session, None) is None:
+                return  # gone meanwhile (logged_out)
+            had = self._had[key]
+            for room in room_keys:
+                had[room] = cursors.get(room, 0)
+            oldest, blocked = time.time() - const.ROOM_BACKLOG_AGE, self.relay.blocked.get(key, ())
+            for message in messages:
+                had[message.recipient_key] = max(had[message.recipient_key], message.msg_id)
+                room = self.rooms.get(message.recipient_key)
+                if room is None or message.sent_at < oldest or message.sender_key in blocked:
+                    continue
+                if session.lagging:  # as for live room messages: counted, and told as skipped
+                    if session.is_open:
+                        session.skipped += 1
+                    continue
+                session.write_frame(encode(RoomPost(message.msg_id, message.sender, room.name, message.text,
+                                                    message.sent_at)))
+
+        def not_fetched(_failure: Any) -> None:
+            # Their cursors stay as stored: what they missed comes at their next login.
+            if self._loading.pop(session, None) is not None:
+                self._had.pop(key, None)
+
+        self.relay.store.room_backlog(key, room_keys, const.ROOM_BACKLOG_LIMIT, fetched, not_fetched)
+
+    def logged_out(self, session: ClientSession) -> None:
+        """``session`` was its user's last: store, for each room they are in, the last id of
+        it they have had (what was sent to the members while they were here)."""
+        key = session.key
+        had = self._had.pop(key, None)
+        if self._loading.pop(session, None) is not None or had is None:
+            return  # their missed messages never came (or version 1): the cursors stay
+        cursors = {room: max(had.get(room, 0), self._last_post_id)
+                   for room in (room_key(name) for name in self.rooms.rooms_of(key))}
+        self.relay.store.set_room_cursors(key, cursors)
 
     def say_refused(self, session: ClientSession, request_id: str) -> bool:
         """True (and answered ``muted``) if ``session``'s user is muted in the default room:

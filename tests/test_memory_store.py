@@ -60,6 +60,12 @@ class SQLiteOps:
     def room_history(self, room, before, limit):
         return mailbox.room_history(self.db, room, before, limit)
 
+    def room_backlog(self, key, rooms, limit):
+        return mailbox.room_backlog(self.db, key, rooms, limit)
+
+    def set_room_cursors(self, key, cursors):
+        return mailbox.set_room_cursors(self.db, key, cursors)
+
     def expire(self, now):
         return mailbox.expire(self.db, now)
 
@@ -159,6 +165,14 @@ def random_steps(rng: random.Random, count: int):
             before = rng.choice([None, rng.randint(1, msg_id + 2)])
             if rng.random() < 0.3:
                 steps.append(("room_history", (rng.choice(ROOMS), before, rng.choice([1, 2, 5, 500]))))
+                continue
+            if rng.random() < 0.2:  # missed room messages: cursors set, then read with the backlog
+                steps.append(("set_room_cursors", (rng.choice(USERS), {room: rng.randint(0, msg_id + 1)
+                                                                      for room in ROOMS if rng.random() < 0.6})))
+                continue
+            if rng.random() < 0.25:
+                steps.append(("room_backlog", (rng.choice(USERS), [r for r in ROOMS if rng.random() < 0.7],
+                                               rng.choice([0, 1, 3, 100]))))
                 continue
             # A room's name as the peer: direct history holds no room message (issue 13).
             steps.append(("history", (rng.choice(USERS), rng.choice(USERS + ROOMS), before,

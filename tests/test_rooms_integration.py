@@ -241,3 +241,39 @@ def test_the_end_of_a_mute_is_announced_on_time_not_at_the_next_expiry_pass(serv
         assert time.monotonic() - started < 3.0
         vic.send(SendToRoom("m1", "#redes", "back"))
         vic.expect(Accepted, skip=PRESENCE + (RoomNotice, RoomPost))
+
+
+def test_a_member_who_was_offline_gets_what_they_missed_once_in_order(server, monkeypatch):
+    """Issue 13: at their next login a member gets the messages of their rooms posted while
+    they were away (the newest const.ROOM_BACKLOG_LIMIT per room), oldest first, then the
+    new ones live; each once: the login after that brings nothing again."""
+    monkeypatch.setattr(const, "ROOM_BACKLOG_LIMIT", 3)
+    password = "correct horse battery"
+    with login(server, "Olga") as olga:
+        olga.send(JoinRoom("j1", "#redes", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        olga.send(JoinRoom("j2", "#lab", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        with login(server, "Mia", password=password) as mia:
+            for number, room in enumerate(["#redes", "#lab"]):
+                mia.send(JoinRoom(f"j{number}", room))
+                mia.expect(RoomInfo, skip=PRESENCE + (RoomNotice,))
+            olga.send(SendToRoom("seen", "#redes", "seen live"))
+            assert mia.expect(RoomPost, skip=PRESENCE + (RoomNotice,)).text == "seen live"
+        olga.drain(quiet=0.3)
+        posted = []
+        for number, room in enumerate(["#redes", "#lab", "#redes", "#redes", "#redes", "#lab"]):
+            olga.send(SendToRoom(f"m{number}", room, f"missed {number}"))
+            posted.append((olga.expect(Accepted, skip=PRESENCE + (RoomNotice, RoomPost)).msg_id, room,
+                           f"missed {number}"))
+
+        with login(server, "Mia", password=password) as mia:
+            got = [mia.expect(RoomPost, skip=PRESENCE + (RoomNotice,)) for _ in range(5)]
+            # #redes: the newest 3 of its 4 missed; #lab: both; all in one order, by id.
+            assert [(p.msg_id, p.room_name, p.text) for p in got] == [posted[n] for n in (1, 2, 3, 4, 5)]
+            olga.send(SendToRoom("live", "#lab", "live again"))
+            assert mia.expect(RoomPost, skip=PRESENCE + (RoomNotice,)).text == "live again"
+            assert [e for e in mia.drain(quiet=0.3) if type(e) is RoomPost] == []
+
+        with login(server, "Mia", password=password) as mia:
+            assert [e for e in mia.drain(quiet=0.5) if type(e) is RoomPost] == []

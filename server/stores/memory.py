@@ -19,6 +19,7 @@ per message than a few dictionary operations:
   for history; purged ids are dropped from the front;
 - ``_room_posts``: named room key -> msg_ids of its messages, for room history (what the
   SQLite store's messages_room index holds); purged ids are dropped from the front;
+- ``_room_cursors``: name key -> room key -> the last id of the room the member has had;
 - ``_expiring``: the pending messages by when they expire, in buckets of
   ``EXPIRY_BUCKET`` seconds, whose numbers wait in the heap ``_buckets``: the expiry pass
   takes the buckets that are due and looks into one more, so it costs what expires, not
@@ -101,6 +102,7 @@ class MemoryStore:
         self._untold: dict[str, dict[int, _Row]] = {}
         self._conversations: dict[tuple[str, str], list[int]] = {}
         self._room_posts: dict[str, list[int]] = {}
+        self._room_cursors: dict[str, dict[str, int]] = {}  # name key -> room key -> last id
         self._expiring: dict[int, dict[int, _Row]] = {}
         self._buckets: list[int] = []  # a heap of the keys of _expiring
         self._users: dict[str, str] = {}
@@ -392,6 +394,31 @@ class MemoryStore:
         entries = [HistoryEntry(m.msg_id, m.sender, m.recipient, m.text, m.sent_at, ROOM_MESSAGE_STATE)
                    for row in reversed(rows[:limit]) for m in (row.message,)]
         return entries, (entries[0].msg_id if more and entries else None)
+
+    def room_backlog(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._do(self._room_backlog, (name_key, room_keys, limit), callback, on_error)
+
+    def _room_backlog(self, name_key: str, room_keys: list[str],
+                      limit: int) -> tuple[list[StoredMessage], dict[str, int]]:
+        mine = self._room_cursors.get(name_key, {})
+        cursors = {key: mine[key] for key in room_keys if key in mine}
+        messages = []
+        for room_key in room_keys:
+            ids = self._room_posts.get(room_key, [])
+            start = max(bisect.bisect_right(ids, cursors.get(room_key, 0)), len(ids) - limit)
+            messages += [self._messages[msg_id].current() for msg_id in ids[start:] if msg_id in self._messages]
+        return sorted(messages, key=lambda m: m.msg_id), cursors
+
+    def set_room_cursors(self, name_key: str, cursors: dict[str, int], callback: Callback | None = None,
+                         on_error: ErrorCallback | None = None) -> None:
+        self._do(self._set_room_cursors, (name_key, dict(cursors)), callback, on_error)
+
+    def _set_room_cursors(self, name_key: str, cursors: dict[str, int]) -> None:
+        if cursors:
+            self._room_cursors[name_key] = cursors
+        else:
+            self._room_cursors.pop(name_key, None)
 
     def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         self._do(self._expire, (now,), callback, on_error)

@@ -58,6 +58,8 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
                                           bytes of ``a``), for history pages
 ``{chat}:room:<room key>``        zset    a named room's messages (``#redes``), for its
                                           history pages (not in any ``conv``)
+``{chat}:rcur:<key>``             hash    room key -> the last id of that room member
+                                          ``<key>`` has had (missed messages at login)
 ``{chat}:exp``                    zset    pending messages scored by when they expire
 ``{chat}:users``, ``{chat}:seen`` hash    name key -> name; -> last login time
 ``{chat}:blocks:<key>``           set     whom ``<key>`` blocks (``{chat}:blockers``: who
@@ -425,6 +427,31 @@ else redis.call('HDEL', P .. 'rooms', ARGV[2]) end
 return 1
 """)
 
+# Missed room messages: ``rcur:<name key>`` maps each room the member is in to the last id
+# of it they have had (mailbox.room_backlog). ARGV: P, name key, limit, room keys...
+_ROOM_BACKLOG = _script(r"""
+local ck, limit = P .. 'rcur:' .. ARGV[2], tonumber(ARGV[3])
+local msgs, curs = {}, {}
+for i = 4, #ARGV do
+  local rk = ARGV[i]
+  local c = redis.call('HGET', ck, rk)
+  local low = '-inf'
+  if c then curs[#curs + 1] = rk curs[#curs + 1] = c low = '(' .. c end
+  for _, id in ipairs(redis.call('ZREVRANGEBYSCORE', P .. 'room:' .. rk, '+inf', low, 'LIMIT', 0, limit)) do
+    msgs[#msgs + 1] = row(id)
+  end
+end
+return {msgs, curs}
+""")
+
+# ARGV: P, name key, then room key and last id for each room the member is in now.
+_SET_ROOM_CURSORS = _script(r"""
+local ck = P .. 'rcur:' .. ARGV[2]
+redis.call('DEL', ck)
+if #ARGV > 2 then redis.call('HSET', ck, unpack(ARGV, 3)) end
+return 1
+""")
+
 # ARGV: P.
 _LAST_ID = _script(r"""
 return tonumber(redis.call('GET', P .. 'next') or '0')
@@ -433,7 +460,7 @@ return tonumber(redis.call('GET', P .. 'next') or '0')
 SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAND_OVER, _PURGE, _REMEMBER_USER,
            _SET_BLOCK, _CLEAR_BLOCKS, _BLOCKED_BY, _SAVE_HOLDING, _SET_LEFT_AT, _HOLDING, _SAVE_ACCOUNT, _ACCOUNT,
            _LAST_ID, _SAVE_CREDENTIAL, _REVOKE_CREDENTIAL, _REVOKE_CREDENTIALS,
-           _SAVE_ROOM)
+           _SAVE_ROOM, _ROOM_BACKLOG, _SET_ROOM_CURSORS)
 
 
 # --- Decoding replies --------------------------------------------------------------------------
@@ -965,6 +992,22 @@ class RedisStore:
                   on_error: ErrorCallback | None = None) -> None:
         args = (room_key, "0", "") if record is None else (room_key, "1", record)
         self._submit(_SAVE_ROOM, args, None, callback, on_error)
+
+    def room_backlog(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        def answer(reply: list) -> tuple[list[StoredMessage], dict[str, int]]:
+            rows, flat = reply
+            cursors = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+            return sorted(_messages(rows), key=lambda m: m.msg_id), cursors
+
+        self._submit(_ROOM_BACKLOG, (name_key, limit, *room_keys), answer, callback, on_error)
+
+    def set_room_cursors(self, name_key: str, cursors: dict[str, int], callback: Callback | None = None,
+                         on_error: ErrorCallback | None = None) -> None:
+        args = [name_key]
+        for room_key, last_id in cursors.items():
+            args += (room_key, last_id)
+        self._submit(_SET_ROOM_CURSORS, tuple(args), None, callback, on_error)
 
 
 def _account(row: list) -> Account | None:
