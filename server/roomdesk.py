@@ -294,6 +294,8 @@ class RoomDesk:
                     continue
                 session.write_frame(encode(RoomPost(message.msg_id, message.sender, room.name, message.text,
                                                     message.sent_at)))
+            if messages:  # so that a crash before the logout repeats no more than this session's
+                self.relay.store.set_room_cursors(key, had)
 
         def not_fetched(_failure: Any) -> None:
             # Their cursors stay as stored: what they missed comes at their next login.
