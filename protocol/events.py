@@ -713,7 +713,8 @@ class RoomPost(Event):
 @dataclass(frozen=True, slots=True)
 class RoomNotice(Event):
     """Announcement to the members of ``room_name`` (and to the one it names): ``act``
-    (joined, left, topic, invite, kick, ban, unban, mute, unmute, appoint, owner) happened
+    (joined, left, topic, invite, kick, ban, unban, mute, unmute, appoint, owner; online,
+    offline: presence) happened
     to ``name``, done ``by`` someone (None: by the rules, as when a mute ends)."""
 
     TYPE: ClassVar[str] = "room_notice"

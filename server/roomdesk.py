@@ -266,6 +266,7 @@ class RoomDesk:
         frames, then the rooms' messages live: each once, in one order. The store answers
         in submission order, so every message of those rooms whose fan-out comes before
         the answer was stored before the question: it is left to the answer."""
+        self._presence(session, "online")
         if not session.conn.may_send(RoomPost):
             return  # version 1 has no rooms: their cursors stay, for their next version 2 login
         key = session.key
@@ -307,6 +308,7 @@ class RoomDesk:
     def logged_out(self, session: ClientSession) -> None:
         """``session`` was its user's last: store, for each room they are in, the last id of
         it they have had (what was sent to the members while they were here)."""
+        self._presence(session, "offline")
         key = session.key
         had = self._had.pop(key, None)
         if self._loading.pop(session, None) is not None or had is None:
@@ -314,6 +316,28 @@ class RoomDesk:
         cursors = {room: max(had.get(room, 0), self._last_post_id)
                    for room in (room_key(name) for name in self.rooms.rooms_of(key))}
         self.relay.store.set_room_cursors(key, cursors)
+
+    def _presence(self, session: ClientSession, act: str) -> None:
+        """Tell the other members online of each named room ``session``'s user is in that
+        they came ``online`` or went ``offline``: in rooms of at most the presence limit
+        (``const.PRESENCE_ROOM_LIMIT``) members only, as for the default room; a larger
+        room is quiet (its members ask ``members``, or ``watch`` whom they care about)."""
+        key, limit, registry = session.key, self.relay.config.presence_room_limit, self.relay.registry
+        names = self.rooms.rooms_of(key)
+        if not names:
+            return
+        now = time.time()
+        for name in names:
+            room = self.rooms.get(name)
+            if room is None or len(room.members) > limit:
+                continue
+            frame = encode(RoomNotice(room.name, act, room.members.get(key, session.name), now))
+            for member in room.members:
+                if member == key:
+                    continue
+                for recipient in registry.sessions_by_key(member):
+                    if recipient.is_open and recipient.conn.may_send(RoomNotice):
+                        recipient.write_frame(frame)
 
     def say_refused(self, session: ClientSession, request_id: str) -> bool:
         """True (and answered ``muted``) if ``session``'s user is muted in the default room:

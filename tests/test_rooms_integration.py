@@ -7,7 +7,7 @@ import time
 
 import const
 from protocol import (
-    Accepted, Ban, DirectMessage, Done, ErrorCode, Hello, HistoryPage, HistoryRequest, JoinRoom, Kick, MemberEntry, MemberList, MembersRequest, Mute,
+    Accepted, Ban, DirectMessage, Done, ErrorCode, Goodbye, Hello, HistoryPage, HistoryRequest, JoinRoom, Kick, MemberEntry, MemberList, MembersRequest, Mute,
     RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendDirect, SendRoom, SendToRoom, UserJoined, UserLeft,
     Welcome,
 )
@@ -277,3 +277,35 @@ def test_a_member_who_was_offline_gets_what_they_missed_once_in_order(server, mo
 
         with login(server, "Mia", password=password) as mia:
             assert [e for e in mia.drain(quiet=0.5) if type(e) is RoomPost] == []
+
+
+def test_members_hear_who_comes_online_and_goes_offline_in_small_rooms_only():
+    """Issue 13: a room's member list follows presence: its members online are told when
+    another member comes online or goes offline (``room_notice`` ``online``/``offline``),
+    and ``members`` says who is online; a room above the presence limit is quiet."""
+    from server import ServerConfig, ServerThread
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, presence_room_limit=2)) as server:
+        password = "correct horse battery"
+        with login(server, "Olga") as olga, login(server, "Otto") as otto:
+            with login(server, "Mia", password=password) as mia:
+                for client, room in ((olga, "#small"), (mia, "#small"), (olga, "#big"), (otto, "#big"),
+                                     (mia, "#big")):
+                    client.send(JoinRoom("j", room))
+                    client.expect(RoomInfo, skip=PRESENCE + (RoomNotice,))
+                olga.drain(quiet=0.3)
+                otto.drain(quiet=0.3)
+                mia.send(Goodbye())
+                mia.wait_closed()
+            offline = olga.expect(RoomNotice, skip=PRESENCE)
+            assert (offline.room_name, offline.act, offline.name, offline.by) == ("#small", "offline", "Mia", None)
+            olga.send(MembersRequest("s1", "#small"))
+            assert olga.expect(MemberList, skip=PRESENCE).members == (
+                MemberEntry("Mia", "member", False), MemberEntry("Olga", "owner", True))
+            with login(server, "Mia", password=password):
+                online = olga.expect(RoomNotice, skip=PRESENCE)
+                assert (online.room_name, online.act, online.name) == ("#small", "online", "Mia")
+                olga.send(MembersRequest("s2", "#small"))
+                assert MemberEntry("Mia", "member", True) in olga.expect(MemberList, skip=PRESENCE).members
+            # #big has 3 members, above the limit of 2: quiet.
+            assert [e for e in otto.drain(quiet=0.5) if type(e) is RoomNotice] == []
+            assert [e for e in olga.drain(quiet=0.3) if type(e) is RoomNotice and e.room_name == "#big"] == []
