@@ -689,7 +689,8 @@ class FakeSession:
         self.backlog_cursor = self.bad_frames = self.epoch = 0
         self.inflight = self.bucket = None
         self.leave_reason = "disconnected"
-        self.conn = SimpleNamespace(state=State.OPEN)
+        # Version 1 (the bench's hello): no room frames (see v2_session in test_rooms_store.py).
+        self.conn = SimpleNamespace(state=State.OPEN, may_send=lambda kind: False)
         self.sent: list = []
         # A slow reader's state (see ClientSession.lagging): set by tests.
         self.lagging = self.held = False
