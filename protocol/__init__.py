@@ -69,6 +69,7 @@ from .events import (  # rooms and moderation: protocol version 2
     RoomPost,
     RoomsRequest,
     SendToRoom,
+    SetRoomMode,
     SetTopic,
     Unban,
     Unmute,

@@ -622,8 +622,8 @@ class Unmute(Event):
 
 @dataclass(frozen=True, slots=True)
 class Appoint(Event):
-    """Make member ``name`` of ``room_name`` a ``"moderator"``, or a ``"member"`` again.
-    Answered by :class:`Done`."""
+    """Make member ``name`` of ``room_name`` a ``"moderator"``, or a ``"member"`` again,
+    or its ``"owner"`` (the owner before becomes a moderator). Answered by :class:`Done`."""
 
     TYPE: ClassVar[str] = "appoint"
     SENDER: ClassVar[str] = "client"
@@ -632,6 +632,19 @@ class Appoint(Event):
     room_name: str
     name: str
     role: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetRoomMode(Event):
+    """Make ``room_name`` invite-only, or public again (its owner or an administrator).
+    Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "mode"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    invite_only: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -733,7 +746,7 @@ class RoomNotice(Event):
 
 ROOM_EVENTS: tuple[type[Event], ...] = (
     JoinRoom, LeaveRoom, RoomsRequest, MembersRequest, SendToRoom, Invite, SetTopic, Kick, Ban,
-    Unban, Mute, Unmute, Appoint,
+    Unban, Mute, Unmute, Appoint, SetRoomMode,
     RoomInfo, RoomList, MemberList, RoomPost, RoomNotice,
 )
 # Events that share a wire type with an older one and are told apart by a key of their

@@ -90,6 +90,7 @@ from protocol import (
 )
 from protocol import (  # rooms and moderation: protocol version 2
     Appoint, Ban, Invite, JoinRoom, Kick, LeaveRoom, MembersRequest, Mute, RoomsRequest, SendToRoom, SetTopic,
+    SetRoomMode,
     Unban, Unmute,
 )
 from protocol.codec import encode, fit_page
@@ -223,6 +224,7 @@ class Relay:
             MembersRequest: desk.members,
             SendToRoom: desk.post,
             SetTopic: desk.set_topic,
+            SetRoomMode: desk.set_mode,
             Invite: desk.moderate,
             Kick: desk.moderate,
             Ban: desk.moderate,

@@ -23,7 +23,7 @@ import const
 from protocol import (
     Accepted, ErrorCode, Appoint, Ban, Done, ErrorReply, HistoryEntry, HistoryPage, HistoryRequest, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList,
     MembersRequest, Mute, RoomEntry, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest, SendToRoom,
-    SetTopic, Unban, Unmute,
+    SetRoomMode, SetTopic, Unban, Unmute,
 )
 from protocol.codec import encode, fit_page
 from registry import InvalidName, canonical, validate_name
@@ -41,7 +41,7 @@ log = logging.getLogger("chat.rooms")
 # Every request of protocol version 2 the desk answers: the relay has one dispatch entry
 # for each (Relay._handlers), and rates them as it rates every request.
 ROOM_REQUESTS = (JoinRoom, LeaveRoom, RoomsRequest, MembersRequest, SendToRoom, Invite, SetTopic, Kick, Ban,
-                 Unban, Mute, Unmute, Appoint)
+                 Unban, Mute, Unmute, Appoint, SetRoomMode)
 # Rooms and members listed per page at most before fit_page cuts by bytes.
 _MAX_ITEMS_PER_PAGE = const.MAX_FRAME_BYTES // 20
 # Seconds after a deadline that its timer fires (the loop's clock and time.time() differ).
@@ -112,6 +112,11 @@ class RoomDesk:
     def set_topic(self, session: ClientSession, request: SetTopic) -> None:
         self._conclude(session, request.request_id,
                        self.rooms.set_topic(self.person(session), request.room_name, request.topic, time.time()))
+
+    def set_mode(self, session: ClientSession, request: SetRoomMode) -> None:
+        self._conclude(session, request.request_id,
+                       self.rooms.set_invite_only(self.person(session), request.room_name, request.invite_only,
+                                                  time.time()))
 
     def moderate(self, session: ClientSession, request: Any) -> None:
         """invite, kick, ban, unban, mute, unmute, appoint: an act on the person ``name``."""

@@ -92,6 +92,7 @@ RIGHTS: dict[str, frozenset[Role]] = {
     "mute": _STAFF,
     "unmute": _STAFF,
     "appoint": frozenset({Role.ADMIN, Role.OWNER}),
+    "mode": frozenset({Role.ADMIN, Role.OWNER}),  # invite-only or public
 }
 MEMBERS_ONLY = frozenset({"post", "leave", "history"})
 # Acts done to another person: they need a rank above the target's.
@@ -472,9 +473,11 @@ class Rooms:
         return self._moderated(room, "unmute", person, target, now, None)
 
     def appoint(self, person: Person, name: str, target: Person, role: Role, now: float) -> Decision:
-        """Make member ``target`` a moderator of room ``name``, or a member again."""
-        if role not in (Role.MODERATOR, Role.MEMBER):
-            return [Refused(ErrorCode.BAD_FIELD, "a member can be appointed moderator or member")]
+        """Make member ``target`` a moderator of room ``name``, or a member again; or its
+        owner (the owner hands the room on, or an administrator does): the owner before
+        becomes a moderator."""
+        if role not in (Role.MODERATOR, Role.MEMBER, Role.OWNER):
+            return [Refused(ErrorCode.BAD_FIELD, "a member can be appointed owner, moderator or member")]
         room, refusal = self._find(person, name, "appoint", target)
         if refusal is not None:
             return [refusal]
@@ -483,6 +486,17 @@ class Rooms:
             return [Refused(ErrorCode.NOT_MEMBER, f"{display_form(target.name)} is not in {room.name}")]
         if them == room.owner:
             return [Refused(ErrorCode.FORBIDDEN, f"{display_form(target.name)} owns {room.name}")]
+        if role is Role.OWNER:
+            if room is self.default:
+                return [Refused(ErrorCode.FORBIDDEN, f"{room.name} has no owner")]
+            self._dirty.add(room_key(room.name))
+            if room.owner is not None:
+                room.moderators.add(room.owner)
+            room.owner = them
+            room.moderators.discard(them)
+            by, shown = display_form(person.name), room.members[them]
+            return [Notice(room.name, "owner", shown, now, by=by),
+                    LogLine(f"{by} made {shown} the owner of {room.name}")]
         if (them in room.moderators) == (role is Role.MODERATOR):
             return []
         self._dirty.add(room_key(room.name))
@@ -491,6 +505,23 @@ class Rooms:
         else:
             room.moderators.discard(them)
         return self._moderated(room, "appoint", person, target, now, None, role=str(role))
+
+    def set_invite_only(self, person: Person, name: str, invite_only: bool, now: float) -> Decision:
+        """Make room ``name`` invite-only, or public again (its owner, or an administrator).
+        Who is in stays in; invitations already given stay valid."""
+        room = self._rooms.get(room_key(name))
+        if room is self.default:
+            return [Refused(ErrorCode.FORBIDDEN, f"everyone is in {room.name}: it cannot be made invite-only")]
+        room, refusal = self._find(person, name, "mode")
+        if refusal is not None:
+            return [refusal]
+        if room.invite_only == invite_only:
+            return []
+        room.invite_only = invite_only
+        self._dirty.add(room_key(room.name))
+        by, act = display_form(person.name), "invite_only" if invite_only else "public"
+        return [Notice(room.name, act, by, now, by=by),
+                LogLine(f"{by} made {room.name} {'invite-only' if invite_only else 'public'}")]
 
     # --- Time ---------------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ import time
 
 import const
 from protocol import (
-    Accepted, Ban, DirectMessage, Done, ErrorCode, Goodbye, Hello, HistoryPage, HistoryRequest, JoinRoom, Kick, MemberEntry, MemberList, MembersRequest, Mute,
-    RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendDirect, SendRoom, SendToRoom, UserJoined, UserLeft,
+    Accepted, Appoint, Ban, DirectMessage, Done, ErrorCode, Goodbye, Hello, HistoryPage, HistoryRequest, JoinRoom, Kick, MemberEntry, MemberList, MembersRequest, Mute,
+    RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendDirect, SendRoom, SendToRoom, SetRoomMode, UserJoined, UserLeft,
     Welcome,
 )
 from wire import WireClient
@@ -309,3 +309,35 @@ def test_members_hear_who_comes_online_and_goes_offline_in_small_rooms_only():
             # #big has 3 members, above the limit of 2: quiet.
             assert [e for e in otto.drain(quiet=0.5) if type(e) is RoomNotice] == []
             assert [e for e in olga.drain(quiet=0.3) if type(e) is RoomNotice and e.room_name == "#big"] == []
+
+
+def test_the_owner_hands_the_room_on_and_the_new_owner_opens_it(server):
+    """Issue 13: ``appoint`` with role owner transfers ownership; ``mode`` makes a room
+    invite-only after its creation, and public again."""
+    with login(server, "Olga") as olga, login(server, "Mia") as mia, login(server, "Otto") as otto:
+        olga.send(JoinRoom("j1", "#lab", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        mia.send(JoinRoom("j2", "#lab"))
+        mia.expect(RoomInfo, skip=PRESENCE)
+        for client in (olga, mia):
+            client.drain(quiet=0.2)  # the join notices
+        olga.send(SetRoomMode("o1", "#lab", True))
+        assert olga.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "o1"
+        mode = mia.expect(RoomNotice, skip=PRESENCE)
+        assert (mode.act, mode.name, mode.by) == ("invite_only", "Olga", "Olga")
+        otto.send(JoinRoom("j3", "#lab"))
+        otto.expect_error(ErrorCode.INVITE_ONLY, skip=PRESENCE)
+        mia.send(SetRoomMode("o2", "#lab", False))
+        mia.expect_error(ErrorCode.FORBIDDEN, skip=PRESENCE)
+
+        olga.send(Appoint("a1", "#lab", "Mia", "owner"))
+        assert olga.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "a1"
+        owner = mia.expect(RoomNotice, skip=PRESENCE)
+        assert (owner.act, owner.name, owner.by) == ("owner", "Mia", "Olga")
+        mia.send(SetRoomMode("o3", "#lab", False))
+        assert mia.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "o3"
+        otto.send(JoinRoom("j4", "#lab"))
+        assert otto.expect(RoomInfo, skip=PRESENCE).owner == "Mia"
+        otto.send(MembersRequest("s1", "#lab"))
+        assert [(m.name, m.role) for m in otto.expect(MemberList, skip=PRESENCE + (RoomNotice,)).members] == [
+            ("Mia", "owner"), ("Olga", "moderator"), ("Otto", "member")]
