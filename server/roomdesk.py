@@ -344,6 +344,19 @@ class RoomDesk:
                     if recipient.is_open and recipient.conn.may_send(RoomNotice):
                         recipient.write_frame(frame)
 
+    def add_admin(self, name: str) -> str:
+        """The console's ``/admin NAME``: the account ``name`` administers every room until the
+        server stops (``const.ADMINS`` names the permanent ones); ``""`` lists them. Returns
+        the line to show."""
+        if name:
+            try:
+                validate_name(name)
+            except InvalidName as exc:
+                return f"{name[:40]!r}: {exc}"
+            self.rooms.add_admin(name)
+            log.info("the console made %s a server administrator", name)
+        return "server administrators: " + (", ".join(self.rooms.admins()) or "none")
+
     def say_refused(self, session: ClientSession, request_id: str) -> bool:
         """True (and answered ``muted``) if ``session``'s user is muted in the default room:
         the check the relay makes before a ``say``."""

@@ -251,6 +251,14 @@ class Rooms:
         """The room called ``name`` in any spelling, or None."""
         return self._rooms.get(room_key(name))
 
+    def add_admin(self, name: str) -> None:
+        """Make the account ``name`` an administrator (the server console's ``/admin``)."""
+        self._admins = self._admins | {canonical(name)}
+
+    def admins(self) -> list[str]:
+        """The administrators' comparison forms, sorted."""
+        return sorted(self._admins)
+
     def role(self, room: Room, person: Person) -> Role:
         """``person``'s role in ``room``: administrators are administrators everywhere."""
         me = canonical(person.name)
