@@ -255,6 +255,17 @@ class Rooms:
         """Make the account ``name`` an administrator (the server console's ``/admin``)."""
         self._admins = self._admins | {canonical(name)}
 
+    def is_admin(self, person: Person) -> bool:
+        """Whether ``person`` is a server administrator (an account named in ``admins`` or
+        made one at the console): the one test of it. The seam for an administrator's
+        delete of any message (issue 13; edit and delete live on branch convo's
+        server/afterdelivered.py): a delete by someone for whom this is true need not be
+        of their own message."""
+        return self._admin(person, canonical(person.name))
+
+    def _admin(self, person: Person, key: str) -> bool:
+        return person.account and key in self._admins
+
     def admins(self) -> list[str]:
         """The administrators' comparison forms, sorted."""
         return sorted(self._admins)
@@ -262,7 +273,7 @@ class Rooms:
     def role(self, room: Room, person: Person) -> Role:
         """``person``'s role in ``room``: administrators are administrators everywhere."""
         me = canonical(person.name)
-        if person.account and me in self._admins:
+        if self._admin(person, me):
             return Role.ADMIN
         if room.owner == me:
             return Role.OWNER

@@ -457,3 +457,12 @@ def test_only_members_read_a_rooms_history_and_the_default_room_keeps_none(rooms
     assert rooms.may_read_history(OUTSIDER, "#redes").code == ErrorCode.NOT_MEMBER
     assert rooms.may_read_history(MEMBER, "#nowhere").code == ErrorCode.NO_SUCH_ROOM
     assert rooms.may_read_history(MEMBER, const.DEFAULT_ROOM).code == ErrorCode.FORBIDDEN
+
+
+def test_an_administrator_is_an_account_named_in_admins_or_added_at_the_console():
+    rooms = Rooms(admins=["teacher"])
+    assert rooms.is_admin(ADMIN) and not rooms.is_admin(Person("teacher", account=False, address="192.0.2.9"))
+    assert not rooms.is_admin(OWNER)
+    rooms.add_admin("OLGA")
+    assert rooms.is_admin(OWNER) and rooms.admins() == ["olga", "teacher"]
+    assert rooms.role(rooms.default, OWNER) is Role.ADMIN
