@@ -130,3 +130,20 @@ def test_the_relay_answers_what_it_cannot_use_with_an_error_and_goes_on() -> Non
     alice.connection_lost(None)
     bob.data_received(b'{"type":"receipt","msg_id":%d}\n' % msg_id)
     assert to_bob.frames() == []
+
+
+@pytest.mark.timeout_seconds(90)
+def test_the_room_workload_smoke_run_reports_its_figures() -> None:
+    """Issue 13's room workload (bench/rooms.py, run by the benchmark with --rooms): every
+    member gets every post, and the figures are there and sane."""
+    done = subprocess.run([sys.executable, "-m", "bench.benchmark", "--rooms", "--smoke"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=80, stdin=subprocess.DEVNULL)
+    out = done.stdout
+    assert done.returncode == 0, f"{out}\n{done.stderr}"
+    assert "Traceback" not in done.stderr and "problems:" not in out, f"{out}\n{done.stderr}"
+    assert "one room of 20 members, 30 posts" in out, out
+    rates = numbers(r"([\d,]+) posts/s delivered to all \(([\d,]+) room frames/s\)", out)
+    assert len(rates) == 1 and 0 < rates[0][0] < rates[0][1], out
+    latencies = numbers(r"latency to the last member p50 ([\d.]+) ms, p99 ([\d.]+) ms", out)
+    assert len(latencies) == 1 and 0 < latencies[0][0] <= latencies[0][1], out
+    assert numbers(r"server CPU ([\d,]+) µs per post", out)[0][0] > 0, out
