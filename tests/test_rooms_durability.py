@@ -96,3 +96,80 @@ def test_a_server_killed_mid_stream_loses_no_accepted_room_post_and_shows_none_t
                    for number in [next(int(r[1:]) for r, i in answers.items() if i == p.msg_id)])
     # Bob, away when the server was killed, gets every post exactly once.
     assert [p.msg_id for p in missed["Bob"] + live["Bob"]] == every
+
+
+# --- Under the fault proxy --------------------------------------------------------------------
+
+
+def test_room_posts_under_cut_connections_are_stored_once_and_reach_every_member_in_one_order():
+    """Issue 13, under tests/faultproxy.py: Olga's connection is cut three times just before
+    an ``accepted``; her client reconnects and resends what was not answered, under the same
+    ids: each post is stored once. Mia (not cut) gets every post once, in order. Bob's
+    connection is cut in the middle of the stream: after he logs in again he gets what was
+    posted while he was away, and pages the room's history for what the cut lost on the
+    way to him; nothing twice, nothing lost."""
+    from faultproxy import DOWN, Fault, FaultProxy
+
+    from protocol import ConnectionClosed, HistoryPage, HistoryRequest
+    from server import ServerConfig, ServerThread
+    fast = dict(rate_per_connection=1e6, burst_per_connection=1e6, rate_per_address=1e6, burst_per_address=1e6)
+    posts_wanted, window = 40, 5
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, **fast)) as server, \
+            FaultProxy(server.host, server.port) as proxy:
+        olga = member(proxy.port, "Olga")
+        olga.send(JoinRoom("j", "#redes", create=True))
+        olga.expect(RoomInfo, skip=NOTICES)
+        mia, bob = member(server.port, "Mia"), member(proxy.port, "Bob")
+        for client in (mia, bob):
+            client.send(JoinRoom("j", "#redes"))
+            client.expect(RoomInfo, skip=NOTICES)
+        proxy.add(Fault(DOWN, frame_type="accepted", nth=5, every=9, times=3, name="Olga"),
+                  Fault(DOWN, frame_type="room", nth=12, name="Bob"))
+
+        accepted: dict[str, int] = {}
+        unanswered: list[str] = []
+        following, reconnects = 0, 0
+        while len(accepted) < posts_wanted:
+            try:
+                while following < posts_wanted and len(unanswered) < window:
+                    unanswered.append(f"p{following}")
+                    following += 1
+                    olga.send(SendToRoom(unanswered[-1], "#redes", "#" + unanswered[-1][1:]))
+                event = olga.next(timeout=10)
+            except OSError:  # written into a connection the proxy had cut
+                event = ConnectionClosed()
+            if type(event) is ConnectionClosed:  # cut: log in again, resend what was not answered
+                olga.close()
+                reconnects += 1
+                olga = member(proxy.port, "Olga")
+                for request_id in unanswered:
+                    olga.send(SendToRoom(request_id, "#redes", "#" + request_id[1:]))
+            elif type(event) is Accepted:
+                assert accepted.setdefault(event.request_id, event.msg_id) == event.msg_id
+                if event.request_id in unanswered:
+                    unanswered.remove(event.request_id)
+        assert reconnects == 3 and len(proxy.cuts) == 4, proxy.cuts
+        every = sorted(accepted.values())
+        assert len(set(every)) == posts_wanted  # each post stored once
+
+        # Mia: every post once, in one order (the order of the ids).
+        got = [p.msg_id for p in posts(mia)]
+        assert got == every
+        # Bob: cut on the way; in again: what he missed, then history for the gap.
+        before_cut = [p.msg_id for p in posts(bob)]
+        bob.close()
+        with member(proxy.port, "Bob") as bob:
+            after = [p.msg_id for p in posts(bob)]
+            frames = before_cut + after
+            assert frames == sorted(set(frames)), "a post twice or out of order"
+            have, cursor = set(frames), None
+            while True:  # page the room's history back to what he has
+                bob.send(HistoryRequest("h", "#redes", limit=10, before=cursor))
+                page = bob.expect(HistoryPage, skip=NOTICES + (RoomPost,))
+                have |= {entry.msg_id for entry in page.messages}
+                cursor = page.before
+                if cursor is None or cursor <= min(frames):
+                    break
+            assert sorted(have) == every
+        olga.close()
+        mia.close()
