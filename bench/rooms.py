@@ -214,7 +214,8 @@ async def measure(args: argparse.Namespace, port: int, server: ServerProcess) ->
     print(f"  latency to the last member p50 {ms(percentile(latencies, 0.5))}, "
           f"p99 {ms(percentile(latencies, 0.99))}, max {ms(max(latencies))}")
     print(f"  server CPU {cpu * 1e6 / args.posts:,.0f} µs per post ({cpu * 1e6 / (args.posts * (args.members + 1)):.1f} "
-          f"µs per member reached), {cpu / seconds:.0%} of a core; load generator {mine / seconds:.0%} of its core")
+          f"µs per member reached), {cpu / seconds:.0%} of a core; "
+          f"load generator {mine / seconds:.0%} of its core")
     return 0
 
 

@@ -10,6 +10,12 @@ names, and logs each moderation act. Room messages are stored like ``say``'s (ki
 
 Only sessions that speak protocol version 2 get room frames: a version 1 session is in the
 default room only, and sees it as before.
+
+Around the messages (issue 13): ``history`` with a room's name pages the room's messages
+for its members; a member's first session after being away gets what they missed
+(:meth:`RoomDesk.logged_in`, one cursor per membership, written at logout); members online
+hear when another comes online or goes offline, in rooms up to the presence limit; a mute's
+end is announced on time, by a timer on the core's next deadline.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import const
 from protocol import (
-    Accepted, ErrorCode, Appoint, Ban, Done, ErrorReply, HistoryEntry, HistoryPage, HistoryRequest, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList,
-    MembersRequest, Mute, RoomEntry, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest, SendToRoom,
+    Accepted, ErrorCode, Appoint, Ban, Done, ErrorReply, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList,
+    HistoryEntry, HistoryPage, HistoryRequest, MembersRequest, Mute, RoomEntry, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest, SendToRoom,
     SetRoomMode, SetTopic, Unban, Unmute,
 )
 from protocol.codec import encode, fit_page

@@ -146,4 +146,5 @@ def test_the_room_workload_smoke_run_reports_its_figures() -> None:
     assert len(rates) == 1 and 0 < rates[0][0] < rates[0][1], out
     latencies = numbers(r"latency to the last member p50 ([\d.]+) ms, p99 ([\d.]+) ms", out)
     assert len(latencies) == 1 and 0 < latencies[0][0] <= latencies[0][1], out
-    assert numbers(r"server CPU ([\d,]+) µs per post", out)[0][0] > 0, out
+    # Present; it may read 0 in a smoke run: the process's CPU time ticks in 10 ms steps.
+    assert len(numbers(r"server CPU ([\d,]+) µs per post", out)) == 1, out

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from protocol import Accepted, Hello, JoinRoom, RoomInfo, RoomNotice, RoomPost, SendToRoom, UserJoined, UserLeft, Welcome
+from protocol import (
+    Accepted, Hello, JoinRoom, RoomInfo, RoomNotice, RoomPost, SendToRoom, UserJoined, UserLeft, Welcome,
+)
 from tests.test_durability import ServerProcess, leave
 from tests.wire import WireClient
 

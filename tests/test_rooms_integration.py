@@ -7,9 +7,9 @@ import time
 
 import const
 from protocol import (
-    Accepted, Appoint, Ban, DirectMessage, Done, ErrorCode, Goodbye, Hello, HistoryPage, HistoryRequest, JoinRoom, Kick, MemberEntry, MemberList, MembersRequest, Mute,
-    RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendDirect, SendRoom, SendToRoom, SetRoomMode, UserJoined, UserLeft,
-    Welcome,
+    Accepted, Appoint, Ban, DirectMessage, Done, ErrorCode, Goodbye, Hello, HistoryPage, HistoryRequest, JoinRoom,
+    Kick, MemberEntry, MemberList, MembersRequest, Mute, RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost,
+    RoomsRequest, SendDirect, SendRoom, SendToRoom, SetRoomMode, UserJoined, UserLeft, Welcome,
 )
 from wire import WireClient
 

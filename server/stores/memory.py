@@ -49,7 +49,9 @@ from protocol import HistoryEntry
 from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
-from ..mailbox import ID_REUSED, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, StoredMessage, same_request, superseded_client_id
+from ..mailbox import (
+    ID_REUSED, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, StoredMessage, same_request, superseded_client_id,
+)
 from ..store import StoreUnavailable
 from .base import Callback, ErrorCallback
 
