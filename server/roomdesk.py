@@ -298,7 +298,7 @@ class RoomDesk:
             for message in messages:
                 had[message.recipient_key] = max(had[message.recipient_key], message.msg_id)
                 room = self.rooms.get(message.recipient_key)
-                if room is None or message.sent_at < oldest or message.sender_key in blocked:
+                if room is None or message.sent_at < oldest or message.sender_key in blocked or session.closing:
                     continue
                 if session.lagging:  # as for live room messages: counted, and told as skipped
                     if session.is_open:
