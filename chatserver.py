@@ -182,7 +182,10 @@ async def serve(config: ServerConfig) -> None:
         users = ", ".join(r.name for r in server.relay.registry.online()) or _("nobody")
         print(_("online: {users}").format(users=users), file=sys.stderr, flush=True)
 
-    watch_console(loop, stop.set, who)
+    def admin(name: str) -> None:
+        print(server.relay.room_desk.add_admin(name), file=sys.stderr, flush=True)
+
+    watch_console(loop, stop.set, who, admin)
     await stop.wait()
     log.info("shutting down")
     await server.stop()

@@ -169,3 +169,8 @@ MAX_ROOMS_PER_USER = 100
 MAX_ROOM_INVITES = 1000
 # Characters of a room's topic (a kick's, ban's or mute's reason: 256, as every reason).
 MAX_TOPIC_CHARS = 256
+# What a member who was offline gets at their next login, per room they are in: at most
+# this many messages (the newest they missed) no older than this many seconds. The rest
+# stays in the room's history.
+ROOM_BACKLOG_LIMIT = 100
+ROOM_BACKLOG_AGE = 7 * 24 * 3600.0

@@ -6,6 +6,7 @@ Run from the repository root::
     python3 -m bench.benchmark --repeat 3       # three alternating rounds; medians
     python3 -m bench.benchmark --quick          # smaller figures, for a smoke test
     python3 -m bench.benchmark --smoke          # tiny: every phase runs (the test suite's check)
+    python3 -m bench.benchmark --rooms          # the room workload instead: bench/rooms.py
 
 Each server under test is a subprocess on 127.0.0.1 (a free port), so its memory and CPU
 time are its own: the reference, ``bench/relay.py`` (a bare asyncio ``Protocol`` that
@@ -846,6 +847,10 @@ async def run(args: argparse.Namespace, pinning: Pinning) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--rooms" in argv:  # the room workload (issue 13): bench/rooms.py, with its own flags
+        from bench import rooms
+        return rooms.main([arg for arg in argv if arg != "--rooms"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=100_000, help="direct messages in the throughput phase")

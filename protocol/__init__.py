@@ -80,6 +80,7 @@ from .events import (  # rooms and moderation: protocol version 2
     RoomPost,
     RoomsRequest,
     SendToRoom,
+    SetRoomMode,
     SetTopic,
     Unban,
     Unmute,

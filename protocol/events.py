@@ -738,8 +738,8 @@ class Unmute(Event):
 
 @dataclass(frozen=True, slots=True)
 class Appoint(Event):
-    """Make member ``name`` of ``room_name`` a ``"moderator"``, or a ``"member"`` again.
-    Answered by :class:`Done`."""
+    """Make member ``name`` of ``room_name`` a ``"moderator"``, or a ``"member"`` again,
+    or its ``"owner"`` (the owner before becomes a moderator). Answered by :class:`Done`."""
 
     TYPE: ClassVar[str] = "appoint"
     SENDER: ClassVar[str] = "client"
@@ -748,6 +748,19 @@ class Appoint(Event):
     room_name: str
     name: str
     role: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetRoomMode(Event):
+    """Make ``room_name`` invite-only, or public again (its owner or an administrator).
+    Answered by :class:`Done`."""
+
+    TYPE: ClassVar[str] = "mode"
+    SENDER: ClassVar[str] = "client"
+    SINCE: ClassVar[int] = 2
+    request_id: str
+    room_name: str
+    invite_only: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -829,7 +842,8 @@ class RoomPost(Event):
 @dataclass(frozen=True, slots=True)
 class RoomNotice(Event):
     """Announcement to the members of ``room_name`` (and to the one it names): ``act``
-    (joined, left, topic, invite, kick, ban, unban, mute, unmute, appoint, owner) happened
+    (joined, left, topic, invite, kick, ban, unban, mute, unmute, appoint, owner; online,
+    offline: presence) happened
     to ``name``, done ``by`` someone (None: by the rules, as when a mute ends)."""
 
     TYPE: ClassVar[str] = "room_notice"
@@ -848,7 +862,7 @@ class RoomNotice(Event):
 
 ROOM_EVENTS: tuple[type[Event], ...] = (
     JoinRoom, LeaveRoom, RoomsRequest, MembersRequest, SendToRoom, Invite, SetTopic, Kick, Ban,
-    Unban, Mute, Unmute, Appoint,
+    Unban, Mute, Unmute, Appoint, SetRoomMode,
     RoomInfo, RoomList, MemberList, RoomPost, RoomNotice,
 )
 # Events that share a wire type with an older one and are told apart by a key of their

@@ -1,5 +1,6 @@
 """The server's own terminal: ``/quit`` (or ``/sair``) stops it, ``/who`` (``/quem``) lists
-users, ``/help`` (``/ajuda``) lists the commands (:func:`help_lines`, also shown for anything
+users, ``/admin NAME`` makes an account a server administrator (rooms, issue 13) until the
+server stops, ``/help`` (``/ajuda``) lists the commands (:func:`help_lines`, also shown for anything
 else typed there).
 
 Standard input is read in a daemon thread because asyncio cannot watch a console portably;
@@ -20,6 +21,7 @@ from i18n import _
 QUIT_COMMANDS = frozenset({"/quit", "/sair", "/exit"})
 WHO_COMMANDS = frozenset({"/who", "/quem"})
 HELP_COMMANDS = frozenset({"/help", "/ajuda"})
+ADMIN_COMMAND = "/admin"
 
 
 def help_lines() -> tuple[str, ...]:
@@ -29,13 +31,15 @@ def help_lines() -> tuple[str, ...]:
         _("commands at the server's terminal:"),
         _("  /who (or /quem)     who is online"),
         _("  /quit (or /sair)    tell the clients and stop the server (as Ctrl-C does)"),
+        _("  /admin NAME         make the account NAME a server administrator until the server stops"),
         _("  /help (or /ajuda)   this list"),
     )
 
 
 def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
-                  on_who: Callable[[], None]) -> threading.Thread:
-    """Start reading commands from standard input; returns the (daemon) thread."""
+                  on_who: Callable[[], None], on_admin: Callable[[str], None] | None = None) -> threading.Thread:
+    """Start reading commands from standard input; returns the (daemon) thread.
+    ``on_admin(name)`` is called for ``/admin NAME`` (``/admin`` alone: with "")."""
 
     def read() -> None:
         try:
@@ -46,6 +50,8 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                     return
                 if command in WHO_COMMANDS:
                     loop.call_soon_threadsafe(on_who)
+                elif on_admin is not None and command.split(maxsplit=1)[:1] == [ADMIN_COMMAND]:
+                    loop.call_soon_threadsafe(on_admin, line.strip()[len(ADMIN_COMMAND):].strip())
                 elif command:  # /help, or anything else: what can be typed here
                     unknown = () if command in HELP_COMMANDS else (
                         _("unknown command {command!r}").format(command=line.strip()),)

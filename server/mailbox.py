@@ -26,6 +26,9 @@ from dataclasses import dataclass, replace
 from protocol import HistoryEntry
 
 PENDING = ("sent", "queued")
+# The ``state`` a room message shows in a history page: stored (kind "room"), it has no
+# receipts, so "accepted" is all there is to say of it.
+ROOM_MESSAGE_STATE = "accepted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +263,7 @@ def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | No
     rows = db.execute(
         "SELECT msg_id, sender, recipient, text, sent_at, state, sender_key, edited_at, deleted FROM messages"
         " WHERE ((sender_key = ? AND recipient_key = ?) OR (sender_key = ? AND recipient_key = ?))"
-        " AND msg_id < ? AND msg_id > ? AND NOT (state = 'blocked' AND recipient_key = ?)"
+        " AND msg_id < ? AND msg_id > ? AND NOT (state = 'blocked' AND recipient_key = ?) AND state != 'room'"
         " ORDER BY msg_id DESC LIMIT ?",
         (me_key, peer_key, peer_key, me_key, before, after, me_key, limit + 1)).fetchall()
     more = len(rows) > limit
@@ -269,6 +272,48 @@ def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | No
                             r[7] is not None and not r[8], bool(r[8]))
                for r in reversed(rows)]
     return entries, (entries[0].msg_id if more and entries else None)
+
+
+def room_history(db: sqlite3.Connection, room_key: str, before: int | None,
+                 limit: int) -> tuple[list[HistoryEntry], int | None]:
+    """The messages of named room ``room_key``, newest ``limit`` older than ``before``,
+    returned oldest first, with the cursor for the next older page (None if no more), as
+    :func:`history`. Each entry's ``to`` is the room's name, its state ROOM_MESSAGE_STATE.
+    Uses the partial index messages_room (migration 8)."""
+    before = before if before is not None else 1 << 62
+    rows = db.execute(
+        "SELECT msg_id, sender, recipient, text, sent_at FROM messages"
+        " WHERE recipient_key = ? AND state = 'room' AND msg_id < ?"
+        " ORDER BY msg_id DESC LIMIT ?", (room_key, before, limit + 1)).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    entries = [HistoryEntry(r[0], r[1], r[2], r[3], r[4], ROOM_MESSAGE_STATE) for r in reversed(rows)]
+    return entries, (entries[0].msg_id if more and entries else None)
+
+
+def room_backlog(db: sqlite3.Connection, name_key: str, room_keys: list[str],
+                 limit: int) -> tuple[list[StoredMessage], dict[str, int]]:
+    """What ``name_key`` missed in the named rooms ``room_keys``: for each, its newest
+    ``limit`` messages after the member's cursor (all of them back to the oldest kept, for
+    a room without a cursor), together oldest first by msg_id; and the cursors found
+    (room key -> last id; rooms without one are left out)."""
+    cursors = dict(db.execute(
+        f"SELECT room_key, last_id FROM room_cursors WHERE name_key = ? AND room_key IN"
+        f" ({', '.join('?' * len(room_keys))})", (name_key, *room_keys)).fetchall()) if room_keys else {}
+    messages = []
+    for room_key in room_keys:
+        messages += db.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE recipient_key = ? AND state = 'room' AND msg_id > ?"
+            " ORDER BY msg_id DESC LIMIT ?", (room_key, cursors.get(room_key, 0), limit)).fetchall()
+    return sorted((_row(r) for r in messages), key=lambda m: m.msg_id), cursors
+
+
+def set_room_cursors(db: sqlite3.Connection, name_key: str, cursors: dict[str, int]) -> None:
+    """``name_key``'s cursors become ``cursors`` (room key -> last id): the rooms they are
+    in now; the rows of any other room go."""
+    db.execute("DELETE FROM room_cursors WHERE name_key = ?", (name_key,))
+    db.executemany("INSERT INTO room_cursors (name_key, room_key, last_id) VALUES (?, ?, ?)",
+                   [(name_key, room_key, last_id) for room_key, last_id in cursors.items()])
 
 
 def remember_user(db: sqlite3.Connection, name_key: str, name: str, now: float) -> None:

@@ -95,6 +95,7 @@ from protocol import (
 )
 from protocol import (  # rooms and moderation: protocol version 2
     Appoint, Ban, Invite, JoinRoom, Kick, LeaveRoom, MembersRequest, Mute, RoomsRequest, SendToRoom, SetTopic,
+    SetRoomMode,
     Unban, Unmute,
 )
 from protocol.codec import encode, fit_page
@@ -237,7 +238,7 @@ class Relay:
         }
         # Rooms and moderation (protocol version 2): one entry per frame type, all answered
         # by the room desk around the rules of server/rooms.py.
-        self.room_desk = desk = RoomDesk(self)
+        self.room_desk = desk = RoomDesk(self, schedule)
         self._handlers.update({
             JoinRoom: desk.join,
             LeaveRoom: desk.leave,
@@ -245,6 +246,7 @@ class Relay:
             MembersRequest: desk.members,
             SendToRoom: desk.post,
             SetTopic: desk.set_topic,
+            SetRoomMode: desk.set_mode,
             Invite: desk.moderate,
             Kick: desk.moderate,
             Ban: desk.moderate,
@@ -303,6 +305,7 @@ class Relay:
         self._requeue(session)
         self.outcome_pages.pop(session, None)
         if gone:
+            self.room_desk.logged_out(session)  # where they are in their rooms (issue 13)
             # Counted with the one who leaves, as the join was: a room at the limit stays quiet.
             if not self.peers.tells_presence:
                 self.presence.announce(UserLeft(session.name, reason, time.time()), len(self.sessions),
@@ -428,6 +431,7 @@ class Relay:
         if len(record.endpoints) == 1 and not self.peers.tells_presence:
             self.presence.announce(UserJoined(result.name, time.time()), len(self.sessions), session.key,
                                    len(self.registry))
+            self.room_desk.logged_in(session)  # what they missed in their rooms (issue 13)
         key, epoch = session.key, session.epoch
         self.known[key] = result.name
         self.store.remember_user(key, result.name, time.time())
@@ -975,6 +979,8 @@ class Relay:
                                   record.since, self.peers.node_of(first.session)))
 
     def _history(self, session: ClientSession, request: HistoryRequest) -> None:
+        if self.room_desk.history(session, request):
+            return  # a room's (issue 13): server/roomdesk.py
         me, peer, epoch = session.key, canonical(request.peer), session.epoch
         name = self.known.get(peer, request.peer)
 

@@ -10,6 +10,12 @@ names, and logs each moderation act. Room messages are stored like ``say``'s (ki
 
 Only sessions that speak protocol version 2 get room frames: a version 1 session is in the
 default room only, and sees it as before.
+
+Around the messages (issue 13): ``history`` with a room's name pages the room's messages
+for its members; a member's first session after being away gets what they missed
+(:meth:`RoomDesk.logged_in`, one cursor per membership, written at logout); members online
+hear when another comes online or goes offline, in rooms up to the presence limit; a mute's
+end is announced on time, by a timer on the core's next deadline.
 """
 
 from __future__ import annotations
@@ -22,15 +28,15 @@ from typing import TYPE_CHECKING, Any
 import const
 from protocol import (
     Accepted, ErrorCode, Appoint, Ban, Done, ErrorReply, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList,
-    MembersRequest, Mute, RoomEntry, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest, SendToRoom,
-    SetTopic, Unban, Unmute,
+    HistoryEntry, HistoryPage, HistoryRequest, MembersRequest, Mute, RoomEntry, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest, SendToRoom,
+    SetRoomMode, SetTopic, Unban, Unmute,
 )
 from protocol.codec import encode, fit_page
 from registry import InvalidName, canonical, validate_name
 
 from . import mailbox
 from .login import unavailable_error
-from .rooms import Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, room_key
+from .rooms import PREFIX, Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, room_key
 
 if TYPE_CHECKING:
     from .relay import Relay
@@ -41,16 +47,23 @@ log = logging.getLogger("chat.rooms")
 # Every request of protocol version 2 the desk answers: the relay has one dispatch entry
 # for each (Relay._handlers), and rates them as it rates every request.
 ROOM_REQUESTS = (JoinRoom, LeaveRoom, RoomsRequest, MembersRequest, SendToRoom, Invite, SetTopic, Kick, Ban,
-                 Unban, Mute, Unmute, Appoint)
+                 Unban, Mute, Unmute, Appoint, SetRoomMode)
 # Rooms and members listed per page at most before fit_page cuts by bytes.
 _MAX_ITEMS_PER_PAGE = const.MAX_FRAME_BYTES // 20
+# Seconds after a deadline that its timer fires (the loop's clock and time.time() differ).
+_WAKE_LATE = 0.01
 
 
 class RoomDesk:
     """Rooms for one relay: see the module docstring."""
 
-    def __init__(self, relay: Relay) -> None:
+    def __init__(self, relay: Relay, schedule: Callable[[float, Callable[[], None]], object] | None = None) -> None:
+        """``schedule(delay, callback)`` (the loop's call_later) wakes the desk when a mute
+        ends; without it, mutes end at the relay's periodic :meth:`expire` only."""
         self.relay = relay
+        self._schedule = schedule
+        # The time the earliest timer set is due (inf: none): a mute ending sooner sets another.
+        self._woken_at = float("inf")
         self.rooms = Rooms(const.ADMINS, const.DEFAULT_ROOM, online_count=lambda: len(relay.registry))
         stored = relay.store.rooms()
         for line in self.rooms.restore(stored.values()):
@@ -58,6 +71,15 @@ class RoomDesk:
         # What the store holds for each room: what a room is put back to when storing a
         # change to it fails.
         self._saved: dict[str, str] = dict(stored)
+        self._wake()
+        # Missed messages (see logged_in): for each user online whose first session speaks
+        # version 2, room key -> the last id of that room they have had before this login;
+        # the sessions whose missed messages are being fetched, with the keys of the rooms
+        # fetched; and the highest id of a room message sent to the members so far. No
+        # record per message: a member's cursor is written once, when they go.
+        self._had: dict[str, dict[str, int]] = {}
+        self._loading: dict[ClientSession, frozenset[str]] = {}
+        self._last_post_id = 0
 
     # --- Who is who ------------------------------------------------------------------------
 
@@ -97,6 +119,11 @@ class RoomDesk:
         self._conclude(session, request.request_id,
                        self.rooms.set_topic(self.person(session), request.room_name, request.topic, time.time()))
 
+    def set_mode(self, session: ClientSession, request: SetRoomMode) -> None:
+        self._conclude(session, request.request_id,
+                       self.rooms.set_invite_only(self.person(session), request.room_name, request.invite_only,
+                                                  time.time()))
+
     def moderate(self, session: ClientSession, request: Any) -> None:
         """invite, kick, ban, unban, mute, unmute, appoint: an act on the person ``name``."""
         target = self.target(request.name)
@@ -124,6 +151,8 @@ class RoomDesk:
                 role = Role.OUTSIDER  # refused by the core, with the words for it
             decision = self.rooms.appoint(me, room, target, role, now)
         self._conclude(session, request.request_id, decision)
+        if kind is Mute:
+            self._wake()
 
     def list_rooms(self, session: ClientSession, request: RoomsRequest) -> None:
         summaries = [s for s in self.rooms.list_rooms(self.person(session), request.after)]
@@ -189,18 +218,150 @@ class RoomDesk:
         if room is None:
             return  # it ended meanwhile: nobody is left to read it
         frame = encode(RoomPost(message.msg_id, message.sender, room.name, message.text, message.sent_at))
-        blocked = self.relay.blocked
+        self._last_post_id = message.msg_id
+        blocked, loading, key = self.relay.blocked, self._loading, message.recipient_key
         for member in list(room.members):
             if message.sender_key in blocked.get(member, ()):
                 continue
             for recipient in self.relay.registry.sessions_by_key(member):
                 if not recipient.conn.may_send(RoomPost):
                     continue
+                if loading and key in loading.get(recipient, ()):
+                    continue  # stored before its missed messages were asked for: it is one of them
                 if recipient.lagging:  # room traffic is what a slow reader loses (see _room_stored)
                     if recipient.is_open:
                         recipient.skipped += 1
                     continue
                 recipient.write_frame(frame)
+
+    def history(self, session: ClientSession, request: HistoryRequest) -> bool:
+        """True (and answered) if ``request`` asks for a room's history (``with`` a room's
+        name, ``#redes``): its members get a ``history_page`` of the room's messages, paged
+        by cursor as a conversation is; anyone else ``not_member`` (``no_such_room``,
+        ``forbidden`` for the default room). A version 1 session, which has no rooms, gets
+        an empty page. False: a person's history, the relay's business."""
+        if not request.peer.startswith(PREFIX):
+            return False
+        if not session.conn.may_send(RoomPost):
+            session.send(HistoryPage(request.request_id, request.peer, ()))
+            return True
+        refusal = self.rooms.may_read_history(self.person(session), request.peer)
+        if refusal is not None:
+            self._refused(session, request.request_id, refusal)
+            return True
+        room = self.rooms.get(request.peer)
+        blocked = self.relay.blocked.get(session.key, ())
+
+        def page(result: tuple[list[HistoryEntry], int | None]) -> None:
+            entries, before = result
+            if blocked:  # as when they were posted: not shown to who blocks their sender
+                entries = [e for e in entries if canonical(e.sender) not in blocked]
+
+            def build(count: int) -> HistoryPage:
+                kept = entries[len(entries) - count:]  # the newest; the cursor leads to the rest
+                cursor = kept[0].msg_id if 0 < count < len(entries) else before
+                return HistoryPage(request.request_id, room.name, tuple(kept), cursor)
+
+            session.send(fit_page(build, entries[::-1]))
+
+        self.relay.store.room_history(room_key(room.name), request.before, request.limit, page,
+                                      self.relay._unavailable(session, request.request_id))
+        return True
+
+    # --- Missed messages -------------------------------------------------------------------
+
+    def logged_in(self, session: ClientSession) -> None:
+        """``session`` is its user's only one: send what they missed in their rooms while
+        they were away, oldest first (per room the newest ``const.ROOM_BACKLOG_LIMIT``
+        after their cursor, none older than ``const.ROOM_BACKLOG_AGE``), as ``room``
+        frames, then the rooms' messages live: each once, in one order. The store answers
+        in submission order, so every message of those rooms whose fan-out comes before
+        the answer was stored before the question: it is left to the answer."""
+        self._presence(session, "online")
+        if not session.conn.may_send(RoomPost):
+            return  # version 1 has no rooms: their cursors stay, for their next version 2 login
+        key = session.key
+        self._had[key] = {}
+        room_keys = [room_key(name) for name in self.rooms.rooms_of(key)]
+        if not room_keys:
+            return
+        self._loading[session] = frozenset(room_keys)
+
+        def fetched(result: tuple[list[mailbox.StoredMessage], dict[str, int]]) -> None:
+            messages, cursors = result
+            if self._loading.pop(session, None) is None:
+                return  # gone meanwhile (logged_out)
+            had = self._had[key]
+            for room in room_keys:
+                had[room] = cursors.get(room, 0)
+            oldest, blocked = time.time() - const.ROOM_BACKLOG_AGE, self.relay.blocked.get(key, ())
+            for message in messages:
+                had[message.recipient_key] = max(had[message.recipient_key], message.msg_id)
+                room = self.rooms.get(message.recipient_key)
+                if room is None or message.sent_at < oldest or message.sender_key in blocked or session.closing:
+                    continue
+                if session.lagging:  # as for live room messages: counted, and told as skipped
+                    if session.is_open:
+                        session.skipped += 1
+                    continue
+                session.write_frame(encode(RoomPost(message.msg_id, message.sender, room.name, message.text,
+                                                    message.sent_at)))
+            if messages:  # so that a crash before the logout repeats no more than this session's
+                self.relay.store.set_room_cursors(key, had)
+
+        def not_fetched(_failure: Any) -> None:
+            # Their cursors stay as stored: what they missed comes at their next login.
+            if self._loading.pop(session, None) is not None:
+                self._had.pop(key, None)
+
+        self.relay.store.room_backlog(key, room_keys, const.ROOM_BACKLOG_LIMIT, fetched, not_fetched)
+
+    def logged_out(self, session: ClientSession) -> None:
+        """``session`` was its user's last: store, for each room they are in, the last id of
+        it they have had (what was sent to the members while they were here)."""
+        self._presence(session, "offline")
+        key = session.key
+        had = self._had.pop(key, None)
+        if self._loading.pop(session, None) is not None or had is None:
+            return  # their missed messages never came (or version 1): the cursors stay
+        cursors = {room: max(had.get(room, 0), self._last_post_id)
+                   for room in (room_key(name) for name in self.rooms.rooms_of(key))}
+        self.relay.store.set_room_cursors(key, cursors)
+
+    def _presence(self, session: ClientSession, act: str) -> None:
+        """Tell the other members online of each named room ``session``'s user is in that
+        they came ``online`` or went ``offline``: in rooms of at most the presence limit
+        (``const.PRESENCE_ROOM_LIMIT``) members only, as for the default room; a larger
+        room is quiet (its members ask ``members``, or ``watch`` whom they care about)."""
+        key, limit, registry = session.key, self.relay.config.presence_room_limit, self.relay.registry
+        names = self.rooms.rooms_of(key)
+        if not names:
+            return
+        now = time.time()
+        for name in names:
+            room = self.rooms.get(name)
+            if room is None or len(room.members) > limit:
+                continue
+            frame = encode(RoomNotice(room.name, act, room.members.get(key, session.name), now))
+            for member in room.members:
+                if member == key:
+                    continue
+                for recipient in registry.sessions_by_key(member):
+                    if recipient.is_open and recipient.conn.may_send(RoomNotice):
+                        recipient.write_frame(frame)
+
+    def add_admin(self, name: str) -> str:
+        """The console's ``/admin NAME``: the account ``name`` administers every room until the
+        server stops (``const.ADMINS`` names the permanent ones); ``""`` lists them. Returns
+        the line to show."""
+        if name:
+            try:
+                validate_name(name)
+            except InvalidName as exc:
+                return f"{name[:40]!r}: {exc}"
+            self.rooms.add_admin(name)
+            log.info("the console made %s a server administrator", name)
+        return "server administrators: " + (", ".join(self.rooms.admins()) or "none")
 
     def say_refused(self, session: ClientSession, request_id: str) -> bool:
         """True (and answered ``muted``) if ``session``'s user is muted in the default room:
@@ -216,10 +377,28 @@ class RoomDesk:
     # --- Time ------------------------------------------------------------------------------
 
     def expire(self, now: float) -> None:
-        """End the mutes whose time has come (periodic, with the relay's expiry pass)."""
+        """End the mutes whose time has come: on time, woken by the timer :meth:`_wake`
+        sets, and with the relay's periodic expiry pass (which also retries a mute end
+        the store could not keep)."""
         decision = self.rooms.expire(now)
         if decision:
             self._save(decision, lambda: self._publish(decision), lambda: None)
+
+    def _wake(self) -> None:
+        """Set a timer for the core's next deadline, unless one is set for it or sooner."""
+        due = self.rooms.next_deadline()
+        if due is None or self._schedule is None or due >= self._woken_at:
+            return
+        self._woken_at = due
+
+        def woken() -> None:
+            if self._woken_at <= due:
+                self._woken_at = float("inf")
+            self.expire(time.time())
+            self._wake()
+
+        # A little after ``due``, so that time.time() has passed it when the timer fires.
+        self._schedule(max(0.0, due - time.time()) + _WAKE_LATE, woken)
 
     # --- Inside ----------------------------------------------------------------------------
 

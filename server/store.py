@@ -164,6 +164,21 @@ MIGRATIONS: dict[int, str] = {
             name_key TEXT PRIMARY KEY
         );
     """,
+    8: """
+        -- Room history (issue 13): a named room's messages are stored with the room's key
+        -- as recipient_key and state 'room' (the default room's have no recipient). Only
+        -- they are in this index, so a say or a direct message pays nothing for it.
+        CREATE INDEX messages_room ON messages (recipient_key) WHERE state = 'room' AND recipient_key IS NOT NULL;
+        -- Missed room messages (issue 13): per membership, the last message id the member
+        -- has had of the room. Written when the member's last session ends, for the rooms
+        -- they are in then (the others' rows go): one row per membership, never per message.
+        CREATE TABLE room_cursors (
+            name_key   TEXT NOT NULL,
+            room_key   TEXT NOT NULL,
+            last_id    INTEGER NOT NULL,
+            PRIMARY KEY (name_key, room_key)
+        ) WITHOUT ROWID;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -149,6 +149,20 @@ class MessageStore(Protocol):
         """A page of the conversation: ``(entries oldest first, cursor or None)``
         (see mailbox.history)."""
 
+    def room_history(self, room_key: str, before: int | None, limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        """A page of named room ``room_key``'s messages: ``(entries oldest first, cursor or
+        None)`` (see mailbox.room_history). Who may read it is the caller's business."""
+
+    def room_backlog(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        """What ``name_key`` missed in those rooms: ``(messages oldest first, cursors found)``
+        (see mailbox.room_backlog)."""
+
+    def set_room_cursors(self, name_key: str, cursors: dict[str, int], callback: Callback | None = None,
+                         on_error: ErrorCallback | None = None) -> None:
+        """Replace ``name_key``'s room cursors (room key -> last id had) with ``cursors``."""
+
     def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         """Pending messages past their expiry become expired; result: those, by msg_id."""
 

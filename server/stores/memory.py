@@ -19,6 +19,9 @@ per message than a few dictionary operations:
   for history; purged ids are dropped from the front;
 - ``_changes``: recipient -> msg_id -> row, the edits and deletes not confirmed yet;
 - ``_reads``: (reader, peer) -> the msg_id the reader has seen the peer's messages up to;
+- ``_room_posts``: named room key -> msg_ids of its messages, for room history (what the
+  SQLite store's messages_room index holds); purged ids are dropped from the front;
+- ``_room_cursors``: name key -> room key -> the last id of the room the member has had;
 - ``_expiring``: the pending messages by when they expire, in buckets of
   ``EXPIRY_BUCKET`` seconds, whose numbers wait in the heap ``_buckets``: the expiry pass
   takes the buckets that are due and looks into one more, so it costs what expires, not
@@ -49,8 +52,8 @@ from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import (
-    CHANGED, FORBIDDEN, GONE, ID_REUSED, NEW, PENDING, RESEND, TOO_LATE, UNCHANGED, UNKNOWN, StoredMessage,
-    same_request, superseded_client_id,
+    CHANGED, FORBIDDEN, GONE, ID_REUSED, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, TOO_LATE, UNCHANGED, UNKNOWN,
+    StoredMessage, same_request, superseded_client_id,
 )
 from ..store import StoreUnavailable
 from .base import Callback, ErrorCallback
@@ -103,6 +106,8 @@ class MemoryStore:
         self._pending: dict[str, dict[int, _Row]] = {}
         self._untold: dict[str, dict[int, _Row]] = {}
         self._conversations: dict[tuple[str, str], list[int]] = {}
+        self._room_posts: dict[str, list[int]] = {}
+        self._room_cursors: dict[str, dict[str, int]] = {}  # name key -> room key -> last id
         self._expiring: dict[int, dict[int, _Row]] = {}
         self._buckets: list[int] = []  # a heap of the keys of _expiring
         self._users: dict[str, str] = {}
@@ -230,7 +235,13 @@ class MemoryStore:
         self._messages[msg_id] = row
         self._last_msg_id = msg_id
         recipient_key = message.recipient_key
-        if recipient_key is not None:
+        if recipient_key is not None and row.state == "room":
+            posts = self._room_posts.get(recipient_key)
+            if posts is None:
+                self._room_posts[recipient_key] = [msg_id]
+            else:
+                posts.append(msg_id)
+        elif recipient_key is not None:
             pair = (sender_key, recipient_key) if sender_key <= recipient_key else (recipient_key, sender_key)
             conversation = self._conversations.get(pair)
             if conversation is None:
@@ -382,6 +393,45 @@ class MemoryStore:
                    for row in reversed(rows) for m in (row.message,)]
         return entries, (entries[0].msg_id if more and entries else None)
 
+    def room_history(self, room_key: str, before: int | None, limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._do(self._room_history, (room_key, before, limit), callback, on_error)
+
+    def _room_history(self, room_key: str, before: int | None, limit: int) -> tuple[list[HistoryEntry], int | None]:
+        ids = self._room_posts.get(room_key, [])
+        end = len(ids) if before is None else bisect.bisect_left(ids, before)
+        rows = [row for msg_id in ids[max(0, end - limit - 1):end][::-1]
+                if (row := self._messages.get(msg_id)) is not None]  # purged ones only at the front
+        more = len(rows) > limit
+        entries = [HistoryEntry(m.msg_id, m.sender, m.recipient, m.text, m.sent_at, ROOM_MESSAGE_STATE)
+                   for row in reversed(rows[:limit]) for m in (row.message,)]
+        return entries, (entries[0].msg_id if more and entries else None)
+
+    def room_backlog(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._do(self._room_backlog, (name_key, room_keys, limit), callback, on_error)
+
+    def _room_backlog(self, name_key: str, room_keys: list[str],
+                      limit: int) -> tuple[list[StoredMessage], dict[str, int]]:
+        mine = self._room_cursors.get(name_key, {})
+        cursors = {key: mine[key] for key in room_keys if key in mine}
+        messages = []
+        for room_key in room_keys:
+            ids = self._room_posts.get(room_key, [])
+            start = max(bisect.bisect_right(ids, cursors.get(room_key, 0)), len(ids) - limit)
+            messages += [self._messages[msg_id].current() for msg_id in ids[start:] if msg_id in self._messages]
+        return sorted(messages, key=lambda m: m.msg_id), cursors
+
+    def set_room_cursors(self, name_key: str, cursors: dict[str, int], callback: Callback | None = None,
+                         on_error: ErrorCallback | None = None) -> None:
+        self._do(self._set_room_cursors, (name_key, dict(cursors)), callback, on_error)
+
+    def _set_room_cursors(self, name_key: str, cursors: dict[str, int]) -> None:
+        if cursors:
+            self._room_cursors[name_key] = cursors
+        else:
+            self._room_cursors.pop(name_key, None)
+
     def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         self._do(self._expire, (now,), callback, on_error)
 
@@ -429,7 +479,7 @@ class MemoryStore:
             if (old and (row.told or state in ("room", "blocked"))) or \
                     (unacknowledged_old and state in _FINAL_OUTCOMES):
                 doomed.append(row)
-        pairs = set()
+        pairs, rooms = set(), set()
         for row in doomed:
             message = row.message
             del self._messages[message.msg_id]
@@ -440,16 +490,19 @@ class MemoryStore:
                     del self._client_ids[message.sender_key]
             if not row.told:
                 self._remove_untold(row)
-            if message.recipient_key is not None:
+            if message.recipient_key is not None and row.state == "room":
+                rooms.add(message.recipient_key)
+            elif message.recipient_key is not None:
                 a, b = message.sender_key, message.recipient_key
                 pairs.add((a, b) if a <= b else (b, a))
-        for pair in pairs:  # drop purged ids from the front of each conversation touched
-            ids = self._conversations[pair]
+        # Drop purged ids from the front of each conversation and room touched.
+        for index, key in [(self._conversations, pair) for pair in pairs] + [(self._room_posts, k) for k in rooms]:
+            ids = index[key]
             start = 0
             while start < len(ids) and ids[start] not in self._messages:
                 start += 1
             if start == len(ids):
-                del self._conversations[pair]
+                del index[key]
             else:
                 del ids[:start]
         return len(doomed)

@@ -58,6 +58,10 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 ``{chat}:untold:<key>``           zset    outcomes ``<key>`` has not acknowledged
 ``{chat}:conv:<n>:<a>:<b>``       zset    direct messages between ``a`` <= ``b`` (``n``:
                                           bytes of ``a``), for history pages
+``{chat}:room:<room key>``        zset    a named room's messages (``#redes``), for its
+                                          history pages (not in any ``conv``)
+``{chat}:rcur:<key>``             hash    room key -> the last id of that room member
+                                          ``<key>`` has had (missed messages at login)
 ``{chat}:exp``                    zset    pending messages scored by when they expire
 ``{chat}:users``, ``{chat}:seen`` hash    name key -> name; -> last login time
 ``{chat}:blocks:<key>``           set     whom ``<key>`` blocks (``{chat}:blockers``: who
@@ -103,7 +107,7 @@ from resp.aio import RedisAddress
 from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
-from ..mailbox import ID_REUSED, NEW, RESEND, StoredMessage, same_request
+from ..mailbox import ID_REUSED, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage, same_request
 from ..store import FailureLog, StoreUnavailable
 from .base import Callback, ErrorCallback
 
@@ -148,7 +152,8 @@ def _script(body: str) -> Script:
 
 
 # ARGV: P, sender key, request id, sender, recipient, recipient key, text, sent at, state,
-# expires at, conversation key ('' for none of the last four that do not apply).
+# expires at, conversation key ('' for none of the last four that do not apply; for a
+# named room's message, the conversation key is the room's: room_posts_key).
 _STORE = _script(r"""
 local sk, cid, state, rk, x = ARGV[2], ARGV[3], ARGV[9], ARGV[6], ARGV[10]
 local cidk = P .. 'cid:' .. sk
@@ -312,6 +317,7 @@ for _, id in ipairs(doomed) do
     redis.call('ZREM', convkey(r[1], r[4]), id)
     redis.call('ZREM', convkey(r[4], r[1]), id)
     redis.call('ZREM', P .. 'chg:' .. r[4], id)
+    redis.call('ZREM', P .. 'room:' .. r[4], id)
   end
   redis.call('DEL', k)
   redis.call('ZREM', P .. 'ids', id)
@@ -497,6 +503,31 @@ else redis.call('HDEL', P .. 'rooms', ARGV[2]) end
 return 1
 """)
 
+# Missed room messages: ``rcur:<name key>`` maps each room the member is in to the last id
+# of it they have had (mailbox.room_backlog). ARGV: P, name key, limit, room keys...
+_ROOM_BACKLOG = _script(r"""
+local ck, limit = P .. 'rcur:' .. ARGV[2], tonumber(ARGV[3])
+local msgs, curs = {}, {}
+for i = 4, #ARGV do
+  local rk = ARGV[i]
+  local c = redis.call('HGET', ck, rk)
+  local low = '-inf'
+  if c then curs[#curs + 1] = rk curs[#curs + 1] = c low = '(' .. c end
+  for _, id in ipairs(redis.call('ZREVRANGEBYSCORE', P .. 'room:' .. rk, '+inf', low, 'LIMIT', 0, limit)) do
+    msgs[#msgs + 1] = row(id)
+  end
+end
+return {msgs, curs}
+""")
+
+# ARGV: P, name key, then room key and last id for each room the member is in now.
+_SET_ROOM_CURSORS = _script(r"""
+local ck = P .. 'rcur:' .. ARGV[2]
+redis.call('DEL', ck)
+if #ARGV > 2 then redis.call('HSET', ck, unpack(ARGV, 3)) end
+return 1
+""")
+
 # ARGV: P.
 _LAST_ID = _script(r"""
 return tonumber(redis.call('GET', P .. 'next') or '0')
@@ -505,7 +536,8 @@ return tonumber(redis.call('GET', P .. 'next') or '0')
 SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAND_OVER, _PURGE, _REMEMBER_USER,
            _SET_BLOCK, _CLEAR_BLOCKS, _BLOCKED_BY, _SAVE_HOLDING, _SET_LEFT_AT, _HOLDING, _SAVE_ACCOUNT, _ACCOUNT,
            _LAST_ID, _SAVE_CREDENTIAL, _REVOKE_CREDENTIAL, _REVOKE_CREDENTIALS,
-           _SAVE_ROOM, _CHANGE, _CONFIRM_CHANGE, _RECORD_READ, _READ_MARK, _SET_READ_RECEIPTS)
+           _SAVE_ROOM, _CHANGE, _CONFIRM_CHANGE, _RECORD_READ, _READ_MARK, _SET_READ_RECEIPTS, _ROOM_BACKLOG,
+           _SET_ROOM_CURSORS)
 
 
 # --- Decoding replies --------------------------------------------------------------------------
@@ -530,6 +562,11 @@ def _message(row: list) -> StoredMessage:
 
 def _messages(rows: list) -> list[StoredMessage]:
     return [_message(row) for row in rows]
+
+
+def room_posts_key(prefix: str, room_key: str) -> str:
+    """The key of named room ``room_key``'s messages (room keys start with ``#``)."""
+    return f"{prefix}room:{room_key}"
 
 
 def conversation_key(prefix: str, a: str, b: str) -> str:
@@ -921,7 +958,8 @@ class RedisStore:
         args = (message.sender_key, message.client_id, message.sender, message.recipient or "",
                 recipient_key or "", message.text, repr(message.sent_at), message.state,
                 "" if message.expires_at is None else repr(message.expires_at),
-                "" if recipient_key is None else conversation_key(self.prefix, message.sender_key, recipient_key))
+                "" if recipient_key is None else room_posts_key(self.prefix, recipient_key) if message.state == "room"
+                else conversation_key(self.prefix, message.sender_key, recipient_key))
         self._submit(_STORE, args, lambda reply: self._stored(message, reply), callback, on_error)
 
     def _stored(self, message: StoredMessage, reply: list) -> tuple[StoredMessage, str]:
@@ -967,6 +1005,18 @@ class RedisStore:
 
         args = (conversation_key(self.prefix, me_key, peer_key), me_key, "" if before is None else before, after,
                 limit)
+        self._submit(_HISTORY, args, page, callback, on_error)
+
+    def room_history(self, room_key: str, before: int | None, limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        def page(rows: list) -> tuple[list[HistoryEntry], int | None]:
+            more = len(rows) > limit
+            entries = [HistoryEntry(int(r[0]), _text(r[1]), _text(r[2]), _text(r[3]), float(r[4]), ROOM_MESSAGE_STATE)
+                       for r in reversed(rows[:limit])]
+            return entries, (entries[0].msg_id if more and entries else None)
+
+        # _HISTORY on the room's set: no message in it is 'blocked', so "my key" is none.
+        args = (room_posts_key(self.prefix, room_key), "", "" if before is None else before, 0, limit)
         self._submit(_HISTORY, args, page, callback, on_error)
 
     def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
@@ -1061,6 +1111,22 @@ class RedisStore:
                   on_error: ErrorCallback | None = None) -> None:
         args = (room_key, "0", "") if record is None else (room_key, "1", record)
         self._submit(_SAVE_ROOM, args, None, callback, on_error)
+
+    def room_backlog(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        def answer(reply: list) -> tuple[list[StoredMessage], dict[str, int]]:
+            rows, flat = reply
+            cursors = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+            return sorted(_messages(rows), key=lambda m: m.msg_id), cursors
+
+        self._submit(_ROOM_BACKLOG, (name_key, limit, *room_keys), answer, callback, on_error)
+
+    def set_room_cursors(self, name_key: str, cursors: dict[str, int], callback: Callback | None = None,
+                         on_error: ErrorCallback | None = None) -> None:
+        args = [name_key]
+        for room_key, last_id in cursors.items():
+            args += (room_key, last_id)
+        self._submit(_SET_ROOM_CURSORS, tuple(args), None, callback, on_error)
 
 
 def _account(row: list) -> Account | None:

@@ -96,6 +96,19 @@ class SQLiteStore(Store):
                 callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: mailbox.history(db, me_key, peer_key, before, limit, after), callback, on_error)
 
+    def room_history(self, room_key: str, before: int | None, limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.room_history(db, room_key, before, limit), callback, on_error)
+
+    def room_backlog(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.room_backlog(db, name_key, room_keys, limit), callback, on_error)
+
+    def set_room_cursors(self, name_key: str, cursors: dict[str, int], callback: Callback | None = None,
+                         on_error: ErrorCallback | None = None) -> None:
+        cursors = dict(cursors)  # as it is now: the caller's dict may change before the write
+        self.submit(lambda db: mailbox.set_room_cursors(db, name_key, cursors), callback, on_error)
+
     def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: mailbox.expire(db, now), callback, on_error)
 

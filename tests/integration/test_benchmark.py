@@ -141,3 +141,21 @@ def test_the_in_process_measure_relays_every_message_end_to_end(capsys) -> None:
     assert inprocess.main(["--clients", "20", "--messages", "300"]) == 0
     assert re.search(r"[\d.]+ µs of CPU per direct message \(server and driver\), 20 clients, 300 messages",
                      capsys.readouterr().out)
+
+
+@pytest.mark.timeout_seconds(90)
+def test_the_room_workload_smoke_run_reports_its_figures() -> None:
+    """Issue 13's room workload (bench/rooms.py, run by the benchmark with --rooms): every
+    member gets every post, and the figures are there and sane."""
+    done = subprocess.run([sys.executable, "-m", "bench.benchmark", "--rooms", "--smoke"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=80, stdin=subprocess.DEVNULL)
+    out = done.stdout
+    assert done.returncode == 0, f"{out}\n{done.stderr}"
+    assert "Traceback" not in done.stderr and "problems:" not in out, f"{out}\n{done.stderr}"
+    assert "one room of 20 members, 30 posts" in out, out
+    rates = numbers(r"([\d,]+) posts/s delivered to all \(([\d,]+) room frames/s\)", out)
+    assert len(rates) == 1 and 0 < rates[0][0] < rates[0][1], out
+    latencies = numbers(r"latency to the last member p50 ([\d.]+) ms, p99 ([\d.]+) ms", out)
+    assert len(latencies) == 1 and 0 < latencies[0][0] <= latencies[0][1], out
+    # Present; it may read 0 in a smoke run: the process's CPU time ticks in 10 ms steps.
+    assert len(numbers(r"server CPU ([\d,]+) µs per post", out)) == 1, out

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import const
 from protocol import (
-    Accepted, Ban, Done, ErrorCode, Hello, JoinRoom, Kick, MemberEntry, MemberList, MembersRequest, Mute,
-    RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendRoom, SendToRoom, UserJoined, UserLeft,
-    Welcome,
+    Accepted, Appoint, Ban, DirectMessage, Done, ErrorCode, Goodbye, Hello, HistoryPage, HistoryRequest, JoinRoom,
+    Kick, MemberEntry, MemberList, MembersRequest, Mute, RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost,
+    RoomsRequest, SendDirect, SendRoom, SendToRoom, SetRoomMode, UserJoined, UserLeft, Welcome,
 )
 from wire import WireClient
 
@@ -172,3 +173,171 @@ def test_a_change_the_store_cannot_keep_is_answered_unavailable_and_undone(serve
         mia.expect(Accepted, skip=PRESENCE)
         olga.send(MembersRequest("s1", "#redes"))
         assert [m.name for m in olga.expect(MemberList, skip=PRESENCE + (RoomPost,)).members] == ["Mia", "Olga"]
+
+
+def test_a_rooms_history_is_paged_by_cursor_for_its_members_only(server):
+    """Issue 13: ``history`` with a room's name pages the room's messages, newest first
+    page, for its members; an outsider is told ``not_member``."""
+    with login(server, "Olga") as olga, login(server, "Mia") as mia, login(server, "Otto") as otto:
+        olga.send(JoinRoom("j1", "#redes", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        mia.send(JoinRoom("j2", "#redes"))
+        mia.expect(RoomInfo, skip=PRESENCE)
+        ids = []
+        for number in range(5):
+            olga.send(SendToRoom(f"m{number}", "#redes", f"post {number}"))
+            ids.append(olga.expect(Accepted, skip=PRESENCE + (RoomNotice, RoomPost)).msg_id)
+        olga.send(SendDirect("d1", "Mia", "a direct message is no room's"))
+        olga.expect(Accepted, skip=PRESENCE + (RoomNotice, RoomPost))
+
+        mia.send(HistoryRequest("h1", "#REDES", limit=3))
+        page = mia.expect(HistoryPage, skip=PRESENCE + (RoomNotice, RoomPost, DirectMessage))
+        assert page.peer == "#redes"
+        assert [(e.msg_id, e.sender, e.to, e.text, e.state) for e in page.messages] == [
+            (ids[n], "Olga", "#redes", f"post {n}", "accepted") for n in (2, 3, 4)]
+        assert page.before == ids[2]
+        mia.send(HistoryRequest("h2", "#redes", limit=3, before=page.before))
+        older = mia.expect(HistoryPage, skip=PRESENCE + (RoomNotice, RoomPost, DirectMessage))
+        assert [e.text for e in older.messages] == ["post 0", "post 1"] and older.before is None
+
+        otto.send(HistoryRequest("h3", "#redes"))
+        otto.expect_error(ErrorCode.NOT_MEMBER, skip=PRESENCE)
+        otto.send(HistoryRequest("h4", "#nowhere"))
+        otto.expect_error(ErrorCode.NO_SUCH_ROOM, skip=PRESENCE)
+        otto.send(HistoryRequest("h5", const.DEFAULT_ROOM))
+        otto.expect_error(ErrorCode.FORBIDDEN, skip=PRESENCE)
+
+
+def test_a_version_1_history_with_a_rooms_name_shows_none_of_its_posts(server):
+    """The bug: a version 1 ``history`` ``with`` ``#redes`` answered the user's own posts
+    to that room (they were filed as a conversation with the room). Version 1 has no
+    rooms: its page is empty."""
+    with login(server, "Ana", password="correct horse battery") as ana, \
+            login(server, "Ana", version=1, password="correct horse battery") as old:
+        ana.send(JoinRoom("j1", "#redes", create=True))
+        ana.expect(RoomInfo, skip=PRESENCE)
+        ana.send(SendToRoom("m1", "#redes", "mine"))
+        ana.expect(Accepted, skip=PRESENCE + (RoomPost,))
+        old.send(HistoryRequest("h1", "#redes"))
+        assert old.expect(HistoryPage, skip=PRESENCE).messages == ()
+
+
+def test_the_end_of_a_mute_is_announced_on_time_not_at_the_next_expiry_pass(server):
+    """Issue 13: a mute of 1 s ends, announced, about 1 s later (the room desk's timer),
+    although the relay's periodic pass runs only every 30 s (``expiry_interval``)."""
+    assert server.server.config.expiry_interval >= 30
+    with login(server, "Olga") as olga, login(server, "Vic") as vic:
+        olga.send(JoinRoom("j1", "#redes", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        vic.send(JoinRoom("j2", "#redes"))
+        vic.expect(RoomInfo, skip=PRESENCE)
+        olga.send(Mute("u1", "#redes", "Vic", "flood", 1))
+        olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+        started = time.monotonic()
+        notices = []
+        while not notices or notices[-1].act != "unmute":
+            notices.append(vic.expect(RoomNotice, timeout=5.0, skip=PRESENCE))
+        assert (notices[-1].name, notices[-1].by, notices[-1].reason) == ("Vic", None, "the mute ended")
+        assert time.monotonic() - started < 3.0
+        vic.send(SendToRoom("m1", "#redes", "back"))
+        vic.expect(Accepted, skip=PRESENCE + (RoomNotice, RoomPost))
+
+
+def test_a_member_who_was_offline_gets_what_they_missed_once_in_order(server, monkeypatch):
+    """Issue 13: at their next login a member gets the messages of their rooms posted while
+    they were away (the newest const.ROOM_BACKLOG_LIMIT per room), oldest first, then the
+    new ones live; each once: the login after that brings nothing again."""
+    monkeypatch.setattr(const, "ROOM_BACKLOG_LIMIT", 3)
+    password = "correct horse battery"
+    with login(server, "Olga") as olga:
+        olga.send(JoinRoom("j1", "#redes", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        olga.send(JoinRoom("j2", "#lab", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        with login(server, "Mia", password=password) as mia:
+            for number, room in enumerate(["#redes", "#lab"]):
+                mia.send(JoinRoom(f"j{number}", room))
+                mia.expect(RoomInfo, skip=PRESENCE + (RoomNotice,))
+            olga.send(SendToRoom("seen", "#redes", "seen live"))
+            assert mia.expect(RoomPost, skip=PRESENCE + (RoomNotice,)).text == "seen live"
+        olga.drain(quiet=0.3)
+        posted = []
+        for number, room in enumerate(["#redes", "#lab", "#redes", "#redes", "#redes", "#lab"]):
+            olga.send(SendToRoom(f"m{number}", room, f"missed {number}"))
+            posted.append((olga.expect(Accepted, skip=PRESENCE + (RoomNotice, RoomPost)).msg_id, room,
+                           f"missed {number}"))
+
+        with login(server, "Mia", password=password) as mia:
+            got = [mia.expect(RoomPost, skip=PRESENCE + (RoomNotice,)) for _ in range(5)]
+            # #redes: the newest 3 of its 4 missed; #lab: both; all in one order, by id.
+            assert [(p.msg_id, p.room_name, p.text) for p in got] == [posted[n] for n in (1, 2, 3, 4, 5)]
+            olga.send(SendToRoom("live", "#lab", "live again"))
+            assert mia.expect(RoomPost, skip=PRESENCE + (RoomNotice,)).text == "live again"
+            assert [e for e in mia.drain(quiet=0.3) if type(e) is RoomPost] == []
+
+        with login(server, "Mia", password=password) as mia:
+            assert [e for e in mia.drain(quiet=0.5) if type(e) is RoomPost] == []
+
+
+def test_members_hear_who_comes_online_and_goes_offline_in_small_rooms_only():
+    """Issue 13: a room's member list follows presence: its members online are told when
+    another member comes online or goes offline (``room_notice`` ``online``/``offline``),
+    and ``members`` says who is online; a room above the presence limit is quiet."""
+    from server import ServerConfig, ServerThread
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, presence_room_limit=2)) as server:
+        password = "correct horse battery"
+        with login(server, "Olga") as olga, login(server, "Otto") as otto:
+            with login(server, "Mia", password=password) as mia:
+                for client, room in ((olga, "#small"), (mia, "#small"), (olga, "#big"), (otto, "#big"),
+                                     (mia, "#big")):
+                    client.send(JoinRoom("j", room))
+                    client.expect(RoomInfo, skip=PRESENCE + (RoomNotice,))
+                olga.drain(quiet=0.3)
+                otto.drain(quiet=0.3)
+                mia.send(Goodbye())
+                mia.wait_closed()
+            offline = olga.expect(RoomNotice, skip=PRESENCE)
+            assert (offline.room_name, offline.act, offline.name, offline.by) == ("#small", "offline", "Mia", None)
+            olga.send(MembersRequest("s1", "#small"))
+            assert olga.expect(MemberList, skip=PRESENCE).members == (
+                MemberEntry("Mia", "member", False), MemberEntry("Olga", "owner", True))
+            with login(server, "Mia", password=password):
+                online = olga.expect(RoomNotice, skip=PRESENCE)
+                assert (online.room_name, online.act, online.name) == ("#small", "online", "Mia")
+                olga.send(MembersRequest("s2", "#small"))
+                assert MemberEntry("Mia", "member", True) in olga.expect(MemberList, skip=PRESENCE).members
+            # #big has 3 members, above the limit of 2: quiet.
+            assert [e for e in otto.drain(quiet=0.5) if type(e) is RoomNotice] == []
+            assert [e for e in olga.drain(quiet=0.3) if type(e) is RoomNotice and e.room_name == "#big"] == []
+
+
+def test_the_owner_hands_the_room_on_and_the_new_owner_opens_it(server):
+    """Issue 13: ``appoint`` with role owner transfers ownership; ``mode`` makes a room
+    invite-only after its creation, and public again."""
+    with login(server, "Olga") as olga, login(server, "Mia") as mia, login(server, "Otto") as otto:
+        olga.send(JoinRoom("j1", "#lab", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        mia.send(JoinRoom("j2", "#lab"))
+        mia.expect(RoomInfo, skip=PRESENCE)
+        for client in (olga, mia):
+            client.drain(quiet=0.2)  # the join notices
+        olga.send(SetRoomMode("o1", "#lab", True))
+        assert olga.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "o1"
+        mode = mia.expect(RoomNotice, skip=PRESENCE)
+        assert (mode.act, mode.name, mode.by) == ("invite_only", "Olga", "Olga")
+        otto.send(JoinRoom("j3", "#lab"))
+        otto.expect_error(ErrorCode.INVITE_ONLY, skip=PRESENCE)
+        mia.send(SetRoomMode("o2", "#lab", False))
+        mia.expect_error(ErrorCode.FORBIDDEN, skip=PRESENCE)
+
+        olga.send(Appoint("a1", "#lab", "Mia", "owner"))
+        assert olga.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "a1"
+        owner = mia.expect(RoomNotice, skip=PRESENCE)
+        assert (owner.act, owner.name, owner.by) == ("owner", "Mia", "Olga")
+        mia.send(SetRoomMode("o3", "#lab", False))
+        assert mia.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "o3"
+        otto.send(JoinRoom("j4", "#lab"))
+        assert otto.expect(RoomInfo, skip=PRESENCE).owner == "Mia"
+        otto.send(MembersRequest("s1", "#lab"))
+        assert [(m.name, m.role) for m in otto.expect(MemberList, skip=PRESENCE + (RoomNotice,)).members] == [
+            ("Mia", "owner"), ("Olga", "moderator"), ("Otto", "member")]

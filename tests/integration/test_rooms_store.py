@@ -70,3 +70,55 @@ def test_rooms_survive_a_restart_of_the_sqlite_store(loop, tmp_path):
 
 def test_the_memory_store_starts_with_no_rooms():
     assert MemoryStore().rooms() == {}
+
+
+def v2_session(bench, port: int):
+    """A fake session that speaks protocol version 2 (it may be sent room frames)."""
+    from types import SimpleNamespace
+
+    from protocol.connection import State
+    from test_store import FakeSession
+    session = FakeSession(port)
+    session.conn = SimpleNamespace(state=State.OPEN, may_send=lambda kind: True)
+    return session
+
+
+def room_texts(session) -> list[str]:
+    import json
+    return [json.loads(frame)["text"] for frame in session.sent
+            if isinstance(frame, bytes) and json.loads(frame).get("room") == "#redes"]
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_a_message_stored_just_before_the_login_comes_once_among_the_missed_ones(loop, kind):
+    """Issue 13: a room message submitted in the loop turn of a member's login is fanned
+    out after the member is registered but before their missed messages are answered: it
+    is one of those, and must not come a second time live."""
+    from protocol import Hello, JoinRoom, SendToRoom
+    from test_store import RelayBench
+    bench = RelayBench(loop, kind)
+    relay = bench.relay
+    olga = v2_session(bench, 1)
+    relay.connected(olga)
+    relay.handle(olga, Hello("h", "Olga", 2))
+    mia = v2_session(bench, 2)
+    relay.connected(mia)
+    relay.handle(mia, Hello("h", "Mia", 2, "correct horse", True))
+    bench.settle()
+    relay.handle(olga, JoinRoom("j1", "#redes"))
+    bench.settle()
+    relay.handle(mia, JoinRoom("j2", "#redes"))
+    bench.settle()
+    relay.disconnected(mia, None)
+    relay.handle(olga, SendToRoom("m1", "#redes", "while away"))
+    bench.settle()
+
+    again = v2_session(bench, 3)
+    relay.connected(again)
+    relay.handle(olga, SendToRoom("m2", "#redes", "just before the login"))
+    relay.handle(again, Hello("h", "Mia", 2, "correct horse"))
+    bench.settle()
+    relay.handle(olga, SendToRoom("m3", "#redes", "after"))
+    bench.settle()
+    assert room_texts(again) == ["while away", "just before the login", "after"]
+    bench.store.close()

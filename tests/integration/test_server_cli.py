@@ -177,3 +177,34 @@ def test_the_log_says_each_address_once_and_the_console_lists_its_commands() -> 
     for command in ("/who", "/quit", "/sair", "/help"):
         assert command in "\n".join(help_lines())
     assert "Traceback" not in said
+
+
+def test_the_console_makes_an_account_a_server_administrator_of_every_room() -> None:
+    """Issue 13: ``/admin NAME`` at the server's terminal: the account administers every
+    room (here: mutes in the default room, which only administrators may) until the
+    server stops."""
+    from protocol import Done, ErrorCode, Hello, Mute, RoomNotice, UserJoined, UserLeft, Welcome
+    from wire import WireClient
+    console = Console("--port", "0", "--web-port", "0")
+    try:
+        port = int(console.expect(r"listening on 127\.0\.0\.1:(\d+)\n").group(1))
+        with WireClient("127.0.0.1", port) as teacher, WireClient("127.0.0.1", port) as vic:
+            teacher.send(Hello("h", "Teacher", 2, "correct horse battery", True))
+            teacher.expect(Welcome)
+            vic.send(Hello("h", "Vic", 2))
+            vic.expect(Welcome, skip=(UserJoined,))
+            skip = (UserJoined, UserLeft, RoomNotice)
+            teacher.send(Mute("u1", "#lobby", "Vic"))
+            teacher.expect_error(ErrorCode.FORBIDDEN, skip=skip)
+            console.type("/admin Teacher")
+            console.expect(r"server administrators: teacher\n")
+            teacher.send(Mute("u2", "#lobby", "Vic"))
+            assert teacher.expect(Done, skip=skip).request_id == "u2"
+            console.type("/admin no way")
+            console.expect(r"'no way': ")
+        console.type("/quit")
+        said = console.finish()
+    finally:
+        console.close()
+    assert "the console made Teacher a server administrator" in said
+    assert "Traceback" not in said

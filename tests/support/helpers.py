@@ -21,6 +21,7 @@ from protocol import (
     MembersRequest, Mute, RoomEntry, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest,
     SendToRoom, SetTopic, Unban, Unmute,
 )
+from protocol import SetRoomMode  # issue 13, after the room core
 from protocol.events import Presence
 
 TEXT = "olá 🌍 ação"
@@ -120,6 +121,7 @@ SAMPLES: list[Event] = [
     Mute("req-21", "#ação", "mallory", TEXT, 600),
     Unmute("req-22", "#ação", "mallory"),
     Appoint("req-23", "#ação", "jürgen", "moderator"),
+    SetRoomMode("req-24", "#ação", True),
     RoomInfo("req-11", "#ação", 3, True, TEXT, "zoë", True),
     RoomList("req-13", (RoomEntry("#ação", 3, TEXT), RoomEntry("#redes", 0, "")), "#redes"),
     MemberList("req-14", "#ação", (MemberEntry("zoë", "owner", True), MemberEntry("bob", "member", False)), "bob"),

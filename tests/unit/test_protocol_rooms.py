@@ -9,7 +9,7 @@ import pytest
 import const
 from helpers import open_pair
 from protocol import (
-    LATEST_VERSION, Ban, ErrorCode, FrameRejected, JoinRoom, MemberEntry, MemberList, Mute, RoomEntry,
+    LATEST_VERSION, Appoint, Ban, ErrorCode, SetRoomMode, FrameRejected, JoinRoom, MemberEntry, MemberList, Mute, RoomEntry,
     RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, SendDirect, SendToRoom, SetTopic, negotiate,
 )
 from protocol import codec
@@ -32,6 +32,9 @@ WIRE = [
     ({"type": "send", "id": "m8", "to": "Bob", "text": "hi"}, SendDirect("m8", "Bob", "hi")),
     ({"type": "topic", "id": "t1", "room": "#redes", "topic": "prova na sexta"},
      SetTopic("t1", "#redes", "prova na sexta")),
+    ({"type": "mode", "id": "o1", "room": "#lab3", "invite_only": False}, SetRoomMode("o1", "#lab3", False)),
+    ({"type": "appoint", "id": "a1", "room": "#redes", "name": "Mia", "role": "owner"},
+     Appoint("a1", "#redes", "Mia", "owner")),
     ({"type": "ban", "id": "b1", "room": "#redes", "name": "troll", "reason": "spam"},
      Ban("b1", "#redes", "troll", "spam")),
     ({"type": "mute", "id": "u1", "room": "#redes", "name": "Vic", "seconds": 600},

@@ -28,7 +28,7 @@ SENDABLE = {
 # "room" with "room" are new events of old types (their SINCE says so).
 SENDABLE_SINCE_2 = {
     "client": {"join", "leave", "rooms", "members", "send", "invite", "topic", "kick", "ban", "unban", "mute",
-               "unmute", "appoint"},
+               "unmute", "appoint", "mode"},
     "server": {"room_info", "room_list", "member_list", "room", "room_notice"},
 }
 

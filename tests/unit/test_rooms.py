@@ -178,6 +178,13 @@ def _do(rooms, act, actor):
         return rooms.invite(actor, "#redes", Person("Newcomer", True), T0)
     if act == "appoint":
         return rooms.appoint(actor, "#redes", VICTIM, Role.MODERATOR, T0)
+    if act == "make owner":
+        return rooms.appoint(actor, "#redes", VICTIM, Role.OWNER, T0)
+    if act == "mode":
+        return rooms.set_invite_only(actor, "#redes", True, T0)
+    if act == "history":
+        refusal = rooms.may_read_history(actor, "#redes")
+        return [refusal] if refusal else []
     if act == "unban":
         rooms.ban(OWNER, "#redes", VICTIM, T0)
     if act == "unmute":
@@ -198,6 +205,9 @@ ALLOWED = {
     "mute":    (True,  True,  True,     False, False),
     "unmute":  (True,  True,  True,     False, False),
     "appoint": (True,  True,  False,    False, False),
+    "make owner": (True, True, False,   False, False),
+    "mode":    (True,  True,  False,    False, False),
+    "history": (False, True,  True,     True,  False),  # the administrator has not joined
 }
 CASES = [(act, role, allowed) for act, row in ALLOWED.items() for role, allowed in zip(ACTORS, row)]
 
@@ -207,10 +217,11 @@ def test_who_may_do_what(rooms, act, role, allowed):
     out = _do(rooms, act, ACTORS[role])
     if allowed:
         assert codes(out) == []
-        if act not in ("post", "leave"):  # every staff act is announced and logged
+        if act not in ("post", "leave", "history"):  # every staff act is announced and logged
             assert len(notices(out)) >= 1 and logs(out)
     else:
-        expected = ErrorCode.NOT_MEMBER if role is Role.OUTSIDER or act in ("post", "leave") else ErrorCode.FORBIDDEN
+        members_only = ("post", "leave", "history")
+        expected = ErrorCode.NOT_MEMBER if role is Role.OUTSIDER or act in members_only else ErrorCode.FORBIDDEN
         assert codes(out) == [expected]
 
 
@@ -403,3 +414,55 @@ def test_an_unreadable_record_is_left_out_and_said():
     out = rooms.restore(['{"v": 99}', "not json"])
     assert len(logs(out)) == 2 and all("left out" in line for line in logs(out))
     assert [summary.room for summary in rooms.list_rooms(MEMBER)] == [const.DEFAULT_ROOM]
+
+
+def test_the_owner_hands_the_room_on_and_becomes_a_moderator(rooms):
+    """Issue 13: ownership transfer is ``appoint`` with role owner."""
+    out = rooms.appoint(OWNER, "#redes", MEMBER, Role.OWNER, T0)
+    assert notices(out) == [Notice("#redes", "owner", "Mia", T0, by="Olga")]
+    assert logs(out) == ["Olga made Mia the owner of #redes"]
+    room = rooms.get("#redes")
+    assert rooms.role(room, MEMBER) is Role.OWNER and rooms.role(room, OWNER) is Role.MODERATOR
+    # The old owner is a moderator now: below the new owner, who may act on them.
+    assert codes(rooms.kick(OWNER, "#redes", MEMBER, T0)) == [ErrorCode.FORBIDDEN]
+    assert codes(rooms.kick(MEMBER, "#redes", OWNER, T0)) == []
+    # Kept across a restart.
+    again = Rooms(admins=["teacher"])
+    again.restore(record for _key, record in rooms.changes() if record)
+    assert again.role(again.get("#redes"), MEMBER) is Role.OWNER
+
+
+def test_an_administrator_gives_a_room_an_owner_and_the_default_room_has_none(rooms):
+    assert notices(rooms.appoint(ADMIN, "#redes", VICTIM, Role.OWNER, T0))[0].by == "Teacher"
+    assert rooms.role(rooms.get("#redes"), VICTIM) is Role.OWNER
+    assert codes(rooms.appoint(ADMIN, const.DEFAULT_ROOM, MEMBER, Role.OWNER, T0)) == [ErrorCode.FORBIDDEN]
+    assert codes(rooms.appoint(VICTIM, "#redes", OUTSIDER, Role.OWNER, T0)) == [ErrorCode.NOT_MEMBER]
+    # Olga, the owner before, is a moderator now: she cannot appoint.
+    assert codes(rooms.appoint(OWNER, "#redes", MEMBER, Role.OWNER, T0)) == [ErrorCode.FORBIDDEN]
+
+
+def test_a_room_is_made_invite_only_after_creation_and_public_again(rooms):
+    out = rooms.set_invite_only(OWNER, "#redes", True, T0)
+    assert notices(out) == [Notice("#redes", "invite_only", "Olga", T0, by="Olga")]
+    assert logs(out) == ["Olga made #redes invite-only"]
+    assert codes(rooms.join(OUTSIDER, "#redes", T0)) == [ErrorCode.INVITE_ONLY]
+    assert rooms.set_invite_only(OWNER, "#redes", True, T0) == []  # already so: nothing announced
+    assert notices(rooms.set_invite_only(ADMIN, "#redes", False, T0))[0].act == "public"
+    assert codes(rooms.join(OUTSIDER, "#redes", T0)) == []
+    assert codes(rooms.set_invite_only(ADMIN, const.DEFAULT_ROOM, True, T0)) == [ErrorCode.FORBIDDEN]
+
+
+def test_only_members_read_a_rooms_history_and_the_default_room_keeps_none(rooms):
+    assert rooms.may_read_history(MEMBER, "#REDES") is None
+    assert rooms.may_read_history(OUTSIDER, "#redes").code == ErrorCode.NOT_MEMBER
+    assert rooms.may_read_history(MEMBER, "#nowhere").code == ErrorCode.NO_SUCH_ROOM
+    assert rooms.may_read_history(MEMBER, const.DEFAULT_ROOM).code == ErrorCode.FORBIDDEN
+
+
+def test_an_administrator_is_an_account_named_in_admins_or_added_at_the_console():
+    rooms = Rooms(admins=["teacher"])
+    assert rooms.is_admin(ADMIN) and not rooms.is_admin(Person("teacher", account=False, address="192.0.2.9"))
+    assert not rooms.is_admin(OWNER)
+    rooms.add_admin("OLGA")
+    assert rooms.is_admin(OWNER) and rooms.admins() == ["olga", "teacher"]
+    assert rooms.role(rooms.default, OWNER) is Role.ADMIN
