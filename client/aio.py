@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import const
 from protocol import (
@@ -88,8 +88,12 @@ from .transport import open_socket
 
 _log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # Events the iterator's queue holds before the reader waits for the application.
 EVENT_QUEUE_SIZE = 10_000
+# How often a reader waiting for room in a full queue looks whether the client is closing.
+_QUEUE_POLL = 0.1
 # Bytes asked of one read; the core reassembles frames across reads of any size.
 RECV_BYTES = 64 * 1024
 # After its Goodbye, close() waits this long for the server to end the stream, then cuts it.
@@ -239,16 +243,19 @@ class AioChatClient:
         except BaseException:
             sock.close()
             raise
+        async def log_in(attempt: LoginAttempt) -> Welcome:
+            writer.write(attempt.data_to_send())
+            while (welcome := attempt.step(where)) is None:
+                pongs = attempt.data_to_send()
+                if pongs:
+                    writer.write(pongs)
+                attempt.receive_data(await reader.read(RECV_BYTES))
+            return welcome
+
         try:
             token = self.resume_tokens.for_hello(where, self.name, self.password)
             attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login, token))
-            writer.write(attempt.data_to_send())
-            async with asyncio.timeout_at(deadline):
-                while (welcome := attempt.step(where)) is None:
-                    pongs = attempt.data_to_send()
-                    if pongs:
-                        writer.write(pongs)
-                    attempt.receive_data(await reader.read(RECV_BYTES))
+            welcome = await asyncio.wait_for(log_in(attempt), max(0.0, deadline - loop.time()))
         except BaseException as exc:
             writer.transport.abort()
             if isinstance(exc, (LoginRefused, ServerUnreachable)):  # the core's verdict, in words already
@@ -256,7 +263,7 @@ class AioChatClient:
             if isinstance(exc, ValueError):  # a password with lone surrogates cannot be encoded
                 raise LoginRefused(ErrorCode.BAD_FIELD, "the password contains characters that cannot be sent") \
                     from None
-            if isinstance(exc, TimeoutError):
+            if isinstance(exc, asyncio.TimeoutError):  # not TimeoutError before Python 3.11
                 raise ServerUnreachable(f"{where} did not answer the login within {timeout:g} s") from exc
             if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
                 raise LoginInterrupted(f"the connection to {where} was cut during the login: "
@@ -277,7 +284,7 @@ class AioChatClient:
 
     @staticmethod
     def _now() -> float:
-        # The core's clock is the loop's (monotonic): its deadlines go to timeout_at as they are.
+        # The core's clock is the loop's (monotonic), the one asyncio's own waits use.
         return asyncio.get_running_loop().time()
 
     # --- Sending ------------------------------------------------------------------------
@@ -313,9 +320,9 @@ class AioChatClient:
         """Who is online (every page, within ``timeout`` in all). Raises
         :class:`NotConnected`, :class:`RequestTimeout` or :class:`RequestFailed`, as every
         request below."""
-        users: list[Presence] = []
-        after: str | None = None
-        async with self._within(timeout, "the list of users"):
+        async def pages() -> list[Presence]:
+            users: list[Presence] = []
+            after: str | None = None
             while True:
                 answer = await self._request(WhoRequest(self.core.new_request_id(), after), UserList)
                 assert isinstance(answer, UserList)
@@ -323,20 +330,21 @@ class AioChatClient:
                 if answer.next is None or not answer.users:
                     return users
                 after = answer.next
+        return await self._within(pages(), timeout, "the list of users")
 
     async def lookup(self, name: str, timeout: float = const.SEND_TIMEOUT) -> LookupResult:
         """Where ``name`` is: ``online``, ``offline`` or ``unknown``."""
-        async with self._within(timeout, "the lookup"):
-            answer = await self._request(LookupRequest(self.core.new_request_id(), name), LookupResult)
+        answer = await self._within(self._request(LookupRequest(self.core.new_request_id(), name), LookupResult),
+                                    timeout, "the lookup")
         assert isinstance(answer, LookupResult)
         return answer
 
     async def history(self, peer: str, limit: int = 20, timeout: float = const.SEND_TIMEOUT) -> list[HistoryEntry]:
         """The last ``limit`` messages with ``peer``, oldest first (pages of at most
         MAX_HISTORY_PAGE, all within ``timeout``)."""
-        entries: list[HistoryEntry] = []
-        before: int | None = None
-        async with self._within(timeout, "the history"):
+        async def pages() -> list[HistoryEntry]:
+            entries: list[HistoryEntry] = []
+            before: int | None = None
             while len(entries) < limit:
                 size = min(MAX_HISTORY_PAGE, limit - len(entries))
                 page = await self._request(HistoryRequest(self.core.new_request_id(), peer, size, before), HistoryPage)
@@ -345,15 +353,25 @@ class AioChatClient:
                 if page.before is None or not page.messages:
                     break
                 before = page.before
-        return entries[-limit:] if limit > 0 else []
+            return entries[-limit:] if limit > 0 else []
+        return await self._within(pages(), timeout, "the history")
 
-    def _within(self, timeout: float, what: str) -> _Within:
-        return _Within(timeout, what)
+    async def _within(self, request: Awaitable[T], timeout: float, what: str) -> T:
+        """``await request`` within ``timeout`` seconds, else RequestTimeout saying what
+        did not arrive (the request's own clean-up forgets the pending answer). Refused on
+        the reader task, which alone reads the answer."""
+        if self._task is not None and asyncio.current_task() is self._task:
+            close = getattr(request, "close", None)
+            if close is not None:
+                close()  # never awaited
+            raise CalledFromReceiver(f"{what} would wait for an answer only the reader task can read")
+        try:
+            return await asyncio.wait_for(request, timeout)
+        except asyncio.TimeoutError:  # not TimeoutError before Python 3.11
+            raise RequestTimeout(f"{what} did not arrive within {timeout:g} s") from None
 
     async def _request(self, event: Event, expect: type[Event]) -> Event:
         """Send request ``event`` and wait for its answer (the caller bounds the wait)."""
-        if self._task is not None and asyncio.current_task() is self._task:
-            raise CalledFromReceiver(f"{type(event).__name__} waits for an answer only the reader task can read")
         problem = self.core.usable()
         if problem is not None:
             raise NotConnected(problem)
@@ -402,7 +420,19 @@ class AioChatClient:
             except Exception:
                 _log.exception("on_event raised for %r; the client goes on", event)
             return
-        await self._events.put(event)
+        try:
+            self._events.put_nowait(event)
+            return
+        except asyncio.QueueFull:
+            pass
+        while True:
+            try:
+                await asyncio.wait_for(self._events.put(event), _QUEUE_POLL)
+                return
+            except asyncio.TimeoutError:  # the application is not draining the iterator
+                if self.core.closing:
+                    _log.warning("event queue full while closing; dropped %r", event)
+                    return
 
     # --- Closing ------------------------------------------------------------------------
 
@@ -484,9 +514,9 @@ class AioChatClient:
                     return
                 deadline = self.core.next_deadline()
                 try:
-                    async with asyncio.timeout_at(deadline):
-                        data = await reader.read(RECV_BYTES)
-                except TimeoutError:
+                    data = await asyncio.wait_for(reader.read(RECV_BYTES),
+                                                  None if deadline is None else max(0.0, deadline - self._now()))
+                except asyncio.TimeoutError:  # the core's deadline (not TimeoutError before 3.11)
                     self.core.handle_timeout(self._now())
                     self._flush()
                     continue
@@ -519,9 +549,8 @@ class AioChatClient:
                 return False
             delay = max(floor, nominal)
             await self._deliver(Reconnecting(attempt, round(delay, 2), reason))
-            with suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
             if self._wake.is_set():
                 return False  # close()
             try:
@@ -567,22 +596,3 @@ class AioChatClient:
         self._finals.clear()
         await self._deliver(ConnectionClosed())
         self.closed.set()
-
-
-class _Within:
-    """``async with`` bound for a request: RequestTimeout, saying what did not arrive."""
-
-    def __init__(self, timeout: float, what: str) -> None:
-        self._timeout = asyncio.timeout(timeout)
-        self._seconds = timeout
-        self._what = what
-
-    async def __aenter__(self) -> None:
-        await self._timeout.__aenter__()
-
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        try:
-            await self._timeout.__aexit__(kind, exc, tb)
-        except TimeoutError:
-            raise RequestTimeout(f"{self._what} did not arrive within {self._seconds:g} s") from None
-        return False

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
+import client.aio as aio_module
 from client.aio import AioChatClient
 from client.errors import NotConnected, RequestFailed
 from client.events import Reconnected, Reconnecting
@@ -39,11 +40,20 @@ def client(port: int, name: str, **options: object) -> AioChatClient:
 
 async def next_of(aio: AioChatClient, kind: type, timeout: float = WAIT) -> object:
     """The next event of type ``kind`` from ``aio``'s iterator (others are skipped)."""
-    async with asyncio.timeout(timeout):
+    async def find() -> object:
         async for event in aio:
             if isinstance(event, kind):
                 return event
-    raise AssertionError(f"the events ended before a {kind.__name__}")
+        raise AssertionError(f"the events ended before a {kind.__name__}")
+    return await asyncio.wait_for(find(), timeout)
+
+
+async def until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
+    """Wait (polling the loop) until ``condition()`` holds; fail after ``timeout``."""
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(poll(), timeout)
 
 
 @pytest.fixture
@@ -130,12 +140,9 @@ def test_a_cut_connection_is_restored_and_resends_with_the_same_ids(server: Serv
             assert any(isinstance(e, Reconnecting) for e in events)
             assert alice.reconnects == 1 and alice.connected
             received: list[str] = []
-            async with asyncio.timeout(WAIT):
-                async for event in bob:
-                    if isinstance(event, DirectMessage):
-                        received.append(event.text)
-                        if len(received) == count:
-                            break
+            while len(received) < count:
+                dm = await next_of(bob, DirectMessage)
+                received.append(dm.text)  # type: ignore[attr-defined]
             assert sorted(received) == sorted(f"message {i}" for i in range(count))
             history = await bob.history("Alice", 50, WAIT)
             assert sorted(e.text for e in history) == sorted(f"message {i}" for i in range(count))
@@ -191,9 +198,7 @@ def test_a_silent_server_is_detected_by_the_cores_heartbeat_and_left() -> None:
         await alice.connect(WAIT)
         try:
             assert proxy.freeze("Alice") == 1
-            async with asyncio.timeout(WAIT):
-                while not any(isinstance(e, Reconnected) for e in events):
-                    await asyncio.sleep(0.02)
+            await until(lambda: any(isinstance(e, Reconnected) for e in events))
             lost = next(e for e in events if isinstance(e, Reconnecting))
             assert lost.reason.startswith("no data from the server for"), events
             assert (await alice.lookup("Alice", WAIT)).status == "online"
@@ -202,3 +207,41 @@ def test_a_silent_server_is_detected_by_the_cores_heartbeat_and_left() -> None:
 
     with ServerThread(config) as srv, FaultProxy(srv.host, srv.port) as proxy:
         run(lambda: test(proxy))
+
+
+def test_an_application_that_stops_reading_events_holds_back_the_receipts(server: ServerThread,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Back-pressure: with Bob's queue full his reader stops handing events on, so the core
+    confirms no more of his messages (a receipt only after hand-off) and Alice's stay
+    ``sent``; once Bob reads, they are confirmed. close() ends in bounded time even
+    while the queue is full."""
+    monkeypatch.setattr(aio_module, "EVENT_QUEUE_SIZE", 2)
+
+    async def test() -> None:
+        alice = client(server.port, "Alice", on_event=lambda event: None)  # reads everything
+        bob = client(server.port, "Bob")  # reads through the iterator, when the test says
+        await alice.connect(WAIT)
+        await bob.connect(WAIT)
+        try:
+            sent = [alice.send_direct("Bob", f"number {i}") for i in range(5)]
+            # At most two fit in Bob's queue (with whatever came before them); the next
+            # waits in his reader, not handed on, so not confirmed.
+            await until(lambda: bob._events.full() and all(m.state != "sending" for m, _ in sent))
+            await asyncio.sleep(0.3)  # time for a wrong receipt to arrive
+            states = [m.state for m, _ in sent]
+            assert states.count(DELIVERED) <= 2 and states[2:] == [SENT] * 3, states
+            texts = [(await next_of(bob, DirectMessage)).text for _ in range(5)]  # type: ignore[attr-defined]
+            assert texts == [f"number {i}" for i in range(5)]
+            states = await asyncio.wait_for(asyncio.gather(*(done for _, done in sent)), WAIT)
+            assert states == [DELIVERED] * 5
+            for i in range(3):  # fill Bob's queue again, then close him without reading
+                alice.send_direct("Bob", f"unread {i}")
+            await until(lambda: bob._events.full())
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await bob.close()
+            assert bob.closed.is_set() and loop.time() - started < 3 * aio_module.CLOSE_TIMEOUT
+        finally:
+            await alice.close()
+            await bob.close()
+    run(test)
