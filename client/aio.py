@@ -243,6 +243,7 @@ class AioChatClient:
         except BaseException:
             sock.close()
             raise
+
         async def log_in(attempt: LoginAttempt) -> Welcome:
             writer.write(attempt.data_to_send())
             while (welcome := attempt.step(where)) is None:
