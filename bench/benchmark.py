@@ -38,7 +38,13 @@ Phases per server:
    connect and log in, at most 200 handshakes at a time, from bare sockets on one epoll
    (``LoginStorm``: the asyncio clients cost the generator more per login than the relay
    spends); prints the time from the first connect to the last welcome, and server RSS per
-   idle logged-in connection.
+   idle logged-in connection;
+4. client core (the chat server only; ``--client-core N``, 0 skips it): N real
+   ``client.aio`` clients, the asyncio shell over the same sans-I/O core as the terminal
+   client and the window, offer ``--core-rate`` messages per second; prints the latency from
+   ``send_direct`` to ``delivered`` as the project's own client sees it (bench/coreclients.py).
+   Phases 1 and 2 keep the raw generator on purpose: they measure the server, and a whole
+   client core per simulated user would measure the generator instead.
 
 On Linux, the server is pinned to one CPU and the generator to another (``--no-pin`` turns
 it off); the output says which. On a 2-core machine shared with other work the absolute
@@ -72,6 +78,7 @@ from pathlib import Path
 from typing import Callable
 
 import const
+from bench import coreclients
 from client.core import outcome_of
 from protocol import (
     Accepted,
@@ -770,6 +777,11 @@ async def run(args: argparse.Namespace, pinning: Pinning) -> int:
             bench.errors += phase.errors
             bench.lost_clients += phase.lost_clients
 
+    if args.client_core:  # the project's own asyncio client, over the shared core (bench/coreclients.py)
+        for kind in kinds:
+            if not kind.reference:
+                bench.errors += await coreclients.measure(kind, args, pinning)
+
     idle: dict[str, tuple[float, float]] = {}
     if args.idle:
         for kind in kinds:
@@ -858,6 +870,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=2000, help="offered messages per second, latency phase")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency phase")
     parser.add_argument("--idle", type=int, default=10_000, help="idle connections to measure (0: skip)")
+    parser.add_argument("--client-core", type=int, default=coreclients.CORE_CLIENTS,
+                        help="client.aio clients in the client-core phase (0: skip)")
+    parser.add_argument("--core-rate", type=int, default=coreclients.CORE_RATE,
+                        help="offered messages per second, client-core phase")
     parser.add_argument("--mode", choices=["both", "durable", "memory"], default="both",
                         help="chat server storage to measure next to the relay (default both, and the cost "
                              "of durability)")
@@ -873,6 +889,8 @@ def main(argv: list[str] | None = None) -> int:
         args.clients, args.messages, args.seconds, args.idle = 100, 5000, 2.0, 500
     if args.smoke:
         args.clients, args.messages, args.rate, args.seconds, args.idle = 20, 400, 200, 0.5, 50
+    if args.smoke:  # the client-core phase's own line (bench/coreclients.py)
+        args.client_core, args.core_rate = 4, 100
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = max(args.clients, args.idle) + 100
     if soft < needed:

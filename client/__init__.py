@@ -4,6 +4,8 @@
   thread or clock (sans-I/O), and the pure reconnect generators ``backoff``/``failover``.
 - :mod:`client.library`: :class:`ChatClient`, the threaded shell over the core that every
   front end shares.
+- :mod:`client.aio`: :class:`~client.aio.AioChatClient`, the asyncio shell over the same
+  core (the benchmark's client-core phase uses it).
 - :mod:`client.servers`: the list of servers a client may use (failover).
 - :mod:`client.outgoing`: :class:`OutgoingMessage` trackers and :class:`MessageUpdate`.
 - :mod:`client.events`: :class:`Reconnecting` and :class:`Reconnected`, local events.

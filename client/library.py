@@ -75,7 +75,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import secrets
 import select
 import signal
 import socket
@@ -460,11 +459,7 @@ class ChatClient:
         """The guest token for this server and name: the one kept, or, for a guest without
         one, a new secret kept *before* the hello goes out, so that a retry after a lost
         welcome proves it is the same guest (PROTOCOL.md, "Guest names")."""
-        token = self.resume_tokens.get(self.address, self.name)
-        if token is None and self.password is None:
-            token = secrets.token_urlsafe(32)
-            self.resume_tokens.put(self.address, self.name, token)
-        return token
+        return self.resume_tokens.for_hello(self.address, self.name, self.password)
 
     def _log_in(self, sock: socket.socket, deadline: float, timeout: float) -> tuple[Connection, Welcome]:
         """Send the hello and read until the Welcome (returned with the protocol state) or

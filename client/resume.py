@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
 from contextlib import suppress
 from pathlib import Path
@@ -64,6 +65,17 @@ class ResumeTokens:
             if token is None and self.path is not None:
                 token = self._read().get(server, {}).get(canonical(name))
             return token
+
+    def for_hello(self, server: str, name: str, password: str | None) -> str | None:
+        """The token a hello for ``name`` at ``server`` carries: the one kept, or, for a
+        guest without one (no ``password``), a new secret kept *before* the hello goes
+        out, so that a retry after a lost welcome proves it is the same guest (PROTOCOL.md,
+        "Guest names"). Shared by every client shell."""
+        token = self.get(server, name)
+        if token is None and password is None:
+            token = secrets.token_urlsafe(32)
+            self.put(server, name, token)
+        return token
 
     def put(self, server: str, name: str, token: str) -> None:
         """Keep ``token`` for ``name`` at ``server``, in memory and, if possible, in the

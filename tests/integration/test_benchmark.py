@@ -61,6 +61,13 @@ def test_the_benchmark_smoke_run_reports_every_phase() -> None:
         assert idle, out
         logins = numbers(rf"idle, {label}: 50 logins \(connect, hello, welcome; 200 at a time\) in ([\d.]+) s", out)
         assert len(logins) == 1 and logins[0][0] > 0, out
+    # The client-core phase: real client.aio clients over the shared client core, against
+    # both chat servers, every message ended delivered (else "problems:" above).
+    core = numbers(r"client core, (?:memory|durable): 4 client\.aio clients \(logged in in [\d.]+ s\), (\d+) direct "
+                   r"messages at an offered 100/s for 0\.5 s", out)
+    assert len(core) == 2 and all(sent > 0 for (sent,) in core), out
+    core_latency = numbers(r"send_direct to delivered through the core: p50 ([\d.]+) ms; p99 ([\d.]+) ms", out)
+    assert len(core_latency) == 2 and all(0 < p50 <= p99 for p50, p99 in core_latency), out
     # The headline: each chat mode divided by the relay measured in the same run.
     ratios = numbers(r"ratio (?:memory|durable): ([\d.]+)×", out)
     assert len(ratios) == 2 and all(ratio > 0 for (ratio,) in ratios), out

@@ -419,6 +419,18 @@ def test_the_token_file_is_private_atomic_and_survives_a_bad_copy(tmp_path):
     assert ResumeTokens(path).get("h:1", "Bob") == "t3"
 
 
+def test_the_token_a_hello_carries_is_kept_before_it_goes_out_and_only_for_a_guest():
+    # The one rule both client shells (client/library.py, client/aio.py) use.
+    tokens = ResumeTokens(None)
+    proposed = tokens.for_hello("h:1", "Bob", None)
+    assert proposed is not None and len(proposed) >= 32
+    assert tokens.get("h:1", "bob") == proposed  # kept first: a lost welcome cannot lose it
+    assert tokens.for_hello("h:1", "BOB", None) == proposed  # the same guest next time
+    assert tokens.for_hello("h:1", "Carol", "a password") is None  # an account proves itself
+    tokens.put("h:1", "Dave", "given")
+    assert tokens.for_hello("h:1", "Dave", "a password") == "given"  # a kept one goes along
+
+
 def test_a_token_that_cannot_be_saved_still_serves_this_client(tmp_path, caplog):
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -1,0 +1,599 @@
+"""The asyncio chat client: a thin shell over the sans-I/O :class:`client.core.ClientCore`.
+
+What websockets' ``asyncio`` connection is to its ``Protocol``, :class:`AioChatClient` is
+to the core, beside the threaded :class:`client.library.ChatClient` over the very same
+core. It only moves bytes and time: a reader task feeds what the server sends to the
+core (``receive_data``), writes what the core has to send, sleeps until the core's next
+deadline (``handle_timeout``), and on a lost connection logs in again over the core's
+pure ``failover``/``backoff`` generators, as long as the core says it may. Every rule
+(request matching, resending with the same ids, reconciling, receipts only after
+hand-off, outcome acks, throttled retries, heartbeats, which refusals end the session)
+is the core's, described once in :mod:`client.core`::
+
+    async with AioChatClient("Alice", "127.0.0.1", port) as client:   # connect() ... close()
+        message, done = client.send_direct("Bob", "hi")   # the core's OutgoingMessage tracker
+        state = await done                                # its final state: "delivered"/"failed"
+        users = await client.who()
+        async for event in client:                        # ends after ConnectionClosed
+            ...
+
+Events, in order, are those :class:`~client.library.ChatClient` hands on (the core's, plus
+:class:`~client.events.Reconnecting` and :class:`~client.events.Reconnected`; exactly one
+``ConnectionClosed`` at the end of the session): to ``on_event(event)`` (a plain function,
+called on the reader task; it must not block, and may start tasks) or, without it, through
+``async for event in client``. The iterator's queue holds ``EVENT_QUEUE_SIZE`` events; when
+it is full the reader waits for room, which stops it reading the socket (back-pressure).
+
+The coroutines that wait for an answer (``who``, ``lookup``, ``history``) may be awaited
+from any task except the reader's own (an ``on_event`` cannot await anyway): the answer is
+read by the reader task, which never waits for the application.
+
+Plain TCP only: TLS is :class:`~client.library.ChatClient`'s (``tls=True``).
+One object, one event loop; not thread-safe (like every asyncio object).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
+from typing import NamedTuple, TypeVar
+
+import const
+from protocol import (
+    ConnectionClosed,
+    ErrorCode,
+    ErrorReply,
+    Event,
+    HistoryEntry,
+    HistoryPage,
+    HistoryRequest,
+    LookupRequest,
+    LookupResult,
+    Presence,
+    UserList,
+    Welcome,
+    WhoRequest,
+)
+from protocol.codec import MAX_HISTORY_PAGE
+
+from .core import (
+    FIRST_LOGIN_FAIL,
+    FIRST_LOGIN_NEXT,
+    MAX_WAITING,
+    RECONNECT_DELAY,
+    RECONNECT_MAX_DELAY,
+    SEEN_LIMIT,
+    ClientCore,
+    LoginAttempt,
+    backoff,
+    failover,
+    first_login_verdict,
+    retry_verdict,
+)
+from .errors import (
+    CalledFromReceiver,
+    LoginInterrupted,
+    LoginRefused,
+    NotConnected,
+    RequestFailed,
+    RequestTimeout,
+    ServerUnreachable,
+)
+from .events import Reconnected, Reconnecting
+from .outgoing import MessageUpdate, OutgoingMessage
+from .resume import ResumeTokens
+from .transport import open_socket
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Events the iterator's queue holds before the reader waits for the application.
+EVENT_QUEUE_SIZE = 10_000
+# How often a reader waiting for room in a full queue looks whether the client is closing.
+_QUEUE_POLL = 0.1
+# Bytes asked of one read; the core reassembles frames across reads of any size.
+RECV_BYTES = 64 * 1024
+# After its Goodbye, close() waits this long for the server to end the stream, then cuts it.
+CLOSE_TIMEOUT = 2.0
+
+
+class Sending(NamedTuple):
+    """What ``send_direct``/``send_room`` return: the core's tracker, and a future that
+    resolves to its final state (``delivered``/``failed`` for a direct message,
+    ``sent``/``failed`` for a room message; the tracker's ``error`` says why it failed)."""
+
+    message: OutgoingMessage
+    done: asyncio.Future[str]
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class AioChatClient:
+    """A chat session as user ``name`` with the server at ``host``:``port`` (or the first
+    of ``servers`` that answers), on the running event loop.
+
+    The options mean what :class:`~client.library.ChatClient`'s do: ``password`` and
+    ``register`` (accounts), ``resume_tokens`` (guests; default: the user's file),
+    ``reconnect``, ``reconnect_delay``, ``reconnect_max_delay``,
+    ``max_reconnect_attempts`` (None: until :meth:`close`), ``connect_timeout`` (each
+    attempt), ``reconnect_on_goodbye``, ``heartbeat_interval``, ``heartbeat_timeout``,
+    ``max_waiting``, ``seen_limit``.
+
+    Public attributes: ``name``, ``servers``, ``host``/``port`` (the server in use),
+    ``core`` (the :class:`~client.core.ClientCore`), ``welcome``, ``reconnects``,
+    ``closed`` (an ``asyncio.Event`` set once the session ended and ConnectionClosed was
+    handed on), ``login_error`` (the refusal that stopped the reconnections, if one did).
+    """
+
+    def __init__(self, name: str, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT,
+                 on_event: Callable[[Event], object] | None = None, *,
+                 password: str | None = None, register: bool = False,
+                 resume_tokens: ResumeTokens | None = None,
+                 servers: Sequence[tuple[str, int]] | None = None,
+                 reconnect: bool = True, reconnect_delay: float = RECONNECT_DELAY,
+                 reconnect_max_delay: float = RECONNECT_MAX_DELAY, max_reconnect_attempts: int | None = None,
+                 connect_timeout: float = const.CONNECT_TIMEOUT, reconnect_on_goodbye: bool = False,
+                 heartbeat_interval: float | None = None, heartbeat_timeout: float = const.HEARTBEAT_TIMEOUT,
+                 max_waiting: int = MAX_WAITING, seen_limit: int = SEEN_LIMIT) -> None:
+        self.name = name
+        self.servers: list[tuple[str, int]] = [(h, int(p)) for h, p in servers] if servers else [(host, port)]
+        self.host, self.port = self.servers[0]
+        self.password = password
+        self.register_on_login = register
+        self.registered = False
+        self.resume_tokens = resume_tokens if resume_tokens is not None else ResumeTokens.default()
+        self.core = ClientCore(reconnect=reconnect, reconnect_on_goodbye=reconnect_on_goodbye,
+                               heartbeat_interval=heartbeat_interval, heartbeat_timeout=heartbeat_timeout,
+                               max_waiting=max_waiting, seen_limit=seen_limit)
+        self.welcome: Welcome | None = None
+        self.reconnects = 0
+        self.login_error: LoginRefused | None = None
+        self.closed = asyncio.Event()
+        self._on_event = on_event
+        self._events: asyncio.Queue[Event] = asyncio.Queue(EVENT_QUEUE_SIZE)
+        self._iterated_to_end = False
+        self._reconnect_delay = reconnect_delay
+        self._reconnect_max_delay = max(reconnect_delay, reconnect_max_delay)
+        self._max_reconnect_attempts = max_reconnect_attempts
+        self._connect_timeout = connect_timeout
+        self._server_index = 0
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connecting = False
+        self._wake = asyncio.Event()  # set by close(): ends a backoff wait at once
+        # request_id -> (tracker, the future of its final state): see Sending.
+        self._finals: dict[str, tuple[OutgoingMessage, asyncio.Future[str]]] = {}
+
+    @property
+    def address(self) -> str:
+        """``host:port`` of the server in use, for messages."""
+        return _address(self.host, self.port)
+
+    @property
+    def connected(self) -> bool:
+        """True while the session is open and the client is not closing it."""
+        return self._writer is not None and self.core.usable() is None
+
+    @property
+    def close_reason(self) -> str:
+        """Why the last connection ended, in words ("" while it is open)."""
+        return self.core.close_reason
+
+    # --- Connecting ---------------------------------------------------------------------
+
+    async def connect(self, timeout: float = const.CONNECT_TIMEOUT) -> Welcome:
+        """Connect and log in (each server of the list in turn, until one answers), start
+        the reader task; return the Welcome. ``timeout`` bounds the connect and the wait
+        for the answer to the hello, each. Raises :class:`LoginRefused`,
+        :class:`ServerUnreachable`, or RuntimeError if already connected."""
+        if self.core.alive or self._writer is not None or self._connecting:
+            raise RuntimeError("this client is already connected (or connecting)")
+        self._connecting = True
+        self.core.closing = False
+        self._wake.clear()
+        try:
+            unanswered = 0
+            index = 0
+            while True:
+                try:
+                    reader, writer, conn, welcome = await self._open_session(timeout, index)
+                    break
+                except (LoginRefused, ServerUnreachable) as exc:
+                    unanswered += 1
+                    # "retry" (a cut during the login) is for a caller that asked for it,
+                    # as ChatClient.connect(retry_until=...): here it fails like the rest.
+                    if first_login_verdict(exc, len(self.servers) - unanswered) != FIRST_LOGIN_NEXT \
+                            or self._wake.is_set():
+                        raise
+                    index = (index + 1) % len(self.servers)
+            if self.core.closing:  # close() came while we were logging in
+                writer.transport.abort()
+                raise ServerUnreachable("the client was closed while connecting")
+            self._use(reader, writer, index)
+            self.core.open(conn, welcome, self._now(), reconnected=False)
+            self.welcome, self.login_error = welcome, None
+            self.closed.clear()
+            self._iterated_to_end = False
+            self._flush()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"chat-reader-{self.name}")
+            return welcome
+        finally:
+            self._connecting = False
+
+    async def _open_session(self, timeout: float, index: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter,
+                                                                        object, Welcome]:
+        """Connect to server ``index`` and log in; return the streams, the protocol state and
+        the Welcome. Raises like :meth:`connect`."""
+        self.host, self.port = self.servers[index]
+        where = self.address
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        # The connect itself, with its errors in words, is transport.open_socket's (in a
+        # worker thread, as asyncio's own getaddrinfo is); the stream takes the socket over.
+        sock = await asyncio.to_thread(open_socket, self.host, self.port, timeout, None)
+        try:
+            sock.setblocking(False)
+            reader, writer = await asyncio.open_connection(sock=sock, limit=RECV_BYTES)
+        except BaseException:
+            sock.close()
+            raise
+
+        async def log_in(attempt: LoginAttempt) -> Welcome:
+            writer.write(attempt.data_to_send())
+            while (welcome := attempt.step(where)) is None:
+                pongs = attempt.data_to_send()
+                if pongs:
+                    writer.write(pongs)
+                attempt.receive_data(await reader.read(RECV_BYTES))
+            return welcome
+
+        try:
+            token = self.resume_tokens.for_hello(where, self.name, self.password)
+            attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login, token))
+            welcome = await asyncio.wait_for(log_in(attempt), max(0.0, deadline - loop.time()))
+        except BaseException as exc:
+            writer.transport.abort()
+            if isinstance(exc, (LoginRefused, ServerUnreachable)):  # the core's verdict, in words already
+                raise
+            if isinstance(exc, ValueError):  # a password with lone surrogates cannot be encoded
+                raise LoginRefused(ErrorCode.BAD_FIELD, "the password contains characters that cannot be sent") \
+                    from None
+            if isinstance(exc, asyncio.TimeoutError):  # not TimeoutError before Python 3.11
+                raise ServerUnreachable(f"{where} did not answer the login within {timeout:g} s") from exc
+            if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+                raise LoginInterrupted(f"the connection to {where} was cut during the login: "
+                                       f"{exc.strerror or exc}") from exc
+            if isinstance(exc, OSError):
+                raise ServerUnreachable(f"the connection to {where} failed during the login: "
+                                        f"{exc.strerror or exc}") from exc
+            raise
+        self.registered = welcome.registered
+        if welcome.resume:  # we took the name as a guest: this proves it is ours next time
+            self.resume_tokens.put(where, welcome.name, welcome.resume)
+        if welcome.registered:
+            self.register_on_login = False
+        return reader, writer, attempt.conn, welcome
+
+    def _use(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
+        self._reader, self._writer, self._server_index = reader, writer, index
+
+    @staticmethod
+    def _now() -> float:
+        # The core's clock is the loop's (monotonic), the one asyncio's own waits use.
+        return asyncio.get_running_loop().time()
+
+    # --- Sending ------------------------------------------------------------------------
+
+    def send_direct(self, to: str, text: str) -> Sending:
+        """Send ``text`` to ``to``: the tracker at once (as ChatClient.send_direct: never
+        raises for connection problems; waits in the core while reconnecting) and a
+        future of its final state."""
+        return self._submit(OutgoingMessage(self.core.new_request_id(), to, text))
+
+    def send_room(self, text: str) -> Sending:
+        """Send ``text`` to the room; like :meth:`send_direct` (final at ``sent``)."""
+        return self._submit(OutgoingMessage(self.core.new_request_id(), None, text))
+
+    def _submit(self, message: OutgoingMessage) -> Sending:
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._finals[message.request_id] = (message, done)
+        self.core.submit(message)
+        if message.submitted and not self._flush() and not self.core.may_reconnect():
+            self.core.withdraw(message)
+        self._settle_final(message)  # refused inside submit/withdraw: final without an update
+        return Sending(message, done)
+
+    def _settle_final(self, message: OutgoingMessage) -> None:
+        if message.done:
+            _, done = self._finals.pop(message.request_id, (None, None))
+            if done is not None and not done.done():
+                done.set_result(message.state)
+
+    # --- Requests -----------------------------------------------------------------------
+
+    async def who(self, timeout: float = const.SEND_TIMEOUT) -> list[Presence]:
+        """Who is online (every page, within ``timeout`` in all). Raises
+        :class:`NotConnected`, :class:`RequestTimeout` or :class:`RequestFailed`, as every
+        request below."""
+        async def pages() -> list[Presence]:
+            users: list[Presence] = []
+            after: str | None = None
+            while True:
+                answer = await self._request(WhoRequest(self.core.new_request_id(), after), UserList)
+                assert isinstance(answer, UserList)
+                users += answer.users
+                if answer.next is None or not answer.users:
+                    return users
+                after = answer.next
+        return await self._within(pages(), timeout, "the list of users")
+
+    async def lookup(self, name: str, timeout: float = const.SEND_TIMEOUT) -> LookupResult:
+        """Where ``name`` is: ``online``, ``offline`` or ``unknown``."""
+        answer = await self._within(self._request(LookupRequest(self.core.new_request_id(), name), LookupResult),
+                                    timeout, "the lookup")
+        assert isinstance(answer, LookupResult)
+        return answer
+
+    async def history(self, peer: str, limit: int = 20, timeout: float = const.SEND_TIMEOUT) -> list[HistoryEntry]:
+        """The last ``limit`` messages with ``peer``, oldest first (pages of at most
+        MAX_HISTORY_PAGE, all within ``timeout``)."""
+        async def pages() -> list[HistoryEntry]:
+            entries: list[HistoryEntry] = []
+            before: int | None = None
+            while len(entries) < limit:
+                size = min(MAX_HISTORY_PAGE, limit - len(entries))
+                page = await self._request(HistoryRequest(self.core.new_request_id(), peer, size, before), HistoryPage)
+                assert isinstance(page, HistoryPage)
+                entries[:0] = page.messages
+                if page.before is None or not page.messages:
+                    break
+                before = page.before
+            return entries[-limit:] if limit > 0 else []
+        return await self._within(pages(), timeout, "the history")
+
+    async def _within(self, request: Awaitable[T], timeout: float, what: str) -> T:
+        """``await request`` within ``timeout`` seconds, else RequestTimeout saying what
+        did not arrive (the request's own clean-up forgets the pending answer). Refused on
+        the reader task, which alone reads the answer."""
+        if self._task is not None and asyncio.current_task() is self._task:
+            close = getattr(request, "close", None)
+            if close is not None:
+                close()  # never awaited
+            raise CalledFromReceiver(f"{what} would wait for an answer only the reader task can read")
+        try:
+            return await asyncio.wait_for(request, timeout)
+        except asyncio.TimeoutError:  # not TimeoutError before Python 3.11
+            raise RequestTimeout(f"{what} did not arrive within {timeout:g} s") from None
+
+    async def _request(self, event: Event, expect: type[Event]) -> Event:
+        """Send request ``event`` and wait for its answer (the caller bounds the wait)."""
+        problem = self.core.usable()
+        if problem is not None:
+            raise NotConnected(problem)
+        try:
+            pending = self.core.request(event, expect)
+        except ValueError:  # a name with lone surrogates cannot be encoded
+            raise RequestFailed(ErrorCode.BAD_FIELD, "the request contains characters that cannot be sent") from None
+        answered = asyncio.get_running_loop().create_future()
+        pending.wake = lambda: answered.done() or answered.set_result(None)
+        if not self._flush():
+            self.core.forget(pending)
+            raise NotConnected(f"could not send: {self.core.close_reason}")
+        try:
+            await answered
+        finally:
+            if not pending.answered:  # cancelled or timed out: a late answer is handed on
+                self.core.forget(pending)
+        if pending.error is not None:
+            raise NotConnected(pending.error)
+        if isinstance(pending.answer, ErrorReply):
+            raise RequestFailed(pending.answer.code, pending.answer.message, pending.answer.retry_after)
+        assert pending.answer is not None
+        return pending.answer
+
+    # --- Events -------------------------------------------------------------------------
+
+    def __aiter__(self) -> AioChatClient:
+        return self
+
+    async def __anext__(self) -> Event:
+        """The next event; the iteration ends after ConnectionClosed."""
+        if self._iterated_to_end:
+            raise StopAsyncIteration
+        event = await self._events.get()
+        if isinstance(event, ConnectionClosed):
+            self._iterated_to_end = True
+        return event
+
+    async def _deliver(self, event: Event) -> None:
+        """Hand one event to the application (a tracker's final state to its future first)."""
+        if isinstance(event, MessageUpdate):
+            self._settle_final(event.message)
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception:
+                _log.exception("on_event raised for %r; the client goes on", event)
+            return
+        try:
+            self._events.put_nowait(event)
+            return
+        except asyncio.QueueFull:
+            pass
+        while True:
+            try:
+                await asyncio.wait_for(self._events.put(event), _QUEUE_POLL)
+                return
+            except asyncio.TimeoutError:  # the application is not draining the iterator
+                if self.core.closing:
+                    _log.warning("event queue full while closing; dropped %r", event)
+                    return
+
+    # --- Closing ------------------------------------------------------------------------
+
+    async def close(self, reason: str = "") -> None:
+        """End the session: the core's acks and Goodbye, then the end of our stream; wait
+        (at most about 2 * CLOSE_TIMEOUT) for the reader task, which hands on the failed
+        trackers and ConnectionClosed. Idempotent."""
+        if (self.core.alive or self._connecting) and not self.core.closing:
+            self.core.close(reason)
+            self._wake.set()
+            if self._writer is not None:
+                self._flush()
+                with suppress(OSError, RuntimeError):
+                    if self._writer.can_write_eof():
+                        self._writer.write_eof()  # the server ends its side after the Goodbye
+        task = self._task
+        if task is None or task is asyncio.current_task():
+            return
+        done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT)
+        if not done:
+            if self._writer is not None:
+                self._writer.transport.abort()  # the server did not close its side: cut it
+            await asyncio.wait({task}, timeout=CLOSE_TIMEOUT)
+
+    async def __aenter__(self) -> AioChatClient:
+        await self.connect(self._connect_timeout)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- The reader task ----------------------------------------------------------------
+
+    def _flush(self) -> bool:
+        """Write what the core has to send; on a dead transport mark the connection broken
+        and cut it, so the reader's wait returns. False if nothing can be written."""
+        data = self.core.data_to_send()
+        writer = self._writer
+        if not data:
+            return not self.core.broken
+        if writer is None:
+            return False
+        if writer.transport.is_closing():
+            self.core.write_failed("the connection is closed")
+            writer.transport.abort()
+            return False
+        try:
+            writer.write(data)
+        except RuntimeError:  # after our own end of stream (close()): nothing more can go out
+            _log.debug("%d bytes not written after the end of our stream", len(data))
+            return False
+        return True
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self._pump()
+                if not await self._recover():
+                    break
+        except asyncio.CancelledError:
+            self.core.set_reason("the client's reader task was cancelled")
+            raise
+        except Exception:  # a bug here must still end the session properly
+            _log.exception("asyncio chat client reader failed")
+            self.core.set_reason("internal error in the client (see the log)")
+        finally:
+            await self._finish()
+
+    async def _pump(self) -> None:
+        """Turn bytes into events and hand them on until the connection ends."""
+        reader = self._reader
+        assert reader is not None
+        at_eof = False
+        while True:
+            items = self.core.next_events()
+            self._flush()
+            if items is None:
+                if self.core.broken or at_eof:
+                    return
+                deadline = self.core.next_deadline()
+                try:
+                    data = await asyncio.wait_for(reader.read(RECV_BYTES),
+                                                  None if deadline is None else max(0.0, deadline - self._now()))
+                except asyncio.TimeoutError:  # the core's deadline (not TimeoutError before 3.11)
+                    self.core.handle_timeout(self._now())
+                    self._flush()
+                    continue
+                except OSError as exc:
+                    self.core.set_reason(f"connection error: {exc.strerror or exc or type(exc).__name__}")
+                    return
+                self.core.receive_data(data, self._now())  # b"" lets the core report a cut frame
+                at_eof = not data
+                continue
+            for item in items:
+                await self._deliver(item)
+            self.core.handed_on()  # the receipt of a direct message, owed acks
+            self._flush()
+
+    async def _recover(self) -> bool:
+        """The connection ended: log in again if the core allows it, over its failover and
+        backoff generators. True once a session is open again."""
+        self._drop()
+        self.core.connection_lost()  # wakes the callers waiting for an answer
+        if not self.core.may_reconnect():
+            return False
+        reason = self.core.close_reason or "the connection ended"
+        floor = 0.0
+        attempts = failover(self.servers, self._server_index, backoff(self._reconnect_delay, self._reconnect_max_delay))
+        for attempt, (index, nominal) in enumerate(attempts, 1):
+            if self.core.closing:
+                return False
+            if self._max_reconnect_attempts is not None and attempt > self._max_reconnect_attempts:
+                self.core.give_up(f"gave up reconnecting after {attempt - 1} attempts ({reason})")
+                return False
+            delay = max(floor, nominal)
+            await self._deliver(Reconnecting(attempt, round(delay, 2), reason))
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            if self._wake.is_set():
+                return False  # close()
+            try:
+                reader, writer, conn, welcome = await self._open_session(self._connect_timeout, index)
+            except (LoginRefused, ServerUnreachable) as exc:
+                again, floor = retry_verdict(exc)
+                refused = isinstance(exc, LoginRefused)
+                if again:
+                    reason = f"login refused: {exc.message} ({exc.code})" if refused else str(exc)
+                    continue
+                if refused:
+                    self.login_error = exc
+                self.core.give_up(f"could not log in again: {exc.message} ({exc.code})" if refused else str(exc))
+                return False
+            if self.core.closing:
+                writer.transport.abort()
+                return False
+            self._use(reader, writer, index)
+            resent = self.core.open(conn, welcome, self._now(), reconnected=True)
+            self.welcome = welcome
+            self._flush()
+            self.reconnects += 1
+            await self._deliver(Reconnected(welcome, resent))
+            return True
+        return False  # not reached: the attempts are endless
+
+    def _drop(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is not None:
+            writer.transport.abort()
+
+    async def _finish(self) -> None:
+        """The one end-of-session path: drop the connection, fail what is unfinished, hand
+        on ConnectionClosed once, set ``closed``."""
+        self._drop()
+        updates, _waiting = self.core.end()  # wakes the callers waiting for an answer
+        for update in updates:
+            await self._deliver(update)
+        for message, done in self._finals.values():  # cannot happen: every tracker ended above
+            if not done.done():
+                _log.error("tracker %r not final at the end of the session", message)
+                done.set_result(message.state)
+        self._finals.clear()
+        await self._deliver(ConnectionClosed())
+        self.closed.set()

@@ -1,0 +1,247 @@
+"""The asyncio shell (client/aio.py) against a real server on 127.0.0.1, port 0.
+
+The rules are the core's and have their unit tests in test_client_core.py; these check
+that the asyncio shell moves the bytes, the time and the events right: a direct message
+with both acks, a reconnection after a cut that resends with the same ids (the server's
+history proves nothing was stored or delivered twice), requests answered, and close().
+Each test runs in one event loop, bounded by ``run``'s deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+
+import client.aio as aio_module
+from client.aio import AioChatClient
+from client.errors import NotConnected, RequestFailed
+from client.events import Reconnected, Reconnecting
+from client.outgoing import DELIVERED, FAILED, SENT, MessageUpdate
+from client.resume import ResumeTokens
+from faultproxy import DOWN, Fault, FaultProxy
+from protocol import ConnectionClosed, DirectMessage, ErrorCode
+from server import ServerConfig, ServerThread
+
+WAIT = 10.0
+
+
+def run(test: Callable[[], Awaitable[None]], deadline: float = 30.0) -> None:
+    """Run ``test()`` in a fresh event loop; a hang fails after ``deadline`` seconds."""
+    async def bounded() -> None:
+        await asyncio.wait_for(test(), deadline)
+    asyncio.run(bounded())
+
+
+def client(port: int, name: str, **options: object) -> AioChatClient:
+    return AioChatClient(name, "127.0.0.1", port, resume_tokens=ResumeTokens(None), **options)  # type: ignore[arg-type]
+
+
+async def next_of(aio: AioChatClient, kind: type, timeout: float = WAIT) -> object:
+    """The next event of type ``kind`` from ``aio``'s iterator (others are skipped)."""
+    async def find() -> object:
+        async for event in aio:
+            if isinstance(event, kind):
+                return event
+        raise AssertionError(f"the events ended before a {kind.__name__}")
+    return await asyncio.wait_for(find(), timeout)
+
+
+async def until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
+    """Wait (polling the loop) until ``condition()`` holds; fail after ``timeout``."""
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(poll(), timeout)
+
+
+@pytest.fixture
+def proxy(server: ServerThread) -> Iterator[FaultProxy]:
+    with FaultProxy(server.host, server.port) as fault_proxy:
+        yield fault_proxy
+
+
+def test_a_direct_message_between_two_aio_clients_gets_both_acks(server: ServerThread) -> None:
+    async def test() -> None:
+        updates: list[MessageUpdate] = []
+        alice = client(server.port, "Alice", on_event=lambda e: updates.append(e) if isinstance(e, MessageUpdate) else None)
+        bob = client(server.port, "Bob")
+        await alice.connect(WAIT)
+        await bob.connect(WAIT)
+        try:
+            message, done = alice.send_direct("Bob", "hello from asyncio")
+            dm = await next_of(bob, DirectMessage)
+            assert isinstance(dm, DirectMessage) and (dm.sender, dm.text) == ("Alice", "hello from asyncio")
+            assert await asyncio.wait_for(done, WAIT) == DELIVERED
+            # Both acks: accepted (the server has it), then delivered (Bob's client has it).
+            assert [u.state for u in updates] == [SENT, DELIVERED]
+            assert message.msg_id == dm.msg_id and message.state == DELIVERED
+            # A room message is final at sent.
+            _room, room_done = bob.send_room("to everyone")
+            assert await asyncio.wait_for(room_done, WAIT) == SENT
+        finally:
+            await alice.close()
+            await bob.close()
+    run(test)
+
+
+def test_requests_are_answered_and_refusals_raised(server: ServerThread) -> None:
+    async def test() -> None:
+        alice, bob = client(server.port, "Alice"), client(server.port, "Bob")
+        await alice.connect(WAIT)
+        await bob.connect(WAIT)
+        try:
+            assert {p.name for p in await alice.who(WAIT)} == {"Alice", "Bob"}
+            assert (await alice.lookup("bob", WAIT)).status == "online"
+            assert (await alice.lookup("Nobody", WAIT)).status == "unknown"
+            for i in range(3):
+                _message, done = alice.send_direct("Bob", f"line {i}")
+                assert await asyncio.wait_for(done, WAIT) == DELIVERED
+            entries = await alice.history("Bob", 2, WAIT)
+            assert [e.text for e in entries] == ["line 1", "line 2"]
+            with pytest.raises(RequestFailed) as refused:  # a name that cannot be encoded
+                await alice.lookup("Bob\udc80", WAIT)
+            assert refused.value.code == ErrorCode.BAD_FIELD
+            assert alice.connected  # and the session goes on
+            # A request is answered while the application reads no events: the reader
+            # task never waits for it (Bob's iterator holds three DMs nobody took).
+            assert (await bob.lookup("Alice", WAIT)).status == "online"
+        finally:
+            await alice.close()
+            await bob.close()
+    run(test)
+
+
+def test_a_cut_connection_is_restored_and_resends_with_the_same_ids(server: ServerThread, proxy: FaultProxy) -> None:
+    """The server's accepted for Alice's 3rd message is lost with her connection:
+    the core writes them again with their first request ids after the reconnection, the
+    server recognises them, and Bob gets each message once (the history, which would show a
+    second copy under a new id, has each once)."""
+    count = 10
+
+    async def test() -> None:
+        proxy.add(Fault(DOWN, "accepted", nth=3, name="Alice"))
+        events: list[object] = []
+        alice = client(proxy.port, "Alice", on_event=events.append, reconnect_delay=0.05)
+        bob = client(server.port, "Bob")
+        await alice.connect(WAIT)
+        await bob.connect(WAIT)
+        try:
+            sent = [alice.send_direct("Bob", f"message {i}") for i in range(count)]
+            ids = [message.request_id for message, _ in sent]
+            states = await asyncio.wait_for(asyncio.gather(*(done for _, done in sent)), 3 * WAIT)
+            assert states == [DELIVERED] * count, (states, proxy.cuts)
+            assert [message.request_id for message, _ in sent] == ids
+            assert len(proxy.cuts) == 1, proxy.cuts
+            reconnected = [e for e in events if isinstance(e, Reconnected)]
+            # At least the 3rd message (stored, its accepted lost) went out again.
+            assert len(reconnected) == 1 and reconnected[0].resent >= 1, events
+            assert any(isinstance(e, Reconnecting) for e in events)
+            assert alice.reconnects == 1 and alice.connected
+            received: list[str] = []
+            while len(received) < count:
+                dm = await next_of(bob, DirectMessage)
+                received.append(dm.text)  # type: ignore[attr-defined]
+            assert sorted(received) == sorted(f"message {i}" for i in range(count))
+            history = await bob.history("Alice", 50, WAIT)
+            assert sorted(e.text for e in history) == sorted(f"message {i}" for i in range(count))
+        finally:
+            await alice.close()
+            await bob.close()
+    run(test, 60.0)
+
+
+def test_close_ends_the_session_once_and_fails_what_is_unfinished(server: ServerThread) -> None:
+    async def test() -> None:
+        carol = client(server.port, "Carol")  # known to the server, then offline
+        await carol.connect(WAIT)
+        await carol.close()
+        alice = client(server.port, "Alice")
+        await alice.connect(WAIT)
+        waiting, waiting_done = alice.send_direct("Carol", "queued until Carol logs in")
+        update = await next_of(alice, MessageUpdate)
+        assert isinstance(update, MessageUpdate) and update.state == "queued"
+        await alice.close("bye now")
+        await alice.close()  # idempotent
+        assert alice.closed.is_set() and not alice.connected
+        assert await asyncio.wait_for(waiting_done, WAIT) == FAILED
+        assert waiting.error is not None and waiting.error[0] == "connection_lost"
+        rest = [event async for event in alice]  # the iterator ends after ConnectionClosed
+        assert isinstance(rest[-1], ConnectionClosed)
+        assert sum(isinstance(e, ConnectionClosed) for e in rest) == 1
+        assert [e.state for e in rest if isinstance(e, MessageUpdate)] == [FAILED]
+        late, late_done = alice.send_direct("Carol", "too late")
+        assert late.state == FAILED and not late.submitted and late_done.result() == FAILED
+        with pytest.raises(NotConnected):
+            await alice.who(WAIT)
+        # The server saw the goodbye: Alice is gone from its list.
+        bob = client(server.port, "Bob")
+        await bob.connect(WAIT)
+        try:
+            assert {p.name for p in await bob.who(WAIT)} == {"Bob"}
+        finally:
+            await bob.close()
+    run(test)
+
+
+def test_a_silent_server_is_detected_by_the_cores_heartbeat_and_left() -> None:
+    """The reader sleeps until the core's deadline: a frozen link (nothing passes, nothing
+    closes) is declared lost after heartbeat_timeout and the session restored (once the
+    server, which drops a silent client after 1 s, let the guest name go)."""
+    config = ServerConfig(host="127.0.0.1", port=0, heartbeat_interval=0.3, heartbeat_timeout=1.0)
+
+    async def test(proxy: FaultProxy) -> None:
+        events: list[object] = []
+        alice = client(proxy.port, "Alice", on_event=events.append, heartbeat_interval=0.1,
+                       heartbeat_timeout=0.4, reconnect_delay=0.1, reconnect_max_delay=0.2)
+        await alice.connect(WAIT)
+        try:
+            assert proxy.freeze("Alice") == 1
+            await until(lambda: any(isinstance(e, Reconnected) for e in events))
+            lost = next(e for e in events if isinstance(e, Reconnecting))
+            assert lost.reason.startswith("no data from the server for"), events
+            assert (await alice.lookup("Alice", WAIT)).status == "online"
+        finally:
+            await alice.close()
+
+    with ServerThread(config) as srv, FaultProxy(srv.host, srv.port) as proxy:
+        run(lambda: test(proxy))
+
+
+def test_an_application_that_stops_reading_events_holds_back_the_receipts(server: ServerThread,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Back-pressure: with Bob's queue full his reader stops handing events on, so the core
+    confirms no more of his messages (a receipt only after hand-off) and Alice's stay
+    ``sent``; once Bob reads, they are confirmed. close() ends in bounded time even
+    while the queue is full."""
+    monkeypatch.setattr(aio_module, "EVENT_QUEUE_SIZE", 2)
+
+    async def test() -> None:
+        alice = client(server.port, "Alice", on_event=lambda event: None)  # reads everything
+        bob = client(server.port, "Bob")  # reads through the iterator, when the test says
+        await alice.connect(WAIT)
+        await bob.connect(WAIT)
+        try:
+            sent = [alice.send_direct("Bob", f"number {i}") for i in range(5)]
+            # At most two fit in Bob's queue (with whatever came before them); the next
+            # waits in his reader, not handed on, so not confirmed.
+            await until(lambda: bob._events.full() and all(m.state != "sending" for m, _ in sent))
+            await asyncio.sleep(0.3)  # time for a wrong receipt to arrive
+            states = [m.state for m, _ in sent]
+            assert states.count(DELIVERED) <= 2 and states[2:] == [SENT] * 3, states
+            texts = [(await next_of(bob, DirectMessage)).text for _ in range(5)]  # type: ignore[attr-defined]
+            assert texts == [f"number {i}" for i in range(5)]
+            states = await asyncio.wait_for(asyncio.gather(*(done for _, done in sent)), WAIT)
+            assert states == [DELIVERED] * 5
+            for i in range(3):  # fill Bob's queue again, then close him without reading
+                alice.send_direct("Bob", f"unread {i}")
+            await until(lambda: bob._events.full())
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await bob.close()
+            assert bob.closed.is_set() and loop.time() - started < 3 * aio_module.CLOSE_TIMEOUT
+        finally:
+            await alice.close()
+            await bob.close()
+    run(test)
