@@ -192,6 +192,7 @@ class ChatClient:
     (a :class:`~client.resume.ResumeTokens`; default: the user's file, see client/resume.py)
     and sent with every hello for that name and server, so that a reconnection or a later
     run gets the guest's waiting messages and history back (PROTOCOL.md, "Guest names").
+    With several ``servers`` it is kept under each of them: they serve one chat.
 
     Transport: ``tls`` wraps the connection in TLS, trusting ``cafile`` (a PEM file of
     CA certificates or the server's own) or else the system's store; ``ssl_context``
@@ -432,7 +433,8 @@ class ChatClient:
                 self._attempt_sock = None
         self.registered = welcome.registered
         if welcome.resume:  # we took the name as a guest: this proves it is ours next time
-            self.resume_tokens.put(self.address, welcome.name, welcome.resume)
+            for server in self._token_servers():
+                self.resume_tokens.put(server, welcome.name, welcome.resume)
         if welcome.registered:
             self.register_on_login = False  # claimed: from now on it is a plain login
         return sock, conn, welcome
@@ -455,11 +457,26 @@ class ChatClient:
         """The guest token for this server and name: the one kept, or, for a guest without
         one, a new secret kept *before* the hello goes out, so that a retry after a lost
         welcome proves it is the same guest (PROTOCOL.md, "Guest names")."""
-        token = self.resume_tokens.get(self.address, self.name)
+        servers = self._token_servers()
+        token = next(filter(None, (self.resume_tokens.get(server, self.name) for server in servers)), None)
         if token is None and self.password is None:
             token = secrets.token_urlsafe(32)
-            self.resume_tokens.put(self.address, self.name, token)
+            for server in servers:
+                self.resume_tokens.put(server, self.name, token)
         return token
+
+    def _token_servers(self) -> list[str]:
+        """Where a guest's token is kept and looked for: the server in use, then the rest of
+        the list. The servers of one list serve one chat (a cluster's nodes share guest
+        names through Redis), so the token one of them gave proves the guest to all: a
+        client that fails over to another node gets its name and waiting messages back
+        there, instead of ``name_taken`` for ``GUEST_HOLD``."""
+        servers = [self.address]
+        for host, port in self.servers:
+            address = format_address(host, port)
+            if address not in servers:
+                servers.append(address)
+        return servers
 
     def _log_in(self, sock: socket.socket, deadline: float, timeout: float) -> tuple[Connection, Welcome]:
         """Send the hello and read until the Welcome (returned with the protocol state) or

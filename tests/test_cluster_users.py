@@ -1,0 +1,210 @@
+"""A two-node cluster as its users live through it: real ``chatserver.py --cluster`` node
+processes, a real Redis that syncs every write (``appendfsync always``), and the project's
+own client library with a server list, as ``chatclient.py NAME HOST:PORT HOST:PORT``
+runs it.
+
+- ``kill -9`` of the node a user is on, mid-conversation: her client fails over to the
+  other node (as the same guest: the resume token one node gave her proves her to the
+  other) and gets every message once, in order; each sender's message goes ``queued``,
+  then ``delivered``;
+- a resend of the same request id through the other node is recognised (the same id,
+  no second copy);
+- Redis ``kill -9``ed and restarted: every acknowledged message is still there, and the
+  chat goes on;
+- carbons across nodes: a user logged in on both nodes who asked for carbons gets, on
+  one node, the ``sent`` copy of what she sent from the other.
+
+Every wait has a deadline; loopback only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from redisserver import RedisServer
+
+from client import ChatClient
+from client.events import Reconnected
+from client.outgoing import DELIVERED, MessageUpdate, QUEUED, SENT
+from protocol import (Accepted, Carbon, Delivered, DirectMessage, ErrorCode, ErrorReply, Event, Hello, Ping, Queued, Receipt,
+                      SendDirect, UserJoined, UserLeft, Welcome)
+from tests.test_durability import ServerProcess
+from tests.wire import WireClient
+
+import const
+
+WAIT = 30.0  # a dead node is reaped within 5 to 6 s (at most 15); a reconnection follows
+# Fast reconnections, so that the test waits for the reaping, not for a long backoff.
+FAST = {"reconnect_delay": 0.1, "reconnect_max_delay": 1.0}
+NOTICES = (UserJoined, UserLeft, Ping)
+
+
+class Recorder:
+    """An ``on_event`` that keeps every event, with a condition to wait on."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.changed = threading.Condition()
+
+    def __call__(self, event: Event) -> None:
+        with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    def of(self, kind: type[Event]) -> list:
+        with self.changed:
+            return [e for e in self.events if isinstance(e, kind)]
+
+    def wait(self, predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+        with self.changed:
+            assert self.changed.wait_for(predicate, timeout), f"not within {timeout} s: {what}\n{self.events}"
+
+    def texts(self) -> list[str]:
+        """The direct messages shown to the user, in the order shown."""
+        return [e.text for e in self.of(DirectMessage)]
+
+    def states(self, request_id: str) -> list[str]:
+        """The states a sent message went through, in order."""
+        return [e.state for e in self.of(MessageUpdate) if e.message.request_id == request_id]
+
+
+@pytest.fixture
+def redis(tmp_path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis", appendfsync="always").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def two_nodes(redis) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    one, two = ServerProcess("--cluster", redis.url), ServerProcess("--cluster", redis.url)
+    try:
+        one.wait_listening()
+        two.wait_listening()
+        yield one, two
+    finally:
+        for node in (one, two):
+            node.stop() if node.proc.poll() is None else None
+            node.proc.stdin.close()
+
+
+@pytest.fixture
+def clients() -> Iterator[list[ChatClient]]:
+    made: list[ChatClient] = []
+    yield made
+    for client in made:
+        client.close()
+
+
+def user(clients: list[ChatClient], name: str, *nodes: ServerProcess, **options: object) -> tuple[ChatClient, Recorder]:
+    """``name`` logged in with the library, given ``nodes`` as its server list."""
+    recorder = Recorder()
+    client = ChatClient(name, servers=[("127.0.0.1", node.port) for node in nodes], on_event=recorder,
+                        **{**FAST, **options})  # type: ignore[arg-type]
+    clients.append(client)
+    client.connect(timeout=WAIT)
+    return client, recorder
+
+
+def online(client: ChatClient, names: set[str]) -> Callable[[], bool]:
+    return lambda: names <= {p.name for p in client.who()}
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout_seconds(150)
+def test_kill_9_of_a_users_node_mid_conversation_and_of_redis_lose_nothing_acknowledged(two_nodes, redis, clients):
+    one, two = two_nodes
+    # Alice is on node one and knows both (chatclient.py Alice HOST:PORT1 HOST:PORT2); Bob is on two.
+    alice, at_alice = user(clients, "Alice", one, two)
+    bob, at_bob = user(clients, "Bob", two, one)
+    assert (alice.port, bob.port) == (one.port, two.port)
+    wait_until(online(alice, {"Alice", "Bob"}), "both in /who")
+    # Cleo, a wire client on node one, to resend a request id through node two later.
+    cleo = WireClient.login("127.0.0.1", one.port, "Cleo")
+
+    # The conversation so far, across nodes, both ways, all delivered.
+    before = [bob.send_direct("Alice", f"before {n}") for n in range(3)]
+    for sent in before:
+        assert sent.wait(DELIVERED, WAIT), sent
+    assert alice.send_direct("Bob", "hi Bob").wait(DELIVERED, WAIT)
+    cleo.send(SendDirect("c1", "Alice", "from Cleo, once"))
+    cleo_id = cleo.expect(Accepted, skip=NOTICES).msg_id
+    at_alice.wait(lambda: "from Cleo, once" in at_alice.texts(), "Cleo's message shown")
+
+    # Node one dies (kill -9): no goodbye. Bob goes on writing meanwhile.
+    killed = time.monotonic()
+    one.kill()
+    cleo.close()
+    during = [bob.send_direct("Alice", f"during {n}") for n in range(5)]
+    for sent in during:
+        assert sent.wait((QUEUED, DELIVERED), WAIT), sent
+    at_alice.wait(lambda: at_alice.of(Reconnected), "Alice's client back, on node two")
+    reconnected = time.monotonic() - killed
+    assert alice.port == two.port and alice.connected
+    assert at_alice.of(Reconnected)[0].welcome.name == "Alice"  # the same guest, not a newcomer
+    for sent in during:
+        assert sent.wait(DELIVERED, WAIT), sent
+        # Told "queued" (the recipient's node died, or she was already gone), then "delivered".
+        assert at_bob.states(sent.request_id)[-2:] == [QUEUED, DELIVERED], at_bob.states(sent.request_id)
+    # Every message once, in order: what was shown before the kill is not shown again.
+    expected = ["before 0", "before 1", "before 2", "from Cleo, once"] + [f"during {n}" for n in range(5)]
+    at_alice.wait(lambda: len(at_alice.texts()) >= len(expected), "every message")
+    assert at_alice.texts() == expected
+    print(f"\nAlice reconnected {reconnected:.1f} s after the kill -9 of her node")
+
+    # Cleo's client resends c1 through node two: recognised, the same id, not shown again.
+    again = wait_for_login(two, "Cleo")
+    again.send(SendDirect("c1", "Alice", "from Cleo, once"))
+    answer = again.expect(Accepted, skip=(*NOTICES, Delivered))  # (c1's outcome may come first)
+    assert (answer.request_id, answer.msg_id) == ("c1", cleo_id)
+    assert not [e for e in again.drain(0.5) if isinstance(e, Accepted) and e.msg_id != cleo_id]
+    again.close()
+
+    # Redis dies (kill -9) and comes back from its append-only file: everything that was
+    # acknowledged is still there, and the chat goes on.
+    acknowledged = [(m.msg_id, m.text) for m in before + during]
+    redis.kill()
+    redis.start()
+    wait_until(lambda: _history_or_none(bob) is not None, "the nodes serve again after the Redis restart")
+    history = [(e.msg_id, e.text, e.state) for e in _history_or_none(bob) or ()]
+    for msg_id, text in acknowledged:
+        assert (msg_id, text, "delivered") in history, (msg_id, text, history)
+    after = bob.send_direct("Alice", "after the Redis restart")
+    assert after.wait(DELIVERED, WAIT), after
+    at_alice.wait(lambda: at_alice.texts()[-1:] == ["after the Redis restart"], "the message after the restart")
+    assert at_alice.texts() == expected + ["after the Redis restart"]
+
+
+def _history_or_none(client: ChatClient):
+    """Bob's conversation with Alice, or None while the store answers ``unavailable``."""
+    try:
+        return client.history("Alice", limit=50, timeout=5)
+    except Exception:  # unavailable or no answer while Redis restarts
+        return None
+
+
+def wait_for_login(node: ServerProcess, name: str, timeout: float = WAIT) -> WireClient:
+    """Log in as ``name`` (with the token its first login got) on ``node``, again while the
+    name is still held by a session of a dead node that has not been reaped yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        client = WireClient("127.0.0.1", node.port)
+        key = (os.environ.get("CHAT_STATE_DIR", ""), "127.0.0.1", name.lower())
+        client.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, WireClient.tokens.get(key)))
+        answer = client.expect((Welcome, ErrorReply), skip=NOTICES)
+        if isinstance(answer, Welcome):
+            return client
+        client.close()
+        assert answer.code in (ErrorCode.NAME_TAKEN, ErrorCode.UNAVAILABLE), answer
+        assert time.monotonic() < deadline, f"{name} could not log in again within {timeout} s"
+        time.sleep(0.2)
