@@ -263,6 +263,7 @@ class ChatClient:
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._server_index = 0       # which of self.servers the session is (or was) on
+        self._offered_token: str | None = None  # the guest token sent in the last hello
         self._receiver: threading.Thread | None = None
         self._connecting = False     # connect() is under way
         self._attempt_sock: socket.socket | None = None  # a login under way, for close() to cut
@@ -432,9 +433,13 @@ class ChatClient:
             with self._lock:
                 self._attempt_sock = None
         self.registered = welcome.registered
-        if welcome.resume:  # we took the name as a guest: this proves it is ours next time
+        # A guest's token: the one that took the name (sent back in the welcome) or proved it
+        # (no new one). Kept for every server of the list, over any stale one kept there.
+        token = welcome.resume or (None if welcome.registered else self._offered_token)
+        if token:
             for server in self._token_servers():
-                self.resume_tokens.put(server, welcome.name, welcome.resume)
+                if self.resume_tokens.get(server, welcome.name) != token:
+                    self.resume_tokens.put(server, welcome.name, token)
         if welcome.registered:
             self.register_on_login = False  # claimed: from now on it is a plain login
         return sock, conn, welcome
@@ -463,6 +468,7 @@ class ChatClient:
             token = secrets.token_urlsafe(32)
             for server in servers:
                 self.resume_tokens.put(server, self.name, token)
+        self._offered_token = token
         return token
 
     def _token_servers(self) -> list[str]:

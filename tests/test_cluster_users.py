@@ -28,7 +28,9 @@ import pytest
 from redisserver import RedisServer
 
 from client import ChatClient
+from client.errors import LoginRefused
 from client.events import Reconnected
+from client.resume import ResumeTokens
 from client.outgoing import DELIVERED, MessageUpdate, QUEUED, SENT
 from protocol import (Accepted, Carbon, Delivered, DirectMessage, ErrorCode, ErrorReply, Event, Hello, Ping, Queued, Receipt,
                       SendDirect, UserJoined, UserLeft, Welcome)
@@ -125,7 +127,20 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) 
 def test_kill_9_of_a_users_node_mid_conversation_and_of_redis_lose_nothing_acknowledged(two_nodes, redis, clients):
     one, two = two_nodes
     # Alice is on node one and knows both (chatclient.py Alice HOST:PORT1 HOST:PORT2); Bob is on two.
-    alice, at_alice = user(clients, "Alice", one, two)
+    # She was here before, with node one alone, and her token file also holds a token for
+    # node two that proves nothing (an older client kept one per node, and made one there
+    # while it was refused): her login on node one puts the token that holds her name there.
+    tokens = ResumeTokens(None)
+    user(clients, "Alice", one, resume_tokens=tokens)[0].close()
+    tokens.put(f"127.0.0.1:{two.port}", "Alice", "stale-token-of-an-older-client-0123456789")
+    deadline = time.monotonic() + WAIT
+    while True:  # until node one has seen her first session go
+        try:
+            alice, at_alice = user(clients, "Alice", one, two, resume_tokens=tokens)
+            break
+        except LoginRefused as exc:
+            assert exc.code == ErrorCode.NAME_TAKEN and time.monotonic() < deadline, exc
+            time.sleep(0.05)
     bob, at_bob = user(clients, "Bob", two, one)
     assert (alice.port, bob.port) == (one.port, two.port)
     wait_until(online(alice, {"Alice", "Bob"}), "both in /who")
