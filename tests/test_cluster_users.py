@@ -32,7 +32,7 @@ from client.errors import LoginRefused
 from client.events import Reconnected
 from client.resume import ResumeTokens
 from client.outgoing import DELIVERED, MessageUpdate, QUEUED, SENT
-from protocol import (Accepted, Carbon, Delivered, DirectMessage, ErrorCode, ErrorReply, Event, Hello, Ping, Queued, Receipt,
+from protocol import (CARBONS, Accepted, Block, Carbon, Delivered, Done, DirectMessage, ErrorCode, ErrorReply, Event, Hello, Ping, Queued, Receipt,
                       SendDirect, UserJoined, UserLeft, Welcome)
 from tests.test_durability import ServerProcess
 from tests.wire import WireClient
@@ -43,6 +43,7 @@ WAIT = 30.0  # a dead node is reaped within 5 to 6 s (at most 15); a reconnectio
 # Fast reconnections, so that the test waits for the reaping, not for a long backoff.
 FAST = {"reconnect_delay": 0.1, "reconnect_max_delay": 1.0}
 NOTICES = (UserJoined, UserLeft, Ping)
+PASSWORD = "correct horse"
 
 
 class Recorder:
@@ -223,3 +224,67 @@ def wait_for_login(node: ServerProcess, name: str, timeout: float = WAIT) -> Wir
         assert answer.code in (ErrorCode.NAME_TAKEN, ErrorCode.UNAVAILABLE), answer
         assert time.monotonic() < deadline, f"{name} could not log in again within {timeout} s"
         time.sleep(0.2)
+
+
+def log_in(node: ServerProcess, name: str, features: tuple[str, ...] | None, register: bool = False) -> WireClient:
+    """A wire client logged in to ``node`` as the account ``name``, asking for ``features``."""
+    client = WireClient("127.0.0.1", node.port)
+    client.send(Hello("h", name, const.PROTOCOL_VERSION, PASSWORD, register, None, features))
+    client.welcome = client.expect(Welcome, skip=NOTICES)
+    return client
+
+
+def test_carbons_reach_the_senders_sessions_on_the_other_node_that_asked(two_nodes):
+    one, two = two_nodes
+    first = log_in(one, "Alice", (CARBONS,), register=True)
+    second = log_in(two, "Alice", (CARBONS,))
+    old = log_in(two, "Alice", None)  # a session that did not ask for carbons
+    bob = WireClient.login("127.0.0.1", two.port, "Bob")
+    try:
+        # Bob's join comes after Alice's sessions in the events stream: once node one has
+        # told it, it knows where all of Alice's sessions are.
+        while first.expect(UserJoined, skip=(Ping, UserLeft)).name != "Bob":
+            pass
+        for client in (first, second, old):
+            client.drain(quiet=0.2)
+
+        # From node one to Bob on node two: the copy reaches her carbons session on node
+        # two before the outcome; the session that did not ask gets the outcome only.
+        first.send(SendDirect("m1", "Bob", "from node one"))
+        msg_id = first.expect(Accepted, skip=NOTICES).msg_id
+        carbon = second.expect(Carbon, skip=NOTICES)
+        assert carbon == Carbon(msg_id, "Bob", "from node one", carbon.sent_at, "sent")
+        dm = bob.expect(DirectMessage, skip=NOTICES)
+        assert dm.msg_id == msg_id
+        bob.send(Receipt(msg_id))
+        assert first.expect(Delivered, skip=NOTICES).msg_id == msg_id
+        assert second.expect(Delivered, skip=NOTICES).msg_id == msg_id
+        assert [type(e) for e in old.drain(quiet=0.5) if not isinstance(e, NOTICES)] == [Delivered]
+
+        # From node two, to Bob there too: the copy crosses to her session on node one.
+        second.send(SendDirect("m2", "Bob", "from node two"))
+        msg_id = second.expect(Accepted, skip=NOTICES).msg_id
+        carbon = first.expect(Carbon, skip=NOTICES)
+        assert carbon == Carbon(msg_id, "Bob", "from node two", carbon.sent_at, "sent")
+        # A resend of m2 is recognised and copied to nobody again.
+        second.send(SendDirect("m2", "Bob", "from node two"))
+        assert second.expect(Accepted, skip=NOTICES).msg_id == msg_id
+        assert not [e for e in first.drain(quiet=0.5) if isinstance(e, Carbon)]
+        assert not [e for e in old.drain(quiet=0.2) if isinstance(e, Carbon)]
+
+        # A message to someone who blocks her is copied as for anyone (PROTOCOL.md, "sent").
+        bob.send(Block("b", "Alice"))
+        bob.expect(Done, skip=(*NOTICES, DirectMessage))  # (m2 came first)
+        # Cleo's join comes after the block in the events stream: once node one told it,
+        # node one knows of the block.
+        with WireClient.login("127.0.0.1", two.port, "Cleo"):
+            while first.expect(UserJoined, skip=(Ping, UserLeft, Carbon)).name != "Cleo":
+                pass
+        first.send(SendDirect("m3", "Bob", "to someone who blocks me"))
+        msg_id = first.expect(Accepted, skip=NOTICES).msg_id
+        carbon = second.expect(Carbon, skip=NOTICES)
+        assert carbon == Carbon(msg_id, "Bob", "to someone who blocks me", carbon.sent_at, "sent")
+        assert not [e for e in bob.drain(quiet=0.5) if isinstance(e, DirectMessage) and e.msg_id == msg_id]
+    finally:
+        for client in (first, second, old, bob):
+            client.close()
