@@ -1,7 +1,7 @@
-"""A two-node cluster as its users live through it: real ``chatserver.py --cluster`` node
-processes, a real Redis that syncs every write (``appendfsync always``), and the project's
-own client library with a server list, as ``chatclient.py NAME HOST:PORT HOST:PORT``
-runs it.
+"""A two-node cluster as its users live through it: the README's ``chatserver.py --cluster``
+lines as real node processes (on free ports), a real Redis that syncs every write
+(``appendfsync always``, as the README says), and the project's own client library with
+the server lists of the README's ``chatclient.py NAME HOST:PORT HOST:PORT`` lines.
 
 - ``kill -9`` of the node a user is on, mid-conversation: her client fails over to the
   other node (as the same guest: the resume token one node gave her proves her to the
@@ -20,17 +20,22 @@ Every wait has a deadline; loopback only.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-from redisserver import RedisServer
+from redisserver import RedisServer, free_port
 
 from client import ChatClient
 from client.errors import LoginRefused
 from client.events import Reconnected
 from client.resume import ResumeTokens
+from client.servers import server_list
 from client.outgoing import DELIVERED, MessageUpdate, QUEUED, SENT
 from protocol import (CARBONS, Accepted, Block, Carbon, Delivered, Done, DirectMessage, ErrorCode, ErrorReply, Event, Hello, Ping, Queued, Receipt,
                       SendDirect, UserJoined, UserLeft, Welcome)
@@ -44,6 +49,8 @@ WAIT = 30.0  # a dead node is reaped within 5 to 6 s (at most 15); a reconnectio
 FAST = {"reconnect_delay": 0.1, "reconnect_max_delay": 1.0}
 NOTICES = (UserJoined, UserLeft, Ping)
 PASSWORD = "correct horse"
+README = Path(__file__).resolve().parent.parent / "README.md"
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
 class Recorder:
@@ -82,17 +89,54 @@ def redis(tmp_path) -> Iterator[RedisServer]:
     server.stop()
 
 
+class Cluster:
+    """The README's cluster on loopback: its two ``chatserver.py`` lines run as they are
+    written, on free ports in place of the README's (and the test's Redis in place of
+    6379); ``servers[name]`` is the server list of the README's ``chatclient.py`` line for
+    ``name``, with the same ports."""
+
+    def __init__(self, redis: RedisServer) -> None:
+        text = README.read_text(encoding="utf-8")
+        section = text[text.index("Several servers can serve one chat together"):]
+        lines = [" ".join(re.sub(r"\s+#.*$", "", line).split())
+                 for block in FENCE.findall(section)[:2] for line in block.splitlines()]
+        redis_line, *node_lines = [line for line in lines if line.startswith(("redis-server", "python3 chatserver.py"))]
+        # The settings under which an acknowledged message survives kill -9 of Redis, as
+        # the test's Redis runs (RedisServer(appendfsync="always")).
+        assert "--appendonly yes --appendfsync always" in redis_line, redis_line
+        self.ports: dict[str, int] = {"6379": redis.port}
+        self.nodes = [ServerProcess(*self.local(shlex.split(line)[2:])) for line in node_lines]
+        self.servers = {}
+        for line in lines:
+            if line.startswith("python3 chatclient.py"):
+                name, *pairs = [arg for arg in self.local(shlex.split(line)[2:]) if not arg.startswith("--")]
+                self.servers[name] = server_list([], [], pairs)
+
+    def local(self, args: list[str]) -> list[str]:
+        """``args`` with each of the README's ports replaced by a free one (the same every time)."""
+        def port(match: re.Match) -> str:
+            return str(self.ports.setdefault(match.group(0), free_port()))
+        return [re.sub(r"(?<![\d.])(?:6379|5000|5001|8080|8081)(?!\d)", port, arg) for arg in args]
+
+
 @pytest.fixture
-def two_nodes(redis) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    one, two = ServerProcess("--cluster", redis.url), ServerProcess("--cluster", redis.url)
+def cluster(redis) -> Iterator[Cluster]:
+    made = Cluster(redis)
     try:
-        one.wait_listening()
-        two.wait_listening()
-        yield one, two
+        for node in made.nodes:
+            node.wait_listening()
+        yield made
     finally:
-        for node in (one, two):
+        for node in made.nodes:
             node.stop() if node.proc.poll() is None else None
             node.proc.stdin.close()
+
+
+@pytest.fixture
+def two_nodes(cluster) -> tuple[ServerProcess, ServerProcess]:
+    assert len(cluster.nodes) == 2, "the README starts two nodes"
+    one, two = cluster.nodes
+    return one, two
 
 
 @pytest.fixture
@@ -103,11 +147,11 @@ def clients() -> Iterator[list[ChatClient]]:
         client.close()
 
 
-def user(clients: list[ChatClient], name: str, *nodes: ServerProcess, **options: object) -> tuple[ChatClient, Recorder]:
-    """``name`` logged in with the library, given ``nodes`` as its server list."""
+def user(clients: list[ChatClient], name: str, servers: list[tuple[str, int]],
+         **options: object) -> tuple[ChatClient, Recorder]:
+    """``name`` logged in with the library, given ``servers`` as its server list."""
     recorder = Recorder()
-    client = ChatClient(name, servers=[("127.0.0.1", node.port) for node in nodes], on_event=recorder,
-                        **{**FAST, **options})  # type: ignore[arg-type]
+    client = ChatClient(name, servers=servers, on_event=recorder, **{**FAST, **options})  # type: ignore[arg-type]
     clients.append(client)
     client.connect(timeout=WAIT)
     return client, recorder
@@ -125,24 +169,32 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) 
 
 
 @pytest.mark.timeout_seconds(150)
-def test_kill_9_of_a_users_node_mid_conversation_and_of_redis_lose_nothing_acknowledged(two_nodes, redis, clients):
+def test_kill_9_of_a_users_node_mid_conversation_and_of_redis_lose_nothing_acknowledged(cluster, two_nodes, redis,
+                                                                                      clients):
     one, two = two_nodes
-    # Alice is on node one and knows both (chatclient.py Alice HOST:PORT1 HOST:PORT2); Bob is on two.
-    # She was here before, with node one alone, and her token file also holds a token for
+    # Every node serves the web page (the README sends browsers to both).
+    for port in (cluster.ports["8080"], cluster.ports["8081"]):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=WAIT) as page:
+            assert page.status == 200
+    # Alice and Bob run the README's client lines: Alice on node one, Bob on node two,
+    # each knowing both.
+    assert cluster.servers["Alice"] == [("127.0.0.1", one.port), ("127.0.0.1", two.port)]
+    assert cluster.servers["Bob"] == [("127.0.0.1", two.port), ("127.0.0.1", one.port)]
+    # Alice was here before, with node one alone, and her token file also holds a token for
     # node two that proves nothing (an older client kept one per node, and made one there
     # while it was refused): her login on node one puts the token that holds her name there.
     tokens = ResumeTokens(None)
-    user(clients, "Alice", one, resume_tokens=tokens)[0].close()
+    user(clients, "Alice", cluster.servers["Alice"][:1], resume_tokens=tokens)[0].close()
     tokens.put(f"127.0.0.1:{two.port}", "Alice", "stale-token-of-an-older-client-0123456789")
     deadline = time.monotonic() + WAIT
     while True:  # until node one has seen her first session go
         try:
-            alice, at_alice = user(clients, "Alice", one, two, resume_tokens=tokens)
+            alice, at_alice = user(clients, "Alice", cluster.servers["Alice"], resume_tokens=tokens)
             break
         except LoginRefused as exc:
             assert exc.code == ErrorCode.NAME_TAKEN and time.monotonic() < deadline, exc
             time.sleep(0.05)
-    bob, at_bob = user(clients, "Bob", two, one)
+    bob, at_bob = user(clients, "Bob", cluster.servers["Bob"])
     assert (alice.port, bob.port) == (one.port, two.port)
     wait_until(online(alice, {"Alice", "Bob"}), "both in /who")
     # Cleo, a wire client on node one, to resend a request id through node two later.
