@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -29,6 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from processes import stop_process
 from redisserver import RedisServer, free_port
 
 from client import ChatClient
@@ -36,8 +39,8 @@ from client.errors import LoginRefused
 from client.events import Reconnected
 from client.resume import ResumeTokens
 from client.servers import server_list
-from client.outgoing import DELIVERED, MessageUpdate, QUEUED, SENT
-from protocol import (CARBONS, Accepted, Block, Carbon, Delivered, Done, DirectMessage, ErrorCode, ErrorReply, Event, Hello, Ping, Queued, Receipt,
+from client.outgoing import DELIVERED, MessageUpdate, QUEUED
+from protocol import (CARBONS, Accepted, Block, Carbon, Delivered, Done, DirectMessage, ErrorCode, ErrorReply, Event, Hello, Ping, Receipt,
                       SendDirect, UserJoined, UserLeft, Welcome)
 from tests.test_durability import ServerProcess
 from tests.wire import WireClient
@@ -147,6 +150,14 @@ def clients() -> Iterator[list[ChatClient]]:
         client.close()
 
 
+@pytest.fixture
+def terminals() -> Iterator[list]:
+    made: list[Terminal] = []
+    yield made
+    for terminal in made:
+        stop_process(terminal.proc)
+
+
 def user(clients: list[ChatClient], name: str, servers: list[tuple[str, int]],
          **options: object) -> tuple[ChatClient, Recorder]:
     """``name`` logged in with the library, given ``servers`` as its server list."""
@@ -170,7 +181,7 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) 
 
 @pytest.mark.timeout_seconds(150)
 def test_kill_9_of_a_users_node_mid_conversation_and_of_redis_lose_nothing_acknowledged(cluster, two_nodes, redis,
-                                                                                      clients):
+                                                                                      clients, terminals):
     one, two = two_nodes
     # Every node serves the web page (the README sends browsers to both).
     for port in (cluster.ports["8080"], cluster.ports["8081"]):
@@ -199,6 +210,10 @@ def test_kill_9_of_a_users_node_mid_conversation_and_of_redis_lose_nothing_ackno
     wait_until(online(alice, {"Alice", "Bob"}), "both in /who")
     # Cleo, a wire client on node one, to resend a request id through node two later.
     cleo = WireClient.login("127.0.0.1", one.port, "Cleo")
+    # Dana runs the README's terminal client line itself (as Dana), its input a pipe.
+    dana = Terminal("Dana", *[f"{host}:{port}" for host, port in cluster.servers["Alice"]])
+    terminals.append(dana)
+    dana.wait_for("connected to 127.0.0.1:%d as Dana" % one.port)
 
     # The conversation so far, across nodes, both ways, all delivered.
     before = [bob.send_direct("Alice", f"before {n}") for n in range(3)]
@@ -214,6 +229,7 @@ def test_kill_9_of_a_users_node_mid_conversation_and_of_redis_lose_nothing_ackno
     one.kill()
     cleo.close()
     during = [bob.send_direct("Alice", f"during {n}") for n in range(5)]
+    to_dana = [bob.send_direct("Dana", f"to Dana {n}") for n in range(3)]
     for sent in during:
         assert sent.wait((QUEUED, DELIVERED), WAIT), sent
     at_alice.wait(lambda: at_alice.of(Reconnected), "Alice's client back, on node two")
@@ -229,6 +245,13 @@ def test_kill_9_of_a_users_node_mid_conversation_and_of_redis_lose_nothing_ackno
     at_alice.wait(lambda: len(at_alice.texts()) >= len(expected), "every message")
     assert at_alice.texts() == expected
     print(f"\nAlice reconnected {reconnected:.1f} s after the kill -9 of her node")
+    # The terminal client too: back on node two, each message once, in order.
+    for sent in to_dana:
+        assert sent.wait(DELIVERED, WAIT), sent
+    shown = dana.wait_for("Bob → you: to Dana 2")
+    lines = [line.split("] ", 1)[-1] for line in shown.splitlines() if "Bob → you:" in line]
+    assert lines == [f"Bob → you: to Dana {n}" for n in range(3)], shown
+    assert dana.close() == 0, dana.output
 
     # Cleo's client resends c1 through node two: recognised, the same id, not shown again.
     again = wait_for_login(two, "Cleo")
@@ -251,6 +274,40 @@ def test_kill_9_of_a_users_node_mid_conversation_and_of_redis_lose_nothing_ackno
     assert after.wait(DELIVERED, WAIT), after
     at_alice.wait(lambda: at_alice.texts()[-1:] == ["after the Redis restart"], "the message after the restart")
     assert at_alice.texts() == expected + ["after the Redis restart"]
+
+
+class Terminal:
+    """``python3 chatclient.py NAME ARGS...`` (the terminal client) with its input a pipe;
+    what it prints is collected by a thread."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "chatclient.py", *args], cwd=README.parent,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, NO_COLOR="1"))
+        self.output = ""
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for raw in self.proc.stdout:
+            with self.changed:
+                self.output += raw.decode("utf-8", "replace")
+                self.changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float = WAIT) -> str:
+        """What it printed, once ``text`` is in it."""
+        with self.changed:
+            assert self.changed.wait_for(lambda: text in self.output, timeout), \
+                f"no {text!r} within {timeout} s:\n{self.output}"
+            return self.output
+
+    def close(self) -> int:
+        """End its input (the client leaves) and return its exit status."""
+        self.proc.stdin.close()
+        try:
+            return self.proc.wait(WAIT)
+        finally:
+            stop_process(self.proc)
 
 
 def _history_or_none(client: ChatClient):
