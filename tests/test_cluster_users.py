@@ -40,8 +40,8 @@ from client.events import Reconnected
 from client.resume import ResumeTokens
 from client.servers import server_list
 from client.outgoing import DELIVERED, MessageUpdate, QUEUED
-from protocol import (CARBONS, Accepted, Block, Carbon, Delivered, Done, DirectMessage, ErrorCode, ErrorReply, Event, Hello, Ping, Receipt,
-                      SendDirect, UserJoined, UserLeft, Welcome)
+from protocol import (CARBONS, Accepted, Block, Carbon, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Event,
+                      Hello, Ping, Receipt, SendDirect, UserJoined, UserLeft, Welcome)
 from tests.test_durability import ServerProcess
 from tests.wire import WireClient
 
