@@ -184,7 +184,9 @@ def test_kill_9_of_a_users_node_mid_conversation_and_of_redis_lose_nothing_ackno
                                                                                       clients, terminals):
     one, two = two_nodes
     # Every node serves the web page (the README sends browsers to both).
-    for port in (cluster.ports["8080"], cluster.ports["8081"]):
+    for node, port in zip((one, two), (cluster.ports["8080"], cluster.ports["8081"])):
+        # (it says so just after "listening on", the chat port fixture waited for)
+        wait_until(lambda: f"web client on http://127.0.0.1:{port}/" in "".join(node.lines), "the web page")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=WAIT) as page:
             assert page.status == 200
     # Alice and Bob run the README's client lines: Alice on node one, Bob on node two,
