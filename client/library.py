@@ -196,6 +196,7 @@ class ChatClient:
     (a :class:`~client.resume.ResumeTokens`; default: the user's file, see client/resume.py)
     and sent with every hello for that name and server, so that a reconnection or a later
     run gets the guest's waiting messages and history back (PROTOCOL.md, "Guest names").
+    With several ``servers`` it is kept under each of them: they serve one chat.
 
     Transport: ``tls`` wraps the connection in TLS, trusting ``cafile`` (a PEM file of
     CA certificates or the server's own) or else the system's store; ``ssl_context``
@@ -266,6 +267,7 @@ class ChatClient:
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._server_index = 0       # which of self.servers the session is (or was) on
+        self._offered_token: str | None = None  # the guest token sent in the last hello
         self._receiver: threading.Thread | None = None
         self._connecting = False     # connect() is under way
         self._attempt_sock: socket.socket | None = None  # a login under way, for close() to cut
@@ -435,8 +437,10 @@ class ChatClient:
             with self._lock:
                 self._attempt_sock = None
         self.registered = welcome.registered
-        if welcome.resume:  # we took the name as a guest: this proves it is ours next time
-            self.resume_tokens.put(self.address, welcome.name, welcome.resume)
+        # A guest's token: the one that took the name (sent back in the welcome) or proved it
+        # (no new one). Kept for every server of the list, over any stale one kept there.
+        token = welcome.resume or (None if welcome.registered else self._offered_token)
+        self.resume_tokens.proven(self._token_servers(), welcome.name, token)
         if welcome.registered:
             self.register_on_login = False  # claimed: from now on it is a plain login
         return sock, conn, welcome
@@ -456,10 +460,24 @@ class ChatClient:
         return self._ssl_context
 
     def _resume_token(self) -> str | None:
-        """The guest token for this server and name: the one kept, or, for a guest without
-        one, a new secret kept *before* the hello goes out, so that a retry after a lost
-        welcome proves it is the same guest (PROTOCOL.md, "Guest names")."""
-        return self.resume_tokens.for_hello(self.address, self.name, self.password)
+        """The guest token for this name at the servers of the list (:meth:`_token_servers`;
+        the rule is :meth:`ResumeTokens.for_hello`'s), remembered to keep it once proven."""
+        token = self.resume_tokens.for_hello(self._token_servers(), self.name, self.password)
+        self._offered_token = token
+        return token
+
+    def _token_servers(self) -> list[str]:
+        """Where a guest's token is kept and looked for: the server in use, then the rest of
+        the list. The servers of one list serve one chat (a cluster's nodes share guest
+        names through Redis), so the token one of them gave proves the guest to all: a
+        client that fails over to another node gets its name and waiting messages back
+        there, instead of ``name_taken`` for ``GUEST_HOLD``."""
+        servers = [self.address]
+        for host, port in self.servers:
+            address = format_address(host, port)
+            if address not in servers:
+                servers.append(address)
+        return servers
 
     def _log_in(self, sock: socket.socket, deadline: float, timeout: float) -> tuple[Connection, Welcome]:
         """Send the hello and read until the Welcome (returned with the protocol state) or

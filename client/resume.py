@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -66,16 +67,29 @@ class ResumeTokens:
                 token = self._read().get(server, {}).get(canonical(name))
             return token
 
-    def for_hello(self, server: str, name: str, password: str | None) -> str | None:
-        """The token a hello for ``name`` at ``server`` carries: the one kept, or, for a
-        guest without one (no ``password``), a new secret kept *before* the hello goes
-        out, so that a retry after a lost welcome proves it is the same guest (PROTOCOL.md,
-        "Guest names"). Shared by every client shell."""
-        token = self.get(server, name)
+    def for_hello(self, servers: str | Sequence[str], name: str, password: str | None) -> str | None:
+        """The token a hello for ``name`` carries: the one kept for the first of ``servers``
+        that has one, or, for a guest without one (no ``password``), a new secret kept for
+        every one of them *before* the hello goes out, so that a retry after a lost welcome
+        proves it is the same guest (PROTOCOL.md, "Guest names"). ``servers`` are the
+        addresses of one chat (one server, or a client's list: a cluster's nodes share guest
+        names), the one in use first. Shared by every client shell."""
+        servers = [servers] if isinstance(servers, str) else list(servers)
+        token = next(filter(None, (self.get(server, name) for server in servers)), None)
         if token is None and password is None:
             token = secrets.token_urlsafe(32)
-            self.put(server, name, token)
+            for server in servers:
+                self.put(server, name, token)
         return token
+
+    def proven(self, servers: str | Sequence[str], name: str, token: str | None) -> None:
+        """A login as ``name`` took or proved ``token``: keep it for every one of
+        ``servers``, over any stale one kept there."""
+        if not token:
+            return
+        for server in [servers] if isinstance(servers, str) else servers:
+            if self.get(server, name) != token:
+                self.put(server, name, token)
 
     def put(self, server: str, name: str, token: str) -> None:
         """Keep ``token`` for ``name`` at ``server``, in memory and, if possible, in the

@@ -60,6 +60,10 @@ class LocalPeers:
     def tell(self, key: str, msg_id: int, frame: bytes) -> None:
         """Write ``frame`` about message ``msg_id`` to ``key``'s sessions on other nodes."""
 
+    def carbon(self, key: str, copy: Any) -> None:
+        """Give ``copy`` (the ``sent`` event of a direct message that ``key`` sent from this
+        node) to the sessions of ``key`` on other nodes that asked for carbons."""
+
     def settled(self, key: str, msg_id: int) -> None:
         """Message ``msg_id`` to ``key`` was confirmed or expired here: the nodes holding
         other sessions of ``key`` forget it in flight."""

@@ -598,17 +598,21 @@ class Relay:
                       status: str) -> None:
         """A cluster's ``_direct_stored``: forward to the recipient's sessions here, route
         to the nodes holding others, then answer ``accepted`` if any session got it (and
-        copy a new message to the sender's other sessions on this node that asked for
-        carbons; those on other nodes find it in the history)."""
+        copy a new message to the sender's other sessions that asked for carbons, on this
+        node and, through their inboxes, on others)."""
         request_id, msg_id = message.client_id, message.msg_id
+        online = bool(recipients) or self.directory.lookup_key(message.recipient_key) is not None
+        if status == mailbox.NEW:
+            # Before the forward, so no outcome of it can reach a session before its copy;
+            # a message to someone who blocks the sender is copied too, as on one node.
+            state = "sent" if online else "queued"
+            if self.carbons:
+                self._carbon(session, message, state)
+            self.peers.carbon(message.sender_key, Carbon(msg_id, message.recipient, message.text,
+                                                         message.sent_at, state))
         if message.state == "blocked":  # as on one node: answered as for anyone, never delivered
-            online = bool(recipients) or self.directory.lookup_key(message.recipient_key) is not None
             session.send(Accepted(request_id, msg_id) if online else Queued(request_id, msg_id))
             return
-        if status == mailbox.NEW and self.carbons:
-            # Before the forward, so no outcome of it can reach a session before its copy.
-            online = bool(recipients) or self.directory.lookup_key(message.recipient_key) is not None
-            self._carbon(session, message, "sent" if online else "queued")
         if recipients and msg_id not in self.inflight:
             self._forward(message, recipients)
 
@@ -636,6 +640,14 @@ class Relay:
         flights = self.routed.get(key)
         if flights:
             flights.pop(msg_id, None)
+
+    def carbon_routed(self, key: str, msg_id: int, frame: bytes) -> None:
+        """Another node sends the ``sent`` copy of message ``msg_id``, which ``key`` sent
+        there, for ``key``'s sessions here that asked for carbons."""
+        if msg_id > self.logins.guests.epoch(key):  # sent by the name's current holder
+            for session in self.registry.sessions_by_key(key):
+                if session in self.carbons:
+                    session.write_frame(frame)
 
     def settled_elsewhere(self, key: str, msg_id: int) -> None:
         """Message ``msg_id`` to ``key`` was confirmed or expired on another node: it is

@@ -10,8 +10,9 @@ entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
   room messages (:class:`RoomPost`) and cache changes (:class:`BlockChange`);
 - a node's **inbox** (a consumer group, so nothing is lost while the node is briefly
   away from Redis): direct messages for its sessions (:class:`Deliver`) and frames for
-  the sessions of one user there (:class:`Tell`: outcomes, ``queued``), and messages
-  confirmed or expired elsewhere (:class:`Settled`).
+  the sessions of one user there (:class:`Tell`: outcomes, ``queued``), copies of what a
+  user sent from another node for its sessions there that asked for carbons
+  (:class:`CarbonCopy`), and messages confirmed or expired elsewhere (:class:`Settled`).
 
 The encoding is a JSON object with a kind ``k``; the reap script (scripts.py) writes
 ``{"k":"gone","node":...}`` itself, so that one's format is fixed here and there.
@@ -119,6 +120,17 @@ class Tell(BusEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class CarbonCopy(BusEvent):
+    """A ``sent`` frame (the copy of message ``msg_id``, which user ``key`` sent from
+    another node) for those sessions of ``key`` on the inbox's node that asked for carbons."""
+
+    KIND: ClassVar[str] = "carbon"
+    key: str
+    msg_id: int
+    frame: str
+
+
+@dataclass(frozen=True, slots=True)
 class AccountSaved(BusEvent):
     """An account was created (or logged in to): the login desks' caches learn it."""
 
@@ -154,7 +166,7 @@ class Settled(BusEvent):
 
 _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
-                                      Tell, AccountSaved, HoldingSaved, Settled)}
+                                      Tell, AccountSaved, HoldingSaved, Settled, CarbonCopy)}
 # The type each field must have once decoded (JSON has no tuples; ints may stand for floats).
 _TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float),
           "float | None": (int, float, type(None))}

@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from protocol import Carbon
+from protocol.codec import encode
 from resp import RedisClient, RedisError
 from resp.aio import RedisConnectionError
 
@@ -221,6 +223,17 @@ class ClusterNode:
             return
         entry = bus.encode(bus.Tell(key, msg_id, frame.decode("utf-8")))
         self._spawn(scripts.ROUTE(self._redis, args=(self.prefix, key, self.node_id, entry)), f"outcome for {key!r}")
+
+    def carbon(self, key: str, copy: Carbon) -> None:
+        """Put the ``sent`` event ``copy`` in the inbox of every other node holding a
+        session of ``key`` (each gives it to its sessions that asked for carbons). Skipped
+        when the directory shows every session of ``key`` here: the common case. In the
+        same inboxes as the message's outcomes, and before them, so no session hears
+        ``delivered`` before its copy."""
+        if self._all_here(key) or self.directory.lookup_key(key) is None:
+            return
+        entry = bus.encode(bus.CarbonCopy(key, copy.msg_id, encode(copy).decode("utf-8")))
+        self._spawn(scripts.ROUTE(self._redis, args=(self.prefix, key, self.node_id, entry)), f"carbon for {key!r}")
 
     def settled(self, key: str, msg_id: int) -> None:
         """Tell the other nodes holding sessions of ``key`` that ``msg_id`` is settled.
@@ -548,3 +561,5 @@ class ClusterNode:
             self.relay.tell_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
         elif type(event) is bus.Settled:
             self.relay.settled_elsewhere(event.key, event.msg_id)
+        elif type(event) is bus.CarbonCopy:
+            self.relay.carbon_routed(event.key, event.msg_id, event.frame.encode("utf-8"))

@@ -25,6 +25,7 @@ EVENTS = [
     bus.HoldingSaved("bia", "Bia", "ef" * 32, 6, None),
     bus.HoldingSaved("bia", "Bia", "ef" * 32, 6, 1700000003.0),
     bus.Settled("bia", 7),
+    bus.CarbonCopy("ana", 7, '{"type":"sent","msg_id":7,"to":"Bia","text":"olá","sent_at":1.5,"state":"sent"}'),
 ]
 
 
