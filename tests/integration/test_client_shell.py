@@ -57,8 +57,12 @@ def make(clients: list[ChatClient], name: str, recorder: Recorder | None, **opti
 
 
 def test_an_interactive_session_survives_a_planned_restart_and_keeps_what_was_typed(
-        clients: list[ChatClient]) -> None:
-    first = ServerThread(ServerConfig(host="127.0.0.1", port=0)).__enter__()
+        clients: list[ChatClient], tmp_path) -> None:
+    # A durable server, as a restarted one is: Bob is still known when Alice's typed
+    # message goes out, whichever of them reconnects first (in memory, Alice could come
+    # back first and be told nobody called Bob ever logged in).
+    data = tmp_path / "data"
+    first = ServerThread(ServerConfig(host="127.0.0.1", port=0, data_dir=data)).__enter__()
     port = first.port
     at_alice, at_bob = Recorder(), Recorder()
     try:
@@ -69,7 +73,7 @@ def test_an_interactive_session_survives_a_planned_restart_and_keeps_what_was_ty
         assert at_alice.of(Goodbye) and not at_alice.of(ConnectionClosed) and not alice.closed.is_set()
         typed = alice.send_direct("Bob", "typed while the server was down")
         assert typed.waiting
-        with ServerThread(ServerConfig(host="127.0.0.1", port=port)):  # started again, same port
+        with ServerThread(ServerConfig(host="127.0.0.1", port=port, data_dir=data)):  # again, same port
             at_alice.wait_for(Reconnected)
             at_bob.wait_for(Reconnected)
             assert typed.wait(DELIVERED, WAIT), typed
