@@ -161,7 +161,16 @@ from .commands import (
     help_lines,
     parse_command,
 )
-from .display import describe_skipped, explain_error, format_clock, format_when, preview, sanitize
+from .display import (
+    describe_role,
+    describe_room_notice,
+    describe_skipped,
+    explain_error,
+    format_clock,
+    format_when,
+    preview,
+    sanitize,
+)
 from .errors import ClientError, LoginRefused, RequestFailed, ServerUnreachable
 from .events import Reconnected, Reconnecting
 from .exitcodes import ExitCode
@@ -364,51 +373,6 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
 
 
 # --- Rooms (pure functions, tested without I/O) ------------------------------------------
-
-# What a room notice says, by its act: {name} (whom it is about), {by}, {room}, {topic},
-# {role}; the reason and the end of a mute follow in brackets.
-_NOTICES = {
-    "joined": N_("* {name} joined {room}"),
-    "left": N_("* {name} left {room}"),
-    "topic": N_("* {by} set the topic of {room}: {topic}"),
-    "invite": N_("* {by} invited {name} to {room}"),
-    "kick": N_("* {by} put {name} out of {room}"),
-    "ban": N_("* {by} banned {name} from {room}"),
-    "unban": N_("* {by} lifted the ban on {name} in {room}"),
-    "mute": N_("* {by} muted {name} in {room}"),
-    "unmute": N_("* {name} may write in {room} again"),
-    "appoint": N_("* {by} made {name} {role} of {room}"),
-    "owner": N_("* {name} owns {room} now"),
-}
-_ROLES = {"owner": N_("owner"), "moderator": N_("moderator"), "member": N_("member")}
-
-
-def describe_role(role: str) -> str:
-    """A member's role from the server in words (an unknown one as it came, sanitised)."""
-    return _(_ROLES[role]) if role in _ROLES else sanitize(role)
-
-
-def describe_room_notice(event: RoomNotice, me: str) -> str:
-    """The line for a room notice; ``me``, when it names us, is "you"."""
-    def who(name: str | None) -> str:
-        if name is None:
-            return _("the server")
-        return _("you") if canonical(name) == canonical(me) else sanitize(name)
-
-    template = _NOTICES.get(event.act)
-    if template is None:
-        line = f"* {sanitize(event.room_name)}: {sanitize(event.act)} {sanitize(event.name)}"
-    else:
-        line = _(template).format(name=who(event.name), by=who(event.by), room=sanitize(event.room_name),
-                                  topic=sanitize(event.topic or ""), role=describe_role(event.role or ""))
-    extras = []
-    if event.act == "mute":
-        extras.append(_("until {when}").format(when=format_when(event.until)) if event.until is not None
-                      else _("until unmuted"))
-    if event.reason:
-        extras.append(sanitize(event.reason))
-    return f"{line} ({'; '.join(extras)})" if extras else line
-
 
 def format_room_info(info: RoomInfo) -> str:
     """The answer to /join on one line."""
