@@ -16,6 +16,7 @@ Keyboard:
     Escape           from the input box to the list, and back
     PgUp/PgDn        scroll the conversation (in the input box)
     Tab / Shift+Tab  list → input box → Send button
+    Ctrl+J           the join box of rooms (client/gui/rooms.py)
     Ctrl+Q           quit
 """
 
@@ -49,12 +50,16 @@ from .model import (
     HistoryWanted,
     LineAdded,
     LinesPrepended,
+    MembersChanged,
+    MembersWanted,
     StateChanged,
+    is_room_key,
     StatusChanged,
     connection_ended_text,
     WatchWanted,
 )
 from .panes import COLORS, ContactList, ConversationPane
+from .rooms import RoomPanel
 from .session import fetch_history, log_in, login_error_text
 
 _log = logging.getLogger(__name__)
@@ -280,6 +285,7 @@ class ChatApp:
         self.status_var = tk.StringVar(root, "")
         ttk.Label(status, textvariable=self.status_var, style="Status.TLabel").pack(side="left", padx=(6, 0))
 
+        self.rooms = RoomPanel(self, self.contacts, right, header)
         self._bind_keys()
         self._render()
 
@@ -382,6 +388,8 @@ class ChatApp:
         self.recipient_var.set(model.recipient(key))
         if model.presence(key) == UNKNOWN:
             self.subtitle_var.set("")  # while disconnected, what we knew of presence may be stale
+        elif is_room_key(key):
+            self.subtitle_var.set(self.rooms.subtitle(key))
         elif key == ROOM:
             online = sum(1 for c in model.contacts.values() if c.online) + 1
             self.subtitle_var.set(_("broadcast room · {n} online").format(n=online))
@@ -430,6 +438,10 @@ class ChatApp:
                 status = True
             elif isinstance(change, HistoryWanted):
                 self._fetch_history(change.key, change.peer)
+            elif isinstance(change, MembersChanged):
+                status = status or change.key == model.active  # the header and list redraw below
+            elif isinstance(change, MembersWanted):
+                self.rooms.fetch_members(change.room)
             elif isinstance(change, WatchWanted):
                 if self.client is not None:
                     self.client.watch_soon([change.peer])  # never blocks
@@ -440,6 +452,7 @@ class ChatApp:
         if status or not self.status_var.get():
             self._show_status()
         self._update_header()
+        self.rooms.show()
 
     def _show_status(self) -> None:
         """The status bar from the model; while a reconnection is awaited, again every
@@ -515,7 +528,9 @@ class ChatApp:
             return "break"
         key = self.model.active
         to = None if key == ROOM else self.model.title(key)
-        if to is None:
+        if is_room_key(key):
+            message = self.client.send_to_room(self.model.title(key), text)
+        elif to is None:
             message = self.client.send_room(text)
         else:
             message = self.client.send_direct(to, text)
