@@ -83,3 +83,37 @@ def test_a_room_in_the_page(site, tmp_path: Path) -> None:
         assert page.problems() == []
     finally:
         olga.close()
+
+
+def test_the_page_falls_back_to_version_1_and_resends_room_messages_with_their_ids(site) -> None:
+    """The page's sans-I/O part (receiveFrame and friends), driven with frames in the page."""
+    page, _web = site
+    result = page.js("""(() => {
+      const chat = createChat();
+      const first = helloFrame(chat, "Bob");
+      const refused = receiveFrame(chat, {type: "error", id: first.id, code: "unsupported_version", message: "no"});
+      const second = helloFrame(chat, "Bob");
+      const again = receiveFrame(chat, {type: "error", id: second.id, code: "unsupported_version", message: "no"});
+      // A version-2 session: a room message, lost with its connection, goes again with its id.
+      const chat2 = createChat();
+      receiveFrame(chat2, {type: "welcome", id: helloFrame(chat2, "Bob").id, name: "Bob", version: 2});
+      receiveFrame(chat2, {type: "room_info", id: joinRoomFrame(chat2, "redes").id, room: "#redes", count: 1,
+                           owner: "Bob", created: true});
+      const post = composeMessage(chat2, "##redes", "olá");
+      connectionLost(chat2);
+      const back = receiveFrame(chat2, {type: "welcome", id: helloFrame(chat2, "Bob").id, name: "Bob", version: 2});
+      const resent = back.send.filter((f) => f.type === "send");
+      receiveFrame(chat2, {type: "accepted", id: post.id, msg_id: 5});
+      receiveFrame(chat2, {type: "room", msg_id: 5, from: "Bob", room: "#redes", text: "olá", sent_at: 1});
+      receiveFrame(chat2, {type: "room", msg_id: 6, from: "Ana", room: "#redes", text: "oi", sent_at: 2});
+      receiveFrame(chat2, {type: "room", msg_id: 6, from: "Ana", room: "#redes", text: "oi", sent_at: 2});
+      const items = chat2.conversations.get("##redes").items.map((i) => [i.dir, i.text, i.state]);
+      return {versions: [first.version, second.version], logins: [refused.login, again.login && again.login.code],
+              post, resent, items, rejoined: back.send.filter((f) => f.type === "join").map((f) => f.room)};
+    })()""")
+    assert result["versions"] == [2, 1]
+    assert result["logins"] == ["fallback", "unsupported_version"]
+    assert result["post"] == {"type": "send", "id": result["post"]["id"], "room": "#redes", "text": "olá"}
+    assert result["resent"] == [result["post"]]
+    assert result["items"] == [["out", "olá", "sent"], ["in", "oi", "received"]]
+    assert result["rejoined"] == ["#redes"]

@@ -695,7 +695,8 @@ function totalUnread(chat) {
 /* ----- Rooms (protocol version 2; PROTOCOL.md "Rooms and moderation") ----------------- */
 // A named room is a conversation keyed "##" + its comparison form (neither a user's "@..."
 // key nor ROOM can be that). Membership lives on the server: the page lists the rooms it
-// joined in this tab (kept with the session) and asks "rooms" for the public ones.
+// joined while open (a reload forgets that list; the server keeps the membership, and
+// joining again changes nothing) and asks "rooms" for the public ones.
 
 // Request kinds of the room requests, whose errors are told in the room's conversation.
 const ROOM_REQUESTS = ["join", "leave", "members", "rooms", "act"];
