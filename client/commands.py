@@ -13,6 +13,7 @@ it. The grammar::
     /who             who is online
     /whois NAME      where NAME is connected from, and since when
     /history NAME [N]   the last N (default 20) messages with NAME, with their states
+    /history #ROOM [N]  the last N messages of a room you are in
     /block NAME      stop receiving messages from NAME; /unblock NAME undoes it
     /register        claim the current name with a password (asked twice, not echoed)
     /help  (/?)      the list of commands
@@ -396,7 +397,10 @@ def _history(args: list[str], typed: str = "history") -> ShowHistory | Mistake:
         command=typed, most=HISTORY_MAX, default=HISTORY_DEFAULT)
     if not 1 <= len(args) <= 2:
         return Mistake(usage)
-    checked = _check_name(args[0], _("/{command} NAME [N]").format(command=typed))
+    if args[0].startswith("#"):  # a room's history (protocol version 2, for its members)
+        checked = check_room(args[0], _("/{command} #ROOM [N]").format(command=typed))
+    else:
+        checked = _check_name(args[0], _("/{command} NAME [N]").format(command=typed))
     if isinstance(checked, Mistake):
         return checked
     if len(args) == 1:

@@ -7,7 +7,7 @@ import pytest
 
 import i18n
 from client.commands import (
-    Mistake, RoomAct, RoomJoin, RoomLeave, SendText, SetTarget, ShowMembers, ShowRooms, parse_command,
+    Mistake, RoomAct, RoomJoin, RoomLeave, SendText, SetTarget, ShowHistory, ShowMembers, ShowRooms, parse_command,
 )
 from client.outgoing import FAILED, SENT, OutgoingMessage
 from client.terminal import (
@@ -47,6 +47,8 @@ from protocol import MemberEntry, RoomEntry, RoomInfo, RoomNotice, RoomPost
     ("/silenciar Vic spam", None, RoomAct("mute", None, "Vic", None, "spam")),
     ("/unmute Vic", None, RoomAct("unmute", None, "Vic")),
     ("/dessilenciar Vic", None, RoomAct("unmute", None, "Vic")),
+    ("/history #redes 5", None, ShowHistory("#redes", 5)),
+    ("/historico redes", None, ShowHistory("redes", 20)),   # without "#": a person's
 ])
 def test_room_lines_mean_room_commands(line: str, target: str | None, command: object) -> None:
     assert parse_command(line, target) == command
