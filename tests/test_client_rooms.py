@@ -12,17 +12,18 @@ import pytest
 from client import ChatClient, MessageUpdate, Reconnected, RequestFailed
 from clientkit import WAIT, start
 from fakeserver import FakeServer
+from faultproxy import Fault, FaultProxy
 from protocol import ErrorCode, Event, MemberEntry, RoomEntry, RoomMessage, RoomNotice, RoomPost
 
 
-def next_of(client: ChatClient, kind: type[Event], where=lambda e: True) -> Event:
-    """The next event of ``kind`` (matching ``where``) the client received, within WAIT s."""
-    deadline = time.monotonic() + WAIT
+def next_of(client: ChatClient, kind: type[Event], where=lambda e: True, timeout: float = WAIT) -> Event:
+    """The next event of ``kind`` (matching ``where``) the client received, within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
     while True:
         try:
             event = client.events.get(timeout=max(0.01, deadline - time.monotonic()))
         except queue.Empty:
-            raise AssertionError(f"no {kind.__name__} within {WAIT} s") from None
+            raise AssertionError(f"no {kind.__name__} within {timeout} s") from None
         if isinstance(event, kind) and where(event):
             return event
 
@@ -92,3 +93,24 @@ def test_against_a_version_1_server_the_client_falls_back_and_has_no_rooms(clien
         old.drop("Alice")
         assert next_of(alice, Reconnected).welcome.version == 1
         assert old.hellos == [2, 1, 1]
+
+
+def test_room_messages_cut_off_before_their_answer_are_resent_and_posted_exactly_once(server, clients) -> None:
+    """Through the fault proxy: the server's ``accepted`` for every other room message
+    of Mia's is lost with her connection (the message was stored); the library resends
+    it with its id after reconnecting, and every member sees each message once, in order."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    with FaultProxy(server.host, server.port) as proxy:
+        proxy.add(Fault("down", frame_type="accepted", nth=1, every=2, times=3, name="Mia"))
+        mia = start(clients, proxy.port, "Mia", reconnect_delay=0.05)
+        mia.join("#redes")
+        sent = [mia.send_to_room("#redes", f"message {n}") for n in range(6)]
+        for message in sent:
+            assert message.wait_done(3 * WAIT) and message.state == "sent", message
+        assert len(proxy.cuts) == 3 and mia.reconnects == 3
+    posts = [next_of(olga, RoomPost, lambda p: p.sender == "Mia") for _ in range(6)]
+    assert [p.text for p in posts] == [f"message {n}" for n in range(6)]
+    assert [p.msg_id for p in posts] == [m.msg_id for m in sent]
+    with pytest.raises(AssertionError):  # and nothing more: no message posted twice
+        next_of(olga, RoomPost, lambda p: p.sender == "Mia", timeout=1.0)
