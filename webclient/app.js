@@ -1112,6 +1112,7 @@ function renderRoomTools(chat) {
     item.append(button);
     return item;
   }));
+  $("rooms-heading").hidden = list.children.length === 0;
   const key = chat.active;
   const room = isRoomKey(key) ? chat.rooms.get(key) : null;
   $("room-tools").hidden = !room;
