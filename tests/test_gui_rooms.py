@@ -45,6 +45,8 @@ def test_a_room_in_the_window(open_gui, server, clients, tmp_path: Path) -> None
     assert state["members"] == ["Bob (moderator)", "Olga (owner)"]
     assert "kick" in state["room_menu"] and "ban" in state["room_menu"]
 
+    bob.cmd("room_act", act="invite", name="Zoe")
+    bob.wait(lambda s: "you invited Zoe to #redes" in s["panes"]["##redes"], "the invitation notice")
     with start(clients, server.port, "Vic") as vic:
         vic.join("#redes")
         bob.wait(lambda s: "Vic joined #redes" in s["panes"]["##redes"], "Vic's join notice")

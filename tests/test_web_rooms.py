@@ -32,6 +32,7 @@ def test_a_room_in_the_page(site, tmp_path: Path) -> None:
         assert page.js("!!document.querySelector('button.contact[data-key=\"##redes\"]')")
         assert page.js("document.querySelectorAll('#member-list .member-act').length") == 0  # a plain member
         assert page.js("document.getElementById('room-topic').hidden") is True
+        assert page.js("document.getElementById('room-invite').hidden") is True
 
         page.focus("#composer-input")
         page.type("olá, turma")
@@ -46,6 +47,7 @@ def test_a_room_in_the_page(site, tmp_path: Path) -> None:
         page.wait_for("[...document.querySelectorAll('#messages .notice-text')].some(e => "
                       "e.textContent === 'Olga made you moderator of #redes')")
         page.wait_for("document.getElementById('room-topic').hidden === false")  # a moderator may set it
+        assert page.js("document.getElementById('room-invite').hidden") is False
         # The owner has no acts (nobody acts on a higher role); Vic, once in, has them.
         vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
         try:

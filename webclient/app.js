@@ -1119,6 +1119,7 @@ function renderRoomTools(chat) {
   if (!room) return;
   const moderator = mayModerate(chat, key);
   $("room-topic").hidden = !moderator;
+  $("room-invite").hidden = !moderator;
   const members = $("member-list");
   members.replaceChildren(...(room.members || []).map((member) => {
     const item = el("li", member.online ? "member" : "member member-offline");
@@ -1164,6 +1165,10 @@ function onRoomToolClick(event) {
     const room = chat.rooms.get(key);
     const topic = window.prompt(t("The topic of {room}:", { room: roomName(chat, key) }), room ? room.topic : "");
     if (topic !== null) frame = topicFrame(chat, key, topic);
+  }
+  if (button.id === "room-invite") {
+    const name = window.prompt(t("Who may join {room}?", { room: roomName(chat, key) }), "");
+    if (name && validName(name.trim())) frame = roomActFrame(chat, key, "invite", name.trim());
   }
   if (button.dataset.act) {
     const name = button.closest("li").dataset.name;

@@ -61,6 +61,7 @@ class RoomPanel:
 
         self.leave_button = ttk.Button(header, text=_("Leave"), command=self.leave)
         self.topic_button = ttk.Button(header, text=_("Topic…"), command=self.ask_topic)
+        self.invite_button = ttk.Button(header, text=_("Invite…"), command=self.ask_invite)
 
         members = self.members_frame = ttk.Frame(right, padding=(8, 0, 0, 0))
         members.rowconfigure(1, weight=1)
@@ -88,13 +89,16 @@ class RoomPanel:
             self.members_frame.grid_remove()
             self.leave_button.pack_forget()
             self.topic_button.pack_forget()
+            self.invite_button.pack_forget()
             return
         self.members_frame.grid(row=1, column=1, sticky="ns")
         self.leave_button.pack(side="right")
         if model.may_moderate(key):
             self.topic_button.pack(side="right", padx=(0, 6))
+            self.invite_button.pack(side="right", padx=(0, 6))
         else:
             self.topic_button.pack_forget()
+            self.invite_button.pack_forget()
         rows = [(member.name, sanitize(member.name) + ("" if member.role == "member"
                                                        else f" ({describe_role(member.role)})"), member.online)
                 for member in model.rooms[key].members or ()]
@@ -189,6 +193,15 @@ class RoomPanel:
         if topic is not None:
             self.act("topic", topic)
 
+    def ask_invite(self) -> None:
+        model = self.app.model
+        if model is None or model.active not in model.rooms:
+            return
+        name = simpledialog.askstring(_("Invite"), _("Who may join {room}?").format(room=model.rooms[model.active].name),
+                                      parent=self.app.root)
+        if name and name.strip():
+            self.act("invite", name.strip())
+
     def act(self, act: str, name: str) -> None:
         """Moderation act ``act`` (an ACTS entry, or "topic" with the text as ``name``) in
         the open room; the server announces it in the room, which the model shows."""
@@ -205,6 +218,7 @@ class RoomPanel:
             "appoint": lambda: client.appoint(room, name, "moderator"),
             "dismiss": lambda: client.appoint(room, name, "member"),
             "topic": lambda: client.set_topic(room, name),
+            "invite": lambda: client.invite(room, name),
         }
         self._ask(calls[act], lambda _result: self.fetch_members(room), f"/{act}")
 
