@@ -285,7 +285,7 @@ class ChatApp:
         self.status_var = tk.StringVar(root, "")
         ttk.Label(status, textvariable=self.status_var, style="Status.TLabel").pack(side="left", padx=(6, 0))
 
-        self.rooms = RoomPanel(self, self.contacts, right, header)
+        self.rooms = RoomPanel(self, self.contacts, right)
         self._bind_keys()
         self._render()
 

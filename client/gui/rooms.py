@@ -45,7 +45,7 @@ MUTE_SECONDS = 600
 class RoomPanel:
     """The room widgets of ``app`` (built once the chat view is)."""
 
-    def __init__(self, app: ChatApp, contacts: ttk.Frame, right: ttk.Frame, header: ttk.Frame) -> None:
+    def __init__(self, app: ChatApp, contacts: ttk.Frame, right: ttk.Frame) -> None:
         self.app = app
         join = ttk.Frame(contacts, style="Side.TFrame")
         join.grid(row=2, column=0, sticky="ew", pady=(6, 0))
@@ -59,17 +59,20 @@ class RoomPanel:
         app.root.bind_all("<Control-j>", lambda e: self.join_entry.focus_set())
         ttk.Button(join, text=_("Join room"), command=self.join, takefocus=False).grid(row=0, column=1, padx=(4, 0))
 
-        self.leave_button = ttk.Button(header, text=_("Leave"), command=self.leave)
-        self.topic_button = ttk.Button(header, text=_("Topic…"), command=self.ask_topic)
-        self.invite_button = ttk.Button(header, text=_("Invite…"), command=self.ask_invite)
-
+        # The room's column, beside the conversation: its acts, then its members.
         members = self.members_frame = ttk.Frame(right, padding=(8, 0, 0, 0))
-        members.rowconfigure(1, weight=1)
-        ttk.Label(members, text=_("Members"), style="SideHeading.TLabel").grid(row=0, column=0, sticky="w")
+        members.rowconfigure(2, weight=1)
+        members.columnconfigure(0, weight=1)
+        acts = ttk.Frame(members)
+        acts.grid(row=0, column=0, sticky="ew", pady=(0, 6))
+        self.leave_button = ttk.Button(acts, text=_("Leave"), command=self.leave)
+        self.topic_button = ttk.Button(acts, text=_("Topic…"), command=self.ask_topic)
+        self.invite_button = ttk.Button(acts, text=_("Invite…"), command=self.ask_invite)
+        ttk.Label(members, text=_("Members"), style="SideHeading.TLabel").grid(row=1, column=0, sticky="w")
         self.members = ttk.Treeview(members, show="tree", selectmode="browse", height=8)
         self.members.column("#0", width=170)
         self.members.tag_configure("offline", foreground="#9ca3af")
-        self.members.grid(row=1, column=0, sticky="nsew")
+        self.members.grid(row=2, column=0, sticky="nsew")
         self.members.bind("<Button-3>", self._menu_at)
         self.members.bind("<Shift-F10>", lambda e: self._menu_at(None))
         self.menu = tk.Menu(app.root, tearoff=False)
@@ -87,18 +90,13 @@ class RoomPanel:
         if not is_room_key(key) or key not in model.rooms:
             self._rows = None
             self.members_frame.grid_remove()
-            self.leave_button.pack_forget()
-            self.topic_button.pack_forget()
-            self.invite_button.pack_forget()
             return
-        self.members_frame.grid(row=1, column=1, sticky="ns")
-        self.leave_button.pack(side="right")
-        if model.may_moderate(key):
-            self.topic_button.pack(side="right", padx=(0, 6))
-            self.invite_button.pack(side="right", padx=(0, 6))
-        else:
-            self.topic_button.pack_forget()
-            self.invite_button.pack_forget()
+        self.members_frame.grid(row=0, column=1, rowspan=2, sticky="ns")
+        moderator = model.may_moderate(key)
+        self.topic_button.grid(row=0, column=0, sticky="ew") if moderator else self.topic_button.grid_remove()
+        self.invite_button.grid(row=0, column=1, sticky="ew", padx=(4, 0)) if moderator \
+            else self.invite_button.grid_remove()
+        self.leave_button.grid(row=1 if moderator else 0, column=0, columnspan=2, sticky="ew", pady=(4, 0) if moderator else 0)
         rows = [(member.name, sanitize(member.name) + ("" if member.role == "member"
                                                        else f" ({describe_role(member.role)})"), member.online)
                 for member in model.rooms[key].members or ()]
