@@ -25,7 +25,8 @@ WEB_ALLOWED_HOSTS: tuple[str, ...] = ()
 METRICS_ALLOW: tuple[str, ...] = ("127.0.0.1", "::1")
 
 # --- Wire protocol ----------------------------------------------------------------------
-PROTOCOL_VERSION = 1
+# The newest version clients offer (2: named rooms); they fall back to 1 if refused.
+PROTOCOL_VERSION = 2
 # Largest frame (one JSON object plus its newline) either side accepts, in bytes.
 MAX_FRAME_BYTES = 64 * 1024
 # Largest message text, in characters (a direct or room message).

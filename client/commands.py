@@ -13,10 +13,18 @@ it. The grammar::
     /who             who is online
     /whois NAME      where NAME is connected from, and since when
     /history NAME [N]   the last N (default 20) messages with NAME, with their states
+    /history #ROOM [N]  the last N messages of a room you are in
     /block NAME      stop receiving messages from NAME; /unblock NAME undoes it
     /register        claim the current name with a password (asked twice, not echoed)
     /help  (/?)      the list of commands
     /quit  (/exit)   leave
+    @#ROOM TEXT      send TEXT to the members of room #ROOM
+    /join #ROOM      join (or create) #ROOM; plain lines now go there
+    /leave [#ROOM]   leave #ROOM (default: the room plain lines go to)
+    /rooms           the rooms, with member counts and topics
+    /members [#ROOM] who is in the room
+    /invite, /kick, /ban, /unban, /unmute NAME [REASON];  /mute NAME [SECONDS] [REASON];
+    /topic TEXT      moderating the room plain lines go to (or name it first: /kick #ROOM NAME)
     //TEXT, @@TEXT   send "/TEXT" or "@TEXT" as a plain line (the prefix doubled escapes it)
     anything else    a plain line: sent to the current target
     blank line       nothing
@@ -43,7 +51,8 @@ from registry.names import explain as explain_refusal
 
 @dataclass(frozen=True, slots=True)
 class SendText:
-    """Send ``text`` to user ``to``, or to the room if ``to`` is None."""
+    """Send ``text`` to user ``to``, to room ``to`` if it starts with ``#``, or to the
+    default room if ``to`` is None."""
 
     to: str | None
     text: str
@@ -59,7 +68,7 @@ class ReplyText:
 
 @dataclass(frozen=True, slots=True)
 class SetTarget:
-    """Plain lines go to ``to`` from now on (None: the room)."""
+    """Plain lines go to ``to`` from now on (a name, a ``#room``, or None: the default room)."""
 
     to: str | None
 
@@ -119,8 +128,50 @@ class Mistake:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class RoomJoin:
+    """Join (or create) ``room``; plain lines then go there."""
+
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomLeave:
+    """Leave ``room`` (None: the room plain lines go to)."""
+
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShowRooms:
+    """List the rooms, with member counts and topics."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShowMembers:
+    """List the members of ``room`` (None: the room plain lines go to)."""
+
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomAct:
+    """A moderation act in ``room`` (None: the room plain lines go to): ``act`` is the
+    English command word (invite, kick, ban, unban, mute, unmute, topic); ``name`` whom it
+    is about (the topic's text for ``topic``); ``seconds`` for a mute (None: until
+    unmuted); ``reason`` as typed."""
+
+    act: str
+    room: str | None
+    name: str
+    seconds: float | None = None
+    reason: str | None = None
+
+
+RoomCommand = RoomJoin | RoomLeave | ShowRooms | ShowMembers | RoomAct
+
 Command = (SendText | ReplyText | SetTarget | ShowWho | ShowWhois | ShowHistory | SetBlocked | ClaimName | ShowHelp | Quit
-           | Blank | Mistake)
+           | Blank | Mistake | RoomCommand)
 
 # /history without a count shows this many messages; it shows at most HISTORY_MAX.
 HISTORY_DEFAULT = 20
@@ -140,6 +191,17 @@ COMMAND_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "block": {"en": ("block",), "pt_BR": ("bloquear",)},
     "unblock": {"en": ("unblock",), "pt_BR": ("desbloquear",)},
     "register": {"en": ("register",), "pt_BR": ("registrar",)},
+    "join": {"en": ("join",), "pt_BR": ("entrar",)},
+    "leave": {"en": ("leave", "part"), "pt_BR": ("deixar",)},
+    "rooms": {"en": ("rooms",), "pt_BR": ("salas",)},
+    "members": {"en": ("members",), "pt_BR": ("membros",)},
+    "invite": {"en": ("invite",), "pt_BR": ("convidar",)},
+    "topic": {"en": ("topic",), "pt_BR": ("tema",)},
+    "kick": {"en": ("kick",), "pt_BR": ("expulsar",)},
+    "ban": {"en": ("ban",), "pt_BR": ("banir",)},
+    "unban": {"en": ("unban",), "pt_BR": ("desbanir",)},
+    "mute": {"en": ("mute",), "pt_BR": ("silenciar",)},
+    "unmute": {"en": ("unmute",), "pt_BR": ("dessilenciar",)},
     "help": {"en": ("help", "?"), "pt_BR": ("ajuda",)},
     "quit": {"en": ("quit", "exit"), "pt_BR": ("sair",)},
 }
@@ -173,6 +235,18 @@ _HELP = (
     ("block", N_("NAME"), N_("stop receiving messages from NAME")),
     ("unblock", N_("NAME"), N_("receive messages from NAME again")),
     ("register", "", N_("claim your name with a password")),
+    (None, N_("@#ROOM TEXT"), N_("send TEXT to the members of #ROOM")),
+    ("join", N_("#ROOM"), N_("join (or create) #ROOM; plain lines go there")),
+    ("leave", N_("[#ROOM]"), N_("leave the room")),
+    ("rooms", "", N_("the rooms, with members and topics")),
+    ("members", N_("[#ROOM]"), N_("who is in the room")),
+    ("invite", N_("NAME"), N_("let NAME join an invite-only room")),
+    ("topic", N_("TEXT"), N_("set the room's topic")),
+    ("kick", N_("NAME [REASON]"), N_("put NAME out of the room")),
+    ("ban", N_("NAME [REASON]"), N_("put NAME out and keep them out")),
+    ("unban", N_("NAME"), N_("let NAME in again")),
+    ("mute", N_("NAME [SECONDS] [REASON]"), N_("keep NAME from writing in the room")),
+    ("unmute", N_("NAME"), N_("let NAME write again")),
     ("help", "", N_("this list")),
     ("quit", "", N_("leave (Ctrl-D and Ctrl-C too)")),
     (None, N_("//TEXT  @@TEXT"), N_("send a line that starts with / or @")),
@@ -221,6 +295,8 @@ def parse_command(line: str, target: str | None = None) -> Command:
         return Blank()
     if line.startswith("//") or line.startswith("@@"):
         return _plain(line[1:], target)
+    if line.startswith("@#"):
+        return _room_message(line)
     if line.startswith("@"):
         head, text = _ADDRESSED.fullmatch(line).groups()
         checked = _check_name(head.rstrip(":,"), _("@NAME TEXT"))
@@ -240,7 +316,10 @@ def parse_command(line: str, target: str | None = None) -> Command:
             if len(args) != 1:
                 return Mistake(_("usage: /{to} NAME (then plain lines go to NAME; /{all} goes back to the room)").format(
                     to=typed, all=command_names("all")[0]))
-            checked = _check_name(args[0], _("/{command} NAME").format(command=typed))
+            if args[0].startswith("#"):
+                checked = check_room(args[0], _("/{command} #ROOM").format(command=typed))
+            else:
+                checked = _check_name(args[0], _("/{command} NAME").format(command=typed))
             return checked if isinstance(checked, Mistake) else SetTarget(checked)
         if word == "msg":
             return _message(line, typed)
@@ -274,6 +353,8 @@ def parse_command(line: str, target: str | None = None) -> Command:
                 # Never take a password from the line: it would show on screen and in history.
                 return Mistake(_("usage: /{command} (alone: the password is asked without echo)").format(command=typed))
             return ClaimName()
+        if word in _ROOM_WORDS:
+            return _room_command(word, typed, line)
         if word == "help":
             return ShowHelp()
         if word == "quit":
@@ -316,7 +397,10 @@ def _history(args: list[str], typed: str = "history") -> ShowHistory | Mistake:
         command=typed, most=HISTORY_MAX, default=HISTORY_DEFAULT)
     if not 1 <= len(args) <= 2:
         return Mistake(usage)
-    checked = _check_name(args[0], _("/{command} NAME [N]").format(command=typed))
+    if args[0].startswith("#"):  # a room's history (protocol version 2, for its members)
+        checked = check_room(args[0], _("/{command} #ROOM [N]").format(command=typed))
+    else:
+        checked = _check_name(args[0], _("/{command} NAME [N]").format(command=typed))
     if isinstance(checked, Mistake):
         return checked
     if len(args) == 1:
@@ -328,3 +412,89 @@ def _history(args: list[str], typed: str = "history") -> ShowHistory | Mistake:
 
 def _plain(text: str, target: str | None) -> SendText:
     return SendText(target, text)
+
+
+# --- Rooms (protocol version 2) ------------------------------------------------------------
+
+_ROOM_WORDS = frozenset({"join", "leave", "rooms", "members", "invite", "topic", "kick", "ban", "unban", "mute",
+                         "unmute"})
+# The acts on a person, and whether they take a reason after the name.
+_ACTS_WITH_REASON = frozenset({"kick", "ban", "mute"})
+
+
+def check_room(raw: str, usage: str) -> str | Mistake:
+    """Return the room in ``raw`` (``#name``; the ``#`` may be left out) or a Mistake. A
+    room's name follows the rules of user names (PROTOCOL.md, "Names of rooms")."""
+    name = raw[1:] if raw.startswith("#") else raw
+    if not name:
+        return Mistake(_("usage: {usage}").format(usage=usage))
+    try:
+        return "#" + validate_name(name)
+    except InvalidName as exc:
+        return Mistake(_("{room} is not a valid room name: {why}").format(room=repr("#" + name),
+                                                                         why=explain_refusal(exc, _)))
+
+
+def is_room(target: str | None) -> bool:
+    """True if ``target`` (of SendText or SetTarget) names a room rather than a person."""
+    return target is not None and target.startswith("#")
+
+
+def _room_message(line: str) -> SendText | Mistake:
+    """``@#ROOM TEXT``: like ``@NAME TEXT``, to the members of a room."""
+    head, text = _ADDRESSED.fullmatch(line).groups()
+    checked = check_room(head.rstrip(":,"), _("@#ROOM TEXT"))
+    if isinstance(checked, Mistake):
+        return checked
+    if not text.strip():
+        return Mistake(_("nothing to send to {room}: type @{room} TEXT (or /{join} {room})").format(
+            room=checked, join=command_names("join")[0]))
+    return SendText(checked, text)
+
+
+def _room_command(word: str, typed: str, line: str) -> RoomCommand | Mistake:
+    """The room commands: ``/join #ROOM``, ``/leave [#ROOM]``, ``/rooms``, ``/members
+    [#ROOM]``, ``/topic [#ROOM] TEXT`` and the acts on a person, ``/kick [#ROOM] NAME
+    [REASON]`` (``/mute`` takes SECONDS before the reason)."""
+    args = line.split()[1:]
+    room: str | None = None
+    if word == "rooms":
+        return ShowRooms() if not args else Mistake(_("usage: /{command} (it takes no arguments)").format(
+            command=typed))
+    if word == "join":
+        usage = _("/{command} #ROOM").format(command=typed)
+        if len(args) != 1:
+            return Mistake(_("usage: {usage}").format(usage=usage))
+        checked = check_room(args[0], usage)
+        return checked if isinstance(checked, Mistake) else RoomJoin(checked)
+    skip = 1
+    if args and args[0].startswith("#"):
+        checked = check_room(args[0], _("/{command} #ROOM").format(command=typed))
+        if isinstance(checked, Mistake):
+            return checked
+        room, args, skip = checked, args[1:], 2
+    if word in ("leave", "members"):
+        if args:
+            return Mistake(_("usage: {usage}").format(usage=_("/{command} [#ROOM]").format(command=typed)))
+        return RoomLeave(room) if word == "leave" else ShowMembers(room)
+    if word == "topic":
+        topic = _rest(line, skip).strip()
+        if not topic:
+            return Mistake(_("usage: {usage}").format(usage=_("/{command} TEXT").format(command=typed)))
+        return RoomAct("topic", room, topic)
+    usage = (_("/{command} NAME [SECONDS] [REASON]") if word == "mute" else
+             _("/{command} NAME [REASON]") if word in _ACTS_WITH_REASON else _("/{command} NAME")).format(command=typed)
+    if not args or (word not in _ACTS_WITH_REASON and len(args) != 1):
+        return Mistake(_("usage: {usage}").format(usage=usage))
+    checked = _check_name(args[0], usage)
+    if isinstance(checked, Mistake):
+        return checked
+    seconds: float | None = None
+    skip += 1
+    if word == "mute" and len(args) > 1 and args[1].isascii() and args[1].isdigit():
+        seconds = float(args[1])
+        if seconds <= 0:
+            return Mistake(_("usage: {usage}").format(usage=usage))
+        skip += 1
+    reason = _rest(line, skip).strip() or None if word in _ACTS_WITH_REASON else None
+    return RoomAct(word, room, checked, seconds, reason)

@@ -63,6 +63,17 @@ server, and after ``heartbeat_timeout`` seconds of silence it declares the conne
 (``broken``; a server host that vanished without closing the connection would otherwise
 leave the shell's read blocked forever); the shell then reconnects if allowed.
 
+Versions and rooms. The hello offers the newest protocol version this client speaks
+(``const.PROTOCOL_VERSION``; 2 has named rooms). A server that does not speak it answers
+``unsupported_version`` and closes: :meth:`ClientCore.fall_back` then lowers the offer by
+one and the shell logs in again on a new connection (the lowered offer is kept for the
+reconnections of this object, so a version-1 server costs one extra round trip per
+``connect``, not per reconnection). The welcome's ``version`` is what the session speaks
+(``ClientCore.version``); a session at version 1 has no rooms, and a message to a named
+room fails locally with ``unsupported_version`` rather than being written. Room messages
+(``OutgoingMessage.room``) are tracked, resent with their ids and deduplicated like the
+default room's; a ``RoomPost`` seen before (same ``msg_id``) is not handed on twice.
+
 Events (what ``next_events`` returns for the application) are those of the protocol, minus
 the answers matched to a request of this client: answers about a tracked message become one
 :class:`~client.outgoing.MessageUpdate`; answers to requests go to their :class:`Pending`.
@@ -105,8 +116,10 @@ from protocol import (
     Queued,
     Receipt,
     Role,
+    RoomPost,
     SendDirect,
     SendRoom,
+    SendToRoom,
     State,
     Watch,
     Watching,
@@ -332,11 +345,23 @@ def outcome_of(event: Event | None) -> int | None:
     return None
 
 
-def _send_event(message: OutgoingMessage) -> SendDirect | SendRoom:
+def _send_event(message: OutgoingMessage) -> SendDirect | SendRoom | SendToRoom:
     """The frame that sends ``message`` (again: always with its first request id)."""
     if message.to is not None:
         return SendDirect(message.request_id, message.to, message.text)
+    if message.room is not None:
+        return SendToRoom(message.request_id, message.room, message.text)
     return SendRoom(message.request_id, message.text)
+
+
+# The first protocol version with named rooms (protocol.events.JoinRoom.SINCE).
+ROOMS_VERSION = 2
+
+
+def is_default_room(room: str) -> bool:
+    """True if ``room`` names the default room (``const.DEFAULT_ROOM``, any case): a
+    message there is a plain ``say``, which every version speaks."""
+    return canonical(room.removeprefix("#")) == canonical(const.DEFAULT_ROOM.removeprefix("#"))
 
 
 # --- The session --------------------------------------------------------------------------
@@ -388,6 +413,15 @@ class ClientCore:
         self._acks_due: list[int] = []
         # msg_ids of outcomes handed on for messages this object did not send, oldest first.
         self._outcomes_seen: dict[int, None] = {}
+        # The protocol version the next hello offers (lowered by fall_back), and the one the
+        # current (or last) session speaks, from its welcome.
+        self.offer = const.PROTOCOL_VERSION
+        self.version = 1
+        # msg_ids of room posts (named rooms) handed on, oldest first: a post the server
+        # sends again (missed messages at login overlapping live ones) is shown once.
+        self.seen_posts: dict[int, None] = {}
+        # MessageUpdates decided while opening a session, handed on by next_events first.
+        self._early: list[Event] = []
         # Names watched (canonical -> as given): watched again on every new session, since
         # the server ends a session's subscriptions with it.
         self.watched: dict[str, str] = {}
@@ -488,14 +522,38 @@ class ClientCore:
     # --- Sessions ---------------------------------------------------------------------------
 
     def hello(self, name: str, password: str | None, register: bool, resume: str | None) -> Hello:
-        """The hello for a new login, with a fresh request id. It asks for carbons (copies
-        of what our other sessions send come as Carbon events, handed on like any other,
-        their outcomes like those of an earlier run's messages) and for read receipts,
-        typing and edits (their events are handed on; an edit or delete of a message to
-        us is confirmed once handed on: :meth:`handed_on`)."""
+        """The hello for a new login, with a fresh request id, offering ``self.offer`` (the
+        newest version, lowered by :meth:`fall_back`). It asks for carbons (copies of what
+        our other sessions send come as Carbon events, handed on like any other, their
+        outcomes like those of an earlier run's messages) and for read receipts, typing and
+        edits (their events are handed on; an edit or delete of a message to us is
+        confirmed once handed on: :meth:`handed_on`)."""
         self.name = name
-        return Hello(self.new_request_id(), name, const.PROTOCOL_VERSION, password, bool(register), resume,
+        return Hello(self.new_request_id(), name, self.offer, password, bool(register), resume,
                      (CARBONS, READ, TYPING, EDITS))
+
+    def fall_back(self, code: str) -> bool:
+        """A login was refused with ``code``. If it is ``unsupported_version`` and an older
+        version is left to offer, lower the offer by one and return True: the shell logs
+        in again on a new connection (the server closed this one). Otherwise False: the
+        refusal stands."""
+        if code != ErrorCode.UNSUPPORTED_VERSION or self.offer <= 1:
+            return False
+        self.offer -= 1
+        _log.info("the server does not speak protocol version %d; offering %d", self.offer + 1, self.offer)
+        return True
+
+    @property
+    def rooms(self) -> bool:
+        """True if the session speaks a version with named rooms."""
+        return self.version >= ROOMS_VERSION
+
+    def rooms_problem(self) -> str | None:
+        """Why a room request cannot be made in this session, in words, or None."""
+        if self.rooms:
+            return None
+        return (f"this server speaks chat protocol version {self.version}, which has no rooms "
+                "(only the default room)")
 
     def open(self, conn: Connection, welcome: Welcome, now: float, reconnected: bool) -> int:
         """A login succeeded on ``conn``: make it the current connection. After a
@@ -511,6 +569,7 @@ class ClientCore:
         self.close_reason = ""
         self._retry_at = None
         self._after = None
+        self.version = welcome.version
         # The server's interval unless the shell chose one; never an absurd value from the wire.
         self.ping_after = self.heartbeat_interval or (welcome.heartbeat if 0 < welcome.heartbeat < 86400 else 0) \
             or const.HEARTBEAT_INTERVAL
@@ -587,7 +646,7 @@ class ClientCore:
         self._replies.clear()
         for pending in waiting:
             pending._settle(None, f"the connection ended before the answer came ({reason})")
-        updates: list[Event] = []
+        updates, self._early = self._early, []
         for message in unfinished:
             if message.state in (SENT, QUEUED):
                 what = (f"delivery was confirmed (the server has it as message {message.msg_id} "
@@ -605,6 +664,10 @@ class ClientCore:
     def submit(self, message: OutgoingMessage) -> None:
         """Send ``message``, or keep it for the next session while reconnecting, or fail
         it (``message.state`` and ``message.submitted`` say which)."""
+        if message.room is not None and self.conn is not None and not self.rooms:
+            # A version-1 session would refuse the frame (unknown_type); say why here.
+            message._fail(ErrorCode.UNSUPPORTED_VERSION, self.rooms_problem() or "")
+            return
         if len(message.text) > const.MAX_TEXT_CHARS:
             # The server would refuse it too; saying so here costs no round trip.
             message._fail(ErrorCode.MESSAGE_TOO_LARGE, f"the text is {len(message.text)} characters long; "
@@ -699,10 +762,16 @@ class ClientCore:
 
     def _resend(self) -> int:
         """Write every message the server has not acknowledged, in order, with its original
-        request id (on a fresh connection); return how many."""
+        request id (on a fresh connection); return how many. A message to a named room
+        fails instead if the new session has no rooms (a server of an older version)."""
         count = 0
         for message in list(self.outgoing.values()):
             if message.state != SENDING:
+                continue
+            if message.room is not None and not self.rooms:
+                if message._fail(ErrorCode.UNSUPPORTED_VERSION, self.rooms_problem() or ""):
+                    self._early.append(MessageUpdate(message, message.state, message.error))
+                self._retire(message)
                 continue
             message._throttled = False
             self._send(_send_event(message))
@@ -782,6 +851,10 @@ class ClientCore:
         conn = self.conn
         if conn is None or self.broken:
             return None
+        if self._early:
+            early, self._early = self._early, []
+            self._after = None
+            return early
         event = conn.next_event()
         if isinstance(event, ConnectionClosed):
             self.set_reason("the server closed the connection")
@@ -842,6 +915,12 @@ class ClientCore:
             self._outcomes_seen[outcome] = None
             if len(self._outcomes_seen) > FINISHED_LIMIT:
                 del self._outcomes_seen[next(iter(self._outcomes_seen))]
+        if isinstance(event, RoomPost):
+            if event.msg_id in self.seen_posts:
+                return []  # shown already
+            self.seen_posts[event.msg_id] = None
+            if len(self.seen_posts) > self.seen_limit:
+                del self.seen_posts[next(iter(self.seen_posts))]
         if isinstance(event, DirectMessage):
             if event.msg_id in self.seen:
                 return []  # shown already; the receipt is sent again all the same

@@ -23,6 +23,7 @@ import time
 import unicodedata
 
 from i18n import N_, _, ngettext
+from registry import canonical
 
 # Characters with a short conventional escape.
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -157,3 +158,48 @@ def format_delay(seconds: float | None) -> str:
     minutes, rest = divmod(int(seconds + 0.5), 60)
     return _("{minutes} min {seconds} s").format(minutes=minutes, seconds=rest) if rest \
         else _("{minutes} min").format(minutes=minutes)
+
+
+# What a room notice says, by its act: {name} (whom it is about), {by}, {room}, {topic},
+# {role}; the reason and the end of a mute follow in brackets.
+_NOTICES = {
+    "joined": N_("* {name} joined {room}"),
+    "left": N_("* {name} left {room}"),
+    "topic": N_("* {by} set the topic of {room}: {topic}"),
+    "invite": N_("* {by} invited {name} to {room}"),
+    "kick": N_("* {by} put {name} out of {room}"),
+    "ban": N_("* {by} banned {name} from {room}"),
+    "unban": N_("* {by} lifted the ban on {name} in {room}"),
+    "mute": N_("* {by} muted {name} in {room}"),
+    "unmute": N_("* {name} may write in {room} again"),
+    "appoint": N_("* {by} made {name} {role} of {room}"),
+    "owner": N_("* {name} owns {room} now"),
+}
+_ROLES = {"owner": N_("owner"), "moderator": N_("moderator"), "member": N_("member")}
+
+
+def describe_role(role: str) -> str:
+    """A member's role from the server in words (an unknown one as it came, sanitised)."""
+    return _(_ROLES[role]) if role in _ROLES else sanitize(role)
+
+
+def describe_room_notice(event: "RoomNotice", me: str) -> str:
+    """The line for a room notice; ``me``, when it names us, is "you"."""
+    def who(name: str | None) -> str:
+        if name is None:
+            return _("the server")
+        return _("you") if canonical(name) == canonical(me) else sanitize(name)
+
+    template = _NOTICES.get(event.act)
+    if template is None:
+        line = f"* {sanitize(event.room_name)}: {sanitize(event.act)} {sanitize(event.name)}"
+    else:
+        line = _(template).format(name=who(event.name), by=who(event.by), room=sanitize(event.room_name),
+                                  topic=sanitize(event.topic or ""), role=describe_role(event.role or ""))
+    extras = []
+    if event.act == "mute":
+        extras.append(_("until {when}").format(when=format_when(event.until)) if event.until is not None
+                      else _("until unmuted"))
+    if event.reason:
+        extras.append(sanitize(event.reason))
+    return f"{line} ({'; '.join(extras)})" if extras else line

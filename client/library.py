@@ -26,12 +26,14 @@ call it from another thread).
 
 What the application receives, in order, on the receiver thread (``on_event``) or through
 ``client.events``: every event the core yields (``DirectMessage``, ``RoomMessage``,
+``RoomPost`` and ``RoomNotice`` (named rooms, protocol version 2),
 ``UserJoined``, ``UserLeft``, ``Goodbye``, unmatched ``ErrorReply``, ``FrameRejected``...),
 plus :class:`~client.events.Reconnecting` and :class:`~client.events.Reconnected`, EXCEPT
 the answers matched to a request of this client. Those are consumed: ``Accepted``,
 ``Queued``, ``Delivered`` and ``ErrorReply`` for a sent message update its tracker and are
 replaced by one :class:`~client.outgoing.MessageUpdate`; ``UserList``, ``LookupResult``,
-``HistoryPage``, ``Watching``, ``Done`` and ``ErrorReply`` for the blocking requests are
+``HistoryPage``, ``Watching``, ``RoomInfo``, ``RoomList``, ``MemberList``, ``Done`` and
+``ErrorReply`` for the blocking requests are
 returned (or raised) by that call; the ``Watching`` answers of the watches a reconnection
 renews (see :meth:`ChatClient.watch`) are handed on. ``Delivered`` (or an ``expired``
 ErrorReply) for a request id this object never sent is passed on as it is: the server
@@ -86,26 +88,43 @@ from contextlib import suppress
 
 import const
 from protocol import (
-    Delete,
-    Edit,
-    Read,
-    Settings,
-    Typing,
+    Appoint,
+    Ban,
     Block,
     Connection,
     ConnectionClosed,
+    Delete,
     Done,
+    Edit,
     ErrorCode,
     ErrorReply,
     Event,
     HistoryEntry,
     HistoryPage,
     HistoryRequest,
+    Invite,
+    JoinRoom,
+    Kick,
+    LeaveRoom,
     LookupRequest,
     LookupResult,
+    MemberEntry,
+    MemberList,
+    MembersRequest,
+    Mute,
     Presence,
+    Read,
     Register,
+    RoomEntry,
+    RoomInfo,
+    RoomList,
+    RoomsRequest,
+    SetTopic,
+    Settings,
+    Typing,
+    Unban,
     Unblock,
+    Unmute,
     Unwatch,
     UserList,
     Watch,
@@ -129,6 +148,7 @@ from .core import (
     LoginAttempt,
     backoff,
     failover,
+    is_default_room,
     first_login_verdict,
     retry_verdict,
 )
@@ -419,7 +439,19 @@ class ChatClient:
 
     def _open_session(self, timeout: float, index: int) -> tuple[socket.socket, Connection, Welcome]:
         """Connect to server ``index`` and log in; return the socket, the protocol state
-        and the Welcome. Raises like :meth:`connect`."""
+        and the Welcome. A server that refuses the version offered is asked again, on a
+        new connection, with the next older one (:meth:`ClientCore.fall_back`). Raises
+        like :meth:`connect`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._open_session_once(max(0.05, deadline - time.monotonic()), index)
+            except LoginRefused as exc:
+                with self._lock:
+                    if not self.core.fall_back(exc.code):
+                        raise
+
+    def _open_session_once(self, timeout: float, index: int) -> tuple[socket.socket, Connection, Welcome]:
         self.host, self.port = self.servers[index]
         deadline = time.monotonic() + timeout
         sock = self._open_socket(timeout)
@@ -538,6 +570,17 @@ class ChatClient:
         self._submit(message)
         return message
 
+    def send_to_room(self, room: str, text: str) -> OutgoingMessage:
+        """Send ``text`` to the members of ``room`` (``#name``, protocol version 2); like
+        :meth:`send_room` (final at ``sent``; resent with its id after a reconnection).
+        The default room is a plain :meth:`send_room`. In a session without rooms the
+        tracker comes back ``failed`` with ``unsupported_version``."""
+        if is_default_room(room):
+            return self.send_room(text)
+        message = OutgoingMessage(self.core.new_request_id(), None, text, room=room)
+        self._submit(message)
+        return message
+
     @property
     def pending(self) -> list[OutgoingMessage]:
         """Messages not in a final state yet, in the order they were sent."""
@@ -638,6 +681,105 @@ class ChatClient:
         with self._lock:
             if self.core.usable() is None and self.core.tell(event):
                 self._flush()
+
+    # --- Rooms (protocol version 2) -----------------------------------------------------
+    # Each raises like who(), and RequestFailed("unsupported_version") at once when the
+    # session speaks a version without rooms (see `rooms`). Their errors are the server's
+    # (PROTOCOL.md, "Rooms and moderation"): forbidden, not_member, banned, invite_only...
+
+    @property
+    def version(self) -> int:
+        """The protocol version the session speaks (the welcome's; 1 before connecting)."""
+        with self._lock:
+            return self.core.version
+
+    @property
+    def rooms_supported(self) -> bool:
+        """True if the session speaks a version with named rooms."""
+        with self._lock:
+            return self.core.rooms
+
+    def _room_request(self, event: Event, expect: type[Event], timeout: float) -> Event:
+        with self._lock:
+            problem = self.core.rooms_problem()
+        if problem is not None:
+            raise RequestFailed(ErrorCode.UNSUPPORTED_VERSION, problem)
+        return self._request(event, expect, timeout)
+
+    def join(self, room: str, *, create: bool = False, invite_only: bool = False,
+             timeout: float = const.SEND_TIMEOUT) -> RoomInfo:
+        """Join ``room``, creating it if it does not exist (``invite_only`` then applies);
+        with ``create``, only create it (``room_exists`` if it exists). Returns the room
+        as it is now."""
+        answer = self._room_request(JoinRoom(self.core.new_request_id(), room, create, invite_only), RoomInfo,
+                                    timeout)
+        assert isinstance(answer, RoomInfo)
+        return answer
+
+    def leave(self, room: str, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Leave ``room`` (its owner hands it on; the last member ends it)."""
+        self._room_request(LeaveRoom(self.core.new_request_id(), room), Done, timeout)
+
+    def rooms(self, timeout: float = const.SEND_TIMEOUT) -> list[RoomEntry]:
+        """The rooms this user may see, with member counts and topics, sorted by name;
+        follows the pages within ``timeout`` in all."""
+        return self._pages(lambda after: RoomsRequest(self.core.new_request_id(), after), RoomList, "rooms",
+                           timeout)
+
+    def members(self, room: str, timeout: float = const.SEND_TIMEOUT) -> list[MemberEntry]:
+        """The members of ``room`` with their roles and presence, sorted by name; follows
+        the pages within ``timeout`` in all."""
+        return self._pages(lambda after: MembersRequest(self.core.new_request_id(), room, after), MemberList,
+                           "members", timeout)
+
+    def _pages(self, ask: Callable[[str | None], Event], expect: type[Event], field: str,
+               timeout: float) -> list:
+        deadline = time.monotonic() + timeout
+        found: list = []
+        after: str | None = None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RequestTimeout(f"the list of {field} did not arrive within {timeout:g} s")
+            answer = self._room_request(ask(after), expect, remaining)
+            items = getattr(answer, field)
+            found += items
+            if answer.next is None or not items:  # type: ignore[attr-defined]
+                return found
+            after = answer.next  # type: ignore[attr-defined]
+
+    def invite(self, room: str, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Let ``name`` join invite-only ``room`` once (owner and moderators)."""
+        self._room_request(Invite(self.core.new_request_id(), room, name), Done, timeout)
+
+    def set_topic(self, room: str, topic: str, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Set the topic of ``room`` (owner and moderators; at most const.MAX_TOPIC_CHARS)."""
+        self._room_request(SetTopic(self.core.new_request_id(), room, topic), Done, timeout)
+
+    def kick(self, room: str, name: str, reason: str | None = None, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Put member ``name`` out of ``room``; they may join again."""
+        self._room_request(Kick(self.core.new_request_id(), room, name, reason), Done, timeout)
+
+    def ban(self, room: str, name: str, reason: str | None = None, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Put ``name`` out of ``room`` and keep them out until :meth:`unban`."""
+        self._room_request(Ban(self.core.new_request_id(), room, name, reason), Done, timeout)
+
+    def unban(self, room: str, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Let ``name`` into ``room`` again."""
+        self._room_request(Unban(self.core.new_request_id(), room, name), Done, timeout)
+
+    def mute(self, room: str, name: str, seconds: float | None = None, reason: str | None = None,
+             timeout: float = const.SEND_TIMEOUT) -> None:
+        """Refuse ``name``'s messages to ``room`` for ``seconds`` (None: until :meth:`unmute`)."""
+        self._room_request(Mute(self.core.new_request_id(), room, name, reason, seconds), Done, timeout)
+
+    def unmute(self, room: str, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Let ``name`` write in ``room`` again."""
+        self._room_request(Unmute(self.core.new_request_id(), room, name), Done, timeout)
+
+    def appoint(self, room: str, name: str, role: str = "moderator", timeout: float = const.SEND_TIMEOUT) -> None:
+        """Make member ``name`` of ``room`` a ``"moderator"``, or a ``"member"`` again (owner)."""
+        self._room_request(Appoint(self.core.new_request_id(), room, name, role), Done, timeout)
 
     def block(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Stop receiving messages (direct and room) from ``name``; they are not told."""

@@ -50,6 +50,8 @@ class OutgoingMessage:
     - ``request_id``: the id the request went out with; unique per client object, across
       reconnections.
     - ``to``: the recipient's name, or None for a room message (see ``kind``).
+    - ``room``: for a message to a named room (protocol version 2), its name; None for a
+      direct message and for the default room (a ``say``).
     - ``text``: what was sent.
     - ``state``: ``"sending"``, ``"sent"``, ``"queued"``, ``"delivered"`` or ``"failed"``.
     - ``msg_id``: the server's id for the message once Accepted (else None).
@@ -64,12 +66,13 @@ class OutgoingMessage:
       ``state == "failed"``, not ``submitted``, to see whether ``send_*`` refused it.
     """
 
-    __slots__ = ("request_id", "to", "text", "state", "msg_id", "error", "submitted", "created",
+    __slots__ = ("request_id", "to", "room", "text", "state", "msg_id", "error", "submitted", "created",
                  "_changed", "_throttled")
 
-    def __init__(self, request_id: str, to: str | None, text: str) -> None:
+    def __init__(self, request_id: str, to: str | None, text: str, room: str | None = None) -> None:
         self.request_id = request_id
         self.to = to
+        self.room = room if to is None else None
         self.text = text
         self.state = SENDING
         self.msg_id: int | None = None
@@ -146,7 +149,7 @@ class OutgoingMessage:
         return self._advance(FAILED, error=(str(code), message))
 
     def __repr__(self) -> str:
-        where = "room" if self.to is None else f"to={self.to!r}"
+        where = (f"room={self.room!r}" if self.room else "room") if self.to is None else f"to={self.to!r}"
         extra = f" error={self.error!r}" if self.error else ""
         return f"<OutgoingMessage {self.request_id} {where} {self.state} msg_id={self.msg_id}{extra}>"
 

@@ -77,6 +77,13 @@ character or a newline; only a failure to connect or log in goes to stderr, as
                                                  reconnection, or it was refused): status 3
     ! Disconnected by the server: <reason>       the server said goodbye; status 3
 
+Rooms (protocol version 2; see :func:`describe_room_notice` and the /join, /rooms, /members
+answers)::
+
+    [12:01] (#redes) Ana: olá, turma             a message of a room you are in
+    * you are in #redes (3 members, owner Olga; topic: prova na sexta)   after /join #redes
+    * Mia joined #redes    * Olga banned Mia from #redes (spam)    ...   room notices
+
 Message previews in status lines are cut at 60 characters (``…``). Exit statuses are
 those of :class:`client.exitcodes.ExitCode`: 0 after leaving normally, 3 when the server
 cannot be reached or the session ends, 4 when the login is refused, 6 when the password is
@@ -116,7 +123,12 @@ from protocol import (
     LookupResult,
     Presence,
     Read,
+    MemberEntry,
+    RoomEntry,
+    RoomInfo,
     RoomMessage,
+    RoomNotice,
+    RoomPost,
     RoomSkipped,
     Typing,
     UserJoined,
@@ -143,14 +155,30 @@ from .commands import (
     ShowHistory,
     ShowWho,
     ShowWhois,
+    RoomAct,
+    RoomJoin,
+    RoomLeave,
+    ShowMembers,
+    ShowRooms,
     command_names,
+    is_room,
     help_lines,
     parse_command,
 )
-from .display import describe_skipped, explain_error, format_clock, format_when, preview, sanitize
+from .display import (
+    describe_role,
+    describe_room_notice,
+    describe_skipped,
+    explain_error,
+    format_clock,
+    format_when,
+    preview,
+    sanitize,
+)
 from .errors import ClientError, LoginRefused, RequestFailed, ServerUnreachable
 from .events import Reconnected, Reconnecting
 from .exitcodes import ExitCode
+from .core import is_default_room
 from .library import ChatClient
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
 from .screen import (
@@ -183,7 +211,9 @@ _CARBONS_KEPT = 1000
 
 def prompt_for(target: str | None) -> str:
     """The interactive prompt: where plain lines go."""
-    return _("[room]> ") if target is None else f"[@{sanitize(target)}]> "
+    if target is None:
+        return _("[room]> ")
+    return f"[{sanitize(target)}]> " if is_room(target) else f"[@{sanitize(target)}]> "
 
 
 def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str] | None) -> str | None:
@@ -191,6 +221,8 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     room = message.to is None
     name = "" if room else sanitize(message.to)
     text = preview(message.text)
+    if message.room is not None:
+        return describe_room_status(message, state, error)
     if state == SENT:
         line = _("✓ sent to the room: {text}") if room else _("✓ sent to {name}: {text}")
     elif state == QUEUED:
@@ -204,6 +236,18 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     else:
         return None
     return line.format(name=name, text=text)
+
+
+def describe_room_status(message: OutgoingMessage, state: str, error: tuple[str, str] | None) -> str | None:
+    """The status line for a message to a named room (see :func:`describe_status`)."""
+    room, text = sanitize(message.room), preview(message.text)
+    if state == SENT:
+        return _("✓ sent to {room}: {text}").format(room=room, text=text)
+    if state == FAILED:
+        code, reason = error or ("unknown", "")
+        return _("✗ not sent to {room}: {text} — {why}").format(room=room, text=text,
+                                                                why=explain_error(code, reason))
+    return None
 
 
 def format_users(users: Sequence[Presence]) -> str:
@@ -300,6 +344,16 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
             return None  # shown already as "✓ sent to the room"
         return _("[{clock}] (room) {name}: {text}").format(clock=format_clock(event.sent_at),
                                                            name=sanitize(event.sender), text=sanitize(event.text))
+    if isinstance(event, RoomPost):
+        if canonical(event.sender) == canonical(me):
+            return None  # shown already as "✓ sent to #room"
+        return _("[{clock}] ({room}) {name}: {text}").format(
+            clock=format_clock(event.sent_at), room=sanitize(event.room_name), name=sanitize(event.sender),
+            text=sanitize(event.text))
+    if isinstance(event, RoomNotice):
+        if event.act in ("joined", "left") and canonical(event.name) == canonical(me):
+            return None  # our own /join or /leave said it already
+        return describe_room_notice(event, me)
     if isinstance(event, MessageUpdate):
         return describe_status(event.message, event.state, event.error)
     if isinstance(event, RoomSkipped):
@@ -334,6 +388,46 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     return None  # Accepted/Delivered nobody waits for, Ping, Pong...
 
 
+# --- Rooms (pure functions, tested without I/O) ------------------------------------------
+
+def format_room_info(info: RoomInfo) -> str:
+    """The answer to /join on one line."""
+    details = [ngettext("{n} member", "{n} members", info.count).format(n=info.count)]
+    if info.owner:
+        details.append(_("owner {name}").format(name=sanitize(info.owner)))
+    if info.invite_only:
+        details.append(_("invite only"))
+    if info.topic:
+        details.append(_("topic: {topic}").format(topic=sanitize(info.topic)))
+    line = _("* you created {room}") if info.created else _("* you are in {room}")
+    return f"{line.format(room=sanitize(info.room_name))} ({'; '.join(details)})"
+
+
+def format_rooms(rooms: Sequence[RoomEntry]) -> list[str]:
+    """The answer to /rooms: a heading, then one line per room."""
+    if not rooms:
+        return [_("* no rooms")]
+    lines = [ngettext("* {n} room:", "* {n} rooms:", len(rooms)).format(n=len(rooms))]
+    for room in rooms:
+        count = ngettext("{n} member", "{n} members", room.count).format(n=room.count)
+        topic = f" — {sanitize(room.topic)}" if room.topic else ""
+        lines.append(f"  {sanitize(room.room_name)} ({count}){topic}")
+    return lines
+
+
+def format_members(room: str, members: Sequence[MemberEntry]) -> str:
+    """The answer to /members on one line: each name, with its role unless a plain member
+    and "offline" when not online."""
+    listed = []
+    for member in members:
+        notes = [describe_role(member.role)] if member.role != "member" else []
+        if not member.online:
+            notes.append(_("offline"))
+        listed.append(sanitize(member.name) + (f" ({', '.join(notes)})" if notes else ""))
+    return _("* in {room} ({count}): {members}").format(room=sanitize(room), count=len(members),
+                                                        members=", ".join(listed))
+
+
 def undecodable_line(line: str, number: int, encoding: str | None) -> str | None:
     """What to say instead of sending input ``line`` (the ``number``-th read, decoded
     from ``encoding`` with surrogateescape) if some of its bytes were not text; else None."""
@@ -365,7 +459,9 @@ def describe_own(message: OutgoingMessage, state: str, error: tuple[str, str] | 
     ``✓`` sent, ``✓✓`` delivered, ``✗ why`` failed); rewritten as the state changes."""
     you = style.me(_("you"))
     text = indent_text(message.text, INDENT)
-    if message.to is None:
+    if message.room is not None:
+        body = _("({room}) {you}: {text}").format(room=sanitize(message.room), you=you, text=text)
+    elif message.to is None:
         body = _("(room) {you}: {text}").format(you=you, text=text)
     else:
         name = sanitize(message.to)
@@ -397,6 +493,8 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
     mark = style.alert("✗") if failed else describe_mark(message, state, error, style)
     line = _("{mark} to the room: {text}") if message.to is None else _("{mark} to {name}: {text}")
     name = style.name(sanitize(message.to), message.to) if message.to is not None else ""
+    if message.room is not None:
+        line, name = _("{mark} to {name}: {text}"), sanitize(message.room)
     line = line.format(mark=mark, name=name, text=text)
     if failed:  # the reason after the text, so that the line still starts with what it is about
         code, reason = error or ("unknown", "")
@@ -421,6 +519,12 @@ def describe_on_screen(event: Event, me: str, style: Style, clock: str,
         name = style.name(sanitize(event.sender), event.sender)
         return stamp(format_clock(event.sent_at), _("(room) {name}: {text}").format(
             name=name, text=indent_text(event.text, INDENT)), style)
+    if isinstance(event, RoomPost):
+        if canonical(event.sender) == canonical(me):
+            return None
+        name = style.name(sanitize(event.sender), event.sender)
+        return stamp(format_clock(event.sent_at), _("({room}) {name}: {text}").format(
+            room=sanitize(event.room_name), name=name, text=indent_text(event.text, INDENT)), style)
     if isinstance(event, UserJoined) and canonical(event.name) != canonical(me):
         return stamp(clock, _("* {name} joined").format(name=style.name(sanitize(event.name), event.name)), style)
     if isinstance(event, UserLeft):
@@ -709,6 +813,65 @@ class TerminalUI:
             self._claim_name()
         elif isinstance(command, ShowHelp):
             self._emit_block(help_lines())
+        elif isinstance(command, (RoomJoin, RoomLeave, ShowRooms, ShowMembers, RoomAct)):
+            self._room_command(command)
+
+    # --- Rooms ------------------------------------------------------------------------------
+
+    def _room_command(self, command: RoomJoin | RoomLeave | ShowRooms | ShowMembers | RoomAct) -> None:
+        """Run a room command, saying the outcome in one line (or a block); a room left
+        out means the one plain lines go to."""
+        word = {RoomJoin: "join", RoomLeave: "leave", ShowRooms: "rooms", ShowMembers: "members"}.get(
+            type(command)) or command.act  # type: ignore[union-attr]
+        room = getattr(command, "room", None)
+        if room is None and not isinstance(command, ShowRooms):
+            room = self._target if is_room(self._target) else None
+            if room is None:
+                self._emit(_("! /{command}: plain lines do not go to a room now; name one (/{command} #ROOM ...) "
+                             "or /{join} #ROOM first").format(command=command_names(word)[0],
+                                                               join=command_names("join")[0]))
+                return
+        try:
+            if isinstance(command, RoomJoin):
+                info = self.client.join(command.room, timeout=self._timeout)
+                self._target = None if is_default_room(info.room_name) else info.room_name
+                self._emit(format_room_info(info))
+            elif isinstance(command, RoomLeave):
+                self.client.leave(room, self._timeout)
+                if self._target is not None and canonical(self._target) == canonical(room):
+                    self._target = None
+                self._emit(_("* you left {room}; plain lines go to the room").format(room=sanitize(room)))
+            elif isinstance(command, ShowRooms):
+                self._emit_block(format_rooms(self.client.rooms(self._timeout)))
+            elif isinstance(command, ShowMembers):
+                self._emit(format_members(room, self.client.members(room, self._timeout)))
+            else:
+                self._room_act(command, room)
+        except ClientError as exc:
+            self._emit(_("! /{command} failed: {why}").format(command=command_names(word)[0], why=self._failure(exc)))
+
+    def _room_act(self, command: RoomAct, room: str) -> None:
+        """A moderation act; the server announces it in the room (we are told too), so the
+        line here only confirms it was done (an unban of someone not banned announces
+        nothing)."""
+        act, name = command.act, command.name
+        if act == "topic":
+            self.client.set_topic(room, name, self._timeout)
+        elif act == "invite":
+            self.client.invite(room, name, self._timeout)
+        elif act == "kick":
+            self.client.kick(room, name, command.reason, self._timeout)
+        elif act == "ban":
+            self.client.ban(room, name, command.reason, self._timeout)
+        elif act == "unban":
+            self.client.unban(room, name, self._timeout)
+        elif act == "mute":
+            self.client.mute(room, name, command.seconds, command.reason, self._timeout)
+        elif act == "unmute":
+            self.client.unmute(room, name, self._timeout)
+        shown = "" if act == "topic" else f" {sanitize(name)}"
+        self._emit(_("* done: /{command}{name} in {room}").format(command=command_names(act)[0], name=shown,
+                                                                  room=sanitize(room)))
 
     @staticmethod
     def _failure(exc: ClientError) -> str:
@@ -758,7 +921,9 @@ class TerminalUI:
             name=sanitize(self._me)))
 
     def _send(self, command: SendText) -> None:
-        if command.to is None:
+        if is_room(command.to):
+            message = self.client.send_to_room(command.to, command.text)  # type: ignore[arg-type]
+        elif command.to is None:
             message = self.client.send_room(command.text)
         else:
             message = self.client.send_direct(command.to, command.text)
@@ -773,9 +938,10 @@ class TerminalUI:
                 self._emit(line)
             return
         if message.waiting:
-            line = _("… not connected: will be sent to the room once reconnected: {text}") if message.to is None \
+            where = message.to or message.room
+            line = _("… not connected: will be sent to the room once reconnected: {text}") if where is None \
                 else _("… not connected: will be sent to {name} once reconnected: {text}")
-            self._emit(line.format(name=sanitize(message.to), text=preview(message.text)))
+            self._emit(line.format(name=sanitize(where), text=preview(message.text)))
         self._sent = [m for m in self._sent if not m.settled]
         self._sent.append(message)
 

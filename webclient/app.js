@@ -115,7 +115,7 @@ async function useLanguage(language) {
 /* 1. Protocol                                                                            */
 /* ===================================================================================== */
 
-const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 2;  // 2: named rooms; a server that refuses it is asked again with 1
 // Optional features the hello asks for (PROTOCOL.md, "Features"): copies of what our
 // other sessions send ("sent" frames), and an account credential that keeps a reloaded
 // page logged in ("resume" in the welcome after a password login).
@@ -203,6 +203,10 @@ function createChat(nextId = makeRequestIds()) {
     typingSent: new Map(),    // key -> when we last said we type to them
     changes: new Map(),       // msg_id -> an edited/deleted frame for a message not here yet
     editing: null,            // our item being edited in the composer, or null
+    offer: PROTOCOL_VERSION,  // the version the next hello offers (lowered on unsupported_version)
+    version: 1,               // the version this session speaks (the welcome's)
+    rooms: new Map(),         // roomKey -> {name, topic, count, owner, inviteOnly, members|null}
+    roomList: [],             // the answer to "rooms": [{room, count, topic}]
     notice: "",               // the last thing the server said about the session
   };
 }
@@ -253,7 +257,7 @@ function nowSeconds() {
 function helloFrame(chat, name, password, register, resume) {
   const id = chat.nextId();
   chat.requests.set(id, { kind: "hello" });
-  const frame = { type: "hello", id, name, version: PROTOCOL_VERSION, features: FEATURES };
+  const frame = { type: "hello", id, name, version: chat.offer, features: FEATURES };
   if (password) {
     frame.password = password;
     if (register) frame.register = true;
@@ -265,6 +269,7 @@ function helloFrame(chat, name, password, register, resume) {
 /** Add our message to conversation ``key`` as "sending" (or "waiting" while we are
  * disconnected: the next welcome sends it, with this id); returns the frame to send. */
 function composeMessage(chat, key, text) {
+  if (isRoomKey(key)) return composeRoomMessage(chat, key, text);
   const id = chat.nextId();
   const toRoom = key === ROOM;
   const peer = toRoom ? null : chat.users.get(key);
@@ -309,6 +314,7 @@ function openConversation(chat, key) {
   const convo = conversation(chat, key, key === ROOM ? null : (chat.users.get(key) || {}).name);
   convo.unread = 0;
   const frames = [];
+  if (isRoomKey(key)) return roomOpened(chat, key);
   if (chat.history && key !== ROOM && !convo.historyAsked && chat.status === "online") {
     convo.historyAsked = true;
     const id = chat.nextId();
@@ -384,6 +390,7 @@ const HANDLERS = {
   welcome(chat, frame, out) {
     chat.requests.delete(frame.id);
     chat.me = frame.name;
+    chat.version = Number.isInteger(frame.version) ? frame.version : 1;
     chat.status = "online";
     chat.welcomedOnce = true;
     chat.notice = "";
@@ -394,6 +401,7 @@ const HANDLERS = {
     const id = chat.nextId();
     chat.requests.set(id, { kind: "who", listed: new Set() });
     out.send.push({ type: "who", id });
+    out.send.push(...roomsOnWelcome(chat));
     out.send.push(...openConversation(chat, chat.active));
     // Messages the last connection left unanswered, and those typed while we were away,
     // in the order they were written, with their ids: the server takes each once.
@@ -482,7 +490,7 @@ const HANDLERS = {
     item.msgId = frame.msg_id;
     chat.sent.set(frame.msg_id, item);
     if (item.state === "sending" || item.state === "waiting") item.state = "sent";
-    if (request.kind === "say") chat.requests.delete(frame.id);  // final for the room
+    if (request.kind === "say" || request.kind === "post") chat.requests.delete(frame.id);  // final for a room
   },
 
   queued(chat, frame) {
@@ -545,6 +553,15 @@ const HANDLERS = {
         item.errorCode = frame.code;  // the view explains it in the page's language
         return;
       }
+    }
+    if (request && request.kind === "hello" && frame.code === "unsupported_version" && chat.offer > 1) {
+      chat.offer -= 1;  // an older server: log in again, on a new connection, with the older version
+      out.login = "fallback";
+      return;
+    }
+    if (request && ROOM_REQUESTS.includes(request.kind)) {
+      roomRequestFailed(chat, request, frame.code, message);
+      return;
     }
     if (request && request.kind === "hello") {
       // Reconnecting before the server noticed our old connection is gone: try again.
@@ -610,6 +627,7 @@ const HANDLERS = {
   },
 
   room(chat, frame, out) {
+    if (typeof frame.room === "string") return roomPost(chat, frame, out);  // a named room's
     if (typeof frame.msg_id !== "number" || typeof frame.from !== "string") return;
     const ours = chat.sent.get(frame.msg_id);
     if (ours && ours.to === null && ours.text === frame.text) return;  // ours, echoed to everyone
@@ -810,7 +828,7 @@ function whoInProgress(chat, change) {
 }
 
 function notice(chat, key, text, at, isError = false) {
-  const name = key === ROOM ? null : (chat.users.get(key) || {}).name;
+  const name = key === ROOM ? null : isRoomKey(key) ? roomName(chat, key) : (chat.users.get(key) || {}).name;
   addItem(chat, key, name, { kind: "notice", text, at: typeof at === "number" ? at : nowSeconds(), isError });
 }
 
@@ -828,6 +846,248 @@ function totalUnread(chat) {
   for (const convo of chat.conversations.values()) total += convo.unread;
   return total;
 }
+
+
+/* ----- Rooms (protocol version 2; PROTOCOL.md "Rooms and moderation") ----------------- */
+// A named room is a conversation keyed "##" + its comparison form (neither a user's "@..."
+// key nor ROOM can be that). Membership lives on the server: the page lists the rooms it
+// joined while open (a reload forgets that list; the server keeps the membership, and
+// joining again changes nothing) and asks "rooms" for the public ones.
+
+// Request kinds of the room requests, whose errors are told in the room's conversation.
+const ROOM_REQUESTS = ["join", "leave", "members", "rooms", "act"];
+// The acts the member list offers those who may moderate: [act, frame fields, label].
+const ROOM_ACTS = [
+  ["kick", {}, "Put out"],
+  ["ban", {}, "Ban"],
+  ["mute", { seconds: 600 }, "Mute 10 min"],
+  ["unmute", {}, "Unmute"],
+  ["appoint", { role: "moderator" }, "Make moderator"],
+];
+void [t("Put out"), t("Ban"), t("Mute 10 min"), t("Unmute"), t("Make moderator")];
+// What a room notice says, by its act (as client/display.py says it; shown through t()).
+const ROOM_NOTICES = {
+  joined: "* {name} joined {room}", left: "* {name} left {room}", topic: "* {by} set the topic of {room}: {topic}",
+  invite: "* {by} invited {name} to {room}", kick: "* {by} put {name} out of {room}",
+  ban: "* {by} banned {name} from {room}", unban: "* {by} lifted the ban on {name} in {room}",
+  mute: "* {by} muted {name} in {room}", unmute: "* {name} may write in {room} again",
+  appoint: "* {by} made {name} {role} of {room}", owner: "* {name} owns {room} now",
+};
+void [t("* {name} joined {room}"), t("* {name} left {room}"), t("* {by} set the topic of {room}: {topic}"),
+  t("* {by} invited {name} to {room}"), t("* {by} put {name} out of {room}"), t("* {by} banned {name} from {room}"),
+  t("* {by} lifted the ban on {name} in {room}"), t("* {by} muted {name} in {room}"),
+  t("* {name} may write in {room} again"), t("* {by} made {name} {role} of {room}"), t("* {name} owns {room} now")];
+const ROLES = { owner: "owner", moderator: "moderator", member: "member" };
+void [t("owner"), t("moderator"), t("member")];
+
+function roomKey(name) {
+  return "##" + nameKey(String(name).replace(/^#/, ""));
+}
+
+function isRoomKey(key) {
+  return typeof key === "string" && key.startsWith("##");
+}
+
+function roomName(chat, key) {
+  const room = chat.rooms.get(key);
+  const convo = chat.conversations.get(key);
+  return room ? room.name : convo ? convo.name : key.slice(1);
+}
+
+/** A room name as typed ("redes" or "#redes"), checked like a user name; null if invalid. */
+function checkRoomName(typed) {
+  const name = String(typed).trim().replace(/^#/, "");
+  return validName(name) ? "#" + displayName(name) : null;
+}
+
+function roomRequest(chat, frame, kind, extra = {}) {
+  frame.id = chat.nextId();
+  chat.requests.set(frame.id, { kind, ...extra });
+  return frame;
+}
+
+/** After a welcome: the public rooms, and the rooms this tab was in joined again (a join of
+ * a room one is in changes nothing; it brings back its topic and count). */
+function roomsOnWelcome(chat) {
+  if (chat.version < 2) return [];
+  const frames = [roomRequest(chat, { type: "rooms" }, "rooms")];
+  for (const room of chat.rooms.values()) {
+    room.members = null;
+    frames.push(roomRequest(chat, { type: "join", room: room.name }, "join", { quiet: true }));
+  }
+  return frames;
+}
+
+/** The frame that joins (or creates) ``typed``; null if the name is not valid. */
+function joinRoomFrame(chat, typed) {
+  const name = checkRoomName(typed);
+  if (!name || chat.version < 2) return null;
+  return roomRequest(chat, { type: "join", room: name }, "join");
+}
+
+function leaveRoomFrame(chat, key) {
+  return roomRequest(chat, { type: "leave", room: roomName(chat, key) }, "leave", { key });
+}
+
+function roomActFrame(chat, key, act, name, fields = {}) {
+  return roomRequest(chat, { type: act, room: roomName(chat, key), name, ...fields }, "act", { key, act });
+}
+
+function topicFrame(chat, key, topic) {
+  return roomRequest(chat, { type: "topic", room: roomName(chat, key), topic }, "act", { key, act: "topic" });
+}
+
+/** Opening a room's conversation asks for its members, once per connection. */
+function roomOpened(chat, key) {
+  const room = chat.rooms.get(key);
+  if (!room || room.members !== null || room.asked || chat.status !== "online") return [];
+  room.asked = true;
+  return [roomRequest(chat, { type: "members", room: room.name }, "members", { key })];
+}
+
+/** Our message to a room: like a "say", final at "sent"; resent with its id after a drop. */
+function composeRoomMessage(chat, key, text) {
+  const id = chat.nextId();
+  const room = roomName(chat, key);
+  const item = {
+    kind: "message", dir: "out", sender: chat.me, to: null, room, text,
+    at: nowSeconds(), state: chat.status === "online" ? "sending" : "waiting", msgId: null, requestId: id, error: "",
+  };
+  addItem(chat, key, room, item);
+  const frame = { type: "send", id, room, text };
+  chat.requests.set(id, { kind: "post", item, key, frame });
+  return frame;
+}
+
+/** Whether we may moderate room ``key``: owner or moderator, as last known. */
+function mayModerate(chat, key) {
+  const room = chat.rooms.get(key);
+  if (!room) return false;
+  if (room.owner && isMe(chat, room.owner)) return true;
+  const me = (room.members || []).find((member) => isMe(chat, member.name));
+  return Boolean(me && (me.role === "owner" || me.role === "moderator"));
+}
+
+function roomPost(chat, frame, out) {
+  if (typeof frame.msg_id !== "number" || typeof frame.from !== "string") return;
+  const ours = chat.sent.get(frame.msg_id);
+  if (ours && ours.room && ours.text === frame.text) return;  // ours, echoed to the members
+  const seen = seenKey(frame.msg_id, frame.sent_at);
+  if (chat.seen.has(seen)) return;
+  chat.seen.add(seen);
+  const key = roomKey(frame.room);
+  const convo = addItem(chat, key, frame.room, {
+    kind: "message", dir: "in", sender: frame.from, text: String(frame.text),
+    at: frame.sent_at, state: "received", msgId: frame.msg_id,
+  });
+  if (chat.active !== key) convo.unread += 1;
+  out.announce.push(t("{name} in {room}: {text}", { name: frame.from, room: frame.room, text: frame.text }));
+}
+
+function describeRoomNotice(chat, frame) {
+  const who = (name) => (typeof name !== "string" ? t("the server") : isMe(chat, name) ? t("you") : name);
+  const template = ROOM_NOTICES[frame.act];
+  let text = template
+    ? t(template, { name: who(frame.name), by: who(frame.by), room: frame.room, topic: frame.topic || "", // i18n: listed in ROOM_NOTICES
+      role: ROLES[frame.role] ? t(ROLES[frame.role]) : String(frame.role || "") })  // i18n: listed in ROLES
+    : `* ${frame.room}: ${frame.act} ${frame.name}`;
+  const extras = [];
+  if (frame.act === "mute") extras.push(typeof frame.until === "number" ? t("until {when}", { when: formatTime(frame.until) }) : t("until unmuted"));
+  if (typeof frame.reason === "string" && frame.reason) extras.push(frame.reason);
+  if (extras.length) text += ` (${extras.join("; ")})`;
+  return text.replace(/^\* /, "");
+}
+
+function roomRequestFailed(chat, request, code, message) {
+  const key = request.key && chat.conversations.has(request.key) ? request.key : chat.active;
+  notice(chat, key, t("Server: {message}", { message: explainError(code, message) }), nowSeconds(), true);
+}
+
+Object.assign(HANDLERS, {
+  room_info(chat, frame, out) {
+    const request = chat.requests.get(frame.id);
+    chat.requests.delete(frame.id);
+    if (typeof frame.room !== "string") return;
+    const key = roomKey(frame.room);
+    if (frame.room.toLowerCase() === "#lobby" && !frame.owner) {  // the default room: it is "Everyone"
+      out.send.push(...openConversation(chat, ROOM));
+      return;
+    }
+    const room = chat.rooms.get(key) || { members: null };
+    Object.assign(room, { name: frame.room, topic: String(frame.topic || ""), count: frame.count | 0,
+      owner: typeof frame.owner === "string" ? frame.owner : null, inviteOnly: frame.invite_only === true });
+    chat.rooms.set(key, room);
+    conversation(chat, key, frame.room).name = frame.room;
+    if (request && !request.quiet) out.send.push(...openConversation(chat, key));
+    else if (chat.active === key) out.send.push(...roomOpened(chat, key));
+  },
+
+  room_list(chat, frame, out) {
+    const request = chat.requests.get(frame.id);
+    chat.requests.delete(frame.id);
+    if (!Array.isArray(frame.rooms)) return;
+    const rooms = frame.rooms.filter((entry) => entry && typeof entry.room === "string");
+    chat.roomList = request && request.after ? chat.roomList.concat(rooms) : rooms;
+    if (typeof frame.next === "string" && rooms.length) {
+      out.send.push(roomRequest(chat, { type: "rooms", after: frame.next }, "rooms", { after: true }));
+    }
+  },
+
+  member_list(chat, frame, out) {
+    const request = chat.requests.get(frame.id);
+    chat.requests.delete(frame.id);
+    const room = typeof frame.room === "string" ? chat.rooms.get(roomKey(frame.room)) : null;
+    if (!room || !Array.isArray(frame.members)) return;
+    const members = frame.members.filter((m) => m && typeof m.name === "string");
+    room.members = request && request.after ? (room.members || []).concat(members) : members;
+    room.asked = false;
+    if (typeof frame.next === "string" && members.length) {
+      out.send.push(roomRequest(chat, { type: "members", room: room.name, after: frame.next }, "members",
+        { key: roomKey(room.name), after: true }));
+    } else {
+      room.count = room.members.length;
+    }
+  },
+
+  room_notice(chat, frame, out) {
+    if (typeof frame.room !== "string" || typeof frame.act !== "string" || typeof frame.name !== "string") return;
+    const key = roomKey(frame.room);
+    const aboutMe = isMe(chat, frame.name);
+    const room = chat.rooms.get(key);
+    if (!(aboutMe && (frame.act === "joined" || frame.act === "left"))) {
+      const text = describeRoomNotice(chat, frame);
+      notice(chat, key, text, frame.at);
+      if (aboutMe) out.announce.push(text);
+    }
+    if (!room) return;
+    if (frame.act === "topic") room.topic = String(frame.topic || "");
+    if (frame.act === "owner") room.owner = frame.name;
+    if (aboutMe && (frame.act === "kick" || frame.act === "ban")) {
+      chat.rooms.delete(key);
+      return;
+    }
+    if (frame.act === "joined") room.count += 1;
+    if (["left", "kick", "ban"].includes(frame.act)) room.count = Math.max(0, room.count - 1);
+    // The member list follows: asked again (roles, presence) when the room is on screen.
+    room.members = null;
+    if (chat.active === key) out.send.push(...roomOpened(chat, key));
+  },
+
+  ok(chat, frame, out) {
+    const request = chat.requests.get(frame.id);
+    if (!request) return;
+    chat.requests.delete(frame.id);
+    if (request.kind === "leave") {
+      chat.rooms.delete(request.key);
+      if (chat.active === request.key) out.send.push(...openConversation(chat, ROOM));
+      out.send.push(roomRequest(chat, { type: "rooms" }, "rooms"));
+    } else if (request.kind === "act") {
+      const room = chat.rooms.get(request.key);
+      if (room) room.members = null;
+      if (chat.active === request.key) out.send.push(...roomOpened(chat, request.key));
+    }
+  },
+});
 
 /* ===================================================================================== */
 /* 2. View                                                                                */
@@ -909,10 +1169,10 @@ function contactButton(chat, key, name, online, unread) {
   button.type = "button";
   button.dataset.key = key;
   if (key === chat.active) button.setAttribute("aria-current", "true");
-  const dot = el("span", key === ROOM ? "avatar room" : "avatar");
-  dot.textContent = key === ROOM ? "#" : name.slice(0, 1).toUpperCase();
+  const dot = el("span", key === ROOM || isRoomKey(key) ? "avatar room" : "avatar");
+  dot.textContent = key === ROOM || isRoomKey(key) ? "#" : name.slice(0, 1).toUpperCase();
   dot.setAttribute("aria-hidden", "true");
-  if (key !== ROOM) dot.dataset.online = String(online);
+  if (key !== ROOM && !isRoomKey(key)) dot.dataset.online = String(online);
   const label = el("span", "contact-label");
   label.append(el("span", "contact-name", name));
   label.append(el("span", "contact-presence", key === ROOM ? t("Broadcast room") : (online ? t("online") : t("offline"))));
@@ -931,6 +1191,7 @@ function renderContacts(chat) {
   const focusedKey = list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
   const room = chat.conversations.get(ROOM);
   const rows = [contactButton(chat, ROOM, t("Everyone"), true, room ? room.unread : 0)];
+  rows.push(...roomButtons(chat));
   const live = chat.status === "online";  // while disconnected nobody is known to be online
   for (const entry of sortedContacts(chat)) {
     const convo = chat.conversations.get(entry.key);
@@ -945,9 +1206,12 @@ function renderContacts(chat) {
 
 function renderConversation(chat) {
   const key = chat.active;
+  renderRoomTools(chat);
+  if (isRoomKey(key)) renderRoomHeader(chat, key);
   const convo = conversation(chat, key, key === ROOM ? null : (chat.users.get(key) || {}).name);
   const found = key === ROOM ? null : chat.users.get(key);
   const peer = found && chat.status === "online" ? found : null;
+  if (!isRoomKey(key)) {
   $("conversation-title").textContent = key === ROOM ? t("Everyone") : convo.name;
   $("conversation-presence").textContent = key === ROOM
     ? t("Messages here go to everyone online")
@@ -955,6 +1219,7 @@ function renderConversation(chat) {
   $("conversation-presence").dataset.online = String(Boolean(peer && peer.online));
   $("composer-label").textContent = key === ROOM ? t("Message to everyone") : t("Message to {name}", { name: convo.name });
   $("composer-input").placeholder = key === ROOM ? t("Message everyone…") : t("Message {name}…", { name: convo.name });
+  }
 
   const list = $("messages");
   const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
@@ -973,6 +1238,113 @@ function renderConversation(chat) {
   view.shownKey = key;
   view.shownItems = items.slice();
   if (switched || nearBottom) list.scrollTop = list.scrollHeight;
+}
+
+
+/* ----- Rooms in the page ------------------------------------------------------------- */
+
+/** The joined rooms' rows of the contact list (after "Everyone"). */
+function roomButtons(chat) {
+  const rows = [];
+  const rooms = [...chat.rooms.entries()].sort((a, b) => a[1].name.localeCompare(b[1].name));
+  for (const [key, room] of rooms) {
+    const convo = chat.conversations.get(key);
+    const row = contactButton(chat, key, room.name, true, convo ? convo.unread : 0);
+    row.querySelector(".contact-presence").textContent = room.topic || tn("{n} member", "{n} members", room.count, { n: room.count });
+    rows.push(row);
+  }
+  return rows;
+}
+
+function renderRoomHeader(chat, key) {
+  const room = chat.rooms.get(key);
+  const name = roomName(chat, key);
+  $("conversation-title").textContent = name;
+  const count = room ? tn("{n} member", "{n} members", room.count, { n: room.count }) : t("You are not in this room");
+  $("conversation-presence").textContent = room && room.topic ? `${room.topic} · ${count}` : count;
+  $("conversation-presence").dataset.online = "true";
+  $("composer-label").textContent = t("Message to everyone in {room}", { room: name });
+  $("composer-input").placeholder = t("Message {room}…", { room: name });
+}
+
+/** The public rooms (join by a click), the join box, and for an open room its tools: the
+ * member list, with the moderation acts for those who may, the topic and Leave. */
+function renderRoomTools(chat) {
+  const rooms = chat.version >= 2;
+  $("rooms-box").hidden = !rooms;
+  const list = $("room-list");
+  list.replaceChildren(...chat.roomList.filter((entry) => !chat.rooms.has(roomKey(entry.room)) && entry.room.toLowerCase() !== "#lobby").map((entry) => {
+    const button = el("button", "room-entry");
+    button.type = "button";
+    button.dataset.room = entry.room;
+    button.textContent = `${entry.room} (${entry.count | 0})${entry.topic ? ` — ${entry.topic}` : ""}`;
+    const item = el("li");
+    item.append(button);
+    return item;
+  }));
+  $("rooms-heading").hidden = list.children.length === 0;
+  const key = chat.active;
+  const room = isRoomKey(key) ? chat.rooms.get(key) : null;
+  $("room-tools").hidden = !room;
+  if (!room) return;
+  const moderator = mayModerate(chat, key);
+  $("room-topic").hidden = !moderator;
+  $("room-invite").hidden = !moderator;
+  const members = $("member-list");
+  members.replaceChildren(...(room.members || []).map((member) => {
+    const item = el("li", member.online ? "member" : "member member-offline");
+    item.dataset.name = member.name;
+    const role = member.role !== "member" && ROLES[member.role] ? ` (${t(ROLES[member.role])})` : "";  // i18n: listed in ROLES
+    item.append(el("span", "member-name", member.name + role));
+    if (moderator && !isMe(chat, member.name) && member.role !== "owner") {
+      for (const [act, fields, label] of ROOM_ACTS) {
+        const button = el("button", "member-act", t(label));  // i18n: listed in ROOM_ACTS
+        button.type = "button";
+        button.dataset.act = act;
+        button.dataset.fields = JSON.stringify(fields);
+        item.append(button);
+      }
+    }
+    return item;
+  }));
+  $("member-count").textContent = String(room.members ? room.members.length : room.count);
+}
+
+function onJoinRoom(event) {
+  event.preventDefault();
+  const input = $("join-room-name");
+  const frame = joinRoomFrame(shell.chat, input.value);
+  if (!frame) {
+    input.setAttribute("aria-invalid", "true");
+    announce([t("\"{name}\" is not a valid room name.", { name: input.value })]);
+    return;
+  }
+  input.removeAttribute("aria-invalid");
+  input.value = "";
+  sendFrame(frame);
+}
+
+function onRoomToolClick(event) {
+  const chat = shell.chat;
+  const key = chat.active;
+  const button = event.target.closest("button");
+  if (!button || !isRoomKey(key)) return;
+  let frame = null;
+  if (button.id === "room-leave") frame = leaveRoomFrame(chat, key);
+  if (button.id === "room-topic") {
+    const room = chat.rooms.get(key);
+    const topic = window.prompt(t("The topic of {room}:", { room: roomName(chat, key) }), room ? room.topic : "");
+    if (topic !== null) frame = topicFrame(chat, key, topic);
+  }
+  if (button.id === "room-invite") {
+    const name = window.prompt(t("Who may join {room}?", { room: roomName(chat, key) }), "");
+    if (name && validName(name.trim())) frame = roomActFrame(chat, key, "invite", name.trim());
+  }
+  if (button.dataset.act) {
+    const name = button.closest("li").dataset.name;
+    frame = roomActFrame(chat, key, button.dataset.act, name, JSON.parse(button.dataset.fields || "{}"));
+  }
+  if (frame) sendFrame(frame);
 }
 
 /** Create the element of ``item`` once, then bring its delivery state up to date. */
@@ -1201,6 +1573,11 @@ function onFrame(frame) {
     remember(chat.me);
     keepSession(chat);
     if (firstTime) $("composer-input").focus();
+  } else if (out.login === "fallback") {
+    const old = shell.socket;
+    shell.socket = null;  // its close is not a lost connection: a new one logs in at once
+    if (old) old.close();
+    connect();
   } else if (out.login === "retry") {
     shell.socket.close();   // the close handler schedules the next attempt
   } else if (out.login) {
@@ -1572,6 +1949,13 @@ function start() {
     if (shell.chat.typing.size) renderTyping(shell.chat);
   }, 1000);
   $("new-chat").addEventListener("submit", onNewConversation);
+  $("join-room").addEventListener("submit", onJoinRoom);
+  $("room-list").addEventListener("click", (event) => {
+    const button = event.target.closest("button.room-entry");
+    const frame = button && joinRoomFrame(shell.chat, button.dataset.room);
+    if (frame) sendFrame(frame);
+  });
+  $("room-tools").addEventListener("click", onRoomToolClick);
   $("logout").addEventListener("click", logOut);
   $("contact-list").addEventListener("click", (event) => {
     const button = event.target.closest("button.contact");

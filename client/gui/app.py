@@ -16,6 +16,7 @@ Keyboard:
     Escape           from the input box to the list, and back
     PgUp/PgDn        scroll the conversation (in the input box)
     Tab / Shift+Tab  list → input box → Send button
+    Ctrl+J           the join box of rooms (client/gui/rooms.py)
     Ctrl+Q           quit
 """
 
@@ -51,13 +52,17 @@ from .model import (
     LineAdded,
     LineChanged,
     LinesPrepended,
+    MembersChanged,
+    MembersWanted,
     StateChanged,
+    is_room_key,
     StatusChanged,
     TypingChanged,
     connection_ended_text,
     WatchWanted,
 )
 from .panes import COLORS, ContactList, ConversationPane
+from .rooms import RoomPanel
 from .session import fetch_history, log_in, login_error_text
 
 _log = logging.getLogger(__name__)
@@ -300,6 +305,7 @@ class ChatApp:
                                                command=self._toggle_receipts, takefocus=0)
         self.receipts_button.pack(side="right")
 
+        self.rooms = RoomPanel(self, self.contacts, right)
         self._bind_keys()
         self._render()
 
@@ -405,6 +411,8 @@ class ChatApp:
         self.recipient_var.set(model.recipient(key))
         if model.presence(key) == UNKNOWN:
             self.subtitle_var.set("")  # while disconnected, what we knew of presence may be stale
+        elif is_room_key(key):
+            self.subtitle_var.set(self.rooms.subtitle(key))
         elif key == ROOM:
             online = sum(1 for c in model.contacts.values() if c.online) + 1
             self.subtitle_var.set(_("broadcast room · {n} online").format(n=online))
@@ -457,6 +465,10 @@ class ChatApp:
                 status = True
             elif isinstance(change, HistoryWanted):
                 self._fetch_history(change.key, change.peer)
+            elif isinstance(change, MembersChanged):
+                status = status or change.key == model.active  # the header and list redraw below
+            elif isinstance(change, MembersWanted):
+                self.rooms.fetch_members(change.room)
             elif isinstance(change, WatchWanted):
                 if self.client is not None:
                     self.client.watch_soon([change.peer])  # never blocks
@@ -469,6 +481,7 @@ class ChatApp:
         self._update_header()
         self._show_typing()
         self._send_read()
+        self.rooms.show()
 
     def _show_status(self) -> None:
         """The status bar from the model; while a reconnection is awaited, again every
@@ -669,7 +682,9 @@ class ChatApp:
             return "break"
         key = self.model.active
         to = None if key == ROOM else self.model.title(key)
-        if to is None:
+        if is_room_key(key):
+            message = self.client.send_to_room(self.model.title(key), text)
+        elif to is None:
             message = self.client.send_room(text)
         else:
             message = self.client.send_direct(to, text)

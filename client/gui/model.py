@@ -18,6 +18,14 @@ dot is grey (:meth:`ChatModel.presence`). Coming back costs the open conversatio
 or who left only because the server stopped, come back quietly (no "joined" line) when
 they rejoin within :data:`REJOIN_GRACE` seconds of our reconnection.
 
+Rooms (protocol version 2). A named room the user joined is a conversation like a user's,
+keyed :func:`room_key` (``##`` and the room's comparison form, which neither a user name
+nor :data:`ROOM` can be), listed after the default room; its :class:`RoomState` keeps the
+topic, the member count and, once asked, the members with their roles, which say whether
+the moderation menu is offered (:meth:`ChatModel.may_moderate`; the server decides in the
+end). Room posts and notices go to the room's conversation; a kick or ban of ourselves
+takes the room off the list.
+
 Delivery states are the library's (``sending``, ``sent``, ``queued``, ``delivered``,
 ``failed``, and whatever it adds later): a :class:`~client.outgoing.MessageUpdate` is the
 authority and is applied as it comes. A raw ``Queued`` answer (from a library that does
@@ -34,6 +42,10 @@ from dataclasses import dataclass, field, fields, is_dataclass
 
 import const
 from protocol import (
+    MemberEntry,
+    RoomInfo,
+    RoomNotice,
+    RoomPost,
     Carbon,
     ConnectionClosed,
     Deleted,
@@ -59,7 +71,7 @@ from protocol import (
 from i18n import N_, _, ngettext
 from registry import canonical
 
-from ..display import describe_skipped, explain_error, sanitize
+from ..display import describe_room_notice, describe_skipped, explain_error, sanitize
 from ..outgoing import MessageUpdate
 
 ROOM = "#room"
@@ -207,6 +219,33 @@ class Conversation:
     msg_ids: set[int] = field(default_factory=set)
 
 
+def room_key(room: str) -> str:
+    """The conversation key of named room ``room`` (``#redes``)."""
+    return "##" + canonical(room.removeprefix("#"))
+
+
+def is_room_key(key: str) -> bool:
+    """True if ``key`` is a named room's (not the default room's, not a user's)."""
+    return key.startswith("##")
+
+
+# Roles that may moderate a room (PROTOCOL.md, "Roles").
+MODERATING = frozenset({"owner", "moderator"})
+
+
+@dataclass(slots=True)
+class RoomState:
+    """A room the user is in: as the server last described it."""
+
+    name: str
+    topic: str = ""
+    count: int = 0
+    owner: str | None = None
+    invite_only: bool = False
+    members: list[MemberEntry] | None = None  # None: not asked yet
+    unread: int = 0
+
+
 # --- Changes: what the window must redraw -----------------------------------------------
 
 
@@ -271,6 +310,21 @@ class HistoryWanted(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class MembersChanged(Change):
+    """The member list of room ``key`` changed (or its topic): redraw it if shown."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class MembersWanted(Change):
+    """The window should fetch the members of room ``room`` (its conversation opened)."""
+
+    key: str
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
 class WatchWanted(Change):
     """The window should watch the presence of ``peer`` (a conversation was opened with
     them): in a large room only watched users' joins and leaves are told."""
@@ -319,6 +373,8 @@ class ChatModel:
         self._read_sent: dict[str, int] = {}
         self.read_receipts = True  # this user's setting (the welcome says)
         self._changes: list[Change] = []
+        # Named rooms the user is in, by room_key, in the order joined.
+        self.rooms: dict[str, RoomState] = {}
 
     # --- Reading ------------------------------------------------------------------------
 
@@ -331,28 +387,36 @@ class ChatModel:
         """Conversation keys in the order the contact list shows them: the room, then
         online users by name, then offline ones by name."""
         people = sorted(self.contacts.values(), key=lambda c: (not c.online, c.name.lower()))
-        return [ROOM] + [c.key for c in people]
+        rooms = sorted(self.rooms, key=lambda key: self.rooms[key].name.lower())
+        return [ROOM] + rooms + [c.key for c in people]
 
     def title(self, key: str) -> str:
         if key == ROOM:
             return _(ROOM_TITLE)
+        if is_room_key(key):
+            return self.rooms[key].name if key in self.rooms else self.conversations[key].title
         contact = self.contacts.get(key)
         return contact.name if contact else self.conversations[key].title
 
     def recipient(self, key: str) -> str:
         """Who a line typed in conversation ``key`` goes to, in words (shown by the input
         box, so that where Enter sends is never a surprise)."""
+        if is_room_key(key):
+            return _("To everyone in {room}").format(room=sanitize(self.title(key)))
         return _("To everyone in the room") if key == ROOM else _("To {name}").format(name=self.title(key))
 
     def unread(self, key: str) -> int:
         if key == ROOM:
             return self._room_unread
+        if is_room_key(key):
+            return self.rooms[key].unread if key in self.rooms else 0
         contact = self.contacts.get(key)
         return contact.unread if contact else 0
 
     @property
     def total_unread(self) -> int:
-        return self._room_unread + sum(c.unread for c in self.contacts.values())
+        return self._room_unread + sum(c.unread for c in self.contacts.values()) + \
+            sum(r.unread for r in self.rooms.values())
 
     def status_text(self) -> str:
         """The status bar's text, in words: the state ("Reconnecting in 3 s…" counts down
@@ -426,6 +490,10 @@ class ChatModel:
         """Apply one event from the client library (on the Tk thread)."""
         if isinstance(event, DirectMessage):
             self._direct(event)
+        elif isinstance(event, RoomPost):
+            self._room_post(event)
+        elif isinstance(event, RoomNotice):
+            self._room_notice(event)
         elif isinstance(event, RoomMessage):
             self._room(event)
         elif isinstance(event, RoomSkipped):
@@ -704,7 +772,9 @@ class ChatModel:
     def sent(self, message: object) -> Line:
         """Show a message we just sent (an :class:`~client.outgoing.OutgoingMessage`)."""
         to = getattr(message, "to", None)
-        conversation = self.conversations[ROOM] if to is None else self._conversation(to)
+        room = getattr(message, "room", None)
+        conversation = self._room_conversation(room) if room is not None else \
+            self.conversations[ROOM] if to is None else self._conversation(to)
         if to is not None:
             self._contact(to).talked = True
         line = Line("out", self.me, clean_text(getattr(message, "text", "")), getattr(message, "created", time.time()),
@@ -733,16 +803,25 @@ class ChatModel:
         self._changes.append(StateChanged(key, line, old_label))
 
     def _note_room_id(self, key: str, line: Line) -> None:
-        if key == ROOM and line.msg_id is not None:
+        if (key == ROOM or is_room_key(key)) and line.msg_id is not None:
             self._own_room_ids.add(line.msg_id)
 
     def open(self, key: str) -> None:
         """Make ``key`` the conversation on screen; clears its unread count. The first time
         a user's conversation opens, a :class:`HistoryWanted` change asks for its history."""
-        if key != ROOM and key not in self.conversations:
+        if key != ROOM and not is_room_key(key) and key not in self.conversations:
             contact = self.contacts.get(key)
             self._conversation(contact.name if contact else key)
         self.active = key
+        if is_room_key(key):
+            state = self.rooms.get(key)
+            if state is not None:
+                if state.unread:
+                    state.unread = 0
+                    self._changes.append(ContactsChanged())
+                if state.members is None:
+                    self._changes.append(MembersWanted(key, state.name))
+            return
         if key == ROOM:
             if self._room_unread:
                 self._room_unread = 0
@@ -803,3 +882,106 @@ class ChatModel:
         if line.msg_id is not None:
             conversation.msg_ids.add(line.msg_id)
         self._changes.append(LineAdded(conversation.key, line))
+
+
+    # --- Rooms (protocol version 2) --------------------------------------------------------
+
+    def _room_conversation(self, room: str) -> Conversation:
+        key = room_key(room)
+        conversation = self.conversations.get(key)
+        if conversation is None:
+            conversation = self.conversations[key] = Conversation(key, room)
+        return conversation
+
+    def room_joined(self, info: RoomInfo) -> str:
+        """We are in the room ``info`` describes (the answer to a join); returns its key."""
+        key = room_key(info.room_name)
+        state = self.rooms.get(key)
+        if state is None:
+            state = self.rooms[key] = RoomState(info.room_name)
+        state.name, state.topic, state.count = info.room_name, info.topic, info.count
+        state.owner, state.invite_only = info.owner, info.invite_only
+        self._room_conversation(info.room_name)
+        self._changes += [ContactsChanged(), MembersChanged(key)]
+        return key
+
+    def room_left(self, room: str) -> None:
+        """We are no longer in ``room`` (we left, or were put out): off the list; its
+        conversation stays, should it be shown."""
+        key = room_key(room)
+        if self.rooms.pop(key, None) is not None:
+            self._changes.append(ContactsChanged())
+        if self.active == key:
+            self.open(ROOM)
+
+    def set_members(self, room: str, members: Sequence[MemberEntry]) -> None:
+        """The answer to ``members``: exactly these are in ``room`` now."""
+        state = self.rooms.get(room_key(room))
+        if state is not None:
+            state.members, state.count = list(members), len(members)
+            self._changes.append(MembersChanged(room_key(room)))
+
+    def my_role(self, key: str) -> str | None:
+        """Our role in room ``key`` as last known (None: not known, or not in it)."""
+        state = self.rooms.get(key)
+        if state is None:
+            return None
+        if state.owner is not None and key_of(state.owner) == key_of(self.me):
+            return "owner"
+        for member in state.members or ():
+            if key_of(member.name) == key_of(self.me):
+                return member.role
+        return "member"
+
+    def may_moderate(self, key: str) -> bool:
+        """True if the moderation menu is offered in room ``key`` (owner or moderator)."""
+        return self.my_role(key) in MODERATING
+
+    def _room_post(self, event: RoomPost) -> None:
+        key = room_key(event.room_name)
+        mine = key_of(event.sender) == key_of(self.me)
+        if mine and event.msg_id in self._own_room_ids:
+            self._own_room_ids.discard(event.msg_id)
+            return  # the echo of a message already shown with its state
+        conversation = self._room_conversation(event.room_name)
+        if event.msg_id in conversation.msg_ids:
+            return
+        self._add(conversation, Line("in", event.sender, clean_text(event.text), event.sent_at, msg_id=event.msg_id))
+        state = self.rooms.get(key)
+        if state is not None and self.active != key and not mine:
+            state.unread += 1
+            self._changes.append(ContactsChanged())
+
+    def _room_notice(self, event: RoomNotice) -> None:
+        """A notice of a room: a line in its conversation, and what it changes."""
+        key = room_key(event.room_name)
+        me = key_of(event.name) == key_of(self.me)
+        state = self.rooms.get(key)
+        if event.act in ("joined", "left") and me:
+            return  # our own join or leave: the list says it
+        self._room_conversation(event.room_name)
+        self.notice(key, describe_room_notice(event, self.me).removeprefix("* "), event.at)
+        if state is None:
+            return
+        members = state.members
+        if event.act == "topic":
+            state.topic = event.topic or ""
+        elif event.act == "owner":
+            state.owner = event.name
+        if event.act in ("kick", "ban") and me:
+            self.room_left(event.room_name)
+            return
+        if event.act == "joined":
+            state.count += 1
+            if members is not None:
+                members.append(MemberEntry(event.name, "member", True))
+                members.sort(key=lambda m: m.name.lower())
+        elif event.act in ("left", "kick", "ban"):
+            state.count = max(0, state.count - 1)
+            if members is not None:
+                state.members = [m for m in members if key_of(m.name) != key_of(event.name)]
+        elif event.act in ("appoint", "owner") and members is not None:
+            role = "owner" if event.act == "owner" else event.role or "member"
+            state.members = [MemberEntry(m.name, role, m.online) if key_of(m.name) == key_of(event.name) else m
+                             for m in members]
+        self._changes.append(MembersChanged(key))

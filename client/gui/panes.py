@@ -20,7 +20,7 @@ from tkinter import ttk
 from i18n import _
 
 from ..display import format_clock
-from .model import OFFLINE, ROOM, ROOM_TITLE, UNKNOWN, ChatModel, Line
+from .model import OFFLINE, ROOM, ROOM_TITLE, UNKNOWN, ChatModel, Line, is_room_key
 
 # Colours that read well on a white page (delivery states, names, notices).
 COLORS = {
@@ -188,6 +188,8 @@ class ContactList(ttk.Frame):
             presence = model.presence(key)
             if key == ROOM:
                 text, tags = f" {_(ROOM_TITLE)}", ["room"]
+            elif is_room_key(key):
+                text, tags = f" {model.title(key)}", ["room"]
             else:
                 contact = model.contacts[key]
                 text = " " + _("{name}  (offline)").format(name=contact.name) if presence == OFFLINE \

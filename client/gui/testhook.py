@@ -20,6 +20,8 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "max_gap", "reset": bool}``: the longest gap between event-loop turns (ms);
 - ``{"cmd": "screenshot", "path": P}``: save the window as a PNG (needs ``xwd``);
 - ``{"cmd": "window"}``: the toplevel's X window id and geometry (for xdotool);
+- ``{"cmd": "join", "room": R}``: type R into the join box and press Enter there;
+- ``{"cmd": "room_act", "act": A, "name": N}``: what the member menu's entry A does for N;
 - ``{"cmd": "quit"}``.
 
 Never enabled unless the environment variable is set; it only ever connects to loopback.
@@ -153,6 +155,10 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
             "typing": app.typing_var.get(),
             "read_receipts": [app.receipts_var.get(), model.read_receipts],
             "lines": {key: len(c.lines) for key, c in model.conversations.items()},
+            "rooms": {key: {"name": state.name, "topic": state.topic, "count": state.count,
+                            "may_moderate": model.may_moderate(key)} for key, state in model.rooms.items()},
+            "members": list(app.rooms.shown),
+            "room_menu": app.rooms.menu_items(),
             "outgoing": [{"key": key, "text": line.text, "state": line.state, "request_id": line.request_id}
                          for key, c in model.conversations.items() for line in c.lines
                          if line.kind == "out" and line.request_id is not None],
@@ -215,6 +221,14 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         return {"max_gap_ms": round(gap * 1000, 1), "ticks": ticks}
     if cmd == "window":
         return window_info(app)
+    if cmd == "join":
+        app.rooms.join_var.set(command["room"])
+        app.rooms.join_entry.focus_force()
+        app.rooms.join_entry.event_generate("<Return>", when="now")
+        return {"ok": True}
+    if cmd == "room_act":
+        app.rooms.act(command["act"], command["name"])
+        return {"ok": True}
     if cmd == "quit":
         root.after(20, app.quit)
         return {"ok": True}

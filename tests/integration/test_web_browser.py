@@ -138,8 +138,8 @@ def test_protocol_section_tracks_every_delivery_state(page: Page) -> None:
     # typing, edit and delete (issue 13).
     features = ["carbons", "resume", "read", "typing", "edits"]
     assert result["hello"] == [
-        {"type": "hello", "id": "t-1", "name": "Bob", "version": 1, "features": features},
-        {"type": "hello", "id": "t-2", "name": "Bob", "version": 1, "features": features, "password": "pw",
+        {"type": "hello", "id": "t-1", "name": "Bob", "version": 2, "features": features},  # 2: rooms
+        {"type": "hello", "id": "t-2", "name": "Bob", "version": 2, "features": features, "password": "pw",
          "register": True},
     ]
     assert result["welcome"] == ["who"]

@@ -14,7 +14,9 @@ One thread accepts, one thread serves each connection; a single lock guards all 
 every write, so tests may call :meth:`send`, :meth:`drop` and :meth:`shutdown` from any
 thread. Knobs: ``refuse=(code, message)`` answers every hello with that error;
 ``answer_hello=False`` never answers it; ``deliver=False`` accepts direct messages but never
-passes them on (so no Delivered ever comes); ``heartbeat`` is what the Welcome announces.
+passes them on (so no Delivered ever comes); ``heartbeat`` is what the Welcome announces; ``max_version=1`` makes it a server
+from before rooms: a hello offering more is refused ``unsupported_version`` and the connection
+closed, as ``protocol.negotiate`` rules (by default it welcomes any hello, at version 1).
 """
 
 from __future__ import annotations
@@ -72,8 +74,11 @@ class FakeServer:
     """See the module docstring. Use as a context manager, or call start() and stop()."""
 
     def __init__(self, *, refuse: tuple[str, str] | None = None, answer_hello: bool = True,
-                 deliver: bool = True, heartbeat: float = 15.0) -> None:
+                 deliver: bool = True, heartbeat: float = 15.0, max_version: int | None = None) -> None:
         self.refuse = refuse
+        self.max_version = max_version
+        # The version of every hello, in order (a refused one too).
+        self.hellos: list[int] = []
         self.answer_hello = answer_hello
         self.deliver = deliver
         self.heartbeat = heartbeat
@@ -225,6 +230,14 @@ class FakeServer:
         """React to one event from ``peer`` (lock held)."""
         conn = peer.conn
         if isinstance(event, Hello):
+            if self.max_version is not None and event.version > self.max_version:  # an older server
+                self.hellos.append(event.version)
+                self._write(peer, ErrorReply(ErrorCode.UNSUPPORTED_VERSION,
+                                             f"this server speaks protocol version 1 to {self.max_version}",
+                                             event.request_id))
+                self._kill(peer)
+                return
+            self.hellos.append(event.version)
             if self.refuse is not None:
                 self._write(peer, ErrorReply(self.refuse[0], self.refuse[1], event.request_id))
                 if self.refuse[0] in (ErrorCode.UNSUPPORTED_VERSION, ErrorCode.SERVER_FULL):

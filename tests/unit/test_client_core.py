@@ -42,8 +42,13 @@ from protocol import (
     Presence,
     Queued,
     Receipt,
+    JoinRoom,
     Role,
+    RoomInfo,
+    RoomNotice,
+    RoomPost,
     SendDirect,
+    SendToRoom,
     UserList,
     Watch,
     Watching,
@@ -61,7 +66,7 @@ class Link:
         self.server: Connection | None = None
         self.handed: list[Event] = []
 
-    def log_in(self, *, reconnected: bool = False, heartbeat: float = 10.0) -> int:
+    def log_in(self, *, reconnected: bool = False, heartbeat: float = 10.0, version: int = 1) -> int:
         """A new connection and a login on it; returns how many messages were resent.
         The frames the client wrote right after the Welcome wait in ``to_server()``."""
         attempt = LoginAttempt(self.core.hello("Alice", None, False, None))
@@ -69,7 +74,7 @@ class Link:
         self.server.receive_data(attempt.data_to_send())
         hello = next(self.server.events())
         assert isinstance(hello, Hello)
-        attempt.receive_data(self.server.send(Welcome(hello.request_id, "Alice", 1, "test", heartbeat)))
+        attempt.receive_data(self.server.send(Welcome(hello.request_id, "Alice", version, "test", heartbeat)))
         welcome = attempt.step("test")
         assert welcome is not None
         return self.core.open(attempt.conn, welcome, self.now, reconnected)
@@ -432,3 +437,73 @@ def test_the_same_events_come_out_whatever_the_reads_are_cut_into() -> None:
 ])
 def test_what_a_first_login_does_after_a_failure(error: Exception, untried: int, verdict: str) -> None:
     assert first_login_verdict(error, untried) == verdict
+
+
+# --- Rooms (protocol version 2) and falling back to version 1 ---------------------------
+
+
+def test_the_hello_offers_version_2_and_falls_back_once_per_version_on_unsupported_version() -> None:
+    core = ClientCore()
+    assert core.hello("Alice", None, False, None).version == const.PROTOCOL_VERSION == 2
+    assert not core.fall_back(ErrorCode.NAME_TAKEN)  # other refusals stand
+    assert core.hello("Alice", None, False, None).version == 2
+    assert core.fall_back(ErrorCode.UNSUPPORTED_VERSION)
+    assert core.hello("Alice", None, False, None).version == 1
+    assert not core.fall_back(ErrorCode.UNSUPPORTED_VERSION)  # nothing older to offer
+
+
+def test_a_room_message_is_resent_with_its_id_and_is_final_once_accepted() -> None:
+    link = Link()
+    link.log_in(version=2)
+    assert link.core.rooms
+    message = OutgoingMessage(link.core.new_request_id(), None, "olá, turma", room="#redes")
+    link.core.submit(message)
+    assert link.to_server() == [SendToRoom(message.request_id, "#redes", "olá, turma")]
+    link.lose()
+    assert link.log_in(reconnected=True, version=2) == 1
+    assert link.to_server() == [SendToRoom(message.request_id, "#redes", "olá, turma")]
+    assert link.from_server(Accepted(message.request_id, 90)) == [MessageUpdate(message, SENT)]
+    assert (message.state, message.msg_id, message.done) == (SENT, 90, True)
+    assert link.from_server(Accepted(message.request_id, 90)) == []  # the answer to a late resend: quiet
+
+
+def test_a_room_post_sent_again_is_handed_on_once() -> None:
+    link = Link()
+    link.log_in(version=2)
+    post = RoomPost(90, "Bob", "#redes", "olá", 1.0)
+    notice = RoomNotice("#redes", "joined", "Mia", 2.0)
+    assert link.from_server(post, notice, post) == [post, notice]
+    assert link.from_server(RoomPost(91, "Bob", "#redes", "again", 3.0))[0].msg_id == 91
+
+
+def test_room_requests_are_matched_to_their_callers() -> None:
+    link = Link()
+    link.log_in(version=2)
+    pending = link.core.request(JoinRoom(link.core.new_request_id(), "#redes"), RoomInfo)
+    assert link.to_server() == [JoinRoom(pending.request_id, "#redes")]
+    info = RoomInfo(pending.request_id, "#redes", 3, topic="prova", owner="Olga")
+    assert link.from_server(info, RoomInfo("other", "#x", 1)) == [RoomInfo("other", "#x", 1)]
+    assert (pending.answered, pending.answer) == (True, info)
+
+
+def test_a_session_at_version_1_has_no_rooms_and_a_room_message_fails_locally() -> None:
+    link = Link()
+    link.log_in(version=1)
+    assert not link.core.rooms and "version 1" in (link.core.rooms_problem() or "")
+    message = OutgoingMessage(link.core.new_request_id(), None, "olá", room="#redes")
+    link.core.submit(message)
+    assert (message.state, message.submitted, message.error[0]) == (FAILED, False, ErrorCode.UNSUPPORTED_VERSION)
+    assert link.to_server() == []
+
+
+def test_a_waiting_room_message_fails_with_an_update_when_the_new_session_has_no_rooms() -> None:
+    link = Link()
+    link.log_in(version=2)
+    link.lose()
+    message = OutgoingMessage(link.core.new_request_id(), None, "olá", room="#redes")
+    link.core.submit(message)
+    assert message.waiting
+    assert link.log_in(reconnected=True, version=1) == 0
+    assert link.to_server() == []
+    assert link.core.next_events() == [MessageUpdate(message, FAILED, message.error)]
+    assert message.error[0] == ErrorCode.UNSUPPORTED_VERSION

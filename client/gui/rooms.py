@@ -1,0 +1,248 @@
+"""The window's rooms (protocol version 2): a join box under the contact list, and for the
+open room its member list beside the conversation, with a context menu of moderation acts
+for those who may (owner, moderators), and buttons to set the topic and to leave.
+
+Like the rest of the window, only the Tk thread touches widgets; every request to the
+server (join, leave, members, the acts) runs on a short-lived worker thread and hands its
+result back through the bridge, so the window never waits for the network. The model
+(:mod:`client.gui.model`) decides what is shown; this module only draws it and asks.
+Keyboard: Ctrl+J goes to the join box (Enter joins, Escape goes back to typing); in the
+member list, Shift+F10 opens the menu as a right click does.
+"""
+
+from __future__ import annotations
+
+import threading
+import tkinter as tk
+from collections.abc import Callable
+from tkinter import simpledialog, ttk
+from typing import TYPE_CHECKING, Any
+
+from i18n import N_, _, ngettext
+
+from ..commands import check_room
+from ..display import describe_role, explain_error, sanitize
+from ..errors import RequestFailed
+from .model import is_room_key
+
+if TYPE_CHECKING:
+    from .app import ChatApp
+
+# The acts of the member menu: (act, label). Shown through _().
+ACTS = (
+    ("kick", N_("Put out of the room")),
+    ("ban", N_("Ban from the room")),
+    ("unban", N_("Lift the ban")),
+    ("mute", N_("Mute for 10 minutes")),
+    ("unmute", N_("Unmute")),
+    ("appoint", N_("Make moderator")),
+    ("dismiss", N_("Make plain member")),
+)
+# How long "Mute for 10 minutes" mutes (seconds).
+MUTE_SECONDS = 600
+
+
+class RoomPanel:
+    """The room widgets of ``app`` (built once the chat view is)."""
+
+    def __init__(self, app: ChatApp, contacts: ttk.Frame, right: ttk.Frame) -> None:
+        self.app = app
+        join = ttk.Frame(contacts, style="Side.TFrame")
+        join.grid(row=2, column=0, sticky="ew", pady=(6, 0))
+        join.columnconfigure(0, weight=1)
+        self.join_var = tk.StringVar(app.root, "")
+        # Out of the Tab order (list -> input box -> Send stays as it was): Ctrl+J reaches it.
+        self.join_entry = ttk.Entry(join, textvariable=self.join_var, width=14, takefocus=False)
+        self.join_entry.grid(row=0, column=0, sticky="ew")
+        self.join_entry.bind("<Return>", lambda e: self.join())
+        self.join_entry.bind("<Escape>", lambda e: app._focus_input())
+        app.root.bind_all("<Control-j>", lambda e: self.join_entry.focus_set())
+        ttk.Button(join, text=_("Join room"), command=self.join, takefocus=False).grid(row=0, column=1, padx=(4, 0))
+
+        # The room's column, beside the conversation: its acts, then its members.
+        members = self.members_frame = ttk.Frame(right, padding=(8, 0, 0, 0))
+        members.rowconfigure(2, weight=1)
+        members.columnconfigure(0, weight=1)
+        acts = ttk.Frame(members)
+        acts.grid(row=0, column=0, sticky="ew", pady=(0, 6))
+        self.leave_button = ttk.Button(acts, text=_("Leave"), command=self.leave)
+        self.topic_button = ttk.Button(acts, text=_("Topic…"), command=self.ask_topic)
+        self.invite_button = ttk.Button(acts, text=_("Invite…"), command=self.ask_invite)
+        ttk.Label(members, text=_("Members"), style="SideHeading.TLabel").grid(row=1, column=0, sticky="w")
+        self.members = ttk.Treeview(members, show="tree", selectmode="browse", height=8)
+        self.members.column("#0", width=170)
+        self.members.tag_configure("offline", foreground="#9ca3af")
+        self.members.grid(row=2, column=0, sticky="nsew")
+        self.members.bind("<Button-3>", self._menu_at)
+        self.members.bind("<Shift-F10>", lambda e: self._menu_at(None))
+        self.menu = tk.Menu(app.root, tearoff=False)
+        self._menu_for: str | None = None
+        self.shown: list[str] = []  # what the member list shows, for the test hook
+        self._rows: list[tuple[str, str, bool]] | None = None
+
+    # --- Drawing ---------------------------------------------------------------------------
+
+    def show(self) -> None:
+        """Draw the room parts for the open conversation (hidden for anything but a room)."""
+        model = self.app.model
+        assert model is not None
+        key = model.active
+        if not is_room_key(key) or key not in model.rooms:
+            self._rows = None
+            self.members_frame.grid_remove()
+            return
+        self.members_frame.grid(row=0, column=1, rowspan=2, sticky="ns")
+        moderator = model.may_moderate(key)
+        self.topic_button.grid(row=0, column=0, sticky="ew") if moderator else self.topic_button.grid_remove()
+        self.invite_button.grid(row=0, column=1, sticky="ew", padx=(4, 0)) if moderator \
+            else self.invite_button.grid_remove()
+        self.leave_button.grid(row=1 if moderator else 0, column=0, columnspan=2, sticky="ew", pady=(4, 0) if moderator else 0)
+        rows = [(member.name, sanitize(member.name) + ("" if member.role == "member"
+                                                       else f" ({describe_role(member.role)})"), member.online)
+                for member in model.rooms[key].members or ()]
+        if rows == self._rows:
+            return  # redrawn only when it changed (a render comes with every batch of events)
+        self._rows = rows
+        self.members.delete(*self.members.get_children())
+        for name, text, online in rows:
+            self.members.insert("", "end", iid=name, text=text, tags=() if online else ("offline",))
+        self.shown = [text for _name, text, _online in rows]
+
+    def subtitle(self, key: str) -> str:
+        """The header's second part for room ``key``: its topic and member count."""
+        model = self.app.model
+        assert model is not None
+        state = model.rooms.get(key)
+        if state is None:
+            return _("you are not in this room")
+        count = ngettext("{n} member", "{n} members", state.count).format(n=state.count)
+        return f"{sanitize(state.topic)} · {count}" if state.topic else count
+
+    # --- Asking the server (worker threads; results back on the Tk thread) ----------------
+
+    def _ask(self, work: Callable[[], Any], done: Callable[[Any], None], what: str) -> None:
+        client = self.app.client
+
+        def run() -> None:
+            try:
+                result = work()
+            except Exception as exc:
+                self.app.bridge.call(self._failed, what, exc)
+                return
+            self.app.bridge.call(done, result)
+        if client is not None:
+            threading.Thread(target=run, name=f"gui-{what}", daemon=True).start()
+
+    def _failed(self, what: str, error: BaseException) -> None:
+        model = self.app.model
+        if model is None:
+            return
+        why = explain_error(error.code, error.message) if isinstance(error, RequestFailed) else sanitize(error)
+        model.notice(model.active, _("{what} failed: {why}").format(what=what, why=why))
+        self.app._render()
+
+    def join(self, room: str | None = None) -> None:
+        """Join (or create) the room typed in the join box, then open it."""
+        typed = (room if room is not None else self.join_var.get()).strip()
+        checked = check_room(typed, "#ROOM")
+        if not isinstance(checked, str):
+            self.app.alert(_("Join room"), checked.message)
+            return
+        self.join_var.set("")
+        client = self.app.client
+        self._ask(lambda: client.join(checked), self._joined, _("Joining {room}").format(room=checked))
+
+    def _joined(self, info: Any) -> None:
+        model = self.app.model
+        if model is None:
+            return
+        key = model.room_joined(info)
+        self.app.open_conversation(key)
+
+    def leave(self) -> None:
+        model, client = self.app.model, self.app.client
+        if model is None or not is_room_key(model.active) or model.active not in model.rooms:
+            return
+        room = model.rooms[model.active].name
+        self._ask(lambda: client.leave(room), lambda _result: self._left(room), _("Leaving {room}").format(room=room))
+
+    def _left(self, room: str) -> None:
+        if self.app.model is not None:
+            self.app.model.room_left(room)
+            self.app.open_conversation(self.app.model.active)
+
+    def fetch_members(self, room: str) -> None:
+        client = self.app.client
+        self._ask(lambda: client.members(room), lambda members: self._members(room, members),
+                  _("The member list"))
+
+    def _members(self, room: str, members: Any) -> None:
+        if self.app.model is not None:
+            self.app.model.set_members(room, members)
+            self.app._render()
+
+    def ask_topic(self) -> None:
+        model = self.app.model
+        if model is None or model.active not in model.rooms:
+            return
+        state = model.rooms[model.active]
+        topic = simpledialog.askstring(_("Topic"), _("The topic of {room}:").format(room=state.name),
+                                       initialvalue=state.topic, parent=self.app.root)
+        if topic is not None:
+            self.act("topic", topic)
+
+    def ask_invite(self) -> None:
+        model = self.app.model
+        if model is None or model.active not in model.rooms:
+            return
+        name = simpledialog.askstring(_("Invite"), _("Who may join {room}?").format(room=model.rooms[model.active].name),
+                                      parent=self.app.root)
+        if name and name.strip():
+            self.act("invite", name.strip())
+
+    def act(self, act: str, name: str) -> None:
+        """Moderation act ``act`` (an ACTS entry, or "topic" with the text as ``name``) in
+        the open room; the server announces it in the room, which the model shows."""
+        model, client = self.app.model, self.app.client
+        if model is None or model.active not in model.rooms:
+            return
+        room = model.rooms[model.active].name
+        calls = {
+            "kick": lambda: client.kick(room, name),
+            "ban": lambda: client.ban(room, name),
+            "unban": lambda: client.unban(room, name),
+            "mute": lambda: client.mute(room, name, MUTE_SECONDS),
+            "unmute": lambda: client.unmute(room, name),
+            "appoint": lambda: client.appoint(room, name, "moderator"),
+            "dismiss": lambda: client.appoint(room, name, "member"),
+            "topic": lambda: client.set_topic(room, name),
+            "invite": lambda: client.invite(room, name),
+        }
+        self._ask(calls[act], lambda _result: self.fetch_members(room), f"/{act}")
+
+    # --- The member menu -------------------------------------------------------------------
+
+    def menu_items(self) -> list[str]:
+        """The menu's entries for the open room: the acts, if we may moderate; else none."""
+        model = self.app.model
+        if model is None or not model.may_moderate(model.active):
+            return []
+        return [act for act, _label in ACTS]
+
+    def _menu_at(self, event: Any) -> str:
+        if event is not None:
+            row = self.members.identify_row(event.y)
+            if row:
+                self.members.selection_set(row)
+        selection = self.members.selection()
+        items = self.menu_items()
+        if not selection or not items:
+            return "break"
+        name = selection[0]
+        self.menu.delete(0, "end")
+        for act, label in ACTS:
+            self.menu.add_command(label=_(label), command=lambda act=act: self.act(act, name))
+        x = event.x_root if event is not None else self.members.winfo_rootx()
+        y = event.y_root if event is not None else self.members.winfo_rooty()
+        self.menu.tk_popup(x, y)
+        return "break"

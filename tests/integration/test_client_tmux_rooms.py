@@ -1,0 +1,76 @@
+"""Rooms in the interactive terminal client, in a real terminal (tmux) against a real
+server on 127.0.0.1 (port 0): /join, the prompt, plain lines and @#room to the room, a
+post from another member, notices, /members, /rooms, moderation and its refusal, /leave,
+and the Portuguese command names. Bounded waits only (see test_client_tmux.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from clientkit import WAIT, start
+from client.library import ChatClient
+from protocol import RoomNotice, RoomPost
+from server import ServerThread
+from test_client_tmux import Tmux, input_rows, terminal  # noqa: F401  (the fixture)
+
+
+def next_of(client: ChatClient, kind: type, where=lambda e: True):
+    while True:
+        event = client.events.get(timeout=WAIT)
+        if isinstance(event, kind) and where(event):
+            return event
+
+
+@pytest.mark.timeout_seconds(90)
+def test_rooms_in_the_terminal(server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    screen = terminal("Alice", columns=100)
+    screen.type("/join #redes")
+    screen.press("Enter")
+    screen.wait_text("* you are in #redes (2 members; owner Olga)")
+    screen.wait(lambda rows: input_rows(rows).startswith("[#redes]> "), "the prompt naming the room")
+    assert next_of(olga, RoomNotice).name == "Alice"
+
+    screen.type("olá, turma")  # a plain line goes to the room now
+    screen.press("Enter")
+    assert next_of(olga, RoomPost, lambda p: p.sender == "Alice").text == "olá, turma"
+    screen.wait_text("(#redes) you: olá, turma ✓")
+    olga.send_to_room("#redes", "bem-vinda")
+    screen.wait_text("(#redes) Olga: bem-vinda")
+    screen.type("/to Olga")
+    screen.press("Enter")
+    screen.type("@#redes by its name")
+    screen.press("Enter")
+    assert next_of(olga, RoomPost, lambda p: p.sender == "Alice").text == "by its name"
+
+    screen.type("/members #redes")
+    screen.press("Enter")
+    screen.wait_text("* in #redes (2): Alice, Olga (owner)")
+    screen.type("/rooms")
+    screen.press("Enter")
+    screen.wait_text("  #redes (2 members)")
+    # Alice may not moderate; the owner may, and Alice is told.
+    screen.type("/kick #redes Olga")
+    screen.press("Enter")
+    screen.wait_text("! /kick failed:")
+    olga.set_topic("#redes", "prova na sexta")
+    screen.wait_text("* Olga set the topic of #redes: prova na sexta")
+    olga.mute("#redes", "Alice", reason="flood")
+    screen.wait_text("* Olga muted you in #redes (until unmuted; flood)")
+    screen.type("@#redes am I muted?")
+    screen.press("Enter")
+    screen.wait_text("✗")
+    olga.unmute("#redes", "Alice")
+    screen.wait_text("* you may write in #redes again")
+    # Portuguese names work whatever the language: /deixar leaves the room the prompt names.
+    screen.type("/join #redes")
+    screen.press("Enter")
+    screen.wait(lambda rows: input_rows(rows).startswith("[#redes]> "), "the prompt naming the room again")
+    screen.type("/deixar")
+    screen.press("Enter")
+    screen.wait_text("* you left #redes; plain lines go to the room")
+    screen.wait(lambda rows: input_rows(rows).startswith("[room]> "), "the prompt back at the room")
+    assert [m.name for m in olga.members("#redes")] == ["Olga"]

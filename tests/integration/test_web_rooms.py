@@ -1,0 +1,121 @@
+"""Rooms in the web page (headless Chromium, see test_web_session.py for the harness): the
+public rooms, joining by name, the room in the contact list with its topic, its
+conversation, the member list with moderation acts only for those who may, notices."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from client.library import ChatClient
+from clientkit import WAIT
+from protocol import RoomPost
+from test_web_browser import TIMEOUT
+from test_web_session import chromium_installed, shoot, site  # noqa: F401  (fixtures)
+
+
+def test_a_room_in_the_page(site, tmp_path: Path) -> None:
+    page, web = site
+    olga = ChatClient("Olga", "127.0.0.1", web.srv.port)
+    try:
+        olga.connect(timeout=WAIT)
+        olga.join("#redes")
+        olga.set_topic("#redes", "prova na sexta")
+        page.log_in("Bob")
+        # The public rooms are listed; one click joins.
+        page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
+        page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
+        page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
+        page.wait_for("document.querySelectorAll('#member-list li').length === 2")
+        assert page.js("document.getElementById('conversation-presence').textContent") == \
+            "prova na sexta · 2 members"
+        assert page.js("!!document.querySelector('button.contact[data-key=\"##redes\"]')")
+        assert page.js("document.querySelectorAll('#member-list .member-act').length") == 0  # a plain member
+        assert page.js("document.getElementById('room-topic').hidden") is True
+        assert page.js("document.getElementById('room-invite').hidden") is True
+
+        page.focus("#composer-input")
+        page.type("olá, turma")
+        page.enter()
+        page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'sent'")
+        while not isinstance(event := olga.events.get(timeout=WAIT), RoomPost) or event.sender != "Bob":
+            pass
+        assert (event.room_name, event.text) == ("#redes", "olá, turma")
+        olga.send_to_room("#redes", "bem-vindo")
+        page.wait_for("[...document.querySelectorAll('#messages .msg-in .msg-text')].some(e => e.textContent === 'bem-vindo')")
+        olga.appoint("#redes", "Bob")
+        page.wait_for("[...document.querySelectorAll('#messages .notice-text')].some(e => "
+                      "e.textContent === 'Olga made you moderator of #redes')")
+        page.wait_for("document.getElementById('room-topic').hidden === false")  # a moderator may set it
+        assert page.js("document.getElementById('room-invite').hidden") is False
+        # The owner has no acts (nobody acts on a higher role); Vic, once in, has them.
+        vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
+        try:
+            vic.connect(timeout=WAIT)
+            vic.join("#redes")
+            page.wait_for("!!document.querySelector('#member-list li[data-name=\"Vic\"] button[data-act=\"mute\"]')")
+            assert page.js("document.querySelectorAll('#member-list li[data-name=\"Olga\"] button').length") == 0
+            page.js("document.querySelector('#member-list li[data-name=\"Vic\"] button[data-act=\"mute\"]').click()")
+            page.wait_for("[...document.querySelectorAll('#messages .notice-text')].some(e => "
+                          "e.textContent.startsWith('you muted Vic in #redes'))")
+            muted = vic.send_to_room("#redes", "hello?")
+            assert muted.wait_done(WAIT) and muted.error[0] == "muted"
+            page.js("document.querySelector('details.members').open = true")
+            shoot(page, tmp_path, "web-client-rooms.png")
+            page.js("document.querySelector('#member-list li[data-name=\"Vic\"] button[data-act=\"kick\"]').click()")
+            page.wait_for("[...document.querySelectorAll('#messages .notice-text')].some(e => "
+                          "e.textContent === 'you put Vic out of #redes')")
+            page.wait_for("!document.querySelector('#member-list li[data-name=\"Vic\"]')")
+        finally:
+            vic.close()
+        # Leaving: back to Everyone, the room off the list (and among the public ones again).
+        page.js("document.getElementById('room-leave').click()")
+        page.wait_for("document.getElementById('conversation-title').textContent === 'Everyone'")
+        page.wait_for("!document.querySelector('button.contact[data-key=\"##redes\"]')")
+        assert [m.name for m in olga.members("#redes")] == ["Olga"]
+        # Joining by name creates a room; an invalid name is refused before anything is sent.
+        page.focus("#join-room-name")
+        page.type("lab3")
+        page.enter()
+        page.wait_for("document.getElementById('conversation-title').textContent === '#lab3'")
+        page.focus("#join-room-name")
+        page.type("a b")
+        page.enter()
+        page.wait_for("document.getElementById('join-room-name').getAttribute('aria-invalid') === 'true'")
+        assert page.problems() == []
+    finally:
+        olga.close()
+
+
+def test_the_page_falls_back_to_version_1_and_resends_room_messages_with_their_ids(site) -> None:
+    """The page's sans-I/O part (receiveFrame and friends), driven with frames in the page."""
+    page, _web = site
+    result = page.js("""(() => {
+      const chat = createChat();
+      const first = helloFrame(chat, "Bob");
+      const refused = receiveFrame(chat, {type: "error", id: first.id, code: "unsupported_version", message: "no"});
+      const second = helloFrame(chat, "Bob");
+      const again = receiveFrame(chat, {type: "error", id: second.id, code: "unsupported_version", message: "no"});
+      // A version-2 session: a room message, lost with its connection, goes again with its id.
+      const chat2 = createChat();
+      receiveFrame(chat2, {type: "welcome", id: helloFrame(chat2, "Bob").id, name: "Bob", version: 2});
+      receiveFrame(chat2, {type: "room_info", id: joinRoomFrame(chat2, "redes").id, room: "#redes", count: 1,
+                           owner: "Bob", created: true});
+      const post = composeMessage(chat2, "##redes", "olá");
+      connectionLost(chat2);
+      const back = receiveFrame(chat2, {type: "welcome", id: helloFrame(chat2, "Bob").id, name: "Bob", version: 2});
+      const resent = back.send.filter((f) => f.type === "send");
+      receiveFrame(chat2, {type: "accepted", id: post.id, msg_id: 5});
+      receiveFrame(chat2, {type: "room", msg_id: 5, from: "Bob", room: "#redes", text: "olá", sent_at: 1});
+      receiveFrame(chat2, {type: "room", msg_id: 6, from: "Ana", room: "#redes", text: "oi", sent_at: 2});
+      receiveFrame(chat2, {type: "room", msg_id: 6, from: "Ana", room: "#redes", text: "oi", sent_at: 2});
+      const items = chat2.conversations.get("##redes").items.map((i) => [i.dir, i.text, i.state]);
+      return {versions: [first.version, second.version], logins: [refused.login, again.login && again.login.code],
+              post, resent, items, rejoined: back.send.filter((f) => f.type === "join").map((f) => f.room)};
+    })()""")
+    assert result["versions"] == [2, 1]
+    assert result["logins"] == ["fallback", "unsupported_version"]
+    assert result["post"] == {"type": "send", "id": result["post"]["id"], "room": "#redes", "text": "olá"}
+    assert result["resent"] == [result["post"]]
+    assert result["items"] == [["out", "olá", "sent"], ["in", "oi", "received"]]
+    assert result["rejoined"] == ["#redes"]

@@ -1,0 +1,114 @@
+"""The terminal's room commands and lines, as pure functions: what a typed line means
+(client/commands.py) and what the screen says about rooms (client/terminal.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+import i18n
+from client.commands import (
+    Mistake, RoomAct, RoomJoin, RoomLeave, SendText, SetTarget, ShowHistory, ShowMembers, ShowRooms, parse_command,
+)
+from client.outgoing import FAILED, SENT, OutgoingMessage
+from client.terminal import (
+    describe_event, describe_room_notice, describe_status, format_members, format_room_info, format_rooms,
+    prompt_for,
+)
+from protocol import MemberEntry, RoomEntry, RoomInfo, RoomNotice, RoomPost
+
+
+@pytest.mark.parametrize("line, target, command", [
+    ("/join #redes", None, RoomJoin("#redes")),
+    ("/join redes", None, RoomJoin("#redes")),
+    ("/entrar #redes", None, RoomJoin("#redes")),
+    ("@#redes olá, turma", "Bob", SendText("#redes", "olá, turma")),
+    ("@#redes: olá", None, SendText("#redes", "olá")),
+    ("plain line", "#redes", SendText("#redes", "plain line")),
+    ("/to #redes", None, SetTarget("#redes")),
+    ("/leave", "#redes", RoomLeave(None)),
+    ("/part #lab", None, RoomLeave("#lab")),
+    ("/deixar", None, RoomLeave(None)),
+    ("/rooms", None, ShowRooms()),
+    ("/salas", None, ShowRooms()),
+    ("/members", None, ShowMembers(None)),
+    ("/membros #redes", None, ShowMembers("#redes")),
+    ("/invite Mia", None, RoomAct("invite", None, "Mia")),
+    ("/convidar Mia", None, RoomAct("invite", None, "Mia")),
+    ("/topic prova na sexta", None, RoomAct("topic", None, "prova na sexta")),
+    ("/tema #redes prova", None, RoomAct("topic", "#redes", "prova")),
+    ("/kick Vic", None, RoomAct("kick", None, "Vic")),
+    ("/expulsar Vic fora do tema", None, RoomAct("kick", None, "Vic", None, "fora do tema")),
+    ("/ban #redes troll spam", None, RoomAct("ban", "#redes", "troll", None, "spam")),
+    ("/banir troll", None, RoomAct("ban", None, "troll")),
+    ("/unban troll", None, RoomAct("unban", None, "troll")),
+    ("/desbanir troll", None, RoomAct("unban", None, "troll")),
+    ("/mute Vic 600 flood", None, RoomAct("mute", None, "Vic", 600.0, "flood")),
+    ("/mute Vic", None, RoomAct("mute", None, "Vic")),
+    ("/silenciar Vic spam", None, RoomAct("mute", None, "Vic", None, "spam")),
+    ("/unmute Vic", None, RoomAct("unmute", None, "Vic")),
+    ("/dessilenciar Vic", None, RoomAct("unmute", None, "Vic")),
+    ("/history #redes 5", None, ShowHistory("#redes", 5)),
+    ("/historico redes", None, ShowHistory("redes", 20)),   # without "#": a person's
+])
+def test_room_lines_mean_room_commands(line: str, target: str | None, command: object) -> None:
+    assert parse_command(line, target) == command
+
+
+@pytest.mark.parametrize("line, hint", [
+    ("/join", "usage: /join #ROOM"),
+    ("/join #a #b", "usage: /join #ROOM"),
+    ("@#redes", "nothing to send to #redes"),
+    ("@#rеdes hi", "is not a valid room name"),   # a Cyrillic е: mixed scripts
+    ("/join #", "usage: /join #ROOM"),
+    ("/topic", "usage: /topic TEXT"),
+    ("/kick", "usage: /kick NAME [REASON]"),
+    ("/unban troll now", "usage: /unban NAME"),
+    ("/mute Vic 0", "usage: /mute NAME [SECONDS] [REASON]"),
+    ("/rooms all", "it takes no arguments"),
+    ("/members Mia", "usage: /members [#ROOM]"),
+])
+def test_room_mistakes_say_what_to_type(line: str, hint: str) -> None:
+    command = parse_command(line)
+    assert isinstance(command, Mistake) and hint in command.message, command
+
+
+def test_the_prompt_names_the_room_plain_lines_go_to() -> None:
+    assert (prompt_for("#redes"), prompt_for("Bob"), prompt_for(None)) == ("[#redes]> ", "[@Bob]> ", "[room]> ")
+
+
+def test_room_posts_notices_and_answers_in_words() -> None:
+    assert describe_event(RoomPost(9, "Ana", "#redes", "olá", 0.0), "Alice").endswith("(#redes) Ana: olá")
+    assert describe_event(RoomPost(9, "Alice", "#redes", "olá", 0.0), "Alice") is None  # our own: shown as sent
+    assert describe_event(RoomNotice("#redes", "joined", "Alice", 0.0), "alice") is None
+    notice = RoomNotice("#redes", "ban", "troll", 0.0, by="Olga", reason="spam")
+    assert describe_room_notice(notice, "Alice") == "* Olga banned troll from #redes (spam)"
+    muted = RoomNotice("#redes", "mute", "Alice", 0.0, by="Moe")
+    assert describe_room_notice(muted, "Alice") == "* Moe muted you in #redes (until unmuted)"
+    ended = RoomNotice("#redes", "unmute", "Vic", 0.0, reason="the mute ended")
+    assert describe_room_notice(ended, "Alice") == "* Vic may write in #redes again (the mute ended)"
+    assert describe_room_notice(RoomNotice("#redes", "appoint", "Moe", 0.0, by="Olga", role="moderator"),
+                                "Alice") == "* Olga made Moe moderator of #redes"
+    assert describe_room_notice(RoomNotice("#x", "newfangled", "Z", 0.0), "A") == "* #x: newfangled Z"
+    assert format_room_info(RoomInfo("j", "#redes", 3, False, "prova", "Olga", False)) == \
+        "* you are in #redes (3 members; owner Olga; topic: prova)"
+    assert format_room_info(RoomInfo("j", "#lab", 1, True, "", "Alice", True)) == \
+        "* you created #lab (1 member; owner Alice; invite only)"
+    assert format_rooms([RoomEntry("#lobby", 4, ""), RoomEntry("#redes", 2, "prova")]) == \
+        ["* 2 rooms:", "  #lobby (4 members)", "  #redes (2 members) — prova"]
+    assert format_members("#redes", [MemberEntry("Mia", "member", False), MemberEntry("Olga", "owner", True)]) == \
+        "* in #redes (2): Mia (offline), Olga (owner)"
+    message = OutgoingMessage("r1", None, "olá", room="#redes")
+    assert describe_status(message, SENT, None) == "✓ sent to #redes: olá"
+    assert describe_status(message, FAILED, ("muted", "you are muted")) == \
+        "✗ not sent to #redes: olá — you are muted (muted)"
+
+
+def test_room_lines_in_portuguese() -> None:
+    i18n.use("pt_BR")
+    try:
+        notice = RoomNotice("#redes", "kick", "Vic", 0.0, by="Olga", reason="fora do tema")
+        assert describe_room_notice(notice, "Alice") == "* Olga pôs Vic para fora de #redes (fora do tema)"
+        assert format_rooms([RoomEntry("#redes", 1, "")]) == ["* 1 sala:", "  #redes (1 membro)"]
+        assert parse_command("/entrar") == Mistake("uso: /entrar #SALA")
+    finally:
+        i18n.use("en")
