@@ -717,13 +717,15 @@ const HANDLERS = {
     changed(chat, frame, out);
   },
 
-  ok(chat, frame) {
+  ok(chat, frame, out) {
     const request = chat.requests.get(frame.id);
+    if (!request) return;
     chat.requests.delete(frame.id);
-    if (request && request.kind === "settings") chat.readReceipts = request.readReceipts;
-    if (request && (request.kind === "edit" || request.kind === "delete")) {
+    if (request.kind === "settings") chat.readReceipts = request.readReceipts;
+    if (request.kind === "edit" || request.kind === "delete") {
       applyChange(request.item, request.kind === "delete" ? { type: "deleted" } : { type: "edited", text: request.text });
     }
+    if (request.kind === "leave" || request.kind === "act") roomOk(chat, request, out);
   },
 
   ping(chat, frame, out) {
@@ -1072,22 +1074,21 @@ Object.assign(HANDLERS, {
     room.members = null;
     if (chat.active === key) out.send.push(...roomOpened(chat, key));
   },
-
-  ok(chat, frame, out) {
-    const request = chat.requests.get(frame.id);
-    if (!request) return;
-    chat.requests.delete(frame.id);
-    if (request.kind === "leave") {
-      chat.rooms.delete(request.key);
-      if (chat.active === request.key) out.send.push(...openConversation(chat, ROOM));
-      out.send.push(roomRequest(chat, { type: "rooms" }, "rooms"));
-    } else if (request.kind === "act") {
-      const room = chat.rooms.get(request.key);
-      if (room) room.members = null;
-      if (chat.active === request.key) out.send.push(...roomOpened(chat, request.key));
-    }
-  },
 });
+
+/** The rooms' share of "ok" (called by the one ok handler): a leave or a moderation act was done. */
+function roomOk(chat, request, out) {
+  if (request.kind === "leave") {
+    chat.rooms.delete(request.key);
+    if (chat.active === request.key) out.send.push(...openConversation(chat, ROOM));
+    out.send.push(roomRequest(chat, { type: "rooms" }, "rooms"));
+  } else if (request.kind === "act") {
+    const room = chat.rooms.get(request.key);
+    if (room) room.members = null;
+    if (chat.active === request.key) out.send.push(...roomOpened(chat, request.key));
+  }
+}
+
 
 /* ===================================================================================== */
 /* 2. View                                                                                */
