@@ -1,0 +1,36 @@
+"""The page's frame handlers (webclient/app.js): one per frame type.
+
+The page's handlers live in ``HANDLERS``; later sections add theirs with
+``Object.assign(HANDLERS, {...})``. A key given twice silently replaces the first handler
+(it happened: the rooms' ``ok`` replaced the one that marks an edit done), so every key
+must be given once.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+APP = Path(__file__).resolve().parents[2] / "webclient" / "app.js"
+
+
+def handler_keys(source: str) -> list[str]:
+    """Every handler name in ``HANDLERS`` and the blocks assigned to it, in order."""
+    keys = []
+    start = source.index("const HANDLERS = {")
+    keys += re.findall(r"^  (\w+)\(chat", source[start:source.index("\n};", start)], flags=re.M)
+    for block in re.finditer(r"Object\.assign\(HANDLERS, \{(.*?)\n\}\);", source, flags=re.S):
+        keys += re.findall(r"^  (\w+)\(chat", block.group(1), flags=re.M)
+    return keys
+
+
+def test_every_frame_type_has_one_handler() -> None:
+    keys = handler_keys(APP.read_text(encoding="utf-8"))
+    assert "ok" in keys and "edited" in keys and "room_info" in keys, keys
+    assert sorted(k for k in set(keys) if keys.count(k) > 1) == []
+
+
+def test_a_key_given_twice_is_caught() -> None:
+    source = "const HANDLERS = {\n  ok(chat, frame) {\n  },\n};\nObject.assign(HANDLERS, {\n  ok(chat, frame, out) {\n  },\n});\n"
+    keys = handler_keys(source)
+    assert keys == ["ok", "ok"]
