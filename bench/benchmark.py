@@ -6,6 +6,7 @@ Run from the repository root::
     python3 -m bench.benchmark --repeat 3       # three alternating rounds; medians
     python3 -m bench.benchmark --quick          # smaller figures, for a smoke test
     python3 -m bench.benchmark --smoke          # tiny: every phase runs (the test suite's check)
+    python3 -m bench.benchmark --cluster        # issue 10's: one node, Redis, two nodes (bench/cluster.py)
 
 Each server under test is a subprocess on 127.0.0.1 (a free port), so its memory and CPU
 time are its own: the reference, ``bench/relay.py`` (a bare asyncio ``Protocol`` that
@@ -764,7 +765,13 @@ async def run(args: argparse.Namespace, pinning: Pinning) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--cluster" in argv:  # issue 10's benchmark: its own module, its own options
+        from bench.cluster import main as cluster_main
+        return cluster_main([a for a in argv if a != "--cluster"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cluster", action="store_true",
+                        help="issue 10's cluster benchmark instead (bench/cluster.py; see its --help)")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=100_000, help="direct messages in the throughput phase")
     parser.add_argument("--window", type=int, default=4, help="DMs each client keeps in flight")

@@ -69,6 +69,40 @@ def test_the_benchmark_smoke_run_reports_every_phase() -> None:
     assert len(by_cpu) == 2 and all(ratio > 0 for (ratio,) in by_cpu), out
 
 
+
+@pytest.mark.timeout_seconds(180)  # about 15 s idle; five setups, each starting its servers
+def test_the_cluster_benchmark_smoke_run_reports_every_setup_side_by_side() -> None:
+    from tests.redisserver import require_redis_server
+
+    require_redis_server()
+    done = subprocess.run([sys.executable, "-m", "bench.benchmark", "--cluster", "--smoke"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=170, stdin=subprocess.DEVNULL)
+    out = done.stdout
+    assert done.returncode == 0, f"{out}\n{done.stderr}"
+    assert "Traceback" not in done.stderr and "problems:" not in out, f"{out}\n{done.stderr}"
+    for title in ("bare relay", "1 node without Redis", "1 node with Redis (--cluster) [Redis appendfsync always]",
+                  "2 nodes with Redis, two ports", "2 nodes with Redis on one port (--workers 2)"):
+        assert f"== {title}" in out, out
+    rates = numbers(r"([\d,]+) messages/s with delivered acks \(", out)
+    assert len(rates) == 5 and all(rate > 0 for (rate,) in rates), out
+    cpu = numbers(r"CPU per message: nodes (\d+) µs, Redis (\d+) µs", out)
+    assert len(cpu) == 5 and all(node > 0 for node, _ in cpu), out
+    assert [redis > 0 for _, redis in cpu] == [False, False, True, True, True], out  # Redis only with Redis
+    # Both kinds of pairs with two nodes on two ports, only same-node ones with one node, and
+    # neither behind one shared port (which node a client is on is the kernel's choice).
+    same = numbers(r"same-node pairs \((\d+)\): p50 ([\d.]+) ms, p99 ([\d.]+) ms", out)
+    cross = numbers(r"cross-node pairs \((\d+)\): p50 ([\d.]+) ms, p99 ([\d.]+) ms", out)
+    assert len(cross) == 1 and cross[0][0] > 0 and 0 < cross[0][1] <= cross[0][2], out
+    assert len(same) == 4 and all(n > 0 and 0 < p50 <= p99 for n, p50, p99 in same), out
+    idle = numbers(r"idle: ([\d,]+) logged-in connections over (\d) node", out)
+    assert [nodes for _, nodes in idle] == [1, 1, 1, 2, 2] and all(n == 40 for n, _ in idle), out
+    summary = out[out.index("== summary"):]
+    assert re.search(r"relay +sqlite +redis-1 +redis-2 +workers-2", summary), summary
+    assert re.search(r"ratio to the bare relay \(delivered\) +1\.00×( +[\d.]+×){4}", summary), summary
+    assert re.search(r"two nodes ÷ one \(redis-2\): ×[\d.]+", summary), summary
+    assert re.search(r"two nodes ÷ one \(workers-2\): ×[\d.]+", summary), summary
+
+
 class FakeTransport:
     """Collects what the relay writes; no socket."""
 
