@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Callable
 
 from protocol import Accepted, Delivered
+from resp import RedisClient
 
 from .benchmark import (
     Bench,
@@ -111,6 +112,21 @@ class Redis:
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.proc.pid)
+
+    async def commandstats(self, reset: bool = False) -> dict[str, tuple[int, float]]:
+        """INFO commandstats: command -> (calls, µs in all); ``reset`` zeroes them first."""
+        async with RedisClient(self.url, timeout=30) as client:
+            if reset:
+                await client.execute("CONFIG", "RESETSTAT")
+                return {}
+            info = await client.execute("INFO", "commandstats")
+        stats = {}
+        for line in (info.decode() if isinstance(info, bytes) else info).splitlines():
+            if line.startswith("cmdstat_"):
+                name, _, fields = line[8:].partition(":")
+                values = dict(item.split("=") for item in fields.split(","))
+                stats[name] = (int(values["calls"]), float(values["usec"]))
+        return stats
 
     def flush(self) -> None:
         """Empty it between setups (each starts from an empty chat), by one FLUSHALL."""
@@ -375,6 +391,8 @@ async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, b
             clients, seconds = await connect_to_nodes(nodes.ports, args.clients, bench, known=setup.workers == 1)
             print(f"connected {len(clients)} clients in {seconds:.1f} s")
 
+            if redis is not None:
+                await redis.commandstats(reset=True)
             node_cpu, redis_cpu, gen_cpu = nodes.cpu_seconds(), _cpu(redis), time.process_time()
             # The relay's own ack is accepted; its delivered acks (forwarded receipts) still come.
             elapsed, all_delivered = await throughput_phase(clients, bench, args.messages, args.window)
@@ -392,6 +410,11 @@ async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, b
             print(f"  CPU per message: nodes {result.node_us:.0f} µs, Redis {result.redis_us:.0f} µs; shares of a "
                   f"core: nodes {result.node_share:.0%}, Redis {result.redis_share:.0%}, "
                   f"load generator {result.generator_share:.0%}")
+            if redis is not None:  # what Redis did per message (commands, and their time inside Redis)
+                stats = sorted((await redis.commandstats()).items(), key=lambda item: -item[1][1])
+                print("  Redis per message: " + ", ".join(
+                    f"{name} {calls / args.messages:.2f} calls {usec / args.messages:.0f} µs"
+                    for name, (calls, usec) in stats if calls >= args.messages / 100))
 
             gc.collect()
             gc.freeze()
@@ -475,7 +498,7 @@ async def run(args: argparse.Namespace) -> int:
     relay = next((r for label, r in columns if label == "relay"), None)
     print(f"\n== summary (one round; {args.clients:,} clients, window {args.window}; nothing pinned; "
           f"{os.cpu_count()} CPUs; Redis {', '.join(modes)})")
-    width = max(12, max(len(label) for label, _ in columns) + 2)
+    width = max(16, max(len(label) for label, _ in columns) + 2)
     print(f"{'':38}" + "".join(f"{label:>{width}}" for label, _ in columns))
 
     def pair(cross: bool, index: int) -> Callable[[Result], str]:
