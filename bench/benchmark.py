@@ -289,7 +289,11 @@ class BenchClient(asyncio.Protocol):
                 out.append(conn.send(Receipt(event.msg_id)))
             elif kind is Delivered:
                 out.append(conn.send(OutcomeAck(event.msg_id)))  # as every client must
-                started = self.sent_at.pop(event.request_id)
+                started = self.sent_at.pop(event.request_id, None)
+                if started is None:  # not outstanding: said twice, or after a refusal; reported
+                    self.bench.errors.append(f"{self.name}: delivered for request {event.request_id!r}, "
+                                             f"message {event.msg_id}, which was not outstanding")
+                    continue
                 self.bench.delivered(self, time.perf_counter() - started)
             elif kind is Accepted:
                 if self.bench.ends_on_accepted:

@@ -8,6 +8,7 @@ phase ran, finished without errors and printed numbers that make sense.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -164,3 +165,28 @@ def test_the_relay_answers_what_it_cannot_use_with_an_error_and_goes_on() -> Non
     alice.connection_lost(None)
     bob.data_received(b'{"type":"receipt","msg_id":%d}\n' % msg_id)
     assert to_bob.frames() == []
+
+
+def test_a_delivered_ack_for_no_outstanding_message_is_reported_not_a_crash_of_the_generator() -> None:
+    # Seen in cluster runs: an outcome told again (after a node rejoined) or after a refusal.
+    # The benchmark's client used to raise KeyError in data_received (asyncio logged a
+    # traceback and the count never completed).
+    from bench.benchmark import Bench, BenchClient
+    import const
+    from protocol import Delivered, Welcome
+    from protocol.codec import encode
+
+    async def scenario() -> tuple[list[str], list[float], bytes]:
+        bench = Bench()
+        client = BenchClient("alice", bench)
+        transport = FakeTransport()
+        client.connection_made(transport)
+        client.data_received(encode(Welcome("hello", "alice", const.PROTOCOL_VERSION, "test", 30.0)))
+        transport.written = b""  # its hello
+        client.data_received(encode(Delivered("7", 42)))
+        return bench.errors, bench.delivered_latencies, transport.written
+
+    errors, latencies, written = asyncio.run(scenario())
+    assert latencies == []
+    assert len(errors) == 1 and "request '7', message 42, which was not outstanding" in errors[0], errors
+    assert b'"ack"' in written and b"42" in written  # the outcome is still acknowledged, as a client must
