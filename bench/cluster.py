@@ -443,7 +443,9 @@ async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, b
 
 
 async def measure_idle(setup: Setup, nodes: Nodes, count: int, bench: Bench, result: Result) -> None:
-    """``count`` idle logged-in connections spread over the nodes' ports; RSS per connection per node."""
+    """``count`` idle logged-in connections spread over the nodes' ports; RSS per connection per node.
+    The nodes have just carried the throughput phase, so their heaps have room already: the
+    figure is lower than that of a fresh server (bench/benchmark.py's idle phase)."""
     before = nodes.rss_kib()
     per_port = [count // len(nodes.ports) + (i < count % len(nodes.ports)) for i in range(len(nodes.ports))]
     storms = [LoginStorm(port) for port in nodes.ports]
@@ -518,7 +520,7 @@ async def run(args: argparse.Namespace) -> int:
     if args.idle:
         rows += [(f"{args.idle:,} idle logins, s", lambda r: f"{r.logins:.2f}"),
                  ("bytes per idle connection, per node",
-                  lambda r: "/".join(f"{v / 1000:.0f}k" for v in r.per_connection) or "-")]
+                  lambda r: "/".join(f"{v:,.0f}" for v in r.per_connection) or "-")]
     if relay is not None:
         rows.append(("ratio to the bare relay (delivered)", lambda r: f"{r.rate / relay.rate:.2f}×"))
     for title, cell in rows:
