@@ -273,6 +273,7 @@ class BenchClient(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.welcomed = asyncio.get_running_loop().create_future()
         self.sent_at: dict[str, float] = {}
+        self.delivered_ids: set[int] = set()  # to tell an outcome told again from a wrong one
         self.counter = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -290,10 +291,14 @@ class BenchClient(asyncio.Protocol):
             elif kind is Delivered:
                 out.append(conn.send(OutcomeAck(event.msg_id)))  # as every client must
                 started = self.sent_at.pop(event.request_id, None)
-                if started is None:  # not outstanding: said twice, or after a refusal; reported
-                    self.bench.errors.append(f"{self.name}: delivered for request {event.request_id!r}, "
-                                             f"message {event.msg_id}, which was not outstanding")
+                if started is None:
+                    if event.msg_id in self.delivered_ids:  # told again: the protocol allows it
+                        self.bench.repeated += 1
+                    else:
+                        self.bench.errors.append(f"{self.name}: delivered for request {event.request_id!r}, "
+                                                 f"message {event.msg_id}, which was not outstanding")
                     continue
+                self.delivered_ids.add(event.msg_id)
                 self.bench.delivered(self, time.perf_counter() - started)
             elif kind is Accepted:
                 if self.bench.ends_on_accepted:
@@ -337,6 +342,7 @@ class Bench:
         self.delivered_latencies: list[float] = []
         self.errors: list[str] = []
         self.lost_clients = 0
+        self.repeated = 0  # delivered acks told again for a message already delivered
         self.closing = False  # set before the benchmark closes its own clients
         self.on_ack: Callable[[BenchClient], None] | None = None
         self.last_welcome = 0.0

@@ -476,7 +476,7 @@ def _fmt_ms(value: float) -> str:
 async def run(args: argparse.Namespace) -> int:
     modes = list(FSYNC_MODES) if args.fsync == "all" else args.fsync.split(",")
     errors: list[str] = []
-    lost = 0
+    lost = repeated = 0
     columns: list[tuple[str, Result]] = []
     with tempfile.TemporaryDirectory(prefix="chat-bench-redis-") as workdir:
         for index, mode in enumerate(modes):
@@ -494,6 +494,7 @@ async def run(args: argparse.Namespace) -> int:
                     columns.append((label, result))
                     errors += bench.errors
                     lost += bench.lost_clients
+                    repeated += bench.repeated
             finally:
                 redis.stop()
 
@@ -532,6 +533,8 @@ async def run(args: argparse.Namespace) -> int:
                 one = by_label[label.replace(two, "redis-1")]
                 print(f"two nodes ÷ one ({label}): ×{result.rate / one.rate:.2f} messages/s")
 
+    if repeated:
+        print(f"{repeated} delivered acks were told again for messages already delivered (the protocol allows it)")
     if errors or lost:
         print(f"\nproblems: {len(errors)} errors, {lost} connections lost early")
         for line in errors[:10]:
