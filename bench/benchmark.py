@@ -7,6 +7,7 @@ Run from the repository root::
     python3 -m bench.benchmark --quick          # smaller figures, for a smoke test
     python3 -m bench.benchmark --smoke          # tiny: every phase runs (the test suite's check)
     python3 -m bench.benchmark --rooms          # the room workload instead: bench/rooms.py
+    python3 -m bench.benchmark --cluster        # issue 10's: one node, Redis, two nodes (bench/cluster.py)
 
 Each server under test is a subprocess on 127.0.0.1 (a free port), so its memory and CPU
 time are its own: the reference, ``bench/relay.py`` (a bare asyncio ``Protocol`` that
@@ -309,6 +310,7 @@ class BenchClient(asyncio.Protocol):
         self.welcomed = asyncio.get_running_loop().create_future()
         # Request id (ASCII digits, as bytes: as they come back) -> when it was sent.
         self.sent_at: dict[bytes, float] = {}
+        self.delivered_ids: set[int] = set()  # to tell an outcome told again from a wrong one
         self.counter = 0
         self.partial = b""  # an unfinished frame after the last read
         self.out: list[bytes] | None = None  # frames to write at the end of this read
@@ -333,9 +335,10 @@ class BenchClient(asyncio.Protocol):
                 out.append(b'{"type":"receipt","msg_id":%d}\n' % int(line[_DM_AT:line.index(b",", _DM_AT)]))
             elif line.startswith(_DELIVERED):
                 end = line.index(_MSG_ID, _DELIVERED_AT)
+                msg_id = int(line[end + _MSG_ID_AT:-1])
                 # As every client must: acknowledge the outcome.
-                out.append(b'{"type":"ack","msg_id":%d}\n' % int(line[end + _MSG_ID_AT:-1]))
-                self.delivered(line[_DELIVERED_AT:end], now, line)
+                out.append(b'{"type":"ack","msg_id":%d}\n' % msg_id)
+                self.delivered(line[_DELIVERED_AT:end], now, line, msg_id)
             elif line.startswith(_ACCEPTED):
                 if bench.ends_on_accepted:
                     self.accepted(line[_ACCEPTED_AT:line.index(_MSG_ID, _ACCEPTED_AT)], now, line)
@@ -345,11 +348,15 @@ class BenchClient(asyncio.Protocol):
         if out:
             self.transport.write(b"".join(out))
 
-    def delivered(self, request_id: bytes, now: float, line: bytes) -> None:
+    def delivered(self, request_id: bytes, now: float, line: bytes, msg_id: int) -> None:
         started = self.sent_at.pop(request_id, None)
         if started is None:
-            self.bench.unexpected(self, line)
+            if msg_id in self.delivered_ids:  # told again (PROTOCOL.md allows it): counted apart
+                self.bench.repeated += 1
+            else:
+                self.bench.unexpected(self, line)
         else:
+            self.delivered_ids.add(msg_id)
             self.bench.delivered(self, now - started)
 
     def accepted(self, request_id: bytes, now: float, line: bytes) -> None:
@@ -368,7 +375,7 @@ class BenchClient(asyncio.Protocol):
             self.write(codec.encode(Receipt(event.msg_id)))
         elif kind is Delivered:
             self.write(codec.encode(OutcomeAck(event.msg_id)))
-            self.delivered(event.request_id.encode(), now, line)
+            self.delivered(event.request_id.encode(), now, line, event.msg_id)
         elif kind is Accepted:
             if self.bench.ends_on_accepted:
                 self.accepted(event.request_id.encode(), now, line)
@@ -418,6 +425,7 @@ class Bench:
         self.delivered_latencies: list[float] = []
         self.errors: list[str] = []
         self.lost_clients = 0
+        self.repeated = 0  # delivered acks told again for a message already delivered
         self.closing = False  # set before the benchmark closes its own clients
         self.on_ack: Callable[[BenchClient], None] | None = None
         self.last_welcome = 0.0
@@ -863,7 +871,12 @@ def main(argv: list[str] | None = None) -> int:
     if "--rooms" in argv:  # the room workload (issue 13): bench/rooms.py, with its own flags
         from bench import rooms
         return rooms.main([arg for arg in argv if arg != "--rooms"])
+    if "--cluster" in argv:  # issue 10's benchmark: its own module, its own options
+        from bench.cluster import main as cluster_main
+        return cluster_main([a for a in argv if a != "--cluster"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cluster", action="store_true",
+                        help="issue 10's cluster benchmark instead (bench/cluster.py; see its --help)")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=100_000, help="direct messages in the throughput phase")
     parser.add_argument("--window", type=int, default=4, help="DMs each client keeps in flight")

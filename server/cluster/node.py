@@ -52,6 +52,8 @@ TTL = 5.0
 # How long a blocking stream read waits in Redis before asking again.
 BLOCK_MS = 1000
 READ_COUNT = 1000
+# At most this many routed entries per ROUTES script call (Redis runs nothing else meanwhile).
+ROUTE_BATCH = 256
 # While operations fail (Redis out of reach), a line with their count this often.
 FAILURE_LOG_INTERVAL = 60.0
 
@@ -112,6 +114,8 @@ class ClusterNode:
         self._failures = 0  # Redis operations failed since the last report
         self._failure_logged_at = float("-inf")
         self._stopping = False
+        # Entries to route, gathered over one loop turn: (key, entry, callback or None, what).
+        self._routes: list[tuple[str, bytes | str, Callable[[list[str] | None], None] | None, str]] = []
 
     # --- The peers interface (server/peers.py) -----------------------------------------
 
@@ -201,18 +205,7 @@ class ClusterNode:
             # the message in the store at its next fetch, and the user has it here already.
             callback([])
             return
-        entry = bus.encode(bus.Deliver(message))
-
-        async def run() -> None:
-            try:
-                reply = await scripts.ROUTE(self._redis, args=(self.prefix, message.recipient_key, self.node_id,
-                                                               entry))
-            except (RedisConnectionError, TimeoutError):
-                callback(None)
-                return
-            callback([_text(node) for node in reply] if isinstance(reply, list) else None)
-
-        asyncio.ensure_future(run())
+        self._route(message.recipient_key, bus.encode(bus.Deliver(message)), callback, "routing")
 
     def tell(self, key: str, msg_id: int, frame: bytes) -> None:
         """Write ``frame`` (about message ``msg_id``) to the sessions of ``key`` on other
@@ -221,8 +214,7 @@ class ClusterNode:
         record = self.directory.lookup_key(key)
         if record is None or self._all_here(key):
             return
-        entry = bus.encode(bus.Tell(key, msg_id, frame.decode("utf-8")))
-        self._spawn(scripts.ROUTE(self._redis, args=(self.prefix, key, self.node_id, entry)), f"outcome for {key!r}")
+        self._route(key, bus.encode(bus.Tell(key, msg_id, frame.decode("utf-8"))), None, f"outcome for {key!r}")
 
     def carbon(self, key: str, copy: Carbon) -> None:
         """Put the ``sent`` event ``copy`` in the inbox of every other node holding a
@@ -241,8 +233,43 @@ class ClusterNode:
         one script call less per receipt)."""
         if self._all_here(key):
             return
-        entry = bus.encode(bus.Settled(key, msg_id))
-        self._spawn(scripts.ROUTE(self._redis, args=(self.prefix, key, self.node_id, entry)), f"settled for {key!r}")
+        self._route(key, bus.encode(bus.Settled(key, msg_id)), None, f"settled for {key!r}")
+
+    def _route(self, key: str, entry: bytes | str, callback: Callable[[list[str] | None], None] | None,
+               what: str) -> None:
+        """Route ``entry`` to the other nodes holding sessions of ``key`` (scripts.ROUTES):
+        the entries of one loop turn go to Redis together, in the order given, as one script
+        call (per ROUTE_BATCH), not one each. ``callback(node ids)`` once Redis answered,
+        ``callback(None)`` if it could not be asked; without a callback a failure is logged."""
+        if not self._routes:
+            asyncio.get_running_loop().call_soon(self._send_routes)
+        self._routes.append((key, entry, callback, what))
+
+    def _send_routes(self) -> None:
+        batch, self._routes = self._routes, []
+        for start in range(0, len(batch), ROUTE_BATCH):
+            asyncio.ensure_future(self._send_route_batch(batch[start:start + ROUTE_BATCH]))
+
+    async def _send_route_batch(self, batch: list) -> None:
+        args: list[Any] = [self.prefix, self.node_id]
+        for key, entry, _callback, _what in batch:
+            args += (key, entry)
+        try:
+            replies: Any = await scripts.ROUTES(self._redis, args=args)
+        except (RedisConnectionError, TimeoutError) as exc:
+            replies, level = exc, logging.WARNING
+        else:
+            level = logging.ERROR
+        if not isinstance(replies, list):  # not asked (or the script failed): nothing routed
+            for _key, _entry, callback, what in batch:
+                if callback is None:
+                    self._failed(what, replies, level)
+                else:
+                    callback(None)
+            return
+        for (_key, _entry, callback, _what), nodes in zip(batch, replies):
+            if callback is not None:
+                callback([_text(node) for node in nodes])
 
     def _all_here(self, key: str) -> bool:
         """True if the directory shows ``key`` online with every session on this node."""

@@ -102,22 +102,35 @@ end
 return reaped
 """ % EVENTS_MAXLEN)
 
-# ARGV: prefix, key, this node, the inbox entry. Puts the entry in the inbox of every
-# other node holding a session of ``key``; returns those nodes' ids. Read where the claim
-# writes, in one step: a session that logs in after this finds the message in the store.
-ROUTE = Script("""
-local p, key, me = ARGV[1], ARGV[2], ARGV[3]
-local seen, nodes = {}, {}
-for _, where in ipairs(redis.call('HVALS', p..'where:'..key)) do
-  local node = string.match(where, '^[^\\t]*')
-  if node ~= me and not seen[node] then
-    seen[node] = true
-    nodes[#nodes + 1] = node
-    redis.call('XADD', p..'inbox:'..node, 'MAXLEN', '~', %d, '*', 'e', ARGV[4])
+# The routing rule, shared by ROUTE and ROUTES: put ``entry`` in the inbox of every other
+# node holding a session of ``key``; return those nodes' ids. Read where the claim writes,
+# in one step: a session that logs in after this finds the message in the store.
+_ROUTE_FUNCTION = """
+local function route(p, key, me, entry)
+  local seen, nodes = {}, {}
+  for _, where in ipairs(redis.call('HVALS', p..'where:'..key)) do
+    local node = string.match(where, '^[^\\t]*')
+    if node ~= me and not seen[node] then
+      seen[node] = true
+      nodes[#nodes + 1] = node
+      redis.call('XADD', p..'inbox:'..node, 'MAXLEN', '~', %d, '*', 'e', entry)
+    end
   end
+  return nodes
 end
-return nodes
-""" % INBOX_MAXLEN)
+""" % INBOX_MAXLEN
+
+# ARGV: prefix, key, this node, the inbox entry. One entry routed; returns the nodes' ids.
+ROUTE = Script(_ROUTE_FUNCTION + "return route(ARGV[1], ARGV[2], ARGV[3], ARGV[4])")
+
+# ARGV: prefix, this node, then key, entry pairs. Many entries routed in one call, in
+# their order (a node's routes of one loop turn: one script call instead of one each);
+# returns one list of node ids per entry.
+ROUTES = Script(_ROUTE_FUNCTION + """
+local out = {}
+for i = 3, #ARGV - 1, 2 do out[#out + 1] = route(ARGV[1], ARGV[i], ARGV[2], ARGV[i + 1]) end
+return out
+""")
 
 # ARGV: prefix. The registry as it is, with the events stream's position it matches:
 # {last entry id, {key, who value, {sid, where value, ...}}, ...}.

@@ -8,10 +8,12 @@ phase ran, finished without errors and printed numbers that make sense.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,40 @@ def test_the_benchmark_smoke_run_reports_every_phase() -> None:
     assert "== headline: chat server ÷ bare relay" in out, out
     by_cpu = numbers(r"by server CPU per message \(relay µs ÷ (?:memory|durable) µs\): ([\d.]+)×", out)
     assert len(by_cpu) == 2 and all(ratio > 0 for (ratio,) in by_cpu), out
+
+
+
+@pytest.mark.timeout_seconds(180)  # about 15 s idle; five setups, each starting its servers
+def test_the_cluster_benchmark_smoke_run_reports_every_setup_side_by_side() -> None:
+    from redisserver import require_redis_server
+
+    require_redis_server()
+    done = subprocess.run([sys.executable, "-m", "bench.benchmark", "--cluster", "--smoke"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=170, stdin=subprocess.DEVNULL)
+    out = done.stdout
+    assert done.returncode == 0, f"{out}\n{done.stderr}"
+    assert "Traceback" not in done.stderr and "problems:" not in out, f"{out}\n{done.stderr}"
+    for title in ("bare relay", "1 node without Redis", "1 node with Redis (--cluster) [Redis appendfsync always]",
+                  "2 nodes with Redis, two ports", "2 nodes with Redis on one port (--workers 2)"):
+        assert f"== {title}" in out, out
+    rates = numbers(r"([\d,]+) messages/s with delivered acks \(", out)
+    assert len(rates) == 5 and all(rate > 0 for (rate,) in rates), out
+    cpu = numbers(r"CPU per message: nodes (\d+) µs, Redis (\d+) µs", out)
+    assert len(cpu) == 5 and all(node > 0 for node, _ in cpu), out
+    assert [redis > 0 for _, redis in cpu] == [False, False, True, True, True], out  # Redis only with Redis
+    # Both kinds of pairs with two nodes on two ports, only same-node ones with one node, and
+    # neither behind one shared port (which node a client is on is the kernel's choice).
+    same = numbers(r"same-node pairs \((\d+)\): p50 ([\d.]+) ms, p99 ([\d.]+) ms", out)
+    cross = numbers(r"cross-node pairs \((\d+)\): p50 ([\d.]+) ms, p99 ([\d.]+) ms", out)
+    assert len(cross) == 1 and cross[0][0] > 0 and 0 < cross[0][1] <= cross[0][2], out
+    assert len(same) == 4 and all(n > 0 and 0 < p50 <= p99 for n, p50, p99 in same), out
+    idle = numbers(r"idle: ([\d,]+) logged-in connections over (\d) node", out)
+    assert [nodes for _, nodes in idle] == [1, 1, 1, 2, 2] and all(n == 40 for n, _ in idle), out
+    summary = out[out.index("== summary"):]
+    assert re.search(r"relay +sqlite +redis-1 +redis-2 +workers-2", summary), summary
+    assert re.search(r"ratio to the bare relay \(delivered\) +1\.00×( +[\d.]+×){4}", summary), summary
+    assert re.search(r"two nodes ÷ one \(redis-2\): ×[\d.]+", summary), summary
+    assert re.search(r"two nodes ÷ one \(workers-2\): ×[\d.]+", summary), summary
 
 
 class FakeTransport:
@@ -166,3 +202,32 @@ def test_the_room_workload_smoke_run_reports_its_figures() -> None:
     assert len(latencies) == 1 and 0 < latencies[0][0] <= latencies[0][1], out
     # Present; it may read 0 in a smoke run: the process's CPU time ticks in 10 ms steps.
     assert len(numbers(r"server CPU ([\d,]+) µs per post", out)) == 1, out
+
+
+def test_a_delivered_ack_for_no_outstanding_message_is_reported_not_a_crash_of_the_generator() -> None:
+    # Seen in cluster runs: an outcome told again (after a node rejoined) or after a refusal.
+    # The benchmark's client used to raise KeyError in data_received (asyncio logged a
+    # traceback and the count never completed).
+    from bench.benchmark import Bench, BenchClient
+    import const
+    from protocol import Delivered, Welcome
+    from protocol.codec import encode
+
+    async def scenario() -> tuple[list[str], list[float], bytes]:
+        bench = Bench()
+        client = BenchClient("alice", bench)
+        transport = FakeTransport()
+        client.connection_made(transport)
+        client.data_received(encode(Welcome("hello", "alice", const.PROTOCOL_VERSION, "test", 30.0)))
+        transport.written = b""  # its hello
+        client.data_received(encode(Delivered("7", 42)))
+        # One that was outstanding, then told again (PROTOCOL.md: it may come more than once).
+        client.sent_at[b"8"] = time.perf_counter()
+        client.data_received(encode(Delivered("8", 43)))
+        client.data_received(encode(Delivered("8", 43)))
+        return bench.errors, bench.delivered_latencies, transport.written, bench.repeated
+
+    errors, latencies, written, repeated = asyncio.run(scenario())
+    assert len(latencies) == 1 and repeated == 1
+    assert len(errors) == 1 and "unexpected frame" in errors[0] and '"id":"7"' in errors[0], errors
+    assert written.count(b'"ack"') == 3  # every outcome is acknowledged, as a client must

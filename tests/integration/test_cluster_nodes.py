@@ -308,3 +308,34 @@ def test_a_message_confirmed_on_one_node_is_not_requeued_by_the_recipients_sessi
             wait_for(lambda: c.call(lambda: msg_id not in c.servers[1].relay.inflight), what="settled on node 1")
             there.close()  # its copy was in flight there: leaving must not tell Ana "queued"
             assert not [e for e in ana.drain(1.0) if isinstance(e, Queued)]
+
+
+def test_the_routes_of_one_loop_turn_go_to_redis_as_one_script_call(cluster):
+    # 50 messages (within the burst a connection may send) read in one turn are routed with
+    # a handful of script calls (ROUTES), not one ROUTE each; each still reaches the other
+    # node once, in order.
+    c = cluster(2)
+    with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
+        wait_for(lambda: who(ana) == ["Ana", "Bia"], what="both online")
+        redis = c.nodes[0]._redis
+
+        async def evalsha_calls() -> int:
+            info = await redis.execute("INFO", "commandstats")
+            info = info.decode() if isinstance(info, bytes) else info
+            line = next((l for l in info.splitlines() if l.startswith("cmdstat_evalsha:")), "calls=0,")
+            return int(line.split("calls=")[1].split(",")[0])
+
+        inbox = f"{c.nodes[1].prefix}inbox:{c.nodes[1].node_id}"
+        routed = c.run(redis.execute("XLEN", inbox))
+        before = c.run(evalsha_calls())
+        ana.send_raw(b"".join(ana.conn.send(SendDirect(f"d{i}", "bia", f"m{i}")) for i in range(50)))
+        wait_for(lambda: c.run(redis.execute("XLEN", inbox)) >= routed + 50, what="50 entries in Bia's node's inbox")
+        calls = c.run(evalsha_calls()) - before
+        # The heartbeats (BEAT and REAP, each node every second) are script calls too.
+        assert calls < 25, f"{calls} script calls for 50 routed messages"
+        texts = []
+        while len(texts) < 50:
+            message = bia.expect(DirectMessage, skip=NOTICES)
+            texts.append(message.text)
+            bia.send(Receipt(message.msg_id))
+        assert texts == [f"m{i}" for i in range(50)]

@@ -111,6 +111,24 @@ def test_route_reaches_every_other_node_of_the_user_once(redis_server):  # noqa:
     run(redis_server.url, steps)
 
 
+def test_routes_routes_each_entry_in_order_and_answers_per_entry(redis_server):  # noqa: F811
+    async def steps(redis):
+        for node in ("a", "b", "c"):
+            await join(redis, node)
+        await claim(redis, "b", "b/1", "caio", shared=True)
+        await claim(redis, "c", "c/1", "caio", shared=True)
+        await claim(redis, "a", "a/1", "bia")
+        await claim(redis, "b", "b/2", "rui")
+        reached = await scripts.ROUTES(redis, args=(P, "a", "caio", b"1", "bia", b"2", "nobody", b"3", "rui", b"4"))
+        assert [sorted(nodes) for nodes in reached] == [[b"b", b"c"], [], [], [b"b"]]
+        inbox_b = await redis.execute("XRANGE", P + "inbox:b", "-", "+")
+        assert [fields[1] for _, fields in inbox_b] == [b"1", b"4"]
+        assert [fields[1] for _, fields in await redis.execute("XRANGE", P + "inbox:c", "-", "+")] == [b"1"]
+        assert await redis.execute("XLEN", P + "inbox:a") == 0
+        assert await scripts.ROUTES(redis, args=(P, "a")) == []
+    run(redis_server.url, steps)
+
+
 def test_snapshot_returns_the_registry_with_the_stream_position_it_matches(redis_server):  # noqa: F811
     async def steps(redis):
         assert await scripts.SNAPSHOT(redis, args=(P,)) == [b"0-0"]
