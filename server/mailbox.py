@@ -348,6 +348,23 @@ def clear_blocks(db: sqlite3.Connection, owner_key: str) -> None:
 CHANGED, UNCHANGED, UNKNOWN, FORBIDDEN, TOO_LATE, GONE = "changed", "unchanged", "unknown", "forbidden", "too_late", "gone"
 
 
+def change_refused(message: StoredMessage, sender_key: str, text: str | None, now: float,
+                   window: float) -> tuple[str, StoredMessage | None] | None:
+    """The answer to an edit (``text``) or delete (``text`` None) of the direct
+    ``message`` by ``sender_key`` when it changes nothing (see :func:`change_message`),
+    or None when the change is to be made. The rule every store follows (the Redis
+    store's script states it in Lua; the differential tests hold it to this)."""
+    if message.sender_key != sender_key:
+        return FORBIDDEN, None
+    if message.deleted:
+        return (UNCHANGED, message) if text is None else (GONE, None)
+    if text is not None and text == message.text:
+        return UNCHANGED, message
+    if now - message.sent_at > window:
+        return TOO_LATE, None
+    return None
+
+
 def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str, text: str | None, now: float,
                    window: float, quiet_for: frozenset[str]) -> tuple[str, StoredMessage | None]:
     """Edit (``text``) or delete (``text`` None) the direct message ``msg_id`` of ``sender_key``.
@@ -366,14 +383,9 @@ def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str, text: s
     if row is None or row[4] is None:
         return UNKNOWN, None
     message = _row(row)
-    if message.sender_key != sender_key:
-        return FORBIDDEN, None
-    if message.deleted:
-        return (UNCHANGED, message) if text is None else (GONE, None)
-    if text is not None and text == message.text:
-        return UNCHANGED, message
-    if now - message.sent_at > window:
-        return TOO_LATE, None
+    refused = change_refused(message, sender_key, text, now, window)
+    if refused is not None:
+        return refused
     notify = message.recipient_key not in quiet_for and message.state != "blocked"
     db.execute("UPDATE messages SET text = ?, edited_at = ?, deleted = ?,"
                " change_pending = CASE WHEN ? THEN 1 ELSE change_pending END WHERE msg_id = ?",

@@ -52,8 +52,8 @@ from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import (
-    CHANGED, FORBIDDEN, GONE, ID_REUSED, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, TOO_LATE, UNCHANGED, UNKNOWN,
-    StoredMessage, same_request, superseded_client_id,
+    CHANGED, ID_REUSED, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, UNKNOWN, StoredMessage, change_refused, same_request,
+    superseded_client_id,
 )
 from ..store import StoreUnavailable
 from .base import Callback, ErrorCallback
@@ -540,14 +540,9 @@ class MemoryStore:
         if row is None or row.message.recipient_key is None:
             return UNKNOWN, None
         message = row.current()
-        if message.sender_key != sender_key:
-            return FORBIDDEN, None
-        if message.deleted:
-            return (UNCHANGED, message) if text is None else (GONE, None)
-        if text is not None and text == message.text:
-            return UNCHANGED, message
-        if now - message.sent_at > window:
-            return TOO_LATE, None
+        refused = change_refused(message, sender_key, text, now, window)
+        if refused is not None:
+            return refused
         row.message = replace(row.message, text="" if text is None else text, edited_at=now, deleted=text is None)
         if message.recipient_key not in quiet_for and row.state != "blocked":
             self._changes.setdefault(message.recipient_key, {})[msg_id] = row
