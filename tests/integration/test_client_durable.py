@@ -21,6 +21,7 @@ from client import ChatClient, MessageUpdate, NotConnected
 from client.core import backoff
 from client.events import Reconnected, Reconnecting
 from faultproxy import DOWN, UP, Fault, FaultProxy
+import recorder
 from protocol import ConnectionClosed, Delivered, DirectMessage, Event, Goodbye
 from server import ServerConfig, ServerThread
 
@@ -30,25 +31,9 @@ COUNT = 30         # messages Alice sends
 FAST = {"reconnect_delay": 0.05, "reconnect_max_delay": 0.4}
 
 
-class Recorder:
-    """An ``on_event`` that keeps every event, with a condition to wait on."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.changed = threading.Condition()
-
-    def __call__(self, event: Event) -> None:
-        with self.changed:
-            self.events.append(event)
-            self.changed.notify_all()
-
-    def of(self, kind: type[Event]) -> list[Event]:
-        with self.changed:
-            return [e for e in self.events if isinstance(e, kind)]
-
+class Recorder(recorder.Recorder):
     def wait(self, predicate, timeout: float = WAIT) -> bool:
-        with self.changed:
-            return self.changed.wait_for(lambda: predicate(self), timeout)
+        return self.holds(lambda: predicate(self), timeout)
 
 
 @pytest.fixture

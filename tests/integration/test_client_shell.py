@@ -15,32 +15,11 @@ from client import CalledFromReceiver, ChatClient
 from client.events import Reconnected, Reconnecting
 from client.outgoing import DELIVERED
 from protocol import ConnectionClosed, DirectMessage, Event, Goodbye
+from recorder import Recorder
 from server import ServerConfig, ServerThread
 
 WAIT = 20.0
 FAST = {"reconnect_delay": 0.05, "reconnect_max_delay": 0.4}
-
-
-class Recorder:
-    """An ``on_event`` that keeps every event, with a condition to wait on."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.changed = threading.Condition()
-
-    def __call__(self, event: Event) -> None:
-        with self.changed:
-            self.events.append(event)
-            self.changed.notify_all()
-
-    def of(self, kind: type[Event]) -> list[Event]:
-        with self.changed:
-            return [e for e in self.events if isinstance(e, kind)]
-
-    def wait_for(self, kind: type[Event], count: int = 1, timeout: float = WAIT) -> None:
-        with self.changed:
-            assert self.changed.wait_for(lambda: len([e for e in self.events if isinstance(e, kind)]) >= count,
-                                         timeout), f"no {kind.__name__} within {timeout} s: {self.events}"
 
 
 @pytest.fixture

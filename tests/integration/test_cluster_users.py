@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 from processes import stop_process
 from redisserver import RedisServer, free_port
+import recorder
 
 from client import ChatClient
 from client.errors import LoginRefused
@@ -56,25 +57,9 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
-class Recorder:
-    """An ``on_event`` that keeps every event, with a condition to wait on."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.changed = threading.Condition()
-
-    def __call__(self, event: Event) -> None:
-        with self.changed:
-            self.events.append(event)
-            self.changed.notify_all()
-
-    def of(self, kind: type[Event]) -> list:
-        with self.changed:
-            return [e for e in self.events if isinstance(e, kind)]
-
+class Recorder(recorder.Recorder):
     def wait(self, predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-        with self.changed:
-            assert self.changed.wait_for(predicate, timeout), f"not within {timeout} s: {what}\n{self.events}"
+        assert self.holds(predicate, timeout), f"not within {timeout} s: {what}\n{self.events}"
 
     def texts(self) -> list[str]:
         """The direct messages shown to the user, in the order shown."""
