@@ -201,6 +201,7 @@ class Relay:
         self.logins = LoginDesk(self.config, store, store.accounts(), offload or _run_now,
                                 lambda name: name in self.directory, self.log_lines,
                                 online_lookalikes=lambda name: self.directory.lookalikes(name))
+        self.logins.shared_failures = getattr(self.peers, "login_failures", None)
         self.inflight: dict[int, InFlight] = {}
         # Sessions whose hello asked for carbons (copies of the direct messages their
         # user sends from its other sessions). A set here rather than a slot on every

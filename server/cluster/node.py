@@ -191,6 +191,26 @@ class ClusterNode:
         await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
                                   "e", bus.encode(bus.Registered(key)))
 
+    def login_failures(self, op: str, keys: tuple[str, ...], base: float, cap: float,
+                       callback: Callable[[float | None], None]) -> None:
+        """The login throttle shared by the cluster (scripts.LOGIN_FAILURES): ``op`` is
+        'check', 'fail' or 'ok' for the throttle ``keys``; ``callback(seconds)`` with the
+        wait a 'check' found (0 otherwise), or ``callback(None)`` if Redis did not answer
+        (within the client's timeout)."""
+        async def run() -> None:
+            try:
+                reply = await scripts.LOGIN_FAILURES(self._redis, args=(
+                    self.prefix, op, round(base * 1000), round(cap * 1000), *keys))
+            except (RedisConnectionError, TimeoutError) as exc:
+                self._failed(f"login throttle {op}", exc)
+                return callback(None)
+            if isinstance(reply, RedisError):
+                self._failed(f"login throttle {op}", reply, logging.ERROR)
+                return callback(None)
+            callback(int(reply) / 1000)
+
+        asyncio.ensure_future(run())
+
     def route(self, message: StoredMessage, callback: Callable[[list[str] | None], None]) -> None:
         """Put ``message`` in the inboxes of the other nodes holding sessions of its
         recipient; ``callback(those nodes' ids)``, or ``callback(None)`` if Redis could

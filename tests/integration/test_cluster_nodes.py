@@ -308,3 +308,24 @@ def test_a_message_confirmed_on_one_node_is_not_requeued_by_the_recipients_sessi
             wait_for(lambda: c.call(lambda: msg_id not in c.servers[1].relay.inflight), what="settled on node 1")
             there.close()  # its copy was in flight there: leaving must not tell Ana "queued"
             assert not [e for e in ana.drain(1.0) if isinstance(e, Queued)]
+
+
+def test_wrong_passwords_alternated_across_nodes_are_throttled_as_on_one_node(cluster):
+    c = cluster(2)
+    with c.login(0, "Dora", password="correct horse 2", register=True):
+        wait_for(lambda: c.call(lambda: "dora" in c.servers[1].relay.logins.accounts), what="dora's account on node 1")
+
+        def guess(index: int) -> ErrorReply:
+            with WireClient(*c.address(index)) as client:
+                client.send(Hello("h", "Dora", const.PROTOCOL_VERSION, password="wrong horse"))
+                return client.expect(ErrorReply, skip=NOTICES)
+
+        assert guess(0).code == ErrorCode.BAD_PASSWORD
+        refused = guess(1)  # at once, on the other node: as the same node would, it refuses
+        assert refused.code == ErrorCode.RATE_LIMITED, refused
+        assert 0 < refused.retry_after <= 0.5
+        time.sleep(refused.retry_after)  # waiting out the delay the server named
+        assert guess(1).code == ErrorCode.BAD_PASSWORD
+        refused = guess(0)  # the second failure doubled the delay on every node
+        assert refused.code == ErrorCode.RATE_LIMITED, refused
+        assert 0.5 < refused.retry_after <= 1.0
