@@ -32,6 +32,9 @@ class LocalPeers:
     # The login throttle shared across nodes (ClusterNode.login_failures), or None: alone,
     # the login desk's in-memory FailureThrottle is the whole truth.
     login_failures = None
+    # known_name(key, callback(name or None)): a user other nodes' stores know (ClusterNode),
+    # or None: alone, the relay's own list of known users is the whole truth.
+    known_name = None
 
     def attach(self, relay: Any) -> None:
         """The relay that calls these seams (a cluster node calls back into it)."""

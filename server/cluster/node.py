@@ -211,6 +211,21 @@ class ClusterNode:
 
         asyncio.ensure_future(run())
 
+    def known_name(self, key: str, callback: Callable[[str | None], None]) -> None:
+        """``callback(name)`` if Redis's store knows user ``key`` (the store's ``users``
+        hash, stores/redis.py, under the same default prefix), else ``callback(None)``
+        (also when Redis did not answer): asked before a recipient is called unknown,
+        since a first login on another node reaches this node's registry a moment later."""
+        async def run() -> None:
+            try:
+                reply = await self._redis.execute("HGET", self.prefix + "users", key)
+            except (RedisConnectionError, TimeoutError) as exc:
+                self._failed("lookup of a recipient", exc)
+                return callback(None)
+            callback(_text(reply) if reply is not None and not isinstance(reply, RedisError) else None)
+
+        asyncio.ensure_future(run())
+
     def route(self, message: StoredMessage, callback: Callable[[list[str] | None], None]) -> None:
         """Put ``message`` in the inboxes of the other nodes holding sessions of its
         recipient; ``callback(those nodes' ids)``, or ``callback(None)`` if Redis could

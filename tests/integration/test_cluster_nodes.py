@@ -329,3 +329,16 @@ def test_wrong_passwords_alternated_across_nodes_are_throttled_as_on_one_node(cl
         refused = guess(0)  # the second failure doubled the delay on every node
         assert refused.code == ErrorCode.RATE_LIMITED, refused
         assert 0.5 < refused.retry_after <= 1.0
+
+
+def test_a_recipient_redis_knows_but_this_node_has_not_heard_of_yet_is_not_unknown(cluster):
+    c = cluster(2)
+    # What another node's store wrote at a first login whose `on` entry has not reached
+    # node 0 yet (written here without the entry, so that node 0 cannot have heard of it).
+    c.run(c.nodes[1]._redis.execute("HSET", "{chat}:users", "late", "Late"))
+    with c.login(0, "Ana") as ana:
+        ana.send(SendDirect("l1", "late", "welcome aboard"))
+        answer = ana.expect((Queued, ErrorReply), skip=NOTICES)
+        assert isinstance(answer, Queued), answer
+        ana.send(SendDirect("l2", "nobody", "hello?"))  # a name Redis does not know either
+        assert ana.expect_error(ErrorCode.UNKNOWN_RECIPIENT, skip=NOTICES).request_id == "l2"
