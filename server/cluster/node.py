@@ -584,7 +584,8 @@ class ClusterNode:
                 if fields is not None:  # a pending entry trimmed away meanwhile has none
                     self._guarded(self._apply_inbox, fields)
             if ids:
-                self._spawn(self._redis.execute("XACK", stream, group, *ids), "inbox acknowledgement")
+                self._spawn(scripts.INBOX_TAKEN(self._redis, args=(self.prefix, self.node_id, *ids)),
+                            "inbox acknowledgement")
 
     def _apply_inbox(self, fields: list) -> None:
         event = self._decode(fields)

@@ -159,3 +159,13 @@ for i = 5, #ARGV do
 end
 return wait
 """)
+
+# ARGV: prefix, node, entry ids... The node took these entries of its inbox in: they are
+# acknowledged and deleted in one step, so the inbox keeps only unacknowledged entries (a
+# forwarded message's text must not outlive its deletion in an acknowledged entry).
+INBOX_TAKEN = Script("""
+local inbox = ARGV[1]..'inbox:'..ARGV[2]
+local ids = {unpack(ARGV, 3)}
+redis.call('XACK', inbox, 'node', unpack(ids))
+return redis.call('XDEL', inbox, unpack(ids))
+""")

@@ -19,12 +19,13 @@ from wire import WireClient
 
 import const
 from protocol import (
+    EDITS, Delete, Deleted,
     Accepted, Block, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Hello, LookupRequest, LookupResult,
     Ping, Queued, Receipt, RoomMessage, SendDirect, SendRoom, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
 )
 from server import ServerConfig
 from server.app import ChatServer
-from server.cluster.node import TTL, ClusterNode
+from server.cluster.node import TTL, ClusterNode, _text
 from server.stores import MemoryStore
 
 NOTICES = (UserJoined, UserLeft, Ping)
@@ -342,3 +343,56 @@ def test_a_recipient_redis_knows_but_this_node_has_not_heard_of_yet_is_not_unkno
         assert isinstance(answer, Queued), answer
         ana.send(SendDirect("l2", "nobody", "hello?"))  # a name Redis does not know either
         assert ana.expect_error(ErrorCode.UNKNOWN_RECIPIENT, skip=NOTICES).request_id == "l2"
+
+
+class RedisCluster(Cluster):
+    """Nodes as ``--cluster`` makes them: each with its own Redis store (no shared memory)."""
+
+    def add(self) -> ChatServer:
+        server = ChatServer(ServerConfig(host="127.0.0.1", port=0, cluster_url=self.url))
+        self.run(server.start())
+        self.servers.append(server)
+        self.nodes.append(server.peers)
+        return server
+
+    def texts_in_redis(self, text: str) -> list[str]:
+        """The keys of Redis in which ``text`` occurs (any type of value)."""
+        redis = self.nodes[0]._redis
+        reads = {"string": ("GET",), "hash": ("HGETALL",), "list": ("LRANGE", 0, -1), "set": ("SMEMBERS",),
+                 "zset": ("ZRANGE", 0, -1), "stream": ("XRANGE", "-", "+")}
+
+        def flat(value) -> bytes:
+            if isinstance(value, (list, tuple)):
+                return b"\0".join(flat(v) for v in value)
+            return value if isinstance(value, bytes) else str(value).encode()
+
+        async def scan() -> list[str]:
+            found = []
+            for key in await redis.execute("KEYS", "*"):
+                kind = _text(await redis.execute("TYPE", key))
+                if kind in reads and text.encode() in flat(await redis.execute(reads[kind][0], key, *reads[kind][1:])):
+                    found.append(key.decode())
+            return found
+        return self.run(scan())
+
+
+def test_a_deleted_direct_message_across_nodes_leaves_its_text_in_no_redis_key(redis_server):  # noqa: F811
+    c = RedisCluster(redis_server.url, 2)
+    text = "the secret across nodes 7f3a"
+    try:
+        ana, bia = WireClient(*c.address(0)), WireClient(*c.address(1))
+        with ana, bia:
+            for client, name in ((ana, "Ana"), (bia, "Bia")):
+                client.send(Hello("h", name, const.PROTOCOL_VERSION, features=(EDITS,)))
+                client.expect(Welcome, skip=NOTICES)
+            wait_for(lambda: who(ana) == ["Ana", "Bia"], what="bia in ana's who")
+            ana.send(SendDirect("d1", "bia", text))
+            msg_id = ana.expect(Accepted, skip=NOTICES).msg_id
+            assert bia.expect(DirectMessage, skip=NOTICES).text == text
+            bia.send(Receipt(msg_id))
+            assert ana.expect(Delivered, skip=NOTICES).msg_id == msg_id
+            ana.send(Delete("x1", msg_id))
+            ana.expect(Done, skip=NOTICES + (Deleted,))
+            wait_for(lambda: not c.texts_in_redis(text), what="the text gone from every Redis key")
+    finally:
+        c.close()
