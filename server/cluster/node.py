@@ -65,6 +65,14 @@ def new_node_id() -> str:
     return f"{socket.gethostname()[:20]}-{os.getpid()}-{os.urandom(3).hex()}"
 
 
+def _lag(newest: str, read: str) -> float:
+    """Seconds between the newest entry id of a stream and the last one read (ids start
+    with their milliseconds): 0 when every entry was read."""
+    if newest == read:
+        return 0.0
+    return max(0.0, (int(newest.split("-")[0]) - int(read.split("-")[0])) / 1000)
+
+
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
@@ -112,11 +120,17 @@ class ClusterNode:
         self._failures = 0  # Redis operations failed since the last report
         self._failure_logged_at = float("-inf")
         self._stopping = False
+        # The cluster's figures for /metrics (server/metrics.py GAUGES), read once per beat.
+        self.gauges: dict[str, float] = {}
 
     # --- The peers interface (server/peers.py) -----------------------------------------
 
     def attach(self, relay: Any) -> None:
         self.relay = relay
+
+    def redis_clients(self) -> tuple:
+        """The clients whose round trips /metrics shows (not the readers: they block)."""
+        return (self._redis,)
 
     def directory_for(self, local: Any) -> Any:
         return self.directory
@@ -342,6 +356,7 @@ class ClusterNode:
             raise StoreUnavailable(f"cannot join the cluster at {self._redis.address}: {exc or 'timed out'}") from exc
         self._tasks = [asyncio.ensure_future(self._heartbeat()), asyncio.ensure_future(self._read_events()),
                        asyncio.ensure_future(self._read_inbox())]
+        self._tasks.append(asyncio.ensure_future(self._watch_gauges()))
         log.info("cluster node %s on %s", self.node_id, self._redis.address)
 
     async def stop(self) -> None:
@@ -385,6 +400,24 @@ class ClusterNode:
         if self.relay is not None:
             self.relay.directory = self.directory
         self._last_event = _text(reply[0])
+
+    # --- Figures for /metrics ----------------------------------------------------------
+
+    async def _watch_gauges(self) -> None:
+        """Keep :attr:`gauges` current: one script call per beat, so that a scrape costs
+        Redis nothing and a scraper cannot load it. While Redis does not answer, the last
+        figures stay (the round-trip histogram and the logs say why)."""
+        while True:
+            try:
+                reply = await scripts.GAUGES(self._redis, args=(self.prefix, self.node_id))
+            except (RedisConnectionError, TimeoutError):
+                reply = None
+            if isinstance(reply, list):
+                alive, backlog, pending, last = reply
+                self.gauges = {"chat_cluster_nodes_alive": alive, "chat_cluster_inbox_entries": backlog,
+                               "chat_cluster_inbox_pending": pending,
+                               "chat_cluster_events_lag_seconds": _lag(_text(last), self._last_event)}
+            await asyncio.sleep(self.beat)
 
     # --- Heartbeat and reaping ---------------------------------------------------------
 

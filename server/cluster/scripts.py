@@ -169,3 +169,26 @@ local ids = {unpack(ARGV, 3)}
 redis.call('XACK', inbox, 'node', unpack(ids))
 return redis.call('XDEL', inbox, unpack(ids))
 """)
+
+# ARGV: prefix, node. The figures /metrics shows of a node (read once per heartbeat period,
+# not per scrape): {nodes whose heartbeat is alive, entries in this node's inbox (only
+# unacknowledged ones are kept), of them read and not acknowledged, the events stream's
+# last id}.
+GAUGES = Script("""
+local p, node = ARGV[1], ARGV[2]
+local alive = 0
+for _, id in ipairs(redis.call('SMEMBERS', p..'nodes')) do
+  alive = alive + redis.call('EXISTS', p..'node:'..id)
+end
+local inbox = p..'inbox:'..node
+local pending = redis.pcall('XPENDING', inbox, 'node')
+if type(pending) ~= 'table' then pending = {0} end
+local last = '0-0'
+local info = redis.pcall('XINFO', 'STREAM', p..'events')
+if type(info) == 'table' then
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then last = info[i + 1] end
+  end
+end
+return {alive, redis.call('XLEN', inbox), pending[1], last}
+""")

@@ -10,6 +10,7 @@ cutting its clients without a word (no release, no goodbye): what kill -9 leaves
 from __future__ import annotations
 
 import asyncio
+import http.client
 import threading
 import time
 
@@ -349,7 +350,7 @@ class RedisCluster(Cluster):
     """Nodes as ``--cluster`` makes them: each with its own Redis store (no shared memory)."""
 
     def add(self) -> ChatServer:
-        server = ChatServer(ServerConfig(host="127.0.0.1", port=0, cluster_url=self.url))
+        server = ChatServer(ServerConfig(host="127.0.0.1", port=0, web_port=0, cluster_url=self.url))
         self.run(server.start())
         self.servers.append(server)
         self.nodes.append(server.peers)
@@ -394,5 +395,35 @@ def test_a_deleted_direct_message_across_nodes_leaves_its_text_in_no_redis_key(r
             ana.send(Delete("x1", msg_id))
             ana.expect(Done, skip=NOTICES + (Deleted,))
             wait_for(lambda: not c.texts_in_redis(text), what="the text gone from every Redis key")
+    finally:
+        c.close()
+
+
+def scrape(server: ChatServer) -> dict[str, float]:
+    """The samples of ``server``'s /metrics (name with labels -> value)."""
+    connection = http.client.HTTPConnection(*server.web_address, timeout=10)
+    try:
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode("utf-8")
+    finally:
+        connection.close()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
+def test_the_metrics_of_a_cluster_node_show_redis_round_trips_and_the_cluster(redis_server):  # noqa: F811
+    c = RedisCluster(redis_server.url, 2)
+    try:
+        with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
+            wait_for(lambda: who(ana) == ["Ana", "Bia"], what="bia in ana's who")
+            ana.send(SendDirect("m1", "bia", "measured"))
+            assert bia.expect(DirectMessage, skip=NOTICES).text == "measured"
+            samples = wait_for(lambda: (lambda s: s if s.get("chat_cluster_nodes_alive") == 2 else None)(
+                scrape(c.servers[0])), what="two nodes alive in node 0's metrics")
+            assert samples["chat_redis_round_trip_seconds_count"] > 0
+            assert samples['chat_redis_round_trip_seconds_bucket{le="+Inf"}'] == \
+                samples["chat_redis_round_trip_seconds_count"]
+            assert samples["chat_cluster_inbox_entries"] >= 0 and samples["chat_cluster_inbox_pending"] >= 0
+            assert 0 <= samples["chat_cluster_events_lag_seconds"] < 60
     finally:
         c.close()
