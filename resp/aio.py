@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -253,6 +254,9 @@ class RedisClient:
         self._in_flight = 0
         self._room_waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
+        # Anything with observe(seconds) (server/metrics.py's Histogram), fed the time from
+        # sending each command or pipeline to its reply; None: nothing is measured.
+        self.round_trips: Any = None
 
     @property
     def connected(self) -> bool:
@@ -291,9 +295,13 @@ class RedisClient:
         deadline.futures.append(future)
         deadline.open += 1
         self._in_flight += 1
+        started = time.perf_counter() if self.round_trips is not None else 0.0
         try:
             self._submit(loop, ((command, future),))
-            return await future
+            reply = await future
+            if self.round_trips is not None:
+                self.round_trips.observe(time.perf_counter() - started)
+            return reply
         finally:
             deadline.done()
             self._in_flight -= 1
@@ -326,9 +334,13 @@ class RedisClient:
         futures = [loop.create_future() for _ in encoded]
         timer = loop.call_later(timeout, self._expire, futures, timeout)
         self._in_flight += count
+        started = time.perf_counter() if self.round_trips is not None else 0.0
         try:
             self._submit(loop, zip(encoded, futures))
-            return [await future for future in futures]
+            replies = [await future for future in futures]
+            if self.round_trips is not None:  # one round trip per pipeline
+                self.round_trips.observe(time.perf_counter() - started)
+            return replies
         except BaseException:
             for future in futures:  # all share the fate of the first: retrieve them
                 if future.done() and not future.cancelled():

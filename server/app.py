@@ -225,6 +225,9 @@ class ChatServer:
             self.store.start(loop)
             if hasattr(self.store, "on_commit"):  # the durable store: time its commits
                 self.store.on_commit = self.relay.metrics.store_commit.observe
+            for owner in (self.store, self.peers):  # cluster mode: time the Redis round trips
+                for client in getattr(owner, "redis_clients", lambda: ())():
+                    client.round_trips = self.relay.metrics.track_redis()
             if self.peers is not None:
                 self.peers.attach(self.relay)
                 await self.peers.start()  # joins the cluster: from now on logins are claimed there
@@ -278,6 +281,7 @@ class ChatServer:
         depth = getattr(self.store, "queue_depth", None)
         if depth is not None:
             gauges["chat_store_queue"] = depth
+        gauges.update(getattr(self.peers, "gauges", {}))  # a cluster node's, read once per beat
         failures = getattr(self.store, "failures", None)
         if failures is not None:  # counted by the store as it logs them: read, not counted twice
             relay.metrics.store_errors = failures.operations_failed

@@ -55,6 +55,8 @@ from .stores.base import MessageStore, StoreUnavailable
 log = logging.getLogger("chat.server")
 
 Offload = Callable[[Callable, tuple, Callable], None]
+# (op, throttle keys, base, cap, callback(seconds to wait, or None: no answer)): ClusterNode.login_failures
+SharedFailures = Callable[[str, tuple, float, float, Callable[[float | None], None]], None]
 
 
 def unavailable_error(config: ServerConfig, request_id: str | None = None) -> ErrorReply:
@@ -109,6 +111,9 @@ class LoginDesk:
         self.guests = GuestNames(store.guest_holdings(time.time()), config.guest_hold)
         self.credentials = AccountCredentials(store.account_credentials(time.time()))
         self.throttle = FailureThrottle(base=config.login_failure_delay)
+        # In a cluster, the throttle every node shares (ClusterNode.login_failures): consulted
+        # before, and told after, each password check, besides the in-memory one.
+        self.shared_failures: SharedFailures | None = None
         self.log_lines = log_lines or LogSummary(log, config.log_summary_interval)
         # Password checks under way, per "name@address" and per "@address": after a failure,
         # one at a time, or guesses sent at once on many connections would all be checked.
@@ -153,7 +158,23 @@ class LoginDesk:
         key = canonical(hello.name)
         # Never the name alone: failures from elsewhere must not slow the owner down.
         keys = (f"{key}@{address}", "@" + address)
-        wait = self.throttle.retry_after(keys, self.clock())
+        if self.shared_failures is None:
+            return self._decide(hello, address, key, keys, done, 0.0)
+
+        def shared(wait: float | None) -> None:
+            if wait is None:
+                return done(LoginResult(error=unavailable_error(self.config, hello.request_id)))
+            self._decide(hello, address, key, keys, done, wait)
+        self.shared_failures("check", keys, self.throttle.base, self.throttle.cap, shared)
+
+    def _decide(self, hello: Hello, address: str, key: str, keys: tuple[str, str], done: Callable[[LoginResult], None],
+                shared_wait: float) -> None:
+        """:meth:`login` once the name is valid and the shared throttle (if any) said
+        ``shared_wait``; calls ``done`` exactly once."""
+        def refuse(code: str, message: str, retry_after: float | None = None) -> None:
+            done(LoginResult(error=ErrorReply(code, message, hello.request_id, retry_after)))
+
+        wait = max(self.throttle.retry_after(keys, self.clock()), shared_wait)
         if wait > 0:
             return refuse(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait:.1f} s",
                           math.ceil(wait * 100) / 100)  # rounded up: a client waiting this long gets in
@@ -184,12 +205,20 @@ class LoginDesk:
                     # The address keeps its count: one account of one's own must not let
                     # an address go on guessing others' passwords at full speed.
                     self.throttle.succeeded(keys[0])
+                    if self.shared_failures is not None:
+                        self.shared_failures("ok", keys[:1], self.throttle.base, self.throttle.cap, lambda _: None)
                     done(LoginResult(account.name, registered=True))
                 else:
                     self.throttle.failed(keys, self.clock())
                     self.log_lines.log("wrong passwords", address, logging.WARNING, "wrong password for %s from %s",
                                        account.name, address)
-                    refuse(ErrorCode.BAD_PASSWORD, f"wrong password for {account.name!r}")
+                    wrong = f"wrong password for {account.name!r}"
+                    if self.shared_failures is None:
+                        return refuse(ErrorCode.BAD_PASSWORD, wrong)
+                    # Answered once every node would refuse the next try: a guess sent to
+                    # another node right after this answer must find the lockout there.
+                    self.shared_failures("fail", keys, self.throttle.base, self.throttle.cap,
+                                         lambda _: refuse(ErrorCode.BAD_PASSWORD, wrong))
 
             self.offload(verify_password, (account, hello.password), checked)
             return

@@ -74,6 +74,10 @@ GAUGES = (
     ("chat_outgoing_bytes", "Bytes written to clients and not yet taken by their sockets."),
     ("chat_sessions_lagging", "Sessions whose outgoing queue is over the soft mark (slow readers)."),
     ("chat_store_queue", "Store operations submitted and not yet answered."),
+    ("chat_cluster_nodes_alive", "Cluster nodes whose heartbeat Redis holds (cluster mode; read once a second)."),
+    ("chat_cluster_inbox_entries", "Entries in this node's inbox stream not yet handled and acknowledged."),
+    ("chat_cluster_inbox_pending", "Inbox entries this node has read and not yet acknowledged."),
+    ("chat_cluster_events_lag_seconds", "Age gap between the events stream's newest entry and the last this node read."),
 )
 
 

@@ -29,6 +29,12 @@ class LocalPeers:
     tells_presence = False  # the relay announces joins and leaves itself
     shares_room = False  # the relay writes room messages to its sessions itself
     available = True
+    # The login throttle shared across nodes (ClusterNode.login_failures), or None: alone,
+    # the login desk's in-memory FailureThrottle is the whole truth.
+    login_failures = None
+    # known_name(key, callback(name or None)): a user other nodes' stores know (ClusterNode),
+    # or None: alone, the relay's own list of known users is the whole truth.
+    known_name = None
 
     def attach(self, relay: Any) -> None:
         """The relay that calls these seams (a cluster node calls back into it)."""

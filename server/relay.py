@@ -201,6 +201,7 @@ class Relay:
         self.logins = LoginDesk(self.config, store, store.accounts(), offload or _run_now,
                                 lambda name: name in self.directory, self.log_lines,
                                 online_lookalikes=lambda name: self.directory.lookalikes(name))
+        self.logins.shared_failures = getattr(self.peers, "login_failures", None)
         self.inflight: dict[int, InFlight] = {}
         # Sessions whose hello asked for carbons (copies of the direct messages their
         # user sends from its other sessions). A set here rather than a slot on every
@@ -533,6 +534,18 @@ class Relay:
         to_key = canonical(request.to)
         record = self.directory.lookup_key(to_key)
         recipient = record.name if record else self.known.get(to_key)
+        if recipient is None:
+            known_name = getattr(self.peers, "known_name", None)
+            if known_name is not None:  # a first login on another node may not have reached us yet
+                return known_name(to_key, lambda name: self._send_direct_to(
+                    session, request, to_key, name, self.directory.lookup_key(to_key)))
+        self._send_direct_to(session, request, to_key, recipient, record)
+
+    def _send_direct_to(self, session: ClientSession, request: SendDirect, to_key: str, recipient: str | None,
+                        record: Any) -> None:
+        """:meth:`_send_direct` once the recipient's name is known (None: nobody)."""
+        if session.closing:
+            return
         if recipient is None:
             self.metrics.direct_refused += 1
             session.send(ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here",

@@ -67,6 +67,14 @@ def new_node_id() -> str:
     return f"{socket.gethostname()[:20]}-{os.getpid()}-{os.urandom(3).hex()}"
 
 
+def _lag(newest: str, read: str) -> float:
+    """Seconds between the newest entry id of a stream and the last one read (ids start
+    with their milliseconds): 0 when every entry was read."""
+    if newest == read:
+        return 0.0
+    return max(0.0, (int(newest.split("-")[0]) - int(read.split("-")[0])) / 1000)
+
+
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
@@ -116,11 +124,17 @@ class ClusterNode:
         self._stopping = False
         # Entries to route, gathered over one loop turn: (key, entry, callback or None, what).
         self._routes: list[tuple[str, bytes | str, Callable[[list[str] | None], None] | None, str]] = []
+        # The cluster's figures for /metrics (server/metrics.py GAUGES), read once per beat.
+        self.gauges: dict[str, float] = {}
 
     # --- The peers interface (server/peers.py) -----------------------------------------
 
     def attach(self, relay: Any) -> None:
         self.relay = relay
+
+    def redis_clients(self) -> tuple:
+        """The clients whose round trips /metrics shows (not the readers: they block)."""
+        return (self._redis,)
 
     def directory_for(self, local: Any) -> Any:
         return self.directory
@@ -194,6 +208,41 @@ class ClusterNode:
         await scripts.REGISTERED(self._redis, args=(self.prefix, key))
         await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
                                   "e", bus.encode(bus.Registered(key)))
+
+    def login_failures(self, op: str, keys: tuple[str, ...], base: float, cap: float,
+                       callback: Callable[[float | None], None]) -> None:
+        """The login throttle shared by the cluster (scripts.LOGIN_FAILURES): ``op`` is
+        'check', 'fail' or 'ok' for the throttle ``keys``; ``callback(seconds)`` with the
+        wait a 'check' found (0 otherwise), or ``callback(None)`` if Redis did not answer
+        (within the client's timeout)."""
+        async def run() -> None:
+            try:
+                reply = await scripts.LOGIN_FAILURES(self._redis, args=(
+                    self.prefix, op, round(base * 1000), round(cap * 1000), *keys))
+            except (RedisConnectionError, TimeoutError) as exc:
+                self._failed(f"login throttle {op}", exc)
+                return callback(None)
+            if isinstance(reply, RedisError):
+                self._failed(f"login throttle {op}", reply, logging.ERROR)
+                return callback(None)
+            callback(int(reply) / 1000)
+
+        asyncio.ensure_future(run())
+
+    def known_name(self, key: str, callback: Callable[[str | None], None]) -> None:
+        """``callback(name)`` if Redis's store knows user ``key`` (the store's ``users``
+        hash, stores/redis.py, under the same default prefix), else ``callback(None)``
+        (also when Redis did not answer): asked before a recipient is called unknown,
+        since a first login on another node reaches this node's registry a moment later."""
+        async def run() -> None:
+            try:
+                reply = await self._redis.execute("HGET", self.prefix + "users", key)
+            except (RedisConnectionError, TimeoutError) as exc:
+                self._failed("lookup of a recipient", exc)
+                return callback(None)
+            callback(_text(reply) if reply is not None and not isinstance(reply, RedisError) else None)
+
+        asyncio.ensure_future(run())
 
     def route(self, message: StoredMessage, callback: Callable[[list[str] | None], None]) -> None:
         """Put ``message`` in the inboxes of the other nodes holding sessions of its
@@ -334,6 +383,7 @@ class ClusterNode:
             raise StoreUnavailable(f"cannot join the cluster at {self._redis.address}: {exc or 'timed out'}") from exc
         self._tasks = [asyncio.ensure_future(self._heartbeat()), asyncio.ensure_future(self._read_events()),
                        asyncio.ensure_future(self._read_inbox())]
+        self._tasks.append(asyncio.ensure_future(self._watch_gauges()))
         log.info("cluster node %s on %s", self.node_id, self._redis.address)
 
     async def stop(self) -> None:
@@ -377,6 +427,24 @@ class ClusterNode:
         if self.relay is not None:
             self.relay.directory = self.directory
         self._last_event = _text(reply[0])
+
+    # --- Figures for /metrics ----------------------------------------------------------
+
+    async def _watch_gauges(self) -> None:
+        """Keep :attr:`gauges` current: one script call per beat, so that a scrape costs
+        Redis nothing and a scraper cannot load it. While Redis does not answer, the last
+        figures stay (the round-trip histogram and the logs say why)."""
+        while True:
+            try:
+                reply = await scripts.GAUGES(self._redis, args=(self.prefix, self.node_id))
+            except (RedisConnectionError, TimeoutError):
+                reply = None
+            if isinstance(reply, list):
+                alive, backlog, pending, last = reply
+                self.gauges = {"chat_cluster_nodes_alive": alive, "chat_cluster_inbox_entries": backlog,
+                               "chat_cluster_inbox_pending": pending,
+                               "chat_cluster_events_lag_seconds": _lag(_text(last), self._last_event)}
+            await asyncio.sleep(self.beat)
 
     # --- Heartbeat and reaping ---------------------------------------------------------
 
@@ -576,7 +644,8 @@ class ClusterNode:
                 if fields is not None:  # a pending entry trimmed away meanwhile has none
                     self._guarded(self._apply_inbox, fields)
             if ids:
-                self._spawn(self._redis.execute("XACK", stream, group, *ids), "inbox acknowledgement")
+                self._spawn(scripts.INBOX_TAKEN(self._redis, args=(self.prefix, self.node_id, *ids)),
+                            "inbox acknowledgement")
 
     def _apply_inbox(self, fields: list) -> None:
         event = self._decode(fields)

@@ -11,6 +11,9 @@ single Redis, not Redis Cluster: see docs/cluster.md). The keys, for prefix ``p`
     p..'sessions:'..id      hash: session id -> user key, the node's sessions (to reap)
     p..'events'             stream every node reads (bus.py)
     p..'inbox:'..id         the node's inbox stream, consumer group 'node'
+    p..'fails:'..k          login throttle: consecutive wrong passwords of throttle key k
+                            ("name@address" or "@address"); expires an hour after the last
+    p..'lockout:'..k        login throttle: exists (PX the delay) while k must wait
 """
 
 from __future__ import annotations
@@ -143,4 +146,62 @@ for i = 1, #who, 2 do
   out[#out + 1] = {who[i], who[i + 1], redis.call('HGETALL', p..'where:'..who[i])}
 end
 return out
+""")
+
+# The login throttle shared by every node (server/accounts.py FailureThrottle's rule, kept
+# in Redis so that alternating nodes gains an attacker nothing). ARGV: prefix, op, base ms,
+# cap ms, throttle keys... 'check': the milliseconds any key must still wait (0: go ahead);
+# 'fail': the k-th consecutive failure of each key locks it out for min(cap, base*2^(k-1));
+# 'ok': forgets the keys' counts. Returns 0 but for 'check'.
+LOGIN_FAILURES = Script("""
+local p, op = ARGV[1], ARGV[2]
+local base, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
+local wait = 0
+for i = 5, #ARGV do
+  local f, b = p..'fails:'..ARGV[i], p..'lockout:'..ARGV[i]
+  if op == 'check' then
+    local left = redis.call('PTTL', b)
+    if left > wait then wait = left end
+  elseif op == 'fail' then
+    local n = redis.call('INCR', f)
+    redis.call('PEXPIRE', f, 3600000 + cap)
+    redis.call('SET', b, n, 'PX', math.max(1, math.floor(math.min(cap, base * 2 ^ (n - 1)))))
+  else
+    redis.call('DEL', f, b)
+  end
+end
+return wait
+""")
+
+# ARGV: prefix, node, entry ids... The node took these entries of its inbox in: they are
+# acknowledged and deleted in one step, so the inbox keeps only unacknowledged entries (a
+# forwarded message's text must not outlive its deletion in an acknowledged entry).
+INBOX_TAKEN = Script("""
+local inbox = ARGV[1]..'inbox:'..ARGV[2]
+local ids = {unpack(ARGV, 3)}
+redis.call('XACK', inbox, 'node', unpack(ids))
+return redis.call('XDEL', inbox, unpack(ids))
+""")
+
+# ARGV: prefix, node. The figures /metrics shows of a node (read once per heartbeat period,
+# not per scrape): {nodes whose heartbeat is alive, entries in this node's inbox (only
+# unacknowledged ones are kept), of them read and not acknowledged, the events stream's
+# last id}.
+GAUGES = Script("""
+local p, node = ARGV[1], ARGV[2]
+local alive = 0
+for _, id in ipairs(redis.call('SMEMBERS', p..'nodes')) do
+  alive = alive + redis.call('EXISTS', p..'node:'..id)
+end
+local inbox = p..'inbox:'..node
+local pending = redis.pcall('XPENDING', inbox, 'node')
+if type(pending) ~= 'table' then pending = {0} end
+local last = '0-0'
+local info = redis.pcall('XINFO', 'STREAM', p..'events')
+if type(info) == 'table' then
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then last = info[i + 1] end
+  end
+end
+return {alive, redis.call('XLEN', inbox), pending[1], last}
 """)

@@ -726,6 +726,10 @@ class RedisStore:
         else:
             log.info("Redis at %s syncs every write before answering (appendfsync always)", self.address)
 
+    def redis_clients(self) -> tuple:
+        """The client of the store's operations (after :meth:`start`), for /metrics."""
+        return (self._client,) if self._client is not None else ()
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._client = RedisClient(self.url, timeout=self.timeout)

@@ -10,6 +10,7 @@ cutting its clients without a word (no release, no goodbye): what kill -9 leaves
 from __future__ import annotations
 
 import asyncio
+import http.client
 import threading
 import time
 
@@ -19,12 +20,13 @@ from wire import WireClient
 
 import const
 from protocol import (
+    EDITS, Delete, Deleted,
     Accepted, Block, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Hello, LookupRequest, LookupResult,
     Ping, Queued, Receipt, RoomMessage, SendDirect, SendRoom, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
 )
 from server import ServerConfig
 from server.app import ChatServer
-from server.cluster.node import TTL, ClusterNode
+from server.cluster.node import TTL, ClusterNode, _text
 from server.stores import MemoryStore
 
 NOTICES = (UserJoined, UserLeft, Ping)
@@ -339,3 +341,120 @@ def test_the_routes_of_one_loop_turn_go_to_redis_as_one_script_call(cluster):
             texts.append(message.text)
             bia.send(Receipt(message.msg_id))
         assert texts == [f"m{i}" for i in range(50)]
+
+
+def test_wrong_passwords_alternated_across_nodes_are_throttled_as_on_one_node(cluster):
+    c = cluster(2)
+    with c.login(0, "Dora", password="correct horse 2", register=True):
+        wait_for(lambda: c.call(lambda: "dora" in c.servers[1].relay.logins.accounts), what="dora's account on node 1")
+
+        def guess(index: int) -> ErrorReply:
+            with WireClient(*c.address(index)) as client:
+                client.send(Hello("h", "Dora", const.PROTOCOL_VERSION, password="wrong horse"))
+                return client.expect(ErrorReply, skip=NOTICES)
+
+        assert guess(0).code == ErrorCode.BAD_PASSWORD
+        refused = guess(1)  # at once, on the other node: as the same node would, it refuses
+        assert refused.code == ErrorCode.RATE_LIMITED, refused
+        assert 0 < refused.retry_after <= 0.5
+        time.sleep(refused.retry_after)  # waiting out the delay the server named
+        assert guess(1).code == ErrorCode.BAD_PASSWORD
+        refused = guess(0)  # the second failure doubled the delay on every node
+        assert refused.code == ErrorCode.RATE_LIMITED, refused
+        assert 0.5 < refused.retry_after <= 1.0
+
+
+def test_a_recipient_redis_knows_but_this_node_has_not_heard_of_yet_is_not_unknown(cluster):
+    c = cluster(2)
+    # What another node's store wrote at a first login whose `on` entry has not reached
+    # node 0 yet (written here without the entry, so that node 0 cannot have heard of it).
+    c.run(c.nodes[1]._redis.execute("HSET", "{chat}:users", "late", "Late"))
+    with c.login(0, "Ana") as ana:
+        ana.send(SendDirect("l1", "late", "welcome aboard"))
+        answer = ana.expect((Queued, ErrorReply), skip=NOTICES)
+        assert isinstance(answer, Queued), answer
+        ana.send(SendDirect("l2", "nobody", "hello?"))  # a name Redis does not know either
+        assert ana.expect_error(ErrorCode.UNKNOWN_RECIPIENT, skip=NOTICES).request_id == "l2"
+
+
+class RedisCluster(Cluster):
+    """Nodes as ``--cluster`` makes them: each with its own Redis store (no shared memory)."""
+
+    def add(self) -> ChatServer:
+        server = ChatServer(ServerConfig(host="127.0.0.1", port=0, web_port=0, cluster_url=self.url))
+        self.run(server.start())
+        self.servers.append(server)
+        self.nodes.append(server.peers)
+        return server
+
+    def texts_in_redis(self, text: str) -> list[str]:
+        """The keys of Redis in which ``text`` occurs (any type of value)."""
+        redis = self.nodes[0]._redis
+        reads = {"string": ("GET",), "hash": ("HGETALL",), "list": ("LRANGE", 0, -1), "set": ("SMEMBERS",),
+                 "zset": ("ZRANGE", 0, -1), "stream": ("XRANGE", "-", "+")}
+
+        def flat(value) -> bytes:
+            if isinstance(value, (list, tuple)):
+                return b"\0".join(flat(v) for v in value)
+            return value if isinstance(value, bytes) else str(value).encode()
+
+        async def scan() -> list[str]:
+            found = []
+            for key in await redis.execute("KEYS", "*"):
+                kind = _text(await redis.execute("TYPE", key))
+                if kind in reads and text.encode() in flat(await redis.execute(reads[kind][0], key, *reads[kind][1:])):
+                    found.append(key.decode())
+            return found
+        return self.run(scan())
+
+
+def test_a_deleted_direct_message_across_nodes_leaves_its_text_in_no_redis_key(redis_server):  # noqa: F811
+    c = RedisCluster(redis_server.url, 2)
+    text = "the secret across nodes 7f3a"
+    try:
+        ana, bia = WireClient(*c.address(0)), WireClient(*c.address(1))
+        with ana, bia:
+            for client, name in ((ana, "Ana"), (bia, "Bia")):
+                client.send(Hello("h", name, const.PROTOCOL_VERSION, features=(EDITS,)))
+                client.expect(Welcome, skip=NOTICES)
+            wait_for(lambda: who(ana) == ["Ana", "Bia"], what="bia in ana's who")
+            ana.send(SendDirect("d1", "bia", text))
+            msg_id = ana.expect(Accepted, skip=NOTICES).msg_id
+            assert bia.expect(DirectMessage, skip=NOTICES).text == text
+            bia.send(Receipt(msg_id))
+            assert ana.expect(Delivered, skip=NOTICES).msg_id == msg_id
+            ana.send(Delete("x1", msg_id))
+            ana.expect(Done, skip=NOTICES + (Deleted,))
+            wait_for(lambda: not c.texts_in_redis(text), what="the text gone from every Redis key")
+    finally:
+        c.close()
+
+
+def scrape(server: ChatServer) -> dict[str, float]:
+    """The samples of ``server``'s /metrics (name with labels -> value)."""
+    connection = http.client.HTTPConnection(*server.web_address, timeout=10)
+    try:
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode("utf-8")
+    finally:
+        connection.close()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
+def test_the_metrics_of_a_cluster_node_show_redis_round_trips_and_the_cluster(redis_server):  # noqa: F811
+    c = RedisCluster(redis_server.url, 2)
+    try:
+        with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
+            wait_for(lambda: who(ana) == ["Ana", "Bia"], what="bia in ana's who")
+            ana.send(SendDirect("m1", "bia", "measured"))
+            assert bia.expect(DirectMessage, skip=NOTICES).text == "measured"
+            samples = wait_for(lambda: (lambda s: s if s.get("chat_cluster_nodes_alive") == 2 else None)(
+                scrape(c.servers[0])), what="two nodes alive in node 0's metrics")
+            assert samples["chat_redis_round_trip_seconds_count"] > 0
+            assert samples['chat_redis_round_trip_seconds_bucket{le="+Inf"}'] == \
+                samples["chat_redis_round_trip_seconds_count"]
+            assert samples["chat_cluster_inbox_entries"] >= 0 and samples["chat_cluster_inbox_pending"] >= 0
+            assert 0 <= samples["chat_cluster_events_lag_seconds"] < 60
+    finally:
+        c.close()
