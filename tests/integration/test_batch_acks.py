@@ -6,6 +6,8 @@ A session that did not ask for the feature gets ``unknown_type`` and nothing is 
 
 from __future__ import annotations
 
+import asyncio
+
 import const
 from protocol import (
     BATCH_ACKS, Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, OutcomeAck, OutcomeAcks, Receipt,
@@ -129,3 +131,18 @@ def test_without_the_feature_a_batch_is_unknown_type_and_nothing_is_done(loop, s
     bench.relay.disconnected(alice, None)
     assert [d.msg_id for d in log_in(bench, "Alice", ()).take(Delivered)] == [ids[1]]  # only ids[0] was acked
     bench.store.close()
+
+
+def test_the_generator_confirms_a_read_in_one_frame_each_way_only_when_welcomed() -> None:
+    from bench.benchmark import BenchClient
+    from protocol import codec
+
+    async def confirmations() -> tuple[list[bytes], list[bytes]]:
+        client = BenchClient("user1", bench=None)  # type: ignore[arg-type]
+        single = client.confirmations([b"5", b"6"], [b"7"])
+        client.batched = True  # its welcome named batch_acks
+        return single, client.confirmations([b"5", b"6"], [b"7"])
+
+    single, batched = asyncio.run(confirmations())
+    assert single == [codec.encode(Receipt(5)), codec.encode(Receipt(6)), codec.encode(OutcomeAck(7))]
+    assert batched == [codec.encode(Receipts((5, 6))), codec.encode(OutcomeAck(7))]
