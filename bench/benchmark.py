@@ -19,7 +19,8 @@ alternate them so that drift in a shared machine hits all of them alike.
 One load generator, this process, drives every server with the same asyncio clients built
 on the project's sans-I/O core, sending the same frames: every direct message is a ``send``
 answered by ``accepted``, a ``dm`` to the recipient answered by its ``receipt``, and a
-``delivered`` to the sender answered by its ``ack``. What counts as the end of a message is
+``delivered`` to the sender answered by its ``ack`` (both servers welcome the feature
+``batch_acks``, so the receipts and the acks of one read go as one frame each). What counts as the end of a message is
 the acknowledgement *each server gives*: the relay's own ack is ``accepted`` (one hop: "I
 have read it"); the chat server's is ``delivered`` (end to end: the recipient's client has
 it, and the server kept it until then). So the relay is measured with the cheaper promise it
@@ -81,6 +82,7 @@ from typing import Callable
 import const
 from bench import coreclients
 from client.core import outcome_of
+from protocol import BATCH_ACKS
 from protocol import (
     Accepted,
     Connection,
@@ -294,6 +296,12 @@ class BenchClient(asyncio.Protocol):
     Every ``delivered`` (and, for the relay, ``accepted``) must name a request this client
     has outstanding, or it is counted as an error.
 
+    Its hello asks for ``batch_acks`` (as the client core's does), and both servers welcome
+    it (bench/relay.py takes the batched forms too), so both get the same frames: the
+    receipts of one read in one ``receipt`` frame and its acks in one ``ack`` frame, ahead
+    of the read's next messages; one id alone in the single form. A server whose welcome
+    does not name the feature (``batched`` false) gets a frame per id, as before.
+
     It does not run a whole :class:`client.core.ClientCore` per client (whose trackers and
     conditions per message would measure the generator, not the server); what it owes the
     server per event follows the core's rules (receipts, outcome acks:
@@ -314,10 +322,11 @@ class BenchClient(asyncio.Protocol):
         self.counter = 0
         self.partial = b""  # an unfinished frame after the last read
         self.out: list[bytes] | None = None  # frames to write at the end of this read
+        self.batched = False  # the welcome named batch_acks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        transport.write(codec.encode(Hello("hello", self.name, const.PROTOCOL_VERSION)))
+        transport.write(codec.encode(Hello("hello", self.name, const.PROTOCOL_VERSION, features=(BATCH_ACKS,))))
 
     def data_received(self, data: bytes) -> None:
         if self.idle and self.welcomed.done():
@@ -329,24 +338,43 @@ class BenchClient(asyncio.Protocol):
         *lines, self.partial = data.split(b"\n")
         bench, sent_at = self.bench, self.sent_at
         out = self.out = []
+        receipts: list[bytes] = []  # the msg_ids (their digits) this read confirms
+        acks: list[bytes] = []  # and acknowledges
         now = time.perf_counter()  # every frame of one read arrived together
         for line in lines:
             if line.startswith(_DM):
-                out.append(b'{"type":"receipt","msg_id":%d}\n' % int(line[_DM_AT:line.index(b",", _DM_AT)]))
+                receipts.append(line[_DM_AT:line.index(b",", _DM_AT)])
             elif line.startswith(_DELIVERED):
                 end = line.index(_MSG_ID, _DELIVERED_AT)
                 msg_id = int(line[end + _MSG_ID_AT:-1])
                 # As every client must: acknowledge the outcome.
-                out.append(b'{"type":"ack","msg_id":%d}\n' % msg_id)
-                self.delivered(line[_DELIVERED_AT:end], now, line, msg_id)
+                digits = line[end + _MSG_ID_AT:-1]
+                acks.append(digits)
+                self.delivered(line[_DELIVERED_AT:end], now, line, int(digits))
             elif line.startswith(_ACCEPTED):
                 if bench.ends_on_accepted:
                     self.accepted(line[_ACCEPTED_AT:line.index(_MSG_ID, _ACCEPTED_AT)], now, line)
             elif line and not line.isspace():
                 self.other_frame(line, now)
         self.out = None
+        if receipts or acks:
+            out[:0] = self.confirmations(receipts, acks)
         if out:
             self.transport.write(b"".join(out))
+
+    def confirmations(self, receipts: list[bytes], acks: list[bytes]) -> list[bytes]:
+        """The frames confirming ``receipts`` and acknowledging ``acks`` (msg_ids as digits,
+        as read): with batch_acks one frame each (a list of at most
+        codec.MAX_IDS_PER_FRAME, one id alone in the single form), else one per id."""
+        frames = []
+        for ids, single, batch in ((receipts, b'{"type":"receipt","msg_id":%b}\n', b'{"type":"receipt","msg_ids":[%b]}\n'),
+                                   (acks, b'{"type":"ack","msg_id":%b}\n', b'{"type":"ack","msg_ids":[%b]}\n')):
+            if len(ids) == 1 or ids and not self.batched:
+                frames += [single % msg_id for msg_id in ids]
+            elif ids:
+                frames += [batch % b",".join(ids[start:start + codec.MAX_IDS_PER_FRAME])
+                           for start in range(0, len(ids), codec.MAX_IDS_PER_FRAME)]
+        return frames
 
     def delivered(self, request_id: bytes, now: float, line: bytes, msg_id: int) -> None:
         started = self.sent_at.pop(request_id, None)
@@ -382,6 +410,7 @@ class BenchClient(asyncio.Protocol):
         elif kind is Ping:
             self.write(codec.encode(Pong(event.token)))
         elif kind is Welcome:
+            self.batched = BATCH_ACKS in (event.features or ())
             self.bench.last_welcome = now
             if not self.welcomed.done():
                 self.welcomed.set_result(None)

@@ -4,12 +4,14 @@ Run from the repository root::
 
     python3 -m bench.inprocess                       # 1,000 clients, 20,000 messages
     python3 -m bench.inprocess --clients 200 --messages 4000
+    python3 -m bench.inprocess --batch-acks          # the feature batch_acks, as the benchmark
 
 Real sessions (server/session.py), the relay and the memory store, on a real event loop;
 only the transports are fakes that keep what is written. The clients are this loop: each
 keeps ``--window`` messages in flight, answers every ``dm`` with a ``receipt`` and every
 ``delivered`` with an ``ack`` and its next message, all of one turn's frames to a session
-in one read, as the benchmark's generator does. Prints the process's CPU time per message
+in one read, as the benchmark's generator does (with ``--batch-acks``, one ``receipt`` and
+one ``ack`` frame with ``msg_ids`` per read, as it does with servers that welcome it). Prints the process's CPU time per message
 (the server's work plus this small driver's).
 
 On a machine shared with other work, CPU time per message moves by tens of percent from run
@@ -72,7 +74,7 @@ class FakeTransport:
         pass
 
 
-async def run(clients: int, messages: int, window: int, seed: int) -> float:
+async def run(clients: int, messages: int, window: int, seed: int, batch_acks: bool = False) -> float:
     """Relay ``messages`` direct messages end to end; returns CPU seconds per message."""
     loop = asyncio.get_running_loop()
     store = MemoryStore()
@@ -89,8 +91,8 @@ async def run(clients: int, messages: int, window: int, seed: int) -> float:
     for i in range(clients):
         session, transport = ClientSession(relay, batcher), FakeTransport()
         session.connection_made(transport)
-        session.data_received(b'{"type":"hello","id":"h","name":"user%d","version":%d}\n'
-                              % (i, const.PROTOCOL_VERSION))
+        session.data_received(b'{"type":"hello","id":"h","name":"user%d","version":%d%b}\n'
+                              % (i, const.PROTOCOL_VERSION, b',"features":["batch_acks"]' if batch_acks else b""))
         sessions.append((session, transport))
     for _ in range(5):
         await asyncio.sleep(0)
@@ -115,13 +117,27 @@ async def run(clients: int, messages: int, window: int, seed: int) -> float:
     if thresholds is not None:
         gc.set_threshold(*thresholds)
     try:
-        return await _relay_all(sessions, inbox, send, sent, messages)
+        return await _relay_all(sessions, inbox, send, sent, messages, batch_acks)
     finally:  # the collector is process-wide: leave it as it was
         gc.unfreeze()
         gc.set_threshold(*before)
 
 
-async def _relay_all(sessions: list, inbox: list[list[bytes]], send, sent: int, messages: int) -> float:
+def _confirmations(receipts: list[bytes], acks: list[bytes]) -> list[bytes]:
+    """One receipt and one ack frame for the ids (digits) of one read; one id alone in the
+    single form, as the generator writes them."""
+    frames = []
+    if receipts:
+        frames.append(b'{"type":"receipt","msg_id":%b}\n' % receipts[0] if len(receipts) == 1
+                      else b'{"type":"receipt","msg_ids":[%b]}\n' % b",".join(receipts))
+    if acks:
+        frames.append(b'{"type":"ack","msg_id":%b}\n' % acks[0] if len(acks) == 1
+                      else b'{"type":"ack","msg_ids":[%b]}\n' % b",".join(acks))
+    return frames
+
+
+async def _relay_all(sessions: list, inbox: list[list[bytes]], send, sent: int, messages: int,
+                     batch_acks: bool = False) -> float:
     """Feed each session its inbox, answer what it wrote, until ``messages`` are delivered."""
     done = 0
     started = time.process_time()
@@ -137,15 +153,22 @@ async def _relay_all(sessions: list, inbox: list[list[bytes]], send, sent: int, 
                 continue
             frames = b"".join(transport.written).split(b"\n")
             transport.written.clear()
+            receipts, acks, sends = [], [], []
             for line in frames[:-1]:
                 if line.startswith(_DM):
-                    inbox[i].append(b'{"type":"receipt","msg_id":%d}\n' % int(line[len(_DM):line.index(b",", len(_DM))]))
+                    receipts.append(line[len(_DM):line.index(b",", len(_DM))])
                 elif line.startswith(_DELIVERED):
-                    inbox[i].append(b'{"type":"ack","msg_id":%d}\n' % int(line[line.index(_MSG_ID) + 9:-1]))
+                    acks.append(line[line.index(_MSG_ID) + 9:-1])
                     done += 1
                     if sent < messages:
-                        inbox[i].append(send(i))
+                        sends.append(send(i))
                         sent += 1
+            if batch_acks:
+                inbox[i] += _confirmations(receipts, acks)
+            else:
+                inbox[i] += [b'{"type":"receipt","msg_id":%b}\n' % msg_id for msg_id in receipts]
+                inbox[i] += [b'{"type":"ack","msg_id":%b}\n' % msg_id for msg_id in acks]
+            inbox[i] += sends
     return (time.process_time() - started) / done
 
 
@@ -155,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--window", type=int, default=4, help="messages each client keeps in flight")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--batch-acks", action="store_true", help="ask for batch_acks; confirm in batches")
     args = parser.parse_args(argv)
-    per_message = asyncio.run(run(args.clients, args.messages, args.window, args.seed))
+    per_message = asyncio.run(run(args.clients, args.messages, args.window, args.seed, args.batch_acks))
     print(f"{per_message * 1e6:.1f} µs of CPU per direct message (server and driver), {args.clients} clients, "
           f"{args.messages} messages")
     return 0

@@ -13,7 +13,10 @@ benchmark's load generator to drive it unchanged:
   at once: the one-hop ack, "the relay has read it", nothing more;
 - ``receipt`` from the recipient → ``delivered`` forwarded to the sender, so that a client
   waiting for the delivered ack still works;
-- ``ping`` → ``pong``; ``ack`` is read and dropped; ``bye`` or EOF closes.
+- ``ping`` → ``pong``; ``ack`` is read and dropped; ``bye`` or EOF closes;
+- the feature ``batch_acks`` (welcomed when the hello asks for it): a ``receipt`` or ``ack``
+  with ``msg_ids`` is taken as one such frame per id, so the load generator sends both
+  servers the same frames.
 
 What it does not do, and the chat server does: no store (a message to someone offline is
 refused with ``unknown_recipient``, and a message whose recipient leaves before its receipt
@@ -87,16 +90,20 @@ class RelayConnection(asyncio.Protocol):
             relay.awaiting_receipt[msg_id] = (self, frame["id"])
             self.write({"type": "accepted", "id": frame["id"], "msg_id": msg_id})
         elif kind == "receipt":
-            sender = relay.awaiting_receipt.pop(frame["msg_id"], None)
-            if sender is not None and sender[0].name is not None:
-                sender[0].write({"type": "delivered", "id": sender[1], "msg_id": frame["msg_id"]})
+            for msg_id in frame["msg_ids"] if "msg_ids" in frame else (frame["msg_id"],):
+                sender = relay.awaiting_receipt.pop(msg_id, None)
+                if sender is not None and sender[0].name is not None:
+                    sender[0].write({"type": "delivered", "id": sender[1], "msg_id": msg_id})
         elif kind == "ack":
             pass  # the chat server forgets the outcome here; the relay kept nothing to forget
         elif kind == "hello":
             self.name = str(frame["name"])
             relay.by_name[self.name] = self
-            self.write({"type": "welcome", "id": frame.get("id", ""), "name": self.name, "version": 1,
-                        "server": "relay", "heartbeat": 3600.0, "registered": False})
+            welcome = {"type": "welcome", "id": frame.get("id", ""), "name": self.name, "version": 1,
+                       "server": "relay", "heartbeat": 3600.0, "registered": False}
+            if "batch_acks" in frame.get("features", ()):
+                welcome["features"] = ["batch_acks"]
+            self.write(welcome)
         elif kind == "ping":
             self.write({"type": "pong", "token": frame.get("token", "")})
         elif kind == "bye":

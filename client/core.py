@@ -56,6 +56,10 @@ receipt was lost with a connection) is confirmed again but not handed on a secon
 Receipts. A ``DirectMessage`` is acknowledged with a ``Receipt`` only after it was handed
 to the application (the shell calls :meth:`ClientCore.handed_on`): a client that crashes
 before that leaves the message unconfirmed, as it should.
+With the feature ``batch_acks`` (asked in the shell's hello, turned on by the welcome) the
+receipts of one read's messages are gathered as each is handed on and go at the end of
+that read, before its acks, as one ``receipt`` and one ``ack`` with ``msg_ids`` (one id
+alone: the single form); never later than the end of handling that read.
 
 Liveness. The server pings a silent client, and the protocol core answers by itself. In the other
 direction, if nothing arrives for ``heartbeat_interval`` seconds the client pings the
@@ -125,7 +129,8 @@ from protocol import (
     Watching,
     Welcome,
 )
-from protocol.codec import MAX_HISTORY_PAGE, MAX_NAMES_PER_REQUEST, encode
+from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
+from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_NAMES_PER_REQUEST, encode
 from registry import canonical
 
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
@@ -411,6 +416,11 @@ class ClientCore:
         self.seen: dict[int, None] = {}
         # msg_ids of outcomes to acknowledge (see _acknowledge).
         self._acks_due: list[int] = []
+        # With the feature batch_acks (the welcome said so): receipts are gathered here as
+        # the direct messages are handed on, and go with the acks in one frame each way
+        # at the end of the read (see _acknowledge); without it each goes at once.
+        self._batch_acks = False
+        self._receipts_due: list[int] = []
         # msg_ids of outcomes handed on for messages this object did not send, oldest first.
         self._outcomes_seen: dict[int, None] = {}
         # The protocol version the next hello offers (lowered by fall_back), and the one the
@@ -525,12 +535,13 @@ class ClientCore:
         """The hello for a new login, with a fresh request id, offering ``self.offer`` (the
         newest version, lowered by :meth:`fall_back`). It asks for carbons (copies of what
         our other sessions send come as Carbon events, handed on like any other, their
-        outcomes like those of an earlier run's messages) and for read receipts, typing and
+        outcomes like those of an earlier run's messages), for read receipts, typing and
         edits (their events are handed on; an edit or delete of a message to us is
-        confirmed once handed on: :meth:`handed_on`)."""
+        confirmed once handed on: :meth:`handed_on`), and for batch_acks (the receipts and
+        acks of one read go as one frame each way)."""
         self.name = name
         return Hello(self.new_request_id(), name, self.offer, password, bool(register), resume,
-                     (CARBONS, READ, TYPING, EDITS))
+                     (CARBONS, READ, TYPING, EDITS, BATCH_ACKS))
 
     def fall_back(self, code: str) -> bool:
         """A login was refused with ``code``. If it is ``unsupported_version`` and an older
@@ -570,6 +581,8 @@ class ClientCore:
         self._retry_at = None
         self._after = None
         self.version = welcome.version
+        self._batch_acks = BATCH_ACKS in (welcome.features or ())
+        self._receipts_due = []  # of the last connection: its server sends them again
         # The server's interval unless the shell chose one; never an absurd value from the wire.
         self.ping_after = self.heartbeat_interval or (welcome.heartbeat if 0 < welcome.heartbeat < 86400 else 0) \
             or const.HEARTBEAT_INTERVAL
@@ -884,7 +897,10 @@ class ClientCore:
             # Also for a message shown before (our receipt was lost): the server waits for
             # it. After a Goodbye no receipt can be sent; the server then treats the message
             # as not received and sends it again later.
-            self._outbox.append(conn.send(Receipt(event.msg_id)))
+            if self._batch_acks:
+                self._receipts_due.append(event.msg_id)  # sent at the end of this read
+            else:
+                self._outbox.append(conn.send(Receipt(event.msg_id)))
         if isinstance(event, (Edited, Deleted)) and self.name is not None and canonical(event.to) == canonical(self.name) \
                 and conn is self.conn and conn.state is State.OPEN and not self.broken:
             # An edit or delete of a message to us, handed on: the server may stop telling it.
@@ -971,8 +987,25 @@ class ClientCore:
         """Acknowledge the outcomes due, so the server stops telling them. An ack is about
         a message, not a connection: any open one will do; without one they wait (and the
         server tells them again at the next login anyway)."""
-        if self._acks_due and self.conn is not None and self.conn.state is State.OPEN and not self.broken:
+        if self.conn is None or self.conn.state is not State.OPEN or self.broken:
+            return
+        if self._receipts_due:  # batch_acks: the receipts of this read, before its acks
+            due, self._receipts_due = self._receipts_due, []
+            self._send_batched(due, Receipt, Receipts)
+        if self._acks_due:
             due, self._acks_due = self._acks_due, []
-            for msg_id in due:
-                self._send(OutcomeAck(msg_id))
+            if self._batch_acks:
+                self._send_batched(due, OutcomeAck, OutcomeAcks)
+            else:
+                for msg_id in due:
+                    self._send(OutcomeAck(msg_id))
+
+    def _send_batched(self, msg_ids: list[int], single: type[Event], batched: type[Event]) -> None:
+        """``msg_ids`` in as few frames as the limit per frame allows; one id alone in its
+        single form (the shorter frame)."""
+        if len(msg_ids) == 1:
+            self._send(single(msg_ids[0]))
+            return
+        for start in range(0, len(msg_ids), MAX_IDS_PER_FRAME):
+            self._send(batched(tuple(msg_ids[start:start + MAX_IDS_PER_FRAME])))
 

@@ -85,5 +85,6 @@ from .events import (  # rooms and moderation: protocol version 2
     Unban,
     Unmute,
 )
+from .events import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
 
 __all__ = [name for name in dir() if not name.startswith("_")]

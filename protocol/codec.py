@@ -33,6 +33,10 @@ MAX_HISTORY_PAGE = 500
 # Names in one watch or unwatch request. The answer to a watch lists those online, each
 # with its time: 500 of the longest names (about 75 bytes each) fit in one frame.
 MAX_NAMES_PER_REQUEST = 500
+# Message ids in one batched receipt or ack (feature batch_acks): the most a server has in
+# flight to one client at a time (const.MAX_PENDING_RECEIPTS); 1,000 ids of 16 digits take
+# about 17 KB, well within a frame.
+MAX_IDS_PER_FRAME = const.MAX_PENDING_RECEIPTS
 # Every integer and number on the wire is in 0 <= n <= MAX_INTEGER: what a JSON parser
 # that reads numbers as doubles (JavaScript's) represents exactly, and what fits a SQLite
 # INTEGER. Message ids and cursors are far below it; anything above is a bad_field.
@@ -148,6 +152,17 @@ def _names(least: int) -> Callable[[str, Any, int], tuple[str, ...]]:
     return check
 
 
+def _msg_ids(key: str, value: Any, max_text: int) -> tuple[int, ...]:
+    """A list of 1 to MAX_IDS_PER_FRAME message ids (each as ``msg_id``), kept in order;
+    the same id twice means what two frames with it would."""
+    if type(value) is not list or not 1 <= len(value) <= MAX_IDS_PER_FRAME:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list of 1 to {MAX_IDS_PER_FRAME} message ids")
+    for item in value:
+        if type(item) is not int or not 0 <= item <= MAX_INTEGER:
+            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' items must be integers from 0 to {MAX_INTEGER}")
+    return tuple(value)
+
+
 def _features(key: str, value: Any, max_text: int) -> tuple[str, ...] | None:
     """A list of at most MAX_FEATURES strings of at most 64 characters; names nobody knows
     are kept (the receiver ignores them), so a later client can ask for features this
@@ -228,6 +243,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "members": ("members", _member_entries),
     "node": ("node", _optional(_short)),
     "read_receipts": ("read_receipts", _optional(_boolean)),
+    "msg_ids": ("msg_ids", _msg_ids),
 }
 
 
@@ -271,7 +287,7 @@ def to_dict(event: Event) -> dict[str, Any]:
         value = getattr(event, attr)
         if value is None:
             continue
-        if attr in ("names", "offline", "features"):
+        if attr in ("names", "offline", "features", "msg_ids"):
             value = list(value)
         elif attr in ("users", "messages", "rooms", "members"):
             value = [_item_dict(item) for item in value]
@@ -450,9 +466,20 @@ def _quick_send(cls: type[Event], obj: dict, request_id: str | None, max_text: i
 
 
 def _quick_msg_id(cls: type[Event], obj: dict, request_id: str | None, max_text: int) -> Event | None:
+    if "msg_ids" in obj:
+        return _quick_msg_ids(cls, obj, request_id, max_text)
     msg_id = obj.get("msg_id")
     if type(msg_id) is int and 0 <= msg_id <= MAX_INTEGER:
         return cls(msg_id)
+    return None
+
+
+def _quick_msg_ids(cls: type[Event], obj: dict, request_id: str | None, max_text: int) -> Event | None:
+    # The batched receipt or ack (feature batch_acks), found through its variant key.
+    msg_ids = obj.get("msg_ids")
+    if (type(msg_ids) is list and 0 < len(msg_ids) <= MAX_IDS_PER_FRAME and "msg_id" not in obj
+            and all(type(item) is int and 0 <= item <= MAX_INTEGER for item in msg_ids)):
+        return _BATCHED[cls](tuple(msg_ids))
     return None
 
 
@@ -466,25 +493,49 @@ _QUICK: dict[type[Event], Callable[[type[Event], dict, str | None, int], Event |
 # --- Frames read from their bytes ------------------------------------------------------------
 # A receipt and an ack are a fixed head and an integer: as every client writes them (the
 # generic encoder's compact JSON, keys in this order), they are read straight from the bytes,
-# with no UTF-8 decoding, JSON scanning or dict. Anything else about them (spaces, another
-# key order, a leading zero, a number out of range) goes the ways below, which decide it.
+# with no UTF-8 decoding, JSON scanning or dict. So are their batched forms (feature
+# batch_acks): a fixed head and a list of integers. Anything else about them (spaces,
+# another key order, a leading zero, a number out of range) goes the ways below, which
+# decide it.
 _BY_BYTES: dict[bytes, str] = {b'{"type":"receipt","msg_id":': "receipt", b'{"type":"ack","msg_id":': "ack"}
 _BY_BYTES_HEADS = tuple(_BY_BYTES)
+_BATCHED_HEADS = {"receipt": b'{"type":"receipt","msg_ids":[', "ack": b'{"type":"ack","msg_ids":['}
+_BY_BYTES_STARTS = _BY_BYTES_HEADS + tuple(_BATCHED_HEADS.values())
+# The batched event of each single one (events.VARIANTS under "msg_ids").
+_BATCHED: dict[type[Event], type[Event]] = {older: newer for older, (key, newer) in VARIANTS.items()
+                                            if key == "msg_ids"}
+# What JSON writes for a list of integers, compactly: no leading zeros, no signs or
+# exponents, at most 16 digits each (enough for MAX_INTEGER, and int() stays cheap).
+_ID_LIST = re.compile(rb"(?:0|[1-9][0-9]{0,15})(?:,(?:0|[1-9][0-9]{0,15}))*")
 
 
 def _by_bytes(frame: bytes, allowed: Mapping[str, type[Event]]) -> Event | None:
-    """The event of a plain receipt or ack frame, or None to decode it the usual way."""
-    head = _BY_BYTES_HEADS[0] if frame[9:10] == b"r" else _BY_BYTES_HEADS[1]
-    cls = allowed.get(_BY_BYTES[head])
-    if cls is None or frame[-1:] != b"}" or not frame.startswith(head):
+    """The event of a plain receipt or ack frame (single or batched), or None to decode
+    it the usual way."""
+    kind = "receipt" if frame[9:10] == b"r" else "ack"
+    cls = allowed.get(kind)
+    if cls is None or frame[-1:] != b"}":
         return None
-    digits = frame[len(head):-1]
-    # JSON has no leading zeros, and "1e3" or "-1" are not what isdigit() accepts; 16
-    # digits are enough for MAX_INTEGER and keep int() cheap.
-    if not (0 < len(digits) <= 16 and digits.isdigit()) or digits[0] == 0x30 and len(digits) > 1:
+    head = _BY_BYTES_HEADS[0] if kind == "receipt" else _BY_BYTES_HEADS[1]
+    if frame.startswith(head):
+        digits = frame[len(head):-1]
+        # JSON has no leading zeros, and "1e3" or "-1" are not what isdigit() accepts; 16
+        # digits are enough for MAX_INTEGER and keep int() cheap.
+        if not (0 < len(digits) <= 16 and digits.isdigit()) or digits[0] == 0x30 and len(digits) > 1:
+            return None
+        msg_id = int(digits)
+        return cls(msg_id) if msg_id <= MAX_INTEGER else None
+    head = _BATCHED_HEADS[kind]
+    batched = _BATCHED.get(cls)
+    if batched is None or frame[-2:-1] != b"]" or not frame.startswith(head):
         return None
-    msg_id = int(digits)
-    return cls(msg_id) if msg_id <= MAX_INTEGER else None
+    body = frame[len(head):-2]
+    if _ID_LIST.fullmatch(body) is None:
+        return None
+    msg_ids = tuple(map(int, body.split(b",")))
+    if len(msg_ids) > MAX_IDS_PER_FRAME or max(msg_ids) > MAX_INTEGER:
+        return None
+    return batched(msg_ids)
 
 
 def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> Event:
@@ -494,7 +545,7 @@ def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> E
     not accept ``"joined"`` from a client, for instance). Never raises for bad input:
     returns a :class:`FrameRejected` that names the problem instead.
     """
-    if _BY_BYTES and frame.startswith(_BY_BYTES_HEADS):
+    if _BY_BYTES and frame.startswith(_BY_BYTES_STARTS):
         event = _by_bytes(frame, allowed)
         if event is not None:
             return event

@@ -38,6 +38,12 @@ READ = "read"
 TYPING = "typing"
 EDITS = "edits"
 FEATURES: tuple[str, ...] = (CARBONS, RESUME, READ, TYPING, EDITS)
+# Issue 9: ``batch_acks`` lets a client confirm several direct messages with one ``receipt``
+# and acknowledge several outcomes with one ``ack`` (``msg_ids``: Receipts, OutcomeAcks),
+# as TCP's delayed acks do: a client that handled several frames in one read answers them
+# with one frame each way.
+BATCH_ACKS = "batch_acks"
+FEATURES += (BATCH_ACKS,)
 
 
 # --- Sent by clients --------------------------------------------------------------------
@@ -147,6 +153,26 @@ class OutcomeAck(Event):
     TYPE: ClassVar[str] = "ack"
     SENDER: ClassVar[str] = "client"
     msg_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Receipts(Event):
+    """Feature ``batch_acks``: a ``receipt`` with ``msg_ids``, meaning exactly what a
+    :class:`Receipt` for each of them, in this order, would."""
+
+    TYPE: ClassVar[str] = "receipt"
+    SENDER: ClassVar[str] = "client"
+    msg_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeAcks(Event):
+    """Feature ``batch_acks``: an ``ack`` with ``msg_ids``, meaning exactly what an
+    :class:`OutcomeAck` for each of them, in this order, would."""
+
+    TYPE: ClassVar[str] = "ack"
+    SENDER: ClassVar[str] = "client"
+    msg_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -871,6 +897,8 @@ ROOM_EVENTS: tuple[type[Event], ...] = (
 VARIANTS: dict[type[Event], tuple[str, type[Event]]] = {
     SendDirect: ("room", SendToRoom),
     RoomMessage: ("room", RoomPost),
+    Receipt: ("msg_ids", Receipts),
+    OutcomeAck: ("msg_ids", OutcomeAcks),
 }
 
 
@@ -906,3 +934,6 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     Carbon, Revoke,
     Edit, Delete, EditReceipt, Settings, Edited, Deleted, Read, Typing,
 ) + ROOM_EVENTS
+# Feature batch_acks. First, so that a table of wire types built from this tuple in order
+# ({cls.TYPE: cls}, the last one winning) keeps "receipt" and "ack" for the single forms.
+WIRE_EVENTS = (Receipts, OutcomeAcks) + WIRE_EVENTS

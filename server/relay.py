@@ -98,6 +98,7 @@ from protocol import (  # rooms and moderation: protocol version 2
     SetRoomMode,
     Unban, Unmute,
 )
+from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
 from protocol.codec import encode, fit_page
 from registry import InvalidName, NameTaken, Registry, canonical, validate_name
 
@@ -207,6 +208,8 @@ class Relay:
         # user sends from its other sessions). A set here rather than a slot on every
         # session: few sessions share an account, and idle sessions stay small.
         self.carbons: set[ClientSession] = set()
+        # Sessions whose hello asked for batch_acks (receipts and acks with msg_ids).
+        self.batch_acks: set[ClientSession] = set()
         self.metrics = Metrics()  # counters for /metrics: an int add on paths that run anyway
         # In a cluster: sender key -> msg_id -> the message routed from here to other nodes.
         self.routed: dict[str, dict[int, RoutedFlight]] = {}
@@ -222,6 +225,8 @@ class Relay:
             SendRoom: self._send_room,
             Receipt: self._receipt,
             OutcomeAck: self._ack,
+            Receipts: self._receipts,
+            OutcomeAcks: self._acks,
             WhoRequest: self._who,
             LookupRequest: self._lookup,
             HistoryRequest: self._history,
@@ -285,6 +290,7 @@ class Relay:
             return
         self.sessions.discard(session)
         self.carbons.discard(session)
+        self.batch_acks.discard(session)
         self.after.logged_out(session)
         self.watchlists.forget(session)  # subscriptions are per session
         # The address keeps its bucket when its last connection goes, or reconnecting
@@ -422,6 +428,8 @@ class Relay:
         features = tuple(name for name in FEATURES if name in (hello.features or ()))
         if CARBONS in features:
             self.carbons.add(session)
+        if BATCH_ACKS in features:
+            self.batch_acks.add(session)
         read_receipts = self.after.logged_in(session, features)
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume, features or None,
@@ -762,7 +770,26 @@ class Relay:
         self.store.pending_for(key, after, limit, fetched, not_fetched)
 
     def _receipt(self, session: ClientSession, receipt: Receipt) -> None:
-        msg_id = receipt.msg_id
+        self._confirm(session, receipt.msg_id)
+
+    def _receipts(self, session: ClientSession, receipts: Receipts) -> None:
+        """Feature batch_acks: exactly what a receipt for each id, in order, would do (an id
+        not sent to this user gets its own ``unknown_message``; the others count)."""
+        if self._batch_refused(session, receipts):
+            return
+        for msg_id in receipts.msg_ids:
+            self._confirm(session, msg_id)
+
+    def _batch_refused(self, session: ClientSession, event: Receipts | OutcomeAcks) -> bool:
+        """True (and answered ``unknown_type``) if ``session`` did not ask for batch_acks."""
+        if session in self.batch_acks:
+            return False
+        session.send(ErrorReply(ErrorCode.UNKNOWN_TYPE, f"'{event.TYPE}' with 'msg_ids' needs the feature "
+                                f"'{BATCH_ACKS}' in the hello"))
+        return True
+
+    def _confirm(self, session: ClientSession, msg_id: int) -> None:
+        """The recipient's client confirmed direct message ``msg_id``."""
         flight = self.inflight.get(msg_id)
         if flight is None or flight.recipient_key != session.key:
             self._late_receipt(session, msg_id)
@@ -871,8 +898,17 @@ class Relay:
             del self.outcome_pages[session]
 
     def _ack(self, session: ClientSession, ack: OutcomeAck) -> None:
-        """The sender's client took in the outcome of its message ``ack.msg_id``: stop telling it."""
-        msg_id = ack.msg_id
+        self._acknowledge(session, ack.msg_id)
+
+    def _acks(self, session: ClientSession, acks: OutcomeAcks) -> None:
+        """Feature batch_acks: exactly what an ack for each id, in order, would do."""
+        if self._batch_refused(session, acks):
+            return
+        for msg_id in acks.msg_ids:
+            self._acknowledge(session, msg_id)
+
+    def _acknowledge(self, session: ClientSession, msg_id: int) -> None:
+        """The sender's client took in the outcome of its message ``msg_id``: stop telling it."""
 
         def recorded(theirs: bool) -> None:
             if not theirs:

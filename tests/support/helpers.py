@@ -8,6 +8,7 @@ and returns what the other side yields; ``open_pair()`` runs the hello/welcome e
 from __future__ import annotations
 
 import const
+from protocol import OutcomeAcks, Receipts
 from protocol import (
     Accepted, Connection, Delivered, DirectMessage, ErrorReply, Event, Goodbye, Hello,
     LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, RoomSkipped, SendDirect,
@@ -136,3 +137,5 @@ SAMPLES: list[Event] = [
     Read("alice", 44, "bob"),
     Typing("bob", "alice"),
 ]
+# Feature batch_acks (issue 9): several ids per receipt and ack.
+SAMPLES += [Receipts((7, 8, 0)), OutcomeAcks((41,))]

@@ -24,6 +24,8 @@ from client.core import (
 from client.errors import CertificateError, LoginInterrupted, LoginRefused, ServerUnreachable
 from client.servers import parse_server, server_list
 from client.outgoing import DELIVERED, FAILED, SENDING, SENT, MessageUpdate, OutgoingMessage
+from protocol import BATCH_ACKS, OutcomeAcks, Receipts
+from protocol.codec import MAX_IDS_PER_FRAME
 from protocol import (
     Accepted,
     Connection,
@@ -66,7 +68,8 @@ class Link:
         self.server: Connection | None = None
         self.handed: list[Event] = []
 
-    def log_in(self, *, reconnected: bool = False, heartbeat: float = 10.0, version: int = 1) -> int:
+    def log_in(self, *, reconnected: bool = False, heartbeat: float = 10.0, version: int = 1,
+               features: tuple[str, ...] | None = None) -> int:
         """A new connection and a login on it; returns how many messages were resent.
         The frames the client wrote right after the Welcome wait in ``to_server()``."""
         attempt = LoginAttempt(self.core.hello("Alice", None, False, None))
@@ -74,7 +77,8 @@ class Link:
         self.server.receive_data(attempt.data_to_send())
         hello = next(self.server.events())
         assert isinstance(hello, Hello)
-        attempt.receive_data(self.server.send(Welcome(hello.request_id, "Alice", version, "test", heartbeat)))
+        attempt.receive_data(self.server.send(Welcome(hello.request_id, "Alice", version, "test", heartbeat,
+                                                      features=features)))
         welcome = attempt.step("test")
         assert welcome is not None
         return self.core.open(attempt.conn, welcome, self.now, reconnected)
@@ -507,3 +511,70 @@ def test_a_waiting_room_message_fails_with_an_update_when_the_new_session_has_no
     assert link.to_server() == []
     assert link.core.next_events() == [MessageUpdate(message, FAILED, message.error)]
     assert message.error[0] == ErrorCode.UNSUPPORTED_VERSION
+
+
+# --- Feature batch_acks: one receipt and one ack per read -------------------------------
+
+
+def test_with_batch_acks_a_reads_receipts_and_acks_go_as_one_frame_each_at_its_end() -> None:
+    link = Link()
+    assert BATCH_ACKS in link.core.hello("Alice", None, False, None).features
+    link.log_in(features=(BATCH_ACKS,))
+    message = link.send("Bob", "x")
+    link.to_server()
+    # One read: three direct messages and an outcome. Nothing is written while the
+    # application is handed them; at the end of the read, the receipts then the ack.
+    link.core.receive_data(b"".join(link.server.send(event) for event in (
+        direct(5), Accepted(message.request_id, 3), direct(6), Delivered(message.request_id, 3), direct(7))),
+        link.now)
+    for _ in range(5):
+        assert link.core.next_events() is not None
+        link.core.handed_on()
+        assert link.core.data_to_send() == b""  # not one frame per event
+    assert link.core.next_events() is None  # the end of the read
+    assert link.to_server() == [Receipts((5, 6, 7)), OutcomeAck(3)]
+    # A read with one of each: the single forms (the shorter frames).
+    assert link.from_server(direct(8)) == [direct(8)]
+    assert link.to_server() == [Receipt(8)]
+    # A message shown before is confirmed again, in the batch, and not handed on twice.
+    assert link.from_server(direct(8), direct(9), Delivered("earlier-1", 40), Delivered("earlier-1", 41)) == [
+        direct(9), Delivered("earlier-1", 40), Delivered("earlier-1", 41)]
+    assert link.to_server() == [Receipts((8, 9)), OutcomeAcks((40, 41))]
+
+
+def test_without_batch_acks_in_the_welcome_each_receipt_and_ack_goes_alone() -> None:
+    link = Link()
+    link.log_in()  # an older server: the welcome does not name the feature
+    assert link.from_server(direct(5), direct(6), Delivered("earlier-1", 40), Delivered("earlier-1", 41)) == [
+        direct(5), direct(6), Delivered("earlier-1", 40), Delivered("earlier-1", 41)]
+    assert link.to_server() == [Receipt(5), Receipt(6), OutcomeAck(40), OutcomeAck(41)]
+
+
+def test_batched_receipts_keep_to_the_limit_per_frame_and_to_their_connection() -> None:
+    link = Link()
+    link.log_in(features=(BATCH_ACKS,))
+    ids = range(1, MAX_IDS_PER_FRAME + 3)
+    link.from_server(*(direct(msg_id) for msg_id in ids))
+    assert link.to_server() == [Receipts(tuple(ids)[:MAX_IDS_PER_FRAME]), Receipts(tuple(ids)[MAX_IDS_PER_FRAME:])]
+    # Handed on, not yet written, and the connection is lost: not written on the next one
+    # (that server sends the message again, and it is confirmed then).
+    link.core.receive_data(link.server.send(direct(5000)), link.now)
+    assert link.core.next_events() == [direct(5000)]
+    link.core.handed_on()
+    link.lose()
+    link.log_in(reconnected=True, features=(BATCH_ACKS,))
+    assert Receipt(5000) not in link.to_server()
+    assert link.from_server(direct(5000)) == []  # shown already
+    assert link.to_server() == [Receipt(5000)]
+
+
+def test_close_sends_the_batched_receipts_and_acks_before_its_goodbye() -> None:
+    link = Link()
+    link.log_in(features=(BATCH_ACKS,))
+    link.core.receive_data(b"".join(link.server.send(event) for event in (
+        direct(5), direct(6), Delivered("earlier-2", 41))), link.now)
+    for _ in range(3):
+        link.core.next_events()
+        link.core.handed_on()
+    assert link.core.close("bye")
+    assert link.to_server() == [Receipts((5, 6)), OutcomeAck(41), Goodbye("bye")]
