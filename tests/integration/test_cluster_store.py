@@ -19,8 +19,9 @@ import time
 import pytest
 from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 
-from protocol import (Accepted, DirectMessage, ErrorCode, ErrorReply, Ping, Queued, SendDirect, UserJoined,
+from protocol import (Accepted, DirectMessage, ErrorCode, ErrorReply, Ping, SendDirect, UserJoined,
                       UserLeft)
+from crashstream import assert_every_acknowledged_once_in_order, keep_late_answers, send_until_queued
 from logins import leave
 from server import ServerConfig, ServerThread
 from servers import ServerProcess, assert_one_line_error, run_chatserver
@@ -45,34 +46,19 @@ def test_a_node_and_redis_killed_mid_stream_lose_no_acknowledged_message_and_dup
                 with WireClient.login("127.0.0.1", first.port, "Bob") as bob:
                     leave(bob)
                 assert alice.expect(UserLeft, skip=(UserJoined,)).name == "Bob"
-                acked: dict[str, int] = {}  # request id -> msg_id, from the "queued" answers
-                sent = 0
-                while len(acked) < kill_after:
-                    while sent < N_MESSAGES and sent - len(acked) < WINDOW:
-                        alice.send(SendDirect(f"n{sent}", "Bob", f"#{sent}"))
-                        sent += 1
-                    event = alice.expect(Queued, skip=NOTICES)
-                    acked[event.request_id] = event.msg_id
+                acked, sent = send_until_queued(alice, "Bob", kill_after, N_MESSAGES, WINDOW)
                 first.kill()  # at once: requests are still on their way in
                 redis.kill()  # and Redis with them: only its append-only file is left
-                for event in alice.drain(quiet=0.5):  # answers already on their way count too
-                    if isinstance(event, Queued):
-                        acked[event.request_id] = event.msg_id
+                keep_late_answers(alice, acked)
             assert first.proc.returncode == -9
         assert kill_after <= len(acked) <= sent
 
         redis.start()
         with ServerProcess("--cluster", redis.url, *FAST) as second:
             with WireClient.login("127.0.0.1", second.port, "Bob") as bob:
-                found = [e for e in bob.drain(quiet=1.0) if isinstance(e, DirectMessage)]
+                found = bob.drain(quiet=1.0)
                 leave(bob)
-        numbers = [int(dm.text.lstrip("#")) for dm in found]
-        ids = [dm.msg_id for dm in found]
-        assert ids == sorted(set(ids)), "a message arrived twice or out of order"
-        assert numbers == list(range(len(numbers))), "not a prefix of what Alice sent, in order"
-        by_number = dict(zip(numbers, ids))
-        for request_id, msg_id in acked.items():
-            assert by_number.get(int(request_id[1:])) == msg_id, f"acknowledged {request_id} lost or changed"
+        assert_every_acknowledged_once_in_order(found, acked)
     finally:
         redis.stop()
 

@@ -21,6 +21,7 @@ from protocol import (
 from protocol.codec import encode
 from server import ServerConfig, ServerThread
 from server.store import SCHEMA_VERSION
+from crashstream import assert_every_acknowledged_once_in_order, keep_late_answers, send_until_queued
 from logins import leave, login
 from servers import ServerProcess, assert_one_line_error, run_chatserver, server_config
 from test_store import stored_messages
@@ -325,19 +326,9 @@ def test_a_server_killed_mid_stream_loses_no_acknowledged_message_and_duplicates
             with WireClient.login("127.0.0.1", first.port, "Bob") as bob:
                 leave(bob)
             assert alice.expect(UserLeft, skip=(UserJoined,)).name == "Bob"
-            acked: dict[str, int] = {}  # request id -> msg_id, from the "queued" answers
-            sent = 0
-            while len(acked) < kill_after:
-                while sent < N_MESSAGES and sent - len(acked) < WINDOW:
-                    alice.send(SendDirect(f"n{sent}", "Bob", f"#{sent}"))
-                    sent += 1
-                event = alice.expect(Queued, skip=NOTICES)
-                acked[event.request_id] = event.msg_id
+            acked, sent = send_until_queued(alice, "Bob", kill_after, N_MESSAGES, WINDOW)
             first.kill()  # at once: requests are still on their way in
-            # Acknowledgements already on their way out count too: she has them.
-            for event in alice.drain(quiet=0.5):
-                if isinstance(event, Queued):
-                    acked[event.request_id] = event.msg_id
+            keep_late_answers(alice, acked)  # answers already on their way out: she has them
         assert first.proc.returncode == -9
     assert kill_after <= len(acked) <= sent
 
@@ -346,13 +337,7 @@ def test_a_server_killed_mid_stream_loses_no_acknowledged_message_and_duplicates
         with WireClient.login("127.0.0.1", second.port, "Bob") as bob:
             found = [e for e in bob.drain(quiet=0.5) if isinstance(e, DirectMessage)]
             leave(bob)
-        numbers = [int(dm.text.lstrip("#")) for dm in found]
-        ids = [dm.msg_id for dm in found]
-        assert ids == sorted(set(ids)), "a message arrived twice or out of order"
-        assert numbers == list(range(len(numbers))), "not a prefix of what Alice sent, in order"
-        by_number = dict(zip(numbers, ids))
-        for request_id, msg_id in acked.items():
-            assert by_number.get(int(request_id[1:])) == msg_id, f"acknowledged {request_id} lost or changed"
+        by_number = assert_every_acknowledged_once_in_order(found, acked)
         assert len(found) <= sent
 
         # Alice resends what she was never told about, as her client would: each is then
