@@ -36,8 +36,11 @@ class Reconnecting(Event):
 @dataclass(frozen=True, slots=True)
 class Reconnected(Event):
     """A new session is open (``welcome`` is its Welcome); ``resent`` messages that the
-    server had not acknowledged, or that were typed while disconnected, were sent again."""
+    server had not acknowledged, or that were typed while disconnected, were sent again.
+    ``server`` ("host:port") is set when the session is on another server of the client's
+    list than before (a failover), and empty when it is back on the same one."""
 
     TYPE: ClassVar[str] = ""
     welcome: Welcome
     resent: int = 0
+    server: str = ""

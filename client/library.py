@@ -1087,13 +1087,15 @@ class ChatClient:
                     sock.close()
                     return False
                 self._sock = sock
+                moved = index != self._server_index
                 self._server_index = index
                 resent = self.core.open(conn, welcome, time.monotonic(), reconnected=True)
                 self._set_timeout(sock)
                 self.welcome = welcome
                 self._flush()
             self.reconnects += 1
-            self._deliver(Reconnected(welcome, resent))
+            host, port = self.servers[index]
+            self._deliver(Reconnected(welcome, resent, f"{host}:{port}" if moved else ""))
             return True
         return False  # not reached: the attempts are endless
 

@@ -59,7 +59,7 @@ character or a newline; only a failure to connect or log in goes to stderr, as
     ✗ not delivered to Bob: hello — Bob did not log in to receive it before it expired (expired)
     … not connected: will be sent to Bob once reconnected: hello
     ! connection lost; reconnecting in 2.0 s (attempt 3): <why>
-    ! reconnected                                (" ; 2 messages sent again" if any)
+    ! reconnected                                (" to HOST:PORT" after a failover; "; 2 messages sent again" if any)
     * history with Bob (2 messages):             /history Bob, then one line each:
       [12:01] you → Bob: hello (delivered)
       [12:02] Bob → you: hi (sent)
@@ -367,6 +367,12 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     if isinstance(event, Reconnecting):
         return describe_reconnecting(event)
     if isinstance(event, Reconnected):
+        if event.server:  # a failover: say where the session is now
+            if not event.resent:
+                return _("! reconnected to {server}").format(server=sanitize(event.server))
+            return ngettext("! reconnected to {server}; {n} message sent again",
+                            "! reconnected to {server}; {n} messages sent again",
+                            event.resent).format(server=sanitize(event.server), n=event.resent)
         if not event.resent:
             return _("! reconnected")
         return ngettext("! reconnected; {n} message sent again", "! reconnected; {n} messages sent again",

@@ -55,6 +55,7 @@ def test_an_interactive_session_survives_a_planned_restart_and_keeps_what_was_ty
         with ServerThread(ServerConfig(host="127.0.0.1", port=port, data_dir=data)):  # again, same port
             at_alice.wait_for(Reconnected)
             at_bob.wait_for(Reconnected)
+            assert at_alice.of(Reconnected)[0].server == ""  # back on the same server: nothing to name
             assert typed.wait(DELIVERED, WAIT), typed
             at_bob.wait_for(DirectMessage)
             assert [e.text for e in at_bob.of(DirectMessage)] == ["typed while the server was down"]
@@ -82,6 +83,7 @@ def test_a_client_fails_over_to_the_next_server_when_its_server_stops(
     server.stop()
     at_alice.wait_for(Reconnected)
     assert alice.port == second_server.port and alice.connected
+    assert at_alice.of(Reconnected)[0].server == f"127.0.0.1:{second_server.port}"  # the terminal names where it is now
     assert alice.send_direct("Bob", "from the other server").wait(DELIVERED, WAIT)
     assert not at_alice.of(ConnectionClosed)
 

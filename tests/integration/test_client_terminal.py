@@ -116,6 +116,10 @@ def test_connection_and_outcome_lines() -> None:
     assert describe_event(Reconnected(welcome), "Alice") == "! reconnected"
     assert describe_event(Reconnected(welcome, 1), "Alice") == "! reconnected; 1 message sent again"
     assert describe_event(Reconnected(welcome, 3), "Alice") == "! reconnected; 3 messages sent again"
+    # After a failover the line names the server the session is on now.
+    assert describe_event(Reconnected(welcome, 0, "127.0.0.1:5001"), "Alice") == "! reconnected to 127.0.0.1:5001"
+    assert describe_event(Reconnected(welcome, 2, "127.0.0.1:5001"), "Alice") == \
+        "! reconnected to 127.0.0.1:5001; 2 messages sent again"
     assert describe_event(Delivered("old-7", 17), "Alice") == "✓ delivered: message 17"
     assert describe_event(ErrorReply("expired", "your message 17 to Bob expired", "old-8"), "Alice") == \
         "✗ not delivered: your message 17 to Bob expired (expired)"
