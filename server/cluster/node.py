@@ -114,6 +114,9 @@ class ClusterNode:
         # join notice (on one server it hears it). Such a notice waits for the reply.
         self._claiming: dict[str, list] = {}
         self._last_event = "0-0"
+        # Inbox entries applied here whose acknowledgement Redis has not confirmed (by id);
+        # bounded by the inbox's own pending entries.
+        self._inbox_unacked: set = set()
         self.clock = clock
         self._last_beat = float("-inf")  # clock time of the last renewal Redis confirmed
         self._tasks: list[asyncio.Task] = []
@@ -641,11 +644,28 @@ class ClusterNode:
             ids = []
             for entry_id, fields in entries:
                 ids.append(entry_id)
-                if fields is not None:  # a pending entry trimmed away meanwhile has none
-                    self._guarded(self._apply_inbox, fields)
+                # Read again from "0" after a lost connection, the entries this node applied
+                # but whose acknowledgement had not reached Redis come back: applying them
+                # again would send a confirmed message, an outcome or a copy a second time.
+                if fields is not None and entry_id not in self._inbox_unacked:
+                    self._guarded(self._apply_inbox, fields)  # (a pending entry trimmed away has no fields)
             if ids:
-                self._spawn(scripts.INBOX_TAKEN(self._redis, args=(self.prefix, self.node_id, *ids)),
-                            "inbox acknowledgement")
+                self._inbox_unacked.update(ids)
+                asyncio.ensure_future(self._take_inbox(ids))
+
+    async def _take_inbox(self, ids: list) -> None:
+        """Acknowledge (and delete) inbox entries this node applied; once Redis has done
+        it, they cannot come back, so they leave ``_inbox_unacked``. If it fails they stay
+        there: the reader meets them again from "0" and only acknowledges them."""
+        try:
+            reply = await scripts.INBOX_TAKEN(self._redis, args=(self.prefix, self.node_id, *ids))
+        except (RedisConnectionError, TimeoutError) as exc:
+            self._failed("inbox acknowledgement", exc)
+            return
+        if isinstance(reply, RedisError):
+            self._failed("inbox acknowledgement", reply, logging.ERROR)
+            return
+        self._inbox_unacked.difference_update(ids)
 
     def _apply_inbox(self, fields: list) -> None:
         event = self._decode(fields)

@@ -1,0 +1,84 @@
+"""The node's inbox reader, driven with a scripted Redis: no sockets.
+
+After a lost connection the reader reads its inbox again from "0", which brings back the
+entries it applied but whose acknowledgement never reached Redis. They must be
+acknowledged, not applied again: applying one twice sends its recipient a message, an
+outcome or a copy a second time (seen once under load as a direct message arriving again
+after later ones)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.cluster import bus, node as node_module
+from server.cluster.node import ClusterNode
+
+
+class _End(Exception):
+    """Raised by the scripted reader when its script is done: ends the reader's loop."""
+
+
+class ScriptedReader:
+    """Answers XREADGROUP calls from a list: a reply, or an exception to raise."""
+
+    def __init__(self, steps: list) -> None:
+        self.steps = steps
+        self.positions: list[str] = []
+
+    async def execute(self, *args: object) -> object:
+        self.positions.append(str(args[-1]))
+        if not self.steps:
+            raise _End
+        step = self.steps.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        return step
+
+
+class Relay:
+    def __init__(self) -> None:
+        self.told: list[tuple[str, int, bytes]] = []
+
+    def tell_routed(self, key: str, msg_id: int, frame: bytes) -> None:
+        self.told.append((key, msg_id, frame))
+
+
+def test_an_entry_read_again_after_a_lost_connection_is_acknowledged_not_applied_again(monkeypatch) -> None:
+    stream = b"{chat}:inbox:n1"
+    entry = (b"1700000000000-0", [b"e", bus.encode(bus.Tell("bob", 7, '{"type":"delivered","msg_id":7}'))])
+    reader = ScriptedReader([
+        [[stream, []]],          # "0": nothing pending at start
+        [[stream, [entry]]],     # ">": the entry, applied
+        TimeoutError(),          # the connection is lost before the acknowledgement is known
+        [[stream, [entry]]],     # "0" again: the entry is still pending, and comes back
+        [[stream, []]],          # "0": nothing more pending
+    ])
+    acks: list[tuple] = []
+    outcomes = [TimeoutError(), 1]  # the first acknowledgement fails, the second is done
+
+    async def inbox_taken(_client: object, args: tuple) -> object:
+        acks.append(args[2:])
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(node_module.scripts, "INBOX_TAKEN", inbox_taken)
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1", beat=0.001)
+    relay = Relay()
+    node.attach(relay)
+    node._inbox_reader = reader
+
+    async def run() -> None:
+        with pytest.raises(_End):
+            await asyncio.wait_for(node._read_inbox(), 5)
+        for _ in range(10):  # let the acknowledgements' tasks finish
+            await asyncio.sleep(0)
+
+    asyncio.run(run())
+    assert reader.positions == ["0", ">", ">", "0", "0", ">"]
+    assert relay.told == [("bob", 7, b'{"type":"delivered","msg_id":7}')]  # once, not twice
+    assert acks == [(entry[0],), (entry[0],)]  # acknowledged again when it came back
+    assert not node._inbox_unacked  # and forgotten once Redis has it
