@@ -1,8 +1,9 @@
 """After "delivered" across the nodes of a cluster (issues 10 and 13): read marks,
 typing, edit and delete, and the receipts switch, between users on different nodes.
 
-Two nodes on one loop, one shared store and one real redis-server (the ``cluster``
-fixture of test_cluster_nodes.py); wire clients that asked for the features ``read``,
+Two nodes on one loop and one real redis-server, each test twice: with one shared
+in-memory store (test_cluster_nodes.Cluster), and with each node's own Redis store, as
+``--cluster`` makes them (RedisCluster); wire clients that asked for the features ``read``,
 ``typing`` and ``edits`` send exactly the frames each test wants. The rules are those of
 one server (test_after_delivered.py); here they must hold whichever node each user is on.
 Every wait is bounded.
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from redisserver import redis_server  # noqa: F401  (a fixture)
-from test_cluster_nodes import NOTICES, cluster, wait_for, who  # noqa: F401  (cluster: a fixture)
+from test_cluster_nodes import NOTICES, Cluster, RedisCluster, wait_for
 from wire import WireClient
 
 import const
@@ -28,6 +30,20 @@ from server.cluster.node import _text
 ALL = (READ, TYPING, EDITS)
 PASSWORD = "correct horse"
 QUIET = NOTICES + (DirectMessage, Delivered)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def cluster(request, redis_server):  # noqa: F811
+    kind = RedisCluster if request.param == "redis" else Cluster
+    made = []
+
+    def make(count: int = 2) -> Cluster:
+        made.append(kind(redis_server.url, count))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()
 
 
 def log_in(c, index: int, name: str, password: str | None = None, register: bool = False) -> WireClient:
