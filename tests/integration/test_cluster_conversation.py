@@ -110,17 +110,19 @@ def redis_keys_holding(c, needle: bytes) -> list[str]:
 # --- Read ---------------------------------------------------------------------------------------
 
 
-def test_a_read_on_node_2_reaches_the_sender_and_the_readers_other_session_on_node_1(cluster):
+def test_a_read_on_node_2_reaches_the_sender_and_both_users_other_sessions_on_every_node(cluster):
     c = cluster(2)
-    with log_in(c, 0, "Bob") as bob, log_in(c, 1, "Alice", PASSWORD, register=True) as alice, \
-            log_in(c, 0, "Alice", PASSWORD) as alice2:
+    with log_in(c, 0, "Bob", PASSWORD, register=True) as bob, log_in(c, 1, "Bob", PASSWORD) as bob2, \
+            log_in(c, 1, "Alice", PASSWORD, register=True) as alice, log_in(c, 0, "Alice", PASSWORD) as alice2:
         online(c, "Bob", "Alice")
         msg_id = dm(bob, alice, "m1", "alice", "read me")
         alice2.drain(quiet=0.3)
+        bob2.drain(quiet=0.3)
         alice.send(Read("bob", msg_id))
-        assert bob.expect(Read, skip=QUIET) == Read("Bob", msg_id, "Alice")
-        assert alice2.expect(Read, skip=QUIET) == Read("Bob", msg_id, "Alice")
+        for client in (bob, bob2, alice2):
+            assert client.expect(Read, skip=QUIET) == Read("Bob", msg_id, "Alice")
         no(alice, Read)  # the reader's own session is not told
+        no(bob, Read)  # once
 
 
 # --- Typing -------------------------------------------------------------------------------------
