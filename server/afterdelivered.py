@@ -23,6 +23,14 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   every login until one confirms it (``edit_receipt``), as a message is.
 - **Blocking**: between two users one of whom blocks the other, no read, typing, edit
   or delete passes, in either direction.
+- **Across nodes** (a cluster, server/cluster/): every frame above also goes to the
+  sessions it is for on other nodes (``peers.conversation``), whose node applies the
+  rules again with its own caches before it tells them (:meth:`AfterDelivered.routed`),
+  and a changed switch goes to every node (``peers.receipts_switched``,
+  :meth:`AfterDelivered.switched`). Typing is coalesced by the gate of the sender's
+  node: a session lives on one node, so per session it is the same rule as on one
+  server; a user typing to one person from devices on two nodes at once passes one
+  ``typing`` per interval per node, which shows the receiver the same "is typing".
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from protocol import (
     Settings,
     Typing,
 )
+from protocol.codec import encode
 from registry import canonical
 
 from . import mailbox
@@ -88,6 +97,7 @@ class AfterDelivered:
         if key in self.receipts_off:
             self.receipts_off.discard(key)
             self.relay.store.set_read_receipts(key, True)
+            self.relay.peers.receipts_switched(key, True)
 
     def logged_out(self, session: ClientSession) -> None:
         self.features.pop(session, None)
@@ -121,6 +131,36 @@ class AfterDelivered:
             if other is not skip and feature in self.features.get(other, ()):
                 other.send(event)
 
+    def _tell(self, key: str, feature: str, event: Any, actor: str, skip: ClientSession | None = None) -> None:
+        """:meth:`_to`, and the same for the sessions of ``key`` on other nodes (whose
+        node checks :meth:`_passes` again); ``actor``: whose act ``event`` tells."""
+        self._to(key, feature, event, skip)
+        if self.relay.peers.routes:
+            self.relay.peers.conversation(key, actor, feature, encode(event))
+
+    def _passes(self, feature: str, key: str, actor: str) -> bool:
+        """True if a ``feature`` frame of ``actor``'s act may reach the sessions of
+        ``key``: always its own other sessions; an edit or delete unless ``key`` blocks
+        ``actor``; a read or typing if both have receipts on and neither blocks the other."""
+        if key == actor:
+            return True
+        if feature == EDITS:
+            return actor not in self.relay.blocked.get(key, ())
+        return key not in self.receipts_off and actor not in self.receipts_off and not self._blocked(key, actor)
+
+    def routed(self, key: str, actor: str, feature: str, frame: bytes, at: float) -> None:
+        """Another node sends ``frame`` (sent at ``at``, its wall clock) for the sessions
+        of ``key`` here that asked for ``feature``: told if :meth:`_passes` says so here
+        too. A ``typing`` older than the typing interval is dropped: the receiver would
+        show "is typing" for longer than the typist did."""
+        if feature == TYPING and time.time() - at > self.relay.config.typing_interval:
+            return
+        if not self._passes(feature, key, actor):
+            return
+        for session in self.relay.registry.sessions_by_key(key):
+            if feature in self.features.get(session, ()):
+                session.write_frame(frame)
+
     # --- Read ---------------------------------------------------------------------------
 
     def _read(self, session: ClientSession, read: Read) -> None:
@@ -138,9 +178,9 @@ class AfterDelivered:
             if not moved or session.name is None:
                 return
             event = Read(peer, mark, session.name)
-            self._to(reader, READ, event, skip=session)  # the reader's other devices
-            if peer_key not in self.receipts_off and not self._blocked(reader, peer_key):
-                self._to(peer_key, READ, event)
+            self._tell(reader, READ, event, reader, skip=session)  # the reader's other devices
+            if self._passes(READ, peer_key, reader):
+                self._tell(peer_key, READ, event, reader)
 
         self.store_call(session, None, self.relay.store.record_read, reader, peer_key, read.msg_id, callback=recorded)
 
@@ -167,15 +207,15 @@ class AfterDelivered:
         if to_key == session.key:
             session.send(ErrorReply(ErrorCode.BAD_FIELD, "'typing' to yourself"))
             return
-        record = self.relay.registry.lookup_key(to_key)
+        record = self.relay.directory.lookup_key(to_key)  # online on any node
         if record is None:
             if to_key not in self.relay.known:
                 session.send(ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {typing.to} has ever logged in here"))
             return  # offline: "typing" is never stored
-        if to_key in self.receipts_off or self._blocked(session.key, to_key):
+        if not self._passes(TYPING, to_key, session.key):
             return  # told nothing, as a blocked sender is told nothing
         if self.typing_gate.allow(session.key, to_key, time.monotonic()):
-            self._to(to_key, TYPING, Typing(record.name, session.name))
+            self._tell(to_key, TYPING, Typing(record.name, session.name), session.key)
 
     def message_sent(self, sender_key: str, recipient_key: str) -> None:
         """A direct message went from one to the other: the receiver cleared "typing"."""
@@ -214,9 +254,9 @@ class AfterDelivered:
             if status != mailbox.CHANGED:
                 return  # a resend: everyone was told the first time
             event = _change_event(message)
-            self._to(me, EDITS, event, skip=session)
+            self._tell(me, EDITS, event, me, skip=session)
             if message.recipient_key not in quiet_for and message.state != "blocked":
-                self._to(message.recipient_key, EDITS, event)
+                self._tell(message.recipient_key, EDITS, event, me)
 
         self.store_call(session, request_id, self.relay.store.change_message, msg_id, me, text, time.time(),
                         self.relay.config.edit_window, quiet_for, callback=changed)
@@ -264,7 +304,16 @@ class AfterDelivered:
             self._set_off(key, was_off)  # "unavailable" means not done
             self.relay._unavailable(session, request.request_id)(failure)
 
-        self.relay.store.set_read_receipts(key, on, lambda _: session.send(Done(request.request_id)), not_stored)
+        def stored(_: Any) -> None:
+            session.send(Done(request.request_id))
+            self.relay.peers.receipts_switched(key, on)  # every node follows (a cluster's)
+
+        self.relay.store.set_read_receipts(key, on, stored, not_stored)
+
+    def switched(self, key: str, on: bool) -> None:
+        """User ``key`` turned read receipts on (or off) on some node (this one included),
+        as the cluster's events stream says: every node ends with the stream's last word."""
+        self._set_off(key, not on)
 
     def _set_off(self, key: str, off: bool) -> None:
         if off:

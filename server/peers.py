@@ -86,3 +86,11 @@ class LocalPeers:
 
     def holding_changed(self, key: str, holding: Any) -> None:
         """Tell the other nodes' guest caches of the holding of ``key``."""
+
+    def conversation(self, key: str, actor: str, feature: str, frame: bytes) -> None:
+        """Write ``frame`` (a ``read``, ``typing``, ``edited`` or ``deleted`` that ``actor``
+        caused: server/afterdelivered.py) to those sessions of ``key`` on other nodes that
+        asked for ``feature``, if that node's rules let it pass."""
+
+    def receipts_switched(self, key: str, on: bool) -> None:
+        """Tell the other nodes that ``key`` turned read receipts on (or off)."""

@@ -12,7 +12,10 @@ entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
   away from Redis): direct messages for its sessions (:class:`Deliver`) and frames for
   the sessions of one user there (:class:`Tell`: outcomes, ``queued``), copies of what a
   user sent from another node for its sessions there that asked for carbons
-  (:class:`CarbonCopy`), and messages confirmed or expired elsewhere (:class:`Settled`).
+  (:class:`CarbonCopy`), and messages confirmed or expired elsewhere (:class:`Settled`);
+  and what happens to a direct message after "delivered" (:class:`Conversation`: read
+  marks, typing, edits and deletes), with the receipts switch on the events stream
+  (:class:`ReceiptsSwitch`).
 
 The encoding is a JSON object with a kind ``k``; the reap script (scripts.py) writes
 ``{"k":"gone","node":...}`` itself, so that one's format is fixed here and there.
@@ -164,9 +167,38 @@ class Settled(BusEvent):
     msg_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class Conversation(BusEvent):
+    """A frame of a direct conversation after "delivered" (``read``, ``typing``,
+    ``edited``, ``deleted``: server/afterdelivered.py) for those sessions of user ``key``
+    on the inbox's node that asked for ``feature``. ``actor`` is the user whose act it
+    tells (the reader, the typist, the editor): unless ``key`` is ``actor`` (its own
+    other devices), the receiving node applies the rules again with its own caches
+    (receipts switch, blocking), so that a switch turned off there holds at once. ``at``:
+    when it was sent (the sending node's wall clock): a ``typing`` that arrives late is
+    dropped, never shown late."""
+
+    KIND: ClassVar[str] = "conv"
+    key: str
+    actor: str
+    feature: str
+    frame: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptsSwitch(BusEvent):
+    """User ``key`` turned read receipts (and typing) on or off: every node's switch follows."""
+
+    KIND: ClassVar[str] = "receipts"
+    key: str
+    on: bool
+
+
 _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
-                                      Tell, AccountSaved, HoldingSaved, Settled, CarbonCopy)}
+                                      Tell, AccountSaved, HoldingSaved, Settled, CarbonCopy,
+                                      Conversation, ReceiptsSwitch)}
 # The type each field must have once decoded (JSON has no tuples; ints may stand for floats).
 _TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float),
           "float | None": (int, float, type(None))}

@@ -19,6 +19,9 @@ the relay keeps the policy and calls the node at its seams (server/peers.py list
 - **Routing**: a direct message for a user with sessions on other nodes goes to those
   nodes' inboxes (:data:`~scripts.ROUTE`), read through a consumer group and acknowledged
   (XACK) once handled, so a short disconnect from Redis loses nothing.
+- **After "delivered"**: read marks, typing, edits and deletes go the same way to the
+  nodes holding the sessions they are for (:meth:`ClusterNode.conversation`), and a
+  change of the receipts switch to every node through the events stream.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from protocol import Carbon
+from protocol import TYPING, Carbon
 from protocol.codec import encode
 from resp import RedisClient, RedisError
 from resp.aio import RedisConnectionError
@@ -348,6 +351,23 @@ class ClusterNode:
     def holding_changed(self, key: str, holding: Any) -> None:
         self._publish(bus.HoldingSaved(key, holding.name, holding.token_hash.hex(), holding.epoch, holding.left_at))
 
+    def conversation(self, key: str, actor: str, feature: str, frame: bytes) -> None:
+        """Put ``frame`` in the inbox of every other node holding a session of ``key``
+        (each tells its sessions that asked for ``feature``, if its rules let it pass: see
+        bus.Conversation). Skipped when the directory shows ``key`` offline or every one of
+        its sessions here. A ``typing`` is dropped while this node is away from Redis
+        rather than queued until it is back (it would say something no longer true); once
+        routed it is an inbox entry only until that node has handled it (INBOX_TAKEN)."""
+        if self._all_here(key) or self.directory.lookup_key(key) is None:
+            return
+        if feature == TYPING and not self._redis.connected:
+            return
+        entry = bus.encode(bus.Conversation(key, actor, feature, frame.decode("utf-8"), time.time()))
+        self._route(key, entry, None, f"{feature} for {key!r}")
+
+    def receipts_switched(self, key: str, on: bool) -> None:
+        self._publish(bus.ReceiptsSwitch(key, on))
+
     def _publish(self, event: bus.BusEvent) -> None:
         self._spawn(self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN,
                                         "*", "e", bus.encode(event)), event.KIND)
@@ -614,6 +634,8 @@ class ClusterNode:
                 guests.lookalikes.add(event.name)
             guests.holdings[event.key] = Holding(event.name, bytes.fromhex(event.token_hash), event.epoch,
                                                  event.left_at)
+        elif kind is bus.ReceiptsSwitch:
+            relay.after.switched(event.key, event.on)
 
     def _notify(self, notices: list) -> None:
         for notice in notices:
@@ -679,3 +701,5 @@ class ClusterNode:
             self.relay.settled_elsewhere(event.key, event.msg_id)
         elif type(event) is bus.CarbonCopy:
             self.relay.carbon_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
+        elif type(event) is bus.Conversation:
+            self.relay.after.routed(event.key, event.actor, event.feature, event.frame.encode("utf-8"), event.at)

@@ -26,6 +26,9 @@ EVENTS = [
     bus.HoldingSaved("bia", "Bia", "ef" * 32, 6, 1700000003.0),
     bus.Settled("bia", 7),
     bus.CarbonCopy("ana", 7, '{"type":"sent","msg_id":7,"to":"Bia","text":"olá","sent_at":1.5,"state":"sent"}'),
+    bus.Conversation("bia", "ana", "read", '{"type":"read","with":"Bia","msg_id":7,"from":"Ana"}', 1700000004.5),
+    bus.Conversation("bia", "ana", "typing", '{"type":"typing","to":"Bia","from":"Ana"}', 1700000005.0),
+    bus.ReceiptsSwitch("ana", False),
 ]
 
 
@@ -58,6 +61,8 @@ def test_a_direct_message_keeps_every_field():
     (b'{"k":"off","key":"a","sid":"n/1","reason":"quit","at":"now"}', "'at' is not a float"),
     (b'{"k":"dm","m":[1,2]}', "needs its message's fields"),
     (b'{"k":"dm"}', "needs its message's fields"),
+    (b'{"k":"receipts","key":"ana","on":1}', "'on' is not a bool"),
+    (b'{"k":"conv","key":"bia","actor":"ana","feature":"typing","frame":"{}"}', "'at' is not a float"),
 ])
 def test_a_bad_entry_is_refused_saying_why(data, says):
     with pytest.raises(bus.BadEntry, match=says):
