@@ -231,3 +231,13 @@ def test_users_in_no_room_share_one_empty_record_of_what_their_rooms_sent():
             had = server.call(lambda: dict(server.server.relay.room_desk._had))
             assert set(had) == {"alice", "bob"}
             assert had["alice"] is had["bob"] and len(had["alice"]) == 0
+
+
+def test_a_name_already_in_look_alike_form_is_its_own_look_alike_key():
+    from registry import lookalike_key
+
+    lookalike_key.cache_clear()
+    name = "".join(["ali", "ce7"])  # built at run time: not one of the compiler's shared constants
+    assert lookalike_key(name) is name
+    assert lookalike_key("Alice7") == "alice7" and lookalike_key("mario") == "rnario"
+    assert lookalike_key("idle10") == "idlelo"
