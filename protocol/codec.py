@@ -417,7 +417,27 @@ def _fast_room(event: Any) -> bytes:
             f'"text":{_string_literal(event.text)},"sent_at":{_number_literal(event.sent_at)}}}\n').encode("utf-8")
 
 
+def _fast_welcome(event: Any) -> bytes:
+    # One per login (issue 9's login storm). Values of any other type than these take the
+    # generic way, which decides how they look on the wire.
+    heartbeat, features, read = event.heartbeat, event.features, event.read_receipts
+    if (type(event.request_id) is not str or type(event.name) is not str or type(event.server) is not str
+            or not (event.resume is None or type(event.resume) is str)
+            or type(event.version) is not int or type(heartbeat) not in (int, float) or type(event.registered) is not bool
+            or not (read is None or type(read) is bool)
+            or not (features is None or type(features) is tuple and all(type(f) is str for f in features))):
+        return _dumps(to_dict(event)).encode("utf-8") + b"\n"
+    resume = "" if event.resume is None else f',"resume":{_string_literal(event.resume)}'
+    listed = "" if features is None else f',"features":[{",".join(map(_string_literal, features))}]'
+    said = "" if read is None else (',"read_receipts":true' if read else ',"read_receipts":false')
+    return (f'{{"type":"welcome","id":{_string_literal(event.request_id)},"name":{_string_literal(event.name)},'
+            f'"version":{event.version!r},"server":{_string_literal(event.server)},'
+            f'"heartbeat":{_number_literal(heartbeat)},"registered":{"true" if event.registered else "false"}'
+            f'{resume}{listed}{said}}}\n').encode("utf-8")
+
+
 _FAST: dict[type[Event], Callable[[Any], bytes]] = {
+    TYPES["welcome"]: _fast_welcome,
     TYPES["accepted"]: _fast_ack("accepted"),
     TYPES["queued"]: _fast_ack("queued"),
     TYPES["delivered"]: _fast_ack("delivered"),
@@ -483,10 +503,36 @@ def _quick_msg_ids(cls: type[Event], obj: dict, request_id: str | None, max_text
     return None
 
 
+def _plain(value: Any, limit: int) -> bool:
+    """True for a string of at most ``limit`` ASCII characters (so no surrogate to look for)."""
+    return type(value) is str and len(value) <= limit and value.isascii()
+
+
+def _quick_hello(cls: type[Event], obj: dict, request_id: str | None, max_text: int) -> Event | None:
+    # One per login: a login storm of 10,000 clients paid the generic loop's seven checks
+    # for each (issue 9). Optional fields absent or plainly valid, as every client sends them.
+    name, version, register = obj.get("name"), obj.get("version"), obj.get("register", False)
+    password, resume, features = obj.get("password"), obj.get("resume"), obj.get("features")
+    if (request_id is None or not _plain(name, _MAX_SHORT_TEXT) or type(version) is not int
+            or not 0 <= version <= MAX_INTEGER or type(register) is not bool
+            or password is not None and not _plain(password, _MAX_PASSWORD_CHARS)
+            or resume is not None and not _plain(resume, _MAX_SHORT_TEXT)):
+        return None
+    if features is not None:
+        if type(features) is not list or len(features) > MAX_FEATURES:
+            return None
+        for feature in features:
+            if not _plain(feature, _MAX_ID_CHARS):
+                return None
+        features = tuple(features)
+    return cls(request_id, name, version, password, register, resume, features)
+
+
 _QUICK: dict[type[Event], Callable[[type[Event], dict, str | None, int], Event | None]] = {
     TYPES["send"]: _quick_send,
     TYPES["receipt"]: _quick_msg_id,
     TYPES["ack"]: _quick_msg_id,
+    TYPES["hello"]: _quick_hello,
 }
 
 

@@ -320,4 +320,7 @@ def lookalike_key(name: str) -> str:
     into ``i``; lower case then makes it case-insensitive, and the second skeleton maps
     the lower-case letters that are themselves confusables.
     """
-    return skeleton(skeleton(display_form(name)).lower())
+    key = skeleton(skeleton(display_form(name)).lower())
+    # A name that is already its own key keeps one string, not two equal ones: each look-alike
+    # index keeps its key for every name online (56 bytes of an idle connection; issue 9).
+    return name if key == name else key

@@ -186,6 +186,32 @@ def test_the_in_process_measure_relays_every_message_end_to_end(capsys) -> None:
                      capsys.readouterr().out)
 
 
+@pytest.mark.timeout_seconds(60)
+def test_the_in_process_login_measure_welcomes_every_login_and_reports_what_each_keeps(capsys) -> None:
+    # bench/logins.py (issue 9's logins and idle bytes): it stops with an error if any
+    # hello is not welcomed, so finishing is the check.
+    from bench import logins
+
+    assert logins.main(["--logins", "300"]) == 0
+    assert "µs of CPU per login" in capsys.readouterr().out
+    assert logins.main(["--logins", "300", "--memory", "--top", "3"]) == 0
+    assert "bytes kept per idle login" in capsys.readouterr().out
+
+
+@pytest.mark.timeout_seconds(60)
+def test_the_commit_and_turn_measures_run_and_report(capsys, tmp_path) -> None:
+    # bench/commits.py and bench/turns.py (issue 9's latency tails), tiny: they run and say
+    # what they measured.
+    from bench import commits, turns
+
+    assert commits.main(["--rate", "200", "--seconds", "0.5", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "COMMIT ms" in out and "submit to stored ms" in out
+    assert turns.main(["--clients", "20", "--rate", "200", "--seconds", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "delivered-ack latency" in out and "collections of generation 0" in out
+
+
 @pytest.mark.timeout_seconds(90)
 def test_the_room_workload_smoke_run_reports_its_figures() -> None:
     """Issue 13's room workload (bench/rooms.py, run by the benchmark with --rooms): every

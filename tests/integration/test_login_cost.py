@@ -220,3 +220,24 @@ def test_a_first_login_in_memory_asks_the_store_for_nothing_it_cannot_hold(loop,
     else:
         assert first == ["hand_over", "outcomes_for_sender", "pending_for"]
     bench.store.close()
+
+
+def test_users_in_no_room_share_one_empty_record_of_what_their_rooms_sent():
+    # The room desk keeps, per user online, the last id of each of their rooms they had
+    # (to store as cursors when they go). A user in no room had nothing: one shared empty
+    # mapping, not an empty dict each (64 bytes of an idle connection's 2.5 KiB; issue 9).
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        with WireClient.login(server.host, server.port, "Alice"), WireClient.login(server.host, server.port, "Bob"):
+            had = server.call(lambda: dict(server.server.relay.room_desk._had))
+            assert set(had) == {"alice", "bob"}
+            assert had["alice"] is had["bob"] and len(had["alice"]) == 0
+
+
+def test_a_name_already_in_look_alike_form_is_its_own_look_alike_key():
+    from registry import lookalike_key
+
+    lookalike_key.cache_clear()
+    name = "".join(["ali", "ce7"])  # built at run time: not one of the compiler's shared constants
+    assert lookalike_key(name) is name
+    assert lookalike_key("Alice7") == "alice7" and lookalike_key("mario") == "rnario"
+    assert lookalike_key("idle10") == "idlelo"

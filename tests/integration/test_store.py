@@ -14,6 +14,7 @@ import shutil
 import threading
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -1077,3 +1078,36 @@ def test_what_waited_for_a_commit_starts_its_transaction_when_the_commit_returns
     finally:
         store.close()
         loop.close()
+
+
+def test_the_write_ahead_log_is_checkpointed_by_the_store_s_own_thread_not_in_a_commit(loop, tmp_path):
+    # Issue 9 (the durable delivered-ack p99): SQLite's own checkpoint ran inside the
+    # COMMIT that took the log past 1,000 pages, so that commit's messages waited for the
+    # copy and an fsync of the database file too. Now the store's checkpoint thread copies
+    # the log every CHECKPOINT_EVERY_COMMITS commits, on its own connection, while commits
+    # go on; SQLite's own stays only far later, as a bound on the log.
+    from server.store import CHECKPOINT_EVERY_COMMITS, WAL_AUTOCHECKPOINT_PAGES
+
+    path = tmp_path / "chat.sqlite3"
+    store = open_store(loop, path)
+    try:
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_AUTOCHECKPOINT_PAGES
+        store.submit(lambda db: db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)"))
+        settle(loop, store)
+        for i in range(CHECKPOINT_EVERY_COMMITS):  # each its own commit: a few pages each, far from 1,000
+            store.submit_many(put_all, (f"marker-{i:04d}", i))
+            settle(loop, store)
+        assert len(rows(store)) == CHECKPOINT_EVERY_COMMITS
+        # Until a checkpoint, the rows are only in the log; the thread's copies them into
+        # the database file itself, while the store keeps running.
+        deadline = time.monotonic() + 10
+        while b"marker-0000" not in path.read_bytes():
+            assert time.monotonic() < deadline, "the log was not checkpointed"
+            loop.run_until_complete(asyncio.sleep(0.01))
+        loop.run_until_complete(asyncio.sleep(0.05))  # the thread's answer reaches the loop
+        store.submit_many(put_all, ("after", 1))  # and the store goes on
+        settle(loop, store)
+        assert rows(store)["after"] == 1
+    finally:
+        store.close()
+    assert not (tmp_path / "chat.sqlite3-wal").exists() or (tmp_path / "chat.sqlite3-wal").stat().st_size == 0

@@ -30,6 +30,10 @@ EXTRA = [
     ErrorReply("expired", "your message 41 to bøb expired", "req-1", msg_id=41),
     Hello("login-2", "zoë", const.PROTOCOL_VERSION, "pässwörd 🌍", True),
     Welcome("login-2", "zoë", const.PROTOCOL_VERSION, "chat", 15.0, True),
+    # The fast welcome encoder (issue 9's logins): every optional field, on and off.
+    Welcome("hello", "user7", 1, "chät \"srv\"", 30, False, "tok-en_1", ("batch_acks", "carbons"), False),
+    Welcome("hello", "user7", 2, "chat", 0.5, False, None, (), True),
+    Welcome("h", "🌍", 2, "chat", 1e-05, True, "x", None, None),
 ]
 
 
@@ -131,6 +135,35 @@ _QUICK_FRAMES = [
     {"type": "receipt"},
     {"type": "ack", "msg_id": 7, "id": "x"},
     {"type": "ack", "msg_id": "7"},
+    # The hello (one per login; issue 9's login storm).
+    {"type": "hello", "id": "hello", "name": "user1", "version": 2, "register": False},
+    {"type": "hello", "id": "hello", "name": "user1", "version": 2},
+    {"type": "hello", "id": "h", "name": "zoë", "version": 2},
+    {"type": "hello", "id": "h", "name": "\ud800", "version": 2},
+    {"type": "hello", "id": "h", "name": "n" * 257, "version": 2},
+    {"type": "hello", "id": "h", "name": 7, "version": 2},
+    {"type": "hello", "id": "h", "version": 2},
+    {"type": "hello", "name": "a", "version": 2},
+    {"type": "hello", "id": "h", "name": "a", "version": True},
+    {"type": "hello", "id": "h", "name": "a", "version": -1},
+    {"type": "hello", "id": "h", "name": "a", "version": codec.MAX_INTEGER + 1},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "register": 1},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "register": None},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "register": True, "password": "pw"},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "password": None, "resume": None, "features": None},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "password": "pässwörd"},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "password": "p" * 1025},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "password": 5},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "resume": "t" * 256},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "resume": "t" * 257},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "resume": ["t"]},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "features": ["batch_acks", "later"]},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "features": []},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "features": ["f" * 65]},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "features": ["x"] * 33},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "features": [1]},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "features": "batch_acks"},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "features": ["fé"]},
 ]
 
 
@@ -143,3 +176,25 @@ def test_quick_decoders_answer_exactly_as_the_generic_path(obj, monkeypatch):
     monkeypatch.setattr(codec, "_QUICK", {})
     generic = codec.decode(frame, allowed, const.MAX_TEXT_CHARS)
     assert quick == generic
+
+
+def test_a_login_s_hello_and_welcome_take_the_quick_ways():
+    # Issue 9's login storm: the hello read and the welcome written without the generic
+    # loops; the tests above hold them to the generic path's answers, byte for byte.
+    frame = b'{"type":"hello","id":"hello","name":"user1","version":2,"register":false}'
+    seen = []
+    quick = codec._QUICK[Hello]
+
+    def spy(*args):
+        seen.append(quick(*args))
+        return seen[-1]
+
+    original = dict(codec._QUICK)
+    codec._QUICK[Hello] = spy
+    try:
+        assert codec.decode(frame, codec.TYPES, const.MAX_TEXT_CHARS) == Hello("hello", "user1", 2)
+    finally:
+        codec._QUICK.clear()
+        codec._QUICK.update(original)
+    assert seen == [Hello("hello", "user1", 2)]
+    assert Welcome in codec._FAST
