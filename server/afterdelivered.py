@@ -23,6 +23,17 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   every login until one confirms it (``edit_receipt``), as a message is.
 - **Blocking**: between two users one of whom blocks the other, no read, typing, edit
   or delete passes, in either direction.
+- **Rooms** (protocol version 2): ``typing`` with ``room`` goes to the room's other
+  members online (rooms up to ``config.presence_room_limit`` members; never stored); an
+  edit or delete of a room post goes to the members through the room desk
+  (:meth:`RoomDesk.post_changed`), and to members who were offline at their next login
+  from the room's change log (``store.room_changes``), never as a record per member.
+- **Others' messages**: a delete the store refuses as someone else's is done anyway for an
+  administrator (any direct message or post) and for a room's owner and moderators (its
+  posts): :meth:`AfterDelivered._may_delete_any` asks the rules (``Rooms.is_admin``,
+  ``RIGHTS["delete"]``), then deletes without the sender and window checks
+  (``mailbox.change_refused`` with no sender), announces and logs it. Nobody edits
+  another's message. (Read marks stay for direct messages.)
 """
 
 from __future__ import annotations
@@ -234,13 +245,13 @@ class AfterDelivered:
         delete the store refuses as someone else's is tried again as a moderation act
         (``moderation``: what the rules decided, a Notice and LogLine to publish) when
         the one asking may delete it (:meth:`_may_delete_any`)."""
-        if moderation is None:
-            if not self._asked(session, EDITS, kind, request_id):
-                return
-            if msg_id <= session.epoch:  # an earlier holder of this guest name sent it
-                session.send(ErrorReply(ErrorCode.FORBIDDEN, f"message {msg_id} is not yours", request_id))
-                return
+        if moderation is None and not self._asked(session, EDITS, kind, request_id):
+            return
         me = session.key
+        # A message an earlier holder of this guest name sent is not theirs: asked as ""
+        # (nobody's key), the store answers FORBIDDEN with it, and only a moderator's or
+        # an administrator's delete goes on.
+        own_key = "" if msg_id <= session.epoch else me
         # Those who block the sender hear nothing of the change (nor of the message).
         quiet_for = frozenset(owner for owner, blocked in self.relay.blocked.items() if me in blocked)
 
@@ -274,7 +285,7 @@ class AfterDelivered:
                 self._to(message.recipient_key, EDITS, event)
 
         self.store_call(session, request_id, self.relay.store.change_message, msg_id,
-                        None if moderation is not None else me, text, time.time(), self.relay.config.edit_window,
+                        None if moderation is not None else own_key, text, time.time(), self.relay.config.edit_window,
                         quiet_for, callback=changed)
 
     def _may_delete_any(self, session: ClientSession, message: mailbox.StoredMessage) -> list | None:

@@ -332,7 +332,7 @@ return #doomed
 # latest change it has not confirmed; ``read:<reader>`` maps a peer's key to the msg_id the
 # reader has seen its messages up to; ``rcptoff`` is the set of users with receipts off.
 
-# ARGV: P, msg id, sender key ('' for anyone's: a moderator's delete), '1' and the new text
+# ARGV: P, msg id, sender key ('*', no user's key, for anyone's: a moderator's delete), '1' and the new text
 # (an edit) or '0' and '' (a delete), now, window, then the keys of those who are not told
 # (quiet_for). As mailbox.change_message. A named room's post goes to the room's change log
 # ``rchg:<room key>`` (ids scored by the time of their last change, the newest
@@ -342,7 +342,7 @@ local id = ARGV[2]
 local k = mkey(id)
 local r = redis.call('HMGET', k, 'sk', 'rk', 'd', 't', 'at', 'st')
 if not r[2] then return {'unknown', false} end
-local anyone = ARGV[3] == ''
+local anyone = ARGV[3] == '*'
 if not anyone and r[1] ~= ARGV[3] then return {'forbidden', row(id)} end
 local edit = ARGV[4] == '1'
 if r[3] == '1' then
@@ -1073,7 +1073,7 @@ class RedisStore:
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
                        quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
-        args = (msg_id, "" if sender_key is None else sender_key, "0" if text is None else "1", "" if text is None else text, repr(now),
+        args = (msg_id, "*" if sender_key is None else sender_key, "0" if text is None else "1", "" if text is None else text, repr(now),
                 repr(window), *sorted(quiet_for))
         self._submit(_CHANGE, args, lambda reply: (reply[0].decode(), None if reply[1] is None else _message(reply[1])),
                      callback, on_error)

@@ -321,3 +321,22 @@ def test_typing_is_quiet_in_a_room_larger_than_the_limit():
             mia.send(RoomTyping("#redes"))
             none_of(ana, RoomTyping)
             none_of(max_, RoomTyping)
+
+
+def test_a_guest_moderator_deletes_a_post_older_than_their_login(server):
+    """A guest's messages start at their login (their epoch: what came before is an
+    earlier holder's), but a moderator's delete is of someone else's post anyway."""
+    with log_in(server, "Mia") as mia, log_in(server, "Vic") as vic:
+        join(mia)
+        join(vic)
+        old = post(vic, "m1", "posted before Olga came", mia, vic)
+        with log_in(server, "Olga") as olga:
+            join(olga)
+            mia.send(Appoint("a1", "#redes", "Olga", "moderator"))
+            mia.expect(Done, skip=QUIET + (RoomPost,))
+            olga.send(Edit("e1", old, "not hers to edit"))
+            olga.expect_error(ErrorCode.FORBIDDEN, skip=QUIET)
+            olga.send(Delete("d1", old))
+            assert olga.expect(Done, skip=QUIET).request_id == "d1"
+            deleted = vic.expect(RoomDeleted, skip=QUIET)
+            assert (deleted.msg_id, deleted.by) == (old, "Olga")
