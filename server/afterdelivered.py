@@ -240,11 +240,11 @@ class AfterDelivered:
         self._change(session, request.request_id, request.msg_id, None, "delete")
 
     def _change(self, session: ClientSession, request_id: str, msg_id: int, text: str | None, kind: str,
-                moderation: list | None = None) -> None:
+                moderation: list | None = None, sender_key: str | None = None) -> None:
         """An edit (``text``) or delete (None) of ``msg_id``. First as its sender's; a
         delete the store refuses as someone else's is tried again as a moderation act
-        (``moderation``: what the rules decided, a Notice and LogLine to publish) when
-        the one asking may delete it (:meth:`_may_delete_any`)."""
+        (``moderation``: what the rules decided, a Notice and LogLine to publish; the
+        message's ``sender_key``) when the one asking may delete it (:meth:`_may_delete_any`)."""
         if moderation is None and not self._asked(session, EDITS, kind, request_id):
             return
         me = session.key
@@ -253,14 +253,15 @@ class AfterDelivered:
         # an administrator's delete goes on.
         own_key = "" if msg_id <= session.epoch else me
         # Those who block the sender hear nothing of the change (nor of the message).
-        quiet_for = frozenset(owner for owner, blocked in self.relay.blocked.items() if me in blocked)
+        sender = sender_key if sender_key is not None else me
+        quiet_for = frozenset(owner for owner, blocked in self.relay.blocked.items() if sender in blocked)
 
         def changed(result: tuple[str, mailbox.StoredMessage | None]) -> None:
             status, message = result
             if status == mailbox.FORBIDDEN and text is None and moderation is None and message is not None:
                 decision = self._may_delete_any(session, message)
                 if decision is not None:
-                    self._change(session, request_id, msg_id, None, kind, decision)
+                    self._change(session, request_id, msg_id, None, kind, decision, message.sender_key)
                     return
             error = _CHANGE_ERRORS.get(status)
             if error is not None:
