@@ -25,6 +25,9 @@ it. The grammar::
     /members [#ROOM] who is in the room
     /invite, /kick, /ban, /unban, /unmute NAME [REASON];  /mute NAME [SECONDS] [REASON];
     /topic TEXT      moderating the room plain lines go to (or name it first: /kick #ROOM NAME)
+    /edit TEXT       your last message where plain lines go (a person or a room) now reads TEXT
+    /delete [NAME]   delete your last message there; with NAME (room moderators and
+                     administrators), NAME's last post in the room plain lines go to
     //TEXT, @@TEXT   send "/TEXT" or "@TEXT" as a plain line (the prefix doubled escapes it)
     anything else    a plain line: sent to the current target
     blank line       nothing
@@ -170,8 +173,23 @@ class RoomAct:
 
 RoomCommand = RoomJoin | RoomLeave | ShowRooms | ShowMembers | RoomAct
 
+
+@dataclass(frozen=True, slots=True)
+class EditLast:
+    """Replace the text of this user's last message where plain lines go with ``text``."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteLast:
+    """Delete this user's last message where plain lines go; with ``name``, that
+    person's last post in the room plain lines go to (a moderator's act)."""
+
+    name: str | None = None
+
 Command = (SendText | ReplyText | SetTarget | ShowWho | ShowWhois | ShowHistory | SetBlocked | ClaimName | ShowHelp | Quit
-           | Blank | Mistake | RoomCommand)
+           | Blank | Mistake | RoomCommand | EditLast | DeleteLast)
 
 # /history without a count shows this many messages; it shows at most HISTORY_MAX.
 HISTORY_DEFAULT = 20
@@ -202,6 +220,8 @@ COMMAND_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "unban": {"en": ("unban",), "pt_BR": ("desbanir",)},
     "mute": {"en": ("mute",), "pt_BR": ("silenciar",)},
     "unmute": {"en": ("unmute",), "pt_BR": ("dessilenciar",)},
+    "edit": {"en": ("edit",), "pt_BR": ("editar",)},
+    "delete": {"en": ("delete",), "pt_BR": ("apagar",)},
     "help": {"en": ("help", "?"), "pt_BR": ("ajuda",)},
     "quit": {"en": ("quit", "exit"), "pt_BR": ("sair",)},
 }
@@ -247,6 +267,8 @@ _HELP = (
     ("unban", N_("NAME"), N_("let NAME in again")),
     ("mute", N_("NAME [SECONDS] [REASON]"), N_("keep NAME from writing in the room")),
     ("unmute", N_("NAME"), N_("let NAME write again")),
+    ("edit", N_("TEXT"), N_("correct your last message where plain lines go")),
+    ("delete", N_("[NAME]"), N_("delete your last message there (or, moderating, NAME's last post)")),
     ("help", "", N_("this list")),
     ("quit", "", N_("leave (Ctrl-D and Ctrl-C too)")),
     (None, N_("//TEXT  @@TEXT"), N_("send a line that starts with / or @")),
@@ -355,6 +377,19 @@ def parse_command(line: str, target: str | None = None) -> Command:
             return ClaimName()
         if word in _ROOM_WORDS:
             return _room_command(word, typed, line)
+        if word == "edit":
+            text = _rest(line)
+            if not text.strip():
+                return Mistake(_("usage: /{command} TEXT (your last message where plain lines go now reads TEXT)")
+                               .format(command=typed))
+            return EditLast(text.strip())
+        if word == "delete":
+            if len(args) > 1:
+                return Mistake(_("usage: {usage}").format(usage=_("/{command} [NAME]").format(command=typed)))
+            if not args:
+                return DeleteLast()
+            checked = _check_name(args[0], _("/{command} [NAME]").format(command=typed))
+            return checked if isinstance(checked, Mistake) else DeleteLast(checked)
         if word == "help":
             return ShowHelp()
         if word == "quit":

@@ -174,6 +174,7 @@ _NOTICES = {
     "unmute": N_("* {name} may write in {room} again"),
     "appoint": N_("* {by} made {name} {role} of {room}"),
     "owner": N_("* {name} owns {room} now"),
+    "delete": N_("* {by} deleted a message of {name} in {room}"),
 }
 _ROLES = {"owner": N_("owner"), "moderator": N_("moderator"), "member": N_("member")}
 

@@ -87,6 +87,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 
 import const
+from protocol import RoomTyping  # typing in rooms (issue 13)
 from protocol import (
     Appoint,
     Ban,
@@ -662,13 +663,19 @@ class ChatClient:
         """Say this user is typing to ``to``; repeat every ``const.TYPING_INTERVAL`` s while so."""
         self._tell(Typing(to))
 
+    def typing_in_room(self, room: str) -> None:
+        """Say this user is typing in ``room`` (protocol version 2, issue 13); repeat as
+        :meth:`typing`."""
+        self._tell(RoomTyping(room))
+
     def edit(self, msg_id: int, text: str, timeout: float = const.SEND_TIMEOUT) -> None:
-        """Replace the text of this user's direct message ``msg_id``; raises RequestFailed
+        """Replace the text of this user's direct message or room post ``msg_id``; raises RequestFailed
         (``forbidden``, ``too_late``, ``unknown_message``...) if refused."""
         self._request(Edit(self.core.new_request_id(), msg_id, text), Done, timeout)
 
     def delete(self, msg_id: int, timeout: float = const.SEND_TIMEOUT) -> None:
-        """Delete this user's direct message ``msg_id`` (as :meth:`edit`)."""
+        """Delete this user's direct message or room post ``msg_id`` (as :meth:`edit`); a
+        room's moderator or an administrator may delete others' too."""
         self._request(Delete(self.core.new_request_id(), msg_id), Done, timeout)
 
     def set_read_receipts(self, on: bool, timeout: float = const.SEND_TIMEOUT) -> None:

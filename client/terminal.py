@@ -135,11 +135,13 @@ from protocol import (
     UserLeft,
     UserList,
 )
+from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
 import i18n
 from i18n import N_, _, ngettext
 from registry import InvalidName, canonical, validate_name
 
 from . import auth
+from .commands import DeleteLast, EditLast  # issue 13
 from .commands import (
     COMMAND_WORDS,
     Blank,
@@ -205,6 +207,8 @@ NOT_TEXT = N_("line {number} is not valid {encoding}; not sent")
 
 # Copies of messages sent by our other sessions remembered for their outcome's line.
 _CARBONS_KEPT = 1000
+# Rooms' last posts per sender kept for /delete NAME (issue 13); the oldest go first.
+_POSTS_KEPT = 1000
 
 # --- Formatting (pure functions, tested without I/O) ------------------------------------
 
@@ -338,7 +342,23 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return _("✎ {name} edited message {id}: {text}").format(name=sanitize(event.sender), id=event.msg_id,
                                                               text=sanitize(event.text))
     if isinstance(event, Deleted):
+        if event.by is not None:  # an administrator's act
+            return _("✗ {by} deleted message {id} of {name}").format(by=sanitize(event.by), id=event.msg_id,
+                                                                      name=sanitize(event.sender))
         return _("✗ {name} deleted message {id}").format(name=sanitize(event.sender), id=event.msg_id)
+    if isinstance(event, RoomTyping):
+        if event.sender is None:
+            return None
+        return _("… {name} is typing in {room}").format(name=sanitize(event.sender), room=sanitize(event.room_name))
+    if isinstance(event, RoomEdited):
+        return _("✎ {name} edited message {id} in {room}: {text}").format(
+            name=sanitize(event.sender), id=event.msg_id, room=sanitize(event.room_name), text=sanitize(event.text))
+    if isinstance(event, RoomDeleted):
+        if event.by is not None:  # a moderator's or administrator's act
+            return _("✗ {by} deleted message {id} of {name} in {room}").format(
+                by=sanitize(event.by), id=event.msg_id, name=sanitize(event.sender), room=sanitize(event.room_name))
+        return _("✗ {name} deleted message {id} in {room}").format(
+            name=sanitize(event.sender), id=event.msg_id, room=sanitize(event.room_name))
     if isinstance(event, RoomMessage):
         if canonical(event.sender) == canonical(me):
             return None  # shown already as "✓ sent to the room"
@@ -353,6 +373,8 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     if isinstance(event, RoomNotice):
         if event.act in ("joined", "left") and canonical(event.name) == canonical(me):
             return None  # our own /join or /leave said it already
+        if event.act == "delete":
+            return None  # the "deleted" line that follows says it, with the message's id
         return describe_room_notice(event, me)
     if isinstance(event, MessageUpdate):
         return describe_status(event.message, event.state, event.error)
@@ -632,6 +654,11 @@ class TerminalUI:
         self._me = name
         self._carbons: dict[int, Carbon] = {}
         self._typing_shown: dict[str, float] = {}  # sender key -> when its last "typing" came  # msg_id -> copy of what another session sent
+        # For /edit and /delete (issue 13): our last message to each target (its key; ""
+        # for the default room), and the last post of each (room key, sender key) seen,
+        # the oldest forgotten first beyond _POSTS_KEPT.
+        self._own_last: dict[str, OutgoingMessage] = {}
+        self._last_posts: dict[tuple[str, str], int] = {}
         self._target: str | None = None
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
@@ -821,6 +848,54 @@ class TerminalUI:
             self._emit_block(help_lines())
         elif isinstance(command, (RoomJoin, RoomLeave, ShowRooms, ShowMembers, RoomAct)):
             self._room_command(command)
+        elif isinstance(command, (EditLast, DeleteLast)):
+            self._change_last(command)
+
+    # --- Edit and delete (issue 13) ---------------------------------------------------------
+
+    def _post_seen(self, post: RoomPost) -> None:
+        """Keep the id of the last post of each sender in each room (for /delete NAME);
+        a post clears that sender's "typing" there."""
+        with self._print_lock:
+            key = (canonical(post.room_name), canonical(post.sender))
+            self._typing_shown.pop(key[0] + " " + key[1], None)
+            self._last_posts.pop(key, None)
+            self._last_posts[key] = post.msg_id
+            if len(self._last_posts) > _POSTS_KEPT:
+                del self._last_posts[next(iter(self._last_posts))]
+
+    def _change_last(self, command: EditLast | DeleteLast) -> None:
+        """/edit TEXT, /delete: our last message where plain lines go; /delete NAME: NAME's
+        last post in the room plain lines go to. The server tells everyone who has it
+        (our line here says it was done)."""
+        word = "edit" if isinstance(command, EditLast) else "delete"
+        target = self._target
+        with self._print_lock:
+            if isinstance(command, DeleteLast) and command.name is not None:
+                if not is_room(target):
+                    msg_id = None
+                    why = _("/{command} NAME deletes a post in the room plain lines go to: /{join} #ROOM first")
+                else:
+                    msg_id = self._last_posts.get((canonical(target), canonical(command.name)))
+                    why = _("no post of {name} in {room} was shown here")
+            else:
+                own = self._own_last.get(canonical(target) if target is not None else "")
+                msg_id = own.msg_id if own is not None else None
+                why = _("you have sent no message there in this session (or it is not stored yet)")
+        if msg_id is None:
+            self._emit("! " + why.format(command=command_names(word)[0], join=command_names("join")[0],
+                                         name=sanitize(getattr(command, "name", "") or ""),
+                                         room=sanitize(target or "")))
+            return
+        try:
+            if isinstance(command, EditLast):
+                self.client.edit(msg_id, command.text, self._timeout)
+            else:
+                self.client.delete(msg_id, self._timeout)
+        except ClientError as exc:
+            self._emit(_("! /{command} failed: {why}").format(command=command_names(word)[0], why=self._failure(exc)))
+            return
+        self._emit((_("* message {id} edited") if word == "edit" else _("* message {id} deleted")).format(id=msg_id))
 
     # --- Rooms ------------------------------------------------------------------------------
 
@@ -934,6 +1009,8 @@ class TerminalUI:
         else:
             message = self.client.send_direct(command.to, command.text)
             self._watch(command.to)
+        with self._print_lock:  # for /edit and /delete
+            self._own_last[canonical(command.to) if command.to is not None else ""] = message
         if self._interactive:
             self._show_own(message)
             return
@@ -1064,6 +1141,15 @@ class TerminalUI:
             if isinstance(event, DirectMessage):
                 self._watch(event.sender)
                 self._typing_shown.pop(canonical(event.sender), None)
+            if isinstance(event, RoomPost):
+                self._post_seen(event)
+            if isinstance(event, RoomTyping) and event.sender is not None:
+                # As for a person's typing below: one line per burst, per room.
+                now, key = time.monotonic(), canonical(event.room_name) + " " + canonical(event.sender)
+                shown = self._typing_shown.get(key)
+                self._typing_shown[key] = now
+                if shown is not None and now - shown < const.TYPING_EXPIRES:
+                    return
             if isinstance(event, Typing) and event.sender is not None:
                 # One line per burst of typing, not one per repeat (the server sends one
                 # every few seconds while someone types).

@@ -86,5 +86,6 @@ from .events import (  # rooms and moderation: protocol version 2
     Unmute,
 )
 from .events import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
+from .events import RoomDeleted, RoomEdited, RoomTyping  # typing, edit, delete in rooms (issue 13)
 
 __all__ = [name for name in dir() if not name.startswith("_")]

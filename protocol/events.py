@@ -415,6 +415,7 @@ class Deleted(Event):
     sender: str
     to: str
     at: float
+    by: str | None = None  # an administrator who deleted another's message (issue 13)
 
 
 @dataclass(frozen=True, slots=True)
@@ -891,6 +892,55 @@ ROOM_EVENTS: tuple[type[Event], ...] = (
     Unban, Mute, Unmute, Appoint, SetRoomMode,
     RoomInfo, RoomList, MemberList, RoomPost, RoomNotice,
 )
+# --- After delivered in rooms (issue 13; features typing, edits; protocol version 2) ------
+
+
+@dataclass(frozen=True, slots=True)
+class RoomTyping(Event):
+    """Someone is typing in ``room_name`` (feature ``typing``): on the wire a ``typing``
+    with ``room`` in place of ``to``. From a client, this user; from the server,
+    ``sender``. Never stored; no answer."""
+
+    TYPE: ClassVar[str] = "typing"
+    SENDER: ClassVar[str] = "both"
+    SINCE: ClassVar[int] = 2
+    room_name: str
+    sender: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEdited(Event):
+    """Post ``msg_id`` of ``sender`` in ``room_name`` now reads ``text`` (edited at
+    ``at``): an ``edited`` with ``room`` in place of ``to`` (feature ``edits``). No answer."""
+
+    TYPE: ClassVar[str] = "edited"
+    SENDER: ClassVar[str] = "server"
+    SINCE: ClassVar[int] = 2
+    msg_id: int
+    sender: str
+    room_name: str
+    text: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoomDeleted(Event):
+    """Post ``msg_id`` of ``sender`` in ``room_name`` was deleted at ``at``, ``by`` a
+    moderator or administrator (None: by its sender): a ``deleted`` with ``room`` in place
+    of ``to`` (feature ``edits``). No answer."""
+
+    TYPE: ClassVar[str] = "deleted"
+    SENDER: ClassVar[str] = "server"
+    SINCE: ClassVar[int] = 2
+    msg_id: int
+    sender: str
+    room_name: str
+    at: float
+    by: str | None = None
+
+
+ROOM_AFTER_EVENTS: tuple[type[Event], ...] = (RoomTyping, RoomEdited, RoomDeleted)
+
 # Events that share a wire type with an older one and are told apart by a key of their
 # own: a ``send`` with ``room`` is a SendToRoom, a ``room`` frame with ``room`` a RoomPost.
 # (older event, key) -> the newer event.
@@ -899,6 +949,9 @@ VARIANTS: dict[type[Event], tuple[str, type[Event]]] = {
     RoomMessage: ("room", RoomPost),
     Receipt: ("msg_ids", Receipts),
     OutcomeAck: ("msg_ids", OutcomeAcks),
+    Typing: ("room", RoomTyping),
+    Edited: ("room", RoomEdited),
+    Deleted: ("room", RoomDeleted),
 }
 
 
@@ -937,3 +990,6 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
 # Feature batch_acks. First, so that a table of wire types built from this tuple in order
 # ({cls.TYPE: cls}, the last one winning) keeps "receipt" and "ack" for the single forms.
 WIRE_EVENTS = (Receipts, OutcomeAcks) + WIRE_EVENTS
+# Typing, edits and deletes in rooms (issue 13): last, so that the table by wire type keeps
+# the direct forms.
+WIRE_EVENTS += ROOM_AFTER_EVENTS

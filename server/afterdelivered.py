@@ -23,6 +23,17 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   every login until one confirms it (``edit_receipt``), as a message is.
 - **Blocking**: between two users one of whom blocks the other, no read, typing, edit
   or delete passes, in either direction.
+- **Rooms** (protocol version 2): ``typing`` with ``room`` goes to the room's other
+  members online (rooms up to ``config.presence_room_limit`` members; never stored); an
+  edit or delete of a room post goes to the members through the room desk
+  (:meth:`RoomDesk.post_changed`), and to members who were offline at their next login
+  from the room's change log (``store.room_changes``), never as a record per member.
+- **Others' messages**: a delete the store refuses as someone else's is done anyway for an
+  administrator (any direct message or post) and for a room's owner and moderators (its
+  posts): :meth:`AfterDelivered._may_delete_any` asks the rules (``Rooms.is_admin``,
+  ``RIGHTS["delete"]``), then deletes without the sender and window checks
+  (``mailbox.change_refused`` with no sender), announces and logs it. Nobody edits
+  another's message. (Read marks stay for direct messages.)
 - **Across nodes** (a cluster, server/cluster/): every frame above also goes to the
   sessions it is for on other nodes (``peers.conversation``), whose node applies the
   rules again with its own caches before it tells them (:meth:`AfterDelivered.routed`),
@@ -52,6 +63,9 @@ from protocol import (
     ErrorCode,
     ErrorReply,
     Read,
+    RoomDeleted,
+    RoomEdited,
+    RoomTyping,
     Settings,
     Typing,
 )
@@ -59,6 +73,7 @@ from protocol.codec import encode
 from registry import canonical
 
 from . import mailbox
+from .rooms import LogLine, Refused, room_key
 from .session import ClientSession
 from .stores.base import StoreUnavailable
 from .typing import TypingGate
@@ -80,7 +95,7 @@ class AfterDelivered:
 
     def handlers(self) -> dict[type, Callable[[ClientSession, Any], None]]:
         return {Read: self._read, Typing: self._typing, Edit: self._edit, Delete: self._delete,
-                EditReceipt: self._edit_receipt, Settings: self._settings}
+                EditReceipt: self._edit_receipt, Settings: self._settings, RoomTyping: self._room_typing}
 
     # --- Sessions -----------------------------------------------------------------------
 
@@ -101,6 +116,10 @@ class AfterDelivered:
 
     def logged_out(self, session: ClientSession) -> None:
         self.features.pop(session, None)
+
+    def wants_edits(self, session: ClientSession) -> bool:
+        """Whether ``session`` asked for the ``edits`` feature (for the room desk)."""
+        return EDITS in self.features.get(session, ())
 
     def _wants(self, session: ClientSession, feature: str) -> bool:
         return feature in self.features.get(session, ())
@@ -217,6 +236,34 @@ class AfterDelivered:
         if self.typing_gate.allow(session.key, to_key, time.monotonic()):
             self._tell(to_key, TYPING, Typing(record.name, session.name), session.key)
 
+    def _room_typing(self, session: ClientSession, typing: RoomTyping) -> None:
+        """``typing`` in a named room: to its other members online with the feature, unless
+        either blocks the other or theirs are off; only in rooms of at most
+        ``config.presence_room_limit`` members (in a larger one, a line of names typing
+        is noise and the fan-out a cost per keystroke: absorbed). Never stored."""
+        if not self._asked(session, TYPING, "typing") or self._receipts_refused(session, "typing"):
+            return
+        desk = self.relay.room_desk
+        room = desk.rooms.get(typing.room_name)
+        me = session.key
+        if room is None:
+            session.send(ErrorReply(ErrorCode.NO_SUCH_ROOM, f"there is no room {typing.room_name[:40]}"))
+            return
+        if room is desk.rooms.default or me not in room.members:
+            session.send(ErrorReply(ErrorCode.NOT_MEMBER, f"you are not in {room.name}: join it first"))
+            return
+        if len(room.members) > self.relay.config.presence_room_limit:
+            return
+        if not self.typing_gate.allow(me, room_key(room.name), time.monotonic()):
+            return
+        event = RoomTyping(room.name, session.name)
+        for member in room.members:
+            if member == me or member in self.receipts_off or self._blocked(me, member):
+                continue
+            for other in self.relay.registry.sessions_by_key(member):
+                if TYPING in self.features.get(other, ()) and other.conn.may_send(RoomTyping):
+                    other.send(event)
+
     def message_sent(self, sender_key: str, recipient_key: str) -> None:
         """A direct message went from one to the other: the receiver cleared "typing"."""
         self.typing_gate.stopped(sender_key, recipient_key)
@@ -232,18 +279,30 @@ class AfterDelivered:
     def _delete(self, session: ClientSession, request: Delete) -> None:
         self._change(session, request.request_id, request.msg_id, None, "delete")
 
-    def _change(self, session: ClientSession, request_id: str, msg_id: int, text: str | None, kind: str) -> None:
-        if not self._asked(session, EDITS, kind, request_id):
-            return
-        if msg_id <= session.epoch:  # an earlier holder of this guest name sent it
-            session.send(ErrorReply(ErrorCode.FORBIDDEN, f"message {msg_id} is not yours", request_id))
+    def _change(self, session: ClientSession, request_id: str, msg_id: int, text: str | None, kind: str,
+                moderation: list | None = None, sender_key: str | None = None) -> None:
+        """An edit (``text``) or delete (None) of ``msg_id``. First as its sender's; a
+        delete the store refuses as someone else's is tried again as a moderation act
+        (``moderation``: what the rules decided, a Notice and LogLine to publish; the
+        message's ``sender_key``) when the one asking may delete it (:meth:`_may_delete_any`)."""
+        if moderation is None and not self._asked(session, EDITS, kind, request_id):
             return
         me = session.key
+        # A message an earlier holder of this guest name sent is not theirs: asked as ""
+        # (nobody's key), the store answers FORBIDDEN with it, and only a moderator's or
+        # an administrator's delete goes on.
+        own_key = "" if msg_id <= session.epoch else me
         # Those who block the sender hear nothing of the change (nor of the message).
-        quiet_for = frozenset(owner for owner, blocked in self.relay.blocked.items() if me in blocked)
+        sender = sender_key if sender_key is not None else me
+        quiet_for = frozenset(owner for owner, blocked in self.relay.blocked.items() if sender in blocked)
 
         def changed(result: tuple[str, mailbox.StoredMessage | None]) -> None:
             status, message = result
+            if status == mailbox.FORBIDDEN and text is None and moderation is None and message is not None:
+                decision = self._may_delete_any(session, message)
+                if decision is not None:
+                    self._change(session, request_id, msg_id, None, kind, decision, message.sender_key)
+                    return
             error = _CHANGE_ERRORS.get(status)
             if error is not None:
                 code, why = error
@@ -253,13 +312,43 @@ class AfterDelivered:
             session.send(Done(request_id))
             if status != mailbox.CHANGED:
                 return  # a resend: everyone was told the first time
-            event = _change_event(message)
-            self._tell(me, EDITS, event, me, skip=session)
+            by = session.name if moderation is not None else None
+            if moderation is not None:
+                self.relay.room_desk.publish(moderation)
+            if message.state == "room":
+                self.relay.room_desk.post_changed(message, by, skip=session)
+                return
+            event = _change_event(message, by)
+            # The author's blocks decide, also for a moderator's delete (as quiet_for does).
+            author = message.sender_key
+            self._tell(author, EDITS, event, author, skip=session)
+            if moderation is not None:
+                self._tell(me, EDITS, event, me, skip=session)
             if message.recipient_key not in quiet_for and message.state != "blocked":
-                self._tell(message.recipient_key, EDITS, event, me)
+                self._tell(message.recipient_key, EDITS, event, author)
 
-        self.store_call(session, request_id, self.relay.store.change_message, msg_id, me, text, time.time(),
-                        self.relay.config.edit_window, quiet_for, callback=changed)
+        self.store_call(session, request_id, self.relay.store.change_message, msg_id,
+                        None if moderation is not None else own_key, text, time.time(), self.relay.config.edit_window,
+                        quiet_for, callback=changed)
+
+    def _may_delete_any(self, session: ClientSession, message: mailbox.StoredMessage) -> list | None:
+        """What the rules decide of ``session``'s user deleting ``message``, someone
+        else's: the decision to publish (a Notice for a room, a LogLine) if they may,
+        else None. An administrator (Rooms.is_admin) may delete any direct message or
+        room post; a room's owner and moderators any post of their room (RIGHTS["delete"],
+        server/rooms.py): the one rule, applied there."""
+        desk = self.relay.room_desk
+        person = desk.person(session)
+        now = time.time()
+        if message.state == "room" and message.recipient_key is not None:
+            decision = desk.rooms.delete_post(person, message.recipient_key, message.sender, message.msg_id, now)
+            if not any(type(e) is Refused for e in decision):
+                return decision
+        if desk.rooms.is_admin(person):
+            where = f"in {message.recipient}" if message.state == "room" else f"to {message.recipient}"
+            return [LogLine(f"the administrator {session.name} deleted message {message.msg_id} of "
+                            f"{message.sender} {where}")]
+        return None
 
     def tell_changes(self, session: ClientSession) -> None:
         """At login: the edits and deletes ``session``'s user has not confirmed yet (one
@@ -339,8 +428,17 @@ _CHANGE_ERRORS = {
 }
 
 
-def _change_event(message: mailbox.StoredMessage) -> Edited | Deleted:
-    """What sessions are told of the latest change of ``message``."""
+def _change_event(message: mailbox.StoredMessage, by: str | None = None) -> Edited | Deleted:
+    """What sessions are told of the latest change of ``message`` (``by``: an
+    administrator who deleted it)."""
     if message.deleted:
-        return Deleted(message.msg_id, message.sender, message.recipient, message.edited_at)
+        return Deleted(message.msg_id, message.sender, message.recipient, message.edited_at, by)
     return Edited(message.msg_id, message.sender, message.recipient, message.text, message.edited_at)
+
+
+def room_change_event(message: mailbox.StoredMessage, room: str, by: str | None = None) -> RoomEdited | RoomDeleted:
+    """What members are told of the latest change of room post ``message`` (``by``: the
+    moderator or administrator who deleted it; None: its sender)."""
+    if message.deleted:
+        return RoomDeleted(message.msg_id, message.sender, room, message.edited_at, by)
+    return RoomEdited(message.msg_id, message.sender, room, message.text, message.edited_at)

@@ -282,12 +282,13 @@ def room_history(db: sqlite3.Connection, room_key: str, before: int | None,
     Uses the partial index messages_room (migration 8)."""
     before = before if before is not None else 1 << 62
     rows = db.execute(
-        "SELECT msg_id, sender, recipient, text, sent_at FROM messages"
+        "SELECT msg_id, sender, recipient, text, sent_at, edited_at, deleted FROM messages"
         " WHERE recipient_key = ? AND state = 'room' AND msg_id < ?"
         " ORDER BY msg_id DESC LIMIT ?", (room_key, before, limit + 1)).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
-    entries = [HistoryEntry(r[0], r[1], r[2], r[3], r[4], ROOM_MESSAGE_STATE) for r in reversed(rows)]
+    entries = [HistoryEntry(r[0], r[1], r[2], r[3], r[4], ROOM_MESSAGE_STATE, r[5] is not None and not r[6],
+                            bool(r[6])) for r in reversed(rows)]
     return entries, (entries[0].msg_id if more and entries else None)
 
 
@@ -348,31 +349,40 @@ def clear_blocks(db: sqlite3.Connection, owner_key: str) -> None:
 CHANGED, UNCHANGED, UNKNOWN, FORBIDDEN, TOO_LATE, GONE = "changed", "unchanged", "unknown", "forbidden", "too_late", "gone"
 
 
-def change_refused(message: StoredMessage, sender_key: str, text: str | None, now: float,
+def change_refused(message: StoredMessage, sender_key: str | None, text: str | None, now: float,
                    window: float) -> tuple[str, StoredMessage | None] | None:
     """The answer to an edit (``text``) or delete (``text`` None) of the direct
     ``message`` by ``sender_key`` when it changes nothing (see :func:`change_message`),
     or None when the change is to be made. The rule every store follows (the Redis
-    store's script states it in Lua; the differential tests hold it to this)."""
-    if message.sender_key != sender_key:
-        return FORBIDDEN, None
+    store's script states it in Lua; the differential tests hold it to this).
+
+    ``sender_key`` None is a delete the relay has found someone else entitled to
+    (an administrator, or a room's moderator: server/afterdelivered.py decides who):
+    any sender's, at any time. ``FORBIDDEN`` comes with the message, so that the relay
+    can tell whose it is and where it was sent."""
+    if sender_key is not None and message.sender_key != sender_key:
+        return FORBIDDEN, message
     if message.deleted:
         return (UNCHANGED, message) if text is None else (GONE, None)
     if text is not None and text == message.text:
         return UNCHANGED, message
-    if now - message.sent_at > window:
+    if sender_key is not None and now - message.sent_at > window:
         return TOO_LATE, None
     return None
 
 
-def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str, text: str | None, now: float,
+def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str | None, text: str | None, now: float,
                    window: float, quiet_for: frozenset[str]) -> tuple[str, StoredMessage | None]:
     """Edit (``text``) or delete (``text`` None) the direct message ``msg_id`` of ``sender_key``.
+
+    A named room's post (state 'room') is changed the same way by its sender (the
+    default room's, with no recipient, are not: UNKNOWN); it is never marked
+    ``change_pending``: its members learn of it by :func:`room_changes`.
 
     Returns ``(CHANGED, the message as it now is)``; ``(UNCHANGED, the message)`` when it
     already is what is asked (a resend: the same text, or a delete of a deleted message),
     whatever the time; else ``(UNKNOWN, None)`` (no such direct message), ``(FORBIDDEN,
-    None)`` (another user's), ``(GONE, None)`` (an edit of a deleted message),
+    the message)`` (another user's; ``sender_key`` None: see :func:`change_refused`), ``(GONE, None)`` (an edit of a deleted message),
     ``(TOO_LATE, None)`` (sent more than ``window`` seconds before ``now``). A delete
     blanks the text in the row (the SQLite store runs with ``secure_delete``, so the
     freed bytes are zeroed too). The recipient is to be told of the change
@@ -386,7 +396,8 @@ def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str, text: s
     refused = change_refused(message, sender_key, text, now, window)
     if refused is not None:
         return refused
-    notify = message.recipient_key not in quiet_for and message.state != "blocked"
+    # A room's post is told to its members by the room's change log, not per member.
+    notify = message.recipient_key not in quiet_for and message.state not in ("blocked", "room")
     db.execute("UPDATE messages SET text = ?, edited_at = ?, deleted = ?,"
                " change_pending = CASE WHEN ? THEN 1 ELSE change_pending END WHERE msg_id = ?",
                ("" if text is None else text, now, int(text is None), int(notify), msg_id))
@@ -444,3 +455,38 @@ def set_read_receipts(db: sqlite3.Connection, name_key: str, on: bool) -> None:
         db.execute("DELETE FROM receipts_off WHERE name_key = ?", (name_key,))
     else:
         db.execute("INSERT OR IGNORE INTO receipts_off (name_key) VALUES (?)", (name_key,))
+
+
+# --- Changes of room posts (issue 13) ----------------------------------------------------------
+
+# The room cursor row (room_cursors, as set_room_cursors writes) under this key, which no
+# room's key can be (they start with "#"), holds when the member last had the rooms'
+# news (milliseconds since the epoch): when their last session ended, or when their missed
+# messages were sent at login. Changes to posts they had before are told from there.
+LEFT_AT = "@left"
+
+
+def room_changes(db: sqlite3.Connection, name_key: str, room_keys: list[str],
+                 limit: int) -> list[StoredMessage]:
+    """The posts of the named rooms ``room_keys`` that ``name_key`` had (msg_id at most
+    their cursor there) and that were edited or deleted after their LEFT_AT mark: among
+    each room's newest ``limit`` changes (a change log bounded per room, never a record
+    per member), oldest msg_id first. Nothing without a LEFT_AT mark. Uses the partial
+    index messages_room_changes."""
+    if not room_keys:
+        return []
+    cursors = dict(db.execute(
+        f"SELECT room_key, last_id FROM room_cursors WHERE name_key = ? AND room_key IN"
+        f" ({', '.join('?' * (len(room_keys) + 1))})", (name_key, LEFT_AT, *room_keys)).fetchall())
+    left = cursors.pop(LEFT_AT, None)
+    if left is None:
+        return []
+    changed = []
+    for room_key in room_keys:
+        if room_key not in cursors:
+            continue
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE recipient_key = ? AND state = 'room' AND edited_at IS NOT NULL"
+            " ORDER BY edited_at DESC LIMIT ?", (room_key, limit)).fetchall()
+        changed += [m for m in map(_row, rows) if m.msg_id <= cursors[room_key] and m.edited_at * 1000 > left]
+    return sorted(changed, key=lambda m: m.msg_id)

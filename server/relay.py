@@ -99,6 +99,7 @@ from protocol import (  # rooms and moderation: protocol version 2
     Unban, Unmute,
 )
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
+from protocol import RoomTyping  # typing in rooms (issue 13)
 from protocol.codec import encode, fit_page
 from registry import InvalidName, NameTaken, Registry, canonical, validate_name
 
@@ -128,6 +129,7 @@ _MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
 _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock,
                     Watch, Unwatch, Revoke, Read, Typing, Edit, Delete, Settings})
 _RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdesk.py
+_RATED |= {RoomTyping}  # typing in rooms (issue 13): server/afterdelivered.py
 
 
 @dataclass(slots=True)

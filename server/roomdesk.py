@@ -15,7 +15,11 @@ Around the messages (issue 13): ``history`` with a room's name pages the room's 
 for its members; a member's first session after being away gets what they missed
 (:meth:`RoomDesk.logged_in`, one cursor per membership, written at logout); members online
 hear when another comes online or goes offline, in rooms up to the presence limit; a mute's
-end is announced on time, by a timer on the core's next deadline.
+end is announced on time, by a timer on the core's next deadline. Edits and deletes of
+posts (server/afterdelivered.py decides them) go to the members online
+(:meth:`RoomDesk.post_changed`) and, for members who were away, come at their login after
+their missed messages: the posts they had that changed since they left (the cursors' LEFT_AT
+mark), read from each room's latest changes.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from protocol.codec import encode, fit_page
 from registry import InvalidName, canonical, validate_name
 
 from . import mailbox
+from .afterdelivered import room_change_event
 from .login import unavailable_error
 from .rooms import PREFIX, Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, room_key
 
@@ -44,6 +49,11 @@ if TYPE_CHECKING:
     from .session import ClientSession
 
 log = logging.getLogger("chat.rooms")
+
+
+def _now_ms() -> int:
+    """The time as a room cursor's LEFT_AT mark holds it (mailbox.LEFT_AT)."""
+    return int(time.time() * 1000)
 
 # Every request of protocol version 2 the desk answers: the relay has one dispatch entry
 # for each (Relay._handlers), and rates them as it rates every request.
@@ -224,6 +234,7 @@ class RoomDesk:
             return  # it ended meanwhile: nobody is left to read it
         frame = encode(RoomPost(message.msg_id, message.sender, room.name, message.text, message.sent_at))
         self._last_post_id = message.msg_id
+        self.relay.after.message_sent(message.sender_key, message.recipient_key)  # "typing" cleared
         blocked, loading, key = self.relay.blocked, self._loading, message.recipient_key
         for member in list(room.members):
             if message.sender_key in blocked.get(member, ()):
@@ -309,14 +320,18 @@ class RoomDesk:
                 room = self.rooms.get(message.recipient_key)
                 if room is None or message.sent_at < oldest or message.sender_key in blocked or session.closing:
                     continue
+                if message.deleted:
+                    continue  # deleted before they saw it: nothing to show (history says "deleted")
                 if session.lagging:  # as for live room messages: counted, and told as skipped
                     if session.is_open:
                         session.skipped += 1
                     continue
                 session.write_frame(encode(RoomPost(message.msg_id, message.sender, room.name, message.text,
                                                     message.sent_at)))
+                if message.edited_at is not None:  # its text is the latest: mark it "edited"
+                    self._tell_change(session, message, room.name)
             if messages:  # so that a crash before the logout repeats no more than this session's
-                self.relay.store.set_room_cursors(key, had)
+                self.relay.store.set_room_cursors(key, {**had, mailbox.LEFT_AT: _now_ms()})
 
         def not_fetched(_failure: Any) -> None:
             # Their cursors stay as stored: what they missed comes at their next login.
@@ -324,6 +339,17 @@ class RoomDesk:
                 self._had.pop(key, None)
 
         self.relay.store.room_backlog(key, room_keys, const.ROOM_BACKLOG_LIMIT, fetched, not_fetched)
+
+        # Then the edits and deletes, since they were last here, of posts they had then:
+        # read before the cursors above are written (the store answers in order).
+        def changed(messages: list[mailbox.StoredMessage]) -> None:
+            blocked = self.relay.blocked.get(key, ())
+            for message in messages:
+                room = self.rooms.get(message.recipient_key)
+                if room is not None and message.sender_key not in blocked and not session.closing:
+                    self._tell_change(session, message, room.name)
+
+        self.relay.store.room_changes(key, room_keys, const.ROOM_BACKLOG_LIMIT, changed, lambda _failure: None)
 
     def logged_out(self, session: ClientSession) -> None:
         """``session`` was its user's last: store, for each room they are in, the last id of
@@ -335,6 +361,7 @@ class RoomDesk:
             return  # their missed messages never came (or version 1): the cursors stay
         cursors = {room: max(had.get(room, 0), self._last_post_id)
                    for room in (room_key(name) for name in self.rooms.rooms_of(key))}
+        cursors[mailbox.LEFT_AT] = _now_ms()  # changes from now on are told at their next login
         self.relay.store.set_room_cursors(key, cursors)
 
     def _presence(self, session: ClientSession, act: str) -> None:
@@ -358,6 +385,37 @@ class RoomDesk:
                 for recipient in registry.sessions_by_key(member):
                     if recipient.is_open and recipient.conn.may_send(RoomNotice):
                         recipient.write_frame(frame)
+
+    # --- Edits and deletes of posts (issue 13) ----------------------------------------------
+
+    def post_changed(self, message: mailbox.StoredMessage, by: str | None, skip: ClientSession | None) -> None:
+        """Room post ``message`` was just edited or deleted (``by`` a moderator or an
+        administrator, or None: by its sender): tell the members' sessions with the
+        ``edits`` feature (the sender's too, but ``skip``, which asked), except those who
+        block the sender (they never had the post). Members offline learn it at their next
+        login (:meth:`logged_in`, from the room's change log)."""
+        room = self.rooms.get(message.recipient_key)
+        if room is None:
+            return  # the room ended: nobody is left to tell
+        frame = encode(room_change_event(message, room.name, by))
+        blocked, after = self.relay.blocked, self.relay.after
+        for member in room.members:
+            if message.sender_key in blocked.get(member, ()):
+                continue
+            for recipient in self.relay.registry.sessions_by_key(member):
+                if (recipient is not skip and recipient.is_open and after.wants_edits(recipient)
+                        and recipient.conn.may_send(RoomPost)):
+                    recipient.write_frame(frame)
+
+    def _tell_change(self, session: ClientSession, message: mailbox.StoredMessage, room: str) -> None:
+        """Tell ``session`` (if it has the ``edits`` feature) the latest change of a post."""
+        if self.relay.after.wants_edits(session) and session.is_open:
+            session.write_frame(encode(room_change_event(message, room)))
+
+    def publish(self, decision: list) -> None:
+        """Announce and log what the rules decided outside a room request (a moderator's
+        delete of a post, server/afterdelivered.py)."""
+        self._publish(decision)
 
     def add_admin(self, name: str) -> str:
         """The console's ``/admin NAME``: the account ``name`` administers every room until the

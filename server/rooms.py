@@ -32,7 +32,7 @@ copy of who may do what):
 5. **Moderation.** Kick removes a member; ban removes and keeps out until unban; mute keeps
    a person from posting until unmute, or until its end (``seconds``). Unban, unmute and
    appoint of what already is so change nothing and announce nothing.
-6. **Announcements.** Every change yields a :class:`Notice`: the shell sends it to the
+6. **Announcements.** Every change (and a moderator's delete of a post) yields a :class:`Notice`: the shell sends it to the
    room's members after the change and to the person it names (so a kicked member hears
    why). Every moderation act also yields a :class:`LogLine`.
 7. **Leaving.** When the owner leaves, the first moderator to have joined (else the first
@@ -93,6 +93,10 @@ RIGHTS: dict[str, frozenset[Role]] = {
     "unmute": _STAFF,
     "appoint": frozenset({Role.ADMIN, Role.OWNER}),
     "mode": frozenset({Role.ADMIN, Role.OWNER}),  # invite-only or public
+    # Delete someone else's post (issue 13; one's own: its sender's right, within
+    # const.EDIT_WINDOW, server/mailbox.py change_refused). Any post of the room, whoever
+    # wrote it, at any time.
+    "delete": _STAFF,
 }
 MEMBERS_ONLY = frozenset({"post", "leave", "history"})
 # Acts done to another person: they need a rank above the target's.
@@ -541,6 +545,18 @@ class Rooms:
         by, act = display_form(person.name), "invite_only" if invite_only else "public"
         return [Notice(room.name, act, by, now, by=by),
                 LogLine(f"{by} made {room.name} {'invite-only' if invite_only else 'public'}")]
+
+    def delete_post(self, person: Person, name: str, sender: str, msg_id: int, now: float) -> Decision:
+        """``person`` deletes post ``msg_id`` that ``sender`` (display form) wrote in room
+        ``name`` (someone else's: a sender deletes their own by the rule of edits). Allowed
+        by RIGHTS["delete"]. Announced as a Notice ``delete`` naming the sender, and logged. The shell deletes
+        the post once this allows it."""
+        room, refusal = self._find(person, name, "delete")
+        if refusal is not None:
+            return [refusal]
+        by = display_form(person.name)
+        return [Notice(room.name, "delete", sender, now, by=by),
+                LogLine(f"{by} deleted message {msg_id} of {sender} in {room.name}")]
 
     # --- Time ---------------------------------------------------------------------------
 

@@ -180,6 +180,12 @@ MIGRATIONS: dict[int, str] = {
             PRIMARY KEY (name_key, room_key)
         ) WITHOUT ROWID;
     """,
+    9: """
+        -- Edits and deletes of room posts (issue 13): a room's latest changes, read at a
+        -- member's login for the posts they had (mailbox.room_changes): no row per member.
+        CREATE INDEX messages_room_changes ON messages (recipient_key, edited_at)
+            WHERE state = 'room' AND edited_at IS NOT NULL;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

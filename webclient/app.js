@@ -200,6 +200,7 @@ function createChat(nextId = makeRequestIds()) {
     active: ROOM,             // the conversation on screen
     readReceipts: true,       // this user's setting, from the welcome (issue 13)
     typing: new Map(),        // key -> until when (seconds) "NAME is typing…" shows
+    roomTyping: new Map(),    // roomKey -> Map(name key -> {name, until}): who types in a room
     typingSent: new Map(),    // key -> when we last said we type to them
     changes: new Map(),       // msg_id -> an edited/deleted frame for a message not here yet
     editing: null,            // our item being edited in the composer, or null
@@ -705,15 +706,18 @@ const HANDLERS = {
   },
 
   typing(chat, frame) {
+    if (typeof frame.room === "string") return roomTyping(chat, frame);  // in a named room
     if (typeof frame.from !== "string" || isMe(chat, frame.from)) return;
     chat.typing.set(contactKey(frame.from), nowSeconds() + TYPING_EXPIRES);
   },
 
   edited(chat, frame, out) {
+    if (typeof frame.room === "string") return roomChanged(chat, frame, out);  // a room's post
     changed(chat, frame, out);
   },
 
   deleted(chat, frame, out) {
+    if (typeof frame.room === "string") return roomChanged(chat, frame, out);
     changed(chat, frame, out);
   },
 
@@ -760,6 +764,8 @@ function applyChange(item, change) {
   if (change.type === "deleted") {
     item.deleted = true;
     item.text = "";
+    // Deleted by a room's moderator or an administrator, not by its sender.
+    if (typeof change.by === "string") item.deletedBy = change.by;
   } else {
     item.edited = true;
     item.text = String(change.text);
@@ -767,10 +773,11 @@ function applyChange(item, change) {
   item.rev = (item.rev || 0) + 1;
 }
 
-/** Our own direct message ``item`` may still be edited or deleted (the server decides). */
+/** Our own direct message or room post ``item`` may still be edited or deleted (the
+ * server decides). */
 function changeable(chat, item) {
-  return item.kind === "message" && item.dir === "out" && item.to !== null && item.msgId != null
-    && !item.deleted && nowSeconds() - item.at < EDIT_WINDOW && chat.status === "online";
+  return item.kind === "message" && item.dir === "out" && (item.to !== null || Boolean(item.room))
+    && item.msgId != null && !item.deleted && nowSeconds() - item.at < EDIT_WINDOW && chat.status === "online";
 }
 
 /** The frame that edits (``text``) or deletes (null) our message ``item``. */
@@ -793,6 +800,7 @@ function settingsFrame(chat, on) {
  * screen, if the page is ``focused``, receipts are on, and we have not said it yet. */
 function readFrames(chat, focused) {
   if (!focused || !chat.readReceipts || chat.status !== "online" || chat.active === ROOM) return [];
+  if (isRoomKey(chat.active)) return [];  // read marks are for direct messages only (PROTOCOL.md)
   const convo = chat.conversations.get(chat.active);
   if (!convo) return [];
   let newest = 0;
@@ -810,12 +818,15 @@ function typingFrames(chat, now) {
   const last = chat.typingSent.get(chat.active) || 0;
   if (now - last < TYPING_INTERVAL) return [];
   chat.typingSent.set(chat.active, now);
+  if (isRoomKey(chat.active)) return [{ type: "typing", room: roomName(chat, chat.active) }];
   return [{ type: "typing", to: convo.name }];
 }
 
-/** Who is typing in the conversation on screen, or null (expired ones are forgotten). */
+/** Who is typing in the conversation on screen, or null (expired ones are forgotten): a
+ * name, or in a room the names, joined. */
 function typingName(chat, now) {
   for (const [key, until] of chat.typing) if (until <= now) chat.typing.delete(key);
+  if (isRoomKey(chat.active)) return roomTypingNames(chat, chat.active, now);
   if (chat.active === ROOM || !chat.typing.has(chat.active)) return null;
   const entry = chat.users.get(chat.active);
   return entry ? entry.name : null;
@@ -874,11 +885,13 @@ const ROOM_NOTICES = {
   ban: "* {by} banned {name} from {room}", unban: "* {by} lifted the ban on {name} in {room}",
   mute: "* {by} muted {name} in {room}", unmute: "* {name} may write in {room} again",
   appoint: "* {by} made {name} {role} of {room}", owner: "* {name} owns {room} now",
+  delete: "* {by} deleted a message of {name} in {room}",  // a moderator's delete (issue 13)
 };
 void [t("* {name} joined {room}"), t("* {name} left {room}"), t("* {by} set the topic of {room}: {topic}"),
   t("* {by} invited {name} to {room}"), t("* {by} put {name} out of {room}"), t("* {by} banned {name} from {room}"),
   t("* {by} lifted the ban on {name} in {room}"), t("* {by} muted {name} in {room}"),
-  t("* {name} may write in {room} again"), t("* {by} made {name} {role} of {room}"), t("* {name} owns {room} now")];
+  t("* {name} may write in {room} again"), t("* {by} made {name} {role} of {room}"), t("* {name} owns {room} now"),
+  t("* {by} deleted a message of {name} in {room}")];
 const ROLES = { owner: "owner", moderator: "moderator", member: "member" };
 void [t("owner"), t("moderator"), t("member")];
 
@@ -978,12 +991,61 @@ function roomPost(chat, frame, out) {
   if (chat.seen.has(seen)) return;
   chat.seen.add(seen);
   const key = roomKey(frame.room);
-  const convo = addItem(chat, key, frame.room, {
-    kind: "message", dir: "in", sender: frame.from, text: String(frame.text),
+  const typing = chat.roomTyping.get(key);
+  if (typing) typing.delete(nameKey(frame.from));  // their post ends "typing"
+  const item = {
+    kind: "message", dir: "in", sender: frame.from, room: frame.room, text: String(frame.text),
     at: frame.sent_at, state: "received", msgId: frame.msg_id,
-  });
+  };
+  const early = chat.changes.get(frame.msg_id);  // a change that came before the post
+  if (early) {
+    chat.changes.delete(frame.msg_id);
+    applyChange(item, early);
+  }
+  const convo = addItem(chat, key, frame.room, item);
   if (chat.active !== key) convo.unread += 1;
   out.announce.push(t("{name} in {room}: {text}", { name: frame.from, room: frame.room, text: frame.text }));
+}
+
+// --- Typing, edits and deletes in rooms (issue 13) -------------------------------------
+
+/** A member types in a room: shown under it until TYPING_EXPIRES after the last one. */
+function roomTyping(chat, frame) {
+  if (typeof frame.from !== "string" || isMe(chat, frame.from)) return;
+  const key = roomKey(frame.room);
+  if (!chat.roomTyping.has(key)) chat.roomTyping.set(key, new Map());
+  chat.roomTyping.get(key).set(nameKey(frame.from), { name: frame.from, until: nowSeconds() + TYPING_EXPIRES });
+}
+
+/** The names of those typing in room ``key`` now, joined, or null; expired ones go. */
+function roomTypingNames(chat, key, now) {
+  const typing = chat.roomTyping.get(key);
+  if (!typing) return null;
+  for (const [who, entry] of typing) if (entry.until <= now) typing.delete(who);
+  return typing.size ? [...typing.values()].map((entry) => entry.name).join(", ") : null;
+}
+
+/** An edited or deleted frame with ``room``: change the post if we have it (else keep
+ * the change for the post); never confirmed (PROTOCOL.md, "In rooms"). */
+function roomChanged(chat, frame, out) {
+  if (typeof frame.msg_id !== "number" || typeof frame.from !== "string") return;
+  const convo = chat.conversations.get(roomKey(frame.room));
+  const item = convo ? convo.items.find((each) => each.kind === "message" && each.msgId === frame.msg_id) : null;
+  if (!item) {
+    chat.changes.set(frame.msg_id, frame);
+    return;
+  }
+  applyChange(item, frame);
+  if (isMe(chat, frame.by || frame.from)) return;
+  out.announce.push(frame.type === "edited" ? t("{name} edited a message in {room}", { name: frame.from, room: frame.room })
+    : typeof frame.by === "string" ? t("{by} deleted a message of {name} in {room}", { by: frame.by, name: frame.from, room: frame.room })
+      : t("{name} deleted a message in {room}", { name: frame.from, room: frame.room }));
+}
+
+/** Someone else's room post ``item`` we may delete: as the room's owner or moderator. */
+function moderatorMayDelete(chat, item) {
+  return item.kind === "message" && item.dir === "in" && Boolean(item.room) && item.msgId != null && !item.deleted
+    && chat.status === "online" && mayModerate(chat, roomKey(item.room));
 }
 
 function describeRoomNotice(chat, frame) {
@@ -1357,13 +1419,19 @@ function updateItem(item) {
   }
   if (item.kind === "message" && node.dataset.rev !== String(item.rev || 0)) {
     node.dataset.rev = String(item.rev || 0);
-    node.querySelector(".msg-text").replaceWith(item.deleted ? el("p", "msg-text msg-deleted", t("This message was deleted"))
+    const gone = item.deletedBy ? t("This message was deleted by {name}", { name: item.deletedBy })
+      : t("This message was deleted");
+    node.querySelector(".msg-text").replaceWith(item.deleted ? el("p", "msg-text msg-deleted", gone)
       : messageText(item.text));
     node.dataset.edited = String(Boolean(item.edited && !item.deleted));
     node.dataset.deleted = String(Boolean(item.deleted));
     node.dataset.read = String(Boolean(item.read));
     node.querySelector(".msg-edited").hidden = !(item.edited && !item.deleted);
     node.dataset.lang = "";  // the status line again (read)
+  }
+  if (item.kind === "message" && item.dir === "in" && item.room) {  // a moderator deletes others' posts
+    const moderate = node.querySelector(".msg-actions");
+    if (moderate) moderate.hidden = !moderatorMayDelete(shell.chat, item);
   }
   if (item.kind !== "message" || item.dir !== "out") return;
   const actions = node.querySelector(".msg-actions");
@@ -1403,7 +1471,7 @@ function messageElement(item) {
     const status = el("p", "msg-status");
     status.setAttribute("aria-live", "polite");
     node.append(status);
-    if (item.to !== null) {
+    if (item.to !== null || item.room) {
       const actions = el("p", "msg-actions");
       const edit = el("button", "msg-edit", t("Edit"));
       edit.type = "button";
@@ -1413,6 +1481,13 @@ function messageElement(item) {
       actions.hidden = true;
       node.append(actions);
     }
+  } else if (item.room) {  // another member's room post: Delete, for its moderators
+    const actions = el("p", "msg-actions");
+    const remove = el("button", "msg-delete", t("Delete"));
+    remove.type = "button";
+    actions.append(remove);
+    actions.hidden = true;
+    node.append(actions);
   }
   return node;
 }
@@ -1605,7 +1680,12 @@ function onMessageAction(event) {
   const node = button.closest("li.msg");
   const convo = chat.conversations.get(chat.active);
   const item = convo && convo.items.find((each) => String(each.localId) === node.dataset.localId);
-  if (!item || !changeable(chat, item)) return;
+  if (!item) return;
+  if (button.classList.contains("msg-delete") && moderatorMayDelete(chat, item)) {
+    sendFrame(changeFrame(chat, chat.active, item, null));
+    return;
+  }
+  if (!changeable(chat, item)) return;
   if (button.classList.contains("msg-delete")) {
     sendFrame(changeFrame(chat, chat.active, item, null));
     return;

@@ -608,6 +608,10 @@ class ChatApp:
         if now - self._typing_sent.get(model.active, -1e9) < const.TYPING_INTERVAL:
             return
         self._typing_sent[model.active] = now
+        if is_room_key(model.active):  # in a named room (issue 13)
+            if hasattr(client, "typing_in_room"):
+                client.typing_in_room(model.title(model.active))
+            return
         client.typing(model.title(model.active))
 
     def _edit_last(self, _event: object = None) -> str:

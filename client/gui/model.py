@@ -68,6 +68,8 @@ from protocol import (
     Watching,
 )
 
+from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
+
 from i18n import N_, _, ngettext
 from registry import canonical
 
@@ -192,6 +194,7 @@ class Line:
     read: bool = False
     edited: bool = False
     deleted: bool = False
+    deleted_by: str | None = None  # a room's moderator or an administrator, not its sender
 
     @property
     def label(self) -> str:
@@ -204,6 +207,8 @@ class Line:
     def shown_text(self) -> str:
         """The text as shown: with its "edited" mark, or that it was deleted."""
         if self.deleted:
+            if self.deleted_by is not None:
+                return _("(this message was deleted by {name})").format(name=sanitize(self.deleted_by))
             return _("(this message was deleted)")
         return self.text + "  " + _("(edited)") if self.edited else self.text
 
@@ -369,7 +374,9 @@ class ChatModel:
         # typing…" shows; edits and deletes of messages not here yet, by msg_id (applied
         # when the message comes); the newest msg_id we said we read, per conversation.
         self.typing: dict[str, float] = {}
-        self._early_changes: dict[int, Edited | Deleted] = {}
+        # In rooms: room key -> name key -> (name, clock time until which it shows).
+        self.room_typing: dict[str, dict[str, tuple[str, float]]] = {}
+        self._early_changes: dict[int, Edited | Deleted | RoomEdited | RoomDeleted] = {}
         self._read_sent: dict[str, int] = {}
         self.read_receipts = True  # this user's setting (the welcome says)
         self._changes: list[Change] = []
@@ -510,6 +517,13 @@ class ChatModel:
                 self._changes.append(TypingChanged())
         elif isinstance(event, (Edited, Deleted)):
             self._changed(event)
+        elif isinstance(event, RoomTyping):
+            if event.sender is not None and key_of(event.sender) != key_of(self.me):
+                typing = self.room_typing.setdefault(room_key(event.room_name), {})
+                typing[key_of(event.sender)] = (event.sender, self._clock() + const.TYPING_EXPIRES)
+                self._changes.append(TypingChanged())
+        elif isinstance(event, (RoomEdited, RoomDeleted)):
+            self._room_changed(event)
         elif isinstance(event, (Delivered, Queued, ErrorReply)) and getattr(event, "msg_id", None) in self._carbons:
             self._carbon_outcome(event)
         elif isinstance(event, Queued):
@@ -715,10 +729,46 @@ class ChatModel:
         self._change_line(line, event)
         self._changes.append(LineChanged(conversation.key, line))
 
+    def _room_changed(self, event: RoomEdited | RoomDeleted) -> None:
+        """A room post was edited by its sender, or deleted (by its sender, a moderator or
+        an administrator): its line changes (kept for later if it is not here yet)."""
+        key = room_key(event.room_name)
+        conversation = self.conversations.get(key)
+        line = None
+        if conversation is not None:
+            line = next((each for each in conversation.lines if each.msg_id == event.msg_id), None)
+        if line is None:
+            self._early_changes[event.msg_id] = event
+            return
+        self._change_line(line, event)
+        self._changes.append(LineChanged(key, line))
+
+    def deleted_by_us(self, key: str, msg_id: int) -> None:
+        """The server took our delete of someone else's post ``msg_id`` in room ``key`` (as
+        its moderator): the session that asked is not told "deleted", so mark it here."""
+        state = self.rooms.get(key)
+        conversation = self.conversations.get(key)
+        line = next((each for each in conversation.lines if each.msg_id == msg_id), None) if conversation else None
+        if state is not None and line is not None:
+            self._room_changed(RoomDeleted(msg_id, line.sender, state.name, time.time(), self.me))
+
+    def last_post_of(self, key: str, name: str) -> int | None:
+        """The msg_id of ``name``'s newest post shown in room ``key`` that is not deleted
+        (what a moderator's "Delete their last post" deletes), or None."""
+        conversation = self.conversations.get(key)
+        if conversation is None:
+            return None
+        for line in reversed(conversation.lines):
+            if (line.kind == "in" and line.msg_id is not None and not line.deleted
+                    and key_of(line.sender) == key_of(name)):
+                return line.msg_id
+        return None
+
     @staticmethod
-    def _change_line(line: Line, event: Edited | Deleted) -> None:
-        if isinstance(event, Deleted):
+    def _change_line(line: Line, event: Edited | Deleted | RoomEdited | RoomDeleted) -> None:
+        if isinstance(event, (Deleted, RoomDeleted)):
             line.deleted, line.text = True, ""
+            line.deleted_by = event.by
         else:
             line.edited, line.text = True, clean_text(event.text)
 
@@ -750,6 +800,12 @@ class ChatModel:
         now = self._clock()
         for each in [k for k, until in self.typing.items() if until <= now]:
             del self.typing[each]
+        if is_room_key(key):
+            typing = self.room_typing.get(key, {})
+            for each in [k for k, (_name, until) in typing.items() if until <= now]:
+                del typing[each]
+            names = [name for name, _until in typing.values()]
+            return _("{name} is typing…").format(name=", ".join(names)) if names else ""
         if key == ROOM or key not in self.typing:
             return ""
         return _("{name} is typing…").format(name=self.title(key))
@@ -762,6 +818,8 @@ class ChatModel:
         conversation = self.conversations.get(key)
         if not focused or not self.read_receipts or key == ROOM or conversation is None or self.state != CONNECTED:
             return None
+        if is_room_key(key):
+            return None  # read marks are for direct messages only (PROTOCOL.md)
         newest = max((line.msg_id for line in conversation.lines if line.kind == "in" and line.msg_id is not None),
                      default=0)
         if newest <= self._read_sent.get(key, 0):
@@ -946,7 +1004,13 @@ class ChatModel:
         conversation = self._room_conversation(event.room_name)
         if event.msg_id in conversation.msg_ids:
             return
-        self._add(conversation, Line("in", event.sender, clean_text(event.text), event.sent_at, msg_id=event.msg_id))
+        line = Line("in", event.sender, clean_text(event.text), event.sent_at, msg_id=event.msg_id)
+        early = self._early_changes.pop(event.msg_id, None)  # a change that came before the post
+        if early is not None:
+            self._change_line(line, early)
+        if self.room_typing.get(key, {}).pop(key_of(event.sender), None) is not None:
+            self._changes.append(TypingChanged())  # their post ends "typing"
+        self._add(conversation, line)
         state = self.rooms.get(key)
         if state is not None and self.active != key and not mine:
             state.unread += 1

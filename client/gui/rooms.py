@@ -37,6 +37,7 @@ ACTS = (
     ("unmute", N_("Unmute")),
     ("appoint", N_("Make moderator")),
     ("dismiss", N_("Make plain member")),
+    ("delete_post", N_("Delete their last post")),  # issue 13
 )
 # How long "Mute for 10 minutes" mutes (seconds).
 MUTE_SECONDS = 600
@@ -207,6 +208,22 @@ class RoomPanel:
         if model is None or model.active not in model.rooms:
             return
         room = model.rooms[model.active].name
+        if act == "delete_post":
+            msg_id = model.last_post_of(model.active, name)
+            if msg_id is None:
+                model.notice(model.active, _("No post of {name} is shown here to delete").format(name=sanitize(name)))
+                self.app._render()
+                return
+            # The server announces it and tells every other session "deleted".
+            key = model.active
+
+            def done(_result: object) -> None:
+                if self.app.model is not None:
+                    self.app.model.deleted_by_us(key, msg_id)
+                    self.app._render()
+
+            self._ask(lambda: client.delete(msg_id), done, "/delete")
+            return
         calls = {
             "kick": lambda: client.kick(room, name),
             "ban": lambda: client.ban(room, name),

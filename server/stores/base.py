@@ -178,8 +178,14 @@ class MessageStore(Protocol):
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
                        quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
-        """Edit (``text``) or delete (None) a direct message of ``sender_key``: ``(status,
-        message or None)`` (see mailbox.change_message)."""
+        """Edit (``text``) or delete (None) a direct message or room post of ``sender_key``
+        (None: anyone's, a moderator's delete): ``(status, message or None)`` (see
+        mailbox.change_message)."""
+
+    def room_changes(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        """The edited or deleted posts of ``room_keys`` that ``name_key`` had before it
+        left, among each room's newest ``limit`` changes (see mailbox.room_changes)."""
 
     def changes_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

@@ -22,6 +22,9 @@ per message than a few dictionary operations:
 - ``_room_posts``: named room key -> msg_ids of its messages, for room history (what the
   SQLite store's messages_room index holds); purged ids are dropped from the front;
 - ``_room_cursors``: name key -> room key -> the last id of the room the member has had;
+- ``_room_changes``: named room key -> msg_id -> row, its posts last edited or deleted,
+  in the order of their last change, the newest ``const.ROOM_BACKLOG_LIMIT`` only (what
+  the SQLite store's messages_room_changes index gives, read with that limit);
 - ``_expiring``: the pending messages by when they expire, in buckets of
   ``EXPIRY_BUCKET`` seconds, whose numbers wait in the heap ``_buckets``: the expiry pass
   takes the buckets that are due and looks into one more, so it costs what expires, not
@@ -46,13 +49,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import const
 from protocol import HistoryEntry
 
 from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import (
-    CHANGED, ID_REUSED, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, UNKNOWN, StoredMessage, change_refused, same_request,
+    CHANGED, ID_REUSED, LEFT_AT, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, UNKNOWN, StoredMessage, change_refused, same_request,
     superseded_client_id,
 )
 from ..store import StoreUnavailable
@@ -121,6 +125,7 @@ class MemoryStore:
         self._credentials: dict[bytes, Credential] = {}
         self._rooms: dict[str, str] = {}  # room key -> record
         self._changes: dict[str, dict[int, _Row]] = {}
+        self._room_changes: dict[str, dict[int, _Row]] = {}
         self._reads: dict[tuple[str, str], int] = {}
         self._receipts_off: set[str] = set()
 
@@ -403,7 +408,8 @@ class MemoryStore:
         rows = [row for msg_id in ids[max(0, end - limit - 1):end][::-1]
                 if (row := self._messages.get(msg_id)) is not None]  # purged ones only at the front
         more = len(rows) > limit
-        entries = [HistoryEntry(m.msg_id, m.sender, m.recipient, m.text, m.sent_at, ROOM_MESSAGE_STATE)
+        entries = [HistoryEntry(m.msg_id, m.sender, m.recipient, m.text, m.sent_at, ROOM_MESSAGE_STATE,
+                                m.edited_at is not None and not m.deleted, m.deleted)
                    for row in reversed(rows[:limit]) for m in (row.message,)]
         return entries, (entries[0].msg_id if more and entries else None)
 
@@ -544,9 +550,34 @@ class MemoryStore:
         if refused is not None:
             return refused
         row.message = replace(row.message, text="" if text is None else text, edited_at=now, deleted=text is None)
-        if message.recipient_key not in quiet_for and row.state != "blocked":
+        if row.state == "room":
+            log_ = self._room_changes.setdefault(message.recipient_key, {})
+            log_.pop(msg_id, None)
+            log_[msg_id] = row  # the newest change last
+            while len(log_) > const.ROOM_BACKLOG_LIMIT:
+                del log_[next(iter(log_))]
+        elif message.recipient_key not in quiet_for and row.state != "blocked":
             self._changes.setdefault(message.recipient_key, {})[msg_id] = row
         return CHANGED, row.current()
+
+    def room_changes(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._do(self._room_changes_for, (name_key, list(room_keys), limit), callback, on_error)
+
+    def _room_changes_for(self, name_key: str, room_keys: list[str], limit: int) -> list[StoredMessage]:
+        """As mailbox.room_changes."""
+        mine = self._room_cursors.get(name_key, {})
+        left = mine.get(LEFT_AT)
+        if left is None:
+            return []
+        changed = []
+        for room_key in room_keys:
+            if room_key not in mine:
+                continue
+            rows = list(self._room_changes.get(room_key, {}).values())[-limit:]
+            changed += [m for row in rows if self._messages.get(row.message.msg_id) is row
+                        for m in (row.current(),) if m.msg_id <= mine[room_key] and m.edited_at * 1000 > left]
+        return sorted(changed, key=lambda m: m.msg_id)
 
     def changes_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

@@ -100,6 +100,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+import const
 from protocol import HistoryEntry
 from resp import NEED_DATA, Connection, ProtocolError, RedisClient, RedisError, Script, encode_command, parse_url
 from resp.aio import RedisAddress
@@ -107,7 +108,7 @@ from resp.aio import RedisAddress
 from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
-from ..mailbox import ID_REUSED, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage, same_request
+from ..mailbox import ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage, same_request
 from ..store import FailureLog, StoreUnavailable
 from .base import Callback, ErrorCallback
 
@@ -331,25 +332,35 @@ return #doomed
 # latest change it has not confirmed; ``read:<reader>`` maps a peer's key to the msg_id the
 # reader has seen its messages up to; ``rcptoff`` is the set of users with receipts off.
 
-# ARGV: P, msg id, sender key, '1' and the new text (an edit) or '0' and '' (a delete), now,
-# window, then the keys of those who are not told (quiet_for). As mailbox.change_message.
+# ARGV: P, msg id, sender key ('*', no user's key, for anyone's: a moderator's delete), '1' and the new text
+# (an edit) or '0' and '' (a delete), now, window, then the keys of those who are not told
+# (quiet_for). As mailbox.change_message. A named room's post goes to the room's change log
+# ``rchg:<room key>`` (ids scored by the time of their last change, the newest
+# const.ROOM_BACKLOG_LIMIT kept) instead of a recipient's ``chg:``.
 _CHANGE = _script(r"""
 local id = ARGV[2]
 local k = mkey(id)
 local r = redis.call('HMGET', k, 'sk', 'rk', 'd', 't', 'at', 'st')
 if not r[2] then return {'unknown', false} end
-if r[1] ~= ARGV[3] then return {'forbidden', false} end
+local anyone = ARGV[3] == '*'
+if not anyone and r[1] ~= ARGV[3] then return {'forbidden', row(id)} end
 local edit = ARGV[4] == '1'
 if r[3] == '1' then
   if edit then return {'gone', false} end
   return {'unchanged', row(id)}
 end
 if edit and ARGV[5] == r[4] then return {'unchanged', row(id)} end
-if tonumber(ARGV[6]) - tonumber(r[5]) > tonumber(ARGV[7]) then return {'too_late', false} end
+if not anyone and tonumber(ARGV[6]) - tonumber(r[5]) > tonumber(ARGV[7]) then return {'too_late', false} end
 if edit then
   redis.call('HSET', k, 't', ARGV[5], 'e', ARGV[6])
 else
   redis.call('HSET', k, 't', '', 'e', ARGV[6], 'd', '1')
+end
+if r[6] == 'room' then
+  local log = P .. 'rchg:' .. r[2]
+  redis.call('ZADD', log, ARGV[6], id)
+  redis.call('ZREMRANGEBYRANK', log, 0, -(%(room_changes)d + 1))
+  return {'changed', row(id)}
 end
 local quiet = r[6] == 'blocked'
 for i = 8, #ARGV do
@@ -357,7 +368,28 @@ for i = 8, #ARGV do
 end
 if not quiet then redis.call('ZADD', P .. 'chg:' .. r[2], id, id) end
 return {'changed', row(id)}
-""")
+""" % {"room_changes": const.ROOM_BACKLOG_LIMIT})
+
+# ARGV: P, name key, limit, room keys. As mailbox.room_changes: the posts of those rooms
+# the member had (id at most their cursor) changed after their LEFT_AT mark (ms), among
+# each room's newest ``limit`` changes.
+_ROOM_CHANGES = _script(r"""
+local ck, limit = P .. 'rcur:' .. ARGV[2], tonumber(ARGV[3])
+local left = redis.call('HGET', ck, '%(left)s')
+local out = {}
+if not left then return out end
+left = tonumber(left) / 1000
+for i = 4, #ARGV do
+  local c = redis.call('HGET', ck, ARGV[i])
+  if c then
+    for _, id in ipairs(redis.call('ZREVRANGEBYSCORE', P .. 'rchg:' .. ARGV[i], '+inf', '(' .. left,
+                                   'LIMIT', 0, limit)) do
+      if tonumber(id) <= tonumber(c) and redis.call('EXISTS', mkey(id)) == 1 then out[#out + 1] = row(id) end
+    end
+  end
+end
+return out
+""" % {"left": LEFT_AT})
 
 # ARGV: P, msg id, recipient key. 1 if it is a message to that recipient, else 0.
 _CONFIRM_CHANGE = _script(r"""
@@ -537,7 +569,7 @@ SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAN
            _SET_BLOCK, _CLEAR_BLOCKS, _BLOCKED_BY, _SAVE_HOLDING, _SET_LEFT_AT, _HOLDING, _SAVE_ACCOUNT, _ACCOUNT,
            _LAST_ID, _SAVE_CREDENTIAL, _REVOKE_CREDENTIAL, _REVOKE_CREDENTIALS,
            _SAVE_ROOM, _CHANGE, _CONFIRM_CHANGE, _RECORD_READ, _READ_MARK, _SET_READ_RECEIPTS, _ROOM_BACKLOG,
-           _SET_ROOM_CURSORS)
+           _SET_ROOM_CURSORS, _ROOM_CHANGES)
 
 
 # --- Decoding replies --------------------------------------------------------------------------
@@ -1015,7 +1047,8 @@ class RedisStore:
                      on_error: ErrorCallback | None = None) -> None:
         def page(rows: list) -> tuple[list[HistoryEntry], int | None]:
             more = len(rows) > limit
-            entries = [HistoryEntry(int(r[0]), _text(r[1]), _text(r[2]), _text(r[3]), float(r[4]), ROOM_MESSAGE_STATE)
+            entries = [HistoryEntry(int(r[0]), _text(r[1]), _text(r[2]), _text(r[3]), float(r[4]), ROOM_MESSAGE_STATE,
+                                    r[6] is not None and r[7] != b"1", r[7] == b"1")
                        for r in reversed(rows[:limit])]
             return entries, (entries[0].msg_id if more and entries else None)
 
@@ -1040,10 +1073,15 @@ class RedisStore:
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
                        quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
-        args = (msg_id, sender_key, "0" if text is None else "1", "" if text is None else text, repr(now),
+        args = (msg_id, "*" if sender_key is None else sender_key, "0" if text is None else "1", "" if text is None else text, repr(now),
                 repr(window), *sorted(quiet_for))
         self._submit(_CHANGE, args, lambda reply: (reply[0].decode(), None if reply[1] is None else _message(reply[1])),
                      callback, on_error)
+
+    def room_changes(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._submit(_ROOM_CHANGES, (name_key, limit, *room_keys),
+                     lambda rows: sorted(_messages(rows), key=lambda m: m.msg_id), callback, on_error)
 
     def changes_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

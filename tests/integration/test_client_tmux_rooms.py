@@ -74,3 +74,66 @@ def test_rooms_in_the_terminal(server: ServerThread, terminal: Callable[..., Tmu
     screen.wait_text("* you left #redes; plain lines go to the room")
     screen.wait(lambda rows: input_rows(rows).startswith("[room]> "), "the prompt back at the room")
     assert [m.name for m in olga.members("#redes")] == ["Olga"]
+
+
+@pytest.mark.timeout_seconds(90)
+def test_edit_delete_and_typing_in_a_room_in_the_terminal(server: ServerThread, terminal: Callable[..., Tmux],
+                                                           clients: list[ChatClient]) -> None:
+    """Issue 13 in rooms: the terminal prints a member typing, an edit and a delete (by
+    the sender, and by a moderator), and edits and deletes with /edit and /delete."""
+    from protocol import RoomDeleted, RoomEdited
+
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    screen = terminal("Alice", columns=110)
+    screen.type("/join #redes")
+    screen.press("Enter")
+    screen.wait_text("* you are in #redes (2 members; owner Olga)")
+    assert next_of(olga, RoomNotice).name == "Alice"
+
+    olga.typing_in_room("#redes")
+    screen.wait_text("… Olga is typing in #redes")
+    post = olga.send_to_room("#redes", "a prova é na quinta")
+    screen.wait_text("(#redes) Olga: a prova é na quinta")
+    olga.edit(post.msg_id, "a prova é na sexta")
+    screen.wait_text(f"✎ Olga edited message {post.msg_id} in #redes: a prova é na sexta")
+    olga.delete(post.msg_id)
+    screen.wait_text(f"✗ Olga deleted message {post.msg_id} in #redes")
+
+    # Alice corrects and then deletes her own post: Olga is told each.
+    screen.type("a tset")
+    screen.press("Enter")
+    mine = next_of(olga, RoomPost, lambda p: p.sender == "Alice")
+    screen.type("/edit a test")
+    screen.press("Enter")
+    screen.wait_text(f"* message {mine.msg_id} edited")
+    assert next_of(olga, RoomEdited).text == "a test"
+    screen.type("/delete")
+    screen.press("Enter")
+    screen.wait_text(f"* message {mine.msg_id} deleted")
+    assert next_of(olga, RoomDeleted).msg_id == mine.msg_id
+
+    # A plain member may not delete Olga's post; once a moderator, Alice may, and it says so.
+    other = olga.send_to_room("#redes", "spam")
+    screen.wait_text("(#redes) Olga: spam")
+    screen.type("/delete Olga")
+    screen.press("Enter")
+    screen.wait_text("! /delete failed:")
+    olga.appoint("#redes", "Alice", "moderator")
+    screen.wait_text("* Olga made you moderator of #redes")
+    olga2 = start(clients, server.port, "Otto")  # a member whose post a moderator deletes
+    olga2.join("#redes")
+    spam = olga2.send_to_room("#redes", "more spam")
+    screen.wait_text("(#redes) Otto: more spam")
+    screen.type("/apagar Otto")
+    screen.press("Enter")
+    screen.wait_text(f"* message {spam.msg_id} deleted")
+    told = next_of(olga2, RoomDeleted)
+    assert (told.msg_id, told.sender, told.by) == (spam.msg_id, "Otto", "Alice")
+    # Another moderator's delete is printed with who did it.
+    olga.delete(other.msg_id)
+    screen.wait_text(f"✗ Olga deleted message {other.msg_id} in #redes")
+    spam2 = olga2.send_to_room("#redes", "spam again")
+    screen.wait_text("(#redes) Otto: spam again")
+    olga.delete(spam2.msg_id)
+    screen.wait_text(f"✗ Olga deleted message {spam2.msg_id} of Otto in #redes")

@@ -63,3 +63,75 @@ def test_a_room_in_the_window(open_gui, server, clients, tmp_path: Path) -> None
     print(f"\nscreenshot: {shot}")
     if os.environ.get("SAVE_SCREENSHOTS") == "1":  # README's picture of a room
         shutil.copyfile(shot, Path(__file__).resolve().parents[2] / "docs" / "gui-rooms.png")
+
+
+@pytest.mark.timeout_seconds(120)
+def test_typing_edits_and_deletes_in_a_room_in_the_window(open_gui, server, clients, tmp_path: Path) -> None:
+    """Issue 13 in rooms: "Olga is typing…" under the room, an edited post and deleted ones
+    (by their sender, by a moderator: "deleted by"), Ctrl+E and Ctrl+Delete on our own
+    post, and a moderator's "Delete their last post" in the member menu."""
+    from protocol import RoomDeleted, RoomEdited, RoomTyping
+
+    def next_of(client, kind):
+        while not isinstance(event := client.events.get(timeout=WAIT), kind):
+            pass
+        return event
+
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    vic = start(clients, server.port, "Vic")
+    vic.join("#redes")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#redes")
+    bob.wait(lambda s: s["active"] == "##redes" and s["members"], "the room open with its members")
+
+    post = olga.send_to_room("#redes", "a prova é na quinta")
+    bob.wait(lambda s: "Olga: a prova é na quinta" in s["panes"]["##redes"], "Olga's post")
+    olga.edit(post.msg_id, "a prova é na sexta")
+    bob.wait(lambda s: "a prova é na sexta  (edited)" in s["panes"]["##redes"], "the edited mark")
+    oops = vic.send_to_room("#redes", "ops, sala errada")
+    bob.wait(lambda s: "ops, sala errada" in s["panes"]["##redes"], "Vic's post")
+    vic.delete(oops.msg_id)
+    bob.wait(lambda s: "ops, sala errada" not in s["panes"]["##redes"]
+             and "(this message was deleted)" in s["panes"]["##redes"], "Vic's post deleted")
+
+    # Our own post: typed (Olga hears we type), then Ctrl+E to correct it, Ctrl+Delete later.
+    bob.cmd("type", text="", clear=True, enter=False)  # the input box has the focus
+    bob.cmd("key", sequence="<KeyPress-v>")
+    typing = next_of(olga, RoomTyping)
+    assert (typing.room_name, typing.sender) == ("#redes", "Bob")
+    bob.cmd("type", text="vou levar o livor", clear=True)
+    bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["sent"], "our post as sent")
+    bob.cmd("key", sequence="<Control-e>")
+    bob.wait(lambda s: s["input"] == "vou levar o livor", "our post in the input box")
+    bob.cmd("type", text="vou levar o livro", clear=True)
+    assert next_of(olga, RoomEdited).text == "vou levar o livro"
+    bob.wait(lambda s: "vou levar o livro  (edited)" in s["panes"]["##redes"], "our edit")
+
+    # Made a moderator, Bob deletes Vic's last post from the member menu; Olga deletes another.
+    spam = vic.send_to_room("#redes", "compre já!!!")
+    bob.wait(lambda s: "compre já!!!" in s["panes"]["##redes"], "Vic's spam")
+    olga.appoint("#redes", "Bob", "moderator")
+    state = bob.wait(lambda s: "delete_post" in s["room_menu"], "the moderation menu")
+    bob.cmd("room_act", act="delete_post", name="Vic")
+    deleted = next_of(vic, RoomDeleted)
+    assert (deleted.msg_id, deleted.by) == (spam.msg_id, "Bob")
+    again = vic.send_to_room("#redes", "compre já, de novo")
+    bob.wait(lambda s: "compre já, de novo" in s["panes"]["##redes"], "Vic's spam again")
+    olga.delete(again.msg_id)
+    state = bob.wait(lambda s: "(this message was deleted by Olga)" in s["panes"]["##redes"], "deleted by Olga")
+    assert "compre já" not in state["panes"]["##redes"]
+    assert "you deleted a message of Vic in #redes" in state["panes"]["##redes"]
+
+    olga.typing_in_room("#redes")
+    bob.wait(lambda s: s["typing"] == "Olga is typing…", "the typing line")
+    require_tool("xwd", "x11-apps", why="to take the window's screenshot")
+    shot = tmp_path / "gui-room-edits.png"
+    bob.cmd("screenshot", path=str(shot))
+    print(f"\nscreenshot: {shot}")
+    bob.cmd("key", sequence="<Control-Delete>")
+    while (event := next_of(olga, RoomDeleted)).sender != "Bob":  # Vic's, told before
+        pass
+    assert event.by is None
+    bob.wait(lambda s: "vou levar o livro" not in s["panes"]["##redes"], "our post deleted")

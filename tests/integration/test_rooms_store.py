@@ -122,3 +122,76 @@ def test_a_message_stored_just_before_the_login_comes_once_among_the_missed_ones
     bench.settle()
     assert room_texts(again) == ["while away", "just before the login", "after"]
     bench.store.close()
+
+
+# --- Edits and deletes of room posts (issue 13): the per-room change log ----------------------
+
+
+def _post(store, results: list, sender: str, room: str, text: str, at: float) -> None:
+    from server import mailbox
+    message = mailbox.StoredMessage(0, sender, sender.lower(), room, room, text, at, f"{sender}-{text}", "room")
+    store.store_message(message, results.append, results.append)
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_room_changes_tell_a_member_the_changes_since_they_left_to_posts_they_had_and_no_more(loop, kind):
+    """A member's cursor and LEFT_AT mark (one row per membership, written when they go):
+    at their next login, the posts they had that changed after they left, latest state
+    each, and only within the room's newest ``limit`` changes (a bounded log)."""
+    from server import mailbox
+    store = open_store(loop, kind=kind)
+    posted: list = []
+    for n in range(6):
+        _post(store, posted, "Ana", "#redes", f"post {n}", T0 + n)
+    _post(store, posted, "Ana", "#outra", "elsewhere", T0 + 6)
+    settle(loop, store)
+    ids = [message.msg_id for message, _status in posted]
+    answers: list = []
+    # Changed before Mia left: she saw it live; not told again.
+    store.change_message(ids[0], "ana", "post 0, fixed", T0 + 10, 1e9, frozenset(), answers.append)
+    store.set_room_cursors("mia", {"#redes": ids[4], "#outra": ids[6], mailbox.LEFT_AT: int((T0 + 20) * 1000)})
+    store.change_message(ids[1], "ana", "post 1, fixed", T0 + 30, 1e9, frozenset(), answers.append)
+    store.change_message(ids[2], "ana", None, T0 + 31, 1e9, frozenset(), answers.append)
+    store.change_message(ids[5], "ana", None, T0 + 32, 1e9, frozenset(), answers.append)  # after her cursor
+    store.change_message(ids[6], None, None, T0 + 33, 1e9, frozenset(), answers.append)  # a moderator's delete
+    got: list = []
+    store.room_changes("mia", ["#redes", "#outra"], 100, got.append, got.append)
+    store.room_changes("mia", ["#redes"], 1, got.append, got.append)  # the newest change of #redes only
+    store.room_changes("otto", ["#redes"], 100, got.append, got.append)  # no mark: nothing
+    settle(loop, store)
+    assert [status for status, _m in answers] == [mailbox.CHANGED] * 5
+    everything, newest, none = got
+    assert [(m.msg_id, m.text, m.deleted) for m in everything] == [
+        (ids[1], "post 1, fixed", False), (ids[2], "", True), (ids[6], "", True)]
+    assert newest == []  # #redes's newest change is to a post after her cursor: that comes with the posts
+    assert none == []
+    # A deleted post's text is gone, and history marks each.
+    pages: list = []
+    store.room_history("#redes", None, 10, pages.append, pages.append)
+    settle(loop, store)
+    entries = {e.msg_id: e for e in pages[0][0]}
+    assert (entries[ids[0]].text, entries[ids[0]].edited, entries[ids[0]].deleted) == ("post 0, fixed", True, False)
+    assert (entries[ids[2]].text, entries[ids[2]].edited, entries[ids[2]].deleted) == ("", False, True)
+    assert not entries[ids[3]].edited and not entries[ids[3]].deleted
+    store.close()
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_another_users_post_is_refused_with_it_and_anyones_delete_ignores_the_window(loop, kind):
+    from server import mailbox
+    store = open_store(loop, kind=kind)
+    posted: list = []
+    _post(store, posted, "Ana", "#redes", "old post", T0)
+    settle(loop, store)
+    msg_id = posted[0][0].msg_id
+    answers: list = []
+    store.change_message(msg_id, "mia", None, T0 + 1, 60.0, frozenset(), answers.append)  # not hers
+    store.change_message(msg_id, "ana", None, T0 + 3600, 60.0, frozenset(), answers.append)  # too late for Ana
+    store.change_message(msg_id, None, None, T0 + 3600, 60.0, frozenset(), answers.append)  # a moderator's
+    store.change_message(msg_id, None, None, T0 + 3601, 60.0, frozenset(), answers.append)  # again: a resend
+    settle(loop, store)
+    (forbidden, whose), (late, _), (changed, message), (again, _) = answers
+    assert (forbidden, whose.sender_key, whose.recipient_key, whose.state) == (mailbox.FORBIDDEN, "ana", "#redes", "room")
+    assert (late, changed, again) == (mailbox.TOO_LATE, mailbox.CHANGED, mailbox.UNCHANGED)
+    assert message.deleted and message.text == ""
+    store.close()

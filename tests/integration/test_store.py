@@ -201,7 +201,7 @@ def test_the_conversation_index_holds_direct_messages_only_and_no_copy_of_the_ro
         db.close()
     # messages_room (issue 13, migration 8) holds only named rooms' messages: partial too.
     assert sorted(indexes) == ["messages_by_client_id", "messages_changes", "messages_conversation", "messages_expiry",
-                               "messages_inbox", "messages_room", "messages_untold"]
+                               "messages_inbox", "messages_room", "messages_room_changes", "messages_untold"]
     assert indexes["messages_changes"].endswith("WHERE change_pending = 1")
     assert indexes["messages_room"].endswith("(recipient_key) WHERE state = 'room' AND recipient_key IS NOT NULL")
     assert indexes["messages_conversation"].endswith("(sender_key, recipient_key) WHERE recipient_key IS NOT NULL")
@@ -227,6 +227,8 @@ PLANS = {
     " ORDER BY msg_id DESC LIMIT 5": "messages_conversation",
     "SELECT msg_id, sender, recipient, text, sent_at FROM messages WHERE recipient_key = '#r' AND state = 'room'"
     " AND msg_id < 9 ORDER BY msg_id DESC LIMIT 5": "messages_room",
+    "SELECT * FROM messages WHERE recipient_key = '#r' AND state = 'room' AND edited_at IS NOT NULL"
+    " ORDER BY edited_at DESC LIMIT 5": "messages_room_changes",
     "UPDATE messages SET client_id = 'x' WHERE sender_key = 'a' AND msg_id <= 5": "messages_by_client_id",
     "DELETE FROM messages WHERE msg_id < 5 AND state NOT IN ('sent', 'queued')": "INTEGER PRIMARY KEY",
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import const
 from client.library import ChatClient
 from clientkit import WAIT
 from protocol import RoomPost
@@ -119,3 +120,101 @@ def test_the_page_falls_back_to_version_1_and_resends_room_messages_with_their_i
     assert result["resent"] == [result["post"]]
     assert result["items"] == [["out", "olá", "sent"], ["in", "oi", "received"]]
     assert result["rejoined"] == ["#redes"]
+
+
+def _text_in(selector: str, text: str) -> str:
+    return (f"[...document.querySelectorAll({json.dumps(selector)})].some(e => e.textContent === {json.dumps(text)})")
+
+
+def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) -> None:
+    """Issue 13 in rooms: "Olga is typing…" under the room, a post edited and posts
+    deleted (by their sender, by a moderator) marked, and the page's own Edit and Delete:
+    on our post, and (once a moderator) Delete on another member's."""
+    from protocol import RoomDeleted, RoomEdited
+
+    page, web = site
+    page.cdp.send("Emulation.setFocusEmulationEnabled", {"enabled": True})
+    olga = ChatClient("Olga", "127.0.0.1", web.srv.port)
+    vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
+    try:
+        olga.connect(timeout=WAIT)
+        olga.join("#redes")
+        vic.connect(timeout=WAIT)
+        vic.join("#redes")
+        page.log_in("Bob")
+        page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
+        page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
+        page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
+
+        # Olga's post, edited; Vic's, deleted by Vic; our own, edited with Edit then Save.
+        post = olga.send_to_room("#redes", "a prova é na quinta")
+        page.wait_for(_text_in("#messages .msg-in .msg-text", "a prova é na quinta"))
+        olga.edit(post.msg_id, "a prova é na sexta")
+        page.wait_for(_text_in("#messages .msg-in .msg-text", "a prova é na sexta"))
+        assert page.js("document.querySelector('#messages .msg-in').dataset.edited") == "true"
+        oops = vic.send_to_room("#redes", "ops, sala errada")
+        page.wait_for(_text_in("#messages .msg-in .msg-text", "ops, sala errada"))
+        vic.delete(oops.msg_id)
+        page.wait_for(_text_in("#messages .msg-in .msg-text", "This message was deleted"))
+
+        page.focus("#composer-input")
+        page.type("vou levar o livor")
+        page.enter()
+        page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'sent'")
+        page.wait_for("document.querySelector('#messages .msg-out .msg-actions')?.hidden === false")
+        page.js("document.querySelector('#messages .msg-out .msg-edit').click()")
+        page.wait_for("document.getElementById('composer').dataset.editing === 'true'")
+        page.js("document.getElementById('composer-input').value = ''")
+        page.focus("#composer-input")
+        page.type("vou levar o livro")
+        page.enter()
+        page.wait_for("document.querySelector('#messages .msg-out')?.dataset.edited === 'true'")
+        while not isinstance(event := olga.events.get(timeout=WAIT), RoomEdited):
+            pass
+        assert (event.sender, event.text) == ("Bob", "vou levar o livro")
+
+        # A plain member has no Delete on others' posts; a moderator has.
+        spam = vic.send_to_room("#redes", "compre já!!!")
+        page.wait_for(_text_in("#messages .msg-in .msg-text", "compre já!!!"))
+        assert page.js("[...document.querySelectorAll('#messages .msg-in')].at(-1)"
+                       ".querySelector('.msg-actions').hidden") is True
+        olga.appoint("#redes", "Bob")
+        page.wait_for("[...document.querySelectorAll('#messages .msg-in')].at(-1)"
+                      ".querySelector('.msg-actions')?.hidden === false")
+        page.js("[...document.querySelectorAll('#messages .msg-in')].at(-1).querySelector('.msg-delete').click()")
+        while not isinstance(event := vic.events.get(timeout=WAIT), RoomDeleted):
+            pass
+        assert (event.msg_id, event.by) == (spam.msg_id, "Bob")
+        page.wait_for("[...document.querySelectorAll('#messages .msg-in')].at(-1).dataset.deleted === 'true'")
+        # Another moderator's delete says who did it.
+        again = vic.send_to_room("#redes", "compre já, de novo")
+        page.wait_for(_text_in("#messages .msg-in .msg-text", "compre já, de novo"))
+        olga.delete(again.msg_id)
+        page.wait_for(_text_in("#messages .msg-in .msg-text", "This message was deleted by Olga"))
+
+        # Read marks are for direct messages: the page sent none for the room (no error came).
+        assert page.js("[...document.querySelectorAll('#messages .notice-text')].filter(e => "
+                       "e.textContent.includes('unknown_message')).length") == 0
+        # Olga corrects a last post (so that the picture shows an edited one too) and types:
+        # "Olga is typing…" under the room; and our typing reaches her.
+        last = olga.send_to_room("#redes", "tragam calculadora")
+        page.wait_for(_text_in("#messages .msg-in .msg-text", "tragam calculadora"))
+        olga.edit(last.msg_id, "tragam a calculadora")
+        page.wait_for(_text_in("#messages .msg-in .msg-text", "tragam a calculadora"))
+        olga.typing_in_room("#redes")
+        page.wait_for("!document.getElementById('typing').hidden")
+        assert page.js("document.getElementById('typing').textContent") == "Olga is typing…"
+        shoot(page, tmp_path, "web-client-room-edits.png")
+        # (The page says it types at most once per interval: the last was while composing.)
+        page.wait_for(f"nowSeconds() - (shell.chat.typingSent.get(shell.chat.active) || 0) >= {const.TYPING_INTERVAL}",
+                      const.TYPING_INTERVAL + 5)
+        page.focus("#composer-input")
+        page.type("a")
+        from protocol import RoomTyping
+        while not isinstance(event := olga.events.get(timeout=WAIT), RoomTyping):
+            pass
+        assert (event.room_name, event.sender) == ("#redes", "Bob")
+        assert page.problems() == []
+    finally:
+        olga.close()
+        vic.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import const
 from protocol import OutcomeAcks, Receipts
+from protocol import RoomDeleted, RoomEdited, RoomTyping  # issue 13, in rooms
 from protocol import (
     Accepted, Connection, Delivered, DirectMessage, ErrorReply, Event, Goodbye, Hello,
     LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, RoomSkipped, SendDirect,
@@ -139,3 +140,6 @@ SAMPLES: list[Event] = [
 ]
 # Feature batch_acks (issue 9): several ids per receipt and ack.
 SAMPLES += [Receipts((7, 8, 0)), OutcomeAcks((41,))]
+# Typing, edits and deletes in rooms (issue 13).
+SAMPLES += [RoomTyping("#ação", "zoë"), RoomEdited(45, "zoë", "#ação", TEXT, 1700000007.5),
+            RoomDeleted(45, "zoë", "#ação", 1700000008.5, "mallory")]

@@ -112,3 +112,15 @@ def test_room_lines_in_portuguese() -> None:
         assert parse_command("/entrar") == Mistake("uso: /entrar #SALA")
     finally:
         i18n.use("en")
+
+
+def test_edit_and_delete_of_ones_last_message_or_a_members_last_post():
+    """/edit TEXT and /delete [NAME] (issue 13), in both languages; a bad name or a
+    missing text is a Mistake before anything is sent."""
+    from client.commands import DeleteLast, EditLast
+    assert parse_command("/edit  the test is on friday ", "#redes") == EditLast("the test is on friday")
+    assert parse_command("/editar oi", None) == EditLast("oi")
+    assert parse_command("/delete", "#redes") == DeleteLast()
+    assert parse_command("/apagar @Vic", "#redes") == DeleteLast("Vic")
+    for bad in ("/edit", "/edit   ", "/delete Vic Moe", "/delete a b c", "/delete #x"):
+        assert isinstance(parse_command(bad, "#redes"), Mistake), bad

@@ -59,3 +59,55 @@ def test_members_follow_the_notices_and_a_ban_of_ourselves_takes_the_room_off_th
     assert key not in model.rooms and model.active == ROOM
     assert "Olga banned you from #redes (spam)" in model.conversations[key].lines[-1].text
     assert ContactsChanged() in model.take_changes()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_typing_edits_and_deletes_in_a_room() -> None:
+    """Issue 13 in rooms: who types shows under the room until it expires or they post;
+    an edit and a delete change the post's line (a moderator's delete says by whom), also
+    when the change comes before the post; no read is said for a room; a moderator's
+    "Delete their last post" finds the member's newest post shown."""
+    import const
+    from client.gui.model import LineChanged, TypingChanged
+    from protocol import RoomDeleted, RoomEdited, RoomTyping
+
+    clock = _Clock()
+    model = ChatModel("Bob", clock=clock)
+    model.set_state("connected")
+    key = joined(model)
+    model.take_changes()
+    model.apply(RoomTyping("#redes", "Olga"))
+    model.apply(RoomTyping("#redes", "Vic"))
+    model.apply(RoomTyping("#redes", "Bob"))  # ours, from another session: not shown
+    assert TypingChanged() in model.take_changes()
+    assert model.typing_text(key) == "Olga, Vic is typing…"
+    assert model.typing_text(ROOM) == ""
+    model.apply(RoomPost(7, "Olga", "#redes", "a prova é na quinta", 1.0))
+    assert model.typing_text(key) == "Vic is typing…"  # her post ended hers
+    clock.now += const.TYPING_EXPIRES + 0.1
+    assert model.typing_text(key) == ""
+
+    model.take_changes()
+    model.apply(RoomEdited(7, "Olga", "#redes", "a prova é na sexta", 2.0))
+    [change] = model.take_changes()
+    assert isinstance(change, LineChanged) and change.line.shown_text == "a prova é na sexta  (edited)"
+    model.apply(RoomPost(8, "Vic", "#redes", "spam", 3.0))
+    model.apply(RoomPost(9, "Vic", "#redes", "more spam", 3.5))
+    assert model.last_post_of(key, "VIC") == 9
+    model.apply(RoomDeleted(9, "Vic", "#redes", 4.0, "Olga"))
+    assert model.conversations[key].lines[-1].shown_text == "(this message was deleted by Olga)"
+    assert model.last_post_of(key, "Vic") == 8 and model.last_post_of(key, "Zoe") is None
+    model.apply(RoomDeleted(8, "Vic", "#redes", 4.5))
+    assert model.conversations[key].lines[-2].shown_text == "(this message was deleted)"
+    # Before its post: applied when it comes.
+    model.apply(RoomEdited(11, "Olga", "#redes", "later, fixed", 5.0))
+    model.apply(RoomPost(11, "Olga", "#redes", "later", 4.9))
+    assert model.conversations[key].lines[-1].shown_text == "later, fixed  (edited)"
+    assert model.read_due(True) is None  # read marks are for direct messages

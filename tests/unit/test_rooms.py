@@ -185,6 +185,8 @@ def _do(rooms, act, actor):
     if act == "history":
         refusal = rooms.may_read_history(actor, "#redes")
         return [refusal] if refusal else []
+    if act == "delete":  # Vic's post (issue 13): a sender deletes their own by the rule of edits
+        return rooms.delete_post(actor, "#redes", "Vic", 90, T0)
     if act == "unban":
         rooms.ban(OWNER, "#redes", VICTIM, T0)
     if act == "unmute":
@@ -208,6 +210,7 @@ ALLOWED = {
     "make owner": (True, True, False,   False, False),
     "mode":    (True,  True,  False,    False, False),
     "history": (False, True,  True,     True,  False),  # the administrator has not joined
+    "delete":  (True,  True,  True,     False, False),  # another's post (issue 13)
 }
 CASES = [(act, role, allowed) for act, row in ALLOWED.items() for role, allowed in zip(ACTORS, row)]
 
@@ -466,3 +469,17 @@ def test_an_administrator_is_an_account_named_in_admins_or_added_at_the_console(
     rooms.add_admin("OLGA")
     assert rooms.is_admin(OWNER) and rooms.admins() == ["olga", "teacher"]
     assert rooms.role(rooms.default, OWNER) is Role.ADMIN
+
+
+def test_a_moderators_delete_of_a_post_is_announced_naming_its_sender_and_logged(rooms):
+    out = rooms.delete_post(MOD, "#REDES", "Vic", 90, T0)
+    assert notices(out) == [Notice("#redes", "delete", "Vic", T0, by="Moe")]
+    assert logs(out) == ["Moe deleted message 90 of Vic in #redes"]
+    # Nothing of the room changes: nothing to store.
+    rooms.changes()
+    rooms.delete_post(OWNER, "#redes", "Moe", 91, T0)
+    assert rooms.changes() == []
+    # A moderator of another room is an outsider here.
+    rooms.join(OUTSIDER, "#outra", T0)
+    assert codes(rooms.delete_post(OUTSIDER, "#redes", "Vic", 90, T0)) == [ErrorCode.NOT_MEMBER]
+    assert codes(rooms.delete_post(MOD, "#nada", "Vic", 90, T0)) == [ErrorCode.NO_SUCH_ROOM]
