@@ -244,6 +244,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "node": ("node", _optional(_short)),
     "read_receipts": ("read_receipts", _optional(_boolean)),
     "msg_ids": ("msg_ids", _msg_ids),
+    "room_seen": ("room_seen", _optional(_integer)),
 }
 
 
