@@ -174,6 +174,8 @@ _NOTICES = {
     "unmute": N_("* {name} may write in {room} again"),
     "appoint": N_("* {by} made {name} {role} of {room}"),
     "owner": N_("* {name} owns {room} now"),
+    "invite_only": N_("* {by} made {room} invite-only"),
+    "public": N_("* {by} made {room} public"),
 }
 _ROLES = {"owner": N_("owner"), "moderator": N_("moderator"), "member": N_("member")}
 

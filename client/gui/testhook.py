@@ -159,6 +159,10 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
                             "may_moderate": model.may_moderate(key)} for key, state in model.rooms.items()},
             "members": list(app.rooms.shown),
             "room_menu": app.rooms.menu_items(),
+            # The room column's switch and button, as shown (grid_remove()d: not mapped).
+            "room_controls": {"mode": bool(app.rooms.mode_check.winfo_ismapped()),
+                              "invite_only": bool(app.rooms.invite_only_var.get()),
+                              "older": bool(app.rooms.older_button.winfo_ismapped())},
             "outgoing": [{"key": key, "text": line.text, "state": line.state, "request_id": line.request_id}
                          for key, c in model.conversations.items() for line in c.lines
                          if line.kind == "out" and line.request_id is not None],
@@ -228,6 +232,12 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}
     if cmd == "room_act":
         app.rooms.act(command["act"], command["name"])
+        return {"ok": True}
+    if cmd == "room_mode":  # a click on the invite-only switch
+        app.rooms.mode_check.invoke()
+        return {"ok": True, "on": app.rooms.invite_only_var.get()}
+    if cmd == "room_older":  # a click on "Older messages"
+        app.rooms.older_button.invoke()
         return {"ok": True}
     if cmd == "quit":
         root.after(20, app.quit)
