@@ -542,7 +542,10 @@ class ClientCore:
         outcomes like those of an earlier run's messages), for read receipts, typing and
         edits (their events are handed on; an edit or delete of a message to us is
         confirmed once handed on: :meth:`handed_on`), and for batch_acks (the receipts and
-        acks of one read go as one frame each way)."""
+        acks of one read go as one frame each way). At version 2 it tells ``room_seen``,
+        the highest named room post handed on (none yet: left out), so that the server
+        sends first what a broken connection lost (PROTOCOL.md, "Room messages cut
+        mid-stream")."""
         self.name = name
         return Hello(self.new_request_id(), name, self.offer, password, bool(register), resume,
                      (CARBONS, READ, TYPING, EDITS, BATCH_ACKS),
