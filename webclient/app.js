@@ -823,7 +823,8 @@ function readFrames(chat, focused) {
 
 /** The "typing" to send as we type in the conversation on screen (at most one per interval). */
 function typingFrames(chat, now) {
-  if (!chat.readReceipts || chat.status !== "online" || chat.active === ROOM || chat.editing) return [];
+  // Not in rooms: "typing" goes to a person (to a room it is refused).
+  if (!chat.readReceipts || chat.status !== "online" || chat.active === ROOM || isRoomKey(chat.active) || chat.editing) return [];
   const convo = chat.conversations.get(chat.active);
   if (!convo) return [];
   const last = chat.typingSent.get(chat.active) || 0;

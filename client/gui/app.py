@@ -616,7 +616,9 @@ class ChatApp:
     def _typed(self, event: Any) -> None:
         """A key in the input box: say we are typing (at most every TYPING_INTERVAL s)."""
         model, client = self.model, self.client
-        if (model is None or client is None or model.active == ROOM or self._editing or not model.read_receipts
+        # Not in named rooms either: "typing" goes to a person (to a room it is refused).
+        if (model is None or client is None or model.active == ROOM or is_room_key(model.active) or self._editing
+                or not model.read_receipts
                 or not getattr(event, "char", "") or not hasattr(client, "typing")):
             return
         now = time.monotonic()

@@ -768,7 +768,9 @@ class ChatModel:
         not said yet. Noted as said."""
         key = self.active
         conversation = self.conversations.get(key)
-        if not focused or not self.read_receipts or key == ROOM or conversation is None or self.state != CONNECTED:
+        # Not in named rooms either: "read" is for direct messages (a room's is refused).
+        if not focused or not self.read_receipts or key == ROOM or is_room_key(key) or conversation is None \
+                or self.state != CONNECTED:
             return None
         newest = max((line.msg_id for line in conversation.lines if line.kind == "in" and line.msg_id is not None),
                      default=0)

@@ -35,7 +35,7 @@ def test_room_history_and_mode_in_the_window(open_gui, server, clients, tmp_path
 
     bob = open_gui("Bob")
     bob.logged_in()
-    bob.cmd("join", room="#redes")
+    bob.cmd("join", room="#redes", click=True)
     state = bob.wait(lambda s: s["active"] == "##redes" and "a typo" in s["panes"].get("##redes", ""),
                      "the room open with its newest page")
     pane = state["panes"]["##redes"]
@@ -66,9 +66,11 @@ def test_room_history_and_mode_in_the_window(open_gui, server, clients, tmp_path
     bob.cmd("room_mode")  # on again, for the picture
     bob.wait(lambda s: "invite only" in s["header"][1], "invite-only again")
 
+    assert "unknown_message" not in state["panes"]["##redes"]  # no "read" about a room's posts
+    bob.cmd("see_end")
     require_tool("xwd", "x11-apps", why="to take the window's screenshot")
     shot = tmp_path / "gui-room-history.png"
     bob.cmd("screenshot", path=str(shot))
     print(f"\nscreenshot: {shot}")
     if os.environ.get("SAVE_SCREENSHOTS") == "1":
-        shutil.copyfile(shot, Path(__file__).resolve().parents[2] / "docs" / "gui-rooms.png")
+        shutil.copyfile(shot, Path(__file__).resolve().parents[2] / "docs" / "gui-room-history.png")

@@ -6,7 +6,7 @@ from client.gui.model import (
     ROOM, ChatModel, ContactsChanged, HistoryWanted, LinesPrepended, MembersChanged, MembersWanted, room_key,
 )
 from client.outgoing import OutgoingMessage
-from protocol import HistoryEntry, MemberEntry, RoomInfo, RoomNotice, RoomPost
+from protocol import DirectMessage, HistoryEntry, MemberEntry, RoomInfo, RoomNotice, RoomPost
 
 
 def joined(model: ChatModel, room: str = "#redes", owner: str = "Olga") -> str:
@@ -108,3 +108,16 @@ def test_the_mode_follows_the_notices_and_only_the_owner_gets_the_switch() -> No
     assert [(m.name, m.role) for m in model.rooms[key].members] == [("Bob", "owner"), ("Olga", "moderator")]
     model.apply(RoomNotice("#redes", "public", "Bob", 3.0, by="Bob"))
     assert not model.rooms[key].invite_only
+
+
+def test_no_read_is_due_for_a_room() -> None:
+    # "read" is for direct messages: the server refuses one about a room (unknown_message).
+    from client.gui.model import CONNECTED
+    model = ChatModel("Bob")
+    model.set_state(CONNECTED)
+    key = joined(model)
+    model.apply(RoomPost(7, "Olga", "#redes", "olá", 1.0))
+    assert model.read_due(focused=True) is None
+    model.apply(direct_message := DirectMessage(8, "Olga", "Bob", "oi", 2.0))
+    model.open(model.contact_order()[-1])
+    assert model.read_due(focused=True) == ("Olga", direct_message.msg_id)
