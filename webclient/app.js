@@ -1414,7 +1414,6 @@ function onRoomToolClick(event) {
     const name = window.prompt(t("Who may join {room}?", { room: roomName(chat, key) }), "");
     if (name && validName(name.trim())) frame = roomActFrame(chat, key, "invite", name.trim());
   }
-  if (button.id === "load-older") frame = olderRoomHistory(chat, key);
   if (button.dataset.act) {
     const name = button.closest("li").dataset.name;
     frame = roomActFrame(chat, key, button.dataset.act, name, JSON.parse(button.dataset.fields || "{}"));
