@@ -15,6 +15,7 @@ it. The grammar::
     /history NAME [N]   the last N (default 20) messages with NAME, with their states
     /history #ROOM [N]  the last N messages of a room you are in
     /block NAME      stop receiving messages from NAME; /unblock NAME undoes it
+    /receipts [on|off]  read receipts and typing (this user's setting on the server); alone: say which
     /register        claim the current name with a password (asked twice, not echoed)
     /help  (/?)      the list of commands
     /quit  (/exit)   leave
@@ -105,6 +106,14 @@ class SetBlocked:
 
 
 @dataclass(frozen=True, slots=True)
+class SetReceipts:
+    """Turn this user's read receipts (and typing) on (``on`` True) or off; None: only
+    tell the user which it is now."""
+
+    on: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimName:
     """Register the current name; the password is asked without echo, never typed here."""
 
@@ -189,7 +198,7 @@ class DeleteLast:
     name: str | None = None
 
 Command = (SendText | ReplyText | SetTarget | ShowWho | ShowWhois | ShowHistory | SetBlocked | ClaimName | ShowHelp | Quit
-           | Blank | Mistake | RoomCommand | EditLast | DeleteLast)
+           | Blank | Mistake | RoomCommand | EditLast | DeleteLast | SetReceipts)
 
 # /history without a count shows this many messages; it shows at most HISTORY_MAX.
 HISTORY_DEFAULT = 20
@@ -209,6 +218,7 @@ COMMAND_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "block": {"en": ("block",), "pt_BR": ("bloquear",)},
     "unblock": {"en": ("unblock",), "pt_BR": ("desbloquear",)},
     "register": {"en": ("register",), "pt_BR": ("registrar",)},
+    "receipts": {"en": ("receipts",), "pt_BR": ("recibos",)},
     "join": {"en": ("join",), "pt_BR": ("entrar",)},
     "leave": {"en": ("leave", "part"), "pt_BR": ("deixar",)},
     "rooms": {"en": ("rooms",), "pt_BR": ("salas",)},
@@ -255,6 +265,7 @@ _HELP = (
     ("block", N_("NAME"), N_("stop receiving messages from NAME")),
     ("unblock", N_("NAME"), N_("receive messages from NAME again")),
     ("register", "", N_("claim your name with a password")),
+    ("receipts", N_("[on|off]"), N_("read receipts and typing, both ways; alone: which it is now")),
     (None, N_("@#ROOM TEXT"), N_("send TEXT to the members of #ROOM")),
     ("join", N_("#ROOM"), N_("join (or create) #ROOM; plain lines go there")),
     ("leave", N_("[#ROOM]"), N_("leave the room")),
@@ -375,6 +386,8 @@ def parse_command(line: str, target: str | None = None) -> Command:
                 # Never take a password from the line: it would show on screen and in history.
                 return Mistake(_("usage: /{command} (alone: the password is asked without echo)").format(command=typed))
             return ClaimName()
+        if word == "receipts":
+            return _receipts(args, typed)
         if word in _ROOM_WORDS:
             return _room_command(word, typed, line)
         if word == "edit":
@@ -443,6 +456,21 @@ def _history(args: list[str], typed: str = "history") -> ShowHistory | Mistake:
     if not (args[1].isascii() and args[1].isdigit()) or not 1 <= int(args[1]) <= HISTORY_MAX:
         return Mistake(usage)
     return ShowHistory(checked, int(args[1]))
+
+
+# What /receipts takes, in any language in use (lower case): the switch's two positions.
+RECEIPTS_WORDS = {"on": True, "off": False, "sim": True, "não": False, "nao": False}
+
+
+def _receipts(args: list[str], typed: str) -> SetReceipts | Mistake:
+    """``/receipts [on|off]`` (Portuguese ``/recibos [sim|não]``; either pair works)."""
+    if not args:
+        return SetReceipts(None)
+    on = RECEIPTS_WORDS.get(unicodedata.normalize("NFC", args[0].lower())) if len(args) == 1 else None
+    if on is None:
+        return Mistake(_("usage: /{command} [on|off] (read receipts and typing; alone: which it is now)").format(
+            command=typed))
+    return SetReceipts(on)
 
 
 def _plain(text: str, target: str | None) -> SendText:

@@ -430,6 +430,10 @@ class ClientCore:
         # msg_ids of room posts (named rooms) handed on, oldest first: a post the server
         # sends again (missed messages at login overlapping live ones) is shown once.
         self.seen_posts: dict[int, None] = {}
+        # The highest msg_id of a named room's message handed on (None: none yet), told in
+        # every later hello (room_seen): the server sends what came after it first, so posts
+        # lost with a connection come back (TCP delivers a session's posts in id order).
+        self.room_seen: int | None = None
         # MessageUpdates decided while opening a session, handed on by next_events first.
         self._early: list[Event] = []
         # Names watched (canonical -> as given): watched again on every new session, since
@@ -538,10 +542,14 @@ class ClientCore:
         outcomes like those of an earlier run's messages), for read receipts, typing and
         edits (their events are handed on; an edit or delete of a message to us is
         confirmed once handed on: :meth:`handed_on`), and for batch_acks (the receipts and
-        acks of one read go as one frame each way)."""
+        acks of one read go as one frame each way). At version 2 it tells ``room_seen``,
+        the highest named room post handed on (none yet: left out), so that the server
+        sends first what a broken connection lost (PROTOCOL.md, "Room messages cut
+        mid-stream")."""
         self.name = name
         return Hello(self.new_request_id(), name, self.offer, password, bool(register), resume,
-                     (CARBONS, READ, TYPING, EDITS, BATCH_ACKS))
+                     (CARBONS, READ, TYPING, EDITS, BATCH_ACKS),
+                     self.room_seen if self.offer >= ROOMS_VERSION else None)
 
     def fall_back(self, code: str) -> bool:
         """A login was refused with ``code``. If it is ``unsupported_version`` and an older
@@ -901,6 +909,9 @@ class ClientCore:
                 self._receipts_due.append(event.msg_id)  # sent at the end of this read
             else:
                 self._outbox.append(conn.send(Receipt(event.msg_id)))
+        if isinstance(event, RoomPost) and not is_default_room(event.room_name):
+            # Shown: a later hello asks for what came after it (room_seen).
+            self.room_seen = max(self.room_seen or 0, event.msg_id)
         if isinstance(event, (Edited, Deleted)) and self.name is not None and canonical(event.to) == canonical(self.name) \
                 and conn is self.conn and conn.state is State.OPEN and not self.broken:
             # An edit or delete of a message to us, handed on: the server may stop telling it.

@@ -175,6 +175,9 @@ _NOTICES = {
     "appoint": N_("* {by} made {name} {role} of {room}"),
     "owner": N_("* {name} owns {room} now"),
     "delete": N_("* {by} deleted a message of {name} in {room}"),
+    "invite_only": N_("* {by} made {room} invite-only"),
+    "public": N_("* {by} made {room} public"),
+    "owner-you": N_("* you own {room} now"),  # "owner" naming us: "you owns" is no English
 }
 _ROLES = {"owner": N_("owner"), "moderator": N_("moderator"), "member": N_("member")}
 
@@ -191,7 +194,8 @@ def describe_room_notice(event: "RoomNotice", me: str) -> str:
             return _("the server")
         return _("you") if canonical(name) == canonical(me) else sanitize(name)
 
-    template = _NOTICES.get(event.act)
+    mine = event.act == "owner" and event.name is not None and canonical(event.name) == canonical(me)
+    template = _NOTICES.get("owner-you" if mine else event.act)
     if template is None:
         line = f"* {sanitize(event.room_name)}: {sanitize(event.act)} {sanitize(event.name)}"
     else:

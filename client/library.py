@@ -120,6 +120,7 @@ from protocol import (
     RoomInfo,
     RoomList,
     RoomsRequest,
+    SetRoomMode,
     SetTopic,
     Settings,
     Typing,
@@ -787,6 +788,10 @@ class ChatClient:
     def appoint(self, room: str, name: str, role: str = "moderator", timeout: float = const.SEND_TIMEOUT) -> None:
         """Make member ``name`` of ``room`` a ``"moderator"``, or a ``"member"`` again (owner)."""
         self._room_request(Appoint(self.core.new_request_id(), room, name, role), Done, timeout)
+
+    def set_mode(self, room: str, invite_only: bool, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Make ``room`` invite-only (True) or public again (its owner, or an administrator)."""
+        self._room_request(SetRoomMode(self.core.new_request_id(), room, invite_only), Done, timeout)
 
     def block(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Stop receiving messages (direct and room) from ``name``; they are not told."""

@@ -144,6 +144,7 @@ from . import auth
 from .commands import DeleteLast, EditLast  # issue 13
 from .commands import (
     COMMAND_WORDS,
+    RECEIPTS_WORDS,
     Blank,
     ClaimName,
     Command,
@@ -152,6 +153,7 @@ from .commands import (
     ReplyText,
     SendText,
     SetBlocked,
+    SetReceipts,
     SetTarget,
     ShowHelp,
     ShowHistory,
@@ -685,6 +687,9 @@ class TerminalUI:
         self._prompt_drawn_or_gone = threading.Condition(self._print_lock)
         self._candidates: list[str] = []  # Tab's answers for the word being completed
         self._held: list[str] = []
+        # /receipts changed the setting during the session of this Welcome: (welcome, on).
+        # A later welcome (a reconnection) carries the server's value, which then wins.
+        self._receipts_set: tuple[object, bool] | None = None
 
     def run(self) -> int:
         """Connect, read commands until the user leaves or the connection ends; return
@@ -846,6 +851,8 @@ class TerminalUI:
             self._claim_name()
         elif isinstance(command, ShowHelp):
             self._emit_block(help_lines())
+        elif isinstance(command, SetReceipts):
+            self._set_receipts(command)
         elif isinstance(command, (RoomJoin, RoomLeave, ShowRooms, ShowMembers, RoomAct)):
             self._room_command(command)
         elif isinstance(command, (EditLast, DeleteLast)):
@@ -970,6 +977,36 @@ class TerminalUI:
             return
         self._emit((_("* blocked {name}: their messages will not reach you") if command.blocked
                     else _("* unblocked {name}")).format(name=name))
+
+    def receipts_on(self) -> bool | None:
+        """This user's read receipts setting as the server keeps it (the welcome's, or what
+        /receipts set since), or None when the server has no read receipts."""
+        welcome = getattr(self.client, "welcome", None)
+        if self._receipts_set is not None and self._receipts_set[0] is welcome:
+            return self._receipts_set[1]
+        return getattr(welcome, "read_receipts", None)
+
+    def _set_receipts(self, command: SetReceipts) -> None:
+        """/receipts [on|off]: say the setting, or change it on the server (every device of
+        this user follows it) and say the outcome."""
+        word = command_names("receipts")[0]
+        current = self.receipts_on()
+        if current is None:
+            self._emit(_("! /{command}: this server has no read receipts").format(command=word))
+            return
+        if command.on is not None and command.on != current:
+            welcome = self.client.welcome
+            try:
+                self.client.set_read_receipts(command.on, self._timeout)
+            except ClientError as exc:
+                self._emit(_("! /{command} failed: {why}").format(command=word, why=self._failure(exc)))
+                return
+            self._receipts_set = (welcome, command.on)
+            current = command.on
+        self._emit((_("* read receipts are on: people see when you have read their messages and when you type, "
+                      "and you see theirs (/{command} off turns them off)") if current else
+                    _("* read receipts are off: nobody sees when you have read their messages or type, "
+                      "and you do not see theirs (/{command} on turns them on)")).format(command=word))
 
     def _claim_name(self) -> None:
         """/register: claim the current name with a new password (never typed on the line)."""
@@ -1101,6 +1138,11 @@ class TerminalUI:
             # every language's would make "/que" stop at /query or /quem).
             words = [name for names_ in COMMAND_WORDS.values() for language in (i18n.current(), "en")
                      for name in names_.get(language, ())]
+            before = line[:begin].split()
+            if len(before) == 1 and before[0].startswith("/") and \
+                    before[0][1:].lower() in command_names("receipts"):
+                # /receipts takes the switch's position, not a name.
+                names = [w for w in RECEIPTS_WORDS if w != "nao"]
             # With the space after it: Python's readline appends none by itself.
             self._candidates = [f"{found} " for found in complete(line, begin, word, words, names)]
         return self._candidates[state] if state < len(self._candidates) else None
@@ -1186,8 +1228,8 @@ class TerminalUI:
                 self._mark_read(event)
 
     def _mark_read(self, event: DirectMessage) -> None:
-        welcome, mark_read = getattr(self.client, "welcome", None), getattr(self.client, "mark_read", None)
-        if mark_read is None or getattr(welcome, "read_receipts", None) is False:
+        mark_read = getattr(self.client, "mark_read", None)
+        if mark_read is None or self.receipts_on() is False:
             return  # a client that cannot (a stand-in), or receipts off: the server would refuse it
         mark_read(event.sender, event.msg_id)
 

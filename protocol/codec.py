@@ -244,6 +244,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "node": ("node", _optional(_short)),
     "read_receipts": ("read_receipts", _optional(_boolean)),
     "msg_ids": ("msg_ids", _msg_ids),
+    "room_seen": ("room_seen", _optional(_integer)),
 }
 
 
@@ -480,7 +481,7 @@ def _parse_json(text: str) -> Any:
 def _quick_send(cls: type[Event], obj: dict, request_id: str | None, max_text: int) -> Event | None:
     to, text = obj.get("to"), obj.get("text")
     if (request_id is not None and type(to) is str and type(text) is str and len(to) <= _MAX_SHORT_TEXT
-            and len(text) <= max_text and to.isascii() and text.isascii() and "room" not in obj):
+            and len(text) <= max_text and to.isascii() and text.isascii()):
         return cls(request_id, to, text)
     return None
 
@@ -528,11 +529,15 @@ def _quick_hello(cls: type[Event], obj: dict, request_id: str | None, max_text: 
     return cls(request_id, name, version, password, register, resume, features)
 
 
-_QUICK: dict[type[Event], Callable[[type[Event], dict, str | None, int], Event | None]] = {
-    TYPES["send"]: _quick_send,
-    TYPES["receipt"]: _quick_msg_id,
-    TYPES["ack"]: _quick_msg_id,
-    TYPES["hello"]: _quick_hello,
+# Each quick decoder with the keys it reads: a frame with any other key (a field added to
+# the event later, a variant such as a send's "room") takes the generic path, so a quick
+# decoder never drops a field it does not know.
+_QUICK: dict[type[Event], tuple[Callable[[type[Event], dict, str | None, int], Event | None], frozenset[str]]] = {
+    TYPES["send"]: (_quick_send, frozenset({"type", "id", "to", "text"})),
+    TYPES["receipt"]: (_quick_msg_id, frozenset({"type", "msg_id", "msg_ids"})),
+    TYPES["ack"]: (_quick_msg_id, frozenset({"type", "msg_id", "msg_ids"})),
+    TYPES["hello"]: (_quick_hello, frozenset({"type", "id", "name", "version", "register", "password", "resume",
+                                              "features"})),
 }
 
 
@@ -615,8 +620,8 @@ def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> E
         shown = kind if type(kind) is str else repr(kind)
         return FrameRejected(ErrorCode.UNKNOWN_TYPE, f"unknown message type {shown[:40]!r}", request_id)
     quick = _QUICK.get(cls)
-    if quick is not None:
-        event = quick(cls, obj, request_id, max_text)
+    if quick is not None and obj.keys() <= quick[1]:
+        event = quick[0](cls, obj, request_id, max_text)
         if event is not None:
             return event
     # After the quick decoders (which leave a send with "room" to this path), so that the

@@ -58,6 +58,9 @@ class Hello(Event):
     :class:`Welcome` gave this guest name earlier: it proves the same guest is back.
     ``features`` names the optional frames this client understands (``FEATURES``); the
     server turns on those it knows and says which in the :class:`Welcome`.
+    ``room_seen`` (version 2, optional) is the highest msg_id of a named room's message
+    this client has shown: the server sends its user's rooms' messages above it first
+    (PROTOCOL.md, "Room messages cut mid-stream").
     """
 
     TYPE: ClassVar[str] = "hello"
@@ -69,6 +72,7 @@ class Hello(Event):
     register: bool = False
     resume: str | None = field(default=None, repr=False)
     features: tuple[str, ...] | None = None
+    room_seen: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

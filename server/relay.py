@@ -442,7 +442,9 @@ class Relay:
         if len(record.endpoints) == 1 and not self.peers.tells_presence:
             self.presence.announce(UserJoined(result.name, time.time()), len(self.sessions), session.key,
                                    len(self.registry))
-            self.room_desk.logged_in(session)  # what they missed in their rooms (issue 13)
+            self.room_desk.logged_in(session, hello.room_seen)  # what they missed in their rooms (issue 13)
+        elif hello.room_seen is not None:
+            self.room_desk.replay(session, hello.room_seen)  # what this client missed, another session online
         key, epoch = session.key, session.epoch
         self.known[key] = result.name
         self.store.remember_user(key, result.name, time.time())

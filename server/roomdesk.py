@@ -286,24 +286,35 @@ class RoomDesk:
 
     # --- Missed messages -------------------------------------------------------------------
 
-    def logged_in(self, session: ClientSession) -> None:
+    def logged_in(self, session: ClientSession, room_seen: int | None = None) -> None:
         """``session`` is its user's only one: send what they missed in their rooms while
         they were away, oldest first (per room the newest ``const.ROOM_BACKLOG_LIMIT``
         after their cursor, none older than ``const.ROOM_BACKLOG_AGE``), as ``room``
         frames, then the rooms' messages live: each once, in one order. The store answers
         in submission order, so every message of those rooms whose fan-out comes before
-        the answer was stored before the question: it is left to the answer."""
+        the answer was stored before the question: it is left to the answer. A client
+        that said in its hello what it has shown (``room_seen``) gets what is above that
+        instead (:meth:`replay`): the cursor may be past messages lost on the way to it."""
         self._presence(session, "online")
         if not session.conn.may_send(RoomPost):
             return  # version 1 has no rooms: their cursors stay, for their next version 2 login
         key = session.key
         room_keys = [room_key(name) for name in self.rooms.rooms_of(key)]
-        if not room_keys:
+        if room_seen is not None:
+            self._had[key] = {}
+            self.replay(session, room_seen, first=True)
+        elif not room_keys:
             # In no room: nothing to fetch and nothing had. The shared empty mapping marks
             # them as tracked (logged_out stores their cursors) without a dict of their own:
             # an empty dict was 64 of the 2,560 bytes an idle connection may cost (issue 9).
             self._had[key] = _NOTHING_HAD
             return
+        else:
+            self._fetch_missed(session, key, room_keys)
+        self._tell_changes(session, key, room_keys)
+
+    def _fetch_missed(self, session: ClientSession, key: str, room_keys: list[str]) -> None:
+        """:meth:`logged_in` without ``room_seen``: what ``key`` missed since their cursors."""
         self._had[key] = {}
         self._loading[session] = frozenset(room_keys)
 
@@ -340,8 +351,12 @@ class RoomDesk:
 
         self.relay.store.room_backlog(key, room_keys, const.ROOM_BACKLOG_LIMIT, fetched, not_fetched)
 
-        # Then the edits and deletes, since they were last here, of posts they had then:
-        # read before the cursors above are written (the store answers in order).
+    def _tell_changes(self, session: ClientSession, key: str, room_keys: list[str]) -> None:
+        """The edits and deletes, since ``key`` was last here, of posts they had then: asked
+        after what they missed, before its cursors are written (the store answers in order)."""
+        if not room_keys:
+            return
+
         def changed(messages: list[mailbox.StoredMessage]) -> None:
             blocked = self.relay.blocked.get(key, ())
             for message in messages:
@@ -350,6 +365,75 @@ class RoomDesk:
                     self._tell_change(session, message, room.name)
 
         self.relay.store.room_changes(key, room_keys, const.ROOM_BACKLOG_LIMIT, changed, lambda _failure: None)
+
+    def replay(self, session: ClientSession, after: int, first: bool = False) -> None:
+        """The client of ``session`` said in its hello (``room_seen``) that it has shown the
+        messages of named rooms up to msg_id ``after``: send the messages of its user's
+        rooms above that, oldest first by msg_id across the rooms (per room at most the
+        newest ``const.ROOM_BACKLOG_LIMIT``, none older than ``const.ROOM_BACKLOG_AGE``,
+        none from someone the user blocks), as ``room`` frames, then the rooms' messages
+        live: each once, in one order, whether or not another session of the user stayed
+        online. The rooms' pages are asked in one go (nothing else is submitted to the
+        store between them) and the store answers in submission order, so a message of
+        those rooms is either in an answer (its live fan-out, which comes before the last
+        answer, skips this session) or stored after all of them (sent live). ``first``:
+        the session is its user's only one (:meth:`logged_in`), whose cursors move as
+        missed messages' do."""
+        if not session.conn.may_send(RoomPost):
+            return  # version 1 has no rooms
+        key = session.key
+        room_keys = [room_key(name) for name in self.rooms.rooms_of(key)]
+        if not room_keys:
+            return
+        self._loading[session] = frozenset(room_keys)
+        pages: dict[str, list[HistoryEntry]] = {}
+        failed: list[str] = []
+
+        def answered(room: str, result: tuple[list[HistoryEntry], int | None] | None) -> None:
+            if result is None:
+                failed.append(room)
+            else:
+                pages[room] = result[0]
+            if len(pages) + len(failed) == len(room_keys):
+                finish()
+
+        def finish() -> None:
+            if self._loading.pop(session, None) is None:
+                return  # gone meanwhile (logged_out)
+            if failed:  # they stay in the rooms' history; the client may ask it
+                log.warning("could not read %d rooms' messages for %s's client (room_seen %d)",
+                            len(failed), session.name, after)
+            oldest, blocked = time.time() - const.ROOM_BACKLOG_AGE, self.relay.blocked.get(key, ())
+            due: list[tuple[int, str, HistoryEntry]] = []
+            for rkey, entries in pages.items():
+                room = self.rooms.get(rkey)
+                if room is None:
+                    continue  # it ended meanwhile
+                due += [(e.msg_id, room.name, e) for e in entries
+                        if e.msg_id > after and e.sent_at >= oldest and not e.deleted
+                        and canonical(e.sender) not in blocked]
+            due.sort(key=lambda item: item[0])
+            for _msg_id, name, entry in due:
+                if session.closing:
+                    break
+                if session.lagging:  # as for live room messages: counted, and told as skipped
+                    if session.is_open:
+                        session.skipped += 1
+                    continue
+                session.write_frame(encode(RoomPost(entry.msg_id, entry.sender, name, entry.text, entry.sent_at)))
+            had = self._had.get(key) if first else None
+            if had is not None and failed:
+                self._had.pop(key, None)  # their cursors stay as stored, as when nothing could be read
+            elif had is not None:  # the user has had every message of these rooms up to the newest now
+                for rkey, entries in pages.items():
+                    had[rkey] = max([had.get(rkey, 0), *(e.msg_id for e in entries)])
+                if due:  # so that a crash before the logout repeats no more than this session's
+                    self.relay.store.set_room_cursors(key, {**had, mailbox.LEFT_AT: _now_ms()})
+
+        for rkey in room_keys:
+            self.relay.store.room_history(rkey, None, const.ROOM_BACKLOG_LIMIT,
+                                          lambda result, rkey=rkey: answered(rkey, result),
+                                          lambda _failure, rkey=rkey: answered(rkey, None))
 
     def logged_out(self, session: ClientSession) -> None:
         """``session`` was its user's last: store, for each room they are in, the last id of

@@ -207,6 +207,7 @@ function createChat(nextId = makeRequestIds()) {
     offer: PROTOCOL_VERSION,  // the version the next hello offers (lowered on unsupported_version)
     version: 1,               // the version this session speaks (the welcome's)
     rooms: new Map(),         // roomKey -> {name, topic, count, owner, inviteOnly, members|null}
+    roomSeen: 0,              // the highest msg_id of a named room's post shown (the hello's room_seen)
     roomList: [],             // the answer to "rooms": [{room, count, topic}]
     notice: "",               // the last thing the server said about the session
   };
@@ -264,6 +265,9 @@ function helloFrame(chat, name, password, register, resume) {
     if (register) frame.register = true;
   }
   if (typeof resume === "string" && resume) frame.resume = resume;
+  // The last room post shown: the server sends what came after it first (PROTOCOL.md,
+  // "Room messages cut mid-stream"), so posts lost with a dropped connection come back.
+  if (chat.offer >= 2 && chat.roomSeen > 0) frame.room_seen = chat.roomSeen;
   return frame;
 }
 
@@ -587,6 +591,12 @@ const HANDLERS = {
     }
     if (request && request.kind === "history") {
       if (frame.code === "unknown_type") chat.history = false;  // an older server
+      const convo = request.room ? chat.conversations.get(request.key) : null;
+      if (convo) {
+        convo.loadingOlder = false;
+        notice(chat, request.key, t("Could not load earlier messages: {why}",
+          { why: explainError(frame.code, message, null, frame.retry_after) }), nowSeconds(), true);
+      }
       return;
     }
     if (request && (request.kind === "edit" || request.kind === "delete")) {
@@ -650,13 +660,19 @@ const HANDLERS = {
     chat.requests.delete(frame.id);
     if (!request || !Array.isArray(frame.messages)) return;
     const convo = conversation(chat, request.key);
+    if (request.room) {  // a named room's page: its cursor leads to the older ones
+      const before = Number.isInteger(frame.before) ? frame.before : null;
+      if (request.older || convo.older === undefined) convo.older = before;
+      if (request.older) convo.loadingOlder = false;
+    }
     const have = new Map();
     for (const item of convo.items) if (item.msgId != null) have.set(item.msgId, item);
     const added = [];
     for (const entry of frame.messages) {
       if (!entry || typeof entry.msg_id !== "number" || typeof entry.from !== "string") continue;
       const mine = isMe(chat, entry.from);
-      const state = entry.state === "expired" ? "failed" : entry.state;
+      // A room's message has no receipts: accepted ("sent") is as far as it goes.
+      const state = request.room ? "sent" : entry.state === "expired" ? "failed" : entry.state;
       const known = have.get(entry.msg_id);
       if (known && (entry.deleted === true || (entry.edited === true && known.text !== entry.text))) {
         applyChange(known, entry.deleted === true ? { type: "deleted" } : { type: "edited", text: String(entry.text) });
@@ -670,7 +686,9 @@ const HANDLERS = {
       }
       if (!mine) chat.seen.add(seenKey(entry.msg_id, entry.sent_at));
       const item = {
-        kind: "message", dir: mine ? "out" : "in", sender: entry.from, to: entry.to, text: String(entry.text),
+        kind: "message", dir: mine ? "out" : "in", sender: entry.from, text: String(entry.text),
+        // A room's message as a live one is: to nobody in particular, in its room.
+        to: request.room ? null : entry.to, room: request.room ? entry.to : undefined,
         at: entry.sent_at, msgId: entry.msg_id, localId: ++nextLocalId,
         state: mine ? state : "received", error: entry.state === "expired" ? t("expired before delivery") : "",
         edited: entry.edited === true, deleted: entry.deleted === true,
@@ -886,12 +904,15 @@ const ROOM_NOTICES = {
   mute: "* {by} muted {name} in {room}", unmute: "* {name} may write in {room} again",
   appoint: "* {by} made {name} {role} of {room}", owner: "* {name} owns {room} now",
   delete: "* {by} deleted a message of {name} in {room}",  // a moderator's delete (issue 13)
+  invite_only: "* {by} made {room} invite-only", public: "* {by} made {room} public",
+  "owner-you": "* you own {room} now",  // "owner" naming us: "you owns" is no English
 };
 void [t("* {name} joined {room}"), t("* {name} left {room}"), t("* {by} set the topic of {room}: {topic}"),
   t("* {by} invited {name} to {room}"), t("* {by} put {name} out of {room}"), t("* {by} banned {name} from {room}"),
   t("* {by} lifted the ban on {name} in {room}"), t("* {by} muted {name} in {room}"),
   t("* {name} may write in {room} again"), t("* {by} made {name} {role} of {room}"), t("* {name} owns {room} now"),
-  t("* {by} deleted a message of {name} in {room}")];
+  t("* {by} deleted a message of {name} in {room}"),
+  t("* {by} made {room} invite-only"), t("* {by} made {room} public"), t("* you own {room} now")];
 const ROLES = { owner: "owner", moderator: "moderator", member: "member" };
 void [t("owner"), t("moderator"), t("member")];
 
@@ -952,12 +973,53 @@ function topicFrame(chat, key, topic) {
   return roomRequest(chat, { type: "topic", room: roomName(chat, key), topic }, "act", { key, act: "topic" });
 }
 
-/** Opening a room's conversation asks for its members, once per connection. */
+/** Opening a room's conversation asks for its newest page of history (once per
+ * connection; what is shown already is not shown twice) and its members. */
 function roomOpened(chat, key) {
   const room = chat.rooms.get(key);
-  if (!room || room.members !== null || room.asked || chat.status !== "online") return [];
+  if (!room || chat.status !== "online") return [];
+  const frames = [];
+  const convo = conversation(chat, key, room.name);
+  if (chat.history && !convo.historyAsked) {
+    convo.historyAsked = true;
+    frames.push(roomHistoryFrame(chat, key, null));
+  }
+  if (room.members !== null || room.asked) return frames;
   room.asked = true;
-  return [roomRequest(chat, { type: "members", room: room.name }, "members", { key })];
+  frames.push(roomRequest(chat, { type: "members", room: room.name }, "members", { key }));
+  return frames;
+}
+
+/** A page of room ``key``'s history: the newest, or the one older than ``before``. */
+function roomHistoryFrame(chat, key, before) {
+  const id = chat.nextId();
+  chat.requests.set(id, { kind: "history", key, room: true, older: before !== null });
+  const frame = { type: "history", id, with: roomName(chat, key), limit: HISTORY_PAGE };
+  if (before !== null) frame.before = before;
+  return frame;
+}
+
+/** "Older messages" in room ``key``: the page before the oldest shown, or null when there
+ * is none, one is on its way, or we are offline. */
+function olderRoomHistory(chat, key) {
+  const convo = chat.conversations.get(key);
+  if (!isRoomKey(key) || !convo || convo.older == null || convo.loadingOlder || chat.status !== "online") return null;
+  convo.loadingOlder = true;
+  return roomHistoryFrame(chat, key, convo.older);
+}
+
+/** Whether we may switch room ``key`` invite-only or public: its owner (PROTOCOL.md, "Roles"). */
+function mayChangeMode(chat, key) {
+  const room = chat.rooms.get(key);
+  if (!room) return false;
+  if (room.owner && isMe(chat, room.owner)) return true;
+  const me = (room.members || []).find((member) => isMe(chat, member.name));
+  return Boolean(me && me.role === "owner");
+}
+
+function roomModeFrame(chat, key, inviteOnly) {
+  return roomRequest(chat, { type: "mode", room: roomName(chat, key), invite_only: inviteOnly }, "act",
+    { key, act: "mode" });
 }
 
 /** Our message to a room: like a "say", final at "sent"; resent with its id after a drop. */
@@ -991,6 +1053,7 @@ function roomPost(chat, frame, out) {
   if (chat.seen.has(seen)) return;
   chat.seen.add(seen);
   const key = roomKey(frame.room);
+  chat.roomSeen = Math.max(chat.roomSeen, frame.msg_id);
   const typing = chat.roomTyping.get(key);
   if (typing) typing.delete(nameKey(frame.from));  // their post ends "typing"
   const item = {
@@ -1050,7 +1113,7 @@ function moderatorMayDelete(chat, item) {
 
 function describeRoomNotice(chat, frame) {
   const who = (name) => (typeof name !== "string" ? t("the server") : isMe(chat, name) ? t("you") : name);
-  const template = ROOM_NOTICES[frame.act];
+  const template = ROOM_NOTICES[frame.act === "owner" && isMe(chat, frame.name) ? "owner-you" : frame.act];
   let text = template
     ? t(template, { name: who(frame.name), by: who(frame.by), room: frame.room, topic: frame.topic || "", // i18n: listed in ROOM_NOTICES
       role: ROLES[frame.role] ? t(ROLES[frame.role]) : String(frame.role || "") })  // i18n: listed in ROLES
@@ -1126,6 +1189,7 @@ Object.assign(HANDLERS, {
     if (!room) return;
     if (frame.act === "topic") room.topic = String(frame.topic || "");
     if (frame.act === "owner") room.owner = frame.name;
+    if (frame.act === "invite_only" || frame.act === "public") room.inviteOnly = frame.act === "invite_only";
     if (aboutMe && (frame.act === "kick" || frame.act === "ban")) {
       chat.rooms.delete(key);
       return;
@@ -1285,7 +1349,9 @@ function renderConversation(chat) {
   }
 
   const list = $("messages");
+  $("load-older").hidden = !(isRoomKey(key) && convo.older != null);
   const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  const oldHeight = list.scrollHeight, oldTop = list.scrollTop;
   const items = convo.items;
   const shown = view.shownItems;
   const appendOnly = view.shownKey === key && shown.length <= items.length &&
@@ -1301,6 +1367,8 @@ function renderConversation(chat) {
   view.shownKey = key;
   view.shownItems = items.slice();
   if (switched || nearBottom) list.scrollTop = list.scrollHeight;
+  // Older messages came above: what was on screen stays where it was.
+  else if (!appendOnly) list.scrollTop = oldTop + (list.scrollHeight - oldHeight);
 }
 
 
@@ -1323,7 +1391,8 @@ function renderRoomHeader(chat, key) {
   const room = chat.rooms.get(key);
   const name = roomName(chat, key);
   $("conversation-title").textContent = name;
-  const count = room ? tn("{n} member", "{n} members", room.count, { n: room.count }) : t("You are not in this room");
+  let count = room ? tn("{n} member", "{n} members", room.count, { n: room.count }) : t("You are not in this room");
+  if (room && room.inviteOnly) count = `${t("invite only")} · ${count}`;
   $("conversation-presence").textContent = room && room.topic ? `${room.topic} · ${count}` : count;
   $("conversation-presence").dataset.online = "true";
   $("composer-label").textContent = t("Message to everyone in {room}", { room: name });
@@ -1353,6 +1422,8 @@ function renderRoomTools(chat) {
   const moderator = mayModerate(chat, key);
   $("room-topic").hidden = !moderator;
   $("room-invite").hidden = !moderator;
+  $("room-mode-label").hidden = !mayChangeMode(chat, key);
+  $("room-mode").checked = room.inviteOnly === true;
   const members = $("member-list");
   members.replaceChildren(...(room.members || []).map((member) => {
     const item = el("li", member.online ? "member" : "member member-offline");
@@ -2037,6 +2108,19 @@ function start() {
     if (frame) sendFrame(frame);
   });
   $("room-tools").addEventListener("click", onRoomToolClick);
+  $("room-mode").addEventListener("change", (event) => {
+    const key = shell.chat.active;
+    if (isRoomKey(key)) sendFrame(roomModeFrame(shell.chat, key, event.target.checked));
+  });
+  const older = () => {
+    const frame = olderRoomHistory(shell.chat, shell.chat.active);
+    if (frame) sendFrame(frame);
+  };
+  $("load-older").addEventListener("click", older);
+  // Scrolled to the top of a room: its older messages, as the button does.
+  $("messages").addEventListener("scroll", (event) => {
+    if (event.target.scrollTop < 8 && isRoomKey(shell.chat.active)) older();
+  });
   $("logout").addEventListener("click", logOut);
   $("contact-list").addEventListener("click", (event) => {
     const button = event.target.closest("button.contact");

@@ -63,7 +63,7 @@ from .model import (
 )
 from .panes import COLORS, ContactList, ConversationPane
 from .rooms import RoomPanel
-from .session import fetch_history, log_in, login_error_text
+from .session import fetch_history, fetch_room_page, log_in, login_error_text
 
 _log = logging.getLogger(__name__)
 
@@ -288,10 +288,14 @@ class ChatApp:
         self.input.grid(row=1, column=0, sticky="ew")
         self.send_button = ttk.Button(compose, text=_("Send"), command=self.send_input, style="Accent.TButton")
         self.send_button.grid(row=1, column=1, padx=(8, 0))
-        ttk.Label(compose, text=_("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
-                                  "conversation · Ctrl+R reply · Esc: list") + "\n"
-                  + _("Ctrl+E edit your last message · Ctrl+Delete delete it"), style="Sub.TLabel",
-                  font=self.fonts["small"]).grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
+        hint = ttk.Label(compose, text=_("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
+                                         "conversation · Ctrl+R reply · Esc: list") + "\n"
+                         + _("Ctrl+E edit your last message · Ctrl+Delete delete it"), style="Sub.TLabel",
+                         font=self.fonts["small"])
+        hint.grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
+        # Wrapped at the column's width: a narrow window (a room's member column beside it)
+        # would otherwise cut the line.
+        compose.bind("<Configure>", lambda e: hint.configure(wraplength=max(200, e.width)), add="+")
 
         status = ttk.Frame(chat, style="Status.TFrame", padding=(10, 3))
         status.grid(row=1, column=0, sticky="ew")
@@ -458,13 +462,13 @@ class ChatApp:
             elif isinstance(change, TypingChanged):
                 pass  # the typing line is drawn below, every time
             elif isinstance(change, LinesPrepended):
-                self._touch(touched, change.key).prepend(change.lines)
+                self._touch(touched, change.key).prepend(change.lines, change.paged)
             elif isinstance(change, ContactsChanged):
                 contacts = True
             elif isinstance(change, StatusChanged):
                 status = True
             elif isinstance(change, HistoryWanted):
-                self._fetch_history(change.key, change.peer)
+                self._fetch_history(change.key, change.peer, change.before)
             elif isinstance(change, MembersChanged):
                 status = status or change.key == model.active  # the header and list redraw below
             elif isinstance(change, MembersWanted):
@@ -523,17 +527,28 @@ class ChatApp:
             self.model.set_online(users)
             self._render()
 
-    def _fetch_history(self, key: str, peer: str) -> None:
+    def _fetch_history(self, key: str, peer: str, before: int | None = None) -> None:
+        """Fetch a conversation's history on a worker thread: a user's whole (up to
+        HISTORY_LIMIT), a named room's a page at a time (``before``: older than that)."""
         client = self.client
 
         def work() -> None:
             try:
+                if peer.startswith("#"):
+                    page = fetch_room_page(client, peer, before)
+                    self.bridge.call(self._room_history, key, peer, page, before is not None)
+                    return
                 entries = fetch_history(client, peer)
             except Exception as exc:
                 self.bridge.call(self._history, key, peer, None, exc)
                 return
             self.bridge.call(self._history, key, peer, entries, None)
         threading.Thread(target=work, name="gui-history", daemon=True).start()
+
+    def _room_history(self, key: str, room: str, page: Any, paged: bool) -> None:
+        if self.model is not None:
+            self.model.add_history(room, page.messages, page.before, paged)
+            self._render()
 
     def _history(self, key: str, peer: str, entries: Any, error: BaseException | None) -> None:
         if self.model is None:

@@ -222,6 +222,9 @@ class Conversation:
     history: str | None = None
     # The server's ids of the messages shown, so that none is shown twice.
     msg_ids: set[int] = field(default_factory=set)
+    # A named room's history comes a page at a time (issue 13): the cursor of the next
+    # older page (PROTOCOL.md, "Room history"); None: no older page, or none asked yet.
+    older: int | None = None
 
 
 def room_key(room: str) -> str:
@@ -267,10 +270,12 @@ class LineAdded(Change):
 
 @dataclass(frozen=True, slots=True)
 class LinesPrepended(Change):
-    """Older lines (history) go before everything shown so far, oldest first."""
+    """Older lines (history) go before everything shown so far, oldest first; ``paged``:
+    the user asked for them (show the top), rather than the conversation's first page."""
 
     key: str
     lines: tuple[Line, ...]
+    paged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,10 +313,13 @@ class StatusChanged(Change):
 
 @dataclass(frozen=True, slots=True)
 class HistoryWanted(Change):
-    """The window should fetch the history of conversation ``key`` (user ``peer``)."""
+    """The window should fetch the history of conversation ``key`` (user ``peer``). For a
+    named room (``peer`` is ``#name``) one page: the newest, or the one older than
+    ``before``; the answer goes to :meth:`ChatModel.add_history` with its cursor."""
 
     key: str
     peer: str
+    before: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -816,7 +824,9 @@ class ChatModel:
         not said yet. Noted as said."""
         key = self.active
         conversation = self.conversations.get(key)
-        if not focused or not self.read_receipts or key == ROOM or conversation is None or self.state != CONNECTED:
+        # Not in named rooms either: "read" is for direct messages (a room's is refused).
+        if not focused or not self.read_receipts or key == ROOM or is_room_key(key) or conversation is None \
+                or self.state != CONNECTED:
             return None
         if is_room_key(key):
             return None  # read marks are for direct messages only (PROTOCOL.md)
@@ -879,6 +889,10 @@ class ChatModel:
                     self._changes.append(ContactsChanged())
                 if state.members is None:
                     self._changes.append(MembersWanted(key, state.name))
+                conversation = self._room_conversation(state.name)
+                if conversation.history is None:  # its newest page, above what came live
+                    conversation.history = "loading"
+                    self._changes.append(HistoryWanted(key, state.name))
             return
         if key == ROOM:
             if self._room_unread:
@@ -894,17 +908,39 @@ class ChatModel:
                 conversation.history = "loading"
                 self._changes.append(HistoryWanted(key, contact.name if contact else conversation.title))
 
+    def has_older(self, key: str) -> bool:
+        """True if room ``key`` has older messages than those shown (a page to load)."""
+        conversation = self.conversations.get(key)
+        return conversation is not None and conversation.older is not None and conversation.history == "loaded"
+
+    def load_older(self, key: str) -> bool:
+        """Ask for the page of room ``key`` older than what is shown (a HistoryWanted
+        change); False if there is none, or a page is on its way."""
+        state = self.rooms.get(key)
+        if state is None or not self.has_older(key):
+            return False
+        conversation = self.conversations[key]
+        conversation.history = "loading"
+        self._changes.append(HistoryWanted(key, state.name, conversation.older))
+        return True
+
     def history_unavailable(self, key: str, why: str = "") -> None:
         conversation = self.conversations.get(key)
         if conversation is not None:
             conversation.history = "unavailable"
 
-    def add_history(self, peer: str, entries: Sequence[object]) -> None:
+    def add_history(self, peer: str, entries: Sequence[object], before: int | None = None,
+                    paged: bool = False) -> None:
         """Older messages with ``peer`` (``HistoryEntry`` values, oldest first) from the
         server, put before everything shown; those already shown are left out (same
-        msg_id, or our own message whose msg_id has not reached us yet, by its text)."""
-        conversation = self._conversation(peer)
+        msg_id, or our own message whose msg_id has not reached us yet, by its text).
+        ``peer`` may be a named room (``#redes``): then ``before`` is the page's cursor to
+        the next older one (None: none), and ``paged`` says the user asked for it."""
+        room = peer.startswith("#")
+        conversation = self._room_conversation(peer) if room else self._conversation(peer)
         conversation.history = "loaded"
+        if room:
+            conversation.older = before
         unnumbered = [line.text for line in conversation.lines if line.kind == "out" and line.msg_id is None]
         older = []
         for entry in entries:
@@ -918,6 +954,8 @@ class ChatModel:
                 unnumbered.remove(text)
                 continue
             state = getattr(entry, "state", None)
+            if room:
+                state = "sent"  # a room message has no receipts: accepted is as far as it goes
             expired = mine and state == "expired"
             older.append(Line("out" if mine else "in", sender, text, getattr(entry, "sent_at", 0.0),
                               msg_id=msg_id, state=("failed" if expired else state) if mine else None,
@@ -928,7 +966,7 @@ class ChatModel:
                 conversation.msg_ids.add(msg_id)
         if older:
             conversation.lines[:0] = older
-            self._changes.append(LinesPrepended(conversation.key, tuple(older)))
+            self._changes.append(LinesPrepended(conversation.key, tuple(older), paged))
 
     def notice(self, key: str, text: str, at: float | None = None) -> None:
         """A system line (joined, left, connection news) in conversation ``key``."""
@@ -991,6 +1029,11 @@ class ChatModel:
                 return member.role
         return "member"
 
+    def may_set_mode(self, key: str) -> bool:
+        """True if the invite-only switch is offered in room ``key``: its owner's
+        (PROTOCOL.md, "Roles": ``mode`` is the owner's, and administrators')."""
+        return self.my_role(key) == "owner"
+
     def may_moderate(self, key: str) -> bool:
         """True if the moderation menu is offered in room ``key`` (owner or moderator)."""
         return self.my_role(key) in MODERATING
@@ -1032,6 +1075,8 @@ class ChatModel:
             state.topic = event.topic or ""
         elif event.act == "owner":
             state.owner = event.name
+        elif event.act in ("invite_only", "public"):  # the room's mode changed
+            state.invite_only = event.act == "invite_only"
         if event.act in ("kick", "ban") and me:
             self.room_left(event.room_name)
             return
@@ -1046,6 +1091,9 @@ class ChatModel:
                 state.members = [m for m in members if key_of(m.name) != key_of(event.name)]
         elif event.act in ("appoint", "owner") and members is not None:
             role = "owner" if event.act == "owner" else event.role or "member"
-            state.members = [MemberEntry(m.name, role, m.online) if key_of(m.name) == key_of(event.name) else m
+            # A new owner: the owner before is a moderator now (PROTOCOL.md, "appoint").
+            state.members = [MemberEntry(m.name, role, m.online) if key_of(m.name) == key_of(event.name)
+                             else MemberEntry(m.name, "moderator", m.online) if event.act == "owner"
+                             and m.role == "owner" else m
                              for m in members]
         self._changes.append(MembersChanged(key))

@@ -89,10 +89,15 @@ class ConversationPane(ttk.Frame):
         self.text.mark_set("ins", "end-1c")
         self._draw(line)
 
-    def prepend(self, lines: tuple[Line, ...]) -> None:
+    def prepend(self, lines: tuple[Line, ...], paged: bool = False) -> None:
+        """Draw ``lines`` above everything; ``paged`` (the user asked for older ones): show
+        the top, where they are, rather than follow the newest."""
         self.text.mark_set("ins", "1.0")
         for line in lines:
             self._draw(line)
+        if paged:
+            self._follow = False
+            self.text.see("1.0")
 
     def _draw(self, line: Line) -> None:
         """Insert ``line`` and a newline at the ``ins`` mark (which moves past them)."""

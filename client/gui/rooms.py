@@ -69,6 +69,13 @@ class RoomPanel:
         self.leave_button = ttk.Button(acts, text=_("Leave"), command=self.leave)
         self.topic_button = ttk.Button(acts, text=_("Topic…"), command=self.ask_topic)
         self.invite_button = ttk.Button(acts, text=_("Invite…"), command=self.ask_invite)
+        # The room's mode: the owner's switch (PROTOCOL.md, "Roles"); everyone sees the
+        # mode in the header ("invite only").
+        self.invite_only_var = tk.BooleanVar(app.root, False)
+        self.mode_check = ttk.Checkbutton(acts, text=_("Invite only"), variable=self.invite_only_var,
+                                          command=self.switch_mode)
+        # Older messages of the room, a page at a time (its newest page comes on opening it).
+        self.older_button = ttk.Button(acts, text=_("Older messages"), command=self.load_older)
         ttk.Label(members, text=_("Members"), style="SideHeading.TLabel").grid(row=1, column=0, sticky="w")
         self.members = ttk.Treeview(members, show="tree", selectmode="browse", height=8)
         self.members.column("#0", width=170)
@@ -98,6 +105,11 @@ class RoomPanel:
         self.invite_button.grid(row=0, column=1, sticky="ew", padx=(4, 0)) if moderator \
             else self.invite_button.grid_remove()
         self.leave_button.grid(row=1 if moderator else 0, column=0, columnspan=2, sticky="ew", pady=(4, 0) if moderator else 0)
+        self.invite_only_var.set(model.rooms[key].invite_only)
+        self.mode_check.grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0)) if model.may_set_mode(key) \
+            else self.mode_check.grid_remove()
+        self.older_button.grid(row=3, column=0, columnspan=2, sticky="ew", pady=(4, 0)) if model.has_older(key) \
+            else self.older_button.grid_remove()
         rows = [(member.name, sanitize(member.name) + ("" if member.role == "member"
                                                        else f" ({describe_role(member.role)})"), member.online)
                 for member in model.rooms[key].members or ()]
@@ -117,18 +129,21 @@ class RoomPanel:
         if state is None:
             return _("you are not in this room")
         count = ngettext("{n} member", "{n} members", state.count).format(n=state.count)
+        if state.invite_only:
+            count = _("invite only") + " · " + count
         return f"{sanitize(state.topic)} · {count}" if state.topic else count
 
     # --- Asking the server (worker threads; results back on the Tk thread) ----------------
 
-    def _ask(self, work: Callable[[], Any], done: Callable[[Any], None], what: str) -> None:
+    def _ask(self, work: Callable[[], Any], done: Callable[[Any], None], what: str,
+             on_error: Callable[[str, BaseException], None] | None = None) -> None:
         client = self.app.client
 
         def run() -> None:
             try:
                 result = work()
             except Exception as exc:
-                self.app.bridge.call(self._failed, what, exc)
+                self.app.bridge.call(on_error or self._failed, what, exc)
                 return
             self.app.bridge.call(done, result)
         if client is not None:
@@ -191,6 +206,27 @@ class RoomPanel:
                                        initialvalue=state.topic, parent=self.app.root)
         if topic is not None:
             self.act("topic", topic)
+
+    def switch_mode(self) -> None:
+        """The owner turned the invite-only switch: ask the server; the room's notice
+        (``invite_only`` or ``public``) updates the model, and a refusal puts it back."""
+        model, client = self.app.model, self.app.client
+        if model is None or model.active not in model.rooms:
+            return
+        state, wanted = model.rooms[model.active], self.invite_only_var.get()
+        room = state.name
+
+        def failed(what: str, error: BaseException) -> None:
+            self.invite_only_var.set(state.invite_only)
+            self._failed(what, error)
+        self._ask(lambda: client.set_mode(room, wanted), lambda _result: self.app._render(),
+                  _("Invite only") if wanted else _("Public"), on_error=failed)
+
+    def load_older(self) -> None:
+        """Ask for the page of the open room older than what it shows."""
+        model = self.app.model
+        if model is not None and model.load_older(model.active):
+            self.app._render()
 
     def ask_invite(self) -> None:
         model = self.app.model

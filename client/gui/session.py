@@ -17,6 +17,8 @@ from ..errors import LoginRefused, ServerUnreachable
 from ..library import ChatClient
 
 HISTORY_LIMIT = 50
+# Messages of a named room per page: its newest on opening it, as many again per "older".
+ROOM_HISTORY_PAGE = 50
 
 
 def log_in(name: str, host: str, port: int, on_event: Callable[[object], object], *,
@@ -40,6 +42,14 @@ def fetch_history(client: ChatClient, peer: str, limit: int = HISTORY_LIMIT) -> 
     """The newest messages with ``peer``, oldest first (``HistoryEntry`` objects).
     Blocking: call from a worker thread. Raises what ``client.history`` raises."""
     return tuple(client.history(peer, limit=limit))
+
+
+def fetch_room_page(client: ChatClient, room: str, before: int | None = None,
+                    limit: int = ROOM_HISTORY_PAGE) -> object:
+    """One page of named room ``room``'s messages (a ``HistoryPage``: the newest ``limit``,
+    or those older than ``before``; its ``before`` leads to the next older page).
+    Blocking: call from a worker thread. Raises what ``client.history_page`` raises."""
+    return client.history_page(room, limit, before)
 
 
 # The dialog's title for a refused login, by protocol error code (shown through _()). The

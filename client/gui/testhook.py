@@ -159,6 +159,11 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
                             "may_moderate": model.may_moderate(key)} for key, state in model.rooms.items()},
             "members": list(app.rooms.shown),
             "room_menu": app.rooms.menu_items(),
+            # The room column's switch and button, as shown (grid_remove()d: no manager;
+            # mapping itself waits for Tk's idle time).
+            "room_controls": {"mode": bool(app.rooms.mode_check.winfo_manager()),
+                              "invite_only": bool(app.rooms.invite_only_var.get()),
+                              "older": bool(app.rooms.older_button.winfo_manager())},
             "outgoing": [{"key": key, "text": line.text, "state": line.state, "request_id": line.request_id}
                          for key, c in model.conversations.items() for line in c.lines
                          if line.kind == "out" and line.request_id is not None],
@@ -223,11 +228,23 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         return window_info(app)
     if cmd == "join":
         app.rooms.join_var.set(command["room"])
+        if command.get("click"):  # the "Join room" button (a key event needs the X focus)
+            app.rooms.join()
+            return {"ok": True}
         app.rooms.join_entry.focus_force()
         app.rooms.join_entry.event_generate("<Return>", when="now")
         return {"ok": True}
     if cmd == "room_act":
         app.rooms.act(command["act"], command["name"])
+        return {"ok": True}
+    if cmd == "room_mode":  # a click on the invite-only switch
+        app.rooms.mode_check.invoke()
+        return {"ok": True, "on": app.rooms.invite_only_var.get()}
+    if cmd == "room_older":  # a click on "Older messages"
+        app.rooms.older_button.invoke()
+        return {"ok": True}
+    if cmd == "see_end":  # scroll the open conversation to its newest line
+        app._panes[app.model.active].text.see("end")
         return {"ok": True}
     if cmd == "quit":
         root.after(20, app.quit)

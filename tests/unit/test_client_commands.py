@@ -12,11 +12,13 @@ from client.commands import (
     ReplyText,
     SendText,
     SetBlocked,
+    SetReceipts,
     SetTarget,
     ShowHelp,
     ShowHistory,
     ShowWho,
     ShowWhois,
+    help_lines,
     parse_command,
 )
 
@@ -131,3 +133,32 @@ def test_parser_never_raises_on_odd_input() -> None:
     for line in ["/\x00", "@\x00", "/to \u202e", "\x1b[2J", "/" * 1000, "@" * 1000, "\ud800", "@\ud800 x"]:
         parse_command(line, None)
         parse_command(line, "Bob")
+
+
+@pytest.mark.parametrize(
+    ("line", "command"),
+    [
+        ("/receipts", SetReceipts(None)),
+        ("/receipts on", SetReceipts(True)),
+        ("/RECEIPTS OFF", SetReceipts(False)),
+        ("/recibos", SetReceipts(None)),
+        ("/recibos não", SetReceipts(False)),
+        ("/recibos nao", SetReceipts(False)),
+        ("/recibos sim", SetReceipts(True)),
+        ("/recibos off", SetReceipts(False)),
+    ],
+)
+def test_the_receipts_switch_takes_on_or_off_in_either_language(line: str, command: object) -> None:
+    assert parse_command(line, "Bob") == command
+
+
+@pytest.mark.parametrize("line", ["/receipts maybe", "/receipts on off", "/recibos 1"])
+def test_the_receipts_switch_refuses_anything_else(line: str) -> None:
+    command = parse_command(line, None)
+    assert isinstance(command, Mistake)
+    assert "[on|off]" in command.message
+
+
+def test_help_lists_the_receipts_switch_with_its_portuguese_name() -> None:
+    rows = [row for row in help_lines() if row.startswith("/receipts")]
+    assert len(rows) == 1 and "(/recibos)" in rows[0] and "[on|off]" in rows[0]

@@ -578,3 +578,31 @@ def test_close_sends_the_batched_receipts_and_acks_before_its_goodbye() -> None:
         link.core.handed_on()
     assert link.core.close("bye")
     assert link.to_server() == [Receipts((5, 6)), OutcomeAck(41), Goodbye("bye")]
+
+
+def test_the_hello_tells_the_highest_named_room_post_handed_on() -> None:
+    # A reconnection asks the server for the room posts after the last one shown
+    # (PROTOCOL.md, "Room messages cut mid-stream"); nothing shown yet: the field is left out.
+    link = Link()
+    assert link.core.hello("Alice", None, False, None).room_seen is None
+    link.log_in(version=2)
+    link.from_server(RoomPost(90, "Bob", "#redes", "olá", 1.0), RoomPost(95, "Bob", "#lab", "oi", 2.0),
+                     RoomPost(90, "Bob", "#redes", "olá", 1.0))
+    link.lose()
+    assert link.core.hello("Alice", None, False, None).room_seen == 95
+    # A server of version 1 has no rooms: the field is not offered to it.
+    assert link.core.fall_back(ErrorCode.UNSUPPORTED_VERSION)
+    assert link.core.hello("Alice", None, False, None).room_seen is None
+
+
+def test_a_room_post_not_handed_on_is_not_counted_as_seen() -> None:
+    # The shell hands each read's events on and then calls handed_on(); a connection cut
+    # before that leaves the post unseen, so the next hello asks for it again.
+    link = Link()
+    link.log_in(version=2)
+    link.from_server(RoomPost(90, "Bob", "#redes", "one", 1.0))
+    assert link.server is not None
+    link.core.receive_data(link.server.send(RoomPost(91, "Bob", "#redes", "two", 2.0)), link.now)
+    assert [e.msg_id for e in link.core.next_events() or ()] == [91]  # read, not yet handed on
+    link.lose()
+    assert link.core.hello("Alice", None, False, None).room_seen == 90

@@ -125,3 +125,14 @@ def test_unavailable_says_nothing_was_done_and_when_to_try_again():
         "the server cannot store anything right now (its disk is full or failing), so nothing was done; "
         "try again in 5.0 s (unavailable)")
     assert explain_error("unavailable", "server text", "Bob").endswith("; try again later (unavailable)")
+
+
+def test_the_room_notices_of_a_mode_and_of_our_ownership_read_as_english() -> None:
+    from client.display import describe_room_notice
+    from protocol import RoomNotice
+    assert describe_room_notice(RoomNotice("#redes", "invite_only", "Olga", 1.0, by="Olga"), "Bob") == \
+        "* Olga made #redes invite-only"
+    assert describe_room_notice(RoomNotice("#redes", "public", "Bob", 1.0, by="Bob"), "Bob") == \
+        "* you made #redes public"
+    assert describe_room_notice(RoomNotice("#redes", "owner", "Bob", 1.0, by="Olga"), "Bob") == "* you own #redes now"
+    assert describe_room_notice(RoomNotice("#redes", "owner", "Olga", 1.0), "Bob") == "* Olga owns #redes now"

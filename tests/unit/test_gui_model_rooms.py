@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from client.gui.model import (
-    ROOM, ChatModel, ContactsChanged, MembersChanged, MembersWanted, room_key,
+    ROOM, ChatModel, ContactsChanged, HistoryWanted, LinesPrepended, MembersChanged, MembersWanted, room_key,
 )
 from client.outgoing import OutgoingMessage
-from protocol import MemberEntry, RoomInfo, RoomNotice, RoomPost
+from protocol import DirectMessage, HistoryEntry, MemberEntry, RoomInfo, RoomNotice, RoomPost
 
 
 def joined(model: ChatModel, room: str = "#redes", owner: str = "Olga") -> str:
@@ -111,3 +111,63 @@ def test_typing_edits_and_deletes_in_a_room() -> None:
     model.apply(RoomPost(11, "Olga", "#redes", "later", 4.9))
     assert model.conversations[key].lines[-1].shown_text == "later, fixed  (edited)"
     assert model.read_due(True) is None  # read marks are for direct messages
+def entry(msg_id: int, sender: str = "Olga", text: str | None = None, **marks: bool) -> HistoryEntry:
+    return HistoryEntry(msg_id, sender, "#redes", f"#{msg_id}" if text is None else text, float(msg_id),
+                        "accepted", **marks)
+
+
+def test_opening_a_room_asks_its_newest_page_and_older_pages_go_above_without_duplicates() -> None:
+    model = ChatModel("Bob")
+    key = joined(model)
+    assert HistoryWanted(key, "#redes") in model.take_changes()  # the newest page, once
+    model.open(ROOM)
+    model.open(key)
+    assert not [c for c in model.take_changes() if isinstance(c, HistoryWanted)]
+    # Posts came live (or as missed posts) before the page: they are not shown twice.
+    model.apply(RoomPost(40, "Olga", "#redes", "#40", 40.0))
+    model.apply(RoomPost(41, "Olga", "#redes", "#41", 41.0))
+    assert not model.has_older(key) and not model.load_older(key)  # no page yet
+    model.add_history("#redes", [entry(38), entry(39, "Bob"), entry(40, edited=True)], before=38)
+    lines = model.conversations[key].lines
+    assert [(line.msg_id, line.kind, line.old) for line in lines] == [
+        (38, "in", True), (39, "out", True), (40, "in", False), (41, "in", False)]
+    assert lines[1].label == "✓ sent"
+    model.take_changes()
+    # "Older messages": the page before the cursor, above everything, then no more.
+    assert model.has_older(key) and model.load_older(key)
+    assert model.take_changes() == [HistoryWanted(key, "#redes", 38)]
+    assert not model.load_older(key)  # on its way: not asked twice
+    model.add_history("#redes", [entry(36, deleted=True, text=""), entry(37)], before=None, paged=True)
+    prepended = [c for c in model.take_changes() if isinstance(c, LinesPrepended)]
+    assert [line.msg_id for line in prepended[0].lines] == [36, 37] and prepended[0].paged
+    assert [line.msg_id for line in lines] == [36, 37, 38, 39, 40, 41]
+    assert lines[0].shown_text == "(this message was deleted)"
+    assert not model.has_older(key)
+
+
+def test_the_mode_follows_the_notices_and_only_the_owner_gets_the_switch() -> None:
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.set_members("#redes", [MemberEntry("Bob", "moderator", True), MemberEntry("Olga", "owner", True)])
+    assert model.may_moderate(key) and not model.may_set_mode(key)
+    model.apply(RoomNotice("#redes", "invite_only", "Olga", 1.0, by="Olga"))
+    assert model.rooms[key].invite_only
+    model.apply(RoomNotice("#redes", "owner", "Bob", 2.0, by="Olga"))
+    assert model.may_set_mode(key)
+    # The owner before is a moderator now.
+    assert [(m.name, m.role) for m in model.rooms[key].members] == [("Bob", "owner"), ("Olga", "moderator")]
+    model.apply(RoomNotice("#redes", "public", "Bob", 3.0, by="Bob"))
+    assert not model.rooms[key].invite_only
+
+
+def test_no_read_is_due_for_a_room() -> None:
+    # "read" is for direct messages: the server refuses one about a room (unknown_message).
+    from client.gui.model import CONNECTED
+    model = ChatModel("Bob")
+    model.set_state(CONNECTED)
+    key = joined(model)
+    model.apply(RoomPost(7, "Olga", "#redes", "olá", 1.0))
+    assert model.read_due(focused=True) is None
+    model.apply(direct_message := DirectMessage(8, "Olga", "Bob", "oi", 2.0))
+    model.open(model.contact_order()[-1])
+    assert model.read_due(focused=True) == ("Olga", direct_message.msg_id)

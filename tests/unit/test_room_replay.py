@@ -1,0 +1,161 @@
+"""The room desk's replay of what a client missed (server/roomdesk.py, ``room_seen`` in the
+hello; PROTOCOL.md "Room messages cut mid-stream"), without sockets: a store that answers
+in submission order when told to, and sessions that record their frames. What matters is
+the interleaving: a post stored before the desk asked the store comes in the replay and not
+live; one stored after comes live and not in the replay; each once, in id order."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+from protocol import Connection, HistoryEntry, Role, Welcome
+from server import mailbox
+from server.roomdesk import RoomDesk
+from server.rooms import Person, room_key
+
+
+class DeferredStore:
+    """Answers in submission order, each when :meth:`run` is called (as the SQLite
+    thread does, only later)."""
+
+    def __init__(self) -> None:
+        self.pending: list[Callable[[], None]] = []
+        self.posts: dict[str, list[mailbox.StoredMessage]] = {}
+        self.cursors: dict[str, dict[str, int]] = {}
+
+    def rooms(self) -> dict[str, str]:
+        return {}
+
+    def store_post(self, message: mailbox.StoredMessage, callback: Callable[[Any], None]) -> None:
+        def do() -> None:
+            self.posts.setdefault(message.recipient_key, []).append(message)
+            callback((message, mailbox.NEW))
+        self.pending.append(do)
+
+    def room_history(self, room: str, before: int | None, limit: int, callback: Callable[[Any], None],
+                     on_error: Callable[[Any], None]) -> None:
+        def do() -> None:
+            posts = [m for m in self.posts.get(room, []) if before is None or m.msg_id < before][-limit:]
+            callback(([HistoryEntry(m.msg_id, m.sender, m.recipient, m.text, m.sent_at, "accepted") for m in posts],
+                      None))
+        self.pending.append(do)
+
+    def set_room_cursors(self, name_key: str, cursors: dict[str, int], *args: object) -> None:
+        self.cursors[name_key] = dict(cursors)
+
+    def room_changes(self, name_key: str, rooms: list[str], limit: int, callback: Callable[[Any], None],
+                     on_error: Callable[[Any], None]) -> None:
+        self.pending.append(lambda: callback([]))  # no post was edited or deleted here
+
+    def run(self) -> None:
+        while self.pending:
+            self.pending.pop(0)()
+
+
+class FakeSession:
+    def __init__(self, name: str) -> None:
+        self.name, self.key = name, name.lower()
+        self.closing = self.lagging = False
+        self.is_open = True
+        self.skipped = 0
+        self.conn = Connection(Role.SERVER)
+        self.conn.send(Welcome("h", name, 2, "test", 30.0))  # open, at version 2
+        self.frames: list[dict] = []
+
+    def write_frame(self, frame: bytes) -> None:
+        self.frames += [json.loads(line) for line in frame.splitlines()]
+
+    def send(self, event: object) -> None:
+        pass
+
+    def posts(self) -> list[int]:
+        """The msg_ids of the named rooms' posts written so far, and forget them."""
+        posts = [f["msg_id"] for f in self.frames if f["type"] == "room" and isinstance(f.get("room"), str)]
+        self.frames = []
+        return posts
+
+
+class FakeRegistry:
+    def __init__(self) -> None:
+        self.by_key: dict[str, list[FakeSession]] = {}
+
+    def __len__(self) -> int:
+        return sum(map(len, self.by_key.values()))
+
+    def sessions_by_key(self, key: str) -> list[FakeSession]:
+        return self.by_key.get(key, [])
+
+
+class FakeRelay:
+    def __init__(self) -> None:
+        self.store = DeferredStore()
+        self.registry = FakeRegistry()
+        self.blocked: dict[str, set[str]] = {}
+        self.config = SimpleNamespace(presence_room_limit=200)
+        self.after = SimpleNamespace(message_sent=lambda sender_key, room_key: None)  # typing is not this test's
+
+
+def setting() -> tuple[RoomDesk, FakeRelay, FakeSession]:
+    relay = FakeRelay()
+    desk = RoomDesk(relay)  # type: ignore[arg-type]
+    now = time.time()
+    desk.rooms.join(Person("Olga", True), "#redes", now)
+    desk.rooms.join(Person("Olga", True), "#lab", now)
+    desk.rooms.join(Person("Bob", True), "#redes", now)
+    desk.rooms.join(Person("Bob", True), "#lab", now)
+    laptop = FakeSession("Bob")
+    relay.registry.by_key["bob"] = [laptop]
+    return desk, relay, laptop
+
+
+def post(desk: RoomDesk, relay: FakeRelay, msg_id: int, room: str) -> None:
+    message = mailbox.StoredMessage(msg_id, "Olga", "olga", room, room_key(room), f"#{msg_id}", time.time(),
+                                    f"p{msg_id}", "room")
+    relay.store.store_post(message, lambda result: desk._posted(FakeSession("Olga"), result))
+
+
+def test_posts_above_room_seen_come_once_in_order_around_the_question() -> None:
+    desk, relay, laptop = setting()
+    for msg_id, room in ((1, "#redes"), (2, "#lab"), (3, "#redes")):
+        post(desk, relay, msg_id, room)
+    relay.store.run()
+    assert laptop.posts() == [1, 2, 3]  # the laptop stays online throughout
+    # Bob's phone lost 2 and 3 with its connection; its hello says it showed 1.
+    phone = FakeSession("Bob")
+    relay.registry.by_key["bob"].append(phone)
+    post(desk, relay, 4, "#lab")             # submitted before the question: in the replay
+    desk.replay(phone, 1)                    # another session stayed online: not the first
+    post(desk, relay, 5, "#redes")           # submitted after it: live
+    relay.store.run()
+    post(desk, relay, 6, "#lab")
+    relay.store.run()
+    assert phone.posts() == [2, 3, 4, 5, 6]
+    assert laptop.posts() == [4, 5, 6]
+    assert relay.store.cursors == {}  # another session's replay moves no cursor
+
+
+def test_the_first_session_s_replay_moves_the_cursors_and_a_version_1_session_gets_none() -> None:
+    desk, relay, laptop = setting()
+    relay.registry.by_key["bob"] = []
+    for msg_id, room in ((1, "#redes"), (2, "#lab")):
+        post(desk, relay, msg_id, room)
+    relay.store.run()
+    phone = FakeSession("Bob")
+    relay.registry.by_key["bob"] = [phone]
+    desk.logged_in(phone, room_seen=0)  # type: ignore[arg-type]
+    relay.store.run()
+    assert phone.posts() == [1, 2]
+    # The rooms' cursors moved, and the time they were written goes with them (the edits
+    # and deletes told at the next login are those since then: mailbox.LEFT_AT).
+    written = dict(relay.store.cursors["bob"])
+    assert written.pop(mailbox.LEFT_AT) >= 0 and written == {room_key("#redes"): 1, room_key("#lab"): 2}
+    old = FakeSession("Bob")
+    old.conn = Connection(Role.SERVER)
+    old.conn.send(Welcome("h", "Bob", 1, "test", 30.0))
+    desk.replay(old, 0)  # type: ignore[arg-type]
+    relay.store.run()
+    assert old.posts() == []
