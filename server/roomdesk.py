@@ -105,6 +105,9 @@ class RoomDesk:
         # Redis here -> the requests that came after it on that room.
         self._versions: dict[str, int] = {}
         self._busy: dict[str, list[Callable[[], None]]] = {}
+        # Notices the stream brought for a busy room: told once its request is answered
+        # (they may be that request's own, which one server tells after its answer).
+        self._deferred: dict[str, list[tuple[str, bytes]]] = {}
 
     @property
     def _shared(self) -> bool:
@@ -624,7 +627,13 @@ class RoomDesk:
         in the order they came."""
         if name is None or not self._shared:
             return
-        waiting = self._busy.pop(room_key(name), None)
+        key = room_key(name)
+        waiting = self._busy.pop(key, None)
+        deferred = self._deferred.pop(key, ())
+        if deferred:
+            room = self.rooms.get(key)
+            for name_key, frame in deferred:
+                self._tell(room, name_key, frame)
         for later in waiting or ():
             later()
 
@@ -682,9 +691,13 @@ class RoomDesk:
             self._versions[key] = version
             self._keep(key, record)
             self._wake()
+        told = [(name_key, frame.encode("utf-8")) for name_key, frame in json.loads(notices)]
+        if key in self._busy:
+            self._deferred.setdefault(key, []).extend(told)
+            return
         room = self.rooms.get(key)
-        for name_key, frame in json.loads(notices):
-            self._tell(room, name_key, frame.encode("utf-8"))
+        for name_key, frame in told:
+            self._tell(room, name_key, frame)
 
     def load_shared(self, records: dict[str, str], versions: dict[str, int]) -> None:
         """Every room as Redis has it (at a node's start, or after Redis lost its data):
