@@ -304,3 +304,39 @@ def test_a_console_administrator_moderates_through_every_node(nodes):
                  what="node 1 knows the administrator")
         done(teacher, Kick("k1", "#redes", "Bia"))  # through node 1
         assert members(ana, "#redes") == [("Ana", "owner", True)]
+
+
+def test_a_kick_racing_posts_through_another_node_does_not_split_the_room(nodes):
+    """Bia posts through node 1 as fast as she may while Ana kicks her through node 0:
+    every post of hers that was accepted reached Caio (node 2) before the kick notice, and
+    none after it; what came after the kick was refused (not_member), on the room as it is."""
+    n = nodes(3)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia, n.login(2, "Caio") as caio:
+        online_everywhere(n, "Ana", "Bia", "Caio")
+        join(ana, "#redes", create=True)
+        join(bia, "#redes")
+        join(caio, "#redes")
+        notices(caio)
+        for i in range(20):
+            bia.send(SendToRoom(f"s{i}", "#redes", f"post {i}"))
+        ana.send(Kick("k", "#redes", "Bia", "enough"))
+        for i in range(20, 40):
+            bia.send(SendToRoom(f"s{i}", "#redes", f"post {i}"))
+        answers = []
+        while len(answers) < 40:
+            event = bia.expect((Accepted, ErrorReply), skip=QUIET + (RoomPost,))
+            if isinstance(event, ErrorReply) and event.code == ErrorCode.RATE_LIMITED:
+                answers.append(None)
+                continue
+            answers.append(event)
+        accepted = [a.msg_id for a in answers if isinstance(a, Accepted)]
+        refused = [a.code for a in answers if isinstance(a, ErrorReply)]
+        assert set(refused) <= {ErrorCode.NOT_MEMBER}, refused
+        caio_saw = []
+        while True:
+            event = caio.expect((RoomPost, RoomNotice), skip=PRESENCE)
+            caio_saw.append(event)
+            if isinstance(event, RoomNotice) and event.act == "kick":
+                break
+        assert sorted(p.msg_id for p in caio_saw if isinstance(p, RoomPost)) == sorted(accepted)
+        assert not [e for e in caio.drain(quiet=0.5) if isinstance(e, RoomPost)]
