@@ -48,7 +48,9 @@ from registry import InvalidName, canonical, validate_name
 
 from . import mailbox
 from .login import unavailable_error
-from .rooms import PREFIX, Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, room_key
+from .rooms import (
+    PREFIX, Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, record_members, room_key,
+)
 
 if TYPE_CHECKING:
     from .relay import Relay
@@ -105,9 +107,13 @@ class RoomDesk:
         # Redis here -> the requests that came after it on that room.
         self._versions: dict[str, int] = {}
         self._busy: dict[str, list[Callable[[], None]]] = {}
-        # Notices the stream brought for a busy room: told once its request is answered
-        # (they may be that request's own, which one server tells after its answer).
-        self._deferred: dict[str, list[tuple[str, bytes]]] = {}
+        # What the stream brought for a busy room (notices, posts): written once its request
+        # is answered (they may be that request's own, which one server sends after its
+        # answer), in the stream's order.
+        self._deferred: dict[str, list[Callable[[], None]]] = {}
+        # Each room's name and members as of the events stream's position (what a post
+        # read from the stream goes to), from the records the stream and the load gave.
+        self._streamed: dict[str, tuple[str, list[str]]] = {}
 
     @property
     def _shared(self) -> bool:
@@ -293,13 +299,28 @@ class RoomDesk:
     def fan_out(self, message: mailbox.StoredMessage) -> None:
         """Send the stored room ``message`` to its room's members' sessions here: once
         stored (alone), or as the events stream brings it (in a cluster, every node)."""
-        room = self.rooms.get(message.recipient_key)
         self._last_post_id = max(self._last_post_id, message.msg_id)
-        if room is None:
-            return  # it ended meanwhile: nobody is left to read it
-        frame = encode(RoomPost(message.msg_id, message.sender, room.name, message.text, message.sent_at))
+        streamed = self._streamed.get(message.recipient_key) if self._shared else None
+        if streamed is not None and message.recipient_key in self._busy:
+            # A request on the room waits for Redis here: its answer comes first, then the
+            # room's frames in the stream's order (see changed()).
+            self._deferred.setdefault(message.recipient_key, []).append(lambda: self._write_post(message, streamed))
+            return
+        self._write_post(message, streamed)
+
+    def _write_post(self, message: mailbox.StoredMessage, streamed: tuple[str, list[str]] | None) -> None:
+        if streamed is not None:
+            # The members as of the post's place in the stream: this node's copy may be
+            # ahead of it already, by a change it decided and stored after the post.
+            room_name, members = streamed
+        else:
+            room = self.rooms.get(message.recipient_key)
+            if room is None:
+                return  # it ended meanwhile: nobody is left to read it
+            room_name, members = room.name, list(room.members)
+        frame = encode(RoomPost(message.msg_id, message.sender, room_name, message.text, message.sent_at))
         blocked, loading, key = self.relay.blocked, self._loading, message.recipient_key
-        for member in list(room.members):
+        for member in members:
             if message.sender_key in blocked.get(member, ()):
                 continue
             for recipient in self.relay.registry.sessions_by_key(member):
@@ -629,11 +650,8 @@ class RoomDesk:
             return
         key = room_key(name)
         waiting = self._busy.pop(key, None)
-        deferred = self._deferred.pop(key, ())
-        if deferred:
-            room = self.rooms.get(key)
-            for name_key, frame in deferred:
-                self._tell(room, name_key, frame)
+        for write in self._deferred.pop(key, ()):
+            write()
         for later in waiting or ():
             later()
 
@@ -691,21 +709,38 @@ class RoomDesk:
             self._versions[key] = version
             self._keep(key, record)
             self._wake()
+        self._follow(key, record)
         told = [(name_key, frame.encode("utf-8")) for name_key, frame in json.loads(notices)]
+
+        def tell() -> None:
+            room = self.rooms.get(key)
+            for name_key, frame in told:
+                self._tell(room, name_key, frame)
+
         if key in self._busy:
-            self._deferred.setdefault(key, []).extend(told)
+            self._deferred.setdefault(key, []).append(tell)
+        else:
+            tell()
+
+    def _follow(self, key: str, record: str | None) -> None:
+        """Note room ``key``'s name and members as the stream has them now (``record``)."""
+        if record is None or key == room_key(self.rooms.default.name):
+            self._streamed.pop(key, None)  # ended; the default room's members are everyone
             return
-        room = self.rooms.get(key)
-        for name_key, frame in told:
-            self._tell(room, name_key, frame)
+        try:
+            self._streamed[key] = record_members(record)
+        except (ValueError, TypeError, KeyError):
+            self._streamed.pop(key, None)  # unreadable: the desk's own copy (restore logged it)
 
     def load_shared(self, records: dict[str, str], versions: dict[str, int]) -> None:
         """Every room as Redis has it (at a node's start, or after Redis lost its data):
         the desk's rooms become these, with their versions."""
         for key in set(self._saved) - set(records):
             self.rooms.reset(key, None)  # ended meanwhile (or never stored there)
+        self._streamed.clear()
         for key, record in records.items():
             self.rooms.reset(key, record)
+            self._follow(key, record)
         self._saved = dict(records)
         self._versions = dict(versions)
         self._wake()

@@ -340,3 +340,41 @@ def test_a_kick_racing_posts_through_another_node_does_not_split_the_room(nodes)
                 break
         assert sorted(p.msg_id for p in caio_saw if isinstance(p, RoomPost)) == sorted(accepted)
         assert not [e for e in caio.drain(quiet=0.5) if isinstance(e, RoomPost)]
+
+
+def test_members_on_the_kicking_node_get_the_posts_stored_before_the_kick_as_everywhere(nodes):
+    """Caio posts through node 1 while Ana kicks Bia through node 0, where Bia is too:
+    Bia gets exactly the posts that come before the kick in the one order (as Dan on node
+    2 sees it), although node 0 applied the kick to its copy of the room before the
+    stream brought it those posts."""
+    n = nodes(3)
+    with n.login(0, "Ana") as ana, n.login(0, "Bia") as bia, n.login(1, "Caio") as caio, \
+            n.login(2, "Dan") as dan:
+        online_everywhere(n, "Ana", "Bia", "Caio", "Dan")
+        join(ana, "#redes", create=True)
+        for client in (bia, caio, dan):
+            join(client, "#redes")
+        for round_ in range(3):
+            if round_:
+                join(bia, "#redes", f"j{round_}")
+            for client in (ana, bia, caio, dan):
+                client.drain(quiet=0.3)
+            for i in range(8):
+                caio.send(SendToRoom(f"s{round_}-{i}", "#redes", f"post {i}"))
+                if i == 3:
+                    ana.send(Kick(f"k{round_}", "#redes", "Bia"))
+            time.sleep(0.05)
+
+            def before_kick(client: WireClient) -> list[int]:
+                ids = []
+                while True:
+                    event = client.expect((RoomPost, RoomNotice), skip=PRESENCE + (Done, Accepted, ErrorReply))
+                    if isinstance(event, RoomNotice) and event.act == "kick":
+                        return ids
+                    if isinstance(event, RoomPost):
+                        ids.append(event.msg_id)
+
+            expected = before_kick(dan)
+            assert before_kick(bia) == expected
+            assert before_kick(ana) == expected
+            assert not [e for e in bia.drain(quiet=0.5) if isinstance(e, RoomPost)]
