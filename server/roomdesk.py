@@ -457,7 +457,7 @@ class RoomDesk:
         stream says it to every node."""
         self._presence(key, name, act)
 
-    def _presence(self, key: str, name: str, act: str) -> None:
+    def _presence(self, key: str, shown: str, act: str) -> None:
         """Tell the other members online here of each named room user ``key`` is in that
         they came ``online`` or went ``offline``: in rooms of at most the presence limit
         (``const.PRESENCE_ROOM_LIMIT``) members only, as for the default room; a larger
@@ -471,7 +471,7 @@ class RoomDesk:
             room = self.rooms.get(name)
             if room is None or len(room.members) > limit:
                 continue
-            frame = encode(RoomNotice(room.name, act, room.members.get(key, name), now))
+            frame = encode(RoomNotice(room.name, act, room.members.get(key, shown), now))
             for member in room.members:
                 if member == key:
                     continue
@@ -510,6 +510,10 @@ class RoomDesk:
         """End the mutes whose time has come: on time, woken by the timer :meth:`_wake`
         sets, and with the relay's periodic expiry pass (which also retries a mute end
         the store could not keep)."""
+        if self._shared and self._busy:
+            # A change waiting for Redis here is in the rooms' copy, not stored yet: a mute's
+            # end must not store it with its own. Its timer tries again in a moment.
+            return
         decision = self.rooms.expire(now)
         if decision:
             # In a cluster every node ends the mute; the first to store it announces it, the
