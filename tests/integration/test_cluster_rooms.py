@@ -378,3 +378,23 @@ def test_members_on_the_kicking_node_get_the_posts_stored_before_the_kick_as_eve
             assert before_kick(bia) == expected
             assert before_kick(ana) == expected
             assert not [e for e in bia.drain(quiet=0.5) if isinstance(e, RoomPost)]
+
+
+def test_while_redis_is_down_room_requests_are_answered_unavailable_in_time_and_nothing_of_them_happened(
+        nodes, redis_server):  # noqa: F811
+    n = nodes(2)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia:
+        online_everywhere(n, "Ana", "Bia")
+        join(ana, "#redes", create=True)
+        join(bia, "#redes")
+        redis_server.kill()
+        started = time.monotonic()
+        ana.send(Kick("k", "#redes", "Bia"))
+        assert ana.expect_error(ErrorCode.UNAVAILABLE, 20, skip=QUIET).retry_after
+        bia.send(SendToRoom("s", "#redes", "anyone?"))
+        assert bia.expect_error(ErrorCode.UNAVAILABLE, 20, skip=QUIET).retry_after
+        assert time.monotonic() - started < 20
+        # Nothing of the kick happened: Bia is still a member, on both nodes' copies.
+        for server in n.servers:
+            assert n.call(lambda s=server: list(s.relay.room_desk.rooms.get("#redes").members.values())) == \
+                ["Ana", "Bia"]
