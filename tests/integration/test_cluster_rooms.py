@@ -20,7 +20,7 @@ from wire import WireClient
 
 import const
 from protocol import (
-    Accepted, Ban, Done, ErrorCode, ErrorReply, Invite, JoinRoom, Kick, LeaveRoom, MemberList, MembersRequest, Mute,
+    Accepted, Ban, Block, Done, ErrorCode, ErrorReply, Invite, JoinRoom, Kick, LeaveRoom, MemberList, MembersRequest, Mute,
     Ping, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest, SendToRoom, UserJoined, UserLeft,
 )
 from server import ServerConfig
@@ -110,8 +110,8 @@ def done(client: WireClient, request) -> None:
 
 
 def posts(client: WireClient, count: int, timeout: float = 20.0) -> list[RoomPost]:
-    got = [client.expect(RoomPost, timeout, skip=QUIET) for _ in range(count)]
-    return got
+    """The next ``count`` room messages ``client`` gets (its own answers passed over)."""
+    return [client.expect(RoomPost, timeout, skip=QUIET + (Accepted,)) for _ in range(count)]
 
 
 def notices(client: WireClient, quiet: float = 0.5) -> list[tuple[str, str]]:
@@ -398,3 +398,19 @@ def test_while_redis_is_down_room_requests_are_answered_unavailable_in_time_and_
         for server in n.servers:
             assert n.call(lambda s=server: list(s.relay.room_desk.rooms.get("#redes").members.values())) == \
                 ["Ana", "Bia"]
+
+
+def test_a_block_through_one_node_keeps_a_room_post_from_another_node_away(nodes):
+    n = nodes(3)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia, n.login(2, "Caio") as caio:
+        online_everywhere(n, "Ana", "Bia", "Caio")
+        for client in (ana, bia, caio):
+            join(client, "#redes", create=client is ana)
+        done(bia, Block("b", "Ana"))
+        wait_for(lambda: n.call(lambda: all("ana" in s.relay.blocked.get("bia", ()) for s in n.servers)),
+                 what="every node knows the block")
+        ana.send(SendToRoom("p1", "#redes", "hello"))
+        caio.send(SendToRoom("p2", "#redes", "hi"))
+        assert sorted(p.text for p in posts(caio, 2)) == ["hello", "hi"]
+        assert [p.text for p in posts(bia, 1)] == ["hi"]
+        assert not [e for e in bia.drain(quiet=0.5) if isinstance(e, RoomPost)]
