@@ -26,7 +26,7 @@ room as Redis has it and decides the request again. A post is stored the same wa
 at the version its right was decided on), with its entry on the stream. Every node,
 this one too, applies the changes (:meth:`RoomDesk.changed`) and writes the notices and
 posts (:meth:`RoomDesk.fan_out`) to its own sessions in the stream's one order. While a
-request on a room waits for Redis, the next ones on that room wait for it here.
+change of a room waits for Redis, the next requests on that room wait for it here.
 """
 
 from __future__ import annotations
@@ -243,13 +243,16 @@ class RoomDesk:
         ``accepted`` and sent to the members' sessions. To the default room it is a ``say``.
         In a cluster, a named room's message is stored only if the room is still as it was
         decided on (else decided again), and every node sends it from the events stream."""
-        if self._waits(request.room_name, attempt, lambda: self.post(session, request)):
+        if self._shared and room_key(request.room_name) in self._busy:
+            # A change of the room waits for Redis here: decide on the room once it is
+            # stored (or not). Posts do not wait for each other: each is stored only at the
+            # version it was decided on, in the order they were submitted.
+            self._busy[room_key(request.room_name)].append(lambda: self.post(session, request, attempt))
             return
         now = time.time()
         refusal = self.rooms.may_post(self.person(session), request.room_name, now)
         if refusal is not None:
             self._refused(session, request.request_id, refusal)
-            self._done_with(request.room_name)
             return
         room = self.rooms.get(request.room_name)
         relay = self.relay
@@ -257,7 +260,6 @@ class RoomDesk:
         if room is self.rooms.default:
             message = mailbox.StoredMessage(0, session.name, session.key, None, None, request.text,
                                             now, request.request_id, "room")
-            self._done_with(request.room_name)
             relay.store.store_message(message, lambda result: relay._room_stored(session, result),
                                       relay._unavailable(session, request.request_id, "room_unavailable"))
             return
@@ -275,16 +277,10 @@ class RoomDesk:
             elif attempt + 1 < _ATTEMPTS:
                 self._reload(key, result[2], result[3])
                 self.post(session, request, attempt + 1)  # decided again on the room as it is now
-                return
             else:
                 unavailable(None)
-            self._done_with(key)
 
-        def failed(failure: Any) -> None:
-            unavailable(failure)
-            self._done_with(key)
-
-        relay.peers.store_room_post(message, self._versions.get(key, 0), stored, failed)
+        relay.peers.store_room_post(message, self._versions.get(key, 0), stored, unavailable)
 
     def _posted(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
