@@ -69,6 +69,8 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 ``{chat}:acct:<key>``             hash    an account (``{chat}:accts``: every name key)
 ``{chat}:guest:<key>``            hash    a guest holding (``{chat}:guests``: every key)
 ``{chat}:rooms``                  hash    named room key -> its record (server/rooms.py)
+``{chat}:roomv``                  hash    named room key -> its version, in a cluster
+                                          (_SAVE_ROOM_VERSIONED, _ROOM_POST)
 ``{chat}:cred``                   hash    account resume credential: hex of its hash ->
                                           name key, tab, expires at (``{chat}:credx``: by
                                           expiry; ``{chat}:credk:<key>``: an account's)
