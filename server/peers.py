@@ -28,6 +28,7 @@ class LocalPeers:
     routes = False  # direct messages and outcomes reach only this server's sessions
     tells_presence = False  # the relay announces joins and leaves itself
     shares_room = False  # the relay writes room messages to its sessions itself
+    shares_rooms = False  # named rooms live here alone (ClusterNode: save_room, store_room_post)
     available = True
     # The login throttle shared across nodes (ClusterNode.login_failures), or None: alone,
     # the login desk's in-memory FailureThrottle is the whole truth.
@@ -77,6 +78,9 @@ class LocalPeers:
     def post_room(self, message: StoredMessage) -> None:
         """Send a stored room message to every node (only with ``shares_room``)."""
         raise NotImplementedError
+
+    def admin_added(self, key: str) -> None:
+        """A console made account ``key`` an administrator: tell the other nodes' rooms."""
 
     def block_changed(self, owner: str, target: str, blocking: bool) -> None:
         """Tell the other nodes' caches that ``owner`` blocks (or not) ``target``."""

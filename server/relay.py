@@ -439,10 +439,12 @@ class Relay:
         self.metrics.logins += 1
         self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name, session.address, session.port,
                              " (account)" if result.registered else "")
-        if len(record.endpoints) == 1 and not self.peers.tells_presence:
-            self.presence.announce(UserJoined(result.name, time.time()), len(self.sessions), session.key,
-                                   len(self.registry))
-            self.room_desk.logged_in(session, hello.room_seen)  # what they missed in their rooms (issue 13)
+        if len(record.endpoints) == 1:
+            if not self.peers.tells_presence:
+                self.presence.announce(UserJoined(result.name, time.time()), len(self.sessions), session.key,
+                                       len(self.registry))
+            # What they missed in their rooms (issue 13), on whichever node they log in.
+            self.room_desk.logged_in(session, hello.room_seen)
         elif hello.room_seen is not None:
             self.room_desk.replay(session, hello.room_seen)  # what this client missed, another session online
         key, epoch = session.key, session.epoch
@@ -1169,11 +1171,13 @@ class Relay:
     def cluster_joined(self, key: str, name: str, since: float) -> None:
         """User ``key`` came online on some node (this one included): tell whom presence.py says."""
         self.presence.announce(UserJoined(name, since), len(self.sessions), key, len(self.directory))
+        self.room_desk.presence(key, name, "online")  # to the members here of their rooms
 
     def cluster_left(self, key: str, name: str, reason: str, at: float) -> None:
         """User ``key``'s last session, on some node, ended."""
         # Counted with the one who leaves, as the join was: a room at the limit stays quiet.
         self.presence.announce(UserLeft(name, reason, at), len(self.sessions), key, len(self.directory) + 1)
+        self.room_desk.presence(key, name, "offline")
 
     def resync(self) -> None:
         """Redis answers again after a break: what was routed meanwhile may not have come,

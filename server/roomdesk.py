@@ -20,10 +20,22 @@ posts (server/afterdelivered.py decides them) go to the members online
 (:meth:`RoomDesk.post_changed`) and, for members who were away, come at their login after
 their missed messages: the posts they had that changed since they left (the cursors' LEFT_AT
 mark), read from each room's latest changes.
+
+In a cluster whose store is Redis's (``peers.shares_rooms``, docs/cluster.md "Named
+rooms"), the rooms are one across the nodes. Every change is decided here on the room as
+this desk knows it, at the room's version, and stored by a script that writes it only if
+the room is still at that version in Redis, putting it (with its notices) on the events
+stream in the same step; if another node changed the room first, the desk takes the
+room as Redis has it and decides the request again. A post is stored the same way (only
+at the version its right was decided on), with its entry on the stream. Every node,
+this one too, applies the changes (:meth:`RoomDesk.changed`) and writes the notices and
+posts (:meth:`RoomDesk.fan_out`) to its own sessions in the stream's one order. While a
+change of a room waits for Redis, the next requests on that room wait for it here.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -42,7 +54,9 @@ from registry import InvalidName, canonical, validate_name
 from . import mailbox
 from .afterdelivered import room_change_event
 from .login import unavailable_error
-from .rooms import PREFIX, Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, room_key
+from .rooms import (
+    PREFIX, Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, record_members, room_key,
+)
 
 if TYPE_CHECKING:
     from .relay import Relay
@@ -63,6 +77,9 @@ ROOM_REQUESTS = (JoinRoom, LeaveRoom, RoomsRequest, MembersRequest, SendToRoom, 
 _MAX_ITEMS_PER_PAGE = const.MAX_FRAME_BYTES // 20
 # Seconds after a deadline that its timer fires (the loop's clock and time.time() differ).
 _WAKE_LATE = 0.01
+# In a cluster: how many times a request is decided again because other nodes changed its
+# room first, before it is answered ``unavailable`` (each try is one Redis round trip).
+_ATTEMPTS = 5
 
 # What a user in no room has had of their rooms: nothing, shared by all of them (read-only;
 # see RoomDesk.logged_in).
@@ -79,7 +96,9 @@ class RoomDesk:
         self._schedule = schedule
         # The time the earliest timer set is due (inf: none): a mute ending sooner sets another.
         self._woken_at = float("inf")
-        self.rooms = Rooms(const.ADMINS, const.DEFAULT_ROOM, online_count=lambda: len(relay.registry))
+        # Everyone online in the cluster is in the default room (relay.directory: this
+        # server's registry when alone).
+        self.rooms = Rooms(const.ADMINS, const.DEFAULT_ROOM, online_count=lambda: len(relay.directory))
         stored = relay.store.rooms()
         for line in self.rooms.restore(stored.values()):
             log.warning("%s", line.text)
@@ -94,7 +113,31 @@ class RoomDesk:
         # record per message: a member's cursor is written once, when they go.
         self._had: dict[str, dict[str, int] | MappingProxyType[str, int]] = {}
         self._loading: dict[ClientSession, frozenset[str]] = {}
+        # Posts to a session's rooms that came while its missed ones were being fetched:
+        # sent after them, unless the fetch brought them (see logged_in).
+        self._held: dict[ClientSession, list[mailbox.StoredMessage]] = {}
         self._last_post_id = 0
+        # In a cluster (shared): each room's version as this desk knows it (what Redis
+        # gave it: see the module docstring), and the rooms with a request waiting for
+        # Redis here -> the requests that came after it on that room.
+        self._versions: dict[str, int] = {}
+        self._busy: dict[str, list[Callable[[], None]]] = {}
+        # What the stream brought for a busy room (notices, posts): written once its request
+        # is answered (they may be that request's own, which one server sends after its
+        # answer), in the stream's order.
+        self._deferred: dict[str, list[Callable[[], None]]] = {}
+        # Room key -> posts stored from here whose answer has not come back: the stream may
+        # bring a post before the script's reply does, and its sender must hear "accepted"
+        # before its own post comes back (as on one server), so the room's frames wait.
+        self._posting: dict[str, int] = {}
+        # Each room's name and members as of the events stream's position (what a post
+        # read from the stream goes to), from the records the stream and the load gave.
+        self._streamed: dict[str, tuple[str, list[str]]] = {}
+
+    @property
+    def _shared(self) -> bool:
+        """Whether the rooms are one across a cluster's nodes (see the module docstring)."""
+        return self.relay.peers.shares_rooms
 
     # --- Who is who ------------------------------------------------------------------------
 
@@ -108,7 +151,7 @@ class RoomDesk:
             validate_name(name)
         except InvalidName as exc:
             return Refused(ErrorCode.INVALID_NAME, str(exc))
-        record = self.relay.registry.lookup(name)
+        record = self.relay.directory.lookup(name)  # online on any node
         if record is not None:
             first = min(record.endpoints, key=lambda e: e.since)
             return Person(record.name, record.shared, first.address)
@@ -117,33 +160,48 @@ class RoomDesk:
 
     # --- Requests: one method per frame type ------------------------------------------------
 
-    def join(self, session: ClientSession, request: JoinRoom) -> None:
+    def join(self, session: ClientSession, request: JoinRoom, attempt: int = 0) -> None:
+        if self._waits(request.room_name, attempt, lambda: self.join(session, request)):
+            return
         decision = self.rooms.join(self.person(session), request.room_name, time.time(), request.create,
                                    request.invite_only)
         entered = next((e for e in decision if type(e) is Entered), None)
         answer = None if entered is None else RoomInfo(
             request.request_id, entered.room, entered.count, entered.invite_only, entered.topic, entered.owner,
             entered.created)
-        self._conclude(session, request.request_id, decision, answer)
+        self._conclude(session, request.request_id, decision, answer,
+                       (request.room_name, attempt, lambda: self.join(session, request, attempt + 1)))
 
-    def leave(self, session: ClientSession, request: LeaveRoom) -> None:
+    def leave(self, session: ClientSession, request: LeaveRoom, attempt: int = 0) -> None:
+        if self._waits(request.room_name, attempt, lambda: self.leave(session, request)):
+            return
         self._conclude(session, request.request_id,
-                       self.rooms.leave(self.person(session), request.room_name, time.time()))
+                       self.rooms.leave(self.person(session), request.room_name, time.time()), None,
+                       (request.room_name, attempt, lambda: self.leave(session, request, attempt + 1)))
 
-    def set_topic(self, session: ClientSession, request: SetTopic) -> None:
+    def set_topic(self, session: ClientSession, request: SetTopic, attempt: int = 0) -> None:
+        if self._waits(request.room_name, attempt, lambda: self.set_topic(session, request)):
+            return
         self._conclude(session, request.request_id,
-                       self.rooms.set_topic(self.person(session), request.room_name, request.topic, time.time()))
+                       self.rooms.set_topic(self.person(session), request.room_name, request.topic, time.time()),
+                       None, (request.room_name, attempt, lambda: self.set_topic(session, request, attempt + 1)))
 
-    def set_mode(self, session: ClientSession, request: SetRoomMode) -> None:
+    def set_mode(self, session: ClientSession, request: SetRoomMode, attempt: int = 0) -> None:
+        if self._waits(request.room_name, attempt, lambda: self.set_mode(session, request)):
+            return
         self._conclude(session, request.request_id,
                        self.rooms.set_invite_only(self.person(session), request.room_name, request.invite_only,
-                                                  time.time()))
+                                                  time.time()),
+                       None, (request.room_name, attempt, lambda: self.set_mode(session, request, attempt + 1)))
 
-    def moderate(self, session: ClientSession, request: Any) -> None:
+    def moderate(self, session: ClientSession, request: Any, attempt: int = 0) -> None:
         """invite, kick, ban, unban, mute, unmute, appoint: an act on the person ``name``."""
+        if self._waits(request.room_name, attempt, lambda: self.moderate(session, request)):
+            return
+        again = (request.room_name, attempt, lambda: self.moderate(session, request, attempt + 1))
         target = self.target(request.name)
         if type(target) is Refused:
-            self._conclude(session, request.request_id, [target])
+            self._conclude(session, request.request_id, [target], None, again)
             return
         me, room, now = self.person(session), request.room_name, time.time()
         kind = type(request)
@@ -165,7 +223,7 @@ class RoomDesk:
             except ValueError:
                 role = Role.OUTSIDER  # refused by the core, with the words for it
             decision = self.rooms.appoint(me, room, target, role, now)
-        self._conclude(session, request.request_id, decision)
+        self._conclude(session, request.request_id, decision, None, again)
         if kind is Mute:
             self._wake()
 
@@ -187,7 +245,7 @@ class RoomDesk:
             self._refused(session, request.request_id, refusal)
             return
         room = self.rooms.get(request.room_name)
-        registry = self.relay.registry
+        registry = self.relay.directory  # online on any node
         items = [MemberEntry(m.name, m.role, registry.lookup_key(canonical(m.name)) is not None)
                  for m in decision[:_MAX_ITEMS_PER_PAGE] if type(m) is Member]
         more = len(decision) > len(items)
@@ -199,9 +257,17 @@ class RoomDesk:
 
         session.send(fit_page(build, items))
 
-    def post(self, session: ClientSession, request: SendToRoom) -> None:
+    def post(self, session: ClientSession, request: SendToRoom, attempt: int = 0) -> None:
         """A message to a room: checked by the core, stored (a resend is recognised), then
-        ``accepted`` and sent to the members' sessions. To the default room it is a ``say``."""
+        ``accepted`` and sent to the members' sessions. To the default room it is a ``say``.
+        In a cluster, a named room's message is stored only if the room is still as it was
+        decided on (else decided again), and every node sends it from the events stream."""
+        if self._shared and room_key(request.room_name) in self._busy:
+            # A change of the room waits for Redis here: decide on the room once it is
+            # stored (or not). Posts do not wait for each other: each is stored only at the
+            # version it was decided on, in the order they were submitted.
+            self._busy[room_key(request.room_name)].append(lambda: self.post(session, request, attempt))
+            return
         now = time.time()
         refusal = self.rooms.may_post(self.person(session), request.room_name, now)
         if refusal is not None:
@@ -218,8 +284,44 @@ class RoomDesk:
             return
         message = mailbox.StoredMessage(0, session.name, session.key, room.name, room_key(room.name),
                                         request.text, now, request.request_id, "room")
-        relay.store.store_message(message, lambda result: self._posted(session, result),
-                                  relay._unavailable(session, request.request_id))
+        if not self._shared:
+            relay.store.store_message(message, lambda result: self._posted(session, result),
+                                      relay._unavailable(session, request.request_id))
+            return
+        key, unavailable = room_key(room.name), relay._unavailable(session, request.request_id)
+
+        def stored(result: tuple) -> None:
+            if result[0] is not None:
+                self._posted(session, result)
+            elif attempt + 1 < _ATTEMPTS:
+                self._reload(key, result[2], result[3])
+                self.post(session, request, attempt + 1)  # decided again on the room as it is now
+            else:
+                unavailable(None)
+            self._post_answered(key)
+
+        def not_stored(failure: Any) -> None:
+            unavailable(failure)
+            self._post_answered(key)
+
+        self._posting[key] = self._posting.get(key, 0) + 1
+        relay.peers.store_room_post(message, self._versions.get(key, 0), stored, not_stored)
+
+    def _post_answered(self, key: str) -> None:
+        """A post stored from here to room ``key`` was answered: once none is left (and no
+        change of the room waits), the room's frames the stream brought meanwhile follow."""
+        left = self._posting.get(key, 0) - 1
+        if left > 0:
+            self._posting[key] = left
+            return
+        self._posting.pop(key, None)
+        if key not in self._busy:
+            for write in self._deferred.pop(key, ()):
+                write()
+
+    def _holding(self, key: str) -> bool:
+        """Whether room ``key``'s frames from the stream wait here for an answer to come first."""
+        return key in self._busy or key in self._posting
 
     def _posted(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
@@ -229,26 +331,63 @@ class RoomDesk:
         session.send(Accepted(message.client_id, message.msg_id))
         if status != mailbox.NEW:
             return  # a resend: its members already have it
-        room = self.rooms.get(message.recipient_key)
-        if room is None:
-            return  # it ended meanwhile: nobody is left to read it
-        frame = encode(RoomPost(message.msg_id, message.sender, room.name, message.text, message.sent_at))
-        self._last_post_id = message.msg_id
         self.relay.after.message_sent(message.sender_key, message.recipient_key)  # "typing" cleared
+        if self._shared:
+            return  # in a cluster, the stream brings it to every node, this one too
+        self.fan_out(message)
+
+    def fan_out(self, message: mailbox.StoredMessage) -> None:
+        """Send the stored room ``message`` to its room's members' sessions here: once
+        stored (alone), or as the events stream brings it (in a cluster, every node)."""
+        self._last_post_id = max(self._last_post_id, message.msg_id)
+        streamed = self._streamed.get(message.recipient_key) if self._shared else None
+        if streamed is not None and self._holding(message.recipient_key):
+            # A request on the room waits for Redis here: its answer comes first, then the
+            # room's frames in the stream's order (see changed()).
+            self._deferred.setdefault(message.recipient_key, []).append(lambda: self._write_post(message, streamed))
+            return
+        self._write_post(message, streamed)
+
+    def _write_post(self, message: mailbox.StoredMessage, streamed: tuple[str, list[str]] | None) -> None:
+        if streamed is not None:
+            # The members as of the post's place in the stream: this node's copy may be
+            # ahead of it already, by a change it decided and stored after the post.
+            room_name, members = streamed
+        else:
+            room = self.rooms.get(message.recipient_key)
+            if room is None:
+                return  # it ended meanwhile: nobody is left to read it
+            room_name, members = room.name, list(room.members)
+        frame = encode(RoomPost(message.msg_id, message.sender, room_name, message.text, message.sent_at))
         blocked, loading, key = self.relay.blocked, self._loading, message.recipient_key
-        for member in list(room.members):
+        for member in members:
             if message.sender_key in blocked.get(member, ()):
                 continue
             for recipient in self.relay.registry.sessions_by_key(member):
                 if not recipient.conn.may_send(RoomPost):
                     continue
                 if loading and key in loading.get(recipient, ()):
-                    continue  # stored before its missed messages were asked for: it is one of them
+                    # Its missed messages are being fetched: after them, unless they bring it
+                    # (alone they do: it was stored before they were asked for).
+                    self._held.setdefault(recipient, []).append(message)
+                    continue
                 if recipient.lagging:  # room traffic is what a slow reader loses (see _room_stored)
                     if recipient.is_open:
                         recipient.skipped += 1
                     continue
                 recipient.write_frame(frame)
+
+    def _send_post(self, session: ClientSession, message: mailbox.StoredMessage) -> None:
+        """Write one room message to ``session``, or count it skipped if it lags."""
+        room = self.rooms.get(message.recipient_key)
+        if room is None:
+            return
+        if session.lagging:
+            if session.is_open:
+                session.skipped += 1
+            return
+        session.write_frame(encode(RoomPost(message.msg_id, message.sender, room.name, message.text,
+                                            message.sent_at)))
 
     def history(self, session: ClientSession, request: HistoryRequest) -> bool:
         """True (and answered) if ``request`` asks for a room's history (``with`` a room's
@@ -295,7 +434,8 @@ class RoomDesk:
         the answer was stored before the question: it is left to the answer. A client
         that said in its hello what it has shown (``room_seen``) gets what is above that
         instead (:meth:`replay`): the cursor may be past messages lost on the way to it."""
-        self._presence(session, "online")
+        if not self.relay.peers.tells_presence:  # else every node tells it from the events stream
+            self._presence(session.key, session.name, "online")
         if not session.conn.may_send(RoomPost):
             return  # version 1 has no rooms: their cursors stay, for their next version 2 login
         key = session.key
@@ -341,11 +481,16 @@ class RoomDesk:
                                                     message.sent_at)))
                 if message.edited_at is not None:  # its text is the latest: mark it "edited"
                     self._tell_change(session, message, room.name)
+            for message in self._held.pop(session, ()):  # posts that came meanwhile, not fetched
+                if message.msg_id > had.get(message.recipient_key, 0) and not session.closing:
+                    had[message.recipient_key] = message.msg_id
+                    self._send_post(session, message)
             if messages:  # so that a crash before the logout repeats no more than this session's
                 self.relay.store.set_room_cursors(key, {**had, mailbox.LEFT_AT: _now_ms()})
 
         def not_fetched(_failure: Any) -> None:
             # Their cursors stay as stored: what they missed comes at their next login.
+            self._held.pop(session, None)
             if self._loading.pop(session, None) is not None:
                 self._had.pop(key, None)
 
@@ -398,6 +543,7 @@ class RoomDesk:
                 finish()
 
         def finish() -> None:
+            held = self._held.pop(session, ())
             if self._loading.pop(session, None) is None:
                 return  # gone meanwhile (logged_out)
             if failed:  # they stay in the rooms' history; the client may ask it
@@ -421,13 +567,20 @@ class RoomDesk:
                         session.skipped += 1
                     continue
                 session.write_frame(encode(RoomPost(entry.msg_id, entry.sender, name, entry.text, entry.sent_at)))
+            # In a cluster, posts the stream brought meanwhile (held by _write_post), unless
+            # a page had them: stored after the question, they come next, in their order.
+            newest = {rkey: max((e.msg_id for e in entries), default=0) for rkey, entries in pages.items()}
+            for message in held:
+                if message.msg_id > max(after, newest.get(message.recipient_key, 0)) and not session.closing:
+                    newest[message.recipient_key] = message.msg_id
+                    self._send_post(session, message)
             had = self._had.get(key) if first else None
             if had is not None and failed:
                 self._had.pop(key, None)  # their cursors stay as stored, as when nothing could be read
             elif had is not None:  # the user has had every message of these rooms up to the newest now
-                for rkey, entries in pages.items():
-                    had[rkey] = max([had.get(rkey, 0), *(e.msg_id for e in entries)])
-                if due:  # so that a crash before the logout repeats no more than this session's
+                for rkey in pages:
+                    had[rkey] = max(had.get(rkey, 0), newest[rkey])
+                if due or held:  # so that a crash before the logout repeats no more than this session's
                     self.relay.store.set_room_cursors(key, {**had, mailbox.LEFT_AT: _now_ms()})
 
         for rkey in room_keys:
@@ -438,8 +591,10 @@ class RoomDesk:
     def logged_out(self, session: ClientSession) -> None:
         """``session`` was its user's last: store, for each room they are in, the last id of
         it they have had (what was sent to the members while they were here)."""
-        self._presence(session, "offline")
+        if not self.relay.peers.tells_presence:  # else every node tells it from the events stream
+            self._presence(session.key, session.name, "offline")
         key = session.key
+        self._held.pop(session, None)
         had = self._had.pop(key, None)
         if self._loading.pop(session, None) is not None or had is None:
             return  # their missed messages never came (or version 1): the cursors stay
@@ -448,12 +603,18 @@ class RoomDesk:
         cursors[mailbox.LEFT_AT] = _now_ms()  # changes from now on are told at their next login
         self.relay.store.set_room_cursors(key, cursors)
 
-    def _presence(self, session: ClientSession, act: str) -> None:
-        """Tell the other members online of each named room ``session``'s user is in that
+    def presence(self, key: str, name: str, act: str) -> None:
+        """In a cluster: user ``key`` came ``online`` (their first session on any node) or
+        went ``offline`` (their last one ended): told to the members here, as the events
+        stream says it to every node."""
+        self._presence(key, name, act)
+
+    def _presence(self, key: str, shown: str, act: str) -> None:
+        """Tell the other members online here of each named room user ``key`` is in that
         they came ``online`` or went ``offline``: in rooms of at most the presence limit
         (``const.PRESENCE_ROOM_LIMIT``) members only, as for the default room; a larger
         room is quiet (its members ask ``members``, or ``watch`` whom they care about)."""
-        key, limit, registry = session.key, self.relay.config.presence_room_limit, self.relay.registry
+        limit, registry = self.relay.config.presence_room_limit, self.relay.registry
         names = self.rooms.rooms_of(key)
         if not names:
             return
@@ -462,7 +623,7 @@ class RoomDesk:
             room = self.rooms.get(name)
             if room is None or len(room.members) > limit:
                 continue
-            frame = encode(RoomNotice(room.name, act, room.members.get(key, session.name), now))
+            frame = encode(RoomNotice(room.name, act, room.members.get(key, shown), now))
             for member in room.members:
                 if member == key:
                     continue
@@ -511,6 +672,7 @@ class RoomDesk:
             except InvalidName as exc:
                 return f"{name[:40]!r}: {exc}"
             self.rooms.add_admin(name)
+            self.relay.peers.admin_added(canonical(name))  # and every other node of a cluster
             log.info("the console made %s a server administrator", name)
         return "server administrators: " + (", ".join(self.rooms.admins()) or "none")
 
@@ -531,9 +693,15 @@ class RoomDesk:
         """End the mutes whose time has come: on time, woken by the timer :meth:`_wake`
         sets, and with the relay's periodic expiry pass (which also retries a mute end
         the store could not keep)."""
+        if self._shared and self._busy:
+            # A change waiting for Redis here is in the rooms' copy, not stored yet: a mute's
+            # end must not store it with its own. Its timer tries again in a moment.
+            return
         decision = self.rooms.expire(now)
         if decision:
-            self._save(decision, lambda: self._publish(decision), lambda: None)
+            # In a cluster every node ends the mute; the first to store it announces it, the
+            # others find the room changed and take it as it is (changed() is a no-op then).
+            self._save(decision, lambda: self._publish(decision, not self._shared), lambda: None, lambda: None)
 
     def _wake(self) -> None:
         """Set a timer for the core's next deadline, unless one is set for it or sooner."""
@@ -558,25 +726,45 @@ class RoomDesk:
                                  refusal.code, session, refusal.message)
         session.send(ErrorReply(refusal.code, refusal.message, request_id))
 
-    def _conclude(self, session: ClientSession, request_id: str, decision: list, answer: Any = None) -> None:
+    def _conclude(self, session: ClientSession, request_id: str, decision: list, answer: Any = None,
+                  again: tuple[str, int, Callable[[], None]] | None = None) -> None:
         """Answer a decision: a refusal at once; otherwise store what changed, then answer
         (``answer``, or ``ok``), announce and log; or, if the store failed, put the rooms
-        back and answer ``unavailable``."""
+        back and answer ``unavailable``. ``again`` (in a cluster): the room's name, the
+        attempt, and how to decide the request again when another node changed the room
+        first."""
+        room = again[0] if again is not None else None
         refusal = next((e for e in decision if type(e) is Refused), None)
         if refusal is not None:
             self._refused(session, request_id, refusal)
+            self._done_with(room)
             return
 
         def done() -> None:
             session.send(answer if answer is not None else Done(request_id))
-            self._publish(decision)
+            self._publish(decision, not self._shared)  # in a cluster the stream brings the notices
+            self._done_with(room)
 
-        self._save(decision, done, lambda: session.send(unavailable_error(self.relay.config, request_id)))
+        def failed() -> None:
+            session.send(unavailable_error(self.relay.config, request_id))
+            self._done_with(room)
 
-    def _save(self, decision: list, done: Callable[[], None], failed: Callable[[], None]) -> None:
+        def changed() -> None:
+            if again is not None and again[1] + 1 < _ATTEMPTS:
+                again[2]()  # decided again on the room as it is now; the room stays this request's
+            else:
+                failed()
+
+        self._save(decision, done, failed, changed)
+
+    def _save(self, decision: list, done: Callable[[], None], failed: Callable[[], None],
+              changed: Callable[[], None] | None = None) -> None:
         changes = self.rooms.changes()
         if not changes:
             done()
+            return
+        if self._shared:
+            self._save_shared(decision, changes, done, failed, changed or failed)
             return
         waiting = [len(changes), False]  # answers still to come; whether one failed
 
@@ -600,25 +788,153 @@ class RoomDesk:
         for key, record in changes:
             self.relay.store.save_room(key, record, lambda _result: answered(True), lambda _failure: answered(False))
 
-    def _publish(self, decision: list) -> None:
+    def _publish(self, decision: list, notices: bool = True) -> None:
         """Send each Notice to the room's members (everyone, for the default room) and to
-        the person it names, on sessions that speak version 2; log each LogLine."""
+        the person it names, on sessions that speak version 2 (unless not ``notices``);
+        log each LogLine."""
         for event in decision:
             if type(event) is LogLine:
                 log.info("%s", event.text)
-            elif type(event) is Notice:
+            elif type(event) is Notice and notices:
                 self._announce(event)
 
     def _announce(self, notice: Notice) -> None:
-        frame = encode(RoomNotice(notice.room, notice.act, notice.name, notice.at, notice.by, notice.reason,
-                                  notice.topic, notice.until, notice.role))
-        room = self.rooms.get(notice.room)
+        self._tell(self.rooms.get(notice.room), canonical(notice.name), _notice_frame(notice))
+
+    def _tell(self, room: Any, name_key: str, frame: bytes) -> None:
+        """Write a room notice ``frame`` to ``room``'s members here (everyone, for the
+        default room; None: a room that ended) and to the sessions of ``name_key``."""
         if room is self.rooms.default:
             recipients = list(self.relay.sessions)
         else:
             keys = set(room.members) if room is not None else set()
-            keys.add(canonical(notice.name))
+            keys.add(name_key)
             recipients = [s for key in keys for s in self.relay.registry.sessions_by_key(key)]
         for recipient in recipients:
             if recipient.is_open and recipient.conn.may_send(RoomNotice):
                 recipient.write_frame(frame)
+
+    # --- In a cluster (shared rooms: see the module docstring) ------------------------------
+
+    def _waits(self, name: str, attempt: int, later: Callable[[], None]) -> bool:
+        """True if another request on room ``name`` waits for Redis here: ``later`` runs
+        when it is done (the first attempt only: a request decided again keeps its turn).
+        Else the room is this request's until :meth:`_done_with`. Alone: never waits."""
+        if not self._shared or attempt:
+            return False
+        key = room_key(name)
+        waiting = self._busy.get(key)
+        if waiting is not None:
+            waiting.append(later)
+            return True
+        self._busy[key] = []
+        return False
+
+    def _done_with(self, name: str | None) -> None:
+        """The request on room ``name`` is answered: the requests that waited for it go on,
+        in the order they came."""
+        if name is None or not self._shared:
+            return
+        key = room_key(name)
+        waiting = self._busy.pop(key, None)
+        if key not in self._posting:  # else once the posts are answered (_post_answered)
+            for write in self._deferred.pop(key, ()):
+                write()
+        for later in waiting or ():
+            later()
+
+    def _save_shared(self, decision: list, changes: list[tuple[str, str | None]], done: Callable[[], None],
+                     failed: Callable[[], None], changed: Callable[[], None]) -> None:
+        """Store each changed room at the version it was decided on, with its notices (the
+        peers' save_room). Then ``done`` if every one was stored; else ``changed`` if
+        another node changed one first (the room is as Redis has it now), or ``failed``
+        (Redis did not answer: the room is as last stored)."""
+        waiting = [len(changes), None]  # answers still to come; "changed" or "failed" once one is
+
+        def answered(key: str, record: str | None, reply: tuple | None) -> None:
+            waiting[0] -= 1
+            if reply is None:
+                self.rooms.reset(key, self._saved.get(key))
+                waiting[1] = "failed"
+            elif reply[0] == "ok":
+                if reply[1] > self._versions.get(key, 0):
+                    self._versions[key] = reply[1]
+                    self._keep(key, record)
+            else:
+                self._reload(key, reply[1], reply[2])
+                waiting[1] = waiting[1] or "changed"
+            if waiting[0]:
+                return
+            self._wake()
+            (done if waiting[1] is None else failed if waiting[1] == "failed" else changed)()
+
+        for key, record in changes:
+            notices = [(canonical(e.name), _notice_frame(e).decode("utf-8")) for e in decision
+                       if type(e) is Notice and room_key(e.room) == key]
+            self.relay.peers.save_room(key, self._versions.get(key, 0), record, notices,
+                                       lambda reply, key=key, record=record: answered(key, record, reply))
+
+    def _keep(self, key: str, record: str | None) -> None:
+        if record is None:
+            self._saved.pop(key, None)
+        else:
+            self._saved[key] = record
+
+    def _reload(self, key: str, record: str | None, version: int) -> None:
+        """Redis says room ``key`` is ``record`` at ``version``: take it, unless this desk
+        has heard of a later version meanwhile."""
+        if version >= self._versions.get(key, 0):
+            self.rooms.reset(key, record)
+            self._versions[key] = version
+            self._keep(key, record)
+
+    def changed(self, key: str, version: int, record: str | None, notices: str) -> None:
+        """The events stream says room ``key`` changed (on some node, this one included) to
+        ``record`` at ``version``: take it if it is news, then write its notices (JSON:
+        [name key, frame text] pairs) to the sessions here that they are for."""
+        if version > self._versions.get(key, 0):
+            self.rooms.reset(key, record)
+            self._versions[key] = version
+            self._keep(key, record)
+            self._wake()
+        self._follow(key, record)
+        told = [(name_key, frame.encode("utf-8")) for name_key, frame in json.loads(notices)]
+
+        def tell() -> None:
+            room = self.rooms.get(key)
+            for name_key, frame in told:
+                self._tell(room, name_key, frame)
+
+        if self._holding(key):
+            self._deferred.setdefault(key, []).append(tell)
+        else:
+            tell()
+
+    def _follow(self, key: str, record: str | None) -> None:
+        """Note room ``key``'s name and members as the stream has them now (``record``)."""
+        if record is None or key == room_key(self.rooms.default.name):
+            self._streamed.pop(key, None)  # ended; the default room's members are everyone
+            return
+        try:
+            self._streamed[key] = record_members(record)
+        except (ValueError, TypeError, KeyError):
+            self._streamed.pop(key, None)  # unreadable: the desk's own copy (restore logged it)
+
+    def load_shared(self, records: dict[str, str], versions: dict[str, int]) -> None:
+        """Every room as Redis has it (at a node's start, or after Redis lost its data):
+        the desk's rooms become these, with their versions."""
+        for key in set(self._saved) - set(records):
+            self.rooms.reset(key, None)  # ended meanwhile (or never stored there)
+        self._streamed.clear()
+        for key, record in records.items():
+            self.rooms.reset(key, record)
+            self._follow(key, record)
+        self._saved = dict(records)
+        self._versions = dict(versions)
+        self._wake()
+
+
+def _notice_frame(notice: Notice) -> bytes:
+    """The ``room_notice`` frame of ``notice``."""
+    return encode(RoomNotice(notice.room, notice.act, notice.name, notice.at, notice.by, notice.reason,
+                             notice.topic, notice.until, notice.role))

@@ -754,5 +754,13 @@ def _from_record(text: str) -> Room:
                 {str(key): until for key, until in data["muted"]})
 
 
+def record_members(text: str) -> tuple[str, list[str]]:
+    """The display name of the room in a stored record (what :meth:`Rooms.changes` gives)
+    and its members' keys in join order; raises ValueError, TypeError or KeyError if the
+    record cannot be read."""
+    room = _from_record(text)
+    return room.name, list(room.members)
+
+
 def _no_such_room(name: str) -> Refused:
     return Refused(ErrorCode.NO_SUCH_ROOM, f"there is no room {name[:40]}")

@@ -7,7 +7,10 @@ entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
 - the **events** stream, which every node reads from its own position (XREAD), so all
   nodes see its entries in one order: sessions coming (:class:`SessionOn`) and going
   (:class:`SessionOff`), dead nodes (:class:`NodeGone`, written by the reap script),
-  room messages (:class:`RoomPost`) and cache changes (:class:`BlockChange`);
+  room messages (:class:`RoomPost`) and cache changes (:class:`BlockChange`); named
+  rooms' changes (:class:`RoomChanged`, with their notices), their messages
+  (:class:`RoomPosted`, written by the Redis store's script that stores them) and
+  administrators made at a console (:class:`AdminAdded`);
 - a node's **inbox** (a consumer group, so nothing is lost while the node is briefly
   away from Redis): direct messages for its sessions (:class:`Deliver`) and frames for
   the sessions of one user there (:class:`Tell`: outcomes, ``queued``), copies of what a
@@ -195,13 +198,59 @@ class ReceiptsSwitch(BusEvent):
     on: bool
 
 
+@dataclass(frozen=True, slots=True)
+class RoomChanged(BusEvent):
+    """Named room ``key`` is now ``record`` (None: it ended), at ``version``, which the
+    ROOM_SAVE script gave it: every node's desk takes it unless it has that version or a
+    later one, then writes ``notices`` (JSON text: a list of [name key, frame text], the
+    room notices of the change) to its sessions in the room and of the person named."""
+
+    KIND: ClassVar[str] = "roomstate"
+    key: str
+    version: int
+    record: str | None
+    notices: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomPosted(BusEvent):
+    """A named room's message, stored: every node writes it to its sessions in room
+    ``room`` (its key). Written by the Redis store's script in the same step as the
+    message (stores/redis.py ``_ROOM_POST``), after :func:`room_post_head`, so the
+    stream's order is the ids' order."""
+
+    KIND: ClassVar[str] = "rpost"
+    sender: str
+    sender_key: str
+    room: str
+    text: str
+    sent_at: float
+    msg_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdminAdded(BusEvent):
+    """A server console made account ``key`` an administrator: every node's rooms too."""
+
+    KIND: ClassVar[str] = "admin"
+    key: str
+
+
+def room_post_head(sender: str, sender_key: str, room: str, text: str, sent_at: float) -> str:
+    """The ``e`` field of a :class:`RoomPosted` entry up to its id: the store's script
+    appends the id it gives the message and the closing brace (``msg_id`` is the last field)."""
+    body = _dumps({"k": RoomPosted.KIND, "sender": sender, "sender_key": sender_key, "room": room, "text": text,
+                   "sent_at": sent_at})
+    return body[:-1] + ',"msg_id":'
+
+
 _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
                                       Tell, AccountSaved, HoldingSaved, Settled, CarbonCopy,
-                                      Conversation, ReceiptsSwitch)}
+                                      Conversation, ReceiptsSwitch, RoomChanged, RoomPosted, AdminAdded)}
 # The type each field must have once decoded (JSON has no tuples; ints may stand for floats).
 _TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float),
-          "float | None": (int, float, type(None))}
+          "float | None": (int, float, type(None)), "str | None": (str, type(None))}
 _MESSAGE_FIELDS = [f.name for f in fields(StoredMessage)]
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 

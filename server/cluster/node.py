@@ -94,6 +94,9 @@ class ClusterNode:
     routes = True  # the relay routes direct messages and outcomes through the node
     tells_presence = True  # joins and leaves are told from the events stream
     shares_room = True  # room messages go through the events stream
+    # Named rooms are one across the nodes (their changes and messages through the events
+    # stream, decided on versions in Redis) when the store is Redis's: see attach().
+    shares_rooms = False
 
     def __init__(self, url: str, prefix: str = "{chat}:", node_id: str | None = None, beat: float = BEAT,
                  ttl: float = TTL, timeout: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -137,6 +140,10 @@ class ClusterNode:
 
     def attach(self, relay: Any) -> None:
         self.relay = relay
+        # The room scripts live with the messages and rooms they store (stores/redis.py):
+        # a node on another store (the in-process tests' shared memory) keeps its named
+        # rooms to itself, as before.
+        self.shares_rooms = hasattr(relay.store, "store_room_post")
 
     def redis_clients(self) -> tuple:
         """The clients whose round trips /metrics shows (not the readers: they block)."""
@@ -342,6 +349,37 @@ class ClusterNode:
         entry = bus.RoomPost(message.msg_id, message.sender, message.sender_key, message.text, message.sent_at)
         self._publish(entry)
 
+    def save_room(self, key: str, version: int, record: str | None, notices: list[tuple[str, str]],
+                  callback: Callable[[tuple | None], None]) -> None:
+        """Store named room ``key``'s change (``record``; None: it ended) if the room is
+        still at ``version`` in Redis, and put it with its ``notices`` ([name key, frame
+        text]) on the events stream in the same step (stores/redis.py
+        _SAVE_ROOM_VERSIONED). ``callback(("ok", new version))``, ``callback(("changed",
+        record, version))`` if another node changed it first, or ``callback(None)`` if
+        Redis did not answer."""
+        entry = bus.encode(bus.RoomChanged(key, version + 1, record, bus._dumps(notices)))
+        self.relay.store.save_room_versioned(key, version, record, self.prefix + "events", entry,
+                                             scripts.EVENTS_MAXLEN, callback, lambda _failure: callback(None))
+
+    def store_room_post(self, message: StoredMessage, version: int, callback: Callable[[tuple], None],
+                        on_error: Callable[[Any], None]) -> None:
+        """Store named room message ``message`` and put it on the events stream in one
+        step, if its room is still at ``version`` (stores/redis.py _ROOM_POST): every node,
+        this one too, writes it to its sessions in the room when it reads it."""
+        head = bus.room_post_head(message.sender, message.sender_key, message.recipient_key, message.text,
+                                  message.sent_at)
+        self.relay.store.store_room_post(message, version, self.prefix + "events", head, scripts.EVENTS_MAXLEN,
+                                         callback, on_error)
+
+    def admin_added(self, key: str) -> None:
+        """A console here made account ``key`` an administrator: so do the other nodes,
+        and the nodes that join later (the set ``admins``)."""
+        async def run() -> None:
+            await self._redis.execute("SADD", self.prefix + "admins", key)
+            return await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN,
+                                             "*", "e", bus.encode(bus.AdminAdded(key)))
+        self._spawn(run(), f"administrator {key!r}")
+
     def block_changed(self, owner: str, target: str, blocking: bool) -> None:
         self._publish(bus.BlockChange(owner, target, blocking))
 
@@ -450,6 +488,25 @@ class ClusterNode:
         if self.relay is not None:
             self.relay.directory = self.directory
         self._last_event = _text(reply[0])
+        if self.shares_rooms and self.relay is not None:
+            # Read after the stream position: a change read here whose entry comes after it
+            # is skipped then (its version is known), and none is missed.
+            await self._load_rooms()
+
+    async def _load_rooms(self) -> None:
+        """Give the room desk every named room as Redis has it now, and the administrators
+        made at any node's console."""
+        loaded = asyncio.get_running_loop().create_future()
+        self.relay.store.rooms_versioned(loaded.set_result, lambda failure: loaded.set_exception(
+            RedisConnectionError(f"cannot read the rooms: {failure}")))
+        records, versions = await loaded
+        admins = await self._redis.execute("SMEMBERS", self.prefix + "admins")
+        if isinstance(admins, RedisError):
+            raise RedisConnectionError(f"cannot read the administrators: {admins}")
+        desk = self.relay.room_desk
+        for key in admins:
+            desk.rooms.add_admin(_text(key))
+        desk.load_shared(records, versions)
 
     # --- Figures for /metrics ----------------------------------------------------------
 
@@ -620,6 +677,13 @@ class ClusterNode:
         elif kind is bus.RoomPost:
             relay.deliver_room(StoredMessage(event.msg_id, event.sender, event.sender_key, None, None, event.text,
                                              event.sent_at, "", "room"))
+        elif kind is bus.RoomChanged:
+            relay.room_desk.changed(event.key, event.version, event.record, event.notices)
+        elif kind is bus.RoomPosted:
+            relay.room_desk.fan_out(StoredMessage(event.msg_id, event.sender, event.sender_key, None, event.room,
+                                                  event.text, event.sent_at, "", "room"))
+        elif kind is bus.AdminAdded:
+            relay.room_desk.rooms.add_admin(event.key)
         elif kind is bus.BlockChange:
             relay._set_blocked(event.owner, event.target, event.blocking)
         elif kind is bus.AccountSaved:

@@ -14,6 +14,11 @@ single Redis, not Redis Cluster: see docs/cluster.md). The keys, for prefix ``p`
     p..'fails:'..k          login throttle: consecutive wrong passwords of throttle key k
                             ("name@address" or "@address"); expires an hour after the last
     p..'lockout:'..k        login throttle: exists (PX the delay) while k must wait
+    p..'admins'             set of accounts made administrators at a node's console
+
+Named rooms' records and versions (``rooms``, ``roomv``) are the store's keys, written by
+its scripts (stores/redis.py _SAVE_ROOM_VERSIONED, _ROOM_POST), which add their entries
+to ``events`` themselves.
 """
 
 from __future__ import annotations

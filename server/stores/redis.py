@@ -69,6 +69,8 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 ``{chat}:acct:<key>``             hash    an account (``{chat}:accts``: every name key)
 ``{chat}:guest:<key>``            hash    a guest holding (``{chat}:guests``: every key)
 ``{chat}:rooms``                  hash    named room key -> its record (server/rooms.py)
+``{chat}:roomv``                  hash    named room key -> its version, in a cluster
+                                          (_SAVE_ROOM_VERSIONED, _ROOM_POST)
 ``{chat}:cred``                   hash    account resume credential: hex of its hash ->
                                           name key, tab, expires at (``{chat}:credx``: by
                                           expiry; ``{chat}:credk:<key>``: an account's)
@@ -154,12 +156,17 @@ def _script(body: str) -> Script:
 
 # ARGV: P, sender key, request id, sender, recipient, recipient key, text, sent at, state,
 # expires at, conversation key ('' for none of the last four that do not apply; for a
-# named room's message, the conversation key is the room's: room_posts_key).
-_STORE = _script(r"""
+# named room's message, the conversation key is the room's: room_posts_key). _ROOM_POST
+# runs the same body with ``cas`` set (see there); _STORE with it false.
+_STORE_BODY = r"""
 local sk, cid, state, rk, x = ARGV[2], ARGV[3], ARGV[9], ARGV[6], ARGV[10]
 local cidk = P .. 'cid:' .. sk
 local earlier = redis.call('HGET', cidk, cid)
 if earlier then return {0, row(earlier)} end
+if cas then
+  local now = redis.call('HGET', P .. 'roomv', rk) or '0'
+  if now ~= ARGV[12] then return {2, redis.call('HGET', P .. 'rooms', rk) or false, now} end
+end
 local id = redis.call('INCR', P .. 'next')
 local k = mkey(id)
 local told = '0'
@@ -180,7 +187,35 @@ if rk ~= '' then
 end
 redis.call('HSET', cidk, cid, id)
 redis.call('ZADD', P .. 'ids', id, id)
+if cas then
+  redis.call('XADD', ARGV[13], 'MAXLEN', '~', ARGV[15], '*', 'e', ARGV[14] .. id .. '}')
+end
 return {1, id}
+"""
+_STORE = _script("local cas = false\n" + _STORE_BODY)
+# A named room's message in a cluster (server/roomdesk.py): _STORE's ARGV, then the room's
+# version the poster's right was decided on, the events stream, the head of its entry
+# (cluster/bus.py room_post_head: the id and "}" complete it) and the stream's length.
+# Stored and put on the events stream in one step, only if the room is still at that
+# version ({1, id}); else {2, the room's record or false, its version} (nothing stored:
+# the node decides again on the room as it is). A resend is recognised first ({0, row}).
+_ROOM_POST = _script("local cas = true\n" + _STORE_BODY)
+
+# Named rooms shared by a cluster's nodes: ``roomv`` maps a room key to its version (the
+# number of changes stored; kept when the room ends, so a new room of the name goes on
+# from it). ARGV: P, room key, the version the change was decided on, '1' and the record
+# or '0' to forget the room, the events stream, its entry (cluster/bus.py RoomChanged),
+# the stream's length. {1, new version}, or {0, the record or false, the version} if the
+# room changed meanwhile (nothing written).
+_SAVE_ROOM_VERSIONED = _script(r"""
+local rk = ARGV[2]
+local now = redis.call('HGET', P .. 'roomv', rk) or '0'
+if now ~= ARGV[3] then return {0, redis.call('HGET', P .. 'rooms', rk) or false, now} end
+if ARGV[4] == '1' then redis.call('HSET', P .. 'rooms', rk, ARGV[5])
+else redis.call('HDEL', P .. 'rooms', rk) end
+local v = redis.call('HINCRBY', P .. 'roomv', rk, 1)
+redis.call('XADD', ARGV[6], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7])
+return {1, v}
 """)
 
 # ARGV: P, msg id, recipient key.
@@ -560,6 +595,11 @@ if #ARGV > 2 then redis.call('HSET', ck, unpack(ARGV, 3)) end
 return 1
 """)
 
+# ARGV: P. Every named room's record and version (flat HGETALL replies).
+_ROOMS_VERSIONED = _script(r"""
+return {redis.call('HGETALL', P .. 'rooms'), redis.call('HGETALL', P .. 'roomv')}
+""")
+
 # ARGV: P.
 _LAST_ID = _script(r"""
 return tonumber(redis.call('GET', P .. 'next') or '0')
@@ -569,10 +609,17 @@ SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAN
            _SET_BLOCK, _CLEAR_BLOCKS, _BLOCKED_BY, _SAVE_HOLDING, _SET_LEFT_AT, _HOLDING, _SAVE_ACCOUNT, _ACCOUNT,
            _LAST_ID, _SAVE_CREDENTIAL, _REVOKE_CREDENTIAL, _REVOKE_CREDENTIALS,
            _SAVE_ROOM, _CHANGE, _CONFIRM_CHANGE, _RECORD_READ, _READ_MARK, _SET_READ_RECEIPTS, _ROOM_BACKLOG,
-           _SET_ROOM_CURSORS, _ROOM_CHANGES)
+           _SET_ROOM_CURSORS, _ROOM_CHANGES, _ROOM_POST, _SAVE_ROOM_VERSIONED, _ROOMS_VERSIONED)
 
 
 # --- Decoding replies --------------------------------------------------------------------------
+
+
+def _versioned(reply: list) -> tuple:
+    """_SAVE_ROOM_VERSIONED's reply: ("ok", version) or ("changed", record or None, version)."""
+    if reply[0] == 1:
+        return ("ok", int(reply[1]))
+    return ("changed", _text(reply[1]) if reply[1] else None, int(reply[2]))
 
 
 def _text(value: bytes | None) -> str | None:
@@ -1153,6 +1200,42 @@ class RedisStore:
                   on_error: ErrorCallback | None = None) -> None:
         args = (room_key, "0", "") if record is None else (room_key, "1", record)
         self._submit(_SAVE_ROOM, args, None, callback, on_error)
+
+    def save_room_versioned(self, room_key: str, version: int, record: str | None, stream: str, entry: bytes,
+                            stream_length: int, callback: Callback | None = None,
+                            on_error: ErrorCallback | None = None) -> None:
+        """A cluster's room change (server/roomdesk.py): store ``record`` (None: the room
+        ended) if the room is still at ``version``, and add ``entry`` to ``stream`` in the
+        same step. Result ("ok", the new version), or ("changed", the stored record or
+        None, its version) when another node changed it first (nothing written)."""
+        args = (room_key, version, "0", "", stream, entry, stream_length) if record is None else \
+            (room_key, version, "1", record, stream, entry, stream_length)
+        self._submit(_SAVE_ROOM_VERSIONED, args, _versioned, callback, on_error)
+
+    def rooms_versioned(self, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        """Every named room's record and version, as ({room key: record}, {room key:
+        version}): what a cluster node's desk loads after it joins."""
+        def answer(reply: list) -> tuple[dict[str, str], dict[str, int]]:
+            records, versions = reply
+            return ({_text(records[i]): _text(records[i + 1]) for i in range(0, len(records), 2)},
+                    {_text(versions[i]): int(versions[i + 1]) for i in range(0, len(versions), 2)})
+        self._submit(_ROOMS_VERSIONED, (), answer, callback, on_error)
+
+    def store_room_post(self, message: StoredMessage, version: int, stream: str, head: str, stream_length: int,
+                        callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        """A named room's message in a cluster: as :meth:`store_message`, and put on
+        ``stream`` (entry ``head`` + its id + "}") in the same step, if the room is still
+        at ``version``. Result as store_message's, or (None, "changed", the room's record
+        or None, its version) when the room changed meanwhile (nothing stored)."""
+        args = (message.sender_key, message.client_id, message.sender, message.recipient or "",
+                message.recipient_key or "", message.text, repr(message.sent_at), message.state, "",
+                room_posts_key(self.prefix, message.recipient_key or ""), version, stream, head, stream_length)
+
+        def answer(reply: list) -> tuple:
+            if reply[0] == 2:
+                return (None, "changed", _text(reply[1]) if reply[1] else None, int(reply[2]))
+            return self._stored(message, reply)
+        self._submit(_ROOM_POST, args, answer, callback, on_error)
 
     def room_backlog(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:

@@ -40,6 +40,7 @@ class ScriptedReader:
 class Relay:
     def __init__(self) -> None:
         self.told: list[tuple[str, int, bytes]] = []
+        self.store = object()  # not Redis's: attach() asks what it can do
 
     def tell_routed(self, key: str, msg_id: int, frame: bytes) -> None:
         self.told.append((key, msg_id, frame))

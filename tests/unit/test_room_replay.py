@@ -97,6 +97,7 @@ class FakeRelay:
         self.blocked: dict[str, set[str]] = {}
         self.config = SimpleNamespace(presence_room_limit=200)
         self.after = SimpleNamespace(message_sent=lambda sender_key, room_key: None)  # typing is not this test's
+        self.peers = SimpleNamespace(shares_rooms=False, tells_presence=False)  # one server
 
 
 def setting() -> tuple[RoomDesk, FakeRelay, FakeSession]:

@@ -1,0 +1,416 @@
+"""Named rooms across the nodes of a cluster (issues 10 and 13): three nodes as
+``--cluster`` makes them (each with its own Redis store and connections, in one process
+on one loop), one real redis-server, real clients speaking protocol version 2 on
+loopback. Any node takes any request on any room, and every member hears what a member
+on one node would hear on one server: once, in one order.
+
+Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+from redisserver import redis_server  # noqa: F401  (a fixture)
+from wire import WireClient
+
+import const
+from protocol import (
+    Accepted, Ban, Block, Done, ErrorCode, ErrorReply, Invite, JoinRoom, Kick, LeaveRoom, MemberList, MembersRequest, Mute,
+    Ping, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest, SendToRoom, UserJoined, UserLeft,
+)
+from server import ServerConfig
+from server.app import ChatServer
+
+PRESENCE = (UserJoined, UserLeft, Ping)
+QUIET = PRESENCE + (RoomNotice,)
+PASSWORD = "correct horse"
+
+
+class Nodes:
+    """``count`` cluster nodes (``--cluster``: a Redis store each) on one loop in a thread."""
+
+    def __init__(self, url: str, count: int) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.servers: list[ChatServer] = []
+        for _ in range(count):
+            server = ChatServer(ServerConfig(host="127.0.0.1", port=0, cluster_url=url))
+            self.run(server.start())
+            self.servers.append(server)
+
+    def run(self, coro, timeout: float = 20.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, func, *args):
+        async def call():
+            return func(*args)
+        return self.run(call())
+
+    def login(self, index: int, name: str, account: bool = False) -> WireClient:
+        host, port = self.servers[index].address
+        return WireClient.login(host, port, name, PASSWORD if account else None, register=account)
+
+    def close(self) -> None:
+        for server in self.servers:
+            self.run(server.stop(), 30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def nodes(redis_server):  # noqa: F811
+    made = []
+
+    def make(count: int = 3) -> Nodes:
+        made.append(Nodes(redis_server.url, count))
+        return made[-1]
+
+    yield make
+    for n in made:
+        n.close()
+
+
+def wait_for(condition, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"{what} not within {timeout} s (last: {value!r})")
+
+
+def online_everywhere(n: Nodes, *names: str) -> None:
+    """Wait until every node's directory lists ``names`` (the stream reached them)."""
+    keys = [name.lower() for name in names]
+    wait_for(lambda: all(n.call(lambda s=s: all(k in s.relay.directory for k in keys)) for s in n.servers),
+             what=f"{names} online on every node")
+
+
+def join(client: WireClient, room: str, request_id: str = "j", create: bool = False,
+         invite_only: bool = False) -> RoomInfo:
+    client.send(JoinRoom(request_id, room, create, invite_only))
+    answer = client.expect((RoomInfo, ErrorReply), skip=QUIET)
+    assert isinstance(answer, RoomInfo), answer
+    return answer
+
+
+def done(client: WireClient, request) -> None:
+    client.send(request)
+    answer = client.expect((Done, ErrorReply), skip=QUIET)
+    assert isinstance(answer, Done), answer
+
+
+def posts(client: WireClient, count: int, timeout: float = 20.0) -> list[RoomPost]:
+    """The next ``count`` room messages ``client`` gets (its own answers passed over)."""
+    return [client.expect(RoomPost, timeout, skip=QUIET + (Accepted,)) for _ in range(count)]
+
+
+def notices(client: WireClient, quiet: float = 0.5) -> list[tuple[str, str]]:
+    return [(e.act, e.name) for e in client.drain(quiet=quiet) if isinstance(e, RoomNotice)]
+
+
+def members(client: WireClient, room: str) -> list[tuple[str, str, bool]]:
+    client.send(MembersRequest("m", room))
+    answer = client.expect((MemberList, ErrorReply), skip=QUIET)
+    assert isinstance(answer, MemberList), answer
+    return [(m.name, m.role, m.online) for m in answer.members]
+
+
+def test_a_room_created_on_one_node_is_joined_through_the_others_and_its_posts_reach_all_once_in_one_order(nodes):
+    n = nodes(3)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia, n.login(2, "Caio") as caio:
+        online_everywhere(n, "Ana", "Bia", "Caio")
+        assert join(ana, "#redes", create=True).created
+        info = join(bia, "#REDES")  # through another node, which did not know the room
+        assert (info.room_name, info.owner, info.count, info.created) == ("#redes", "Ana", 2, False)
+        assert join(caio, "#redes").count == 3
+        # The joins are announced to the members on every node, once each.
+        assert notices(ana) == [("joined", "Bia"), ("joined", "Caio")]
+        assert notices(bia) == [("joined", "Bia"), ("joined", "Caio")]
+        # Lists through any node: the counts and who is online, across the cluster.
+        assert members(caio, "#redes") == [("Ana", "owner", True), ("Bia", "member", True), ("Caio", "member", True)]
+        bia.send(RoomsRequest("r"))
+        rooms = bia.expect(RoomList, skip=QUIET)
+        assert [(r.room_name, r.count) for r in rooms.rooms] == [(const.DEFAULT_ROOM, 3), ("#redes", 3)]
+
+        # Many posts, from members on the three nodes, interleaved: every member gets each
+        # once, and all in one order (the ids' order).
+        clients = (ana, bia, caio)
+        for i in range(10):
+            for number, client in enumerate(clients):
+                client.send(SendToRoom(f"p{number}-{i}", "#redes", f"{number}:{i}"))
+        accepted, seen = {}, {}
+        for client in clients:
+            ids, client_posts = [], []
+            deadline = time.monotonic() + 30
+            while (len(ids) < 10 or len(client_posts) < 30) and time.monotonic() < deadline:
+                event = client.expect((RoomPost, Accepted), max(0.1, deadline - time.monotonic()), skip=QUIET)
+                (client_posts if isinstance(event, RoomPost) else ids).append(event)
+            accepted[client] = [a.msg_id for a in ids]
+            seen[client] = [p.msg_id for p in client_posts]
+            assert [p.room_name for p in client_posts] == ["#redes"] * 30
+        assert seen[ana] == seen[bia] == seen[caio]
+        assert seen[ana] == sorted(seen[ana])
+        assert sorted(seen[ana]) == sorted(i for ids in accepted.values() for i in ids)
+        for client in clients:
+            assert not [e for e in client.drain(quiet=0.5) if isinstance(e, RoomPost)]
+
+
+def test_a_ban_through_one_node_keeps_the_user_out_when_they_try_through_another(nodes):
+    n = nodes(3)
+    with n.login(1, "Ana") as ana, n.login(0, "Bia") as bia:
+        online_everywhere(n, "Ana", "Bia")
+        join(ana, "#lab", create=True)
+        join(bia, "#lab")
+        done(ana, Ban("b", "#lab", "Bia", "spam"))  # through node 1
+        banned = bia.expect(RoomNotice, skip=PRESENCE)
+        while banned.act != "ban":
+            banned = bia.expect(RoomNotice, skip=PRESENCE)
+        assert (banned.name, banned.by, banned.reason) == ("Bia", "Ana", "spam")
+        bia.send(SendToRoom("s", "#lab", "still here?"))  # through node 0
+        bia.expect_error(ErrorCode.NOT_MEMBER, skip=QUIET)
+        bia.send(JoinRoom("j2", "#lab"))
+        assert "spam" in bia.expect_error(ErrorCode.BANNED, skip=QUIET).message
+        with n.login(2, "Bia2") as other:  # ... and through node 2, where nothing was done
+            other.close()
+        bia.close()
+        with n.login(2, "Bia") as again:
+            again.send(JoinRoom("j3", "#lab"))
+            again.expect_error(ErrorCode.BANNED, skip=QUIET)
+
+
+def test_two_invitees_joining_an_invite_only_room_at_once_through_two_nodes_are_both_in_it(nodes):
+    n = nodes(3)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia, n.login(2, "Caio") as caio:
+        online_everywhere(n, "Ana", "Bia", "Caio")
+        for round_ in range(4):
+            room = f"#lab{round_}"
+            join(ana, room, create=True, invite_only=True)
+            done(ana, Invite("i1", room, "Bia"))
+            done(ana, Invite("i2", room, "Caio"))
+            bia.send(JoinRoom("j", room))
+            caio.send(JoinRoom("j", room))
+            for client in (bia, caio):
+                answer = client.expect((RoomInfo, ErrorReply), skip=QUIET)
+                assert isinstance(answer, RoomInfo), answer
+            expected = [("Ana", "owner", True), ("Bia", "member", True), ("Caio", "member", True)]
+            for client in (ana, bia, caio):
+                assert members(client, room) == expected
+            record = json.loads(n.call(lambda: n.servers[0].relay.store.rooms())[room])
+            assert [name for _key, name in record["members"]][:1] == ["Ana"]
+            assert sorted(name for _key, name in record["members"]) == ["Ana", "Bia", "Caio"]
+            assert record["invited"] == []  # each invitation used up once
+
+
+def test_two_creates_of_one_name_through_two_nodes_make_one_room(nodes):
+    n = nodes(2)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia:
+        online_everywhere(n, "Ana", "Bia")
+        for round_ in range(4):
+            room = f"#race{round_}"
+            ana.send(JoinRoom("c", room, create=True))
+            bia.send(JoinRoom("c", room, create=True))
+            answers = [client.expect((RoomInfo, ErrorReply), skip=QUIET) for client in (ana, bia)]
+            assert sorted(type(a).__name__ for a in answers) == ["ErrorReply", "RoomInfo"], answers
+            error = next(a for a in answers if isinstance(a, ErrorReply))
+            assert error.code == ErrorCode.ROOM_EXISTS
+            owner = next(a for a in answers if isinstance(a, RoomInfo)).owner
+            for client in (ana, bia):
+                assert members(client, room) == [(owner, "owner", True)]
+
+
+def test_a_member_offline_logs_in_on_another_node_and_gets_the_missed_posts_once(nodes):
+    n = nodes(3)
+    with n.login(0, "Ana") as ana:
+        join(ana, "#redes", create=True)
+        with n.login(1, "Bia", account=True) as bia:
+            join(bia, "#redes")
+            ana.send(SendToRoom("p0", "#redes", "before"))
+            assert [p.text for p in posts(bia, 1)] == ["before"]
+        wait_for(lambda: n.call(lambda: all("bia" not in s.relay.directory for s in n.servers)), what="bia gone")
+        for i in range(3):
+            ana.send(SendToRoom(f"p{i + 1}", "#redes", f"missed {i}"))
+            ana.expect(Accepted, skip=QUIET + (RoomPost,))
+        with n.login(2, "Bia", account=True) as bia:  # on a third node
+            assert [p.text for p in posts(bia, 3)] == ["missed 0", "missed 1", "missed 2"]
+            ana.send(SendToRoom("p9", "#redes", "live"))
+            assert [p.text for p in posts(bia, 1)] == ["live"]
+            assert not [e for e in bia.drain(quiet=0.5) if isinstance(e, RoomPost)]
+        wait_for(lambda: n.call(lambda: all("bia" not in s.relay.directory for s in n.servers)), what="bia gone")
+        with n.login(0, "Bia", account=True) as bia:  # nothing missed since: nothing again
+            assert not [e for e in bia.drain(quiet=1.0) if isinstance(e, RoomPost)]
+
+
+def test_presence_and_room_notices_reach_the_members_on_every_node_once(nodes):
+    n = nodes(3)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia:
+        online_everywhere(n, "Ana", "Bia")
+        join(ana, "#redes", create=True)
+        join(bia, "#redes")
+        with n.login(2, "Caio", account=True) as caio:
+            join(caio, "#redes")
+            assert ("joined", "Caio") in notices(ana) and ("joined", "Caio") in notices(bia)
+        for client in (ana, bia):
+            assert wait_for(lambda c=client: notices(c), what="offline") == [("offline", "Caio")]
+        with n.login(0, "Caio", account=True):
+            for client in (ana, bia):
+                assert wait_for(lambda c=client: notices(c), what="online") == [("online", "Caio")]
+            # A leave through node 1, heard once on node 0.
+            done(bia, LeaveRoom("l", "#redes"))
+            for client in (ana,):
+                assert wait_for(lambda c=client: notices(c), what="left") == [("left", "Bia")]
+
+
+def test_a_mute_ends_once_for_the_cluster_not_once_per_node(nodes):
+    n = nodes(3)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia, n.login(2, "Caio") as caio:
+        online_everywhere(n, "Ana", "Bia", "Caio")
+        join(ana, "#redes", create=True)
+        join(bia, "#redes")
+        join(caio, "#redes")
+        notices(ana), notices(bia), notices(caio)
+        done(ana, Mute("m", "#redes", "Bia", "calma", 1.0))
+        bia.send(SendToRoom("s1", "#redes", "hi"))  # through another node: muted there too
+        bia.expect_error(ErrorCode.MUTED, skip=QUIET)
+        time.sleep(2.5)  # the mute's end (1 s) and every node's timer
+        # Bia's refusal passed over the mute's notice; Ana heard it after her Done, as on
+        # one server. The end: once, from whichever node stored it first.
+        heard = {client: notices(client, quiet=1.0) for client in (ana, bia, caio)}
+        assert heard[ana] == heard[caio] == [("mute", "Bia"), ("unmute", "Bia")], heard
+        assert heard[bia] == [("unmute", "Bia")], heard
+        bia.send(SendToRoom("s2", "#redes", "back"))
+        bia.expect(Accepted, skip=QUIET + (RoomPost,))
+
+
+def test_a_console_administrator_moderates_through_every_node(nodes):
+    n = nodes(2)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia, n.login(1, "Teacher", account=True) as teacher:
+        online_everywhere(n, "Ana", "Bia", "Teacher")
+        join(ana, "#redes", create=True)
+        join(bia, "#redes")
+        teacher.send(Kick("k0", "#redes", "Bia"))
+        teacher.expect_error(ErrorCode.NOT_MEMBER, skip=QUIET)
+        print(n.call(n.servers[0].relay.room_desk.add_admin, "Teacher"))  # the console of node 0
+        wait_for(lambda: n.call(lambda: "teacher" in n.servers[1].relay.room_desk.rooms.admins()),
+                 what="node 1 knows the administrator")
+        done(teacher, Kick("k1", "#redes", "Bia"))  # through node 1
+        assert members(ana, "#redes") == [("Ana", "owner", True)]
+
+
+def test_a_kick_racing_posts_through_another_node_does_not_split_the_room(nodes):
+    """Bia posts through node 1 as fast as she may while Ana kicks her through node 0:
+    every post of hers that was accepted reached Caio (node 2) before the kick notice, and
+    none after it; what came after the kick was refused (not_member), on the room as it is."""
+    n = nodes(3)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia, n.login(2, "Caio") as caio:
+        online_everywhere(n, "Ana", "Bia", "Caio")
+        join(ana, "#redes", create=True)
+        join(bia, "#redes")
+        join(caio, "#redes")
+        notices(caio)
+        for i in range(20):
+            bia.send(SendToRoom(f"s{i}", "#redes", f"post {i}"))
+        ana.send(Kick("k", "#redes", "Bia", "enough"))
+        for i in range(20, 40):
+            bia.send(SendToRoom(f"s{i}", "#redes", f"post {i}"))
+        answers = []
+        while len(answers) < 40:
+            event = bia.expect((Accepted, ErrorReply), skip=QUIET + (RoomPost,))
+            if isinstance(event, ErrorReply) and event.code == ErrorCode.RATE_LIMITED:
+                answers.append(None)
+                continue
+            answers.append(event)
+        accepted = [a.msg_id for a in answers if isinstance(a, Accepted)]
+        refused = [a.code for a in answers if isinstance(a, ErrorReply)]
+        assert set(refused) <= {ErrorCode.NOT_MEMBER}, refused
+        caio_saw = []
+        while True:
+            event = caio.expect((RoomPost, RoomNotice), skip=PRESENCE)
+            caio_saw.append(event)
+            if isinstance(event, RoomNotice) and event.act == "kick":
+                break
+        assert sorted(p.msg_id for p in caio_saw if isinstance(p, RoomPost)) == sorted(accepted)
+        assert not [e for e in caio.drain(quiet=0.5) if isinstance(e, RoomPost)]
+
+
+def test_members_on_the_kicking_node_get_the_posts_stored_before_the_kick_as_everywhere(nodes):
+    """Caio posts through node 1 while Ana kicks Bia through node 0, where Bia is too:
+    Bia gets exactly the posts that come before the kick in the one order (as Dan on node
+    2 sees it), although node 0 applied the kick to its copy of the room before the
+    stream brought it those posts."""
+    n = nodes(3)
+    with n.login(0, "Ana") as ana, n.login(0, "Bia") as bia, n.login(1, "Caio") as caio, \
+            n.login(2, "Dan") as dan:
+        online_everywhere(n, "Ana", "Bia", "Caio", "Dan")
+        join(ana, "#redes", create=True)
+        for client in (bia, caio, dan):
+            join(client, "#redes")
+        for round_ in range(3):
+            if round_:
+                join(bia, "#redes", f"j{round_}")
+            for client in (ana, bia, caio, dan):
+                client.drain(quiet=0.3)
+            for i in range(8):
+                caio.send(SendToRoom(f"s{round_}-{i}", "#redes", f"post {i}"))
+                if i == 3:
+                    ana.send(Kick(f"k{round_}", "#redes", "Bia"))
+            time.sleep(0.05)
+
+            def before_kick(client: WireClient) -> list[int]:
+                ids = []
+                while True:
+                    event = client.expect((RoomPost, RoomNotice), skip=PRESENCE + (Done, Accepted, ErrorReply))
+                    if isinstance(event, RoomNotice) and event.act == "kick":
+                        return ids
+                    if isinstance(event, RoomPost):
+                        ids.append(event.msg_id)
+
+            expected = before_kick(dan)
+            assert before_kick(bia) == expected
+            assert before_kick(ana) == expected
+            assert not [e for e in bia.drain(quiet=0.5) if isinstance(e, RoomPost)]
+
+
+def test_while_redis_is_down_room_requests_are_answered_unavailable_in_time_and_nothing_of_them_happened(
+        nodes, redis_server):  # noqa: F811
+    n = nodes(2)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia:
+        online_everywhere(n, "Ana", "Bia")
+        join(ana, "#redes", create=True)
+        join(bia, "#redes")
+        redis_server.kill()
+        started = time.monotonic()
+        ana.send(Kick("k", "#redes", "Bia"))
+        assert ana.expect_error(ErrorCode.UNAVAILABLE, 20, skip=QUIET).retry_after
+        bia.send(SendToRoom("s", "#redes", "anyone?"))
+        assert bia.expect_error(ErrorCode.UNAVAILABLE, 20, skip=QUIET).retry_after
+        assert time.monotonic() - started < 20
+        # Nothing of the kick happened: Bia is still a member, on both nodes' copies.
+        for server in n.servers:
+            assert n.call(lambda s=server: list(s.relay.room_desk.rooms.get("#redes").members.values())) == \
+                ["Ana", "Bia"]
+
+
+def test_a_block_through_one_node_keeps_a_room_post_from_another_node_away(nodes):
+    n = nodes(3)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia, n.login(2, "Caio") as caio:
+        online_everywhere(n, "Ana", "Bia", "Caio")
+        for client in (ana, bia, caio):
+            join(client, "#redes", create=client is ana)
+        done(bia, Block("b", "Ana"))
+        wait_for(lambda: n.call(lambda: all("ana" in s.relay.blocked.get("bia", ()) for s in n.servers)),
+                 what="every node knows the block")
+        ana.send(SendToRoom("p1", "#redes", "hello"))
+        caio.send(SendToRoom("p2", "#redes", "hi"))
+        assert sorted(p.text for p in posts(caio, 2)) == ["hello", "hi"]
+        assert [p.text for p in posts(bia, 1)] == ["hi"]
+        assert not [e for e in bia.drain(quiet=0.5) if isinstance(e, RoomPost)]
