@@ -83,7 +83,7 @@ def test_typing_edits_and_deletes_in_a_room_in_the_window(open_gui, server, clie
     vic.join("#redes")
     bob = open_gui("Bob")
     bob.logged_in()
-    bob.cmd("join", room="#redes")
+    bob.cmd("join", room="#redes", click=True)  # Enter in the box is test 1's (a key needs the X focus)
     bob.wait(lambda s: s["active"] == "##redes" and s["members"], "the room open with its members")
 
     post = olga.send_to_room("#redes", "a prova é na quinta")
