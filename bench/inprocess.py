@@ -74,19 +74,24 @@ class FakeTransport:
         pass
 
 
-async def run(clients: int, messages: int, window: int, seed: int, batch_acks: bool = False) -> float:
-    """Relay ``messages`` direct messages end to end; returns CPU seconds per message."""
-    loop = asyncio.get_running_loop()
+def in_process_relay(loop: asyncio.AbstractEventLoop) -> tuple[Relay, WriteBatcher]:
+    """A relay on the memory store, on ``loop``, and its write batcher. As the benchmark
+    runs the server: capacity, not abuse, so the limits are lifted (but still computed for
+    every request). Shared by this module, bench/turns.py and bench/logins.py."""
     store = MemoryStore()
     store.open()
     store.start(loop)
-    # As the benchmark runs the server: capacity, not abuse, so the limits are lifted (but
-    # still computed for every request).
     config = ServerConfig(rate_per_connection=1e9, burst_per_connection=1e9, rate_per_address=1e9,
                           burst_per_address=1e9, max_connections_per_address=1_000_000)
     relay = Relay(config, store, lambda delay, callback: loop.call_later(delay, callback),
                   lambda func, args, callback: callback(func(*args)))
-    batcher = WriteBatcher(loop)
+    return relay, WriteBatcher(loop)
+
+
+async def logged_in_clients(relay: Relay, batcher: WriteBatcher, clients: int,
+                            batch_acks: bool) -> list[tuple[ClientSession, FakeTransport]]:
+    """``clients`` sessions user0, user1... logged in (their welcomes written), with the
+    feature batch_acks if asked."""
     sessions = []
     for i in range(clients):
         session, transport = ClientSession(relay, batcher), FakeTransport()
@@ -96,6 +101,13 @@ async def run(clients: int, messages: int, window: int, seed: int, batch_acks: b
         sessions.append((session, transport))
     for _ in range(5):
         await asyncio.sleep(0)
+    return sessions
+
+
+async def run(clients: int, messages: int, window: int, seed: int, batch_acks: bool = False) -> float:
+    """Relay ``messages`` direct messages end to end; returns CPU seconds per message."""
+    relay, batcher = in_process_relay(asyncio.get_running_loop())
+    sessions = await logged_in_clients(relay, batcher, clients, batch_acks)
     rng = random.Random(seed)
     counter = 0
 

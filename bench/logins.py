@@ -36,26 +36,13 @@ import time
 import tracemalloc
 
 import const
-from bench.inprocess import FakeTransport
+from bench.inprocess import FakeTransport, in_process_relay
 from server import app
-from server.config import ServerConfig
 from server.outbox import WriteBatcher
 from server.relay import Relay
 from server.session import ClientSession
-from server.stores import MemoryStore
 
 _WELCOME = b'{"type":"welcome"'
-
-
-def _setup(loop: asyncio.AbstractEventLoop) -> tuple[Relay, WriteBatcher]:
-    store = MemoryStore()
-    store.open()
-    store.start(loop)
-    config = ServerConfig(rate_per_connection=1e9, burst_per_connection=1e9, rate_per_address=1e9,
-                          burst_per_address=1e9, max_connections_per_address=1_000_000)
-    relay = Relay(config, store, lambda delay, callback: loop.call_later(delay, callback),
-                  lambda func, args, callback: callback(func(*args)))
-    return relay, WriteBatcher(loop)
 
 
 async def _log_in(relay: Relay, batcher: WriteBatcher, names: range, prefix: str, concurrency: int,
@@ -85,7 +72,7 @@ async def _log_in(relay: Relay, batcher: WriteBatcher, names: range, prefix: str
 
 async def run(logins: int, concurrency: int, memory: bool, depth: int, top: int) -> None:
     loop = asyncio.get_running_loop()
-    relay, batcher = _setup(loop)
+    relay, batcher = in_process_relay(loop)
     keep: list = []
     await _log_in(relay, batcher, range(50), "warm", concurrency, keep)  # caches and tables
     for _ in range(5):

@@ -29,14 +29,8 @@ import random
 import statistics
 import time
 
-import const
-from bench.inprocess import _DELIVERED, _DM, _MSG_ID, FakeTransport, _confirmations
+from bench.inprocess import _DELIVERED, _DM, _MSG_ID, _confirmations, in_process_relay, logged_in_clients
 from server import app
-from server.config import ServerConfig
-from server.outbox import WriteBatcher
-from server.relay import Relay
-from server.session import ClientSession
-from server.stores import MemoryStore
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -46,23 +40,8 @@ def quantile(values: list[float], q: float) -> float:
 
 async def run(clients: int, rate: int, seconds: float, tame: bool, freeze_every: float, seed: int) -> None:
     loop = asyncio.get_running_loop()
-    store = MemoryStore()
-    store.open()
-    store.start(loop)
-    config = ServerConfig(rate_per_connection=1e9, burst_per_connection=1e9, rate_per_address=1e9,
-                          burst_per_address=1e9, max_connections_per_address=1_000_000)
-    relay = Relay(config, store, lambda delay, callback: loop.call_later(delay, callback),
-                  lambda func, args, callback: callback(func(*args)))
-    batcher = WriteBatcher(loop)
-    sessions = []
-    for i in range(clients):
-        session, transport = ClientSession(relay, batcher), FakeTransport()
-        session.connection_made(transport)
-        session.data_received(b'{"type":"hello","id":"h","name":"user%d","version":%d,"features":["batch_acks"]}\n'
-                              % (i, const.PROTOCOL_VERSION))
-        sessions.append((session, transport))
-    for _ in range(5):
-        await asyncio.sleep(0)
+    relay, batcher = in_process_relay(loop)
+    sessions = await logged_in_clients(relay, batcher, clients, batch_acks=True)
     for _, transport in sessions:
         transport.written.clear()
 
