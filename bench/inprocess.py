@@ -5,6 +5,7 @@ Run from the repository root::
     python3 -m bench.inprocess                       # 1,000 clients, 20,000 messages
     python3 -m bench.inprocess --clients 200 --messages 4000
     python3 -m bench.inprocess --batch-acks          # the feature batch_acks, as the benchmark
+    python3 -m bench.inprocess --redis redis://127.0.0.1:6379/15   # the Redis store (it FLUSHDBs it)
 
 Real sessions (server/session.py), the relay and the memory store, on a real event loop;
 only the transports are fakes that keep what is written. The clients are this loop: each
@@ -13,6 +14,11 @@ keeps ``--window`` messages in flight, answers every ``dm`` with a ``receipt`` a
 in one read, as the benchmark's generator does (with ``--batch-acks``, one ``receipt`` and
 one ``ack`` frame with ``msg_ids`` per read, as it does with servers that welcome it). Prints the process's CPU time per message
 (the server's work plus this small driver's).
+
+With ``--redis URL`` the store is the cluster's Redis store (server/stores/redis.py) on a
+real ``redis-server`` (whose database it empties first): the node's share of the cluster
+path's store work (RESP encoding and parsing, the scripts' calls and answers), without the
+routing between nodes. Redis runs in its own process, so its CPU is not counted here.
 
 On a machine shared with other work, CPU time per message moves by tens of percent from run
 to run. A steady figure for comparing two versions of the code is the number of
@@ -74,10 +80,19 @@ class FakeTransport:
         pass
 
 
-async def run(clients: int, messages: int, window: int, seed: int, batch_acks: bool = False) -> float:
+async def run(clients: int, messages: int, window: int, seed: int, batch_acks: bool = False,
+              redis: str | None = None) -> float:
     """Relay ``messages`` direct messages end to end; returns CPU seconds per message."""
     loop = asyncio.get_running_loop()
-    store = MemoryStore()
+    if redis:
+        from resp import RedisClient
+        from server.stores.redis import RedisStore
+
+        async with RedisClient(redis) as client:
+            await client.execute("FLUSHDB")
+        store = RedisStore(redis)
+    else:
+        store = MemoryStore()
     store.open()
     store.start(loop)
     # As the benchmark runs the server: capacity, not abuse, so the limits are lifted (but
@@ -117,7 +132,7 @@ async def run(clients: int, messages: int, window: int, seed: int, batch_acks: b
     if thresholds is not None:
         gc.set_threshold(*thresholds)
     try:
-        return await _relay_all(sessions, inbox, send, sent, messages, batch_acks)
+        return await _relay_all(sessions, inbox, send, sent, messages, batch_acks, bool(redis))
     finally:  # the collector is process-wide: leave it as it was
         gc.unfreeze()
         gc.set_threshold(*before)
@@ -137,7 +152,7 @@ def _confirmations(receipts: list[bytes], acks: list[bytes]) -> list[bytes]:
 
 
 async def _relay_all(sessions: list, inbox: list[list[bytes]], send, sent: int, messages: int,
-                     batch_acks: bool = False) -> float:
+                     batch_acks: bool = False, remote: bool = False) -> float:
     """Feed each session its inbox, answer what it wrote, until ``messages`` are delivered."""
     done = 0
     started = time.process_time()
@@ -148,6 +163,12 @@ async def _relay_all(sessions: list, inbox: list[list[bytes]], send, sent: int, 
                 inbox[i] = []
         await asyncio.sleep(0)  # the store's answers
         await asyncio.sleep(0)  # the batched writes
+        if remote:  # a store in another process: wait (a little at a time) for its answers
+            for _ in range(2000):
+                if any(transport.written for _session, transport in sessions):
+                    break
+                await asyncio.sleep(0.0005)
+            await asyncio.sleep(0)  # the batched writes of the last answers
         for i, (_session, transport) in enumerate(sessions):
             if not transport.written:
                 continue
@@ -179,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=4, help="messages each client keeps in flight")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch-acks", action="store_true", help="ask for batch_acks; confirm in batches")
+    parser.add_argument("--redis", metavar="URL", help="the Redis store on this redis:// URL (emptied first)")
     args = parser.parse_args(argv)
-    per_message = asyncio.run(run(args.clients, args.messages, args.window, args.seed, args.batch_acks))
+    per_message = asyncio.run(run(args.clients, args.messages, args.window, args.seed, args.batch_acks,
+                                  args.redis))
     print(f"{per_message * 1e6:.1f} µs of CPU per direct message (server and driver), {args.clients} clients, "
           f"{args.messages} messages")
     return 0
