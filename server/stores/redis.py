@@ -108,6 +108,7 @@ from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import ID_REUSED, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage, same_request
+from ..cluster.scripts import ROUTE_FUNCTION
 from ..store import FailureLog, StoreUnavailable
 from .base import Callback, ErrorCallback
 
@@ -153,8 +154,12 @@ def _script(body: str) -> Script:
 
 # ARGV: P, sender key, request id, sender, recipient, recipient key, text, sent at, state,
 # expires at, conversation key ('' for none of the last four that do not apply; for a
-# named room's message, the conversation key is the room's: room_posts_key).
-_STORE = _script(r"""
+# named room's message, the conversation key is the room's: room_posts_key); then, for a
+# direct message a cluster node routes in the same step (RedisStore.router), the node's
+# key prefix, its id, and its inbox entry's text before and after the message's id: a new
+# message waiting for a receipt goes to the inboxes of the other nodes holding sessions of
+# its recipient (the cluster's routing rule, scripts.py), and the reply says which.
+_STORE = _script(ROUTE_FUNCTION + r"""
 local sk, cid, state, rk, x = ARGV[2], ARGV[3], ARGV[9], ARGV[6], ARGV[10]
 local cidk = P .. 'cid:' .. sk
 local earlier = redis.call('HGET', cidk, cid)
@@ -179,6 +184,9 @@ if rk ~= '' then
 end
 redis.call('HSET', cidk, cid, id)
 redis.call('ZADD', P .. 'ids', id, id)
+if ARGV[12] and (state == 'sent' or state == 'queued') then
+  return {1, id, route(ARGV[12], rk, ARGV[13], ARGV[14] .. id .. ARGV[15])}
+end
 return {1, id}
 """)
 
@@ -734,6 +742,13 @@ class RedisStore:
         self.prefix = prefix
         self.timeout = timeout
         self.on_recovered: Callable[[], None] | None = None
+        # A cluster node's (server/cluster/node.py): router(message) for a direct message
+        # about to be stored gives (its key prefix, its id, its inbox entry's text before and
+        # after the message id) to route the message in the store's own script call, or
+        # None to route it itself afterwards; routed is (msg id, the nodes it went to) while
+        # the callback of a message routed so runs, else None.
+        self.router: Callable[[StoredMessage], tuple[str, str, bytes, bytes] | None] | None = None
+        self.routed: tuple[int, list[str]] | None = None
         self.failures = FailureLog()
         self._client: RedisClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -1028,19 +1043,39 @@ class RedisStore:
 
     def store_message(self, message: StoredMessage, callback: Callback | None = None,
                       on_error: ErrorCallback | None = None) -> None:
+        """As base.py says; and for a direct message waiting for a receipt, if
+        :attr:`router` gives a route, the same script call routes a new message to the other
+        nodes holding sessions of its recipient: their ids are :attr:`routed` while
+        ``callback`` runs (one fsync'ed round trip before ``accepted``, not two)."""
         recipient_key = message.recipient_key
         args = (message.sender_key, message.client_id, message.sender, message.recipient or "",
                 recipient_key or "", message.text, repr(message.sent_at), message.state,
                 "" if message.expires_at is None else repr(message.expires_at),
                 "" if recipient_key is None else room_posts_key(self.prefix, recipient_key) if message.state == "room"
                 else conversation_key(self.prefix, message.sender_key, recipient_key))
-        self._submit(_STORE, args, lambda reply: self._stored(message, reply), callback, on_error)
+        route = None
+        if self.router is not None and recipient_key is not None and message.state in ("sent", "queued"):
+            route = self.router(message)
+        if route is None:
+            self._submit(_STORE, args, lambda reply: self._stored(message, reply), callback, on_error)
+            return
+
+        def answered(result: tuple[StoredMessage, str]) -> None:
+            try:
+                if callback is not None:
+                    callback(result)
+            finally:
+                self.routed = None
+
+        self._submit(_STORE, args + route, lambda reply: self._stored(message, reply), answered, on_error)
 
     def _stored(self, message: StoredMessage, reply: list) -> tuple[StoredMessage, str]:
-        new, value = reply
+        new, value = reply[0], reply[1]
         if new:
             msg_id = int(value)
             self._last_msg_id = max(self._last_msg_id, msg_id)
+            if len(reply) > 2:  # routed in the same step: the nodes it went to
+                self.routed = (msg_id, [node.decode() for node in reply[2]])
             return replace(message, msg_id=msg_id), NEW
         stored = _message(value)
         return (stored, RESEND) if same_request(stored, message) else (message, ID_REUSED)
