@@ -58,8 +58,14 @@ class FakeTransport:
     def __init__(self) -> None:
         self.written: list[bytes] = []
 
+    # Set by any transport's write: what the driver waits for when the store answers from
+    # another process (--redis), instead of polling every transport.
+    wrote: asyncio.Event | None = None
+
     def write(self, data: bytes) -> None:
         self.written.append(data)
+        if FakeTransport.wrote is not None:
+            FakeTransport.wrote.set()
 
     def get_write_buffer_size(self) -> int:
         return 0
@@ -163,12 +169,15 @@ async def _relay_all(sessions: list, inbox: list[list[bytes]], send, sent: int, 
                 inbox[i] = []
         await asyncio.sleep(0)  # the store's answers
         await asyncio.sleep(0)  # the batched writes
-        if remote:  # a store in another process: wait (a little at a time) for its answers
-            for _ in range(2000):
-                if any(transport.written for _session, transport in sessions):
-                    break
-                await asyncio.sleep(0.0005)
-            await asyncio.sleep(0)  # the batched writes of the last answers
+        if remote:  # a store in another process: wait for its answers to write something
+            wrote = FakeTransport.wrote
+            if wrote is None:
+                wrote = FakeTransport.wrote = asyncio.Event()
+            if not any(transport.written for _session, transport in sessions):
+                await asyncio.wait_for(wrote.wait(), 30)
+            wrote.clear()
+            await asyncio.sleep(0)  # the rest of the answers of that pipeline
+            await asyncio.sleep(0)  # their batched writes
         for i, (_session, transport) in enumerate(sessions):
             if not transport.written:
                 continue
