@@ -1,11 +1,15 @@
 """The Redis store (``--cluster redis://...``): the store interface (base.py) on Redis.
 
-Every asynchronous operation is ONE Lua script run by ``EVALSHA``, so that no crash (of
-a node, of Redis) leaves half an operation behind: storing a message checks its request
-id, takes the next message id (``INCR``) and files it in every index in one step; a
-receipt, an ack, the expiry pass, a guest name's hand-over and an account's claim are
-one step each. The operations submitted during one loop turn go to Redis together, as
-one pipeline (one write, one round trip), as the SQLite store groups its commits.
+Every asynchronous operation is ONE Lua script, so that no crash (of a node, of Redis)
+leaves half an operation behind: storing a message checks its request id, takes the next
+message id (``INCR``) and files it in every index in one step; a receipt, an ack, the
+expiry pass, a guest name's hand-over and an account's claim are one step each. The
+operations submitted during one loop turn go to Redis together, as the SQLite store
+groups its commits: as ONE ``EVALSHA`` of :data:`BATCH`, a script made of every
+operation's script as a function, which runs them in the order given, each in its own
+``pcall`` (per :data:`BATCH_OPS` operations; one pipeline, one round trip). A cluster
+node may have a direct message routed to its recipient's nodes by the script that stores
+it (:attr:`RedisStore.router`).
 
 The contract of base.py, as this store keeps it:
 
