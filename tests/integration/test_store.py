@@ -14,6 +14,7 @@ import shutil
 import threading
 import sqlite3
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -1077,3 +1078,27 @@ def test_what_waited_for_a_commit_starts_its_transaction_when_the_commit_returns
     finally:
         store.close()
         loop.close()
+
+
+def test_a_message_routed_while_the_backlog_is_fetched_comes_in_order_and_without_a_receipt(loop, store_kind):
+    """A message another node routes here while a session's backlog fetch is under way
+    (the fetch read the store before the message was stored) waits in the store: once the
+    fetch is answered it is fetched again at once, not left until the session's next
+    receipt, and a message routed after it does not overtake it."""
+    bench = RelayBench(loop, store_kind)
+    bob = bench.login("Bob")
+    bob.take(DirectMessage)
+    relay, store = bench.relay, bench.store
+    relay._refill(bob)  # as at a login: the fetch is submitted first
+    assert bob.backlog_loading
+    first = dm(0, "Alice", "Bob", "r1", state="sent", text="first")
+    stored = []
+    store.store_message(first, lambda result: stored.append(result[0]))  # by the other node
+    # The other node's inbox entry comes before this node has the fetch's answer.
+    relay.deliver_routed(replace(first, msg_id=store.last_msg_id() + 1))
+    bench.settle()
+    assert [m.msg_id for m in stored] == [store.last_msg_id()]
+    second = dm(0, "Alice", "Bob", "r2", state="sent", text="second")
+    store.store_message(second, lambda result: relay.deliver_routed(result[0]))
+    bench.settle()
+    assert [m.text for m in bob.take(DirectMessage)] == ["first", "second"]
