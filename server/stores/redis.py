@@ -554,10 +554,10 @@ SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAN
 
 # --- One script call for a loop turn's operations ---------------------------------------------
 # Every script above becomes one function of BATCH, and a loop turn's operations go to Redis
-# as one EVALSHA of BATCH (per BATCH_OPS operations), not one EVALSHA each: Redis spent
-# about half of its CPU per message on the calls themselves (commandstats: 3 EVALSHA of
-# 25 us per message, 9 us of it the commands inside), and each call is one reply, one
-# future and one parse more for the node. BATCH runs the operations in the order given,
+# as one EVALSHA of BATCH (per BATCH_OPS operations), not one EVALSHA each: for the node,
+# each call was one future, one reply and one callback more (function calls per message
+# -8.5%, bench/PROFILE.md); Redis's CPU per message did not measurably change (its cost is
+# in the commands the scripts run and their append-only file). BATCH runs the operations in the order given,
 # each in its own pcall: an operation that fails (a script error, a command Redis refuses)
 # is answered its error and the others run, as when each was a call of its own; what a
 # failed operation wrote before it failed stays, as it did then.
