@@ -105,7 +105,7 @@ from dataclasses import replace
 from typing import Any
 
 from protocol import HistoryEntry
-from resp import NEED_DATA, Connection, ProtocolError, RedisClient, RedisError, Script, encode_command, parse_url
+from resp import NEED_DATA, Connection, ProtocolError, RedisClient, RedisError, Script, parse_url
 from resp.aio import RedisAddress
 
 from ..accounts import Account
