@@ -500,6 +500,7 @@ def test_a_new_direct_message_across_nodes_is_stored_and_routed_in_one_script_ca
             while len(delivered) < 20:
                 delivered.add(ana.expect(Delivered, skip=NOTICES).msg_id)
             assert delivered == {a.msg_id for a in accepted}
+        wait_for(lambda: c.nodes[1].directory.lookup_key("ana") is None, what="Ana's name released")
         with c.login(1, "Ana") as ana:  # the same request id through the other node
             ana.send(SendDirect("d3", "bia", "m3"))
             again = ana.expect(Accepted, skip=NOTICES + (Delivered,))  # outcomes not acked come too
