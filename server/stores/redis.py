@@ -841,6 +841,8 @@ class RedisStore:
         tail = b"".join([_bulk(arg) for arg in args])
         head = self._heads.get((script, len(args)))
         if head is None:
+            if script not in _NUMBERS:  # BATCH is made of SCRIPTS: a script left out cannot run
+                raise ValueError("a store script must be listed in SCRIPTS")
             head = self._heads[(script, len(args))] = _bulk(_NUMBERS[script]) + _bulk(len(args))
         return head + tail
 
