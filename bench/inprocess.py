@@ -5,6 +5,7 @@ Run from the repository root::
     python3 -m bench.inprocess                       # 1,000 clients, 20,000 messages
     python3 -m bench.inprocess --clients 200 --messages 4000
     python3 -m bench.inprocess --batch-acks          # the feature batch_acks, as the benchmark
+    python3 -m bench.inprocess --redis redis://127.0.0.1:6379/15   # the Redis store (it FLUSHDBs it)
 
 Real sessions (server/session.py), the relay and the memory store, on a real event loop;
 only the transports are fakes that keep what is written. The clients are this loop: each
@@ -13,6 +14,11 @@ keeps ``--window`` messages in flight, answers every ``dm`` with a ``receipt`` a
 in one read, as the benchmark's generator does (with ``--batch-acks``, one ``receipt`` and
 one ``ack`` frame with ``msg_ids`` per read, as it does with servers that welcome it). Prints the process's CPU time per message
 (the server's work plus this small driver's).
+
+With ``--redis URL`` the store is the cluster's Redis store (server/stores/redis.py) on a
+real ``redis-server`` (whose database it empties first): the node's share of the cluster
+path's store work (RESP encoding and parsing, the scripts' calls and answers), without the
+routing between nodes. Redis runs in its own process, so its CPU is not counted here.
 
 On a machine shared with other work, CPU time per message moves by tens of percent from run
 to run. A steady figure for comparing two versions of the code is the number of
@@ -32,6 +38,7 @@ import asyncio
 import gc
 import random
 import time
+from typing import Any
 
 import const
 from server import app
@@ -52,8 +59,14 @@ class FakeTransport:
     def __init__(self) -> None:
         self.written: list[bytes] = []
 
+    # Set by any transport's write: what the driver waits for when the store answers from
+    # another process (--redis), instead of polling every transport.
+    wrote: asyncio.Event | None = None
+
     def write(self, data: bytes) -> None:
         self.written.append(data)
+        if FakeTransport.wrote is not None:
+            FakeTransport.wrote.set()
 
     def get_write_buffer_size(self) -> int:
         return 0
@@ -74,11 +87,13 @@ class FakeTransport:
         pass
 
 
-def in_process_relay(loop: asyncio.AbstractEventLoop) -> tuple[Relay, WriteBatcher]:
-    """A relay on the memory store, on ``loop``, and its write batcher. As the benchmark
-    runs the server: capacity, not abuse, so the limits are lifted (but still computed for
-    every request). Shared by this module, bench/turns.py and bench/logins.py."""
-    store = MemoryStore()
+def in_process_relay(loop: asyncio.AbstractEventLoop, store: Any = None) -> tuple[Relay, WriteBatcher]:
+    """A relay on ``store`` (a new memory store if None), on ``loop``, and its write
+    batcher. As the benchmark runs the server: capacity, not abuse, so the limits are
+    lifted (but still computed for every request). Shared by this module, bench/turns.py
+    and bench/logins.py."""
+    if store is None:
+        store = MemoryStore()
     store.open()
     store.start(loop)
     config = ServerConfig(rate_per_connection=1e9, burst_per_connection=1e9, rate_per_address=1e9,
@@ -104,9 +119,18 @@ async def logged_in_clients(relay: Relay, batcher: WriteBatcher, clients: int,
     return sessions
 
 
-async def run(clients: int, messages: int, window: int, seed: int, batch_acks: bool = False) -> float:
+async def run(clients: int, messages: int, window: int, seed: int, batch_acks: bool = False,
+              redis: str | None = None) -> float:
     """Relay ``messages`` direct messages end to end; returns CPU seconds per message."""
-    relay, batcher = in_process_relay(asyncio.get_running_loop())
+    store = None
+    if redis:
+        from resp import RedisClient
+        from server.stores.redis import RedisStore
+
+        async with RedisClient(redis) as client:
+            await client.execute("FLUSHDB")
+        store = RedisStore(redis)
+    relay, batcher = in_process_relay(asyncio.get_running_loop(), store)
     sessions = await logged_in_clients(relay, batcher, clients, batch_acks)
     rng = random.Random(seed)
     counter = 0
@@ -129,7 +153,7 @@ async def run(clients: int, messages: int, window: int, seed: int, batch_acks: b
     if thresholds is not None:
         gc.set_threshold(*thresholds)
     try:
-        return await _relay_all(sessions, inbox, send, sent, messages, batch_acks)
+        return await _relay_all(sessions, inbox, send, sent, messages, batch_acks, bool(redis))
     finally:  # the collector is process-wide: leave it as it was
         gc.unfreeze()
         gc.set_threshold(*before)
@@ -149,7 +173,7 @@ def _confirmations(receipts: list[bytes], acks: list[bytes]) -> list[bytes]:
 
 
 async def _relay_all(sessions: list, inbox: list[list[bytes]], send, sent: int, messages: int,
-                     batch_acks: bool = False) -> float:
+                     batch_acks: bool = False, remote: bool = False) -> float:
     """Feed each session its inbox, answer what it wrote, until ``messages`` are delivered."""
     done = 0
     started = time.process_time()
@@ -160,6 +184,15 @@ async def _relay_all(sessions: list, inbox: list[list[bytes]], send, sent: int, 
                 inbox[i] = []
         await asyncio.sleep(0)  # the store's answers
         await asyncio.sleep(0)  # the batched writes
+        if remote:  # a store in another process: wait for its answers to write something
+            wrote = FakeTransport.wrote
+            if wrote is None:
+                wrote = FakeTransport.wrote = asyncio.Event()
+            if not any(transport.written for _session, transport in sessions):
+                await asyncio.wait_for(wrote.wait(), 30)
+            wrote.clear()
+            await asyncio.sleep(0)  # the rest of the answers of that pipeline
+            await asyncio.sleep(0)  # their batched writes
         for i, (_session, transport) in enumerate(sessions):
             if not transport.written:
                 continue
@@ -191,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=4, help="messages each client keeps in flight")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch-acks", action="store_true", help="ask for batch_acks; confirm in batches")
+    parser.add_argument("--redis", metavar="URL", help="the Redis store on this redis:// URL (emptied first)")
     args = parser.parse_args(argv)
-    per_message = asyncio.run(run(args.clients, args.messages, args.window, args.seed, args.batch_acks))
+    per_message = asyncio.run(run(args.clients, args.messages, args.window, args.seed, args.batch_acks,
+                                  args.redis))
     print(f"{per_message * 1e6:.1f} µs of CPU per direct message (server and driver), {args.clients} clients, "
           f"{args.messages} messages")
     return 0

@@ -754,12 +754,18 @@ class Relay:
             session.backlog_loading = False
             if session.closing:
                 return
+            # A message that came while this fetch was under way (another node routed it,
+            # or a refill was asked) waits in the store, perhaps stored after this fetch
+            # read it: fetch again now, not at the next receipt, and before anything newer.
+            again = session.backlog
             for message in messages:
                 if session.inflight is not None and len(session.inflight) >= limit:
                     session.backlog = True  # the rest waits for receipts; the cursor stays here
+                    again = False
                     break
                 if session.lagging:
                     session.backlog = session.held = True  # the rest waits until it drains
+                    again = False
                     break
                 session.backlog_cursor = message.msg_id
                 if session.inflight and message.msg_id in session.inflight:
@@ -767,6 +773,8 @@ class Relay:
                 self._forward(message, [session])
             if len(messages) == limit:
                 session.backlog = True
+            if again:
+                self._refill(session)
 
         def not_fetched(failure: StoreUnavailable) -> None:
             # They stay in the store: fetched again when it works (_store_recovered), or

@@ -133,6 +133,11 @@ class ClusterNode:
         self._stopping = False
         # Entries to route, gathered over one loop turn: (key, entry, callback or None, what).
         self._routes: list[tuple[str, bytes | str, Callable[[list[str] | None], None] | None, str]] = []
+        # The store, if it can route a direct message in its own script call (RedisStore),
+        # and by sender key the direct messages routed here and not answered yet (see
+        # _route_with_store).
+        self._store: Any = None
+        self._deliveries: dict[str, int] = {}
         # The cluster's figures for /metrics (server/metrics.py GAUGES), read once per beat.
         self.gauges: dict[str, float] = {}
 
@@ -140,10 +145,29 @@ class ClusterNode:
 
     def attach(self, relay: Any) -> None:
         self.relay = relay
+        store = getattr(relay, "store", None)
         # The room scripts live with the messages and rooms they store (stores/redis.py):
         # a node on another store (the in-process tests' shared memory) keeps its named
         # rooms to itself, as before.
-        self.shares_rooms = hasattr(relay.store, "store_room_post")
+        self.shares_rooms = hasattr(store, "store_room_post")
+        if hasattr(store, "router"):
+            self._store = store
+            store.router = self._route_with_store
+
+    def _route_with_store(self, message: StoredMessage) -> tuple[str, str, bytes, bytes] | None:
+        """The store's router (RedisStore.router): route new direct message ``message`` in
+        the script call that stores it, one round trip (and one fsync) less before its
+        ``accepted`` and its delivery on another node. Not when its recipient's sessions
+        are all here (nothing to route: :meth:`route` answers at once), nor when its
+        sender has sessions elsewhere (their carbon copy must be routed before the
+        message, after the store gave it its id), nor while a message of the same sender
+        routed by :meth:`route` is unanswered (it must reach the inboxes first: order per
+        conversation)."""
+        if (self._all_here(message.recipient_key) or not self._all_here(message.sender_key)
+                or self._deliveries.get(message.sender_key)):
+            return None
+        before, after = bus.deliver_parts(message)
+        return self.prefix, self.node_id, before, after
 
     def redis_clients(self) -> tuple:
         """The clients whose round trips /metrics shows (not the readers: they block)."""
@@ -261,13 +285,26 @@ class ClusterNode:
         """Put ``message`` in the inboxes of the other nodes holding sessions of its
         recipient; ``callback(those nodes' ids)``, or ``callback(None)`` if Redis could
         not be asked (the message is stored: it waits for the recipient's next fetch)."""
+        store = self._store
+        if store is not None and store.routed is not None and store.routed[0] == message.msg_id:
+            callback(store.routed[1])  # the store's script routed it (_route_with_store)
+            return
         if self._all_here(message.recipient_key):
             # Its sessions are all here (the relay forwarded it): no other node to ask. One
             # that logged in elsewhere an instant ago, before this node heard of it, finds
             # the message in the store at its next fetch, and the user has it here already.
             callback([])
             return
-        self._route(message.recipient_key, bus.encode(bus.Deliver(message)), callback, "routing")
+        sender = message.sender_key
+        self._deliveries[sender] = self._deliveries.get(sender, 0) + 1
+
+        def routed(nodes: list[str] | None) -> None:
+            left = self._deliveries.pop(sender) - 1
+            if left:
+                self._deliveries[sender] = left
+            callback(nodes)
+
+        self._route(message.recipient_key, bus.encode(bus.Deliver(message)), routed, "routing")
 
     def tell(self, key: str, msg_id: int, frame: bytes) -> None:
         """Write ``frame`` (about message ``msg_id``) to the sessions of ``key`` on other

@@ -128,6 +128,10 @@ local function route(p, key, me, entry)
 end
 """ % INBOX_MAXLEN
 
+# The same rule for the store's script that stores a direct message and routes it in one
+# step (server/stores/redis.py, RedisStore.router): the Lua source of ``route``.
+ROUTE_FUNCTION = _ROUTE_FUNCTION
+
 # ARGV: prefix, key, this node, the inbox entry. One entry routed; returns the nodes' ids.
 ROUTE = Script(_ROUTE_FUNCTION + "return route(ARGV[1], ARGV[2], ARGV[3], ARGV[4])")
 

@@ -212,6 +212,19 @@ def test_the_commit_and_turn_measures_run_and_report(capsys, tmp_path) -> None:
     assert "delivered-ack latency" in out and "collections of generation 0" in out
 
 
+def test_the_in_process_measure_runs_on_the_redis_store_too(capsys, tmp_path) -> None:
+    # --redis URL: the same clients and relay on the cluster's Redis store (a real
+    # redis-server; the database is emptied first): every delivered ack comes back.
+    from redisserver import RedisServer
+
+    from bench import inprocess
+
+    with RedisServer(tmp_path / "redis", appendfsync="always") as server:
+        assert inprocess.main(["--clients", "20", "--messages", "300", "--batch-acks", "--redis", server.url]) == 0
+    assert re.search(r"[\d.]+ µs of CPU per direct message \(server and driver\), 20 clients, 300 messages",
+                     capsys.readouterr().out)
+
+
 @pytest.mark.timeout_seconds(90)
 def test_the_room_workload_smoke_run_reports_its_figures() -> None:
     """Issue 13's room workload (bench/rooms.py, run by the benchmark with --rooms): every

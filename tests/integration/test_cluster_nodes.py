@@ -456,3 +456,54 @@ def test_the_metrics_of_a_cluster_node_show_redis_round_trips_and_the_cluster(re
             assert 0 <= samples["chat_cluster_events_lag_seconds"] < 60
     finally:
         c.close()
+
+
+class RedisStoreCluster(Cluster):
+    """As :class:`Cluster`, but each node on its own Redis store, as node processes are."""
+
+    def add(self) -> ChatServer:
+        from server.stores.redis import RedisStore
+
+        node = ClusterNode(self.url)
+        server = ChatServer(ServerConfig(host="127.0.0.1", port=0), store=RedisStore(self.url), peers=node)
+        self.run(server.start())
+        self.servers.append(server)
+        self.nodes.append(node)
+        return server
+
+
+def test_a_new_direct_message_across_nodes_is_stored_and_routed_in_one_script_call(redis_server):  # noqa: F811
+    """On the Redis store the sender's node routes a new direct message in the script call
+    that stores it (one fsync'ed round trip before ``accepted``, not two): it routes none
+    itself afterwards. Both acks, each message once and in order; a resend through the other
+    node is recognised and not delivered again."""
+    c = RedisStoreCluster(redis_server.url, 2)
+    try:
+        with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
+            wait_for(lambda: who(ana) == ["Ana", "Bia"], what="both online")
+            wait_for(lambda: c.nodes[1].directory.lookup_key("ana") is not None, what="node 1 hears of Ana")
+            routed_by_node = []
+            node = c.nodes[0]
+            route = node._route
+            node._route = lambda key, entry, callback, what: (routed_by_node.append(what),
+                                                              route(key, entry, callback, what))
+            for i in range(20):
+                ana.send(SendDirect(f"d{i}", "bia", f"m{i}"))
+            accepted = [ana.expect(Accepted, skip=NOTICES + (Delivered,)) for _ in range(20)]
+            messages = [bia.expect(DirectMessage, skip=NOTICES) for _ in range(20)]
+            assert [m.text for m in messages] == [f"m{i}" for i in range(20)]
+            assert [m.msg_id for m in messages] == [a.msg_id for a in accepted]
+            assert "routing" not in routed_by_node
+            for message in messages:
+                bia.send(Receipt(message.msg_id))
+            delivered = set()
+            while len(delivered) < 20:
+                delivered.add(ana.expect(Delivered, skip=NOTICES).msg_id)
+            assert delivered == {a.msg_id for a in accepted}
+        wait_for(lambda: c.nodes[1].directory.lookup_key("ana") is None, what="Ana's name released")
+        with c.login(1, "Ana") as ana:  # the same request id through the other node
+            ana.send(SendDirect("d3", "bia", "m3"))
+            again = ana.expect(Accepted, skip=NOTICES + (Delivered,))  # outcomes not acked come too
+            assert again.msg_id == accepted[3].msg_id
+    finally:
+        c.close()

@@ -256,6 +256,8 @@ def test_the_loading_operations_give_back_what_was_written_and_records_can_be_re
 
 
 def test_the_commands_encoded_with_a_head_per_script_are_what_the_generic_encoder_makes():
+    """A turn's operations are one EVALSHA of BATCH: prefix, then per operation its
+    script's number, its number of arguments and its arguments."""
     from resp import encode_command
     from server.stores import redis as module
 
@@ -263,9 +265,13 @@ def test_the_commands_encoded_with_a_head_per_script_are_what_the_generic_encode
     cases = [(module._STORE, ("alice", "c1", "Alice", "Bob", "bob", "h\u00e9llo \U0001f600", "1.5", "sent", "2.5", "k")),
              (module._STORE, ("a", "b", "c", "", "", "t", "1e+20", "room", "", "")),
              (module._RECEIPT, (12, "bob")), (module._RECEIPT, (1234567, "b\u00f8b")),
-             (module._SAVE_HOLDING, ("k", "K", b"\x00\r\n\xff", 7, ""))]
+             (module._SAVE_HOLDING, ("k", "K", b"\x00\r\n\xff", 7, "")), (module._LAST_ID, ())]
+    operations, expected = [], []
     for script, args in cases:
-        assert store._command(script, args) == encode_command(("EVALSHA", script.sha1, 0, store.prefix, *args))
+        number = module.SCRIPTS.index(script) + 1
+        operations.append(module._Operation(store._command(script, args), 2 + len(args), None, None, None))
+        expected += [number, len(args), *args]
+    assert store._call(operations) == encode_command(("EVALSHA", module.BATCH.sha1, 0, store.prefix, *expected))
 
 
 def test_the_durability_check_says_what_a_weaker_redis_can_lose():
@@ -319,4 +325,29 @@ def test_a_script_error_is_answered_on_error_and_logged_once_not_per_request(loo
     assert answers == [[]]
     assert len(errors) == 3 and all(not e.storage for e in errors)
     assert caplog.text.count("a store script failed") == 1
+    store.close()
+
+
+def test_a_loop_turns_operations_are_one_script_call_per_batch_ops_in_one_round_trip(loop, redis_server):
+    """Redis runs one EVALSHA per BATCH_OPS operations of a loop turn, not one per
+    operation (each call costs Redis about as much as the commands inside it), and every
+    operation is answered in order as before."""
+    from server.stores.redis import BATCH_OPS
+
+    store = open_redis_store(loop, redis_server.url)
+
+    async def evalsha_calls() -> int:
+        async with RedisClient(redis_server.url) as redis:
+            info = (await redis.execute("INFO", "commandstats")).decode()
+        line = next((line for line in info.splitlines() if line.startswith("cmdstat_evalsha:")), "calls=0,")
+        return int(line.split("calls=")[1].split(",")[0])
+
+    before = loop.run_until_complete(evalsha_calls())
+    count = BATCH_OPS * 2 + 10
+    answers = []
+    for i in range(count):
+        store.store_message(dm(f"c{i}"), lambda result: answers.append(result[0].msg_id))
+    loop.run_until_complete(store.drain(timeout=10))
+    assert answers == list(range(1, count + 1))
+    assert loop.run_until_complete(evalsha_calls()) - before == 3
     store.close()

@@ -15,6 +15,7 @@ import threading
 import sqlite3
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -1113,3 +1114,27 @@ def test_the_write_ahead_log_is_checkpointed_by_the_store_s_own_thread_not_in_a_
     finally:
         store.close()
     assert not (tmp_path / "chat.sqlite3-wal").exists() or (tmp_path / "chat.sqlite3-wal").stat().st_size == 0
+
+
+def test_a_message_routed_while_the_backlog_is_fetched_comes_in_order_and_without_a_receipt(loop, store_kind):
+    """A message another node routes here while a session's backlog fetch is under way
+    (the fetch read the store before the message was stored) waits in the store: once the
+    fetch is answered it is fetched again at once, not left until the session's next
+    receipt, and a message routed after it does not overtake it."""
+    bench = RelayBench(loop, store_kind)
+    bob = bench.login("Bob")
+    bob.take(DirectMessage)
+    relay, store = bench.relay, bench.store
+    relay._refill(bob)  # as at a login: the fetch is submitted first
+    assert bob.backlog_loading
+    first = dm(0, "Alice", "Bob", "r1", state="sent", text="first")
+    stored = []
+    store.store_message(first, lambda result: stored.append(result[0]))  # by the other node
+    # The other node's inbox entry comes before this node has the fetch's answer.
+    relay.deliver_routed(replace(first, msg_id=store.last_msg_id() + 1))
+    bench.settle()
+    assert [m.msg_id for m in stored] == [store.last_msg_id()]
+    second = dm(0, "Alice", "Bob", "r2", state="sent", text="second")
+    store.store_message(second, lambda result: relay.deliver_routed(result[0]))
+    bench.settle()
+    assert [m.text for m in bob.take(DirectMessage)] == ["first", "second"]

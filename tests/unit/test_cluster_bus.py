@@ -39,6 +39,16 @@ def test_every_bus_event_survives_encoding(event):
     assert bus.decode(data) == event
 
 
+@pytest.mark.parametrize("msg_id", [1, 7, 1234567890123])
+def test_a_dm_entry_cut_around_its_id_is_the_entry_of_the_message_with_that_id(msg_id):
+    # The store's script joins the two halves around the id it gives the message.
+    from dataclasses import replace
+
+    before, after = bus.deliver_parts(replace(MESSAGE, msg_id=0, text='a "quoted", 0 olá'))
+    expected = replace(MESSAGE, msg_id=msg_id, text='a "quoted", 0 olá')
+    assert before + b"%d" % msg_id + after == bus.encode(bus.Deliver(expected))
+
+
 def test_the_reap_scripts_entry_decodes():
     # scripts.REAP writes this one itself, with cjson.
     assert bus.decode(b'{"k":"gone","node":"host-12-abc"}') == bus.NodeGone("host-12-abc")
