@@ -713,11 +713,13 @@ class Relay:
     def _forward(self, message: mailbox.StoredMessage, recipients: list[ClientSession]) -> None:
         """Send ``message`` to every online session of its recipient that can take it now.
 
-        A session whose in-flight set is full, or whose backlog is being fetched, does not
-        get it now: it stays in the store, and the fetch under way (or the next one) sends
-        it in its place in the order. Sending it directly while older messages are still
-        being fetched would put it before them. Nor does a session that is lagging (its
-        outgoing queue is over the soft mark): it is fetched for it once it has drained.
+        A session whose in-flight set is full, whose backlog is being fetched, or for which
+        older messages wait in the store (``backlog``: they found the set full, and are
+        fetched once it is half empty), does not get it now: it stays in the store, and the
+        fetch under way (or the next one) sends it in its place in the order. Sending it
+        directly while older messages wait would put it before them. Nor does a session
+        that is lagging (its outgoing queue is over the soft mark): it is fetched for it
+        once it has drained.
         """
         event = None
         limit = self.config.max_pending_receipts
@@ -726,7 +728,7 @@ class Relay:
                 recipient.backlog = recipient.held = True
                 continue
             inflight = recipient.inflight
-            if recipient.backlog_loading or (inflight is not None and len(inflight) >= limit):
+            if recipient.backlog or recipient.backlog_loading or (inflight is not None and len(inflight) >= limit):
                 recipient.backlog = True
                 continue
             if inflight is None:
@@ -758,6 +760,7 @@ class Relay:
             # or a refill was asked) waits in the store, perhaps stored after this fetch
             # read it: fetch again now, not at the next receipt, and before anything newer.
             again = session.backlog
+            session.backlog = False  # these are the waiting ones: _forward sends them, in order
             for message in messages:
                 if session.inflight is not None and len(session.inflight) >= limit:
                     session.backlog = True  # the rest waits for receipts; the cursor stays here

@@ -1138,3 +1138,33 @@ def test_a_message_routed_while_the_backlog_is_fetched_comes_in_order_and_withou
     store.store_message(second, lambda result: relay.deliver_routed(result[0]))
     bench.settle()
     assert [m.text for m in bob.take(DirectMessage)] == ["first", "second"]
+
+
+def test_a_new_message_waits_behind_older_ones_waiting_in_the_store_for_room_in_flight(loop, store_kind):
+    """Messages that found a recipient's in-flight set full wait in the store, and are
+    fetched once it is half empty. A message that comes while they wait, with the set
+    between half and full, waits behind them too: sent at once, it overtook them."""
+    bench = RelayBench(loop, store_kind)
+    relay = bench.relay
+    relay.config = replace(relay.config, max_pending_receipts=4)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    for i in range(6):  # four in flight, two wait in the store
+        relay.handle(alice, SendDirect(f"m{i}", "Bob", f"#{i}"))
+        bench.settle()
+    got = bob.take(DirectMessage)
+    assert [m.text for m in got] == ["#0", "#1", "#2", "#3"]
+    relay.handle(bob, Receipt(got[0].msg_id))  # three in flight: more than half, no fetch yet
+    bench.settle()
+    relay.handle(alice, SendDirect("m6", "Bob", "#6"))
+    bench.settle()
+    shown = [m.text for m in bob.take(DirectMessage)]
+    for message in got[1:]:  # room for the rest: what waited comes, then the new one
+        relay.handle(bob, Receipt(message.msg_id))
+        bench.settle()
+        for later in bob.take(DirectMessage):
+            shown.append(later.text)
+            relay.handle(bob, Receipt(later.msg_id))
+            bench.settle()
+    shown += [m.text for m in bob.take(DirectMessage)]
+    assert shown == ["#4", "#5", "#6"]
+    bench.store.close()
