@@ -59,8 +59,12 @@ def test_the_benchmark_smoke_run_reports_every_phase() -> None:
     assert len(peaks) == 3 and all(0 < start <= peak for start, peak in peaks), out
     for label in ("relay", "memory"):
         idle = re.search(rf"idle, {label}: 50 logged-in connections: server RSS [\d.]+ -> [\d.]+ MiB, (-?[\d,]+) "
-                         r"bytes per connection", out)
+                         r"bytes per connection from the start reading", out)
         assert idle, out
+        # The figure that counts: two settled populations (50, then 25 more), start-up cancelled.
+        settled = re.search(rf"idle, {label}: 50 -> 75 logged-in connections: server RSS settled [\d.]+ -> [\d.]+ "
+                            r"MiB, (-?[\d,]+) bytes per connection \(25 more logins in [\d.]+ s\)", out)
+        assert settled, out
         logins = numbers(rf"idle, {label}: 50 logins \(connect, hello, welcome; 200 at a time\) in ([\d.]+) s", out)
         assert len(logins) == 1 and logins[0][0] > 0, out
     # The client-core phase: real client.aio clients over the shared client core, against
