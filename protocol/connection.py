@@ -63,11 +63,18 @@ class Role(Enum):
     CLIENT = "client"
     SERVER = "server"
 
+    # Enum's own __hash__ is a Python function (hash of the member's name): each table
+    # lookup below by (role, state) paid two Python calls, seven per login (issue 9). A
+    # member is the only object equal to itself, so the identity hash is as good.
+    __hash__ = object.__hash__
+
 
 class State(Enum):
     HANDSHAKE = "handshake"
     OPEN = "open"
     CLOSED = "closed"
+
+    __hash__ = object.__hash__  # as Role's
 
 
 def _sent_by(role: str) -> frozenset[type[Event]]:
