@@ -241,3 +241,53 @@ def test_a_name_already_in_look_alike_form_is_its_own_look_alike_key():
     assert lookalike_key(name) is name
     assert lookalike_key("Alice7") == "alice7" and lookalike_key("mario") == "rnario"
     assert lookalike_key("idle10") == "idlelo"
+
+
+def _python_calls_per_login(count: int) -> dict[str, float]:
+    """Log ``count`` guests in through real sessions, the relay and the memory store on a
+    real event loop (bench/logins.py's driver: fake transports, 200 hellos per loop turn)
+    and return the Python function calls each login made, by function: the server's work
+    only (the driver's own frames, asyncio's and the fake transports' are left out)."""
+    import asyncio
+    import sys
+    from collections import Counter
+
+    from bench import logins
+
+    calls: Counter = Counter()
+    driver = ("/bench/", "/asyncio/")
+
+    def profile(frame, event, arg) -> None:
+        if event == "call":
+            code = frame.f_code
+            if not any(part in code.co_filename for part in driver):
+                calls[f"{code.co_filename.rsplit('/', 2)[-1]}:{code.co_name}"] += 1
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        relay, batcher = logins._setup(loop)
+        keep: list = []
+        await logins._log_in(relay, batcher, range(50), "warm", 200, keep)  # caches and tables
+        sys.setprofile(profile)
+        try:
+            await logins._log_in(relay, batcher, range(count), "guest", 200, keep)
+        finally:
+            sys.setprofile(None)
+        assert len(relay.registry) == count + 50
+
+    asyncio.run(run())
+    return {name: n / count for name, n in calls.items()}
+
+
+def test_a_guest_login_makes_few_python_calls_in_the_server():
+    # Issue 9's 10,000 logins in 2 s: what a login costs the server is mostly Python calls
+    # (instructions per login followed their count). 127 per login before issue 9's round
+    # six: Enum's __hash__ on each (role, state) table lookup (7), the throttle's generator
+    # (4), secrets.token_urlsafe's chain (5), the look-alike key's skeleton and display
+    # steps for an ASCII name (4), a look-alike index's discard before each add (2), the
+    # features' generator (1). Every rule still runs: validation, look-alikes, throttle,
+    # token, registry, presence, store.
+    per_login = _python_calls_per_login(400)
+    total = sum(per_login.values())
+    assert total <= 105, sorted(per_login.items(), key=lambda item: -item[1])[:40]
+    assert "enum.py:__hash__" not in per_login
