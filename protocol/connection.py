@@ -278,6 +278,12 @@ class Connection:
                 if event is not None:
                     return event
                 continue
+            if not self._buffer:
+                # All taken and nothing left to split (what _split_frames would find, without
+                # the call: every read ends here once; issue 9).
+                if self._next_frame:
+                    self._frames, self._next_frame = _NO_FRAMES, 0
+                break
             if not self._split_frames():
                 break
         if self._eof:

@@ -425,12 +425,12 @@ class Relay:
         resume = self._hold_name(session, result, stored) or result.issued
         # The optional features of the hello this server knows, in its own order; the
         # welcome names them, and nothing else turns them on.
-        features = tuple(name for name in FEATURES if name in (hello.features or ()))
+        features = tuple(name for name in FEATURES if name in hello.features) if hello.features else ()
         if CARBONS in features:
             self.carbons.add(session)
         if BATCH_ACKS in features:
             self.batch_acks.add(session)
-        read_receipts = self.after.logged_in(session, features)
+        read_receipts = self.after.logged_in(session, features) if features else None  # none turned on
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume, features or None,
                              read_receipts))
