@@ -82,3 +82,14 @@ def test_the_throttle_says_how_long_to_wait_and_zero_when_nothing_failed():
     throttle.failed(keys, 100.0)  # the name@address's first, the address's second
     assert throttle.retry_after(keys, 100.5) == 1.5 and throttle.retry_after(keys[:1], 100.5) == 0.5
     assert throttle.retry_after(keys, 103.0) == 0.0  # over: never a negative wait
+
+
+def test_a_connection_s_protocol_core_fits_pymalloc_s_160_byte_class():
+    # Every idle connection keeps one (issue 9's 2,560 bytes): the peer's role is looked up
+    # from the connection's own, not kept in a slot, so the object is 160 bytes, not 176.
+    import sys
+
+    from protocol.connection import Connection, Role
+
+    for role in Role:
+        assert sys.getsizeof(Connection(role)) <= 160
