@@ -277,7 +277,8 @@ class Relay:
         self._per_address[session.address] = (count + 1, bucket)
         # DEBUG: at INFO, a login storm paid a log line per connection twice over (this and
         # the login line, which names the address too); refusals and errors stay at INFO.
-        log.debug("connect %s:%d", session.address, session.port)
+        if log.isEnabledFor(logging.DEBUG):  # one call fewer per connection when it is not
+            log.debug("connect %s:%d", session.address, session.port)
         if len(self.sessions) > self.config.max_connections:
             self._refuse(session, ErrorCode.SERVER_FULL, "the server is full; try again later")
         elif count + 1 > self.config.max_connections_per_address:
