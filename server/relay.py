@@ -184,7 +184,10 @@ class Relay:
         # Who is online wherever (who, whois, watch, recipients): the registry, or in a
         # cluster the node's directory of every node's users.
         self.directory: Registry = self.peers.directory_for(self.registry)
-        self.sessions: set[ClientSession] = set()
+        # Every connection, logged in or not: a dict used as an ordered set (iterate, len,
+        # in). At 10,000 a set's table is 32,768 slots of 16 bytes (it grows at 60% full),
+        # 52 bytes per connection; a dict's is about 29 (issue 9's idle bytes).
+        self.sessions: dict[ClientSession, None] = {}
         # Presence subscriptions (watch/unwatch), and the notices routed by them.
         self.watchlists = Watchlists(self.config.max_watched)
         self.presence = PresenceNotices(schedule or (lambda delay, callback: callback()), lambda: self.sessions,
@@ -269,7 +272,7 @@ class Relay:
 
     def connected(self, session: ClientSession) -> None:
         """A connection was accepted; it must log in within the login timeout."""
-        self.sessions.add(session)
+        self.sessions[session] = None
         self.metrics.connections += 1
         count, bucket = self._per_address.get(session.address, (0, None))
         if bucket is None:
@@ -289,7 +292,7 @@ class Relay:
         """The connection is gone: unregister the user, tell the others, requeue deliveries."""
         if session not in self.sessions:
             return
-        self.sessions.discard(session)
+        del self.sessions[session]
         self.carbons.discard(session)
         self.batch_acks.discard(session)
         self.after.logged_out(session)
