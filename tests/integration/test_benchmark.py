@@ -58,16 +58,15 @@ def test_the_benchmark_smoke_run_reports_every_phase() -> None:
     peaks = numbers(r"server RSS: ([\d.]+) MiB at start, peak ([\d.]+) MiB", out)
     assert len(peaks) == 3 and all(0 < start <= peak for start, peak in peaks), out
     for label in ("relay", "memory"):
-        idle = re.search(rf"idle, {label}: 50 logged-in connections: server RSS [\d.]+ -> [\d.]+ MiB, (-?[\d,]+) "
+        idle = re.search(rf"idle, {label}: 52 logged-in connections: server RSS [\d.]+ -> [\d.]+ MiB, (-?[\d,]+) "
                          r"bytes per connection from the start reading", out)
         assert idle, out
-        # The figure that counts: two settled populations (25, then 50), start-up cancelled.
-        settled = re.search(rf"idle, {label}: 25 -> 50 logged-in connections: server RSS settled [\d.]+ -> [\d.]+ "
+        # The figure that counts: from a settled warm-up population (2) to 50 more, start-up cancelled.
+        settled = re.search(rf"idle, {label}: 2 -> 52 logged-in connections: server RSS settled [\d.]+ -> [\d.]+ "
                             r"MiB, (-?[\d,]+) bytes per connection", out)
         assert settled, out
-        logins = numbers(rf"idle, {label}: 50 logins \(connect, hello, welcome; 200 at a time\) in ([\d.]+) s, "
-                         r"first connect to last welcome \(([\d.]+) \+ ([\d.]+) s: two halves\)", out)
-        assert len(logins) == 1 and logins[0][0] > 0 and logins[0][1] > 0 and logins[0][2] > 0, out
+        logins = numbers(rf"idle, {label}: 50 logins \(connect, hello, welcome; 200 at a time\) in ([\d.]+) s", out)
+        assert len(logins) == 1 and logins[0][0] > 0, out
     # The client-core phase: real client.aio clients over the shared client core, against
     # both chat servers, every message ended delivered (else "problems:" above).
     core = numbers(r"client core, (?:memory|durable): 4 client\.aio clients \(logged in in [\d.]+ s\), (\d+) direct "
