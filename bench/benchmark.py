@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import gc
 import os
 import random
@@ -771,6 +772,18 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
             server.stop()
 
 
+def compile_sources() -> None:
+    """Bring the project's bytecode caches up to date, so that each server starts from them.
+
+    A server that compiles a module it imports (its .pyc missing or older than the source:
+    the first run after an edit, or a fresh copy of the tree) keeps the compiler's garbage in
+    its heap: its RSS at start read 32.3 MiB instead of 30.1, and the sessions logged in
+    after reused part of it, so the idle bytes came out 80 to 90 lower per connection
+    (2,462-2,472 against 2,555-2,562, the same tree) depending on the caches' state.
+    """
+    compileall.compile_dir(ROOT, quiet=1, rx=re.compile(r"[/\\](?:tests|\.git)[/\\]"))
+
+
 async def measure_idle(kind: ServerKind, count: int, bench: Bench, pinning: Pinning) -> tuple[float, float]:
     """Log ``count`` idle clients in after ``count // 20`` warm-up ones; returns (seconds for
     the ``count`` logins, server bytes per idle connection).
@@ -788,6 +801,7 @@ async def measure_idle(kind: ServerKind, count: int, bench: Bench, pinning: Pinn
     figure from the start reading is printed beside it, as earlier rounds measured it.
     """
     warm = max(1, count // 20)
+    compile_sources()
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as data_dir:
         server = kind.launch(data_dir, pinning.server)
         try:
