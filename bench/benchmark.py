@@ -40,7 +40,8 @@ Phases per server:
    connect and log in, at most 200 handshakes at a time, from bare sockets on one epoll
    (``LoginStorm``: the asyncio clients cost the generator more per login than the relay
    spends); prints the time from the first connect to the last welcome, and server RSS per
-   idle logged-in connection;
+   idle logged-in connection: the RSS difference between 500 warm-up clients and 10,000
+   more, each read once the server settled, so that start-up does not move it;
 4. client core (the chat server only; ``--client-core N``, 0 skips it): N real
    ``client.aio`` clients, the asyncio shell over the same sans-I/O core as the terminal
    client and the window, offer ``--core-rate`` messages per second; prints the latency from
@@ -62,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import gc
 import os
 import random
@@ -770,25 +772,61 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
             server.stop()
 
 
+def compile_sources() -> None:
+    """Bring the project's bytecode caches up to date, so that each server starts from them.
+
+    A server that compiles a module it imports (its .pyc missing or older than the source:
+    the first run after an edit, or a fresh copy of the tree) keeps the compiler's garbage in
+    its heap: its RSS at start read 32.3 MiB instead of 30.1, and the sessions logged in
+    after reused part of it, so the idle bytes came out 80 to 90 lower per connection
+    (2,462-2,472 against 2,555-2,562, the same tree) depending on the caches' state.
+    """
+    compileall.compile_dir(ROOT, quiet=1, rx=re.compile(r"[/\\](?:tests|\.git)[/\\]"))
+
+
 async def measure_idle(kind: ServerKind, count: int, bench: Bench, pinning: Pinning) -> tuple[float, float]:
-    """Log ``count`` idle clients in; returns (seconds for the logins, server bytes per connection)."""
+    """Log ``count`` idle clients in after ``count // 20`` warm-up ones; returns (seconds for
+    the ``count`` logins, server bytes per idle connection).
+
+    The bytes are the RSS difference between the warm-up population and ``count`` more,
+    each read 2 s after its storm (the server settled), divided by ``count``. The RSS read
+    right after the server says "listening" moved by ±220 bytes per connection at 10,000
+    from run to run in round five (memory that start-up freed is reused by the first
+    sessions, more or less of it); the warm-up takes that up, and the reading after it is
+    one of a settled server, like the one after the storm. Why a few warm-up clients and
+    not the difference of N/2 and N: the server's dicts double their tables as they grow,
+    but a set below 50,000 entries quadruples its own, so a window of one doubling saw the
+    relay's set of sessions grow in some runs and not in others; from 500 to 10,500 every
+    table grows as from 0 to 10,000 (no dict of users reaches its next size, 10,922). The
+    figure from the start reading is printed beside it, as earlier rounds measured it.
+    """
+    warm = max(1, count // 20)
+    compile_sources()
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as data_dir:
         server = kind.launch(data_dir, pinning.server)
         try:
-            before = server.memory_kib("VmRSS")
+            start = server.memory_kib("VmRSS")
             storm = LoginStorm(server.port)
             try:
                 # In a thread: the storm runs its own epoll loop, and this loop stays free.
-                login_seconds = await asyncio.to_thread(storm.run, count, "idle")
-                idle = storm.sockets
-                bench.errors += storm.errors
-                print(f"\n== idle, {kind.label}: {len(idle):,} logins (connect, hello, welcome; 200 at a time) in "
-                      f"{login_seconds:.2f} s, first connect to last welcome")
+                await asyncio.to_thread(storm.run, warm, "warm")
+                warmed = len(storm.sockets)
                 await asyncio.sleep(2)  # let the server settle (the first heartbeat sweep, GC)
+                settled = server.memory_kib("VmRSS")
+                login_seconds = await asyncio.to_thread(storm.run, count, "idle")
+                total = len(storm.sockets)
+                bench.errors += storm.errors
+                print(f"\n== idle, {kind.label}: {total - warmed:,} logins (connect, hello, welcome; 200 at a time) "
+                      f"in {login_seconds:.2f} s, first connect to last welcome")
+                await asyncio.sleep(2)  # as above: both readings settled alike
                 after = server.memory_kib("VmRSS")
-                per_connection = (after - before) * 1024 / max(1, len(idle))
-                print(f"idle, {kind.label}: {len(idle)} logged-in connections: server RSS {before / 1024:.1f} -> "
-                      f"{after / 1024:.1f} MiB, {per_connection:,.0f} bytes per connection")
+                per_connection = (after - settled) * 1024 / max(1, total - warmed)
+                from_start = (after - start) * 1024 / max(1, total)
+                print(f"idle, {kind.label}: {warmed} -> {total} logged-in connections: server RSS settled "
+                      f"{settled / 1024:.1f} -> {after / 1024:.1f} MiB, {per_connection:,.0f} bytes per connection")
+                print(f"idle, {kind.label}: {total} logged-in connections: server RSS {start / 1024:.1f} -> "
+                      f"{after / 1024:.1f} MiB, {from_start:,.0f} bytes per connection from the start reading "
+                      f"(start-up noise included)")
             finally:
                 storm.close()
             return login_seconds, per_connection
@@ -934,7 +972,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:  # the client-core phase's own line (bench/coreclients.py)
         args.client_core, args.core_rate = 4, 100
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = max(args.clients, args.idle) + 100
+    needed = max(args.clients, args.idle + args.idle // 20) + 100  # the idle phase's warm-up too
     if soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
     pinning = plan_pinning(args.pin)

@@ -31,8 +31,10 @@ class Lookalikes:
             self.add(name)
 
     def add(self, name: str) -> None:
-        self.discard(name)
         me, key = canonical(name), lookalike_key(name)
+        own_key = lookalike_key(me)  # where discard looks for ``me`` filed under its own key
+        if me in self._key_of or own_key in self._by_key:  # else discard would find nothing: no call
+            self.discard(name)
         group = self._by_key.get(key)
         if group is None:
             self._by_key[key] = name
@@ -40,7 +42,7 @@ class Lookalikes:
             self._by_key[key] = {canonical(group): group, me: name}
         else:
             group[me] = name
-        if key != lookalike_key(me):
+        if key != own_key:
             self._key_of[me] = key
         self._count += 1
 

@@ -301,6 +301,13 @@ def _confusables() -> dict[str, str]:
 
 _PROTOTYPES = _confusables()
 _PROTOTYPE_TABLE = {ord(c): target for c, target in _PROTOTYPES.items()}  # for str.translate
+# True in the Unicode data this module carries (0 -> O, 1 -> l, I -> l, m -> rn): what
+# lookalike_key's ASCII path relies on, so a table where it fails turns that path off.
+_ASCII_STAYS_ASCII = all(target.isascii() for c, target in _PROTOTYPES.items() if c.isascii())
+# The ASCII path's table names every ASCII character (most as themselves): str.translate
+# raises and clears a KeyError inside for each character a table lacks, which was most of
+# what a login's look-alike key cost (issue 9).
+_ASCII_PROTOTYPE_TABLE = {code: _PROTOTYPE_TABLE.get(code, chr(code)) for code in range(128)}
 
 
 def skeleton(text: str) -> str:
@@ -320,7 +327,13 @@ def lookalike_key(name: str) -> str:
     into ``i``; lower case then makes it case-insensitive, and the second skeleton maps
     the lower-case letters that are themselves confusables.
     """
-    key = skeleton(skeleton(display_form(name)).lower())
+    if name.isascii() and _ASCII_STAYS_ASCII:
+        # The same steps without their calls (issue 9: a login computes one key): an ASCII
+        # name is its own display form and NFD form, and the prototypes of ASCII characters
+        # are ASCII (_ASCII_STAYS_ASCII), so both NFDs are the identity.
+        key = name.translate(_ASCII_PROTOTYPE_TABLE).lower().translate(_ASCII_PROTOTYPE_TABLE)
+    else:
+        key = skeleton(skeleton(display_form(name)).lower())
     # A name that is already its own key keeps one string, not two equal ones: each look-alike
     # index keeps its key for every name online (56 bytes of an idle connection; issue 9).
     return name if key == name else key

@@ -83,7 +83,13 @@ class FailureThrottle:
 
     def retry_after(self, keys: tuple[str, ...], now: float) -> float:
         """Seconds to wait before any of ``keys`` may try again (0: go ahead)."""
-        return max((self._failures.get(k, (0, 0.0))[1] - now for k in keys), default=0.0) if keys else 0.0
+        failures, wait = self._failures, 0.0
+        if failures:  # empty unless a password was wrong lately: a login storm pays nothing here
+            for key in keys:
+                entry = failures.get(key)
+                if entry is not None and entry[1] - now > wait:
+                    wait = entry[1] - now
+        return wait
 
     def has_failed(self, key: str) -> bool:
         """True if ``key`` failed since its last success (or prune)."""

@@ -186,7 +186,10 @@ class Relay:
         # Who is online wherever (who, whois, watch, recipients): the registry, or in a
         # cluster the node's directory of every node's users.
         self.directory: Registry = self.peers.directory_for(self.registry)
-        self.sessions: set[ClientSession] = set()
+        # Every connection, logged in or not: a dict used as an ordered set (iterate, len,
+        # in). At 10,000 a set's table is 32,768 slots of 16 bytes (it grows at 60% full),
+        # 52 bytes per connection; a dict's is about 29 (issue 9's idle bytes).
+        self.sessions: dict[ClientSession, None] = {}
         # Presence subscriptions (watch/unwatch), and the notices routed by them.
         self.watchlists = Watchlists(self.config.max_watched)
         self.presence = PresenceNotices(schedule or (lambda delay, callback: callback()), lambda: self.sessions,
@@ -271,7 +274,7 @@ class Relay:
 
     def connected(self, session: ClientSession) -> None:
         """A connection was accepted; it must log in within the login timeout."""
-        self.sessions.add(session)
+        self.sessions[session] = None
         self.metrics.connections += 1
         count, bucket = self._per_address.get(session.address, (0, None))
         if bucket is None:
@@ -279,7 +282,8 @@ class Relay:
         self._per_address[session.address] = (count + 1, bucket)
         # DEBUG: at INFO, a login storm paid a log line per connection twice over (this and
         # the login line, which names the address too); refusals and errors stay at INFO.
-        log.debug("connect %s:%d", session.address, session.port)
+        if log.isEnabledFor(logging.DEBUG):  # one call fewer per connection when it is not
+            log.debug("connect %s:%d", session.address, session.port)
         if len(self.sessions) > self.config.max_connections:
             self._refuse(session, ErrorCode.SERVER_FULL, "the server is full; try again later")
         elif count + 1 > self.config.max_connections_per_address:
@@ -290,7 +294,7 @@ class Relay:
         """The connection is gone: unregister the user, tell the others, requeue deliveries."""
         if session not in self.sessions:
             return
-        self.sessions.discard(session)
+        del self.sessions[session]
         self.carbons.discard(session)
         self.batch_acks.discard(session)
         self.after.logged_out(session)
@@ -427,12 +431,12 @@ class Relay:
         resume = self._hold_name(session, result, stored) or result.issued
         # The optional features of the hello this server knows, in its own order; the
         # welcome names them, and nothing else turns them on.
-        features = tuple(name for name in FEATURES if name in (hello.features or ()))
+        features = tuple(name for name in FEATURES if name in hello.features) if hello.features else ()
         if CARBONS in features:
             self.carbons.add(session)
         if BATCH_ACKS in features:
             self.batch_acks.add(session)
-        read_receipts = self.after.logged_in(session, features)
+        read_receipts = self.after.logged_in(session, features) if features else None  # none turned on
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume, features or None,
                              read_receipts))

@@ -289,7 +289,10 @@ class Rooms:
 
     def rooms_of(self, name: str) -> list[str]:
         """The rooms ``name`` is a member of (besides the default room), by name."""
-        return sorted(self._rooms[key].name for key in self._joined.get(canonical(name), ()))
+        joined = self._joined.get(canonical(name))
+        if not joined:  # most users: no generator to sort (a login asks twice; issue 9)
+            return []
+        return sorted(self._rooms[key].name for key in joined)
 
     def count(self, room: Room) -> int:
         return self._online_count() if room is self.default else len(room.members)

@@ -639,7 +639,8 @@ class MemoryStore:
     def remember_user(self, name_key: str, name: str, now: float, callback: Callback | None = None,
                       on_error: ErrorCallback | None = None) -> None:
         self._users[name_key] = name
-        self._answer(callback, None)
+        if callback is not None:  # the relay asks for no answer: no call per login (issue 9)
+            self._answer(callback, None)
 
     def set_block(self, owner_key: str, blocked_key: str, blocked: bool, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:
@@ -657,7 +658,8 @@ class MemoryStore:
     def save_holding(self, name_key: str, holding: Holding, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
         self._holdings[name_key] = holding
-        self._answer(callback, None)
+        if callback is not None:  # as in remember_user
+            self._answer(callback, None)
 
     def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

@@ -58,9 +58,13 @@ def test_the_benchmark_smoke_run_reports_every_phase() -> None:
     peaks = numbers(r"server RSS: ([\d.]+) MiB at start, peak ([\d.]+) MiB", out)
     assert len(peaks) == 3 and all(0 < start <= peak for start, peak in peaks), out
     for label in ("relay", "memory"):
-        idle = re.search(rf"idle, {label}: 50 logged-in connections: server RSS [\d.]+ -> [\d.]+ MiB, (-?[\d,]+) "
-                         r"bytes per connection", out)
+        idle = re.search(rf"idle, {label}: 52 logged-in connections: server RSS [\d.]+ -> [\d.]+ MiB, (-?[\d,]+) "
+                         r"bytes per connection from the start reading", out)
         assert idle, out
+        # The figure that counts: from a settled warm-up population (2) to 50 more, start-up cancelled.
+        settled = re.search(rf"idle, {label}: 2 -> 52 logged-in connections: server RSS settled [\d.]+ -> [\d.]+ "
+                            r"MiB, (-?[\d,]+) bytes per connection", out)
+        assert settled, out
         logins = numbers(rf"idle, {label}: 50 logins \(connect, hello, welcome; 200 at a time\) in ([\d.]+) s", out)
         assert len(logins) == 1 and logins[0][0] > 0, out
     # The client-core phase: real client.aio clients over the shared client core, against

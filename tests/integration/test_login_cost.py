@@ -10,6 +10,7 @@ import logging
 
 from protocol import ErrorReply
 from registry import Lookalikes, lookalike_key
+from bench.inprocess import in_process_relay
 from server.background import ServerThread
 from server.config import ServerConfig
 from test_store import loop, store_kind  # noqa: F401  (fixtures)
@@ -241,3 +242,76 @@ def test_a_name_already_in_look_alike_form_is_its_own_look_alike_key():
     assert lookalike_key(name) is name
     assert lookalike_key("Alice7") == "alice7" and lookalike_key("mario") == "rnario"
     assert lookalike_key("idle10") == "idlelo"
+
+
+def _python_calls_per_login(count: int) -> dict[str, float]:
+    """Log ``count`` guests in through real sessions, the relay and the memory store on a
+    real event loop (bench/logins.py's driver: fake transports, 200 hellos per loop turn)
+    and return the Python function calls each login made, by function: the server's work
+    only (the driver's own frames, asyncio's and the fake transports' are left out)."""
+    import asyncio
+    import sys
+    from collections import Counter
+
+    from bench import logins
+
+    calls: Counter = Counter()
+    driver = ("/bench/", "/asyncio/")
+
+    def profile(frame, event, arg) -> None:
+        if event == "call":
+            code = frame.f_code
+            if not any(part in code.co_filename for part in driver):
+                calls[f"{code.co_filename.rsplit('/', 2)[-1]}:{code.co_name}"] += 1
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        relay, batcher = in_process_relay(loop)
+        keep: list = []
+        await logins._log_in(relay, batcher, range(50), "warm", 200, keep)  # caches and tables
+        sys.setprofile(profile)
+        try:
+            await logins._log_in(relay, batcher, range(count), "guest", 200, keep)
+        finally:
+            sys.setprofile(None)
+        assert len(relay.registry) == count + 50
+
+    asyncio.run(run())
+    return {name: n / count for name, n in calls.items()}
+
+
+def test_a_guest_login_makes_few_python_calls_in_the_server():
+    # Issue 9's 10,000 logins in 2 s: what a login costs the server is mostly Python calls
+    # (instructions per login followed their count). 118 per login before issue 9's round
+    # six: Enum's __hash__ on each (role, state) table lookup (7), the throttle's generator
+    # (4), secrets.token_urlsafe's chain (5), the look-alike key's skeleton and display
+    # steps for an ASCII name (4), a look-alike index's discard before each add (2), the
+    # features' generator and the read feature's set for a hello with no features (2), the
+    # memory store's answer to nobody (2), the frame splitter called on an empty buffer
+    # after each read (1), rooms_of's generator for a user in no room (2), the connect
+    # line's debug call with debug off (1): about 89 now. Every rule still runs: validation,
+    # look-alikes, throttle, token, registry, presence, store.
+    per_login = _python_calls_per_login(400)
+    total = sum(per_login.values())
+    assert total <= 95, sorted(per_login.items(), key=lambda item: -item[1])[:40]
+    assert "enum.py:__hash__" not in per_login
+
+
+def test_the_relay_keeps_its_connections_in_a_table_of_about_thirty_bytes_each_at_ten_thousand():
+    # Every connection is an entry in relay.sessions. A set grows its table fourfold at 60%
+    # full: at 10,000 it was 32,768 slots of 16 bytes, 52 bytes per connection of issue 9's
+    # 2,560; a dict used as an ordered set keeps about 29.
+    import asyncio
+    import sys
+
+    from bench.inprocess import FakeTransport
+    from server.session import ClientSession
+
+    async def run() -> float:
+        relay, batcher = in_process_relay(asyncio.get_running_loop())
+        for _ in range(10_000):
+            ClientSession(relay, batcher).connection_made(FakeTransport())
+        assert len(relay.sessions) == 10_000
+        return sys.getsizeof(relay.sessions) / 10_000
+
+    assert asyncio.run(run()) <= 32
