@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from protocol import (
@@ -296,8 +297,20 @@ class AfterDelivered:
         sender = sender_key if sender_key is not None else me
         quiet_for = frozenset(owner for owner, blocked in self.relay.blocked.items() if sender in blocked)
 
+        # An edit changes a room post only where its sender may post now (the rooms core's
+        # rule, may_post): a mute, a kick or a ban is not got round by editing.
+        may_post_in = None if text is None else self._may_post_in(session)
+
         def changed(result: tuple[str, mailbox.StoredMessage | None]) -> None:
             status, message = result
+            if status == mailbox.BARRED:
+                desk = self.relay.room_desk
+                refusal = desk.rooms.may_post(desk.person(session), message.recipient_key, time.time())
+                if refusal is None:  # allowed again meanwhile (unmuted): the edit was not made
+                    refusal = Refused(ErrorCode.FORBIDDEN, f"you could not post to {message.recipient} then: "
+                                      "try the edit again")
+                session.send(ErrorReply(refusal.code, refusal.message, request_id))
+                return
             if status == mailbox.FORBIDDEN and text is None and moderation is None and message is not None:
                 decision = self._may_delete_any(session, message)
                 if decision is not None:
@@ -327,9 +340,17 @@ class AfterDelivered:
             if message.recipient_key not in quiet_for and message.state != "blocked":
                 self._tell(message.recipient_key, EDITS, event, author)
 
-        self.store_call(session, request_id, self.relay.store.change_message, msg_id,
+        self.store_call(session, request_id, partial(self.relay.store.change_message, may_post_in=may_post_in), msg_id,
                         None if moderation is not None else own_key, text, time.time(), self.relay.config.edit_window,
                         quiet_for, callback=changed)
+
+    def _may_post_in(self, session: ClientSession) -> frozenset[str]:
+        """The keys of the named rooms ``session``'s user may post to now (the rooms core
+        decides: Rooms.may_post), at most const.MAX_ROOMS_PER_USER."""
+        desk = self.relay.room_desk
+        person, now = desk.person(session), time.time()
+        return frozenset(room_key(name) for name in desk.rooms.rooms_of(session.key)
+                         if desk.rooms.may_post(person, name, now) is None)
 
     def _may_delete_any(self, session: ClientSession, message: mailbox.StoredMessage) -> list | None:
         """What the rules decide of ``session``'s user deleting ``message``, someone

@@ -177,10 +177,11 @@ class MessageStore(Protocol):
     # --- After delivered: edit, delete, read (issue 13) --------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None,
+                       *, may_post_in: frozenset[str] | None = None) -> None:
         """Edit (``text``) or delete (None) a direct message or room post of ``sender_key``
         (None: anyone's, a moderator's delete): ``(status, message or None)`` (see
-        mailbox.change_message)."""
+        mailbox.change_message; ``may_post_in``: the rooms whose posts an edit may change)."""
 
     def room_changes(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:

@@ -536,17 +536,18 @@ class MemoryStore:
     # --- After delivered: edit, delete, read ------------------------------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
-        self._do(self._change, (msg_id, sender_key, text, now, window, quiet_for), callback, on_error)
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None,
+                       *, may_post_in: frozenset[str] | None = None) -> None:
+        self._do(self._change, (msg_id, sender_key, text, now, window, quiet_for, may_post_in), callback, on_error)
 
     def _change(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                quiet_for: frozenset[str]) -> tuple[str, StoredMessage | None]:
+                quiet_for: frozenset[str], may_post_in: frozenset[str] | None = None) -> tuple[str, StoredMessage | None]:
         """As mailbox.change_message."""
         row = self._messages.get(msg_id)
         if row is None or row.message.recipient_key is None:
             return UNKNOWN, None
         message = row.current()
-        refused = change_refused(message, sender_key, text, now, window)
+        refused = change_refused(message, sender_key, text, now, window, may_post_in)
         if refused is not None:
             return refused
         row.message = replace(row.message, text="" if text is None else text, edited_at=now, deleted=text is None)

@@ -333,7 +333,8 @@ return #doomed
 # reader has seen its messages up to; ``rcptoff`` is the set of users with receipts off.
 
 # ARGV: P, msg id, sender key ('*', no user's key, for anyone's: a moderator's delete), '1' and the new text
-# (an edit) or '0' and '' (a delete), now, window, then the keys of those who are not told
+# (an edit) or '0' and '' (a delete), now, window, the keys of the rooms whose posts an edit may
+# change, one a line ('*': any; may_post_in), then the keys of those who are not told
 # (quiet_for). As mailbox.change_message. A named room's post goes to the room's change log
 # ``rchg:<room key>`` (ids scored by the time of their last change, the newest
 # const.ROOM_BACKLOG_LIMIT kept) instead of a recipient's ``chg:``.
@@ -350,6 +351,10 @@ if r[3] == '1' then
   return {'unchanged', row(id)}
 end
 if edit and ARGV[5] == r[4] then return {'unchanged', row(id)} end
+if edit and ARGV[8] ~= '*' and r[6] == 'room'
+    and not string.find('\n' .. ARGV[8] .. '\n', '\n' .. r[2] .. '\n', 1, true) then
+  return {'barred', row(id)}
+end
 if not anyone and tonumber(ARGV[6]) - tonumber(r[5]) > tonumber(ARGV[7]) then return {'too_late', false} end
 if edit then
   redis.call('HSET', k, 't', ARGV[5], 'e', ARGV[6])
@@ -363,7 +368,7 @@ if r[6] == 'room' then
   return {'changed', row(id)}
 end
 local quiet = r[6] == 'blocked'
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   if ARGV[i] == r[2] then quiet = true end
 end
 if not quiet then redis.call('ZADD', P .. 'chg:' .. r[2], id, id) end
@@ -1072,9 +1077,10 @@ class RedisStore:
     # --- After delivered: edit, delete, read -------------------------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None,
+                       *, may_post_in: frozenset[str] | None = None) -> None:
         args = (msg_id, "*" if sender_key is None else sender_key, "0" if text is None else "1", "" if text is None else text, repr(now),
-                repr(window), *sorted(quiet_for))
+                repr(window), "*" if may_post_in is None else "\n".join(sorted(may_post_in)), *sorted(quiet_for))
         self._submit(_CHANGE, args, lambda reply: (reply[0].decode(), None if reply[1] is None else _message(reply[1])),
                      callback, on_error)
 

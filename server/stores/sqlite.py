@@ -123,14 +123,16 @@ class SQLiteStore(Store):
     # --- After delivered: edit, delete, read ------------------------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None,
+                       *, may_post_in: frozenset[str] | None = None) -> None:
         def changed(result: tuple[str, StoredMessage | None]) -> None:
             if text is None and result[0] == mailbox.CHANGED:
                 self._forget_old_pages()
             if callback is not None:
                 callback(result)
 
-        self.submit(lambda db: mailbox.change_message(db, msg_id, sender_key, text, now, window, quiet_for),
+        self.submit(lambda db: mailbox.change_message(db, msg_id, sender_key, text, now, window, quiet_for,
+                                                           may_post_in),
                     changed, on_error)
 
     def _forget_old_pages(self) -> None:
