@@ -458,6 +458,34 @@ def read_mark(db: sqlite3.Connection, reader_key: str, peer_key: str) -> int | N
     return row[0] if row else None
 
 
+def record_room_read(db: sqlite3.Connection, reader_key: str, room_key: str, msg_id: int) -> tuple[int | None, bool]:
+    """``reader_key`` has seen the posts of the named room ``room_key`` up to ``msg_id``, a
+    post of that room (issue 13). One row per member and room in ``reads``, the room's key
+    (which starts with "#", as no user's does) as the peer; marks only grow.
+
+    Returns ``(the mark now, True if this moved it)``; ``(None, False)`` if ``msg_id`` is not
+    a post of that room. Whether the reader is a member is the rooms core's to say."""
+    if db.execute("SELECT 1 FROM messages WHERE msg_id = ? AND recipient_key = ? AND state = 'room'",
+                  (msg_id, room_key)).fetchone() is None:
+        return None, False
+    before = read_mark(db, reader_key, room_key)
+    if before is not None and before >= msg_id:
+        return before, False
+    db.execute("INSERT INTO reads (reader_key, peer_key, up_to) VALUES (?, ?, ?)"
+               " ON CONFLICT (reader_key, peer_key) DO UPDATE SET up_to = excluded.up_to", (reader_key, room_key, msg_id))
+    return msg_id, True
+
+
+def room_read_marks(db: sqlite3.Connection, room_key: str, reader_keys: list[str]) -> dict[str, int]:
+    """The read marks in room ``room_key`` of those of ``reader_keys`` who have one."""
+    marks: dict[str, int] = {}
+    for start in range(0, len(reader_keys), 500):  # under SQLite's limit of bound parameters
+        part = reader_keys[start:start + 500]
+        marks.update(db.execute(f"SELECT reader_key, up_to FROM reads WHERE peer_key = ? AND reader_key IN"
+                                f" ({', '.join('?' * len(part))})", (room_key, *part)))
+    return marks
+
+
 def receipts_off(db: sqlite3.Connection) -> set[str]:
     """The users who turned read receipts (and typing) off."""
     return {key for (key,) in db.execute("SELECT name_key FROM receipts_off")}

@@ -207,6 +207,15 @@ class MessageStore(Protocol):
                   on_error: ErrorCallback | None = None) -> None:
         """Up to which msg_id the reader has seen ``peer_key``'s messages (None: none)."""
 
+    def record_room_read(self, reader_key: str, room_key: str, msg_id: int, callback: Callback | None = None,
+                         on_error: ErrorCallback | None = None) -> None:
+        """The member has seen room ``room_key``'s posts up to ``msg_id``: ``(mark, moved)``,
+        ``(None, False)`` if not a post of that room (see mailbox.record_room_read)."""
+
+    def room_read_marks(self, room_key: str, reader_keys: list[str], callback: Callback | None = None,
+                        on_error: ErrorCallback | None = None) -> None:
+        """``{reader key: mark}`` in room ``room_key`` for those of ``reader_keys`` with one."""
+
     def set_read_receipts(self, name_key: str, on: bool, callback: Callback | None = None,
                           on_error: ErrorCallback | None = None) -> None:
         """``name_key`` turns read receipts (and typing) on or off."""

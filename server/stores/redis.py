@@ -419,6 +419,27 @@ _READ_MARK = _script(r"""
 return redis.call('HGET', P .. 'read:' .. ARGV[2], ARGV[3])
 """)
 
+# ARGV: P, reader key, room key, msg id. As mailbox.record_room_read: the mark is the room's
+# field in ``read:<reader>`` (a room's key starts with "#", a user's never does).
+_RECORD_ROOM_READ = _script(r"""
+local r = redis.call('HMGET', mkey(ARGV[4]), 'rk', 'st')
+if r[1] ~= ARGV[3] or r[2] ~= 'room' then return {false, 0} end
+local k = P .. 'read:' .. ARGV[2]
+local before = redis.call('HGET', k, ARGV[3])
+if before and tonumber(before) >= tonumber(ARGV[4]) then return {before, 0} end
+redis.call('HSET', k, ARGV[3], ARGV[4])
+return {ARGV[4], 1}
+""")
+
+# ARGV: P, room key, then reader keys. Their marks in that room, in their order (false: none).
+_ROOM_READ_MARKS = _script(r"""
+local out = {}
+for i = 3, #ARGV do
+  out[#out + 1] = redis.call('HGET', P .. 'read:' .. ARGV[i], ARGV[2])
+end
+return out
+""")
+
 # ARGV: P, name key, '1' (receipts on) or '0' (off).
 _SET_READ_RECEIPTS = _script(r"""
 if ARGV[3] == '1' then redis.call('SREM', P .. 'rcptoff', ARGV[2])
@@ -575,6 +596,7 @@ SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAN
            _LAST_ID, _SAVE_CREDENTIAL, _REVOKE_CREDENTIAL, _REVOKE_CREDENTIALS,
            _SAVE_ROOM, _CHANGE, _CONFIRM_CHANGE, _RECORD_READ, _READ_MARK, _SET_READ_RECEIPTS, _ROOM_BACKLOG,
            _SET_ROOM_CURSORS, _ROOM_CHANGES)
+SCRIPTS += (_RECORD_ROOM_READ, _ROOM_READ_MARKS)  # read marks in rooms (issue 13)
 
 
 # --- Decoding replies --------------------------------------------------------------------------
@@ -1105,6 +1127,18 @@ class RedisStore:
     def read_mark(self, reader_key: str, peer_key: str, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:
         self._submit(_READ_MARK, (reader_key, peer_key), lambda reply: None if reply is None else int(reply),
+                     callback, on_error)
+
+    def record_room_read(self, reader_key: str, room_key: str, msg_id: int, callback: Callback | None = None,
+                         on_error: ErrorCallback | None = None) -> None:
+        self._submit(_RECORD_ROOM_READ, (reader_key, room_key, msg_id),
+                     lambda reply: (None if reply[0] is None else int(reply[0]), bool(reply[1])), callback, on_error)
+
+    def room_read_marks(self, room_key: str, reader_keys: list[str], callback: Callback | None = None,
+                        on_error: ErrorCallback | None = None) -> None:
+        keys = list(reader_keys)
+        self._submit(_ROOM_READ_MARKS, (room_key, *keys),
+                     lambda reply: {key: int(mark) for key, mark in zip(keys, reply) if mark is not None},
                      callback, on_error)
 
     def set_read_receipts(self, name_key: str, on: bool, callback: Callback | None = None,

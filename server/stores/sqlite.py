@@ -168,6 +168,15 @@ class SQLiteStore(Store):
                     on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: mailbox.record_read(db, reader_key, peer_key, msg_id), callback, on_error)
 
+    def record_room_read(self, reader_key: str, room_key: str, msg_id: int, callback: Callback | None = None,
+                         on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.record_room_read(db, reader_key, room_key, msg_id), callback, on_error)
+
+    def room_read_marks(self, room_key: str, reader_keys: list[str], callback: Callback | None = None,
+                        on_error: ErrorCallback | None = None) -> None:
+        keys = list(reader_keys)
+        self.submit(lambda db: mailbox.room_read_marks(db, room_key, keys), callback, on_error)
+
     def read_mark(self, reader_key: str, peer_key: str, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: mailbox.read_mark(db, reader_key, peer_key), callback, on_error)
