@@ -33,7 +33,9 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   posts): :meth:`AfterDelivered._may_delete_any` asks the rules (``Rooms.is_admin``,
   ``RIGHTS["delete"]``), then deletes without the sender and window checks
   (``mailbox.change_refused`` with no sender), announces and logs it. Nobody edits
-  another's message. (Read marks stay for direct messages.)
+  another's message.
+- **Read marks in rooms**: ``read`` with ``room``, server/roomreads.py (counts told in
+  small rooms, coalesced, bounded).
 - **Across nodes** (a cluster, server/cluster/): every frame above also goes to the
   sessions it is for on other nodes (``peers.conversation``), whose node applies the
   rules again with its own caches before it tells them (:meth:`AfterDelivered.routed`),
@@ -66,6 +68,7 @@ from protocol import (
     Read,
     RoomDeleted,
     RoomEdited,
+    RoomRead,
     RoomTyping,
     Settings,
     Typing,
@@ -74,6 +77,7 @@ from protocol.codec import encode
 from registry import canonical
 
 from . import mailbox
+from .roomreads import RoomReads
 from .rooms import LogLine, Refused, room_key
 from .session import ClientSession
 from .stores.base import StoreUnavailable
@@ -93,10 +97,13 @@ class AfterDelivered:
         # Keys of the users who turned read receipts off (loaded at start, written through).
         self.receipts_off: set[str] = relay.store.receipts_off()
         self.typing_gate = TypingGate(relay.config.typing_interval)
+        # Read marks in rooms: server/roomreads.py (its timer is the room desk's loop's).
+        self.room_reads = RoomReads(self, relay.room_desk._schedule)
 
     def handlers(self) -> dict[type, Callable[[ClientSession, Any], None]]:
         return {Read: self._read, Typing: self._typing, Edit: self._edit, Delete: self._delete,
-                EditReceipt: self._edit_receipt, Settings: self._settings, RoomTyping: self._room_typing}
+                EditReceipt: self._edit_receipt, Settings: self._settings, RoomTyping: self._room_typing,
+                RoomRead: self.room_reads.read}
 
     # --- Sessions -----------------------------------------------------------------------
 
@@ -116,6 +123,8 @@ class AfterDelivered:
             self.relay.peers.receipts_switched(key, True)
 
     def logged_out(self, session: ClientSession) -> None:
+        if session in self.features:
+            self.room_reads.logged_out(session)
         self.features.pop(session, None)
 
     def wants_edits(self, session: ClientSession) -> bool:
@@ -426,10 +435,13 @@ class AfterDelivered:
         self._set_off(key, not on)
 
     def _set_off(self, key: str, off: bool) -> None:
+        if off == (key in self.receipts_off):
+            return
         if off:
             self.receipts_off.add(key)
         else:
             self.receipts_off.discard(key)
+        self.room_reads.switched(key)  # their rooms' read marks count them, or no longer
 
     # --- The store ----------------------------------------------------------------------
 

@@ -124,7 +124,9 @@ class RoomDesk:
         answer = None if entered is None else RoomInfo(
             request.request_id, entered.room, entered.count, entered.invite_only, entered.topic, entered.owner,
             entered.created)
-        self._conclude(session, request.request_id, decision, answer)
+        # After the answer: the room's read marks, once (server/roomreads.py).
+        then = None if entered is None else (lambda: self.relay.after.room_reads.joined(session, entered.room))
+        self._conclude(session, request.request_id, decision, answer, then)
 
     def leave(self, session: ClientSession, request: LeaveRoom) -> None:
         self._conclude(session, request.request_id,
@@ -474,10 +476,11 @@ class RoomDesk:
                                  refusal.code, session, refusal.message)
         session.send(ErrorReply(refusal.code, refusal.message, request_id))
 
-    def _conclude(self, session: ClientSession, request_id: str, decision: list, answer: Any = None) -> None:
+    def _conclude(self, session: ClientSession, request_id: str, decision: list, answer: Any = None,
+                  then: Callable[[], None] | None = None) -> None:
         """Answer a decision: a refusal at once; otherwise store what changed, then answer
-        (``answer``, or ``ok``), announce and log; or, if the store failed, put the rooms
-        back and answer ``unavailable``."""
+        (``answer``, or ``ok``), announce and log, and call ``then``; or, if the store
+        failed, put the rooms back and answer ``unavailable``."""
         refusal = next((e for e in decision if type(e) is Refused), None)
         if refusal is not None:
             self._refused(session, request_id, refusal)
@@ -486,6 +489,8 @@ class RoomDesk:
         def done() -> None:
             session.send(answer if answer is not None else Done(request_id))
             self._publish(decision)
+            if then is not None:
+                then()
 
         self._save(decision, done, lambda: session.send(unavailable_error(self.relay.config, request_id)))
 
