@@ -175,9 +175,10 @@ class RoomReads:
                 # Not held (nobody was told, or it was too large): the others' marks first,
                 # from the store, which has this one too (it answers in order).
                 def loaded(marks: dict[str, int]) -> None:
-                    self.core.load(key, marks)
-                    self.core.touch(key)
-                    self._flush()
+                    if self._anyone_told(key):  # else held by nobody's need (rule 6)
+                        self.core.load(key, marks)
+                        self.core.touch(key)
+                        self._flush()
 
                 self.relay.store.room_read_marks(key, list(now_room.members), loaded, lambda _failure: None)
                 return
@@ -203,14 +204,10 @@ class RoomReads:
 
     def logged_out(self, session: ClientSession) -> None:
         """``session`` is going: forget the marks of rooms where nobody else online is told."""
-        rooms, registry = self.relay.room_desk.rooms, self.relay.registry
+        rooms = self.relay.room_desk.rooms
         for name in rooms.rooms_of(session.key):
             key = room_key(name)
-            if not self.core.holds(key):
-                continue
-            room = rooms.get(key)
-            if room is None or not any(other is not session and self._told(other)
-                                       for member in room.members for other in registry.sessions_by_key(member)):
+            if self.core.holds(key) and not self._anyone_told(key, besides=session):
                 self.core.forget(key)
 
     def switched(self, key: str) -> None:
@@ -226,6 +223,12 @@ class RoomReads:
         return (READ in self.after.features.get(session, ()) and session.conn.may_send(RoomRead)
                 and session.key not in self.after.receipts_off and session.is_open)
 
+    def _anyone_told(self, key: str, besides: ClientSession | None = None) -> bool:
+        """Whether a member of room ``key`` online (other than ``besides``) gets its lists."""
+        room, registry = self.relay.room_desk.rooms.get(key), self.relay.registry
+        return room is not None and any(other is not besides and self._told(other)
+                                        for member in room.members for other in registry.sessions_by_key(member))
+
     def _give(self, key: str, sessions: list[ClientSession]) -> None:
         """Send ``sessions`` room ``key``'s current list, loading its marks first if needed."""
         room = self.relay.room_desk.rooms.get(key)
@@ -237,8 +240,9 @@ class RoomReads:
             return
 
         def loaded(marks: dict[str, int]) -> None:
-            self.core.load(key, marks)
-            self._send(key, sessions, empty=False)
+            if self._anyone_told(key):  # they may have gone meanwhile: then hold nothing (rule 6)
+                self.core.load(key, marks)
+                self._send(key, sessions, empty=False)
 
         self.relay.store.room_read_marks(key, list(room.members), loaded, lambda _failure: None)
 

@@ -97,10 +97,17 @@ def test_a_login_and_a_join_get_the_current_list_once(config):  # noqa: F811
                 dan.expect(RoomInfo, skip=SKIP)
                 assert marks(dan) == (last,)  # after the join's answer
                 none_of(dan, RoomRead, quiet=0.5)  # once
-        # Everyone gone: the marks are held by the store only. A login loads them again.
+        # Everyone gone: the marks are held by the store only (the server keeps none once
+        # the sessions' ends are handled). A login loads them again.
+        held = lambda: server.call(lambda: server.server.relay.after.room_reads.core.size())  # noqa: E731
+        deadline = time.monotonic() + 10
+        while server.call(lambda: len(server.server.relay.sessions)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert held() == 0
         with log_in(server, "Ana", password=PASSWORD) as ana:
             assert marks(ana) == (last,)
             none_of(ana, RoomRead, quiet=0.5)
+            assert held() == 1  # Bob's mark; Ana's own is none
 
 
 def test_a_room_over_the_limit_tells_no_marks(config, monkeypatch):  # noqa: F811
