@@ -175,3 +175,8 @@ MAX_TOPIC_CHARS = 256
 # stays in the room's history.
 ROOM_BACKLOG_LIMIT = 100
 ROOM_BACKLOG_AGE = 7 * 24 * 3600.0
+# Read marks in rooms (issue 13): in a room of at most this many members, the members with
+# read receipts on are told the room's read marks (anonymous: "read by N" under a post), at
+# most once per room per ROOM_READS_INTERVAL seconds. Larger rooms keep marks but tell none.
+ROOM_READS_LIMIT = 50
+ROOM_READS_INTERVAL = 1.0

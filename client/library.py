@@ -115,6 +115,7 @@ from protocol import (
     Mute,
     Presence,
     Read,
+    RoomRead,
     Register,
     RoomEntry,
     RoomInfo,
@@ -663,6 +664,12 @@ class ChatClient:
     def typing(self, to: str) -> None:
         """Say this user is typing to ``to``; repeat every ``const.TYPING_INTERVAL`` s while so."""
         self._tell(Typing(to))
+
+    def mark_read_in_room(self, room: str, msg_id: int) -> None:
+        """Tell the server this member has seen ``room``'s posts up to ``msg_id`` (protocol
+        version 2, feature ``read``; no answer). Small rooms' marks come back as RoomRead
+        events with ``marks``."""
+        self._tell(RoomRead(room, msg_id))
 
     def typing_in_room(self, room: str) -> None:
         """Say this user is typing in ``room`` (protocol version 2, issue 13); repeat as

@@ -136,6 +136,7 @@ from protocol import (
     UserList,
 )
 from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
+from protocol import RoomRead  # read marks in rooms (issue 13)
 import i18n
 from i18n import N_, _, ngettext
 from registry import InvalidName, canonical, validate_name
@@ -661,6 +662,9 @@ class TerminalUI:
         # the oldest forgotten first beyond _POSTS_KEPT.
         self._own_last: dict[str, OutgoingMessage] = {}
         self._last_posts: dict[tuple[str, str], int] = {}
+        # Read marks in rooms (issue 13): per room, how many had read our last post there
+        # when we last said so (a line only when that changes).
+        self._read_by_shown: dict[str, tuple[int, int]] = {}
         self._target: str | None = None
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
@@ -1185,6 +1189,9 @@ class TerminalUI:
                 self._typing_shown.pop(canonical(event.sender), None)
             if isinstance(event, RoomPost):
                 self._post_seen(event)
+            if isinstance(event, RoomRead):
+                self._room_read(event)
+                return
             if isinstance(event, RoomTyping) and event.sender is not None:
                 # As for a person's typing below: one line per burst, per room.
                 now, key = time.monotonic(), canonical(event.room_name) + " " + canonical(event.sender)
@@ -1226,12 +1233,42 @@ class TerminalUI:
                     self._print_locked(line, redraw=True, replace=replace, key=key)
             if isinstance(event, DirectMessage):  # printed: seen (a no-op with receipts off)
                 self._mark_read(event)
+            elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
+                self._mark_room_read(event)
 
     def _mark_read(self, event: DirectMessage) -> None:
         mark_read = getattr(self.client, "mark_read", None)
         if mark_read is None or self.receipts_on() is False:
             return  # a client that cannot (a stand-in), or receipts off: the server would refuse it
         mark_read(event.sender, event.msg_id)
+
+    def _mark_room_read(self, post: RoomPost) -> None:
+        welcome, mark = getattr(self.client, "welcome", None), getattr(self.client, "mark_read_in_room", None)
+        if mark is None or getattr(welcome, "read_receipts", None) is False:
+            return  # a client that cannot (a stand-in), or receipts off: the server would refuse it
+        mark(post.room_name, post.msg_id)
+
+    def _room_read(self, event: RoomRead) -> None:
+        """A small room's read marks: one line when the count of those who read our last
+        post there changes (the server sends at most one list per room per second)."""
+        if event.marks is None:
+            return
+        room = canonical(event.room_name)
+        with self._print_lock:
+            last = self._last_posts.get((room, canonical(self._me)))
+            if last is None:
+                return
+            count = sum(1 for mark in event.marks if mark >= last)
+            if self._read_by_shown.get(room, (last, 0)) == (last, count):
+                return
+            self._read_by_shown[room] = (last, count)
+        line = _("✓✓ your last post in {room} (message {id}) was read by {n}").format(
+            room=sanitize(event.room_name), id=last, n=count)
+        if not self._interactive:
+            self._emit(line)
+        else:
+            with self._print_lock:
+                self._print_locked(line, redraw=True, replace=None, key=None)
 
     def _remember(self, event: Event) -> None:
         """Keep what /reply and Tab need from ``event``."""

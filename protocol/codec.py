@@ -163,6 +163,16 @@ def _msg_ids(key: str, value: Any, max_text: int) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _marks(key: str, value: Any, max_text: int) -> tuple[int, ...]:
+    """A list of at most const.ROOM_READS_LIMIT message ids (a room's read marks)."""
+    if type(value) is not list or len(value) > const.ROOM_READS_LIMIT:
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list of at most {const.ROOM_READS_LIMIT} message ids")
+    for item in value:
+        if type(item) is not int or not 0 <= item <= MAX_INTEGER:
+            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' items must be integers from 0 to {MAX_INTEGER}")
+    return tuple(value)
+
+
 def _features(key: str, value: Any, max_text: int) -> tuple[str, ...] | None:
     """A list of at most MAX_FEATURES strings of at most 64 characters; names nobody knows
     are kept (the receiver ignores them), so a later client can ask for features this
@@ -245,6 +255,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "read_receipts": ("read_receipts", _optional(_boolean)),
     "msg_ids": ("msg_ids", _msg_ids),
     "room_seen": ("room_seen", _optional(_integer)),
+    "marks": ("marks", _marks),
 }
 
 
@@ -288,7 +299,7 @@ def to_dict(event: Event) -> dict[str, Any]:
         value = getattr(event, attr)
         if value is None:
             continue
-        if attr in ("names", "offline", "features", "msg_ids"):
+        if attr in ("names", "offline", "features", "msg_ids", "marks"):
             value = list(value)
         elif attr in ("users", "messages", "rooms", "members"):
             value = [_item_dict(item) for item in value]

@@ -943,7 +943,23 @@ class RoomDeleted(Event):
     by: str | None = None
 
 
-ROOM_AFTER_EVENTS: tuple[type[Event], ...] = (RoomTyping, RoomEdited, RoomDeleted)
+@dataclass(frozen=True, slots=True)
+class RoomRead(Event):
+    """Read marks in a room (feature ``read``): on the wire a ``read`` with ``room`` in
+    place of ``with``. From a client, ``msg_id``: this member has seen ``room_name``'s posts
+    up to it. From the server, ``marks``: how far the room's other members (with receipts
+    on) have read, one anonymous msg_id each, highest first (a client counts those at or
+    above a post's id: "read by N"). No answer."""
+
+    TYPE: ClassVar[str] = "read"
+    SENDER: ClassVar[str] = "both"
+    SINCE: ClassVar[int] = 2
+    room_name: str
+    msg_id: int | None = None
+    marks: tuple[int, ...] | None = None
+
+
+ROOM_AFTER_EVENTS: tuple[type[Event], ...] = (RoomTyping, RoomEdited, RoomDeleted, RoomRead)
 
 # Events that share a wire type with an older one and are told apart by a key of their
 # own: a ``send`` with ``room`` is a SendToRoom, a ``room`` frame with ``room`` a RoomPost.
@@ -956,6 +972,7 @@ VARIANTS: dict[type[Event], tuple[str, type[Event]]] = {
     Typing: ("room", RoomTyping),
     Edited: ("room", RoomEdited),
     Deleted: ("room", RoomDeleted),
+    Read: ("room", RoomRead),
 }
 
 

@@ -33,7 +33,9 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   posts): :meth:`AfterDelivered._may_delete_any` asks the rules (``Rooms.is_admin``,
   ``RIGHTS["delete"]``), then deletes without the sender and window checks
   (``mailbox.change_refused`` with no sender), announces and logs it. Nobody edits
-  another's message. (Read marks stay for direct messages.)
+  another's message.
+- **Read marks in rooms**: ``read`` with ``room``, server/roomreads.py (counts told in
+  small rooms, coalesced, bounded).
 - **Across nodes** (a cluster, server/cluster/): every frame above also goes to the
   sessions it is for on other nodes (``peers.conversation``), whose node applies the
   rules again with its own caches before it tells them (:meth:`AfterDelivered.routed`),
@@ -48,6 +50,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from protocol import (
@@ -65,6 +68,7 @@ from protocol import (
     Read,
     RoomDeleted,
     RoomEdited,
+    RoomRead,
     RoomTyping,
     Settings,
     Typing,
@@ -73,6 +77,7 @@ from protocol.codec import encode
 from registry import canonical
 
 from . import mailbox
+from .roomreads import RoomReads
 from .rooms import LogLine, Refused, room_key
 from .session import ClientSession
 from .stores.base import StoreUnavailable
@@ -92,10 +97,13 @@ class AfterDelivered:
         # Keys of the users who turned read receipts off (loaded at start, written through).
         self.receipts_off: set[str] = relay.store.receipts_off()
         self.typing_gate = TypingGate(relay.config.typing_interval)
+        # Read marks in rooms: server/roomreads.py (its timer is the room desk's loop's).
+        self.room_reads = RoomReads(self, relay.room_desk._schedule)
 
     def handlers(self) -> dict[type, Callable[[ClientSession, Any], None]]:
         return {Read: self._read, Typing: self._typing, Edit: self._edit, Delete: self._delete,
-                EditReceipt: self._edit_receipt, Settings: self._settings, RoomTyping: self._room_typing}
+                EditReceipt: self._edit_receipt, Settings: self._settings, RoomTyping: self._room_typing,
+                RoomRead: self.room_reads.read}
 
     # --- Sessions -----------------------------------------------------------------------
 
@@ -115,6 +123,8 @@ class AfterDelivered:
             self.relay.peers.receipts_switched(key, True)
 
     def logged_out(self, session: ClientSession) -> None:
+        if session in self.features:
+            self.room_reads.logged_out(session)
         self.features.pop(session, None)
 
     def wants_edits(self, session: ClientSession) -> bool:
@@ -296,8 +306,20 @@ class AfterDelivered:
         sender = sender_key if sender_key is not None else me
         quiet_for = frozenset(owner for owner, blocked in self.relay.blocked.items() if sender in blocked)
 
+        # An edit changes a room post only where its sender may post now (the rooms core's
+        # rule, may_post): a mute, a kick or a ban is not got round by editing.
+        may_post_in = None if text is None else self._may_post_in(session)
+
         def changed(result: tuple[str, mailbox.StoredMessage | None]) -> None:
             status, message = result
+            if status == mailbox.BARRED:
+                desk = self.relay.room_desk
+                refusal = desk.rooms.may_post(desk.person(session), message.recipient_key, time.time())
+                if refusal is None:  # allowed again meanwhile (unmuted): the edit was not made
+                    refusal = Refused(ErrorCode.FORBIDDEN, f"you could not post to {message.recipient} then: "
+                                      "try the edit again")
+                session.send(ErrorReply(refusal.code, refusal.message, request_id))
+                return
             if status == mailbox.FORBIDDEN and text is None and moderation is None and message is not None:
                 decision = self._may_delete_any(session, message)
                 if decision is not None:
@@ -327,9 +349,17 @@ class AfterDelivered:
             if message.recipient_key not in quiet_for and message.state != "blocked":
                 self._tell(message.recipient_key, EDITS, event, author)
 
-        self.store_call(session, request_id, self.relay.store.change_message, msg_id,
+        self.store_call(session, request_id, partial(self.relay.store.change_message, may_post_in=may_post_in), msg_id,
                         None if moderation is not None else own_key, text, time.time(), self.relay.config.edit_window,
                         quiet_for, callback=changed)
+
+    def _may_post_in(self, session: ClientSession) -> frozenset[str]:
+        """The keys of the named rooms ``session``'s user may post to now (the rooms core
+        decides: Rooms.may_post), at most const.MAX_ROOMS_PER_USER."""
+        desk = self.relay.room_desk
+        person, now = desk.person(session), time.time()
+        return frozenset(room_key(name) for name in desk.rooms.rooms_of(session.key)
+                         if desk.rooms.may_post(person, name, now) is None)
 
     def _may_delete_any(self, session: ClientSession, message: mailbox.StoredMessage) -> list | None:
         """What the rules decide of ``session``'s user deleting ``message``, someone
@@ -405,10 +435,13 @@ class AfterDelivered:
         self._set_off(key, not on)
 
     def _set_off(self, key: str, off: bool) -> None:
+        if off == (key in self.receipts_off):
+            return
         if off:
             self.receipts_off.add(key)
         else:
             self.receipts_off.discard(key)
+        self.room_reads.switched(key)  # their rooms' read marks count them, or no longer
 
     # --- The store ----------------------------------------------------------------------
 

@@ -347,10 +347,13 @@ def clear_blocks(db: sqlite3.Connection, owner_key: str) -> None:
 
 # What change_message made of a request.
 CHANGED, UNCHANGED, UNKNOWN, FORBIDDEN, TOO_LATE, GONE = "changed", "unchanged", "unknown", "forbidden", "too_late", "gone"
+# An edit of a room post whose sender may not post to that room now (muted, kicked,
+# banned): comes with the message, so that the relay can ask the rooms core why.
+BARRED = "barred"
 
 
 def change_refused(message: StoredMessage, sender_key: str | None, text: str | None, now: float,
-                   window: float) -> tuple[str, StoredMessage | None] | None:
+                   window: float, may_post_in: frozenset[str] | None = None) -> tuple[str, StoredMessage | None] | None:
     """The answer to an edit (``text``) or delete (``text`` None) of the direct
     ``message`` by ``sender_key`` when it changes nothing (see :func:`change_message`),
     or None when the change is to be made. The rule every store follows (the Redis
@@ -359,20 +362,29 @@ def change_refused(message: StoredMessage, sender_key: str | None, text: str | N
     ``sender_key`` None is a delete the relay has found someone else entitled to
     (an administrator, or a room's moderator: server/afterdelivered.py decides who):
     any sender's, at any time. ``FORBIDDEN`` comes with the message, so that the relay
-    can tell whose it is and where it was sent."""
+    can tell whose it is and where it was sent.
+
+    ``may_post_in`` (for an edit): the keys of the rooms its sender may post to now, as
+    the rooms core says (server/rooms.py ``may_post``); an edit of a post in any other
+    room is ``BARRED``, with the message (a mute is not to be got round by editing).
+    None: no such check (a delete, which stays allowed)."""
     if sender_key is not None and message.sender_key != sender_key:
         return FORBIDDEN, message
     if message.deleted:
         return (UNCHANGED, message) if text is None else (GONE, None)
     if text is not None and text == message.text:
         return UNCHANGED, message
+    if (text is not None and may_post_in is not None and message.state == "room"
+            and message.recipient_key not in may_post_in):
+        return BARRED, message
     if sender_key is not None and now - message.sent_at > window:
         return TOO_LATE, None
     return None
 
 
 def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str | None, text: str | None, now: float,
-                   window: float, quiet_for: frozenset[str]) -> tuple[str, StoredMessage | None]:
+                   window: float, quiet_for: frozenset[str],
+                   may_post_in: frozenset[str] | None = None) -> tuple[str, StoredMessage | None]:
     """Edit (``text``) or delete (``text`` None) the direct message ``msg_id`` of ``sender_key``.
 
     A named room's post (state 'room') is changed the same way by its sender (the
@@ -383,7 +395,8 @@ def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str | None, 
     already is what is asked (a resend: the same text, or a delete of a deleted message),
     whatever the time; else ``(UNKNOWN, None)`` (no such direct message), ``(FORBIDDEN,
     the message)`` (another user's; ``sender_key`` None: see :func:`change_refused`), ``(GONE, None)`` (an edit of a deleted message),
-    ``(TOO_LATE, None)`` (sent more than ``window`` seconds before ``now``). A delete
+    ``(TOO_LATE, None)`` (sent more than ``window`` seconds before ``now``), ``(BARRED, the
+    message)`` (an edit of a post in a room not in ``may_post_in``). A delete
     blanks the text in the row (the SQLite store runs with ``secure_delete``, so the
     freed bytes are zeroed too). The recipient is to be told of the change
     (``change_pending``), unless its key is in ``quiet_for`` (those who block the sender)
@@ -393,7 +406,7 @@ def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str | None, 
     if row is None or row[4] is None:
         return UNKNOWN, None
     message = _row(row)
-    refused = change_refused(message, sender_key, text, now, window)
+    refused = change_refused(message, sender_key, text, now, window, may_post_in)
     if refused is not None:
         return refused
     # A room's post is told to its members by the room's change log, not per member.
@@ -443,6 +456,34 @@ def read_mark(db: sqlite3.Connection, reader_key: str, peer_key: str) -> int | N
     """Up to which msg_id ``reader_key`` has seen the messages from ``peer_key`` (None: none)."""
     row = db.execute("SELECT up_to FROM reads WHERE reader_key = ? AND peer_key = ?", (reader_key, peer_key)).fetchone()
     return row[0] if row else None
+
+
+def record_room_read(db: sqlite3.Connection, reader_key: str, room_key: str, msg_id: int) -> tuple[int | None, bool]:
+    """``reader_key`` has seen the posts of the named room ``room_key`` up to ``msg_id``, a
+    post of that room (issue 13). One row per member and room in ``reads``, the room's key
+    (which starts with "#", as no user's does) as the peer; marks only grow.
+
+    Returns ``(the mark now, True if this moved it)``; ``(None, False)`` if ``msg_id`` is not
+    a post of that room. Whether the reader is a member is the rooms core's to say."""
+    if db.execute("SELECT 1 FROM messages WHERE msg_id = ? AND recipient_key = ? AND state = 'room'",
+                  (msg_id, room_key)).fetchone() is None:
+        return None, False
+    before = read_mark(db, reader_key, room_key)
+    if before is not None and before >= msg_id:
+        return before, False
+    db.execute("INSERT INTO reads (reader_key, peer_key, up_to) VALUES (?, ?, ?)"
+               " ON CONFLICT (reader_key, peer_key) DO UPDATE SET up_to = excluded.up_to", (reader_key, room_key, msg_id))
+    return msg_id, True
+
+
+def room_read_marks(db: sqlite3.Connection, room_key: str, reader_keys: list[str]) -> dict[str, int]:
+    """The read marks in room ``room_key`` of those of ``reader_keys`` who have one."""
+    marks: dict[str, int] = {}
+    for start in range(0, len(reader_keys), 500):  # under SQLite's limit of bound parameters
+        part = reader_keys[start:start + 500]
+        marks.update(db.execute(f"SELECT reader_key, up_to FROM reads WHERE peer_key = ? AND reader_key IN"
+                                f" ({', '.join('?' * len(part))})", (room_key, *part)))
+    return marks
 
 
 def receipts_off(db: sqlite3.Connection) -> set[str]:

@@ -100,6 +100,7 @@ from protocol import (  # rooms and moderation: protocol version 2
 )
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
 from protocol import RoomTyping  # typing in rooms (issue 13)
+from protocol import RoomRead  # read marks in rooms (issue 13)
 from protocol.codec import encode, fit_page
 from registry import InvalidName, NameTaken, Registry, canonical, validate_name
 
@@ -130,6 +131,7 @@ _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequ
                     Watch, Unwatch, Revoke, Read, Typing, Edit, Delete, Settings})
 _RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdesk.py
 _RATED |= {RoomTyping}  # typing in rooms (issue 13): server/afterdelivered.py
+_RATED |= {RoomRead}  # read marks in rooms (issue 13): server/roomreads.py
 
 
 @dataclass(slots=True)
@@ -441,6 +443,7 @@ class Relay:
                              self.config.heartbeat_interval, result.registered, resume, features or None,
                              read_receipts))
         self.metrics.logins += 1
+        self.after.room_reads.logged_in(session)  # the read marks of their small rooms (issue 13)
         self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name, session.address, session.port,
                              " (account)" if result.registered else "")
         if len(record.endpoints) == 1:

@@ -169,8 +169,10 @@ class RoomDesk:
         answer = None if entered is None else RoomInfo(
             request.request_id, entered.room, entered.count, entered.invite_only, entered.topic, entered.owner,
             entered.created)
+        # After the answer: the room's read marks, once (server/roomreads.py).
+        then = None if entered is None else (lambda: self.relay.after.room_reads.joined(session, entered.room))
         self._conclude(session, request.request_id, decision, answer,
-                       (request.room_name, attempt, lambda: self.join(session, request, attempt + 1)))
+                       (request.room_name, attempt, lambda: self.join(session, request, attempt + 1)), then)
 
     def leave(self, session: ClientSession, request: LeaveRoom, attempt: int = 0) -> None:
         if self._waits(request.room_name, attempt, lambda: self.leave(session, request)):
@@ -727,12 +729,13 @@ class RoomDesk:
         session.send(ErrorReply(refusal.code, refusal.message, request_id))
 
     def _conclude(self, session: ClientSession, request_id: str, decision: list, answer: Any = None,
-                  again: tuple[str, int, Callable[[], None]] | None = None) -> None:
+                  again: tuple[str, int, Callable[[], None]] | None = None,
+                  then: Callable[[], None] | None = None) -> None:
         """Answer a decision: a refusal at once; otherwise store what changed, then answer
-        (``answer``, or ``ok``), announce and log; or, if the store failed, put the rooms
-        back and answer ``unavailable``. ``again`` (in a cluster): the room's name, the
-        attempt, and how to decide the request again when another node changed the room
-        first."""
+        (``answer``, or ``ok``), announce and log, and call ``then``; or, if the store
+        failed, put the rooms back and answer ``unavailable``. ``again`` (in a cluster):
+        the room's name, the attempt, and how to decide the request again when another
+        node changed the room first."""
         room = again[0] if again is not None else None
         refusal = next((e for e in decision if type(e) is Refused), None)
         if refusal is not None:
@@ -743,6 +746,8 @@ class RoomDesk:
         def done() -> None:
             session.send(answer if answer is not None else Done(request_id))
             self._publish(decision, not self._shared)  # in a cluster the stream brings the notices
+            if then is not None:
+                then()
             self._done_with(room)
 
         def failed() -> None:

@@ -201,6 +201,7 @@ function createChat(nextId = makeRequestIds()) {
     readReceipts: true,       // this user's setting, from the welcome (issue 13)
     typing: new Map(),        // key -> until when (seconds) "NAME is typing…" shows
     roomTyping: new Map(),    // roomKey -> Map(name key -> {name, until}): who types in a room
+    roomMarks: new Map(),     // roomKey -> the other members' read marks (PROTOCOL.md "In rooms")
     typingSent: new Map(),    // key -> when we last said we type to them
     changes: new Map(),       // msg_id -> an edited/deleted frame for a message not here yet
     editing: null,            // our item being edited in the composer, or null
@@ -495,6 +496,7 @@ const HANDLERS = {
     item.msgId = frame.msg_id;
     chat.sent.set(frame.msg_id, item);
     if (item.state === "sending" || item.state === "waiting") item.state = "sent";
+    if (request.kind === "post") countReaders(chat, request.key, item);
     if (request.kind === "say" || request.kind === "post") chat.requests.delete(frame.id);  // final for a room
   },
 
@@ -706,6 +708,7 @@ const HANDLERS = {
   // --- After delivered (issue 13) ---
 
   read(chat, frame) {
+    if (typeof frame.room === "string") return roomReads(chat, frame);  // a small room's marks
     // Someone read our messages up to msg_id (or we did, on another device).
     if (typeof frame.msg_id !== "number" || typeof frame.from !== "string" || typeof frame.with !== "string") return;
     if (isMe(chat, frame.from)) {
@@ -818,9 +821,15 @@ function settingsFrame(chat, on) {
  * screen, if the page is ``focused``, receipts are on, and we have not said it yet. */
 function readFrames(chat, focused) {
   if (!focused || !chat.readReceipts || chat.status !== "online" || chat.active === ROOM) return [];
-  if (isRoomKey(chat.active)) return [];  // read marks are for direct messages only (PROTOCOL.md)
   const convo = chat.conversations.get(chat.active);
   if (!convo) return [];
+  if (isRoomKey(chat.active)) {  // a room: how far we have seen its posts, ours included
+    let seen = 0;
+    for (const item of convo.items) if (item.kind === "message" && item.msgId != null) seen = Math.max(seen, item.msgId);
+    if (seen <= (convo.readSent || 0)) return [];
+    convo.readSent = seen;
+    return [{ type: "read", room: roomName(chat, chat.active), msg_id: seen }];
+  }
   let newest = 0;
   for (const item of convo.items) if (item.dir === "in" && item.msgId != null) newest = Math.max(newest, item.msgId);
   if (newest <= convo.readSent) return [];
@@ -1078,6 +1087,25 @@ function roomTyping(chat, frame) {
   const key = roomKey(frame.room);
   if (!chat.roomTyping.has(key)) chat.roomTyping.set(key, new Map());
   chat.roomTyping.get(key).set(nameKey(frame.from), { name: frame.from, until: nowSeconds() + TYPING_EXPIRES });
+}
+
+/** A small room's read marks (the other members', anonymous): each of our posts there
+ * counts the marks at or above its id, shown as "Read by N". */
+function roomReads(chat, frame) {
+  if (!Array.isArray(frame.marks)) return;
+  const key = roomKey(frame.room);
+  const marks = frame.marks.filter((mark) => typeof mark === "number");
+  chat.roomMarks.set(key, marks);
+  const convo = chat.conversations.get(key);
+  if (convo) for (const item of convo.items) countReaders(chat, key, item);
+}
+
+/** Bring ``item``'s "read by" count up to date, if it is our post in room ``key``. */
+function countReaders(chat, key, item) {
+  if (item.kind !== "message" || item.dir !== "out" || item.msgId == null) return;
+  const marks = chat.roomMarks.get(key);
+  if (!marks) return;
+  item.readBy = marks.filter((mark) => mark >= item.msgId).length;
 }
 
 /** The names of those typing in room ``key`` now, joined, or null; expired ones go. */
@@ -1508,7 +1536,8 @@ function updateItem(item) {
   const actions = node.querySelector(".msg-actions");
   if (actions) actions.hidden = !changeable(shell.chat, item);
   if (node.dataset.state === item.state && node.dataset.error === item.error
-      && node.dataset.lang === i18n.language) return;
+      && node.dataset.lang === i18n.language && node.dataset.readBy === String(item.readBy || 0)) return;
+  node.dataset.readBy = String(item.readBy || 0);
   node.dataset.lang = i18n.language;
   node.dataset.state = item.state;
   node.dataset.error = item.error || "";
@@ -1518,6 +1547,7 @@ function updateItem(item) {
     : STATE_LABELS[item.state] ? t(STATE_LABELS[item.state]) : item.state;  // i18n: listed below STATE_LABELS
   if (item.to === null && item.state === "queued") label = t("Queued");
   if (item.read && item.state === "delivered") label = t("Read");
+  if (item.readBy && !item.error) label = `${label} · ${t("Read by {n}", { n: item.readBy })}`;  // a small room
   node.dataset.read = String(Boolean(item.read));
   const why = item.error && item.errorCode ? explainError(item.errorCode, item.error, item.to) : item.error;
   status.textContent = why ? `${label}: ${why}` : label;

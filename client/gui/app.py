@@ -612,6 +612,9 @@ class ChatApp:
         due = model.read_due(self.root.focus_get() is not None)
         if due is not None:
             client.mark_read(*due)
+        room_due = model.room_read_due(self.root.focus_get() is not None)
+        if room_due is not None and hasattr(client, "mark_read_in_room"):
+            client.mark_read_in_room(*room_due)
 
     def _typed(self, event: Any) -> None:
         """A key in the input box: say we are typing (at most every TYPING_INTERVAL s)."""

@@ -69,6 +69,7 @@ from protocol import (
 )
 
 from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
+from protocol import RoomRead  # read marks in rooms (issue 13)
 
 from i18n import N_, _, ngettext
 from registry import canonical
@@ -195,13 +196,17 @@ class Line:
     edited: bool = False
     deleted: bool = False
     deleted_by: str | None = None  # a room's moderator or an administrator, not its sender
+    read_by: int = 0  # our post in a small room: how many other members have seen it
 
     @property
     def label(self) -> str:
         """The delivery state in words (empty for anything but our messages)."""
         if self.kind == "out" and self.read and self.state == "delivered":
             return _(READ_LABEL)
-        return state_label(self.state, self.error, self.to) if self.kind == "out" else ""
+        label = state_label(self.state, self.error, self.to) if self.kind == "out" else ""
+        if self.kind == "out" and self.read_by and self.error is None:
+            label += " · " + _("Read by {n}").format(n=self.read_by)
+        return label
 
     @property
     def shown_text(self) -> str:
@@ -386,6 +391,8 @@ class ChatModel:
         self.room_typing: dict[str, dict[str, tuple[str, float]]] = {}
         self._early_changes: dict[int, Edited | Deleted | RoomEdited | RoomDeleted] = {}
         self._read_sent: dict[str, int] = {}
+        # Small rooms' read marks, as the server last told them: room key -> marks.
+        self.room_marks: dict[str, tuple[int, ...]] = {}
         self.read_receipts = True  # this user's setting (the welcome says)
         self._changes: list[Change] = []
         # Named rooms the user is in, by room_key, in the order joined.
@@ -532,6 +539,8 @@ class ChatModel:
                 self._changes.append(TypingChanged())
         elif isinstance(event, (RoomEdited, RoomDeleted)):
             self._room_changed(event)
+        elif isinstance(event, RoomRead):
+            self._room_read(event)
         elif isinstance(event, (Delivered, Queued, ErrorReply)) and getattr(event, "msg_id", None) in self._carbons:
             self._carbon_outcome(event)
         elif isinstance(event, Queued):
@@ -737,6 +746,29 @@ class ChatModel:
         self._change_line(line, event)
         self._changes.append(LineChanged(conversation.key, line))
 
+    def _room_read(self, event: RoomRead) -> None:
+        """A small room's read marks (the other members', anonymous): each of our posts
+        there shows how many are at or above its id ("Read by N")."""
+        if event.marks is None:
+            return
+        key = room_key(event.room_name)
+        self.room_marks[key] = event.marks
+        conversation = self.conversations.get(key)
+        if conversation is not None:
+            for line in conversation.lines:
+                self._count_readers(key, line)
+
+    def _count_readers(self, key: str, line: Line) -> None:
+        """Bring the "read by" count of ``line`` up to date, if it is our post in room ``key``."""
+        marks = self.room_marks.get(key)
+        if marks is None or line.kind != "out" or line.msg_id is None:
+            return
+        count = sum(1 for mark in marks if mark >= line.msg_id)
+        if count != line.read_by:
+            old_label = line.label
+            line.read_by = count
+            self._changes.append(StateChanged(key, line, old_label))
+
     def _room_changed(self, event: RoomEdited | RoomDeleted) -> None:
         """A room post was edited by its sender, or deleted (by its sender, a moderator or
         an administrator): its line changes (kept for later if it is not here yet)."""
@@ -824,18 +856,32 @@ class ChatModel:
         not said yet. Noted as said."""
         key = self.active
         conversation = self.conversations.get(key)
-        # Not in named rooms either: "read" is for direct messages (a room's is refused).
+        # Not for named rooms: theirs is room_read_due's.
         if not focused or not self.read_receipts or key == ROOM or is_room_key(key) or conversation is None \
                 or self.state != CONNECTED:
             return None
-        if is_room_key(key):
-            return None  # read marks are for direct messages only (PROTOCOL.md)
         newest = max((line.msg_id for line in conversation.lines if line.kind == "in" and line.msg_id is not None),
                      default=0)
         if newest <= self._read_sent.get(key, 0):
             return None
         self._read_sent[key] = newest
         return self.title(key), newest
+
+    def room_read_due(self, focused: bool) -> tuple[str, int] | None:
+        """``(room, msg_id)`` to send as the room's "read" now: the newest post of the open
+        room (ours included), if the window is ``focused``, receipts are on, and it was not
+        said yet. Noted as said."""
+        key = self.active
+        conversation = self.conversations.get(key)
+        if (not focused or not self.read_receipts or not is_room_key(key) or conversation is None
+                or self.state != CONNECTED):
+            return None
+        newest = max((line.msg_id for line in conversation.lines if line.kind in ("in", "out") and line.msg_id is not None),
+                     default=0)
+        if newest <= self._read_sent.get(key, 0):
+            return None
+        self._read_sent[key] = newest
+        return conversation.title, newest
 
     def sent(self, message: object) -> Line:
         """Show a message we just sent (an :class:`~client.outgoing.OutgoingMessage`)."""
@@ -869,6 +915,8 @@ class ChatModel:
             self.conversations[key].msg_ids.add(msg_id)
         self._note_room_id(key, line)
         self._changes.append(StateChanged(key, line, old_label))
+        if is_room_key(key):
+            self._count_readers(key, line)
 
     def _note_room_id(self, key: str, line: Line) -> None:
         if (key == ROOM or is_room_key(key)) and line.msg_id is not None:

@@ -177,10 +177,11 @@ class MessageStore(Protocol):
     # --- After delivered: edit, delete, read (issue 13) --------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None,
+                       *, may_post_in: frozenset[str] | None = None) -> None:
         """Edit (``text``) or delete (None) a direct message or room post of ``sender_key``
         (None: anyone's, a moderator's delete): ``(status, message or None)`` (see
-        mailbox.change_message)."""
+        mailbox.change_message; ``may_post_in``: the rooms whose posts an edit may change)."""
 
     def room_changes(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
@@ -205,6 +206,15 @@ class MessageStore(Protocol):
     def read_mark(self, reader_key: str, peer_key: str, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:
         """Up to which msg_id the reader has seen ``peer_key``'s messages (None: none)."""
+
+    def record_room_read(self, reader_key: str, room_key: str, msg_id: int, callback: Callback | None = None,
+                         on_error: ErrorCallback | None = None) -> None:
+        """The member has seen room ``room_key``'s posts up to ``msg_id``: ``(mark, moved)``,
+        ``(None, False)`` if not a post of that room (see mailbox.record_room_read)."""
+
+    def room_read_marks(self, room_key: str, reader_keys: list[str], callback: Callback | None = None,
+                        on_error: ErrorCallback | None = None) -> None:
+        """``{reader key: mark}`` in room ``room_key`` for those of ``reader_keys`` with one."""
 
     def set_read_receipts(self, name_key: str, on: bool, callback: Callback | None = None,
                           on_error: ErrorCallback | None = None) -> None:

@@ -536,17 +536,18 @@ class MemoryStore:
     # --- After delivered: edit, delete, read ------------------------------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
-        self._do(self._change, (msg_id, sender_key, text, now, window, quiet_for), callback, on_error)
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None,
+                       *, may_post_in: frozenset[str] | None = None) -> None:
+        self._do(self._change, (msg_id, sender_key, text, now, window, quiet_for, may_post_in), callback, on_error)
 
     def _change(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                quiet_for: frozenset[str]) -> tuple[str, StoredMessage | None]:
+                quiet_for: frozenset[str], may_post_in: frozenset[str] | None = None) -> tuple[str, StoredMessage | None]:
         """As mailbox.change_message."""
         row = self._messages.get(msg_id)
         if row is None or row.message.recipient_key is None:
             return UNKNOWN, None
         message = row.current()
-        refused = change_refused(message, sender_key, text, now, window)
+        refused = change_refused(message, sender_key, text, now, window, may_post_in)
         if refused is not None:
             return refused
         row.message = replace(row.message, text="" if text is None else text, edited_at=now, deleted=text is None)
@@ -616,6 +617,28 @@ class MemoryStore:
             return before, False
         self._reads[(reader_key, peer_key)] = msg_id
         return msg_id, True
+
+    def record_room_read(self, reader_key: str, room_key: str, msg_id: int, callback: Callback | None = None,
+                         on_error: ErrorCallback | None = None) -> None:
+        self._do(self._record_room_read, (reader_key, room_key, msg_id), callback, on_error)
+
+    def _record_room_read(self, reader_key: str, room_key: str, msg_id: int) -> tuple[int | None, bool]:
+        """As mailbox.record_room_read: the mark under (reader, room key) in ``_reads``."""
+        row = self._messages.get(msg_id)
+        if row is None or row.message.recipient_key != room_key or row.state != "room":
+            return None, False
+        before = self._reads.get((reader_key, room_key))
+        if before is not None and before >= msg_id:
+            return before, False
+        self._reads[(reader_key, room_key)] = msg_id
+        return msg_id, True
+
+    def room_read_marks(self, room_key: str, reader_keys: list[str], callback: Callback | None = None,
+                        on_error: ErrorCallback | None = None) -> None:
+        self._do(self._room_read_marks, (room_key, list(reader_keys)), callback, on_error)
+
+    def _room_read_marks(self, room_key: str, reader_keys: list[str]) -> dict[str, int]:
+        return {key: self._reads[(key, room_key)] for key in reader_keys if (key, room_key) in self._reads}
 
     def read_mark(self, reader_key: str, peer_key: str, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:

@@ -380,7 +380,8 @@ return #doomed
 # reader has seen its messages up to; ``rcptoff`` is the set of users with receipts off.
 
 # ARGV: P, msg id, sender key ('*', no user's key, for anyone's: a moderator's delete), '1' and the new text
-# (an edit) or '0' and '' (a delete), now, window, then the keys of those who are not told
+# (an edit) or '0' and '' (a delete), now, window, the keys of the rooms whose posts an edit may
+# change, one a line ('*': any; may_post_in), then the keys of those who are not told
 # (quiet_for). As mailbox.change_message. A named room's post goes to the room's change log
 # ``rchg:<room key>`` (ids scored by the time of their last change, the newest
 # const.ROOM_BACKLOG_LIMIT kept) instead of a recipient's ``chg:``.
@@ -397,6 +398,10 @@ if r[3] == '1' then
   return {'unchanged', row(id)}
 end
 if edit and ARGV[5] == r[4] then return {'unchanged', row(id)} end
+if edit and ARGV[8] ~= '*' and r[6] == 'room'
+    and not string.find('\n' .. ARGV[8] .. '\n', '\n' .. r[2] .. '\n', 1, true) then
+  return {'barred', row(id)}
+end
 if not anyone and tonumber(ARGV[6]) - tonumber(r[5]) > tonumber(ARGV[7]) then return {'too_late', false} end
 if edit then
   redis.call('HSET', k, 't', ARGV[5], 'e', ARGV[6])
@@ -410,7 +415,7 @@ if r[6] == 'room' then
   return {'changed', row(id)}
 end
 local quiet = r[6] == 'blocked'
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   if ARGV[i] == r[2] then quiet = true end
 end
 if not quiet then redis.call('ZADD', P .. 'chg:' .. r[2], id, id) end
@@ -459,6 +464,27 @@ return {ARGV[4], 1}
 # ARGV: P, reader key, peer key.
 _READ_MARK = _script(r"""
 return redis.call('HGET', P .. 'read:' .. ARGV[2], ARGV[3])
+""")
+
+# ARGV: P, reader key, room key, msg id. As mailbox.record_room_read: the mark is the room's
+# field in ``read:<reader>`` (a room's key starts with "#", a user's never does).
+_RECORD_ROOM_READ = _script(r"""
+local r = redis.call('HMGET', mkey(ARGV[4]), 'rk', 'st')
+if r[1] ~= ARGV[3] or r[2] ~= 'room' then return {false, 0} end
+local k = P .. 'read:' .. ARGV[2]
+local before = redis.call('HGET', k, ARGV[3])
+if before and tonumber(before) >= tonumber(ARGV[4]) then return {before, 0} end
+redis.call('HSET', k, ARGV[3], ARGV[4])
+return {ARGV[4], 1}
+""")
+
+# ARGV: P, room key, then reader keys. Their marks in that room, in their order (false: none).
+_ROOM_READ_MARKS = _script(r"""
+local out = {}
+for i = 3, #ARGV do
+  out[#out + 1] = redis.call('HGET', P .. 'read:' .. ARGV[i], ARGV[2])
+end
+return out
 """)
 
 # ARGV: P, name key, '1' (receipts on) or '0' (off).
@@ -622,6 +648,7 @@ SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAN
            _LAST_ID, _SAVE_CREDENTIAL, _REVOKE_CREDENTIAL, _REVOKE_CREDENTIALS,
            _SAVE_ROOM, _CHANGE, _CONFIRM_CHANGE, _RECORD_READ, _READ_MARK, _SET_READ_RECEIPTS, _ROOM_BACKLOG,
            _SET_ROOM_CURSORS, _ROOM_CHANGES, _ROOM_POST, _SAVE_ROOM_VERSIONED, _ROOMS_VERSIONED)
+SCRIPTS += (_RECORD_ROOM_READ, _ROOM_READ_MARKS)  # read marks in rooms (issue 13)
 
 
 # --- One script call for a loop turn's operations ---------------------------------------------
@@ -1230,9 +1257,10 @@ class RedisStore:
     # --- After delivered: edit, delete, read -------------------------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None,
+                       *, may_post_in: frozenset[str] | None = None) -> None:
         args = (msg_id, "*" if sender_key is None else sender_key, "0" if text is None else "1", "" if text is None else text, repr(now),
-                repr(window), *sorted(quiet_for))
+                repr(window), "*" if may_post_in is None else "\n".join(sorted(may_post_in)), *sorted(quiet_for))
         self._submit(_CHANGE, args, lambda reply: (reply[0].decode(), None if reply[1] is None else _message(reply[1])),
                      callback, on_error)
 
@@ -1257,6 +1285,18 @@ class RedisStore:
     def read_mark(self, reader_key: str, peer_key: str, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:
         self._submit(_READ_MARK, (reader_key, peer_key), lambda reply: None if reply is None else int(reply),
+                     callback, on_error)
+
+    def record_room_read(self, reader_key: str, room_key: str, msg_id: int, callback: Callback | None = None,
+                         on_error: ErrorCallback | None = None) -> None:
+        self._submit(_RECORD_ROOM_READ, (reader_key, room_key, msg_id),
+                     lambda reply: (None if reply[0] is None else int(reply[0]), bool(reply[1])), callback, on_error)
+
+    def room_read_marks(self, room_key: str, reader_keys: list[str], callback: Callback | None = None,
+                        on_error: ErrorCallback | None = None) -> None:
+        keys = list(reader_keys)
+        self._submit(_ROOM_READ_MARKS, (room_key, *keys),
+                     lambda reply: {key: int(mark) for key, mark in zip(keys, reply) if mark is not None},
                      callback, on_error)
 
     def set_read_receipts(self, name_key: str, on: bool, callback: Callback | None = None,

@@ -123,14 +123,16 @@ class SQLiteStore(Store):
     # --- After delivered: edit, delete, read ------------------------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
-                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+                       quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None,
+                       *, may_post_in: frozenset[str] | None = None) -> None:
         def changed(result: tuple[str, StoredMessage | None]) -> None:
             if text is None and result[0] == mailbox.CHANGED:
                 self._forget_old_pages()
             if callback is not None:
                 callback(result)
 
-        self.submit(lambda db: mailbox.change_message(db, msg_id, sender_key, text, now, window, quiet_for),
+        self.submit(lambda db: mailbox.change_message(db, msg_id, sender_key, text, now, window, quiet_for,
+                                                           may_post_in),
                     changed, on_error)
 
     def _forget_old_pages(self) -> None:
@@ -165,6 +167,15 @@ class SQLiteStore(Store):
     def record_read(self, reader_key: str, peer_key: str, msg_id: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: mailbox.record_read(db, reader_key, peer_key, msg_id), callback, on_error)
+
+    def record_room_read(self, reader_key: str, room_key: str, msg_id: int, callback: Callback | None = None,
+                         on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.record_room_read(db, reader_key, room_key, msg_id), callback, on_error)
+
+    def room_read_marks(self, room_key: str, reader_keys: list[str], callback: Callback | None = None,
+                        on_error: ErrorCallback | None = None) -> None:
+        keys = list(reader_keys)
+        self.submit(lambda db: mailbox.room_read_marks(db, room_key, keys), callback, on_error)
 
     def read_mark(self, reader_key: str, peer_key: str, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:

@@ -75,8 +75,8 @@ class SQLiteOps:
     def hand_over(self, key, epoch):
         return mailbox.hand_over(self.db, key, epoch)
 
-    def change(self, msg_id, key, text, now, window, quiet_for):
-        return mailbox.change_message(self.db, msg_id, key, text, now, window, quiet_for)
+    def change(self, msg_id, key, text, now, window, quiet_for, may_post_in=None):
+        return mailbox.change_message(self.db, msg_id, key, text, now, window, quiet_for, may_post_in)
 
     def changes_for(self, key, after, limit):
         return mailbox.changes_for(self.db, key, after, limit)
@@ -89,6 +89,12 @@ class SQLiteOps:
 
     def read_mark(self, reader, peer):
         return mailbox.read_mark(self.db, reader, peer)
+
+    def record_room_read(self, reader, room, msg_id):
+        return mailbox.record_room_read(self.db, reader, room, msg_id)
+
+    def room_read_marks(self, room, readers):
+        return mailbox.room_read_marks(self.db, room, readers)
 
     def last_msg_id(self):
         return mailbox.last_msg_id(self.db)
@@ -133,6 +139,7 @@ def random_steps(rng: random.Random, count: int):
     msg_id, now = 0, 1000.0
     steps = []
     sent: list[StoredMessage] = []  # direct messages, so that receipts and acks often fit
+    posts: list[tuple[int, str, str]] = []  # (msg_id, room key, sender key) of named rooms' posts
 
     def some_message() -> tuple[int, str, str]:
         """(msg_id, recipient, sender): mostly of a recent message, else anything."""
@@ -145,11 +152,22 @@ def random_steps(rng: random.Random, count: int):
         now += rng.choice([0.0, 0.5, 1.0, 5.0])
         if rng.random() < 0.15:  # after delivered (issue 13): edits, deletes, reads
             some_id, recipient, sender = some_message()
-            kind = rng.choice(["change", "change", "changes_for", "confirm_change", "record_read", "read_mark"])
+            kind = rng.choice(["change", "change", "changes_for", "confirm_change", "record_read", "read_mark",
+                               "change_post", "record_room_read", "room_read_marks"])
             if kind == "change":
                 steps.append(("change", (some_id, sender if rng.random() < 0.8 else rng.choice(USERS),
                                          rng.choice([None, "x", "y", "edited"]), now, rng.choice([2.0, 30.0]),
                                          frozenset() if rng.random() < 0.8 else frozenset({recipient}))))
+            elif kind == "change_post":  # an edit of a room post, by who may post in some rooms only
+                post_id, room, poster = rng.choice(posts) if posts and rng.random() < 0.8 else (some_id, "#lab", sender)
+                steps.append(("change", (post_id, poster, rng.choice([None, "x", "edited"]), now, 1e9, frozenset(),
+                                         rng.choice([None, frozenset(), frozenset({room}), frozenset(ROOMS)]))))
+            elif kind == "record_room_read":
+                post_id, room, _poster = rng.choice(posts) if posts and rng.random() < 0.8 else (some_id, "#lab", "")
+                steps.append(("record_room_read", (rng.choice(USERS), room if rng.random() < 0.9 else rng.choice(ROOMS),
+                                                   post_id)))
+            elif kind == "room_read_marks":
+                steps.append(("room_read_marks", (rng.choice(ROOMS), rng.sample(USERS, rng.randint(0, len(USERS))))))
             elif kind == "changes_for":
                 steps.append(("changes_for", (rng.choice(USERS), rng.randint(0, msg_id), rng.choice([1, 100]))))
             elif kind == "confirm_change":
@@ -175,6 +193,7 @@ def random_steps(rng: random.Random, count: int):
                     room = rng.choice(ROOMS)
                     batch.append(StoredMessage(msg_id, sender.title(), sender, room.upper(), room, rng.choice("xy"),
                                                now, client_id, "room"))
+                    posts.append((msg_id, room, sender))
                     continue
                 to = rng.choice(USERS)
                 state = rng.choice(["sent", "queued", "queued", "blocked"])

@@ -20,6 +20,7 @@ import logging
 import random
 import time
 from dataclasses import replace
+from functools import partial
 
 import pytest
 from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
@@ -77,8 +78,9 @@ class PublicOps:
     def ack(self, msg_id, key):
         return self._call(self.target.record_ack, msg_id, key)
 
-    def change(self, msg_id, key, text, now, window, quiet_for):
-        return self._call(self.target.change_message, msg_id, key, text, now, window, quiet_for)
+    def change(self, msg_id, key, text, now, window, quiet_for, may_post_in=None):
+        return self._call(partial(self.target.change_message, may_post_in=may_post_in), msg_id, key, text, now,
+                          window, quiet_for)
 
     def __getattr__(self, name):
         return lambda *args: self._call(getattr(self.target, name), *args)

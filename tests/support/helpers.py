@@ -10,6 +10,7 @@ from __future__ import annotations
 import const
 from protocol import OutcomeAcks, Receipts
 from protocol import RoomDeleted, RoomEdited, RoomTyping  # issue 13, in rooms
+from protocol import RoomRead  # issue 13, read marks in rooms
 from protocol import (
     Accepted, Connection, Delivered, DirectMessage, ErrorReply, Event, Goodbye, Hello,
     LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, RoomSkipped, SendDirect,
@@ -143,3 +144,6 @@ SAMPLES += [Receipts((7, 8, 0)), OutcomeAcks((41,))]
 # Typing, edits and deletes in rooms (issue 13).
 SAMPLES += [RoomTyping("#ação", "zoë"), RoomEdited(45, "zoë", "#ação", TEXT, 1700000007.5),
             RoomDeleted(45, "zoë", "#ação", 1700000008.5, "mallory")]
+# Read marks in rooms (issue 13): the server's form (the client's, with msg_id, is in
+# test_protocol_roundtrip.py EXTRA).
+SAMPLES += [RoomRead("#ação", marks=(90, 88, 75))]

@@ -171,3 +171,35 @@ def test_no_read_is_due_for_a_room() -> None:
     model.apply(direct_message := DirectMessage(8, "Olga", "Bob", "oi", 2.0))
     model.open(model.contact_order()[-1])
     assert model.read_due(focused=True) == ("Olga", direct_message.msg_id)
+
+
+def test_read_marks_in_a_room_say_read_by_n_under_our_posts_and_the_room_is_marked_read() -> None:
+    """Issue 13, read marks in rooms: the open room, focused, is said read up to its newest
+    post (ours included) once; the anonymous marks the server sends count under our posts."""
+    from client.gui.model import StateChanged
+    from protocol import RoomRead
+
+    model = ChatModel("Bob")
+    model.set_state("connected")
+    key = joined(model)
+    model.apply(RoomPost(7, "Olga", "#redes", "quem vem?", 1.0))
+    assert model.room_read_due(False) is None  # not focused
+    assert model.room_read_due(True) == ("#redes", 7)
+    assert model.room_read_due(True) is None  # said once
+    model.sent(OutgoingMessage("r1", None, "eu", room="#redes"))
+    model.update("r1", "sent", None, 8)
+    assert model.room_read_due(True) == ("#redes", 8)
+    line = model.conversations[key].lines[-1]
+    base = line.label
+    model.take_changes()
+    model.apply(RoomRead("#redes", marks=(8, 7)))
+    assert line.read_by == 1 and line.label == base + " · Read by 1"
+    assert [c for c in model.take_changes() if isinstance(c, StateChanged)] == [StateChanged(key, line, base)]
+    model.apply(RoomRead("#redes", marks=(9, 8, 7)))
+    assert line.label == base + " · Read by 2"
+    model.apply(RoomRead("#redes", marks=(9, 8, 7)))  # the same count: nothing to redraw
+    assert not [c for c in model.take_changes() if isinstance(c, StateChanged) and c.line is line and
+                c.old_label == base + " · Read by 2"]
+    model.read_receipts = False
+    model.apply(RoomPost(10, "Olga", "#redes", "ok", 2.0))
+    assert model.room_read_due(True) is None  # receipts off: no marks sent

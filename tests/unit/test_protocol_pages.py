@@ -81,6 +81,8 @@ def _worst(cls, field) -> object:
         return codec.MAX_PORT if field.name == "port" else codec.MAX_INTEGER
     if kind.startswith("float"):
         return float(codec.MAX_INTEGER) + 0.123  # the longest repr near the top of the range
+    if kind.startswith("tuple[int"):  # a room's read marks: as many as allowed, each the largest
+        return (codec.MAX_INTEGER,) * const.ROOM_READS_LIMIT
     if kind.startswith("tuple[str"):  # features: as many names as allowed, each the longest
         return ("\x01" * 64,) * codec.MAX_FEATURES
     assert kind.startswith("str"), kind

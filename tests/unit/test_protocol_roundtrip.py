@@ -7,6 +7,7 @@ import json
 import pytest
 
 import const
+from protocol import RoomRead
 from helpers import SAMPLES, TEXT, ConnectionPair, open_pair
 from protocol import (
     DirectMessage, ErrorReply, Goodbye, Hello, LookupResult, Ping, Pong, SendRoom, State,
@@ -28,6 +29,8 @@ EXTRA = [
     SendRoom("r", "🌍" * const.MAX_TEXT_CHARS),
     ErrorReply("rate_limited", "slow down", "req-1", 1.5),
     ErrorReply("expired", "your message 41 to bøb expired", "req-1", msg_id=41),
+    RoomRead("#redes", 90),  # the client's form of a read in a room
+    RoomRead("#redes", marks=()),  # nobody else has read
     Hello("login-2", "zoë", const.PROTOCOL_VERSION, "pässwörd 🌍", True),
     Welcome("login-2", "zoë", const.PROTOCOL_VERSION, "chat", 15.0, True),
     # The fast welcome encoder (issue 9's logins): every optional field, on and off.

@@ -1,0 +1,59 @@
+"""Read marks in rooms in the interactive terminal client (issue 13), in a real terminal
+(tmux) against a real server on 127.0.0.1 (port 0): a printed post is said read, and a
+short line tells when the count of those who read our last post changes, once per
+change. Bounded waits only (see test_client_tmux.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from clientkit import WAIT, start
+from client.library import ChatClient
+from protocol import RoomNotice, RoomPost, RoomRead
+from server import ServerThread
+from test_client_tmux import Tmux, terminal  # noqa: F401  (the fixture)
+
+
+def next_of(client: ChatClient, kind: type, where=lambda e: True):
+    while True:
+        event = client.events.get(timeout=WAIT)
+        if isinstance(event, kind) and where(event):
+            return event
+
+
+@pytest.mark.timeout_seconds(90)
+def test_the_terminal_says_a_printed_post_read_and_prints_read_by_n_once_per_change(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    vic = start(clients, server.port, "Vic")
+    vic.join("#redes")
+    screen = terminal("Alice", columns=110)
+    screen.type("/join #redes")
+    screen.press("Enter")
+    screen.wait_text("* you are in #redes (3 members; owner Olga)")
+    next_of(olga, RoomNotice, lambda e: e.name == "Alice")
+
+    post = olga.send_to_room("#redes", "quem vem?")
+    screen.wait_text("(#redes) Olga: quem vem?")
+    marks = next_of(olga, RoomRead, lambda e: e.marks is not None and post.msg_id in e.marks)
+    assert marks.marks == (post.msg_id,)  # printed: Alice's mark
+
+    screen.type("eu vou")
+    screen.press("Enter")
+    mine = next_of(olga, RoomPost, lambda p: p.sender == "Alice")
+    olga.mark_read_in_room("#redes", mine.msg_id)
+    screen.wait_text(f"✓✓ your last post in #redes (message {mine.msg_id}) was read by 1")
+    vic.mark_read_in_room("#redes", mine.msg_id)
+    screen.wait_text(f"✓✓ your last post in #redes (message {mine.msg_id}) was read by 2")
+    # Olga's mark moving further changes no count: no new line.
+    later = vic.send_to_room("#redes", "ok")
+    screen.wait_text("(#redes) Vic: ok")
+    olga.mark_read_in_room("#redes", later.msg_id)
+    next_of(vic, RoomRead, lambda e: e.marks is not None and later.msg_id in e.marks)  # the same flush as Alice's
+    deadline = time.monotonic() + 1.0  # and for a while after it: still the two lines
+    while time.monotonic() < deadline:
+        assert "\n".join(screen.screen()).count("was read by") == 2
