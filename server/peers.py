@@ -98,3 +98,6 @@ class LocalPeers:
 
     def receipts_switched(self, key: str, on: bool) -> None:
         """Tell the other nodes that ``key`` turned read receipts on (or off)."""
+
+    def room_read_moved(self, room: str, member: str, mark: int) -> None:
+        """Tell the other nodes that ``member`` read room ``room``'s posts up to ``mark``."""

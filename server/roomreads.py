@@ -171,21 +171,35 @@ class RoomReads:
                 return
             if not moved:
                 return
-            if not self.core.holds(key):
-                # Not held (nobody was told, or it was too large): the others' marks first,
-                # from the store, which has this one too (it answers in order).
-                def loaded(marks: dict[str, int]) -> None:
-                    if self._anyone_told(key):  # else held by nobody's need (rule 6)
-                        self.core.load(key, marks)
-                        self.core.touch(key)
-                        self._flush()
-
-                self.relay.store.room_read_marks(key, list(now_room.members), loaded, lambda _failure: None)
-                return
-            if self.core.move(key, me, mark):
-                self._flush()
+            self.relay.peers.room_read_moved(key, me, mark)  # a cluster's other nodes count it too
+            self.moved(key, me, mark)
 
         after.store_call(session, None, self.relay.store.record_room_read, me, key, msg_id, callback=recorded)
+
+    def moved(self, key: str, member: str, mark: int) -> None:
+        """``member``'s mark in room ``key`` moved up to ``mark`` (stored), here or on another
+        node of a cluster (its events stream; this node's own come back too, and count once:
+        a mark only grows): the room's members here are told, coalesced."""
+        room = self.relay.room_desk.rooms.get(key)
+        if room is None or len(room.members) > const.ROOM_READS_LIMIT:
+            self.core.forget(key)  # stored, not told; loaded again if the room is small again
+            return
+        if self.core.holds(key):
+            if self.core.move(key, member, mark):
+                self._flush()
+            return
+        if not self._anyone_told(key):
+            return  # nobody here gets its lists (rule 6): nothing to hold
+
+        # Not held (nobody was told, or it was too large): the marks from the store, which
+        # has this one too (it answers in order).
+        def loaded(marks: dict[str, int]) -> None:
+            if self._anyone_told(key):  # else held by nobody's need (rule 6)
+                self.core.load(key, marks)
+                self.core.touch(key)
+                self._flush()
+
+        self.relay.store.room_read_marks(key, list(room.members), loaded, lambda _failure: None)
 
     # --- Sessions -----------------------------------------------------------------------
 

@@ -236,6 +236,18 @@ class AdminAdded(BusEvent):
     key: str
 
 
+@dataclass(frozen=True, slots=True)
+class RoomReadMoved(BusEvent):
+    """Member ``member`` of named room ``room`` (both keys) has read the room's posts up to
+    ``mark`` (stored): every node counts it in the "read by N" lists it sends its sessions
+    (server/roomreads.py). A mark is a number, as the lists that carry it."""
+
+    KIND: ClassVar[str] = "rread"
+    room: str
+    member: str
+    mark: int
+
+
 def room_post_head(sender: str, sender_key: str, room: str, text: str, sent_at: float) -> str:
     """The ``e`` field of a :class:`RoomPosted` entry up to its id: the store's script
     appends the id it gives the message and the closing brace (``msg_id`` is the last field)."""
@@ -247,7 +259,8 @@ def room_post_head(sender: str, sender_key: str, room: str, text: str, sent_at: 
 _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
                                       Tell, AccountSaved, HoldingSaved, Settled, CarbonCopy,
-                                      Conversation, ReceiptsSwitch, RoomChanged, RoomPosted, AdminAdded)}
+                                      Conversation, ReceiptsSwitch, RoomChanged, RoomPosted, AdminAdded,
+                                      RoomReadMoved)}
 # The type each field must have once decoded (JSON has no tuples; ints may stand for floats).
 _TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float),
           "float | None": (int, float, type(None)), "str | None": (str, type(None))}

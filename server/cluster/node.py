@@ -443,6 +443,10 @@ class ClusterNode:
     def receipts_switched(self, key: str, on: bool) -> None:
         self._publish(bus.ReceiptsSwitch(key, on))
 
+    def room_read_moved(self, room: str, member: str, mark: int) -> None:
+        if self.shares_rooms:  # else the rooms are this node's alone
+            self._publish(bus.RoomReadMoved(room, member, mark))
+
     def _publish(self, event: bus.BusEvent) -> None:
         self._spawn(self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN,
                                         "*", "e", bus.encode(event)), event.KIND)
@@ -737,6 +741,8 @@ class ClusterNode:
                                                  event.left_at)
         elif kind is bus.ReceiptsSwitch:
             relay.after.switched(event.key, event.on)
+        elif kind is bus.RoomReadMoved:
+            relay.after.room_reads.moved(event.room, event.member, event.mark)
 
     def _notify(self, notices: list) -> None:
         for notice in notices:

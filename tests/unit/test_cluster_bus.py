@@ -29,6 +29,7 @@ EVENTS = [
     bus.Conversation("bia", "ana", "read", '{"type":"read","with":"Bia","msg_id":7,"from":"Ana"}', 1700000004.5),
     bus.Conversation("bia", "ana", "typing", '{"type":"typing","to":"Bia","from":"Ana"}', 1700000005.0),
     bus.ReceiptsSwitch("ana", False),
+    bus.RoomReadMoved("#redes", "ana", 90),
 ]
 
 

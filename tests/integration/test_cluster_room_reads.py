@@ -1,0 +1,45 @@
+"""Read marks in rooms across the nodes of a cluster (issues 10 and 13): a member's mark
+moved through one node reaches, as a "read by N" list, the members on every node (two
+nodes as ``--cluster`` makes them, one real redis-server, real clients). Every wait has a
+deadline."""
+
+from __future__ import annotations
+
+from redisserver import redis_server  # noqa: F401  (a fixture)
+from wire import WireClient
+
+from protocol import Hello, RoomRead, Welcome
+from test_cluster_rooms import Nodes, nodes, online_everywhere, wait_for  # noqa: F401  (nodes: a fixture)
+from test_room_reads import SKIP, marks
+from test_rooms_after_delivered import ALL, QUIET, join, post
+
+
+def log_in(n: Nodes, index: int, name: str) -> WireClient:
+    host, port = n.servers[index].address
+    client = WireClient(host, port)
+    client.send(Hello("h", name, 2, None, False, None, ALL))
+    client.welcome = client.expect(Welcome, skip=QUIET)
+    return client
+
+
+def test_a_mark_moved_on_one_node_is_counted_in_the_lists_of_members_on_the_other(nodes) -> None:  # noqa: F811
+    n = nodes(2)
+    ana, bob, cy = log_in(n, 0, "Ana"), log_in(n, 1, "Bob"), log_in(n, 1, "Cy")
+    try:
+        online_everywhere(n, "Ana", "Bob", "Cy")
+        for client in (ana, bob, cy):
+            join(client)
+        # Every node knows the three members before the post (the stream brought the joins).
+        wait_for(lambda: all(n.call(lambda s=s: len(s.relay.room_desk.rooms.get("#redes").members) == 3)
+                             for s in n.servers), what="the three members on both nodes")
+        for client in (ana, bob, cy):
+            client.drain(quiet=0.3)
+        posted = post(ana, "a1", "quem vem?", ana, bob, cy)
+        bob.send(RoomRead("#redes", posted))  # on node 1
+        assert marks(ana) == (posted,)  # Ana on node 0 counts Bob's mark
+        assert marks(cy) == (posted,)  # and Cy, on Bob's node
+        cy.send(RoomRead("#redes", posted))
+        assert marks(ana) == (posted, posted)  # both, anonymous
+    finally:
+        for client in (ana, bob, cy):
+            client.close()
