@@ -150,23 +150,34 @@ def test_a_moderators_delete_on_node_2_is_announced_and_told_with_by_on_node_1(n
 def test_typing_in_a_room_crosses_nodes_not_with_receipts_off_and_is_never_left_in_redis(nodes):
     n = nodes
     with log_in(n, 0, "Ana") as ana, log_in(n, 1, "Mia") as mia, log_in(n, 1, "Off") as off, \
-            log_in(n, 1, "Old", features=None) as old, log_in(n, 0, "Eve") as eve:
-        online_everywhere(n, "Ana", "Mia", "Off", "Old", "Eve")
+            log_in(n, 1, "Old", features=None) as old, log_in(n, 0, "Eve") as eve, \
+            log_in(n, 1, "Bloc") as bloc, log_in(n, 0, "One", password=PASSWORD, register=True) as one2, \
+            log_in(n, 1, "One", version=1, password=PASSWORD) as one:
+        online_everywhere(n, "Ana", "Mia", "Off", "Old", "Eve", "Bloc", "One")
         join(ana, create=True)
-        for client in (mia, off, old, eve):
+        for client in (mia, off, old, eve, bloc, one2):
             join(client)
         off.send(Settings("s1", False))
         off.expect(Done, skip=QUIET)
-        wait_for(lambda: n.call(lambda: all("off" in s.relay.after.receipts_off for s in n.servers)),
-                 what="every node knows Off's receipts are off")
-        settled(ana, mia, off, old, eve)
+        bloc.send(Block("b", "Ana"))
+        bloc.expect(Done, skip=QUIET)
+        wait_for(lambda: n.call(lambda: all("off" in s.relay.after.receipts_off and "ana" in
+                                            s.relay.blocked.get("bloc", ()) for s in n.servers)),
+                 what="every node knows Off's receipts are off and Bloc blocks Ana")
+        settled(ana, mia, off, old, eve, bloc, one, one2)
         for _ in range(3):
             ana.send(RoomTyping("#redes"))
         assert mia.expect(RoomTyping, skip=QUIET) == RoomTyping("#redes", "Ana")  # node 2
         assert eve.expect(RoomTyping, skip=QUIET) == RoomTyping("#redes", "Ana")  # node 1
         none_of(mia, RoomTyping)  # coalesced: the others within the interval are absorbed
         none_of(off, RoomTyping, quiet=0.1)  # receipts off
-        none_of(old, RoomTyping, quiet=0.1)  # no feature, no rooms
+        none_of(old, RoomTyping, quiet=0.1)  # no feature
+        none_of(bloc, RoomTyping, quiet=0.1)  # blocks the typist
+        # One is a member through node 1; their session on node 2 speaks version 1 (no
+        # rooms), with every feature: it gets none.
+        assert one2.expect(RoomTyping, skip=QUIET) == RoomTyping("#redes", "Ana")
+        events = one.drain(quiet=0.3)
+        assert all(isinstance(e, QUIET) for e in events), events  # not even a frame it rejects
         none_of(ana, RoomTyping, quiet=0.1)
         # Never stored: once handled, no key or stream entry holds it.
         wait_for(lambda: not redis_keys_holding(SimpleNamespace(nodes=[n.servers[0].peers], run=n.run),
