@@ -42,6 +42,9 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   node: a session lives on one node, so per session it is the same rule as on one
   server; a user typing to one person from devices on two nodes at once passes one
   ``typing`` per interval per node, which shows the receiver the same "is typing".
+  A room's ``typing`` goes the same way, one entry per member online on another node
+  (:data:`ROOM_TYPING`); a room post's edit or delete goes to every node through the
+  events stream (:meth:`RoomDesk.post_changed`), in order after the post.
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ at the version its right was decided on), with its entry on the stream. Every no
 this one too, applies the changes (:meth:`RoomDesk.changed`) and writes the notices and
 posts (:meth:`RoomDesk.fan_out`) to its own sessions in the stream's one order. While a
 change of a room waits for Redis, the next requests on that room wait for it here.
+Edits and deletes of posts are told by the node that stored them to its sessions, and
+by the others as the events stream brings them (:meth:`RoomDesk.post_changed_elsewhere`).
 """
 
 from __future__ import annotations
