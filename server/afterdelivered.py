@@ -268,7 +268,8 @@ class AfterDelivered:
         if not self.typing_gate.allow(me, room_key(room.name), time.monotonic()):
             return
         event = RoomTyping(room.name, session.name)
-        frame = encode(event) if self.relay.peers.routes else None
+        # Across nodes only when the rooms are one across them (else each node's are its own).
+        frame = encode(event) if self.relay.peers.shares_rooms else None
         for member in room.members:
             if member == me or not self._passes(TYPING, member, me):
                 continue
