@@ -44,6 +44,9 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   node: a session lives on one node, so per session it is the same rule as on one
   server; a user typing to one person from devices on two nodes at once passes one
   ``typing`` per interval per node, which shows the receiver the same "is typing".
+  A room's ``typing`` goes the same way, one entry per member online on another node
+  (:data:`ROOM_TYPING`); a room post's edit or delete goes to every node through the
+  events stream (:meth:`RoomDesk.post_changed`), in order after the post.
 """
 
 from __future__ import annotations
@@ -85,6 +88,11 @@ from .typing import TypingGate
 
 if TYPE_CHECKING:
     from .relay import Relay
+
+
+# The feature a routed room ``typing`` names (bus.Conversation): a ``typing`` (the same
+# rules and the same late drop), for the sessions that speak protocol version 2 only.
+ROOM_TYPING = "room_typing"
 
 
 class AfterDelivered:
@@ -182,12 +190,15 @@ class AfterDelivered:
         of ``key`` here that asked for ``feature``: told if :meth:`_passes` says so here
         too. A ``typing`` older than the typing interval is dropped: the receiver would
         show "is typing" for longer than the typist did."""
+        in_room = feature == ROOM_TYPING  # a room's typing: a typing, to sessions with rooms
+        if in_room:
+            feature = TYPING
         if feature == TYPING and time.time() - at > self.relay.config.typing_interval:
             return
         if not self._passes(feature, key, actor):
             return
         for session in self.relay.registry.sessions_by_key(key):
-            if feature in self.features.get(session, ()):
+            if feature in self.features.get(session, ()) and (not in_room or session.conn.may_send(RoomTyping)):
                 session.write_frame(frame)
 
     # --- Read ---------------------------------------------------------------------------
@@ -267,12 +278,16 @@ class AfterDelivered:
         if not self.typing_gate.allow(me, room_key(room.name), time.monotonic()):
             return
         event = RoomTyping(room.name, session.name)
+        # Across nodes only when the rooms are one across them (else each node's are its own).
+        frame = encode(event) if self.relay.peers.shares_rooms else None
         for member in room.members:
-            if member == me or member in self.receipts_off or self._blocked(me, member):
+            if member == me or not self._passes(TYPING, member, me):
                 continue
             for other in self.relay.registry.sessions_by_key(member):
                 if TYPING in self.features.get(other, ()) and other.conn.may_send(RoomTyping):
                     other.send(event)
+            if frame is not None:  # and to the member's sessions on other nodes, never stored
+                self.relay.peers.conversation(member, me, ROOM_TYPING, frame)
 
     def message_sent(self, sender_key: str, recipient_key: str) -> None:
         """A direct message went from one to the other: the receiver cleared "typing"."""
@@ -338,7 +353,7 @@ class AfterDelivered:
             if moderation is not None:
                 self.relay.room_desk.publish(moderation)
             if message.state == "room":
-                self.relay.room_desk.post_changed(message, by, skip=session)
+                self.relay.room_desk.post_changed(message, by, skip=session, decision=moderation)
                 return
             event = _change_event(message, by)
             # The author's blocks decide, also for a moderator's delete (as quiet_for does).

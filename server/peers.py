@@ -79,6 +79,11 @@ class LocalPeers:
         """Send a stored room message to every node (only with ``shares_room``)."""
         raise NotImplementedError
 
+    def room_post_changed(self, room: str, sender_key: str, frame: bytes, notices: list[tuple[str, str]]) -> None:
+        """A post in named room ``room`` (its key) was edited or deleted here (``frame``:
+        what members are told; ``notices``: [name key, frame text]): the other nodes tell
+        their members (only with ``shares_rooms``)."""
+
     def admin_added(self, key: str) -> None:
         """A console made account ``key`` an administrator: tell the other nodes' rooms."""
 

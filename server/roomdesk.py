@@ -31,6 +31,8 @@ at the version its right was decided on), with its entry on the stream. Every no
 this one too, applies the changes (:meth:`RoomDesk.changed`) and writes the notices and
 posts (:meth:`RoomDesk.fan_out`) to its own sessions in the stream's one order. While a
 change of a room waits for Redis, the next requests on that room wait for it here.
+Edits and deletes of posts are told by the node that stored them to its sessions, and
+by the others as the events stream brings them (:meth:`RoomDesk.post_changed_elsewhere`).
 """
 
 from __future__ import annotations
@@ -635,19 +637,50 @@ class RoomDesk:
 
     # --- Edits and deletes of posts (issue 13) ----------------------------------------------
 
-    def post_changed(self, message: mailbox.StoredMessage, by: str | None, skip: ClientSession | None) -> None:
+    def post_changed(self, message: mailbox.StoredMessage, by: str | None, skip: ClientSession | None,
+                     decision: list | None = None) -> None:
         """Room post ``message`` was just edited or deleted (``by`` a moderator or an
-        administrator, or None: by its sender): tell the members' sessions with the
+        administrator, or None: by its sender; ``decision``: what the rules decided of a
+        moderator's delete, already published here): tell the members' sessions with the
         ``edits`` feature (the sender's too, but ``skip``, which asked), except those who
         block the sender (they never had the post). Members offline learn it at their next
-        login (:meth:`logged_in`, from the room's change log)."""
+        login (:meth:`logged_in`, from the room's change log). In a cluster the other
+        nodes tell theirs, with the decision's notices (:meth:`post_changed_elsewhere`)."""
         room = self.rooms.get(message.recipient_key)
         if room is None:
             return  # the room ended: nobody is left to tell
         frame = encode(room_change_event(message, room.name, by))
+        self._write_change(frame, message.sender_key, room.members, skip)
+        if self._shared:
+            notices = [(canonical(e.name), _notice_frame(e).decode("utf-8")) for e in decision or ()
+                       if type(e) is Notice]
+            self.relay.peers.room_post_changed(message.recipient_key, message.sender_key, frame, notices)
+
+    def post_changed_elsewhere(self, key: str, sender_key: str, frame: bytes, notices: str) -> None:
+        """Another node edited or deleted a post of room ``key`` (the events stream says):
+        its ``notices`` (JSON: [name key, frame text] pairs) and the change ``frame`` go
+        to the sessions here as :meth:`post_changed` sends them, to the members as of the
+        stream's position, after any answer this node owes on the room (as posts do)."""
+        told = [(name_key, text.encode("utf-8")) for name_key, text in json.loads(notices)]
+        streamed = self._streamed.get(key)  # as of the entry's place in the stream
+
+        def tell() -> None:
+            room = self.rooms.get(key)
+            if streamed is None and room is None:
+                return  # it ended: nobody is left to tell
+            for name_key, notice in told:
+                self._tell(room, name_key, notice)
+            self._write_change(frame, sender_key, streamed[1] if streamed is not None else room.members, None)
+
+        if self._holding(key):
+            self._deferred.setdefault(key, []).append(tell)
+        else:
+            tell()
+
+    def _write_change(self, frame: bytes, sender_key: str, members: Any, skip: ClientSession | None) -> None:
         blocked, after = self.relay.blocked, self.relay.after
-        for member in room.members:
-            if message.sender_key in blocked.get(member, ()):
+        for member in members:
+            if sender_key in blocked.get(member, ()):
                 continue
             for recipient in self.relay.registry.sessions_by_key(member):
                 if (recipient is not skip and recipient.is_open and after.wants_edits(recipient)

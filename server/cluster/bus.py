@@ -9,8 +9,9 @@ entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
   (:class:`SessionOff`), dead nodes (:class:`NodeGone`, written by the reap script),
   room messages (:class:`RoomPost`) and cache changes (:class:`BlockChange`); named
   rooms' changes (:class:`RoomChanged`, with their notices), their messages
-  (:class:`RoomPosted`, written by the Redis store's script that stores them) and
-  administrators made at a console (:class:`AdminAdded`);
+  (:class:`RoomPosted`, written by the Redis store's script that stores them), their
+  posts' edits and deletes (:class:`RoomPostChanged`) and administrators made at a
+  console (:class:`AdminAdded`);
 - a node's **inbox** (a consumer group, so nothing is lost while the node is briefly
   away from Redis): direct messages for its sessions (:class:`Deliver`) and frames for
   the sessions of one user there (:class:`Tell`: outcomes, ``queued``), copies of what a
@@ -229,6 +230,23 @@ class RoomPosted(BusEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class RoomPostChanged(BusEvent):
+    """A named room's post was edited or deleted (issue 13), decided and stored on
+    ``node``, which told its own sessions at once: every other node writes ``frame`` (the
+    ``edited`` or ``deleted`` with ``room``; a deleted post's text is not in it) to its
+    sessions in room ``room`` (its key) that asked for ``edits``, except those of members
+    who block ``sender_key``, after ``notices`` (as :class:`RoomChanged`'s: a moderator's
+    ``delete`` notice). On the events stream, so it follows the post in every node's order."""
+
+    KIND: ClassVar[str] = "rchange"
+    node: str
+    room: str
+    sender_key: str
+    frame: str
+    notices: str
+
+
+@dataclass(frozen=True, slots=True)
 class AdminAdded(BusEvent):
     """A server console made account ``key`` an administrator: every node's rooms too."""
 
@@ -260,7 +278,7 @@ _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
                                       Tell, AccountSaved, HoldingSaved, Settled, CarbonCopy,
                                       Conversation, ReceiptsSwitch, RoomChanged, RoomPosted, AdminAdded,
-                                      RoomReadMoved)}
+                                      RoomReadMoved, RoomPostChanged)}
 # The type each field must have once decoded (JSON has no tuples; ints may stand for floats).
 _TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float),
           "float | None": (int, float, type(None)), "str | None": (str, type(None))}

@@ -40,6 +40,7 @@ from resp import RedisClient, RedisError
 from resp.aio import RedisConnectionError
 
 from ..accounts import Account
+from ..afterdelivered import ROOM_TYPING
 from ..guests import Holding
 from ..mailbox import StoredMessage
 from ..store import StoreUnavailable
@@ -408,6 +409,13 @@ class ClusterNode:
         self.relay.store.store_room_post(message, version, self.prefix + "events", head, scripts.EVENTS_MAXLEN,
                                          callback, on_error)
 
+    def room_post_changed(self, room: str, sender_key: str, frame: bytes, notices: list[tuple[str, str]]) -> None:
+        """A post in named room ``room`` (its key) was edited or deleted here, and this
+        node's sessions were told: the other nodes tell theirs as they read it from the
+        events stream (bus.RoomPostChanged; this node skips its own entry)."""
+        self._publish(bus.RoomPostChanged(self.node_id, room, sender_key, frame.decode("utf-8"),
+                                          bus._dumps(notices)))
+
     def admin_added(self, key: str) -> None:
         """A console here made account ``key`` an administrator: so do the other nodes,
         and the nodes that join later (the set ``admins``)."""
@@ -435,7 +443,7 @@ class ClusterNode:
         routed it is an inbox entry only until that node has handled it (INBOX_TAKEN)."""
         if self._all_here(key) or self.directory.lookup_key(key) is None:
             return
-        if feature == TYPING and not self._redis.connected:
+        if feature in (TYPING, ROOM_TYPING) and not self._redis.connected:
             return
         entry = bus.encode(bus.Conversation(key, actor, feature, frame.decode("utf-8"), time.time()))
         self._route(key, entry, None, f"{feature} for {key!r}")
@@ -723,6 +731,10 @@ class ClusterNode:
         elif kind is bus.RoomPosted:
             relay.room_desk.fan_out(StoredMessage(event.msg_id, event.sender, event.sender_key, None, event.room,
                                                   event.text, event.sent_at, "", "room"))
+        elif kind is bus.RoomPostChanged:
+            if event.node != self.node_id:  # the deciding node told its sessions at once
+                relay.room_desk.post_changed_elsewhere(event.room, event.sender_key, event.frame.encode("utf-8"),
+                                                       event.notices)
         elif kind is bus.AdminAdded:
             relay.room_desk.rooms.add_admin(event.key)
         elif kind is bus.BlockChange:

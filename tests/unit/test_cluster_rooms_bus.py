@@ -15,6 +15,8 @@ EVENTS = [
     bus.RoomChanged("#redes", 4, None, "[]"),
     bus.RoomPosted("Ana", "ana", "#redes", "olá \"turma\" / 🌍\n", 1700000002.25, 12),
     bus.AdminAdded("teacher"),
+    bus.RoomPostChanged("n1", "#redes", "ana", '{"type":"deleted","room":"#redes"}\n',
+                        json.dumps([["ana", '{"type":"room_notice"}\n']])),
 ]
 
 
