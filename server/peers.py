@@ -79,7 +79,8 @@ class LocalPeers:
         """Send a stored room message to every node (only with ``shares_room``)."""
         raise NotImplementedError
 
-    def room_post_changed(self, room: str, sender_key: str, frame: bytes, notices: list[tuple[str, str]]) -> None:
+    def room_post_changed(self, room: str, sender_key: str, frame: bytes, notices: list[tuple[str, str]],
+                          msg_id: int = 0, holds_text: bool = False) -> None:
         """A post in named room ``room`` (its key) was edited or deleted here (``frame``:
         what members are told; ``notices``: [name key, frame text]): the other nodes tell
         their members (only with ``shares_rooms``)."""

@@ -654,7 +654,8 @@ class RoomDesk:
         if self._shared:
             notices = [(canonical(e.name), _notice_frame(e).decode("utf-8")) for e in decision or ()
                        if type(e) is Notice]
-            self.relay.peers.room_post_changed(message.recipient_key, message.sender_key, frame, notices)
+            self.relay.peers.room_post_changed(message.recipient_key, message.sender_key, frame, notices,
+                                               message.msg_id, holds_text=not message.deleted)
 
     def post_changed_elsewhere(self, key: str, sender_key: str, frame: bytes, notices: str) -> None:
         """Another node edited or deleted a post of room ``key`` (the events stream says):

@@ -409,12 +409,20 @@ class ClusterNode:
         self.relay.store.store_room_post(message, version, self.prefix + "events", head, scripts.EVENTS_MAXLEN,
                                          callback, on_error)
 
-    def room_post_changed(self, room: str, sender_key: str, frame: bytes, notices: list[tuple[str, str]]) -> None:
+    def room_post_changed(self, room: str, sender_key: str, frame: bytes, notices: list[tuple[str, str]],
+                          msg_id: int = 0, holds_text: bool = False) -> None:
         """A post in named room ``room`` (its key) was edited or deleted here, and this
         node's sessions were told: the other nodes tell theirs as they read it from the
-        events stream (bus.RoomPostChanged; this node skips its own entry)."""
-        self._publish(bus.RoomPostChanged(self.node_id, room, sender_key, frame.decode("utf-8"),
-                                          bus._dumps(notices)))
+        events stream (bus.RoomPostChanged; this node skips its own entry). An edit's entry
+        (``holds_text``) is noted with post ``msg_id``, so that deleting the post takes
+        the text out of the stream (scripts.ROOM_TEXT_ENTRY)."""
+        event = bus.RoomPostChanged(self.node_id, room, sender_key, frame.decode("utf-8"), bus._dumps(notices))
+        if not holds_text:
+            self._publish(event)
+            return
+        self._spawn(scripts.ROOM_TEXT_ENTRY(self._redis, args=(self.prefix, self.prefix + "events", msg_id,
+                                                               bus.encode(event), scripts.EVENTS_MAXLEN)),
+                    event.KIND)
 
     def admin_added(self, key: str) -> None:
         """A console here made account ``key`` an administrator: so do the other nodes,

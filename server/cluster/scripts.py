@@ -214,3 +214,20 @@ if type(info) == 'table' then
 end
 return {alive, redis.call('XLEN', inbox), pending[1], last}
 """)
+
+
+# ARGV: prefix, events stream, msg id, entry, stream length. An events-stream entry that
+# holds a room post's text (an edit's rchange, bus.RoomPostChanged): added, and noted in
+# the message's hash ('se', as stores/redis.py's store script notes the post's own rpost
+# entry) so that a delete of the post removes it from the stream too. Not added if the post
+# was deleted meanwhile (nothing left to tell, and no text to keep). The entry's id, or false.
+ROOM_TEXT_ENTRY = Script("""
+local k = ARGV[1] .. 'm:' .. ARGV[3]
+if redis.call('HGET', k, 'd') == '1' then return false end
+local eid = redis.call('XADD', ARGV[2], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[4])
+if redis.call('EXISTS', k) == 1 then
+  local held = redis.call('HGET', k, 'se')
+  redis.call('HSET', k, 'se', (held and (held .. '\\n') or '') .. ARGV[2] .. ' ' .. eid)
+end
+return eid
+""")

@@ -198,7 +198,10 @@ end
 redis.call('HSET', cidk, cid, id)
 redis.call('ZADD', P .. 'ids', id, id)
 if cas then
-  redis.call('XADD', ARGV[13], 'MAXLEN', '~', ARGV[15], '*', 'e', ARGV[14] .. id .. '}')
+  -- Noted in the message ('se': "stream entry-id" lines), so that a delete of the post
+  -- removes its text from the stream too (_CHANGE).
+  local eid = redis.call('XADD', ARGV[13], 'MAXLEN', '~', ARGV[15], '*', 'e', ARGV[14] .. id .. '}')
+  redis.call('HSET', k, 'se', ARGV[13] .. ' ' .. eid)
 elseif ARGV[12] and (state == 'sent' or state == 'queued') then
   return {1, id, route(ARGV[12], rk, ARGV[13], ARGV[14] .. id .. ARGV[15])}
 end
@@ -407,6 +410,12 @@ if edit then
   redis.call('HSET', k, 't', ARGV[5], 'e', ARGV[6])
 else
   redis.call('HSET', k, 't', '', 'e', ARGV[6], 'd', '1')
+  -- The stream entries that hold the post's text (its own, an edit's): removed with it.
+  local held = redis.call('HGET', k, 'se')
+  if held then
+    for stream, entry in string.gmatch(held, '(%%S+) (%%S+)') do redis.call('XDEL', stream, entry) end
+    redis.call('HDEL', k, 'se')
+  end
 end
 if r[6] == 'room' then
   local log = P .. 'rchg:' .. r[2]

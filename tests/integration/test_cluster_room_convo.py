@@ -123,6 +123,16 @@ def test_edit_and_delete_of_a_post_on_node_1_reach_the_members_on_node_2_at_once
         changes = [e for e in stream_events(n) if type(e) is bus.RoomPostChanged]
         assert len(changes) == 2 and "the test is on friday" in changes[0].frame, changes
         assert "by mistake" not in changes[1].frame, changes
+        # A deleted post's text is in no stream entry: its own rpost entry went with it.
+        assert not [e for e in stream_events(n) if "by mistake" in repr(e)]
+
+        # An edited post deleted: neither its first text (rpost) nor its edit (rchange) stays.
+        ana.send(Delete("d2", edited))
+        ana.expect(Done, skip=QUIET)
+        for member in (mia, ana2, eve):
+            assert member.expect(RoomDeleted, skip=QUIET).msg_id == edited
+        left = [e for e in stream_events(n) if "tset" in repr(e) or "the test is on friday" in repr(e)]
+        assert not left, left
 
 
 def test_a_moderators_delete_on_node_2_is_announced_and_told_with_by_on_node_1(nodes):
