@@ -106,7 +106,7 @@ class AfterDelivered:
         self.receipts_off: set[str] = relay.store.receipts_off()
         self.typing_gate = TypingGate(relay.config.typing_interval)
         # Read marks in rooms: server/roomreads.py (its timer is the room desk's loop's).
-        self.room_reads = RoomReads(self, relay.room_desk._schedule)
+        self.room_reads = RoomReads(self, relay.room_desk.schedule)
 
     def handlers(self) -> dict[type, Callable[[ClientSession, Any], None]]:
         return {Read: self._read, Typing: self._typing, Edit: self._edit, Delete: self._delete,

@@ -56,6 +56,7 @@ from registry import InvalidName, canonical, validate_name
 from . import mailbox
 from .afterdelivered import room_change_event
 from .login import unavailable_error
+from .wakeup import Wakeup
 from .rooms import (
     PREFIX, Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, record_members, room_key,
 )
@@ -95,9 +96,9 @@ class RoomDesk:
         """``schedule(delay, callback)`` (the loop's call_later) wakes the desk when a mute
         ends; without it, mutes end at the relay's periodic :meth:`expire` only."""
         self.relay = relay
-        self._schedule = schedule
-        # The time the earliest timer set is due (inf: none): a mute ending sooner sets another.
-        self._woken_at = float("inf")
+        self.schedule = schedule  # also the room read marks' timer (server/roomreads.py)
+        # When a mute ends (the core's deadlines are on time.time()).
+        self._waker = Wakeup(schedule, time.time, _WAKE_LATE)
         # Everyone online in the cluster is in the default room (relay.directory: this
         # server's registry when alone).
         self.rooms = Rooms(const.ADMINS, const.DEFAULT_ROOM, online_count=lambda: len(relay.directory))
@@ -741,19 +742,11 @@ class RoomDesk:
 
     def _wake(self) -> None:
         """Set a timer for the core's next deadline, unless one is set for it or sooner."""
-        due = self.rooms.next_deadline()
-        if due is None or self._schedule is None or due >= self._woken_at:
-            return
-        self._woken_at = due
-
         def woken() -> None:
-            if self._woken_at <= due:
-                self._woken_at = float("inf")
             self.expire(time.time())
             self._wake()
 
-        # A little after ``due``, so that time.time() has passed it when the timer fires.
-        self._schedule(max(0.0, due - time.time()) + _WAKE_LATE, woken)
+        self._waker.at(self.rooms.next_deadline(), woken)
 
     # --- Inside ----------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from protocol import READ, ErrorCode, ErrorReply, RoomRead
 from protocol.codec import encode
 
 from .rooms import room_key
+from .wakeup import Wakeup
 
 if TYPE_CHECKING:
     from .afterdelivered import AfterDelivered
@@ -132,9 +133,8 @@ class RoomReads:
         self.after = after
         self.relay = after.relay
         self.core = ReadMarks()
-        self._schedule = schedule
         self._clock = clock
-        self._woken_at = float("inf")  # when the timer set is due (inf: none)
+        self._waker = Wakeup(schedule, clock)
 
     # --- From a client ------------------------------------------------------------------
 
@@ -267,17 +267,7 @@ class RoomReads:
         self._wake()
 
     def _wake(self) -> None:
-        due = self.core.next_deadline()
-        if due is None or self._schedule is None or due >= self._woken_at:
-            return
-        self._woken_at = due
-
-        def woken() -> None:
-            if self._woken_at <= due:
-                self._woken_at = float("inf")
-            self._flush()
-
-        self._schedule(max(0.0, due - self._clock()) + 0.01, woken)
+        self._waker.at(self.core.next_deadline(), self._flush)
 
     def _send(self, key: str, sessions: list[ClientSession] | None, empty: bool = True) -> None:
         """Room ``key``'s list to ``sessions`` (None: to every member online who is told):
