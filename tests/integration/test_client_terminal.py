@@ -288,6 +288,10 @@ def test_interactive_mode_redraws_the_typed_line_and_exits_3_when_lost(server: F
         screen.expect(b"[room]> ")
         screen.type(b"half typed")
         screen.expect(b"half typed")
+        # Readline is not thread-safe: a message printed while it still handles the last key
+        # can find its cursor state half updated (seen once in CI under load: the prompt
+        # redrawn two columns right). This test is about the redraw, not that race.
+        screen.quiet()
         bob.send_room("hello from Bob")
         # The line being typed is erased (all its rows), the message printed, the prompt
         # and text redrawn. (The wrapped and edited cases: test_client_screen.py, in tmux.)

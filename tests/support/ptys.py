@@ -33,5 +33,23 @@ class Pty:
                 assert chunk, f"{wanted!r} never appeared; the terminal closed: {self.seen!r}"
                 self.seen += chunk
 
+    def quiet(self, period: float = 0.3, timeout: float = WAIT) -> None:
+        """Read until nothing more comes for ``period`` seconds (the other side is idle, e.g.
+        readline has handled every key typed); AssertionError if that takes over ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"the terminal never went quiet; screen so far: {self.seen!r}"
+            ready, _, _ = select.select([self.fd], [], [], min(period, remaining))
+            if not ready:
+                return
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:
+                return  # closed: nothing more will come
+            if not chunk:
+                return
+            self.seen += chunk
+
     def type(self, text: bytes) -> None:
         os.write(self.fd, text)
