@@ -645,7 +645,16 @@ class RoomDesk:
         ``edits`` feature (the sender's too, but ``skip``, which asked), except those who
         block the sender (they never had the post). Members offline learn it at their next
         login (:meth:`logged_in`, from the room's change log). In a cluster the other
-        nodes tell theirs, with the decision's notices (:meth:`post_changed_elsewhere`)."""
+        nodes tell theirs, with the decision's notices (:meth:`post_changed_elsewhere`).
+
+        A post of the default room (no recipient) goes to everyone online here in it (every
+        logged-in session, as its posts do: Relay.deliver_room), and to nobody later: it
+        keeps no history, no missed messages and so no change log."""
+        if message.recipient_key is None:
+            room = self.rooms.default
+            keys = {session.key for session in self.relay.sessions if session.key}
+            self._write_change(encode(room_change_event(message, room.name, by)), message.sender_key, keys, skip)
+            return
         room = self.rooms.get(message.recipient_key)
         if room is None:
             return  # the room ended: nobody is left to tell
