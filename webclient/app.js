@@ -648,10 +648,16 @@ const HANDLERS = {
     const seen = seenKey(frame.msg_id, frame.sent_at);
     if (chat.seen.has(seen)) return;
     chat.seen.add(seen);
-    const convo = addItem(chat, ROOM, null, {
+    const item = {
       kind: "message", dir: "in", sender: frame.from, text: String(frame.text),
       at: frame.sent_at, state: "received", msgId: frame.msg_id,
-    });
+    };
+    const early = chat.changes.get(frame.msg_id);  // a change that came before it (in a cluster)
+    if (early) {
+      chat.changes.delete(frame.msg_id);
+      applyChange(item, early);
+    }
+    const convo = addItem(chat, ROOM, null, item);
     if (chat.active !== ROOM) convo.unread += 1;
     out.announce.push(t("{name} to everyone: {text}", { name: frame.from, text: frame.text }));
   },

@@ -627,6 +627,9 @@ class ChatModel:
             self._own_room_ids.discard(event.msg_id)
             return  # the echo of a message already shown with its state
         line = Line("in", event.sender, clean_text(event.text), event.sent_at, msg_id=event.msg_id)
+        early = self._early_changes.pop(event.msg_id, None)  # a change that came first (in a cluster)
+        if early is not None:
+            self._change_line(line, early)
         self._add(self.conversations[ROOM], line)
         if self.active != ROOM and not mine:
             self._room_unread += 1

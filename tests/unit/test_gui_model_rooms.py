@@ -223,3 +223,7 @@ def test_edits_and_deletes_of_default_room_messages_change_lines_of_everyone() -
     model.apply(RoomDeleted(6, "Vic", const.DEFAULT_ROOM.upper(), 3.0, "Teacher"))
     assert model.conversations[ROOM].lines[-1].shown_text == "(this message was deleted by Teacher)"
     assert room_key(const.DEFAULT_ROOM) not in model.conversations
+    # Before its message (it can, in a cluster): applied when it comes.
+    model.apply(RoomEdited(12, "Ana", const.DEFAULT_ROOM, "later, fixed", 5.0))
+    model.apply(RoomMessage(12, "Ana", "later", 4.9))
+    assert model.conversations[ROOM].lines[-1].shown_text == "later, fixed  (edited)"
