@@ -28,6 +28,8 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   edit or delete of a room post goes to the members through the room desk
   (:meth:`RoomDesk.post_changed`), and to members who were offline at their next login
   from the room's change log (``store.room_changes``), never as a record per member.
+  The default room's messages likewise, to everyone online (it has no change log: it
+  keeps no history, so nobody offline is told).
 - **Others' messages**: a delete the store refuses as someone else's is done anyway for an
   administrator (any direct message or post) and for a room's owner and moderators (its
   posts): :meth:`AfterDelivered._may_delete_any` asks the rules (``Rooms.is_admin``,
