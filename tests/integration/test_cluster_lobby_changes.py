@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 from redisserver import redis_server  # noqa: F401  (a fixture)
+from test_cluster_room_convo import stream_events
 from test_cluster_rooms import Nodes, online_everywhere
 from wire import WireClient
 
@@ -75,3 +76,13 @@ def test_default_room_edits_and_an_administrators_delete_reach_everyone_on_both_
         for client in (ana, mia, eve, teacher):  # once each
             events = client.drain(quiet=0.6)
             assert not [e for e in events if isinstance(e, CHANGES)], events
+        # The deleted message's text is in no entry of the events stream (its own went with it).
+        assert [e for e in stream_events(n) if "the tset" in repr(e)]  # the reading finds text
+        assert not [e for e in stream_events(n) if "something rude" in repr(e)]
+        # An edited message deleted: neither its first text nor its edit's stays.
+        ana.send(Delete("d2", first))
+        ana.expect(Done, skip=QUIET + CHANGES)
+        for client in (mia, eve, teacher):
+            assert client.expect(RoomDeleted, 20, skip=QUIET).msg_id == first
+        left = [e for e in stream_events(n) if "the tset" in repr(e) or "the test" in repr(e)]
+        assert not left, left
