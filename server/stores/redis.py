@@ -114,7 +114,8 @@ from resp.aio import RedisAddress
 from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
-from ..mailbox import DEFAULT_ROOM_SLOT, ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage, same_request
+from ..mailbox import (DEFAULT_ROOM_SLOT, ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage,
+                       same_request)
 from ..cluster.scripts import ROUTE_FUNCTION
 from ..store import FailureLog, StoreUnavailable
 from .base import Callback, ErrorCallback
