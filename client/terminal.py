@@ -316,6 +316,17 @@ def describe_reconnecting(event: Reconnecting) -> str:
         delay=f"{event.delay:.1f}", attempt=event.attempt, why=why)
 
 
+def _describe_default_room_change(event: RoomEdited | RoomDeleted) -> str:
+    """The line for an edit or delete of a default room message (a ``(room)`` line)."""
+    if isinstance(event, RoomEdited):
+        return _("(room) ✎ {name} edited message {id}: {text}").format(
+            name=sanitize(event.sender), id=event.msg_id, text=sanitize(event.text))
+    if event.by is not None:  # an administrator's act
+        return _("(room) ✗ {by} deleted message {id} of {name}").format(
+            by=sanitize(event.by), id=event.msg_id, name=sanitize(event.sender))
+    return _("(room) ✗ {name} deleted message {id}").format(name=sanitize(event.sender), id=event.msg_id)
+
+
 def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = None) -> str | None:
     """The output line for an event the client library handed on (None: nothing to show).
 
@@ -353,6 +364,8 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         if event.sender is None:
             return None
         return _("… {name} is typing in {room}").format(name=sanitize(event.sender), room=sanitize(event.room_name))
+    if isinstance(event, (RoomEdited, RoomDeleted)) and is_default_room(event.room_name):
+        return _describe_default_room_change(event)  # shown as its messages are: "(room)"
     if isinstance(event, RoomEdited):
         return _("✎ {name} edited message {id} in {room}: {text}").format(
             name=sanitize(event.sender), id=event.msg_id, room=sanitize(event.room_name), text=sanitize(event.text))

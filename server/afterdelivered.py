@@ -28,6 +28,8 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   edit or delete of a room post goes to the members through the room desk
   (:meth:`RoomDesk.post_changed`), and to members who were offline at their next login
   from the room's change log (``store.room_changes``), never as a record per member.
+  The default room's messages likewise, to everyone online (it has no change log: it
+  keeps no history, so nobody offline is told).
 - **Others' messages**: a delete the store refuses as someone else's is done anyway for an
   administrator (any direct message or post) and for a room's owner and moderators (its
   posts): :meth:`AfterDelivered._may_delete_any` asks the rules (``Rooms.is_admin``,
@@ -329,9 +331,10 @@ class AfterDelivered:
             status, message = result
             if status == mailbox.BARRED:
                 desk = self.relay.room_desk
-                refusal = desk.rooms.may_post(desk.person(session), message.recipient_key, time.time())
+                room = message.recipient or desk.rooms.default.name  # no recipient: the default room
+                refusal = desk.rooms.may_post(desk.person(session), room, time.time())
                 if refusal is None:  # allowed again meanwhile (unmuted): the edit was not made
-                    refusal = Refused(ErrorCode.FORBIDDEN, f"you could not post to {message.recipient} then: "
+                    refusal = Refused(ErrorCode.FORBIDDEN, f"you could not post to {room} then: "
                                       "try the edit again")
                 session.send(ErrorReply(refusal.code, refusal.message, request_id))
                 return
@@ -373,8 +376,11 @@ class AfterDelivered:
         decides: Rooms.may_post), at most const.MAX_ROOMS_PER_USER."""
         desk = self.relay.room_desk
         person, now = desk.person(session), time.time()
-        return frozenset(room_key(name) for name in desk.rooms.rooms_of(session.key)
-                         if desk.rooms.may_post(person, name, now) is None)
+        named = frozenset(room_key(name) for name in desk.rooms.rooms_of(session.key)
+                          if desk.rooms.may_post(person, name, now) is None)
+        if desk.rooms.may_post(person, desk.rooms.default.name, now) is None:  # not muted there
+            return named | {mailbox.DEFAULT_ROOM_SLOT}
+        return named
 
     def _may_delete_any(self, session: ClientSession, message: mailbox.StoredMessage) -> list | None:
         """What the rules decide of ``session``'s user deleting ``message``, someone
@@ -385,8 +391,9 @@ class AfterDelivered:
         desk = self.relay.room_desk
         person = desk.person(session)
         now = time.time()
-        if message.state == "room" and message.recipient_key is not None:
-            decision = desk.rooms.delete_post(person, message.recipient_key, message.sender, message.msg_id, now)
+        if message.state == "room":  # a named room's post, or the default room's (no recipient)
+            room = message.recipient_key if message.recipient_key is not None else desk.rooms.default.name
+            decision = desk.rooms.delete_post(person, room, message.sender, message.msg_id, now)
             if not any(type(e) is Refused for e in decision):
                 return decision
         if desk.rooms.is_admin(person):

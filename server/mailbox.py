@@ -47,6 +47,10 @@ class StoredMessage:
     deleted: bool = False  # deleted by its sender: ``text`` is ""
 
 
+# What stands for the default room among the keys of ``may_post_in`` (change_refused):
+# its posts have no recipient, and no named room's key is "#" alone.
+DEFAULT_ROOM_SLOT = "#"
+
 _COLUMNS = ("msg_id, sender, sender_key, recipient, recipient_key, text, sent_at, client_id, state, expires_at,"
             " edited_at, deleted")
 
@@ -366,7 +370,8 @@ def change_refused(message: StoredMessage, sender_key: str | None, text: str | N
 
     ``may_post_in`` (for an edit): the keys of the rooms its sender may post to now, as
     the rooms core says (server/rooms.py ``may_post``); an edit of a post in any other
-    room is ``BARRED``, with the message (a mute is not to be got round by editing).
+    room is ``BARRED``, with the message (a mute is not to be got round by editing); the
+    default room's posts (no recipient) count as in :data:`DEFAULT_ROOM_SLOT`.
     None: no such check (a delete, which stays allowed)."""
     if sender_key is not None and message.sender_key != sender_key:
         return FORBIDDEN, message
@@ -375,7 +380,7 @@ def change_refused(message: StoredMessage, sender_key: str | None, text: str | N
     if text is not None and text == message.text:
         return UNCHANGED, message
     if (text is not None and may_post_in is not None and message.state == "room"
-            and message.recipient_key not in may_post_in):
+            and (message.recipient_key or DEFAULT_ROOM_SLOT) not in may_post_in):
         return BARRED, message
     if sender_key is not None and now - message.sent_at > window:
         return TOO_LATE, None
@@ -387,9 +392,10 @@ def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str | None, 
                    may_post_in: frozenset[str] | None = None) -> tuple[str, StoredMessage | None]:
     """Edit (``text``) or delete (``text`` None) the direct message ``msg_id`` of ``sender_key``.
 
-    A named room's post (state 'room') is changed the same way by its sender (the
-    default room's, with no recipient, are not: UNKNOWN); it is never marked
-    ``change_pending``: its members learn of it by :func:`room_changes`.
+    A room's post (state 'room') is changed the same way by its sender; it is never
+    marked ``change_pending``: a named room's members learn of it by :func:`room_changes`,
+    and the default room's (no recipient) keeps no change log (it has no history and no
+    missed messages: only those online are told, by the relay).
 
     Returns ``(CHANGED, the message as it now is)``; ``(UNCHANGED, the message)`` when it
     already is what is asked (a resend: the same text, or a delete of a deleted message),
@@ -403,7 +409,7 @@ def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str | None, 
     or the message was blocked (never delivered).
     """
     row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE msg_id = ?", (msg_id,)).fetchone()
-    if row is None or row[4] is None:
+    if row is None or (row[4] is None and row[8] != "room"):
         return UNKNOWN, None
     message = _row(row)
     refused = change_refused(message, sender_key, text, now, window, may_post_in)

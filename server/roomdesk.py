@@ -646,7 +646,23 @@ class RoomDesk:
         ``edits`` feature (the sender's too, but ``skip``, which asked), except those who
         block the sender (they never had the post). Members offline learn it at their next
         login (:meth:`logged_in`, from the room's change log). In a cluster the other
-        nodes tell theirs, with the decision's notices (:meth:`post_changed_elsewhere`)."""
+        nodes tell theirs, with the decision's notices (:meth:`post_changed_elsewhere`).
+
+        A post of the default room (no recipient) goes to everyone online here in it (every
+        logged-in session, as its posts do: Relay.deliver_room), and to nobody later: it
+        keeps no history, no missed messages and so no change log. In a cluster whose nodes
+        share the default room's messages (``peers.shares_room``) the other nodes tell theirs
+        as for a named room's, under the default room's key."""
+        if message.recipient_key is None:
+            room = self.rooms.default
+            frame = encode(room_change_event(message, room.name, by))
+            self._write_change(frame, message.sender_key, self._everyone_here(), skip)
+            if self.relay.peers.shares_room:
+                notices = [(canonical(e.name), _notice_frame(e).decode("utf-8")) for e in decision or ()
+                           if type(e) is Notice]
+                self.relay.peers.room_post_changed(room_key(room.name), message.sender_key, frame, notices,
+                                                   message.msg_id, holds_text=not message.deleted)
+            return
         room = self.rooms.get(message.recipient_key)
         if room is None:
             return  # the room ended: nobody is left to tell
@@ -664,6 +680,11 @@ class RoomDesk:
         to the sessions here as :meth:`post_changed` sends them, to the members as of the
         stream's position, after any answer this node owes on the room (as posts do)."""
         told = [(name_key, text.encode("utf-8")) for name_key, text in json.loads(notices)]
+        if key == room_key(self.rooms.default.name):  # everyone here is in it; it has no turns
+            for name_key, notice in told:
+                self._tell(self.rooms.default, name_key, notice)
+            self._write_change(frame, sender_key, self._everyone_here(), None)
+            return
         streamed = self._streamed.get(key)  # as of the entry's place in the stream
 
         def tell() -> None:
@@ -678,6 +699,10 @@ class RoomDesk:
             self._deferred.setdefault(key, []).append(tell)
         else:
             tell()
+
+    def _everyone_here(self) -> set[str]:
+        """The keys of the users logged in here: the default room's members here."""
+        return {session.key for session in self.relay.sessions if session.key}
 
     def _write_change(self, frame: bytes, sender_key: str, members: Any, skip: ClientSession | None) -> None:
         blocked, after = self.relay.blocked, self.relay.after

@@ -128,6 +128,7 @@ const TYPING_INTERVAL = 3;
 const TYPING_EXPIRES = 6;
 const EDIT_WINDOW = 15 * 60;
 const ROOM = "#room";                 // the key of the broadcast room's conversation
+const DEFAULT_ROOM = "#lobby";        // the broadcast room's name (const.DEFAULT_ROOM)
 const MAX_ITEMS = 500;                // messages and notices kept per conversation
 const HISTORY_PAGE = 50;
 // Ask for a conversation's history ({"type":"history","with":NAME,"limit":N}, answered
@@ -647,10 +648,16 @@ const HANDLERS = {
     const seen = seenKey(frame.msg_id, frame.sent_at);
     if (chat.seen.has(seen)) return;
     chat.seen.add(seen);
-    const convo = addItem(chat, ROOM, null, {
+    const item = {
       kind: "message", dir: "in", sender: frame.from, text: String(frame.text),
       at: frame.sent_at, state: "received", msgId: frame.msg_id,
-    });
+    };
+    const early = chat.changes.get(frame.msg_id);  // a change that came before it (in a cluster)
+    if (early) {
+      chat.changes.delete(frame.msg_id);
+      applyChange(item, early);
+    }
+    const convo = addItem(chat, ROOM, null, item);
     if (chat.active !== ROOM) convo.unread += 1;
     out.announce.push(t("{name} to everyone: {text}", { name: frame.from, text: frame.text }));
   },
@@ -1117,10 +1124,11 @@ function roomTypingNames(chat, key, now) {
 }
 
 /** An edited or deleted frame with ``room``: change the post if we have it (else keep
- * the change for the post); never confirmed (PROTOCOL.md, "In rooms"). */
+ * the change for the post); never confirmed (PROTOCOL.md, "In rooms"). The default
+ * room's are of its conversation, "Everyone" (ROOM). */
 function roomChanged(chat, frame, out) {
   if (typeof frame.msg_id !== "number" || typeof frame.from !== "string") return;
-  const convo = chat.conversations.get(roomKey(frame.room));
+  const convo = chat.conversations.get(roomKey(frame.room) === roomKey(DEFAULT_ROOM) ? ROOM : roomKey(frame.room));
   const item = convo ? convo.items.find((each) => each.kind === "message" && each.msgId === frame.msg_id) : null;
   if (!item) {
     chat.changes.set(frame.msg_id, frame);

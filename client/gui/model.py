@@ -74,6 +74,7 @@ from protocol import RoomRead  # read marks in rooms (issue 13)
 from i18n import N_, _, ngettext
 from registry import canonical
 
+from ..core import is_default_room
 from ..display import describe_room_notice, describe_skipped, explain_error, sanitize
 from ..outgoing import MessageUpdate
 
@@ -626,6 +627,9 @@ class ChatModel:
             self._own_room_ids.discard(event.msg_id)
             return  # the echo of a message already shown with its state
         line = Line("in", event.sender, clean_text(event.text), event.sent_at, msg_id=event.msg_id)
+        early = self._early_changes.pop(event.msg_id, None)  # a change that came first (in a cluster)
+        if early is not None:
+            self._change_line(line, early)
         self._add(self.conversations[ROOM], line)
         if self.active != ROOM and not mine:
             self._room_unread += 1
@@ -771,8 +775,9 @@ class ChatModel:
 
     def _room_changed(self, event: RoomEdited | RoomDeleted) -> None:
         """A room post was edited by its sender, or deleted (by its sender, a moderator or
-        an administrator): its line changes (kept for later if it is not here yet)."""
-        key = room_key(event.room_name)
+        an administrator): its line changes (kept for later if it is not here yet). The
+        default room's are its conversation's ("Everyone")."""
+        key = ROOM if is_default_room(event.room_name) else room_key(event.room_name)
         conversation = self.conversations.get(key)
         line = None
         if conversation is not None:

@@ -383,9 +383,13 @@ class ClusterNode:
         return True
 
     def post_room(self, message: StoredMessage) -> None:
-        """Send a stored room message to every node (this one included) in the stream's order."""
+        """Send a stored room message to every node (this one included) in the stream's order.
+        The entry holds its text, so it is noted with the message (scripts.ROOM_TEXT_ENTRY):
+        a delete of the message takes the text out of the stream too."""
         entry = bus.RoomPost(message.msg_id, message.sender, message.sender_key, message.text, message.sent_at)
-        self._publish(entry)
+        self._spawn(scripts.ROOM_TEXT_ENTRY(self._redis, args=(self.prefix, self.prefix + "events", message.msg_id,
+                                                               bus.encode(entry), scripts.EVENTS_MAXLEN)),
+                    entry.KIND)
 
     def save_room(self, key: str, version: int, record: str | None, notices: list[tuple[str, str]],
                   callback: Callable[[tuple | None], None]) -> None:

@@ -544,14 +544,16 @@ class MemoryStore:
                 quiet_for: frozenset[str], may_post_in: frozenset[str] | None = None) -> tuple[str, StoredMessage | None]:
         """As mailbox.change_message."""
         row = self._messages.get(msg_id)
-        if row is None or row.message.recipient_key is None:
+        if row is None or (row.message.recipient_key is None and row.state != "room"):
             return UNKNOWN, None
         message = row.current()
         refused = change_refused(message, sender_key, text, now, window, may_post_in)
         if refused is not None:
             return refused
         row.message = replace(row.message, text="" if text is None else text, edited_at=now, deleted=text is None)
-        if row.state == "room":
+        if row.state == "room" and message.recipient_key is None:
+            pass  # the default room's: no change log (no history, no missed messages)
+        elif row.state == "room":
             log_ = self._room_changes.setdefault(message.recipient_key, {})
             log_.pop(msg_id, None)
             log_[msg_id] = row  # the newest change last

@@ -114,7 +114,8 @@ from resp.aio import RedisAddress
 from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
-from ..mailbox import ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage, same_request
+from ..mailbox import (DEFAULT_ROOM_SLOT, ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage,
+                       same_request)
 from ..cluster.scripts import ROUTE_FUNCTION
 from ..store import FailureLog, StoreUnavailable
 from .base import Callback, ErrorCallback
@@ -392,7 +393,8 @@ _CHANGE = _script(r"""
 local id = ARGV[2]
 local k = mkey(id)
 local r = redis.call('HMGET', k, 'sk', 'rk', 'd', 't', 'at', 'st')
-if not r[2] then return {'unknown', false} end
+-- No recipient: the default room's post (a 'room' without one), else no such message.
+if not r[2] and (not r[1] or r[6] ~= 'room') then return {'unknown', false} end
 local anyone = ARGV[3] == '*'
 if not anyone and r[1] ~= ARGV[3] then return {'forbidden', row(id)} end
 local edit = ARGV[4] == '1'
@@ -402,7 +404,7 @@ if r[3] == '1' then
 end
 if edit and ARGV[5] == r[4] then return {'unchanged', row(id)} end
 if edit and ARGV[8] ~= '*' and r[6] == 'room'
-    and not string.find('\n' .. ARGV[8] .. '\n', '\n' .. r[2] .. '\n', 1, true) then
+    and not string.find('\n' .. ARGV[8] .. '\n', '\n' .. (r[2] or '%(default_slot)s') .. '\n', 1, true) then
   return {'barred', row(id)}
 end
 if not anyone and tonumber(ARGV[6]) - tonumber(r[5]) > tonumber(ARGV[7]) then return {'too_late', false} end
@@ -417,6 +419,7 @@ else
     redis.call('HDEL', k, 'se')
   end
 end
+if r[6] == 'room' and not r[2] then return {'changed', row(id)} end  -- the default room: no log
 if r[6] == 'room' then
   local log = P .. 'rchg:' .. r[2]
   redis.call('ZADD', log, ARGV[6], id)
@@ -429,7 +432,7 @@ for i = 9, #ARGV do
 end
 if not quiet then redis.call('ZADD', P .. 'chg:' .. r[2], id, id) end
 return {'changed', row(id)}
-""" % {"room_changes": const.ROOM_BACKLOG_LIMIT})
+""" % {"room_changes": const.ROOM_BACKLOG_LIMIT, "default_slot": DEFAULT_ROOM_SLOT})
 
 # ARGV: P, name key, limit, room keys. As mailbox.room_changes: the posts of those rooms
 # the member had (id at most their cursor) changed after their LEFT_AT mark (ms), among

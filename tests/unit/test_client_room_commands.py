@@ -124,3 +124,16 @@ def test_edit_and_delete_of_ones_last_message_or_a_members_last_post():
     assert parse_command("/apagar @Vic", "#redes") == DeleteLast("Vic")
     for bad in ("/edit", "/edit   ", "/delete Vic Moe", "/delete a b c", "/delete #x"):
         assert isinstance(parse_command(bad, "#redes"), Mistake), bad
+
+
+def test_a_change_of_a_default_room_message_is_a_room_line() -> None:
+    """The default room's edits and deletes read as its messages do: ``(room)``."""
+    import const
+    from protocol import RoomDeleted, RoomEdited
+
+    assert describe_event(RoomEdited(5, "Ana", const.DEFAULT_ROOM, "fixed", 0.0), "Bob") == (
+        "(room) ✎ Ana edited message 5: fixed")
+    assert describe_event(RoomDeleted(5, "Ana", const.DEFAULT_ROOM, 0.0), "Bob") == "(room) ✗ Ana deleted message 5"
+    assert describe_event(RoomDeleted(6, "Vic", const.DEFAULT_ROOM, 0.0, "Teacher"), "Bob") == (
+        "(room) ✗ Teacher deleted message 6 of Vic")
+    assert describe_event(RoomDeleted(7, "Vic", "#redes", 0.0), "Bob") == "✗ Vic deleted message 7 in #redes"

@@ -203,3 +203,27 @@ def test_read_marks_in_a_room_say_read_by_n_under_our_posts_and_the_room_is_mark
     model.read_receipts = False
     model.apply(RoomPost(10, "Olga", "#redes", "ok", 2.0))
     assert model.room_read_due(True) is None  # receipts off: no marks sent
+
+
+def test_edits_and_deletes_of_default_room_messages_change_lines_of_everyone() -> None:
+    """``edited``/``deleted`` with the default room's name (any case) change the lines of
+    the default room's conversation ("Everyone"), not a named room's."""
+    import const
+    from client.gui.model import LineChanged
+    from protocol import RoomDeleted, RoomEdited, RoomMessage
+
+    model = ChatModel("Bob")
+    model.apply(RoomMessage(5, "Ana", "the tset", 1.0))
+    model.apply(RoomMessage(6, "Vic", "something rude", 1.5))
+    model.take_changes()
+    model.apply(RoomEdited(5, "Ana", const.DEFAULT_ROOM, "the test", 2.0))
+    [change] = model.take_changes()
+    assert isinstance(change, LineChanged) and change.key == ROOM
+    assert model.conversations[ROOM].lines[-2].shown_text == "the test  (edited)"
+    model.apply(RoomDeleted(6, "Vic", const.DEFAULT_ROOM.upper(), 3.0, "Teacher"))
+    assert model.conversations[ROOM].lines[-1].shown_text == "(this message was deleted by Teacher)"
+    assert room_key(const.DEFAULT_ROOM) not in model.conversations
+    # Before its message (it can, in a cluster): applied when it comes.
+    model.apply(RoomEdited(12, "Ana", const.DEFAULT_ROOM, "later, fixed", 5.0))
+    model.apply(RoomMessage(12, "Ana", "later", 4.9))
+    assert model.conversations[ROOM].lines[-1].shown_text == "later, fixed  (edited)"

@@ -34,3 +34,11 @@ def test_a_key_given_twice_is_caught() -> None:
     source = "const HANDLERS = {\n  ok(chat, frame) {\n  },\n};\nObject.assign(HANDLERS, {\n  ok(chat, frame, out) {\n  },\n});\n"
     keys = handler_keys(source)
     assert keys == ["ok", "ok"]
+
+
+def test_the_pages_default_room_name_is_the_servers() -> None:
+    """The page maps the default room's ``edited``/``deleted`` to "Everyone" by its name."""
+    import const
+
+    found = re.search(r'^const DEFAULT_ROOM = "([^"]*)";', APP.read_text(encoding="utf-8"), flags=re.M)
+    assert found is not None and found.group(1) == const.DEFAULT_ROOM

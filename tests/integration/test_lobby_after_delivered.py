@@ -1,0 +1,152 @@
+"""Edit and delete of the default room's messages (issue 13): their sender within the edit
+window, an administrator any of them, nobody else. Real servers on 127.0.0.1 port 0 over
+each store (memory, SQLite, Redis); wire clients send exactly the frames each test wants.
+Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import const
+from protocol import (
+    EDITS, READ, TYPING, Accepted, Delete, Done, Edit, ErrorCode, Hello, Mute, RoomDeleted, RoomEdited, RoomMessage,
+    RoomNotice, SendRoom, SendToRoom, UserJoined, UserLeft, Welcome,
+)
+from server import ServerConfig, ServerThread
+from wire import WireClient
+
+ALL = (READ, TYPING, EDITS)
+PASSWORD = "correct horse"
+QUIET = (UserJoined, UserLeft, RoomNotice)
+
+
+def log_in(server, name: str, features=ALL, version: int = 2, password: str | None = None,
+           register: bool = False) -> WireClient:
+    client = WireClient(server.host, server.port)
+    client.send(Hello("h", name, version, password, register, None, features))
+    client.welcome = client.expect(Welcome, skip=QUIET)
+    return client
+
+
+def say(sender: WireClient, request_id: str, text: str, *everyone: WireClient, named: bool = False) -> int:
+    """``sender`` says ``text`` in the default room (``named``: by a ``send`` with its
+    name); every one of ``everyone`` gets it; its msg_id."""
+    sender.send(SendToRoom(request_id, const.DEFAULT_ROOM, text) if named else SendRoom(request_id, text))
+    msg_id = sender.expect(Accepted, skip=QUIET + (RoomMessage,)).msg_id
+    for client in everyone:
+        got = client.expect(RoomMessage, skip=QUIET + (RoomEdited, RoomDeleted))
+        assert (got.msg_id, got.text) == (msg_id, text)
+    return msg_id
+
+
+def none_of(client: WireClient, *kinds: type, quiet: float = 0.4) -> list:
+    events = client.drain(quiet=quiet)
+    assert not [e for e in events if isinstance(e, kinds)], events
+    return events
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def config(request, tmp_path, monkeypatch):
+    monkeypatch.setattr(const, "ADMINS", ("Teacher",))  # read when the server starts
+    if request.param == "redis":
+        from redisserver import RedisServer
+        with RedisServer(tmp_path / "redis") as redis:
+            yield ServerConfig(host="127.0.0.1", port=0, cluster_url=redis.url)
+        return
+    if request.param == "sqlite":
+        yield ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
+        return
+    yield ServerConfig(host="127.0.0.1", port=0)
+
+
+def test_own_edit_and_delete_of_a_default_room_message_reach_everyone_online(config):
+    with ServerThread(config) as server, \
+            log_in(server, "Ana", password=PASSWORD, register=True) as ana, \
+            log_in(server, "Ana", password=PASSWORD) as ana2, log_in(server, "Mia") as mia, \
+            log_in(server, "Old", features=None) as old, log_in(server, "One", version=1) as one:
+        first = say(ana, "m1", "the tset is on friday", ana, ana2, mia, old, one)
+        second = say(ana, "m2", "a secret by mistake", ana, ana2, mia, old, one, named=True)
+
+        ana.send(Edit("e1", first, "the test is on friday"))
+        assert ana.expect(Done, skip=QUIET + (RoomMessage,)).request_id == "e1"
+        for other in (mia, ana2):  # everyone online, and the sender's other session
+            edited = other.expect(RoomEdited, skip=QUIET)
+            assert (edited.msg_id, edited.sender, edited.room_name, edited.text) == (
+                first, "Ana", const.DEFAULT_ROOM, "the test is on friday")
+        ana.send(Delete("d1", second))
+        assert ana.expect(Done, skip=QUIET).request_id == "d1"
+        for other in (mia, ana2):
+            deleted = other.expect(RoomDeleted, skip=QUIET)
+            assert (deleted.msg_id, deleted.sender, deleted.room_name, deleted.by) == (
+                second, "Ana", const.DEFAULT_ROOM, None)
+        # A resend is answered again and told to nobody again; an edit of a deleted one is refused.
+        ana.send(Delete("d1", second))
+        assert ana.expect(Done, skip=QUIET).request_id == "d1"
+        ana.send(Edit("e2", second, "back"))
+        ana.expect_error(ErrorCode.UNKNOWN_MESSAGE, skip=QUIET)
+        none_of(mia, RoomEdited, RoomDeleted)
+        # A session without the feature, and a version 1 session, are told nothing.
+        none_of(old, RoomEdited, RoomDeleted)
+        none_of(one, RoomEdited, RoomDeleted)
+
+
+def test_an_administrator_deletes_anyones_default_room_message_and_nobody_else_may(config, caplog):
+    caplog.set_level(logging.INFO, logger="chat.rooms")
+    with ServerThread(config) as server, log_in(server, "Vic") as vic, log_in(server, "Mia") as mia, \
+            log_in(server, "Teacher", password=PASSWORD, register=True) as teacher:
+        rude = say(vic, "m1", "something offensive", vic, mia, teacher)
+        mia.send(Delete("x1", rude))  # a plain user may not delete it
+        mia.expect_error(ErrorCode.FORBIDDEN, skip=QUIET + (RoomMessage,))
+        mia.send(Edit("x2", rude, "rewritten"))  # nor edit it
+        mia.expect_error(ErrorCode.FORBIDDEN, skip=QUIET)
+        teacher.send(Edit("x3", rude, "rewritten"))  # an administrator deletes; does not rewrite
+        teacher.expect_error(ErrorCode.FORBIDDEN, skip=QUIET)
+
+        teacher.send(Delete("d1", rude))
+        assert teacher.expect(Done, skip=QUIET + (RoomMessage,)).request_id == "d1"
+        for client in (vic, mia):  # announced as a moderation act, then the delete itself
+            notice = client.expect(RoomNotice, skip=(UserJoined, UserLeft))
+            assert (notice.room_name, notice.act, notice.name, notice.by) == (const.DEFAULT_ROOM, "delete", "Vic", "Teacher")
+            deleted = client.expect(RoomDeleted, skip=QUIET)
+            assert (deleted.msg_id, deleted.sender, deleted.room_name, deleted.by) == (
+                rude, "Vic", const.DEFAULT_ROOM, "Teacher")
+    lines = [r.getMessage() for r in caplog.records if "deleted message" in r.getMessage()]
+    assert lines == [f"Teacher deleted message {rude} of Vic in {const.DEFAULT_ROOM}"], lines
+
+
+def test_an_edit_of_a_default_room_message_is_refused_while_muted_a_delete_is_not(monkeypatch):
+    monkeypatch.setattr(const, "ADMINS", ("Teacher",))
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
+            log_in(server, "Vic") as vic, log_in(server, "Mia") as mia, \
+            log_in(server, "Teacher", password=PASSWORD, register=True) as teacher:
+        msg_id = say(vic, "m1", "hello", vic, mia, teacher)
+        teacher.send(Mute("mu", const.DEFAULT_ROOM, "Vic", None, None))
+        teacher.expect(Done, skip=QUIET + (RoomMessage,))
+        vic.send(Edit("e1", msg_id, "hello again"))  # a mute is not got round by editing
+        vic.expect_error(ErrorCode.MUTED, skip=QUIET)
+        vic.send(Delete("d1", msg_id))  # deleting one's own stays allowed
+        assert vic.expect(Done, skip=QUIET + (RoomDeleted,)).request_id == "d1"
+        none_of(mia, RoomEdited)
+
+
+def test_a_deleted_default_room_messages_text_is_gone_from_the_sqlite_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(const, "ADMINS", ("Teacher",))
+    secret, other = "the exam answers are 42", "my password is hunter2"
+    config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
+    with ServerThread(config) as server:
+        with log_in(server, "Ana") as ana, log_in(server, "Teacher", password=PASSWORD, register=True) as teacher:
+            mine = say(ana, "m1", secret, ana, teacher)
+            theirs = say(ana, "m2", other, ana, teacher)
+            say(ana, "m3", "this one stays", ana, teacher)
+            ana.send(Delete("d1", mine))
+            ana.expect(Done, skip=QUIET + (RoomMessage,))
+            teacher.send(Delete("d2", theirs))
+            teacher.expect(Done, skip=QUIET + (RoomMessage, RoomDeleted))
+            data = b"".join(path.read_bytes() for path in tmp_path.rglob("*") if path.is_file())
+            assert b"this one stays" in data  # the reading finds text that was not deleted
+            assert secret.encode() not in data and other.encode() not in data
+    data = b"".join(path.read_bytes() for path in tmp_path.rglob("*") if path.is_file())
+    assert secret.encode() not in data and other.encode() not in data and b"this one stays" in data
