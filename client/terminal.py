@@ -877,11 +877,12 @@ class TerminalUI:
 
     # --- Edit and delete (issue 13) ---------------------------------------------------------
 
-    def _post_seen(self, post: RoomPost) -> None:
-        """Keep the id of the last post of each sender in each room (for /delete NAME);
-        a post clears that sender's "typing" there."""
+    def _post_seen(self, post: RoomPost | RoomMessage) -> None:
+        """Keep the id of the last post of each sender in each room, the default room's
+        under "" (for /delete NAME); a post clears that sender's "typing" there."""
         with self._print_lock:
-            key = (canonical(post.room_name), canonical(post.sender))
+            room = canonical(post.room_name) if isinstance(post, RoomPost) else ""
+            key = (room, canonical(post.sender))
             self._typing_shown.pop(key[0] + " " + key[1], None)
             self._last_posts.pop(key, None)
             self._last_posts[key] = post.msg_id
@@ -896,11 +897,12 @@ class TerminalUI:
         target = self._target
         with self._print_lock:
             if isinstance(command, DeleteLast) and command.name is not None:
-                if not is_room(target):
+                if target is not None and not is_room(target):
                     msg_id = None
                     why = _("/{command} NAME deletes a post in the room plain lines go to: /{join} #ROOM first")
-                else:
-                    msg_id = self._last_posts.get((canonical(target), canonical(command.name)))
+                else:  # a named room, or the default room ("": an administrator's delete)
+                    msg_id = self._last_posts.get((canonical(target) if target is not None else "",
+                                                   canonical(command.name)))
                     why = _("no post of {name} in {room} was shown here")
             else:
                 own = self._own_last.get(canonical(target) if target is not None else "")
@@ -909,7 +911,7 @@ class TerminalUI:
         if msg_id is None:
             self._emit("! " + why.format(command=command_names(word)[0], join=command_names("join")[0],
                                          name=sanitize(getattr(command, "name", "") or ""),
-                                         room=sanitize(target or "")))
+                                         room=sanitize(target or const.DEFAULT_ROOM)))
             return
         try:
             if isinstance(command, EditLast):
@@ -1200,7 +1202,7 @@ class TerminalUI:
             if isinstance(event, DirectMessage):
                 self._watch(event.sender)
                 self._typing_shown.pop(canonical(event.sender), None)
-            if isinstance(event, RoomPost):
+            if isinstance(event, (RoomPost, RoomMessage)):
                 self._post_seen(event)
             if isinstance(event, RoomRead):
                 self._room_read(event)

@@ -150,3 +150,61 @@ def test_a_deleted_default_room_messages_text_is_gone_from_the_sqlite_files(tmp_
             assert secret.encode() not in data and other.encode() not in data
     data = b"".join(path.read_bytes() for path in tmp_path.rglob("*") if path.is_file())
     assert secret.encode() not in data and other.encode() not in data and b"this one stays" in data
+
+
+class _GatedInput:
+    """Standard input for a script: each line is given once its gate is set (at most
+    10 s), then the end of input once ``done`` is."""
+
+    def __init__(self, lines: list, done) -> None:
+        self.lines, self.done = lines, done
+
+    def readline(self) -> str:
+        if self.lines:
+            line, gate = self.lines.pop(0)
+            gate.wait(10)
+            return line
+        self.done.wait(10)
+        return ""
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_an_administrator_deletes_a_default_room_message_from_the_terminal(monkeypatch):
+    """The terminal's /delete NAME, where plain lines go to the default room: NAME's last
+    message shown there, deleted by an administrator (it said "/join #ROOM first" before)."""
+    import io
+    import threading
+    import time
+
+    from client.terminal import TerminalUI
+
+    monkeypatch.setattr(const, "ADMINS", ("Teacher",))
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        log_in(server, "Teacher", password=PASSWORD, register=True).close()
+        with log_in(server, "Vic") as vic, log_in(server, "Mia") as mia:
+            seen, done, out = threading.Event(), threading.Event(), io.StringIO()
+            ui = TerminalUI("Teacher", server.host, server.port, timeout=10, password=PASSWORD,
+                            stdin=_GatedInput([("/delete Vic\n", seen)], done), stdout=out, stderr=out,
+                            interactive=False)
+            runner = threading.Thread(target=ui.run, daemon=True)
+            runner.start()
+            try:
+                deadline = time.monotonic() + 10
+                while "* connected" not in out.getvalue():  # the teacher is online
+                    assert time.monotonic() < deadline, out.getvalue()
+                    time.sleep(0.02)
+                rude = say(vic, "m1", "something offensive", vic, mia)
+                while "Vic: something offensive" not in out.getvalue():
+                    assert time.monotonic() < deadline, out.getvalue()
+                    time.sleep(0.02)
+                seen.set()
+                deleted = mia.expect(RoomDeleted, skip=QUIET)
+                assert (deleted.msg_id, deleted.sender, deleted.by) == (rude, "Vic", "Teacher")
+                while f"* message {rude} deleted" not in out.getvalue():
+                    assert time.monotonic() < deadline, out.getvalue()
+                    time.sleep(0.02)
+            finally:
+                done.set()
+                runner.join(10)
