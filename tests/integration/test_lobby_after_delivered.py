@@ -12,23 +12,12 @@ import pytest
 
 import const
 from protocol import (
-    EDITS, READ, TYPING, Accepted, Delete, Done, Edit, ErrorCode, Hello, Mute, RoomDeleted, RoomEdited, RoomMessage,
-    RoomNotice, SendRoom, SendToRoom, UserJoined, UserLeft, Welcome,
+    Accepted, Delete, Done, Edit, ErrorCode, Mute, RoomDeleted, RoomEdited, RoomMessage,
+    RoomNotice, SendRoom, SendToRoom, UserJoined, UserLeft,
 )
 from server import ServerConfig, ServerThread
+from test_rooms_after_delivered import PASSWORD, QUIET, log_in  # one way to log a wire client in
 from wire import WireClient
-
-ALL = (READ, TYPING, EDITS)
-PASSWORD = "correct horse"
-QUIET = (UserJoined, UserLeft, RoomNotice)
-
-
-def log_in(server, name: str, features=ALL, version: int = 2, password: str | None = None,
-           register: bool = False) -> WireClient:
-    client = WireClient(server.host, server.port)
-    client.send(Hello("h", name, version, password, register, None, features))
-    client.welcome = client.expect(Welcome, skip=QUIET)
-    return client
 
 
 def say(sender: WireClient, request_id: str, text: str, *everyone: WireClient, named: bool = False) -> int:
