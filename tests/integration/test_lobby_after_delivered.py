@@ -17,6 +17,7 @@ from protocol import (
 )
 from server import ServerConfig, ServerThread
 from test_rooms_after_delivered import PASSWORD, QUIET, log_in  # one way to log a wire client in
+from test_rooms_after_delivered import config  # noqa: F401  (a fixture: memory, SQLite, Redis)
 from wire import WireClient
 
 
@@ -37,22 +38,15 @@ def none_of(client: WireClient, *kinds: type, quiet: float = 0.4) -> list:
     return events
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-def config(request, tmp_path, monkeypatch):
+@pytest.fixture
+def admin_config(config, monkeypatch):  # noqa: F811  (config: the rooms' store fixture, three stores)
+    """The server's configuration over each store, with Teacher an administrator."""
     monkeypatch.setattr(const, "ADMINS", ("Teacher",))  # read when the server starts
-    if request.param == "redis":
-        from redisserver import RedisServer
-        with RedisServer(tmp_path / "redis") as redis:
-            yield ServerConfig(host="127.0.0.1", port=0, cluster_url=redis.url)
-        return
-    if request.param == "sqlite":
-        yield ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
-        return
-    yield ServerConfig(host="127.0.0.1", port=0)
+    return config
 
 
-def test_own_edit_and_delete_of_a_default_room_message_reach_everyone_online(config):
-    with ServerThread(config) as server, \
+def test_own_edit_and_delete_of_a_default_room_message_reach_everyone_online(admin_config):
+    with ServerThread(admin_config) as server, \
             log_in(server, "Ana", password=PASSWORD, register=True) as ana, \
             log_in(server, "Ana", password=PASSWORD) as ana2, log_in(server, "Mia") as mia, \
             log_in(server, "Old", features=None) as old, log_in(server, "One", version=1) as one:
@@ -82,9 +76,9 @@ def test_own_edit_and_delete_of_a_default_room_message_reach_everyone_online(con
         none_of(one, RoomEdited, RoomDeleted)
 
 
-def test_an_administrator_deletes_anyones_default_room_message_and_nobody_else_may(config, caplog):
+def test_an_administrator_deletes_anyones_default_room_message_and_nobody_else_may(admin_config, caplog):
     caplog.set_level(logging.INFO, logger="chat.rooms")
-    with ServerThread(config) as server, log_in(server, "Vic") as vic, log_in(server, "Mia") as mia, \
+    with ServerThread(admin_config) as server, log_in(server, "Vic") as vic, log_in(server, "Mia") as mia, \
             log_in(server, "Teacher", password=PASSWORD, register=True) as teacher:
         rude = say(vic, "m1", "something offensive", vic, mia, teacher)
         mia.send(Delete("x1", rude))  # a plain user may not delete it
