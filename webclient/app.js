@@ -801,10 +801,10 @@ function applyChange(item, change) {
   item.rev = (item.rev || 0) + 1;
 }
 
-/** Our own direct message or room post ``item`` may still be edited or deleted (the
- * server decides). */
+/** Our own message ``item`` (direct, a room post, or one to "Everyone", the default room)
+ * may still be edited or deleted (the server decides). */
 function changeable(chat, item) {
-  return item.kind === "message" && item.dir === "out" && (item.to !== null || Boolean(item.room))
+  return item.kind === "message" && item.dir === "out"
     && item.msgId != null && !item.deleted && nowSeconds() - item.at < EDIT_WINDOW && chat.status === "online";
 }
 
@@ -1580,16 +1580,15 @@ function messageElement(item) {
     const status = el("p", "msg-status");
     status.setAttribute("aria-live", "polite");
     node.append(status);
-    if (item.to !== null || item.room) {
-      const actions = el("p", "msg-actions");
-      const edit = el("button", "msg-edit", t("Edit"));
-      edit.type = "button";
-      const remove = el("button", "msg-delete", t("Delete"));
-      remove.type = "button";
-      actions.append(edit, remove);
-      actions.hidden = true;
-      node.append(actions);
-    }
+    // Edit and Delete, shown while changeable(): a direct message, a room post, one to "Everyone".
+    const actions = el("p", "msg-actions");
+    const edit = el("button", "msg-edit", t("Edit"));
+    edit.type = "button";
+    const remove = el("button", "msg-delete", t("Delete"));
+    remove.type = "button";
+    actions.append(edit, remove);
+    actions.hidden = true;
+    node.append(actions);
   } else if (item.room) {  // another member's room post: Delete, for its moderators
     const actions = el("p", "msg-actions");
     const remove = el("button", "msg-delete", t("Delete"));

@@ -829,10 +829,11 @@ class ChatModel:
         self._changes.append(LineChanged(key, line))
 
     def editable(self, key: str, now: float | None = None) -> Line | None:
-        """Our newest direct message in conversation ``key`` that may still be edited or
-        deleted (sent less than ``const.EDIT_WINDOW`` ago; the server is the judge)."""
+        """Our newest message in conversation ``key`` (a direct one, a room post, or one to
+        Everyone) that may still be edited or deleted (sent less than ``const.EDIT_WINDOW``
+        ago; the server is the judge)."""
         conversation = self.conversations.get(key)
-        if key == ROOM or conversation is None:
+        if conversation is None:
             return None
         now = time.time() if now is None else now
         for line in reversed(conversation.lines):

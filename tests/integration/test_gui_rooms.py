@@ -135,3 +135,32 @@ def test_typing_edits_and_deletes_in_a_room_in_the_window(open_gui, server, clie
         pass
     assert event.by is None
     bob.wait(lambda s: "vou levar o livro" not in s["panes"]["##redes"], "our post deleted")
+
+
+@pytest.mark.timeout_seconds(120)
+def test_ctrl_e_and_ctrl_delete_on_our_message_to_everyone(open_gui, server, clients) -> None:
+    """Our message to Everyone (the default room) edited with Ctrl+E and deleted with
+    Ctrl+Delete, as a direct message or a room post; the others are told."""
+    from protocol import RoomDeleted, RoomEdited
+
+    def next_of(client, kind):
+        while not isinstance(event := client.events.get(timeout=WAIT), kind):
+            pass
+        return event
+
+    ana = start(clients, server.port, "Ana")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.wait(lambda s: s["active"] == "#room", "Everyone open")
+    bob.cmd("type", text="a aula é às 10h")
+    bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["sent"], "our message as sent")
+    bob.cmd("key", sequence="<Control-e>")
+    bob.wait(lambda s: s["input"] == "a aula é às 10h", "our message in the input box")
+    bob.cmd("type", text="a aula é às 11h", clear=True)
+    edited = next_of(ana, RoomEdited)
+    assert (edited.sender, edited.text) == ("Bob", "a aula é às 11h")
+    bob.wait(lambda s: "a aula é às 11h  (edited)" in s["panes"]["#room"], "our edit")
+    bob.cmd("key", sequence="<Control-Delete>")
+    assert next_of(ana, RoomDeleted).msg_id == edited.msg_id
+    bob.wait(lambda s: "a aula é às 11h" not in s["panes"]["#room"]
+             and "(this message was deleted)" in s["panes"]["#room"], "our message deleted")

@@ -30,3 +30,37 @@ def test_an_edit_and_a_delete_of_a_default_room_message_show_in_everyone(site, t
         assert page.js("[...document.querySelectorAll('#messages .msg-in')].at(-1).dataset.deleted") == "true"
     finally:
         ana.close()
+
+
+def test_our_own_default_room_message_has_edit_and_delete_in_the_page(site) -> None:
+    """The page's Edit and Delete buttons on our message to "Everyone", as on a direct
+    message or a room post (they were left out for the default room)."""
+    from protocol import RoomDeleted, RoomEdited
+
+    page, web = site
+    ana = ChatClient("Ana", "127.0.0.1", web.srv.port)
+    try:
+        ana.connect(timeout=WAIT)
+        page.log_in("Bob")
+        page.wait_for("document.getElementById('conversation-title').textContent === 'Everyone'")
+        page.focus("#composer-input")
+        page.type("a reunião é às 10h")
+        page.enter()
+        page.wait_for("document.querySelector('#messages .msg-out .msg-actions')?.hidden === false")
+        page.js("document.querySelector('#messages .msg-out .msg-edit').click()")
+        page.wait_for("document.getElementById('composer').dataset.editing === 'true'")
+        page.js("document.getElementById('composer-input').value = ''")
+        page.focus("#composer-input")
+        page.type("a reunião é às 11h")
+        page.enter()
+        page.wait_for("document.querySelector('#messages .msg-out')?.dataset.edited === 'true'")
+        while not isinstance(event := ana.events.get(timeout=WAIT), RoomEdited):
+            pass
+        assert (event.sender, event.text) == ("Bob", "a reunião é às 11h")
+        page.js("document.querySelector('#messages .msg-out .msg-delete').click()")
+        page.wait_for("document.querySelector('#messages .msg-out')?.dataset.deleted === 'true'")
+        while not isinstance(event := ana.events.get(timeout=WAIT), RoomDeleted):
+            pass
+        assert event.msg_id is not None
+    finally:
+        ana.close()

@@ -6,7 +6,7 @@ from client.gui.model import (
     ROOM, ChatModel, ContactsChanged, HistoryWanted, LinesPrepended, MembersChanged, MembersWanted, room_key,
 )
 from client.outgoing import OutgoingMessage
-from protocol import DirectMessage, HistoryEntry, MemberEntry, RoomInfo, RoomNotice, RoomPost
+from protocol import DirectMessage, HistoryEntry, MemberEntry, RoomInfo, RoomMessage, RoomNotice, RoomPost
 
 
 def joined(model: ChatModel, room: str = "#redes", owner: str = "Olga") -> str:
@@ -227,3 +227,21 @@ def test_edits_and_deletes_of_default_room_messages_change_lines_of_everyone() -
     model.apply(RoomEdited(12, "Ana", const.DEFAULT_ROOM, "later, fixed", 5.0))
     model.apply(RoomMessage(12, "Ana", "later", 4.9))
     assert model.conversations[ROOM].lines[-1].shown_text == "later, fixed  (edited)"
+
+
+def test_our_last_message_to_everyone_may_be_edited_or_deleted_within_the_window() -> None:
+    """Ctrl+E and Ctrl+Delete in "Everyone": our newest message there, once the server gave
+    it an id, while EDIT_WINDOW lasts (they were for direct messages and named rooms only)."""
+    import const
+
+    model = ChatModel("Bob")
+    model.set_state("connected")
+    model.open(ROOM)
+    model.apply(RoomMessage(4, "Ana", "bom dia", 1.0))
+    assert model.editable(ROOM) is None  # nothing of ours yet
+    model.sent(OutgoingMessage("r1", None, "a aula é às 10h"))
+    assert model.editable(ROOM) is None  # no id from the server yet
+    model.update("r1", "sent", None, 5)
+    line = model.editable(ROOM)
+    assert line is not None and (line.msg_id, line.text) == (5, "a aula é às 10h")
+    assert model.editable(ROOM, now=line.at + const.EDIT_WINDOW + 1) is None
