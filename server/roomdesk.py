@@ -51,7 +51,7 @@ from protocol import (
     SetRoomMode, SetTopic, Unban, Unmute,
 )
 from protocol.codec import encode, fit_page
-from registry import InvalidName, canonical, validate_name
+from registry import InvalidName, canonical, lookalike_key, validate_name
 
 from . import mailbox
 from .afterdelivered import room_change_event
@@ -917,6 +917,10 @@ class RoomDesk:
                 if reply[1] > self._versions.get(key, 0):
                     self._versions[key] = reply[1]
                     self._keep(key, record)
+            elif reply[0] == "rival":  # made on another node meanwhile: this one looks like it
+                self.rooms.reset(key, self._saved.get(key))
+                self._reload(reply[1], reply[2], reply[3])
+                waiting[1] = waiting[1] or "changed"
             else:
                 self._reload(key, reply[1], reply[2])
                 waiting[1] = waiting[1] or "changed"
@@ -929,7 +933,8 @@ class RoomDesk:
             notices = [(canonical(e.name), _notice_frame(e).decode("utf-8")) for e in decision
                        if type(e) is Notice and room_key(e.room) == key]
             self.relay.peers.save_room(key, self._versions.get(key, 0), record, notices,
-                                       lambda reply, key=key, record=record: answered(key, record, reply))
+                                       lambda reply, key=key, record=record: answered(key, record, reply),
+                                       _lookalike(record or self._saved.get(key)))
 
     def _keep(self, key: str, record: str | None) -> None:
         if record is None:
@@ -995,3 +1000,17 @@ def _notice_frame(notice: Notice) -> bytes:
     """The ``room_notice`` frame of ``notice``."""
     return encode(RoomNotice(notice.room, notice.act, notice.name, notice.at, notice.by, notice.reason,
                              notice.topic, notice.until, notice.role))
+
+
+def _lookalike(record: str | None) -> str:
+    """The look-alike key of the name of the room in ``record`` (without its prefix, as the
+    rooms core compares names), or "" if there is no record or it cannot be read: Redis
+    keeps one room per key (_SAVE_ROOM_VERSIONED), so that two nodes cannot each make one
+    of two look-alike names at once."""
+    if record is None:
+        return ""
+    try:
+        name, _members = record_members(record)
+    except (ValueError, TypeError, KeyError):
+        return ""
+    return lookalike_key(name[len(PREFIX):])

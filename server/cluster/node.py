@@ -392,16 +392,19 @@ class ClusterNode:
                     entry.KIND)
 
     def save_room(self, key: str, version: int, record: str | None, notices: list[tuple[str, str]],
-                  callback: Callable[[tuple | None], None]) -> None:
+                  callback: Callable[[tuple | None], None], lookalike: str = "") -> None:
         """Store named room ``key``'s change (``record``; None: it ended) if the room is
         still at ``version`` in Redis, and put it with its ``notices`` ([name key, frame
         text]) on the events stream in the same step (stores/redis.py
         _SAVE_ROOM_VERSIONED). ``callback(("ok", new version))``, ``callback(("changed",
-        record, version))`` if another node changed it first, or ``callback(None)`` if
-        Redis did not answer."""
+        record, version))`` if another node changed it first, ``callback(("rival", key,
+        record, version))`` if it is new and another room's name looks like its own
+        (``lookalike``: the look-alike key of its name), or ``callback(None)`` if Redis did
+        not answer."""
         entry = bus.encode(bus.RoomChanged(key, version + 1, record, bus._dumps(notices)))
         self.relay.store.save_room_versioned(key, version, record, self.prefix + "events", entry,
-                                             scripts.EVENTS_MAXLEN, callback, lambda _failure: callback(None))
+                                             scripts.EVENTS_MAXLEN, callback, lambda _failure: callback(None),
+                                             lookalike)
 
     def store_room_post(self, message: StoredMessage, version: int, callback: Callable[[tuple], None],
                         on_error: Callable[[Any], None]) -> None:

@@ -219,16 +219,35 @@ _ROOM_POST = _script("local cas = true\n" + _STORE_BODY)
 
 # Named rooms shared by a cluster's nodes: ``roomv`` maps a room key to its version (the
 # number of changes stored; kept when the room ends, so a new room of the name goes on
-# from it). ARGV: P, room key, the version the change was decided on, '1' and the record
-# or '0' to forget the room, the events stream, its entry (cluster/bus.py RoomChanged),
-# the stream's length. {1, new version}, or {0, the record or false, the version} if the
-# room changed meanwhile (nothing written).
+# from it), ``rlook`` a look-alike key (registry.names.lookalike_key of the name without
+# its prefix) to the room key that holds it. ARGV: P, room key, the version the change was
+# decided on, '1' and the record or '0' to forget the room, the events stream, its entry
+# (cluster/bus.py RoomChanged), the stream's length, the room's look-alike key ('' if not
+# known). {1, new version}, or {0, the record or false, the version} if the room changed
+# meanwhile, or {3, the rival's key, record and version} if a new room looks like another
+# that exists (nothing written: each node checks look-alikes against the rooms it knows,
+# and without this two nodes could each make one of two look-alike names at once). A room
+# made before ``rlook`` existed is entered at its next change, never displacing another.
 _SAVE_ROOM_VERSIONED = _script(r"""
-local rk = ARGV[2]
+local rk, lk = ARGV[2], ARGV[9] or ''
 local now = redis.call('HGET', P .. 'roomv', rk) or '0'
 if now ~= ARGV[3] then return {0, redis.call('HGET', P .. 'rooms', rk) or false, now} end
-if ARGV[4] == '1' then redis.call('HSET', P .. 'rooms', rk, ARGV[5])
-else redis.call('HDEL', P .. 'rooms', rk) end
+if ARGV[4] == '1' then
+  if lk ~= '' then
+    local holder = redis.call('HGET', P .. 'rlook', lk)
+    if holder and holder ~= rk then
+      local rival = redis.call('HGET', P .. 'rooms', holder)
+      if not rival then redis.call('HSET', P .. 'rlook', lk, rk)  -- a room that ended
+      elseif redis.call('HEXISTS', P .. 'rooms', rk) == 0 then
+        return {3, holder, rival, redis.call('HGET', P .. 'roomv', holder) or '0'}
+      end
+    elseif not holder then redis.call('HSET', P .. 'rlook', lk, rk) end
+  end
+  redis.call('HSET', P .. 'rooms', rk, ARGV[5])
+else
+  redis.call('HDEL', P .. 'rooms', rk)
+  if lk ~= '' and redis.call('HGET', P .. 'rlook', lk) == rk then redis.call('HDEL', P .. 'rlook', lk) end
+end
 local v = redis.call('HINCRBY', P .. 'roomv', rk, 1)
 redis.call('XADD', ARGV[6], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7])
 return {1, v}
@@ -716,9 +735,12 @@ _NUMBERS = {script: number for number, script in enumerate(SCRIPTS, 1)}
 
 
 def _versioned(reply: list) -> tuple:
-    """_SAVE_ROOM_VERSIONED's reply: ("ok", version) or ("changed", record or None, version)."""
+    """_SAVE_ROOM_VERSIONED's reply: ("ok", version), ("changed", record or None, version),
+    or ("rival", the look-alike room's key, its record, its version)."""
     if reply[0] == 1:
         return ("ok", int(reply[1]))
+    if reply[0] == 3:
+        return ("rival", _text(reply[1]), _text(reply[2]), int(reply[3]))
     return ("changed", _text(reply[1]) if reply[1] else None, int(reply[2]))
 
 
@@ -1366,13 +1388,15 @@ class RedisStore:
 
     def save_room_versioned(self, room_key: str, version: int, record: str | None, stream: str, entry: bytes,
                             stream_length: int, callback: Callback | None = None,
-                            on_error: ErrorCallback | None = None) -> None:
+                            on_error: ErrorCallback | None = None, lookalike: str = "") -> None:
         """A cluster's room change (server/roomdesk.py): store ``record`` (None: the room
         ended) if the room is still at ``version``, and add ``entry`` to ``stream`` in the
         same step. Result ("ok", the new version), or ("changed", the stored record or
-        None, its version) when another node changed it first (nothing written)."""
-        args = (room_key, version, "0", "", stream, entry, stream_length) if record is None else \
-            (room_key, version, "1", record, stream, entry, stream_length)
+        None, its version) when another node changed it first, or ("rival", key, record,
+        version) of another room whose name looks like this new one's (``lookalike``: the
+        look-alike key of its name): nothing written in either case."""
+        args = (room_key, version, "0", "", stream, entry, stream_length, lookalike) if record is None else \
+            (room_key, version, "1", record, stream, entry, stream_length, lookalike)
         self._submit(_SAVE_ROOM_VERSIONED, args, _versioned, callback, on_error)
 
     def rooms_versioned(self, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:

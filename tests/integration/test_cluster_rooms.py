@@ -228,6 +228,51 @@ def test_two_creates_of_one_name_through_two_nodes_make_one_room(nodes):
                 assert members(client, room) == [(owner, "owner", True)]
 
 
+def test_two_creates_of_look_alike_names_through_two_nodes_make_one_room(nodes):
+    """"#modem0" and "#rnodem0" ("rn" looks like "m") made at once through two nodes: one room, and
+    the other is told its name looks like it (each node checks look-alikes against the
+    rooms it knows, and neither knew the other's yet)."""
+    n = nodes(2)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia:
+        online_everywhere(n, "Ana", "Bia")
+        for round_ in range(4):
+            ana.send(JoinRoom("c", f"#modem{round_}", create=True))
+            bia.send(JoinRoom("c", f"#rnodem{round_}", create=True))
+            answers = [client.expect((RoomInfo, ErrorReply), skip=QUIET) for client in (ana, bia)]
+            assert sorted(type(a).__name__ for a in answers) == ["ErrorReply", "RoomInfo"], answers
+            error = next(a for a in answers if isinstance(a, ErrorReply))
+            assert error.code == ErrorCode.CONFUSABLE_NAME, error
+            made = next(a for a in answers if isinstance(a, RoomInfo)).room_name
+            names = (f"#modem{round_}", f"#rnodem{round_}")
+            stored = n.call(lambda: n.servers[0].relay.store.rooms())
+            assert [json.loads(r)["name"] for r in stored.values() if json.loads(r)["name"] in names] == [made]
+
+
+def test_a_new_room_that_looks_like_one_a_node_has_not_heard_of_yet_is_refused(nodes):
+    """The look-alike check is Redis's too: a room stored by another node whose stream
+    entry has not come yet (here: stored on a stream nobody reads) still bars a
+    look-alike new name, and the node then knows that room."""
+    n = nodes(2)
+    store = n.servers[0].relay.store
+    record = json.dumps({"v": 1, "name": "#modem", "owner": "olga", "invite_only": False, "topic": "",
+                         "created_at": time.time(), "members": [["olga", "Olga"]], "moderators": [],
+                         "invited": [], "banned": [], "muted": []})
+    from registry import lookalike_key
+    from server.rooms import room_key
+    replies = []
+    n.call(lambda: store.save_room_versioned(room_key("#modem"), 0, record, "{chat}:nobody-reads", b"x", 10,
+                                             replies.append, replies.append, lookalike_key("modem")))
+    wait_for(lambda: replies, what="the store's answer")
+    assert replies == [("ok", 1)]
+    with n.login(1, "Bia") as bia:
+        bia.send(JoinRoom("c", "#rnodem", create=True))
+        answer = bia.expect((RoomInfo, ErrorReply), skip=QUIET)
+        assert isinstance(answer, ErrorReply) and answer.code == ErrorCode.CONFUSABLE_NAME, answer
+        assert "#modem" in answer.message
+        assert room_key("#rnodem") not in n.call(lambda: n.servers[1].relay.store.rooms())
+        join(bia, "#modem")  # the node knows it now
+
+
 def test_a_member_offline_logs_in_on_another_node_and_gets_the_missed_posts_once(nodes):
     n = nodes(3)
     with n.login(0, "Ana") as ana:
