@@ -41,7 +41,7 @@ never touches a socket: it answers through ``session.send`` and asks the store.
 - **Across nodes** (a cluster, server/cluster/): every frame above also goes to the
   sessions it is for on other nodes (``peers.conversation``), whose node applies the
   rules again with its own caches before it tells them (:meth:`AfterDelivered.routed`),
-  and a changed switch goes to every node (``peers.receipts_switched``,
+  and a changed switch goes to every node (``peers.store_receipts_switch``,
   :meth:`AfterDelivered.switched`). Typing is coalesced by the gate of the sender's
   node: a session lives on one node, so per session it is the same rule as on one
   server; a user typing to one person from devices on two nodes at once passes one
@@ -129,8 +129,7 @@ class AfterDelivered:
         """A guest name has a new holder: the earlier holder's switch is not theirs."""
         if key in self.receipts_off:
             self.receipts_off.discard(key)
-            self.relay.store.set_read_receipts(key, True)
-            self.relay.peers.receipts_switched(key, True)
+            self.relay.peers.store_receipts_switch(self.relay.store, key, True)
 
     def logged_out(self, session: ClientSession) -> None:
         if session in self.features:
@@ -447,9 +446,9 @@ class AfterDelivered:
 
         def stored(_: Any) -> None:
             session.send(Done(request.request_id))
-            self.relay.peers.receipts_switched(key, on)  # every node follows (a cluster's)
 
-        self.relay.store.set_read_receipts(key, on, stored, not_stored)
+        # Every node of a cluster follows, told in the step that stores it.
+        self.relay.peers.store_receipts_switch(self.relay.store, key, on, stored, not_stored)
 
     def switched(self, key: str, on: bool) -> None:
         """User ``key`` turned read receipts on (or off) on some node (this one included),

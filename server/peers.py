@@ -102,8 +102,11 @@ class LocalPeers:
         caused: server/afterdelivered.py) to those sessions of ``key`` on other nodes that
         asked for ``feature``, if that node's rules let it pass."""
 
-    def receipts_switched(self, key: str, on: bool) -> None:
-        """Tell the other nodes that ``key`` turned read receipts on (or off)."""
+    def store_receipts_switch(self, store: Any, key: str, on: bool, callback: Any = None,
+                              on_error: Any = None) -> None:
+        """Store in ``store`` that ``key`` turned read receipts on (or off), as its
+        ``set_read_receipts`` does; a cluster node tells the other nodes in the same step."""
+        store.set_read_receipts(key, on, callback, on_error)
 
     def room_read_moved(self, room: str, member: str, mark: int) -> None:
         """Tell the other nodes that ``member`` read room ``room``'s posts up to ``mark``."""

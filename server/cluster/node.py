@@ -463,8 +463,22 @@ class ClusterNode:
         entry = bus.encode(bus.Conversation(key, actor, feature, frame.decode("utf-8"), time.time()))
         self._route(key, entry, None, f"{feature} for {key!r}")
 
-    def receipts_switched(self, key: str, on: bool) -> None:
-        self._publish(bus.ReceiptsSwitch(key, on))
+    def store_receipts_switch(self, store: Any, key: str, on: bool, callback: Any = None,
+                              on_error: Any = None) -> None:
+        """On Redis, the switch and its entry on the events stream are one step (a switch
+        stored but not announced would leave the other nodes on the old one); on another
+        store (the in-process tests' shared memory), announced once stored."""
+        event = bus.ReceiptsSwitch(key, on)
+        if store is self._store:
+            store.set_read_receipts(key, on, callback, on_error,
+                                    (self.prefix + "events", bus.encode(event), scripts.EVENTS_MAXLEN))
+            return
+
+        def stored(result: Any) -> None:
+            self._publish(event)
+            if callback is not None:
+                callback(result)
+        store.set_read_receipts(key, on, stored, on_error)
 
     def room_read_moved(self, room: str, member: str, mark: int) -> None:
         if self.shares_rooms:  # else the rooms are this node's alone

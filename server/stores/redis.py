@@ -518,10 +518,12 @@ end
 return out
 """)
 
-# ARGV: P, name key, '1' (receipts on) or '0' (off).
+# ARGV: P, name key, '1' (receipts on) or '0' (off); in a cluster, the events stream, the
+# switch's entry and the stream's length.
 _SET_READ_RECEIPTS = _script(r"""
 if ARGV[3] == '1' then redis.call('SREM', P .. 'rcptoff', ARGV[2])
 else redis.call('SADD', P .. 'rcptoff', ARGV[2]) end
+if ARGV[4] then redis.call('XADD', ARGV[4], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5]) end
 return 1
 """)
 
@@ -1334,8 +1336,12 @@ class RedisStore:
                      callback, on_error)
 
     def set_read_receipts(self, name_key: str, on: bool, callback: Callback | None = None,
-                          on_error: ErrorCallback | None = None) -> None:
-        self._submit(_SET_READ_RECEIPTS, (name_key, "1" if on else "0"), None, callback, on_error)
+                          on_error: ErrorCallback | None = None,
+                          announce: tuple[str, bytes, int] | None = None) -> None:
+        """Store ``name_key``'s receipts switch; with ``announce`` (a cluster node's events
+        stream, the entry, the stream's length) the entry goes on the stream in the same
+        step, so that no node misses a switch that was stored."""
+        self._submit(_SET_READ_RECEIPTS, (name_key, "1" if on else "0", *(announce or ())), None, callback, on_error)
 
     # --- Users, blocks, guests, accounts ----------------------------------------------------
 

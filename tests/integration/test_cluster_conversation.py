@@ -271,3 +271,31 @@ def test_edit_and_delete_on_node_1_reach_node_2_at_once_and_an_offline_recipient
         bob.drain(quiet=0.3)
     with log_in(c, 1, "Bob", PASSWORD) as bob:
         no(bob, Edited, Deleted)
+
+
+def test_a_switch_that_was_stored_reaches_every_node_even_if_redis_fails_the_node_right_after(redis_server):  # noqa: F811
+    """The switch and its entry on the events stream are one step: when node 1's own
+    connection to Redis fails just after the switch was stored (every XADD it sends
+    itself is lost here), node 2 still learns it (before, the entry was a second step,
+    and node 2 kept the old value until its restart)."""
+    from resp.aio import RedisConnectionError
+
+    c = RedisCluster(redis_server.url, 2)  # each node on its own Redis store, as --cluster makes them
+    redis = c.nodes[0]._redis
+    real = redis.execute
+
+    async def losing_xadds(*args):
+        if args and args[0] == "XADD":
+            raise RedisConnectionError("Redis went away (the test)")
+        return await real(*args)
+
+    try:
+        with log_in(c, 0, "Alice") as alice, log_in(c, 1, "Bob"):
+            online(c, "Alice", "Bob")
+            redis.execute = losing_xadds
+            alice.send(Settings("s1", False))
+            assert alice.expect(Done, skip=QUIET).request_id == "s1"
+            switch_known(c, "alice", off=True)
+    finally:
+        redis.execute = real
+        c.close()
