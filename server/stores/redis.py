@@ -172,17 +172,26 @@ def _script(body: str) -> Script:
 _STORE_BODY = r"""
 local sk, cid, state, rk, x = ARGV[2], ARGV[3], ARGV[9], ARGV[6], ARGV[10]
 local cidk = P .. 'cid:' .. sk
-local earlier = redis.call('HGET', cidk, cid)
-if earlier then return {0, row(earlier)} end
+local id
 if cas then
+  local earlier = redis.call('HGET', cidk, cid)
+  if earlier then return {0, row(earlier)} end
   local now = redis.call('HGET', P .. 'roomv', rk) or '0'
   if now ~= ARGV[12] then return {2, redis.call('HGET', P .. 'rooms', rk) or false, now} end
+  id = redis.call('INCR', P .. 'next')
+  redis.call('HSET', cidk, cid, id)
+else
+  -- The request id is claimed with the new id in one command (HSETNX), not looked up
+  -- first and filed after (HGET, HSET): a resend, which is rare, gives the id back (the
+  -- script is atomic: no other INCR ran between) and returns the earlier message.
+  id = redis.call('INCR', P .. 'next')
+  if redis.call('HSETNX', cidk, cid, id) == 0 then
+    redis.call('DECR', P .. 'next')
+    return {0, row(redis.call('HGET', cidk, cid))}
+  end
 end
-local id = redis.call('INCR', P .. 'next')
 local k = mkey(id)
-local told = '0'
-if state == 'room' or state == 'blocked' then told = '1' end
-local fields = {'s', ARGV[4], 'sk', sk, 't', ARGV[7], 'at', ARGV[8], 'c', cid, 'st', state, 'told', told}
+local fields = {'s', ARGV[4], 'sk', sk, 't', ARGV[7], 'at', ARGV[8], 'c', cid, 'st', state}
 if x ~= '' then fields[#fields + 1] = 'x' fields[#fields + 1] = x end
 if rk ~= '' then
   fields[#fields + 1] = 'r' fields[#fields + 1] = ARGV[5]
@@ -196,7 +205,6 @@ if rk ~= '' then
     if x ~= '' then redis.call('ZADD', P .. 'exp', x, id) end
   end
 end
-redis.call('HSET', cidk, cid, id)
 redis.call('ZADD', P .. 'ids', id, id)
 if cas then
   -- Noted in the message ('se': "stream entry-id" lines), so that a delete of the post
@@ -240,16 +248,13 @@ if redis.call('ZREM', P .. 'pend:' .. ARGV[3], ARGV[2]) == 1 then unpend(ARGV[2]
 return 1
 """)
 
-# ARGV: P, msg id, sender key.
+# ARGV: P, msg id, sender key. 1 if that key sent the message, else 0. An outcome is told
+# once it is out of its sender's ``untold`` (no ``told`` field to set: one command, not
+# three, when the ack is the first).
 _ACK = _script(r"""
-local k = mkey(ARGV[2])
-local r = redis.call('HMGET', k, 'sk', 'st', 'told')
-if r[1] ~= ARGV[3] then return 0 end
-if r[3] == '0' and (r[2] == 'delivered' or r[2] == 'expired') then
-  redis.call('HSET', k, 'told', '1')
-  redis.call('ZREM', P .. 'untold:' .. ARGV[3], ARGV[2])
-end
-return 1
+if redis.call('ZREM', P .. 'untold:' .. ARGV[3], ARGV[2]) == 1 then return 1 end
+if redis.call('HGET', mkey(ARGV[2]), 'sk') == ARGV[3] then return 1 end
+return 0
 """)
 
 # ARGV: P, msg id, recipient key.
@@ -312,11 +317,7 @@ for i, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'pend:' .. key, '-inf', epo
   unpend(id, 'expired')
   out[i] = row(id)
 end
-local untold = P .. 'untold:' .. key
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', untold, '-inf', epoch)) do
-  redis.call('HSET', mkey(id), 'told', '1')
-end
-redis.call('ZREMRANGEBYSCORE', untold, '-inf', epoch)
+redis.call('ZREMRANGEBYSCORE', P .. 'untold:' .. key, '-inf', epoch)
 local cidk = P .. 'cid:' .. key
 local cids = redis.call('HGETALL', cidk)
 for i = 1, #cids, 2 do
@@ -344,15 +345,17 @@ while not done do
   local ids = redis.call('ZRANGE', P .. 'ids', start, start + 999)
   if #ids == 0 then break end
   for _, id in ipairs(ids) do
-    local r = redis.call('HMGET', mkey(id), 'at', 'st', 'told')
+    local r = redis.call('HMGET', mkey(id), 'at', 'st', 'sk')
     local at = tonumber(r[1])
     old = old and at < older
     uold = uold and at < unack
     if tonumber(id) >= newest or not (old or uold) then done = true break end
     local st = r[2]
-    if st ~= 'sent' and st ~= 'queued' then
-      if (old and (r[3] == '1' or st == 'room' or st == 'blocked'))
-          or (uold and (st == 'delivered' or st == 'expired')) then
+    if st == 'room' or st == 'blocked' then
+      if old then doomed[#doomed + 1] = id end
+    elseif st == 'delivered' or st == 'expired' then
+      -- told: out of its sender's untold (acknowledged, or handed over)
+      if uold or (old and not redis.call('ZSCORE', P .. 'untold:' .. r[3], id)) then
         doomed[#doomed + 1] = id
       end
     end
@@ -361,15 +364,15 @@ while not done do
 end
 for _, id in ipairs(doomed) do
   local k = mkey(id)
-  local r = redis.call('HMGET', k, 'sk', 'c', 'told', 'rk')
+  local r = redis.call('HMGET', k, 'sk', 'c', 'rk')
   local cidk = P .. 'cid:' .. r[1]
   if redis.call('HGET', cidk, r[2]) == id then redis.call('HDEL', cidk, r[2]) end
-  if r[3] ~= '1' then redis.call('ZREM', P .. 'untold:' .. r[1], id) end
-  if r[4] then
-    redis.call('ZREM', convkey(r[1], r[4]), id)
-    redis.call('ZREM', convkey(r[4], r[1]), id)
-    redis.call('ZREM', P .. 'chg:' .. r[4], id)
-    redis.call('ZREM', P .. 'room:' .. r[4], id)
+  redis.call('ZREM', P .. 'untold:' .. r[1], id)
+  if r[3] then
+    redis.call('ZREM', convkey(r[1], r[3]), id)
+    redis.call('ZREM', convkey(r[3], r[1]), id)
+    redis.call('ZREM', P .. 'chg:' .. r[3], id)
+    redis.call('ZREM', P .. 'room:' .. r[3], id)
   end
   redis.call('DEL', k)
   redis.call('ZREM', P .. 'ids', id)

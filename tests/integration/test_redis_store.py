@@ -99,17 +99,25 @@ def memory_dump(store: MemoryStore):
 
 
 async def redis_dump(url: str, prefix: str):
-    """As :func:`memory_dump`, from the Redis keys (the stored text too: a delete blanks it)."""
+    """As :func:`memory_dump`, from the Redis keys (the stored text too: a delete blanks it).
+    An outcome is told when it is out of its sender's ``untold`` (a room's or a blocked
+    message has none to tell; a pending one is not told yet)."""
     async with RedisClient(url) as redis:
         ids = await redis.execute("ZRANGE", prefix + "ids", 0, -1)
-        rows = await redis.pipeline([("HMGET", f"{prefix}m:{int(i)}", "c", "st", "told", "t", "e", "d", "rk")
+        rows = await redis.pipeline([("HMGET", f"{prefix}m:{int(i)}", "c", "st", "sk", "t", "e", "d", "rk")
                                      for i in ids])
         pending = await redis.pipeline([("ZSCORE", f"{prefix}chg:{row[6].decode()}", int(i))
                                         for i, row in zip(ids, rows) if row[6] is not None])
+        untold = await redis.pipeline([("ZSCORE", f"{prefix}untold:{row[2].decode()}", int(i))
+                                       for i, row in zip(ids, rows)])
     pending = iter(pending)
-    return [(int(i), c.decode(), st.decode(), told == b"1", t.decode(), None if e is None else float(e), d == b"1",
+
+    def told(st: bytes, in_untold: bytes | None) -> bool:
+        return st in (b"room", b"blocked") or (st in (b"delivered", b"expired") and in_untold is None)
+
+    return [(int(i), c.decode(), st.decode(), told(st, u), t.decode(), None if e is None else float(e), d == b"1",
              rk is not None and next(pending) is not None)
-            for i, (c, st, told, t, e, d, rk) in zip(ids, rows)]
+            for i, (c, st, sk, t, e, d, rk), u in zip(ids, rows, untold)]
 
 
 async def stray_changes(url: str, prefix: str) -> list[tuple[str, int]]:
