@@ -205,7 +205,6 @@ if rk ~= '' then
     if x ~= '' then redis.call('ZADD', P .. 'exp', x, id) end
   end
 end
-redis.call('ZADD', P .. 'ids', id, id)
 if cas then
   -- Noted in the message ('se': "stream entry-id" lines), so that a delete of the post
   -- removes its text from the stream too (_CHANGE).
@@ -330,38 +329,98 @@ end
 return out
 """)
 
+# Purge's walk in id order, without an index of every message: ``next`` is the highest id
+# given out and every id below it was a message (the store takes an id only for one);
+# ``low``: every id below it was walked by a purge, and is gone or in ``kept``, the set of
+# the messages a purge walked and kept (pending, or an outcome not yet told). A purge walks
+# ``kept``, then the ids from ``low`` up: each deleted id once, not again at every purge.
+# A store of the layout before (a ``{chat}:ids`` set of every message) is folded in first:
+# what it lists below ``low`` joins ``kept`` (all of it, the first time: ``low`` is then
+# set above every id given out), and the set goes.
+_FOLD_IDS = r"""
+local function fold_ids()
+  local ids = P .. 'ids'
+  if redis.call('EXISTS', ids) == 0 then return end
+  local low = redis.call('GET', P .. 'low')
+  if not low then
+    redis.call('ZUNIONSTORE', P .. 'kept', 2, P .. 'kept', ids)
+    redis.call('SET', P .. 'low', tonumber(redis.call('GET', P .. 'next') or '0') + 1)
+  else
+    local below = redis.call('ZRANGEBYSCORE', ids, '-inf', '(' .. low)
+    for i = 1, #below, 1000 do
+      local args = {}
+      for j = i, math.min(i + 999, #below) do args[#args + 1] = below[j] args[#args + 1] = below[j] end
+      redis.call('ZADD', P .. 'kept', unpack(args))
+    end
+  end
+  redis.call('DEL', ids)
+end
+"""
+
+# ARGV: P. At open: the layout before is folded in (above); a new store starts at ``low`` 1.
+_UPGRADE = _script(_FOLD_IDS + r"""
+if redis.call('EXISTS', P .. 'ids') == 0 then redis.call('SETNX', P .. 'low', 1) end
+fold_ids()
+return 1
+""")
+
 # ARGV: P, older than, unacknowledged older than ('' for none). As mailbox.purge: each
 # bound is cut at the first message sent at or after it, and the newest message stays.
-_PURGE = _script(r"""
+_PURGE = _script(_FOLD_IDS + r"""
+fold_ids()
 local older = tonumber(ARGV[2])
 local unack = nil
 if ARGV[3] ~= '' then unack = tonumber(ARGV[3]) end
-local top = redis.call('ZREVRANGE', P .. 'ids', 0, 0)[1]
-if not top then return 0 end
-local newest = tonumber(top)
+local newest = tonumber(redis.call('GET', P .. 'next') or '0')
+if newest == 0 then return 0 end
 local old, uold = true, unack ~= nil
-local doomed, start, done = {}, 0, false
+local doomed, keep, gone = {}, {}, {}
+-- One message, in id order: true once the walk ends (at the newest message, or at the
+-- first one sent at or after both bounds); walked: it is not in kept yet.
+local function visit(id, walked)
+  if tonumber(id) >= newest then return true end
+  local r = redis.call('HMGET', mkey(id), 'at', 'st', 'sk')
+  if not r[1] then  -- no such message (a store that failed half-way)
+    if not walked then gone[#gone + 1] = id end
+    return false
+  end
+  local at = tonumber(r[1])
+  old = old and at < older
+  uold = uold and at < unack
+  if not (old or uold) then return true end
+  local st = r[2]
+  local doom = false
+  if st == 'room' or st == 'blocked' then
+    doom = old
+  elseif st == 'delivered' or st == 'expired' then
+    -- told: out of its sender's untold (acknowledged, or handed over)
+    doom = uold or (old and not redis.call('ZSCORE', P .. 'untold:' .. r[3], id))
+  end
+  if doom then doomed[#doomed + 1] = tostring(id)
+  elseif walked then keep[#keep + 1] = id end
+  return false
+end
+local done, start = false, 0
 while not done do
-  local ids = redis.call('ZRANGE', P .. 'ids', start, start + 999)
+  local ids = redis.call('ZRANGE', P .. 'kept', start, start + 999)
   if #ids == 0 then break end
   for _, id in ipairs(ids) do
-    local r = redis.call('HMGET', mkey(id), 'at', 'st', 'sk')
-    local at = tonumber(r[1])
-    old = old and at < older
-    uold = uold and at < unack
-    if tonumber(id) >= newest or not (old or uold) then done = true break end
-    local st = r[2]
-    if st == 'room' or st == 'blocked' then
-      if old then doomed[#doomed + 1] = id end
-    elseif st == 'delivered' or st == 'expired' then
-      -- told: out of its sender's untold (acknowledged, or handed over)
-      if uold or (old and not redis.call('ZSCORE', P .. 'untold:' .. r[3], id)) then
-        doomed[#doomed + 1] = id
-      end
-    end
+    if visit(id, false) then done = true break end
   end
   start = start + #ids
 end
+local low = tonumber(redis.call('GET', P .. 'low') or '1')
+local id = low
+while not done do
+  if visit(id, true) then done = true else id = id + 1 end
+end
+if id > low then redis.call('SET', P .. 'low', id) end
+for i = 1, #keep, 1000 do
+  local args = {}
+  for j = i, math.min(i + 999, #keep) do args[#args + 1] = keep[j] args[#args + 1] = keep[j] end
+  redis.call('ZADD', P .. 'kept', unpack(args))
+end
+for _, id in ipairs(gone) do redis.call('ZREM', P .. 'kept', id) end
 for _, id in ipairs(doomed) do
   local k = mkey(id)
   local r = redis.call('HMGET', k, 'sk', 'c', 'rk')
@@ -375,7 +434,7 @@ for _, id in ipairs(doomed) do
     redis.call('ZREM', P .. 'room:' .. r[3], id)
   end
   redis.call('DEL', k)
-  redis.call('ZREM', P .. 'ids', id)
+  redis.call('ZREM', P .. 'kept', id)
 end
 return #doomed
 """)
@@ -664,6 +723,7 @@ SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAN
            _SAVE_ROOM, _CHANGE, _CONFIRM_CHANGE, _RECORD_READ, _READ_MARK, _SET_READ_RECEIPTS, _ROOM_BACKLOG,
            _SET_ROOM_CURSORS, _ROOM_CHANGES, _ROOM_POST, _SAVE_ROOM_VERSIONED, _ROOMS_VERSIONED)
 SCRIPTS += (_RECORD_ROOM_READ, _ROOM_READ_MARKS)  # read marks in rooms (issue 13)
+SCRIPTS += (_UPGRADE,)  # purge without the ``ids`` set (bench/PROFILE.md, "Commands per message")
 
 
 # --- One script call for a loop turn's operations ---------------------------------------------
@@ -898,10 +958,17 @@ class RedisStore:
         conn = self._blocking()
         try:
             conn.call("SCRIPT", "LOAD", BATCH.source)
+            self._upgrade(conn)
             self._check_durability(conn)
             self._last_msg_id = int(conn.call("GET", self.prefix + "next") or 0)
         finally:
             conn.close()
+
+    def _upgrade(self, conn: _BlockingConnection) -> None:
+        """Fold a store of the layout before (its ``ids`` set) into this one (_UPGRADE)."""
+        reply = conn.call("EVALSHA", BATCH.sha1, 0, self.prefix, _NUMBERS[_UPGRADE], 0)
+        if isinstance(reply[0], RedisError):
+            raise StoreUnavailable(f"Redis at {self.address} could not upgrade the store: {reply[0]}", storage=False)
 
     def _check_durability(self, conn: _BlockingConnection) -> None:
         settings = {}
