@@ -54,12 +54,14 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 ``{chat}:m:<id>``                 hash    one message: ``s`` sender, ``sk`` sender key,
                                           ``r``/``rk`` recipient (absent for the room),
                                           ``t`` text, ``at`` sent at, ``c`` request id,
-                                          ``st`` state, ``x`` expires at, ``told`` 1/0,
+                                          ``st`` state, ``x`` expires at,
                                           ``e`` edited at, ``d`` 1 once deleted (``t`` "")
-``{chat}:ids``                    zset    every stored message id (purge walks it in order)
+``{chat}:low``, ``{chat}:kept``   string  purge's walk: every id below ``low`` was walked
+                                  zset    (gone, or kept in ``kept``: pending or untold)
 ``{chat}:cid:<key>``              hash    request id -> message id, for resend recognition
 ``{chat}:pend:<key>``             zset    messages waiting for ``<key>``'s receipt
-``{chat}:untold:<key>``           zset    outcomes ``<key>`` has not acknowledged
+``{chat}:untold:<key>``           zset    outcomes ``<key>`` has not acknowledged (an
+                                          outcome out of it is told)
 ``{chat}:conv:<n>:<a>:<b>``       zset    direct messages between ``a`` <= ``b`` (``n``:
                                           bytes of ``a``), for history pages
 ``{chat}:room:<room key>``        zset    a named room's messages (``#redes``), for its
@@ -86,8 +88,8 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 
 Sorted sets are scored by message id, so every page (pending, outcomes, history) is a
 range by msg_id, and memory is bounded by the same retention as the other stores:
-:meth:`purge` deletes what the SQLite store deletes (one script, walking ``ids`` from the
-oldest end, as the memory store does). Read marks are one field per (reader, peer), as
+:meth:`purge` deletes what the SQLite store deletes (one script, walking the messages from
+the oldest, as the memory store does: those it kept before, then the ids from ``low`` up). Read marks are one field per (reader, peer), as
 SQLite's ``reads`` rows are, and ``rcptoff`` one member per user.
 
 A delete blanks ``t`` (``HSET`` to ""), but Redis's append-only file keeps the command that
