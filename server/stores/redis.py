@@ -101,11 +101,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields
 from typing import Any
 
 import const
@@ -804,6 +805,14 @@ def _message(row: list) -> StoredMessage:
                          _float(edited_at), deleted == b"1")
 
 
+# A message's fields after its id, as a tuple: ``StoredMessage(msg_id, *_ALL_BUT_ID(m))`` is
+# ``replace(m, msg_id=msg_id)`` at half the cost (replace() looks at the fields every call),
+# on the path of every message stored.
+_MESSAGE_FIELDS = [f.name for f in fields(StoredMessage)]
+assert _MESSAGE_FIELDS[0] == "msg_id"
+_ALL_BUT_ID = operator.attrgetter(*_MESSAGE_FIELDS[1:])
+
+
 def _messages(rows: list) -> list[StoredMessage]:
     return [_message(row) for row in rows]
 
@@ -1028,7 +1037,12 @@ class RedisStore:
         number of its arguments, its arguments. The first two are encoded once per script
         and length: encoding every argument through the generic encoder cost a third of
         the store's CPU per message."""
-        tail = b"".join([_bulk(arg) for arg in args])
+        # _bulk's body, inlined: a call per argument is a fifth of the time here.
+        parts = []
+        for arg in args:
+            data = arg if arg.__class__ is bytes else (arg if arg.__class__ is str else str(arg)).encode()
+            parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+        tail = b"".join(parts)
         head = self._heads.get((script, len(args)))
         if head is None:
             if script not in _NUMBERS:  # BATCH is made of SCRIPTS: a script left out cannot run
@@ -1272,7 +1286,7 @@ class RedisStore:
             self._last_msg_id = max(self._last_msg_id, msg_id)
             if len(reply) > 2:  # routed in the same step: the nodes it went to
                 self.routed = (msg_id, [node.decode() for node in reply[2]])
-            return replace(message, msg_id=msg_id), NEW
+            return StoredMessage(msg_id, *_ALL_BUT_ID(message)), NEW
         stored = _message(value)
         return (stored, RESEND) if same_request(stored, message) else (message, ID_REUSED)
 
