@@ -460,3 +460,40 @@ def test_a_store_of_the_layout_before_is_folded_in_at_open_and_purged_as_before(
     loop.run_until_complete(store.drain(timeout=5))
     assert [m.msg_id for m in answers[-1]] == [3, 5]
     store.close()
+
+
+def test_an_ids_set_written_by_a_node_of_the_version_before_after_the_upgrade_is_folded_in_by_the_purge(loop,
+                                                                                                       redis_server):
+    """A node of the version before, still running next to upgraded ones, files its
+    messages in ``ids`` too: the next purge folds that set in (what it lists below ``low``
+    joins ``kept``, the rest the walk reaches anyway) and deletes it, and purges as before."""
+    p = "{mixed}:"
+    store = open_redis_store(loop, redis_server.url, prefix=p)
+    answers = []
+    for i, at in enumerate((1000.0, 1100.0, 5000.0)):
+        store.store_message(replace(dm(f"c{i}"), sent_at=at), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    store.record_receipt(1, "bob")
+    store.purge(2000.0, None, answers.append)  # 1 delivered but not told, 2 pending: both kept
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers[-1] == 0
+
+    async def old_node_writes() -> None:  # message 4 as the store before wrote it, and 1 to 3 in its set
+        async with RedisClient(redis_server.url) as redis:
+            await redis.pipeline([
+                ("HSET", f"{p}m:4", "s", "Alice", "sk", "alice", "t", "m4", "at", "1200.0", "c", "c4", "st", "room",
+                 "told", "1"),
+                ("INCR", p + "next"), ("HSET", p + "cid:alice", "c4", 4), ("ZADD", p + "ids", 1, 1, 2, 2, 3, 3, 4, 4)])
+
+    async def state() -> tuple:
+        async with RedisClient(redis_server.url) as redis:
+            return (await redis.execute("EXISTS", p + "ids"), await stored_ids(redis, p))
+    loop.run_until_complete(old_node_writes())
+    store.record_ack(1, "alice")
+    store.record_receipt(2, "bob")
+    store.record_ack(2, "alice")
+    store.purge(2000.0, None, answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers[-1] == 2  # 1 and 2, now told; the walk stops at 3 (too recent), before 4
+    assert loop.run_until_complete(state()) == (0, [3, 4])
+    store.close()
