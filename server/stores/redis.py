@@ -341,6 +341,14 @@ return out
 # what it lists below ``low`` joins ``kept`` (all of it, the first time: ``low`` is then
 # set above every id given out), and the set goes.
 _FOLD_IDS = r"""
+-- ZADD of ids scored by themselves, a thousand a command (unpack's stack is bounded).
+local function add_ids(key, ids)
+  for i = 1, #ids, 1000 do
+    local args = {}
+    for j = i, math.min(i + 999, #ids) do args[#args + 1] = ids[j] args[#args + 1] = ids[j] end
+    redis.call('ZADD', key, unpack(args))
+  end
+end
 local function fold_ids()
   local ids = P .. 'ids'
   if redis.call('EXISTS', ids) == 0 then return end
@@ -349,12 +357,7 @@ local function fold_ids()
     redis.call('ZUNIONSTORE', P .. 'kept', 2, P .. 'kept', ids)
     redis.call('SET', P .. 'low', tonumber(redis.call('GET', P .. 'next') or '0') + 1)
   else
-    local below = redis.call('ZRANGEBYSCORE', ids, '-inf', '(' .. low)
-    for i = 1, #below, 1000 do
-      local args = {}
-      for j = i, math.min(i + 999, #below) do args[#args + 1] = below[j] args[#args + 1] = below[j] end
-      redis.call('ZADD', P .. 'kept', unpack(args))
-    end
+    add_ids(P .. 'kept', redis.call('ZRANGEBYSCORE', ids, '-inf', '(' .. low))
   end
   redis.call('DEL', ids)
 end
@@ -418,11 +421,7 @@ while not done do
   if visit(id, true) then done = true else id = id + 1 end
 end
 if id > low then redis.call('SET', P .. 'low', id) end
-for i = 1, #keep, 1000 do
-  local args = {}
-  for j = i, math.min(i + 999, #keep) do args[#args + 1] = keep[j] args[#args + 1] = keep[j] end
-  redis.call('ZADD', P .. 'kept', unpack(args))
-end
+add_ids(P .. 'kept', keep)
 for _, id in ipairs(gone) do redis.call('ZREM', P .. 'kept', id) end
 for _, id in ipairs(doomed) do
   local k = mkey(id)
