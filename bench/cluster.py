@@ -380,6 +380,27 @@ def _cpu(redis: Redis | None) -> float:
     return redis.cpu_seconds() if redis is not None else 0.0
 
 
+def run_queue_wait(pids: list[int]) -> tuple[float, int]:
+    """Seconds the threads of ``pids`` have spent runnable but waiting for a CPU so far,
+    and how many times they were given one (/proc/PID/task/*/schedstat; Linux with
+    schedstats). A process woken by a message waits this long for a core before it can
+    even read it: the part of a latency that is neither the code nor the disk."""
+    waited, slices = 0.0, 0
+    for pid in pids:
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                _run, wait, count = (task / "schedstat").read_text().split()
+            except (OSError, ValueError):
+                continue
+            waited += int(wait) / 1e9
+            slices += int(count)
+    return waited, slices
+
+
 async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, bench: SplitBench) -> Result:
     result = Result()
     if redis is not None:
@@ -418,7 +439,11 @@ async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, b
 
             gc.collect()
             gc.freeze()
+            waits = {"nodes": nodes.pids(), "Redis": [redis.proc.pid] if redis is not None else [],
+                     "generator": [os.getpid()]}
+            waited = {who: run_queue_wait(pids) for who, pids in waits.items()}
             sent = await latency_phase(clients, bench, args.rate, args.seconds)
+            waited = {who: [a - b for a, b in zip(run_queue_wait(waits[who]), waited[who])] for who in waits}
             lat = bench.delivered_latencies
             result.p50, result.p99 = percentile(lat, 0.5), percentile(lat, 0.99)
             print(f"latency at an offered {args.rate:,} messages/s for {args.seconds:g} s ({sent} messages)")
@@ -429,6 +454,10 @@ async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, b
                     result.pairs[cross] = (percentile(values, 0.5), percentile(values, 0.99), len(values))
                     print(f"  {what} pairs ({len(values)}): p50 {ms(result.pairs[cross][0])}, "
                           f"p99 {ms(result.pairs[cross][1])}")
+            # Time runnable but without a core: per wake-up, and in all per message.
+            print("  waiting for a CPU (run queue): " + ", ".join(
+                f"{who} {wait / max(slices, 1) * 1e6:.0f} µs per wake-up ({slices / max(sent, 1):.1f} wake-ups and "
+                f"{wait / max(sent, 1) * 1e6:.0f} µs per message)" for who, (wait, slices) in waited.items() if slices))
             bench.closing = True
             for client in clients:
                 client.transport.close()

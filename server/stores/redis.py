@@ -54,12 +54,14 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 ``{chat}:m:<id>``                 hash    one message: ``s`` sender, ``sk`` sender key,
                                           ``r``/``rk`` recipient (absent for the room),
                                           ``t`` text, ``at`` sent at, ``c`` request id,
-                                          ``st`` state, ``x`` expires at, ``told`` 1/0,
+                                          ``st`` state, ``x`` expires at,
                                           ``e`` edited at, ``d`` 1 once deleted (``t`` "")
-``{chat}:ids``                    zset    every stored message id (purge walks it in order)
+``{chat}:low``, ``{chat}:kept``   string  purge's walk: every id below ``low`` was walked
+                                  zset    (gone, or kept in ``kept``: pending or untold)
 ``{chat}:cid:<key>``              hash    request id -> message id, for resend recognition
 ``{chat}:pend:<key>``             zset    messages waiting for ``<key>``'s receipt
-``{chat}:untold:<key>``           zset    outcomes ``<key>`` has not acknowledged
+``{chat}:untold:<key>``           zset    outcomes ``<key>`` has not acknowledged (an
+                                          outcome out of it is told)
 ``{chat}:conv:<n>:<a>:<b>``       zset    direct messages between ``a`` <= ``b`` (``n``:
                                           bytes of ``a``), for history pages
 ``{chat}:room:<room key>``        zset    a named room's messages (``#redes``), for its
@@ -86,8 +88,8 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 
 Sorted sets are scored by message id, so every page (pending, outcomes, history) is a
 range by msg_id, and memory is bounded by the same retention as the other stores:
-:meth:`purge` deletes what the SQLite store deletes (one script, walking ``ids`` from the
-oldest end, as the memory store does). Read marks are one field per (reader, peer), as
+:meth:`purge` deletes what the SQLite store deletes (one script, walking the messages from
+the oldest, as the memory store does: those it kept before, then the ids from ``low`` up). Read marks are one field per (reader, peer), as
 SQLite's ``reads`` rows are, and ``rcptoff`` one member per user.
 
 A delete blanks ``t`` (``HSET`` to ""), but Redis's append-only file keeps the command that
@@ -99,11 +101,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields
 from typing import Any
 
 import const
@@ -172,17 +175,26 @@ def _script(body: str) -> Script:
 _STORE_BODY = r"""
 local sk, cid, state, rk, x = ARGV[2], ARGV[3], ARGV[9], ARGV[6], ARGV[10]
 local cidk = P .. 'cid:' .. sk
-local earlier = redis.call('HGET', cidk, cid)
-if earlier then return {0, row(earlier)} end
+local id
 if cas then
+  local earlier = redis.call('HGET', cidk, cid)
+  if earlier then return {0, row(earlier)} end
   local now = redis.call('HGET', P .. 'roomv', rk) or '0'
   if now ~= ARGV[12] then return {2, redis.call('HGET', P .. 'rooms', rk) or false, now} end
+  id = redis.call('INCR', P .. 'next')
+  redis.call('HSET', cidk, cid, id)
+else
+  -- The request id is claimed with the new id in one command (HSETNX), not looked up
+  -- first and filed after (HGET, HSET): a resend, which is rare, gives the id back (the
+  -- script is atomic: no other INCR ran between) and returns the earlier message.
+  id = redis.call('INCR', P .. 'next')
+  if redis.call('HSETNX', cidk, cid, id) == 0 then
+    redis.call('DECR', P .. 'next')
+    return {0, row(redis.call('HGET', cidk, cid))}
+  end
 end
-local id = redis.call('INCR', P .. 'next')
 local k = mkey(id)
-local told = '0'
-if state == 'room' or state == 'blocked' then told = '1' end
-local fields = {'s', ARGV[4], 'sk', sk, 't', ARGV[7], 'at', ARGV[8], 'c', cid, 'st', state, 'told', told}
+local fields = {'s', ARGV[4], 'sk', sk, 't', ARGV[7], 'at', ARGV[8], 'c', cid, 'st', state}
 if x ~= '' then fields[#fields + 1] = 'x' fields[#fields + 1] = x end
 if rk ~= '' then
   fields[#fields + 1] = 'r' fields[#fields + 1] = ARGV[5]
@@ -196,8 +208,6 @@ if rk ~= '' then
     if x ~= '' then redis.call('ZADD', P .. 'exp', x, id) end
   end
 end
-redis.call('HSET', cidk, cid, id)
-redis.call('ZADD', P .. 'ids', id, id)
 if cas then
   -- Noted in the message ('se': "stream entry-id" lines), so that a delete of the post
   -- removes its text from the stream too (_CHANGE).
@@ -259,16 +269,13 @@ if redis.call('ZREM', P .. 'pend:' .. ARGV[3], ARGV[2]) == 1 then unpend(ARGV[2]
 return 1
 """)
 
-# ARGV: P, msg id, sender key.
+# ARGV: P, msg id, sender key. 1 if that key sent the message, else 0. An outcome is told
+# once it is out of its sender's ``untold`` (no ``told`` field to set: one command, not
+# three, when the ack is the first).
 _ACK = _script(r"""
-local k = mkey(ARGV[2])
-local r = redis.call('HMGET', k, 'sk', 'st', 'told')
-if r[1] ~= ARGV[3] then return 0 end
-if r[3] == '0' and (r[2] == 'delivered' or r[2] == 'expired') then
-  redis.call('HSET', k, 'told', '1')
-  redis.call('ZREM', P .. 'untold:' .. ARGV[3], ARGV[2])
-end
-return 1
+if redis.call('ZREM', P .. 'untold:' .. ARGV[3], ARGV[2]) == 1 then return 1 end
+if redis.call('HGET', mkey(ARGV[2]), 'sk') == ARGV[3] then return 1 end
+return 0
 """)
 
 # ARGV: P, msg id, recipient key.
@@ -331,11 +338,7 @@ for i, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'pend:' .. key, '-inf', epo
   unpend(id, 'expired')
   out[i] = row(id)
 end
-local untold = P .. 'untold:' .. key
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', untold, '-inf', epoch)) do
-  redis.call('HSET', mkey(id), 'told', '1')
-end
-redis.call('ZREMRANGEBYSCORE', untold, '-inf', epoch)
+redis.call('ZREMRANGEBYSCORE', P .. 'untold:' .. key, '-inf', epoch)
 local cidk = P .. 'cid:' .. key
 local cids = redis.call('HGETALL', cidk)
 for i = 1, #cids, 2 do
@@ -348,50 +351,111 @@ end
 return out
 """)
 
+# Purge's walk in id order, without an index of every message: ``next`` is the highest id
+# given out and every id below it was a message (the store takes an id only for one);
+# ``low``: every id below it was walked by a purge, and is gone or in ``kept``, the set of
+# the messages a purge walked and kept (pending, or an outcome not yet told). A purge walks
+# ``kept``, then the ids from ``low`` up: each deleted id once, not again at every purge.
+# A store of the layout before (a ``{chat}:ids`` set of every message) is folded in first:
+# what it lists below ``low`` joins ``kept`` (all of it, the first time: ``low`` is then
+# set above every id given out), and the set goes.
+_FOLD_IDS = r"""
+-- ZADD of ids scored by themselves, a thousand a command (unpack's stack is bounded).
+local function add_ids(key, ids)
+  for i = 1, #ids, 1000 do
+    local args = {}
+    for j = i, math.min(i + 999, #ids) do args[#args + 1] = ids[j] args[#args + 1] = ids[j] end
+    redis.call('ZADD', key, unpack(args))
+  end
+end
+local function fold_ids()
+  local ids = P .. 'ids'
+  if redis.call('EXISTS', ids) == 0 then return end
+  local low = redis.call('GET', P .. 'low')
+  if not low then
+    redis.call('ZUNIONSTORE', P .. 'kept', 2, P .. 'kept', ids)
+    redis.call('SET', P .. 'low', tonumber(redis.call('GET', P .. 'next') or '0') + 1)
+  else
+    add_ids(P .. 'kept', redis.call('ZRANGEBYSCORE', ids, '-inf', '(' .. low))
+  end
+  redis.call('DEL', ids)
+end
+"""
+
+# ARGV: P. At open: the layout before is folded in (above); a new store starts at ``low`` 1.
+_UPGRADE = _script(_FOLD_IDS + r"""
+if redis.call('EXISTS', P .. 'ids') == 0 then redis.call('SETNX', P .. 'low', 1) end
+fold_ids()
+return 1
+""")
+
 # ARGV: P, older than, unacknowledged older than ('' for none). As mailbox.purge: each
 # bound is cut at the first message sent at or after it, and the newest message stays.
-_PURGE = _script(r"""
+_PURGE = _script(_FOLD_IDS + r"""
+fold_ids()
 local older = tonumber(ARGV[2])
 local unack = nil
 if ARGV[3] ~= '' then unack = tonumber(ARGV[3]) end
-local top = redis.call('ZREVRANGE', P .. 'ids', 0, 0)[1]
-if not top then return 0 end
-local newest = tonumber(top)
+local newest = tonumber(redis.call('GET', P .. 'next') or '0')
+if newest == 0 then return 0 end
 local old, uold = true, unack ~= nil
-local doomed, start, done = {}, 0, false
+local doomed, keep, gone = {}, {}, {}
+-- One message, in id order: true once the walk ends (at the newest message, or at the
+-- first one sent at or after both bounds); walked: it is not in kept yet.
+local function visit(id, walked)
+  if tonumber(id) >= newest then return true end
+  local r = redis.call('HMGET', mkey(id), 'at', 'st', 'sk')
+  if not r[1] then  -- no such message (a store that failed half-way)
+    if not walked then gone[#gone + 1] = id end
+    return false
+  end
+  local at = tonumber(r[1])
+  old = old and at < older
+  uold = uold and at < unack
+  if not (old or uold) then return true end
+  local st = r[2]
+  local doom = false
+  if st == 'room' or st == 'blocked' then
+    doom = old
+  elseif st == 'delivered' or st == 'expired' then
+    -- told: out of its sender's untold (acknowledged, or handed over)
+    doom = uold or (old and not redis.call('ZSCORE', P .. 'untold:' .. r[3], id))
+  end
+  if doom then doomed[#doomed + 1] = tostring(id)
+  elseif walked then keep[#keep + 1] = id end
+  return false
+end
+local done, start = false, 0
 while not done do
-  local ids = redis.call('ZRANGE', P .. 'ids', start, start + 999)
+  local ids = redis.call('ZRANGE', P .. 'kept', start, start + 999)
   if #ids == 0 then break end
   for _, id in ipairs(ids) do
-    local r = redis.call('HMGET', mkey(id), 'at', 'st', 'told')
-    local at = tonumber(r[1])
-    old = old and at < older
-    uold = uold and at < unack
-    if tonumber(id) >= newest or not (old or uold) then done = true break end
-    local st = r[2]
-    if st ~= 'sent' and st ~= 'queued' then
-      if (old and (r[3] == '1' or st == 'room' or st == 'blocked'))
-          or (uold and (st == 'delivered' or st == 'expired')) then
-        doomed[#doomed + 1] = id
-      end
-    end
+    if visit(id, false) then done = true break end
   end
   start = start + #ids
 end
+local low = tonumber(redis.call('GET', P .. 'low') or '1')
+local id = low
+while not done do
+  if visit(id, true) then done = true else id = id + 1 end
+end
+if id > low then redis.call('SET', P .. 'low', id) end
+add_ids(P .. 'kept', keep)
+for _, id in ipairs(gone) do redis.call('ZREM', P .. 'kept', id) end
 for _, id in ipairs(doomed) do
   local k = mkey(id)
-  local r = redis.call('HMGET', k, 'sk', 'c', 'told', 'rk')
+  local r = redis.call('HMGET', k, 'sk', 'c', 'rk')
   local cidk = P .. 'cid:' .. r[1]
   if redis.call('HGET', cidk, r[2]) == id then redis.call('HDEL', cidk, r[2]) end
-  if r[3] ~= '1' then redis.call('ZREM', P .. 'untold:' .. r[1], id) end
-  if r[4] then
-    redis.call('ZREM', convkey(r[1], r[4]), id)
-    redis.call('ZREM', convkey(r[4], r[1]), id)
-    redis.call('ZREM', P .. 'chg:' .. r[4], id)
-    redis.call('ZREM', P .. 'room:' .. r[4], id)
+  redis.call('ZREM', P .. 'untold:' .. r[1], id)
+  if r[3] then
+    redis.call('ZREM', convkey(r[1], r[3]), id)
+    redis.call('ZREM', convkey(r[3], r[1]), id)
+    redis.call('ZREM', P .. 'chg:' .. r[3], id)
+    redis.call('ZREM', P .. 'room:' .. r[3], id)
   end
   redis.call('DEL', k)
-  redis.call('ZREM', P .. 'ids', id)
+  redis.call('ZREM', P .. 'kept', id)
 end
 return #doomed
 """)
@@ -682,6 +746,7 @@ SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAN
            _SAVE_ROOM, _CHANGE, _CONFIRM_CHANGE, _RECORD_READ, _READ_MARK, _SET_READ_RECEIPTS, _ROOM_BACKLOG,
            _SET_ROOM_CURSORS, _ROOM_CHANGES, _ROOM_POST, _SAVE_ROOM_VERSIONED, _ROOMS_VERSIONED)
 SCRIPTS += (_RECORD_ROOM_READ, _ROOM_READ_MARKS)  # read marks in rooms (issue 13)
+SCRIPTS += (_UPGRADE,)  # purge without the ``ids`` set (bench/PROFILE.md, "Commands per message")
 
 
 # --- One script call for a loop turn's operations ---------------------------------------------
@@ -761,6 +826,14 @@ def _message(row: list) -> StoredMessage:
     return StoredMessage(int(msg_id), _text(sender), _text(sender_key), _text(recipient), _text(recipient_key),
                          _text(text), float(sent_at), _text(client_id), _text(state), _float(expires_at),
                          _float(edited_at), deleted == b"1")
+
+
+# A message's fields after its id, as a tuple: ``StoredMessage(msg_id, *_ALL_BUT_ID(m))`` is
+# ``replace(m, msg_id=msg_id)`` at half the cost (replace() looks at the fields every call),
+# on the path of every message stored.
+_MESSAGE_FIELDS = [f.name for f in fields(StoredMessage)]
+assert _MESSAGE_FIELDS[0] == "msg_id"
+_ALL_BUT_ID = operator.attrgetter(*_MESSAGE_FIELDS[1:])
 
 
 def _messages(rows: list) -> list[StoredMessage]:
@@ -919,10 +992,17 @@ class RedisStore:
         conn = self._blocking()
         try:
             conn.call("SCRIPT", "LOAD", BATCH.source)
+            self._upgrade(conn)
             self._check_durability(conn)
             self._last_msg_id = int(conn.call("GET", self.prefix + "next") or 0)
         finally:
             conn.close()
+
+    def _upgrade(self, conn: _BlockingConnection) -> None:
+        """Fold a store of the layout before (its ``ids`` set) into this one (_UPGRADE)."""
+        reply = conn.call("EVALSHA", BATCH.sha1, 0, self.prefix, _NUMBERS[_UPGRADE], 0)
+        if isinstance(reply[0], RedisError):
+            raise StoreUnavailable(f"Redis at {self.address} could not upgrade the store: {reply[0]}", storage=False)
 
     def _check_durability(self, conn: _BlockingConnection) -> None:
         settings = {}
@@ -980,7 +1060,12 @@ class RedisStore:
         number of its arguments, its arguments. The first two are encoded once per script
         and length: encoding every argument through the generic encoder cost a third of
         the store's CPU per message."""
-        tail = b"".join([_bulk(arg) for arg in args])
+        # _bulk's body, inlined: a call per argument is a fifth of the time here.
+        parts = []
+        for arg in args:
+            data = arg if arg.__class__ is bytes else (arg if arg.__class__ is str else str(arg)).encode()
+            parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+        tail = b"".join(parts)
         head = self._heads.get((script, len(args)))
         if head is None:
             if script not in _NUMBERS:  # BATCH is made of SCRIPTS: a script left out cannot run
@@ -1224,7 +1309,7 @@ class RedisStore:
             self._last_msg_id = max(self._last_msg_id, msg_id)
             if len(reply) > 2:  # routed in the same step: the nodes it went to
                 self.routed = (msg_id, [node.decode() for node in reply[2]])
-            return replace(message, msg_id=msg_id), NEW
+            return StoredMessage(msg_id, *_ALL_BUT_ID(message)), NEW
         stored = _message(value)
         return (stored, RESEND) if same_request(stored, message) else (message, ID_REUSED)
 

@@ -97,13 +97,19 @@ def stored_messages(store: SQLiteStore | MemoryStore) -> list[tuple[int, str, st
     if isinstance(store, MemoryStore):
         return [(row.message.msg_id, row.message.text, row.state, row.told) for row in store._messages.values()]
     if isinstance(store, RedisStore):
+        # Every id up to ``next`` whose message exists (there is no set of them all); an
+        # outcome is told once out of its sender's ``untold``.
         conn = store._blocking()
         try:
-            ids = conn.call("ZRANGE", store.prefix + "ids", 0, -1)
-            rows = conn.pipeline([("HMGET", f"{store.prefix}m:{int(i)}", "t", "st", "told") for i in ids])
+            top = int(conn.call("GET", store.prefix + "next") or 0)
+            rows = conn.pipeline([("HMGET", f"{store.prefix}m:{i}", "t", "st", "sk") for i in range(1, top + 1)])
+            rows = [(i, row) for i, row in zip(range(1, top + 1), rows) if row[1] is not None]
+            untold = conn.pipeline([("ZSCORE", f"{store.prefix}untold:{row[2].decode()}", i) for i, row in rows])
         finally:
             conn.close()
-        return [(int(i), text.decode(), state.decode(), told == b"1") for i, (text, state, told) in zip(ids, rows)]
+        return [(i, text.decode(), state.decode(),
+                 state in (b"room", b"blocked") or (state in (b"delivered", b"expired") and u is None))
+                for (i, (text, state, _sk)), u in zip(rows, untold)]
     return [(msg_id, text, state, bool(told)) for msg_id, text, state, told in store.db.execute(
         "SELECT msg_id, text, state, sender_notified FROM messages ORDER BY msg_id")]
 
