@@ -100,7 +100,9 @@ def in_process_relay(loop: asyncio.AbstractEventLoop, store: Any = None) -> tupl
                           burst_per_address=1e9, max_connections_per_address=1_000_000)
     relay = Relay(config, store, lambda delay, callback: loop.call_later(delay, callback),
                   lambda func, args, callback: callback(func(*args)))
-    return relay, WriteBatcher(loop)
+    batcher = WriteBatcher(loop)
+    batcher.follow(store)  # as server/app.py does
+    return relay, batcher
 
 
 async def logged_in_clients(relay: Relay, batcher: WriteBatcher, clients: int,
