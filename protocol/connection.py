@@ -39,8 +39,8 @@ it was for a peer of that version: so an older client never sees a room frame.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import functools
+from collections.abc import Iterator
 from enum import Enum
 
 import const
