@@ -938,12 +938,18 @@ def main(argv: list[str] | None = None) -> int:
     if "--rooms" in argv:  # the room workload (issue 13): bench/rooms.py, with its own flags
         from bench import rooms
         return rooms.main([arg for arg in argv if arg != "--rooms"])
+    if "--instructions" in argv:  # issue 9: both servers' instructions per message, under valgrind
+        from bench import instructions
+        return instructions.main([arg for arg in argv if arg != "--instructions"])
     if "--cluster" in argv:  # issue 10's benchmark: its own module, its own options
         from bench.cluster import main as cluster_main
         return cluster_main([a for a in argv if a != "--cluster"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cluster", action="store_true",
                         help="issue 10's cluster benchmark instead (bench/cluster.py; see its --help)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="instructions per message of the relay and the chat server under valgrind, and "
+                             "their ratio, instead (bench/instructions.py; minutes)")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=100_000, help="direct messages in the throughput phase")
     parser.add_argument("--window", type=int, default=4, help="DMs each client keeps in flight")

@@ -6,6 +6,7 @@ Run from the repository root::
     python3 -m bench.inprocess --clients 200 --messages 4000
     python3 -m bench.inprocess --batch-acks          # the feature batch_acks, as the benchmark
     python3 -m bench.inprocess --redis redis://127.0.0.1:6379/15   # the Redis store (it FLUSHDBs it)
+    python3 -m bench.inprocess --relay --batch-acks  # the bare relay (bench/relay.py), same driver
 
 Real sessions (server/session.py), the relay and the memory store, on a real event loop;
 only the transports are fakes that keep what is written. The clients are this loop: each
@@ -14,6 +15,11 @@ keeps ``--window`` messages in flight, answers every ``dm`` with a ``receipt`` a
 in one read, as the benchmark's generator does (with ``--batch-acks``, one ``receipt`` and
 one ``ack`` frame with ``msg_ids`` per read, as it does with servers that welcome it). Prints the process's CPU time per message
 (the server's work plus this small driver's).
+
+With ``--relay`` the sessions are the bare relay's connections (bench/relay.py) instead, fed
+by the same driver with the same frames: under valgrind, the instructions per message of
+both, whose ratio the machine's load cannot move (``python3 -m bench.benchmark
+--instructions`` counts both and prints it).
 
 With ``--redis URL`` the store is the cluster's Redis store (server/stores/redis.py) on a
 real ``redis-server`` (whose database it empties first): the node's share of the cluster
@@ -100,7 +106,9 @@ def in_process_relay(loop: asyncio.AbstractEventLoop, store: Any = None) -> tupl
                           burst_per_address=1e9, max_connections_per_address=1_000_000)
     relay = Relay(config, store, lambda delay, callback: loop.call_later(delay, callback),
                   lambda func, args, callback: callback(func(*args)))
-    return relay, WriteBatcher(loop)
+    batcher = WriteBatcher(loop)
+    batcher.follow(store)  # as server/app.py does
+    return relay, batcher
 
 
 async def logged_in_clients(relay: Relay, batcher: WriteBatcher, clients: int,
@@ -119,9 +127,24 @@ async def logged_in_clients(relay: Relay, batcher: WriteBatcher, clients: int,
     return sessions
 
 
+def bare_relay_clients(clients: int, batch_acks: bool) -> list[tuple[Any, FakeTransport]]:
+    """``clients`` connections user0, user1... to one bare relay (bench/relay.py), welcomed."""
+    from bench.relay import Relay as BareRelay, RelayConnection
+
+    relay, sessions = BareRelay(), []
+    for i in range(clients):
+        session, transport = RelayConnection(relay), FakeTransport()
+        session.connection_made(transport)
+        session.data_received(b'{"type":"hello","id":"h","name":"user%d","version":%d%b}\n'
+                              % (i, const.PROTOCOL_VERSION, b',"features":["batch_acks"]' if batch_acks else b""))
+        sessions.append((session, transport))
+    return sessions
+
+
 async def run(clients: int, messages: int, window: int, seed: int, batch_acks: bool = False,
-              redis: str | None = None) -> float:
-    """Relay ``messages`` direct messages end to end; returns CPU seconds per message."""
+              redis: str | None = None, bare: bool = False) -> float:
+    """Relay ``messages`` direct messages end to end; returns CPU seconds per message.
+    ``bare``: through the bare relay (bench/relay.py) instead of the chat server."""
     store = None
     if redis:
         from resp import RedisClient
@@ -130,8 +153,11 @@ async def run(clients: int, messages: int, window: int, seed: int, batch_acks: b
         async with RedisClient(redis) as client:
             await client.execute("FLUSHDB")
         store = RedisStore(redis)
-    relay, batcher = in_process_relay(asyncio.get_running_loop(), store)
-    sessions = await logged_in_clients(relay, batcher, clients, batch_acks)
+    if bare:
+        sessions = bare_relay_clients(clients, batch_acks)
+    else:
+        relay, batcher = in_process_relay(asyncio.get_running_loop(), store)
+        sessions = await logged_in_clients(relay, batcher, clients, batch_acks)
     rng = random.Random(seed)
     counter = 0
 
@@ -225,10 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch-acks", action="store_true", help="ask for batch_acks; confirm in batches")
     parser.add_argument("--redis", metavar="URL", help="the Redis store on this redis:// URL (emptied first)")
+    parser.add_argument("--relay", action="store_true", help="the bare relay (bench/relay.py), not the chat server")
     args = parser.parse_args(argv)
     per_message = asyncio.run(run(args.clients, args.messages, args.window, args.seed, args.batch_acks,
-                                  args.redis))
-    print(f"{per_message * 1e6:.1f} µs of CPU per direct message (server and driver), {args.clients} clients, "
+                                  args.redis, args.relay))
+    print(f"{per_message * 1e6:.1f} µs of CPU per direct message ({'bare relay' if args.relay else 'server'} "
+          f"and driver), {args.clients} clients, "
           f"{args.messages} messages")
     return 0
 

@@ -27,25 +27,54 @@ class Endpoint:
     session: Any = field(repr=False, compare=False)
 
 
-@dataclass(slots=True)
 class UserRecord:
-    """A user who is online, under the spelling they logged in with."""
+    """A user who is online, under the spelling they logged in with.
 
-    name: str
-    # A tuple, replaced whenever it changes (rarely: one more session of an account): one
-    # object, where a list is two (itself and its array of items).
-    endpoints: tuple[Endpoint, ...]
-    # True for a registered account: every session proved the password, so several may
-    # be online under the name at once (terminal, web, GUI). A guest name has one.
-    shared: bool = False
-    # The endpoints' sessions, kept by the registry whenever endpoints change: the relay
-    # asks for them several times per message, and a tuple kept is cheaper than a list built.
-    sessions: tuple = field(default=(), repr=False, compare=False)
+    ``UserRecord(name, endpoints, shared=False, sessions=())``, as the dataclass it was.
+    """
+
+    # ``_ends`` holds the one Endpoint of a user with one connection (nearly all of them),
+    # or a tuple of several: a one-item tuple is 48 bytes of every idle connection
+    # (issue 9). ``endpoints`` gives a tuple either way; it is read on logins and lookups,
+    # never per message (the relay's message path reads ``sessions``).
+    __slots__ = ("name", "_ends", "shared", "sessions")
+
+    def __init__(self, name: str, endpoints: tuple[Endpoint, ...], shared: bool = False,
+                 sessions: tuple = ()) -> None:
+        self.name = name
+        self.endpoints = endpoints
+        # True for a registered account: every session proved the password, so several may
+        # be online under the name at once (terminal, web, GUI). A guest name has one.
+        self.shared = shared
+        # The endpoints' sessions, kept by the registry whenever endpoints change: the relay
+        # asks for them several times per message, and a tuple kept is cheaper than a list built.
+        self.sessions = sessions
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """The user's connections, oldest first: a tuple, replaced whenever it changes
+        (rarely: one more session of an account)."""
+        ends = self._ends
+        return (ends,) if type(ends) is Endpoint else ends
+
+    @endpoints.setter
+    def endpoints(self, endpoints: tuple[Endpoint, ...]) -> None:
+        self._ends = endpoints[0] if len(endpoints) == 1 else tuple(endpoints)
 
     @property
     def since(self) -> float:
         """When the user's earliest live connection was made (seconds since the epoch)."""
         return min(e.since for e in self.endpoints)
+
+    def __repr__(self) -> str:
+        return f"UserRecord(name={self.name!r}, endpoints={self.endpoints!r}, shared={self.shared!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not UserRecord:
+            return NotImplemented
+        return (self.name, self.endpoints, self.shared) == (other.name, other.endpoints, other.shared)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
 
 
 class Registry:

@@ -34,6 +34,13 @@ class WriteBatcher:
             self._loop.call_soon(self.flush_all)
         self._dirty.append(session)
 
+    def follow(self, source: object) -> None:
+        """Flush after each batch of ``source``'s answers too, if it offers to (a store
+        with an ``after_answers`` hook: the memory store). Its answers run at the start of
+        a loop turn; what they write then goes out at once, not after that turn's reads."""
+        if hasattr(source, "after_answers"):
+            source.after_answers = self.flush_all
+
     def flush_all(self) -> None:
         dirty, self._dirty = self._dirty, []
         for session in dirty:

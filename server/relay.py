@@ -442,6 +442,10 @@ class Relay:
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume, features or None,
                              read_receipts))
+        if session.is_open:
+            # Only the login timeout reads it, and only before the welcome: let its float go
+            # (24 bytes of every idle connection; issue 9).
+            session.connected_at = None
         self.metrics.logins += 1
         self.after.room_reads.logged_in(session)  # the read marks of their small rooms (issue 13)
         self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name, session.address, session.port,

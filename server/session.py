@@ -142,6 +142,9 @@ class ClientSession(asyncio.BufferedProtocol):
         # this session gets none of them, nor news of them. Set by the relay at login.
         self.epoch = 0
         self.logging_in = False  # a hello is being checked (password hashing takes a while)
+        # When the connection was made, for the login timeout; None once welcomed (the relay
+        # lets it go then: nothing else reads it).
+        self.connected_at: float | None
         self.connected_at = self.last_seen = time.monotonic()
         # True once a heartbeat ping went out unanswered; any frame from the client clears it.
         self.pinged = False

@@ -315,3 +315,29 @@ def test_the_relay_keeps_its_connections_in_a_table_of_about_thirty_bytes_each_a
         return sys.getsizeof(relay.sessions) / 10_000
 
     assert asyncio.run(run()) <= 32
+
+
+def test_a_welcomed_session_lets_go_of_its_connect_time_and_one_logging_in_still_times_out():
+    # The connect time is read only by the login timeout, before the welcome; after it, the
+    # float was 24 bytes of every idle connection (issue 9). A connection that has not
+    # logged in keeps it, and is still closed when the timeout passes; a welcomed one is not.
+    import time
+
+    from protocol import Ping, Pong, UserJoined
+    from waits import wait_until
+
+    config = ServerConfig(host="127.0.0.1", port=0, login_timeout=0.5)
+    with ServerThread(config) as server, WireClient(server.host, server.port) as lurker:
+        with WireClient.login(server.host, server.port, "Alice") as alice:
+            def connect_times():
+                return {s.name: s.connected_at for s in server.server.relay.sessions}
+
+            times = wait_until(lambda: (t := server.call(connect_times)) and len(t) == 2 and t, timeout=5)
+            assert times["Alice"] is None and isinstance(times[None], float), times
+            assert lurker.wait_closed(timeout=5) == []
+            deadline = time.monotonic() + 1.0  # twice the timeout: Alice stays
+            while time.monotonic() < deadline:
+                assert set(server.call(connect_times)) == {"Alice"}
+                time.sleep(0.05)
+            alice.send(Ping("still here"))
+            assert alice.expect(Pong, skip=(Ping, UserJoined)).token == "still here"

@@ -93,3 +93,22 @@ def test_a_connection_s_protocol_core_fits_pymalloc_s_160_byte_class():
 
     for role in Role:
         assert sys.getsizeof(Connection(role)) <= 160
+
+
+def test_a_connection_s_protocol_core_fits_pymalloc_s_128_byte_class():
+    # Every idle connection keeps one (issue 9's 2,560 bytes): what never changes (role,
+    # the peer's types, the two limits) is one object shared by connections made alike,
+    # and the two tables of what each side may send now are one pair, so the core has
+    # twelve slots: 128 bytes, not 160.
+    import sys
+
+    from protocol import ErrorCode
+    from protocol.connection import Connection, Role
+
+    for role in Role:
+        assert sys.getsizeof(Connection(role)) <= 128
+        assert Connection(role).role is role
+    assert Connection(Role.SERVER)._fixed is Connection(Role.SERVER)._fixed
+    small = Connection(Role.SERVER, max_frame_bytes=100, max_text_chars=10)
+    small.receive_data(b"x" * 150 + b"\n")
+    assert [e.code for e in small.events()] == [ErrorCode.FRAME_TOO_LARGE]

@@ -124,3 +124,45 @@ def test_record_remembers_where_the_user_connected_from():
     bob = reg.lookup("BOB")
     assert (bob.endpoints[0].address, bob.endpoints[0].port, bob.since) == ("192.0.2.2", 5001, 101.0)
     assert bob.endpoints[0].session is sessions["bob"]
+
+
+def test_a_user_with_one_connection_costs_the_registry_three_objects_not_four():
+    # Every idle connection keeps its registry record (issue 9's 2,560 bytes): the record,
+    # its endpoint and the tuple of sessions the relay reads per message. The endpoints of
+    # a user with one connection are that endpoint, not a tuple of one (48 bytes more, 224
+    # in all); the tuple is made when asked for, and several connections still keep theirs.
+    import gc
+    import linecache
+    import tracemalloc
+
+    registry, sessions = Registry(), [object() for _ in range(1000)]
+    names = [f"user{i}" for i in range(1000)]
+    registry.register("warm", "192.0.2.1", 1, 1.0, object())  # the dicts' first tables
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for i, name in enumerate(names):
+            registry.register(name, "192.0.2.1", 5000, 100.0, sessions[i])
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    records = [stat for stat in after.compare_to(before, "lineno")
+               if stat.traceback[0].filename.endswith("registry.py") and stat.size_diff > 0
+                              and "UserRecord(" in linecache.getline(stat.traceback[0].filename, stat.traceback[0].lineno)]
+    per_user = sum(stat.size_diff for stat in records) / len(names)
+    assert per_user <= 180, per_user  # 224 before
+    record = registry.lookup("user7")
+    assert record.sessions == (sessions[7],) and record.since == 100.0
+    [endpoint] = record.endpoints
+    assert (endpoint.address, endpoint.port, endpoint.session) == ("192.0.2.1", 5000, sessions[7])
+    second = object()
+    shared = Registry()
+    shared.register("Carol", "192.0.2.3", 1, 5.0, sessions[0], shared=True)
+    shared.register("carol", "192.0.2.4", 2, 3.0, second, shared=True)
+    record = shared.lookup("CAROL")
+    assert [e.session for e in record.endpoints] == [sessions[0], second] and record.since == 3.0
+    assert record.sessions == (sessions[0], second)
+    assert not shared.unregister("Carol", sessions[0])
+    assert [e.session for e in record.endpoints] == [second] and record.sessions == (second,)
+    assert record.since == 3.0
