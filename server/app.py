@@ -232,6 +232,8 @@ class ChatServer:
                 self.peers.attach(self.relay)
                 await self.peers.start()  # joins the cluster: from now on logins are claimed there
             batcher = WriteBatcher(loop)
+            if hasattr(self.store, "after_answers"):  # the durable store: answers out before the next statements
+                self.store.after_answers = batcher.flush_all
             # asyncio sets SO_REUSEADDR on POSIX, so a restart can bind the port at once.
             try:
                 self._server = await loop.create_server(

@@ -383,6 +383,10 @@ class Store:
         # Called on the loop with the seconds each successful COMMIT took (for /metrics).
         self.on_commit: Callable[[float], None] | None = None
         self._commit_seconds = 0.0  # of the last COMMIT, set by _commit
+        # Called on the loop once a durable commit's callbacks have run, before the next
+        # transaction's statements: the server writes the answers they queued (accepted,
+        # the forwards) here, so they do not wait for those statements (issue 9).
+        self.after_answers: Callable[[], None] | None = None
         # The checkpoint thread and its own connection (see CHECKPOINT_EVERY_COMMITS), on disk only.
         self._checkpointer: ThreadPoolExecutor | None = None
         self._checkpoint_db: sqlite3.Connection | None = None
@@ -516,10 +520,20 @@ class Store:
             self._finish(pending, outcomes, wrote, self._commit)
             return
         self._committing = True
-        future = self._loop.run_in_executor(self._committer, self._commit)
-        future.add_done_callback(lambda f: self._committed(f, pending, outcomes, wrote))
+        future = self._committer.submit(self._commit)
+        # Straight from the committer thread to the loop: one wake-up, and the answers run
+        # in the loop's next turn, before its reads (an asyncio future would take a turn
+        # more, with every read that came meanwhile handled first).
+        future.add_done_callback(lambda f: self._hand_back(self._committed, f, pending, outcomes, wrote))
 
-    def _committed(self, future: asyncio.Future, pending: list, outcomes: list, wrote: bool) -> None:
+    def _hand_back(self, callback: Callable, *args: Any) -> None:
+        """From the committer thread: run ``callback(*args)`` on the loop."""
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: nobody is left to answer
+            pass
+
+    def _committed(self, future: concurrent.futures.Future, pending: list, outcomes: list, wrote: bool) -> None:
         self._committing = False
         error = future.exception()
 
@@ -527,6 +541,11 @@ class Store:
             if error is not None:
                 raise error
         self._finish(pending, outcomes, wrote, commit)
+        if self.after_answers is not None:
+            try:
+                self.after_answers()
+            except Exception:
+                log.exception("store answer hook failed")
         if self._pending and self.db is not None:
             # What was submitted during the commit has waited for it already: its
             # transaction starts now, not a loop turn later (under load a turn is

@@ -1083,6 +1083,71 @@ def test_what_waited_for_a_commit_starts_its_transaction_when_the_commit_returns
         loop.close()
 
 
+def test_a_commit_is_answered_in_the_loop_s_next_turn_before_the_reads_that_came_meanwhile(tmp_path) -> None:
+    # Durable latency (issue 9): the committer thread hands its answer straight to the
+    # loop. Through an asyncio future it took two turns, and the reads that arrived
+    # during the commit (under load, milliseconds of them) were all handled in between.
+    import socket
+
+    loop = asyncio.new_event_loop()
+    store = open_store(loop, tmp_path / "chat.db")
+    seen: list[str] = []
+    committed, release = store._commit, threading.Event()
+
+    def held_commit() -> None:
+        release.wait(10)
+        committed()
+
+    store._commit = held_commit
+    reader, writer = socket.socketpair()
+    try:
+        loop.add_reader(reader, lambda: (reader.recv(100), seen.append("read")))
+        store.submit(lambda db: None, lambda _: seen.append("answered"))
+        loop.run_until_complete(asyncio.sleep(0))  # the transaction runs; its commit is under way
+        assert store._committing
+        writer.send(b"x")  # a read arrives during the commit
+        release.set()
+        store._committer.submit(lambda: None).result(10)  # the commit and its hand-back are done
+        deadline = time.monotonic() + 5
+        while len(seen) < 2 and time.monotonic() < deadline:
+            loop.run_until_complete(asyncio.sleep(0))
+        assert seen == ["answered", "read"]
+    finally:
+        loop.remove_reader(reader)
+        reader.close()
+        writer.close()
+        store.close()
+        loop.close()
+
+
+def test_a_commit_s_answers_are_sent_before_the_next_transaction_s_statements(tmp_path) -> None:
+    # Durable latency (issue 9): the server writes the answers a commit's callbacks queued
+    # (``after_answers``: the write batcher's flush) before the statements of what waited
+    # for that commit, which would otherwise delay every ``accepted`` by a transaction.
+    loop = asyncio.new_event_loop()
+    store = open_store(loop, tmp_path / "chat.db")
+    seen: list[str] = []
+    committed, release = store._commit, threading.Event()
+
+    def held_commit() -> None:
+        release.wait(10)
+        committed()
+
+    store._commit = held_commit
+    store.after_answers = lambda: seen.append("answers written")
+    try:
+        store.submit(lambda db: None, lambda _: seen.append("first answered"))
+        loop.run_until_complete(asyncio.sleep(0))
+        assert store._committing
+        store.submit(lambda db: seen.append("second ran"))
+        release.set()
+        settle(loop, store)
+        assert seen[:3] == ["first answered", "answers written", "second ran"], seen
+    finally:
+        store.close()
+        loop.close()
+
+
 def test_the_write_ahead_log_is_checkpointed_by_the_store_s_own_thread_not_in_a_commit(loop, tmp_path):
     # Issue 9 (the durable delivered-ack p99): SQLite's own checkpoint ran inside the
     # COMMIT that took the log past 1,000 pages, so that commit's messages waited for the
