@@ -35,6 +35,7 @@ _on = False
 _messages: dict[int, dict] = {}     # msg_id -> times
 _transactions: dict[int, dict] = {}  # id(pending list) -> times
 _all: list[dict] = []                # every transaction since SIGUSR1
+_checkpoints: list[tuple[float, float]] = []  # the checkpoint thread's (start, end)
 _flushes: list[float] = []           # starts of the write batcher's flushes
 _read = [0.0]                        # when the read being handled was started
 _last: list[dict | None] = [None]   # the transaction executed last
@@ -75,7 +76,7 @@ def install() -> None:
         _messages[self._last_msg_id] = {"read": _read[0], "submit": context[0], "during": context[1]}
     wrap(SQLiteStore, "store_message", before=lambda self, *a: (perf(), self._committing), after=stored_after)
 
-    def executed(self, started, result, pending):
+    def executed(self, started, result, pending, *_):
         transaction = {"execute": started, "executed": perf()}
         _transactions[id(pending)] = transaction
         _last[0] = transaction
@@ -97,12 +98,23 @@ def install() -> None:
             if transaction is not None and threading.current_thread() is not threading.main_thread():
                 transaction["commit"], transaction["committed"] = started, perf()
     store_module.Store._commit = commit
+    original_checkpoint = store_module.Store._checkpoint
+
+    def checkpoint(self, *args):
+        started = perf()
+        try:
+            return original_checkpoint(self, *args)
+        finally:
+            if _on:
+                _checkpoints.append((started, perf()))
+    store_module.Store._checkpoint = checkpoint
 
     def finishing(self, pending, *args):
         transaction = _transactions.get(id(pending))
         if transaction is not None:
             transaction["back"] = perf()
-    wrap(store_module.Store, "_finish", before=finishing)
+    # The answers' start on the loop: _answer since the committer runs the transactions, _finish before.
+    wrap(store_module.Store, "_answer" if hasattr(store_module.Store, "_answer") else "_finish", before=finishing)
 
     def callback(self, session, result):
         entry = _messages.get(result[0].msg_id)
@@ -125,6 +137,7 @@ def start(*_) -> None:
     _flushes.clear()
     _last[0] = None
     _all.clear()
+    _checkpoints.clear()
     _on = True
 
 
@@ -171,6 +184,16 @@ def report(*_) -> None:
                          f"{sum(values) / len(values) * 1e3:8.3f}")
     lines.append(f"submitted during a commit: {len(waited):,} of {complete:,}; their wait p50 "
                  f"{_quantile(waited, .5) * 1e3:.3f} ms, p99 {_quantile(waited, .99) * 1e3:.3f} ms")
+    spans = sorted(_checkpoints)
+    during, clear = [], []
+    for t in _all:
+        if "committed" in t:
+            i = bisect.bisect_right(spans, (t["committed"], float("inf")))
+            overlaps = any(a < t["committed"] and b > t["commit"] for a, b in spans[max(0, i - 2):i])
+            (during if overlaps else clear).append(t["committed"] - t["commit"])
+    lines.append(f"checkpoints: {len(spans)}, mean {sum(b - a for a, b in spans) / max(1, len(spans)) * 1e3:.2f} ms; "
+                 f"COMMIT p50/p99 during one {_quantile(during, .5) * 1e3:.3f}/{_quantile(during, .99) * 1e3:.3f} ms "
+                 f"({len(during)}), otherwise {_quantile(clear, .5) * 1e3:.3f}/{_quantile(clear, .99) * 1e3:.3f} ms")
     with open(_output[0], "a") as out:
         out.write("\n".join(lines) + "\n")
 
