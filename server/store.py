@@ -5,18 +5,22 @@ The relay hands the store *operations* and callbacks; it never waits for the dis
     store.submit(lambda db: mailbox.history(db, ...), on_page)          # one operation
     store.submit_many(mailbox.store_messages, new_message, on_stored)    # batched with others
 
-At the end of the event-loop turn the store runs everything submitted in one transaction,
-on the loop thread (statements on SQLite's page cache take microseconds; operations
-submitted with :meth:`submit_many` and the same function are merged, so a thousand
-messages are one ``executemany``). Only the COMMIT, where the fsync happens, runs on a
-worker thread, which SQLite lets run without the GIL. When it returns, the callbacks run
-on the loop, in submission order: a callback that says "accepted" runs only after the
-message is on disk. Whatever is submitted during a commit waits for it and goes in the
-next transaction, so the busier the server, the more each fsync carries.
+At the end of the event-loop turn the store hands everything submitted in it to its
+committer thread, which runs it in one transaction (operations submitted with
+:meth:`submit_many` and the same function are merged, so a thousand messages are one
+``executemany``) and COMMITs it, where the fsync happens. When the COMMIT returns, the
+callbacks run on the loop, in submission order: a callback that says "accepted" runs only
+after the message is on disk. Whatever is handed over during a commit waits for it and
+goes in the next transaction, which the thread starts as soon as the COMMIT returns, so
+the busier the server, the more each fsync carries.
 
-A first design ran everything on a store thread; its Python code fought the event loop
-for the GIL, and throughput fell to a quarter. Keeping the CPU work on the loop and only
-the waiting on the thread is what makes durability cheap.
+A first design ran every operation on a store thread, one by one; its Python code fought
+the event loop for the GIL, and throughput fell to a quarter. Here the thread runs a few
+``executemany`` calls per transaction, mostly SQLite's C code without the GIL. The next
+design ran the statements on the loop and only the COMMIT on the thread; each commit then
+waited for a round trip through the loop (hand back, a loop turn, hand over) before the
+next could start, a third of a commit's cycle at 2,000 messages/s (issue 9,
+bench/PROFILE.md "Round seven").
 
 ``path=None`` keeps the database in memory: the same code, nothing durable (tests). The
 server's ``--memory`` uses :class:`server.stores.MemoryStore` instead, with no SQLite on
@@ -418,7 +422,8 @@ class Store:
     def submit(self, operation: Operation, callback: Callback | None = None,
                on_error: ErrorCallback | None = None) -> None:
         """Run ``operation(db)`` in the next transaction; once it is committed, call
-        ``callback(result)`` on the loop.
+        ``callback(result)`` on the loop. On disk the operation runs on the committer
+        thread: it may use the connection and what it was given, nothing the loop changes.
 
         Exactly one of the two is called (if given), on the loop, in submission order:
         if the operation raises, or its transaction cannot be completed or committed (the
