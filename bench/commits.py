@@ -137,15 +137,15 @@ async def run(directory: Path, rate: int, seconds: float, users: int) -> None:
               f"max {max(with_checkpoint) * 1000:.2f} ms")
     else:
         print("COMMITs that checkpointed (wrote the database file, no checkpoint thread at work): none")
-    print(f"statements on the loop per transaction, ms: p50 {quantile(executes, 0.5) * 1000:.2f}  "
+    print(f"statements per transaction (on the committer thread), ms: p50 {quantile(executes, 0.5) * 1000:.2f}  "
           f"p99 {quantile(executes, 0.99) * 1000:.2f}  max {max(executes) * 1000:.2f}")
     print(f"  histogram (ms): {histogram(executes)}")
     whole = [p for p in phases if len(p) == 4]
     if whole:
         slow = sorted(whole, key=lambda p: p[3] - p[0])[-max(1, len(whole) // 100):]  # the slowest 1%
         parts = [(p[1] - p[0], p[2] - p[1], p[3] - p[2]) for p in slow]
-        print("slowest 1% of transactions, execute start to callbacks, mean ms: statements and hand-over to the "
-              f"committer {statistics.fmean(a for a, _, _ in parts) * 1000:.2f}, COMMIT "
+        print("slowest 1% of transactions, execute start to callbacks, mean ms: statements "
+              f"{statistics.fmean(a for a, _, _ in parts) * 1000:.2f}, COMMIT "
               f"{statistics.fmean(b for _, b, _ in parts) * 1000:.2f}, back to the loop "
               f"{statistics.fmean(c for _, _, c in parts) * 1000:.2f}")
     print(f"submit to stored ms: p50 {quantile(latencies, 0.5) * 1000:.2f}  p99 {quantile(latencies, 0.99) * 1000:.2f}"
