@@ -55,7 +55,7 @@ async def run(directory: Path, rate: int, seconds: float, users: int) -> None:
     store.start(loop)
     commits: list[float] = []
     store.on_commit = commits.append
-    executes: list[float] = []  # the statements of each transaction, run on the loop
+    executes: list[float] = []  # the statements of each transaction, run on the committer thread
     execute = store._execute
 
     def timed_execute(pending: list, *rest):
