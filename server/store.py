@@ -449,8 +449,9 @@ class Store:
 
     @property
     def queue_depth(self) -> int:
-        """Operations submitted and waiting for the next transaction (for /metrics)."""
-        return len(self._pending)
+        """Operations submitted and waiting for the next transaction (for /metrics): those
+        of this turn, and those handed to the committer while a commit is under way."""
+        return len(self._pending) + sum(len(batch) for batch in list(self._ready))
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until everything submitted so far is committed (at most ``timeout`` s)."""

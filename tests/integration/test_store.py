@@ -1083,6 +1083,7 @@ def test_what_waited_for_a_commit_starts_its_transaction_when_the_commit_returns
         wait_for(lambda: commits == [0])
         store.submit(lambda db: seen.append("second ran"), lambda _: seen.append("second answered"))
         loop.run_until_complete(asyncio.sleep(0))  # the end of the turn hands it over too
+        assert store.queue_depth == 1  # /metrics still counts it as waiting
         releases[0].set()  # the loop does not run from here
         wait_for(lambda: commits == [0, 1])
         assert seen == ["first ran", "second ran"]
