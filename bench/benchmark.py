@@ -70,6 +70,7 @@ import random
 import re
 import resource
 import select
+import signal
 import socket
 import statistics
 import subprocess
@@ -116,7 +117,9 @@ def chat_command(durable: bool) -> Callable[[str], list[str]]:
     def command(data_dir: str) -> list[str]:
         # BENCH_PROFILE=FILE runs the server under cProfile, written to FILE when it stops.
         profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
-        return [sys.executable, *profile, str(ROOT / "chatserver.py"), "--host", "127.0.0.1", "--port", "0",
+        # BENCH_TRACE=FILE: the life of each message in the latency phase (bench/durable_trace.py).
+        program = ["-m", "bench.durable_trace"] if os.environ.get("BENCH_TRACE") else [str(ROOT / "chatserver.py")]
+        return [sys.executable, *profile, *program, "--host", "127.0.0.1", "--port", "0",
                 "--web-port", "0",
                 # The benchmark measures capacity, not abuse: all its clients come from
                 # 127.0.0.1 and each sends as fast as acks come back, so lift the rate limits.
@@ -754,7 +757,12 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
             # The generator's own garbage collections would show up as server latency.
             gc.collect()
             gc.freeze()
+            traced = os.environ.get("BENCH_TRACE") and not kind.reference and kind.start is None
+            if traced:
+                os.kill(server.proc.pid, signal.SIGUSR1)
             sent = await latency_phase(clients, bench, args.rate, args.seconds)
+            if traced:
+                os.kill(server.proc.pid, signal.SIGUSR2)
             lat = bench.delivered_latencies
             p50, p99 = percentile(lat, 0.5), percentile(lat, 0.99)
             print(f"latency at an offered {args.rate:,} messages/s for {args.seconds:g} s ({sent} messages)")

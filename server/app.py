@@ -232,7 +232,7 @@ class ChatServer:
                 self.peers.attach(self.relay)
                 await self.peers.start()  # joins the cluster: from now on logins are claimed there
             batcher = WriteBatcher(loop)
-            batcher.follow(self.store)  # the memory store's answers: their frames out at once
+            batcher.follow(self.store)  # a store's answers (memory and durable): their frames out at once
             # asyncio sets SO_REUSEADDR on POSIX, so a restart can bind the port at once.
             try:
                 self._server = await loop.create_server(

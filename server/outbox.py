@@ -36,8 +36,10 @@ class WriteBatcher:
 
     def follow(self, source: object) -> None:
         """Flush after each batch of ``source``'s answers too, if it offers to (a store
-        with an ``after_answers`` hook: the memory store). Its answers run at the start of
-        a loop turn; what they write then goes out at once, not after that turn's reads."""
+        with an ``after_answers`` hook: the memory store, and the durable store after each
+        commit). Its answers run at the start of a loop turn; what they write then goes out
+        at once, not after that turn's reads (nor, on disk, after the next transaction's
+        statements)."""
         if hasattr(source, "after_answers"):
             source.after_answers = self.flush_all
 

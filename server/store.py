@@ -5,18 +5,22 @@ The relay hands the store *operations* and callbacks; it never waits for the dis
     store.submit(lambda db: mailbox.history(db, ...), on_page)          # one operation
     store.submit_many(mailbox.store_messages, new_message, on_stored)    # batched with others
 
-At the end of the event-loop turn the store runs everything submitted in one transaction,
-on the loop thread (statements on SQLite's page cache take microseconds; operations
-submitted with :meth:`submit_many` and the same function are merged, so a thousand
-messages are one ``executemany``). Only the COMMIT, where the fsync happens, runs on a
-worker thread, which SQLite lets run without the GIL. When it returns, the callbacks run
-on the loop, in submission order: a callback that says "accepted" runs only after the
-message is on disk. Whatever is submitted during a commit waits for it and goes in the
-next transaction, so the busier the server, the more each fsync carries.
+At the end of the event-loop turn the store hands everything submitted in it to its
+committer thread, which runs it in one transaction (operations submitted with
+:meth:`submit_many` and the same function are merged, so a thousand messages are one
+``executemany``) and COMMITs it, where the fsync happens. When the COMMIT returns, the
+callbacks run on the loop, in submission order: a callback that says "accepted" runs only
+after the message is on disk. Whatever is handed over during a commit waits for it and
+goes in the next transaction, which the thread starts as soon as the COMMIT returns, so
+the busier the server, the more each fsync carries.
 
-A first design ran everything on a store thread; its Python code fought the event loop
-for the GIL, and throughput fell to a quarter. Keeping the CPU work on the loop and only
-the waiting on the thread is what makes durability cheap.
+A first design ran every operation on a store thread, one by one; its Python code fought
+the event loop for the GIL, and throughput fell to a quarter. Here the thread runs a few
+``executemany`` calls per transaction, mostly SQLite's C code without the GIL. The next
+design ran the statements on the loop and only the COMMIT on the thread; each commit then
+waited for a round trip through the loop (hand back, a loop turn, hand over) before the
+next could start, a third of a commit's cycle at 2,000 messages/s (issue 9,
+bench/PROFILE.md "Round eight").
 
 ``path=None`` keeps the database in memory: the same code, nothing durable (tests). The
 server's ``--memory`` uses :class:`server.stores.MemoryStore` instead, with no SQLite on
@@ -39,6 +43,7 @@ import asyncio
 import concurrent.futures
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -376,13 +381,23 @@ class Store:
         # (batch operation, item, callback, on_error) in submission order, for the next transaction.
         self._pending: list[tuple[BatchOperation, Any, Callback | None, ErrorCallback | None]] = []
         self._scheduled = False
-        self._committing = False
         self._committer: ThreadPoolExecutor | None = None
+        # On disk, the loop hands each turn's submissions to the committer thread, which
+        # runs them and commits, one transaction at a time (see _work). Under _lock: the
+        # batches handed over and not taken yet, and whether the thread is at work.
+        self._lock = threading.Lock()
+        self._ready: list[list] = []
+        self._working = False
+        self._unanswered = 0  # batches handed over whose answers have not reached the loop (loop only)
         self.failures = FailureLog()
         self.on_recovered: Callable[[], None] | None = None
         # Called on the loop with the seconds each successful COMMIT took (for /metrics).
         self.on_commit: Callable[[float], None] | None = None
         self._commit_seconds = 0.0  # of the last COMMIT, set by _commit
+        # Called on the loop once a durable commit's callbacks have run: the server writes
+        # the answers they queued (accepted, the forwards) here, at once, not after
+        # whatever else the loop has to do in that turn (issue 9).
+        self.after_answers: Callable[[], None] | None = None
         # The checkpoint thread and its own connection (see CHECKPOINT_EVERY_COMMITS), on disk only.
         self._checkpointer: ThreadPoolExecutor | None = None
         self._checkpoint_db: sqlite3.Connection | None = None
@@ -407,7 +422,8 @@ class Store:
     def submit(self, operation: Operation, callback: Callback | None = None,
                on_error: ErrorCallback | None = None) -> None:
         """Run ``operation(db)`` in the next transaction; once it is committed, call
-        ``callback(result)`` on the loop.
+        ``callback(result)`` on the loop. On disk the operation runs on the committer
+        thread: it may use the connection and what it was given, nothing the loop changes.
 
         Exactly one of the two is called (if given), on the loop, in submission order:
         if the operation raises, or its transaction cannot be completed or committed (the
@@ -422,14 +438,20 @@ class Store:
         ``batch(db, items)`` returns one result per item, in order. Consecutive
         submissions with the same ``batch`` are merged into one call."""
         self._pending.append((batch, item, callback, on_error))
-        if not self._scheduled and not self._committing:
+        if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._run)
 
     @property
+    def _committing(self) -> bool:
+        """True while something handed to the committer thread has not been answered."""
+        return self._unanswered > 0
+
+    @property
     def queue_depth(self) -> int:
-        """Operations submitted and waiting for the next transaction (for /metrics)."""
-        return len(self._pending)
+        """Operations submitted and waiting for the next transaction (for /metrics): those
+        of this turn, and those handed to the committer while a commit is under way."""
+        return len(self._pending) + sum(len(batch) for batch in list(self._ready))
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until everything submitted so far is committed (at most ``timeout`` s)."""
@@ -506,35 +528,85 @@ class Store:
         self._commit_seconds = time.perf_counter() - started
 
     def _run(self) -> None:
-        if self._committing or self.db is None or not self._pending:
-            return
-        pending, outcomes, wrote = self._execute(self._take())
-        if not self.db.in_transaction:  # it failed and was rolled back: nothing to commit
-            self._finish(pending, outcomes, wrote, None)
+        """At the end of the loop turn of the first submission: hand the turn's submissions
+        to the committer thread (on disk), or run and commit them here (in memory)."""
+        if self.db is None or not self._pending:
+            self._scheduled = False
             return
         if self._committer is None:  # in memory: nothing to wait for
-            self._finish(pending, outcomes, wrote, self._commit)
+            pending, outcomes, wrote = self._execute(self._take())
+            self._finish(pending, outcomes, wrote, self._commit if self.db.in_transaction else None)
             return
-        self._committing = True
-        future = self._loop.run_in_executor(self._committer, self._commit)
-        future.add_done_callback(lambda f: self._committed(f, pending, outcomes, wrote))
+        batch = self._take()
+        self._unanswered += 1
+        with self._lock:
+            self._ready.append(batch)
+            if self._working:  # it takes the batch when its commit under way returns
+                return
+            self._working = True
+        self._committer.submit(self._work)
 
-    def _committed(self, future: asyncio.Future, pending: list, outcomes: list, wrote: bool) -> None:
-        self._committing = False
-        error = future.exception()
+    def _work(self) -> None:
+        """On the committer thread: run what the loop handed over and commit it, one
+        transaction at a time, until nothing is left; hand each transaction's outcomes
+        back to the loop, which answers them (:meth:`_committed`).
 
-        def commit() -> None:
-            if error is not None:
-                raise error
-        self._finish(pending, outcomes, wrote, commit)
-        if self._pending and self.db is not None:
-            # What was submitted during the commit has waited for it already: its
-            # transaction starts now, not a loop turn later (under load a turn is
-            # milliseconds of reads, each added to the durable latency). A _run already
-            # scheduled finds nothing left, or the next commit under way, and returns.
-            self._run()
+        What was handed over during a commit (in one or several loop turns) is one
+        transaction, started as soon as that commit returns: no round trip through the
+        loop between two commits (issue 9: the hand-back, a loop turn and the hand-over
+        were a third of each commit's cycle at 2,000 messages/s, and every message waits
+        for the commit under way). The statements are mostly SQLite's C code, which runs
+        without the GIL. One thread, so transactions keep their order."""
+        while True:
+            with self._lock:
+                if not self._ready:
+                    self._working = False
+                    return
+                batches, self._ready = self._ready, []
+            pending = batches[0] if len(batches) == 1 else [item for batch in batches for item in batch]
+            failed: list[tuple[str, int]] = []  # for the failure log, on the loop
+            committed = False
+            try:
+                pending, outcomes, wrote = self._execute(pending, lambda reason, count: failed.append((reason, count)))
+                if self.db.in_transaction:  # not rolled back whole
+                    try:
+                        self._commit()
+                        committed = True
+                    except Exception as exc:  # the disk failed: nothing in it may be acknowledged
+                        self._abandon()
+                        failure = StoreUnavailable(str(exc))
+                        failed.append((failure.reason, len(pending)))
+                        outcomes = [failure] * len(pending)
+            except Exception:  # a bug here must not leave the loop waiting for answers forever
+                log.exception("the committer failed")
+                self._abandon()
+                wrote, outcomes = False, [StoreUnavailable("the committer failed", storage=False)] * len(pending)
+            self._hand_back(self._committed, len(batches), pending, outcomes, wrote, committed, failed,
+                            self._commit_seconds)
 
-    def _execute(self, pending: list) -> tuple[list, list, bool]:
+    def _hand_back(self, callback: Callable, *args: Any) -> None:
+        """From the committer thread: run ``callback(*args)`` on the loop, in its next turn
+        (one wake-up; an asyncio future would take a turn more, with every read that came
+        meanwhile handled first)."""
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: nobody is left to answer
+            pass
+
+    def _committed(self, batches: int, pending: list, outcomes: list, wrote: bool, committed: bool,
+                   failed: list[tuple[str, int]], seconds: float) -> None:
+        """On the loop: answer a transaction the committer thread finished."""
+        self._unanswered -= batches
+        for reason, count in failed:
+            self.failures.failed(reason, count)
+        self._answer(pending, outcomes, wrote, committed, seconds)
+        if self.after_answers is not None:
+            try:
+                self.after_answers()
+            except Exception:
+                log.exception("store answer hook failed")
+
+    def _execute(self, pending: list, failed: Callable[[str, int], None] | None = None) -> tuple[list, list, bool]:
         """Run ``pending`` in a new transaction (left open unless it failed); returns
         ``(pending, outcomes, wrote)``: for each item its result, or a
         :class:`StoreUnavailable` if it failed; ``wrote`` if the transaction changed rows.
@@ -554,7 +626,11 @@ class Store:
         Some failures (a full disk, an I/O error) make SQLite roll back the whole
         transaction, not just the statement: then every item of it has failed, including
         the ones that ran before, and the rest are not run.
+
+        Failures are counted with ``failed(reason, operations)`` (the failure log's, unless
+        given: the committer thread's go to the loop with the outcomes).
         """
+        failed = failed or self.failures.failed
         db = self.db
         outcomes: list[Any] = [None] * len(pending)
         changes = db.total_changes
@@ -575,7 +651,7 @@ class Store:
                     name = getattr(operation, "__qualname__", operation)
                     if is_storage_failure(exc):
                         failure = StoreUnavailable(str(exc))
-                        self.failures.failed(failure.reason, len(indexes))
+                        failed(failure.reason, len(indexes))
                     else:  # a bug in the operation: worth its traceback
                         failure = StoreUnavailable(f"store operation {name} failed", storage=False)
                         log.exception("store operation %s failed", name)
@@ -584,7 +660,7 @@ class Store:
         except Exception as exc:  # the transaction is lost: nothing in it happened
             self._abandon()
             failure = StoreUnavailable(str(exc))
-            self.failures.failed(failure.reason, len(pending))
+            failed(failure.reason, len(pending))
             return pending, [failure] * len(pending), False
         return pending, outcomes, db.total_changes != changes
 
@@ -598,10 +674,9 @@ class Store:
             pass
 
     def _finish(self, pending: list, outcomes: list, wrote: bool, commit: Callable[[], None] | None) -> None:
-        """Commit (``commit()`` runs or re-raises the COMMIT; None when the transaction
-        was already rolled back), then tell every item's submitter, in order:
-        ``callback(result)`` if it is on disk, else ``on_error``."""
-        recovered = False
+        """On the loop (in memory, and at close): commit (``commit()``; None when the
+        transaction was already rolled back), then answer, as :meth:`_answer` does."""
+        committed = False
         if commit is not None:
             try:
                 commit()
@@ -610,14 +685,22 @@ class Store:
                 failure = StoreUnavailable(str(exc))
                 self.failures.failed(failure.reason, len(pending))
                 outcomes = [failure] * len(pending)
-            else:  # only a write on disk shows the disk works again (reads work on a full one)
-                recovered = wrote and self.failures.recovered()
-                if self.on_commit is not None:
-                    self.on_commit(self._commit_seconds)
-                self._commits_since_checkpoint += 1
-                if (self._checkpointer is not None and self._checkpointing is None
-                        and self._commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS):
-                    self._start_checkpoint()
+            else:
+                committed = True
+        self._answer(pending, outcomes, wrote, committed, self._commit_seconds)
+
+    def _answer(self, pending: list, outcomes: list, wrote: bool, committed: bool, seconds: float) -> None:
+        """Tell every item's submitter, in order: ``callback(result)`` if its transaction
+        is on disk (``committed``), else ``on_error``."""
+        recovered = False
+        if committed:  # only a write on disk shows the disk works again (reads work on a full one)
+            recovered = wrote and self.failures.recovered()
+            if self.on_commit is not None:
+                self.on_commit(seconds)
+            self._commits_since_checkpoint += 1
+            if (self._checkpointer is not None and self._checkpointing is None
+                    and self._commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS):
+                self._start_checkpoint()
         for (_, _, callback, on_error), outcome in zip(pending, outcomes):
             notify = on_error if isinstance(outcome, StoreUnavailable) else callback
             if notify is None:

@@ -2,7 +2,9 @@
 
 Each operation is a function of the sqlite3 connection (server/mailbox.py, guests.py,
 accounts.py) submitted to the group-commit engine, :class:`server.store.Store`: it runs
-at the end of the loop turn with everything else submitted meanwhile, and its callback
+on the store's committer thread with everything else submitted in its loop turn (so it
+uses only the connection and values copied at submission, never the relay's state that
+the loop may change meanwhile), and its callback
 runs once the transaction's COMMIT (and so its fsync) has returned. The operations the
 message path submits for every message (store, receipt, ack) are batch operations, so a
 busy loop turn is a few ``executemany`` calls.
@@ -102,6 +104,7 @@ class SQLiteStore(Store):
 
     def room_backlog(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
+        room_keys = list(room_keys)  # as it is now: the operation runs later, on the committer thread
         self.submit(lambda db: mailbox.room_backlog(db, name_key, room_keys, limit), callback, on_error)
 
     def set_room_cursors(self, name_key: str, cursors: dict[str, int], callback: Callback | None = None,
