@@ -1251,3 +1251,21 @@ def test_a_new_message_waits_behind_older_ones_waiting_in_the_store_for_room_in_
     shown += [m.text for m in bob.take(DirectMessage)]
     assert shown == ["#4", "#5", "#6"]
     bench.store.close()
+
+
+def test_a_holding_is_saved_as_it_was_when_submitted_not_as_the_loop_changed_it_since(loop, tmp_path):
+    """The statements run on the committer thread, after the loop turn that submitted them:
+    a guest's holding saved and then changed in the same turn (its holder left) is stored as
+    it was when submitted; the change has its own write (set_left_at)."""
+    from server.guests import Holding, load_holdings
+
+    store = open_store(loop, tmp_path / "chat.db")
+    try:
+        holding = Holding("Ana", b"\x01" * 32, 7, None)
+        store.save_holding("ana", holding)
+        holding.left_at = 123.0  # the loop goes on; the row is written later, on the thread
+        settle(loop, store)
+        assert store.read(lambda db: db.execute("SELECT left_at FROM guests").fetchall()) == [(None,)]
+        assert load_holdings(store.db, 999.0)["ana"].epoch == 7
+    finally:
+        store.close()
