@@ -53,7 +53,9 @@ On Linux, the server is pinned to one CPU and the generator to another (``--no-p
 it off); the output says which. On a 2-core machine shared with other work the absolute
 figures vary by tens of percent from run to run, and so does the ratio of one round when
 other work takes more CPU from one server than from the other: the output says how long
-each server waited for a CPU (from /proc schedstat) next to each round's ratio, and gives
+each server's CPU was taken by other work (pinned: its CPU's busy time less the server's own,
+from /proc/stat, so that a server's threads waiting for each other do not count; else its
+threads' waits, from /proc schedstat) next to each round's ratio, and gives
 the ratio by server CPU per message too, which that hardly moves. The relay's count at its
 one-hop ack leaves up to clients × window receipts still in flight when it stops the clock;
 its rate counted at its last forwarded ``delivered`` is printed beside it.
@@ -211,6 +213,19 @@ def cpu_wait_seconds(pid: int | str) -> float | None:
     return total / 1e9 if found else None
 
 
+def cpu_busy_seconds(cpu: int) -> float | None:
+    """Seconds CPU ``cpu`` has been busy (user, nice, system, and steal: time the VM's host
+    gave to others) since boot, from /proc/stat; None where there is no such file."""
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith(f"cpu{cpu} "):
+                user, nice, system, _idle, _iowait, _irq, _softirq, steal = map(int, line.split()[1:9])
+                return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 class ServerProcess:
     """A server in a subprocess on a free loopback port; stopped by its PID."""
 
@@ -230,6 +245,7 @@ class ServerProcess:
                     print("server:", line.rstrip(), file=sys.stderr)
 
         threading.Thread(target=read_log, daemon=True).start()
+        self.cpus = cpus
         if not started.wait(15):
             self.stop()
             raise RuntimeError(f"the {label} server did not start")
@@ -250,7 +266,15 @@ class ServerProcess:
         return process_cpu_seconds(self.proc.pid)
 
     def cpu_wait_seconds(self) -> float | None:
-        """Seconds the server's threads have waited for a CPU; see ``cpu_wait_seconds``."""
+        """Seconds of CPU taken from the server by other work (a cumulative count: compare
+        two readings). Pinned to one CPU, that is the CPU's busy time (steal included: the
+        VM's host) less the server's own, so that the server's threads waiting for each
+        other (the durable store's committer beside the loop) are not counted as others'
+        work; otherwise the time its threads waited for a CPU (``cpu_wait_seconds``)."""
+        if self.cpus is not None and len(self.cpus) == 1:
+            busy = cpu_busy_seconds(next(iter(self.cpus)))
+            if busy is not None:
+                return busy - self.cpu_seconds()
         return cpu_wait_seconds(self.proc.pid)
 
     def stop(self) -> None:
@@ -733,7 +757,7 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
             cpu = server.cpu_seconds() - cpu
             generator_share = (time.process_time() - generator_cpu) / all_delivered
             # Shares of the whole phase, until the last delivered ack: the server's work ends there.
-            waited = [None if before is None or after is None else (after - before) / all_delivered
+            waited = [None if before is None or after is None else max(0.0, after - before) / all_delivered
                       for before, after in zip(waits, (server.cpu_wait_seconds(), cpu_wait_seconds("self")))]
             rate = args.messages / elapsed
             lat = bench.latencies
