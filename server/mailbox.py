@@ -20,8 +20,9 @@ the latest change yet (told again at every login until it does, as a message is)
 
 from __future__ import annotations
 
+import operator
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from protocol import HistoryEntry
 
@@ -45,6 +46,17 @@ class StoredMessage:
     expires_at: float | None = None
     edited_at: float | None = None  # when its sender last edited or deleted it
     deleted: bool = False  # deleted by its sender: ``text`` is ""
+
+
+# A message's fields after its id, read in one call (see with_msg_id).
+_BUT_THE_ID = operator.attrgetter(*(f.name for f in fields(StoredMessage)[1:]))
+
+
+def with_msg_id(message: StoredMessage, msg_id: int) -> StoredMessage:
+    """``message`` under ``msg_id``: what ``dataclasses.replace(message, msg_id=msg_id)``
+    gives, at a tenth of its cost (replace walks the fields and builds keyword arguments;
+    every store calls this for every message it stores: issue 9)."""
+    return StoredMessage(msg_id, *_BUT_THE_ID(message))
 
 
 # What stands for the default room among the keys of ``may_post_in`` (change_refused):

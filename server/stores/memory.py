@@ -45,9 +45,8 @@ import asyncio
 import bisect
 import heapq
 import logging
-import operator
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
 import const
@@ -58,7 +57,7 @@ from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import (
     CHANGED, ID_REUSED, LEFT_AT, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, UNKNOWN, StoredMessage, change_refused, same_request,
-    superseded_client_id,
+    superseded_client_id, with_msg_id,
 )
 from ..store import StoreUnavailable
 from .base import Callback, ErrorCallback
@@ -66,11 +65,6 @@ from .base import Callback, ErrorCallback
 log = logging.getLogger("chat.store")
 
 _FINAL_OUTCOMES = ("delivered", "expired")
-
-# A message's fields after its id, read in one call: ``StoredMessage(msg_id, *_BUT_THE_ID(m))``
-# is ``replace(m, msg_id=msg_id)`` at a tenth of the cost (dataclasses.replace walks the
-# fields and builds keyword arguments for every message stored; issue 9).
-_BUT_THE_ID = operator.attrgetter(*(f.name for f in fields(StoredMessage)[1:]))
 
 # Seconds of expiry times per bucket (see the module docstring): a week of queue lifetime
 # is 10,080 buckets at most.
@@ -235,7 +229,7 @@ class MemoryStore:
     def store_message(self, message: StoredMessage, callback: Callback | None = None,
                       on_error: ErrorCallback | None = None) -> None:
         # Stored at once, so the next id is one more than the last stored (a resend uses none).
-        self._do(self._store, (StoredMessage(self._last_msg_id + 1, *_BUT_THE_ID(message)),), callback, on_error)
+        self._do(self._store, (with_msg_id(message, self._last_msg_id + 1),), callback, on_error)
 
     def _store(self, message: StoredMessage) -> tuple[StoredMessage, str]:
         sender_key = message.sender_key

@@ -101,12 +101,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import operator
 import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from typing import Any
 
 import const
@@ -118,7 +116,7 @@ from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import (DEFAULT_ROOM_SLOT, ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage,
-                       same_request)
+                       same_request, with_msg_id)
 from ..cluster.scripts import ROUTE_FUNCTION
 from ..store import FailureLog, StoreUnavailable
 from .base import Callback, ErrorCallback
@@ -828,12 +826,6 @@ def _message(row: list) -> StoredMessage:
                          _float(edited_at), deleted == b"1")
 
 
-# A message's fields after its id, as a tuple: ``StoredMessage(msg_id, *_ALL_BUT_ID(m))`` is
-# ``replace(m, msg_id=msg_id)`` at half the cost (replace() looks at the fields every call),
-# on the path of every message stored.
-_MESSAGE_FIELDS = [f.name for f in fields(StoredMessage)]
-assert _MESSAGE_FIELDS[0] == "msg_id"
-_ALL_BUT_ID = operator.attrgetter(*_MESSAGE_FIELDS[1:])
 
 
 def _messages(rows: list) -> list[StoredMessage]:
@@ -1309,7 +1301,7 @@ class RedisStore:
             self._last_msg_id = max(self._last_msg_id, msg_id)
             if len(reply) > 2:  # routed in the same step: the nodes it went to
                 self.routed = (msg_id, [node.decode() for node in reply[2]])
-            return StoredMessage(msg_id, *_ALL_BUT_ID(message)), NEW
+            return with_msg_id(message, msg_id), NEW
         stored = _message(value)
         return (stored, RESEND) if same_request(stored, message) else (message, ID_REUSED)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import logging
 import sqlite3
-from dataclasses import replace
 
 from .. import mailbox
 from .. import credentials
@@ -71,7 +70,7 @@ class SQLiteStore(Store):
     def store_message(self, message: StoredMessage, callback: Callback | None = None,
                       on_error: ErrorCallback | None = None) -> None:
         self._last_msg_id += 1
-        self.submit_many(mailbox.store_messages, replace(message, msg_id=self._last_msg_id), callback, on_error)
+        self.submit_many(mailbox.store_messages, mailbox.with_msg_id(message, self._last_msg_id), callback, on_error)
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None) -> None:
