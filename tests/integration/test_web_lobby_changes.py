@@ -7,17 +7,28 @@ from pathlib import Path
 
 from client.library import ChatClient
 from clientkit import WAIT
-from test_web_rooms import _text_in
+from test_web_rooms import _text_in, edit_our_message
 from test_web_session import chromium_installed, site  # noqa: F401  (fixtures)
 
 
-def test_an_edit_and_a_delete_of_a_default_room_message_show_in_everyone(site, tmp_path: Path) -> None:
-    page, web = site
+def everyone(page, web) -> ChatClient:
+    """Ana connected with the client library, and Bob logged in to the page, which opens
+    on Everyone (the default room)."""
     ana = ChatClient("Ana", "127.0.0.1", web.srv.port)
     try:
         ana.connect(timeout=WAIT)
         page.log_in("Bob")
         page.wait_for("document.getElementById('conversation-title').textContent === 'Everyone'")
+    except BaseException:
+        ana.close()
+        raise
+    return ana
+
+
+def test_an_edit_and_a_delete_of_a_default_room_message_show_in_everyone(site, tmp_path: Path) -> None:
+    page, web = site
+    ana = everyone(page, web)
+    try:
         first = ana.send_room("a prova é na quinta")
         page.wait_for(_text_in("#messages .msg-in .msg-text", "a prova é na quinta"))
         ana.edit(first.msg_id, "a prova é na sexta")
@@ -38,22 +49,12 @@ def test_our_own_default_room_message_has_edit_and_delete_in_the_page(site) -> N
     from protocol import RoomDeleted, RoomEdited
 
     page, web = site
-    ana = ChatClient("Ana", "127.0.0.1", web.srv.port)
+    ana = everyone(page, web)
     try:
-        ana.connect(timeout=WAIT)
-        page.log_in("Bob")
-        page.wait_for("document.getElementById('conversation-title').textContent === 'Everyone'")
         page.focus("#composer-input")
         page.type("a reunião é às 10h")
         page.enter()
-        page.wait_for("document.querySelector('#messages .msg-out .msg-actions')?.hidden === false")
-        page.js("document.querySelector('#messages .msg-out .msg-edit').click()")
-        page.wait_for("document.getElementById('composer').dataset.editing === 'true'")
-        page.js("document.getElementById('composer-input').value = ''")
-        page.focus("#composer-input")
-        page.type("a reunião é às 11h")
-        page.enter()
-        page.wait_for("document.querySelector('#messages .msg-out')?.dataset.edited === 'true'")
+        edit_our_message(page, "a reunião é às 11h")
         while not isinstance(event := ana.events.get(timeout=WAIT), RoomEdited):
             pass
         assert (event.sender, event.text) == ("Bob", "a reunião é às 11h")

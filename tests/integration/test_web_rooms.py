@@ -126,6 +126,19 @@ def _text_in(selector: str, text: str) -> str:
     return (f"[...document.querySelectorAll({json.dumps(selector)})].some(e => e.textContent === {json.dumps(text)})")
 
 
+def edit_our_message(page, text: str) -> None:
+    """Edit our (newest) message on screen with its Edit button: the composer takes it,
+    ``text`` replaces it, Enter saves; returns once the page marks it edited."""
+    page.wait_for("document.querySelector('#messages .msg-out .msg-actions')?.hidden === false")
+    page.js("document.querySelector('#messages .msg-out .msg-edit').click()")
+    page.wait_for("document.getElementById('composer').dataset.editing === 'true'")
+    page.js("document.getElementById('composer-input').value = ''")
+    page.focus("#composer-input")
+    page.type(text)
+    page.enter()
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.edited === 'true'")
+
+
 def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) -> None:
     """Issue 13 in rooms: "Olga is typing…" under the room, a post edited and posts
     deleted (by their sender, by a moderator) marked, and the page's own Edit and Delete:
@@ -161,14 +174,7 @@ def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) ->
         page.type("vou levar o livor")
         page.enter()
         page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'sent'")
-        page.wait_for("document.querySelector('#messages .msg-out .msg-actions')?.hidden === false")
-        page.js("document.querySelector('#messages .msg-out .msg-edit').click()")
-        page.wait_for("document.getElementById('composer').dataset.editing === 'true'")
-        page.js("document.getElementById('composer-input').value = ''")
-        page.focus("#composer-input")
-        page.type("vou levar o livro")
-        page.enter()
-        page.wait_for("document.querySelector('#messages .msg-out')?.dataset.edited === 'true'")
+        edit_our_message(page, "vou levar o livro")
         while not isinstance(event := olga.events.get(timeout=WAIT), RoomEdited):
             pass
         assert (event.sender, event.text) == ("Bob", "vou levar o livro")
