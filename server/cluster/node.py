@@ -470,8 +470,8 @@ class ClusterNode:
         store (the in-process tests' shared memory), announced once stored."""
         event = bus.ReceiptsSwitch(key, on)
         if store is self._store:
-            store.set_read_receipts(key, on, callback, on_error,
-                                    (self.prefix + "events", bus.encode(event), scripts.EVENTS_MAXLEN))
+            store.set_read_receipts_announced(key, on, self.prefix + "events", bus.encode(event), scripts.EVENTS_MAXLEN,
+                                              callback, on_error)
             return
 
         def stored(result: Any) -> None:

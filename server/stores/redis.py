@@ -1413,12 +1413,16 @@ class RedisStore:
                      callback, on_error)
 
     def set_read_receipts(self, name_key: str, on: bool, callback: Callback | None = None,
-                          on_error: ErrorCallback | None = None,
-                          announce: tuple[str, bytes, int] | None = None) -> None:
-        """Store ``name_key``'s receipts switch; with ``announce`` (a cluster node's events
-        stream, the entry, the stream's length) the entry goes on the stream in the same
-        step, so that no node misses a switch that was stored."""
-        self._submit(_SET_READ_RECEIPTS, (name_key, "1" if on else "0", *(announce or ())), None, callback, on_error)
+                          on_error: ErrorCallback | None = None) -> None:
+        self._submit(_SET_READ_RECEIPTS, (name_key, "1" if on else "0"), None, callback, on_error)
+
+    def set_read_receipts_announced(self, name_key: str, on: bool, stream: str, entry: bytes, stream_length: int,
+                                    callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        """:meth:`set_read_receipts`, and a cluster node's ``entry`` on its events
+        ``stream`` (of about ``stream_length`` entries) in the same step, so that no node
+        misses a switch that was stored."""
+        self._submit(_SET_READ_RECEIPTS, (name_key, "1" if on else "0", stream, entry, stream_length), None,
+                     callback, on_error)
 
     # --- Users, blocks, guests, accounts ----------------------------------------------------
 
