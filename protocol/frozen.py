@@ -10,9 +10,10 @@ the same parameters and defaults, the class still frozen afterwards (its ``__set
 ``__delattr__`` are untouched), at under half the cost.
 
 It takes only what it can copy exactly: a frozen dataclass with ``__slots__``, every field
-in ``__init__``, no ``default_factory``, no keyword-only field, no ``InitVar`` and no
-``__post_init__``. Any other class keeps dataclass's own ``__init__`` (the function says
-which it did), so a field added later with one of those is still built right, only slower.
+in ``__init__``, no ``default_factory``, no keyword-only field, no ``InitVar``, no
+``__post_init__`` and no field whose name starts ``__fast_``. Any other class keeps
+dataclass's own ``__init__`` (the function says which it did), so a field added later with
+one of those is still built right, only slower.
 """
 
 from __future__ import annotations
@@ -39,19 +40,21 @@ def fast_init(cls: type) -> bool:
         return False
     if any(not f.init or f.kw_only or f.default_factory is not _MISSING for f in fields):
         return False
+    if any(f.name.startswith("__fast_") for f in fields):  # the generated function's own names
+        return False
     namespace: dict[str, Any] = {}
     params_text, body = [], []
     for number, f in enumerate(fields):
         slot = cls.__dict__.get(f.name)
         if type(slot).__name__ != "member_descriptor":  # not a slot of this very class
             return False
-        namespace[f"_set{number}"] = slot.__set__
+        namespace[f"__fast_set{number}"] = slot.__set__
         if f.default is _MISSING:
             params_text.append(f.name)
         else:
-            namespace[f"_default{number}"] = f.default
-            params_text.append(f"{f.name}=_default{number}")
-        body.append(f"    _set{number}(__fast_self__, {f.name})\n")
+            namespace[f"__fast_default{number}"] = f.default
+            params_text.append(f"{f.name}=__fast_default{number}")
+        body.append(f"    __fast_set{number}(__fast_self__, {f.name})\n")
     source = (f"def __init__(__fast_self__{''.join(', ' + p for p in params_text)}):\n"
               + ("".join(body) or "    pass\n"))
     exec(source, namespace)  # noqa: S102 (built from field names only, as dataclasses does)
