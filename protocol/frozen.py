@@ -32,7 +32,6 @@ def fast_init(cls: type) -> bool:
         return False
     if hasattr(cls, "__post_init__"):
         return False
-    # Every field the dataclass knows, InitVars and ClassVars included, must be a plain one.
     # The fields in __init__'s order: the dataclass's own list without its ClassVars (an
     # InitVar is not a slot: such a class keeps its __init__).
     fields = [f for f in cls.__dataclass_fields__.values() if f._field_type is not dataclasses._FIELD_CLASSVAR]
