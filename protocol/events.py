@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from .frozen import fast_init
+
 
 class Event:
     """Base class of everything :meth:`Connection.events` yields."""
@@ -1014,3 +1016,8 @@ WIRE_EVENTS = (Receipts, OutcomeAcks) + WIRE_EVENTS
 # Typing, edits and deletes in rooms (issue 13): last, so that the table by wire type keeps
 # the direct forms.
 WIRE_EVENTS += ROOM_AFTER_EVENTS
+
+# Issue 9: every frozen event here built by the cheaper __init__ of protocol/frozen.py (the
+# same fields, defaults and frozenness; a class it cannot copy exactly keeps its own).
+_FAST_INIT = tuple(cls for cls in list(globals().values())
+                   if isinstance(cls, type) and issubclass(cls, Event) and fast_init(cls))
