@@ -19,6 +19,7 @@ one of those is still built right, only slower.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any
 
 _MISSING = dataclasses.MISSING
@@ -32,10 +33,12 @@ def fast_init(cls: type) -> bool:
         return False
     if hasattr(cls, "__post_init__"):
         return False
-    # The fields in __init__'s order: the dataclass's own list without its ClassVars (an
-    # InitVar is not a slot: such a class keeps its __init__).
-    fields = [f for f in cls.__dataclass_fields__.values() if f._field_type is not dataclasses._FIELD_CLASSVAR]
-    if any(f._field_type is not dataclasses._FIELD for f in fields):
+    # The fields in __init__'s order (public API: no ClassVar, no InitVar). An InitVar is a
+    # parameter but not a field, so its class's __init__ takes other parameters than the
+    # fields: such a class keeps its own.
+    fields = dataclasses.fields(cls)
+    parameters = list(inspect.signature(cls.__init__).parameters)[1:]
+    if parameters != [f.name for f in fields]:
         return False
     if any(not f.init or f.kw_only or f.default_factory is not _MISSING for f in fields):
         return False
