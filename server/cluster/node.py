@@ -829,8 +829,11 @@ class ClusterNode:
             if trace.ON:
                 trace.mark("xcall", 0)
             try:
-                reply = await self._inbox_reader.execute("XREADGROUP", "GROUP", group, self.node_id, "COUNT",
-                                                         READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", stream, position)
+                # Written now, not at the end of the turn: entries that come while no read
+                # waits in Redis wait for this one.
+                reply = (await self._inbox_reader.pipeline_now([encode_command((
+                    "XREADGROUP", "GROUP", group, self.node_id, "COUNT", READ_COUNT, "BLOCK", BLOCK_MS,
+                    "STREAMS", stream, position))]))[0]
             except (RedisConnectionError, TimeoutError):
                 position = "0"
                 await asyncio.sleep(min(self.beat, 0.5))

@@ -169,3 +169,34 @@ def test_a_turns_routes_are_written_when_the_turn_ends_in_their_order_and_answer
             assert kinds == ["CarbonCopy", "Settled"], kinds
         await node._redis.close()
     asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_the_inbox_reader_asks_again_in_the_turn_it_applied_a_reply(redis_server):  # noqa: F811
+    """Once a reply's entries are applied, the next XREADGROUP is written in that same
+    turn, not at its end: entries that come meanwhile wait for it in Redis."""
+    from server.cluster.node import ClusterNode
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        node = ClusterNode(redis_server.url, prefix=P, node_id="n1")
+        async with RedisClient(redis_server.url) as redis:
+            await join(redis, "n1")
+            reader = asyncio.ensure_future(node._read_inbox())
+            while node._inbox_reader._link is None or node._inbox_reader._in_flight == 0:
+                await asyncio.sleep(0.01)  # bounded by the wait_for below
+            link = node._inbox_reader._link
+            written, seen = [], []
+            real_write = link.transport.write
+            link.transport.write = lambda data: (written.append(bytes(data)), real_write(data))[1]
+            applied = loop.create_future()
+
+            def apply(fields):  # then, at the start of the next turn: was the next read written?
+                loop.call_soon(lambda: (seen.append(len(written)), applied.done() or applied.set_result(None)))
+            node._apply_inbox = apply
+            await redis.execute("XADD", P + "inbox:n1", "*", "e", bus.encode(bus.Settled("bob", 7)))
+            await applied
+            assert seen == [1], seen
+            reader.cancel()
+        await node._inbox_reader.close()
+        await node._redis.close()
+    asyncio.run(asyncio.wait_for(main(), 20))
