@@ -23,12 +23,12 @@ from .benchmark import percentile
 turns: dict = {}  # path -> whole loop turns measured (ms)
 
 SEGMENTS = [
-    ("a_submit", "a_write", "A: store+route submitted -> its EVALSHA's task runs (written next turn)"),
-    ("a_write", "a_back", "A: EVALSHA written -> reply resumed the task (Redis, fsync, A's turn)"),
+    ("a_submit", "a_write", "A: store+route submitted -> its EVALSHA written (before 009f0b0: task start)"),
+    ("a_write", "a_back", "A: EVALSHA written -> reply resumed the task (Redis round trip)"),
     ("a_back", "a_accept", "A: reply -> accepted (answers in order)"),
     ("a_write", "b_read", "A's EVALSHA -> B's XREADGROUP reply applied (Redis, fsync, B's wake)"),
     ("b_read", "b_tell", "B: dm written to recipient -> its receipt read (generator + 2 turns of B)"),
-    ("b_tell", "b_rwrite", "B: receipt read -> ROUTES task runs (written next turn)"),
+    ("b_tell", "b_rwrite", "B: receipt read -> ROUTES written (before 009f0b0: task start)"),
     ("b_rwrite", "b_rback", "B: ROUTES written -> reply resumed the task"),
     ("b_rwrite", "a_tell", "B's ROUTES -> A's XREADGROUP reply applied (Redis, fsync, A's wake)"),
     ("a_submit", "a_tell", "A: read -> delivered written to the sender (whole, less the generator)"),
