@@ -128,6 +128,21 @@ class Redis:
                 stats[name] = (int(values["calls"]), float(values["usec"]))
         return stats
 
+    async def latencystats(self, commands: tuple[str, ...]) -> str:
+        """INFO latencystats (Redis 7) of ``commands`` since the last reset: calls and
+        p50/p99 µs of each call's execution inside Redis, as one line."""
+        async with RedisClient(self.url, timeout=30) as client:
+            info = await client.execute("INFO", "latencystats")
+            stats = await self.commandstats()
+        lines = (info.decode() if isinstance(info, bytes) else info).splitlines()
+        found = {}
+        for line in lines:
+            if line.startswith("latency_percentiles_usec_"):
+                name, _, fields = line[len("latency_percentiles_usec_"):].partition(":")
+                found[name] = dict(item.split("=") for item in fields.split(","))
+        return ", ".join(f"{name} {stats.get(name, (0, 0))[0]} calls p50 {found[name].get('p50', '?')} "
+                         f"p99 {found[name].get('p99', '?')} µs" for name in commands if name in found) or "n/a"
+
     def flush(self) -> None:
         """Empty it between setups (each starts from an empty chat), by one FLUSHALL."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
@@ -442,6 +457,8 @@ async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, b
             waits = {"nodes": nodes.pids(), "Redis": [redis.proc.pid] if redis is not None else [],
                      "generator": [os.getpid()]}
             waited = {who: run_queue_wait(pids) for who, pids in waits.items()}
+            if redis is not None:
+                await redis.commandstats(reset=True)
             sent = await latency_phase(clients, bench, args.rate, args.seconds)
             waited = {who: [a - b for a, b in zip(run_queue_wait(waits[who]), waited[who])] for who in waits}
             lat = bench.delivered_latencies
@@ -458,6 +475,8 @@ async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, b
             print("  waiting for a CPU (run queue): " + ", ".join(
                 f"{who} {wait / max(slices, 1) * 1e6:.0f} µs per wake-up ({slices / max(sent, 1):.1f} wake-ups and "
                 f"{wait / max(sent, 1) * 1e6:.0f} µs per message)" for who, (wait, slices) in waited.items() if slices))
+            if redis is not None:  # the time of each call inside Redis (not its waits, nor the fsync)
+                print("  inside Redis, per call: " + await redis.latencystats(("evalsha", "xreadgroup", "xack")))
             bench.closing = True
             for client in clients:
                 client.transport.close()

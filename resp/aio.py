@@ -44,7 +44,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -195,6 +195,25 @@ class _Link(asyncio.Protocol):
             self.transport.write(data)
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+class _Replies:
+    """The replies of a pipeline :meth:`RedisClient.pipeline_now` sent: await it once.
+    Its coroutine is made only when awaited, so one never awaited (its caller was
+    cancelled first: the client is closing) leaves no warning behind."""
+
+    __slots__ = ("_client", "_sent")
+
+    def __init__(self, client: RedisClient, sent: tuple) -> None:
+        self._client, self._sent = client, sent
+
+    def __await__(self) -> Any:
+        return self._client._replies(*self._sent).__await__()
+
+
 class _Deadline:
     """One timer for the commands of one loop turn: fires ``expire(futures, timeout)``
     unless every one of them is done first (``done()`` is called once per command)."""
@@ -327,16 +346,47 @@ class RedisClient:
         if not encoded:
             return []
         count = len(encoded)
-        loop = asyncio.get_running_loop()
         timeout = self.timeout if timeout is None else timeout
         if self._in_flight and self._in_flight + count > self.max_in_flight:
             timeout = await self._wait_for_room(timeout, count)
+        return await self._replies(*self._send_pipeline(encoded, timeout))
+
+    def pipeline_now(self, encoded: list[bytes], timeout: float | None = None) -> Awaitable[list[Any]]:
+        """:meth:`pipeline_encoded`, but written to the socket before this returns rather
+        than at the end of the loop turn (behind the commands issued earlier in the turn,
+        which go with it: order is kept): for a caller that has gathered a turn's work
+        itself (the Redis store's batch, the node's routes) and would otherwise wait one
+        more turn for its task to start and one for the flush. Await what it returns
+        (always: it holds the commands' bookkeeping) for the replies, as
+        :meth:`pipeline_encoded`'s. When ``max_in_flight`` leaves no room, or there is
+        nothing to send, it is :meth:`pipeline_encoded` itself, sent when awaited."""
+        if self._closed:
+            raise RedisConnectionError("the Redis client is closed")
+        count = len(encoded)
+        if not count or (self._in_flight and self._in_flight + count > self.max_in_flight):
+            return self.pipeline_encoded(encoded, timeout)
+        sent = self._send_pipeline(encoded, self.timeout if timeout is None else timeout)
+        for future in sent[0]:  # a caller cancelled before it awaits leaves no error unread
+            future.add_done_callback(_retrieve)
+        if self._link is not None:
+            self._link.flush()
+        return _Replies(self, sent)
+
+    def _send_pipeline(self, encoded: list[bytes], timeout: float) -> tuple:
+        """Queue ``encoded`` on the connection (written at the turn's flush, or by the
+        caller); what :meth:`_replies` needs to collect the answers."""
+        loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in encoded]
         timer = loop.call_later(timeout, self._expire, futures, timeout)
-        self._in_flight += count
+        self._in_flight += len(encoded)
         started = time.perf_counter() if self.round_trips is not None else 0.0
+        self._submit(loop, zip(encoded, futures))
+        return futures, timer, started
+
+    async def _replies(self, futures: list[asyncio.Future[Any]], timer: asyncio.TimerHandle,
+                       started: float) -> list[Any]:
+        count = len(futures)
         try:
-            self._submit(loop, zip(encoded, futures))
             replies = [await future for future in futures]
             if self.round_trips is not None:  # one round trip per pipeline
                 self.round_trips.observe(time.perf_counter() - started)

@@ -38,13 +38,14 @@ from protocol import TYPING, Carbon
 from protocol.codec import encode
 from resp import RedisClient, RedisError
 from resp.aio import RedisConnectionError
+from resp.protocol import encode_command
 
 from ..accounts import Account
 from ..afterdelivered import ROOM_TYPING
 from ..guests import Holding
 from ..mailbox import StoredMessage
 from ..store import StoreUnavailable
-from . import bus, scripts
+from . import bus, scripts, trace
 from .directory import Directory, Joined, node_of
 
 log = logging.getLogger("chat.cluster")
@@ -288,6 +289,8 @@ class ClusterNode:
         not be asked (the message is stored: it waits for the recipient's next fetch)."""
         store = self._store
         if store is not None and store.routed is not None and store.routed[0] == message.msg_id:
+            if trace.ON:
+                trace.mark("a_accept", message.msg_id)
             callback(store.routed[1])  # the store's script routed it (_route_with_store)
             return
         if self._all_here(message.recipient_key):
@@ -314,6 +317,8 @@ class ClusterNode:
         record = self.directory.lookup_key(key)
         if record is None or self._all_here(key):
             return
+        if trace.ON:
+            trace.mark("b_tell", msg_id)
         self._route(key, bus.encode(bus.Tell(key, msg_id, frame.decode("utf-8"))), None, f"outcome for {key!r}")
 
     def carbon(self, key: str, copy: Carbon) -> None:
@@ -325,7 +330,9 @@ class ClusterNode:
         if self._all_here(key) or self.directory.lookup_key(key) is None:
             return
         entry = bus.encode(bus.CarbonCopy(key, copy.msg_id, encode(copy).decode("utf-8")))
-        self._spawn(scripts.ROUTE(self._redis, args=(self.prefix, key, self.node_id, entry)), f"carbon for {key!r}")
+        # In the turn's ordered batch (_route), so it is written before whatever is routed
+        # after it, the message itself first of all.
+        self._route(key, entry, None, f"carbon for {key!r}")
 
     def settled(self, key: str, msg_id: int) -> None:
         """Tell the other nodes holding sessions of ``key`` that ``msg_id`` is settled.
@@ -346,16 +353,37 @@ class ClusterNode:
         self._routes.append((key, entry, callback, what))
 
     def _send_routes(self) -> None:
+        """The end of the turn's routes: written now, in their order (a task would write
+        them two loop turns later: one to start, one for the client's flush)."""
         batch, self._routes = self._routes, []
         for start in range(0, len(batch), ROUTE_BATCH):
-            asyncio.ensure_future(self._send_route_batch(batch[start:start + ROUTE_BATCH]))
+            part = batch[start:start + ROUTE_BATCH]
+            args: list[Any] = [self.prefix, self.node_id]
+            for key, entry, _callback, _what in part:
+                args += (key, entry)
+            if trace.ON:
+                for _key, entry, _callback, what in part:
+                    if what.startswith("outcome"):
+                        trace.mark("b_rwrite", bus.decode(entry).msg_id)
+            try:
+                sent: Any = self._redis.pipeline_now([encode_command(("EVALSHA", scripts.ROUTES.sha1, 0, *args))])
+            except RedisConnectionError as exc:  # closed (stopping)
+                sent = exc
+            asyncio.ensure_future(self._send_route_batch(part, args, sent))
 
-    async def _send_route_batch(self, batch: list) -> None:
-        args: list[Any] = [self.prefix, self.node_id]
-        for key, entry, _callback, _what in batch:
-            args += (key, entry)
+    async def _send_route_batch(self, batch: list, args: list, sent: Any) -> None:
+        """Answer the callbacks of ``batch`` once Redis answered the ROUTES call ``sent``
+        (its replies; or the error that kept it from being sent)."""
+        traced = [bus.decode(entry).msg_id for _key, entry, _callback, what in batch
+                  if what.startswith("outcome")] if trace.ON else ()
         try:
-            replies: Any = await scripts.ROUTES(self._redis, args=args)
+            if isinstance(sent, Exception):
+                raise sent
+            replies: Any = (await sent)[0]
+            if isinstance(replies, RedisError) and replies.code == "NOSCRIPT":  # Redis restarted: nothing ran
+                replies = await scripts.ROUTES(self._redis, args=args)
+            for msg_id in traced:
+                trace.mark("b_rback", msg_id)
         except (RedisConnectionError, TimeoutError) as exc:
             replies, level = exc, logging.WARNING
         else:
@@ -523,6 +551,8 @@ class ClusterNode:
         self._tasks = [asyncio.ensure_future(self._heartbeat()), asyncio.ensure_future(self._read_events()),
                        asyncio.ensure_future(self._read_inbox())]
         self._tasks.append(asyncio.ensure_future(self._watch_gauges()))
+        if trace.ON:
+            trace.probe_turns(asyncio.get_running_loop())
         log.info("cluster node %s on %s", self.node_id, self._redis.address)
 
     async def stop(self) -> None:
@@ -796,9 +826,14 @@ class ClusterNode:
         stream, group = f"{self.prefix}inbox:{self.node_id}", "node"
         position = "0"  # first what was read before and not acknowledged, then new entries
         while True:
+            if trace.ON:
+                trace.mark("xcall", 0)
             try:
-                reply = await self._inbox_reader.execute("XREADGROUP", "GROUP", group, self.node_id, "COUNT",
-                                                         READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", stream, position)
+                # Written now, not at the end of the turn: entries that come while no read
+                # waits in Redis wait for this one.
+                reply = (await self._inbox_reader.pipeline_now([encode_command((
+                    "XREADGROUP", "GROUP", group, self.node_id, "COUNT", READ_COUNT, "BLOCK", BLOCK_MS,
+                    "STREAMS", stream, position))]))[0]
             except (RedisConnectionError, TimeoutError):
                 position = "0"
                 await asyncio.sleep(min(self.beat, 0.5))
@@ -808,6 +843,8 @@ class ClusterNode:
                 position = "0"
                 continue
             entries = reply[0][1] if reply else []
+            if trace.ON:
+                trace.mark("xread", len(entries))
             if position == "0" and not entries:
                 position = ">"
                 continue
@@ -842,8 +879,12 @@ class ClusterNode:
         if event is None or self.relay is None:
             return
         if type(event) is bus.Deliver:
+            if trace.ON:
+                trace.mark("b_read", event.message.msg_id)
             self.relay.deliver_routed(event.message)
         elif type(event) is bus.Tell:
+            if trace.ON:
+                trace.mark("a_tell", event.msg_id)
             self.relay.tell_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
         elif type(event) is bus.Settled:
             self.relay.settled_elsewhere(event.key, event.msg_id)

@@ -104,19 +104,20 @@ import logging
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import const
 from protocol import HistoryEntry
 from resp import NEED_DATA, Connection, ProtocolError, RedisClient, RedisError, Script, parse_url
-from resp.aio import RedisAddress
+from resp.aio import RedisAddress, RedisConnectionError
 
 from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import (DEFAULT_ROOM_SLOT, ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage,
                        same_request, with_msg_id)
+from ..cluster import trace
 from ..cluster.scripts import ROUTE_FUNCTION
 from ..store import FailureLog, StoreUnavailable
 from .base import Callback, ErrorCallback
@@ -972,6 +973,7 @@ class RedisStore:
         self._heads: dict[tuple[Script, int], bytes] = {}  # see _command
         self._batch_head = b"".join([_bulk("EVALSHA"), _bulk(BATCH.sha1), _bulk(0), _bulk(prefix)])  # see _call
         self._bugs_logged: set[str] = set()  # script errors already logged
+        self._traced: dict[int, tuple] = {}  # bench-only (cluster/trace.py): operation -> its message
 
     # --- Lifecycle ------------------------------------------------------------------------
 
@@ -1083,18 +1085,31 @@ class RedisStore:
         batch, self._queued = self._queued, []
         if not batch:
             return
-        # The task writes its pipeline in its first step: tasks start in creation order,
-        # so pipelines reach Redis in submission order.
-        task = self._loop.create_task(self._run(batch))
+        # Written here, at the end of the turn that submitted them, not when a task starts
+        # (a turn later) and the client flushes (one more): pipelines reach Redis in
+        # submission order, since each is written (or queued) before the next is made.
+        chunks = [batch[start:start + BATCH_OPS] for start in range(0, len(batch), BATCH_OPS)]
+        commands = [self._call(chunk) for chunk in chunks]
+        traced = [self._traced.pop(id(op)) for op in batch if id(op) in self._traced] if trace.ON else ()
+        for key in traced:
+            trace.mark("a_write", key)
+        try:
+            replies = self._client.pipeline_now(commands)
+        except RedisConnectionError as exc:  # closed: answered unavailable, as any failure
+            replies = self._loop.create_future()
+            replies.set_exception(exc)
+        task = self._loop.create_task(self._run(batch, chunks, commands, replies, traced))
         self._batches.append((batch, task))
         task.add_done_callback(lambda _: self._answer_ready())
 
-    async def _run(self, batch: list[_Operation]) -> list[Any]:
+    async def _run(self, batch: list[_Operation], chunks: list[list[_Operation]], commands: list[bytes],
+                   sent: Awaitable[list[Any]], traced: Sequence[tuple] = ()) -> list[Any]:
         """One reply per operation of ``batch``: a turn's operations as BATCH calls of up to
-        BATCH_OPS operations each, all in one pipeline (one write, one round trip)."""
-        chunks = [batch[start:start + BATCH_OPS] for start in range(0, len(batch), BATCH_OPS)]
-        commands = [self._call(chunk) for chunk in chunks]
-        replies = await self._client.pipeline_encoded(commands)
+        BATCH_OPS operations each (``chunks``, encoded as ``commands``), all in one pipeline
+        (one write, one round trip), ``sent`` already (its replies)."""
+        replies = await sent
+        for key in traced:
+            trace.mark("a_back", key)
         if all(isinstance(r, RedisError) and r.code == "NOSCRIPT" for r in replies):
             # Redis restarted and forgot the scripts: nothing of this pipeline ran.
             loaded = await self._client.execute("SCRIPT", "LOAD", BATCH.source)
@@ -1293,6 +1308,9 @@ class RedisStore:
                 self.routed = None
 
         self._submit(_STORE, args + route, lambda reply: self._stored(message, reply), answered, on_error)
+        if trace.ON:
+            self._traced[id(self._queued[-1])] = (message.sender_key, message.client_id)
+            trace.mark("a_submit", (message.sender_key, message.client_id))
 
     def _stored(self, message: StoredMessage, reply: list) -> tuple[StoredMessage, str]:
         new, value = reply[0], reply[1]
@@ -1301,6 +1319,8 @@ class RedisStore:
             self._last_msg_id = max(self._last_msg_id, msg_id)
             if len(reply) > 2:  # routed in the same step: the nodes it went to
                 self.routed = (msg_id, [node.decode() for node in reply[2]])
+                if trace.ON:
+                    trace.mark("a_id", (message.sender_key, message.client_id, msg_id))
             return with_msg_id(message, msg_id), NEW
         stored = _message(value)
         return (stored, RESEND) if same_request(stored, message) else (message, ID_REUSED)

@@ -137,3 +137,66 @@ def test_snapshot_returns_the_registry_with_the_stream_position_it_matches(redis
         last = (await redis.execute("XREVRANGE", P + "events", "+", "-", "COUNT", 1))[0][0]
         assert await scripts.SNAPSHOT(redis, args=(P,)) == [last, [b"ana", b"0|Ana", [b"a/1", b"a\t127.0.0.1\t1\t1.0"]]]
     run(redis_server.url, steps)
+
+
+def test_a_turns_routes_are_written_when_the_turn_ends_in_their_order_and_answered(redis_server):  # noqa: F811
+    """The node's routes of one loop turn (a carbon, then the entries after it) go out as
+    one ROUTES call at the end of that turn, not two turns later (a task to start, then the
+    client's flush): on the cross-node path that is the ``delivered`` going back
+    (bench/PROFILE.md, "The cluster path, round four"). The carbon, routed first, is
+    first in the other node's inbox."""
+    from server.cluster.node import ClusterNode
+
+    async def main():
+        node = ClusterNode(redis_server.url, prefix=P, node_id="n1")
+        async with RedisClient(redis_server.url) as redis:
+            await join(redis, "n1")
+            await join(redis, "n2")
+            await claim(redis, "n2", "n2/1", "bob", shared=True)
+            await node._redis.execute("PING")  # connected
+            link = node._redis._link
+            written = []
+            real_write = link.transport.write
+            link.transport.write = lambda data: (written.append(bytes(data)), real_write(data))[1]
+            answers = asyncio.get_running_loop().create_future()
+            node._route("bob", bus.encode(bus.CarbonCopy("bob", 7, "{}")), None, "carbon for 'bob'")
+            node._route("bob", bus.encode(bus.Settled("bob", 7)), answers.set_result, "settled")
+            await asyncio.sleep(0)  # resumed after the end-of-turn callback, in the next turn
+            assert len(written) == 1
+            assert await asyncio.wait_for(answers, 5) == ["n2"]
+            entries = await redis.execute("XRANGE", P + "inbox:n2", "-", "+")
+            kinds = [type(bus.decode(fields[1])).__name__ for _id, fields in entries]
+            assert kinds == ["CarbonCopy", "Settled"], kinds
+        await node._redis.close()
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_the_inbox_reader_asks_again_in_the_turn_it_applied_a_reply(redis_server):  # noqa: F811
+    """Once a reply's entries are applied, the next XREADGROUP is written in that same
+    turn, not at its end: entries that come meanwhile wait for it in Redis."""
+    from server.cluster.node import ClusterNode
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        node = ClusterNode(redis_server.url, prefix=P, node_id="n1")
+        async with RedisClient(redis_server.url) as redis:
+            await join(redis, "n1")
+            reader = asyncio.ensure_future(node._read_inbox())
+            while node._inbox_reader._link is None or node._inbox_reader._in_flight == 0:
+                await asyncio.sleep(0.01)  # bounded by the wait_for below
+            link = node._inbox_reader._link
+            written, seen = [], []
+            real_write = link.transport.write
+            link.transport.write = lambda data: (written.append(bytes(data)), real_write(data))[1]
+            applied = loop.create_future()
+
+            def apply(fields):  # then, at the start of the next turn: was the next read written?
+                loop.call_soon(lambda: (seen.append(len(written)), applied.done() or applied.set_result(None)))
+            node._apply_inbox = apply
+            await redis.execute("XADD", P + "inbox:n1", "*", "e", bus.encode(bus.Settled("bob", 7)))
+            await applied
+            assert seen == [1], seen
+            reader.cancel()
+        await node._inbox_reader.close()
+        await node._redis.close()
+    asyncio.run(asyncio.wait_for(main(), 20))

@@ -497,3 +497,28 @@ def test_an_ids_set_written_by_a_node_of_the_version_before_after_the_upgrade_is
     assert answers[-1] == 2  # 1 and 2, now told; the walk stops at 3 (too recent), before 4
     assert loop.run_until_complete(state()) == (0, [3, 4])
     store.close()
+
+
+def test_a_turns_operations_are_written_to_redis_at_the_start_of_the_next_turn(loop, redis_server):
+    """The operations submitted in one loop turn go out together when it ends (the
+    callback scheduled for the turn's end), not a turn later when a task would start and
+    one more when the client flushes: each turn in between is one more wait behind
+    whatever else the node has to do (bench/PROFILE.md, "The cluster path, round four")."""
+    store = open_redis_store(loop, redis_server.url)
+    answers = []
+    store.store_message(dm("warm"), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))  # connected
+    link = store._client._link
+    written = []
+    real_write = link.transport.write
+    link.transport.write = lambda data: (written.append(bytes(data)), real_write(data))[1]
+
+    async def submit_and_look() -> int:
+        store.store_message(dm("c1"), answers.append)
+        await asyncio.sleep(0)  # resumed after the end-of-turn callback, in the next turn
+        return len(written)
+
+    assert loop.run_until_complete(submit_and_look()) == 1
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers[-1][1] == "new"
+    store.close()

@@ -214,3 +214,29 @@ def test_a_missing_redis_server_skips_the_redis_tests_but_fails_them_under_ci(mo
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI is set but there is no redis-server"):
         redisserver.require_redis_server()
+
+
+def test_pipeline_now_is_written_before_it_returns_behind_the_turns_earlier_commands():
+    """A caller that gathered a turn's work itself (the store's batch, the node's routes)
+    must not wait a turn for its task and one for the flush: the bytes leave before
+    pipeline_now returns, after those of a command issued earlier in the same turn (order
+    kept), and the replies come as pipeline_encoded's."""
+    def pong(data: bytes) -> bytes:
+        return b"+PONG\r\n" * data.count(b"PING") + b"$1\r\nx\r\n" * data.count(b"ECHO")
+
+    async def main():
+        async with FakeRedis(pong) as fake, RedisClient(fake.url, timeout=5) as redis:
+            await redis.execute("PING")  # connected
+            link = redis._link
+            written = []
+            real_write = link.transport.write
+            link.transport.write = lambda data: (written.append(bytes(data)), real_write(data))[1]
+            earlier = asyncio.ensure_future(redis.execute("PING"))
+            await asyncio.sleep(0)  # its task runs: queued for the end of the turn, not written
+            assert written == []
+            replies = redis.pipeline_now([b"*2\r\n$4\r\nECHO\r\n$1\r\nx\r\n"])
+            assert len(written) == 1 and written[0].index(b"PING") < written[0].index(b"ECHO"), written
+            assert await replies == [b"x"]
+            assert await earlier == "PONG"
+            assert redis._in_flight == 0
+    run(main())

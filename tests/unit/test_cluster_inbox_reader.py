@@ -27,6 +27,11 @@ class ScriptedReader:
         self.steps = steps
         self.positions: list[str] = []
 
+    async def pipeline_now(self, encoded: list[bytes]) -> list:
+        """The reader's call: one XREADGROUP, already in RESP bytes (its last argument is
+        the position)."""
+        return [await self.execute(encoded[0].split(b"\r\n")[-2].decode())]
+
     async def execute(self, *args: object) -> object:
         self.positions.append(str(args[-1]))
         if not self.steps:
