@@ -17,7 +17,7 @@ the relay keeps the policy and calls the node at its seams (server/peers.py list
   answers logins ``unavailable``; one that finds itself reaped closes its sessions (their
   clients log in again, here or elsewhere) and joins again.
 - **Routing**: a direct message for a user with sessions on other nodes goes to those
-  nodes' inboxes (:data:`~scripts.ROUTE`), read through a consumer group and acknowledged
+  nodes' inboxes (:data:`~scripts.ROUTES`), read through a consumer group and acknowledged
   (XACK) once handled, so a short disconnect from Redis loses nothing.
 - **After "delivered"**: read marks, typing, edits and deletes go the same way to the
   nodes holding the sessions they are for (:meth:`ClusterNode.conversation`), and a

@@ -110,7 +110,7 @@ end
 return reaped
 """ % EVENTS_MAXLEN)
 
-# The routing rule, shared by ROUTE and ROUTES: put ``entry`` in the inbox of every other
+# The routing rule, of ROUTES and of the store's script (ROUTE_FUNCTION): put ``entry`` in the inbox of every other
 # node holding a session of ``key``; return those nodes' ids. Read where the claim writes,
 # in one step: a session that logs in after this finds the message in the store.
 _ROUTE_FUNCTION = """
@@ -131,9 +131,6 @@ end
 # The same rule for the store's script that stores a direct message and routes it in one
 # step (server/stores/redis.py, RedisStore.router): the Lua source of ``route``.
 ROUTE_FUNCTION = _ROUTE_FUNCTION
-
-# ARGV: prefix, key, this node, the inbox entry. One entry routed; returns the nodes' ids.
-ROUTE = Script(_ROUTE_FUNCTION + "return route(ARGV[1], ARGV[2], ARGV[3], ARGV[4])")
 
 # ARGV: prefix, this node, then key, entry pairs. Many entries routed in one call, in
 # their order (a node's routes of one loop turn: one script call instead of one each);

@@ -103,11 +103,11 @@ def test_route_reaches_every_other_node_of_the_user_once(redis_server):  # noqa:
         await claim(redis, "a", "a/1", "caio", shared=True)
         await claim(redis, "b", "b/1", "caio", shared=True)
         await claim(redis, "b", "b/2", "caio", shared=True)
-        reached = await scripts.ROUTE(redis, args=(P, "caio", "a", b"entry"))
-        assert reached == [b"b"]
+        reached = await scripts.ROUTES(redis, args=(P, "a", "caio", b"entry"))
+        assert reached == [[b"b"]]
         assert await redis.execute("XLEN", P + "inbox:b") == 1
         assert await redis.execute("XLEN", P + "inbox:a") == 0
-        assert await scripts.ROUTE(redis, args=(P, "nobody", "a", b"entry")) == []
+        assert await scripts.ROUTES(redis, args=(P, "a", "nobody", b"entry")) == [[]]
     run(redis_server.url, steps)
 
 
