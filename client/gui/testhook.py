@@ -33,6 +33,7 @@ import json
 import queue
 import socket
 import threading
+import time
 import tkinter as tk
 from typing import Any
 
@@ -174,6 +175,19 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
     return result
 
 
+def _focus(root: tk.Misc, widget: tk.Misc, timeout: float = 5.0) -> None:
+    """Give ``widget`` the keyboard focus and wait (bounded) until Tk has it. A generated
+    key event goes to the widget Tk thinks has the focus, and focus_force only asks the X
+    server: until its FocusIn comes back (slow under load), a <Return> would be lost."""
+    widget.focus_force()
+    deadline = time.monotonic() + timeout
+    while root.focus_get() is not widget and time.monotonic() < deadline:
+        root.update()
+        if root.focus_get() is not widget:
+            time.sleep(0.01)
+            widget.focus_force()
+
+
 def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
     cmd = command.get("cmd")
     root = app.root
@@ -182,7 +196,7 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
     if cmd == "type":
         if app.chat is None:
             return {"error": "not logged in"}
-        app.input.focus_force()
+        _focus(root, app.input)
         if command.get("clear"):
             app.input.delete("1.0", "end")
         app.input.insert("end", command["text"])
@@ -203,7 +217,7 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         app.login.fill(**fields)
         if command.get("enter", True):
             entry = app.login.entries["name"]
-            entry.focus_force()
+            _focus(root, entry)
             entry.event_generate("<Return>", when="now")
         return {"ok": True}
     if cmd == "focus":
@@ -231,7 +245,7 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         if command.get("click"):  # the "Join room" button (a key event needs the X focus)
             app.rooms.join()
             return {"ok": True}
-        app.rooms.join_entry.focus_force()
+        _focus(root, app.rooms.join_entry)
         app.rooms.join_entry.event_generate("<Return>", when="now")
         return {"ok": True}
     if cmd == "room_act":
