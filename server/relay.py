@@ -836,7 +836,8 @@ class Relay:
                 self.peers.tell(flight.sender_key, msg_id, encode(Delivered(flight.client_id, msg_id)))
         if self.peers.routes:  # the recipient's sessions on other nodes have it in flight too
             self.peers.settled(flight.recipient_key, msg_id)
-        self.store.record_receipt(msg_id, session.key, on_error=self._unrecorded_receipt(msg_id, session.key))
+        self.store.record_receipt(msg_id, session.key, on_error=self._unrecorded_receipt(msg_id, session.key),
+                                  sender_key=flight.sender_key)
         if session.backlog and len(session.inflight or ()) < self.config.max_pending_receipts // 2:
             self._refill(session)
 

@@ -146,14 +146,18 @@ local function row(id)
 end
 local function convkey(a, b) return P .. 'conv:' .. string.len(a) .. ':' .. a .. ':' .. b end
 -- A pending message reaches its final state: an outcome for its sender to hear.
--- (taken: the caller already took it out of its recipient's pending set.)
-local function unpend(id, state, taken)
+-- (taken: the caller already took it out of its recipient's pending set; sk: its
+-- sender's key if the caller knows it, else read from the message.)
+local function unpend(id, state, taken, sk)
   local k = mkey(id)
-  local r = redis.call('HMGET', k, 'rk', 'sk')
-  if not taken then redis.call('ZREM', P .. 'pend:' .. r[1], id) end
+  if not (taken and sk) then
+    local r = redis.call('HMGET', k, 'rk', 'sk')
+    if not taken then redis.call('ZREM', P .. 'pend:' .. r[1], id) end
+    sk = r[2]
+  end
   redis.call('ZREM', P .. 'exp', id)
   redis.call('HSET', k, 'st', state)
-  redis.call('ZADD', P .. 'untold:' .. r[2], id, id)
+  redis.call('ZADD', P .. 'untold:' .. sk, id, id)
 end
 """
 
@@ -262,9 +266,10 @@ redis.call('XADD', ARGV[6], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7])
 return {1, v}
 """)
 
-# ARGV: P, msg id, recipient key.
+# ARGV: P, msg id, recipient key, and the sender's key if the caller knows it (the relay
+# does, for a message in flight: no HMGET then; a node of the version before sends three).
 _RECEIPT = _script(r"""
-if redis.call('ZREM', P .. 'pend:' .. ARGV[3], ARGV[2]) == 1 then unpend(ARGV[2], 'delivered', true) end
+if redis.call('ZREM', P .. 'pend:' .. ARGV[3], ARGV[2]) == 1 then unpend(ARGV[2], 'delivered', true, ARGV[4]) end
 return 1
 """)
 
@@ -1326,8 +1331,9 @@ class RedisStore:
         return (stored, RESEND) if same_request(stored, message) else (message, ID_REUSED)
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
-                       on_error: ErrorCallback | None = None) -> None:
-        self._submit(_RECEIPT, (msg_id, recipient_key), None, callback, on_error)
+                       on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:
+        self._submit(_RECEIPT, (msg_id, recipient_key) if sender_key is None else (msg_id, recipient_key, sender_key),
+                     None, callback, on_error)
 
     def record_ack(self, msg_id: int, sender_key: str, callback: Callback | None = None,
                    on_error: ErrorCallback | None = None) -> None:
