@@ -321,6 +321,11 @@ class ClusterNode:
             trace.mark("b_tell", msg_id)
         self._route(key, bus.encode(bus.Tell(key, msg_id, frame.decode("utf-8"))), None, f"outcome for {key!r}")
 
+    def elsewhere(self, key: str) -> bool:
+        """True if the directory shows ``key`` online with a session on another node:
+        exactly when :meth:`tell` and :meth:`carbon` for ``key`` have work to do."""
+        return self.directory.lookup_key(key) is not None and not self._all_here(key)
+
     def carbon(self, key: str, copy: Carbon) -> None:
         """Put the ``sent`` event ``copy`` in the inbox of every other node holding a
         session of ``key`` (each gives it to its sessions that asked for carbons). Skipped
