@@ -174,7 +174,8 @@ def _script(body: str) -> Script:
 # message waiting for a receipt goes to the inboxes of the other nodes holding sessions of
 # its recipient (the cluster's routing rule, scripts.py), and the reply says which.
 # _ROOM_POST runs the same body with ``cas`` set (see there; its ARGV 12 on are its own);
-# _STORE with it false.
+# _STORE with it false. Reply: the new message's id; {1, id, the nodes} if routed;
+# {0, the earlier message's row} for a known request id.
 _STORE_BODY = r"""
 local sk, cid, state, rk, x = ARGV[2], ARGV[3], ARGV[9], ARGV[6], ARGV[10]
 local cidk = P .. 'cid:' .. sk
@@ -219,14 +220,15 @@ if cas then
 elseif ARGV[12] and (state == 'sent' or state == 'queued') then
   return {1, id, route(ARGV[12], rk, ARGV[13], ARGV[14] .. id .. ARGV[15])}
 end
-return {1, id}
+-- A new message's id alone, not {1, id}: one reply item, not three, for the node to read.
+return id
 """
 _STORE = _script(ROUTE_FUNCTION + "local cas = false\n" + _STORE_BODY)
 # A named room's message in a cluster (server/roomdesk.py): _STORE's ARGV, then the room's
 # version the poster's right was decided on, the events stream, the head of its entry
 # (cluster/bus.py room_post_head: the id and "}" complete it) and the stream's length.
 # Stored and put on the events stream in one step, only if the room is still at that
-# version ({1, id}); else {2, the room's record or false, its version} (nothing stored:
+# version (its id, as _STORE answers); else {2, the room's record or false, its version} (nothing stored:
 # the node decides again on the room as it is). A resend is recognised first ({0, row}).
 _ROOM_POST = _script("local cas = true\n" + _STORE_BODY)
 
@@ -1317,7 +1319,10 @@ class RedisStore:
             self._traced[id(self._queued[-1])] = (message.sender_key, message.client_id)
             trace.mark("a_submit", (message.sender_key, message.client_id))
 
-    def _stored(self, message: StoredMessage, reply: list) -> tuple[StoredMessage, str]:
+    def _stored(self, message: StoredMessage, reply: list | int) -> tuple[StoredMessage, str]:
+        if reply.__class__ is int:  # new (the script's usual answer: the id alone)
+            self._last_msg_id = max(self._last_msg_id, reply)
+            return with_msg_id(message, reply), NEW
         new, value = reply[0], reply[1]
         if new:
             msg_id = int(value)
@@ -1531,8 +1536,8 @@ class RedisStore:
                 message.recipient_key or "", message.text, repr(message.sent_at), message.state, "",
                 room_posts_key(self.prefix, message.recipient_key or ""), version, stream, head, stream_length)
 
-        def answer(reply: list) -> tuple:
-            if reply[0] == 2:
+        def answer(reply: list | int) -> tuple:
+            if reply.__class__ is not int and reply[0] == 2:
                 return (None, "changed", _text(reply[1]) if reply[1] else None, int(reply[2]))
             return self._stored(message, reply)
         self._submit(_ROOM_POST, args, answer, callback, on_error)
