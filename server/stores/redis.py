@@ -1061,18 +1061,22 @@ class RedisStore:
         number of its arguments, its arguments. The first two are encoded once per script
         and length: encoding every argument through the generic encoder cost a third of
         the store's CPU per message."""
-        # _bulk's body, inlined: a call per argument is a fifth of the time here.
-        parts = []
+        # _bulk's body, inlined (a call per argument was a fifth of the time here), and the
+        # whole operation made by ONE %-format per script and length: the head, then
+        # "$<length>\r\n<bytes>\r\n" per argument (18% fewer instructions than a format
+        # per argument and a join; the head holds no "%").
+        flat = []
         for arg in args:
             data = arg if arg.__class__ is bytes else (arg if arg.__class__ is str else str(arg)).encode()
-            parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
-        tail = b"".join(parts)
-        head = self._heads.get((script, len(args)))
-        if head is None:
+            flat.append(len(data))
+            flat.append(data)
+        form = self._heads.get((script, len(args)))
+        if form is None:
             if script not in _NUMBERS:  # BATCH is made of SCRIPTS: a script left out cannot run
                 raise ValueError("a store script must be listed in SCRIPTS")
-            head = self._heads[(script, len(args))] = _bulk(_NUMBERS[script]) + _bulk(len(args))
-        return head + tail
+            form = self._heads[(script, len(args))] = (_bulk(_NUMBERS[script]) + _bulk(len(args))
+                                                       + b"$%d\r\n%b\r\n" * len(args))
+        return form % tuple(flat)
 
     def _call(self, operations: list[_Operation]) -> bytes:
         """``EVALSHA <BATCH> 0 prefix`` and the parts of ``operations``, in RESP bytes."""

@@ -282,7 +282,9 @@ def test_the_commands_encoded_with_a_head_per_script_are_what_the_generic_encode
     store = RedisStore("redis://127.0.0.1:1/0")  # nothing is sent
     cases = [(module._STORE, ("alice", "c1", "Alice", "Bob", "bob", "h\u00e9llo \U0001f600", "1.5", "sent", "2.5", "k")),
              (module._STORE, ("a", "b", "c", "", "", "t", "1e+20", "room", "", "")),
+             (module._STORE, ("a", "%d", "%b", "", "", "100% %s %%", "2.0", "sent", "", "")),
              (module._RECEIPT, (12, "bob")), (module._RECEIPT, (1234567, "b\u00f8b")),
+             (module._RECEIPT, (12, "bob", "alice")),
              (module._SAVE_HOLDING, ("k", "K", b"\x00\r\n\xff", 7, "")), (module._LAST_ID, ())]
     operations, expected = [], []
     for script, args in cases:
