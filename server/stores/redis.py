@@ -159,6 +159,19 @@ local function unpend(id, state, taken, sk)
   redis.call('HSET', k, 'st', state)
   redis.call('ZADD', P .. 'untold:' .. sk, id, id)
 end
+-- A receipt (the recipient rk confirmed id; sk: the sender's key, or nil to read it).
+local function receipt(id, rk, sk)
+  if redis.call('ZREM', P .. 'pend:' .. rk, id) == 1 then unpend(id, 'delivered', true, sk) end
+  return 1
+end
+-- An ack: 1 if sk sent message id, else 0. An outcome is told once it is out of its
+-- sender's ``untold`` (no ``told`` field to set: one command, not three, when the ack is
+-- the first).
+local function ack(id, sk)
+  if redis.call('ZREM', P .. 'untold:' .. sk, id) == 1 then return 1 end
+  if redis.call('HGET', mkey(id), 'sk') == sk then return 1 end
+  return 0
+end
 """
 
 
@@ -271,17 +284,29 @@ return {1, v}
 # ARGV: P, msg id, recipient key, and the sender's key if the caller knows it (the relay
 # does, for a message in flight: no HMGET then; a node of the version before sends three).
 _RECEIPT = _script(r"""
-if redis.call('ZREM', P .. 'pend:' .. ARGV[3], ARGV[2]) == 1 then unpend(ARGV[2], 'delivered', true, ARGV[4]) end
-return 1
+return receipt(ARGV[2], ARGV[3], ARGV[4])
 """)
 
-# ARGV: P, msg id, sender key. 1 if that key sent the message, else 0. An outcome is told
-# once it is out of its sender's ``untold`` (no ``told`` field to set: one command, not
-# three, when the ack is the first).
+# ARGV: P, msg id, sender key. 1 if that key sent the message, else 0 (see ack()).
 _ACK = _script(r"""
-if redis.call('ZREM', P .. 'untold:' .. ARGV[3], ARGV[2]) == 1 then return 1 end
-if redis.call('HGET', mkey(ARGV[2]), 'sk') == ARGV[3] then return 1 end
-return 0
+return ack(ARGV[2], ARGV[3])
+""")
+
+# Several receipts or acks submitted one after another in a loop turn, as ONE operation
+# of the batch (RedisStore._many): ARGV: P, then each one's arguments in turn (receipts:
+# msg id, recipient key, sender key; acks: msg id, sender key). One reply per receipt or
+# ack, in order, as the single scripts answer. (They run in one pcall: a command Redis
+# refuses stops the rest, and every one is answered the error; a receipt or an ack done
+# twice does nothing more, so the relay's retry of them is harmless.)
+_RECEIPTS = _script(r"""
+local out = {}
+for i = 2, #ARGV, 3 do out[#out + 1] = receipt(ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+return out
+""")
+_ACKS = _script(r"""
+local out = {}
+for i = 2, #ARGV, 2 do out[#out + 1] = ack(ARGV[i], ARGV[i + 1]) end
+return out
 """)
 
 # ARGV: P, msg id, recipient key.
@@ -753,6 +778,7 @@ SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAN
            _SET_ROOM_CURSORS, _ROOM_CHANGES, _ROOM_POST, _SAVE_ROOM_VERSIONED, _ROOMS_VERSIONED)
 SCRIPTS += (_RECORD_ROOM_READ, _ROOM_READ_MARKS)  # read marks in rooms (issue 13)
 SCRIPTS += (_UPGRADE,)  # purge without the ``ids`` set (bench/PROFILE.md, "Commands per message")
+SCRIPTS += (_RECEIPTS, _ACKS)  # a turn's adjacent receipts, acks: one operation (bench/PROFILE.md, round five)
 
 
 # --- One script call for a loop turn's operations ---------------------------------------------
@@ -947,6 +973,58 @@ class _Operation:
         self.callback, self.on_error = callback, on_error
 
 
+# At most this many receipts or acks in one operation (_Many): bounds the encodings kept
+# per argument count (RedisStore._command) to this many per script.
+MANY_OPS = 32
+
+
+class _Many:
+    """Receipts (or acks) submitted one after another in a loop turn, as ONE operation of
+    the BATCH call: its script (_RECEIPTS, _ACKS) runs each in turn and answers one reply
+    per each; each keeps its own callback and on_error, called in order. Saves the node an
+    operation's encoding, bookkeeping and answer per receipt or ack, and Redis a function
+    call and its argument table."""
+
+    __slots__ = ("_store", "script", "width", "args", "callbacks", "errors", "_decode")
+
+    def __init__(self, store: "RedisStore", script: Script, width: int, decode: Callable[[Any], Any] | None) -> None:
+        self._store, self.script, self.width, self._decode = store, script, width, decode
+        self.args: list[Any] = []
+        self.callbacks: list[Callback | None] = []
+        self.errors: list[ErrorCallback | None] = []
+
+    @property
+    def size(self) -> int:
+        return 2 + len(self.args)
+
+    @property
+    def command(self) -> bytes:
+        return self._store._command(self.script, self.args)
+
+    def decode(self, reply: Any) -> list:
+        """The replies, one per receipt or ack (else ValueError: all are refused)."""
+        if reply.__class__ is not list or len(reply) != len(self.errors):
+            raise ValueError(f"{reply!r:.80} for {len(self.errors)} operations")
+        return reply
+
+    def callback(self, replies: list) -> None:
+        decode = self._decode
+        for callback, reply in zip(self.callbacks, replies):
+            if callback is not None:
+                try:
+                    callback(decode(reply) if decode is not None else None)
+                except Exception:
+                    log.exception("store callback failed")
+
+    def on_error(self, failure: StoreUnavailable) -> None:
+        for on_error in self.errors:
+            if on_error is not None:
+                try:
+                    on_error(failure)
+                except Exception:
+                    log.exception("store error callback failed")
+
+
 def _bulk(arg: str | bytes | int) -> bytes:
     data = arg if arg.__class__ is bytes else (arg if arg.__class__ is str else str(arg)).encode()
     return b"$%d\r\n%b\r\n" % (len(data), data)
@@ -1078,7 +1156,7 @@ class RedisStore:
                                                        + b"$%d\r\n%b\r\n" * len(args))
         return form % tuple(flat)
 
-    def _call(self, operations: list[_Operation]) -> bytes:
+    def _call(self, operations: list[Any]) -> bytes:
         """``EVALSHA <BATCH> 0 prefix`` and the parts of ``operations``, in RESP bytes."""
         parts = [b"*%d\r\n" % (4 + sum([operation.size for operation in operations])), self._batch_head]
         parts += [operation.command for operation in operations]
@@ -1090,6 +1168,23 @@ class RedisStore:
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._send)
+
+    def _many(self, script: Script, width: int, args: tuple, decode: Callable[[Any], Any] | None,
+              callback: Callback | None, on_error: ErrorCallback | None) -> None:
+        """Submit one receipt or ack (``script``: _RECEIPTS or _ACKS, ``width`` arguments
+        each): joined to the turn's last operation if that is one of the same kind (same
+        order, one operation), else a new one."""
+        queued = self._queued
+        last = queued[-1] if queued else None
+        if last is None or last.__class__ is not _Many or last.script is not script or len(last.errors) >= MANY_OPS:
+            last = _Many(self, script, width, decode)
+            queued.append(last)
+            if not self._scheduled:
+                self._scheduled = True
+                self._loop.call_soon(self._send)
+        last.args += args
+        last.callbacks.append(callback)
+        last.errors.append(on_error)
 
     def _send(self) -> None:
         self._scheduled = False
@@ -1341,12 +1436,14 @@ class RedisStore:
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:
-        self._submit(_RECEIPT, (msg_id, recipient_key) if sender_key is None else (msg_id, recipient_key, sender_key),
-                     None, callback, on_error)
+        if sender_key is None:  # read from the message
+            self._submit(_RECEIPT, (msg_id, recipient_key), None, callback, on_error)
+        else:
+            self._many(_RECEIPTS, 3, (msg_id, recipient_key, sender_key), None, callback, on_error)
 
     def record_ack(self, msg_id: int, sender_key: str, callback: Callback | None = None,
                    on_error: ErrorCallback | None = None) -> None:
-        self._submit(_ACK, (msg_id, sender_key), bool, callback, on_error)
+        self._many(_ACKS, 2, (msg_id, sender_key), bool, callback, on_error)
 
     def confirm_late(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:

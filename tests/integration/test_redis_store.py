@@ -589,3 +589,51 @@ def test_the_relay_gives_a_receipt_the_senders_key_so_redis_reads_no_message_for
     msg_id, used, untold = loop.run_until_complete(run())
     assert used == {"zrem": 2, "hset": 1, "zadd": 1}, used
     assert untold == [b"%d" % msg_id]
+
+
+def test_a_turns_adjacent_receipts_and_acks_are_one_operation_each_answered_one_by_one_in_order(loop, redis_server):
+    """Receipts (given the sender's key) and acks submitted one after another in a loop
+    turn go to Redis as one operation of the batch each (one encoding, one function call
+    in the script, not one per receipt or ack), and each is still answered on its own,
+    in submission order, as a single one would be: an ack of a message its key did not
+    send answers False among others that answer True."""
+    store = open_redis_store(loop, redis_server.url)
+    answers = []
+    store.store_message(dm("m1"), answers.append)
+    store.store_message(dm("m2"), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    first, second = answers[0][0].msg_id, answers[1][0].msg_id
+    answers.clear()
+    store.record_receipt(first, "bob", lambda r: answers.append(("receipt", first, r)), sender_key="alice")
+    store.record_receipt(second, "bob", lambda r: answers.append(("receipt", second, r)), sender_key="alice")
+    store.record_ack(first, "alice", lambda r: answers.append(("ack", first, r)))
+    store.record_ack(second, "mallory", lambda r: answers.append(("ack", second, r)))
+    store.record_ack(first, "alice", lambda r: answers.append(("ack again", first, r)))
+    store.pending_for("bob", 0, 10, lambda found: answers.append(("pending", [m.msg_id for m in found])))
+    store.record_ack(second, "alice", lambda r: answers.append(("ack", second, r)))
+    assert len(store._queued) == 4  # receipts, acks, the page, the last ack
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [("receipt", first, None), ("receipt", second, None), ("ack", first, True),
+                       ("ack", second, False), ("ack again", first, True), ("pending", []), ("ack", second, True)]
+    store.close()
+
+
+def test_receipts_and_acks_joined_in_one_operation_are_each_refused_when_redis_is_away(loop, redis_server):
+    """Redis gone: every receipt and ack of a joined operation gets its own on_error (the
+    relay keeps each receipt to record again), once, in order, within the timeout."""
+    store = open_redis_store(loop, redis_server.url, timeout=1.0)
+    store.store_message(dm("m1"), None)
+    loop.run_until_complete(store.drain(timeout=5))
+    redis_server.kill()
+    errors = []
+    for msg_id in (1, 2, 3):
+        store.record_receipt(msg_id, "bob", None, lambda e, i=msg_id: errors.append(("receipt", i, type(e))),
+                             sender_key="alice")
+    for msg_id in (1, 2):
+        store.record_ack(msg_id, "alice", None, lambda e, i=msg_id: errors.append(("ack", i, type(e))))
+    started = time.monotonic()
+    loop.run_until_complete(store.drain(timeout=10))
+    assert time.monotonic() - started < 2.0
+    assert errors == [("receipt", 1, StoreUnavailable), ("receipt", 2, StoreUnavailable),
+                      ("receipt", 3, StoreUnavailable), ("ack", 1, StoreUnavailable), ("ack", 2, StoreUnavailable)]
+    store.close()
