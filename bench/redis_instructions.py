@@ -16,6 +16,12 @@ connection's first calls cancel. Unlike the CPU time the cluster benchmark reads
 /proc, the count does not depend on the machine's load (so it needs no lock), and it
 separates Redis from the node and the generator. The fsync itself is the kernel's and
 is not counted (valgrind counts user-space instructions).
+
+With ``--node`` it counts the other side instead: Redis runs plainly and the driver (the
+store's client half, as a node runs it: encoding the operations, the RESP client, parsing
+the replies, answering each operation) runs under valgrind. The driver's own part (making
+the messages) is the same in every tree, so the difference between two trees is the
+store path's.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ import argparse
 import asyncio
 import inspect
 import re
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -87,25 +95,38 @@ async def _drive(url: str, messages: int, batch: int) -> None:
         store.close()
 
 
-def count(messages: int, batch: int) -> int:
-    """Redis's instructions for start-up plus ``messages`` delivered messages."""
+def count(messages: int, batch: int, node: bool = False) -> int:
+    """Redis's instructions (``node``: the driver's) for start-up plus ``messages``
+    delivered messages."""
     valgrind, redis = shutil.which("valgrind"), shutil.which("redis-server")
     if valgrind is None or redis is None:
         raise RuntimeError("needs valgrind and redis-server on PATH")
     port = _free_port()
+    measure = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
     with tempfile.TemporaryDirectory() as workdir:
-        proc = subprocess.Popen([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", redis,
+        proc = subprocess.Popen([*([] if node else measure), redis,
                                  "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
                                  "--appendfsync", "always", "--dir", workdir, "--logfile", ""],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True)
         try:
             _wait_for(port, proc, 60)
-            asyncio.run(_drive(f"redis://127.0.0.1:{port}/0", messages, batch))
+            url = f"redis://127.0.0.1:{port}/0"
+            if node:  # the interpreter itself (valgrind must not be given a wrapper such as pyenv's shim)
+                python = os.path.realpath(sys.executable)
+                driver = subprocess.run([*measure, python, "-m", "bench.redis_instructions", "--drive", url,
+                                         "--large", str(messages), "--batch", str(batch)],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        text=True, timeout=600)
+                err = driver.stderr
+            else:
+                asyncio.run(_drive(url, messages, batch))
             with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
                 sock.sendall(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")
                 sock.recv(16)
-            _out, err = proc.communicate(timeout=120)
+            _out, redis_err = proc.communicate(timeout=120)
+            if not node:
+                err = redis_err
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -121,10 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--large", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=64, help="messages stored per loop turn")
+    parser.add_argument("--node", action="store_true", help="count the store's client side, not Redis")
+    parser.add_argument("--drive", metavar="URL", help=argparse.SUPPRESS)  # --node's driver, under valgrind
     args = parser.parse_args(argv)
-    small, large = count(args.small, args.batch), count(args.large, args.batch)
+    if args.drive:
+        asyncio.run(_drive(args.drive, args.large, args.batch))
+        return 0
+    small, large = count(args.small, args.batch, args.node), count(args.large, args.batch, args.node)
     per = (large - small) / (args.large - args.small)
-    print(f"Redis: {per:,.0f} instructions per delivered direct message (stored, received, acknowledged; "
+    print(f"{'Node (the store path and this driver)' if args.node else 'Redis'}: {per:,.0f} instructions per delivered direct message (stored, received, acknowledged; "
           f"{args.large} - {args.small} messages, {args.batch} per turn)")
     return 0
 
