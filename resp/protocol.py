@@ -251,7 +251,11 @@ class Connection:
                 raise ProtocolError(f"a reply line is longer than {self._max_line} bytes")
             kind = buf[pos]
             if kind == 36:  # "$" bulk string
-                length = _parse_int(buf[pos + 1:end], "a bulk string length")
+                # Plain digits (nearly every reply) are read here; anything else, the
+                # sign of -1 included, by _parse_int, which decides (a call per item
+                # less: replies of a store's batch are mostly small integers).
+                line = buf[pos + 1:end]
+                length = int(line) if line.isdigit() else _parse_int(line, "a bulk string length")
                 if length < 0:
                     if length != -1:
                         raise ProtocolError(f"bulk string length {length}")
@@ -273,14 +277,16 @@ class Connection:
                 value = buf[pos + 1:end].decode("utf-8", "replace")
                 self._pos = end + 2
             elif kind == 58:  # ":" integer
-                value = _parse_int(buf[pos + 1:end], "an integer reply")
+                line = buf[pos + 1:end]
+                value = int(line) if line.isdigit() else _parse_int(line, "an integer reply")
                 self._pos = end + 2
             elif kind == 45:  # "-" error
                 code, _, message = buf[pos + 1:end].decode("utf-8", "replace").partition(" ")
                 value = RedisError(code, message)
                 self._pos = end + 2
             elif kind == 42:  # "*" array
-                length = _parse_int(buf[pos + 1:end], "an array length")
+                line = buf[pos + 1:end]
+                length = int(line) if line.isdigit() else _parse_int(line, "an array length")
                 self._pos = end + 2
                 if length < 0:
                     if length != -1:

@@ -67,6 +67,12 @@ class LocalPeers:
     def tell(self, key: str, msg_id: int, frame: bytes) -> None:
         """Write ``frame`` about message ``msg_id`` to ``key``'s sessions on other nodes."""
 
+    def elsewhere(self, key: str) -> bool:
+        """True if ``key`` has sessions on other nodes: else :meth:`tell` and :meth:`carbon`
+        for ``key`` do nothing, and the relay need not build what they would take (the
+        frame, the copy) for every message. Alone: never."""
+        return False
+
     def carbon(self, key: str, copy: Any) -> None:
         """Give ``copy`` (the ``sent`` event of a direct message that ``key`` sent from this
         node) to the sessions of ``key`` on other nodes that asked for carbons."""

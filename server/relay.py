@@ -646,8 +646,9 @@ class Relay:
             state = "sent" if online else "queued"
             if self.carbons:
                 self._carbon(session, message, state)
-            self.peers.carbon(message.sender_key, Carbon(msg_id, message.recipient, message.text,
-                                                         message.sent_at, state))
+            if self.peers.elsewhere(message.sender_key):  # the copy is built only for other nodes
+                self.peers.carbon(message.sender_key, Carbon(msg_id, message.recipient, message.text,
+                                                             message.sent_at, state))
         if message.state == "blocked":  # as on one node: answered as for anyone, never delivered
             session.send(Accepted(request_id, msg_id) if online else Queued(request_id, msg_id))
             return
@@ -832,11 +833,12 @@ class Relay:
         if msg_id > self.logins.guests.epoch(flight.sender_key):
             for sender in senders:
                 sender.send(Delivered(flight.client_id, msg_id))
-            if self.peers.routes:
+            if self.peers.routes and self.peers.elsewhere(flight.sender_key):  # encoded only for them
                 self.peers.tell(flight.sender_key, msg_id, encode(Delivered(flight.client_id, msg_id)))
         if self.peers.routes:  # the recipient's sessions on other nodes have it in flight too
             self.peers.settled(flight.recipient_key, msg_id)
-        self.store.record_receipt(msg_id, session.key, on_error=self._unrecorded_receipt(msg_id, session.key))
+        self.store.record_receipt(msg_id, session.key, on_error=self._unrecorded_receipt(msg_id, session.key),
+                                  sender_key=flight.sender_key)
         if session.backlog and len(session.inflight or ()) < self.config.max_pending_receipts // 2:
             self._refill(session)
 

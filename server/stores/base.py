@@ -121,8 +121,11 @@ class MessageStore(Protocol):
         ``(message, ID_REUSED)`` (see mailbox.store_messages, same_request)."""
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
-                       on_error: ErrorCallback | None = None) -> None:
-        """The recipient confirmed ``msg_id``: pending -> delivered (else nothing); result None."""
+                       on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:
+        """The recipient confirmed ``msg_id``: pending -> delivered (else nothing); result None.
+        ``sender_key``, if given, is the key of the message's sender (the relay has it in
+        flight), so that a store need not read it (the Redis store: one command less per
+        message); a store may ignore it. It must be right when given."""
 
     def record_ack(self, msg_id: int, sender_key: str, callback: Callback | None = None,
                    on_error: ErrorCallback | None = None) -> None:

@@ -278,7 +278,7 @@ class MemoryStore:
         return message, NEW
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
-                       on_error: ErrorCallback | None = None) -> None:
+                       on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:
         self._do(self._deliver, (msg_id, recipient_key), callback, on_error)
 
     def _deliver(self, msg_id: int, recipient_key: str) -> None:

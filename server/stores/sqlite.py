@@ -73,7 +73,7 @@ class SQLiteStore(Store):
         self.submit_many(mailbox.store_messages, mailbox.with_msg_id(message, self._last_msg_id), callback, on_error)
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
-                       on_error: ErrorCallback | None = None) -> None:
+                       on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:
         # Receipts and acks are one batch operation: see mailbox.record_confirmations.
         self.submit_many(mailbox.record_confirmations, (mailbox.RECEIPT, msg_id, recipient_key), callback, on_error)
 

@@ -282,7 +282,9 @@ def test_the_commands_encoded_with_a_head_per_script_are_what_the_generic_encode
     store = RedisStore("redis://127.0.0.1:1/0")  # nothing is sent
     cases = [(module._STORE, ("alice", "c1", "Alice", "Bob", "bob", "h\u00e9llo \U0001f600", "1.5", "sent", "2.5", "k")),
              (module._STORE, ("a", "b", "c", "", "", "t", "1e+20", "room", "", "")),
+             (module._STORE, ("a", "%d", "%b", "", "", "100% %s %%", "2.0", "sent", "", "")),
              (module._RECEIPT, (12, "bob")), (module._RECEIPT, (1234567, "b\u00f8b")),
+             (module._RECEIPT, (12, "bob", "alice")),
              (module._SAVE_HOLDING, ("k", "K", b"\x00\r\n\xff", 7, "")), (module._LAST_ID, ())]
     operations, expected = [], []
     for script, args in cases:
@@ -413,6 +415,37 @@ def test_a_delivered_direct_message_costs_redis_twelve_commands_stored_received_
     store.close()
 
 
+def test_a_receipt_given_the_senders_key_costs_one_command_less_and_files_the_outcome_for_that_sender(
+        loop, redis_server):
+    """The relay knows the sender of a message in flight and gives its key with the
+    receipt: the script then does not read it from the message (no HMGET: eleven commands
+    for a delivered message, not twelve), and the outcome waits for that sender as before
+    (told at the sender's next fetch of outcomes, and acknowledged by it)."""
+    store = open_redis_store(loop, redis_server.url)
+    answers = []
+    store.store_message(dm("warm"), answers.append)  # the first calls of a connection: not counted
+    loop.run_until_complete(store.drain(timeout=5))
+    before = loop.run_until_complete(command_calls(redis_server.url))
+    store.store_message(dm("c1"), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    msg_id = answers[-1][0].msg_id
+    store.record_receipt(msg_id, "bob", answers.append, sender_key="alice")
+    loop.run_until_complete(store.drain(timeout=5))
+    store.outcomes_for_sender("alice", msg_id - 1, 10, answers.append)
+    store.record_ack(msg_id, "alice", answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    after = loop.run_until_complete(command_calls(redis_server.url))
+    used = {name: after[name] - before.get(name, 0) for name in after
+            if name not in ("evalsha", "info", "hello", "select", "client|setinfo")
+            and after[name] != before.get(name, 0)}
+    outcomes, acked = answers[-2], answers[-1]
+    assert [(m.msg_id, m.state) for m in outcomes] == [(msg_id, "delivered")]
+    assert acked is True
+    # The outcomes page read one message (ZRANGEBYSCORE, HMGET): the receipt itself no HMGET.
+    assert used == {"incr": 1, "hsetnx": 1, "hset": 2, "zadd": 4, "zrem": 3, "zrangebyscore": 1, "hmget": 1}, used
+    store.close()
+
+
 def test_a_store_of_the_layout_before_is_folded_in_at_open_and_purged_as_before(loop, redis_server):
     """A store written before the ``ids`` set went (every message in ``{chat}:ids``; a
     ``told`` field in each message): opened now, the set is folded in, and a purge
@@ -521,4 +554,86 @@ def test_a_turns_operations_are_written_to_redis_at_the_start_of_the_next_turn(l
     assert loop.run_until_complete(submit_and_look()) == 1
     loop.run_until_complete(store.drain(timeout=5))
     assert answers[-1][1] == "new"
+    store.close()
+
+
+def test_the_relay_gives_a_receipt_the_senders_key_so_redis_reads_no_message_for_it(loop, redis_server):
+    """Through the real relay and sessions on the Redis store (bench/inprocess.py's
+    driver): user0 sends user1 a message, user1 confirms it. The receipt's script reads
+    nothing of the message (the relay gave it the sender's key: no HMGET), and the
+    outcome waits for user0 in Redis (its ``untold`` set), as it did when it was read."""
+    from bench.inprocess import in_process_relay, logged_in_clients
+
+    async def run() -> tuple[int, dict, list]:
+        relay, batcher = in_process_relay(asyncio.get_running_loop(), RedisStore(redis_server.url))
+        (alice, to_alice), (bob, to_bob) = await logged_in_clients(relay, batcher, 2, batch_acks=False)
+        await relay.store.drain(timeout=5)
+        to_alice.written.clear(), to_bob.written.clear()
+        alice.data_received(b'{"type":"send","id":"s1","to":"user1","text":"hi"}\n')
+        deadline = time.monotonic() + 5
+        while b'"type":"dm"' not in b"".join(to_bob.written) and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+        msg_id = int(b"".join(to_bob.written).split(b'"msg_id":')[1].split(b",")[0])
+        before = await command_calls(redis_server.url)
+        bob.data_received(b'{"type":"receipt","msg_id":%d}\n' % msg_id)
+        while b'"type":"delivered"' not in b"".join(to_alice.written) and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+        await relay.store.drain(timeout=5)
+        after = await command_calls(redis_server.url)
+        async with RedisClient(redis_server.url) as redis:
+            untold = await redis.execute("ZRANGE", "{chat}:untold:user0", 0, -1)
+        relay.store.close()
+        return msg_id, {name: after[name] - before.get(name, 0) for name in after
+                        if after[name] != before.get(name, 0) and name not in ("evalsha", "info", "hello")}, untold
+
+    msg_id, used, untold = loop.run_until_complete(run())
+    assert used == {"zrem": 2, "hset": 1, "zadd": 1}, used
+    assert untold == [b"%d" % msg_id]
+
+
+def test_a_turns_adjacent_receipts_and_acks_are_one_operation_each_answered_one_by_one_in_order(loop, redis_server):
+    """Receipts (given the sender's key) and acks submitted one after another in a loop
+    turn go to Redis as one operation of the batch each (one encoding, one function call
+    in the script, not one per receipt or ack), and each is still answered on its own,
+    in submission order, as a single one would be: an ack of a message its key did not
+    send answers False among others that answer True."""
+    store = open_redis_store(loop, redis_server.url)
+    answers = []
+    store.store_message(dm("m1"), answers.append)
+    store.store_message(dm("m2"), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    first, second = answers[0][0].msg_id, answers[1][0].msg_id
+    answers.clear()
+    store.record_receipt(first, "bob", lambda r: answers.append(("receipt", first, r)), sender_key="alice")
+    store.record_receipt(second, "bob", lambda r: answers.append(("receipt", second, r)), sender_key="alice")
+    store.record_ack(first, "alice", lambda r: answers.append(("ack", first, r)))
+    store.record_ack(second, "mallory", lambda r: answers.append(("ack", second, r)))
+    store.record_ack(first, "alice", lambda r: answers.append(("ack again", first, r)))
+    store.pending_for("bob", 0, 10, lambda found: answers.append(("pending", [m.msg_id for m in found])))
+    store.record_ack(second, "alice", lambda r: answers.append(("ack", second, r)))
+    assert len(store._queued) == 4  # receipts, acks, the page, the last ack
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [("receipt", first, None), ("receipt", second, None), ("ack", first, True),
+                       ("ack", second, False), ("ack again", first, True), ("pending", []), ("ack", second, True)]
+    store.close()
+
+
+def test_receipts_and_acks_joined_in_one_operation_are_each_refused_when_redis_is_away(loop, redis_server):
+    """Redis gone: every receipt and ack of a joined operation gets its own on_error (the
+    relay keeps each receipt to record again), once, in order, within the timeout."""
+    store = open_redis_store(loop, redis_server.url, timeout=1.0)
+    store.store_message(dm("m1"), None)
+    loop.run_until_complete(store.drain(timeout=5))
+    redis_server.kill()
+    errors = []
+    for msg_id in (1, 2, 3):
+        store.record_receipt(msg_id, "bob", None, lambda e, i=msg_id: errors.append(("receipt", i, type(e))),
+                             sender_key="alice")
+    for msg_id in (1, 2):
+        store.record_ack(msg_id, "alice", None, lambda e, i=msg_id: errors.append(("ack", i, type(e))))
+    started = time.monotonic()
+    loop.run_until_complete(store.drain(timeout=10))
+    assert time.monotonic() - started < 2.0
+    assert errors == [("receipt", 1, StoreUnavailable), ("receipt", 2, StoreUnavailable),
+                      ("receipt", 3, StoreUnavailable), ("ack", 1, StoreUnavailable), ("ack", 2, StoreUnavailable)]
     store.close()

@@ -11,9 +11,10 @@ import pytest
 from protocol import codec, events
 from protocol.frozen import fast_init
 from server import mailbox
+from server.cluster import bus
 
-# Every class given the fast __init__: the events, and the store's message.
-FAST = events._FAST_INIT + (mailbox.StoredMessage,)
+# Every class given the fast __init__: the events, the store's message, the cluster's bus events.
+FAST = events._FAST_INIT + (mailbox.StoredMessage,) + bus._FAST_INIT
 
 
 def _plain_fields(cls: type) -> list[dataclasses.Field]:
@@ -24,6 +25,7 @@ def test_every_frozen_event_and_the_stored_message_have_the_fast_init() -> None:
     frozen_events = [cls for cls in vars(events).values() if isinstance(cls, type) and issubclass(cls, events.Event)
                      and dataclasses.is_dataclass(cls)]
     assert frozen_events and set(frozen_events) <= set(events._FAST_INIT)
+    assert set(bus._KINDS.values()) == set(bus._FAST_INIT)  # every bus event
     for cls in FAST:
         assert cls.__init__.__code__.co_varnames[:1] == ("__fast_self__",), cls
         assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"

@@ -1,0 +1,159 @@
+"""Redis's own work per delivered direct message, counted in instructions (valgrind).
+
+Run from the repository root::
+
+    python3 -m bench.redis_instructions                 # 1,000 and 3,000 messages
+    python3 -m bench.redis_instructions --small 500 --large 1500
+
+Starts ``redis-server`` under ``valgrind --tool=callgrind`` (``appendonly yes``,
+``appendfsync always``, as the cluster benchmark runs it), then drives the Redis store
+(server/stores/redis.py) as a node does on the benchmark's path: each loop turn stores
+``--batch`` direct messages (in one BATCH call), then records their receipts (with the
+sender's key, as the relay gives it) and their acks, each in the turn's batch. Redis's
+instruction count of a run of ``--large`` messages minus one of ``--small``, divided by
+the difference, is its work per message: start-up, loading the scripts and the
+connection's first calls cancel. Unlike the CPU time the cluster benchmark reads from
+/proc, the count does not depend on the machine's load (so it needs no lock), and it
+separates Redis from the node and the generator. The fsync itself is the kernel's and
+is not counted (valgrind counts user-space instructions).
+
+With ``--node`` it counts the other side instead: Redis runs plainly and the driver (the
+store's client half, as a node runs it: encoding the operations, the RESP client, parsing
+the replies, answering each operation) runs under valgrind. The driver's own part (making
+the messages) is the same in every tree, so the difference between two trees is the
+store path's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import re
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from server.mailbox import StoredMessage
+from server.stores.redis import RedisStore
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(port: int, proc: subprocess.Popen, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("redis-server under valgrind did not start")
+        time.sleep(0.1)
+
+
+async def _drive(url: str, messages: int, batch: int) -> None:
+    loop = asyncio.get_running_loop()
+    store = RedisStore(url, timeout=120)
+    store.open()
+    store.start(loop)
+    with_sender = "sender_key" in inspect.signature(store.record_receipt).parameters
+    try:
+        done = 0
+        while done < messages:
+            count = min(batch, messages - done)
+            stored: list = []
+            for i in range(count):
+                n = done + i
+                sender, recipient = f"user{n % 97}", f"user{(n * 7 + 1) % 97}"
+                message = StoredMessage(0, sender, sender, recipient, recipient, f"benchmark message {n}",
+                                        1_700_000_000.0 + n, str(n), "sent", 1_700_000_000.0 + 86400 * 30)
+                store.store_message(message, stored.append)
+            await store.drain(timeout=120)
+            for message, _status in stored:
+                if with_sender:
+                    store.record_receipt(message.msg_id, message.recipient_key, sender_key=message.sender_key)
+                else:  # a store from before the receipt took the sender's key
+                    store.record_receipt(message.msg_id, message.recipient_key)
+            await store.drain(timeout=120)
+            for message, _status in stored:
+                store.record_ack(message.msg_id, message.sender_key)
+            await store.drain(timeout=120)
+            done += count
+    finally:
+        store.close()
+
+
+def count(messages: int, batch: int, node: bool = False) -> int:
+    """Redis's instructions (``node``: the driver's) for start-up plus ``messages``
+    delivered messages."""
+    valgrind, redis = shutil.which("valgrind"), shutil.which("redis-server")
+    if valgrind is None or redis is None:
+        raise RuntimeError("needs valgrind and redis-server on PATH")
+    port = _free_port()
+    measure = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    with tempfile.TemporaryDirectory() as workdir:
+        proc = subprocess.Popen([*([] if node else measure), redis,
+                                 "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+                                 "--appendfsync", "always", "--dir", workdir, "--logfile", ""],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            _wait_for(port, proc, 60)
+            url = f"redis://127.0.0.1:{port}/0"
+            if node:  # the interpreter itself (valgrind must not be given a wrapper such as pyenv's shim)
+                python = os.path.realpath(sys.executable)
+                driver = subprocess.run([*measure, python, "-m", "bench.redis_instructions", "--drive", url,
+                                         "--large", str(messages), "--batch", str(batch)],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        text=True, timeout=600)
+                err = driver.stderr
+            else:
+                asyncio.run(_drive(url, messages, batch))
+            with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+                sock.sendall(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")
+                sock.recv(16)
+            _out, redis_err = proc.communicate(timeout=120)
+            if not node:
+                err = redis_err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    found = re.search(r"Collected : (\d+)", err)
+    if found is None:
+        raise RuntimeError(f"no instruction count in valgrind's output: {err[-500:]}")
+    return int(found.group(1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", type=int, default=1000)
+    parser.add_argument("--large", type=int, default=3000)
+    parser.add_argument("--batch", type=int, default=64, help="messages stored per loop turn")
+    parser.add_argument("--node", action="store_true", help="count the store's client side, not Redis")
+    parser.add_argument("--drive", metavar="URL", help=argparse.SUPPRESS)  # --node's driver, under valgrind
+    args = parser.parse_args(argv)
+    if args.drive:
+        asyncio.run(_drive(args.drive, args.large, args.batch))
+        return 0
+    small, large = count(args.small, args.batch, args.node), count(args.large, args.batch, args.node)
+    per = (large - small) / (args.large - args.small)
+    print(f"{'Node (the store path and this driver)' if args.node else 'Redis'}: {per:,.0f} instructions per delivered direct message (stored, received, acknowledged; "
+          f"{args.large} - {args.small} messages, {args.batch} per turn)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
