@@ -1312,6 +1312,11 @@ class RedisStore:
             self._traced[id(self._queued[-1])] = (message.sender_key, message.client_id)
             trace.mark("a_submit", (message.sender_key, message.client_id))
 
+    def store_fields(self, fields: tuple, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        # The id comes from the storing script: the message is built under it then.
+        self.store_message(StoredMessage(0, *fields), callback, on_error)
+
     def _stored(self, message: StoredMessage, reply: list) -> tuple[StoredMessage, str]:
         new, value = reply[0], reply[1]
         if new:
