@@ -187,7 +187,8 @@ class MemoryStore:
             log.exception("store operation %s failed", name)
             self._answer(on_error, StoreUnavailable(f"store operation {name} failed", storage=False))
             return
-        self._answer(callback, result)
+        if callback is not None:  # nothing to answer (a receipt's record, issue 9): no call
+            self._answer(callback, result)
 
     # --- Loading, at start ------------------------------------------------------------------
 
