@@ -352,7 +352,8 @@ class Relay:
                 session.byte_bucket = TokenBucket(self.config.bytes_per_connection,
                                                   self.config.bytes_burst_per_connection)
             text = event.text  # its UTF-8 bytes: as many as characters when all are ASCII
-            wait = session.byte_bucket.take(now, len(text) if text.isascii() else len(text.encode("utf-8")))
+            # As a float: the bucket's arithmetic stays float-with-float (see TokenBucket.take).
+            wait = session.byte_bucket.take(now, float(len(text) if text.isascii() else len(text.encode("utf-8"))))
         if not wait:
             return False
         if type(event) is SendDirect:
