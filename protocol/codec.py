@@ -562,7 +562,18 @@ _QUICK: dict[type[Event], tuple[Callable[[type[Event], dict, str | None, int], E
 _BY_BYTES: dict[bytes, str] = {b'{"type":"receipt","msg_id":': "receipt", b'{"type":"ack","msg_id":': "ack"}
 _BY_BYTES_HEADS = tuple(_BY_BYTES)
 _BATCHED_HEADS = {"receipt": b'{"type":"receipt","msg_ids":[', "ack": b'{"type":"ack","msg_ids":['}
-_BY_BYTES_STARTS = _BY_BYTES_HEADS + tuple(_BATCHED_HEADS.values())
+# A send is read from its bytes too when, as every client writes it, its keys come in this
+# order with nothing else, and its three strings are printable ASCII with no quote or
+# backslash (so no escape to undo, no surrogate to look for): one match and three ASCII
+# decodings instead of UTF-8 decoding, the JSON scanner, a dict and the quick decoder
+# (issue 9: 3.6 µs a frame against 1.5). Each character class stops at the quote that ends
+# its string, so the match is linear in the frame's length.
+_SEND_DIRECT = TYPES["send"]
+_SEND_HEAD = b'{"type":"send","id":"'
+_PLAIN_CHARS = rb'[ !#-\[\]-~]*'  # 0x20-0x7E but " and \
+_PLAIN_SEND = re.compile(rb'\{"type":"send","id":"(%b)","to":"(%b)","text":"(%b)"\}'
+                         % (_PLAIN_CHARS, _PLAIN_CHARS, _PLAIN_CHARS))
+_BY_BYTES_STARTS = _BY_BYTES_HEADS + tuple(_BATCHED_HEADS.values()) + (_SEND_HEAD,)
 # The batched event of each single one (events.VARIANTS under "msg_ids").
 _BATCHED: dict[type[Event], type[Event]] = {older: newer for older, (key, newer) in VARIANTS.items()
                                             if key == "msg_ids"}
@@ -600,6 +611,19 @@ def _by_bytes(frame: bytes, allowed: Mapping[str, type[Event]]) -> Event | None:
     return batched(msg_ids)
 
 
+def _send_by_bytes(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> Event | None:
+    """The event of a plain send frame (see _PLAIN_SEND), or None to decode it the usual
+    way: the same event, with the same checks, as _quick_send gives."""
+    cls = allowed.get("send")
+    match = _PLAIN_SEND.fullmatch(frame)
+    if cls is not _SEND_DIRECT or match is None:  # a receiver that reads "send" as another event: its way
+        return None
+    request_id, to, text = match.groups()
+    if len(request_id) > _MAX_ID_CHARS or len(to) > _MAX_SHORT_TEXT or len(text) > max_text:
+        return None
+    return cls(request_id.decode("ascii"), to.decode("ascii"), text.decode("ascii"))
+
+
 def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> Event:
     """Decode one frame (without its newline) into an event.
 
@@ -608,7 +632,7 @@ def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> E
     returns a :class:`FrameRejected` that names the problem instead.
     """
     if _BY_BYTES and frame.startswith(_BY_BYTES_STARTS):
-        event = _by_bytes(frame, allowed)
+        event = _send_by_bytes(frame, allowed, max_text) if frame[9:10] == b"s" else _by_bytes(frame, allowed)
         if event is not None:
             return event
     try:

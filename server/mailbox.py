@@ -49,7 +49,7 @@ class StoredMessage:
     deleted: bool = False  # deleted by its sender: ``text`` is ""
 
 
-# Built twice per message (the relay's, then the store's under its id): issue 9.
+# Built for every message stored (once for a direct message: store_fields), and read back: issue 9.
 fast_init(StoredMessage)
 
 # A message's fields after its id, read in one call (see with_msg_id).

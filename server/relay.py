@@ -352,7 +352,8 @@ class Relay:
                 session.byte_bucket = TokenBucket(self.config.bytes_per_connection,
                                                   self.config.bytes_burst_per_connection)
             text = event.text  # its UTF-8 bytes: as many as characters when all are ASCII
-            wait = session.byte_bucket.take(now, len(text) if text.isascii() else len(text.encode("utf-8")))
+            # As a float: the bucket's arithmetic stays float-with-float (see TokenBucket.take).
+            wait = session.byte_bucket.take(now, float(len(text) if text.isascii() else len(text.encode("utf-8"))))
         if not wait:
             return False
         if type(event) is SendDirect:
@@ -578,11 +579,12 @@ class Relay:
             return
         state = "blocked" if session.key in self.blocked.get(to_key, ()) else "sent" if record else "queued"
         now = time.time()
-        # The store gives the message its id (stores/base.py): 0 until then.
-        message = mailbox.StoredMessage(0, session.name, session.key, recipient, to_key,
-                                        request.text, now, request.request_id, state, now + self.config.queue_ttl)
-        self.store.store_message(message, lambda result: self._direct_stored(session, result),
-                                 self._unavailable(session, request.request_id, "direct_unavailable"))
+        # The store gives the message its id (stores/base.py), and builds it with that id
+        # from its other fields: one StoredMessage per message, not two (issue 9).
+        self.store.store_fields((session.name, session.key, recipient, to_key, request.text, now,
+                                 request.request_id, state, now + self.config.queue_ttl),
+                                lambda result: self._direct_stored(session, result),
+                                self._unavailable(session, request.request_id, "direct_unavailable"))
 
     def _direct_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result

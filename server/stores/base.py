@@ -120,6 +120,13 @@ class MessageStore(Protocol):
         recognising a resend: ``(message with its id, NEW)``, ``(earlier, RESEND)`` or
         ``(message, ID_REUSED)`` (see mailbox.store_messages, same_request)."""
 
+    def store_fields(self, fields: tuple, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        """:meth:`store_message` of the message whose fields after ``msg_id`` are ``fields``
+        (in :class:`~server.mailbox.StoredMessage`'s order): the same operation, answered
+        the same way, but the store builds the message once, under its id, rather than the
+        caller one under id 0 and the store a copy (issue 9: the direct message's path)."""
+
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:
         """The recipient confirmed ``msg_id``: pending -> delivered (else nothing); result None.

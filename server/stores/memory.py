@@ -187,7 +187,8 @@ class MemoryStore:
             log.exception("store operation %s failed", name)
             self._answer(on_error, StoreUnavailable(f"store operation {name} failed", storage=False))
             return
-        self._answer(callback, result)
+        if callback is not None:  # nothing to answer (a receipt's record, issue 9): no call
+            self._answer(callback, result)
 
     # --- Loading, at start ------------------------------------------------------------------
 
@@ -230,6 +231,11 @@ class MemoryStore:
                       on_error: ErrorCallback | None = None) -> None:
         # Stored at once, so the next id is one more than the last stored (a resend uses none).
         self._do(self._store, (with_msg_id(message, self._last_msg_id + 1),), callback, on_error)
+
+    def store_fields(self, fields: tuple, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        # As store_message, the message built once, under the id it is stored with.
+        self._do(self._store, (StoredMessage(self._last_msg_id + 1, *fields),), callback, on_error)
 
     def _store(self, message: StoredMessage) -> tuple[StoredMessage, str]:
         sender_key = message.sender_key

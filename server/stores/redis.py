@@ -1418,6 +1418,11 @@ class RedisStore:
             self._traced[id(self._queued[-1])] = (message.sender_key, message.client_id)
             trace.mark("a_submit", (message.sender_key, message.client_id))
 
+    def store_fields(self, fields: tuple, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        # The id comes from the storing script: the message is built under it then.
+        self.store_message(StoredMessage(0, *fields), callback, on_error)
+
     def _stored(self, message: StoredMessage, reply: list | int) -> tuple[StoredMessage, str]:
         if reply.__class__ is int:  # new (the script's usual answer: the id alone)
             self._last_msg_id = max(self._last_msg_id, reply)

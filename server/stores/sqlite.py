@@ -72,6 +72,11 @@ class SQLiteStore(Store):
         self._last_msg_id += 1
         self.submit_many(mailbox.store_messages, mailbox.with_msg_id(message, self._last_msg_id), callback, on_error)
 
+    def store_fields(self, fields: tuple, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._last_msg_id += 1
+        self.submit_many(mailbox.store_messages, mailbox.StoredMessage(self._last_msg_id, *fields), callback, on_error)
+
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:
         # Receipts and acks are one batch operation: see mailbox.record_confirmations.

@@ -60,6 +60,42 @@ def test_waiting_exactly_the_time_a_refusal_names_is_always_enough():
         assert bucket.take(now + wait) == 0.0, (rate, burst, wait)
 
 
+def _reference_take(state: list, rate, burst, now: float, cost=1.0) -> float:
+    """TokenBucket.take as it was before issue 9's round ten (int operands as given, the
+    tolerance written once): the answers the float-only version must give, to the bit."""
+    tokens, updated = state
+    if tokens < 0:
+        tokens = burst
+    else:
+        tokens += (now - updated) * rate
+        if tokens > burst:
+            tokens = burst
+    state[1] = now
+    if cost > burst:
+        cost = burst
+    if tokens >= cost - 1e-9 * (cost if cost > 1.0 else 1.0):
+        tokens -= cost
+        state[0] = tokens if tokens > 0.0 else 0.0
+        return 0.0
+    state[0] = tokens
+    return (cost - tokens) / rate
+
+
+def test_the_float_only_bucket_answers_exactly_as_before():
+    # Rates and bursts as the config gives them (the byte budget's are ints), costs of one
+    # and of bytes (ints before, floats now): the same waits and refusals, bit for bit.
+    rng = random.Random(9)
+    for _ in range(2000):
+        rate, burst = rng.choice([(2.0, 3.0), (30.0, 60.0), (16 * 1024, 64 * 1024), (0.3, 1.0), (1e9, 1e9)])
+        bucket, state, now = TokenBucket(rate, burst), [-1.0, 0.0], rng.uniform(0, 1e6)
+        for _ in range(20):
+            now += rng.choice([0.0, rng.uniform(0, 2.0 / rate), rng.uniform(0, 10.0)])
+            cost = rng.choice([1, 1.0, rng.randrange(0, 3 * int(burst) + 2)])
+            wait = _reference_take(state, rate, burst, now, cost)
+            assert bucket.take(now, float(cost)) == wait
+            assert (bucket.tokens, bucket.updated) == (state[0], state[1])
+
+
 # --- On a real server -------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ import threading
 import sqlite3
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import astuple, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -1023,6 +1023,31 @@ def test_the_store_numbers_messages_itself_and_the_relay_takes_the_id_from_the_a
     store.close()
 
 
+def test_store_fields_is_store_message_with_the_message_built_by_the_store(loop, store_kind):
+    """store_fields (the direct message's path, issue 9) answers exactly what store_message
+    of the same message would: new, resend, id reused; the same ids, fields and rows."""
+    by_message, by_fields = open_store(loop, kind=store_kind), open_store(loop, kind=store_kind)
+    requests = [dm(0, "Alice", "Bob", "a", text="hi"), dm(0, "Alice", "Bob", "b", state="sent"),
+                dm(0, "Alice", "Bob", "a", text="hi"), dm(0, "Alice", "Bob", "b", text="other"),
+                dm(0, "Bob", "Alice", "c", state="blocked")]
+    answers: dict[str, list] = {"message": [], "fields": []}
+    for request in requests:
+        by_message.store_message(request, answers["message"].append)
+        by_fields.store_fields(astuple(request)[1:], answers["fields"].append)
+    settle(loop, by_message)
+    settle(loop, by_fields)
+    assert [status for _, status in answers["fields"]] == [mailbox.NEW, mailbox.NEW, mailbox.RESEND,
+                                                           mailbox.ID_REUSED, mailbox.NEW]
+    # A refused request's id is nobody's business (it is what the store would have given).
+    same = [(replace(m, msg_id=0) if status == mailbox.ID_REUSED else m, status) for m, status in answers["message"]]
+    assert [(replace(m, msg_id=0) if status == mailbox.ID_REUSED else m, status)
+            for m, status in answers["fields"]] == same
+    assert all(type(m) is StoredMessage for m, _ in answers["fields"])
+    assert stored_messages(by_fields) == stored_messages(by_message)
+    by_message.close()
+    by_fields.close()
+
+
 def test_the_sqlite_store_numbers_on_from_the_highest_id_stored_before_a_restart(loop, tmp_path):
     path = tmp_path / "chat.sqlite3"
     store = open_store(loop, path)
@@ -1040,17 +1065,23 @@ def test_the_sqlite_store_numbers_on_from_the_highest_id_stored_before_a_restart
 
 
 def test_a_relay_numbers_nothing_itself(loop, store_kind):
-    """The relay sends what it stores with id 0 and tells the client the store's id."""
+    """The relay sends what it stores with id 0 (a room message) or with no id at all (a
+    direct message: its fields after the id, store_fields) and tells the client the
+    store's id."""
     bench = RelayBench(loop, store_kind)
     submitted = []
-    store_message = bench.store.store_message
-    bench.store.store_message = lambda message, *rest: (submitted.append(message.msg_id),
+    store_message, store_fields = bench.store.store_message, bench.store.store_fields
+    inside = []  # a store_message the store's own store_fields makes (Redis's) is the store's business
+    bench.store.store_message = lambda message, *rest: (inside or submitted.append(message.msg_id),
                                                         store_message(message, *rest))
+    # Fields after the id: the sender's name and key first.
+    bench.store.store_fields = lambda fields, *rest: (submitted.append(fields[:2]), inside.append(True),
+                                                      store_fields(fields, *rest), inside.pop())
     alice, bob = bench.login("Alice"), bench.login("Bob")
     bench.relay.handle(alice, SendDirect("m1", "Bob", "hi"))
     bench.relay.handle(alice, SendRoom("m2", "all"))
     bench.settle()
-    assert submitted == [0, 0]
+    assert submitted == [("Alice", "alice"), 0]
     assert [a.msg_id for a in alice.take(Accepted)] == [1, 2]
     assert [m.msg_id for m in bob.take(DirectMessage)] == [1]
     bench.store.close()

@@ -107,6 +107,60 @@ def test_receipts_and_acks_read_from_their_bytes_decode_as_the_generic_path(fram
     assert fast == codec.decode(frame, types, 4000)
 
 
+# Sends as clients write them, and every way a send can differ from the plain form that is
+# read from its bytes (codec._PLAIN_SEND): the answer must be the generic path's.
+_SEND_FRAMES = [
+    b'{"type":"send","id":"1","to":"Bob","text":"hi"}', b'{"type":"send","id":"","to":"","text":""}',
+    b'{"type":"send","id":"r-1","to":"user7","text":"benchmark message 7 !#$%&\'()*+,-./:;<=>?@[]^_`{|}~"}',
+    b'{"type":"send","id":"1","to":"Bob","text":"say \\"hi\\""}', b'{"type":"send","id":"1","to":"Bob","text":"a\\\\b"}',
+    b'{"type":"send","id":"1","to":"Bob","text":"\\u00e9"}', b'{"type":"send","id":"1","to":"Bob","text":"\\ud800"}',
+    b'{"type":"send","id":"1","to":"Bob","text":"\\n"}', b'{"type":"send","id":"1","to":"Bob","text":"tab\there"}',
+    b'{"type":"send","id":"1","to":"Bob","text":"del\x7f"}', b'{"type":"send","id":"1","to":"Bob","text":"\xc3\xa9"}',
+    b'{"type":"send","id":"1","to":"B\xc3\xb8b","text":"x"}', b'{"type":"send","id":"1","to":"Bob","text":"\xff"}',
+    b'{"type":"send","id":"' + b"i" * 64 + b'","to":"Bob","text":"x"}',
+    b'{"type":"send","id":"' + b"i" * 65 + b'","to":"Bob","text":"x"}',
+    b'{"type":"send","id":"1","to":"' + b"b" * 256 + b'","text":"x"}',
+    b'{"type":"send","id":"1","to":"' + b"b" * 257 + b'","text":"x"}',
+    b'{"type":"send","id":"1","to":"Bob","text":"' + b"x" * 4000 + b'"}',
+    b'{"type":"send","id":"1","to":"Bob","text":"' + b"x" * 4001 + b'"}',
+    b'{"type":"send","id":"1","to":"Bob","text":"hi"} ', b'{"type":"send","id":"1","to":"Bob","text":"hi"}}',
+    b'{"type":"send","id":"1","to":"Bob","text":"hi","room":"#r"}', b'{"type":"send","id":"1","text":"hi","to":"Bob"}',
+    b'{"type":"send","id":"1","to":"Bob","text":"hi","to":"Al"}', b'{"type":"send","id":"1","to":"Bob"}',
+    b'{"type":"send","id":"1","to":"Bob","text":"hi"', b'{"type":"send","id":"1","to":"Bob","text":hi}',
+    b'{"type":"send","id":"1","to":"Bob","text":"h"i"}', b'{"type":"send","id":"1", "to":"Bob","text":"hi"}',
+    b'{"type":"send","id":1,"to":"Bob","text":"hi"}', b'{"type":"send","id":"1","to":"Bob","text":"\x00"}',
+]
+
+
+@pytest.mark.parametrize("frame", _SEND_FRAMES, ids=range(len(_SEND_FRAMES)))
+@pytest.mark.parametrize("allowed", ["server", "every client type"])
+def test_sends_read_from_their_bytes_decode_as_the_generic_path(frame: bytes, allowed: str, monkeypatch) -> None:
+    # "server": what a server reads ("send" is SendDirect, its variants by key); "every
+    # client type": a mapping in which "send" is another event, which takes its own way.
+    types = Connection(Role.SERVER)._fixed.peer_types if allowed == "server" else _CLIENT_TYPES
+    fast = codec.decode(frame, types, 4000)
+    monkeypatch.setattr(codec, "_BY_BYTES", {})
+    monkeypatch.setattr(codec, "_QUICK", {})
+    monkeypatch.setattr(codec, "_parse_json", codec._decode_json)
+    assert fast == codec.decode(frame, types, 4000)
+    assert type(fast.to if hasattr(fast, "to") else "") is str  # str, never bytes
+
+
+def test_a_plain_send_is_read_without_the_json_decoder(monkeypatch) -> None:
+    # The third frame a client sends per direct message (issue 9): no UTF-8 decoding, JSON
+    # scanning, dict or quick decoder for it either.
+    def no_json(text: str) -> None:
+        raise AssertionError("decoded as JSON")
+
+    conn = Connection(Role.SERVER)
+    conn.receive_data(b'{"type":"hello","id":"1","name":"Al","version":%d}\n' % const.PROTOCOL_VERSION)
+    assert [type(event) for event in conn.events()] == [Hello]
+    conn.send(Welcome("1", "Al", const.PROTOCOL_VERSION, "test", 30.0))
+    monkeypatch.setattr(codec, "_parse_json", no_json)
+    conn.receive_data(b'{"type":"send","id":"7","to":"Bob","text":"hi there"}\n')
+    assert list(conn.events()) == [SendDirect("7", "Bob", "hi there")]
+
+
 def test_a_plain_receipt_or_ack_is_read_without_the_json_decoder(monkeypatch) -> None:
     # Two of the three frames a client sends per direct message: no UTF-8 decoding, JSON
     # scanning or dict for them (the server's profile had decoding at a tenth of its time).
