@@ -147,11 +147,10 @@ class SQLiteStore(Store):
         rare; messages are not)."""
         if self.db is None or self.db.in_transaction or self._committing:
             return  # a commit is under way: the next delete checkpoints (or the close does)
-        # The checkpoint thread's own (see server/store.py) would make this one fail as
-        # busy: it finishes first (a few milliseconds on the loop, for a rare delete).
-        self.wait_for_checkpoint()
+        # The committer thread's own checkpoint (see server/store.py), if one is under way,
+        # finishes first (a few milliseconds on the loop, for a rare delete).
         try:
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.checkpoint_now("TRUNCATE")
         except sqlite3.Error as exc:
             log.warning("could not checkpoint after a delete: %s", exc)
 
