@@ -229,6 +229,14 @@ CHECKPOINT_AT_LATEST_COMMITS = 128
 # pages).
 WAL_AUTOCHECKPOINT_PAGES = 4096
 
+# At most this many seconds between a lazy submission (``submit_many(..., lazy=True)``:
+# receipts and acks, whose callers wait for no commit) and the start of its transaction.
+# A lazy item does not start a commit of its own: it rides in the next transaction that
+# something else starts (under load, the next message's, a few hundred µs later), so the
+# committer is not busy with a commit of receipts when the next message arrives (issue 9:
+# a message waited for the commit under way, then for its own).
+LAZY_SECONDS = 0.01
+
 
 class StoreUnavailable(Exception):
     """An operation was not done (or not committed): nothing of it is on disk.
@@ -389,6 +397,8 @@ class Store:
         # (batch operation, item, callback, on_error) in submission order, for the next transaction.
         self._pending: list[tuple[BatchOperation, Any, Callback | None, ErrorCallback | None]] = []
         self._scheduled = False
+        self._eager = False  # something in _pending is not lazy: it goes at the turn's end
+        self._lazy_timer: asyncio.TimerHandle | None = None  # the latest start of lazy items
         self._committer: ThreadPoolExecutor | None = None
         # On disk, the loop hands each turn's submissions to the committer thread, which
         # runs them and commits, one transaction at a time (see _work). Under _lock: the
@@ -439,14 +449,33 @@ class Store:
         self.submit_many(_one_by_one, operation, callback, on_error)
 
     def submit_many(self, batch: BatchOperation, item: Any, callback: Callback | None = None,
-                    on_error: ErrorCallback | None = None) -> None:
+                    on_error: ErrorCallback | None = None, *, lazy: bool = False) -> None:
         """Like :meth:`submit`, for an operation that handles many items at once:
         ``batch(db, items)`` returns one result per item, in order. Consecutive
-        submissions with the same ``batch`` are merged into one call."""
+        submissions with the same ``batch`` are merged into one call.
+
+        ``lazy``: nothing waits for this item's commit but its own callbacks, which may
+        come up to :data:`LAZY_SECONDS` later. It does not start a transaction (on disk):
+        it goes, in its place in submission order, in the next one that something not
+        lazy starts, or at the latest after LAZY_SECONDS."""
         self._pending.append((batch, item, callback, on_error))
+        if lazy and self._committer is not None and not self._eager:
+            if self._lazy_timer is None:
+                self._lazy_timer = self._loop.call_later(LAZY_SECONDS, self._lazy_due)
+            return
+        self._eager = True
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._run)
+
+    def _lazy_due(self) -> None:
+        """Lazy items waited LAZY_SECONDS without a transaction to ride in: start one."""
+        self._lazy_timer = None
+        if self._pending and not self._eager:
+            self._eager = True
+            if not self._scheduled:
+                self._scheduled = True
+                self._run()
 
     @property
     def _committing(self) -> bool:
@@ -515,7 +544,10 @@ class Store:
 
     def _take(self) -> list:
         pending, self._pending = self._pending, []
-        self._scheduled = False
+        self._scheduled = self._eager = False
+        if self._lazy_timer is not None:  # its items go now
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
         return pending
 
     def _commit(self) -> None:

@@ -74,12 +74,16 @@ class SQLiteStore(Store):
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None) -> None:
-        # Receipts and acks are one batch operation: see mailbox.record_confirmations.
-        self.submit_many(mailbox.record_confirmations, (mailbox.RECEIPT, msg_id, recipient_key), callback, on_error)
+        # Receipts and acks are one batch operation: see mailbox.record_confirmations. Lazy:
+        # nobody waits for their commit (``delivered`` was sent as the receipt was read,
+        # an ack has no answer but an error), so they ride in the next message's.
+        self.submit_many(mailbox.record_confirmations, (mailbox.RECEIPT, msg_id, recipient_key), callback, on_error,
+                         lazy=True)
 
     def record_ack(self, msg_id: int, sender_key: str, callback: Callback | None = None,
                    on_error: ErrorCallback | None = None) -> None:
-        self.submit_many(mailbox.record_confirmations, (mailbox.ACK, msg_id, sender_key), callback, on_error)
+        self.submit_many(mailbox.record_confirmations, (mailbox.ACK, msg_id, sender_key), callback, on_error,
+                         lazy=True)
 
     def confirm_late(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:

@@ -1166,6 +1166,45 @@ def test_a_commit_s_answers_are_written_as_soon_as_its_callbacks_have_run(tmp_pa
         loop.close()
 
 
+def test_receipts_and_acks_ride_in_the_next_message_s_commit_or_go_within_lazy_seconds(tmp_path) -> None:
+    # Issue 9: a receipt or an ack that nobody waits for started a commit of its own, and
+    # the next message, arriving during it, waited for it before its own commit. Now they
+    # go in the next transaction something else starts (a message's), in their place in
+    # submission order, or on their own once LAZY_SECONDS have passed.
+    loop = asyncio.new_event_loop()
+    store = open_store(loop, tmp_path / "chat.db")
+    commits: list[float] = []
+    store.on_commit = commits.append
+    seen: list = []
+    try:
+        first = dm(0, "Alice", "Bob", "c1")
+        store.store_message(first, lambda result: seen.append(("stored", result[0].msg_id)))
+        settle(loop, store)
+        assert seen == [("stored", 1)] and len(commits) == 1
+        store.record_receipt(1, "bob", lambda _: seen.append("receipt"))
+        store.record_ack(1, "alice", lambda theirs: seen.append(("ack", theirs)))
+        for _ in range(5):  # a few loop turns, well under LAZY_SECONDS: no commit for them
+            loop.run_until_complete(asyncio.sleep(0))
+        assert len(commits) == 1 and not store._committing and len(store._pending) == 2
+        store.store_message(dm(0, "Alice", "Bob", "c2"), lambda result: seen.append(("stored", result[0].msg_id)))
+        settle(loop, store)
+        assert len(commits) == 2, "the receipt, the ack and the message were not one commit"
+        assert seen[1:] == ["receipt", ("ack", True), ("stored", 2)]  # in submission order
+        assert [(m[0], m[2], m[3]) for m in stored_messages(store)] == [(1, "delivered", True), (2, "queued", False)]
+        # Alone, they go after LAZY_SECONDS, not never.
+        started = time.monotonic()
+        store.record_receipt(2, "bob", lambda _: seen.append("late receipt"))
+        deadline = started + 5
+        while "late receipt" not in seen:
+            assert time.monotonic() < deadline, "a lazy receipt alone was never committed"
+            loop.run_until_complete(asyncio.sleep(0.001))
+        assert time.monotonic() - started >= store_module.LAZY_SECONDS * 0.9
+        assert len(commits) == 3
+    finally:
+        store.close()
+        loop.close()
+
+
 def test_the_write_ahead_log_is_checkpointed_between_commits_and_never_during_one(loop, tmp_path):
     # Issue 9 (the durable delivered-ack p99): SQLite's own checkpoint ran inside the
     # COMMIT that took the log past 1,000 pages; then a checkpoint thread's ran beside the
