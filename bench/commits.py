@@ -78,7 +78,7 @@ async def run(directory: Path, rate: int, seconds: float, users: int) -> None:
     def timed_commit() -> None:
         phases[-1].append(time.perf_counter())
         before = os.stat(main_file).st_mtime_ns
-        background = getattr(store, "_checkpointing", None) is not None
+        background = getattr(store, "_checkpointing", None) is not None  # a checkpoint thread's (before round ten)
         commit()
         phases[-1].append(time.perf_counter())
         if os.stat(main_file).st_mtime_ns != before and not background:
@@ -90,6 +90,17 @@ async def run(directory: Path, rate: int, seconds: float, users: int) -> None:
         finish(*args)
 
     store._commit, store._answer = timed_commit, timed_finish
+    checkpoints: list[float] = []  # the store's own checkpoints (the committer thread's, between commits)
+    checkpoint = store._checkpoint
+
+    def timed_checkpoint(*args):
+        began = time.perf_counter()
+        try:
+            return checkpoint(*args)
+        finally:
+            checkpoints.append(time.perf_counter() - began)
+
+    store._checkpoint = timed_checkpoint
     execute_phase = store._execute
 
     def marked_execute(pending: list, *rest):
@@ -137,6 +148,9 @@ async def run(directory: Path, rate: int, seconds: float, users: int) -> None:
               f"max {max(with_checkpoint) * 1000:.2f} ms")
     else:
         print("COMMITs that checkpointed (wrote the database file, no checkpoint thread at work): none")
+    if checkpoints:
+        print(f"checkpoints: {len(checkpoints)}, ms p50 {quantile(checkpoints, 0.5) * 1000:.2f}  "
+              f"p99 {quantile(checkpoints, 0.99) * 1000:.2f}  max {max(checkpoints) * 1000:.2f}")
     print(f"statements per transaction (on the committer thread), ms: p50 {quantile(executes, 0.5) * 1000:.2f}  "
           f"p99 {quantile(executes, 0.99) * 1000:.2f}  max {max(executes) * 1000:.2f}")
     print(f"  histogram (ms): {histogram(executes)}")

@@ -35,7 +35,7 @@ _on = False
 _messages: dict[int, dict] = {}     # msg_id -> times
 _transactions: dict[int, dict] = {}  # id(pending list) -> times
 _all: list[dict] = []                # every transaction since SIGUSR1
-_checkpoints: list[tuple[float, float]] = []  # the checkpoint thread's (start, end)
+_checkpoints: list[tuple[float, float]] = []  # the store's checkpoints (start, end)
 _flushes: list[float] = []           # starts of the write batcher's flushes
 _read = [0.0]                        # when the read being handled was started
 _last: list[dict | None] = [None]   # the transaction executed last
@@ -191,7 +191,8 @@ def report(*_) -> None:
             i = bisect.bisect_right(spans, (t["committed"], float("inf")))
             overlaps = any(a < t["committed"] and b > t["commit"] for a, b in spans[max(0, i - 2):i])
             (during if overlaps else clear).append(t["committed"] - t["commit"])
-    lines.append(f"checkpoints: {len(spans)}, mean {sum(b - a for a, b in spans) / max(1, len(spans)) * 1e3:.2f} ms; "
+    lines.append(f"checkpoints: {len(spans)}, mean {sum(b - a for a, b in spans) / max(1, len(spans)) * 1e3:.2f} ms, "
+                 f"p99 {_quantile([b - a for a, b in spans], .99) * 1e3:.2f} ms; "
                  f"COMMIT p50/p99 during one {_quantile(during, .5) * 1e3:.3f}/{_quantile(during, .99) * 1e3:.3f} ms "
                  f"({len(during)}), otherwise {_quantile(clear, .5) * 1e3:.3f}/{_quantile(clear, .99) * 1e3:.3f} ms")
     with open(_output[0], "a") as out:

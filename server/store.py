@@ -40,7 +40,6 @@ from version n-1 to n, and every pending migration runs at start.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import sqlite3
 import threading
@@ -207,19 +206,36 @@ CACHE_KIB = 64 * 1024
 SUMMARY_PERIOD = 60.0
 
 # The write-ahead log is checkpointed (its pages copied into the database file, which is
-# then fsynced) by a thread of its own on a second connection, once per this many commits,
-# never two at a time. SQLite's own checkpoint runs inside the COMMIT that takes the log
-# past 1,000 pages: one message in every few hundred waited for a whole checkpoint and its
-# fsync besides its own commit (issue 9: the durable delivered-ack p99). A PASSIVE
-# checkpoint takes no lock a writer needs, so commits go on meanwhile.
-CHECKPOINT_EVERY_COMMITS = 64
-# Under steady load that thread's checkpoint never quite catches up with the commits made
-# meanwhile, and SQLite writes the log from its start again only after a checkpoint that
-# copied all of it. So SQLite's own checkpoint stays, later: in the COMMIT that takes the
-# log past this many pages (16 MiB of 4 KiB pages), where it copies only what the thread
-# has not copied yet (a few commits' pages) and the log starts over. It is also the bound
-# on the log should the thread fail.
+# then fsynced) by the committer thread itself, between two transactions, so that no
+# checkpoint's fsync ever runs during a COMMIT's. SQLite's own checkpoint runs inside the
+# COMMIT that takes the log past 1,000 pages: one message in every few hundred waited for a
+# whole checkpoint and its fsync besides its own commit (issue 9: the durable delivered-ack
+# p99). A checkpoint thread of its own on a second connection (round eight) ran beside the
+# commits, and the COMMITs it overlapped had a p99 of 5-6 ms against 2-3 (its fsync of the
+# database file and theirs of the log on the same disk; bench/PROFILE.md "Round ten").
+#
+# The committer checkpoints once this many commits have been made since the last one and
+# nothing waits to be committed (a transaction handed over meanwhile waits for it: the
+# checkpoint is short, as it copies only these few commits' pages) ...
+CHECKPOINT_EVERY_COMMITS = 16
+# ... and, should something always be waiting (sustained load), once this many commits
+# have been made, before the next transaction: the log stays bounded. Nothing else uses
+# the database meanwhile, so a checkpoint copies the whole log, and SQLite writes it from
+# its start again: the log's file keeps its size and its blocks (a commit's fdatasync then
+# has no file size to write besides).
+CHECKPOINT_AT_LATEST_COMMITS = 128
+# SQLite's own checkpoint stays, far later, as the bound on the log should the store's
+# checkpoints fail: in the COMMIT that takes the log past this many pages (16 MiB of 4 KiB
+# pages).
 WAL_AUTOCHECKPOINT_PAGES = 4096
+
+# At most this many seconds between a lazy submission (``submit_many(..., lazy=True)``:
+# receipts and acks, whose callers wait for no commit) and the start of its transaction.
+# A lazy item does not start a commit of its own: it rides in the next transaction that
+# something else starts (under load, the next message's, a few hundred µs later), so the
+# committer is not busy with a commit of receipts when the next message arrives (issue 9:
+# a message waited for the commit under way, then for its own).
+LAZY_SECONDS = 0.01
 
 
 class StoreUnavailable(Exception):
@@ -315,7 +331,7 @@ def open_database(path: Path | None) -> sqlite3.Connection:
     if path is not None:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
-        # Checkpoints are the store's checkpoint thread's (see CHECKPOINT_EVERY_COMMITS).
+        # Checkpoints are the committer thread's (see CHECKPOINT_EVERY_COMMITS).
         db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
         # Index pages stay in SQLite's cache: with the default 2 MiB, inserting into the
         # indexes of a large table reads pages back from the OS at every turn.
@@ -381,6 +397,8 @@ class Store:
         # (batch operation, item, callback, on_error) in submission order, for the next transaction.
         self._pending: list[tuple[BatchOperation, Any, Callback | None, ErrorCallback | None]] = []
         self._scheduled = False
+        self._eager = False  # something in _pending is not lazy: it goes at the turn's end
+        self._lazy_timer: asyncio.TimerHandle | None = None  # the latest start of lazy items
         self._committer: ThreadPoolExecutor | None = None
         # On disk, the loop hands each turn's submissions to the committer thread, which
         # runs them and commits, one transaction at a time (see _work). Under _lock: the
@@ -398,11 +416,10 @@ class Store:
         # the answers they queued (accepted, the forwards) here, at once, not after
         # whatever else the loop has to do in that turn (issue 9).
         self.after_answers: Callable[[], None] | None = None
-        # The checkpoint thread and its own connection (see CHECKPOINT_EVERY_COMMITS), on disk only.
-        self._checkpointer: ThreadPoolExecutor | None = None
-        self._checkpoint_db: sqlite3.Connection | None = None
-        self._checkpointing: concurrent.futures.Future | None = None  # the one under way
-        self._commits_since_checkpoint = 0
+        # Checkpoints (see CHECKPOINT_EVERY_COMMITS), on the committer thread, on disk only.
+        # Held during one: a checkpoint of the loop's own (a delete's) waits for it.
+        self._checkpoint_lock = threading.Lock()
+        self._commits_since_checkpoint = 0  # committer thread only
         self._checkpoint_failed = False  # logged once until one succeeds again
 
     def open(self) -> None:
@@ -417,7 +434,6 @@ class Store:
         self._loop = loop
         if self.path is not None:
             self._committer = ThreadPoolExecutor(1, thread_name_prefix="chat-commit")
-            self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="chat-checkpoint")
 
     def submit(self, operation: Operation, callback: Callback | None = None,
                on_error: ErrorCallback | None = None) -> None:
@@ -433,14 +449,33 @@ class Store:
         self.submit_many(_one_by_one, operation, callback, on_error)
 
     def submit_many(self, batch: BatchOperation, item: Any, callback: Callback | None = None,
-                    on_error: ErrorCallback | None = None) -> None:
+                    on_error: ErrorCallback | None = None, *, lazy: bool = False) -> None:
         """Like :meth:`submit`, for an operation that handles many items at once:
         ``batch(db, items)`` returns one result per item, in order. Consecutive
-        submissions with the same ``batch`` are merged into one call."""
+        submissions with the same ``batch`` are merged into one call.
+
+        ``lazy``: nothing waits for this item's commit but its own callbacks, which may
+        come up to :data:`LAZY_SECONDS` later. It does not start a transaction (on disk):
+        it goes, in its place in submission order, in the next one that something not
+        lazy starts, or at the latest after LAZY_SECONDS."""
         self._pending.append((batch, item, callback, on_error))
+        if lazy and self._committer is not None and not self._eager:
+            if self._lazy_timer is None:
+                self._lazy_timer = self._loop.call_later(LAZY_SECONDS, self._lazy_due)
+            return
+        self._eager = True
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._run)
+
+    def _lazy_due(self) -> None:
+        """Lazy items waited LAZY_SECONDS without a transaction to ride in: start one."""
+        self._lazy_timer = None
+        if self._pending and not self._eager:
+            self._eager = True
+            if not self._scheduled:
+                self._scheduled = True
+                self._run()
 
     @property
     def _committing(self) -> bool:
@@ -463,60 +498,56 @@ class Store:
         """Commit what is pending (synchronously) and close the database."""
         if self.db is None:
             return
-        checkpointer, self._checkpointer = self._checkpointer, None  # no new checkpoint from here on
         if self._pending and not self._committing:
             pending, outcomes, wrote = self._execute(self._take())
             self._finish(pending, outcomes, wrote, self._commit if self.db.in_transaction else None)
         if self._committer is not None:
             self._committer.shutdown(wait=True)
-        if checkpointer is not None:  # before the last connection closes (it checkpoints)
-            checkpointer.shutdown(wait=True)
-        if self._checkpoint_db is not None:
-            self._checkpoint_db.close()
-            self._checkpoint_db = None
-        self.db.close()
+        self.db.close()  # the last connection: SQLite checkpoints the log and removes it
         self.db = None
 
-    def wait_for_checkpoint(self) -> None:
-        """Block until the checkpoint thread's checkpoint under way, if any, is done: for
-        a checkpoint of the caller's own, which SQLite would refuse as busy meanwhile."""
-        if self._checkpointing is not None:
-            concurrent.futures.wait([self._checkpointing])
+    def checkpoint_now(self, mode: str = "PASSIVE") -> None:
+        """On the loop, with no commit under way (``not _committing``): checkpoint the log
+        now, once the committer thread's checkpoint under way, if any, is done (SQLite
+        would refuse this one as busy meanwhile). Raises :class:`sqlite3.Error`."""
+        with self._checkpoint_lock:
+            self.db.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
 
-    def _start_checkpoint(self) -> None:
-        """Checkpoint the log on the checkpoint thread (one at a time)."""
+    def _checkpoint_due(self, waiting: bool) -> bool:
+        """On the committer thread, between transactions: is a checkpoint due now?
+        ``waiting``: a transaction waits to be committed."""
+        return self._commits_since_checkpoint >= (CHECKPOINT_AT_LATEST_COMMITS if waiting
+                                                  else CHECKPOINT_EVERY_COMMITS)
+
+    def _checkpoint(self) -> tuple | None:
+        """On the committer thread, between transactions: a PASSIVE checkpoint (as durable
+        as the commits: ``synchronous=FULL``). Returns SQLite's (busy, log pages, pages
+        checkpointed), or None if it failed: that is not a lost write (SQLite's own
+        checkpoint, WAL_AUTOCHECKPOINT_PAGES, still bounds the log), so it is logged once,
+        and tried again at the next due time."""
         self._commits_since_checkpoint = 0
-        self._checkpointing = self._checkpointer.submit(self._checkpoint)
-        asyncio.wrap_future(self._checkpointing, loop=self._loop).add_done_callback(self._checkpointed)
-
-    def _checkpoint(self) -> tuple:
-        """On the checkpoint thread: a PASSIVE checkpoint on its own connection (as
-        durable as the writer's: ``synchronous=FULL``); SQLite's (busy, log pages, pages
-        checkpointed)."""
-        if self._checkpoint_db is None:
-            db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA synchronous=FULL")
-            self._checkpoint_db = db
-        # fetchall: the statement runs to its end, so the connection keeps no read lock
-        # (which would stop the log from starting over).
-        return self._checkpoint_db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
-
-    def _checkpointed(self, future: asyncio.Future) -> None:
-        self._checkpointing = None
-        error = None if future.cancelled() else future.exception()
-        if error is not None:
-            # Not a lost write: SQLite's own checkpoint (WAL_AUTOCHECKPOINT_PAGES) still bounds the log.
+        try:
+            with self._checkpoint_lock:
+                # fetchall: the statement runs to its end, so no read lock is left behind
+                # (which would stop the log from starting over).
+                result = self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
+        except Exception as error:
             if not self._checkpoint_failed:
                 log.warning("could not checkpoint the write-ahead log: %s (retried every %d commits)",
                             error, CHECKPOINT_EVERY_COMMITS)
             self._checkpoint_failed = True
-        elif self._checkpoint_failed:
+            return None
+        if self._checkpoint_failed:
             self._checkpoint_failed = False
             log.info("the write-ahead log is checkpointed again")
+        return result
 
     def _take(self) -> list:
         pending, self._pending = self._pending, []
-        self._scheduled = False
+        self._scheduled = self._eager = False
+        if self._lazy_timer is not None:  # its items go now
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
         return pending
 
     def _commit(self) -> None:
@@ -559,6 +590,11 @@ class Store:
         without the GIL. One thread, so transactions keep their order."""
         while True:
             with self._lock:
+                waiting = bool(self._ready)
+            # Between two transactions, so never during a COMMIT (see CHECKPOINT_EVERY_COMMITS).
+            if self._checkpoint_due(waiting):
+                self._checkpoint()
+            with self._lock:
                 if not self._ready:
                     self._working = False
                     return
@@ -572,6 +608,7 @@ class Store:
                     try:
                         self._commit()
                         committed = True
+                        self._commits_since_checkpoint += 1
                     except Exception as exc:  # the disk failed: nothing in it may be acknowledged
                         self._abandon()
                         failure = StoreUnavailable(str(exc))
@@ -697,10 +734,6 @@ class Store:
             recovered = wrote and self.failures.recovered()
             if self.on_commit is not None:
                 self.on_commit(seconds)
-            self._commits_since_checkpoint += 1
-            if (self._checkpointer is not None and self._checkpointing is None
-                    and self._commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS):
-                self._start_checkpoint()
         for (_, _, callback, on_error), outcome in zip(pending, outcomes):
             notify = on_error if isinstance(outcome, StoreUnavailable) else callback
             if notify is None:

@@ -79,12 +79,16 @@ class SQLiteStore(Store):
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:
-        # Receipts and acks are one batch operation: see mailbox.record_confirmations.
-        self.submit_many(mailbox.record_confirmations, (mailbox.RECEIPT, msg_id, recipient_key), callback, on_error)
+        # Receipts and acks are one batch operation: see mailbox.record_confirmations. Lazy:
+        # nobody waits for their commit (``delivered`` was sent as the receipt was read,
+        # an ack has no answer but an error), so they ride in the next message's.
+        self.submit_many(mailbox.record_confirmations, (mailbox.RECEIPT, msg_id, recipient_key), callback, on_error,
+                         lazy=True)
 
     def record_ack(self, msg_id: int, sender_key: str, callback: Callback | None = None,
                    on_error: ErrorCallback | None = None) -> None:
-        self.submit_many(mailbox.record_confirmations, (mailbox.ACK, msg_id, sender_key), callback, on_error)
+        self.submit_many(mailbox.record_confirmations, (mailbox.ACK, msg_id, sender_key), callback, on_error,
+                         lazy=True)
 
     def confirm_late(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
@@ -152,11 +156,10 @@ class SQLiteStore(Store):
         rare; messages are not)."""
         if self.db is None or self.db.in_transaction or self._committing:
             return  # a commit is under way: the next delete checkpoints (or the close does)
-        # The checkpoint thread's own (see server/store.py) would make this one fail as
-        # busy: it finishes first (a few milliseconds on the loop, for a rare delete).
-        self.wait_for_checkpoint()
+        # The committer thread's own checkpoint (see server/store.py), if one is under way,
+        # finishes first (a few milliseconds on the loop, for a rare delete).
         try:
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.checkpoint_now("TRUNCATE")
         except sqlite3.Error as exc:
             log.warning("could not checkpoint after a delete: %s", exc)
 

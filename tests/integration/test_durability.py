@@ -53,8 +53,15 @@ def wait_offline(server: ServerThread, name: str) -> None:
 
 
 def stored(server: ServerThread, sql: str, *params) -> list[tuple]:
-    """Run a query on the server's database, on its own loop thread."""
-    return server.call(lambda: server.server.store.db.execute(sql, params).fetchall())
+    """Run a query on what the server's database has committed: on a connection of the
+    test's own. The server's connection is its committer thread's, inside the transaction
+    under way: a query there saw an expiry before its COMMIT, and so before the server
+    told anyone of it (the test went on too early, and the sender heard it twice)."""
+    db = sqlite3.connect(f"file:{server.server.store.path}?mode=ro", uri=True)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
 
 
 def quiet(client: WireClient, kinds: tuple = (DirectMessage, RoomMessage, Delivered, Queued, Accepted, ErrorReply),
