@@ -36,31 +36,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 
+from bench.resp_bench import answers_ping, free_port
 from server.mailbox import StoredMessage
 from server.stores.redis import RedisStore
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(port: int, proc: subprocess.Popen, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError("redis-server under valgrind did not start")
-        time.sleep(0.1)
 
 
 async def _drive(url: str, messages: int, batch: int) -> None:
@@ -101,7 +80,7 @@ def count(messages: int, batch: int, node: bool = False) -> int:
     valgrind, redis = shutil.which("valgrind"), shutil.which("redis-server")
     if valgrind is None or redis is None:
         raise RuntimeError("needs valgrind and redis-server on PATH")
-    port = _free_port()
+    port = free_port()
     measure = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
     with tempfile.TemporaryDirectory() as workdir:
         proc = subprocess.Popen([*([] if node else measure), redis,
@@ -110,7 +89,8 @@ def count(messages: int, batch: int, node: bool = False) -> int:
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True)
         try:
-            _wait_for(port, proc, 60)
+            if not answers_ping(port, proc, 60):
+                raise RuntimeError("redis-server under valgrind did not start")
             url = f"redis://127.0.0.1:{port}/0"
             if node:  # the interpreter itself (valgrind must not be given a wrapper such as pyenv's shim)
                 python = os.path.realpath(sys.executable)

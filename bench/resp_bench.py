@@ -73,26 +73,38 @@ def _start_redis(workdir: str) -> tuple[subprocess.Popen, str]:
     binary = shutil.which("redis-server")
     if binary is None:
         sys.exit("no redis-server on PATH: install it or pass --url")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no", "--dir", workdir, "--logfile", ""],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
+    if not answers_ping(port, proc, 10):
+        proc.kill()
+        sys.exit("redis-server did not start")
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listened on a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers_ping(port: int, proc: subprocess.Popen, seconds: float) -> bool:
+    """Wait (at most ``seconds``) until the Redis on 127.0.0.1:``port`` answers PING: True;
+    False if the time runs out or ``proc`` ends first."""
+    deadline = time.monotonic() + seconds
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
                 sock.sendall(b"*1\r\n$4\r\nPING\r\n")
                 if sock.recv(16).startswith(b"+PONG"):
-                    break
+                    return True
         except OSError:
             pass
         if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            sys.exit("redis-server did not start")
+            return False
         time.sleep(0.02)
-    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 def main() -> None:

@@ -385,6 +385,14 @@ async def command_calls(url: str) -> dict[str, int]:
     return calls
 
 
+def commands_used(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """The calls per command between two command_calls readings, the scripts' own: the
+    calls that run them and the client's connection set-up left out."""
+    return {name: after[name] - before.get(name, 0) for name in after
+            if name not in ("evalsha", "info", "hello", "select", "client|setinfo")
+            and after[name] != before.get(name, 0)}
+
+
 def test_a_delivered_direct_message_costs_redis_twelve_commands_stored_received_and_acknowledged(loop, redis_server):
     """The commands inside the scripts are most of Redis's CPU per message: a direct
     message stored (waiting, with an expiry), received and its outcome acknowledged runs
@@ -402,9 +410,7 @@ def test_a_delivered_direct_message_costs_redis_twelve_commands_stored_received_
     store.record_ack(msg_id, "alice", answers.append)
     loop.run_until_complete(store.drain(timeout=5))
     after = loop.run_until_complete(command_calls(redis_server.url))
-    used = {name: after[name] - before.get(name, 0) for name in after
-            if name not in ("evalsha", "info", "hello", "select", "client|setinfo")
-            and after[name] != before.get(name, 0)}
+    used = commands_used(before, after)
     assert used == {"incr": 1, "hsetnx": 1, "hset": 2, "zadd": 4, "zrem": 3, "hmget": 1}, used
     assert answers[-1] is True  # the ack: alice sent it
     store.store_message(dm("c1"), answers.append)  # a resend: recognised, and it takes no id
@@ -435,9 +441,7 @@ def test_a_receipt_given_the_senders_key_costs_one_command_less_and_files_the_ou
     store.record_ack(msg_id, "alice", answers.append)
     loop.run_until_complete(store.drain(timeout=5))
     after = loop.run_until_complete(command_calls(redis_server.url))
-    used = {name: after[name] - before.get(name, 0) for name in after
-            if name not in ("evalsha", "info", "hello", "select", "client|setinfo")
-            and after[name] != before.get(name, 0)}
+    used = commands_used(before, after)
     outcomes, acked = answers[-2], answers[-1]
     assert [(m.msg_id, m.state) for m in outcomes] == [(msg_id, "delivered")]
     assert acked is True

@@ -78,7 +78,9 @@ def test_a_bad_list_of_ids_is_a_bad_field(obj: dict, words: str) -> None:
     assert words in rejected.message
 
 
-def test_batched_frames_are_read_without_the_json_decoder(monkeypatch) -> None:
+def welcomed_without_json(monkeypatch) -> Connection:
+    """A server's connection past its welcome, whose JSON decoder now fails any frame it is
+    given: what it reads after this must be read from the bytes."""
     def no_json(text: str) -> None:
         raise AssertionError("decoded as JSON")
 
@@ -87,6 +89,11 @@ def test_batched_frames_are_read_without_the_json_decoder(monkeypatch) -> None:
     assert [type(event) for event in conn.events()] == [Hello]
     conn.send(Welcome("1", "Al", const.PROTOCOL_VERSION, "test", 30.0))
     monkeypatch.setattr(codec, "_parse_json", no_json)
+    return conn
+
+
+def test_batched_frames_are_read_without_the_json_decoder(monkeypatch) -> None:
+    conn = welcomed_without_json(monkeypatch)
     conn.receive_data(b'{"type":"receipt","msg_ids":[41,42]}\n{"type":"ack","msg_ids":[40,39]}\n'
                       b'{"type":"receipt","msg_id":43}\n{"type":"ack","msg_id":38}\n')
     assert list(conn.events()) == [Receipts((41, 42)), OutcomeAcks((40, 39)), Receipt(43), OutcomeAck(38)]

@@ -18,6 +18,7 @@ from protocol import (
 )
 from protocol.events import WIRE_EVENTS
 from registry import Registry, canonical
+from test_batch_acks_codec import welcomed_without_json
 from test_store import RelayBench, loop  # noqa: F401  (loop is a fixture)
 
 
@@ -149,14 +150,7 @@ def test_sends_read_from_their_bytes_decode_as_the_generic_path(frame: bytes, al
 def test_a_plain_send_is_read_without_the_json_decoder(monkeypatch) -> None:
     # The third frame a client sends per direct message (issue 9): no UTF-8 decoding, JSON
     # scanning, dict or quick decoder for it either.
-    def no_json(text: str) -> None:
-        raise AssertionError("decoded as JSON")
-
-    conn = Connection(Role.SERVER)
-    conn.receive_data(b'{"type":"hello","id":"1","name":"Al","version":%d}\n' % const.PROTOCOL_VERSION)
-    assert [type(event) for event in conn.events()] == [Hello]
-    conn.send(Welcome("1", "Al", const.PROTOCOL_VERSION, "test", 30.0))
-    monkeypatch.setattr(codec, "_parse_json", no_json)
+    conn = welcomed_without_json(monkeypatch)
     conn.receive_data(b'{"type":"send","id":"7","to":"Bob","text":"hi there"}\n')
     assert list(conn.events()) == [SendDirect("7", "Bob", "hi there")]
 
