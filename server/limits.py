@@ -52,32 +52,3 @@ class TokenBucket:
             return 0.0
         self.tokens = tokens
         return (cost - tokens) / self.rate
-
-
-class SessionLimits:
-    """One connection's three limits, taken in one call per request (issue 9: the relay
-    looked each bucket up apart, the address's in a dict, three times per message).
-
-    ``requests`` is the connection's own request rate, ``address`` the bucket its address
-    shares with every connection from it (the relay keeps it while any is connected, so
-    holding it here is holding the same object), ``message_bytes`` its budget of message
-    bytes. :meth:`take` takes them in that order, each with :meth:`TokenBucket.take`, and
-    the first refusal ends it: exactly what taking them one by one did (a request refused
-    by one bucket spends nothing from those after it).
-    """
-
-    __slots__ = ("requests", "address", "message_bytes")
-
-    def __init__(self, requests: TokenBucket, address: TokenBucket, message_bytes: TokenBucket) -> None:
-        self.requests, self.address, self.message_bytes = requests, address, message_bytes
-
-    def take(self, now: float, cost: float = -1.0) -> float:
-        """0.0 if the request may go, else the seconds to wait (``retry_after``). ``cost``:
-        the message bytes the request carries, as a float (see TokenBucket.take); below
-        zero for a request that carries none, which the byte budget does not see."""
-        wait = self.requests.take(now)
-        if not wait:
-            wait = self.address.take(now)
-            if not wait and cost >= 0.0:
-                wait = self.message_bytes.take(now, cost)
-        return wait

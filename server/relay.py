@@ -108,7 +108,7 @@ from . import mailbox
 from .afterdelivered import AfterDelivered
 from .config import ServerConfig
 from .guests import Claim
-from .limits import SessionLimits, TokenBucket
+from .limits import TokenBucket
 from .login import LoginDesk, LoginResult, unavailable_error
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
@@ -132,8 +132,6 @@ _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequ
 _RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdesk.py
 _RATED |= {RoomTyping}  # typing in rooms (issue 13): server/afterdelivered.py
 _RATED |= {RoomRead}  # read marks in rooms (issue 13): server/roomreads.py
-# The requests that carry message text, charged by its bytes as well (limits.SessionLimits).
-_CHARGED_BY_BYTES = frozenset({SendDirect, SendRoom, SendToRoom, Edit})
 
 
 @dataclass(slots=True)
@@ -335,33 +333,32 @@ class Relay:
     def handle(self, session: ClientSession, event: Event) -> None:
         """Act on one event from ``session``."""
         kind = type(event)
-        if kind in _RATED and self._rate_limited(session, event, kind):
+        if kind in _RATED and self._rate_limited(session, event):
             return
         self._handlers[kind](session, event)
         if kind is not FrameRejected:
             session.bad_frames = 0
 
-    def _rate_limited(self, session: ClientSession, event: Any, kind: type) -> bool:
-        """True (and answered ``rate_limited``) if ``event``, of type ``kind``, is over a limit."""
+    def _rate_limited(self, session: ClientSession, event: Any) -> bool:
         now = time.monotonic()
-        limits = session.bucket
-        if limits is None:  # the first request: its address's bucket, held while it is connected
-            limits = session.bucket = SessionLimits(
-                TokenBucket(self.config.rate_per_connection, self.config.burst_per_connection),
-                self._per_address[session.address][1],
-                TokenBucket(self.config.bytes_per_connection, self.config.bytes_burst_per_connection))
-        if kind in _CHARGED_BY_BYTES:
+        if session.bucket is None:
+            session.bucket = TokenBucket(self.config.rate_per_connection, self.config.burst_per_connection)
+        wait = session.bucket.take(now)
+        if not wait:
+            wait = self._per_address[session.address][1].take(now)
+        if not wait and type(event) in (SendDirect, SendRoom, SendToRoom, Edit):
             # Bytes too: at the request rate alone, one sender could fill a slow reader's link.
+            if session.byte_bucket is None:
+                session.byte_bucket = TokenBucket(self.config.bytes_per_connection,
+                                                  self.config.bytes_burst_per_connection)
             text = event.text  # its UTF-8 bytes: as many as characters when all are ASCII
             # As a float: the bucket's arithmetic stays float-with-float (see TokenBucket.take).
-            wait = limits.take(now, float(len(text) if text.isascii() else len(text.encode("utf-8"))))
-        else:
-            wait = limits.take(now)
+            wait = session.byte_bucket.take(now, float(len(text) if text.isascii() else len(text.encode("utf-8"))))
         if not wait:
             return False
-        if kind is SendDirect:
+        if type(event) is SendDirect:
             self.metrics.direct_rate_limited += 1
-        elif kind is SendRoom:
+        elif type(event) is SendRoom:
             self.metrics.room_rate_limited += 1
         self.log_lines.log("rate-limited requests", session.address, logging.INFO,
                            "rate limited %r: retry after %.2f s", session, wait)

@@ -112,7 +112,7 @@ class ClientSession(asyncio.BufferedProtocol):
     __slots__ = ("relay", "conn", "transport", "address", "port", "name", "key", "registered",
                  "connected_at", "last_seen", "pinged", "inflight", "backlog", "backlog_cursor", "backlog_loading",
                  "logging_in", "bucket", "bad_frames", "closing", "leave_reason", "batcher", "_unsent",
-                 "write_paused", "skipped", "held", "_unsent_bytes", "_buffered", "epoch")
+                 "byte_bucket", "write_paused", "skipped", "held", "_unsent_bytes", "_buffered", "epoch")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher) -> None:
         self.relay = relay
@@ -156,7 +156,8 @@ class ClientSession(asyncio.BufferedProtocol):
         self.backlog = False
         self.backlog_cursor = 0
         self.backlog_loading = False  # a fetch of waiting messages is under way
-        self.bucket = None  # this connection's rate limits (limits.SessionLimits), on first request
+        self.bucket = None  # this connection's rate limit (limits.TokenBucket), on first request
+        self.byte_bucket = None  # its budget of message bytes (limits.TokenBucket), on first message
         self.bad_frames = 0
         self.closing = False
         # Why the session ended, for the log and the "left" notice; set by whoever ends it.
