@@ -822,25 +822,28 @@ class Relay:
     def _confirm(self, session: ClientSession, msg_id: int) -> None:
         """The recipient's client confirmed direct message ``msg_id``."""
         flight = self.inflight.get(msg_id)
-        if flight is None or flight.recipient_key != session.key:
+        key = session.key
+        if flight is None or flight.recipient_key != key:
             self._late_receipt(session, msg_id)
             return
         del self.inflight[msg_id]
         self.metrics.direct_delivered += 1
-        for recipient in self.registry.sessions_by_key(flight.recipient_key):
-            if recipient.inflight:
-                recipient.inflight.discard(msg_id)
-        senders = self.registry.sessions_by_key(flight.sender_key)
+        # Once per message, so read once (issue 9): the registry's lookup, the cluster's
+        # routes, the sender's key.
+        sessions_by_key, routes, sender_key = self.registry.sessions_by_key, self.peers.routes, flight.sender_key
+        for recipient in sessions_by_key(key):  # the recipient's key is the session's: checked above
+            inflight = recipient.inflight
+            if inflight:
+                inflight.discard(msg_id)
         # A message from an earlier holder of the sender's guest name: nobody is left to tell.
-        if msg_id > self.logins.guests.epoch(flight.sender_key):
-            for sender in senders:
+        if msg_id > self.logins.guests.epoch(sender_key):
+            for sender in sessions_by_key(sender_key):
                 sender.send(Delivered(flight.client_id, msg_id))
-            if self.peers.routes and self.peers.elsewhere(flight.sender_key):  # encoded only for them
-                self.peers.tell(flight.sender_key, msg_id, encode(Delivered(flight.client_id, msg_id)))
-        if self.peers.routes:  # the recipient's sessions on other nodes have it in flight too
-            self.peers.settled(flight.recipient_key, msg_id)
-        self.store.record_receipt(msg_id, session.key, on_error=self._unrecorded_receipt(msg_id, session.key),
-                                  sender_key=flight.sender_key)
+            if routes and self.peers.elsewhere(sender_key):  # encoded only for them
+                self.peers.tell(sender_key, msg_id, encode(Delivered(flight.client_id, msg_id)))
+        if routes:  # the recipient's sessions on other nodes have it in flight too
+            self.peers.settled(key, msg_id)
+        self.store.record_receipt(msg_id, key, on_error=self._unrecorded_receipt(msg_id, key), sender_key=sender_key)
         if session.backlog and len(session.inflight or ()) < self.config.max_pending_receipts // 2:
             self._refill(session)
 

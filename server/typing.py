@@ -36,7 +36,9 @@ class TypingGate:
     def stopped(self, sender: str, recipient: str) -> None:
         """``sender`` sent ``recipient`` a message: its next ``typing`` passes at once
         (the receiver cleared "is typing" when the message came)."""
-        self._last.pop((sender, recipient), None)
+        last = self._last
+        if last:  # empty unless someone typed within the interval: then no pair to build (issue 9)
+            last.pop((sender, recipient), None)
 
     def prune(self, now: float) -> None:
         """Forget the pairs whose last ``typing`` is an interval old or more."""
