@@ -104,8 +104,8 @@ import logging
 import socket
 import time
 from collections import deque
-from functools import partial
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import const
