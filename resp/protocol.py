@@ -250,7 +250,12 @@ class Connection:
             if end - pos > self._max_line:
                 raise ProtocolError(f"a reply line is longer than {self._max_line} bytes")
             kind = buf[pos]
-            if kind == 36:  # "$" bulk string
+            # Integers first: most items of a store's batch reply are (new ids, receipts, acks).
+            if kind == 58:  # ":" integer
+                line = buf[pos + 1:end]
+                value = int(line) if line.isdigit() else _parse_int(line, "an integer reply")
+                self._pos = end + 2
+            elif kind == 36:  # "$" bulk string
                 # Plain digits (nearly every reply) are read here; anything else, the
                 # sign of -1 included, by _parse_int, which decides (a call per item
                 # less: replies of a store's batch are mostly small integers).
@@ -275,10 +280,6 @@ class Connection:
                     self._pos = stop + 2
             elif kind == 43:  # "+" simple string
                 value = buf[pos + 1:end].decode("utf-8", "replace")
-                self._pos = end + 2
-            elif kind == 58:  # ":" integer
-                line = buf[pos + 1:end]
-                value = int(line) if line.isdigit() else _parse_int(line, "an integer reply")
                 self._pos = end + 2
             elif kind == 45:  # "-" error
                 code, _, message = buf[pos + 1:end].decode("utf-8", "replace").partition(" ")

@@ -165,7 +165,7 @@ class ClusterNode:
         message, after the store gave it its id), nor while a message of the same sender
         routed by :meth:`route` is unanswered (it must reach the inboxes first: order per
         conversation)."""
-        if (self._all_here(message.recipient_key) or not self._all_here(message.sender_key)
+        if (self._here(message.recipient_key) or not self._here(message.sender_key)
                 or self._deliveries.get(message.sender_key)):
             return None
         before, after = bus.deliver_parts(message)
@@ -293,7 +293,7 @@ class ClusterNode:
                 trace.mark("a_accept", message.msg_id)
             callback(store.routed[1])  # the store's script routed it (_route_with_store)
             return
-        if self._all_here(message.recipient_key):
+        if self._here(message.recipient_key):
             # Its sessions are all here (the relay forwarded it): no other node to ask. One
             # that logged in elsewhere an instant ago, before this node heard of it, finds
             # the message in the store at its next fetch, and the user has it here already.
@@ -314,8 +314,7 @@ class ClusterNode:
         """Write ``frame`` (about message ``msg_id``) to the sessions of ``key`` on other
         nodes. Skipped when the directory shows them all here, or none anywhere: outcomes
         wait in the store (told at login) and "queued" is only news to a session online."""
-        record = self.directory.lookup_key(key)
-        if record is None or self._all_here(key):
+        if self._here(key) is not False:
             return
         if trace.ON:
             trace.mark("b_tell", msg_id)
@@ -324,7 +323,7 @@ class ClusterNode:
     def elsewhere(self, key: str) -> bool:
         """True if the directory shows ``key`` online with a session on another node:
         exactly when :meth:`tell` and :meth:`carbon` for ``key`` have work to do."""
-        return self.directory.lookup_key(key) is not None and not self._all_here(key)
+        return self._here(key) is False
 
     def carbon(self, key: str, copy: Carbon) -> None:
         """Put the ``sent`` event ``copy`` in the inbox of every other node holding a
@@ -332,7 +331,7 @@ class ClusterNode:
         when the directory shows every session of ``key`` here: the common case. In the
         same inboxes as the message's outcomes, and before them, so no session hears
         ``delivered`` before its copy."""
-        if self._all_here(key) or self.directory.lookup_key(key) is None:
+        if self._here(key) is not False:
             return
         entry = bus.encode(bus.CarbonCopy(key, copy.msg_id, encode(copy).decode("utf-8")))
         # In the turn's ordered batch (_route), so it is written before whatever is routed
@@ -343,7 +342,7 @@ class ClusterNode:
         """Tell the other nodes holding sessions of ``key`` that ``msg_id`` is settled.
         Skipped when the directory shows every session of ``key`` here (the common case:
         one script call less per receipt)."""
-        if self._all_here(key):
+        if self._here(key):
             return
         self._route(key, bus.encode(bus.Settled(key, msg_id)), None, f"settled for {key!r}")
 
@@ -404,14 +403,17 @@ class ClusterNode:
             if callback is not None:
                 callback([_text(node) for node in nodes])
 
-    def _all_here(self, key: str) -> bool:
-        """True if the directory shows ``key`` online with every session on this node."""
-        # Asked about five times per direct message (the router, route, carbon, tell,
+    def _here(self, key: str) -> bool | None:
+        """Where the directory shows ``key``: True if online with every session on this
+        node, False if online with a session on another node, None if offline. (So
+        truthy exactly when all its sessions are here, and ``is False`` exactly when
+        another node has work to do for it: one lookup for either question.)"""
+        # Asked about five times per direct message (the router, route, twice elsewhere,
         # settled): the record's kept tuple of session ids, not ``endpoints`` (a
         # property that builds a tuple per call).
         record = self.directory.lookup_key(key)
         if record is None:
-            return False
+            return None
         mine = self._sid_prefix
         for sid in record.sessions:
             if not sid.startswith(mine):
@@ -492,7 +494,7 @@ class ClusterNode:
         its sessions here. A ``typing`` is dropped while this node is away from Redis
         rather than queued until it is back (it would say something no longer true); once
         routed it is an inbox entry only until that node has handled it (INBOX_TAKEN)."""
-        if self._all_here(key) or self.directory.lookup_key(key) is None:
+        if self._here(key) is not False:
             return
         if feature in (TYPING, ROOM_TYPING) and not self._redis.connected:
             return

@@ -105,6 +105,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import const
@@ -1143,9 +1144,10 @@ class RedisStore:
         # whole operation made by ONE %-format per script and length: the head, then
         # "$<length>\r\n<bytes>\r\n" per argument (18% fewer instructions than a format
         # per argument and a join; the head holds no "%").
+        # (str first: nearly every argument is one.)
         flat = []
         for arg in args:
-            data = arg if arg.__class__ is bytes else (arg if arg.__class__ is str else str(arg)).encode()
+            data = arg.encode() if arg.__class__ is str else arg if arg.__class__ is bytes else str(arg).encode()
             flat.append(len(data))
             flat.append(data)
         form = self._heads.get((script, len(args)))
@@ -1402,8 +1404,9 @@ class RedisStore:
         route = None
         if self.router is not None and recipient_key is not None and message.state in ("sent", "queued"):
             route = self.router(message)
+        # The answer's reader: a partial, not a lambda (one Python frame less per message).
         if route is None:
-            self._submit(_STORE, args, lambda reply: self._stored(message, reply), callback, on_error)
+            self._submit(_STORE, args, partial(self._stored, message), callback, on_error)
             return
 
         def answered(result: tuple[StoredMessage, str]) -> None:
@@ -1413,7 +1416,7 @@ class RedisStore:
             finally:
                 self.routed = None
 
-        self._submit(_STORE, args + route, lambda reply: self._stored(message, reply), answered, on_error)
+        self._submit(_STORE, args + route, partial(self._stored, message), answered, on_error)
         if trace.ON:
             self._traced[id(self._queued[-1])] = (message.sender_key, message.client_id)
             trace.mark("a_submit", (message.sender_key, message.client_id))
@@ -1425,7 +1428,8 @@ class RedisStore:
 
     def _stored(self, message: StoredMessage, reply: list | int) -> tuple[StoredMessage, str]:
         if reply.__class__ is int:  # new (the script's usual answer: the id alone)
-            self._last_msg_id = max(self._last_msg_id, reply)
+            if reply > self._last_msg_id:
+                self._last_msg_id = reply
             return with_msg_id(message, reply), NEW
         new, value = reply[0], reply[1]
         if new:

@@ -284,7 +284,7 @@ def test_the_commands_encoded_with_a_head_per_script_are_what_the_generic_encode
              (module._STORE, ("a", "b", "c", "", "", "t", "1e+20", "room", "", "")),
              (module._STORE, ("a", "%d", "%b", "", "", "100% %s %%", "2.0", "sent", "", "")),
              (module._RECEIPT, (12, "bob")), (module._RECEIPT, (1234567, "b\u00f8b")),
-             (module._RECEIPT, (12, "bob", "alice")),
+             (module._RECEIPT, (12, "bob", "alice")), (module._ACKS, (0, "a", -5, "b", 10 ** 20, "c", 2.5, "d")),
              (module._SAVE_HOLDING, ("k", "K", b"\x00\r\n\xff", 7, "")), (module._LAST_ID, ())]
     operations, expected = [], []
     for script, args in cases:

@@ -178,3 +178,25 @@ def test_a_node_without_a_confirmed_heartbeat_answers_logins_unavailable_at_once
         return answers
 
     assert asyncio.run(login()) == ["unavailable"]
+
+
+def test_the_node_answers_where_a_user_is_with_one_directory_lookup():
+    """``elsewhere`` (asked twice per direct message) is true exactly when the directory
+    shows the user online with a session on another node, and asks the directory once:
+    the all-here test and the online test are one lookup (``_here``), not two."""
+    from server.cluster.node import ClusterNode
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+    node.users.load([("alice", "Alice", False, [("n1/1", "127.0.0.1", 1, 1.0)]),
+                     ("bob", "Bob", True, [("n1/2", "127.0.0.1", 2, 1.0), ("n2/1", "127.0.0.1", 3, 1.0)]),
+                     ("carol", "Carol", False, [("n2/5", "127.0.0.1", 4, 1.0)])])
+    lookups: list[str] = []
+
+    class Counted:  # the directory as the node asks it, counting the lookups
+        def lookup_key(self, key: str):
+            lookups.append(key)
+            return node.users.registry.lookup_key(key)
+
+    node.directory = Counted()
+    assert [node.elsewhere(key) for key in ("alice", "bob", "carol", "dave")] == [False, True, True, False]
+    assert lookups == ["alice", "bob", "carol", "dave"]
+    assert [node._here(key) for key in ("alice", "bob", "carol", "dave")] == [True, False, False, None]
