@@ -112,6 +112,7 @@ async def run(directory: Path, rate: int, seconds: float, users: int) -> None:
     wal = directory / "chat.db-wal"
     wal_max = 0
     sent = 0
+    times = os.times()  # the process's CPU (the loop's and the committer thread's), user and system
     started = loop.time()
     text = "benchmark message " + "x" * 20
 
@@ -137,6 +138,8 @@ async def run(directory: Path, rate: int, seconds: float, users: int) -> None:
         await asyncio.sleep(0.001)
     await store.drain()
     store.close()
+    spent = os.times()
+    user, system = spent.user - times.user, spent.system - times.system
     print(f"{sent:,} messages at {rate:,}/s over {seconds:g} s: {len(commits):,} commits, "
           f"{sent / max(1, len(commits)):.1f} messages per commit; write-ahead log up to {wal_max / 2**20:.1f} MiB")
     print(f"COMMIT ms: p50 {quantile(commits, 0.5) * 1000:.2f}  p99 {quantile(commits, 0.99) * 1000:.2f}  "
@@ -164,6 +167,8 @@ async def run(directory: Path, rate: int, seconds: float, users: int) -> None:
               f"{statistics.fmean(c for _, _, c in parts) * 1000:.2f}")
     print(f"submit to stored ms: p50 {quantile(latencies, 0.5) * 1000:.2f}  p99 {quantile(latencies, 0.99) * 1000:.2f}"
           f"  max {max(latencies) * 1000:.2f}  (mean {statistics.fmean(latencies) * 1000:.2f})")
+    print(f"process CPU per message: {(user + system) / max(1, sent) * 1e6:.1f} µs "
+          f"(user {user / max(1, sent) * 1e6:.1f}, system {system / max(1, sent) * 1e6:.1f})")
 
 
 def main(argv: list[str] | None = None) -> int:

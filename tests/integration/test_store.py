@@ -1337,6 +1337,37 @@ def test_the_write_ahead_log_stays_small_under_sustained_load(loop, tmp_path):
         store.close()
 
 
+def test_a_store_with_pauses_between_commits_checkpoints_once_in_64_commits(loop, tmp_path):
+    # Issue 9 (durable CPU and p99): every checkpoint costs two fsyncs and a copy of the
+    # log's pages, and a transaction handed over during one waits for it. With pauses
+    # between the commits (the latency phase's 2,000 messages/s), the committer
+    # checkpointed every 16 commits (8 times here, 30-50 a second under the benchmark);
+    # every 64, it copies the pages the commits rewrite once instead of four times
+    # (bench/PROFILE.md "Round eleven (durable)").
+    path = tmp_path / "chat.sqlite3"
+    store = open_store(loop, path)
+    checkpoints, checkpoint = [0], store._checkpoint
+
+    def counted():
+        checkpoints[0] += 1
+        return checkpoint()
+
+    store._checkpoint = counted
+    commits = [0]
+    store.on_commit = lambda _seconds: commits.__setitem__(0, commits[0] + 1)
+    try:
+        store.submit(lambda db: db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)"))
+        settle(loop, store)
+        for i in range(140):  # one at a time, each after the last is on disk: nothing waits
+            store.submit_many(put_all, (f"row-{i}", i))
+            settle(loop, store)
+        assert commits[0] == 141
+        assert 1 <= checkpoints[0] <= 2, f"{checkpoints[0]} checkpoints in {commits[0]} commits"
+        assert len(rows(store)) == 140
+    finally:
+        store.close()
+
+
 def test_a_message_routed_while_the_backlog_is_fetched_comes_in_order_and_without_a_receipt(loop, store_kind):
     """A message another node routes here while a session's backlog fetch is under way
     (the fetch read the store before the message was stored) waits in the store: once the
