@@ -513,12 +513,15 @@ class Store:
         self.db.close()  # the last connection: SQLite checkpoints the log and removes it
         self.db = None
 
-    def checkpoint_now(self, mode: str = "PASSIVE") -> None:
-        """On the loop, with no commit under way (``not _committing``): checkpoint the log
-        now, once the committer thread's checkpoint under way, if any, is done (SQLite
-        would refuse this one as busy meanwhile). Raises :class:`sqlite3.Error`."""
+    def checkpoint_now(self, mode: str = "PASSIVE") -> tuple:
+        """With no transaction under way (on the loop: ``not _committing``; or the committer
+        thread between two): checkpoint the log now, once a checkpoint under way, if any,
+        is done (SQLite would refuse this one as busy meanwhile). Returns SQLite's (busy,
+        log pages, pages checkpointed). Raises :class:`sqlite3.Error`."""
         with self._checkpoint_lock:
-            self.db.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+            # fetchall: the statement runs to its end, so no read lock is left behind
+            # (which would stop the log from starting over).
+            return self.db.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()[0]
 
     def _checkpoint_due(self, waiting: bool) -> bool:
         """On the committer thread, between transactions: is a checkpoint due now?
@@ -534,10 +537,7 @@ class Store:
         and tried again at the next due time."""
         self._commits_since_checkpoint = 0
         try:
-            with self._checkpoint_lock:
-                # fetchall: the statement runs to its end, so no read lock is left behind
-                # (which would stop the log from starting over).
-                result = self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
+            result = self.checkpoint_now()
         except Exception as error:
             if not self._checkpoint_failed:
                 log.warning("could not checkpoint the write-ahead log: %s (retried every %d commits)",
