@@ -565,9 +565,15 @@ class Relay:
         if recipient is None:
             known_name = getattr(self.peers, "known_name", None)
             if known_name is not None:  # a first login on another node may not have reached us yet
-                return known_name(to_key, lambda name: self._send_direct_to(
-                    session, request, to_key, name, self.directory.lookup_key(to_key)))
+                # A partial, not a lambda: one would make self, session, request and to_key
+                # cells, created by every direct message (issue 9, round twelve).
+                return known_name(to_key, partial(self._send_direct_named, session, request, to_key))
         self._send_direct_to(session, request, to_key, recipient, record)
+
+    def _send_direct_named(self, session: ClientSession, request: SendDirect, to_key: str,
+                           recipient: str | None) -> None:
+        """:meth:`_send_direct` once the cluster said who ``to_key`` is (None: nobody)."""
+        self._send_direct_to(session, request, to_key, recipient, self.directory.lookup_key(to_key))
 
     def _send_direct_to(self, session: ClientSession, request: SendDirect, to_key: str, recipient: str | None,
                         record: Any) -> None:
