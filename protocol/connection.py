@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import Any
 from enum import Enum
+from typing import Any
 
 import const
 

@@ -589,7 +589,7 @@ class Relay:
         now = time.time()
         # The store's answer goes to _direct_stored for this session: one callback per
         # session, made on its first message, not a closure per message (issue 9, round
-        # twelve: 1,500 instructions a message); dropped in disconnected (it refers to the
+        # twelve: 3,085 instructions a message); dropped in disconnected (it refers to the
         # session that holds it).
         stored = session.direct_stored
         if stored is None:
