@@ -107,10 +107,6 @@ class AfterDelivered:
         # Keys of the users who turned read receipts off (loaded at start, written through).
         self.receipts_off: set[str] = relay.store.receipts_off()
         self.typing_gate = TypingGate(relay.config.typing_interval)
-        # message_sent(sender_key, recipient_key): a message went from one to the other (a
-        # direct one, or a post to a room: its key), so the receiver cleared "typing". The
-        # gate's own method, not one that calls it: a call fewer per message (issue 9).
-        self.message_sent: Callable[[str, str], None] = self.typing_gate.stopped
         # Read marks in rooms: server/roomreads.py (its timer is the room desk's loop's).
         self.room_reads = RoomReads(self, relay.room_desk.schedule)
 
@@ -293,6 +289,10 @@ class AfterDelivered:
                     other.send(event)
             if frame is not None:  # and to the member's sessions on other nodes, never stored
                 self.relay.peers.conversation(member, me, ROOM_TYPING, frame)
+
+    def message_sent(self, sender_key: str, recipient_key: str) -> None:
+        """A direct message went from one to the other: the receiver cleared "typing"."""
+        self.typing_gate.stopped(sender_key, recipient_key)
 
     def expire(self) -> None:
         self.typing_gate.prune(time.monotonic())
