@@ -664,7 +664,9 @@ def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> E
     variant = VARIANTS.get(cls)
     if variant is not None and variant[0] in obj:
         cls = variant[1]
-        both = next((key for key in _EXCLUSIVE[cls] if key in obj), None)
+        # (filter, not a generator expression: one would make obj a cell, created by every
+        # call of decode, the message path's included; issue 9, round twelve)
+        both = next(filter(obj.__contains__, _EXCLUSIVE[cls]), None)
         if both is not None:
             return FrameRejected(ErrorCode.BAD_FIELD, f"'{kind}' has either '{both}' or '{variant[0]}', not both",
                                  request_id)

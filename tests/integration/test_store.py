@@ -710,6 +710,7 @@ class FakeSession:
         self.lagging = self.held = False
         self.skipped = 0
         self.byte_bucket = None
+        self.direct_stored = None  # the relay's callback for its direct messages, made on the first
 
     @property
     def is_open(self) -> bool:
