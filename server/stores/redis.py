@@ -306,15 +306,19 @@ return ack(ARGV[2], ARGV[3])
 # ack, in order, as the single scripts answer. (They run in one pcall: a command Redis
 # refuses stops the rest, and every one is answered the error; a receipt or an ack done
 # twice does nothing more, so the relay's retry of them is harmless.)
+# The replies in one item each, not one item per receipt or ack (for Redis to build and
+# the node to parse, _Many.decode): _RECEIPTS answers how many it recorded (a receipt's
+# answer is always 1), _ACKS one character per ack, '1' or '0', in order.
 _RECEIPTS = _script(r"""
-local out = {}
-for i = 2, #ARGV, 3 do out[#out + 1] = receipt(ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
-return out
+local n = 0
+for i = 2, #ARGV, 3 do n = n + receipt(ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+return n
 """)
 _ACKS = _script(r"""
 local out = {}
-for i = 2, #ARGV, 2 do out[#out + 1] = ack(ARGV[i], ARGV[i + 1]) end
-return out
+-- (strings, not the numbers ack() answers: table.concat would format each with sprintf)
+for i = 2, #ARGV, 2 do out[#out + 1] = ack(ARGV[i], ARGV[i + 1]) == 1 and '1' or '0' end
+return table.concat(out)
 """)
 
 # ARGV: P, msg id, recipient key.
@@ -988,10 +992,11 @@ MANY_OPS = 32
 
 class _Many:
     """Receipts (or acks) submitted one after another in a loop turn, as ONE operation of
-    the BATCH call: its script (_RECEIPTS, _ACKS) runs each in turn and answers one reply
-    per each; each keeps its own callback and on_error, called in order. Saves the node an
-    operation's encoding, bookkeeping and answer per receipt or ack, and Redis a function
-    call and its argument table."""
+    the BATCH call: its script (_RECEIPTS, _ACKS) runs each in turn and answers them all in
+    one reply item (see there); each keeps its own callback and on_error, called in order.
+    Saves the node an operation's encoding, bookkeeping and answer per receipt or ack, and
+    Redis a function call and its argument table. ``decode`` is None for receipts (each
+    answered None), ``bool`` for acks (each answered True or False)."""
 
     __slots__ = ("_store", "script", "width", "args", "callbacks", "errors", "_decode")
 
@@ -1009,18 +1014,27 @@ class _Many:
     def command(self) -> bytes:
         return self._store._command(self.script, self.args)
 
-    def decode(self, reply: Any) -> list:
-        """The replies, one per receipt or ack (else ValueError: all are refused)."""
-        if reply.__class__ is not list or len(reply) != len(self.errors):
-            raise ValueError(f"{reply!r:.80} for {len(self.errors)} operations")
+    def decode(self, reply: Any) -> Any:
+        """The script's reply, checked to hold one answer per receipt or ack (else
+        ValueError: all are refused): _RECEIPTS's count, or _ACKS's one byte per ack."""
+        count = len(self.errors)
+        if self._decode is None:
+            if reply.__class__ is not int or reply != count:
+                raise ValueError(f"{reply!r:.80} for {count} receipts")
+        elif reply.__class__ is not bytes or len(reply) != count or reply.strip(b"01"):
+            raise ValueError(f"{reply!r:.80} for {count} acks")
         return reply
 
-    def callback(self, replies: list) -> None:
-        decode = self._decode
-        for callback, reply in zip(self.callbacks, replies):
+    def callback(self, reply: Any) -> None:
+        """Each one's callback, in order: a receipt's with None, an ack's with True or False."""
+        if self._decode is None:
+            answers: Any = (None,) * len(self.callbacks)
+        else:
+            answers = [byte == 49 for byte in reply]  # b"1"
+        for callback, answer in zip(self.callbacks, answers):
             if callback is not None:
                 try:
-                    callback(decode(reply) if decode is not None else None)
+                    callback(answer)
                 except Exception:
                     log.exception("store callback failed")
 

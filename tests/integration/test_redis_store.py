@@ -674,3 +674,41 @@ def test_a_message_id_of_fifteen_digits_and_more_is_one_key_in_every_index(loop,
     loop.run_until_complete(store.drain(timeout=5))
     assert (answers[-1][0].msg_id, answers[-1][1]) == (100_000_000_000_000, "resend")
     store.close()
+
+
+def test_a_joined_operation_of_receipts_or_acks_is_answered_in_one_reply_item(loop, redis_server):
+    """Redis answers a turn's joined receipts with their count and its joined acks with one
+    byte each ('1': that key sent the message, '0': it did not), one reply item for the
+    whole operation rather than one per receipt or ack (less for Redis to build and for
+    the node to parse); the store gives each its own answer, in order, and refuses an
+    operation whose reply does not hold one answer for each (a bug: all are refused)."""
+    from server.stores import redis as module
+
+    store = open_redis_store(loop, redis_server.url)
+    answers = []
+    store.store_message(dm("m1"), answers.append)
+    store.store_message(dm("m2"), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    first, second = answers[0][0].msg_id, answers[1][0].msg_id
+
+    async def batch(*operations) -> list:
+        args = []
+        for script, arguments in operations:
+            args += [module.SCRIPTS.index(script) + 1, len(arguments), *arguments]
+        async with RedisClient(redis_server.url) as redis:
+            return await redis.execute("EVALSHA", module.BATCH.sha1, 0, store.prefix, *args)
+
+    replies = loop.run_until_complete(batch((module._RECEIPTS, (first, "bob", "alice", second, "bob", "alice")),
+                                            (module._ACKS, (first, "alice", second, "mallory", second, "alice"))))
+    assert replies == [2, b"101"]
+    joined = module._Many(store, module._ACKS, 2, bool)
+    joined.errors += [None, None]
+    for wrong in (b"1", b"102", [1, 0], 2):
+        with pytest.raises(ValueError):
+            joined.decode(wrong)
+    receipts = module._Many(store, module._RECEIPTS, 3, None)
+    receipts.errors += [None, None]
+    for wrong in (1, b"11", [1, 1], True):
+        with pytest.raises(ValueError):
+            receipts.decode(wrong)
+    store.close()
