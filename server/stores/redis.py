@@ -480,7 +480,9 @@ end
 local low = tonumber(redis.call('GET', P .. 'low') or '1')
 local id = low
 while not done do
-  if visit(id, true) then done = true else id = id + 1 end
+  -- (the id in digits: Lua's number-to-string, in mkey's concatenation, writes "1e+14"
+  -- from the 15th digit on, a key no message is under)
+  if visit(string.format('%d', id), true) then done = true else id = id + 1 end
 end
 if id > low then redis.call('SET', P .. 'low', id) end
 add_ids(P .. 'kept', keep)

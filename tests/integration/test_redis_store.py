@@ -712,3 +712,37 @@ def test_a_joined_operation_of_receipts_or_acks_is_answered_in_one_reply_item(lo
         with pytest.raises(ValueError):
             receipts.decode(wrong)
     store.close()
+
+
+def test_a_purge_walks_ids_of_fifteen_digits_and_more_to_their_messages(loop, redis_server):
+    """The purge walks the ids from ``low`` up as numbers; each is looked up in digits (Lua's
+    own number-to-string wrote "1e+14" from the 15th digit on: the walk found no message
+    there, went past it, and the message was never purged)."""
+    p = "{big}:"
+
+    async def set_next() -> None:
+        async with RedisClient(redis_server.url) as redis:
+            await redis.execute("SET", p + "next", 99_999_999_999_999)
+            await redis.execute("SET", p + "low", 100_000_000_000_000)  # every id below was walked
+
+    loop.run_until_complete(set_next())
+    store = open_redis_store(loop, redis_server.url, prefix=p)
+    answers = []
+    for client_id, sent_at in (("c1", 1000.0), ("c2", 1001.0), ("c3", 3000.0)):
+        store.store_message(replace(dm(client_id), sent_at=sent_at), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    ids = [m.msg_id for m, _ in answers]
+    assert ids == [100_000_000_000_000, 100_000_000_000_001, 100_000_000_000_002]
+    for msg_id in ids[:2]:
+        store.record_receipt(msg_id, "bob", sender_key="alice")
+        store.record_ack(msg_id, "alice")
+    store.purge(2000.0, None, answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers[-1] == 2  # both told and older; the newest stays
+
+    async def left() -> list:
+        async with RedisClient(redis_server.url) as redis:
+            found = await redis.pipeline([("EXISTS", f"{p}m:{i}") for i in ids])
+        return [i for i, exists in zip(ids, found) if exists]
+    assert loop.run_until_complete(left()) == [ids[2]]
+    store.close()
