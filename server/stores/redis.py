@@ -193,19 +193,26 @@ def _script(body: str) -> Script:
 _STORE_BODY = r"""
 local sk, cid, state, rk, x = ARGV[2], ARGV[3], ARGV[9], ARGV[6], ARGV[10]
 local cidk = P .. 'cid:' .. sk
-local id
+-- n: the new id as INCR gives it (a Lua number, the reply); id: the same as a string,
+-- formatted once, for every command and key. (A Lua number given to redis.call is
+-- formatted by snprintf("%.17g") at each use, six per message: 5% of Redis's work per
+-- message; and Lua's own number-to-string, in a key's concatenation, writes "1e+14" from
+-- the 15th digit on.)
+local n, id
 if cas then
   local earlier = redis.call('HGET', cidk, cid)
   if earlier then return {0, row(earlier)} end
   local now = redis.call('HGET', P .. 'roomv', rk) or '0'
   if now ~= ARGV[12] then return {2, redis.call('HGET', P .. 'rooms', rk) or false, now} end
-  id = redis.call('INCR', P .. 'next')
+  n = redis.call('INCR', P .. 'next')
+  id = string.format('%d', n)
   redis.call('HSET', cidk, cid, id)
 else
   -- The request id is claimed with the new id in one command (HSETNX), not looked up
   -- first and filed after (HGET, HSET): a resend, which is rare, gives the id back (the
   -- script is atomic: no other INCR ran between) and returns the earlier message.
-  id = redis.call('INCR', P .. 'next')
+  n = redis.call('INCR', P .. 'next')
+  id = string.format('%d', n)
   if redis.call('HSETNX', cidk, cid, id) == 0 then
     redis.call('DECR', P .. 'next')
     return {0, row(redis.call('HGET', cidk, cid))}
@@ -232,10 +239,10 @@ if cas then
   local eid = redis.call('XADD', ARGV[13], 'MAXLEN', '~', ARGV[15], '*', 'e', ARGV[14] .. id .. '}')
   redis.call('HSET', k, 'se', ARGV[13] .. ' ' .. eid)
 elseif ARGV[12] and (state == 'sent' or state == 'queued') then
-  return {1, id, route(ARGV[12], rk, ARGV[13], ARGV[14] .. id .. ARGV[15])}
+  return {1, n, route(ARGV[12], rk, ARGV[13], ARGV[14] .. id .. ARGV[15])}
 end
 -- A new message's id alone, not {1, id}: one reply item, not three, for the node to read.
-return id
+return n
 """
 _STORE = _script(ROUTE_FUNCTION + "local cas = false\n" + _STORE_BODY)
 # A named room's message in a cluster (server/roomdesk.py): _STORE's ARGV, then the room's
@@ -299,15 +306,19 @@ return ack(ARGV[2], ARGV[3])
 # ack, in order, as the single scripts answer. (They run in one pcall: a command Redis
 # refuses stops the rest, and every one is answered the error; a receipt or an ack done
 # twice does nothing more, so the relay's retry of them is harmless.)
+# The replies in one item each, not one item per receipt or ack (for Redis to build and
+# the node to parse, _Many.decode): _RECEIPTS answers how many it recorded (a receipt's
+# answer is always 1), _ACKS one character per ack, '1' or '0', in order.
 _RECEIPTS = _script(r"""
-local out = {}
-for i = 2, #ARGV, 3 do out[#out + 1] = receipt(ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
-return out
+local n = 0
+for i = 2, #ARGV, 3 do n = n + receipt(ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+return n
 """)
 _ACKS = _script(r"""
 local out = {}
-for i = 2, #ARGV, 2 do out[#out + 1] = ack(ARGV[i], ARGV[i + 1]) end
-return out
+-- (strings, not the numbers ack() answers: table.concat would format each with sprintf)
+for i = 2, #ARGV, 2 do out[#out + 1] = ack(ARGV[i], ARGV[i + 1]) == 1 and '1' or '0' end
+return table.concat(out)
 """)
 
 # ARGV: P, msg id, recipient key.
@@ -469,7 +480,9 @@ end
 local low = tonumber(redis.call('GET', P .. 'low') or '1')
 local id = low
 while not done do
-  if visit(id, true) then done = true else id = id + 1 end
+  -- (the id in digits: Lua's number-to-string, in mkey's concatenation, writes "1e+14"
+  -- from the 15th digit on, a key no message is under)
+  if visit(string.format('%d', id), true) then done = true else id = id + 1 end
 end
 if id > low then redis.call('SET', P .. 'low', id) end
 add_ids(P .. 'kept', keep)
@@ -981,10 +994,11 @@ MANY_OPS = 32
 
 class _Many:
     """Receipts (or acks) submitted one after another in a loop turn, as ONE operation of
-    the BATCH call: its script (_RECEIPTS, _ACKS) runs each in turn and answers one reply
-    per each; each keeps its own callback and on_error, called in order. Saves the node an
-    operation's encoding, bookkeeping and answer per receipt or ack, and Redis a function
-    call and its argument table."""
+    the BATCH call: its script (_RECEIPTS, _ACKS) runs each in turn and answers them all in
+    one reply item (see there); each keeps its own callback and on_error, called in order.
+    Saves the node an operation's encoding, bookkeeping and answer per receipt or ack, and
+    Redis a function call and its argument table. ``decode`` is None for receipts (each
+    answered None), ``bool`` for acks (each answered True or False)."""
 
     __slots__ = ("_store", "script", "width", "args", "callbacks", "errors", "_decode")
 
@@ -1002,18 +1016,27 @@ class _Many:
     def command(self) -> bytes:
         return self._store._command(self.script, self.args)
 
-    def decode(self, reply: Any) -> list:
-        """The replies, one per receipt or ack (else ValueError: all are refused)."""
-        if reply.__class__ is not list or len(reply) != len(self.errors):
-            raise ValueError(f"{reply!r:.80} for {len(self.errors)} operations")
+    def decode(self, reply: Any) -> Any:
+        """The script's reply, checked to hold one answer per receipt or ack (else
+        ValueError: all are refused): _RECEIPTS's count, or _ACKS's one byte per ack."""
+        count = len(self.errors)
+        if self._decode is None:
+            if reply.__class__ is not int or reply != count:
+                raise ValueError(f"{reply!r:.80} for {count} receipts")
+        elif reply.__class__ is not bytes or len(reply) != count or reply.strip(b"01"):
+            raise ValueError(f"{reply!r:.80} for {count} acks")
         return reply
 
-    def callback(self, replies: list) -> None:
-        decode = self._decode
-        for callback, reply in zip(self.callbacks, replies):
+    def callback(self, reply: Any) -> None:
+        """Each one's callback, in order: a receipt's with None, an ack's with True or False."""
+        if self._decode is None:
+            answers: Any = (None,) * len(self.callbacks)
+        else:
+            answers = [byte == 49 for byte in reply]  # b"1"
+        for callback, answer in zip(self.callbacks, answers):
             if callback is not None:
                 try:
-                    callback(decode(reply) if decode is not None else None)
+                    callback(answer)
                 except Exception:
                     log.exception("store callback failed")
 

@@ -641,3 +641,108 @@ def test_receipts_and_acks_joined_in_one_operation_are_each_refused_when_redis_i
     assert errors == [("receipt", 1, StoreUnavailable), ("receipt", 2, StoreUnavailable),
                       ("receipt", 3, StoreUnavailable), ("ack", 1, StoreUnavailable), ("ack", 2, StoreUnavailable)]
     store.close()
+
+
+def test_a_message_id_of_fifteen_digits_and_more_is_one_key_in_every_index(loop, redis_server):
+    """The store script gives the new id to every command and key as the same decimal
+    string (formatted once: bench/PROFILE.md, the cluster path's round seven). Lua's own
+    number-to-string, which a key's concatenation used, writes "1e+14" from the 15th digit
+    on, so the message's hash went to another key than the indexes named: its pending page,
+    its history and its receipt read nothing."""
+    store = open_redis_store(loop, redis_server.url)
+
+    async def set_next() -> None:
+        async with RedisClient(redis_server.url) as redis:
+            await redis.execute("SET", store.prefix + "next", 99_999_999_999_999)
+
+    loop.run_until_complete(set_next())
+    answers = []
+    store.store_message(dm("big", "fifteen digits"), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    message, status = answers[-1]
+    assert (message.msg_id, status) == (100_000_000_000_000, "new")
+    store.pending_for("bob", 0, 10, answers.append)
+    store.history("alice", "bob", None, 10, 0, answers.append)
+    store.record_receipt(message.msg_id, "bob", answers.append, sender_key="alice")
+    store.outcomes_for_sender("alice", 0, 10, answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    pending, (history, _more), _receipt, outcomes = answers[-4:]
+    assert [(m.msg_id, m.text) for m in pending] == [(100_000_000_000_000, "fifteen digits")]
+    assert [(entry.msg_id, entry.text) for entry in history] == [(100_000_000_000_000, "fifteen digits")]
+    assert [(m.msg_id, m.state) for m in outcomes] == [(100_000_000_000_000, "delivered")]
+    store.store_message(dm("big", "fifteen digits"), answers.append)  # a resend: recognised
+    loop.run_until_complete(store.drain(timeout=5))
+    assert (answers[-1][0].msg_id, answers[-1][1]) == (100_000_000_000_000, "resend")
+    store.close()
+
+
+def test_a_joined_operation_of_receipts_or_acks_is_answered_in_one_reply_item(loop, redis_server):
+    """Redis answers a turn's joined receipts with their count and its joined acks with one
+    byte each ('1': that key sent the message, '0': it did not), one reply item for the
+    whole operation rather than one per receipt or ack (less for Redis to build and for
+    the node to parse); the store gives each its own answer, in order, and refuses an
+    operation whose reply does not hold one answer for each (a bug: all are refused)."""
+    from server.stores import redis as module
+
+    store = open_redis_store(loop, redis_server.url)
+    answers = []
+    store.store_message(dm("m1"), answers.append)
+    store.store_message(dm("m2"), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    first, second = answers[0][0].msg_id, answers[1][0].msg_id
+
+    async def batch(*operations) -> list:
+        args = []
+        for script, arguments in operations:
+            args += [module.SCRIPTS.index(script) + 1, len(arguments), *arguments]
+        async with RedisClient(redis_server.url) as redis:
+            return await redis.execute("EVALSHA", module.BATCH.sha1, 0, store.prefix, *args)
+
+    replies = loop.run_until_complete(batch((module._RECEIPTS, (first, "bob", "alice", second, "bob", "alice")),
+                                            (module._ACKS, (first, "alice", second, "mallory", second, "alice"))))
+    assert replies == [2, b"101"]
+    joined = module._Many(store, module._ACKS, 2, bool)
+    joined.errors += [None, None]
+    for wrong in (b"1", b"102", [1, 0], 2):
+        with pytest.raises(ValueError):
+            joined.decode(wrong)
+    receipts = module._Many(store, module._RECEIPTS, 3, None)
+    receipts.errors += [None, None]
+    for wrong in (1, b"11", [1, 1], True):
+        with pytest.raises(ValueError):
+            receipts.decode(wrong)
+    store.close()
+
+
+def test_a_purge_walks_ids_of_fifteen_digits_and_more_to_their_messages(loop, redis_server):
+    """The purge walks the ids from ``low`` up as numbers; each is looked up in digits (Lua's
+    own number-to-string wrote "1e+14" from the 15th digit on: the walk found no message
+    there, went past it, and the message was never purged)."""
+    p = "{big}:"
+
+    async def set_next() -> None:
+        async with RedisClient(redis_server.url) as redis:
+            await redis.execute("SET", p + "next", 99_999_999_999_999)
+            await redis.execute("SET", p + "low", 100_000_000_000_000)  # every id below was walked
+
+    loop.run_until_complete(set_next())
+    store = open_redis_store(loop, redis_server.url, prefix=p)
+    answers = []
+    for client_id, sent_at in (("c1", 1000.0), ("c2", 1001.0), ("c3", 3000.0)):
+        store.store_message(replace(dm(client_id), sent_at=sent_at), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    ids = [m.msg_id for m, _ in answers]
+    assert ids == [100_000_000_000_000, 100_000_000_000_001, 100_000_000_000_002]
+    for msg_id in ids[:2]:
+        store.record_receipt(msg_id, "bob", sender_key="alice")
+        store.record_ack(msg_id, "alice")
+    store.purge(2000.0, None, answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers[-1] == 2  # both told and older; the newest stays
+
+    async def left() -> list:
+        async with RedisClient(redis_server.url) as redis:
+            found = await redis.pipeline([("EXISTS", f"{p}m:{i}") for i in ids])
+        return [i for i, exists in zip(ids, found) if exists]
+    assert loop.run_until_complete(left()) == [ids[2]]
+    store.close()
