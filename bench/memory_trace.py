@@ -12,7 +12,8 @@ The probes (``time.perf_counter``: CLOCK_MONOTONIC, one clock with the generator
 - every loop turn's work (the turn minus its wait in ``select``), and the longest turns
   with their start time;
 - every callback (``Handle._run``) longer than a threshold, by its callback's name;
-- every garbage collection (``gc.callbacks``), by generation.
+- every garbage collection (``gc.callbacks``), by generation; those before the phase
+  (the throughput phase's) summed up.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _collections: list[tuple[float, float, int, int]] = []  # (start, seconds, gener
 _gc_start = [0.0]
 _output = ["/dev/stderr"]
 _count_at_start = [(0, 0, 0)]
+_before = [""]
 _SLOW = 0.0003
 
 
@@ -95,8 +97,6 @@ def install() -> None:
     base_events.BaseEventLoop._run_once = timed_run_once  # type: ignore[method-assign]
 
     def on_gc(phase: str, info: dict) -> None:
-        if not _on:
-            return
         if phase == "start":
             _gc_start[0] = perf()
         else:
@@ -107,6 +107,9 @@ def install() -> None:
 
 def start(*_args: object) -> None:
     global _on
+    spans = [spent for _s, spent, _g, _c in _collections]
+    _before[0] = (f"before the phase (since the server started): {len(spans)} collections, "
+                  f"{sum(spans) * 1e3:.1f} ms in all, the longest {max(spans, default=0) * 1e3:.1f} ms")
     _turns.clear()
     _slow.clear()
     _collections.clear()
@@ -135,7 +138,8 @@ def report(*_args: object) -> None:
     lines.append("slowest callbacks (start, ms, name):")
     for s, spent, name in sorted(_slow, key=lambda t: -t[1])[:15]:
         lines.append(f"  {s:.6f} {spent * 1e3:8.3f} {name}")
-    lines.append(f"collections: {len(_collections)}")
+    lines.append(_before[0])
+    lines.append(f"collections in the phase: {len(_collections)}")
     for s, spent, generation, collected in _collections:
         lines.append(f"  {s:.6f} gen {generation} {spent * 1e3:8.3f} ms, collected {collected}")
     started = perf()
