@@ -37,8 +37,8 @@ _FULL_GC_PERIOD = 600.0
 # objects of the messages in flight (alive, so promoted, and scanned again later): 4% of
 # the instructions per message at 1,000 clients, measured (bench/PROFILE.md). The price: a
 # young collection at saturation scans more at once (up to 20 ms of CPU against 2-4 ms,
-# bench/inprocess.py), while the full ones between two freezes (40 ms there) stop; at an
-# offered 2,000/s the sweep's freeze (which resets the count) comes first, so none run.
+# bench/inprocess.py), while the full ones between two freezes (40 ms there) stop. Young
+# ones no longer run at all: the freezer (_FREEZE_AT) resets the count first.
 _GC_THRESHOLDS = (50_000, 20, 100)
 # Between two sweeps, the young objects are frozen as soon as there are this many, looked at
 # every _FREEZE_CHECK seconds, so that the first threshold is never reached at a rate up to
@@ -79,8 +79,9 @@ def _tame_gc(now: float, last_full: float) -> float:
     delivered acks 2.6 ms -> 1.6 ms with it out of the way). ``gc.freeze()`` moves what is
     alive now, mostly sessions, out of the collector's sight; objects freed by reference
     counting are still freed. Only cycles among frozen objects would wait, so a real full
-    collection runs every _FULL_GC_PERIOD seconds. Young collections run less often too
-    (``_GC_THRESHOLDS``): cyclic garbage waits for 50,000 allocations rather than 700.
+    collection runs every _FULL_GC_PERIOD seconds. Young collections would run less often
+    too (``_GC_THRESHOLDS``: 50,000 allocations rather than 700), and ``_freeze_young``
+    keeps them from running at all; cycles among young objects wait for the full one.
     """
     if now - last_full >= _FULL_GC_PERIOD:
         gc.unfreeze()
