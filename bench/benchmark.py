@@ -121,6 +121,9 @@ def chat_command(durable: bool) -> Callable[[str], list[str]]:
         profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
         # BENCH_TRACE=FILE: the life of each message in the latency phase (bench/durable_trace.py).
         program = ["-m", "bench.durable_trace"] if os.environ.get("BENCH_TRACE") else [str(ROOT / "chatserver.py")]
+        # BENCH_TURNS=FILE: the server's long loop turns in the latency phase (bench/memory_trace.py).
+        if os.environ.get("BENCH_TURNS"):
+            program = ["-m", "bench.memory_trace"]
         return [sys.executable, *profile, *program, "--host", "127.0.0.1", "--port", "0",
                 "--web-port", "0",
                 # The benchmark measures capacity, not abuse: all its clients come from
@@ -490,6 +493,9 @@ class Bench:
         # Resolved when ``delivered_goal`` delivered acks (or refusals) are in.
         self.all_delivered: asyncio.Future | None = None
         self.delivered_goal = 0
+        # BENCH_TURNS: (arrival, latency) of each delivered ack in the latency phase.
+        self.arrivals: list[tuple[float, float]] | None = None
+        self.ticks: list[float] | None = None  # and the generator's tick times
 
     def acked(self, client: BenchClient, latency: float) -> None:
         self.latencies.append(latency)
@@ -503,6 +509,8 @@ class Bench:
 
     def count_delivered(self, latency: float) -> None:
         self.delivered_latencies.append(latency)
+        if self.arrivals is not None:
+            self.arrivals.append((time.perf_counter(), latency))
         waiting = self.all_delivered
         if waiting is not None and not waiting.done() and len(self.delivered_latencies) >= self.delivered_goal:
             waiting.set_result(None)
@@ -708,7 +716,10 @@ async def latency_phase(clients: list[BenchClient], bench: Bench, rate: int, sec
     tick = 0.001
     sent = 0
     started = time.perf_counter()
+    ticks = bench.ticks = [] if bench.arrivals is not None else None
     while (now := time.perf_counter()) - started < seconds:
+        if ticks is not None:
+            ticks.append(now)
         due = int((now - started) * rate) - sent
         for _ in range(due):
             client = random.choice(clients)
@@ -781,12 +792,21 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
             # The generator's own garbage collections would show up as server latency.
             gc.collect()
             gc.freeze()
-            traced = os.environ.get("BENCH_TRACE") and not kind.reference and kind.start is None
+            turns = os.environ.get("BENCH_TURNS")
+            traced = (os.environ.get("BENCH_TRACE") or turns) and not kind.reference and kind.start is None
             if traced:
                 os.kill(server.proc.pid, signal.SIGUSR1)
+            if turns:
+                bench.arrivals = []
             sent = await latency_phase(clients, bench, args.rate, args.seconds)
             if traced:
                 os.kill(server.proc.pid, signal.SIGUSR2)
+            if turns and bench.arrivals is not None:
+                with open(f"{turns}.{'relay' if kind.reference else 'chat'}.msgs", "w") as out:
+                    out.writelines(f"{at:.6f} {latency:.6f}\n" for at, latency in bench.arrivals)
+                with open(f"{turns}.{'relay' if kind.reference else 'chat'}.ticks", "w") as out:
+                    out.writelines(f"{at:.6f}\n" for at in bench.ticks or ())
+                bench.arrivals = None
             lat = bench.delivered_latencies
             p50, p99 = percentile(lat, 0.5), percentile(lat, 0.99)
             print(f"latency at an offered {args.rate:,} messages/s for {args.seconds:g} s ({sent} messages)")

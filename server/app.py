@@ -37,9 +37,18 @@ _FULL_GC_PERIOD = 600.0
 # objects of the messages in flight (alive, so promoted, and scanned again later): 4% of
 # the instructions per message at 1,000 clients, measured (bench/PROFILE.md). The price: a
 # young collection at saturation scans more at once (up to 20 ms of CPU against 2-4 ms,
-# bench/inprocess.py), while the full ones between two freezes (40 ms there) stop; at an
-# offered 2,000/s the sweep's freeze (which resets the count) comes first, so none run.
+# bench/inprocess.py), while the full ones between two freezes (40 ms there) stop. Young
+# ones no longer run at all: the freezer (_FREEZE_AT) resets the count first.
 _GC_THRESHOLDS = (50_000, 20, 100)
+# Between two sweeps, the young objects are frozen as soon as there are this many, looked at
+# every _FREEZE_CHECK seconds, so that the first threshold is never reached at a rate up to
+# (_GC_THRESHOLDS[0] - _FREEZE_AT) / _FREEZE_CHECK allocations a second. A young collection
+# scans every young object: 11 ms for the 50,000 left by a burst of traffic, a stall of the
+# loop that set a latency phase's tail (bench/PROFILE.md, round twelve); a freeze is a
+# constant-time move of lists. What the young collections would have found, cycles among
+# fresh objects, waits for the full collection every _FULL_GC_PERIOD, as frozen objects do.
+_FREEZE_AT = 10_000
+_FREEZE_CHECK = 0.1
 
 
 class ListenFailed(OSError):
@@ -70,8 +79,9 @@ def _tame_gc(now: float, last_full: float) -> float:
     delivered acks 2.6 ms -> 1.6 ms with it out of the way). ``gc.freeze()`` moves what is
     alive now, mostly sessions, out of the collector's sight; objects freed by reference
     counting are still freed. Only cycles among frozen objects would wait, so a real full
-    collection runs every _FULL_GC_PERIOD seconds. Young collections run less often too
-    (``_GC_THRESHOLDS``): cyclic garbage waits for 50,000 allocations rather than 700.
+    collection runs every _FULL_GC_PERIOD seconds. Young collections would run less often
+    too (``_GC_THRESHOLDS``: 50,000 allocations rather than 700), and ``_freeze_young``
+    keeps them from running at all; cycles among young objects wait for the full one.
     """
     if now - last_full >= _FULL_GC_PERIOD:
         gc.unfreeze()
@@ -80,6 +90,18 @@ def _tame_gc(now: float, last_full: float) -> float:
     gc.freeze()
     gc.set_threshold(*_GC_THRESHOLDS)
     return last_full
+
+
+def _freeze_young(at: int = _FREEZE_AT) -> bool:
+    """Freeze the young objects if the collector counts ``at`` or more; says whether it did.
+
+    Between the sweep's passes (``_tame_gc``) this keeps the tamed collector's first
+    threshold out of reach, so that no young collection stalls the loop (see _FREEZE_AT).
+    """
+    if gc.get_count()[0] < at:
+        return False
+    gc.freeze()
+    return True
 
 
 def open_file_limit() -> int | None:
@@ -181,6 +203,7 @@ class ChatServer:
         self._server: asyncio.base_events.Server | None = None
         self._web: asyncio.base_events.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._freezer: asyncio.Task[None] | None = None
         self._lock: DataDirLock | None = None  # held from before the database opens until it is closed
 
     @property
@@ -262,6 +285,8 @@ class ChatServer:
             self._release()
             raise
         self._sweeper = asyncio.create_task(self._sweep_forever())
+        if self.config.tame_gc:
+            self._freezer = asyncio.create_task(self._freeze_forever())
         if self.config.max_connections < wanted:  # said once the server runs: a failed start says one line
             log.warning("open-file limit %d: accepting at most %d connections, not %d", file_limit,
                         self.config.max_connections, wanted)
@@ -304,6 +329,8 @@ class ChatServer:
             self._web.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._freezer is not None:
+            self._freezer.cancel()
         self.relay.shut_down(reason)
         deadline = time.monotonic() + _GOODBYE_GRACE
         while self.relay.sessions and time.monotonic() < deadline:
@@ -324,6 +351,12 @@ class ChatServer:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+    async def _freeze_forever(self) -> None:
+        """With the tamed collector: freeze a burst's young objects before they are collected."""
+        while True:
+            await asyncio.sleep(_FREEZE_CHECK)
+            _freeze_young()
 
     async def _sweep_forever(self) -> None:
         """Ping quiet clients, drop silent ones and ones that never logged in.
