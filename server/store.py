@@ -207,7 +207,8 @@ SUMMARY_PERIOD = 60.0
 
 # The write-ahead log is checkpointed (its pages copied into the database file, which is
 # then fsynced) by the committer thread itself, between two transactions, so that no
-# checkpoint's fsync ever runs during a COMMIT's. SQLite's own checkpoint runs inside the
+# checkpoint's fsync ever runs during a COMMIT's (most of its pages are copied ahead beside
+# the commits, though, and that copy's fsync may: see COPY_AHEAD_COMMITS). SQLite's own checkpoint runs inside the
 # COMMIT that takes the log past 1,000 pages: one message in every few hundred waited for a
 # whole checkpoint and its fsync besides its own commit (issue 9: the durable delivered-ack
 # p99). A checkpoint thread of its own on a second connection (round eight) ran beside the
