@@ -36,6 +36,7 @@ _messages: dict[int, dict] = {}     # msg_id -> times
 _transactions: dict[int, dict] = {}  # id(pending list) -> times
 _all: list[dict] = []                # every transaction since SIGUSR1
 _checkpoints: list[tuple[float, float]] = []  # the store's checkpoints (start, end)
+_copies: list[tuple[float, float]] = []  # its copies ahead, beside the commits (start, end)
 _flushes: list[float] = []           # starts of the write batcher's flushes
 _read = [0.0]                        # when the read being handled was started
 _last: list[dict | None] = [None]   # the transaction executed last
@@ -74,16 +75,20 @@ def install() -> None:
 
     def stored_after(self, context, result, message, *args):
         _messages[self._last_msg_id] = {"read": _read[0], "submit": context[0], "during": context[1]}
-    wrap(SQLiteStore, "store_message", before=lambda self, *a: (perf(), self._committing), after=stored_after)
+    # The relay stores a direct message with store_fields (store_message before).
+    for name in ("store_message", "store_fields"):
+        wrap(SQLiteStore, name, before=lambda self, *a: (perf(), self._committing), after=stored_after)
 
     def executed(self, started, result, pending, *_):
-        transaction = {"execute": started, "executed": perf()}
+        transaction = {"execute": started, "executed": perf(), "messages": 0}
         _transactions[id(pending)] = transaction
         _last[0] = transaction
         _all.append(transaction)
         for batch, item, *_ in pending:
-            if batch is mailbox.store_messages and item.msg_id in _messages:
-                _messages[item.msg_id]["tx"] = transaction
+            if batch is mailbox.store_messages:
+                transaction["messages"] += 1
+                if item.msg_id in _messages:
+                    _messages[item.msg_id]["tx"] = transaction
     wrap(store_module.Store, "_execute", before=lambda self, *a: perf(), after=executed)
 
     # The transaction handed to the committer: the last one executed (one commit at a time).
@@ -108,6 +113,17 @@ def install() -> None:
             if _on:
                 _checkpoints.append((started, perf()))
     store_module.Store._checkpoint = checkpoint
+    original_copy = getattr(store_module.Store, "_copy_ahead", None)
+
+    def copy_ahead(self, *args):
+        started = perf()
+        try:
+            return original_copy(self, *args)
+        finally:
+            if _on:
+                _copies.append((started, perf()))
+    if original_copy is not None:
+        store_module.Store._copy_ahead = copy_ahead
 
     def finishing(self, pending, *args):
         transaction = _transactions.get(id(pending))
@@ -138,6 +154,7 @@ def start(*_) -> None:
     _last[0] = None
     _all.clear()
     _checkpoints.clear()
+    _copies.clear()
     _on = True
 
 
@@ -155,6 +172,7 @@ def report(*_) -> None:
              "server total (both legs)", "read → accepted written"]
     segments: dict[str, list[float]] = {name: [] for name in names}
     waited: list[float] = []
+    rows: list[tuple[list[float], dict]] = []  # (times, entry) of each message traced whole
     complete = 0
     for entry in _messages.values():
         tx = entry.get("tx")
@@ -173,6 +191,7 @@ def report(*_) -> None:
         segments["read → accepted written"].append(written - entry["read"])
         if entry["during"]:
             waited.append(tx["execute"] - entry["submit"])
+        rows.append((times, entry))
     commits = [t["committed"] - t["commit"] for t in _all if "committed" in t]
     lines = [f"durable trace: {complete:,} messages traced whole, {len(commits):,} commits "
              f"({complete / max(1, len(commits)):.1f} messages per commit)",
@@ -195,8 +214,70 @@ def report(*_) -> None:
                  f"p99 {_quantile([b - a for a, b in spans], .99) * 1e3:.2f} ms; "
                  f"COMMIT p50/p99 during one {_quantile(during, .5) * 1e3:.3f}/{_quantile(during, .99) * 1e3:.3f} ms "
                  f"({len(during)}), otherwise {_quantile(clear, .5) * 1e3:.3f}/{_quantile(clear, .99) * 1e3:.3f} ms")
+    if _copies:
+        copies = sorted(_copies)
+        met = [t["committed"] - t["commit"] for t in _all if "committed" in t
+               and _overlap(copies, t["commit"], t["committed"])[1]]
+        lines.append(f"copies ahead: {len(copies)}, mean {sum(b - a for a, b in copies) / len(copies) * 1e3:.2f} ms, "
+                     f"p99 {_quantile([b - a for a, b in copies], .99) * 1e3:.2f} ms; COMMITs during one: {len(met)}, "
+                     f"p50/p99 {_quantile(met, .5) * 1e3:.3f}/{_quantile(met, .99) * 1e3:.3f} ms")
+    lines.extend(_tail(rows, spans))
     with open(_output[0], "a") as out:
         out.write("\n".join(lines) + "\n")
+
+
+def _overlap(spans: list[tuple[float, float]], a: float, b: float) -> tuple[float, int]:
+    """Seconds of [a, b] covered by ``spans`` (sorted, disjoint), and how many touch it."""
+    covered, count = 0.0, 0
+    for start, end in spans[max(0, bisect.bisect_right(spans, (a, a)) - 1):]:
+        if start >= b:
+            break
+        if end > a:
+            covered += min(b, end) - max(a, start)
+            count += 1
+    return covered, count
+
+
+# What a message of the tail waited for, in the order the table prints them.
+CAUSES = ["checkpoint", "commit under way (messages)", "commit under way (receipts/acks only)",
+          "other wait for its transaction", "read → submit", "execute", "own COMMIT",
+          "COMMIT → loop (hand-back)", "loop → write (callbacks, flush)", "receipt → write"]
+
+
+def _tail(rows: list[tuple[list[float], dict]], checkpoints: list[tuple[float, float]]) -> list[str]:
+    """The slowest 1% and 2% of messages by the server's part of their path (both legs):
+    what they waited for. The wait for their transaction (submit → execute) is split into
+    the time a checkpoint ran, the time another transaction's COMMIT ran (two COMMITs in
+    series; "receipts/acks only" when that transaction carried no message: the lazy
+    flush's), and the rest (the loop turn's end, the statements of the transaction before).
+    Each message's largest part is its cause."""
+    others = sorted((t["commit"], t["committed"], t["messages"]) for t in _all if "committed" in t)
+    commit_spans = [(a, b) for a, b, n in others if n]
+    lazy_spans = [(a, b) for a, b, n in others if not n]
+    parts = []
+    for times, entry in rows:
+        read, submit, execute, executed, commit, committed, back, _, written, receipt, delivered = times
+        ckpt, _ = _overlap(checkpoints, submit, execute)
+        busy, _ = _overlap(commit_spans, submit, execute)
+        lazy, _ = _overlap(lazy_spans, submit, execute)
+        part = dict(zip(CAUSES, [ckpt, busy, lazy, max(0.0, execute - submit - ckpt - busy - lazy),
+                                 submit - read, executed - execute, committed - commit, back - committed,
+                                 written - back, delivered - receipt]))
+        parts.append((written - read + delivered - receipt, part))
+    parts.sort(key=lambda p: p[0])
+    lines = []
+    for share in (0.02, 0.01):
+        tail = parts[int(len(parts) * (1 - share)):]
+        if not tail:
+            continue
+        lines.append(f"slowest {share:.0%} ({len(tail)} messages, server both legs >= {tail[0][0] * 1e3:.2f} ms): "
+                     f"cause (largest part): count, mean of that part over the tail ms, messages with it > 0")
+        for cause in CAUSES:
+            count = sum(1 for _, part in tail if max(part, key=part.get) == cause)
+            mean = sum(part[cause] for _, part in tail) / len(tail)
+            touched = sum(1 for _, part in tail if part[cause] > 0)
+            lines.append(f"  {cause:40} {count:5} {mean * 1e3:8.3f} {touched:6}")
+    return lines
 
 
 def main() -> int:
