@@ -24,10 +24,11 @@ Per message, the segments of its path through the server (each one's p50/p99, ms
 from __future__ import annotations
 
 import bisect
-import signal
 import sys
 import threading
 import time
+
+from bench.traced_server import run_traced
 
 perf = time.perf_counter
 
@@ -281,14 +282,7 @@ def _tail(rows: list[tuple[list[float], dict]], checkpoints: list[tuple[float, f
 
 
 def main() -> int:
-    import os
-    _output[0] = os.environ.get("BENCH_TRACE", "/dev/stderr")
-    install()
-    signal.signal(signal.SIGUSR1, start)
-    signal.signal(signal.SIGUSR2, report)
-    sys.argv = ["chatserver.py", *sys.argv[1:]]
-    import chatserver
-    return chatserver.main(sys.argv[1:])
+    return run_traced("BENCH_TRACE", _output, install, start, report)
 
 
 if __name__ == "__main__":

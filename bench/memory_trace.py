@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import signal
 import sys
 import time
+
+from bench.traced_server import run_traced
 
 perf = time.perf_counter
 
@@ -153,14 +154,7 @@ def report(*_args: object) -> None:
 
 
 def main() -> int:
-    import os
-    _output[0] = os.environ.get("BENCH_TURNS", "/dev/stderr")
-    install()
-    signal.signal(signal.SIGUSR1, start)
-    signal.signal(signal.SIGUSR2, report)
-    sys.argv = ["chatserver.py", *sys.argv[1:]]
-    import chatserver
-    return chatserver.main(sys.argv[1:])
+    return run_traced("BENCH_TURNS", _output, install, start, report)
 
 
 if __name__ == "__main__":

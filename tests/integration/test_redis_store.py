@@ -167,6 +167,15 @@ def dm(client_id: str, text: str = "hi", to: str = "Bob") -> StoredMessage:
     return StoredMessage(0, "Alice", "alice", to, to.lower(), text, 1000.0, client_id, "queued", 9e9)
 
 
+def two_stored(loop, store: RedisStore) -> tuple[int, int]:
+    """Two direct messages to Bob stored and committed: their ids."""
+    stored = []
+    store.store_message(dm("m1"), stored.append)
+    store.store_message(dm("m2"), stored.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    return stored[0][0].msg_id, stored[1][0].msg_id
+
+
 def test_answers_come_in_submission_order_never_inside_the_call(loop, redis_server):
     store = open_redis_store(loop, redis_server.url)
     answers = []
@@ -602,12 +611,8 @@ def test_a_turns_adjacent_receipts_and_acks_are_one_operation_each_answered_one_
     in submission order, as a single one would be: an ack of a message its key did not
     send answers False among others that answer True."""
     store = open_redis_store(loop, redis_server.url)
+    first, second = two_stored(loop, store)
     answers = []
-    store.store_message(dm("m1"), answers.append)
-    store.store_message(dm("m2"), answers.append)
-    loop.run_until_complete(store.drain(timeout=5))
-    first, second = answers[0][0].msg_id, answers[1][0].msg_id
-    answers.clear()
     store.record_receipt(first, "bob", lambda r: answers.append(("receipt", first, r)), sender_key="alice")
     store.record_receipt(second, "bob", lambda r: answers.append(("receipt", second, r)), sender_key="alice")
     store.record_ack(first, "alice", lambda r: answers.append(("ack", first, r)))
@@ -685,11 +690,8 @@ def test_a_joined_operation_of_receipts_or_acks_is_answered_in_one_reply_item(lo
     from server.stores import redis as module
 
     store = open_redis_store(loop, redis_server.url)
+    first, second = two_stored(loop, store)
     answers = []
-    store.store_message(dm("m1"), answers.append)
-    store.store_message(dm("m2"), answers.append)
-    loop.run_until_complete(store.drain(timeout=5))
-    first, second = answers[0][0].msg_id, answers[1][0].msg_id
 
     async def batch(*operations) -> list:
         args = []
