@@ -16,7 +16,8 @@ Prints the delivered-ack latency p50/p99 (from the tick that handed in the ``sen
 the tick that found the ``delivered``), the garbage collections that ran (by generation,
 with their pauses, from ``gc.callbacks``) and the longest loop turns. The collector is
 tamed as the server tames it (``gc.freeze()`` and ``app._GC_THRESHOLDS``; the server's
-sweep freezes again every pass, so ``--freeze-every`` seconds here), unless
+sweep freezes again every pass, so ``--freeze-every`` seconds here, and its freezer the
+young objects every ``app._FREEZE_CHECK`` seconds once they are many), unless
 ``--no-tame-gc``.
 """
 
@@ -66,7 +67,7 @@ async def run(clients: int, rate: int, seconds: float, tame: bool, freeze_every:
     turns: list[float] = []
     inbox: list[list[bytes]] = [[] for _ in range(clients)]
     counter = sent = 0
-    started = last_freeze = loop.time()
+    started = last_freeze = last_young = loop.time()
     try:
         while (now := loop.time()) - started < seconds:
             tick = time.perf_counter()
@@ -103,8 +104,11 @@ async def run(clients: int, rate: int, seconds: float, tame: bool, freeze_every:
                 inbox[i] += _confirmations(receipts, acks)
             turns.append(time.perf_counter() - tick)
             if tame and now - last_freeze >= freeze_every:  # as the server's sweep does
-                last_freeze = now
+                last_freeze = last_young = now
                 gc.freeze()
+            elif tame and now - last_young >= app._FREEZE_CHECK:  # as the server's freezer does
+                last_young = now
+                app._freeze_young()
             await asyncio.sleep(0.001)
     finally:
         gc.callbacks.remove(on_gc)
