@@ -345,9 +345,9 @@ class Relay:
         now = time.monotonic()
         if session.bucket is None:
             session.bucket = TokenBucket(self.config.rate_per_connection, self.config.burst_per_connection)
-        wait = session.bucket.take(now)
+        wait = session.bucket.take_one(now)
         if not wait:
-            wait = self._per_address[session.address][1].take(now)
+            wait = self._per_address[session.address][1].take_one(now)
         if not wait and type(event) in (SendDirect, SendRoom, SendToRoom, Edit):
             # Bytes too: at the request rate alone, one sender could fill a slow reader's link.
             if session.byte_bucket is None:

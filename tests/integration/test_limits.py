@@ -96,6 +96,29 @@ def test_the_float_only_bucket_answers_exactly_as_before():
             assert (bucket.tokens, bucket.updated) == (state[0], state[1])
 
 
+def test_take_one_and_a_bucket_that_starts_full_answer_exactly_as_before():
+    # Round thirteen: take_one (the request buckets' take on the message path) and a new
+    # bucket that holds its burst and was "last taken" at minus infinity, against the
+    # reference, which starts from the "first use" sentinel. Bursts below one too (the
+    # command line's --rate-per-connection 0.3 makes a burst of 0.6: the cost is clamped),
+    # clocks that start at zero or below (fake clocks), the same instant taken many times
+    # (the tolerance), and waits of exactly what a refusal named.
+    rng = random.Random(13)
+    for _ in range(3000):
+        rate, burst = rng.choice([(2.0, 3.0), (30.0, 60.0), (0.3, 0.6), (0.5, 1.0), (7.0, 0.25), (13.7, 2.0),
+                                  (1e9, 1e9), (3, 5)])
+        ones, costed, state = TokenBucket(rate, burst), TokenBucket(rate, burst), [-1.0, 0.0]
+        now = rng.choice([0.0, -5.0, rng.uniform(0, 1e6)])
+        for _ in range(30):
+            now += rng.choice([0.0, 0.0, rng.uniform(0, 2.0 / rate), rng.uniform(0, 10.0)])
+            wait = _reference_take(state, rate, burst, now)
+            assert ones.take_one(now) == wait
+            assert costed.take(now, 1.0) == wait
+            assert (ones.tokens, ones.updated) == (costed.tokens, costed.updated) == (state[0], state[1])
+            if wait and rng.random() < 0.5:
+                now += wait  # exactly as asked: the next take passes, in all three alike
+
+
 # --- On a real server -------------------------------------------------------------------
 
 
