@@ -17,7 +17,6 @@ pythoncheck.require("chatserver.py")
 import argparse  # noqa: E402
 import asyncio
 import logging
-import math
 import signal
 import socket
 import sqlite3
@@ -120,12 +119,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--cluster: {exc}")
     if args.workers < 1:
         parser.error(f"--workers is a number of nodes, at least 1, not {args.workers}")
-    for option, rate in (("--rate-per-connection", args.rate_per_connection),
-                         ("--rate-per-address", args.rate_per_address)):
-        # (also what const.py gives: argparse converts only typed-in values) A rate limit
-        # of zero would refuse every request forever; of infinity, none. Neither is a limit.
-        if not 0 < rate < math.inf:
-            parser.error(f"{option} is requests per second, more than 0, not {rate:g}")
     if args.workers > 1 and not args.cluster:
         parser.error("--workers N starts N nodes of one cluster: it needs --cluster redis://HOST:PORT/DB "
                      "(or CLUSTER_URL in const.py)")
@@ -263,7 +256,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     raise_file_limit()
     try:
-        asyncio.run(serve(config_from(args)))
+        config = config_from(args)
+    except ValueError as exc:  # a setting no server can run with (ServerConfig says which)
+        log.error("cannot start: %s", exc)
+        return 2
+    try:
+        asyncio.run(serve(config))
     except ssl.SSLError as exc:
         log.error("cannot use the TLS certificate %s or key %s: %s", args.tls_cert, args.tls_key,
                   exc.reason or exc)

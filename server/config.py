@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import const
+
+
+# The rate limits' rates, and where a user sets each: a rate of zero or less would refuse
+# every request forever once its burst is spent (and its token bucket divide by zero:
+# server/limits.py), infinity none; neither is a limit.
+_RATES = {
+    "rate_per_connection": "--rate-per-connection or RATE_PER_CONNECTION in const.py",
+    "rate_per_address": "--rate-per-address or RATE_PER_ADDRESS in const.py",
+    "bytes_per_connection": "BYTES_PER_SECOND_PER_CONNECTION in const.py",
+    "login_checks_per_second": "LOGIN_CHECKS_PER_SECOND in const.py",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,13 @@ class ServerConfig:
     # and how often "typing" passes from one user to another.
     edit_window: float = const.EDIT_WINDOW
     typing_interval: float = const.TYPING_INTERVAL
+
+    def __post_init__(self) -> None:
+        """Refuse a rate limit that is no limit (see _RATES): ValueError, naming the setting."""
+        for field, where in _RATES.items():
+            rate = getattr(self, field)
+            if not 0 < rate < math.inf:
+                raise ValueError(f"{field} is a number per second, more than 0, not {rate:g} ({where})")
 
     @property
     def database(self) -> Path | None:

@@ -1,27 +1,36 @@
-"""The rate limits' options refuse what is no limit: a rate of zero or less would refuse
-every request forever (and the token bucket would divide by zero), infinity none."""
+"""The rate limits refuse what is no limit: a rate of zero or less would refuse every
+request forever (and the token bucket would divide by zero), infinity none."""
+
+import logging
 
 import pytest
 
 import chatserver
 import const
+from server.config import ServerConfig
+
+
+@pytest.mark.parametrize("field", ["rate_per_connection", "rate_per_address", "bytes_per_connection",
+                                   "login_checks_per_second"])
+@pytest.mark.parametrize("value", [0.0, -3.0, float("inf"), float("nan")])
+def test_a_rate_that_is_no_limit_is_refused_naming_the_setting(field, value):
+    with pytest.raises(ValueError, match=f"^{field} is a number per second, more than 0, not "):
+        ServerConfig(**{field: value})
 
 
 @pytest.mark.parametrize("option", ["--rate-per-connection", "--rate-per-address"])
-@pytest.mark.parametrize("value", ["0", "-3", "inf", "nan"])
-def test_a_rate_that_is_no_limit_is_refused_with_a_clear_error(option, value, capsys):
-    with pytest.raises(SystemExit) as stopped:
-        chatserver.parse_args([option, value])
-    assert stopped.value.code == 2
-    assert f"{option} is requests per second, more than 0, not " in capsys.readouterr().err
+def test_the_server_says_why_it_cannot_start_and_exits_2(option, caplog):
+    caplog.set_level(logging.ERROR)
+    assert chatserver.main([option, "0", "--memory", "--port", "0", "--web-port", "0"]) == 2
+    assert f"cannot start: {option[2:].replace('-', '_')} is a number per second, more than 0, not 0 " \
+           f"({option} or" in caplog.text
 
 
-def test_const_py_s_rate_is_checked_too(monkeypatch, capsys):
-    """What const.py gives is not converted by argparse, so it is checked after parsing."""
+def test_const_py_s_rate_is_checked_too(monkeypatch):
+    """What const.py gives is not converted by argparse: the config checks it."""
     monkeypatch.setattr(const, "RATE_PER_CONNECTION", 0.0)
-    with pytest.raises(SystemExit):
-        chatserver.parse_args([])
-    assert "--rate-per-connection is requests per second, more than 0, not 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="RATE_PER_CONNECTION in const.py"):
+        chatserver.config_from(chatserver.parse_args([]))
 
 
 def test_a_positive_rate_feeds_the_config():
@@ -29,4 +38,3 @@ def test_a_positive_rate_feeds_the_config():
                                                            "--rate-per-address", "7"]))
     assert (config.rate_per_connection, config.burst_per_connection) == (0.3, 0.6)
     assert (config.rate_per_address, config.burst_per_address) == (7.0, 14.0)
-    assert const.RATE_PER_CONNECTION > 0 and const.RATE_PER_ADDRESS > 0
