@@ -188,13 +188,48 @@ def record_confirmations(db: sqlite3.Connection, items: list[tuple[str, int, str
     started (see Store._execute): an earlier ack would pull every ack before the receipt,
     which would then not count. Returns None for a receipt, :func:`acknowledge`'s answer
     for an ack.
+
+    A message's receipt and its ack in the same batch (the sender acknowledges
+    ``delivered``, sent as the receipt was read, before the lazy receipt is committed) are
+    first tried as one UPDATE, which rewrites the row once instead of twice (issue
+    9); see :func:`_deliver_and_acknowledge`. Rows and answers are the same as without it.
     """
     receipts = [(msg_id, key) for kind, msg_id, key in items if kind == RECEIPT]
     acks = [(msg_id, key) for kind, msg_id, key in items if kind == ACK]
+    done = _deliver_and_acknowledge(db, receipts, acks) if receipts and acks else None
+    if done:  # their receipts have nothing left to do; their acks are answered True
+        receipts = [receipt for receipt in receipts if receipt[0] not in done]
+        acks = [ack for ack in acks if ack[0] not in done]
     if receipts:
         record_deliveries(db, receipts)
     answers = iter(acknowledge(db, acks) if acks else ())
+    if done:
+        return [None if kind == RECEIPT else True if msg_id in done else next(answers) for kind, msg_id, _ in items]
     return [next(answers) if kind == ACK else None for kind, _, _ in items]
+
+
+def _deliver_and_acknowledge(db: sqlite3.Connection, receipts: list[tuple[int, str]],
+                             acks: list[tuple[int, str]]) -> set[int]:
+    """Try each message with both a receipt and an ack in the batch as one UPDATE that
+    delivers it and records its ack: what :func:`record_deliveries` and then
+    :func:`acknowledge` would do to its row when the receipt delivers it. Returns the ids
+    of the messages so done if every pair applied, else none: then every receipt and ack
+    goes through the two statements, and those of a pair that applied find their row
+    already as they would have left it (no change; the ack answered True by its lookup).
+
+    Each statement touches its own message's row only, so running a message's pair
+    before the other receipts changes no other row's outcome; once applied, the row is
+    delivered and acknowledged, so any other receipt of it would change nothing, and its
+    ack (one: a second ack of it would have found nothing to change, so not every pair
+    applied) answers True, the message being that sender's."""
+    recipients = dict(receipts)
+    if recipients.keys().isdisjoint(dict(acks)):  # mostly so under heavy load (bench/PROFILE.md, round thirteen)
+        return set()
+    pairs = [(msg_id, recipients[msg_id], sender_key) for msg_id, sender_key in acks if msg_id in recipients]
+    cursor = db.executemany("UPDATE messages SET state = 'delivered', sender_notified = 1"
+                            " WHERE msg_id = ? AND recipient_key = ? AND sender_key = ?"
+                            " AND state IN ('sent', 'queued') AND sender_notified = 0", pairs)
+    return {msg_id for msg_id, _, _ in pairs} if cursor.rowcount == len(pairs) else set()
 
 
 def outcomes_for_sender(db: sqlite3.Connection, sender_key: str, after: int = 0,

@@ -691,6 +691,57 @@ def test_acknowledgements_count_only_from_the_sender_and_only_for_outcomes(db):
     assert mailbox.outcomes_for_sender(db, "alice") == []
 
 
+def test_a_receipt_and_its_ack_in_one_batch_rewrite_the_message_s_row_once(db):
+    """Issue 9: under load a message's lazy receipt and its sender's ack meet in one
+    transaction; one UPDATE records both (SQLite counts one changed row, not two)."""
+    mailbox.store_messages(db, [dm(1, "Alice", "Bob", "c1"), dm(2, "Alice", "Bob", "c2")])
+    before = db.total_changes
+    answers = mailbox.record_confirmations(db, [(mailbox.RECEIPT, 1, "bob"), (mailbox.RECEIPT, 2, "bob"),
+                                                (mailbox.ACK, 1, "alice"), (mailbox.ACK, 2, "alice")])
+    assert answers == [None, None, True, True]
+    assert db.total_changes - before == 2
+    assert mailbox.outcomes_for_sender(db, "alice") == [] and mailbox.pending_for(db, "bob", 0, 10) == []
+
+
+def _confirmations_one_by_one(db, items):
+    """record_confirmations as it was before receipt-and-ack pairs: every receipt, then
+    every ack, each a statement of its own (the reference for the test below)."""
+    for kind, msg_id, key in items:
+        if kind == mailbox.RECEIPT:
+            mailbox.record_deliveries(db, [(msg_id, key)])
+    return [mailbox.acknowledge(db, [(msg_id, key)])[0] if kind == mailbox.ACK else None
+            for kind, msg_id, key in items]
+
+
+def test_receipts_and_acks_leave_the_rows_and_answers_of_one_statement_each():
+    """Random batches of right and wrong receipts and acks, repeated, of messages pending,
+    delivered, expired, delivered and acknowledged, or unknown: the rows and the answers are those of
+    recording each on its own, receipts first."""
+    import random
+    randomness = random.Random(9)
+    names = ["Alice", "Bob", "Carol"]
+    for round_ in range(60):
+        messages = [dm(i, randomness.choice(names), randomness.choice(names), f"c{i}") for i in range(1, 9)]
+        dbs = [open_database(None), open_database(None)]
+        for each in dbs:
+            mailbox.store_messages(each, messages)
+            each.execute("UPDATE messages SET state = 'delivered' WHERE msg_id = 6")
+            each.execute("UPDATE messages SET state = 'expired' WHERE msg_id = 7")
+            each.execute("UPDATE messages SET state = 'delivered', sender_notified = 1 WHERE msg_id = 8")
+        keys = [name.lower() for name in names]
+        items = [(randomness.choice([mailbox.RECEIPT, mailbox.ACK]), randomness.randint(1, 10), randomness.choice(keys))
+                 for _ in range(randomness.randint(1, 10))]
+        if round_ % 2:  # mostly the right pairs, as the relay sends them
+            paired = messages[:5] if round_ % 4 == 1 else randomness.sample(messages, 5)
+            items = [(mailbox.RECEIPT, m.msg_id, m.recipient_key) for m in paired] + \
+                    [(mailbox.ACK, m.msg_id, m.sender_key) for m in paired] + items[:round_ % 3]
+        assert mailbox.record_confirmations(dbs[0], items) == _confirmations_one_by_one(dbs[1], items), items
+        rows = [each.execute("SELECT * FROM messages ORDER BY msg_id").fetchall() for each in dbs]
+        assert rows[0] == rows[1], items
+        for each in dbs:
+            each.close()
+
+
 # --- The relay over the store, with fake sessions ----------------------------------------
 
 
