@@ -37,7 +37,6 @@ _messages: dict[int, dict] = {}     # msg_id -> times
 _transactions: dict[int, dict] = {}  # id(pending list) -> times
 _all: list[dict] = []                # every transaction since SIGUSR1
 _checkpoints: list[tuple[float, float]] = []  # the store's checkpoints (start, end)
-_copies: list[tuple[float, float]] = []  # its copies ahead, beside the commits (start, end)
 _flushes: list[float] = []           # starts of the write batcher's flushes
 _read = [0.0]                        # when the read being handled was started
 _last: list[dict | None] = [None]   # the transaction executed last
@@ -114,17 +113,6 @@ def install() -> None:
             if _on:
                 _checkpoints.append((started, perf()))
     store_module.Store._checkpoint = checkpoint
-    original_copy = getattr(store_module.Store, "_copy_ahead", None)
-
-    def copy_ahead(self, *args):
-        started = perf()
-        try:
-            return original_copy(self, *args)
-        finally:
-            if _on:
-                _copies.append((started, perf()))
-    if original_copy is not None:
-        store_module.Store._copy_ahead = copy_ahead
 
     def finishing(self, pending, *args):
         transaction = _transactions.get(id(pending))
@@ -155,7 +143,6 @@ def start(*_) -> None:
     _last[0] = None
     _all.clear()
     _checkpoints.clear()
-    _copies.clear()
     _on = True
 
 
@@ -215,13 +202,6 @@ def report(*_) -> None:
                  f"p99 {_quantile([b - a for a, b in spans], .99) * 1e3:.2f} ms; "
                  f"COMMIT p50/p99 during one {_quantile(during, .5) * 1e3:.3f}/{_quantile(during, .99) * 1e3:.3f} ms "
                  f"({len(during)}), otherwise {_quantile(clear, .5) * 1e3:.3f}/{_quantile(clear, .99) * 1e3:.3f} ms")
-    if _copies:
-        copies = sorted(_copies)
-        met = [t["committed"] - t["commit"] for t in _all if "committed" in t
-               and _overlap(copies, t["commit"], t["committed"])[1]]
-        lines.append(f"copies ahead: {len(copies)}, mean {sum(b - a for a, b in copies) / len(copies) * 1e3:.2f} ms, "
-                     f"p99 {_quantile([b - a for a, b in copies], .99) * 1e3:.2f} ms; COMMITs during one: {len(met)}, "
-                     f"p50/p99 {_quantile(met, .5) * 1e3:.3f}/{_quantile(met, .99) * 1e3:.3f} ms")
     lines.extend(_tail(rows, spans))
     with open(_output[0], "a") as out:
         out.write("\n".join(lines) + "\n")

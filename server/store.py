@@ -207,8 +207,7 @@ SUMMARY_PERIOD = 60.0
 
 # The write-ahead log is checkpointed (its pages copied into the database file, which is
 # then fsynced) by the committer thread itself, between two transactions, so that no
-# checkpoint's fsync ever runs during a COMMIT's (most of its pages are copied ahead beside
-# the commits, though, and that copy's fsync may: see COPY_AHEAD_COMMITS). SQLite's own checkpoint runs inside the
+# checkpoint's fsync ever runs during a COMMIT's. SQLite's own checkpoint runs inside the
 # COMMIT that takes the log past 1,000 pages: one message in every few hundred waited for a
 # whole checkpoint and its fsync besides its own commit (issue 9: the durable delivered-ack
 # p99). A checkpoint thread of its own on a second connection (round eight) ran beside the
@@ -232,21 +231,6 @@ CHECKPOINT_EVERY_COMMITS = 64
 # its start again: the log's file keeps its size and its blocks (a commit's fdatasync then
 # has no file size to write besides).
 CHECKPOINT_AT_LATEST_COMMITS = 128
-# Most of a checkpoint's pages are copied ahead, beside the commits: once this many commits
-# have been made since the last checkpoint, a second connection on a thread of its own
-# checkpoints the log as it is then (copies its pages into the database file and fsyncs
-# it), while the committer goes on committing. The committer's checkpoint, between two
-# transactions, then has only the last few commits' pages left to copy and fsync.
-#
-# Why (issue 9, bench/PROFILE.md "Round twelve (durable)"): under the benchmark's latency
-# phase a checkpoint of 64 commits' pages took 12-14 ms, nearly all of it the fsync of the
-# database file (about 2,000 pages scattered over its indexes: the copy 3.4 ms, the fsync
-# 8.5), and every message handed over meanwhile waited for all of it: 168 of the slowest 200
-# of 20,000 messages, 11 ms each on average. A COMMIT that meets the copy's fsync is slower
-# (round eight: p50 +1 ms), but nobody waits for the whole of it any more. What the
-# committer's own checkpoint guarantees stays: it copies the whole log with nothing else at
-# work, so the log starts over, and no COMMIT runs during it.
-COPY_AHEAD_COMMITS = 56
 # SQLite's own checkpoint stays, far later, as the bound on the log should the store's
 # checkpoints fail: in the COMMIT that takes the log past this many pages (16 MiB of 4 KiB
 # pages).
@@ -443,13 +427,6 @@ class Store:
         # Held during one: a checkpoint of the loop's own (a delete's) waits for it.
         self._checkpoint_lock = threading.Lock()
         self._commits_since_checkpoint = 0  # committer thread only
-        # The copy ahead (see COPY_AHEAD_COMMITS): its connection and thread (on disk only),
-        # the copy under way if any, and whether one was started since the last checkpoint
-        # (committer thread only).
-        self._copier_db: sqlite3.Connection | None = None
-        self._copier: ThreadPoolExecutor | None = None
-        self._copy: Any = None  # a concurrent.futures.Future
-        self._copied_ahead = False
         self._checkpoint_failed = False  # logged once until one succeeds again
 
     def open(self) -> None:
@@ -464,9 +441,6 @@ class Store:
         self._loop = loop
         if self.path is not None:
             self._committer = ThreadPoolExecutor(1, thread_name_prefix="chat-commit")
-            self._copier = ThreadPoolExecutor(1, thread_name_prefix="chat-copy-ahead")
-            self._copier_db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-            self._copier_db.execute("PRAGMA synchronous=FULL")  # its checkpoints fsync the database file
 
     def submit(self, operation: Operation, callback: Callback | None = None,
                on_error: ErrorCallback | None = None) -> None:
@@ -536,10 +510,6 @@ class Store:
             self._finish(pending, outcomes, wrote, self._commit if self.db.in_transaction else None)
         if self._committer is not None:
             self._committer.shutdown(wait=True)
-        if self._copier is not None:
-            self._copier.shutdown(wait=True)
-            self._copier_db.close()
-            self._copier_db = None
         self.db.close()  # the last connection: SQLite checkpoints the log and removes it
         self.db = None
 
@@ -556,30 +526,8 @@ class Store:
     def _checkpoint_due(self, waiting: bool) -> bool:
         """On the committer thread, between transactions: is a checkpoint due now?
         ``waiting``: a transaction waits to be committed."""
-        if self._commits_since_checkpoint >= CHECKPOINT_AT_LATEST_COMMITS:
-            return True  # the bound on the log: even if a copy ahead is under way (it waits for it)
-        if waiting or self._copy is not None and not self._copy.done():
-            return False  # nobody waits for a checkpoint, nor for a copy ahead to end
-        return self._commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS
-
-    def _copy_ahead_due(self) -> bool:
-        """On the committer thread, between transactions: start a copy ahead now?"""
-        return not self._copied_ahead and self._copier is not None \
-            and self._commits_since_checkpoint >= COPY_AHEAD_COMMITS
-
-    def _copy_ahead(self) -> None:
-        """On the copier thread, beside the commits: checkpoint the log as it is now on the
-        copier's own connection (PASSIVE: it never stops a writer; the database file is
-        fsynced before SQLite counts the pages as copied, so the log may be overwritten
-        only once they are on disk). A failure is only a lost head start: the committer's
-        checkpoint copies everything anyway; logged once, as the checkpoint's are."""
-        try:
-            with self._checkpoint_lock:
-                self._copier_db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except Exception as error:
-            if not self._checkpoint_failed:
-                log.warning("could not copy the write-ahead log ahead: %s", error)
-            self._checkpoint_failed = True
+        return self._commits_since_checkpoint >= (CHECKPOINT_AT_LATEST_COMMITS if waiting
+                                                  else CHECKPOINT_EVERY_COMMITS)
 
     def _checkpoint(self) -> tuple | None:
         """On the committer thread, between transactions: a PASSIVE checkpoint (as durable
@@ -588,7 +536,6 @@ class Store:
         checkpoint, WAL_AUTOCHECKPOINT_PAGES, still bounds the log), so it is logged once,
         and tried again at the next due time."""
         self._commits_since_checkpoint = 0
-        self._copied_ahead = False
         try:
             result = self.checkpoint_now()
         except Exception as error:
@@ -654,9 +601,6 @@ class Store:
             # Between two transactions, so never during a COMMIT (see CHECKPOINT_EVERY_COMMITS).
             if self._checkpoint_due(waiting):
                 self._checkpoint()
-            elif self._copy_ahead_due():
-                self._copied_ahead = True
-                self._copy = self._copier.submit(self._copy_ahead)
             with self._lock:
                 if not self._ready:
                     self._working = False

@@ -11,7 +11,6 @@ import asyncio
 import atexit
 import itertools
 import shutil
-import sys
 import threading
 import sqlite3
 import tempfile
@@ -1294,8 +1293,7 @@ def test_the_write_ahead_log_is_checkpointed_between_commits_and_never_during_on
     # COMMIT that took the log past 1,000 pages; then a checkpoint thread's ran beside the
     # commits, and a COMMIT whose fsync met the checkpoint's fsync of the database file
     # took 5-6 ms at p99 instead of 2-3. Now the committer thread checkpoints between two
-    # transactions: however slow a checkpoint, no COMMIT runs during it. (Its copy ahead,
-    # store.COPY_AHEAD_COMMITS, runs beside the commits by design: round twelve.)
+    # transactions: however slow a checkpoint, no COMMIT runs during it.
     from server.store import WAL_AUTOCHECKPOINT_PAGES
 
     path = tmp_path / "chat.sqlite3"
@@ -1491,94 +1489,4 @@ def test_a_holding_is_saved_as_it_was_when_submitted_not_as_the_loop_changed_it_
         assert store.read(lambda db: db.execute("SELECT left_at FROM guests").fetchall()) == [(None,)]
         assert load_holdings(store.db, 999.0)["ana"].epoch == 7
     finally:
-        store.close()
-
-
-def _frames_not_in_the_database_file(shm: Path) -> tuple[int, int]:
-    """(frames in the log, frames of it not yet copied into the database file), from the
-    wal-index (SQLite's file format, "the WAL-index format": mxFrame at byte 16 of its
-    header, nBackfill at byte 96; native byte order)."""
-    header = shm.read_bytes()[:100]
-    frames = int.from_bytes(header[16:20], sys.byteorder)
-    return frames, frames - int.from_bytes(header[96:100], sys.byteorder)
-
-
-def test_most_of_the_log_is_copied_ahead_so_the_checkpoint_between_commits_has_little_left(loop, tmp_path):
-    # Issue 9 (the durable delivered-ack p99): a checkpoint of 64 commits' pages took 12-14
-    # ms under the benchmark, nearly all of it the fsync of the database file, and every
-    # message handed over meanwhile waited for all of it (168 of the slowest 200 of 20,000
-    # messages). Now a second connection copies the log ahead, beside the commits, once
-    # COPY_AHEAD_COMMITS have been made; the committer's own checkpoint, between two
-    # transactions, finds only the last few commits' frames left to copy and fsync. On the
-    # base it found every frame written since the last checkpoint (204 here).
-    path = tmp_path / "chat.sqlite3"
-    shm = tmp_path / "chat.sqlite3-shm"
-    store = open_store(loop, path)
-    found: list[tuple[int, int]] = []  # (frames, not yet copied) as each checkpoint starts
-    checkpoint = store._checkpoint
-
-    def seen():
-        found.append(_frames_not_in_the_database_file(shm))
-        return checkpoint()
-
-    store._checkpoint = seen
-    written = [_frames_not_in_the_database_file(shm)[0], 0]  # frames in the log now; most a commit wrote
-
-    def committed(_seconds: float) -> None:
-        frames = _frames_not_in_the_database_file(shm)[0]
-        written[1] = max(written[1], frames - written[0])  # a log started over: fewer frames
-        written[0] = frames
-
-    store.on_commit = committed
-    try:
-        store.submit(lambda db: db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)"))
-        settle(loop, store)
-        text = "x" * 200
-        for i in range(store_module.CHECKPOINT_EVERY_COMMITS + 8):  # one at a time, with pauses
-            store.submit_many(put_all, (f"{text}-{i}", i))
-            settle(loop, store)
-        assert found, "the log was not checkpointed"
-        frames, left = found[0]
-        # What the commits since the copy ahead started wrote, and one commit's more (made
-        # while it ran): 8 + 1 commits of at most written[1] frames each.
-        since = store_module.CHECKPOINT_EVERY_COMMITS - store_module.COPY_AHEAD_COMMITS + 1
-        assert 0 < left <= since * written[1], \
-            f"the checkpoint between commits had {left} of the log's {frames} frames left to copy " \
-            f"(at most {written[1]} frames a commit)"
-        assert len(rows(store)) == store_module.CHECKPOINT_EVERY_COMMITS + 8
-    finally:
-        store.close()
-
-
-def test_a_transaction_handed_over_during_a_copy_ahead_does_not_wait_for_it(loop, tmp_path):
-    # The copy ahead runs beside the commits: however slow its fsync, a transaction
-    # handed over meanwhile is committed and answered (a disk made slow here by a sleep in
-    # the copier's thread, before it checkpoints).
-    path = tmp_path / "chat.sqlite3"
-    store = open_store(loop, path)
-    copying, copy = threading.Event(), store._copy_ahead
-    release = threading.Event()
-
-    def slow_copy():
-        copying.set()
-        release.wait(10)
-        return copy()
-
-    store._copy_ahead = slow_copy
-    try:
-        store.submit(lambda db: db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)"))
-        settle(loop, store)
-        i = 0
-        while not copying.is_set():
-            assert i < store_module.CHECKPOINT_EVERY_COMMITS, "no copy ahead started"
-            store.submit_many(put_all, (f"row-{i}", i))
-            settle(loop, store)
-            i += 1
-        answered = []
-        store.submit_many(put_all, ("during the copy", -1), answered.append)
-        settle(loop, store)  # within 5 s, while the copy is held
-        assert answered == ["during the copy"]
-        assert rows(store)["during the copy"] == -1
-    finally:
-        release.set()
         store.close()
