@@ -598,9 +598,7 @@ class Relay:
         # from its other fields: one StoredMessage per message, not two (issue 9).
         self.store.store_fields((session.name, session.key, recipient, to_key, request.text, now,
                                  request.request_id, state, now + self.config.queue_ttl),
-                                # As self._unavailable(...) makes it, without the call (issue 9).
-                                stored, partial(Relay._answer_unavailable, self, session, request.request_id,
-                                                "direct_unavailable"))
+                                stored, self._unavailable(session, request.request_id, "direct_unavailable"))
 
     def _direct_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
