@@ -200,6 +200,12 @@ def test_the_message_path_builds_its_events_and_messages_with_fast_new() -> None
         assert new is not cls and new.__name__ == f"new_{cls.__name__}", cls
     decoded = codec.decode(b'{"type":"send","id":"r1","to":"bo","text":"hi there"}', {"send": events.SendDirect}, 100)
     assert type(decoded) is events.SendDirect and decoded == events.SendDirect("r1", "bo", "hi there")
+    # And the batched receipts and acks (feature batch_acks), read from their bytes.
+    for single, batched in ((events.Receipt, events.Receipts), (events.OutcomeAck, events.OutcomeAcks)):
+        assert codec._NEW_BATCHED[single].__name__ == f"new_{batched.__name__}"
+        head = b'{"type":"%b","msg_ids":[7,8,9]}' % single.TYPE.encode()
+        decoded = codec.decode(head, {single.TYPE: single}, 100)
+        assert type(decoded) is batched and decoded == batched((7, 8, 9))
 
 
 def test_fast_new_of_a_class_it_cannot_copy_exactly_is_the_class_itself() -> None:
