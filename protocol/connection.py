@@ -274,12 +274,13 @@ class Connection:
         a frame, so a peer that trickles bytes of one frame does not move it.
         """
         if now is not None and data:
-            last_newline = data.rfind(b"\n")
-            if last_newline < 0:
-                if self.unfinished_since is None:
-                    self.unfinished_since = now
-            else:
-                self.unfinished_since = now if last_newline < len(data) - 1 else None
+            # (Its last byte and ``in``, not rfind: see _receive_frame.)
+            if data[-1:] == b"\n":
+                self.unfinished_since = None
+            elif b"\n" in data:
+                self.unfinished_since = now
+            elif self.unfinished_since is None:
+                self.unfinished_since = now
         if not data:
             # Only the first end of stream counts: it yields the one ConnectionClosed.
             if not self._eof_seen:
@@ -408,7 +409,9 @@ class Connection:
         return FrameRejected(ErrorCode.FRAME_TOO_LARGE, f"frame exceeds {self._fixed.max_frame} bytes")
 
     def _receive_frame(self, frame: bytes) -> Event | None:
-        if frame.endswith(b"\r"):  # tolerate CRLF from line-oriented tools (telnet, nc -C)
+        # (A slice's comparison, not endswith: a method that CPython calls with a tuple of
+        # its arguments, parsed, for every frame; issue 9, round fourteen.)
+        if frame[-1:] == b"\r":  # tolerate CRLF from line-oriented tools (telnet, nc -C)
             frame = frame[:-1]
         if not frame or frame.isspace():
             return None  # blank lines are keep-alives, not errors

@@ -9,8 +9,9 @@ from dataclasses import InitVar, dataclass, field
 import pytest
 
 from protocol import codec, events
-from protocol.frozen import fast_init
-from server import mailbox
+from protocol.frozen import fast_init, fast_new
+from server import mailbox, relay
+from server.stores import memory
 from server.cluster import bus
 
 # Every class given the fast __init__: the events, the store's message, the cluster's bus events.
@@ -148,3 +149,88 @@ def test_fields_named_like_the_init_s_own_names() -> None:
 
     before = Clashing.__init__
     assert fast_init(Clashing) is False and Clashing.__init__ is before
+
+
+# --- fast_new (issue 9, round fourteen) -------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", FAST, ids=lambda cls: cls.__name__)
+def test_fast_new_builds_what_the_class_builds(cls: type) -> None:
+    new = fast_new(cls)
+    # A class with a frozen base (the cluster's bus events) is its own builder: the base's
+    # __setattr__ would refuse the twin's writes (see the last test).
+    frozen_base = any(getattr(getattr(base, "__dataclass_params__", None), "frozen", False) for base in cls.__mro__[1:])
+    assert (new is cls) == frozen_base
+    assert new is cls or new.__name__ == f"new_{cls.__name__}"
+    fields = _plain_fields(cls)
+    # The same parameters, defaults and kinds as the class's own.
+    assert list(inspect.signature(new).parameters.values()) == list(inspect.signature(cls).parameters.values())
+    values = [object() for _ in fields]
+    by_class, by_position = cls(*values), new(*values)
+    by_keyword = new(**{f.name: v for f, v in zip(fields, values)})
+    for built in (by_position, by_keyword):
+        assert type(built) is cls  # the class itself, not the twin it was written through
+        assert [getattr(built, f.name) for f in fields] == values  # each value in its own field
+        assert all(getattr(built, f.name) is v for f, v in zip(fields, values))
+        assert built == by_class and hash(built) == hash(by_class) and repr(built) == repr(by_class)
+        assert not hasattr(built, "__dict__")
+    # Left out, a field takes its default.
+    required = {f.name: v for f, v in zip(fields, values) if f.default is dataclasses.MISSING}
+    assert new(**required) == cls(**required)
+    # Frozen afterwards, and refusing what the class refuses.
+    if fields:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(by_position, fields[0].name, None)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            delattr(by_position, fields[0].name)
+        with pytest.raises(TypeError):
+            new(*values, None)
+    with pytest.raises(TypeError):
+        new(no_such_field=1, **required)
+    if required:
+        with pytest.raises(TypeError):
+            new()
+
+
+def test_the_message_path_builds_its_events_and_messages_with_fast_new() -> None:
+    # Each direct message's SendDirect, StoredMessage, Accepted, DirectMessage and Delivered.
+    for new, cls in ((codec._new_send_direct, events.SendDirect), (memory._new_stored_message, mailbox.StoredMessage),
+                     (relay._new_accepted, events.Accepted), (relay._new_direct_message, events.DirectMessage),
+                     (relay._new_delivered, events.Delivered)):
+        assert new is not cls and new.__name__ == f"new_{cls.__name__}", cls
+    decoded = codec.decode(b'{"type":"send","id":"r1","to":"bo","text":"hi there"}', {"send": events.SendDirect}, 100)
+    assert type(decoded) is events.SendDirect and decoded == events.SendDirect("r1", "bo", "hi there")
+    # And the batched receipts and acks (feature batch_acks), read from their bytes.
+    for single, batched in ((events.Receipt, events.Receipts), (events.OutcomeAck, events.OutcomeAcks)):
+        assert codec._NEW_BATCHED[single].__name__ == f"new_{batched.__name__}"
+        head = b'{"type":"%b","msg_ids":[7,8,9]}' % single.TYPE.encode()
+        decoded = codec.decode(head, {single.TYPE: single}, 100)
+        assert type(decoded) is batched and decoded == batched((7, 8, 9))
+
+
+def test_fast_new_of_a_class_it_cannot_copy_exactly_is_the_class_itself() -> None:
+    @dataclass(frozen=True, slots=True)
+    class PostInit:
+        a: int
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("negative")
+
+    @dataclass(slots=True)
+    class NotFrozen:
+        a: int
+
+    @dataclass(frozen=True, slots=True)
+    class Base:
+        a: int
+
+    @dataclass(frozen=True, slots=True)
+    class Derived(Base):  # its base's frozen __setattr__ would refuse the twin's writes too
+        b: int
+
+    for cls in (PostInit, NotFrozen, Derived):
+        assert fast_new(cls) is cls, cls
+    assert fast_new(Base) is not Base and fast_new(Base)(1) == Base(1)
+    with pytest.raises(ValueError):
+        fast_new(PostInit)(-1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from helpers import SAMPLES, TEXT, open_pair, ready_receiver
@@ -314,3 +316,39 @@ def test_without_a_time_nothing_is_tracked():
     conn = Connection(Role.SERVER)
     conn.receive_data(b'{"type":"pi')
     assert conn.unfinished_since is None
+
+
+def test_unfinished_since_follows_the_last_newline_of_every_read_as_before() -> None:
+    # Issue 9, round fourteen: the last byte and ``in`` instead of rfind. The rule as it was
+    # written with rfind, against random reads (bytes and bytearray) of newlines, CRs,
+    # spaces and letters, one to four bytes long, so every position of a newline occurs.
+    rng = random.Random(14)
+    for trial in range(300):
+        conn, expected = Connection(Role.SERVER), None
+        for step in range(30):
+            data = bytes(rng.choice(b"\n\r a") for _ in range(rng.randint(1, 4)))
+            if trial % 2:
+                data = bytearray(data)
+            now = float(trial * 100 + step)
+            last_newline = data.rfind(b"\n")
+            if last_newline < 0:
+                expected = now if expected is None else expected
+            else:
+                expected = now if last_newline < len(data) - 1 else None
+            conn.receive_data(data, now)
+            assert conn.unfinished_since == expected, (trial, step, data)
+            while conn.next_event() is not None:  # (blank lines and bad frames: keep the buffer short)
+                pass
+
+
+def test_a_frame_ending_in_crlf_is_read_as_the_same_frame_without_the_cr() -> None:
+    # The CR is cut before anything reads the frame (round fourteen checks it by a slice):
+    # even a rejection names the same place, and a CR alone is a blank line.
+    for frame in (b'{"type":"hello","id":"h","name":"ab","version":1', b'{"type":"send","id":"r1","to":"bo"',
+                  b'{"type":"ping"}', b"", b" "):
+        answers = []
+        for ending in (b"\r\n", b"\n"):
+            conn = Connection(Role.SERVER)
+            conn.receive_data(frame + ending)
+            answers.append(conn.next_event())
+        assert answers[0] == answers[1], frame
