@@ -346,6 +346,22 @@ local out = {}
 for i = 2, #ARGV, 2 do out[#out + 1] = ack(ARGV[i], ARGV[i + 1]) == 1 and '1' or '0' end
 return table.concat(out)
 """)
+# The same two with their arguments in ONE argument, each followed by a tab but the last
+# (ids are digits, keys hold no control character; _Many checks): the node joins them in
+# one call instead of encoding each, Redis reads them with a pattern (the answers are the
+# same; _Many.decode checks their count).
+_RECEIPTS_PACKED = _script(r"""
+local n = 0
+for id, rk, sk in string.gmatch(ARGV[2], '([^\t]*)\t([^\t]*)\t([^\t]*)\t?') do n = n + receipt(id, rk, sk) end
+return n
+""")
+_ACKS_PACKED = _script(r"""
+local out = {}
+for id, sk in string.gmatch(ARGV[2], '([^\t]*)\t([^\t]*)\t?') do
+  out[#out + 1] = ack(id, sk) == 1 and '1' or '0'
+end
+return table.concat(out)
+""")
 
 # ARGV: P, msg id, recipient key.
 _CONFIRM_LATE = _script(r"""
@@ -820,6 +836,8 @@ SCRIPTS += (_RECORD_ROOM_READ, _ROOM_READ_MARKS)  # read marks in rooms (issue 1
 SCRIPTS += (_UPGRADE,)  # purge without the ``ids`` set (bench/PROFILE.md, "Commands per message")
 SCRIPTS += (_RECEIPTS, _ACKS)  # a turn's adjacent receipts, acks: one operation (bench/PROFILE.md, round five)
 SCRIPTS += (_STORE_PACKED,)  # a message's fields in one argument (bench/PROFILE.md, "round eight")
+SCRIPTS += (_RECEIPTS_PACKED, _ACKS_PACKED)  # and receipts', acks' (the same)
+_PACKED = {_RECEIPTS: _RECEIPTS_PACKED, _ACKS: _ACKS_PACKED}
 
 
 # --- One script call for a loop turn's operations ---------------------------------------------
@@ -1027,20 +1045,33 @@ class _Many:
     Redis a function call and its argument table. ``decode`` is None for receipts (each
     answered None), ``bool`` for acks (each answered True or False)."""
 
-    __slots__ = ("_store", "script", "width", "args", "callbacks", "errors", "_decode")
+    __slots__ = ("_store", "script", "width", "args", "callbacks", "errors", "_decode", "_joined")
 
     def __init__(self, store: "RedisStore", script: Script, width: int, decode: Callable[[Any], Any] | None) -> None:
         self._store, self.script, self.width, self._decode = store, script, width, decode
         self.args: list[Any] = []
         self.callbacks: list[Callback | None] = []
         self.errors: list[ErrorCallback | None] = []
+        self._joined: str | None = None  # see joined()
+
+    def joined(self) -> str | None:
+        """The arguments in one, a tab between each two (_PACKED's scripts), or None if one
+        of them holds a tab (each goes as an argument of its own then). Kept for ``command``
+        after ``size`` (RedisStore._many forgets it when it adds arguments)."""
+        if self._joined is None:
+            joined = "\t".join(map(str, self.args))
+            self._joined = joined if joined.count("\t") == len(self.args) - 1 else ""
+        return self._joined or None
 
     @property
     def size(self) -> int:
-        return 2 + len(self.args)
+        return 3 if self.joined() is not None else 2 + len(self.args)
 
     @property
     def command(self) -> bytes:
+        joined = self.joined()
+        if joined is not None:
+            return self._store._command(_PACKED[self.script], (joined,))
         return self._store._command(self.script, self.args)
 
     def decode(self, reply: Any) -> Any:
@@ -1235,6 +1266,7 @@ class RedisStore:
                 self._scheduled = True
                 self._loop.call_soon(self._send)
         last.args += args
+        last._joined = None  # joined again when read
         last.callbacks.append(callback)
         last.errors.append(on_error)
 

@@ -812,3 +812,46 @@ def test_a_message_goes_to_redis_as_three_arguments_and_is_stored_as_when_it_wen
     assert (answers[-1][0].msg_id, answers[-1][1]) == (2, "resend")
     packed.close()
     plain.close()
+
+
+def test_a_turns_joined_receipts_and_acks_go_as_one_argument_each_and_do_what_they_did(loop, redis_server):
+    """A turn's adjacent receipts (or acks), one operation, go to Redis as ONE argument,
+    their fields joined by tabs (_RECEIPTS_PACKED, _ACKS_PACKED; bench/PROFILE.md, the
+    cluster path's round eight), not three (two) per receipt (ack); each is answered as
+    before, and Redis holds what it held when they went one argument each. A key holding a
+    tab (none does) sends the operation's arguments one by one."""
+    from server.stores import redis as module
+
+    results = {}
+    for name in ("packed", "plain"):
+        store = open_redis_store(loop, redis_server.url, prefix="{%s}:" % name)
+        for i in range(4):
+            store.store_message(dm(f"c{i}"), None)
+        store.store_message(StoredMessage(0, "Al\tice", "al\tice", "Bob", "bob", "odd", 1.0, "c9", "queued", 9e9),
+                            None)
+        loop.run_until_complete(store.drain(timeout=5))
+        answers = []
+        if name == "plain":  # as a node of the version before: each receipt's and ack's fields an argument
+            store._many = lambda script, width, args, decode, callback, on_error, store=store: \
+                store._submit(script, args, lambda reply: [reply], lambda r, c=callback: c(
+                    None if decode is None else r[0] == b"1"), on_error)
+        for msg_id in (1, 2, 3):
+            store.record_receipt(msg_id, "bob", answers.append, sender_key="alice")
+        if name == "packed":
+            assert (store._queued[-1].size, store._queued[-1].command.count(b"$")) == (3, 3)
+        store.record_receipt(5, "bob", answers.append, sender_key="al\tice")  # joined: 3 + 3 args each
+        if name == "packed":
+            assert store._queued[-1].size == 2 + 4 * 3
+        loop.run_until_complete(store.drain(timeout=5))
+        for msg_id, sender in ((1, "alice"), (2, "alice"), (4, "alice"), (3, "mallory"), (1, "alice")):
+            store.record_ack(msg_id, sender, answers.append)
+        if name == "packed":
+            assert store._queued[-1].size == 3
+        loop.run_until_complete(store.drain(timeout=5))
+        results[name] = (answers, loop.run_until_complete(every_key(redis_server.url, store.prefix)))
+        store.close()
+    answers, stored = results["packed"]
+    assert answers == [None] * 4 + [True, True, True, False, True]
+    assert results["packed"] == results["plain"]
+    assert stored["untold:alice"] == [b"3", b"3"] and stored["untold:al\tice"] == [b"5", b"5"]
+    assert module._PACKED  # both scripts are in BATCH
