@@ -27,9 +27,11 @@ each client is on), then idle logged-in connections (spread over the nodes: RSS 
 connection per node). CPU per message is given for the nodes (summed) and for Redis
 (from /proc/PID/stat of the redis-server this started).
 
-Nothing is pinned: the point of a cluster is to use every core, and on this 2-core machine
-the generator, the nodes and Redis share both. The output says what share of the two cores
-each took, which is what says where the cluster stops scaling here.
+Nothing is pinned by default: the point of a cluster is to use every core, and on this
+2-core machine the generator, the nodes and Redis share both. The output says what share of
+the two cores each took, which is what says where the cluster stops scaling here. ``--pin``
+measures the other arrangement: the nodes on the first CPU, Redis and the generator on the
+second (bench/PROFILE.md, "The cluster path, round eight", says what it changed here).
 """
 
 from __future__ import annotations
@@ -391,6 +393,32 @@ class Result:
     per_connection: list[float] = field(default_factory=list)  # bytes per idle connection, per node
 
 
+def pin(pids: list[int], cpus: frozenset[int] | None) -> None:
+    """Keep every thread of each process of ``pids`` on ``cpus`` (None: leave them be).
+    Threads started later inherit it from the thread that starts them."""
+    if cpus is None:
+        return
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                os.sched_setaffinity(int(task.name), cpus)
+            except (OSError, ValueError):
+                pass  # a thread that just ended
+
+
+def plan_pinning(wanted: bool) -> tuple[frozenset[int] | None, frozenset[int] | None, str]:
+    """``--pin``: (the nodes' CPUs, Redis's and the generator's, what the output says); pins
+    this process (the generator) now, before it starts any thread."""
+    if not wanted:
+        return None, None, "nothing pinned"
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
+    if len(cpus) < 2:
+        return None, None, "nothing pinned (--pin needs two CPUs and sched_setaffinity)"
+    nodes, others = frozenset({cpus[0]}), frozenset({cpus[1]})
+    os.sched_setaffinity(0, others)
+    return nodes, others, f"pinned: nodes on CPU {cpus[0]}, Redis and the load generator on CPU {cpus[1]}"
+
+
 def _cpu(redis: Redis | None) -> float:
     return redis.cpu_seconds() if redis is not None else 0.0
 
@@ -423,6 +451,7 @@ async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, b
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as data_dir:
         nodes = setup.start(data_dir, redis.url if redis is not None else None)
         try:
+            pin(nodes.pids(), args.node_cpus)
             print(f"\n== {setup.title}" + (f" [Redis appendfsync {redis.mode}]" if redis is not None else ""))
             clients, seconds = await connect_to_nodes(nodes.ports, args.clients, bench, known=setup.workers == 1)
             print(f"connected {len(clients)} clients in {seconds:.1f} s")
@@ -531,6 +560,7 @@ async def run(args: argparse.Namespace) -> int:
             os.makedirs(os.path.join(workdir, mode))
             redis = Redis(os.path.join(workdir, mode), mode)
             try:
+                pin([redis.proc.pid], args.other_cpus)
                 for setup in SETUPS:
                     if setup.label not in args.setups:
                         continue
@@ -547,7 +577,7 @@ async def run(args: argparse.Namespace) -> int:
                 redis.stop()
 
     relay = next((r for label, r in columns if label == "relay"), None)
-    print(f"\n== summary (one round; {args.clients:,} clients, window {args.window}; nothing pinned; "
+    print(f"\n== summary (one round; {args.clients:,} clients, window {args.window}; {args.pinned}; "
           f"{os.cpu_count()} CPUs; Redis {', '.join(modes)})")
     width = max(16, max(len(label) for label, _ in columns) + 2)
     print(f"{'':38}" + "".join(f"{label:>{width}}" for label, _ in columns))
@@ -604,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setups", default=",".join(s.label for s in SETUPS),
                         help="which columns, comma-separated (default all)")
     parser.add_argument("--smoke", action="store_true", help="tiny figures: only checks that every phase runs")
+    parser.add_argument("--pin", action="store_true",
+                        help="the nodes on the first CPU, Redis and the load generator on the second")
     args = parser.parse_args(argv)
     if args.smoke:
         args.clients, args.messages, args.rate, args.seconds, args.idle = 20, 400, 200, 0.5, 40
@@ -614,7 +646,8 @@ def main(argv: list[str] | None = None) -> int:
     needed = max(args.clients, args.idle) * 2 + 100
     if soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
-    print(f"cluster benchmark: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, nothing pinned")
+    args.node_cpus, args.other_cpus, args.pinned = plan_pinning(args.pin)
+    print(f"cluster benchmark: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.pinned}")
     return asyncio.run(run(args))
 
 

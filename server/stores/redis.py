@@ -189,9 +189,15 @@ def _script(body: str) -> Script:
 # its recipient (the cluster's routing rule, scripts.py), and the reply says which.
 # _ROOM_POST runs the same body with ``cas`` set (see there; its ARGV 12 on are its own);
 # _STORE with it false. Reply: the new message's id; {1, id, the nodes} if routed;
-# {0, the earlier message's row} for a known request id.
+# {0, the earlier message's row} for a known request id. The body reads its arguments from
+# the locals _FIELDS sets (_STORE_PACKED sets them from its own ARGV): extra1 to extra4 are
+# ARGV 12 to 15.
+_FIELDS = r"""
+local sk, cid, s, r, rk, t, at, state, x, conv = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8],
+  ARGV[9], ARGV[10], ARGV[11]
+local extra1, extra2, extra3, extra4 = ARGV[12], ARGV[13], ARGV[14], ARGV[15]
+"""
 _STORE_BODY = r"""
-local sk, cid, state, rk, x = ARGV[2], ARGV[3], ARGV[9], ARGV[6], ARGV[10]
 local cidk = P .. 'cid:' .. sk
 -- n: the new id as INCR gives it (a Lua number, the reply); id: the same as a string,
 -- formatted once, for every command and key. (A Lua number given to redis.call is
@@ -203,7 +209,7 @@ if cas then
   local earlier = redis.call('HGET', cidk, cid)
   if earlier then return {0, row(earlier)} end
   local now = redis.call('HGET', P .. 'roomv', rk) or '0'
-  if now ~= ARGV[12] then return {2, redis.call('HGET', P .. 'rooms', rk) or false, now} end
+  if now ~= extra1 then return {2, redis.call('HGET', P .. 'rooms', rk) or false, now} end
   n = redis.call('INCR', P .. 'next')
   id = string.format('%d', n)
   redis.call('HSET', cidk, cid, id)
@@ -219,15 +225,19 @@ else
   end
 end
 local k = mkey(id)
-local fields = {'s', ARGV[4], 'sk', sk, 't', ARGV[7], 'at', ARGV[8], 'c', cid, 'st', state}
-if x ~= '' then fields[#fields + 1] = 'x' fields[#fields + 1] = x end
-if rk ~= '' then
-  fields[#fields + 1] = 'r' fields[#fields + 1] = ARGV[5]
-  fields[#fields + 1] = 'rk' fields[#fields + 1] = rk
+if x ~= '' and rk ~= '' then  -- a direct message (the usual one): no table to build
+  redis.call('HSET', k, 's', s, 'sk', sk, 't', t, 'at', at, 'c', cid, 'st', state, 'x', x, 'r', r, 'rk', rk)
+else
+  local fields = {'s', s, 'sk', sk, 't', t, 'at', at, 'c', cid, 'st', state}
+  if x ~= '' then fields[#fields + 1] = 'x' fields[#fields + 1] = x end
+  if rk ~= '' then
+    fields[#fields + 1] = 'r' fields[#fields + 1] = r
+    fields[#fields + 1] = 'rk' fields[#fields + 1] = rk
+  end
+  redis.call('HSET', k, unpack(fields))
 end
-redis.call('HSET', k, unpack(fields))
 if rk ~= '' then
-  redis.call('ZADD', ARGV[11], id, id)
+  redis.call('ZADD', conv, id, id)
   if state == 'sent' or state == 'queued' then
     redis.call('ZADD', P .. 'pend:' .. rk, id, id)
     if x ~= '' then redis.call('ZADD', P .. 'exp', x, id) end
@@ -236,22 +246,38 @@ end
 if cas then
   -- Noted in the message ('se': "stream entry-id" lines), so that a delete of the post
   -- removes its text from the stream too (_CHANGE).
-  local eid = redis.call('XADD', ARGV[13], 'MAXLEN', '~', ARGV[15], '*', 'e', ARGV[14] .. id .. '}')
-  redis.call('HSET', k, 'se', ARGV[13] .. ' ' .. eid)
-elseif ARGV[12] and (state == 'sent' or state == 'queued') then
-  return {1, n, route(ARGV[12], rk, ARGV[13], ARGV[14] .. id .. ARGV[15])}
+  local eid = redis.call('XADD', extra2, 'MAXLEN', '~', extra4, '*', 'e', extra3 .. id .. '}')
+  redis.call('HSET', k, 'se', extra2 .. ' ' .. eid)
+elseif extra1 and (state == 'sent' or state == 'queued') then
+  return {1, n, route(extra1, rk, extra2, extra3 .. id .. extra4)}
 end
 -- A new message's id alone, not {1, id}: one reply item, not three, for the node to read.
 return n
 """
-_STORE = _script(ROUTE_FUNCTION + "local cas = false\n" + _STORE_BODY)
+_STORE = _script(ROUTE_FUNCTION + "local cas = false\n" + _FIELDS + _STORE_BODY)
 # A named room's message in a cluster (server/roomdesk.py): _STORE's ARGV, then the room's
 # version the poster's right was decided on, the events stream, the head of its entry
 # (cluster/bus.py room_post_head: the id and "}" complete it) and the stream's length.
 # Stored and put on the events stream in one step, only if the room is still at that
 # version (its id, as _STORE answers); else {2, the room's record or false, its version} (nothing stored:
 # the node decides again on the room as it is). A resend is recognised first ({0, row}).
-_ROOM_POST = _script("local cas = true\n" + _STORE_BODY)
+_ROOM_POST = _script("local cas = true\n" + _FIELDS + _STORE_BODY)
+# _STORE with its arguments packed (RedisStore.store_message sends it when it can): ARGV: P;
+# sender key, sender, recipient, recipient key, sent at, state, expires at, conversation
+# key and request id in ONE argument, each but the last followed by a tab (none of the
+# first eight can hold one: names and keys hold no control character, and the node checks;
+# the request id, last, may hold anything); the text; the route's four, if any. Three
+# arguments a message, not ten: the node encodes two strings instead of ten (a tenth of
+# its store path), and Redis parses two bulk strings instead of ten, for one match here.
+# The same body then runs on the same fields as _STORE's: the same commands, keys, fields
+# and reply (nothing of what Redis stores changes).
+_STORE_PACKED = _script(ROUTE_FUNCTION + r"""
+local cas = false
+local sk, s, r, rk, at, state, x, conv, cid = string.match(ARGV[2],
+  '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
+if not cid then return redis.error_reply('ERR a packed message of the wrong shape') end
+local t, extra1, extra2, extra3, extra4 = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+""" + _STORE_BODY)
 
 # Named rooms shared by a cluster's nodes: ``roomv`` maps a room key to its version (the
 # number of changes stored; kept when the room ends, so a new room of the name goes on
@@ -318,6 +344,22 @@ _ACKS = _script(r"""
 local out = {}
 -- (strings, not the numbers ack() answers: table.concat would format each with sprintf)
 for i = 2, #ARGV, 2 do out[#out + 1] = ack(ARGV[i], ARGV[i + 1]) == 1 and '1' or '0' end
+return table.concat(out)
+""")
+# The same two with their arguments in ONE argument, each followed by a tab but the last
+# (ids are digits, keys hold no control character; _Many checks): the node joins them in
+# one call instead of encoding each, Redis reads them with a pattern (the answers are the
+# same; _Many.decode checks their count).
+_RECEIPTS_PACKED = _script(r"""
+local n = 0
+for id, rk, sk in string.gmatch(ARGV[2], '([^\t]*)\t([^\t]*)\t([^\t]*)\t?') do n = n + receipt(id, rk, sk) end
+return n
+""")
+_ACKS_PACKED = _script(r"""
+local out = {}
+for id, sk in string.gmatch(ARGV[2], '([^\t]*)\t([^\t]*)\t?') do
+  out[#out + 1] = ack(id, sk) == 1 and '1' or '0'
+end
 return table.concat(out)
 """)
 
@@ -793,6 +835,9 @@ SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAN
 SCRIPTS += (_RECORD_ROOM_READ, _ROOM_READ_MARKS)  # read marks in rooms (issue 13)
 SCRIPTS += (_UPGRADE,)  # purge without the ``ids`` set (bench/PROFILE.md, "Commands per message")
 SCRIPTS += (_RECEIPTS, _ACKS)  # a turn's adjacent receipts, acks: one operation (bench/PROFILE.md, round five)
+SCRIPTS += (_STORE_PACKED,)  # a message's fields in one argument (bench/PROFILE.md, "round eight")
+SCRIPTS += (_RECEIPTS_PACKED, _ACKS_PACKED)  # and receipts', acks' (the same)
+_PACKED = {_RECEIPTS: _RECEIPTS_PACKED, _ACKS: _ACKS_PACKED}
 
 
 # --- One script call for a loop turn's operations ---------------------------------------------
@@ -1000,20 +1045,33 @@ class _Many:
     Redis a function call and its argument table. ``decode`` is None for receipts (each
     answered None), ``bool`` for acks (each answered True or False)."""
 
-    __slots__ = ("_store", "script", "width", "args", "callbacks", "errors", "_decode")
+    __slots__ = ("_store", "script", "width", "args", "callbacks", "errors", "_decode", "_joined")
 
     def __init__(self, store: "RedisStore", script: Script, width: int, decode: Callable[[Any], Any] | None) -> None:
         self._store, self.script, self.width, self._decode = store, script, width, decode
         self.args: list[Any] = []
         self.callbacks: list[Callback | None] = []
         self.errors: list[ErrorCallback | None] = []
+        self._joined: str | None = None  # see joined()
+
+    def joined(self) -> str | None:
+        """The arguments in one, a tab between each two (_PACKED's scripts), or None if one
+        of them holds a tab (each goes as an argument of its own then). Kept for ``command``
+        after ``size`` (RedisStore._many forgets it when it adds arguments)."""
+        if self._joined is None:
+            joined = "\t".join(map(str, self.args))
+            self._joined = joined if joined.count("\t") == len(self.args) - 1 else ""
+        return self._joined or None
 
     @property
     def size(self) -> int:
-        return 2 + len(self.args)
+        return 3 if self.joined() is not None else 2 + len(self.args)
 
     @property
     def command(self) -> bytes:
+        joined = self.joined()
+        if joined is not None:
+            return self._store._command(_PACKED[self.script], (joined,))
         return self._store._command(self.script, self.args)
 
     def decode(self, reply: Any) -> Any:
@@ -1208,6 +1266,7 @@ class RedisStore:
                 self._scheduled = True
                 self._loop.call_soon(self._send)
         last.args += args
+        last._joined = None  # joined again when read
         last.callbacks.append(callback)
         last.errors.append(on_error)
 
@@ -1419,17 +1478,24 @@ class RedisStore:
         nodes holding sessions of its recipient: their ids are :attr:`routed` while
         ``callback`` runs (one fsync'ed round trip before ``accepted``, not two)."""
         recipient_key = message.recipient_key
-        args = (message.sender_key, message.client_id, message.sender, message.recipient or "",
-                recipient_key or "", message.text, repr(message.sent_at), message.state,
-                "" if message.expires_at is None else repr(message.expires_at),
-                "" if recipient_key is None else room_posts_key(self.prefix, recipient_key) if message.state == "room"
+        conv = ("" if recipient_key is None else room_posts_key(self.prefix, recipient_key) if message.state == "room"
                 else conversation_key(self.prefix, message.sender_key, recipient_key))
+        expires = "" if message.expires_at is None else repr(message.expires_at)
+        # Packed (_STORE_PACKED): the eight fields that hold no tab, one tab after each.
+        head = (f"{message.sender_key}\t{message.sender}\t{message.recipient or ''}\t{recipient_key or ''}\t"
+                f"{message.sent_at!r}\t{message.state}\t{expires}\t{conv}\t")
+        if head.count("\t") == 8:
+            script, args = _STORE_PACKED, (head + message.client_id, message.text)
+        else:  # a field with a tab (no name or key has one): each field an argument of its own
+            script, args = _STORE, (message.sender_key, message.client_id, message.sender, message.recipient or "",
+                                    recipient_key or "", message.text, repr(message.sent_at), message.state,
+                                    expires, conv)
         route = None
         if self.router is not None and recipient_key is not None and message.state in ("sent", "queued"):
             route = self.router(message)
         # The answer's reader: a partial, not a lambda (one Python frame less per message).
         if route is None:
-            self._submit(_STORE, args, partial(self._stored, message), callback, on_error)
+            self._submit(script, args, partial(self._stored, message), callback, on_error)
             return
 
         def answered(result: tuple[StoredMessage, str]) -> None:
@@ -1439,7 +1505,7 @@ class RedisStore:
             finally:
                 self.routed = None
 
-        self._submit(_STORE, args + route, partial(self._stored, message), answered, on_error)
+        self._submit(script, args + route, partial(self._stored, message), answered, on_error)
         if trace.ON:
             self._traced[id(self._queued[-1])] = (message.sender_key, message.client_id)
             trace.mark("a_submit", (message.sender_key, message.client_id))

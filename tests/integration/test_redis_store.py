@@ -748,3 +748,110 @@ def test_a_purge_walks_ids_of_fifteen_digits_and_more_to_their_messages(loop, re
         return [i for i, exists in zip(ids, found) if exists]
     assert loop.run_until_complete(left()) == [ids[2]]
     store.close()
+
+
+async def every_key(url: str, prefix: str) -> dict:
+    """Everything under ``prefix``, by key without it: what Redis stores, whole."""
+    async with RedisClient(url) as redis:
+        keys = sorted(await redis.execute("KEYS", prefix + "*"))
+        types = await redis.pipeline([("TYPE", key) for key in keys])
+        reads = {"string": ("GET",), "hash": ("HGETALL",), "zset": ("ZRANGE", 0, -1, "WITHSCORES"),
+                 "set": ("SMEMBERS",)}
+        values = await redis.pipeline([(reads[kind][0], key, *reads[kind][1:]) for key, kind in zip(keys, types)])
+    dump = {}
+    for key, kind, value in zip(keys, types, values):
+        if kind == "hash":
+            value = dict(zip(value[::2], value[1::2]))
+        elif kind == "set":
+            value = sorted(value)
+        dump[key.decode()[len(prefix):]] = value
+    return dump
+
+
+def test_a_message_goes_to_redis_as_three_arguments_and_is_stored_as_when_it_went_as_ten(loop, redis_server):
+    """store_message packs a message's fields that hold no tab (names, keys, times, state,
+    conversation key) and its request id, last, into one argument (_STORE_PACKED): three
+    arguments per message, not ten (bench/PROFILE.md, the cluster path's round eight).
+    What Redis stores is the same, key for key and field for field, as the ten arguments
+    stored (_STORE, which a node of the version before sends); a request id or a text
+    holding tabs, newlines or "%" is kept whole; a name holding a tab (none does: names
+    hold no control character) goes as ten arguments; a resend is recognised."""
+    from server.stores import redis as module
+
+    messages = [dm("c1"), dm("c\t2\n%s%%\u00e9", "a\ttext\nwith \U0001f600 %d"), dm("c3", ""),
+                replace(dm("c4"), expires_at=None, state="sent"),
+                StoredMessage(0, "Alice", "alice", None, None, "to the room", 1001.5, "c5", "room", None),
+                StoredMessage(0, "Alice", "alice", "#redes", "#redes", "in #redes", 1002.25, "c6", "room", None),
+                StoredMessage(0, "Al\tice", "al\tice", "Bob", "bob", "odd name", 1003.0, "c7", "queued", 9e9)]
+    packed = open_redis_store(loop, redis_server.url, prefix="{packed}:")
+    plain = open_redis_store(loop, redis_server.url, prefix="{plain}:")
+    answers, reference = [], []
+    for message in messages:
+        packed.store_message(message, answers.append)
+        size = packed._queued[-1].size
+        assert size == (12 if "\t" in message.sender else 4), (message, size)
+        rk = message.recipient_key
+        conv = ("" if rk is None else module.room_posts_key(plain.prefix, rk) if message.state == "room"
+                else module.conversation_key(plain.prefix, message.sender_key, rk))
+        args = (message.sender_key, message.client_id, message.sender, message.recipient or "", rk or "",
+                message.text, repr(message.sent_at), message.state,
+                "" if message.expires_at is None else repr(message.expires_at), conv)
+        plain._submit(module._STORE, args, partial(plain._stored, message), reference.append, None)
+        loop.run_until_complete(packed.drain(timeout=5))
+        loop.run_until_complete(plain.drain(timeout=5))
+    assert [(m.msg_id, m.client_id, m.text, status) for m, status in answers] == \
+        [(m.msg_id, m.client_id, m.text, status) for m, status in reference]
+    assert [status for _m, status in answers] == ["new"] * len(messages)
+    stored = loop.run_until_complete(every_key(redis_server.url, packed.prefix))
+    assert stored == loop.run_until_complete(every_key(redis_server.url, plain.prefix))
+    assert stored["m:2"][b"c"] == "c\t2\n%s%%\u00e9".encode() and stored["m:2"][b"t"] == \
+        "a\ttext\nwith \U0001f600 %d".encode()
+    assert "conv:5:alice:bob" in stored and "room:#redes" in stored and "pend:bob" in stored
+    packed.store_message(messages[1], answers.append)  # a resend: recognised, no new id
+    loop.run_until_complete(packed.drain(timeout=5))
+    assert (answers[-1][0].msg_id, answers[-1][1]) == (2, "resend")
+    packed.close()
+    plain.close()
+
+
+def test_a_turns_joined_receipts_and_acks_go_as_one_argument_each_and_do_what_they_did(loop, redis_server):
+    """A turn's adjacent receipts (or acks), one operation, go to Redis as ONE argument,
+    their fields joined by tabs (_RECEIPTS_PACKED, _ACKS_PACKED; bench/PROFILE.md, the
+    cluster path's round eight), not three (two) per receipt (ack); each is answered as
+    before, and Redis holds what it held when they went one argument each. A key holding a
+    tab (none does) sends the operation's arguments one by one."""
+    from server.stores import redis as module
+
+    results = {}
+    for name in ("packed", "plain"):
+        store = open_redis_store(loop, redis_server.url, prefix="{%s}:" % name)
+        for i in range(4):
+            store.store_message(dm(f"c{i}"), None)
+        store.store_message(StoredMessage(0, "Al\tice", "al\tice", "Bob", "bob", "odd", 1.0, "c9", "queued", 9e9),
+                            None)
+        loop.run_until_complete(store.drain(timeout=5))
+        answers = []
+        if name == "plain":  # as a node of the version before: each receipt's and ack's fields an argument
+            store._many = lambda script, width, args, decode, callback, on_error, store=store: \
+                store._submit(script, args, lambda reply: [reply], lambda r, c=callback: c(
+                    None if decode is None else r[0] == b"1"), on_error)
+        for msg_id in (1, 2, 3):
+            store.record_receipt(msg_id, "bob", answers.append, sender_key="alice")
+        if name == "packed":
+            assert (store._queued[-1].size, store._queued[-1].command.count(b"$")) == (3, 3)
+        store.record_receipt(5, "bob", answers.append, sender_key="al\tice")  # joined: 3 + 3 args each
+        if name == "packed":
+            assert store._queued[-1].size == 2 + 4 * 3
+        loop.run_until_complete(store.drain(timeout=5))
+        for msg_id, sender in ((1, "alice"), (2, "alice"), (4, "alice"), (3, "mallory"), (1, "alice")):
+            store.record_ack(msg_id, sender, answers.append)
+        if name == "packed":
+            assert store._queued[-1].size == 3
+        loop.run_until_complete(store.drain(timeout=5))
+        results[name] = (answers, loop.run_until_complete(every_key(redis_server.url, store.prefix)))
+        store.close()
+    answers, stored = results["packed"]
+    assert answers == [None] * 4 + [True, True, True, False, True]
+    assert results["packed"] == results["plain"]
+    assert stored["untold:alice"] == [b"3", b"3"] and stored["untold:al\tice"] == [b"5", b"5"]
+    assert module._PACKED  # both scripts are in BATCH
