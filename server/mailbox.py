@@ -100,31 +100,46 @@ def same_request(stored: StoredMessage, request: StoredMessage) -> bool:
 
 # The message path's statements run on batches of rows, by as few executions as these sizes
 # allow, in order: a statement of 64 rows as often as the batch holds 64, then one of 32,
-# 16 ... 1 for the rest (issue 9, bench/PROFILE.md "Round fourteen (durable)"). Each
+# 16 ... for the rest (issue 9, bench/PROFILE.md "Round fourteen (durable)"). Each
 # execution of a statement ends by freeing the memory SQLite took for its bound values and
 # records, and the next takes it again, each time under SQLite's mutex: by ``executemany``
-# of a one-row statement, a free and a malloc per value per row. Seven statement texts per
-# statement, all kept in the connection's statement cache (128); at most 64 x 11 = 704
-# parameters.
-_ROWS_PER_EXECUTION = (64, 32, 16, 8, 4, 2, 1)
+# of a one-row statement, a free and a malloc per value per row. Rows fewer than a
+# statement's ``fewest`` go by ``executemany`` of its one-row form, as before (a multi-row
+# UPDATE has a fixed cost of its own: below that it costs more than it saves). Seven
+# statement texts at most per statement, all kept in the connection's statement cache
+# (128); at most 64 x 11 = 704 parameters.
+_MOST_ROWS = 64
+# Measured (valgrind, transactions of 4 and of 16 messages with their receipts and acks):
+# a multi-row INSERT saves already at 2 to 4 rows; a multi-row UPDATE costs more than 4
+# one-row executions, and saves at 16.
+INSERT_FEWEST = 2
+UPDATE_FEWEST = 8
 
 
-def _by_size(sql_for_rows: Callable[[int], str]) -> list[tuple[int, str]]:
-    """(rows, SQL text for that many rows) for each of _ROWS_PER_EXECUTION."""
-    return [(size, sql_for_rows(size)) for size in _ROWS_PER_EXECUTION]
+def _by_size(sql_for_rows: Callable[[int], str], fewest: int) -> dict[int, str]:
+    """The SQL text for 1 row, and for ``fewest`` rows and each power of two up to
+    _MOST_ROWS, by number of rows (``fewest`` a power of two)."""
+    sizes = [1] + [1 << bit for bit in range(fewest.bit_length() - 1, _MOST_ROWS.bit_length())]
+    return {size: sql_for_rows(size) for size in sizes}
 
 
-def _run_rows(db: sqlite3.Connection, statements: list[tuple[int, str]], rows: list[tuple]) -> int:
+def _run_rows(db: sqlite3.Connection, statements: dict[int, str], rows: list[tuple]) -> int:
     """Run ``statements`` (from :func:`_by_size`) on ``rows`` (each a tuple of one row's
     parameters), in order; returns SQLite's count of rows changed."""
-    changed = start = 0
-    for size, statement in statements:
-        whole = (len(rows) - start) // size  # executions of this size, for the rows left
-        if whole:
-            end = start + whole * size
-            changed += db.executemany(statement, [tuple(chain.from_iterable(rows[at:at + size]))
-                                                  for at in range(start, end, size)]).rowcount
-            start = end
+    full, rest = divmod(len(rows), _MOST_ROWS)
+    changed = at = 0
+    if full:
+        at = full * _MOST_ROWS
+        changed = db.executemany(statements[_MOST_ROWS], [tuple(chain.from_iterable(rows[start:start + _MOST_ROWS]))
+                                                          for start in range(0, at, _MOST_ROWS)]).rowcount
+    while rest:
+        size = 1 << (rest.bit_length() - 1)  # the most rows one statement takes of the rest
+        if size not in statements:  # fewer than the fewest: each row on its own
+            return changed + db.executemany(statements[1], rows[at:]).rowcount
+        changed += db.execute(statements[size], rows[at] if size == 1
+                              else tuple(chain.from_iterable(rows[at:at + size]))).rowcount
+        at += size
+        rest -= size
     return changed
 
 
@@ -132,7 +147,7 @@ def _run_rows(db: sqlite3.Connection, statements: list[tuple[int, str]], rows: l
 # by one would; its row count is the rows it inserted.
 _INSERT_MESSAGES = _by_size(lambda rows: "INSERT OR IGNORE INTO messages (msg_id, sender, sender_key, recipient,"
                             " recipient_key, text, sent_at, client_id, state, expires_at, sender_notified) VALUES "
-                            + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows))
+                            + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows), INSERT_FEWEST)
 
 
 def _update_by_pairs(assignments: str, key: str, condition: str) -> Callable[[int], str]:
@@ -184,9 +199,10 @@ def record_deliveries(db: sqlite3.Connection, receipts: list[tuple[int, str]]) -
     return [None] * len(receipts)
 
 
-_DELIVER = _by_size(_update_by_pairs("state = 'delivered'", "recipient_key", "state IN ('sent', 'queued')"))
+_DELIVER = _by_size(_update_by_pairs("state = 'delivered'", "recipient_key", "state IN ('sent', 'queued')"),
+                    UPDATE_FEWEST)
 _ACKNOWLEDGE = _by_size(_update_by_pairs("sender_notified = 1", "sender_key",
-                                         "sender_notified = 0 AND state IN ('delivered', 'expired')"))
+                                         "sender_notified = 0 AND state IN ('delivered', 'expired')"), UPDATE_FEWEST)
 
 
 def pending_for(db: sqlite3.Connection, recipient_key: str, after: int, limit: int) -> list[StoredMessage]:
