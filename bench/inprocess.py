@@ -165,6 +165,7 @@ async def run(clients: int, messages: int, window: int, seed: int, batch_acks: b
     ``bare``: through the bare relay (bench/relay.py) instead of the chat server;
     ``durable``: on the SQLite store in that directory."""
     store = durable_store(durable) if durable else None
+    FakeTransport.wrote = None  # an asyncio.Event belongs to one loop: a new one for this run's
     if redis:
         from resp import RedisClient
         from server.stores.redis import RedisStore
