@@ -26,6 +26,12 @@ real ``redis-server`` (whose database it empties first): the node's share of the
 path's store work (RESP encoding and parsing, the scripts' calls and answers), without the
 routing between nodes. Redis runs in its own process, so its CPU is not counted here.
 
+With ``--durable DIR`` the store is the durable server's (server/stores/sqlite.py) on a new
+database in DIR (emptied first): ``synchronous=FULL``, the committer thread, the
+checkpoints, as the server runs it. The driver waits for the committer's answers as it
+does for Redis's; the process's CPU time and valgrind's count take in both threads, the
+loop's and the committer's (the fsyncs' kernel time is in the CPU time, not in the count).
+
 On a machine shared with other work, CPU time per message moves by tens of percent from run
 to run. A steady figure for comparing two versions of the code is the number of
 instructions, counted by valgrind (the difference of two runs cancels start-up)::
@@ -141,11 +147,25 @@ def bare_relay_clients(clients: int, batch_acks: bool) -> list[tuple[Any, FakeTr
     return sessions
 
 
+def durable_store(directory: str) -> Any:
+    """The durable server's store on a new database in ``directory`` (its old files removed)."""
+    from pathlib import Path
+
+    from server.stores import SQLiteStore
+
+    path = Path(directory) / "inprocess.db"
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    return SQLiteStore(path)
+
+
 async def run(clients: int, messages: int, window: int, seed: int, batch_acks: bool = False,
-              redis: str | None = None, bare: bool = False) -> float:
+              redis: str | None = None, bare: bool = False, durable: str | None = None) -> float:
     """Relay ``messages`` direct messages end to end; returns CPU seconds per message.
-    ``bare``: through the bare relay (bench/relay.py) instead of the chat server."""
-    store = None
+    ``bare``: through the bare relay (bench/relay.py) instead of the chat server;
+    ``durable``: on the SQLite store in that directory."""
+    store = durable_store(durable) if durable else None
+    FakeTransport.wrote = None  # an asyncio.Event belongs to one loop: a new one for this run's
     if redis:
         from resp import RedisClient
         from server.stores.redis import RedisStore
@@ -179,10 +199,12 @@ async def run(clients: int, messages: int, window: int, seed: int, batch_acks: b
     if thresholds is not None:
         gc.set_threshold(*thresholds)
     try:
-        return await _relay_all(sessions, inbox, send, sent, messages, batch_acks, bool(redis))
+        return await _relay_all(sessions, inbox, send, sent, messages, batch_acks, bool(redis or durable))
     finally:  # the collector is process-wide: leave it as it was
         gc.unfreeze()
         gc.set_threshold(*before)
+        if durable:
+            store.close()  # commits the last lazy receipts and acks, stops the committer thread
 
 
 def _confirmations(receipts: list[bytes], acks: list[bytes]) -> list[bytes]:
@@ -210,7 +232,7 @@ async def _relay_all(sessions: list, inbox: list[list[bytes]], send, sent: int, 
                 inbox[i] = []
         await asyncio.sleep(0)  # the store's answers
         await asyncio.sleep(0)  # the batched writes
-        if remote:  # a store in another process: wait for its answers to write something
+        if remote:  # a store in another process or thread: wait for its answers to write something
             wrote = FakeTransport.wrote
             if wrote is None:
                 wrote = FakeTransport.wrote = asyncio.Event()
@@ -251,10 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch-acks", action="store_true", help="ask for batch_acks; confirm in batches")
     parser.add_argument("--redis", metavar="URL", help="the Redis store on this redis:// URL (emptied first)")
+    parser.add_argument("--durable", metavar="DIR", help="the durable SQLite store, on a new database in DIR")
     parser.add_argument("--relay", action="store_true", help="the bare relay (bench/relay.py), not the chat server")
     args = parser.parse_args(argv)
     per_message = asyncio.run(run(args.clients, args.messages, args.window, args.seed, args.batch_acks,
-                                  args.redis, args.relay))
+                                  args.redis, args.relay, args.durable))
     print(f"{per_message * 1e6:.1f} µs of CPU per direct message ({'bare relay' if args.relay else 'server'} "
           f"and driver), {args.clients} clients, "
           f"{args.messages} messages")

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import operator
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from itertools import chain
 
 from protocol import HistoryEntry
 from protocol.frozen import fast_init
@@ -96,21 +98,86 @@ def same_request(stored: StoredMessage, request: StoredMessage) -> bool:
     return stored.recipient_key == request.recipient_key and stored.text == request.text
 
 
+# The message path's statements run on batches of rows, by as few executions as these sizes
+# allow, in order: a statement of 64 rows as often as the batch holds 64, then one of 32,
+# 16 ... for the rest (issue 9, bench/PROFILE.md "Round fourteen (durable)"). Each
+# execution of a statement ends by freeing the memory SQLite took for its bound values and
+# records, and the next takes it again, each time under SQLite's mutex: by ``executemany``
+# of a one-row statement, a free and a malloc per value per row. Rows fewer than a
+# statement's ``fewest`` go by ``executemany`` of its one-row form, as before (a multi-row
+# UPDATE has a fixed cost of its own: below that it costs more than it saves). Seven
+# statement texts at most per statement, all kept in the connection's statement cache
+# (128); at most 64 x 11 = 704 parameters.
+_MOST_ROWS = 64
+# Measured (valgrind, transactions of 4 and of 16 messages with their receipts and acks):
+# a multi-row INSERT saves already at 2 to 4 rows; a multi-row UPDATE costs more than 4
+# one-row executions, and saves at 16.
+INSERT_FEWEST = 2
+UPDATE_FEWEST = 8
+
+
+def _by_size(sql_for_rows: Callable[[int], str], fewest: int) -> dict[int, str]:
+    """The SQL text for 1 row, and for ``fewest`` rows and each power of two up to
+    _MOST_ROWS, by number of rows (``fewest`` a power of two)."""
+    sizes = [1] + [1 << bit for bit in range(fewest.bit_length() - 1, _MOST_ROWS.bit_length())]
+    return {size: sql_for_rows(size) for size in sizes}
+
+
+def _run_rows(db: sqlite3.Connection, statements: dict[int, str], rows: list[tuple]) -> int:
+    """Run ``statements`` (from :func:`_by_size`) on ``rows`` (each a tuple of one row's
+    parameters), in order; returns SQLite's count of rows changed."""
+    full, rest = divmod(len(rows), _MOST_ROWS)
+    changed = at = 0
+    if full:
+        at = full * _MOST_ROWS
+        changed = db.executemany(statements[_MOST_ROWS], [tuple(chain.from_iterable(rows[start:start + _MOST_ROWS]))
+                                                          for start in range(0, at, _MOST_ROWS)]).rowcount
+    while rest:
+        size = 1 << (rest.bit_length() - 1)  # the most rows one statement takes of the rest
+        if size not in statements:  # fewer than the fewest: each row on its own
+            return changed + db.executemany(statements[1], rows[at:]).rowcount
+        changed += db.execute(statements[size], rows[at] if size == 1
+                              else tuple(chain.from_iterable(rows[at:at + size]))).rowcount
+        at += size
+        rest -= size
+    return changed
+
+
+# A multi-row INSERT OR IGNORE skips each conflicting row alone, in order, as the rows one
+# by one would; its row count is the rows it inserted.
+_INSERT_MESSAGES = _by_size(lambda rows: "INSERT OR IGNORE INTO messages (msg_id, sender, sender_key, recipient,"
+                            " recipient_key, text, sent_at, client_id, state, expires_at, sender_notified) VALUES "
+                            + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows), INSERT_FEWEST)
+
+
+def _update_by_pairs(assignments: str, key: str, condition: str) -> Callable[[int], str]:
+    """The SQL of an UPDATE of the messages whose (msg_id, ``key``) is one of ``rows``
+    pairs, where ``condition`` holds. Each row's new values are constants and its condition
+    reads only its own columns, so one UPDATE of them all leaves the rows and the count of
+    rows changed as the pairs one by one would (a pair given twice changes its row once,
+    as the second of two statements would find nothing to change). EXPLAIN QUERY PLAN:
+    ``SCAN`` of the pairs, ``SEARCH messages USING INTEGER PRIMARY KEY``."""
+    def sql(rows: int) -> str:
+        if rows == 1:
+            return f"UPDATE messages SET {assignments} WHERE msg_id = ? AND {key} = ? AND {condition}"
+        return (f"UPDATE messages SET {assignments} FROM (VALUES {', '.join(['(?, ?)'] * rows)}) AS pairs"
+                f" WHERE messages.msg_id = pairs.column1 AND messages.{key} = pairs.column2 AND {condition}")
+    return sql
+
+
 def store_messages(db: sqlite3.Connection, messages: list[StoredMessage]) -> list[tuple[StoredMessage, str]]:
     """Insert new messages (their msg_id already chosen), skipping resends.
 
     Returns, for each, (the stored message, NEW); for a resend of a message the same
     sender already sent under the same client id, (that earlier message, RESEND); for a
     different request under a client id the sender already used, (the request, ID_REUSED),
-    and nothing is stored. One ``executemany`` for the batch; conflicts, which are rare,
-    cost a lookup each.
+    and nothing is stored. A few multi-row INSERTs for the batch (see _run_rows);
+    conflicts, which are rare, cost a lookup each.
     """
-    cursor = db.executemany(
-        "INSERT OR IGNORE INTO messages (msg_id, sender, sender_key, recipient, recipient_key, text, sent_at,"
-        " client_id, state, expires_at, sender_notified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(m.msg_id, m.sender, m.sender_key, m.recipient, m.recipient_key, m.text, m.sent_at, m.client_id,
-          m.state, m.expires_at, int(m.state in ("room", "blocked"))) for m in messages])
-    if cursor.rowcount == len(messages):
+    inserted = _run_rows(db, _INSERT_MESSAGES, [
+        (m.msg_id, m.sender, m.sender_key, m.recipient, m.recipient_key, m.text, m.sent_at, m.client_id,
+         m.state, m.expires_at, int(m.state in ("room", "blocked"))) for m in messages])
+    if inserted == len(messages):
         return [(m, NEW) for m in messages]
     results = []
     for message in messages:
@@ -125,12 +192,17 @@ def store_messages(db: sqlite3.Connection, messages: list[StoredMessage]) -> lis
 
 
 def record_deliveries(db: sqlite3.Connection, receipts: list[tuple[int, str]]) -> list[None]:
-    """Mark (msg_id, recipient_key) as delivered, in one executemany. The sender counts as
-    told only once its client acknowledges the outcome (see :func:`acknowledge`)."""
-    db.executemany("UPDATE messages SET state = 'delivered'"
-                   " WHERE msg_id = ? AND recipient_key = ? AND state IN ('sent', 'queued')",
-                   [(msg_id, key) for msg_id, key in receipts])
+    """Mark (msg_id, recipient_key) as delivered, by a few UPDATEs (see _run_rows). The
+    sender counts as told only once its client acknowledges the outcome (see
+    :func:`acknowledge`)."""
+    _run_rows(db, _DELIVER, receipts)
     return [None] * len(receipts)
+
+
+_DELIVER = _by_size(_update_by_pairs("state = 'delivered'", "recipient_key", "state IN ('sent', 'queued')"),
+                    UPDATE_FEWEST)
+_ACKNOWLEDGE = _by_size(_update_by_pairs("sender_notified = 1", "sender_key",
+                                         "sender_notified = 0 AND state IN ('delivered', 'expired')"), UPDATE_FEWEST)
 
 
 def pending_for(db: sqlite3.Connection, recipient_key: str, after: int, limit: int) -> list[StoredMessage]:
@@ -164,13 +236,10 @@ def acknowledge(db: sqlite3.Connection, acks: list[tuple[int, str]]) -> list[boo
 
     Returns, for each, False if ``msg_id`` is not a message of that sender (or no longer
     stored), else True, also when there was nothing to record (acknowledged before, or
-    not final yet: then it is told, and must be acknowledged, once it is). One
-    ``executemany``; only a batch with such acks costs a lookup each.
+    not final yet: then it is told, and must be acknowledged, once it is). A few UPDATEs
+    (see _run_rows); only a batch with such acks costs a lookup each.
     """
-    cursor = db.executemany(
-        "UPDATE messages SET sender_notified = 1 WHERE msg_id = ? AND sender_key = ?"
-        " AND sender_notified = 0 AND state IN ('delivered', 'expired')", acks)
-    if cursor.rowcount == len(acks):
+    if _run_rows(db, _ACKNOWLEDGE, acks) == len(acks):
         return [True] * len(acks)
     return [db.execute("SELECT 1 FROM messages WHERE msg_id = ? AND sender_key = ?", ack).fetchone() is not None
             for ack in acks]

@@ -191,6 +191,26 @@ def test_the_in_process_measure_relays_every_message_end_to_end(capsys) -> None:
 
 
 @pytest.mark.timeout_seconds(60)
+def test_the_in_process_measure_runs_on_the_durable_store_too(capsys, tmp_path) -> None:
+    # --durable DIR (issue 9, round fourteen): the SQLite store on disk with its committer
+    # thread; it ends only when every message's delivered ack came back, and every message
+    # is then in the database, delivered.
+    import sqlite3
+
+    from bench import inprocess
+
+    assert inprocess.main(["--clients", "20", "--messages", "300", "--batch-acks", "--durable", str(tmp_path)]) == 0
+    assert re.search(r"[\d.]+ µs of CPU per direct message \(server and driver\), 20 clients, 300 messages",
+                     capsys.readouterr().out)
+    db = sqlite3.connect(tmp_path / "inprocess.db")
+    try:
+        delivered = db.execute("SELECT COUNT(*) FROM messages WHERE state = 'delivered'").fetchone()[0]
+    finally:
+        db.close()
+    assert delivered >= 300
+
+
+@pytest.mark.timeout_seconds(60)
 def test_the_in_process_login_measure_welcomes_every_login_and_reports_what_each_keeps(capsys) -> None:
     # bench/logins.py (issue 9's logins and idle bytes): it stops with an error if any
     # hello is not welcomed, so finishing is the check.

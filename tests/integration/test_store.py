@@ -741,6 +741,113 @@ def test_receipts_and_acks_leave_the_rows_and_answers_of_one_statement_each():
             each.close()
 
 
+def executions(db: sqlite3.Connection, operation) -> tuple[object, int]:
+    """``operation()``'s result and how many statement executions it made on ``db`` (each
+    row of an ``executemany`` is one: SQLite's trace is called as each starts)."""
+    count = 0
+
+    def traced(_sql: str) -> None:
+        nonlocal count
+        count += 1
+
+    db.set_trace_callback(traced)
+    try:
+        return operation(), count
+    finally:
+        db.set_trace_callback(None)
+
+
+def test_a_batch_of_messages_receipts_and_acks_takes_a_few_statement_executions_not_one_a_row(db):
+    """Issue 9 (bench/PROFILE.md "Round fourteen (durable)"): each execution of a statement
+    frees and takes again SQLite's memory for its values, so 200 rows are four multi-row
+    executions (64 + 64 + 64 + 8), not 200."""
+    messages = [dm(i, "Alice", "Bob", f"c{i}") for i in range(1, 201)]
+    stored, count = executions(db, lambda: mailbox.store_messages(db, messages))
+    assert stored == [(m, mailbox.NEW) for m in messages] and count == 4
+    _, count = executions(db, lambda: mailbox.record_deliveries(db, [(m.msg_id, "bob") for m in messages]))
+    assert count == 4
+    answers, count = executions(db, lambda: mailbox.acknowledge(db, [(m.msg_id, "alice") for m in messages]))
+    assert answers == [True] * 200 and count == 4
+    assert db.execute("SELECT COUNT(*) FROM messages WHERE state = 'delivered' AND sender_notified = 1"
+                      ).fetchone() == (200,)
+
+
+def _store_one_by_one(db: sqlite3.Connection, messages: list[StoredMessage]) -> list:
+    """store_messages as it was before round fourteen: one INSERT a row (the reference)."""
+    for m in messages:
+        db.execute("INSERT OR IGNORE INTO messages (msg_id, sender, sender_key, recipient, recipient_key, text,"
+                   " sent_at, client_id, state, expires_at, sender_notified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (*astuple(m)[:10], int(m.state in ("room", "blocked"))))
+    answers = []
+    for m in messages:
+        stored = mailbox.find_resend(db, m.sender_key, m.client_id)
+        answers.append((stored, mailbox.NEW) if stored.msg_id == m.msg_id
+                       else (stored, mailbox.RESEND) if mailbox.same_request(stored, m) else (m, mailbox.ID_REUSED))
+    return answers
+
+
+def _receipts_and_acks_one_by_one(db: sqlite3.Connection, receipts: list, acks: list) -> list[bool]:
+    """record_deliveries, then acknowledge, one UPDATE a row (the reference)."""
+    for msg_id, key in receipts:
+        db.execute("UPDATE messages SET state = 'delivered' WHERE msg_id = ? AND recipient_key = ?"
+                   " AND state IN ('sent', 'queued')", (msg_id, key))
+    answers = []
+    for msg_id, key in acks:
+        changed = db.execute("UPDATE messages SET sender_notified = 1 WHERE msg_id = ? AND sender_key = ?"
+                             " AND sender_notified = 0 AND state IN ('delivered', 'expired')", (msg_id, key)).rowcount
+        answers.append(changed == 1 or db.execute("SELECT 1 FROM messages WHERE msg_id = ? AND sender_key = ?",
+                                                  (msg_id, key)).fetchone() is not None)
+    return answers
+
+
+def test_batches_of_every_size_leave_the_rows_answers_and_changes_of_one_statement_a_row():
+    """Random batches of 1 to 200 messages (new, resent in the batch or from an earlier one,
+    a used request id with another text or recipient, room and blocked ones), then of
+    receipts and acks (right and wrong keys, repeated, of messages pending, final,
+    acknowledged or unknown), each batch size crossing the statements' sizes (64, 32 ... 1):
+    the answers, the rows and SQLite's count of changes are those of one statement a row."""
+    import random
+    randomness = random.Random(14)
+    names = ["Alice", "Bob", "Carol", "Dave"]
+    dbs = [open_database(None), open_database(None)]
+    next_id, client_ids = 1, []
+    try:
+        for round_ in range(40):
+            batch = []
+            for _ in range(randomness.choice([1, 2, 3, 7, 63, 64, 65, 97, 128, 200])):
+                sender, to = randomness.sample(names, 2)
+                kind = randomness.random()
+                if client_ids and kind < 0.1:  # a resend, or the same id with another text
+                    old_sender, old_to, old_client = randomness.choice(client_ids)
+                    text = None if randomness.random() < 0.5 else "another text"
+                    batch.append(dm(next_id, old_sender, old_to, old_client, text=text))
+                elif kind < 0.15:
+                    batch.append(StoredMessage(next_id, sender, sender.lower(), None, None, "said", 1000.0,
+                                               f"r{next_id}", "room"))
+                else:
+                    state = "blocked" if kind < 0.2 else randomness.choice(["sent", "queued"])
+                    batch.append(dm(next_id, sender, to, f"c{next_id}", state=state))
+                    client_ids.append((sender, to, f"c{next_id}"))
+                next_id += 1
+            before = [each.total_changes for each in dbs]
+            assert mailbox.store_messages(dbs[0], batch) == _store_one_by_one(dbs[1], batch), round_
+            assert [each.total_changes - b for each, b in zip(dbs, before)] == [dbs[0].total_changes - before[0]] * 2
+            keys = [name.lower() for name in names]
+            receipts = [(randomness.randint(1, next_id + 3), randomness.choice(keys))
+                        for _ in range(randomness.choice([1, 5, 64, 70, 150]))]
+            acks = [(randomness.randint(1, next_id + 3), randomness.choice(keys))
+                    for _ in range(randomness.choice([1, 5, 64, 70, 150]))]
+            before = [each.total_changes for each in dbs]
+            assert mailbox.record_deliveries(dbs[0], receipts) == [None] * len(receipts)
+            assert mailbox.acknowledge(dbs[0], acks) == _receipts_and_acks_one_by_one(dbs[1], receipts, acks), round_
+            assert dbs[0].total_changes - before[0] == dbs[1].total_changes - before[1], round_
+            rows = [each.execute("SELECT * FROM messages ORDER BY msg_id").fetchall() for each in dbs]
+            assert rows[0] == rows[1], round_
+    finally:
+        for each in dbs:
+            each.close()
+
+
 # --- The relay over the store, with fake sessions ----------------------------------------
 
 
