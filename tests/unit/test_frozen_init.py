@@ -18,6 +18,21 @@ from server.cluster import bus
 FAST = events._FAST_INIT + (mailbox.StoredMessage,) + bus._FAST_INIT
 
 
+# Classes neither fast_init nor fast_new can copy exactly (used by the tests of both).
+@dataclass(frozen=True, slots=True)
+class PostInit:
+    a: int
+
+    def __post_init__(self) -> None:
+        if self.a < 0:
+            raise ValueError("negative")
+
+
+@dataclass(slots=True)
+class NotFrozen:
+    a: int
+
+
 def _plain_fields(cls: type) -> list[dataclasses.Field]:
     return list(dataclasses.fields(cls))
 
@@ -94,14 +109,6 @@ def test_a_class_it_cannot_copy_exactly_keeps_the_dataclass_init() -> None:
         b: int = field(default=0, kw_only=True)
 
     @dataclass(frozen=True, slots=True)
-    class PostInit:
-        a: int
-
-        def __post_init__(self) -> None:
-            if self.a < 0:
-                raise ValueError("negative")
-
-    @dataclass(frozen=True, slots=True)
     class WithInitVar:
         a: int
         scale: InitVar[int] = 1
@@ -111,10 +118,6 @@ def test_a_class_it_cannot_copy_exactly_keeps_the_dataclass_init() -> None:
 
     @dataclass(frozen=True)
     class NoSlots:
-        a: int
-
-    @dataclass(slots=True)
-    class NotFrozen:
         a: int
 
     @dataclass(frozen=True, slots=True)
@@ -209,18 +212,6 @@ def test_the_message_path_builds_its_events_and_messages_with_fast_new() -> None
 
 
 def test_fast_new_of_a_class_it_cannot_copy_exactly_is_the_class_itself() -> None:
-    @dataclass(frozen=True, slots=True)
-    class PostInit:
-        a: int
-
-        def __post_init__(self) -> None:
-            if self.a < 0:
-                raise ValueError("negative")
-
-    @dataclass(slots=True)
-    class NotFrozen:
-        a: int
-
     @dataclass(frozen=True, slots=True)
     class Base:
         a: int
