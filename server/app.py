@@ -30,8 +30,13 @@ log = logging.getLogger("chat.server")
 
 # How long stop() lets clients read their goodbye before cutting connections.
 _GOODBYE_GRACE = 2.0
-# Seconds between full garbage collections when the collector is tamed.
+# Seconds between full garbage collections when the collector is tamed: one is due after
+# _FULL_GC_PERIOD and waits for a sweep that finds the server quiet (no connection, login or
+# message since the sweep before), or runs anyway at _FULL_GC_LATEST. A full collection
+# scans every object: 293 ms with 120,000 messages in the memory store (bench/PROFILE.md),
+# a stall that every message arriving meanwhile waits for; in a quiet moment nobody does.
 _FULL_GC_PERIOD = 600.0
+_FULL_GC_LATEST = 1800.0
 # The collector's thresholds when tamed. Python's first one, 700 allocations, runs a young
 # collection every 50 or so direct messages under load, each scanning the thousands of
 # objects of the messages in flight (alive, so promoted, and scanned again later): 4% of
@@ -71,7 +76,7 @@ class ListenFailed(OSError):
         super().__init__(cause.errno, f"cannot listen on {host}:{port} ({listener}): {self.reason}")
 
 
-def _tame_gc(now: float, last_full: float) -> float:
+def _tame_gc(now: float, last_full: float, quiet: bool = True) -> float:
     """Keep full garbage collections out of the message path; returns the last full time.
 
     A full collection scans every tracked object, and with a thousand sessions that is a
@@ -79,17 +84,26 @@ def _tame_gc(now: float, last_full: float) -> float:
     delivered acks 2.6 ms -> 1.6 ms with it out of the way). ``gc.freeze()`` moves what is
     alive now, mostly sessions, out of the collector's sight; objects freed by reference
     counting are still freed. Only cycles among frozen objects would wait, so a real full
-    collection runs every _FULL_GC_PERIOD seconds. Young collections would run less often
-    too (``_GC_THRESHOLDS``: 50,000 allocations rather than 700), and ``_freeze_young``
-    keeps them from running at all; cycles among young objects wait for the full one.
+    collection runs when ``_full_collection_due`` says so (``quiet``: nothing happened on the
+    server since the caller last asked). Young collections would run less often too
+    (``_GC_THRESHOLDS``: 50,000 allocations rather than 700), and ``_freeze_young`` keeps
+    them from running at all; cycles among young objects wait for the full one.
     """
-    if now - last_full >= _FULL_GC_PERIOD:
+    if _full_collection_due(now - last_full, quiet):
         gc.unfreeze()
-        gc.collect()
+        started = time.perf_counter()
+        found = gc.collect()
+        log.debug("full garbage collection: %.0f ms, %d unreachable objects", 1000 * (time.perf_counter() - started),
+                  found)
         last_full = now
     gc.freeze()
     gc.set_threshold(*_GC_THRESHOLDS)
     return last_full
+
+
+def _full_collection_due(since_last: float, quiet: bool) -> bool:
+    """Whether a full collection runs now, ``since_last`` seconds after the last one."""
+    return since_last >= _FULL_GC_LATEST or (quiet and since_last >= _FULL_GC_PERIOD)
 
 
 def _freeze_young(at: int = _FREEZE_AT) -> bool:
@@ -368,6 +382,7 @@ class ChatServer:
         period = max(0.05, min(config.heartbeat_interval, config.login_timeout, config.frame_timeout,
                                config.expiry_interval) / 4)
         last_full_gc = last_expiry = time.monotonic()
+        last_activity = self.relay.metrics.activity()
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
@@ -375,7 +390,9 @@ class ChatServer:
                 last_expiry = now
                 self.relay.expire(time.time())
             if config.tame_gc:
-                last_full_gc = _tame_gc(now, last_full_gc)
+                activity = self.relay.metrics.activity()
+                last_full_gc = _tame_gc(now, last_full_gc, quiet=activity == last_activity)
+                last_activity = activity
             for session in list(self.relay.sessions):
                 if session.closing:
                     continue

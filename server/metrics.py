@@ -97,6 +97,12 @@ class Metrics:
         self.store_commit = Histogram()  # seconds per COMMIT (its fsync), durable store only
         self.redis_round_trip: Histogram | None = None  # see track_redis
 
+    def activity(self) -> int:
+        """A number that grows with every connection, login and message the server handles:
+        two equal readings mean the server was quiet in between."""
+        return self.connections + self.logins + self.logins_refused + sum(
+            getattr(self, f"{kind}_{outcome}") for kind, outcome in MESSAGE_COUNTERS)
+
     def track_redis(self) -> Histogram:
         """The histogram of Redis round trips (seconds), made on first call: a Redis client
         calls ``observe`` on it for each reply it times. Shown from then on."""

@@ -11,10 +11,13 @@ The server now freezes them within a fraction of a second, well before the next 
 from __future__ import annotations
 
 import gc
+import threading
 import time
 
+from protocol import SendDirect
 from server import app
 from servers import in_thread
+from wire import WireClient
 
 
 def test_a_tamed_server_freezes_a_bursts_young_objects_before_the_collector_scans_them():
@@ -43,5 +46,42 @@ def test_a_tamed_server_freezes_a_bursts_young_objects_before_the_collector_scan
     finally:
         if watch in gc.callbacks:
             gc.callbacks.remove(watch)
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def test_a_due_full_collection_waits_while_messages_flow_and_runs_once_the_server_is_quiet(monkeypatch):
+    # The sweep tells the collector whether anything happened since its last pass; a full
+    # collection (a stall of the whole loop) is put off while messages flow.
+    collections: list[str] = []
+    real_collect = gc.collect
+
+    def watch(*args: object) -> int:
+        collections.append(threading.current_thread().name)
+        return real_collect(*args)
+
+    monkeypatch.setattr(app, "_FULL_GC_PERIOD", 0.0)  # always due, but for the quiet
+    monkeypatch.setattr(app, "_FULL_GC_LATEST", 3600.0)
+    monkeypatch.setattr(app.gc, "collect", watch)
+    before = gc.get_threshold()
+    try:
+        # heartbeat 2 s: a sweep every 0.5 s, so a pause of the sender under load is not a quiet moment.
+        with in_thread(tame_gc=True, fast=True, heartbeat_interval=2.0, heartbeat_timeout=60.0) as server, \
+                WireClient.login(server.host, server.port, "Ana") as ana, \
+                WireClient.login(server.host, server.port, "João") as joao:
+            here = threading.current_thread().name
+            busy_until = time.monotonic() + 2.5  # five sweeps, each after messages
+            sent = 0
+            while time.monotonic() < busy_until:
+                ana.send(SendDirect(f"m{sent}", "João", "olá"))
+                sent += 1
+                threading.Event().wait(0.01)
+            assert [name for name in collections if name != here] == [], "a full collection ran while messages flowed"
+            deadline = time.monotonic() + 5.0
+            while not [name for name in collections if name != here] and time.monotonic() < deadline:
+                threading.Event().wait(0.02)
+            assert [name for name in collections if name != here], "no full collection once the server was quiet"
+            assert sent > 100 and joao
+    finally:
         gc.unfreeze()
         gc.set_threshold(*before)
