@@ -136,6 +136,10 @@ _RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdes
 _RATED |= {RoomTyping}  # typing in rooms (issue 13): server/afterdelivered.py
 _RATED |= {RoomRead}  # read marks in rooms (issue 13): server/roomreads.py
 
+# Requests whose text also counts against the connection's byte budget (_rate_limited): a
+# tuple made once, not at every request.
+_BYTE_RATED = (SendDirect, SendRoom, SendToRoom, Edit)
+
 # The events each direct message makes, built as Accepted(...) and so on would build them,
 # at a part of the cost (protocol/frozen.py's fast_new; issue 9, round fourteen).
 _new_accepted, _new_direct_message, _new_delivered = fast_new(Accepted), fast_new(DirectMessage), fast_new(Delivered)
@@ -379,7 +383,7 @@ class Relay:
         wait = session.bucket.take_one(now)
         if not wait:
             wait = self._per_address[session.address][1].take_one(now)
-        if not wait and type(event) in (SendDirect, SendRoom, SendToRoom, Edit):
+        if not wait and type(event) in _BYTE_RATED:
             # Bytes too: at the request rate alone, one sender could fill a slow reader's link.
             if session.byte_bucket is None:
                 session.byte_bucket = TokenBucket(self.config.bytes_per_connection,
