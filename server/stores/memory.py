@@ -322,14 +322,6 @@ class MemoryStore:
             self._remove_untold(row)
         return True
 
-    def _add_untold(self, row: _Row) -> None:
-        sender_key, msg_id = row.message.sender_key, row.message.msg_id
-        untold = self._untold.get(sender_key)
-        if untold is None:
-            self._untold[sender_key] = {msg_id: row}
-        else:
-            untold[msg_id] = row
-
     def _remove_untold(self, row: _Row) -> None:
         """The sender took in the outcome (or nobody is left to tell)."""
         row.told = True
@@ -353,7 +345,14 @@ class MemoryStore:
             if expiring is not None:  # (the expiry pass has taken the bucket out)
                 expiring.pop(message.msg_id, None)
         row.state = state
-        self._add_untold(row)
+        # Untold until its sender acknowledges it (_remove_untold). Here, not in a method
+        # of its own: its one caller, once a message (issue 9, round fifteen).
+        sender_key, msg_id = message.sender_key, message.msg_id
+        untold = self._untold.get(sender_key)
+        if untold is None:
+            self._untold[sender_key] = {msg_id: row}
+        else:
+            untold[msg_id] = row
 
     # --- Messages: the rest ----------------------------------------------------------------------
 
