@@ -41,8 +41,9 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
+from types import MethodType
 from typing import Any
 
 import const
@@ -135,18 +136,42 @@ _RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdes
 _RATED |= {RoomTyping}  # typing in rooms (issue 13): server/afterdelivered.py
 _RATED |= {RoomRead}  # read marks in rooms (issue 13): server/roomreads.py
 
+# Requests whose text also counts against the connection's byte budget (_rate_limited): a
+# tuple made once, not at every request.
+_BYTE_RATED = (SendDirect, SendRoom, SendToRoom, Edit)
+
 # The events each direct message makes, built as Accepted(...) and so on would build them,
 # at a part of the cost (protocol/frozen.py's fast_new; issue 9, round fourteen).
 _new_accepted, _new_direct_message, _new_delivered = fast_new(Accepted), fast_new(DirectMessage), fast_new(Delivered)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class InFlight:
-    """A direct message forwarded to the recipient's online sessions, awaiting a receipt."""
+    """A direct message forwarded to the recipient's online sessions, awaiting a receipt.
+    Made by :func:`_in_flight`: no ``__init__``, so building one is not a call of a class
+    with a Python ``__init__`` (a second interpreter frame entered from C), once a message
+    (issue 9, round fifteen)."""
 
     sender_key: str
     client_id: str
     recipient_key: str
+    msg_id: int
+    relay: Relay = field(repr=False, compare=False)  # whose receipts it keeps (keep_unrecorded)
+
+    def keep_unrecorded(self, failure: StoreUnavailable) -> None:
+        """The ``on_error`` of the record of this message's receipt (:meth:`Relay._confirm`):
+        :meth:`Relay._keep_unrecorded` of its id and recipient. A bound method of the flight
+        that the receipt ends costs a few hundred instructions, a partial made for each
+        receipt about 1,600 (issue 9, round fifteen)."""
+        self.relay._keep_unrecorded(self.msg_id, self.recipient_key, failure)
+
+
+def _in_flight(relay: Relay, message: mailbox.StoredMessage) -> InFlight:
+    """The :class:`InFlight` of ``message``, forwarded by ``relay``."""
+    flight = InFlight()
+    flight.sender_key, flight.client_id = message.sender_key, message.client_id
+    flight.recipient_key, flight.msg_id, flight.relay = message.recipient_key, message.msg_id, relay
+    return flight
 
 
 @dataclass(slots=True)
@@ -230,6 +255,11 @@ class Relay:
         # Receipts the store failed to record, (msg_id, recipient key): recorded again when
         # it works again. Few: while it fails no new message is stored to confirm.
         self._unrecorded: list[tuple[int, str]] = []
+        # The bound methods to which the store's callbacks for one request bind its values
+        # (_unavailable, _acknowledge): made once here, not for every request (see
+        # _unavailable; issue 9, round fifteen).
+        self._bound_unavailable = self._unavailable_answered
+        self._bound_ack_recorded = self._ack_recorded
         store.on_recovered = self._store_recovered
         self._per_address: dict[str, tuple[int, TokenBucket]] = {}  # address -> (connections, bucket)
         self._handlers: dict[type[Event], Callable[[ClientSession, Any], None]] = {
@@ -353,7 +383,7 @@ class Relay:
         wait = session.bucket.take_one(now)
         if not wait:
             wait = self._per_address[session.address][1].take_one(now)
-        if not wait and type(event) in (SendDirect, SendRoom, SendToRoom, Edit):
+        if not wait and type(event) in _BYTE_RATED:
             # Bytes too: at the request rate alone, one sender could fill a slow reader's link.
             if session.byte_bucket is None:
                 session.byte_bucket = TokenBucket(self.config.bytes_per_connection,
@@ -769,7 +799,7 @@ class Relay:
             if event is None:
                 event = _new_direct_message(message.msg_id, message.sender, message.recipient, message.text,
                                             message.sent_at)
-                self.inflight[message.msg_id] = InFlight(message.sender_key, message.client_id, message.recipient_key)
+                self.inflight[message.msg_id] = _in_flight(self, message)
             inflight.add(message.msg_id)
             recipient.send(event)
 
@@ -863,8 +893,7 @@ class Relay:
                 self.peers.tell(sender_key, msg_id, encode(Delivered(flight.client_id, msg_id)))
         if routes:  # the recipient's sessions on other nodes have it in flight too
             self.peers.settled(key, msg_id)
-        self.store.record_receipt(msg_id, key, on_error=partial(Relay._keep_unrecorded, self, msg_id, key),
-                                  sender_key=sender_key)
+        self.store.record_receipt(msg_id, key, on_error=flight.keep_unrecorded, sender_key=sender_key)
         if session.backlog and len(session.inflight or ()) < self.config.max_pending_receipts // 2:
             self._refill(session)
 
@@ -966,15 +995,18 @@ class Relay:
     def _acknowledge(self, session: ClientSession, msg_id: int) -> None:
         """The sender's client took in the outcome of its message ``msg_id``: stop telling it."""
         # Submitted before any next page is fetched, so that page does not tell it again.
-        self.store.record_ack(msg_id, session.key, partial(Relay._ack_recorded, self, session, msg_id))
+        # (A method object binding the pair, not a partial: see _unavailable.)
+        self.store.record_ack(msg_id, session.key, MethodType(self._bound_ack_recorded, (session, msg_id)))
         pages = self.outcome_pages.get(session)
         if pages is not None and msg_id in pages.unacknowledged:
             pages.unacknowledged.discard(msg_id)
             self._pages_done(session, pages)
 
-    def _ack_recorded(self, session: ClientSession, msg_id: int, theirs: bool) -> None:
-        """The store's answer to ``session``'s ack of ``msg_id`` (see _acknowledge)."""
+    def _ack_recorded(self, ack: tuple[ClientSession, int], theirs: bool) -> None:
+        """The store's answer to ``session``'s ack of ``msg_id``, ``ack`` being the pair
+        (see _acknowledge)."""
         if not theirs:
+            session, msg_id = ack
             session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {msg_id} was not sent by you"))
 
     def _requeue(self, session: ClientSession) -> None:
@@ -1189,13 +1221,21 @@ class Relay:
 
     # --- When the store fails -----------------------------------------------------------
 
-    # The store's callbacks that carry a request's own values are partials of a method, not
-    # closures: per message, a closure (and the call that made it) cost about 1,900
-    # instructions, a partial of the class's function about 1,300 (issue 9, round twelve).
+    # The store's callbacks that carry a request's own values are not closures: per message,
+    # a closure (and the call that made it) cost about 1,900 instructions, a partial of the
+    # class's function about 1,300 (issue 9, round twelve). Cheaper still is a method object
+    # (types.MethodType) that binds a tuple of those values to a bound method of the relay:
+    # about 800 with the tuple, a partial's argument tuple and empty keywords dict not made
+    # (round fifteen). A partial stays where the callback is rare (_store_recovered).
 
     def _unavailable(self, session: ClientSession, request_id: str, counter: str | None = None) -> ErrorCallback:
-        """The ``on_error`` of a request the store could not do: :meth:`_answer_unavailable`."""
-        return partial(Relay._answer_unavailable, self, session, request_id, counter)
+        """The ``on_error`` of a request the store could not do: :meth:`_answer_unavailable`
+        of these values (by :meth:`_unavailable_answered`)."""
+        return MethodType(self._bound_unavailable, (session, request_id, counter))
+
+    def _unavailable_answered(self, request: tuple[ClientSession, str, str | None], failure: StoreUnavailable) -> None:
+        """What :meth:`_unavailable` binds: ``request`` is ``(session, request_id, counter)``."""
+        self._answer_unavailable(*request, failure)
 
     def _answer_unavailable(self, session: ClientSession, request_id: str, counter: str | None,
                             failure: StoreUnavailable) -> None:

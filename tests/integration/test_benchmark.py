@@ -191,6 +191,43 @@ def test_the_in_process_measure_relays_every_message_end_to_end(capsys) -> None:
 
 
 @pytest.mark.timeout_seconds(60)
+def test_the_in_process_measure_runs_the_server_s_freezer_so_no_young_collection_runs(monkeypatch) -> None:
+    # The server freezes young objects before the tamed collector's first threshold
+    # (server/app.py, _freeze_young); bench/inprocess.py did not, so a long run made a young
+    # collection that a short one did not, and valgrind's difference of the two counted it
+    # as 5,000 instructions a message (issue 9, round fifteen). A threshold just above the
+    # freezer's mark here: the memory store's rows alone pass it in 8,000 messages.
+    import gc
+
+    from bench import inprocess
+    from server import app
+
+    monkeypatch.setattr(app, "_GC_THRESHOLDS", (app._FREEZE_AT + 2_000, 20, 100))
+    relaying, collections = [False], []
+
+    def counted(phase: str, info: dict) -> None:
+        if phase == "start" and relaying[0]:
+            collections.append(info["generation"])
+
+    relay_all = inprocess._relay_all
+
+    async def watched(*args, **kwargs):
+        relaying[0] = True
+        try:
+            return await relay_all(*args, **kwargs)
+        finally:
+            relaying[0] = False
+
+    monkeypatch.setattr(inprocess, "_relay_all", watched)
+    gc.callbacks.append(counted)
+    try:
+        assert inprocess.main(["--clients", "20", "--messages", "8000"]) == 0
+    finally:
+        gc.callbacks.remove(counted)
+    assert collections == []
+
+
+@pytest.mark.timeout_seconds(60)
 def test_the_in_process_measure_runs_on_the_durable_store_too(capsys, tmp_path) -> None:
     # --durable DIR (issue 9, round fourteen): the SQLite store on disk with its committer
     # thread; it ends only when every message's delivered ack came back, and every message

@@ -88,3 +88,36 @@ def test_a_receipt_the_store_could_not_record_is_recorded_when_it_works_again(lo
     assert pending[1] == []  # recorded now
     assert not bob.take(ErrorReply)
     bench.store.close()
+
+
+def test_receipts_the_store_could_not_record_are_kept_each_under_its_own_message_and_recipient(loop, monkeypatch):
+    """The receipt's ``on_error`` is a bound method of the message's flight (issue 9, round
+    fifteen), not a partial of the request's values: each failure keeps its own id and
+    recipient, and the flight says nothing of the relay it belongs to."""
+    bench = RelayBench(loop, "memory")
+    alice, bob, carol = bench.login("Alice"), bench.login("Bob"), bench.login("Carol")
+    bench.relay.handle(alice, SendDirect("a1", "Bob", "to bob"))
+    bench.relay.handle(bob, SendDirect("b1", "Carol", "to carol"))
+    bench.relay.handle(carol, SendDirect("c1", "Bob", "to bob too"))
+    bench.settle()
+    to_bob = [m.msg_id for m in bob.take(DirectMessage)]
+    [to_carol] = [m.msg_id for m in carol.take(DirectMessage)]
+    flight = bench.relay.inflight[to_carol]
+    assert (flight.sender_key, flight.client_id, flight.recipient_key, flight.msg_id) == ("bob", "b1", "carol", to_carol)
+    assert "relay" not in repr(flight)
+    with monkeypatch.context() as patched:
+        _failing(patched, bench.store, "_deliver")
+        bench.relay.handle(carol, Receipt(to_carol))
+        for msg_id in reversed(to_bob):
+            bench.relay.handle(bob, Receipt(msg_id))
+        bench.settle()
+    assert bench.relay._unrecorded == [(to_carol, "carol"), *((msg_id, "bob") for msg_id in reversed(to_bob))]
+    bench.relay._store_recovered()
+    bench.settle()
+    pending: list = []
+    for key in ("bob", "carol"):
+        bench.store.pending_for(key, 0, 10, pending.append)
+    bench.settle()
+    assert pending == [[], []]  # every one recorded now
+    assert not bench.relay._unrecorded
+    bench.store.close()
