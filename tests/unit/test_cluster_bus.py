@@ -200,3 +200,64 @@ def test_the_node_answers_where_a_user_is_with_one_directory_lookup():
     assert [node.elsewhere(key) for key in ("alice", "bob", "carol", "dave")] == [False, True, True, False]
     assert lookups == ["alice", "bob", "carol", "dave"]
     assert [node._here(key) for key in ("alice", "bob", "carol", "dave")] == [True, False, False, None]
+
+
+def test_the_node_walks_a_users_sessions_once_per_change_of_the_directory_and_follows_every_change():
+    """``_here`` is asked about five times per direct message (the router, route,
+    ``elsewhere`` twice, ``settled``): its answer is kept until the directory's sessions
+    change (a session on, off, a node gone, a snapshot loaded), so the directory is looked
+    up once per key in between, and every change is followed at the next question."""
+    from server.cluster.node import ClusterNode
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+    node.users.load([("alice", "Alice", False, [("n1/1", "127.0.0.1", 1, 1.0)]),
+                     ("bob", "Bob", True, [("n1/2", "127.0.0.1", 2, 1.0)])])
+    lookups: list[str] = []
+
+    class Counted:  # the directory as the node asks it, counting the lookups
+        def lookup_key(self, key: str):
+            lookups.append(key)
+            return node.users.registry.lookup_key(key)
+
+    node.directory = Counted()
+
+    def ask() -> list:
+        asked = []
+        for key in ("alice", "bob", "carol"):
+            asked.append((node._here(key), node.elsewhere(key), node.elsewhere(key)))
+            assert node._here(key) == asked[-1][0]  # (as settled asks: it routes on False)
+        return asked
+
+    assert ask() == [(True, False, False), (True, False, False), (None, False, False)]
+    assert ask() == [(True, False, False), (True, False, False), (None, False, False)]
+    assert lookups == ["alice", "bob", "carol"]  # once per key, not four times per key and round
+
+    def changed(event) -> list:
+        lookups.clear()
+        node.users.apply(event, now=0)
+        return ask()
+
+    # Bob's second session on another node: he is elsewhere too now.
+    assert changed(on("bob", "Bob", "n2/1", shared=True)) == [
+        (True, False, False), (False, True, True), (None, False, False)]
+    assert lookups == ["alice", "bob", "carol"]
+    assert changed(on("carol", "Carol", "n1/3")) == [
+        (True, False, False), (False, True, True), (True, False, False)]
+    assert changed(bus.SessionOff("alice", "n1/1", "quit", 2.0)) == [
+        (None, False, False), (False, True, True), (True, False, False)]
+    assert changed(bus.NodeGone("n2")) == [(None, False, False), (True, False, False), (True, False, False)]
+    # Entries that change no session keep the answers (no lookup at all).
+    assert changed(bus.Registered("carol")) == [(None, False, False), (True, False, False), (True, False, False)]
+    assert changed(bus.SessionOff("nobody", "n7/1", "quit", 3.0)) == ask()
+    assert lookups == []
+    lookups.clear()
+    node.users.load([("alice", "Alice", False, [("n2/9", "127.0.0.1", 1, 1.0)])])
+    assert ask() == [(False, True, True), (None, False, False), (None, False, False)]
+    assert lookups == ["alice", "bob", "carol"]
+
+
+def test_the_nodes_kept_answers_are_bounded():
+    from server.cluster import node as node_module
+    node = node_module.ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+    for n in range(node_module.MAX_ANSWERS + 10):
+        assert node._here(f"user{n}") is None
+    assert len(node.users.answers) <= node_module.MAX_ANSWERS
