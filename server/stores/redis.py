@@ -225,7 +225,13 @@ else
   end
 end
 local k = mkey(id)
-if x ~= '' and rk ~= '' then  -- a direct message (the usual one): no table to build
+-- A named room's post goes on the events stream first, so that its entry ('se': "stream
+-- entry-id" lines, for a delete of the post to remove its text from the stream too,
+-- _CHANGE) is written with the message's other fields: one HSET, not a second one after
+-- the stream's (a propagated command less per post; the script is one step either way).
+local se
+if cas then se = extra2 .. ' ' .. redis.call('XADD', extra2, 'MAXLEN', '~', extra4, '*', 'e', extra3 .. id .. '}') end
+if x ~= '' and rk ~= '' and not se then  -- a direct message (the usual one): no table to build
   redis.call('HSET', k, 's', s, 'sk', sk, 't', t, 'at', at, 'c', cid, 'st', state, 'x', x, 'r', r, 'rk', rk)
 else
   local fields = {'s', s, 'sk', sk, 't', t, 'at', at, 'c', cid, 'st', state}
@@ -234,6 +240,7 @@ else
     fields[#fields + 1] = 'r' fields[#fields + 1] = r
     fields[#fields + 1] = 'rk' fields[#fields + 1] = rk
   end
+  if se then fields[#fields + 1] = 'se' fields[#fields + 1] = se end
   redis.call('HSET', k, unpack(fields))
 end
 if rk ~= '' then
@@ -243,12 +250,7 @@ if rk ~= '' then
     if x ~= '' then redis.call('ZADD', P .. 'exp', x, id) end
   end
 end
-if cas then
-  -- Noted in the message ('se': "stream entry-id" lines), so that a delete of the post
-  -- removes its text from the stream too (_CHANGE).
-  local eid = redis.call('XADD', extra2, 'MAXLEN', '~', extra4, '*', 'e', extra3 .. id .. '}')
-  redis.call('HSET', k, 'se', extra2 .. ' ' .. eid)
-elseif extra1 and (state == 'sent' or state == 'queued') then
+if not cas and extra1 and (state == 'sent' or state == 'queued') then
   return {1, n, route(extra1, rk, extra2, extra3 .. id .. extra4)}
 end
 -- A new message's id alone, not {1, id}: one reply item, not three, for the node to read.
