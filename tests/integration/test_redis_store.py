@@ -902,3 +902,48 @@ def test_a_named_rooms_post_is_written_with_its_stream_entry_in_one_hset_and_its
     assert loop.run_until_complete(entries()) == []
     assert b"se" not in loop.run_until_complete(every_key(redis_server.url, store.prefix))["m:2"]
     store.close()
+
+
+def test_a_message_stored_from_its_fields_is_built_once_under_its_id_and_sent_as_the_generic_encoder_makes(
+        loop, redis_server, monkeypatch):
+    """store_fields (the relay's path for a direct message, base.py) builds the message
+    once, under the id Redis gives it, not under 0 first and copied under its id then
+    (bench/PROFILE.md, the cluster path's round nine); the operation it queues is what the
+    generic encoder makes of _STORE_PACKED's two arguments; a resend, a reused request id
+    and store_message answer as before."""
+    from resp import encode_command
+    from server import mailbox
+    from server.stores import redis as module
+
+    store = open_redis_store(loop, redis_server.url)
+    built: list[int] = []
+
+    def counting(*args, **kwargs):
+        built.append(args[0])
+        return StoredMessage(*args, **kwargs)
+    monkeypatch.setattr(module, "StoredMessage", counting)
+    monkeypatch.setattr(mailbox, "StoredMessage", counting)
+    fields = ("Alice", "alice", "Bob", "bob", "h\u00e9llo %s \U0001f600", 1000.5, "c1", "queued", 9e9)
+    answers: list = []
+    store.store_fields(fields, answers.append)
+    queued = store._queued[-1]
+    head = f"alice\tAlice\tBob\tbob\t1000.5\tqueued\t9000000000.0\t{module.conversation_key(store.prefix, 'alice', 'bob')}\t"
+    assert store._call([queued]) == encode_command(
+        ("EVALSHA", module.BATCH.sha1, 0, store.prefix, module.SCRIPTS.index(module._STORE_PACKED) + 1, 2,
+         head + "c1", fields[4]))
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [(StoredMessage(1, *fields), "new")]
+    assert built == [1]  # once, under its id
+    store.store_fields(("Alice", "alice", "Bob", "bob", "hi", 1001.0, "c2", "sent"), answers.append)  # no expiry
+    store.store_message(StoredMessage(0, "Alice", "alice", "Bob", "bob", "hey", 1002.0, "c3", "sent", 5.5),
+                        answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers[1:] == [(StoredMessage(2, "Alice", "alice", "Bob", "bob", "hi", 1001.0, "c2", "sent"), "new"),
+                           (StoredMessage(3, "Alice", "alice", "Bob", "bob", "hey", 1002.0, "c3", "sent", 5.5), "new")]
+    monkeypatch.undo()
+    store.store_fields(fields, answers.append)  # a resend: the stored message
+    store.store_fields(fields[:4] + ("other text",) + fields[5:], answers.append)  # the id reused
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers[3] == (StoredMessage(1, *fields), "resend")
+    assert answers[4] == (StoredMessage(0, *fields[:4], "other text", *fields[5:]), "id_reused")
+    store.close()
