@@ -54,11 +54,6 @@ class Directory:
     def __init__(self) -> None:
         self.registry = Registry()
         self._sessions: dict[str, tuple[str, str]] = {}  # sid (the object registered) -> (key, name)
-        # Answers a reader derived from a user's sessions (the node's ``_here``: asked five
-        # times per direct message), by key: emptied, in place, by every change of the
-        # sessions (load, _add, _remove), so an answer found here is the one the sessions
-        # give now. Only the directory changes them (the relay only reads it).
-        self.answers: dict[str, object] = {}
 
     def __len__(self) -> int:
         return len(self.registry)
@@ -67,7 +62,6 @@ class Directory:
         """Start again from ``users``: (key, name, shared, [(sid, address, port, since)])."""
         self.registry = Registry()
         self._sessions = {}
-        self.answers.clear()
         for key, name, shared, sessions in users:
             for sid, address, port, since in sessions:
                 self._add(key, name, shared, sid, address, port, since)
@@ -101,7 +95,6 @@ class Directory:
         """Put session ``sid`` in; True if its user just came online."""
         if sid in self._sessions:
             return False
-        self.answers.clear()
         self._sessions[sid] = (key, name)
         record = self.registry.lookup_key(key)
         if record is None:
@@ -119,7 +112,6 @@ class Directory:
         held = self._sessions.pop(sid, None)
         if held is None:
             return None
-        self.answers.clear()
         key, _ = held
         record = self.registry.lookup_key(key)
         if record is None:

@@ -57,10 +57,6 @@ TTL = 5.0
 # How long a blocking stream read waits in Redis before asking again.
 BLOCK_MS = 1000
 READ_COUNT = 1000
-# _here's answers kept between two changes of the directory (then forgotten, all at once).
-MAX_ANSWERS = 65_536
-_UNASKED = object()  # no answer kept for a key (None is an answer: offline)
-
 # At most this many routed entries per ROUTES script call (Redis runs nothing else meanwhile).
 ROUTE_BATCH = 256
 # While operations fail (Redis out of reach), a line with their count this often.
@@ -415,29 +411,16 @@ class ClusterNode:
         truthy exactly when all its sessions are here, and ``is False`` exactly when
         another node has work to do for it: one lookup for either question.)"""
         # Asked about five times per direct message (the router, route, twice elsewhere,
-        # settled): answered from the directory's answers (emptied by every change of
-        # its sessions), so the sessions are walked once per key and change, not per
-        # question (bench/PROFILE.md, "The cluster path, round nine").
-        answers = self.users.answers
-        answer = answers.get(key, _UNASKED)
-        if answer is not _UNASKED:
-            return answer  # type: ignore[return-value]
-        # The record's kept tuple of session ids, not ``endpoints`` (a property that
-        # builds a tuple per call).
+        # settled): the record's kept tuple of session ids, not ``endpoints`` (a
+        # property that builds a tuple per call).
         record = self.directory.lookup_key(key)
         if record is None:
-            answer = None
-        else:
-            answer = True
-            mine = self._sid_prefix
-            for sid in record.sessions:
-                if not sid.startswith(mine):
-                    answer = False
-                    break
-        if len(answers) >= MAX_ANSWERS:  # keys asked about between two changes: bounded
-            answers.clear()
-        answers[key] = answer
-        return answer
+            return None
+        mine = self._sid_prefix
+        for sid in record.sessions:
+            if not sid.startswith(mine):
+                return False
+        return True
 
     def post_room(self, message: StoredMessage) -> None:
         """Send a stored room message to every node (this one included) in the stream's order.
