@@ -156,8 +156,10 @@ class ClusterNode:
             self._store = store
             store.router = self._route_with_store
 
-    def _route_with_store(self, message: StoredMessage) -> tuple[str, str, bytes, bytes] | None:
-        """The store's router (RedisStore.router): route new direct message ``message`` in
+    def _route_with_store(self, fields: tuple) -> tuple[str, str, bytes, bytes] | None:
+        """The store's router (RedisStore.router): route the new direct message of
+        ``fields`` (a StoredMessage's fields after its id; the message itself is built only
+        if it is routed, by its entry's text) in
         the script call that stores it, one round trip (and one fsync) less before its
         ``accepted`` and its delivery on another node. Not when its recipient's sessions
         are all here (nothing to route: :meth:`route` answers at once), nor when its
@@ -165,10 +167,10 @@ class ClusterNode:
         message, after the store gave it its id), nor while a message of the same sender
         routed by :meth:`route` is unanswered (it must reach the inboxes first: order per
         conversation)."""
-        if (self._here(message.recipient_key) or not self._here(message.sender_key)
-                or self._deliveries.get(message.sender_key)):
+        recipient_key, sender_key = fields[3], fields[1]
+        if self._here(recipient_key) or not self._here(sender_key) or self._deliveries.get(sender_key):
             return None
-        before, after = bus.deliver_parts(message)
+        before, after = bus.deliver_parts(StoredMessage(0, *fields))
         return self.prefix, self.node_id, before, after
 
     def redis_clients(self) -> tuple:

@@ -100,7 +100,9 @@ copy of the whole data set per delete): see docs/cluster.md, "A deleted message'
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import operator
 import socket
 import time
 from collections import deque
@@ -117,7 +119,7 @@ from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import (DEFAULT_ROOM_SLOT, ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage,
-                       same_request, with_msg_id)
+                       same_request)
 from ..cluster import trace
 from ..cluster.scripts import ROUTE_FUNCTION
 from ..store import FailureLog, StoreUnavailable
@@ -225,7 +227,13 @@ else
   end
 end
 local k = mkey(id)
-if x ~= '' and rk ~= '' then  -- a direct message (the usual one): no table to build
+-- A named room's post goes on the events stream first, so that its entry ('se': "stream
+-- entry-id" lines, for a delete of the post to remove its text from the stream too,
+-- _CHANGE) is written with the message's other fields: one HSET, not a second one after
+-- the stream's (a propagated command less per post; the script is one step either way).
+local se
+if cas then se = extra2 .. ' ' .. redis.call('XADD', extra2, 'MAXLEN', '~', extra4, '*', 'e', extra3 .. id .. '}') end
+if x ~= '' and rk ~= '' and not se then  -- a direct message (the usual one): no table to build
   redis.call('HSET', k, 's', s, 'sk', sk, 't', t, 'at', at, 'c', cid, 'st', state, 'x', x, 'r', r, 'rk', rk)
 else
   local fields = {'s', s, 'sk', sk, 't', t, 'at', at, 'c', cid, 'st', state}
@@ -234,6 +242,7 @@ else
     fields[#fields + 1] = 'r' fields[#fields + 1] = r
     fields[#fields + 1] = 'rk' fields[#fields + 1] = rk
   end
+  if se then fields[#fields + 1] = 'se' fields[#fields + 1] = se end
   redis.call('HSET', k, unpack(fields))
 end
 if rk ~= '' then
@@ -243,12 +252,7 @@ if rk ~= '' then
     if x ~= '' then redis.call('ZADD', P .. 'exp', x, id) end
   end
 end
-if cas then
-  -- Noted in the message ('se': "stream entry-id" lines), so that a delete of the post
-  -- removes its text from the stream too (_CHANGE).
-  local eid = redis.call('XADD', extra2, 'MAXLEN', '~', extra4, '*', 'e', extra3 .. id .. '}')
-  redis.call('HSET', k, 'se', extra2 .. ' ' .. eid)
-elseif extra1 and (state == 'sent' or state == 'queued') then
+if not cas and extra1 and (state == 'sent' or state == 'queued') then
   return {1, n, route(extra1, rk, extra2, extra3 .. id .. extra4)}
 end
 -- A new message's id alone, not {1, id}: one reply item, not three, for the node to read.
@@ -1107,6 +1111,10 @@ class _Many:
                     log.exception("store error callback failed")
 
 
+# A message's fields after its id, read in one call (store_message gives them to store_fields).
+_AFTER_ID = operator.attrgetter(*(f.name for f in dataclasses.fields(StoredMessage)[1:]))
+
+
 def _bulk(arg: str | bytes | int) -> bytes:
     data = arg if arg.__class__ is bytes else (arg if arg.__class__ is str else str(arg)).encode()
     return b"$%d\r\n%b\r\n" % (len(data), data)
@@ -1121,12 +1129,12 @@ class RedisStore:
         self.prefix = prefix
         self.timeout = timeout
         self.on_recovered: Callable[[], None] | None = None
-        # A cluster node's (server/cluster/node.py): router(message) for a direct message
-        # about to be stored gives (its key prefix, its id, its inbox entry's text before and
+        # A cluster node's (server/cluster/node.py): router(fields) for a direct message
+        # about to be stored (its fields after the id, as store_fields takes them) gives (its key prefix, its id, its inbox entry's text before and
         # after the message id) to route the message in the store's own script call, or
         # None to route it itself afterwards; routed is (msg id, the nodes it went to) while
         # the callback of a message routed so runs, else None.
-        self.router: Callable[[StoredMessage], tuple[str, str, bytes, bytes] | None] | None = None
+        self.router: Callable[[tuple], tuple[str, str, bytes, bytes] | None] | None = None
         self.routed: tuple[int, list[str]] | None = None
         self.failures = FailureLog()
         self._client: RedisClient | None = None
@@ -1138,6 +1146,8 @@ class RedisStore:
         # Pipelines in flight, oldest first: (operations, task). Answers run from the front.
         self._batches: deque[tuple[list[_Operation], asyncio.Task]] = deque()
         self._heads: dict[tuple[Script, int], bytes] = {}  # see _command
+        # _command's form of _STORE_PACKED's two arguments, for store_fields to fill at once.
+        self._store_form = (_bulk(_NUMBERS[_STORE_PACKED]) + _bulk(2)) + b"$%d\r\n%b\r\n" * 2
         self._batch_head = b"".join([_bulk("EVALSHA"), _bulk(BATCH.sha1), _bulk(0), _bulk(prefix)])  # see _call
         self._bugs_logged: set[str] = set()  # script errors already logged
         self._traced: dict[int, tuple] = {}  # bench-only (cluster/trace.py): operation -> its message
@@ -1247,7 +1257,11 @@ class RedisStore:
 
     def _submit(self, script: Script, args: tuple, decode: Callable[[Any], Any] | None,
                 callback: Callback | None, on_error: ErrorCallback | None) -> None:
-        self._queued.append(_Operation(self._command(script, args), 2 + len(args), decode, callback, on_error))
+        self._enqueue(_Operation(self._command(script, args), 2 + len(args), decode, callback, on_error))
+
+    def _enqueue(self, operation: _Operation) -> None:
+        """Queue ``operation`` for the end of this loop turn (_send)."""
+        self._queued.append(operation)
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._send)
@@ -1473,29 +1487,44 @@ class RedisStore:
 
     def store_message(self, message: StoredMessage, callback: Callback | None = None,
                       on_error: ErrorCallback | None = None) -> None:
-        """As base.py says; and for a direct message waiting for a receipt, if
-        :attr:`router` gives a route, the same script call routes a new message to the other
-        nodes holding sessions of its recipient: their ids are :attr:`routed` while
-        ``callback`` runs (one fsync'ed round trip before ``accepted``, not two)."""
-        recipient_key = message.recipient_key
-        conv = ("" if recipient_key is None else room_posts_key(self.prefix, recipient_key) if message.state == "room"
-                else conversation_key(self.prefix, message.sender_key, recipient_key))
-        expires = "" if message.expires_at is None else repr(message.expires_at)
+        """As base.py says (see :meth:`store_fields`, which does the work)."""
+        self._store_fields(_AFTER_ID(message), callback, on_error)
+
+    def store_fields(self, fields: tuple, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        """As base.py says: the message is built once, under the id Redis gives it (not
+        under 0 first and copied then: a message object less per message). And for a
+        direct message waiting for a receipt, if :attr:`router` gives a route, the same
+        script call routes a new message to the other nodes holding sessions of its
+        recipient: their ids are :attr:`routed` while ``callback`` runs (one fsync'ed
+        round trip before ``accepted``, not two)."""
+        sender, sender_key, recipient, recipient_key, text, sent_at, client_id, state = fields[:8]
+        expires_at = fields[8] if len(fields) > 8 else None
+        conv = ("" if recipient_key is None else room_posts_key(self.prefix, recipient_key) if state == "room"
+                else conversation_key(self.prefix, sender_key, recipient_key))
+        expires = "" if expires_at is None else repr(expires_at)
         # Packed (_STORE_PACKED): the eight fields that hold no tab, one tab after each.
-        head = (f"{message.sender_key}\t{message.sender}\t{message.recipient or ''}\t{recipient_key or ''}\t"
-                f"{message.sent_at!r}\t{message.state}\t{expires}\t{conv}\t")
-        if head.count("\t") == 8:
-            script, args = _STORE_PACKED, (head + message.client_id, message.text)
-        else:  # a field with a tab (no name or key has one): each field an argument of its own
-            script, args = _STORE, (message.sender_key, message.client_id, message.sender, message.recipient or "",
-                                    recipient_key or "", message.text, repr(message.sent_at), message.state,
-                                    expires, conv)
+        head = (f"{sender_key}\t{sender}\t{recipient or ''}\t{recipient_key or ''}\t"
+                f"{sent_at!r}\t{state}\t{expires}\t{conv}\t")
         route = None
-        if self.router is not None and recipient_key is not None and message.state in ("sent", "queued"):
-            route = self.router(message)
+        if self.router is not None and recipient_key is not None and (state == "sent" or state == "queued"):
+            route = self.router(fields)
         # The answer's reader: a partial, not a lambda (one Python frame less per message).
+        decode = partial(self._stored_fields, fields)
+        if route is None and head.count("\t") == 8:
+            # The usual message, encoded here at once (what _command makes of these two
+            # arguments, without its loop over them and its look-up of the form).
+            data, body = (head + client_id).encode(), text.encode()
+            self._enqueue(_Operation(self._store_form % (len(data), data, len(body), body), 4, decode, callback,
+                                     on_error))
+            return
+        if head.count("\t") == 8:
+            script, args = _STORE_PACKED, (head + client_id, text)
+        else:  # a field with a tab (no name or key has one): each field an argument of its own
+            script, args = _STORE, (sender_key, client_id, sender, recipient or "", recipient_key or "", text,
+                                    repr(sent_at), state, expires, conv)
         if route is None:
-            self._submit(script, args, partial(self._stored, message), callback, on_error)
+            self._submit(script, args, decode, callback, on_error)
             return
 
         def answered(result: tuple[StoredMessage, str]) -> None:
@@ -1505,21 +1534,26 @@ class RedisStore:
             finally:
                 self.routed = None
 
-        self._submit(script, args + route, partial(self._stored, message), answered, on_error)
+        self._submit(script, args + route, decode, answered, on_error)
         if trace.ON:
-            self._traced[id(self._queued[-1])] = (message.sender_key, message.client_id)
-            trace.mark("a_submit", (message.sender_key, message.client_id))
+            self._traced[id(self._queued[-1])] = (sender_key, client_id)
+            trace.mark("a_submit", (sender_key, client_id))
 
-    def store_fields(self, fields: tuple, callback: Callback | None = None,
-                     on_error: ErrorCallback | None = None) -> None:
-        # The id comes from the storing script: the message is built under it then.
-        self.store_message(StoredMessage(0, *fields), callback, on_error)
+    # store_message's way to store_fields' work: a store_message is not a store_fields call
+    # (to a caller that watches the two, as tests/integration/test_store.py does).
+    _store_fields = store_fields
 
     def _stored(self, message: StoredMessage, reply: list | int) -> tuple[StoredMessage, str]:
+        """The answer to storing ``message``."""
+        return self._stored_fields(_AFTER_ID(message), reply)
+
+    def _stored_fields(self, fields: tuple, reply: list | int) -> tuple[StoredMessage, str]:
+        """The answer to storing the message of ``fields`` (its fields after the id): the
+        message built once, under its new id (or the earlier one's, for a resend)."""
         if reply.__class__ is int:  # new (the script's usual answer: the id alone)
             if reply > self._last_msg_id:
                 self._last_msg_id = reply
-            return with_msg_id(message, reply), NEW
+            return StoredMessage(reply, *fields), NEW
         new, value = reply[0], reply[1]
         if new:
             msg_id = int(value)
@@ -1527,9 +1561,9 @@ class RedisStore:
             if len(reply) > 2:  # routed in the same step: the nodes it went to
                 self.routed = (msg_id, [node.decode() for node in reply[2]])
                 if trace.ON:
-                    trace.mark("a_id", (message.sender_key, message.client_id, msg_id))
-            return with_msg_id(message, msg_id), NEW
-        stored = _message(value)
+                    trace.mark("a_id", (fields[1], fields[6], msg_id))
+            return StoredMessage(msg_id, *fields), NEW
+        stored, message = _message(value), StoredMessage(0, *fields)
         return (stored, RESEND) if same_request(stored, message) else (message, ID_REUSED)
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,

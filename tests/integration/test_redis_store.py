@@ -855,3 +855,95 @@ def test_a_turns_joined_receipts_and_acks_go_as_one_argument_each_and_do_what_th
     assert results["packed"] == results["plain"]
     assert stored["untold:alice"] == [b"3", b"3"] and stored["untold:al\tice"] == [b"5", b"5"]
     assert module._PACKED  # both scripts are in BATCH
+
+
+def test_a_named_rooms_post_is_written_with_its_stream_entry_in_one_hset_and_its_delete_still_removes_it(
+        loop, redis_server):
+    """A named room's post in a cluster (_ROOM_POST) goes on the events stream before its
+    hash is written, so the entry's id (``se``) is one field of the message's one HSET: a
+    post runs one HSET for its request id and one for the message, not a third for ``se``
+    (bench/PROFILE.md, the cluster path's round nine). What it stores is what it stored:
+    the fields, the room's index, the stream entry (its head, the id, "}"), ``se`` naming
+    it; a resend is recognised (nothing more on the stream), a post at a stale version is
+    refused (nothing stored), and a delete of the post still takes its text off the stream."""
+    store = open_redis_store(loop, redis_server.url)
+    stream = "{chat}events"  # (outside the prefix: every_key reads no stream)
+    post = StoredMessage(0, "Alice", "alice", "#redes", "#redes", "in #redes", 1002.25, "p1", "room", None)
+    answers: list = []
+    store.store_message(dm("warm"), answers.append)  # the first calls of a connection: not counted
+    loop.run_until_complete(store.drain(timeout=5))
+    before = loop.run_until_complete(command_calls(redis_server.url))
+    store.store_room_post(post, 0, stream, "HEAD:", 1000, answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    used = commands_used(before, loop.run_until_complete(command_calls(redis_server.url)))
+    message, status = answers[-1]
+    assert status == "new" and message.msg_id == 2
+    assert used.get("hset") == 2 and used.get("xadd") == 1, used
+    stored = loop.run_until_complete(every_key(redis_server.url, store.prefix))
+
+    async def entries() -> list:
+        async with RedisClient(redis_server.url) as redis:
+            return await redis.execute("XRANGE", stream, "-", "+")
+    [[entry_id, fields]] = loop.run_until_complete(entries())
+    assert fields == [b"e", b"HEAD:2}"]
+    assert stored["m:2"] == {b"s": b"Alice", b"sk": b"alice", b"t": b"in #redes", b"at": b"1002.25", b"c": b"p1",
+                             b"st": b"room", b"r": b"#redes", b"rk": b"#redes",
+                             b"se": stream.encode() + b" " + entry_id}
+    assert stored["room:#redes"] == [b"2", b"2"] and stored["cid:alice"][b"p1"] == b"2"
+    store.store_room_post(post, 0, stream, "HEAD:", 1000, answers.append)  # a resend
+    store.store_room_post(replace(post, client_id="p2"), 5, stream, "HEAD:", 1000, answers.append)  # stale version
+    loop.run_until_complete(store.drain(timeout=5))
+    assert (answers[-2][0].msg_id, answers[-2][1]) == (2, "resend")
+    assert answers[-1] == (None, "changed", None, 0)
+    assert len(loop.run_until_complete(entries())) == 1
+    store.change_message(2, "alice", None, 1003.0, 3600.0, frozenset(), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers[-1][0] == "changed"
+    assert loop.run_until_complete(entries()) == []
+    assert b"se" not in loop.run_until_complete(every_key(redis_server.url, store.prefix))["m:2"]
+    store.close()
+
+
+def test_a_message_stored_from_its_fields_is_built_once_under_its_id_and_sent_as_the_generic_encoder_makes(
+        loop, redis_server, monkeypatch):
+    """store_fields (the relay's path for a direct message, base.py) builds the message
+    once, under the id Redis gives it, not under 0 first and copied under its id then
+    (bench/PROFILE.md, the cluster path's round nine); the operation it queues is what the
+    generic encoder makes of _STORE_PACKED's two arguments; a resend, a reused request id
+    and store_message answer as before."""
+    from resp import encode_command
+    from server import mailbox
+    from server.stores import redis as module
+
+    store = open_redis_store(loop, redis_server.url)
+    built: list[int] = []
+
+    def counting(*args, **kwargs):
+        built.append(args[0])
+        return StoredMessage(*args, **kwargs)
+    monkeypatch.setattr(module, "StoredMessage", counting)
+    monkeypatch.setattr(mailbox, "StoredMessage", counting)
+    fields = ("Alice", "alice", "Bob", "bob", "h\u00e9llo %s \U0001f600", 1000.5, "c1", "queued", 9e9)
+    answers: list = []
+    store.store_fields(fields, answers.append)
+    queued = store._queued[-1]
+    head = f"alice\tAlice\tBob\tbob\t1000.5\tqueued\t9000000000.0\t{module.conversation_key(store.prefix, 'alice', 'bob')}\t"
+    assert store._call([queued]) == encode_command(
+        ("EVALSHA", module.BATCH.sha1, 0, store.prefix, module.SCRIPTS.index(module._STORE_PACKED) + 1, 2,
+         head + "c1", fields[4]))
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [(StoredMessage(1, *fields), "new")]
+    assert built == [1]  # once, under its id
+    store.store_fields(("Alice", "alice", "Bob", "bob", "hi", 1001.0, "c2", "sent"), answers.append)  # no expiry
+    store.store_message(StoredMessage(0, "Alice", "alice", "Bob", "bob", "hey", 1002.0, "c3", "sent", 5.5),
+                        answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers[1:] == [(StoredMessage(2, "Alice", "alice", "Bob", "bob", "hi", 1001.0, "c2", "sent"), "new"),
+                           (StoredMessage(3, "Alice", "alice", "Bob", "bob", "hey", 1002.0, "c3", "sent", 5.5), "new")]
+    monkeypatch.undo()
+    store.store_fields(fields, answers.append)  # a resend: the stored message
+    store.store_fields(fields[:4] + ("other text",) + fields[5:], answers.append)  # the id reused
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers[3] == (StoredMessage(1, *fields), "resend")
+    assert answers[4] == (StoredMessage(0, *fields[:4], "other text", *fields[5:]), "id_reused")
+    store.close()
