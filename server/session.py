@@ -279,8 +279,13 @@ class ClientSession(asyncio.BufferedProtocol):
             return
         try:
             data = self.conn.send(event)
-        except LocalProtocolError as exc:  # a relay bug, not the client's fault: log it
-            log.error("not sent to %r: %s", self, exc)
+        except LocalProtocolError as exc:
+            # The client's stream has ended (eof_received) and connection_lost, which marks
+            # the session closing, comes at a next loop turn: another session's leaving in
+            # this turn may still send here (a Queued). Nobody is left to read it. Otherwise
+            # it is a relay bug, not the client's fault: log it.
+            if self.conn.state is not State.CLOSED:
+                log.error("not sent to %r: %s", self, exc)
             return
         self._write(data)
 

@@ -119,3 +119,23 @@ def test_each_thread_has_its_own_buffer() -> None:
     thread.start()
     thread.join(5)
     assert there and there[0].obj is not here.obj
+
+
+def test_a_frame_for_a_session_whose_stream_ended_is_dropped_without_an_error_logged(caplog) -> None:
+    # The client's end of stream is read (eof_received: the connection is CLOSED) and, in the
+    # same loop turn before asyncio's connection_lost, another session's leaving sends this
+    # one a frame (a Queued for a message in flight): nobody is left to read it, and it is
+    # not a relay bug (the full suite caught it logged as an error, 2026-11-30).
+    import logging
+
+    from protocol import Queued
+    from protocol.connection import State
+
+    relay = StubRelay()
+    session = _logged_in(relay)
+    session.eof_received()
+    assert session.conn.state is State.CLOSED and not session.closing
+    with caplog.at_level(logging.INFO, logger="chat"):
+        session.send(Queued("1", 7))
+    assert session._unsent_bytes == 0  # nothing written
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
