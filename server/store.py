@@ -41,9 +41,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -683,8 +685,9 @@ class Store:
             for batch, indexes in _in_order(pending):
                 try:
                     db.execute("SAVEPOINT batch")
-                    for index, result in zip(indexes, batch(db, [pending[i][1] for i in indexes])):
-                        outcomes[index] = result
+                    # Items in and results out by C calls, not a Python step per item (issue 9).
+                    results = batch(db, list(map(_ITEM, map(pending.__getitem__, indexes))))
+                    deque(map(outcomes.__setitem__, indexes, results), maxlen=0)
                     db.execute("RELEASE batch")
                 except Exception as exc:  # one bad operation must not lose the rest of the transaction
                     if not db.in_transaction:  # SQLite rolled all of it back
@@ -760,7 +763,7 @@ def _in_order(pending: list) -> list[tuple[BatchOperation, list[int]]]:
     """(batch operation, indexes of its items) in the order they must run (see _execute)."""
     order: list[tuple[BatchOperation, list[int]]] = []
     groups: dict[BatchOperation, list[int]] = {}  # the mergeable groups since the last plain operation
-    for index, (batch, *_) in enumerate(pending):
+    for index, batch in enumerate(map(_BATCH, pending)):
         if batch is _one_by_one:
             order.append((batch, [index]))
             groups = {}
@@ -770,3 +773,6 @@ def _in_order(pending: list) -> list[tuple[BatchOperation, list[int]]]:
             groups[batch] = [index]
             order.append((batch, groups[batch]))
     return order
+
+
+_BATCH, _ITEM = operator.itemgetter(0), operator.itemgetter(1)  # of a pending (batch, item, callback, on_error)
