@@ -48,6 +48,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -608,7 +609,7 @@ class Store:
                     self._working = False
                     return
                 batches, self._ready = self._ready, []
-            pending = batches[0] if len(batches) == 1 else [item for batch in batches for item in batch]
+            pending = batches[0] if len(batches) == 1 else list(chain.from_iterable(batches))
             failed: list[tuple[str, int]] = []  # for the failure log, on the loop
             committed = False
             try:
