@@ -45,7 +45,6 @@ import operator
 import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
@@ -686,9 +685,8 @@ class Store:
             for batch, indexes in _in_order(pending):
                 try:
                     db.execute("SAVEPOINT batch")
-                    # Items in and results out by C calls, not a Python step per item (issue 9).
-                    results = batch(db, list(map(_ITEM, map(pending.__getitem__, indexes))))
-                    deque(map(outcomes.__setitem__, indexes, results), maxlen=0)
+                    for index, result in zip(indexes, batch(db, [pending[i][1] for i in indexes])):
+                        outcomes[index] = result
                     db.execute("RELEASE batch")
                 except Exception as exc:  # one bad operation must not lose the rest of the transaction
                     if not db.in_transaction:  # SQLite rolled all of it back
@@ -776,4 +774,4 @@ def _in_order(pending: list) -> list[tuple[BatchOperation, list[int]]]:
     return order
 
 
-_BATCH, _ITEM = operator.itemgetter(0), operator.itemgetter(1)  # of a pending (batch, item, callback, on_error)
+_BATCH = operator.itemgetter(0)  # of a pending (batch, item, callback, on_error)
