@@ -773,6 +773,51 @@ def test_large_batches_of_receipts_and_acks_leave_the_rows_and_answers_of_one_st
             each.close()
 
 
+def _temporary_files() -> list[str]:
+    """The files this process has open that SQLite made for itself and deleted at once
+    (its temporary files, named ``etilqs_...``: a statement journal, a temporary table)."""
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:  # closed meanwhile
+            continue
+        if "etilqs_" in target:
+            found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
+def test_a_transaction_s_statement_journal_is_kept_in_memory_not_written_to_a_temporary_file(tmp_path):
+    """Issue 9 (bench/PROFILE.md "Round fifteen (durable)"): each batch of a transaction
+    runs inside a SAVEPOINT, so SQLite keeps the pages it changes, as they were, in a
+    statement journal. In a temporary file that was a pwrite of 4 KiB a page on the
+    committer thread, as many bytes as the log; in memory it costs no system call."""
+    store = Store(tmp_path / "journal.db")
+    store.open()
+    seen: list[list[str]] = []
+
+    def store_and_look(db: sqlite3.Connection, messages: list[StoredMessage]) -> list:
+        answers = mailbox.store_messages(db, messages)
+        seen.append(_temporary_files())  # inside the batch's SAVEPOINT, its pages changed
+        return answers
+
+    def batch(first: int) -> list[StoredMessage]:  # into pages across the indexes, as the relay's are
+        return [dm(i, f"user{i % 50}", f"user{i * 7 % 50 + 50}", f"c{i}") for i in range(first, first + 800)]
+
+    try:
+        store._execute([(mailbox.store_messages, m, None, None) for m in batch(1)])  # pages that exist
+        store._commit()
+        messages = batch(801)
+        _, outcomes, wrote = store._execute([(store_and_look, m, None, None) for m in messages])
+        store._commit()
+        assert wrote and outcomes == [(m, mailbox.NEW) for m in messages]
+        assert seen == [[]]
+        assert store.db.execute("SELECT COUNT(*) FROM messages").fetchone() == (1600,)
+    finally:
+        store.close()
+
+
 def executions(db: sqlite3.Connection, operation) -> tuple[object, int]:
     """``operation()``'s result and how many statement executions it made on ``db`` (each
     row of an ``executemany`` is one: SQLite's trace is called as each starts)."""
