@@ -24,7 +24,7 @@ import operator
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from itertools import chain
+from itertools import chain, compress, repeat
 
 from protocol import HistoryEntry
 from protocol.frozen import fast_init
@@ -126,6 +126,8 @@ def _by_size(sql_for_rows: Callable[[int], str], fewest: int) -> dict[int, str]:
 def _run_rows(db: sqlite3.Connection, statements: dict[int, str], rows: list[tuple]) -> int:
     """Run ``statements`` (from :func:`_by_size`) on ``rows`` (each a tuple of one row's
     parameters), in order; returns SQLite's count of rows changed."""
+    if len(rows) == 1:  # an idle server's transaction: straight to the one-row statement
+        return db.execute(statements[1], rows[0]).rowcount
     full, rest = divmod(len(rows), _MOST_ROWS)
     changed = at = 0
     if full:
@@ -144,10 +146,21 @@ def _run_rows(db: sqlite3.Connection, statements: dict[int, str], rows: list[tup
 
 
 # A multi-row INSERT OR IGNORE skips each conflicting row alone, in order, as the rows one
-# by one would; its row count is the rows it inserted.
-_INSERT_MESSAGES = _by_size(lambda rows: "INSERT OR IGNORE INTO messages (msg_id, sender, sender_key, recipient,"
-                            " recipient_key, text, sent_at, client_id, state, expires_at, sender_notified) VALUES "
-                            + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows), INSERT_FEWEST)
+# by one would; its row count is the rows it inserted. A row's parameters are the first ten
+# fields of its StoredMessage (_INSERTED takes them in one C call: no tuple built in Python
+# per message, issue 9), and its ``sender_notified`` is worked out by SQLite from its own
+# ``state`` (the row's ninth parameter, numbered: ``?`` after ``?N`` is N + 1): a room or
+# blocked message has no outcome to tell its sender.
+_INSERTED = operator.attrgetter(*(f.name for f in fields(StoredMessage)[:10]))
+
+
+def _insert_rows(rows: int) -> str:
+    values = ", ".join(f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{10 * row + 9} IN ('room', 'blocked'))" for row in range(rows))
+    return ("INSERT OR IGNORE INTO messages (msg_id, sender, sender_key, recipient, recipient_key, text, sent_at,"
+            " client_id, state, expires_at, sender_notified) VALUES " + values)
+
+
+_INSERT_MESSAGES = _by_size(_insert_rows, INSERT_FEWEST)
 
 
 def _update_by_pairs(assignments: str, key: str, condition: str) -> Callable[[int], str]:
@@ -174,9 +187,7 @@ def store_messages(db: sqlite3.Connection, messages: list[StoredMessage]) -> lis
     and nothing is stored. A few multi-row INSERTs for the batch (see _run_rows);
     conflicts, which are rare, cost a lookup each.
     """
-    inserted = _run_rows(db, _INSERT_MESSAGES, [
-        (m.msg_id, m.sender, m.sender_key, m.recipient, m.recipient_key, m.text, m.sent_at, m.client_id,
-         m.state, m.expires_at, int(m.state in ("room", "blocked"))) for m in messages])
+    inserted = _run_rows(db, _INSERT_MESSAGES, list(map(_INSERTED, messages)))
     if inserted == len(messages):
         return [(m, NEW) for m in messages]
     results = []
@@ -263,18 +274,39 @@ def record_confirmations(db: sqlite3.Connection, items: list[tuple[str, int, str
     first tried as one UPDATE, which rewrites the row once instead of twice (issue
     9); see :func:`_deliver_and_acknowledge`. Rows and answers are the same as without it.
     """
-    receipts = [(msg_id, key) for kind, msg_id, key in items if kind == RECEIPT]
-    acks = [(msg_id, key) for kind, msg_id, key in items if kind == ACK]
+    if len(items) < _SPLIT_IN_C:
+        is_receipt = None
+        receipts = [(msg_id, key) for kind, msg_id, key in items if kind == RECEIPT]
+        acks = [(msg_id, key) for kind, msg_id, key in items if kind != RECEIPT]
+    else:  # split in C (map, compress, itemgetter): no Python step per item (issue 9)
+        is_receipt = list(map(_EQ, map(_KIND, items), repeat(RECEIPT)))
+        receipts = list(map(_PAIR, compress(items, is_receipt)))
+        acks = list(map(_PAIR, compress(items, map(_NOT, is_receipt))))
     done = _deliver_and_acknowledge(db, receipts, acks) if receipts and acks else None
     if done:  # their receipts have nothing left to do; their acks are answered True
         receipts = [receipt for receipt in receipts if receipt[0] not in done]
         acks = [ack for ack in acks if ack[0] not in done]
     if receipts:
-        record_deliveries(db, receipts)
-    answers = iter(acknowledge(db, acks) if acks else ())
+        _run_rows(db, _DELIVER, receipts)  # record_deliveries, without its list of Nones
+    answers = acknowledge(db, acks) if acks else []
     if done:
+        answers = iter(answers)
         return [None if kind == RECEIPT else True if msg_id in done else next(answers) for kind, msg_id, _ in items]
-    return [next(answers) if kind == ACK else None for kind, _, _ in items]
+    if len(answers) == len(items):  # acks only
+        return answers
+    if is_receipt is not None and all(answers):  # the everyday case: every ack is the sender's (in C)
+        return list(map(_NONE_OR_TRUE.__getitem__, is_receipt))
+    answers = iter(answers)
+    return [None if kind == RECEIPT else next(answers) for kind, _, _ in items]
+
+
+# From this many items a batch is split by C iterators, whose setup (a few objects the
+# collector tracks) costs more than Python's loops over fewer (valgrind: a receipt and its
+# ack alone cost ~8,000 instructions more by the iterators; bench/PROFILE.md "Round
+# fifteen (durable)"). Both ways make the same lists.
+_SPLIT_IN_C = 16
+_KIND, _PAIR, _EQ, _NOT = operator.itemgetter(0), operator.itemgetter(1, 2), operator.eq, operator.not_
+_NONE_OR_TRUE = (True, None)  # by is_receipt: an ack's answer when every ack's is True, a receipt's
 
 
 def _deliver_and_acknowledge(db: sqlite3.Connection, receipts: list[tuple[int, str]],

@@ -41,11 +41,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +345,14 @@ def open_database(path: Path | None) -> sqlite3.Connection:
         # Index pages stay in SQLite's cache: with the default 2 MiB, inserting into the
         # indexes of a large table reads pages back from the OS at every turn.
         db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        # The statement journal (what a ROLLBACK TO of the store's per-group SAVEPOINT, or of
+        # a failing statement, restores) in memory, not in a temporary file: each page a
+        # group changes was written there too, a pwrite of 4 KiB on the committer thread,
+        # as many bytes as the log itself at 64 messages a transaction (issue 9, bench/
+        # PROFILE.md "Round fifteen (durable)"). Nothing durable is kept in it: it is
+        # dropped at the end of every transaction, and the log and the database file are
+        # written and synced as before.
+        db.execute("PRAGMA temp_store = MEMORY")
     # A deleted message's text must leave the file, not just the table (issue 13): SQLite
     # zeroes the bytes it frees in the pages it writes anyway (FAST: no extra I/O).
     db.execute("PRAGMA secure_delete = FAST")
@@ -606,7 +616,7 @@ class Store:
                     self._working = False
                     return
                 batches, self._ready = self._ready, []
-            pending = batches[0] if len(batches) == 1 else [item for batch in batches for item in batch]
+            pending = batches[0] if len(batches) == 1 else list(chain.from_iterable(batches))
             failed: list[tuple[str, int]] = []  # for the failure log, on the loop
             committed = False
             try:
@@ -760,7 +770,7 @@ def _in_order(pending: list) -> list[tuple[BatchOperation, list[int]]]:
     """(batch operation, indexes of its items) in the order they must run (see _execute)."""
     order: list[tuple[BatchOperation, list[int]]] = []
     groups: dict[BatchOperation, list[int]] = {}  # the mergeable groups since the last plain operation
-    for index, (batch, *_) in enumerate(pending):
+    for index, batch in enumerate(map(_BATCH, pending)):
         if batch is _one_by_one:
             order.append((batch, [index]))
             groups = {}
@@ -770,3 +780,6 @@ def _in_order(pending: list) -> list[tuple[BatchOperation, list[int]]]:
             groups[batch] = [index]
             order.append((batch, groups[batch]))
     return order
+
+
+_BATCH = operator.itemgetter(0)  # of a pending (batch, item, callback, on_error)

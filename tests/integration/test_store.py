@@ -741,6 +741,83 @@ def test_receipts_and_acks_leave_the_rows_and_answers_of_one_statement_each():
             each.close()
 
 
+def test_large_batches_of_receipts_and_acks_leave_the_rows_and_answers_of_one_statement_each():
+    """As above, with batches of 16 to 150 items (which record_confirmations splits by C
+    iterators, round fifteen (durable)): mostly the relay's unpaired receipts of some
+    messages and acks of others, with wrong keys, unknown ids, repeats and some pairs."""
+    import random
+    randomness = random.Random(15)
+    names = ["Alice", "Bob", "Carol"]
+    keys = [name.lower() for name in names]
+    for round_ in range(40):
+        messages = [dm(i, randomness.choice(names), randomness.choice(names), f"c{i}") for i in range(1, 81)]
+        dbs = [open_database(None), open_database(None)]
+        for each in dbs:
+            mailbox.store_messages(each, messages)
+            each.execute("UPDATE messages SET state = 'delivered' WHERE msg_id <= 30")
+            each.execute("UPDATE messages SET state = 'expired' WHERE msg_id BETWEEN 31 AND 35")
+            each.execute("UPDATE messages SET sender_notified = 1 WHERE msg_id BETWEEN 25 AND 28")
+        items = [(mailbox.RECEIPT, m.msg_id, m.recipient_key) for m in randomness.sample(messages[30:], 30)]
+        items += [(mailbox.ACK, m.msg_id, m.sender_key) for m in randomness.sample(messages[:36], 30)]
+        if round_ % 4 == 1:  # and some wrong or unknown ones
+            items += [(randomness.choice([mailbox.RECEIPT, mailbox.ACK]), randomness.randint(1, 90),
+                       randomness.choice(keys)) for _ in range(randomness.randint(1, 40))]
+        if round_ % 4 == 2:  # and some pairs
+            items += [(mailbox.ACK, m.msg_id, m.sender_key) for m in messages[40:44]]
+        randomness.shuffle(items)
+        items = items[:randomness.randint(16, len(items))]
+        assert mailbox.record_confirmations(dbs[0], items) == _confirmations_one_by_one(dbs[1], items), items
+        rows = [each.execute("SELECT * FROM messages ORDER BY msg_id").fetchall() for each in dbs]
+        assert rows[0] == rows[1], items
+        for each in dbs:
+            each.close()
+
+
+def _temporary_files() -> list[str]:
+    """The files this process has open that SQLite made for itself and deleted at once
+    (its temporary files, named ``etilqs_...``: a statement journal, a temporary table)."""
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:  # closed meanwhile
+            continue
+        if "etilqs_" in target:
+            found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
+def test_a_transaction_s_statement_journal_is_kept_in_memory_not_written_to_a_temporary_file(tmp_path):
+    """Issue 9 (bench/PROFILE.md "Round fifteen (durable)"): each batch of a transaction
+    runs inside a SAVEPOINT, so SQLite keeps the pages it changes, as they were, in a
+    statement journal. In a temporary file that was a pwrite of 4 KiB a page on the
+    committer thread, as many bytes as the log; in memory it costs no system call."""
+    store = Store(tmp_path / "journal.db")
+    store.open()
+    seen: list[list[str]] = []
+
+    def store_and_look(db: sqlite3.Connection, messages: list[StoredMessage]) -> list:
+        answers = mailbox.store_messages(db, messages)
+        seen.append(_temporary_files())  # inside the batch's SAVEPOINT, its pages changed
+        return answers
+
+    def batch(first: int) -> list[StoredMessage]:  # into pages across the indexes, as the relay's are
+        return [dm(i, f"user{i % 50}", f"user{i * 7 % 50 + 50}", f"c{i}") for i in range(first, first + 800)]
+
+    try:
+        store._execute([(mailbox.store_messages, m, None, None) for m in batch(1)])  # pages that exist
+        store._commit()
+        messages = batch(801)
+        _, outcomes, wrote = store._execute([(store_and_look, m, None, None) for m in messages])
+        store._commit()
+        assert wrote and outcomes == [(m, mailbox.NEW) for m in messages]
+        assert seen == [[]]
+        assert store.db.execute("SELECT COUNT(*) FROM messages").fetchone() == (1600,)
+    finally:
+        store.close()
+
+
 def executions(db: sqlite3.Connection, operation) -> tuple[object, int]:
     """``operation()``'s result and how many statement executions it made on ``db`` (each
     row of an ``executemany`` is one: SQLite's trace is called as each starts)."""
