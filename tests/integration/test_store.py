@@ -702,6 +702,23 @@ def test_a_receipt_and_its_ack_in_one_batch_rewrite_the_message_s_row_once(db):
     assert mailbox.outcomes_for_sender(db, "alice") == [] and mailbox.pending_for(db, "bob", 0, 10) == []
 
 
+def _assert_confirmations_as_one_by_one(messages, updates, items):
+    """``record_confirmations(items)`` on a database holding ``messages`` (then changed by
+    the ``updates`` statements) answers and leaves the rows as recording each on its own."""
+    dbs = [open_database(None), open_database(None)]
+    try:
+        for each in dbs:
+            mailbox.store_messages(each, messages)
+            for update in updates:
+                each.execute(update)
+        assert mailbox.record_confirmations(dbs[0], items) == _confirmations_one_by_one(dbs[1], items), items
+        rows = [each.execute("SELECT * FROM messages ORDER BY msg_id").fetchall() for each in dbs]
+        assert rows[0] == rows[1], items
+    finally:
+        for each in dbs:
+            each.close()
+
+
 def _confirmations_one_by_one(db, items):
     """record_confirmations as it was before receipt-and-ack pairs: every receipt, then
     every ack, each a statement of its own (the reference for the test below)."""
@@ -721,12 +738,6 @@ def test_receipts_and_acks_leave_the_rows_and_answers_of_one_statement_each():
     names = ["Alice", "Bob", "Carol"]
     for round_ in range(60):
         messages = [dm(i, randomness.choice(names), randomness.choice(names), f"c{i}") for i in range(1, 9)]
-        dbs = [open_database(None), open_database(None)]
-        for each in dbs:
-            mailbox.store_messages(each, messages)
-            each.execute("UPDATE messages SET state = 'delivered' WHERE msg_id = 6")
-            each.execute("UPDATE messages SET state = 'expired' WHERE msg_id = 7")
-            each.execute("UPDATE messages SET state = 'delivered', sender_notified = 1 WHERE msg_id = 8")
         keys = [name.lower() for name in names]
         items = [(randomness.choice([mailbox.RECEIPT, mailbox.ACK]), randomness.randint(1, 10), randomness.choice(keys))
                  for _ in range(randomness.randint(1, 10))]
@@ -734,11 +745,10 @@ def test_receipts_and_acks_leave_the_rows_and_answers_of_one_statement_each():
             paired = messages[:5] if round_ % 4 == 1 else randomness.sample(messages, 5)
             items = [(mailbox.RECEIPT, m.msg_id, m.recipient_key) for m in paired] + \
                     [(mailbox.ACK, m.msg_id, m.sender_key) for m in paired] + items[:round_ % 3]
-        assert mailbox.record_confirmations(dbs[0], items) == _confirmations_one_by_one(dbs[1], items), items
-        rows = [each.execute("SELECT * FROM messages ORDER BY msg_id").fetchall() for each in dbs]
-        assert rows[0] == rows[1], items
-        for each in dbs:
-            each.close()
+        _assert_confirmations_as_one_by_one(messages, [
+            "UPDATE messages SET state = 'delivered' WHERE msg_id = 6",
+            "UPDATE messages SET state = 'expired' WHERE msg_id = 7",
+            "UPDATE messages SET state = 'delivered', sender_notified = 1 WHERE msg_id = 8"], items)
 
 
 def test_large_batches_of_receipts_and_acks_leave_the_rows_and_answers_of_one_statement_each():
@@ -751,12 +761,6 @@ def test_large_batches_of_receipts_and_acks_leave_the_rows_and_answers_of_one_st
     keys = [name.lower() for name in names]
     for round_ in range(40):
         messages = [dm(i, randomness.choice(names), randomness.choice(names), f"c{i}") for i in range(1, 81)]
-        dbs = [open_database(None), open_database(None)]
-        for each in dbs:
-            mailbox.store_messages(each, messages)
-            each.execute("UPDATE messages SET state = 'delivered' WHERE msg_id <= 30")
-            each.execute("UPDATE messages SET state = 'expired' WHERE msg_id BETWEEN 31 AND 35")
-            each.execute("UPDATE messages SET sender_notified = 1 WHERE msg_id BETWEEN 25 AND 28")
         items = [(mailbox.RECEIPT, m.msg_id, m.recipient_key) for m in randomness.sample(messages[30:], 30)]
         items += [(mailbox.ACK, m.msg_id, m.sender_key) for m in randomness.sample(messages[:36], 30)]
         if round_ % 4 == 1:  # and some wrong or unknown ones
@@ -766,11 +770,10 @@ def test_large_batches_of_receipts_and_acks_leave_the_rows_and_answers_of_one_st
             items += [(mailbox.ACK, m.msg_id, m.sender_key) for m in messages[40:44]]
         randomness.shuffle(items)
         items = items[:randomness.randint(16, len(items))]
-        assert mailbox.record_confirmations(dbs[0], items) == _confirmations_one_by_one(dbs[1], items), items
-        rows = [each.execute("SELECT * FROM messages ORDER BY msg_id").fetchall() for each in dbs]
-        assert rows[0] == rows[1], items
-        for each in dbs:
-            each.close()
+        _assert_confirmations_as_one_by_one(messages, [
+            "UPDATE messages SET state = 'delivered' WHERE msg_id <= 30",
+            "UPDATE messages SET state = 'expired' WHERE msg_id BETWEEN 31 AND 35",
+            "UPDATE messages SET sender_notified = 1 WHERE msg_id BETWEEN 25 AND 28"], items)
 
 
 def _temporary_files() -> list[str]:
