@@ -1130,10 +1130,11 @@ class RedisStore:
         self.timeout = timeout
         self.on_recovered: Callable[[], None] | None = None
         # A cluster node's (server/cluster/node.py): router(fields) for a direct message
-        # about to be stored (its fields after the id, as store_fields takes them) gives (its key prefix, its id, its inbox entry's text before and
-        # after the message id) to route the message in the store's own script call, or
-        # None to route it itself afterwards; routed is (msg id, the nodes it went to) while
-        # the callback of a message routed so runs, else None.
+        # about to be stored (its fields after the id, as store_fields takes them) gives
+        # (its key prefix, its id, its inbox entry's text before and after the message id)
+        # to route the message in the store's own script call, or None to route it itself
+        # afterwards; routed is (msg id, the nodes it went to) while the callback of a
+        # message routed so runs, else None.
         self.router: Callable[[tuple], tuple[str, str, bytes, bytes] | None] | None = None
         self.routed: tuple[int, list[str]] | None = None
         self.failures = FailureLog()
