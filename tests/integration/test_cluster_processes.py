@@ -12,7 +12,6 @@ killed and restarted; a browser on one node and a terminal on another; ``--worke
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -24,8 +23,9 @@ from redisserver import RedisServer, free_port
 from processes import stop_process
 
 from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, LookupRequest, LookupResult,
-                      Ping, Queued, Receipt, SendDirect, UserJoined, UserLeft, UserList, Welcome, WhoRequest)
+                      Ping, Queued, Receipt, SendDirect, UserJoined, UserLeft, UserList, WhoRequest)
 from test_durability import ServerProcess, wait_until
+from logins import login_again
 from wire import WireClient
 
 import const
@@ -71,24 +71,6 @@ def who(client: WireClient) -> list[str]:
             return [p.name for p in answer.users]
         assert answer.code == ErrorCode.RATE_LIMITED, answer
         time.sleep(answer.retry_after)
-
-
-def wait_for_login(node: ServerProcess, name: str, timeout: float) -> WireClient:
-    """Log in as ``name``, again while the name is still held by a session that is gone
-    (its node's heartbeat has not expired yet) or the node is not back in the cluster
-    (``unavailable``): what a client's reconnect loop does."""
-    deadline = time.monotonic() + timeout
-    while True:
-        client = WireClient("127.0.0.1", node.port)
-        key = (os.environ.get("CHAT_STATE_DIR", ""), "127.0.0.1", name.lower())
-        client.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, WireClient.tokens.get(key)))
-        answer = client.expect((Welcome, ErrorReply), skip=NOTICES)
-        if isinstance(answer, Welcome):
-            return client
-        client.close()
-        assert answer.code in (ErrorCode.NAME_TAKEN, ErrorCode.UNAVAILABLE), answer
-        assert time.monotonic() < deadline, f"{name} could not log in again within {timeout} s"
-        time.sleep(0.2)
 
 
 @pytest.mark.timeout_seconds(90)
@@ -139,7 +121,7 @@ def test_kill_9_of_the_recipients_node_mid_delivery_the_message_arrives_once_els
         assert time.monotonic() - killed <= 15
         assert sorted(seen) == ["left Bia", "queued d1"]
         # Her client logs in again on the node that is left: the message comes once.
-        with wait_for_login(one, "Bia", timeout=20) as again:
+        with login_again(one, "Bia", timeout=20) as again:
             message = again.expect(DirectMessage, skip=NOTICES)
             assert message.msg_id == msg_id
             again.send(Receipt(msg_id))
@@ -209,8 +191,8 @@ def test_redis_killed_and_restarted_requests_answered_unavailable_meanwhile_then
         redis.start()  # its append-only file brings everything acknowledged back
     # The nodes reconnect by themselves; a node whose heartbeat expired meanwhile closed
     # its sessions (they log in again), so log in afresh.
-    ana = wait_for_login(one, "Ana", timeout=30)
-    with ana, wait_for_login(two, "Bia", timeout=30) as bia:
+    ana = login_again(one, "Ana", timeout=30)
+    with ana, login_again(two, "Bia", timeout=30) as bia:
         message = bia.expect(DirectMessage, skip=NOTICES)
         assert (message.msg_id, message.text) == (kept, "kept")
         bia.send(Receipt(kept))
@@ -273,7 +255,7 @@ def test_kill_9_mid_stream_every_message_arrives_once_in_order_on_another_node(n
             delivered.add(event.msg_id)
         two.kill()
         bia.close()
-        with wait_for_login(one, "Bia", timeout=20) as again:
+        with login_again(one, "Bia", timeout=20) as again:
             texts = []
             while len(texts) < 15:
                 message = again.expect(DirectMessage, skip=NOTICES)

@@ -41,9 +41,10 @@ from client.events import Reconnected
 from client.resume import ResumeTokens
 from client.servers import server_list
 from client.outgoing import DELIVERED, MessageUpdate, QUEUED
-from protocol import (CARBONS, Accepted, Block, Carbon, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Event,
+from protocol import (CARBONS, Accepted, Block, Carbon, Delivered, DirectMessage, Done, ErrorCode, Event,
                       Hello, Ping, Receipt, SendDirect, UserJoined, UserLeft, Welcome)
 from servers import ServerProcess
+from logins import login_again
 from wire import WireClient
 
 import const
@@ -241,7 +242,7 @@ def test_kill_9_of_a_users_node_mid_conversation_and_of_redis_lose_nothing_ackno
     assert dana.close() == 0, dana.output
 
     # Cleo's client resends c1 through node two: recognised, the same id, not shown again.
-    again = wait_for_login(two, "Cleo")
+    again = login_again(two, "Cleo", WAIT)
     again.send(SendDirect("c1", "Alice", "from Cleo, once"))
     answer = again.expect(Accepted, skip=(*NOTICES, Delivered))  # (c1's outcome may come first)
     assert (answer.request_id, answer.msg_id) == ("c1", cleo_id)
@@ -303,23 +304,6 @@ def _history_or_none(client: ChatClient):
         return client.history("Alice", limit=50, timeout=5)
     except Exception:  # unavailable or no answer while Redis restarts
         return None
-
-
-def wait_for_login(node: ServerProcess, name: str, timeout: float = WAIT) -> WireClient:
-    """Log in as ``name`` (with the token its first login got) on ``node``, again while the
-    name is still held by a session of a dead node that has not been reaped yet."""
-    deadline = time.monotonic() + timeout
-    while True:
-        client = WireClient("127.0.0.1", node.port)
-        key = (os.environ.get("CHAT_STATE_DIR", ""), "127.0.0.1", name.lower())
-        client.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, WireClient.tokens.get(key)))
-        answer = client.expect((Welcome, ErrorReply), skip=NOTICES)
-        if isinstance(answer, Welcome):
-            return client
-        client.close()
-        assert answer.code in (ErrorCode.NAME_TAKEN, ErrorCode.UNAVAILABLE), answer
-        assert time.monotonic() < deadline, f"{name} could not log in again within {timeout} s"
-        time.sleep(0.2)
 
 
 def log_in(node: ServerProcess, name: str, features: tuple[str, ...] | None, register: bool = False) -> WireClient:

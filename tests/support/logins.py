@@ -6,6 +6,9 @@
   same by address (``WireClient.login`` is it).
 - ``leave(client)``: a wire client logs out cleanly (goodbye) and waits until the server
   has closed the connection.
+- ``login_again(node, name, timeout)``: a wire client logged in as ``name`` once the
+  cluster lets it (the name still held by a dead node's session, or the node not back in
+  the cluster yet): what a client's reconnect loop does.
 - ``library_login(clients, port, name, ...)``: the client library's ChatClient, connected;
   it goes into ``clients`` (the conftest fixture), which closes it at the test's end
   (``clientkit.start`` is it).
@@ -18,11 +21,12 @@ from __future__ import annotations
 
 import os
 import ssl
+import time
 from typing import Protocol
 
 import const
 from client.library import ChatClient
-from protocol import Goodbye, Hello, Welcome
+from protocol import ErrorCode, ErrorReply, Goodbye, Hello, Ping, UserJoined, UserLeft, Welcome
 from wire import WireClient
 
 # How long a library client may take to connect and be welcomed.
@@ -78,3 +82,21 @@ def library_login(clients: list[ChatClient], port: int, name: str, host: str = "
     clients.append(client)
     client.connect(timeout=LIBRARY_WAIT)
     return client
+
+
+def login_again(node: Listening, name: str, timeout: float) -> WireClient:
+    """Log in as ``name`` on ``node`` (with the token its first login got), again while the
+    name is still held by a session of a dead node that has not been reaped yet (``name_taken``)
+    or the node is not back in the cluster (``unavailable``); fails after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        client = WireClient(node.host, node.port)
+        key = (os.environ.get("CHAT_STATE_DIR", ""), node.host, name.lower())
+        client.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, WireClient.tokens.get(key)))
+        answer = client.expect((Welcome, ErrorReply), skip=(UserJoined, UserLeft, Ping))
+        if isinstance(answer, Welcome):
+            return client
+        client.close()
+        assert answer.code in (ErrorCode.NAME_TAKEN, ErrorCode.UNAVAILABLE), answer
+        assert time.monotonic() < deadline, f"{name} could not log in again within {timeout} s"
+        time.sleep(0.2)
