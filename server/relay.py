@@ -389,10 +389,8 @@ class Relay:
                 session.byte_bucket = TokenBucket(self.config.bytes_per_connection,
                                                   self.config.bytes_burst_per_connection)
             text = event.text  # its UTF-8 bytes: as many as characters when all are ASCII
-            # As a float: the bucket's arithmetic stays float-with-float (see TokenBucket.take);
-            # made by adding 0.0, the same float as float() of the int without calling the
-            # type (issue 9, round sixteen: about 450 instructions a message).
-            wait = session.byte_bucket.take(now, (len(text) if text.isascii() else len(text.encode("utf-8"))) + 0.0)
+            # As a float: the bucket's arithmetic stays float-with-float (see TokenBucket.take).
+            wait = session.byte_bucket.take(now, float(len(text) if text.isascii() else len(text.encode("utf-8"))))
         if not wait:
             return False
         if type(event) is SendDirect:

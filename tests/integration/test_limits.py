@@ -400,8 +400,8 @@ def test_a_message_is_charged_by_its_bytes_against_the_senders_byte_budget(loop,
 
 
 def test_a_message_s_byte_cost_reaches_the_bucket_as_the_float_of_its_utf8_length(loop):
-    # Float-with-float arithmetic in TokenBucket.take (issue 9); round sixteen makes the
-    # float by adding 0.0 instead of calling float(): the same value and type.
+    # Float-with-float arithmetic in TokenBucket.take (issue 9): the cost is a float, the
+    # byte count of the text's UTF-8.
     bench = RelayBench(loop, "memory")
     alice, bob = bench.login("Alice"), bench.login("Bob")
     costs = []
