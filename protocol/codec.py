@@ -404,9 +404,28 @@ def encode(event: Event) -> bytes:
 _string_literal = json.encoder.encode_basestring  # "..." with JSON escapes, non-ASCII kept
 
 
+# Below 2**32 (seconds: the year 2106) two doubles are less than half a microsecond apart,
+# so the reals that round to a double span less than a microsecond and hold at most one
+# number of whole microseconds (and value * 1e6 + 0.5, below 2**52, floors to it). A
+# double that is the nearest to such a number (the server stamps ``sent_at`` so: see
+# Relay._send_direct_to) therefore has that number's digits, trailing zeros dropped, as its
+# shortest round-trip repr: what repr() finds with dtoa's bignums (about 7,400
+# instructions a message), written from an int (issue 9, round sixteen).
+_WHOLE_MICROS_BELOW = 2.0 ** 32
+
+
 def _number_literal(value: float) -> str:
-    if type(value) is float and not math.isfinite(value):
-        raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+    if type(value) is float:
+        if 1.0 <= value < _WHOLE_MICROS_BELOW:
+            micros = math.floor(value * 1e6 + 0.5)  # (not int(): half the instructions)
+            if micros / 1e6 == value:  # the nearest double to micros µs is value: repr's digits are micros's
+                digits = str(micros)  # at least 7: value >= 1
+                if digits[-1] != "0":  # nine in ten
+                    return f"{digits[:-6]}.{digits[-6:]}"
+                text = f"{digits[:-6]}.{digits[-6:]}".rstrip("0")
+                return text if text[-1] != "." else text + "0"
+        elif not math.isfinite(value):
+            raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
     return repr(value)
 
 
@@ -572,8 +591,11 @@ _BATCHED_HEADS = {"receipt": b'{"type":"receipt","msg_ids":[', "ack": b'{"type":
 _SEND_DIRECT = TYPES["send"]
 _new_send_direct = fast_new(_SEND_DIRECT)  # as _SEND_DIRECT(...) builds it, cheaper (protocol/frozen.py)
 _SEND_HEAD = b'{"type":"send","id":"'
-_PLAIN_CHARS = rb'[ !#-\[\]-~]*'  # 0x20-0x7E but " and \
-_PLAIN_SEND = re.compile(rb'\{"type":"send","id":"(%b)","to":"(%b)","text":"(%b)"\}'
+_PLAIN_CHARS = r'[ !#-\[\]-~]*'  # 0x20-0x7E but " and \
+# Matched against the frame decoded as ASCII (only an ASCII frame can match, and it decodes
+# to the same characters): one decoding of the frame, not one of each of the three strings
+# (issue 9, round sixteen: about 1,000 instructions a send).
+_PLAIN_SEND = re.compile(r'\{"type":"send","id":"(%s)","to":"(%s)","text":"(%s)"\}'
                          % (_PLAIN_CHARS, _PLAIN_CHARS, _PLAIN_CHARS))
 _BY_BYTES_STARTS = _BY_BYTES_HEADS + tuple(_BATCHED_HEADS.values()) + (_SEND_HEAD,)
 # The batched event of each single one (events.VARIANTS under "msg_ids").
@@ -619,13 +641,15 @@ def _send_by_bytes(frame: bytes, allowed: Mapping[str, type[Event]], max_text: i
     """The event of a plain send frame (see _PLAIN_SEND), or None to decode it the usual
     way: the same event, with the same checks, as _quick_send gives."""
     cls = allowed.get("send")
-    match = _PLAIN_SEND.fullmatch(frame)
-    if cls is not _SEND_DIRECT or match is None:  # a receiver that reads "send" as another event: its way
+    if cls is not _SEND_DIRECT or not frame.isascii():  # a receiver that reads "send" as another event: its way
+        return None
+    match = _PLAIN_SEND.fullmatch(frame.decode("ascii"))
+    if match is None:
         return None
     request_id, to, text = match.groups()
     if len(request_id) > _MAX_ID_CHARS or len(to) > _MAX_SHORT_TEXT or len(text) > max_text:
         return None
-    return _new_send_direct(request_id.decode("ascii"), to.decode("ascii"), text.decode("ascii"))
+    return _new_send_direct(request_id, to, text)
 
 
 def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> Event:

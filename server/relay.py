@@ -621,7 +621,11 @@ class Relay:
                                     request.request_id))
             return
         state = "blocked" if session.key in self.blocked.get(to_key, ()) else "sent" if record else "queued"
-        now = time.time()
+        # In whole microseconds (the nearest double to them): the dm frame then writes its
+        # sent_at from an int, not by repr()'s shortest-digits search (protocol/codec.py,
+        # _number_literal; issue 9, round sixteen). time.time(), its microseconds' fraction
+        # dropped.
+        now = math.floor(time.time() * 1e6) / 1e6
         # The store's answer goes to _direct_stored for this session: one callback per
         # session, made on its first message, not a closure per message (issue 9, round
         # twelve: 3,085 instructions a message); dropped in disconnected (it refers to the

@@ -399,6 +399,27 @@ def test_a_message_is_charged_by_its_bytes_against_the_senders_byte_budget(loop,
     bench.store.close()
 
 
+def test_a_message_s_byte_cost_reaches_the_bucket_as_the_float_of_its_utf8_length(loop):
+    # Float-with-float arithmetic in TokenBucket.take (issue 9): the cost is a float, the
+    # byte count of the text's UTF-8.
+    bench = RelayBench(loop, "memory")
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    costs = []
+
+    class Recording(TokenBucket):
+        def take(self, now, cost=1.0):
+            costs.append(cost)
+            return super().take(now, cost)
+
+    alice.byte_bucket = Recording(1e9, 1e9)
+    for text in ("é" * 1000, "x" * 7, "", "😀 ok"):
+        bench.relay.handle(alice, SendDirect(f"r{len(costs)}", "Bob", text))
+    bench.relay.handle(alice, SendRoom("room", "ab"))
+    bench.settle()
+    assert costs == [2000.0, 7.0, 0.0, 7.0, 2.0] and {type(cost) for cost in costs} == {float}
+    bench.store.close()
+
+
 # --- File descriptors (issue 8, item 9) --------------------------------------------------
 
 

@@ -147,6 +147,34 @@ def test_sends_read_from_their_bytes_decode_as_the_generic_path(frame: bytes, al
     assert type(fast.to if hasattr(fast, "to") else "") is str  # str, never bytes
 
 
+def test_random_sends_read_from_their_bytes_decode_as_the_generic_path(monkeypatch) -> None:
+    # Round sixteen matches the plain form against the frame decoded as ASCII, not its bytes:
+    # strings of pieces a plain send must not have (a quote, a backslash, a control
+    # character, DEL, non-ASCII, bytes that are not UTF-8, another key's head), and of ones
+    # it may, each answered as the generic path answers it.
+    import random
+
+    rng = random.Random(16)
+    pieces = [b"a", b"Z", b" ", b"~", b"#", b"[", b"]", b"}", b"{", b":", b",", b'"', b"\\", b'\\"', b"\x00", b"\x1f",
+              b"\x7f", "\u00e9".encode(), b"\xe9", b"\xff", b'","to":"', b'","text":"', b"\\u0041", b"\\n"]
+    plain = [piece for piece in pieces if all(0x20 <= byte < 0x7f and byte not in b'"\\' for byte in piece)]
+
+    def string() -> bytes:
+        chosen = plain if rng.random() < 0.5 else pieces
+        return b"".join(rng.choice(chosen) for _ in range(rng.randrange(0, 6)))
+
+    frames = [b'{"type":"send","id":"%s","to":"%s","text":"%s"}' % (string(), string(), string())
+              for _ in range(3_000)]
+    types = Connection(Role.SERVER)._fixed.peer_types
+    fast = [codec.decode(frame, types, 4000) for frame in frames]
+    read_from_bytes = sum(codec._send_by_bytes(frame, types, 4000) is not None for frame in frames)
+    monkeypatch.setattr(codec, "_BY_BYTES", {})
+    monkeypatch.setattr(codec, "_QUICK", {})
+    monkeypatch.setattr(codec, "_parse_json", codec._decode_json)
+    assert [(frame, event) for frame, event in zip(frames, fast) if event != codec.decode(frame, types, 4000)] == []
+    assert 300 < read_from_bytes < 2_700  # both ways were taken
+
+
 def test_a_plain_send_is_read_without_the_json_decoder(monkeypatch) -> None:
     # The third frame a client sends per direct message (issue 9): no UTF-8 decoding, JSON
     # scanning, dict or quick decoder for it either.
