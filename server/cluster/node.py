@@ -105,7 +105,6 @@ class ClusterNode:
         self.url = url
         self.prefix = prefix
         self.node_id = node_id or new_node_id()
-        self._sid_prefix = self.node_id + "/"  # of this node's session ids
         self.beat, self.ttl, self.timeout = beat, ttl, timeout
         self.users = Directory(self.node_id)  # everyone online in the cluster, as the events stream says
         self._where = self.users.where  # see _here
