@@ -51,9 +51,18 @@ def node_of(sid: str) -> str:
 class Directory:
     """The cluster's users online, by session; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, node: str | None = None) -> None:
         self.registry = Registry()
         self._sessions: dict[str, tuple[str, str]] = {}  # sid (the object registered) -> (key, name)
+        # Where each online user's sessions are, seen from node ``node``: True if all on
+        # it, False if one is on another node; offline users are not in it. Set from the
+        # registry's record whenever a session of the user comes or goes (_add, _remove,
+        # load: the only changes of sessions), so ``where.get(key)`` answers the node's
+        # per-message questions (ClusterNode._here) in one dict lookup, no Python call.
+        # The same dict for the directory's life (load empties it in place): holders of
+        # it stay current.
+        self._mine = None if node is None else node + "/"
+        self.where: dict[str, bool] = {}
 
     def __len__(self) -> int:
         return len(self.registry)
@@ -62,6 +71,7 @@ class Directory:
         """Start again from ``users``: (key, name, shared, [(sid, address, port, since)])."""
         self.registry = Registry()
         self._sessions = {}
+        self.where.clear()
         for key, name, shared, sessions in users:
             for sid, address, port, since in sessions:
                 self._add(key, name, shared, sid, address, port, since)
@@ -99,12 +109,14 @@ class Directory:
         record = self.registry.lookup_key(key)
         if record is None:
             self.registry.register(name, address, port, since, sid, shared=shared)
+            self._locate(key)
             return True
         # Uniqueness was decided by the claim; the directory only follows, even a guest's
         # second session (its first one's end may still be on its way).
         was_shared, record.shared = record.shared, True
         self.registry.register(name, address, port, since, sid, shared=True)
         record.shared = was_shared
+        self._locate(key)
         return False
 
     def _remove(self, sid: str) -> str | None:
@@ -118,4 +130,15 @@ class Directory:
             return None
         name = record.name
         session = next((e.session for e in record.endpoints if e.session == sid), None)
-        return name if self.registry.unregister(name, session) else None
+        gone = self.registry.unregister(name, session)
+        self._locate(key)
+        return name if gone else None
+
+    def _locate(self, key: str) -> None:
+        """Set ``where[key]`` from the registry's record of ``key`` (see __init__)."""
+        record = self.registry.lookup_key(key)
+        if record is None:
+            self.where.pop(key, None)
+            return
+        mine = self._mine
+        self.where[key] = mine is not None and all(sid.startswith(mine) for sid in record.sessions)

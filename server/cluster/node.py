@@ -105,9 +105,9 @@ class ClusterNode:
         self.url = url
         self.prefix = prefix
         self.node_id = node_id or new_node_id()
-        self._sid_prefix = self.node_id + "/"  # of this node's session ids
         self.beat, self.ttl, self.timeout = beat, ttl, timeout
-        self.users = Directory()  # everyone online in the cluster, as the events stream says
+        self.users = Directory(self.node_id)  # everyone online in the cluster, as the events stream says
+        self._where = self.users.where  # see _here
         self.directory = self.users.registry  # the same, as the relay asks it
         self.relay: Any = None
         self._redis = RedisClient(url, timeout=timeout)
@@ -167,8 +167,8 @@ class ClusterNode:
         message, after the store gave it its id), nor while a message of the same sender
         routed by :meth:`route` is unanswered (it must reach the inboxes first: order per
         conversation)."""
-        recipient_key, sender_key = fields[3], fields[1]
-        if self._here(recipient_key) or not self._here(sender_key) or self._deliveries.get(sender_key):
+        where = self._where.get  # _here's answers, without its call (asked per message)
+        if where(fields[3]) or not where(sender_key := fields[1]) or self._deliveries.get(sender_key):
             return None
         before, after = bus.deliver_parts(StoredMessage(0, *fields))
         return self.prefix, self.node_id, before, after
@@ -295,7 +295,7 @@ class ClusterNode:
                 trace.mark("a_accept", message.msg_id)
             callback(store.routed[1])  # the store's script routed it (_route_with_store)
             return
-        if self._here(message.recipient_key):
+        if self._where.get(message.recipient_key):  # _here, without its call (per message)
             # Its sessions are all here (the relay forwarded it): no other node to ask. One
             # that logged in elsewhere an instant ago, before this node heard of it, finds
             # the message in the store at its next fetch, and the user has it here already.
@@ -325,7 +325,7 @@ class ClusterNode:
     def elsewhere(self, key: str) -> bool:
         """True if the directory shows ``key`` online with a session on another node:
         exactly when :meth:`tell` and :meth:`carbon` for ``key`` have work to do."""
-        return self._here(key) is False
+        return self._where.get(key) is False  # _here, without its call (asked twice per message)
 
     def carbon(self, key: str, copy: Carbon) -> None:
         """Put the ``sent`` event ``copy`` in the inbox of every other node holding a
@@ -344,7 +344,7 @@ class ClusterNode:
         """Tell the other nodes holding sessions of ``key`` that ``msg_id`` is settled.
         Skipped when the directory shows every session of ``key`` here (the common case:
         one script call less per receipt)."""
-        if self._here(key):
+        if self._where.get(key):  # _here, without its call (asked per message)
             return
         self._route(key, bus.encode(bus.Settled(key, msg_id)), None, f"settled for {key!r}")
 
@@ -411,16 +411,11 @@ class ClusterNode:
         truthy exactly when all its sessions are here, and ``is False`` exactly when
         another node has work to do for it: one lookup for either question.)"""
         # Asked about five times per direct message (the router, route, twice elsewhere,
-        # settled): the record's kept tuple of session ids, not ``endpoints`` (a
-        # property that builds a tuple per call).
-        record = self.directory.lookup_key(key)
-        if record is None:
-            return None
-        mine = self._sid_prefix
-        for sid in record.sessions:
-            if not sid.startswith(mine):
-                return False
-        return True
+        # settled): the directory keeps the answer of every user online (Directory.where,
+        # set whenever a session comes or goes), so those five read it without a call,
+        # not by a lookup and a scan of the user's sessions each (nearly all of their
+        # cost was the Python calls: this one and the registry's lookup_key).
+        return self._where.get(key)
 
     def post_room(self, message: StoredMessage) -> None:
         """Send a stored room message to every node (this one included) in the stream's order.

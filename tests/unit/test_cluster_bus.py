@@ -183,7 +183,9 @@ def test_a_node_without_a_confirmed_heartbeat_answers_logins_unavailable_at_once
 def test_the_node_answers_where_a_user_is_with_one_directory_lookup():
     """``elsewhere`` (asked twice per direct message) is true exactly when the directory
     shows the user online with a session on another node, and asks the directory once:
-    the all-here test and the online test are one lookup (``_here``), not two."""
+    the all-here test and the online test are one lookup (``_here``), not two. (Since
+    round ten the one lookup is of the directory's ``where``, not the registry's: no
+    registry lookup at all.)"""
     from server.cluster.node import ClusterNode
     node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
     node.users.load([("alice", "Alice", False, [("n1/1", "127.0.0.1", 1, 1.0)]),
@@ -198,5 +200,59 @@ def test_the_node_answers_where_a_user_is_with_one_directory_lookup():
 
     node.directory = Counted()
     assert [node.elsewhere(key) for key in ("alice", "bob", "carol", "dave")] == [False, True, True, False]
-    assert lookups == ["alice", "bob", "carol", "dave"]
+    assert lookups == []  # was ["alice", "bob", "carol", "dave"]: one lookup each, now none
     assert [node._here(key) for key in ("alice", "bob", "carol", "dave")] == [True, False, False, None]
+
+
+def test_the_directorys_where_follows_every_change_of_sessions_as_a_scan_of_the_registry_says():
+    """Directory.where (what ClusterNode._here answers from: True if all of a user's
+    sessions are on this node, False if one is elsewhere, absent if offline) equals a scan
+    of the registry's records after every entry of a random stream of session entries
+    (joins, second sessions here and elsewhere, leaves, repeated and unknown leaves, a
+    node's end, a reload), seen from a node that holds sessions and from one that holds
+    none."""
+    import random
+
+    def scanned(directory: Directory, mine: str) -> dict[str, bool]:
+        found = {}
+        for key in ("ana", "bia", "caio", "duda", "eli"):
+            record = directory.registry.lookup_key(key)
+            if record is not None:
+                found[key] = all(sid.startswith(mine + "/") for sid in record.sessions)
+        return found
+
+    rng = random.Random(10)
+    for node in ("n1", "n9"):
+        directory = Directory(node)
+        where = directory.where  # the node holds this one dict for the directory's life
+        live: set[tuple[str, str]] = set()
+        for step in range(3000):
+            roll = rng.random()
+            key = rng.choice(("ana", "bia", "caio", "duda", "eli"))
+            sid = f"{rng.choice(('n1', 'n2', 'n3'))}/{rng.randrange(4)}"
+            if roll < 0.45:
+                if all(s != sid for _k, s in live):
+                    live.add((key, sid))
+                directory.apply(on(key, key.title(), sid, shared=True), now=0)
+            elif roll < 0.85:
+                held = sorted(live)
+                if held and rng.random() < 0.9:
+                    key, sid = rng.choice(held)
+                live.discard((key, sid))
+                directory.apply(bus.SessionOff(key, sid, "quit", 1.0), now=0)
+            elif roll < 0.95:
+                gone = rng.choice(("n1", "n2", "n3"))
+                live = {(k, s) for k, s in live if not s.startswith(gone + "/")}
+                directory.apply(bus.NodeGone(gone), now=0)
+            else:  # a reload from the snapshot of what is live now
+                by_key: dict[str, list] = {}
+                for k, s in sorted(live):
+                    by_key.setdefault(k, []).append((s, "127.0.0.1", 5000, 1.0))
+                directory.load([(k, k.title(), True, sessions) for k, sessions in by_key.items()])
+            assert directory.where is where
+            assert where == scanned(directory, node), (step, roll, key, sid)
+        assert any(where.values()) or node == "n9"
+    # Without a node, nobody's sessions are "here".
+    directory = Directory()
+    directory.apply(on("ana", "Ana", "n1/1"), now=0)
+    assert directory.where == {"ana": False}
