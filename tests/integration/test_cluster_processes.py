@@ -90,6 +90,9 @@ def test_three_nodes_one_chat_direct_messages_and_receipts_cross_nodes(nodes):
     with login(one, "Caio") as caio:
         pass
     with login(two, "Dora") as dora:
+        # Queued only once node two has heard that Caio left node one: until then it
+        # routes the message to node one, truly, and answers accepted (failed so under load).
+        wait_until(lambda: "Caio" not in who(dora), what="Caio's leave heard on node two")
         dora.send(SendDirect("q1", "Caio", "later"))
         queued = dora.expect(Queued, skip=NOTICES)
         with login(three, "Caio") as caio:
