@@ -690,17 +690,31 @@ class Store:
         changes = db.total_changes
         try:
             db.execute("BEGIN")
+            # The first group runs without a SAVEPOINT: nothing is in the transaction before
+            # it, so ROLLBACK and BEGIN again undo exactly what ROLLBACK TO would. Inside a
+            # savepoint SQLite copies every page a group changes, as it was, into the
+            # statement journal; the first group (mostly a batch of new messages: the table
+            # and its indexes) is most of a transaction's pages (issue 9, bench/PROFILE.md
+            # "Round sixteen (durable)").
+            savepoint = False
             for batch, indexes in _in_order(pending):
                 try:
-                    db.execute("SAVEPOINT batch")
+                    if savepoint:
+                        db.execute("SAVEPOINT batch")
                     for index, result in zip(indexes, batch(db, [pending[i][1] for i in indexes])):
                         outcomes[index] = result
-                    db.execute("RELEASE batch")
+                    if savepoint:
+                        db.execute("RELEASE batch")
+                    savepoint = True  # the transaction now holds this group's work
                 except Exception as exc:  # one bad operation must not lose the rest of the transaction
                     if not db.in_transaction:  # SQLite rolled all of it back
                         raise
-                    db.execute("ROLLBACK TO batch")
-                    db.execute("RELEASE batch")
+                    if savepoint:
+                        db.execute("ROLLBACK TO batch")
+                        db.execute("RELEASE batch")
+                    else:  # the group was all the transaction held
+                        db.execute("ROLLBACK")
+                        db.execute("BEGIN")
                     operation = pending[indexes[0]][1] if batch is _one_by_one else batch
                     name = getattr(operation, "__qualname__", operation)
                     if is_storage_failure(exc):
