@@ -16,7 +16,9 @@ not always), through ``Store._execute`` and COMMIT: what the committer thread do
 no timing in it, so the transactions are the same whatever the machine's load (the
 in-process driver's are not: how many messages a commit takes follows the disk;
 bench/PROFILE.md "Round fifteen (durable)"). ``--drop INDEX`` drops an index of the copy
-first (to price it).
+first (to price it). ``--confirmations-first`` puts the receipts and acks before the new
+messages in each transaction, as the server's lazy confirmations often are (they wait for the
+transaction a message starts: bench/PROFILE.md "Round sixteen (durable)").
 
 Without ``--disk`` the copy is in memory: count its instructions with valgrind, two runs
 of N and 3N transactions, the difference divided by 2N x ``--per`` (start-up and the copy
@@ -93,7 +95,8 @@ def build(path: Path, history: int, users: int) -> None:
     db.close()
 
 
-def run(path: Path, per: int, transactions: int, drop: list[str], disk: Path | None) -> None:
+def run(path: Path, per: int, transactions: int, drop: list[str], disk: Path | None,
+        confirmations_first: bool = False) -> None:
     source = sqlite3.connect(path)
     if disk is not None:
         target = disk / "transactions.db"
@@ -119,12 +122,14 @@ def run(path: Path, per: int, transactions: int, drop: list[str], disk: Path | N
     for number in range(transactions):
         messages = traffic.messages(last + 1, per, 1.8e9 + number, 0.0005)
         last += per
-        pending = [(mailbox.store_messages, message, None, None) for message in messages]
+        stores = [(mailbox.store_messages, message, None, None) for message in messages]
+        confirmations = []
         for message in previous:
-            pending.append((mailbox.record_confirmations, (mailbox.RECEIPT, message.msg_id, message.recipient_key),
-                            None, None))
-            pending.append((mailbox.record_confirmations, (mailbox.ACK, message.msg_id, message.sender_key),
-                            None, None))
+            confirmations.append((mailbox.record_confirmations, (mailbox.RECEIPT, message.msg_id,
+                                                                 message.recipient_key), None, None))
+            confirmations.append((mailbox.record_confirmations, (mailbox.ACK, message.msg_id, message.sender_key),
+                                  None, None))
+        pending = confirmations + stores if confirmations_first else stores + confirmations
         _, outcomes, _ = store._execute(pending)
         failures = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
         if failures:
@@ -151,11 +156,14 @@ def main() -> None:
     drive.add_argument("--transactions", type=int, default=10)
     drive.add_argument("--drop", action="append", default=[], metavar="INDEX", help="drop this index first")
     drive.add_argument("--disk", type=Path, help="a directory: the copy on disk, its log frames counted")
+    drive.add_argument("--confirmations-first", action="store_true",
+                       help="the receipts and acks before the new messages (the server's order when lazy"
+                            " confirmations wait for a message's transaction), not after")
     args = parser.parse_args()
     if args.command == "build":
         build(args.db, args.history, args.users)
     else:
-        run(args.db, args.per, args.transactions, args.drop, args.disk)
+        run(args.db, args.per, args.transactions, args.drop, args.disk, args.confirmations_first)
 
 
 if __name__ == "__main__":
