@@ -349,9 +349,9 @@ def open_database(path: Path | None) -> sqlite3.Connection:
         # transaction's first, or of a failing statement, restores) in memory, not in a
         # temporary file: each page a group changes was written there too, a pwrite of 4
         # KiB on the committer thread, as many bytes as the log itself at 64 messages a
-        # transaction (issue 9, bench/PROFILE.md "Round fifteen (durable)"). Nothing durable is kept in it: it is
-        # dropped at the end of every transaction, and the log and the database file are
-        # written and synced as before.
+        # transaction (issue 9, bench/PROFILE.md "Round fifteen (durable)"). Nothing
+        # durable is kept in it: it is dropped at the end of every transaction, and the
+        # log and the database file are written and synced as before.
         db.execute("PRAGMA temp_store = MEMORY")
     # A deleted message's text must leave the file, not just the table (issue 13): SQLite
     # zeroes the bytes it frees in the pages it writes anyway (FAST: no extra I/O).
