@@ -143,7 +143,7 @@ def run(path: Path, per: int, transactions: int, drop: list[str], disk: Path | N
     db.close()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     make = commands.add_parser("build", help="a database holding a history")
@@ -159,7 +159,7 @@ def main() -> None:
     drive.add_argument("--confirmations-first", action="store_true",
                        help="the receipts and acks before the new messages (the server's order when lazy"
                             " confirmations wait for a message's transaction), not after")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.command == "build":
         build(args.db, args.history, args.users)
     else:
