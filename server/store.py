@@ -345,13 +345,13 @@ def open_database(path: Path | None) -> sqlite3.Connection:
         # Index pages stay in SQLite's cache: with the default 2 MiB, inserting into the
         # indexes of a large table reads pages back from the OS at every turn.
         db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        # The statement journal (what a ROLLBACK TO of the store's per-group SAVEPOINT, or of
-        # a failing statement, restores) in memory, not in a temporary file: each page a
-        # group changes was written there too, a pwrite of 4 KiB on the committer thread,
-        # as many bytes as the log itself at 64 messages a transaction (issue 9, bench/
-        # PROFILE.md "Round fifteen (durable)"). Nothing durable is kept in it: it is
-        # dropped at the end of every transaction, and the log and the database file are
-        # written and synced as before.
+        # The statement journal (what a ROLLBACK TO of the SAVEPOINT around each group but a
+        # transaction's first, or of a failing statement, restores) in memory, not in a
+        # temporary file: each page a group changes was written there too, a pwrite of 4
+        # KiB on the committer thread, as many bytes as the log itself at 64 messages a
+        # transaction (issue 9, bench/PROFILE.md "Round fifteen (durable)"). Nothing
+        # durable is kept in it: it is dropped at the end of every transaction, and the
+        # log and the database file are written and synced as before.
         db.execute("PRAGMA temp_store = MEMORY")
     # A deleted message's text must leave the file, not just the table (issue 13): SQLite
     # zeroes the bytes it frees in the pages it writes anyway (FAST: no extra I/O).
@@ -690,17 +690,30 @@ class Store:
         changes = db.total_changes
         try:
             db.execute("BEGIN")
+            # The first group runs without a SAVEPOINT: nothing is in the transaction before
+            # it, so ROLLBACK and BEGIN again undo exactly what ROLLBACK TO would. That saves
+            # the savepoint's statements and its statement journal: ~2% of the committer's
+            # instructions a message at a few messages a transaction, nothing measurable at
+            # hundreds (issue 9, bench/PROFILE.md "Round sixteen (durable)").
+            savepoint = False
             for batch, indexes in _in_order(pending):
                 try:
-                    db.execute("SAVEPOINT batch")
+                    if savepoint:
+                        db.execute("SAVEPOINT batch")
                     for index, result in zip(indexes, batch(db, [pending[i][1] for i in indexes])):
                         outcomes[index] = result
-                    db.execute("RELEASE batch")
+                    if savepoint:
+                        db.execute("RELEASE batch")
+                    savepoint = True  # the transaction now holds this group's work
                 except Exception as exc:  # one bad operation must not lose the rest of the transaction
                     if not db.in_transaction:  # SQLite rolled all of it back
                         raise
-                    db.execute("ROLLBACK TO batch")
-                    db.execute("RELEASE batch")
+                    if savepoint:
+                        db.execute("ROLLBACK TO batch")
+                        db.execute("RELEASE batch")
+                    else:  # the group was all the transaction held
+                        db.execute("ROLLBACK")
+                        db.execute("BEGIN")
                     operation = pending[indexes[0]][1] if batch is _one_by_one else batch
                     name = getattr(operation, "__qualname__", operation)
                     if is_storage_failure(exc):

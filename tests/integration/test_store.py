@@ -404,6 +404,80 @@ def test_a_batch_that_raises_loses_nothing_of_the_other_batches(loop, store):
     assert rows(store) == {"a": 1, "b": 2}
 
 
+def test_a_first_batch_that_raises_is_undone_and_the_rest_of_its_transaction_kept(loop, store, caplog):
+    """The transaction's first group runs without a SAVEPOINT (issue 9): its failure is
+    undone by ROLLBACK and a new BEGIN, and what comes after it is kept as before."""
+    answers, errors = [], []
+
+    def half_then_fail(db, items):
+        db.execute("INSERT INTO t (k, v) VALUES ('half', 1)")
+        raise ValueError("no")
+
+    def operation(db):
+        return db.execute("SELECT COUNT(*) FROM t").fetchone()[0]  # nothing of the failed group
+
+    store.submit_many(half_then_fail, "x", answers.append, errors.append)
+    store.submit_many(half_then_fail, "y", answers.append, errors.append)
+    store.submit(operation, answers.append)
+    store.submit_many(put_all, ("a", 1), answers.append)
+    store.submit_many(half_then_fail, "z", answers.append, errors.append)  # a later group: its savepoint
+    store.submit_many(put_all, ("b", 2), answers.append)
+    settle(loop, store)
+    assert answers == [0, "a", "b"]
+    assert [(error.storage, "half_then_fail" in error.reason) for error in errors] == [(False, True)] * 3
+    assert rows(store) == {"a": 1, "b": 2}
+    assert "no" in caplog.text
+
+
+def test_a_first_batch_whose_statement_fails_is_undone_and_the_rest_of_its_transaction_kept(loop, tmp_path):
+    """A statement that fails inside the first group, leaving the transaction open (SQLite
+    undoes the statement only), is undone with the group's earlier writes by ROLLBACK and
+    BEGIN; what follows it commits. (A full disk rolls the whole transaction back: every
+    item fails, as test_a_full_disk_fails_every_operation... shows.)"""
+    store = open_store(loop, tmp_path / "chat.sqlite3")
+    try:
+        store.db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+        answers, errors = [], []
+
+        def twice(db, items):
+            db.execute("INSERT INTO t (k, v) VALUES ('dup', 1)")
+            db.execute("INSERT INTO t (k, v) VALUES ('dup', 2)")  # IntegrityError
+            return items
+
+        store.submit_many(twice, "x", answers.append, errors.append)
+        store.submit_many(put_all, ("a", 1), answers.append)
+        settle(loop, store)
+        assert answers == ["a"] and [error.storage for error in errors] == [False]
+        assert rows(store) == {"a": 1}
+    finally:
+        store.close()
+
+
+def test_a_transaction_s_first_group_runs_without_a_savepoint_and_every_later_one_inside_its_own(tmp_path):
+    """Issue 9 (bench/PROFILE.md "Round sixteen (durable)"): inside a SAVEPOINT SQLite
+    copies every page a group changes into the statement journal, so that ROLLBACK TO can
+    restore it. Before the first group the transaction holds nothing, so it needs none."""
+    store = Store(tmp_path / "savepoints.db")
+    store.open()
+    statements: list[str] = []
+    try:
+        messages = [dm(i, f"user{i % 5}", f"user{i % 5 + 5}", f"c{i}", state="sent") for i in range(1, 9)]
+        store.db.set_trace_callback(lambda sql: statements.append(sql.split()[0]) if sql.split()[0] in (
+            "BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "INSERT", "UPDATE") else None)
+        store._execute([(mailbox.store_messages, m, None, None) for m in messages[:4]])
+        store._commit()
+        assert statements == ["BEGIN", "INSERT", "COMMIT"]
+        statements.clear()
+        store._execute([(mailbox.store_messages, m, None, None) for m in messages[4:]]
+                       + [(mailbox.record_confirmations, (mailbox.RECEIPT, 1, "user6"), None, None)])
+        store._commit()
+        assert statements == ["BEGIN", "INSERT", "SAVEPOINT", "UPDATE", "RELEASE", "COMMIT"]
+        store.db.set_trace_callback(None)
+        assert store.db.execute("SELECT COUNT(*), SUM(state = 'delivered') FROM messages").fetchone() == (8, 1)
+    finally:
+        store.close()
+
+
 def test_an_operation_sees_every_write_submitted_before_it(loop, store):
     """Merging batches must not move a write after a later read (a late receipt checked
     before the receipt that came first would tell the sender "delivered" twice)."""

@@ -1,0 +1,33 @@
+"""bench/transactions.py (issue 9, round sixteen) still runs, so that the fixed-transaction
+counts in bench/PROFILE.md can be taken again: it builds a history, drives transactions of
+new messages with the previous one's receipts and acks through the real store, and counts
+the log's frames. The figures are not judged, only that the work it claims was done."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+
+from bench import transactions
+
+
+@pytest.mark.timeout_seconds(60)
+def test_the_fixed_transactions_store_every_message_and_confirm_all_but_the_last_transaction_s(capsys, tmp_path):
+    history = tmp_path / "history.db"
+    transactions.main(["build", str(history), "--history", "1200", "--users", "40"])
+    transactions.main(["run", str(history), "--per", "8", "--transactions", "5", "--disk", str(tmp_path),
+                       "--drop", "messages_conversation", "--confirmations-first"])
+    printed = capsys.readouterr().out
+    frames = re.search(r"8 messages a transaction, 5 transactions, dropped: messages_conversation:"
+                       r" ([\d.]+) log frames a commit, ([\d.]+) a message", printed)
+    assert frames and float(frames.group(1)) > 0, printed
+    db = sqlite3.connect(tmp_path / "transactions.db")
+    try:
+        states = dict(db.execute("SELECT state || sender_notified, COUNT(*) FROM messages GROUP BY 1"))
+        indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    finally:
+        db.close()
+    assert states == {"delivered1": 1200 + 4 * 8, "sent0": 8}  # the last transaction's wait for the next
+    assert "messages_conversation" not in indexes and "messages_by_client_id" in indexes
