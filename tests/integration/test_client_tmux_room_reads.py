@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from clientkit import WAIT, start
+from clientkit import WAIT, posted, start
 from client.library import ChatClient
 from protocol import RoomNotice, RoomPost, RoomRead
 from server import ServerThread
@@ -37,7 +37,7 @@ def test_the_terminal_says_a_printed_post_read_and_prints_read_by_n_once_per_cha
     screen.wait_text("* you are in #redes (3 members; owner Olga)")
     next_of(olga, RoomNotice, lambda e: e.name == "Alice")
 
-    post = olga.send_to_room("#redes", "quem vem?")
+    post = posted(olga, "#redes", "quem vem?")
     screen.wait_text("(#redes) Olga: quem vem?")
     marks = next_of(olga, RoomRead, lambda e: e.marks is not None and post.msg_id in e.marks)
     assert marks.marks == (post.msg_id,)  # printed: Alice's mark
@@ -50,7 +50,7 @@ def test_the_terminal_says_a_printed_post_read_and_prints_read_by_n_once_per_cha
     vic.mark_read_in_room("#redes", mine.msg_id)
     screen.wait_text(f"✓✓ your last post in #redes (message {mine.msg_id}) was read by 2")
     # Olga's mark moving further changes no count: no new line.
-    later = vic.send_to_room("#redes", "ok")
+    later = posted(vic, "#redes", "ok")
     screen.wait_text("(#redes) Vic: ok")
     olga.mark_read_in_room("#redes", later.msg_id)
     next_of(vic, RoomRead, lambda e: e.marks is not None and later.msg_id in e.marks)  # the same flush as Alice's

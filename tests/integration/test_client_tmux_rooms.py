@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from clientkit import WAIT, start
+from clientkit import WAIT, posted, start
 from client.library import ChatClient
 from protocol import RoomNotice, RoomPost
 from server import ServerThread
@@ -93,7 +93,7 @@ def test_edit_delete_and_typing_in_a_room_in_the_terminal(server: ServerThread, 
 
     olga.typing_in_room("#redes")
     screen.wait_text("… Olga is typing in #redes")
-    post = olga.send_to_room("#redes", "a prova é na quinta")
+    post = posted(olga, "#redes", "a prova é na quinta")
     screen.wait_text("(#redes) Olga: a prova é na quinta")
     olga.edit(post.msg_id, "a prova é na sexta")
     screen.wait_text(f"✎ Olga edited message {post.msg_id} in #redes: a prova é na sexta")
@@ -114,7 +114,7 @@ def test_edit_delete_and_typing_in_a_room_in_the_terminal(server: ServerThread, 
     assert next_of(olga, RoomDeleted).msg_id == mine.msg_id
 
     # A plain member may not delete Olga's post; once a moderator, Alice may, and it says so.
-    other = olga.send_to_room("#redes", "spam")
+    other = posted(olga, "#redes", "spam")
     screen.wait_text("(#redes) Olga: spam")
     screen.type("/delete Olga")
     screen.press("Enter")
@@ -123,7 +123,7 @@ def test_edit_delete_and_typing_in_a_room_in_the_terminal(server: ServerThread, 
     screen.wait_text("* Olga made you moderator of #redes")
     olga2 = start(clients, server.port, "Otto")  # a member whose post a moderator deletes
     olga2.join("#redes")
-    spam = olga2.send_to_room("#redes", "more spam")
+    spam = posted(olga2, "#redes", "more spam")
     screen.wait_text("(#redes) Otto: more spam")
     screen.type("/apagar Otto")
     screen.press("Enter")
@@ -133,7 +133,7 @@ def test_edit_delete_and_typing_in_a_room_in_the_terminal(server: ServerThread, 
     # Another moderator's delete is printed with who did it.
     olga.delete(other.msg_id)
     screen.wait_text(f"✗ Olga deleted message {other.msg_id} in #redes")
-    spam2 = olga2.send_to_room("#redes", "spam again")
+    spam2 = posted(olga2, "#redes", "spam again")
     screen.wait_text("(#redes) Otto: spam again")
     olga.delete(spam2.msg_id)
     screen.wait_text(f"✗ Olga deleted message {spam2.msg_id} of Otto in #redes")

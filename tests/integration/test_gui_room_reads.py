@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clientkit import WAIT, start
+from clientkit import WAIT, posted, start
 from protocol import RoomRead
 from test_gui import display, open_gui, server  # noqa: F401  (fixtures)
 from tools import require_tool
@@ -36,7 +36,7 @@ def test_the_window_says_the_room_read_and_shows_read_by_n(open_gui, server, cli
 
     bob.cmd("type", text="quem leva o projetor?", clear=True)  # the input box has the focus
     state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["sent"], "our post as sent")
-    seen = olga.send_to_room("#redes", "eu levo")
+    seen = posted(olga, "#redes", "eu levo")
     bob.wait(lambda s: "Olga: eu levo" in s["panes"]["##redes"], "Olga's post")
     # The window said it has seen it (first its own post, maybe: then both, coalesced).
     while (marks := _marks_of(olga, "#redes")) != (seen.msg_id,):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clientkit import WAIT, start
+from clientkit import WAIT, posted, start
 from protocol import RoomPost
 from test_gui import contact, display, open_gui, server  # noqa: F401  (fixtures)
 from tools import require_tool
@@ -86,11 +86,11 @@ def test_typing_edits_and_deletes_in_a_room_in_the_window(open_gui, server, clie
     bob.cmd("join", room="#redes", click=True)  # Enter in the box is test 1's (a key needs the X focus)
     bob.wait(lambda s: s["active"] == "##redes" and s["members"], "the room open with its members")
 
-    post = olga.send_to_room("#redes", "a prova é na quinta")
+    post = posted(olga, "#redes", "a prova é na quinta")
     bob.wait(lambda s: "Olga: a prova é na quinta" in s["panes"]["##redes"], "Olga's post")
     olga.edit(post.msg_id, "a prova é na sexta")
     bob.wait(lambda s: "a prova é na sexta  (edited)" in s["panes"]["##redes"], "the edited mark")
-    oops = vic.send_to_room("#redes", "ops, sala errada")
+    oops = posted(vic, "#redes", "ops, sala errada")
     bob.wait(lambda s: "ops, sala errada" in s["panes"]["##redes"], "Vic's post")
     vic.delete(oops.msg_id)
     bob.wait(lambda s: "ops, sala errada" not in s["panes"]["##redes"]
@@ -110,14 +110,14 @@ def test_typing_edits_and_deletes_in_a_room_in_the_window(open_gui, server, clie
     bob.wait(lambda s: "vou levar o livro  (edited)" in s["panes"]["##redes"], "our edit")
 
     # Made a moderator, Bob deletes Vic's last post from the member menu; Olga deletes another.
-    spam = vic.send_to_room("#redes", "compre já!!!")
+    spam = posted(vic, "#redes", "compre já!!!")
     bob.wait(lambda s: "compre já!!!" in s["panes"]["##redes"], "Vic's spam")
     olga.appoint("#redes", "Bob", "moderator")
     state = bob.wait(lambda s: "delete_post" in s["room_menu"], "the moderation menu")
     bob.cmd("room_act", act="delete_post", name="Vic")
     deleted = next_of(vic, RoomDeleted)
     assert (deleted.msg_id, deleted.by) == (spam.msg_id, "Bob")
-    again = vic.send_to_room("#redes", "compre já, de novo")
+    again = posted(vic, "#redes", "compre já, de novo")
     bob.wait(lambda s: "compre já, de novo" in s["panes"]["##redes"], "Vic's spam again")
     olga.delete(again.msg_id)
     state = bob.wait(lambda s: "(this message was deleted by Olga)" in s["panes"]["##redes"], "deleted by Olga")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from client.library import ChatClient
-from clientkit import WAIT
+from clientkit import WAIT, posted
 from protocol import RoomRead
 from test_web_session import chromium_installed, shoot, site  # noqa: F401  (fixtures)
 
@@ -36,7 +36,7 @@ def test_the_page_sends_room_reads_and_shows_read_by_n_under_its_posts(site, tmp
         page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
 
         # Olga posts; the page shows the room, focused: it says it has seen it.
-        seen = olga.send_to_room("#redes", "quem vem amanhã?")
+        seen = posted(olga, "#redes", "quem vem amanhã?")
         assert _marks_of(olga, "#redes") == (seen.msg_id,)  # the page's mark, anonymous
 
         page.focus("#composer-input")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import const
 from client.library import ChatClient
-from clientkit import WAIT
+from clientkit import WAIT, posted
 from protocol import RoomPost
 from test_web_browser import TIMEOUT
 from test_web_session import chromium_installed, shoot, site  # noqa: F401  (fixtures)
@@ -160,12 +160,12 @@ def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) ->
         page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
 
         # Olga's post, edited; Vic's, deleted by Vic; our own, edited with Edit then Save.
-        post = olga.send_to_room("#redes", "a prova é na quinta")
+        post = posted(olga, "#redes", "a prova é na quinta")
         page.wait_for(_text_in("#messages .msg-in .msg-text", "a prova é na quinta"))
         olga.edit(post.msg_id, "a prova é na sexta")
         page.wait_for(_text_in("#messages .msg-in .msg-text", "a prova é na sexta"))
         assert page.js("document.querySelector('#messages .msg-in').dataset.edited") == "true"
-        oops = vic.send_to_room("#redes", "ops, sala errada")
+        oops = posted(vic, "#redes", "ops, sala errada")
         page.wait_for(_text_in("#messages .msg-in .msg-text", "ops, sala errada"))
         vic.delete(oops.msg_id)
         page.wait_for(_text_in("#messages .msg-in .msg-text", "This message was deleted"))
@@ -180,7 +180,7 @@ def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) ->
         assert (event.sender, event.text) == ("Bob", "vou levar o livro")
 
         # A plain member has no Delete on others' posts; a moderator has.
-        spam = vic.send_to_room("#redes", "compre já!!!")
+        spam = posted(vic, "#redes", "compre já!!!")
         page.wait_for(_text_in("#messages .msg-in .msg-text", "compre já!!!"))
         assert page.js("[...document.querySelectorAll('#messages .msg-in')].at(-1)"
                        ".querySelector('.msg-actions').hidden") is True
@@ -193,7 +193,7 @@ def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) ->
         assert (event.msg_id, event.by) == (spam.msg_id, "Bob")
         page.wait_for("[...document.querySelectorAll('#messages .msg-in')].at(-1).dataset.deleted === 'true'")
         # Another moderator's delete says who did it.
-        again = vic.send_to_room("#redes", "compre já, de novo")
+        again = posted(vic, "#redes", "compre já, de novo")
         page.wait_for(_text_in("#messages .msg-in .msg-text", "compre já, de novo"))
         olga.delete(again.msg_id)
         page.wait_for(_text_in("#messages .msg-in .msg-text", "This message was deleted by Olga"))
@@ -203,7 +203,7 @@ def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) ->
                        "e.textContent.includes('unknown_message')).length") == 0
         # Olga corrects a last post (so that the picture shows an edited one too) and types:
         # "Olga is typing…" under the room; and our typing reaches her.
-        last = olga.send_to_room("#redes", "tragam calculadora")
+        last = posted(olga, "#redes", "tragam calculadora")
         page.wait_for(_text_in("#messages .msg-in .msg-text", "tragam calculadora"))
         olga.edit(last.msg_id, "tragam a calculadora")
         page.wait_for(_text_in("#messages .msg-in .msg-text", "tragam a calculadora"))
