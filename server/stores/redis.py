@@ -1211,7 +1211,7 @@ class RedisStore:
         self._drain_waiters.append(waiter)
         try:
             await asyncio.wait_for(waiter, timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             pass  # as before: drain waits at most ``timeout``, then returns
         finally:
             if waiter in self._drain_waiters:
