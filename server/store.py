@@ -192,6 +192,20 @@ MIGRATIONS: dict[int, str] = {
         CREATE INDEX messages_room_changes ON messages (recipient_key, edited_at)
             WHERE state = 'room' AND edited_at IS NOT NULL;
     """,
+    10: """
+        -- The conversation index keyed by the unordered pair and the msg_id (the rowid every
+        -- entry ends with), so a history page is read in index order, newest first, and
+        -- stops after a page (issue 9: the index of migration 4 was searched in both
+        -- directions and every message of the pair sorted, 100,000 rows for a page of
+        -- 100,000). Both key columns never change after the insert. Named-room posts
+        -- (recipient_key is the room's key, which begins with the room prefix '#' that no
+        -- user name may contain) and the default room's (no recipient) are left out:
+        -- history never shows them. mailbox.history spells the same expressions and
+        -- condition, or the planner cannot use it.
+        DROP INDEX messages_conversation;
+        CREATE INDEX messages_conversation ON messages (min(sender_key, recipient_key), max(sender_key, recipient_key))
+            WHERE recipient_key NOT GLOB '#*';
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
