@@ -406,17 +406,20 @@ def purge(db: sqlite3.Connection, older_than: float, unacknowledged_older_than: 
     return purged
 
 
-# A page of the conversation of ?1 and ?2 in msg_id order, newest first: the unordered pair
-# and the GLOB term are spelled exactly as the index messages_conversation (migration 10)
-# is, so that the plan is a SEARCH of it in index order that stops after the page, with no
-# sort. The GLOB term changes no answer (a row whose recipient is a room is a room post,
-# which ``state != 'room'`` leaves out anyway): it lets the planner use the partial index.
+# A page of the conversation of ?1 and ?2, newest first: one arm per direction, each a
+# SEARCH of messages_conversation (migration 10) in msg_id order, merged (MERGE (UNION ALL),
+# no sort): the page stops after ?5 rows, where one query over both directions read and
+# sorted every message of the pair (issue 9). The second arm is empty for a conversation
+# with oneself, which the first already has. The recipient condition is the index's,
+# spelled the same, or the planner cannot use it; it changes no answer (a row whose
+# recipient is a room is a room post, which ``state != 'room'`` leaves out anyway).
+_HISTORY_TERMS = (" AND (recipient_key < '#' OR recipient_key >= '$') AND msg_id < ?3 AND msg_id > ?4"
+                  " AND NOT (state = 'blocked' AND recipient_key = ?1) AND state != 'room'")
+_HISTORY_COLUMNS = "msg_id, sender, recipient, text, sent_at, state, sender_key, edited_at, deleted"
 HISTORY_QUERY = (
-    "SELECT msg_id, sender, recipient, text, sent_at, state, sender_key, edited_at, deleted FROM messages"
-    " WHERE min(sender_key, recipient_key) = min(?1, ?2) AND max(sender_key, recipient_key) = max(?1, ?2)"
-    " AND recipient_key NOT GLOB '#*'"
-    " AND msg_id < ?3 AND msg_id > ?4 AND NOT (state = 'blocked' AND recipient_key = ?1) AND state != 'room'"
-    " ORDER BY msg_id DESC LIMIT ?5")
+    f"SELECT {_HISTORY_COLUMNS} FROM messages WHERE sender_key = ?1 AND recipient_key = ?2{_HISTORY_TERMS}"
+    f" UNION ALL SELECT {_HISTORY_COLUMNS} FROM messages WHERE sender_key = ?2 AND recipient_key = ?1"
+    f" AND ?1 != ?2{_HISTORY_TERMS} ORDER BY msg_id DESC LIMIT ?5")
 
 
 def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | None,

@@ -211,9 +211,9 @@ def test_the_conversation_index_holds_direct_messages_only_and_no_copy_of_the_ro
                                "messages_inbox", "messages_room", "messages_room_changes", "messages_untold"]
     assert indexes["messages_changes"].endswith("WHERE change_pending = 1")
     assert indexes["messages_room"].endswith("(recipient_key) WHERE state = 'room' AND recipient_key IS NOT NULL")
-    # Migration 10: keyed by the unordered pair (then the rowid); named-room posts left out.
+    # Migration 10: named-room posts (recipient '#...') left out.
     assert indexes["messages_conversation"].endswith(
-        "(min(sender_key, recipient_key), max(sender_key, recipient_key))\n            WHERE recipient_key NOT GLOB '#*'")
+        "(sender_key, recipient_key)\n            WHERE recipient_key < '#' OR recipient_key >= '$'")
 
 
 # Every query of the store on messages, and the index its plan must use: none may read
@@ -264,7 +264,7 @@ def test_a_database_of_schema_2_migrates_its_indexes_and_keeps_every_message(tmp
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", max(store_module.MIGRATIONS))
     db = open_database(path)
     try:
-        assert message_indexes(db)["messages_conversation"].endswith("WHERE recipient_key NOT GLOB '#*'")
+        assert message_indexes(db)["messages_conversation"].endswith("WHERE recipient_key < '#' OR recipient_key >= '$'")
         assert [m.msg_id for m in mailbox.expire(db, 11.0)] == [1]
         entries, _ = mailbox.history(db, "alice", "bob", None, 10)
         assert [(e.msg_id, e.state) for e in entries] == [(1, "expired"), (2, "queued")]
@@ -331,21 +331,21 @@ def test_a_database_of_schema_9_migrates_its_conversation_index_and_gives_the_sa
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", max(store_module.MIGRATIONS))
     db = open_database(path)
     try:
-        assert "min(sender_key, recipient_key)" in message_indexes(db)["messages_conversation"]
+        assert "recipient_key >= '$'" in message_indexes(db)["messages_conversation"]
         assert {case: _pages(db, *case) for case in cases} == before
     finally:
         db.close()
     assert user_version(path) == store_module.SCHEMA_VERSION
 
 
-def test_the_history_query_reads_the_conversation_index_in_order_without_a_sort():
+def test_the_history_query_merges_both_directions_in_index_order_without_a_sort():
     db = open_database(None)
     try:
+        search = "SEARCH messages USING INDEX messages_conversation (sender_key=? AND recipient_key=? AND rowid>? AND rowid<?)"
         for me, peer in (("alice", "bob"), ("bob", "alice"), ("alice", "alice")):
             plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + mailbox.HISTORY_QUERY,
                                                  (me, peer, 1 << 62, 0, 51))]
-            assert plan == ["SEARCH messages USING INDEX messages_conversation"
-                            " (<expr>=? AND <expr>=? AND rowid>? AND rowid<?)"], plan
+            assert plan == ["MERGE (UNION ALL)", "LEFT", search, "RIGHT", search], plan
     finally:
         db.close()
 
