@@ -413,7 +413,7 @@ def purge(db: sqlite3.Connection, older_than: float, unacknowledged_older_than: 
 # with oneself, which the first already has. The recipient condition is the index's,
 # spelled the same, or the planner cannot use it; it changes no answer (a row whose
 # recipient is a room is a room post, which ``state != 'room'`` leaves out anyway).
-_HISTORY_TERMS = (" AND (recipient_key < '#' OR recipient_key >= '$') AND msg_id < ?3 AND msg_id > ?4"
+_HISTORY_TERMS = (" AND (recipient_key >= '$' OR recipient_key < '#') AND msg_id < ?3 AND msg_id > ?4"
                   " AND NOT (state = 'blocked' AND recipient_key = ?1) AND state != 'room'")
 _HISTORY_COLUMNS = "msg_id, sender, recipient, text, sent_at, state, sender_key, edited_at, deleted"
 HISTORY_QUERY = (

@@ -198,13 +198,15 @@ MIGRATIONS: dict[int, str] = {
         -- and history never shows them, yet each paid an entry (10,000-20,000 instructions
         -- and a log page). A key begins with '#' exactly when it is >= '#' and < '$' (BINARY
         -- order), so the condition is two comparisons, cheaper than a GLOB at every insert,
-        -- and it leaves out the default room's posts too (no recipient). The key stays
+        -- and it leaves out the default room's posts too (no recipient). A user's key is
+        -- >= '$' (names begin with a letter or digit), so for a direct message the first
+        -- comparison decides and the OR stops there. The key stays
         -- (sender, recipient), then the rowid: mailbox.HISTORY_QUERY merges the two
         -- directions in msg_id order and stops after a page. It spells the same condition,
         -- or the planner cannot use the index.
         DROP INDEX messages_conversation;
         CREATE INDEX messages_conversation ON messages (sender_key, recipient_key)
-            WHERE recipient_key < '#' OR recipient_key >= '$';
+            WHERE recipient_key >= '$' OR recipient_key < '#';
     """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

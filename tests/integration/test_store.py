@@ -213,7 +213,7 @@ def test_the_conversation_index_holds_direct_messages_only_and_no_copy_of_the_ro
     assert indexes["messages_room"].endswith("(recipient_key) WHERE state = 'room' AND recipient_key IS NOT NULL")
     # Migration 10: named-room posts (recipient '#...') left out.
     assert indexes["messages_conversation"].endswith(
-        "(sender_key, recipient_key)\n            WHERE recipient_key < '#' OR recipient_key >= '$'")
+        "(sender_key, recipient_key)\n            WHERE recipient_key >= '$' OR recipient_key < '#'")
 
 
 # Every query of the store on messages, and the index its plan must use: none may read
@@ -264,7 +264,7 @@ def test_a_database_of_schema_2_migrates_its_indexes_and_keeps_every_message(tmp
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", max(store_module.MIGRATIONS))
     db = open_database(path)
     try:
-        assert message_indexes(db)["messages_conversation"].endswith("WHERE recipient_key < '#' OR recipient_key >= '$'")
+        assert message_indexes(db)["messages_conversation"].endswith("WHERE recipient_key >= '$' OR recipient_key < '#'")
         assert [m.msg_id for m in mailbox.expire(db, 11.0)] == [1]
         entries, _ = mailbox.history(db, "alice", "bob", None, 10)
         assert [(e.msg_id, e.state) for e in entries] == [(1, "expired"), (2, "queued")]
