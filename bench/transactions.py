@@ -6,6 +6,7 @@ Run from the repository root::
     python3 -m bench.transactions run /var/tmp/history.db --per 64 --transactions 10
     python3 -m bench.transactions run /var/tmp/history.db --per 512 --transactions 40 --disk /var/tmp
     python3 -m bench.transactions run /var/tmp/history.db --per 64 --transactions 10 --drop messages_conversation
+    python3 -m bench.transactions run /var/tmp/history.db --per 64 --transactions 10 --room '#Lounge'
 
 ``build`` makes a database holding a history: direct messages between random pairs of
 users, delivered and acknowledged, each sender's request ids as the reference clients make
@@ -18,7 +19,9 @@ in-process driver's are not: how many messages a commit takes follows the disk;
 bench/PROFILE.md "Round fifteen (durable)"). ``--drop INDEX`` drops an index of the copy
 first (to price it). ``--confirmations-first`` puts the receipts and acks before the new
 messages in each transaction, as the server's lazy confirmations often are (they wait for the
-transaction a message starts: bench/PROFILE.md "Round sixteen (durable)").
+transaction a message starts: bench/PROFILE.md "Round sixteen (durable)"). ``--room '#NAME'``
+stores posts to that named room instead (state ``room``, the room as recipient, no
+confirmations): a room post's cost.
 
 Without ``--disk`` the copy is in memory: count its instructions with valgrind, two runs
 of N and 3N transactions, the difference divided by 2N x ``--per`` (start-up and the copy
@@ -65,8 +68,10 @@ class _Traffic:
         self.prefixes = {user: "%032x" % self.rnd.getrandbits(128) for user in users}
         self.counters = dict.fromkeys(users, 0)
 
-    def messages(self, first_id: int, count: int, now: float, step: float) -> list[mailbox.StoredMessage]:
-        """``count`` new messages (state ``sent``), ids from ``first_id``, ``step`` seconds apart."""
+    def messages(self, first_id: int, count: int, now: float, step: float,
+                 room: str | None = None) -> list[mailbox.StoredMessage]:
+        """``count`` new messages (state ``sent``), ids from ``first_id``, ``step`` seconds apart;
+        with ``room`` (a named room's name, ``#...``), posts to it (state ``room``) instead."""
         rnd, users, messages = self.rnd, self.users, []
         for msg_id in range(first_id, first_id + count):
             sender = rnd.choice(users)
@@ -75,6 +80,11 @@ class _Traffic:
                 recipient = rnd.choice(users)
             self.counters[sender] += 1
             now += step
+            if room is not None:  # stored as the server stores a named room's post
+                messages.append(mailbox.StoredMessage(msg_id, sender, sender, room, room.lower(),
+                                                      "x" * rnd.randint(10, 60), now,
+                                                      f"{self.prefixes[sender]}-{self.counters[sender]}", "room"))
+                continue
             messages.append(mailbox.StoredMessage(msg_id, sender, sender, recipient, recipient,
                                                   "x" * rnd.randint(10, 60), now,
                                                   f"{self.prefixes[sender]}-{self.counters[sender]}", "sent",
@@ -96,7 +106,7 @@ def build(path: Path, history: int, users: int) -> None:
 
 
 def run(path: Path, per: int, transactions: int, drop: list[str], disk: Path | None,
-        confirmations_first: bool = False) -> None:
+        confirmations_first: bool = False, room: str | None = None) -> None:
     source = sqlite3.connect(path)
     if disk is not None:
         target = disk / "transactions.db"
@@ -120,7 +130,7 @@ def run(path: Path, per: int, transactions: int, drop: list[str], disk: Path | N
     logged = log.stat().st_size if log is not None and log.exists() else 0
     previous: list[mailbox.StoredMessage] = []
     for number in range(transactions):
-        messages = traffic.messages(last + 1, per, 1.8e9 + number, 0.0005)
+        messages = traffic.messages(last + 1, per, 1.8e9 + number, 0.0005, room)
         last += per
         stores = [(mailbox.store_messages, message, None, None) for message in messages]
         confirmations = []
@@ -135,7 +145,7 @@ def run(path: Path, per: int, transactions: int, drop: list[str], disk: Path | N
         if failures:
             raise SystemExit(f"transaction {number} failed: {failures[0]}")
         store._commit()
-        previous = messages
+        previous = messages if room is None else []  # a room post has no receipt or ack
     if log is not None:
         frames = (log.stat().st_size - (logged or 32)) / _FRAME
         print(f"{per} messages a transaction, {transactions} transactions, dropped: {', '.join(drop) or 'none'}:"
@@ -159,11 +169,13 @@ def main(argv: list[str] | None = None) -> None:
     drive.add_argument("--confirmations-first", action="store_true",
                        help="the receipts and acks before the new messages (the server's order when lazy"
                             " confirmations wait for a message's transaction), not after")
+    drive.add_argument("--room", metavar="NAME", help="the new messages are posts to this named room (#NAME),"
+                                                      " not direct messages")
     args = parser.parse_args(argv)
     if args.command == "build":
         build(args.db, args.history, args.users)
     else:
-        run(args.db, args.per, args.transactions, args.drop, args.disk, args.confirmations_first)
+        run(args.db, args.per, args.transactions, args.drop, args.disk, args.confirmations_first, args.room)
 
 
 if __name__ == "__main__":

@@ -406,6 +406,22 @@ def purge(db: sqlite3.Connection, older_than: float, unacknowledged_older_than: 
     return purged
 
 
+# A page of the conversation of ?1 and ?2, newest first: one arm per direction, each a
+# SEARCH of messages_conversation (migration 10) in msg_id order, merged (MERGE (UNION ALL),
+# no sort): the page stops after ?5 rows, where one query over both directions read and
+# sorted every message of the pair (issue 9). The second arm is empty for a conversation
+# with oneself, which the first already has. The recipient condition is the index's,
+# spelled the same, or the planner cannot use it; it changes no answer (a row whose
+# recipient is a room is a room post, which ``state != 'room'`` leaves out anyway).
+_HISTORY_TERMS = (" AND (recipient_key >= '$' OR recipient_key < '#') AND msg_id < ?3 AND msg_id > ?4"
+                  " AND NOT (state = 'blocked' AND recipient_key = ?1) AND state != 'room'")
+_HISTORY_COLUMNS = "msg_id, sender, recipient, text, sent_at, state, sender_key, edited_at, deleted"
+HISTORY_QUERY = (
+    f"SELECT {_HISTORY_COLUMNS} FROM messages WHERE sender_key = ?1 AND recipient_key = ?2{_HISTORY_TERMS}"
+    f" UNION ALL SELECT {_HISTORY_COLUMNS} FROM messages WHERE sender_key = ?2 AND recipient_key = ?1"
+    f" AND ?1 != ?2{_HISTORY_TERMS} ORDER BY msg_id DESC LIMIT ?5")
+
+
 def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | None,
             limit: int, after: int = 0) -> tuple[list[HistoryEntry], int | None]:
     """The conversation between two users, newest ``limit`` messages older than ``before``
@@ -416,12 +432,7 @@ def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | No
     ``sent``, as it did when it was sent.
     """
     before = before if before is not None else 1 << 62
-    rows = db.execute(
-        "SELECT msg_id, sender, recipient, text, sent_at, state, sender_key, edited_at, deleted FROM messages"
-        " WHERE ((sender_key = ? AND recipient_key = ?) OR (sender_key = ? AND recipient_key = ?))"
-        " AND msg_id < ? AND msg_id > ? AND NOT (state = 'blocked' AND recipient_key = ?) AND state != 'room'"
-        " ORDER BY msg_id DESC LIMIT ?",
-        (me_key, peer_key, peer_key, me_key, before, after, me_key, limit + 1)).fetchall()
+    rows = db.execute(HISTORY_QUERY, (me_key, peer_key, before, after, limit + 1)).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     entries = [HistoryEntry(r[0], r[1], r[2], r[3], r[4], "sent" if r[5] == "blocked" else r[5],

@@ -192,6 +192,22 @@ MIGRATIONS: dict[int, str] = {
         CREATE INDEX messages_room_changes ON messages (recipient_key, edited_at)
             WHERE state = 'room' AND edited_at IS NOT NULL;
     """,
+    10: """
+        -- The conversation index without named-room posts (issue 9): their recipient_key is
+        -- the room's key, which begins with the room prefix '#' that no user name may contain,
+        -- and history never shows them, yet each paid an entry (10,000-20,000 instructions
+        -- and a log page). A key begins with '#' exactly when it is >= '#' and < '$' (BINARY
+        -- order), so the condition is two comparisons, cheaper than a GLOB at every insert,
+        -- and it leaves out the default room's posts too (no recipient). A user's key is
+        -- >= '$' (names begin with a letter or digit), so for a direct message the first
+        -- comparison decides and the OR stops there. The key stays
+        -- (sender, recipient), then the rowid: mailbox.HISTORY_QUERY merges the two
+        -- directions in msg_id order and stops after a page. It spells the same condition,
+        -- or the planner cannot use the index.
+        DROP INDEX messages_conversation;
+        CREATE INDEX messages_conversation ON messages (sender_key, recipient_key)
+            WHERE recipient_key >= '$' OR recipient_key < '#';
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -31,3 +31,21 @@ def test_the_fixed_transactions_store_every_message_and_confirm_all_but_the_last
         db.close()
     assert states == {"delivered1": 1200 + 4 * 8, "sent0": 8}  # the last transaction's wait for the next
     assert "messages_conversation" not in indexes and "messages_by_client_id" in indexes
+
+
+@pytest.mark.timeout_seconds(60)
+def test_the_fixed_transactions_can_be_named_room_posts(capsys, tmp_path):
+    history = tmp_path / "history.db"
+    transactions.main(["build", str(history), "--history", "600", "--users", "20"])
+    transactions.main(["run", str(history), "--per", "8", "--transactions", "3", "--disk", str(tmp_path),
+                       "--room", "#Lounge"])
+    assert re.search(r"8 messages a transaction, 3 transactions, dropped: none: [\d.]+ log frames",
+                     capsys.readouterr().out)
+    db = sqlite3.connect(tmp_path / "transactions.db")
+    try:
+        posts = db.execute("SELECT COUNT(*) FROM messages WHERE state = 'room' AND recipient_key = '#lounge'"
+                           " AND recipient = '#Lounge'").fetchone()[0]
+        others = db.execute("SELECT COUNT(*) FROM messages WHERE state != 'room'").fetchone()[0]
+    finally:
+        db.close()
+    assert (posts, others) == (24, 600)

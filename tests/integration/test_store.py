@@ -211,7 +211,9 @@ def test_the_conversation_index_holds_direct_messages_only_and_no_copy_of_the_ro
                                "messages_inbox", "messages_room", "messages_room_changes", "messages_untold"]
     assert indexes["messages_changes"].endswith("WHERE change_pending = 1")
     assert indexes["messages_room"].endswith("(recipient_key) WHERE state = 'room' AND recipient_key IS NOT NULL")
-    assert indexes["messages_conversation"].endswith("(sender_key, recipient_key) WHERE recipient_key IS NOT NULL")
+    # Migration 10: named-room posts (recipient '#...') left out.
+    assert indexes["messages_conversation"].endswith(
+        "(sender_key, recipient_key)\n            WHERE recipient_key >= '$' OR recipient_key < '#'")
 
 
 # Every query of the store on messages, and the index its plan must use: none may read
@@ -229,9 +231,8 @@ PLANS = {
     "SELECT * FROM messages WHERE sender_key = 'a' AND sender_notified = 0 AND state IN ('delivered', 'expired')"
     " AND msg_id > 0 ORDER BY msg_id LIMIT 5": "messages_untold",
     "UPDATE messages SET state = 'expired' WHERE state IN ('sent', 'queued') AND expires_at <= 5.0": "messages_expiry",
-    "SELECT msg_id FROM messages WHERE ((sender_key = 'a' AND recipient_key = 'b') OR (sender_key = 'b'"
-    " AND recipient_key = 'a')) AND msg_id < 9 AND msg_id > 0 AND NOT (state = 'blocked' AND recipient_key = 'a')"
-    " ORDER BY msg_id DESC LIMIT 5": "messages_conversation",
+    mailbox.HISTORY_QUERY.replace("?1", "'a'").replace("?2", "'b'").replace("?3", "9").replace("?4", "0")
+    .replace("?5", "5"): "messages_conversation",
     "SELECT msg_id, sender, recipient, text, sent_at FROM messages WHERE recipient_key = '#r' AND state = 'room'"
     " AND msg_id < 9 ORDER BY msg_id DESC LIMIT 5": "messages_room",
     "SELECT * FROM messages WHERE recipient_key = '#r' AND state = 'room' AND edited_at IS NOT NULL"
@@ -263,13 +264,114 @@ def test_a_database_of_schema_2_migrates_its_indexes_and_keeps_every_message(tmp
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", max(store_module.MIGRATIONS))
     db = open_database(path)
     try:
-        assert message_indexes(db)["messages_conversation"].endswith("WHERE recipient_key IS NOT NULL")
+        assert message_indexes(db)["messages_conversation"].endswith("WHERE recipient_key >= '$' OR recipient_key < '#'")
         assert [m.msg_id for m in mailbox.expire(db, 11.0)] == [1]
         entries, _ = mailbox.history(db, "alice", "bob", None, 10)
         assert [(e.msg_id, e.state) for e in entries] == [(1, "expired"), (2, "queued")]
     finally:
         db.close()
     assert user_version(path) == store_module.SCHEMA_VERSION
+
+
+
+# The history query of schema 9 (before migration 10), the reference the new one must match.
+_HISTORY_OF_SCHEMA_9 = (
+    "SELECT msg_id, sender, recipient, text, sent_at, state, sender_key, edited_at, deleted FROM messages"
+    " WHERE ((sender_key = ? AND recipient_key = ?) OR (sender_key = ? AND recipient_key = ?))"
+    " AND msg_id < ? AND msg_id > ? AND NOT (state = 'blocked' AND recipient_key = ?) AND state != 'room'"
+    " ORDER BY msg_id DESC LIMIT ?")
+
+
+def _pages_of_schema_9(db, me, peer, after, limit):
+    """Every page of the conversation by the schema-9 query, newest first: (msg_id, state)
+    each, a blocked message its sender sent shown as sent, as mailbox.history does."""
+    pages, before = [], 1 << 62
+    while True:
+        rows = db.execute(_HISTORY_OF_SCHEMA_9, (me, peer, peer, me, before, after, me, limit + 1)).fetchall()
+        page = [(r[0], "sent" if r[5] == "blocked" else r[5], r[3]) for r in reversed(rows[:limit])]
+        pages.append(page)
+        if len(rows) <= limit or not page:
+            return pages
+        before = page[0][0]
+
+
+def _pages(db, me, peer, after, limit):
+    pages, before = [], None
+    while True:
+        entries, before = mailbox.history(db, me, peer, before, limit, after)
+        pages.append([(e.msg_id, e.state, e.text) for e in entries])
+        if before is None:
+            return pages
+
+
+def test_a_database_of_schema_9_migrates_its_conversation_index_and_gives_the_same_history_pages(tmp_path, monkeypatch):
+    path = tmp_path / "chat.sqlite3"
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 9)
+    db = open_database(path)
+    names = ["Alice", "Bob", "Carol", "Zoë", "Åsa"]
+    states = ["queued", "delivered", "expired", "sent", "blocked"]
+    messages = []
+    for i in range(1, 400):
+        sender, to = names[i % 5], names[(i * 7 // 3) % 5]
+        if i % 11 == 0:  # a named room's post: its recipient is the room
+            messages.append(StoredMessage(i, sender, sender.lower(), "#Lounge", "#lounge", f"post {i}", 1000.0 + i,
+                                          f"c{i}", "room"))
+        elif i % 13 == 0:  # the default room's: no recipient
+            messages.append(StoredMessage(i, sender, sender.lower(), None, None, f"say {i}", 1000.0 + i,
+                                          f"c{i}", "room"))
+        else:
+            messages.append(dm(i, sender, to, f"c{i}", state=states[i % 5]))
+    mailbox.store_messages(db, messages)
+    keys = [n.lower() for n in names]
+    cases = [(me, peer, after, limit) for me in keys for peer in keys for after in (0, 150) for limit in (1, 7, 500)]
+    before = {case: _pages_of_schema_9(db, *case) for case in cases}
+    assert sum(len(page) for pages in before.values() for page in pages) > 1000  # the cases see messages
+    assert "WHERE recipient_key IS NOT NULL" in message_indexes(db)["messages_conversation"]
+    db.close()
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", max(store_module.MIGRATIONS))
+    db = open_database(path)
+    try:
+        assert "recipient_key >= '$'" in message_indexes(db)["messages_conversation"]
+        assert {case: _pages(db, *case) for case in cases} == before
+    finally:
+        db.close()
+    assert user_version(path) == store_module.SCHEMA_VERSION
+
+
+def test_the_history_query_merges_both_directions_in_index_order_without_a_sort():
+    db = open_database(None)
+    try:
+        search = "SEARCH messages USING INDEX messages_conversation (sender_key=? AND recipient_key=? AND rowid>? AND rowid<?)"
+        for me, peer in (("alice", "bob"), ("bob", "alice"), ("alice", "alice")):
+            plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + mailbox.HISTORY_QUERY,
+                                                 (me, peer, 1 << 62, 0, 51))]
+            assert plan == ["MERGE (UNION ALL)", "LEFT", search, "RIGHT", search], plan
+    finally:
+        db.close()
+
+
+def test_a_page_of_a_long_conversation_reads_about_a_page_of_rows(db):
+    """20,000 messages between two users: a page of 50, at the newest end and in the middle,
+    costs SQLite a few thousand VM steps (the schema-9 plan read and sorted every message
+    of the pair older than the cursor: over a million)."""
+    mailbox.store_messages(db, [dm(i, *(("Alice", "Bob") if i % 3 else ("Bob", "Alice")), f"c{i}",
+                                   state="delivered") for i in range(1, 20_001)]
+                           + [dm(20_000 + i, "Carol", "Alice", f"x{i}") for i in range(1, 2001)])
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 100
+        return 0
+
+    db.set_progress_handler(count, 100)
+    try:
+        for before in (None, 10_001):
+            steps[0] = 0
+            entries, cursor = mailbox.history(db, "alice", "bob", before, 50)
+            assert len(entries) == 50 and cursor == entries[0].msg_id
+            assert steps[0] <= 100 * 51, (before, steps[0])
+    finally:
+        db.set_progress_handler(None, 0)
 
 
 # --- Group commit -------------------------------------------------------------------------
