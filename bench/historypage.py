@@ -1,9 +1,9 @@
 """How long a history page takes in a long conversation: the store's ``mailbox.history``.
 
-Run from the repository root (a timing: under the benchmark lock, exclusive)::
+Run from the repository root, on a quiet machine (it is a timing)::
 
-    flock /work/bench.lock python3 -m bench.historypage /var/tmp/pages.db
-    flock /work/bench.lock python3 -m bench.historypage /var/tmp/pages.db --conversation 100000 --others 100000
+    python3 -m bench.historypage /var/tmp/pages.db
+    python3 -m bench.historypage /var/tmp/pages.db --conversation 100000 --others 100000
 
 Makes (once; an existing file is reused) a database on disk holding one conversation of
 ``--conversation`` direct messages between two users, both directions, one in 50 of them
