@@ -56,9 +56,9 @@ _FREEZE_AT = 10_000
 _FREEZE_CHECK = 0.1
 # The sweep looks at this many sessions, then lets the loop run what came meanwhile (reads,
 # the store's answers) before it looks at the next ones. One pass over 1,000 sessions in
-# one loop turn took 0.5-0.6 ms every 2.5 s, 5-6 ms at 10,000: a stall that every message
+# one loop turn took 0.5-0.9 ms every 2.5 s, 4-6 ms at 10,000: a stall that every message
 # arriving during it waited for (bench/PROFILE.md, "Memory p99, round two"). A slice is
-# about 0.1 ms; a pass still looks at every session, over a few more turns.
+# 0.15-0.4 ms; a pass still looks at every session, over a few more turns.
 _SWEEP_SLICE = 200
 
 

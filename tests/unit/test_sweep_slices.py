@@ -1,7 +1,7 @@
 """The server's sweep (pings, timeouts) looks at its sessions a slice at a time (issue 9).
 
-One pass over every session in one loop turn was a stall of the loop every 2.5 s: 0.5-0.6 ms
-at 1,000 sessions, 5-6 ms at 10,000, and every message that arrived meanwhile waited for
+One pass over every session in one loop turn was a stall of the loop every 2.5 s: 0.5-0.9 ms
+at 1,000 sessions, 4-6 ms at 10,000, and every message that arrived meanwhile waited for
 it (bench/PROFILE.md, "Memory p99, round two"). Now the loop runs what came meanwhile
 between two slices of ``app._SWEEP_SLICE`` sessions. Driven here on a real event loop with
 stand-in sessions (no sockets): a callback that schedules itself again at every loop turn
