@@ -495,7 +495,7 @@ class Bench:
         self.delivered_goal = 0
         # BENCH_TURNS: (arrival, latency) of each delivered ack in the latency phase.
         self.arrivals: list[tuple[float, float]] | None = None
-        self.ticks: list[float] | None = None  # and the generator's tick times
+        self.ticks: list[tuple[float, float]] | None = None  # and the generator's ticks (time, its CPU time)
 
     def acked(self, client: BenchClient, latency: float) -> None:
         self.latencies.append(latency)
@@ -719,7 +719,7 @@ async def latency_phase(clients: list[BenchClient], bench: Bench, rate: int, sec
     ticks = bench.ticks = [] if bench.arrivals is not None else None
     while (now := time.perf_counter()) - started < seconds:
         if ticks is not None:
-            ticks.append(now)
+            ticks.append((now, time.thread_time()))
         due = int((now - started) * rate) - sent
         for _ in range(due):
             client = random.choice(clients)
@@ -805,7 +805,7 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
                 with open(f"{turns}.{'relay' if kind.reference else 'chat'}.msgs", "w") as out:
                     out.writelines(f"{at:.6f} {latency:.6f}\n" for at, latency in bench.arrivals)
                 with open(f"{turns}.{'relay' if kind.reference else 'chat'}.ticks", "w") as out:
-                    out.writelines(f"{at:.6f}\n" for at in bench.ticks or ())
+                    out.writelines(f"{at:.6f} {cpu:.6f}\n" for at, cpu in bench.ticks or ())
                 bench.arrivals = None
             lat = bench.delivered_latencies
             p50, p99 = percentile(lat, 0.5), percentile(lat, 0.99)

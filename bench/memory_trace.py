@@ -121,6 +121,7 @@ def start(*_args: object) -> None:
 def report(*_args: object) -> None:
     global _on
     _on = False
+    phase_collections = list(_collections)  # not the full collection below
     work = [w for _s, w, _sel, _cpu in _turns]
     lines = [f"== memory trace: {len(_turns):,} loop turns; gc counts at the start {_count_at_start[0]}, "
              f"at the end {gc.get_count()}, thresholds {gc.get_threshold()}, frozen {gc.get_freeze_count():,}",
@@ -151,6 +152,11 @@ def report(*_args: object) -> None:
         out.write("\n".join(lines) + "\n")
     with open(_output[0] + ".turns", "w") as out:  # the long ones, for bench/memory_trace's readers
         out.writelines(f"{s:.6f} {w:.6f} {cpu:.6f}\n" for s, w, _sel, cpu in _turns if w > 0.0005)
+    with open(_output[0] + ".allturns", "w") as out:  # every turn: start, work, wait in select, CPU
+        out.writelines(f"{s:.6f} {w:.6f} {sel:.6f} {cpu:.6f}\n" for s, w, sel, cpu in _turns)
+    with open(_output[0] + ".callbacks", "w") as out:  # every callback over _SLOW, and every collection
+        out.writelines(f"{s:.6f} {spent:.6f} {name.replace(' ', '_')}\n" for s, spent, name in _slow)
+        out.writelines(f"{s:.6f} {spent:.6f} gc{generation}\n" for s, spent, generation, _c in phase_collections)
 
 
 def main() -> int:
