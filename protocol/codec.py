@@ -642,10 +642,13 @@ def _by_bytes(frame: bytes, allowed: Mapping[str, type[Event]]) -> Event | None:
     batched = _NEW_BATCHED.get(cls)
     if batched is None or frame[-2:-1] != b"]" or not frame.startswith(head):
         return None
-    body = frame[len(head):-2]
-    if _ID_LIST.fullmatch(body) is None:
+    if _ID_LIST.fullmatch(frame, len(head), len(frame) - 2) is None:
         return None
-    msg_ids = tuple(map(int, body.split(b",")))
+    # Plain digits and commas between the head's "[" and the "]" that ends the frame, all
+    # ASCII: the JSON scanner reads that list in C, from the frame decoded once, where
+    # split() and an int() of each id's bytes cost about 200 instructions more an id
+    # (issue 9, round seventeen).
+    msg_ids = tuple(_scan_json(frame.decode("ascii"), len(head) - 1)[0])
     if len(msg_ids) > MAX_IDS_PER_FRAME or max(msg_ids) > MAX_INTEGER:
         return None
     return batched(msg_ids)
