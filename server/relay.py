@@ -626,18 +626,23 @@ class Relay:
         # _number_literal; issue 9, round sixteen). time.time(), its microseconds' fraction
         # dropped.
         now = math.floor(time.time() * 1e6) / 1e6
-        # The store's answer goes to _direct_stored for this session: one callback per
-        # session, made on its first message, not a closure per message (issue 9, round
-        # twelve: 3,085 instructions a message); dropped in disconnected (it refers to the
-        # session that holds it).
-        stored = session.direct_stored
-        if stored is None:
-            stored = session.direct_stored = partial(self._direct_stored, session)
+        # The store's answer goes to _direct_stored for this session, its failure to
+        # _direct_unavailable: the two callbacks made once per session, on its first
+        # message, not a closure per message (issue 9, round twelve: 3,085 instructions a
+        # message); dropped in disconnected (they refer to the session that holds them).
+        # Only the request id is the message's own: bound to the session's second callback
+        # by a method object, neither _unavailable's call nor its tuple of values is made
+        # per message (round seventeen: about 650 instructions).
+        callbacks = session.direct_stored
+        if callbacks is None:
+            callbacks = session.direct_stored = (partial(self._direct_stored, session),
+                                                 partial(self._direct_unavailable, session))
+        stored, unavailable = callbacks
         # The store gives the message its id (stores/base.py), and builds it with that id
         # from its other fields: one StoredMessage per message, not two (issue 9).
         self.store.store_fields((session.name, session.key, recipient, to_key, request.text, now,
                                  request.request_id, state, now + self.config.queue_ttl),
-                                stored, self._unavailable(session, request.request_id, "direct_unavailable"))
+                                stored, MethodType(unavailable, request.request_id))
 
     def _direct_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
@@ -1236,6 +1241,11 @@ class Relay:
         """The ``on_error`` of a request the store could not do: :meth:`_answer_unavailable`
         of these values (by :meth:`_unavailable_answered`)."""
         return MethodType(self._bound_unavailable, (session, request_id, counter))
+
+    def _direct_unavailable(self, session: ClientSession, request_id: str, failure: StoreUnavailable) -> None:
+        """The ``on_error`` of a direct message (see _send_direct_to): what
+        ``_unavailable(session, request_id, "direct_unavailable")`` would answer."""
+        self._answer_unavailable(session, request_id, "direct_unavailable", failure)
 
     def _unavailable_answered(self, request: tuple[ClientSession, str, str | None], failure: StoreUnavailable) -> None:
         """What :meth:`_unavailable` binds: ``request`` is ``(session, request_id, counter)``."""

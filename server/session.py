@@ -159,10 +159,10 @@ class ClientSession(asyncio.BufferedProtocol):
         self.backlog_loading = False  # a fetch of waiting messages is under way
         self.bucket = None  # this connection's rate limit (limits.TokenBucket), on first request
         self.byte_bucket = None  # its budget of message bytes (limits.TokenBucket), on first message
-        # The relay's callback for the store's answer to this session's direct messages,
-        # made on its first one and kept (not one closure per message; issue 9, round
-        # twelve); the relay drops it when the session ends. The slot is free: the object
-        # stays in pymalloc's 272-byte class.
+        # The relay's callbacks for the store's answer to this session's direct messages
+        # and for its failure (a pair), made on its first one and kept (not one closure per
+        # message; issue 9, rounds twelve and seventeen); the relay drops them when the
+        # session ends. The slot is free: the object stays in pymalloc's 272-byte class.
         self.direct_stored = None
         self.bad_frames = 0
         self.closing = False

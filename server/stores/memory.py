@@ -45,6 +45,7 @@ import asyncio
 import bisect
 import heapq
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -289,7 +290,9 @@ class MemoryStore:
                 else:
                     pending[msg_id] = row
                 if message.expires_at is not None:
-                    bucket = row.bucket = int(message.expires_at // EXPIRY_BUCKET)
+                    # (math.floor, not int(): the same int of a whole float, at half the cost
+                    # of a type call, once a message; issue 9, round seventeen)
+                    bucket = row.bucket = math.floor(message.expires_at // EXPIRY_BUCKET)
                     expiring = self._expiring.get(bucket)
                     if expiring is None:
                         self._expiring[bucket] = {msg_id: row}
@@ -471,7 +474,7 @@ class MemoryStore:
 
     def _expire(self, now: float) -> list[StoredMessage]:
         due: list[_Row] = []
-        current = int(now // EXPIRY_BUCKET)  # the bucket ``now`` is in: only part of it is due
+        current = math.floor(now // EXPIRY_BUCKET)  # the bucket ``now`` is in (as _store numbers them)
         while self._buckets and self._buckets[0] <= current:
             bucket = heapq.heappop(self._buckets)
             expiring = self._expiring.pop(bucket)

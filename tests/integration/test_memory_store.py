@@ -418,3 +418,30 @@ def test_the_expiry_pass_costs_what_expires_not_the_whole_backlog(loop):
     assert [m.msg_id for m in expired] == [300_001]
     assert took < 0.005, f"the expiry pass took {took * 1000:.1f} ms of CPU"
     assert len(store._pending["bob"]) == 300_000
+
+
+def test_a_pending_message_is_filed_in_the_bucket_of_int_of_its_expiry_over_the_bucket_length(loop):
+    """The bucket number is an int, the one int(expires_at // EXPIRY_BUCKET) gives (the
+    store computes it with math.floor: issue 9, round seventeen), and the expiry pass
+    numbers ``now`` the same way: a message expires in the pass of its time, not before."""
+    from server.stores.memory import EXPIRY_BUCKET
+
+    rng = random.Random(17)
+    store = MemoryStore()
+    store.start(loop)
+    expiries = [59.999999, 60.0, 60.000001, 1763712000.0, 1763712059.999999, 2.0 ** 40 + 0.5]
+    expiries += [rng.uniform(0, 2.0 ** 32) for _ in range(300)] + [float(rng.randrange(10 ** 12)) for _ in range(50)]
+    for msg_id, expires_at in enumerate(expiries, start=1):
+        store._store(StoredMessage(msg_id, "Alice", "alice", "Bob", "bob", "x", 1.0, f"c{msg_id}", "queued",
+                                   expires_at))
+    for msg_id, expires_at in enumerate(expiries, start=1):
+        bucket = store._pending["bob"][msg_id].bucket
+        assert type(bucket) is int and bucket == int(expires_at // EXPIRY_BUCKET), expires_at
+        assert msg_id in store._expiring[bucket]
+    assert sorted(store._buckets) == sorted({int(e // EXPIRY_BUCKET) for e in expiries})
+    # Each pass at a message's expiry takes it, and no pass just before does.
+    for expires_at in sorted(set(expiries))[:40]:
+        earlier = store._expire(expires_at - 1e-3 if expires_at > 1 else 0.0)
+        assert all(m.expires_at <= expires_at - 1e-3 for m in earlier)
+        due = store._expire(expires_at)
+        assert expires_at in {m.expires_at for m in earlier + due}

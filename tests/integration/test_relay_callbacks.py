@@ -121,3 +121,33 @@ def test_receipts_the_store_could_not_record_are_kept_each_under_its_own_message
     assert pending == [[], []]  # every one recorded now
     assert not bench.relay._unrecorded
     bench.store.close()
+
+
+def test_direct_messages_the_store_could_not_take_are_each_answered_on_their_own_session_and_id(loop, monkeypatch):
+    """The on_error of a direct message is its session's callback bound to the message's
+    request id (issue 9, round seventeen): each failure answered to the session that sent
+    it, under that message's id, counted once; the same session's next message, once the
+    store works, is stored as usual."""
+    bench = RelayBench(loop, "memory")
+    alice = bench.login("Alice", "correct horse", register=True)
+    alice_phone, bob = bench.login("Alice", "correct horse"), bench.login("Bob")
+    for session in (alice, alice_phone, bob):
+        session.sent.clear()
+    with monkeypatch.context() as patched:
+        _failing(patched, bench.store, "_store")
+        sends = [(alice, "a1", "Bob"), (bob, "b1", "Alice"), (alice_phone, "p1", "Bob"), (alice, "a2", "Bob"),
+                 (bob, "b2", "Alice")]
+        for session, request_id, to in sends:
+            bench.relay.handle(session, SendDirect(request_id, to, f"text of {request_id}"))
+        bench.settle()
+    assert [e.request_id for e in alice.take(ErrorReply)] == ["a1", "a2"]
+    assert [e.request_id for e in alice_phone.take(ErrorReply)] == ["p1"]
+    assert [e.request_id for e in bob.take(ErrorReply)] == ["b1", "b2"]
+    assert bench.relay.metrics.direct_unavailable == 5
+    assert not any(s.take(Accepted) or s.take(DirectMessage) for s in (alice, alice_phone, bob))
+    bench.relay.handle(alice, SendDirect("a3", "Bob", "stored now"))
+    bench.settle()
+    assert [a.request_id for a in alice.take(Accepted)] == ["a3"] and not alice.take(ErrorReply)
+    assert [m.text for m in bob.take(DirectMessage)] == ["stored now"]
+    assert bench.relay.metrics.direct_unavailable == 5
+    bench.store.close()

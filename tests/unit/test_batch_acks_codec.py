@@ -97,3 +97,31 @@ def test_batched_frames_are_read_without_the_json_decoder(monkeypatch) -> None:
     conn.receive_data(b'{"type":"receipt","msg_ids":[41,42]}\n{"type":"ack","msg_ids":[40,39]}\n'
                       b'{"type":"receipt","msg_id":43}\n{"type":"ack","msg_id":38}\n')
     assert list(conn.events()) == [Receipts((41, 42)), OutcomeAcks((40, 39)), Receipt(43), OutcomeAck(38)]
+
+
+def test_random_lists_of_ids_read_from_their_bytes_decode_as_the_generic_path(monkeypatch) -> None:
+    """The ids of a plain batched frame are read by the JSON scanner from the frame (issue 9,
+    round seventeen): every id, in order, the same ints as the generic path reads, for
+    lists of any length up to the limit and ids of every width up to 16 digits; and the
+    fast way is the one taken for each frame that holds only valid ids."""
+    import random
+
+    rng = random.Random(9)
+    frames = []
+    for _ in range(400):
+        count = rng.choice([1, 2, 3, 4, 5, rng.randrange(1, _MAX + 1), _MAX, _MAX + 1])
+        ids = [rng.choice([0, rng.randrange(10), rng.randrange(10 ** rng.randrange(1, 17)), codec.MAX_INTEGER])
+               for _ in range(count)]
+        if rng.random() < 0.1:  # one id too large
+            ids[rng.randrange(count)] = codec.MAX_INTEGER + rng.randrange(1, 3)
+        kind = rng.choice([b"receipt", b"ack"])
+        frames.append(b'{"type":"%s","msg_ids":[%s]}' % (kind, b",".join(b"%d" % i for i in ids)))
+    fast = [_decode(frame) for frame in frames]
+    monkeypatch.setattr(codec, "_BY_BYTES", {})
+    monkeypatch.setattr(codec, "_QUICK", {})
+    monkeypatch.setattr(codec, "_parse_json", codec._decode_json)
+    generic = [_decode(frame) for frame in frames]
+    assert fast == generic
+    valid = [event for event in fast if not isinstance(event, FrameRejected)]
+    assert len(valid) > 200 and any(len(event.msg_ids) == _MAX for event in valid)
+    assert any(isinstance(event, FrameRejected) for event in fast)  # too many, or an id too large
