@@ -15,7 +15,7 @@ import threading
 import sqlite3
 import tempfile
 import time
-from dataclasses import astuple, replace
+from dataclasses import FrozenInstanceError, astuple, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -1469,7 +1469,6 @@ def test_the_sqlite_store_builds_the_messages_it_stores_and_reads_without_callin
     StoredMessage, whose Python ``__init__`` cost ~8,600 instructions a direct message on
     the loop (issue 9, bench/PROFILE.md "Round eighteen (durable)"): the same frozen
     StoredMessage, equal to the class's own, with every field in place."""
-    import dataclasses
     store = open_store(loop)
     request = dm(0, "Bob", "Alice", "r2", text="yo", state="queued")
     calls = []
@@ -1490,7 +1489,7 @@ def test_the_sqlite_store_builds_the_messages_it_stores_and_reads_without_callin
     assert page == [first]
     for message in (first, second, *page):
         assert type(message) is StoredMessage
-        with pytest.raises(dataclasses.FrozenInstanceError):
+        with pytest.raises(FrozenInstanceError):
             message.text = "changed"
     store.close()
 
