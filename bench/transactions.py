@@ -21,7 +21,13 @@ first (to price it). ``--confirmations-first`` puts the receipts and acks before
 messages in each transaction, as the server's lazy confirmations often are (they wait for the
 transaction a message starts: bench/PROFILE.md "Round sixteen (durable)"). ``--room '#NAME'``
 stores posts to that named room instead (state ``room``, the room as recipient, no
-confirmations): a room post's cost.
+confirmations): a room post's cost. ``--acks-later`` sends each message's ack one
+transaction after its receipt (transaction N carries the receipts of N-1's messages and the
+acks of N-2's), as the throughput phase does: there a lazy receipt rides the next
+transaction and its ack comes a round trip later, so they almost never meet, and every
+message costs the receipt's UPDATE and the ack's apart; without it every receipt meets its
+ack and both take the paired UPDATE (mailbox._deliver_and_acknowledge), the latency phase's
+case (bench/PROFILE.md "Round eighteen (durable)").
 
 Without ``--disk`` the copy is in memory: count its instructions with valgrind, two runs
 of N and 3N transactions, the difference divided by 2N x ``--per`` (start-up and the copy
@@ -106,7 +112,7 @@ def build(path: Path, history: int, users: int) -> None:
 
 
 def run(path: Path, per: int, transactions: int, drop: list[str], disk: Path | None,
-        confirmations_first: bool = False, room: str | None = None) -> None:
+        confirmations_first: bool = False, room: str | None = None, acks_later: bool = False) -> None:
     source = sqlite3.connect(path)
     if disk is not None:
         target = disk / "transactions.db"
@@ -129,6 +135,7 @@ def run(path: Path, per: int, transactions: int, drop: list[str], disk: Path | N
     log = Path(f"{target}-wal") if disk is not None else None
     logged = log.stat().st_size if log is not None and log.exists() else 0
     previous: list[mailbox.StoredMessage] = []
+    received: list[mailbox.StoredMessage] = []  # with acks_later: delivered in the previous transaction
     for number in range(transactions):
         messages = traffic.messages(last + 1, per, 1.8e9 + number, 0.0005, room)
         last += per
@@ -137,8 +144,13 @@ def run(path: Path, per: int, transactions: int, drop: list[str], disk: Path | N
         for message in previous:
             confirmations.append((mailbox.record_confirmations, (mailbox.RECEIPT, message.msg_id,
                                                                  message.recipient_key), None, None))
-            confirmations.append((mailbox.record_confirmations, (mailbox.ACK, message.msg_id, message.sender_key),
-                                  None, None))
+            if not acks_later:
+                confirmations.append((mailbox.record_confirmations, (mailbox.ACK, message.msg_id,
+                                                                     message.sender_key), None, None))
+        if acks_later:
+            confirmations.extend((mailbox.record_confirmations, (mailbox.ACK, message.msg_id, message.sender_key),
+                                  None, None) for message in received)
+            received = previous
         pending = confirmations + stores if confirmations_first else stores + confirmations
         _, outcomes, _ = store._execute(pending)
         failures = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
@@ -171,11 +183,15 @@ def main(argv: list[str] | None = None) -> None:
                             " confirmations wait for a message's transaction), not after")
     drive.add_argument("--room", metavar="NAME", help="the new messages are posts to this named room (#NAME),"
                                                       " not direct messages")
+    drive.add_argument("--acks-later", action="store_true",
+                       help="each ack one transaction after its receipt (the throughput phase's case), not"
+                            " in the same transaction")
     args = parser.parse_args(argv)
     if args.command == "build":
         build(args.db, args.history, args.users)
     else:
-        run(args.db, args.per, args.transactions, args.drop, args.disk, args.confirmations_first, args.room)
+        run(args.db, args.per, args.transactions, args.drop, args.disk, args.confirmations_first, args.room,
+            args.acks_later)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields, replace
 from itertools import chain, compress, repeat
 
 from protocol import HistoryEntry
-from protocol.frozen import fast_init
+from protocol.frozen import fast_init, fast_new
 
 PENDING = ("sent", "queued")
 # The ``state`` a room message shows in a history page: stored (kind "room"), it has no
@@ -53,6 +53,13 @@ class StoredMessage:
 
 # Built for every message stored (once for a direct message: store_fields), and read back: issue 9.
 fast_init(StoredMessage)
+# What ``StoredMessage(...)`` builds, at half its cost even with fast_init (462 ns against 986: no
+# class call into a Python ``__init__``, no descriptor call per field: protocol/frozen.py).
+# The SQLite store builds every message it stores with it: with the class itself that was
+# ~8,600 instructions a direct message on the loop, the top of the durable loop's difference
+# from the memory server, whose store has its own (issue 9, bench/PROFILE.md "Round eighteen
+# (durable)").
+new_stored_message = fast_new(StoredMessage)
 
 # A message's fields after its id, read in one call (see with_msg_id).
 _BUT_THE_ID = operator.attrgetter(*(f.name for f in fields(StoredMessage)[1:]))
@@ -62,7 +69,7 @@ def with_msg_id(message: StoredMessage, msg_id: int) -> StoredMessage:
     """``message`` under ``msg_id``: what ``dataclasses.replace(message, msg_id=msg_id)``
     gives, at a tenth of its cost (replace walks the fields and builds keyword arguments;
     every store calls this for every message it stores: issue 9)."""
-    return StoredMessage(msg_id, *_BUT_THE_ID(message))
+    return new_stored_message(msg_id, *_BUT_THE_ID(message))
 
 
 # What stands for the default room among the keys of ``may_post_in`` (change_refused):
@@ -74,7 +81,7 @@ _COLUMNS = ("msg_id, sender, sender_key, recipient, recipient_key, text, sent_at
 
 
 def _row(row: tuple) -> StoredMessage:
-    return StoredMessage(*row[:-1], bool(row[-1]))
+    return new_stored_message(*row[:-1], bool(row[-1]))
 
 
 def find_resend(db: sqlite3.Connection, sender_key: str, client_id: str) -> StoredMessage | None:

@@ -75,7 +75,8 @@ class SQLiteStore(Store):
     def store_fields(self, fields: tuple, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
         self._last_msg_id += 1
-        self.submit_many(mailbox.store_messages, mailbox.StoredMessage(self._last_msg_id, *fields), callback, on_error)
+        self.submit_many(mailbox.store_messages, mailbox.new_stored_message(self._last_msg_id, *fields), callback,
+                         on_error)
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:

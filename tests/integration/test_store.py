@@ -15,7 +15,7 @@ import threading
 import sqlite3
 import tempfile
 import time
-from dataclasses import astuple, replace
+from dataclasses import FrozenInstanceError, astuple, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -1461,6 +1461,37 @@ def test_store_fields_is_store_message_with_the_message_built_by_the_store(loop,
     assert stored_messages(by_fields) == stored_messages(by_message)
     by_message.close()
     by_fields.close()
+
+
+def test_the_sqlite_store_builds_the_messages_it_stores_and_reads_without_calling_their_class(loop, monkeypatch):
+    """The SQLite store builds each message it stores (store_fields, store_message) and
+    reads back (a page of waiting messages) by mailbox.new_stored_message, not by calling
+    StoredMessage, whose Python ``__init__`` cost ~8,600 instructions a direct message on
+    the loop (issue 9, bench/PROFILE.md "Round eighteen (durable)"): the same frozen
+    StoredMessage, equal to the class's own, with every field in place."""
+    store = open_store(loop)
+    request = dm(0, "Bob", "Alice", "r2", text="yo", state="queued")
+    calls = []
+    init = StoredMessage.__init__
+    monkeypatch.setattr(StoredMessage, "__init__", lambda self, *args, **kwargs: (calls.append(args),
+                                                                                  init(self, *args, **kwargs))[1])
+    fields = ("Alice", "alice", "Bob", "bob", "hi", 1.5, "r1", "queued", 9.5)
+    answers = []
+    store.store_fields(fields, answers.append)
+    store.store_message(request, answers.append)
+    store.pending_for("bob", 0, 10, answers.append)
+    settle(loop, store)
+    assert calls == []  # nothing built by the class
+    monkeypatch.undo()
+    (first, status), (second, _), page = answers
+    assert status == mailbox.NEW and first == StoredMessage(first.msg_id, *fields) and first.msg_id >= 1
+    assert second == replace(request, msg_id=second.msg_id) and second.msg_id > first.msg_id
+    assert page == [first]
+    for message in (first, second, *page):
+        assert type(message) is StoredMessage
+        with pytest.raises(FrozenInstanceError):
+            message.text = "changed"
+    store.close()
 
 
 def test_the_sqlite_store_numbers_on_from_the_highest_id_stored_before_a_restart(loop, tmp_path):
