@@ -52,14 +52,13 @@ from typing import Any
 
 import const
 from protocol import HistoryEntry
-from protocol.frozen import fast_new
 
 from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import (
     CHANGED, ID_REUSED, LEFT_AT, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, UNKNOWN, StoredMessage, change_refused, same_request,
-    superseded_client_id, with_msg_id,
+    superseded_client_id, new_stored_message, with_msg_id,
 )
 from ..store import StoreUnavailable
 from .base import Callback, ErrorCallback
@@ -71,11 +70,6 @@ _FINAL_OUTCOMES = ("delivered", "expired")
 # Seconds of expiry times per bucket (see the module docstring): a week of queue lifetime
 # is 10,080 buckets at most.
 EXPIRY_BUCKET = 60.0
-
-# Each message's StoredMessage, as StoredMessage(...) builds it, at a third of the cost
-# (protocol/frozen.py's fast_new; issue 9, round fourteen).
-_new_stored_message = fast_new(StoredMessage)
-
 
 class _Row:
     """One stored message: as submitted, plus what changes (its state; whether its sender
@@ -251,7 +245,7 @@ class MemoryStore:
     def store_fields(self, fields: tuple, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
         # As store_message, the message built once, under the id it is stored with.
-        self._do(self._store, (_new_stored_message(self._last_msg_id + 1, *fields),), callback, on_error)
+        self._do(self._store, (new_stored_message(self._last_msg_id + 1, *fields),), callback, on_error)
 
     def _store(self, message: StoredMessage) -> tuple[StoredMessage, str]:
         sender_key = message.sender_key

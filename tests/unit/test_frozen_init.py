@@ -197,10 +197,11 @@ def test_fast_new_builds_what_the_class_builds(cls: type) -> None:
 
 def test_the_message_path_builds_its_events_and_messages_with_fast_new() -> None:
     # Each direct message's SendDirect, StoredMessage, Accepted, DirectMessage and Delivered.
-    for new, cls in ((codec._new_send_direct, events.SendDirect), (memory._new_stored_message, mailbox.StoredMessage),
+    for new, cls in ((codec._new_send_direct, events.SendDirect), (mailbox.new_stored_message, mailbox.StoredMessage),
                      (relay._new_accepted, events.Accepted), (relay._new_direct_message, events.DirectMessage),
                      (relay._new_delivered, events.Delivered)):
         assert new is not cls and new.__name__ == f"new_{cls.__name__}", cls
+    assert memory.new_stored_message is mailbox.new_stored_message  # both stores build by it
     decoded = codec.decode(b'{"type":"send","id":"r1","to":"bo","text":"hi there"}', {"send": events.SendDirect}, 100)
     assert type(decoded) is events.SendDirect and decoded == events.SendDirect("r1", "bo", "hi there")
     # And the batched receipts and acks (feature batch_acks), read from their bytes.
