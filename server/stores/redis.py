@@ -101,6 +101,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import operator
 import socket
@@ -1099,10 +1100,9 @@ class _Many:
 
     def callback(self, reply: Any) -> None:
         """Each one's callback, in order: a receipt's with None, an ack's with True or False."""
-        if self._decode is None:
-            answers: Any = (None,) * len(self.callbacks)
-        else:
-            answers = [byte == 49 for byte in reply]  # b"1"
+        # (Iterators made in C, not a list built per operation: _NONE_EVER is endless and
+        # holds no state, zip stops at the last callback.)
+        answers = _NONE_EVER if self._decode is None else map(_IS_ONE, reply)
         for callback, answer in zip(self.callbacks, answers):
             if callback is not None:
                 try:
@@ -1117,6 +1117,11 @@ class _Many:
                     on_error(failure)
                 except Exception:
                     log.exception("store error callback failed")
+
+
+# _Many.callback's answers: a receipt's None, an ack's byte compared with b"1".
+_NONE_EVER = itertools.repeat(None)
+_IS_ONE = (49).__eq__
 
 
 # A message's fields after its id, read in one call (store_message gives them to store_fields).
@@ -1384,20 +1389,24 @@ class RedisStore:
                     self._refuse(operation, failure)
                 continue
             answered = False
+            # (Per operation: each attribute read once, as a local: a joined operation's
+            # decode and callback are methods, made anew at each read.)
             for operation, reply in zip(batch, task.result()):
-                if isinstance(reply, RedisError):
+                if reply.__class__ is RedisError:  # (a final class: the RESP core's value)
                     self._refuse(operation, self._error_reply(operation, reply))
                     continue
                 answered = True
+                decode = operation.decode
                 try:
-                    result = operation.decode(reply) if operation.decode else None
+                    result = decode(reply) if decode is not None else None
                 except Exception:  # a reply we cannot read: a bug, worth its traceback
                     log.exception("cannot read Redis's answer to an operation")
                     self._refuse(operation, StoreUnavailable("unreadable answer from Redis", storage=False))
                     continue
-                if operation.callback is not None:
+                callback = operation.callback
+                if callback is not None:
                     try:
-                        operation.callback(result)
+                        callback(result)
                     except Exception:
                         log.exception("store callback failed")
             if answered and self.failures.recovered() and self.on_recovered is not None:
