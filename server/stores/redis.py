@@ -1068,9 +1068,9 @@ class _Many:
     def _encode(self) -> tuple[int, bytes]:
         """(``size``, ``command``), made once for both (RedisStore._many forgets them when
         it adds arguments). The joined form is filled into its script's form at once
-        (_MANY_FORMS), not through ``_command``'s loop and look-up: about two joined
-        operations in the benchmark's turns carry five receipts or acks, so this is once
-        per two or three of them, not once per 32 (bench/PROFILE.md, round eleven)."""
+        (_MANY_FORMS), not through ``_command``'s loop and look-up: under the cluster
+        benchmark's load a joined operation holds 2.3 receipts or acks, so this runs about
+        once a message, not once per 32 (bench/PROFILE.md, the cluster path's round eleven)."""
         joined = self.joined()
         if joined is not None:
             data = joined.encode()
@@ -1392,7 +1392,7 @@ class RedisStore:
             # (Per operation: each attribute read once, as a local: a joined operation's
             # decode and callback are methods, made anew at each read.)
             for operation, reply in zip(batch, task.result()):
-                if reply.__class__ is RedisError:  # (a final class: the RESP core's value)
+                if reply.__class__ is RedisError:  # (the RESP core's error value; nothing subclasses it)
                     self._refuse(operation, self._error_reply(operation, reply))
                     continue
                 answered = True
