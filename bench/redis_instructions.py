@@ -42,7 +42,42 @@ from server.mailbox import StoredMessage
 from server.stores.redis import RedisStore
 
 
-async def _drive(url: str, messages: int, batch: int) -> None:
+def _fields(n: int) -> tuple:
+    sender, recipient = f"user{n % 97}", f"user{(n * 7 + 1) % 97}"
+    return (sender, sender, recipient, recipient, f"benchmark message {n}", 1_700_000_000.0 + n, str(n), "sent",
+            1_700_000_000.0 + 86400 * 30)
+
+
+async def _drive_mixed(store: RedisStore, messages: int, batch: int, with_sender: bool) -> None:
+    """``--mixed``: turn t stores its messages and, after every second one, records two
+    receipts of turn t-1's messages and two acks of turn t-2's; then two turns more end
+    the last ones' receipts and acks."""
+    stored: list[list] = []
+    done = turn = 0
+    while done < messages or turn < len(stored) + 2:
+        count = min(batch, messages - done)
+        now: list = []
+        received = stored[turn - 1] if 1 <= turn <= len(stored) else []
+        acked = stored[turn - 2] if 2 <= turn <= len(stored) + 1 else []
+        for i in range(max(count, len(received), len(acked))):
+            if i < count:
+                store.store_fields(_fields(done + i), now.append)
+            if i % 2 == 1 or i == max(count, len(received), len(acked)) - 1:
+                for message, _status in received[i - i % 2:i + 1]:
+                    if with_sender:
+                        store.record_receipt(message.msg_id, message.recipient_key, sender_key=message.sender_key)
+                    else:
+                        store.record_receipt(message.msg_id, message.recipient_key)
+                for message, _status in acked[i - i % 2:i + 1]:
+                    store.record_ack(message.msg_id, message.sender_key)
+        await store.drain(timeout=120)
+        if count:
+            stored.append(now)
+        done += count
+        turn += 1
+
+
+async def _drive(url: str, messages: int, batch: int, mixed: bool = False) -> None:
     loop = asyncio.get_running_loop()
     store = RedisStore(url, timeout=120)
     store.open()
@@ -50,6 +85,9 @@ async def _drive(url: str, messages: int, batch: int) -> None:
     with_sender = "sender_key" in inspect.signature(store.record_receipt).parameters
     from_fields = hasattr(store, "store_fields") and os.environ.get("BENCH_STORE_MESSAGE") != "1"
     try:
+        if mixed:
+            await _drive_mixed(store, messages, batch, with_sender)
+            return
         done = 0
         while done < messages:
             count = min(batch, messages - done)
@@ -80,7 +118,7 @@ async def _drive(url: str, messages: int, batch: int) -> None:
         store.close()
 
 
-def count(messages: int, batch: int, node: bool = False) -> int:
+def count(messages: int, batch: int, node: bool = False, mixed: bool = False) -> int:
     """Redis's instructions (``node``: the driver's) for start-up plus ``messages``
     delivered messages."""
     valgrind, redis = shutil.which("valgrind"), shutil.which("redis-server")
@@ -101,12 +139,13 @@ def count(messages: int, batch: int, node: bool = False) -> int:
             if node:  # the interpreter itself (valgrind must not be given a wrapper such as pyenv's shim)
                 python = os.path.realpath(sys.executable)
                 driver = subprocess.run([*measure, python, "-m", "bench.redis_instructions", "--drive", url,
-                                         "--large", str(messages), "--batch", str(batch)],
+                                         "--large", str(messages), "--batch", str(batch),
+                                         *(["--mixed"] if mixed else [])],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         text=True, timeout=600)
                 err = driver.stderr
             else:
-                asyncio.run(_drive(url, messages, batch))
+                asyncio.run(_drive(url, messages, batch, mixed))
             with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
                 sock.sendall(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")
                 sock.recv(16)
@@ -129,15 +168,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=64, help="messages stored per loop turn")
     parser.add_argument("--node", action="store_true", help="count the store's client side, not Redis")
+    parser.add_argument("--mixed", action="store_true",
+                        help="each turn stores, receives and acknowledges, as under the cluster benchmark")
     parser.add_argument("--drive", metavar="URL", help=argparse.SUPPRESS)  # --node's driver, under valgrind
     args = parser.parse_args(argv)
     if args.drive:
-        asyncio.run(_drive(args.drive, args.large, args.batch))
+        asyncio.run(_drive(args.drive, args.large, args.batch, args.mixed))
         return 0
-    small, large = count(args.small, args.batch, args.node), count(args.large, args.batch, args.node)
+    small = count(args.small, args.batch, args.node, args.mixed)
+    large = count(args.large, args.batch, args.node, args.mixed)
     per = (large - small) / (args.large - args.small)
     print(f"{'Node (the store path and this driver)' if args.node else 'Redis'}: {per:,.0f} instructions per delivered direct message (stored, received, acknowledged; "
-          f"{args.large} - {args.small} messages, {args.batch} per turn)")
+          f"{args.large} - {args.small} messages, {args.batch} per turn{', mixed' if args.mixed else ''})")
     return 0
 
 

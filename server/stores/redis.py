@@ -101,6 +101,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import operator
 import socket
@@ -1049,34 +1050,42 @@ class _Many:
     Redis a function call and its argument table. ``decode`` is None for receipts (each
     answered None), ``bool`` for acks (each answered True or False)."""
 
-    __slots__ = ("_store", "script", "width", "args", "callbacks", "errors", "_decode", "_joined")
+    __slots__ = ("_store", "script", "width", "args", "callbacks", "errors", "_decode", "_encoded")
 
     def __init__(self, store: "RedisStore", script: Script, width: int, decode: Callable[[Any], Any] | None) -> None:
         self._store, self.script, self.width, self._decode = store, script, width, decode
         self.args: list[Any] = []
         self.callbacks: list[Callback | None] = []
         self.errors: list[ErrorCallback | None] = []
-        self._joined: str | None = None  # see joined()
+        self._encoded: tuple[int, bytes] | None = None  # see _encode
 
     def joined(self) -> str | None:
         """The arguments in one, a tab between each two (_PACKED's scripts), or None if one
-        of them holds a tab (each goes as an argument of its own then). Kept for ``command``
-        after ``size`` (RedisStore._many forgets it when it adds arguments)."""
-        if self._joined is None:
-            joined = "\t".join(map(str, self.args))
-            self._joined = joined if joined.count("\t") == len(self.args) - 1 else ""
-        return self._joined or None
+        of them holds a tab (each goes as an argument of its own then)."""
+        joined = "\t".join(map(str, self.args))
+        return joined if joined.count("\t") == len(self.args) - 1 else None
+
+    def _encode(self) -> tuple[int, bytes]:
+        """(``size``, ``command``), made once for both (RedisStore._many forgets them when
+        it adds arguments). The joined form is filled into its script's form at once
+        (_MANY_FORMS), not through ``_command``'s loop and look-up: under the cluster
+        benchmark's load a joined operation holds 2.3 receipts or acks, so this runs about
+        once a message, not once per 32 (bench/PROFILE.md, the cluster path's round eleven)."""
+        joined = self.joined()
+        if joined is not None:
+            data = joined.encode()
+            self._encoded = (3, _MANY_FORMS[self.script] % (len(data), data))
+        else:
+            self._encoded = (2 + len(self.args), self._store._command(self.script, self.args))
+        return self._encoded
 
     @property
     def size(self) -> int:
-        return 3 if self.joined() is not None else 2 + len(self.args)
+        return (self._encoded or self._encode())[0]
 
     @property
     def command(self) -> bytes:
-        joined = self.joined()
-        if joined is not None:
-            return self._store._command(_PACKED[self.script], (joined,))
-        return self._store._command(self.script, self.args)
+        return (self._encoded or self._encode())[1]
 
     def decode(self, reply: Any) -> Any:
         """The script's reply, checked to hold one answer per receipt or ack (else
@@ -1091,10 +1100,9 @@ class _Many:
 
     def callback(self, reply: Any) -> None:
         """Each one's callback, in order: a receipt's with None, an ack's with True or False."""
-        if self._decode is None:
-            answers: Any = (None,) * len(self.callbacks)
-        else:
-            answers = [byte == 49 for byte in reply]  # b"1"
+        # (Iterators made in C, not a list built per operation: _NONE_EVER is endless and
+        # holds no state, zip stops at the last callback.)
+        answers = _NONE_EVER if self._decode is None else map(_IS_ONE, reply)
         for callback, answer in zip(self.callbacks, answers):
             if callback is not None:
                 try:
@@ -1111,6 +1119,11 @@ class _Many:
                     log.exception("store error callback failed")
 
 
+# _Many.callback's answers: a receipt's None, an ack's byte compared with b"1".
+_NONE_EVER = itertools.repeat(None)
+_IS_ONE = (49).__eq__
+
+
 # A message's fields after its id, read in one call (store_message gives them to store_fields).
 _AFTER_ID = operator.attrgetter(*(f.name for f in dataclasses.fields(StoredMessage)[1:]))
 
@@ -1118,6 +1131,11 @@ _AFTER_ID = operator.attrgetter(*(f.name for f in dataclasses.fields(StoredMessa
 def _bulk(arg: str | bytes | int) -> bytes:
     data = arg if arg.__class__ is bytes else (arg if arg.__class__ is str else str(arg)).encode()
     return b"$%d\r\n%b\r\n" % (len(data), data)
+
+
+# What RedisStore._command makes of a joined operation's one argument, by its script (the
+# packed script's number, the count 1), for _Many._encode to fill at once.
+_MANY_FORMS = {script: _bulk(_NUMBERS[packed]) + _bulk(1) + b"$%d\r\n%b\r\n" for script, packed in _PACKED.items()}
 
 
 class RedisStore:
@@ -1302,7 +1320,7 @@ class RedisStore:
                 self._scheduled = True
                 self._loop.call_soon(self._send)
         last.args += args
-        last._joined = None  # joined again when read
+        last._encoded = None  # encoded again when read
         last.callbacks.append(callback)
         last.errors.append(on_error)
 
@@ -1371,20 +1389,24 @@ class RedisStore:
                     self._refuse(operation, failure)
                 continue
             answered = False
+            # (Per operation: each attribute read once, as a local: a joined operation's
+            # decode and callback are methods, made anew at each read.)
             for operation, reply in zip(batch, task.result()):
-                if isinstance(reply, RedisError):
+                if reply.__class__ is RedisError:  # (the RESP core's error value; nothing subclasses it)
                     self._refuse(operation, self._error_reply(operation, reply))
                     continue
                 answered = True
+                decode = operation.decode
                 try:
-                    result = operation.decode(reply) if operation.decode else None
+                    result = decode(reply) if decode is not None else None
                 except Exception:  # a reply we cannot read: a bug, worth its traceback
                     log.exception("cannot read Redis's answer to an operation")
                     self._refuse(operation, StoreUnavailable("unreadable answer from Redis", storage=False))
                     continue
-                if operation.callback is not None:
+                callback = operation.callback
+                if callback is not None:
                     try:
-                        operation.callback(result)
+                        callback(result)
                     except Exception:
                         log.exception("store callback failed")
             if answered and self.failures.recovered() and self.on_recovered is not None:
