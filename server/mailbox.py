@@ -55,10 +55,9 @@ class StoredMessage:
 fast_init(StoredMessage)
 # What ``StoredMessage(...)`` builds, at half its cost even with fast_init (462 ns against 986: no
 # class call into a Python ``__init__``, no descriptor call per field: protocol/frozen.py).
-# The SQLite store builds every message it stores with it: with the class itself that was
-# ~8,600 instructions a direct message on the loop, the top of the durable loop's difference
-# from the memory server, whose store has its own (issue 9, bench/PROFILE.md "Round eighteen
-# (durable)").
+# Both stores build every message they store with it: in the SQLite store the class itself
+# was ~8,600 instructions a direct message on the loop, the top of the durable loop's
+# difference from the memory server (issue 9, bench/PROFILE.md "Round eighteen (durable)").
 new_stored_message = fast_new(StoredMessage)
 
 # A message's fields after its id, read in one call (see with_msg_id).

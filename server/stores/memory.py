@@ -58,7 +58,7 @@ from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import (
     CHANGED, ID_REUSED, LEFT_AT, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, UNKNOWN, StoredMessage, change_refused, same_request,
-    superseded_client_id, new_stored_message, with_msg_id,
+    new_stored_message, superseded_client_id, with_msg_id,
 )
 from ..store import StoreUnavailable
 from .base import Callback, ErrorCallback
@@ -70,6 +70,7 @@ _FINAL_OUTCOMES = ("delivered", "expired")
 # Seconds of expiry times per bucket (see the module docstring): a week of queue lifetime
 # is 10,080 buckets at most.
 EXPIRY_BUCKET = 60.0
+
 
 class _Row:
     """One stored message: as submitted, plus what changes (its state; whether its sender

@@ -1068,13 +1068,12 @@ class _Many:
     def _encode(self) -> tuple[int, bytes]:
         """(``size``, ``command``), made once for both (RedisStore._many forgets them when
         it adds arguments). The joined form is filled into its script's form at once
-        (_MANY_FORMS), not through ``_command``'s loop and look-up: under the cluster
+        (_MANY_HEADS), not through ``_command``'s loop and look-up: under the cluster
         benchmark's load a joined operation holds 2.3 receipts or acks, so this runs about
         once a message, not once per 32 (bench/PROFILE.md, the cluster path's round eleven)."""
         joined = self.joined()
         if joined is not None:
-            data = joined.encode()
-            self._encoded = (3, _MANY_FORMS[self.script] % (len(data), data))
+            self._encoded = (3, _MANY_HEADS[self.script] + _bulk(joined))
         else:
             self._encoded = (2 + len(self.args), self._store._command(self.script, self.args))
         return self._encoded
@@ -1133,9 +1132,9 @@ def _bulk(arg: str | bytes | int) -> bytes:
     return b"$%d\r\n%b\r\n" % (len(data), data)
 
 
-# What RedisStore._command makes of a joined operation's one argument, by its script (the
-# packed script's number, the count 1), for _Many._encode to fill at once.
-_MANY_FORMS = {script: _bulk(_NUMBERS[packed]) + _bulk(1) + b"$%d\r\n%b\r\n" for script, packed in _PACKED.items()}
+# What RedisStore._command puts before a joined operation's one argument, by its script
+# (the packed script's number, the count 1), for _Many._encode to add the argument to.
+_MANY_HEADS = {script: _bulk(_NUMBERS[packed]) + _bulk(1) for script, packed in _PACKED.items()}
 
 
 class RedisStore:
