@@ -245,8 +245,11 @@ class MemoryStore:
 
     def store_fields(self, fields: tuple, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
-        # As store_message, the message built once, under the id it is stored with.
-        self._do(self._store, (new_stored_message(self._last_msg_id + 1, *fields),), callback, on_error)
+        # As store_message, the message built once, under the id it is stored with. Its
+        # arguments as one tuple, the id's joined to the fields: a call with ``id, *fields``
+        # builds a list, extends it and copies it to a tuple (about 600 instructions more a
+        # message; issue 9, round eighteen).
+        self._do(self._store, (new_stored_message(*((self._last_msg_id + 1,) + fields)),), callback, on_error)
 
     def _store(self, message: StoredMessage) -> tuple[StoredMessage, str]:
         sender_key = message.sender_key
