@@ -215,7 +215,7 @@ class Relay:
         # The direct messages forwarded to their recipient's sessions and awaiting a receipt,
         # each kept as it was stored: its sender, request id and recipient are what the
         # receipt needs. The message itself, not a record copied from it for each message
-        # (issue 9, round eighteen: about 1,000 instructions a message with the receipt's
+        # (issue 9, round eighteen: about 1,300 instructions a message with the receipt's
         # on_error below).
         self.inflight: dict[int, mailbox.StoredMessage] = {}
         # Sessions whose hello asked for carbons (copies of the direct messages their

@@ -235,7 +235,7 @@ class MemoryStore:
                      on_error: ErrorCallback | None = None) -> None:
         # As store_message, the message built once, under the id it is stored with. Its
         # arguments as one tuple, the id's joined to the fields: a call with ``id, *fields``
-        # builds a list, extends it and copies it to a tuple (about 600 instructions more a
+        # builds a list, extends it and copies it to a tuple (about 400 instructions more a
         # message; issue 9, round eighteen).
         self._do(self._store, (new_stored_message(*((self._last_msg_id + 1,) + fields)),), callback, on_error)
 
