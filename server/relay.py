@@ -41,7 +41,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from types import MethodType
 from typing import Any
@@ -145,35 +145,6 @@ _BYTE_RATED = (SendDirect, SendRoom, SendToRoom, Edit)
 _new_accepted, _new_direct_message, _new_delivered = fast_new(Accepted), fast_new(DirectMessage), fast_new(Delivered)
 
 
-@dataclass(slots=True, init=False)
-class InFlight:
-    """A direct message forwarded to the recipient's online sessions, awaiting a receipt.
-    Made by :func:`_in_flight`: no ``__init__``, so building one is not a call of a class
-    with a Python ``__init__`` (a second interpreter frame entered from C), once a message
-    (issue 9, round fifteen)."""
-
-    sender_key: str
-    client_id: str
-    recipient_key: str
-    msg_id: int
-    relay: Relay = field(repr=False, compare=False)  # whose receipts it keeps (keep_unrecorded)
-
-    def keep_unrecorded(self, failure: StoreUnavailable) -> None:
-        """The ``on_error`` of the record of this message's receipt (:meth:`Relay._confirm`):
-        :meth:`Relay._keep_unrecorded` of its id and recipient. A bound method of the flight
-        that the receipt ends costs a few hundred instructions, a partial made for each
-        receipt about 1,600 (issue 9, round fifteen)."""
-        self.relay._keep_unrecorded(self.msg_id, self.recipient_key, failure)
-
-
-def _in_flight(relay: Relay, message: mailbox.StoredMessage) -> InFlight:
-    """The :class:`InFlight` of ``message``, forwarded by ``relay``."""
-    flight = InFlight()
-    flight.sender_key, flight.client_id = message.sender_key, message.client_id
-    flight.recipient_key, flight.msg_id, flight.relay = message.recipient_key, message.msg_id, relay
-    return flight
-
-
 @dataclass(slots=True)
 class RoutedFlight:
     """A direct message this node sent to other nodes (a cluster), its outcome not back yet."""
@@ -241,7 +212,12 @@ class Relay:
                                 lambda name: name in self.directory, self.log_lines,
                                 online_lookalikes=lambda name: self.directory.lookalikes(name))
         self.logins.shared_failures = getattr(self.peers, "login_failures", None)
-        self.inflight: dict[int, InFlight] = {}
+        # The direct messages forwarded to their recipient's sessions and awaiting a receipt,
+        # each kept as it was stored: its sender, request id and recipient are what the
+        # receipt needs. The message itself, not a record copied from it for each message
+        # (issue 9, round eighteen: about 1,300 instructions a message with the receipt's
+        # on_error below).
+        self.inflight: dict[int, mailbox.StoredMessage] = {}
         # Sessions whose hello asked for carbons (copies of the direct messages their
         # user sends from its other sessions). A set here rather than a slot on every
         # session: few sessions share an account, and idle sessions stay small.
@@ -256,10 +232,11 @@ class Relay:
         # it works again. Few: while it fails no new message is stored to confirm.
         self._unrecorded: list[tuple[int, str]] = []
         # The bound methods to which the store's callbacks for one request bind its values
-        # (_unavailable, _acknowledge): made once here, not for every request (see
+        # (_unavailable, _acknowledge, _confirm): made once here, not for every request (see
         # _unavailable; issue 9, round fifteen).
         self._bound_unavailable = self._unavailable_answered
         self._bound_ack_recorded = self._ack_recorded
+        self._bound_receipt_unrecorded = self._receipt_unrecorded
         store.on_recovered = self._store_recovered
         self._per_address: dict[str, tuple[int, TokenBucket]] = {}  # address -> (connections, bucket)
         self._handlers: dict[type[Event], Callable[[ClientSession, Any], None]] = {
@@ -808,7 +785,7 @@ class Relay:
             if event is None:
                 event = _new_direct_message(message.msg_id, message.sender, message.recipient, message.text,
                                             message.sent_at)
-                self.inflight[message.msg_id] = _in_flight(self, message)
+                self.inflight[message.msg_id] = message
             inflight.add(message.msg_id)
             recipient.send(event)
 
@@ -902,7 +879,8 @@ class Relay:
                 self.peers.tell(sender_key, msg_id, encode(Delivered(flight.client_id, msg_id)))
         if routes:  # the recipient's sessions on other nodes have it in flight too
             self.peers.settled(key, msg_id)
-        self.store.record_receipt(msg_id, key, on_error=flight.keep_unrecorded, sender_key=sender_key)
+        self.store.record_receipt(msg_id, key, on_error=MethodType(self._bound_receipt_unrecorded, flight),
+                                  sender_key=sender_key)
         if session.backlog and len(session.inflight or ()) < self.config.max_pending_receipts // 2:
             self._refill(session)
 
@@ -1259,6 +1237,11 @@ class Relay:
         if counter is not None:
             setattr(self.metrics, counter, getattr(self.metrics, counter) + 1)
         session.send(unavailable_error(self.config, request_id))
+
+    def _receipt_unrecorded(self, message: mailbox.StoredMessage, failure: StoreUnavailable) -> None:
+        """The ``on_error`` of the record of ``message``'s receipt (:meth:`_confirm`, which
+        binds the message in flight to it): :meth:`_keep_unrecorded` of its id and recipient."""
+        self._keep_unrecorded(message.msg_id, message.recipient_key, failure)
 
     def _keep_unrecorded(self, msg_id: int, recipient_key: str, failure: StoreUnavailable) -> None:
         """The ``on_error`` of a receipt's record: keep it, to record it when the store

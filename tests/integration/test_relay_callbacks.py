@@ -91,9 +91,10 @@ def test_a_receipt_the_store_could_not_record_is_recorded_when_it_works_again(lo
 
 
 def test_receipts_the_store_could_not_record_are_kept_each_under_its_own_message_and_recipient(loop, monkeypatch):
-    """The receipt's ``on_error`` is a bound method of the message's flight (issue 9, round
-    fifteen), not a partial of the request's values: each failure keeps its own id and
-    recipient, and the flight says nothing of the relay it belongs to."""
+    """The receipt's ``on_error`` binds the message in flight (the stored message itself,
+    issue 9, round eighteen; a record of it with a bound method in round fifteen) to the
+    relay's method once made, not a partial of the request's values: each failure keeps
+    its own id and recipient, and the flight says nothing of the relay it belongs to."""
     bench = RelayBench(loop, "memory")
     alice, bob, carol = bench.login("Alice"), bench.login("Bob"), bench.login("Carol")
     bench.relay.handle(alice, SendDirect("a1", "Bob", "to bob"))

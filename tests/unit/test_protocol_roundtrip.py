@@ -10,8 +10,8 @@ import const
 from protocol import RoomRead
 from helpers import SAMPLES, TEXT, ConnectionPair, open_pair
 from protocol import (
-    DirectMessage, ErrorReply, Goodbye, Hello, LookupResult, Ping, Pong, SendRoom, State,
-    UserList, Welcome,
+    Accepted, Delivered, DirectMessage, ErrorReply, Goodbye, Hello, LookupResult, Ping, Pong, Queued, RoomMessage,
+    SendRoom, State, UserList, Welcome,
 )
 from protocol import codec
 from protocol.events import WIRE_EVENTS
@@ -102,6 +102,27 @@ def test_connection_round_trip(event, side):
 def test_fast_encoders_write_exactly_what_the_generic_encoder_writes(event):
     generic = codec._dumps(codec.to_dict(event)).encode("utf-8") + b"\n"
     assert codec.encode(event) == generic
+
+
+# Strings in every width of UTF-8, and lone surrogates (which UTF-8 cannot encode).
+_WIDTHS = ["plain", "é", "€uro", "🌍", "\ud800", "x\udfffy", "é€🌍\x7f"]
+
+
+@pytest.mark.parametrize("text", _WIDTHS, ids=ascii)
+def test_fast_encoders_write_every_width_of_utf8_and_refuse_lone_surrogates_as_the_generic_one(text):
+    # Each fast encoder (codec._FAST) with ``text`` in every string field: the generic
+    # encoder's bytes, or its error (UnicodeEncodeError) and no frame.
+    events = [Accepted(text, 1), Queued(text, 2), Delivered(text, 3), DirectMessage(4, text, text, text, 1.5),
+              RoomMessage(5, text, text, 2.25), Welcome(text, text, 2, text, 15.0, True, text, (text,), True)]
+    assert {type(event) for event in events} == set(codec._FAST)
+    for event in events:
+        try:
+            generic = codec._dumps(codec.to_dict(event)).encode("utf-8") + b"\n"
+        except UnicodeEncodeError:
+            with pytest.raises(UnicodeEncodeError):
+                codec.encode(event)
+        else:
+            assert codec.encode(event) == generic
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
