@@ -952,6 +952,32 @@ def test_large_batches_of_receipts_and_acks_leave_the_rows_and_answers_of_one_st
             "UPDATE messages SET sender_notified = 1 WHERE msg_id BETWEEN 25 AND 28"], items)
 
 
+def test_many_receipts_that_meet_their_acks_are_recorded_by_a_few_multi_row_updates():
+    """72 messages whose receipts and acks meet in one batch (the latency phase's, and the
+    lazy receipts' when they wait for their acks): two executions of the paired UPDATE (64
+    rows, then 8), not 72 (issue 9, bench/PROFILE.md "Round nineteen (durable)"); the rows
+    and answers as recording each on its own, also with a wrong ack among them."""
+    names = ["Alice", "Bob", "Carol"]
+    messages = [dm(i, names[i % 3], names[(i + 1) % 3], f"c{i}") for i in range(1, 73)]
+    items = [(mailbox.RECEIPT, m.msg_id, m.recipient_key) for m in messages] + \
+            [(mailbox.ACK, m.msg_id, m.sender_key) for m in messages]
+    _assert_confirmations_as_one_by_one(messages, [], items)
+    _assert_confirmations_as_one_by_one(messages, [], items[:-1] + [(mailbox.ACK, 72, "alice")])
+    db = open_database(None)
+    try:
+        mailbox.store_messages(db, messages)
+        statements = []
+        db.set_trace_callback(statements.append)
+        assert mailbox.record_confirmations(db, items) == [None] * 72 + [True] * 72
+        db.set_trace_callback(None)
+        paired = "UPDATE messages SET state = 'delivered', sender_notified = 1 FROM (VALUES"
+        assert len(statements) == 2 and all(sql.startswith(paired) for sql in statements), statements
+        assert db.execute("SELECT state, sender_notified, COUNT(*) FROM messages GROUP BY 1, 2").fetchall() == \
+            [("delivered", 1, 72)]
+    finally:
+        db.close()
+
+
 def _temporary_files() -> list[str]:
     """The files this process has open that SQLite made for itself and deleted at once
     (its temporary files, named ``etilqs_...``: a statement journal, a temporary table)."""
