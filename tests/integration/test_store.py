@@ -978,6 +978,38 @@ def test_many_receipts_that_meet_their_acks_are_recorded_by_a_few_multi_row_upda
         db.close()
 
 
+def test_a_paired_update_that_fails_after_its_first_64_rows_leaves_no_row_changed(loop, tmp_path):
+    """On disk, through the committer: 72 receipts and their acks, lazy, with a message's
+    store after them; the second execution of the paired UPDATE (its last 8 rows) fails
+    after the first (64 rows) applied: the whole group is undone, each receipt and ack gets
+    its ``on_error`` in submission order, the store in the same transaction is kept."""
+    names = ["Alice", "Bob", "Carol"]
+    messages = [dm(i, names[i % 3], names[(i + 1) % 3], f"c{i}", state="sent") for i in range(1, 73)]
+    db = open_database(tmp_path / "chat.sqlite3")
+    mailbox.store_messages(db, messages)
+    db.execute("CREATE TRIGGER refuse BEFORE UPDATE ON messages WHEN old.msg_id = 70"
+               " BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    db.close()
+    store = open_store(loop, tmp_path / "chat.sqlite3")  # its ids go on from the 72 stored
+    try:
+        answers = []
+        for message in messages:
+            store.record_receipt(message.msg_id, message.recipient_key, on_error=lambda e, i=message.msg_id:
+                                 answers.append(("receipt", i)), sender_key=message.sender_key)
+        for message in messages:
+            store.record_ack(message.msg_id, message.sender_key, lambda theirs, i=message.msg_id:
+                             answers.append(("acked", i)), lambda e, i=message.msg_id: answers.append(("ack", i)))
+        store.store_fields(("Dan", "dan", "Bob", "bob", "hi", 5.0, "d1", "sent", 9999.0),
+                           lambda result: answers.append(result[1]))
+        settle(loop, store)
+        assert answers == [("receipt", m.msg_id) for m in messages] + [("ack", m.msg_id) for m in messages] + \
+            [mailbox.NEW]
+        assert store.db.execute("SELECT state, sender_notified, COUNT(*) FROM messages GROUP BY 1, 2").fetchall() == \
+            [("sent", 0, 73)]
+    finally:
+        store.close()
+
+
 def _temporary_files() -> list[str]:
     """The files this process has open that SQLite made for itself and deleted at once
     (its temporary files, named ``etilqs_...``: a statement journal, a temporary table)."""
