@@ -169,18 +169,21 @@ def _insert_rows(rows: int) -> str:
 _INSERT_MESSAGES = _by_size(_insert_rows, INSERT_FEWEST)
 
 
-def _update_by_pairs(assignments: str, key: str, condition: str) -> Callable[[int], str]:
-    """The SQL of an UPDATE of the messages whose (msg_id, ``key``) is one of ``rows``
-    pairs, where ``condition`` holds. Each row's new values are constants and its condition
-    reads only its own columns, so one UPDATE of them all leaves the rows and the count of
-    rows changed as the pairs one by one would (a pair given twice changes its row once,
-    as the second of two statements would find nothing to change). EXPLAIN QUERY PLAN:
-    ``SCAN`` of the pairs, ``SEARCH messages USING INTEGER PRIMARY KEY``."""
+def _update_by_rows(assignments: str, keys: tuple[str, ...], condition: str) -> Callable[[int], str]:
+    """The SQL of an UPDATE of the messages whose (msg_id, ``*keys``) is one of the ``rows``
+    rows given, where ``condition`` holds. Each row's new values are constants and its
+    condition reads only its own columns, so one UPDATE of them all leaves the rows and the
+    count of rows changed as the rows one by one would (a row given twice changes its
+    message once, as the second of two statements would find nothing to change). EXPLAIN
+    QUERY PLAN: ``SCAN`` of the rows, ``SEARCH messages USING INTEGER PRIMARY KEY``."""
     def sql(rows: int) -> str:
         if rows == 1:
-            return f"UPDATE messages SET {assignments} WHERE msg_id = ? AND {key} = ? AND {condition}"
-        return (f"UPDATE messages SET {assignments} FROM (VALUES {', '.join(['(?, ?)'] * rows)}) AS pairs"
-                f" WHERE messages.msg_id = pairs.column1 AND messages.{key} = pairs.column2 AND {condition}")
+            return (f"UPDATE messages SET {assignments} WHERE msg_id = ?"
+                    f"{''.join(f' AND {key} = ?' for key in keys)} AND {condition}")
+        row = f"({', '.join(['?'] * (1 + len(keys)))})"
+        matched = "".join(f" AND messages.{key} = given.column{column}" for column, key in enumerate(keys, 2))
+        return (f"UPDATE messages SET {assignments} FROM (VALUES {', '.join([row] * rows)}) AS given"
+                f" WHERE messages.msg_id = given.column1{matched} AND {condition}")
     return sql
 
 
@@ -216,10 +219,10 @@ def record_deliveries(db: sqlite3.Connection, receipts: list[tuple[int, str]]) -
     return [None] * len(receipts)
 
 
-_DELIVER = _by_size(_update_by_pairs("state = 'delivered'", "recipient_key", "state IN ('sent', 'queued')"),
+_DELIVER = _by_size(_update_by_rows("state = 'delivered'", ("recipient_key",), "state IN ('sent', 'queued')"),
                     UPDATE_FEWEST)
-_ACKNOWLEDGE = _by_size(_update_by_pairs("sender_notified = 1", "sender_key",
-                                         "sender_notified = 0 AND state IN ('delivered', 'expired')"), UPDATE_FEWEST)
+_ACKNOWLEDGE = _by_size(_update_by_rows("sender_notified = 1", ("sender_key",),
+                                        "sender_notified = 0 AND state IN ('delivered', 'expired')"), UPDATE_FEWEST)
 
 
 def pending_for(db: sqlite3.Connection, recipient_key: str, after: int, limit: int) -> list[StoredMessage]:
@@ -333,10 +336,17 @@ def _deliver_and_acknowledge(db: sqlite3.Connection, receipts: list[tuple[int, s
     if recipients.keys().isdisjoint(dict(acks)):  # mostly so under heavy load (bench/PROFILE.md, round thirteen)
         return set()
     pairs = [(msg_id, recipients[msg_id], sender_key) for msg_id, sender_key in acks if msg_id in recipients]
-    cursor = db.executemany("UPDATE messages SET state = 'delivered', sender_notified = 1"
-                            " WHERE msg_id = ? AND recipient_key = ? AND sender_key = ?"
-                            " AND state IN ('sent', 'queued') AND sender_notified = 0", pairs)
-    return {msg_id for msg_id, _, _ in pairs} if cursor.rowcount == len(pairs) else set()
+    applied = _run_rows(db, _DELIVER_AND_ACKNOWLEDGE, pairs) == len(pairs)
+    return {msg_id for msg_id, _, _ in pairs} if applied else set()
+
+
+# The paired UPDATE of _deliver_and_acknowledge, by _run_rows like the receipts' and the
+# acks' own: one execution a pair cost ~10,000 instructions a message more when every
+# receipt meets its ack (issue 9, bench/PROFILE.md "Round nineteen (durable)").
+_DELIVER_AND_ACKNOWLEDGE = _by_size(_update_by_rows("state = 'delivered', sender_notified = 1",
+                                                    ("recipient_key", "sender_key"),
+                                                    "state IN ('sent', 'queued') AND sender_notified = 0"),
+                                    UPDATE_FEWEST)
 
 
 def outcomes_for_sender(db: sqlite3.Connection, sender_key: str, after: int = 0,

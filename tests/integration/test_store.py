@@ -952,6 +952,64 @@ def test_large_batches_of_receipts_and_acks_leave_the_rows_and_answers_of_one_st
             "UPDATE messages SET sender_notified = 1 WHERE msg_id BETWEEN 25 AND 28"], items)
 
 
+def test_many_receipts_that_meet_their_acks_are_recorded_by_a_few_multi_row_updates():
+    """72 messages whose receipts and acks meet in one batch (the latency phase's, and the
+    lazy receipts' when they wait for their acks): two executions of the paired UPDATE (64
+    rows, then 8), not 72 (issue 9, bench/PROFILE.md "Round nineteen (durable)"); the rows
+    and answers as recording each on its own, also with a wrong ack among them."""
+    names = ["Alice", "Bob", "Carol"]
+    messages = [dm(i, names[i % 3], names[(i + 1) % 3], f"c{i}") for i in range(1, 73)]
+    items = [(mailbox.RECEIPT, m.msg_id, m.recipient_key) for m in messages] + \
+            [(mailbox.ACK, m.msg_id, m.sender_key) for m in messages]
+    _assert_confirmations_as_one_by_one(messages, [], items)
+    _assert_confirmations_as_one_by_one(messages, [], items[:-1] + [(mailbox.ACK, 72, "alice")])
+    db = open_database(None)
+    try:
+        mailbox.store_messages(db, messages)
+        statements = []
+        db.set_trace_callback(statements.append)
+        assert mailbox.record_confirmations(db, items) == [None] * 72 + [True] * 72
+        db.set_trace_callback(None)
+        paired = "UPDATE messages SET state = 'delivered', sender_notified = 1 FROM (VALUES"
+        assert len(statements) == 2 and all(sql.startswith(paired) for sql in statements), statements
+        assert db.execute("SELECT state, sender_notified, COUNT(*) FROM messages GROUP BY 1, 2").fetchall() == \
+            [("delivered", 1, 72)]
+    finally:
+        db.close()
+
+
+def test_a_paired_update_that_fails_after_its_first_64_rows_leaves_no_row_changed(loop, tmp_path):
+    """On disk, through the committer: 72 receipts and their acks, lazy, with a message's
+    store after them; the second execution of the paired UPDATE (its last 8 rows) fails
+    after the first (64 rows) applied: the whole group is undone, each receipt and ack gets
+    its ``on_error`` in submission order, the store in the same transaction is kept."""
+    names = ["Alice", "Bob", "Carol"]
+    messages = [dm(i, names[i % 3], names[(i + 1) % 3], f"c{i}", state="sent") for i in range(1, 73)]
+    db = open_database(tmp_path / "chat.sqlite3")
+    mailbox.store_messages(db, messages)
+    db.execute("CREATE TRIGGER refuse BEFORE UPDATE ON messages WHEN old.msg_id = 70"
+               " BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    db.close()
+    store = open_store(loop, tmp_path / "chat.sqlite3")  # its ids go on from the 72 stored
+    try:
+        answers = []
+        for message in messages:
+            store.record_receipt(message.msg_id, message.recipient_key, on_error=lambda e, i=message.msg_id:
+                                 answers.append(("receipt", i)), sender_key=message.sender_key)
+        for message in messages:
+            store.record_ack(message.msg_id, message.sender_key, lambda theirs, i=message.msg_id:
+                             answers.append(("acked", i)), lambda e, i=message.msg_id: answers.append(("ack", i)))
+        store.store_fields(("Dan", "dan", "Bob", "bob", "hi", 5.0, "d1", "sent", 9999.0),
+                           lambda result: answers.append(result[1]))
+        settle(loop, store)
+        assert answers == [("receipt", m.msg_id) for m in messages] + [("ack", m.msg_id) for m in messages] + \
+            [mailbox.NEW]
+        assert store.db.execute("SELECT state, sender_notified, COUNT(*) FROM messages GROUP BY 1, 2").fetchall() == \
+            [("sent", 0, 73)]
+    finally:
+        store.close()
+
+
 def _temporary_files() -> list[str]:
     """The files this process has open that SQLite made for itself and deleted at once
     (its temporary files, named ``etilqs_...``: a statement journal, a temporary table)."""
