@@ -685,7 +685,11 @@ class Store:
         item, so each operation runs once per transaction however the submissions
         interleave (a thousand inserts and a thousand receipts are two executemany calls,
         not two thousand). Within a group, order is kept; a group runs after every group
-        that started before it, so it sees their writes.
+        that started before it, so it sees their writes. Except a batch operation that
+        ``runs_first`` (its items only ever concern rows of earlier transactions: receipts
+        and acks, mailbox.record_confirmations): its group runs before the others since the
+        last plain operation, so every item merged into an earlier group still sees it (a
+        resend in the turn's group of stores sees a receipt submitted before it).
 
         A plain operation (:meth:`submit`) is not merged: it runs alone, after every group
         started before it, and the batch items submitted after it start new groups. So it
@@ -799,15 +803,23 @@ def _in_order(pending: list) -> list[tuple[BatchOperation, list[int]]]:
     """(batch operation, indexes of its items) in the order they must run (see _execute)."""
     order: list[tuple[BatchOperation, list[int]]] = []
     groups: dict[BatchOperation, list[int]] = {}  # the mergeable groups since the last plain operation
+    # Where the next group that runs_first goes in ``order``: after the last plain operation
+    # and the groups that run first already placed since.
+    first = 0
     for index, batch in enumerate(map(_BATCH, pending)):
         if batch is _one_by_one:
             order.append((batch, [index]))
             groups = {}
+            first = len(order)
         elif batch in groups:
             groups[batch].append(index)
         else:
             groups[batch] = [index]
-            order.append((batch, groups[batch]))
+            if getattr(batch, "runs_first", False):
+                order.insert(first, (batch, groups[batch]))
+                first += 1
+            else:
+                order.append((batch, groups[batch]))
     return order
 
 

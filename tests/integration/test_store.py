@@ -573,7 +573,9 @@ def test_a_transaction_s_first_group_runs_without_a_savepoint_and_every_later_on
         store._execute([(mailbox.store_messages, m, None, None) for m in messages[4:]]
                        + [(mailbox.record_confirmations, (mailbox.RECEIPT, 1, "user6"), None, None)])
         store._commit()
-        assert statements == ["BEGIN", "INSERT", "SAVEPOINT", "UPDATE", "RELEASE", "COMMIT"]
+        # The receipts' group runs first (mailbox.record_confirmations.runs_first), the
+        # stores' inside a savepoint of their own.
+        assert statements == ["BEGIN", "UPDATE", "SAVEPOINT", "INSERT", "RELEASE", "COMMIT"]
         store.db.set_trace_callback(None)
         assert store.db.execute("SELECT COUNT(*), SUM(state = 'delivered') FROM messages").fetchone() == (8, 1)
     finally:
@@ -1735,6 +1737,31 @@ def test_receipts_and_acks_ride_in_the_next_message_s_commit_or_go_within_lazy_s
             loop.run_until_complete(asyncio.sleep(0.001))
         assert time.monotonic() - started >= store_module.LAZY_SECONDS * 0.9
         assert len(commits) == 3
+    finally:
+        store.close()
+        loop.close()
+
+
+def test_a_resend_sees_the_receipt_submitted_before_it_in_the_same_transaction(store_kind, tmp_path):
+    # base.py: an operation sees every operation submitted before it. The SQLite store
+    # merges a transaction's items into one group per batch operation, and a group ran at
+    # its first item: a turn that began with a new message ran every store (a resend
+    # among them) before any receipt of the turn, so the resend read "sent", and the relay
+    # would forward it again and answer without its outcome (found by the durcpu7 round).
+    loop = asyncio.new_event_loop()
+    store = open_store(loop, tmp_path / "chat.db" if store_kind == "sqlite" else None, store_kind)
+    seen: list = []
+    try:
+        store.store_message(dm(0, "Alice", "Bob", "c1", state="sent"), lambda result: seen.append(result[1]))
+        settle(loop, store)
+        assert seen == [mailbox.NEW]
+        # One turn: Carol's new message, Bob's receipt of message 1, Alice's resend of it.
+        store.store_message(dm(0, "Carol", "Dave", "d1"), lambda result: seen.append(("carol", result[1])))
+        store.record_receipt(1, "bob", lambda _: seen.append("receipt"))
+        store.store_message(dm(0, "Alice", "Bob", "c1", state="sent"),
+                            lambda result: seen.append(("resend", result[0].msg_id, result[0].state, result[1])))
+        settle(loop, store)
+        assert seen[1:] == [("carol", mailbox.NEW), "receipt", ("resend", 1, "delivered", mailbox.RESEND)]
     finally:
         store.close()
         loop.close()
