@@ -309,14 +309,13 @@ def record_confirmations(db: sqlite3.Connection, items: list[tuple[str, int, str
     return [None if kind == RECEIPT else next(answers) for kind, _, _ in items]
 
 
-
-# Receipts and acks run before the other groups of their transaction (Store._execute): each
-# concerns a message committed in an earlier transaction (its recipient or sender heard of
-# it only after that commit), so none needs to see a store of its own transaction, and a
-# resend merged into the turn's stores, submitted after a receipt of its message, must see
-# that receipt (base.py: an operation sees every operation submitted before it), or it
-# would read "sent" and the relay forward the message again.
+# Its group runs first in a transaction (Store._execute): a receipt or an ack concerns a
+# message committed in an earlier transaction (its recipient or sender heard of it only
+# after that commit), so it needs no store of its own transaction; and a resend merged into
+# the turn's stores must see a receipt of its message submitted before it, or it would read
+# "sent" and the relay would forward the message again.
 record_confirmations.runs_first = True
+
 
 # From this many items a batch is split by C iterators, whose setup (a few objects the
 # collector tracks) costs more than Python's loops over fewer (valgrind: a receipt and its
