@@ -14,8 +14,10 @@ the relay keeps the policy and calls the node at its seams (server/peers.py list
   ``beat`` seconds and reaps the nodes whose key expired (:data:`~scripts.REAP`): their
   sessions leave the registry with one NodeGone entry, which every node turns into
   ``left`` notices. A node whose last renewal is older than ``ttl`` (cut off from Redis)
-  answers logins ``unavailable``; one that finds itself reaped closes its sessions (their
-  clients log in again, here or elsewhere) and joins again.
+  answers logins ``unavailable``; one that finds itself reaped joins again and claims its
+  sessions' names anew (:meth:`ClusterNode._rejoin`): a session whose name was taken
+  meanwhile is closed (its client logs in again, here or elsewhere), the others stay, and
+  this node's users are not told that they left (directory.py's module docstring).
 - **Routing**: a direct message for a user with sessions on other nodes goes to those
   nodes' inboxes (:data:`~scripts.ROUTES`), read through a consumer group and acknowledged
   (XACK) once handled, so a short disconnect from Redis loses nothing.
