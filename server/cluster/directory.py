@@ -73,10 +73,10 @@ class Directory:
         # it stay current.
         self._mine = None if node is None else node + "/"
         self.where: dict[str, bool] = {}
-        # The leaves held back after this node's own NodeGone (see the module docstring),
-        # by user key: users offline here whose sessions this node is claiming again.
-        # Empty but for the moment of a rejoin.
-        self.held: dict[str, Left] = {}
+        # The leaves held back after this node's own NodeGone (see the module docstring):
+        # user key -> name, of users offline here whose sessions this node is claiming
+        # again. Empty but for the moment of a rejoin.
+        self.held: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self.registry)
@@ -120,7 +120,7 @@ class Directory:
                 if name is None:
                     continue
                 if key in here:
-                    self.held[key] = Left(key, name, NODE_GONE_REASON, now)
+                    self.held[key] = name
                 else:
                     notices.append(Left(key, name, NODE_GONE_REASON, now))
             return notices
@@ -135,10 +135,10 @@ class Directory:
         (closed as the claim failed, or logged out before it): the leave held back for
         ``key``, if any, now with ``reason`` and ``at`` (and only if ``key`` is still
         offline: a session elsewhere that came meanwhile already ended the hold)."""
-        left = self.held.pop(key, None)
-        if left is None or key in self.where:
+        name = self.held.pop(key, None)
+        if name is None or key in self.where:
             return []
-        return [Left(key, left.name, reason, at)]
+        return [Left(key, name, reason, at)]
 
     def _add(self, key: str, name: str, shared: bool, sid: str, address: str, port: int, since: float) -> bool:
         """Put session ``sid`` in; True if its user just came online."""
