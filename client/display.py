@@ -111,8 +111,8 @@ ERROR_TEXTS = {
     "auth_required": N_("the name {name} is registered: it needs its password"),
     "accounts_required": N_("this server only admits registered names: claim yours with --register"),
     "rate_limited": N_("too many attempts; {when}"),
-    "unavailable": N_("the server cannot store anything right now (its disk is full or failing), "
-                      "so nothing was done; {when}"),
+    "unavailable": N_("the server cannot store anything right now (its disk is full or failing, or it "
+                      "cannot reach its Redis), so nothing was done; {when}"),
     "account_exists": N_("this name is already registered"),
     "queue_full": N_("too many messages are waiting for the connection to come back"),
     "server_full": N_("the server has no room for another user now; {when}"),

@@ -33,7 +33,7 @@ _MEANING = {
     ExitCode.TIMEOUT: "no delivery acknowledgement within --timeout (--send)",
     ExitCode.AUTH_FAILED: "authentication failed (wrong or missing password, too many attempts, "
                           "weak password, accounts required)",
-    ExitCode.UNAVAILABLE: "the server cannot store anything now (its disk is full or failing): "
-                          "nothing was sent; try again later",
+    ExitCode.UNAVAILABLE: "the server cannot store anything now (its disk is full or failing, or it cannot "
+                          "reach its Redis): nothing was sent; try again later",
     ExitCode.INTERRUPTED: "interrupted with Ctrl-C (--send)",
 }

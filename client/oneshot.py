@@ -18,8 +18,9 @@ Bob's next login, leaves, and reports:
 - stderr ``error: login refused: wrong password (bad_password)``       exit 6
   (also auth_required without a password, rate_limited, weak_password...)
 - stderr ``error: not delivered to Bob — the server cannot store anything right now
-  ... (unavailable)``: the server's disk is full or failing; nothing was stored, and
-  the message is not retried (a login that registers can get it too)  exit 7
+  ... (unavailable)``: the server's disk is full or failing, or it cannot reach its
+  Redis; nothing was stored, and the message is not retried (a login that registers
+  can get it too)                                                       exit 7
 - exit 130: interrupted with Ctrl-C
 
 (The statuses are :class:`client.exitcodes.ExitCode`.) If the connection drops meanwhile,

@@ -7,12 +7,22 @@ directory, a moment apart, and derives the same join and leave notices in the sa
 order: :meth:`Directory.apply` returns them. The names' uniqueness is not decided here
 (the claim script decides it); the directory follows.
 
+One exception to "the same notices": a node that was cut off from Redis longer than its
+heartbeat's TTL reads its own NodeGone, then claims its sessions' names again
+(ClusterNode._rejoin). Its sessions never stopped, so its own users are not told that
+they, or their neighbours on the same node, left and joined: the leave of a user with a
+live session on this node is held back (``apply``'s ``here``) and dropped when the user
+is online again (usually the reclaimed session's SessionOn, whose join is not told
+either), or told by :meth:`Directory.let_go` if no session of the user was claimed again.
+The other nodes tell the leave and the join: from where they are, that node did stop.
+
 ``registry`` is a :class:`registry.Registry` whose endpoints' sessions are session ids
 (``node/number``), so the relay asks it as it asks its own registry (who, whois, watch).
 """
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 from registry import Registry
@@ -63,6 +73,10 @@ class Directory:
         # it stay current.
         self._mine = None if node is None else node + "/"
         self.where: dict[str, bool] = {}
+        # The leaves held back after this node's own NodeGone (see the module docstring):
+        # user key -> name, of users offline here whose sessions this node is claiming
+        # again. Empty but for the moment of a rejoin.
+        self.held: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self.registry)
@@ -75,24 +89,39 @@ class Directory:
         for key, name, shared, sessions in users:
             for sid, address, port, since in sessions:
                 self._add(key, name, shared, sid, address, port, since)
+        for key in [key for key in self.held if key in self.where]:  # online after all: nothing to tell
+            del self.held[key]
 
-    def apply(self, event: bus.BusEvent, now: float) -> list[Joined | Left]:
+    def apply(self, event: bus.BusEvent, now: float, here: Container[str] = ()) -> list[Joined | Left]:
         """Apply one session entry of the stream; the notices it makes (``now``: the time
-        of the leave notices of a dead node's users). Other entries change nothing."""
+        of the leave notices of a dead node's users). Other entries change nothing.
+
+        ``here``, for a NodeGone of this directory's own node: the keys of the users with
+        a session still open on this node, whose names it claims again. Their leaves are
+        not returned but held (:attr:`held`) until they are online again, when neither
+        the leave nor the join is told, or until :meth:`let_go`."""
         kind = type(event)
         if kind is bus.SessionOn:
             if self._add(event.key, event.name, event.shared, event.sid, event.address, event.port, event.since):
+                if self.held and self.held.pop(event.key, None) is not None:
+                    return []  # back before anyone here was told it left
                 return [Joined(event.key, event.name, event.since)]
         elif kind is bus.SessionOff:
             name = self._remove(event.sid)
             if name is not None:
                 return [Left(event.key, name, event.reason, event.at)]
         elif kind is bus.NodeGone:
+            if self._mine != event.node + "/":
+                here = ()
             notices: list[Joined | Left] = []
             for sid in [sid for sid in self._sessions if node_of(sid) == event.node]:
                 key = self._sessions[sid][0]
                 name = self._remove(sid)
-                if name is not None:
+                if name is None:
+                    continue
+                if key in here:
+                    self.held[key] = name
+                else:
                     notices.append(Left(key, name, NODE_GONE_REASON, now))
             return notices
         elif kind is bus.Registered:
@@ -100,6 +129,16 @@ class Directory:
             if record is not None:
                 record.shared = True
         return []
+
+    def let_go(self, key: str, reason: str, at: float) -> list[Left]:
+        """The last session of ``key`` on this node ended without its name claimed again
+        (closed as the claim failed, or logged out before it): the leave held back for
+        ``key``, if any, now with ``reason`` and ``at`` (and only if ``key`` is still
+        offline: a session elsewhere that came meanwhile already ended the hold)."""
+        name = self.held.pop(key, None)
+        if name is None or key in self.where:
+            return []
+        return [Left(key, name, reason, at)]
 
     def _add(self, key: str, name: str, shared: bool, sid: str, address: str, port: int, since: float) -> bool:
         """Put session ``sid`` in; True if its user just came online."""

@@ -14,8 +14,10 @@ the relay keeps the policy and calls the node at its seams (server/peers.py list
   ``beat`` seconds and reaps the nodes whose key expired (:data:`~scripts.REAP`): their
   sessions leave the registry with one NodeGone entry, which every node turns into
   ``left`` notices. A node whose last renewal is older than ``ttl`` (cut off from Redis)
-  answers logins ``unavailable``; one that finds itself reaped closes its sessions (their
-  clients log in again, here or elsewhere) and joins again.
+  answers logins ``unavailable``; one that finds itself reaped joins again and claims its
+  sessions' names anew (:meth:`ClusterNode._rejoin`): a session whose name was taken
+  meanwhile is closed (its client logs in again, here or elsewhere), the others stay, and
+  this node's users are not told that they left (directory.py's module docstring).
 - **Routing**: a direct message for a user with sessions on other nodes goes to those
   nodes' inboxes (:data:`~scripts.ROUTES`), read through a consumer group and acknowledged
   (XACK) once handled, so a short disconnect from Redis loses nothing.
@@ -61,6 +63,9 @@ READ_COUNT = 1000
 ROUTE_BATCH = 256
 # While operations fail (Redis out of reach), a line with their count this often.
 FAILURE_LOG_INTERVAL = 60.0
+# Why a session ends whose name could not be claimed again after a rejoin (PROTOCOL.md,
+# the reasons of ``left``): its close and its leave notice here.
+LOST_CLUSTER = "server lost the cluster"
 
 
 # The entries the directory follows.
@@ -116,6 +121,9 @@ class ClusterNode:
         # Local session -> (sid, user key, since): what its claim said, to claim it again.
         self._sids: dict[Any, tuple[str, str, float]] = {}
         self._unclaimed: set = set()  # sessions whose names must be claimed again (after a rejoin)
+        # The sids the last rejoin claimed again: their SessionOn ends a held leave, so the
+        # end of such a session is told by its SessionOff, not by Directory.let_go.
+        self._reclaimed: set[str] = set()
         self._sid_count = 0
         # Claims sent and not answered yet, by sid: the stream may bring their SessionOn
         # before the reply does, and the joiner, not welcomed yet, would miss its own
@@ -241,6 +249,17 @@ class ClusterNode:
         entry = bus.encode(bus.SessionOff(key, sid, reason, at))
         self._spawn(scripts.RELEASE(self._redis, args=(self.prefix, self.node_id, sid, key, entry)),
                     f"release of {key!r}")
+        if sid in self._reclaimed:
+            self._reclaimed.discard(sid)
+        elif self.users.held:  # it ended before a rejoin claimed its name again
+            self._let_go(key, reason, at)
+
+    def _let_go(self, key: str, reason: str, at: float) -> None:
+        """A session of ``key`` here ended without its name claimed again after a rejoin:
+        if no other session of ``key`` here is left to be claimed (or was claimed), tell
+        this node's users the leave their directory held back (Directory.let_go)."""
+        if key in self.users.held and all(other != key for _sid, other, _since in self._sids.values()):
+            self._notify(self.users.let_go(key, reason, at))
 
     def registered(self, key: str) -> None:
         self._spawn(self._registered(key), f"registration of {key!r}")
@@ -673,12 +692,14 @@ class ClusterNode:
     async def _rejoin(self) -> None:
         """This node was reaped, or its heartbeat expired (Redis was out of reach longer
         than the TTL): the registry no longer lists its sessions, or soon will not. Reap
-        it now (its users leave, for everyone), join anew, and claim each session's name
-        again: a session whose name someone else took meanwhile, or that cannot be
-        claimed now, ends (its client logs in again)."""
+        it now (its users leave, for the other nodes: this node's own users are not told,
+        see _apply_event), join anew, and claim each session's name again: a session whose
+        name someone else took meanwhile, or that cannot be claimed now, ends (its client
+        logs in again, and its leave is told here: _let_go)."""
         log.error("cluster: this node's heartbeat expired; joining again and claiming its %d sessions' names anew",
                   len(self._sids))
         self._unclaimed.update(self._sids)
+        self._reclaimed.clear()
         reaped = await scripts.REAP(self._redis, args=(self.prefix,))  # this node too, if nobody did
         if isinstance(reaped, RedisError):
             raise RedisConnectionError(str(reaped))
@@ -707,12 +728,14 @@ class ClusterNode:
             self._unclaimed.discard(session)
             if reply == b"ok":
                 self._sids[session] = (sid, key, since)
+                self._reclaimed.add(sid)
                 if session.closing:
                     self.release(session, "disconnected", time.time())
             else:  # taken meanwhile (or this node is gone again: then the next beat rejoins)
                 lost += 1
                 self._sids.pop(session, None)
-                session.close("server lost the cluster")
+                session.close(LOST_CLUSTER)
+                self._let_go(key, LOST_CLUSTER, time.time())
         if lost:
             log.error("cluster: %d sessions could not claim their names again and were closed", lost)
 
@@ -782,7 +805,12 @@ class ClusterNode:
         if kind in _SESSION_ENTRIES:
             if kind is bus.SessionOn:
                 relay.known[event.key] = event.name
-            notices = self.users.apply(event, time.time())
+            if kind is bus.NodeGone and event.node == self.node_id:
+                # This node rejoins (_rejoin): the users whose sessions it claims again
+                # are not told here that they left (Directory's module docstring).
+                notices = self.users.apply(event, time.time(), {key for _sid, key, _since in self._sids.values()})
+            else:
+                notices = self.users.apply(event, time.time())
             if kind is bus.SessionOn and event.sid in self._claiming:
                 self._claiming[event.sid].extend(notices)  # told after the welcome
             else:

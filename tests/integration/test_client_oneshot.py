@@ -32,6 +32,7 @@ def test_exit_codes_are_the_documented_ones() -> None:
     assert "  6  authentication failed" in ExitCode.describe()
     assert "  5  no delivery acknowledgement" in ExitCode.describe()
     assert "  7  the server cannot store anything now" in ExitCode.describe()
+    assert "(its disk is full or failing, or it cannot reach its Redis)" in ExitCode.describe()  # both stores
 
 
 def test_delivered_exits_0(server: FakeServer, bob: ChatClient) -> None:

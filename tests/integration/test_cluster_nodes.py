@@ -15,7 +15,7 @@ import threading
 import time
 
 import pytest
-from redisserver import redis_server  # noqa: F401  (a fixture)
+from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from wire import WireClient
 
 import const
@@ -33,10 +33,12 @@ NOTICES = (UserJoined, UserLeft, Ping)
 
 
 class Cluster:
-    """``count`` nodes on one loop in a thread, one store, one Redis (``url``)."""
+    """``count`` nodes on one loop in a thread, one store, one Redis (``url``);
+    ``node_options`` for each ClusterNode (a short ``beat`` and ``ttl``, say)."""
 
-    def __init__(self, url: str, count: int) -> None:
+    def __init__(self, url: str, count: int, **node_options) -> None:
         self.url = url
+        self.node_options = node_options
         self.store = MemoryStore()
         self.loop = asyncio.new_event_loop()
         self.servers: list[ChatServer] = []
@@ -55,7 +57,7 @@ class Cluster:
         return self.run(call())
 
     def add(self) -> ChatServer:
-        node = ClusterNode(self.url)
+        node = ClusterNode(self.url, **self.node_options)
         server = ChatServer(ServerConfig(host="127.0.0.1", port=0), store=self.store, peers=node)
         self.run(server.start())
         self.servers.append(server)
@@ -283,6 +285,54 @@ def test_while_redis_is_down_logins_are_answered_unavailable_then_service_resume
             wait_for(lambda: who(back) == ["Ana", "Back"], what="both in who")
             # Each node reconnects on its own (with a backoff): node 0 may come a moment later.
             wait_for(lambda: who(ana) == ["Ana", "Back"], timeout=TTL + 10, what="both in ana's who")
+
+
+def presence_until(client: WireClient, name: str) -> list[tuple[str, str]]:
+    """The joins and leaves ``client`` is told, as ("joined" or "left", name), up to the
+    join of ``name``."""
+    heard: list[tuple[str, str]] = []
+    while heard[-1:] != [("joined", name)]:
+        event = client.expect((UserJoined, UserLeft), skip=(Ping,))
+        heard.append(("joined" if isinstance(event, UserJoined) else "left", event.name))
+    return heard
+
+
+@pytest.mark.timeout_seconds(90)
+def test_after_redis_was_away_longer_than_the_ttl_a_nodes_users_hear_no_leave_of_themselves(tmp_path):
+    """Redis (append-only, always synced) killed with SIGKILL until both nodes' heartbeats
+    expire, then started again on its port with its file: each node rejoins and claims its
+    sessions' names again. The users of node 0 are not told that they (Alice) or their
+    neighbour (Carol) left and joined, since their connections and server never stopped;
+    they are told node 1's João left and joined (from node 0, node 1 did stop beating),
+    and João is told Alice's and Carol's leaves and joins, and nothing of himself."""
+    with RedisServer(tmp_path / "redis", appendfsync="always") as redis:
+        c = Cluster(redis.url, 2, beat=0.2, ttl=1.0)
+        try:
+            with c.login(0, "Alice") as alice, c.login(0, "Carol"), c.login(1, "João") as joao:
+                wait_for(lambda: who(alice) == ["Alice", "Carol", "João"] and
+                         who(joao) == ["Alice", "Carol", "João"], what="all three online")
+                alice.drain(quiet=0.3)
+                joao.drain(quiet=0.3)
+                redis.kill()
+                wait_for(lambda: c.call(lambda: not any(node.available for node in c.nodes)), timeout=10,
+                         what="both nodes cut off (their heartbeats expired)")
+                redis.start()
+                # Each node finds its heartbeat expired, reaps itself and claims its names again.
+                wait_for(lambda: c.call(lambda: all(node.available and not node._unclaimed for node in c.nodes)),
+                         timeout=20, what="both nodes rejoined")
+                # A login after both nodes claimed their names again: its join is the
+                # stream's entry after every notice of the rejoins.
+                with c.login(1, "Zed"):
+                    heard_by_alice = presence_until(alice, "Zed")
+                    heard_by_joao = presence_until(joao, "Zed")
+                assert heard_by_alice == [("left", "João"), ("joined", "João"), ("joined", "Zed")]
+                assert sorted(heard_by_joao[:2]) == [("left", "Alice"), ("left", "Carol")], heard_by_joao
+                assert sorted(heard_by_joao[2:4]) == [("joined", "Alice"), ("joined", "Carol")], heard_by_joao
+                assert heard_by_joao[4:] == [("joined", "Zed")], heard_by_joao
+                # The old sessions are gone: no ghost in who, on either node.
+                assert who(alice) == who(joao) == ["Alice", "Carol", "João", "Zed"]
+        finally:
+            c.close()
 
 
 def test_workers_without_a_cluster_is_refused_saying_why(capsys):

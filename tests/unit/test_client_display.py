@@ -122,8 +122,8 @@ def test_errors_are_explained_with_their_code() -> None:
 
 def test_unavailable_says_nothing_was_done_and_when_to_try_again():
     assert explain_error("unavailable", "server text", retry_after=5.0) == (
-        "the server cannot store anything right now (its disk is full or failing), so nothing was done; "
-        "try again in 5.0 s (unavailable)")
+        "the server cannot store anything right now (its disk is full or failing, or it cannot reach its Redis), "
+        "so nothing was done; try again in 5.0 s (unavailable)")
     assert explain_error("unavailable", "server text", "Bob").endswith("; try again later (unavailable)")
 
 

@@ -153,6 +153,56 @@ def test_a_guests_second_session_is_followed_not_refused():
     assert directory.apply(bus.NodeGone("n1"), now=5.0) == [Left("ana", "Ana", NODE_GONE_REASON, 5.0)]
 
 
+def test_a_rejoining_node_does_not_tell_its_own_users_that_they_left_and_joined():
+    """After a rejoin a node reads its own NodeGone, then the SessionOn of each session it
+    claimed again. Its users never left: the directory holds their leaves back and drops
+    them, with the joins, when the users are online again; a user of another node that
+    the NodeGone did not concern is unaffected. The old sessions go all the same (no ghost
+    in who; a later leave is told)."""
+    here = Directory("n1")
+    there = Directory("n2")  # another node's view of the same stream
+    for event in (on("ana", "Ana", "n1/1"), on("caio", "Caio", "n1/2"), on("bia", "Bia", "n2/1"),
+                  on("duda", "Duda", "n1/3")):
+        here.apply(event, now=0)
+        there.apply(event, now=0)
+    # Duda logged out during the outage (her release never reached Redis): she is not in
+    # ``here`` any more, so her leave is told at once, as before.
+    assert here.apply(bus.NodeGone("n1"), now=500.0, here={"ana", "caio"}) == [
+        Left("duda", "Duda", NODE_GONE_REASON, 500.0)]
+    assert there.apply(bus.NodeGone("n1"), now=500.0) == [
+        Left("ana", "Ana", NODE_GONE_REASON, 500.0), Left("caio", "Caio", NODE_GONE_REASON, 500.0),
+        Left("duda", "Duda", NODE_GONE_REASON, 500.0)]
+    assert [r.name for r in here.registry.online()] == ["Bia"]  # the old sessions are gone
+    assert set(here.held) == {"ana", "caio"}
+    # Claimed again: no join here, a join there.
+    assert here.apply(on("ana", "Ana", "n1/4"), now=0) == []
+    assert there.apply(on("ana", "Ana", "n1/4"), now=0) == [Joined("ana", "Ana", 100.0)]
+    assert [r.name for r in here.registry.online()] == ["Ana", "Bia"]
+    # Caio's name was taken meanwhile: his session closed, and his leave is told now.
+    assert here.let_go("caio", "server lost the cluster", 501.0) == [
+        Left("caio", "Caio", "server lost the cluster", 501.0)]
+    assert here.held == {} and here.let_go("caio", "quit", 502.0) == []
+    # A later leave of a reclaimed session is told as any other; so is the next NodeGone
+    # passed no ``here`` (or another node's).
+    assert here.apply(bus.SessionOff("ana", "n1/4", "quit", 600.0), now=0) == [Left("ana", "Ana", "quit", 600.0)]
+    here.apply(on("eli", "Eli", "n1/5"), now=0)
+    assert here.apply(bus.NodeGone("n2"), now=700.0, here={"bia"}) == [Left("bia", "Bia", NODE_GONE_REASON, 700.0)]
+    assert here.apply(bus.NodeGone("n1"), now=701.0) == [Left("eli", "Eli", NODE_GONE_REASON, 701.0)]
+
+
+def test_a_held_leave_ends_without_a_notice_when_the_user_comes_back_any_way():
+    """The user of a held leave who is online again by another way (a session on another
+    node, or a reload that shows them) was not away as far as this node's users know."""
+    directory = Directory("n1")
+    directory.apply(on("ana", "Ana", "n1/1", shared=True), now=0)
+    directory.apply(on("bia", "Bia", "n1/2"), now=0)
+    assert directory.apply(bus.NodeGone("n1"), now=5.0, here={"ana", "bia"}) == []
+    assert directory.apply(on("ana", "Ana", "n2/1", shared=True), now=0) == []
+    directory.load([("bia", "Bia", False, [("n1/3", "127.0.0.1", 5000, 1.0)])])
+    assert directory.held == {}
+    assert directory.let_go("bia", "quit", 6.0) == []
+
+
 class FakeSession:
     address, port, closing = "127.0.0.1", 5000, False
 
@@ -178,6 +228,65 @@ def test_a_node_without_a_confirmed_heartbeat_answers_logins_unavailable_at_once
         return answers
 
     assert asyncio.run(login()) == ["unavailable"]
+
+
+class Heard:
+    """The relay as a node tells it joins and leaves (ClusterNode._notify), recording them."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, str] = {}
+        self.notices: list[tuple] = []
+
+    def cluster_joined(self, key: str, name: str, since: float) -> None:
+        self.notices.append(("joined", name))
+
+    def cluster_left(self, key: str, name: str, reason: str, at: float) -> None:
+        self.notices.append(("left", name, reason))
+
+    def node_lost(self, node: str) -> None:
+        pass
+
+
+def test_a_rejoining_node_tells_its_users_only_the_leaves_of_sessions_not_claimed_again():
+    """The node's side of the rule, without Redis: at its own NodeGone the users with a
+    session open here are held back (not told left); the SessionOn of a session claimed
+    again tells nothing; a session that ends before its name is claimed again (its
+    client quit, or the claim failed) lets its user's leave be told, once no other
+    session of that user here is left to claim."""
+    from server.cluster.node import ClusterNode
+
+    class Session(FakeSession):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    def entry(event: bus.BusEvent) -> list:
+        data = bus.encode(event)
+        return [b"e", data.encode() if isinstance(data, str) else data]
+
+    async def run() -> list[tuple]:
+        node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1", timeout=0.1)
+        node.relay = heard = Heard()
+        ana, caio1, caio2, duda = Session("Ana"), Session("Caio"), Session("Caio"), Session("Duda")
+        for number, (session, key) in enumerate(((ana, "ana"), (caio1, "caio"), (caio2, "caio"), (duda, "duda")), 1):
+            node._sids[session] = (f"n1/{number}", key, 1.0)
+            node._apply_event(entry(on(key, session.name, f"n1/{number}", shared=True)))
+        node._apply_event(entry(on("bia", "Bia", "n2/1")))
+        heard.notices.clear()
+        node._apply_event(entry(bus.NodeGone("n1")))
+        assert heard.notices == []  # every user of n1 still has a session here
+        node._sids[ana] = ("n1/5", "ana", 1.0)  # Ana's name claimed again (_claim_again)
+        node._reclaimed.add("n1/5")
+        node._apply_event(entry(on("ana", "Ana", "n1/5")))
+        node.release(caio1, "quit", 2.0)  # one of Caio's two sessions: he is still here
+        node.release(duda, "quit", 3.0)
+        node.release(caio2, "disconnected", 4.0)
+        node.release(ana, "quit", 5.0)  # a reclaimed session: its SessionOff will tell
+        node._apply_event(entry(bus.SessionOff("ana", "n1/5", "quit", 5.0)))
+        await node._redis.close()
+        return heard.notices
+
+    assert asyncio.run(run()) == [("left", "Duda", "quit"), ("left", "Caio", "disconnected"),
+                                  ("left", "Ana", "quit")]
 
 
 def test_the_node_answers_where_a_user_is_with_one_directory_lookup():
