@@ -321,7 +321,7 @@ class FailureLog:
             if self._announced:
                 earlier = f" ({self._unreported} refused in brief failures before)" if self._unreported else ""
                 self._unreported, self._reported_at = 0, now
-                log.warning("storage failing: %s; requests that need the disk are answered 'unavailable' "
+                log.warning("storage failing: %s; requests that need the store are answered 'unavailable' "
                             "until it works again%s", reason, earlier)
                 return
         self._unreported += operations

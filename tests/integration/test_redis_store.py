@@ -214,6 +214,8 @@ def test_redis_killed_every_operation_is_answered_unavailable_in_time_then_it_re
     assert all(isinstance(e, StoreUnavailable) and e.storage for e in errors)
     assert took < timeout + 1.0, f"answered after {took:.1f} s"
     assert "storage failing" in caplog.text  # said once by the failure log
+    # ... in words true of Redis as of a disk (it said "requests that need the disk")
+    assert "requests that need the store are answered 'unavailable'" in caplog.text
     assert not recovered
     redis_server.start()  # without an append-only file: it comes back empty
     store.store_message(dm("after"), answers.append, errors.append)
