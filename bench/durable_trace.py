@@ -39,6 +39,7 @@ _all: list[dict] = []                # every transaction since SIGUSR1
 _checkpoints: list[tuple[float, float]] = []  # the store's checkpoints (start, end)
 _rounds: list[tuple[float, float]] = []  # the log copier's rounds (start, end), server/logcopy.py
 _syncs: list[tuple[float, float]] = []  # ... and their syncs of the database file, in slices
+_frames = [0]  # the longest log a round found, in frames
 _flushes: list[float] = []           # starts of the write batcher's flushes
 _read = [0.0]                        # when the read being handled was started
 _last: list[dict | None] = [None]   # the transaction executed last
@@ -131,6 +132,7 @@ def install() -> None:
             finally:
                 if _on:
                     _spans.append((started, perf()))
+                    _frames[0] = max(_frames[0], self.last_log_frames)
         setattr(logcopy.LogCopier, name, timed)
 
     def finishing(self, pending, *args):
@@ -164,6 +166,7 @@ def start(*_) -> None:
     _checkpoints.clear()
     _rounds.clear()
     _syncs.clear()
+    _frames[0] = 0
     _on = True
 
 
@@ -237,7 +240,8 @@ def report(*_) -> None:
                      f"(p99 {_quantile(lengths, .99) * 1e3:.2f}), of which the sync mean "
                      f"{sum(sync_lengths) / max(1, len(sync_lengths)) * 1e3:.2f} ms; COMMIT p50/p99 during a sync "
                      f"{_quantile(met, .5) * 1e3:.3f}/{_quantile(met, .99) * 1e3:.3f} ms ({len(met)}), "
-                     f"otherwise {_quantile(apart, .5) * 1e3:.3f}/{_quantile(apart, .99) * 1e3:.3f} ms")
+                     f"otherwise {_quantile(apart, .5) * 1e3:.3f}/{_quantile(apart, .99) * 1e3:.3f} ms; "
+                     f"the longest log a round found {_frames[0]:,} frames")
     lines.extend(_tail(rows, spans))
     with open(_output[0], "a") as out:
         out.write("\n".join(lines) + "\n")

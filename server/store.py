@@ -237,8 +237,8 @@ SUMMARY_PERIOD = 60.0
 #
 # The committer asks for a round (between two transactions; it never waits for one) once
 # this many commits, or COPY_AFTER_CHANGES rows changed, since it last asked ...
-COPY_EVERY_COMMITS = 32
-COPY_AFTER_CHANGES = 1024
+COPY_EVERY_COMMITS = 64
+COPY_AFTER_CHANGES = 2048
 # ... and starts the log over itself: a round cannot, under sustained commits (it never
 # copies the frames committed after its guard began). Once this many rows were changed
 # since the log last started over, the committer asks for rounds back to back until one
@@ -246,15 +246,15 @@ COPY_AFTER_CHANGES = 1024
 # for, then checkpoints between two transactions (PASSIVE, ``synchronous=FULL``): little is
 # left to copy and sync, nothing else uses the database, so it copies the whole log and the
 # next commit writes it from its start again (the file keeps its size and its blocks).
-RESTART_AFTER_CHANGES = 4096
-FINISH_CHANGES = 64
+RESTART_AFTER_CHANGES = 8192
+FINISH_CHANGES = 256
 # ... or, should the rounds never catch up that close, once the copier is idle after this
 # many: the bound on the log.
 RESTART_AT_LATEST_CHANGES = 4 * RESTART_AFTER_CHANGES
 # SQLite's own checkpoint stays, far later, as the bound on the log should the store's
-# checkpoints fail: in the COMMIT that takes the log past this many pages (64 MiB of 4 KiB
-# pages: beyond what the store's bound lets the log reach).
-WAL_AUTOCHECKPOINT_PAGES = 16384
+# checkpoints fail: in the COMMIT that takes the log past this many pages (128 MiB of 4
+# KiB pages: beyond what the store's bound lets the log reach).
+WAL_AUTOCHECKPOINT_PAGES = 32768
 
 # At most this many seconds between a lazy submission (``submit_many(..., lazy=True)``:
 # receipts and acks, whose callers wait for no commit) and the start of its transaction.
