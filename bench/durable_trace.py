@@ -37,9 +37,6 @@ _messages: dict[int, dict] = {}     # msg_id -> times
 _transactions: dict[int, dict] = {}  # id(pending list) -> times
 _all: list[dict] = []                # every transaction since SIGUSR1
 _checkpoints: list[tuple[float, float]] = []  # the store's checkpoints (start, end)
-_rounds: list[tuple[float, float]] = []  # the log copier's rounds (start, end), server/logcopy.py
-_syncs: list[tuple[float, float]] = []  # ... and their syncs of the database file, in slices
-_frames = [0]  # the longest log a round found, in frames
 _flushes: list[float] = []           # starts of the write batcher's flushes
 _read = [0.0]                        # when the read being handled was started
 _last: list[dict | None] = [None]   # the transaction executed last
@@ -116,24 +113,6 @@ def install() -> None:
             if _on:
                 _checkpoints.append((started, perf()))
     store_module.Store._checkpoint = checkpoint
-    try:
-        from server import logcopy
-    except ImportError:  # a tree before the copier
-        logcopy = None
-    for name, spans in (("_round", _rounds), ("_sync", _syncs)):
-        if logcopy is None:
-            break
-        original = getattr(logcopy.LogCopier, name)
-
-        def timed(self, *args, _original=original, _spans=spans):
-            started = perf()
-            try:
-                return _original(self, *args)
-            finally:
-                if _on:
-                    _spans.append((started, perf()))
-                    _frames[0] = max(_frames[0], self.last_log_frames)
-        setattr(logcopy.LogCopier, name, timed)
 
     def finishing(self, pending, *args):
         transaction = _transactions.get(id(pending))
@@ -164,9 +143,6 @@ def start(*_) -> None:
     _last[0] = None
     _all.clear()
     _checkpoints.clear()
-    _rounds.clear()
-    _syncs.clear()
-    _frames[0] = 0
     _on = True
 
 
@@ -226,22 +202,6 @@ def report(*_) -> None:
                  f"p99 {_quantile([b - a for a, b in spans], .99) * 1e3:.2f} ms; "
                  f"COMMIT p50/p99 during one {_quantile(during, .5) * 1e3:.3f}/{_quantile(during, .99) * 1e3:.3f} ms "
                  f"({len(during)}), otherwise {_quantile(clear, .5) * 1e3:.3f}/{_quantile(clear, .99) * 1e3:.3f} ms")
-    if _rounds:
-        syncs = sorted(_syncs)
-        met, apart = [], []
-        for t in _all:
-            if "committed" in t:
-                i = bisect.bisect_right(syncs, (t["committed"], float("inf")))
-                overlaps = any(a < t["committed"] and b > t["commit"] for a, b in syncs[max(0, i - 2):i])
-                (met if overlaps else apart).append(t["committed"] - t["commit"])
-        lengths = [b - a for a, b in _rounds]
-        sync_lengths = [b - a for a, b in syncs]
-        lines.append(f"copier rounds: {len(_rounds)}, mean {sum(lengths) / len(lengths) * 1e3:.2f} ms "
-                     f"(p99 {_quantile(lengths, .99) * 1e3:.2f}), of which the sync mean "
-                     f"{sum(sync_lengths) / max(1, len(sync_lengths)) * 1e3:.2f} ms; COMMIT p50/p99 during a sync "
-                     f"{_quantile(met, .5) * 1e3:.3f}/{_quantile(met, .99) * 1e3:.3f} ms ({len(met)}), "
-                     f"otherwise {_quantile(apart, .5) * 1e3:.3f}/{_quantile(apart, .99) * 1e3:.3f} ms; "
-                     f"the longest log a round found {_frames[0]:,} frames")
     lines.extend(_tail(rows, spans))
     with open(_output[0], "a") as out:
         out.write("\n".join(lines) + "\n")

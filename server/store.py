@@ -52,7 +52,6 @@ from pathlib import Path
 from typing import Any
 
 from registry import canonical
-from server.logcopy import LogCopier
 
 log = logging.getLogger("chat.store")
 
@@ -225,36 +224,35 @@ CACHE_KIB = 64 * 1024
 SUMMARY_PERIOD = 60.0
 
 # The write-ahead log is checkpointed (its pages copied into the database file, which is
-# then synced) beside the commits, by server/logcopy.py's copier: a round copies without a
-# sync, then syncs the file in slices, and the log's frames are kept (a read guard) until
-# their pages are on disk. Earlier designs and why they went (issue 9, the durable
-# delivered-ack p99; bench/PROFILE.md "Round ten (durable)", "This session's VM", round
-# ckptpace): SQLite's own checkpoint inside a COMMIT; a checkpoint thread with
-# ``synchronous=FULL`` beside the commits (a COMMIT whose fsync met its one fsync of hundreds
-# of pages waited for all of them); the committer's checkpoint between two transactions
-# every 64 commits (20-25 ms on a disk that pays by the scattered page, and every message
-# handed over meanwhile waited for it).
+# then fsynced) by the committer thread itself, between two transactions, so that no
+# checkpoint's fsync ever runs during a COMMIT's. SQLite's own checkpoint runs inside the
+# COMMIT that takes the log past 1,000 pages: one message in every few hundred waited for a
+# whole checkpoint and its fsync besides its own commit (issue 9: the durable delivered-ack
+# p99). A checkpoint thread of its own on a second connection (round eight) ran beside the
+# commits, and the COMMITs it overlapped had a p99 of 5-6 ms against 2-3 (its fsync of the
+# database file and theirs of the log on the same disk; bench/PROFILE.md "Round ten").
 #
-# The committer asks for a round (between two transactions; it never waits for one) once
-# this many commits, or COPY_AFTER_CHANGES rows changed, since it last asked ...
-COPY_EVERY_COMMITS = 64
-COPY_AFTER_CHANGES = 2048
-# ... and starts the log over itself: a round cannot, under sustained commits (it never
-# copies the frames committed after its guard began). Once this many rows were changed
-# since the log last started over, the committer asks for rounds back to back until one
-# ends with at most FINISH_CHANGES rows changed (or a single commit) since it was asked
-# for, then checkpoints between two transactions (PASSIVE, ``synchronous=FULL``): little is
-# left to copy and sync, nothing else uses the database, so it copies the whole log and the
-# next commit writes it from its start again (the file keeps its size and its blocks).
-RESTART_AFTER_CHANGES = 8192
-FINISH_CHANGES = 256
-# ... or, should the rounds never catch up that close, once the copier is idle after this
-# many: the bound on the log.
-RESTART_AT_LATEST_CHANGES = 4 * RESTART_AFTER_CHANGES
+# The committer checkpoints once this many commits have been made since the last one and
+# nothing waits to be committed (a transaction handed over meanwhile waits for it: the
+# checkpoint is short, as it copies only these few commits' pages) ...
+#
+# 64, not 16 (issue 9, bench/PROFILE.md "Round eleven (durable)"): a checkpoint costs two
+# fsyncs and a copy of every page the commits since the last one rewrote, and the same
+# pages (the table's last leaf, the expiry index's, inner pages) are rewritten by commit
+# after commit, so four times fewer checkpoints copy them once instead of four times:
+# a quarter of the checkpoints, each 1.7 ms at p50 instead of 1.1, and less of the
+# store's kernel time per message.
+CHECKPOINT_EVERY_COMMITS = 64
+# ... and, should something always be waiting (sustained load), once this many commits
+# have been made, before the next transaction: the log stays bounded. Nothing else uses
+# the database meanwhile, so a checkpoint copies the whole log, and SQLite writes it from
+# its start again: the log's file keeps its size and its blocks (a commit's fdatasync then
+# has no file size to write besides).
+CHECKPOINT_AT_LATEST_COMMITS = 128
 # SQLite's own checkpoint stays, far later, as the bound on the log should the store's
-# checkpoints fail: in the COMMIT that takes the log past this many pages (128 MiB of 4
-# KiB pages: beyond what the store's bound lets the log reach).
-WAL_AUTOCHECKPOINT_PAGES = 32768
+# checkpoints fail: in the COMMIT that takes the log past this many pages (16 MiB of 4 KiB
+# pages).
+WAL_AUTOCHECKPOINT_PAGES = 4096
 
 # At most this many seconds between a lazy submission (``submit_many(..., lazy=True)``:
 # receipts and acks, whose callers wait for no commit) and the start of its transaction.
@@ -358,7 +356,7 @@ def open_database(path: Path | None) -> sqlite3.Connection:
     if path is not None:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
-        # Checkpoints are the store's (see COPY_EVERY_COMMITS).
+        # Checkpoints are the committer thread's (see CHECKPOINT_EVERY_COMMITS).
         db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
         # Index pages stay in SQLite's cache: with the default 2 MiB, inserting into the
         # indexes of a large table reads pages back from the OS at every turn.
@@ -451,15 +449,10 @@ class Store:
         # the answers they queued (accepted, the forwards) here, at once, not after
         # whatever else the loop has to do in that turn (issue 9).
         self.after_answers: Callable[[], None] | None = None
-        # Checkpoints (see COPY_EVERY_COMMITS), on disk only: the copier's rounds and the
-        # committer's own. Held during either: a checkpoint of the loop's own (a delete's)
-        # waits for it.
+        # Checkpoints (see CHECKPOINT_EVERY_COMMITS), on the committer thread, on disk only.
+        # Held during one: a checkpoint of the loop's own (a delete's) waits for it.
         self._checkpoint_lock = threading.Lock()
-        self._copier: LogCopier | None = None
-        # Committer thread only: commits since it last asked for a round, and the
-        # connection's total_changes then and when the log last started over.
-        self._commits_since_copy = 0
-        self._changes_at_copy = self._changes_at_restart = 0
+        self._commits_since_checkpoint = 0  # committer thread only
         self._checkpoint_failed = False  # logged once until one succeeds again
 
     def open(self) -> None:
@@ -473,7 +466,6 @@ class Store:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         if self.path is not None:
-            self._copier = LogCopier(self.path, self._checkpoint_lock)
             self._committer = ThreadPoolExecutor(1, thread_name_prefix="chat-commit")
 
     def submit(self, operation: Operation, callback: Callback | None = None,
@@ -544,13 +536,8 @@ class Store:
             self._finish(pending, outcomes, wrote, self._commit if self.db.in_transaction else None)
         if self._committer is not None:
             self._committer.shutdown(wait=True)
-        if self._copier is not None:
-            self._copier.close()  # its round ends first; its connections before ours
         self.db.close()  # the last connection: SQLite checkpoints the log and removes it
         self.db = None
-        if self._copier is not None:
-            self._copier.close_file()
-            self._copier = None
 
     def checkpoint_now(self, mode: str = "PASSIVE") -> tuple:
         """With no transaction under way (on the loop: ``not _committing``; or the committer
@@ -562,27 +549,11 @@ class Store:
             # (which would stop the log from starting over).
             return self.db.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()[0]
 
-    def _between_transactions(self) -> None:
-        """On the committer thread, between two transactions: ask the copier for a round,
-        or start the log over, when due (see COPY_EVERY_COMMITS). Never waits for a round:
-        while one is under way, nothing is done here."""
-        if not self._copier.idle:
-            return
-        changes = self.db.total_changes
-        since_copy = changes - self._changes_at_copy  # what a checkpoint now would find to copy
-        since_restart = changes - self._changes_at_restart
-        if since_restart >= RESTART_AFTER_CHANGES:
-            if since_copy <= FINISH_CHANGES or self._commits_since_copy <= 1 \
-                    or since_restart >= RESTART_AT_LATEST_CHANGES:
-                result = self._checkpoint()
-                if result is not None and result[0] == 0 and result[1] == result[2]:
-                    self._changes_at_restart = changes  # all copied: the next commit starts the log over
-                self._changes_at_copy, self._commits_since_copy = changes, 0
-                return
-        elif since_copy < COPY_AFTER_CHANGES and self._commits_since_copy < COPY_EVERY_COMMITS:
-            return
-        self._changes_at_copy, self._commits_since_copy = changes, 0
-        self._copier.request()
+    def _checkpoint_due(self, waiting: bool) -> bool:
+        """On the committer thread, between transactions: is a checkpoint due now?
+        ``waiting``: a transaction waits to be committed."""
+        return self._commits_since_checkpoint >= (CHECKPOINT_AT_LATEST_COMMITS if waiting
+                                                  else CHECKPOINT_EVERY_COMMITS)
 
     def _checkpoint(self) -> tuple | None:
         """On the committer thread, between transactions: a PASSIVE checkpoint (as durable
@@ -590,12 +561,13 @@ class Store:
         checkpointed), or None if it failed: that is not a lost write (SQLite's own
         checkpoint, WAL_AUTOCHECKPOINT_PAGES, still bounds the log), so it is logged once,
         and tried again at the next due time."""
+        self._commits_since_checkpoint = 0
         try:
             result = self.checkpoint_now()
         except Exception as error:
             if not self._checkpoint_failed:
-                log.warning("could not checkpoint the write-ahead log: %s (tried again at the next "
-                            "round of the copier)", error)
+                log.warning("could not checkpoint the write-ahead log: %s (retried every %d commits)",
+                            error, CHECKPOINT_EVERY_COMMITS)
             self._checkpoint_failed = True
             return None
         if self._checkpoint_failed:
@@ -650,7 +622,11 @@ class Store:
         for the commit under way). The statements are mostly SQLite's C code, which runs
         without the GIL. One thread, so transactions keep their order."""
         while True:
-            self._between_transactions()  # never during a COMMIT
+            with self._lock:
+                waiting = bool(self._ready)
+            # Between two transactions, so never during a COMMIT (see CHECKPOINT_EVERY_COMMITS).
+            if self._checkpoint_due(waiting):
+                self._checkpoint()
             with self._lock:
                 if not self._ready:
                     self._working = False
@@ -665,7 +641,7 @@ class Store:
                     try:
                         self._commit()
                         committed = True
-                        self._commits_since_copy += 1
+                        self._commits_since_checkpoint += 1
                     except Exception as exc:  # the disk failed: nothing in it may be acknowledged
                         self._abandon()
                         failure = StoreUnavailable(str(exc))
