@@ -1029,11 +1029,10 @@ class _BlockingConnection:
 
 class _Operation:
     """One operation: ``command`` is its part of a BATCH call (its script's number, its
-    number of arguments, its arguments: ``size`` bulk strings in RESP). ``outcome`` is set
-    when its pipeline is answered (RedisStore._answer_ready): the decoded reply, or the
-    StoreUnavailable that refuses it."""
+    number of arguments, its arguments: ``size`` bulk strings in RESP). ``reply`` is set
+    when its pipeline is answered, for RedisStore._answer_ready to answer it in its place."""
 
-    __slots__ = ("command", "size", "decode", "callback", "on_error", "outcome")
+    __slots__ = ("command", "size", "decode", "callback", "on_error", "reply")
 
     def __init__(self, command: bytes, size: int, decode: Callable[[Any], Any] | None,
                  callback: Callback | None, on_error: ErrorCallback | None) -> None:
@@ -1050,16 +1049,17 @@ class _Many:
     """A loop turn's receipts (or acks), as ONE operation of the BATCH call: its script
     (_RECEIPTS, _ACKS) runs each in turn and answers them all in one reply item (see
     there). Saves the node an operation's encoding, bookkeeping and answer per receipt or
-    ack, and Redis a function call and its argument table. Each receipt or ack keeps its
-    own callback and on_error in the turn's answers (RedisStore._submitted), not here, so
-    that it is answered at its own place in submission order; ``decode`` makes the reply
-    an iterator of their answers, in their order: None for each receipt, True or False
-    for each ack (``answers`` is None for receipts, ``bool`` for acks)."""
+    ack, and Redis a function call and its argument table. Their callbacks and on_errors
+    are kept in their places in the turn's submission order (_Run), not here. ``decode``
+    makes the reply an iterator of their answers, in their order: None for each receipt,
+    True or False for each ack (``kind`` is None for receipts, ``bool`` for acks); once
+    the pipeline is answered, ``answers`` is that iterator, or the StoreUnavailable that
+    refuses them all."""
 
-    __slots__ = ("_store", "script", "width", "args", "count", "_answers", "_encoded", "outcome")
+    __slots__ = ("_store", "script", "width", "args", "count", "_kind", "_encoded", "answers")
 
-    def __init__(self, store: "RedisStore", script: Script, width: int, answers: Callable[[Any], Any] | None) -> None:
-        self._store, self.script, self.width, self._answers = store, script, width, answers
+    def __init__(self, store: "RedisStore", script: Script, width: int, kind: Callable[[Any], Any] | None) -> None:
+        self._store, self.script, self.width, self._kind = store, script, width, kind
         self.args: list[Any] = []
         self.count = 0  # receipts or acks joined
         self._encoded: tuple[int, bytes] | None = None  # see _encode
@@ -1097,7 +1097,7 @@ class _Many:
         # (Iterators made in C, not a list built per operation: _NONE_EVER is endless and
         # holds no state, each receipt takes one answer of it.)
         count = self.count
-        if self._answers is None:
+        if self._kind is None:
             if reply.__class__ is not int or reply != count:
                 raise ValueError(f"{reply!r:.80} for {count} receipts")
             return _NONE_EVER
@@ -1109,6 +1109,40 @@ class _Many:
 # _Many.decode's answers: a receipt's None, an ack's byte compared with b"1".
 _NONE_EVER = itertools.repeat(None)
 _IS_ONE = (49).__eq__
+
+
+class _Run:
+    """Receipts (or acks) of one joined operation (_Many) submitted one after another: their
+    place in the turn's submission order (RedisStore._submitted), where they are answered,
+    each with its own callback or on_error, in order."""
+
+    __slots__ = ("operation", "callbacks", "errors")
+
+    def __init__(self, operation: _Many) -> None:
+        self.operation = operation
+        self.callbacks: list[Callback | None] = []
+        self.errors: list[ErrorCallback | None] = []
+
+    def answer(self, answers: Any) -> None:
+        """Each one's callback with the next of ``answers`` (_Many.decode's iterator, shared
+        by the operation's runs: each takes its own), or each one's on_error with
+        ``answers`` if that is a StoreUnavailable. A callback that raises is logged; the
+        others still run."""
+        if answers.__class__ is StoreUnavailable:
+            for on_error in self.errors:
+                if on_error is not None:
+                    try:
+                        on_error(answers)
+                    except Exception:
+                        log.exception("store error callback failed")
+            return
+        # (zip stops at the last callback before it takes an answer: the next run's stay.)
+        for callback, answer in zip(self.callbacks, answers):
+            if callback is not None:
+                try:
+                    callback(answer)
+                except Exception:
+                    log.exception("store callback failed")
 
 
 # A message's fields after its id, read in one call (store_message gives them to store_fields).
@@ -1148,9 +1182,9 @@ class RedisStore:
         self._last_msg_id = 0
         # Operations submitted this loop turn, in the order they run (sent together at its
         # end: _send), and the turn's submissions in the order they are answered: an
-        # operation, or (its _Many, callback, on_error) for a receipt or an ack (_many).
+        # operation, or a _Run of receipts or acks (_many).
         self._queued: list[_Operation | _Many] = []
-        self._submitted: list[_Operation | tuple] = []
+        self._submitted: list[_Operation | _Run] = []
         # The turn's receipts and acks operations still open to more (_many), and where in
         # _queued the next of each goes.
         self._receipts: _Many | None = None
@@ -1242,7 +1276,7 @@ class RedisStore:
     def close(self) -> None:
         """Answer what is still pending ``unavailable`` (nothing can wait for Redis here:
         call :meth:`drain` first), and close the connection."""
-        waiting: list[_Operation | tuple] = []
+        waiting: list[_Operation | _Run] = []
         for _batch, submitted, task in self._batches:  # the oldest first, as answers go
             task.cancel()
             waiting.extend(submitted)
@@ -1310,7 +1344,7 @@ class RedisStore:
             self._scheduled = True
             self._loop.call_soon(self._send)
 
-    def _many(self, script: Script, width: int, args: tuple, answers: Callable[[Any], Any] | None,
+    def _many(self, script: Script, width: int, args: tuple, kind: Callable[[Any], Any] | None,
               callback: Callback | None, on_error: ErrorCallback | None) -> None:
         """Submit one receipt or ack (``script``: _RECEIPTS or _ACKS, ``width`` arguments
         each), joined to the turn's receipts (acks) operation since the last operation that
@@ -1329,20 +1363,26 @@ class RedisStore:
         if script is _RECEIPTS:
             many = self._receipts
             if many is None or many.count >= MANY_OPS:
-                many = self._receipts = _Many(self, script, width, answers)
+                many = self._receipts = _Many(self, script, width, kind)
                 self._queued.insert(self._receipts_at, many)
                 self._receipts_at += 1
                 self._acks_at += 1
         else:
             many = self._acks
             if many is None or many.count >= MANY_OPS:
-                many = self._acks = _Many(self, script, width, answers)
+                many = self._acks = _Many(self, script, width, kind)
                 self._queued.insert(self._acks_at, many)
                 self._acks_at += 1
         many.args += args
         many.count += 1
         many._encoded = None  # encoded again when read
-        self._submitted.append((many, callback, on_error))
+        submitted = self._submitted
+        run = submitted[-1] if submitted else None
+        if run.__class__ is not _Run or run.operation is not many:
+            run = _Run(many)
+            submitted.append(run)
+        run.callbacks.append(callback)
+        run.errors.append(on_error)
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._send)
@@ -1399,8 +1439,8 @@ class RedisStore:
 
     def _answer_ready(self) -> None:
         """Answer the pipelines that are done, oldest first, stopping at one still in flight:
-        each operation's outcome first, in the order they ran, then each submission's
-        callback (or on_error), in the order they were submitted (base.py)."""
+        the replies are taken in the order the operations ran, then each submission is
+        answered (its callback or on_error) in the order it was submitted (base.py)."""
         while self._batches and self._batches[0][2].done():
             batch, submitted, task = self._batches.popleft()
             if task.cancelled():
@@ -1417,32 +1457,42 @@ class RedisStore:
                     self._refuse(entry, failure)
                 continue
             answered = False
+            # The replies, in the order the operations ran: a joined operation's answers
+            # read at once (nothing hangs on when), every other's kept to be read just
+            # before its callback (a store's sets ``routed`` for that callback).
             for operation, reply in zip(batch, task.result()):
-                if reply.__class__ is RedisError:  # (the RESP core's error value; nothing subclasses it)
-                    operation.outcome = self._error_reply(operation, reply)
+                if operation.__class__ is not _Many:
+                    operation.reply = reply
+                elif reply.__class__ is RedisError:  # (the RESP core's error value; nothing subclasses it)
+                    operation.answers = self._error_reply(operation, reply)
+                else:
+                    answered = True
+                    try:
+                        operation.answers = operation.decode(reply)
+                    except Exception:  # a reply we cannot read: a bug, worth its traceback
+                        log.exception("cannot read Redis's answer to an operation")
+                        operation.answers = StoreUnavailable("unreadable answer from Redis", storage=False)
+            # Then each submission's answer, in submission order (base.py).
+            for entry in submitted:
+                if entry.__class__ is _Run:  # receipts or acks: the next answers of their operation
+                    entry.answer(entry.operation.answers)
+                    continue
+                reply = entry.reply
+                if reply.__class__ is RedisError:
+                    self._refuse(entry, self._error_reply(entry, reply))
                     continue
                 answered = True
-                decode = operation.decode  # (read once: a joined operation's is a method, made at each read)
+                decode = entry.decode
                 try:
-                    operation.outcome = decode(reply) if decode is not None else None
+                    result = decode(reply) if decode is not None else None
                 except Exception:  # a reply we cannot read: a bug, worth its traceback
                     log.exception("cannot read Redis's answer to an operation")
-                    operation.outcome = StoreUnavailable("unreadable answer from Redis", storage=False)
-            # (An outcome is a StoreUnavailable only when refused: no decode answers one.)
-            for entry in submitted:
-                if entry.__class__ is tuple:  # a receipt or an ack: the next of its operation's answers
-                    operation, callback, on_error = entry
-                    outcome = operation.outcome
-                    if outcome.__class__ is StoreUnavailable:
-                        callback = on_error
-                    else:
-                        outcome = next(outcome)
-                else:
-                    outcome = entry.outcome
-                    callback = entry.on_error if outcome.__class__ is StoreUnavailable else entry.callback
+                    self._refuse(entry, StoreUnavailable("unreadable answer from Redis", storage=False))
+                    continue
+                callback = entry.callback
                 if callback is not None:
                     try:
-                        callback(outcome)
+                        callback(result)
                     except Exception:
                         log.exception("store callback failed")
             if answered and self.failures.recovered() and self.on_recovered is not None:
@@ -1460,9 +1510,13 @@ class RedisStore:
         return StoreUnavailable(f"store script failed: {reply}", storage=False)
 
     @staticmethod
-    def _refuse(entry: _Operation | tuple, failure: StoreUnavailable) -> None:
-        """Call the on_error of a submission (_submitted's ``entry``) with ``failure``."""
-        on_error = entry[2] if entry.__class__ is tuple else entry.on_error
+    def _refuse(entry: _Operation | _Run, failure: StoreUnavailable) -> None:
+        """Answer a submission (_submitted's ``entry``) ``failure``: its on_error, or each
+        of a run's."""
+        if entry.__class__ is _Run:
+            entry.answer(failure)
+            return
+        on_error = entry.on_error
         if on_error is not None:
             try:
                 on_error(failure)
