@@ -1050,7 +1050,8 @@ class _Many:
     (_RECEIPTS, _ACKS) runs each in turn and answers them all in one reply item (see
     there). Saves the node an operation's encoding, bookkeeping and answer per receipt or
     ack, and Redis a function call and its argument table. Their callbacks and on_errors
-    are kept in their places in the turn's submission order (_Run), not here. ``decode``
+    are kept in their places in the turn's submission order (RedisStore._submitted), not
+    here. ``decode``
     makes the reply an iterator of their answers, in their order: None for each receipt,
     True or False for each ack (``kind`` is None for receipts, ``bool`` for acks); once
     the pipeline is answered, ``answers`` is that iterator, or the StoreUnavailable that
@@ -1111,40 +1112,6 @@ _NONE_EVER = itertools.repeat(None)
 _IS_ONE = (49).__eq__
 
 
-class _Run:
-    """Receipts (or acks) of one joined operation (_Many) submitted one after another: their
-    place in the turn's submission order (RedisStore._submitted), where they are answered,
-    each with its own callback or on_error, in order."""
-
-    __slots__ = ("operation", "callbacks", "errors")
-
-    def __init__(self, operation: _Many) -> None:
-        self.operation = operation
-        self.callbacks: list[Callback | None] = []
-        self.errors: list[ErrorCallback | None] = []
-
-    def answer(self, answers: Any) -> None:
-        """Each one's callback with the next of ``answers`` (_Many.decode's iterator, shared
-        by the operation's runs: each takes its own), or each one's on_error with
-        ``answers`` if that is a StoreUnavailable. A callback that raises is logged; the
-        others still run."""
-        if answers.__class__ is StoreUnavailable:
-            for on_error in self.errors:
-                if on_error is not None:
-                    try:
-                        on_error(answers)
-                    except Exception:
-                        log.exception("store error callback failed")
-            return
-        # (zip stops at the last callback before it takes an answer: the next run's stay.)
-        for callback, answer in zip(self.callbacks, answers):
-            if callback is not None:
-                try:
-                    callback(answer)
-                except Exception:
-                    log.exception("store callback failed")
-
-
 # A message's fields after its id, read in one call (store_message gives them to store_fields).
 _AFTER_ID = operator.attrgetter(*(f.name for f in dataclasses.fields(StoredMessage)[1:]))
 
@@ -1182,9 +1149,9 @@ class RedisStore:
         self._last_msg_id = 0
         # Operations submitted this loop turn, in the order they run (sent together at its
         # end: _send), and the turn's submissions in the order they are answered: an
-        # operation, or a _Run of receipts or acks (_many).
+        # operation, or (its _Many, callback, on_error) for a receipt or an ack (_many).
         self._queued: list[_Operation | _Many] = []
-        self._submitted: list[_Operation | _Run] = []
+        self._submitted: list[_Operation | tuple] = []
         # The turn's receipts and acks operations still open to more (_many), and where in
         # _queued the next of each goes.
         self._receipts: _Many | None = None
@@ -1276,7 +1243,7 @@ class RedisStore:
     def close(self) -> None:
         """Answer what is still pending ``unavailable`` (nothing can wait for Redis here:
         call :meth:`drain` first), and close the connection."""
-        waiting: list[_Operation | _Run] = []
+        waiting: list[_Operation | tuple] = []
         for _batch, submitted, task in self._batches:  # the oldest first, as answers go
             task.cancel()
             waiting.extend(submitted)
@@ -1376,13 +1343,9 @@ class RedisStore:
         many.args += args
         many.count += 1
         many._encoded = None  # encoded again when read
-        submitted = self._submitted
-        run = submitted[-1] if submitted else None
-        if run.__class__ is not _Run or run.operation is not many:
-            run = _Run(many)
-            submitted.append(run)
-        run.callbacks.append(callback)
-        run.errors.append(on_error)
+        # (A tuple each, not a list of callbacks per run of them: under the benchmark's
+        # turns a run holds one or two, and its object cost more than the tuples.)
+        self._submitted.append((many, callback, on_error))
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._send)
@@ -1474,8 +1437,18 @@ class RedisStore:
                         operation.answers = StoreUnavailable("unreadable answer from Redis", storage=False)
             # Then each submission's answer, in submission order (base.py).
             for entry in submitted:
-                if entry.__class__ is _Run:  # receipts or acks: the next answers of their operation
-                    entry.answer(entry.operation.answers)
+                if entry.__class__ is tuple:  # a receipt or an ack: the next answer of its operation
+                    operation, callback, on_error = entry
+                    answers = operation.answers
+                    if answers.__class__ is StoreUnavailable:
+                        callback, answer = on_error, answers
+                    else:
+                        answer = next(answers)
+                    if callback is not None:
+                        try:
+                            callback(answer)
+                        except Exception:
+                            log.exception("store callback failed")
                     continue
                 reply = entry.reply
                 if reply.__class__ is RedisError:
@@ -1510,13 +1483,9 @@ class RedisStore:
         return StoreUnavailable(f"store script failed: {reply}", storage=False)
 
     @staticmethod
-    def _refuse(entry: _Operation | _Run, failure: StoreUnavailable) -> None:
-        """Answer a submission (_submitted's ``entry``) ``failure``: its on_error, or each
-        of a run's."""
-        if entry.__class__ is _Run:
-            entry.answer(failure)
-            return
-        on_error = entry.on_error
+    def _refuse(entry: _Operation | tuple, failure: StoreUnavailable) -> None:
+        """Call the on_error of a submission (_submitted's ``entry``) with ``failure``."""
+        on_error = entry[2] if entry.__class__ is tuple else entry.on_error
         if on_error is not None:
             try:
                 on_error(failure)
