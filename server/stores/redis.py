@@ -334,11 +334,11 @@ return ack(ARGV[2], ARGV[3])
 """)
 
 # A loop turn's receipts or acks, as ONE operation of the batch each (RedisStore._many):
-# ARGV: P, then each one's arguments in turn (receipts:
-# msg id, recipient key, sender key; acks: msg id, sender key). One reply per receipt or
-# ack, in order, as the single scripts answer. (They run in one pcall: a command Redis
-# refuses stops the rest, and every one is answered the error; a receipt or an ack done
-# twice does nothing more, so the relay's retry of them is harmless.)
+# ARGV: P, then each one's arguments in turn (receipts: msg id, recipient key, sender key;
+# acks: msg id, sender key). One reply per receipt or ack, in order, as the single scripts
+# answer. (They run in one pcall: a command Redis refuses stops the rest, and every one is
+# answered the error; a receipt or an ack done twice does nothing more, so the relay's
+# retry of them is harmless.)
 # The replies in one item each, not one item per receipt or ack (for Redis to build and
 # the node to parse, _Many.decode): _RECEIPTS answers how many it recorded (a receipt's
 # answer is always 1), _ACKS one character per ack, '1' or '0', in order.
@@ -1051,11 +1051,10 @@ class _Many:
     there). Saves the node an operation's encoding, bookkeeping and answer per receipt or
     ack, and Redis a function call and its argument table. Their callbacks and on_errors
     are kept in their places in the turn's submission order (RedisStore._submitted), not
-    here. ``decode``
-    makes the reply an iterator of their answers, in their order: None for each receipt,
-    True or False for each ack (``kind`` is None for receipts, ``bool`` for acks); once
-    the pipeline is answered, ``answers`` is that iterator, or the StoreUnavailable that
-    refuses them all."""
+    here. ``decode`` makes the reply an iterator of their answers, in their order: None
+    for each receipt, True or False for each ack (``kind`` is None for receipts, ``bool``
+    for acks); once the pipeline is answered, ``answers`` is that iterator, or the
+    StoreUnavailable that refuses them all."""
 
     __slots__ = ("_store", "script", "width", "args", "count", "_kind", "_encoded", "answers")
 
