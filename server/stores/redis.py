@@ -1029,10 +1029,10 @@ class _BlockingConnection:
 
 class _Operation:
     """One operation: ``command`` is its part of a BATCH call (its script's number, its
-    number of arguments, its arguments: ``size`` bulk strings in RESP)."""
+    number of arguments, its arguments: ``size`` bulk strings in RESP). ``reply`` is set
+    when its pipeline is answered, for RedisStore._answer_ready to answer it in its place."""
 
-    __slots__ = ("command", "size", "decode", "callback", "on_error")
-    plain = True  # not a _Many (_answer_ready)
+    __slots__ = ("command", "size", "decode", "callback", "on_error", "reply")
 
     def __init__(self, command: bytes, size: int, decode: Callable[[Any], Any] | None,
                  callback: Callback | None, on_error: ErrorCallback | None) -> None:
@@ -1057,7 +1057,6 @@ class _Many:
     StoreUnavailable that refuses them all."""
 
     __slots__ = ("_store", "script", "width", "args", "count", "_kind", "_encoded", "answers")
-    plain = False
 
     def __init__(self, store: "RedisStore", script: Script, width: int, kind: Callable[[Any], Any] | None) -> None:
         self._store, self.script, self.width, self._kind = store, script, width, kind
@@ -1108,7 +1107,6 @@ class _Many:
 
 
 # _Many.decode's answers: a receipt's None, an ack's byte compared with b"1".
-_PLAIN = operator.attrgetter("plain")
 _NONE_EVER = itertools.repeat(None)
 _IS_ONE = (49).__eq__
 
@@ -1421,24 +1419,21 @@ class RedisStore:
                     self._refuse(entry, failure)
                 continue
             answered = False
-            # A joined operation's answers are read at once (nothing hangs on when); every
-            # other operation's reply just before its callback (a store's decode sets
-            # ``routed`` for that callback), taken from ``replies`` in order: those
-            # operations run in submission order among themselves. (Split in C: a Python
-            # step per operation here cost ~600 instructions a message.)
-            replies = task.result()
-            plain = list(map(_PLAIN, batch))
-            for operation, reply in itertools.compress(zip(batch, replies), map(operator.not_, plain)):
-                if reply.__class__ is RedisError:  # (the RESP core's error value; nothing subclasses it)
+            # The replies, in the order the operations ran: a joined operation's answers
+            # read at once (nothing hangs on when), every other's kept to be read just
+            # before its callback (a store's sets ``routed`` for that callback).
+            for operation, reply in zip(batch, task.result()):
+                if operation.__class__ is not _Many:
+                    operation.reply = reply
+                elif reply.__class__ is RedisError:  # (the RESP core's error value; nothing subclasses it)
                     operation.answers = self._error_reply(operation, reply)
-                    continue
-                answered = True
-                try:
-                    operation.answers = operation.decode(reply)
-                except Exception:  # a reply we cannot read: a bug, worth its traceback
-                    log.exception("cannot read Redis's answer to an operation")
-                    operation.answers = StoreUnavailable("unreadable answer from Redis", storage=False)
-            replies = itertools.compress(replies, plain)
+                else:
+                    answered = True
+                    try:
+                        operation.answers = operation.decode(reply)
+                    except Exception:  # a reply we cannot read: a bug, worth its traceback
+                        log.exception("cannot read Redis's answer to an operation")
+                        operation.answers = StoreUnavailable("unreadable answer from Redis", storage=False)
             # Then each submission's answer, in submission order (base.py).
             for entry in submitted:
                 if entry.__class__ is tuple:  # a receipt or an ack: the next answer of its operation
@@ -1454,7 +1449,7 @@ class RedisStore:
                         except Exception:
                             log.exception("store callback failed")
                     continue
-                reply = next(replies)
+                reply = entry.reply
                 if reply.__class__ is RedisError:
                     self._refuse(entry, self._error_reply(entry, reply))
                     continue
