@@ -17,7 +17,14 @@ The contract, for every asynchronous operation (all but the loading ones)::
   called (either may be None), on the loop, never from inside the call that submitted it
   (the relay updates its bookkeeping after submitting);
 - an operation sees the effect of every operation submitted before it, and of none
-  submitted after it;
+  submitted after it, but for one freedom: a receipt or an ack (:meth:`record_receipt`,
+  :meth:`record_ack`) may run ahead of the message stores (:meth:`store_message`,
+  :meth:`store_fields`) and the acks submitted before it since the last operation of any
+  other kind (the SQLite and Redis stores join a turn's receipts and acks so), and such
+  a store may then see it. That changes no other answer than a resend's, which may
+  then read its message delivered: a receipt or an ack concerns a message whose store
+  was answered before, so it is never of a message those stores store, and an ack is
+  sent only for a message no longer pending, which no receipt changes;
 - callbacks run in submission order, and only once the operation is durable (SQLite: its
   COMMIT has returned; memory: at the next loop turn, with nothing to wait for).
   "accepted" is only ever said from such a callback;

@@ -19,7 +19,9 @@ The contract of base.py, as this store keeps it:
   Redis cannot keep the promise (see :func:`durability_warning`);
 - answers run in submission order, on the loop, never inside the submitting call. One
   connection carries every operation and Redis runs a connection's commands in order,
-  so an operation sees every one submitted before it;
+  the order the store sends them in: submission order, except that a turn's receipts and
+  acks run ahead of the stores they were submitted among (one operation each: see
+  :meth:`RedisStore._many`), as base.py allows;
 - Redis down or slow: every operation without an answer within ``timeout`` seconds (the
   RESP client's per-command deadline) is answered ``on_error(StoreUnavailable)``, logged
   once by :class:`~server.store.FailureLog`; the RESP client reconnects by itself, and
@@ -107,7 +109,7 @@ import operator
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -331,12 +333,12 @@ _ACK = _script(r"""
 return ack(ARGV[2], ARGV[3])
 """)
 
-# Several receipts or acks submitted one after another in a loop turn, as ONE operation
-# of the batch (RedisStore._many): ARGV: P, then each one's arguments in turn (receipts:
-# msg id, recipient key, sender key; acks: msg id, sender key). One reply per receipt or
-# ack, in order, as the single scripts answer. (They run in one pcall: a command Redis
-# refuses stops the rest, and every one is answered the error; a receipt or an ack done
-# twice does nothing more, so the relay's retry of them is harmless.)
+# A loop turn's receipts or acks, as ONE operation of the batch each (RedisStore._many):
+# ARGV: P, then each one's arguments in turn (receipts: msg id, recipient key, sender key;
+# acks: msg id, sender key). One reply per receipt or ack, in order, as the single scripts
+# answer. (They run in one pcall: a command Redis refuses stops the rest, and every one is
+# answered the error; a receipt or an ack done twice does nothing more, so the relay's
+# retry of them is harmless.)
 # The replies in one item each, not one item per receipt or ack (for Redis to build and
 # the node to parse, _Many.decode): _RECEIPTS answers how many it recorded (a receipt's
 # answer is always 1), _ACKS one character per ack, '1' or '0', in order.
@@ -839,7 +841,7 @@ SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAN
            _SET_ROOM_CURSORS, _ROOM_CHANGES, _ROOM_POST, _SAVE_ROOM_VERSIONED, _ROOMS_VERSIONED)
 SCRIPTS += (_RECORD_ROOM_READ, _ROOM_READ_MARKS)  # read marks in rooms (issue 13)
 SCRIPTS += (_UPGRADE,)  # purge without the ``ids`` set (bench/PROFILE.md, "Commands per message")
-SCRIPTS += (_RECEIPTS, _ACKS)  # a turn's adjacent receipts, acks: one operation (bench/PROFILE.md, round five)
+SCRIPTS += (_RECEIPTS, _ACKS)  # a turn's receipts, acks: one operation each (bench/PROFILE.md, round five)
 SCRIPTS += (_STORE_PACKED,)  # a message's fields in one argument (bench/PROFILE.md, "round eight")
 SCRIPTS += (_RECEIPTS_PACKED, _ACKS_PACKED)  # and receipts', acks' (the same)
 _PACKED = {_RECEIPTS: _RECEIPTS_PACKED, _ACKS: _ACKS_PACKED}
@@ -1027,9 +1029,10 @@ class _BlockingConnection:
 
 class _Operation:
     """One operation: ``command`` is its part of a BATCH call (its script's number, its
-    number of arguments, its arguments: ``size`` bulk strings in RESP)."""
+    number of arguments, its arguments: ``size`` bulk strings in RESP). ``reply`` is set
+    when its pipeline is answered, for RedisStore._answer_ready to answer it in its place."""
 
-    __slots__ = ("command", "size", "decode", "callback", "on_error")
+    __slots__ = ("command", "size", "decode", "callback", "on_error", "reply")
 
     def __init__(self, command: bytes, size: int, decode: Callable[[Any], Any] | None,
                  callback: Callback | None, on_error: ErrorCallback | None) -> None:
@@ -1043,20 +1046,22 @@ MANY_OPS = 32
 
 
 class _Many:
-    """Receipts (or acks) submitted one after another in a loop turn, as ONE operation of
-    the BATCH call: its script (_RECEIPTS, _ACKS) runs each in turn and answers them all in
-    one reply item (see there); each keeps its own callback and on_error, called in order.
-    Saves the node an operation's encoding, bookkeeping and answer per receipt or ack, and
-    Redis a function call and its argument table. ``decode`` is None for receipts (each
-    answered None), ``bool`` for acks (each answered True or False)."""
+    """A loop turn's receipts (or acks), as ONE operation of the BATCH call: its script
+    (_RECEIPTS, _ACKS) runs each in turn and answers them all in one reply item (see
+    there). Saves the node an operation's encoding, bookkeeping and answer per receipt or
+    ack, and Redis a function call and its argument table. Their callbacks and on_errors
+    are kept in their places in the turn's submission order (RedisStore._submitted), not
+    here. ``decode`` makes the reply an iterator of their answers, in their order: None
+    for each receipt, True or False for each ack (``kind`` is None for receipts, ``bool``
+    for acks); once the pipeline is answered, ``answers`` is that iterator, or the
+    StoreUnavailable that refuses them all."""
 
-    __slots__ = ("_store", "script", "width", "args", "callbacks", "errors", "_decode", "_encoded")
+    __slots__ = ("_store", "script", "width", "args", "count", "_kind", "_encoded", "answers")
 
-    def __init__(self, store: "RedisStore", script: Script, width: int, decode: Callable[[Any], Any] | None) -> None:
-        self._store, self.script, self.width, self._decode = store, script, width, decode
+    def __init__(self, store: "RedisStore", script: Script, width: int, kind: Callable[[Any], Any] | None) -> None:
+        self._store, self.script, self.width, self._kind = store, script, width, kind
         self.args: list[Any] = []
-        self.callbacks: list[Callback | None] = []
-        self.errors: list[ErrorCallback | None] = []
+        self.count = 0  # receipts or acks joined
         self._encoded: tuple[int, bytes] | None = None  # see _encode
 
     def joined(self) -> str | None:
@@ -1068,9 +1073,8 @@ class _Many:
     def _encode(self) -> tuple[int, bytes]:
         """(``size``, ``command``), made once for both (RedisStore._many forgets them when
         it adds arguments). The joined form is filled into its script's form at once
-        (_MANY_HEADS), not through ``_command``'s loop and look-up: under the cluster
-        benchmark's load a joined operation holds 2.3 receipts or acks, so this runs about
-        once a message, not once per 32 (bench/PROFILE.md, the cluster path's round eleven)."""
+        (_MANY_HEADS), not through ``_command``'s loop and look-up (bench/PROFILE.md, the
+        cluster path's round eleven)."""
         joined = self.joined()
         if joined is not None:
             self._encoded = (3, _MANY_HEADS[self.script] + _bulk(joined))
@@ -1086,39 +1090,23 @@ class _Many:
     def command(self) -> bytes:
         return (self._encoded or self._encode())[1]
 
-    def decode(self, reply: Any) -> Any:
+    def decode(self, reply: Any) -> Iterator[Any]:
         """The script's reply, checked to hold one answer per receipt or ack (else
-        ValueError: all are refused): _RECEIPTS's count, or _ACKS's one byte per ack."""
-        count = len(self.errors)
-        if self._decode is None:
+        ValueError: all are refused), as an iterator of their answers: None for each of
+        _RECEIPTS's count, True or False for each of _ACKS's bytes ('1' or '0')."""
+        # (Iterators made in C, not a list built per operation: _NONE_EVER is endless and
+        # holds no state, each receipt takes one answer of it.)
+        count = self.count
+        if self._kind is None:
             if reply.__class__ is not int or reply != count:
                 raise ValueError(f"{reply!r:.80} for {count} receipts")
-        elif reply.__class__ is not bytes or len(reply) != count or reply.strip(b"01"):
+            return _NONE_EVER
+        if reply.__class__ is not bytes or len(reply) != count or reply.strip(b"01"):
             raise ValueError(f"{reply!r:.80} for {count} acks")
-        return reply
-
-    def callback(self, reply: Any) -> None:
-        """Each one's callback, in order: a receipt's with None, an ack's with True or False."""
-        # (Iterators made in C, not a list built per operation: _NONE_EVER is endless and
-        # holds no state, zip stops at the last callback.)
-        answers = _NONE_EVER if self._decode is None else map(_IS_ONE, reply)
-        for callback, answer in zip(self.callbacks, answers):
-            if callback is not None:
-                try:
-                    callback(answer)
-                except Exception:
-                    log.exception("store callback failed")
-
-    def on_error(self, failure: StoreUnavailable) -> None:
-        for on_error in self.errors:
-            if on_error is not None:
-                try:
-                    on_error(failure)
-                except Exception:
-                    log.exception("store error callback failed")
+        return map(_IS_ONE, reply)
 
 
-# _Many.callback's answers: a receipt's None, an ack's byte compared with b"1".
+# _Many.decode's answers: a receipt's None, an ack's byte compared with b"1".
 _NONE_EVER = itertools.repeat(None)
 _IS_ONE = (49).__eq__
 
@@ -1158,11 +1146,20 @@ class RedisStore:
         self._client: RedisClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_msg_id = 0
-        # Operations submitted this loop turn, sent together at its end.
-        self._queued: list[_Operation] = []
+        # Operations submitted this loop turn, in the order they run (sent together at its
+        # end: _send), and the turn's submissions in the order they are answered: an
+        # operation, or (its _Many, callback, on_error) for a receipt or an ack (_many).
+        self._queued: list[_Operation | _Many] = []
+        self._submitted: list[_Operation | tuple] = []
+        # The turn's receipts and acks operations still open to more (_many), and where in
+        # _queued the next of each goes.
+        self._receipts: _Many | None = None
+        self._acks: _Many | None = None
+        self._receipts_at = self._acks_at = 0
         self._scheduled = False
-        # Pipelines in flight, oldest first: (operations, task). Answers run from the front.
-        self._batches: deque[tuple[list[_Operation], asyncio.Task]] = deque()
+        # Pipelines in flight, oldest first: (operations as they ran, submissions, task).
+        # Answers run from the front.
+        self._batches: deque[tuple[list, list, asyncio.Task]] = deque()
         self._heads: dict[tuple[Script, int], bytes] = {}  # see _command
         # _command's form of _STORE_PACKED's two arguments, for store_fields to fill at once.
         self._store_form = (_bulk(_NUMBERS[_STORE_PACKED]) + _bulk(2)) + b"$%d\r\n%b\r\n" * 2
@@ -1245,15 +1242,16 @@ class RedisStore:
     def close(self) -> None:
         """Answer what is still pending ``unavailable`` (nothing can wait for Redis here:
         call :meth:`drain` first), and close the connection."""
-        waiting: list[_Operation] = []
-        for batch, task in self._batches:  # the oldest first, as answers go
+        waiting: list[_Operation | tuple] = []
+        for _batch, submitted, task in self._batches:  # the oldest first, as answers go
             task.cancel()
-            waiting.extend(batch)
+            waiting.extend(submitted)
         self._batches.clear()
-        waiting.extend(self._queued)
-        self._queued = []
-        for operation in waiting:
-            self._refuse(operation, StoreUnavailable("the store is closing", storage=False))
+        waiting.extend(self._submitted)
+        self._queued, self._submitted = [], []
+        self._receipts = self._acks = None
+        for entry in waiting:
+            self._refuse(entry, StoreUnavailable("the store is closing", storage=False))
         self._wake_drained()
         if self._client is not None:
             client, self._client = self._client, None
@@ -1295,37 +1293,68 @@ class RedisStore:
         return b"".join(parts)
 
     def _submit(self, script: Script, args: tuple, decode: Callable[[Any], Any] | None,
-                callback: Callback | None, on_error: ErrorCallback | None) -> None:
-        self._enqueue(_Operation(self._command(script, args), 2 + len(args), decode, callback, on_error))
+                callback: Callback | None, on_error: ErrorCallback | None, crossable: bool = False) -> None:
+        self._enqueue(_Operation(self._command(script, args), 2 + len(args), decode, callback, on_error), crossable)
 
-    def _enqueue(self, operation: _Operation) -> None:
-        """Queue ``operation`` for the end of this loop turn (_send)."""
+    def _enqueue(self, operation: _Operation, crossable: bool = False) -> None:
+        """Queue ``operation`` for the end of this loop turn (_send). ``crossable``: a
+        message's store, which the turn's receipts and acks submitted after it may run
+        ahead of (see _many); any other operation runs after every receipt and ack
+        submitted before it and before every one submitted after it."""
         self._queued.append(operation)
+        self._submitted.append(operation)
+        if not crossable:
+            self._receipts = self._acks = None
+            self._receipts_at = self._acks_at = len(self._queued)
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._send)
 
-    def _many(self, script: Script, width: int, args: tuple, decode: Callable[[Any], Any] | None,
+    def _many(self, script: Script, width: int, args: tuple, kind: Callable[[Any], Any] | None,
               callback: Callback | None, on_error: ErrorCallback | None) -> None:
         """Submit one receipt or ack (``script``: _RECEIPTS or _ACKS, ``width`` arguments
-        each): joined to the turn's last operation if that is one of the same kind (same
-        order, one operation), else a new one."""
-        queued = self._queued
-        last = queued[-1] if queued else None
-        if last is None or last.__class__ is not _Many or last.script is not script or len(last.errors) >= MANY_OPS:
-            last = _Many(self, script, width, decode)
-            queued.append(last)
-            if not self._scheduled:
-                self._scheduled = True
-                self._loop.call_soon(self._send)
-        last.args += args
-        last._encoded = None  # encoded again when read
-        last.callbacks.append(callback)
-        last.errors.append(on_error)
+        each), joined to the turn's receipts (acks) operation since the last operation that
+        is not a message's store (up to MANY_OPS each: then a next one, right after it).
+        Answered at its own place in submission order (_answer_ready).
+
+        Where the operations run: the receipts, then the acks, both ahead of the message
+        stores submitted among them since that last other operation (base.py's one freedom,
+        which says why that is safe; the SQLite store runs its group of receipts and acks
+        first likewise: server/store.py, ``Store._execute``). So a resend among those stores
+        sees a receipt submitted before it. Any other operation (a page, a late receipt, a
+        receipt without its sender's key, an account...) is crossed by none: it runs after
+        every receipt and ack submitted before it, and before every one submitted after it.
+        Receipts keep their order among themselves, acks theirs, and a turn's BATCH_OPS
+        chunks run one after another, so a turn split over several keeps this order too."""
+        if script is _RECEIPTS:
+            many = self._receipts
+            if many is None or many.count >= MANY_OPS:
+                many = self._receipts = _Many(self, script, width, kind)
+                self._queued.insert(self._receipts_at, many)
+                self._receipts_at += 1
+                self._acks_at += 1
+        else:
+            many = self._acks
+            if many is None or many.count >= MANY_OPS:
+                many = self._acks = _Many(self, script, width, kind)
+                self._queued.insert(self._acks_at, many)
+                self._acks_at += 1
+        many.args += args
+        many.count += 1
+        many._encoded = None  # encoded again when read
+        # (A tuple each, not a list of callbacks per run of them: under the benchmark's
+        # turns a run holds one or two, and its object cost more than the tuples.)
+        self._submitted.append((many, callback, on_error))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._send)
 
     def _send(self) -> None:
         self._scheduled = False
         batch, self._queued = self._queued, []
+        submitted, self._submitted = self._submitted, []
+        self._receipts = self._acks = None
+        self._receipts_at = self._acks_at = 0
         if not batch:
             return
         # Written here, at the end of the turn that submitted them, not when a task starts
@@ -1342,7 +1371,7 @@ class RedisStore:
             replies = self._loop.create_future()
             replies.set_exception(exc)
         task = self._loop.create_task(self._run(batch, chunks, commands, replies, traced))
-        self._batches.append((batch, task))
+        self._batches.append((batch, submitted, task))
         task.add_done_callback(lambda _: self._answer_ready())
 
     async def _run(self, batch: list[_Operation], chunks: list[list[_Operation]], commands: list[bytes],
@@ -1371,38 +1400,68 @@ class RedisStore:
         return answers
 
     def _answer_ready(self) -> None:
-        """Answer the pipelines that are done, oldest first, stopping at one still in flight."""
-        while self._batches and self._batches[0][1].done():
-            batch, task = self._batches.popleft()
+        """Answer the pipelines that are done, oldest first, stopping at one still in flight:
+        the replies are taken in the order the operations ran, then each submission is
+        answered (its callback or on_error) in the order it was submitted (base.py)."""
+        while self._batches and self._batches[0][2].done():
+            batch, submitted, task = self._batches.popleft()
             if task.cancelled():
                 failure = StoreUnavailable("the store was closed", storage=False)
-                for operation in batch:
-                    self._refuse(operation, failure)
+                for entry in submitted:
+                    self._refuse(entry, failure)
                 continue
             error = task.exception()
             if error is not None:
                 reason = f"Redis at {self.address} did not answer: {error or type(error).__name__}"
                 self.failures.failed(reason, len(batch))
                 failure = StoreUnavailable(reason)
-                for operation in batch:
-                    self._refuse(operation, failure)
+                for entry in submitted:
+                    self._refuse(entry, failure)
                 continue
             answered = False
-            # (Per operation: each attribute read once, as a local: a joined operation's
-            # decode and callback are methods, made anew at each read.)
+            # The replies, in the order the operations ran: a joined operation's answers
+            # read at once (nothing hangs on when), every other's kept to be read just
+            # before its callback (a store's sets ``routed`` for that callback).
             for operation, reply in zip(batch, task.result()):
-                if reply.__class__ is RedisError:  # (the RESP core's error value; nothing subclasses it)
-                    self._refuse(operation, self._error_reply(operation, reply))
+                if operation.__class__ is not _Many:
+                    operation.reply = reply
+                elif reply.__class__ is RedisError:  # (the RESP core's error value; nothing subclasses it)
+                    operation.answers = self._error_reply(operation, reply)
+                else:
+                    answered = True
+                    try:
+                        operation.answers = operation.decode(reply)
+                    except Exception:  # a reply we cannot read: a bug, worth its traceback
+                        log.exception("cannot read Redis's answer to an operation")
+                        operation.answers = StoreUnavailable("unreadable answer from Redis", storage=False)
+            # Then each submission's answer, in submission order (base.py).
+            for entry in submitted:
+                if entry.__class__ is tuple:  # a receipt or an ack: the next answer of its operation
+                    operation, callback, on_error = entry
+                    answers = operation.answers
+                    if answers.__class__ is StoreUnavailable:
+                        callback, answer = on_error, answers
+                    else:
+                        answer = next(answers)
+                    if callback is not None:
+                        try:
+                            callback(answer)
+                        except Exception:
+                            log.exception("store callback failed")
+                    continue
+                reply = entry.reply
+                if reply.__class__ is RedisError:
+                    self._refuse(entry, self._error_reply(entry, reply))
                     continue
                 answered = True
-                decode = operation.decode
+                decode = entry.decode
                 try:
                     result = decode(reply) if decode is not None else None
                 except Exception:  # a reply we cannot read: a bug, worth its traceback
                     log.exception("cannot read Redis's answer to an operation")
-                    self._refuse(operation, StoreUnavailable("unreadable answer from Redis", storage=False))
+                    self._refuse(entry, StoreUnavailable("unreadable answer from Redis", storage=False))
                     continue
-                callback = operation.callback
+                callback = entry.callback
                 if callback is not None:
                     try:
                         callback(result)
@@ -1423,10 +1482,12 @@ class RedisStore:
         return StoreUnavailable(f"store script failed: {reply}", storage=False)
 
     @staticmethod
-    def _refuse(operation: _Operation, failure: StoreUnavailable) -> None:
-        if operation.on_error is not None:
+    def _refuse(entry: _Operation | tuple, failure: StoreUnavailable) -> None:
+        """Call the on_error of a submission (_submitted's ``entry``) with ``failure``."""
+        on_error = entry[2] if entry.__class__ is tuple else entry.on_error
+        if on_error is not None:
             try:
-                operation.on_error(failure)
+                on_error(failure)
             except Exception:
                 log.exception("store error callback failed")
 
@@ -1560,15 +1621,16 @@ class RedisStore:
             # arguments, without its loop over them and its look-up of the form).
             data, body = (head + client_id).encode(), text.encode()
             self._enqueue(_Operation(self._store_form % (len(data), data, len(body), body), 4, decode, callback,
-                                     on_error))
+                                     on_error), True)
             return
         if head.count("\t") == 8:
             script, args = _STORE_PACKED, (head + client_id, text)
         else:  # a field with a tab (no name or key has one): each field an argument of its own
             script, args = _STORE, (sender_key, client_id, sender, recipient or "", recipient_key or "", text,
                                     repr(sent_at), state, expires, conv)
+        # (A store is an operation the turn's receipts and acks may run ahead of: _many.)
         if route is None:
-            self._submit(script, args, decode, callback, on_error)
+            self._submit(script, args, decode, callback, on_error, True)
             return
 
         def answered(result: tuple[StoredMessage, str]) -> None:
@@ -1578,7 +1640,7 @@ class RedisStore:
             finally:
                 self.routed = None
 
-        self._submit(script, args + route, decode, answered, on_error)
+        self._submit(script, args + route, decode, answered, on_error, True)
         if trace.ON:
             self._traced[id(self._queued[-1])] = (sender_key, client_id)
             trace.mark("a_submit", (sender_key, client_id))

@@ -706,12 +706,13 @@ def test_a_joined_operation_of_receipts_or_acks_is_answered_in_one_reply_item(lo
                                             (module._ACKS, (first, "alice", second, "mallory", second, "alice"))))
     assert replies == [2, b"101"]
     joined = module._Many(store, module._ACKS, 2, bool)
-    joined.errors += [None, None]
+    joined.count = 2  # two acks joined
+    assert list(joined.decode(b"10")) == [True, False]
     for wrong in (b"1", b"102", [1, 0], 2):
         with pytest.raises(ValueError):
             joined.decode(wrong)
     receipts = module._Many(store, module._RECEIPTS, 3, None)
-    receipts.errors += [None, None]
+    receipts.count = 2
     for wrong in (1, b"11", [1, 1], True):
         with pytest.raises(ValueError):
             receipts.decode(wrong)

@@ -4,9 +4,10 @@ spent on them; each operation's answer from the call's reply."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from resp import RedisError, encode_command
+from resp import Connection, RedisError, encode_command
 from server.stores import redis as module
 from server.stores.redis import RedisStore
 
@@ -105,12 +106,137 @@ def test_each_receipt_and_ack_of_a_joined_operation_is_answered_in_order_and_a_f
     store.record_ack(6, "alice", None, lambda e: answers.append(("ack", 6, str(e))))
     store.record_ack(7, "alice", None, lambda e: answers.append(("ack", 7, str(e))))
     batch, store._queued = store._queued, []
-    assert [len(operation.callbacks) for operation in batch if hasattr(operation, "callbacks")] == [4, 5, 2]
+    submitted, store._submitted = store._submitted, []
+    assert [operation.count for operation in batch if isinstance(operation, module._Many)] == [4, 5, 2]
     replies = [4, RedisError("ERR", "a page's bug"), b"00110", [], RedisError("OOM", "no memory")]
     with caplog.at_level(logging.ERROR, logger="chat.store"):
-        store._batches.append((batch, _Answered(replies)))
+        store._batches.append((batch, submitted, _Answered(replies)))
         store._answer_ready()
     refused = "Redis at redis://127.0.0.1:1/0 refused the work: OOM no memory"
     assert answers == [("receipt", 1, None), ("receipt", 4, None), ("ack", 3, True), ("ack", 4, True),
                        ("ack", 5, False), ("ack", 6, refused), ("ack", 7, refused)]
     assert [r.message for r in caplog.records].count("store callback failed") == 2
+
+
+class _Redis:
+    """What the store's client half sees of Redis, without a socket: each pipeline's BATCH
+    calls, read back into their operations, ``(script, arguments)``, in the order Redis
+    would run them (``calls``, one list per call), each answered by ``answer``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, answer) -> None:
+        self.loop, self.answer = loop, answer
+        self.calls: list[list[tuple]] = []
+
+    def pipeline_now(self, commands: list[bytes]) -> asyncio.Future:
+        replies = []
+        for command in commands:
+            reader = Connection()
+            reader.send_encoded(b"")  # a pending command, for the call's bytes to answer
+            reader.receive_data(command)
+            _token, args = reader.next_reply()
+            assert args[:4] == [b"EVALSHA", module.BATCH.sha1.encode(), b"0", b"{chat}:"]
+            operations, i = [], 4
+            while i < len(args):
+                count = int(args[i + 1])
+                operations.append((module.SCRIPTS[int(args[i]) - 1], args[i + 2:i + 2 + count]))
+                i += 2 + count
+            self.calls.append(operations)
+            replies.append([self.answer(script, arguments) for script, arguments in operations])
+        future = self.loop.create_future()
+        future.set_result(replies)
+        return future
+
+
+def _redis_answers(refuse=()):
+    """A stand-in for the scripts' replies: a store's new id (from 11), a receipts
+    operation's count, an acks operation's '1' per ack (each ack its sender's), a page's
+    empty list; a script in ``refuse`` answers an OOM error."""
+    ids = iter(range(11, 100))
+
+    def answer(script, arguments):
+        if script in refuse:
+            return RedisError("OOM", "no memory")
+        if script is module._STORE_PACKED:
+            return next(ids)
+        if script is module._RECEIPTS_PACKED:
+            return arguments[0].count(b"\t") // 3 + 1
+        if script is module._ACKS_PACKED:
+            return b"1" * (arguments[0].count(b"\t") // 2 + 1)
+        return []
+    return answer
+
+
+def _fields(n: int) -> tuple:
+    return ("Alice", "alice", "Bob", "bob", f"message {n}", 1000.0 + n, f"c{n}", "sent")
+
+
+def _turn(redis_answer, submit) -> tuple[list[list[tuple]], list]:
+    """Run ``submit(store, answers)`` as one loop turn of a store whose Redis is _Redis;
+    (the BATCH calls' operations, what the callbacks were given, in the order given)."""
+    loop = asyncio.new_event_loop()
+    try:
+        store = RedisStore("redis://127.0.0.1:1/0")
+        store._loop = loop
+        store._client = redis = _Redis(loop, redis_answer)
+        answers: list = []
+
+        async def turn() -> None:
+            submit(store, answers)
+            await store.drain(timeout=5)
+        loop.run_until_complete(asyncio.wait_for(turn(), 10))
+        return redis.calls, answers
+    finally:
+        loop.close()
+
+
+def test_a_turns_receipts_and_acks_are_one_operation_each_ahead_of_its_stores_and_answered_in_submission_order():
+    """Issue 10 (bench/PROFILE.md, the cluster path's round twelve): a turn of store,
+    receipt, store, receipt, ack, store, receipt makes ONE receipts operation and ONE acks
+    operation, run first, then the stores in their order (as the SQLite store runs its
+    receipts-and-acks group first: base.py); and every callback still runs in submission
+    order."""
+    def submit(store: RedisStore, answers: list) -> None:
+        def stored(result) -> None:
+            answers.append(("store", result[0].msg_id, result[1]))
+        store.store_fields(_fields(1), stored)
+        store.record_receipt(1, "bob", lambda a: answers.append(("receipt", 1, a)), sender_key="alice")
+        store.store_fields(_fields(2), stored)
+        store.record_receipt(2, "bob", lambda a: answers.append(("receipt", 2, a)), sender_key="alice")
+        store.record_ack(1, "alice", lambda a: answers.append(("ack", 1, a)))
+        store.store_fields(_fields(3), stored)
+        store.record_receipt(3, "bob", lambda a: answers.append(("receipt", 3, a)), sender_key="alice")
+
+    calls, answers = _turn(_redis_answers(), submit)
+    assert [[(script, arguments if script is not module._STORE_PACKED else arguments[1])
+             for script, arguments in call] for call in calls] == [[
+        (module._RECEIPTS_PACKED, [b"1\tbob\talice\t2\tbob\talice\t3\tbob\talice"]),
+        (module._ACKS_PACKED, [b"1\talice"]),
+        (module._STORE_PACKED, b"message 1"), (module._STORE_PACKED, b"message 2"),
+        (module._STORE_PACKED, b"message 3")]]
+    assert answers == [("store", 11, "new"), ("receipt", 1, None), ("store", 12, "new"), ("receipt", 2, None),
+                       ("ack", 1, True), ("store", 13, "new"), ("receipt", 3, None)]
+
+
+def test_receipts_and_acks_cross_only_stores_and_a_refused_operation_refuses_each_of_them_in_its_place():
+    """Any operation but a store (here a history page) is not crossed: the receipts and
+    acks submitted before it run before it, those after it after it. A refused joined
+    operation answers each of its receipts or acks its on_error, each at its own place in
+    submission order among the others' answers."""
+    def submit(store: RedisStore, answers: list) -> None:
+        store.store_fields(_fields(1), lambda result: answers.append(("store", result[0].msg_id)))
+        store.record_ack(7, "alice", lambda a: answers.append(("ack", 7, a)), lambda e: answers.append(("ack", 7, "no")))
+        store.record_receipt(4, "bob", None, lambda e: answers.append(("receipt", 4, "no")), sender_key="alice")
+        store.history("alice", "bob", None, 10, 0, lambda page: answers.append(("page", page)))
+        store.record_receipt(5, "bob", None, lambda e: answers.append(("receipt", 5, str(e))), sender_key="alice")
+        store.store_fields(_fields(2), lambda result: answers.append(("store", result[0].msg_id)))
+        store.record_ack(4, "alice", lambda a: answers.append(("ack", 4, a)), lambda e: answers.append(("ack", 4, "no")))
+        store.record_receipt(6, "bob", None, lambda e: answers.append(("receipt", 6, str(e))), sender_key="alice")
+
+    calls, answers = _turn(_redis_answers(refuse={module._RECEIPTS_PACKED}), submit)
+    assert [[script for script, _ in call] for call in calls] == [[
+        module._RECEIPTS_PACKED, module._ACKS_PACKED, module._STORE_PACKED, module._HISTORY,
+        module._RECEIPTS_PACKED, module._ACKS_PACKED, module._STORE_PACKED]]
+    assert calls[0][4][1] == [b"5\tbob\talice\t6\tbob\talice"]
+    refused = "Redis at redis://127.0.0.1:1/0 refused the work: OOM no memory"
+    assert answers == [("store", 11), ("ack", 7, True), ("receipt", 4, "no"), ("page", ([], None)),
+                       ("receipt", 5, refused), ("store", 12), ("ack", 4, True), ("receipt", 6, refused)]
