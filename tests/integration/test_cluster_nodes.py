@@ -306,7 +306,12 @@ def test_after_redis_was_away_longer_than_the_ttl_a_nodes_users_hear_no_leave_of
     they are told node 1's João left and joined (from node 0, node 1 did stop beating),
     and João is told Alice's and Carol's leaves and joins, and nothing of himself."""
     with RedisServer(tmp_path / "redis", appendfsync="always") as redis:
-        c = Cluster(redis.url, 2, beat=0.2, ttl=1.0)
+        # A TTL of 2 s, not 1: a heartbeat held up for a second after the rejoin (a loaded
+        # machine, a slow fsync in Redis) would make a node rejoin again, and João would
+        # hear Alice and Carol leave and join twice. This test failed once, unexplained (its
+        # message not kept), in a full run beside a colleague's disk benchmark
+        # (bench/PROFILE.md, "The cluster path, round twelve"); that is one way it can.
+        c = Cluster(redis.url, 2, beat=0.2, ttl=2.0)
         try:
             with c.login(0, "Alice") as alice, c.login(0, "Carol"), c.login(1, "João") as joao:
                 wait_for(lambda: who(alice) == ["Alice", "Carol", "João"] and
