@@ -690,6 +690,10 @@ class ChatModel:
             self.notice(self.active, ngettext("reconnected; {n} message sent again",
                                               "reconnected; {n} messages sent again", resent).format(n=resent)
                         if isinstance(resent, int) and resent > 0 else _("reconnected"))
+            # On another server of the list (a failover): the status bar names that one.
+            server = getattr(event, "server", "")
+            if isinstance(server, str) and server:
+                self.server = server
             self.set_state(CONNECTED)
         elif name == "Reconnecting" and isinstance(getattr(event, "attempt", None), int):
             self._went_away()

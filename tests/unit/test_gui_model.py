@@ -271,6 +271,18 @@ def test_status_follows_the_connection_and_reconnect_events(model: ChatModel) ->
     assert "maintenance" in model.status_text()  # the first reason stays
 
 
+def test_after_a_failover_the_status_bar_names_the_server_the_window_is_on(model: ChatModel) -> None:
+    # Seen by hand: a cluster node killed under the window, which moved to the other node
+    # of its list, and the status bar still said the dead one's address.
+    from client.events import Reconnected
+    from protocol import Welcome
+    model.set_state(CONNECTED)
+    model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 0, "127.0.0.1:5001"))
+    assert model.status_text() == "Connected to 127.0.0.1:5001 as Bob"
+    model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 0))  # back on the same one
+    assert model.status_text() == "Connected to 127.0.0.1:5001 as Bob"
+
+
 class Clock:
     """A fake monotonic clock for the model."""
 
