@@ -1155,7 +1155,7 @@ class RedisStore:
         # _queued the next of each goes.
         self._receipts: _Many | None = None
         self._acks: _Many | None = None
-        self._receipts_at = self._acks_at = 0
+        self._stop_joining()
         self._scheduled = False
         # Pipelines in flight, oldest first: (operations as they ran, submissions, task).
         # Answers run from the front.
@@ -1249,7 +1249,7 @@ class RedisStore:
         self._batches.clear()
         waiting.extend(self._submitted)
         self._queued, self._submitted = [], []
-        self._receipts = self._acks = None
+        self._stop_joining()
         for entry in waiting:
             self._refuse(entry, StoreUnavailable("the store is closing", storage=False))
         self._wake_drained()
@@ -1304,11 +1304,16 @@ class RedisStore:
         self._queued.append(operation)
         self._submitted.append(operation)
         if not crossable:
-            self._receipts = self._acks = None
-            self._receipts_at = self._acks_at = len(self._queued)
+            self._stop_joining()
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._send)
+
+    def _stop_joining(self) -> None:
+        """Receipts and acks submitted from now on start new operations, after everything
+        queued so far: nothing they run ahead of may come before this point (_many)."""
+        self._receipts = self._acks = None
+        self._receipts_at = self._acks_at = len(self._queued)
 
     def _many(self, script: Script, width: int, args: tuple, kind: Callable[[Any], Any] | None,
               callback: Callback | None, on_error: ErrorCallback | None) -> None:
@@ -1353,8 +1358,7 @@ class RedisStore:
         self._scheduled = False
         batch, self._queued = self._queued, []
         submitted, self._submitted = self._submitted, []
-        self._receipts = self._acks = None
-        self._receipts_at = self._acks_at = 0
+        self._stop_joining()
         if not batch:
             return
         # Written here, at the end of the turn that submitted them, not when a task starts
