@@ -235,8 +235,10 @@ def _resolve_conflicts(db: sqlite3.Connection, messages: list[StoredMessage]) ->
         if msg_id == message.msg_id:
             results.append((message, NEW))
             continue
-        # An entry of this batch is an earlier message's, not stored yet.
-        stored = batch.get(msg_id) or find_resend(db, message.sender_key, message.client_id)
+        # An entry of this batch's is an earlier message's, whose row is not inserted yet.
+        stored = batch.get(msg_id)
+        if stored is None or stored.sender_key != message.sender_key or stored.client_id != message.client_id:
+            stored = find_resend(db, message.sender_key, message.client_id)
         if stored is None:
             db.execute("UPDATE lookups.by_client_id SET msg_id = ? WHERE sender_key = ? AND client_id = ?",
                        (message.msg_id, message.sender_key, message.client_id))

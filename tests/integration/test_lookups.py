@@ -171,6 +171,12 @@ def test_an_entry_nothing_backs_is_taken_over_by_a_new_message_under_its_request
         again = mailbox.store_messages(db, [dm(13, "Alice", "Bob", "c7", text="another text")])
         assert [(m.msg_id, outcome) for m, outcome in again] == [(13, mailbox.ID_REUSED)]
         assert conversation_ids(db) == [1, 10, 11]
+        # An entry nothing backs whose id a new message of another sender gets (lookups
+        # left ahead of a database put back from a copy).
+        db.execute("INSERT INTO lookups.by_client_id VALUES ('alice', 'c20', 21)")
+        stored = mailbox.store_messages(db, [dm(21, "Bob", "Alice", "b21"), dm(22, "Alice", "Bob", "c20")])
+        assert [(m.msg_id, outcome) for m, outcome in stored] == [(21, mailbox.NEW), (22, mailbox.NEW)]
+        assert mailbox.find_resend(db, "alice", "c20").msg_id == 22
     finally:
         db.close()
 
