@@ -104,11 +104,13 @@ def _sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _remove(database: Path) -> None:
-    """Remove the lookups' file with SQLite's log and index of it."""
+def remove_files(database: Path, marker: bool = False) -> None:
+    """Remove the lookups' file with SQLite's log and index of it (and the marker)."""
     path = lookups_path(database)
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
+    if marker:
+        _marker_path(database).unlink(missing_ok=True)
 
 
 def attach(db: sqlite3.Connection, database: Path | None, whole: bool = False, cache_kib: int = 2048) -> None:
@@ -132,7 +134,7 @@ def attach(db: sqlite3.Connection, database: Path | None, whole: bool = False, c
         log.warning("the message lookups were not closed cleanly before a restart of the machine: "
                     "deriving them again from the messages")
     if whole or not lookups_path(database).exists():
-        _remove(database)
+        remove_files(database)
         whole = True
     with open(marker, "w", encoding="ascii") as file:
         file.write(now + "\n")
@@ -147,7 +149,7 @@ def attach(db: sqlite3.Connection, database: Path | None, whole: bool = False, c
         log.warning("the message lookups could not be read (%s): deriving them again from the messages", error)
         if db.execute("SELECT 1 FROM pragma_database_list WHERE name = 'lookups'").fetchone():
             db.execute("DETACH DATABASE lookups")
-        _remove(database)
+        remove_files(database)
         _open(db, database, True, cache_kib)
 
 
@@ -160,7 +162,7 @@ def _open(db: sqlite3.Connection, database: Path, whole: bool, cache_kib: int) -
     if not whole and db.execute("PRAGMA lookups.user_version").fetchone()[0] != VERSION:
         log.warning("the message lookups are of another layout: deriving them again from the messages")
         db.execute("DETACH DATABASE lookups")
-        _remove(database)
+        remove_files(database)
         _open(db, database, True, cache_kib)
         return
     if whole:

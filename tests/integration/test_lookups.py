@@ -17,7 +17,7 @@ import pytest
 from server import lookups, mailbox
 from server.mailbox import StoredMessage
 from server.store import Store, open_database
-from test_store import dm, loop, open_store, remove_lookups, settle  # noqa: F401  (fixtures)
+from test_store import dm, loop, open_store, settle  # noqa: F401  (fixtures)
 
 
 def files(path):

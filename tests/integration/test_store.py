@@ -27,7 +27,7 @@ from protocol import (
     Accepted, Block, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, HistoryPage, HistoryRequest, Queued,
     Receipt, SendDirect, SendRoom, State, Welcome,
 )
-from server import ServerConfig, mailbox, store as store_module
+from server import ServerConfig, lookups, mailbox, store as store_module
 from server.mailbox import StoredMessage
 from server.relay import Relay
 from server.store import Store, open_database
@@ -264,12 +264,6 @@ def test_each_query_on_messages_uses_its_index(query):
     assert all("USING" in step for step in plan.split(" | ") if step.startswith("SCAN")), plan
 
 
-def remove_lookups(path):
-    """Remove the lookups file of the database at ``path`` (server/lookups.py), its log and marker."""
-    for suffix in ("-lookups", "-lookups-wal", "-lookups-shm", "-lookups-open"):
-        path.with_name(path.name + suffix).unlink(missing_ok=True)
-
-
 def test_a_database_of_schema_2_migrates_its_indexes_and_keeps_every_message(tmp_path, monkeypatch):
     path = tmp_path / "chat.sqlite3"
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
@@ -278,7 +272,7 @@ def test_a_database_of_schema_2_migrates_its_indexes_and_keeps_every_message(tmp
                                 StoredMessage(3, "Bob", "bob", None, None, "all", 1003.0, "r", "room")])
     assert message_indexes(db)["messages_conversation"].endswith("(sender_key, recipient_key, msg_id)")
     db.close()
-    remove_lookups(path)  # a database of before migration 11 had none
+    lookups.remove_files(path, marker=True)  # a database of before migration 11 had none
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", max(store_module.MIGRATIONS))
     db = open_database(path)
     try:
@@ -347,7 +341,7 @@ def test_a_database_of_schema_9_migrates_its_conversation_index_to_the_lookups_a
     assert sum(len(page) for pages in before.values() for page in pages) > 1000  # the cases see messages
     assert "WHERE recipient_key IS NOT NULL" in message_indexes(db)["messages_conversation"]
     db.close()
-    remove_lookups(path)  # a database of before migration 11 had none
+    lookups.remove_files(path, marker=True)  # a database of before migration 11 had none
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", max(store_module.MIGRATIONS))
     db = open_database(path)
     try:
