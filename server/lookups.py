@@ -10,19 +10,24 @@ those two indexes were the whole distance of the durable delivered-ack p99 from 
 full indexes, bounded").
 
 Here they are tables of a second file, ``<database>-lookups``, attached to the store's
-connection as ``lookups``, in WAL mode with ``synchronous=OFF``: written in the same
-transactions as the messages, never synced; their pages reach the disk by the kernel's
-writeback. Their log is checkpointed by a thread of its own (:class:`Checkpointer`), so
-the committer copies only the messages' pages. They hold nothing that is not derived
-from ``messages``, so whatever a crash takes from them is derived again at start:
+connection as ``lookups`` with ``synchronous=OFF``: written in the same transactions as
+the messages, never synced; their pages reach the disk by the kernel's writeback, a page
+rewritten by many commits once per writeback. Written in place, with a rollback journal
+(PERSIST: its file is kept and reused), not a log: a log would write every commit's
+pages once more, at new places, and its checkpoints copy them again (a first version
+had one, checkpointed by a thread of its own: no better, and a thread more). They hold
+nothing that is not derived from ``messages``, so whatever a crash takes from them is
+derived again at start:
 
-- In WAL mode SQLite commits an attached file's log after the main file's (atomic per
-  file only), so a server that dies between the two, or whose lookups part of a COMMIT
-  fails, leaves the lookups behind the messages by the newest rows. :func:`catch_up`
+- With the messages' file in WAL mode SQLite commits an attached file after the main
+  one (atomic per file only), so a server that dies between the two, or whose lookups
+  part of a COMMIT fails, leaves the lookups behind the messages by the newest rows
+  (a COMMIT cut short in the lookups' file leaves its journal, which SQLite plays back
+  at the next open, as after any crash of the process). :func:`catch_up`
   derives them again, from the newest row down to the first one the lookups hold; the
   store runs it at start and after any failed COMMIT.
 - The page cache outlives a killed process, not a crash of the machine, after which an
-  unsynced file may be torn. A marker file beside it, written and synced at start with
+  unsynced file may be torn (its journal too). A marker file beside it, written and synced at start with
   the machine's boot id and removed after a clean close (which syncs the lookups first),
   tells: a marker of another boot (or of an unknown one) means the lookups are derived
   again whole (:func:`rebuild`), as they are when the file is missing, unreadable or of
@@ -37,7 +42,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
@@ -108,7 +112,7 @@ def _sync_directory(directory: Path) -> None:
 def remove_files(database: Path, marker: bool = False) -> None:
     """Remove the lookups' file with SQLite's log and index of it (and the marker)."""
     path = lookups_path(database)
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-journal", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     if marker:
         _marker_path(database).unlink(missing_ok=True)
@@ -156,8 +160,10 @@ def attach(db: sqlite3.Connection, database: Path | None, whole: bool = False, c
 
 def _open(db: sqlite3.Connection, database: Path, whole: bool, cache_kib: int) -> None:
     db.execute("ATTACH DATABASE ? AS lookups", (str(lookups_path(database)),))
-    db.execute("PRAGMA lookups.journal_mode = WAL")
-    # Never synced: see the module's docstring.
+    # Only this connection uses them: it keeps the lock (no lock and unlock a transaction).
+    db.execute("PRAGMA lookups.locking_mode = EXCLUSIVE")
+    # In place, never synced: see the module's docstring.
+    db.execute("PRAGMA lookups.journal_mode = PERSIST")
     db.execute("PRAGMA lookups.synchronous = OFF")
     db.execute(f"PRAGMA lookups.cache_size = -{cache_kib}")
     if not whole and db.execute("PRAGMA lookups.user_version").fetchone()[0] != VERSION:
@@ -241,57 +247,18 @@ def catch_up(db: sqlite3.Connection) -> int:
 
 
 def close_cleanly(db: sqlite3.Connection, database: Path | None) -> None:
-    """Before the store's last connection closes: copy the lookups' log into their file,
-    sync it, and remove the marker, so the next start trusts them as they are. A failure
-    leaves the marker: the next start catches up (or derives whole after a machine crash)."""
+    """Before the store's connection closes: sync the lookups' file and its journal, and
+    remove the marker, so the next start trusts them as they are. A failure leaves the
+    marker: the next start catches up (or derives whole after a machine crash)."""
     if database is None:
         return
+    path = lookups_path(database)
     try:
-        db.execute("PRAGMA lookups.wal_checkpoint(TRUNCATE)").fetchall()
-        with open(lookups_path(database), "rb+") as file:
-            os.fsync(file.fileno())
+        for name in (path, path.with_name(path.name + "-journal")):
+            if name.exists():
+                with open(name, "rb+") as file:
+                    os.fsync(file.fileno())
         _marker_path(database).unlink(missing_ok=True)
         _sync_directory(database.parent)
     except (sqlite3.Error, OSError) as error:
         log.warning("could not close the message lookups cleanly (%s): the next start checks them", error)
-
-
-class Checkpointer:
-    """Copies the lookups' log into their file on a thread and connection of its own
-    (``PRAGMA wal_checkpoint(PASSIVE)``, unsynced), when :meth:`nudge`\\ d: the store's
-    committer never spends its time on the lookups' pages. SQLite's own checkpoint in the
-    committer's COMMIT (past ``wal_autocheckpoint`` pages) still bounds their log, should
-    this thread fall behind: it then copies only what is left."""
-
-    def __init__(self, database: Path) -> None:
-        self._db = sqlite3.connect(str(lookups_path(database)), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA synchronous = OFF")
-        self._wake = threading.Event()
-        self._closing = False
-        self._failed = False
-        self._thread = threading.Thread(target=self._run, name="chat-lookups", daemon=True)
-        self._thread.start()
-
-    def nudge(self) -> None:
-        self._wake.set()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            if self._closing:
-                return
-            try:
-                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except sqlite3.Error as error:
-                if not self._failed:
-                    log.warning("could not checkpoint the message lookups' log: %s", error)
-                self._failed = True
-            else:
-                self._failed = False
-
-    def close(self) -> None:
-        self._closing = True
-        self._wake.set()
-        self._thread.join()
-        self._db.close()

@@ -471,8 +471,6 @@ class Store:
         self._checkpoint_lock = threading.Lock()
         self._commits_since_checkpoint = 0  # committer thread only
         self._checkpoint_failed = False  # logged once until one succeeds again
-        # The lookups' log is checkpointed by a thread of its own (server/lookups.py).
-        self._lookups_checkpointer: lookups.Checkpointer | None = None
         # A COMMIT failed: its lookups part may have failed after the messages' was on disk
         # (atomic per file only), so the lookups are caught up before the next transaction.
         self._lookups_behind = False  # committer thread only
@@ -489,7 +487,6 @@ class Store:
         self._loop = loop
         if self.path is not None:
             self._committer = ThreadPoolExecutor(1, thread_name_prefix="chat-commit")
-            self._lookups_checkpointer = lookups.Checkpointer(self.path)
 
     def submit(self, operation: Operation, callback: Callback | None = None,
                on_error: ErrorCallback | None = None) -> None:
@@ -559,8 +556,6 @@ class Store:
             self._finish(pending, outcomes, wrote, self._commit if self.db.in_transaction else None)
         if self._committer is not None:
             self._committer.shutdown(wait=True)
-        if self._lookups_checkpointer is not None:
-            self._lookups_checkpointer.close()
         lookups.close_cleanly(self.db, self.path)
         self.db.close()  # the last connection: SQLite checkpoints the log and removes it
         self.db = None
@@ -573,7 +568,7 @@ class Store:
         with self._checkpoint_lock:
             # fetchall: the statement runs to its end, so no read lock is left behind
             # (which would stop the log from starting over). ``main``: the messages' log
-            # only; the lookups' is their checkpointer's (server/lookups.py).
+            # (the lookups have none: server/lookups.py).
             return self.db.execute(f"PRAGMA main.wal_checkpoint({mode})").fetchall()[0]
 
     def _checkpoint_due(self, waiting: bool) -> bool:
@@ -589,8 +584,6 @@ class Store:
         checkpoint, WAL_AUTOCHECKPOINT_PAGES, still bounds the log), so it is logged once,
         and tried again at the next due time."""
         self._commits_since_checkpoint = 0
-        if self._lookups_checkpointer is not None:  # theirs beside this one, on its own thread
-            self._lookups_checkpointer.nudge()
         try:
             result = self.checkpoint_now()
         except Exception as error:
