@@ -110,9 +110,9 @@ def _sync_directory(directory: Path) -> None:
 
 
 def remove_files(database: Path, marker: bool = False) -> None:
-    """Remove the lookups' file with SQLite's log and index of it (and the marker)."""
+    """Remove the lookups' file and its journal (and the marker)."""
     path = lookups_path(database)
-    for suffix in ("", "-journal", "-wal", "-shm"):
+    for suffix in ("", "-journal"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     if marker:
         _marker_path(database).unlink(missing_ok=True)
@@ -136,8 +136,9 @@ def attach(db: sqlite3.Connection, database: Path | None, whole: bool = False, c
     now = boot_id()
     if previous is not None and (previous != now or now == "unknown"):
         whole = True
-        log.warning("the message lookups were not closed cleanly before a restart of the machine: "
-                    "deriving them again from the messages")
+        log.warning("the message lookups were not closed cleanly before %s: deriving them again from the messages",
+                    "a restart of the machine" if now != "unknown" else
+                    "this start (this system cannot tell a crash of the server from one of the machine)")
     if whole or not lookups_path(database).exists():
         remove_files(database)
         whole = True

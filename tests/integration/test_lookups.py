@@ -139,6 +139,24 @@ def test_lookups_left_open_by_another_boot_of_the_machine_are_derived_again_whol
     assert marker.read_text().strip() == lookups.boot_id()
 
 
+def test_where_the_boot_cannot_be_told_lookups_not_closed_cleanly_are_derived_again_whole(tmp_path, monkeypatch,
+                                                                                         caplog):
+    path = tmp_path / "chat.sqlite3"
+    monkeypatch.setattr(lookups, "BOOT_ID", tmp_path / "no such file")
+    a_database(path)
+    db = sqlite3.connect(files(path)["-lookups"])
+    db.execute("DELETE FROM by_client_id WHERE msg_id = 7")
+    db.commit()
+    db.close()
+    caplog.set_level(logging.INFO, logger="chat.store")
+    db = open_database(path)
+    try:
+        assert "cannot tell a crash of the server from one of the machine" in caplog.text
+        assert mailbox.find_resend(db, "alice", "c7").msg_id == 7
+    finally:
+        db.close()
+
+
 @pytest.mark.parametrize("damage", ["garbage", "missing", "another layout"])
 def test_a_lookups_file_that_cannot_be_used_is_derived_again(tmp_path, damage, caplog):
     path = tmp_path / "chat.sqlite3"
