@@ -5,7 +5,7 @@ Run from the repository root::
     python3 -m bench.transactions build /var/tmp/history.db            # 100,000 messages, 1,000 users
     python3 -m bench.transactions run /var/tmp/history.db --per 64 --transactions 10
     python3 -m bench.transactions run /var/tmp/history.db --per 512 --transactions 40 --disk /var/tmp
-    python3 -m bench.transactions run /var/tmp/history.db --per 64 --transactions 10 --drop messages_conversation
+    python3 -m bench.transactions run /var/tmp/history.db --per 64 --transactions 10 --drop messages_room
     python3 -m bench.transactions run /var/tmp/history.db --per 64 --transactions 10 --room '#Lounge'
 
 ``build`` makes a database holding a history: direct messages between random pairs of
@@ -48,7 +48,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from server import mailbox
+from server import lookups, mailbox
 from server.store import Store, open_database
 
 _TTL = 86400.0
@@ -62,6 +62,7 @@ def _users(count: int) -> list[str]:
 def _remove(path: Path) -> None:
     for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         name.unlink(missing_ok=True)
+    lookups.remove_files(path, marker=True)
 
 
 class _Traffic:
@@ -125,6 +126,7 @@ def run(path: Path, per: int, transactions: int, drop: list[str], disk: Path | N
     db = store.db
     if disk is None:
         source.backup(db)
+        lookups.rebuild(db)  # of the history copied in (on disk, the store's open derives them)
     else:
         db.execute("PRAGMA wal_autocheckpoint = 0")  # the log keeps every frame: its size counts them
     source.close()

@@ -29,6 +29,8 @@ from itertools import chain, compress, repeat
 from protocol import HistoryEntry
 from protocol.frozen import fast_init, fast_new
 
+from .lookups import in_conversation
+
 PENDING = ("sent", "queued")
 # The ``state`` a room message shows in a history page: stored (kind "room"), it has no
 # receipts, so "accepted" is all there is to say of it.
@@ -84,8 +86,10 @@ def _row(row: tuple) -> StoredMessage:
 
 
 def find_resend(db: sqlite3.Connection, sender_key: str, client_id: str) -> StoredMessage | None:
-    """The message this sender already sent under ``client_id``, if any (a resend)."""
-    row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE sender_key = ? AND client_id = ?",
+    """The message this sender already sent under ``client_id``, if any (a resend): by
+    the lookups (server/lookups.py), the row checked against the entry's keys."""
+    row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE msg_id = (SELECT msg_id FROM lookups.by_client_id"
+                     " WHERE sender_key = ?1 AND client_id = ?2) AND sender_key = ?1 AND client_id = ?2",
                      (sender_key, client_id)).fetchone()
     return _row(row) if row else None
 
@@ -151,22 +155,30 @@ def _run_rows(db: sqlite3.Connection, statements: dict[int, str], rows: list[tup
     return changed
 
 
-# A multi-row INSERT OR IGNORE skips each conflicting row alone, in order, as the rows one
-# by one would; its row count is the rows it inserted. A row's parameters are the first ten
-# fields of its StoredMessage (_INSERTED takes them in one C call: no tuple built in Python
-# per message, issue 9), and its ``sender_notified`` is worked out by SQLite from its own
-# ``state`` (the row's ninth parameter, numbered: ``?`` after ``?N`` is N + 1): a room or
-# blocked message has no outcome to tell its sender.
+# A message's row: its parameters are the first ten fields of its StoredMessage
+# (_INSERTED takes them in one C call: no tuple built in Python per message, issue 9), and
+# its ``sender_notified`` is worked out by SQLite from its own ``state`` (the row's ninth
+# parameter, numbered: ``?`` after ``?N`` is N + 1): a room or blocked message has no
+# outcome to tell its sender.
 _INSERTED = operator.attrgetter(*(f.name for f in fields(StoredMessage)[:10]))
 
 
 def _insert_rows(rows: int) -> str:
     values = ", ".join(f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{10 * row + 9} IN ('room', 'blocked'))" for row in range(rows))
-    return ("INSERT OR IGNORE INTO messages (msg_id, sender, sender_key, recipient, recipient_key, text, sent_at,"
+    return ("INSERT INTO messages (msg_id, sender, sender_key, recipient, recipient_key, text, sent_at,"
             " client_id, state, expires_at, sender_notified) VALUES " + values)
 
 
 _INSERT_MESSAGES = _by_size(_insert_rows, INSERT_FEWEST)
+
+# Its lookups (server/lookups.py). A multi-row INSERT OR IGNORE skips each conflicting row
+# alone, in order, as the rows one by one would; its row count is the rows it inserted.
+_BY_CLIENT_ID = operator.attrgetter("sender_key", "client_id", "msg_id")
+_INSERT_BY_CLIENT_ID = _by_size(lambda rows: "INSERT OR IGNORE INTO lookups.by_client_id (sender_key, client_id,"
+                                             " msg_id) VALUES " + ", ".join(["(?, ?, ?)"] * rows), INSERT_FEWEST)
+_INSERT_CONVERSATION = _by_size(lambda rows: "INSERT OR IGNORE INTO lookups.conversation (sender_key,"
+                                             " recipient_key, msg_id) VALUES " + ", ".join(["(?, ?, ?)"] * rows),
+                                INSERT_FEWEST)
 
 
 def _update_by_rows(assignments: str, keys: tuple[str, ...], condition: str) -> Callable[[int], str]:
@@ -193,17 +205,44 @@ def store_messages(db: sqlite3.Connection, messages: list[StoredMessage]) -> lis
     Returns, for each, (the stored message, NEW); for a resend of a message the same
     sender already sent under the same client id, (that earlier message, RESEND); for a
     different request under a client id the sender already used, (the request, ID_REUSED),
-    and nothing is stored. A few multi-row INSERTs for the batch (see _run_rows);
-    conflicts, which are rare, cost a lookup each.
+    and nothing is stored. A few multi-row INSERTs for the batch (see _run_rows): the
+    request ids' lookups first, which find the resends; conflicts, which are rare, cost a
+    lookup each. Then the new messages' rows and their conversation lookups.
     """
-    inserted = _run_rows(db, _INSERT_MESSAGES, list(map(_INSERTED, messages)))
-    if inserted == len(messages):
-        return [(m, NEW) for m in messages]
+    if _run_rows(db, _INSERT_BY_CLIENT_ID, list(map(_BY_CLIENT_ID, messages))) == len(messages):
+        results, new = [(m, NEW) for m in messages], messages
+    else:
+        results = _resolve_conflicts(db, messages)
+        new = [message for message, outcome in results if outcome is NEW]
+    if new:
+        _run_rows(db, _INSERT_MESSAGES, list(map(_INSERTED, new)))
+        direct = [(m.sender_key, m.recipient_key, m.msg_id) for m in new if in_conversation(m.recipient_key)]
+        if direct:
+            _run_rows(db, _INSERT_CONVERSATION, direct)
+    return results
+
+
+def _resolve_conflicts(db: sqlite3.Connection, messages: list[StoredMessage]) -> list[tuple[StoredMessage, str]]:
+    """store_messages's answer for each of ``messages``, some of whose request ids the
+    lookups already held, by the message each id's entry names: the message's own (NEW),
+    an earlier one of this batch or a stored one (RESEND or ID_REUSED, as same_request
+    says), or none any more (an entry nothing backs: the message takes it over, NEW)."""
+    batch = {message.msg_id: message for message in messages}
     results = []
     for message in messages:
-        stored = find_resend(db, message.sender_key, message.client_id)
-        if stored.msg_id == message.msg_id:
-            results.append((stored, NEW))
+        msg_id = db.execute("SELECT msg_id FROM lookups.by_client_id WHERE sender_key = ? AND client_id = ?",
+                            (message.sender_key, message.client_id)).fetchone()[0]
+        if msg_id == message.msg_id:
+            results.append((message, NEW))
+            continue
+        # An entry of this batch's is an earlier message's, whose row is not inserted yet.
+        stored = batch.get(msg_id)
+        if stored is None or stored.sender_key != message.sender_key or stored.client_id != message.client_id:
+            stored = find_resend(db, message.sender_key, message.client_id)
+        if stored is None:
+            db.execute("UPDATE lookups.by_client_id SET msg_id = ? WHERE sender_key = ? AND client_id = ?",
+                       (message.msg_id, message.sender_key, message.client_id))
+            results.append((message, NEW))
         elif same_request(stored, message):
             results.append((stored, RESEND))
         else:
@@ -388,7 +427,10 @@ def hand_over(db: sqlite3.Connection, name_key: str, epoch: int) -> list[StoredM
         f" AND msg_id <= ? RETURNING {_COLUMNS}", (name_key, epoch)).fetchall()
     db.execute("UPDATE messages SET sender_notified = 1 WHERE sender_key = ? AND sender_notified = 0"
                " AND state IN ('delivered', 'expired') AND msg_id <= ?", (name_key, epoch))
-    db.execute("UPDATE messages SET client_id = printf('%-65s', 'superseded ' || msg_id)"
+    db.execute("UPDATE messages SET client_id = printf('%-65s', 'superseded ' || msg_id) WHERE msg_id IN"
+               " (SELECT msg_id FROM lookups.by_client_id WHERE sender_key = ?1 AND msg_id <= ?2) AND sender_key = ?1",
+               (name_key, epoch))
+    db.execute("UPDATE lookups.by_client_id SET client_id = printf('%-65s', 'superseded ' || msg_id)"
                " WHERE sender_key = ? AND msg_id <= ?", (name_key, epoch))
     return sorted((_row(r) for r in rows), key=lambda m: m.msg_id)
 
@@ -421,29 +463,41 @@ def purge(db: sqlite3.Connection, older_than: float, unacknowledged_older_than: 
         # and a reused id would make clients hide a new message as one they have already seen.
         return min(row[0] if row else newest, newest)
 
-    purged = db.execute(
+    gone = db.execute(
         "DELETE FROM messages WHERE msg_id < ? AND state NOT IN ('sent', 'queued')"
-        " AND (sender_notified = 1 OR state IN ('room', 'blocked'))", (cutoff(older_than),)).rowcount
+        f" AND (sender_notified = 1 OR state IN ('room', 'blocked')) RETURNING {_LOOKUP_KEYS}",
+        (cutoff(older_than),)).fetchall()
     if unacknowledged_older_than is not None:
-        purged += db.execute("DELETE FROM messages WHERE msg_id < ? AND state IN ('delivered', 'expired')",
-                             (cutoff(unacknowledged_older_than),)).rowcount
-    return purged
+        gone += db.execute("DELETE FROM messages WHERE msg_id < ? AND state IN ('delivered', 'expired')"
+                           f" RETURNING {_LOOKUP_KEYS}", (cutoff(unacknowledged_older_than),)).fetchall()
+    # Their lookups go with them (server/lookups.py).
+    db.executemany("DELETE FROM lookups.by_client_id WHERE sender_key = ? AND client_id = ? AND msg_id = ?",
+                   [(s, c, i) for i, s, c, _ in gone])
+    db.executemany("DELETE FROM lookups.conversation WHERE sender_key = ? AND recipient_key = ? AND msg_id = ?",
+                   [(s, r, i) for i, s, _, r in gone if in_conversation(r)])
+    return len(gone)
+
+
+_LOOKUP_KEYS = "msg_id, sender_key, client_id, recipient_key"
 
 
 # A page of the conversation of ?1 and ?2, newest first: one arm per direction, each a
-# SEARCH of messages_conversation (migration 10) in msg_id order, merged (MERGE (UNION ALL),
-# no sort): the page stops after ?5 rows, where one query over both directions read and
-# sorted every message of the pair (issue 9). The second arm is empty for a conversation
-# with oneself, which the first already has. The recipient condition is the index's,
-# spelled the same, or the planner cannot use it; it changes no answer (a row whose
-# recipient is a room is a room post, which ``state != 'room'`` leaves out anyway).
-_HISTORY_TERMS = (" AND (recipient_key >= '$' OR recipient_key < '#') AND msg_id < ?3 AND msg_id > ?4"
-                  " AND NOT (state = 'blocked' AND recipient_key = ?1) AND state != 'room'")
-_HISTORY_COLUMNS = "msg_id, sender, recipient, text, sent_at, state, sender_key, edited_at, deleted"
+# SEARCH of the conversation lookups (server/lookups.py) in msg_id order, each entry's row
+# by its id (CROSS JOIN: the lookups lead), merged on the entries' ids (MERGE (UNION ALL),
+# no sort: ``c.msg_id`` is selected, not the row's equal ``m.msg_id``, or each arm sorts): the page
+# stops after ?5 rows, where one query over both directions read and sorted every message
+# of the pair (issue 9). The second arm is empty for a conversation with oneself, which
+# the first already has. A row must bear its entry's keys (an entry nothing backs any
+# more is passed over).
+_HISTORY_TERMS = (" AND c.msg_id < ?3 AND c.msg_id > ?4 AND m.msg_id = c.msg_id AND m.sender_key = c.sender_key"
+                  " AND m.recipient_key = c.recipient_key AND NOT (m.state = 'blocked' AND m.recipient_key = ?1)"
+                  " AND m.state != 'room'")
+_HISTORY_COLUMNS = "c.msg_id, m.sender, m.recipient, m.text, m.sent_at, m.state, m.sender_key, m.edited_at, m.deleted"
 HISTORY_QUERY = (
-    f"SELECT {_HISTORY_COLUMNS} FROM messages WHERE sender_key = ?1 AND recipient_key = ?2{_HISTORY_TERMS}"
-    f" UNION ALL SELECT {_HISTORY_COLUMNS} FROM messages WHERE sender_key = ?2 AND recipient_key = ?1"
-    f" AND ?1 != ?2{_HISTORY_TERMS} ORDER BY msg_id DESC LIMIT ?5")
+    f"SELECT {_HISTORY_COLUMNS} FROM lookups.conversation AS c CROSS JOIN messages AS m"
+    f" WHERE c.sender_key = ?1 AND c.recipient_key = ?2{_HISTORY_TERMS}"
+    f" UNION ALL SELECT {_HISTORY_COLUMNS} FROM lookups.conversation AS c CROSS JOIN messages AS m"
+    f" WHERE c.sender_key = ?2 AND c.recipient_key = ?1 AND ?1 != ?2{_HISTORY_TERMS} ORDER BY 1 DESC LIMIT ?5")
 
 
 def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | None,

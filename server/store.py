@@ -53,6 +53,8 @@ from typing import Any
 
 from registry import canonical
 
+from . import lookups
+
 log = logging.getLogger("chat.store")
 
 MIGRATIONS: dict[int, str] = {
@@ -208,6 +210,16 @@ MIGRATIONS: dict[int, str] = {
         CREATE INDEX messages_conversation ON messages (sender_key, recipient_key)
             WHERE recipient_key >= '$' OR recipient_key < '#';
     """,
+    11: """
+        -- The lookups by request id and by conversation leave the synced file (issue 9):
+        -- nearly every message put an entry of each on a page of its own, which every
+        -- commit and checkpoint then synced, the whole durable p99's distance from its floor
+        -- on a disk that syncs scattered pages slowly. They are tables of an unsynced file
+        -- now, derived from this table (server/lookups.py, which builds them at the first
+        -- start after this migration).
+        DROP INDEX messages_by_client_id;
+        DROP INDEX messages_conversation;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -348,7 +360,8 @@ def _one_by_one(db: sqlite3.Connection, operations: list[Operation]) -> list:
 
 
 def open_database(path: Path | None) -> sqlite3.Connection:
-    """Open (creating if needed) and migrate the database; ``None`` means in memory."""
+    """Open (creating if needed) and migrate the database, with its lookups attached
+    (server/lookups.py); ``None`` means in memory."""
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None,
@@ -373,7 +386,9 @@ def open_database(path: Path | None) -> sqlite3.Connection:
     # zeroes the bytes it frees in the pages it writes anyway (FAST: no extra I/O).
     db.execute("PRAGMA secure_delete = FAST")
     try:
-        migrate(db)
+        # A migration may change the rows the lookups derive from (keys, indexes): they
+        # are derived again whole after one.
+        lookups.attach(db, path, whole=migrate(db), cache_kib=CACHE_KIB)
     except BaseException:
         db.close()  # an open connection would keep the file locked
         raise
@@ -384,8 +399,9 @@ def _name_key(name: str | None) -> str | None:
     return None if name is None else canonical(name)
 
 
-def migrate(db: sqlite3.Connection) -> None:
-    """Run every migration newer than the database's ``user_version``, each atomically.
+def migrate(db: sqlite3.Connection) -> bool:
+    """Run every migration newer than the database's ``user_version``, each atomically;
+    True if there was one.
 
     Migrations may call ``chat_name_key(name)``, the comparison form of a name
     (``registry.canonical``), as an SQL function.
@@ -412,6 +428,7 @@ def migrate(db: sqlite3.Connection) -> None:
         # (indexes), and the pages they free would otherwise stay in the file. Cheap now,
         # while it is empty; an existing database reuses such pages for new rows.
         db.execute("VACUUM")
+    return version < SCHEMA_VERSION
 
 
 class Store:
@@ -454,6 +471,9 @@ class Store:
         self._checkpoint_lock = threading.Lock()
         self._commits_since_checkpoint = 0  # committer thread only
         self._checkpoint_failed = False  # logged once until one succeeds again
+        # A COMMIT failed: its lookups part may have failed after the messages' was on disk
+        # (atomic per file only), so the lookups are caught up before the next transaction.
+        self._lookups_behind = False  # committer thread only
 
     def open(self) -> None:
         """Open and migrate the database; :meth:`read` may load caches from it now."""
@@ -536,6 +556,7 @@ class Store:
             self._finish(pending, outcomes, wrote, self._commit if self.db.in_transaction else None)
         if self._committer is not None:
             self._committer.shutdown(wait=True)
+        lookups.close_cleanly(self.db, self.path)
         self.db.close()  # the last connection: SQLite checkpoints the log and removes it
         self.db = None
 
@@ -546,8 +567,9 @@ class Store:
         log pages, pages checkpointed). Raises :class:`sqlite3.Error`."""
         with self._checkpoint_lock:
             # fetchall: the statement runs to its end, so no read lock is left behind
-            # (which would stop the log from starting over).
-            return self.db.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()[0]
+            # (which would stop the log from starting over). ``main``: the messages' log
+            # (the lookups have none: server/lookups.py).
+            return self.db.execute(f"PRAGMA main.wal_checkpoint({mode})").fetchall()[0]
 
     def _checkpoint_due(self, waiting: bool) -> bool:
         """On the committer thread, between transactions: is a checkpoint due now?
@@ -635,6 +657,8 @@ class Store:
             pending = batches[0] if len(batches) == 1 else list(chain.from_iterable(batches))
             failed: list[tuple[str, int]] = []  # for the failure log, on the loop
             committed = False
+            if self._lookups_behind:
+                self._catch_up_lookups()
             try:
                 pending, outcomes, wrote = self._execute(pending, lambda reason, count: failed.append((reason, count)))
                 if self.db.in_transaction:  # not rolled back whole
@@ -644,6 +668,7 @@ class Store:
                         self._commits_since_checkpoint += 1
                     except Exception as exc:  # the disk failed: nothing in it may be acknowledged
                         self._abandon()
+                        self._lookups_behind = True
                         failure = StoreUnavailable(str(exc))
                         failed.append((failure.reason, len(pending)))
                         outcomes = [failure] * len(pending)
@@ -653,6 +678,20 @@ class Store:
                 wrote, outcomes = False, [StoreUnavailable("the committer failed", storage=False)] * len(pending)
             self._hand_back(self._committed, len(batches), pending, outcomes, wrote, committed, failed,
                             self._commit_seconds)
+
+    def _catch_up_lookups(self) -> None:
+        """On the committer thread, before a transaction, after a failed COMMIT: derive
+        the lookups of the newest messages they may lack (see ``_lookups_behind``). If it
+        fails too (the disk still fails), it is tried again before the next one."""
+        try:
+            caught = lookups.catch_up(self.db)
+        except Exception as exc:
+            self._abandon()
+            log.debug("could not catch the message lookups up yet: %s", exc)
+            return
+        self._lookups_behind = False
+        if caught:
+            log.info("the message lookups caught up with the %d newest messages after a failed commit", caught)
 
     def _hand_back(self, callback: Callable, *args: Any) -> None:
         """From the committer thread: run ``callback(*args)`` on the loop, in its next turn

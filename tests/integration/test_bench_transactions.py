@@ -18,9 +18,9 @@ def test_the_fixed_transactions_store_every_message_and_confirm_all_but_the_last
     history = tmp_path / "history.db"
     transactions.main(["build", str(history), "--history", "1200", "--users", "40"])
     transactions.main(["run", str(history), "--per", "8", "--transactions", "5", "--disk", str(tmp_path),
-                       "--drop", "messages_conversation", "--confirmations-first"])
+                       "--drop", "messages_room", "--confirmations-first"])
     printed = capsys.readouterr().out
-    frames = re.search(r"8 messages a transaction, 5 transactions, dropped: messages_conversation:"
+    frames = re.search(r"8 messages a transaction, 5 transactions, dropped: messages_room:"
                        r" ([\d.]+) log frames a commit, ([\d.]+) a message", printed)
     assert frames and float(frames.group(1)) > 0, printed
     db = sqlite3.connect(tmp_path / "transactions.db")
@@ -30,7 +30,7 @@ def test_the_fixed_transactions_store_every_message_and_confirm_all_but_the_last
     finally:
         db.close()
     assert states == {"delivered1": 1200 + 4 * 8, "sent0": 8}  # the last transaction's wait for the next
-    assert "messages_conversation" not in indexes and "messages_by_client_id" in indexes
+    assert "messages_room" not in indexes and "messages_inbox" in indexes
 
 
 @pytest.mark.timeout_seconds(60)

@@ -226,6 +226,9 @@ def test_kill_9_of_a_users_node_mid_conversation_and_of_redis_lose_nothing_ackno
     assert at_alice.of(Reconnected)[0].welcome.name == "Alice"  # the same guest, not a newcomer
     for sent in during:
         assert sent.wait(DELIVERED, WAIT), sent
+        # The message's state changes before its update reaches the event handler (which
+        # records it): read the states once the update is recorded.
+        at_bob.wait(lambda: DELIVERED in at_bob.states(sent.request_id), f"{sent.request_id}'s delivered update")
         # Told "queued" (the recipient's node died, or she was already gone), then "delivered".
         assert at_bob.states(sent.request_id)[-2:] == [QUEUED, DELIVERED], at_bob.states(sent.request_id)
     # Every message once, in order: what was shown before the kill is not shown again.

@@ -1,0 +1,312 @@
+"""The message lookups in their unsynced file (server/lookups.py, issue 9): whatever a crash
+takes from them is derived again from the messages, and entries nothing backs any more
+change no answer.
+
+Each test names the mechanism it holds; each fails with that mechanism taken out (the
+catch-up at start and after a failed COMMIT, the marker's boot id, the rebuild of an
+unreadable file, the take-over of an entry nothing backs, the check of a row against
+its entry, the purge of the entries)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server import lookups, mailbox
+from server.mailbox import StoredMessage
+from server.store import Store, open_database
+from test_store import dm, loop, open_store, settle  # noqa: F401  (fixtures)
+
+
+def files(path):
+    return {suffix: path.with_name(path.name + suffix) for suffix in ("-lookups", "-lookups-wal", "-lookups-open")}
+
+
+def a_database(path, count=20):
+    """A database at ``path`` with ``count`` direct messages, Alice and Bob in turn, left
+    as a killed server leaves it (closed without the lookups' clean close)."""
+    db = open_database(path)
+    mailbox.store_messages(db, [dm(i, *(("Alice", "Bob") if i % 2 else ("Bob", "Alice")), f"c{i}")
+                                for i in range(1, count + 1)])
+    db.close()
+
+
+def insert_rows_only(db, messages):
+    """Rows the messages' file holds and the lookups do not: what a server killed between
+    the two files' commits (or whose lookups part of a COMMIT failed) leaves."""
+    db.executemany("INSERT INTO messages (msg_id, sender, sender_key, recipient, recipient_key, text, sent_at,"
+                   " client_id, state, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [(m.msg_id, m.sender, m.sender_key, m.recipient, m.recipient_key, m.text, m.sent_at,
+                     m.client_id, m.state, m.expires_at) for m in messages])
+
+
+def conversation_ids(db, me="alice", peer="bob"):
+    entries, _ = mailbox.history(db, me, peer, None, 500)
+    return [e.msg_id for e in entries]
+
+
+def test_the_conversation_rule_reads_the_same_in_sql_and_in_python():
+    db = sqlite3.connect(":memory:")
+    try:
+        for key in (None, "", "#", "#lounge", "#a#b", "alice", "joão", "conceição", "$x", "!a", "a#", "0", "\x00"):
+            in_sql = db.execute(f"SELECT {lookups.CONVERSATION_SQL} FROM (SELECT ? AS recipient_key)",
+                                (key,)).fetchone()[0]
+            assert bool(in_sql) == lookups.in_conversation(key), key
+    finally:
+        db.close()
+
+
+def test_messages_stored_past_the_lookups_are_found_after_a_restart(tmp_path, caplog):
+    """Killed between the two files' commits: the newest rows lack their lookups. At the
+    next start they are derived again (catch_up), so a resend is recognised and history
+    shows them."""
+    path = tmp_path / "chat.sqlite3"
+    a_database(path)
+    db = open_database(path)
+    insert_rows_only(db, [dm(21, "Alice", "Bob", "c21"), dm(22, "Alice", "Carol", "c22"),
+                          StoredMessage(23, "Bob", "bob", None, None, "all", 1023.0, "r23", "room")])
+    db.close()
+    caplog.set_level(logging.INFO, logger="chat.store")
+    db = open_database(path)
+    try:
+        assert "caught up with the 3 newest messages" in caplog.text
+        assert mailbox.find_resend(db, "alice", "c21").msg_id == 21
+        assert mailbox.find_resend(db, "bob", "r23").msg_id == 23
+        resent = mailbox.store_messages(db, [dm(24, "Alice", "Carol", "c22", text="Alice->Carol 22")])
+        assert [(m.msg_id, outcome) for m, outcome in resent] == [(22, mailbox.RESEND)]
+        assert conversation_ids(db) == list(range(1, 22))
+        assert conversation_ids(db, "carol", "alice") == [22]
+    finally:
+        db.close()
+
+
+def test_a_server_killed_while_writing_the_lookups_leaves_them_whole(tmp_path, caplog):
+    """A transaction that has written part of its pages into the unsynced file when the
+    process dies: its journal (kept in a file, not in memory) puts them back at the next
+    open, so the lookups are read as they were, nothing to derive again."""
+    path = tmp_path / "chat.sqlite3"
+    a_database(path, count=3000)
+    script = "\n".join([
+        "import os, sys",
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})",
+        "from pathlib import Path",
+        "from server.store import open_database",
+        f"db = open_database(Path({str(path)!r}))",
+        "db.execute('PRAGMA lookups.cache_size = 4')  # the transaction's pages spill into the file",
+        "db.execute('BEGIN')",
+        "db.execute(\"INSERT INTO lookups.by_client_id SELECT sender_key, client_id || '-again', msg_id + 5000"
+        " FROM messages\")",
+        "os._exit(9)",
+    ])
+    assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == 9
+    caplog.set_level(logging.INFO, logger="chat.store")
+    db = open_database(path)
+    try:
+        assert db.execute("PRAGMA lookups.integrity_check").fetchall() == [("ok",)]
+        assert db.execute("SELECT COUNT(*) FROM lookups.by_client_id").fetchone() == (3000,)
+        assert "deriving them again" not in caplog.text and "caught up" not in caplog.text
+    finally:
+        db.close()
+
+
+def test_lookups_left_open_by_another_boot_of_the_machine_are_derived_again_whole(tmp_path, caplog):
+    """A crash of the machine may tear a file that was never synced, silently: the marker
+    of another boot says so, and the file is not read at all."""
+    path = tmp_path / "chat.sqlite3"
+    a_database(path)
+    marker = files(path)["-lookups-open"]
+    assert marker.read_text().strip() == lookups.boot_id()  # left by the unclean close
+    marker.write_text("another boot\n")
+    db = sqlite3.connect(files(path)["-lookups"])  # torn: an entry that is not a message's
+    db.execute("DELETE FROM by_client_id WHERE msg_id = 5")
+    db.execute("INSERT INTO by_client_id VALUES ('alice', 'c99', 5)")
+    db.commit()
+    db.close()
+    caplog.set_level(logging.INFO, logger="chat.store")
+    db = open_database(path)
+    try:
+        assert "before a restart of the machine" in caplog.text
+        assert mailbox.find_resend(db, "alice", "c5").msg_id == 5
+        assert db.execute("SELECT COUNT(*) FROM lookups.by_client_id WHERE client_id = 'c99'").fetchone() == (0,)
+        assert conversation_ids(db) == list(range(1, 21))
+    finally:
+        db.close()
+    assert marker.read_text().strip() == lookups.boot_id()
+
+
+def test_where_the_boot_cannot_be_told_lookups_not_closed_cleanly_are_derived_again_whole(tmp_path, monkeypatch,
+                                                                                         caplog):
+    path = tmp_path / "chat.sqlite3"
+    monkeypatch.setattr(lookups, "BOOT_ID", tmp_path / "no such file")
+    a_database(path)
+    db = sqlite3.connect(files(path)["-lookups"])
+    db.execute("DELETE FROM by_client_id WHERE msg_id = 7")
+    db.commit()
+    db.close()
+    caplog.set_level(logging.INFO, logger="chat.store")
+    db = open_database(path)
+    try:
+        assert "cannot tell a crash of the server from one of the machine" in caplog.text
+        assert mailbox.find_resend(db, "alice", "c7").msg_id == 7
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing", "another layout"])
+def test_a_lookups_file_that_cannot_be_used_is_derived_again(tmp_path, damage, caplog):
+    path = tmp_path / "chat.sqlite3"
+    a_database(path)
+    lookups_file = files(path)["-lookups"]
+    files(path)["-lookups-wal"].unlink(missing_ok=True)
+    path.with_name(path.name + "-lookups-shm").unlink(missing_ok=True)
+    if damage == "garbage":
+        lookups_file.write_bytes(b"not a database at all " * 300)
+    elif damage == "missing":
+        lookups_file.unlink()
+    else:
+        db = sqlite3.connect(lookups_file)
+        db.execute(f"PRAGMA user_version = {lookups.VERSION + 1}")
+        db.execute("DELETE FROM by_client_id")
+        db.commit()
+        db.close()
+    caplog.set_level(logging.INFO, logger="chat.store")
+    db = open_database(path)
+    try:
+        assert [m.msg_id for m in (mailbox.find_resend(db, "alice", f"c{i}") for i in (1, 19))] == [1, 19]
+        assert conversation_ids(db) == list(range(1, 21))
+        if damage != "missing":
+            assert "deriving them again" in caplog.text
+    finally:
+        db.close()
+
+
+def test_a_clean_close_leaves_no_marker_and_the_next_start_derives_nothing(loop, tmp_path, monkeypatch):
+    path = tmp_path / "chat.sqlite3"
+    store = open_store(loop, path)
+    answers = []
+    for i in range(1, 6):
+        store.submit_many(mailbox.store_messages, dm(i, "Alice", "Bob", f"c{i}"), answers.append)
+    settle(loop, store)
+    assert files(path)["-lookups-open"].exists()
+    store.close()
+    assert [outcome for _, outcome in answers] == [mailbox.NEW] * 5
+    assert not files(path)["-lookups-open"].exists()
+    monkeypatch.setattr(lookups, "rebuild", lambda db: pytest.fail("derived again whole"))
+    db = open_database(path)
+    try:
+        assert conversation_ids(db) == [1, 2, 3, 4, 5]
+        assert files(path)["-lookups-open"].exists()  # open again
+    finally:
+        db.close()
+
+
+def test_an_entry_nothing_backs_is_taken_over_by_a_new_message_under_its_request_id():
+    db = open_database(None)
+    try:
+        mailbox.store_messages(db, [dm(1, "Alice", "Bob", "c1")])
+        # Left by a purge whose lookups part was lost, and by a request id change (hand_over) likewise.
+        db.execute("INSERT INTO lookups.by_client_id VALUES ('alice', 'c7', 7)")
+        db.execute("INSERT INTO lookups.by_client_id VALUES ('alice', 'c8', 1)")
+        stored = mailbox.store_messages(db, [dm(10, "Alice", "Bob", "c7"), dm(11, "Alice", "Bob", "c8"),
+                                             dm(12, "Alice", "Bob", "c8", text="Alice->Bob 11")])
+        assert [(m.msg_id, outcome) for m, outcome in stored] == [(10, mailbox.NEW), (11, mailbox.NEW),
+                                                                  (11, mailbox.RESEND)]
+        assert mailbox.find_resend(db, "alice", "c7").msg_id == 10
+        again = mailbox.store_messages(db, [dm(13, "Alice", "Bob", "c7", text="another text")])
+        assert [(m.msg_id, outcome) for m, outcome in again] == [(13, mailbox.ID_REUSED)]
+        assert conversation_ids(db) == [1, 10, 11]
+        # An entry nothing backs whose id a new message of another sender gets (lookups
+        # left ahead of a database put back from a copy).
+        db.execute("INSERT INTO lookups.by_client_id VALUES ('alice', 'c20', 21)")
+        stored = mailbox.store_messages(db, [dm(21, "Bob", "Alice", "b21"), dm(22, "Alice", "Bob", "c20")])
+        assert [(m.msg_id, outcome) for m, outcome in stored] == [(21, mailbox.NEW), (22, mailbox.NEW)]
+        assert mailbox.find_resend(db, "alice", "c20").msg_id == 22
+    finally:
+        db.close()
+
+
+def test_conversation_entries_nothing_backs_are_passed_over_and_pages_stay_full():
+    db = open_database(None)
+    try:
+        mailbox.store_messages(db, [dm(i, *(("Alice", "Bob") if i % 3 else ("Bob", "Alice")), f"c{i}")
+                                    for i in range(1, 101)]
+                               + [dm(i, "Alice", "Carol", f"c{i}") for i in range(101, 121)])
+        pages = _all_pages(db)
+        # Entries of ids nothing has, and of rows of another conversation (Alice -> Carol).
+        db.executemany("INSERT INTO lookups.conversation VALUES (?, ?, ?)",
+                       [("alice", "bob", i) for i in (1000, 1001, *range(101, 121))]
+                       + [("bob", "alice", i) for i in range(102, 120, 2)])
+        assert _all_pages(db) == pages and len(pages) == 10
+    finally:
+        db.close()
+
+
+def _all_pages(db):
+    pages, before = [], None
+    while True:
+        entries, before = mailbox.history(db, "alice", "bob", before, 10)
+        pages.append([e.msg_id for e in entries])
+        if before is None:
+            return pages
+
+
+def test_a_purge_takes_the_messages_lookups_with_them():
+    db = open_database(None)
+    try:
+        mailbox.store_messages(db, [dm(i, "Alice", "Bob", f"c{i}", state="sent", sent_at=0.0) for i in range(1, 11)]
+                               + [dm(11, "Alice", "Bob", "c11", sent_at=10_000.0)])
+        mailbox.record_confirmations(db, [(mailbox.RECEIPT, i, "bob") for i in range(1, 11)]
+                                     + [(mailbox.ACK, i, "alice") for i in range(1, 11)])
+        assert mailbox.purge(db, 5_000.0) == 10
+        assert db.execute("SELECT msg_id FROM lookups.by_client_id").fetchall() == [(11,)]
+        assert db.execute("SELECT msg_id FROM lookups.conversation").fetchall() == [(11,)]
+    finally:
+        db.close()
+
+
+def test_a_name_handed_over_frees_its_request_ids_in_the_lookups_too():
+    db = open_database(None)
+    try:
+        mailbox.store_messages(db, [dm(1, "Alice", "Bob", "c1"), dm(2, "Alice", "Bob", "c2")])
+        mailbox.hand_over(db, "alice", 2)
+        stored = mailbox.store_messages(db, [dm(3, "Alice", "Bob", "c1", text="a new holder's")])
+        assert [(m.msg_id, outcome) for m, outcome in stored] == [(3, mailbox.NEW)]
+        assert mailbox.find_resend(db, "alice", mailbox.superseded_client_id(2)).msg_id == 2
+    finally:
+        db.close()
+
+
+def test_after_a_commit_whose_lookups_part_failed_a_resend_is_still_recognised(loop, tmp_path, monkeypatch):
+    """SQLite commits the lookups' log after the messages' (atomic per file only): a COMMIT
+    whose lookups part fails leaves the message stored, the sender told 'unavailable'. Its
+    resend must find it, not store it twice: the store catches the lookups up first."""
+    store = open_store(loop, tmp_path / "chat.sqlite3")
+    real_commit, failing = Store._commit, [True]
+
+    def commit(self):
+        if failing and failing.pop():
+            self.db.execute("DELETE FROM lookups.by_client_id")  # what the lost lookups part had
+            self.db.execute("DELETE FROM lookups.conversation")
+            real_commit(self)
+            raise sqlite3.OperationalError("disk I/O error")
+        real_commit(self)
+
+    monkeypatch.setattr(Store, "_commit", commit)
+    answers, errors = [], []
+    try:
+        store.submit_many(mailbox.store_messages, dm(1, "Alice", "Bob", "c1"), answers.append, errors.append)
+        settle(loop, store)
+        assert answers == [] and [e.reason for e in errors] == ["disk I/O error"]
+        store.submit_many(mailbox.store_messages, dm(2, "Alice", "Bob", "c1", text="Alice->Bob 1"),
+                          answers.append, errors.append)
+        settle(loop, store)
+        assert [(m.msg_id, outcome) for m, outcome in answers] == [(1, mailbox.RESEND)]
+        assert store.db.execute("SELECT msg_id FROM messages").fetchall() == [(1,)]
+        assert conversation_ids(store.db) == [1]
+    finally:
+        store.close()
