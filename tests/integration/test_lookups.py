@@ -45,6 +45,16 @@ def insert_rows_only(db, messages):
                      m.client_id, m.state, m.expires_at) for m in messages])
 
 
+def tamper(path, *statements):
+    """Change the lookups of the database at ``path`` behind the store's back (what a torn
+    file or a lost write leaves)."""
+    db = sqlite3.connect(files(path)["-lookups"])
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+
+
 def conversation_ids(db, me="alice", peer="bob"):
     entries, _ = mailbox.history(db, me, peer, None, 500)
     return [e.msg_id for e in entries]
@@ -122,11 +132,8 @@ def test_lookups_left_open_by_another_boot_of_the_machine_are_derived_again_whol
     marker = files(path)["-lookups-open"]
     assert marker.read_text().strip() == lookups.boot_id()  # left by the unclean close
     marker.write_text("another boot\n")
-    db = sqlite3.connect(files(path)["-lookups"])  # torn: an entry that is not a message's
-    db.execute("DELETE FROM by_client_id WHERE msg_id = 5")
-    db.execute("INSERT INTO by_client_id VALUES ('alice', 'c99', 5)")
-    db.commit()
-    db.close()
+    # Torn: an entry that is not a message's.
+    tamper(path, "DELETE FROM by_client_id WHERE msg_id = 5", "INSERT INTO by_client_id VALUES ('alice', 'c99', 5)")
     caplog.set_level(logging.INFO, logger="chat.store")
     db = open_database(path)
     try:
@@ -144,10 +151,7 @@ def test_where_the_boot_cannot_be_told_lookups_not_closed_cleanly_are_derived_ag
     path = tmp_path / "chat.sqlite3"
     monkeypatch.setattr(lookups, "BOOT_ID", tmp_path / "no such file")
     a_database(path)
-    db = sqlite3.connect(files(path)["-lookups"])
-    db.execute("DELETE FROM by_client_id WHERE msg_id = 7")
-    db.commit()
-    db.close()
+    tamper(path, "DELETE FROM by_client_id WHERE msg_id = 7")
     caplog.set_level(logging.INFO, logger="chat.store")
     db = open_database(path)
     try:
@@ -169,11 +173,7 @@ def test_a_lookups_file_that_cannot_be_used_is_derived_again(tmp_path, damage, c
     elif damage == "missing":
         lookups_file.unlink()
     else:
-        db = sqlite3.connect(lookups_file)
-        db.execute(f"PRAGMA user_version = {lookups.VERSION + 1}")
-        db.execute("DELETE FROM by_client_id")
-        db.commit()
-        db.close()
+        tamper(path, f"PRAGMA user_version = {lookups.VERSION + 1}", "DELETE FROM by_client_id")
     caplog.set_level(logging.INFO, logger="chat.store")
     db = open_database(path)
     try:
