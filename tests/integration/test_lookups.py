@@ -24,7 +24,7 @@ from test_store import dm, loop, open_store, settle  # noqa: F401  (fixtures)
 
 
 def files(path):
-    return {suffix: path.with_name(path.name + suffix) for suffix in ("-lookups", "-lookups-wal", "-lookups-open")}
+    return {suffix: path.with_name(path.name + suffix) for suffix in ("-lookups", "-lookups-open")}
 
 
 def a_database(path, count=20):
@@ -166,8 +166,6 @@ def test_a_lookups_file_that_cannot_be_used_is_derived_again(tmp_path, damage, c
     path = tmp_path / "chat.sqlite3"
     a_database(path)
     lookups_file = files(path)["-lookups"]
-    files(path)["-lookups-wal"].unlink(missing_ok=True)
-    path.with_name(path.name + "-lookups-shm").unlink(missing_ok=True)
     if damage == "garbage":
         lookups_file.write_bytes(b"not a database at all " * 300)
     elif damage == "missing":
