@@ -35,7 +35,9 @@ Phases per server:
    the server's CPU time per message, ack latency p50/p99, and the generator's own CPU: near
    100% of its core, the generator and not the server is the limit, and the output says so;
 2. latency: the same clients offer a fixed rate (default 2,000 messages per second) in
-   total, open loop; prints delivered-ack latency p50/p99/max at that load;
+   total, open loop; prints delivered-ack latency p50/p99/max at that load, and how busy the
+   server's core was meanwhile (its CPU time over the phase, its main thread's apart, and its
+   CPU time a message at that rate): a p99 is mostly queueing, so it is read beside that share;
 3. logins and idle memory (the relay and the chat server in memory): 10,000 clients
    connect and log in, at most 200 handshakes at a time, from bare sockets on one epoll
    (``LoginStorm``: the asyncio clients cost the generator more per login than the relay
@@ -282,6 +284,23 @@ class ServerProcess:
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU time each thread of process ``pid`` has used so far, by thread id (Linux): from
+    /proc/PID/task/*/schedstat (its first field, in ns: a short phase needs better than the
+    10-ms ticks of /proc/PID/stat). A thread that ends between two readings is left out."""
+    seconds = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return seconds
+    for task in tasks:
+        try:
+            seconds[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
+        except (OSError, IndexError, ValueError):
+            pass
+    return seconds
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -749,6 +768,25 @@ class Result:
     p99: float
     server_waited: float | None  # share of the throughput phase it waited for a CPU
     server_share: float  # of a core, over the throughput phase
+    latency_share: float  # of a core, over the latency phase
+
+
+@dataclass(frozen=True)
+class Busy:
+    """How busy a server was over a phase: its CPU seconds, and its shares of a core, in all
+    and of its main thread (the loop; the others are the durable store's committer)."""
+
+    seconds: float
+    share: float
+    main: float
+
+
+def latency_busy(pid: int, before: dict[int, float], elapsed: float) -> Busy:
+    """The server ``pid``'s CPU since ``before`` (thread_cpu_seconds), over ``elapsed`` seconds."""
+    after = thread_cpu_seconds(pid)
+    used = {tid: seconds - before.get(tid, 0.0) for tid, seconds in after.items()}
+    total = sum(used.values())
+    return Busy(total, total / elapsed, used.get(pid, 0.0) / elapsed)
 
 
 async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinning: Pinning) -> Result:
@@ -798,7 +836,9 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
                 os.kill(server.proc.pid, signal.SIGUSR1)
             if turns:
                 bench.arrivals = []
+            threads, started = thread_cpu_seconds(server.proc.pid), time.monotonic()
             sent = await latency_phase(clients, bench, args.rate, args.seconds)
+            busy = latency_busy(server.proc.pid, threads, time.monotonic() - started)
             if traced:
                 os.kill(server.proc.pid, signal.SIGUSR2)
             if turns and bench.arrivals is not None:
@@ -811,6 +851,8 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
             p50, p99 = percentile(lat, 0.5), percentile(lat, 0.99)
             print(f"latency at an offered {args.rate:,} messages/s for {args.seconds:g} s ({sent} messages)")
             print(f"  delivered-ack latency p50 {ms(p50)}, p99 {ms(p99)}, max {ms(max(lat, default=0.0))}")
+            print(f"  server CPU meanwhile: {busy.share:.1%} of a core (main thread {busy.main:.1%}, others "
+                  f"{max(0.0, busy.share - busy.main):.1%}), {busy.seconds / max(sent, 1) * 1e6:.0f} µs a message")
             if kind.ack is not Delivered:
                 print(f"  {kind.ack.TYPE}-ack latency p50 {ms(percentile(bench.latencies, 0.5))}, "
                       f"p99 {ms(percentile(bench.latencies, 0.99))}")
@@ -819,7 +861,8 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
             for client in clients:
                 client.transport.close()
             gc.unfreeze()
-            return Result(rate, cpu / args.messages * 1e6, generator_share, p50, p99, waited[0], cpu / all_delivered)
+            return Result(rate, cpu / args.messages * 1e6, generator_share, p50, p99, waited[0], cpu / all_delivered,
+                          busy.share)
         finally:
             server.stop()
 
@@ -930,6 +973,7 @@ async def run(args: argparse.Namespace, pinning: Pinning) -> int:
         ("server CPU µs per message", lambda k: f"{median(k.label, 'cpu_us'):.0f}"),
         (f"delivered p50 at {args.rate:,}/s, ms", lambda k: f"{median(k.label, 'p50') * 1000:.2f}"),
         (f"delivered p99 at {args.rate:,}/s, ms", lambda k: f"{median(k.label, 'p99') * 1000:.2f}"),
+        (f"server CPU at {args.rate:,}/s, share", lambda k: f"{median(k.label, 'latency_share'):.0%}"),
         ("generator CPU, share of its core", lambda k: f"{median(k.label, 'generator_share'):.0%}"),
     ]
     if all(r.server_waited is not None for rs in results.values() for r in rs):

@@ -54,6 +54,12 @@ def test_the_benchmark_smoke_run_reports_every_phase() -> None:
     assert len(delivered) == 3, out
     offered = numbers(r"latency at an offered 200 messages/s for 0.5 s \((\d+) messages\)", out)
     assert len(offered) == 3 and all(sent > 0 for (sent,) in offered), out
+    # How busy each server's core was at that rate, and its main thread's part of it.
+    busy = numbers(r"server CPU meanwhile: ([\d.]+)% of a core \(main thread ([\d.]+)%, others ([\d.]+)%\), "
+                   r"(\d+) µs a message", out)
+    assert len(busy) == 3, out
+    assert all(share > 0 and 0 < main <= share and us > 0 for share, main, _, us in busy), out
+    assert all(abs(share - main - others) <= 0.11 for share, main, others, _ in busy), out
     assert re.search(r"durability costs -?\d+% of the in-memory throughput", out), out
     peaks = numbers(r"server RSS: ([\d.]+) MiB at start, peak ([\d.]+) MiB", out)
     assert len(peaks) == 3 and all(0 < start <= peak for start, peak in peaks), out
