@@ -197,25 +197,34 @@ def plan_pinning(wanted: bool) -> Pinning:
     return Pinning(server, generator, f"pinned: server on CPU {cpus[0]}, load generator on CPU {cpus[1]}")
 
 
-def cpu_wait_seconds(pid: int | str) -> float | None:
-    """Seconds the threads of process ``pid`` have spent runnable but waiting for a CPU.
-
-    From /proc/PID/task/*/schedstat (its second field, in ns); None where the kernel does not
-    keep it. On a machine shared with other work, this is the time taken by the others: a
-    server that waited for half of a phase ran at half speed, whatever its code.
-    """
-    total, found = 0, False
+def schedstats(pid: int | str) -> dict[int, tuple[float, float]] | None:
+    """For each thread of process ``pid``, by thread id: (seconds it has run on a CPU,
+    seconds it has been runnable but waiting for one), from /proc/PID/task/*/schedstat (its
+    first two fields, in ns: finer than the 10-ms ticks of /proc/PID/stat, which a short
+    phase needs); None where the kernel does not keep it. A thread that ends while it is
+    read is left out."""
+    stats = {}
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
         return None
     for task in tasks:
         try:
-            total += int((task / "schedstat").read_text().split()[1])
-            found = True
-        except (OSError, IndexError, ValueError):
+            ran, waited = (task / "schedstat").read_text().split()[:2]
+            stats[int(task.name)] = (int(ran) / 1e9, int(waited) / 1e9)
+        except (OSError, ValueError):
             pass  # a thread that just ended
-    return total / 1e9 if found else None
+    return stats or None
+
+
+def cpu_wait_seconds(pid: int | str) -> float | None:
+    """Seconds the threads of process ``pid`` have spent runnable but waiting for a CPU
+    (schedstats); None where the kernel does not keep it. On a machine shared with other
+    work, this is the time taken by the others: a server that waited for half of a phase
+    ran at half speed, whatever its code.
+    """
+    stats = schedstats(pid)
+    return None if stats is None else sum(waited for _, waited in stats.values())
 
 
 def cpu_busy_seconds(cpu: int) -> float | None:
@@ -284,23 +293,6 @@ class ServerProcess:
 
     def stop(self) -> None:
         stop_process(self.proc)
-
-
-def thread_cpu_seconds(pid: int) -> dict[int, float]:
-    """CPU time each thread of process ``pid`` has used so far, by thread id (Linux): from
-    /proc/PID/task/*/schedstat (its first field, in ns: a short phase needs better than the
-    10-ms ticks of /proc/PID/stat). A thread that ends between two readings is left out."""
-    seconds = {}
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return seconds
-    for task in tasks:
-        try:
-            seconds[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
-        except (OSError, IndexError, ValueError):
-            pass
-    return seconds
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -774,17 +766,18 @@ class Result:
 @dataclass(frozen=True)
 class Busy:
     """How busy a server was over a phase: its CPU seconds, and its shares of a core, in all
-    and of its main thread (the loop; the others are the durable store's committer)."""
+    and of its main thread (the loop; of the others, only the durable store's committer
+    works much)."""
 
     seconds: float
     share: float
     main: float
 
 
-def latency_busy(pid: int, before: dict[int, float], elapsed: float) -> Busy:
-    """The server ``pid``'s CPU since ``before`` (thread_cpu_seconds), over ``elapsed`` seconds."""
-    after = thread_cpu_seconds(pid)
-    used = {tid: seconds - before.get(tid, 0.0) for tid, seconds in after.items()}
+def latency_busy(pid: int, before: dict[int, tuple[float, float]], elapsed: float) -> Busy:
+    """The server ``pid``'s CPU since ``before`` (its schedstats then), over ``elapsed`` seconds."""
+    after = schedstats(pid) or {}
+    used = {tid: ran - before.get(tid, (0.0, 0.0))[0] for tid, (ran, _) in after.items()}
     total = sum(used.values())
     return Busy(total, total / elapsed, used.get(pid, 0.0) / elapsed)
 
@@ -836,7 +829,7 @@ async def measure(kind: ServerKind, args: argparse.Namespace, bench: Bench, pinn
                 os.kill(server.proc.pid, signal.SIGUSR1)
             if turns:
                 bench.arrivals = []
-            threads, started = thread_cpu_seconds(server.proc.pid), time.monotonic()
+            threads, started = schedstats(server.proc.pid) or {}, time.monotonic()
             sent = await latency_phase(clients, bench, args.rate, args.seconds)
             busy = latency_busy(server.proc.pid, threads, time.monotonic() - started)
             if traced:
