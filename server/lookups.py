@@ -27,11 +27,11 @@ derived again at start:
   derives them again, from the newest row down to the first one the lookups hold; the
   store runs it at start and after any failed COMMIT.
 - The page cache outlives a killed process, not a crash of the machine, after which an
-  unsynced file may be torn (its journal too). A marker file beside it, written and synced at start with
-  the machine's boot id and removed after a clean close (which syncs the lookups first),
-  tells: a marker of another boot (or of an unknown one) means the lookups are derived
-  again whole (:func:`rebuild`), as they are when the file is missing, unreadable or of
-  another layout.
+  unsynced file may be torn (its journal too). A marker file beside it, written and
+  synced at start with the machine's boot id and removed after a clean close (which
+  syncs the lookups first), tells: a marker of another boot (or of an unknown one) means
+  the lookups are derived again whole (:func:`rebuild`), as they are when the file is
+  missing, unreadable or of another layout.
 - An entry nothing backs any more (a purge or a request id change whose lookups part was
   lost) is harmless: every read checks the row it finds against the entry's keys, and a
   new message whose request id meets such an entry takes it over (mailbox.store_messages).
@@ -247,7 +247,7 @@ def catch_up(db: sqlite3.Connection) -> int:
     return len(missing)
 
 
-def close_cleanly(db: sqlite3.Connection, database: Path | None) -> None:
+def close_cleanly(database: Path | None) -> None:
     """Before the store's connection closes: sync the lookups' file and its journal, and
     remove the marker, so the next start trusts them as they are. A failure leaves the
     marker: the next start catches up (or derives whole after a machine crash)."""
@@ -261,5 +261,5 @@ def close_cleanly(db: sqlite3.Connection, database: Path | None) -> None:
                     os.fsync(file.fileno())
         _marker_path(database).unlink(missing_ok=True)
         _sync_directory(database.parent)
-    except (sqlite3.Error, OSError) as error:
+    except OSError as error:
         log.warning("could not close the message lookups cleanly (%s): the next start checks them", error)
