@@ -63,6 +63,7 @@ from server.stores import MemoryStore
 _DM = b'{"type":"dm","msg_id":'
 _DELIVERED = b'{"type":"delivered","id":"'
 _MSG_ID = b'"msg_id":'
+_ERROR = b'{"type":"error"'
 
 
 class FakeTransport:
@@ -102,14 +103,16 @@ class FakeTransport:
 def in_process_relay(loop: asyncio.AbstractEventLoop, store: Any = None) -> tuple[Relay, WriteBatcher]:
     """A relay on ``store`` (a new memory store if None), on ``loop``, and its write
     batcher. As the benchmark runs the server: capacity, not abuse, so the limits are
-    lifted (but still computed for every request). Shared by this module, bench/turns.py
-    and bench/logins.py."""
+    lifted (but still computed for every request), the bytes a second too: the benchmark's
+    1,000 clients each stay under them, but two clients here carry thousands of messages a
+    second each. Shared by this module, bench/turns.py and bench/logins.py."""
     if store is None:
         store = MemoryStore()
     store.open()
     store.start(loop)
     config = ServerConfig(rate_per_connection=1e9, burst_per_connection=1e9, rate_per_address=1e9,
-                          burst_per_address=1e9, max_connections_per_address=1_000_000)
+                          burst_per_address=1e9, max_connections_per_address=1_000_000,
+                          bytes_per_connection=1e12, bytes_burst_per_connection=1e12)
     relay = Relay(config, store, lambda delay, callback: loop.call_later(delay, callback),
                   lambda func, args, callback: callback(func(*args)))
     batcher = WriteBatcher(loop)
@@ -269,6 +272,8 @@ async def _relay_all(sessions: list, inbox: list[list[bytes]], send, sent: int, 
                     if sent < messages:
                         sends.append(send(i))
                         sent += 1
+                elif line.startswith(_ERROR):  # a message refused is never delivered: stop, not spin
+                    raise RuntimeError(f"the server refused a request: {line.decode()}")
             if batch_acks:
                 inbox[i] += _confirmations(receipts, acks)
             else:

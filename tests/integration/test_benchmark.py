@@ -9,6 +9,7 @@ phase ran, finished without errors and printed numbers that make sense.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import subprocess
@@ -194,6 +195,36 @@ def test_the_in_process_measure_relays_every_message_end_to_end(capsys) -> None:
     assert inprocess.main(["--clients", "20", "--messages", "300"]) == 0
     assert re.search(r"[\d.]+ µs of CPU per direct message \(server and driver\), 20 clients, 300 messages",
                      capsys.readouterr().out)
+
+
+@pytest.mark.timeout_seconds(60)
+def test_the_in_process_measure_carries_two_clients_past_the_bytes_a_second_of_one(capsys) -> None:
+    # Two clients, one message in flight each (a message a turn, as at 2,000/s): each
+    # sends thousands a second, past BYTES_PER_SECOND_PER_CONNECTION's burst, which the
+    # driver did not lift; the relay refused one with rate_limited and the driver, which
+    # waited for its delivered ack, spun for ever.
+    from bench import inprocess
+
+    assert inprocess.main(["--clients", "2", "--window", "1", "--messages", "8000", "--batch-acks"]) == 0
+    assert "2 clients, 8000 messages" in capsys.readouterr().out
+
+
+@pytest.mark.timeout_seconds(60)
+def test_the_in_process_measure_stops_with_the_error_when_the_server_refuses_a_message(monkeypatch) -> None:
+    # A refused message is never delivered: the driver says so instead of waiting for it.
+    from bench import inprocess
+
+    in_process_relay = inprocess.in_process_relay
+
+    def strict(loop, store=None):
+        relay, batcher = in_process_relay(loop, store)
+        relay.config = dataclasses.replace(relay.config, bytes_per_connection=100.0,
+                                           bytes_burst_per_connection=200.0)
+        return relay, batcher
+
+    monkeypatch.setattr(inprocess, "in_process_relay", strict)
+    with pytest.raises(RuntimeError, match="rate_limited"):
+        inprocess.main(["--clients", "2", "--window", "1", "--messages", "300"])
 
 
 @pytest.mark.timeout_seconds(60)
