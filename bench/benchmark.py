@@ -197,12 +197,12 @@ def plan_pinning(wanted: bool) -> Pinning:
     return Pinning(server, generator, f"pinned: server on CPU {cpus[0]}, load generator on CPU {cpus[1]}")
 
 
-def schedstats(pid: int | str) -> dict[int, tuple[float, float]] | None:
+def schedstats(pid: int | str) -> dict[int, tuple[float, float, int]] | None:
     """For each thread of process ``pid``, by thread id: (seconds it has run on a CPU,
-    seconds it has been runnable but waiting for one), from /proc/PID/task/*/schedstat (its
-    first two fields, in ns: finer than the 10-ms ticks of /proc/PID/stat, which a short
-    phase needs); None where the kernel does not keep it. A thread that ends while it is
-    read is left out."""
+    seconds it has been runnable but waiting for one, how many times it was given one),
+    from /proc/PID/task/*/schedstat (in ns: finer than the 10-ms ticks of /proc/PID/stat,
+    which a short phase needs); None where the kernel does not keep it. A thread that ends
+    while it is read is left out."""
     stats = {}
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
@@ -210,8 +210,8 @@ def schedstats(pid: int | str) -> dict[int, tuple[float, float]] | None:
         return None
     for task in tasks:
         try:
-            ran, waited = (task / "schedstat").read_text().split()[:2]
-            stats[int(task.name)] = (int(ran) / 1e9, int(waited) / 1e9)
+            ran, waited, slices = (task / "schedstat").read_text().split()[:3]
+            stats[int(task.name)] = (int(ran) / 1e9, int(waited) / 1e9, int(slices))
         except (OSError, ValueError):
             pass  # a thread that just ended
     return stats or None
@@ -224,7 +224,7 @@ def cpu_wait_seconds(pid: int | str) -> float | None:
     ran at half speed, whatever its code.
     """
     stats = schedstats(pid)
-    return None if stats is None else sum(waited for _, waited in stats.values())
+    return None if stats is None else sum(waited for _, waited, _ in stats.values())
 
 
 def cpu_busy_seconds(cpu: int) -> float | None:
@@ -774,10 +774,10 @@ class Busy:
     main: float
 
 
-def latency_busy(pid: int, before: dict[int, tuple[float, float]], elapsed: float) -> Busy:
+def latency_busy(pid: int, before: dict[int, tuple[float, float, int]], elapsed: float) -> Busy:
     """The server ``pid``'s CPU since ``before`` (its schedstats then), over ``elapsed`` seconds."""
     after = schedstats(pid) or {}
-    used = {tid: ran - before.get(tid, (0.0, 0.0))[0] for tid, (ran, _) in after.items()}
+    used = {tid: ran - before.get(tid, (0.0, 0.0, 0))[0] for tid, (ran, _, _) in after.items()}
     total = sum(used.values())
     return Busy(total, total / elapsed, used.get(pid, 0.0) / elapsed)
 

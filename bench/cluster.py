@@ -25,7 +25,10 @@ its *delivered* ack), then latency at an offered 2,000 messages per second (deli
 p50/p99, split into same-node and cross-node pairs where the benchmark knows which node
 each client is on), then idle logged-in connections (spread over the nodes: RSS per
 connection per node). CPU per message is given for the nodes (summed) and for Redis
-(from /proc/PID/stat of the redis-server this started).
+(from /proc/PID/stat of the redis-server this started); for the latency phase, the share of
+a core that the nodes, Redis and the generator each took meanwhile, and how long they waited
+for one (/proc/PID/task/*/schedstat): at 2,000/s a message costs more than its share of a
+full turn, and on two cores the three can fill both.
 
 Nothing is pinned by default: the point of a cluster is to use every core, and on this
 2-core machine the generator, the nodes and Redis share both. The output says what share of
@@ -65,6 +68,7 @@ from .benchmark import (
     percentile,
     process_cpu_seconds,
     relay_command,
+    schedstats,
     stop_process,
     throughput_phase,
 )
@@ -389,6 +393,7 @@ class Result:
     p50: float = float("nan")
     p99: float = float("nan")
     pairs: dict[bool, tuple[float, float, int]] = field(default_factory=dict)  # cross -> p50, p99, count
+    latency_shares: tuple[float, ...] = ()  # nodes, Redis, generator: shares of a core in the latency phase
     logins: float = float("nan")
     per_connection: list[float] = field(default_factory=list)  # bytes per idle connection, per node
 
@@ -423,25 +428,19 @@ def _cpu(redis: Redis | None) -> float:
     return redis.cpu_seconds() if redis is not None else 0.0
 
 
-def run_queue_wait(pids: list[int]) -> tuple[float, int]:
-    """Seconds the threads of ``pids`` have spent runnable but waiting for a CPU so far,
-    and how many times they were given one (/proc/PID/task/*/schedstat; Linux with
-    schedstats). A process woken by a message waits this long for a core before it can
+def scheduled(pids: list[int]) -> tuple[float, float, int]:
+    """For the threads of ``pids`` together, so far: seconds run on a CPU, seconds runnable
+    but waiting for one, and how many times they were given one (bench.benchmark's
+    ``schedstats``). A process woken by a message waits this long for a core before it can
     even read it: the part of a latency that is neither the code nor the disk."""
-    waited, slices = 0.0, 0
+    ran = waited = 0.0
+    slices = 0
     for pid in pids:
-        try:
-            tasks = list(Path(f"/proc/{pid}/task").iterdir())
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                _run, wait, count = (task / "schedstat").read_text().split()
-            except (OSError, ValueError):
-                continue
-            waited += int(wait) / 1e9
-            slices += int(count)
-    return waited, slices
+        for thread_ran, thread_waited, thread_slices in (schedstats(pid) or {}).values():
+            ran += thread_ran
+            waited += thread_waited
+            slices += thread_slices
+    return ran, waited, slices
 
 
 async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, bench: SplitBench) -> Result:
@@ -485,11 +484,12 @@ async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, b
             gc.freeze()
             waits = {"nodes": nodes.pids(), "Redis": [redis.proc.pid] if redis is not None else [],
                      "generator": [os.getpid()]}
-            waited = {who: run_queue_wait(pids) for who, pids in waits.items()}
+            before, started = {who: scheduled(pids) for who, pids in waits.items()}, time.monotonic()
             if redis is not None:
                 await redis.commandstats(reset=True)
             sent = await latency_phase(clients, bench, args.rate, args.seconds)
-            waited = {who: [a - b for a, b in zip(run_queue_wait(waits[who]), waited[who])] for who in waits}
+            elapsed = time.monotonic() - started
+            used = {who: [a - b for a, b in zip(scheduled(waits[who]), before[who])] for who in waits}
             lat = bench.delivered_latencies
             result.p50, result.p99 = percentile(lat, 0.5), percentile(lat, 0.99)
             print(f"latency at an offered {args.rate:,} messages/s for {args.seconds:g} s ({sent} messages)")
@@ -500,10 +500,18 @@ async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, b
                     result.pairs[cross] = (percentile(values, 0.5), percentile(values, 0.99), len(values))
                     print(f"  {what} pairs ({len(values)}): p50 {ms(result.pairs[cross][0])}, "
                           f"p99 {ms(result.pairs[cross][1])}")
+            # What each took of the machine's cores at this rate: at 2,000/s a message a turn
+            # costs two to three times its share of a full turn (bench/PROFILE.md, round twenty).
+            result.latency_shares = tuple(used[who][0] / elapsed for who in waits)
+            print("  CPU meanwhile, share of a core: " + ", ".join(
+                f"{who} {ran / elapsed:.0%}" + (f" ({ran / max(sent, 1) * 1e6:.0f} µs a message)" if who != "generator"
+                                                else "")
+                for who, (ran, _, slices) in used.items() if slices)
+                + f"; together {sum(result.latency_shares):.0%} of a core, of the {os.cpu_count()} there are")
             # Time runnable but without a core: per wake-up, and in all per message.
             print("  waiting for a CPU (run queue): " + ", ".join(
                 f"{who} {wait / max(slices, 1) * 1e6:.0f} µs per wake-up ({slices / max(sent, 1):.1f} wake-ups and "
-                f"{wait / max(sent, 1) * 1e6:.0f} µs per message)" for who, (wait, slices) in waited.items() if slices))
+                f"{wait / max(sent, 1) * 1e6:.0f} µs per message)" for who, (_, wait, slices) in used.items() if slices))
             if redis is not None:  # the time of each call inside Redis (not its waits, nor the fsync)
                 print("  inside Redis, per call: " + await redis.latencystats(("evalsha", "xreadgroup", "xack")))
             bench.closing = True
@@ -591,6 +599,8 @@ async def run(args: argparse.Namespace) -> int:
         ("Redis CPU µs per message", lambda r: f"{r.redis_us:.0f}" if r.redis_us else "-"),
         ("CPU shares: nodes/Redis/generator", lambda r: f"{r.node_share:.0%}/{r.redis_share:.0%}/"
                                                         f"{r.generator_share:.0%}"),
+        (f"CPU shares at {args.rate:,}/s: nodes/Redis/generator",
+         lambda r: "/".join(f"{share:.0%}" for share in r.latency_shares) or "-"),
         (f"delivered p50 at {args.rate:,}/s, ms", lambda r: _fmt_ms(r.p50)),
         (f"delivered p99 at {args.rate:,}/s, ms", lambda r: _fmt_ms(r.p99)),
         ("  same-node p50 / p99, ms", lambda r: f"{pair(False, 0)(r)}/{pair(False, 1)(r)}"),

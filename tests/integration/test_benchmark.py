@@ -114,9 +114,22 @@ def test_the_cluster_benchmark_smoke_run_reports_every_setup_side_by_side() -> N
     cross = numbers(r"cross-node pairs \((\d+)\): p50 ([\d.]+) ms, p99 ([\d.]+) ms", out)
     assert len(cross) == 1 and cross[0][0] > 0 and 0 < cross[0][1] <= cross[0][2], out
     assert len(same) == 4 and all(n > 0 and 0 < p50 <= p99 for n, p50, p99 in same), out
+    # What each took of the cores in the latency phase (at 2,000/s the two cores fill up:
+    # the cross-node latency waits for them): the nodes' and the generator's in every setup,
+    # Redis's with Redis; the shares add up.
+    busy = re.findall(r"CPU meanwhile, share of a core: nodes (\d+)% \((\d+) µs a message\), "
+                      r"(?:Redis (\d+)% \((\d+) µs a message\), )?generator (\d+)%; together (\d+)% of a core, "
+                      r"of the \d+ there are", out)
+    assert len(busy) == 5, out
+    assert [bool(redis) for _, _, redis, _, _, _ in busy] == [False, False, True, True, True], out
+    for nodes, node_us, redis, _, generator, together in busy:
+        assert int(nodes) > 0 and int(node_us) > 0 and int(generator) > 0, out
+        assert abs(int(nodes) + int(redis or 0) + int(generator) - int(together)) <= 2, out
     idle = numbers(r"idle: ([\d,]+) logged-in connections over (\d) node", out)
     assert [nodes for _, nodes in idle] == [1, 1, 1, 2, 2] and all(n == 40 for n, _ in idle), out
     summary = out[out.index("== summary"):]
+    assert re.search(r"CPU shares at [\d,]+/s: nodes/Redis/generator +(\d+%/0%/\d+% +){2}"
+                     r"(\d+%/[1-9]\d*%/\d+% +){2}\d+%/[1-9]\d*%/\d+%\n", summary), summary
     assert re.search(r"relay +sqlite +redis-1 +redis-2 +workers-2", summary), summary
     assert re.search(r"ratio to the bare relay \(delivered\) +1\.00×( +[\d.]+×){4}", summary), summary
     assert re.search(r"two nodes ÷ one \(redis-2\): ×[\d.]+", summary), summary
