@@ -5,9 +5,11 @@ leaves half an operation behind: storing a message checks its request id, takes 
 message id (``INCR``) and files it in every index in one step; a receipt, an ack, the
 expiry pass, a guest name's hand-over and an account's claim are one step each. The
 operations submitted during one loop turn go to Redis together, as the SQLite store
-groups its commits: as ONE ``EVALSHA`` of :data:`BATCH`, a script made of every
-operation's script as a function, which runs them in the order given, each in its own
-``pcall`` (per :data:`BATCH_OPS` operations; one pipeline, one round trip). A cluster
+groups its commits (receipts and acks, which nothing waits for, ride in a later turn's,
+as the SQLite store's ride in its next commit: :meth:`RedisStore._many`): as ONE
+``EVALSHA`` of :data:`BATCH`, a script made of every operation's script as a function,
+which runs them in the order given, each in its own ``pcall`` (per :data:`BATCH_OPS`
+operations; one pipeline, one round trip). A cluster
 node may have a direct message routed to its recipient's nodes by the script that stores
 it (:attr:`RedisStore.router`).
 
@@ -125,7 +127,7 @@ from ..mailbox import (DEFAULT_ROOM_SLOT, ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_
                        same_request)
 from ..cluster import trace
 from ..cluster.scripts import ROUTE_FUNCTION
-from ..store import FailureLog, StoreUnavailable
+from ..store import LAZY_SECONDS, FailureLog, StoreUnavailable
 from .base import Callback, ErrorCallback
 
 log = logging.getLogger("chat.store")
@@ -1157,6 +1159,10 @@ class RedisStore:
         self._acks: _Many | None = None
         self._stop_joining()
         self._scheduled = False
+        # Lazy receipts and acks (_many): a turn that submitted only those sends nothing at
+        # its end (_scheduled stays False); they ride in the next pipeline that something
+        # else starts, or go by themselves after LAZY_SECONDS (this timer).
+        self._lazy_timer: asyncio.TimerHandle | None = None
         # Pipelines in flight, oldest first: (operations as they ran, submissions, task).
         # Answers run from the front.
         self._batches: deque[tuple[list, list, asyncio.Task]] = deque()
@@ -1221,6 +1227,8 @@ class RedisStore:
         to 2 ms after each answer, which the benchmarks' drivers counted as work."""
         if not (self._queued or self._batches):
             return
+        if self._queued and not self._scheduled:  # lazy receipts and acks: no need to wait for them
+            self._schedule_send()
         waiter = self._loop.create_future()
         self._drain_waiters.append(waiter)
         try:
@@ -1250,6 +1258,7 @@ class RedisStore:
         waiting.extend(self._submitted)
         self._queued, self._submitted = [], []
         self._stop_joining()
+        self._cancel_lazy()
         for entry in waiting:
             self._refuse(entry, StoreUnavailable("the store is closing", storage=False))
         self._wake_drained()
@@ -1306,8 +1315,24 @@ class RedisStore:
         if not crossable:
             self._stop_joining()
         if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._send)
+            self._schedule_send()
+
+    def _schedule_send(self) -> None:
+        """Send the queue at the end of this loop turn, the lazy receipts and acks in it too."""
+        self._cancel_lazy()
+        self._scheduled = True
+        self._loop.call_soon(self._send)
+
+    def _cancel_lazy(self) -> None:
+        if self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
+
+    def _lazy_due(self) -> None:
+        """Lazy receipts and acks waited LAZY_SECONDS without a pipeline to ride in: send them."""
+        self._lazy_timer = None
+        if self._queued and not self._scheduled:
+            self._send()
 
     def _stop_joining(self) -> None:
         """Receipts and acks submitted from now on start new operations, after everything
@@ -1330,7 +1355,15 @@ class RedisStore:
         receipt without its sender's key, an account...) is crossed by none: it runs after
         every receipt and ack submitted before it, and before every one submitted after it.
         Receipts keep their order among themselves, acks theirs, and a turn's BATCH_OPS
-        chunks run one after another, so a turn split over several keeps this order too."""
+        chunks run one after another, so a turn split over several keeps this order too.
+
+        Lazy, as the SQLite store's receipts and acks are (server/store.py, LAZY_SECONDS):
+        nothing waits for their answer (the sender was told ``delivered`` as the receipt
+        was read; an ack's answer only says whether its key sent the message), so they do
+        not start a pipeline (one more wake-up of Redis, with its fsync, and of this node
+        for the reply, a message: at 2,000/s the cluster's cores were full of them). They
+        go in the next one that another operation starts, in their place, or after
+        LAZY_SECONDS. Until then they may keep joining: the turns between count as one."""
         if script is _RECEIPTS:
             many = self._receipts
             if many is None or many.count >= MANY_OPS:
@@ -1351,11 +1384,14 @@ class RedisStore:
         # turns a run holds one or two, and its object cost more than the tuples.)
         self._submitted.append((many, callback, on_error))
         if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._send)
+            if self._drain_waiters:  # someone waits for the queue to empty (drain): hold nothing
+                self._schedule_send()
+            elif self._lazy_timer is None:
+                self._lazy_timer = self._loop.call_later(LAZY_SECONDS, self._lazy_due)
 
     def _send(self) -> None:
         self._scheduled = False
+        self._cancel_lazy()
         batch, self._queued = self._queued, []
         submitted, self._submitted = self._submitted, []
         self._stop_joining()

@@ -240,3 +240,82 @@ def test_receipts_and_acks_cross_only_stores_and_a_refused_operation_refuses_eac
     refused = "Redis at redis://127.0.0.1:1/0 refused the work: OOM no memory"
     assert answers == [("store", 11), ("ack", 7, True), ("receipt", 4, "no"), ("page", ([], None)),
                        ("receipt", 5, refused), ("store", 12), ("ack", 4, True), ("receipt", 6, refused)]
+
+
+class _ManualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock moves only when the test moves it."""
+
+    now = 1000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def _lazy_store(loop: asyncio.AbstractEventLoop) -> tuple[RedisStore, _Redis]:
+    store = RedisStore("redis://127.0.0.1:1/0")
+    store._loop = loop
+    store._client = redis = _Redis(loop, _redis_answers())
+    return store, redis
+
+
+async def _turns(count: int = 5) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+def _scripts(calls: list[list[tuple]]) -> list[list]:
+    return [[(script, arguments if script is not module._STORE_PACKED else arguments[1])
+             for script, arguments in call] for call in calls]
+
+
+def test_a_turn_of_receipts_and_acks_alone_sends_nothing_they_ride_in_the_next_pipeline_in_their_place():
+    """Issue 10 (bench/PROFILE.md, round twenty-one): receipts and acks are lazy, as the
+    SQLite store's are: a turn that submitted only those wakes neither Redis nor, for the
+    reply, the node. The next turn's store carries them, ahead of it as base.py allows,
+    a receipt of that turn joined to them; the answers keep submission order."""
+    loop = _ManualClockLoop()
+    try:
+        store, redis = _lazy_store(loop)
+        answers: list = []
+
+        async def scenario() -> None:
+            store.record_receipt(1, "bob", lambda a: answers.append(("receipt", 1, a)), sender_key="alice")
+            store.record_ack(1, "alice", lambda a: answers.append(("ack", 1, a)))
+            await _turns()
+            assert redis.calls == [] and answers == []  # the clock stands still: no LAZY_SECONDS
+            store.record_receipt(2, "bob", lambda a: answers.append(("receipt", 2, a)), sender_key="alice")
+            store.store_fields(_fields(3), lambda result: answers.append(("store", result[0].msg_id)))
+            await _turns()
+        loop.run_until_complete(asyncio.wait_for(scenario(), 10))
+        assert _scripts(redis.calls) == [[
+            (module._RECEIPTS_PACKED, [b"1\tbob\talice\t2\tbob\talice"]),
+            (module._ACKS_PACKED, [b"1\talice"]),
+            (module._STORE_PACKED, b"message 3")]]
+        assert answers == [("receipt", 1, None), ("ack", 1, True), ("receipt", 2, None), ("store", 11)]
+    finally:
+        loop.close()
+
+
+def test_lazy_receipts_and_acks_go_by_themselves_after_lazy_seconds_and_at_once_for_a_drain():
+    from server.store import LAZY_SECONDS
+
+    loop = _ManualClockLoop()
+    try:
+        store, redis = _lazy_store(loop)
+        answers: list = []
+
+        async def scenario() -> None:
+            store.record_ack(1, "alice", answers.append)
+            loop.now += LAZY_SECONDS * 0.9
+            await _turns()
+            assert redis.calls == []
+            loop.now += LAZY_SECONDS * 0.2
+            await _turns()
+            assert _scripts(redis.calls) == [[(module._ACKS_PACKED, [b"1\talice"])]] and answers == [True]
+            # Someone drains the store (the server stopping): nothing is held for the timer.
+            store.record_receipt(2, "bob", answers.append, sender_key="alice")
+            await asyncio.wait_for(store.drain(timeout=5), 5)
+            assert len(redis.calls) == 2 and answers == [True, None]
+        loop.run_until_complete(asyncio.wait_for(scenario(), 10))
+    finally:
+        loop.close()
