@@ -271,8 +271,8 @@ WAL_AUTOCHECKPOINT_PAGES = 4096
 # A lazy item does not start a commit of its own: it rides in the next transaction that
 # something else starts (under load, the next message's, a few hundred µs later), so the
 # committer is not busy with a commit of receipts when the next message arrives (issue 9:
-# a message waited for the commit under way, then for its own). The Redis store's receipts
-# and acks wait as long for a pipeline to ride in (stores/redis.py, RedisStore._many).
+# a message waited for the commit under way, then for its own). The Redis store's acks
+# wait as long for a pipeline to ride in (stores/redis.py, RedisStore._many).
 LAZY_SECONDS = 0.01
 
 

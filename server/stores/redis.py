@@ -5,8 +5,8 @@ leaves half an operation behind: storing a message checks its request id, takes 
 message id (``INCR``) and files it in every index in one step; a receipt, an ack, the
 expiry pass, a guest name's hand-over and an account's claim are one step each. The
 operations submitted during one loop turn go to Redis together, as the SQLite store
-groups its commits (receipts and acks, which nothing waits for, ride in a later turn's,
-as the SQLite store's ride in its next commit: :meth:`RedisStore._many`): as ONE
+groups its commits (acks, which nothing waits for, may ride in a later turn's, as the
+SQLite store's ride in its next commit: :meth:`RedisStore._many`): as ONE
 ``EVALSHA`` of :data:`BATCH`, a script made of every operation's script as a function,
 which runs them in the order given, each in its own ``pcall`` (per :data:`BATCH_OPS`
 operations; one pipeline, one round trip). A cluster
@@ -1159,9 +1159,9 @@ class RedisStore:
         self._acks: _Many | None = None
         self._stop_joining()
         self._scheduled = False
-        # Lazy receipts and acks (_many): a turn that submitted only those sends nothing at
-        # its end (_scheduled stays False); they ride in the next pipeline that something
-        # else starts, or go by themselves after LAZY_SECONDS (this timer).
+        # Lazy acks (_many): a turn that submitted only acks sends nothing at its end
+        # (_scheduled stays False); they ride in the next pipeline that something else
+        # starts, or go by themselves after LAZY_SECONDS (this timer).
         self._lazy_timer: asyncio.TimerHandle | None = None
         # Pipelines in flight, oldest first: (operations as they ran, submissions, task).
         # Answers run from the front.
@@ -1227,7 +1227,7 @@ class RedisStore:
         to 2 ms after each answer, which the benchmarks' drivers counted as work."""
         if not (self._queued or self._batches):
             return
-        if self._queued and not self._scheduled:  # lazy receipts and acks: no need to wait for them
+        if self._queued and not self._scheduled:  # lazy acks: no need to wait for them
             self._schedule_send()
         waiter = self._loop.create_future()
         self._drain_waiters.append(waiter)
@@ -1318,7 +1318,7 @@ class RedisStore:
             self._schedule_send()
 
     def _schedule_send(self) -> None:
-        """Send the queue at the end of this loop turn, the lazy receipts and acks in it too."""
+        """Send the queue at the end of this loop turn, the lazy acks in it too."""
         self._cancel_lazy()
         self._scheduled = True
         self._loop.call_soon(self._send)
@@ -1329,7 +1329,7 @@ class RedisStore:
             self._lazy_timer = None
 
     def _lazy_due(self) -> None:
-        """Lazy receipts and acks waited LAZY_SECONDS without a pipeline to ride in: send them."""
+        """Lazy acks waited LAZY_SECONDS without a pipeline to ride in: send them."""
         self._lazy_timer = None
         if self._queued and not self._scheduled:
             self._send()
@@ -1357,13 +1357,17 @@ class RedisStore:
         Receipts keep their order among themselves, acks theirs, and a turn's BATCH_OPS
         chunks run one after another, so a turn split over several keeps this order too.
 
-        Lazy, as the SQLite store's receipts and acks are (server/store.py, LAZY_SECONDS):
-        nothing waits for their answer (the sender was told ``delivered`` as the receipt
-        was read; an ack's answer only says whether its key sent the message), so they do
-        not start a pipeline (one more wake-up of Redis, with its fsync, and of this node
-        for the reply, a message: at 2,000/s the cluster's cores were full of them). They
-        go in the next one that another operation starts, in their place, or after
-        LAZY_SECONDS. Until then they may keep joining: the turns between count as one."""
+        Acks are lazy, as the SQLite store's are (server/store.py, LAZY_SECONDS): nothing
+        waits for their answer (it only says whether the ack's key sent the message, and
+        one lost in a crash means the outcome is told once more, as the protocol allows),
+        so they do not start a pipeline (one more wake-up of Redis, with its fsync, and of
+        this node for the reply: at 2,000/s the cluster's cores were full of them). They go
+        in the next one that another operation starts, in their place, or after
+        LAZY_SECONDS; until then they keep joining, the turns between counting as one.
+        Receipts are not: the sender was told ``delivered`` as the receipt was read, and a
+        receipt that waited could die with its node, so the message would reach its
+        recipient again from another node (tests/integration/test_cluster_processes.py,
+        the kill -9 mid-stream)."""
         if script is _RECEIPTS:
             many = self._receipts
             if many is None or many.count >= MANY_OPS:
@@ -1384,7 +1388,8 @@ class RedisStore:
         # turns a run holds one or two, and its object cost more than the tuples.)
         self._submitted.append((many, callback, on_error))
         if not self._scheduled:
-            if self._drain_waiters:  # someone waits for the queue to empty (drain): hold nothing
+            # Held only if it is an ack and nobody waits for the queue to empty (drain).
+            if script is _RECEIPTS or self._drain_waiters:
                 self._schedule_send()
             elif self._lazy_timer is None:
                 self._lazy_timer = self._loop.call_later(LAZY_SECONDS, self._lazy_due)
