@@ -6,12 +6,11 @@ message id (``INCR``) and files it in every index in one step; a receipt, an ack
 expiry pass, a guest name's hand-over and an account's claim are one step each. The
 operations submitted during one loop turn go to Redis together, as the SQLite store
 groups its commits (acks, which nothing waits for, may ride in a later turn's, as the
-SQLite store's ride in its next commit: :meth:`RedisStore._many`): as ONE
-``EVALSHA`` of :data:`BATCH`, a script made of every operation's script as a function,
-which runs them in the order given, each in its own ``pcall`` (per :data:`BATCH_OPS`
-operations; one pipeline, one round trip). A cluster
-node may have a direct message routed to its recipient's nodes by the script that stores
-it (:attr:`RedisStore.router`).
+SQLite store's ride in its next commit: :meth:`RedisStore._many`): as ONE ``EVALSHA`` of
+:data:`BATCH`, a script made of every operation's script as a function, which runs them
+in the order given, each in its own ``pcall`` (per :data:`BATCH_OPS` operations; one
+pipeline, one round trip). A cluster node may have a direct message routed to its
+recipient's nodes by the script that stores it (:attr:`RedisStore.router`).
 
 The contract of base.py, as this store keeps it:
 
