@@ -693,6 +693,10 @@ class TerminalUI:
         # The interactive screen (all guarded by _print_lock):
         self._names = KnownNames()  # what Tab offers
         self._last_sender: str | None = None  # whom /reply answers
+        # /history NAME under way: the read mark the server sends after the page waits in
+        # _after_history until the page is printed (_held_for_history).
+        self._history_of: str | None = None
+        self._after_history: list[Read] = []
         self._shown: set[OutgoingMessage] = set()  # own messages whose line is on screen
         self._last_key: object = None  # what the last line printed shows (rewritable if not None)
         self._last_rows = 0         # screen rows that line takes
@@ -853,15 +857,23 @@ class TerminalUI:
                 self._emit(_("! /{command} failed: {why}").format(command=command_names("whois")[0],
                                                                   why=sanitize(str(exc))))
         elif isinstance(command, ShowHistory):
-            try:
-                entries = self.client.history(command.peer, command.count, self._timeout)
-            except ClientError as exc:
-                self._emit(_("! /{command} failed: {why}").format(command=command_names("history")[0],
-                                                                  why=self._failure(exc)))
-                return
             with self._print_lock:
-                self._names.known(command.peer)
-            self._emit_block(format_history(command.peer, entries, self._me))
+                self._history_of = canonical(command.peer)
+            try:
+                try:
+                    entries = self.client.history(command.peer, command.count, self._timeout)
+                except ClientError as exc:
+                    self._emit(_("! /{command} failed: {why}").format(command=command_names("history")[0],
+                                                                      why=self._failure(exc)))
+                    return
+                with self._print_lock:
+                    self._names.known(command.peer)
+                self._emit_block(format_history(command.peer, entries, self._me))
+            finally:
+                with self._print_lock:
+                    held, self._after_history, self._history_of = self._after_history, [], None
+                for event in held:
+                    self._on_event(event)
         elif isinstance(command, SetBlocked):
             self._set_blocked(command)
         elif isinstance(command, ClaimName):
@@ -1197,6 +1209,8 @@ class TerminalUI:
         elif isinstance(event, Goodbye):
             self._goodbye = event.reason  # said when the stream ends, with the rest
         else:
+            if isinstance(event, Read) and self._held_for_history(event):
+                return
             if isinstance(event, Reconnected):
                 self._goodbye = None  # that goodbye was survived: a later end is another story
             if isinstance(event, DirectMessage):
@@ -1250,6 +1264,17 @@ class TerminalUI:
                 self._mark_read(event)
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
+
+    def _held_for_history(self, event: Read) -> bool:
+        """Keep ``event`` for later if it is the read mark of the peer whose /history page
+        is awaited. The server sends it after the page, but the receiver (this thread)
+        reads both in one go and would print it while the command thread is still waking
+        up to print the page: "✓✓ read by" came above the history it is about."""
+        with self._print_lock:
+            if self._history_of is None or event.sender is None or canonical(event.sender) != self._history_of:
+                return False
+            self._after_history.append(event)
+            return True
 
     def _mark_read(self, event: DirectMessage) -> None:
         mark_read = getattr(self.client, "mark_read", None)

@@ -23,7 +23,7 @@ from client.exitcodes import ExitCode
 from client.oneshot import send_once
 from client.terminal import TerminalUI, format_history
 from faultproxy import DOWN, UP, Fault, FaultProxy
-from protocol import DirectMessage, Event, HistoryEntry
+from protocol import DirectMessage, Event, HistoryEntry, Read
 from clientkit import start
 from server import ServerConfig, ServerThread
 
@@ -159,6 +159,27 @@ def test_history_in_the_terminal(server: ServerThread, clients: list[ChatClient]
     assert "* history with Bob (6 messages):" in lines
     assert "* no messages with Zed" in lines
     assert lines.count("! usage: /history NAME [N] (N from 1 to 10000, default 20)") == 2
+
+
+def test_history_is_printed_above_the_read_mark_the_server_sends_after_it(server: ServerThread,
+                                                                          clients: list[ChatClient]) -> None:
+    # The server answers /history with the page, then a "read" frame (how far the peer has
+    # read); the receiver read both at once and printed "✓✓ read by Bob" while the command
+    # thread was still waking up to print the page, so the mark came above the history.
+    read = threading.Event()
+    bob = start(clients, server.port, "Bob")
+    alice = start(clients, server.port, "Alice", on_event=lambda event: read.set() if isinstance(event, Read) else None)
+    sent = alice.send_direct("Bob", "read me")
+    assert sent.wait("delivered", WAIT)
+    bob.mark_read("Alice", sent.msg_id)
+    assert read.wait(WAIT)  # the mark is stored: Alice heard of it
+    alice.close()
+    for _ in range(3):
+        code, lines = run_pipe(server.port, "/history Bob\n")
+        assert code == ExitCode.OK
+        heading = lines.index("* history with Bob (1 message):")
+        marks = [i for i, line in enumerate(lines) if line == f"✓✓ read by Bob (up to message {sent.msg_id})"]
+        assert marks and marks[0] > heading + 1, lines
 
 
 def test_history_pages_with_the_cursor(server: ServerThread, clients: list[ChatClient]) -> None:
