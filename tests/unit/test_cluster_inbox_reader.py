@@ -41,6 +41,9 @@ class ScriptedReader:
             raise step
         return step
 
+    async def close(self) -> None:
+        pass
+
 
 class Relay:
     def __init__(self) -> None:
@@ -72,6 +75,7 @@ def test_an_entry_read_again_after_a_lost_connection_is_acknowledged_not_applied
         return outcome
 
     monkeypatch.setattr(node_module.scripts, "INBOX_TAKEN", inbox_taken)
+    monkeypatch.setattr(node_module, "LAZY_SECONDS", 0.0)  # each read's acknowledgement at once
     node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1", beat=0.001)
     relay = Relay()
     node.attach(relay)
@@ -88,3 +92,72 @@ def test_an_entry_read_again_after_a_lost_connection_is_acknowledged_not_applied
     assert relay.told == [("bob", 7, b'{"type":"delivered","msg_id":7}')]  # once, not twice
     assert acks == [(entry[0],), (entry[0],)]  # acknowledged again when it came back
     assert not node._inbox_unacked  # and forgotten once Redis has it
+
+
+def _tell(n: int) -> tuple[bytes, list[bytes]]:
+    return (b"1700000000000-%d" % n, [b"e", bus.encode(bus.Tell("bob", n, '{"type":"delivered","msg_id":%d}' % n))])
+
+
+def test_the_entries_of_reads_within_lazy_seconds_are_acknowledged_in_one_call_and_the_rest_at_stop(
+        monkeypatch) -> None:
+    # Issue 10 (bench/PROFILE.md, round twenty-one): a call of its own per read woke Redis
+    # (with its fsync) and the node once more per entry at a few hundred messages a second.
+    stream = b"{chat}:inbox:n1"
+    first, second, third = _tell(1), _tell(2), _tell(3)
+    acks: list[tuple] = []
+
+    async def inbox_taken(_client: object, args: tuple) -> object:
+        acks.append(args[2:])
+        return len(args) - 2
+
+    monkeypatch.setattr(node_module.scripts, "INBOX_TAKEN", inbox_taken)
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1", beat=0.001)
+    relay = Relay()
+    node.attach(relay)
+
+    async def run() -> None:
+        node._inbox_reader = ScriptedReader([[[stream, []]], [[stream, [first]]], [[stream, [second]]]])
+        with pytest.raises(_End):
+            await asyncio.wait_for(node._read_inbox(), 5)
+        assert acks == []  # held: LAZY_SECONDS not over
+        for _ in range(500):  # wait for the timer, bounded
+            if acks:
+                break
+            await asyncio.sleep(0.002)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert acks == [(first[0], second[0])]  # both reads in one call
+        assert not node._inbox_unacked
+        node._inbox_reader = ScriptedReader([[[stream, [third]]]])
+        with pytest.raises(_End):
+            await asyncio.wait_for(node._read_inbox(), 5)
+        await asyncio.wait_for(node.stop(), 5)  # leaving: what was applied is acknowledged first
+        assert acks == [(first[0], second[0]), (third[0],)]
+
+    asyncio.run(run())
+    assert [msg_id for _key, msg_id, _frame in relay.told] == [1, 2, 3]
+
+
+def test_a_full_read_is_acknowledged_at_once(monkeypatch) -> None:
+    stream = b"{chat}:inbox:n1"
+    entries = [_tell(n) for n in range(node_module.READ_COUNT)]
+    acks: list[tuple] = []
+
+    async def inbox_taken(_client: object, args: tuple) -> object:
+        acks.append(args[2:])
+        return len(args) - 2
+
+    monkeypatch.setattr(node_module.scripts, "INBOX_TAKEN", inbox_taken)
+    monkeypatch.setattr(node_module, "LAZY_SECONDS", 3600.0)  # the timer would never come
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1", beat=0.001)
+    node.attach(Relay())
+    node._inbox_reader = ScriptedReader([[[stream, []]], [[stream, entries]]])
+
+    async def run() -> None:
+        with pytest.raises(_End):
+            await asyncio.wait_for(node._read_inbox(), 5)
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    asyncio.run(run())
+    assert [len(ids) for ids in acks] == [node_module.READ_COUNT]
