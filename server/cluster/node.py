@@ -592,10 +592,8 @@ class ClusterNode:
             task.cancel()
         for session in list(self._sids):
             self.release(session, "server shutting down", time.time())
-        if self._take_timer is not None:  # what was applied is acknowledged before leaving
-            self._take_timer.cancel()
-            self._take_timer = None
-            taken, self._inbox_taken = self._inbox_taken, []
+        taken = self._held_acknowledgements()
+        if taken:  # what was applied is acknowledged before leaving
             await self._take_inbox(taken)
         if self._last_beat > float("-inf"):  # it joined (a failed start did not: nothing to undo)
             try:
@@ -918,12 +916,17 @@ class ClusterNode:
             self._take_timer = asyncio.get_running_loop().call_later(LAZY_SECONDS, self._take_inbox_now)
 
     def _take_inbox_now(self) -> None:
+        taken = self._held_acknowledgements()
+        if taken:
+            asyncio.ensure_future(self._take_inbox(taken))
+
+    def _held_acknowledgements(self) -> list:
+        """The ids _take_inbox_later holds, handed over (and its timer stopped)."""
         if self._take_timer is not None:
             self._take_timer.cancel()
             self._take_timer = None
         taken, self._inbox_taken = self._inbox_taken, []
-        if taken:
-            asyncio.ensure_future(self._take_inbox(taken))
+        return taken
 
     async def _take_inbox(self, ids: list) -> None:
         """Acknowledge (and delete) inbox entries this node applied; once Redis has done
