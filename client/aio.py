@@ -28,7 +28,9 @@ The coroutines that wait for an answer (``who``, ``lookup``, ``history``) may be
 from any task except the reader's own (an ``on_event`` cannot await anyway): the answer is
 read by the reader task, which never waits for the application.
 
-Plain TCP only: TLS is :class:`~client.library.ChatClient`'s (``tls=True``).
+TLS as :class:`~client.library.ChatClient`'s: ``tls=True`` (the system's trusted CAs),
+``cafile=PATH`` or ``ssl_context=CONTEXT``; the handshake is asyncio's, its failures said in
+the same words (client/transport.py, ``tls_failure``).
 One object, one event loop; not thread-safe (like every asyncio object).
 """
 
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from typing import NamedTuple, TypeVar
@@ -84,7 +87,7 @@ from .errors import (
 from .events import Reconnected, Reconnecting
 from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
-from .transport import open_socket
+from .transport import open_socket, tls_context, tls_failure
 
 _log = logging.getLogger(__name__)
 
@@ -122,7 +125,7 @@ class AioChatClient:
     ``reconnect``, ``reconnect_delay``, ``reconnect_max_delay``,
     ``max_reconnect_attempts`` (None: until :meth:`close`), ``connect_timeout`` (each
     attempt), ``reconnect_on_goodbye``, ``heartbeat_interval``, ``heartbeat_timeout``,
-    ``max_waiting``, ``seen_limit``.
+    ``max_waiting``, ``seen_limit``, ``tls``, ``cafile``, ``ssl_context``.
 
     Public attributes: ``name``, ``servers``, ``host``/``port`` (the server in use),
     ``core`` (the :class:`~client.core.ClientCore`), ``welcome``, ``reconnects``,
@@ -139,7 +142,8 @@ class AioChatClient:
                  reconnect_max_delay: float = RECONNECT_MAX_DELAY, max_reconnect_attempts: int | None = None,
                  connect_timeout: float = const.CONNECT_TIMEOUT, reconnect_on_goodbye: bool = False,
                  heartbeat_interval: float | None = None, heartbeat_timeout: float = const.HEARTBEAT_TIMEOUT,
-                 max_waiting: int = MAX_WAITING, seen_limit: int = SEEN_LIMIT) -> None:
+                 max_waiting: int = MAX_WAITING, seen_limit: int = SEEN_LIMIT,
+                 tls: bool = False, cafile: str | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.name = name
         self.servers: list[tuple[str, int]] = [(h, int(p)) for h, p in servers] if servers else [(host, port)]
         self.host, self.port = self.servers[0]
@@ -169,6 +173,9 @@ class AioChatClient:
         self._wake = asyncio.Event()  # set by close(): ends a backoff wait at once
         # request_id -> (tracker, the future of its final state): see Sending.
         self._finals: dict[str, tuple[OutgoingMessage, asyncio.Future[str]]] = {}
+        self._tls = tls or cafile is not None or ssl_context is not None
+        self._cafile = cafile
+        self._ssl_context = ssl_context
 
     @property
     def address(self) -> str:
@@ -236,10 +243,25 @@ class AioChatClient:
         deadline = loop.time() + timeout
         # The connect itself, with its errors in words, is transport.open_socket's (in a
         # worker thread, as asyncio's own getaddrinfo is); the stream takes the socket over.
+        # With TLS, the handshake is asyncio's (a stream cannot take a socket wrapped already).
+        if self._tls and self._ssl_context is None:
+            self._ssl_context = tls_context(self._cafile)  # once: CertificateError if the file is bad
+        context = self._ssl_context if self._tls else None
         sock = await asyncio.to_thread(open_socket, self.host, self.port, timeout, None)
         try:
             sock.setblocking(False)
-            reader, writer = await asyncio.open_connection(sock=sock, limit=RECV_BYTES)
+            if context is None:
+                reader, writer = await asyncio.open_connection(sock=sock, limit=RECV_BYTES)
+            else:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                    sock=sock, limit=RECV_BYTES, ssl=context, server_hostname=self.host,
+                    ssl_handshake_timeout=timeout + 1), timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            sock.close()
+            if context is None:
+                raise
+            failure = TimeoutError() if isinstance(exc, asyncio.TimeoutError) else exc
+            raise tls_failure(failure, where, timeout) from None
         except BaseException:
             sock.close()
             raise

@@ -1,7 +1,8 @@
 """Opening the connection to the server: TCP, optionally TLS, with errors in words.
 
-Two plain functions the client library calls for every (re)connection; they raise the
-client's own exceptions, whose messages are shown to users as they are.
+Plain functions the client library calls for every (re)connection, and the asyncio client
+for its TLS handshake's errors; they raise (or make) the client's own exceptions, whose
+messages are shown to users as they are.
 """
 
 from __future__ import annotations
@@ -54,23 +55,27 @@ def open_socket(host: str, port: int, timeout: float, context: ssl.SSLContext | 
     try:
         # The handshake runs here, bounded by the socket's timeout.
         return context.wrap_socket(sock, server_hostname=host)
-    except ssl.SSLCertVerificationError as exc:
+    except OSError as exc:  # ssl.SSLError and TimeoutError are OSErrors
         sock.close()
+        raise tls_failure(exc, where, timeout) from None
+
+
+def tls_failure(exc: OSError, where: str, timeout: float) -> ServerUnreachable:
+    """The client's error, in words, for ``exc`` raised by the TLS handshake with ``where``
+    (within ``timeout`` s): :class:`CertificateError` for a certificate that cannot be
+    verified, :class:`LoginInterrupted` for a connection reset on the way (a new attempt
+    may not meet it), else :class:`ServerUnreachable`. The threaded client's handshake
+    (:func:`open_socket`) and the asyncio client's (client/aio.py) both say it so."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
         detail = exc.verify_message or exc.reason or str(exc)
-        raise CertificateError(f"cannot verify the server's certificate: {detail}") from None
-    except ssl.SSLError as exc:
-        sock.close()
-        raise ServerUnreachable(f"the TLS handshake with {where} failed: {exc.reason or exc} "
-                                "(is it a TLS server?)") from None
-    except TimeoutError:
-        sock.close()
-        raise ServerUnreachable(f"no TLS handshake from {where} within {timeout:g} s "
-                                "(is it a TLS server?)") from None
-    except (ConnectionResetError, ConnectionAbortedError) as exc:
-        sock.close()
-        raise LoginInterrupted(f"the connection to {where} failed during the TLS handshake: "
-                               f"{exc.strerror or exc}") from None
-    except OSError as exc:
-        sock.close()
-        raise ServerUnreachable(f"the connection to {where} failed during the TLS handshake: "
-                                f"{exc.strerror or exc or type(exc).__name__}") from None
+        return CertificateError(f"cannot verify the server's certificate: {detail}")
+    if isinstance(exc, ssl.SSLError):
+        return ServerUnreachable(f"the TLS handshake with {where} failed: {exc.reason or exc} "
+                                 "(is it a TLS server?)")
+    if isinstance(exc, TimeoutError):
+        return ServerUnreachable(f"no TLS handshake from {where} within {timeout:g} s (is it a TLS server?)")
+    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError)):
+        return LoginInterrupted(f"the connection to {where} failed during the TLS handshake: "
+                                f"{exc.strerror or exc}")
+    return ServerUnreachable(f"the connection to {where} failed during the TLS handshake: "
+                             f"{exc.strerror or exc or type(exc).__name__}")

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from chatpeer import WebPeer
+from client.aio import AioChatClient
+from client.errors import CertificateError, ServerUnreachable
+from client.resume import ResumeTokens
 from protocol import Accepted, Delivered, DirectMessage, Receipt, SendDirect, UserJoined, UserLeft, Welcome
 from server import ServerConfig, ServerThread
 from server.web import WEBCLIENT_ROOT
@@ -62,6 +65,47 @@ def test_clients_that_trust_the_certificate_log_in_and_chat(tls_server, trusting
         assert (dm.msg_id, dm.text) == (accepted.msg_id, "over TLS 🔒")
         bob.send(Receipt(dm.msg_id))
         assert alice.expect(Delivered, skip=NOTICES).request_id == "t1"
+
+
+def test_the_asyncio_client_logs_in_over_tls_and_chats(tls_server, trusting):
+    # client/aio.py had no TLS ("Plain TCP only"): the threaded client had it, the asyncio
+    # one could not reach a TLS server at all.
+    import asyncio
+
+    async def chat() -> None:
+        async with AioChatClient("Alice", tls_server.host, tls_server.port, ssl_context=trusting,
+                                 resume_tokens=ResumeTokens(None)) as alice:
+            with WireClient.login(tls_server.host, tls_server.port, "Bob", tls=trusting) as bob:
+                _message, done = alice.send_direct("Bob", "olá, por TLS")
+                dm = bob.expect(DirectMessage, skip=NOTICES)
+                assert dm.text == "olá, por TLS"
+                bob.send(Receipt(dm.msg_id))
+                assert await asyncio.wait_for(done, 10) == "delivered"
+
+    asyncio.run(asyncio.wait_for(chat(), 30))
+
+
+def test_the_asyncio_client_says_why_it_cannot_connect_over_tls(tls_server, certificate):
+    import asyncio
+
+    async def connect(**options) -> Exception | None:
+        """The error connecting with ``options``, or None once logged in."""
+        aio = AioChatClient("Alice", tls_server.host, tls_server.port, resume_tokens=ResumeTokens(None),
+                            reconnect=False, **options)
+        try:
+            await aio.connect(timeout=5)
+        except ServerUnreachable as exc:
+            return exc
+        finally:
+            await aio.close()
+        return None
+
+    untrusted = asyncio.run(asyncio.wait_for(connect(tls=True), 30))  # the system's CAs: not ours
+    assert isinstance(untrusted, CertificateError)
+    assert str(untrusted).startswith("cannot verify the server's certificate"), untrusted
+    assert asyncio.run(asyncio.wait_for(connect(cafile=str(certificate[0])), 30)) is None
+    plain = asyncio.run(asyncio.wait_for(connect(), 30))  # no TLS to a TLS server: no welcome
+    assert isinstance(plain, ServerUnreachable) and not isinstance(plain, CertificateError)
 
 
 def test_a_client_without_the_certificate_fails_verification(tls_server):
