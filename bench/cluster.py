@@ -17,7 +17,12 @@ It starts its own ``redis-server`` on a free loopback port (``--appendonly yes
   half of the random pairs are cross-node (the recipient's session is on the other node:
   the message goes through that node's inbox stream);
 - ``workers-2``: ``--cluster URL --workers 2``, two nodes sharing one port (SO_REUSEPORT):
-  the kernel spreads the clients, so about half of the pairs are cross-node too.
+  the kernel spreads the clients, so about half of the pairs are cross-node too;
+- ``bare-2``: two bare relays through the same Redis (bench/redis_relay.py), two ports, as
+  ``redis-2``: the cluster path's hops (a message in the other node's inbox stream before
+  its ``accepted``, read by a blocking XREADGROUP; its ``delivered`` back the same way) and
+  nothing else, the reference of the cluster's figures as the bare relay is of issue 9's.
+  What it cannot do on this machine, no node of the same design can.
 
 Each setup gets the benchmark's phases (bench/benchmark.py's clients and phases, the same
 frames): throughput (1,000 clients, four direct messages in flight each, a message ends at
@@ -217,10 +222,17 @@ def cluster_command(url: str, workers: int = 1) -> Callable[[str], list[str]]:
     return command
 
 
+def redis_relay_command(url: str) -> Callable[[str], list[str]]:
+    def command(data_dir: str) -> list[str]:
+        return [sys.executable, "-m", "bench.redis_relay", "--host", "127.0.0.1", "--port", "0", "--redis", url]
+    return command
+
+
 @dataclass(frozen=True)
 class Setup:
     """One column: a label, a title, how many node processes on own ports (``nodes``) or
-    sharing one (``workers``), and whether it uses Redis."""
+    sharing one (``workers``), whether it uses Redis, and whether its nodes are the bare
+    relays through Redis (``bare``, bench/redis_relay.py) rather than chat servers."""
 
     label: str
     title: str
@@ -228,16 +240,18 @@ class Setup:
     workers: int = 1
     redis: bool = True
     reference: bool = False
+    bare: bool = False
 
     def start(self, data_dir: str, url: str | None) -> Nodes:
         if self.reference:
             return Nodes([ServerProcess(self.label, relay_command(data_dir))])
         if not self.redis:
             return Nodes([ServerProcess(self.label, chat_command(True)(data_dir))])
+        command = redis_relay_command(url) if self.bare else cluster_command(url, self.workers)
         procs: list[ServerProcess] = []
         try:
             for _ in range(self.nodes):
-                procs.append(ServerProcess(self.label, cluster_command(url, self.workers)(data_dir)))
+                procs.append(ServerProcess(self.label, command(data_dir)))
         except BaseException:
             for proc in procs:
                 proc.stop()
@@ -251,6 +265,8 @@ SETUPS = [
     Setup("redis-1", "1 node with Redis (--cluster)"),
     Setup("redis-2", "2 nodes with Redis, two ports, half the pairs cross-node", nodes=2),
     Setup("workers-2", "2 nodes with Redis on one port (--workers 2)", workers=2),
+    Setup("bare-2", "2 bare relays through Redis, two ports (bench/redis_relay.py: the cluster's hops, nothing else)",
+          nodes=2, bare=True),
 ]
 
 
@@ -384,6 +400,7 @@ async def latency_phase(clients: list[NodeClient], bench: SplitBench, rate: int,
 
 @dataclass
 class Result:
+    fsync: str = ""  # the Redis setting it ran with ("" without Redis)
     rate: float = 0.0
     node_us: float = 0.0
     redis_us: float = 0.0
@@ -576,6 +593,7 @@ async def run(args: argparse.Namespace) -> int:
                         continue  # the same without Redis: measured once
                     bench = SplitBench(Accepted if setup.reference else Delivered)
                     result = await measure(setup, args, redis if setup.redis else None, bench)
+                    result.fsync = mode if setup.redis else ""
                     label = setup.label + (f"/{mode}" if setup.redis and len(modes) > 1 else "")
                     columns.append((label, result))
                     errors += bench.errors
@@ -612,6 +630,10 @@ async def run(args: argparse.Namespace) -> int:
                   lambda r: "/".join(f"{v:,.0f}" for v in r.per_connection) or "-")]
     if relay is not None:
         rows.append(("ratio to the bare relay (delivered)", lambda r: f"{r.rate / relay.rate:.2f}×"))
+    bare = {r.fsync: r for label, r in columns if label.startswith("bare-2")}  # one per Redis setting
+    if bare:
+        rows.append(("ratio to the bare relays through Redis",
+                     lambda r: f"{r.rate / bare[r.fsync].rate:.2f}×" if r.fsync in bare else "-"))
     for title, cell in rows:
         print(f"{title:38}" + "".join(f"{cell(r):>{width}}" for _, r in columns))
     by_label = dict(columns)
