@@ -22,7 +22,8 @@ cannot do without:
   ``XADD`` into its node's inbox.
 
 A turn's Redis commands go in one pipeline at the end of the turn (as the chat node's store
-sends its batch); nothing else is pipelined or deferred.
+sends its batch), and so do a turn's frames to each client (as the chat server's sessions
+write theirs); nothing else is deferred.
 
 What it does not do, and the cluster does: no Lua (no id check, no routing by session, no
 atomic step beyond one command), no offline queue (a message for someone who is not
@@ -76,6 +77,7 @@ class Node:
         self._commands: list[bytes] = []
         self._answers: list[Callable[[Any], None] | None] = []
         self._flushing = False
+        self._written: list[RelayConnection] = []  # the connections with frames to write
 
     # --- The turn's pipeline ------------------------------------------------------------
 
@@ -90,7 +92,18 @@ class Node:
     def _flush(self) -> None:
         commands, answers = self._commands, self._answers
         self._commands, self._answers, self._flushing = [], [], False
-        asyncio.ensure_future(self._answer(self.redis.pipeline_now(commands), answers))
+        if commands:
+            asyncio.ensure_future(self._answer(self.redis.pipeline_now(commands), answers))
+        written, self._written = self._written, []
+        for connection in written:
+            connection.flush()
+
+    def written(self, connection: RelayConnection) -> None:
+        """``connection`` has frames to write: at the end of this turn, together."""
+        self._written.append(connection)
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     async def _answer(self, replies: Any, answers: list) -> None:
         for reply, answer in zip(await replies, answers):
@@ -174,6 +187,7 @@ class RelayConnection(asyncio.Protocol):
         self.node = node
         self.name: str | None = None
         self.buffer = b""
+        self.out: list[bytes] = []  # frames written in this turn, sent at its end
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -218,8 +232,14 @@ class RelayConnection(asyncio.Protocol):
         self.write_bytes(_encode(frame).encode() + b"\n")
 
     def write_bytes(self, data: bytes) -> None:
+        if not self.out:
+            self.node.written(self)
+        self.out.append(data)
+
+    def flush(self) -> None:
+        out, self.out = self.out, []
         if not self.transport.is_closing():
-            self.transport.write(data)
+            self.transport.write(b"".join(out))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.name is not None and self.node.by_name.get(self.name) is self:
