@@ -48,6 +48,7 @@ character or a newline; only a failure to connect or log in goes to stderr, as
     * Bob left (quit)
     * online (2): Alice (since 12:00), Bob (since 12:01)          /who
     * Bob is online from 127.0.0.1:54321 since 12:01              /whois Bob
+    * Bob is online from 127.0.0.1:54321 on server vm-4242-a1b2c3 since 12:01   (in a cluster)
     * Bob is offline                             (a known user; "unknown" for others)
     * connected to 127.0.0.1:5000 as Alice       first line, once logged in (then
                                                  " over TLS", " (registered)" if so)
@@ -273,6 +274,9 @@ def format_lookup(result: LookupResult) -> str:
         host = sanitize(result.address) if result.address else _("an unknown address")
         where = f"[{host}]" if ":" in host else host
         port = f":{result.port}" if result.port is not None else ""
+        if result.node:  # in a cluster: the server that holds that connection
+            return _("* {name} is online from {address} on server {node} since {when}").format(
+                name=name, address=f"{where}{port}", node=sanitize(result.node), when=format_when(result.since))
         return _("* {name} is online from {address} since {when}").format(
             name=name, address=f"{where}{port}", when=format_when(result.since))
     if result.status == "offline":

@@ -106,6 +106,13 @@ def test_who_and_whois_lines() -> None:
     assert format_lookup(v6).startswith("* Bob is online from [::1]:5555 since ")
     assert format_lookup(LookupResult("x", "Zed", "unknown")) == "* Zed is not online (nobody by that name has logged in here)"
     assert format_lookup(LookupResult("x", "Bob", "offline")) == "* Bob is offline (messages to them wait for their next login)"
+    # In a cluster the answer names the server (node) that holds the connection, as the
+    # README says /whois does; a node's name is the server's, shown as any text it sends.
+    clustered = LookupResult("x", "Bob", "online", "127.0.0.1", 5555, time.time(), "vm-4242-a1b2c3")
+    assert re.fullmatch(r"\* Bob is online from 127\.0\.0\.1:5555 on server vm-4242-a1b2c3 since \d\d:\d\d",
+                        format_lookup(clustered))
+    hostile = LookupResult("x", "Bob", "online", "127.0.0.1", 5555, time.time(), "n\x1b[2Jode")
+    assert "\x1b" not in format_lookup(hostile)
 
 
 def test_connection_and_outcome_lines() -> None:
