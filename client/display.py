@@ -63,6 +63,34 @@ def sanitize(text: object) -> str:
     return "".join(_escape(c) if _is_unsafe(c) else c for c in text)
 
 
+# A `left` notice's reason (PROTOCOL.md, "joined, left") in the user's language. The English
+# is the reason as the server words it; one not listed (a newer server's) is shown as it came.
+_LEFT_REASONS = {
+    "quit": N_("quit"),
+    "disconnected": N_("disconnected"),
+    "timeout": N_("timeout"),
+    "slow consumer": N_("slow consumer"),
+    "frame timeout": N_("frame timeout"),
+    "server shutting down": N_("server shutting down"),
+    "server lost the cluster": N_("server lost the cluster"),
+    "connection lost (server stopped)": N_("connection lost (server stopped)"),
+}
+_LOST = "connection lost ("  # the server's "connection lost (CAUSE)", CAUSE an exception's name
+
+
+def left_why(reason: str) -> str:
+    """What follows "NAME left" for a `left` notice's ``reason``: " (the reason)" in the
+    user's language, sanitised; "" for none."""
+    if not reason:
+        return ""
+    words = _LEFT_REASONS.get(reason)
+    if words is not None:
+        return f" ({_(words)})"
+    if reason.startswith(_LOST) and reason.endswith(")"):
+        return " ({})".format(_("connection lost ({cause})").format(cause=sanitize(reason[len(_LOST):-1])))
+    return f" ({sanitize(reason)})"
+
+
 def preview(text: object, limit: int = 60) -> str:
     """A sanitised, shortened form of ``text`` for status lines (``…`` marks a cut).
 

@@ -178,6 +178,7 @@ from .display import (
     explain_error,
     format_clock,
     format_when,
+    left_why,
     preview,
     sanitize,
 )
@@ -404,8 +405,7 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return None if canonical(event.name) == canonical(me) else \
             _("* {name} joined").format(name=sanitize(event.name))
     if isinstance(event, UserLeft):
-        why = f" ({sanitize(event.reason)})" if event.reason else ""
-        return _("* {name} left{why}").format(name=sanitize(event.name), why=why)
+        return _("* {name} left{why}").format(name=sanitize(event.name), why=left_why(event.reason))
     if isinstance(event, Reconnecting):
         return describe_reconnecting(event)
     if isinstance(event, Reconnected):
@@ -576,9 +576,8 @@ def describe_on_screen(event: Event, me: str, style: Style, clock: str,
     if isinstance(event, UserJoined) and canonical(event.name) != canonical(me):
         return stamp(clock, _("* {name} joined").format(name=style.name(sanitize(event.name), event.name)), style)
     if isinstance(event, UserLeft):
-        why = f" ({sanitize(event.reason)})" if event.reason else ""
         return stamp(clock, _("* {name} left{why}").format(name=style.name(sanitize(event.name), event.name),
-                                                          why=why), style)
+                                                          why=left_why(event.reason)), style)
     line = describe_event(event, me, carbons)
     return None if line is None else stamp(clock, line, style)
 

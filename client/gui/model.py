@@ -75,7 +75,7 @@ from i18n import N_, _, ngettext
 from registry import canonical
 
 from ..core import is_default_room
-from ..display import describe_room_notice, describe_skipped, explain_error, sanitize
+from ..display import describe_room_notice, describe_skipped, explain_error, left_why, sanitize
 from ..outgoing import MessageUpdate
 
 ROOM = "#room"
@@ -662,7 +662,7 @@ class ChatModel:
         if reason == SERVER_STOPPING:
             self._returning.add(key)  # gone with the server, as we are about to be
             return
-        why = f" ({sanitize(reason)})" if reason else ""
+        why = left_why(reason)
         self.notice(ROOM, _("{name} left{why}").format(name=sanitize(name), why=why), at)
         if key in self.conversations:
             self.notice(key, _("{name} went offline{why}").format(name=sanitize(name), why=why), at)

@@ -320,6 +320,28 @@ def test_the_status_bar_counts_down_to_the_next_attempt_in_words() -> None:
     assert "attempt" not in model.status_text() and "peer" not in model.status_text()
 
 
+def test_why_someone_left_is_said_in_portuguese_in_the_window_and_the_terminal() -> None:
+    import i18n
+    from client.screen import Style
+    from client.terminal import describe_event, describe_on_screen
+
+    i18n.use("pt_BR")
+    try:
+        model, clock = clocked_model()
+        model.apply(UserLeft("Maria", "disconnected", T))
+        model.apply(UserLeft("Bia", "connection lost (server stopped)", T))
+        model.apply(UserLeft("Caio", "connection lost (ConnectionResetError)", T))
+        model.apply(UserLeft("Duda", "a reason of a newer server", T))
+        assert room_text(model)[-4:] == ["Maria saiu (desconectou)", "Bia saiu (conexão perdida: o servidor parou)",
+                                         "Caio saiu (conexão perdida: ConnectionResetError)",
+                                         "Duda saiu (a reason of a newer server)"]
+        left = UserLeft("Maria", "timeout", T)
+        assert describe_event(left, "Ana") == "* Maria saiu (parou de responder)"
+        assert describe_on_screen(left, "Ana", Style(False), "12:35") == "[12:35] * Maria saiu (parou de responder)"
+    finally:
+        i18n.use("en")
+
+
 def test_the_status_bar_speaks_portuguese() -> None:
     import i18n
     from client.events import Reconnected, Reconnecting
