@@ -665,7 +665,8 @@ class ChatModel:
         why = left_why(reason)
         self.notice(ROOM, _("{name} left{why}").format(name=sanitize(name), why=why), at)
         if key in self.conversations:
-            self.notice(key, _("{name} went offline{why}").format(name=sanitize(name), why=why), at)
+            # Why is said in the room's notice; here once would be twice (as on the web page).
+            self.notice(key, _("{name} went offline{why}").format(name=sanitize(name), why=""), at)
 
     def _watching(self, event: Watching) -> None:
         """The presence of watched users now (after a reconnection, say): quietly, since

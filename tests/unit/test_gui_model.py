@@ -328,7 +328,10 @@ def test_why_someone_left_is_said_in_portuguese_in_the_window_and_the_terminal()
     i18n.use("pt_BR")
     try:
         model, clock = clocked_model()
+        model.apply(dm(1, "Maria", "oi"))
         model.apply(UserLeft("Maria", "disconnected", T))
+        # Her conversation says she went offline, not why twice over (as the web page).
+        assert model.conversations["maria"].lines[-1].text == "Maria se desconectou"
         model.apply(UserLeft("Bia", "connection lost (server stopped)", T))
         model.apply(UserLeft("Caio", "connection lost (ConnectionResetError)", T))
         model.apply(UserLeft("Duda", "a reason of a newer server", T))
