@@ -46,6 +46,8 @@ from typing import Any, Callable
 
 from resp import RedisClient, RedisError, encode_command
 
+from . import relay
+
 log = logging.getLogger("bench.redis_relay")
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -180,28 +182,14 @@ class Node:
                 target.write_bytes(entry[b"b"])
 
 
-class RelayConnection(asyncio.Protocol):
-    """One client: split lines, decode JSON, hand the node what it asks."""
+class RelayConnection(relay.RelayConnection):
+    """One client: bench/relay.py's, but what it is sent goes through this node (``relay`` is
+    the :class:`Node`) and its frames are written at the end of the turn."""
 
     def __init__(self, node: Node) -> None:
+        super().__init__(node)  # type: ignore[arg-type]  (a Node has the by_name it uses)
         self.node = node
-        self.name: str | None = None
-        self.buffer = b""
         self.out: list[bytes] = []  # frames written in this turn, sent at its end
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        *lines, self.buffer = (self.buffer + data).split(b"\n")
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                self.handle(json.loads(line))
-            except (ValueError, TypeError, KeyError, AttributeError):
-                self.write({"type": "error", "code": "bad_frame", "message": "the relay cannot use this frame"})
 
     def handle(self, frame: dict) -> None:
         kind = frame["type"]
@@ -211,22 +199,13 @@ class RelayConnection(asyncio.Protocol):
         elif kind == "receipt":
             for msg_id in frame["msg_ids"] if "msg_ids" in frame else (frame["msg_id"],):
                 node.receipt(msg_id)
-        elif kind == "ack":
-            pass  # nothing was kept to forget
         elif kind == "hello":
             name = self.name = str(frame["name"])
             node.by_name[name] = self
-            welcome = {"type": "welcome", "id": frame.get("id", ""), "name": name, "version": 1,
-                       "server": "redis-relay", "heartbeat": 3600.0, "registered": False}
-            if "batch_acks" in frame.get("features", ()):
-                welcome["features"] = ["batch_acks"]
-            node.submit(("HSET", WHERE, name, node.number), lambda _: self.write(welcome))
-        elif kind == "ping":
-            self.write({"type": "pong", "token": frame.get("token", "")})
-        elif kind == "bye":
-            self.transport.close()
+            answer = relay.welcome(frame, name, "redis-relay")
+            node.submit(("HSET", WHERE, name, node.number), lambda _: self.write(answer))
         else:
-            raise ValueError(kind)
+            super().handle(frame)  # ack, ping, bye: as the bare relay
 
     def write(self, frame: dict) -> None:
         self.write_bytes(_encode(frame).encode() + b"\n")
@@ -240,11 +219,6 @@ class RelayConnection(asyncio.Protocol):
         out, self.out = self.out, []
         if not self.transport.is_closing():
             self.transport.write(b"".join(out))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.name is not None and self.node.by_name.get(self.name) is self:
-            del self.node.by_name[self.name]
-        self.name = None
 
 
 async def serve(host: str, port: int, url: str) -> None:

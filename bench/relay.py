@@ -42,6 +42,15 @@ log = logging.getLogger("bench.relay")
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def welcome(hello: dict, name: str, server: str) -> dict:
+    """The ``welcome`` that answers ``hello`` for ``name``: ``batch_acks`` if it asked."""
+    frame = {"type": "welcome", "id": hello.get("id", ""), "name": name, "version": 1,
+             "server": server, "heartbeat": 3600.0, "registered": False}
+    if "batch_acks" in hello.get("features", ()):
+        frame["features"] = ["batch_acks"]
+    return frame
+
+
 class Relay:
     """What the connections share: who is connected, and whose receipt goes to whom."""
 
@@ -99,11 +108,7 @@ class RelayConnection(asyncio.Protocol):
         elif kind == "hello":
             self.name = str(frame["name"])
             relay.by_name[self.name] = self
-            welcome = {"type": "welcome", "id": frame.get("id", ""), "name": self.name, "version": 1,
-                       "server": "relay", "heartbeat": 3600.0, "registered": False}
-            if "batch_acks" in frame.get("features", ()):
-                welcome["features"] = ["batch_acks"]
-            self.write(welcome)
+            self.write(welcome(frame, self.name, "relay"))
         elif kind == "ping":
             self.write({"type": "pong", "token": frame.get("token", "")})
         elif kind == "bye":

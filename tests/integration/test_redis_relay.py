@@ -20,6 +20,7 @@ class Line:
     """A raw client: JSON lines out, JSON lines in, each read bounded by TIMEOUT."""
 
     def __init__(self, port: int, name: str) -> None:
+        self.name = name
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         self.buffer = b""
         self.send({"type": "hello", "name": name, "version": 1, "features": ["batch_acks"]})
@@ -38,6 +39,20 @@ class Line:
             self.buffer += data
         line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line)
+
+
+def exchange(sender: Line, recipient: Line, text: str) -> int:
+    """``sender`` sends ``recipient`` ``text``: accepted, the dm, its receipt, delivered;
+    the message's id."""
+    sender.send({"type": "send", "id": "r1", "to": recipient.name, "text": text})
+    accepted = sender.read()
+    assert accepted["type"] == "accepted" and accepted["id"] == "r1"
+    dm = recipient.read()
+    assert (dm["type"], dm["msg_id"], dm["from"], dm["to"], dm["text"]) == (
+        "dm", accepted["msg_id"], sender.name, recipient.name, text)
+    recipient.send({"type": "receipt", "msg_ids": [dm["msg_id"]]})
+    assert sender.read() == {"type": "delivered", "id": "r1", "msg_id": accepted["msg_id"]}
+    return accepted["msg_id"]
 
 
 @pytest.fixture
@@ -60,31 +75,19 @@ def two_relays(redis_server):  # noqa: F811  (the fixture imported above)
 def test_a_message_to_the_other_node_goes_through_its_inbox_and_its_receipt_comes_back_as_delivered(two_relays):
     here, there = two_relays
     ana, bia = Line(here, "Ana"), Line(there, "Bia")
-    ana.send({"type": "send", "id": "r1", "to": "Bia", "text": "olá, João e Conceição"})
-    accepted = ana.read()
-    assert accepted["type"] == "accepted" and accepted["id"] == "r1"
-    dm = bia.read()
-    assert (dm["type"], dm["msg_id"], dm["from"], dm["to"], dm["text"]) == (
-        "dm", accepted["msg_id"], "Ana", "Bia", "olá, João e Conceição")
-    bia.send({"type": "receipt", "msg_ids": [dm["msg_id"]]})
-    assert ana.read() == {"type": "delivered", "id": "r1", "msg_id": accepted["msg_id"]}
+    first = exchange(ana, bia, "olá, João e Conceição")
     # And back the other way, with ids of the other node: no id is given twice.
-    bia.send({"type": "send", "id": "r1", "to": "Ana", "text": "oi"})
-    answer = bia.read()
-    assert answer["type"] == "accepted" and answer["msg_id"] != accepted["msg_id"]
-    assert ana.read()["msg_id"] == answer["msg_id"]
+    assert exchange(bia, ana, "oi") != first
 
 
 @pytest.mark.timeout_seconds(60)
 def test_a_message_within_one_node_is_answered_forwarded_and_confirmed_there(two_relays):
     here, _ = two_relays
     ana, caio = Line(here, "Ana"), Line(here, "Caio")
-    ana.send({"type": "send", "id": "r1", "to": "Caio", "text": "oi"})
-    accepted = ana.read()
-    assert accepted["type"] == "accepted"
-    assert caio.read()["msg_id"] == accepted["msg_id"]
-    caio.send({"type": "receipt", "msg_id": accepted["msg_id"]})
-    assert ana.read() == {"type": "delivered", "id": "r1", "msg_id": accepted["msg_id"]}
+    exchange(ana, caio, "oi")
+    caio.send({"type": "receipt", "msg_id": 12345})  # the single form, for nothing awaited: no answer
+    caio.send({"type": "ping", "token": "t"})
+    assert caio.read() == {"type": "pong", "token": "t"}
 
 
 @pytest.mark.timeout_seconds(60)
