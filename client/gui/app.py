@@ -290,7 +290,7 @@ class ChatApp:
         self.send_button.grid(row=1, column=1, padx=(8, 0))
         hint = ttk.Label(compose, text=_("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
                                          "conversation · Ctrl+R reply · Esc: list") + "\n"
-                         + _("Ctrl+E edit your last message · Ctrl+Delete delete it"), style="Sub.TLabel",
+                         + _("Ctrl+E edit your last message · Ctrl+Delete delete it · right click: edit or delete any of yours"), style="Sub.TLabel",
                          font=self.fonts["small"])
         hint.grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
         # Wrapped at the column's width: a narrow window (a room's member column beside it)
@@ -310,6 +310,7 @@ class ChatApp:
         self.receipts_button.pack(side="right")
 
         self.rooms = RoomPanel(self, self.contacts, right)
+        self.message_menu = tk.Menu(self.root, tearoff=False)  # Edit, Delete: _message_menu
         self._bind_keys()
         self._render()
 
@@ -394,6 +395,7 @@ class ChatApp:
         pane = self._panes.get(key)
         if pane is None:
             pane = self._panes[key] = ConversationPane(self.stack, key, self.fonts)
+            pane.text.bind("<Button-3>", lambda e, pane=pane: self._message_menu(pane, e))
             pane.grid(row=0, column=0, sticky="nsew")
             pane.lower()
         return pane
@@ -632,6 +634,32 @@ class ChatApp:
             return
         client.typing(model.title(model.active))
 
+    def _message_menu(self, pane: ConversationPane, event: Any) -> str:
+        """A right click on one of our messages that may still change: Edit and Delete for it
+        (as the web page's buttons; Ctrl+E and Ctrl+Delete act on the last one)."""
+        line = self.own_message_at(pane, event.x, event.y)
+        if line is None:
+            return "break"
+        self.message_menu.delete(0, "end")
+        for act, label in (("edit", _("Edit")), ("delete", _("Delete"))):
+            self.message_menu.add_command(label=label, command=lambda act=act: self.message_act(act, pane.key, line))
+        self.message_menu.tk_popup(event.x_root, event.y_root)
+        return "break"
+
+    def own_message_at(self, pane: ConversationPane, x: int, y: int) -> Any:
+        """Our message drawn at pixel ``x``, ``y`` of ``pane``, if it may still change."""
+        clicked = pane.own_line_at(x, y)
+        if self.model is None or clicked is None or clicked.msg_id is None:
+            return None
+        return self.model.editable(pane.key, msg_id=clicked.msg_id)
+
+    def message_act(self, act: str, key: str, line: Any) -> None:
+        """What the message menu's entry ``act`` ("edit" or "delete") does for our ``line``."""
+        if act == "delete":
+            self._change(key, line, None)
+        else:
+            self._edit(key, line)
+
     def _edit_last(self, _event: object = None) -> str:
         """Ctrl+E: our last message of the open conversation into the input box; Enter saves."""
         model = self.model
@@ -639,7 +667,11 @@ class ChatApp:
         if line is None:
             self.root.bell()
             return "break"
-        self._editing = (model.active, line)
+        return self._edit(model.active, line)
+
+    def _edit(self, key: str, line: Any) -> str:
+        """Our message ``line`` of conversation ``key`` into the input box; Enter saves."""
+        self._editing = (key, line)
         self.input.delete("1.0", "end")
         self.input.insert("1.0", line.text)
         self.recipient_var.set(_("Editing your message: Enter saves, Esc cancels"))

@@ -833,16 +833,17 @@ class ChatModel:
             line.edited, line.text = True, clean_text(text)
         self._changes.append(LineChanged(key, line))
 
-    def editable(self, key: str, now: float | None = None) -> Line | None:
+    def editable(self, key: str, now: float | None = None, msg_id: int | None = None) -> Line | None:
         """Our newest message in conversation ``key`` (a direct one, a room post, or one to
-        Everyone) that may still be edited or deleted (sent less than ``const.EDIT_WINDOW``
-        ago; the server is the judge)."""
+        Everyone), or our message ``msg_id`` there, if it may still be edited or deleted
+        (not deleted, sent less than ``const.EDIT_WINDOW`` ago; the server is the judge)."""
         conversation = self.conversations.get(key)
         if conversation is None:
             return None
         now = time.time() if now is None else now
         for line in reversed(conversation.lines):
-            if line.kind == "out" and line.msg_id is not None and not line.deleted:
+            if line.kind == "out" and line.msg_id is not None and not line.deleted \
+                    and (msg_id is None or line.msg_id == msg_id):
                 return line if now - line.at < const.EDIT_WINDOW else None
         return None
 

@@ -70,6 +70,8 @@ class ConversationPane(ttk.Frame):
         self.text.mark_set("ins", "1.0")
         # request_id -> (start mark, end mark) around the delivery state of our message.
         self._labels: dict[str, tuple[str, str]] = {}
+        # The tag over each of our messages -> its line (the message menu finds it by a click).
+        self._own: dict[str, Line] = {}
         self._follow = True
 
     # --- Batches ------------------------------------------------------------------------
@@ -105,6 +107,17 @@ class ConversationPane(ttk.Frame):
         if line.kind == "notice":
             text.insert("ins", f"{format_clock(line.at)} · {line.text}\n", ("notice",))
             return
+        if line.kind == "out":
+            own = f"own{next(_marks)}"
+            self._own[own] = line
+            start = text.index("ins")
+            self._draw_message(line)
+            text.tag_add(own, start, "ins")
+            return
+        self._draw_message(line)
+
+    def _draw_message(self, line: Line) -> None:
+        text = self.text
         body = ("body", "old") if line.old else ("body",)
         first, newline, rest = line.shown_text.partition("\n")
         text.insert("ins", format_clock(line.at) + "  ", ("meta", "body"),
@@ -142,9 +155,20 @@ class ConversationPane(ttk.Frame):
         for marks in self._labels.values():
             self.text.mark_unset(*marks)
         self._labels.clear()
+        if self._own:
+            self.text.tag_delete(*self._own)
+            self._own.clear()
         self.text.mark_set("ins", "1.0")
         for line in lines:
             self._draw(line)
+
+    def own_line_at(self, x: int, y: int) -> Line | None:
+        """Our message drawn at pixel ``x``, ``y`` of the text (a click's), if any."""
+        index = self.text.index(f"@{x},{y}")
+        for tag in self.text.tag_names(index):
+            if tag in self._own:
+                return self._own[tag]
+        return None
 
     def content(self) -> str:
         return self.text.get("1.0", "end-1c")

@@ -22,6 +22,9 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "window"}``: the toplevel's X window id and geometry (for xdotool);
 - ``{"cmd": "join", "room": R}``: type R into the join box and press Enter there;
 - ``{"cmd": "room_act", "act": A, "name": N}``: what the member menu's entry A does for N;
+- ``{"cmd": "message_act", "act": "edit"|"delete", "text": T}``: a right click on the first
+  place the open conversation shows T, then the message menu's entry (``"ok": false`` when
+  the click finds none of our messages that may still change);
 - ``{"cmd": "quit"}``.
 
 Never enabled unless the environment variable is set; it only ever connects to loopback.
@@ -250,6 +253,19 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}
     if cmd == "room_act":
         app.rooms.act(command["act"], command["name"])
+        return {"ok": True}
+    if cmd == "message_act":
+        pane = app._panes[app.model.active]
+        index = pane.text.search(command["text"], "1.0", "end")
+        if not index:
+            return {"error": f"{command['text']!r} is not shown"}
+        pane.text.see(index)
+        pane.text.update_idletasks()
+        x, y, _width, _height = pane.text.bbox(index)
+        line = app.own_message_at(pane, x + 1, y + 1)
+        if line is None:
+            return {"ok": False}
+        app.message_act(command["act"], pane.key, line)
         return {"ok": True}
     if cmd == "room_mode":  # a click on the invite-only switch
         app.rooms.mode_check.invoke()

@@ -5,7 +5,8 @@
    before its message; the read to send waits for the focus and is said once.
 2. The real window under Xvfb (``python3 chatclient.py NAME --gui``, driven through its
    test control channel, as tests/test_gui.py does): the typing line, "✓✓ read", Ctrl+E
-   to edit and Ctrl+Delete to delete our message, the other side's edit and delete.
+   to edit and Ctrl+Delete to delete our message, the other side's edit and delete; the
+   message menu (a right click) on an older message of ours.
 """
 
 from __future__ import annotations
@@ -144,6 +145,40 @@ def test_the_window_shows_read_typing_edit_and_delete(open_gui, server, tmp_path
         state = bob.wait(lambda s: s["panes"].get("alice", "").count("(this message was deleted)") == 2,
                          "both messages deleted")
         assert "chapter" not in state["panes"]["alice"]
+
+
+def test_a_right_click_on_an_older_message_of_ours_edits_or_deletes_that_one(open_gui, server) -> None:  # noqa: F811
+    """The message menu (Edit, Delete) acts on the message clicked, not only on the last one
+    as Ctrl+E and Ctrl+Delete do; on someone else's message it does not open."""
+    with WireClient(server.host, server.port) as alice:
+        alice.send(Hello("h", "Alice", const.PROTOCOL_VERSION, None, False, None, (READ, TYPING, EDITS)))
+        alice.expect(Welcome, skip=NOTICES)
+        bob = open_gui("Bob")
+        bob.wait(lambda s: s["view"] == "chat" and s["state"] == "connected" and s["focus"] == "input",
+                 "the chat view")
+        alice.send(SendDirect("a1", "Bob", "Olá, Bob"))
+        alice.expect(Accepted, skip=NOTICES)
+        bob.wait(lambda s: contact(s, "alice") is not None, "Alice in the list")
+        bob.cmd("key", sequence="<Control-Key-2>")
+        bob.wait(lambda s: s["active"] == "alice", "Alice's conversation")
+        ids = []
+        for text in ("primeira mensagem", "segunda mensagem"):
+            bob.cmd("type", text=text, clear=True)
+            dm = alice.expect(DirectMessage, skip=NOTICES + (Delivered, Read, Typing))
+            alice.send(Receipt(dm.msg_id))
+            ids.append(dm.msg_id)
+        bob.wait(lambda s: s["panes"].get("alice", "").count("✓✓") == 2, "both delivered")
+
+        assert bob.cmd("message_act", act="delete", text="Olá, Bob") == {"ok": False}  # hers
+        assert bob.cmd("message_act", act="delete", text="primeira mensagem") == {"ok": True}
+        assert alice.expect(Deleted, skip=NOTICES + (Delivered, Read, Typing)).msg_id == ids[0]
+        bob.wait(lambda s: "primeira" not in s["panes"]["alice"] and "segunda mensagem" in s["panes"]["alice"],
+                 "the first deleted, the second still there")
+        assert bob.cmd("message_act", act="edit", text="segunda mensagem") == {"ok": True}
+        bob.wait(lambda s: s["input"] == "segunda mensagem", "that message in the input box")
+        bob.cmd("type", text="segunda mensagem, corrigida", clear=True)
+        edited = alice.expect(Edited, skip=NOTICES + (Delivered, Read, Typing))
+        assert (edited.msg_id, edited.text) == (ids[1], "segunda mensagem, corrigida")
 
 
 def test_the_windows_switch_turns_read_receipts_off(open_gui, server) -> None:  # noqa: F811

@@ -10,6 +10,7 @@ import zlib
 
 import pytest
 
+import const
 from client.errors import LoginRefused, ServerUnreachable
 from client.gui import bridge as bridge_module
 from client.gui import session
@@ -167,6 +168,23 @@ def test_sent_message_follows_the_library_updates(model: ChatModel) -> None:
         assert change.line is line and line.state == state
     assert line.label == "✓✓ delivered"
     assert model.state_of("r1") == "delivered"
+
+
+def test_any_of_our_messages_within_the_edit_window_may_be_edited_not_only_the_last(model: ChatModel) -> None:
+    model.open("alice")
+    older, newer = tracker("r1", "Alice", "first"), tracker("r2", "Alice", "second")
+    first, second = model.sent(older), model.sent(newer)
+    for message, msg_id in ((older, 11), (newer, 12)):
+        message._advance("sent", msg_id=msg_id, error=None)
+        model.apply(MessageUpdate(message, "sent"))
+    model.apply(dm(13, "Alice", "hers"))
+    now = first.at + 60
+    assert model.editable("alice", now) is second  # Ctrl+E: the newest
+    assert model.editable("alice", now, msg_id=11) is first  # the message menu: the one clicked
+    assert model.editable("alice", now, msg_id=13) is None  # hers
+    assert model.editable("alice", first.at + const.EDIT_WINDOW + 1, msg_id=11) is None  # too old
+    model.changed_own("alice", first, None)
+    assert model.editable("alice", now, msg_id=11) is None  # deleted already
 
 
 def test_failure_says_why(model: ChatModel) -> None:
