@@ -476,7 +476,7 @@ const HANDLERS = {
     entry.online = false;
     const reason = typeof frame.reason === "string" ? frame.reason : "";
     const plain = !reason || ["quit", "disconnected"].includes(reason) || reason.startsWith("connection lost");
-    const why = plain ? "" : ` (${reason})`;
+    const why = plain ? "" : ` (${t(reason)})`;  // i18n: listed in client/display.py's _LEFT_REASONS
     notice(chat, ROOM, t("{name} left{why}", { name: frame.name, why }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} went offline{why}", { name: frame.name, why: "" }), frame.at);
   },

@@ -404,6 +404,26 @@ def test_a_skipped_notice_says_in_words_how_many_room_messages_were_missed(page:
     assert result["announce"] == [[result["notices"][0]], [result["notices"][1]], []]
 
 
+def test_why_someone_left_is_said_in_the_pages_language(page: Page) -> None:
+    script = """(async (language) => {
+      await useLanguage(language);
+      const chat = createChat(() => "t");
+      for (const [name, reason] of [["Maria", "timeout"], ["Bia", "quit"], ["Caio", "slow consumer"],
+                                    ["Duda", "a reason of a newer server"]]) {
+        receiveFrame(chat, {type: "left", name, reason, at: 5});
+      }
+      const notices = chat.conversations.get(ROOM).items.filter((i) => i.kind === "notice").map((i) => i.text);
+      await useLanguage("en");
+      return notices;
+    })"""
+    assert page.js(script + '("pt_BR")') == [
+        "Maria saiu (parou de responder)", "Bia saiu", "Caio saiu (lento demais para receber)",
+        "Duda saiu (a reason of a newer server)"]
+    assert page.js(script + '("en")') == [
+        "Maria left (timeout)", "Bia left", "Caio left (slow consumer)", "Duda left (a reason of a newer server)"]
+    assert page.problems() == []
+
+
 def test_the_page_speaks_the_browsers_language_and_remembers_the_switch(page: Page, alice: TcpPeer) -> None:
     # A browser that prefers English gets English.
     page.wait_for("document.documentElement.lang === 'en'")
