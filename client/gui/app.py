@@ -290,8 +290,9 @@ class ChatApp:
         self.send_button.grid(row=1, column=1, padx=(8, 0))
         hint = ttk.Label(compose, text=_("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
                                          "conversation · Ctrl+R reply · Esc: list") + "\n"
-                         + _("Ctrl+E edit your last message · Ctrl+Delete delete it · right click: edit or delete any of yours"), style="Sub.TLabel",
-                         font=self.fonts["small"])
+                         + _("Ctrl+E edit your last message · Ctrl+Delete delete it · "
+                             "right click: edit or delete any of yours"),
+                         style="Sub.TLabel", font=self.fonts["small"])
         hint.grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
         # Wrapped at the column's width: a narrow window (a room's member column beside it)
         # would otherwise cut the line.
