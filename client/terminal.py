@@ -1311,7 +1311,7 @@ class TerminalUI:
             self._emit(line)
         else:
             with self._print_lock:
-                self._print_locked(line, redraw=True, replace=None, key=None)
+                self._print_locked(self._stamp(line), redraw=True, replace=None, key=None)
 
     def _remember(self, event: Event) -> None:
         """Keep what /reply and Tab need from ``event``."""
