@@ -206,6 +206,8 @@ _NOTICES = {
     "invite_only": N_("* {by} made {room} invite-only"),
     "public": N_("* {by} made {room} public"),
     "owner-you": N_("* you own {room} now"),  # "owner" naming us: "you owns" is no English
+    "online": N_("* {name} is online in {room}"),  # presence in a room (PROTOCOL.md)
+    "offline": N_("* {name} went offline in {room}"),
 }
 _ROLES = {"owner": N_("owner"), "moderator": N_("moderator"), "member": N_("member")}
 

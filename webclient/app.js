@@ -922,13 +922,15 @@ const ROOM_NOTICES = {
   delete: "* {by} deleted a message of {name} in {room}",  // a moderator's delete (issue 13)
   invite_only: "* {by} made {room} invite-only", public: "* {by} made {room} public",
   "owner-you": "* you own {room} now",  // "owner" naming us: "you owns" is no English
+  online: "* {name} is online in {room}", offline: "* {name} went offline in {room}",  // presence in a room
 };
 void [t("* {name} joined {room}"), t("* {name} left {room}"), t("* {by} set the topic of {room}: {topic}"),
   t("* {by} invited {name} to {room}"), t("* {by} put {name} out of {room}"), t("* {by} banned {name} from {room}"),
   t("* {by} lifted the ban on {name} in {room}"), t("* {by} muted {name} in {room}"),
   t("* {name} may write in {room} again"), t("* {by} made {name} {role} of {room}"), t("* {name} owns {room} now"),
   t("* {by} deleted a message of {name} in {room}"),
-  t("* {by} made {room} invite-only"), t("* {by} made {room} public"), t("* you own {room} now")];
+  t("* {by} made {room} invite-only"), t("* {by} made {room} public"), t("* you own {room} now"),
+  t("* {name} is online in {room}"), t("* {name} went offline in {room}")];
 const ROLES = { owner: "owner", moderator: "moderator", member: "member" };
 void [t("owner"), t("moderator"), t("member")];
 

@@ -424,6 +424,21 @@ def test_why_someone_left_is_said_in_the_pages_language(page: Page) -> None:
     assert page.problems() == []
 
 
+def test_a_members_presence_in_a_room_is_said_in_words(page: Page) -> None:
+    result = page.js("""(async () => {
+      const chat = createChat(() => "t");
+      const lines = [];
+      for (const language of ["en", "pt_BR"]) {
+        await useLanguage(language);
+        for (const act of ["online", "offline"]) lines.push(describeRoomNotice(chat, {type: "room_notice", room: "#redes", act, name: "Vic", at: 5}));
+      }
+      await useLanguage("en");
+      return lines;
+    })()""")
+    assert result == ["Vic is online in #redes", "Vic went offline in #redes",
+                      "Vic está online em #redes", "Vic ficou offline em #redes"]
+
+
 def test_the_page_speaks_the_browsers_language_and_remembers_the_switch(page: Page, alice: TcpPeer) -> None:
     # A browser that prefers English gets English.
     page.wait_for("document.documentElement.lang === 'en'")

@@ -89,6 +89,9 @@ def test_room_posts_notices_and_answers_in_words() -> None:
     assert describe_room_notice(RoomNotice("#redes", "appoint", "Moe", 0.0, by="Olga", role="moderator"),
                                 "Alice") == "* Olga made Moe moderator of #redes"
     assert describe_room_notice(RoomNotice("#x", "newfangled", "Z", 0.0), "A") == "* #x: newfangled Z"
+    # A member's presence in a room they share (PROTOCOL.md, "Presence in rooms"), in words.
+    assert describe_room_notice(RoomNotice("#redes", "online", "Vic", 0.0), "Alice") == "* Vic is online in #redes"
+    assert describe_room_notice(RoomNotice("#redes", "offline", "Vic", 0.0), "Alice") == "* Vic went offline in #redes"
     assert format_room_info(RoomInfo("j", "#redes", 3, False, "prova", "Olga", False)) == \
         "* you are in #redes (3 members; owner Olga; topic: prova)"
     assert format_room_info(RoomInfo("j", "#lab", 1, True, "", "Alice", True)) == \
@@ -109,6 +112,8 @@ def test_room_lines_in_portuguese() -> None:
         notice = RoomNotice("#redes", "kick", "Vic", 0.0, by="Olga", reason="fora do tema")
         assert describe_room_notice(notice, "Alice") == "* Olga pôs Vic para fora de #redes (fora do tema)"
         assert format_rooms([RoomEntry("#redes", 1, "")]) == ["* 1 sala:", "  #redes (1 membro)"]
+        assert describe_room_notice(RoomNotice("#redes", "offline", "Conceição", 0.0), "João") == \
+            "* Conceição ficou offline em #redes"
         assert parse_command("/entrar") == Mistake("uso: /entrar #SALA")
     finally:
         i18n.use("en")
