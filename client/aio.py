@@ -77,7 +77,6 @@ from .core import (
 )
 from .errors import (
     CalledFromReceiver,
-    LoginInterrupted,
     LoginRefused,
     NotConnected,
     RequestFailed,
@@ -87,7 +86,7 @@ from .errors import (
 from .events import Reconnected, Reconnecting
 from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
-from .transport import open_socket, tls_context, tls_failure
+from .transport import login_failure, open_socket, tls_context, tls_failure
 
 _log = logging.getLogger(__name__)
 
@@ -286,14 +285,8 @@ class AioChatClient:
             if isinstance(exc, ValueError):  # a password with lone surrogates cannot be encoded
                 raise LoginRefused(ErrorCode.BAD_FIELD, "the password contains characters that cannot be sent") \
                     from None
-            if isinstance(exc, asyncio.TimeoutError):  # not TimeoutError before Python 3.11
-                raise ServerUnreachable(f"{where} did not answer the login within {timeout:g} s") from exc
-            if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
-                raise LoginInterrupted(f"the connection to {where} was cut during the login: "
-                                       f"{exc.strerror or exc}") from exc
-            if isinstance(exc, OSError):
-                raise ServerUnreachable(f"the connection to {where} failed during the login: "
-                                        f"{exc.strerror or exc}") from exc
+            if isinstance(exc, OSError):  # asyncio.TimeoutError is TimeoutError, an OSError, in 3.11
+                raise login_failure(exc, where, timeout) from exc
             raise
         self.registered = welcome.registered
         if welcome.resume:  # we took the name as a guest: this proves it is ours next time

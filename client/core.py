@@ -131,6 +131,7 @@ from protocol import (
 )
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
 from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_NAMES_PER_REQUEST, encode
+from i18n import _
 from registry import canonical
 
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
@@ -296,20 +297,20 @@ class LoginAttempt:
             event = self.conn.next_event()
             if event is None:
                 if self._at_eof:  # decided here, whether or not the core reports the end
-                    raise ServerUnreachable(f"{where} closed the connection during the login")
+                    raise ServerUnreachable(_("{where} closed the connection during the login").format(where=where))
                 return None
             if isinstance(event, Welcome):
                 return event
             if isinstance(event, ErrorReply):
                 raise LoginRefused(event.code, event.message, event.retry_after)
             if isinstance(event, Goodbye):
-                raise ServerUnreachable(f"{where} ended the session during the login: "
-                                        f"{event.reason or 'no reason given'}")
+                raise ServerUnreachable(_("{where} ended the session during the login: {why}").format(
+                    where=where, why=event.reason or _("no reason given")))
             if isinstance(event, ConnectionClosed):
-                raise ServerUnreachable(f"{where} closed the connection during the login")
+                raise ServerUnreachable(_("{where} closed the connection during the login").format(where=where))
             if isinstance(event, FrameRejected):
-                raise ServerUnreachable(f"{where} does not speak this chat protocol "
-                                        f"({event.code}: {event.message})")
+                raise ServerUnreachable(_("{where} does not speak this chat protocol ({code}: {message})").format(
+                    where=where, code=event.code, message=event.message))
             # A Ping was answered by the protocol core (data_to_send); a Pong needs nothing.
 
 

@@ -158,7 +158,6 @@ from .core import (
 from .errors import (
     CalledFromReceiver,
     CertificateError,
-    LoginInterrupted,
     LoginRefused,
     NotConnected,
     RequestFailed,
@@ -166,7 +165,7 @@ from .errors import (
     ServerUnreachable,
 )
 from .events import Reconnected, Reconnecting
-from .transport import open_socket, tls_context
+from .transport import login_failure, open_socket, tls_context
 from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
 
@@ -542,16 +541,10 @@ class ChatClient:
             raise
         except ValueError:  # a password with lone surrogates cannot be encoded
             raise LoginRefused(ErrorCode.BAD_FIELD, "the password contains characters that cannot be sent") from None
-        except TimeoutError as exc:
-            raise ServerUnreachable(f"{where} did not answer the login within {timeout:g} s") from exc
-        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
-            # A reset is a fault on the way; a clean end of the stream (above) is the
-            # server's choice (a TLS server that got plain text closes like that).
-            raise LoginInterrupted(f"the connection to {where} was cut during the login: "
-                                   f"{exc.strerror or exc}") from exc
         except OSError as exc:
-            raise ServerUnreachable(f"the connection to {where} failed during the login: "
-                                    f"{exc.strerror or exc}") from exc
+            # A reset is a fault on the way (LoginInterrupted); a clean end of the stream
+            # (above) is the server's choice (a TLS server that got plain text closes so).
+            raise login_failure(exc, where, timeout) from exc
 
     # --- Sending ------------------------------------------------------------------------
 
@@ -609,7 +602,8 @@ class ChatClient:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise RequestTimeout(f"the list of users did not arrive within {timeout:g} s")
+                raise RequestTimeout(_("the list of users did not arrive within {seconds} s").format(
+                    seconds=f"{timeout:g}"))
             answer = self._request(WhoRequest(self.core.new_request_id(), after), UserList, remaining)
             assert isinstance(answer, UserList)
             users += answer.users
@@ -646,7 +640,7 @@ class ChatClient:
         while len(entries) < limit:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise RequestTimeout(f"the history did not arrive within {timeout:g} s")
+                raise RequestTimeout(_("the history did not arrive within {seconds} s").format(seconds=f"{timeout:g}"))
             page = self.history_page(peer, min(size, limit - len(entries)), before, remaining)
             entries[:0] = page.messages
             if page.before is None or not page.messages:
@@ -944,7 +938,7 @@ class ChatClient:
                 # The answer may have been matched between the wait and this lock.
                 self.core.forget(pending)
             if not pending.answered:
-                raise RequestTimeout(f"no answer from the server within {timeout:g} s")
+                raise RequestTimeout(_("no answer from the server within {seconds} s").format(seconds=f"{timeout:g}"))
         if pending.error is not None:
             raise NotConnected(pending.error)
         answer = pending.answer

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import const
+from i18n import _
 
 
 def parse_server(text: str, default_port: int = const.SERVER_PORT) -> tuple[str, int]:
@@ -17,20 +18,21 @@ def parse_server(text: str, default_port: int = const.SERVER_PORT) -> tuple[str,
     Raises ValueError, saying why, for a bad port or an empty host."""
     text = text.strip()
     if text.startswith("["):  # [2001:db8::1]:5000
-        host, _, rest = text[1:].partition("]")
+        host, _sep, rest = text[1:].partition("]")
         port_text = rest[1:] if rest.startswith(":") else ""
         if rest and not rest.startswith(":"):
-            raise ValueError(f"not a server address: {text!r} (use [IPv6]:PORT)")
+            raise ValueError(_("not a server address: {text} (use [IPv6]:PORT)").format(text=repr(text)))
     elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
+        host, _sep, port_text = text.partition(":")
     else:  # a bare host name, or a bare IPv6 address
         host, port_text = text, ""
     if not host:
-        raise ValueError(f"not a server address: {text!r} (no host)")
+        raise ValueError(_("not a server address: {text} (no host)").format(text=repr(text)))
     if not port_text:
         return host, default_port
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"not a server address: {text!r} (a port is a number from 1 to 65535)")
+        raise ValueError(_("not a server address: {text} (a port is a number from 1 to 65535)").format(
+            text=repr(text)))
     return host, int(port_text)
 
 
@@ -41,7 +43,7 @@ def server_list(hosts: Sequence[str], ports: Sequence[int], pairs: Sequence[str]
     pairs nothing clearly."""
     if pairs:
         if hosts or ports:
-            raise ValueError("give servers either as HOST:PORT arguments or with --host/--port, not both")
+            raise ValueError(_("give servers either as HOST:PORT arguments or with --host/--port, not both"))
         return [parse_server(pair) for pair in pairs]
     if not hosts and not ports:
         return list(const.SERVERS)
@@ -52,6 +54,6 @@ def server_list(hosts: Sequence[str], ports: Sequence[int], pairs: Sequence[str]
     if len(ports) == 1:
         return [(host, ports[0]) for host in hosts]
     if len(hosts) != len(ports):
-        raise ValueError(f"{len(hosts)} --host and {len(ports)} --port do not pair up: give one of them once, "
-                         "or as many of each")
+        raise ValueError(_("{hosts} --host and {ports} --port do not pair up: give one of them once, "
+                           "or as many of each").format(hosts=len(hosts), ports=len(ports)))
     return list(zip(hosts, ports))

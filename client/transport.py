@@ -11,6 +11,8 @@ import socket
 import ssl
 from contextlib import suppress
 
+from i18n import _
+
 from .errors import CertificateError, LoginInterrupted, ServerUnreachable
 
 
@@ -21,8 +23,8 @@ def tls_context(cafile: str | None) -> ssl.SSLContext:
     try:
         return ssl.create_default_context(cafile=cafile)
     except (OSError, ssl.SSLError) as exc:
-        raise CertificateError(f"cannot verify the server's certificate: cannot use the CA file "
-                               f"{cafile!r}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise CertificateError(_("cannot verify the server's certificate: cannot use the CA file {file}: {why}").format(
+            file=repr(cafile), why=getattr(exc, "strerror", None) or exc)) from None
 
 
 def open_socket(host: str, port: int, timeout: float, context: ssl.SSLContext | None) -> socket.socket:
@@ -37,16 +39,20 @@ def open_socket(host: str, port: int, timeout: float, context: ssl.SSLContext | 
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except socket.gaierror as exc:
-        raise ServerUnreachable(f"cannot find the server host {host!r}: {exc.strerror or exc}") from exc
+        raise ServerUnreachable(_("cannot find the server host {host}: {why}").format(
+            host=repr(host), why=exc.strerror or exc)) from exc
     except TimeoutError as exc:
-        raise ServerUnreachable(f"no answer from {where} within {timeout:g} s "
-                                "(wrong address, or a firewall?)") from exc
+        raise ServerUnreachable(_("no answer from {where} within {seconds} s (wrong address, or a firewall?)").format(
+            where=where, seconds=f"{timeout:g}")) from exc
     except ConnectionRefusedError as exc:
-        raise ServerUnreachable(f"connection to {where} refused: is the chat server running?") from exc
+        raise ServerUnreachable(_("connection to {where} refused: is the chat server running?").format(
+            where=where)) from exc
     except (ConnectionResetError, ConnectionAbortedError) as exc:  # something answered, then cut
-        raise LoginInterrupted(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        raise LoginInterrupted(_("cannot connect to {where}: {why}").format(where=where, why=exc.strerror or exc)) \
+            from exc
     except OSError as exc:
-        raise ServerUnreachable(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        raise ServerUnreachable(_("cannot connect to {where}: {why}").format(where=where, why=exc.strerror or exc)) \
+            from exc
     # Chat frames are small and latency matters more than packet count.
     with suppress(OSError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -68,14 +74,29 @@ def tls_failure(exc: OSError, where: str, timeout: float) -> ServerUnreachable:
     (:func:`open_socket`) and the asyncio client's (client/aio.py) both say it so."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         detail = exc.verify_message or exc.reason or str(exc)
-        return CertificateError(f"cannot verify the server's certificate: {detail}")
+        return CertificateError(_("cannot verify the server's certificate: {why}").format(why=detail))
     if isinstance(exc, ssl.SSLError):
-        return ServerUnreachable(f"the TLS handshake with {where} failed: {exc.reason or exc} "
-                                 "(is it a TLS server?)")
+        return ServerUnreachable(_("the TLS handshake with {where} failed: {why} (is it a TLS server?)").format(
+            where=where, why=exc.reason or exc))
     if isinstance(exc, TimeoutError):
-        return ServerUnreachable(f"no TLS handshake from {where} within {timeout:g} s (is it a TLS server?)")
+        return ServerUnreachable(_("no TLS handshake from {where} within {seconds} s (is it a TLS server?)").format(
+            where=where, seconds=f"{timeout:g}"))
+    failed = _("the connection to {where} failed during the TLS handshake: {why}")
     if isinstance(exc, (ConnectionResetError, ConnectionAbortedError)):
-        return LoginInterrupted(f"the connection to {where} failed during the TLS handshake: "
-                                f"{exc.strerror or exc}")
-    return ServerUnreachable(f"the connection to {where} failed during the TLS handshake: "
-                             f"{exc.strerror or exc or type(exc).__name__}")
+        return LoginInterrupted(failed.format(where=where, why=exc.strerror or exc))
+    return ServerUnreachable(failed.format(where=where, why=exc.strerror or exc or type(exc).__name__))
+
+
+def login_failure(exc: OSError, where: str, timeout: float) -> ServerUnreachable:
+    """The client's error, in words, for ``exc`` raised while logging in to ``where`` (the
+    answer awaited ``timeout`` s): :class:`LoginInterrupted` for a connection reset on the way
+    (a new attempt may not meet it), else :class:`ServerUnreachable`. The threaded client
+    (client/library.py) and the asyncio client (client/aio.py) both say it so."""
+    if isinstance(exc, TimeoutError):
+        return ServerUnreachable(_("{where} did not answer the login within {seconds} s").format(
+            where=where, seconds=f"{timeout:g}"))
+    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+        return LoginInterrupted(_("the connection to {where} was cut during the login: {why}").format(
+            where=where, why=exc.strerror or exc))
+    return ServerUnreachable(_("the connection to {where} failed during the login: {why}").format(
+        where=where, why=exc.strerror or exc))

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -345,6 +346,22 @@ def test_send_speaks_portuguese(server: ServerThread) -> None:
                              encoding="utf-8", capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
     assert refused.stderr == "erro: não entregue a Ninguem — ninguém chamado Ninguem jamais entrou aqui " \
                              "(unknown_recipient)\n"
+
+
+def test_a_server_that_is_not_there_is_said_in_portuguese() -> None:
+    """The commonest first error of a class: the client started before the server. Its
+    words come from the client's connection code, and speak the user's language too."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: connecting is refused
+        done = subprocess.run([sys.executable, "chatclient.py", "Joao", f"127.0.0.1:{port}", "--no-reconnect",
+                               "--lang", "pt_BR"], cwd=ROOT, env=client_env(), text=True, encoding="utf-8",
+                              capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert done.stderr == f"erro: conexão com 127.0.0.1:{port} recusada: o servidor de chat está rodando?\n"
+    bad = subprocess.run([sys.executable, "chatclient.py", "Joao", "127.0.0.1:99999", "--lang", "pt_BR"], cwd=ROOT,
+                         env=client_env(), text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT,
+                         stdin=subprocess.DEVNULL)
+    assert "não é um endereço de servidor: '127.0.0.1:99999' (uma porta é um número de 1 a 65535)" in bad.stderr
 
 
 def test_an_unknown_language_is_a_usage_error() -> None:
