@@ -387,7 +387,7 @@ function watchFrames(chat) {
  *            {code, message} (refused) | null
  */
 function receiveFrame(chat, frame) {
-  const out = { send: [], receipts: [], announce: [], login: null };
+  const out = { send: [], receipts: [], announce: [], login: null };  // and focus: "composer" when a room opens
   const handler = typeof frame.type === "string" && Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
   if (handler) handler(chat, frame, out);
   return out;  // unknown types are ignored: later servers may add some
@@ -1174,6 +1174,7 @@ Object.assign(HANDLERS, {
     chat.requests.delete(frame.id);
     if (typeof frame.room !== "string") return;
     const key = roomKey(frame.room);
+    if (request && !request.quiet) out.focus = "composer";  // a room the user asked for: ready to write in
     if (frame.room.toLowerCase() === "#lobby" && !frame.owner) {  // the default room: it is "Everyone"
       out.send.push(...openConversation(chat, ROOM));
       return;
@@ -1771,6 +1772,7 @@ function onFrame(frame) {
   }
   if (chat.status === "online") keepSession(chat);  // new conversations outlive a reload
   render(chat);
+  if (out.focus === "composer") $("composer-input").focus();
   // The page now shows the new messages: confirm them.
   out.receipts.forEach(sendFrame);
   readFrames(chat, pageFocused()).forEach(sendFrame);

@@ -79,6 +79,8 @@ def test_a_room_in_the_page(site, tmp_path: Path) -> None:
         page.type("lab3")
         page.enter()
         page.wait_for("document.getElementById('conversation-title').textContent === '#lab3'")
+        # The room opens ready to write in, as a conversation opened by name does.
+        page.wait_for("document.activeElement?.id === 'composer-input'")
         page.focus("#join-room-name")
         page.type("a b")
         page.enter()
