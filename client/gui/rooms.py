@@ -174,6 +174,8 @@ class RoomPanel:
             return
         key = model.room_joined(info)
         self.app.open_conversation(key)
+        if self.app.root.focus_get() is self.join_entry:  # joined from the box: ready to write in
+            self.app._focus_input()
 
     def leave(self) -> None:
         model, client = self.app.model, self.app.client

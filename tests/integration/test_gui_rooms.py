@@ -25,6 +25,8 @@ def test_a_room_in_the_window(open_gui, server, clients, tmp_path: Path) -> None
     bob.logged_in()
     bob.cmd("join", room="#redes")
     state = bob.wait(lambda s: s["active"] == "##redes" and s["members"], "the room open with its members")
+    # Ready to write in, as the web page's room is: the first line typed goes to the room.
+    bob.wait(lambda s: s["focus"] == "input", "the input box focused")
     assert contact(state, "##redes")["text"].strip() == "#redes"
     assert state["header"] == ["#redes", "prova na sexta · 2 members"]
     assert state["recipient"] == "To everyone in #redes"
