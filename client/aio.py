@@ -285,7 +285,9 @@ class AioChatClient:
             if isinstance(exc, ValueError):  # a password with lone surrogates cannot be encoded
                 raise LoginRefused(ErrorCode.BAD_FIELD, "the password contains characters that cannot be sent") \
                     from None
-            if isinstance(exc, OSError):  # asyncio.TimeoutError is TimeoutError, an OSError, in 3.11
+            if isinstance(exc, asyncio.TimeoutError):  # not TimeoutError (an OSError) before Python 3.11
+                raise login_failure(TimeoutError(), where, timeout) from exc
+            if isinstance(exc, OSError):
                 raise login_failure(exc, where, timeout) from exc
             raise
         self.registered = welcome.registered

@@ -185,6 +185,25 @@ def test_close_ends_the_session_once_and_fails_what_is_unfinished(server: Server
     run(test)
 
 
+def test_a_server_that_accepts_and_never_answers_the_login_is_said_so_in_words() -> None:
+    """asyncio's wait_for gives asyncio.TimeoutError, which is TimeoutError only from Python
+    3.11 on: the client says the same words on every Python it supports."""
+    import socket
+
+    from client.errors import ServerUnreachable
+
+    async def test(port: int) -> None:
+        mute = client(port, "Alice")
+        with pytest.raises(ServerUnreachable, match=rf"^127\.0\.0\.1:{port} did not answer the login within 0\.3 s$"):
+            await mute.connect(0.3)
+        await mute.close()
+
+    with socket.socket() as listener:  # accepts (the kernel's backlog), never reads or writes
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        run(lambda: test(listener.getsockname()[1]))
+
+
 def test_a_silent_server_is_detected_by_the_cores_heartbeat_and_left() -> None:
     """The reader sleeps until the core's deadline: a frozen link (nothing passes, nothing
     closes) is declared lost after heartbeat_timeout and the session restored (once the
