@@ -92,18 +92,24 @@ def test_the_read_to_send_waits_for_the_focus_and_is_said_once() -> None:
     assert model.read_due(True) is None
 
 
+def alice_writes_to_bobs_window(alice: WireClient, open_gui, text: str):  # noqa: F811
+    """Alice (a wire client with read, typing and edits) logs in, Bob's window opens, she
+    writes ``text`` to him and he opens her conversation: (Bob's window, her message's id)."""
+    alice.send(Hello("h", "Alice", const.PROTOCOL_VERSION, None, False, None, (READ, TYPING, EDITS)))
+    alice.expect(Welcome, skip=NOTICES)
+    bob = open_gui("Bob")
+    bob.wait(lambda s: s["view"] == "chat" and s["state"] == "connected" and s["focus"] == "input", "the chat view")
+    alice.send(SendDirect("a1", "Bob", text))
+    msg_id = alice.expect(Accepted, skip=NOTICES).msg_id
+    bob.wait(lambda s: contact(s, "alice") is not None, "Alice in the list")
+    bob.cmd("key", sequence="<Control-Key-2>")
+    bob.wait(lambda s: s["active"] == "alice", "Alice's conversation")
+    return bob, msg_id
+
+
 def test_the_window_shows_read_typing_edit_and_delete(open_gui, server, tmp_path: Path) -> None:  # noqa: F811
     with WireClient(server.host, server.port) as alice:
-        alice.send(Hello("h", "Alice", const.PROTOCOL_VERSION, None, False, None, (READ, TYPING, EDITS)))
-        alice.expect(Welcome, skip=NOTICES)
-        bob = open_gui("Bob")
-        bob.wait(lambda s: s["view"] == "chat" and s["state"] == "connected" and s["focus"] == "input",
-                 "the chat view")
-        alice.send(SendDirect("a1", "Bob", "Did you read chapter 3?"))
-        first = alice.expect(Accepted, skip=NOTICES).msg_id
-        bob.wait(lambda s: contact(s, "alice") is not None, "Alice in the list")
-        bob.cmd("key", sequence="<Control-Key-2>")
-        bob.wait(lambda s: s["active"] == "alice", "Alice's conversation")
+        bob, first = alice_writes_to_bobs_window(alice, open_gui, "Did you read chapter 3?")
         # Open and focused: Alice hears "read".
         assert alice.expect(Read, skip=NOTICES + (Delivered,)) == Read("Alice", first, "Bob")
         # A key typed in the input box: Alice hears that Bob types.
@@ -151,16 +157,7 @@ def test_a_right_click_on_an_older_message_of_ours_edits_or_deletes_that_one(ope
     """The message menu (Edit, Delete) acts on the message clicked, not only on the last one
     as Ctrl+E and Ctrl+Delete do; on someone else's message it does not open."""
     with WireClient(server.host, server.port) as alice:
-        alice.send(Hello("h", "Alice", const.PROTOCOL_VERSION, None, False, None, (READ, TYPING, EDITS)))
-        alice.expect(Welcome, skip=NOTICES)
-        bob = open_gui("Bob")
-        bob.wait(lambda s: s["view"] == "chat" and s["state"] == "connected" and s["focus"] == "input",
-                 "the chat view")
-        alice.send(SendDirect("a1", "Bob", "Olá, Bob"))
-        alice.expect(Accepted, skip=NOTICES)
-        bob.wait(lambda s: contact(s, "alice") is not None, "Alice in the list")
-        bob.cmd("key", sequence="<Control-Key-2>")
-        bob.wait(lambda s: s["active"] == "alice", "Alice's conversation")
+        bob, _first = alice_writes_to_bobs_window(alice, open_gui, "Olá, Bob")
         ids = []
         for text in ("primeira mensagem", "segunda mensagem"):
             bob.cmd("type", text=text, clear=True)
