@@ -74,16 +74,24 @@ def script_password(password_file: str | None, environ: Mapping[str, str] | None
     return value or None
 
 
-def ask_new_password(name: str, ask: Ask = ask_password) -> str:
-    """Ask twice for a new password for ``name``; PasswordError if they differ or it is
-    too short (the server would refuse it)."""
-    first = ask(_("new password for {name} (at least {n} characters): ").format(
-        name=name, n=const.MIN_PASSWORD_LENGTH))
-    if len(first) < const.MIN_PASSWORD_LENGTH:
-        raise PasswordError(_("a password needs at least {n} characters").format(n=const.MIN_PASSWORD_LENGTH))
-    if ask(_("the same password again: ")) != first:
-        raise PasswordError(_("the two passwords differ; nothing was registered"))
-    return first
+def ask_new_password(name: str, tell: Callable[[str], None], ask: Ask = ask_password) -> str:
+    """Ask for a new password for ``name``, twice (to catch typos). One too short (the
+    server would refuse it) or two that differ is said (``tell(line)``) and asked again, up
+    to MAX_PROMPTS times, as a wrong password at login is; then PasswordError."""
+    prompt = _("new password for {name} (at least {n} characters): ").format(name=name, n=const.MIN_PASSWORD_LENGTH)
+    attempt = 1
+    while True:
+        first = ask(prompt)
+        if len(first) < const.MIN_PASSWORD_LENGTH:
+            why = final = _("a password needs at least {n} characters").format(n=const.MIN_PASSWORD_LENGTH)
+        elif ask(_("the same password again: ")) != first:
+            why, final = _("the two passwords differ"), _("the two passwords differ; nothing was registered")
+        else:
+            return first
+        if attempt == MAX_PROMPTS:
+            raise PasswordError(final)
+        tell(_("{why}; try again").format(why=why))
+        attempt += 1
 
 
 def log_in(client: ChatClient, ask: Ask | None, tell: Callable[[str], None],

@@ -81,7 +81,7 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
         if register and client.password is None:
             if not prompt_passwords:
                 raise auth.PasswordError(auth.needs_password_text())
-            client.password = auth.ask_new_password(name)
+            client.password = auth.ask_new_password(name, lambda line: say(err, auth.error_line(line)))
         # A login whose connection is cut on the way is tried again, within the timeout.
         deadline = time.monotonic() + timeout
         auth.log_in(client, auth.ask_password if prompt_passwords else None, lambda line: say(err, auth.error_line(line)),

@@ -734,7 +734,8 @@ class TerminalUI:
                 if self._register and self.client.password is None:
                     if not self._prompting:
                         raise auth.PasswordError(auth.needs_password_text())
-                    self.client.password = auth.ask_new_password(self._me)
+                    self.client.password = auth.ask_new_password(
+                        self._me, lambda line: self._complain(auth.error_line(line)))
                 # A first login cut on the way is retried like a later reconnection, until
                 # the user leaves (math.inf); each retry is said as reconnections are.
                 welcome = auth.log_in(self.client, auth.ask_password if self._prompting else None,
@@ -1053,7 +1054,8 @@ class TerminalUI:
                 password = self._script_password
             elif self._prompting:
                 with self._holding_output():
-                    password = auth.ask_new_password(self._me)
+                    # Said at once, between the prompts (the held lines wait for the password).
+                    password = auth.ask_new_password(self._me, lambda line: self._write_raw(f"! /{register}: {line}\n"))
             else:
                 self._emit(_("! /{command} needs a password typed without echo: run the client in a terminal, "
                              "or set {variable} or use --password-file FILE").format(

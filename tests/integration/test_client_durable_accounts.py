@@ -218,9 +218,20 @@ def test_register_in_the_terminal(server: ServerThread, prompt: FakePrompt) -> N
 
 
 def test_register_with_a_weak_password_in_the_terminal(server: ServerThread, prompt: FakePrompt) -> None:
-    prompt.answers = ["short"]
+    # A password too short, or two that differ, is said and asked again, as a wrong one at
+    # login is; after three tries nothing is registered.
+    prompt.answers = ["short", "long enough", "long enuogh", "tiny"]
     _, lines, _ = run_pipe(server, "/register\n", prompt_passwords=True)
-    assert lines[-1] == "! /register: a password needs at least 8 characters"
+    assert lines[-3:] == ["! /register: a password needs at least 8 characters; try again",
+                          "! /register: the two passwords differ; try again",
+                          "! /register: a password needs at least 8 characters"]
+    assert len(prompt.prompts) == 4 and prompt.answers == []
+    # A typo corrected on the second try registers.
+    prompt.answers, prompt.prompts = ["short", PASSWORD, PASSWORD], []
+    code, lines, _ = run_pipe(server, "/register\n", prompt_passwords=True)
+    assert code == ExitCode.OK and lines[-2:] == [
+        "! /register: a password needs at least 8 characters; try again",
+        "* Alice is now registered: log in with its password from now on"]
 
 
 def test_send_once_with_the_password_for_scripts(server: ServerThread, clients: list[ChatClient]) -> None:
