@@ -28,6 +28,7 @@ from pathlib import Path
 import const
 import i18n
 from i18n import _
+from registry import InvalidName
 from resp import parse_url
 from server import ChatServer, ServerConfig
 from server.app import ListenFailed
@@ -183,7 +184,12 @@ async def serve(config: ServerConfig) -> None:
         print(_("online: {users}").format(users=users), file=sys.stderr, flush=True)
 
     def admin(name: str) -> None:
-        print(server.relay.room_desk.add_admin(name), file=sys.stderr, flush=True)
+        try:
+            admins = ", ".join(server.relay.room_desk.add_admin(name)) or _("none")
+        except InvalidName as exc:
+            print(f"{name[:40]!r}: {exc}", file=sys.stderr, flush=True)
+            return
+        print(_("server administrators: {names}").format(names=admins), file=sys.stderr, flush=True)
 
     watch_console(loop, stop.set, who, admin)
     await stop.wait()

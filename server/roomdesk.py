@@ -724,19 +724,17 @@ class RoomDesk:
         delete of a post, server/afterdelivered.py)."""
         self._publish(decision)
 
-    def add_admin(self, name: str) -> str:
+    def add_admin(self, name: str) -> list[str]:
         """The console's ``/admin NAME``: the account ``name`` administers every room until the
-        server stops (``const.ADMINS`` names the permanent ones); ``""`` lists them. Returns
-        the line to show."""
+        server stops (``const.ADMINS`` names the permanent ones); ``""`` adds nobody. Returns
+        the administrators now, for the console to show; InvalidName for a name no account
+        can have."""
         if name:
-            try:
-                validate_name(name)
-            except InvalidName as exc:
-                return f"{name[:40]!r}: {exc}"
+            validate_name(name)
             self.rooms.add_admin(name)
             self.relay.peers.admin_added(canonical(name))  # and every other node of a cluster
             log.info("the console made %s a server administrator", name)
-        return "server administrators: " + (", ".join(self.rooms.admins()) or "none")
+        return list(self.rooms.admins())
 
     def say_refused(self, session: ClientSession, request_id: str) -> bool:
         """True (and answered ``muted``) if ``session``'s user is muted in the default room:

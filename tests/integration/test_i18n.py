@@ -396,6 +396,9 @@ def test_the_server_console_speaks_portuguese() -> None:
         proc.stdin.flush()
         wait_for("comando desconhecido '/what'\ncomandos no terminal do servidor:\n".encode())
         wait_for("  /ajuda (ou /help)   esta lista\n".encode())
+        proc.stdin.write(b"/admin\n")
+        proc.stdin.flush()
+        wait_for("administradores do servidor: nenhum\n".encode())
         proc.stdin.write(b"/sair\n")
         proc.stdin.flush()
         assert proc.wait(10) == 0
