@@ -430,7 +430,9 @@ def test_a_members_presence_in_a_room_is_said_in_words(page: Page) -> None:
       const lines = [];
       for (const language of ["en", "pt_BR"]) {
         await useLanguage(language);
-        for (const act of ["online", "offline"]) lines.push(describeRoomNotice(chat, {type: "room_notice", room: "#redes", act, name: "Vic", at: 5}));
+        for (const act of ["online", "offline"]) {
+          lines.push(describeRoomNotice(chat, {type: "room_notice", room: "#redes", act, name: "Vic", at: 5}));
+        }
       }
       await useLanguage("en");
       return lines;
