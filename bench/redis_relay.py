@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import logging
 import sys
 import time
@@ -50,7 +49,11 @@ from . import relay
 
 log = logging.getLogger("bench.redis_relay")
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+def line(frame: dict) -> bytes:
+    """``frame`` as its line on the wire, in bench/relay.py's encoding."""
+    return relay._encode(frame).encode() + b"\n"
+
 
 PREFIX = "bench-relay:"
 WHERE = PREFIX + "where"  # hash: name -> node number
@@ -130,8 +133,8 @@ class Node:
             self.submit(("HGET", WHERE, to), found)
             return
         msg_id = next(self.msg_ids)
-        dm = _encode({"type": "dm", "msg_id": msg_id, "from": sender.name, "to": to, "text": text,
-                      "sent_at": time.time()}).encode() + b"\n"
+        dm = line({"type": "dm", "msg_id": msg_id, "from": sender.name, "to": to, "text": text,
+                   "sent_at": time.time()})
         accepted = {"type": "accepted", "id": request, "msg_id": msg_id}
         if node == self.number:
             def stored(_: Any) -> None:
@@ -157,7 +160,7 @@ class Node:
                 target.write(delivered)
         else:
             self.submit(("XADD", inbox(node), "*", "k", "a", "t", sender, "b",
-                         _encode(delivered).encode() + b"\n"))
+                         line(delivered)))
 
     async def read_inbox(self) -> None:
         stream, taken = inbox(self.number), []
@@ -208,7 +211,7 @@ class RelayConnection(relay.RelayConnection):
             super().handle(frame)  # ack, ping, bye: as the bare relay
 
     def write(self, frame: dict) -> None:
-        self.write_bytes(_encode(frame).encode() + b"\n")
+        self.write_bytes(line(frame))
 
     def write_bytes(self, data: bytes) -> None:
         if not self.out:
