@@ -91,6 +91,16 @@ def left_why(reason: str) -> str:
     return f" ({sanitize(reason)})"
 
 
+def shown_text(text: str, edited: bool = False, deleted: bool = False, deleted_by: str | None = None) -> str:
+    """A message's text as every client shows it: with its "edited" mark, or that it was
+    deleted (by ``deleted_by``, when someone other than its sender did it); sanitised."""
+    if deleted:
+        if deleted_by is not None:
+            return _("(this message was deleted by {name})").format(name=sanitize(deleted_by))
+        return _("(this message was deleted)")
+    return sanitize(text) + "  " + _("(edited)") if edited else sanitize(text)
+
+
 def preview(text: object, limit: int = 60) -> str:
     """A sanitised, shortened form of ``text`` for status lines (``…`` marks a cut).
 

@@ -181,6 +181,7 @@ from .display import (
     left_why,
     preview,
     sanitize,
+    shown_text,
 )
 from .errors import ClientError, LoginRefused, RequestFailed, ServerUnreachable
 from .events import Reconnected, Reconnecting
@@ -299,8 +300,8 @@ def format_history(peer: str, entries: list[HistoryEntry], me: str) -> list[str]
     for entry in entries:
         sender = _("you") if canonical(entry.sender) == mine else sanitize(entry.sender)
         to = _("you") if canonical(entry.to) == mine else sanitize(entry.to)
-        lines.append(f"  [{format_when(entry.sent_at)}] {sender} → {to}: {sanitize(entry.text)} "
-                     f"({describe_state(entry.state)})")
+        text = shown_text(entry.text, entry.edited, entry.deleted)
+        lines.append(f"  [{format_when(entry.sent_at)}] {sender} → {to}: {text} ({describe_state(entry.state)})")
     return lines
 
 

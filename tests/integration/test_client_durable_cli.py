@@ -250,6 +250,16 @@ def test_history_lines_are_sanitised() -> None:
     assert lines[2].endswith("] Bob → you: yo (expired)")
 
 
+
+def test_history_lines_say_edited_and_deleted() -> None:
+    """The README's promise for /history: "the history shows 'edited' or 'deleted'"; a
+    deleted message was an empty "delivered" line."""
+    entries = [HistoryEntry(1, "Alice", "Bob", "exam on Thursday", 0.0, "delivered", edited=True),
+               HistoryEntry(2, "Alice", "Bob", "", 0.0, "delivered", deleted=True)]
+    lines = format_history("Bob", entries, "alice")
+    assert lines[1].endswith("] you → Bob: exam on Thursday  (edited) (delivered)")
+    assert lines[2].endswith("] you → Bob: (this message was deleted) (delivered)")
+
 # --- Reconnecting, as the user sees it --------------------------------------------------------
 
 
