@@ -111,8 +111,18 @@ class Reason(str):
     fields: dict
 
 
+def _words(fields: dict, translate) -> dict:
+    """The fields as words: a tuple (a list of names) as "A, B and C" in the language of
+    ``translate``."""
+    def joined(items: tuple) -> str:
+        if len(items) < 2:
+            return "".join(items)
+        return translate("{items} and {last}").format(items=", ".join(items[:-1]), last=items[-1])
+    return {key: joined(value) if isinstance(value, tuple) else value for key, value in fields.items()}
+
+
 def _reason(key: str, **fields: object) -> Reason:
-    reason = Reason(MESSAGES[key].format(**fields))
+    reason = Reason(MESSAGES[key].format(**_words(fields, str)))
     reason.key, reason.fields = key, fields
     return reason
 
@@ -122,7 +132,7 @@ def explain(refusal: InvalidName | str, translate) -> str:
     client's ``i18n._``): the server speaks English; each client speaks its user's language."""
     reason = refusal.args[0] if isinstance(refusal, InvalidName) and refusal.args else refusal
     if isinstance(reason, Reason):
-        return translate(MESSAGES[reason.key]).format(**reason.fields)
+        return translate(MESSAGES[reason.key]).format(**_words(reason.fields, translate))
     return str(reason)
 
 
@@ -255,7 +265,7 @@ def script_problem(name: str) -> str | None:
         first = min(scripts)
         if first not in seen:
             seen.append(first)
-    return _reason("scripts", scripts=" and ".join(seen))
+    return _reason("scripts", scripts=tuple(seen))
 
 
 def validate_name(name: str) -> str:

@@ -422,6 +422,6 @@ def test_a_refused_name_is_explained_in_the_users_language():
     assert explain(spaced.value, i18n._) == "um nome não pode ter espaços: tente 'Ana_Maria'"
     with pytest.raises(InvalidName) as mixed:
         validate_name("Jоão")  # a Cyrillic о
-    assert explain(mixed.value, i18n._).startswith("o nome mistura as escritas Latin and Cyrillic")
+    assert explain(mixed.value, i18n._).startswith("o nome mistura as escritas Latin e Cyrillic:")
     mistake = parse_command("/para Ana!")
     assert mistake.message.startswith("'Ana!' não é um nome válido: um nome não pode ter '!'"), mistake
