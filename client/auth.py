@@ -28,6 +28,7 @@ from .core import LOGIN_OUTCOMES
 from .display import explain_error
 from .errors import LoginRefused
 from .events import Reconnecting
+from .exitcodes import ExitCode
 from .library import ChatClient
 
 PASSWORD_ENV = "CHAT_PASSWORD"
@@ -44,6 +45,14 @@ Ask = Callable[[str], str]
 class PasswordError(Exception):
     """No usable password: unreadable file, prompts that do not match, too short..."""
 
+
+
+def refusal_exit_code(exc: LoginRefused) -> ExitCode:
+    """The exit status of a client whose login was refused (the same for ``--send`` and
+    the terminal): a failing store, the account, or anything else about the login."""
+    if exc.code == ErrorCode.UNAVAILABLE:
+        return ExitCode.UNAVAILABLE
+    return ExitCode.AUTH_FAILED if exc.code in AUTH_CODES else ExitCode.LOGIN_REFUSED
 
 def ask_password(prompt: str) -> str:
     """Read a password from the terminal without echo (looked up at call time, so tests

@@ -184,7 +184,8 @@ LOGIN_OUTCOMES: dict[str, LoginOutcome] = {
     ErrorCode.SERVER_FULL: LoginOutcome(None, retry=True, account=False),
     ErrorCode.TOO_MANY_CONNECTIONS: LoginOutcome(None, retry=True, account=False),
     ErrorCode.UNSUPPORTED_VERSION: LoginOutcome(None, retry=False, account=False),
-    ErrorCode.UNAVAILABLE: LoginOutcome(None, retry=False, account=False),
+    # The server's store (its disk, or a cluster's Redis) failed: it serves again by itself.
+    ErrorCode.UNAVAILABLE: LoginOutcome(None, retry=True, account=False),
 }
 _NO_OUTCOME = LoginOutcome(None, retry=False, account=False)
 

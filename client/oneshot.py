@@ -91,9 +91,7 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
         return ExitCode.NO_SERVER
     except LoginRefused as exc:
         say(err, auth.refusal_line(exc, scripted=not prompt_passwords, name=name))
-        if exc.code == ErrorCode.UNAVAILABLE:
-            return ExitCode.UNAVAILABLE
-        return ExitCode.AUTH_FAILED if exc.code in auth.AUTH_CODES else ExitCode.LOGIN_REFUSED
+        return auth.refusal_exit_code(exc)
     except auth.PasswordError as exc:
         say(err, auth.error_line(str(exc)))
         return ExitCode.AUTH_FAILED

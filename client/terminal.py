@@ -749,7 +749,7 @@ class TerminalUI:
                 return ExitCode.NO_SERVER
             except LoginRefused as exc:
                 self._complain(auth.refusal_line(exc, scripted=not self._prompting, name=self._me))
-                return ExitCode.AUTH_FAILED if exc.code in auth.AUTH_CODES else ExitCode.LOGIN_REFUSED
+                return auth.refusal_exit_code(exc)
             except auth.PasswordError as exc:
                 self._complain(auth.error_line(str(exc)))
                 return ExitCode.AUTH_FAILED

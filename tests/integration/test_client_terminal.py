@@ -225,6 +225,14 @@ def test_login_refused_exits_4(server: FakeServer, bob: ChatClient) -> None:
     assert lines[0].startswith("error: login refused:") and "(name_taken)" in lines[0]
 
 
+
+def test_a_login_refused_as_unavailable_exits_7_as_send_does() -> None:
+    """The terminal exited 4 (login refused) where --send exits 7 for the same answer."""
+    with FakeServer(refuse=("unavailable", "the server cannot save anything right now")) as server:
+        code, lines = run_pipe(server, "")
+    assert code == ExitCode.UNAVAILABLE
+    assert "(unavailable)" in lines[0]
+
 def test_no_server_exits_3() -> None:
     with FakeServer() as server:
         pass  # started and stopped: its port now refuses connections

@@ -354,6 +354,9 @@ def test_the_backoff_doubles_up_to_its_cap_and_goes_over_the_servers_in_rounds()
     (LoginInterrupted("reset"), True, 0.0),
     (LoginRefused(ErrorCode.NAME_TAKEN, "taken"), True, 0.0),
     (LoginRefused(ErrorCode.RATE_LIMITED, "slow", 3.0), True, 3.0),
+    # A node whose Redis is down (or a server whose disk fails) serves again by itself: a
+    # client reconnecting meanwhile gave up for good.
+    (LoginRefused(ErrorCode.UNAVAILABLE, "cannot save", 5.0), True, 5.0),
     (LoginRefused(ErrorCode.BAD_PASSWORD, "no"), False, 0.0),
     (LoginRefused(ErrorCode.INVALID_NAME, "no"), False, 0.0),
     (CertificateError("cannot verify"), False, 0.0),
@@ -400,7 +403,7 @@ def test_every_front_end_reads_a_login_refusal_from_one_table() -> None:
     from client.auth import AUTH_CODES
     from client.core import RETRY_LOGIN, login_outcome
 
-    assert RETRY_LOGIN == {"name_taken", "server_full", "too_many_connections", "rate_limited"}
+    assert RETRY_LOGIN == {"name_taken", "server_full", "too_many_connections", "rate_limited", "unavailable"}
     assert AUTH_CODES == {"auth_required", "bad_password", "rate_limited", "accounts_required", "weak_password",
                           "account_exists"}
     fields = {code: login_outcome(code).field for code in ("bad_password", "auth_required", "weak_password",
