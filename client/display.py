@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 import unicodedata
 
+import const
 from i18n import N_, _, ngettext
 from registry import canonical
 
@@ -155,9 +156,18 @@ ERROR_TEXTS = {
     "queue_full": N_("too many messages are waiting for the connection to come back"),
     "server_full": N_("the server has no room for another user now; {when}"),
     "unsupported_version": N_("the server does not speak this client's protocol version"),
+    "message_too_large": N_("the text is longer than {limit} characters"),
+    "too_late": N_("a message can be edited or deleted only within {minutes} minutes of sending it"),
+    # Rooms: {name} is the room the request named.
+    "not_member": N_("you are not in {name}: join it first"),
+    "no_such_room": N_("there is no room {name}"),
+    "room_exists": N_("{name} exists already: join it"),
+    "invite_only": N_("{name} is invite-only: ask its moderators to invite you"),
 }
-# Codes whose sentence is about a named recipient only: without the name, the server's words.
-NEEDS_NAME = frozenset({"unknown_recipient", "name_taken", "auth_required"})
+# Codes whose sentence is about a named recipient (or room) only: without the name, the
+# server's words.
+NEEDS_NAME = frozenset({"unknown_recipient", "name_taken", "auth_required", "not_member", "no_such_room",
+                        "room_exists", "invite_only"})
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None) -> str:
@@ -175,7 +185,8 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     else:
         when = _("try again in {delay}").format(delay=format_delay(retry_after)) if retry_after is not None \
             else _("try again later")
-        text = _(template).format(name=sanitize(to) if to else _("the recipient"), when=when)
+        text = _(template).format(name=sanitize(to) if to else _("the recipient"), when=when,
+                                  limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}")
     return f"{text} ({sanitize(code)})"
 
 

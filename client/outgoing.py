@@ -90,6 +90,12 @@ class OutgoingMessage:
         return "room" if self.to is None else "direct"
 
     @property
+    def addressee(self) -> str | None:
+        """Whom or where the message goes: the recipient, the named room, or None (the
+        default room); what a refusal's sentence names."""
+        return self.to if self.to is not None else self.room
+
+    @property
     def final_states(self) -> frozenset[str]:
         """The states this message cannot leave."""
         return frozenset({SENT, FAILED}) if self.to is None else frozenset({DELIVERED, FAILED})

@@ -242,7 +242,7 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     elif state == FAILED:
         code, reason = error or ("unknown", "")
         line = _("✗ not sent to the room: {text} — {why}") if room else _("✗ not delivered to {name}: {text} — {why}")
-        return line.format(name=name, text=text, why=explain_error(code, reason, message.to))
+        return line.format(name=name, text=text, why=explain_error(code, reason, message.addressee))
     else:
         return None
     return line.format(name=name, text=text)
@@ -256,7 +256,7 @@ def describe_room_status(message: OutgoingMessage, state: str, error: tuple[str,
     if state == FAILED:
         code, reason = error or ("unknown", "")
         return _("✗ not sent to {room}: {text} — {why}").format(room=room, text=text,
-                                                                why=explain_error(code, reason))
+                                                                why=explain_error(code, reason, message.addressee))
     return None
 
 
@@ -301,10 +301,14 @@ def format_history(peer: str, entries: list[HistoryEntry], me: str) -> list[str]
         sender = _("you") if canonical(entry.sender) == mine else sanitize(entry.sender)
         to = _("you") if canonical(entry.to) == mine else sanitize(entry.to)
         text = shown_text(entry.text, entry.edited, entry.deleted)
-        lines.append(f"  [{format_when(entry.sent_at)}] {sender} → {to}: {text} ({describe_state(entry.state)})")
+        # A room post's state is always "accepted" (a room has no delivery to tell of).
+        state = "" if entry.state == ROOM_POST_STATE else f" ({describe_state(entry.state)})"
+        lines.append(f"  [{format_when(entry.sent_at)}] {sender} → {to}: {text}{state}")
     return lines
 
 
+# The state of every room post in a room's /history (PROTOCOL.md, "history").
+ROOM_POST_STATE = "accepted"
 # The states of a message in /history (wire values), in words.
 _STATES = {"sent": N_("sent"), "delivered": N_("delivered"), "queued": N_("queued"), "expired": N_("expired"),
            "failed": N_("failed")}
@@ -530,7 +534,7 @@ def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] |
     if state == DELIVERED:
         return style.dim("✓✓")
     code, reason = error or ("unknown", "")
-    return style.alert("✗ " + explain_error(code, reason, message.to))
+    return style.alert("✗ " + explain_error(code, reason, message.addressee))
 
 
 def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, str] | None, style: Style,
@@ -547,7 +551,7 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
     line = line.format(mark=mark, name=name, text=text)
     if failed:  # the reason after the text, so that the line still starts with what it is about
         code, reason = error or ("unknown", "")
-        line += " " + style.alert("— " + explain_error(code, reason, message.to))
+        line += " " + style.alert("— " + explain_error(code, reason, message.addressee))
     return stamp(clock, line, style)
 
 
@@ -972,7 +976,11 @@ class TerminalUI:
             else:
                 self._room_act(command, room)
         except ClientError as exc:
-            self._emit(_("! /{command} failed: {why}").format(command=command_names(word)[0], why=self._failure(exc)))
+            # The room names the sentence of a room's refusal (not a moderation act's, whose
+            # not_member may be about the person acted on).
+            about = None if isinstance(command, RoomAct) else room
+            self._emit(_("! /{command} failed: {why}").format(command=command_names(word)[0],
+                                                              why=self._failure(exc, about)))
 
     def _room_act(self, command: RoomAct, room: str) -> None:
         """A moderation act; the server announces it in the room (we are told too), so the
@@ -998,9 +1006,10 @@ class TerminalUI:
                                                                   room=sanitize(room)))
 
     @staticmethod
-    def _failure(exc: ClientError) -> str:
+    def _failure(exc: ClientError, about: str | None = None) -> str:
+        """Why a request failed; ``about``: the recipient or room the request named."""
         if isinstance(exc, RequestFailed):
-            return explain_error(exc.code, exc.message, retry_after=exc.retry_after)
+            return explain_error(exc.code, exc.message, about, retry_after=exc.retry_after)
         return sanitize(str(exc))
 
     def _set_blocked(self, command: SetBlocked) -> None:

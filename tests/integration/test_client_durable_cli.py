@@ -260,6 +260,13 @@ def test_history_lines_say_edited_and_deleted() -> None:
     assert lines[1].endswith("] you → Bob: exam on Thursday  (edited) (delivered)")
     assert lines[2].endswith("] you → Bob: (this message was deleted) (delivered)")
 
+
+def test_a_rooms_history_shows_no_state() -> None:
+    """Every room post is "accepted": the terminal showed "(accepted)", in English, on each."""
+    entries = [HistoryEntry(1, "Ana", "#redes", "olá, turma", 0.0, "accepted")]
+    lines = format_history("#redes", entries, "bob")
+    assert lines[1].endswith("] Ana → #redes: olá, turma")
+
 # --- Reconnecting, as the user sees it --------------------------------------------------------
 
 

@@ -84,7 +84,7 @@ def test_status_lines() -> None:
         "✗ not delivered to Bob: hello — nobody called Bob has ever logged in here (unknown_recipient)"
     assert describe_status(room, "sent", None) == "✓ sent to the room: hi all"
     assert describe_status(room, "failed", ("message_too_large", "too long")) == \
-        "✗ not sent to the room: hi all — too long (message_too_large)"
+        "✗ not sent to the room: hi all — the text is longer than 4000 characters (message_too_large)"
     assert describe_status(dm, "sending", None) is None
     assert describe_status(dm, "queued", None) == \
         "✓ queued for Bob: hello (Bob is offline; it will be delivered when they log in)"

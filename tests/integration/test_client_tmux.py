@@ -79,10 +79,12 @@ class Tmux:
 
 @pytest.fixture
 def terminal(server: ServerThread) -> Iterator[Callable[..., Tmux]]:
-    """``terminal(name, columns=40, **env)``: the chat client for ``name`` in a tmux window."""
+    """``terminal(name, columns=40, **env)``: the chat client for ``name`` in a tmux window
+    (``ready``: its first prompt, which is in the language ``env`` may choose)."""
     opened: list[Tmux] = []
 
-    def open_terminal(name: str = "Alice", columns: int = 40, port: int | None = None, **env: str) -> Tmux:
+    def open_terminal(name: str = "Alice", columns: int = 40, port: int | None = None, ready: str = "[room]> ",
+                      **env: str) -> Tmux:
         variables = {"TERM": "xterm-256color", "LANGUAGE": "en", "PYTHONIOENCODING": "utf-8",
                      "LC_ALL": "C.UTF-8", "CHAT_STATE_DIR": os.environ["CHAT_STATE_DIR"], **env}
         if "NO_COLOR" not in env:
@@ -93,7 +95,7 @@ def terminal(server: ServerThread) -> Iterator[Callable[..., Tmux]]:
         # The window stays after the client ends, so that its last words can be read.
         tmux = Tmux(f"cd {shlex.quote(str(ROOT))} && {command}; sleep {WAIT}", columns=columns)
         opened.append(tmux)
-        tmux.wait_text("[room]> ")
+        tmux.wait_text(ready)
         return tmux
 
     yield open_terminal

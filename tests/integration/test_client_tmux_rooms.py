@@ -76,6 +76,19 @@ def test_rooms_in_the_terminal(server: ServerThread, terminal: Callable[..., Tmu
     assert [m.name for m in olga.members("#redes")] == ["Olga"]
 
 
+def test_a_rooms_refusals_are_said_in_portuguese(server: ServerThread, terminal: Callable[..., Tmux],
+                                                  clients: list[ChatClient]) -> None:
+    """They were the server's English words: "! /membros falhou: there is no room #nada"."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    screen = terminal("Conceição", columns=110, ready="[sala]> ", LANGUAGE="pt_BR")
+    screen.type("/membros #nada")
+    screen.press("Enter")
+    screen.wait_text("! /membros falhou: não existe a sala #nada (no_such_room)")
+    screen.type("@#redes posso?")
+    screen.press("Enter")
+    screen.wait_text("você não está em #redes: entre nela primeiro (not_member)")
+
 @pytest.mark.timeout_seconds(90)
 def test_edit_delete_and_typing_in_a_room_in_the_terminal(server: ServerThread, terminal: Callable[..., Tmux],
                                                            clients: list[ChatClient]) -> None:

@@ -134,7 +134,8 @@ def test_the_page_explains_errors_with_the_clients_table_translated() -> None:
     portuguese = json.loads(tool.web_json_path("pt_BR").read_text(encoding="utf-8"))
     assert english["errors"] == ERROR_TEXTS and english["messages"] == {}
     assert portuguese["errors"]["unknown_recipient"] == "ninguém chamado {name} jamais entrou aqui"
-    assert portuguese["needs_name"] == ["auth_required", "name_taken", "unknown_recipient"]
+    assert portuguese["needs_name"] == ["auth_required", "invite_only", "name_taken", "no_such_room", "not_member",
+                                        "room_exists", "unknown_recipient"]
 
 
 def test_the_page_takes_the_login_field_of_each_refusal_from_the_clients_one_table() -> None:

@@ -115,7 +115,8 @@ def test_errors_are_explained_with_their_code() -> None:
         "a password needs at least 8 characters (weak_password)"
     assert "--register" in explain_error("accounts_required", "x")
     assert explain_error("recipient_disconnected", "", "Bob") == "Bob disconnected before receiving it (recipient_disconnected)"
-    assert explain_error("message_too_large", "the text is too long") == "the text is too long (message_too_large)"
+    assert explain_error("message_too_large", "'text' is 4399 characters long; the limit is 4000") == \
+        "the text is longer than 4000 characters (message_too_large)"
     assert explain_error("odd\x1b", "evil\x1b[2J") == "evil\\x1b[2J (odd\\x1b)"
     assert explain_error("x", "") == "no explanation given (x)"
 
@@ -136,3 +137,22 @@ def test_the_room_notices_of_a_mode_and_of_our_ownership_read_as_english() -> No
         "* you made #redes public"
     assert describe_room_notice(RoomNotice("#redes", "owner", "Bob", 1.0, by="Olga"), "Bob") == "* you own #redes now"
     assert describe_room_notice(RoomNotice("#redes", "owner", "Olga", 1.0), "Bob") == "* Olga owns #redes now"
+
+
+def test_a_rooms_refusals_are_sentences_of_the_clients_about_the_room_named() -> None:
+    """They were the server's English words in every language; without the room they
+    still are (the client has nothing to name)."""
+    assert explain_error("not_member", "you are not in #redes: join it first", "#redes") == \
+        "you are not in #redes: join it first (not_member)"
+    assert explain_error("not_member", "Vic is not in #redes") == "Vic is not in #redes (not_member)"
+    assert explain_error("no_such_room", "there is no room #x", "#x") == "there is no room #x (no_such_room)"
+    assert explain_error("too_late", "message 7 is older than 15 minutes") == \
+        "a message can be edited or deleted only within 15 minutes of sending it (too_late)"
+    from i18n import use
+    try:
+        use("pt_BR")
+        assert explain_error("not_member", "you are not in #redes: join it first", "#redes") == \
+            "você não está em #redes: entre nela primeiro (not_member)"
+        assert explain_error("message_too_large", "x") == "o texto tem mais de 4000 caracteres (message_too_large)"
+    finally:
+        use("en")

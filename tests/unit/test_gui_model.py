@@ -199,7 +199,7 @@ def test_a_message_that_failed_inside_send_is_shown_failed(model: ChatModel) -> 
     message = OutgoingMessage("r9", "Alice", "x" * 5000)
     message._fail("message_too_large", "too long")
     line = model.sent(message)
-    assert line.state == "failed" and "too long" in line.label
+    assert line.state == "failed" and "longer than 4000 characters (message_too_large)" in line.label
 
 
 def test_a_raw_queued_answer_moves_only_an_unconfirmed_message(model: ChatModel) -> None:
