@@ -44,6 +44,7 @@ from contextlib import suppress
 from typing import NamedTuple, TypeVar
 
 import const
+from i18n import _
 from protocol import (
     ConnectionClosed,
     ErrorCode,
@@ -83,6 +84,7 @@ from .errors import (
     RequestTimeout,
     ServerUnreachable,
 )
+from .display import login_refused_words
 from .events import Reconnected, Reconnecting
 from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
@@ -494,7 +496,7 @@ class AioChatClient:
         if writer is None:
             return False
         if writer.transport.is_closing():
-            self.core.write_failed("the connection is closed")
+            self.core.write_failed(_("the connection is closed"))
             writer.transport.abort()
             return False
         try:
@@ -511,11 +513,11 @@ class AioChatClient:
                 if not await self._recover():
                     break
         except asyncio.CancelledError:
-            self.core.set_reason("the client's reader task was cancelled")
+            self.core.set_reason(_("the client's reader task was cancelled"))
             raise
         except Exception:  # a bug here must still end the session properly
             _log.exception("asyncio chat client reader failed")
-            self.core.set_reason("internal error in the client (see the log)")
+            self.core.set_reason(_("internal error in the client (see the log)"))
         finally:
             await self._finish()
 
@@ -539,7 +541,7 @@ class AioChatClient:
                     self._flush()
                     continue
                 except OSError as exc:
-                    self.core.set_reason(f"connection error: {exc.strerror or exc or type(exc).__name__}")
+                    self.core.set_reason(_("connection error: {why}").format(why=exc.strerror or exc or type(exc).__name__))
                     return
                 self.core.receive_data(data, self._now())  # b"" lets the core report a cut frame
                 at_eof = not data
@@ -556,7 +558,7 @@ class AioChatClient:
         self.core.connection_lost()  # wakes the callers waiting for an answer
         if not self.core.may_reconnect():
             return False
-        reason = self.core.close_reason or "the connection ended"
+        reason = self.core.close_reason or _("the connection ended")
         floor = 0.0
         attempts = failover(self.servers, self._server_index, backoff(self._reconnect_delay, self._reconnect_max_delay))
         for attempt, (index, nominal) in enumerate(attempts, 1):
@@ -577,7 +579,7 @@ class AioChatClient:
                 again, floor = retry_verdict(exc)
                 refused = isinstance(exc, LoginRefused)
                 if again:
-                    reason = f"login refused: {exc.message} ({exc.code})" if refused else str(exc)
+                    reason = login_refused_words(exc, self.name) if refused else str(exc)
                     continue
                 if refused:
                     self.login_error = exc

@@ -25,7 +25,7 @@ from i18n import _
 from protocol import ErrorCode, Welcome
 
 from .core import LOGIN_OUTCOMES
-from .display import explain_error
+from .display import login_refused_words
 from .errors import LoginRefused
 from .events import Reconnecting
 from .exitcodes import ExitCode
@@ -145,8 +145,7 @@ def needs_password_text() -> str:
 
 def refusal_line(exc: LoginRefused, scripted: bool, name: str | None = None) -> str:
     """The ``error: ...`` line for a refused login of ``name``, with a hint for scripts."""
-    why = explain_error(exc.code, exc.message, name, retry_after=exc.retry_after)
-    line = _("login refused: {why}").format(why=why)
+    line = login_refused_words(exc, name)
     if exc.code == ErrorCode.AUTH_REQUIRED and scripted:
         line += _("; set {variable} or use --password-file FILE").format(variable=PASSWORD_ENV)
     return error_line(line)

@@ -488,7 +488,7 @@ class ClientCore:
         if data:
             self._last_received = now
         else:
-            self.set_reason("the server closed the connection")
+            self.set_reason(_("the server closed the connection"))
         if self.conn is not None:
             self.conn.receive_data(data)
 
@@ -516,7 +516,7 @@ class ClientCore:
             self._retry_throttled()
         silent = now - self._last_received
         if silent >= self.heartbeat_timeout:
-            self.set_reason(f"no data from the server for {silent:.0f} s")
+            self.set_reason(_("no data from the server for {seconds} s").format(seconds=f"{silent:.0f}"))
             self.broken = True
             return
         if (now - max(self._last_received, self._last_ping) >= self.ping_after
@@ -527,7 +527,7 @@ class ClientCore:
     def write_failed(self, reason: str) -> None:
         """The shell could not write to the current connection: it is unusable (a
         timeout may have left half a frame on the wire)."""
-        self.set_reason(f"writing to the server failed: {reason}")
+        self.set_reason(_("writing to the server failed: {why}").format(why=reason))
         self.broken = True
 
     def set_reason(self, reason: str) -> None:
@@ -629,11 +629,11 @@ class ClientCore:
         self._outbox.clear()
         self._after = None
         self._retry_at = None  # a reconnection resends throttled messages anyway
-        reason = self.close_reason or "the connection ended"
+        reason = self.close_reason or _("the connection ended")
         waiting = [p for p in self._replies.values() if p.callback is None]
         self._replies.clear()
         for pending in waiting:
-            pending._settle(None, f"the connection was lost before the answer came ({reason})")
+            pending._settle(None, _("the connection was lost before the answer came ({why})").format(why=reason))
         return waiting
 
     def give_up(self, reason: str) -> None:
@@ -647,7 +647,7 @@ class ClientCore:
         if self.closing:
             return False
         self.closing = True
-        self.set_reason("closed by this client")
+        self.set_reason(_("closed by this client"))
         if self.conn is not None and self.conn.state is State.OPEN and not self.broken:
             self._acknowledge()  # outcomes a waiter may have read from a tracker
             self._send(Goodbye(reason[:MAX_REASON_CHARS]))
@@ -658,7 +658,7 @@ class ClientCore:
         and every waiting request. Returns the MessageUpdates to hand on (then the shell
         delivers ConnectionClosed) and the requests whose callers to wake."""
         self.alive = False
-        self.set_reason("the connection ended")
+        self.set_reason(_("the connection ended"))
         self.conn = None
         self._retry_at = None
         reason = self.close_reason
@@ -668,17 +668,17 @@ class ClientCore:
         waiting = [p for p in self._replies.values() if p.callback is None]
         self._replies.clear()
         for pending in waiting:
-            pending._settle(None, f"the connection ended before the answer came ({reason})")
+            pending._settle(None, _("the connection ended before the answer came ({why})").format(why=reason))
         updates, self._early = self._early, []
         for message in unfinished:
             if message.state in (SENT, QUEUED):
-                what = (f"delivery was confirmed (the server has it as message {message.msg_id} "
-                        "and will still deliver it)")
+                what = _("the connection ended before delivery was confirmed (the server has it as message {id} "
+                         "and will still deliver it) ({why})").format(id=message.msg_id, why=reason)
             elif message.submitted:
-                what = "the server acknowledged the message"
+                what = _("the connection ended before the server acknowledged the message ({why})").format(why=reason)
             else:
-                what = "the message could be sent"
-            if message._fail(LocalError.CONNECTION_LOST, f"the connection ended before {what} ({reason})"):
+                what = _("the connection ended before the message could be sent ({why})").format(why=reason)
+            if message._fail(LocalError.CONNECTION_LOST, what):
                 updates.append(MessageUpdate(message, message.state, message.error))
         return updates, waiting
 
@@ -880,7 +880,7 @@ class ClientCore:
             return early
         event = conn.next_event()
         if isinstance(event, ConnectionClosed):
-            self.set_reason("the server closed the connection")
+            self.set_reason(_("the server closed the connection"))
             self.broken = True
             return None
         if event is None:
@@ -962,7 +962,7 @@ class ClientCore:
             self.goodbye = event
             if not self.reconnect_on_goodbye:
                 self.ending = True
-            self.set_reason(event.reason or "the server ended the session")
+            self.set_reason(event.reason or _("the server ended the session"))
         if isinstance(event, FrameRejected) and self.closing:
             return []  # frames that arrive after our own Goodbye: expected, not news
         return [event]

@@ -79,17 +79,21 @@ _LEFT_REASONS = {
 _LOST = "connection lost ("  # the server's "connection lost (CAUSE)", CAUSE an exception's name
 
 
+def reason_words(reason: str) -> str:
+    """A reason the server gave (a `left` notice's, its goodbye's) in the user's language,
+    sanitised: the server words it in English."""
+    words = _LEFT_REASONS.get(reason)
+    if words is not None:
+        return _(words)
+    if reason.startswith(_LOST) and reason.endswith(")"):
+        return _("connection lost ({cause})").format(cause=sanitize(reason[len(_LOST):-1]))
+    return sanitize(reason)
+
+
 def left_why(reason: str) -> str:
     """What follows "NAME left" for a `left` notice's ``reason``: " (the reason)" in the
     user's language, sanitised; "" for none."""
-    if not reason:
-        return ""
-    words = _LEFT_REASONS.get(reason)
-    if words is not None:
-        return f" ({_(words)})"
-    if reason.startswith(_LOST) and reason.endswith(")"):
-        return " ({})".format(_("connection lost ({cause})").format(cause=sanitize(reason[len(_LOST):-1])))
-    return f" ({sanitize(reason)})"
+    return f" ({reason_words(reason)})" if reason else ""
 
 
 def shown_text(text: str, edited: bool = False, deleted: bool = False, deleted_by: str | None = None) -> str:
@@ -189,6 +193,12 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
                                   limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}")
     return f"{text} ({sanitize(code)})"
 
+
+
+def login_refused_words(refusal, name: str | None = None) -> str:
+    """"login refused: WHY" for a refused login of ``name`` (``refusal``: a LoginRefused)."""
+    return _("login refused: {why}").format(
+        why=explain_error(refusal.code, refusal.message, name, retry_after=refusal.retry_after))
 
 def describe_skipped(count: int) -> str:
     """The words for a ``skipped`` notice: room messages the server did not send us."""

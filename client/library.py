@@ -164,6 +164,7 @@ from .errors import (
     RequestTimeout,
     ServerUnreachable,
 )
+from .display import login_refused_words
 from .events import Reconnected, Reconnecting
 from .transport import login_failure, open_socket, tls_context
 from .outgoing import OutgoingMessage
@@ -877,7 +878,7 @@ class ChatClient:
             sock, receiver = self._sock, self._receiver
             if (self.core.alive or self._connecting) and not self.core.closing:
                 if sock is None:
-                    self.core.close_reason = "closed by this client"
+                    self.core.close_reason = _("closed by this client")
                 self.core.close(reason)
                 self._wake.set()
                 if self._attempt_sock is not None:
@@ -993,7 +994,7 @@ class ChatClient:
         except Exception:  # a bug here must still end the session properly
             _log.exception("chat client receiver failed")
             with self._lock:
-                self.core.set_reason("internal error in the client (see the log)")
+                self.core.set_reason(_("internal error in the client (see the log)"))
         finally:
             self._finish()
 
@@ -1041,7 +1042,8 @@ class ChatClient:
             return self._timed_out()
         except (OSError, ValueError) as exc:  # ValueError: select() on a closed socket
             with self._lock:
-                self.core.set_reason(f"connection error: {getattr(exc, 'strerror', None) or exc or type(exc).__name__}")
+                self.core.set_reason(_("connection error: {why}").format(
+                    why=getattr(exc, 'strerror', None) or exc or type(exc).__name__))
             return _STOP
         with self._lock:
             self.core.receive_data(data, time.monotonic())  # b"" lets the core report a cut frame
@@ -1066,7 +1068,7 @@ class ChatClient:
             self.core.connection_lost()  # wakes the callers waiting for an answer
             if not self.core.may_reconnect():
                 return False
-            reason = self.core.close_reason or "the connection ended"
+            reason = self.core.close_reason or _("the connection ended")
         floor = 0.0
         attempts = failover(self.servers, self._server_index,
                             backoff(self._reconnect_delay, self._reconnect_max_delay))
@@ -1088,7 +1090,7 @@ class ChatClient:
                 again, floor = retry_verdict(exc)
                 refused = isinstance(exc, LoginRefused)
                 if again:
-                    reason = f"login refused: {exc.message} ({exc.code})" if refused else str(exc)
+                    reason = login_refused_words(exc, self.name) if refused else str(exc)
                     continue
                 with self._lock:
                     if refused:

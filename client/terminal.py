@@ -180,6 +180,7 @@ from .display import (
     format_when,
     left_why,
     preview,
+    reason_words,
     sanitize,
     shown_text,
 )
@@ -321,7 +322,7 @@ def describe_state(state: str) -> str:
 
 def describe_reconnecting(event: Reconnecting) -> str:
     """The line for a reconnection attempt about to be made."""
-    why = f": {sanitize(event.reason)}" if event.reason else ""
+    why = f": {reason_words(event.reason)}" if event.reason else ""
     return _("! connection lost; reconnecting in {delay} s (attempt {attempt}){why}").format(
         delay=f"{event.delay:.1f}", attempt=event.attempt, why=why)
 
@@ -1347,7 +1348,7 @@ class TerminalUI:
             self._lost = True
             if self._goodbye is not None:
                 line = _("! Disconnected by the server: {why}").format(
-                    why=sanitize(self._goodbye) or _("no reason given"))
+                    why=reason_words(self._goodbye) or _("no reason given"))
             else:
                 line = _("! Connection to the server lost ({why})").format(why=sanitize(self.client.close_reason))
             self._print_locked(self._stamp(line), redraw=False)

@@ -426,3 +426,25 @@ def test_a_refused_name_is_explained_in_the_users_language():
     assert explain(mixed.value, i18n._).startswith("o nome mistura as escritas Latin e Cyrillic:")
     mistake = parse_command("/para Ana!")
     assert mistake.message.startswith("'Ana!' não é um nome válido: um nome não pode ter '!'"), mistake
+
+
+def test_why_a_connection_ended_is_said_in_portuguese() -> None:
+    """The reconnect line was "! conexão perdida; reconectando em 0.6 s (tentativa 1): server
+    shutting down", and "…: the server closed the connection" or "…: login refused: the
+    name 'Lucia' is already in use (name_taken)" during a failover."""
+    from client.core import ClientCore
+    from client.display import login_refused_words
+    from client.errors import LoginRefused
+    from client.events import Reconnecting
+    from client.terminal import describe_reconnecting
+
+    i18n.use("pt_BR")
+    assert describe_reconnecting(Reconnecting(1, 0.6, "server shutting down")) == \
+        "! conexão perdida; reconectando em 0.6 s (tentativa 1): o servidor está encerrando"
+    core = ClientCore()
+    core.receive_data(b"", 1.0)
+    assert core.close_reason == "o servidor fechou a conexão"
+    refused = LoginRefused("name_taken", "the name 'Lucia' is already in use")
+    assert login_refused_words(refused, "Lucia") == \
+        "login recusado: o nome Lucia está em uso, ou reservado por um tempo para o convidado que o usou por último: " \
+        "escolha outro nome (name_taken)"
