@@ -33,7 +33,8 @@ A name may use the letters and digits of any script, so that João, Conceição,
 7. **Look-alikes:** :func:`lookalike_key` is the TS #39 skeleton of the display form,
    lower-cased and skeletonised again, so the comparison is case-insensitive: ``Alice``,
    ``AIice`` (capital i), ``A1ice`` and ``Аlice`` (Cyrillic А) share one key, as do
-   ``OOOO`` and ``O0O0``. Digits need no rule of their own: confusables.txt maps ``1`` to
+   ``OOOO`` and ``O0O0``; accents (U+0300-U+036F) are then dropped, so ``Joao`` looks
+   like ``João``. Digits need no rule of their own: confusables.txt maps ``1`` to
    ``l`` and ``0`` to ``O``. Who may not share a key with whom is the server's policy
    (server/login.py); :class:`~registry.lookalikes.Lookalikes` indexes names by key.
 
@@ -320,6 +321,13 @@ _ASCII_STAYS_ASCII = all(target.isascii() for c, target in _PROTOTYPES.items() i
 _ASCII_PROTOTYPE_TABLE = {code: _PROTOTYPE_TABLE.get(code, chr(code)) for code in range(128)}
 
 
+# Beyond UTS #39: the accents of the Combining Diacritical Marks block, which skeleton()
+# leaves apart (NFD), are dropped from a look-alike key. Many Brazilians type names
+# without them, so in a class "Joao" or "Conceicao" passes for João or Conceição; the
+# marks of other scripts (Devanagari's vowel signs, Thai's) tell names apart and stay.
+_ACCENTS = dict.fromkeys(range(0x0300, 0x0370))
+
+
 def skeleton(text: str) -> str:
     """UTS #39 section 4: NFD, each character replaced by its prototype, NFD again."""
     mapped = unicodedata.normalize("NFD", text).translate(_PROTOTYPE_TABLE)
@@ -335,7 +343,8 @@ def lookalike_key(name: str) -> str:
 
     The skeleton comes first, so that capital ``I`` meets ``l`` before lower case turns it
     into ``i``; lower case then makes it case-insensitive, and the second skeleton maps
-    the lower-case letters that are themselves confusables.
+    the lower-case letters that are themselves confusables. Accents go last (``_ACCENTS``):
+    ``João``, ``Joao`` and ``JOAO`` have one key.
     """
     if name.isascii() and _ASCII_STAYS_ASCII:
         # The same steps without their calls (issue 9: a login computes one key): an ASCII
@@ -343,7 +352,7 @@ def lookalike_key(name: str) -> str:
         # are ASCII (_ASCII_STAYS_ASCII), so both NFDs are the identity.
         key = name.translate(_ASCII_PROTOTYPE_TABLE).lower().translate(_ASCII_PROTOTYPE_TABLE)
     else:
-        key = skeleton(skeleton(display_form(name)).lower())
+        key = skeleton(skeleton(display_form(name)).lower()).translate(_ACCENTS)
     # A name that is already its own key keeps one string, not two equal ones: each look-alike
     # index keeps its key for every name online (56 bytes of an idle connection; issue 9).
     return name if key == name else key

@@ -13,7 +13,9 @@ from test_end_to_end import DEADLINE, client, server  # noqa: F401 (server is a 
 from wire import WireClient
 
 IMPOSTORS = {"J\u043e\u00e3o": ErrorCode.INVALID_NAME,  # Latin with a Cyrillic о
-             "J0ão": ErrorCode.CONFUSABLE_NAME}
+             "J0ão": ErrorCode.CONFUSABLE_NAME,
+             "Joao": ErrorCode.CONFUSABLE_NAME,  # without the accent, as many type it
+             "JOAO": ErrorCode.CONFUSABLE_NAME}
 
 
 def test_joao_chats_with_maria_and_look_alikes_of_joao_cannot_log_in(server):  # noqa: F811

@@ -22,7 +22,9 @@ _PRINTABLE = [chr(i) for i in range(32, 127)]
 
 
 def _generic_key(name: str) -> str:
-    return skeleton(skeleton(display_form(name)).lower())
+    """PROTOCOL.md's rule 8: skeleton, lower case, skeleton, then no accents (U+0300-U+036F)."""
+    key = skeleton(skeleton(display_form(name)).lower())
+    return "".join(c for c in key if not "\u0300" <= c <= "\u036f")
 
 
 def test_the_look_alike_key_of_an_ascii_name_is_the_generic_skeleton_steps_result():
