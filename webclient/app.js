@@ -61,6 +61,11 @@ function explainError(code, message, name, retryAfter) {
   return `${text} (${code})`;
 }
 
+/** ``text`` as a sentence on its own: its first letter capitalised ("o nome…" -> "O nome…"). */
+function sentence(text) {
+  return text ? text.charAt(0).toLocaleUpperCase(i18n.language.replace("_", "-")) + text.slice(1) : text;
+}
+
 /** The language for a browser list such as navigator.languages: the first one spoken
  * here, matched on language and region ("pt-BR") or language alone ("pt" -> pt_BR). */
 function pickLanguage(wanted) {
@@ -260,7 +265,7 @@ function nowSeconds() {
  * guest's resume token (PROTOCOL.md, "Guest names") when this browser keeps one. */
 function helloFrame(chat, name, password, register, resume) {
   const id = chat.nextId();
-  chat.requests.set(id, { kind: "hello" });
+  chat.requests.set(id, { kind: "hello", name });  // a refusal names it (auth_required, name_taken)
   const frame = { type: "hello", id, name, version: chat.offer, features: FEATURES };
   if (password) {
     frame.password = password;
@@ -574,7 +579,7 @@ const HANDLERS = {
     if (request && request.kind === "hello") {
       // Reconnecting before the server noticed our old connection is gone: try again.
       out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry"
-        : { code: frame.code, message: explainError(frame.code, message, null, frame.retry_after) };
+        : { code: frame.code, message: explainError(frame.code, message, request.name, frame.retry_after) };
       return;
     }
     if (request && request.item && request.kind !== "edit" && request.kind !== "delete") {
@@ -1829,7 +1834,7 @@ function loginFailed(message, code) {
   shell.chat = createChat();
   showView("login");
   $("login-submit").disabled = false;
-  $("login-error").textContent = message;
+  $("login-error").textContent = sentence(message);
   // The field the refusal is about: client.core.LOGIN_OUTCOMES, exported with the wording.
   (i18n.loginFields[code] === "password" ? $("login-password") : $("login-name")).focus();
   render(shell.chat);

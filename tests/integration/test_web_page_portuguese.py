@@ -1,0 +1,73 @@
+"""The web page in Brazilian Portuguese, as a tester used it (headless Chromium; see
+test_web_browser.py for the harness): refused logins, a message to a name nobody has, the
+server stopping, the contact list for screen readers and the read-receipts switch are
+said in the page's language; the header keeps the user's name, and a room's header its
+member list, inside the window."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import const
+from browserpage import TIMEOUT, Page, alice, page  # noqa: F401 (fixtures)
+from chatpeer import TcpPeer
+from client.library import ChatClient
+from clientkit import WAIT
+from protocol import Hello, Welcome
+from tools import require_tool
+
+pytestmark = pytest.mark.timeout_seconds(120)
+PASSWORD = "correct horse"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def chromium_installed() -> None:
+    require_tool("chromium", why="to run the web client in a browser")
+
+
+def speak_portuguese(page: Page) -> None:
+    """The language switch, as a user would turn it."""
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("document.documentElement.lang === 'pt-BR' && document.getElementById('login-submit')"
+                  ".textContent === 'Entrar'")
+
+
+def try_to_log_in(page: Page, name: str) -> None:
+    """Type ``name`` (replacing what the field holds), no password, and press Enter."""
+    page.focus("#login-name")
+    page.js("document.getElementById('login-name').select()")
+    page.type(name)
+    page.enter()
+
+
+def register(page: Page, name: str) -> None:
+    """An account for ``name`` (registered from a terminal connection, then gone)."""
+    owner = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        owner.send(Hello("r", name, const.PROTOCOL_VERSION, PASSWORD, True))
+        owner.expect(Welcome, TIMEOUT)
+    finally:
+        owner.close()
+
+
+def test_a_refused_login_is_explained_in_portuguese_with_the_name_typed(page: Page, alice: TcpPeer) -> None:
+    # Conceição has an account; João is online as a guest.
+    register(page, "Conceição")
+    alice.login("João")
+    speak_portuguese(page)
+
+    try_to_log_in(page, "Conceição")
+    page.wait_for("document.getElementById('login-error').textContent !== ''")
+    assert page.js("document.getElementById('login-error').textContent") == \
+        "O nome Conceição está registrado: ele precisa da senha (auth_required)"
+    assert page.js("document.activeElement.id") == "login-password"
+
+    try_to_log_in(page, "JOÃO")
+    page.wait_for("document.getElementById('login-error').textContent.includes('JOÃO')")
+    assert page.js("document.getElementById('login-error').textContent") == \
+        ("O nome JOÃO está em uso, ou reservado por um tempo para o convidado que o usou por último:"
+         " escolha outro nome (name_taken)")
+    assert page.problems() == []
