@@ -1741,7 +1741,7 @@ function connect() {
     } else if (shell.wantOnline) {
       loginFailed(chat.notice || t("Could not reach the chat server."));
     }
-    render(chat);
+    render(shell.chat);  // after a failed login, the new logged-out chat, not this one
   });
 }
 
@@ -1773,7 +1773,10 @@ function onFrame(frame) {
   } else if (out.login === "retry") {
     shell.socket.close();   // the close handler schedules the next attempt
   } else if (out.login) {
+    // Refused: loginFailed() drew the new, logged-out chat; drawing this one again would
+    // leave "Connecting…" in the header over the form.
     loginFailed(out.login.message, out.login.code);
+    return;
   }
   if (chat.status === "online") keepSession(chat);  // new conversations outlive a reload
   render(chat);
@@ -2130,6 +2133,8 @@ function onContactKeydown(event) {
 
 function start() {
   $("login-form").addEventListener("submit", onLoginSubmit);
+  // Another name: the last attempt's refusal was about the old one.
+  $("login-name").addEventListener("input", () => { $("login-error").textContent = ""; });
   $("composer").addEventListener("submit", onSubmitMessage);
   $("composer-input").addEventListener("keydown", onComposerKeydown);
   $("composer-input").addEventListener("input", fitComposer);

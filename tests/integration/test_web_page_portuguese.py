@@ -71,3 +71,19 @@ def test_a_refused_login_is_explained_in_portuguese_with_the_name_typed(page: Pa
         ("O nome JOÃO está em uso, ou reservado por um tempo para o convidado que o usou por último:"
          " escolha outro nome (name_taken)")
     assert page.problems() == []
+
+
+def test_after_a_refused_login_the_header_says_not_connected_and_a_new_name_clears_the_error(
+        page: Page, alice: TcpPeer) -> None:
+    alice.login("João")
+    speak_portuguese(page)
+    try_to_log_in(page, "JOÃO")
+    page.wait_for("document.getElementById('login-error').textContent !== ''")
+    # The form waits for the user: the header says so, not "Conectando…".
+    assert page.js("document.getElementById('connection').dataset.status") == "offline"
+    assert page.js("document.getElementById('connection').textContent") == "Sem conexão"
+    # Another name: the refusal of the last one goes.
+    page.focus("#login-name")
+    page.type("x")
+    assert page.js("document.getElementById('login-error').textContent") == ""
+    assert page.problems() == []
