@@ -854,6 +854,11 @@ function typingFrames(chat, now) {
   if (!chat.readReceipts || chat.status !== "online" || chat.active === ROOM || chat.editing) return [];
   const convo = chat.conversations.get(chat.active);
   if (!convo) return [];
+  // To a person only while they are online: the server forwards nothing to someone
+  // offline, and answers a name nobody has (mistyped) with an error that has no id, so
+  // it could only be shown apart from the failed message, a second time.
+  const peer = isRoomKey(chat.active) ? null : chat.users.get(chat.active);
+  if (!isRoomKey(chat.active) && !(peer && peer.online)) return [];
   const last = chat.typingSent.get(chat.active) || 0;
   if (now - last < TYPING_INTERVAL) return [];
   chat.typingSent.set(chat.active, now);

@@ -87,3 +87,27 @@ def test_after_a_refused_login_the_header_says_not_connected_and_a_new_name_clea
     page.type("x")
     assert page.js("document.getElementById('login-error').textContent") == ""
     assert page.problems() == []
+
+
+def test_a_message_to_a_name_nobody_has_fails_once_in_portuguese(page: Page) -> None:
+    speak_portuguese(page)
+    page.log_in("Bob")
+    page.focus("#new-chat-name")
+    page.type("Fulano_Inexistente")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Fulano_Inexistente'"
+                  " && document.activeElement.id === 'composer-input'")
+    page.type("Olá")
+    page.enter()
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
+    assert page.js("document.querySelector('#messages .msg-out .msg-status').textContent") == \
+        "Não entregue: ninguém chamado Fulano_Inexistente jamais entrou aqui (unknown_recipient)"
+    # The server answers in order; a second message's answer comes after anything the
+    # first one (or typing it) caused: by then every error is on screen.
+    page.type("Alguém aí?")
+    page.enter()
+    page.wait_for("[...document.querySelectorAll('#messages .msg-out')].filter(m => m.dataset.state === 'failed')"
+                  ".length === 2")
+    assert page.js("[...document.querySelectorAll('#messages .notice')].map(n => n.textContent)") == []
+    assert "nobody" not in page.js("document.getElementById('announcer').textContent")
+    assert page.problems() == []
