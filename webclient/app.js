@@ -132,6 +132,7 @@ const FEATURES = ["carbons", "resume", "read", "typing", "edits"];
 const TYPING_INTERVAL = 3;
 const TYPING_EXPIRES = 6;
 const EDIT_WINDOW = 15 * 60;
+const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (client/gui/model.py)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
 const DEFAULT_ROOM = "#lobby";        // the broadcast room's name (const.DEFAULT_ROOM)
 const MAX_ITEMS = 500;                // messages and notices kept per conversation
@@ -770,7 +771,13 @@ const HANDLERS = {
   },
 
   bye(chat, frame) {
-    chat.notice = frame.reason ? t("The server ended the session: {why}", { why: frame.reason }) : t("The server ended the session");
+    // In the page's language: a server stopping (console /quit) is said as the window says
+    // it; another reason the Python clients know is translated (client/display.py's
+    // _LEFT_REASONS); one of a newer server stays as it came.
+    const reason = typeof frame.reason === "string" ? frame.reason : "";
+    const why = reason ? t(reason) : "";  // i18n: listed in client/display.py's _LEFT_REASONS
+    chat.notice = reason === SERVER_STOPPING ? sentence(t("the server stopped or is restarting"))
+      : why ? t("The server ended the session: {why}", { why }) : t("The server ended the session");
   },
 };
 
@@ -1330,6 +1337,7 @@ function renderTopbar(chat) {
   };
   connection.dataset.status = chat.status;
   connection.textContent = chat.status !== "online" && chat.notice ? `${labels[chat.status]} ${chat.notice}` : labels[chat.status];
+  connection.title = connection.textContent;  // whole, where the pill is cut short (style.css)
   $("me").textContent = chat.me || "";
   $("read-receipts").checked = chat.readReceipts;
   const unread = totalUnread(chat);

@@ -111,3 +111,24 @@ def test_a_message_to_a_name_nobody_has_fails_once_in_portuguese(page: Page) -> 
     assert page.js("[...document.querySelectorAll('#messages .notice')].map(n => n.textContent)") == []
     assert "nobody" not in page.js("document.getElementById('announcer').textContent")
     assert page.problems() == []
+
+
+def test_the_server_stopping_is_said_in_portuguese_and_the_name_stays_whole(page: Page) -> None:
+    speak_portuguese(page)
+    page.log_in("Conceição")
+
+    async def quit_like_the_console() -> None:
+        page.web.close()  # no more connections (the console's /quit closes the listener first)
+        page.srv.server.relay.shut_down("server shutting down")  # every session gets its bye
+
+    page.srv.run(quit_like_the_console())
+    page.wait_for("shell.attempts >= 3 && document.getElementById('connection').dataset.status === 'reconnecting'",
+                  TIMEOUT + 10)
+    pill = page.js("document.getElementById('connection').textContent")
+    assert pill.startswith("Reconectando… (tentativa ") and pill.endswith(" O servidor parou ou está reiniciando"), pill
+    assert page.js("document.getElementById('connection').title") == pill  # all of it, where the pill is cut
+    # The user's name is not cut short by the pill.
+    assert page.js("document.getElementById('me').textContent") == "Conceição"
+    assert page.js("(() => { const me = document.querySelector('.me-box');"
+                   " return me.scrollWidth <= me.clientWidth; })()") is True
+    assert page.js("document.documentElement.scrollWidth <= window.innerWidth") is True
