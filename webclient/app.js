@@ -1348,7 +1348,8 @@ function renderTopbar(chat) {
   $("contacts-toggle").setAttribute("aria-label", unread ? tn("Contacts, {n} unread", "Contacts, {n} unread", unread) : t("Contacts"));
 }
 
-function contactButton(chat, key, name, online, unread) {
+/** A row of the contact list; ``detail`` (a room's topic or size) replaces its presence. */
+function contactButton(chat, key, name, online, unread, detail) {
   const button = el("button", "contact");
   button.type = "button";
   button.dataset.key = key;
@@ -1359,10 +1360,12 @@ function contactButton(chat, key, name, online, unread) {
   if (key !== ROOM && !isRoomKey(key)) dot.dataset.online = String(online);
   const label = el("span", "contact-label");
   label.append(el("span", "contact-name", name));
-  label.append(el("span", "contact-presence", key === ROOM ? t("Broadcast room") : (online ? t("online") : t("offline"))));
+  const presence = detail || (key === ROOM ? t("Broadcast room") : (online ? t("online") : t("offline")));
+  label.append(el("span", "contact-presence", presence));
   button.append(dot, label);
   if (unread) button.append(el("span", "badge", String(unread)));
-  const parts = [name, key === ROOM ? "everyone" : (online ? "online" : "offline")];
+  // A screen reader hears what is shown, in the page's language.
+  const parts = [name, presence];
   if (unread) parts.push(tn("{n} unread", "{n} unread", unread));
   button.setAttribute("aria-label", parts.join(", "));
   const item = el("li");
@@ -1437,9 +1440,8 @@ function roomButtons(chat) {
   const rooms = [...chat.rooms.entries()].sort((a, b) => a[1].name.localeCompare(b[1].name));
   for (const [key, room] of rooms) {
     const convo = chat.conversations.get(key);
-    const row = contactButton(chat, key, room.name, true, convo ? convo.unread : 0);
-    row.querySelector(".contact-presence").textContent = room.topic || tn("{n} member", "{n} members", room.count, { n: room.count });
-    rows.push(row);
+    rows.push(contactButton(chat, key, room.name, true, convo ? convo.unread : 0,
+      room.topic || tn("{n} member", "{n} members", room.count, { n: room.count })));
   }
   return rows;
 }

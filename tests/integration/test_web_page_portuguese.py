@@ -132,3 +132,19 @@ def test_the_server_stopping_is_said_in_portuguese_and_the_name_stays_whole(page
     assert page.js("(() => { const me = document.querySelector('.me-box');"
                    " return me.scrollWidth <= me.clientWidth; })()") is True
     assert page.js("document.documentElement.scrollWidth <= window.innerWidth") is True
+
+
+def test_the_contact_list_speaks_to_screen_readers_in_the_pages_language(page: Page, alice: TcpPeer) -> None:
+    speak_portuguese(page)
+    page.log_in("Bob")
+    alice.login("João")
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"@joão\"]')")
+    page.focus("#join-room-name")
+    page.type("redes-ção")
+    page.enter()
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"##redes-ção\"]')")
+    labels = "[...document.querySelectorAll('#contact-list button.contact')].map(b => b.getAttribute('aria-label'))"
+    page.wait_for("document.querySelector('button.contact[data-key=\"##redes-ção\"] .contact-presence')"
+                  "?.textContent === '1 membro'")
+    assert page.js(labels) == ["Todos, Sala geral", "#redes-ção, 1 membro", "João, conectado"]
+    assert page.problems() == []
