@@ -1340,6 +1340,9 @@ function renderTopbar(chat) {
   connection.title = connection.textContent;  // whole, where the pill is cut short (style.css)
   $("me").textContent = chat.me || "";
   $("read-receipts").checked = chat.readReceipts;
+  $("read-receipts").parentElement.title = chat.readReceipts
+    ? t("Read receipts and typing: on, you send and see them")
+    : t("Read receipts and typing: off, you neither send nor see them");
   const unread = totalUnread(chat);
   document.title = unread ? `(${unread}) ${t("Chat")}` : t("Chat");
   const badge = $("toggle-unread");

@@ -148,3 +148,23 @@ def test_the_contact_list_speaks_to_screen_readers_in_the_pages_language(page: P
                   "?.textContent === '1 membro'")
     assert page.js(labels) == ["Todos, Sala geral", "#redes-ção, 1 membro", "João, conectado"]
     assert page.problems() == []
+
+
+def test_the_read_receipts_switch_says_whether_they_are_on(page: Page) -> None:
+    switch_title = "document.querySelector('label.receipts-switch').title"
+    speak_portuguese(page)
+    page.log_in("Bob")
+    assert page.js("document.getElementById('read-receipts').checked") is True
+    assert page.js(switch_title) == "Confirmações de leitura e digitação: ligadas, você as envia e vê"
+    page.js("document.getElementById('read-receipts').click()")
+    page.wait_for("shell.chat.readReceipts === false && !document.getElementById('read-receipts').checked")
+    assert page.js(switch_title) == \
+        "Confirmações de leitura e digitação: desligadas, você não envia nem vê nenhuma"
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("document.documentElement.lang === 'en'")
+    assert page.js(switch_title) == "Read receipts and typing: off, you neither send nor see them"
+    page.js("document.getElementById('read-receipts').click()")
+    page.wait_for("shell.chat.readReceipts === true")
+    assert page.js(switch_title) == "Read receipts and typing: on, you send and see them"
+    assert page.problems() == []
