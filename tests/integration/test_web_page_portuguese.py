@@ -168,3 +168,41 @@ def test_the_read_receipts_switch_says_whether_they_are_on(page: Page) -> None:
     page.wait_for("shell.chat.readReceipts === true")
     assert page.js(switch_title) == "Read receipts and typing: on, you send and see them"
     assert page.problems() == []
+
+
+TOPIC = "prova na sexta: capítulos 3 e 4 (roteamento estático e OSPF), tragam a calculadora"
+
+
+def test_a_rooms_topic_and_open_member_list_fit_the_window(page: Page) -> None:
+    """Bob owns #redes, with a topic; open, its member list (with Ban for Olga) stays in
+    the 1100 px window, and the topic is not squeezed into a narrow column."""
+    speak_portuguese(page)  # the longer words ("Banir", "Tornar moderador(a)")
+    page.log_in("Bob")
+    page.focus("#join-room-name")
+    page.type("redes")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
+    olga = ChatClient("Olga", "127.0.0.1", page.srv.port)
+    try:
+        olga.connect(timeout=WAIT)
+        olga.join("#redes")
+        page.js(f"sendFrame(topicFrame(shell.chat, '##redes', {json.dumps(TOPIC)}))")
+        page.wait_for(f"document.getElementById('conversation-presence').textContent.startsWith({json.dumps(TOPIC)})")
+        page.wait_for("!!document.querySelector('#member-list li[data-name=\"Olga\"] button[data-act=\"ban\"]')")
+        page.js("document.querySelector('details.members').open = true")
+        fits = page.js("""(() => {
+          const right = document.querySelector('.conversation').getBoundingClientRect().right;
+          const buttons = [...document.querySelectorAll('#member-list button, #room-tools > button')];
+          const range = document.createRange();
+          range.selectNodeContents(document.getElementById('conversation-presence'));
+          return {page: document.documentElement.scrollWidth <= window.innerWidth,
+                  header: document.querySelector('.conversation-header').scrollWidth
+                          <= document.querySelector('.conversation-header').clientWidth,
+                  buttons: buttons.every((b) => b.getBoundingClientRect().right <= right + 0.5),
+                  topicLines: range.getClientRects().length};
+        })()""")
+        assert fits == {"page": True, "header": True, "buttons": True, "topicLines": fits["topicLines"]}, fits
+        assert fits["topicLines"] <= 2, fits
+        assert page.problems() == []
+    finally:
+        olga.close()
