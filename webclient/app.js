@@ -61,6 +61,11 @@ function explainError(code, message, name, retryAfter) {
   return `${text} (${code})`;
 }
 
+/** ``text`` as a sentence on its own: its first letter capitalised ("o nome…" -> "O nome…"). */
+function sentence(text) {
+  return text ? text.charAt(0).toLocaleUpperCase(i18n.language.replace("_", "-")) + text.slice(1) : text;
+}
+
 /** The language for a browser list such as navigator.languages: the first one spoken
  * here, matched on language and region ("pt-BR") or language alone ("pt" -> pt_BR). */
 function pickLanguage(wanted) {
@@ -127,6 +132,7 @@ const FEATURES = ["carbons", "resume", "read", "typing", "edits"];
 const TYPING_INTERVAL = 3;
 const TYPING_EXPIRES = 6;
 const EDIT_WINDOW = 15 * 60;
+const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (client/gui/model.py)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
 const DEFAULT_ROOM = "#lobby";        // the broadcast room's name (const.DEFAULT_ROOM)
 const MAX_ITEMS = 500;                // messages and notices kept per conversation
@@ -260,7 +266,7 @@ function nowSeconds() {
  * guest's resume token (PROTOCOL.md, "Guest names") when this browser keeps one. */
 function helloFrame(chat, name, password, register, resume) {
   const id = chat.nextId();
-  chat.requests.set(id, { kind: "hello" });
+  chat.requests.set(id, { kind: "hello", name });  // a refusal names it (auth_required, name_taken)
   const frame = { type: "hello", id, name, version: chat.offer, features: FEATURES };
   if (password) {
     frame.password = password;
@@ -574,7 +580,7 @@ const HANDLERS = {
     if (request && request.kind === "hello") {
       // Reconnecting before the server noticed our old connection is gone: try again.
       out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry"
-        : { code: frame.code, message: explainError(frame.code, message, null, frame.retry_after) };
+        : { code: frame.code, message: explainError(frame.code, message, request.name, frame.retry_after) };
       return;
     }
     if (request && request.item && request.kind !== "edit" && request.kind !== "delete") {
@@ -765,7 +771,13 @@ const HANDLERS = {
   },
 
   bye(chat, frame) {
-    chat.notice = frame.reason ? t("The server ended the session: {why}", { why: frame.reason }) : t("The server ended the session");
+    // In the page's language: a server stopping (console /quit) is said as the window says
+    // it; another reason the Python clients know is translated (client/display.py's
+    // _LEFT_REASONS); one of a newer server stays as it came.
+    const reason = typeof frame.reason === "string" ? frame.reason : "";
+    const why = reason ? t(reason) : "";  // i18n: listed in client/display.py's _LEFT_REASONS
+    chat.notice = reason === SERVER_STOPPING ? sentence(t("the server stopped or is restarting"))
+      : why ? t("The server ended the session: {why}", { why }) : t("The server ended the session");
   },
 };
 
@@ -849,6 +861,11 @@ function typingFrames(chat, now) {
   if (!chat.readReceipts || chat.status !== "online" || chat.active === ROOM || chat.editing) return [];
   const convo = chat.conversations.get(chat.active);
   if (!convo) return [];
+  // To a person only while they are online: the server forwards nothing to someone
+  // offline, and answers a name nobody has (mistyped) with an error that has no id, so
+  // it could only be shown apart from the failed message, a second time.
+  const peer = isRoomKey(chat.active) ? null : chat.users.get(chat.active);
+  if (!isRoomKey(chat.active) && !(peer && peer.online)) return [];
   const last = chat.typingSent.get(chat.active) || 0;
   if (now - last < TYPING_INTERVAL) return [];
   chat.typingSent.set(chat.active, now);
@@ -1320,8 +1337,12 @@ function renderTopbar(chat) {
   };
   connection.dataset.status = chat.status;
   connection.textContent = chat.status !== "online" && chat.notice ? `${labels[chat.status]} ${chat.notice}` : labels[chat.status];
+  connection.title = connection.textContent;  // whole, where the pill is cut short (style.css)
   $("me").textContent = chat.me || "";
   $("read-receipts").checked = chat.readReceipts;
+  $("read-receipts").parentElement.title = chat.readReceipts
+    ? t("Read receipts and typing: on, you send and see them")
+    : t("Read receipts and typing: off, you neither send nor see them");
   const unread = totalUnread(chat);
   document.title = unread ? `(${unread}) ${t("Chat")}` : t("Chat");
   const badge = $("toggle-unread");
@@ -1330,7 +1351,8 @@ function renderTopbar(chat) {
   $("contacts-toggle").setAttribute("aria-label", unread ? tn("Contacts, {n} unread", "Contacts, {n} unread", unread) : t("Contacts"));
 }
 
-function contactButton(chat, key, name, online, unread) {
+/** A row of the contact list; ``detail`` (a room's topic or size) replaces its presence. */
+function contactButton(chat, key, name, online, unread, detail) {
   const button = el("button", "contact");
   button.type = "button";
   button.dataset.key = key;
@@ -1341,10 +1363,12 @@ function contactButton(chat, key, name, online, unread) {
   if (key !== ROOM && !isRoomKey(key)) dot.dataset.online = String(online);
   const label = el("span", "contact-label");
   label.append(el("span", "contact-name", name));
-  label.append(el("span", "contact-presence", key === ROOM ? t("Broadcast room") : (online ? t("online") : t("offline"))));
+  const presence = detail || (key === ROOM ? t("Broadcast room") : (online ? t("online") : t("offline")));
+  label.append(el("span", "contact-presence", presence));
   button.append(dot, label);
   if (unread) button.append(el("span", "badge", String(unread)));
-  const parts = [name, key === ROOM ? "everyone" : (online ? "online" : "offline")];
+  // A screen reader hears what is shown, in the page's language.
+  const parts = [name, presence];
   if (unread) parts.push(tn("{n} unread", "{n} unread", unread));
   button.setAttribute("aria-label", parts.join(", "));
   const item = el("li");
@@ -1419,9 +1443,8 @@ function roomButtons(chat) {
   const rooms = [...chat.rooms.entries()].sort((a, b) => a[1].name.localeCompare(b[1].name));
   for (const [key, room] of rooms) {
     const convo = chat.conversations.get(key);
-    const row = contactButton(chat, key, room.name, true, convo ? convo.unread : 0);
-    row.querySelector(".contact-presence").textContent = room.topic || tn("{n} member", "{n} members", room.count, { n: room.count });
-    rows.push(row);
+    rows.push(contactButton(chat, key, room.name, true, convo ? convo.unread : 0,
+      room.topic || tn("{n} member", "{n} members", room.count, { n: room.count })));
   }
   return rows;
 }
@@ -1736,7 +1759,7 @@ function connect() {
     } else if (shell.wantOnline) {
       loginFailed(chat.notice || t("Could not reach the chat server."));
     }
-    render(chat);
+    render(shell.chat);  // after a failed login, the new logged-out chat, not this one
   });
 }
 
@@ -1768,7 +1791,10 @@ function onFrame(frame) {
   } else if (out.login === "retry") {
     shell.socket.close();   // the close handler schedules the next attempt
   } else if (out.login) {
+    // Refused: loginFailed() drew the new, logged-out chat; drawing this one again would
+    // leave "Connecting…" in the header over the form.
     loginFailed(out.login.message, out.login.code);
+    return;
   }
   if (chat.status === "online") keepSession(chat);  // new conversations outlive a reload
   render(chat);
@@ -1829,7 +1855,7 @@ function loginFailed(message, code) {
   shell.chat = createChat();
   showView("login");
   $("login-submit").disabled = false;
-  $("login-error").textContent = message;
+  $("login-error").textContent = sentence(message);
   // The field the refusal is about: client.core.LOGIN_OUTCOMES, exported with the wording.
   (i18n.loginFields[code] === "password" ? $("login-password") : $("login-name")).focus();
   render(shell.chat);
@@ -2125,6 +2151,8 @@ function onContactKeydown(event) {
 
 function start() {
   $("login-form").addEventListener("submit", onLoginSubmit);
+  // Another name: the last attempt's refusal was about the old one.
+  $("login-name").addEventListener("input", () => { $("login-error").textContent = ""; });
   $("composer").addEventListener("submit", onSubmitMessage);
   $("composer-input").addEventListener("keydown", onComposerKeydown);
   $("composer-input").addEventListener("input", fitComposer);

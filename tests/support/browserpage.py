@@ -31,10 +31,11 @@ PHONE = {"width": 390, "height": 760, "deviceScaleFactor": 2, "mobile": True}
 class Page:
     """The chat page in Chromium, with the few gestures the tests need."""
 
-    def __init__(self, cdp: CDP, url: str, srv: ServerThread) -> None:
+    def __init__(self, cdp: CDP, url: str, srv: ServerThread, web: asyncio.base_events.Server | None = None) -> None:
         self.cdp = cdp
         self.url = url
         self.srv = srv
+        self.web = web  # the web gateway's listener, when open_page started it
 
     def js(self, expression: str):
         return self.cdp.evaluate(expression)
@@ -126,7 +127,7 @@ def open_page(tmp_path: Path, config: ServerConfig) -> Iterator[Page]:
                     cdp.send("Emulation.setDeviceMetricsOverride", DESKTOP)
                     cdp.send("Page.navigate", {"url": url})
                     cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
-                    page = Page(cdp, url, srv)
+                    page = Page(cdp, url, srv, web)
                     page.wait_for("document.activeElement && document.activeElement.id === 'login-name'")
                     yield page
                 finally:

@@ -1,0 +1,208 @@
+"""The web page in Brazilian Portuguese, as a tester used it (headless Chromium; see
+test_web_browser.py for the harness): refused logins, a message to a name nobody has, the
+server stopping, the contact list for screen readers and the read-receipts switch are
+said in the page's language; the header keeps the user's name, and a room's header its
+member list, inside the window."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import const
+from browserpage import TIMEOUT, Page, alice, page  # noqa: F401 (fixtures)
+from chatpeer import TcpPeer
+from client.library import ChatClient
+from clientkit import WAIT
+from protocol import Hello, Welcome
+from tools import require_tool
+
+pytestmark = pytest.mark.timeout_seconds(120)
+PASSWORD = "correct horse"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def chromium_installed() -> None:
+    require_tool("chromium", why="to run the web client in a browser")
+
+
+def speak_portuguese(page: Page) -> None:
+    """The language switch, as a user would turn it."""
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("document.documentElement.lang === 'pt-BR' && document.getElementById('login-submit')"
+                  ".textContent === 'Entrar'")
+
+
+def try_to_log_in(page: Page, name: str) -> None:
+    """Type ``name`` (replacing what the field holds), no password, and press Enter."""
+    page.focus("#login-name")
+    page.js("document.getElementById('login-name').select()")
+    page.type(name)
+    page.enter()
+
+
+def register(page: Page, name: str) -> None:
+    """An account for ``name`` (registered from a terminal connection, then gone)."""
+    owner = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        owner.send(Hello("r", name, const.PROTOCOL_VERSION, PASSWORD, True))
+        owner.expect(Welcome, TIMEOUT)
+    finally:
+        owner.close()
+
+
+def test_a_refused_login_is_explained_in_portuguese_with_the_name_typed(page: Page, alice: TcpPeer) -> None:
+    # Conceição has an account; João is online as a guest.
+    register(page, "Conceição")
+    alice.login("João")
+    speak_portuguese(page)
+
+    try_to_log_in(page, "Conceição")
+    page.wait_for("document.getElementById('login-error').textContent !== ''")
+    assert page.js("document.getElementById('login-error').textContent") == \
+        "O nome Conceição está registrado: ele precisa da senha (auth_required)"
+    assert page.js("document.activeElement.id") == "login-password"
+
+    try_to_log_in(page, "JOÃO")
+    page.wait_for("document.getElementById('login-error').textContent.includes('JOÃO')")
+    assert page.js("document.getElementById('login-error').textContent") == \
+        ("O nome JOÃO está em uso, ou reservado por um tempo para o convidado que o usou por último:"
+         " escolha outro nome (name_taken)")
+    assert page.problems() == []
+
+
+def test_after_a_refused_login_the_header_says_not_connected_and_a_new_name_clears_the_error(
+        page: Page, alice: TcpPeer) -> None:
+    alice.login("João")
+    speak_portuguese(page)
+    try_to_log_in(page, "JOÃO")
+    page.wait_for("document.getElementById('login-error').textContent !== ''")
+    # The form waits for the user: the header says so, not "Conectando…".
+    assert page.js("document.getElementById('connection').dataset.status") == "offline"
+    assert page.js("document.getElementById('connection').textContent") == "Sem conexão"
+    # Another name: the refusal of the last one goes.
+    page.focus("#login-name")
+    page.type("x")
+    assert page.js("document.getElementById('login-error').textContent") == ""
+    assert page.problems() == []
+
+
+def test_a_message_to_a_name_nobody_has_fails_once_in_portuguese(page: Page) -> None:
+    speak_portuguese(page)
+    page.log_in("Bob")
+    page.focus("#new-chat-name")
+    page.type("Fulano_Inexistente")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Fulano_Inexistente'"
+                  " && document.activeElement.id === 'composer-input'")
+    page.type("Olá")
+    page.enter()
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
+    assert page.js("document.querySelector('#messages .msg-out .msg-status').textContent") == \
+        "Não entregue: ninguém chamado Fulano_Inexistente jamais entrou aqui (unknown_recipient)"
+    # The server answers in order; a second message's answer comes after anything the
+    # first one (or typing it) caused: by then every error is on screen.
+    page.type("Alguém aí?")
+    page.enter()
+    page.wait_for("[...document.querySelectorAll('#messages .msg-out')].filter(m => m.dataset.state === 'failed')"
+                  ".length === 2")
+    assert page.js("[...document.querySelectorAll('#messages .notice')].map(n => n.textContent)") == []
+    assert "nobody" not in page.js("document.getElementById('announcer').textContent")
+    assert page.problems() == []
+
+
+def test_the_server_stopping_is_said_in_portuguese_and_the_name_stays_whole(page: Page) -> None:
+    speak_portuguese(page)
+    page.log_in("Conceição")
+
+    async def quit_like_the_console() -> None:
+        page.web.close()  # no more connections (the console's /quit closes the listener first)
+        page.srv.server.relay.shut_down("server shutting down")  # every session gets its bye
+
+    page.srv.run(quit_like_the_console())
+    page.wait_for("shell.attempts >= 3 && document.getElementById('connection').dataset.status === 'reconnecting'",
+                  TIMEOUT + 10)
+    pill = page.js("document.getElementById('connection').textContent")
+    assert pill.startswith("Reconectando… (tentativa ") and pill.endswith(" O servidor parou ou está reiniciando"), pill
+    assert page.js("document.getElementById('connection').title") == pill  # all of it, where the pill is cut
+    # The user's name is not cut short by the pill.
+    assert page.js("document.getElementById('me').textContent") == "Conceição"
+    assert page.js("(() => { const me = document.querySelector('.me-box');"
+                   " return me.scrollWidth <= me.clientWidth; })()") is True
+    assert page.js("document.documentElement.scrollWidth <= window.innerWidth") is True
+
+
+def test_the_contact_list_speaks_to_screen_readers_in_the_pages_language(page: Page, alice: TcpPeer) -> None:
+    speak_portuguese(page)
+    page.log_in("Bob")
+    alice.login("João")
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"@joão\"]')")
+    page.focus("#join-room-name")
+    page.type("redes-ção")
+    page.enter()
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"##redes-ção\"]')")
+    labels = "[...document.querySelectorAll('#contact-list button.contact')].map(b => b.getAttribute('aria-label'))"
+    page.wait_for("document.querySelector('button.contact[data-key=\"##redes-ção\"] .contact-presence')"
+                  "?.textContent === '1 membro'")
+    assert page.js(labels) == ["Todos, Sala geral", "#redes-ção, 1 membro", "João, conectado"]
+    assert page.problems() == []
+
+
+def test_the_read_receipts_switch_says_whether_they_are_on(page: Page) -> None:
+    switch_title = "document.querySelector('label.receipts-switch').title"
+    speak_portuguese(page)
+    page.log_in("Bob")
+    assert page.js("document.getElementById('read-receipts').checked") is True
+    assert page.js(switch_title) == "Confirmações de leitura e digitação: ligadas, você as envia e vê"
+    page.js("document.getElementById('read-receipts').click()")
+    page.wait_for("shell.chat.readReceipts === false && !document.getElementById('read-receipts').checked")
+    assert page.js(switch_title) == \
+        "Confirmações de leitura e digitação: desligadas, você não envia nem vê nenhuma"
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("document.documentElement.lang === 'en'")
+    assert page.js(switch_title) == "Read receipts and typing: off, you neither send nor see them"
+    page.js("document.getElementById('read-receipts').click()")
+    page.wait_for("shell.chat.readReceipts === true")
+    assert page.js(switch_title) == "Read receipts and typing: on, you send and see them"
+    assert page.problems() == []
+
+
+TOPIC = "prova na sexta: capítulos 3 e 4 (roteamento estático e OSPF), tragam a calculadora"
+
+
+def test_a_rooms_topic_and_open_member_list_fit_the_window(page: Page) -> None:
+    """Bob owns #redes, with a topic; open, its member list (with Ban for Olga) stays in
+    the 1100 px window, and the topic is not squeezed into a narrow column."""
+    speak_portuguese(page)  # the longer words ("Banir", "Tornar moderador(a)")
+    page.log_in("Bob")
+    page.focus("#join-room-name")
+    page.type("redes")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
+    olga = ChatClient("Olga", "127.0.0.1", page.srv.port)
+    try:
+        olga.connect(timeout=WAIT)
+        olga.join("#redes")
+        page.js(f"sendFrame(topicFrame(shell.chat, '##redes', {json.dumps(TOPIC)}))")
+        page.wait_for(f"document.getElementById('conversation-presence').textContent.startsWith({json.dumps(TOPIC)})")
+        page.wait_for("!!document.querySelector('#member-list li[data-name=\"Olga\"] button[data-act=\"ban\"]')")
+        page.js("document.querySelector('details.members').open = true")
+        fits = page.js("""(() => {
+          const right = document.querySelector('.conversation').getBoundingClientRect().right;
+          const buttons = [...document.querySelectorAll('#member-list button, #room-tools > button')];
+          const range = document.createRange();
+          range.selectNodeContents(document.getElementById('conversation-presence'));
+          return {page: document.documentElement.scrollWidth <= window.innerWidth,
+                  header: document.querySelector('.conversation-header').scrollWidth
+                          <= document.querySelector('.conversation-header').clientWidth,
+                  buttons: buttons.every((b) => b.getBoundingClientRect().right <= right + 0.5),
+                  topicLines: range.getClientRects().length};
+        })()""")
+        assert fits == {"page": True, "header": True, "buttons": True, "topicLines": fits["topicLines"]}, fits
+        assert fits["topicLines"] <= 2, fits
+        assert page.problems() == []
+    finally:
+        olga.close()
