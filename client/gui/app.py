@@ -54,6 +54,7 @@ from .model import (
     LinesPrepended,
     MembersChanged,
     MembersWanted,
+    RoomInfoWanted,
     StateChanged,
     is_room_key,
     StatusChanged,
@@ -476,6 +477,8 @@ class ChatApp:
                 status = status or change.key == model.active  # the header and list redraw below
             elif isinstance(change, MembersWanted):
                 self.rooms.fetch_members(change.room)
+            elif isinstance(change, RoomInfoWanted):
+                self.rooms.fetch_info(change.room)
             elif isinstance(change, WatchWanted):
                 if self.client is not None:
                     self.client.watch_soon([change.peer])  # never blocks

@@ -24,7 +24,11 @@ nor :data:`ROOM` can be), listed after the default room; its :class:`RoomState` 
 topic, the member count and, once asked, the members with their roles, which say whether
 the moderation menu is offered (:meth:`ChatModel.may_moderate`; the server decides in the
 end). Room posts and notices go to the room's conversation; a kick or ban of ourselves
-takes the room off the list.
+takes the room off the list. The server keeps memberships across logins but sends no list
+of them: what it sends only to a room's members (a post, among them the missed ones right
+after the welcome; a read mark, typing, an edit or delete, a notice not about ourselves)
+says we are in that room, so a room not listed yet is listed then, unread count and all,
+and a :class:`RoomInfoWanted` change asks for its topic and count.
 
 Delivery states are the library's (``sending``, ``sent``, ``queued``, ``delivered``,
 ``failed``, and whatever it adds later): a :class:`~client.outgoing.MessageUpdate` is the
@@ -245,6 +249,9 @@ def is_room_key(key: str) -> bool:
 
 # Roles that may moderate a room (PROTOCOL.md, "Roles").
 MODERATING = frozenset({"owner", "moderator"})
+# Room notices naming us that say we are in the room (an invite or unban may come to an
+# outsider, and a kick or ban puts us out: PROTOCOL.md, "room_notice").
+_MEMBER_ACTS = frozenset({"mute", "unmute", "appoint", "owner", "delete"})
 
 
 @dataclass(slots=True)
@@ -344,6 +351,16 @@ class MembersWanted(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class RoomInfoWanted(Change):
+    """The window should fetch what room ``room`` is like (topic, count, owner) for
+    :meth:`ChatModel.room_joined`: we learned we are a member of it from the server,
+    not from a join of this window."""
+
+    key: str
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
 class WatchWanted(Change):
     """The window should watch the presence of ``peer`` (a conversation was opened with
     them): in a large room only watched users' joins and leaves are told."""
@@ -398,6 +415,9 @@ class ChatModel:
         self._changes: list[Change] = []
         # Named rooms the user is in, by room_key, in the order joined.
         self.rooms: dict[str, RoomState] = {}
+        # Rooms we left or were put out of since: what was on its way from them before is
+        # not taken for membership (see _member_of) until we are in them again.
+        self._rooms_left: set[str] = set()
 
     # --- Reading ------------------------------------------------------------------------
 
@@ -534,6 +554,7 @@ class ChatModel:
         elif isinstance(event, (Edited, Deleted)):
             self._changed(event)
         elif isinstance(event, RoomTyping):
+            self._member_of(event.room_name)
             if event.sender is not None and key_of(event.sender) != key_of(self.me):
                 typing = self.room_typing.setdefault(room_key(event.room_name), {})
                 typing[key_of(event.sender)] = (event.sender, self._clock() + const.TYPING_EXPIRES)
@@ -760,6 +781,7 @@ class ChatModel:
         there shows how many are at or above its id ("Read by N")."""
         if event.marks is None:
             return
+        self._member_of(event.room_name)
         key = room_key(event.room_name)
         self.room_marks[key] = event.marks
         conversation = self.conversations.get(key)
@@ -783,6 +805,7 @@ class ChatModel:
         an administrator): its line changes (kept for later if it is not here yet). The
         default room's are its conversation's ("Everyone")."""
         key = ROOM if is_default_room(event.room_name) else room_key(event.room_name)
+        self._member_of(event.room_name)
         conversation = self.conversations.get(key)
         line = None
         if conversation is not None:
@@ -1052,6 +1075,7 @@ class ChatModel:
     def room_joined(self, info: RoomInfo) -> str:
         """We are in the room ``info`` describes (the answer to a join); returns its key."""
         key = room_key(info.room_name)
+        self._rooms_left.discard(key)
         state = self.rooms.get(key)
         if state is None:
             state = self.rooms[key] = RoomState(info.room_name)
@@ -1065,6 +1089,7 @@ class ChatModel:
         """We are no longer in ``room`` (we left, or were put out): off the list; its
         conversation stays, should it be shown."""
         key = room_key(room)
+        self._rooms_left.add(key)
         if self.rooms.pop(key, None) is not None:
             self._changes.append(ContactsChanged())
         if self.active == key:
@@ -1098,8 +1123,20 @@ class ChatModel:
         """True if the moderation menu is offered in room ``key`` (owner or moderator)."""
         return self.my_role(key) in MODERATING
 
+    def _member_of(self, room: str) -> None:
+        """The server sent us what it sends only to the members of ``room``: if it is not
+        listed (joined before this window started, or from another device), list it now
+        and ask what it is like. The default room is "Everyone", always listed."""
+        key = room_key(room)
+        if key in self.rooms or key in self._rooms_left or is_default_room(room):
+            return
+        self.rooms[key] = RoomState(room)
+        self._room_conversation(room)
+        self._changes += [ContactsChanged(), RoomInfoWanted(key, room)]
+
     def _room_post(self, event: RoomPost) -> None:
         key = room_key(event.room_name)
+        self._member_of(event.room_name)
         mine = key_of(event.sender) == key_of(self.me)
         if mine and event.msg_id in self._own_room_ids:
             self._own_room_ids.discard(event.msg_id)
@@ -1123,9 +1160,15 @@ class ChatModel:
         """A notice of a room: a line in its conversation, and what it changes."""
         key = room_key(event.room_name)
         me = key_of(event.name) == key_of(self.me)
+        if event.act == "left" and me:
+            self.room_left(event.room_name)  # left from another device (here: already off the list)
+            return
+        if event.act == "joined" and me:
+            self._rooms_left.discard(key)  # in it again (joined here or on another device)
+            return  # our own join: the list says it (from another device: its next post will)
+        if not me or event.act in _MEMBER_ACTS:  # told to members; to the person named too
+            self._member_of(event.room_name)
         state = self.rooms.get(key)
-        if event.act in ("joined", "left") and me:
-            return  # our own join or leave: the list says it
         self._room_conversation(event.room_name)
         self.notice(key, describe_room_notice(event, self.me).removeprefix("* "), event.at)
         if state is None:

@@ -177,6 +177,19 @@ class RoomPanel:
         if self.app.root.focus_get() is self.join_entry:  # joined from the box: ready to write in
             self.app._focus_input()
 
+    def fetch_info(self, room: str) -> None:
+        """What room ``room``, which we are in (the server sent us its posts), is like:
+        a join of a room one is in answers its ``room_info`` and announces nothing
+        (PROTOCOL.md, "join"), as the web page does for its rooms after a reconnection.
+        The room stays listed if that fails."""
+        client = self.app.client
+        self._ask(lambda: client.join(room), self._info, "room info", on_error=lambda _what, _error: None)
+
+    def _info(self, info: Any) -> None:
+        if self.app.model is not None:
+            self.app.model.room_joined(info)
+            self.app._render()
+
     def leave(self) -> None:
         model, client = self.app.model, self.app.client
         if model is None or not is_room_key(model.active) or model.active not in model.rooms:

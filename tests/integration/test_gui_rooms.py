@@ -140,6 +140,41 @@ def test_typing_edits_and_deletes_in_a_room_in_the_window(open_gui, server, clie
 
 
 @pytest.mark.timeout_seconds(120)
+def test_a_room_joined_before_the_window_started_is_listed_with_its_posts(open_gui, server, clients) -> None:
+    """João joins #redes-ção in the window and closes it; Conceição posts while he is away.
+    The window started again joined nothing, but the server kept him in the room: its
+    posts (the missed one at login, then live ones) list it, with the unread count and
+    then its topic and count in the header; no Ctrl+J needed."""
+    from protocol import RoomNotice
+
+    conceicao = start(clients, server.port, "Conceição")
+    conceicao.join("#redes-ção")
+    conceicao.set_topic("#redes-ção", "prova na sexta")
+    joao = open_gui("João")
+    joao.logged_in()
+    joao.cmd("join", room="#redes-ção")
+    joao.wait(lambda s: s["active"] == "##redes-ção", "the room open")
+    joao.close()
+    # The server has seen him go (room presence), so the next post is one he missed.
+    while not (isinstance(event := conceicao.events.get(timeout=WAIT), RoomNotice)
+               and (event.act, event.name) == ("offline", "João")):
+        pass
+    posted(conceicao, "#redes-ção", "alguém aí?")
+
+    joao = open_gui("João")
+    state = joao.wait(lambda s: s["view"] == "chat" and (contact(s, "##redes-ção") or {}).get("unread") == "1",
+                      "the room listed with its missed post unread")
+    assert [row["key"] for row in state["contacts"]][:2] == ["#room", "##redes-ção"]
+    posted(conceicao, "#redes-ção", "olá, João")
+    joao.wait(lambda s: contact(s, "##redes-ção")["unread"] == "2", "a live post counted")
+    joao.cmd("key", sequence="<Control-Key-2>")
+    state = joao.wait(lambda s: s["active"] == "##redes-ção" and s["header"][1] == "prova na sexta · 2 members",
+                      "the room open, its topic and count in the header")
+    assert "Conceição: alguém aí?" in state["panes"]["##redes-ção"]
+    assert "Conceição: olá, João" in state["panes"]["##redes-ção"]
+
+
+@pytest.mark.timeout_seconds(120)
 def test_ctrl_e_and_ctrl_delete_on_our_message_to_everyone(open_gui, server, clients) -> None:
     """Our message to Everyone (the default room) edited with Ctrl+E and deleted with
     Ctrl+Delete, as a direct message or a room post; the others are told."""

@@ -245,3 +245,40 @@ def test_our_last_message_to_everyone_may_be_edited_or_deleted_within_the_window
     line = model.editable(ROOM)
     assert line is not None and (line.msg_id, line.text) == (5, "a aula é às 10h")
     assert model.editable(ROOM, now=line.at + const.EDIT_WINDOW + 1) is None
+
+
+def test_a_room_we_are_in_from_before_is_listed_by_what_the_server_sends_its_members() -> None:
+    """After a restart (or a login in the form) the window has joined nothing, but the
+    server keeps our rooms and sends their posts, missed ones first: a post lists its room,
+    with its unread count, and asks what the room is like; the answer fills it in. Read
+    marks and notices about others say the same; an invitation does not (it comes to
+    outsiders), and what was on its way from a room we left does not list it again."""
+    from client.gui.model import RoomInfoWanted
+    from protocol import RoomRead
+
+    model = ChatModel("João")
+    model.apply(RoomPost(7, "Conceição", "#redes-ção", "olá", 1.0))
+    key = room_key("#redes-ção")
+    assert model.contact_order() == [ROOM, key]
+    assert model.unread(key) == 1 and model.title(key) == "#redes-ção"
+    assert [line.text for line in model.conversations[key].lines] == ["olá"]
+    changes = model.take_changes()
+    assert RoomInfoWanted(key, "#redes-ção") in changes and ContactsChanged() in changes
+    model.room_joined(RoomInfo("j", "#redes-ção", 2, False, "prova na sexta", "Conceição"))
+    assert (model.rooms[key].topic, model.rooms[key].count, model.unread(key)) == ("prova na sexta", 2, 1)
+    model.apply(RoomPost(8, "Conceição", "#redes-ção", "e aí?", 2.0))
+    assert model.unread(key) == 2 and not any(isinstance(c, RoomInfoWanted) for c in model.take_changes())
+
+    model.apply(RoomRead("#lab", marks=(5,)))
+    model.apply(RoomNotice("#infra", "online", "Ana", 3.0))
+    model.apply(RoomNotice("#outra", "invite", "João", 3.0, by="Ana"))
+    assert model.contact_order() == [ROOM, room_key("#infra"), room_key("#lab"), key]
+    assert [c for c in model.take_changes() if isinstance(c, RoomInfoWanted)] == [
+        RoomInfoWanted(room_key("#lab"), "#lab"), RoomInfoWanted(room_key("#infra"), "#infra")]
+
+    model.apply(RoomNotice("#redes-ção", "kick", "João", 4.0, by="Conceição"))
+    model.apply(RoomNotice("#lab", "left", "João", 4.0))  # we left on another device
+    model.apply(RoomPost(9, "Conceição", "#redes-ção", "tchau", 5.0))  # on its way before the kick
+    assert model.contact_order() == [ROOM, room_key("#infra")]
+    model.room_joined(RoomInfo("j2", "#redes-ção", 2, False, "", "Conceição"))
+    assert key in model.contact_order()
