@@ -409,6 +409,11 @@ class ChatModel:
         self.room_typing: dict[str, dict[str, tuple[str, float]]] = {}
         self._early_changes: dict[int, Edited | Deleted | RoomEdited | RoomDeleted] = {}
         self._read_sent: dict[str, int] = {}
+        # How far each peer has read our messages (conversation key -> msg_id), as the
+        # server last said: the "read" that follows a history page may come before the
+        # page reaches the model (the window fetches it on a worker thread), so lines
+        # that come later are marked from here.
+        self._read_by_peer: dict[str, int] = {}
         # Small rooms' read marks, as the server last told them: room key -> marks.
         self.room_marks: dict[str, tuple[int, ...]] = {}
         self.read_receipts = True  # this user's setting (the welcome says)
@@ -753,7 +758,9 @@ class ChatModel:
             key = key_of(event.peer)  # we read them on another device
             self._read_sent[key] = max(self._read_sent.get(key, 0), event.msg_id)
             return
-        conversation = self.conversations.get(key_of(event.sender))
+        key = key_of(event.sender)
+        self._read_by_peer[key] = max(self._read_by_peer.get(key, 0), event.msg_id)
+        conversation = self.conversations.get(key)
         if conversation is None:
             return
         for line in conversation.lines:
@@ -1040,11 +1047,12 @@ class ChatModel:
             if room:
                 state = "sent"  # a room message has no receipts: accepted is as far as it goes
             expired = mine and state == "expired"
+            read = mine and not room and msg_id is not None and msg_id <= self._read_by_peer.get(conversation.key, 0)
             older.append(Line("out" if mine else "in", sender, text, getattr(entry, "sent_at", 0.0),
                               msg_id=msg_id, state=("failed" if expired else state) if mine else None,
                               error=("expired", _("it expired before it was delivered")) if expired else None,
                               to=getattr(entry, "to", None), old=True, edited=getattr(entry, "edited", False),
-                              deleted=getattr(entry, "deleted", False)))
+                              deleted=getattr(entry, "deleted", False), read=read))
             if msg_id is not None:
                 conversation.msg_ids.add(msg_id)
         if older:
