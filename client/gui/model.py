@@ -16,7 +16,8 @@ library's figures; while the connection is away no presence is known, so every c
 dot is grey (:meth:`ChatModel.presence`). Coming back costs the open conversation one
 "reconnected" line and nothing else: users who were online when the connection went away,
 or who left only because the server stopped, come back quietly (no "joined" line) when
-they rejoin within :data:`REJOIN_GRACE` seconds of our reconnection.
+they rejoin within :data:`REJOIN_GRACE` seconds of our reconnection; in named rooms, their
+"is online in #room" likewise.
 
 Rooms (protocol version 2). A named room the user joined is a conversation like a user's,
 keyed :func:`room_key` (``##`` and the room's comparison form, which neither a user name
@@ -391,6 +392,9 @@ class ChatModel:
         # and the clock time until which such a join is taken as a return.
         self._returning: set[str] = set()
         self._quiet_until = 0.0
+        # The same for named rooms, whose "online" notice comes once per room shared:
+        # (room key, user key) pairs, each taken as a return once.
+        self._room_returning: set[tuple[str, str]] = set()
         self._room_unread = 0
         # The conversation of the latest direct message from someone else: where Ctrl+R goes.
         self.reply_to: str | None = None
@@ -687,6 +691,7 @@ class ChatModel:
             self._changes.append(ContactsChanged())
         if reason == SERVER_STOPPING:
             self._returning.add(key)  # gone with the server, as we are about to be
+            self._room_returning.update((room, key) for room in self.rooms)
             return
         why = left_why(reason)
         self.notice(ROOM, _("{name} left{why}").format(name=sanitize(name), why=why), at)
@@ -738,7 +743,13 @@ class ChatModel:
     def _went_away(self) -> None:
         """The connection is going or gone: whoever was online is expected back."""
         if self.state == CONNECTED:
-            self._returning.update(key for key, contact in self.contacts.items() if contact.online)
+            online = {key for key, contact in self.contacts.items() if contact.online}
+            self._returning.update(online)
+            for room, state in self.rooms.items():
+                # The room's members online as last listed; else whoever we knew online.
+                members = online if state.members is None else \
+                    {key_of(m.name) for m in state.members if m.online and key_of(m.name) != key_of(self.me)}
+                self._room_returning.update((room, key) for key in members)
 
     def set_state(self, state: str, detail: str = "") -> None:
         """Set the connection state shown in the status bar (and, since presence is only
@@ -1164,6 +1175,16 @@ class ChatModel:
             state.unread += 1
             self._changes.append(ContactsChanged())
 
+    def _room_return(self, key: str, name: str) -> bool:
+        """True if ``name`` coming online in room ``key`` is a return after our
+        reconnection (they were online when the connection went, or went with the server),
+        told by the member list alone, as in the default room (see the module docstring)."""
+        pair = (key, key_of(name))
+        if pair not in self._room_returning:
+            return False
+        self._room_returning.discard(pair)
+        return self.state != CONNECTED or self._clock() <= self._quiet_until
+
     def _room_notice(self, event: RoomNotice) -> None:
         """A notice of a room: a line in its conversation, and what it changes."""
         key = room_key(event.room_name)
@@ -1178,7 +1199,8 @@ class ChatModel:
             self._member_of(event.room_name)
         state = self.rooms.get(key)
         self._room_conversation(event.room_name)
-        self.notice(key, describe_room_notice(event, self.me).removeprefix("* "), event.at)
+        if not (event.act == "online" and self._room_return(key, event.name)):
+            self.notice(key, describe_room_notice(event, self.me).removeprefix("* "), event.at)
         if state is None:
             return
         members = state.members

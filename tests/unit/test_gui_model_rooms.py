@@ -282,3 +282,40 @@ def test_a_room_we_are_in_from_before_is_listed_by_what_the_server_sends_its_mem
     assert model.contact_order() == [ROOM, room_key("#infra")]
     model.room_joined(RoomInfo("j2", "#redes-ção", 2, False, "", "Conceição"))
     assert key in model.contact_order()
+
+
+def test_members_who_come_back_with_the_server_are_not_announced_in_rooms() -> None:
+    """README: after a server restart "people who come back with the server are not
+    announced as joining again". As in Everyone, their "is online in #room" within the
+    rejoin grace is a return (the member list says it); someone who was not online
+    before, or comes online long after, is news."""
+    from client.events import Reconnected, Reconnecting
+    from client.gui.model import CONNECTED, REJOIN_GRACE
+    from protocol import Goodbye, Presence, UserLeft, Welcome
+
+    clock = _Clock()
+    model = ChatModel("João", "127.0.0.1:5000", clock=clock)
+    model.set_online([Presence("Conceição", 1.0), Presence("Ana", 1.0)])
+    model.set_state(CONNECTED)
+    key = joined(model, "#redes-ção", "Conceição")
+    model.room_joined(RoomInfo("j", "#lab", 3, False, "", "Ana"))  # its members never asked
+    model.set_members("#redes-ção", [MemberEntry("Ana", "member", False), MemberEntry("Conceição", "owner", True),
+                                     MemberEntry("João", "member", True)])
+    model.apply(UserLeft("Ana", "server shutting down", 2.0))
+    model.apply(Goodbye("server shutting down"))
+    model.apply(Reconnecting(1, 0.5, "the server said goodbye"))
+    model.apply(Reconnected(Welcome("h", "João", 2, "chat", 15.0), 0))
+    lines = {k: len(c.lines) for k, c in model.conversations.items()}
+    clock.now += 5
+    for room in ("#redes-ção", "#lab"):
+        model.apply(RoomNotice(room, "online", "Conceição", 10.0))
+        model.apply(RoomNotice(room, "online", "Ana", 11.0))
+    assert {k: len(c.lines) - lines[k] for k, c in model.conversations.items()} == {
+        ROOM: 0, key: 0, room_key("#lab"): 0}
+    model.apply(RoomNotice("#redes-ção", "online", "Vic", 12.0))  # not online before: news
+    assert model.conversations[key].lines[-1].text == "Vic is online in #redes-ção"
+    clock.now += REJOIN_GRACE
+    model.apply(RoomNotice("#redes-ção", "offline", "Conceição", 20.0))
+    model.apply(RoomNotice("#redes-ção", "online", "Conceição", 21.0))  # later: news again
+    assert [line.text for line in model.conversations[key].lines[-2:]] == [
+        "Conceição went offline in #redes-ção", "Conceição is online in #redes-ção"]
