@@ -143,6 +143,22 @@ def state_label(state: str | None, error: tuple[str, str] | None = None, to: str
     return label
 
 
+def fit_topic(topic: str, count: str, width: int, measure: Callable[[str], int]) -> str:
+    """``topic · count`` in at most ``width`` (as ``measure`` counts text): the topic cut
+    at the end with "…" as far as needed, the count whole (alone if nothing else fits)."""
+    whole = f"{topic} · {count}"
+    if measure(whole) <= width:
+        return whole
+    low, high = 0, len(topic) - 1  # the longest cut that fits: binary search on its length
+    while low < high:
+        middle = (low + high + 1) // 2
+        if measure(f"{topic[:middle].rstrip()}… · {count}") <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return f"{topic[:low].rstrip()}… · {count}" if low else count
+
+
 def describe_event(event: Event) -> str:
     """A generic one-line description of an event the model has no special rule for,
     e.g. ``Reconnecting: attempt 2, delay 1.5`` for a future ``Reconnecting(attempt=2,
@@ -211,7 +227,9 @@ class Line:
             return _(READ_LABEL)
         label = state_label(self.state, self.error, self.to) if self.kind == "out" else ""
         if self.kind == "out" and self.read_by and self.error is None:
-            label += " · " + _("Read by {n}").format(n=self.read_by)
+            # Lower case in mid-line, as the window's other labels ("✓✓ read"); the page's
+            # capitalised "Read by {n}" is its own entry.
+            label += " · " + _("read by {n}").format(n=self.read_by)
         return label
 
     @property
@@ -796,7 +814,7 @@ class ChatModel:
 
     def _room_read(self, event: RoomRead) -> None:
         """A small room's read marks (the other members', anonymous): each of our posts
-        there shows how many are at or above its id ("Read by N")."""
+        there shows how many are at or above its id ("read by N")."""
         if event.marks is None:
             return
         self._member_of(event.room_name)

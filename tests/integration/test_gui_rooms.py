@@ -175,6 +175,23 @@ def test_a_room_joined_before_the_window_started_is_listed_with_its_posts(open_g
 
 
 @pytest.mark.timeout_seconds(120)
+def test_a_long_topic_leaves_the_member_count_whole_in_the_header(open_gui, server, clients) -> None:
+    """A topic of 256 characters is cut with "…" to the header's width; "· 2 members"
+    stays whole (it was cut to "2 memb")."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    topic = ("prova na sexta: capítulos 3 a 7 do Kurose, " * 7)[:256]
+    olga.set_topic("#redes", topic)
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#redes")
+    state = bob.wait(lambda s: s["active"] == "##redes" and s["header"][1].endswith("· 2 members"),
+                     "the room open, its count in the header")
+    assert state["header_fits"], state["header"]
+    assert "…" in state["header"][1] and topic.startswith(state["header"][1].split("…")[0])
+
+
+@pytest.mark.timeout_seconds(120)
 def test_ctrl_e_and_ctrl_delete_on_our_message_to_everyone(open_gui, server, clients) -> None:
     """Our message to Everyone (the default room) edited with Ctrl+E and deleted with
     Ctrl+Delete, as a direct message or a room post; the others are told."""

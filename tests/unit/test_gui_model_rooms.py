@@ -193,13 +193,13 @@ def test_read_marks_in_a_room_say_read_by_n_under_our_posts_and_the_room_is_mark
     base = line.label
     model.take_changes()
     model.apply(RoomRead("#redes", marks=(8, 7)))
-    assert line.read_by == 1 and line.label == base + " · Read by 1"
+    assert line.read_by == 1 and line.label == base + " · read by 1"
     assert [c for c in model.take_changes() if isinstance(c, StateChanged)] == [StateChanged(key, line, base)]
     model.apply(RoomRead("#redes", marks=(9, 8, 7)))
-    assert line.label == base + " · Read by 2"
+    assert line.label == base + " · read by 2"
     model.apply(RoomRead("#redes", marks=(9, 8, 7)))  # the same count: nothing to redraw
     assert not [c for c in model.take_changes() if isinstance(c, StateChanged) and c.line is line and
-                c.old_label == base + " · Read by 2"]
+                c.old_label == base + " · read by 2"]
     model.read_receipts = False
     model.apply(RoomPost(10, "Olga", "#redes", "ok", 2.0))
     assert model.room_read_due(True) is None  # receipts off: no marks sent
@@ -319,3 +319,36 @@ def test_members_who_come_back_with_the_server_are_not_announced_in_rooms() -> N
     model.apply(RoomNotice("#redes-ção", "online", "Conceição", 21.0))  # later: news again
     assert [line.text for line in model.conversations[key].lines[-2:]] == [
         "Conceição went offline in #redes-ção", "Conceição is online in #redes-ção"]
+
+
+def test_read_by_n_is_lower_case_after_the_state_in_both_languages() -> None:
+    """The count follows the state in one line ("✓ sent · read by 2"), written as the
+    window's other labels are ("✓✓ read"): no capital in mid-line, in pt_BR either."""
+    import i18n
+    from protocol import RoomRead
+
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.sent(OutgoingMessage("r1", None, "eu", room="#redes"))
+    model.update("r1", "sent", None, 8)
+    model.apply(RoomRead("#redes", marks=(9, 8)))
+    line = model.conversations[key].lines[-1]
+    assert line.label == "✓ sent · read by 2"
+    i18n.use("pt_BR")
+    try:
+        assert line.label == "✓ enviada · lida por 2"
+    finally:
+        i18n.use("en")
+
+
+def test_a_long_topic_is_cut_so_that_the_member_count_stays_whole() -> None:
+    """The header shows "topic · 3 members": a topic too long for the width is cut with
+    "…", never the count ("3 memb" was shown); nothing fits but the count: the count."""
+    from client.gui.model import fit_topic
+
+    topic = "prova na sexta: capítulos 3 a 7, " * 8
+    assert fit_topic("prova", "3 members", 100, len) == "prova · 3 members"
+    shown = fit_topic(topic, "3 members", 40, len)
+    assert len(shown) <= 40 and shown.endswith("… · 3 members") and topic.startswith(shown[:-len("… · 3 members")])
+    assert len(shown) >= 39  # as much of the topic as fits
+    assert fit_topic(topic, "3 members", 12, len) == "3 members"
