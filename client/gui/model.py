@@ -764,10 +764,9 @@ class ChatModel:
             online = {key for key, contact in self.contacts.items() if contact.online}
             self._returning.update(online)
             for room, state in self.rooms.items():
-                # The room's members online as last listed; else whoever we knew online.
-                members = online if state.members is None else \
-                    {key_of(m.name) for m in state.members if m.online and key_of(m.name) != key_of(self.me)}
-                self._room_returning.update((room, key) for key in members)
+                # Whoever we knew online, and the room's members online as last told.
+                members = online | {key_of(m.name) for m in state.members or () if m.online}
+                self._room_returning.update((room, key) for key in members if key != key_of(self.me))
 
     def set_state(self, state: str, detail: str = "") -> None:
         """Set the connection state shown in the status bar (and, since presence is only
@@ -1240,6 +1239,9 @@ class ChatModel:
             state.count = max(0, state.count - 1)
             if members is not None:
                 state.members = [m for m in members if key_of(m.name) != key_of(event.name)]
+        elif event.act in ("online", "offline") and members is not None:  # presence in the room
+            state.members = [MemberEntry(m.name, m.role, event.act == "online")
+                             if key_of(m.name) == key_of(event.name) else m for m in members]
         elif event.act in ("appoint", "owner") and members is not None:
             role = "owner" if event.act == "owner" else event.role or "member"
             # A new owner: the owner before is a moderator now (PROTOCOL.md, "appoint").

@@ -352,3 +352,30 @@ def test_a_long_topic_is_cut_so_that_the_member_count_stays_whole() -> None:
     assert len(shown) <= 40 and shown.endswith("… · 3 members") and topic.startswith(shown[:-len("… · 3 members")])
     assert len(shown) >= 39  # as much of the topic as fits
     assert fit_topic(topic, "3 members", 12, len) == "3 members"
+
+
+def test_room_presence_keeps_the_member_list_current_and_a_return_quiet() -> None:
+    """A member listed offline comes online (told: news, and their entry says online); the
+    server restarts: their return is quiet, though they were never a contact (a large
+    server tells no presence in Everyone)."""
+    from client.events import Reconnected, Reconnecting
+    from client.gui.model import CONNECTED
+    from protocol import Goodbye, Welcome
+
+    clock = _Clock()
+    model = ChatModel("João", "127.0.0.1:5000", clock=clock)
+    model.set_state(CONNECTED)
+    key = joined(model, "#redes", "Olga")
+    model.set_members("#redes", [MemberEntry("João", "member", True), MemberEntry("Vic", "member", False)])
+    model.apply(RoomNotice("#redes", "online", "Vic", 1.0))
+    assert model.conversations[key].lines[-1].text == "Vic is online in #redes"
+    assert [(m.name, m.online) for m in model.rooms[key].members] == [("João", True), ("Vic", True)]
+    model.apply(Goodbye("server shutting down"))
+    model.apply(Reconnecting(1, 0.5, "the server said goodbye"))
+    model.apply(Reconnected(Welcome("h", "João", 2, "chat", 15.0), 0))
+    shown = len(model.conversations[key].lines)
+    clock.now += 3
+    model.apply(RoomNotice("#redes", "online", "Vic", 5.0))
+    assert len(model.conversations[key].lines) == shown
+    model.apply(RoomNotice("#redes", "offline", "Vic", 6.0))
+    assert not model.rooms[key].members[1].online
