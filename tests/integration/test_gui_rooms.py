@@ -174,6 +174,41 @@ def test_a_room_joined_before_the_window_started_is_listed_with_its_posts(open_g
     assert "Conceição: olá, João" in state["panes"]["##redes-ção"]
 
 
+@pytest.mark.timeout_seconds(180)
+def test_members_back_with_the_server_are_not_announced_in_the_room(display, clients, tmp_path: Path) -> None:  # noqa: F811
+    """The server stops (bye) and starts again: Conceição, in #redes-ção with João, comes
+    back with it; João's window says "reconnected" once and not "Conceição is online in
+    #redes-ção" (README: people who come back with the server are not announced)."""
+    from server import ServerConfig, ServerThread
+    from test_gui import Gui
+
+    data = tmp_path / "data"
+    config = ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
+    first = ServerThread(config).__enter__()
+    port = first.port
+    joao = None
+    try:
+        start(clients, port, "Conceição").join("#redes-ção")
+        joao = Gui(display, port, "João", tmp_path)
+        joao.logged_in()
+        joao.cmd("join", room="#redes-ção")
+        joao.wait(lambda s: s["active"] == "##redes-ção" and s["members"], "the room open with its members")
+        first.stop()  # a planned stop: the server says bye to everyone
+        joao.wait(lambda s: s["state"] == "reconnecting", "the window reconnecting")
+        config = ServerConfig(host="127.0.0.1", port=port, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
+        with ServerThread(config):
+            joao.wait(lambda s: s["state"] == "connected", "the window back", timeout=40)
+            conceicao = start(clients, port, "Conceição")  # back with the server
+            posted(conceicao, "#redes-ção", "voltei")  # told after her "online", so it came first
+            state = joao.wait(lambda s: "Conceição: voltei" in s["panes"]["##redes-ção"], "her post")
+            pane = state["panes"]["##redes-ção"]
+            assert pane.count("reconnected") == 1 and "is online" not in pane, pane
+    finally:
+        if joao is not None:
+            joao.close()
+        first.stop()
+
+
 @pytest.mark.timeout_seconds(120)
 def test_a_long_topic_leaves_the_member_count_whole_in_the_header(open_gui, server, clients) -> None:
     """A topic of 256 characters is cut with "…" to the header's width; "· 2 members"
