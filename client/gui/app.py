@@ -54,6 +54,7 @@ from .model import (
     LinesPrepended,
     MembersChanged,
     MembersWanted,
+    RoomInfoWanted,
     StateChanged,
     is_room_key,
     StatusChanged,
@@ -257,16 +258,21 @@ class ChatApp:
         right.columnconfigure(0, weight=1)
         right.rowconfigure(1, weight=1)
 
-        header = ttk.Frame(right)
+        header = self.header = ttk.Frame(right)
         header.grid(row=0, column=0, sticky="ew", pady=(0, 6))
         self.title_var = tk.StringVar(root, "")
         self.subtitle_var = tk.StringVar(root, "")
-        ttk.Label(header, textvariable=self.title_var, style="Title.TLabel").pack(side="left")
-        ttk.Label(header, textvariable=self.subtitle_var, style="Sub.TLabel").pack(side="left", padx=(10, 0))
+        self.title_label = ttk.Label(header, textvariable=self.title_var, style="Title.TLabel")
+        self.title_label.pack(side="left")
+        self.subtitle_label = ttk.Label(header, textvariable=self.subtitle_var, style="Sub.TLabel")
+        self.subtitle_label.pack(side="left", padx=(10, 0))
         # "Alice is typing…" (issue 13): expires by itself (see _show_typing).
         self.typing_var = tk.StringVar(root, "")
-        ttk.Label(header, textvariable=self.typing_var, style="Sub.TLabel", font=self.fonts["italic"]).pack(
-            side="right")
+        self.typing_label = ttk.Label(header, textvariable=self.typing_var, style="Sub.TLabel",
+                                      font=self.fonts["italic"])
+        self.typing_label.pack(side="right")
+        # A room's topic is cut to the header's width (its member count stays whole).
+        header.bind("<Configure>", lambda e: self._update_header() if self.model is not None else None)
 
         # The conversation panes are stacked in one cell; the open one is raised.
         self.stack = ttk.Frame(right, style="Pane.TFrame", relief="solid", borderwidth=1)
@@ -419,7 +425,7 @@ class ChatApp:
         if model.presence(key) == UNKNOWN:
             self.subtitle_var.set("")  # while disconnected, what we knew of presence may be stale
         elif is_room_key(key):
-            self.subtitle_var.set(self.rooms.subtitle(key))
+            self.subtitle_var.set(self.rooms.subtitle(key, *self._subtitle_room()))
         elif key == ROOM:
             online = sum(1 for c in model.contacts.values() if c.online) + 1
             self.subtitle_var.set(_("broadcast room · {n} online").format(n=online))
@@ -429,6 +435,16 @@ class ChatApp:
         unread = model.total_unread
         self.root.title(_("Chat — {name}").format(name=model.me) + (
             ngettext(" ({n} unread)", " ({n} unread)", unread).format(n=unread) if unread else ""))
+
+    def _subtitle_room(self) -> tuple[int | None, Any]:
+        """``(width, measure)``: the pixels the header leaves the subtitle, and how its
+        font measures text; ``(None, None)`` before the header is laid out."""
+        width = self.header.winfo_width()
+        if width <= 1:
+            return None, None
+        font = tkfont.nametofont(str(self.subtitle_label.cget("font") or "TkDefaultFont"))
+        used = self.title_label.winfo_reqwidth() + self.typing_label.winfo_reqwidth() + 10 + 4  # padx, a margin
+        return max(0, width - used), font.measure
 
     # --- Events -------------------------------------------------------------------------
 
@@ -476,6 +492,8 @@ class ChatApp:
                 status = status or change.key == model.active  # the header and list redraw below
             elif isinstance(change, MembersWanted):
                 self.rooms.fetch_members(change.room)
+            elif isinstance(change, RoomInfoWanted):
+                self.rooms.fetch_info(change.room)
             elif isinstance(change, WatchWanted):
                 if self.client is not None:
                     self.client.watch_soon([change.peer])  # never blocks

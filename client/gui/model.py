@@ -16,7 +16,8 @@ library's figures; while the connection is away no presence is known, so every c
 dot is grey (:meth:`ChatModel.presence`). Coming back costs the open conversation one
 "reconnected" line and nothing else: users who were online when the connection went away,
 or who left only because the server stopped, come back quietly (no "joined" line) when
-they rejoin within :data:`REJOIN_GRACE` seconds of our reconnection.
+they rejoin within :data:`REJOIN_GRACE` seconds of our reconnection; in named rooms, their
+"is online in #room" likewise.
 
 Rooms (protocol version 2). A named room the user joined is a conversation like a user's,
 keyed :func:`room_key` (``##`` and the room's comparison form, which neither a user name
@@ -24,7 +25,11 @@ nor :data:`ROOM` can be), listed after the default room; its :class:`RoomState` 
 topic, the member count and, once asked, the members with their roles, which say whether
 the moderation menu is offered (:meth:`ChatModel.may_moderate`; the server decides in the
 end). Room posts and notices go to the room's conversation; a kick or ban of ourselves
-takes the room off the list.
+takes the room off the list. The server keeps memberships across logins but sends no list
+of them: what it sends only to a room's members (a post, among them the missed ones right
+after the welcome; a read mark, typing, an edit or delete, a notice not about ourselves)
+says we are in that room, so a room not listed yet is listed then, unread count and all,
+and a :class:`RoomInfoWanted` change asks for its topic and count.
 
 Delivery states are the library's (``sending``, ``sent``, ``queued``, ``delivered``,
 ``failed``, and whatever it adds later): a :class:`~client.outgoing.MessageUpdate` is the
@@ -138,6 +143,22 @@ def state_label(state: str | None, error: tuple[str, str] | None = None, to: str
     return label
 
 
+def fit_topic(topic: str, count: str, width: int, measure: Callable[[str], int]) -> str:
+    """``topic · count`` in at most ``width`` (as ``measure`` counts text): the topic cut
+    at the end with "…" as far as needed, the count whole (alone if nothing else fits)."""
+    whole = f"{topic} · {count}"
+    if measure(whole) <= width:
+        return whole
+    low, high = 0, len(topic) - 1  # the longest cut that fits: binary search on its length
+    while low < high:
+        middle = (low + high + 1) // 2
+        if measure(f"{topic[:middle].rstrip()}… · {count}") <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return f"{topic[:low].rstrip()}… · {count}" if low else count
+
+
 def describe_event(event: Event) -> str:
     """A generic one-line description of an event the model has no special rule for,
     e.g. ``Reconnecting: attempt 2, delay 1.5`` for a future ``Reconnecting(attempt=2,
@@ -206,7 +227,9 @@ class Line:
             return _(READ_LABEL)
         label = state_label(self.state, self.error, self.to) if self.kind == "out" else ""
         if self.kind == "out" and self.read_by and self.error is None:
-            label += " · " + _("Read by {n}").format(n=self.read_by)
+            # Lower case in mid-line, as the window's other labels ("✓✓ read"); the page's
+            # capitalised "Read by {n}" is its own entry.
+            label += " · " + _("read by {n}").format(n=self.read_by)
         return label
 
     @property
@@ -245,6 +268,9 @@ def is_room_key(key: str) -> bool:
 
 # Roles that may moderate a room (PROTOCOL.md, "Roles").
 MODERATING = frozenset({"owner", "moderator"})
+# Room notices naming us that say we are in the room (an invite or unban may come to an
+# outsider, and a kick or ban puts us out: PROTOCOL.md, "room_notice").
+_MEMBER_ACTS = frozenset({"mute", "unmute", "appoint", "owner", "delete"})
 
 
 @dataclass(slots=True)
@@ -344,6 +370,16 @@ class MembersWanted(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class RoomInfoWanted(Change):
+    """The window should fetch what room ``room`` is like (topic, count, owner) for
+    :meth:`ChatModel.room_joined`: we learned we are a member of it from the server,
+    not from a join of this window."""
+
+    key: str
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
 class WatchWanted(Change):
     """The window should watch the presence of ``peer`` (a conversation was opened with
     them): in a large room only watched users' joins and leaves are told."""
@@ -374,6 +410,9 @@ class ChatModel:
         # and the clock time until which such a join is taken as a return.
         self._returning: set[str] = set()
         self._quiet_until = 0.0
+        # The same for named rooms, whose "online" notice comes once per room shared:
+        # (room key, user key) pairs, each taken as a return once.
+        self._room_returning: set[tuple[str, str]] = set()
         self._room_unread = 0
         # The conversation of the latest direct message from someone else: where Ctrl+R goes.
         self.reply_to: str | None = None
@@ -392,12 +431,20 @@ class ChatModel:
         self.room_typing: dict[str, dict[str, tuple[str, float]]] = {}
         self._early_changes: dict[int, Edited | Deleted | RoomEdited | RoomDeleted] = {}
         self._read_sent: dict[str, int] = {}
+        # How far each peer has read our messages (conversation key -> msg_id), as the
+        # server last said: the "read" that follows a history page may come before the
+        # page reaches the model (the window fetches it on a worker thread), so lines
+        # that come later are marked from here.
+        self._read_by_peer: dict[str, int] = {}
         # Small rooms' read marks, as the server last told them: room key -> marks.
         self.room_marks: dict[str, tuple[int, ...]] = {}
         self.read_receipts = True  # this user's setting (the welcome says)
         self._changes: list[Change] = []
         # Named rooms the user is in, by room_key, in the order joined.
         self.rooms: dict[str, RoomState] = {}
+        # Rooms we left or were put out of since: what was on its way from them before is
+        # not taken for membership (see _member_of) until we are in them again.
+        self._rooms_left: set[str] = set()
 
     # --- Reading ------------------------------------------------------------------------
 
@@ -534,6 +581,7 @@ class ChatModel:
         elif isinstance(event, (Edited, Deleted)):
             self._changed(event)
         elif isinstance(event, RoomTyping):
+            self._member_of(event.room_name)
             if event.sender is not None and key_of(event.sender) != key_of(self.me):
                 typing = self.room_typing.setdefault(room_key(event.room_name), {})
                 typing[key_of(event.sender)] = (event.sender, self._clock() + const.TYPING_EXPIRES)
@@ -661,6 +709,7 @@ class ChatModel:
             self._changes.append(ContactsChanged())
         if reason == SERVER_STOPPING:
             self._returning.add(key)  # gone with the server, as we are about to be
+            self._room_returning.update((room, key) for room in self.rooms)
             return
         why = left_why(reason)
         self.notice(ROOM, _("{name} left{why}").format(name=sanitize(name), why=why), at)
@@ -712,7 +761,12 @@ class ChatModel:
     def _went_away(self) -> None:
         """The connection is going or gone: whoever was online is expected back."""
         if self.state == CONNECTED:
-            self._returning.update(key for key, contact in self.contacts.items() if contact.online)
+            online = {key for key, contact in self.contacts.items() if contact.online}
+            self._returning.update(online)
+            for room, state in self.rooms.items():
+                # Whoever we knew online, and the room's members online as last told.
+                members = online | {key_of(m.name) for m in state.members or () if m.online}
+                self._room_returning.update((room, key) for key in members if key != key_of(self.me))
 
     def set_state(self, state: str, detail: str = "") -> None:
         """Set the connection state shown in the status bar (and, since presence is only
@@ -732,7 +786,9 @@ class ChatModel:
             key = key_of(event.peer)  # we read them on another device
             self._read_sent[key] = max(self._read_sent.get(key, 0), event.msg_id)
             return
-        conversation = self.conversations.get(key_of(event.sender))
+        key = key_of(event.sender)
+        self._read_by_peer[key] = max(self._read_by_peer.get(key, 0), event.msg_id)
+        conversation = self.conversations.get(key)
         if conversation is None:
             return
         for line in conversation.lines:
@@ -757,9 +813,10 @@ class ChatModel:
 
     def _room_read(self, event: RoomRead) -> None:
         """A small room's read marks (the other members', anonymous): each of our posts
-        there shows how many are at or above its id ("Read by N")."""
+        there shows how many are at or above its id ("read by N")."""
         if event.marks is None:
             return
+        self._member_of(event.room_name)
         key = room_key(event.room_name)
         self.room_marks[key] = event.marks
         conversation = self.conversations.get(key)
@@ -783,6 +840,7 @@ class ChatModel:
         an administrator): its line changes (kept for later if it is not here yet). The
         default room's are its conversation's ("Everyone")."""
         key = ROOM if is_default_room(event.room_name) else room_key(event.room_name)
+        self._member_of(event.room_name)
         conversation = self.conversations.get(key)
         line = None
         if conversation is not None:
@@ -1017,11 +1075,12 @@ class ChatModel:
             if room:
                 state = "sent"  # a room message has no receipts: accepted is as far as it goes
             expired = mine and state == "expired"
+            read = mine and not room and msg_id is not None and msg_id <= self._read_by_peer.get(conversation.key, 0)
             older.append(Line("out" if mine else "in", sender, text, getattr(entry, "sent_at", 0.0),
                               msg_id=msg_id, state=("failed" if expired else state) if mine else None,
                               error=("expired", _("it expired before it was delivered")) if expired else None,
                               to=getattr(entry, "to", None), old=True, edited=getattr(entry, "edited", False),
-                              deleted=getattr(entry, "deleted", False)))
+                              deleted=getattr(entry, "deleted", False), read=read))
             if msg_id is not None:
                 conversation.msg_ids.add(msg_id)
         if older:
@@ -1052,6 +1111,7 @@ class ChatModel:
     def room_joined(self, info: RoomInfo) -> str:
         """We are in the room ``info`` describes (the answer to a join); returns its key."""
         key = room_key(info.room_name)
+        self._rooms_left.discard(key)
         state = self.rooms.get(key)
         if state is None:
             state = self.rooms[key] = RoomState(info.room_name)
@@ -1065,6 +1125,7 @@ class ChatModel:
         """We are no longer in ``room`` (we left, or were put out): off the list; its
         conversation stays, should it be shown."""
         key = room_key(room)
+        self._rooms_left.add(key)
         if self.rooms.pop(key, None) is not None:
             self._changes.append(ContactsChanged())
         if self.active == key:
@@ -1098,8 +1159,20 @@ class ChatModel:
         """True if the moderation menu is offered in room ``key`` (owner or moderator)."""
         return self.my_role(key) in MODERATING
 
+    def _member_of(self, room: str) -> None:
+        """The server sent us what it sends only to the members of ``room``: if it is not
+        listed (joined before this window started, or from another device), list it now
+        and ask what it is like. The default room is "Everyone", always listed."""
+        key = room_key(room)
+        if key in self.rooms or key in self._rooms_left or is_default_room(room):
+            return
+        self.rooms[key] = RoomState(room)
+        self._room_conversation(room)
+        self._changes += [ContactsChanged(), RoomInfoWanted(key, room)]
+
     def _room_post(self, event: RoomPost) -> None:
         key = room_key(event.room_name)
+        self._member_of(event.room_name)
         mine = key_of(event.sender) == key_of(self.me)
         if mine and event.msg_id in self._own_room_ids:
             self._own_room_ids.discard(event.msg_id)
@@ -1119,15 +1192,32 @@ class ChatModel:
             state.unread += 1
             self._changes.append(ContactsChanged())
 
+    def _room_return(self, key: str, name: str) -> bool:
+        """True if ``name`` coming online in room ``key`` is a return after our
+        reconnection (they were online when the connection went, or went with the server),
+        told by the member list alone, as in the default room (see the module docstring)."""
+        pair = (key, key_of(name))
+        if pair not in self._room_returning:
+            return False
+        self._room_returning.discard(pair)
+        return self.state != CONNECTED or self._clock() <= self._quiet_until
+
     def _room_notice(self, event: RoomNotice) -> None:
         """A notice of a room: a line in its conversation, and what it changes."""
         key = room_key(event.room_name)
         me = key_of(event.name) == key_of(self.me)
+        if event.act == "left" and me:
+            self.room_left(event.room_name)  # left from another device (here: already off the list)
+            return
+        if event.act == "joined" and me:
+            self._rooms_left.discard(key)  # in it again (joined here or on another device)
+            return  # our own join: the list says it (from another device: its next post will)
+        if not me or event.act in _MEMBER_ACTS:  # told to members; to the person named too
+            self._member_of(event.room_name)
         state = self.rooms.get(key)
-        if event.act in ("joined", "left") and me:
-            return  # our own join or leave: the list says it
         self._room_conversation(event.room_name)
-        self.notice(key, describe_room_notice(event, self.me).removeprefix("* "), event.at)
+        if not (event.act == "online" and self._room_return(key, event.name)):
+            self.notice(key, describe_room_notice(event, self.me).removeprefix("* "), event.at)
         if state is None:
             return
         members = state.members
@@ -1149,6 +1239,9 @@ class ChatModel:
             state.count = max(0, state.count - 1)
             if members is not None:
                 state.members = [m for m in members if key_of(m.name) != key_of(event.name)]
+        elif event.act in ("online", "offline") and members is not None:  # presence in the room
+            state.members = [MemberEntry(m.name, m.role, event.act == "online")
+                             if key_of(m.name) == key_of(event.name) else m for m in members]
         elif event.act in ("appoint", "owner") and members is not None:
             role = "owner" if event.act == "owner" else event.role or "member"
             # A new owner: the owner before is a moderator now (PROTOCOL.md, "appoint").

@@ -23,7 +23,7 @@ from i18n import N_, _, ngettext
 from ..commands import check_room
 from ..display import describe_role, explain_error, sanitize
 from ..errors import RequestFailed
-from .model import is_room_key
+from .model import fit_topic, is_room_key
 
 if TYPE_CHECKING:
     from .app import ChatApp
@@ -121,8 +121,10 @@ class RoomPanel:
             self.members.insert("", "end", iid=name, text=text, tags=() if online else ("offline",))
         self.shown = [text for _name, text, _online in rows]
 
-    def subtitle(self, key: str) -> str:
-        """The header's second part for room ``key``: its topic and member count."""
+    def subtitle(self, key: str, width: int | None = None, measure: Callable[[str], int] | None = None) -> str:
+        """The header's second part for room ``key``: its topic and member count, the
+        topic cut short ("…") to fit ``width`` pixels as ``measure`` counts them (no cut
+        without them), so that a long topic never hides the count."""
         model = self.app.model
         assert model is not None
         state = model.rooms.get(key)
@@ -131,7 +133,11 @@ class RoomPanel:
         count = ngettext("{n} member", "{n} members", state.count).format(n=state.count)
         if state.invite_only:
             count = _("invite only") + " · " + count
-        return f"{sanitize(state.topic)} · {count}" if state.topic else count
+        if not state.topic:
+            return count
+        if width is None or measure is None:
+            return f"{sanitize(state.topic)} · {count}"
+        return fit_topic(sanitize(state.topic), count, width, measure)
 
     # --- Asking the server (worker threads; results back on the Tk thread) ----------------
 
@@ -176,6 +182,19 @@ class RoomPanel:
         self.app.open_conversation(key)
         if self.app.root.focus_get() is self.join_entry:  # joined from the box: ready to write in
             self.app._focus_input()
+
+    def fetch_info(self, room: str) -> None:
+        """What room ``room``, which we are in (the server sent us its posts), is like:
+        a join of a room one is in answers its ``room_info`` and announces nothing
+        (PROTOCOL.md, "join"), as the web page does for its rooms after a reconnection.
+        The room stays listed if that fails."""
+        client = self.app.client
+        self._ask(lambda: client.join(room), self._info, "room info", on_error=lambda _what, _error: None)
+
+    def _info(self, info: Any) -> None:
+        if self.app.model is not None:
+            self.app.model.room_joined(info)
+            self.app._render()
 
     def leave(self) -> None:
         model, client = self.app.model, self.app.client

@@ -151,6 +151,9 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
             "me": model.me,
             "active": model.active,
             "header": [app.title_var.get(), app.subtitle_var.get()],
+            # Whether the header's texts fit its width (nothing cut off at the right).
+            "header_fits": app.title_label.winfo_reqwidth() + app.subtitle_label.winfo_reqwidth() + 10
+            + app.typing_label.winfo_reqwidth() <= app.header.winfo_width(),
             "recipient": app.recipient_var.get(),
             "status": app.status_var.get(),
             "state": model.state,

@@ -195,3 +195,22 @@ def test_the_windows_switch_turns_read_receipts_off(open_gui, server) -> None:  
         bob.cmd("key", sequence="<KeyPress-y>")
         events = alice.drain(quiet=1.0)
         assert not [e for e in events if isinstance(e, (Read, Typing))], events
+
+
+def test_read_stays_read_when_the_window_starts_again(open_gui, server) -> None:  # noqa: F811
+    """Alice read Bob's message (live: "✓✓ read"); Bob's window starts again and opens her
+    conversation: the history says it was read, as the page does, not "delivered"."""
+    with WireClient(server.host, server.port) as alice:
+        bob, _first = alice_writes_to_bobs_window(alice, open_gui, "Leu o capítulo 3?")
+        bob.cmd("type", text="Li sim, e você?", clear=True)
+        dm = alice.expect(DirectMessage, skip=NOTICES + (Delivered, Read, Typing))
+        alice.send(Receipt(dm.msg_id))
+        alice.send(Read("Bob", dm.msg_id))
+        bob.wait(lambda s: "Li sim, e você?   ✓✓ read" in s["panes"].get("alice", ""), "✓✓ read live")
+        bob.close()
+        bob = open_gui("Bob")
+        bob.wait(lambda s: s["view"] == "chat" and s["state"] == "connected" and contact(s, "alice") is not None,
+                 "the chat view, Alice in the list")
+        bob.cmd("key", sequence="<Control-Key-2>")
+        bob.wait(lambda s: s["active"] == "alice" and "Li sim, e você?   ✓✓ read" in s["panes"].get("alice", ""),
+                 "our message in the history, read")

@@ -1,5 +1,5 @@
 """Read marks in rooms in the window (issue 13): the window says the open room read when it
-has the focus, and shows "Read by N" beside its own posts in a small room. Xvfb; every wait
+has the focus, and shows "read by N" beside its own posts in a small room. Xvfb; every wait
 is bounded."""
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ def test_the_window_says_the_room_read_and_shows_read_by_n(open_gui, server, cli
 
     mine = seen.msg_id - 1  # ours came just before
     olga.mark_read_in_room("#redes", seen.msg_id)
-    bob.wait(lambda s: "Read by 1" in s["panes"]["##redes"], "read by 1")
+    bob.wait(lambda s: "read by 1" in s["panes"]["##redes"], "read by 1")
     vic.mark_read_in_room("#redes", mine)
-    state = bob.wait(lambda s: "Read by 2" in s["panes"]["##redes"], "read by 2")
-    assert "Read by 1" not in state["panes"]["##redes"]
+    state = bob.wait(lambda s: "read by 2" in s["panes"]["##redes"], "read by 2")
+    assert "read by 1" not in state["panes"]["##redes"]
     require_tool("xwd", "x11-apps", why="to take the window's screenshot")
     shot = tmp_path / "gui-room-reads.png"
     bob.cmd("screenshot", path=str(shot))

@@ -140,6 +140,93 @@ def test_typing_edits_and_deletes_in_a_room_in_the_window(open_gui, server, clie
 
 
 @pytest.mark.timeout_seconds(120)
+def test_a_room_joined_before_the_window_started_is_listed_with_its_posts(open_gui, server, clients) -> None:
+    """João joins #redes-ção in the window and closes it; Conceição posts while he is away.
+    The window started again joined nothing, but the server kept him in the room: its
+    posts (the missed one at login, then live ones) list it, with the unread count and
+    then its topic and count in the header; no Ctrl+J needed."""
+    from protocol import RoomNotice
+
+    conceicao = start(clients, server.port, "Conceição")
+    conceicao.join("#redes-ção")
+    conceicao.set_topic("#redes-ção", "prova na sexta")
+    joao = open_gui("João")
+    joao.logged_in()
+    joao.cmd("join", room="#redes-ção")
+    joao.wait(lambda s: s["active"] == "##redes-ção", "the room open")
+    joao.close()
+    # The server has seen him go (room presence), so the next post is one he missed.
+    while not (isinstance(event := conceicao.events.get(timeout=WAIT), RoomNotice)
+               and (event.act, event.name) == ("offline", "João")):
+        pass
+    posted(conceicao, "#redes-ção", "alguém aí?")
+
+    joao = open_gui("João")
+    state = joao.wait(lambda s: s["view"] == "chat" and (contact(s, "##redes-ção") or {}).get("unread") == "1",
+                      "the room listed with its missed post unread")
+    assert [row["key"] for row in state["contacts"]][:2] == ["#room", "##redes-ção"]
+    posted(conceicao, "#redes-ção", "olá, João")
+    joao.wait(lambda s: contact(s, "##redes-ção")["unread"] == "2", "a live post counted")
+    joao.cmd("key", sequence="<Control-Key-2>")
+    state = joao.wait(lambda s: s["active"] == "##redes-ção" and s["header"][1] == "prova na sexta · 2 members",
+                      "the room open, its topic and count in the header")
+    assert "Conceição: alguém aí?" in state["panes"]["##redes-ção"]
+    assert "Conceição: olá, João" in state["panes"]["##redes-ção"]
+
+
+@pytest.mark.timeout_seconds(180)
+def test_members_back_with_the_server_are_not_announced_in_the_room(display, clients, tmp_path: Path) -> None:  # noqa: F811
+    """The server stops (bye) and starts again: Conceição, in #redes-ção with João, comes
+    back with it; João's window says "reconnected" once and not "Conceição is online in
+    #redes-ção" (README: people who come back with the server are not announced)."""
+    from server import ServerConfig, ServerThread
+    from test_gui import Gui
+
+    data = tmp_path / "data"
+    config = ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
+    first = ServerThread(config).__enter__()
+    port = first.port
+    joao = None
+    try:
+        start(clients, port, "Conceição").join("#redes-ção")
+        joao = Gui(display, port, "João", tmp_path)
+        joao.logged_in()
+        joao.cmd("join", room="#redes-ção")
+        joao.wait(lambda s: s["active"] == "##redes-ção" and s["members"], "the room open with its members")
+        first.stop()  # a planned stop: the server says bye to everyone
+        joao.wait(lambda s: s["state"] == "reconnecting", "the window reconnecting")
+        config = ServerConfig(host="127.0.0.1", port=port, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
+        with ServerThread(config):
+            joao.wait(lambda s: s["state"] == "connected", "the window back", timeout=40)
+            conceicao = start(clients, port, "Conceição")  # back with the server
+            posted(conceicao, "#redes-ção", "voltei")  # told after her "online", so it came first
+            state = joao.wait(lambda s: "Conceição: voltei" in s["panes"]["##redes-ção"], "her post")
+            pane = state["panes"]["##redes-ção"]
+            assert pane.count("reconnected") == 1 and "is online" not in pane, pane
+    finally:
+        if joao is not None:
+            joao.close()
+        first.stop()
+
+
+@pytest.mark.timeout_seconds(120)
+def test_a_long_topic_leaves_the_member_count_whole_in_the_header(open_gui, server, clients) -> None:
+    """A topic of 256 characters is cut with "…" to the header's width; "· 2 members"
+    stays whole (it was cut to "2 memb")."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    topic = ("prova na sexta: capítulos 3 a 7 do Kurose, " * 7)[:256]
+    olga.set_topic("#redes", topic)
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#redes")
+    state = bob.wait(lambda s: s["active"] == "##redes" and s["header"][1].endswith("· 2 members"),
+                     "the room open, its count in the header")
+    assert state["header_fits"], state["header"]
+    assert "…" in state["header"][1] and topic.startswith(state["header"][1].split("…")[0])
+
+
+@pytest.mark.timeout_seconds(120)
 def test_ctrl_e_and_ctrl_delete_on_our_message_to_everyone(open_gui, server, clients) -> None:
     """Our message to Everyone (the default room) edited with Ctrl+E and deleted with
     Ctrl+Delete, as a direct message or a room post; the others are told."""

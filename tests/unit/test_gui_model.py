@@ -595,3 +595,20 @@ def test_xwd_image_becomes_a_png() -> None:
         xwd_to_rgb(b"nonsense")
 
 
+
+
+def test_history_shows_read_when_the_read_came_before_the_page() -> None:
+    """The server follows a history page with the peer's "read" (PROTOCOL.md, "read");
+    the window fetches the page on a worker thread, so the read may reach the model
+    first: our messages in the page it covers show "✓✓ read", as they did live and as
+    the web page shows them, not "✓✓ delivered"."""
+    from protocol import Read
+
+    model = ChatModel("Bob")
+    model.apply(Read("Bob", 3, "Alice"))  # Alice has read Bob's messages up to 3
+    model.add_history("Alice", [HistoryEntry(2, "Bob", "Alice", "leu?", 1.0, "delivered"),
+                                HistoryEntry(3, "Bob", "Alice", "e esta?", 2.0, "delivered"),
+                                HistoryEntry(4, "Alice", "Bob", "li sim", 3.0, "delivered"),
+                                HistoryEntry(5, "Bob", "Alice", "ótimo", 4.0, "delivered")])
+    assert [line.label for line in model.conversations["alice"].lines] == [
+        "✓✓ read", "✓✓ read", "", "✓✓ delivered"]

@@ -193,13 +193,13 @@ def test_read_marks_in_a_room_say_read_by_n_under_our_posts_and_the_room_is_mark
     base = line.label
     model.take_changes()
     model.apply(RoomRead("#redes", marks=(8, 7)))
-    assert line.read_by == 1 and line.label == base + " · Read by 1"
+    assert line.read_by == 1 and line.label == base + " · read by 1"
     assert [c for c in model.take_changes() if isinstance(c, StateChanged)] == [StateChanged(key, line, base)]
     model.apply(RoomRead("#redes", marks=(9, 8, 7)))
-    assert line.label == base + " · Read by 2"
+    assert line.label == base + " · read by 2"
     model.apply(RoomRead("#redes", marks=(9, 8, 7)))  # the same count: nothing to redraw
     assert not [c for c in model.take_changes() if isinstance(c, StateChanged) and c.line is line and
-                c.old_label == base + " · Read by 2"]
+                c.old_label == base + " · read by 2"]
     model.read_receipts = False
     model.apply(RoomPost(10, "Olga", "#redes", "ok", 2.0))
     assert model.room_read_due(True) is None  # receipts off: no marks sent
@@ -245,3 +245,137 @@ def test_our_last_message_to_everyone_may_be_edited_or_deleted_within_the_window
     line = model.editable(ROOM)
     assert line is not None and (line.msg_id, line.text) == (5, "a aula é às 10h")
     assert model.editable(ROOM, now=line.at + const.EDIT_WINDOW + 1) is None
+
+
+def test_a_room_we_are_in_from_before_is_listed_by_what_the_server_sends_its_members() -> None:
+    """After a restart (or a login in the form) the window has joined nothing, but the
+    server keeps our rooms and sends their posts, missed ones first: a post lists its room,
+    with its unread count, and asks what the room is like; the answer fills it in. Read
+    marks and notices about others say the same; an invitation does not (it comes to
+    outsiders), and what was on its way from a room we left does not list it again."""
+    from client.gui.model import RoomInfoWanted
+    from protocol import RoomRead
+
+    model = ChatModel("João")
+    model.apply(RoomPost(7, "Conceição", "#redes-ção", "olá", 1.0))
+    key = room_key("#redes-ção")
+    assert model.contact_order() == [ROOM, key]
+    assert model.unread(key) == 1 and model.title(key) == "#redes-ção"
+    assert [line.text for line in model.conversations[key].lines] == ["olá"]
+    changes = model.take_changes()
+    assert RoomInfoWanted(key, "#redes-ção") in changes and ContactsChanged() in changes
+    model.room_joined(RoomInfo("j", "#redes-ção", 2, False, "prova na sexta", "Conceição"))
+    assert (model.rooms[key].topic, model.rooms[key].count, model.unread(key)) == ("prova na sexta", 2, 1)
+    model.apply(RoomPost(8, "Conceição", "#redes-ção", "e aí?", 2.0))
+    assert model.unread(key) == 2 and not any(isinstance(c, RoomInfoWanted) for c in model.take_changes())
+
+    model.apply(RoomRead("#lab", marks=(5,)))
+    model.apply(RoomNotice("#infra", "online", "Ana", 3.0))
+    model.apply(RoomNotice("#outra", "invite", "João", 3.0, by="Ana"))
+    assert model.contact_order() == [ROOM, room_key("#infra"), room_key("#lab"), key]
+    assert [c for c in model.take_changes() if isinstance(c, RoomInfoWanted)] == [
+        RoomInfoWanted(room_key("#lab"), "#lab"), RoomInfoWanted(room_key("#infra"), "#infra")]
+
+    model.apply(RoomNotice("#redes-ção", "kick", "João", 4.0, by="Conceição"))
+    model.apply(RoomNotice("#lab", "left", "João", 4.0))  # we left on another device
+    model.apply(RoomPost(9, "Conceição", "#redes-ção", "tchau", 5.0))  # on its way before the kick
+    assert model.contact_order() == [ROOM, room_key("#infra")]
+    model.room_joined(RoomInfo("j2", "#redes-ção", 2, False, "", "Conceição"))
+    assert key in model.contact_order()
+
+
+def test_members_who_come_back_with_the_server_are_not_announced_in_rooms() -> None:
+    """README: after a server restart "people who come back with the server are not
+    announced as joining again". As in Everyone, their "is online in #room" within the
+    rejoin grace is a return (the member list says it); someone who was not online
+    before, or comes online long after, is news."""
+    from client.events import Reconnected, Reconnecting
+    from client.gui.model import CONNECTED, REJOIN_GRACE
+    from protocol import Goodbye, Presence, UserLeft, Welcome
+
+    clock = _Clock()
+    model = ChatModel("João", "127.0.0.1:5000", clock=clock)
+    model.set_online([Presence("Conceição", 1.0), Presence("Ana", 1.0)])
+    model.set_state(CONNECTED)
+    key = joined(model, "#redes-ção", "Conceição")
+    model.room_joined(RoomInfo("j", "#lab", 3, False, "", "Ana"))  # its members never asked
+    model.set_members("#redes-ção", [MemberEntry("Ana", "member", False), MemberEntry("Conceição", "owner", True),
+                                     MemberEntry("João", "member", True)])
+    model.apply(UserLeft("Ana", "server shutting down", 2.0))
+    model.apply(Goodbye("server shutting down"))
+    model.apply(Reconnecting(1, 0.5, "the server said goodbye"))
+    model.apply(Reconnected(Welcome("h", "João", 2, "chat", 15.0), 0))
+    lines = {k: len(c.lines) for k, c in model.conversations.items()}
+    clock.now += 5
+    for room in ("#redes-ção", "#lab"):
+        model.apply(RoomNotice(room, "online", "Conceição", 10.0))
+        model.apply(RoomNotice(room, "online", "Ana", 11.0))
+    assert {k: len(c.lines) - lines[k] for k, c in model.conversations.items()} == {
+        ROOM: 0, key: 0, room_key("#lab"): 0}
+    model.apply(RoomNotice("#redes-ção", "online", "Vic", 12.0))  # not online before: news
+    assert model.conversations[key].lines[-1].text == "Vic is online in #redes-ção"
+    clock.now += REJOIN_GRACE
+    model.apply(RoomNotice("#redes-ção", "offline", "Conceição", 20.0))
+    model.apply(RoomNotice("#redes-ção", "online", "Conceição", 21.0))  # later: news again
+    assert [line.text for line in model.conversations[key].lines[-2:]] == [
+        "Conceição went offline in #redes-ção", "Conceição is online in #redes-ção"]
+
+
+def test_read_by_n_is_lower_case_after_the_state_in_both_languages() -> None:
+    """The count follows the state in one line ("✓ sent · read by 2"), written as the
+    window's other labels are ("✓✓ read"): no capital in mid-line, in pt_BR either."""
+    import i18n
+    from protocol import RoomRead
+
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.sent(OutgoingMessage("r1", None, "eu", room="#redes"))
+    model.update("r1", "sent", None, 8)
+    model.apply(RoomRead("#redes", marks=(9, 8)))
+    line = model.conversations[key].lines[-1]
+    assert line.label == "✓ sent · read by 2"
+    i18n.use("pt_BR")
+    try:
+        assert line.label == "✓ enviada · lida por 2"
+    finally:
+        i18n.use("en")
+
+
+def test_a_long_topic_is_cut_so_that_the_member_count_stays_whole() -> None:
+    """The header shows "topic · 3 members": a topic too long for the width is cut with
+    "…", never the count ("3 memb" was shown); nothing fits but the count: the count."""
+    from client.gui.model import fit_topic
+
+    topic = "prova na sexta: capítulos 3 a 7, " * 8
+    assert fit_topic("prova", "3 members", 100, len) == "prova · 3 members"
+    shown = fit_topic(topic, "3 members", 40, len)
+    assert len(shown) <= 40 and shown.endswith("… · 3 members") and topic.startswith(shown[:-len("… · 3 members")])
+    assert len(shown) >= 39  # as much of the topic as fits
+    assert fit_topic(topic, "3 members", 12, len) == "3 members"
+
+
+def test_room_presence_keeps_the_member_list_current_and_a_return_quiet() -> None:
+    """A member listed offline comes online (told: news, and their entry says online); the
+    server restarts: their return is quiet, though they were never a contact (a large
+    server tells no presence in Everyone)."""
+    from client.events import Reconnected, Reconnecting
+    from client.gui.model import CONNECTED
+    from protocol import Goodbye, Welcome
+
+    clock = _Clock()
+    model = ChatModel("João", "127.0.0.1:5000", clock=clock)
+    model.set_state(CONNECTED)
+    key = joined(model, "#redes", "Olga")
+    model.set_members("#redes", [MemberEntry("João", "member", True), MemberEntry("Vic", "member", False)])
+    model.apply(RoomNotice("#redes", "online", "Vic", 1.0))
+    assert model.conversations[key].lines[-1].text == "Vic is online in #redes"
+    assert [(m.name, m.online) for m in model.rooms[key].members] == [("João", True), ("Vic", True)]
+    model.apply(Goodbye("server shutting down"))
+    model.apply(Reconnecting(1, 0.5, "the server said goodbye"))
+    model.apply(Reconnected(Welcome("h", "João", 2, "chat", 15.0), 0))
+    shown = len(model.conversations[key].lines)
+    clock.now += 3
+    model.apply(RoomNotice("#redes", "online", "Vic", 5.0))
+    assert len(model.conversations[key].lines) == shown
+    model.apply(RoomNotice("#redes", "offline", "Vic", 6.0))
+    assert not model.rooms[key].members[1].online
