@@ -56,7 +56,8 @@ function explainError(code, message, name, retryAfter) {
   if (template && (name || !i18n.needsName.includes(code))) {
     const when = typeof retryAfter === "number"
       ? t("try again in {delay}", { delay: `${Math.max(1, Math.round(retryAfter))} s` }) : t("try again later");
-    text = fill(template, { name: name || t("the recipient"), when });
+    // limit, minutes: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, EDIT_WINDOW).
+    text = fill(template, { name: name || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60 });
   }
   return `${text} (${code})`;
 }
@@ -132,6 +133,7 @@ const FEATURES = ["carbons", "resume", "read", "typing", "edits"];
 const TYPING_INTERVAL = 3;
 const TYPING_EXPIRES = 6;
 const EDIT_WINDOW = 15 * 60;
+const MAX_TEXT_CHARS = 4000;          // a message's text, at most (const.MAX_TEXT_CHARS)
 const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (client/gui/model.py)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
 const DEFAULT_ROOM = "#lobby";        // the broadcast room's name (const.DEFAULT_ROOM)

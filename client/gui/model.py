@@ -80,7 +80,7 @@ from i18n import N_, _, ngettext
 from registry import canonical
 
 from ..core import is_default_room
-from ..display import describe_room_notice, describe_skipped, explain_error, left_why, sanitize
+from ..display import describe_room_notice, describe_skipped, explain_error, left_why, sanitize, shown_text
 from ..outgoing import MessageUpdate
 
 ROOM = "#room"
@@ -235,11 +235,7 @@ class Line:
     @property
     def shown_text(self) -> str:
         """The text as shown: with its "edited" mark, or that it was deleted."""
-        if self.deleted:
-            if self.deleted_by is not None:
-                return _("(this message was deleted by {name})").format(name=sanitize(self.deleted_by))
-            return _("(this message was deleted)")
-        return self.text + "  " + _("(edited)") if self.edited else self.text
+        return shown_text(self.text, self.edited, self.deleted, self.deleted_by)
 
 
 @dataclass(slots=True)

@@ -206,3 +206,15 @@ def test_a_rooms_topic_and_open_member_list_fit_the_window(page: Page) -> None:
         assert page.problems() == []
     finally:
         olga.close()
+
+
+def test_the_clients_sentences_with_the_protocols_limits_are_filled_in(page: Page) -> None:
+    """The sentences of client/display.py's table that name a limit get the protocol's
+    figures in the page too, not a literal "{limit}"."""
+    speak_portuguese(page)
+    assert page.js("explainError('message_too_large', 'x', null)") == \
+        "o texto tem mais de 4000 caracteres (message_too_large)"
+    assert page.js("explainError('too_late', 'x', null)") == \
+        "uma mensagem só pode ser editada ou apagada até 15 minutos depois de enviada (too_late)"
+    assert page.js("explainError('not_member', 'you are not in #redes: join it first', '#redes')") == \
+        "você não está em #redes: entre nela primeiro (not_member)"
