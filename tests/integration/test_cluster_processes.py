@@ -22,8 +22,9 @@ import pytest
 from redisserver import RedisServer, free_port
 from processes import stop_process
 
-from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, LookupRequest, LookupResult,
-                      Ping, Queued, Receipt, SendDirect, UserJoined, UserLeft, UserList, WhoRequest)
+from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, JoinRoom, LookupRequest,
+                      LookupResult, Ping, Queued, Receipt, RoomInfo, RoomNotice, RoomPost, SendDirect, SendToRoom,
+                      UserJoined, UserLeft, UserList, WhoRequest)
 from test_durability import ServerProcess, wait_until
 from logins import login_again
 from wire import WireClient
@@ -270,3 +271,27 @@ def test_kill_9_mid_stream_every_message_arrives_once_in_order_on_another_node(n
                 event = ana.expect(Delivered, skip=NOTICES + (Queued,))
                 delivered.add(event.msg_id)
             assert delivered == set(ids.values())
+
+
+@pytest.mark.timeout_seconds(120)
+def test_a_new_member_whose_node_is_killed_gets_only_the_posts_since_the_join_on_another_node(nodes):
+    # Bia joins a room with earlier posts on node one, which is killed before she logs out:
+    # on node two she gets what was posted while she was away, not the room's older posts.
+    one, two = nodes(2)
+    with login(two, "Olga") as olga:
+        olga.send(JoinRoom("j", "#redes", create=True))
+        olga.expect(RoomInfo, skip=NOTICES)
+        for number in range(5):
+            olga.send(SendToRoom(f"p{number}", "#redes", f"before {number}"))
+            olga.expect(Accepted, skip=NOTICES + (RoomPost,))
+        bia = login(one, "Bia")
+        bia.send(JoinRoom("j", "#redes"))
+        assert bia.expect(RoomInfo, skip=NOTICES + (RoomNotice,)).room_name == "#redes"
+        one.kill()
+        assert one.proc.returncode == -9
+        bia.close()
+        olga.send(SendToRoom("a", "#redes", "after"))
+        olga.expect(Accepted, skip=NOTICES + (RoomPost, RoomNotice))
+        with login_again(two, "Bia", timeout=20) as again:
+            # Missed posts come oldest first: an older one would come before this.
+            assert again.expect(RoomPost, skip=NOTICES + (RoomNotice,)).text == "after"
