@@ -513,6 +513,25 @@ def test_the_metrics_of_a_cluster_node_show_redis_round_trips_and_the_cluster(re
         c.close()
 
 
+def test_a_direct_message_is_counted_as_its_sender_was_answered_wherever_the_recipient_is(
+        redis_server):  # noqa: F811
+    """chat_messages_total{kind="direct"} counts a new message by the answer its sender got
+    (PROTOCOL.md, "Metrics"): ``accepted`` for a recipient online on another node, not
+    ``queued`` because none of their sessions is on the sender's node."""
+    c = RedisCluster(redis_server.url, 2)
+    try:
+        with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
+            wait_for(lambda: c.nodes[0].directory.lookup_key("bia") is not None, what="node 0 hears of Bia")
+            ana.send(SendDirect("m1", "bia", "across"))
+            ana.expect(Accepted, skip=NOTICES)
+            assert bia.expect(DirectMessage, skip=NOTICES).text == "across"
+            samples = scrape(c.servers[0])
+            assert samples['chat_messages_total{kind="direct",outcome="accepted"}'] == 1
+            assert samples['chat_messages_total{kind="direct",outcome="queued"}'] == 0
+    finally:
+        c.close()
+
+
 class RedisStoreCluster(Cluster):
     """As :class:`Cluster`, but each node on its own Redis store, as node processes are."""
 
