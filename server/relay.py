@@ -372,7 +372,7 @@ class Relay:
             return False
         if type(event) is SendDirect:
             self.metrics.direct_rate_limited += 1
-        elif type(event) is SendRoom:
+        elif type(event) is SendRoom or type(event) is SendToRoom:  # the default room's or a named one's
             self.metrics.room_rate_limited += 1
         self.log_lines.log("rate-limited requests", session.address, logging.INFO,
                            "rate limited %r: retry after %.2f s", session, wait)

@@ -304,11 +304,12 @@ class RoomDesk:
             return
         message = mailbox.StoredMessage(0, session.name, session.key, room.name, room_key(room.name),
                                         request.text, now, request.request_id, "room")
+        # Counted as the default room's are (chat_messages_total{kind="room"}).
         if not self._shared:
             relay.store.store_message(message, lambda result: self._posted(session, result),
-                                      relay._unavailable(session, request.request_id))
+                                      relay._unavailable(session, request.request_id, "room_unavailable"))
             return
-        key, unavailable = room_key(room.name), relay._unavailable(session, request.request_id)
+        key, unavailable = room_key(room.name), relay._unavailable(session, request.request_id, "room_unavailable")
 
         def stored(result: tuple) -> None:
             if result[0] is not None:
@@ -350,7 +351,8 @@ class RoomDesk:
             return
         session.send(Accepted(message.client_id, message.msg_id))
         if status != mailbox.NEW:
-            return  # a resend: its members already have it
+            return  # a resend: its members already have it (and it was counted)
+        self.relay.metrics.room_sent += 1  # as the default room's (relay._room_stored)
         self.relay.after.message_sent(message.sender_key, message.recipient_key)  # "typing" cleared
         if self._shared:
             return  # in a cluster, the stream brings it to every node, this one too
