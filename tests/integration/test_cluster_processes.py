@@ -12,7 +12,9 @@ killed and restarted; a browser on one node and a terminal on another; ``--worke
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -295,3 +297,36 @@ def test_a_new_member_whose_node_is_killed_gets_only_the_posts_since_the_join_on
         with login_again(two, "Bia", timeout=20) as again:
             # Missed posts come oldest first: an older one would come before this.
             assert again.expect(RoomPost, skip=NOTICES + (RoomNotice,)).text == "after"
+
+
+@pytest.mark.timeout_seconds(90)
+def test_workers_2_a_worker_killed_with_kill_9_is_logged_and_started_again(redis, tmp_path):
+    # The parent notices the death of any worker (not only the first's), logs it once with
+    # its signal, starts it again on the same port, and exits non-zero (128 + 9) at the
+    # end, since a worker died abnormally.
+    port = free_port()
+    log = tmp_path / "workers.log"
+    with open(log, "w") as err:
+        parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(port),
+                                   "--web-port", "0", "--cluster", redis.url, "--workers", "2"],
+                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        listening = lambda: len(re.findall(r"listening on 127\.0\.0\.1:(\d+)", log.read_text()))  # noqa: E731
+        wait_until(lambda: listening() == 2, 20, "two workers listening")
+        pids = [int(p) for p in re.findall(r"pid (\d+)", re.search(r"2 workers on .*", log.read_text()).group())]
+        assert len(pids) == 2
+        os.kill(pids[1], signal.SIGKILL)  # the second: a parent waiting in order would not see it
+        wait_until(lambda: f"worker pid {pids[1]} was killed by signal 9 (SIGKILL); started again as pid"
+                   in log.read_text(), 10, "the death logged")
+        wait_until(lambda: listening() == 3, 20, "the new worker listening")
+        with WireClient.login("127.0.0.1", port, "Ana") as ana:
+            assert who(ana) == ["Ana"]
+        parent.stdin.write(b"/quit\n")
+        parent.stdin.flush()
+        assert parent.wait(20) == 128 + 9
+        assert log.read_text().count(f"worker pid {pids[1]}") == 1
+        assert log.read_text().count("stopped") == 2
+    finally:
+        stop_process(parent)
+        parent.stdin.close()
+    assert "Traceback" not in log.read_text()
