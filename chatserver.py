@@ -23,6 +23,7 @@ import sqlite3
 import ssl
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import const
@@ -203,25 +204,57 @@ def _free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
+# A worker that dies abnormally (a signal, a non-zero status) while the workers are not
+# being stopped is started again, at most this many times per worker within
+# RESTART_WINDOW seconds: a worker that cannot start (a port taken, a bad setting) is given
+# up on instead of being started in a loop.
+RESTARTS_PER_WINDOW = 3
+RESTART_WINDOW = 60.0
+
+
+def _exit_words(code: int) -> str:
+    """A child's return code as the log says it: its status, or the signal that ended it."""
+    if code < 0:
+        try:
+            return f"was killed by signal {-code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
 def run_workers(argv: list[str], args: argparse.Namespace) -> int:
-    """``--workers N``: start N node processes sharing the chat and web ports, wait for
-    them, pass SIGINT and SIGTERM on (by PID). Port 0 is chosen here, once, for all."""
+    """``--workers N``: start N node processes sharing the chat and web ports, pass SIGINT
+    and SIGTERM on (by PID), and supervise them until all have ended. Port 0 is chosen
+    here, once, for all. A worker's death is noticed when it happens (SIGCHLD), whichever
+    worker it is, and logged once with its status or signal; one that died abnormally
+    while nobody asked them to stop is started again (RESTARTS_PER_WINDOW). Returns 0
+    if every worker ended cleanly, else the worst status seen (128 + N for signal N)."""
     port = args.port or _free_port(args.host)
     web = ["--web-port", str(args.web_port or _free_port(args.host))] if args.web_port != 0 else []
     command = [sys.executable, str(Path(__file__).resolve()), *argv, "--workers", "1", "--reuse-port",
                "--port", str(port), *web]
-    # The workers' standard input is nothing: /quit typed here stops them all (below).
-    children = [subprocess.Popen(command, stdin=subprocess.DEVNULL) for _ in range(args.workers)]
+
+    def start() -> subprocess.Popen:
+        # The workers' standard input is nothing: /quit typed here stops them all (below).
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL)
+
+    children = [start() for _ in range(args.workers)]  # one slot per worker, its current process
+    restarts: list[list[float]] = [[] for _ in children]  # per slot: when it was started again
     log.info("%d workers on %s port %d%s: %s", args.workers, args.host, port,
              f" (web {web[1]})" if web else "", ", ".join(f"pid {child.pid}" for child in children))
+    stopping = threading.Event()  # SIGINT, SIGTERM or /quit: no restarts from then on
+    woken = threading.Event()  # a child ended (SIGCHLD), or a stop was asked
 
     def forward(signum: int, frame: object) -> None:
-        for child in children:
-            if child.poll() is None:
+        stopping.set()
+        woken.set()
+        for child in list(children):
+            if child.returncode is None:
                 child.send_signal(signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, forward)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: woken.set())
 
     def console() -> None:
         try:
@@ -233,15 +266,39 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
             return  # no console
 
     threading.Thread(target=console, name="workers-console", daemon=True).start()
-    codes = []
-    for child in children:
-        while True:
-            try:
-                codes.append(child.wait())
-                break
-            except KeyboardInterrupt:  # forwarded already; keep waiting for the child
+    worst = 0
+    ended: set[int] = set()  # slots given up on (or stopped)
+    while len(ended) < len(children):
+        woken.wait(1.0)  # the timeout: a poll() that found another thread reaping the child
+        woken.clear()
+        for slot, child in enumerate(children):
+            if slot in ended or child.poll() is None:
                 continue
-    return max(codes)
+            code = child.returncode
+            if code:
+                worst = max(worst, code if code > 0 else 128 - code)
+            if stopping.is_set() or not code:
+                if code:
+                    log.warning("worker pid %d %s while stopping", child.pid, _exit_words(code))
+                elif not stopping.is_set():
+                    log.warning("worker pid %d %s; not restarted (it stopped by itself)", child.pid,
+                                _exit_words(code))
+                ended.add(slot)
+                continue
+            now = time.monotonic()
+            recent = restarts[slot] = [t for t in restarts[slot] if now - t < RESTART_WINDOW]
+            if len(recent) >= RESTARTS_PER_WINDOW:
+                log.error("worker pid %d %s; not restarted: started again %d times in the last %.0f s",
+                          child.pid, _exit_words(code), len(recent), RESTART_WINDOW)
+                ended.add(slot)
+                continue
+            recent.append(now)
+            children[slot] = start()
+            log.warning("worker pid %d %s; started again as pid %d", child.pid, _exit_words(code),
+                        children[slot].pid)
+            if stopping.is_set():  # asked to stop while it was being started
+                children[slot].send_signal(signal.SIGTERM)
+    return worst
 
 
 def main(argv: list[str] | None = None) -> int:

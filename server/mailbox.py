@@ -562,6 +562,17 @@ def set_room_cursors(db: sqlite3.Connection, name_key: str, cursors: dict[str, i
                    [(name_key, room_key, last_id) for room_key, last_id in cursors.items()])
 
 
+def room_joined(db: sqlite3.Connection, name_key: str, room_key: str) -> int:
+    """``name_key`` joined ``room_key``: their cursor of it becomes the highest message id
+    stored (every message stored before the join counts as had, so a crash before their
+    logout does not send them the room's earlier posts as missed); returns it. Their other
+    rooms' cursors stay."""
+    last_id = last_msg_id(db)
+    db.execute("INSERT OR REPLACE INTO room_cursors (name_key, room_key, last_id) VALUES (?, ?, ?)",
+               (name_key, room_key, last_id))
+    return last_id
+
+
 def remember_user(db: sqlite3.Connection, name_key: str, name: str, now: float) -> None:
     db.execute("INSERT INTO users (name_key, name, last_seen) VALUES (?, ?, ?)"
                " ON CONFLICT (name_key) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen",

@@ -372,7 +372,7 @@ class Relay:
             return False
         if type(event) is SendDirect:
             self.metrics.direct_rate_limited += 1
-        elif type(event) is SendRoom:
+        elif type(event) is SendRoom or type(event) is SendToRoom:  # the default room's or a named one's
             self.metrics.room_rate_limited += 1
         self.log_lines.log("rate-limited requests", session.address, logging.INFO,
                            "rate limited %r: retry after %.2f s", session, wait)
@@ -636,14 +636,14 @@ class Relay:
             session.send(_outcome(message))
             return
         recipients = self.registry.sessions_by_key(message.recipient_key)
-        if status == mailbox.NEW:  # a resend was counted the first time
+        if self.peers.routes:
+            self._route_direct(session, message, recipients, status)  # counts it as it answers
+            return
+        if status == mailbox.NEW:  # as its sender is answered; a resend was counted the first time
             if recipients:
                 self.metrics.direct_accepted += 1
             else:
                 self.metrics.direct_queued += 1
-        if self.peers.routes:
-            self._route_direct(session, message, recipients, status)
-            return
         session.send(_new_accepted(request_id, msg_id) if recipients else Queued(request_id, msg_id))
         if status == mailbox.NEW and self.carbons:
             # Before the forward, so no outcome of it can reach a session before its copy.
@@ -674,7 +674,8 @@ class Relay:
         """A cluster's ``_direct_stored``: forward to the recipient's sessions here, route
         to the nodes holding others, then answer ``accepted`` if any session got it (and
         copy a new message to the sender's other sessions that asked for carbons, on this
-        node and, through their inboxes, on others)."""
+        node and, through their inboxes, on others). A new message is counted in the
+        metrics as the sender is answered (this node's sessions are not all of them)."""
         request_id, msg_id = message.client_id, message.msg_id
         online = bool(recipients) or self.directory.lookup_key(message.recipient_key) is not None
         if status == mailbox.NEW:
@@ -687,6 +688,8 @@ class Relay:
                 self.peers.carbon(message.sender_key, Carbon(msg_id, message.recipient, message.text,
                                                              message.sent_at, state))
         if message.state == "blocked":  # as on one node: answered as for anyone, never delivered
+            if status == mailbox.NEW:
+                self._count_direct(online)
             session.send(Accepted(request_id, msg_id) if online else Queued(request_id, msg_id))
             return
         if recipients and msg_id not in self.inflight:
@@ -694,12 +697,21 @@ class Relay:
 
         def routed(nodes: list[str] | None) -> None:
             # None: Redis was not reached; the message is stored and waits for a fetch.
+            if status == mailbox.NEW:
+                self._count_direct(bool(recipients or nodes))
             session.send(Accepted(request_id, msg_id) if recipients or nodes else Queued(request_id, msg_id))
             if nodes:
                 # Until its outcome comes back: if those nodes die first, the sender hears "queued".
                 self.routed.setdefault(message.sender_key, {})[msg_id] = RoutedFlight(set(nodes), request_id)
 
         self.peers.route(message, routed)
+
+    def _count_direct(self, accepted: bool) -> None:
+        """Count a new direct message as its sender is answered: ``accepted`` or queued."""
+        if accepted:
+            self.metrics.direct_accepted += 1
+        else:
+            self.metrics.direct_queued += 1
 
     def deliver_routed(self, message: mailbox.StoredMessage) -> None:
         """Another node routed ``message`` to this one: forward it to its recipient's

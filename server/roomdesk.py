@@ -13,9 +13,9 @@ default room only, and sees it as before.
 
 Around the messages (issue 13): ``history`` with a room's name pages the room's messages
 for its members; a member's first session after being away gets what they missed
-(:meth:`RoomDesk.logged_in`, one cursor per membership, written at logout); members online
-hear when another comes online or goes offline, in rooms up to the presence limit; a mute's
-end is announced on time, by a timer on the core's next deadline. Edits and deletes of
+(:meth:`RoomDesk.logged_in`, one cursor per membership, written at the join and at
+logout); members online hear when another comes online or goes offline, in rooms up to
+the presence limit; a mute's end is announced on time, by a timer on the core's next deadline. Edits and deletes of
 posts (server/afterdelivered.py decides them) go to the members online
 (:meth:`RoomDesk.post_changed`) and, for members who were away, come at their login after
 their missed messages: the posts they had that changed since they left (the cursors' LEFT_AT
@@ -176,6 +176,21 @@ class RoomDesk:
         then = None if entered is None else (lambda: self.relay.after.room_reads.joined(session, entered.room))
         self._conclude(session, request.request_id, decision, answer,
                        (request.room_name, attempt, lambda: self.join(session, request, attempt + 1)), then)
+        if entered is not None and (entered.created or any(type(e) is Notice for e in decision)):
+            self._joined(session.key, room_key(entered.room))
+
+    def _joined(self, key: str, rkey: str) -> None:
+        """``key`` became a member of room ``rkey``: their cursor of it is stored now, at
+        the highest id stored (submitted right after the join's own change, so in the
+        same step in a cluster's batch), not first at their logout: a crash of this server
+        before then must not send them the room's earlier posts as missed at their next
+        login. Should the join's change not be stored after all, a cursor of a room they
+        are not in is never read, and the next logout's cursors replace it."""
+        def stored(last_id: int) -> None:
+            had = self._had.get(key)
+            if had is not None and last_id > had.get(rkey, 0):
+                self._had[key] = {**had, rkey: last_id}  # a copy: _NOTHING_HAD is shared
+        self.relay.store.room_joined(key, rkey, stored, lambda _failure: None)
 
     def leave(self, session: ClientSession, request: LeaveRoom, attempt: int = 0) -> None:
         if self._waits(request.room_name, attempt, lambda: self.leave(session, request)):
@@ -289,11 +304,12 @@ class RoomDesk:
             return
         message = mailbox.StoredMessage(0, session.name, session.key, room.name, room_key(room.name),
                                         request.text, now, request.request_id, "room")
+        # Counted as the default room's are (chat_messages_total{kind="room"}).
         if not self._shared:
             relay.store.store_message(message, lambda result: self._posted(session, result),
-                                      relay._unavailable(session, request.request_id))
+                                      relay._unavailable(session, request.request_id, "room_unavailable"))
             return
-        key, unavailable = room_key(room.name), relay._unavailable(session, request.request_id)
+        key, unavailable = room_key(room.name), relay._unavailable(session, request.request_id, "room_unavailable")
 
         def stored(result: tuple) -> None:
             if result[0] is not None:
@@ -335,7 +351,8 @@ class RoomDesk:
             return
         session.send(Accepted(message.client_id, message.msg_id))
         if status != mailbox.NEW:
-            return  # a resend: its members already have it
+            return  # a resend: its members already have it (and it was counted)
+        self.relay.metrics.room_sent += 1  # as the default room's (relay._room_stored)
         self.relay.after.message_sent(message.sender_key, message.recipient_key)  # "typing" cleared
         if self._shared:
             return  # in a cluster, the stream brings it to every node, this one too

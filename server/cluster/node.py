@@ -653,18 +653,21 @@ class ClusterNode:
 
     async def _watch_gauges(self) -> None:
         """Keep :attr:`gauges` current: one script call per beat, so that a scrape costs
-        Redis nothing and a scraper cannot load it. While Redis does not answer, the last
-        figures stay (the round-trip histogram and the logs say why)."""
+        Redis nothing and a scraper cannot load it. ``chat_cluster_redis_up`` says whether
+        the last call was answered; while it is 0 the figures read from Redis are left out
+        rather than shown stale (two nodes alive when no heartbeat can be read)."""
         while True:
             try:
                 reply = await scripts.GAUGES(self._redis, args=(self.prefix, self.node_id))
             except (RedisConnectionError, TimeoutError):
                 reply = None
-            if isinstance(reply, list):
+            if isinstance(reply, list) and len(reply) == 4:
                 alive, backlog, pending, last = reply
-                self.gauges = {"chat_cluster_nodes_alive": alive, "chat_cluster_inbox_entries": backlog,
-                               "chat_cluster_inbox_pending": pending,
+                self.gauges = {"chat_cluster_redis_up": 1, "chat_cluster_nodes_alive": alive,
+                               "chat_cluster_inbox_entries": backlog, "chat_cluster_inbox_pending": pending,
                                "chat_cluster_events_lag_seconds": _lag(_text(last), self._last_event)}
+            else:  # not answered, or refused (LOADING after a restart): nothing known fresh
+                self.gauges = {"chat_cluster_redis_up": 0}
             await asyncio.sleep(self.beat)
 
     # --- Heartbeat and reaping ---------------------------------------------------------

@@ -201,7 +201,8 @@ for _, id in ipairs(redis.call('SMEMBERS', p..'nodes')) do
 end
 local inbox = p..'inbox:'..node
 local pending = redis.pcall('XPENDING', inbox, 'node')
-if type(pending) ~= 'table' then pending = {0} end
+-- An error (no inbox or group yet: a Redis restarted without its data) is a table too.
+if type(pending) ~= 'table' or pending.err then pending = {0} end
 local last = '0-0'
 local info = redis.pcall('XINFO', 'STREAM', p..'events')
 if type(info) == 'table' then

@@ -180,6 +180,12 @@ class MessageStore(Protocol):
                          on_error: ErrorCallback | None = None) -> None:
         """Replace ``name_key``'s room cursors (room key -> last id had) with ``cursors``."""
 
+    def room_joined(self, name_key: str, room_key: str, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        """``name_key`` joined named room ``room_key``: their cursor of it becomes the
+        highest message id stored so far (what came before the join is not theirs to be
+        sent as missed), their other cursors stay; result: that id (mailbox.room_joined)."""
+
     def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         """Pending messages past their expiry become expired; result: those, by msg_id."""
 

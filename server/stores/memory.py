@@ -21,7 +21,8 @@ per message than a few dictionary operations:
 - ``_reads``: (reader, peer) -> the msg_id the reader has seen the peer's messages up to;
 - ``_room_posts``: named room key -> msg_ids of its messages, for room history (what the
   SQLite store's messages_room index holds); purged ids are dropped from the front;
-- ``_room_cursors``: name key -> room key -> the last id of the room the member has had;
+- ``_room_cursors``: name key -> room key -> the last id of the room the member has had
+  (at the join: the last id stored then);
 - ``_room_changes``: named room key -> msg_id -> row, its posts last edited or deleted,
   in the order of their last change, the newest ``const.ROOM_BACKLOG_LIMIT`` only (what
   the SQLite store's messages_room_changes index gives, read with that limit);
@@ -461,6 +462,14 @@ class MemoryStore:
             self._room_cursors[name_key] = cursors
         else:
             self._room_cursors.pop(name_key, None)
+
+    def room_joined(self, name_key: str, room_key: str, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self._do(self._room_joined, (name_key, room_key), callback, on_error)
+
+    def _room_joined(self, name_key: str, room_key: str) -> int:
+        self._room_cursors.setdefault(name_key, {})[room_key] = self._last_msg_id
+        return self._last_msg_id
 
     def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         self._do(self._expire, (now,), callback, on_error)

@@ -825,6 +825,14 @@ if #ARGV > 2 then redis.call('HSET', ck, unpack(ARGV, 3)) end
 return 1
 """)
 
+# A member joined a room: their cursor of it is the last id given out (mailbox.room_joined).
+# ARGV: P, name key, room key. Reply: that id.
+_ROOM_JOINED = _script(r"""
+local id = redis.call('GET', P .. 'next') or '0'
+redis.call('HSET', P .. 'rcur:' .. ARGV[2], ARGV[3], id)
+return tonumber(id)
+""")
+
 # ARGV: P. Every named room's record and version (flat HGETALL replies).
 _ROOMS_VERSIONED = _script(r"""
 return {redis.call('HGETALL', P .. 'rooms'), redis.call('HGETALL', P .. 'roomv')}
@@ -845,6 +853,7 @@ SCRIPTS += (_UPGRADE,)  # purge without the ``ids`` set (bench/PROFILE.md, "Comm
 SCRIPTS += (_RECEIPTS, _ACKS)  # a turn's receipts, acks: one operation each (bench/PROFILE.md, round five)
 SCRIPTS += (_STORE_PACKED,)  # a message's fields in one argument (bench/PROFILE.md, "round eight")
 SCRIPTS += (_RECEIPTS_PACKED, _ACKS_PACKED)  # and receipts', acks' (the same)
+SCRIPTS += (_ROOM_JOINED,)  # a new membership's cursor, at the join
 _PACKED = {_RECEIPTS: _RECEIPTS_PACKED, _ACKS: _ACKS_PACKED}
 
 
@@ -1940,6 +1949,10 @@ class RedisStore:
         for room_key, last_id in cursors.items():
             args += (room_key, last_id)
         self._submit(_SET_ROOM_CURSORS, tuple(args), None, callback, on_error)
+
+    def room_joined(self, name_key: str, room_key: str, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self._submit(_ROOM_JOINED, (name_key, room_key), int, callback, on_error)
 
 
 def _account(row: list) -> Account | None:

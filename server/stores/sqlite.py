@@ -122,6 +122,10 @@ class SQLiteStore(Store):
         cursors = dict(cursors)  # as it is now: the caller's dict may change before the write
         self.submit(lambda db: mailbox.set_room_cursors(db, name_key, cursors), callback, on_error)
 
+    def room_joined(self, name_key: str, room_key: str, callback: Callback | None = None,
+                    on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.room_joined(db, name_key, room_key), callback, on_error)
+
     def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: mailbox.expire(db, now), callback, on_error)
 

@@ -513,6 +513,45 @@ def test_the_metrics_of_a_cluster_node_show_redis_round_trips_and_the_cluster(re
         c.close()
 
 
+@pytest.mark.timeout_seconds(90)
+def test_while_redis_is_down_the_metrics_say_so_instead_of_the_last_nodes_alive(redis_server):  # noqa: F811
+    c = RedisCluster(redis_server.url, 2)
+    try:
+        alive = wait_for(lambda: (lambda s: s if s.get("chat_cluster_nodes_alive") == 2 else None)(
+            scrape(c.servers[0])), what="two nodes alive in node 0's metrics")
+        assert alive["chat_cluster_redis_up"] == 1
+        redis_server.kill()
+        down = wait_for(lambda: (lambda s: s if s.get("chat_cluster_redis_up") == 0 else None)(
+            scrape(c.servers[0])), timeout=TTL + 5, what="Redis down in node 0's metrics")
+        assert "chat_cluster_nodes_alive" not in down  # not the figure of before, stale
+        redis_server.start()
+        # Back (an empty Redis here): both nodes join again, and the figures follow. (Before,
+        # the figures' reader died on the empty Redis's first answer: stale for good.)
+        wait_for(lambda: (lambda s: s.get("chat_cluster_redis_up") == 1 and s.get("chat_cluster_nodes_alive") == 2)(
+            scrape(c.servers[0])), timeout=TTL + 10, what="both nodes alive again in node 0's metrics")
+    finally:
+        c.close()
+
+
+def test_a_direct_message_is_counted_as_its_sender_was_answered_wherever_the_recipient_is(
+        redis_server):  # noqa: F811
+    """chat_messages_total{kind="direct"} counts a new message by the answer its sender got
+    (PROTOCOL.md, "Metrics"): ``accepted`` for a recipient online on another node, not
+    ``queued`` because none of their sessions is on the sender's node."""
+    c = RedisCluster(redis_server.url, 2)
+    try:
+        with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
+            wait_for(lambda: c.nodes[0].directory.lookup_key("bia") is not None, what="node 0 hears of Bia")
+            ana.send(SendDirect("m1", "bia", "across"))
+            ana.expect(Accepted, skip=NOTICES)
+            assert bia.expect(DirectMessage, skip=NOTICES).text == "across"
+            samples = scrape(c.servers[0])
+            assert samples['chat_messages_total{kind="direct",outcome="accepted"}'] == 1
+            assert samples['chat_messages_total{kind="direct",outcome="queued"}'] == 0
+    finally:
+        c.close()
+
+
 class RedisStoreCluster(Cluster):
     """As :class:`Cluster`, but each node on its own Redis store, as node processes are."""
 

@@ -12,7 +12,9 @@ killed and restarted; a browser on one node and a terminal on another; ``--worke
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -22,8 +24,9 @@ import pytest
 from redisserver import RedisServer, free_port
 from processes import stop_process
 
-from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, LookupRequest, LookupResult,
-                      Ping, Queued, Receipt, SendDirect, UserJoined, UserLeft, UserList, WhoRequest)
+from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, JoinRoom, LookupRequest,
+                      LookupResult, Ping, Queued, Receipt, RoomInfo, RoomNotice, RoomPost, SendDirect, SendToRoom,
+                      UserJoined, UserLeft, UserList, WhoRequest)
 from test_durability import ServerProcess, wait_until
 from logins import login_again
 from wire import WireClient
@@ -270,3 +273,60 @@ def test_kill_9_mid_stream_every_message_arrives_once_in_order_on_another_node(n
                 event = ana.expect(Delivered, skip=NOTICES + (Queued,))
                 delivered.add(event.msg_id)
             assert delivered == set(ids.values())
+
+
+@pytest.mark.timeout_seconds(120)
+def test_a_new_member_whose_node_is_killed_gets_only_the_posts_since_the_join_on_another_node(nodes):
+    # Bia joins a room with earlier posts on node one, which is killed before she logs out:
+    # on node two she gets what was posted while she was away, not the room's older posts.
+    one, two = nodes(2)
+    with login(two, "Olga") as olga:
+        olga.send(JoinRoom("j", "#redes", create=True))
+        olga.expect(RoomInfo, skip=NOTICES)
+        for number in range(5):
+            olga.send(SendToRoom(f"p{number}", "#redes", f"before {number}"))
+            olga.expect(Accepted, skip=NOTICES + (RoomPost,))
+        bia = login(one, "Bia")
+        bia.send(JoinRoom("j", "#redes"))
+        assert bia.expect(RoomInfo, skip=NOTICES + (RoomNotice,)).room_name == "#redes"
+        one.kill()
+        assert one.proc.returncode == -9
+        bia.close()
+        olga.send(SendToRoom("a", "#redes", "after"))
+        olga.expect(Accepted, skip=NOTICES + (RoomPost, RoomNotice))
+        with login_again(two, "Bia", timeout=20) as again:
+            # Missed posts come oldest first: an older one would come before this.
+            assert again.expect(RoomPost, skip=NOTICES + (RoomNotice,)).text == "after"
+
+
+@pytest.mark.timeout_seconds(90)
+def test_workers_2_a_worker_killed_with_kill_9_is_logged_and_started_again(redis, tmp_path):
+    # The parent notices the death of any worker (not only the first's), logs it once with
+    # its signal, starts it again on the same port, and exits non-zero (128 + 9) at the
+    # end, since a worker died abnormally.
+    port = free_port()
+    log = tmp_path / "workers.log"
+    with open(log, "w") as err:
+        parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(port),
+                                   "--web-port", "0", "--cluster", redis.url, "--workers", "2"],
+                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        listening = lambda: len(re.findall(r"listening on 127\.0\.0\.1:(\d+)", log.read_text()))  # noqa: E731
+        wait_until(lambda: listening() == 2, 20, "two workers listening")
+        pids = [int(p) for p in re.findall(r"pid (\d+)", re.search(r"2 workers on .*", log.read_text()).group())]
+        assert len(pids) == 2
+        os.kill(pids[1], signal.SIGKILL)  # the second: a parent waiting in order would not see it
+        wait_until(lambda: f"worker pid {pids[1]} was killed by signal 9 (SIGKILL); started again as pid"
+                   in log.read_text(), 10, "the death logged")
+        wait_until(lambda: listening() == 3, 20, "the new worker listening")
+        with WireClient.login("127.0.0.1", port, "Ana") as ana:
+            assert who(ana) == ["Ana"]
+        parent.stdin.write(b"/quit\n")
+        parent.stdin.flush()
+        assert parent.wait(20) == 128 + 9
+        assert log.read_text().count(f"worker pid {pids[1]}") == 1
+        assert log.read_text().count("stopped") == 2
+    finally:
+        stop_process(parent)
+        parent.stdin.close()
+    assert "Traceback" not in log.read_text()

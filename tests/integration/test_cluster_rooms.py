@@ -468,3 +468,18 @@ def test_a_block_through_one_node_keeps_a_room_post_from_another_node_away(nodes
         assert sorted(p.text for p in posts(caio, 2)) == ["hello", "hi"]
         assert [p.text for p in posts(bia, 1)] == ["hi"]
         assert not [e for e in bia.drain(quiet=0.5) if isinstance(e, RoomPost)]
+
+
+def test_named_room_posts_are_counted_in_the_metrics_on_the_node_that_stored_them(nodes):
+    # chat_messages_total{kind="room",outcome="sent"} counts a new post to a named room as
+    # it counts the default room's: once, on the node that answered it (a resend not again).
+    n = nodes(2)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia:
+        online_everywhere(n, "Ana", "Bia")
+        join(ana, "#redes", create=True)
+        join(bia, "#redes")
+        for request_id in ("p1", "p2", "p1"):  # the second p1 is a resend
+            ana.send(SendToRoom(request_id, "#redes", "counted"))
+            ana.expect(Accepted, skip=QUIET + (RoomPost,))
+        assert n.call(lambda: n.servers[0].relay.metrics.room_sent) == 2
+        assert n.call(lambda: n.servers[1].relay.metrics.room_sent) == 0

@@ -66,6 +66,9 @@ class SQLiteOps:
     def set_room_cursors(self, key, cursors):
         return mailbox.set_room_cursors(self.db, key, cursors)
 
+    def room_joined(self, key, room):
+        return mailbox.room_joined(self.db, key, room)
+
     def expire(self, now):
         return mailbox.expire(self.db, now)
 
@@ -223,6 +226,9 @@ def random_steps(rng: random.Random, count: int):
             if rng.random() < 0.2:  # missed room messages: cursors set, then read with the backlog
                 steps.append(("set_room_cursors", (rng.choice(USERS), {room: rng.randint(0, msg_id + 1)
                                                                       for room in ROOMS if rng.random() < 0.6})))
+                continue
+            if rng.random() < 0.1:  # a join: that room's cursor at the last id stored
+                steps.append(("room_joined", (rng.choice(USERS), rng.choice(ROOMS))))
                 continue
             if rng.random() < 0.25:
                 steps.append(("room_backlog", (rng.choice(USERS), [r for r in ROOMS if rng.random() < 0.7],

@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from protocol import Accepted, Delivered, DirectMessage, OutcomeAck, Receipt, SendDirect, UserJoined
+from protocol import (Accepted, Delivered, DirectMessage, ErrorReply, JoinRoom, OutcomeAck, Receipt, RoomInfo, RoomPost,
+                      SendDirect, SendToRoom, UserJoined)
 from server.background import ServerThread
 from server.config import ServerConfig
 from server.metrics import Histogram, Metrics, metrics_allowed, parse_allow_list
@@ -144,6 +145,25 @@ def test_a_message_moves_the_counts_a_scrape_reads(tmp_path):
         assert _sample(after, "chat_messages_in_flight") == 0
         assert _sample(after, "chat_store_commit_seconds_count") >= 1  # the message, its receipt...
         assert _sample(after, "chat_store_errors_total") == 0
+
+
+def test_posts_to_a_named_room_are_counted_as_the_default_rooms_are():
+    # kind="room": a new post to #redes is "sent" (a resend is not counted again), and one
+    # refused by the rate limit is "rate_limited", as for the default room (PROTOCOL.md).
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, rate_per_connection=0.01, burst_per_connection=3)
+    with ServerThread(config) as server:
+        web_host, web_port = server.server.web_address
+        with WireClient.login(server.host, server.port, "Alice") as alice:
+            alice.send(JoinRoom("j", "#redes", create=True))
+            alice.expect(RoomInfo, skip=(UserJoined,))
+            for request_id in ("p1", "p1"):  # the second is a resend
+                alice.send(SendToRoom(request_id, "#redes", "counted"))
+                alice.expect(Accepted, skip=(UserJoined, RoomPost))
+            alice.send(SendToRoom("p2", "#redes", "over the limit"))
+            assert alice.expect(ErrorReply, skip=(UserJoined, RoomPost)).code == "rate_limited"
+            _, _, after = _get(web_host, web_port)
+        assert _sample(after, 'chat_messages_total{kind="room",outcome="sent"}') == 1
+        assert _sample(after, 'chat_messages_total{kind="room",outcome="rate_limited"}') == 1
 
 
 def test_an_address_outside_the_allow_list_gets_403():

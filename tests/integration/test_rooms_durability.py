@@ -176,3 +176,31 @@ def test_room_posts_under_cut_connections_are_stored_once_and_reach_every_member
             assert sorted(have) == every
         olga.close()
         mia.close()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_new_member_of_a_server_killed_before_their_logout_gets_only_the_posts_since_the_join(tmp_path):
+    # The cursor of a membership is stored at the join, not first at the logout: after a
+    # kill -9, Bia's next login brings what was posted while she was away, not the room's
+    # posts from before she joined.
+    data = str(tmp_path / "data")
+    with ServerProcess("--data", data, *FAST) as first:
+        with member(first.port, "Olga") as olga:
+            olga.send(JoinRoom("j", "#redes", create=True))
+            olga.expect(RoomInfo, skip=NOTICES)
+            for number in range(5):
+                olga.send(SendToRoom(f"p{number}", "#redes", f"before {number}"))
+                olga.expect(Accepted, skip=NOTICES + (RoomPost,))
+            bia = member(first.port, "Bia")
+            bia.send(JoinRoom("j", "#redes"))
+            bia.expect(RoomInfo, skip=NOTICES)
+            first.kill()
+            bia.close()
+        assert first.proc.returncode == -9
+    with ServerProcess("--data", data, *FAST) as second:
+        with member(second.port, "Olga") as olga:
+            olga.send(SendToRoom("a", "#redes", "after"))
+            olga.expect(Accepted, skip=NOTICES + (RoomPost,))
+        with member(second.port, "Bia") as bia:
+            # Missed posts come oldest first: an older one would come before this.
+            assert bia.expect(RoomPost, skip=NOTICES).text == "after"

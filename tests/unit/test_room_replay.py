@@ -14,6 +14,7 @@ from typing import Any
 
 from protocol import Connection, HistoryEntry, Role, Welcome
 from server import mailbox
+from server.metrics import Metrics
 from server.roomdesk import RoomDesk
 from server.rooms import Person, room_key
 
@@ -98,6 +99,7 @@ class FakeRelay:
         self.config = SimpleNamespace(presence_room_limit=200)
         self.after = SimpleNamespace(message_sent=lambda sender_key, room_key: None)  # typing is not this test's
         self.peers = SimpleNamespace(shares_rooms=False, tells_presence=False)  # one server
+        self.metrics = Metrics()  # a new post counts in it
 
 
 def setting() -> tuple[RoomDesk, FakeRelay, FakeSession]:
