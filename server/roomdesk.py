@@ -16,8 +16,8 @@ for its members; a member's first session after being away gets what they missed
 (:meth:`RoomDesk.logged_in`, one cursor per membership, written at the join and at
 logout); members online hear when another comes online or goes offline, in rooms up to
 the presence limit; a mute's end is announced on time, by a timer on the core's next
-deadline. Edits and deletes of posts (server/afterdelivered.py decides them) go to the members online
-(:meth:`RoomDesk.post_changed`) and, for members who were away, come at their login after
+deadline. Edits and deletes of posts (server/afterdelivered.py decides them) go to the
+members online (:meth:`RoomDesk.post_changed`) and, for members who were away, come at their login after
 their missed messages: the posts they had that changed since they left (the cursors' LEFT_AT
 mark), read from each room's latest changes.
 
