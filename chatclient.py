@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if not args.name and not args.gui:
         parser.error("the following arguments are required: NAME (only --gui may leave it out)")
+    if args.send is not None and not args.send[1].strip():
+        # The terminal sends no blank line either; an empty TEXT is a script's mistake.
+        parser.error(i18n._("--send: the message is empty"))
     if args.password is not None:
         parser.error(f"passwords are not accepted on the command line (other users can see it): "
                      f"set {PASSWORD_ENV} or use --password-file FILE")
