@@ -303,7 +303,7 @@ class LoginAttempt:
             if isinstance(event, Welcome):
                 return event
             if isinstance(event, ErrorReply):
-                raise LoginRefused(event.code, event.message, event.retry_after)
+                raise LoginRefused(event.code, event.message, event.retry_after, event.like)
             if isinstance(event, Goodbye):
                 raise ServerUnreachable(_("{where} ended the session during the login: {why}").format(
                     where=where, why=event.reason or _("no reason given")))

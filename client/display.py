@@ -167,14 +167,20 @@ ERROR_TEXTS = {
     "no_such_room": N_("there is no room {name}"),
     "room_exists": N_("{name} exists already: join it"),
     "invite_only": N_("{name} is invite-only: ask its moderators to invite you"),
+    # {like}: the name it looks like (the error's "like").
+    "confusable_name": N_("the name {name} looks too much like {like}, the name of someone else here: "
+                          "choose another name"),
 }
 # Codes whose sentence is about a named recipient (or room) only: without the name, the
 # server's words.
 NEEDS_NAME = frozenset({"unknown_recipient", "name_taken", "auth_required", "not_member", "no_such_room",
-                        "room_exists", "invite_only"})
+                        "room_exists", "invite_only", "confusable_name"})
+# Codes whose sentence names what the name looks like: without it, the server's words.
+NEEDS_LIKE = frozenset({"confusable_name"})
 
 
-def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None) -> str:
+def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
+                  like: str | None = None) -> str:
     """One line for the user saying why a request failed, ending with ``(code)``.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
@@ -184,13 +190,14 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     the one place where clients turn an error code into words.
     """
     template = ERROR_TEXTS.get(code)
-    if template is None or (code in NEEDS_NAME and not to):
+    if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like):
         text = sanitize(message) or _("no explanation given")
     else:
         when = _("try again in {delay}").format(delay=format_delay(retry_after)) if retry_after is not None \
             else _("try again later")
         text = _(template).format(name=sanitize(to) if to else _("the recipient"), when=when,
-                                  limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}")
+                                  limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}",
+                                  like=sanitize(like) if like else "")
     return f"{text} ({sanitize(code)})"
 
 
@@ -198,7 +205,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
 def login_refused_words(refusal, name: str | None = None) -> str:
     """"login refused: WHY" for a refused login of ``name`` (``refusal``: a LoginRefused)."""
     return _("login refused: {why}").format(
-        why=explain_error(refusal.code, refusal.message, name, retry_after=refusal.retry_after))
+        why=explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None)))
 
 def describe_skipped(count: int) -> str:
     """The words for a ``skipped`` notice: room messages the server did not send us."""

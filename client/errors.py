@@ -55,14 +55,16 @@ class LoginRefused(ClientError):
     locally.
 
     ``code`` is the protocol error code, ``message`` the server's explanation,
-    ``retry_after`` the seconds to wait before trying again (``rate_limited``), else None.
+    ``retry_after`` the seconds to wait before trying again (``rate_limited``), else None;
+    ``like`` the name the one tried looks like (``confusable_name``), else None.
     """
 
-    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, code: str, message: str, retry_after: float | None = None, like: str | None = None) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.like = like
 
 
 class NotConnected(ClientError, ConnectionError):

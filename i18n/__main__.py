@@ -27,13 +27,14 @@ def web_json_text(language: str) -> str:
     """The exact text of ``webclient/i18n/LANG.json``: the catalogue (none for English),
     the sentences for error codes, translated, from :mod:`client.display`, and the login
     field each refusal is about, from :data:`client.core.LOGIN_OUTCOMES`."""
-    from client.display import ERROR_TEXTS, NEEDS_NAME
+    from client.display import ERROR_TEXTS, NEEDS_LIKE, NEEDS_NAME
 
     entries = [] if language == SOURCE_LANGUAGE else parse_po(po_path(language).read_text(encoding="utf-8"))
     catalogue = to_json(entries, language)
     translations = load(language)
     catalogue["errors"] = {code: translations.gettext(text) for code, text in sorted(ERROR_TEXTS.items())}
     catalogue["needs_name"] = sorted(NEEDS_NAME)
+    catalogue["needs_like"] = sorted(NEEDS_LIKE)
     # Which login field a refusal is about (client.core.LOGIN_OUTCOMES, the one table):
     # the page puts the cursor there, as the window does.
     from client.core import LOGIN_OUTCOMES

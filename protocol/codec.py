@@ -228,6 +228,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "before": ("before", _optional(_integer)),
     "messages": ("messages", _history),
     "retry_after": ("retry_after", _optional(_number)),
+    "like": ("like", _optional(_short)),
     "after": ("after", _optional(_name)),
     "next": ("next", _optional(_name)),
     "resume": ("resume", _optional(_short)),

@@ -362,6 +362,8 @@ class ErrorReply(Event):
     retry_after: float | None = None
     # For expired: the message whose outcome this is, to acknowledge with OutcomeAck.
     msg_id: int | None = None
+    # For confusable_name: the name it looks like, so that a client can say it in its words.
+    like: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,7 +138,7 @@ class LoginDesk:
         if rival is None:
             return None
         return ErrorReply(ErrorCode.CONFUSABLE_NAME, NAME_MESSAGES["lookalike"].format(name=name, rival=rival),
-                          request_id)
+                          request_id, like=rival)
 
     def login(self, hello: Hello, address: str, done: Callable[[LoginResult], None]) -> None:
         """Decide on ``hello`` from ``address``; calls ``done`` exactly once."""

@@ -27,7 +27,8 @@ const PLURAL_RULES = {
 // errors: the sentence for each well-known error code (client/display.py's ERROR_TEXTS,
 // translated); needsName: the codes whose sentence is only for a named recipient.
 // loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES).
-const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], loginFields: {} };
+const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
+  loginFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -49,15 +50,17 @@ function tn(singular, plural, n, values) {
 }
 
 /** Why a request failed, for people: the catalogue's sentence for ``code`` (about the
- * recipient ``name``), else the server's own words; then the code, as on the wire. */
-function explainError(code, message, name, retryAfter) {
+ * recipient ``name``; ``like``: the name a refused one looks like), else the server's own
+ * words; then the code, as on the wire. */
+function explainError(code, message, name, retryAfter, like) {
   const template = i18n.errors[code];
   let text = message || t("no explanation given");
-  if (template && (name || !i18n.needsName.includes(code))) {
+  if (template && (name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))) {
     const when = typeof retryAfter === "number"
       ? t("try again in {delay}", { delay: `${Math.max(1, Math.round(retryAfter))} s` }) : t("try again later");
     // limit, minutes: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, EDIT_WINDOW).
-    text = fill(template, { name: name || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60 });
+    text = fill(template, { name: name || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
+      like: like || "" });
   }
   return `${text} (${code})`;
 }
@@ -111,6 +114,7 @@ async function useLanguage(language) {
   i18n.plural = PLURAL_RULES[catalogue.plural] || PLURAL_RULES["n != 1"];
   i18n.errors = catalogue.errors || {};
   i18n.needsName = catalogue.needs_name || [];
+  i18n.needsLike = catalogue.needs_like || [];
   i18n.loginFields = catalogue.login_fields || {};
   $("lang-switch").value = language;
   translatePage();
@@ -582,7 +586,8 @@ const HANDLERS = {
     if (request && request.kind === "hello") {
       // Reconnecting before the server noticed our old connection is gone: try again.
       out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry"
-        : { code: frame.code, message: explainError(frame.code, message, request.name, frame.retry_after) };
+        : { code: frame.code, message: explainError(frame.code, message, request.name, frame.retry_after,
+          typeof frame.like === "string" ? frame.like : null) };
       return;
     }
     if (request && request.item && request.kind !== "edit" && request.kind !== "delete") {

@@ -134,8 +134,9 @@ def test_the_page_explains_errors_with_the_clients_table_translated() -> None:
     portuguese = json.loads(tool.web_json_path("pt_BR").read_text(encoding="utf-8"))
     assert english["errors"] == ERROR_TEXTS and english["messages"] == {}
     assert portuguese["errors"]["unknown_recipient"] == "ninguém chamado {name} jamais entrou aqui"
-    assert portuguese["needs_name"] == ["auth_required", "invite_only", "name_taken", "no_such_room", "not_member",
-                                        "room_exists", "unknown_recipient"]
+    assert portuguese["needs_name"] == ["auth_required", "confusable_name", "invite_only", "name_taken", "no_such_room",
+                                        "not_member", "room_exists", "unknown_recipient"]
+    assert portuguese["needs_like"] == ["confusable_name"]
 
 
 def test_the_page_takes_the_login_field_of_each_refusal_from_the_clients_one_table() -> None:
@@ -448,3 +449,16 @@ def test_why_a_connection_ended_is_said_in_portuguese() -> None:
     assert login_refused_words(refused, "Lucia") == \
         "login recusado: o nome Lucia está em uso, ou reservado por um tempo para o convidado que o usou por último: " \
         "escolha outro nome (name_taken)"
+
+
+
+def test_a_look_alike_name_is_refused_in_portuguese(server: ServerThread) -> None:
+    """"erro: login recusado: the name 'Joao' looks too much like 'João'…": the server says
+    which name it looks like (the error's ``like``), so the client words it."""
+    with WireClient.login(server.host, server.port, "João"):
+        refused = subprocess.run([sys.executable, "chatclient.py", "Joao", "--port", str(server.port), "--send",
+                                  "Maria", "sou eu", "--lang", "pt_BR"], cwd=ROOT, env=client_env(), text=True,
+                                 encoding="utf-8", capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert refused.returncode == 4
+    assert refused.stderr == "erro: login recusado: o nome Joao se parece demais com João, o nome de outra " \
+                             "pessoa aqui: escolha outro nome (confusable_name)\n"

@@ -156,3 +156,10 @@ def test_a_rooms_refusals_are_sentences_of_the_clients_about_the_room_named() ->
         assert explain_error("message_too_large", "x") == "o texto tem mais de 4000 caracteres (message_too_large)"
     finally:
         use("en")
+
+
+
+def test_a_look_alike_is_said_with_the_name_it_looks_like_else_in_the_servers_words() -> None:
+    assert explain_error("confusable_name", "server words", "Joao", like="João") == \
+        "the name Joao looks too much like João, the name of someone else here: choose another name (confusable_name)"
+    assert explain_error("confusable_name", "server words", "Joao") == "server words (confusable_name)"

@@ -29,6 +29,7 @@ EXTRA = [
     SendRoom("r", "🌍" * const.MAX_TEXT_CHARS),
     ErrorReply("rate_limited", "slow down", "req-1", 1.5),
     ErrorReply("expired", "your message 41 to bøb expired", "req-1", msg_id=41),
+    ErrorReply("confusable_name", "the name 'Joao' looks too much like 'João'", "h1", like="João"),
     RoomRead("#redes", 90),  # the client's form of a read in a room
     RoomRead("#redes", marks=()),  # nobody else has read
     Hello("login-2", "zoë", const.PROTOCOL_VERSION, "pässwörd 🌍", True),
