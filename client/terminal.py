@@ -956,8 +956,8 @@ class TerminalUI:
         if room is None and not isinstance(command, ShowRooms):
             room = self._target if is_room(self._target) else None
             if room is None:
-                self._emit(_("! /{command}: plain lines do not go to a room now; name one (/{command} #ROOM ...) "
-                             "or /{join} #ROOM first").format(command=command_names(word)[0],
+                self._emit(_("! /{command}: plain lines go to the default room, which has no such thing; name a "
+                             "room (/{command} #ROOM ...) or /{join} #ROOM first").format(command=command_names(word)[0],
                                                                join=command_names("join")[0]))
                 return
         try:

@@ -85,6 +85,11 @@ def test_a_rooms_refusals_are_said_in_portuguese(server: ServerThread, terminal:
     screen.type("/membros #nada")
     screen.press("Enter")
     screen.wait_text("! /membros falhou: não existe a sala #nada (no_such_room)")
+    # With the prompt at the default room: it said plain lines went to no room, just after
+    # /todos had said they go to the room.
+    screen.type("/membros")
+    screen.press("Enter")
+    screen.wait_text("! /membros: as linhas simples vão para a sala geral, que não tem isso")
     screen.type("@#redes posso?")
     screen.press("Enter")
     screen.wait_text("você não está em #redes: entre nela primeiro (not_member)")
