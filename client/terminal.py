@@ -685,8 +685,9 @@ class TerminalUI:
         self._own_last: dict[str, OutgoingMessage] = {}
         self._last_posts: dict[tuple[str, str], int] = {}
         # Read marks in rooms (issue 13): per room, how many had read our last post there
-        # when we last said so (a line only when that changes).
+        # when we last said so (a line only when that grows).
         self._read_by_shown: dict[str, tuple[int, int]] = {}
+        self._read_shown: dict[str, int] = {}  # how far each peer's read mark was printed
         self._target: str | None = None
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
@@ -1225,7 +1226,7 @@ class TerminalUI:
         elif isinstance(event, Goodbye):
             self._goodbye = event.reason  # said when the stream ends, with the rest
         else:
-            if isinstance(event, Read) and self._held_for_history(event):
+            if isinstance(event, Read) and (self._held_for_history(event) or not self._read_is_news(event)):
                 return
             if isinstance(event, Reconnected):
                 self._goodbye = None  # that goodbye was survived: a later end is another story
@@ -1292,6 +1293,19 @@ class TerminalUI:
             self._after_history.append(event)
             return True
 
+    def _read_is_news(self, event: Read) -> bool:
+        """Whether a peer's read mark goes past the one printed last: the server sends the
+        mark again after each /history page and at each reconnection, which printed an old
+        "✓✓ read by" line again."""
+        if event.sender is None:
+            return True
+        with self._print_lock:
+            key = canonical(event.sender)
+            if event.msg_id <= self._read_shown.get(key, 0):
+                return False
+            self._read_shown[key] = event.msg_id
+            return True
+
     def _mark_read(self, event: DirectMessage) -> None:
         mark_read = getattr(self.client, "mark_read", None)
         if mark_read is None or self.receipts_on() is False:
@@ -1315,7 +1329,10 @@ class TerminalUI:
             if last is None:
                 return
             count = sum(1 for mark in event.marks if mark >= last)
-            if self._read_by_shown.get(room, (last, 0)) == (last, count):
+            shown = self._read_by_shown.get(room, (last, 0))
+            # Only a count that grows: the marks come again after a reconnection, and a
+            # server restarted in memory mode has lost them ("was read by 0" under ✓✓).
+            if shown[0] == last and count <= shown[1]:
                 return
             self._read_by_shown[room] = (last, count)
         line = _("✓✓ your last post in {room} (message {id}) was read by {n}").format(

@@ -180,6 +180,9 @@ def test_history_is_printed_above_the_read_mark_the_server_sends_after_it(server
         heading = lines.index("* history with Bob (1 message):")
         marks = [i for i, line in enumerate(lines) if line == f"✓✓ read by Bob (up to message {sent.msg_id})"]
         assert marks and marks[0] > heading + 1, lines
+    # Once a session: the mark that follows every page is not news the second time.
+    code, lines = run_pipe(server.port, "/history Bob\n/history Bob\n")
+    assert lines.count(f"✓✓ read by Bob (up to message {sent.msg_id})") == 1, lines
 
 
 def test_history_pages_with_the_cursor(server: ServerThread, clients: list[ChatClient]) -> None:
@@ -511,3 +514,16 @@ def test_max_reconnect_attempts_bounds_the_first_login_too(server: ServerThread)
         else:
             raise AssertionError("connected through a proxy that resets every connection")
         assert len(retries) == 2 and len(proxy.cuts) == 3  # the first try and two retries
+
+
+def test_a_rooms_read_count_is_said_only_when_it_grows() -> None:
+    """After a restart of a server in memory mode the marks came back empty, and the
+    terminal printed "✓✓ your last post in #redes (message 10) was read by 0"."""
+    from protocol import RoomRead
+    out = io.StringIO()
+    ui = TerminalUI("Alice", "127.0.0.1", 1, timeout=WAIT, stdin=io.StringIO(""), stdout=out, stderr=out)
+    ui._last_posts[("#redes", "alice")] = 10
+    for marks in [(12, 10), (10,), (), (12, 11, 10)]:
+        ui._room_read(RoomRead("#redes", marks=marks))
+    assert out.getvalue().splitlines() == ["✓✓ your last post in #redes (message 10) was read by 2",
+                                           "✓✓ your last post in #redes (message 10) was read by 3"]
