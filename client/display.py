@@ -244,6 +244,7 @@ _NOTICES = {
     "invite_only": N_("* {by} made {room} invite-only"),
     "public": N_("* {by} made {room} public"),
     "owner-you": N_("* you own {room} now"),  # "owner" naming us: "you owns" is no English
+    "delete-you": N_("* {by} deleted a message of yours in {room}"),  # not "a message of you"
     "online": N_("* {name} is online in {room}"),  # presence in a room (PROTOCOL.md)
     "offline": N_("* {name} went offline in {room}"),
 }
@@ -262,8 +263,8 @@ def describe_room_notice(event: "RoomNotice", me: str) -> str:
             return _("the server")
         return _("you") if canonical(name) == canonical(me) else sanitize(name)
 
-    mine = event.act == "owner" and event.name is not None and canonical(event.name) == canonical(me)
-    template = _NOTICES.get("owner-you" if mine else event.act)
+    mine = event.act in ("owner", "delete") and event.name is not None and canonical(event.name) == canonical(me)
+    template = _NOTICES.get(f"{event.act}-you" if mine else event.act)
     if template is None:
         line = f"* {sanitize(event.room_name)}: {sanitize(event.act)} {sanitize(event.name)}"
     else:

@@ -946,6 +946,7 @@ const ROOM_NOTICES = {
   delete: "* {by} deleted a message of {name} in {room}",  // a moderator's delete (issue 13)
   invite_only: "* {by} made {room} invite-only", public: "* {by} made {room} public",
   "owner-you": "* you own {room} now",  // "owner" naming us: "you owns" is no English
+  "delete-you": "* {by} deleted a message of yours in {room}",  // not "a message of you"
   online: "* {name} is online in {room}", offline: "* {name} went offline in {room}",  // presence in a room
 };
 void [t("* {name} joined {room}"), t("* {name} left {room}"), t("* {by} set the topic of {room}: {topic}"),
@@ -954,7 +955,7 @@ void [t("* {name} joined {room}"), t("* {name} left {room}"), t("* {by} set the 
   t("* {name} may write in {room} again"), t("* {by} made {name} {role} of {room}"), t("* {name} owns {room} now"),
   t("* {by} deleted a message of {name} in {room}"),
   t("* {by} made {room} invite-only"), t("* {by} made {room} public"), t("* you own {room} now"),
-  t("* {name} is online in {room}"), t("* {name} went offline in {room}")];
+  t("* {by} deleted a message of yours in {room}"), t("* {name} is online in {room}"), t("* {name} went offline in {room}")];
 const ROLES = { owner: "owner", moderator: "moderator", member: "member" };
 void [t("owner"), t("moderator"), t("member")];
 
@@ -1175,7 +1176,8 @@ function moderatorMayDelete(chat, item) {
 
 function describeRoomNotice(chat, frame) {
   const who = (name) => (typeof name !== "string" ? t("the server") : isMe(chat, name) ? t("you") : name);
-  const template = ROOM_NOTICES[frame.act === "owner" && isMe(chat, frame.name) ? "owner-you" : frame.act];
+  const mine = (frame.act === "owner" || frame.act === "delete") && isMe(chat, frame.name);
+  const template = ROOM_NOTICES[mine ? `${frame.act}-you` : frame.act];
   let text = template
     ? t(template, { name: who(frame.name), by: who(frame.by), room: frame.room, topic: frame.topic || "", // i18n: listed in ROOM_NOTICES
       role: ROLES[frame.role] ? t(ROLES[frame.role]) : String(frame.role || "") })  // i18n: listed in ROLES

@@ -218,3 +218,11 @@ def test_the_clients_sentences_with_the_protocols_limits_are_filled_in(page: Pag
         "uma mensagem só pode ser editada ou apagada até 15 minutos depois de enviada (too_late)"
     assert page.js("explainError('not_member', 'you are not in #redes: join it first', '#redes')") == \
         "você não está em #redes: entre nela primeiro (not_member)"
+
+
+def test_a_moderators_delete_of_our_post_reads_well(page: Page) -> None:
+    """"Conceição deleted a message of you in #redes" (the template filled with "you")."""
+    notice = "describeRoomNotice({me: 'Bob'}, {act: 'delete', name: 'Bob', by: 'Olga', room: '#redes'})"
+    assert page.js(notice) == "Olga deleted a message of yours in #redes"
+    speak_portuguese(page)
+    assert page.js(notice) == "Olga apagou uma mensagem sua em #redes"

@@ -137,6 +137,11 @@ def test_the_room_notices_of_a_mode_and_of_our_ownership_read_as_english() -> No
         "* you made #redes public"
     assert describe_room_notice(RoomNotice("#redes", "owner", "Bob", 1.0, by="Olga"), "Bob") == "* you own #redes now"
     assert describe_room_notice(RoomNotice("#redes", "owner", "Olga", 1.0), "Bob") == "* Olga owns #redes now"
+    # A moderator's delete of our post: it said "a message of you".
+    assert describe_room_notice(RoomNotice("#redes", "delete", "Bob", 1.0, by="Olga"), "Bob") == \
+        "* Olga deleted a message of yours in #redes"
+    assert describe_room_notice(RoomNotice("#redes", "delete", "Vic", 1.0, by="Olga"), "Bob") == \
+        "* Olga deleted a message of Vic in #redes"
 
 
 def test_a_rooms_refusals_are_sentences_of_the_clients_about_the_room_named() -> None:
