@@ -136,10 +136,10 @@ def test_kill_9_of_the_recipients_node_mid_delivery_the_message_arrives_once_els
             assert not [e for e in again.drain(0.5) if isinstance(e, DirectMessage)]
 
 
-@pytest.mark.timeout_seconds(90)
-def test_workers_2_serve_one_port_from_two_processes(redis, tmp_path):
+def start_workers(redis, log: Path) -> tuple[subprocess.Popen, int]:
+    """``chatserver.py --workers 2`` on a free port, its log in ``log``, once both listen:
+    (the parent process, the port)."""
     port = free_port()
-    log = tmp_path / "workers.log"
     with open(log, "w") as err:
         parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(port),
                                    "--web-port", "0", "--cluster", redis.url, "--workers", "2"],
@@ -147,6 +147,17 @@ def test_workers_2_serve_one_port_from_two_processes(redis, tmp_path):
     try:
         wait_until(lambda: len(re.findall(r"listening on 127\.0\.0\.1:(\d+)", log.read_text())) == 2, 20,
                    "two workers listening")
+    except BaseException:
+        stop_process(parent)
+        raise
+    return parent, port
+
+
+@pytest.mark.timeout_seconds(90)
+def test_workers_2_serve_one_port_from_two_processes(redis, tmp_path):
+    log = tmp_path / "workers.log"
+    parent, port = start_workers(redis, log)
+    try:
         assert set(re.findall(r"listening on 127\.0\.0\.1:(\d+)", log.read_text())) == {str(port)}
         clients = [WireClient.login("127.0.0.1", port, f"User{i}") for i in range(12)]
         try:
@@ -304,15 +315,10 @@ def test_workers_2_a_worker_killed_with_kill_9_is_logged_and_started_again(redis
     # The parent notices the death of any worker (not only the first's), logs it once with
     # its signal, starts it again on the same port, and exits non-zero (128 + 9) at the
     # end, since a worker died abnormally.
-    port = free_port()
     log = tmp_path / "workers.log"
-    with open(log, "w") as err:
-        parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(port),
-                                   "--web-port", "0", "--cluster", redis.url, "--workers", "2"],
-                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+    parent, port = start_workers(redis, log)
     try:
         listening = lambda: len(re.findall(r"listening on 127\.0\.0\.1:(\d+)", log.read_text()))  # noqa: E731
-        wait_until(lambda: listening() == 2, 20, "two workers listening")
         pids = [int(p) for p in re.findall(r"pid (\d+)", re.search(r"2 workers on .*", log.read_text()).group())]
         assert len(pids) == 2
         os.kill(pids[1], signal.SIGKILL)  # the second: a parent waiting in order would not see it
