@@ -112,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.send is not None and not args.send[1].strip():
         # The terminal sends no blank line either; an empty TEXT is a script's mistake.
         parser.error(i18n._("--send: the message is empty"))
+    if args.send is not None and args.send[0].startswith("#"):
+        # It said "nobody called #redes has ever logged in here".
+        parser.error(i18n._("--send: {room} is a room; --send sends a direct message to a user").format(
+            room=args.send[0]))
     if args.password is not None:
         parser.error(f"passwords are not accepted on the command line (other users can see it): "
                      f"set {PASSWORD_ENV} or use --password-file FILE")

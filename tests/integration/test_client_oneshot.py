@@ -90,7 +90,8 @@ def test_the_command_line(server: FakeServer, bob: ChatClient) -> None:
 @pytest.mark.parametrize("args", [["Carol", "--send", "Bob"], ["Carol", "--port", "70000"], [],
                                   ["Carol", "--timeout", "-1", "--send", "Bob", "x"],
                                   # An empty message was delivered: "Carol → you:" and nothing.
-                                  ["Carol", "--send", "Bob", ""], ["Carol", "--send", "Bob", " \n "]])
+                                  ["Carol", "--send", "Bob", ""], ["Carol", "--send", "Bob", " \n "],
+                                  ["Carol", "--send", "#redes", "hi"]])  # not to a room: it said nobody is called so
 def test_usage_errors_exit_2(args: list[str]) -> None:
     done = subprocess.run([sys.executable, "chatclient.py", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=WAIT, stdin=subprocess.DEVNULL)
