@@ -30,77 +30,105 @@ from client.servers import server_list
 
 
 def _port(text: str) -> int:
+    _ = i18n._
     try:
         port = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+        raise argparse.ArgumentTypeError(_("not a port number: {text!r}").format(text=text)) from None
     if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, not {port}")
+        raise argparse.ArgumentTypeError(_("a port is between 1 and 65535, not {port}").format(port=port))
     return port
 
 
 def _seconds(text: str) -> float:
+    _ = i18n._
     try:
         seconds = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(_("not a number of seconds: {text!r}").format(text=text)) from None
     if not 0 < seconds < 86400:
-        raise argparse.ArgumentTypeError(f"the timeout must be more than 0 and less than a day, not {text}")
+        raise argparse.ArgumentTypeError(
+            _("the timeout must be more than 0 and less than a day, not {text}").format(text=text))
     return seconds
 
 
+def _early_language(argv: "list[str] | None") -> str:
+    """The language of ``--lang`` in ``argv`` (else the environment's), before parsing:
+    the help and argparse's own errors are said in it. An unknown one is left for the
+    parser to refuse."""
+    args = sys.argv[1:] if argv is None else argv
+    flag = None
+    for i, arg in enumerate(args):
+        if arg == "--lang" and i + 1 < len(args):
+            flag = args[i + 1]
+        elif arg.startswith("--lang="):
+            flag = arg[len("--lang="):]
+    try:
+        return i18n.choose(flag)
+    except ValueError:
+        return i18n.choose(None)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The command line, its help in the language in use (:func:`i18n.use` first)."""
+    _ = i18n._
     parser = argparse.ArgumentParser(
         prog="chatclient.py",
-        description="Chat as NAME in the terminal, or send one direct message with --send.",
-        epilog="exit status:\n" + ExitCode.describe(),
+        description=_("Chat as NAME in the terminal, or send one direct message with --send."),
+        epilog=_("exit status:") + "\n" + ExitCode.describe(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # Optional for --gui only (the window's login form asks for it); main() says so otherwise.
     parser.add_argument("name", metavar="NAME", nargs="?", default="",
-                        help="your user name (letters, digits, _ - .); with --gui it may be left out")
+                        help=_("your user name (letters, digits, _ - .); with --gui it may be left out"))
     parser.add_argument("servers", metavar="HOST:PORT", nargs="*",
-                        help="the servers to use, in order: the client logs in to the first that answers and "
-                             "goes round the list when a connection is lost (default: SERVERS in const.py, "
-                             f"{' '.join(f'{h}:{p}' for h, p in const.SERVERS)})")
+                        help=_("the servers to use, in order: the client logs in to the first that answers and "
+                               "goes round the list when a connection is lost (default: SERVERS in const.py, "
+                               "{servers})").format(servers=" ".join(f"{h}:{p}" for h, p in const.SERVERS)))
     parser.add_argument("--host", action="append", default=[],
-                        help=f"server address (default {const.SERVER_HOST}; repeat it for several servers)")
+                        help=_("server address (default {host}; repeat it for several servers)").format(
+                            host=const.SERVER_HOST))
     parser.add_argument("--port", type=_port, action="append", default=[],
-                        help=f"server port (default {const.SERVER_PORT}; repeat it for several servers)")
+                        help=_("server port (default {port}; repeat it for several servers)").format(
+                            port=const.SERVER_PORT))
     parser.add_argument("--send", nargs=2, metavar=("TO", "TEXT"),
-                        help="send TEXT to user TO, wait for the delivery acknowledgement, and exit")
+                        help=_("send TEXT to user TO, wait for the delivery acknowledgement, and exit"))
     parser.add_argument("--timeout", type=_seconds, default=const.SEND_TIMEOUT,
-                        help="seconds to wait for the acknowledgement with --send, for answers to "
-                             "/who and /whois, and for pending messages when a piped input ends "
-                             f"(default {const.SEND_TIMEOUT:g})")
+                        help=_("seconds to wait for the acknowledgement with --send, for answers to "
+                               "/who and /whois, and for pending messages when a piped input ends "
+                               "(default {seconds})").format(seconds=f"{const.SEND_TIMEOUT:g}"))
     parser.add_argument("--lang", metavar="LANG",
-                        help=f"language of the interface: {', '.join(i18n.available())} (default: from LANGUAGE, "
-                             f"LC_ALL, LC_MESSAGES or LANG, else {const.LANGUAGE_DEFAULT})")
+                        help=_("language of the interface: {languages} (default: from LANGUAGE, "
+                               "LC_ALL, LC_MESSAGES or LANG, else {default})").format(
+                            languages=", ".join(i18n.available()), default=const.LANGUAGE_DEFAULT))
     parser.add_argument("--gui", action="store_true",
-                        help="open the chat window (tkinter) instead of the terminal client")
+                        help=_("open the chat window (tkinter) instead of the terminal client"))
     account = parser.add_argument_group(
-        "accounts", "  A registered name needs its password. In a terminal it is asked without echo when\n"
-                    f"  the server wants it; scripts set the environment variable {PASSWORD_ENV} or use\n"
-                    "  --password-file. It is never taken from the command line, where others could see it.")
+        _("accounts"), _("  A registered name needs its password. In a terminal it is asked without echo when\n"
+                         "  the server wants it; scripts set the environment variable {variable} or use\n"
+                         "  --password-file. It is never taken from the command line, where others could see "
+                         "it.").format(variable=PASSWORD_ENV))
     account.add_argument("--register", action="store_true",
-                         help="claim NAME with a password at login (asked twice without echo)")
+                         help=_("claim NAME with a password at login (asked twice without echo)"))
     account.add_argument("--password-file", metavar="FILE",
-                         help="read the password from the first line of FILE")
+                         help=_("read the password from the first line of FILE"))
     # Refused on purpose, with the reason; without it argparse would take "--password" as
     # an abbreviation of --password-file and the password as a file name.
     account.add_argument("--password", nargs="?", const="", default=None, help=argparse.SUPPRESS)
-    transport = parser.add_argument_group("connection")
+    transport = parser.add_argument_group(_("connection"))
     transport.add_argument("--tls", action="store_true",
-                           help="connect with TLS, verifying the server's certificate and host name")
+                           help=_("connect with TLS, verifying the server's certificate and host name"))
     transport.add_argument("--cafile", metavar="FILE",
-                           help="trust the CA (or self-signed) certificate(s) in this PEM file instead of the "
-                                "system's store (implies --tls)")
+                           help=_("trust the CA (or self-signed) certificate(s) in this PEM file instead of the "
+                                  "system's store (implies --tls)"))
     transport.add_argument("--no-reconnect", dest="reconnect", action="store_false",
-                           help="end (exit status 3) when the connection is lost, instead of reconnecting")
+                           help=_("end (exit status 3) when the connection is lost, instead of reconnecting"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    i18n.use(_early_language(argv))
+    i18n.speak_argparse()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -108,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     if not args.name and not args.gui:
-        parser.error("the following arguments are required: NAME (only --gui may leave it out)")
+        parser.error(i18n._("the following arguments are required: NAME (only --gui may leave it out)"))
     if args.send is not None and not args.send[1].strip():
         # The terminal sends no blank line either; an empty TEXT is a script's mistake.
         parser.error(i18n._("--send: the message is empty"))
@@ -117,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(i18n._("--send: {room} is a room; --send sends a direct message to a user").format(
             room=args.send[0]))
     if args.password is not None:
-        parser.error(f"passwords are not accepted on the command line (other users can see it): "
-                     f"set {PASSWORD_ENV} or use --password-file FILE")
+        parser.error(i18n._("passwords are not accepted on the command line (other users can see it): "
+                            "set {variable} or use --password-file FILE").format(variable=PASSWORD_ENV))
     # Never die on output the console cannot encode, nor on undecodable input bytes: those
     # become lone surrogates, which the terminal client refuses to send (never garbled).
     for stream, errors in ((sys.stdout, "backslashreplace"), (sys.stderr, "backslashreplace"),
@@ -143,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             options["servers"] = servers
         if args.gui:  # the chat window (tkinter); exclusive with --send
             if args.send is not None:
-                parser.error("--gui and --send cannot be used together")
+                parser.error(i18n._("--gui and --send cannot be used together"))
             from client.gui import run as run_gui
 
             return run_gui(args.name, host, port, **options)

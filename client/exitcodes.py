@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from i18n import N_, _
+
 
 class ExitCode(IntEnum):
     """What the process exit status means. ``describe()`` renders the table for ``--help``."""
@@ -21,19 +23,19 @@ class ExitCode(IntEnum):
     @classmethod
     def describe(cls) -> str:
         """The exit-status table, one status per line, for help texts."""
-        return "\n".join(f"  {code.value:>3}  {_MEANING[code]}" for code in cls)
+        return "\n".join(f"  {code.value:>3}  {_(_MEANING[code])}" for code in cls)
 
 
 _MEANING = {
-    ExitCode.OK: "delivered or queued for an offline user (--send), or the chat was left normally",
-    ExitCode.REFUSED: "the server refused the message (unknown recipient, too large, ...)",
-    ExitCode.USAGE: "usage error (bad arguments)",
-    ExitCode.NO_SERVER: "cannot reach the server, or the connection to it was lost",
-    ExitCode.LOGIN_REFUSED: "login refused (name taken or invalid, server full, ...)",
-    ExitCode.TIMEOUT: "no delivery acknowledgement within --timeout (--send)",
-    ExitCode.AUTH_FAILED: "authentication failed (wrong or missing password, too many attempts, "
-                          "weak password, accounts required)",
-    ExitCode.UNAVAILABLE: "the server cannot store anything now (its disk is full or failing, or it cannot "
-                          "reach its Redis): nothing was sent; try again later",
-    ExitCode.INTERRUPTED: "interrupted with Ctrl-C (--send)",
+    ExitCode.OK: N_("delivered or queued for an offline user (--send), or the chat was left normally"),
+    ExitCode.REFUSED: N_("the server refused the message (unknown recipient, too large, ...)"),
+    ExitCode.USAGE: N_("usage error (bad arguments)"),
+    ExitCode.NO_SERVER: N_("cannot reach the server, or the connection to it was lost"),
+    ExitCode.LOGIN_REFUSED: N_("login refused (name taken or invalid, server full, ...)"),
+    ExitCode.TIMEOUT: N_("no delivery acknowledgement within --timeout (--send)"),
+    ExitCode.AUTH_FAILED: N_("authentication failed (wrong or missing password, too many attempts, "
+                             "weak password, accounts required)"),
+    ExitCode.UNAVAILABLE: N_("the server cannot store anything now (its disk is full or failing, or it cannot "
+                             "reach its Redis): nothing was sent; try again later"),
+    ExitCode.INTERRUPTED: N_("interrupted with Ctrl-C (--send)"),
 }

@@ -143,6 +143,17 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _current.ngettext(singular, plural, n)
 
 
+def speak_argparse() -> None:
+    """Have argparse say its own words (``usage:``, ``options``, ``error:``, "the following
+    arguments are required") in the language in use too. argparse asks gettext's global
+    domain, which reads ``.mo`` files from disk; ours are compiled in memory, so its two
+    module-level names are pointed at ours (it looks them up at each call)."""
+    import argparse
+
+    argparse._ = _
+    argparse.ngettext = ngettext
+
+
 def N_(message: str) -> str:
     """Mark ``message`` for the catalogue without translating it now (see above)."""
     return message

@@ -462,3 +462,19 @@ def test_a_look_alike_name_is_refused_in_portuguese(server: ServerThread) -> Non
     assert refused.returncode == 4
     assert refused.stderr == "erro: login recusado: o nome Joao se parece demais com João, o nome de outra " \
                              "pessoa aqui: escolha outro nome (confusable_name)\n"
+
+
+def test_the_clients_help_and_usage_errors_speak_portuguese() -> None:
+    """`chatclient.py --help` was English whatever the language, as were argparse's own
+    words ("usage:", "error: argument --port: …")."""
+    shown = subprocess.run([sys.executable, "chatclient.py", "--help"], cwd=ROOT, env=client_env(LANG="pt_BR.UTF-8"),
+                           text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT)
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("uso: chatclient.py")
+    for words in ("opções:", "mostra esta ajuda e sai", "códigos de saída:", "erro de uso (argumentos inválidos)",
+                  "envia TEXT ao usuário TO"):
+        assert words in shown.stdout, words
+    bad = subprocess.run([sys.executable, "chatclient.py", "Ana", "--port", "abc", "--lang", "pt_BR"], cwd=ROOT,
+                         env=client_env(), text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT)
+    assert bad.returncode == 2
+    assert bad.stderr.endswith("chatclient.py: erro: argumento --port: não é um número de porta: 'abc'\n")
