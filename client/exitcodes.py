@@ -18,7 +18,7 @@ class ExitCode(IntEnum):
     TIMEOUT = 5         # --send: no delivery acknowledgement within --timeout
     AUTH_FAILED = 6     # wrong or missing password, too many failed logins, name not claimable
     UNAVAILABLE = 7     # the server's storage is failing: nothing was stored; try again later
-    INTERRUPTED = 130   # --send interrupted with Ctrl-C (the shell convention: 128 + SIGINT)
+    INTERRUPTED = 130   # Ctrl-C in --send or at a login's password prompt (the shell's 128 + SIGINT)
 
     @classmethod
     def describe(cls) -> str:
@@ -37,5 +37,5 @@ _MEANING = {
                              "weak password, accounts required)"),
     ExitCode.UNAVAILABLE: N_("the server cannot store anything now (its disk is full or failing, or it cannot "
                              "reach its Redis): nothing was sent; try again later"),
-    ExitCode.INTERRUPTED: N_("interrupted with Ctrl-C (--send)"),
+    ExitCode.INTERRUPTED: N_("interrupted with Ctrl-C (--send, or at a password prompt)"),
 }

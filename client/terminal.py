@@ -762,6 +762,11 @@ class TerminalUI:
             except EOFError:  # the password prompt got the end of the input
                 self._complain(auth.error_line(_("no password given")))
                 return ExitCode.AUTH_FAILED
+            except KeyboardInterrupt:  # Ctrl-C at a password prompt: the login was given up
+                if self._interactive:
+                    self._write_raw("\n")
+                self.client.close()
+                return ExitCode.INTERRUPTED
             self._me = welcome.name
             how = (_(" over TLS") if self.client.tls else "") + (_(" (registered)") if welcome.registered else "")
             hint = _("; type /{help} for the commands").format(help=command_names("help")[0]) \

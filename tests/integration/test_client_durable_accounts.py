@@ -53,7 +53,10 @@ class FakePrompt:
         self.prompts.append(prompt)
         if not self.answers:
             raise EOFError
-        return self.answers.pop(0)
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer  # e.g. KeyboardInterrupt: Ctrl-C at the prompt
+        return answer
 
 
 @pytest.fixture
@@ -232,6 +235,16 @@ def test_register_with_a_weak_password_in_the_terminal(server: ServerThread, pro
     assert code == ExitCode.OK and lines[-2:] == [
         "! /register: a password needs at least 8 characters; try again",
         "* Alice is now registered: log in with its password from now on"]
+
+
+def test_ctrl_c_at_the_password_prompt_ends_the_client_as_interrupted(server: ServerThread,
+                                                                       prompt: FakePrompt) -> None:
+    """It ended silently with status 0, as a chat left normally."""
+    claim(server, "Carol")
+    prompt.answers = [KeyboardInterrupt()]
+    code, lines, errors = run_pipe(server, "", name="Carol", prompt_passwords=True)
+    assert code == ExitCode.INTERRUPTED, (lines, errors)
+    assert len(prompt.prompts) == 1
 
 
 def test_send_once_with_the_password_for_scripts(server: ServerThread, clients: list[ChatClient]) -> None:
