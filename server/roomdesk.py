@@ -259,8 +259,8 @@ class RoomDesk:
 
         def build(count: int) -> RoomList:
             cut = count < len(items) or more
-            return RoomList(request.request_id, tuple(items[:count]), items[count - 1].room_name if count and cut else None,
-                            mine)
+            return RoomList(request.request_id, tuple(items[:count]),
+                            items[count - 1].room_name if count and cut else None, mine)
 
         session.send(fit_page(build, items))
 
