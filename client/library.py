@@ -730,11 +730,15 @@ class ChatClient:
         """Leave ``room`` (its owner hands it on; the last member ends it)."""
         self._room_request(LeaveRoom(self.core.new_request_id(), room), Done, timeout)
 
-    def rooms(self, timeout: float = const.SEND_TIMEOUT) -> list[RoomEntry]:
+    def rooms(self, timeout: float = const.SEND_TIMEOUT, *, mine: bool = False) -> list[RoomEntry]:
         """The rooms this user may see, with member counts and topics, sorted by name;
-        follows the pages within ``timeout`` in all."""
-        return self._pages(lambda after: RoomsRequest(self.core.new_request_id(), after), RoomList, "rooms",
-                           timeout)
+        follows the pages within ``timeout`` in all. With ``mine``, only the named rooms
+        this user is a member of (invite-only ones too, never the default room): what the
+        server kept since an earlier login. A server older than that (its answer does
+        not say ``mine``: it listed every room one may see) raises RequestFailed with
+        ``unknown_type``, and no more pages are asked."""
+        return self._pages(lambda after: RoomsRequest(self.core.new_request_id(), after, mine), RoomList, "rooms",
+                           timeout, mine)
 
     def members(self, room: str, timeout: float = const.SEND_TIMEOUT) -> list[MemberEntry]:
         """The members of ``room`` with their roles and presence, sorted by name; follows
@@ -743,7 +747,7 @@ class ChatClient:
                            "members", timeout)
 
     def _pages(self, ask: Callable[[str | None], Event], expect: type[Event], field: str,
-               timeout: float) -> list:
+               timeout: float, mine: bool = False) -> list:
         deadline = time.monotonic() + timeout
         found: list = []
         after: str | None = None
@@ -752,6 +756,8 @@ class ChatClient:
             if remaining <= 0:
                 raise RequestTimeout(f"the list of {field} did not arrive within {timeout:g} s")
             answer = self._room_request(ask(after), expect, remaining)
+            if mine and getattr(answer, "mine", None) is not True:
+                raise RequestFailed(ErrorCode.UNKNOWN_TYPE, "this server does not list one's own rooms (it is older)")
             items = getattr(answer, field)
             found += items
             if answer.next is None or not items:  # type: ignore[attr-defined]

@@ -258,6 +258,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "msg_ids": ("msg_ids", _msg_ids),
     "room_seen": ("room_seen", _optional(_integer)),
     "marks": ("marks", _marks),
+    "mine": ("mine", _boolean),  # rooms: only one's own (a room_list's: the answer honours it)
 }
 
 

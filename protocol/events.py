@@ -646,13 +646,16 @@ class LeaveRoom(Event):
 @dataclass(frozen=True, slots=True)
 class RoomsRequest(Event):
     """Ask for the rooms one may see, with member counts and topics; ``after`` (a room
-    name, the ``next`` of a page) asks for the next page. Answered by :class:`RoomList`."""
+    name, the ``next`` of a page) asks for the next page; with ``mine``, only the named
+    rooms one is a member of. Answered by :class:`RoomList` (whose ``mine`` is True when
+    the server honoured ``mine``: an older server ignores the key and lists all)."""
 
     TYPE: ClassVar[str] = "rooms"
     SENDER: ClassVar[str] = "client"
     SINCE: ClassVar[int] = 2
     request_id: str
     after: str | None = None
+    mine: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -836,7 +839,9 @@ class MemberEntry:
 @dataclass(frozen=True, slots=True)
 class RoomList(Event):
     """Answer to :class:`RoomsRequest`, sorted by name case-insensitively, as many as fit
-    in one frame; ``next`` is the ``after`` for the rest (None: this page is the last)."""
+    in one frame; ``next`` is the ``after`` for the rest (None: this page is the last).
+    ``mine`` is True in the answer to a request with ``mine`` (only the asker's rooms),
+    None (left out on the wire) otherwise: a page without it lists every room one may see."""
 
     TYPE: ClassVar[str] = "room_list"
     SENDER: ClassVar[str] = "server"
@@ -844,6 +849,7 @@ class RoomList(Event):
     request_id: str
     rooms: tuple[RoomEntry, ...]
     next: str | None = None
+    mine: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -248,13 +248,19 @@ class RoomDesk:
             self._wake()
 
     def list_rooms(self, session: ClientSession, request: RoomsRequest) -> None:
-        summaries = [s for s in self.rooms.list_rooms(self.person(session), request.after)]
+        """A page of the rooms one may see, or with ``mine`` of one's own rooms (the core
+        reads its per-person index; in a cluster every node's core holds every room, so
+        any node answers alike). A ``mine`` answer says ``mine``: an older server's does
+        not, which is how a client tells the two apart (PROTOCOL.md, ``rooms``)."""
+        summaries = [s for s in self.rooms.list_rooms(self.person(session), request.after, request.mine)]
         items = [RoomEntry(s.room, s.count, s.topic) for s in summaries[:_MAX_ITEMS_PER_PAGE] if type(s) is RoomSummary]
         more = len(summaries) > len(items)
+        mine = True if request.mine else None
 
         def build(count: int) -> RoomList:
             cut = count < len(items) or more
-            return RoomList(request.request_id, tuple(items[:count]), items[count - 1].room_name if count and cut else None)
+            return RoomList(request.request_id, tuple(items[:count]),
+                            items[count - 1].room_name if count and cut else None, mine)
 
         session.send(fit_page(build, items))
 

@@ -297,10 +297,16 @@ class Rooms:
     def count(self, room: Room) -> int:
         return self._online_count() if room is self.default else len(room.members)
 
-    def list_rooms(self, person: Person, after: str | None = None) -> Decision:
+    def list_rooms(self, person: Person, after: str | None = None, mine: bool = False) -> Decision:
         """The rooms ``person`` may see (public ones, and invite-only ones they are in or
-        administer), sorted by comparison form, after ``after`` if given."""
+        administer), sorted by comparison form, after ``after`` if given. With ``mine``,
+        only the named rooms ``person`` is a member of (invite-only ones too; never the
+        default room, which holds everyone), from the per-person index, in the same order."""
         start = room_key(after) if after is not None else ""
+        if mine:
+            return [RoomSummary(room.name, self.count(room), room.topic)
+                    for room in (self._rooms[key] for key in sorted(self._joined.get(canonical(person.name), ()))
+                                 if key > start)]
         out = []
         for key in sorted(self._rooms):
             room = self._rooms[key]

@@ -921,9 +921,11 @@ function totalUnread(chat) {
 
 /* ----- Rooms (protocol version 2; PROTOCOL.md "Rooms and moderation") ----------------- */
 // A named room is a conversation keyed "##" + its comparison form (neither a user's "@..."
-// key nor ROOM can be that). Membership lives on the server: the page lists the rooms it
-// joined while open (a reload forgets that list; the server keeps the membership, and
-// joining again changes nothing) and asks "rooms" for the public ones.
+// key nor ROOM can be that). Membership lives on the server: after each welcome the page
+// asks "rooms" with "mine" for the rooms the server kept it in (so a reload lists them
+// again, quiet ones too, without joining), and "rooms" for the public ones. It also joins
+// again the rooms this tab was in (joining again changes nothing): a server older than
+// "mine" lists every room without saying "mine", and nothing is taken from that.
 
 // Request kinds of the room requests, whose errors are told in the room's conversation.
 const ROOM_REQUESTS = ["join", "leave", "members", "rooms", "act"];
@@ -985,11 +987,13 @@ function roomRequest(chat, frame, kind, extra = {}) {
   return frame;
 }
 
-/** After a welcome: the public rooms, and the rooms this tab was in joined again (a join of
- * a room one is in changes nothing; it brings back its topic and count). */
+/** After a welcome: the public rooms, the rooms the server kept us in ("mine"), and the
+ * rooms this tab was in joined again (a join of a room one is in changes nothing; it
+ * brings back its topic and count). */
 function roomsOnWelcome(chat) {
   if (chat.version < 2) return [];
-  const frames = [roomRequest(chat, { type: "rooms" }, "rooms")];
+  const frames = [roomRequest(chat, { type: "rooms" }, "rooms"),
+    roomRequest(chat, { type: "rooms", mine: true }, "rooms", { mine: true })];
   for (const room of chat.rooms.values()) {
     room.members = null;
     frames.push(roomRequest(chat, { type: "join", room: room.name }, "join", { quiet: true }));
@@ -1219,6 +1223,16 @@ Object.assign(HANDLERS, {
     chat.requests.delete(frame.id);
     if (!Array.isArray(frame.rooms)) return;
     const rooms = frame.rooms.filter((entry) => entry && typeof entry.room === "string");
+    if (request && request.mine) {
+      // Our rooms: only from an answer that says "mine" (an older server ignores the key
+      // and lists every room it shows us).
+      if (frame.mine !== true) return;
+      rooms.forEach((entry) => listedRoom(chat, entry));
+      if (typeof frame.next === "string" && rooms.length) {
+        out.send.push(roomRequest(chat, { type: "rooms", mine: true, after: frame.next }, "rooms", { mine: true }));
+      }
+      return;
+    }
     chat.roomList = request && request.after ? chat.roomList.concat(rooms) : rooms;
     if (typeof frame.next === "string" && rooms.length) {
       out.send.push(roomRequest(chat, { type: "rooms", after: frame.next }, "rooms", { after: true }));
@@ -1266,6 +1280,18 @@ Object.assign(HANDLERS, {
     if (chat.active === key) out.send.push(...roomOpened(chat, key));
   },
 });
+
+/** A room the server says we are in (the answer to "rooms" with "mine"): listed as a join
+ * lists it, with its topic and count, without joining (its owner and mode come with its
+ * members, its notices, or the join of a reconnection). Not the default room: "Everyone". */
+function listedRoom(chat, entry) {
+  if (entry.room.toLowerCase() === "#lobby") return;
+  const key = roomKey(entry.room);
+  const room = chat.rooms.get(key) || { members: null, owner: null, inviteOnly: false };
+  Object.assign(room, { name: entry.room, topic: String(entry.topic || ""), count: entry.count | 0 });
+  chat.rooms.set(key, room);
+  conversation(chat, key, entry.room).name = entry.room;
+}
 
 /** The rooms' share of "ok" (called by the one ok handler): a leave or a moderation act was done. */
 function roomOk(chat, request, out) {

@@ -236,6 +236,7 @@ class ChatApp:
         early, self._early = self._early, []
         for event in early:
             self.model.apply(event)
+        self.rooms.fetch_mine()  # the rooms the server kept us in, quiet ones too
         self.open_conversation(ROOM)
         self.input.focus_set()
 
@@ -458,6 +459,7 @@ class ChatApp:
             name = type(event).__name__
             if name == "Reconnected":
                 self._refresh_users()  # who came and went while we were away
+                self.rooms.fetch_mine()  # joined from another device meanwhile, say
             elif isinstance(event, ConnectionClosed) and self.model.status_detail == connection_ended_text():
                 reason = self.client.close_reason if self.client is not None else ""
                 if reason:

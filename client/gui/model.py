@@ -25,11 +25,14 @@ nor :data:`ROOM` can be), listed after the default room; its :class:`RoomState` 
 topic, the member count and, once asked, the members with their roles, which say whether
 the moderation menu is offered (:meth:`ChatModel.may_moderate`; the server decides in the
 end). Room posts and notices go to the room's conversation; a kick or ban of ourselves
-takes the room off the list. The server keeps memberships across logins but sends no list
-of them: what it sends only to a room's members (a post, among them the missed ones right
-after the welcome; a read mark, typing, an edit or delete, a notice not about ourselves)
-says we are in that room, so a room not listed yet is listed then, unread count and all,
-and a :class:`RoomInfoWanted` change asks for its topic and count.
+takes the room off the list. The server keeps memberships across logins: after each
+welcome the window asks for the rooms we are in (``rooms`` with ``mine``) and
+:meth:`ChatModel.rooms_listed` lists them, quiet ones too, without joining. A server older
+than that does not say; for it (and for a room joined meanwhile from another device), what
+the server sends only to a room's members (a post, among them the missed ones right after
+the welcome; a read mark, typing, an edit or delete, a notice not about ourselves) says we
+are in that room, so a room not listed yet is listed then, unread count and all, and a
+:class:`RoomInfoWanted` change asks for its topic and count.
 
 Delivery states are the library's (``sending``, ``sent``, ``queued``, ``delivered``,
 ``failed``, and whatever it adds later): a :class:`~client.outgoing.MessageUpdate` is the
@@ -48,6 +51,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 import const
 from protocol import (
     MemberEntry,
+    RoomEntry,
     RoomInfo,
     RoomNotice,
     RoomPost,
@@ -1116,6 +1120,24 @@ class ChatModel:
         self._room_conversation(info.room_name)
         self._changes += [ContactsChanged(), MembersChanged(key)]
         return key
+
+    def rooms_listed(self, entries: Iterable[RoomEntry]) -> None:
+        """The server's list of the named rooms we are in (the answer to ``rooms`` with
+        ``mine``, asked after each welcome): each is listed as a join would list it, with
+        its topic and member count, but nothing is joined (its owner and our role come
+        with its members, once it is opened). A room we left in this window since is not
+        listed again (the list may have been made before the leave); rooms listed and
+        not in it stay (joined meanwhile, or told by a post)."""
+        for entry in entries:
+            key = room_key(entry.room_name)
+            if key in self._rooms_left or is_default_room(entry.room_name):
+                continue
+            state = self.rooms.get(key)
+            if state is None:
+                state = self.rooms[key] = RoomState(entry.room_name)
+                self._room_conversation(entry.room_name)
+            state.name, state.topic, state.count = entry.room_name, entry.topic, entry.count
+            self._changes += [ContactsChanged(), MembersChanged(key)]
 
     def room_left(self, room: str) -> None:
         """We are no longer in ``room`` (we left, or were put out): off the list; its

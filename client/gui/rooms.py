@@ -183,6 +183,21 @@ class RoomPanel:
         if self.app.root.focus_get() is self.join_entry:  # joined from the box: ready to write in
             self.app._focus_input()
 
+    def fetch_mine(self) -> None:
+        """List the rooms the server kept us in (``rooms`` with ``mine``), quiet ones too,
+        without joining them: asked after each welcome (the login, each reconnection).
+        A server older than that does not say (RequestFailed), and nothing is listed
+        then: a room is listed when something comes from it (see the model's docstring)."""
+        client = self.app.client
+        if client is None or not client.rooms_supported:
+            return
+        self._ask(lambda: client.rooms(mine=True), self._mine, "my rooms", on_error=lambda _what, _error: None)
+
+    def _mine(self, entries: Any) -> None:
+        if self.app.model is not None:
+            self.app.model.rooms_listed(entries)
+            self.app._render()
+
     def fetch_info(self, room: str) -> None:
         """What room ``room``, which we are in (the server sent us its posts), is like:
         a join of a room one is in answers its ``room_info`` and announces nothing

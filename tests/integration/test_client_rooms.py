@@ -114,3 +114,42 @@ def test_room_messages_cut_off_before_their_answer_are_resent_and_posted_exactly
     assert [p.msg_id for p in posts] == [m.msg_id for m in sent]
     with pytest.raises(AssertionError):  # and nothing more: no message posted twice
         next_of(olga, RoomPost, lambda p: p.sender == "Mia", timeout=1.0)
+
+
+def test_after_a_new_login_rooms_mine_lists_exactly_the_rooms_one_is_in(server, clients) -> None:
+    """Mia joins #redes and logs out; Olga makes a public room and an invite-only one
+    (Mia in neither). Logged in again, Mia's ``rooms(mine=True)`` is exactly #redes (not
+    the default room, not the others); invited into #lab3 and in it, that too."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#algebra")
+    olga.join("#lab3", invite_only=True)
+    mia = start(clients, server.port, "Mia")
+    mia.join("#redes")
+    mia.close()
+    mia = start(clients, server.port, "Mia")
+    assert mia.rooms(mine=True) == [RoomEntry("#redes", 1, "")]
+    assert [entry.room_name for entry in mia.rooms()] == ["#algebra", "#lobby", "#redes"]
+    olga.invite("#lab3", "Mia")
+    mia.join("#lab3")
+    assert mia.rooms(mine=True) == [RoomEntry("#lab3", 2, ""), RoomEntry("#redes", 1, "")]
+    assert olga.rooms(mine=True) == [RoomEntry("#algebra", 1, ""), RoomEntry("#lab3", 2, "")]
+
+
+def test_a_server_that_ignores_mine_is_told_apart_by_its_answer(server, clients, monkeypatch) -> None:
+    """An older server ignores the unknown key ``mine`` and lists every room one may see,
+    without ``mine`` in its answer: the library says so (``unknown_type``) rather than
+    take that list for the user's rooms."""
+    import dataclasses
+
+    from protocol import RoomsRequest
+
+    handlers = server.server.relay._handlers  # the relay's dispatch: the desk's bound method
+    plain = handlers[RoomsRequest]
+    monkeypatch.setitem(handlers, RoomsRequest,
+                        lambda session, request: plain(session, dataclasses.replace(request, mine=False)))
+    mia = start(clients, server.port, "Mia")
+    mia.join("#redes")
+    with pytest.raises(RequestFailed) as older:
+        mia.rooms(mine=True)
+    assert older.value.code == ErrorCode.UNKNOWN_TYPE
+    assert [entry.room_name for entry in mia.rooms()] == ["#lobby", "#redes"]

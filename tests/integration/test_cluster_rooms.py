@@ -483,3 +483,26 @@ def test_named_room_posts_are_counted_in_the_metrics_on_the_node_that_stored_the
             ana.expect(Accepted, skip=QUIET + (RoomPost,))
         assert n.call(lambda: n.servers[0].relay.metrics.room_sent) == 2
         assert n.call(lambda: n.servers[1].relay.metrics.room_sent) == 0
+
+
+def test_ones_own_rooms_are_listed_by_any_node(nodes):
+    """``rooms`` with ``mine`` through any node: Bia, let into Ana's invite-only #lab3
+    through one node, logs in again through another, which lists exactly #lab3 as hers;
+    put out through a third node, she is in none (each node's rooms are the cluster's)."""
+    n = nodes(3)
+    with n.login(0, "Ana") as ana:
+        assert join(ana, "#lab3", create=True, invite_only=True).created
+        join(ana, "#algebra")
+        done(ana, Invite("i", "#lab3", "Bia"))
+        with n.login(1, "Bia") as bia:
+            assert join(bia, "#LAB3").room_name == "#lab3"
+        offline_everywhere(n, "Bia")
+        with n.login(2, "Bia") as bia:
+            bia.send(RoomsRequest("r", mine=True))
+            mine = bia.expect(RoomList, skip=QUIET)
+            assert (mine.mine, [(r.room_name, r.count) for r in mine.rooms], mine.next) == (True, [("#lab3", 2)], None)
+            done(ana, Kick("k", "#lab3", "Bia"))
+            kicked = bia.expect(RoomNotice, skip=PRESENCE)  # the one notice of #lab3 she may get
+            assert (kicked.room_name, kicked.act, kicked.name) == ("#lab3", "kick", "Bia")
+            bia.send(RoomsRequest("r2", mine=True))
+            assert bia.expect(RoomList, skip=QUIET) == RoomList("r2", (), None, True)

@@ -174,6 +174,43 @@ def test_a_room_joined_before_the_window_started_is_listed_with_its_posts(open_g
     assert "Conceição: olá, João" in state["panes"]["##redes-ção"]
 
 
+def test_a_quiet_room_joined_before_the_window_started_is_listed(open_gui, server, clients) -> None:
+    """João joins #redes-ção and the invite-only #lab3 in the window and closes it; nobody
+    posts. The window started again lists both after Everyone (the server told it which
+    rooms it is in), with nothing unread; #redes-ção opens with its topic and count and
+    no post. No Ctrl+J needed, and no join: nobody is told João joined."""
+    from protocol import RoomNotice
+
+    conceicao = start(clients, server.port, "Conceição")
+    conceicao.join("#redes-ção")
+    conceicao.set_topic("#redes-ção", "prova na sexta")
+    conceicao.join("#lab3", invite_only=True)
+    conceicao.invite("#lab3", "João")
+    joao = open_gui("João")
+    joao.logged_in()
+    for room in ("#redes-ção", "#lab3"):
+        joao.cmd("join", room=room)
+        joao.wait(lambda s, room=room: s["active"] == "#" + room, f"{room} open")
+    joao.close()
+    offline = set()
+    while len(offline) < 2:  # the server has seen him go, from both rooms
+        event = conceicao.events.get(timeout=WAIT)
+        if isinstance(event, RoomNotice) and (event.act, event.name) == ("offline", "João"):
+            offline.add(event.room_name)
+
+    joao = open_gui("João")
+    state = joao.wait(lambda s: s["view"] == "chat" and [row["key"] for row in s["contacts"]][:3]
+                      == ["#room", "##lab3", "##redes-ção"], "both rooms listed after Everyone")
+    assert not contact(state, "##lab3")["unread"] and not contact(state, "##redes-ção")["unread"]
+    joao.cmd("key", sequence="<Control-Key-3>")
+    state = joao.wait(lambda s: s["active"] == "##redes-ção" and s["header"][1] == "prova na sexta · 2 members",
+                      "the room open, its topic and count in the header")
+    assert "Conceição:" not in state["panes"]["##redes-ção"]
+    # Listed, not joined: Conceição hears him come online in the rooms, not join them.
+    while not (isinstance(event := conceicao.events.get(timeout=WAIT), RoomNotice) and event.act == "online"):
+        assert not (isinstance(event, RoomNotice) and event.act == "joined"), event
+
+
 @pytest.mark.timeout_seconds(180)
 def test_members_back_with_the_server_are_not_announced_in_the_room(display, clients, tmp_path: Path) -> None:  # noqa: F811
     """The server stops (bye) and starts again: Conceição, in #redes-ção with João, comes

@@ -226,3 +226,64 @@ def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) ->
     finally:
         olga.close()
         vic.close()
+
+
+def test_a_page_opened_again_lists_the_rooms_joined_before(site) -> None:
+    """Bob joins #redes in the page and closes the tab (what it kept for a reload goes);
+    nobody posts. The page opened again, logged in, lists #redes among his rooms (the
+    server told it: ``rooms`` with ``mine``), with its topic and count; and not among the
+    public rooms to join."""
+    page, web = site
+    olga = ChatClient("Olga", "127.0.0.1", web.srv.port)
+    try:
+        olga.connect(timeout=WAIT)
+        olga.join("#redes")
+        olga.set_topic("#redes", "prova na sexta")
+        olga.join("#algebra")
+        page.log_in("Bob")
+        page.focus("#join-room-name")
+        page.type("redes")
+        page.enter()
+        page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
+        page.js("sessionStorage.clear()")
+        page.cdp.send("Page.navigate", {"url": page.url})
+        page.cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
+        page.wait_for("document.activeElement && document.activeElement.id === 'login-name'")
+        page.log_in("Bob")
+        page.wait_for("!!document.querySelector('button.contact[data-key=\"##redes\"]')")
+        page.wait_for("!!document.querySelector('#room-list button[data-room=\"#algebra\"]')")
+        assert page.js("!!document.querySelector('#room-list button[data-room=\"#redes\"]')") is False
+        page.js("document.querySelector('button.contact[data-key=\"##redes\"]').click()")
+        page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
+        page.wait_for("document.getElementById('conversation-presence').textContent === 'prova na sexta · 2 members'")
+        assert page.problems() == []
+    finally:
+        olga.close()
+
+
+def test_the_page_takes_its_rooms_only_from_an_answer_that_says_mine(site) -> None:
+    """The page's sans-I/O part: after a version 2 welcome it asks ``rooms`` with
+    ``mine``; an older server's answer (every room, no ``mine``) lists nothing; a
+    ``mine`` answer lists its rooms (not the default room) and asks for its next page."""
+    page, _web = site
+    result = page.js("""(() => {
+      const chat = createChat();
+      const welcome = receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Bob").id, name: "Bob", version: 2});
+      const ask = welcome.send.find((f) => f.type === "rooms" && f.mine === true);
+      receiveFrame(chat, {type: "room_list", id: ask.id, rooms: [{room: "#lobby", count: 3, topic: ""},
+                                                                 {room: "#redes", count: 2, topic: ""}]});
+      const older = [...chat.rooms.keys()];
+      const again = receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Bob").id, name: "Bob", version: 2});
+      const ask2 = again.send.find((f) => f.type === "rooms" && f.mine === true);
+      const out = receiveFrame(chat, {type: "room_list", id: ask2.id, mine: true, next: "#lab3",
+                                      rooms: [{room: "#lab3", count: 3, topic: "x"}]});
+      const next = out.send.find((f) => f.type === "rooms");
+      receiveFrame(chat, {type: "room_list", id: next.id, mine: true, rooms: [{room: "#redes", count: 2, topic: ""}]});
+      return {older, ask: [ask.mine, ask.after], next: [next.mine, next.after], rooms: [...chat.rooms.keys()],
+              lab3: [chat.rooms.get("##lab3").name, chat.rooms.get("##lab3").topic, chat.rooms.get("##lab3").count]};
+    })()""")
+    assert result["older"] == []
+    assert result["ask"] == [True, None]
+    assert result["next"] == [True, "#lab3"]
+    assert result["rooms"] == ["##lab3", "##redes"]
+    assert result["lab3"] == ["#lab3", "x", 3]

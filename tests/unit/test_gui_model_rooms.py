@@ -379,3 +379,28 @@ def test_room_presence_keeps_the_member_list_current_and_a_return_quiet() -> Non
     assert len(model.conversations[key].lines) == shown
     model.apply(RoomNotice("#redes", "offline", "Vic", 6.0))
     assert not model.rooms[key].members[1].online
+
+
+def test_the_servers_list_of_our_rooms_lists_quiet_ones_without_a_join() -> None:
+    """After the welcome the window asks for our rooms (``rooms`` with ``mine``): each is
+    listed after Everyone with its topic and count, nothing unread and no info asked (no
+    join); a room we left in this window since is not listed again, nor the default
+    room; a second list (a reconnection) updates what is listed."""
+    from client.gui.model import RoomInfoWanted
+    from protocol import RoomEntry
+
+    model = ChatModel("Bob")
+    left = joined(model, "#velha")
+    model.room_left("#velha")
+    model.take_changes()
+    model.rooms_listed([RoomEntry("#lab3", 3, ""), RoomEntry("#lobby", 9, ""), RoomEntry("#redes", 2, "prova"),
+                        RoomEntry("#velha", 1, "")])
+    changes = model.take_changes()
+    assert ContactsChanged() in changes and not any(isinstance(c, RoomInfoWanted) for c in changes)
+    assert model.contact_order()[:3] == [ROOM, room_key("#lab3"), room_key("#redes")]
+    assert left not in model.rooms and room_key("#lobby") not in model.rooms
+    redes = model.rooms[room_key("#redes")]
+    assert (redes.name, redes.topic, redes.count, model.unread(room_key("#redes"))) == ("#redes", "prova", 2, 0)
+    assert model.conversations[room_key("#redes")].lines == []
+    model.rooms_listed([RoomEntry("#redes", 4, "nova")])
+    assert (redes.topic, redes.count) == ("nova", 4) and room_key("#lab3") in model.rooms

@@ -10,7 +10,7 @@ import const
 from helpers import open_pair
 from protocol import (
     LATEST_VERSION, Appoint, Ban, ErrorCode, SetRoomMode, FrameRejected, JoinRoom, MemberEntry, MemberList, Mute, RoomEntry,
-    RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, SendDirect, SendToRoom, SetTopic, negotiate,
+    RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendDirect, SendToRoom, SetTopic, negotiate,
 )
 from protocol import codec
 
@@ -44,6 +44,10 @@ WIRE = [
      RoomInfo("j1", "#redes", 12, False, "prova na sexta", "Olga", False)),
     ({"type": "room_list", "id": "r1", "rooms": [{"room": "#redes", "count": 12, "topic": "prova"}], "next": "#redes"},
      RoomList("r1", (RoomEntry("#redes", 12, "prova"),), "#redes")),
+    ({"type": "rooms", "id": "r2", "mine": True}, RoomsRequest("r2", mine=True)),
+    ({"type": "rooms", "id": "r3", "after": "#lab3", "mine": True}, RoomsRequest("r3", "#lab3", True)),
+    ({"type": "room_list", "id": "r2", "rooms": [{"room": "#lab3", "count": 2, "topic": ""}], "mine": True},
+     RoomList("r2", (RoomEntry("#lab3", 2, ""),), mine=True)),
     ({"type": "member_list", "id": "s1", "room": "#redes",
       "members": [{"name": "Olga", "role": "owner", "online": True}]},
      MemberList("s1", "#redes", (MemberEntry("Olga", "owner", True),))),
@@ -82,10 +86,26 @@ def test_a_send_names_a_person_or_a_room_not_both():
     {"type": "kick", "id": "k", "room": "#a", "name": "b", "reason": "x" * 257},
     {"type": "appoint", "id": "a", "room": "#a", "name": "b"},
     {"type": "rooms", "id": "r", "after": 3},
+    {"type": "rooms", "id": "r", "mine": "yes"},
+    {"type": "rooms", "id": "r", "mine": 1},
+    {"type": "rooms", "id": "r", "mine": None},
 ])
 def test_bad_fields_are_refused_with_the_request_id(obj):
     got = _decode(obj, CLIENT_TYPES)
     assert type(got) is FrameRejected and got.code == ErrorCode.BAD_FIELD and got.request_id == obj["id"]
+
+
+def test_mine_is_optional_and_a_plain_room_list_says_nothing_of_it():
+    """A plain ``rooms`` is what it was; a ``room_list`` without ``mine`` (an older
+    server's, or the answer to a plain request) decodes with ``mine`` None, so a client
+    can tell that the list is not only its own rooms (PROTOCOL.md, ``rooms``)."""
+    assert _decode({"type": "rooms", "id": "r"}, CLIENT_TYPES) == RoomsRequest("r")
+    assert RoomsRequest("r").mine is False
+    plain = _decode({"type": "room_list", "id": "r", "rooms": []}, SERVER_TYPES)
+    assert plain == RoomList("r", ()) and plain.mine is None
+    assert "mine" not in codec.to_dict(RoomList("r", ()))
+    refused = _decode({"type": "room_list", "id": "r", "rooms": [], "mine": "yes"}, SERVER_TYPES)
+    assert type(refused) is FrameRejected and refused.code == ErrorCode.BAD_FIELD
 
 
 def test_a_long_room_text_is_message_too_large_as_in_a_send():

@@ -109,6 +109,33 @@ def test_list_public_rooms_with_counts_and_topics(rooms):
     assert rooms.list_rooms(MEMBER, after="#lobby") == [RoomSummary("#redes", 4, "Redes de computadores")]
 
 
+def test_list_only_ones_own_rooms_invite_only_ones_too_but_not_the_default_room(rooms):
+    """``rooms`` with ``mine``: exactly the named rooms one is a member of, sorted and
+    paged like the plain list; an outsider's list is empty, an administrator's too (being
+    able to see every room is not being in it)."""
+    rooms.set_topic(OWNER, "#redes", "Redes de computadores", T0)
+    rooms.join(OUTSIDER, "#secret", T0, invite_only=True)
+    rooms.invite(OUTSIDER, "#secret", MEMBER, T0)
+    rooms.join(MEMBER, "#Secret", T0)
+    rooms.join(OUTSIDER, "#algebra", T0)
+    rooms.join(MEMBER, "#Zeta", T0)
+    assert rooms.list_rooms(MEMBER, mine=True) == [
+        RoomSummary("#redes", 4, "Redes de computadores"), RoomSummary("#secret", 2, ""), RoomSummary("#Zeta", 1, "")]
+    assert rooms.list_rooms(MEMBER, after="#REDES", mine=True) == [RoomSummary("#secret", 2, ""),
+                                                                   RoomSummary("#Zeta", 1, "")]
+    assert rooms.list_rooms(OUTSIDER, mine=True) == [RoomSummary("#algebra", 1, ""), RoomSummary("#secret", 2, "")]
+    assert rooms.list_rooms(ADMIN, mine=True) == []
+    assert rooms.list_rooms(Person("nobody"), mine=True) == []
+    # Leaving, being put out, and the room ending take it off the list.
+    rooms.leave(MEMBER, "#Zeta", T0)
+    rooms.kick(OUTSIDER, "#secret", MEMBER, T0)
+    assert rooms.list_rooms(MEMBER, mine=True) == [RoomSummary("#redes", 4, "Redes de computadores")]
+    # After a restart of the server (the rooms restored from their records), the same.
+    again, _stored = _reload(rooms)
+    assert again.list_rooms(MEMBER, mine=True) == [RoomSummary("#redes", 4, "Redes de computadores")]
+    assert again.list_rooms(OUTSIDER, mine=True) == rooms.list_rooms(OUTSIDER, mine=True)
+
+
 def test_members_with_roles(rooms):
     assert rooms.members(OUTSIDER, "#redes") == [
         Member("Mia", "member"), Member("Moe", "moderator"), Member("Olga", "owner"), Member("Vic", "member")]
