@@ -223,6 +223,7 @@ function createChat(nextId = makeRequestIds()) {
     rooms: new Map(),         // roomKey -> {name, topic, count, owner, inviteOnly, members|null}
     roomSeen: 0,              // the highest msg_id of a named room's post shown (the hello's room_seen)
     roomList: [],             // the answer to "rooms": [{room, count, topic}]
+    mineSeen: new Set(),      // roomKeys of the answer to "rooms" with "mine" so far (its pages)
     notice: "",               // the last thing the server said about the session
   };
 }
@@ -923,9 +924,10 @@ function totalUnread(chat) {
 // A named room is a conversation keyed "##" + its comparison form (neither a user's "@..."
 // key nor ROOM can be that). Membership lives on the server: after each welcome the page
 // asks "rooms" with "mine" for the rooms the server kept it in (so a reload lists them
-// again, quiet ones too, without joining), and "rooms" for the public ones. It also joins
-// again the rooms this tab was in (joining again changes nothing): a server older than
-// "mine" lists every room without saying "mine", and nothing is taken from that.
+// again, quiet ones too, without joining; a room it no longer lists, one we were put out
+// of while away, goes), and "rooms" for the public ones. A server older than "mine" lists
+// every room without saying "mine": nothing is taken from that, and the rooms this tab
+// was in are joined again instead (joining again changes nothing for a member).
 
 // Request kinds of the room requests, whose errors are told in the room's conversation.
 const ROOM_REQUESTS = ["join", "leave", "members", "rooms", "act"];
@@ -987,18 +989,31 @@ function roomRequest(chat, frame, kind, extra = {}) {
   return frame;
 }
 
-/** After a welcome: the public rooms, the rooms the server kept us in ("mine"), and the
- * rooms this tab was in joined again (a join of a room one is in changes nothing; it
- * brings back its topic and count). */
+/** After a welcome: the public rooms and the rooms the server kept us in ("mine"; its
+ * answer decides what becomes of the rooms this tab lists). */
 function roomsOnWelcome(chat) {
   if (chat.version < 2) return [];
-  const frames = [roomRequest(chat, { type: "rooms" }, "rooms"),
+  for (const room of chat.rooms.values()) room.members = null;
+  chat.mineSeen = new Set();
+  return [roomRequest(chat, { type: "rooms" }, "rooms"),
     roomRequest(chat, { type: "rooms", mine: true }, "rooms", { mine: true })];
-  for (const room of chat.rooms.values()) {
-    room.members = null;
-    frames.push(roomRequest(chat, { type: "join", room: room.name }, "join", { quiet: true }));
+}
+
+/** A server that ignored "mine" (older than it): the rooms this tab was in, joined again
+ * (a join of a room one is in changes nothing; it brings back its topic and count). */
+function rejoinListed(chat) {
+  return [...chat.rooms.values()].map((room) => roomRequest(chat, { type: "join", room: room.name }, "join",
+    { quiet: true }));
+}
+
+/** The last page of "mine" came: rooms listed here that the server no longer has us in
+ * (put out while away, or left from another device) go. */
+function dropUnlisted(chat, out) {
+  for (const key of [...chat.rooms.keys()]) {
+    if (chat.mineSeen.has(key)) continue;
+    chat.rooms.delete(key);
+    if (chat.active === key) out.send.push(...openConversation(chat, ROOM));
   }
-  return frames;
 }
 
 /** The frame that joins (or creates) ``typed``; null if the name is not valid. */
@@ -1226,10 +1241,18 @@ Object.assign(HANDLERS, {
     if (request && request.mine) {
       // Our rooms: only from an answer that says "mine" (an older server ignores the key
       // and lists every room it shows us).
-      if (frame.mine !== true) return;
-      rooms.forEach((entry) => listedRoom(chat, entry));
+      if (frame.mine !== true) {
+        out.send.push(...rejoinListed(chat));
+        return;
+      }
+      rooms.forEach((entry) => {
+        chat.mineSeen.add(roomKey(entry.room));
+        listedRoom(chat, entry);
+      });
       if (typeof frame.next === "string" && rooms.length) {
         out.send.push(roomRequest(chat, { type: "rooms", mine: true, after: frame.next }, "rooms", { mine: true }));
+      } else {
+        dropUnlisted(chat, out);
       }
       return;
     }
@@ -1285,7 +1308,7 @@ Object.assign(HANDLERS, {
  * lists it, with its topic and count, without joining (its owner and mode come with its
  * members, its notices, or the join of a reconnection). Not the default room: "Everyone". */
 function listedRoom(chat, entry) {
-  if (entry.room.toLowerCase() === "#lobby") return;
+  if (roomKey(entry.room) === roomKey(DEFAULT_ROOM)) return;
   const key = roomKey(entry.room);
   const room = chat.rooms.get(key) || { members: null, owner: null, inviteOnly: false };
   Object.assign(room, { name: entry.room, topic: String(entry.topic || ""), count: entry.count | 0 });

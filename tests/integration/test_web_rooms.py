@@ -108,20 +108,25 @@ def test_the_page_falls_back_to_version_1_and_resends_room_messages_with_their_i
       connectionLost(chat2);
       const back = receiveFrame(chat2, {type: "welcome", id: helloFrame(chat2, "Bob").id, name: "Bob", version: 2});
       const resent = back.send.filter((f) => f.type === "send");
+      // A server older than "mine" answers it with every room: the page joins its rooms again.
+      const mine = back.send.find((f) => f.type === "rooms" && f.mine);
+      const old = receiveFrame(chat2, {type: "room_list", id: mine.id, rooms: [{room: "#lobby", count: 2, topic: ""},
+                                                                             {room: "#redes", count: 2, topic: ""}]});
       receiveFrame(chat2, {type: "accepted", id: post.id, msg_id: 5});
       receiveFrame(chat2, {type: "room", msg_id: 5, from: "Bob", room: "#redes", text: "olá", sent_at: 1});
       receiveFrame(chat2, {type: "room", msg_id: 6, from: "Ana", room: "#redes", text: "oi", sent_at: 2});
       receiveFrame(chat2, {type: "room", msg_id: 6, from: "Ana", room: "#redes", text: "oi", sent_at: 2});
       const items = chat2.conversations.get("##redes").items.map((i) => [i.dir, i.text, i.state]);
       return {versions: [first.version, second.version], logins: [refused.login, again.login && again.login.code],
-              post, resent, items, rejoined: back.send.filter((f) => f.type === "join").map((f) => f.room)};
+              post, resent, items, rejoined: old.send.filter((f) => f.type === "join").map((f) => f.room),
+              joinedAtWelcome: back.send.filter((f) => f.type === "join").length};
     })()""")
     assert result["versions"] == [2, 1]
     assert result["logins"] == ["fallback", "unsupported_version"]
     assert result["post"] == {"type": "send", "id": result["post"]["id"], "room": "#redes", "text": "olá"}
     assert result["resent"] == [result["post"]]
     assert result["items"] == [["out", "olá", "sent"], ["in", "oi", "received"]]
-    assert result["rejoined"] == ["#redes"]
+    assert result["rejoined"] == ["#redes"] and result["joinedAtWelcome"] == 0
 
 
 def _text_in(selector: str, text: str) -> str:
@@ -279,11 +284,21 @@ def test_the_page_takes_its_rooms_only_from_an_answer_that_says_mine(site) -> No
                                       rooms: [{room: "#lab3", count: 3, topic: "x"}]});
       const next = out.send.find((f) => f.type === "rooms");
       receiveFrame(chat, {type: "room_list", id: next.id, mine: true, rooms: [{room: "#redes", count: 2, topic: ""}]});
-      return {older, ask: [ask.mine, ask.after], next: [next.mine, next.after], rooms: [...chat.rooms.keys()],
-              lab3: [chat.rooms.get("##lab3").name, chat.rooms.get("##lab3").topic, chat.rooms.get("##lab3").count]};
+      const listed = {rooms: [...chat.rooms.keys()],
+                      lab3: [chat.rooms.get("##lab3").name, chat.rooms.get("##lab3").topic, chat.rooms.get("##lab3").count]};
+      // Put out of #lab3 while away: the next welcome's answer has only #redes, and the page
+      // joins nothing again (a join would have undone the kick).
+      const third = receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Bob").id, name: "Bob", version: 2});
+      const ask3 = third.send.find((f) => f.type === "rooms" && f.mine === true);
+      const after = receiveFrame(chat, {type: "room_list", id: ask3.id, mine: true,
+                                        rooms: [{room: "#redes", count: 2, topic: ""}]});
+      return {older, ask: [ask.mine, ask.after], next: [next.mine, next.after], ...listed,
+              afterKick: [...chat.rooms.keys()],
+              joins: [...third.send, ...after.send].filter((f) => f.type === "join").length};
     })()""")
     assert result["older"] == []
     assert result["ask"] == [True, None]
     assert result["next"] == [True, "#lab3"]
     assert result["rooms"] == ["##lab3", "##redes"]
     assert result["lab3"] == ["#lab3", "x", 3]
+    assert result["afterKick"] == ["##redes"] and result["joins"] == 0
