@@ -1225,6 +1225,7 @@ Object.assign(HANDLERS, {
       return;
     }
     const room = chat.rooms.get(key) || { members: null };
+    chat.mineSeen.add(key);  // joined: not dropped by a "mine" answer that was on its way
     Object.assign(room, { name: frame.room, topic: String(frame.topic || ""), count: frame.count | 0,
       owner: typeof frame.owner === "string" ? frame.owner : null, inviteOnly: frame.invite_only === true });
     chat.rooms.set(key, room);
