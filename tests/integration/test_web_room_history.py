@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from client.library import ChatClient
 from clientkit import WAIT
-from test_web_session import chromium_installed, shoot, site  # noqa: F401  (fixtures)
+from test_web_session import chromium_installed, olga_in_redes, shoot, site  # noqa: F401  (fixtures)
 
 PAGE = 50  # the page's HISTORY_PAGE
 
@@ -20,11 +19,7 @@ POSTS = "[...document.querySelectorAll('#messages .msg-in .msg-text')].map(e => 
 
 def test_room_history_and_mode_in_the_page(site, tmp_path: Path) -> None:
     page, web = site
-    olga = ChatClient("Olga", "127.0.0.1", web.srv.port)
-    try:
-        olga.connect(timeout=WAIT)
-        olga.join("#redes")
-        olga.set_topic("#redes", "prova na sexta")
+    with olga_in_redes(web) as olga:
         total = PAGE + 10
         for number in range(total):
             olga.send_to_room("#redes", f"post {number:02d}").wait_done(WAIT)
@@ -76,8 +71,6 @@ def test_room_history_and_mode_in_the_page(site, tmp_path: Path) -> None:
         assert page.js("[...document.querySelectorAll('#messages .notice-text')].filter(e => "
                        "/unknown_message|unknown_recipient/.test(e.textContent)).length") == 0
         assert page.problems() == []
-    finally:
-        olga.close()
 
 
 def test_the_page_tells_the_last_room_post_it_showed_when_it_logs_in_again(site) -> None:

@@ -12,16 +12,12 @@ from client.library import ChatClient
 from clientkit import WAIT, posted
 from protocol import RoomPost
 from test_web_browser import TIMEOUT
-from test_web_session import chromium_installed, shoot, site  # noqa: F401  (fixtures)
+from test_web_session import chromium_installed, olga_in_redes, shoot, site  # noqa: F401  (fixtures)
 
 
 def test_a_room_in_the_page(site, tmp_path: Path) -> None:
     page, web = site
-    olga = ChatClient("Olga", "127.0.0.1", web.srv.port)
-    try:
-        olga.connect(timeout=WAIT)
-        olga.join("#redes")
-        olga.set_topic("#redes", "prova na sexta")
+    with olga_in_redes(web) as olga:
         page.log_in("Bob")
         # The public rooms are listed; one click joins.
         page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
@@ -86,8 +82,6 @@ def test_a_room_in_the_page(site, tmp_path: Path) -> None:
         page.enter()
         page.wait_for("document.getElementById('join-room-name').getAttribute('aria-invalid') === 'true'")
         assert page.problems() == []
-    finally:
-        olga.close()
 
 
 def test_the_page_falls_back_to_version_1_and_resends_room_messages_with_their_ids(site) -> None:
@@ -239,11 +233,7 @@ def test_a_page_opened_again_lists_the_rooms_joined_before(site) -> None:
     server told it: ``rooms`` with ``mine``), with its topic and count; and not among the
     public rooms to join."""
     page, web = site
-    olga = ChatClient("Olga", "127.0.0.1", web.srv.port)
-    try:
-        olga.connect(timeout=WAIT)
-        olga.join("#redes")
-        olga.set_topic("#redes", "prova na sexta")
+    with olga_in_redes(web) as olga:
         olga.join("#algebra")
         page.log_in("Bob")
         page.focus("#join-room-name")
@@ -262,8 +252,6 @@ def test_a_page_opened_again_lists_the_rooms_joined_before(site) -> None:
         page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
         page.wait_for("document.getElementById('conversation-presence').textContent === 'prova na sexta · 2 members'")
         assert page.problems() == []
-    finally:
-        olga.close()
 
 
 def test_the_page_takes_its_rooms_only_from_an_answer_that_says_mine(site) -> None:

@@ -41,6 +41,23 @@ PASSWORD = "correct horse"
 NOTICES = (UserJoined, UserLeft)
 
 
+
+@contextlib.contextmanager
+def olga_in_redes(web, topic: str = "prova na sexta") -> Iterator["ChatClient"]:
+    """Olga, a library client on ``web``'s chat server, in #redes (which she creates) with
+    ``topic``; closed at the end."""
+    from client.library import ChatClient
+    from clientkit import WAIT
+
+    olga = ChatClient("Olga", "127.0.0.1", web.srv.port)
+    try:
+        olga.connect(timeout=WAIT)
+        olga.join("#redes")
+        olga.set_topic("#redes", topic)
+        yield olga
+    finally:
+        olga.close()
+
 @pytest.fixture(autouse=True, scope="module")
 def chromium_installed() -> None:
     require_tool("chromium", why="to run the web client in a browser")
