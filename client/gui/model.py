@@ -445,6 +445,9 @@ class ChatModel:
         # Rooms we left or were put out of since: what was on its way from them before is
         # not taken for membership (see _member_of) until we are in them again.
         self._rooms_left: set[str] = set()
+        # Rooms joined or learned of since the server was last asked for ours (rooms_asked):
+        # its answer, made before, says nothing of them.
+        self._rooms_since_asked: set[str] = set()
 
     # --- Reading ------------------------------------------------------------------------
 
@@ -1112,6 +1115,7 @@ class ChatModel:
         """We are in the room ``info`` describes (the answer to a join); returns its key."""
         key = room_key(info.room_name)
         self._rooms_left.discard(key)
+        self._rooms_since_asked.add(key)
         state = self.rooms.get(key)
         if state is None:
             state = self.rooms[key] = RoomState(info.room_name)
@@ -1121,15 +1125,23 @@ class ChatModel:
         self._changes += [ContactsChanged(), MembersChanged(key)]
         return key
 
+    def rooms_asked(self) -> None:
+        """The server is being asked for our rooms (``rooms`` with ``mine``): rooms joined
+        or learned of from now on are not in its answer, and stay (see rooms_listed)."""
+        self._rooms_since_asked = set()
+
     def rooms_listed(self, entries: Iterable[RoomEntry]) -> None:
-        """The server's list of the named rooms we are in (the answer to ``rooms`` with
-        ``mine``, asked after each welcome): each is listed as a join would list it, with
-        its topic and member count, but nothing is joined (its owner and our role come
+        """The server's whole list of the named rooms we are in (the answer to ``rooms``
+        with ``mine``, asked after each welcome): each is listed as a join would list it,
+        with its topic and member count, but nothing is joined (its owner and our role come
         with its members, once it is opened). A room we left in this window since is not
-        listed again (the list may have been made before the leave); rooms listed and
-        not in it stay (joined meanwhile, or told by a post)."""
+        listed again (the list may have been made before the leave). A room listed here
+        and not in it goes (we were put out of it while away, or left it from another
+        device), unless it was joined or learned of since the list was asked for."""
+        listed = set()
         for entry in entries:
             key = room_key(entry.room_name)
+            listed.add(key)
             if key in self._rooms_left or is_default_room(entry.room_name):
                 continue
             state = self.rooms.get(key)
@@ -1138,6 +1150,9 @@ class ChatModel:
                 self._room_conversation(entry.room_name)
             state.name, state.topic, state.count = entry.room_name, entry.topic, entry.count
             self._changes += [ContactsChanged(), MembersChanged(key)]
+        for key, state in list(self.rooms.items()):
+            if key not in listed and key not in self._rooms_since_asked:
+                self.room_left(state.name)
 
     def room_left(self, room: str) -> None:
         """We are no longer in ``room`` (we left, or were put out): off the list; its
@@ -1184,6 +1199,7 @@ class ChatModel:
         key = room_key(room)
         if key in self.rooms or key in self._rooms_left or is_default_room(room):
             return
+        self._rooms_since_asked.add(key)
         self.rooms[key] = RoomState(room)
         self._room_conversation(room)
         self._changes += [ContactsChanged(), RoomInfoWanted(key, room)]

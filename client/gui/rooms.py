@@ -191,6 +191,8 @@ class RoomPanel:
         client = self.app.client
         if client is None or not client.rooms_supported:
             return
+        if self.app.model is not None:
+            self.app.model.rooms_asked()
         self._ask(lambda: client.rooms(mine=True), self._mine, "my rooms", on_error=lambda _what, _error: None)
 
     def _mine(self, entries: Any) -> None:
