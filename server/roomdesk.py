@@ -17,9 +17,9 @@ for its members; a member's first session after being away gets what they missed
 logout); members online hear when another comes online or goes offline, in rooms up to
 the presence limit; a mute's end is announced on time, by a timer on the core's next
 deadline. Edits and deletes of posts (server/afterdelivered.py decides them) go to the
-members online (:meth:`RoomDesk.post_changed`) and, for members who were away, come at their login after
-their missed messages: the posts they had that changed since they left (the cursors' LEFT_AT
-mark), read from each room's latest changes.
+members online (:meth:`RoomDesk.post_changed`) and, for members who were away, come at
+their login after their missed messages: the posts they had that changed since they left
+(the cursors' LEFT_AT mark), read from each room's latest changes.
 
 In a cluster whose store is Redis's (``peers.shares_rooms``, docs/cluster.md "Named
 rooms"), the rooms are one across the nodes. Every change is decided here on the room as
