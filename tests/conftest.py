@@ -56,8 +56,13 @@ os.environ["LANGUAGE"] = "en"
 
 @pytest.fixture(autouse=True)
 def client_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> str:
-    """This test's client state directory (inherited by the programs it starts)."""
-    path = str(tmp_path_factory.mktemp("state"))
+    """This test's client state directory (inherited by the programs it starts).
+
+    Made with ``tempfile.mkdtemp`` in the session's base directory, not
+    ``tmp_path_factory.mktemp``: that one numbers its directories by listing those made
+    before, so a run of 3,600 unit tests listed about 6.5 million entries for it (about
+    half of tests/unit's time: 29-44 s before, 17-19 s after, on the 2-core VM)."""
+    path = tempfile.mkdtemp(prefix="state-", dir=tmp_path_factory.getbasetemp())
     monkeypatch.setenv("CHAT_STATE_DIR", path)
     return path
 
