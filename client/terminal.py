@@ -184,7 +184,7 @@ from .display import (
     sanitize,
     shown_text,
 )
-from .errors import ClientError, LoginRefused, RequestFailed, ServerUnreachable
+from .errors import ClientError, LocalError, LoginRefused, RequestFailed, ServerUnreachable
 from .events import Reconnected, Reconnecting
 from .exitcodes import ExitCode
 from .core import is_default_room
@@ -227,6 +227,14 @@ def prompt_for(target: str | None) -> str:
     return f"[{sanitize(target)}]> " if is_room(target) else f"[@{sanitize(target)}]> "
 
 
+def still_on_its_way(message: OutgoingMessage, state: str, error: tuple[str, str] | None) -> bool:
+    """True when the session ended (``connection_lost``) under a direct message the server
+    had stored already (it has a ``msg_id``: sent or queued): no failure, since the server
+    will still deliver it; said with "…", the mark of a message on its way, never "✗"."""
+    return state == FAILED and message.to is not None and message.msg_id is not None \
+        and error is not None and error[0] == LocalError.CONNECTION_LOST
+
+
 def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str] | None) -> str | None:
     """The status line for ``message`` having reached ``state`` (None: nothing to show)."""
     room = message.to is None
@@ -234,6 +242,10 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     text = preview(message.text)
     if message.room is not None:
         return describe_room_status(message, state, error)
+    if still_on_its_way(message, state, error):
+        code, reason = error or ("unknown", "")
+        return _("… not yet delivered to {name}: {text} — {why}").format(
+            name=name, text=text, why=explain_error(code, reason, message.addressee))
     if state == SENT:
         line = _("✓ sent to the room: {text}") if room else _("✓ sent to {name}: {text}")
     elif state == QUEUED:
@@ -535,6 +547,8 @@ def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] |
     if state == DELIVERED:
         return style.dim("✓✓")
     code, reason = error or ("unknown", "")
+    if still_on_its_way(message, state, error):
+        return style.dim("… " + explain_error(code, reason, message.addressee))
     return style.alert("✗ " + explain_error(code, reason, message.addressee))
 
 
@@ -544,7 +558,8 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
     last one (so it cannot be rewritten): the mark, then who and the start of the text."""
     text = preview(" ".join(message.text.split()), 30)
     failed = state == FAILED
-    mark = style.alert("✗") if failed else describe_mark(message, state, error, style)
+    mark = (style.dim("…") if still_on_its_way(message, state, error) else style.alert("✗")) if failed \
+        else describe_mark(message, state, error, style)
     line = _("{mark} to the room: {text}") if message.to is None else _("{mark} to {name}: {text}")
     name = style.name(sanitize(message.to), message.to) if message.to is not None else ""
     if message.room is not None:
@@ -552,7 +567,8 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
     line = line.format(mark=mark, name=name, text=text)
     if failed:  # the reason after the text, so that the line still starts with what it is about
         code, reason = error or ("unknown", "")
-        line += " " + style.alert("— " + explain_error(code, reason, message.addressee))
+        why = "— " + explain_error(code, reason, message.addressee)
+        line += " " + (style.dim(why) if still_on_its_way(message, state, error) else style.alert(why))
     return stamp(clock, line, style)
 
 

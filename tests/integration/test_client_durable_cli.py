@@ -131,6 +131,10 @@ def test_the_terminal_shows_queued_then_delivered_at_the_next_login(server: Serv
     assert code == ExitCode.OK
     queued = [line for line in lines if line.startswith("✓ queued")]
     assert queued == ["✓ queued for Bob: are you there? (Bob is offline; it will be delivered when they log in)"]
+    # The run ends with the message on the server, on its way: no failure is said of it.
+    assert not [line for line in lines if line.startswith("✗")], lines
+    assert re.fullmatch(r"… not yet delivered to Bob: are you there\? — the connection ended before delivery "
+                        r"was confirmed \(the server has it as message \d+ and will still deliver it\) .*", lines[-1])
     bob = start(clients, server.port, "Bob")
     bob.who(WAIT)  # the message has come and Bob's receipt has reached the server
     code, lines = run_pipe(server.port, "/who\n")

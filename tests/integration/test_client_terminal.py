@@ -17,7 +17,9 @@ import pytest
 
 from client import ChatClient, MessageUpdate, OutgoingMessage
 from client.exitcodes import ExitCode
-from client.terminal import TerminalUI, describe_event, describe_status, format_lookup, format_users, prompt_for
+from client.screen import Style
+from client.terminal import (TerminalUI, describe_event, describe_follow_up, describe_own, describe_status,
+                             format_lookup, format_users, prompt_for)
 from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixtures)
 from ptys import Pty
 from client.events import Reconnected, Reconnecting
@@ -93,6 +95,25 @@ def test_status_lines() -> None:
     assert describe_event(MessageUpdate(dm, "sent"), "Alice") == "✓ sent to Bob: hello"
     long = OutgoingMessage("r3", "Bob", "x" * 500)
     assert len(describe_status(long, "sent", None) or "") < 100
+
+
+def test_a_message_the_server_has_is_on_its_way_not_failed_when_the_session_ends() -> None:
+    plain = Style(False)
+    why = ("connection_lost", "the connection ended before delivery was confirmed (the server has it as message 7 "
+                              "and will still deliver it) (closed by this client)")
+    kept = OutgoingMessage("r1", "Bob", "hello")
+    assert kept._advance("queued", msg_id=7) and kept._fail(*why)
+    said = "the connection ended before delivery was confirmed (the server has it as message 7 and will still " \
+           "deliver it) (closed by this client) (connection_lost)"
+    assert describe_status(kept, "failed", why) == f"… not yet delivered to Bob: hello — {said}"
+    assert describe_own(kept, "failed", why, plain).endswith(f"you → Bob: hello … {said}")
+    assert describe_follow_up(kept, "failed", why, plain, "12:00") == f"[12:00] … to Bob: hello — {said}"
+    # Never acknowledged: the server may not have it, and that is a failure.
+    lost = OutgoingMessage("r2", "Bob", "hello")
+    lost_why = ("connection_lost", "the connection ended before the server acknowledged the message")
+    assert lost._fail(*lost_why)
+    assert describe_status(lost, "failed", lost_why).startswith("✗ not delivered to Bob: hello — ")
+    assert describe_follow_up(lost, "failed", lost_why, plain, "12:00").startswith("[12:00] ✗ to Bob: hello — ")
 
 
 def test_who_and_whois_lines() -> None:
