@@ -52,23 +52,6 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-def _early_language(argv: "list[str] | None") -> str:
-    """The language of ``--lang`` in ``argv`` (else the environment's), before parsing:
-    the help and argparse's own errors are said in it. An unknown one is left for the
-    parser to refuse."""
-    args = sys.argv[1:] if argv is None else argv
-    flag = None
-    for i, arg in enumerate(args):
-        if arg == "--lang" and i + 1 < len(args):
-            flag = args[i + 1]
-        elif arg.startswith("--lang="):
-            flag = arg[len("--lang="):]
-    try:
-        return i18n.choose(flag)
-    except ValueError:
-        return i18n.choose(None)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line, its help in the language in use (:func:`i18n.use` first)."""
     _ = i18n._
@@ -127,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    i18n.use(_early_language(argv))
+    i18n.use(i18n.early_choice(argv))
     i18n.speak_argparse()
     parser = build_parser()
     args = parser.parse_args(argv)

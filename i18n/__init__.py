@@ -14,7 +14,9 @@ them for the catalogue check, and are passed through ``_()`` where they are show
 Translations live in ``locale/<lang>/LC_MESSAGES/chat.po`` and are compiled in memory at
 the first :func:`use` (:mod:`i18n.catalog`). Until :func:`use` is called the program
 speaks English, the source language, so a library imported by another program does not
-depend on its environment; the entry points call ``use(choose(args.lang))``.
+depend on its environment; the entry points call ``use(early_choice(argv))`` before they
+parse their command line (its help is said in the language too), then
+``use(choose(args.lang))``.
 
 Which language (:func:`choose`): the ``--lang`` flag if given, else the first of
 ``LANGUAGE`` (a colon-separated list), ``LC_ALL``, ``LC_MESSAGES``, ``LANG`` that is set
@@ -30,6 +32,7 @@ from __future__ import annotations
 import gettext
 import io
 import os
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -100,6 +103,33 @@ def choose(flag: str | None = None, environ: Mapping[str, str] | None = None) ->
     return match(const.LANGUAGE_DEFAULT) or SOURCE_LANGUAGE
 
 
+def early_choice(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The language a command line asks for, found before argparse parses it, so that its
+    ``--help`` and argparse's own errors (said while parsing) are in that language.
+
+    It is the value of the last ``--lang LANG`` or ``--lang=LANG`` in ``argv``
+    (``sys.argv[1:]`` when None), else the environment's (``environ``, default
+    ``os.environ``), else the default: :func:`choose`'s rule. An unknown ``--lang`` is no
+    error here: the environment's language is returned instead, and the parser, which
+    sees the same flag, refuses it in that language. Never raises.
+
+    Every entry point does the same, in this order: ``use(early_choice(argv))``,
+    :func:`speak_argparse`, build the parser (its texts through ``_()``), parse, then
+    ``use(choose(args.lang))``, a ValueError being its usage error.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    flag = None
+    for i, arg in enumerate(args):
+        if arg == "--lang" and i + 1 < len(args):
+            flag = args[i + 1]
+        elif arg.startswith("--lang="):
+            flag = arg[len("--lang="):]
+    try:
+        return choose(flag, environ)
+    except ValueError:
+        return choose(None, environ)
+
+
 def load(language: str) -> gettext.NullTranslations:
     """The translations of ``language`` compiled from its ``.po`` (English: none)."""
     if language == SOURCE_LANGUAGE:
@@ -159,4 +189,5 @@ def N_(message: str) -> str:
     return message
 
 
-__all__ = ["N_", "_", "available", "choose", "current", "load", "match", "ngettext", "requested", "use"]
+__all__ = ["N_", "_", "available", "choose", "current", "early_choice", "load", "match", "ngettext", "requested",
+           "speak_argparse", "use"]

@@ -219,6 +219,20 @@ def test_the_flag_wins_and_an_unknown_one_is_a_usage_error() -> None:
         i18n.choose("klingon")
 
 
+@pytest.mark.parametrize("argv, environ, expected", [
+    (["--lang", "pt_BR"], {}, "pt_BR"),
+    (["--help", "--lang=pt-BR"], {"LANG": "en_US.UTF-8"}, "pt_BR"),   # the flag wins
+    (["--lang", "pt_BR", "--lang", "en"], {}, "en"),                   # the last one, as argparse
+    (["--help"], {"LANG": "pt_BR.UTF-8"}, "pt_BR"),                    # no flag: the environment
+    (["--lang", "klingon"], {"LANG": "pt_BR.UTF-8"}, "pt_BR"),         # unknown: for the parser to refuse
+    (["--lang"], {"LANG": "pt_BR.UTF-8"}, "pt_BR"),                    # no value: idem
+    ([], {}, const.LANGUAGE_DEFAULT),
+])
+def test_the_early_choice_reads_lang_before_the_parser(argv: list, environ: dict, expected: str) -> None:
+    """The one rule chatclient.py and chatserver.py use to say --help in the language."""
+    assert i18n.early_choice(argv, environ) == expected
+
+
 def test_the_default_language_is_english_and_is_in_const() -> None:
     assert const.LANGUAGE_DEFAULT == "en"
     assert i18n.current() == "en"  # nothing chose another
