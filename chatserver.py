@@ -46,9 +46,9 @@ def _port(text: str) -> int:
     try:
         port = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+        raise argparse.ArgumentTypeError(_("not a port number: {text!r}").format(text=text)) from None
     if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is between 0 and 65535, not {port}")
+        raise argparse.ArgumentTypeError(_("a port is between 0 and 65535, not {port}").format(port=port))
     return port
 
 
@@ -62,77 +62,88 @@ LISTEN_FAILED = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Chat server: user registry and message relay.")
+    """The command line; its help and usage errors in the language of ``--lang`` (else the
+    environment's), which is in use when it returns (``args.lang``). The log stays English."""
+    i18n.use(i18n.early_choice(argv))
+    i18n.speak_argparse()
+    parser = argparse.ArgumentParser(description=_("Chat server: user registry and message relay."))
     parser.add_argument("--host", default=const.SERVER_HOST,
-                        help=f"address to listen on (default {const.SERVER_HOST}; 0.0.0.0 for the LAN)")
+                        help=_("address to listen on (default {host}; 0.0.0.0 for the LAN)").format(
+                            host=const.SERVER_HOST))
     parser.add_argument("--port", type=_port, default=const.SERVER_PORT,
-                        help=f"TCP port (default {const.SERVER_PORT}; 0 picks a free one)")
+                        help=_("TCP port (default {port}; 0 picks a free one)").format(port=const.SERVER_PORT))
     parser.add_argument("--web-port", type=_port, default=const.WEB_PORT,
-                        help=f"port of the web client (default {const.WEB_PORT}; 0 turns it off)")
+                        help=_("port of the web client (default {port}; 0 turns it off)").format(port=const.WEB_PORT))
     parser.add_argument("--web-origin", action="append", default=list(const.WEB_ALLOWED_ORIGINS), metavar="URL",
-                        help="another origin allowed to open the WebSocket (repeatable; '*' allows any)")
+                        help=_("another origin allowed to open the WebSocket (repeatable; '*' allows any)"))
     parser.add_argument("--web-host-name", action="append", default=list(const.WEB_ALLOWED_HOSTS), metavar="NAME",
-                        help="a DNS name browsers reach this server by, besides localhost and this machine's "
-                             "name (repeatable; '*' allows any): other names are refused")
+                        help=_("a DNS name browsers reach this server by, besides localhost and this machine's "
+                               "name (repeatable; '*' allows any): other names are refused"))
     parser.add_argument("--metrics-allow", metavar="LIST", default=",".join(const.METRICS_ALLOW),
-                        help="addresses and CIDR blocks, comma-separated, that may read /metrics on the web port "
-                             f"(default {','.join(const.METRICS_ALLOW)}); others get 403")
+                        help=_("addresses and CIDR blocks, comma-separated, that may read /metrics on the web port "
+                               "(default {addresses}); others get 403").format(addresses=",".join(const.METRICS_ALLOW)))
     parser.add_argument("--web-echo", action="store_true",
-                        help="serve a WebSocket echo at /echo, for conformance test suites")
+                        help=_("serve a WebSocket echo at /echo, for conformance test suites"))
     parser.add_argument("--data", metavar="DIR", default=const.DATA_DIR,
-                        help=f"folder of the database: accounts, queued messages, history (default {const.DATA_DIR})")
+                        help=_("folder of the database: accounts, queued messages, history (default {folder})").format(
+                            folder=const.DATA_DIR))
     parser.add_argument("--memory", action="store_true",
-                        help="keep everything in memory instead: nothing survives a restart")
+                        help=_("keep everything in memory instead: nothing survives a restart"))
     parser.add_argument("--cluster", metavar="URL", default=const.CLUSTER_URL,
-                        help="keep everything in the Redis at URL instead (redis://[:password@]host:port/db), "
-                             "shared by every node of a cluster; run Redis with --appendonly yes "
-                             "--appendfsync always")
+                        help=_("keep everything in the Redis at URL instead (redis://[:password@]host:port/db), "
+                               "shared by every node of a cluster; run Redis with --appendonly yes "
+                               "--appendfsync always"))
     parser.add_argument("--tls-cert", metavar="PEM", default=const.TLS_CERT,
-                        help="certificate chain file: turns TLS on (with --tls-key)")
-    parser.add_argument("--tls-key", metavar="PEM", default=const.TLS_KEY, help="private key file for --tls-cert")
+                        help=_("certificate chain file: turns TLS on (with --tls-key)"))
+    parser.add_argument("--tls-key", metavar="PEM", default=const.TLS_KEY,
+                        help=_("private key file for --tls-cert"))
     parser.add_argument("--require-accounts", action="store_true", default=const.REQUIRE_ACCOUNTS,
-                        help="admit registered names only (no guests)")
+                        help=_("admit registered names only (no guests)"))
     parser.add_argument("--max-connections-per-address", type=int, metavar="N",
                         default=const.MAX_CONNECTIONS_PER_ADDRESS,
-                        help=f"connections one IP address may hold (default {const.MAX_CONNECTIONS_PER_ADDRESS})")
+                        help=_("connections one IP address may hold (default {n})").format(
+                            n=const.MAX_CONNECTIONS_PER_ADDRESS))
     parser.add_argument("--rate-per-address", type=float, metavar="N", default=const.RATE_PER_ADDRESS,
-                        help=f"requests per second from one IP address (default {const.RATE_PER_ADDRESS:g})")
+                        help=_("requests per second from one IP address (default {n})").format(
+                            n=f"{const.RATE_PER_ADDRESS:g}"))
     parser.add_argument("--rate-per-connection", type=float, metavar="N", default=const.RATE_PER_CONNECTION,
-                        help=f"requests per second from one connection (default {const.RATE_PER_CONNECTION:g})")
+                        help=_("requests per second from one connection (default {n})").format(
+                            n=f"{const.RATE_PER_CONNECTION:g}"))
     parser.add_argument("--lang", metavar="LANG",
-                        help=f"language of the console: {', '.join(i18n.available())} (default: from LANGUAGE, "
-                             f"LC_ALL, LC_MESSAGES or LANG, else {const.LANGUAGE_DEFAULT}); the log stays English")
+                        help=_("language of the console and of this help: {languages} (default: from LANGUAGE, "
+                               "LC_ALL, LC_MESSAGES or LANG, else {default}); the log stays English").format(
+                            languages=", ".join(i18n.available()), default=const.LANGUAGE_DEFAULT))
     parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="start N nodes of the cluster on these ports (SO_REUSEPORT), each its own process, "
-                             "so that all cores are used; needs --cluster")
+                        help=_("start N nodes of the cluster on these ports (SO_REUSEPORT), each its own process, "
+                               "so that all cores are used; needs --cluster"))
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for each worker
     noise = parser.add_mutually_exclusive_group()
-    noise.add_argument("--verbose", "-v", action="store_true", help="log every frame-level detail")
-    noise.add_argument("--quiet", "-q", action="store_true", help="log only warnings and errors")
+    noise.add_argument("--verbose", "-v", action="store_true", help=_("log every frame-level detail"))
+    noise.add_argument("--quiet", "-q", action="store_true", help=_("log only warnings and errors"))
     args = parser.parse_args(argv)
+    try:  # first, so that the errors below are said in it
+        args.lang = i18n.use(i18n.choose(args.lang))
+    except ValueError as exc:
+        parser.error(str(exc))
     if bool(args.tls_cert) != bool(args.tls_key):
-        parser.error("--tls-cert and --tls-key go together")
+        parser.error(_("--tls-cert and --tls-key go together"))
     if args.cluster:
         if args.memory:
-            parser.error("--memory and --cluster exclude each other: a cluster keeps everything in Redis")
+            parser.error(_("--memory and --cluster exclude each other: a cluster keeps everything in Redis"))
         try:
             parse_url(args.cluster)
         except ValueError as exc:
-            parser.error(f"--cluster: {exc}")
+            parser.error(_("--cluster: {error}").format(error=exc))
     if args.workers < 1:
-        parser.error(f"--workers is a number of nodes, at least 1, not {args.workers}")
+        parser.error(_("--workers is a number of nodes, at least 1, not {n}").format(n=args.workers))
     if args.workers > 1 and not args.cluster:
-        parser.error("--workers N starts N nodes of one cluster: it needs --cluster redis://HOST:PORT/DB "
-                     "(or CLUSTER_URL in const.py)")
-    try:
-        args.lang = i18n.choose(args.lang)
-    except ValueError as exc:
-        parser.error(str(exc))
+        parser.error(_("--workers N starts N nodes of one cluster: it needs --cluster redis://HOST:PORT/DB "
+                       "(or CLUSTER_URL in const.py)"))
     args.metrics_allow = tuple(entry.strip() for entry in args.metrics_allow.split(",") if entry.strip())
     try:
         parse_allow_list(args.metrics_allow)
     except ValueError as exc:
-        parser.error(f"--metrics-allow: {exc}")
+        parser.error(_("--metrics-allow: {error}").format(error=exc))
     return args
 
 

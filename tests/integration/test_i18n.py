@@ -492,3 +492,31 @@ def test_the_clients_help_and_usage_errors_speak_portuguese() -> None:
                          env=client_env(), text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT)
     assert bad.returncode == 2
     assert bad.stderr.endswith("chatclient.py: erro: argumento --port: não é um número de porta: 'abc'\n")
+
+
+@pytest.mark.parametrize("how", ["LANG", "--lang"])
+def test_the_servers_help_and_usage_errors_speak_portuguese(how: str) -> None:
+    """`chatserver.py --help` and its usage errors were English whatever the language,
+    although its console spoke it; the log stays English."""
+    env = client_env(LANG="pt_BR.UTF-8") if how == "LANG" else client_env()
+    lang = ["--lang", "pt_BR"] if how == "--lang" else []
+    shown = subprocess.run([sys.executable, "chatserver.py", "--help", *lang], cwd=ROOT, env=env, text=True,
+                           encoding="utf-8", capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("uso: chatserver.py")
+    for words in ("opções:", "mostra esta ajuda e sai", "Servidor de chat: cadastro de usuários",
+                  "porta TCP (padrão 5000; 0 escolhe uma livre)", "idioma do console e desta ajuda: en, pt_BR",
+                  "o log fica em inglês"):
+        assert words in " ".join(shown.stdout.split()), words
+    for args, error in ((["--port", "70000"], "argumento --port: uma porta vai de 0 a 65535, não 70000"),
+                        (["--workers", "0"], "--workers é um número de nós, pelo menos 1, não 0"),
+                        (["--memory", "--cluster", "redis://x"],
+                         "--memory e --cluster se excluem: um cluster guarda tudo no Redis")):
+        bad = subprocess.run([sys.executable, "chatserver.py", *args, *lang], cwd=ROOT, env=env, text=True,
+                             encoding="utf-8", capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        assert bad.returncode == 2, bad.stderr
+        assert bad.stderr.endswith(f"chatserver.py: erro: {error}\n"), bad.stderr
+    english = subprocess.run([sys.executable, "chatserver.py", "--help", "--lang", "en"], cwd=ROOT, env=env,
+                             text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT,
+                             stdin=subprocess.DEVNULL)
+    assert english.stdout.startswith("usage: chatserver.py") and "the log stays English" in english.stdout
