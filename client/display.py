@@ -96,14 +96,24 @@ def left_why(reason: str) -> str:
     return f" ({reason_words(reason)})" if reason else ""
 
 
+def sanitize_lines(text: object) -> str:
+    """``text`` made safe to show with its line breaks kept: every line sanitised (control
+    and format characters shown as escapes), joined by "\\n" (a "\\r\\n" becomes one). For
+    shells that show a message on several lines; a one-line shell sanitises the whole."""
+    if not isinstance(text, str):
+        return sanitize(text)
+    return "\n".join(sanitize(line) for line in text.replace("\r\n", "\n").split("\n"))
+
+
 def shown_text(text: str, edited: bool = False, deleted: bool = False, deleted_by: str | None = None) -> str:
     """A message's text as every client shows it: with its "edited" mark, or that it was
-    deleted (by ``deleted_by``, when someone other than its sender did it); sanitised."""
+    deleted (by ``deleted_by``, when someone other than its sender did it); sanitised line
+    by line, its line breaks kept (:func:`sanitize_lines`)."""
     if deleted:
         if deleted_by is not None:
             return _("(this message was deleted by {name})").format(name=sanitize(deleted_by))
         return _("(this message was deleted)")
-    return sanitize(text) + "  " + _("(edited)") if edited else sanitize(text)
+    return sanitize_lines(text) + "  " + _("(edited)") if edited else sanitize_lines(text)
 
 
 def preview(text: object, limit: int = 60) -> str:

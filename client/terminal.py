@@ -301,8 +301,10 @@ def format_lookup(result: LookupResult) -> str:
     return f"* {name}: {sanitize(result.status)}"
 
 
-def format_history(peer: str, entries: list[HistoryEntry], me: str) -> list[str]:
-    """The answer to /history: a heading, then one line per message, oldest first."""
+def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation: str | None = None) -> list[str]:
+    """The answer to /history: a heading, then one entry per message, oldest first. A text
+    of several lines is one line with its breaks escaped (``\\n``, a pipe's one line per
+    entry), or, given ``continuation`` (the screen's indent), its later lines under it."""
     if not entries:
         return [_("* no messages with {name}").format(name=sanitize(peer))]
     mine, theirs = canonical(me), canonical(peer)
@@ -314,6 +316,7 @@ def format_history(peer: str, entries: list[HistoryEntry], me: str) -> list[str]
         sender = _("you") if canonical(entry.sender) == mine else sanitize(entry.sender)
         to = _("you") if canonical(entry.to) == mine else sanitize(entry.to)
         text = shown_text(entry.text, entry.edited, entry.deleted)
+        text = text.replace("\n", "\\n") if continuation is None else text.replace("\n", "\n" + continuation)
         # A room post's state is always "accepted" (a room has no delivery to tell of).
         state = "" if entry.state == ROOM_POST_STATE else f" ({describe_state(entry.state)})"
         lines.append(f"  [{format_when(entry.sent_at)}] {sender} → {to}: {text}{state}")
@@ -350,6 +353,12 @@ def _describe_default_room_change(event: RoomEdited | RoomDeleted) -> str:
     return _("(room) ✗ {name} deleted message {id}").format(name=sanitize(event.sender), id=event.msg_id)
 
 
+def describe_carbon(event: Carbon, text: str) -> str:
+    """The line of a message another session of ours sent, ``text`` its text as shown."""
+    return _("[{clock}] you (elsewhere) → {name}: {text} ({state})").format(
+        clock=format_clock(event.sent_at), name=sanitize(event.to), text=text, state=describe_state(event.state))
+
+
 def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = None) -> str | None:
     """The output line for an event the client library handed on (None: nothing to show).
 
@@ -359,9 +368,7 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     the caller (they end the session).
     """
     if isinstance(event, Carbon):  # sent by another session of ours
-        return _("[{clock}] you (elsewhere) → {name}: {text} ({state})").format(
-            clock=format_clock(event.sent_at), name=sanitize(event.to), text=sanitize(event.text),
-            state=describe_state(event.state))
+        return describe_carbon(event, sanitize(event.text))
     if isinstance(event, Delivered) and carbons and event.msg_id in carbons:
         copy = carbons[event.msg_id]
         return _("✓ delivered to {name}: {text}").format(name=sanitize(copy.to), text=preview(copy.text))
@@ -577,8 +584,8 @@ def describe_on_screen(event: Event, me: str, style: Style, clock: str,
     """The interactive screen's line for ``event`` (None: nothing to show): messages with
     their own time, names in their colours, texts on indented lines; every other event as
     :func:`describe_event` says it (``carbons`` as there), stamped with ``clock`` (now)."""
-    if isinstance(event, Carbon):  # its own time is in the line already
-        return describe_event(event, me)
+    if isinstance(event, Carbon):  # its own time is in the line already; its lines under it
+        return describe_carbon(event, indent_text(event.text, INDENT))
     if isinstance(event, DirectMessage):
         name = style.name(sanitize(event.sender), event.sender)
         return stamp(format_clock(event.sent_at), _("{name} → you: {text}").format(
@@ -900,7 +907,8 @@ class TerminalUI:
                     return
                 with self._print_lock:
                     self._names.known(command.peer)
-                self._emit_block(format_history(command.peer, entries, self._me))
+                under = " " * (INDENT + 4) if self._interactive else None  # below the entry's "  ["
+                self._emit_block(format_history(command.peer, entries, self._me, under))
             finally:
                 with self._print_lock:
                     held, self._after_history, self._history_of = self._after_history, [], None

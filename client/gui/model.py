@@ -84,7 +84,8 @@ from i18n import N_, _, ngettext
 from registry import canonical
 
 from ..core import is_default_room
-from ..display import describe_room_notice, describe_skipped, explain_error, left_why, sanitize, shown_text
+from ..display import (describe_room_notice, describe_skipped, explain_error, left_why, sanitize, sanitize_lines,
+                       shown_text)
 from ..outgoing import MessageUpdate
 
 ROOM = "#room"
@@ -132,9 +133,7 @@ def key_of(name: str) -> str:
 def clean_text(text: object) -> str:
     """Message text made safe for a text widget: every line sanitised (control and
     format characters shown as escapes), the line breaks the sender typed kept."""
-    if not isinstance(text, str):
-        return sanitize(text)
-    return "\n".join(sanitize(line) for line in text.replace("\r\n", "\n").split("\n"))
+    return sanitize_lines(text)
 
 
 def state_label(state: str | None, error: tuple[str, str] | None = None, to: str | None = None) -> str:

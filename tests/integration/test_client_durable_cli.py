@@ -258,6 +258,14 @@ def test_history_lines_are_sanitised() -> None:
 
 
 
+def test_a_text_of_several_lines_is_escaped_in_a_pipe_and_indented_on_the_screen() -> None:
+    entries = [HistoryEntry(1, "Ana", "Bob", "oi João\nsou a Conceição", 0.0, "delivered", edited=True)]
+    assert format_history("Ana", entries, "bob")[1].endswith("] Ana → you: oi João\\nsou a Conceição  (edited) "
+                                                              "(delivered)")
+    lines = format_history("Ana", entries, "bob", continuation=" " * 12)
+    assert lines[1].endswith("] Ana → you: oi João\n            sou a Conceição  (edited) (delivered)")
+
+
 def test_history_lines_say_edited_and_deleted() -> None:
     """The README's promise for /history: "the history shows 'edited' or 'deleted'"; a
     deleted message was an empty "delivered" line."""
