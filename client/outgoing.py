@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from protocol import Event
 
@@ -58,9 +58,9 @@ class Failure(tuple):
         return self
 
     @classmethod
-    def of(cls, reply: Event) -> Failure:
+    def of(cls, reply: Any) -> Failure:
         """The failure an ``error`` from the server (an ErrorReply) says."""
-        return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason)  # type: ignore[attr-defined]
+        return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason)
 
     @property
     def code(self) -> str:

@@ -84,7 +84,9 @@ from i18n import N_, _, ngettext
 from registry import canonical
 
 from ..core import is_default_room
-from ..display import describe_room_notice, describe_skipped, explain_error, explain_refusal, left_why, sanitize, shown_text
+from ..display import (
+    describe_room_notice, describe_skipped, explain_error, explain_refusal, left_why, sanitize, shown_text,
+)
 from ..outgoing import MessageUpdate
 
 ROOM = "#room"

@@ -206,7 +206,8 @@ def test_a_ban_is_said_with_its_reason_and_an_invites_refusal_in_the_servers_wor
     from i18n import use
     try:
         use("pt_BR")
-        assert explain_error("banned", "x", room="#redes", reason="spam") == "você está banido(a) de #redes: spam (banned)"
+        assert explain_error("banned", "x", room="#redes", reason="spam") == \
+            "você está banido(a) de #redes: spam (banned)"
         assert explain_error("banned", "x", room="#redes") == "você está banido(a) de #redes (banned)"
     finally:
         use("en")

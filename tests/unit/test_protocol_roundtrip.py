@@ -33,7 +33,8 @@ EXTRA = [
     # A refusal of one's own standing in a room: its room, the time left, the ban's reason.
     ErrorReply("muted", "you are muted in #redes for 290 s more", "r7", 290.0, room_name="#redes"),
     ErrorReply("muted", "you are muted in #lobby until a moderator unmutes you", "r8", room_name="#lobby"),
-    ErrorReply("banned", "you are banned from #Conceição: spam 🌍", "j1", room_name="#Conceição", reason="spam 🌍"),
+    ErrorReply("banned", "you are banned from #Conceição: spam 🌍", "j1", room_name="#Conceição",
+               reason="spam 🌍"),
     RoomRead("#redes", 90),  # the client's form of a read in a room
     RoomRead("#redes", marks=()),  # nobody else has read
     Hello("login-2", "zoë", const.PROTOCOL_VERSION, "pässwörd 🌍", True),
@@ -80,8 +81,8 @@ def test_a_refusal_of_ones_standing_in_a_room_has_its_facts_on_the_wire():
     A version 1 session gets them too (a muted ``say``): unknown keys are ignored."""
     muted = ErrorReply("muted", "you are muted in #redes for 290 s more", "4", 290.0, room_name="#redes")
     banned = ErrorReply("banned", "you are banned from #redes: spam", "5", room_name="#redes", reason="spam")
-    assert codec.to_dict(muted) == {"type": "error", "code": "muted", "message": "you are muted in #redes for 290 s more",
-                                    "id": "4", "retry_after": 290.0, "room": "#redes"}
+    assert codec.to_dict(muted) == {"type": "error", "code": "muted", "id": "4", "retry_after": 290.0,
+                                    "message": "you are muted in #redes for 290 s more", "room": "#redes"}
     assert codec.to_dict(banned) == {"type": "error", "code": "banned", "message": "you are banned from #redes: spam",
                                      "id": "5", "room": "#redes", "reason": "spam"}
     for version in (1, const.PROTOCOL_VERSION):
