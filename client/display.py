@@ -180,6 +180,12 @@ ERROR_TEXTS = {
     # {like}: the name it looks like (the error's "like").
     "confusable_name": N_("the name {name} looks too much like {like}, the name of someone else here: "
                           "choose another name"),
+    # One's own standing in a room: {name} is the room the error names (its "room"; a
+    # say's is the default room). {when}: "try again in …" from the time left of a timed
+    # mute (the error's "retry_after"), else WHEN_UNTIMED's words.
+    "muted": N_("you are muted in {name}: {when}"),
+    # {why}: ": " and the ban's reason (the error's "reason"), or nothing for a ban without one.
+    "banned": N_("you are banned from {name}{why}"),
 }
 # Codes whose sentence is about a named recipient (or room) only: without the name, the
 # server's words.
@@ -187,28 +193,51 @@ NEEDS_NAME = frozenset({"unknown_recipient", "name_taken", "auth_required", "not
                         "room_exists", "invite_only", "confusable_name"})
 # Codes whose sentence names what the name looks like: without it, the server's words.
 NEEDS_LIKE = frozenset({"confusable_name"})
+# Codes whose sentence is about the asker's own standing in the room the error names (its
+# "room", PROTOCOL.md "error"): without it, the server's words. That is true of both uses
+# of banned (the invite of a banned person has no room: it is not the asker who is
+# banned), and of an older server's muted, whose lack of retry_after says nothing.
+NEEDS_ROOM = frozenset({"muted", "banned"})
+# {when} without retry_after, for codes whose wait has no end but someone's act: not
+# "try again later".
+WHEN_UNTIMED = {"muted": N_("until a moderator unmutes you")}
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
-                  like: str | None = None) -> str:
+                  like: str | None = None, room: str | None = None, reason: str | None = None) -> str:
     """One line for the user saying why a request failed, ending with ``(code)``.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
     (or says when to try again, from ``retry_after``); others show the server's own
     message (English: the server does not know the reader's language). The code stays as
     it is on the wire. Everything that came from the network is sanitised. This table is
-    the one place where clients turn an error code into words.
+    the one place where clients turn an error code into words. ``like``, ``room`` and
+    ``reason`` are the error's fields of those names (PROTOCOL.md, "error").
     """
     template = ERROR_TEXTS.get(code)
-    if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like):
+    if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
+            or (code in NEEDS_ROOM and not room):
         text = sanitize(message) or _("no explanation given")
     else:
+        untimed = WHEN_UNTIMED.get(code)
         when = _("try again in {delay}").format(delay=format_delay(retry_after)) if retry_after is not None \
-            else _("try again later")
-        text = _(template).format(name=sanitize(to) if to else _("the recipient"), when=when,
+            else _(untimed) if untimed else _("try again later")
+        name = room if code in NEEDS_ROOM else to
+        text = _(template).format(name=sanitize(name) if name else _("the recipient"), when=when,
                                   limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}",
-                                  like=sanitize(like) if like else "")
+                                  like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "")
     return f"{text} ({sanitize(code)})"
+
+
+def explain_refusal(refusal, to: str | None = None) -> str:
+    """:func:`explain_error` for ``refusal``: an error from the server (an ErrorReply, a
+    RequestFailed) or a failed message's ``error`` (the pair ``(code, message)``, or a
+    Failure), with its other fields (``retry_after``, ``like``, ``room``, ``reason``) when
+    it has them. ``to``: the recipient or room the request named."""
+    code, message = refusal[:2] if isinstance(refusal, tuple) else (refusal.code, refusal.message)
+    room = getattr(refusal, "room", None) or getattr(refusal, "room_name", None)
+    return explain_error(code, message, to, getattr(refusal, "retry_after", None), getattr(refusal, "like", None),
+                         room, getattr(refusal, "reason", None))
 
 
 

@@ -176,6 +176,7 @@ from .display import (
     describe_room_notice,
     describe_skipped,
     explain_error,
+    explain_refusal,
     format_clock,
     format_when,
     left_why,
@@ -235,6 +236,12 @@ def still_on_its_way(message: OutgoingMessage, state: str, error: tuple[str, str
         and error is not None and error[0] == LocalError.CONNECTION_LOST
 
 
+def failure_words(message: OutgoingMessage, error: tuple[str, str] | None) -> str:
+    """Why ``message`` failed, from ``error`` (its ``error``: a Failure with the refusal's
+    facts, when the server refused it), naming whom or where it went to."""
+    return explain_refusal(error or ("unknown", ""), message.addressee)
+
+
 def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str] | None) -> str | None:
     """The status line for ``message`` having reached ``state`` (None: nothing to show)."""
     room = message.to is None
@@ -243,9 +250,8 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     if message.room is not None:
         return describe_room_status(message, state, error)
     if still_on_its_way(message, state, error):
-        code, reason = error or ("unknown", "")
         return _("… not yet delivered to {name}: {text} — {why}").format(
-            name=name, text=text, why=explain_error(code, reason, message.addressee))
+            name=name, text=text, why=failure_words(message, error))
     if state == SENT:
         line = _("✓ sent to the room: {text}") if room else _("✓ sent to {name}: {text}")
     elif state == QUEUED:
@@ -253,9 +259,8 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     elif state == DELIVERED:
         line = _("✓ delivered to the room: {text}") if room else _("✓ delivered to {name}: {text}")
     elif state == FAILED:
-        code, reason = error or ("unknown", "")
         line = _("✗ not sent to the room: {text} — {why}") if room else _("✗ not delivered to {name}: {text} — {why}")
-        return line.format(name=name, text=text, why=explain_error(code, reason, message.addressee))
+        return line.format(name=name, text=text, why=failure_words(message, error))
     else:
         return None
     return line.format(name=name, text=text)
@@ -267,9 +272,8 @@ def describe_room_status(message: OutgoingMessage, state: str, error: tuple[str,
     if state == SENT:
         return _("✓ sent to {room}: {text}").format(room=room, text=text)
     if state == FAILED:
-        code, reason = error or ("unknown", "")
         return _("✗ not sent to {room}: {text} — {why}").format(room=room, text=text,
-                                                                why=explain_error(code, reason, message.addressee))
+                                                                why=failure_words(message, error))
     return None
 
 
@@ -453,8 +457,7 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     if isinstance(event, LookupResult):
         return format_lookup(event)
     if isinstance(event, ErrorReply):
-        return _("! server error: {why}").format(
-            why=explain_error(event.code, event.message, retry_after=event.retry_after))
+        return _("! server error: {why}").format(why=explain_refusal(event))
     if isinstance(event, FrameRejected):
         return _("! ignored a malformed frame from the server: {why}").format(
             why=explain_error(event.code, event.message))
@@ -553,10 +556,9 @@ def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] |
             name=sanitize(message.to)))
     if state == DELIVERED:
         return style.dim("✓✓")
-    code, reason = error or ("unknown", "")
     if still_on_its_way(message, state, error):
-        return style.dim("… " + explain_error(code, reason, message.addressee))
-    return style.alert("✗ " + explain_error(code, reason, message.addressee))
+        return style.dim("… " + failure_words(message, error))
+    return style.alert("✗ " + failure_words(message, error))
 
 
 def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, str] | None, style: Style,
@@ -573,8 +575,7 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
         line, name = _("{mark} to {name}: {text}"), sanitize(message.room)
     line = line.format(mark=mark, name=name, text=text)
     if failed:  # the reason after the text, so that the line still starts with what it is about
-        code, reason = error or ("unknown", "")
-        why = "— " + explain_error(code, reason, message.addressee)
+        why = "— " + failure_words(message, error)
         line += " " + (style.dim(why) if still_on_its_way(message, state, error) else style.alert(why))
     return stamp(clock, line, style)
 
@@ -1040,7 +1041,7 @@ class TerminalUI:
     def _failure(exc: ClientError, about: str | None = None) -> str:
         """Why a request failed; ``about``: the recipient or room the request named."""
         if isinstance(exc, RequestFailed):
-            return explain_error(exc.code, exc.message, about, retry_after=exc.retry_after)
+            return explain_refusal(exc, about)
         return sanitize(str(exc))
 
     def _set_blocked(self, command: SetBlocked) -> None:

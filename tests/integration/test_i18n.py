@@ -137,6 +137,11 @@ def test_the_page_explains_errors_with_the_clients_table_translated() -> None:
     assert portuguese["needs_name"] == ["auth_required", "confusable_name", "invite_only", "name_taken", "no_such_room",
                                         "not_member", "room_exists", "unknown_recipient"]
     assert portuguese["needs_like"] == ["confusable_name"]
+    # A muted or banned refusal is the page's own only with the error's room (PROTOCOL.md,
+    # "error"); a mute with no end is not "try again later".
+    assert portuguese["needs_room"] == ["banned", "muted"]
+    assert portuguese["errors"]["muted"] == "você está silenciado(a) em {name}: {when}"
+    assert portuguese["when_untimed"] == {"muted": "até que um moderador deixe de silenciar você"}
 
 
 def test_the_page_takes_the_login_field_of_each_refusal_from_the_clients_one_table() -> None:
