@@ -215,6 +215,11 @@ NOT_TEXT = N_("line {number} is not valid {encoding}; not sent")
 
 # Copies of messages sent by our other sessions remembered for their outcome's line.
 _CARBONS_KEPT = 1000
+# How many messages' current texts the terminal keeps (TerminalUI._texts), the oldest
+# forgotten first: what an edit or delete told later is compared with.
+_TEXTS_KEPT = 1000
+# What _texts holds for a deleted message.
+_DELETED = None
 # Rooms' last posts per sender kept for /delete NAME (issue 13); the oldest go first.
 _POSTS_KEPT = 1000
 
@@ -242,11 +247,13 @@ def failure_words(message: OutgoingMessage, error: tuple[str, str] | None) -> st
     return explain_refusal(error or ("unknown", ""), message.addressee)
 
 
-def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str] | None) -> str | None:
-    """The status line for ``message`` having reached ``state`` (None: nothing to show)."""
+def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str] | None,
+                    now: str | None = None) -> str | None:
+    """The status line for ``message`` having reached ``state`` (None: nothing to show);
+    ``now``: its text as it reads now, when edited or deleted since it was sent."""
     room = message.to is None
     name = "" if room else sanitize(message.to)
-    text = preview(message.text)
+    text = preview(message.text if now is None else now)
     if message.room is not None:
         return describe_room_status(message, state, error)
     if still_on_its_way(message, state, error):
@@ -361,6 +368,14 @@ def describe_carbon(event: Carbon, text: str) -> str:
     """The line of a message another session of ours sent, ``text`` its text as shown."""
     return _("[{clock}] you (elsewhere) → {name}: {text} ({state})").format(
         clock=format_clock(event.sent_at), name=sanitize(event.to), text=text, state=describe_state(event.state))
+
+
+def describe_post_from_elsewhere(event: RoomMessage | RoomPost, text: str) -> str:
+    """A room post of ours that another session made (this one showed none of it), without
+    its time; ``text`` its text as shown."""
+    if isinstance(event, RoomMessage) or is_default_room(event.room_name):
+        return _("(room) you (elsewhere): {text}").format(text=text)
+    return _("({room}) you (elsewhere): {text}").format(room=sanitize(event.room_name), text=text)
 
 
 def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = None) -> str | None:
@@ -562,10 +577,11 @@ def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] |
 
 
 def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, str] | None, style: Style,
-                       clock: str) -> str:
+                       clock: str, now: str | None = None) -> str:
     """A short line saying a message's new state when its own line is no longer the
-    last one (so it cannot be rewritten): the mark, then who and the start of the text."""
-    text = preview(" ".join(message.text.split()), 30)
+    last one (so it cannot be rewritten): the mark, then who and the start of the text
+    (``now``: as it reads now, when edited or deleted since it was sent)."""
+    text = preview(" ".join((message.text if now is None else now).split()), 30)
     failed = state == FAILED
     mark = (style.dim("…") if still_on_its_way(message, state, error) else style.alert("✗")) if failed \
         else describe_mark(message, state, error, style)
@@ -702,6 +718,15 @@ class TerminalUI:
                                  **{"reconnect_on_goodbye": True, **client_options})
         self._me = name
         self._carbons: dict[int, Carbon] = {}
+        # msg_id -> the text of a direct message or post as this screen last showed it
+        # (_DELETED: deleted), ours included: a change already shown is not said again (the
+        # server tells a recipient the changes it has not confirmed at each login, after
+        # messages that carry the new text already), and a later line about one of ours
+        # says what it reads now, not what was first sent.
+        self._texts: dict[int, str | None] = {}
+        # The msg_ids of the messages this session sent (as a set, oldest first): a room
+        # post of ours not among them was made on another device, and is shown as such.
+        self._sent_here: dict[int, None] = {}
         self._typing_shown: dict[str, float] = {}  # sender key -> when its last "typing" came  # msg_id -> copy of what another session sent
         # For /edit and /delete (issue 13): our last message to each target (its key; ""
         # for the default room), and the last post of each (room key, sender key) seen,
@@ -974,6 +999,7 @@ class TerminalUI:
         except ClientError as exc:
             self._emit(_("! /{command} failed: {why}").format(command=command_names(word)[0], why=self._failure(exc)))
             return
+        self._keep_text(msg_id, command.text if isinstance(command, EditLast) else _DELETED)
         self._emit((_("* message {id} edited") if word == "edit" else _("* message {id} deleted")).format(id=msg_id))
 
     # --- Rooms ------------------------------------------------------------------------------
@@ -1170,7 +1196,8 @@ class TerminalUI:
                 line = describe_own(message, update.state, update.error, self._style)
                 self._print_locked(line, redraw=True, replace=message, key=message)
             else:
-                line = describe_follow_up(message, update.state, update.error, self._style, format_clock(time.time()))
+                line = describe_follow_up(message, update.state, update.error, self._style, format_clock(time.time()),
+                                          self._text_now(message))
                 self._print_locked(line, redraw=True)
 
     def _prompt_drawn(self) -> None:
@@ -1287,9 +1314,21 @@ class TerminalUI:
                 self._carbons[event.msg_id] = event
                 if len(self._carbons) > _CARBONS_KEPT:
                     del self._carbons[next(iter(self._carbons))]
+            if not self._text_is_news(event):
+                return
             self._remember(event)
-            if not self._interactive:
-                line = describe_event(event, self._me, self._carbons)
+            if isinstance(event, (RoomMessage, RoomPost)) and self._posted_elsewhere(event):
+                if self._interactive:
+                    line = stamp(format_clock(event.sent_at), describe_post_from_elsewhere(
+                        event, indent_text(event.text, INDENT)), self._style)
+                    with self._print_lock:
+                        self._print_locked(line, redraw=True)
+                else:
+                    self._emit(f"[{format_clock(event.sent_at)}] "
+                               + describe_post_from_elsewhere(event, sanitize(event.text)))
+            elif not self._interactive:
+                line = describe_status(event.message, event.state, event.error, self._text_now(event.message)) \
+                    if isinstance(event, MessageUpdate) else describe_event(event, self._me, self._carbons)
                 if line is not None:
                     self._emit(line)
             elif isinstance(event, MessageUpdate):
@@ -1311,6 +1350,63 @@ class TerminalUI:
                 self._mark_read(event)
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
+
+    def _keep_text(self, msg_id: int, text: str | None) -> None:
+        """Message ``msg_id`` reads ``text`` now (_DELETED: deleted); the oldest kept go."""
+        with self._print_lock:
+            self._texts.pop(msg_id, None)
+            self._texts[msg_id] = text
+            if len(self._texts) > _TEXTS_KEPT:
+                del self._texts[next(iter(self._texts))]
+
+    def _text_is_news(self, event: Event) -> bool:
+        """Note the text ``event`` shows; False for an edit or delete that leaves a message as
+        this screen shows it already (at login the server tells the changes a recipient has
+        not confirmed after the messages, which carry the latest text already: "✎ Ana
+        edited message 2" came right under message 2 with that text)."""
+        if isinstance(event, (DirectMessage, Carbon, RoomMessage, RoomPost)):
+            self._keep_text(event.msg_id, event.text)
+            return True
+        if isinstance(event, MessageUpdate):
+            if event.message.msg_id is not None:
+                with self._print_lock:
+                    if event.message.msg_id not in self._texts:
+                        self._texts[event.message.msg_id] = event.message.text
+                    self._sent_here.pop(event.message.msg_id, None)
+                    self._sent_here[event.message.msg_id] = None
+                    if len(self._sent_here) > _TEXTS_KEPT:
+                        del self._sent_here[next(iter(self._sent_here))]
+            return True
+        if isinstance(event, (Edited, RoomEdited)):
+            text = event.text
+        elif isinstance(event, (Deleted, RoomDeleted)):
+            text = _DELETED
+        else:
+            return True
+        with self._print_lock:
+            if event.msg_id in self._texts and self._texts[event.msg_id] == text:
+                return False
+        self._keep_text(event.msg_id, text)
+        return True
+
+    def _posted_elsewhere(self, event: RoomMessage | RoomPost) -> bool:
+        """Whether ``event`` is a post of ours that another session made: this one showed
+        its own when the server accepted them (the accepted comes before the post)."""
+        if canonical(event.sender) != canonical(self._me):
+            return False
+        with self._print_lock:
+            return event.msg_id not in self._sent_here
+
+    def _text_now(self, message: OutgoingMessage) -> str | None:
+        """What our ``message`` reads now, if an edit or delete changed it since it was sent
+        (here or on another device); None: as sent."""
+        with self._print_lock:
+            if message.msg_id is None or message.msg_id not in self._texts:
+                return None
+            text = self._texts[message.msg_id]
+        if text is _DELETED:
+            return shown_text("", deleted=True)
+        return None if text == message.text else text
 
     def _held_for_history(self, event: Read) -> bool:
         """Keep ``event`` for later if it is the read mark of the peer whose /history page

@@ -539,3 +539,61 @@ def test_a_rooms_read_count_is_said_only_when_it_grows() -> None:
         ui._room_read(RoomRead("#redes", marks=marks))
     assert out.getvalue().splitlines() == ["✓✓ your last post in #redes (message 10) was read by 2",
                                            "✓✓ your last post in #redes (message 10) was read by 3"]
+
+
+# --- Changes told after the messages, and what our messages read now --------------------------
+
+
+def test_a_change_the_screen_shows_already_is_not_said_again_and_outcomes_name_the_text_as_it_reads_now(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    """Bob offline; Alice sends two, edits the first, deletes the second. At his login the
+    server sends the messages with their latest text, then the changes Bob has not
+    confirmed: the terminal said "✎ Alice edited message N: fixed" right under the message
+    that read "fixed" already. Alice's "delivered" lines named the text first sent: the
+    one she had edited, and the one she had deleted."""
+    start(clients, server.port, "Bob").close()
+    alice = LiveTerminal(server.port, "Alice")
+    try:
+        alice.type("/to Bob")
+        alice.type("first try")
+        alice.out.wait_for(lambda line: line.startswith("✓ queued for Bob: first try"))
+        alice.type("/edit fixed")
+        alice.out.wait_for(lambda line: re.fullmatch(r"\* message \d+ edited", line) is not None)
+        alice.type("oops")
+        alice.out.wait_for(lambda line: line.startswith("✓ queued for Bob: oops"))
+        alice.type("/delete")
+        alice.out.wait_for(lambda line: re.fullmatch(r"\* message \d+ deleted", line) is not None)
+        bob = LiveTerminal(server.port, "Bob")
+        try:
+            bob.out.wait_for(lambda line: line.endswith("Alice → you: fixed"))
+            bob.out.wait_for(lambda line: line.startswith("✗ Alice deleted message"))
+            bob.type("/who")  # a round trip: every change the server sends came before its answer
+            bob.out.wait_for(lambda line: line.startswith("* online"))
+            assert not [line for line in bob.out.lines if line.startswith("✎")], bob.out.lines
+        finally:
+            assert bob.end() == ExitCode.OK
+        alice.out.wait_for(lambda line: line == "✓ delivered to Bob: fixed")
+        alice.out.wait_for(lambda line: line == "✓ delivered to Bob: (this message was deleted)")
+        assert not [line for line in alice.out.lines if "delivered to Bob: first try" in line
+                    or "delivered to Bob: oops" in line], alice.out.lines
+    finally:
+        assert alice.end() == ExitCode.OK
+
+
+def test_a_room_post_of_ours_from_another_device_is_shown_as_ours(server: ServerThread,
+                                                                   clients: list[ChatClient]) -> None:
+    """The terminal hid every post of ours, taking it for its own echo: one sent from the
+    page or the window was never shown here."""
+    elsewhere = start(clients, server.port, "Alice", password="correct horse", register=True)
+    terminal = LiveTerminal(server.port, "Alice", password="correct horse")
+    try:
+        terminal.out.wait_for(lambda line: line.startswith("* connected"))
+        terminal.type("from the terminal")
+        terminal.out.wait_for(lambda line: line == "✓ sent to the room: from the terminal")
+        assert elsewhere.send_room("from the page").wait("sent", WAIT)
+        terminal.out.wait_for(lambda line: line.endswith("(room) you (elsewhere): from the page"))
+        terminal.type("/who")
+        terminal.out.wait_for(lambda line: line.startswith("* online"))
+        assert not [line for line in terminal.out.lines if "elsewhere): from the terminal" in line]
+    finally:
+        assert terminal.end() == ExitCode.OK
