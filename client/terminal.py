@@ -353,6 +353,21 @@ def describe_reconnecting(event: Reconnecting) -> str:
         delay=f"{event.delay:.1f}", attempt=event.attempt, why=why)
 
 
+def _describe_own_change_elsewhere(event: Edited | Deleted | RoomEdited | RoomDeleted) -> str:
+    """The line for an edit or delete of ours made on another device (the server tells the
+    session that made it nothing but its ``ok``)."""
+    room = getattr(event, "room_name", None)
+    if isinstance(event, (Edited, RoomEdited)):
+        if room is None:
+            return _("✎ you (elsewhere) edited message {id}: {text}").format(id=event.msg_id,
+                                                                          text=sanitize(event.text))
+        return _("✎ you (elsewhere) edited message {id} in {room}: {text}").format(
+            id=event.msg_id, room=sanitize(room), text=sanitize(event.text))
+    if room is None:
+        return _("✗ you (elsewhere) deleted message {id}").format(id=event.msg_id)
+    return _("✗ you (elsewhere) deleted message {id} in {room}").format(id=event.msg_id, room=sanitize(room))
+
+
 def _describe_default_room_change(event: RoomEdited | RoomDeleted) -> str:
     """The line for an edit or delete of a default room message (a ``(room)`` line)."""
     if isinstance(event, RoomEdited):
@@ -401,6 +416,9 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return _("✓✓ read by {name} (up to message {id})").format(name=sanitize(event.sender), id=event.msg_id)
     if isinstance(event, Typing):
         return None if event.sender is None else _("… {name} is typing").format(name=sanitize(event.sender))
+    if isinstance(event, (Edited, Deleted, RoomEdited, RoomDeleted)) and canonical(event.sender) == canonical(me) \
+            and getattr(event, "by", None) is None:
+        return _describe_own_change_elsewhere(event)  # this session is not told its own
     if isinstance(event, Edited):
         return _("✎ {name} edited message {id}: {text}").format(name=sanitize(event.sender), id=event.msg_id,
                                                               text=sanitize(event.text))
