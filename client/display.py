@@ -171,6 +171,7 @@ ERROR_TEXTS = {
     "server_full": N_("the server has no room for another user now; {when}"),
     "unsupported_version": N_("the server does not speak this client's protocol version"),
     "message_too_large": N_("the text is longer than {limit} characters"),
+    "weak_password": N_("a password needs at least {n} characters"),
     "too_late": N_("a message can be edited or deleted only within {minutes} minutes of sending it"),
     # Rooms: {name} is the room the request named.
     "not_member": N_("you are not in {name}: join it first"),
@@ -225,6 +226,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         name = room if code in NEEDS_ROOM else to
         text = _(template).format(name=sanitize(name) if name else _("the recipient"), when=when,
                                   limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}",
+                                  n=const.MIN_PASSWORD_LENGTH,
                                   like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "")
     return f"{text} ({sanitize(code)})"
 

@@ -499,6 +499,15 @@ def test_the_clients_help_and_usage_errors_speak_portuguese() -> None:
     assert bad.stderr.endswith("chatclient.py: erro: argumento --port: não é um número de porta: 'abc'\n")
 
 
+def test_an_unreadable_password_file_is_an_error_in_portuguese(tmp_path) -> None:
+    """The line began "error: " in a Portuguese session, its prefix written in English."""
+    shown = subprocess.run([sys.executable, "chatclient.py", "Maria", "--password-file", str(tmp_path / "nada"),
+                            "--send", "Ana", "oi"], cwd=ROOT, env=client_env(LANG="pt_BR.UTF-8"), text=True,
+                           encoding="utf-8", capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert shown.returncode == 2
+    assert shown.stderr.startswith("erro: não foi possível ler o arquivo de senha "), shown.stderr
+
+
 @pytest.mark.parametrize("how", ["LANG", "--lang"])
 def test_the_servers_help_and_usage_errors_speak_portuguese(how: str) -> None:
     """`chatserver.py --help` and its usage errors were English whatever the language,

@@ -164,6 +164,19 @@ def test_a_rooms_refusals_are_sentences_of_the_clients_about_the_room_named() ->
 
 
 
+def test_a_weak_password_is_said_in_the_clients_words() -> None:
+    """"a password needs at least 8 characters" was the server's English in a Portuguese
+    session (`CHAT_PASSWORD=curta chatclient.py Maria --register`, and the page)."""
+    assert explain_error("weak_password", "server words") == "a password needs at least 8 characters (weak_password)"
+    from i18n import use
+    try:
+        use("pt_BR")
+        assert explain_error("weak_password", "server words") == \
+            "a senha precisa ter pelo menos 8 caracteres (weak_password)"
+    finally:
+        use("en")
+
+
 def test_a_look_alike_is_said_with_the_name_it_looks_like_else_in_the_servers_words() -> None:
     assert explain_error("confusable_name", "server words", "Joao", like="João") == \
         "the name Joao looks too much like João, the name of someone else here: choose another name (confusable_name)"
