@@ -1476,7 +1476,9 @@ class TerminalUI:
             shown = self._read_by_shown.get(room, (last, 0))
             # Only a count that grows: the marks come again after a reconnection, and a
             # server restarted in memory mode has lost them ("was read by 0" under ✓✓).
-            if shown[0] == last and count <= shown[1]:
+            # Nor a count of none: a new post that nobody has read is no news (it said
+            # "was read by 0" for a post made while the others were away).
+            if count == 0 or shown[0] == last and count <= shown[1]:
                 return
             self._read_by_shown[room] = (last, count)
         line = _("✓✓ your last post in {room} (message {id}) was read by {n}").format(

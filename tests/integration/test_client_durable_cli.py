@@ -539,6 +539,11 @@ def test_a_rooms_read_count_is_said_only_when_it_grows() -> None:
         ui._room_read(RoomRead("#redes", marks=marks))
     assert out.getvalue().splitlines() == ["✓✓ your last post in #redes (message 10) was read by 2",
                                            "✓✓ your last post in #redes (message 10) was read by 3"]
+    # A new post, read by nobody yet (the others were away): nothing to say until one reads it.
+    ui._last_posts[("#redes", "alice")] = 14
+    for marks in [(12, 11, 10), (14, 11)]:
+        ui._room_read(RoomRead("#redes", marks=marks))
+    assert out.getvalue().splitlines()[2:] == ["✓✓ your last post in #redes (message 14) was read by 1"]
 
 
 # --- Changes told after the messages, and what our messages read now --------------------------
