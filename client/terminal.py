@@ -218,6 +218,10 @@ _CARBONS_KEPT = 1000
 # How many messages' current texts the terminal keeps (TerminalUI._texts), the oldest
 # forgotten first: what an edit or delete told later is compared with.
 _TEXTS_KEPT = 1000
+# After a reconnection (TerminalUI._catch_up): the conversations asked for what another
+# session got or sent meanwhile, the most recent ones, and how many messages of each.
+_CATCH_UP_PEERS = 20
+_CATCH_UP_PAGE = 50
 # What _texts holds for a deleted message.
 _DELETED = None
 # Rooms' last posts per sender kept for /delete NAME (issue 13); the oldest go first.
@@ -745,6 +749,13 @@ class TerminalUI:
         # The msg_ids of the messages this session sent (as a set, oldest first): a room
         # post of ours not among them was made on another device, and is shown as such.
         self._sent_here: dict[int, None] = {}
+        # The people we have had direct messages with here, most recent last: key -> name
+        # as shown. After a reconnection their conversations are asked for what another
+        # session of ours got or sent meanwhile (_catch_up).
+        self._peers: dict[str, str] = {}
+        # _on_event runs on the receiver thread, and on the catch-up's for what it found:
+        # one at a time.
+        self._event_lock = threading.RLock()
         self._typing_shown: dict[str, float] = {}  # sender key -> when its last "typing" came  # msg_id -> copy of what another session sent
         # For /edit and /delete (issue 13): our last message to each target (its key; ""
         # for the default room), and the last post of each (room key, sender key) seen,
@@ -1296,6 +1307,10 @@ class TerminalUI:
     # --- Events, on the receiver thread ---------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
+        with self._event_lock:
+            self._handle_event(event)
+
+    def _handle_event(self, event: Event) -> None:
         if isinstance(event, ConnectionClosed):
             self._connection_closed()
         elif isinstance(event, Goodbye):
@@ -1305,6 +1320,9 @@ class TerminalUI:
                 return
             if isinstance(event, Reconnected):
                 self._goodbye = None  # that goodbye was survived: a later end is another story
+                threading.Thread(target=self._catch_up, name="catch-up", daemon=True).start()
+            if isinstance(event, (DirectMessage, Carbon, MessageUpdate)):
+                self._talked_with(event)
             if isinstance(event, DirectMessage):
                 self._watch(event.sender)
                 self._typing_shown.pop(canonical(event.sender), None)
@@ -1368,6 +1386,54 @@ class TerminalUI:
                 self._mark_read(event)
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
+
+    def _talked_with(self, event: DirectMessage | Carbon | MessageUpdate) -> None:
+        """Note the person of a direct message shown here (the most recent last)."""
+        if isinstance(event, DirectMessage):
+            name = event.sender
+        elif isinstance(event, Carbon):
+            name = event.to
+        elif event.message.to is not None and event.message.msg_id is not None:
+            name = event.message.to
+        else:
+            return
+        key = canonical(name)
+        with self._print_lock:
+            self._peers.pop(key, None)
+            self._peers[key] = name
+            if len(self._peers) > _CATCH_UP_PEERS:
+                del self._peers[next(iter(self._peers))]
+
+    def _catch_up(self) -> None:
+        """After a reconnection: what another session of ours got or sent while this one
+        was away, in the conversations had here. The server gives a direct message to the
+        sessions online when it comes; one that was reconnecting then never gets it, and
+        its copies of what the others sent neither (PROTOCOL.md, "sent": such a session
+        "finds the message in history"). Each conversation's last page is asked for, and
+        what this screen has not shown is shown, in order, as it would have been live."""
+        with self._print_lock:
+            peers = list(self._peers.values())
+        found: dict[int, HistoryEntry] = {}
+        for peer in reversed(peers):  # the most recent first: if time runs out, those matter most
+            try:
+                entries = self.client.history(peer, _CATCH_UP_PAGE, self._timeout)
+            except ClientError:
+                return  # gone again, or refused: the next reconnection tries again
+            for entry in entries:
+                found[entry.msg_id] = entry
+        mine = canonical(self._me)
+        for msg_id in sorted(found):
+            entry = found[msg_id]
+            with self._event_lock:
+                with self._print_lock:
+                    if msg_id in self._texts or msg_id in self._sent_here:
+                        continue  # shown (or sent) here already
+                text = shown_text(entry.text, entry.edited, entry.deleted) if entry.edited or entry.deleted \
+                    else entry.text
+                if canonical(entry.sender) == mine:
+                    self._handle_event(Carbon(msg_id, entry.to, text, entry.sent_at, entry.state))
+                else:
+                    self._handle_event(DirectMessage(msg_id, entry.sender, entry.to, text, entry.sent_at))
 
     def _keep_text(self, msg_id: int, text: str | None) -> None:
         """Message ``msg_id`` reads ``text`` now (_DELETED: deleted); the oldest kept go."""

@@ -602,3 +602,33 @@ def test_a_room_post_of_ours_from_another_device_is_shown_as_ours(server: Server
         assert not [line for line in terminal.out.lines if "elsewhere): from the terminal" in line]
     finally:
         assert terminal.end() == ExitCode.OK
+
+
+def test_after_a_reconnection_the_terminal_shows_what_another_session_got_and_sent_meanwhile(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    """João on the page and in the terminal; the terminal reconnecting while Ana wrote: the
+    page got her messages (its receipt made them delivered) and the terminal never showed
+    them, nor what the page sent meanwhile. It now asks its conversations' last pages."""
+    bob = start(clients, server.port, "Bob")
+    page = start(clients, server.port, "Alice", password="correct horse", register=True)
+    with FaultProxy(server.host, server.port) as proxy:
+        terminal = LiveTerminal(proxy.port, "Alice", password="correct horse", **FAST)
+        try:
+            terminal.out.wait_for(lambda line: line.startswith("* connected"))
+            assert bob.send_direct("Alice", "before").wait("delivered", WAIT)
+            terminal.out.wait_for(lambda line: line.endswith("Bob → you: before"))
+            proxy.refuse_new = True
+            proxy.cut("Alice")
+            terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
+                                  and "(attempt 2)" in line)
+            assert bob.send_direct("Alice", "while you were away").wait("delivered", WAIT)  # the page took it
+            assert page.send_direct("Bob", "from the page").wait("delivered", WAIT)
+            proxy.refuse_new = False
+            terminal.out.wait_for(lambda line: line == "! reconnected")
+            terminal.out.wait_for(lambda line: line.endswith("Bob → you: while you were away"))
+            terminal.out.wait_for(lambda line: line.endswith("you (elsewhere) → Bob: from the page (delivered)"))
+            terminal.type("/who")
+            terminal.out.wait_for(lambda line: line.startswith("* online"))
+            assert sum(line.endswith("Bob → you: before") for line in terminal.out.lines) == 1, terminal.out.lines
+        finally:
+            assert terminal.end() == ExitCode.OK
