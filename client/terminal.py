@@ -760,7 +760,7 @@ class TerminalUI:
         # For /edit and /delete (issue 13): our last message to each target (its key; ""
         # for the default room), and the last post of each (room key, sender key) seen,
         # the oldest forgotten first beyond _POSTS_KEPT.
-        self._own_last: dict[str, OutgoingMessage] = {}
+        self._own_last: dict[str, OutgoingMessage | Carbon | RoomMessage | RoomPost] = {}
         self._last_posts: dict[tuple[str, str], int] = {}
         # Read marks in rooms (issue 13): per room, how many had read our last post there
         # when we last said so (a line only when that grows).
@@ -1350,10 +1350,15 @@ class TerminalUI:
                 self._carbons[event.msg_id] = event
                 if len(self._carbons) > _CARBONS_KEPT:
                     del self._carbons[next(iter(self._carbons))]
+                with self._print_lock:  # /edit and /delete take the last of ours, wherever it was sent
+                    self._own_last[canonical(event.to)] = event
             if not self._text_is_news(event):
                 return
             self._remember(event)
             if isinstance(event, (RoomMessage, RoomPost)) and self._posted_elsewhere(event):
+                with self._print_lock:  # /edit and /delete take the last of ours, wherever it was sent
+                    self._own_last["" if isinstance(event, RoomMessage) or is_default_room(event.room_name)
+                                   else canonical(event.room_name)] = event
                 if self._interactive:
                     line = stamp(format_clock(event.sent_at), describe_post_from_elsewhere(
                         event, indent_text(event.text, INDENT)), self._style)

@@ -589,14 +589,25 @@ def test_a_room_post_of_ours_from_another_device_is_shown_as_ours(server: Server
                                                                    clients: list[ChatClient]) -> None:
     """The terminal hid every post of ours, taking it for its own echo: one sent from the
     page or the window was never shown here."""
+    start(clients, server.port, "Bob").close()
     elsewhere = start(clients, server.port, "Alice", password="correct horse", register=True)
     terminal = LiveTerminal(server.port, "Alice", password="correct horse")
     try:
         terminal.out.wait_for(lambda line: line.startswith("* connected"))
         terminal.type("from the terminal")
         terminal.out.wait_for(lambda line: line == "✓ sent to the room: from the terminal")
-        assert elsewhere.send_room("from the page").wait("sent", WAIT)
+        from_page = elsewhere.send_room("from the page")
+        assert from_page.wait("sent", WAIT)
         terminal.out.wait_for(lambda line: line.endswith("(room) you (elsewhere): from the page"))
+        # /edit takes our last message there, wherever it was sent ("you have sent no
+        # message there in this session" before).
+        terminal.type("/edit from the page, fixed")
+        terminal.out.wait_for(lambda line: line == f"* message {from_page.msg_id} edited")
+        assert elsewhere.send_direct("Bob", "to Bob from the page").wait("queued", WAIT)
+        terminal.out.wait_for(lambda line: "you (elsewhere) → Bob: to Bob from the page" in line)
+        terminal.type("/to Bob")
+        terminal.type("/delete")
+        terminal.out.wait_for(lambda line: re.fullmatch(r"\* message \d+ deleted", line) is not None)
         terminal.type("/who")
         terminal.out.wait_for(lambda line: line.startswith("* online"))
         assert not [line for line in terminal.out.lines if "elsewhere): from the terminal" in line]
