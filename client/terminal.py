@@ -215,6 +215,10 @@ NOT_TEXT = N_("line {number} is not valid {encoding}; not sent")
 
 # Copies of messages sent by our other sessions remembered for their outcome's line.
 _CARBONS_KEPT = 1000
+# The room commands that apply to the default room too (everyone is in it: nobody is
+# kicked, banned or invited there, nor leaves it: PROTOCOL.md, "The default room"), so
+# that without a room they act on it when plain lines go there.
+_DEFAULT_ROOM_ACTS = frozenset({"mute", "unmute", "topic", "members"})
 # How many messages' current texts the terminal keeps (TerminalUI._texts), the oldest
 # forgotten first: what an edit or delete told later is compared with.
 _TEXTS_KEPT = 1000
@@ -1041,6 +1045,8 @@ class TerminalUI:
         room = getattr(command, "room", None)
         if room is None and not isinstance(command, ShowRooms):
             room = self._target if is_room(self._target) else None
+            if room is None and word in _DEFAULT_ROOM_ACTS:
+                room = const.DEFAULT_ROOM  # plain lines go to the default room: these work there
             if room is None:
                 self._emit(_("! /{command}: plain lines go to the default room, which has no such thing; name a "
                              "room (/{command} #ROOM ...) or /{join} #ROOM first").format(command=command_names(word)[0],
