@@ -788,6 +788,7 @@ class ChatModel:
         if event.sender is None or key_of(event.sender) == key_of(self.me):
             key = key_of(event.peer)  # we read them on another device
             self._read_sent[key] = max(self._read_sent.get(key, 0), event.msg_id)
+            self._read_elsewhere(key, event.msg_id)
             return
         key = key_of(event.sender)
         self._read_by_peer[key] = max(self._read_by_peer.get(key, 0), event.msg_id)
@@ -800,6 +801,20 @@ class ChatModel:
                 line.read = True
                 if line.label != old_label:
                     self._changes.append(StateChanged(conversation.key, line, old_label))
+
+    def _read_elsewhere(self, key: str, msg_id: int) -> None:
+        """The user has seen ``key``'s messages up to ``msg_id`` on another device (the
+        server forwards their ``read``): those of the unread ones, the newest messages from
+        the peer, are not unread here any more; any newer one still is."""
+        contact = self.contacts.get(key)
+        conversation = self.conversations.get(key)
+        if contact is None or not contact.unread or conversation is None:
+            return
+        incoming = [line.msg_id for line in conversation.lines if line.kind == "in" and line.msg_id is not None]
+        left = sum(1 for each in incoming[-contact.unread:] if each > msg_id)
+        if left < contact.unread:
+            contact.unread = left
+            self._changes.append(ContactsChanged())
 
     def _changed(self, event: Edited | Deleted) -> None:
         """A message was edited or deleted by its sender (maybe by us, elsewhere)."""

@@ -68,8 +68,11 @@ class ConversationPane(ttk.Frame):
         for state in ("sending", "sent", "queued", "delivered", "failed"):
             self.text.tag_configure("state-" + state, foreground=COLORS[state], font=fonts["small"])
         self.text.mark_set("ins", "1.0")
-        # request_id -> (start mark, end mark) around the delivery state of our message.
-        self._labels: dict[str, tuple[str, str]] = {}
+        # id(line) -> (line, start mark, end mark) around the delivery state of each of our
+        # messages: by the line itself, not its request_id, since our messages sent from
+        # another device (carbons, history, room posts) have none and their state moves too.
+        # The line is held so that its id cannot be reused while the marks are.
+        self._labels: dict[int, tuple[Line, str, str]] = {}
         # The tag over each of our messages -> its line (the message menu finds it by a click).
         self._own: dict[str, Line] = {}
         self._follow = True
@@ -125,34 +128,33 @@ class ConversationPane(ttk.Frame):
                     ": " + first, body, newline + rest, body + ("cont",))
         if line.kind == "out" and line.state is not None:
             text.insert("ins", "   ", body)
-            if line.request_id is not None:
-                n = next(_marks)
-                start, stop = f"s{n}", f"e{n}"
-                # [start]label[stop]\n: start stays left of what is inserted at it, stop
-                # moves right of it, so set_state can delete and insert between them.
-                text.mark_set(start, "ins")
-                text.mark_gravity(start, "left")
-                text.insert("ins", line.label, ("state-" + line.state, "body"), "\n", ())
-                text.mark_set(stop, "ins - 1 chars")
-                text.mark_gravity(stop, "right")
-                self._labels[line.request_id] = (start, stop)
-                return
-            text.insert("ins", line.label, ("state-" + line.state, "body"))
+            n = next(_marks)
+            start, stop = f"s{n}", f"e{n}"
+            # [start]label[stop]\n: start stays left of what is inserted at it, stop
+            # moves right of it, so set_state can delete and insert between them.
+            text.mark_set(start, "ins")
+            text.mark_gravity(start, "left")
+            text.insert("ins", line.label, ("state-" + line.state, "body"), "\n", ())
+            text.mark_set(stop, "ins - 1 chars")
+            text.mark_gravity(stop, "right")
+            self._labels[id(line)] = (line, start, stop)
+            return
         text.insert("ins", "\n")
 
     def set_state(self, line: Line) -> None:
-        """Replace the delivery state shown for our message ``line``."""
-        marks = self._labels.get(line.request_id or "")
-        if marks is None:
+        """Replace the delivery state shown for our message ``line`` (any of ours drawn
+        with a state: sent here or from another device)."""
+        found = self._labels.get(id(line))
+        if found is None or found[0] is not line:
             return
-        start, stop = marks
+        _line, start, stop = found
         self.text.delete(start, stop)
         self.text.insert(start, line.label, ("state-" + (line.state or "sent"), "body"))
 
     def redraw(self, lines: list[Line]) -> None:
         """Draw every line again (a message was edited or deleted)."""
         self.text.delete("1.0", "end")
-        for marks in self._labels.values():
+        for _line, *marks in self._labels.values():
             self.text.mark_unset(*marks)
         self._labels.clear()
         if self._own:

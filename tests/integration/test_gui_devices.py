@@ -1,0 +1,79 @@
+"""The real window (Xvfb) when its user is also on another device: Bob registered, his
+window open, and a second session of his (a wire client with carbons, read and edits, as
+the terminal or the page is) sending and reading.
+
+- What the other device sends shows in the window as Bob's, and its state moves there as
+  it moves in the sending session: "✓ sent", then "✓✓ delivered", then "✓✓ read".
+- What the other device reads is not unread in the window any more.
+
+Driven as tests/integration/test_gui.py drives the window (its fixtures, its test hook).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import const
+from protocol import (
+    CARBONS, EDITS, READ, Accepted, Delivered, DirectMessage, Hello, Read, Receipt, RoomMessage, RoomNotice,
+    RoomPost, SendDirect, UserJoined, UserLeft, Welcome,
+)
+from test_gui import contact, display, open_gui, server  # noqa: F401  (fixtures)
+from wire import WireClient
+
+PASSWORD = "correct horse"
+NOTICES = (UserJoined, UserLeft, RoomMessage, RoomNotice, RoomPost)
+pytestmark = pytest.mark.timeout_seconds(120)
+
+
+def bob_on_two_devices(server, open_gui, monkeypatch, alice: WireClient, other: WireClient):  # noqa: F811
+    """Alice (read receipts) logs in; Bob registers on ``other`` (carbons, read, edits:
+    his "terminal"), then his window logs in with the same password. Returns the window."""
+    alice.send(Hello("h", "Alice", const.PROTOCOL_VERSION, None, False, None, (READ,)))
+    alice.expect(Welcome, skip=NOTICES)
+    other.send(Hello("h", "Bob", const.PROTOCOL_VERSION, PASSWORD, True, None, (CARBONS, READ, EDITS)))
+    other.expect(Welcome, skip=NOTICES)
+    monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
+    window = open_gui("Bob")
+    window.wait(lambda s: s["view"] == "chat" and s["state"] == "connected" and s["focus"] == "input",
+                "the chat view")
+    return window
+
+
+def pane(state, key: str) -> str:
+    return state["panes"].get(key, "")
+
+
+def test_what_another_device_sends_and_reads_shows_in_the_window(server, open_gui, monkeypatch,  # noqa: F811
+                                                                 tmp_path: Path) -> None:
+    with WireClient(server.host, server.port) as alice, WireClient(server.host, server.port) as other:
+        window = bob_on_two_devices(server, open_gui, monkeypatch, alice, other)
+        # Alice writes twice; Bob reads both on the other device: not unread in the window.
+        alice.send(SendDirect("a1", "Bob", "você vem amanhã?"))
+        alice.send(SendDirect("a2", "Bob", "a prova é sexta"))
+        window.wait(lambda s: contact(s, "alice") and contact(s, "alice")["unread"] == "2", "two unread")
+        dms = [other.expect(DirectMessage, skip=NOTICES + (Delivered,)) for _ in range(2)]
+        for dm in dms:
+            other.send(Receipt(dm.msg_id))
+        other.send(Read("Alice", dms[-1].msg_id))
+        window.wait(lambda s: contact(s, "alice")["unread"] == "" and "unread" not in contact(s, "alice")["tags"],
+                    "no unread count after the other device read them")
+
+        # The other device writes to Alice: the window shows it as Bob's, and its state
+        # follows the message's outcome and Alice's read as the sending session's does.
+        other.send(SendDirect("t1", "Alice", "Vou sim, até amanhã"))
+        other.expect(Accepted, skip=NOTICES)
+        window.wait(lambda s: "You: Vou sim, até amanhã   ✓ sent" in pane(s, "alice"), "our message, sent")
+        mine = alice.expect(DirectMessage, skip=NOTICES + (Accepted, Delivered, Read))
+        alice.send(Receipt(mine.msg_id))
+        window.wait(lambda s: "You: Vou sim, até amanhã   ✓✓ delivered" in pane(s, "alice"), "✓✓ delivered")
+        alice.send(Read("Bob", mine.msg_id))
+        state = window.wait(lambda s: "You: Vou sim, até amanhã   ✓✓ read" in pane(s, "alice"), "✓✓ read")
+        assert contact(state, "alice")["unread"] == ""
+        shot = tmp_path / "gui-other-device.png"
+        window.cmd("key", sequence="<Control-Key-2>")  # Alice's conversation, for the picture
+        window.wait(lambda s: s["active"] == "alice", "Alice's conversation")
+        window.cmd("screenshot", path=str(shot))
+        print(f"\nscreenshot: {shot}")
