@@ -677,7 +677,7 @@ class ChatModel:
         if mine and event.msg_id in self._own_room_ids:
             self._own_room_ids.discard(event.msg_id)
             return  # the echo of a message already shown with its state
-        line = Line("in", event.sender, clean_text(event.text), event.sent_at, msg_id=event.msg_id)
+        line = self._room_line(event, mine)
         early = self._early_changes.pop(event.msg_id, None)  # a change that came first (in a cluster)
         if early is not None:
             self._change_line(line, early)
@@ -685,6 +685,15 @@ class ChatModel:
         if self.active != ROOM and not mine:
             self._room_unread += 1
             self._changes.append(ContactsChanged())
+
+    @staticmethod
+    def _room_line(event: RoomMessage | RoomPost, mine: bool) -> Line:
+        """The line of a room message: someone else's, or ours sent from another device
+        (the page, the terminal), which is ours like one sent here ("You", editable) with
+        the state a room message reaches, ``sent`` (the server took it; rooms have no
+        receipts), as in a room's history."""
+        return Line("out" if mine else "in", event.sender, clean_text(event.text), event.sent_at,
+                    msg_id=event.msg_id, state="sent" if mine else None)
 
     def _joined(self, name: str, at: float) -> None:
         if key_of(name) == key_of(self.me):
@@ -1229,13 +1238,14 @@ class ChatModel:
         conversation = self._room_conversation(event.room_name)
         if event.msg_id in conversation.msg_ids:
             return
-        line = Line("in", event.sender, clean_text(event.text), event.sent_at, msg_id=event.msg_id)
+        line = self._room_line(event, mine)
         early = self._early_changes.pop(event.msg_id, None)  # a change that came before the post
         if early is not None:
             self._change_line(line, early)
         if self.room_typing.get(key, {}).pop(key_of(event.sender), None) is not None:
             self._changes.append(TypingChanged())  # their post ends "typing"
         self._add(conversation, line)
+        self._count_readers(key, line)
         state = self.rooms.get(key)
         if state is not None and self.active != key and not mine:
             state.unread += 1

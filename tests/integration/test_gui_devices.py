@@ -5,6 +5,7 @@ the terminal or the page is) sending and reading.
 - What the other device sends shows in the window as Bob's, and its state moves there as
   it moves in the sending session: "✓ sent", then "✓✓ delivered", then "✓✓ read".
 - What the other device reads is not unread in the window any more.
+- Bob's room posts from the other device are "You" in the window, with their state.
 
 Driven as tests/integration/test_gui.py drives the window (its fixtures, its test hook).
 """
@@ -17,8 +18,8 @@ import pytest
 
 import const
 from protocol import (
-    CARBONS, EDITS, READ, Accepted, Delivered, DirectMessage, Hello, Read, Receipt, RoomMessage, RoomNotice,
-    RoomPost, SendDirect, UserJoined, UserLeft, Welcome,
+    CARBONS, EDITS, READ, Accepted, Delivered, DirectMessage, Hello, JoinRoom, Read, Receipt, RoomInfo,
+    RoomMessage, RoomNotice, RoomPost, SendDirect, SendRoom, SendToRoom, UserJoined, UserLeft, Welcome,
 )
 from test_gui import contact, display, open_gui, server  # noqa: F401  (fixtures)
 from wire import WireClient
@@ -75,5 +76,26 @@ def test_what_another_device_sends_and_reads_shows_in_the_window(server, open_gu
         shot = tmp_path / "gui-other-device.png"
         window.cmd("key", sequence="<Control-Key-2>")  # Alice's conversation, for the picture
         window.wait(lambda s: s["active"] == "alice", "Alice's conversation")
+        window.cmd("screenshot", path=str(shot))
+        print(f"\nscreenshot: {shot}")
+
+
+def test_our_room_posts_from_another_device_are_ours_in_the_window(server, open_gui, monkeypatch,  # noqa: F811
+                                                                   tmp_path: Path) -> None:
+    with WireClient(server.host, server.port) as alice, WireClient(server.host, server.port) as other:
+        window = bob_on_two_devices(server, open_gui, monkeypatch, alice, other)
+        other.send(SendRoom("r1", "bom dia a todos!!"))
+        other.expect(Accepted, skip=NOTICES)
+        other.send(JoinRoom("j1", "#calculo"))
+        other.expect(RoomInfo, skip=NOTICES)
+        other.send(SendToRoom("r2", "#calculo", "cheguei"))
+        other.expect(Accepted, skip=NOTICES)
+        alice.send(SendRoom("r3", "bom dia, Bob"))
+        state = window.wait(lambda s: "Alice: bom dia, Bob" in pane(s, "#room")
+                            and "##calculo" in s["rooms"] and "You: cheguei   ✓ sent" in pane(s, "##calculo"),
+                            "the posts in both rooms")
+        assert "You: bom dia a todos!!   ✓ sent" in pane(state, "#room")
+        assert "Bob: " not in pane(state, "#room") + pane(state, "##calculo")
+        shot = tmp_path / "gui-other-device-rooms.png"
         window.cmd("screenshot", path=str(shot))
         print(f"\nscreenshot: {shot}")

@@ -4,8 +4,9 @@
 
 from __future__ import annotations
 
-from client.gui.model import ChatModel, ContactsChanged, StateChanged
-from protocol import Carbon, Delivered, DirectMessage, ErrorReply, Presence, Queued, Read
+from client.gui.model import ROOM, ChatModel, ContactsChanged, StateChanged
+from protocol import Carbon, Delivered, DirectMessage, ErrorReply, Presence, Queued, Read, RoomInfo, RoomMessage, RoomPost
+from protocol import RoomRead
 
 T = 1_700_000_000.0
 
@@ -81,3 +82,27 @@ def test_a_read_by_the_peer_is_not_ours_and_leaves_the_unread_count() -> None:
     model.apply(DirectMessage(41, "Ana", "João", "oi", T))
     model.apply(Read("João", 41, "Ana"))  # Ana read João's messages: nothing of ours
     assert model.unread("ana") == 1
+
+
+# --- Our room posts sent from another device -------------------------------------------------
+
+
+def test_our_post_from_another_device_is_ours_in_the_default_room_and_in_a_named_room() -> None:
+    """The page posts in Everyone and in #calculo: the window shows them as ours ("You",
+    editable, ✓ sent: rooms have no receipts), not as someone else's; they count as no
+    unread; in a small room they show "read by N" as ours sent here do."""
+    model = model_of()
+    key = model.room_joined(RoomInfo("j", "#calculo", 2, False, "", "Ana"))
+    model.open("ana")
+    model.apply(RoomMessage(51, "João", "bom dia a todos!!", T))
+    model.apply(RoomPost(52, "João", "#calculo", "cheguei", T))
+    model.apply(RoomMessage(53, "Ana", "bom dia", T))
+    everyone = model.conversations[ROOM].lines
+    assert [(line.kind, line.label) for line in everyone] == [("out", "✓ sent"), ("in", "")]
+    [post] = model.conversations[key].lines
+    assert (post.kind, post.label) == ("out", "✓ sent")
+    assert model.unread(ROOM) == 1 and model.unread(key) == 0
+    assert model.editable(ROOM, now=T + 1) is everyone[0]
+    assert model.editable(key, now=T + 1) is post
+    model.apply(RoomRead("#calculo", marks=(52,)))
+    assert post.label == "✓ sent · read by 1"
