@@ -6,6 +6,8 @@ the terminal or the page is) sending and reading.
   it moves in the sending session: "✓ sent", then "✓✓ delivered", then "✓✓ read".
 - What the other device reads is not unread in the window any more.
 - Bob's room posts from the other device are "You" in the window, with their state.
+- While a message is edited, the input box's button says "Save", and an event that comes
+  meanwhile does not turn it back to "Send".
 
 Driven as tests/integration/test_gui.py drives the window (its fixtures, its test hook).
 """
@@ -99,3 +101,34 @@ def test_our_room_posts_from_another_device_are_ours_in_the_window(server, open_
         shot = tmp_path / "gui-other-device-rooms.png"
         window.cmd("screenshot", path=str(shot))
         print(f"\nscreenshot: {shot}")
+
+
+def test_the_button_says_save_while_a_message_is_edited(server, open_gui, monkeypatch) -> None:  # noqa: F811
+    with WireClient(server.host, server.port) as alice, WireClient(server.host, server.port) as other:
+        window = bob_on_two_devices(server, open_gui, monkeypatch, alice, other)
+        assert window.cmd("dump", panes=False)["send_button"] == "Send"
+        window.cmd("type", text="olá a todos")
+        window.wait(lambda s: "You: olá a todos   ✓ sent" in pane(s, "#room"), "our post")
+        window.cmd("key", sequence="<Control-e>")
+        state = window.wait(lambda s: s["input"] == "olá a todos", "our post in the input box", panes=False)
+        assert state["send_button"] == "Save"
+        assert state["recipient"] == "Editing your message: Enter saves, Esc cancels"
+        # Something happens meanwhile (Alice writes): the box still says what Enter does.
+        alice.send(SendRoom("a1", "oi"))
+        state = window.wait(lambda s: "Alice: oi" in pane(s, "#room"), "Alice's post")
+        assert (state["send_button"], state["recipient"]) == ("Save", "Editing your message: Enter saves, Esc cancels")
+        window.cmd("type", text="olá a todos!", clear=True)
+        state = window.wait(lambda s: "olá a todos!  (edited)" in pane(s, "#room"), "the edit saved")
+        assert (state["send_button"], state["recipient"]) == ("Send", "To everyone in the room")
+        # Esc cancels an edit, and so does opening another conversation: "Send" again.
+        window.cmd("key", sequence="<Control-e>")
+        window.wait(lambda s: s["send_button"] == "Save", "editing again", panes=False)
+        window.cmd("key", sequence="<Escape>")
+        state = window.wait(lambda s: s["send_button"] == "Send", "the edit cancelled", panes=False)
+        assert (state["input"], state["recipient"]) == ("", "To everyone in the room")
+        window.cmd("key", sequence="<Control-e>")
+        window.wait(lambda s: s["send_button"] == "Save", "editing again", panes=False)
+        window.cmd("key", sequence="<Control-Key-2>")
+        state = window.wait(lambda s: s["active"] == "alice", "Alice's conversation", panes=False)
+        assert (state["send_button"], state["input"]) == ("Send", "")
+        assert state["recipient"] == "To Alice"
