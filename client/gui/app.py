@@ -505,6 +505,8 @@ class ChatApp:
             pane.end()
         if contacts or touched:
             self.contacts.refresh(model)
+        else:
+            self.contacts.show_active(model)  # another conversation opened, nothing else changed
         if status or not self.status_var.get():
             self._show_status()
         self._update_header()

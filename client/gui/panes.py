@@ -240,6 +240,11 @@ class ContactList(ttk.Frame):
                 if self.tree.index(key) != index:
                     self.tree.move(key, "", index)
             self._shown[key] = row
+        self.show_active(model)
+
+    def show_active(self, model: ChatModel) -> None:
+        """Select the row of the conversation on screen (opened by a key, Ctrl+1…9 or
+        Ctrl+R, as well as by a click), so the list never marks another one."""
         if model.active in self._shown and self.tree.selection() != (model.active,):
             self.tree.selection_set(model.active)
             self.tree.focus(model.active)
@@ -248,7 +253,8 @@ class ContactList(ttk.Frame):
     def rows(self) -> list[dict[str, object]]:
         """What the list shows, top to bottom (for the test hook)."""
         return [{"key": key, "text": self.tree.item(key, "text"), "unread": self.tree.set(key, "unread"),
-                 "tags": list(self.tree.item(key, "tags")), "dot": self._shown[key][3]}
+                 "tags": list(self.tree.item(key, "tags")), "dot": self._shown[key][3],
+                 "selected": key in self.tree.selection()}
                 for key in self.tree.get_children()]
 
     def _selected(self, _event: object) -> None:

@@ -78,6 +78,14 @@ def test_what_another_device_sends_and_reads_shows_in_the_window(server, open_gu
         shot = tmp_path / "gui-other-device.png"
         window.cmd("key", sequence="<Control-Key-2>")  # Alice's conversation, for the picture
         window.wait(lambda s: s["active"] == "alice", "Alice's conversation")
+        # The list marks the conversation on screen, opened by a key as by a click (its
+        # first opening redraws the list anyway, with the history; the second does not).
+        window.cmd("key", sequence="<Control-Key-1>")
+        state = window.wait(lambda s: s["active"] == "#room", "Everyone")
+        assert [row["key"] for row in state["contacts"] if row["selected"]] == ["#room"]
+        window.cmd("key", sequence="<Control-Key-2>")
+        state = window.wait(lambda s: s["active"] == "alice", "Alice's conversation again")
+        assert [row["key"] for row in state["contacts"] if row["selected"]] == ["alice"]
         window.cmd("screenshot", path=str(shot))
         print(f"\nscreenshot: {shot}")
 
