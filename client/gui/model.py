@@ -34,6 +34,14 @@ the welcome; a read mark, typing, an edit or delete, a notice not about ourselve
 are in that room, so a room not listed yet is listed then, unread count and all, and a
 :class:`RoomInfoWanted` change asks for its topic and count.
 
+Other devices. The user may be logged in elsewhere too (the terminal, the page): a direct
+message sent there comes as a carbon (PROTOCOL.md, "`sent`") and is our line, whose state
+then moves with the ``delivered``, ``queued``, ``expired`` and ``read`` that follow under
+its msg_id, as the sending session's does; a room post whose sender is the user is our line
+too ("sent": rooms have no receipts); and our ``read`` forwarded from another session
+clears the unread count up to its msg_id (rooms' read marks are not forwarded to our other
+sessions, so a room read elsewhere stays unread here).
+
 Delivery states are the library's (``sending``, ``sent``, ``queued``, ``delivered``,
 ``failed``, and whatever it adds later): a :class:`~client.outgoing.MessageUpdate` is the
 authority and is applied as it comes. A raw ``Queued`` answer (from a library that does
