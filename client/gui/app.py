@@ -414,6 +414,8 @@ class ChatApp:
         if self.model is None:
             return
         if key != self.model.active or key not in self._panes:
+            if self._editing is not None and self._editing[0] != key:
+                self._stop_editing()  # Enter there would save this edit of a message here
             self.model.open(key)
             self._pane(key).tkraise()
         self._render()
@@ -423,7 +425,7 @@ class ChatApp:
         assert model is not None
         key = model.active
         self.title_var.set(model.title(key))
-        self.recipient_var.set(model.recipient(key))
+        self._show_compose()
         if model.presence(key) == UNKNOWN:
             self.subtitle_var.set("")  # while disconnected, what we knew of presence may be stale
         elif is_room_key(key):
@@ -504,6 +506,8 @@ class ChatApp:
             pane.end()
         if contacts or touched:
             self.contacts.refresh(model)
+        else:
+            self.contacts.show_active(model)  # another conversation opened, nothing else changed
         if status or not self.status_var.get():
             self._show_status()
         self._update_header()
@@ -692,11 +696,12 @@ class ChatApp:
         return self._edit(model.active, line)
 
     def _edit(self, key: str, line: Any) -> str:
-        """Our message ``line`` of conversation ``key`` into the input box; Enter saves."""
+        """Our message ``line`` of conversation ``key`` into the input box; Enter (or the
+        button, which says "Save" meanwhile) saves."""
         self._editing = (key, line)
         self.input.delete("1.0", "end")
         self.input.insert("1.0", line.text)
-        self.recipient_var.set(_("Editing your message: Enter saves, Esc cancels"))
+        self._show_compose()
         self.input.focus_set()
         return "break"
 
@@ -705,6 +710,18 @@ class ChatApp:
         self.input.delete("1.0", "end")
         self._update_header()
         return "break"
+
+    def _show_compose(self) -> None:
+        """The line above the input box and the button beside it say what Enter does now:
+        send to the open conversation, or save the message being edited. Called with every
+        redraw of the header, so that an event during an edit does not make them say
+        "Send" while Enter saves."""
+        if self._editing is not None:
+            self.recipient_var.set(_("Editing your message: Enter saves, Esc cancels"))
+            self.send_button.configure(text=_("Save"))
+        else:
+            self.recipient_var.set(self.model.recipient(self.model.active) if self.model is not None else "")
+            self.send_button.configure(text=_("Send"))
 
     def _delete_last(self, _event: object = None) -> str:
         """Ctrl+Delete: delete our last message of the open conversation."""

@@ -34,6 +34,14 @@ the welcome; a read mark, typing, an edit or delete, a notice not about ourselve
 are in that room, so a room not listed yet is listed then, unread count and all, and a
 :class:`RoomInfoWanted` change asks for its topic and count.
 
+Other devices. The user may be logged in elsewhere too (the terminal, the page): a direct
+message sent there comes as a carbon (PROTOCOL.md, "`sent`") and is our line, whose state
+then moves with the ``delivered``, ``queued``, ``expired`` and ``read`` that follow under
+its msg_id, as the sending session's does; a room post whose sender is the user is our line
+too ("sent": rooms have no receipts); and our ``read`` forwarded from another session
+clears the unread count up to its msg_id (rooms' read marks are not forwarded to our other
+sessions, so a room read elsewhere stays unread here).
+
 Delivery states are the library's (``sending``, ``sent``, ``queued``, ``delivered``,
 ``failed``, and whatever it adds later): a :class:`~client.outgoing.MessageUpdate` is the
 authority and is applied as it comes. A raw ``Queued`` answer (from a library that does
@@ -678,7 +686,7 @@ class ChatModel:
         if mine and event.msg_id in self._own_room_ids:
             self._own_room_ids.discard(event.msg_id)
             return  # the echo of a message already shown with its state
-        line = Line("in", event.sender, clean_text(event.text), event.sent_at, msg_id=event.msg_id)
+        line = self._room_line(event, mine)
         early = self._early_changes.pop(event.msg_id, None)  # a change that came first (in a cluster)
         if early is not None:
             self._change_line(line, early)
@@ -686,6 +694,15 @@ class ChatModel:
         if self.active != ROOM and not mine:
             self._room_unread += 1
             self._changes.append(ContactsChanged())
+
+    @staticmethod
+    def _room_line(event: RoomMessage | RoomPost, mine: bool) -> Line:
+        """The line of a room message: someone else's, or ours sent from another device
+        (the page, the terminal), which is ours like one sent here ("You", editable) with
+        the state a room message reaches, ``sent`` (the server took it; rooms have no
+        receipts), as in a room's history."""
+        return Line("out" if mine else "in", event.sender, clean_text(event.text), event.sent_at,
+                    msg_id=event.msg_id, state="sent" if mine else None)
 
     def _joined(self, name: str, at: float) -> None:
         if key_of(name) == key_of(self.me):
@@ -789,6 +806,7 @@ class ChatModel:
         if event.sender is None or key_of(event.sender) == key_of(self.me):
             key = key_of(event.peer)  # we read them on another device
             self._read_sent[key] = max(self._read_sent.get(key, 0), event.msg_id)
+            self._read_elsewhere(key, event.msg_id)
             return
         key = key_of(event.sender)
         self._read_by_peer[key] = max(self._read_by_peer.get(key, 0), event.msg_id)
@@ -801,6 +819,20 @@ class ChatModel:
                 line.read = True
                 if line.label != old_label:
                     self._changes.append(StateChanged(conversation.key, line, old_label))
+
+    def _read_elsewhere(self, key: str, msg_id: int) -> None:
+        """The user has seen ``key``'s messages up to ``msg_id`` on another device (the
+        server forwards their ``read``): those of the unread ones, the newest messages from
+        the peer, are not unread here any more; any newer one still is."""
+        contact = self.contacts.get(key)
+        conversation = self.conversations.get(key)
+        if contact is None or not contact.unread or conversation is None:
+            return
+        incoming = [line.msg_id for line in conversation.lines if line.kind == "in" and line.msg_id is not None]
+        left = sum(1 for each in incoming[-contact.unread:] if each > msg_id)
+        if left < contact.unread:
+            contact.unread = left
+            self._changes.append(ContactsChanged())
 
     def _changed(self, event: Edited | Deleted) -> None:
         """A message was edited or deleted by its sender (maybe by us, elsewhere)."""
@@ -1215,13 +1247,14 @@ class ChatModel:
         conversation = self._room_conversation(event.room_name)
         if event.msg_id in conversation.msg_ids:
             return
-        line = Line("in", event.sender, clean_text(event.text), event.sent_at, msg_id=event.msg_id)
+        line = self._room_line(event, mine)
         early = self._early_changes.pop(event.msg_id, None)  # a change that came before the post
         if early is not None:
             self._change_line(line, early)
         if self.room_typing.get(key, {}).pop(key_of(event.sender), None) is not None:
             self._changes.append(TypingChanged())  # their post ends "typing"
         self._add(conversation, line)
+        self._count_readers(key, line)
         state = self.rooms.get(key)
         if state is not None and self.active != key and not mine:
             state.unread += 1

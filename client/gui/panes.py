@@ -68,8 +68,11 @@ class ConversationPane(ttk.Frame):
         for state in ("sending", "sent", "queued", "delivered", "failed"):
             self.text.tag_configure("state-" + state, foreground=COLORS[state], font=fonts["small"])
         self.text.mark_set("ins", "1.0")
-        # request_id -> (start mark, end mark) around the delivery state of our message.
-        self._labels: dict[str, tuple[str, str]] = {}
+        # id(line) -> (line, start mark, end mark) around the delivery state of each of our
+        # messages: by the line itself, not its request_id, since our messages sent from
+        # another device (carbons, history, room posts) have none and their state moves too.
+        # The line is held so that its id cannot be reused while the marks are.
+        self._labels: dict[int, tuple[Line, str, str]] = {}
         # The tag over each of our messages -> its line (the message menu finds it by a click).
         self._own: dict[str, Line] = {}
         self._follow = True
@@ -125,34 +128,33 @@ class ConversationPane(ttk.Frame):
                     ": " + first, body, newline + rest, body + ("cont",))
         if line.kind == "out" and line.state is not None:
             text.insert("ins", "   ", body)
-            if line.request_id is not None:
-                n = next(_marks)
-                start, stop = f"s{n}", f"e{n}"
-                # [start]label[stop]\n: start stays left of what is inserted at it, stop
-                # moves right of it, so set_state can delete and insert between them.
-                text.mark_set(start, "ins")
-                text.mark_gravity(start, "left")
-                text.insert("ins", line.label, ("state-" + line.state, "body"), "\n", ())
-                text.mark_set(stop, "ins - 1 chars")
-                text.mark_gravity(stop, "right")
-                self._labels[line.request_id] = (start, stop)
-                return
-            text.insert("ins", line.label, ("state-" + line.state, "body"))
+            n = next(_marks)
+            start, stop = f"s{n}", f"e{n}"
+            # [start]label[stop]\n: start stays left of what is inserted at it, stop
+            # moves right of it, so set_state can delete and insert between them.
+            text.mark_set(start, "ins")
+            text.mark_gravity(start, "left")
+            text.insert("ins", line.label, ("state-" + line.state, "body"), "\n", ())
+            text.mark_set(stop, "ins - 1 chars")
+            text.mark_gravity(stop, "right")
+            self._labels[id(line)] = (line, start, stop)
+            return
         text.insert("ins", "\n")
 
     def set_state(self, line: Line) -> None:
-        """Replace the delivery state shown for our message ``line``."""
-        marks = self._labels.get(line.request_id or "")
-        if marks is None:
+        """Replace the delivery state shown for our message ``line`` (any of ours drawn
+        with a state: sent here or from another device)."""
+        found = self._labels.get(id(line))
+        if found is None or found[0] is not line:
             return
-        start, stop = marks
+        _line, start, stop = found
         self.text.delete(start, stop)
         self.text.insert(start, line.label, ("state-" + (line.state or "sent"), "body"))
 
     def redraw(self, lines: list[Line]) -> None:
         """Draw every line again (a message was edited or deleted)."""
         self.text.delete("1.0", "end")
-        for marks in self._labels.values():
+        for _line, *marks in self._labels.values():
             self.text.mark_unset(*marks)
         self._labels.clear()
         if self._own:
@@ -238,6 +240,11 @@ class ContactList(ttk.Frame):
                 if self.tree.index(key) != index:
                     self.tree.move(key, "", index)
             self._shown[key] = row
+        self.show_active(model)
+
+    def show_active(self, model: ChatModel) -> None:
+        """Select the row of the conversation on screen (opened by a key, Ctrl+1…9 or
+        Ctrl+R, as well as by a click), so the list never marks another one."""
         if model.active in self._shown and self.tree.selection() != (model.active,):
             self.tree.selection_set(model.active)
             self.tree.focus(model.active)
@@ -246,7 +253,8 @@ class ContactList(ttk.Frame):
     def rows(self) -> list[dict[str, object]]:
         """What the list shows, top to bottom (for the test hook)."""
         return [{"key": key, "text": self.tree.item(key, "text"), "unread": self.tree.set(key, "unread"),
-                 "tags": list(self.tree.item(key, "tags")), "dot": self._shown[key][3]}
+                 "tags": list(self.tree.item(key, "tags")), "dot": self._shown[key][3],
+                 "selected": key in self.tree.selection()}
                 for key in self.tree.get_children()]
 
     def _selected(self, _event: object) -> None:

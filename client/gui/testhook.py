@@ -5,8 +5,9 @@ object per line with one JSON object per line. Each command runs on the Tk threa
 the same :class:`~client.gui.bridge.TkBridge` as the chat events, so it sees the window
 exactly as the user does, and typing goes through the real bindings:
 
-- ``{"cmd": "dump"}``: view, title, alerts, contact rows, status bar, focus, input box,
-  pane texts (``"panes": false`` leaves them out; ``"panes": [keys]`` only those), states;
+- ``{"cmd": "dump"}``: view, title, alerts, contact rows, status bar, focus, input box
+  and its button's text, pane texts (``"panes": false`` leaves them out; ``"panes":
+  [keys]`` only those), states;
 - ``{"cmd": "type", "text": T}``: focus the input box, insert T, then generate a real
   ``<Return>`` key event on it (``"enter": false`` leaves it unsent; ``"clear": true``
   empties the box first);
@@ -159,6 +160,7 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
             "state": model.state,
             "contacts": app.contacts.rows(),
             "input": app.input.get("1.0", "end-1c"),
+            "send_button": str(app.send_button.cget("text")),
             "typing": app.typing_var.get(),
             "read_receipts": [app.receipts_var.get(), model.read_receipts],
             "lines": {key: len(c.lines) for key, c in model.conversations.items()},

@@ -147,7 +147,7 @@ def test_the_contact_list_speaks_to_screen_readers_in_the_pages_language(page: P
     labels = "[...document.querySelectorAll('#contact-list button.contact')].map(b => b.getAttribute('aria-label'))"
     page.wait_for("document.querySelector('button.contact[data-key=\"##redes-ção\"] .contact-presence')"
                   "?.textContent === '1 membro'")
-    assert page.js(labels) == ["Todos, Sala geral", "#redes-ção, 1 membro", "João, conectado"]
+    assert page.js(labels) == ["Todos, Sala geral", "#redes-ção, 1 membro", "João, online"]
     assert page.problems() == []
 
 

@@ -374,6 +374,27 @@ def test_why_someone_left_is_said_in_portuguese_in_the_window_and_the_terminal()
         i18n.use("en")
 
 
+def test_presence_is_said_in_portuguese_in_words_that_fit_anyone() -> None:
+    """"Ana está conectado" gave every user the masculine form: presence is said with the
+    loanwords the room notices use ("* Ana está online em #redes"), which have no gender.
+    The same entries serve the terminal and the web page."""
+    import i18n
+    from i18n import _
+
+    i18n.use("pt_BR")
+    try:
+        model, clock = clocked_model()
+        model.apply(dm(1, "Maria", "oi"))
+        model.apply(UserLeft("Maria", "quit", T))
+        model.apply(UserJoined("Maria", T))
+        assert [line.text for line in model.conversations["maria"].lines[-2:]] == [
+            "Maria se desconectou", "Maria está online"]
+        assert (_("online"), _("offline"), _("{name}  (offline)").format(name="Maria")) == (
+            "online", "offline", "Maria  (offline)")
+    finally:
+        i18n.use("en")
+
+
 def test_the_status_bar_speaks_portuguese() -> None:
     import i18n
     from client.events import Reconnected, Reconnecting

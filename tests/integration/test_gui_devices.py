@@ -1,0 +1,142 @@
+"""The real window (Xvfb) when its user is also on another device: Bob registered, his
+window open, and a second session of his (a wire client with carbons, read and edits, as
+the terminal or the page is) sending and reading.
+
+- What the other device sends shows in the window as Bob's, and its state moves there as
+  it moves in the sending session: "✓ sent", then "✓✓ delivered", then "✓✓ read".
+- What the other device reads is not unread in the window any more.
+- Bob's room posts from the other device are "You" in the window, with their state.
+- While a message is edited, the input box's button says "Save", and an event that comes
+  meanwhile does not turn it back to "Send".
+
+Driven as tests/integration/test_gui.py drives the window (its fixtures, its test hook).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import const
+from protocol import (
+    CARBONS, EDITS, READ, Accepted, Delivered, DirectMessage, Hello, JoinRoom, Read, Receipt, RoomInfo,
+    RoomMessage, RoomNotice, RoomPost, SendDirect, SendRoom, SendToRoom, UserJoined, UserLeft, Welcome,
+)
+from test_gui import contact, display, open_gui, server  # noqa: F401  (fixtures)
+from wire import WireClient
+
+PASSWORD = "correct horse"
+NOTICES = (UserJoined, UserLeft, RoomMessage, RoomNotice, RoomPost)
+pytestmark = pytest.mark.timeout_seconds(120)
+
+
+def bob_on_two_devices(server, open_gui, monkeypatch, alice: WireClient, other: WireClient):  # noqa: F811
+    """Alice (read receipts) logs in; Bob registers on ``other`` (carbons, read, edits:
+    his "terminal"), then his window logs in with the same password. Returns the window."""
+    alice.send(Hello("h", "Alice", const.PROTOCOL_VERSION, None, False, None, (READ,)))
+    alice.expect(Welcome, skip=NOTICES)
+    other.send(Hello("h", "Bob", const.PROTOCOL_VERSION, PASSWORD, True, None, (CARBONS, READ, EDITS)))
+    other.expect(Welcome, skip=NOTICES)
+    monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
+    window = open_gui("Bob")
+    window.wait(lambda s: s["view"] == "chat" and s["state"] == "connected" and s["focus"] == "input",
+                "the chat view")
+    return window
+
+
+def pane(state, key: str) -> str:
+    return state["panes"].get(key, "")
+
+
+def test_what_another_device_sends_and_reads_shows_in_the_window(server, open_gui, monkeypatch,  # noqa: F811
+                                                                 tmp_path: Path) -> None:
+    with WireClient(server.host, server.port) as alice, WireClient(server.host, server.port) as other:
+        window = bob_on_two_devices(server, open_gui, monkeypatch, alice, other)
+        # Alice writes twice; Bob reads both on the other device: not unread in the window.
+        alice.send(SendDirect("a1", "Bob", "você vem amanhã?"))
+        alice.send(SendDirect("a2", "Bob", "a prova é sexta"))
+        window.wait(lambda s: contact(s, "alice") and contact(s, "alice")["unread"] == "2", "two unread")
+        dms = [other.expect(DirectMessage, skip=NOTICES + (Delivered,)) for _ in range(2)]
+        for dm in dms:
+            other.send(Receipt(dm.msg_id))
+        other.send(Read("Alice", dms[-1].msg_id))
+        window.wait(lambda s: contact(s, "alice")["unread"] == "" and "unread" not in contact(s, "alice")["tags"],
+                    "no unread count after the other device read them")
+
+        # The other device writes to Alice: the window shows it as Bob's, and its state
+        # follows the message's outcome and Alice's read as the sending session's does.
+        other.send(SendDirect("t1", "Alice", "Vou sim, até amanhã"))
+        other.expect(Accepted, skip=NOTICES)
+        window.wait(lambda s: "You: Vou sim, até amanhã   ✓ sent" in pane(s, "alice"), "our message, sent")
+        mine = alice.expect(DirectMessage, skip=NOTICES + (Accepted, Delivered, Read))
+        alice.send(Receipt(mine.msg_id))
+        window.wait(lambda s: "You: Vou sim, até amanhã   ✓✓ delivered" in pane(s, "alice"), "✓✓ delivered")
+        alice.send(Read("Bob", mine.msg_id))
+        state = window.wait(lambda s: "You: Vou sim, até amanhã   ✓✓ read" in pane(s, "alice"), "✓✓ read")
+        assert contact(state, "alice")["unread"] == ""
+        shot = tmp_path / "gui-other-device.png"
+        window.cmd("key", sequence="<Control-Key-2>")  # Alice's conversation, for the picture
+        window.wait(lambda s: s["active"] == "alice", "Alice's conversation")
+        # The list marks the conversation on screen, opened by a key as by a click (its
+        # first opening redraws the list anyway, with the history; the second does not).
+        window.cmd("key", sequence="<Control-Key-1>")
+        state = window.wait(lambda s: s["active"] == "#room", "Everyone")
+        assert [row["key"] for row in state["contacts"] if row["selected"]] == ["#room"]
+        window.cmd("key", sequence="<Control-Key-2>")
+        state = window.wait(lambda s: s["active"] == "alice", "Alice's conversation again")
+        assert [row["key"] for row in state["contacts"] if row["selected"]] == ["alice"]
+        window.cmd("screenshot", path=str(shot))
+        print(f"\nscreenshot: {shot}")
+
+
+def test_our_room_posts_from_another_device_are_ours_in_the_window(server, open_gui, monkeypatch,  # noqa: F811
+                                                                   tmp_path: Path) -> None:
+    with WireClient(server.host, server.port) as alice, WireClient(server.host, server.port) as other:
+        window = bob_on_two_devices(server, open_gui, monkeypatch, alice, other)
+        other.send(SendRoom("r1", "bom dia a todos!!"))
+        other.expect(Accepted, skip=NOTICES)
+        other.send(JoinRoom("j1", "#calculo"))
+        other.expect(RoomInfo, skip=NOTICES)
+        other.send(SendToRoom("r2", "#calculo", "cheguei"))
+        other.expect(Accepted, skip=NOTICES)
+        alice.send(SendRoom("r3", "bom dia, Bob"))
+        state = window.wait(lambda s: "Alice: bom dia, Bob" in pane(s, "#room")
+                            and "##calculo" in s["rooms"] and "You: cheguei   ✓ sent" in pane(s, "##calculo"),
+                            "the posts in both rooms")
+        assert "You: bom dia a todos!!   ✓ sent" in pane(state, "#room")
+        assert "Bob: " not in pane(state, "#room") + pane(state, "##calculo")
+        shot = tmp_path / "gui-other-device-rooms.png"
+        window.cmd("screenshot", path=str(shot))
+        print(f"\nscreenshot: {shot}")
+
+
+def test_the_button_says_save_while_a_message_is_edited(server, open_gui, monkeypatch) -> None:  # noqa: F811
+    with WireClient(server.host, server.port) as alice, WireClient(server.host, server.port) as other:
+        window = bob_on_two_devices(server, open_gui, monkeypatch, alice, other)
+        assert window.cmd("dump", panes=False)["send_button"] == "Send"
+        window.cmd("type", text="olá a todos")
+        window.wait(lambda s: "You: olá a todos   ✓ sent" in pane(s, "#room"), "our post")
+        window.cmd("key", sequence="<Control-e>")
+        state = window.wait(lambda s: s["input"] == "olá a todos", "our post in the input box", panes=False)
+        assert state["send_button"] == "Save"
+        assert state["recipient"] == "Editing your message: Enter saves, Esc cancels"
+        # Something happens meanwhile (Alice writes): the box still says what Enter does.
+        alice.send(SendRoom("a1", "oi"))
+        state = window.wait(lambda s: "Alice: oi" in pane(s, "#room"), "Alice's post")
+        assert (state["send_button"], state["recipient"]) == ("Save", "Editing your message: Enter saves, Esc cancels")
+        window.cmd("type", text="olá a todos!", clear=True)
+        state = window.wait(lambda s: "olá a todos!  (edited)" in pane(s, "#room"), "the edit saved")
+        assert (state["send_button"], state["recipient"]) == ("Send", "To everyone in the room")
+        # Esc cancels an edit, and so does opening another conversation: "Send" again.
+        window.cmd("key", sequence="<Control-e>")
+        window.wait(lambda s: s["send_button"] == "Save", "editing again", panes=False)
+        window.cmd("key", sequence="<Escape>")
+        state = window.wait(lambda s: s["send_button"] == "Send", "the edit cancelled", panes=False)
+        assert (state["input"], state["recipient"]) == ("", "To everyone in the room")
+        window.cmd("key", sequence="<Control-e>")
+        window.wait(lambda s: s["send_button"] == "Save", "editing again", panes=False)
+        window.cmd("key", sequence="<Control-Key-2>")
+        state = window.wait(lambda s: s["active"] == "alice", "Alice's conversation", panes=False)
+        assert (state["send_button"], state["input"]) == ("Send", "")
+        assert state["recipient"] == "To Alice"
