@@ -1221,6 +1221,7 @@ class TerminalUI:
     def _update_own(self, update: MessageUpdate) -> None:
         """Interactive: a message we sent changed state. Its line is rewritten if it is
         still the last one, else a short follow-up line says it."""
+        now = self._text_now(update.message)  # before the lock: it takes it
         with self._print_lock:
             message = update.message
             if message not in self._shown:
@@ -1232,7 +1233,7 @@ class TerminalUI:
                 self._print_locked(line, redraw=True, replace=message, key=message)
             else:
                 line = describe_follow_up(message, update.state, update.error, self._style, format_clock(time.time()),
-                                          self._text_now(message))
+                                          now)
                 self._print_locked(line, redraw=True)
 
     def _prompt_drawn(self) -> None:
