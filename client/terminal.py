@@ -215,10 +215,11 @@ NOT_TEXT = N_("line {number} is not valid {encoding}; not sent")
 
 # Copies of messages sent by our other sessions remembered for their outcome's line.
 _CARBONS_KEPT = 1000
-# The room commands that apply to the default room too (everyone is in it: nobody is
-# kicked, banned or invited there, nor leaves it: PROTOCOL.md, "The default room"), so
-# that without a room they act on it when plain lines go there.
-_DEFAULT_ROOM_ACTS = frozenset({"mute", "unmute", "topic", "members"})
+# The room commands that apply to the default room too, so that without a room they act
+# on it when plain lines go there: a mute (everyone is in it, so nobody is kicked, banned or
+# invited there, nor leaves it, and its members are who is online: PROTOCOL.md, "The
+# default room").
+_DEFAULT_ROOM_ACTS = frozenset({"mute", "unmute"})
 # How many messages' current texts the terminal keeps (TerminalUI._texts), the oldest
 # forgotten first: what an edit or delete told later is compared with.
 _TEXTS_KEPT = 1000
