@@ -1061,7 +1061,7 @@ class Relay:
     # --- The room -----------------------------------------------------------------------
 
     def _send_room(self, session: ClientSession, request: SendRoom) -> None:
-        if self.room_desk.say_refused(session, request.request_id):  # muted in the default room
+        if self.room_desk.say_refused(session, request.request_id, request.text):  # muted in the default room
             return
         message = mailbox.StoredMessage(0, session.name, session.key, None, None, request.text,
                                         time.time(), request.request_id, "room")

@@ -297,7 +297,9 @@ class RoomDesk:
         now = time.time()
         refusal = self.rooms.may_post(self.person(session), request.room_name, now)
         if refusal is not None:
-            self._refused(session, request.request_id, refusal)
+            default = self.rooms.get(request.room_name) is self.rooms.default
+            self._refused_post(session, request.request_id, None if default else room_key(request.room_name),
+                               request.text, refusal)
             return
         room = self.rooms.get(request.room_name)
         relay = self.relay
@@ -759,16 +761,36 @@ class RoomDesk:
             log.info("the console made %s a server administrator", name)
         return list(self.rooms.admins())
 
-    def say_refused(self, session: ClientSession, request_id: str) -> bool:
-        """True (and answered ``muted``) if ``session``'s user is muted in the default room:
-        the check the relay makes before a ``say``."""
+    def say_refused(self, session: ClientSession, request_id: str, text: str) -> bool:
+        """True (and answered ``muted``, or ``accepted`` if it is a resend of a ``say``
+        stored before the mute: :meth:`_refused_post`) if ``session``'s user is muted in
+        the default room: the check the relay makes before a ``say``."""
         if not self.rooms.default.muted:
             return False
         refusal = self.rooms.may_post(self.person(session), self.rooms.default.name, time.time())
         if refusal is None:
             return False
-        self._refused(session, request_id, refusal)
+        self._refused_post(session, request_id, None, text, refusal)
         return True
+
+    def _refused_post(self, session: ClientSession, request_id: str, recipient_key: str | None, text: str,
+                      refusal: Refused) -> None:
+        """Answer a post the rules refuse now (muted, kicked, banned, the room gone) with
+        ``refusal``, unless it is a resend of a post stored before that changed: that one
+        is answered as it was, ``accepted`` with its msg_id (PROTOCOL.md, exactly once: a
+        client resends after a lost connection). ``recipient_key``: the room's key, None
+        for the default room. Only a refused post costs this look-up; an allowed one goes
+        to the store, which recognises a resend as it stores. If the store cannot say,
+        ``unavailable``: the client tries again later, and no false answer is given."""
+        def found(stored: mailbox.StoredMessage | None) -> None:
+            if (stored is not None and stored.state == "room" and stored.recipient_key == recipient_key
+                    and stored.text == text):  # as mailbox.same_request, of a room post
+                session.send(Accepted(request_id, stored.msg_id))
+            else:
+                self._refused(session, request_id, refusal)
+
+        self.relay.store.sent_under(session.key, request_id, found,
+                                    self.relay._unavailable(session, request_id, "room_unavailable"))
 
     # --- Time ------------------------------------------------------------------------------
 
