@@ -168,6 +168,13 @@ DEFAULT_ROOM = "#lobby"
 MAX_ROOMS = 10000
 MAX_ROOMS_PER_USER = 100
 MAX_ROOM_INVITES = 1000
+# Rooms one address may create in ROOM_CREATION_WINDOW seconds (a sliding window; the
+# server's administrators are not counted), on each server of a cluster: without a bound,
+# one connection cycling guest names created 300 rooms in 11.5 s, and would have filled
+# MAX_ROOMS for everyone in minutes. A class behind one address (NAT) making a room per
+# group of students stays well within it; past it, ``too_many_rooms`` says when.
+ROOMS_CREATED_PER_ADDRESS = 30
+ROOM_CREATION_WINDOW = 3600.0
 # Characters of a room's topic (a kick's, ban's or mute's reason: 256, as every reason).
 MAX_TOPIC_CHARS = 256
 # What a member who was offline gets at their next login, per room they are in: at most

@@ -42,14 +42,18 @@ copy of who may do what):
    record (JSON text, or None when it ended) for the shell to store; :meth:`Rooms.restore`
    builds the rooms again from the records at start.
 9. **Bounds.** ``const.MAX_ROOMS`` rooms, ``const.MAX_ROOMS_PER_USER`` rooms per person,
-   ``const.MAX_ROOM_INVITES`` invitations per room (the oldest goes first). Topic and
-   reason lengths are the codec's to check (``const.MAX_TOPIC_CHARS``, 256 for a reason).
+   ``const.MAX_ROOM_INVITES`` invitations per room (the oldest goes first), and
+   ``const.ROOMS_CREATED_PER_ADDRESS`` rooms created from one address (whatever names it
+   uses) per ``const.ROOM_CREATION_WINDOW`` seconds, administrators aside: so that one
+   user cannot use up ``MAX_ROOMS`` for everyone. Topic and reason lengths are the
+   codec's to check (``const.MAX_TOPIC_CHARS``, 256 for a reason).
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -245,6 +249,11 @@ class Rooms:
         self._joined: dict[str, set[str]] = {}  # person key -> keys of their rooms
         self._mute_ends: list[tuple[float, str, str]] = []  # heap of (until, room key, person key)
         self._dirty: set[str] = set()  # keys of the rooms changed since changes() was called
+        # Address (a name's key when none is known) -> room key -> when it was created from
+        # there, within the creation window (rule 9). Keyed by room so that a creation
+        # decided again (in a cluster, after another node changed the room first) counts
+        # once. Not stored: a restart forgets it, as it forgets rate buckets.
+        self._created: dict[str, dict[str, float]] = {}
         name = check_room_name(default_room)
         assert not isinstance(name, Refused), name
         self.default = self._add(Room(name, owner=None))
@@ -388,15 +397,41 @@ class Rooms:
         rivals = self._lookalikes.rivals(shown[len(PREFIX):])
         if rivals:
             return [Refused(ErrorCode.CONFUSABLE_NAME, f"{shown} looks like {PREFIX}{rivals[0]}: join that one or pick another name")]
+        source = None if self._admin(person, me) else person.address or me
+        refusal = None if source is None else self._creation_refused(source, room_key(shown), now)
+        if refusal is not None:
+            return [refusal]
         if len(self._rooms) >= const.MAX_ROOMS:
             return [Refused(ErrorCode.TOO_MANY_ROOMS, f"the server has {const.MAX_ROOMS} rooms: no more can be made")]
         if len(self._joined.get(me, ())) >= const.MAX_ROOMS_PER_USER:
             return [Refused(ErrorCode.TOO_MANY_ROOMS, f"you are in {const.MAX_ROOMS_PER_USER} rooms: leave one first")]
+        if source is not None:
+            self._created.setdefault(source, {})[room_key(shown)] = now
         room = self._add(Room(shown, owner=me, invite_only=invite_only, created_at=now))
         self._enrol(room, me, display_form(person.name))
         kind = "invite-only " if invite_only else ""
         return [Entered(room.name, display_form(person.name), "", invite_only, 1, created=True),
                 LogLine(f"{display_form(person.name)} created the {kind}room {room.name}")]
+
+    def _creation_refused(self, source: str, key: str, now: float) -> Refused | None:
+        """Why ``source`` (an address) may not create room ``key`` now (rule 9), or None.
+        Forgets the creations that left the window as it reads them."""
+        created = self._created.get(source)
+        if not created:
+            return None
+        since = now - const.ROOM_CREATION_WINDOW
+        for old in [k for k, at in created.items() if at <= since]:
+            del created[old]
+        if not created:
+            del self._created[source]
+            return None
+        if len(created) < const.ROOMS_CREATED_PER_ADDRESS or key in created:
+            return None
+        wait = min(created.values()) - since
+        return Refused(ErrorCode.TOO_MANY_ROOMS,
+                       f"{len(created)} rooms were created from your address in the last "
+                       f"{const.ROOM_CREATION_WINDOW / 60:.0f} min: the next one can be made in "
+                       f"{max(1, math.ceil(wait / 60))} min; join an existing room meanwhile")
 
     def leave(self, person: Person, name: str, now: float) -> Decision:
         """``person`` leaves room ``name``; see rule 7 for the owner and the last one."""
@@ -574,7 +609,11 @@ class Rooms:
         return self._mute_ends[0][0] if self._mute_ends else None
 
     def expire(self, now: float) -> Decision:
-        """End the mutes whose time has come: an ``unmute`` Notice (``by`` None) for each."""
+        """End the mutes whose time has come: an ``unmute`` Notice (``by`` None) for each.
+        Also forgets the room creations older than the creation window (rule 9)."""
+        since = now - const.ROOM_CREATION_WINDOW
+        for source in [s for s, created in self._created.items() if max(created.values()) <= since]:
+            del self._created[source]
         out: Decision = []
         while self._mute_ends and self._mute_ends[0][0] <= now:
             until, key, them = heapq.heappop(self._mute_ends)

@@ -180,6 +180,46 @@ def test_rooms_per_user_and_per_server_are_bounded(monkeypatch):
     assert codes(rooms.join(MEMBER, "#a3", T0)) == []
 
 
+def test_rooms_created_from_one_address_are_bounded_per_window_whatever_names_it_uses(monkeypatch):
+    """Rule 9: one connection cycling guest names cannot use up MAX_ROOMS for everyone; the
+    refusal says when the next may be made; the window slides; others are not affected."""
+    monkeypatch.setattr(const, "ROOMS_CREATED_PER_ADDRESS", 3)
+    monkeypatch.setattr(const, "ROOM_CREATION_WINDOW", 3600.0)
+    rooms = Rooms(admins=["teacher"])
+    guests = [Person(f"g{n}", False, "192.0.2.7") for n in range(5)]
+    for n in range(3):
+        assert codes(rooms.join(guests[n], f"#spam{n}", T0 + n * 60)) == []
+        rooms.leave(guests[n], f"#spam{n}", T0 + n * 60)  # a room that ended still counts
+    [refusal] = rooms.join(guests[3], "#spam3", T0 + 600)
+    assert refusal.code == ErrorCode.TOO_MANY_ROOMS
+    assert "3 rooms were created from your address in the last 60 min" in refusal.message
+    assert "the next one can be made in 50 min" in refusal.message, refusal.message
+    assert rooms.get("#spam3") is None
+    # Joining an existing room is not creating one; another address, an administrator: not bounded.
+    assert codes(rooms.join(OWNER, "#aberta", T0 + 600)) == []
+    assert codes(rooms.join(guests[4], "#aberta", T0 + 600)) == []
+    assert codes(rooms.join(Person("other", False, "192.0.2.8"), "#mine", T0 + 600)) == []
+    assert codes(rooms.join(ADMIN, "#admin1", T0 + 600)) == []
+    # The window slides: an hour after the first, one more may be made.
+    assert codes(rooms.join(guests[3], "#spam3", T0 + 3600)) == []
+    assert codes(rooms.join(guests[4], "#spam4", T0 + 3601)) == [ErrorCode.TOO_MANY_ROOMS]
+    # Forgotten once the window passed (expire sweeps them): nothing kept per address.
+    rooms.expire(T0 + 3 * 3600)
+    assert rooms._created == {}
+    assert codes(rooms.join(guests[4], "#spam4", T0 + 3 * 3600)) == []
+
+
+def test_a_creation_decided_again_counts_once(monkeypatch):
+    """In a cluster a join is decided again when another node changed the room first (the
+    desk resets the room): the same room's creation is one creation."""
+    monkeypatch.setattr(const, "ROOMS_CREATED_PER_ADDRESS", 1)
+    rooms = Rooms(admins=[])
+    assert codes(rooms.join(GUEST, "#once", T0)) == []
+    rooms.reset("#once", None)  # the store said no: as if never made
+    assert codes(rooms.join(GUEST, "#once", T0 + 1)) == []
+    assert codes(rooms.join(GUEST, "#twice", T0 + 2)) == [ErrorCode.TOO_MANY_ROOMS]
+
+
 def test_topic_is_announced(rooms):
     out = rooms.set_topic(MOD, "#redes", "prova na sexta", T0 + 3)
     assert notices(out) == [Notice("#redes", "topic", "Moe", T0 + 3, by="Moe", topic="prova na sexta")]
