@@ -131,6 +131,10 @@ LOGIN_CHECKS_BURST = 20.0
 # second, with bursts of LOGIN_LOG_BURST; past that, a count in one line (server/logsummary.py).
 LOGIN_LOG_LINES_PER_SECOND = 10.0
 LOGIN_LOG_BURST = 100.0
+# Log lines of things a user creates (an account, a room), per address: this many in full
+# per log summary interval (ServerConfig.log_summary_interval, 60 s), then one line counts
+# the rest (server/logsummary.py): one connection created 27 accounts a second, a line each.
+CREATED_LOG_LINES = 10
 
 # --- Abuse limits -----------------------------------------------------------------------
 # Requests (messages, lookups...) per second one connection may make, and its burst.

@@ -551,7 +551,7 @@ class Relay:
             self.peers.account_saved(session.key, self.logins.accounts[session.key])
             session.send(Done(request.request_id))
 
-        self.logins.claim(session.name, request.password, claimed, by_holder=True)
+        self.logins.claim(session.name, request.password, claimed, by_holder=True, address=session.address)
 
     def _revoke(self, session: ClientSession, request: Revoke) -> None:
         """Forget an account resume credential of this session's account ("Log out").
@@ -1319,6 +1319,7 @@ class Relay:
         """Say goodbye to every client and close every connection."""
         self.presence.flush()
         self.log_lines.flush()
+        self.room_desk.log_lines.flush()
         self.login_lines.flush()
         self.logout_lines.flush()
         for session in list(self.sessions):

@@ -56,6 +56,7 @@ from registry import InvalidName, canonical, lookalike_key, validate_name
 from . import mailbox
 from .afterdelivered import room_change_event
 from .login import unavailable_error
+from .logsummary import LogSummary
 from .wakeup import Wakeup
 from .rooms import (
     PREFIX, Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, record_members, room_key,
@@ -97,6 +98,10 @@ class RoomDesk:
         ends; without it, mutes end at the relay's periodic :meth:`expire` only."""
         self.relay = relay
         self.schedule = schedule  # also the room read marks' timer (server/roomreads.py)
+        # The rooms' log lines that one user can cause in numbers (rooms created), per
+        # address: a few in full, a flood counted (on this log, chat.rooms, with the rest
+        # of the rooms' lines). Swept by expire(), flushed at the relay's shutdown.
+        self.log_lines = LogSummary(log, relay.config.log_summary_interval)
         # When a mute ends (the core's deadlines are on time.time()).
         self._waker = Wakeup(schedule, time.time, _WAKE_LATE)
         # Everyone online in the cluster is in the default room (relay.directory: this
@@ -798,6 +803,7 @@ class RoomDesk:
         """End the mutes whose time has come: on time, woken by the timer :meth:`_wake`
         sets, and with the relay's periodic expiry pass (which also retries a mute end
         the store could not keep)."""
+        self.log_lines.sweep()
         if self._shared and self._busy:
             # A change waiting for Redis here is in the rooms' copy, not stored yet: a mute's
             # end must not store it with its own. Its timer tries again in a moment.
@@ -840,7 +846,8 @@ class RoomDesk:
 
         def done() -> None:
             session.send(answer if answer is not None else Done(request_id))
-            self._publish(decision, not self._shared)  # in a cluster the stream brings the notices
+            # In a cluster the stream brings the notices.
+            self._publish(decision, not self._shared, session.address)
             if then is not None:
                 then()
             self._done_with(room)
@@ -888,13 +895,19 @@ class RoomDesk:
         for key, record in changes:
             self.relay.store.save_room(key, record, lambda _result: answered(True), lambda _failure: answered(False))
 
-    def _publish(self, decision: list, notices: bool = True) -> None:
+    def _publish(self, decision: list, notices: bool = True, address: str | None = None) -> None:
         """Send each Notice to the room's members (everyone, for the default room) and to
         the person it names, on sessions that speak version 2 (unless not ``notices``);
-        log each LogLine."""
+        log each LogLine: one of a ``kind`` a user can cause in numbers through the
+        relay's summarising log, by the ``address`` of whoever asked (a few in full, a
+        flood counted)."""
         for event in decision:
             if type(event) is LogLine:
-                log.info("%s", event.text)
+                if event.kind is not None and address is not None:
+                    self.log_lines.log(event.kind, address, logging.INFO, "%s", event.text,
+                                       burst=const.CREATED_LOG_LINES)
+                else:
+                    log.info("%s", event.text)
             elif type(event) is Notice and notices:
                 self._announce(event)
 

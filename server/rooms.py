@@ -180,9 +180,12 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class LogLine:
-    """One line for the server's log (a moderation act, a room created or ended)."""
+    """One line for the server's log (a moderation act, a room created or ended). ``kind``
+    names lines that one user can cause in numbers ("rooms created"): the shell logs a few
+    from one address in full and summarises a flood of them; None: each line is logged."""
 
     text: str
+    kind: str | None = None
 
 
 Decision = list  # of the events above; a list with one Refused means nothing changed
@@ -411,7 +414,7 @@ class Rooms:
         self._enrol(room, me, display_form(person.name))
         kind = "invite-only " if invite_only else ""
         return [Entered(room.name, display_form(person.name), "", invite_only, 1, created=True),
-                LogLine(f"{display_form(person.name)} created the {kind}room {room.name}")]
+                LogLine(f"{display_form(person.name)} created the {kind}room {room.name}", "rooms created")]
 
     def _creation_refused(self, source: str, key: str, now: float) -> Refused | None:
         """Why ``source`` (an address) may not create room ``key`` now (rule 9), or None.
