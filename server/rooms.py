@@ -25,7 +25,8 @@ copy of who may do what):
    moderator cannot kick the owner or another moderator; nobody acts on an administrator),
    and nobody acts on themselves (``leave`` instead).
 4. **Joining.** A banned person cannot join: an account is banned by account; a guest by
-   name and by address, so another guest name from the same address is kept out too. An
+   name and by address, so another guest name from the same address is kept out too (but
+   never the one who made the ban: one address may be the moderator's too). An
    invite-only room admits those invited (joining uses the invitation up) and
    administrators. A join of a room that does not exist creates it (IRC's way), unless the
    request asked only to create (``room_exists`` then).
@@ -733,6 +734,10 @@ class Rooms:
         if ban is None and not person.account and person.address is not None:
             key = room.banned_addresses.get(person.address)
             ban = room.banned.get(key) if key is not None else None
+            if ban is not None and me == canonical(ban.by):
+                # One address can be many people (a school's NAT, one machine): an address
+                # ban never keeps out the one who made it (an owner leaving and coming back).
+                ban = None
         if ban is None:
             return None
         why = f": {ban.reason}" if ban.reason else ""

@@ -220,6 +220,24 @@ def test_a_creation_decided_again_counts_once(monkeypatch):
     assert codes(rooms.join(GUEST, "#twice", T0 + 2)) == [ErrorCode.TOO_MANY_ROOMS]
 
 
+def test_an_address_ban_never_keeps_out_who_made_it():
+    """A guest owner (or moderator) who bans a guest at their own address (one NAT, one
+    machine) is not banned out of their own room by it; others at that address are."""
+    rooms = Rooms(admins=[])
+    owner, mod = Person("gbO", False, "127.0.0.1"), Person("gbZ", False, "127.0.0.1")
+    bad, other = Person("gbM", False, "127.0.0.1"), Person("zed", False, "127.0.0.1")
+    rooms.join(owner, "#gb", T0)
+    rooms.join(mod, "#gb", T0)
+    rooms.join(bad, "#gb", T0)
+    rooms.appoint(owner, "#gb", mod, Role.MODERATOR, T0)
+    assert codes(rooms.ban(owner, "#gb", bad, T0, "spam")) == []
+    assert codes(rooms.join(other, "#gb", T0)) == [ErrorCode.BANNED]  # the address ban holds for others
+    rooms.leave(owner, "#gb", T0 + 1)  # gbZ owns it now
+    assert codes(rooms.join(owner, "#gb", T0 + 2)) == []  # the ban's author comes back
+    assert codes(rooms.join(bad, "#gb", T0 + 2)) == [ErrorCode.BANNED]  # the banned name stays out
+    assert codes(rooms.join(other, "#gb", T0 + 2)) == [ErrorCode.BANNED]
+
+
 def test_topic_is_announced(rooms):
     out = rooms.set_topic(MOD, "#redes", "prova na sexta", T0 + 3)
     assert notices(out) == [Notice("#redes", "topic", "Moe", T0 + 3, by="Moe", topic="prova na sexta")]
