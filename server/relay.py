@@ -503,7 +503,8 @@ class Relay:
         if result.claim is Claim.TAKE:
             # Every message id given out so far belongs to earlier holders of the name.
             epoch = self.store.last_msg_id()
-            if key in guests.holdings:
+            earlier_holder = key in guests.holdings
+            if earlier_holder:
                 log.info("%s changes hands: what waited for its earlier guest expires", result.name)
             token, holding = guests.take(key, result.name, epoch, result.token)
             if result.registered:
@@ -518,6 +519,8 @@ class Relay:
                 for target in earlier:
                     self.peers.block_changed(key, target, False)
             self.after.name_changed_hands(key)
+            if earlier_holder:  # nothing of theirs passes on: neither are their rooms
+                self.room_desk.name_changed_hands(key)
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
             self.store.set_left_at(key, None)

@@ -766,6 +766,32 @@ class RoomDesk:
             log.info("the console made %s a server administrator", name)
         return list(self.rooms.admins())
 
+    def name_changed_hands(self, key: str, attempt: int = 0) -> None:
+        """A guest name has a new holder: its earlier holder leaves every room (the core's
+        :meth:`~server.rooms.Rooms.forget`), stored, then announced and logged. In a
+        cluster, decided again if another node changed one of the rooms first (up to
+        ``_ATTEMPTS`` times); if the store fails, the rooms stay as stored and the log says
+        so (the newcomer is then still in them: rare, and an owner can kick)."""
+        if self._shared and self._busy:
+            # A change waiting for Redis here is in the rooms' copy, not stored yet: this
+            # one must not store it with its own. Tried again in a moment (as expire does).
+            if self.schedule is not None and attempt + 1 < _ATTEMPTS:
+                self.schedule(0.05, lambda: self.name_changed_hands(key, attempt + 1))
+            return
+        decision = self.rooms.forget(key, time.time())
+
+        def failed() -> None:
+            log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
+                        "the store did not answer", key)
+
+        def changed() -> None:
+            if attempt + 1 < _ATTEMPTS:
+                self.name_changed_hands(key, attempt + 1)
+            else:
+                failed()
+
+        self._save(decision, lambda: self._publish(decision, not self._shared), failed, changed)
+
     def say_refused(self, session: ClientSession, request_id: str, text: str) -> bool:
         """True (and answered ``muted``, or ``accepted`` if it is a resend of a ``say``
         stored before the mute: :meth:`_refused_post`) if ``session``'s user is muted in

@@ -38,7 +38,9 @@ copy of who may do what):
    why). Every moderation act also yields a :class:`LogLine`.
 7. **Leaving.** When the owner leaves, the first moderator to have joined (else the first
    member) becomes owner (a Notice says so). A room ends when its last member leaves, and
-   its bans and invitations with it.
+   its bans and invitations with it. Members stay members while offline; a guest leaves
+   every room when their name changes hands (:meth:`Rooms.forget`): a room of guests who
+   are gone ends once their names are taken by others, and no newcomer inherits it.
 8. **Persistence.** Every room that changed is listed by :meth:`Rooms.changes` with its
    record (JSON text, or None when it ended) for the shell to store; :meth:`Rooms.restore`
    builds the rooms again from the records at start.
@@ -445,6 +447,26 @@ class Rooms:
         me = canonical(person.name)
         out: Decision = [Notice(room.name, "left", room.members[me], now)]
         out += self._remove(room, me, now)
+        return out
+
+    def forget(self, name: str, now: float) -> Decision:
+        """The guest name ``name`` changed hands (a hello took it after its hold: guests.py):
+        nothing of its earlier holder passes on to the new one. They leave every room they
+        were in, each announced as a ``left`` (an owner's room is handed on, a room left
+        with nobody ends: rule 7), and their invitations and mutes go with them: the
+        newcomer inherits no membership, ownership or invitation of an invite-only room.
+        Bans by name stay: they protect the room, not the person."""
+        me = canonical(name)
+        out: Decision = []
+        for key in sorted(self._joined.get(me, ())):
+            room = self._rooms[key]
+            out.append(Notice(room.name, "left", room.members[me], now))
+            out += self._remove(room, me, now)
+        for key, room in self._rooms.items():
+            if me in room.invited or me in room.muted:
+                room.invited.pop(me, None)
+                room.muted.pop(me, None)
+                self._dirty.add(key)
         return out
 
     # --- Staff acts ---------------------------------------------------------------------

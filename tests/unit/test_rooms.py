@@ -238,6 +238,30 @@ def test_an_address_ban_never_keeps_out_who_made_it():
     assert codes(rooms.join(other, "#gb", T0 + 2)) == [ErrorCode.BANNED]
 
 
+def test_a_guest_name_that_changed_hands_leaves_every_room_and_its_invitations_and_mutes_go(rooms):
+    """Rule 7: nothing of a guest name's earlier holder passes on to whoever takes it."""
+    gone = Person("gone", False, "192.0.2.9")
+    rooms.join(gone, "#solo", T0, invite_only=True)  # theirs alone: it ends
+    rooms.join(gone, "#theirs", T0)
+    rooms.join(MEMBER, "#theirs", T0)  # handed on to Mia
+    rooms.join(gone, "#redes", T0)
+    rooms.mute(OWNER, "#redes", gone, T0, seconds=None)
+    rooms.join(OWNER, "#club", T0, invite_only=True)
+    rooms.invite(OWNER, "#club", gone, T0)
+    rooms.changes()
+    out = rooms.forget("GONE", T0 + 5)
+    assert [(n.room, n.act, n.name) for n in notices(out)] == [
+        ("#redes", "left", "gone"), ("#solo", "left", "gone"), ("#theirs", "left", "gone"),
+        ("#theirs", "owner", "Mia")]  # as by their own leave (the one of #solo goes to nobody)
+    assert "the room #solo ended: its last member left" in logs(out)
+    assert rooms.get("#solo") is None and rooms.rooms_of("gone") == []
+    assert rooms.get("#redes").muted.get("gone", 0.0) == 0.0
+    newcomer = Person("gone", False, "198.51.100.1")
+    assert codes(rooms.join(newcomer, "#club", T0 + 6)) == [ErrorCode.INVITE_ONLY]
+    assert {key for key, _record in rooms.changes()} == {"#solo", "#theirs", "#redes", "#club"}
+    assert rooms.forget("nobody", T0) == [] and rooms.changes() == []
+
+
 def test_topic_is_announced(rooms):
     out = rooms.set_topic(MOD, "#redes", "prova na sexta", T0 + 3)
     assert notices(out) == [Notice("#redes", "topic", "Moe", T0 + 3, by="Moe", topic="prova na sexta")]
