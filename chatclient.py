@@ -24,7 +24,7 @@ import argparse  # noqa: E402
 
 import const
 import i18n
-from client.auth import PASSWORD_ENV, PasswordError, script_password
+from client.auth import PASSWORD_ENV, PasswordError, error_line, script_password
 from client.exitcodes import ExitCode
 from client.servers import server_list
 
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             password = script_password(args.password_file)
         except PasswordError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(error_line(str(exc)), file=sys.stderr)
             return ExitCode.USAGE
         options = {"password": password, "register": args.register, "tls": args.tls or args.cafile is not None,
                    "cafile": args.cafile, "reconnect": args.reconnect}

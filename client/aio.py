@@ -412,7 +412,7 @@ class AioChatClient:
         if pending.error is not None:
             raise NotConnected(pending.error)
         if isinstance(pending.answer, ErrorReply):
-            raise RequestFailed(pending.answer.code, pending.answer.message, pending.answer.retry_after)
+            raise RequestFailed.of(pending.answer)
         assert pending.answer is not None
         return pending.answer
 

@@ -25,7 +25,7 @@ from i18n import _
 from protocol import ErrorCode, Welcome
 
 from .core import LOGIN_OUTCOMES
-from .display import login_refused_words
+from .display import ERROR_TEXTS, login_refused_words
 from .errors import LoginRefused
 from .events import Reconnecting
 from .exitcodes import ExitCode
@@ -92,7 +92,7 @@ def ask_new_password(name: str, tell: Callable[[str], None], ask: Ask = ask_pass
     while True:
         first = ask(prompt)
         if len(first) < const.MIN_PASSWORD_LENGTH:
-            why = final = _("a password needs at least {n} characters").format(n=const.MIN_PASSWORD_LENGTH)
+            why = final = _(ERROR_TEXTS["weak_password"]).format(n=const.MIN_PASSWORD_LENGTH)
         elif ask(_("the same password again: ")) != first:
             why, final = _("the two passwords differ"), _("the two passwords differ; nothing was registered")
         else:

@@ -135,7 +135,7 @@ from i18n import _
 from registry import canonical
 
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
-from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
+from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, Failure, MessageUpdate, OutgoingMessage
 
 _log = logging.getLogger(__name__)
 
@@ -983,7 +983,7 @@ class ClientCore:
                 self._retry_at = self._now + min(max(wait, _THROTTLE_WAIT[0]), _THROTTLE_WAIT[1])
             return []
         else:
-            changed = message._advance(FAILED, error=(event.code, event.message))  # type: ignore[attr-defined]
+            changed = message._advance(FAILED, error=Failure.of(event))
         if message.done:
             self._retire(message)
         self._owe_acknowledgement(event)

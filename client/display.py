@@ -96,14 +96,24 @@ def left_why(reason: str) -> str:
     return f" ({reason_words(reason)})" if reason else ""
 
 
+def sanitize_lines(text: object) -> str:
+    """``text`` made safe to show with its line breaks kept: every line sanitised (control
+    and format characters shown as escapes), joined by "\\n" (a "\\r\\n" becomes one). For
+    shells that show a message on several lines; a one-line shell sanitises the whole."""
+    if not isinstance(text, str):
+        return sanitize(text)
+    return "\n".join(sanitize(line) for line in text.replace("\r\n", "\n").split("\n"))
+
+
 def shown_text(text: str, edited: bool = False, deleted: bool = False, deleted_by: str | None = None) -> str:
     """A message's text as every client shows it: with its "edited" mark, or that it was
-    deleted (by ``deleted_by``, when someone other than its sender did it); sanitised."""
+    deleted (by ``deleted_by``, when someone other than its sender did it); sanitised line
+    by line, its line breaks kept (:func:`sanitize_lines`)."""
     if deleted:
         if deleted_by is not None:
             return _("(this message was deleted by {name})").format(name=sanitize(deleted_by))
         return _("(this message was deleted)")
-    return sanitize(text) + "  " + _("(edited)") if edited else sanitize(text)
+    return sanitize_lines(text) + "  " + _("(edited)") if edited else sanitize_lines(text)
 
 
 def preview(text: object, limit: int = 60) -> str:
@@ -161,6 +171,7 @@ ERROR_TEXTS = {
     "server_full": N_("the server has no room for another user now; {when}"),
     "unsupported_version": N_("the server does not speak this client's protocol version"),
     "message_too_large": N_("the text is longer than {limit} characters"),
+    "weak_password": N_("a password needs at least {n} characters"),
     "too_late": N_("a message can be edited or deleted only within {minutes} minutes of sending it"),
     # Rooms: {name} is the room the request named.
     "not_member": N_("you are not in {name}: join it first"),
@@ -170,6 +181,12 @@ ERROR_TEXTS = {
     # {like}: the name it looks like (the error's "like").
     "confusable_name": N_("the name {name} looks too much like {like}, the name of someone else here: "
                           "choose another name"),
+    # One's own standing in a room: {name} is the room the error names (its "room"; a
+    # say's is the default room). {when}: "try again in …" from the time left of a timed
+    # mute (the error's "retry_after"), else WHEN_UNTIMED's words.
+    "muted": N_("you are muted in {name}: {when}"),
+    # {why}: ": " and the ban's reason (the error's "reason"), or nothing for a ban without one.
+    "banned": N_("you are banned from {name}{why}"),
 }
 # Codes whose sentence is about a named recipient (or room) only: without the name, the
 # server's words.
@@ -177,28 +194,52 @@ NEEDS_NAME = frozenset({"unknown_recipient", "name_taken", "auth_required", "not
                         "room_exists", "invite_only", "confusable_name"})
 # Codes whose sentence names what the name looks like: without it, the server's words.
 NEEDS_LIKE = frozenset({"confusable_name"})
+# Codes whose sentence is about the asker's own standing in the room the error names (its
+# "room", PROTOCOL.md "error"): without it, the server's words. That is true of both uses
+# of banned (the invite of a banned person has no room: it is not the asker who is
+# banned), and of an older server's muted, whose lack of retry_after says nothing.
+NEEDS_ROOM = frozenset({"muted", "banned"})
+# {when} without retry_after, for codes whose wait has no end but someone's act: not
+# "try again later".
+WHEN_UNTIMED = {"muted": N_("until a moderator unmutes you")}
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
-                  like: str | None = None) -> str:
+                  like: str | None = None, room: str | None = None, reason: str | None = None) -> str:
     """One line for the user saying why a request failed, ending with ``(code)``.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
     (or says when to try again, from ``retry_after``); others show the server's own
     message (English: the server does not know the reader's language). The code stays as
     it is on the wire. Everything that came from the network is sanitised. This table is
-    the one place where clients turn an error code into words.
+    the one place where clients turn an error code into words. ``like``, ``room`` and
+    ``reason`` are the error's fields of those names (PROTOCOL.md, "error").
     """
     template = ERROR_TEXTS.get(code)
-    if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like):
+    if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
+            or (code in NEEDS_ROOM and not room):
         text = sanitize(message) or _("no explanation given")
     else:
+        untimed = WHEN_UNTIMED.get(code)
         when = _("try again in {delay}").format(delay=format_delay(retry_after)) if retry_after is not None \
-            else _("try again later")
-        text = _(template).format(name=sanitize(to) if to else _("the recipient"), when=when,
+            else _(untimed) if untimed else _("try again later")
+        name = room if code in NEEDS_ROOM else to
+        text = _(template).format(name=sanitize(name) if name else _("the recipient"), when=when,
                                   limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}",
-                                  like=sanitize(like) if like else "")
+                                  n=const.MIN_PASSWORD_LENGTH,
+                                  like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "")
     return f"{text} ({sanitize(code)})"
+
+
+def explain_refusal(refusal, to: str | None = None) -> str:
+    """:func:`explain_error` for ``refusal``: an error from the server (an ErrorReply, a
+    RequestFailed) or a failed message's ``error`` (the pair ``(code, message)``, or a
+    Failure), with its other fields (``retry_after``, ``like``, ``room``, ``reason``) when
+    it has them. ``to``: the recipient or room the request named."""
+    code, message = refusal[:2] if isinstance(refusal, tuple) else (refusal.code, refusal.message)
+    room = getattr(refusal, "room", None) or getattr(refusal, "room_name", None)
+    return explain_error(code, message, to, getattr(refusal, "retry_after", None), getattr(refusal, "like", None),
+                         room, getattr(refusal, "reason", None))
 
 
 

@@ -73,13 +73,23 @@ class NotConnected(ClientError, ConnectionError):
 
 class RequestFailed(ClientError):
     """The server answered a request with an error reply; carries its ``code``, ``message``
-    and ``retry_after`` (seconds, for ``rate_limited``; else None)."""
+    and ``retry_after`` (seconds, for ``rate_limited``; the time left of a mute; else
+    None), and ``room`` and ``reason`` (a refusal of one's own join while banned: the room
+    and the ban's reason; PROTOCOL.md, "error"), else None."""
 
-    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, code: str, message: str, retry_after: float | None = None, room: str | None = None,
+                 reason: str | None = None) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.room = room
+        self.reason = reason
+
+    @classmethod
+    def of(cls, reply) -> RequestFailed:
+        """The exception for ``reply``, an ErrorReply answering a request."""
+        return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason)
 
 
 class RequestTimeout(ClientError, TimeoutError):

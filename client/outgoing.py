@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from protocol import Event
 
@@ -40,6 +40,39 @@ FAILED = "failed"
 _NEXT_DIRECT = {SENDING: {SENT, QUEUED, DELIVERED, FAILED}, SENT: {QUEUED, DELIVERED, FAILED},
                 QUEUED: {DELIVERED, FAILED}, DELIVERED: set(), FAILED: set()}
 _NEXT_ROOM = {SENDING: {SENT, FAILED}, SENT: set(), FAILED: set()}
+
+
+class Failure(tuple):
+    """Why a message failed: the pair ``(code, message)`` (what ``error`` always was: it
+    unpacks, indexes and compares as that pair), with the rest of the server's refusal, for
+    its words (client/display.py ``explain_refusal``): ``room`` and ``reason`` (PROTOCOL.md,
+    "error"), and ``retry_after``, the seconds left now of the wait the refusal gave (so a
+    line drawn again later says no longer wait than there is). None: the refusal had none."""
+
+    def __new__(cls, code: str, message: str, retry_after: float | None = None, room: str | None = None,
+                reason: str | None = None) -> Failure:
+        self = super().__new__(cls, (code, message))
+        self._until = None if retry_after is None else time.monotonic() + retry_after
+        self.room = room
+        self.reason = reason
+        return self
+
+    @classmethod
+    def of(cls, reply: Any) -> Failure:
+        """The failure an ``error`` from the server (an ErrorReply) says."""
+        return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason)
+
+    @property
+    def code(self) -> str:
+        return self[0]
+
+    @property
+    def message(self) -> str:
+        return self[1]
+
+    @property
+    def retry_after(self) -> float | None:
+        return None if self._until is None else max(0.0, self._until - time.monotonic())
 
 
 class OutgoingMessage:
@@ -56,7 +89,8 @@ class OutgoingMessage:
     - ``state``: ``"sending"``, ``"sent"``, ``"queued"``, ``"delivered"`` or ``"failed"``.
     - ``msg_id``: the server's id for the message once Accepted (else None).
     - ``error``: ``(code, message)`` once failed (else None). ``code`` is a protocol
-      ``ErrorCode`` value or a :class:`~client.errors.LocalError` value.
+      ``ErrorCode`` value or a :class:`~client.errors.LocalError` value. A refusal from
+      the server is a :class:`Failure`, that pair with the refusal's other facts.
     - ``submitted``: True once the request was written to the server. A message that
       failed while ``submitted`` is False failed inside ``send_*`` (no connection, text too
       long...): the library reports that only through the returned tracker, never with a

@@ -176,6 +176,7 @@ from .display import (
     describe_room_notice,
     describe_skipped,
     explain_error,
+    explain_refusal,
     format_clock,
     format_when,
     left_why,
@@ -214,6 +215,19 @@ NOT_TEXT = N_("line {number} is not valid {encoding}; not sent")
 
 # Copies of messages sent by our other sessions remembered for their outcome's line.
 _CARBONS_KEPT = 1000
+# The room commands that apply to the default room too (everyone is in it: nobody is
+# kicked, banned or invited there, nor leaves it: PROTOCOL.md, "The default room"), so
+# that without a room they act on it when plain lines go there.
+_DEFAULT_ROOM_ACTS = frozenset({"mute", "unmute", "topic", "members"})
+# How many messages' current texts the terminal keeps (TerminalUI._texts), the oldest
+# forgotten first: what an edit or delete told later is compared with.
+_TEXTS_KEPT = 1000
+# After a reconnection (TerminalUI._catch_up): the conversations asked for what another
+# session got or sent meanwhile, the most recent ones, and how many messages of each.
+_CATCH_UP_PEERS = 20
+_CATCH_UP_PAGE = 50
+# What _texts holds for a deleted message.
+_DELETED = None
 # Rooms' last posts per sender kept for /delete NAME (issue 13); the oldest go first.
 _POSTS_KEPT = 1000
 
@@ -235,17 +249,24 @@ def still_on_its_way(message: OutgoingMessage, state: str, error: tuple[str, str
         and error is not None and error[0] == LocalError.CONNECTION_LOST
 
 
-def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str] | None) -> str | None:
-    """The status line for ``message`` having reached ``state`` (None: nothing to show)."""
+def failure_words(message: OutgoingMessage, error: tuple[str, str] | None) -> str:
+    """Why ``message`` failed, from ``error`` (its ``error``: a Failure with the refusal's
+    facts, when the server refused it), naming whom or where it went to."""
+    return explain_refusal(error or ("unknown", ""), message.addressee)
+
+
+def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str] | None,
+                    now: str | None = None) -> str | None:
+    """The status line for ``message`` having reached ``state`` (None: nothing to show);
+    ``now``: its text as it reads now, when edited or deleted since it was sent."""
     room = message.to is None
     name = "" if room else sanitize(message.to)
-    text = preview(message.text)
+    text = preview(message.text if now is None else now)
     if message.room is not None:
         return describe_room_status(message, state, error)
     if still_on_its_way(message, state, error):
-        code, reason = error or ("unknown", "")
         return _("… not yet delivered to {name}: {text} — {why}").format(
-            name=name, text=text, why=explain_error(code, reason, message.addressee))
+            name=name, text=text, why=failure_words(message, error))
     if state == SENT:
         line = _("✓ sent to the room: {text}") if room else _("✓ sent to {name}: {text}")
     elif state == QUEUED:
@@ -253,9 +274,8 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     elif state == DELIVERED:
         line = _("✓ delivered to the room: {text}") if room else _("✓ delivered to {name}: {text}")
     elif state == FAILED:
-        code, reason = error or ("unknown", "")
         line = _("✗ not sent to the room: {text} — {why}") if room else _("✗ not delivered to {name}: {text} — {why}")
-        return line.format(name=name, text=text, why=explain_error(code, reason, message.addressee))
+        return line.format(name=name, text=text, why=failure_words(message, error))
     else:
         return None
     return line.format(name=name, text=text)
@@ -267,9 +287,8 @@ def describe_room_status(message: OutgoingMessage, state: str, error: tuple[str,
     if state == SENT:
         return _("✓ sent to {room}: {text}").format(room=room, text=text)
     if state == FAILED:
-        code, reason = error or ("unknown", "")
         return _("✗ not sent to {room}: {text} — {why}").format(room=room, text=text,
-                                                                why=explain_error(code, reason, message.addressee))
+                                                                why=failure_words(message, error))
     return None
 
 
@@ -301,8 +320,10 @@ def format_lookup(result: LookupResult) -> str:
     return f"* {name}: {sanitize(result.status)}"
 
 
-def format_history(peer: str, entries: list[HistoryEntry], me: str) -> list[str]:
-    """The answer to /history: a heading, then one line per message, oldest first."""
+def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation: str | None = None) -> list[str]:
+    """The answer to /history: a heading, then one entry per message, oldest first. A text
+    of several lines is one line with its breaks escaped (``\\n``, a pipe's one line per
+    entry), or, given ``continuation`` (the screen's indent), its later lines under it."""
     if not entries:
         return [_("* no messages with {name}").format(name=sanitize(peer))]
     mine, theirs = canonical(me), canonical(peer)
@@ -314,6 +335,7 @@ def format_history(peer: str, entries: list[HistoryEntry], me: str) -> list[str]
         sender = _("you") if canonical(entry.sender) == mine else sanitize(entry.sender)
         to = _("you") if canonical(entry.to) == mine else sanitize(entry.to)
         text = shown_text(entry.text, entry.edited, entry.deleted)
+        text = text.replace("\n", "\\n") if continuation is None else text.replace("\n", "\n" + continuation)
         # A room post's state is always "accepted" (a room has no delivery to tell of).
         state = "" if entry.state == ROOM_POST_STATE else f" ({describe_state(entry.state)})"
         lines.append(f"  [{format_when(entry.sent_at)}] {sender} → {to}: {text}{state}")
@@ -339,6 +361,21 @@ def describe_reconnecting(event: Reconnecting) -> str:
         delay=f"{event.delay:.1f}", attempt=event.attempt, why=why)
 
 
+def _describe_own_change_elsewhere(event: Edited | Deleted | RoomEdited | RoomDeleted) -> str:
+    """The line for an edit or delete of ours made on another device (the server tells the
+    session that made it nothing but its ``ok``)."""
+    room = getattr(event, "room_name", None)
+    if isinstance(event, (Edited, RoomEdited)):
+        if room is None:
+            return _("✎ you (elsewhere) edited message {id}: {text}").format(id=event.msg_id,
+                                                                          text=sanitize(event.text))
+        return _("✎ you (elsewhere) edited message {id} in {room}: {text}").format(
+            id=event.msg_id, room=sanitize(room), text=sanitize(event.text))
+    if room is None:
+        return _("✗ you (elsewhere) deleted message {id}").format(id=event.msg_id)
+    return _("✗ you (elsewhere) deleted message {id} in {room}").format(id=event.msg_id, room=sanitize(room))
+
+
 def _describe_default_room_change(event: RoomEdited | RoomDeleted) -> str:
     """The line for an edit or delete of a default room message (a ``(room)`` line)."""
     if isinstance(event, RoomEdited):
@@ -350,6 +387,20 @@ def _describe_default_room_change(event: RoomEdited | RoomDeleted) -> str:
     return _("(room) ✗ {name} deleted message {id}").format(name=sanitize(event.sender), id=event.msg_id)
 
 
+def describe_carbon(event: Carbon, text: str) -> str:
+    """The line of a message another session of ours sent, ``text`` its text as shown."""
+    return _("[{clock}] you (elsewhere) → {name}: {text} ({state})").format(
+        clock=format_clock(event.sent_at), name=sanitize(event.to), text=text, state=describe_state(event.state))
+
+
+def describe_post_from_elsewhere(event: RoomMessage | RoomPost, text: str) -> str:
+    """A room post of ours that another session made (this one showed none of it), without
+    its time; ``text`` its text as shown."""
+    if isinstance(event, RoomMessage) or is_default_room(event.room_name):
+        return _("(room) you (elsewhere): {text}").format(text=text)
+    return _("({room}) you (elsewhere): {text}").format(room=sanitize(event.room_name), text=text)
+
+
 def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = None) -> str | None:
     """The output line for an event the client library handed on (None: nothing to show).
 
@@ -359,9 +410,7 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     the caller (they end the session).
     """
     if isinstance(event, Carbon):  # sent by another session of ours
-        return _("[{clock}] you (elsewhere) → {name}: {text} ({state})").format(
-            clock=format_clock(event.sent_at), name=sanitize(event.to), text=sanitize(event.text),
-            state=describe_state(event.state))
+        return describe_carbon(event, sanitize(event.text))
     if isinstance(event, Delivered) and carbons and event.msg_id in carbons:
         copy = carbons[event.msg_id]
         return _("✓ delivered to {name}: {text}").format(name=sanitize(copy.to), text=preview(copy.text))
@@ -375,6 +424,9 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return _("✓✓ read by {name} (up to message {id})").format(name=sanitize(event.sender), id=event.msg_id)
     if isinstance(event, Typing):
         return None if event.sender is None else _("… {name} is typing").format(name=sanitize(event.sender))
+    if isinstance(event, (Edited, Deleted, RoomEdited, RoomDeleted)) and canonical(event.sender) == canonical(me) \
+            and getattr(event, "by", None) is None:
+        return _describe_own_change_elsewhere(event)  # this session is not told its own
     if isinstance(event, Edited):
         return _("✎ {name} edited message {id}: {text}").format(name=sanitize(event.sender), id=event.msg_id,
                                                               text=sanitize(event.text))
@@ -446,8 +498,7 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     if isinstance(event, LookupResult):
         return format_lookup(event)
     if isinstance(event, ErrorReply):
-        return _("! server error: {why}").format(
-            why=explain_error(event.code, event.message, retry_after=event.retry_after))
+        return _("! server error: {why}").format(why=explain_refusal(event))
     if isinstance(event, FrameRejected):
         return _("! ignored a malformed frame from the server: {why}").format(
             why=explain_error(event.code, event.message))
@@ -546,17 +597,17 @@ def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] |
             name=sanitize(message.to)))
     if state == DELIVERED:
         return style.dim("✓✓")
-    code, reason = error or ("unknown", "")
     if still_on_its_way(message, state, error):
-        return style.dim("… " + explain_error(code, reason, message.addressee))
-    return style.alert("✗ " + explain_error(code, reason, message.addressee))
+        return style.dim("… " + failure_words(message, error))
+    return style.alert("✗ " + failure_words(message, error))
 
 
 def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, str] | None, style: Style,
-                       clock: str) -> str:
+                       clock: str, now: str | None = None) -> str:
     """A short line saying a message's new state when its own line is no longer the
-    last one (so it cannot be rewritten): the mark, then who and the start of the text."""
-    text = preview(" ".join(message.text.split()), 30)
+    last one (so it cannot be rewritten): the mark, then who and the start of the text
+    (``now``: as it reads now, when edited or deleted since it was sent)."""
+    text = preview(" ".join((message.text if now is None else now).split()), 30)
     failed = state == FAILED
     mark = (style.dim("…") if still_on_its_way(message, state, error) else style.alert("✗")) if failed \
         else describe_mark(message, state, error, style)
@@ -566,8 +617,7 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
         line, name = _("{mark} to {name}: {text}"), sanitize(message.room)
     line = line.format(mark=mark, name=name, text=text)
     if failed:  # the reason after the text, so that the line still starts with what it is about
-        code, reason = error or ("unknown", "")
-        why = "— " + explain_error(code, reason, message.addressee)
+        why = "— " + failure_words(message, error)
         line += " " + (style.dim(why) if still_on_its_way(message, state, error) else style.alert(why))
     return stamp(clock, line, style)
 
@@ -577,8 +627,8 @@ def describe_on_screen(event: Event, me: str, style: Style, clock: str,
     """The interactive screen's line for ``event`` (None: nothing to show): messages with
     their own time, names in their colours, texts on indented lines; every other event as
     :func:`describe_event` says it (``carbons`` as there), stamped with ``clock`` (now)."""
-    if isinstance(event, Carbon):  # its own time is in the line already
-        return describe_event(event, me)
+    if isinstance(event, Carbon):  # its own time is in the line already; its lines under it
+        return describe_carbon(event, indent_text(event.text, INDENT))
     if isinstance(event, DirectMessage):
         name = style.name(sanitize(event.sender), event.sender)
         return stamp(format_clock(event.sent_at), _("{name} → you: {text}").format(
@@ -694,11 +744,27 @@ class TerminalUI:
                                  **{"reconnect_on_goodbye": True, **client_options})
         self._me = name
         self._carbons: dict[int, Carbon] = {}
+        # msg_id -> the text of a direct message or post as this screen last showed it
+        # (_DELETED: deleted), ours included: a change already shown is not said again (the
+        # server tells a recipient the changes it has not confirmed at each login, after
+        # messages that carry the new text already), and a later line about one of ours
+        # says what it reads now, not what was first sent.
+        self._texts: dict[int, str | None] = {}
+        # The msg_ids of the messages this session sent (as a set, oldest first): a room
+        # post of ours not among them was made on another device, and is shown as such.
+        self._sent_here: dict[int, None] = {}
+        # The people we have had direct messages with here, most recent last: key -> name
+        # as shown. After a reconnection their conversations are asked for what another
+        # session of ours got or sent meanwhile (_catch_up).
+        self._peers: dict[str, str] = {}
+        # _on_event runs on the receiver thread, and on the catch-up's for what it found:
+        # one at a time.
+        self._event_lock = threading.RLock()
         self._typing_shown: dict[str, float] = {}  # sender key -> when its last "typing" came  # msg_id -> copy of what another session sent
         # For /edit and /delete (issue 13): our last message to each target (its key; ""
         # for the default room), and the last post of each (room key, sender key) seen,
         # the oldest forgotten first beyond _POSTS_KEPT.
-        self._own_last: dict[str, OutgoingMessage] = {}
+        self._own_last: dict[str, OutgoingMessage | Carbon | RoomMessage | RoomPost] = {}
         self._last_posts: dict[tuple[str, str], int] = {}
         # Read marks in rooms (issue 13): per room, how many had read our last post there
         # when we last said so (a line only when that grows).
@@ -900,7 +966,8 @@ class TerminalUI:
                     return
                 with self._print_lock:
                     self._names.known(command.peer)
-                self._emit_block(format_history(command.peer, entries, self._me))
+                under = " " * (INDENT + 4) if self._interactive else None  # below the entry's "  ["
+                self._emit_block(format_history(command.peer, entries, self._me, under))
             finally:
                 with self._print_lock:
                     held, self._after_history, self._history_of = self._after_history, [], None
@@ -965,6 +1032,7 @@ class TerminalUI:
         except ClientError as exc:
             self._emit(_("! /{command} failed: {why}").format(command=command_names(word)[0], why=self._failure(exc)))
             return
+        self._keep_text(msg_id, command.text if isinstance(command, EditLast) else _DELETED)
         self._emit((_("* message {id} edited") if word == "edit" else _("* message {id} deleted")).format(id=msg_id))
 
     # --- Rooms ------------------------------------------------------------------------------
@@ -977,6 +1045,8 @@ class TerminalUI:
         room = getattr(command, "room", None)
         if room is None and not isinstance(command, ShowRooms):
             room = self._target if is_room(self._target) else None
+            if room is None and word in _DEFAULT_ROOM_ACTS:
+                room = const.DEFAULT_ROOM  # plain lines go to the default room: these work there
             if room is None:
                 self._emit(_("! /{command}: plain lines go to the default room, which has no such thing; name a "
                              "room (/{command} #ROOM ...) or /{join} #ROOM first").format(command=command_names(word)[0],
@@ -1032,7 +1102,7 @@ class TerminalUI:
     def _failure(exc: ClientError, about: str | None = None) -> str:
         """Why a request failed; ``about``: the recipient or room the request named."""
         if isinstance(exc, RequestFailed):
-            return explain_error(exc.code, exc.message, about, retry_after=exc.retry_after)
+            return explain_refusal(exc, about)
         return sanitize(str(exc))
 
     def _set_blocked(self, command: SetBlocked) -> None:
@@ -1161,7 +1231,8 @@ class TerminalUI:
                 line = describe_own(message, update.state, update.error, self._style)
                 self._print_locked(line, redraw=True, replace=message, key=message)
             else:
-                line = describe_follow_up(message, update.state, update.error, self._style, format_clock(time.time()))
+                line = describe_follow_up(message, update.state, update.error, self._style, format_clock(time.time()),
+                                          self._text_now(message))
                 self._print_locked(line, redraw=True)
 
     def _prompt_drawn(self) -> None:
@@ -1242,6 +1313,10 @@ class TerminalUI:
     # --- Events, on the receiver thread ---------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
+        with self._event_lock:
+            self._handle_event(event)
+
+    def _handle_event(self, event: Event) -> None:
         if isinstance(event, ConnectionClosed):
             self._connection_closed()
         elif isinstance(event, Goodbye):
@@ -1251,6 +1326,9 @@ class TerminalUI:
                 return
             if isinstance(event, Reconnected):
                 self._goodbye = None  # that goodbye was survived: a later end is another story
+                threading.Thread(target=self._catch_up, name="catch-up", daemon=True).start()
+            if isinstance(event, (DirectMessage, Carbon, MessageUpdate)):
+                self._talked_with(event)
             if isinstance(event, DirectMessage):
                 self._watch(event.sender)
                 self._typing_shown.pop(canonical(event.sender), None)
@@ -1278,9 +1356,26 @@ class TerminalUI:
                 self._carbons[event.msg_id] = event
                 if len(self._carbons) > _CARBONS_KEPT:
                     del self._carbons[next(iter(self._carbons))]
+                with self._print_lock:  # /edit and /delete take the last of ours, wherever it was sent
+                    self._own_last[canonical(event.to)] = event
+            if not self._text_is_news(event):
+                return
             self._remember(event)
-            if not self._interactive:
-                line = describe_event(event, self._me, self._carbons)
+            if isinstance(event, (RoomMessage, RoomPost)) and self._posted_elsewhere(event):
+                with self._print_lock:  # /edit and /delete take the last of ours, wherever it was sent
+                    self._own_last["" if isinstance(event, RoomMessage) or is_default_room(event.room_name)
+                                   else canonical(event.room_name)] = event
+                if self._interactive:
+                    line = stamp(format_clock(event.sent_at), describe_post_from_elsewhere(
+                        event, indent_text(event.text, INDENT)), self._style)
+                    with self._print_lock:
+                        self._print_locked(line, redraw=True)
+                else:
+                    self._emit(f"[{format_clock(event.sent_at)}] "
+                               + describe_post_from_elsewhere(event, sanitize(event.text)))
+            elif not self._interactive:
+                line = describe_status(event.message, event.state, event.error, self._text_now(event.message)) \
+                    if isinstance(event, MessageUpdate) else describe_event(event, self._me, self._carbons)
                 if line is not None:
                     self._emit(line)
             elif isinstance(event, MessageUpdate):
@@ -1302,6 +1397,111 @@ class TerminalUI:
                 self._mark_read(event)
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
+
+    def _talked_with(self, event: DirectMessage | Carbon | MessageUpdate) -> None:
+        """Note the person of a direct message shown here (the most recent last)."""
+        if isinstance(event, DirectMessage):
+            name = event.sender
+        elif isinstance(event, Carbon):
+            name = event.to
+        elif event.message.to is not None and event.message.msg_id is not None:
+            name = event.message.to
+        else:
+            return
+        key = canonical(name)
+        with self._print_lock:
+            self._peers.pop(key, None)
+            self._peers[key] = name
+            if len(self._peers) > _CATCH_UP_PEERS:
+                del self._peers[next(iter(self._peers))]
+
+    def _catch_up(self) -> None:
+        """After a reconnection: what another session of ours got or sent while this one
+        was away, in the conversations had here. The server gives a direct message to the
+        sessions online when it comes; one that was reconnecting then never gets it, and
+        its copies of what the others sent neither (PROTOCOL.md, "sent": such a session
+        "finds the message in history"). Each conversation's last page is asked for, and
+        what this screen has not shown is shown, in order, as it would have been live."""
+        with self._print_lock:
+            peers = list(self._peers.values())
+        found: dict[int, HistoryEntry] = {}
+        for peer in reversed(peers):  # the most recent first: if time runs out, those matter most
+            try:
+                entries = self.client.history(peer, _CATCH_UP_PAGE, self._timeout)
+            except ClientError:
+                return  # gone again, or refused: the next reconnection tries again
+            for entry in entries:
+                found[entry.msg_id] = entry
+        mine = canonical(self._me)
+        for msg_id in sorted(found):
+            entry = found[msg_id]
+            with self._event_lock:
+                with self._print_lock:
+                    if msg_id in self._texts or msg_id in self._sent_here:
+                        continue  # shown (or sent) here already
+                text = shown_text(entry.text, entry.edited, entry.deleted) if entry.edited or entry.deleted \
+                    else entry.text
+                if canonical(entry.sender) == mine:
+                    self._handle_event(Carbon(msg_id, entry.to, text, entry.sent_at, entry.state))
+                else:
+                    self._handle_event(DirectMessage(msg_id, entry.sender, entry.to, text, entry.sent_at))
+
+    def _keep_text(self, msg_id: int, text: str | None) -> None:
+        """Message ``msg_id`` reads ``text`` now (_DELETED: deleted); the oldest kept go."""
+        with self._print_lock:
+            self._texts.pop(msg_id, None)
+            self._texts[msg_id] = text
+            if len(self._texts) > _TEXTS_KEPT:
+                del self._texts[next(iter(self._texts))]
+
+    def _text_is_news(self, event: Event) -> bool:
+        """Note the text ``event`` shows; False for an edit or delete that leaves a message as
+        this screen shows it already (at login the server tells the changes a recipient has
+        not confirmed after the messages, which carry the latest text already: "✎ Ana
+        edited message 2" came right under message 2 with that text)."""
+        if isinstance(event, (DirectMessage, Carbon, RoomMessage, RoomPost)):
+            self._keep_text(event.msg_id, event.text)
+            return True
+        if isinstance(event, MessageUpdate):
+            if event.message.msg_id is not None:
+                with self._print_lock:
+                    if event.message.msg_id not in self._texts:
+                        self._texts[event.message.msg_id] = event.message.text
+                    self._sent_here.pop(event.message.msg_id, None)
+                    self._sent_here[event.message.msg_id] = None
+                    if len(self._sent_here) > _TEXTS_KEPT:
+                        del self._sent_here[next(iter(self._sent_here))]
+            return True
+        if isinstance(event, (Edited, RoomEdited)):
+            text = event.text
+        elif isinstance(event, (Deleted, RoomDeleted)):
+            text = _DELETED
+        else:
+            return True
+        with self._print_lock:
+            if event.msg_id in self._texts and self._texts[event.msg_id] == text:
+                return False
+        self._keep_text(event.msg_id, text)
+        return True
+
+    def _posted_elsewhere(self, event: RoomMessage | RoomPost) -> bool:
+        """Whether ``event`` is a post of ours that another session made: this one showed
+        its own when the server accepted them (the accepted comes before the post)."""
+        if canonical(event.sender) != canonical(self._me):
+            return False
+        with self._print_lock:
+            return event.msg_id not in self._sent_here
+
+    def _text_now(self, message: OutgoingMessage) -> str | None:
+        """What our ``message`` reads now, if an edit or delete changed it since it was sent
+        (here or on another device); None: as sent."""
+        with self._print_lock:
+            if message.msg_id is None or message.msg_id not in self._texts:
+                return None
+            text = self._texts[message.msg_id]
+        if text is _DELETED:
+            return shown_text("", deleted=True)
+        return None if text == message.text else text
 
     def _held_for_history(self, event: Read) -> bool:
         """Keep ``event`` for later if it is the read mark of the peer whose /history page
@@ -1353,7 +1553,9 @@ class TerminalUI:
             shown = self._read_by_shown.get(room, (last, 0))
             # Only a count that grows: the marks come again after a reconnection, and a
             # server restarted in memory mode has lost them ("was read by 0" under ✓✓).
-            if shown[0] == last and count <= shown[1]:
+            # Nor a count of none: a new post that nobody has read is no news (it said
+            # "was read by 0" for a post made while the others were away).
+            if count == 0 or shown[0] == last and count <= shown[1]:
                 return
             self._read_by_shown[room] = (last, count)
         line = _("✓✓ your last post in {room} (message {id}) was read by {n}").format(

@@ -25,9 +25,11 @@ def web_json_path(language: str):
 
 def web_json_text(language: str) -> str:
     """The exact text of ``webclient/i18n/LANG.json``: the catalogue (none for English),
-    the sentences for error codes, translated, from :mod:`client.display`, and the login
-    field each refusal is about, from :data:`client.core.LOGIN_OUTCOMES`."""
-    from client.display import ERROR_TEXTS, NEEDS_LIKE, NEEDS_NAME
+    the sentences for error codes, translated, from :mod:`client.display` (with the codes
+    that need the error's name, ``like`` or ``room``, and the words of a wait with no
+    end), and the login field each refusal is about, from
+    :data:`client.core.LOGIN_OUTCOMES`."""
+    from client.display import ERROR_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM, WHEN_UNTIMED
 
     entries = [] if language == SOURCE_LANGUAGE else parse_po(po_path(language).read_text(encoding="utf-8"))
     catalogue = to_json(entries, language)
@@ -35,6 +37,8 @@ def web_json_text(language: str) -> str:
     catalogue["errors"] = {code: translations.gettext(text) for code, text in sorted(ERROR_TEXTS.items())}
     catalogue["needs_name"] = sorted(NEEDS_NAME)
     catalogue["needs_like"] = sorted(NEEDS_LIKE)
+    catalogue["needs_room"] = sorted(NEEDS_ROOM)
+    catalogue["when_untimed"] = {code: translations.gettext(text) for code, text in sorted(WHEN_UNTIMED.items())}
     # Which login field a refusal is about (client.core.LOGIN_OUTCOMES, the one table):
     # the page puts the cursor there, as the window does.
     from client.core import LOGIN_OUTCOMES

@@ -358,12 +358,18 @@ class ErrorReply(Event):
     code: str
     message: str
     request_id: str | None = None
-    # For rate_limited and unavailable: seconds after which the request may be tried again.
+    # For rate_limited and unavailable: seconds after which the request may be tried again;
+    # for muted (with room_name): the seconds left of a timed mute (none: until unmuted).
     retry_after: float | None = None
     # For expired: the message whose outcome this is, to acknowledge with OutcomeAck.
     msg_id: int | None = None
     # For confusable_name: the name it looks like, so that a client can say it in its words.
     like: str | None = None
+    # For muted, and banned from one's own join: the room the refusal is about (display
+    # form). An invite of a banned person is banned without it (PROTOCOL.md, "error").
+    room_name: str | None = None
+    # For banned (with room_name): the ban's reason, when it has one.
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

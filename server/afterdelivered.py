@@ -335,7 +335,7 @@ class AfterDelivered:
                 if refusal is None:  # allowed again meanwhile (unmuted): the edit was not made
                     refusal = Refused(ErrorCode.FORBIDDEN, f"you could not post to {room} then: "
                                       "try the edit again")
-                session.send(ErrorReply(refusal.code, refusal.message, request_id))
+                session.send(refusal.reply(request_id))  # muted: with its room and time left
                 return
             if status == mailbox.FORBIDDEN and text is None and moderation is None and message is not None:
                 decision = self._may_delete_any(session, message)

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import const
 from protocol import (
-    Accepted, ErrorCode, Appoint, Ban, Done, ErrorReply, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList,
+    Accepted, ErrorCode, Appoint, Ban, Done, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList,
     HistoryEntry, HistoryPage, HistoryRequest, MembersRequest, Mute, RoomEntry, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest, SendToRoom,
     SetRoomMode, SetTopic, Unban, Unmute,
 )
@@ -853,7 +853,7 @@ class RoomDesk:
     def _refused(self, session: ClientSession, request_id: str, refusal: Refused) -> None:
         self.relay.log_lines.log("refused room requests", session.address, logging.INFO, "room request %s of %r: %s",
                                  refusal.code, session, refusal.message)
-        session.send(ErrorReply(refusal.code, refusal.message, request_id))
+        session.send(refusal.reply(request_id))
 
     def _conclude(self, session: ClientSession, request_id: str, decision: list, answer: Any = None,
                   again: tuple[str, int, Callable[[], None]] | None = None,

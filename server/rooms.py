@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 import const
 from protocol.compat import StrEnum
 from protocol.errors import ErrorCode
+from protocol.events import ErrorReply
 from registry.lookalikes import Lookalikes
 from registry.names import InvalidName, canonical, display_form, validate_name
 
@@ -128,10 +129,26 @@ class Person:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """The request was not done: ``code`` is an ErrorCode, ``message`` English words."""
+    """The request was not done: ``code`` is an ErrorCode, ``message`` English words.
+
+    A refusal about the asker's own standing in a room says the facts too, so that a
+    client can say it in its user's language (the ``error``'s fields, PROTOCOL.md): ``room``,
+    the room it is about (``muted``; ``banned``, of one's own join); ``retry_after``, the
+    seconds left of a timed mute (None: until unmuted); ``reason``, the ban's. A refusal
+    about someone else (the invite of a banned person) has no ``room``."""
 
     code: str
     message: str
+    room: str | None = None
+    retry_after: float | None = None
+    reason: str | None = None
+
+    def reply(self, request_id: str | None) -> ErrorReply:
+        """The ``error`` answering request ``request_id`` with this refusal, its facts
+        included: the one place where a refusal becomes a frame (the room desk's answers,
+        an edit refused as a post would be)."""
+        return ErrorReply(self.code, self.message, request_id, self.retry_after, room_name=self.room,
+                          reason=self.reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,8 +369,9 @@ class Rooms:
             return refusal
         until = room.muted.get(canonical(person.name), 0.0)
         if until is None or until > now:
-            when = "until a moderator unmutes you" if until is None else f"for {until - now:.0f} s more"
-            return Refused(ErrorCode.MUTED, f"you are muted in {room.name} {when}")
+            left = None if until is None else until - now
+            when = "until a moderator unmutes you" if left is None else f"for {left:.0f} s more"
+            return Refused(ErrorCode.MUTED, f"you are muted in {room.name} {when}", room=room.name, retry_after=left)
         return None
 
     def may_read_history(self, person: Person, name: str) -> Refused | None:
@@ -490,6 +508,7 @@ class Rooms:
             return []
         refusal = self._banned(room, target)
         if refusal is not None:
+            # About someone else: no ``room``, so no client words it as "you are banned".
             return [Refused(ErrorCode.BANNED, f"{display_form(target.name)} is banned from {room.name}: unban first")]
         self._dirty.add(room_key(room.name))
         room.invited.pop(them, None)
@@ -763,7 +782,8 @@ class Rooms:
         if ban is None:
             return None
         why = f": {ban.reason}" if ban.reason else ""
-        return Refused(ErrorCode.BANNED, f"you are banned from {room.name}{why}")
+        return Refused(ErrorCode.BANNED, f"you are banned from {room.name}{why}", room=room.name,
+                       reason=ban.reason or None)
 
     def _find(self, person: Person, name: str, act: str, target: Person | None = None) -> tuple[Room, Refused | None]:
         """The room and None if ``person`` may do ``act`` (to ``target``) there, else why

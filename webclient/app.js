@@ -25,10 +25,12 @@ const PLURAL_RULES = {
   "n > 1": (n) => (n > 1 ? 1 : 0),
 };
 // errors: the sentence for each well-known error code (client/display.py's ERROR_TEXTS,
-// translated); needsName: the codes whose sentence is only for a named recipient.
+// translated); needsName: the codes whose sentence is only for a named recipient;
+// needsLike, needsRoom: only with the error's "like", "room" (NEEDS_LIKE, NEEDS_ROOM);
+// whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED).
 // loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  loginFields: {} };
+  needsRoom: [], whenUntimed: {}, loginFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -50,19 +52,43 @@ function tn(singular, plural, n, values) {
 }
 
 /** Why a request failed, for people: the catalogue's sentence for ``code`` (about the
- * recipient ``name``; ``like``: the name a refused one looks like), else the server's own
- * words; then the code, as on the wire. */
-function explainError(code, message, name, retryAfter, like) {
+ * recipient ``name``; ``like``: the name a refused one looks like; ``room``, ``reason``:
+ * the room a refusal of one's own standing is about and a ban's reason, the error's
+ * fields), else the server's own words; then the code, as on the wire. client/display.py's
+ * explain_error, the one table. */
+function explainError(code, message, name, retryAfter, like, room, reason) {
   const template = i18n.errors[code];
   let text = message || t("no explanation given");
-  if (template && (name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))) {
-    const when = typeof retryAfter === "number"
-      ? t("try again in {delay}", { delay: `${Math.max(1, Math.round(retryAfter))} s` }) : t("try again later");
-    // limit, minutes: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, EDIT_WINDOW).
-    text = fill(template, { name: name || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
-      like: like || "" });
+  if (template && (name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
+      && (room || !i18n.needsRoom.includes(code))) {
+    const when = typeof retryAfter === "number" ? t("try again in {delay}", { delay: formatDelay(retryAfter) })
+      : i18n.whenUntimed[code] || t("try again later");
+    const about = i18n.needsRoom.includes(code) ? room : name;
+    // limit, minutes, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, EDIT_WINDOW,
+    // MIN_PASSWORD_LENGTH).
+    text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
+      like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH });
   }
   return `${text} (${code})`;
+}
+
+/** explainError for an error frame, with its own fields (retry_after, like, room, reason)
+ * when they are there; ``name``: the recipient the request named. */
+function explainFrame(frame, message, name) {
+  const text = (key) => (typeof frame[key] === "string" ? frame[key] : null);
+  return explainError(frame.code, message, name, typeof frame.retry_after === "number" ? frame.retry_after : null,
+    text("like"), text("room"), text("reason"));
+}
+
+/** ``0.5 s``, ``12 s``, ``4 min 50 s``: a wait, for people (client/display.py format_delay). */
+function formatDelay(seconds) {
+  if (!(seconds >= 0)) return t("a moment");
+  if (seconds < 10) return `${seconds.toFixed(1)} s`;
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  const total = Math.floor(seconds + 0.5);
+  const minutes = Math.floor(total / 60);
+  const rest = total % 60;
+  return rest ? t("{minutes} min {seconds} s", { minutes, seconds: rest }) : t("{minutes} min", { minutes });
 }
 
 /** ``text`` as a sentence on its own: its first letter capitalised ("o nome…" -> "O nome…"). */
@@ -115,6 +141,8 @@ async function useLanguage(language) {
   i18n.errors = catalogue.errors || {};
   i18n.needsName = catalogue.needs_name || [];
   i18n.needsLike = catalogue.needs_like || [];
+  i18n.needsRoom = catalogue.needs_room || [];
+  i18n.whenUntimed = catalogue.when_untimed || {};
   i18n.loginFields = catalogue.login_fields || {};
   $("lang-switch").value = language;
   translatePage();
@@ -138,6 +166,7 @@ const TYPING_INTERVAL = 3;
 const TYPING_EXPIRES = 6;
 const EDIT_WINDOW = 15 * 60;
 const MAX_TEXT_CHARS = 4000;          // a message's text, at most (const.MAX_TEXT_CHARS)
+const MIN_PASSWORD_LENGTH = 8;        // a password, at least (const.MIN_PASSWORD_LENGTH)
 const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (client/gui/model.py)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
 const DEFAULT_ROOM = "#lobby";        // the broadcast room's name (const.DEFAULT_ROOM)
@@ -581,7 +610,7 @@ const HANDLERS = {
       return;
     }
     if (request && ROOM_REQUESTS.includes(request.kind)) {
-      roomRequestFailed(chat, request, frame.code, message);
+      roomRequestFailed(chat, request, frame, message);
       return;
     }
     if (request && request.kind === "hello") {
@@ -595,6 +624,11 @@ const HANDLERS = {
       request.item.state = "failed";
       request.item.error = message;
       request.item.errorCode = frame.code;
+      // What the view needs to say it (a muted post's room and time left, kept as when
+      // the wait ends: a later drawing says no longer a wait than there is).
+      request.item.refusal = { room: typeof frame.room === "string" ? frame.room : null,
+        reason: typeof frame.reason === "string" ? frame.reason : null,
+        retryAt: typeof frame.retry_after === "number" ? nowSeconds() + frame.retry_after : null };
       // A name nobody uses (mistyped): out of the contact list; its conversation goes
       // once another is chosen (the failed message says why meanwhile).
       if (request.kind === "send" && MISTYPED_CODES.includes(frame.code)) {
@@ -612,18 +646,18 @@ const HANDLERS = {
       if (convo) {
         convo.loadingOlder = false;
         notice(chat, request.key, t("Could not load earlier messages: {why}",
-          { why: explainError(frame.code, message, null, frame.retry_after) }), nowSeconds(), true);
+          { why: explainFrame(frame, message, null) }), nowSeconds(), true);
       }
       return;
     }
     if (request && (request.kind === "edit" || request.kind === "delete")) {
-      const explained = explainError(frame.code, message, null, frame.retry_after);
+      const explained = explainFrame(frame, message, null);  // muted: with its room and time left
       notice(chat, request.key, t("Not changed: {why}", { why: explained }), nowSeconds(), true);
       out.announce.push(t("Not changed: {why}", { why: explained }));
       return;
     }
     if (request) return;
-    const explained = explainError(frame.code, message, null, frame.retry_after);
+    const explained = explainFrame(frame, message, null);
     chat.notice = explained;
     notice(chat, chat.active, t("Server: {message}", { message: explained }), nowSeconds(), true);
     out.announce.push(t("Server: {message}", { message: explained }));
@@ -1208,9 +1242,11 @@ function describeRoomNotice(chat, frame) {
   return text.replace(/^\* /, "");
 }
 
-function roomRequestFailed(chat, request, code, message) {
+function roomRequestFailed(chat, request, frame, message) {
   const key = request.key && chat.conversations.has(request.key) ? request.key : chat.active;
-  notice(chat, key, t("Server: {message}", { message: explainError(code, message) }), nowSeconds(), true);
+  // banned, of our own join: the error names the room and the ban's reason (an invite's
+  // refusal names no room, and is said in the server's words).
+  notice(chat, key, t("Server: {message}", { message: explainFrame(frame, message, null) }), nowSeconds(), true);
 }
 
 Object.assign(HANDLERS, {
@@ -1642,7 +1678,10 @@ function updateItem(item) {
   if (item.read && item.state === "delivered") label = t("Read");
   if (item.readBy && !item.error) label = `${label} · ${t("Read by {n}", { n: item.readBy })}`;  // a small room
   node.dataset.read = String(Boolean(item.read));
-  const why = item.error && item.errorCode ? explainError(item.errorCode, item.error, item.to) : item.error;
+  const refusal = item.refusal || {};
+  const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - nowSeconds()) : null;
+  const why = item.error && item.errorCode
+    ? explainError(item.errorCode, item.error, item.to, left, null, refusal.room, refusal.reason) : item.error;
   status.textContent = why ? `${label}: ${why}` : label;
 }
 

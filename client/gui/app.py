@@ -37,7 +37,8 @@ from i18n import _, ngettext
 from protocol import ConnectionClosed
 
 from ..core import login_outcome
-from ..display import explain_error, sanitize
+from ..display import explain_refusal, sanitize
+from ..errors import RequestFailed
 from .bridge import TkBridge, TurnTimer
 from .login import LoginForm, LoginRequest
 from .model import (
@@ -735,8 +736,7 @@ class ChatApp:
         if self.model is None:
             return
         if error is not None:
-            code = getattr(error, "code", None)
-            why = explain_error(code, getattr(error, "message", str(error))) if code else sanitize(error)
+            why = explain_refusal(error) if isinstance(error, RequestFailed) else sanitize(error)
             self.model.notice(key, _("Not changed: {why}").format(why=why))
         else:
             self.model.changed_own(key, line, text)

@@ -84,7 +84,10 @@ from i18n import N_, _, ngettext
 from registry import canonical
 
 from ..core import is_default_room
-from ..display import describe_room_notice, describe_skipped, explain_error, left_why, sanitize, shown_text
+from ..display import (
+    describe_room_notice, describe_skipped, explain_error, explain_refusal, left_why, sanitize, sanitize_lines,
+    shown_text,
+)
 from ..outgoing import MessageUpdate
 
 ROOM = "#room"
@@ -132,9 +135,7 @@ def key_of(name: str) -> str:
 def clean_text(text: object) -> str:
     """Message text made safe for a text widget: every line sanitised (control and
     format characters shown as escapes), the line breaks the sender typed kept."""
-    if not isinstance(text, str):
-        return sanitize(text)
-    return "\n".join(sanitize(line) for line in text.replace("\r\n", "\n").split("\n"))
+    return sanitize_lines(text)
 
 
 def state_label(state: str | None, error: tuple[str, str] | None = None, to: str | None = None) -> str:
@@ -143,7 +144,7 @@ def state_label(state: str | None, error: tuple[str, str] | None = None, to: str
         return ""
     label = _(STATE_LABELS[state]) if state in STATE_LABELS else sanitize(state)
     if state == "failed" and error is not None:
-        label += ": " + explain_error(error[0], error[1], to)
+        label += ": " + explain_refusal(error, to)
     return label
 
 
@@ -619,7 +620,7 @@ class ChatModel:
         elif type(event).__name__.startswith("Reconnect"):
             self._reconnect_event(event)
         elif isinstance(event, (ErrorReply, FrameRejected)):
-            text = explain_error(event.code, event.message)
+            text = explain_refusal(event)
             self.notice(self.active, _("The server reported an error: {why}").format(why=text))
         # Anything else (late answers to who/whois, pongs...) needs nothing on screen.
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from i18n import N_, _, ngettext
 
 from ..commands import check_room
-from ..display import describe_role, explain_error, sanitize
+from ..display import describe_role, explain_refusal, sanitize
 from ..errors import RequestFailed
 from .model import fit_topic, is_room_key
 
@@ -159,7 +159,7 @@ class RoomPanel:
         model = self.app.model
         if model is None:
             return
-        why = explain_error(error.code, error.message) if isinstance(error, RequestFailed) else sanitize(error)
+        why = explain_refusal(error) if isinstance(error, RequestFailed) else sanitize(error)
         model.notice(model.active, _("{what} failed: {why}").format(what=what, why=why))
         self.app._render()
 

@@ -158,5 +158,8 @@ def test_the_terminal_screen_shows_a_copy_once_stamped_and_its_outcome_with_the_
     plain = Style(False)
     line = describe_on_screen(carbon, "Alice", plain, "12:00")
     assert line.count("[") == 1 and "from my laptop" in line  # one time stamp, the message's own
+    two = describe_on_screen(Carbon(123, "Bob", "linha um\nlinha dois", 1_700_000_000.0, "sent"), "Alice", plain,
+                             "12:00")
+    assert two.endswith("→ Bob: linha um\n        linha dois (sent)")  # never a literal "\\n"
     assert describe_on_screen(Delivered("x", 122), "Alice", plain, "12:01", {122: carbon}) == \
         "[12:01] ✓ delivered to Bob: from my laptop"

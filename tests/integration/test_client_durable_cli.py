@@ -258,6 +258,14 @@ def test_history_lines_are_sanitised() -> None:
 
 
 
+def test_a_text_of_several_lines_is_escaped_in_a_pipe_and_indented_on_the_screen() -> None:
+    entries = [HistoryEntry(1, "Ana", "Bob", "oi João\nsou a Conceição", 0.0, "delivered", edited=True)]
+    assert format_history("Ana", entries, "bob")[1].endswith("] Ana → you: oi João\\nsou a Conceição  (edited) "
+                                                              "(delivered)")
+    lines = format_history("Ana", entries, "bob", continuation=" " * 12)
+    assert lines[1].endswith("] Ana → you: oi João\n            sou a Conceição  (edited) (delivered)")
+
+
 def test_history_lines_say_edited_and_deleted() -> None:
     """The README's promise for /history: "the history shows 'edited' or 'deleted'"; a
     deleted message was an empty "delivered" line."""
@@ -531,3 +539,128 @@ def test_a_rooms_read_count_is_said_only_when_it_grows() -> None:
         ui._room_read(RoomRead("#redes", marks=marks))
     assert out.getvalue().splitlines() == ["✓✓ your last post in #redes (message 10) was read by 2",
                                            "✓✓ your last post in #redes (message 10) was read by 3"]
+    # A new post, read by nobody yet (the others were away): nothing to say until one reads it.
+    ui._last_posts[("#redes", "alice")] = 14
+    for marks in [(12, 11, 10), (14, 11)]:
+        ui._room_read(RoomRead("#redes", marks=marks))
+    assert out.getvalue().splitlines()[2:] == ["✓✓ your last post in #redes (message 14) was read by 1"]
+
+
+# --- Changes told after the messages, and what our messages read now --------------------------
+
+
+def test_a_change_the_screen_shows_already_is_not_said_again_and_outcomes_name_the_text_as_it_reads_now(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    """Bob offline; Alice sends two, edits the first, deletes the second. At his login the
+    server sends the messages with their latest text, then the changes Bob has not
+    confirmed: the terminal said "✎ Alice edited message N: fixed" right under the message
+    that read "fixed" already. Alice's "delivered" lines named the text first sent: the
+    one she had edited, and the one she had deleted."""
+    start(clients, server.port, "Bob").close()
+    alice = LiveTerminal(server.port, "Alice")
+    try:
+        alice.type("/to Bob")
+        alice.type("first try")
+        alice.out.wait_for(lambda line: line.startswith("✓ queued for Bob: first try"))
+        alice.type("/edit fixed")
+        alice.out.wait_for(lambda line: re.fullmatch(r"\* message \d+ edited", line) is not None)
+        alice.type("oops")
+        alice.out.wait_for(lambda line: line.startswith("✓ queued for Bob: oops"))
+        alice.type("/delete")
+        alice.out.wait_for(lambda line: re.fullmatch(r"\* message \d+ deleted", line) is not None)
+        bob = LiveTerminal(server.port, "Bob")
+        try:
+            bob.out.wait_for(lambda line: line.endswith("Alice → you: fixed"))
+            bob.out.wait_for(lambda line: line.startswith("✗ Alice deleted message"))
+            bob.type("/who")  # a round trip: every change the server sends came before its answer
+            bob.out.wait_for(lambda line: line.startswith("* online"))
+            assert not [line for line in bob.out.lines if line.startswith("✎")], bob.out.lines
+        finally:
+            assert bob.end() == ExitCode.OK
+        alice.out.wait_for(lambda line: line == "✓ delivered to Bob: fixed")
+        alice.out.wait_for(lambda line: line == "✓ delivered to Bob: (this message was deleted)")
+        assert not [line for line in alice.out.lines if "delivered to Bob: first try" in line
+                    or "delivered to Bob: oops" in line], alice.out.lines
+    finally:
+        assert alice.end() == ExitCode.OK
+
+
+def test_a_room_post_of_ours_from_another_device_is_shown_as_ours(server: ServerThread,
+                                                                   clients: list[ChatClient]) -> None:
+    """The terminal hid every post of ours, taking it for its own echo: one sent from the
+    page or the window was never shown here."""
+    start(clients, server.port, "Bob").close()
+    elsewhere = start(clients, server.port, "Alice", password="correct horse", register=True)
+    terminal = LiveTerminal(server.port, "Alice", password="correct horse")
+    try:
+        terminal.out.wait_for(lambda line: line.startswith("* connected"))
+        terminal.type("from the terminal")
+        terminal.out.wait_for(lambda line: line == "✓ sent to the room: from the terminal")
+        from_page = elsewhere.send_room("from the page")
+        assert from_page.wait("sent", WAIT)
+        terminal.out.wait_for(lambda line: line.endswith("(room) you (elsewhere): from the page"))
+        # /edit takes our last message there, wherever it was sent ("you have sent no
+        # message there in this session" before).
+        terminal.type("/edit from the page, fixed")
+        terminal.out.wait_for(lambda line: line == f"* message {from_page.msg_id} edited")
+        assert elsewhere.send_direct("Bob", "to Bob from the page").wait("queued", WAIT)
+        terminal.out.wait_for(lambda line: "you (elsewhere) → Bob: to Bob from the page" in line)
+        terminal.type("/to Bob")
+        terminal.type("/delete")
+        terminal.out.wait_for(lambda line: re.fullmatch(r"\* message \d+ deleted", line) is not None)
+        terminal.type("/who")
+        terminal.out.wait_for(lambda line: line.startswith("* online"))
+        assert not [line for line in terminal.out.lines if "elsewhere): from the terminal" in line]
+    finally:
+        assert terminal.end() == ExitCode.OK
+
+
+def test_after_a_reconnection_the_terminal_shows_what_another_session_got_and_sent_meanwhile(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    """João on the page and in the terminal; the terminal reconnecting while Ana wrote: the
+    page got her messages (its receipt made them delivered) and the terminal never showed
+    them, nor what the page sent meanwhile. It now asks its conversations' last pages."""
+    bob = start(clients, server.port, "Bob")
+    page = start(clients, server.port, "Alice", password="correct horse", register=True)
+    with FaultProxy(server.host, server.port) as proxy:
+        terminal = LiveTerminal(proxy.port, "Alice", password="correct horse", **FAST)
+        try:
+            terminal.out.wait_for(lambda line: line.startswith("* connected"))
+            assert bob.send_direct("Alice", "before").wait("delivered", WAIT)
+            terminal.out.wait_for(lambda line: line.endswith("Bob → you: before"))
+            proxy.refuse_new = True
+            proxy.cut("Alice")
+            terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
+                                  and "(attempt 2)" in line)
+            assert bob.send_direct("Alice", "while you were away").wait("delivered", WAIT)  # the page took it
+            assert page.send_direct("Bob", "from the page").wait("delivered", WAIT)
+            proxy.refuse_new = False
+            terminal.out.wait_for(lambda line: line == "! reconnected")
+            terminal.out.wait_for(lambda line: line.endswith("Bob → you: while you were away"))
+            terminal.out.wait_for(lambda line: line.endswith("you (elsewhere) → Bob: from the page (delivered)"))
+            terminal.type("/who")
+            terminal.out.wait_for(lambda line: line.startswith("* online"))
+            assert sum(line.endswith("Bob → you: before") for line in terminal.out.lines) == 1, terminal.out.lines
+        finally:
+            assert terminal.end() == ExitCode.OK
+
+
+def test_a_mute_without_a_room_acts_on_the_default_room_where_plain_lines_go(clients: list[ChatClient],
+                                                                             monkeypatch) -> None:
+    """`/mute Troll 60` while plain lines went to the default room said "the default room
+    has no such thing; name a room", though `/mute #lobby Troll 60` worked."""
+    import const
+    from servers import in_thread
+    monkeypatch.setattr(const, "ADMINS", ("Teacher",))  # read when the server starts
+    with in_thread() as server:
+        troll = start(clients, server.port, "Troll")
+        teacher = LiveTerminal(server.port, "Teacher", password="correct horse", register=True)
+        try:
+            teacher.out.wait_for(lambda line: line.startswith("* connected"))
+            teacher.type("/mute Troll 60 spam")
+            teacher.out.wait_for(lambda line: "muted Troll" in line)
+            assert not [line for line in teacher.out.lines if "no such thing" in line], teacher.out.lines
+            refused = troll.send_room("still here")
+            assert refused.wait_done(WAIT) and refused.state == "failed" and refused.error[0] == "muted"
+        finally:
+            assert teacher.end() == ExitCode.OK

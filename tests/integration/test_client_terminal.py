@@ -116,6 +116,22 @@ def test_a_message_the_server_has_is_on_its_way_not_failed_when_the_session_ends
     assert describe_follow_up(lost, "failed", lost_why, plain, "12:00").startswith("[12:00] ✗ to Bob: hello — ")
 
 
+def test_a_change_of_ours_made_on_another_device_says_you() -> None:
+    """"✎ João edited message 5" was João's own terminal telling him of his edit on the page."""
+    from protocol import Deleted, Edited, RoomDeleted, RoomEdited
+    assert describe_event(Edited(5, "João", "Ana", "sala 205", 0.0), "joão") == \
+        "✎ you (elsewhere) edited message 5: sala 205"
+    assert describe_event(Deleted(5, "João", "Ana", 0.0), "JOÃO") == "✗ you (elsewhere) deleted message 5"
+    assert describe_event(RoomEdited(6, "João", "#redes", "oi", 0.0), "joão") == \
+        "✎ you (elsewhere) edited message 6 in #redes: oi"
+    assert describe_event(RoomDeleted(6, "João", "#redes", 0.0), "joão") == \
+        "✗ you (elsewhere) deleted message 6 in #redes"
+    # A moderator's delete of our post is theirs, not ours; another's edit is theirs.
+    assert describe_event(RoomDeleted(6, "João", "#redes", 0.0, by="Olga"), "joão") == \
+        "✗ Olga deleted message 6 of João in #redes"
+    assert describe_event(Edited(7, "Ana", "João", "x", 0.0), "joão") == "✎ Ana edited message 7: x"
+
+
 def test_who_and_whois_lines() -> None:
     assert format_users([]) == "* nobody is online"
     line = format_users([Presence("Alice", time.time()), Presence("Bob", time.time())])

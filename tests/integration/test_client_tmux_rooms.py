@@ -5,6 +5,7 @@ and the Portuguese command names. Bounded waits only (see test_client_tmux.py)."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -93,6 +94,43 @@ def test_a_rooms_refusals_are_said_in_portuguese(server: ServerThread, terminal:
     screen.type("@#redes posso?")
     screen.press("Enter")
     screen.wait_text("você não está em #redes: entre nela primeiro (not_member)")
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_muted_and_then_banned_student_is_told_in_portuguese(server: ServerThread, terminal: Callable[..., Tmux],
+                                                               clients: list[ChatClient]) -> None:
+    """They were the server's English: "✗ you are muted in #redes for 290 s more (muted)",
+    "! /entrar falhou: you are banned from #redes: spam (banned)"."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    screen = terminal("Conceição", columns=160, ready="[sala]> ", LANGUAGE="pt_BR")
+    screen.type("/entrar #redes")
+    screen.press("Enter")
+    screen.wait(lambda rows: input_rows(rows).startswith("[#redes]> "), "the prompt naming the room")
+    olga.mute("#redes", "Conceição", 300, "flood")
+    screen.wait_text("Olga silenciou você em #redes")
+    screen.type("posso falar?")
+    screen.press("Enter")
+    rows = screen.wait_text("(muted)")
+    shown = "\n".join(rows)
+    # The time left of the 300 s (said "5 min" while less than half a second went by).
+    assert re.search(r"✗ você está silenciado\(a\) em #redes: tente de novo em (5 min|4 min [1-5]?\d s) \(muted\)",
+                     shown), shown
+    assert "you are muted" not in shown
+
+    olga.unmute("#redes", "Conceição")
+    olga.mute("#redes", "Conceição")  # now until unmuted
+    screen.type("e agora?")
+    screen.press("Enter")
+    screen.wait_text("✗ você está silenciado(a) em #redes: até que um moderador deixe de silenciar você (muted)")
+
+    olga.ban("#redes", "Conceição", "spam")
+    screen.wait_text("Olga baniu você de #redes")
+    screen.type("/entrar #redes")
+    screen.press("Enter")
+    screen.wait_text("! /entrar falhou: você está banido(a) de #redes: spam (banned)")
+    assert "you are banned" not in "\n".join(screen.screen(False))
+
 
 @pytest.mark.timeout_seconds(90)
 def test_edit_delete_and_typing_in_a_room_in_the_terminal(server: ServerThread, terminal: Callable[..., Tmux],

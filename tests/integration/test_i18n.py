@@ -137,6 +137,11 @@ def test_the_page_explains_errors_with_the_clients_table_translated() -> None:
     assert portuguese["needs_name"] == ["auth_required", "confusable_name", "invite_only", "name_taken", "no_such_room",
                                         "not_member", "room_exists", "unknown_recipient"]
     assert portuguese["needs_like"] == ["confusable_name"]
+    # A muted or banned refusal is the page's own only with the error's room (PROTOCOL.md,
+    # "error"); a mute with no end is not "try again later".
+    assert portuguese["needs_room"] == ["banned", "muted"]
+    assert portuguese["errors"]["muted"] == "você está silenciado(a) em {name}: {when}"
+    assert portuguese["when_untimed"] == {"muted": "até que um moderador deixe de silenciar você"}
 
 
 def test_the_page_takes_the_login_field_of_each_refusal_from_the_clients_one_table() -> None:
@@ -492,6 +497,15 @@ def test_the_clients_help_and_usage_errors_speak_portuguese() -> None:
                          env=client_env(), text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT)
     assert bad.returncode == 2
     assert bad.stderr.endswith("chatclient.py: erro: argumento --port: não é um número de porta: 'abc'\n")
+
+
+def test_an_unreadable_password_file_is_an_error_in_portuguese(tmp_path) -> None:
+    """The line began "error: " in a Portuguese session, its prefix written in English."""
+    shown = subprocess.run([sys.executable, "chatclient.py", "Maria", "--password-file", str(tmp_path / "nada"),
+                            "--send", "Ana", "oi"], cwd=ROOT, env=client_env(LANG="pt_BR.UTF-8"), text=True,
+                           encoding="utf-8", capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert shown.returncode == 2
+    assert shown.stderr.startswith("erro: não foi possível ler o arquivo de senha "), shown.stderr
 
 
 @pytest.mark.parametrize("how", ["LANG", "--lang"])

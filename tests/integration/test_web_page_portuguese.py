@@ -7,6 +7,7 @@ member list, inside the window."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -226,3 +227,48 @@ def test_a_moderators_delete_of_our_post_reads_well(page: Page) -> None:
     assert page.js(notice) == "Olga deleted a message of yours in #redes"
     speak_portuguese(page)
     assert page.js(notice) == "Olga apagou uma mensagem sua em #redes"
+
+
+NOTICES = "[...document.querySelectorAll('#messages .notice-text')].map(e => e.textContent)"
+
+
+def test_a_muted_and_then_banned_student_is_told_in_portuguese(page: Page) -> None:
+    """They were the server's English: "Não enviada: you are muted in #redes for 290 s
+    more (muted)", "Servidor: you are banned from #redes: spam (banned)"."""
+    speak_portuguese(page)
+    page.log_in("Conceição")
+    olga = ChatClient("Olga", "127.0.0.1", page.srv.port)
+    try:
+        olga.connect(timeout=WAIT)
+        olga.join("#redes")
+        page.focus("#join-room-name")
+        page.type("redes")
+        page.enter()
+        page.wait_for("document.getElementById('conversation-title').textContent === '#redes'"
+                      " && document.activeElement.id === 'composer-input'")
+        olga.mute("#redes", "Conceição", 300, "flood")
+        page.wait_for(f"{NOTICES}.some(t => t.startsWith('Olga silenciou você em #redes'))")
+        page.type("posso falar?")
+        page.enter()
+        page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
+        status = page.js("document.querySelector('#messages .msg-out .msg-status').textContent")
+        # The time left of the 300 s ("5 min" while less than half a second went by).
+        assert re.fullmatch(r"Não enviada: você está silenciado\(a\) em #redes: tente de novo em "
+                            r"(5 min|4 min [1-5]?\d s) \(muted\)", status), status
+
+        olga.ban("#redes", "Conceição", "spam")
+        page.wait_for(f"{NOTICES}.some(t => t.startsWith('Olga baniu você de #redes'))")
+        page.focus("#join-room-name")
+        page.type("redes")
+        page.enter()
+        page.wait_for(f"{NOTICES}.includes('Servidor: você está banido(a) de #redes: spam (banned)')")
+        assert not any("you are" in text for text in page.js(NOTICES))
+        # A mute with no end, and the other use of banned (the invite of a banned person,
+        # which names no room): the first in the page's words, the second in the server's.
+        assert page.js("explainError('muted', 'x', null, null, null, '#redes')") == \
+            "você está silenciado(a) em #redes: até que um moderador deixe de silenciar você (muted)"
+        assert page.js("explainError('banned', 'Mia is banned from #redes: unban first', '#redes')") == \
+            "Mia is banned from #redes: unban first (banned)"
+        assert page.problems() == []
+    finally:
+        olga.close()

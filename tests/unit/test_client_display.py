@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from client.display import explain_error, format_clock, format_when, preview, sanitize
+from client.display import explain_error, explain_refusal, format_clock, format_when, preview, sanitize
 
 
 @pytest.mark.parametrize(
@@ -164,7 +164,80 @@ def test_a_rooms_refusals_are_sentences_of_the_clients_about_the_room_named() ->
 
 
 
+def test_a_weak_password_is_said_in_the_clients_words() -> None:
+    """"a password needs at least 8 characters" was the server's English in a Portuguese
+    session (`CHAT_PASSWORD=curta chatclient.py Maria --register`, and the page)."""
+    assert explain_error("weak_password", "server words") == "a password needs at least 8 characters (weak_password)"
+    from i18n import use
+    try:
+        use("pt_BR")
+        assert explain_error("weak_password", "server words") == \
+            "a senha precisa ter pelo menos 8 caracteres (weak_password)"
+    finally:
+        use("en")
+
+
 def test_a_look_alike_is_said_with_the_name_it_looks_like_else_in_the_servers_words() -> None:
     assert explain_error("confusable_name", "server words", "Joao", like="João") == \
         "the name Joao looks too much like João, the name of someone else here: choose another name (confusable_name)"
     assert explain_error("confusable_name", "server words", "Joao") == "server words (confusable_name)"
+
+
+def test_a_mute_is_said_with_the_time_left_or_until_a_moderator_unmutes() -> None:
+    """A muted student read the server's English ("you are muted in #redes for 290 s
+    more"): the error's room and time left (PROTOCOL.md, "error") make it the client's."""
+    server = "you are muted in #redes for 290 s more"
+    assert explain_error("muted", server, retry_after=290.0, room="#redes") == \
+        "you are muted in #redes: try again in 4 min 50 s (muted)"
+    # A mute without an end: no "try again later", which would not be true.
+    assert explain_error("muted", "you are muted in #lobby until a moderator unmutes you", room="#lobby") == \
+        "you are muted in #lobby: until a moderator unmutes you (muted)"
+    # Without the room (an older server, whose timed mute has no retry_after either): its words.
+    assert explain_error("muted", server, "#redes") == f"{server} (muted)"
+    from i18n import use
+    try:
+        use("pt_BR")
+        assert explain_error("muted", server, retry_after=290.0, room="#redes") == \
+            "você está silenciado(a) em #redes: tente de novo em 4 min 50 s (muted)"
+        assert explain_error("muted", "x", room="#redes") == \
+            "você está silenciado(a) em #redes: até que um moderador deixe de silenciar você (muted)"
+    finally:
+        use("en")
+
+
+def test_a_ban_is_said_with_its_reason_and_an_invites_refusal_in_the_servers_words() -> None:
+    assert explain_error("banned", "you are banned from #redes: spam", "#redes", room="#redes", reason="spam") == \
+        "you are banned from #redes: spam (banned)"
+    assert explain_error("banned", "you are banned from #redes", room="#redes") == \
+        "you are banned from #redes (banned)"
+    assert explain_error("banned", "x", room="#redes", reason="\x1b[2Jspam") == \
+        "you are banned from #redes: \\x1b[2Jspam (banned)"
+    # The invite of a banned person has no room: not "you are banned", whatever the client
+    # knows of the request.
+    assert explain_error("banned", "Mia is banned from #redes: unban first", "#redes") == \
+        "Mia is banned from #redes: unban first (banned)"
+    from i18n import use
+    try:
+        use("pt_BR")
+        assert explain_error("banned", "x", room="#redes", reason="spam") == \
+            "você está banido(a) de #redes: spam (banned)"
+        assert explain_error("banned", "x", room="#redes") == "você está banido(a) de #redes (banned)"
+    finally:
+        use("en")
+
+
+def test_a_refusal_is_explained_with_the_facts_it_carries() -> None:
+    """explain_refusal takes them from an ErrorReply, a RequestFailed, a failed message's
+    Failure, or a plain (code, message) pair."""
+    from client.errors import RequestFailed
+    from client.outgoing import Failure
+    from protocol import ErrorReply
+
+    reply = ErrorReply("banned", "you are banned from #redes: spam", "j", room_name="#redes", reason="spam")
+    assert explain_refusal(reply) == "you are banned from #redes: spam (banned)"
+    assert explain_refusal(RequestFailed.of(reply), "#redes") == "you are banned from #redes: spam (banned)"
+    muted = Failure.of(ErrorReply("muted", "you are muted in #lobby for 30 s more", "s", 30.0, room_name="#lobby"))
+    assert muted == ("muted", "you are muted in #lobby for 30 s more")  # the pair it always was
+    assert re.fullmatch(r"you are muted in #lobby: try again in (29|30) s \(muted\)", explain_refusal(muted))
+    assert explain_refusal(("unknown_recipient", "x"), "Bob") == \
+        "nobody called Bob has ever logged in here (unknown_recipient)"

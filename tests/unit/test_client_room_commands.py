@@ -9,7 +9,7 @@ import i18n
 from client.commands import (
     Mistake, RoomAct, RoomJoin, RoomLeave, SendText, SetTarget, ShowHistory, ShowMembers, ShowRooms, parse_command,
 )
-from client.outgoing import FAILED, SENT, OutgoingMessage
+from client.outgoing import FAILED, SENT, Failure, OutgoingMessage
 from client.terminal import (
     describe_event, describe_room_notice, describe_status, format_members, format_room_info, format_rooms,
     prompt_for,
@@ -104,6 +104,24 @@ def test_room_posts_notices_and_answers_in_words() -> None:
     assert describe_status(message, SENT, None) == "✓ sent to #redes: olá"
     assert describe_status(message, FAILED, ("muted", "you are muted")) == \
         "✗ not sent to #redes: olá — you are muted (muted)"
+
+
+def test_a_muted_post_or_say_is_said_in_portuguese_with_the_room_and_the_time_left() -> None:
+    """"✗ you are muted in #redes for 290 s more (muted)" was the server's English."""
+    post = OutgoingMessage("r1", None, "olá", room="#redes")
+    say = OutgoingMessage("r2", None, "oi")
+    i18n.use("pt_BR")
+    try:
+        timed = Failure("muted", "you are muted in #redes for 290 s more", 290.0, "#redes")
+        assert describe_status(post, FAILED, timed) in (
+            f"✗ não enviada para #redes: olá — você está silenciado(a) em #redes: tente de novo em {left} (muted)"
+            for left in ("4 min 50 s", "4 min 49 s"))
+        # A say to the default room: the error names it.
+        endless = Failure("muted", "you are muted in #lobby until a moderator unmutes you", None, "#lobby")
+        assert describe_status(say, FAILED, endless).endswith(
+            "você está silenciado(a) em #lobby: até que um moderador deixe de silenciar você (muted)")
+    finally:
+        i18n.use("en")
 
 
 def test_room_lines_in_portuguese() -> None:

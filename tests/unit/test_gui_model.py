@@ -146,6 +146,17 @@ def test_message_text_is_sanitised_but_keeps_typed_newlines() -> None:
     assert m.conversations["alice"].lines[0].text == "[exec rm] $x {y}\\x07"
 
 
+def test_a_message_of_several_lines_is_shown_on_several_lines_never_with_a_literal_backslash_n() -> None:
+    """The window showed "linha A\\nlinha B": the text kept its breaks, then the "edited"
+    mark's wording escaped them."""
+    m = ChatModel("Bob")
+    m.apply(dm(1, "Alice", "linha A\nlinha B\x07"))
+    line = m.conversations["alice"].lines[0]
+    assert line.shown_text == "linha A\nlinha B\\x07"
+    line.edited = True
+    assert line.shown_text == "linha A\nlinha B\\x07  (edited)"
+
+
 def test_a_duplicate_message_is_shown_once(model: ChatModel) -> None:
     model.apply(dm(1, "Alice", "hi"))
     model.apply(dm(1, "Alice", "hi"))

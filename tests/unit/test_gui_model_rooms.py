@@ -5,7 +5,8 @@ from __future__ import annotations
 from client.gui.model import (
     ROOM, ChatModel, ContactsChanged, HistoryWanted, LinesPrepended, MembersChanged, MembersWanted, room_key,
 )
-from client.outgoing import OutgoingMessage
+import i18n
+from client.outgoing import Failure, MessageUpdate, OutgoingMessage
 from protocol import DirectMessage, HistoryEntry, MemberEntry, RoomInfo, RoomMessage, RoomNotice, RoomPost
 
 
@@ -409,3 +410,19 @@ def test_the_servers_list_of_our_rooms_lists_quiet_ones_without_a_join() -> None
     model.rooms_listed([RoomEntry("#redes", 4, "nova")])
     assert (redes.topic, redes.count) == ("nova", 4)
     assert room_key("#lab3") not in model.rooms and room_key("#nova") in model.rooms
+
+
+def test_our_post_refused_while_muted_says_the_room_and_the_time_left_in_portuguese() -> None:
+    """The window's label after a refused post was the server's English."""
+    model = ChatModel("Bob")
+    key = joined(model)
+    message = OutgoingMessage("r1", None, "oi", room="#redes")
+    model.sent(message)
+    i18n.use("pt_BR")
+    try:
+        model.apply(MessageUpdate(message, "failed", Failure("muted", "you are muted in #redes for 90 s more", 90.0,
+                                                              "#redes")))
+        label = model.conversations[key].lines[-1].label
+        assert label.endswith(": você está silenciado(a) em #redes: tente de novo em 90 s (muted)"), label
+    finally:
+        i18n.use("en")

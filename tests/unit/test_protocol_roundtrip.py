@@ -30,6 +30,11 @@ EXTRA = [
     ErrorReply("rate_limited", "slow down", "req-1", 1.5),
     ErrorReply("expired", "your message 41 to bøb expired", "req-1", msg_id=41),
     ErrorReply("confusable_name", "the name 'Joao' looks too much like 'João'", "h1", like="João"),
+    # A refusal of one's own standing in a room: its room, the time left, the ban's reason.
+    ErrorReply("muted", "you are muted in #redes for 290 s more", "r7", 290.0, room_name="#redes"),
+    ErrorReply("muted", "you are muted in #lobby until a moderator unmutes you", "r8", room_name="#lobby"),
+    ErrorReply("banned", "you are banned from #Conceição: spam 🌍", "j1", room_name="#Conceição",
+               reason="spam 🌍"),
     RoomRead("#redes", 90),  # the client's form of a read in a room
     RoomRead("#redes", marks=()),  # nobody else has read
     Hello("login-2", "zoë", const.PROTOCOL_VERSION, "pässwörd 🌍", True),
@@ -68,6 +73,21 @@ def test_optional_fields_that_are_none_stay_off_the_wire():
     assert codec.to_dict(LookupResult("r", "x", "unknown")) == {
         "type": "user", "id": "r", "name": "x", "status": "unknown"}
     assert codec.to_dict(ErrorReply("c", "m")) == {"type": "error", "code": "c", "message": "m"}
+
+
+def test_a_refusal_of_ones_standing_in_a_room_has_its_facts_on_the_wire():
+    """``room`` and ``reason`` of an ``error`` (PROTOCOL.md, "error"): with the time left
+    of a mute, what a client needs to say a ``muted`` or ``banned`` refusal in its words.
+    A version 1 session gets them too (a muted ``say``): unknown keys are ignored."""
+    muted = ErrorReply("muted", "you are muted in #redes for 290 s more", "4", 290.0, room_name="#redes")
+    banned = ErrorReply("banned", "you are banned from #redes: spam", "5", room_name="#redes", reason="spam")
+    assert codec.to_dict(muted) == {"type": "error", "code": "muted", "id": "4", "retry_after": 290.0,
+                                    "message": "you are muted in #redes for 290 s more", "room": "#redes"}
+    assert codec.to_dict(banned) == {"type": "error", "code": "banned", "message": "you are banned from #redes: spam",
+                                     "id": "5", "room": "#redes", "reason": "spam"}
+    for version in (1, const.PROTOCOL_VERSION):
+        pair = open_pair(version)
+        assert pair.send(pair.server, muted, banned) == [muted, banned]
 
 
 def test_field_names_on_the_wire():

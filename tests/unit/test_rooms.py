@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import const
+from protocol import ErrorReply
 from protocol.errors import ErrorCode
 from server.rooms import (
     Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, check_room_name,
@@ -385,7 +386,8 @@ def test_a_banned_account_cannot_rejoin_until_unbanned(rooms):
     assert logs(out) == ["Olga banned Vic in #redes (insults)"]
     assert "vic" not in rooms.get("#redes").members
     refused = rooms.join(Person("VIC", True, "10.9.9.9"), "#redes", T0 + 1)  # any spelling, any address
-    assert refused == [Refused(ErrorCode.BANNED, "you are banned from #redes: insults")]
+    assert refused == [Refused(ErrorCode.BANNED, "you are banned from #redes: insults", room="#redes",
+                               reason="insults")]
     # An account is banned by account: others at the same address are not.
     assert codes(rooms.join(Person("Ana", False, VICTIM.address), "#redes", T0)) == []
     assert codes(rooms.invite(OWNER, "#redes", VICTIM, T0)) == [ErrorCode.BANNED]
@@ -411,7 +413,7 @@ def test_a_muted_member_is_told_why_until_the_mute_ends(rooms):
     out = rooms.mute(MOD, "#redes", VICTIM, T0, reason="flood", seconds=60)
     assert notices(out) == [Notice("#redes", "mute", "Vic", T0, by="Moe", reason="flood", until=T0 + 60)]
     assert rooms.may_post(VICTIM, "#redes", T0 + 30) == Refused(
-        ErrorCode.MUTED, "you are muted in #redes for 30 s more")
+        ErrorCode.MUTED, "you are muted in #redes for 30 s more", room="#redes", retry_after=30)
     assert rooms.next_deadline() == T0 + 60
     assert rooms.expire(T0 + 59) == []
     ended = rooms.expire(T0 + 60)
@@ -446,6 +448,39 @@ def test_appoint_and_dismiss_a_moderator(rooms):
     assert rooms.role(rooms.get("#redes"), MEMBER) is Role.MEMBER
     assert codes(rooms.appoint(OWNER, "#redes", OUTSIDER, Role.MODERATOR, T0)) == [ErrorCode.NOT_MEMBER]
     assert codes(rooms.appoint(ADMIN, "#redes", OWNER, Role.MODERATOR, T0)) == [ErrorCode.FORBIDDEN]
+
+
+def test_a_refusal_of_ones_own_standing_in_a_room_gives_the_facts_to_word_it(rooms):
+    """A muted or banned student read the server's English ("you are muted in #redes for
+    290 s more"): the refusal carries the room, the time left and the ban's reason, so
+    that clients say it in their own words (PROTOCOL.md, "error")."""
+    rooms.mute(MOD, "#redes", VICTIM, T0, seconds=300)
+    timed = rooms.may_post(VICTIM, "#REDES", T0 + 10)
+    assert (timed.code, timed.room, timed.retry_after, timed.reason) == (ErrorCode.MUTED, "#redes", 290, None)
+    assert timed.reply("7") == ErrorReply(ErrorCode.MUTED, "you are muted in #redes for 290 s more", "7", 290,
+                                          room_name="#redes")
+    rooms.mute(MOD, "#redes", VICTIM, T0 + 20)  # now until unmuted: no time left to give
+    endless = rooms.may_post(VICTIM, "#redes", T0 + 30)
+    assert (endless.code, endless.room, endless.retry_after) == (ErrorCode.MUTED, "#redes", None)
+    assert endless.reply("8").retry_after is None
+
+    rooms.ban(OWNER, "#redes", MEMBER, T0, reason="spam")
+    [banned] = rooms.join(MEMBER, "#redes", T0 + 1)
+    assert banned.reply("9") == ErrorReply(ErrorCode.BANNED, "you are banned from #redes: spam", "9",
+                                           room_name="#redes", reason="spam")
+    rooms.ban(OWNER, "#redes", OUTSIDER, T0)  # no reason given
+    [plain] = rooms.join(OUTSIDER, "#redes", T0 + 1)
+    assert (plain.code, plain.room, plain.reason) == (ErrorCode.BANNED, "#redes", None)
+    # The invite of a banned person is about someone else: no room, so no client says
+    # "you are banned" to the moderator who asked.
+    [invite] = rooms.invite(OWNER, "#redes", MEMBER, T0 + 2)
+    assert (invite.code, invite.room, invite.reason) == (ErrorCode.BANNED, None, None)
+    assert invite.reply("10") == ErrorReply(ErrorCode.BANNED, "Mia is banned from #redes: unban first", "10")
+
+    lobby = rooms.default.name  # a say while muted there: the refusal names it
+    rooms.mute(ADMIN, lobby, GUEST, T0, seconds=60)
+    assert (rooms.may_post(GUEST, lobby, T0 + 15).room, rooms.may_post(GUEST, lobby, T0 + 15).retry_after) == \
+        (const.DEFAULT_ROOM, 45)
 
 
 # --- The default room -----------------------------------------------------------------------

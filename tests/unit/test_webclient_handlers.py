@@ -42,3 +42,15 @@ def test_the_pages_default_room_name_is_the_servers() -> None:
 
     found = re.search(r'^const DEFAULT_ROOM = "([^"]*)";', APP.read_text(encoding="utf-8"), flags=re.M)
     assert found is not None and found.group(1) == const.DEFAULT_ROOM
+
+
+def test_the_pages_limits_are_const_pys() -> None:
+    """The page fills the clients' sentences with the protocol's limits, copied from
+    const.py (it cannot import it): a change there must reach the page too."""
+    import const
+    source = APP.read_text(encoding="utf-8")
+    copied = dict(re.findall(r"^const (MAX_TEXT_CHARS|MIN_PASSWORD_LENGTH|EDIT_WINDOW) = ([^;]+);", source, flags=re.M))
+    assert set(copied) == {"MAX_TEXT_CHARS", "MIN_PASSWORD_LENGTH", "EDIT_WINDOW"}, copied
+    assert {name: eval(value, {}) for name, value in copied.items()} == \
+        {"MAX_TEXT_CHARS": const.MAX_TEXT_CHARS, "MIN_PASSWORD_LENGTH": const.MIN_PASSWORD_LENGTH,
+         "EDIT_WINDOW": const.EDIT_WINDOW}
