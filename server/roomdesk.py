@@ -925,8 +925,8 @@ class RoomDesk:
         """Send each Notice to the room's members (everyone, for the default room) and to
         the person it names, on sessions that speak version 2 (unless not ``notices``);
         log each LogLine: one of a ``kind`` a user can cause in numbers through the
-        relay's summarising log, by the ``address`` of whoever asked (a few in full, a
-        flood counted)."""
+        desk's summarising log (``log_lines``), by the ``address`` of whoever asked (a few
+        in full, a flood counted)."""
         for event in decision:
             if type(event) is LogLine:
                 if event.kind is not None and address is not None:
