@@ -131,6 +131,10 @@ LOGIN_CHECKS_BURST = 20.0
 # second, with bursts of LOGIN_LOG_BURST; past that, a count in one line (server/logsummary.py).
 LOGIN_LOG_LINES_PER_SECOND = 10.0
 LOGIN_LOG_BURST = 100.0
+# Log lines of things a user creates (an account, a room), per address: this many in full
+# per log summary interval (ServerConfig.log_summary_interval, 60 s), then one line counts
+# the rest (server/logsummary.py): one connection created 27 accounts a second, a line each.
+CREATED_LOG_LINES = 10
 
 # --- Abuse limits -----------------------------------------------------------------------
 # Requests (messages, lookups...) per second one connection may make, and its burst.
@@ -168,6 +172,13 @@ DEFAULT_ROOM = "#lobby"
 MAX_ROOMS = 10000
 MAX_ROOMS_PER_USER = 100
 MAX_ROOM_INVITES = 1000
+# Rooms one address may create in ROOM_CREATION_WINDOW seconds (a sliding window; the
+# server's administrators are not counted), on each server of a cluster: without a bound,
+# one connection cycling guest names created 300 rooms in 11.5 s, and would have filled
+# MAX_ROOMS for everyone in minutes. A class behind one address (NAT) making a room per
+# group of students stays well within it; past it, ``too_many_rooms`` says when.
+ROOMS_CREATED_PER_ADDRESS = 30
+ROOM_CREATION_WINDOW = 3600.0
 # Characters of a room's topic (a kick's, ban's or mute's reason: 256, as every reason).
 MAX_TOPIC_CHARS = 256
 # What a member who was offline gets at their next login, per room they are in: at most

@@ -182,6 +182,8 @@ def _features(key: str, value: Any, max_text: int) -> tuple[str, ...] | None:
         return None
     if type(value) is not list or len(value) > MAX_FEATURES:
         raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list of at most {MAX_FEATURES} names")
+    if any(type(item) is not str for item in value):  # said of the list: "must be a string" misled
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list of strings (feature names)")
     return tuple(_id(key, item, max_text) for item in value)
 
 
@@ -193,7 +195,9 @@ def _limit(key: str, value: Any, max_text: int) -> int:
 
 
 _id = _string(_MAX_ID_CHARS)
-_name = _string(_MAX_SHORT_TEXT)
+# A name longer than this breaks the naming rules (PROTOCOL.md "Names", rule 1: at most
+# 256 bytes): invalid_name, as a shorter name over 256 bytes is (registry/names.py).
+_name = _string(_MAX_SHORT_TEXT, ErrorCode.INVALID_NAME)
 _short = _string(_MAX_SHORT_TEXT)
 _topic = _string(const.MAX_TOPIC_CHARS)
 

@@ -235,7 +235,7 @@ class LoginDesk:
                 done(LoginResult(name, registered=True, claim=claim, token=hello.resume) if error is None
                      else LoginResult(error=ErrorReply(error.code, error.message, hello.request_id,
                                                        error.retry_after)))
-            return self.claim(name, hello.password or "", registered)
+            return self.claim(name, hello.password or "", registered, address=address)
         if self.config.require_accounts:
             return refuse(ErrorCode.ACCOUNTS_REQUIRED,
                           "this server only admits registered names: log in with --register to claim one")
@@ -283,11 +283,13 @@ class LoginDesk:
             self.store.revoke_account_credentials(name_key)
 
     def claim(self, name: str, password: str, done: Callable[[ErrorReply | None], None],
-              by_holder: bool = False) -> None:
+              by_holder: bool = False, address: str = "") -> None:
         """Create an account for ``name``; ``done(None)`` once it is stored, or an error
         (``unavailable`` if the store could not save it: then the name stays unclaimed).
 
         ``by_holder`` is true when the guest who is online under the name claims it.
+        ``address``: the claimant's, by which a flood of accounts created is summarised
+        in the log (``log_lines``) while a few still get a line each.
         """
         problem = password_problem(password)
         if problem:
@@ -312,7 +314,8 @@ class LoginDesk:
             self.account_lookalikes.add(account.name)
 
             def stored(_: bool) -> None:
-                log.info("account created: %s", name)
+                self.log_lines.log("accounts created", address, logging.INFO, "account created: %s", name,
+                                   burst=const.CREATED_LOG_LINES)
                 self.password_set(key)
                 done(None)
 

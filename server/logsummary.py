@@ -8,7 +8,8 @@ counts the others for ``interval`` seconds, and then logs one summary line::
     bad frame from (login)@10.0.0.7:50312: bad_json: frame is not valid JSON: ...
     4999 more malformed frames from 10.0.0.7 in the last 61 s
 
-So each (kind, key) writes at most two lines per interval, whatever it sends. Nothing
+So each (kind, key) writes at most two lines per interval, whatever it sends (or its
+``burst`` of lines in full, and the summary, for lines that normal use writes a few of). Nothing
 here touches a clock or a timer by itself: ``clock`` is a parameter, and the owner calls
 :meth:`sweep` now and then (the relay, from its periodic expiry pass) and :meth:`flush`
 at shutdown.
@@ -37,23 +38,30 @@ class LogSummary:
         self.logger = logger
         self.interval = interval
         self.clock = clock
-        # (kind, key) -> [start of its interval, lines held back since, their level]
+        # (kind, key) -> [start of its interval, lines held back since, their level, lines
+        # logged in full since]
         self._entries: dict[tuple[str, str], list] = {}
 
-    def log(self, kind: str, key: str, level: int, msg: str, *args: object) -> bool:
-        """Log ``msg % args`` at ``level``, unless a line of ``kind`` from ``key`` was
-        logged less than ``interval`` seconds ago: then only count it. ``kind`` names the
-        lines in the summary ("malformed frames"). Returns True if the line was logged."""
+    def log(self, kind: str, key: str, level: int, msg: str, *args: object, burst: int = 1) -> bool:
+        """Log ``msg % args`` at ``level``, unless ``burst`` lines of ``kind`` from ``key``
+        were logged within the last ``interval`` seconds (since the first of them): then
+        only count it. ``kind`` names the lines in the summary ("malformed frames");
+        ``burst`` > 1 is for lines that normal use writes a few of (rooms created, accounts
+        created): each is logged until a flood. Returns True if the line was logged."""
         now = self.clock()
         entry = self._entries.get((kind, key))
         if entry is not None and now - entry[0] < self.interval:
+            if entry[3] < burst:
+                entry[3] += 1
+                self.logger.log(level, msg, *args)
+                return True
             entry[1] += 1
             entry[2] = max(entry[2], level)
             return False
         if entry is not None:
             self._summarise(kind, key, entry, now)
         self.logger.log(level, msg, *args)
-        self._entries[(kind, key)] = [now, 0, level]
+        self._entries[(kind, key)] = [now, 0, level, 1]
         return True
 
     def sweep(self, now: float | None = None) -> None:
@@ -72,7 +80,7 @@ class LogSummary:
         self._entries.clear()
 
     def _summarise(self, kind: str, key: str, entry: list, now: float) -> None:
-        start, count, level = entry
+        start, count, level, _logged = entry
         if count:
             self.logger.log(level, "%d more %s from %s in the last %.0f s", count, kind, key, now - start)
 

@@ -503,7 +503,8 @@ class Relay:
         if result.claim is Claim.TAKE:
             # Every message id given out so far belongs to earlier holders of the name.
             epoch = self.store.last_msg_id()
-            if key in guests.holdings:
+            earlier_holder = key in guests.holdings
+            if earlier_holder:
                 log.info("%s changes hands: what waited for its earlier guest expires", result.name)
             token, holding = guests.take(key, result.name, epoch, result.token)
             if result.registered:
@@ -518,6 +519,8 @@ class Relay:
                 for target in earlier:
                     self.peers.block_changed(key, target, False)
             self.after.name_changed_hands(key)
+            if earlier_holder:  # nothing of theirs passes on: neither are their rooms
+                self.room_desk.name_changed_hands(key)
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
             self.store.set_left_at(key, None)
@@ -551,7 +554,7 @@ class Relay:
             self.peers.account_saved(session.key, self.logins.accounts[session.key])
             session.send(Done(request.request_id))
 
-        self.logins.claim(session.name, request.password, claimed, by_holder=True)
+        self.logins.claim(session.name, request.password, claimed, by_holder=True, address=session.address)
 
     def _revoke(self, session: ClientSession, request: Revoke) -> None:
         """Forget an account resume credential of this session's account ("Log out").
@@ -1061,7 +1064,7 @@ class Relay:
     # --- The room -----------------------------------------------------------------------
 
     def _send_room(self, session: ClientSession, request: SendRoom) -> None:
-        if self.room_desk.say_refused(session, request.request_id):  # muted in the default room
+        if self.room_desk.say_refused(session, request.request_id, request.text):  # muted in the default room
             return
         message = mailbox.StoredMessage(0, session.name, session.key, None, None, request.text,
                                         time.time(), request.request_id, "room")
@@ -1319,6 +1322,7 @@ class Relay:
         """Say goodbye to every client and close every connection."""
         self.presence.flush()
         self.log_lines.flush()
+        self.room_desk.log_lines.flush()
         self.login_lines.flush()
         self.logout_lines.flush()
         for session in list(self.sessions):

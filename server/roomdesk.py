@@ -56,6 +56,7 @@ from registry import InvalidName, canonical, lookalike_key, validate_name
 from . import mailbox
 from .afterdelivered import room_change_event
 from .login import unavailable_error
+from .logsummary import LogSummary
 from .wakeup import Wakeup
 from .rooms import (
     PREFIX, Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, record_members, room_key,
@@ -97,6 +98,10 @@ class RoomDesk:
         ends; without it, mutes end at the relay's periodic :meth:`expire` only."""
         self.relay = relay
         self.schedule = schedule  # also the room read marks' timer (server/roomreads.py)
+        # The rooms' log lines that one user can cause in numbers (rooms created), per
+        # address: a few in full, a flood counted (on this log, chat.rooms, with the rest
+        # of the rooms' lines). Swept by expire(), flushed at the relay's shutdown.
+        self.log_lines = LogSummary(log, relay.config.log_summary_interval)
         # When a mute ends (the core's deadlines are on time.time()).
         self._waker = Wakeup(schedule, time.time, _WAKE_LATE)
         # Everyone online in the cluster is in the default room (relay.directory: this
@@ -297,7 +302,9 @@ class RoomDesk:
         now = time.time()
         refusal = self.rooms.may_post(self.person(session), request.room_name, now)
         if refusal is not None:
-            self._refused(session, request.request_id, refusal)
+            default = self.rooms.get(request.room_name) is self.rooms.default
+            self._refused_post(session, request.request_id, None if default else room_key(request.room_name),
+                               request.text, refusal)
             return
         room = self.rooms.get(request.room_name)
         relay = self.relay
@@ -759,16 +766,62 @@ class RoomDesk:
             log.info("the console made %s a server administrator", name)
         return list(self.rooms.admins())
 
-    def say_refused(self, session: ClientSession, request_id: str) -> bool:
-        """True (and answered ``muted``) if ``session``'s user is muted in the default room:
-        the check the relay makes before a ``say``."""
+    def name_changed_hands(self, key: str, attempt: int = 0) -> None:
+        """A guest name has a new holder: its earlier holder leaves every room (the core's
+        :meth:`~server.rooms.Rooms.forget`), stored, then announced and logged. In a
+        cluster, decided again if another node changed one of the rooms first (up to
+        ``_ATTEMPTS`` times); if the store fails, the rooms stay as stored and the log says
+        so (the newcomer is then still in them: rare, and an owner can kick)."""
+        if self._shared and self._busy:
+            # A change waiting for Redis here is in the rooms' copy, not stored yet: this
+            # one must not store it with its own. Tried again in a moment (as expire does).
+            if self.schedule is not None and attempt + 1 < _ATTEMPTS:
+                self.schedule(0.05, lambda: self.name_changed_hands(key, attempt + 1))
+            return
+        decision = self.rooms.forget(key, time.time())
+
+        def failed() -> None:
+            log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
+                        "the store did not answer", key)
+
+        def changed() -> None:
+            if attempt + 1 < _ATTEMPTS:
+                self.name_changed_hands(key, attempt + 1)
+            else:
+                failed()
+
+        self._save(decision, lambda: self._publish(decision, not self._shared), failed, changed)
+
+    def say_refused(self, session: ClientSession, request_id: str, text: str) -> bool:
+        """True (and answered ``muted``, or ``accepted`` if it is a resend of a ``say``
+        stored before the mute: :meth:`_refused_post`) if ``session``'s user is muted in
+        the default room: the check the relay makes before a ``say``."""
         if not self.rooms.default.muted:
             return False
         refusal = self.rooms.may_post(self.person(session), self.rooms.default.name, time.time())
         if refusal is None:
             return False
-        self._refused(session, request_id, refusal)
+        self._refused_post(session, request_id, None, text, refusal)
         return True
+
+    def _refused_post(self, session: ClientSession, request_id: str, recipient_key: str | None, text: str,
+                      refusal: Refused) -> None:
+        """Answer a post the rules refuse now (muted, kicked, banned, the room gone) with
+        ``refusal``, unless it is a resend of a post stored before that changed: that one
+        is answered as it was, ``accepted`` with its msg_id (PROTOCOL.md, exactly once: a
+        client resends after a lost connection). ``recipient_key``: the room's key, None
+        for the default room. Only a refused post costs this look-up; an allowed one goes
+        to the store, which recognises a resend as it stores. If the store cannot say,
+        ``unavailable``: the client tries again later, and no false answer is given."""
+        def found(stored: mailbox.StoredMessage | None) -> None:
+            if (stored is not None and stored.state == "room" and stored.recipient_key == recipient_key
+                    and stored.text == text):  # as mailbox.same_request, of a room post
+                session.send(Accepted(request_id, stored.msg_id))
+            else:
+                self._refused(session, request_id, refusal)
+
+        self.relay.store.sent_under(session.key, request_id, found,
+                                    self.relay._unavailable(session, request_id, "room_unavailable"))
 
     # --- Time ------------------------------------------------------------------------------
 
@@ -776,6 +829,7 @@ class RoomDesk:
         """End the mutes whose time has come: on time, woken by the timer :meth:`_wake`
         sets, and with the relay's periodic expiry pass (which also retries a mute end
         the store could not keep)."""
+        self.log_lines.sweep()
         if self._shared and self._busy:
             # A change waiting for Redis here is in the rooms' copy, not stored yet: a mute's
             # end must not store it with its own. Its timer tries again in a moment.
@@ -818,7 +872,8 @@ class RoomDesk:
 
         def done() -> None:
             session.send(answer if answer is not None else Done(request_id))
-            self._publish(decision, not self._shared)  # in a cluster the stream brings the notices
+            # In a cluster the stream brings the notices.
+            self._publish(decision, not self._shared, session.address)
             if then is not None:
                 then()
             self._done_with(room)
@@ -866,13 +921,19 @@ class RoomDesk:
         for key, record in changes:
             self.relay.store.save_room(key, record, lambda _result: answered(True), lambda _failure: answered(False))
 
-    def _publish(self, decision: list, notices: bool = True) -> None:
+    def _publish(self, decision: list, notices: bool = True, address: str | None = None) -> None:
         """Send each Notice to the room's members (everyone, for the default room) and to
         the person it names, on sessions that speak version 2 (unless not ``notices``);
-        log each LogLine."""
+        log each LogLine: one of a ``kind`` a user can cause in numbers through the
+        desk's summarising log (``log_lines``), by the ``address`` of whoever asked (a few
+        in full, a flood counted)."""
         for event in decision:
             if type(event) is LogLine:
-                log.info("%s", event.text)
+                if event.kind is not None and address is not None:
+                    self.log_lines.log(event.kind, address, logging.INFO, "%s", event.text,
+                                       burst=const.CREATED_LOG_LINES)
+                else:
+                    log.info("%s", event.text)
             elif type(event) is Notice and notices:
                 self._announce(event)
 

@@ -25,7 +25,8 @@ copy of who may do what):
    moderator cannot kick the owner or another moderator; nobody acts on an administrator),
    and nobody acts on themselves (``leave`` instead).
 4. **Joining.** A banned person cannot join: an account is banned by account; a guest by
-   name and by address, so another guest name from the same address is kept out too. An
+   name and by address, so another guest name from the same address is kept out too (but
+   never the one who made the ban: one address may be the moderator's too). An
    invite-only room admits those invited (joining uses the invitation up) and
    administrators. A join of a room that does not exist creates it (IRC's way), unless the
    request asked only to create (``room_exists`` then).
@@ -37,19 +38,25 @@ copy of who may do what):
    why). Every moderation act also yields a :class:`LogLine`.
 7. **Leaving.** When the owner leaves, the first moderator to have joined (else the first
    member) becomes owner (a Notice says so). A room ends when its last member leaves, and
-   its bans and invitations with it.
+   its bans and invitations with it. Members stay members while offline; a guest leaves
+   every room when their name changes hands (:meth:`Rooms.forget`): a room of guests who
+   are gone ends once their names are taken by others, and no newcomer inherits it.
 8. **Persistence.** Every room that changed is listed by :meth:`Rooms.changes` with its
    record (JSON text, or None when it ended) for the shell to store; :meth:`Rooms.restore`
    builds the rooms again from the records at start.
 9. **Bounds.** ``const.MAX_ROOMS`` rooms, ``const.MAX_ROOMS_PER_USER`` rooms per person,
-   ``const.MAX_ROOM_INVITES`` invitations per room (the oldest goes first). Topic and
-   reason lengths are the codec's to check (``const.MAX_TOPIC_CHARS``, 256 for a reason).
+   ``const.MAX_ROOM_INVITES`` invitations per room (the oldest goes first), and
+   ``const.ROOMS_CREATED_PER_ADDRESS`` rooms created from one address (whatever names it
+   uses) per ``const.ROOM_CREATION_WINDOW`` seconds, administrators aside: so that one
+   user cannot use up ``MAX_ROOMS`` for everyone. Topic and reason lengths are the
+   codec's to check (``const.MAX_TOPIC_CHARS``, 256 for a reason).
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -193,9 +200,12 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class LogLine:
-    """One line for the server's log (a moderation act, a room created or ended)."""
+    """One line for the server's log (a moderation act, a room created or ended). ``kind``
+    names lines that one user can cause in numbers ("rooms created"): the shell logs a few
+    from one address in full and summarises a flood of them; None: each line is logged."""
 
     text: str
+    kind: str | None = None
 
 
 Decision = list  # of the events above; a list with one Refused means nothing changed
@@ -262,6 +272,11 @@ class Rooms:
         self._joined: dict[str, set[str]] = {}  # person key -> keys of their rooms
         self._mute_ends: list[tuple[float, str, str]] = []  # heap of (until, room key, person key)
         self._dirty: set[str] = set()  # keys of the rooms changed since changes() was called
+        # Address (a name's key when none is known) -> room key -> when it was created from
+        # there, within the creation window (rule 9). Keyed by room so that a creation
+        # decided again (in a cluster, after another node changed the room first) counts
+        # once. Not stored: a restart forgets it, as it forgets rate buckets.
+        self._created: dict[str, dict[str, float]] = {}
         name = check_room_name(default_room)
         assert not isinstance(name, Refused), name
         self.default = self._add(Room(name, owner=None))
@@ -406,15 +421,41 @@ class Rooms:
         rivals = self._lookalikes.rivals(shown[len(PREFIX):])
         if rivals:
             return [Refused(ErrorCode.CONFUSABLE_NAME, f"{shown} looks like {PREFIX}{rivals[0]}: join that one or pick another name")]
+        source = None if self._admin(person, me) else person.address or me
+        refusal = None if source is None else self._creation_refused(source, room_key(shown), now)
+        if refusal is not None:
+            return [refusal]
         if len(self._rooms) >= const.MAX_ROOMS:
             return [Refused(ErrorCode.TOO_MANY_ROOMS, f"the server has {const.MAX_ROOMS} rooms: no more can be made")]
         if len(self._joined.get(me, ())) >= const.MAX_ROOMS_PER_USER:
             return [Refused(ErrorCode.TOO_MANY_ROOMS, f"you are in {const.MAX_ROOMS_PER_USER} rooms: leave one first")]
+        if source is not None:
+            self._created.setdefault(source, {})[room_key(shown)] = now
         room = self._add(Room(shown, owner=me, invite_only=invite_only, created_at=now))
         self._enrol(room, me, display_form(person.name))
         kind = "invite-only " if invite_only else ""
         return [Entered(room.name, display_form(person.name), "", invite_only, 1, created=True),
-                LogLine(f"{display_form(person.name)} created the {kind}room {room.name}")]
+                LogLine(f"{display_form(person.name)} created the {kind}room {room.name}", "rooms created")]
+
+    def _creation_refused(self, source: str, key: str, now: float) -> Refused | None:
+        """Why ``source`` (an address) may not create room ``key`` now (rule 9), or None.
+        Forgets the creations that left the window as it reads them."""
+        created = self._created.get(source)
+        if not created:
+            return None
+        since = now - const.ROOM_CREATION_WINDOW
+        for old in [k for k, at in created.items() if at <= since]:
+            del created[old]
+        if not created:
+            del self._created[source]
+            return None
+        if len(created) < const.ROOMS_CREATED_PER_ADDRESS or key in created:
+            return None
+        wait = min(created.values()) - since
+        return Refused(ErrorCode.TOO_MANY_ROOMS,
+                       f"{len(created)} rooms were created from your address in the last "
+                       f"{const.ROOM_CREATION_WINDOW / 60:.0f} min: the next one can be made in "
+                       f"{max(1, math.ceil(wait / 60))} min; join an existing room meanwhile")
 
     def leave(self, person: Person, name: str, now: float) -> Decision:
         """``person`` leaves room ``name``; see rule 7 for the owner and the last one."""
@@ -424,6 +465,26 @@ class Rooms:
         me = canonical(person.name)
         out: Decision = [Notice(room.name, "left", room.members[me], now)]
         out += self._remove(room, me, now)
+        return out
+
+    def forget(self, name: str, now: float) -> Decision:
+        """The guest name ``name`` changed hands (a hello took it after its hold: guests.py):
+        nothing of its earlier holder passes on to the new one. They leave every room they
+        were in, each announced as a ``left`` (an owner's room is handed on, a room left
+        with nobody ends: rule 7), and their invitations and mutes go with them: the
+        newcomer inherits no membership, ownership or invitation of an invite-only room.
+        Bans by name stay: they protect the room, not the person."""
+        me = canonical(name)
+        out: Decision = []
+        for key in sorted(self._joined.get(me, ())):
+            room = self._rooms[key]
+            out.append(Notice(room.name, "left", room.members[me], now))
+            out += self._remove(room, me, now)
+        for key, room in self._rooms.items():
+            if me in room.invited or me in room.muted:
+                room.invited.pop(me, None)
+                room.muted.pop(me, None)
+                self._dirty.add(key)
         return out
 
     # --- Staff acts ---------------------------------------------------------------------
@@ -593,7 +654,11 @@ class Rooms:
         return self._mute_ends[0][0] if self._mute_ends else None
 
     def expire(self, now: float) -> Decision:
-        """End the mutes whose time has come: an ``unmute`` Notice (``by`` None) for each."""
+        """End the mutes whose time has come: an ``unmute`` Notice (``by`` None) for each.
+        Also forgets the room creations older than the creation window (rule 9)."""
+        since = now - const.ROOM_CREATION_WINDOW
+        for source in [s for s, created in self._created.items() if max(created.values()) <= since]:
+            del self._created[source]
         out: Decision = []
         while self._mute_ends and self._mute_ends[0][0] <= now:
             until, key, them = heapq.heappop(self._mute_ends)
@@ -710,6 +775,10 @@ class Rooms:
         if ban is None and not person.account and person.address is not None:
             key = room.banned_addresses.get(person.address)
             ban = room.banned.get(key) if key is not None else None
+            if ban is not None and me == canonical(ban.by):
+                # One address can be many people (a school's NAT, one machine): an address
+                # ban never keeps out the one who made it (an owner leaving and coming back).
+                ban = None
         if ban is None:
             return None
         why = f": {ban.reason}" if ban.reason else ""

@@ -127,6 +127,13 @@ class MessageStore(Protocol):
         recognising a resend: ``(message with its id, NEW)``, ``(earlier, RESEND)`` or
         ``(message, ID_REUSED)`` (see mailbox.store_messages, same_request)."""
 
+    def sent_under(self, sender_key: str, client_id: str, callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        """The message ``sender_key`` sent under request id ``client_id`` (as a resend of it
+        would find it: its current state and text), or None. Read only: what the relay
+        asks when it would refuse a request that may be a resend of one stored before the
+        refusal's cause (a mute, a kick): only for such refusals, never on the message path."""
+
     def store_fields(self, fields: tuple, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
         """:meth:`store_message` of the message whose fields after ``msg_id`` are ``fields``

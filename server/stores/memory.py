@@ -240,6 +240,15 @@ class MemoryStore:
         # message; issue 9, round eighteen).
         self._do(self._store, (new_stored_message(*((self._last_msg_id + 1,) + fields)),), callback, on_error)
 
+    def sent_under(self, sender_key: str, client_id: str, callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self._do(self._sent_under, (sender_key, client_id), callback, on_error)
+
+    def _sent_under(self, sender_key: str, client_id: str) -> StoredMessage | None:
+        msg_id = self._client_ids.get(sender_key, {}).get(client_id)
+        row = None if msg_id is None else self._messages.get(msg_id)
+        return None if row is None else row.current()
+
     def _store(self, message: StoredMessage) -> tuple[StoredMessage, str]:
         sender_key = message.sender_key
         client_ids = self._client_ids.get(sender_key)

@@ -833,6 +833,14 @@ redis.call('HSET', P .. 'rcur:' .. ARGV[2], ARGV[3], id)
 return tonumber(id)
 """)
 
+# ARGV: P, sender key, request id. The message sent under that request id (its row), or
+# nil: what a resend would find (_STORE_BODY), read only (RedisStore.sent_under).
+_SENT_UNDER = _script(r"""
+local id = redis.call('HGET', P .. 'cid:' .. ARGV[2], ARGV[3])
+if not id or redis.call('EXISTS', mkey(id)) == 0 then return false end
+return row(id)
+""")
+
 # ARGV: P. Every named room's record and version (flat HGETALL replies).
 _ROOMS_VERSIONED = _script(r"""
 return {redis.call('HGETALL', P .. 'rooms'), redis.call('HGETALL', P .. 'roomv')}
@@ -854,6 +862,7 @@ SCRIPTS += (_RECEIPTS, _ACKS)  # a turn's receipts, acks: one operation each (be
 SCRIPTS += (_STORE_PACKED,)  # a message's fields in one argument (bench/PROFILE.md, "round eight")
 SCRIPTS += (_RECEIPTS_PACKED, _ACKS_PACKED)  # and receipts', acks' (the same)
 SCRIPTS += (_ROOM_JOINED,)  # a new membership's cursor, at the join
+SCRIPTS += (_SENT_UNDER,)  # a refused request's resend, looked up (only when refused)
 _PACKED = {_RECEIPTS: _RECEIPTS_PACKED, _ACKS: _ACKS_PACKED}
 
 
@@ -1724,6 +1733,11 @@ class RedisStore:
             return StoredMessage(msg_id, *fields), NEW
         stored, message = _message(value), StoredMessage(0, *fields)
         return (stored, RESEND) if same_request(stored, message) else (message, ID_REUSED)
+
+    def sent_under(self, sender_key: str, client_id: str, callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self._submit(_SENT_UNDER, (sender_key, client_id), lambda reply: _message(reply) if reply else None,
+                     callback, on_error)
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:

@@ -78,6 +78,10 @@ class SQLiteStore(Store):
         self.submit_many(mailbox.store_messages, mailbox.new_stored_message(self._last_msg_id, *fields), callback,
                          on_error)
 
+    def sent_under(self, sender_key: str, client_id: str, callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.find_resend(db, sender_key, client_id), callback, on_error)
+
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:
         # Receipts and acks are one batch operation: see mailbox.record_confirmations. Lazy:

@@ -74,3 +74,16 @@ def test_nothing_held_back_means_no_summary(setup):
     summary.sweep()
     summary.flush()
     assert _lines(caplog) == ["bad"]
+
+
+def test_a_burst_logs_that_many_lines_in_full_per_interval_then_counts(setup):
+    """Lines normal use writes a few of (rooms, accounts created): each in full up to
+    ``burst`` per interval from one key, then counted; another key has its own."""
+    summary, clock, caplog = setup
+    logged = [summary.log("rooms created", "10.0.0.7", logging.INFO, "room %d", n, burst=3) for n in range(10)]
+    assert logged == [True] * 3 + [False] * 7
+    assert summary.log("rooms created", "10.0.0.8", logging.INFO, "room b", burst=3) is True
+    clock.now += 60.0
+    assert summary.log("rooms created", "10.0.0.7", logging.INFO, "room %d", 10, burst=3) is True
+    assert _lines(caplog) == ["room 0", "room 1", "room 2", "room b",
+                              "7 more rooms created from 10.0.0.7 in the last 60 s", "room 10"]

@@ -74,7 +74,11 @@ CASES = [
     ("server", b'{"type":"say","id":"\\ud800","text":"x"}', BAD_FIELD, None),
     ("server", b'{"type":"say","id":"' + LONG_ID.encode() + b'","text":"x"}', BAD_FIELD, None),
     ("server", b'{"type":"whois","id":"r1","name":{"n":"a"}}', BAD_FIELD, "r1"),
-    ("server", b'{"type":"whois","id":"r1","name":"' + b"n" * 257 + b'"}', BAD_FIELD, "r1"),
+    # A name over 256 characters breaks the naming rules (PROTOCOL.md "Names", rule 1):
+    # invalid_name, as a shorter one over 256 bytes is; not bad_field.
+    ("server", b'{"type":"whois","id":"r1","name":"' + b"n" * 257 + b'"}', ErrorCode.INVALID_NAME, "r1"),
+    ("server", b'{"type":"hello","id":"h","name":"' + b"n" * 300 + b'","version":2}', ErrorCode.INVALID_NAME, "h"),
+    ("server", b'{"type":"join","id":"j","room":"#' + b"r" * 300 + b'"}', ErrorCode.INVALID_NAME, "j"),
     ("server", b'{"type":"ping","token":' + b'"' + b"t" * 65 + b'"}', BAD_FIELD, None),
     ("client", b'{"type":"users","id":"r1","users":{"a":1}}', BAD_FIELD, "r1"),
     ("client", b'{"type":"users","id":"r1","users":[{"name":"a"}]}', BAD_FIELD, "r1"),
@@ -213,3 +217,15 @@ def test_a_hello_room_seen_that_is_no_message_id_is_bad_field(value):
     assert type(rejected) is FrameRejected and (rejected.code, rejected.request_id) == (BAD_FIELD, "h1")
     ok = codec.decode(b'{"type":"hello","id":"h1","name":"Bob","version":2,"room_seen":0}', allowed, MAX_TEXT)
     assert ok.room_seen == 0
+
+
+@pytest.mark.parametrize("features", [[1], ["batch_acks", None], [["x"]]])
+def test_features_that_are_not_strings_are_said_to_be_a_list_of_strings(features):
+    """``features`` is a list of strings: an item of another type is said so of the list,
+    not "'features' must be a string" (which told a client to send one string)."""
+    import json
+    conn = _open("server")
+    conn.receive_data(json.dumps({"type": "hello", "id": "h", "name": "a", "version": 2,
+                                  "features": features}).encode() + b"\n")
+    [rejected] = list(conn.events())
+    assert (rejected.code, rejected.message) == (BAD_FIELD, "'features' must be a list of strings (feature names)")

@@ -96,7 +96,7 @@ class FakeRelay:
         self.store = DeferredStore()
         self.registry = FakeRegistry()
         self.blocked: dict[str, set[str]] = {}
-        self.config = SimpleNamespace(presence_room_limit=200)
+        self.config = SimpleNamespace(presence_room_limit=200, log_summary_interval=60.0)
         self.after = SimpleNamespace(message_sent=lambda sender_key, room_key: None)  # typing is not this test's
         self.peers = SimpleNamespace(shares_rooms=False, tells_presence=False)  # one server
         self.metrics = Metrics()  # a new post counts in it

@@ -181,6 +181,88 @@ def test_rooms_per_user_and_per_server_are_bounded(monkeypatch):
     assert codes(rooms.join(MEMBER, "#a3", T0)) == []
 
 
+def test_rooms_created_from_one_address_are_bounded_per_window_whatever_names_it_uses(monkeypatch):
+    """Rule 9: one connection cycling guest names cannot use up MAX_ROOMS for everyone; the
+    refusal says when the next may be made; the window slides; others are not affected."""
+    monkeypatch.setattr(const, "ROOMS_CREATED_PER_ADDRESS", 3)
+    monkeypatch.setattr(const, "ROOM_CREATION_WINDOW", 3600.0)
+    rooms = Rooms(admins=["teacher"])
+    guests = [Person(f"g{n}", False, "192.0.2.7") for n in range(5)]
+    for n in range(3):
+        assert codes(rooms.join(guests[n], f"#spam{n}", T0 + n * 60)) == []
+        rooms.leave(guests[n], f"#spam{n}", T0 + n * 60)  # a room that ended still counts
+    [refusal] = rooms.join(guests[3], "#spam3", T0 + 600)
+    assert refusal.code == ErrorCode.TOO_MANY_ROOMS
+    assert "3 rooms were created from your address in the last 60 min" in refusal.message
+    assert "the next one can be made in 50 min" in refusal.message, refusal.message
+    assert rooms.get("#spam3") is None
+    # Joining an existing room is not creating one; another address, an administrator: not bounded.
+    assert codes(rooms.join(OWNER, "#aberta", T0 + 600)) == []
+    assert codes(rooms.join(guests[4], "#aberta", T0 + 600)) == []
+    assert codes(rooms.join(Person("other", False, "192.0.2.8"), "#mine", T0 + 600)) == []
+    assert codes(rooms.join(ADMIN, "#admin1", T0 + 600)) == []
+    # The window slides: an hour after the first, one more may be made.
+    assert codes(rooms.join(guests[3], "#spam3", T0 + 3600)) == []
+    assert codes(rooms.join(guests[4], "#spam4", T0 + 3601)) == [ErrorCode.TOO_MANY_ROOMS]
+    # Forgotten once the window passed (expire sweeps them): nothing kept per address.
+    rooms.expire(T0 + 3 * 3600)
+    assert rooms._created == {}
+    assert codes(rooms.join(guests[4], "#spam4", T0 + 3 * 3600)) == []
+
+
+def test_a_creation_decided_again_counts_once(monkeypatch):
+    """In a cluster a join is decided again when another node changed the room first (the
+    desk resets the room): the same room's creation is one creation."""
+    monkeypatch.setattr(const, "ROOMS_CREATED_PER_ADDRESS", 1)
+    rooms = Rooms(admins=[])
+    assert codes(rooms.join(GUEST, "#once", T0)) == []
+    rooms.reset("#once", None)  # the store said no: as if never made
+    assert codes(rooms.join(GUEST, "#once", T0 + 1)) == []
+    assert codes(rooms.join(GUEST, "#twice", T0 + 2)) == [ErrorCode.TOO_MANY_ROOMS]
+
+
+def test_an_address_ban_never_keeps_out_who_made_it():
+    """A guest owner (or moderator) who bans a guest at their own address (one NAT, one
+    machine) is not banned out of their own room by it; others at that address are."""
+    rooms = Rooms(admins=[])
+    owner, mod = Person("gbO", False, "127.0.0.1"), Person("gbZ", False, "127.0.0.1")
+    bad, other = Person("gbM", False, "127.0.0.1"), Person("zed", False, "127.0.0.1")
+    rooms.join(owner, "#gb", T0)
+    rooms.join(mod, "#gb", T0)
+    rooms.join(bad, "#gb", T0)
+    rooms.appoint(owner, "#gb", mod, Role.MODERATOR, T0)
+    assert codes(rooms.ban(owner, "#gb", bad, T0, "spam")) == []
+    assert codes(rooms.join(other, "#gb", T0)) == [ErrorCode.BANNED]  # the address ban holds for others
+    rooms.leave(owner, "#gb", T0 + 1)  # gbZ owns it now
+    assert codes(rooms.join(owner, "#gb", T0 + 2)) == []  # the ban's author comes back
+    assert codes(rooms.join(bad, "#gb", T0 + 2)) == [ErrorCode.BANNED]  # the banned name stays out
+    assert codes(rooms.join(other, "#gb", T0 + 2)) == [ErrorCode.BANNED]
+
+
+def test_a_guest_name_that_changed_hands_leaves_every_room_and_its_invitations_and_mutes_go(rooms):
+    """Rule 7: nothing of a guest name's earlier holder passes on to whoever takes it."""
+    gone = Person("gone", False, "192.0.2.9")
+    rooms.join(gone, "#solo", T0, invite_only=True)  # theirs alone: it ends
+    rooms.join(gone, "#theirs", T0)
+    rooms.join(MEMBER, "#theirs", T0)  # handed on to Mia
+    rooms.join(gone, "#redes", T0)
+    rooms.mute(OWNER, "#redes", gone, T0, seconds=None)
+    rooms.join(OWNER, "#club", T0, invite_only=True)
+    rooms.invite(OWNER, "#club", gone, T0)
+    rooms.changes()
+    out = rooms.forget("GONE", T0 + 5)
+    assert [(n.room, n.act, n.name) for n in notices(out)] == [
+        ("#redes", "left", "gone"), ("#solo", "left", "gone"), ("#theirs", "left", "gone"),
+        ("#theirs", "owner", "Mia")]  # as by their own leave (the one of #solo goes to nobody)
+    assert "the room #solo ended: its last member left" in logs(out)
+    assert rooms.get("#solo") is None and rooms.rooms_of("gone") == []
+    assert rooms.get("#redes").muted.get("gone", 0.0) == 0.0
+    newcomer = Person("gone", False, "198.51.100.1")
+    assert codes(rooms.join(newcomer, "#club", T0 + 6)) == [ErrorCode.INVITE_ONLY]
+    assert {key for key, _record in rooms.changes()} == {"#solo", "#theirs", "#redes", "#club"}
+    assert rooms.forget("nobody", T0) == [] and rooms.changes() == []
+
+
 def test_topic_is_announced(rooms):
     out = rooms.set_topic(MOD, "#redes", "prova na sexta", T0 + 3)
     assert notices(out) == [Notice("#redes", "topic", "Moe", T0 + 3, by="Moe", topic="prova na sexta")]
