@@ -1357,9 +1357,11 @@ function el(tag, className, text) {
   return node;
 }
 
+/** ``seconds`` (a Unix time) as the hour and minute, in the page's language (pt-BR: 13:21;
+ * English: 01:21 PM), not the browser's. */
 function formatTime(seconds) {
   if (typeof seconds !== "number") return "";
-  return new Date(seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return new Date(seconds * 1000).toLocaleTimeString(i18n.language.replace("_", "-"), { hour: "2-digit", minute: "2-digit" });
 }
 
 const view = {
@@ -1608,6 +1610,11 @@ function updateItem(item) {
   if (!node) {
     node = item.kind === "notice" ? noticeElement(item) : messageElement(item);
     view.elements.set(item, node);
+  }
+  const time = node.querySelector(".msg-time");  // after a language switch: its way of telling time
+  if (time && node.dataset.timeLang !== i18n.language) {
+    node.dataset.timeLang = i18n.language;
+    time.textContent = formatTime(item.at);
   }
   if (item.kind === "message" && node.dataset.rev !== String(item.rev || 0)) {
     node.dataset.rev = String(item.rev || 0);

@@ -226,3 +226,22 @@ def test_a_moderators_delete_of_our_post_reads_well(page: Page) -> None:
     assert page.js(notice) == "Olga deleted a message of yours in #redes"
     speak_portuguese(page)
     assert page.js(notice) == "Olga apagou uma mensagem sua em #redes"
+
+
+def test_times_are_told_the_way_the_pages_language_tells_them(page: Page, alice: TcpPeer) -> None:
+    """Portuguese tells 13:21, not the browser's 01:21 PM; switching back to English goes
+    back to its way, on the lines already shown too."""
+    speak_portuguese(page)
+    page.log_in("Bob")
+    alice.login("João")
+    alice.send_dm("Bob", "que horas são?")
+    page.open_conversation("João")
+    page.wait_for("!!document.querySelector('#messages .msg-in time.msg-time')")
+    shown = "document.querySelector('#messages .msg-in time.msg-time').textContent"
+    expected = ("(() => { const at = new Date(document.querySelector('#messages .msg-in time.msg-time').dateTime);"
+                " return String(at.getHours()).padStart(2, '0') + ':' + String(at.getMinutes()).padStart(2, '0'); })()")
+    assert page.js(shown) == page.js(expected)
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for(f"/^\\d\\d:\\d\\d [AP]M$/.test({shown})")
+    assert page.problems() == []
