@@ -662,16 +662,23 @@ const HANDLERS = {
     const seen = seenKey(frame.msg_id, frame.sent_at);
     if (chat.seen.has(seen)) return;
     chat.seen.add(seen);
+    // Ours, said from another device: shown as ours, not unread.
+    const mine = isMe(chat, frame.from);
     const item = {
-      kind: "message", dir: "in", sender: frame.from, text: String(frame.text),
-      at: frame.sent_at, state: "received", msgId: frame.msg_id,
+      kind: "message", dir: mine ? "out" : "in", sender: frame.from, text: String(frame.text),
+      at: frame.sent_at, state: mine ? "sent" : "received", msgId: frame.msg_id,
     };
+    if (mine) Object.assign(item, { to: null, requestId: null, error: "" });
     const early = chat.changes.get(frame.msg_id);  // a change that came before it (in a cluster)
     if (early) {
       chat.changes.delete(frame.msg_id);
       applyChange(item, early);
     }
     const convo = addItem(chat, ROOM, null, item);
+    if (mine) {
+      chat.sent.set(frame.msg_id, item);
+      return;
+    }
     if (chat.active !== ROOM) convo.unread += 1;
     out.announce.push(t("{name} to everyone: {text}", { name: frame.from, text: frame.text }));
   },
@@ -1118,16 +1125,24 @@ function roomPost(chat, frame, out) {
   chat.roomSeen = Math.max(chat.roomSeen, frame.msg_id);
   const typing = chat.roomTyping.get(key);
   if (typing) typing.delete(nameKey(frame.from));  // their post ends "typing"
+  // Ours, sent from another device: shown as ours (as its history shows it), not unread.
+  const mine = isMe(chat, frame.from);
   const item = {
-    kind: "message", dir: "in", sender: frame.from, room: frame.room, text: String(frame.text),
-    at: frame.sent_at, state: "received", msgId: frame.msg_id,
+    kind: "message", dir: mine ? "out" : "in", sender: frame.from, room: frame.room, text: String(frame.text),
+    at: frame.sent_at, state: mine ? "sent" : "received", msgId: frame.msg_id,
   };
+  if (mine) Object.assign(item, { to: null, requestId: null, error: "" });
   const early = chat.changes.get(frame.msg_id);  // a change that came before the post
   if (early) {
     chat.changes.delete(frame.msg_id);
     applyChange(item, early);
   }
   const convo = addItem(chat, key, frame.room, item);
+  if (mine) {
+    chat.sent.set(frame.msg_id, item);  // its edits and deletes find it as ours
+    countReaders(chat, key, item);
+    return;
+  }
   if (chat.active !== key) convo.unread += 1;
   out.announce.push(t("{name} in {room}: {text}", { name: frame.from, room: frame.room, text: frame.text }));
 }

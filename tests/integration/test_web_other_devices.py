@@ -1,0 +1,107 @@
+"""One account on the page and on a terminal at once (headless Chromium; see
+test_web_browser.py for the harness), as a tester used it: what João does on his terminal
+shows true on his page. Messages read on the terminal are no longer unread on the page; a
+room left on the terminal leaves the page's list, and writing there is refused in the
+page's language; his own room posts from the terminal show as his."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from browserpage import Page, page  # noqa: F401 (fixtures)
+from client.library import ChatClient
+from clientkit import WAIT, posted
+from tools import require_tool
+
+pytestmark = pytest.mark.timeout_seconds(120)
+PASSWORD = "correct horse"
+CALCULO = '##calculo'  # the page's key of #calculo
+
+
+@pytest.fixture(autouse=True, scope="module")
+def chromium_installed() -> None:
+    require_tool("chromium", why="to run the web client in a browser")
+
+
+@pytest.fixture
+def terminal(page: Page) -> Iterator[ChatClient]:  # noqa: F811 (the fixture)
+    """João's registered account, online on a terminal (a library client); the page then
+    logs in as João with the password."""
+    joao = ChatClient("João", "127.0.0.1", page.srv.port, password=PASSWORD, register=True)
+    try:
+        joao.connect(timeout=WAIT)
+        yield joao
+    finally:
+        joao.close()
+
+
+@pytest.fixture
+def ana(page: Page) -> Iterator[ChatClient]:  # noqa: F811
+    other = ChatClient("Ana", "127.0.0.1", page.srv.port)
+    try:
+        other.connect(timeout=WAIT)
+        yield other
+    finally:
+        other.close()
+
+
+def speak_portuguese(page: Page) -> None:  # noqa: F811
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("document.documentElement.lang === 'pt-BR' && document.getElementById('login-submit')"
+                  ".textContent === 'Entrar'")
+
+
+def log_in_as_joao(page: Page) -> None:  # noqa: F811
+    page.js("document.getElementById('login-name').value = 'João';"
+            f"document.getElementById('login-password').value = {json.dumps(PASSWORD)};")
+    page.focus("#login-password")
+    page.enter()
+    page.wait_for("document.body.dataset.view === 'chat' && document.getElementById('me').textContent === 'João'"
+                  " && document.getElementById('connection').dataset.status === 'online'")
+
+
+def badge(key: str) -> str:
+    """The expression for the unread badge of contact row ``key`` ('' when there is none)."""
+    return f"(document.querySelector('button.contact[data-key={json.dumps(key)}] .badge')?.textContent || '')"
+
+
+def join_calculo_on_the_page(page: Page) -> None:  # noqa: F811
+    page.focus("#join-room-name")
+    page.type("calculo")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#calculo'")
+
+
+def test_a_room_post_sent_from_the_terminal_shows_on_the_page_as_joaos_own(
+        page: Page, terminal: ChatClient, ana: ChatClient, tmp_path: Path) -> None:  # noqa: F811
+    speak_portuguese(page)
+    log_in_as_joao(page)
+    join_calculo_on_the_page(page)
+    ana.join("#calculo")
+    mine = posted(terminal, "#calculo", "do terminal para #calculo")
+    selector = f"#messages li.msg[data-msg-id=\"{mine.msg_id}\"]"
+    page.wait_for(f"!!document.querySelector({json.dumps(selector)})")
+    shown = page.js(f"(() => {{ const m = document.querySelector({json.dumps(selector)});"
+                    " return {out: m.classList.contains('msg-out'), sender: m.querySelector('.msg-sender').textContent,"
+                    " edit: !!m.querySelector('.msg-edit') && !m.querySelector('.msg-actions').hidden}; })()")
+    assert shown == {"out": True, "sender": "Você", "edit": True}
+    # Ana's post shows as hers; João's own, sent while the page shows Everyone, is not unread.
+    posted(ana, "#calculo", "oi")
+    page.wait_for("[...document.querySelectorAll('#messages .msg-in')].length === 1")
+    page.screenshot(tmp_path / "own-post-elsewhere.png")
+    page.js("selectConversation(ROOM)")
+    again = posted(terminal, "#calculo", "mais uma do terminal")
+    page.wait_for(f"shell.chat.conversations.get({json.dumps(CALCULO)}).items"
+                  f".some(i => i.msgId === {again.msg_id})")
+    assert page.js(badge(CALCULO)) == ""
+    # Edited from the terminal: the page's line changes (it is found as ours).
+    terminal.edit(again.msg_id, "mais uma, editada")
+    page.js(f"selectConversation({json.dumps(CALCULO)})")
+    page.wait_for(f"document.querySelector('#messages li.msg[data-msg-id=\"{again.msg_id}\"] .msg-text')"
+                  "?.textContent === 'mais uma, editada'")
+    assert page.problems() == []
