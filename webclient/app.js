@@ -740,8 +740,12 @@ const HANDLERS = {
     // Someone read our messages up to msg_id (or we did, on another device).
     if (typeof frame.msg_id !== "number" || typeof frame.from !== "string" || typeof frame.with !== "string") return;
     if (isMe(chat, frame.from)) {
+      // Read on another device: not to be said again, and no longer unread here.
       const convo = chat.conversations.get(contactKey(frame.with));
-      if (convo) convo.readSent = Math.max(convo.readSent, frame.msg_id);
+      if (convo) {
+        convo.readSent = Math.max(convo.readSent, frame.msg_id);
+        clearUnreadUpTo(convo, frame.msg_id);
+      }
       return;
     }
     const convo = chat.conversations.get(contactKey(frame.from));
@@ -795,6 +799,14 @@ const HANDLERS = {
       : why ? t("The server ended the session: {why}", { why }) : t("The server ended the session");
   },
 };
+
+/** ``convo``'s messages up to ``msgId`` were read (on another device): its unread count
+ * keeps only those that came after. */
+function clearUnreadUpTo(convo, msgId) {
+  const after = convo.items.filter((item) => item.kind === "message" && item.dir === "in"
+    && item.msgId != null && item.msgId > msgId).length;
+  convo.unread = Math.min(convo.unread, after);
+}
 
 /** An edited or deleted frame: change the message if we have it (else keep it for the
  * dm), and confirm it when we are its recipient (the server repeats it until then). */

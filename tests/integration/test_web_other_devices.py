@@ -77,6 +77,23 @@ def join_calculo_on_the_page(page: Page) -> None:  # noqa: F811
     page.wait_for("document.getElementById('conversation-title').textContent === '#calculo'")
 
 
+def test_direct_messages_read_on_the_terminal_are_no_longer_unread_on_the_page(
+        page: Page, terminal: ChatClient, ana: ChatClient, tmp_path: Path) -> None:  # noqa: F811
+    log_in_as_joao(page)
+    first = ana.send_direct("João", "a prova mudou")
+    second = ana.send_direct("João", "é na sala 205")
+    assert first.wait_done(WAIT) and second.wait_done(WAIT)
+    page.wait_for(f"{badge('@ana')} === '2'")
+
+    terminal.mark_read("Ana", first.msg_id)  # the terminal printed the first one
+    page.wait_for(f"{badge('@ana')} === '1'")
+    terminal.mark_read("Ana", second.msg_id)
+    page.wait_for(f"{badge('@ana')} === ''")
+    assert page.js("document.title") == "Chat"  # no "(2) Chat" left either
+    page.screenshot(tmp_path / "read-elsewhere.png")
+    assert page.problems() == []
+
+
 def test_a_room_post_sent_from_the_terminal_shows_on_the_page_as_joaos_own(
         page: Page, terminal: ChatClient, ana: ChatClient, tmp_path: Path) -> None:  # noqa: F811
     speak_portuguese(page)
