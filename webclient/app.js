@@ -611,8 +611,9 @@ const HANDLERS = {
       const convo = request.room ? chat.conversations.get(request.key) : null;
       if (convo) {
         convo.loadingOlder = false;
+        if (frame.code === "not_member") roomGone(chat, request.key);
         notice(chat, request.key, t("Could not load earlier messages: {why}",
-          { why: explainError(frame.code, message, null, frame.retry_after) }), nowSeconds(), true);
+          { why: explainError(frame.code, message, convo.name, frame.retry_after) }), nowSeconds(), true);
       }
       return;
     }
@@ -623,6 +624,8 @@ const HANDLERS = {
       return;
     }
     if (request) return;
+    // A read or typing for a room we are no longer in: the server's list of ours, again.
+    if (frame.code === "not_member" && chat.version >= 2) out.send.push(askMyRooms(chat));
     const explained = explainError(frame.code, message, null, frame.retry_after);
     chat.notice = explained;
     notice(chat, chat.active, t("Server: {message}", { message: explained }), nowSeconds(), true);
@@ -867,6 +870,7 @@ function settingsFrame(chat, on) {
  * screen, if the page is ``focused``, receipts are on, and we have not said it yet. */
 function readFrames(chat, focused) {
   if (!focused || !chat.readReceipts || chat.status !== "online" || chat.active === ROOM) return [];
+  if (isRoomKey(chat.active) && !chat.rooms.has(chat.active)) return [];  // not ours (any more)
   const convo = chat.conversations.get(chat.active);
   if (!convo) return [];
   if (isRoomKey(chat.active)) {  // a room: how far we have seen its posts, ours included
@@ -891,6 +895,7 @@ function typingFrames(chat, now) {
   // To a person only while they are online: the server forwards nothing to someone
   // offline, and answers a name nobody has (mistyped) with an error that has no id, so
   // it could only be shown apart from the failed message, a second time.
+  if (isRoomKey(chat.active) && !chat.rooms.has(chat.active)) return [];  // not ours (any more)
   const peer = isRoomKey(chat.active) ? null : chat.users.get(chat.active);
   if (!isRoomKey(chat.active) && !(peer && peer.online)) return [];
   const last = chat.typingSent.get(chat.active) || 0;
@@ -1013,9 +1018,13 @@ function roomRequest(chat, frame, kind, extra = {}) {
 function roomsOnWelcome(chat) {
   if (chat.version < 2) return [];
   for (const room of chat.rooms.values()) room.members = null;
+  return [roomRequest(chat, { type: "rooms" }, "rooms"), askMyRooms(chat)];
+}
+
+/** The "rooms" with "mine" whose answer says which of the rooms listed are still ours. */
+function askMyRooms(chat) {
   chat.mineSeen = new Set();
-  return [roomRequest(chat, { type: "rooms" }, "rooms"),
-    roomRequest(chat, { type: "rooms", mine: true }, "rooms", { mine: true })];
+  return roomRequest(chat, { type: "rooms", mine: true }, "rooms", { mine: true });
 }
 
 /** A server that ignored "mine" (older than it): the rooms this tab was in, joined again
@@ -1033,6 +1042,14 @@ function dropUnlisted(chat, out) {
     chat.rooms.delete(key);
     if (chat.active === key) out.send.push(...openConversation(chat, ROOM));
   }
+}
+
+/** Room ``key`` is no longer ours (left from another device, put out, or the server said
+ * not_member): off the list; the page no longer says it reads or types there. */
+function roomGone(chat, key) {
+  chat.rooms.delete(key);
+  chat.roomTyping.delete(key);
+  chat.roomMarks.delete(key);
 }
 
 /** The frame that joins (or creates) ``typed``; null if the name is not valid. */
@@ -1237,7 +1254,9 @@ function describeRoomNotice(chat, frame) {
 
 function roomRequestFailed(chat, request, code, message) {
   const key = request.key && chat.conversations.has(request.key) ? request.key : chat.active;
-  notice(chat, key, t("Server: {message}", { message: explainError(code, message) }), nowSeconds(), true);
+  if (code === "not_member" && isRoomKey(request.key)) roomGone(chat, request.key);  // not ours any more
+  const room = isRoomKey(request.key) ? roomName(chat, request.key) : null;  // the sentence names it
+  notice(chat, key, t("Server: {message}", { message: explainError(code, message, room) }), nowSeconds(), true);
 }
 
 Object.assign(HANDLERS, {
@@ -1311,7 +1330,8 @@ Object.assign(HANDLERS, {
     const key = roomKey(frame.room);
     const aboutMe = isMe(chat, frame.name);
     const room = chat.rooms.get(key);
-    if (!(aboutMe && (frame.act === "joined" || frame.act === "left"))) {
+    // Our own join is said by the list; our leave too, but one from another device is told here.
+    if (!(aboutMe && (frame.act === "joined" || (frame.act === "left" && !room)))) {
       const text = describeRoomNotice(chat, frame);
       notice(chat, key, text, frame.at);
       if (aboutMe) out.announce.push(text);
@@ -1320,8 +1340,9 @@ Object.assign(HANDLERS, {
     if (frame.act === "topic") room.topic = String(frame.topic || "");
     if (frame.act === "owner") room.owner = frame.name;
     if (frame.act === "invite_only" || frame.act === "public") room.inviteOnly = frame.act === "invite_only";
-    if (aboutMe && (frame.act === "kick" || frame.act === "ban")) {
-      chat.rooms.delete(key);
+    // Put out, or left from another device: no longer ours (its conversation stays, read-only).
+    if (aboutMe && (frame.act === "kick" || frame.act === "ban" || frame.act === "left")) {
+      roomGone(chat, key);
       return;
     }
     if (frame.act === "joined") room.count += 1;
@@ -1676,7 +1697,7 @@ function updateItem(item) {
   if (item.read && item.state === "delivered") label = t("Read");
   if (item.readBy && !item.error) label = `${label} · ${t("Read by {n}", { n: item.readBy })}`;  // a small room
   node.dataset.read = String(Boolean(item.read));
-  const why = item.error && item.errorCode ? explainError(item.errorCode, item.error, item.to) : item.error;
+  const why = item.error && item.errorCode ? explainError(item.errorCode, item.error, item.to || item.room) : item.error;
   status.textContent = why ? `${label}: ${why}` : label;
 }
 

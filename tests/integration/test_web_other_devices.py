@@ -94,6 +94,62 @@ def test_direct_messages_read_on_the_terminal_are_no_longer_unread_on_the_page(
     assert page.problems() == []
 
 
+def test_a_room_left_on_the_terminal_leaves_the_page_and_writing_there_is_refused_in_portuguese(
+        page: Page, terminal: ChatClient, ana: ChatClient, tmp_path: Path) -> None:  # noqa: F811
+    speak_portuguese(page)
+    log_in_as_joao(page)
+    join_calculo_on_the_page(page)
+    ana.join("#calculo")
+    page.wait_for(f"!!document.querySelector('button.contact[data-key={json.dumps(CALCULO)}]')")
+
+    terminal.leave("#calculo")  # /deixar #calculo on the terminal
+    page.wait_for(f"!document.querySelector('button.contact[data-key={json.dumps(CALCULO)}]')")
+    # The room still on screen says so, and that João left it.
+    page.wait_for("document.getElementById('conversation-presence').textContent === 'Você não está nesta sala'")
+    notices = "[...document.querySelectorAll('#messages .notice .notice-text')].map(n => n.textContent)"
+    assert "você saiu de #calculo" in page.js(notices)
+
+    page.focus("#composer-input")
+    page.type("ainda estou aqui?")
+    page.enter()
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
+    assert page.js("document.querySelector('#messages .msg-out .msg-status').textContent") == \
+        "Não enviada: você não está em #calculo: entre nela primeiro (not_member)"
+    page.screenshot(tmp_path / "left-elsewhere.png")
+    # Nothing in English, no refusal said apart from the message (a read or typing sent
+    # for a room no longer ours).
+    assert "you are not in" not in page.js("document.getElementById('messages').textContent")
+    assert [n for n in page.js(notices) if n.startswith("Servidor")] == []
+    assert page.problems() == []
+
+
+def test_a_room_left_elsewhere_while_the_page_was_away_is_refused_in_portuguese_when_opened(
+        page: Page, terminal: ChatClient, ana: ChatClient) -> None:  # noqa: F811
+    """The page's list is out of date (it has not yet heard of the leave): the room's
+    history is refused with the room named, in Portuguese, and the room goes."""
+    speak_portuguese(page)
+    log_in_as_joao(page)
+    join_calculo_on_the_page(page)
+    ana.join("#calculo")  # the room stays when João leaves it
+    page.wait_for("document.getElementById('messages').textContent.includes('Ana entrou em #calculo')"
+                  " && shell.chat.requests.size === 0")
+    # As if the page had missed the leave (its notices are not handled for a while), with
+    # the room's history to be asked again.
+    page.js("(() => { const notices = HANDLERS.room_notice; HANDLERS.room_notice = () => {};"
+            " window.restoreNotices = () => { HANDLERS.room_notice = notices; }; })()")
+    page.js("shell.chat.conversations.get('##calculo').historyAsked = false")
+    terminal.leave("#calculo")
+    page.js("selectConversation(ROOM)")
+    page.js(f"selectConversation({json.dumps(CALCULO)})")
+    errors = "[...document.querySelectorAll('#messages .notice-error .notice-text')].map(n => n.textContent)"
+    page.wait_for(f"{errors}.length === 1")
+    assert page.js(errors) == [
+        "Não foi possível carregar as mensagens anteriores: você não está em #calculo: entre nela primeiro (not_member)"]
+    page.wait_for(f"!document.querySelector('button.contact[data-key={json.dumps(CALCULO)}]')")
+    page.js("restoreNotices()")
+    assert page.problems() == []
+
+
 def test_a_room_post_sent_from_the_terminal_shows_on_the_page_as_joaos_own(
         page: Page, terminal: ChatClient, ana: ChatClient, tmp_path: Path) -> None:  # noqa: F811
     speak_portuguese(page)
