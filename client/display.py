@@ -162,6 +162,8 @@ ERROR_TEXTS = {
     "unsupported_version": N_("the server does not speak this client's protocol version"),
     "message_too_large": N_("the text is longer than {limit} characters"),
     "too_late": N_("a message can be edited or deleted only within {minutes} minutes of sending it"),
+    # {n}: the shortest password the server takes (const.MIN_PASSWORD_LENGTH).
+    "weak_password": N_("a password needs at least {n} characters"),
     # Rooms: {name} is the room the request named.
     "not_member": N_("you are not in {name}: join it first"),
     "no_such_room": N_("there is no room {name}"),
@@ -197,7 +199,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
             else _("try again later")
         text = _(template).format(name=sanitize(to) if to else _("the recipient"), when=when,
                                   limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}",
-                                  like=sanitize(like) if like else "")
+                                  like=sanitize(like) if like else "", n=const.MIN_PASSWORD_LENGTH)
     return f"{text} ({sanitize(code)})"
 
 

@@ -60,7 +60,7 @@ function explainError(code, message, name, retryAfter, like) {
       ? t("try again in {delay}", { delay: `${Math.max(1, Math.round(retryAfter))} s` }) : t("try again later");
     // limit, minutes: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, EDIT_WINDOW).
     text = fill(template, { name: name || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
-      like: like || "" });
+      like: like || "", n: MIN_PASSWORD_LENGTH });
   }
   return `${text} (${code})`;
 }
@@ -118,6 +118,7 @@ async function useLanguage(language) {
   i18n.loginFields = catalogue.login_fields || {};
   $("lang-switch").value = language;
   translatePage();
+  if (shell.loginError) showLoginError(shell.loginError);  // the refusal shown, in the new language
   render(shell.chat);
 }
 
@@ -138,6 +139,7 @@ const TYPING_INTERVAL = 3;
 const TYPING_EXPIRES = 6;
 const EDIT_WINDOW = 15 * 60;
 const MAX_TEXT_CHARS = 4000;          // a message's text, at most (const.MAX_TEXT_CHARS)
+const MIN_PASSWORD_LENGTH = 8;        // a password, at least (const.MIN_PASSWORD_LENGTH): weak_password's {n}
 const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (client/gui/model.py)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
 const DEFAULT_ROOM = "#lobby";        // the broadcast room's name (const.DEFAULT_ROOM)
@@ -586,12 +588,15 @@ const HANDLERS = {
     }
     if (request && request.kind === "hello") {
       // Reconnecting before the server noticed our old connection is gone: try again.
+      // words: the refusal said again in the page's language after a switch.
+      const words = () => explainError(frame.code, message, request.name, frame.retry_after,
+        typeof frame.like === "string" ? frame.like : null);
       out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry"
-        : { code: frame.code, message: explainError(frame.code, message, request.name, frame.retry_after,
-          typeof frame.like === "string" ? frame.like : null) };
+        : { code: frame.code, message: words(), words };
       return;
     }
     if (request && request.item && request.kind !== "edit" && request.kind !== "delete") {
+      if (request.kind === "post" && frame.code === "not_member") roomGone(chat, request.key);
       request.item.state = "failed";
       request.item.error = message;
       request.item.errorCode = frame.code;
@@ -1816,6 +1821,7 @@ const shell = {
   attempts: 0,
   timer: null,
   savedSession: null,         // what keepSession() last wrote
+  loginError: null,           // () => the login form's refusal, in the page's language (showLoginError)
 };
 
 function socketUrl() {
@@ -1842,7 +1848,7 @@ function connect() {
   try {
     socket = new WebSocket(socketUrl());
   } catch (error) {
-    loginFailed(t("Cannot connect: {why}", { why: error.message }));
+    loginFailed(() => t("Cannot connect: {why}", { why: error.message }));
     return;
   }
   shell.socket = socket;
@@ -1871,7 +1877,7 @@ function connect() {
     if (shell.wantOnline && chat.welcomedOnce) {
       scheduleReconnect();
     } else if (shell.wantOnline) {
-      loginFailed(chat.notice || t("Could not reach the chat server."));
+      loginFailed(() => chat.notice || t("Could not reach the chat server."));
     }
     render(shell.chat);  // after a failed login, the new logged-out chat, not this one
   });
@@ -1907,7 +1913,7 @@ function onFrame(frame) {
   } else if (out.login) {
     // Refused: loginFailed() drew the new, logged-out chat; drawing this one again would
     // leave "Connecting…" in the header over the form.
-    loginFailed(out.login.message, out.login.code);
+    loginFailed(out.login.words || out.login.message, out.login.code);
     return;
   }
   if (chat.status === "online") keepSession(chat);  // new conversations outlive a reload
@@ -1958,7 +1964,16 @@ function scheduleReconnect() {
   shell.timer = setTimeout(connect, delay * 1000);
 }
 
-function loginFailed(message, code) {
+/** The login form's refusal: ``words`` (a function: said again after a language switch,
+ * in the new language), or none (null). */
+function showLoginError(words) {
+  shell.loginError = words;
+  $("login-error").textContent = words ? sentence(words()) : "";
+}
+
+/** The login was refused (``code``) or the server is out of reach: the form again, saying
+ * why (``words``: a text, or a function that says it in the page's language). */
+function loginFailed(words, code) {
   shell.wantOnline = false;
   // Refused (not merely unreachable): what this tab kept does not log in any more.
   if (code) forgetSession();
@@ -1969,7 +1984,7 @@ function loginFailed(message, code) {
   shell.chat = createChat();
   showView("login");
   $("login-submit").disabled = false;
-  $("login-error").textContent = sentence(message);
+  showLoginError(typeof words === "function" ? words : () => words);
   // The field the refusal is about: client.core.LOGIN_OUTCOMES, exported with the wording.
   (i18n.loginFields[code] === "password" ? $("login-password") : $("login-name")).focus();
   render(shell.chat);
@@ -1980,7 +1995,7 @@ function logIn(name, password, register) {
   shell.credentials = { name, password, register };
   shell.wantOnline = true;
   shell.attempts = 0;
-  $("login-error").textContent = "";
+  showLoginError(null);
   $("login-submit").disabled = true;
   connect();
 }
@@ -2218,14 +2233,14 @@ function onLoginSubmit(event) {
   const name = $("login-name").value.trim();
   const password = $("login-password").value;
   if (!name) {
-    $("login-error").textContent = t("Please enter a name.");
+    showLoginError(() => t("Please enter a name."));
     $("login-name").focus();
     return;
   }
   if (!validName(name)) {
-    $("login-error").textContent = /\s/.test(name)
+    showLoginError(() => (/\s/.test(name)
       ? t("A name cannot contain spaces: try \"{name}\".", { name: name.split(/\s+/).join("_") })
-      : t("A name has letters and digits of one script, _ - or ., and starts with a letter or a digit (at most 32).");
+      : t("A name has letters and digits of one script, _ - or ., and starts with a letter or a digit (at most 32).")));
     $("login-name").focus();
     return;
   }
@@ -2266,7 +2281,7 @@ function onContactKeydown(event) {
 function start() {
   $("login-form").addEventListener("submit", onLoginSubmit);
   // Another name: the last attempt's refusal was about the old one.
-  $("login-name").addEventListener("input", () => { $("login-error").textContent = ""; });
+  $("login-name").addEventListener("input", () => showLoginError(null));
   $("composer").addEventListener("submit", onSubmitMessage);
   $("composer-input").addEventListener("keydown", onComposerKeydown);
   $("composer-input").addEventListener("input", fitComposer);

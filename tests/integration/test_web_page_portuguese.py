@@ -228,6 +228,37 @@ def test_a_moderators_delete_of_our_post_reads_well(page: Page) -> None:
     assert page.js(notice) == "Olga apagou uma mensagem sua em #redes"
 
 
+def test_a_refused_password_is_said_from_the_catalogue_and_again_after_a_language_switch(page: Page) -> None:
+    """weak_password is worded by client/display.py's table (with the protocol's minimum),
+    and the refusal on the form follows the language switch both ways."""
+    page.js("document.getElementById('login-name').value = 'João';"
+            "document.getElementById('login-password').value = 'curta';"
+            "document.getElementById('login-register').checked = true")
+    page.focus("#login-password")
+    page.enter()
+    error = "document.getElementById('login-error').textContent"
+    page.wait_for(f"{error} !== ''")
+    assert page.js(error) == "A password needs at least 8 characters (weak_password)"
+    speak_portuguese(page)
+    assert page.js(error) == "A senha precisa ter pelo menos 8 caracteres (weak_password)"
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("document.documentElement.lang === 'en'")
+    assert page.js(error) == "A password needs at least 8 characters (weak_password)"
+    # The page's own refusals follow the switch too; a new name clears them.
+    page.js("document.getElementById('login-name').value = ''")
+    page.focus("#login-name")
+    page.enter()
+    assert page.js(error) == "Please enter a name."
+    speak_portuguese(page)
+    assert page.js(error) == "Digite um nome."
+    page.type("x")
+    assert page.js(error) == ""
+    speak_portuguese(page)
+    assert page.js(error) == ""
+    assert page.problems() == []
+
+
 def test_times_are_told_the_way_the_pages_language_tells_them(page: Page, alice: TcpPeer) -> None:
     """Portuguese tells 13:21, not the browser's 01:21 PM; switching back to English goes
     back to its way, on the lines already shown too."""
