@@ -1821,6 +1821,7 @@ const shell = {
   attempts: 0,
   timer: null,
   savedSession: null,         // what keepSession() last wrote
+  savedPending: null,         // what keepPending() last wrote
   loginError: null,           // () => the login form's refusal, in the page's language (showLoginError)
 };
 
@@ -1917,6 +1918,7 @@ function onFrame(frame) {
     return;
   }
   if (chat.status === "online") keepSession(chat);  // new conversations outlive a reload
+  keepPending(chat);  // and messages not taken yet
   render(chat);
   if (out.focus === "composer") $("composer-input").focus();
   // The page now shows the new messages: confirm them.
@@ -1992,6 +1994,8 @@ function loginFailed(words, code) {
 
 function logIn(name, password, register) {
   shell.chat = createChat();
+  shell.savedPending = null;
+  restorePending(shell.chat, name);  // what a reload left waiting: sent after the welcome
   shell.credentials = { name, password, register };
   shell.wantOnline = true;
   shell.attempts = 0;
@@ -2008,6 +2012,7 @@ function logOut() {
   const credential = shell.chat.me && accountCredential(shell.chat.me);
   if (credential) sendFrame({ type: "revoke", id: shell.chat.nextId(), resume: credential });
   if (shell.chat.me) forgetAccountCredential(shell.chat.me);
+  if (shell.chat.me) forgetPending(shell.chat.me);
   forgetSession();
   sendFrame({ type: "bye", reason: "quit" });
   const socket = shell.socket;
@@ -2117,6 +2122,82 @@ function keepSession(chat) {
   }
 }
 
+/* Messages the server has not taken yet (typed while disconnected, or sent and not yet
+ * answered) are kept in this tab's sessionStorage too, per user: a reload shows them again,
+ * waiting, and the next welcome sends them with their ids, so the server takes each once
+ * (PROTOCOL.md, "id"). Like the session, they belong to the tab: closing it forgets them. */
+function pendingKey(name) {
+  return `chat.pending.${nameKey(name)}`;
+}
+
+/** Note ``chat``'s messages not taken yet (only when that changed). */
+function keepPending(chat) {
+  if (!chat.me) return;
+  const pending = [];
+  for (const [id, request] of chat.requests) {
+    const item = request.item;
+    if (!item || !request.frame || !["waiting", "sending"].includes(item.state)) continue;
+    pending.push({ id, kind: request.kind, key: request.key, frame: request.frame, at: item.at });
+  }
+  const saved = JSON.stringify(pending);
+  if (saved === shell.savedPending) return;
+  shell.savedPending = saved;
+  try {
+    if (pending.length) sessionStorage.setItem(pendingKey(chat.me), saved);
+    else sessionStorage.removeItem(pendingKey(chat.me));
+  } catch {
+    /* no storage: they wait as long as the page */
+  }
+}
+
+/** Before logging in as ``name``: the messages a reload left waiting, back in their
+ * conversations as waiting, to be sent by the welcome. */
+function restorePending(chat, name) {
+  let pending = [];
+  try {
+    pending = JSON.parse(sessionStorage.getItem(pendingKey(name)) || "[]");
+  } catch {
+    return;  /* unreadable: nothing to restore */
+  }
+  if (!Array.isArray(pending)) return;
+  for (const entry of pending) {
+    const frame = entry && entry.frame;
+    if (!frame || typeof entry.id !== "string" || frame.id !== entry.id || typeof frame.text !== "string"
+        || chat.requests.has(entry.id)) continue;
+    const kind = entry.kind;
+    let key = ROOM;
+    let label = null;
+    if (kind === "send" && typeof frame.to === "string" && validName(frame.to)) {
+      const peer = user(chat, frame.to);
+      peer.known = true;
+      key = peer.key;
+      label = peer.name;
+    } else if (kind === "post" && typeof frame.room === "string") {
+      key = roomKey(frame.room);
+      label = frame.room;
+    } else if (kind !== "say") {
+      continue;
+    }
+    const item = {
+      kind: "message", dir: "out", sender: name, to: kind === "send" ? label : null, text: frame.text,
+      at: typeof entry.at === "number" ? entry.at : nowSeconds(), state: "waiting", msgId: null,
+      requestId: entry.id, error: "",
+    };
+    if (kind === "post") item.room = frame.room;
+    addItem(chat, key, label, item);
+    chat.requests.set(entry.id, { kind, item, key, frame });
+  }
+}
+
+function forgetPending(name) {
+  shell.savedPending = null;
+  try {
+    sessionStorage.removeItem(pendingKey(name));
+  } catch {
+    /* nothing kept */
+  }
+}
+
 function forgetSession() {
   shell.savedSession = null;
   try {
@@ -2195,6 +2276,7 @@ function onSubmitMessage(event) {
   }
   // While reconnecting the message waits, shown as waiting; the welcome sends it.
   const frame = composeMessage(chat, chat.active, text);
+  keepPending(chat);  // a reload before the server takes it does not lose it
   input.value = "";
   fitComposer();
   render(chat);
