@@ -1341,7 +1341,13 @@ Object.assign(HANDLERS, {
       notice(chat, key, text, frame.at);
       if (aboutMe) out.announce.push(text);
     }
-    if (!room) return;
+    if (!room) {
+      // Joined on another device: the server's list of our rooms brings it in, with its
+      // topic and count (not while a join of this page is on its way: its answer does).
+      const joining = [...chat.requests.values()].some((request) => request.kind === "join");
+      if (aboutMe && frame.act === "joined" && chat.version >= 2 && !joining) out.send.push(askMyRooms(chat));
+      return;
+    }
     if (frame.act === "topic") room.topic = String(frame.topic || "");
     if (frame.act === "owner") room.owner = frame.name;
     if (frame.act === "invite_only" || frame.act === "public") room.inviteOnly = frame.act === "invite_only";

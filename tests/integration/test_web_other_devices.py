@@ -2,7 +2,8 @@
 test_web_browser.py for the harness), as a tester used it: what João does on his terminal
 shows true on his page. Messages read on the terminal are no longer unread on the page; a
 room left on the terminal leaves the page's list, and writing there is refused in the
-page's language; his own room posts from the terminal show as his."""
+page's language; one joined there joins the list; his own room posts from the terminal
+show as his."""
 
 from __future__ import annotations
 
@@ -177,4 +178,18 @@ def test_a_room_post_sent_from_the_terminal_shows_on_the_page_as_joaos_own(
     page.js(f"selectConversation({json.dumps(CALCULO)})")
     page.wait_for(f"document.querySelector('#messages li.msg[data-msg-id=\"{again.msg_id}\"] .msg-text')"
                   "?.textContent === 'mais uma, editada'")
+    assert page.problems() == []
+
+
+def test_a_room_joined_on_the_terminal_is_listed_on_the_page(
+        page: Page, terminal: ChatClient, ana: ChatClient) -> None:  # noqa: F811
+    speak_portuguese(page)
+    log_in_as_joao(page)
+    ana.join("#calculo")
+    ana.set_topic("#calculo", "prova na sexta")
+    terminal.join("#calculo")  # /entrar #calculo on the terminal
+    row = f"button.contact[data-key={json.dumps(CALCULO)}] .contact-presence"
+    page.wait_for(f"document.querySelector({json.dumps(row)})?.textContent === 'prova na sexta'")
+    page.js(f"selectConversation({json.dumps(CALCULO)})")
+    page.wait_for("document.getElementById('conversation-presence').textContent === 'prova na sexta · 2 membros'")
     assert page.problems() == []
