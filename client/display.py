@@ -171,8 +171,9 @@ ERROR_TEXTS = {
     "server_full": N_("the server has no room for another user now; {when}"),
     "unsupported_version": N_("the server does not speak this client's protocol version"),
     "message_too_large": N_("the text is longer than {limit} characters"),
-    "weak_password": N_("a password needs at least {n} characters"),
     "too_late": N_("a message can be edited or deleted only within {minutes} minutes of sending it"),
+    # {n}: the shortest password the server takes (const.MIN_PASSWORD_LENGTH).
+    "weak_password": N_("a password needs at least {n} characters"),
     # Rooms: {name} is the room the request named.
     "not_member": N_("you are not in {name}: join it first"),
     "no_such_room": N_("there is no room {name}"),

@@ -146,6 +146,7 @@ async function useLanguage(language) {
   i18n.loginFields = catalogue.login_fields || {};
   $("lang-switch").value = language;
   translatePage();
+  if (shell.loginError) showLoginError(shell.loginError);  // the refusal shown, in the new language
   render(shell.chat);
 }
 
@@ -166,7 +167,7 @@ const TYPING_INTERVAL = 3;
 const TYPING_EXPIRES = 6;
 const EDIT_WINDOW = 15 * 60;
 const MAX_TEXT_CHARS = 4000;          // a message's text, at most (const.MAX_TEXT_CHARS)
-const MIN_PASSWORD_LENGTH = 8;        // a password, at least (const.MIN_PASSWORD_LENGTH)
+const MIN_PASSWORD_LENGTH = 8;        // a password, at least (const.MIN_PASSWORD_LENGTH): weak_password's {n}
 const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (client/gui/model.py)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
 const DEFAULT_ROOM = "#lobby";        // the broadcast room's name (const.DEFAULT_ROOM)
@@ -615,12 +616,15 @@ const HANDLERS = {
     }
     if (request && request.kind === "hello") {
       // Reconnecting before the server noticed our old connection is gone: try again.
+      // words: the refusal said again in the page's language after a switch.
+      const words = () => explainError(frame.code, message, request.name, frame.retry_after,
+        typeof frame.like === "string" ? frame.like : null);
       out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry"
-        : { code: frame.code, message: explainError(frame.code, message, request.name, frame.retry_after,
-          typeof frame.like === "string" ? frame.like : null) };
+        : { code: frame.code, message: words(), words };
       return;
     }
     if (request && request.item && request.kind !== "edit" && request.kind !== "delete") {
+      if (request.kind === "post" && frame.code === "not_member") roomGone(chat, request.key);
       request.item.state = "failed";
       request.item.error = message;
       request.item.errorCode = frame.code;
@@ -645,8 +649,9 @@ const HANDLERS = {
       const convo = request.room ? chat.conversations.get(request.key) : null;
       if (convo) {
         convo.loadingOlder = false;
+        if (frame.code === "not_member") roomGone(chat, request.key);
         notice(chat, request.key, t("Could not load earlier messages: {why}",
-          { why: explainFrame(frame, message, null) }), nowSeconds(), true);
+          { why: explainFrame(frame, message, convo.name) }), nowSeconds(), true);
       }
       return;
     }
@@ -657,6 +662,8 @@ const HANDLERS = {
       return;
     }
     if (request) return;
+    // A read or typing for a room we are no longer in: the server's list of ours, again.
+    if (frame.code === "not_member" && chat.version >= 2) out.send.push(askMyRooms(chat));
     const explained = explainFrame(frame, message, null);
     chat.notice = explained;
     notice(chat, chat.active, t("Server: {message}", { message: explained }), nowSeconds(), true);
@@ -696,16 +703,23 @@ const HANDLERS = {
     const seen = seenKey(frame.msg_id, frame.sent_at);
     if (chat.seen.has(seen)) return;
     chat.seen.add(seen);
+    // Ours, said from another device: shown as ours, not unread.
+    const mine = isMe(chat, frame.from);
     const item = {
-      kind: "message", dir: "in", sender: frame.from, text: String(frame.text),
-      at: frame.sent_at, state: "received", msgId: frame.msg_id,
+      kind: "message", dir: mine ? "out" : "in", sender: frame.from, text: String(frame.text),
+      at: frame.sent_at, state: mine ? "sent" : "received", msgId: frame.msg_id,
     };
+    if (mine) Object.assign(item, { to: null, requestId: null, error: "" });
     const early = chat.changes.get(frame.msg_id);  // a change that came before it (in a cluster)
     if (early) {
       chat.changes.delete(frame.msg_id);
       applyChange(item, early);
     }
     const convo = addItem(chat, ROOM, null, item);
+    if (mine) {
+      chat.sent.set(frame.msg_id, item);
+      return;
+    }
     if (chat.active !== ROOM) convo.unread += 1;
     out.announce.push(t("{name} to everyone: {text}", { name: frame.from, text: frame.text }));
   },
@@ -767,8 +781,12 @@ const HANDLERS = {
     // Someone read our messages up to msg_id (or we did, on another device).
     if (typeof frame.msg_id !== "number" || typeof frame.from !== "string" || typeof frame.with !== "string") return;
     if (isMe(chat, frame.from)) {
+      // Read on another device: not to be said again, and no longer unread here.
       const convo = chat.conversations.get(contactKey(frame.with));
-      if (convo) convo.readSent = Math.max(convo.readSent, frame.msg_id);
+      if (convo) {
+        convo.readSent = Math.max(convo.readSent, frame.msg_id);
+        clearUnreadUpTo(convo, frame.msg_id);
+      }
       return;
     }
     const convo = chat.conversations.get(contactKey(frame.from));
@@ -822,6 +840,14 @@ const HANDLERS = {
       : why ? t("The server ended the session: {why}", { why }) : t("The server ended the session");
   },
 };
+
+/** ``convo``'s messages up to ``msgId`` were read (on another device): its unread count
+ * keeps only those that came after. */
+function clearUnreadUpTo(convo, msgId) {
+  const after = convo.items.filter((item) => item.kind === "message" && item.dir === "in"
+    && item.msgId != null && item.msgId > msgId).length;
+  convo.unread = Math.min(convo.unread, after);
+}
 
 /** An edited or deleted frame: change the message if we have it (else keep it for the
  * dm), and confirm it when we are its recipient (the server repeats it until then). */
@@ -882,6 +908,7 @@ function settingsFrame(chat, on) {
  * screen, if the page is ``focused``, receipts are on, and we have not said it yet. */
 function readFrames(chat, focused) {
   if (!focused || !chat.readReceipts || chat.status !== "online" || chat.active === ROOM) return [];
+  if (isRoomKey(chat.active) && !chat.rooms.has(chat.active)) return [];  // not ours (any more)
   const convo = chat.conversations.get(chat.active);
   if (!convo) return [];
   if (isRoomKey(chat.active)) {  // a room: how far we have seen its posts, ours included
@@ -906,6 +933,7 @@ function typingFrames(chat, now) {
   // To a person only while they are online: the server forwards nothing to someone
   // offline, and answers a name nobody has (mistyped) with an error that has no id, so
   // it could only be shown apart from the failed message, a second time.
+  if (isRoomKey(chat.active) && !chat.rooms.has(chat.active)) return [];  // not ours (any more)
   const peer = isRoomKey(chat.active) ? null : chat.users.get(chat.active);
   if (!isRoomKey(chat.active) && !(peer && peer.online)) return [];
   const last = chat.typingSent.get(chat.active) || 0;
@@ -1028,9 +1056,13 @@ function roomRequest(chat, frame, kind, extra = {}) {
 function roomsOnWelcome(chat) {
   if (chat.version < 2) return [];
   for (const room of chat.rooms.values()) room.members = null;
+  return [roomRequest(chat, { type: "rooms" }, "rooms"), askMyRooms(chat)];
+}
+
+/** The "rooms" with "mine" whose answer says which of the rooms listed are still ours. */
+function askMyRooms(chat) {
   chat.mineSeen = new Set();
-  return [roomRequest(chat, { type: "rooms" }, "rooms"),
-    roomRequest(chat, { type: "rooms", mine: true }, "rooms", { mine: true })];
+  return roomRequest(chat, { type: "rooms", mine: true }, "rooms", { mine: true });
 }
 
 /** A server that ignored "mine" (older than it): the rooms this tab was in, joined again
@@ -1048,6 +1080,14 @@ function dropUnlisted(chat, out) {
     chat.rooms.delete(key);
     if (chat.active === key) out.send.push(...openConversation(chat, ROOM));
   }
+}
+
+/** Room ``key`` is no longer ours (left from another device, put out, or the server said
+ * not_member): off the list; the page no longer says it reads or types there. */
+function roomGone(chat, key) {
+  chat.rooms.delete(key);
+  chat.roomTyping.delete(key);
+  chat.roomMarks.delete(key);
 }
 
 /** The frame that joins (or creates) ``typed``; null if the name is not valid. */
@@ -1152,16 +1192,24 @@ function roomPost(chat, frame, out) {
   chat.roomSeen = Math.max(chat.roomSeen, frame.msg_id);
   const typing = chat.roomTyping.get(key);
   if (typing) typing.delete(nameKey(frame.from));  // their post ends "typing"
+  // Ours, sent from another device: shown as ours (as its history shows it), not unread.
+  const mine = isMe(chat, frame.from);
   const item = {
-    kind: "message", dir: "in", sender: frame.from, room: frame.room, text: String(frame.text),
-    at: frame.sent_at, state: "received", msgId: frame.msg_id,
+    kind: "message", dir: mine ? "out" : "in", sender: frame.from, room: frame.room, text: String(frame.text),
+    at: frame.sent_at, state: mine ? "sent" : "received", msgId: frame.msg_id,
   };
+  if (mine) Object.assign(item, { to: null, requestId: null, error: "" });
   const early = chat.changes.get(frame.msg_id);  // a change that came before the post
   if (early) {
     chat.changes.delete(frame.msg_id);
     applyChange(item, early);
   }
   const convo = addItem(chat, key, frame.room, item);
+  if (mine) {
+    chat.sent.set(frame.msg_id, item);  // its edits and deletes find it as ours
+    countReaders(chat, key, item);
+    return;
+  }
   if (chat.active !== key) convo.unread += 1;
   out.announce.push(t("{name} in {room}: {text}", { name: frame.from, room: frame.room, text: frame.text }));
 }
@@ -1244,9 +1292,11 @@ function describeRoomNotice(chat, frame) {
 
 function roomRequestFailed(chat, request, frame, message) {
   const key = request.key && chat.conversations.has(request.key) ? request.key : chat.active;
+  if (frame.code === "not_member" && isRoomKey(request.key)) roomGone(chat, request.key);  // not ours any more
+  const room = isRoomKey(request.key) ? roomName(chat, request.key) : null;  // the sentence names it
   // banned, of our own join: the error names the room and the ban's reason (an invite's
   // refusal names no room, and is said in the server's words).
-  notice(chat, key, t("Server: {message}", { message: explainFrame(frame, message, null) }), nowSeconds(), true);
+  notice(chat, key, t("Server: {message}", { message: explainFrame(frame, message, room) }), nowSeconds(), true);
 }
 
 Object.assign(HANDLERS, {
@@ -1320,17 +1370,25 @@ Object.assign(HANDLERS, {
     const key = roomKey(frame.room);
     const aboutMe = isMe(chat, frame.name);
     const room = chat.rooms.get(key);
-    if (!(aboutMe && (frame.act === "joined" || frame.act === "left"))) {
+    // Our own join is said by the list; our leave too, but one from another device is told here.
+    if (!(aboutMe && (frame.act === "joined" || (frame.act === "left" && !room)))) {
       const text = describeRoomNotice(chat, frame);
       notice(chat, key, text, frame.at);
       if (aboutMe) out.announce.push(text);
     }
-    if (!room) return;
+    if (!room) {
+      // Joined on another device: the server's list of our rooms brings it in, with its
+      // topic and count (not while a join of this page is on its way: its answer does).
+      const joining = [...chat.requests.values()].some((request) => request.kind === "join");
+      if (aboutMe && frame.act === "joined" && chat.version >= 2 && !joining) out.send.push(askMyRooms(chat));
+      return;
+    }
     if (frame.act === "topic") room.topic = String(frame.topic || "");
     if (frame.act === "owner") room.owner = frame.name;
     if (frame.act === "invite_only" || frame.act === "public") room.inviteOnly = frame.act === "invite_only";
-    if (aboutMe && (frame.act === "kick" || frame.act === "ban")) {
-      chat.rooms.delete(key);
+    // Put out, or left from another device: no longer ours (its conversation stays, read-only).
+    if (aboutMe && (frame.act === "kick" || frame.act === "ban" || frame.act === "left")) {
+      roomGone(chat, key);
       return;
     }
     if (frame.act === "joined") room.count += 1;
@@ -1393,9 +1451,11 @@ function el(tag, className, text) {
   return node;
 }
 
+/** ``seconds`` (a Unix time) as the hour and minute, in the page's language (pt-BR: 13:21;
+ * English: 01:21 PM), not the browser's. */
 function formatTime(seconds) {
   if (typeof seconds !== "number") return "";
-  return new Date(seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return new Date(seconds * 1000).toLocaleTimeString(i18n.language.replace("_", "-"), { hour: "2-digit", minute: "2-digit" });
 }
 
 const view = {
@@ -1645,6 +1705,11 @@ function updateItem(item) {
     node = item.kind === "notice" ? noticeElement(item) : messageElement(item);
     view.elements.set(item, node);
   }
+  const time = node.querySelector(".msg-time");  // after a language switch: its way of telling time
+  if (time && node.dataset.timeLang !== i18n.language) {
+    node.dataset.timeLang = i18n.language;
+    time.textContent = formatTime(item.at);
+  }
   if (item.kind === "message" && node.dataset.rev !== String(item.rev || 0)) {
     node.dataset.rev = String(item.rev || 0);
     const gone = item.deletedBy ? t("This message was deleted by {name}", { name: item.deletedBy })
@@ -1681,7 +1746,8 @@ function updateItem(item) {
   const refusal = item.refusal || {};
   const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - nowSeconds()) : null;
   const why = item.error && item.errorCode
-    ? explainError(item.errorCode, item.error, item.to, left, null, refusal.room, refusal.reason) : item.error;
+    ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason)
+    : item.error;
   status.textContent = why ? `${label}: ${why}` : label;
 }
 
@@ -1800,6 +1866,8 @@ const shell = {
   attempts: 0,
   timer: null,
   savedSession: null,         // what keepSession() last wrote
+  savedPending: null,         // what keepPending() last wrote
+  loginError: null,           // () => the login form's refusal, in the page's language (showLoginError)
 };
 
 function socketUrl() {
@@ -1826,7 +1894,7 @@ function connect() {
   try {
     socket = new WebSocket(socketUrl());
   } catch (error) {
-    loginFailed(t("Cannot connect: {why}", { why: error.message }));
+    loginFailed(() => t("Cannot connect: {why}", { why: error.message }));
     return;
   }
   shell.socket = socket;
@@ -1855,7 +1923,7 @@ function connect() {
     if (shell.wantOnline && chat.welcomedOnce) {
       scheduleReconnect();
     } else if (shell.wantOnline) {
-      loginFailed(chat.notice || t("Could not reach the chat server."));
+      loginFailed(() => chat.notice || t("Could not reach the chat server."));
     }
     render(shell.chat);  // after a failed login, the new logged-out chat, not this one
   });
@@ -1891,10 +1959,11 @@ function onFrame(frame) {
   } else if (out.login) {
     // Refused: loginFailed() drew the new, logged-out chat; drawing this one again would
     // leave "Connecting…" in the header over the form.
-    loginFailed(out.login.message, out.login.code);
+    loginFailed(out.login.words || out.login.message, out.login.code);
     return;
   }
   if (chat.status === "online") keepSession(chat);  // new conversations outlive a reload
+  keepPending(chat);  // and messages not taken yet
   render(chat);
   if (out.focus === "composer") $("composer-input").focus();
   // The page now shows the new messages: confirm them.
@@ -1942,7 +2011,16 @@ function scheduleReconnect() {
   shell.timer = setTimeout(connect, delay * 1000);
 }
 
-function loginFailed(message, code) {
+/** The login form's refusal: ``words`` (a function: said again after a language switch,
+ * in the new language), or none (null). */
+function showLoginError(words) {
+  shell.loginError = words;
+  $("login-error").textContent = words ? sentence(words()) : "";
+}
+
+/** The login was refused (``code``) or the server is out of reach: the form again, saying
+ * why (``words``: a text, or a function that says it in the page's language). */
+function loginFailed(words, code) {
   shell.wantOnline = false;
   // Refused (not merely unreachable): what this tab kept does not log in any more.
   if (code) forgetSession();
@@ -1953,7 +2031,7 @@ function loginFailed(message, code) {
   shell.chat = createChat();
   showView("login");
   $("login-submit").disabled = false;
-  $("login-error").textContent = sentence(message);
+  showLoginError(typeof words === "function" ? words : () => words);
   // The field the refusal is about: client.core.LOGIN_OUTCOMES, exported with the wording.
   (i18n.loginFields[code] === "password" ? $("login-password") : $("login-name")).focus();
   render(shell.chat);
@@ -1961,10 +2039,12 @@ function loginFailed(message, code) {
 
 function logIn(name, password, register) {
   shell.chat = createChat();
+  shell.savedPending = null;
+  restorePending(shell.chat, name);  // what a reload left waiting: sent after the welcome
   shell.credentials = { name, password, register };
   shell.wantOnline = true;
   shell.attempts = 0;
-  $("login-error").textContent = "";
+  showLoginError(null);
   $("login-submit").disabled = true;
   connect();
 }
@@ -1977,6 +2057,7 @@ function logOut() {
   const credential = shell.chat.me && accountCredential(shell.chat.me);
   if (credential) sendFrame({ type: "revoke", id: shell.chat.nextId(), resume: credential });
   if (shell.chat.me) forgetAccountCredential(shell.chat.me);
+  if (shell.chat.me) forgetPending(shell.chat.me);
   forgetSession();
   sendFrame({ type: "bye", reason: "quit" });
   const socket = shell.socket;
@@ -2086,6 +2167,82 @@ function keepSession(chat) {
   }
 }
 
+/* Messages the server has not taken yet (typed while disconnected, or sent and not yet
+ * answered) are kept in this tab's sessionStorage too, per user: a reload shows them again,
+ * waiting, and the next welcome sends them with their ids, so the server takes each once
+ * (PROTOCOL.md, "id"). Like the session, they belong to the tab: closing it forgets them. */
+function pendingKey(name) {
+  return `chat.pending.${nameKey(name)}`;
+}
+
+/** Note ``chat``'s messages not taken yet (only when that changed). */
+function keepPending(chat) {
+  if (!chat.me) return;
+  const pending = [];
+  for (const [id, request] of chat.requests) {
+    const item = request.item;
+    if (!item || !request.frame || !["waiting", "sending"].includes(item.state)) continue;
+    pending.push({ id, kind: request.kind, key: request.key, frame: request.frame, at: item.at });
+  }
+  const saved = JSON.stringify(pending);
+  if (saved === shell.savedPending) return;
+  shell.savedPending = saved;
+  try {
+    if (pending.length) sessionStorage.setItem(pendingKey(chat.me), saved);
+    else sessionStorage.removeItem(pendingKey(chat.me));
+  } catch {
+    /* no storage: they wait as long as the page */
+  }
+}
+
+/** Before logging in as ``name``: the messages a reload left waiting, back in their
+ * conversations as waiting, to be sent by the welcome. */
+function restorePending(chat, name) {
+  let pending = [];
+  try {
+    pending = JSON.parse(sessionStorage.getItem(pendingKey(name)) || "[]");
+  } catch {
+    return;  /* unreadable: nothing to restore */
+  }
+  if (!Array.isArray(pending)) return;
+  for (const entry of pending) {
+    const frame = entry && entry.frame;
+    if (!frame || typeof entry.id !== "string" || frame.id !== entry.id || typeof frame.text !== "string"
+        || chat.requests.has(entry.id)) continue;
+    const kind = entry.kind;
+    let key = ROOM;
+    let label = null;
+    if (kind === "send" && typeof frame.to === "string" && validName(frame.to)) {
+      const peer = user(chat, frame.to);
+      peer.known = true;
+      key = peer.key;
+      label = peer.name;
+    } else if (kind === "post" && typeof frame.room === "string") {
+      key = roomKey(frame.room);
+      label = frame.room;
+    } else if (kind !== "say") {
+      continue;
+    }
+    const item = {
+      kind: "message", dir: "out", sender: name, to: kind === "send" ? label : null, text: frame.text,
+      at: typeof entry.at === "number" ? entry.at : nowSeconds(), state: "waiting", msgId: null,
+      requestId: entry.id, error: "",
+    };
+    if (kind === "post") item.room = frame.room;
+    addItem(chat, key, label, item);
+    chat.requests.set(entry.id, { kind, item, key, frame });
+  }
+}
+
+function forgetPending(name) {
+  shell.savedPending = null;
+  try {
+    sessionStorage.removeItem(pendingKey(name));
+  } catch {
+    /* nothing kept */
+  }
+}
+
 function forgetSession() {
   shell.savedSession = null;
   try {
@@ -2164,6 +2321,7 @@ function onSubmitMessage(event) {
   }
   // While reconnecting the message waits, shown as waiting; the welcome sends it.
   const frame = composeMessage(chat, chat.active, text);
+  keepPending(chat);  // a reload before the server takes it does not lose it
   input.value = "";
   fitComposer();
   render(chat);
@@ -2202,14 +2360,14 @@ function onLoginSubmit(event) {
   const name = $("login-name").value.trim();
   const password = $("login-password").value;
   if (!name) {
-    $("login-error").textContent = t("Please enter a name.");
+    showLoginError(() => t("Please enter a name."));
     $("login-name").focus();
     return;
   }
   if (!validName(name)) {
-    $("login-error").textContent = /\s/.test(name)
+    showLoginError(() => (/\s/.test(name)
       ? t("A name cannot contain spaces: try \"{name}\".", { name: name.split(/\s+/).join("_") })
-      : t("A name has letters and digits of one script, _ - or ., and starts with a letter or a digit (at most 32).");
+      : t("A name has letters and digits of one script, _ - or ., and starts with a letter or a digit (at most 32).")));
     $("login-name").focus();
     return;
   }
@@ -2250,7 +2408,7 @@ function onContactKeydown(event) {
 function start() {
   $("login-form").addEventListener("submit", onLoginSubmit);
   // Another name: the last attempt's refusal was about the old one.
-  $("login-name").addEventListener("input", () => { $("login-error").textContent = ""; });
+  $("login-name").addEventListener("input", () => showLoginError(null));
   $("composer").addEventListener("submit", onSubmitMessage);
   $("composer-input").addEventListener("keydown", onComposerKeydown);
   $("composer-input").addEventListener("input", fitComposer);

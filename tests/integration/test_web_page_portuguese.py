@@ -272,3 +272,53 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(page: Page) -> No
         assert page.problems() == []
     finally:
         olga.close()
+
+
+def test_a_refused_password_is_said_from_the_catalogue_and_again_after_a_language_switch(page: Page) -> None:
+    """weak_password is worded by client/display.py's table (with the protocol's minimum),
+    and the refusal on the form follows the language switch both ways."""
+    page.js("document.getElementById('login-name').value = 'João';"
+            "document.getElementById('login-password').value = 'curta';"
+            "document.getElementById('login-register').checked = true")
+    page.focus("#login-password")
+    page.enter()
+    error = "document.getElementById('login-error').textContent"
+    page.wait_for(f"{error} !== ''")
+    assert page.js(error) == "A password needs at least 8 characters (weak_password)"
+    speak_portuguese(page)
+    assert page.js(error) == "A senha precisa ter pelo menos 8 caracteres (weak_password)"
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("document.documentElement.lang === 'en'")
+    assert page.js(error) == "A password needs at least 8 characters (weak_password)"
+    # The page's own refusals follow the switch too; a new name clears them.
+    page.js("document.getElementById('login-name').value = ''")
+    page.focus("#login-name")
+    page.enter()
+    assert page.js(error) == "Please enter a name."
+    speak_portuguese(page)
+    assert page.js(error) == "Digite um nome."
+    page.type("x")
+    assert page.js(error) == ""
+    speak_portuguese(page)
+    assert page.js(error) == ""
+    assert page.problems() == []
+
+
+def test_times_are_told_the_way_the_pages_language_tells_them(page: Page, alice: TcpPeer) -> None:
+    """Portuguese tells 13:21, not the browser's 01:21 PM; switching back to English goes
+    back to its way, on the lines already shown too."""
+    speak_portuguese(page)
+    page.log_in("Bob")
+    alice.login("João")
+    alice.send_dm("Bob", "que horas são?")
+    page.open_conversation("João")
+    page.wait_for("!!document.querySelector('#messages .msg-in time.msg-time')")
+    shown = "document.querySelector('#messages .msg-in time.msg-time').textContent"
+    expected = ("(() => { const at = new Date(document.querySelector('#messages .msg-in time.msg-time').dateTime);"
+                " return String(at.getHours()).padStart(2, '0') + ':' + String(at.getMinutes()).padStart(2, '0'); })()")
+    assert page.js(shown) == page.js(expected)
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for(f"/^\\d\\d:\\d\\d [AP]M$/.test({shown})")
+    assert page.problems() == []

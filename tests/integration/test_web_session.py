@@ -194,6 +194,42 @@ def test_a_message_typed_while_the_server_is_away_waits_and_goes_once_after_the_
     assert [p for p in page.problems() if p.get("source") != "network"] == []
 
 
+def test_a_message_typed_while_the_server_is_away_outlives_a_reload_and_goes_once(
+        site, alice: TcpPeer, tmp_path: Path) -> None:
+    """Typed while the server is away, then the page reloaded: the message is kept in the
+    tab, shown waiting again, and sent once (with its id) when the page is back in."""
+    page, web = site
+    log_in_with_password(page, "Carol", register=True)
+    page.open_conversation("Alice")
+    web.stop()
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'")
+    page.type("written before the reload")
+    page.enter()
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'waiting'")
+    request_id = page.js("document.querySelector('#messages .msg-out').dataset.requestId")
+
+    # Reloaded while the server is away: the page cannot load (it comes from the server);
+    # then again once it is back, and the tab logs in by itself.
+    page.cdp.send("Page.reload")
+    page.cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
+    no_more(alice, DirectMessage, 0.5)
+    web.start()
+    page.cdp.send("Page.navigate", {"url": page.url})
+    page.cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
+    online(page, "Carol")
+    dm = alice.expect(DirectMessage, 30.0)
+    assert (dm.sender, dm.text) == ("Carol", "written before the reload")
+    alice.receipt(dm.msg_id)
+    page.open_conversation("Alice")
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'delivered'", 30.0)
+    assert page.js("document.querySelector('#messages .msg-out').dataset.requestId") == request_id
+    shoot(page, tmp_path, "web-client-waiting-reloaded.png")
+    no_more(alice, DirectMessage)  # exactly once
+    assert page.js("document.querySelectorAll('#messages .msg-out').length") == 1
+    assert page.js("sessionStorage.getItem('chat.pending.carol')") is None  # taken: nothing kept
+    assert [p for p in page.problems() if p.get("source") != "network"] == []
+
+
 def test_a_reload_keeps_an_account_logged_in_with_its_history_until_it_logs_out(
         site, alice: TcpPeer, tmp_path: Path) -> None:
     page, web = site

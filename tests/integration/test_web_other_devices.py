@@ -1,0 +1,195 @@
+"""One account on the page and on a terminal at once (headless Chromium; see
+test_web_browser.py for the harness), as a tester used it: what João does on his terminal
+shows true on his page. Messages read on the terminal are no longer unread on the page; a
+room left on the terminal leaves the page's list, and writing there is refused in the
+page's language; one joined there joins the list; his own room posts from the terminal
+show as his."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from browserpage import Page, page  # noqa: F401 (fixtures)
+from client.library import ChatClient
+from clientkit import WAIT, posted
+from tools import require_tool
+
+pytestmark = pytest.mark.timeout_seconds(120)
+PASSWORD = "correct horse"
+CALCULO = '##calculo'  # the page's key of #calculo
+
+
+@pytest.fixture(autouse=True, scope="module")
+def chromium_installed() -> None:
+    require_tool("chromium", why="to run the web client in a browser")
+
+
+@pytest.fixture
+def terminal(page: Page) -> Iterator[ChatClient]:  # noqa: F811 (the fixture)
+    """João's registered account, online on a terminal (a library client); the page then
+    logs in as João with the password."""
+    joao = ChatClient("João", "127.0.0.1", page.srv.port, password=PASSWORD, register=True)
+    try:
+        joao.connect(timeout=WAIT)
+        yield joao
+    finally:
+        joao.close()
+
+
+@pytest.fixture
+def ana(page: Page) -> Iterator[ChatClient]:  # noqa: F811
+    other = ChatClient("Ana", "127.0.0.1", page.srv.port)
+    try:
+        other.connect(timeout=WAIT)
+        yield other
+    finally:
+        other.close()
+
+
+def speak_portuguese(page: Page) -> None:  # noqa: F811
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("document.documentElement.lang === 'pt-BR' && document.getElementById('login-submit')"
+                  ".textContent === 'Entrar'")
+
+
+def log_in_as_joao(page: Page) -> None:  # noqa: F811
+    page.js("document.getElementById('login-name').value = 'João';"
+            f"document.getElementById('login-password').value = {json.dumps(PASSWORD)};")
+    page.focus("#login-password")
+    page.enter()
+    page.wait_for("document.body.dataset.view === 'chat' && document.getElementById('me').textContent === 'João'"
+                  " && document.getElementById('connection').dataset.status === 'online'")
+
+
+def badge(key: str) -> str:
+    """The expression for the unread badge of contact row ``key`` ('' when there is none)."""
+    return f"(document.querySelector('button.contact[data-key={json.dumps(key)}] .badge')?.textContent || '')"
+
+
+def join_calculo_on_the_page(page: Page) -> None:  # noqa: F811
+    page.focus("#join-room-name")
+    page.type("calculo")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#calculo'")
+
+
+def test_direct_messages_read_on_the_terminal_are_no_longer_unread_on_the_page(
+        page: Page, terminal: ChatClient, ana: ChatClient, tmp_path: Path) -> None:  # noqa: F811
+    log_in_as_joao(page)
+    first = ana.send_direct("João", "a prova mudou")
+    second = ana.send_direct("João", "é na sala 205")
+    assert first.wait_done(WAIT) and second.wait_done(WAIT)
+    page.wait_for(f"{badge('@ana')} === '2'")
+
+    terminal.mark_read("Ana", first.msg_id)  # the terminal printed the first one
+    page.wait_for(f"{badge('@ana')} === '1'")
+    terminal.mark_read("Ana", second.msg_id)
+    page.wait_for(f"{badge('@ana')} === ''")
+    assert page.js("document.title") == "Chat"  # no "(2) Chat" left either
+    page.screenshot(tmp_path / "read-elsewhere.png")
+    assert page.problems() == []
+
+
+def test_a_room_left_on_the_terminal_leaves_the_page_and_writing_there_is_refused_in_portuguese(
+        page: Page, terminal: ChatClient, ana: ChatClient, tmp_path: Path) -> None:  # noqa: F811
+    speak_portuguese(page)
+    log_in_as_joao(page)
+    join_calculo_on_the_page(page)
+    ana.join("#calculo")
+    page.wait_for(f"!!document.querySelector('button.contact[data-key={json.dumps(CALCULO)}]')")
+
+    terminal.leave("#calculo")  # /deixar #calculo on the terminal
+    page.wait_for(f"!document.querySelector('button.contact[data-key={json.dumps(CALCULO)}]')")
+    # The room still on screen says so, and that João left it.
+    page.wait_for("document.getElementById('conversation-presence').textContent === 'Você não está nesta sala'")
+    notices = "[...document.querySelectorAll('#messages .notice .notice-text')].map(n => n.textContent)"
+    assert "você saiu de #calculo" in page.js(notices)
+
+    page.focus("#composer-input")
+    page.type("ainda estou aqui?")
+    page.enter()
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
+    assert page.js("document.querySelector('#messages .msg-out .msg-status').textContent") == \
+        "Não enviada: você não está em #calculo: entre nela primeiro (not_member)"
+    page.screenshot(tmp_path / "left-elsewhere.png")
+    # Nothing in English, no refusal said apart from the message (a read or typing sent
+    # for a room no longer ours).
+    assert "you are not in" not in page.js("document.getElementById('messages').textContent")
+    assert [n for n in page.js(notices) if n.startswith("Servidor")] == []
+    assert page.problems() == []
+
+
+def test_a_room_left_elsewhere_while_the_page_was_away_is_refused_in_portuguese_when_opened(
+        page: Page, terminal: ChatClient, ana: ChatClient) -> None:  # noqa: F811
+    """The page's list is out of date (it has not yet heard of the leave): the room's
+    history is refused with the room named, in Portuguese, and the room goes."""
+    speak_portuguese(page)
+    log_in_as_joao(page)
+    join_calculo_on_the_page(page)
+    ana.join("#calculo")  # the room stays when João leaves it
+    page.wait_for("document.getElementById('messages').textContent.includes('Ana entrou em #calculo')"
+                  " && shell.chat.requests.size === 0")
+    # As if the page had missed the leave (its notices are not handled for a while), with
+    # the room's history to be asked again.
+    page.js("(() => { const notices = HANDLERS.room_notice; HANDLERS.room_notice = () => {};"
+            " window.restoreNotices = () => { HANDLERS.room_notice = notices; }; })()")
+    page.js("shell.chat.conversations.get('##calculo').historyAsked = false")
+    terminal.leave("#calculo")
+    page.js("selectConversation(ROOM)")
+    page.js(f"selectConversation({json.dumps(CALCULO)})")
+    errors = "[...document.querySelectorAll('#messages .notice-error .notice-text')].map(n => n.textContent)"
+    page.wait_for(f"{errors}.length === 1")
+    assert page.js(errors) == [
+        "Não foi possível carregar as mensagens anteriores: você não está em #calculo: entre nela primeiro (not_member)"]
+    page.wait_for(f"!document.querySelector('button.contact[data-key={json.dumps(CALCULO)}]')")
+    page.js("restoreNotices()")
+    assert page.problems() == []
+
+
+def test_a_room_post_sent_from_the_terminal_shows_on_the_page_as_joaos_own(
+        page: Page, terminal: ChatClient, ana: ChatClient, tmp_path: Path) -> None:  # noqa: F811
+    speak_portuguese(page)
+    log_in_as_joao(page)
+    join_calculo_on_the_page(page)
+    ana.join("#calculo")
+    mine = posted(terminal, "#calculo", "do terminal para #calculo")
+    selector = f"#messages li.msg[data-msg-id=\"{mine.msg_id}\"]"
+    page.wait_for(f"!!document.querySelector({json.dumps(selector)})")
+    shown = page.js(f"(() => {{ const m = document.querySelector({json.dumps(selector)});"
+                    " return {out: m.classList.contains('msg-out'), sender: m.querySelector('.msg-sender').textContent,"
+                    " edit: !!m.querySelector('.msg-edit') && !m.querySelector('.msg-actions').hidden}; })()")
+    assert shown == {"out": True, "sender": "Você", "edit": True}
+    # Ana's post shows as hers; João's own, sent while the page shows Everyone, is not unread.
+    posted(ana, "#calculo", "oi")
+    page.wait_for("[...document.querySelectorAll('#messages .msg-in')].length === 1")
+    page.screenshot(tmp_path / "own-post-elsewhere.png")
+    page.js("selectConversation(ROOM)")
+    again = posted(terminal, "#calculo", "mais uma do terminal")
+    page.wait_for(f"shell.chat.conversations.get({json.dumps(CALCULO)}).items"
+                  f".some(i => i.msgId === {again.msg_id})")
+    assert page.js(badge(CALCULO)) == ""
+    # Edited from the terminal: the page's line changes (it is found as ours).
+    terminal.edit(again.msg_id, "mais uma, editada")
+    page.js(f"selectConversation({json.dumps(CALCULO)})")
+    page.wait_for(f"document.querySelector('#messages li.msg[data-msg-id=\"{again.msg_id}\"] .msg-text')"
+                  "?.textContent === 'mais uma, editada'")
+    assert page.problems() == []
+
+
+def test_a_room_joined_on_the_terminal_is_listed_on_the_page(
+        page: Page, terminal: ChatClient, ana: ChatClient) -> None:  # noqa: F811
+    speak_portuguese(page)
+    log_in_as_joao(page)
+    ana.join("#calculo")
+    ana.set_topic("#calculo", "prova na sexta")
+    terminal.join("#calculo")  # /entrar #calculo on the terminal
+    row = f"button.contact[data-key={json.dumps(CALCULO)}] .contact-presence"
+    page.wait_for(f"document.querySelector({json.dumps(row)})?.textContent === 'prova na sexta'")
+    page.js(f"selectConversation({json.dumps(CALCULO)})")
+    page.wait_for("document.getElementById('conversation-presence').textContent === 'prova na sexta · 2 membros'")
+    assert page.problems() == []
