@@ -235,6 +235,7 @@ class ClientSession(asyncio.BufferedProtocol):
         # Whether the client said goodbye, vanished (reset, closed laptop) or was dropped,
         # this is the one place the relay forgets the session.
         self.closing = True
+        self.relay.admission.release(self.address)  # admitted at accept (server/listener.py)
         self.relay.disconnected(self, exc)
 
     def pause_writing(self) -> None:
