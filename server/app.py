@@ -391,8 +391,9 @@ class ChatServer:
                 silent = now - session.last_seen
                 unfinished = session.unfinished_since
                 if session.conn.state is State.HANDSHAKE and now - session.connected_at > config.login_timeout:
-                    log.info("disconnect %r: did not log in within %.0f s", session, config.login_timeout)
-                    session.abort("login timeout")
+                    # Logged once, by the relay as the connection goes ("before logging in").
+                    session.end(ErrorCode.LOGIN_TIMEOUT, f"no login within {config.login_timeout:g} s; "
+                                "closing the connection", "login timeout")
                 elif unfinished is not None and now - unfinished > config.frame_timeout:
                     # Bytes keep coming (so the heartbeat is content) but the frame never
                     # ends: the buffer would stay pinned for as long as the client likes.
@@ -402,7 +403,8 @@ class ChatServer:
                     session.close("frame timeout")
                 elif silent > config.heartbeat_timeout:
                     log.info("disconnect %r: silent for %.0f s", session, silent)
-                    session.abort("timeout")
+                    session.end(ErrorCode.HEARTBEAT_TIMEOUT, f"nothing received for {silent:.0f} s; "
+                                "closing the connection", "timeout")
                 elif silent > config.heartbeat_interval and not session.pinged and session.is_open:
                     session.pinged = True
                     session.send(Ping("heartbeat"))

@@ -102,6 +102,12 @@ ECHO_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 _CLOSE_NORMAL = 1000
 _CLOSE_GOING_AWAY = 1001
 _CLOSE_UNSUPPORTED_DATA = 1003
+_CLOSE_POLICY_VIOLATION = 1008
+# The close code after the chat error the server disconnects with (ClientSession.end):
+# each of these is a rule of the server's the client did not keep (log in in time, show a
+# sign of life in time, read what it is sent). Any other: 1000.
+_CLOSE_CODES = {ErrorCode.LOGIN_TIMEOUT: _CLOSE_POLICY_VIOLATION, ErrorCode.HEARTBEAT_TIMEOUT: _CLOSE_POLICY_VIOLATION,
+                ErrorCode.SLOW_CONSUMER: _CLOSE_POLICY_VIOLATION}
 _MAX_CLOSE_REASON_BYTES = 123
 
 _HTTP, _CHAT, _ECHO = "http", "chat", "echo"
@@ -346,6 +352,7 @@ class WebSession(ClientSession):
             self.closing = True
             self._cancel_timer()
             self.transport.close()
+            self._cut_later()
 
     def _write_protocol_replies(self) -> None:
         replies = self.ws.data_to_send()
@@ -379,6 +386,14 @@ class WebSession(ClientSession):
                     out.append(ws.send(TextMessage(frame.decode("utf-8"))))
         self.transport.write(b"".join(out))
 
+    def _close_transport(self, code: str) -> None:
+        """After ClientSession.end's error frame: the close frame (1008 for the rules in
+        _CLOSE_CODES), then TCP as _close_websocket says."""
+        if self.ws is None:
+            super()._close_transport(code)
+        else:
+            self._close_websocket(_CLOSE_CODES.get(code, _CLOSE_NORMAL), self.leave_reason)
+
     def _close_websocket(self, code: int, reason: str, leave_reason: str | None = None) -> None:
         """Start the closing handshake: our close frame now, TCP once the peer answers
         (see _receive_websocket) or after CLOSE_TIMEOUT seconds."""
@@ -396,6 +411,7 @@ class WebSession(ClientSession):
             # written yet, is the close frame RFC 6455 5.5.1 says we MUST send.
             self._write_protocol_replies()
             self.transport.close()
+            self._cut_later()
 
     # --- Used by the relay --------------------------------------------------------------
 
@@ -409,7 +425,7 @@ class WebSession(ClientSession):
         """Close after what is queued has been written: for a WebSocket, the queued chat
         frames, then a close frame (1001 when the server shuts down, else 1000)."""
         if self.mode is _HTTP or self.ws is None:
-            super().close(reason)
+            super().close(reason)  # and cut if the last answer is not taken (CLOSE_GRACE)
             self._cancel_timer()
             return
         if reason is not None:
@@ -433,11 +449,16 @@ class WebSession(ClientSession):
 
     def _timed_out(self) -> None:
         self._timer = None
-        if self.mode is _HTTP:
-            log.info("web %s:%d: no complete request within %.0f s", self.address, self.port,
-                     HTTP_IDLE_TIMEOUT)
-        self.closing = True
-        self.transport.close()
+        if self.closing:
+            # Our last answer or close frame is still not taken (or the peer does not answer
+            # the close handshake) CLOSE_TIMEOUT seconds on: cut the connection, which a
+            # peer that stopped reading would otherwise keep for ever.
+            self.transport.abort()
+            return
+        self.relay.log_lines.log("HTTP idle timeouts", self.address, logging.INFO,
+                                 "web %s:%d: no complete request within %.0f s", self.address, self.port,
+                                 HTTP_IDLE_TIMEOUT)
+        self.close()
 
 
 def _error_response(error: HttpError) -> bytes:

@@ -1,5 +1,5 @@
 """Every connection counts from accept: before a login, a TLS handshake or a WebSocket
-upgrade (server/admission.py, server/listener.py)."""
+upgrade (server/admission.py, server/listener.py); and every disconnect says why."""
 
 from __future__ import annotations
 
@@ -138,6 +138,96 @@ def test_keep_alive_ends_after_a_bounded_number_of_requests(monkeypatch):
         answers = read_to_end(sock).split(b"HTTP/1.1 ")[1:]
         assert [b"Connection: keep-alive" in a for a in answers] == [True, True, False]
         assert b"Connection: close" in answers[2]
+
+
+# --- Every disconnect says why ----------------------------------------------------------
+
+
+def test_the_login_timeout_is_said_with_an_error_and_logged_once(caplog):
+    with ServerThread(server_config(login_timeout=0.3)) as server:
+        with caplog.at_level(logging.INFO, logger="chat.server"), WireClient(server.host, server.port) as lurker:
+            events = lurker.wait_closed(LIMIT)
+            port = lurker.sock.getsockname()[1]
+            assert [(e.code, e.request_id) for e in events if isinstance(e, ErrorReply)] == [
+                (ErrorCode.LOGIN_TIMEOUT, None)]
+            wait_until(lambda: admitted(server) == 0, what="the disconnect")
+    said = [r.getMessage() for r in caplog.records if f":{port}" in r.getMessage()]
+    assert said == [f"disconnect 127.0.0.1:{port} before logging in (login timeout)"]
+
+
+def test_a_websocket_login_timeout_gets_the_error_then_close_1008():
+    with ServerThread(server_config(web_port=0, login_timeout=0.3)) as server:
+        port = web_port(server)
+        ws = WebSocketClient(f"ws://127.0.0.1:{port}/ws", origin=f"http://127.0.0.1:{port}", timeout=LIMIT)
+        try:
+            assert json.loads(ws.recv_text(LIMIT))["code"] == "login_timeout"
+            with pytest.raises(WebSocketClosed) as closed:
+                ws.recv(LIMIT)
+            assert closed.value.code == 1008
+        finally:
+            ws.close()
+
+
+def test_a_silent_client_is_told_heartbeat_timeout():
+    config = server_config(heartbeat_interval=0.1, heartbeat_timeout=0.4)
+    with ServerThread(config) as server, WireClient.login(server.host, server.port, "Quiet") as quiet:
+        # Read, but answer nothing, not even the pings.
+        frames = [json.loads(line) for line in read_to_end(quiet.sock).splitlines() if line.strip()]
+        assert [(f["type"], f["code"]) for f in frames if f["type"] == "error"] == [("error", "heartbeat_timeout")]
+
+
+def test_a_slow_consumer_gets_its_reason_after_the_queue_and_the_connection_is_cut_in_time():
+    """One small frame past the limit, then closed: cut CLOSE_GRACE seconds on if unread."""
+    import asyncio
+
+    from server.config import ServerConfig
+    from server.session import CLOSE_GRACE, ClientSession
+
+    limit = 64 * 1024
+
+    class Transport:
+        def __init__(self) -> None:
+            self.data, self.closed, self.aborted_at = [], False, None
+
+        def write(self, data: bytes) -> None:
+            self.data.append(data)
+
+        def get_write_buffer_size(self) -> int:
+            return sum(map(len, self.data))
+
+        def is_closing(self) -> bool:
+            return self.closed or self.aborted_at is not None
+
+        def close(self) -> None:
+            self.closed = True
+
+        def abort(self) -> None:
+            self.aborted_at = time.monotonic()
+
+    class Relay:
+        config = ServerConfig(max_outgoing_bytes=limit)
+
+    class Batcher:
+        def add(self, session) -> None:
+            pass
+
+    async def run() -> tuple[Transport, float]:
+        session = ClientSession(Relay(), Batcher())  # type: ignore[arg-type]
+        session.transport = transport = Transport()  # type: ignore[assignment]
+        frame = b'{"type":"users","id":"w","users":[]}\n' * 10
+        while not session.closing:  # a client that reads nothing
+            session._write(frame)
+            session.flush()
+        started = time.monotonic()
+        while transport.aborted_at is None and time.monotonic() - started < CLOSE_GRACE + LIMIT:
+            await asyncio.sleep(0.05)
+        return transport, started
+
+    transport, started = asyncio.run(run())
+    last = json.loads(transport.data[-1])
+    assert (last["type"], last["code"]) == ("error", "slow_consumer")
+    assert transport.closed and transport.get_write_buffer_size() <= limit + 200
+    assert transport.aborted_at is not None and transport.aborted_at - started < CLOSE_GRACE + 1
 
 
 # --- Out of descriptors -----------------------------------------------------------------
