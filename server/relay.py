@@ -323,8 +323,9 @@ class Relay:
         reason = session.leave_reason
         if exc is not None and reason == "disconnected":
             reason = f"connection lost ({type(exc).__name__})"
-        if session.name is None:
-            log.info("disconnect %s:%d before logging in (%s)", session.address, session.port, reason)
+        if session.name is None:  # any client can cause these at will: summarised per address
+            self.log_lines.log("disconnects before logging in", session.address, logging.INFO,
+                               "disconnect %s:%d before logging in (%s)", session.address, session.port, reason)
             return
         self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, session.address, session.port,
                               reason)

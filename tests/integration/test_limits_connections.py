@@ -230,6 +230,24 @@ def test_a_slow_consumer_gets_its_reason_after_the_queue_and_the_connection_is_c
     assert transport.aborted_at is not None and transport.aborted_at - started < CLOSE_GRACE + 1
 
 
+# --- The log stays small ---------------------------------------------------------------
+
+
+def test_refusals_and_early_disconnects_are_summarised_per_address(caplog):
+    with ServerThread(server_config(max_connections_per_address=1)) as server, \
+            caplog.at_level(logging.INFO, logger="chat.server"):
+        with WireClient(server.host, server.port):
+            for _ in range(30):
+                read_to_end(raw(server.port))  # refused: too_many_connections
+        for _ in range(30):
+            wait_until(lambda: admitted(server) == 0, what="the disconnect")
+            raw(server.port).close()  # connect and go, before logging in
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("refused 127.0.0.1" in line for line in said) == 1, said
+    assert sum("before logging in" in line for line in said) == 1, said
+
+
+
 # --- Out of descriptors -----------------------------------------------------------------
 
 _SPINNER = """
