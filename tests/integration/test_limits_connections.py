@@ -18,6 +18,8 @@ import pytest
 from cdp import WebSocketClient, WebSocketClosed
 from protocol import ErrorCode, ErrorReply
 from server import ServerThread
+from server.session import CLOSE_GRACE
+from server.web import CLOSE_TIMEOUT
 from servers import ROOT, server_config
 from test_tls import make_certificate
 from waits import wait_until
@@ -181,7 +183,7 @@ def test_a_slow_consumer_gets_its_reason_after_the_queue_and_the_connection_is_c
     import asyncio
 
     from server.config import ServerConfig
-    from server.session import CLOSE_GRACE, ClientSession
+    from server.session import ClientSession
 
     limit = 64 * 1024
 
@@ -228,6 +230,49 @@ def test_a_slow_consumer_gets_its_reason_after_the_queue_and_the_connection_is_c
     assert (last["type"], last["code"]) == ("error", "slow_consumer")
     assert transport.closed and transport.get_write_buffer_size() <= limit + 200
     assert transport.aborted_at is not None and transport.aborted_at - started < CLOSE_GRACE + 1
+
+
+def test_a_websocket_slow_consumer_gets_the_error_then_close_1008_or_is_cut():
+    config = server_config(web_port=0, fast=True, max_outgoing_bytes=64 * 1024, socket_send_buffer=8192)
+    with ServerThread(config) as server:
+        port = web_port(server)
+
+        def flood() -> WebSocketClient:
+            """A browser that asks and asks, and reads none of the answers."""
+            ws = WebSocketClient(f"ws://127.0.0.1:{port}/ws", origin=f"http://127.0.0.1:{port}", timeout=LIMIT)
+            ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            ws.send_json({"type": "hello", "id": "h", "name": "Slow", "version": 1})
+            ws.sock.settimeout(0.5)
+            try:
+                for i in range(1500):
+                    ws.send_json({"type": "who", "id": f"w{i}"})
+            except OSError:
+                pass  # the server stopped reading: it has found the slow consumer
+            ws.sock.settimeout(LIMIT)
+            return ws
+
+        def read_all(ws: WebSocketClient) -> tuple[list[dict], int | None]:
+            frames = []
+            try:
+                while True:
+                    frames.append(json.loads(ws.recv_text(LIMIT)))
+            except WebSocketClosed as closed:
+                return frames, closed.code
+            except (EOFError, ConnectionError):
+                return frames, None
+
+        ws = flood()
+        wait_until(lambda: server.call(lambda: not any(s.name == "Slow" and not s.closing
+                                                       for s in server.server.relay.sessions)),
+                   what="the slow consumer found")
+        frames, code = read_all(ws)  # read now: the rest, the reason, the close frame
+        ws.close()
+        assert (frames[-1].get("type"), frames[-1].get("code"), code) == ("error", "slow_consumer", 1008), frames[-1]
+        wait_until(lambda: admitted(server) == 0, what="the place given back")
+        ws = flood()
+        wait_until(lambda: admitted(server) == 0, timeout=CLOSE_GRACE + CLOSE_TIMEOUT + LIMIT,
+                   what="a slow consumer that never reads is cut")
+        ws.close()
 
 
 # --- The log stays small ---------------------------------------------------------------
