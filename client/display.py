@@ -169,6 +169,10 @@ ERROR_TEXTS = {
     "account_exists": N_("this name is already registered"),
     "queue_full": N_("too many messages are waiting for the connection to come back"),
     "server_full": N_("the server has no room for another user now; {when}"),
+    # Why the server closed the connection (an error frame without an id, just before).
+    "login_timeout": N_("the server closed the connection: the login did not finish in time"),
+    "heartbeat_timeout": N_("the server closed the connection: it heard nothing from this client for too long"),
+    "slow_consumer": N_("the server closed the connection: this client did not read what it was sent fast enough"),
     "unsupported_version": N_("the server does not speak this client's protocol version"),
     "message_too_large": N_("the text is longer than {limit} characters"),
     "too_late": N_("a message can be edited or deleted only within {minutes} minutes of sending it"),

@@ -41,6 +41,11 @@ class ErrorCode(StrEnum):
     UNKNOWN_MESSAGE = "unknown_message"
     TOO_MANY_ERRORS = "too_many_errors"
     FRAME_TIMEOUT = "frame_timeout"
+    # The server closes the connection: no login in time, no sign of life in time, or a
+    # client that does not read what it is sent (its queue passed the limit).
+    LOGIN_TIMEOUT = "login_timeout"
+    HEARTBEAT_TIMEOUT = "heartbeat_timeout"
+    SLOW_CONSUMER = "slow_consumer"
     # Accounts and abuse.
     AUTH_REQUIRED = "auth_required"
     BAD_PASSWORD = "bad_password"

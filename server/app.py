@@ -17,8 +17,11 @@ import time
 from typing import Any
 
 from protocol import ErrorCode, ErrorReply, Ping, State
+from protocol.codec import encode
 
+from .admission import Refusal
 from .config import ServerConfig
+from .listener import AcceptFailures, Listener, open_sockets  # noqa: F401 (AcceptFailures: re-exported)
 from .lockfile import DataDirLock
 from .outbox import WriteBatcher
 from .relay import Relay
@@ -149,55 +152,17 @@ def connection_capacity(max_connections: int, file_limit: int | None) -> int:
     return max(1, min(max_connections, file_limit - reserve))
 
 
-class AcceptFailures:
-    """A loop exception handler that says once, not thousands of times a second, that
-    ``accept()`` is out of file descriptors.
-
-    asyncio (3.11) logs "socket.accept() out of system resource" with a traceback for
-    every try, up to the listen backlog per readiness, and retries a second later. This
-    logs the first one as one line, counts the rest, and says how many at most once a
-    minute. asyncio also schedules one retry per failed try; those that run after the
-    listener was closed (at shutdown) fail on its closed socket, which is no news either.
-    Everything else goes to the handler that was there before.
-    """
-
-    SUMMARY_PERIOD = 60.0
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, file_limit: int | None) -> None:
-        self.file_limit = file_limit
-        self.previous = loop.get_exception_handler()
-        self.count = 0
-        self.logged_at: float | None = None
-
-    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
-        retry = getattr(context.get("handle"), "_callback", None)  # no public accessor in 3.11
-        if getattr(retry, "__name__", "") == "_start_serving" and isinstance(context.get("exception"), ValueError):
-            return  # a retry of accept() on a listener closed meanwhile: nothing left to do
-        if context.get("message") != "socket.accept() out of system resource":
-            if self.previous is not None:
-                self.previous(loop, context)
-            else:
-                loop.default_exception_handler(context)
-            return
-        now = time.monotonic()
-        if self.logged_at is None:
-            self.logged_at = now
-            log.error("cannot accept connections: %s (open-file limit %s); retrying every second",
-                      context.get("exception"), self.file_limit)
-            return
-        self.count += 1
-        if now - self.logged_at >= self.SUMMARY_PERIOD:
-            log.error("accept failed %d more times in %.0f s: out of file descriptors", self.count,
-                      now - self.logged_at)
-            self.count, self.logged_at = 0, now
-
-
 def tls_context(config: ServerConfig) -> ssl.SSLContext:
     """A server-side TLS context from the configured certificate chain and key (PEM)."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(config.tls_cert, config.tls_key)
     return context
+
+
+def _error_frame(refusal: Refusal) -> bytes:
+    """What a refused chat connection is told before it is closed: the error frame."""
+    return encode(ErrorReply(refusal.code, refusal.message))
 
 
 class ChatServer:
@@ -220,8 +185,8 @@ class ChatServer:
             from .cluster.node import ClusterNode
             self.peers = ClusterNode(self.config.cluster_url)
         self.relay: Relay | None = None  # made by start(), once the store is open
-        self._server: asyncio.base_events.Server | None = None
-        self._web: asyncio.base_events.Server | None = None
+        self._server: Listener | None = None
+        self._web: Listener | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._freezer: asyncio.Task[None] | None = None
         self._lock: DataDirLock | None = None  # held from before the database opens until it is closed
@@ -254,7 +219,8 @@ class ChatServer:
         file_limit = open_file_limit()
         wanted = self.config.max_connections
         self.config = dataclasses.replace(self.config, max_connections=connection_capacity(wanted, file_limit))
-        loop.set_exception_handler(AcceptFailures(loop, file_limit))
+        failures = AcceptFailures(loop, file_limit)
+        loop.set_exception_handler(failures)
         if self.config.data_dir is not None:
             self._lock = DataDirLock.acquire(self.config.data_dir)
         try:
@@ -276,13 +242,17 @@ class ChatServer:
                 await self.peers.start()  # joins the cluster: from now on logins are claimed there
             batcher = WriteBatcher(loop)
             batcher.follow(self.store)  # a store's answers (memory and durable): their frames out at once
-            # asyncio sets SO_REUSEADDR on POSIX, so a restart can bind the port at once.
-            try:
-                self._server = await loop.create_server(
-                    lambda: ClientSession(self.relay, batcher), self.config.host, self.config.port,
-                    backlog=4096, family=socket.AF_UNSPEC, ssl=tls, reuse_port=self.config.reuse_port or None)
+            try:  # SO_REUSEADDR on POSIX, so a restart can bind the port at once
+                sockets = open_sockets(self.config.host, self.config.port, backlog=4096,
+                                       reuse_port=self.config.reuse_port)
             except OSError as exc:
                 raise ListenFailed("chat", self.config.host, self.config.port, exc) from exc
+            # Counted from accept() (server/admission.py); a TLS handshake has the login
+            # timeout, being the first part of logging in.
+            self._server = Listener(sockets, self._chat_session(batcher), self.relay.admission, self.relay.log_lines,
+                                    refusal_bytes=None if tls else _error_frame, tls=tls,
+                                    handshake_timeout=self.config.login_timeout, failures=failures, backlog=4096)
+            self._server.start()
             host, port = self.address
             log.info("listening on %s:%d%s", host, port, " (TLS)" if tls else "")
             if self.config.web_port is not None:  # before anything runs: a failed start leaves nothing behind
@@ -291,7 +261,8 @@ class ChatServer:
                         self.relay, self.config.host, self.config.web_port, batcher=batcher,
                         allowed_origins=self.config.web_origins, echo=self.config.web_echo,
                         allowed_hosts=self.config.web_hosts, tls=tls, metrics=self.metrics_text,
-                        metrics_allow=self.config.metrics_allow, reuse_port=self.config.reuse_port)
+                        metrics_allow=self.config.metrics_allow, reuse_port=self.config.reuse_port,
+                        failures=failures)
                 except OSError as exc:
                     raise ListenFailed("web", self.config.host, self.config.web_port, exc) from exc
         except BaseException:
@@ -310,6 +281,18 @@ class ChatServer:
         if self.config.max_connections < wanted:  # said once the server runs: a failed start says one line
             log.warning("open-file limit %d: accepting at most %d connections, not %d", file_limit,
                         self.config.max_connections, wanted)
+
+    def _chat_session(self, batcher: WriteBatcher):
+        """The protocol of one admitted connection to the chat port."""
+        relay = self.relay
+
+        def make(address: str, port: int) -> ClientSession:
+            session = ClientSession(relay, batcher)
+            # The address it was admitted for, which it releases when it closes (the
+            # transport may no longer know the peer's, if it reset meanwhile).
+            session.address, session.port = address, port
+            return session
+        return make
 
     def metrics_text(self) -> str:
         """The server's figures in Prometheus's text format (see server/metrics.py): the
@@ -408,8 +391,9 @@ class ChatServer:
                 silent = now - session.last_seen
                 unfinished = session.unfinished_since
                 if session.conn.state is State.HANDSHAKE and now - session.connected_at > config.login_timeout:
-                    log.info("disconnect %r: did not log in within %.0f s", session, config.login_timeout)
-                    session.abort("login timeout")
+                    # Logged once, by the relay as the connection goes ("before logging in").
+                    session.end(ErrorCode.LOGIN_TIMEOUT, f"no login within {config.login_timeout:g} s; "
+                                "closing the connection", "login timeout")
                 elif unfinished is not None and now - unfinished > config.frame_timeout:
                     # Bytes keep coming (so the heartbeat is content) but the frame never
                     # ends: the buffer would stay pinned for as long as the client likes.
@@ -419,7 +403,8 @@ class ChatServer:
                     session.close("frame timeout")
                 elif silent > config.heartbeat_timeout:
                     log.info("disconnect %r: silent for %.0f s", session, silent)
-                    session.abort("timeout")
+                    session.end(ErrorCode.HEARTBEAT_TIMEOUT, f"nothing received for {silent:.0f} s; "
+                                "closing the connection", "timeout")
                 elif silent > config.heartbeat_interval and not session.pinged and session.is_open:
                     session.pinged = True
                     session.send(Ping("heartbeat"))

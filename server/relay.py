@@ -113,6 +113,7 @@ from .config import ServerConfig
 from .guests import Claim
 from .limits import TokenBucket
 from .login import LoginDesk, LoginResult, unavailable_error
+from .admission import Admission
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
 from .peers import LocalPeers
@@ -238,7 +239,10 @@ class Relay:
         self._bound_ack_recorded = self._ack_recorded
         self._bound_receipt_unrecorded = self._receipt_unrecorded
         store.on_recovered = self._store_recovered
-        self._per_address: dict[str, tuple[int, TokenBucket]] = {}  # address -> (connections, bucket)
+        self._per_address: dict[str, tuple[int, TokenBucket]] = {}  # address -> (chat sessions, bucket)
+        # Every connection accepted, on every listener, counted from accept() against the
+        # capacity and the per-address limit (server/admission.py, server/listener.py).
+        self.admission = Admission(self.config.max_connections, self.config.max_connections_per_address)
         self._handlers: dict[type[Event], Callable[[ClientSession, Any], None]] = {
             Hello: self._hello,
             SendDirect: self._send_direct,
@@ -288,7 +292,9 @@ class Relay:
     # --- Session lifecycle --------------------------------------------------------------
 
     def connected(self, session: ClientSession) -> None:
-        """A connection was accepted; it must log in within the login timeout."""
+        """A chat connection is open (on TCP at accept or after its TLS handshake, on the
+        web port at the WebSocket upgrade); it must log in within the login timeout. Its
+        place was counted when it was accepted (``admission``, see server/admission.py)."""
         self.sessions[session] = None
         self.metrics.connections += 1
         count, bucket = self._per_address.get(session.address, (0, None))
@@ -299,11 +305,6 @@ class Relay:
         # the login line, which names the address too); refusals and errors stay at INFO.
         if log.isEnabledFor(logging.DEBUG):  # one call fewer per connection when it is not
             log.debug("connect %s:%d", session.address, session.port)
-        if len(self.sessions) > self.config.max_connections:
-            self._refuse(session, ErrorCode.SERVER_FULL, "the server is full; try again later")
-        elif count + 1 > self.config.max_connections_per_address:
-            self._refuse(session, ErrorCode.TOO_MANY_CONNECTIONS,
-                         f"at most {self.config.max_connections_per_address} connections per address")
 
     def disconnected(self, session: ClientSession, exc: Exception | None) -> None:
         """The connection is gone: unregister the user, tell the others, requeue deliveries."""
@@ -322,8 +323,9 @@ class Relay:
         reason = session.leave_reason
         if exc is not None and reason == "disconnected":
             reason = f"connection lost ({type(exc).__name__})"
-        if session.name is None:
-            log.info("disconnect %s:%d before logging in (%s)", session.address, session.port, reason)
+        if session.name is None:  # any client can cause these at will: summarised per address
+            self.log_lines.log("disconnects before logging in", session.address, logging.INFO,
+                               "disconnect %s:%d before logging in (%s)", session.address, session.port, reason)
             return
         self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, session.address, session.port,
                               reason)

@@ -32,7 +32,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from protocol import Connection, Event, LocalProtocolError, Role, State
+from protocol import Connection, ErrorCode, ErrorReply, Event, LocalProtocolError, Role, State
 
 from .outbox import WriteBatcher
 
@@ -43,6 +43,10 @@ log = logging.getLogger("chat.server")
 
 # Bytes a read may take at most. A frame longer than this simply takes several reads.
 READ_BUFFER_BYTES = 64 * 1024
+# Seconds a closing connection has to take what was queued for it (its last frames, the
+# reason it is closed): then it is cut, so that a peer that stopped reading cannot keep
+# its connection, and the queue's memory, for ever.
+CLOSE_GRACE = 2.0
 
 
 class _ReadBuffer(threading.local):
@@ -235,6 +239,7 @@ class ClientSession(asyncio.BufferedProtocol):
         # Whether the client said goodbye, vanished (reset, closed laptop) or was dropped,
         # this is the one place the relay forgets the session.
         self.closing = True
+        self.relay.admission.release(self.address)  # admitted at accept (server/listener.py)
         self.relay.disconnected(self, exc)
 
     def pause_writing(self) -> None:
@@ -338,7 +343,10 @@ class ClientSession(asyncio.BufferedProtocol):
 
     def _slow_consumer(self, waiting: int, limit: int) -> None:
         log.warning("disconnect %r: slow consumer (%d bytes waiting, over the limit of %d)", self, waiting, limit)
-        self.abort("slow consumer")
+        # What this turn queued is dropped; the reason goes behind what the transport
+        # holds: one small frame past the limit, and CLOSE_GRACE bounds how long it waits.
+        self.end(ErrorCode.SLOW_CONSUMER, f"more than {limit} bytes were waiting for this client to read them; "
+                 "closing the connection", "slow consumer", drop_queued=True)
 
     def _transmit(self, chunks: list[bytes]) -> None:
         """Write chat frames to the transport. Each chunk holds one or more whole frames,
@@ -346,13 +354,55 @@ class ClientSession(asyncio.BufferedProtocol):
         self.transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
     def close(self, reason: str | None = None) -> None:
-        """Close after what is queued has been written (goodbyes, final errors)."""
+        """Close after what is queued has been written (goodbyes, final errors), or cut
+        the connection if the peer has not taken it all within CLOSE_GRACE seconds."""
         if reason is not None:
             self.leave_reason = reason
         if not self.closing:
             self.closing = True
             self.flush()
             self.transport.close()
+            self._cut_later()
+
+    def end(self, code: str, message: str, reason: str, drop_queued: bool = False) -> None:
+        """Disconnect the client and tell it why: the ``error`` frame ``code`` with
+        ``message`` after what is queued (nothing of it with ``drop_queued``), then close
+        as :meth:`close` does. The frame goes out even past the outgoing limit (a slow
+        consumer): one small frame more, for at most CLOSE_GRACE seconds. ``reason`` is
+        the leave reason (the log, the ``left`` notice). Nothing if already closing."""
+        if self.closing:
+            return
+        self.leave_reason = reason
+        self.closing = True
+        unsent = None if drop_queued else self._unsent
+        self._unsent, self._unsent_bytes = None, 0
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return  # closed under the session: nobody left to tell
+        try:
+            unsent = [*(unsent or ()), self.conn.send(ErrorReply(code, message))]
+        except LocalProtocolError:
+            pass  # the client's stream has ended (see send): the frame could not be read
+        if unsent:
+            self._transmit(unsent)
+        self._close_transport(code)
+
+    def _close_transport(self, code: str) -> None:
+        """Close the transport after what it holds, once :meth:`end` wrote the reason
+        (subclasses for other transports close their own way, naming ``code``)."""
+        self.transport.close()
+        self._cut_later()
+
+    def _cut_later(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # a session driven by hand, outside a loop (tests): nothing to wait for
+        loop.call_later(CLOSE_GRACE, self._cut)
+
+    def _cut(self) -> None:
+        # A no-op once the connection is gone (asyncio's transports ignore a late abort).
+        self.transport.abort()
 
     def abort(self, reason: str) -> None:
         """Drop the connection at once, discarding what is queued for it."""

@@ -17,10 +17,15 @@ A connection moves through these modes, never back::
 
 An HTTP connection is never a chat session: the relay hears of it (``relay.connected``)
 only when its upgrade succeeds, so fetching the page costs the relay nothing, and
-``connection_lost`` tells the relay only about connections it was told of. A connection
-that completes no request within ``HTTP_IDLE_TIMEOUT`` seconds is closed. After the
-upgrade the relay's sweeper applies the login timeout and heartbeats as for TCP users.
-With a TLS context the listener serves HTTPS and WSS; nothing else changes.
+``connection_lost`` tells the relay only about connections it was told of. But every
+connection holds a place from the moment it is accepted (server/admission.py): a refused
+one gets ``503`` (the server is full) or ``429`` (its address holds as many as it may),
+with Retry-After, and is closed. A connection that completes no request within
+``HTTP_IDLE_TIMEOUT`` seconds is closed, and keep-alive has bounds too: at most
+``HTTP_MAX_REQUESTS`` requests, and none begun after ``HTTP_MAX_LIFETIME`` seconds, get a
+keep-alive answer. After the upgrade the relay's sweeper applies the login timeout and
+heartbeats as for TCP users. With a TLS context the listener serves HTTPS and WSS; a TLS
+handshake has ``HTTP_IDLE_TIMEOUT`` seconds; nothing else changes.
 
 Wire it next to the TCP listener::
 
@@ -63,6 +68,8 @@ from web.websocket import (
     accept_handshake,
 )
 
+from .admission import RETRY_AFTER, Refusal
+from .listener import AcceptFailures, Listener, open_sockets
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Network, metrics_allowed, parse_allow_list
 from .outbox import WriteBatcher
@@ -78,6 +85,12 @@ ECHO_PATH = "/echo"
 METRICS_PATH = "/metrics"
 # Seconds a connection may take to complete an HTTP request (and may idle between two).
 HTTP_IDLE_TIMEOUT = 10.0
+# Keep-alive's bounds: after this many requests, or for a request begun this many seconds
+# after the connection was accepted, the answer says "Connection: close" and the
+# connection closes (as common servers do: Apache's MaxKeepAliveRequests is 100), so that
+# a client sending a request every few seconds cannot hold its place for ever.
+HTTP_MAX_REQUESTS = 100
+HTTP_MAX_LIFETIME = 300.0
 # Seconds we wait for the peer's close frame after sending ours, then close TCP anyway.
 CLOSE_TIMEOUT = 2.0
 # A chat message is one chat frame: the frame limit is the message limit, so a message
@@ -89,6 +102,12 @@ ECHO_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 _CLOSE_NORMAL = 1000
 _CLOSE_GOING_AWAY = 1001
 _CLOSE_UNSUPPORTED_DATA = 1003
+_CLOSE_POLICY_VIOLATION = 1008
+# The close code after the chat error the server disconnects with (ClientSession.end):
+# each of these is a rule of the server's the client did not keep (log in in time, show a
+# sign of life in time, read what it is sent). Any other: 1000.
+_CLOSE_CODES = {ErrorCode.LOGIN_TIMEOUT: _CLOSE_POLICY_VIOLATION, ErrorCode.HEARTBEAT_TIMEOUT: _CLOSE_POLICY_VIOLATION,
+                ErrorCode.SLOW_CONSUMER: _CLOSE_POLICY_VIOLATION}
 _MAX_CLOSE_REASON_BYTES = 123
 
 _HTTP, _CHAT, _ECHO = "http", "chat", "echo"
@@ -113,7 +132,7 @@ class WebSite:
 class WebSession(ClientSession):
     """One TCP connection of the web listener: HTTP first, then maybe a chat session."""
 
-    __slots__ = ("site", "mode", "http", "ws", "_timer", "_ws_unfinished_since")
+    __slots__ = ("site", "mode", "http", "ws", "_timer", "_ws_unfinished_since", "_served")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher, site: WebSite) -> None:
         super().__init__(relay, batcher)
@@ -126,6 +145,7 @@ class WebSession(ClientSession):
         self._timer: asyncio.TimerHandle | None = None
         # When the WebSocket message still unfinished began (see unfinished_since).
         self._ws_unfinished_since: float | None = None
+        self._served = 0  # HTTP responses written (see HTTP_MAX_REQUESTS)
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -157,9 +177,10 @@ class WebSession(ClientSession):
         self._cancel_timer()
         self.site.sessions.discard(self)
         if self.mode is _CHAT:
-            super().connection_lost(exc)  # the relay forgets the user, tells the others
+            super().connection_lost(exc)  # the relay forgets the user, tells the others; releases
         else:
             self.closing = True
+            self.relay.admission.release(self.address)  # admitted at accept (server/listener.py)
 
     def pause_writing(self) -> None:
         if self.mode is _CHAT:
@@ -251,7 +272,9 @@ class WebSession(ClientSession):
 
     def _respond(self, request: Request, status: int, reason: str,
                  headers: list[tuple[str, str]], body: bytes) -> None:
-        keep_alive = request.keep_alive
+        self._served += 1
+        keep_alive = (request.keep_alive and self._served < HTTP_MAX_REQUESTS
+                      and time.monotonic() - self.connected_at < HTTP_MAX_LIFETIME)
         headers = [*headers, ("Connection", "keep-alive" if keep_alive else "close")]
         if request.method == "HEAD" and status != 304:
             headers.append(("Content-Length", str(len(body))))
@@ -329,6 +352,7 @@ class WebSession(ClientSession):
             self.closing = True
             self._cancel_timer()
             self.transport.close()
+            self._cut_later()
 
     def _write_protocol_replies(self) -> None:
         replies = self.ws.data_to_send()
@@ -362,6 +386,14 @@ class WebSession(ClientSession):
                     out.append(ws.send(TextMessage(frame.decode("utf-8"))))
         self.transport.write(b"".join(out))
 
+    def _close_transport(self, code: str) -> None:
+        """After ClientSession.end's error frame: the close frame (1008 for the rules in
+        _CLOSE_CODES), then TCP as _close_websocket says."""
+        if self.ws is None:
+            super()._close_transport(code)
+        else:
+            self._close_websocket(_CLOSE_CODES.get(code, _CLOSE_NORMAL), self.leave_reason)
+
     def _close_websocket(self, code: int, reason: str, leave_reason: str | None = None) -> None:
         """Start the closing handshake: our close frame now, TCP once the peer answers
         (see _receive_websocket) or after CLOSE_TIMEOUT seconds."""
@@ -379,6 +411,7 @@ class WebSession(ClientSession):
             # written yet, is the close frame RFC 6455 5.5.1 says we MUST send.
             self._write_protocol_replies()
             self.transport.close()
+            self._cut_later()
 
     # --- Used by the relay --------------------------------------------------------------
 
@@ -392,7 +425,7 @@ class WebSession(ClientSession):
         """Close after what is queued has been written: for a WebSocket, the queued chat
         frames, then a close frame (1001 when the server shuts down, else 1000)."""
         if self.mode is _HTTP or self.ws is None:
-            super().close(reason)
+            super().close(reason)  # and cut if the last answer is not taken (CLOSE_GRACE)
             self._cancel_timer()
             return
         if reason is not None:
@@ -416,11 +449,16 @@ class WebSession(ClientSession):
 
     def _timed_out(self) -> None:
         self._timer = None
-        if self.mode is _HTTP:
-            log.info("web %s:%d: no complete request within %.0f s", self.address, self.port,
-                     HTTP_IDLE_TIMEOUT)
-        self.closing = True
-        self.transport.close()
+        if self.closing:
+            # Our last answer or close frame is still not taken (or the peer does not answer
+            # the close handshake) CLOSE_TIMEOUT seconds on: cut the connection, which a
+            # peer that stopped reading would otherwise keep for ever.
+            self.transport.abort()
+            return
+        self.relay.log_lines.log("HTTP idle timeouts", self.address, logging.INFO,
+                                 "web %s:%d: no complete request within %.0f s", self.address, self.port,
+                                 HTTP_IDLE_TIMEOUT)
+        self.close()
 
 
 def _error_response(error: HttpError) -> bytes:
@@ -432,7 +470,16 @@ def _error_response(error: HttpError) -> bytes:
 
 
 # Each listener's WebSite, for stop_web_server.
-_sites: weakref.WeakKeyDictionary[asyncio.AbstractServer, WebSite] = weakref.WeakKeyDictionary()
+_sites: weakref.WeakKeyDictionary[Listener, WebSite] = weakref.WeakKeyDictionary()
+
+
+def _refusal_response(refusal: Refusal) -> bytes:
+    """What a connection refused at accept is told: 503 (full) or 429 (its address holds
+    as many as it may), both with Retry-After; then it is closed."""
+    headers = [("Retry-After", str(RETRY_AFTER)), ("Content-Type", "text/plain; charset=utf-8"), *SECURITY_HEADERS,
+               ("Connection", "close")]
+    return render_response(refusal.status, refusal.reason, headers,
+                           f"{refusal.status} {refusal.reason}: {refusal.message}\n".encode(), now=time.time())
 
 
 async def start_web_server(relay: Relay, host: str, port: int, *, batcher: WriteBatcher,
@@ -442,7 +489,7 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
                            tls: ssl.SSLContext | None = None,
                            metrics: Callable[[], str] | None = None,
                            metrics_allow: Collection[str] = const.METRICS_ALLOW,
-                           reuse_port: bool = False) -> asyncio.base_events.Server:
+                           reuse_port: bool = False, failures: AcceptFailures | None = None) -> Listener:
     """Listen for browsers on ``host:port`` (0: any free port) and return the server.
 
     ``relay`` and ``batcher`` are the chat server's own, so web users and TCP users share
@@ -456,6 +503,8 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
     and WSS with this context (the chat port's), else plain HTTP and WS. ``metrics``: the
     function that makes the text of ``GET /metrics`` (None: no such path), served to peers
     whose address is in ``metrics_allow`` (addresses and CIDR blocks), 403 to others.
+    Every connection counts against ``relay.admission`` from accept (server/listener.py);
+    ``failures`` says when accept() runs out of descriptors (the server's own, shared).
     Raises OSError if the address is in use, ValueError for a bare string other than
     ``"*"`` as ``allowed_origins`` or as ``allowed_hosts``, or for an entry of
     ``metrics_allow`` that is not an address or a CIDR block.
@@ -472,11 +521,17 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
                                   host, socket.gethostname())
     site = WebSite(Path(static_root), origins, echo, hosts, metrics=metrics,
                    metrics_allow=parse_allow_list(metrics_allow))
-    loop = asyncio.get_running_loop()
+    def make(address: str, port: int) -> WebSession:
+        session = WebSession(relay, batcher, site)
+        session.address, session.port = address, port  # as admitted (see app.ChatServer._chat_session)
+        return session
+
+    sockets = open_sockets(host, port, backlog=1024, reuse_port=reuse_port)
     # A TLS handshake gets no longer than an HTTP request head (asyncio's default: 60 s).
-    server = await loop.create_server(lambda: WebSession(relay, batcher, site), host, port,
-                                      backlog=1024, family=socket.AF_UNSPEC, ssl=tls, reuse_port=reuse_port or None,
-                                      ssl_handshake_timeout=HTTP_IDLE_TIMEOUT if tls else None)
+    server = Listener(sockets, make, relay.admission, relay.log_lines,
+                      refusal_bytes=None if tls else _refusal_response, tls=tls, handshake_timeout=HTTP_IDLE_TIMEOUT,
+                      failures=failures, backlog=1024)
+    server.start()
     _sites[server] = site
     where = server.sockets[0].getsockname()
     log.info("web client on %s://%s:%d/%s", "https" if tls else "http", where[0], where[1],
@@ -484,7 +539,7 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
     return server
 
 
-async def stop_web_server(server: asyncio.base_events.Server) -> None:
+async def stop_web_server(server: Listener) -> None:
     """Stop listening and close the HTTP and echo connections of ``server``.
 
     Chat sessions belong to the relay, which says goodbye to them on shutdown.

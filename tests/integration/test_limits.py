@@ -509,7 +509,7 @@ def test_one_turn_cannot_take_a_queue_far_past_the_hard_mark():
         """Holds everything written: a client that reads nothing."""
 
         def __init__(self) -> None:
-            self.buffered, self.aborted = 0, False
+            self.buffered, self.aborted, self.closed = 0, False, False
 
         def write(self, data: bytes) -> None:
             self.buffered += len(data)
@@ -518,10 +518,13 @@ def test_one_turn_cannot_take_a_queue_far_past_the_hard_mark():
             return self.buffered
 
         def is_closing(self) -> bool:
-            return self.aborted
+            return self.aborted or self.closed
 
         def abort(self) -> None:
             self.aborted = True
+
+        def close(self) -> None:  # after the slow consumer's error frame (ClientSession.end)
+            self.closed = True
 
     class Relay:
         config = ServerConfig(max_outgoing_bytes=limit)

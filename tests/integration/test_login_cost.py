@@ -323,7 +323,7 @@ def test_a_welcomed_session_lets_go_of_its_connect_time_and_one_logging_in_still
     # logged in keeps it, and is still closed when the timeout passes; a welcomed one is not.
     import time
 
-    from protocol import Ping, Pong, UserJoined
+    from protocol import ErrorCode, Ping, Pong, UserJoined
     from waits import wait_until
 
     config = ServerConfig(host="127.0.0.1", port=0, login_timeout=0.5)
@@ -334,7 +334,8 @@ def test_a_welcomed_session_lets_go_of_its_connect_time_and_one_logging_in_still
 
             times = wait_until(lambda: (t := server.call(connect_times)) and len(t) == 2 and t, timeout=5)
             assert times["Alice"] is None and isinstance(times[None], float), times
-            assert lurker.wait_closed(timeout=5) == []
+            # Told why, then closed (it was a bare end of stream before).
+            assert [e.code for e in lurker.wait_closed(timeout=5)] == [ErrorCode.LOGIN_TIMEOUT]
             deadline = time.monotonic() + 1.0  # twice the timeout: Alice stays
             while time.monotonic() < deadline:
                 assert set(server.call(connect_times)) == {"Alice"}

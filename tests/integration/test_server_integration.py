@@ -21,6 +21,7 @@ from protocol import (
     Delivered,
     DirectMessage,
     ErrorCode,
+    ErrorReply,
     Goodbye,
     Hello,
     LookupRequest,
@@ -348,7 +349,8 @@ def test_silent_client_is_dropped_by_the_heartbeat():
 def test_a_connection_that_never_logs_in_is_closed():
     config = ServerConfig(host="127.0.0.1", port=0, login_timeout=0.3)
     with ServerThread(config) as server, WireClient(server.host, server.port) as lurker:
-        assert lurker.wait_closed(timeout=5) == []
+        # Told why, then closed (it was a bare end of stream before).
+        assert [(type(e), e.code) for e in lurker.wait_closed(timeout=5)] == [(ErrorReply, ErrorCode.LOGIN_TIMEOUT)]
 
 
 def test_shutdown_tells_clients_and_the_port_is_free_again_at_once():

@@ -121,6 +121,16 @@ def test_errors_are_explained_with_their_code() -> None:
     assert explain_error("x", "") == "no explanation given (x)"
 
 
+def test_the_reasons_a_server_closes_a_connection_are_said_in_the_users_words() -> None:
+    # The server's own messages are English, and name its settings: a sentence per code.
+    assert explain_error("login_timeout", "no login within 10 s; closing the connection") == \
+        "the server closed the connection: the login did not finish in time (login_timeout)"
+    assert explain_error("heartbeat_timeout", "nothing received for 46 s") == \
+        "the server closed the connection: it heard nothing from this client for too long (heartbeat_timeout)"
+    assert explain_error("slow_consumer", "more than 1048576 bytes") == \
+        "the server closed the connection: this client did not read what it was sent fast enough (slow_consumer)"
+
+
 def test_unavailable_says_nothing_was_done_and_when_to_try_again():
     assert explain_error("unavailable", "server text", retry_after=5.0) == (
         "the server cannot store anything right now (its disk is full or failing, or it cannot reach its Redis), "

@@ -1,0 +1,263 @@
+"""The server's listeners: accept, admit or refuse at once, bound the TLS handshake.
+
+asyncio's own server (``loop.create_server``) is not used to accept, for three reasons:
+
+- it makes the protocol only once a TLS handshake is over, so a connection that never
+  sends its ClientHello is held, uncounted, for asyncio's 60 s; and it does not say who
+  connected until then. Here every accepted connection is counted at once (see
+  server/admission.py), and a TLS handshake has ``handshake_timeout`` seconds;
+- out of file descriptors (EMFILE), asyncio 3.11 goes on trying ``accept()`` up to the
+  listen backlog times in the same turn and schedules a retry for each failure: millions
+  of failed calls a minute, a core's worth of CPU. Here the listener stops reading its
+  sockets and tries again ``retry_delay`` seconds later, once;
+- a refused connection costs nothing but its answer: the chat ``error`` frame (or the
+  HTTP 503/429) written to the new socket, which is then closed, before any transport,
+  protocol or task is made for it.
+
+An admitted connection goes to :meth:`asyncio.loop.connect_accepted_socket`, with the
+listener's TLS context if any; the protocol made for it (``make_protocol(address, port)``)
+holds the admission from its ``connection_made`` and releases it in its
+``connection_lost``. If the handshake fails or times out, no ``connection_made`` runs and
+the listener releases the admission itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Callable
+
+from .admission import Admission, Refusal
+from .logsummary import LogSummary
+
+log = logging.getLogger("chat.server")
+
+# Seconds between tries to accept once the process is out of file descriptors.
+ACCEPT_RETRY_DELAY = 1.0
+# accept() errors that mean "out of descriptors or memory": asyncio's own list.
+_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+class AcceptFailures:
+    """Says once, not thousands of times a second, that ``accept()`` is out of file
+    descriptors: the first failure as one line, then a count at most once a minute.
+
+    :meth:`failed` is what a :class:`Listener` calls. Installed as the loop's exception
+    handler, it also quiets asyncio's own report of the same failure ("socket.accept() out
+    of system resource", for an asyncio server) and the retries asyncio left behind that
+    run on a listener closed meanwhile; everything else goes to the handler that was there
+    before.
+    """
+
+    SUMMARY_PERIOD = 60.0
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, file_limit: int | None) -> None:
+        self.file_limit = file_limit
+        self.previous = loop.get_exception_handler()
+        self.count = 0
+        self.logged_at: float | None = None
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        retry = getattr(context.get("handle"), "_callback", None)  # no public accessor in 3.11
+        if getattr(retry, "__name__", "") == "_start_serving" and isinstance(context.get("exception"), ValueError):
+            return  # a retry of accept() on a listener closed meanwhile: nothing left to do
+        if context.get("message") != "socket.accept() out of system resource":
+            if self.previous is not None:
+                self.previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+            return
+        self.failed(context.get("exception"))
+
+    def failed(self, exc: BaseException | None) -> None:
+        """One ``accept()`` failed for want of descriptors (or memory)."""
+        now = time.monotonic()
+        if self.logged_at is None:
+            self.logged_at = now
+            log.error("cannot accept connections: %s (open-file limit %s); retrying every second",
+                      exc, self.file_limit)
+            return
+        self.count += 1
+        if now - self.logged_at >= self.SUMMARY_PERIOD:
+            log.error("accept failed %d more times in %.0f s: out of file descriptors", self.count,
+                      now - self.logged_at)
+            self.count, self.logged_at = 0, now
+
+
+def open_sockets(host: str | None, port: int, *, backlog: int, reuse_port: bool = False) -> list[socket.socket]:
+    """Listening, non-blocking sockets on every address ``host`` resolves to (all of them
+    for None or ""), as ``loop.create_server`` binds them: SO_REUSEADDR on POSIX (a
+    restart binds at once), SO_REUSEPORT if asked, IPv6 sockets IPv6 only. Raises
+    socket.gaierror for a name that does not resolve, OSError (the system's) for a port
+    in use or not allowed; then nothing stays open."""
+    infos = socket.getaddrinfo(host or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM,
+                               flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            if sys.platform != "win32":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+            sock.setblocking(False)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+class Listener:
+    """Accepts on ``sockets`` for as long as it is not closed; see the module docstring.
+
+    ``make_protocol(address, port)`` makes the protocol of an admitted connection;
+    ``refusal_bytes(refusal)`` is what a refused one is told before it is closed (None:
+    nothing, as on a TLS listener, where nothing can be said before a handshake);
+    ``handshake_timeout`` bounds a TLS handshake. Refusals and failed handshakes are
+    logged through ``log_lines``, one line per address and interval. ``loop`` (the
+    running one if None) and ``retry_delay`` are for tests.
+    """
+
+    def __init__(self, sockets: list[socket.socket], make_protocol: Callable[[str, int], asyncio.BaseProtocol],
+                 admission: Admission, log_lines: LogSummary, *,
+                 refusal_bytes: Callable[[Refusal], bytes] | None = None, tls: ssl.SSLContext | None = None,
+                 handshake_timeout: float | None = None, failures: AcceptFailures | None = None,
+                 backlog: int = 100, retry_delay: float = ACCEPT_RETRY_DELAY,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._sockets = sockets
+        self.make_protocol = make_protocol
+        self.admission = admission
+        self.log_lines = log_lines
+        self.refusal_bytes = refusal_bytes
+        self.tls = tls
+        self.handshake_timeout = handshake_timeout
+        self.failures = failures
+        self.backlog = backlog
+        self.retry_delay = retry_delay
+        self.loop = loop or asyncio.get_running_loop()
+        self.closed = False
+        self.paused = False
+        self._opening: set[asyncio.Task] = set()  # connections being opened (TLS handshakes)
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """The listening sockets (for their addresses); empty once closed."""
+        return [] if self.closed else list(self._sockets)
+
+    def start(self) -> None:
+        """Start accepting."""
+        for sock in self._sockets:
+            self.loop.add_reader(sock.fileno(), self._accept, sock)
+
+    def close(self) -> None:
+        """Stop accepting, close the listening sockets, and give up the handshakes under way."""
+        if self.closed:
+            return
+        self.closed = True
+        if not self.paused:
+            for sock in self._sockets:
+                self.loop.remove_reader(sock.fileno())
+        for sock in self._sockets:
+            sock.close()
+        for task in self._opening:
+            task.cancel()
+
+    async def wait_closed(self) -> None:
+        """Return once closed and every handshake under way has been given up."""
+        if self._opening:
+            await asyncio.gather(*self._opening, return_exceptions=True)
+
+    # --- Accepting ----------------------------------------------------------------------
+
+    def _accept(self, listening: socket.socket) -> None:
+        # Called when a listening socket is readable: take what waits, up to the backlog
+        # (as asyncio does), so that one readiness is one loop turn, not one per client.
+        for _ in range(self.backlog):
+            try:
+                conn, peer = listening.accept()
+            except (BlockingIOError, InterruptedError):
+                return  # nothing more waiting
+            except ConnectionAbortedError:
+                continue  # gone before we took it
+            except OSError as exc:
+                self._pause(exc)
+                return
+            conn.setblocking(False)
+            address, port = sys.intern(peer[0]), peer[1]
+            refusal = self.admission.admit(address)
+            if refusal is None:
+                self._open(conn, address, port)
+            else:
+                self._refuse(conn, address, port, refusal)
+
+    def _pause(self, exc: OSError) -> None:
+        """Stop reading the listening sockets for retry_delay seconds: a descriptor
+        shortage lasts until connections close, and the listening socket stays readable
+        meanwhile, so trying again at once would only spin."""
+        if exc.errno in _EXHAUSTED and self.failures is not None:
+            self.failures.failed(exc)
+        else:
+            self.log_lines.log("accept failures", "accept", logging.ERROR,
+                               "accept failed: %s; retrying in %g s", exc, self.retry_delay)
+        if not self.paused:
+            self.paused = True
+            for sock in self._sockets:
+                self.loop.remove_reader(sock.fileno())
+            self.loop.call_later(self.retry_delay, self._resume)
+
+    def _resume(self) -> None:
+        self.paused = False
+        if not self.closed:
+            self.start()
+
+    def _refuse(self, conn: socket.socket, address: str, port: int, refusal: Refusal) -> None:
+        self.log_lines.log("refused connections", address, logging.INFO, "refused %s:%d: %s", address, port,
+                           refusal.message)
+        answer = self.refusal_bytes(refusal) if self.refusal_bytes is not None else b""
+        try:
+            if answer:
+                conn.send(answer)  # a few hundred bytes into an empty socket buffer: taken whole
+        except OSError:
+            pass  # gone already: nobody to tell
+        finally:
+            conn.close()
+
+    def _open(self, conn: socket.socket, address: str, port: int) -> None:
+        task = self.loop.create_task(self._connect(conn, address, port))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
+
+    async def _connect(self, conn: socket.socket, address: str, port: int) -> None:
+        made: list[asyncio.BaseProtocol] = []
+
+        def protocol() -> asyncio.BaseProtocol:
+            made.append(self.make_protocol(address, port))
+            return made[0]
+
+        try:
+            await self.loop.connect_accepted_socket(
+                protocol, conn, ssl=self.tls, ssl_handshake_timeout=self.handshake_timeout if self.tls else None)
+            return
+        except asyncio.CancelledError:
+            pass  # closed (the server stops)
+        except (OSError, ssl.SSLError, EOFError) as exc:  # TimeoutError is an OSError
+            self.log_lines.log("failed TLS handshakes" if self.tls else "failed connections", address, logging.INFO,
+                               "%s %s:%d failed: %s", "TLS handshake with" if self.tls else "connection from",
+                               address, port, exc or type(exc).__name__)
+        finally:
+            # connection_made ran (the protocol has its transport): the protocol releases
+            # its admission when its connection is lost. Otherwise nobody holds it.
+            if not made or getattr(made[0], "transport", None) is None:
+                conn.close()
+                self.admission.release(address)

@@ -1,0 +1,172 @@
+"""Admission (server/admission.py) and the listener's accept loop (server/listener.py),
+driven by hand: a fake loop and fake sockets, no network, no clock."""
+
+from __future__ import annotations
+
+import errno
+import logging
+
+from protocol import ErrorCode
+from server.admission import Admission
+from server.listener import AcceptFailures, Listener
+from server.logsummary import LogSummary
+
+
+def test_admission_counts_every_connection_against_the_capacity_and_its_address():
+    admission = Admission(capacity=3, per_address=2)
+    assert admission.admit("10.0.0.1") is None
+    assert admission.admit("10.0.0.1") is None
+    refusal = admission.admit("10.0.0.1")
+    assert (refusal.code, refusal.status) == (ErrorCode.TOO_MANY_CONNECTIONS, 429)
+    assert admission.admit("10.0.0.2") is None
+    full = admission.admit("10.0.0.3")
+    assert (full.code, full.status) == (ErrorCode.SERVER_FULL, 503)
+    assert admission.total == 3  # refusals are not counted
+    admission.release("10.0.0.1")
+    assert admission.admit("10.0.0.3") is None
+    assert (admission.count("10.0.0.1"), admission.count("10.0.0.3"), admission.total) == (1, 1, 3)
+
+
+def test_releasing_an_address_that_holds_nothing_changes_nothing():
+    admission = Admission(capacity=3, per_address=2)
+    admission.admit("10.0.0.1")
+    admission.release("10.0.0.9")  # a session made by hand, never admitted
+    assert admission.total == 1
+    admission.release("10.0.0.1")
+    admission.release("10.0.0.1")
+    assert (admission.total, admission.count("10.0.0.1")) == (0, 0)
+
+
+class FakeLoop:
+    """What the listener uses of a loop: readers, timers and tasks, recorded."""
+
+    def __init__(self) -> None:
+        self.readers: dict[int, tuple] = {}
+        self.timers: list[tuple[float, object]] = []
+        self.tasks: list = []
+
+    def add_reader(self, fd, callback, *args) -> None:
+        self.readers[fd] = (callback, args)
+
+    def remove_reader(self, fd) -> bool:
+        return self.readers.pop(fd, None) is not None
+
+    def call_later(self, delay, callback, *args) -> None:
+        self.timers.append((delay, callback))
+
+    def create_task(self, coro):
+        coro.close()  # never run: the tests look at what was decided before
+        self.tasks.append(coro)
+
+        class Task:
+            def add_done_callback(self, callback) -> None:
+                pass
+        return Task()
+
+    def ready(self, fd: int) -> None:
+        """The socket ``fd`` is readable: run its reader, as the loop would."""
+        callback, args = self.readers[fd]
+        callback(*args)
+
+
+class OutOfDescriptors:
+    """A listening socket with clients waiting that the process has no descriptor for."""
+
+    def __init__(self) -> None:
+        self.accepts = 0
+        self.closed = False
+
+    def fileno(self) -> int:
+        return 7
+
+    def accept(self):
+        self.accepts += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_out_of_descriptors_the_listener_stops_reading_its_socket_for_a_second(caplog):
+    # asyncio 3.11's accept loop tried accept() up to the backlog times per readiness and
+    # re-armed itself once per failure: 2.6 million failed calls a minute, a busy core.
+    loop, listening = FakeLoop(), OutOfDescriptors()
+    failures = AcceptFailures(loop_stub(), 300)
+    listener = Listener([listening], lambda address, port: None, Admission(10, 10), LogSummary(logging.getLogger("t")),
+                        failures=failures, backlog=4096, loop=loop)  # type: ignore[arg-type]
+    listener.start()
+    with caplog.at_level(logging.INFO, logger="chat.server"):
+        loop.ready(7)
+    assert listening.accepts == 1  # one try, not one per waiting client
+    assert 7 not in loop.readers  # no longer woken by the waiting clients
+    assert [delay for delay, _ in loop.timers] == [1.0]  # one retry, a second later
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot accept connections: [Errno 24] Too many open files (open-file limit 300); retrying every second"]
+    loop.timers.pop()[1]()  # the second has passed
+    assert 7 in loop.readers
+    loop.ready(7)  # still out of descriptors: the same again, counted, not logged
+    assert (listening.accepts, failures.count, len(loop.timers)) == (2, 1, 1)
+    listener.close()
+    loop.timers.pop()[1]()  # a retry due after the listener closed does not re-arm it
+    assert not loop.readers and listening.closed
+
+
+class Waiting:
+    """A listening socket with clients from ``addresses`` waiting."""
+
+    def __init__(self, addresses: list[str]) -> None:
+        self.waiting = [Client(address, 40000 + i) for i, address in enumerate(addresses)]
+
+    def fileno(self) -> int:
+        return 8
+
+    def accept(self):
+        if not self.waiting:
+            raise BlockingIOError
+        client = self.waiting.pop(0)
+        return client, (client.address, client.port)
+
+    def close(self) -> None:
+        pass
+
+
+class Client:
+    def __init__(self, address: str, port: int) -> None:
+        self.address, self.port = address, port
+        self.sent = b""
+        self.closed = False
+
+    def setblocking(self, flag: bool) -> None:
+        pass
+
+    def send(self, data: bytes) -> int:
+        self.sent += data
+        return len(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_connections_over_a_limit_are_answered_and_closed_at_accept_and_logged_once_per_address(caplog):
+    loop = FakeLoop()
+    listening = Waiting(["10.0.0.1"] * 5 + ["10.0.0.2"])
+    admission = Admission(capacity=100, per_address=2)
+    listener = Listener([listening], lambda address, port: None, admission, LogSummary(logging.getLogger("chat.server")),
+                        refusal_bytes=lambda refusal: refusal.code.encode(), loop=loop)  # type: ignore[arg-type]
+    listener.start()
+    clients = list(listening.waiting)
+    with caplog.at_level(logging.INFO, logger="chat.server"):
+        loop.ready(8)
+    assert len(loop.tasks) == 3  # two from 10.0.0.1 and one from 10.0.0.2 are opened
+    assert [(c.sent, c.closed) for c in clients] == [(b"", False)] * 2 + [(b"too_many_connections", True)] * 3 + [
+        (b"", False)]
+    assert (admission.count("10.0.0.1"), admission.count("10.0.0.2")) == (2, 1)
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused 10.0.0.1:40002: at most 2 connections per address"]  # the other two: counted
+
+
+def loop_stub():
+    class Stub:
+        def get_exception_handler(self):
+            return None
+    return Stub()
