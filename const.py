@@ -126,6 +126,10 @@ ACCOUNT_RESUME_TTL = 30 * 86400.0
 # names and addresses together, and its burst: more are answered rate_limited.
 LOGIN_CHECKS_PER_SECOND = 10.0
 LOGIN_CHECKS_BURST = 20.0
+# Addresses with a recent wrong password may only use the top half of that burst, so that
+# guessing from many addresses cannot keep anyone else out; an account's last
+# KNOWN_ADDRESSES addresses it logged in from with its password come first of all.
+KNOWN_ADDRESSES = 8
 
 # Log lines for logins and logouts (one each per connection): in full up to this many per
 # second, with bursts of LOGIN_LOG_BURST; past that, a count in one line (server/logsummary.py).

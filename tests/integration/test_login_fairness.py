@@ -1,0 +1,113 @@
+"""Guessing passwords must not lock anyone else out, on a real server, from several source
+addresses (127.0.0.x and 127.0.1.x are all this machine's on Linux loopback).
+
+The tester's cases: 60 addresses guessing one account kept its owner out (the budget of
+password checks per second went to whoever asked first); one user guessing behind a shared
+address kept the others there out, and for longer than the login timeout, which closed
+their connection before they could try again; registrations and hellos went as fast as
+one address could send them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import const
+from protocol import ErrorCode, ErrorReply, Hello, UserJoined, UserLeft, Welcome
+from servers import in_thread
+from waits import wait_until
+from wire import WireClient
+
+PASSWORD = "correct horse battery staple"
+NOTICES = (UserJoined, UserLeft)
+
+
+def hello(server, name: str, password: str | None = None, source: str = "127.0.0.1", register: bool = False,
+          client: WireClient | None = None) -> Welcome | ErrorReply:
+    """The answer to one hello (on ``client``, else on a new connection closed after it)."""
+    own = client is None
+    client = client or WireClient(server.host, server.port, source=source)
+    try:
+        client.send(Hello("h", name, const.PROTOCOL_VERSION, password, register))
+        deadline = time.monotonic() + 10
+        while True:
+            event = client.next(max(0.001, deadline - time.monotonic()))
+            if not isinstance(event, NOTICES):
+                assert isinstance(event, (Welcome, ErrorReply)), f"expected an answer to the hello, got {event!r}"
+                return event
+    finally:
+        if own:
+            client.close()
+
+
+class Guessers:
+    """Threads guessing ``name``'s password, one per source address, each as soon as it may
+    (it waits ``retry_after``, at most ``most`` seconds), until stopped."""
+
+    def __init__(self, server, name: str, sources: list[str], most: float = 0.2) -> None:
+        self.failed: set[str] = set()  # the sources that got bad_password
+        self.answers = 0
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._guess, args=(server, name, source, most), daemon=True)
+                         for source in sources]
+
+    def _guess(self, server, name: str, source: str, most: float) -> None:
+        client = WireClient(server.host, server.port, source=source)
+        with client:
+            n = 0
+            while not self._stop.is_set():
+                n += 1
+                answer = hello(server, name, f"guess {n}", client=client)
+                self.answers += 1
+                if answer.code == ErrorCode.BAD_PASSWORD:
+                    self.failed.add(source)
+                elif answer.code == ErrorCode.RATE_LIMITED:
+                    self._stop.wait(min(answer.retry_after, most))
+
+    def __enter__(self) -> Guessers:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(15)
+
+
+def test_guesses_from_many_addresses_do_not_keep_the_owner_out():
+    sources = [f"127.0.1.{10 + i}" for i in range(12)]
+    # Four checks a second: a dozen guessers ask for far more than that.
+    with in_thread(login_checks_per_second=4.0, login_checks_burst=4.0, login_failure_delay=0.05) as server:
+        assert isinstance(hello(server, "Ana", PASSWORD, source="127.0.0.2", register=True), Welcome)
+        assert isinstance(hello(server, "Ana", PASSWORD, source="127.0.0.2"), Welcome)  # her usual address
+        with Guessers(server, "Ana", sources) as guessers:
+            wait_until(lambda: len(guessers.failed) == len(sources), timeout=20, what="every guesser's failure")
+            answers = []
+            for source in ("127.0.0.2", "127.0.0.3", "127.0.0.2", "127.0.0.4", "127.0.0.2", "127.0.0.5"):
+                answer = hello(server, "Ana", PASSWORD, source=source)  # her usual address, or new ones
+                answers.append(answer if isinstance(answer, ErrorReply) else "welcome")
+            assert answers == ["welcome"] * 6, answers
+            assert guessers.answers > 100  # they were guessing all along
+
+
+def test_one_user_guessing_behind_a_shared_address_does_not_keep_the_others_there_out():
+    delay = 0.3
+    with in_thread(login_failure_delay=delay) as server:
+        for name in ("natAna", "natMal"):
+            assert isinstance(hello(server, name, PASSWORD, register=True), Welcome)
+        with Guessers(server, "natMal", ["127.0.0.1"], most=60) as guessers:  # from the classroom
+            wait_until(lambda: guessers.failed, what="the first wrong password")
+            waits = []
+            for _ in range(5):  # natAna, from the classroom too, whenever she likes
+                answer = hello(server, "natAna", PASSWORD)
+                if isinstance(answer, ErrorReply):
+                    assert answer.code == ErrorCode.RATE_LIMITED, answer
+                    waits.append(answer.retry_after)
+                    time.sleep(answer.retry_after)
+                    answer = hello(server, "natAna", PASSWORD)
+                assert isinstance(answer, Welcome), answer
+                time.sleep(0.4)
+            assert all(wait <= delay for wait in waits), waits
+
