@@ -130,6 +130,10 @@ LOGIN_CHECKS_BURST = 20.0
 # guessing from many addresses cannot keep anyone else out; an account's last
 # KNOWN_ADDRESSES addresses it logged in from with its password come first of all.
 KNOWN_ADDRESSES = 8
+# Accounts one address may register an hour (all at once, then one every 3600/this
+# seconds): each costs a password hash (scrypt) and a stored account, and a classroom behind
+# one NAT must still be able to register together. More are answered rate_limited.
+REGISTRATIONS_PER_ADDRESS = 60
 
 # Log lines for logins and logouts (one each per connection): in full up to this many per
 # second, with bursts of LOGIN_LOG_BURST; past that, a count in one line (server/logsummary.py).

@@ -25,6 +25,8 @@ The rules:
   The cap is shared by standing (:class:`~server.limits.CheckBudget`): addresses with a
   recent wrong password only get what is left above a reserve, so they cannot starve
   logins from elsewhere, and an account's known addresses come first;
+- registering hashes a password too: it draws on the same cap, and each address may
+  register at most ``const.REGISTRATIONS_PER_ADDRESS`` accounts an hour;
 - a name claimed with ``register`` while a guest logged in under it stays unclaimed;
 - a guest name is held for its guest (see :mod:`server.guests`): while it is held, only a
   hello with its resume token may use it, or claim it;
@@ -55,7 +57,7 @@ from .accounts import Account, FailureThrottle, hash_password, password_problem,
 from .config import ServerConfig
 from .credentials import AccountCredentials, digest
 from .guests import Claim, GuestNames
-from .limits import CLEAN, FAILING, KNOWN, CheckBudget
+from .limits import CLEAN, FAILING, KNOWN, CheckBudget, TokenBucket
 from .logsummary import LogSummary
 from .stores.base import MessageStore, StoreUnavailable
 
@@ -131,7 +133,7 @@ class LoginDesk:
         # there) or "@address new" (names that did not): after a failure, one at a time in
         # each, or guesses sent at once on many connections would all be checked.
         self._checking: dict[str, int] = {}
-        # All password checks together: scrypt is slow on
+        # All password checks (and hashes of new accounts) together: scrypt is slow on
         # purpose, so each costs CPU. Half the burst is kept from addresses that keep
         # failing, and a quarter more may be run ahead by an account's known addresses.
         burst = config.login_checks_burst
@@ -139,6 +141,8 @@ class LoginDesk:
                                   burst * CHECKS_OVERDRAFT)
         # Account key -> the last addresses it logged in from with its password, oldest first.
         self.known: dict[str, list[str]] = {}
+        # Address -> its bucket of registrations (REGISTRATIONS_PER_ADDRESS an hour).
+        self._registrations: dict[str, TokenBucket] = {}
 
     def is_claimed(self, name: str) -> bool:
         return canonical(name) in self.accounts
@@ -266,7 +270,7 @@ class LoginDesk:
                 done(LoginResult(name, registered=True, claim=claim, token=hello.resume) if error is None
                      else LoginResult(error=ErrorReply(error.code, error.message, hello.request_id,
                                                        error.retry_after)))
-            return self.claim(name, hello.password or "", registered)
+            return self.claim(name, hello.password or "", registered, address=address)
         if self.config.require_accounts:
             return refuse(ErrorCode.ACCOUNTS_REQUIRED,
                           "this server only admits registered names: log in with --register to claim one")
@@ -298,6 +302,36 @@ class LoginDesk:
         self.log_lines.log("refusals over the password-check budget", "all addresses", logging.WARNING,
                            "password checks over %g per second: refused " + what + " from %s", self.checks.rate,
                            name, address)
+
+    def _registration_wait(self, name: str, address: str) -> tuple[str, float] | None:
+        """None if a registration from ``address`` may hash its password now (it has then
+        drawn on the budget and on the address's registrations), else why not and the
+        seconds to wait."""
+        now = self.clock()
+        wait = self.checks.take(self._standing(address), now)
+        if wait > 0:
+            self._over_budget("a registration of %s", name, address)
+            return f"too many logins at once; try again in {wait:.2f} s", wait
+        bucket = self._registrations.get(address)
+        if bucket is None:
+            per_hour = self.config.registrations_per_address
+            bucket = self._registrations[address] = TokenBucket(per_hour / 3600.0, per_hour)
+        wait = bucket.take(now)
+        if wait > 0:
+            self.checks.give_back(now)  # no hash after all
+            self.log_lines.log("refused registrations", address, logging.WARNING,
+                               "registrations over %g per hour from %s: refused %s",
+                               self.config.registrations_per_address, address, name)
+            return (f"too many new accounts from this address (at most {self.config.registrations_per_address:g}"
+                    f" an hour); try again in {wait:.0f} s", wait)
+        return None
+
+    def prune(self, now: float) -> None:
+        """Forget what no longer matters (periodic): old failures, and the registration
+        buckets of addresses that have refilled."""
+        self.throttle.prune(now)
+        self._registrations = {address: bucket for address, bucket in self._registrations.items()
+                               if bucket.updated + (bucket.burst - bucket.tokens) / bucket.rate > now}
 
     def _issuing(self, done: Callable[[LoginResult], None]) -> Callable[[LoginResult], None]:
         """``done``, after issuing an account resume credential to a login that proved its
@@ -341,9 +375,11 @@ class LoginDesk:
             self.store.revoke_account_credentials(name_key)
 
     def claim(self, name: str, password: str, done: Callable[[ErrorReply | None], None],
-              by_holder: bool = False) -> None:
-        """Create an account for ``name``; ``done(None)`` once it is stored, or an error
-        (``unavailable`` if the store could not save it: then the name stays unclaimed).
+              by_holder: bool = False, *, address: str) -> None:
+        """Create an account for ``name`` for a client at ``address``; ``done(None)`` once
+        it is stored, or an error (``unavailable`` if the store could not save it: then
+        the name stays unclaimed; ``rate_limited`` over the password-check budget or over
+        ``REGISTRATIONS_PER_ADDRESS`` an hour from ``address``).
 
         ``by_holder`` is true when the guest who is online under the name claims it.
         """
@@ -357,6 +393,9 @@ class LoginDesk:
             return done(ErrorReply(ErrorCode.NAME_TAKEN, f"the name {name!r} is in use by a guest"))
         if not by_holder and self._lookalike_error(name):
             return done(self._lookalike_error(name))
+        wait = self._registration_wait(name, address)
+        if wait:
+            return done(ErrorReply(ErrorCode.RATE_LIMITED, wait[0], retry_after=math.ceil(wait[1] * 100) / 100))
 
         def hashed(account: Account) -> None:
             if key in self.accounts:  # claimed by someone else while we were hashing

@@ -551,7 +551,7 @@ class Relay:
             self.peers.account_saved(session.key, self.logins.accounts[session.key])
             session.send(Done(request.request_id))
 
-        self.logins.claim(session.name, request.password, claimed, by_holder=True)
+        self.logins.claim(session.name, request.password, claimed, by_holder=True, address=session.address)
 
     def _revoke(self, session: ClientSession, request: Revoke) -> None:
         """Forget an account resume credential of this session's account ("Log out").
@@ -1036,7 +1036,7 @@ class Relay:
         self.log_lines.sweep(clock)
         self.login_lines.sweep(clock)
         self.logout_lines.sweep(clock)
-        self.logins.throttle.prune(clock)
+        self.logins.prune(clock)
         self.after.expire()
         self._per_address = {address: (count, bucket) for address, (count, bucket) in self._per_address.items()
                              if count > 0 or (bucket is not None

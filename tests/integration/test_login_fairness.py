@@ -14,7 +14,7 @@ import threading
 import time
 
 import const
-from protocol import ErrorCode, ErrorReply, Hello, UserJoined, UserLeft, Welcome
+from protocol import ErrorCode, ErrorReply, Hello, Register, UserJoined, UserLeft, Welcome
 from servers import in_thread
 from waits import wait_until
 from wire import WireClient
@@ -114,4 +114,18 @@ def test_one_user_guessing_behind_a_shared_address_does_not_keep_the_others_ther
                 assert isinstance(answer, Welcome), answer
                 time.sleep(0.4)
             assert all(wait <= delay for wait in waits), waits
+
+
+
+def test_an_address_registers_so_many_accounts_an_hour():
+    with in_thread(registrations_per_address=3.0) as server:
+        for i in range(3):
+            assert isinstance(hello(server, f"New{i}", PASSWORD, register=True), Welcome)
+        refused = hello(server, "New3", PASSWORD, register=True)
+        assert refused.code == ErrorCode.RATE_LIMITED and 1100 < refused.retry_after <= 1200, refused
+        with WireClient(server.host, server.port) as guest:
+            assert isinstance(hello(server, "Guest", client=guest), Welcome)
+            guest.send(Register("r", PASSWORD))  # claiming one's name in the session too
+            assert guest.expect_error(ErrorCode.RATE_LIMITED, skip=NOTICES).retry_after > 1100
+        assert isinstance(hello(server, "New3", PASSWORD, source="127.0.0.2", register=True), Welcome)
 

@@ -215,6 +215,38 @@ def test_the_address_counts_names_not_failures():
     assert throttle.retry_after(("@a",), 200.0) == 2.0  # a second name
 
 
+# --- Registrations ----------------------------------------------------------------------
+
+
+def test_registrations_draw_on_the_password_check_budget():
+    desk = Desk(login_checks_per_second=2.0, login_checks_burst=4.0)
+    pending = [desk.login(f"New{i}", PASSWORD, "10.3.0.1", run=False, register=True) for i in range(4)]
+    assert pending == [None] * 4 and len(desk.pending) == 4  # four hashes under way: the burst
+    refused = desk.login("New4", PASSWORD, "10.3.0.2", run=False, register=True)
+    assert refused.error.code == ErrorCode.RATE_LIMITED and 0 < refused.error.retry_after <= 0.5
+    assert len(desk.pending) == 4  # no hash was started for it
+    desk.now += refused.error.retry_after
+    assert desk.code("New4", PASSWORD, "10.3.0.2", register=True) is None
+
+
+def test_an_address_may_register_so_many_accounts_an_hour():
+    desk = Desk(registrations_per_address=5.0)
+    claimed = []
+    for i in range(5):
+        desk.now += 1.0  # within the password-check budget
+        assert desk.code(f"New{i}", PASSWORD, "10.4.0.1", register=True) is None
+    desk.now += 1.0
+    refused = desk.login("New5", PASSWORD, "10.4.0.1", register=True).error
+    assert refused.code == ErrorCode.RATE_LIMITED and 700 < refused.retry_after <= 720  # one every 12 min
+    desk.desk.claim("Guest6", PASSWORD, claimed.append, by_holder=True, address="10.4.0.1")  # in session too
+    assert claimed[0].code == ErrorCode.RATE_LIMITED and claimed[0].retry_after == refused.retry_after - 0.0
+    assert desk.code("New5", PASSWORD, "10.4.0.2", register=True) is None  # another address may
+    desk.now += refused.retry_after
+    assert desk.code("New5", PASSWORD, "10.4.0.1", register=True) is None
+    desk.now += 3 * 3600
+    desk.desk.prune(desk.now)
+    assert not desk.desk._registrations  # refilled buckets are forgotten
+
 
 # --- The log ------------------------------------------------------------------------------
 
