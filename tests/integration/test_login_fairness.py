@@ -53,17 +53,23 @@ class Guessers:
                          for source in sources]
 
     def _guess(self, server, name: str, source: str, most: float) -> None:
-        client = WireClient(server.host, server.port, source=source)
-        with client:
-            n = 0
-            while not self._stop.is_set():
-                n += 1
-                answer = hello(server, name, f"guess {n}", client=client)
-                self.answers += 1
-                if answer.code == ErrorCode.BAD_PASSWORD:
-                    self.failed.add(source)
-                elif answer.code == ErrorCode.RATE_LIMITED:
-                    self._stop.wait(min(answer.retry_after, most))
+        n = 0
+        while not self._stop.is_set():  # a connection per login timeout (10 s)
+            with WireClient(server.host, server.port, source=source) as client:
+                while not self._stop.is_set():
+                    n += 1
+                    try:
+                        client.send(Hello("h", name, const.PROTOCOL_VERSION, f"guess {n}"))
+                        answer = client.next()
+                    except (OSError, AssertionError):  # closed, or no answer within 10 s
+                        break
+                    if not isinstance(answer, ErrorReply):
+                        break  # the connection timed out
+                    self.answers += 1
+                    if answer.code == ErrorCode.BAD_PASSWORD:
+                        self.failed.add(source)
+                    elif answer.code == ErrorCode.RATE_LIMITED:
+                        self._stop.wait(min(answer.retry_after, most))
 
     def __enter__(self) -> Guessers:
         for thread in self._threads:
