@@ -386,6 +386,16 @@ class Relay:
         if session.logging_in:
             session.send(ErrorReply(ErrorCode.ALREADY_LOGGED_IN, "a login is already in progress", hello.request_id))
             return
+        # A hello counts against its address's request rate (not its connection's: each
+        # login is a new connection, and this is the only rate a guest's login pays for):
+        # else one address could take guest names, or try hellos, as fast as it can connect.
+        wait = self._per_address[session.address][1].take_one(time.monotonic())
+        if wait:
+            self.log_lines.log("rate-limited requests", session.address, logging.INFO,
+                               "rate limited %r: retry after %.2f s", session, wait)
+            session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait:.2f} s",
+                                    hello.request_id, math.ceil(wait * 1000) / 1000))  # rounded up: never too early
+            return
         session.logging_in = True
         self.logins.login(hello, session.address, lambda result: self._login_decided(session, hello, result))
 
