@@ -122,6 +122,18 @@ def test_one_user_guessing_behind_a_shared_address_does_not_keep_the_others_ther
             assert all(wait <= delay for wait in waits), waits
 
 
+def test_a_refused_login_may_wait_past_the_login_timeout_on_its_connection():
+    """A wait after wrong passwords can be longer than the login timeout: the connection
+    stays open for it, and the next hello on it is answered."""
+    with in_thread(login_timeout=1.0, login_failure_delay=2.0) as server:
+        assert isinstance(hello(server, "Ana", PASSWORD, register=True), Welcome)
+        with WireClient(server.host, server.port) as client:
+            assert hello(server, "Ana", "a typo", client=client).code == ErrorCode.BAD_PASSWORD
+            refused = hello(server, "Ana", PASSWORD, client=client)
+            assert refused.code == ErrorCode.RATE_LIMITED and refused.retry_after > 1.0, refused
+            time.sleep(refused.retry_after)  # longer than the login timeout
+            assert isinstance(hello(server, "Ana", PASSWORD, client=client), Welcome)
+
 
 def test_an_address_registers_so_many_accounts_an_hour():
     with in_thread(registrations_per_address=3.0) as server:
