@@ -108,9 +108,10 @@ CLUSTER_URL = None
 # True: every name must be a registered account (guests are refused).
 REQUIRE_ACCOUNTS = False
 MIN_PASSWORD_LENGTH = 8
-# After the k-th wrong password for a name from an address, or from an address for any
-# name, the next try from there waits
-# LOGIN_FAILURE_DELAY * 2**(k-1) seconds, at most LOGIN_FAILURE_MAX_DELAY.
+# After the k-th wrong password in a row for a name from an address, the next try for it
+# from there waits LOGIN_FAILURE_DELAY * 2**(k-1) seconds, at most LOGIN_FAILURE_MAX_DELAY;
+# and after any wrong password from an address, a try there for any name waits as long, k
+# being the number of different names that failed there (README, "Accounts and passwords").
 LOGIN_FAILURE_DELAY = 0.5
 LOGIN_FAILURE_MAX_DELAY = 60.0
 # Seconds a guest name stays reserved for its guest after their last session leaves: only a
