@@ -230,7 +230,7 @@ class LoginDesk:
             for k in busy:
                 self._checking[k] = self._checking.get(k, 0) + 1
 
-            def checked(ok: bool) -> None:
+            def verified(ok: bool) -> None:
                 for k in busy:
                     left = self._checking.pop(k) - 1
                     if left:
@@ -255,7 +255,7 @@ class LoginDesk:
                     self.shared_failures("fail", keys, self.throttle.base, self.throttle.cap,
                                          lambda _: refuse(ErrorCode.BAD_PASSWORD, wrong))
 
-            self.offload(verify_password, (account, hello.password), checked)
+            self.offload(verify_password, (account, hello.password), verified)
             return
         claim, until = self.guests.decide(key, hello.resume, time.time())
         if claim is Claim.HELD:
