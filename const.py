@@ -108,9 +108,10 @@ CLUSTER_URL = None
 # True: every name must be a registered account (guests are refused).
 REQUIRE_ACCOUNTS = False
 MIN_PASSWORD_LENGTH = 8
-# After the k-th wrong password for a name from an address, or from an address for any
-# name, the next try from there waits
-# LOGIN_FAILURE_DELAY * 2**(k-1) seconds, at most LOGIN_FAILURE_MAX_DELAY.
+# After the k-th wrong password in a row for a name from an address, the next try for it
+# from there waits LOGIN_FAILURE_DELAY * 2**(k-1) seconds, at most LOGIN_FAILURE_MAX_DELAY;
+# and after any wrong password from an address, a try there for any name waits as long, k
+# being the number of different names that failed there (README, "Accounts and passwords").
 LOGIN_FAILURE_DELAY = 0.5
 LOGIN_FAILURE_MAX_DELAY = 60.0
 # Seconds a guest name stays reserved for its guest after their last session leaves: only a
@@ -126,6 +127,14 @@ ACCOUNT_RESUME_TTL = 30 * 86400.0
 # names and addresses together, and its burst: more are answered rate_limited.
 LOGIN_CHECKS_PER_SECOND = 10.0
 LOGIN_CHECKS_BURST = 20.0
+# Addresses with a recent wrong password may only use the top half of that burst, so that
+# guessing from many addresses cannot keep anyone else out; an account's last
+# KNOWN_ADDRESSES addresses it logged in from with its password come first of all.
+KNOWN_ADDRESSES = 8
+# Accounts one address may register an hour (all at once, then one every 3600/this
+# seconds): each costs a password hash (scrypt) and a stored account, and a classroom behind
+# one NAT must still be able to register together. More are answered rate_limited.
+REGISTRATIONS_PER_ADDRESS = 60
 
 # Log lines for logins and logouts (one each per connection): in full up to this many per
 # second, with bursts of LOGIN_LOG_BURST; past that, a count in one line (server/logsummary.py).

@@ -70,10 +70,17 @@ class FailureThrottle:
     """Slows down password guessing, per key (the login desk uses "name@address" and
     "@address", never a name alone, so nobody elsewhere can slow an owner down).
 
-    After the k-th consecutive failure for a key, the next attempt with that key is refused
-    until ``base * 2**(k-1)`` seconds have passed (at most ``cap``). A success clears the
-    key's count. Memory is bounded: every entry costs a password check, which are capped
-    per second, and forgotten entries are pruned by :meth:`prune`.
+    A failure is recorded for a name key and its address keys together (:meth:`failed`).
+    The name key counts the name's consecutive failures: after the k-th, the next attempt
+    with it is refused until ``base * 2**(k-1)`` seconds have passed (at most ``cap``). An
+    address key counts the *names* that failed from there, not the failures: it grows by
+    one when a name starts failing, and every failure from there blocks it again for its
+    current delay. So one user guessing their own or one other name from a shared address
+    (a classroom behind one NAT) holds the others there up for ``base`` after each of
+    its (ever rarer) failures, while an address trying many names waits up to ``cap``
+    before each. A success clears the name key's count. Memory is bounded: every entry
+    costs a password check, which are capped per second, and forgotten entries are
+    pruned by :meth:`prune`.
     """
 
     def __init__(self, base: float = const.LOGIN_FAILURE_DELAY, cap: float = const.LOGIN_FAILURE_MAX_DELAY) -> None:
@@ -96,9 +103,17 @@ class FailureThrottle:
         return key in self._failures
 
     def failed(self, keys: tuple[str, ...], now: float) -> None:
-        for key in keys:
-            count = self._failures.get(key, (0, 0.0))[0] + 1
-            self._failures[key] = (count, now + min(self.cap, self.base * 2 ** (count - 1)))
+        """A wrong password for ``keys[0]`` (a name key); ``keys[1:]`` are its address keys."""
+        new_name = keys[0] not in self._failures
+        for i, key in enumerate(keys):
+            count = self._failures.get(key, (0, 0.0))[0]
+            if i == 0 or new_name or not count:
+                count += 1
+            self._failures[key] = (count, now + self.delay(count))
+
+    def delay(self, count: int) -> float:
+        """The wait after the ``count``-th failure of a key."""
+        return min(self.cap, self.base * 2 ** (count - 1))
 
     def succeeded(self, key: str) -> None:
         self._failures.pop(key, None)

@@ -55,6 +55,7 @@ class ServerConfig:
     account_resume_ttl: float = const.ACCOUNT_RESUME_TTL
     login_checks_per_second: float = const.LOGIN_CHECKS_PER_SECOND
     login_checks_burst: float = const.LOGIN_CHECKS_BURST
+    registrations_per_address: float = const.REGISTRATIONS_PER_ADDRESS
     rate_per_connection: float = const.RATE_PER_CONNECTION
     burst_per_connection: float = const.BURST_PER_CONNECTION
     rate_per_address: float = const.RATE_PER_ADDRESS
@@ -95,6 +96,9 @@ class ServerConfig:
             rate = getattr(self, field)
             if not 0 < rate < math.inf:
                 raise ValueError(f"{field} is a number per second, more than 0, not {rate:g} ({where})")
+        if not 0 < self.registrations_per_address < math.inf:
+            raise ValueError(f"registrations_per_address is a number per hour, more than 0, not "
+                             f"{self.registrations_per_address:g} (REGISTRATIONS_PER_ADDRESS in const.py)")
 
     @property
     def database(self) -> Path | None:

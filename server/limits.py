@@ -78,3 +78,55 @@ class TokenBucket:
             return 0.0
         self.tokens = tokens
         return (self.one - tokens) / self.rate
+
+
+# Standings of a password check (see CheckBudget), best first.
+KNOWN, CLEAN, FAILING = 0, 1, 2
+
+
+class CheckBudget:
+    """One token bucket (``rate`` per second, at most ``burst``) for the password checks of
+    everyone, served by standing so that guessers cannot starve the others:
+
+    - FAILING (a check from an address with a recent wrong password) may take a token only
+      while ``reserved`` are left after it: the bucket's bottom is kept for the others, so
+      an address that keeps guessing waits for the refill above it;
+    - CLEAN (an address with no recent wrong password) may take down to zero;
+    - KNOWN (an address the account logged in from with its password before) may moreover
+      run ``overdraft`` tokens into debt, paid back from the refill before anyone else
+      takes again.
+
+    So in any span of T seconds at most ``rate * T + burst + overdraft`` checks pass (the
+    CPU bound holds), and a better standing always gets a token first. :meth:`take`
+    returns 0.0 (taken) or the seconds until a token would be there for that standing
+    (``retry_after``), spending nothing. ``reserved`` is kept below ``burst - 1``: a
+    full bucket lets every standing pass.
+    """
+
+    __slots__ = ("rate", "burst", "floors", "tokens", "updated")
+
+    def __init__(self, rate: float, burst: float, reserved: float, overdraft: float) -> None:
+        self.rate, self.burst = float(rate), float(burst)
+        reserved = max(0.0, min(float(reserved), self.burst - 1.0))
+        self.floors = (-float(overdraft), 0.0, reserved)  # the tokens a take must leave, by standing
+        self.tokens = self.burst
+        self.updated = -math.inf
+
+    def _refill(self, now: float) -> float:
+        tokens = self.tokens + (now - self.updated) * self.rate
+        self.tokens = tokens if tokens < self.burst else self.burst
+        self.updated = now
+        return self.tokens
+
+    def take(self, standing: int, now: float) -> float:
+        tokens = self._refill(now)
+        need = self.floors[standing] + 1.0
+        if tokens >= need - _EPSILON:  # see TokenBucket.take for the tolerance
+            self.tokens = tokens - 1.0
+            return 0.0
+        return (need - tokens) / self.rate
+
+    def give_back(self, now: float) -> None:
+        """Undo one :meth:`take` whose check was not run after all."""
+        tokens = self._refill(now) + 1.0
+        self.tokens = tokens if tokens < self.burst else self.burst

@@ -11,13 +11,22 @@ The rules:
   accounts are mandatory (``require_accounts``);
 - ``register`` in the hello claims an unclaimed name as part of logging in;
 - after a wrong password, the next try for that name *from that address*, and the next
-  try from that address for any name, waits (see :class:`~server.accounts.FailureThrottle`),
-  and from then on only one password check for it runs at a time (guesses sent at once on
-  many connections are refused). Failures are never counted per name alone: a guesser
-  elsewhere must not keep the owner, who is not throttled, from logging in;
+  try from that address for any name, waits (see :class:`~server.accounts.FailureThrottle`:
+  the name's wait doubles with its failures, the address's with the names that failed
+  there), and from then on only one password check for it runs at a time (guesses sent at
+  once on many connections are refused). Failures are never counted per name alone: a
+  guesser elsewhere must not keep the owner, who is not throttled, from logging in;
+- an account remembers the last ``const.KNOWN_ADDRESSES`` addresses it logged in from
+  with its password: from those, only the name's own failures there make it wait, never
+  the address's (another user behind the same NAT guessing cannot hold it up);
 - password checks for everyone together are capped per second
   (``config.login_checks_per_second``), so guessing from many addresses cannot take the
-  CPU; over the cap a hello is answered ``rate_limited`` at once, with ``retry_after``;
+  CPU; over the cap a hello is answered ``rate_limited`` at once, with ``retry_after``.
+  The cap is shared by standing (:class:`~server.limits.CheckBudget`): addresses with a
+  recent wrong password only get what is left above a reserve, so they cannot starve
+  logins from elsewhere, and an account's known addresses come first;
+- registering hashes a password too: it draws on the same cap, and each address may
+  register at most ``const.REGISTRATIONS_PER_ADDRESS`` accounts an hour;
 - a name claimed with ``register`` while a guest logged in under it stays unclaimed;
 - a guest name is held for its guest (see :mod:`server.guests`): while it is held, only a
   hello with its resume token may use it, or claim it;
@@ -48,11 +57,16 @@ from .accounts import Account, FailureThrottle, hash_password, password_problem,
 from .config import ServerConfig
 from .credentials import AccountCredentials, digest
 from .guests import Claim, GuestNames
-from .limits import TokenBucket
+from .limits import CLEAN, FAILING, KNOWN, CheckBudget, TokenBucket
 from .logsummary import LogSummary
 from .stores.base import MessageStore, StoreUnavailable
 
 log = logging.getLogger("chat.server")
+
+# Of the password-check budget's burst: the share kept from addresses with a recent wrong
+# password, and the share an account's known addresses may run ahead (limits.CheckBudget).
+CHECKS_RESERVED = 0.5
+CHECKS_OVERDRAFT = 0.25
 
 Offload = Callable[[Callable, tuple, Callable], None]
 # (op, throttle keys, base, cap, callback(seconds to wait, or None: no answer)): ClusterNode.login_failures
@@ -115,11 +129,20 @@ class LoginDesk:
         # before, and told after, each password check, besides the in-memory one.
         self.shared_failures: SharedFailures | None = None
         self.log_lines = log_lines or LogSummary(log, config.log_summary_interval)
-        # Password checks under way, per "name@address" and per "@address": after a failure,
-        # one at a time, or guesses sent at once on many connections would all be checked.
+        # Password checks under way, per "name@address" and per "@address" (names that failed
+        # there) or "@address new" (names that did not): after a failure, one at a time in
+        # each, or guesses sent at once on many connections would all be checked.
         self._checking: dict[str, int] = {}
-        # All password checks together: scrypt is slow on purpose, so each costs CPU.
-        self.checks = TokenBucket(config.login_checks_per_second, config.login_checks_burst)
+        # All password checks (and hashes of new accounts) together: scrypt is slow on
+        # purpose, so each costs CPU. Half the burst is kept from addresses that keep
+        # failing, and a quarter more may be run ahead by an account's known addresses.
+        burst = config.login_checks_burst
+        self.checks = CheckBudget(config.login_checks_per_second, burst, burst * CHECKS_RESERVED,
+                                  burst * CHECKS_OVERDRAFT)
+        # Account key -> the last addresses it logged in from with its password, oldest first.
+        self.known: dict[str, list[str]] = {}
+        # Address -> its bucket of registrations (REGISTRATIONS_PER_ADDRESS an hour).
+        self._registrations: dict[str, TokenBucket] = {}
 
     def is_claimed(self, name: str) -> bool:
         return canonical(name) in self.accounts
@@ -158,23 +181,29 @@ class LoginDesk:
         key = canonical(hello.name)
         # Never the name alone: failures from elsewhere must not slow the owner down.
         keys = (f"{key}@{address}", "@" + address)
+        # From a known address of the account, the address's failures (other names') do not
+        # count: only this name's own. (A guest's name has none: one dict lookup.)
+        known = self.known.get(key)
+        checked = keys[:1] if known is not None and address in known else keys
         if self.shared_failures is None:
-            return self._decide(hello, address, key, keys, done, 0.0)
+            return self._decide(hello, address, key, keys, checked, done, 0.0)
 
         def shared(wait: float | None) -> None:
             if wait is None:
                 return done(LoginResult(error=unavailable_error(self.config, hello.request_id)))
-            self._decide(hello, address, key, keys, done, wait)
-        self.shared_failures("check", keys, self.throttle.base, self.throttle.cap, shared)
+            self._decide(hello, address, key, keys, checked, done, wait)
+        self.shared_failures("check", checked, self.throttle.base, self.throttle.cap, shared)
 
-    def _decide(self, hello: Hello, address: str, key: str, keys: tuple[str, str], done: Callable[[LoginResult], None],
-                shared_wait: float) -> None:
+    def _decide(self, hello: Hello, address: str, key: str, keys: tuple[str, str], checked: tuple[str, ...],
+                done: Callable[[LoginResult], None], shared_wait: float) -> None:
         """:meth:`login` once the name is valid and the shared throttle (if any) said
-        ``shared_wait``; calls ``done`` exactly once."""
+        ``shared_wait``; ``keys`` are the throttle keys a failure counts against,
+        ``checked`` those that make this login wait (``keys`` but from a known address);
+        calls ``done`` exactly once."""
         def refuse(code: str, message: str, retry_after: float | None = None) -> None:
             done(LoginResult(error=ErrorReply(code, message, hello.request_id, retry_after)))
 
-        wait = max(self.throttle.retry_after(keys, self.clock()), shared_wait)
+        wait = max(self.throttle.retry_after(checked, self.clock()), shared_wait)
         if wait > 0:
             return refuse(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait:.1f} s",
                           math.ceil(wait * 100) / 100)  # rounded up: a client waiting this long gets in
@@ -184,20 +213,25 @@ class LoginDesk:
                 return done(LoginResult(account.name, registered=True))
             if hello.password is None:
                 return refuse(ErrorCode.AUTH_REQUIRED, f"the name {account.name!r} is registered: a password is needed")
-            if any(self._checking.get(k) and self.throttle.has_failed(k) for k in keys):
+            # Checks under way, counted per name key and per address *lane*: names that
+            # failed from the address in one, names that did not in the other, so that one
+            # user's guesses at their own name do not hold up another's first try.
+            busy = checked if len(checked) == 1 else \
+                (checked[0], checked[1] if self.throttle.has_failed(checked[0]) else checked[1] + " new")
+            if any(self._checking.get(b) and self.throttle.has_failed(k) for b, k in zip(busy, checked)):
                 return refuse(ErrorCode.RATE_LIMITED, "a password check for this name or address is under way;"
                               " try again shortly", math.ceil(self.throttle.base * 100) / 100)
-            wait = self.checks.take(self.clock())
+            standing = KNOWN if checked is not keys else self._standing(address)
+            wait = self.checks.take(standing, self.clock())
             if wait > 0:
-                log.warning("password checks over %g per second: refused a login for %s from %s",
-                            self.checks.rate, account.name, address)
+                self._over_budget("a login for %s", account.name, address)
                 return refuse(ErrorCode.RATE_LIMITED, f"too many logins at once; try again in {wait:.2f} s",
                               math.ceil(wait * 100) / 100)
-            for k in keys:
+            for k in busy:
                 self._checking[k] = self._checking.get(k, 0) + 1
 
-            def checked(ok: bool) -> None:
-                for k in keys:
+            def verified(ok: bool) -> None:
+                for k in busy:
                     left = self._checking.pop(k) - 1
                     if left:
                         self._checking[k] = left
@@ -205,6 +239,7 @@ class LoginDesk:
                     # The address keeps its count: one account of one's own must not let
                     # an address go on guessing others' passwords at full speed.
                     self.throttle.succeeded(keys[0])
+                    self._remember(key, address)
                     if self.shared_failures is not None:
                         self.shared_failures("ok", keys[:1], self.throttle.base, self.throttle.cap, lambda _: None)
                     done(LoginResult(account.name, registered=True))
@@ -220,7 +255,7 @@ class LoginDesk:
                     self.shared_failures("fail", keys, self.throttle.base, self.throttle.cap,
                                          lambda _: refuse(ErrorCode.BAD_PASSWORD, wrong))
 
-            self.offload(verify_password, (account, hello.password), checked)
+            self.offload(verify_password, (account, hello.password), verified)
             return
         claim, until = self.guests.decide(key, hello.resume, time.time())
         if claim is Claim.HELD:
@@ -240,6 +275,63 @@ class LoginDesk:
             return refuse(ErrorCode.ACCOUNTS_REQUIRED,
                           "this server only admits registered names: log in with --register to claim one")
         done(LoginResult(name, registered=False, claim=claim, token=hello.resume))
+
+    def _standing(self, address: str) -> int:
+        """The standing (see CheckBudget) of a password check from ``address`` that is not
+        from a known address of its account: FAILING after a recent wrong password there."""
+        return FAILING if self.throttle.has_failed("@" + address) else CLEAN
+
+    def _remember(self, key: str, address: str) -> None:
+        """``address`` gave the account ``key`` its right password: it becomes (or stays)
+        one of its known addresses, the newest; the oldest goes past KNOWN_ADDRESSES."""
+        known = self.known.get(key)
+        if known is None:
+            self.known[key] = [address]
+            return
+        if known[-1] == address:
+            return
+        if address in known:
+            known.remove(address)
+        known.append(address)
+        if len(known) > const.KNOWN_ADDRESSES:
+            del known[0]
+
+    def _over_budget(self, what: str, name: str, address: str) -> None:
+        """Log a refusal over the password-check budget: summarised, as guessers from many
+        addresses cause thousands a minute (one line in full, then a count a minute)."""
+        self.log_lines.log("refusals over the password-check budget", "all addresses", logging.WARNING,
+                           "password checks over %g per second: refused " + what + " from %s", self.checks.rate,
+                           name, address)
+
+    def _registration_wait(self, name: str, address: str) -> tuple[str, float] | None:
+        """None if a registration from ``address`` may hash its password now (it has then
+        drawn on the budget and on the address's registrations), else why not and the
+        seconds to wait."""
+        now = self.clock()
+        wait = self.checks.take(self._standing(address), now)
+        if wait > 0:
+            self._over_budget("a registration of %s", name, address)
+            return f"too many logins at once; try again in {wait:.2f} s", wait
+        bucket = self._registrations.get(address)
+        if bucket is None:
+            per_hour = self.config.registrations_per_address
+            bucket = self._registrations[address] = TokenBucket(per_hour / 3600.0, per_hour)
+        wait = bucket.take(now)
+        if wait > 0:
+            self.checks.give_back(now)  # no hash after all
+            self.log_lines.log("refused registrations", address, logging.WARNING,
+                               "registrations over %g per hour from %s: refused %s",
+                               self.config.registrations_per_address, address, name)
+            return (f"too many new accounts from this address (at most {self.config.registrations_per_address:g}"
+                    f" an hour); try again in {wait:.0f} s", wait)
+        return None
+
+    def prune(self, now: float) -> None:
+        """Forget what no longer matters (periodic): old failures, and the registration
+        buckets of addresses that have refilled."""
+        self.throttle.prune(now)
+        self._registrations = {address: bucket for address, bucket in self._registrations.items()
+                               if bucket.updated + (bucket.burst - bucket.tokens) / bucket.rate > now}
 
     def _issuing(self, done: Callable[[LoginResult], None]) -> Callable[[LoginResult], None]:
         """``done``, after issuing an account resume credential to a login that proved its
@@ -283,13 +375,15 @@ class LoginDesk:
             self.store.revoke_account_credentials(name_key)
 
     def claim(self, name: str, password: str, done: Callable[[ErrorReply | None], None],
-              by_holder: bool = False, address: str = "") -> None:
-        """Create an account for ``name``; ``done(None)`` once it is stored, or an error
-        (``unavailable`` if the store could not save it: then the name stays unclaimed).
+              by_holder: bool = False, *, address: str) -> None:
+        """Create an account for ``name`` for a client at ``address``; ``done(None)`` once
+        it is stored, or an error (``unavailable`` if the store could not save it: then
+        the name stays unclaimed; ``rate_limited`` over the password-check budget or over
+        ``REGISTRATIONS_PER_ADDRESS`` an hour from ``address``).
 
         ``by_holder`` is true when the guest who is online under the name claims it.
-        ``address``: the claimant's, by which a flood of accounts created is summarised
-        in the log (``log_lines``) while a few still get a line each.
+        ``address`` is also what a flood of accounts created is summarised by in the log
+        (``log_lines``), while a few still get a line each.
         """
         problem = password_problem(password)
         if problem:
@@ -301,6 +395,9 @@ class LoginDesk:
             return done(ErrorReply(ErrorCode.NAME_TAKEN, f"the name {name!r} is in use by a guest"))
         if not by_holder and self._lookalike_error(name):
             return done(self._lookalike_error(name))
+        wait = self._registration_wait(name, address)
+        if wait:
+            return done(ErrorReply(ErrorCode.RATE_LIMITED, wait[0], retry_after=math.ceil(wait[1] * 100) / 100))
 
         def hashed(account: Account) -> None:
             if key in self.accounts:  # claimed by someone else while we were hashing

@@ -388,8 +388,29 @@ class Relay:
         if session.logging_in:
             session.send(ErrorReply(ErrorCode.ALREADY_LOGGED_IN, "a login is already in progress", hello.request_id))
             return
+        # A hello counts against its address's request rate (not its connection's: each
+        # login is a new connection, and this is the only rate a guest's login pays for):
+        # else one address could take guest names, or try hellos, as fast as it can connect.
+        wait = self._per_address[session.address][1].take_one(time.monotonic())
+        if wait:
+            self.log_lines.log("rate-limited requests", session.address, logging.INFO,
+                               "rate limited %r: retry after %.2f s", session, wait)
+            retry_after = math.ceil(wait * 1000) / 1000  # rounded up: never too early
+            self._wait_for_retry(session, retry_after)
+            session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait:.2f} s",
+                                    hello.request_id, retry_after))
+            return
         session.logging_in = True
         self.logins.login(hello, session.address, lambda result: self._login_decided(session, hello, result))
+
+    def _wait_for_retry(self, session: ClientSession, retry_after: float | None) -> None:
+        """A hello was refused with ``retry_after``: the login timeout of ``session`` starts
+        again once that has passed, so that a client doing as told may try again on this
+        connection (a wait after wrong passwords can be longer than the login timeout).
+        Up to the throttle's longest wait: a longer one (registrations an hour) is for a
+        later connection."""
+        if retry_after and retry_after <= self.logins.throttle.cap and session.connected_at is not None:
+            session.connected_at = max(session.connected_at, time.monotonic() + retry_after)
 
     def _login_decided(self, session: ClientSession, hello: Hello, result: LoginResult) -> None:
         session.logging_in = False
@@ -402,6 +423,7 @@ class Relay:
             if result.error.code == ErrorCode.UNSUPPORTED_VERSION:
                 self._refuse(session, result.error.code, result.error.message, hello.request_id)
             else:  # the session stays in the handshake: the client may try again
+                self._wait_for_retry(session, result.error.retry_after)
                 session.send(result.error)
             return
         if self.peers.routes:
@@ -1041,7 +1063,7 @@ class Relay:
         self.log_lines.sweep(clock)
         self.login_lines.sweep(clock)
         self.logout_lines.sweep(clock)
-        self.logins.throttle.prune(clock)
+        self.logins.prune(clock)
         self.after.expire()
         self._per_address = {address: (count, bucket) for address, (count, bucket) in self._per_address.items()
                              if count > 0 or (bucket is not None

@@ -157,19 +157,23 @@ return out
 # The login throttle shared by every node (server/accounts.py FailureThrottle's rule, kept
 # in Redis so that alternating nodes gains an attacker nothing). ARGV: prefix, op, base ms,
 # cap ms, throttle keys... 'check': the milliseconds any key must still wait (0: go ahead);
-# 'fail': the k-th consecutive failure of each key locks it out for min(cap, base*2^(k-1));
-# 'ok': forgets the keys' counts. Returns 0 but for 'check'.
+# 'fail' (the name key first, then its address keys): the k-th count of each key locks it
+# out for min(cap, base*2^(k-1)), where the name key counts its consecutive failures and an
+# address key the names that failed there (it counts one more only when the name key's
+# count starts); 'ok': forgets the keys' counts. Returns 0 but for 'check'.
 LOGIN_FAILURES = Script("""
 local p, op = ARGV[1], ARGV[2]
 local base, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
-local wait = 0
+local wait, new_name = 0, true
 for i = 5, #ARGV do
   local f, b = p..'fails:'..ARGV[i], p..'lockout:'..ARGV[i]
   if op == 'check' then
     local left = redis.call('PTTL', b)
     if left > wait then wait = left end
   elseif op == 'fail' then
-    local n = redis.call('INCR', f)
+    local n = tonumber(redis.call('GET', f) or '0')
+    if i == 5 or new_name or n == 0 then n = redis.call('INCR', f) end
+    if i == 5 then new_name = (n == 1) end
     redis.call('PEXPIRE', f, 3600000 + cap)
     redis.call('SET', b, n, 'PX', math.max(1, math.floor(math.min(cap, base * 2 ^ (n - 1)))))
   else

@@ -417,6 +417,35 @@ def test_wrong_passwords_alternated_across_nodes_are_throttled_as_on_one_node(cl
         assert 0.5 < refused.retry_after <= 1.0
 
 
+def test_across_nodes_an_address_counts_the_names_that_failed_there_not_the_failures(cluster):
+    """The cluster's shared throttle (scripts.LOGIN_FAILURES) as FailureThrottle: one user
+    guessing one name behind a shared address holds the others there up the base delay."""
+    c = cluster(2)
+    with c.login(0, "Dora", password="correct horse 2", register=True):
+        wait_for(lambda: c.call(lambda: "dora" in c.servers[1].relay.logins.accounts), what="dora's account on node 1")
+
+        def hello(index: int, name: str, password: str | None) -> ErrorReply | Welcome:
+            with WireClient(*c.address(index)) as client:
+                client.send(Hello("h", name, const.PROTOCOL_VERSION, password=password))
+                while True:
+                    answer = client.next()
+                    if not isinstance(answer, NOTICES):
+                        return answer
+
+        for attempt in range(4):  # Dora's name, again and again, on both nodes
+            answer = hello(attempt % 2, "Dora", "wrong horse")
+            while answer.code == ErrorCode.RATE_LIMITED:
+                time.sleep(answer.retry_after)  # waiting out the delay the server named
+                answer = hello(attempt % 2, "Dora", "wrong horse")
+            assert answer.code == ErrorCode.BAD_PASSWORD, answer
+        # Someone else from there at once: one name failed there, so the base delay at most
+        # (or none, on a machine so slow that it passed meanwhile).
+        other = hello(0, "Ana", None)
+        assert isinstance(other, Welcome) or (other.code == ErrorCode.RATE_LIMITED and other.retry_after <= 0.5), other
+        own = hello(1, "Dora", "wrong horse")
+        assert own.code == ErrorCode.RATE_LIMITED and 1.0 < own.retry_after <= 4.0, own  # doubled 3 times
+
+
 def test_a_recipient_redis_knows_but_this_node_has_not_heard_of_yet_is_not_unknown(cluster):
     c = cluster(2)
     # What another node's store wrote at a first login whose `on` entry has not reached

@@ -158,7 +158,8 @@ def test_a_rate_limited_message_is_not_stored_and_its_error_carries_the_request_
 
 
 def test_the_address_limit_counts_every_connection_from_the_address():
-    with ServerThread(limited(rate_per_address=0.5, burst_per_address=4.0)) as server, \
+    # Burst 6: the two hellos count too (the address's rate covers logins), then four requests.
+    with ServerThread(limited(rate_per_address=0.5, burst_per_address=6.0)) as server, \
             WireClient.login(server.host, server.port, "Alice") as alice, \
             WireClient.login(server.host, server.port, "Bob") as bob:
         for i in range(2):
@@ -172,7 +173,8 @@ def test_the_address_limit_counts_every_connection_from_the_address():
 
 
 def test_reconnecting_does_not_refill_the_address_limit():
-    with ServerThread(limited(rate_per_address=0.1, burst_per_address=2.0)) as server:
+    # Burst 4: the two hellos count too, and two requests.
+    with ServerThread(limited(rate_per_address=0.1, burst_per_address=4.0)) as server:
         with WireClient.login(server.host, server.port, "Alice") as alice:
             for i in range(2):
                 alice.send(WhoRequest(f"w{i}"))
