@@ -496,6 +496,8 @@ class ChatApp:
             elif isinstance(change, LinesPrepended):
                 if change.key not in redrawn:
                     self._touch(touched, change.key).prepend(change.lines, change.paged)
+                elif change.paged:
+                    self._touch(touched, change.key).show_top()  # drawn already, by the redraw
             elif isinstance(change, CatchUpWanted):
                 catch_up.append(change)
             elif isinstance(change, ContactsChanged):
