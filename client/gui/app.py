@@ -47,11 +47,13 @@ from .model import (
     RECONNECTING,
     ROOM,
     UNKNOWN,
+    CatchUpWanted,
     ChatModel,
     ContactsChanged,
     HistoryWanted,
     LineAdded,
     LineChanged,
+    LinesInserted,
     LinesPrepended,
     MembersChanged,
     MembersWanted,
@@ -475,18 +477,29 @@ class ChatApp:
         if model is None or self.chat is None:
             return
         touched: dict[str, ConversationPane] = {}
+        # Panes drawn again whole in this batch: from the model's lines as they are now, so
+        # lines added or put on top after that change are drawn already.
+        redrawn: set[str] = set()
+        catch_up: list[CatchUpWanted] = []
         contacts = status = False
         for change in model.take_changes():
             if isinstance(change, LineAdded):
-                self._touch(touched, change.key).append(change.line)
+                if change.key not in redrawn:
+                    self._touch(touched, change.key).append(change.line)
             elif isinstance(change, StateChanged):
                 self._touch(touched, change.key).set_state(change.line)
-            elif isinstance(change, LineChanged):
+            elif isinstance(change, (LineChanged, LinesInserted)):
                 self._touch(touched, change.key).redraw(model.conversations[change.key].lines)
+                redrawn.add(change.key)
             elif isinstance(change, TypingChanged):
                 pass  # the typing line is drawn below, every time
             elif isinstance(change, LinesPrepended):
-                self._touch(touched, change.key).prepend(change.lines, change.paged)
+                if change.key not in redrawn:
+                    self._touch(touched, change.key).prepend(change.lines, change.paged)
+                elif change.paged:
+                    self._touch(touched, change.key).show_top()  # drawn already, by the redraw
+            elif isinstance(change, CatchUpWanted):
+                catch_up.append(change)
             elif isinstance(change, ContactsChanged):
                 contacts = True
             elif isinstance(change, StatusChanged):
@@ -502,6 +515,8 @@ class ChatApp:
             elif isinstance(change, WatchWanted):
                 if self.client is not None:
                     self.client.watch_soon([change.peer])  # never blocks
+        if catch_up:
+            self._catch_up(catch_up)
         for pane in touched.values():
             pane.end()
         if contacts or touched:
@@ -572,6 +587,27 @@ class ChatApp:
                 return
             self.bridge.call(self._history, key, peer, entries, None)
         threading.Thread(target=work, name="gui-history", daemon=True).start()
+
+    def _catch_up(self, wanted: list[CatchUpWanted]) -> None:
+        """After a reconnection: fetch the newest page of each conversation ``wanted`` names
+        (the most recent first) on one worker thread, one after the other, each handed to
+        the model to merge as it comes. A failure ends it quietly: the connection went
+        again (the next reconnection asks again) or the server refused."""
+        client = self.client
+
+        def work() -> None:
+            for change in wanted:
+                try:
+                    entries = fetch_history(client, change.peer)
+                except Exception:
+                    return
+                self.bridge.call(self._caught_up, change.peer, entries)
+        threading.Thread(target=work, name="gui-catch-up", daemon=True).start()
+
+    def _caught_up(self, peer: str, entries: Any) -> None:
+        if self.model is not None:
+            self.model.catch_up(peer, entries)
+            self._render()
 
     def _room_history(self, key: str, room: str, page: Any, paged: bool) -> None:
         if self.model is not None:

@@ -40,7 +40,10 @@ then moves with the ``delivered``, ``queued``, ``expired`` and ``read`` that fol
 its msg_id, as the sending session's does; a room post whose sender is the user is our line
 too ("sent": rooms have no receipts); and our ``read`` forwarded from another session
 clears the unread count up to its msg_id (rooms' read marks are not forwarded to our other
-sessions, so a room read elsewhere stays unread here).
+sessions, so a room read elsewhere stays unread here). What our other sessions got or sent
+while this one was reconnecting never comes to it: after a reconnection the newest page of
+each of its people's conversations is asked for (:class:`CatchUpWanted`) and merged
+(:meth:`ChatModel.catch_up`).
 
 Delivery states are the library's (``sending``, ``sent``, ``queued``, ``delivered``,
 ``failed``, and whatever it adds later): a :class:`~client.outgoing.MessageUpdate` is the
@@ -132,6 +135,9 @@ STATE_LABELS = {
 READ_LABEL = N_("✓✓ read")
 # States a raw Queued answer may move a message out of.
 _BEFORE_QUEUED = frozenset({"sending", "sent"})
+# After a reconnection (ChatModel.catch_up_wanted): how many conversations, the most recent
+# first, are asked for what our other sessions got or sent meanwhile.
+CATCH_UP_CONVERSATIONS = 20
 
 
 def key_of(name: str) -> str:
@@ -361,6 +367,25 @@ class HistoryWanted(Change):
     key: str
     peer: str
     before: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUpWanted(Change):
+    """After a reconnection, the window should fetch the newest page of the conversation
+    ``key`` with user ``peer`` (off the Tk thread) and hand it to
+    :meth:`ChatModel.catch_up`: what our other sessions got or sent while this one was
+    away (see :meth:`ChatModel.catch_up_wanted`)."""
+
+    key: str
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinesInserted(Change):
+    """Lines went in among those shown in conversation ``key`` (a catch-up after a
+    reconnection found messages older than one that came live since): draw it again."""
+
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -766,6 +791,7 @@ class ChatModel:
             if isinstance(server, str) and server:
                 self.server = server
             self.set_state(CONNECTED)
+            self.catch_up_wanted()
         elif name == "Reconnecting" and isinstance(getattr(event, "attempt", None), int):
             self._went_away()
             # Why the connection went stays said (the server's goodbye, say); attempts and
@@ -1089,39 +1115,154 @@ class ChatModel:
         server, put before everything shown; those already shown are left out (same
         msg_id, or our own message whose msg_id has not reached us yet, by its text).
         ``peer`` may be a named room (``#redes``): then ``before`` is the page's cursor to
-        the next older one (None: none), and ``paged`` says the user asked for it."""
+        the next older one (None: none), and ``paged`` says the user asked for it.
+
+        Only older ones go before: in a person's conversation that showed live messages
+        before its history came, an entry newer than the oldest of them that is not shown
+        (one our other sessions got or sent while this one was reconnecting) is merged in
+        its place by :meth:`catch_up`, not put on top."""
         room = peer.startswith("#")
         conversation = self._room_conversation(peer) if room else self._conversation(peer)
         conversation.history = "loaded"
         if room:
             conversation.older = before
-        unnumbered = [line.text for line in conversation.lines if line.kind == "out" and line.msg_id is None]
-        older = []
+        oldest = None if room else min(conversation.msg_ids, default=None)
+        unnumbered = self._unnumbered(conversation)
+        older, newer = [], []
         for entry in entries:
             msg_id = getattr(entry, "msg_id", None)
-            sender = getattr(entry, "sender", "")
-            text = clean_text(getattr(entry, "text", ""))
-            mine = key_of(sender) == key_of(self.me)
-            if msg_id in conversation.msg_ids:
+            if oldest is not None and msg_id is not None and msg_id > oldest:
+                newer.append(entry)  # not shown (checked there) and not older than what is
                 continue
-            if mine and text in unnumbered:
-                unnumbered.remove(text)
-                continue
-            state = getattr(entry, "state", None)
-            if room:
-                state = "sent"  # a room message has no receipts: accepted is as far as it goes
-            expired = mine and state == "expired"
-            read = mine and not room and msg_id is not None and msg_id <= self._read_by_peer.get(conversation.key, 0)
-            older.append(Line("out" if mine else "in", sender, text, getattr(entry, "sent_at", 0.0),
-                              msg_id=msg_id, state=("failed" if expired else state) if mine else None,
-                              error=("expired", _("it expired before it was delivered")) if expired else None,
-                              to=getattr(entry, "to", None), old=True, edited=getattr(entry, "edited", False),
-                              deleted=getattr(entry, "deleted", False), read=read))
-            if msg_id is not None:
-                conversation.msg_ids.add(msg_id)
+            line = self._entry_line(conversation, entry, unnumbered, room=room, old=True)
+            if line is not None:
+                older.append(line)
+                if msg_id is not None:
+                    conversation.msg_ids.add(msg_id)
         if older:
             conversation.lines[:0] = older
             self._changes.append(LinesPrepended(conversation.key, tuple(older), paged))
+        if newer:
+            self.catch_up(peer, newer)
+
+    @staticmethod
+    def _unnumbered(conversation: Conversation) -> list[str]:
+        """The texts of our messages shown in ``conversation`` whose msg_id has not reached
+        us yet (a history entry with the same text is one of them)."""
+        return [line.text for line in conversation.lines if line.kind == "out" and line.msg_id is None]
+
+    def _entry_line(self, conversation: Conversation, entry: object, unnumbered: list[str], *, room: bool = False,
+                    old: bool) -> Line | None:
+        """The line of history entry ``entry`` in ``conversation``, or None if it is shown
+        already (its msg_id; or our own message whose msg_id has not reached us yet, by its
+        text, then taken off ``unnumbered``)."""
+        msg_id = getattr(entry, "msg_id", None)
+        sender = getattr(entry, "sender", "")
+        text = clean_text(getattr(entry, "text", ""))
+        mine = key_of(sender) == key_of(self.me)
+        if msg_id in conversation.msg_ids:
+            return None
+        if mine and text in unnumbered:
+            unnumbered.remove(text)
+            return None
+        state = getattr(entry, "state", None)
+        if room:
+            state = "sent"  # a room message has no receipts: accepted is as far as it goes
+        expired = mine and state == "expired"
+        read = mine and not room and msg_id is not None and msg_id <= self._read_by_peer.get(conversation.key, 0)
+        return Line("out" if mine else "in", sender, text, getattr(entry, "sent_at", 0.0),
+                    msg_id=msg_id, state=("failed" if expired else state) if mine else None,
+                    error=("expired", _("it expired before it was delivered")) if expired else None,
+                    to=getattr(entry, "to", None), old=old, edited=getattr(entry, "edited", False),
+                    deleted=getattr(entry, "deleted", False), read=read)
+
+    def _newest_incoming(self, key: str | None) -> int:
+        """The msg_id of the newest message from someone else shown in conversation ``key``
+        (0: none)."""
+        conversation = self.conversations.get(key) if key is not None else None
+        if conversation is None:
+            return 0
+        return max((line.msg_id for line in conversation.lines if line.kind == "in" and line.msg_id is not None),
+                   default=0)
+
+    def catch_up_wanted(self) -> None:
+        """After a reconnection: ask (a :class:`CatchUpWanted` change each) for the newest
+        page of the people's conversations this window has, the most recent first (by the
+        newest message shown), at most :data:`CATCH_UP_CONVERSATIONS`; those whose history
+        was asked for or that show a message. Rooms are not asked: the server sends a
+        returning member the posts it missed (PROTOCOL.md, "Rooms and moderation")."""
+        wanted = []
+        for key, conversation in self.conversations.items():
+            if key == ROOM or is_room_key(key) or key == key_of(self.me):
+                continue
+            messages = [line for line in conversation.lines if line.kind in ("in", "out")]
+            if conversation.history is None and not messages:
+                continue
+            newest = max((line.msg_id for line in messages if line.msg_id is not None), default=0)
+            wanted.append((newest, max((line.at for line in messages), default=0.0), key))
+        wanted.sort(reverse=True)
+        for _newest, _at, key in wanted[:CATCH_UP_CONVERSATIONS]:
+            contact = self.contacts.get(key)
+            self._changes.append(CatchUpWanted(key, contact.name if contact else self.conversations[key].title))
+
+    def catch_up(self, peer: str, entries: Sequence[object]) -> None:
+        """Merge the newest page of the conversation with ``peer`` (``HistoryEntry`` values),
+        fetched after a reconnection (:class:`CatchUpWanted`): what our other sessions (the
+        terminal, the page) got or sent while this one was away. The server gives a direct
+        message, and the copy of one we sent from another device (PROTOCOL.md, "`sent`"),
+        only to the sessions online at that moment; one that was reconnecting "finds the
+        message in history".
+
+        Merged, not put on top as :meth:`add_history` puts *older* pages: an entry already
+        shown (its msg_id, or our own message whose msg_id has not reached us yet, by its
+        text) or older than everything shown (that is the history's, which the
+        conversation loads when it opens) is left out; the others go in msg_id order: after
+        the last line when newer than every message shown (a :class:`LineAdded` each, as
+        live), else before the first newer one, a message that came live since (one
+        :class:`LinesInserted`: the pane is drawn again). Each is shown as it would have
+        been live: someone else's counted unread unless the conversation is open (then the
+        window says it read it, as for a live one: :meth:`read_due`), ours with its state
+        (its later outcomes move it, as a carbon's), edits and deletes kept.
+
+        Only the conversations this window has are asked for: a person who is not among
+        them and wrote during the gap (or was written to from another device) is not found
+        this way, since the server has no "everything since" query; their messages show
+        when their conversation is opened (its history)."""
+        key = key_of(peer)
+        conversation = self.conversations.get(key) or self._conversation(peer)
+        oldest = min(conversation.msg_ids, default=None)
+        unnumbered = self._unnumbered(conversation)
+        inserted = False
+        for entry in sorted(entries, key=lambda each: getattr(each, "msg_id", 0) or 0):
+            msg_id = getattr(entry, "msg_id", None)
+            if msg_id is None or (oldest is not None and msg_id < oldest):
+                continue
+            line = self._entry_line(conversation, entry, unnumbered, old=False)
+            if line is None:
+                continue
+            early = self._early_changes.pop(msg_id, None)  # an edit or delete told before it came
+            if early is not None:
+                self._change_line(line, early)
+            contact = self._contact(peer)
+            contact.talked = True
+            if line.kind == "out" and line.state in _BEFORE_QUEUED | {"queued"}:
+                self._carbons[msg_id] = (key, line)  # its delivered, queued or expired may follow
+            place = next((i for i, each in enumerate(conversation.lines)
+                          if each.msg_id is not None and each.msg_id > msg_id), None)
+            if place is None:
+                self._add(conversation, line)
+            else:
+                conversation.lines.insert(place, line)
+                conversation.msg_ids.add(msg_id)
+                inserted = True
+            if line.kind == "in":
+                if msg_id > self._newest_incoming(self.reply_to):
+                    self.reply_to = key  # Ctrl+R: the latest direct message, wherever it came from
+                if self.active != key:
+                    contact.unread += 1
+                    self._changes.append(ContactsChanged())
+        if inserted:
+            self._changes.append(LinesInserted(key))
 
     def notice(self, key: str, text: str, at: float | None = None) -> None:
         """A system line (joined, left, connection news) in conversation ``key``."""

@@ -101,8 +101,12 @@ class ConversationPane(ttk.Frame):
         for line in lines:
             self._draw(line)
         if paged:
-            self._follow = False
-            self.text.see("1.0")
+            self.show_top()
+
+    def show_top(self) -> None:
+        """Show the oldest lines (an older page the user asked for), not the newest."""
+        self._follow = False
+        self.text.see("1.0")
 
     def _draw(self, line: Line) -> None:
         """Insert ``line`` and a newline at the ``ins`` mark (which moves past them)."""

@@ -214,3 +214,19 @@ def test_read_stays_read_when_the_window_starts_again(open_gui, server) -> None:
         bob.cmd("key", sequence="<Control-Key-2>")
         bob.wait(lambda s: s["active"] == "alice" and "Li sim, e você?   ✓✓ read" in s["panes"].get("alice", ""),
                  "our message in the history, read")
+
+
+def test_a_message_right_after_an_edit_shows_once(open_gui, server) -> None:  # noqa: F811
+    """Alice edits her message and writes another at once: both reach the window in one
+    turn of its event loop, where the edit draws the pane again from the model (which has
+    the new message already); the new message was then added to the pane a second time."""
+    with WireClient(server.host, server.port) as alice:
+        bob, first = alice_writes_to_bobs_window(alice, open_gui, "Olá, Bob")
+        for n in range(3):  # a few times: each pair must come in one turn for the fault to show
+            alice.send(Edit(f"e{n}", first, f"Olá, Bob ({n})"))
+            alice.send(SendDirect(f"after{n}", "Bob", f"depois da edição {n}"))
+        state = bob.wait(lambda s: s["lines"].get("alice") == 4 and "Olá, Bob (2)" in s["panes"].get("alice", ""),
+                         "the edits and the messages")
+        shown = state["panes"]["alice"]
+        for n in range(3):
+            assert shown.count(f"depois da edição {n}") == 1, shown

@@ -8,6 +8,8 @@ the terminal or the page is) sending and reading.
 - Bob's room posts from the other device are "You" in the window, with their state.
 - While a message is edited, the input box's button says "Save", and an event that comes
   meanwhile does not turn it back to "Send".
+- What the other device got and sent while the window was reconnecting (the server gives
+  it only to the sessions online then) shows in the window once it is back, once each.
 
 Driven as tests/integration/test_gui.py drives the window (its fixtures, its test hook).
 """
@@ -23,6 +25,7 @@ from protocol import (
     CARBONS, EDITS, READ, Accepted, Delivered, DirectMessage, Hello, JoinRoom, Read, Receipt, RoomInfo,
     RoomMessage, RoomNotice, RoomPost, SendDirect, SendRoom, SendToRoom, UserJoined, UserLeft, Welcome,
 )
+from faultproxy import FaultProxy
 from test_gui import contact, display, open_gui, server  # noqa: F401  (fixtures)
 from wire import WireClient
 
@@ -140,3 +143,75 @@ def test_the_button_says_save_while_a_message_is_edited(server, open_gui, monkey
         state = window.wait(lambda s: s["active"] == "alice", "Alice's conversation", panes=False)
         assert (state["send_button"], state["input"]) == ("Send", "")
         assert state["recipient"] == "To Alice"
+
+
+def take_direct(device: WireClient, texts: list[str]) -> None:
+    """``device`` gets the direct messages saying ``texts`` and confirms each (its receipt
+    makes them delivered); whatever else comes is passed over."""
+    left = list(texts)
+    while left:
+        event = device.next()
+        if isinstance(event, DirectMessage) and event.text in left:
+            left.remove(event.text)
+            device.send(Receipt(event.msg_id))
+
+
+def test_after_a_reconnection_the_window_shows_what_another_device_got_and_sent_meanwhile(  # noqa: F811
+        server, open_gui, monkeypatch, tmp_path: Path) -> None:
+    """João on the page and in the window; the window's connection cut and its reconnection
+    refused while Ana wrote five times and Caio once (the page got them: its receipts made
+    them delivered) and the page wrote to Ana: the server gives those to the sessions online
+    then, so the window never got them. Back, it asks its conversations' newest pages and
+    shows each once, in order: Ana's in her open conversation, Caio's counted unread, the
+    page's message as ours with its state."""
+    with WireClient(server.host, server.port) as ana, WireClient(server.host, server.port) as caio, \
+            WireClient(server.host, server.port) as page, FaultProxy(server.host, server.port) as proxy:
+        for wire, name in ((ana, "Ana"), (caio, "Caio")):
+            wire.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, None, ()))
+            wire.expect(Welcome, skip=NOTICES)
+        page.send(Hello("h", "João", const.PROTOCOL_VERSION, PASSWORD, True, None, (CARBONS, READ, EDITS)))
+        page.expect(Welcome, skip=NOTICES)
+        monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
+        window = open_gui("João", port=proxy.port)
+        window.wait(lambda s: s["view"] == "chat" and s["state"] == "connected", "the chat view")
+        ana.send(SendDirect("a0", "João", "antes da queda"))
+        caio.send(SendDirect("c0", "João", "oi, João"))
+        window.wait(lambda s: contact(s, "ana") and contact(s, "caio") and contact(s, "caio")["unread"] == "1"
+                    and "Ana: antes da queda" in pane(s, "ana"), "the messages before the cut")
+        take_direct(page, ["antes da queda", "oi, João"])
+        window.cmd("key", sequence="<Control-Key-2>")  # Ana's conversation: its history loaded
+        window.wait(lambda s: s["active"] == "ana" and contact(s, "ana")["unread"] == "", "Ana's conversation")
+
+        proxy.refuse_new = True
+        assert proxy.cut("João") == 1
+        window.wait(lambda s: s["state"] == "reconnecting", "the window reconnecting", panes=False)
+        gap = [f"{n}: durante a queda" for n in ("um", "dois", "três", "quatro", "cinco")]
+        for n, text in enumerate(gap):
+            ana.send(SendDirect(f"a{n + 1}", "João", text))
+        caio.send(SendDirect("c1", "João", "você sumiu?"))
+        take_direct(page, gap + ["você sumiu?"])  # the page got them all
+        page.send(SendDirect("p1", "Ana", "escrevi pela página"))
+        take_direct(ana, ["escrevi pela página"])  # delivered
+        page.expect(Delivered, skip=NOTICES + (Accepted, Read))
+        proxy.refuse_new = False
+
+        mine = "You: escrevi pela página   ✓✓ delivered"
+        state = window.wait(lambda s: s["state"] == "connected" and mine in pane(s, "ana")
+                            and contact(s, "caio")["unread"] == "2", "what the page got and sent, in the window",
+                            timeout=45)
+        shown = pane(state, "ana")
+        for text in ["Ana: antes da queda", *(f"Ana: {text}" for text in gap), mine]:
+            assert shown.count(text) == 1, shown
+        places = [shown.index(text) for text in ["antes da queda", *gap, "escrevi pela página"]]
+        assert places == sorted(places), shown
+        assert shown.count("reconnected") == 1, shown
+        assert contact(state, "ana")["unread"] == ""  # on screen: read as it came
+        window.cmd("key", sequence="<Control-Key-3>")
+        state = window.wait(lambda s: s["active"] == "caio", "Caio's conversation")
+        assert pane(state, "caio").count("Caio: você sumiu?") == 1
+        assert pane(state, "caio").index("oi, João") < pane(state, "caio").index("você sumiu?")
+        window.cmd("key", sequence="<Control-Key-2>")
+        window.wait(lambda s: s["active"] == "ana", "Ana's conversation again")
+        shot = tmp_path / "gui-catch-up.png"
+        window.cmd("screenshot", path=str(shot))
+        print(f"\nscreenshot: {shot}")

@@ -4,9 +4,13 @@
 
 from __future__ import annotations
 
-from client.gui.model import ROOM, ChatModel, ContactsChanged, StateChanged
-from protocol import Carbon, Delivered, DirectMessage, ErrorReply, Presence, Queued, Read, RoomInfo, RoomMessage, RoomPost
-from protocol import RoomRead
+from client.events import Reconnected, Reconnecting
+from client.gui.model import (
+    CATCH_UP_CONVERSATIONS, ROOM, CatchUpWanted, ChatModel, ContactsChanged, LineAdded, LinesInserted, LinesPrepended,
+    StateChanged,
+)
+from protocol import Carbon, Delivered, DirectMessage, Edited, ErrorReply, HistoryEntry, Presence, Queued, Read
+from protocol import RoomInfo, RoomMessage, RoomPost, RoomRead, Welcome
 
 T = 1_700_000_000.0
 
@@ -106,3 +110,150 @@ def test_our_post_from_another_device_is_ours_in_the_default_room_and_in_a_named
     assert model.editable(key, now=T + 1) is post
     model.apply(RoomRead("#calculo", marks=(52,)))
     assert post.label == "✓ sent · read by 1"
+
+
+# --- After a reconnection: what our other sessions got and sent meanwhile ----------------------
+
+
+def reconnect(model: ChatModel) -> list[object]:
+    """The connection goes and comes back; returns the changes of the return."""
+    model.apply(Reconnecting(1, 0.5, "reset"))
+    model.take_changes()
+    model.apply(Reconnected(Welcome("h", "João", 2, "chat", 15.0)))
+    return model.take_changes()
+
+
+def entry(msg_id: int, sender: str, text: str, state: str = "delivered", **more: object) -> HistoryEntry:
+    to = "Ana" if sender == "João" else "João"
+    return HistoryEntry(msg_id, sender, to, text, T + msg_id, state, **more)
+
+
+def shown(model: ChatModel, key: str) -> list[tuple[int | None, str, str, str]]:
+    return [(line.msg_id, line.kind, line.shown_text, line.label) for line in model.conversations[key].lines
+            if line.kind != "notice"]
+
+
+def test_a_reconnection_asks_for_the_newest_page_of_each_conversation_the_most_recent_first() -> None:
+    """Rooms are not asked (the server sends their missed posts), nor a contact never
+    talked with; a conversation opened (its history asked) is, with no message shown."""
+    model = model_of()
+    model.room_joined(RoomInfo("j", "#calculo", 2, False, "", "Ana"))
+    model.set_online([Presence("Ana", T), Presence("Bia", T), Presence("Caio", T), Presence("Duda", T)])
+    model.apply(DirectMessage(5, "Bia", "João", "oi", T))
+    model.apply(DirectMessage(9, "Ana", "João", "olá", T))
+    model.open("duda")  # its history asked for, nothing in it
+    assert [c for c in reconnect(model) if isinstance(c, CatchUpWanted)] == [
+        CatchUpWanted("ana", "Ana"), CatchUpWanted("bia", "Bia"), CatchUpWanted("duda", "Duda")]
+    # Bounded: the most recent ones only.
+    for n in range(CATCH_UP_CONVERSATIONS + 5):
+        model.apply(DirectMessage(100 + n, f"P{n}", "João", "oi", T))
+    wanted = [c for c in reconnect(model) if isinstance(c, CatchUpWanted)]
+    assert len(wanted) == CATCH_UP_CONVERSATIONS and wanted[0] == CatchUpWanted("p24", "P24")
+    # The first login is no reconnection: nothing is asked then.
+    fresh = model_of()
+    fresh.apply(DirectMessage(5, "Bia", "João", "oi", T))
+    fresh.take_changes()
+    fresh.set_state("connected")
+    assert not [c for c in fresh.take_changes() if isinstance(c, CatchUpWanted)]
+
+
+def test_the_page_merges_in_order_once_counting_unread_and_ours_with_their_state() -> None:
+    """Ana's conversation shows 10 and 11; while the window reconnected the page got 12 to
+    16 from Ana (delivered by its receipt; 14 edited, 15 deleted) and sent 17 (read by Ana)
+    and 18 (queued: she left); 11 is in the page again. Each goes in once, in order: Ana's counted
+    unread (the conversation is not open), ours with their states, whose outcome moves on."""
+    model = model_of()
+    model.apply(DirectMessage(10, "Ana", "João", "dez", T))
+    model.apply(Carbon(11, "Ana", "onze", T, "sent"))
+    model.open("ana")
+    model.add_history("Ana", [entry(10, "Ana", "dez"), entry(11, "João", "onze")])
+    model.open(ROOM)
+    assert model.unread("ana") == 0
+    changes = reconnect(model)
+    assert CatchUpWanted("ana", "Ana") in changes
+    model.apply(Read("João", 17, "Ana"))  # Ana read ours: the read that follows the page came first
+    page = [entry(11, "João", "onze"), *(entry(n, "Ana", f"m{n}") for n in (12, 13)),
+            entry(14, "Ana", "m14 corrigida", edited=True), entry(15, "Ana", "", deleted=True),
+            entry(16, "Ana", "m16"), entry(17, "João", "dezessete"), entry(18, "João", "dezoito", "queued")]
+    model.catch_up("Ana", page)
+    assert shown(model, "ana") == [
+        (10, "in", "dez", ""), (11, "out", "onze", "✓ sent"),
+        (12, "in", "m12", ""), (13, "in", "m13", ""), (14, "in", "m14 corrigida  (edited)", ""),
+        (15, "in", "(this message was deleted)", ""), (16, "in", "m16", ""),
+        (17, "out", "dezessete", "✓✓ read"), (18, "out", "dezoito", "◷ queued")]
+    assert model.unread("ana") == 5 and model.total_unread == 5
+    changes = model.take_changes()
+    assert [c.line.msg_id for c in changes if isinstance(c, LineAdded)] == [12, 13, 14, 15, 16, 17, 18]
+    assert ContactsChanged() in changes and not [c for c in changes if isinstance(c, LinesPrepended)]
+    assert model.reply_to == "ana"
+    # Asked again (another reconnection): nothing twice.
+    model.catch_up("Ana", page)
+    assert len(shown(model, "ana")) == 9 and model.unread("ana") == 5
+    # Ours move on as a carbon's would: Ana logs in and gets 18.
+    model.apply(Delivered("page-3", 18))
+    assert shown(model, "ana")[8][3] == "✓✓ delivered"
+
+
+def test_in_the_open_conversation_merged_messages_are_read_not_unread() -> None:
+    """The open conversation counts nothing: the window says it read them, as for live ones."""
+    model = model_of()
+    model.open("ana")
+    model.add_history("Ana", [entry(10, "Ana", "dez")])
+    reconnect(model)
+    model.catch_up("Ana", [entry(10, "Ana", "dez"), entry(12, "Ana", "doze"), entry(13, "Ana", "treze")])
+    assert model.unread("ana") == 0
+    assert model.read_due(focused=True) == ("Ana", 13)
+
+
+def test_a_message_that_came_live_first_stays_after_those_of_the_gap() -> None:
+    """Ana writes 20 right after the reconnection, before the page comes: 12 and 13 of the
+    gap go before it (the pane drawn again), not after; an edit told before its message
+    came is kept; older entries than what is shown are the history's, left out."""
+    model = model_of()
+    model.apply(DirectMessage(10, "Ana", "João", "dez", T))
+    reconnect(model)
+    model.apply(DirectMessage(20, "Ana", "João", "vinte", T))
+    model.apply(Edited(13, "Ana", "João", "treze, corrigida", T))
+    model.take_changes()
+    model.catch_up("Ana", [entry(8, "Ana", "oito"), entry(10, "Ana", "dez"), entry(12, "Ana", "doze"),
+                           entry(13, "Ana", "treze"), entry(20, "Ana", "vinte")])
+    assert [(n, text) for n, _kind, text, _label in shown(model, "ana")] == [
+        (10, "dez"), (12, "doze"), (13, "treze, corrigida  (edited)"), (20, "vinte")]
+    assert LinesInserted("ana") in model.take_changes()
+    assert model.unread("ana") == 4
+    # The history, loaded when the conversation opens, puts the older one on top.
+    model.open("ana")
+    model.add_history("Ana", [entry(8, "Ana", "oito"), entry(10, "Ana", "dez"), entry(12, "Ana", "doze")])
+    assert [n for n, *_rest in shown(model, "ana")] == [8, 10, 12, 13, 20]
+
+
+def test_the_history_of_a_conversation_with_live_lines_puts_only_older_ones_on_top() -> None:
+    """A conversation never opened showed 10 and 20 live; its history (when opened) has 15,
+    which our other session got while this one reconnected: it goes between them, not above
+    10 (add_history puts older pages first, never newer entries)."""
+    model = model_of()
+    model.apply(DirectMessage(10, "Ana", "João", "dez", T))
+    model.apply(DirectMessage(20, "Ana", "João", "vinte", T))
+    model.open("ana")
+    model.take_changes()
+    model.add_history("Ana", [entry(5, "Ana", "cinco"), entry(10, "Ana", "dez"), entry(15, "João", "quinze"),
+                              entry(20, "Ana", "vinte")])
+    assert [(n, kind) for n, kind, *_rest in shown(model, "ana")] == [(5, "in"), (10, "in"), (15, "out"), (20, "in")]
+    changes = model.take_changes()
+    assert [[line.msg_id for line in c.lines] for c in changes if isinstance(c, LinesPrepended)] == [[5]]
+    assert LinesInserted("ana") in changes
+    assert model.unread("ana") == 0
+
+
+def test_our_message_sent_here_during_the_gap_is_not_shown_twice() -> None:
+    """Typed while reconnecting, sent again at the reconnection: its msg_id may reach the
+    window after the page that has it; the page's entry is that line (by its text)."""
+    model = model_of()
+    model.apply(DirectMessage(10, "Ana", "João", "dez", T))
+
+    class Message:
+        request_id, to, text, state, created, msg_id = "r1", "Ana", "voltei", "sending", T, None
+    model.sent(Message())
+    reconnect(model)
+    model.catch_up("Ana", [entry(10, "Ana", "dez"), entry(11, "João", "voltei", "sent")])
+    assert [(n, text) for n, _kind, text, _label in shown(model, "ana")] == [(10, "dez"), (None, "voltei")]
