@@ -30,11 +30,13 @@ import const
 import i18n
 from i18n import _
 from registry import InvalidName
+from registry.names import not_a_name
 from resp import parse_url
 from server import ChatServer, ServerConfig
 from server.app import ListenFailed
 from server.console import QUIT_COMMANDS, watch_console
 from server.lockfile import DataDirInUse
+from server.roomdesk import NoAccount
 from server.store import StoreUnavailable
 from server.metrics import parse_allow_list
 
@@ -199,7 +201,12 @@ async def serve(config: ServerConfig) -> None:
         try:
             admins = ", ".join(server.relay.room_desk.add_admin(name)) or _("none")
         except InvalidName as exc:
-            print(f"{name[:40]!r}: {exc}", file=sys.stderr, flush=True)
+            print(not_a_name(name[:40], exc, _), file=sys.stderr, flush=True)
+            return
+        except NoAccount:
+            print(_("{name} has no account: a server administrator must be a registered account. Let them "
+                    "register the name first (/register in the client), then type /admin {name} again").format(
+                name=name), file=sys.stderr, flush=True)
             return
         print(_("server administrators: {names}").format(names=admins), file=sys.stderr, flush=True)
 

@@ -420,6 +420,13 @@ def test_the_server_console_speaks_portuguese() -> None:
         proc.stdin.write(b"/admin\n")
         proc.stdin.flush()
         wait_for("administradores do servidor: nenhum\n".encode())
+        # What is wrong with a name, in the console's language: the clients' one wording.
+        proc.stdin.write("/admin Ana Maria\n/admin #redes\n/admin Ninguém\n".encode())
+        proc.stdin.flush()
+        wait_for("'Ana Maria' não é um nome válido: um nome não pode ter espaços: tente 'Ana_Maria'\n".encode())
+        wait_for("'#redes' não é um nome válido: ".encode())
+        wait_for("Ninguém não tem conta: um administrador do servidor tem de ser uma conta registrada. Peça que "
+                 "registre o nome antes (/registrar no cliente) e digite /admin Ninguém de novo\n".encode())
         proc.stdin.write(b"/sair\n")
         proc.stdin.flush()
         assert proc.wait(10) == 0

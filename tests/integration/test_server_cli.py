@@ -196,15 +196,28 @@ def test_the_console_makes_an_account_a_server_administrator_of_every_room() -> 
             skip = (UserJoined, UserLeft, RoomNotice)
             teacher.send(Mute("u1", "#lobby", "Vic"))
             teacher.expect_error(ErrorCode.FORBIDDEN, skip=skip)
-            console.type("/admin Teacher")
-            console.expect(r"server administrators: teacher\n")
+            console.type("/admin teacher")  # any spelling; the list shows the account's
+            console.expect(r"server administrators: Teacher\n")
             teacher.send(Mute("u2", "#lobby", "Vic"))
             assert teacher.expect(Done, skip=skip).request_id == "u2"
             console.type("/admin no way")
-            console.expect(r"'no way': ")
+            console.expect(r"'no way' is not a valid name: a name cannot contain spaces: try 'no_way'\n")
+            # A name with no account is refused: whoever registered it later would administer.
+            console.type("/admin Ninguem")
+            console.expect(r"Ninguem has no account: a server administrator must be a registered account\. "
+                           r"Let them register the name first \(/register in the client\), then type "
+                           r"/admin Ninguem again\n")
+            with WireClient("127.0.0.1", port) as ninguem:
+                ninguem.send(Hello("h", "Ninguem", 2, "correct horse battery", True))
+                ninguem.expect(Welcome, skip=skip)
+                ninguem.send(Mute("u3", "#lobby", "Vic"))
+                ninguem.expect_error(ErrorCode.FORBIDDEN, skip=skip)
+            console.type("/admin")
+            console.expect(r"server administrators: Teacher\n")
         console.type("/quit")
         said = console.finish()
     finally:
         console.close()
     assert "the console made Teacher a server administrator" in said
+    assert "Ninguem a server administrator" not in said
     assert "Traceback" not in said
