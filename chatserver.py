@@ -16,12 +16,14 @@ pythoncheck.require("chatserver.py")
 
 import argparse  # noqa: E402
 import asyncio
+import errno
 import logging
 import signal
 import socket
 import sqlite3
 import ssl
 import subprocess
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -35,7 +37,7 @@ from resp import parse_url
 from server import ChatServer, ServerConfig
 from server.app import ListenFailed
 from server.console import QUIT_COMMANDS, watch_console
-from server.lockfile import DataDirInUse
+from server.lockfile import DataDirInUse, DataDirUnusable
 from server.roomdesk import NoAccount
 from server.store import StoreUnavailable
 from server.metrics import parse_allow_list
@@ -61,6 +63,58 @@ LISTEN_FAILED = {
     "web": "cannot start: the web client cannot listen on {host} port {port} ({reason}); "
            "choose another port with --web-port PORT, or turn the web client off with --web-port 0",
 }
+
+
+# What to say when the data directory (--data DIR, absolute) cannot be used, by the
+# cause's errno; {dir}, {reason} (the system's words), {free} (what the disk has left).
+DATA_DIR_FAILED = {
+    errno.EEXIST: "cannot start: --data {dir} must be a folder, but {file} is a file; give --data "
+                  "a folder, or move the file",
+    errno.EROFS: "cannot start: --data {dir} is on a read-only file system; give --data a folder "
+                 "the server may write in, or mount it read-write",
+    errno.EACCES: "cannot start: no permission to write in --data {dir} ({reason}); give --data a folder "
+                  "this user may write in",
+    errno.ENOSPC: "cannot start: the disk holding --data {dir} is full ({free} free); free some space, "
+                  "or give --data a folder on another disk",
+}
+DATA_DIR_FAILED[errno.ENOTDIR] = DATA_DIR_FAILED[errno.EEXIST]
+DATA_DIR_FAILED[errno.EPERM] = DATA_DIR_FAILED[errno.EACCES]
+DATA_DIR_FAILED_OTHERWISE = ("cannot start: cannot use --data {dir} ({reason}); give --data a folder the server "
+                             "may create and write in")
+# SQLite's primary result codes that can mean a full disk (SQLITE_IOERR, SQLITE_FULL): a
+# database that cannot grow, or its journal that cannot be made, says "disk I/O error".
+_SQLITE_DISK_CODES = frozenset({10, 13})
+
+
+def _free_space(folder: Path) -> str:
+    """What the disk holding ``folder`` (or its nearest existing parent) has left, for people."""
+    for place in (folder, *folder.parents):
+        try:
+            free = shutil.disk_usage(place).free
+        except OSError:
+            continue
+        for unit in ("bytes", "KB", "MB", "GB"):
+            if free < 1024 or unit == "GB":
+                return f"{free:.0f} {unit}" if unit == "bytes" else f"{free:.1f} {unit}"
+            free /= 1024
+    return "unknown space"
+
+
+def data_dir_failed(data_dir: Path, exc: OSError) -> str:
+    """The one log line for a data directory the server cannot use (``exc``: why)."""
+    template = DATA_DIR_FAILED.get(exc.errno, DATA_DIR_FAILED_OTHERWISE)
+    in_the_way = next((place for place in (data_dir, *data_dir.parents) if place.exists() and not place.is_dir()),
+                      data_dir)
+    return template.format(dir=data_dir, file=in_the_way, reason=exc.strerror or exc, free=_free_space(data_dir))
+
+
+def database_failed(database: Path, exc: sqlite3.Error) -> str:
+    """The one log line for a database the server cannot open or use (``exc``: SQLite's words)."""
+    line = f"cannot use the database {database}: {exc}"
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _SQLITE_DISK_CODES:
+        line += (f"; the disk holding it may be full ({_free_space(database.parent)} free): free some space, "
+                 "or move --data to another disk; else the disk may be failing")
+    return line
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -155,7 +209,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         web_port=args.web_port or None, web_echo=args.web_echo, web_hosts=tuple(args.web_host_name),
         metrics_allow=args.metrics_allow,
         web_origins=("*" if "*" in args.web_origin else tuple(args.web_origin)) if args.web_origin else None,
-        data_dir=None if args.memory or args.cluster else Path(args.data),
+        data_dir=None if args.memory or args.cluster else Path(args.data).absolute(),
         cluster_url=args.cluster or None,
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
@@ -350,8 +404,11 @@ def main(argv: list[str] | None = None) -> int:
     except DataDirInUse as exc:
         log.error("cannot start: %s", exc)
         return 1
+    except DataDirUnusable as exc:
+        log.error("%s", data_dir_failed(config.data_dir, exc))
+        return 1
     except sqlite3.Error as exc:
-        log.error("cannot use the database in %s: %s", args.data, exc)
+        log.error("%s", database_failed(config.database, exc))
         return 1
     except StoreUnavailable as exc:  # only Redis is checked at start: --cluster
         log.error("cannot start: %s", exc)

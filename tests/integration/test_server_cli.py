@@ -114,6 +114,76 @@ def test_a_failed_web_listener_leaves_nothing_open_or_locked(busy_port: int, tmp
     asyncio.run(asyncio.wait_for(scenario(), WAIT))
 
 
+# --- A data directory that cannot be used names it, and what to do -------------------------
+
+
+def run_patched(prelude: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """chatserver.main(args) in a new Python, after ``prelude`` (which stands for a fault
+    this machine cannot make: a read-only mount, a full disk)."""
+    script = f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{prelude}\nimport chatserver\n" \
+             f"sys.exit(chatserver.main({list(args)!r}))"
+    return subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=WAIT,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_a_data_folder_that_is_a_file_names_the_folder_and_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    done = run("--port", "0", "--web-port", "0", "--data", str(tmp_path / "afile"))
+    assert done.returncode == 1
+    assert f"ERROR cannot start: --data {tmp_path / 'afile'} must be a folder, but {tmp_path / 'afile'} is a file; " \
+           "give --data a folder, or move the file\n" in done.stderr, done.stderr
+    # Given relatively, it is named absolutely: where it was looked for.
+    done = run_patched("", "--port", "0", "--web-port", "0", "--data", "afile/data", cwd=tmp_path)
+    assert f"--data {tmp_path / 'afile' / 'data'} must be a folder, but {tmp_path / 'afile'} is a file" \
+        in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# The lock file cannot be made or written, as on a read-only mount or a full disk.
+FAULTY_DISK = """
+import errno, os, server.lockfile as lockfile
+class Faulty:
+    def __getattr__(self, name):
+        return getattr(os, name)
+    def open(self, path, *args):
+        raise OSError(errno.{code}, os.strerror(errno.{code}), str(path))
+lockfile.os = Faulty()
+"""
+
+
+@pytest.mark.parametrize(("code", "said"), [
+    ("EROFS", "cannot start: --data {dir} is on a read-only file system; give --data a folder the server may "
+              "write in, or mount it read-write\n"),
+    ("ENOSPC", "cannot start: the disk holding --data {dir} is full ("),
+    ("EACCES", "cannot start: no permission to write in --data {dir} (Permission denied); give --data a folder "
+               "this user may write in\n"),
+])
+def test_a_data_folder_on_a_read_only_or_full_disk_names_the_folder_and_what_to_do(
+        tmp_path: Path, code: str, said: str) -> None:
+    done = run_patched(FAULTY_DISK.format(code=code), "--port", "0", "--web-port", "0", "--data", "data", cwd=tmp_path)
+    assert done.returncode == 1
+    assert said.format(dir=tmp_path / "data") in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_database_that_cannot_be_written_says_the_disk_may_be_full(tmp_path: Path) -> None:
+    """A full disk under an existing database: SQLite says "disk I/O error", which reads like
+    a broken disk; the log says the disk may be full, and how much it has left."""
+    prelude = """
+import sqlite3, server.store
+def full(path):
+    error = sqlite3.OperationalError("disk I/O error")
+    error.sqlite_errorcode, error.sqlite_errorname = 4874, "SQLITE_IOERR_SHMSIZE"
+    raise error
+server.store.open_database = full
+"""
+    done = run_patched(prelude, "--port", "0", "--web-port", "0", "--data", "data", cwd=tmp_path)
+    assert done.returncode == 1
+    assert re.search(rf"ERROR cannot use the database {re.escape(str(tmp_path / 'data' / 'chat.sqlite3'))}: disk I/O "
+                     r"error; the disk holding it may be full \([\d.]+ [KMG]?B\w* free\): free some space, or move "
+                     r"--data to another disk; else the disk may be failing\n", done.stderr), done.stderr
+
+
 # --- The log and the console ----------------------------------------------------------------
 
 
