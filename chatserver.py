@@ -27,6 +27,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import const
 import i18n
@@ -41,6 +42,8 @@ from server.lockfile import DataDirInUse, DataDirUnusable
 from server.roomdesk import NoAccount
 from server.store import StoreUnavailable
 from server.metrics import parse_allow_list
+from web.hosts import ANY_HOST, is_host_name
+from web.websocket.handshake import normalise_origin
 
 log = logging.getLogger("chat.server")
 
@@ -115,6 +118,36 @@ def database_failed(database: Path, exc: sqlite3.Error) -> str:
         line += (f"; the disk holding it may be full ({_free_space(database.parent)} free): free some space, "
                  "or move --data to another disk; else the disk may be failing")
     return line
+
+
+def _host_in(text: str) -> str | None:
+    """The host name in what someone gave for one (a URL, name:port), if it has one."""
+    try:
+        host = urlsplit(text if "//" in text else "//" + text.strip()).hostname
+        if host and not host.isascii():
+            host = host.encode("idna").decode("ascii")  # what browsers send in Host
+    except (ValueError, UnicodeError):
+        return None
+    return host if host and is_host_name(host) else None
+
+
+def _web_names_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with ``--web-host-name`` and ``--web-origin`` (or their const.py
+    defaults), which else would be taken and never match a browser's request (421, 403)."""
+    for name in args.web_host_name:
+        if name != ANY_HOST and not is_host_name(name):
+            return _("{option}: {name!r} is not a host name: give the name alone, as in {example} "
+                     "(no http://, no port, no /)").format(
+                option="WEB_ALLOWED_HOSTS in const.py" if name in const.WEB_ALLOWED_HOSTS else "--web-host-name",
+                name=name, example=_host_in(name) or "chat.example.org")
+    for origin in args.web_origin:
+        if origin != "*" and normalise_origin(origin) is None:
+            host = _host_in(origin) or "chat.example.org"
+            return _("{option}: {origin!r} is not an origin: give the scheme and the name, and the port if it is "
+                     "not the scheme's, as in {example} or {other}").format(
+                option="WEB_ALLOWED_ORIGINS in const.py" if origin in const.WEB_ALLOWED_ORIGINS else "--web-origin",
+                origin=origin, example=f"https://{host}", other=f"http://{host}:{const.WEB_PORT}")
+    return None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -195,6 +228,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.workers > 1 and not args.cluster:
         parser.error(_("--workers N starts N nodes of one cluster: it needs --cluster redis://HOST:PORT/DB "
                        "(or CLUSTER_URL in const.py)"))
+    problem = _web_names_problem(args)
+    if problem:
+        parser.error(problem)
     args.metrics_allow = tuple(entry.strip() for entry in args.metrics_allow.split(",") if entry.strip())
     try:
         parse_allow_list(args.metrics_allow)

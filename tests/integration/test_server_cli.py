@@ -114,6 +114,25 @@ def test_a_failed_web_listener_leaves_nothing_open_or_locked(busy_port: int, tmp
     asyncio.run(asyncio.wait_for(scenario(), WAIT))
 
 
+# --- Settings that could never work are usage errors ------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (("--web-host-name", "http://sala.escola.br/"), "--web-host-name: 'http://sala.escola.br/' is not a host name: "
+                                                    "give the name alone, as in sala.escola.br (no http://, no port, "
+                                                    "no /)"),
+    (("--web-host-name", "sala.escola.br:21071"), "--web-host-name: 'sala.escola.br:21071' is not a host name: give "
+                                                  "the name alone, as in sala.escola.br (no http://, no port, no /)"),
+    (("--web-origin", "sala.escola.br"), "--web-origin: 'sala.escola.br' is not an origin: give the scheme and the "
+                                         "name, and the port if it is not the scheme's, as in https://sala.escola.br "
+                                         "or http://sala.escola.br:8080"),
+    (("--web-origin", "http://sala.escola.br/chat"), "--web-origin: 'http://sala.escola.br/chat' is not an origin"),
+])
+def test_a_web_name_or_origin_that_could_never_match_is_a_usage_error(args: tuple[str, ...], error: str) -> None:
+    done = run("--port", "0", "--web-port", "0", "--memory", *args)
+    assert done.returncode == 2 and f"chatserver.py: error: {error}" in done.stderr, done.stderr
+
+
 # --- A data directory that cannot be used names it, and what to do -------------------------
 
 
