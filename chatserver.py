@@ -223,6 +223,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parse_url(args.cluster)
         except ValueError as exc:
             parser.error(_("--cluster: {error}").format(error=exc))
+    if args.max_connections_per_address < 1:  # else everyone is refused
+        parser.error(_("--max-connections-per-address is a number of connections, at least 1, not {n}").format(
+            n=args.max_connections_per_address))
     if args.workers < 1:
         parser.error(_("--workers is a number of nodes, at least 1, not {n}").format(n=args.workers))
     if args.workers > 1 and not args.cluster:

@@ -169,6 +169,9 @@ ERROR_TEXTS = {
     "account_exists": N_("this name is already registered"),
     "queue_full": N_("too many messages are waiting for the connection to come back"),
     "server_full": N_("the server has no room for another user now; {when}"),
+    "too_many_connections": N_("too many connections come from your address (this computer, or your network's); "
+                               "close some, or {when}"),
+    "weak_password": N_("a password needs at least {n} characters"),
     "unsupported_version": N_("the server does not speak this client's protocol version"),
     "message_too_large": N_("the text is longer than {limit} characters"),
     "too_late": N_("a message can be edited or deleted only within {minutes} minutes of sending it"),
@@ -224,7 +227,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
             else _(untimed) if untimed else _("try again later")
         name = room if code in NEEDS_ROOM else to
         text = _(template).format(name=sanitize(name) if name else _("the recipient"), when=when,
-                                  limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}",
+                                  limit=const.MAX_TEXT_CHARS, n=const.MIN_PASSWORD_LENGTH, minutes=f"{const.EDIT_WINDOW / 60:g}",
                                   like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "")
     return f"{text} ({sanitize(code)})"
 

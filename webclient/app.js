@@ -64,8 +64,10 @@ function explainError(code, message, name, retryAfter, like, room, reason) {
     const when = typeof retryAfter === "number" ? t("try again in {delay}", { delay: formatDelay(retryAfter) })
       : i18n.whenUntimed[code] || t("try again later");
     const about = i18n.needsRoom.includes(code) ? room : name;
-    // limit, minutes: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, EDIT_WINDOW).
+    // limit, minutes, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, EDIT_WINDOW,
+    // MIN_PASSWORD_LENGTH).
     text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
+      n: MIN_PASSWORD_LENGTH,
       like: like || "", why: reason ? `: ${reason}` : "" });
   }
   return `${text} (${code})`;
@@ -165,6 +167,7 @@ const TYPING_INTERVAL = 3;
 const TYPING_EXPIRES = 6;
 const EDIT_WINDOW = 15 * 60;
 const MAX_TEXT_CHARS = 4000;          // a message's text, at most (const.MAX_TEXT_CHARS)
+const MIN_PASSWORD_LENGTH = 8;       // a password, at least (const.MIN_PASSWORD_LENGTH)
 const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (client/gui/model.py)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
 const DEFAULT_ROOM = "#lobby";        // the broadcast room's name (const.DEFAULT_ROOM)

@@ -117,6 +117,14 @@ def test_a_failed_web_listener_leaves_nothing_open_or_locked(busy_port: int, tmp
 # --- Settings that could never work are usage errors ------------------------------------------
 
 
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_a_connection_limit_per_address_below_one_is_a_usage_error(value: str) -> None:
+    """0 would refuse everyone, with nothing in the log to say why."""
+    done = run("--port", "0", "--web-port", "0", "--memory", "--max-connections-per-address", value)
+    assert done.returncode == 2 and ("chatserver.py: error: --max-connections-per-address is a number of connections, "
+                                     f"at least 1, not {value}\n") in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize(("args", "error"), [
     (("--web-host-name", "http://sala.escola.br/"), "--web-host-name: 'http://sala.escola.br/' is not a host name: "
                                                     "give the name alone, as in sala.escola.br (no http://, no port, "

@@ -121,6 +121,24 @@ def test_errors_are_explained_with_their_code() -> None:
     assert explain_error("x", "") == "no explanation given (x)"
 
 
+def test_every_login_refusal_but_a_bad_name_has_the_clients_words_in_portuguese() -> None:
+    """A pt_BR teacher read "at most 0 connections per address (too_many_connections)". A
+    bad name is checked, in the user's language, before a client sends it."""
+    from client.core import LOGIN_OUTCOMES
+    from client.display import ERROR_TEXTS
+    assert set(LOGIN_OUTCOMES) - set(ERROR_TEXTS) == {"invalid_name"}
+    from i18n import use
+    try:
+        use("pt_BR")
+        assert explain_error("too_many_connections", "at most 0 connections per address") == \
+            "há conexões demais vindas do seu endereço (este computador, ou a sua rede); feche algumas, ou tente " \
+            "de novo mais tarde (too_many_connections)"
+        assert explain_error("weak_password", "a password needs at least 8 characters") == \
+            "a senha precisa ter pelo menos 8 caracteres (weak_password)"
+    finally:
+        use("en")
+
+
 def test_unavailable_says_nothing_was_done_and_when_to_try_again():
     assert explain_error("unavailable", "server text", retry_after=5.0) == (
         "the server cannot store anything right now (its disk is full or failing, or it cannot reach its Redis), "
