@@ -173,7 +173,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                "(default {addresses}); others get 403").format(addresses=",".join(const.METRICS_ALLOW)))
     parser.add_argument("--web-echo", action="store_true",
                         help=_("serve a WebSocket echo at /echo, for conformance test suites"))
-    parser.add_argument("--data", metavar="DIR", default=const.DATA_DIR,
+    parser.add_argument("--data", metavar="DIR",  # None: not given (DATA_DIR below)
                         help=_("folder of the database: accounts, queued messages, history (default {folder})").format(
                             folder=const.DATA_DIR))
     parser.add_argument("--memory", action="store_true",
@@ -214,6 +214,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.lang = i18n.use(i18n.choose(args.lang))
     except ValueError as exc:
         parser.error(str(exc))
+    if args.data is not None and (args.memory or args.cluster):  # else --data would be ignored
+        parser.error(_("--data and --memory exclude each other: --memory keeps nothing on disk") if args.memory
+                     else _("--data and --cluster exclude each other: a cluster keeps everything in Redis "
+                            "(--cluster, or CLUSTER_URL in const.py)"))
+    if args.data is None:
+        args.data = const.DATA_DIR
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error(_("--tls-cert and --tls-key go together"))
     if args.cluster:

@@ -126,6 +126,17 @@ def test_a_connection_limit_per_address_below_one_is_a_usage_error(value: str) -
 
 
 @pytest.mark.parametrize(("args", "error"), [
+    (("--memory", "--data", "turma"), "--data and --memory exclude each other: --memory keeps nothing on disk"),
+    (("--data", "turma", "--cluster", "redis://127.0.0.1:1/0"),
+     "--data and --cluster exclude each other: a cluster keeps everything in Redis (--cluster, or CLUSTER_URL in "
+     "const.py)"),
+])
+def test_data_with_memory_or_cluster_is_a_usage_error_not_ignored(args: tuple[str, ...], error: str) -> None:
+    done = run("--port", "0", "--web-port", "0", *args)
+    assert done.returncode == 2 and f"chatserver.py: error: {error}\n" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(("args", "error"), [
     (("--web-host-name", "http://sala.escola.br/"), "--web-host-name: 'http://sala.escola.br/' is not a host name: "
                                                     "give the name alone, as in sala.escola.br (no http://, no port, "
                                                     "no /)"),
