@@ -177,6 +177,25 @@ def test_a_data_folder_that_is_a_file_names_the_folder_and_what_to_do(tmp_path: 
     assert "Traceback" not in done.stderr
 
 
+def test_a_new_database_is_named_absolutely_and_its_schema_said_in_one_line(tmp_path: Path) -> None:
+    """Started from another folder, ``--data data`` is another, empty chat: the log names
+    the folder absolutely, so that this shows; a new database is one line, not one per
+    migration."""
+    from server.store import SCHEMA_VERSION
+    proc = subprocess.Popen([sys.executable, str(ROOT / "chatserver.py"), "--host", "127.0.0.1", "--port", "0",
+                             "--web-port", "0", "--data", "data"], cwd=tmp_path, stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        said = proc.communicate("/quit\n", timeout=WAIT)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(WAIT)
+    assert proc.returncode == 0, said
+    assert f" INFO data in {tmp_path / 'data' / 'chat.sqlite3'}\n" in said, said
+    assert said.count("schema version") == 1 and f"new database, at schema version {SCHEMA_VERSION}\n" in said, said
+
+
 # The lock file cannot be made or written, as on a read-only mount or a full disk.
 FAULTY_DISK = """
 import errno, os, server.lockfile as lockfile
