@@ -19,6 +19,7 @@ not doubled: the aim is a harmless display, not a reversible encoding.
 
 from __future__ import annotations
 
+import math
 import time
 import unicodedata
 
@@ -259,8 +260,8 @@ def format_delay(seconds: float | None) -> str:
     """``0.5 s``, ``12 s``, ``3 min 20 s``: a wait, for people."""
     if seconds is None or seconds != seconds or seconds < 0:
         return _("a moment")
-    if seconds < 10:
-        return f"{seconds:.1f} s"
+    if seconds < 10:  # tenths, rounded up: never "0.0 s", which reads as "now"
+        return f"{max(1, math.ceil(seconds * 10 - 1e-9)) / 10:.1f} s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     minutes, rest = divmod(int(seconds + 0.5), 60)

@@ -48,7 +48,7 @@ from .accounts import Account, FailureThrottle, hash_password, password_problem,
 from .config import ServerConfig
 from .credentials import AccountCredentials, digest
 from .guests import Claim, GuestNames
-from .limits import TokenBucket
+from .limits import TokenBucket, wait_words
 from .logsummary import LogSummary
 from .stores.base import MessageStore, StoreUnavailable
 
@@ -176,7 +176,7 @@ class LoginDesk:
 
         wait = max(self.throttle.retry_after(keys, self.clock()), shared_wait)
         if wait > 0:
-            return refuse(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait:.1f} s",
+            return refuse(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait_words(wait)}",
                           math.ceil(wait * 100) / 100)  # rounded up: a client waiting this long gets in
         account = self.accounts.get(key)
         if account is not None:
@@ -191,7 +191,7 @@ class LoginDesk:
             if wait > 0:
                 log.warning("password checks over %g per second: refused a login for %s from %s",
                             self.checks.rate, account.name, address)
-                return refuse(ErrorCode.RATE_LIMITED, f"too many logins at once; try again in {wait:.2f} s",
+                return refuse(ErrorCode.RATE_LIMITED, f"too many logins at once; try again in {wait_words(wait)}",
                               math.ceil(wait * 100) / 100)
             for k in keys:
                 self._checking[k] = self._checking.get(k, 0) + 1

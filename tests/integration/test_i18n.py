@@ -532,3 +532,20 @@ def test_the_servers_help_and_usage_errors_speak_portuguese(how: str) -> None:
                              text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT,
                              stdin=subprocess.DEVNULL)
     assert english.stdout.startswith("usage: chatserver.py") and "the log stays English" in english.stdout
+
+
+def test_the_pages_short_waits_are_tenths_rounded_up_too() -> None:
+    """The page's formatDelay (webclient/app.js) says waits as format_delay does: tenths,
+    rounded up, never "0.0 s"."""
+    from client.display import format_delay
+    import re
+    import shutil
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node to run the page's JavaScript")
+    source = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
+    function = re.search(r"^function formatDelay\(seconds\) \{\n.*?^\}\n", source, re.M | re.S).group(0)
+    waits = [0.0, 0.04, 0.3, 0.31, 2.5, 9.99]
+    script = f"const t = (s) => s;\n{function}\nconsole.log(JSON.stringify({waits}.map(formatDelay)));"
+    done = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=20)
+    assert json.loads(done.stdout) == [format_delay(s) for s in waits], done.stderr

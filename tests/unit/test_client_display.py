@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from client.display import explain_error, explain_refusal, format_clock, format_when, preview, sanitize
+from client.display import explain_error, explain_refusal, format_clock, format_delay, format_when, preview, sanitize
 
 
 @pytest.mark.parametrize(
@@ -246,3 +246,20 @@ def test_a_refusal_is_explained_with_the_facts_it_carries() -> None:
     assert re.fullmatch(r"you are muted in #lobby: try again in (29|30) s \(muted\)", explain_refusal(muted))
     assert explain_refusal(("unknown_recipient", "x"), "Bob") == \
         "nobody called Bob has ever logged in here (unknown_recipient)"
+
+
+@pytest.mark.parametrize(("seconds", "said"), [
+    (0.0, "0.1 s"), (0.04, "0.1 s"), (0.3, "0.3 s"), (0.31, "0.4 s"), (2.5, "2.5 s"), (9.99, "10.0 s"), (12.4, "12 s"),
+])
+def test_a_short_wait_is_said_in_tenths_rounded_up_never_zero(seconds: float, said: str) -> None:
+    """"try again in 0.0 s" read as "now", and was not."""
+    assert format_delay(seconds) == said
+
+
+@pytest.mark.parametrize(("seconds", "said"), [
+    (0.0004, "0.1 s"), (0.3, "0.3 s"), (0.30000000000000004, "0.3 s"), (1.21, "1.3 s"), (60.0, "60.0 s"),
+])
+def test_the_servers_waits_are_tenths_rounded_up_never_zero(seconds: float, said: str) -> None:
+    from server.limits import wait_words
+    assert wait_words(seconds) == said
+
