@@ -18,12 +18,12 @@ import argparse  # noqa: E402
 import asyncio
 import errno
 import logging
+import shutil
 import signal
 import socket
 import sqlite3
 import ssl
 import subprocess
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -69,7 +69,8 @@ LISTEN_FAILED = {
 
 
 # What to say when the data directory (--data DIR, absolute) cannot be used, by the
-# cause's errno; {dir}, {reason} (the system's words), {free} (what the disk has left).
+# cause's errno; {dir}, {file} (the file in the way), {reason} (the system's words), {free}
+# (what the disk has left).
 DATA_DIR_FAILED = {
     errno.EEXIST: "cannot start: --data {dir} must be a folder, but {file} is a file; give --data "
                   "a folder, or move the file",

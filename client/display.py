@@ -228,7 +228,8 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
             else _(untimed) if untimed else _("try again later")
         name = room if code in NEEDS_ROOM else to
         text = _(template).format(name=sanitize(name) if name else _("the recipient"), when=when,
-                                  limit=const.MAX_TEXT_CHARS, n=const.MIN_PASSWORD_LENGTH, minutes=f"{const.EDIT_WINDOW / 60:g}",
+                                  limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}",
+                                  n=const.MIN_PASSWORD_LENGTH,
                                   like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "")
     return f"{text} ({sanitize(code)})"
 
