@@ -16,7 +16,9 @@ pythoncheck.require("chatserver.py")
 
 import argparse  # noqa: E402
 import asyncio
+import errno
 import logging
+import shutil
 import signal
 import socket
 import sqlite3
@@ -25,18 +27,23 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import const
 import i18n
 from i18n import _
 from registry import InvalidName
+from registry.names import not_a_name
 from resp import parse_url
 from server import ChatServer, ServerConfig
 from server.app import ListenFailed
 from server.console import QUIT_COMMANDS, watch_console
-from server.lockfile import DataDirInUse
+from server.lockfile import DataDirInUse, DataDirUnusable
+from server.roomdesk import NoAccount
 from server.store import StoreUnavailable
 from server.metrics import parse_allow_list
+from web.hosts import ANY_HOST, is_host_name
+from web.websocket.handshake import normalise_origin
 
 log = logging.getLogger("chat.server")
 
@@ -59,6 +66,89 @@ LISTEN_FAILED = {
     "web": "cannot start: the web client cannot listen on {host} port {port} ({reason}); "
            "choose another port with --web-port PORT, or turn the web client off with --web-port 0",
 }
+
+
+# What to say when the data directory (--data DIR, absolute) cannot be used, by the
+# cause's errno; {dir}, {file} (the file in the way), {reason} (the system's words), {free}
+# (what the disk has left).
+DATA_DIR_FAILED = {
+    errno.EEXIST: "cannot start: --data {dir} must be a folder, but {file} is a file; give --data "
+                  "a folder, or move the file",
+    errno.EROFS: "cannot start: --data {dir} is on a read-only file system; give --data a folder "
+                 "the server may write in, or mount it read-write",
+    errno.EACCES: "cannot start: no permission to write in --data {dir} ({reason}); give --data a folder "
+                  "this user may write in",
+    errno.ENOSPC: "cannot start: the disk holding --data {dir} is full ({free} free); free some space, "
+                  "or give --data a folder on another disk",
+}
+DATA_DIR_FAILED[errno.ENOTDIR] = DATA_DIR_FAILED[errno.EEXIST]
+DATA_DIR_FAILED[errno.EPERM] = DATA_DIR_FAILED[errno.EACCES]
+DATA_DIR_FAILED_OTHERWISE = ("cannot start: cannot use --data {dir} ({reason}); give --data a folder the server "
+                             "may create and write in")
+# SQLite's primary result codes that can mean a full disk (SQLITE_IOERR, SQLITE_FULL): a
+# database that cannot grow, or its journal that cannot be made, says "disk I/O error".
+_SQLITE_DISK_CODES = frozenset({10, 13})
+
+
+def _free_space(folder: Path) -> str:
+    """What the disk holding ``folder`` (or its nearest existing parent) has left, for people."""
+    for place in (folder, *folder.parents):
+        try:
+            free = shutil.disk_usage(place).free
+        except OSError:
+            continue
+        for unit in ("bytes", "KB", "MB", "GB"):
+            if free < 1024 or unit == "GB":
+                return f"{free:.0f} {unit}" if unit == "bytes" else f"{free:.1f} {unit}"
+            free /= 1024
+    return "unknown space"
+
+
+def data_dir_failed(data_dir: Path, exc: OSError) -> str:
+    """The one log line for a data directory the server cannot use (``exc``: why)."""
+    template = DATA_DIR_FAILED.get(exc.errno, DATA_DIR_FAILED_OTHERWISE)
+    in_the_way = next((place for place in (data_dir, *data_dir.parents) if place.exists() and not place.is_dir()),
+                      data_dir)
+    return template.format(dir=data_dir, file=in_the_way, reason=exc.strerror or exc, free=_free_space(data_dir))
+
+
+def database_failed(database: Path, exc: sqlite3.Error) -> str:
+    """The one log line for a database the server cannot open or use (``exc``: SQLite's words)."""
+    line = f"cannot use the database {database}: {exc}"
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _SQLITE_DISK_CODES:
+        line += (f"; the disk holding it may be full ({_free_space(database.parent)} free): free some space, "
+                 "or move --data to another disk; else the disk may be failing")
+    return line
+
+
+def _host_in(text: str) -> str | None:
+    """The host name in what someone gave for one (a URL, name:port), if it has one."""
+    try:
+        host = urlsplit(text if "//" in text else "//" + text.strip()).hostname
+        if host and not host.isascii():
+            host = host.encode("idna").decode("ascii")  # what browsers send in Host
+    except (ValueError, UnicodeError):
+        return None
+    return host if host and is_host_name(host) else None
+
+
+def _web_names_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with ``--web-host-name`` and ``--web-origin`` (or their const.py
+    defaults), which else would be taken and never match a browser's request (421, 403)."""
+    for name in args.web_host_name:
+        if name != ANY_HOST and not is_host_name(name):
+            return _("{option}: {name!r} is not a host name: give the name alone, as in {example} "
+                     "(no http://, no port, no /)").format(
+                option="WEB_ALLOWED_HOSTS in const.py" if name in const.WEB_ALLOWED_HOSTS else "--web-host-name",
+                name=name, example=_host_in(name) or "chat.example.org")
+    for origin in args.web_origin:
+        if origin != "*" and normalise_origin(origin) is None:
+            host = _host_in(origin) or "chat.example.org"
+            return _("{option}: {origin!r} is not an origin: give the scheme and the name, and the port if it is "
+                     "not the scheme's, as in {example} or {other}").format(
+                option="WEB_ALLOWED_ORIGINS in const.py" if origin in const.WEB_ALLOWED_ORIGINS else "--web-origin",
+                origin=origin, example=f"https://{host}", other=f"http://{host}:{const.WEB_PORT}")
+    return None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,7 +174,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                "(default {addresses}); others get 403").format(addresses=",".join(const.METRICS_ALLOW)))
     parser.add_argument("--web-echo", action="store_true",
                         help=_("serve a WebSocket echo at /echo, for conformance test suites"))
-    parser.add_argument("--data", metavar="DIR", default=const.DATA_DIR,
+    parser.add_argument("--data", metavar="DIR",  # None: not given (DATA_DIR below)
                         help=_("folder of the database: accounts, queued messages, history (default {folder})").format(
                             folder=const.DATA_DIR))
     parser.add_argument("--memory", action="store_true",
@@ -125,6 +215,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.lang = i18n.use(i18n.choose(args.lang))
     except ValueError as exc:
         parser.error(str(exc))
+    if args.data is not None and (args.memory or args.cluster):  # else --data would be ignored
+        parser.error(_("--data and --memory exclude each other: --memory keeps nothing on disk") if args.memory
+                     else _("--data and --cluster exclude each other: a cluster keeps everything in Redis "
+                            "(--cluster, or CLUSTER_URL in const.py)"))
+    if args.data is None:
+        args.data = const.DATA_DIR
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error(_("--tls-cert and --tls-key go together"))
     if args.cluster:
@@ -134,11 +230,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parse_url(args.cluster)
         except ValueError as exc:
             parser.error(_("--cluster: {error}").format(error=exc))
+    if args.max_connections_per_address < 1:  # else everyone is refused
+        parser.error(_("--max-connections-per-address is a number of connections, at least 1, not {n}").format(
+            n=args.max_connections_per_address))
     if args.workers < 1:
         parser.error(_("--workers is a number of nodes, at least 1, not {n}").format(n=args.workers))
     if args.workers > 1 and not args.cluster:
         parser.error(_("--workers N starts N nodes of one cluster: it needs --cluster redis://HOST:PORT/DB "
                        "(or CLUSTER_URL in const.py)"))
+    problem = _web_names_problem(args)
+    if problem:
+        parser.error(problem)
     args.metrics_allow = tuple(entry.strip() for entry in args.metrics_allow.split(",") if entry.strip())
     try:
         parse_allow_list(args.metrics_allow)
@@ -153,7 +255,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         web_port=args.web_port or None, web_echo=args.web_echo, web_hosts=tuple(args.web_host_name),
         metrics_allow=args.metrics_allow,
         web_origins=("*" if "*" in args.web_origin else tuple(args.web_origin)) if args.web_origin else None,
-        data_dir=None if args.memory or args.cluster else Path(args.data),
+        data_dir=None if args.memory or args.cluster else Path(args.data).absolute(),
         cluster_url=args.cluster or None,
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
@@ -199,7 +301,12 @@ async def serve(config: ServerConfig) -> None:
         try:
             admins = ", ".join(server.relay.room_desk.add_admin(name)) or _("none")
         except InvalidName as exc:
-            print(f"{name[:40]!r}: {exc}", file=sys.stderr, flush=True)
+            print(not_a_name(name[:40], exc, _), file=sys.stderr, flush=True)
+            return
+        except NoAccount:
+            print(_("{name} has no account: a server administrator must be a registered account. Let them "
+                    "register the name first (/register in the client), then type /admin {name} again").format(
+                name=name), file=sys.stderr, flush=True)
             return
         print(_("server administrators: {names}").format(names=admins), file=sys.stderr, flush=True)
 
@@ -343,8 +450,11 @@ def main(argv: list[str] | None = None) -> int:
     except DataDirInUse as exc:
         log.error("cannot start: %s", exc)
         return 1
+    except DataDirUnusable as exc:
+        log.error("%s", data_dir_failed(config.data_dir, exc))
+        return 1
     except sqlite3.Error as exc:
-        log.error("cannot use the database in %s: %s", args.data, exc)
+        log.error("%s", database_failed(config.database, exc))
         return 1
     except StoreUnavailable as exc:  # only Redis is checked at start: --cluster
         log.error("cannot start: %s", exc)

@@ -172,7 +172,9 @@ LANGUAGE_DEFAULT = "en"
 # --- Rooms and moderation (server/rooms.py) ---------------------------------------------
 # Server administrators: account names (any spelling of one user) that may moderate every
 # room. Only a session logged in to the account counts: a guest cannot take an admin's power
-# by taking the name. Example: ADMINS = ("teacher",)
+# by taking the name. A name that is no account when the server starts is left out (the log
+# warns), or whoever registered it first would administer: register it, then restart (or
+# type /admin NAME at the server's console). Example: ADMINS = ("teacher",)
 ADMINS: tuple[str, ...] = ()
 # The room everyone logged in is in (the broadcast room of `say`). It has no owner.
 DEFAULT_ROOM = "#lobby"

@@ -51,6 +51,7 @@ import i18n
 from i18n import N_, _
 from registry import InvalidName, validate_name
 from registry.names import explain as explain_refusal
+from registry.names import not_a_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +316,7 @@ def _check_name(raw: str, usage: str) -> str | Mistake:
         return validate_name(name)
     except InvalidName as exc:
         # Shown with repr() so control characters in the typo are visible, not executed.
-        return Mistake(_("{name} is not a valid name: {why}").format(name=repr(name), why=explain_refusal(exc, _)))
+        return Mistake(not_a_name(name, exc, _))
 
 
 def parse_command(line: str, target: str | None = None) -> Command:

@@ -19,6 +19,7 @@ not doubled: the aim is a harmless display, not a reversible encoding.
 
 from __future__ import annotations
 
+import math
 import time
 import unicodedata
 
@@ -173,6 +174,8 @@ ERROR_TEXTS = {
     "login_timeout": N_("the server closed the connection: the login did not finish in time"),
     "heartbeat_timeout": N_("the server closed the connection: it heard nothing from this client for too long"),
     "slow_consumer": N_("the server closed the connection: this client did not read what it was sent fast enough"),
+    "too_many_connections": N_("too many connections come from your address (this computer, or your network's); "
+                               "close some, or {when}"),
     "unsupported_version": N_("the server does not speak this client's protocol version"),
     "message_too_large": N_("the text is longer than {limit} characters"),
     "too_late": N_("a message can be edited or deleted only within {minutes} minutes of sending it"),
@@ -263,8 +266,8 @@ def format_delay(seconds: float | None) -> str:
     """``0.5 s``, ``12 s``, ``3 min 20 s``: a wait, for people."""
     if seconds is None or seconds != seconds or seconds < 0:
         return _("a moment")
-    if seconds < 10:
-        return f"{seconds:.1f} s"
+    if seconds < 10:  # tenths, rounded up: never "0.0 s", which reads as "now"
+        return f"{max(1, math.ceil(seconds * 10 - 1e-9)) / 10:.1f} s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     minutes, rest = divmod(int(seconds + 0.5), 60)

@@ -137,6 +137,16 @@ def explain(refusal: InvalidName | str, translate) -> str:
     return str(reason)
 
 
+# What a client or the server's console says of a name that cannot be one: the one wording.
+NOT_A_NAME = N_("{name} is not a valid name: {why}")
+
+
+def not_a_name(name: str, refusal: InvalidName, translate) -> str:
+    """"'NAME' is not a valid name: WHY" in the language of ``translate`` (repr() shows a
+    typo's control characters rather than executing them)."""
+    return translate(NOT_A_NAME).format(name=repr(name), why=explain(refusal, translate))
+
+
 def _width_map(name: str) -> str:
     """RFC 8264 width mapping: fullwidth and halfwidth characters to their decompositions."""
     if name.isascii():

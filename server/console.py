@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from i18n import _
 
-QUIT_COMMANDS = frozenset({"/quit", "/sair", "/exit"})
+QUIT_COMMANDS = frozenset({"/quit", "/sair"})  # what help_lines and README.md say
 WHO_COMMANDS = frozenset({"/who", "/quem"})
 HELP_COMMANDS = frozenset({"/help", "/ajuda"})
 ADMIN_COMMAND = "/admin"

@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 _EPSILON = 1e-9
 
 
+def wait_words(seconds: float) -> str:
+    """A wait as an error's message says it: tenths of a second, rounded up, at least 0.1 s
+    (never "try again in 0.0 s", which reads as "now", and is not)."""
+    return f"{max(1, math.ceil(seconds * 10 - _EPSILON)) / 10:.1f} s"
+
+
 @dataclass(slots=True)
 class TokenBucket:
     """``rate`` tokens per second, holding at most ``burst``.

@@ -30,10 +30,21 @@ class DataDirInUse(Exception):
         self.pid = pid
 
 
+class DataDirUnusable(OSError):
+    """The data directory cannot be created, or the lock file in it opened or written:
+    ``data_dir``, and the cause's ``errno``, ``strerror`` and ``filename`` (a file in the
+    way, a read-only file system, a full disk, no permission)."""
+
+    def __init__(self, data_dir: Path, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.data_dir = data_dir
+        self.filename = cause.filename
+
+
 class DataDirLock:
     """``DataDirLock.acquire(dir)`` takes the lock or raises :class:`DataDirInUse`
-    (``OSError`` if the directory cannot be created or the file opened); ``release()``
-    gives it back (idempotent)."""
+    (:class:`DataDirUnusable` if the directory cannot be created or the file opened or
+    written); ``release()`` gives it back (idempotent)."""
 
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
@@ -41,6 +52,13 @@ class DataDirLock:
 
     @classmethod
     def acquire(cls, data_dir: Path) -> DataDirLock:
+        try:
+            return cls._acquire(data_dir)
+        except OSError as exc:
+            raise DataDirUnusable(data_dir, exc) from exc
+
+    @classmethod
+    def _acquire(cls, data_dir: Path) -> DataDirLock:
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / LOCK_NAME
         # Not O_TRUNC: the pid in it belongs to the holder until we hold the lock.

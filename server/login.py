@@ -57,7 +57,7 @@ from .accounts import Account, FailureThrottle, hash_password, password_problem,
 from .config import ServerConfig
 from .credentials import AccountCredentials, digest
 from .guests import Claim, GuestNames
-from .limits import CLEAN, FAILING, KNOWN, CheckBudget, TokenBucket
+from .limits import CLEAN, FAILING, KNOWN, CheckBudget, TokenBucket, wait_words
 from .logsummary import LogSummary
 from .stores.base import MessageStore, StoreUnavailable
 
@@ -205,7 +205,7 @@ class LoginDesk:
 
         wait = max(self.throttle.retry_after(checked, self.clock()), shared_wait)
         if wait > 0:
-            return refuse(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait:.1f} s",
+            return refuse(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait_words(wait)}",
                           math.ceil(wait * 100) / 100)  # rounded up: a client waiting this long gets in
         account = self.accounts.get(key)
         if account is not None:
@@ -225,7 +225,7 @@ class LoginDesk:
             wait = self.checks.take(standing, self.clock())
             if wait > 0:
                 self._over_budget("a login for %s", account.name, address)
-                return refuse(ErrorCode.RATE_LIMITED, f"too many logins at once; try again in {wait:.2f} s",
+                return refuse(ErrorCode.RATE_LIMITED, f"too many logins at once; try again in {wait_words(wait)}",
                               math.ceil(wait * 100) / 100)
             for k in busy:
                 self._checking[k] = self._checking.get(k, 0) + 1
@@ -311,7 +311,7 @@ class LoginDesk:
         wait = self.checks.take(self._standing(address), now)
         if wait > 0:
             self._over_budget("a registration of %s", name, address)
-            return f"too many logins at once; try again in {wait:.2f} s", wait
+            return f"too many logins at once; try again in {wait_words(wait)}", wait
         bucket = self._registrations.get(address)
         if bucket is None:
             per_hour = self.config.registrations_per_address

@@ -111,7 +111,7 @@ from . import mailbox
 from .afterdelivered import AfterDelivered
 from .config import ServerConfig
 from .guests import Claim
-from .limits import TokenBucket
+from .limits import TokenBucket, wait_words
 from .login import LoginDesk, LoginResult, unavailable_error
 from .admission import Admission
 from .logsummary import LogBudget, LogSummary
@@ -378,7 +378,7 @@ class Relay:
             self.metrics.room_rate_limited += 1
         self.log_lines.log("rate-limited requests", session.address, logging.INFO,
                            "rate limited %r: retry after %.2f s", session, wait)
-        session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait:.2f} s",
+        session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait_words(wait)}",
                                 getattr(event, "request_id", None), math.ceil(wait * 1000) / 1000))  # rounded up: never too early
         return True
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +67,16 @@ if TYPE_CHECKING:
     from .session import ClientSession
 
 log = logging.getLogger("chat.rooms")
+
+
+class NoAccount(LookupError):
+    """:meth:`RoomDesk.add_admin` of a name that is no account: an administrator is a
+    registered account, or whoever registered the name later would become one.
+    ``name``: the name as given."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name!r} has no account")
+        self.name = name
 
 
 def _now_ms() -> int:
@@ -106,7 +116,8 @@ class RoomDesk:
         self._waker = Wakeup(schedule, time.time, _WAKE_LATE)
         # Everyone online in the cluster is in the default room (relay.directory: this
         # server's registry when alone).
-        self.rooms = Rooms(const.ADMINS, const.DEFAULT_ROOM, online_count=lambda: len(relay.directory))
+        self.rooms = Rooms(self.accounts_only(const.ADMINS, "ADMINS in const.py"), const.DEFAULT_ROOM,
+                           online_count=lambda: len(relay.directory))
         stored = relay.store.rooms()
         for line in self.rooms.restore(stored.values()):
             log.warning("%s", line.text)
@@ -757,14 +768,36 @@ class RoomDesk:
     def add_admin(self, name: str) -> list[str]:
         """The console's ``/admin NAME``: the account ``name`` administers every room until the
         server stops (``const.ADMINS`` names the permanent ones); ``""`` adds nobody. Returns
-        the administrators now, for the console to show; InvalidName for a name no account
-        can have."""
+        the administrators now (:meth:`admin_names`), for the console to show; InvalidName
+        for a name no account can have, :class:`NoAccount` for a name no account has."""
         if name:
             validate_name(name)
-            self.rooms.add_admin(name)
+            account = self.relay.logins.accounts.get(canonical(name))
+            if account is None:
+                raise NoAccount(name)
+            self.rooms.add_admin(account.name)
             self.relay.peers.admin_added(canonical(name))  # and every other node of a cluster
-            log.info("the console made %s a server administrator", name)
-        return list(self.rooms.admins())
+            log.info("the console made %s a server administrator", account.name)
+        return self.admin_names()
+
+    def admin_names(self) -> list[str]:
+        """The administrators' names as their accounts spell them, sorted."""
+        accounts = self.relay.logins.accounts
+        return sorted((accounts[key].name if key in accounts else key for key in self.rooms.admins()),
+                      key=canonical)
+
+    def accounts_only(self, names: Iterable[str], where: str) -> list[str]:
+        """``names`` that are accounts here; each other one is logged (a warning) and left
+        out: a name with no account administers nothing, or whoever registered it would."""
+        kept = []
+        for name in names:
+            if canonical(name) in self.relay.logins.accounts:
+                kept.append(name)
+            else:
+                log.warning("%s names %r, which is no account here: not an administrator (else whoever "
+                            "registered the name would be one); register it, then restart the server or "
+                            "type /admin %s at its console", where, name, name)
+        return kept
 
     def name_changed_hands(self, key: str, attempt: int = 0) -> None:
         """A guest name has a new holder: its earlier holder leaves every room (the core's

@@ -80,6 +80,11 @@ class Role(StrEnum):
     OUTSIDER = "outsider"
 
 
+def a_role(role: Role) -> str:
+    """"a member", "an owner": a role with its article, as the server's messages say it."""
+    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
+
+
 RANK = {Role.ADMIN: 4, Role.OWNER: 3, Role.MODERATOR: 2, Role.MEMBER: 1, Role.OUTSIDER: 0}
 
 _STAFF = frozenset({Role.ADMIN, Role.OWNER, Role.MODERATOR})
@@ -799,14 +804,14 @@ class Rooms:
         if role is Role.OUTSIDER or act in MEMBERS_ONLY and not member:
             return room, Refused(ErrorCode.NOT_MEMBER, f"you are not in {room.name}: join it first")
         if role not in RIGHTS[act]:
-            return room, Refused(ErrorCode.FORBIDDEN, f"a {role} of {room.name} cannot {act}")
+            return room, Refused(ErrorCode.FORBIDDEN, f"{a_role(role)} of {room.name} cannot {act}")
         if target is not None and act in TARGETED:
             if canonical(target.name) == canonical(person.name):
                 return room, Refused(ErrorCode.FORBIDDEN, f"you cannot {act} yourself")
             theirs = self.role(room, target)
             if RANK[theirs] >= RANK[role]:
                 return room, Refused(ErrorCode.FORBIDDEN,
-                                     f"a {role} cannot {act} a {theirs} of {room.name}")
+                                     f"{a_role(role)} cannot {act} {a_role(theirs)} of {room.name}")
         return room, None
 
     def _moderated(self, room: Room, act: str, person: Person, target: Person, now: float,

@@ -412,18 +412,25 @@ def migrate(db: sqlite3.Connection) -> bool:
     if version > SCHEMA_VERSION:
         raise sqlite3.DatabaseError(f"the database is at schema version {version}, newer than this "
                                     f"server's {SCHEMA_VERSION}: upgrade the server")
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        db.execute("BEGIN")
-        try:
-            for statement in MIGRATIONS[target].split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {target}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")  # all of this migration or nothing
-            raise
-        log.info("database migrated to schema version %d", target)
+    reached = version
+    try:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            db.execute("BEGIN")
+            try:
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {target}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")  # all of this migration or nothing
+                raise
+            reached = target
+    finally:  # one line, also for the ones done before a failure
+        if reached > version and version == 0:
+            log.info("new database, at schema version %d", reached)
+        elif reached > version:
+            log.info("database migrated from schema version %d to %d", version, reached)
     if version == 0 and db.execute("PRAGMA freelist_count").fetchone()[0]:
         # A new database starts compact: later migrations drop what earlier ones made
         # (indexes), and the pages they free would otherwise stay in the file. Cheap now,

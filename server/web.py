@@ -224,8 +224,9 @@ class WebSession(ClientSession):
         except HttpError as error:
             # DNS rebinding, or a name the operator has not added (--web-host-name).
             self.relay.log_lines.log("refused host names", self.address, logging.INFO,
-                                     "web %s:%d: %d for Host %r", self.address, self.port, error.status,
-                                     request.header("host"))
+                                     "web %s:%d: %d for Host %r: not one of this server's names "
+                                     "(chatserver.py --web-host-name NAME adds one)", self.address, self.port,
+                                     error.status, request.header("host"))
             self._write_http(_error_response(error), keep_alive=False)
             return
         path = request.target

@@ -26,6 +26,7 @@ The port in the Host is not looked at here (the Origin check compares it).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -36,6 +37,19 @@ ANY_HOST = "*"
 _LOCAL_NAMES = ("localhost",)
 # Listening on every address is no name of ours.
 _WILDCARD_ADDRESSES = ("", "0.0.0.0", "::")
+
+
+# A DNS name as a Host header carries it: dot-separated labels of letters, digits, '-'
+# and '_' (no scheme, port or path; a trailing dot allowed).
+_LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
+_DNS_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
+
+
+def is_host_name(text: str) -> bool:
+    """True if ``text`` can be one of the names a server answers to (``--web-host-name``):
+    a DNS name alone, or an IP address (always allowed anyway). Anything else (a URL, a
+    name with a port, a name in Unicode rather than its xn-- form) never matches a Host."""
+    return bool(_DNS_NAME.fullmatch(text)) or is_ip_literal(text.strip("[]"))
 
 
 def _normalise(name: str) -> str:

@@ -83,7 +83,8 @@ function explainFrame(frame, message, name) {
 /** ``0.5 s``, ``12 s``, ``4 min 50 s``: a wait, for people (client/display.py format_delay). */
 function formatDelay(seconds) {
   if (!(seconds >= 0)) return t("a moment");
-  if (seconds < 10) return `${seconds.toFixed(1)} s`;
+  // Tenths, rounded up: never "0.0 s", which reads as "now" (client/display.py's format_delay).
+  if (seconds < 10) return `${(Math.max(1, Math.ceil(seconds * 10 - 1e-9)) / 10).toFixed(1)} s`;
   if (seconds < 120) return `${Math.round(seconds)} s`;
   const total = Math.floor(seconds + 0.5);
   const minutes = Math.floor(total / 60);

@@ -645,8 +645,9 @@ class ClusterNode:
         if isinstance(admins, RedisError):
             raise RedisConnectionError(f"cannot read the administrators: {admins}")
         desk = self.relay.room_desk
-        for key in admins:
-            desk.rooms.add_admin(_text(key))
+        # Each was an account when a console added it; one gone since administers nothing.
+        for key in desk.accounts_only((_text(key) for key in admins), "the cluster's administrators"):
+            desk.rooms.add_admin(key)
         desk.load_shared(records, versions)
 
     # --- Figures for /metrics ----------------------------------------------------------

@@ -26,8 +26,7 @@ CHANGES = (RoomEdited, RoomDeleted)
 
 
 @pytest.fixture
-def nodes(redis_server, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(const, "ADMINS", ("Teacher",))  # read when the servers start
+def nodes(redis_server):  # noqa: F811
     made = Nodes(redis_server.url, 2)
     yield made
     made.close()
@@ -55,6 +54,7 @@ def test_default_room_edits_and_an_administrators_delete_reach_everyone_on_both_
     with log_in(n, 0, "Ana") as ana, log_in(n, 1, "Mia") as mia, log_in(n, 0, "Eve") as eve, \
             log_in(n, 1, "Teacher", password=PASSWORD, register=True) as teacher:
         online_everywhere(n, "Ana", "Mia", "Eve", "Teacher")
+        n.call(n.servers[1].relay.room_desk.add_admin, "Teacher")  # /admin at node 1's console
         for client in (ana, mia, eve, teacher):
             client.drain(quiet=0.3)
         first = say(ana, "m1", "the tset", ana, mia, eve, teacher)

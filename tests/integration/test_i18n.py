@@ -420,6 +420,13 @@ def test_the_server_console_speaks_portuguese() -> None:
         proc.stdin.write(b"/admin\n")
         proc.stdin.flush()
         wait_for("administradores do servidor: nenhum\n".encode())
+        # What is wrong with a name, in the console's language: the clients' one wording.
+        proc.stdin.write("/admin Ana Maria\n/admin #redes\n/admin Ninguém\n".encode())
+        proc.stdin.flush()
+        wait_for("'Ana Maria' não é um nome válido: um nome não pode ter espaços: tente 'Ana_Maria'\n".encode())
+        wait_for("'#redes' não é um nome válido: ".encode())
+        wait_for("Ninguém não tem conta: um administrador do servidor tem de ser uma conta registrada. Peça que "
+                 "registre o nome antes (/registrar no cliente) e digite /admin Ninguém de novo\n".encode())
         proc.stdin.write(b"/sair\n")
         proc.stdin.flush()
         assert proc.wait(10) == 0
@@ -534,3 +541,20 @@ def test_the_servers_help_and_usage_errors_speak_portuguese(how: str) -> None:
                              text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT,
                              stdin=subprocess.DEVNULL)
     assert english.stdout.startswith("usage: chatserver.py") and "the log stays English" in english.stdout
+
+
+def test_the_pages_short_waits_are_tenths_rounded_up_too() -> None:
+    """The page's formatDelay (webclient/app.js) says waits as format_delay does: tenths,
+    rounded up, never "0.0 s"."""
+    from client.display import format_delay
+    import re
+    import shutil
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node to run the page's JavaScript")
+    source = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
+    function = re.search(r"^function formatDelay\(seconds\) \{\n.*?^\}\n", source, re.M | re.S).group(0)
+    waits = [0.0, 0.04, 0.3, 0.31, 2.5, 9.99]
+    script = f"const t = (s) => s;\n{function}\nconsole.log(JSON.stringify({waits}.map(formatDelay)));"
+    done = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=20)
+    assert json.loads(done.stdout) == [format_delay(s) for s in waits], done.stderr

@@ -18,6 +18,7 @@ from protocol import (
 from server import ServerConfig, ServerThread
 from test_rooms_after_delivered import PASSWORD, QUIET, log_in  # one way to log a wire client in
 from test_rooms_after_delivered import config  # noqa: F401  (a fixture: memory, SQLite, Redis)
+from logins import make_admin
 from wire import WireClient
 
 
@@ -39,9 +40,9 @@ def none_of(client: WireClient, *kinds: type, quiet: float = 0.4) -> list:
 
 
 @pytest.fixture
-def admin_config(config, monkeypatch):  # noqa: F811  (config: the rooms' store fixture, three stores)
-    """The server's configuration over each store, with Teacher an administrator."""
-    monkeypatch.setattr(const, "ADMINS", ("Teacher",))  # read when the server starts
+def admin_config(config):  # noqa: F811  (config: the rooms' store fixture, three stores)
+    """The server's configuration over each store; each test makes Teacher an administrator
+    at the console (make_admin) once registered: an administrator is an account."""
     return config
 
 
@@ -80,6 +81,7 @@ def test_an_administrator_deletes_anyones_default_room_message_and_nobody_else_m
     caplog.set_level(logging.INFO, logger="chat.rooms")
     with ServerThread(admin_config) as server, log_in(server, "Vic") as vic, log_in(server, "Mia") as mia, \
             log_in(server, "Teacher", password=PASSWORD, register=True) as teacher:
+        make_admin(server, "Teacher")
         rude = say(vic, "m1", "something offensive", vic, mia, teacher)
         mia.send(Delete("x1", rude))  # a plain user may not delete it
         mia.expect_error(ErrorCode.FORBIDDEN, skip=QUIET + (RoomMessage,))
@@ -100,11 +102,11 @@ def test_an_administrator_deletes_anyones_default_room_message_and_nobody_else_m
     assert lines == [f"Teacher deleted message {rude} of Vic in {const.DEFAULT_ROOM}"], lines
 
 
-def test_an_edit_of_a_default_room_message_is_refused_while_muted_a_delete_is_not(monkeypatch):
-    monkeypatch.setattr(const, "ADMINS", ("Teacher",))
+def test_an_edit_of_a_default_room_message_is_refused_while_muted_a_delete_is_not():
     with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
             log_in(server, "Vic") as vic, log_in(server, "Mia") as mia, \
             log_in(server, "Teacher", password=PASSWORD, register=True) as teacher:
+        make_admin(server, "Teacher")
         msg_id = say(vic, "m1", "hello", vic, mia, teacher)
         teacher.send(Mute("mu", const.DEFAULT_ROOM, "Vic", None, None))
         teacher.expect(Done, skip=QUIET + (RoomMessage,))
@@ -115,12 +117,12 @@ def test_an_edit_of_a_default_room_message_is_refused_while_muted_a_delete_is_no
         none_of(mia, RoomEdited)
 
 
-def test_a_deleted_default_room_messages_text_is_gone_from_the_sqlite_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(const, "ADMINS", ("Teacher",))
+def test_a_deleted_default_room_messages_text_is_gone_from_the_sqlite_files(tmp_path):
     secret, other = "the exam answers are 42", "my password is hunter2"
     config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
     with ServerThread(config) as server:
         with log_in(server, "Ana") as ana, log_in(server, "Teacher", password=PASSWORD, register=True) as teacher:
+            make_admin(server, "Teacher")
             mine = say(ana, "m1", secret, ana, teacher)
             theirs = say(ana, "m2", other, ana, teacher)
             say(ana, "m3", "this one stays", ana, teacher)
@@ -154,7 +156,7 @@ class _GatedInput:
         return False
 
 
-def test_an_administrator_deletes_a_default_room_message_from_the_terminal(monkeypatch):
+def test_an_administrator_deletes_a_default_room_message_from_the_terminal():
     """The terminal's /delete NAME, where plain lines go to the default room: NAME's last
     message shown there, deleted by an administrator (it said "/join #ROOM first" before)."""
     import io
@@ -163,9 +165,9 @@ def test_an_administrator_deletes_a_default_room_message_from_the_terminal(monke
 
     from client.terminal import TerminalUI
 
-    monkeypatch.setattr(const, "ADMINS", ("Teacher",))
     with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
         log_in(server, "Teacher", password=PASSWORD, register=True).close()
+        make_admin(server, "Teacher")
         with log_in(server, "Vic") as vic, log_in(server, "Mia") as mia:
             seen, done, out = threading.Event(), threading.Event(), io.StringIO()
             ui = TerminalUI("Teacher", server.host, server.port, timeout=10, password=PASSWORD,

@@ -17,6 +17,7 @@ from protocol import (
     SendDirect, SendToRoom, Settings, UserJoined, UserLeft, Welcome,
 )
 from server import ServerConfig, ServerThread
+from logins import make_admin
 from wire import WireClient
 
 ALL = (READ, TYPING, EDITS)
@@ -175,8 +176,9 @@ def test_a_deleted_room_posts_text_is_gone_from_the_sqlite_files(tmp_path):
 
 
 @pytest.fixture
-def admin_server(monkeypatch):
-    monkeypatch.setattr(const, "ADMINS", ("Teacher",))  # read when the server starts
+def admin_server():
+    """A server where each test makes Teacher an administrator at the console (make_admin)
+    once registered: an administrator is an account."""
     with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
         yield srv
 
@@ -188,6 +190,7 @@ def test_moderators_and_administrators_delete_any_post_of_a_room_and_nobody_else
             log_in(server, "Vic") as vic, log_in(server, "Otto") as otto, \
             log_in(server, "Teacher", password=PASSWORD, register=True) as teacher, \
             log_in(server, "Tea", password=PASSWORD, register=True) as guest_admin_name:
+        make_admin(server, "Teacher")
         join(olga)
         for client in (moe, mia, vic):
             join(client)
@@ -243,6 +246,7 @@ def test_an_administrator_deletes_a_direct_message_and_both_ends_are_told(admin_
     server = admin_server
     with log_in(server, "Ana") as ana, log_in(server, "Bob") as bob, \
             log_in(server, "Teacher", password=PASSWORD, register=True) as teacher:
+        make_admin(server, "Teacher")
         ana.send(SendDirect("m1", "Bob", "a rude message"))
         msg_id = ana.expect(Accepted, skip=QUIET).msg_id
         assert bob.expect(DirectMessage, skip=QUIET).msg_id == msg_id

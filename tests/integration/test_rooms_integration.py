@@ -106,14 +106,18 @@ def test_a_version_1_client_sees_nothing_new(server):
         no_room_frames(vic)
 
 
-def test_an_administrator_mutes_in_the_default_room_and_say_is_refused_with_why(monkeypatch):
-    """Administrators (accounts named in const.ADMINS) moderate the default room; a muted
-    user's say is refused with muted, even from a version 1 client."""
+def test_an_administrator_mutes_in_the_default_room_and_say_is_refused_with_why(monkeypatch, tmp_path):
+    """Administrators (accounts named in const.ADMINS: registered before the server started)
+    moderate the default room; a muted user's say is refused with muted, even from a
+    version 1 client."""
     from server import ServerConfig, ServerThread
+    config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
+    with ServerThread(config) as server:
+        login(server, "Teacher", password="correct horse").close()
     monkeypatch.setattr(const, "ADMINS", ("Teacher",))  # read when the server starts
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+    with ServerThread(config) as server:
         with WireClient(server.host, server.port) as teacher, login(server, "Vic", version=1) as vic:
-            teacher.send(Hello("hello", "Teacher", 2, "correct horse", True))
+            teacher.send(Hello("hello", "Teacher", 2, "correct horse"))
             teacher.expect(Welcome)
             teacher.send(Mute("u1", const.DEFAULT_ROOM, "Vic", "flood", 600))
             assert teacher.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "u1"
@@ -123,6 +127,24 @@ def test_an_administrator_mutes_in_the_default_room_and_say_is_refused_with_why(
             with login(server, "Mia") as mia:  # a plain user cannot mute there
                 mia.send(Mute("u2", const.DEFAULT_ROOM, "Vic"))
                 mia.expect_error(ErrorCode.FORBIDDEN, skip=PRESENCE)
+
+
+def test_an_admin_named_in_const_without_an_account_is_nobody_and_the_log_says_so(monkeypatch, caplog):
+    """A name in const.ADMINS that is no account when the server starts administers
+    nothing, or whoever registered it first would: the log warns once, saying what to do."""
+    from server import ServerConfig, ServerThread
+    monkeypatch.setattr(const, "ADMINS", ("Teacher",))  # read when the server starts
+    caplog.set_level(logging.WARNING, logger="chat.rooms")
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        with login(server, "Teacher", password="correct horse") as student, login(server, "Vic") as vic:
+            student.send(Mute("u1", const.DEFAULT_ROOM, "Vic", "flood", 600))
+            student.expect_error(ErrorCode.FORBIDDEN, skip=PRESENCE)
+            assert server.call(server.server.relay.room_desk.admin_names) == []
+            no_room_frames(vic)
+    warnings = [r.getMessage() for r in caplog.records if "ADMINS" in r.getMessage()]
+    assert warnings == ["ADMINS in const.py names 'Teacher', which is no account here: not an administrator (else "
+                        "whoever registered the name would be one); register it, then restart the server or type "
+                        "/admin Teacher at its console"], warnings
 
 
 def test_rooms_and_bans_survive_a_restart_of_the_server(tmp_path):

@@ -114,6 +114,133 @@ def test_a_failed_web_listener_leaves_nothing_open_or_locked(busy_port: int, tmp
     asyncio.run(asyncio.wait_for(scenario(), WAIT))
 
 
+# --- Settings that could never work are usage errors ------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_a_connection_limit_per_address_below_one_is_a_usage_error(value: str) -> None:
+    """0 would refuse everyone, with nothing in the log to say why."""
+    done = run("--port", "0", "--web-port", "0", "--memory", "--max-connections-per-address", value)
+    assert done.returncode == 2 and ("chatserver.py: error: --max-connections-per-address is a number of connections, "
+                                     f"at least 1, not {value}\n") in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (("--memory", "--data", "turma"), "--data and --memory exclude each other: --memory keeps nothing on disk"),
+    (("--data", "turma", "--cluster", "redis://127.0.0.1:1/0"),
+     "--data and --cluster exclude each other: a cluster keeps everything in Redis (--cluster, or CLUSTER_URL in "
+     "const.py)"),
+])
+def test_data_with_memory_or_cluster_is_a_usage_error_not_ignored(args: tuple[str, ...], error: str) -> None:
+    done = run("--port", "0", "--web-port", "0", *args)
+    assert done.returncode == 2 and f"chatserver.py: error: {error}\n" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (("--web-host-name", "http://sala.escola.br/"), "--web-host-name: 'http://sala.escola.br/' is not a host name: "
+                                                    "give the name alone, as in sala.escola.br (no http://, no port, "
+                                                    "no /)"),
+    (("--web-host-name", "sala.escola.br:21071"), "--web-host-name: 'sala.escola.br:21071' is not a host name: give "
+                                                  "the name alone, as in sala.escola.br (no http://, no port, no /)"),
+    (("--web-origin", "sala.escola.br"), "--web-origin: 'sala.escola.br' is not an origin: give the scheme and the "
+                                         "name, and the port if it is not the scheme's, as in https://sala.escola.br "
+                                         "or http://sala.escola.br:8080"),
+    (("--web-origin", "http://sala.escola.br/chat"), "--web-origin: 'http://sala.escola.br/chat' is not an origin"),
+])
+def test_a_web_name_or_origin_that_could_never_match_is_a_usage_error(args: tuple[str, ...], error: str) -> None:
+    done = run("--port", "0", "--web-port", "0", "--memory", *args)
+    assert done.returncode == 2 and f"chatserver.py: error: {error}" in done.stderr, done.stderr
+
+
+# --- A data directory that cannot be used names it, and what to do -------------------------
+
+
+def run_patched(prelude: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """chatserver.main(args) in a new Python, after ``prelude`` (which stands for a fault
+    this machine cannot make: a read-only mount, a full disk)."""
+    script = f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{prelude}\nimport chatserver\n" \
+             f"sys.exit(chatserver.main({list(args)!r}))"
+    return subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=WAIT,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_a_data_folder_that_is_a_file_names_the_folder_and_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    done = run("--port", "0", "--web-port", "0", "--data", str(tmp_path / "afile"))
+    assert done.returncode == 1
+    assert f"ERROR cannot start: --data {tmp_path / 'afile'} must be a folder, but {tmp_path / 'afile'} is a file; " \
+           "give --data a folder, or move the file\n" in done.stderr, done.stderr
+    # Given relatively, it is named absolutely: where it was looked for.
+    done = run_patched("", "--port", "0", "--web-port", "0", "--data", "afile/data", cwd=tmp_path)
+    assert f"--data {tmp_path / 'afile' / 'data'} must be a folder, but {tmp_path / 'afile'} is a file" \
+        in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_new_database_is_named_absolutely_and_its_schema_said_in_one_line(tmp_path: Path) -> None:
+    """Started from another folder, ``--data data`` is another, empty chat: the log names
+    the folder absolutely, so that this shows; a new database is one line, not one per
+    migration."""
+    from server.store import SCHEMA_VERSION
+    proc = subprocess.Popen([sys.executable, str(ROOT / "chatserver.py"), "--host", "127.0.0.1", "--port", "0",
+                             "--web-port", "0", "--data", "data"], cwd=tmp_path, stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        said = proc.communicate("/quit\n", timeout=WAIT)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(WAIT)
+    assert proc.returncode == 0, said
+    assert f" INFO data in {tmp_path / 'data' / 'chat.sqlite3'}\n" in said, said
+    assert said.count("schema version") == 1 and f"new database, at schema version {SCHEMA_VERSION}\n" in said, said
+
+
+# The lock file cannot be made or written, as on a read-only mount or a full disk.
+FAULTY_DISK = """
+import errno, os, server.lockfile as lockfile
+class Faulty:
+    def __getattr__(self, name):
+        return getattr(os, name)
+    def open(self, path, *args):
+        raise OSError(errno.{code}, os.strerror(errno.{code}), str(path))
+lockfile.os = Faulty()
+"""
+
+
+@pytest.mark.parametrize(("code", "said"), [
+    ("EROFS", "cannot start: --data {dir} is on a read-only file system; give --data a folder the server may "
+              "write in, or mount it read-write\n"),
+    ("ENOSPC", "cannot start: the disk holding --data {dir} is full ("),
+    ("EACCES", "cannot start: no permission to write in --data {dir} (Permission denied); give --data a folder "
+               "this user may write in\n"),
+])
+def test_a_data_folder_on_a_read_only_or_full_disk_names_the_folder_and_what_to_do(
+        tmp_path: Path, code: str, said: str) -> None:
+    done = run_patched(FAULTY_DISK.format(code=code), "--port", "0", "--web-port", "0", "--data", "data", cwd=tmp_path)
+    assert done.returncode == 1
+    assert said.format(dir=tmp_path / "data") in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_database_that_cannot_be_written_says_the_disk_may_be_full(tmp_path: Path) -> None:
+    """A full disk under an existing database: SQLite says "disk I/O error", which reads like
+    a broken disk; the log says the disk may be full, and how much it has left."""
+    prelude = """
+import sqlite3, server.store
+def full(path):
+    error = sqlite3.OperationalError("disk I/O error")
+    error.sqlite_errorcode, error.sqlite_errorname = 4874, "SQLITE_IOERR_SHMSIZE"
+    raise error
+server.store.open_database = full
+"""
+    done = run_patched(prelude, "--port", "0", "--web-port", "0", "--data", "data", cwd=tmp_path)
+    assert done.returncode == 1
+    assert re.search(rf"ERROR cannot use the database {re.escape(str(tmp_path / 'data' / 'chat.sqlite3'))}: disk I/O "
+                     r"error; the disk holding it may be full \([\d.]+ [KMG]?B\w* free\): free some space, or move "
+                     r"--data to another disk; else the disk may be failing\n", done.stderr), done.stderr
+
+
 # --- The log and the console ----------------------------------------------------------------
 
 
@@ -196,15 +323,28 @@ def test_the_console_makes_an_account_a_server_administrator_of_every_room() -> 
             skip = (UserJoined, UserLeft, RoomNotice)
             teacher.send(Mute("u1", "#lobby", "Vic"))
             teacher.expect_error(ErrorCode.FORBIDDEN, skip=skip)
-            console.type("/admin Teacher")
-            console.expect(r"server administrators: teacher\n")
+            console.type("/admin teacher")  # any spelling; the list shows the account's
+            console.expect(r"server administrators: Teacher\n")
             teacher.send(Mute("u2", "#lobby", "Vic"))
             assert teacher.expect(Done, skip=skip).request_id == "u2"
             console.type("/admin no way")
-            console.expect(r"'no way': ")
+            console.expect(r"'no way' is not a valid name: a name cannot contain spaces: try 'no_way'\n")
+            # A name with no account is refused: whoever registered it later would administer.
+            console.type("/admin Ninguem")
+            console.expect(r"Ninguem has no account: a server administrator must be a registered account\. "
+                           r"Let them register the name first \(/register in the client\), then type "
+                           r"/admin Ninguem again\n")
+            with WireClient("127.0.0.1", port) as ninguem:
+                ninguem.send(Hello("h", "Ninguem", 2, "correct horse battery", True))
+                ninguem.expect(Welcome, skip=skip)
+                ninguem.send(Mute("u3", "#lobby", "Vic"))
+                ninguem.expect_error(ErrorCode.FORBIDDEN, skip=skip)
+            console.type("/admin")
+            console.expect(r"server administrators: Teacher\n")
         console.type("/quit")
         said = console.finish()
     finally:
         console.close()
     assert "the console made Teacher a server administrator" in said
+    assert "Ninguem a server administrator" not in said
     assert "Traceback" not in said

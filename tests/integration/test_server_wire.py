@@ -266,6 +266,8 @@ def test_refused_upgrades_and_bad_http_requests_are_logged_once_then_counted(cap
     assert sum("upgrade refused" in line for line in during) == 1
     assert sum(": 400 " in line for line in during) == 1
     assert sum("for Host 'rebound.example'" in line for line in during) == 1
+    assert sum(line.endswith("421 for Host 'rebound.example': not one of this server's names (chatserver.py "
+                             "--web-host-name NAME adds one)") for line in during) == 1
     after = "\n".join(r.getMessage() for r in caplog.records)
     assert "39 more refused upgrades from 127.0.0.1" in after
     assert "39 more refused HTTP requests from 127.0.0.1" in after

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import itertools
+import logging
 import shutil
-import threading
 import sqlite3
+import threading
 import tempfile
 import time
 from dataclasses import FrozenInstanceError, astuple, replace
@@ -157,6 +158,24 @@ def test_pending_migrations_run_at_start_and_keep_the_data(tmp_path, monkeypatch
     finally:
         db.close()
     assert user_version(path) == version + 1
+
+
+def test_the_migrations_of_one_start_are_one_log_line(tmp_path, monkeypatch, caplog):
+    """A new database logged a line per migration (eleven); an older one is said from
+    which version to which."""
+    caplog.set_level(logging.INFO, logger="chat")
+    path = tmp_path / "chat.sqlite3"
+    open_database(path).close()
+    version = store_module.SCHEMA_VERSION
+    assert [r.getMessage() for r in caplog.records if "schema" in r.getMessage()] == [
+        f"new database, at schema version {version}"]
+    caplog.clear()
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", version + 2)
+    monkeypatch.setitem(store_module.MIGRATIONS, version + 1, "CREATE TABLE one (x)")
+    monkeypatch.setitem(store_module.MIGRATIONS, version + 2, "CREATE TABLE two (x)")
+    open_database(path).close()
+    assert [r.getMessage() for r in caplog.records if "schema" in r.getMessage()] == [
+        f"database migrated from schema version {version} to {version + 2}"]
 
 
 def test_a_failing_migration_changes_nothing_and_leaves_the_database_usable(tmp_path, monkeypatch):

@@ -9,6 +9,8 @@
 - ``login_again(node, name, timeout)``: a wire client logged in as ``name`` once the
   cluster lets it (the name still held by a dead node's session, or the node not back in
   the cluster yet): what a client's reconnect loop does.
+- ``make_admin(server, name)``: what ``/admin NAME`` at the server's console does, on a
+  ServerThread: ``name`` must be an account already (register it first).
 - ``library_login(clients, port, name, ...)``: the client library's ChatClient, connected;
   it goes into ``clients`` (the conftest fixture), which closes it at the test's end
   (``clientkit.start`` is it).
@@ -82,6 +84,12 @@ def library_login(clients: list[ChatClient], port: int, name: str, host: str = "
     clients.append(client)
     client.connect(timeout=LIBRARY_WAIT)
     return client
+
+
+def make_admin(server, name: str) -> None:
+    """The console's ``/admin NAME`` on ``server`` (a ServerThread): the account ``name``
+    (registered before) administers every room until the server stops."""
+    server.call(server.server.relay.room_desk.add_admin, name)
 
 
 def login_again(node: Listening, name: str, timeout: float) -> WireClient:

@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from client.display import explain_error, explain_refusal, format_clock, format_when, preview, sanitize
+from client.display import explain_error, explain_refusal, format_clock, format_delay, format_when, preview, sanitize
 
 
 @pytest.mark.parametrize(
@@ -131,6 +131,24 @@ def test_the_reasons_a_server_closes_a_connection_are_said_in_the_users_words() 
         "the server closed the connection: this client did not read what it was sent fast enough (slow_consumer)"
 
 
+def test_every_login_refusal_but_a_bad_name_has_the_clients_words_in_portuguese() -> None:
+    """A pt_BR teacher read "at most 0 connections per address (too_many_connections)". A
+    bad name is checked, in the user's language, before a client sends it."""
+    from client.core import LOGIN_OUTCOMES
+    from client.display import ERROR_TEXTS
+    assert set(LOGIN_OUTCOMES) - set(ERROR_TEXTS) == {"invalid_name"}
+    from i18n import use
+    try:
+        use("pt_BR")
+        assert explain_error("too_many_connections", "at most 0 connections per address") == \
+            "há conexões demais vindas do seu endereço (este computador, ou a sua rede); feche algumas, ou tente " \
+            "de novo mais tarde (too_many_connections)"
+        assert explain_error("weak_password", "a password needs at least 8 characters") == \
+            "a senha precisa ter pelo menos 8 caracteres (weak_password)"
+    finally:
+        use("en")
+
+
 def test_unavailable_says_nothing_was_done_and_when_to_try_again():
     assert explain_error("unavailable", "server text", retry_after=5.0) == (
         "the server cannot store anything right now (its disk is full or failing, or it cannot reach its Redis), "
@@ -251,3 +269,20 @@ def test_a_refusal_is_explained_with_the_facts_it_carries() -> None:
     assert re.fullmatch(r"you are muted in #lobby: try again in (29|30) s \(muted\)", explain_refusal(muted))
     assert explain_refusal(("unknown_recipient", "x"), "Bob") == \
         "nobody called Bob has ever logged in here (unknown_recipient)"
+
+
+@pytest.mark.parametrize(("seconds", "said"), [
+    (0.0, "0.1 s"), (0.04, "0.1 s"), (0.3, "0.3 s"), (0.31, "0.4 s"), (2.5, "2.5 s"), (9.99, "10.0 s"), (12.4, "12 s"),
+])
+def test_a_short_wait_is_said_in_tenths_rounded_up_never_zero(seconds: float, said: str) -> None:
+    """"try again in 0.0 s" read as "now", and was not."""
+    assert format_delay(seconds) == said
+
+
+@pytest.mark.parametrize(("seconds", "said"), [
+    (0.0004, "0.1 s"), (0.3, "0.3 s"), (0.30000000000000004, "0.3 s"), (1.21, "1.3 s"), (60.0, "60.0 s"),
+])
+def test_the_servers_waits_are_tenths_rounded_up_never_zero(seconds: float, said: str) -> None:
+    from server.limits import wait_words
+    assert wait_words(seconds) == said
+

@@ -627,3 +627,12 @@ def test_a_moderators_delete_of_a_post_is_announced_naming_its_sender_and_logged
     rooms.join(OUTSIDER, "#outra", T0)
     assert codes(rooms.delete_post(OUTSIDER, "#redes", "Vic", 90, T0)) == [ErrorCode.NOT_MEMBER]
     assert codes(rooms.delete_post(MOD, "#nada", "Vic", 90, T0)) == [ErrorCode.NO_SUCH_ROOM]
+
+
+def test_a_refusal_by_rank_says_its_roles_with_their_articles(rooms):
+    """ "a owner cannot ban a admin" was no English."""
+    def messages(decision):
+        return [event.message for event in decision if type(event) is Refused]
+    assert messages(rooms.ban(OWNER, "#redes", ADMIN, T0)) == ["an owner cannot ban an admin of #redes"]
+    assert messages(rooms.kick(MOD, "#redes", OWNER, T0)) == ["a moderator cannot kick an owner of #redes"]
+    assert messages(rooms.kick(MEMBER, "#redes", VICTIM, T0)) == ["a member of #redes cannot kick"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import chatserver
-from web.hosts import HostPolicy, check_host, host_name, is_ip_literal
+from web.hosts import HostPolicy, check_host, host_name, is_host_name, is_ip_literal
 from web.http import HttpError, Request
 
 SERVER = HostPolicy.for_server(["chat.example.org"], "127.0.0.1", "box")
@@ -89,3 +89,23 @@ def test_chatserver_flag_feeds_the_config():
     args = chatserver.parse_args(["--web-host-name", "chat.example.org", "--web-host-name", "chat.example.net"])
     assert chatserver.config_from(args).web_hosts == ("chat.example.org", "chat.example.net")
     assert chatserver.config_from(chatserver.parse_args([])).web_hosts == ()
+
+
+@pytest.mark.parametrize(("text", "ok"), [
+    ("chat.example.org", True), ("sala", True), ("sala.escola.br.", True), ("my_host.lan", True),
+    ("10.0.0.1", True), ("[::1]", True),
+    ("http://sala.escola.br/", False), ("sala.escola.br:21071", False), ("sala.escola.br/", False),
+    ("-sala.br", False), ("escoła.br", False), ("", False), ("a..b", False),
+])
+def test_is_host_name_takes_a_name_alone(text, ok):
+    """What --web-host-name takes: what a Host header can carry, without a port."""
+    assert is_host_name(text) is ok
+
+
+def test_the_chatserver_flags_take_names_and_origins_that_can_match():
+    args = chatserver.parse_args(["--web-host-name", "sala.escola.br", "--web-host-name", "*",
+                                  "--web-origin", "https://sala.escola.br", "--web-origin", "http://10.0.0.5:8080/",
+                                  "--web-origin", "*"])
+    assert chatserver.config_from(args).web_hosts == ("sala.escola.br", "*")
+    with pytest.raises(SystemExit):
+        chatserver.parse_args(["--web-host-name", "sala.escola.br:21071"])

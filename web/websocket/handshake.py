@@ -49,8 +49,9 @@ def select_subprotocol(request: Request, supported: Sequence[str]) -> str | None
     return None
 
 
-def _normalise_origin(origin: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of a serialized http(s) origin, or None if malformed."""
+def normalise_origin(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a serialized http(s) origin, or None if malformed (what an
+    allowed origin must be, ``chatserver.py --web-origin``)."""
     try:
         parts = urlsplit(origin.strip())
         port = parts.port
@@ -71,7 +72,7 @@ def _same_origin(origin: str, host: str | None) -> bool:
     of whichever scheme the client used, so the origin must then use its own
     scheme's default port.
     """
-    parsed = _normalise_origin(origin)
+    parsed = normalise_origin(origin)
     if parsed is None or not host:
         return False
     try:
@@ -95,8 +96,8 @@ def _origin_allowed(request: Request, allowed_origins: str | Collection[str] | N
         return True
     if allowed_origins is None:
         return _same_origin(origin, request.header("host"))
-    parsed = _normalise_origin(origin)
-    return parsed is not None and parsed in {_normalise_origin(o) for o in allowed_origins}
+    parsed = normalise_origin(origin)
+    return parsed is not None and parsed in {normalise_origin(o) for o in allowed_origins}
 
 
 def accept_handshake(
