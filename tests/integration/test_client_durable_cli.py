@@ -645,18 +645,17 @@ def test_after_a_reconnection_the_terminal_shows_what_another_session_got_and_se
             assert terminal.end() == ExitCode.OK
 
 
-def test_a_mute_without_a_room_acts_on_the_default_room_where_plain_lines_go(clients: list[ChatClient],
-                                                                             monkeypatch) -> None:
+def test_a_mute_without_a_room_acts_on_the_default_room_where_plain_lines_go(clients: list[ChatClient]) -> None:
     """`/mute Troll 60` while plain lines went to the default room said "the default room
     has no such thing; name a room", though `/mute #lobby Troll 60` worked."""
-    import const
+    from logins import make_admin
     from servers import in_thread
-    monkeypatch.setattr(const, "ADMINS", ("Teacher",))  # read when the server starts
     with in_thread() as server:
         troll = start(clients, server.port, "Troll")
         teacher = LiveTerminal(server.port, "Teacher", password="correct horse", register=True)
         try:
             teacher.out.wait_for(lambda line: line.startswith("* connected"))
+            make_admin(server, "Teacher")  # the console's /admin, for a registered account
             teacher.type("/mute Troll 60 spam")
             teacher.out.wait_for(lambda line: "muted Troll" in line)
             assert not [line for line in teacher.out.lines if "no such thing" in line], teacher.out.lines
