@@ -439,6 +439,7 @@ function receiveFrame(chat, frame) {
 
 const HANDLERS = {
   welcome(chat, frame, out) {
+    const again = chat.welcomedOnce;  // a reconnection: what happened meanwhile is asked below
     chat.requests.delete(frame.id);
     chat.me = frame.name;
     chat.version = Number.isInteger(frame.version) ? frame.version : 1;
@@ -461,6 +462,9 @@ const HANDLERS = {
       if (request.item && request.item.state === "waiting") request.item.state = "sending";
       out.send.push(request.frame);
     }
+    // After those: the server answers in order, so a message of ours it took before the
+    // drop has its msg_id again (its resend's answer) when a catch-up's page lists it.
+    if (again) out.send.push(...catchUpFrames(chat));
   },
 
   users(chat, frame, out) {
@@ -725,13 +729,14 @@ const HANDLERS = {
     out.announce.push(t("{name} to everyone: {text}", { name: frame.from, text: frame.text }));
   },
 
-  history_page(chat, frame) {
+  history_page(chat, frame, out) {
     // The stored conversation, oldest first: add what is missing, update our messages'
     // delivery states (they may have been delivered while we were away).
     const request = chat.requests.get(frame.id);
     chat.requests.delete(frame.id);
     if (!request || !Array.isArray(frame.messages)) return;
     const convo = conversation(chat, request.key);
+    if (request.catchUp) return mergeNewer(chat, convo, frame.messages, request.since, out);  // after a reconnection
     if (request.room) {  // a named room's page: its cursor leads to the older ones
       const before = Number.isInteger(frame.before) ? frame.before : null;
       if (request.older || convo.older === undefined) convo.older = before;
@@ -841,6 +846,110 @@ const HANDLERS = {
       : why ? t("The server ended the session: {why}", { why }) : t("The server ended the session");
   },
 };
+
+// After a reconnection, the conversations with people asked for what another session of
+// ours got or sent meanwhile (catchUpFrames): the most recent ones, one page each.
+const CATCH_UP_PEERS = 20;
+
+/** The newest msg_id among ``convo``'s messages (0: none yet). */
+function newestShown(convo) {
+  let newest = 0;
+  for (const item of convo.items) if (item.kind === "message" && item.msgId != null) newest = Math.max(newest, item.msgId);
+  return newest;
+}
+
+/**
+ * After a reconnection (not the page's first welcome): a "history" request for the newest
+ * page of each conversation with a person (the CATCH_UP_PEERS most recent). While the page
+ * was away another session of ours may have received direct messages (its receipt made
+ * them delivered, so they never come here) or sent some: the server gives those only to
+ * the sessions online then (PROTOCOL.md, "sent"), and the page finds them in history. Each
+ * answer goes to mergeNewer. The conversation on screen is not asked twice: its history
+ * was just asked (openConversation), and that answer adds whatever is missing.
+ *
+ * What is new: above the newest message a conversation shows. One that shows none yet (kept
+ * over a reload, never opened) takes the newest direct message the page shows at all: the
+ * server numbers messages as they come, so above it is what came after. A page that shows
+ * no direct message anywhere cannot tell new from old and asks nothing: a conversation's
+ * history comes when it opens.
+ */
+function catchUpFrames(chat) {
+  if (!chat.history || chat.status !== "online") return [];
+  const last = (convo) => convo.items.length ? convo.items[convo.items.length - 1].at || 0 : 0;
+  const people = [...chat.conversations.values()]
+    .filter((convo) => convo.key.startsWith("@") && typeof convo.name === "string" && validName(convo.name)
+      && !isMe(chat, convo.name) && !(chat.users.get(convo.key) || {}).mistyped);
+  const floor = Math.max(0, ...people.map(newestShown));
+  if (!floor) return [];
+  return people.filter((convo) => !convo.historyAsked)
+    .sort((a, b) => last(b) - last(a))
+    .slice(0, CATCH_UP_PEERS)
+    .map((convo) => {
+      const id = chat.nextId();
+      chat.requests.set(id, { kind: "history", key: convo.key, catchUp: true, since: newestShown(convo) || floor });
+      return { type: "history", id, with: convo.name, limit: HISTORY_PAGE };
+    });
+}
+
+/**
+ * Merge a catch-up's page (catchUpFrames) into ``convo``. Contract: only entries newer than
+ * the newest message ``convo`` showed when the page was asked (msg_id above ``since``)
+ * and not shown since (by msg_id; a received one also by seenKey, as for a live dm) are
+ * added, each where its msg_id puts it among the messages, as it would have come live:
+ * a received one unread unless ``convo`` is on screen (then readFrames says it read, as
+ * for a live one), ours (sent from another session) as ours with its state, found by msg_id
+ * by a later outcome; edited/deleted marks kept. A message shown already only has its
+ * delivery state moved forward. Older entries are left alone: the conversation's history
+ * brings them when it opens (history_page). Returns nothing; announces received ones.
+ */
+function mergeNewer(chat, convo, entries, since, out) {
+  const have = new Map();
+  for (const item of convo.items) if (item.kind === "message" && item.msgId != null) have.set(item.msgId, item);
+  const added = [];
+  for (const entry of entries) {
+    if (!entry || typeof entry.msg_id !== "number" || typeof entry.from !== "string") continue;
+    const mine = isMe(chat, entry.from);
+    const state = entry.state === "expired" ? "failed" : entry.state;
+    const known = have.get(entry.msg_id);
+    if (known) {
+      if (known.dir === "out" && (PROGRESS[state] ?? -1) > (PROGRESS[known.state] ?? -1)) {
+        known.state = state;
+        known.error = entry.state === "expired" ? t("expired before delivery") : "";
+      }
+      continue;
+    }
+    if (entry.msg_id <= (since || 0) || (mine && chat.sent.has(entry.msg_id))) continue;
+    const seen = seenKey(entry.msg_id, entry.sent_at);
+    if (!mine && chat.seen.has(seen)) continue;
+    const item = {
+      kind: "message", dir: mine ? "out" : "in", sender: entry.from, to: entry.to, text: String(entry.text),
+      at: entry.sent_at, msgId: entry.msg_id, localId: ++nextLocalId,
+      state: mine ? state : "received", error: mine && entry.state === "expired" ? t("expired before delivery") : "",
+      edited: entry.edited === true, deleted: entry.deleted === true,
+    };
+    if (mine) {
+      Object.assign(item, { requestId: null });
+      chat.sent.set(entry.msg_id, item);
+    } else {
+      chat.seen.add(seen);
+    }
+    chat.changes.delete(entry.msg_id);  // the page's text is the latest
+    have.set(entry.msg_id, item);
+    added.push(item);
+  }
+  added.sort((a, b) => a.msgId - b.msgId);
+  for (const item of added) {
+    const after = convo.items.findIndex((each) => each.kind === "message" && each.msgId != null && each.msgId > item.msgId);
+    if (after < 0) convo.items.push(item);
+    else convo.items.splice(after, 0, item);
+  }
+  if (convo.items.length > MAX_ITEMS) convo.items.splice(0, convo.items.length - MAX_ITEMS);
+  const received = added.filter((item) => item.dir === "in");
+  if (chat.active !== convo.key) convo.unread += received.length;
+  for (const item of received) {
+    out.announce.push(t("{name} to you: {text}", { name: item.sender, text: item.deleted ? t("This message was deleted") : item.text }));
+  }
+}
 
 /** ``convo``'s messages up to ``msgId`` were read (on another device): its unread count
  * keeps only those that came after. */

@@ -3,10 +3,12 @@ test_web_browser.py for the harness), as a tester used it: what João does on hi
 shows true on his page. Messages read on the terminal are no longer unread on the page; a
 room left on the terminal leaves the page's list, and writing there is refused in the
 page's language; one joined there joins the list; his own room posts from the terminal
-show as his."""
+show as his; what the terminal got and sent while the page was reconnecting shows on the
+page once it is back."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,8 @@ import pytest
 from browserpage import Page, page  # noqa: F401 (fixtures)
 from client.library import ChatClient
 from clientkit import WAIT, posted
+from server.outbox import WriteBatcher
+from server.web import start_web_server, stop_web_server
 from tools import require_tool
 
 pytestmark = pytest.mark.timeout_seconds(120)
@@ -193,3 +197,82 @@ def test_a_room_joined_on_the_terminal_is_listed_on_the_page(
     page.js(f"selectConversation({json.dumps(CALCULO)})")
     page.wait_for("document.getElementById('conversation-presence').textContent === 'prova na sexta · 2 membros'")
     assert page.problems() == []
+
+
+def messages_with(key: str) -> str:
+    """The expression for the messages of conversation ``key`` the page keeps: [dir, text, state]."""
+    return (f"shell.chat.conversations.get({json.dumps(key)}).items.filter(i => i.kind === 'message')"
+            ".map(i => [i.dir, i.text, i.dir === 'out' ? i.state : ''])")
+
+
+def test_what_the_terminal_got_and_sent_while_the_page_was_reconnecting_shows_on_the_page(
+        page: Page, terminal: ChatClient, ana: ChatClient, tmp_path: Path) -> None:  # noqa: F811
+    """The server gives a direct message to the sessions online when it comes, and copies
+    of what another session sent only to those online then: the page, reconnecting while
+    the terminal took Ana's messages (delivered by its receipt) and answered her, never got
+    them. It now asks its conversations' newest pages after the reconnection."""
+    log_in_as_joao(page)
+    before = ana.send_direct("João", "antes")
+    assert before.wait_done(WAIT) and before.state == "delivered"
+    page.wait_for(f"{badge('@ana')} === '1'")
+    page.js("selectConversation('@ana')")  # read on the page, then back to Everyone
+    page.wait_for(f"{badge('@ana')} === ''")
+    page.js("selectConversation(ROOM)")
+    port = page.web.sockets[0].getsockname()[1]
+
+    def cut_the_pages() -> None:
+        for session in list(page.srv.server.relay.sessions):
+            if type(session).__name__ == "WebSession":
+                session.abort("the test cuts the page's connection")
+
+    # The gateway stops listening and the page's session is cut: the page keeps trying.
+    page.srv.run(stop_web_server(page.web))
+    page.srv.call(cut_the_pages)
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'"
+                  " && shell.attempts >= 1")
+    later = None
+    try:
+        first = ana.send_direct("João", "a prova mudou")
+        second = ana.send_direct("João", "é na sala 205")
+        # The terminal took them (its receipt made them delivered) and answered.
+        assert first.wait_done(WAIT) and first.state == "delivered"
+        assert second.wait_done(WAIT) and second.state == "delivered"
+        answer = terminal.send_direct("Ana", "vou levar o livro")
+        assert answer.wait_done(WAIT) and answer.state == "delivered"
+        terminal.edit(answer.msg_id, "vou levar o livro amanhã")  # shown edited
+        # Typed on the page meanwhile, in Ana's conversation: it waits, goes after the
+        # welcome, and its line is not shown twice when the catch-up's page lists it.
+        page.js("selectConversation('@ana')")
+        page.focus("#composer-input")
+        page.type("estou voltando")
+        page.enter()
+        page.wait_for("document.querySelector('#messages li.msg-out')?.dataset.state === 'waiting'")
+        page.js("selectConversation(ROOM)")
+
+        async def listen_again():
+            batcher = WriteBatcher(asyncio.get_running_loop())
+            return await start_web_server(page.srv.server.relay, "127.0.0.1", port, batcher=batcher)
+        later = page.srv.run(listen_again())
+        page.wait_for("document.getElementById('connection').dataset.status === 'online'", 40)
+        # Once each, in order, as if the page had been there; Ana's two unread.
+        page.wait_for(f"{messages_with('@ana')}.length >= 5 && shell.chat.requests.size === 0")
+        assert page.js(messages_with("@ana")) == [
+            ["in", "antes", ""], ["in", "a prova mudou", ""], ["in", "é na sala 205", ""],
+            ["out", "vou levar o livro amanhã", "delivered"], ["out", "estou voltando", "delivered"]]
+        page.wait_for(f"{badge('@ana')} === '2'")
+        assert page.js("document.title").startswith("(2)")
+        page.screenshot(tmp_path / "caught-up-unread.png")
+        page.js("selectConversation('@ana')")
+        page.wait_for("document.getElementById('conversation-title').textContent === 'Ana'"
+                      f" && {badge('@ana')} === ''")
+        shown = page.js("[...document.querySelectorAll('#messages li.msg')].map(m =>"
+                        " [m.classList.contains('msg-out') ? 'out' : 'in', m.querySelector('.msg-text').textContent,"
+                        " m.dataset.state || ''])")
+        assert shown == [["in", "antes", ""], ["in", "a prova mudou", ""], ["in", "é na sala 205", ""],
+                         ["out", "vou levar o livro amanhã", "delivered"], ["out", "estou voltando", "delivered"]]
+        assert page.js("!document.querySelector('#messages li.msg-out .msg-edited').hidden") is True
+        page.screenshot(tmp_path / "caught-up.png")
+        assert page.problems() == []
+    finally:
+        if later is not None:
+            page.srv.run(stop_web_server(later))
