@@ -18,6 +18,7 @@ import argparse  # noqa: E402
 import asyncio
 import errno
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -287,6 +288,7 @@ async def serve(config: ServerConfig) -> None:
     stop = asyncio.Event()
     server = ChatServer(config)
     await server.start()
+    _tell_parent_listening()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)
@@ -316,16 +318,33 @@ async def serve(config: ServerConfig) -> None:
     await server.stop()
 
 
+# A worker of ``--workers N`` gets the write end of a pipe in this variable, and writes a
+# byte to it once it listens: a worker that ends before it has could not start (Redis not
+# reached, a TLS file, a port...), and every worker would fail the same way.
+LISTENING_FD = "CHAT_WORKER_LISTENING_FD"
+
+
+def _tell_parent_listening() -> None:
+    descriptor = os.environ.pop(LISTENING_FD, None)
+    if descriptor is not None:
+        try:
+            os.write(int(descriptor), b"1")
+            os.close(int(descriptor))
+        except (OSError, ValueError):  # not ours to worry about: the parent sees it ended
+            pass
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
-# A worker that dies abnormally (a signal, a non-zero status) while the workers are not
-# being stopped is started again, at most this many times per worker within
-# RESTART_WINDOW seconds: a worker that cannot start (a port taken, a bad setting) is given
-# up on instead of being started in a loop.
+# A worker that dies abnormally (a signal, a non-zero status) after it listened, while
+# the workers are not being stopped, is started again, at most this many times per
+# worker within RESTART_WINDOW seconds, so that one that keeps dying is given up on
+# instead of being started in a loop. One that ends before it listens is never started
+# again (see run_workers).
 RESTARTS_PER_WINDOW = 3
 RESTART_WINDOW = 60.0
 
@@ -343,25 +362,46 @@ def _exit_words(code: int) -> str:
 def run_workers(argv: list[str], args: argparse.Namespace) -> int:
     """``--workers N``: start N node processes sharing the chat and web ports, pass SIGINT
     and SIGTERM on (by PID), and supervise them until all have ended. Port 0 is chosen
-    here, once, for all. A worker's death is noticed when it happens (SIGCHLD), whichever
-    worker it is, and logged once with its status or signal; one that died abnormally
-    while nobody asked them to stop is started again (RESTARTS_PER_WINDOW). Returns 0
+    here, once, for all.
+
+    The first worker is started alone, and the others once it listens: a start-up failure
+    every worker would meet (Redis not reached, a bad TLS file, a port in use) is then
+    said once, by that worker, and ends the command at once with its status. A worker
+    that ends before it listens is never started again; when it is one of the first N,
+    the others are stopped too.
+
+    A worker's death is noticed when it happens (SIGCHLD), whichever worker it is, and
+    logged once with its status or signal; one that died abnormally after it listened,
+    while nobody asked them to stop, is started again (RESTARTS_PER_WINDOW). Returns 0
     if every worker ended cleanly, else the worst status seen (128 + N for signal N)."""
     port = args.port or _free_port(args.host)
     web = ["--web-port", str(args.web_port or _free_port(args.host))] if args.web_port != 0 else []
     command = [sys.executable, str(Path(__file__).resolve()), *argv, "--workers", "1", "--reuse-port",
                "--port", str(port), *web]
-
-    def start() -> subprocess.Popen:
-        # The workers' standard input is nothing: /quit typed here stops them all (below).
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL)
-
-    children = [start() for _ in range(args.workers)]  # one slot per worker, its current process
-    restarts: list[list[float]] = [[] for _ in children]  # per slot: when it was started again
-    log.info("%d workers on %s port %d%s: %s", args.workers, args.host, port,
-             f" (web {web[1]})" if web else "", ", ".join(f"pid {child.pid}" for child in children))
+    children: list[subprocess.Popen] = []  # one slot per worker, its current process
+    pipes: list[int] = []  # per slot: the read end of its current process's LISTENING_FD
     stopping = threading.Event()  # SIGINT, SIGTERM or /quit: no restarts from then on
     woken = threading.Event()  # a child ended (SIGCHLD), or a stop was asked
+
+    def start() -> tuple[subprocess.Popen, int]:
+        listening, told = os.pipe()
+        try:
+            # The workers' standard input is nothing: /quit typed here stops them all (below).
+            child = subprocess.Popen(command, stdin=subprocess.DEVNULL, pass_fds=(told,),
+                                     env=dict(os.environ, **{LISTENING_FD: str(told)}))
+        except BaseException:
+            os.close(listening)
+            raise
+        finally:
+            os.close(told)  # the worker's alone now: the pipe ends when the worker does
+        return child, listening
+
+    def listened(listening: int) -> bool:
+        """Whether the worker of this pipe said it listens; waits until it says so or ends."""
+        try:
+            return os.read(listening, 1) == b"1"
+        finally:
+            os.close(listening)
 
     def forward(signum: int, frame: object) -> None:
         stopping.set()
@@ -373,6 +413,39 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, forward)
     signal.signal(signal.SIGCHLD, lambda signum, frame: woken.set())
+
+    def status(code: int) -> int:
+        return code if code > 0 else 128 - code
+
+    def not_started(failed: "subprocess.Popen | None") -> int:
+        """A worker ended before it listened (``failed``), or a stop was asked meanwhile:
+        stop the others, and return the status to exit with."""
+        if failed is not None and not stopping.is_set():
+            log.error("worker pid %d %s before it listened: the %d workers are not started (each would fail "
+                      "the same way)", failed.pid, _exit_words(failed.wait()), args.workers)
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        codes = [child.wait() for child in children]
+        worst = max(status(code) if code else 0 for code in codes)
+        return worst or (1 if failed is not None else 0)
+
+    for count in (1, args.workers - 1):  # the first alone, then the others together
+        started = [start() for _ in range(count)]
+        children.extend(child for child, _ in started)
+        pipes.extend(-1 for _ in started)  # each is read here: it listens, or it is over
+        failed = None
+        for child, listening in started:
+            if failed is None and not stopping.is_set():
+                if not listened(listening):
+                    failed = child
+            else:
+                os.close(listening)
+        if failed is not None or stopping.is_set():
+            return not_started(failed)
+    restarts: list[list[float]] = [[] for _ in children]  # per slot: when it was started again
+    log.info("%d workers on %s port %d%s: %s", args.workers, args.host, port,
+             f" (web {web[1]})" if web else "", ", ".join(f"pid {child.pid}" for child in children))
 
     def console() -> None:
         try:
@@ -394,13 +467,20 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
                 continue
             code = child.returncode
             if code:
-                worst = max(worst, code if code > 0 else 128 - code)
+                worst = max(worst, status(code))
+            started_up = pipes[slot] < 0 or listened(pipes[slot])  # it ended: this does not wait
+            pipes[slot] = -1
             if stopping.is_set() or not code:
                 if code:
                     log.warning("worker pid %d %s while stopping", child.pid, _exit_words(code))
                 elif not stopping.is_set():
                     log.warning("worker pid %d %s; not restarted (it stopped by itself)", child.pid,
                                 _exit_words(code))
+                ended.add(slot)
+                continue
+            if not started_up:
+                log.error("worker pid %d %s before it listened; not started again: it would fail the same way",
+                          child.pid, _exit_words(code))
                 ended.add(slot)
                 continue
             now = time.monotonic()
@@ -411,11 +491,14 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
                 ended.add(slot)
                 continue
             recent.append(now)
-            children[slot] = start()
+            children[slot], pipes[slot] = start()
             log.warning("worker pid %d %s; started again as pid %d", child.pid, _exit_words(code),
                         children[slot].pid)
             if stopping.is_set():  # asked to stop while it was being started
                 children[slot].send_signal(signal.SIGTERM)
+    for listening in pipes:
+        if listening >= 0:
+            os.close(listening)
     return worst
 
 

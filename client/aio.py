@@ -278,7 +278,8 @@ class AioChatClient:
 
         try:
             token = self.resume_tokens.for_hello(where, self.name, self.password)
-            attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login, token))
+            attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login, token),
+                                   context is not None)
             welcome = await asyncio.wait_for(log_in(attempt), max(0.0, deadline - loop.time()))
         except BaseException as exc:
             writer.transport.abort()

@@ -11,7 +11,7 @@ application after releasing the lock.
 
 The contract, for a shell::
 
-    attempt = LoginAttempt(hello)                 # one per TCP connection
+    attempt = LoginAttempt(hello, tls)            # one per TCP connection
     write(attempt.data_to_send())
     while (welcome := attempt.step(where)) is None:   # raises LoginRefused/ServerUnreachable
         attempt.receive_data(read())
@@ -271,14 +271,16 @@ class LoginAttempt:
     ``data_to_send()`` has the hello at first; feed what the server sends with
     ``receive_data`` and call ``step`` until it returns the Welcome. ``conn`` (the
     protocol state) then goes to :meth:`ClientCore.open`, with whatever the server sent
-    after the Welcome still in it.
+    after the Welcome still in it. ``tls``: the connection is wrapped in TLS.
     """
 
-    def __init__(self, hello: Hello) -> None:
+    def __init__(self, hello: Hello, tls: bool = False) -> None:
         self.conn = Connection(Role.CLIENT)
         self.hello = hello
+        self.tls = tls
         self._outbox = self.conn.send(hello)  # ValueError: a field that cannot be encoded
         self._at_eof = False
+        self._heard = False  # a frame came from the server
 
     def receive_data(self, data: bytes) -> None:
         """Bytes from the server; ``b""`` when it closed the stream."""
@@ -298,8 +300,11 @@ class LoginAttempt:
             event = self.conn.next_event()
             if event is None:
                 if self._at_eof:  # decided here, whether or not the core reports the end
-                    raise ServerUnreachable(_("{where} closed the connection during the login").format(where=where))
+                    raise ServerUnreachable(self._closed(where))
                 return None
+            if isinstance(event, ConnectionClosed):
+                raise ServerUnreachable(self._closed(where))
+            self._heard = True
             if isinstance(event, Welcome):
                 return event
             if isinstance(event, ErrorReply):
@@ -307,12 +312,18 @@ class LoginAttempt:
             if isinstance(event, Goodbye):
                 raise ServerUnreachable(_("{where} ended the session during the login: {why}").format(
                     where=where, why=event.reason or _("no reason given")))
-            if isinstance(event, ConnectionClosed):
-                raise ServerUnreachable(_("{where} closed the connection during the login").format(where=where))
             if isinstance(event, FrameRejected):
                 raise ServerUnreachable(_("{where} does not speak this chat protocol ({code}: {message})").format(
                     where=where, code=event.code, message=event.message))
             # A Ping was answered by the protocol core (data_to_send); a Pong needs nothing.
+
+    def _closed(self, where: str) -> str:
+        """The words for a connection the server closed during the login. Closed before
+        any frame, without TLS, it may be a TLS server: one closes so on plain text."""
+        if self._heard or self.tls:
+            return _("{where} closed the connection during the login").format(where=where)
+        return _("{where} closed the connection during the login, before answering (if it is a TLS server, "
+                 "connect with --tls)").format(where=where)
 
 
 # --- Requests -----------------------------------------------------------------------------

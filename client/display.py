@@ -325,4 +325,10 @@ def describe_room_notice(event: "RoomNotice", me: str) -> str:
                       else _("until unmuted"))
     if event.reason:
         extras.append(sanitize(event.reason))
-    return f"{line} ({'; '.join(extras)})" if extras else line
+    if extras:
+        line = f"{line} ({'; '.join(extras)})"
+    if event.act == "ban" and event.address_banned and event.by is not None and canonical(event.by) == canonical(me):
+        # The moderator's own ban of a guest: its address is banned too (PROTOCOL.md, "ban").
+        line += _("; as {name} is a guest, other guests from the same address are kept out too until the ban "
+                  "is lifted").format(name=sanitize(event.name))
+    return line

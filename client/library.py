@@ -524,7 +524,7 @@ class ChatClient:
         where = self.address
         try:
             attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login,
-                                                   self._resume_token()))
+                                                   self._resume_token()), self._tls)
             sock.sendall(attempt.data_to_send())
             while True:
                 welcome = attempt.step(where)

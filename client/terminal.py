@@ -231,6 +231,10 @@ _CATCH_UP_PAGE = 50
 _DELETED = None
 # Rooms' last posts per sender kept for /delete NAME (issue 13); the oldest go first.
 _POSTS_KEPT = 1000
+# Seconds a moderation act waits, once the server said it was done, for the room's notice
+# of it, whose line confirms it (a few ms after the answer; more in a cluster, where it
+# comes through Redis); without one a line says it was done (_room_act).
+_ACT_NOTICE_WAIT = 1.0
 
 # --- Formatting (pure functions, tested without I/O) ------------------------------------
 
@@ -804,6 +808,9 @@ class TerminalUI:
         # /receipts changed the setting during the session of this Welcome: (welcome, on).
         # A later welcome (a reconnection) carries the server's value, which then wins.
         self._receipts_set: tuple[object, bool] | None = None
+        # Our moderation acts waiting for the room's notice of them, (room, act, name) in
+        # canonical form -> set when it came: that line confirms the act (_room_act).
+        self._acts_awaited: dict[tuple[str, str, str], threading.Event] = {}
 
     def run(self) -> int:
         """Connect, read commands until the user leaves or the connection ends; return
@@ -1077,9 +1084,26 @@ class TerminalUI:
                                                               why=self._failure(exc, about)))
 
     def _room_act(self, command: RoomAct, room: str) -> None:
-        """A moderation act; the server announces it in the room (we are told too), so the
-        line here only confirms it was done (an unban of someone not banned announces
-        nothing)."""
+        """A moderation act. The server announces it in the room, to us too when we are in
+        it, right after its answer: that notice's line confirms it. Without one within
+        _ACT_NOTICE_WAIT (an act that changed nothing, such as an unban of someone not
+        banned; an administrator outside the room) a line here says it was done."""
+        act, name = command.act, command.name
+        key = (canonical(room), act, canonical(self._me if act == "topic" else name))
+        announced = self._acts_awaited[key] = threading.Event()
+        try:
+            self._request_act(command, room)
+            if announced.wait(_ACT_NOTICE_WAIT):
+                return
+        finally:
+            if self._acts_awaited.get(key) is announced:
+                del self._acts_awaited[key]
+        shown = "" if act == "topic" else f" {sanitize(name)}"
+        self._emit(_("* done: /{command}{name} in {room}").format(command=command_names(act)[0], name=shown,
+                                                                  room=sanitize(room)))
+
+    def _request_act(self, command: RoomAct, room: str) -> None:
+        """Ask the server for a moderation act; returns once it was done."""
         act, name = command.act, command.name
         if act == "topic":
             self.client.set_topic(room, name, self._timeout)
@@ -1095,9 +1119,6 @@ class TerminalUI:
             self.client.mute(room, name, command.seconds, command.reason, self._timeout)
         elif act == "unmute":
             self.client.unmute(room, name, self._timeout)
-        shown = "" if act == "topic" else f" {sanitize(name)}"
-        self._emit(_("* done: /{command}{name} in {room}").format(command=command_names(act)[0], name=shown,
-                                                                  room=sanitize(room)))
 
     @staticmethod
     def _failure(exc: ClientError, about: str | None = None) -> str:
@@ -1317,6 +1338,10 @@ class TerminalUI:
     def _on_event(self, event: Event) -> None:
         with self._event_lock:
             self._handle_event(event)
+        if isinstance(event, RoomNotice) and event.by is not None and canonical(event.by) == canonical(self._me):
+            announced = self._acts_awaited.get((canonical(event.room_name), event.act, canonical(event.name)))
+            if announced is not None:
+                announced.set()  # the act _room_act waits for: this notice's line confirmed it
 
     def _handle_event(self, event: Event) -> None:
         if isinstance(event, ConnectionClosed):

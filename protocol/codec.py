@@ -263,6 +263,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "room_seen": ("room_seen", _optional(_integer)),
     "marks": ("marks", _marks),
     "mine": ("mine", _boolean),  # rooms: only one's own (a room_list's: the answer honours it)
+    "address_banned": ("address_banned", _optional(_boolean)),  # a guest's ban: its address too
 }
 
 

@@ -891,7 +891,9 @@ class RoomNotice(Event):
     """Announcement to the members of ``room_name`` (and to the one it names): ``act``
     (joined, left, topic, invite, kick, ban, unban, mute, unmute, appoint, owner; online,
     offline: presence) happened
-    to ``name``, done ``by`` someone (None: by the rules, as when a mute ends)."""
+    to ``name``, done ``by`` someone (None: by the rules, as when a mute ends).
+    ``address_banned``: a ban of a guest, which keeps the other guests of its address
+    out too (left out otherwise)."""
 
     TYPE: ClassVar[str] = "room_notice"
     SENDER: ClassVar[str] = "server"
@@ -905,6 +907,7 @@ class RoomNotice(Event):
     topic: str | None = None
     until: float | None = None
     role: str | None = None
+    address_banned: bool | None = None
 
 
 ROOM_EVENTS: tuple[type[Event], ...] = (

@@ -41,6 +41,9 @@ log = logging.getLogger("chat.server")
 ACCEPT_RETRY_DELAY = 1.0
 # accept() errors that mean "out of descriptors or memory": asyncio's own list.
 _EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+# What OpenSSL says of a handshake whose first bytes were no TLS record: plain text (the
+# chat client without --tls), an http:// URL, a proxy's CONNECT.
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "UNKNOWN_PROTOCOL"})
 
 
 class AcceptFailures:
@@ -252,9 +255,10 @@ class Listener:
         except asyncio.CancelledError:
             pass  # closed (the server stops)
         except (OSError, ssl.SSLError, EOFError) as exc:  # TimeoutError is an OSError
+            hint = " (a client without TLS?)" if getattr(exc, "reason", None) in _NOT_TLS else ""
             self.log_lines.log("failed TLS handshakes" if self.tls else "failed connections", address, logging.INFO,
-                               "%s %s:%d failed: %s", "TLS handshake with" if self.tls else "connection from",
-                               address, port, exc or type(exc).__name__)
+                               "%s %s:%d failed: %s%s", "TLS handshake with" if self.tls else "connection from",
+                               address, port, exc or type(exc).__name__, hint)
         finally:
             # connection_made ran (the protocol has its transport): the protocol releases
             # its admission when its connection is lost. Otherwise nobody holds it.

@@ -1114,7 +1114,7 @@ class RoomDesk:
 def _notice_frame(notice: Notice) -> bytes:
     """The ``room_notice`` frame of ``notice``."""
     return encode(RoomNotice(notice.room, notice.act, notice.name, notice.at, notice.by, notice.reason,
-                             notice.topic, notice.until, notice.role))
+                             notice.topic, notice.until, notice.role, notice.address_banned))
 
 
 def _lookalike(record: str | None) -> str:

@@ -58,7 +58,7 @@ import heapq
 import json
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import const
 from protocol.compat import StrEnum
@@ -190,7 +190,8 @@ class Notice:
     """Announcement for ``room``: ``act`` happened to ``name`` (joined, left, topic,
     invite, kick, ban, unban, mute, unmute, appoint, owner), done ``by`` someone (None: by
     the rules themselves, as when a mute ends). ``until``: end of a mute; ``role``: the
-    new role of an appoint; ``topic``: the new topic."""
+    new role of an appoint; ``topic``: the new topic; ``address_banned``: a ban of a
+    guest, which keeps the other guests of its address out too."""
 
     room: str
     act: str
@@ -201,6 +202,7 @@ class Notice:
     topic: str | None = None
     until: float | None = None
     role: str | None = None
+    address_banned: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,7 +550,8 @@ class Rooms:
             room.banned_addresses[address] = them
         room.invited.pop(them, None)
         out = self._moderated(room, "ban", person, target, now, reason)
-        if address:
+        if address:  # the moderator is told (their client words it), and the log says which
+            out[0] = replace(out[0], address_banned=True)
             out.append(LogLine(f"{display_form(target.name)} is a guest: {room.name} bans the address {address} too"))
         if them in room.members:
             out += self._remove(room, them, now)

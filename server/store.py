@@ -45,7 +45,7 @@ import operator
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
@@ -303,18 +303,27 @@ def is_storage_failure(exc: BaseException) -> bool:
 class FailureLog:
     """Logs a failing store once, not once per operation: a warning when it starts
     failing (with the reason), a summary count every ``period`` seconds while it keeps
-    failing, and one info line when a write succeeds again. ``clock`` is monotonic.
+    failing, and one info line when it works again. ``clock`` is monotonic.
 
-    A nearly full disk may let small writes through and fail big ones, so the store can
-    flap between failing and working: a failure that starts within ``period`` of the last
-    line is not announced again (nor is its end); it is counted in the next summary.
+    It works again once an operation of a kind it refused (``kinds``: the operations'
+    names; None stands for any) has itself written to the disk: on a full disk some
+    writes still get through (an update in place, one that fits in the space the
+    write-ahead log already has) while others, such as every message, are refused, and
+    reads work on a full disk too. Neither is the store working again for those refused.
+
+    A nearly full disk may let small writes through and fail big ones of the same kind, so
+    the store can flap between failing and working: a failure that starts within
+    ``period`` of the last line is not announced again; it is counted in the next line,
+    and its end is logged only if a summary said it was still failing.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, period: float = SUMMARY_PERIOD) -> None:
         self.clock = clock
         self.period = period
         self.failing_since: float | None = None
-        self._announced = False   # this failure was announced: its end will be too
+        self._announced = False   # a line said this failure: its end will be said too
+        self._refused: set[str | None] = set()  # kinds refused during this failure (None: any)
+        self._refused_since_write = False  # something was refused since the last write got through
         self._total = 0           # operations refused since it started failing
         self._unreported = 0      # ... not yet in a line
         self._reported_at: float | None = None  # when the last line was logged
@@ -324,10 +333,13 @@ class FailureLog:
     def failing(self) -> bool:
         return self.failing_since is not None
 
-    def failed(self, reason: str, operations: int) -> None:
+    def failed(self, reason: str, operations: int, kinds: Iterable[str] | None = None) -> None:
+        """``operations`` of the ``kinds`` given (None: of any kind) were refused."""
         now = self.clock()
         self._total += operations
         self.operations_failed += operations
+        self._refused.update((None,) if kinds is None else kinds)
+        self._refused_since_write = True
         if self.failing_since is None:
             self.failing_since = now
             self._announced = self._reported_at is None or now - self._reported_at >= self.period
@@ -342,17 +354,31 @@ class FailureLog:
             log.warning("storage still failing (%s): %d operations refused in the last %.0f s",
                         reason, self._unreported, now - self._reported_at)
             self._unreported, self._reported_at = 0, now
+            self._announced = True  # the log now says it fails: it must say when that ends
 
-    def recovered(self) -> bool:
-        """A write was committed; True if that ends a failure (logged if it was announced)."""
+    def recovered(self, kinds: Iterable[str] | None = None) -> bool:
+        """Operations of the ``kinds`` given (None: of any kind) changed rows, and that is
+        on disk. If one is of a kind this failure refused, the failure ends (logged if it
+        was announced).
+
+        True if this is the first write to get through since something was refused,
+        whether or not the failure ends: what was refused and is kept may be retried now
+        (it may work, or be refused again)."""
         if self.failing_since is None:
             return False
+        kinds = None if kinds is None else set(kinds)
+        if not kinds and kinds is not None:  # nothing was written: reads work on a full disk
+            return False
+        retry, self._refused_since_write = self._refused_since_write, False
+        if kinds is not None and None not in self._refused and self._refused.isdisjoint(kinds):
+            return retry  # other writes get through; what it refused may not
         if self._announced:
             self._reported_at = self.clock()
             log.info("storage works again after %.1f s; %d operations were refused meanwhile",
                      self._reported_at - self.failing_since, self._total)
             self._unreported = 0  # all in that line
         self.failing_since, self._total = None, 0
+        self._refused.clear()
         return True
 
 
@@ -663,12 +689,12 @@ class Store:
                     return
                 batches, self._ready = self._ready, []
             pending = batches[0] if len(batches) == 1 else list(chain.from_iterable(batches))
-            failed: list[tuple[str, int]] = []  # for the failure log, on the loop
+            failed: list[tuple] = []  # for the failure log, on the loop: its failed()'s arguments
             committed = False
             if self._lookups_behind:
                 self._catch_up_lookups()
             try:
-                pending, outcomes, wrote = self._execute(pending, lambda reason, count: failed.append((reason, count)))
+                pending, outcomes, wrote = self._execute(pending, lambda *refused: failed.append(refused))
                 if self.db.in_transaction:  # not rolled back whole
                     try:
                         self._commit()
@@ -678,12 +704,12 @@ class Store:
                         self._abandon()
                         self._lookups_behind = True
                         failure = StoreUnavailable(str(exc))
-                        failed.append((failure.reason, len(pending)))
+                        failed.append((failure.reason, len(pending), _kinds(pending)))
                         outcomes = [failure] * len(pending)
             except Exception:  # a bug here must not leave the loop waiting for answers forever
                 log.exception("the committer failed")
                 self._abandon()
-                wrote, outcomes = False, [StoreUnavailable("the committer failed", storage=False)] * len(pending)
+                wrote, outcomes = [], [StoreUnavailable("the committer failed", storage=False)] * len(pending)
             self._hand_back(self._committed, len(batches), pending, outcomes, wrote, committed, failed,
                             self._commit_seconds)
 
@@ -710,12 +736,12 @@ class Store:
         except RuntimeError:  # the loop is closed: nobody is left to answer
             pass
 
-    def _committed(self, batches: int, pending: list, outcomes: list, wrote: bool, committed: bool,
-                   failed: list[tuple[str, int]], seconds: float) -> None:
+    def _committed(self, batches: int, pending: list, outcomes: list, wrote: list[int], committed: bool,
+                   failed: list[tuple], seconds: float) -> None:
         """On the loop: answer a transaction the committer thread finished."""
         self._unanswered -= batches
-        for reason, count in failed:
-            self.failures.failed(reason, count)
+        for refused in failed:
+            self.failures.failed(*refused)
         self._answer(pending, outcomes, wrote, committed, seconds)
         if self.after_answers is not None:
             try:
@@ -723,10 +749,11 @@ class Store:
             except Exception:
                 log.exception("store answer hook failed")
 
-    def _execute(self, pending: list, failed: Callable[[str, int], None] | None = None) -> tuple[list, list, bool]:
+    def _execute(self, pending: list, failed: Callable[..., None] | None = None) -> tuple[list, list, list[int]]:
         """Run ``pending`` in a new transaction (left open unless it failed); returns
         ``(pending, outcomes, wrote)``: for each item its result, or a
-        :class:`StoreUnavailable` if it failed; ``wrote`` if the transaction changed rows.
+        :class:`StoreUnavailable` if it failed; ``wrote``: an item of each group that
+        changed rows (its index in ``pending``), empty if the transaction changed none.
 
         Items are grouped by their batch operation, groups in the order of their first
         item, so each operation runs once per transaction however the submissions
@@ -748,13 +775,13 @@ class Store:
         transaction, not just the statement: then every item of it has failed, including
         the ones that ran before, and the rest are not run.
 
-        Failures are counted with ``failed(reason, operations)`` (the failure log's, unless
+        Failures are counted with ``failed(reason, operations, kinds)`` (the failure log's, unless
         given: the committer thread's go to the loop with the outcomes).
         """
         failed = failed or self.failures.failed
         db = self.db
         outcomes: list[Any] = [None] * len(pending)
-        changes = db.total_changes
+        wrote: list[int] = []
         try:
             db.execute("BEGIN")
             # The first group runs without a SAVEPOINT: nothing is in the transaction before
@@ -764,6 +791,7 @@ class Store:
             # hundreds (issue 9, bench/PROFILE.md "Round sixteen (durable)").
             savepoint = False
             for batch, indexes in _in_order(pending):
+                changes = db.total_changes
                 try:
                     if savepoint:
                         db.execute("SAVEPOINT batch")
@@ -772,6 +800,8 @@ class Store:
                     if savepoint:
                         db.execute("RELEASE batch")
                     savepoint = True  # the transaction now holds this group's work
+                    if db.total_changes != changes:  # what works again on a full disk (FailureLog)
+                        wrote.append(indexes[0])
                 except Exception as exc:  # one bad operation must not lose the rest of the transaction
                     if not db.in_transaction:  # SQLite rolled all of it back
                         raise
@@ -785,7 +815,7 @@ class Store:
                     name = getattr(operation, "__qualname__", operation)
                     if is_storage_failure(exc):
                         failure = StoreUnavailable(str(exc))
-                        failed(failure.reason, len(indexes))
+                        failed(failure.reason, len(indexes), (_kind(pending[indexes[0]]),))
                     else:  # a bug in the operation: worth its traceback
                         failure = StoreUnavailable(f"store operation {name} failed", storage=False)
                         log.exception("store operation %s failed", name)
@@ -794,9 +824,9 @@ class Store:
         except Exception as exc:  # the transaction is lost: nothing in it happened
             self._abandon()
             failure = StoreUnavailable(str(exc))
-            failed(failure.reason, len(pending))
-            return pending, [failure] * len(pending), False
-        return pending, outcomes, db.total_changes != changes
+            failed(failure.reason, len(pending), _kinds(pending))
+            return pending, [failure] * len(pending), []
+        return pending, outcomes, wrote
 
     def _abandon(self) -> None:
         """Roll back what is left of a failed transaction: leave none open, or every
@@ -807,7 +837,7 @@ class Store:
         except sqlite3.Error:
             pass
 
-    def _finish(self, pending: list, outcomes: list, wrote: bool, commit: Callable[[], None] | None) -> None:
+    def _finish(self, pending: list, outcomes: list, wrote: list[int], commit: Callable[[], None] | None) -> None:
         """On the loop (in memory, and at close): commit (``commit()``; None when the
         transaction was already rolled back), then answer, as :meth:`_answer` does."""
         committed = False
@@ -817,18 +847,19 @@ class Store:
             except Exception as exc:  # the disk failed: nothing in it may be acknowledged
                 self._abandon()
                 failure = StoreUnavailable(str(exc))
-                self.failures.failed(failure.reason, len(pending))
+                self.failures.failed(failure.reason, len(pending), _kinds(pending))
                 outcomes = [failure] * len(pending)
             else:
                 committed = True
         self._answer(pending, outcomes, wrote, committed, self._commit_seconds)
 
-    def _answer(self, pending: list, outcomes: list, wrote: bool, committed: bool, seconds: float) -> None:
+    def _answer(self, pending: list, outcomes: list, wrote: list[int], committed: bool, seconds: float) -> None:
         """Tell every item's submitter, in order: ``callback(result)`` if its transaction
         is on disk (``committed``), else ``on_error``."""
         recovered = False
-        if committed:  # only a write on disk shows the disk works again (reads work on a full one)
-            recovered = wrote and self.failures.recovered()
+        if committed:
+            if self.failures.failing:  # it works again once what it refused writes (see FailureLog)
+                recovered = self.failures.recovered({_kind(pending[index]) for index in wrote})
             if self.on_commit is not None:
                 self.on_commit(seconds)
         for (_, _, callback, on_error), outcome in zip(pending, outcomes):
@@ -871,3 +902,15 @@ def _in_order(pending: list) -> list[tuple[BatchOperation, list[int]]]:
 
 
 _BATCH = operator.itemgetter(0)  # of a pending (batch, item, callback, on_error)
+
+
+def _kind(entry: tuple) -> str:
+    """The kind of a pending entry's operation, for the failure log: its batch
+    operation's name, or a plain operation's own."""
+    batch, item = entry[0], entry[1]
+    operation = item if batch is _one_by_one else batch
+    return getattr(operation, "__qualname__", None) or repr(operation)
+
+
+def _kinds(pending: list) -> set[str]:
+    return {_kind(entry) for entry in pending}

@@ -1397,6 +1397,10 @@ function describeRoomNotice(chat, frame) {
   if (frame.act === "mute") extras.push(typeof frame.until === "number" ? t("until {when}", { when: formatTime(frame.until) }) : t("until unmuted"));
   if (typeof frame.reason === "string" && frame.reason) extras.push(frame.reason);
   if (extras.length) text += ` (${extras.join("; ")})`;
+  if (frame.act === "ban" && frame.address_banned === true && isMe(chat, frame.by)) {  // as client/display.py says it
+    text += t("; as {name} is a guest, other guests from the same address are kept out too until the ban is lifted",
+      { name: frame.name });
+  }
   return text.replace(/^\* /, "");
 }
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from clientkit import WAIT, posted, start
+from client.errors import RequestFailed
 from client.library import ChatClient
 from protocol import RoomNotice, RoomPost
 from server import ServerThread
@@ -130,6 +131,37 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(server: ServerThr
     screen.press("Enter")
     screen.wait_text("! /entrar falhou: você está banido(a) de #redes: spam (banned)")
     assert "you are banned" not in "\n".join(screen.screen(False))
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_teacher_who_bans_a_guest_is_told_once_that_its_address_is_kept_out_too(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    """Conceição saw only "* você baniu Troll de #redes (spam)", then "* feito: /banir Troll
+    em #redes"; Pedro, an innocent guest of the same address, could not join."""
+    screen = terminal("Conceição", columns=200, ready="[sala]> ", LANGUAGE="pt_BR")
+    screen.type("/entrar #redes")
+    screen.press("Enter")
+    screen.wait(lambda rows: input_rows(rows).startswith("[#redes]> "), "the prompt naming the room")
+    troll = start(clients, server.port, "Troll")
+    troll.join("#redes")
+    screen.wait_text("* Troll entrou em #redes")
+    screen.type("/banir Troll spam")
+    screen.press("Enter")
+    screen.wait_text("* você baniu Troll de #redes (spam); como Troll é convidado(a), outros convidados do mesmo "
+                     "endereço também ficam de fora até o banimento ser retirado")
+    screen.type("/tema prova na sexta")
+    screen.press("Enter")
+    screen.wait_text("* você definiu o tema de #redes: prova na sexta")
+    # An act that changes nothing is announced to nobody: a line says it was done.
+    screen.type("/desbanir Pedro")
+    screen.press("Enter")
+    shown = "\n".join(screen.wait_text("* feito: /desbanir Pedro em #redes"))
+    assert shown.count("* feito:") == 1, shown  # none for /banir and /tema: their notices said it
+    assert shown.count("você baniu Troll") == 1 and shown.count("você definiu o tema") == 1, shown
+    pedro = start(clients, server.port, "Pedro")
+    with pytest.raises(RequestFailed) as refused:
+        pedro.join("#redes")
+    assert refused.value.code == "banned"
 
 
 @pytest.mark.timeout_seconds(90)

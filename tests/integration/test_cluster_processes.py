@@ -137,16 +137,16 @@ def test_kill_9_of_the_recipients_node_mid_delivery_the_message_arrives_once_els
 
 
 def start_workers(redis, log: Path) -> tuple[subprocess.Popen, int]:
-    """``chatserver.py --workers 2`` on a free port, its log in ``log``, once both listen:
-    (the parent process, the port)."""
+    """``chatserver.py --workers 2`` on a free port, its log in ``log``, once both listen
+    and the parent said so: (the parent process, the port)."""
     port = free_port()
     with open(log, "w") as err:
         parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(port),
                                    "--web-port", "0", "--cluster", redis.url, "--workers", "2"],
                                   cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
     try:
-        wait_until(lambda: len(re.findall(r"listening on 127\.0\.0\.1:(\d+)", log.read_text())) == 2, 20,
-                   "two workers listening")
+        wait_until(lambda: len(re.findall(r"listening on 127\.0\.0\.1:(\d+)", log.read_text())) == 2
+                   and "2 workers on" in log.read_text(), 20, "two workers listening")
     except BaseException:
         stop_process(parent)
         raise
@@ -336,3 +336,25 @@ def test_workers_2_a_worker_killed_with_kill_9_is_logged_and_started_again(redis
         stop_process(parent)
         parent.stdin.close()
     assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_workers_2_that_cannot_reach_redis_say_so_once_and_end_at_once(tmp_path):
+    # A start-up failure every worker would meet again is said once (by the first
+    # worker, started alone) and ends the command with its status: no worker is started
+    # again, and the second is not started at all.
+    log = tmp_path / "workers.log"
+    nobody = free_port()  # no Redis there
+    with open(log, "w") as err:
+        parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(free_port()),
+                                   "--web-port", "0", "--cluster", f"redis://127.0.0.1:{nobody}/0", "--workers", "2"],
+                                  cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        assert parent.wait(30) == 1
+    finally:
+        stop_process(parent)
+    text = log.read_text()
+    assert text.count("cannot reach Redis") == 1, text
+    assert re.search(r"worker pid \d+ exited with status 1 before it listened: the 2 workers are not started", text)
+    assert "started again" not in text and "not restarted" not in text, text
+    assert len(text.splitlines()) == 2 and "Traceback" not in text, text

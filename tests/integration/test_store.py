@@ -769,6 +769,77 @@ def test_the_failure_log_says_it_once_then_counts_then_says_it_recovered(caplog)
     assert "1001 operations were refused" in lines[2] and caplog.records[2].levelname == "INFO"
 
 
+def set_all(db: sqlite3.Connection, items: list[tuple[str, int]]) -> list[str]:
+    """An update in place: on a full disk it still gets through (no page is added)."""
+    db.executemany("UPDATE t SET v = ? WHERE k = ?", [(v, k) for k, v in items])
+    return [k for k, _ in items]
+
+
+def test_a_write_that_fits_on_a_full_disk_is_not_the_store_working_again(loop, tmp_path, caplog):
+    """A full disk refuses every message and lets updates in place through: the log says
+    it fails, that it still fails, and that it works again once what it refused works."""
+    caplog.set_level("INFO", logger="chat.store")
+    store = open_store(loop, tmp_path / "chat.sqlite3")
+    store.db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    now = [1000.0]
+    store.failures = store_module.FailureLog(clock=lambda: now[0], period=60)
+    retried = []
+    store.on_recovered = lambda: retried.append(now[0])
+    answers, errors = [], []
+    try:
+        store.submit_many(put_all, ("a", 1), answers.append, errors.append)
+        settle(loop, store)
+        fill_the_disk(store)
+        store.submit_many(put_all, (BIG, 2), answers.append, errors.append)  # a message: refused
+        settle(loop, store)
+        now[0] += 0.6
+        store.submit_many(set_all, ("a", 3), answers.append, errors.append)  # fits: it gets through
+        store.submit(lambda db: db.execute("SELECT COUNT(*) FROM t").fetchone()[0], answers.append)  # a read
+        settle(loop, store)
+        assert answers == ["a", "a", 1] and len(errors) == 1 and rows(store) == {"a": 3}
+        assert store.failures.failing
+        assert retried == [1000.6]  # what the relay keeps may be retried: it may fit too
+        for _ in range(3):  # the messages are still refused, a minute on
+            now[0] += 30.5
+            store.submit_many(put_all, (BIG, 4), answers.append, errors.append)
+            settle(loop, store)
+        free_the_disk(store)
+        now[0] += 5
+        store.submit_many(put_all, (BIG, 5), answers.append, errors.append)
+        settle(loop, store)
+        assert answers[-1] == BIG and not store.failures.failing
+    finally:
+        store.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "chat.store" and "migrated" not in r.getMessage()]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("storage failing: database or disk is full")
+    assert lines[1].startswith("storage still failing (database or disk is full): 2 operations refused")
+    assert lines[2] == "storage works again after 97.1 s; 4 operations were refused meanwhile"
+
+
+def test_a_failure_that_was_not_announced_but_summarised_has_its_end_logged(caplog):
+    """A failure soon after the last line is not announced; once a summary says it still
+    fails, the log must say when it works again, or its last word stays "still failing"."""
+    caplog.set_level("INFO", logger="chat.store")
+    now = [0.0]
+    failures = store_module.FailureLog(clock=lambda: now[0], period=60)
+    failures.failed("database or disk is full", 1)
+    now[0] += 0.5
+    assert failures.recovered()  # a brief failure, its end said
+    now[0] += 0.5
+    for _ in range(61):  # fails again within the minute: not announced, counted
+        failures.failed("database or disk is full", 1)
+        now[0] += 1
+    assert failures.failing
+    now[0] += 10
+    assert failures.recovered() and not failures.failing
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 4, lines
+    assert lines[0].startswith("storage failing") and lines[1].startswith("storage works again after 0.5 s")
+    assert lines[2].startswith("storage still failing (database or disk is full): 61 operations refused")
+    assert lines[3] == "storage works again after 71.0 s; 61 operations were refused meanwhile"
+
+
 # --- Mailbox operations -----------------------------------------------------------------
 
 

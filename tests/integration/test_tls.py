@@ -129,6 +129,53 @@ def test_a_plain_text_client_gets_no_welcome_and_the_server_keeps_serving(tls_se
         pass
 
 
+def test_a_plain_text_client_is_told_the_server_may_want_tls(tls_server):
+    # The tester's "erro: 127.0.0.1:21020 fechou a conexão durante o login" gave no hint,
+    # where the other way round says "(is it a TLS server?)".
+    import asyncio
+    import io
+
+    from client.exitcodes import ExitCode
+    from client.oneshot import send_once
+
+    err = io.StringIO()
+    code = send_once("Alice", "Bob", "oi", host=tls_server.host, port=tls_server.port, timeout=10,
+                     stdout=io.StringIO(), stderr=err)
+    assert code != ExitCode.OK
+    assert f"{tls_server.host}:{tls_server.port} closed the connection during the login, before answering " \
+           "(if it is a TLS server, connect with --tls)" in err.getvalue(), err.getvalue()
+
+    async def connect() -> Exception:
+        aio = AioChatClient("Alice", tls_server.host, tls_server.port, resume_tokens=ResumeTokens(None),
+                            reconnect=False)
+        try:
+            await aio.connect(timeout=5)
+        except ServerUnreachable as exc:
+            return exc
+        finally:
+            await aio.close()
+        raise AssertionError("logged in without TLS")
+
+    assert "connect with --tls" in str(asyncio.run(asyncio.wait_for(connect(), 30)))
+
+
+def test_the_server_logs_a_plain_text_client_once_per_address_with_a_hint(tls_server, caplog):
+    # It logged nothing for either direction of a TLS mismatch.
+    import logging
+
+    from waits import wait_until
+    caplog.set_level(logging.INFO, logger="chat")
+    for _ in range(3):
+        with WireClient(tls_server.host, tls_server.port) as plain:
+            plain.send_raw(b'{"type":"hello","id":"h","name":"Plain","version":1}\n')
+            plain.drain(quiet=0.3, timeout=5)
+    handshakes = lambda: [r.getMessage() for r in caplog.records if "TLS handshake" in r.getMessage()]  # noqa: E731
+    wait_until(lambda: handshakes(), 5, "the failed handshake logged")
+    [line] = handshakes()
+    assert line.startswith("TLS handshake with 127.0.0.1:") and line.endswith("(a client without TLS?)"), line
+    assert "WRONG_VERSION_NUMBER" in line, line
+
+
 def test_chatserver_serves_tls_from_the_command_line(certificate, trusting, tmp_path):
     cert, key = certificate
     with ServerProcess("--memory", "--tls-cert", str(cert), "--tls-key", str(key)) as proc:

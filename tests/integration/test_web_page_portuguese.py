@@ -229,6 +229,17 @@ def test_a_moderators_delete_of_our_post_reads_well(page: Page) -> None:
     assert page.js(notice) == "Olga apagou uma mensagem sua em #redes"
 
 
+def test_the_moderator_who_bans_a_guest_is_told_that_its_address_is_banned_too(page: Page) -> None:
+    """Conceição saw only "você baniu Troll de #redes (spam)"; an innocent guest of the same
+    address could not join afterwards."""
+    frame = "{act: 'ban', name: 'Troll', by: 'Conceição', room: '#redes', reason: 'spam', address_banned: true}"
+    speak_portuguese(page)
+    assert page.js(f"describeRoomNotice({{me: 'Conceição'}}, {frame})") == (
+        "você baniu Troll de #redes (spam); como Troll é convidado(a), outros convidados do mesmo endereço também "
+        "ficam de fora até o banimento ser retirado")
+    assert page.js(f"describeRoomNotice({{me: 'Pedro'}}, {frame})") == "Conceição baniu Troll de #redes (spam)"
+
+
 NOTICES = "[...document.querySelectorAll('#messages .notice-text')].map(e => e.textContent)"
 
 

@@ -609,3 +609,23 @@ def test_a_room_post_not_handed_on_is_not_counted_as_seen() -> None:
     assert [e.msg_id for e in link.core.next_events() or ()] == [91]  # read, not yet handed on
     link.lose()
     assert link.core.hello("Alice", None, False, None).room_seen == 90
+
+
+def test_a_connection_closed_before_any_frame_without_tls_suggests_tls() -> None:
+    # A TLS server closes a plain-text connection without a word: the client's error
+    # says it may be one, true whatever the server is; never with TLS, or once it spoke.
+    def closed(tls: bool, first: bytes = b"") -> str:
+        attempt = LoginAttempt(Hello("h", "Alice", const.PROTOCOL_VERSION), tls)
+        if first:
+            attempt.receive_data(first)
+            assert attempt.step("127.0.0.1:21020") is None
+        attempt.receive_data(b"")
+        with pytest.raises(ServerUnreachable) as raised:
+            attempt.step("127.0.0.1:21020")
+        return str(raised.value)
+
+    assert closed(tls=False) == ("127.0.0.1:21020 closed the connection during the login, before answering "
+                                 "(if it is a TLS server, connect with --tls)")
+    assert closed(tls=True) == "127.0.0.1:21020 closed the connection during the login"
+    ping = Connection(Role.SERVER).send(Ping())
+    assert closed(tls=False, first=ping) == "127.0.0.1:21020 closed the connection during the login"

@@ -286,3 +286,24 @@ def test_the_servers_waits_are_tenths_rounded_up_never_zero(seconds: float, said
     from server.limits import wait_words
     assert wait_words(seconds) == said
 
+
+
+def test_the_moderator_who_bans_a_guest_is_told_that_its_address_is_banned_too() -> None:
+    from client.display import describe_room_notice
+    from i18n import use
+    from protocol import RoomNotice
+    ban = RoomNotice("#redes", "ban", "Troll", 1.0, by="Conceição", reason="spam", address_banned=True)
+    assert describe_room_notice(ban, "conceição") == (
+        "* you banned Troll from #redes (spam); as Troll is a guest, other guests from the same address are kept "
+        "out too until the ban is lifted")
+    # The others in the room (Troll included) see the ban as before; an account's ban says nothing more.
+    assert describe_room_notice(ban, "Pedro") == "* Conceição banned Troll from #redes (spam)"
+    account = RoomNotice("#redes", "ban", "Vic", 1.0, by="Conceição")
+    assert describe_room_notice(account, "Conceição") == "* you banned Vic from #redes"
+    try:
+        use("pt_BR")
+        assert describe_room_notice(ban, "Conceição") == (
+            "* você baniu Troll de #redes (spam); como Troll é convidado(a), outros convidados do mesmo endereço "
+            "também ficam de fora até o banimento ser retirado")
+    finally:
+        use("en")

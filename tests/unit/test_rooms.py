@@ -401,6 +401,9 @@ def test_a_banned_guest_is_kept_out_by_name_and_by_address(rooms):
     rooms.join(GUEST, "#redes", T0)
     out = rooms.ban(MOD, "#redes", GUEST, T0)
     assert "troll is a guest: #redes bans the address 192.0.2.66 too" in logs(out)
+    # The notice says so (the moderator's client tells them), without the address; an
+    # account's ban does not (above).
+    assert notices(out) == [Notice("#redes", "ban", "troll", T0, by="Moe", address_banned=True)]
     assert codes(rooms.join(Person("troll", False, "198.51.100.1"), "#redes", T0)) == [ErrorCode.BANNED]
     assert codes(rooms.join(Person("troll2", False, GUEST.address), "#redes", T0)) == [ErrorCode.BANNED]
     # An account from that address is judged by its account.
