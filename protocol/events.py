@@ -364,6 +364,9 @@ class ErrorReply(Event):
     msg_id: int | None = None
     # For confusable_name: the name it looks like, so that a client can say it in its words.
     like: str | None = None
+    # For unavailable: True when the server cannot tell whether the request was done (its
+    # store took it and did not answer in time); absent (None) when it certainly was not.
+    uncertain: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1163,7 +1163,9 @@ class Relay:
         self._set_blocked(owner, target, blocking)
 
         def not_stored(failure: StoreUnavailable) -> None:
-            self._set_blocked(owner, target, was_blocked)  # "unavailable" means not done
+            # Not done: as it was. Perhaps done (maybe_done): a block is kept here (the
+            # safer side; the answer says it may have been done, and a repeat settles it).
+            self._set_blocked(owner, target, was_blocked or (blocking and failure.maybe_done))
             answer(failure)
 
         def stored(_: None) -> None:
@@ -1248,7 +1250,7 @@ class Relay:
         such answers, if any."""
         if counter is not None:
             setattr(self.metrics, counter, getattr(self.metrics, counter) + 1)
-        session.send(unavailable_error(self.config, request_id))
+        session.send(unavailable_error(self.config, request_id, failure))
 
     def _receipt_unrecorded(self, message: mailbox.StoredMessage, failure: StoreUnavailable) -> None:
         """The ``on_error`` of the record of ``message``'s receipt (:meth:`_confirm`, which
