@@ -412,7 +412,8 @@ class AioChatClient:
         if pending.error is not None:
             raise NotConnected(pending.error)
         if isinstance(pending.answer, ErrorReply):
-            raise RequestFailed(pending.answer.code, pending.answer.message, pending.answer.retry_after)
+            raise RequestFailed(pending.answer.code, pending.answer.message, pending.answer.retry_after,
+                                bool(pending.answer.uncertain))
         assert pending.answer is not None
         return pending.answer
 

@@ -156,6 +156,11 @@ ERROR_TEXTS = {
     "rate_limited": N_("too many attempts; {when}"),
     "unavailable": N_("the server cannot store anything right now (its disk is full or failing, or it "
                       "cannot reach its Redis), so nothing was done; {when}"),
+    # For unavailable with "uncertain" (its storage took the request and did not answer in
+    # time), and for a message the client gave up resending after such answers (the
+    # client's own code "unconfirmed").
+    "unconfirmed": N_("the server's storage did not answer in time, so the server cannot tell whether it "
+                      "was done: it may or may not have been"),
     "account_exists": N_("this name is already registered"),
     "queue_full": N_("too many messages are waiting for the connection to come back"),
     "server_full": N_("the server has no room for another user now; {when}"),
@@ -180,16 +185,18 @@ NEEDS_LIKE = frozenset({"confusable_name"})
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
-                  like: str | None = None) -> str:
+                  like: str | None = None, uncertain: bool | None = False) -> str:
     """One line for the user saying why a request failed, ending with ``(code)``.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
     (or says when to try again, from ``retry_after``); others show the server's own
     message (English: the server does not know the reader's language). The code stays as
     it is on the wire. Everything that came from the network is sanitised. This table is
-    the one place where clients turn an error code into words.
+    the one place where clients turn an error code into words. ``uncertain`` (an
+    ``unavailable`` error's field) says it in the words of ``unconfirmed``: never "nothing
+    was done" when the server cannot know.
     """
-    template = ERROR_TEXTS.get(code)
+    template = ERROR_TEXTS["unconfirmed"] if uncertain and code == "unavailable" else ERROR_TEXTS.get(code)
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like):
         text = sanitize(message) or _("no explanation given")
     else:
@@ -205,7 +212,8 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
 def login_refused_words(refusal, name: str | None = None) -> str:
     """"login refused: WHY" for a refused login of ``name`` (``refusal``: a LoginRefused)."""
     return _("login refused: {why}").format(
-        why=explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None)))
+        why=explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None),
+                          getattr(refusal, "uncertain", False)))
 
 def describe_skipped(count: int) -> str:
     """The words for a ``skipped`` notice: room messages the server did not send us."""

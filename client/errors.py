@@ -24,6 +24,10 @@ class LocalError(StrEnum):
     CONNECTION_LOST = "connection_lost"
     # Too many messages are waiting in the client for the connection to come back.
     QUEUE_FULL = "queue_full"
+    # The server answered unavailable, saying it may have stored the message all the same,
+    # and no resend settled it before the client gave up (client/core.py): it may or may
+    # not have been stored (and delivered).
+    UNCONFIRMED = "unconfirmed"
 
 
 class ClientError(Exception):
@@ -56,15 +60,19 @@ class LoginRefused(ClientError):
 
     ``code`` is the protocol error code, ``message`` the server's explanation,
     ``retry_after`` the seconds to wait before trying again (``rate_limited``), else None;
-    ``like`` the name the one tried looks like (``confusable_name``), else None.
+    ``like`` the name the one tried looks like (``confusable_name``), else None;
+    ``uncertain`` (``unavailable`` of a hello that registers): the server cannot tell
+    whether the account was made.
     """
 
-    def __init__(self, code: str, message: str, retry_after: float | None = None, like: str | None = None) -> None:
+    def __init__(self, code: str, message: str, retry_after: float | None = None, like: str | None = None,
+                 uncertain: bool = False) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
         self.retry_after = retry_after
         self.like = like
+        self.uncertain = uncertain
 
 
 class NotConnected(ClientError, ConnectionError):
@@ -72,14 +80,17 @@ class NotConnected(ClientError, ConnectionError):
 
 
 class RequestFailed(ClientError):
-    """The server answered a request with an error reply; carries its ``code``, ``message``
-    and ``retry_after`` (seconds, for ``rate_limited``; else None)."""
+    """The server answered a request with an error reply; carries its ``code``, ``message``,
+    ``retry_after`` (seconds, for ``rate_limited`` and ``unavailable``; else None) and
+    ``uncertain`` (``unavailable`` only: the server cannot tell whether it was done)."""
 
-    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, code: str, message: str, retry_after: float | None = None,
+                 uncertain: bool = False) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.uncertain = uncertain
 
 
 class RequestTimeout(ClientError, TimeoutError):

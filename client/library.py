@@ -950,7 +950,7 @@ class ChatClient:
             raise NotConnected(pending.error)
         answer = pending.answer
         if isinstance(answer, ErrorReply):
-            raise RequestFailed(answer.code, answer.message, answer.retry_after)
+            raise RequestFailed(answer.code, answer.message, answer.retry_after, bool(answer.uncertain))
         assert answer is not None
         return answer
 

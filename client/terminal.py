@@ -235,11 +235,21 @@ def still_on_its_way(message: OutgoingMessage, state: str, error: tuple[str, str
         and error is not None and error[0] == LocalError.CONNECTION_LOST
 
 
+def unconfirmed(state: str, error: tuple[str, str] | None) -> bool:
+    """True when the client gave up a message the server may or may not have stored
+    (``unconfirmed``, client/core.py): said with "?", never "✗ not delivered"."""
+    return state == FAILED and error is not None and error[0] == LocalError.UNCONFIRMED
+
+
 def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str] | None) -> str | None:
     """The status line for ``message`` having reached ``state`` (None: nothing to show)."""
     room = message.to is None
     name = "" if room else sanitize(message.to)
     text = preview(message.text)
+    if unconfirmed(state, error):
+        where = sanitize(message.room) if message.room is not None else _("the room") if room else name
+        return _("? not confirmed, to {name}: {text} — {why}").format(
+            name=where, text=text, why=explain_error(error[0], error[1], message.addressee))
     if message.room is not None:
         return describe_room_status(message, state, error)
     if still_on_its_way(message, state, error):
@@ -447,7 +457,7 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return format_lookup(event)
     if isinstance(event, ErrorReply):
         return _("! server error: {why}").format(
-            why=explain_error(event.code, event.message, retry_after=event.retry_after))
+            why=explain_error(event.code, event.message, retry_after=event.retry_after, uncertain=event.uncertain))
     if isinstance(event, FrameRejected):
         return _("! ignored a malformed frame from the server: {why}").format(
             why=explain_error(event.code, event.message))
@@ -549,6 +559,8 @@ def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] |
     code, reason = error or ("unknown", "")
     if still_on_its_way(message, state, error):
         return style.dim("… " + explain_error(code, reason, message.addressee))
+    if unconfirmed(state, error):
+        return style.alert("? " + explain_error(code, reason, message.addressee))
     return style.alert("✗ " + explain_error(code, reason, message.addressee))
 
 
@@ -558,7 +570,8 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
     last one (so it cannot be rewritten): the mark, then who and the start of the text."""
     text = preview(" ".join(message.text.split()), 30)
     failed = state == FAILED
-    mark = (style.dim("…") if still_on_its_way(message, state, error) else style.alert("✗")) if failed \
+    mark = (style.dim("…") if still_on_its_way(message, state, error)
+            else style.alert("?") if unconfirmed(state, error) else style.alert("✗")) if failed \
         else describe_mark(message, state, error, style)
     line = _("{mark} to the room: {text}") if message.to is None else _("{mark} to {name}: {text}")
     name = style.name(sanitize(message.to), message.to) if message.to is not None else ""
@@ -1032,7 +1045,8 @@ class TerminalUI:
     def _failure(exc: ClientError, about: str | None = None) -> str:
         """Why a request failed; ``about``: the recipient or room the request named."""
         if isinstance(exc, RequestFailed):
-            return explain_error(exc.code, exc.message, about, retry_after=exc.retry_after)
+            return explain_error(exc.code, exc.message, about, retry_after=exc.retry_after,
+                                 uncertain=exc.uncertain)
         return sanitize(str(exc))
 
     def _set_blocked(self, command: SetBlocked) -> None:

@@ -736,7 +736,8 @@ class ChatApp:
             return
         if error is not None:
             code = getattr(error, "code", None)
-            why = explain_error(code, getattr(error, "message", str(error))) if code else sanitize(error)
+            why = explain_error(code, getattr(error, "message", str(error)), uncertain=getattr(error, "uncertain", False)) \
+                if code else sanitize(error)
             self.model.notice(key, _("Not changed: {why}").format(why=why))
         else:
             self.model.changed_own(key, line, text)

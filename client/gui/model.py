@@ -85,6 +85,7 @@ from registry import canonical
 
 from ..core import is_default_room
 from ..display import describe_room_notice, describe_skipped, explain_error, left_why, sanitize, shown_text
+from ..errors import LocalError
 from ..outgoing import MessageUpdate
 
 ROOM = "#room"
@@ -117,6 +118,8 @@ STATE_LABELS = {
     "delivered": N_("✓✓ delivered"),
     "failed": N_("✗ failed"),
 }
+# A failed message the server may have stored all the same (the library's "unconfirmed").
+UNCONFIRMED_LABEL = N_("? not confirmed")
 # A delivered message the recipient has seen (issue 13).
 READ_LABEL = N_("✓✓ read")
 # States a raw Queued answer may move a message out of.
@@ -142,6 +145,8 @@ def state_label(state: str | None, error: tuple[str, str] | None = None, to: str
     if state is None:
         return ""
     label = _(STATE_LABELS[state]) if state in STATE_LABELS else sanitize(state)
+    if state == "failed" and error is not None and error[0] == LocalError.UNCONFIRMED:
+        label = _(UNCONFIRMED_LABEL)
     if state == "failed" and error is not None:
         label += ": " + explain_error(error[0], error[1], to)
     return label
@@ -619,7 +624,7 @@ class ChatModel:
         elif type(event).__name__.startswith("Reconnect"):
             self._reconnect_event(event)
         elif isinstance(event, (ErrorReply, FrameRejected)):
-            text = explain_error(event.code, event.message)
+            text = explain_error(event.code, event.message, uncertain=event.uncertain)
             self.notice(self.active, _("The server reported an error: {why}").format(why=text))
         # Anything else (late answers to who/whois, pongs...) needs nothing on screen.
 

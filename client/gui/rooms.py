@@ -159,7 +159,8 @@ class RoomPanel:
         model = self.app.model
         if model is None:
             return
-        why = explain_error(error.code, error.message) if isinstance(error, RequestFailed) else sanitize(error)
+        why = explain_error(error.code, error.message, uncertain=error.uncertain) if isinstance(error, RequestFailed) \
+            else sanitize(error)
         model.notice(model.active, _("{what} failed: {why}").format(what=what, why=why))
         self.app._render()
 
