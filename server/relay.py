@@ -20,7 +20,9 @@ and the sender is told ``queued``.
 
 When the store fails (a full or failing disk), every request that needed it is answered
 ``unavailable`` with ``retry_after``: nothing is acknowledged that is not on disk, and
-nothing is left unanswered. Receipts that could not be recorded are recorded again, and
+nothing is left unanswered. When the store cannot tell whether it did the work (Redis
+took it and did not answer in time: ``StoreUnavailable.maybe_done``) the answer says so
+(``uncertain``; server/login.py ``unavailable_error``), never "nothing was done". Receipts that could not be recorded are recorded again, and
 waiting messages fetched again, as soon as the store works again.
 
 An outcome (``delivered``, ``expired``) is a promise to the sender, so it is not "told" when
