@@ -29,15 +29,19 @@ def chromium_installed() -> None:
     require_tool("chromium", why="to run the web client in a browser")
 
 
-def lose_the_next_answer(srv: ServerThread) -> None:
-    """The next direct message is stored, and its answer lost: the relay hears
-    ``unavailable`` that may have been done, as when Redis runs a command late."""
+def lose_the_next_answer(srv: ServerThread, count: int = 1) -> None:
+    """The next ``count`` direct messages (resends included) are stored, and their answers
+    lost: the relay hears ``unavailable`` that may have been done, as when Redis runs a
+    command late."""
     def patch() -> None:
         store = srv.server.relay.store
         real = store.store_fields
+        left = [count]
 
         def store_fields(fields, callback, on_error) -> None:
-            del store.store_fields  # once: the store's own method again
+            left[0] -= 1
+            if not left[0]:
+                del store.store_fields  # the store's own method again
             real(fields, lambda _result: on_error(StoreUnavailable("no answer in time", maybe_done=True)), on_error)
         store.store_fields = store_fields
     srv.call(patch)
@@ -69,6 +73,27 @@ def test_the_page_resends_an_unsure_message_with_its_id_and_it_arrives_once(tmp_
             assert "nothing was done" not in page.js("document.getElementById('messages').textContent")
             with pytest.raises(TimeoutError):  # and not twice
                 alice.expect(DirectMessage, 0.5)
+            assert page.problems() == []
+        finally:
+            alice.close()
+
+
+def test_the_page_gives_up_an_unsure_message_as_not_confirmed_never_as_not_delivered(tmp_path: Path) -> None:
+    config = ServerConfig(host="127.0.0.1", port=0, unavailable_retry_after=0.2)
+    with open_page(tmp_path, config) as page:
+        alice = TcpPeer("127.0.0.1", page.srv.port)
+        try:
+            page.log_in("Bob")
+            alice.login("Alice")
+            page.wait_for("!!document.querySelector('button.contact[data-key=\"@alice\"]')")
+            page.open_conversation("Alice")
+            lose_the_next_answer(page.srv, count=10)  # more than the page tries
+            page.type("nobody will ever know")
+            page.enter()
+            page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
+            status = page.js("document.querySelector('#messages .msg-out .msg-status').textContent")
+            assert status.startswith("Not confirmed") and "may or may not" in status, status
+            assert "nothing was done" not in status and "Not delivered" not in status, status
             assert page.problems() == []
         finally:
             alice.close()
