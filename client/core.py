@@ -35,7 +35,15 @@ resend and answers with the message's current state, so nothing is stored or del
 twice. Messages typed while disconnected wait in the same order (at most
 ``max_waiting``; beyond that ``submit`` fails it with ``queue_full``) and go out right after.
 A message the server acknowledged (``sent``, ``queued``) is never written again; its
-tracker stays open for ``delivered`` or ``expired``.
+tracker stays open for ``delivered`` or ``expired``. The server tells that outcome again
+at every login until the client acknowledges it (``OutcomeAck``): the client does so once
+the outcome is in the tracker and its MessageUpdate was handed to the application (or, for
+a message this object never sent, once the event itself was), with the other acks of the
+same read, or at the latest in :meth:`ClientCore.close` before its Goodbye; a repeat of an outcome it
+already has is acknowledged again but not handed on twice. After
+a reconnection the client also asks the conversation history of each peer with such
+messages and settles the trackers whose messages it shows ``delivered`` or ``expired``
+(a fallback for servers that tell an outcome only once).
 
 Refused for now. A message answered ``rate_limited`` or ``unavailable`` stays ``sending``
 (no MessageUpdate) and is written again, with the same request id and in order, once the
@@ -50,15 +58,7 @@ reconnections: the last fails the message, as ``unavailable`` (the server said n
 was done: true of every attempt, since a stored earlier attempt would have been
 recognised) or, if any answer was ``uncertain``, as ``unconfirmed`` (LocalError: it may
 or may not have been stored). The messages waiting so are those of ``outgoing``, bounded
-as ever. The server tells that outcome again
-at every login until the client acknowledges it (``OutcomeAck``): the client does so once
-the outcome is in the tracker and its MessageUpdate was handed to the application (or, for
-a message this object never sent, once the event itself was), with the other acks of the
-same read, or at the latest in :meth:`ClientCore.close` before its Goodbye; a repeat of an outcome it
-already has is acknowledged again but not handed on twice. After
-a reconnection the client also asks the conversation history of each peer with such
-messages and settles the trackers whose messages it shows ``delivered`` or ``expired``
-(a fallback for servers that tell an outcome only once).
+as ever.
 
 Request ids. Each object draws 128 random bits once and numbers its requests after them,
 so ids never repeat across objects, runs or machines in practice: the server refuses a

@@ -112,12 +112,13 @@ class OutgoingMessage:
     @property
     def refused(self) -> str | None:
         """While ``sending``: why the server has not taken it yet, if it said so:
-        ``"unavailable"`` (its storage failed; nothing was done), ``"unconfirmed"`` (its
-        storage did not answer: it may have been stored; the library's resend finds out),
-        or None (no such answer: in flight, waiting for the connection, rate-limited)."""
+        ``"unavailable"`` (its storage failed; nothing was done, and the library waits to
+        write it again), ``"unconfirmed"`` (its storage did not answer, or a resend is
+        written and not answered yet: it may have been stored; the library's resend finds
+        out), or None (no such answer: in flight, waiting for the connection, rate-limited)."""
         if self.state != SENDING or not self._unavailable:
             return None
-        return "unconfirmed" if self._uncertain else "unavailable"
+        return "unconfirmed" if self._uncertain or not self._throttled else "unavailable"
 
     @property
     def waiting(self) -> bool:
