@@ -1445,7 +1445,7 @@ class RedisStore:
             # nothing of it runs if the reload fails, whatever the reload's own fate.
             try:
                 loaded = await self._client.execute("SCRIPT", "LOAD", BATCH.source)
-            except (RedisConnectionError, TimeoutError) as exc:
+            except OSError as exc:  # the RESP client's failures (RedisConnectionError, RedisTimeout)
                 raise RedisConnectionError(f"{exc} (reloading the scripts; the operations did not run)",
                                            sent=False) from exc
             if isinstance(loaded, RedisError):

@@ -82,3 +82,24 @@ def test_the_answer_says_nothing_was_done_only_when_nothing_was() -> None:
     assert "nothing was done" not in unsure.message and "may have been" in unsure.message
     assert "same id" in unsure.message and unsure.retry_after == config.unavailable_retry_after
     assert unavailable_error(config, "7").uncertain is None  # no failure at hand: as before
+
+
+def test_a_batch_redis_had_forgotten_the_scripts_of_was_not_done_if_the_reload_gets_no_answer() -> None:
+    """Answered NOSCRIPT (Redis restarted: nothing of the batch ran), then the SCRIPT LOAD
+    written and unanswered: whatever became of the LOAD, the operations did not run."""
+    from resp import RedisError
+    result: list = []
+
+    async def scenario(loop: asyncio.AbstractEventLoop) -> None:
+        store, client = _store(loop)
+
+        async def execute(*args, timeout=None):
+            raise RedisTimeout("no reply within 5 s; the command may or may not have run")
+        client.execute = execute
+        answers = _block(store)
+        await _turns(3)
+        client.sent[0][1].set_result([RedisError("NOSCRIPT", "No matching script")])
+        await _turns(10)
+        result.extend(answers)
+    _run(scenario)
+    assert len(result) == 1 and isinstance(result[0], StoreUnavailable) and not result[0].maybe_done, result
