@@ -45,6 +45,21 @@ a reconnection the client also asks the conversation history of each peer with s
 messages and settles the trackers whose messages it shows ``delivered`` or ``expired``
 (a fallback for servers that tell an outcome only once).
 
+Refused for now. A message answered ``rate_limited`` or ``unavailable`` stays ``sending``
+(no MessageUpdate) and is written again, with the same request id and in order, once the
+answer's ``retry_after`` has passed (capped to 0.01..60 s), or at once after a
+reconnection: one mechanism (``_throttled``, :meth:`ClientCore._retry_throttled`) for
+both. ``unavailable`` may carry ``uncertain`` (PROTOCOL.md): the server could not tell
+whether it stored the message; the resend, under the same id, settles it (``accepted`` or
+``queued`` with the original msg_id if it had been stored; stored now otherwise), so it is
+never stored twice. Rate limits are retried while the session lasts (the server's bucket
+refills); ``unavailable`` at most :data:`UNAVAILABLE_ATTEMPTS` answers per message, across
+reconnections: the last fails the message, as ``unavailable`` (the server said nothing
+was done: true of every attempt, since a stored earlier attempt would have been
+recognised) or, if any answer was ``uncertain``, as ``unconfirmed`` (LocalError: it may
+or may not have been stored). The messages waiting so are those of ``outgoing``, bounded
+as ever.
+
 Request ids. Each object draws 128 random bits once and numbers its requests after them,
 so ids never repeat across objects, runs or machines in practice: the server refuses a
 different message under a used id (``id_reused``) and would take a repeat for a resend.
@@ -154,6 +169,10 @@ FINISHED_LIMIT = 10_000
 # History asked per peer when settling trackers after a reconnection: this many full
 # pages worth of messages (a page of long messages holds fewer).
 RECONCILE_PAGES = 4
+# ``unavailable`` answers to one message before it fails (the first send and this many
+# minus one resends): with the server's usual retry_after of 5 s and a store that takes
+# its 5 s timeout to fail each, about a minute of trying.
+UNAVAILABLE_ATTEMPTS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +221,8 @@ RETRY_LOGIN = frozenset(code for code, outcome in LOGIN_OUTCOMES.items() if outc
 MAX_REASON_CHARS = 256
 # Bounds of the wait before throttled messages are written again (seconds).
 _THROTTLE_WAIT = (0.01, 60.0)
+# Refusals of a message after which it is written again (see the module docstring).
+_RETRIED = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE})
 
 
 # --- Reconnecting: pure generators and one verdict --------------------------------------
@@ -308,7 +329,7 @@ class LoginAttempt:
             if isinstance(event, Welcome):
                 return event
             if isinstance(event, ErrorReply):
-                raise LoginRefused(event.code, event.message, event.retry_after, event.like)
+                raise LoginRefused(event.code, event.message, event.retry_after, event.like, bool(event.uncertain))
             if isinstance(event, Goodbye):
                 raise ServerUnreachable(_("{where} ended the session during the login: {why}").format(
                     where=where, why=event.reason or _("no reason given")))
@@ -986,19 +1007,34 @@ class ClientCore:
             changed = message._advance(QUEUED, msg_id=event.msg_id)
         elif isinstance(event, Delivered):
             changed = message._advance(DELIVERED, msg_id=event.msg_id)
-        elif event.code == ErrorCode.RATE_LIMITED and message.state == SENDING:  # type: ignore[attr-defined]
-            # Not stored: write it again once the server's bucket has refilled.
+        elif event.code in _RETRIED and message.state == SENDING and self._retry(message, event):  # type: ignore[attr-defined]
+            # Not stored (or, unavailable with uncertain, perhaps stored): write it again,
+            # with the same id, once the server's bucket has refilled or its store may work.
             message._throttled = True
             if self._retry_at is None:
                 wait = event.retry_after or 1.0  # type: ignore[attr-defined]
                 self._retry_at = self._now + min(max(wait, _THROTTLE_WAIT[0]), _THROTTLE_WAIT[1])
             return []
+        elif message._uncertain and event.code == ErrorCode.UNAVAILABLE:  # type: ignore[attr-defined]
+            changed = message._fail(LocalError.UNCONFIRMED, f"{event.message} (after "  # type: ignore[attr-defined]
+                                    f"{message._unavailable} attempts; it may or may not have been stored)")
         else:
             changed = message._advance(FAILED, error=Failure.of(event))
         if message.done:
             self._retire(message)
         self._owe_acknowledgement(event)
         return [MessageUpdate(message, message.state, message.error)] if changed else []
+
+    @staticmethod
+    def _retry(message: OutgoingMessage, refusal: ErrorReply) -> bool:
+        """Whether a ``rate_limited`` or ``unavailable`` refusal of ``message`` is to be
+        tried again (else it fails now: too many ``unavailable`` answers, see the module
+        docstring). Notes an ``unavailable`` answer in the tracker."""
+        if refusal.code != ErrorCode.UNAVAILABLE:
+            return True
+        message._unavailable += 1
+        message._uncertain = message._uncertain or bool(refusal.uncertain)
+        return message._unavailable < UNAVAILABLE_ATTEMPTS
 
     def _owe_acknowledgement(self, event: Event) -> None:
         """If ``event`` is the outcome of a message a tracker holds, it is to be

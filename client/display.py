@@ -167,6 +167,11 @@ ERROR_TEXTS = {
     "rate_limited": N_("too many attempts; {when}"),
     "unavailable": N_("the server cannot store anything right now (its disk is full or failing, or it "
                       "cannot reach its Redis), so nothing was done; {when}"),
+    # For unavailable with "uncertain" (its storage took the request and did not answer in
+    # time), and for a message the client gave up resending after such answers (the
+    # client's own code "unconfirmed").
+    "unconfirmed": N_("the server's storage did not answer in time, so the server cannot tell whether it "
+                      "was done: it may or may not have been"),
     "account_exists": N_("this name is already registered"),
     "queue_full": N_("too many messages are waiting for the connection to come back"),
     "server_full": N_("the server has no room for another user now; {when}"),
@@ -213,7 +218,8 @@ WHEN_UNTIMED = {"muted": N_("until a moderator unmutes you")}
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
-                  like: str | None = None, room: str | None = None, reason: str | None = None) -> str:
+                  like: str | None = None, room: str | None = None, reason: str | None = None,
+                  uncertain: bool | None = False) -> str:
     """One line for the user saying why a request failed, ending with ``(code)``.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
@@ -221,9 +227,11 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     message (English: the server does not know the reader's language). The code stays as
     it is on the wire. Everything that came from the network is sanitised. This table is
     the one place where clients turn an error code into words. ``like``, ``room`` and
-    ``reason`` are the error's fields of those names (PROTOCOL.md, "error").
+    ``reason`` are the error's fields of those names (PROTOCOL.md, "error"); ``uncertain``
+    (an ``unavailable`` error's field) says it in the words of ``unconfirmed``: never
+    "nothing was done" when the server cannot know.
     """
-    template = ERROR_TEXTS.get(code)
+    template = ERROR_TEXTS["unconfirmed"] if uncertain and code == "unavailable" else ERROR_TEXTS.get(code)
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
             or (code in NEEDS_ROOM and not room):
         text = sanitize(message) or _("no explanation given")
@@ -242,19 +250,20 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
 def explain_refusal(refusal, to: str | None = None) -> str:
     """:func:`explain_error` for ``refusal``: an error from the server (an ErrorReply, a
     RequestFailed) or a failed message's ``error`` (the pair ``(code, message)``, or a
-    Failure), with its other fields (``retry_after``, ``like``, ``room``, ``reason``) when
-    it has them. ``to``: the recipient or room the request named."""
+    Failure), with its other fields (``retry_after``, ``like``, ``room``, ``reason``,
+    ``uncertain``) when it has them. ``to``: the recipient or room the request named."""
     code, message = refusal[:2] if isinstance(refusal, tuple) else (refusal.code, refusal.message)
     room = getattr(refusal, "room", None) or getattr(refusal, "room_name", None)
     return explain_error(code, message, to, getattr(refusal, "retry_after", None), getattr(refusal, "like", None),
-                         room, getattr(refusal, "reason", None))
+                         room, getattr(refusal, "reason", None), uncertain=getattr(refusal, "uncertain", False))
 
 
 
 def login_refused_words(refusal, name: str | None = None) -> str:
     """"login refused: WHY" for a refused login of ``name`` (``refusal``: a LoginRefused)."""
     return _("login refused: {why}").format(
-        why=explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None)))
+        why=explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None),
+                          uncertain=getattr(refusal, "uncertain", False)))
 
 def describe_skipped(count: int) -> str:
     """The words for a ``skipped`` notice: room messages the server did not send us."""

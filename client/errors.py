@@ -24,6 +24,10 @@ class LocalError(StrEnum):
     CONNECTION_LOST = "connection_lost"
     # Too many messages are waiting in the client for the connection to come back.
     QUEUE_FULL = "queue_full"
+    # The server answered unavailable, saying it may have stored the message all the same,
+    # and no resend settled it before the client gave up (client/core.py): it may or may
+    # not have been stored (and delivered).
+    UNCONFIRMED = "unconfirmed"
 
 
 class ClientError(Exception):
@@ -56,15 +60,19 @@ class LoginRefused(ClientError):
 
     ``code`` is the protocol error code, ``message`` the server's explanation,
     ``retry_after`` the seconds to wait before trying again (``rate_limited``), else None;
-    ``like`` the name the one tried looks like (``confusable_name``), else None.
+    ``like`` the name the one tried looks like (``confusable_name``), else None;
+    ``uncertain`` (``unavailable`` of a hello that registers): the server cannot tell
+    whether the account was made.
     """
 
-    def __init__(self, code: str, message: str, retry_after: float | None = None, like: str | None = None) -> None:
+    def __init__(self, code: str, message: str, retry_after: float | None = None, like: str | None = None,
+                 uncertain: bool = False) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
         self.retry_after = retry_after
         self.like = like
+        self.uncertain = uncertain
 
 
 class NotConnected(ClientError, ConnectionError):
@@ -73,23 +81,26 @@ class NotConnected(ClientError, ConnectionError):
 
 class RequestFailed(ClientError):
     """The server answered a request with an error reply; carries its ``code``, ``message``
-    and ``retry_after`` (seconds, for ``rate_limited``; the time left of a mute; else
-    None), and ``room`` and ``reason`` (a refusal of one's own join while banned: the room
-    and the ban's reason; PROTOCOL.md, "error"), else None."""
+    and ``retry_after`` (seconds, for ``rate_limited`` and ``unavailable``; the time left
+    of a mute; else None), ``room`` and ``reason`` (a refusal of one's own join while
+    banned: the room and the ban's reason; PROTOCOL.md, "error"), else None, and
+    ``uncertain`` (``unavailable`` only: the server cannot tell whether it was done)."""
 
     def __init__(self, code: str, message: str, retry_after: float | None = None, room: str | None = None,
-                 reason: str | None = None) -> None:
+                 reason: str | None = None, uncertain: bool = False) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
         self.retry_after = retry_after
         self.room = room
         self.reason = reason
+        self.uncertain = uncertain
 
     @classmethod
     def of(cls, reply) -> RequestFailed:
         """The exception for ``reply``, an ErrorReply answering a request."""
-        return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason)
+        return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason,
+                   bool(reply.uncertain))
 
 
 class RequestTimeout(ClientError, TimeoutError):

@@ -17,7 +17,7 @@ class ExitCode(IntEnum):
     LOGIN_REFUSED = 4   # the login was refused (name taken or invalid, server full...)
     TIMEOUT = 5         # --send: no delivery acknowledgement within --timeout
     AUTH_FAILED = 6     # wrong or missing password, too many failed logins, name not claimable
-    UNAVAILABLE = 7     # the server's storage is failing: nothing was stored; try again later
+    UNAVAILABLE = 7     # the server's storage is failing: nothing was stored, or (unconfirmed) perhaps was
     INTERRUPTED = 130   # Ctrl-C in --send or at a login's password prompt (the shell's 128 + SIGINT)
 
     @classmethod
@@ -36,6 +36,7 @@ _MEANING = {
     ExitCode.AUTH_FAILED: N_("authentication failed (wrong or missing password, too many attempts, "
                              "weak password, accounts required)"),
     ExitCode.UNAVAILABLE: N_("the server cannot store anything now (its disk is full or failing, or it cannot "
-                             "reach its Redis): nothing was sent; try again later"),
+                             "reach its Redis): nothing was sent, or, if it says not confirmed, it may or may "
+                             "not have been; try again later"),
     ExitCode.INTERRUPTED: N_("interrupted with Ctrl-C (--send, or at a password prompt)"),
 }

@@ -19,8 +19,12 @@ Bob's next login, leaves, and reports:
   (also auth_required without a password, rate_limited, weak_password...)
 - stderr ``error: not delivered to Bob — the server cannot store anything right now
   ... (unavailable)``: the server's disk is full or failing, or it cannot reach its
-  Redis; nothing was stored, and the message is not retried (a login that registers
-  can get it too)                                                       exit 7
+  Redis; nothing was stored (the library tried again with the same id within the
+  timeout; a login that registers can get it too)                       exit 7
+- stderr ``error: not confirmed to Bob — the server could not confirm it ...
+  (unconfirmed)``: its storage (Redis) took the message and did not answer in time, and
+  no resend settled it within the timeout: it may or may not have been stored and
+  delivered; look at the history before sending it again                exit 7
 - exit 130: interrupted with Ctrl-C
 
 (The statuses are :class:`client.exitcodes.ExitCode`.) If the connection drops meanwhile,
@@ -103,7 +107,7 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
         message = client.send_direct(to, text)
         message.wait({DELIVERED, QUEUED}, timeout)
         # Read once: the receiver may still be changing it.
-        state, error, msg_id = message.state, message.error, message.msg_id
+        state, error, msg_id, refused = message.state, message.error, message.msg_id, message.refused
         reconnecting, why = client.reconnecting, client.close_reason
     finally:
         client.close()
@@ -114,8 +118,14 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
         say(out, _("queued for {name} (msg {id}): {name} is offline; it will be delivered when they log in").format(
             name=shown_to, id=msg_id))
         return ExitCode.OK
+    if refused is not None:  # still being tried again when the time ran out: as if it failed so
+        state, error = FAILED, (refused, "")
     if state == FAILED:
         code, reason = error or ("unknown", "")
+        if code == LocalError.UNCONFIRMED:
+            say(err, auth.error_line(_("not confirmed to {name} — {why}").format(
+                name=shown_to, why=explain_error(code, reason, to))))
+            return ExitCode.UNAVAILABLE
         if code in _CONNECTION_CODES:
             say(err, auth.error_line(_("the connection to the server was lost: {why}").format(why=sanitize(reason))))
             return ExitCode.NO_SERVER

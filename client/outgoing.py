@@ -16,7 +16,11 @@ message on disk: the library never sends it again, but keeps the tracker open, a
 reconnections, for ``delivered`` (which may come much later, even after a reconnect) or an
 ``expired`` error. ``sending`` means the server has not acknowledged it yet: after a
 reconnection the library sends it again with the same request id, which the server
-recognises, so it is never stored or delivered twice. A direct message may skip ``sent``
+recognises, so it is never stored or delivered twice. A message the server refused
+``rate_limited`` or ``unavailable`` stays ``sending`` too, and is written again with its
+id after the server's ``retry_after`` (client/core.py says how often, and when it gives
+up: then ``failed``, with ``unavailable`` if the server said nothing was done, or
+``unconfirmed`` if it may have stored it). A direct message may skip ``sent``
 if the server's Delivered is the first answer the client sees.
 """
 
@@ -101,7 +105,7 @@ class OutgoingMessage:
     """
 
     __slots__ = ("request_id", "to", "room", "text", "state", "msg_id", "error", "submitted", "created",
-                 "_changed", "_throttled")
+                 "_changed", "_throttled", "_unavailable", "_uncertain")
 
     def __init__(self, request_id: str, to: str | None, text: str, room: str | None = None) -> None:
         self.request_id = request_id
@@ -115,8 +119,13 @@ class OutgoingMessage:
         self.created = time.time()
         # Waiters sleep on this; every state change notifies them all.
         self._changed = threading.Condition()
-        # Set by the library when the server answered rate_limited: sent again later.
+        # Set by the library when the server answered rate_limited or unavailable: sent
+        # again later.
         self._throttled = False
+        # How many times the server answered unavailable; whether one of those answers
+        # said it may have stored the message (uncertain) all the same.
+        self._unavailable = 0
+        self._uncertain = False
 
     @property
     def kind(self) -> str:
@@ -133,6 +142,17 @@ class OutgoingMessage:
     def final_states(self) -> frozenset[str]:
         """The states this message cannot leave."""
         return frozenset({SENT, FAILED}) if self.to is None else frozenset({DELIVERED, FAILED})
+
+    @property
+    def refused(self) -> str | None:
+        """While ``sending``: why the server has not taken it yet, if it said so:
+        ``"unavailable"`` (its storage failed; nothing was done, and the library waits to
+        write it again), ``"unconfirmed"`` (its storage did not answer, or a resend is
+        written and not answered yet: it may have been stored; the library's resend finds
+        out), or None (no such answer: in flight, waiting for the connection, rate-limited)."""
+        if self.state != SENDING or not self._unavailable:
+            return None
+        return "unconfirmed" if self._uncertain or not self._throttled else "unavailable"
 
     @property
     def waiting(self) -> bool:

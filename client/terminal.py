@@ -254,6 +254,12 @@ def still_on_its_way(message: OutgoingMessage, state: str, error: tuple[str, str
         and error is not None and error[0] == LocalError.CONNECTION_LOST
 
 
+def unconfirmed(state: str, error: tuple[str, str] | None) -> bool:
+    """True when the client gave up a message the server may or may not have stored
+    (``unconfirmed``, client/core.py): said with "?", never "✗ not delivered"."""
+    return state == FAILED and error is not None and error[0] == LocalError.UNCONFIRMED
+
+
 def failure_words(message: OutgoingMessage, error: tuple[str, str] | None) -> str:
     """Why ``message`` failed, from ``error`` (its ``error``: a Failure with the refusal's
     facts, when the server refused it), naming whom or where it went to."""
@@ -267,6 +273,10 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     room = message.to is None
     name = "" if room else sanitize(message.to)
     text = preview(message.text if now is None else now)
+    if unconfirmed(state, error):
+        where = sanitize(message.room) if message.room is not None else _("the room") if room else name
+        return _("? not confirmed, to {name}: {text} — {why}").format(
+            name=where, text=text, why=failure_words(message, error))
     if message.room is not None:
         return describe_room_status(message, state, error)
     if still_on_its_way(message, state, error):
@@ -604,6 +614,8 @@ def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] |
         return style.dim("✓✓")
     if still_on_its_way(message, state, error):
         return style.dim("… " + failure_words(message, error))
+    if unconfirmed(state, error):
+        return style.alert("? " + failure_words(message, error))
     return style.alert("✗ " + failure_words(message, error))
 
 
@@ -614,7 +626,8 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
     (``now``: as it reads now, when edited or deleted since it was sent)."""
     text = preview(" ".join((message.text if now is None else now).split()), 30)
     failed = state == FAILED
-    mark = (style.dim("…") if still_on_its_way(message, state, error) else style.alert("✗")) if failed \
+    mark = (style.dim("…") if still_on_its_way(message, state, error)
+            else style.alert("?") if unconfirmed(state, error) else style.alert("✗")) if failed \
         else describe_mark(message, state, error, style)
     line = _("{mark} to the room: {text}") if message.to is None else _("{mark} to {name}: {text}")
     name = style.name(sanitize(message.to), message.to) if message.to is not None else ""

@@ -233,6 +233,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "messages": ("messages", _history),
     "retry_after": ("retry_after", _optional(_number)),
     "like": ("like", _optional(_short)),
+    "uncertain": ("uncertain", _optional(_boolean)),
     "after": ("after", _optional(_name)),
     "next": ("next", _optional(_name)),
     "resume": ("resume", _optional(_short)),

@@ -370,6 +370,9 @@ class ErrorReply(Event):
     room_name: str | None = None
     # For banned (with room_name): the ban's reason, when it has one.
     reason: str | None = None
+    # For unavailable: True when the server cannot tell whether the request was done (its
+    # store took it and did not answer in time); absent (None) when it certainly was not.
+    uncertain: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,10 @@ The contract:
   made, was lost while the command was in flight, or the client was closed;
   ``TimeoutError`` when no reply came within ``timeout`` seconds (per client, or per call
   for blocking commands such as ``XREADGROUP ... BLOCK``). A command that was sent and then
-  failed either way may or may not have run; one that was never sent says so.
+  failed either way may or may not have run; one that was never sent says so, in words and
+  in :func:`may_have_run` (False only for a command this client never wrote to a socket:
+  then Redis cannot have run it). A caller that must tell its own caller the truth (the
+  Redis store: "nothing was done" or "it may have been done") asks that, not the words.
 - **Pipelining**: commands issued in the same turn of the event loop (for instance by
   ``asyncio.gather``) are written with one ``transport.write`` and their replies read
   as they come, so a thousand commands cost one round trip. ``pipeline(commands)`` does
@@ -61,7 +64,34 @@ FAILURE_LOG_INTERVAL = 60.0
 
 
 class RedisConnectionError(ConnectionError):
-    """No reply: the connection to Redis could not be made, was lost, or was closed."""
+    """No reply: the connection to Redis could not be made, was lost, or was closed.
+
+    ``sent``: whether the command had been written to the connection (then Redis may have
+    run it); see :func:`may_have_run`."""
+
+    def __init__(self, reason: str, *, sent: bool = True) -> None:
+        super().__init__(reason)
+        self.sent = sent
+
+
+class RedisTimeout(TimeoutError):
+    """No reply within the command's timeout; ``sent`` as for :class:`RedisConnectionError`."""
+
+    def __init__(self, reason: str, *, sent: bool = True) -> None:
+        super().__init__(reason)
+        self.sent = sent
+
+
+def may_have_run(exc: BaseException) -> bool:
+    """Whether the command (or pipeline) that failed with ``exc`` may have run in Redis.
+
+    False only when this client says it never wrote it (``sent`` False): no connection
+    came up in time, ``max_in_flight`` left no room, the client was closed first. Any
+    other failure, one this module did not make included, counts as "may have run": a
+    command written and not answered (timeout, connection lost) ran whole or not at all,
+    and nothing here can tell which.
+    """
+    return getattr(exc, "sent", True) is not False
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +328,7 @@ class RedisClient:
         from, ``TimeoutError`` when it does not come within ``timeout`` seconds.
         """
         if self._closed:
-            raise RedisConnectionError("the Redis client is closed")
+            raise RedisConnectionError("the Redis client is closed", sent=False)
         command = encode_command(args)
         loop = asyncio.get_running_loop()
         timeout = self.timeout if timeout is None else timeout
@@ -342,7 +372,7 @@ class RedisClient:
         :func:`~resp.protocol.encode_command` makes it): for a caller that sends the same
         command shape many times and encodes its constant part once."""
         if self._closed:
-            raise RedisConnectionError("the Redis client is closed")
+            raise RedisConnectionError("the Redis client is closed", sent=False)
         if not encoded:
             return []
         count = len(encoded)
@@ -361,7 +391,7 @@ class RedisClient:
         :meth:`pipeline_encoded`'s. When ``max_in_flight`` leaves no room, or there is
         nothing to send, it is :meth:`pipeline_encoded` itself, sent when awaited."""
         if self._closed:
-            raise RedisConnectionError("the Redis client is closed")
+            raise RedisConnectionError("the Redis client is closed", sent=False)
         count = len(encoded)
         if not count or (self._in_flight and self._in_flight + count > self.max_in_flight):
             return self.pipeline_encoded(encoded, timeout)
@@ -391,12 +421,16 @@ class RedisClient:
             if self.round_trips is not None:  # one round trip per pipeline
                 self.round_trips.observe(time.perf_counter() - started)
             return replies
-        except BaseException:
+        except BaseException as exc:
+            answered = False
             for future in futures:  # all share the fate of the first: retrieve them
                 if future.done() and not future.cancelled():
-                    future.exception()
+                    answered = answered or future.exception() is None
                 else:
                     future.cancel()
+            if answered and not may_have_run(exc):
+                # Some of the pipeline ran (it was answered): the lot did not "not run".
+                raise RedisConnectionError(f"{exc}; but other commands of its pipeline ran") from exc
             raise
         finally:
             timer.cancel()
@@ -427,8 +461,8 @@ class RedisClient:
             try:
                 await asyncio.wait_for(waiter, deadline - loop.time())
             except asyncio.TimeoutError:  # not TimeoutError itself before Python 3.11
-                raise TimeoutError(f"{self.max_in_flight} Redis commands were in flight for "
-                                   f"{timeout} s: this one was not sent") from None
+                raise RedisTimeout(f"{self.max_in_flight} Redis commands were in flight for "
+                                   f"{timeout} s: this one was not sent", sent=False) from None
         return max(deadline - loop.time(), 0.0)
 
     def _wake_room(self) -> None:
@@ -462,13 +496,14 @@ class RedisClient:
                 if self._connect_error is not None:
                     future.set_exception(RedisConnectionError(
                         f"cannot connect to {self.address}: {self._connect_error}; "
-                        f"the command was not sent"))
+                        f"the command was not sent", sent=False))
                 else:
-                    future.set_exception(TimeoutError(
-                        f"no connection to {self.address} within {timeout} s; the command was not sent"))
+                    future.set_exception(RedisTimeout(
+                        f"no connection to {self.address} within {timeout} s; the command was not sent",
+                        sent=False))
             else:
                 sent = True
-                future.set_exception(TimeoutError(
+                future.set_exception(RedisTimeout(
                     f"no reply from {self.address} within {timeout} s; the command may or may "
                     f"not have run"))
         link = self._link
@@ -578,7 +613,7 @@ class RedisClient:
         while self._waiting:
             _, future = self._waiting.popleft()
             if not future.done():
-                future.set_exception(RedisConnectionError(f"{reason}; the command was not sent"))
+                future.set_exception(RedisConnectionError(f"{reason}; the command was not sent", sent=False))
 
     async def close(self) -> None:
         """Close the connection; commands still waiting fail with RedisConnectionError.

@@ -73,9 +73,17 @@ Offload = Callable[[Callable, tuple, Callable], None]
 SharedFailures = Callable[[str, tuple, float, float, Callable[[float | None], None]], None]
 
 
-def unavailable_error(config: ServerConfig, request_id: str | None = None) -> ErrorReply:
-    """The answer to a request the store could not do (the disk is full or failing)."""
+def unavailable_error(config: ServerConfig, request_id: str | None = None,
+                      failure: StoreUnavailable | None = None) -> ErrorReply:
+    """The answer to a request the store could not do (the disk is full or failing, Redis
+    is out of reach), or (``failure.maybe_done``: Redis took it and did not answer in time)
+    may have done: then the answer says so, in words and with ``uncertain`` (PROTOCOL.md,
+    "When the server cannot store"), and a resend under the same id tells which."""
     retry = config.unavailable_retry_after
+    if failure is not None and failure.maybe_done:
+        return ErrorReply(ErrorCode.UNAVAILABLE, f"the server could not confirm that this was done (its storage "
+                          f"did not answer in time); it may have been: send the same request again, with the "
+                          f"same id, in {retry:g} s to find out", request_id, retry, uncertain=True)
     return ErrorReply(ErrorCode.UNAVAILABLE, f"the server cannot save anything right now; nothing was done: "
                       f"try again in {retry:g} s", request_id, retry)
 
@@ -363,8 +371,8 @@ class LoginDesk:
             return done(None)
 
         def not_revoked(failure: StoreUnavailable) -> None:
-            self.credentials.add(token_hash, credential)  # "unavailable" means not done
-            done(unavailable_error(self.config))
+            self.credentials.add(token_hash, credential)  # kept here unless surely revoked
+            done(unavailable_error(self.config, failure=failure))
 
         self.store.revoke_account_credential(token_hash, lambda _: done(None), not_revoked)
 
@@ -420,7 +428,7 @@ class LoginDesk:
                 if self.accounts.get(key) is account:  # claimed in memory only: undo it
                     del self.accounts[key]
                     self.account_lookalikes.discard(account.name)
-                done(unavailable_error(self.config))
+                done(unavailable_error(self.config, failure=failure))
 
             self.store.save_account(key, account, stored, not_stored)
 

@@ -56,7 +56,9 @@ class Histogram:
 # Counters of messages by (kind, outcome), in the order they are shown: each is an
 # attribute of Metrics, named kind_outcome. An outcome is what the sender was answered
 # (accepted: the recipient is online; queued: offline, stored for them; refused: an error
-# such as unknown_recipient or id_reused; unavailable: the store failed, nothing stored;
+# such as unknown_recipient or id_reused; unavailable: the store failed, nothing stored,
+# or (Redis took it and did not answer in time: uncertain) perhaps stored, which the
+# client's resend, counted again, finds out;
 # rate_limited) or what became of it later (delivered: the recipient's client confirmed
 # it; expired: nobody did within the queue's time to live). Room messages are sent, or
 # refused / unavailable / rate_limited as above.

@@ -20,7 +20,9 @@ and the sender is told ``queued``.
 
 When the store fails (a full or failing disk), every request that needed it is answered
 ``unavailable`` with ``retry_after``: nothing is acknowledged that is not on disk, and
-nothing is left unanswered. Receipts that could not be recorded are recorded again, and
+nothing is left unanswered. When the store cannot tell whether it did the work (Redis
+took it and did not answer in time: ``StoreUnavailable.maybe_done``) the answer says so
+(``uncertain``; server/login.py ``unavailable_error``), never "nothing was done". Receipts that could not be recorded are recorded again, and
 waiting messages fetched again, as soon as the store works again.
 
 An outcome (``delivered``, ``expired``) is a promise to the sender, so it is not "told" when
@@ -1190,7 +1192,9 @@ class Relay:
         self._set_blocked(owner, target, blocking)
 
         def not_stored(failure: StoreUnavailable) -> None:
-            self._set_blocked(owner, target, was_blocked)  # "unavailable" means not done
+            # Not done: as it was. Perhaps done (maybe_done): a block is kept here (the
+            # safer side; the answer says it may have been done, and a repeat settles it).
+            self._set_blocked(owner, target, was_blocked or (blocking and failure.maybe_done))
             answer(failure)
 
         def stored(_: None) -> None:
@@ -1275,7 +1279,7 @@ class Relay:
         such answers, if any."""
         if counter is not None:
             setattr(self.metrics, counter, getattr(self.metrics, counter) + 1)
-        session.send(unavailable_error(self.config, request_id))
+        session.send(unavailable_error(self.config, request_id, failure))
 
     def _receipt_unrecorded(self, message: mailbox.StoredMessage, failure: StoreUnavailable) -> None:
         """The ``on_error`` of the record of ``message``'s receipt (:meth:`_confirm`, which

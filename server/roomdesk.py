@@ -57,6 +57,7 @@ from . import mailbox
 from .afterdelivered import room_change_event
 from .login import unavailable_error
 from .logsummary import LogSummary
+from .store import StoreUnavailable
 from .wakeup import Wakeup
 from .rooms import (
     PREFIX, Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, record_members, room_key,
@@ -893,7 +894,9 @@ class RoomDesk:
                   then: Callable[[], None] | None = None) -> None:
         """Answer a decision: a refusal at once; otherwise store what changed, then answer
         (``answer``, or ``ok``), announce and log, and call ``then``; or, if the store
-        failed, put the rooms back and answer ``unavailable``. ``again`` (in a cluster):
+        failed, put the rooms back and answer ``unavailable`` (saying it may have been done
+        when the store cannot tell: then, in a cluster, the change comes back by the events
+        stream if it was). ``again`` (in a cluster):
         the room's name, the attempt, and how to decide the request again when another
         node changed the room first."""
         room = again[0] if again is not None else None
@@ -911,8 +914,9 @@ class RoomDesk:
                 then()
             self._done_with(room)
 
-        def failed() -> None:
-            session.send(unavailable_error(self.relay.config, request_id))
+        def failed(maybe_done: bool = False) -> None:
+            session.send(unavailable_error(self.relay.config, request_id,
+                                           StoreUnavailable("", maybe_done=maybe_done)))
             self._done_with(room)
 
         def changed() -> None:
@@ -923,7 +927,7 @@ class RoomDesk:
 
         self._save(decision, done, failed, changed)
 
-    def _save(self, decision: list, done: Callable[[], None], failed: Callable[[], None],
+    def _save(self, decision: list, done: Callable[[], None], failed: Callable[[bool], None],
               changed: Callable[[], None] | None = None) -> None:
         changes = self.rooms.changes()
         if not changes:
@@ -932,17 +936,19 @@ class RoomDesk:
         if self._shared:
             self._save_shared(decision, changes, done, failed, changed or failed)
             return
-        waiting = [len(changes), False]  # answers still to come; whether one failed
+        # Answers still to come; whether one failed; whether one failed perhaps done.
+        waiting = [len(changes), False, False]
 
-        def answered(ok: bool) -> None:
+        def answered(ok: bool, maybe_done: bool = False) -> None:
             waiting[0] -= 1
             waiting[1] = waiting[1] or not ok
+            waiting[2] = waiting[2] or maybe_done
             if waiting[0]:
                 return
             if waiting[1]:
                 for key, _record in changes:
                     self.rooms.reset(key, self._saved.get(key))
-                failed()
+                failed(waiting[2])
                 return
             for key, record in changes:
                 if record is None:
@@ -952,7 +958,8 @@ class RoomDesk:
             done()
 
         for key, record in changes:
-            self.relay.store.save_room(key, record, lambda _result: answered(True), lambda _failure: answered(False))
+            self.relay.store.save_room(key, record, lambda _result: answered(True),
+                                       lambda failure: answered(False, failure.maybe_done))
 
     def _publish(self, decision: list, notices: bool = True, address: str | None = None) -> None:
         """Send each Notice to the room's members (everyone, for the default room) and to
@@ -1016,18 +1023,19 @@ class RoomDesk:
             later()
 
     def _save_shared(self, decision: list, changes: list[tuple[str, str | None]], done: Callable[[], None],
-                     failed: Callable[[], None], changed: Callable[[], None]) -> None:
+                     failed: Callable[[bool], None], changed: Callable[[], None]) -> None:
         """Store each changed room at the version it was decided on, with its notices (the
         peers' save_room). Then ``done`` if every one was stored; else ``changed`` if
         another node changed one first (the room is as Redis has it now), or ``failed``
-        (Redis did not answer: the room is as last stored)."""
-        waiting = [len(changes), None]  # answers still to come; "changed" or "failed" once one is
+        (Redis did not answer: the room is as last stored; ``failed(True)`` if Redis may
+        have stored it all the same, and then the events stream brings it back)."""
+        waiting = [len(changes), None]  # answers still to come; "changed", "failed", "unsure"
 
         def answered(key: str, record: str | None, reply: tuple | None) -> None:
             waiting[0] -= 1
-            if reply is None:
+            if reply is None or reply[0] == "unsure":
                 self.rooms.reset(key, self._saved.get(key))
-                waiting[1] = "failed"
+                waiting[1] = "unsure" if waiting[1] == "unsure" or reply is not None else "failed"
             elif reply[0] == "ok":
                 if reply[1] > self._versions.get(key, 0):
                     self._versions[key] = reply[1]
@@ -1042,7 +1050,10 @@ class RoomDesk:
             if waiting[0]:
                 return
             self._wake()
-            (done if waiting[1] is None else failed if waiting[1] == "failed" else changed)()
+            if waiting[1] in ("failed", "unsure"):
+                failed(waiting[1] == "unsure")
+            else:
+                (done if waiting[1] is None else changed)()
 
         for key, record in changes:
             notices = [(canonical(e.name), _notice_frame(e).decode("utf-8")) for e in decision

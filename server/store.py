@@ -277,17 +277,24 @@ LAZY_SECONDS = 0.01
 
 
 class StoreUnavailable(Exception):
-    """An operation was not done (or not committed): nothing of it is on disk.
+    """An operation was not done (or not committed): nothing of it is on disk; or, when
+    ``maybe_done``, the store cannot tell whether it was.
 
     ``reason`` says why in words (SQLite's message, such as "database or disk is full");
     ``storage`` is true when the disk or the database failed, false when the operation
-    itself raised (a bug): only the first may go away by itself.
+    itself raised (a bug): only the first may go away by itself. ``maybe_done`` is true
+    when the operation went to a store that did not answer in time (Redis paused, slow or
+    cut off after the command was written: it ran whole or not at all, and nobody here
+    knows which); the answer must then not say "nothing was done" (server/login.py's
+    ``unavailable_error``). False (the default) when it certainly was not done: SQLite's
+    failed COMMIT is rolled back, a command never written to Redis did not run.
     """
 
-    def __init__(self, reason: str, storage: bool = True) -> None:
+    def __init__(self, reason: str, storage: bool = True, maybe_done: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.storage = storage
+        self.maybe_done = maybe_done
 
 
 ErrorCallback = Callable[[StoreUnavailable], None]

@@ -54,10 +54,12 @@ function tn(singular, plural, n, values) {
 /** Why a request failed, for people: the catalogue's sentence for ``code`` (about the
  * recipient ``name``; ``like``: the name a refused one looks like; ``room``, ``reason``:
  * the room a refusal of one's own standing is about and a ban's reason, the error's
- * fields), else the server's own words; then the code, as on the wire. client/display.py's
- * explain_error, the one table. */
-function explainError(code, message, name, retryAfter, like, room, reason) {
-  const template = i18n.errors[code];
+ * fields), else the server's own words; then the code, as on the wire. ``uncertain`` (an
+ * "unavailable" error's field: the server cannot tell whether it was done) is said in the
+ * words of "unconfirmed", never "nothing was done". client/display.py's explain_error,
+ * the one table. */
+function explainError(code, message, name, retryAfter, like, room, reason, uncertain) {
+  const template = i18n.errors[uncertain === true && code === "unavailable" ? "unconfirmed" : code];
   let text = message || t("no explanation given");
   if (template && (name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
       && (room || !i18n.needsRoom.includes(code))) {
@@ -72,12 +74,12 @@ function explainError(code, message, name, retryAfter, like, room, reason) {
   return `${text} (${code})`;
 }
 
-/** explainError for an error frame, with its own fields (retry_after, like, room, reason)
+/** explainError for an error frame, with its own fields (retry_after, like, room, reason, uncertain)
  * when they are there; ``name``: the recipient the request named. */
 function explainFrame(frame, message, name) {
   const text = (key) => (typeof frame[key] === "string" ? frame[key] : null);
   return explainError(frame.code, message, name, typeof frame.retry_after === "number" ? frame.retry_after : null,
-    text("like"), text("room"), text("reason"));
+    text("like"), text("room"), text("reason"), frame.uncertain === true);
 }
 
 /** ``0.5 s``, ``12 s``, ``4 min 50 s``: a wait, for people (client/display.py format_delay). */
@@ -335,6 +337,52 @@ function composeMessage(chat, key, text) {
   return frame;
 }
 
+// Requests that carry one of our messages ("send" to a person, "say", "send" to a room).
+const MESSAGE_KINDS = ["send", "say", "post"];
+// "unavailable" answers to one message before the page gives up on it: the client
+// library's rule (client/core.py, UNAVAILABLE_ATTEMPTS), which the page keeps alike.
+const UNAVAILABLE_ATTEMPTS = 6;
+
+/**
+ * The server answered our message "unavailable": keep it "sending" and note when to write it
+ * again with the SAME id (after retry_after; at once after a reconnection, as every
+ * unanswered message). The server recognises the resend: it answers with the original
+ * msg_id if it had stored the message after all ("uncertain"), or stores it now. Returns
+ * false once UNAVAILABLE_ATTEMPTS answers came: the message then fails, as "unconfirmed"
+ * if any answer was uncertain (it may or may not have been stored).
+ */
+function retryLater(request, frame) {
+  if (!MESSAGE_KINDS.includes(request.kind) || frame.code !== "unavailable" || !request.item
+      || request.item.state !== "sending" || !request.frame) return false;
+  request.unavailable = (request.unavailable || 0) + 1;
+  request.uncertain = request.uncertain || frame.uncertain === true;
+  if (request.unavailable >= UNAVAILABLE_ATTEMPTS) return false;
+  const wait = typeof frame.retry_after === "number" ? frame.retry_after : 1;
+  request.retryAt = nowSeconds() + Math.min(Math.max(wait, 0.01), 60);
+  return true;
+}
+
+/** The frames of messages whose wait after "unavailable" is over at ``now``, in order. */
+function resendDue(chat, now) {
+  const online = chat.status === "online";
+  const frames = [];
+  for (const request of chat.requests.values()) {
+    if (request.retryAt == null || (online && request.retryAt > now)) continue;
+    request.retryAt = null;  // offline: the welcome sends them all again
+    if (online && request.item && request.item.state === "sending") frames.push(request.frame);
+  }
+  return frames;
+}
+
+/** When the next message waiting after "unavailable" is due (seconds), or null. */
+function nextResend(chat) {
+  let due = null;
+  for (const request of chat.requests.values()) {
+    if (request.retryAt != null && (due === null || request.retryAt < due)) due = request.retryAt;
+  }
+  return due;
+}
+
 // Answers to a "send" that mean the name was mistyped: nobody by that name (or none can be).
 const MISTYPED_CODES = ["unknown_recipient", "invalid_name"];
 
@@ -460,6 +508,7 @@ const HANDLERS = {
     for (const request of chat.requests.values()) {
       if (!request.frame) continue;
       if (request.item && request.item.state === "waiting") request.item.state = "sending";
+      request.retryAt = null;  // an "unavailable" one too: now, not after its wait
       out.send.push(request.frame);
     }
     // After those: the server answers in order, so a message of ours it took before the
@@ -598,7 +647,9 @@ const HANDLERS = {
   error(chat, frame, out) {
     const request = frame.id == null ? null : chat.requests.get(frame.id);
     const message = typeof frame.message === "string" ? frame.message : String(frame.code);
+    if (request && retryLater(request, frame)) return;  // kept, in its place: sent again later
     if (request) chat.requests.delete(frame.id);
+    const uncertain = frame.uncertain === true;
     if (frame.code === "expired" && typeof frame.msg_id === "number") {
       // An outcome, like delivered: acknowledged once shown, or the server repeats it.
       out.receipts.push({ type: "ack", msg_id: frame.msg_id });
@@ -623,7 +674,7 @@ const HANDLERS = {
       // Reconnecting before the server noticed our old connection is gone: try again.
       // words: the refusal said again in the page's language after a switch.
       const words = () => explainError(frame.code, message, request.name, frame.retry_after,
-        typeof frame.like === "string" ? frame.like : null);
+        typeof frame.like === "string" ? frame.like : null, null, null, uncertain);
       out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry"
         : { code: frame.code, message: words(), words };
       return;
@@ -638,6 +689,8 @@ const HANDLERS = {
       request.item.refusal = { room: typeof frame.room === "string" ? frame.room : null,
         reason: typeof frame.reason === "string" ? frame.reason : null,
         retryAt: typeof frame.retry_after === "number" ? nowSeconds() + frame.retry_after : null };
+      // Given up after an answer that said it may have been stored: never "not delivered".
+      if (frame.code === "unavailable" && (request.uncertain || uncertain)) request.item.errorCode = "unconfirmed";
       // A name nobody uses (mistyped): out of the contact list; its conversation goes
       // once another is chosen (the failed message says why meanwhile).
       if (request.kind === "send" && MISTYPED_CODES.includes(frame.code)) {
@@ -1851,8 +1904,9 @@ function updateItem(item) {
   node.dataset.error = item.error || "";
   if (item.msgId != null) node.dataset.msgId = String(item.msgId);
   const status = node.querySelector(".msg-status");
-  let label = item.to === null && item.state === "failed" ? t("Not sent")
-    : STATE_LABELS[item.state] ? t(STATE_LABELS[item.state]) : item.state;  // i18n: listed below STATE_LABELS
+  let label = item.state === "failed" && item.errorCode === "unconfirmed" ? t("Not confirmed")
+    : item.to === null && item.state === "failed" ? t("Not sent")
+      : STATE_LABELS[item.state] ? t(STATE_LABELS[item.state]) : item.state;  // i18n: listed below STATE_LABELS
   if (item.to === null && item.state === "queued") label = t("Queued");
   if (item.read && item.state === "delivered") label = t("Read");
   if (item.readBy && !item.error) label = `${label} · ${t("Read by {n}", { n: item.readBy })}`;  // a small room
@@ -1979,10 +2033,22 @@ const shell = {
   wantOnline: false,          // false after logging out or a refused login
   attempts: 0,
   timer: null,
+  resendTimer: null,          // the next write of messages refused "unavailable" (resendDue)
   savedSession: null,         // what keepSession() last wrote
   savedPending: null,         // what keepPending() last wrote
   loginError: null,           // () => the login form's refusal, in the page's language (showLoginError)
 };
+
+/** (Re)arm the timer that writes again the messages refused "unavailable" when due. */
+function scheduleResend() {
+  clearTimeout(shell.resendTimer);
+  const due = nextResend(shell.chat);
+  if (due === null) return;
+  shell.resendTimer = setTimeout(() => {
+    resendDue(shell.chat, nowSeconds()).forEach(sendFrame);
+    scheduleResend();
+  }, Math.max(0, due - nowSeconds()) * 1000);
+}
 
 function socketUrl() {
   const url = new URL("/ws", location.href);
@@ -2055,6 +2121,7 @@ function onFrame(frame) {
     keepResume(chat.me, out.resume);
   }
   out.send.forEach(sendFrame);
+  if (frame.type === "error" || frame.type === "welcome") scheduleResend();
   watchFrames(chat).forEach(sendFrame);  // new conversations (a dm), or all after a welcome
   if (out.login === "ok") {
     shell.attempts = 0;

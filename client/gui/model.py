@@ -99,6 +99,7 @@ from ..display import (
     describe_room_notice, describe_skipped, explain_error, explain_refusal, left_why, sanitize, sanitize_lines,
     shown_text,
 )
+from ..errors import LocalError
 from ..outgoing import MessageUpdate
 
 ROOM = "#room"
@@ -131,6 +132,8 @@ STATE_LABELS = {
     "delivered": N_("✓✓ delivered"),
     "failed": N_("✗ failed"),
 }
+# A failed message the server may have stored all the same (the library's "unconfirmed").
+UNCONFIRMED_LABEL = N_("? not confirmed")
 # A delivered message the recipient has seen (issue 13).
 READ_LABEL = N_("✓✓ read")
 # States a raw Queued answer may move a message out of.
@@ -157,6 +160,8 @@ def state_label(state: str | None, error: tuple[str, str] | None = None, to: str
     if state is None:
         return ""
     label = _(STATE_LABELS[state]) if state in STATE_LABELS else sanitize(state)
+    if state == "failed" and error is not None and error[0] == LocalError.UNCONFIRMED:
+        label = _(UNCONFIRMED_LABEL)
     if state == "failed" and error is not None:
         label += ": " + explain_refusal(error, to)
     return label

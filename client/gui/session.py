@@ -76,7 +76,8 @@ def login_error_text(error: BaseException, name: str, address: str) -> tuple[str
     headline, a blank line, then the details."""
     if isinstance(error, LoginRefused):
         code = str(error.code)
-        sentence = explain_error(code, error.message, to=name, retry_after=error.retry_after, like=error.like)
+        sentence = explain_error(code, error.message, to=name, retry_after=error.retry_after, like=error.like,
+                                 uncertain=error.uncertain)
         sentence = sentence.removesuffix(f" ({sanitize(code)})")  # the code goes under it
         headline = sentence[:1].upper() + sentence[1:] + ("" if sentence.endswith((".", "?", "!")) else ".")
         title = _TITLES.get(code, N_("Login refused"))

@@ -458,10 +458,12 @@ class ClusterNode:
         record, version))`` if another node changed it first, ``callback(("rival", key,
         record, version))`` if it is new and another room's name looks like its own
         (``lookalike``: the look-alike key of its name), or ``callback(None)`` if Redis did
-        not answer."""
+        not answer (``callback(("unsure",))`` if it did not answer a command it was sent:
+        it may have stored the change, which then comes on the events stream)."""
         entry = bus.encode(bus.RoomChanged(key, version + 1, record, bus._dumps(notices)))
         self.relay.store.save_room_versioned(key, version, record, self.prefix + "events", entry,
-                                             scripts.EVENTS_MAXLEN, callback, lambda _failure: callback(None),
+                                             scripts.EVENTS_MAXLEN, callback,
+                                             lambda failure: callback(("unsure",) if failure.maybe_done else None),
                                              lookalike)
 
     def store_room_post(self, message: StoredMessage, version: int, callback: Callable[[tuple], None],

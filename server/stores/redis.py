@@ -27,9 +27,12 @@ The contract of base.py, as this store keeps it:
   RESP client's per-command deadline) is answered ``on_error(StoreUnavailable)``, logged
   once by :class:`~server.store.FailureLog`; the RESP client reconnects by itself, and
   the first operation answered afterwards calls ``on_recovered``. An operation whose
-  connection broke after it was sent may have run all the same (Redis ran it and the
-  answer was lost): it ran whole or not at all, and a client that retries a ``send``
-  under the same request id is recognised as a resend, so nothing is stored twice.
+  connection broke (or whose answer was late) after it was sent may have run all the
+  same (Redis ran it, or runs it once resumed, and the answer was lost): it ran whole or
+  not at all, and a client that retries a ``send`` under the same request id is
+  recognised as a resend, so nothing is stored twice. Its ``StoreUnavailable`` then has
+  ``maybe_done`` (from :func:`resp.may_have_run`): only an operation never written to
+  Redis is refused as certainly not done.
   After a Redis restart its script cache is empty: a pipeline answered only ``NOSCRIPT``
   (nothing of it ran) is sent again after ``SCRIPT LOAD``; operations answered
   ``NOSCRIPT`` next to ones that ran are refused (``StoreUnavailable``), never run out of
@@ -116,7 +119,7 @@ from typing import Any
 
 import const
 from protocol import HistoryEntry
-from resp import NEED_DATA, Connection, ProtocolError, RedisClient, RedisError, Script, parse_url
+from resp import NEED_DATA, Connection, ProtocolError, RedisClient, RedisError, Script, may_have_run, parse_url
 from resp.aio import RedisAddress, RedisConnectionError
 
 from ..accounts import Account
@@ -1267,17 +1270,19 @@ class RedisStore:
     def close(self) -> None:
         """Answer what is still pending ``unavailable`` (nothing can wait for Redis here:
         call :meth:`drain` first), and close the connection."""
-        waiting: list[_Operation | tuple] = []
+        written: list[_Operation | tuple] = []  # in pipelines written to Redis: may have run
         for _batch, submitted, task in self._batches:  # the oldest first, as answers go
             task.cancel()
-            waiting.extend(submitted)
+            written.extend(submitted)
         self._batches.clear()
-        waiting.extend(self._submitted)
-        self._queued, self._submitted = [], []
+        unsent, self._submitted = self._submitted, []
+        self._queued = []
         self._stop_joining()
         self._cancel_lazy()
-        for entry in waiting:
-            self._refuse(entry, StoreUnavailable("the store is closing", storage=False))
+        for entries, maybe_done in ((written, True), (unsent, False)):
+            failure = StoreUnavailable("the store is closing", storage=False, maybe_done=maybe_done)
+            for entry in entries:
+                self._refuse(entry, failure)
         self._wake_drained()
         if self._client is not None:
             client, self._client = self._client, None
@@ -1445,8 +1450,13 @@ class RedisStore:
         for key in traced:
             trace.mark("a_back", key)
         if all(isinstance(r, RedisError) and r.code == "NOSCRIPT" for r in replies):
-            # Redis restarted and forgot the scripts: nothing of this pipeline ran.
-            loaded = await self._client.execute("SCRIPT", "LOAD", BATCH.source)
+            # Redis restarted and forgot the scripts: nothing of this pipeline ran, and
+            # nothing of it runs if the reload fails, whatever the reload's own fate.
+            try:
+                loaded = await self._client.execute("SCRIPT", "LOAD", BATCH.source)
+            except OSError as exc:  # the RESP client's failures (RedisConnectionError, RedisTimeout)
+                raise RedisConnectionError(f"{exc} (reloading the scripts; the operations did not run)",
+                                           sent=False) from exc
             if isinstance(loaded, RedisError):
                 return [loaded] * len(batch)
             replies = await self._client.pipeline_encoded(commands)
@@ -1467,8 +1477,8 @@ class RedisStore:
         answered (its callback or on_error) in the order it was submitted (base.py)."""
         while self._batches and self._batches[0][2].done():
             batch, submitted, task = self._batches.popleft()
-            if task.cancelled():
-                failure = StoreUnavailable("the store was closed", storage=False)
+            if task.cancelled():  # (its pipeline was written: it may have run)
+                failure = StoreUnavailable("the store was closed", storage=False, maybe_done=True)
                 for entry in submitted:
                     self._refuse(entry, failure)
                 continue
@@ -1476,7 +1486,7 @@ class RedisStore:
             if error is not None:
                 reason = f"Redis at {self.address} did not answer: {error or type(error).__name__}"
                 self.failures.failed(reason, len(batch))
-                failure = StoreUnavailable(reason)
+                failure = StoreUnavailable(reason, maybe_done=may_have_run(error))
                 for entry in submitted:
                     self._refuse(entry, failure)
                 continue

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from redisserver import free_port
-from resp import RedisClient, RedisConnectionError
+from resp import RedisClient, RedisConnectionError, may_have_run
 
 TEST_DEADLINE = 20.0
 
@@ -239,4 +239,56 @@ def test_pipeline_now_is_written_before_it_returns_behind_the_turns_earlier_comm
             assert await replies == [b"x"]
             assert await earlier == "PONG"
             assert redis._in_flight == 0
+    run(main())
+
+
+def test_may_have_run_tells_a_command_written_and_unanswered_from_one_never_written():
+    """What the Redis store's "nothing was done" rests on (PROTOCOL.md, "When the server
+    cannot store"): only a command that never reached the socket is known not to have run."""
+    async def main():
+        # Written, no reply within the timeout: Redis (paused, slow) may run it later.
+        async with FakeRedis() as fake, RedisClient(fake.url, timeout=0.2) as redis:
+            with pytest.raises(TimeoutError) as timed_out:
+                await redis.execute("SET", "k", "v")
+            assert b"SET" in fake.received and may_have_run(timed_out.value)
+            # Its neighbour on the connection, failed when the connection was closed: the same.
+            first = asyncio.create_task(redis.execute("GET", "a"))
+            second = asyncio.create_task(redis.execute("GET", "b", timeout=10))
+            for task in (first, second):
+                with pytest.raises((TimeoutError, RedisConnectionError)) as failed:
+                    await task
+                assert may_have_run(failed.value)
+            # A pipeline written whole and unanswered.
+            with pytest.raises(TimeoutError) as timed_out:
+                await redis.pipeline([("INCR", "n")] * 3)
+            assert may_have_run(timed_out.value)
+        # Never written: no server to connect to.
+        async with RedisClient(f"redis://127.0.0.1:{free_port()}/0", timeout=0.3) as redis:
+            with pytest.raises(RedisConnectionError) as refused:
+                await redis.execute("SET", "k", "v")
+            assert not may_have_run(refused.value)
+            with pytest.raises(RedisConnectionError) as refused:
+                await redis.pipeline([("INCR", "n")] * 3)
+            assert not may_have_run(refused.value)
+        # Never written: a server that takes the connection and never answers AUTH, so
+        # the commands wait for the connection until their deadline.
+        async with FakeRedis() as fake, \
+                RedisClient(fake.url.replace("redis://", "redis://:pw@"), timeout=0.3,
+                            connect_timeout=5) as redis:
+            with pytest.raises(TimeoutError, match="not sent") as waited:
+                await redis.execute("SET", "k", "v")
+            assert not may_have_run(waited.value) and b"SET" not in fake.received
+        # Never written: no room under max_in_flight, or the client closed.
+        async with FakeRedis() as fake, RedisClient(fake.url, timeout=0.3, max_in_flight=1) as redis:
+            first = asyncio.create_task(redis.execute("GET", "a", timeout=10))
+            await asyncio.sleep(0)
+            with pytest.raises(TimeoutError) as no_room:
+                await redis.execute("GET", "b")
+            assert not may_have_run(no_room.value)
+            first.cancel()
+        redis = RedisClient(f"redis://127.0.0.1:{free_port()}/0")
+        await redis.close()
+        with pytest.raises(RedisConnectionError) as closed:
+            await redis.execute("PING")
+        assert not may_have_run(closed.value)
     run(main())

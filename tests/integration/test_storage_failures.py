@@ -62,6 +62,8 @@ def test_a_full_disk_gets_every_request_an_answer_logs_once_and_service_resumes(
             answers[error.request_id] = error
         assert sorted(answers) == sorted([f"dm{i}" for i in range(5)] + [f"room{i}" for i in range(5)])
         assert {e.retry_after for e in answers.values()} == {server.server.config.unavailable_retry_after}
+        # A failed COMMIT is rolled back: "nothing was done" is true here, and said so.
+        assert all(e.uncertain is None and "nothing was done" in e.message for e in answers.values())
         assert not [e for e in bob.drain(quiet=0.3) if isinstance(e, (DirectMessage, RoomMessage))]
         # Reading still works on a full disk.
         alice.send(HistoryRequest("hist", "Bob"))

@@ -20,6 +20,7 @@ are skipped, saying so, unless the environment variable ``CI`` is set: in CI a m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -121,6 +122,19 @@ class RedisServer:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(STOP_TIMEOUT)
             self.process = None
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """SIGSTOP the server by its PID for the ``with`` block, SIGCONT at its end (also
+        on failure): a Redis that hangs (overloaded, a slow disk, a stalled network). Its
+        connections stay open; what is sent meanwhile waits in its sockets and runs when
+        it resumes."""
+        assert self.process is not None, "not running"
+        os.kill(self.process.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.process.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         """SIGTERM by PID, then SIGKILL if it has not exited within 5 s."""

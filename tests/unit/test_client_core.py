@@ -14,6 +14,7 @@ import pytest
 
 import const
 from client.core import (
+    UNAVAILABLE_ATTEMPTS,
     ClientCore,
     LoginAttempt,
     backoff,
@@ -21,6 +22,7 @@ from client.core import (
     first_login_verdict,
     retry_verdict,
 )
+from client.display import explain_error
 from client.errors import CertificateError, LoginInterrupted, LoginRefused, ServerUnreachable
 from client.servers import parse_server, server_list
 from client.outgoing import DELIVERED, FAILED, SENDING, SENT, MessageUpdate, OutgoingMessage
@@ -304,6 +306,71 @@ def test_a_throttled_message_is_written_again_with_its_id_once_the_wait_is_over(
     link.core.handle_timeout(link.now + 2.0)
     assert link.to_server() == [SendDirect(message.request_id, "Bob", "slow down")]
     assert link.core.next_deadline() == pytest.approx(link.now + 30)  # the next ping
+
+
+def _unavailable(message: OutgoingMessage, uncertain: bool | None) -> ErrorReply:
+    words = "it may have been: send it again with the same id" if uncertain else "nothing was done"
+    return ErrorReply(ErrorCode.UNAVAILABLE, words, message.request_id, 5.0, uncertain=uncertain)
+
+
+def test_a_message_refused_unavailable_stays_sending_and_goes_again_with_its_id() -> None:
+    """The server could not tell whether it stored the message (uncertain): the resend,
+    under the same id, settles it; the original msg_id comes back if it had been."""
+    link = Link()
+    link.log_in(heartbeat=30)
+    message = link.send("Bob", "during the outage")
+    link.to_server()
+    assert link.from_server(_unavailable(message, True)) == []  # no update: still "…"
+    assert message.state == SENDING and message.refused == "unconfirmed"
+    assert link.core.next_deadline() == pytest.approx(link.now + 5.0)
+    link.core.handle_timeout(link.now + 4.9)
+    assert link.to_server() == []
+    link.core.handle_timeout(link.now + 5.0)
+    assert link.to_server() == [SendDirect(message.request_id, "Bob", "during the outage")]
+    assert link.from_server(Accepted(message.request_id, 41)) == [MessageUpdate(message, SENT, None)]
+    assert message.msg_id == 41 and message.refused is None
+
+
+def test_an_unavailable_refusal_is_resent_after_a_reconnection_and_counts_across_it() -> None:
+    link = Link()
+    link.log_in(heartbeat=30)
+    message = link.send("Bob", "x")
+    link.to_server()
+    link.from_server(_unavailable(message, None))
+    assert message.refused == "unavailable"
+    link.lose()  # before the wait is over: the reconnection resends it at once
+    assert link.log_in(reconnected=True) == 1
+    assert link.to_server() == [SendDirect(message.request_id, "Bob", "x")]
+    for _ in range(UNAVAILABLE_ATTEMPTS - 2):
+        link.from_server(_unavailable(message, None))
+        link.core.handle_timeout(link.now + 5.0)
+        link.now += 5.0
+        assert link.to_server() == [SendDirect(message.request_id, "Bob", "x")]
+    assert message.state == SENDING
+    # The last answer allowed: nothing was ever done, and it says so.
+    updates = link.from_server(_unavailable(message, None))
+    assert updates == [MessageUpdate(message, FAILED, message.error)]
+    assert message.error == (ErrorCode.UNAVAILABLE, "nothing was done")
+    link.core.handle_timeout(link.now + 60)
+    assert link.to_server() == []  # given up: not written again
+    assert link.core.outgoing == {}
+
+
+def test_giving_up_after_an_uncertain_refusal_says_not_confirmed_never_nothing_was_done() -> None:
+    link = Link()
+    link.log_in(heartbeat=300)
+    message = link.send(None, "in the room")
+    link.to_server()
+    link.from_server(_unavailable(message, True))  # perhaps stored...
+    for attempt in range(UNAVAILABLE_ATTEMPTS - 1):
+        link.now += 5.0
+        link.core.handle_timeout(link.now)
+        assert [e.request_id for e in link.to_server()] == [message.request_id]
+        # ... then refused for sure: which says nothing of the first attempt.
+        updates = link.from_server(_unavailable(message, None))
+    assert message.state == FAILED and updates == [MessageUpdate(message, FAILED, message.error)]
+    assert message.error[0] == "unconfirmed" and "nothing was done" not in explain_error(*message.error)
+    assert "may or may not" in explain_error(*message.error)
 
 
 def test_a_silent_server_is_pinged_then_declared_lost() -> None:

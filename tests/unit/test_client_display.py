@@ -307,3 +307,28 @@ def test_the_moderator_who_bans_a_guest_is_told_that_its_address_is_banned_too()
             "também ficam de fora até o banimento ser retirado")
     finally:
         use("en")
+
+
+def test_a_message_that_may_have_been_stored_is_never_said_to_be_not_done() -> None:
+    """unavailable with uncertain (the server's storage took it and did not answer), and
+    the library's unconfirmed (it gave up resending after such answers): every client
+    says "may or may not", never "nothing was done" nor "✗ not delivered"."""
+    from client.errors import LocalError
+    from client.gui.model import state_label
+    from client.outgoing import FAILED, OutgoingMessage
+    from client.terminal import Style, describe_follow_up, describe_mark, describe_status
+
+    sure = explain_error("unavailable", "nothing was done", retry_after=5.0)
+    assert "nothing was done" in sure and sure.endswith("(unavailable)")
+    unsure = explain_error("unavailable", "it may have been", retry_after=5.0, uncertain=True)
+    assert "nothing was done" not in unsure and "may or may not" in unsure and unsure.endswith("(unavailable)")
+    error = (LocalError.UNCONFIRMED, "no answer (after 6 attempts; it may or may not have been stored)")
+    for to, room in (("Bob", None), (None, None), (None, "#redes")):
+        message = OutgoingMessage("r1", to, "olá", room=room)
+        message._advance(FAILED, error=error)
+        for line in (describe_status(message, FAILED, error),
+                     describe_mark(message, FAILED, error, Style(False)),
+                     describe_follow_up(message, FAILED, error, Style(False), "12:00"),
+                     state_label(FAILED, error, to)):
+            assert "may or may not" in line and "nothing was done" not in line, line
+            assert "✗" not in line and "not delivered" not in line and "not sent" not in line, line

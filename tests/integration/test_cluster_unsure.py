@@ -1,0 +1,127 @@
+"""Redis paused (SIGSTOP by its PID) past a cluster node's timeout, then resumed: the
+commands the node wrote meanwhile run when Redis comes back, so the node's answer must
+not have said "nothing was done".
+
+Two ``chatserver.py --cluster`` processes on one real redis-server (as the tester ran
+them). While Redis is stopped, a direct message and a post to a named room are answered
+``unavailable`` within the node's 5 s timeout, with ``uncertain`` and words that say it may
+have been done; once Redis resumes, the recipient gets each message exactly once, and a
+resend under the same id is answered with the same msg_id. A client library user sees
+the message stay "sending" through the outage and end ``delivered``, once. Every wait
+has a deadline.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from redisserver import RedisServer
+from servers import ServerProcess
+
+import const
+from client.library import ChatClient
+from client.outgoing import DELIVERED, FAILED, SENDING
+from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, JoinRoom, Ping, Queued, Receipt, RoomInfo,
+                      RoomNotice, RoomPost, SendDirect, SendToRoom, UserJoined, UserLeft)
+from waits import wait_until
+from wire import WireClient
+
+NOTICES = (UserJoined, UserLeft, Ping, RoomNotice)
+# The node's Redis timeout (server/stores/redis.py DEFAULT_TIMEOUT), and a margin for a
+# loaded machine: every answer must come within it.
+NODE_TIMEOUT = 5.0
+ANSWER_WITHIN = NODE_TIMEOUT + 3.0
+
+
+@pytest.fixture
+def redis(tmp_path):
+    server = RedisServer(tmp_path / "redis", appendfsync="always").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def two_nodes(redis):
+    with ServerProcess("--cluster", redis.url) as one, ServerProcess("--cluster", redis.url) as two:
+        yield one, two
+
+
+def login(node: ServerProcess, name: str) -> WireClient:
+    return WireClient.login("127.0.0.1", node.port, name)
+
+
+def online_everywhere(sender: WireClient, recipient: WireClient) -> None:
+    """Both nodes know both users (the events stream): a dm is then answered accepted."""
+    from test_cluster_processes import who
+    wait_until(lambda: who(sender) == who(recipient) == ["Ana", "Bia"], what="both online on both nodes")
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_message_whose_answer_redis_withheld_is_said_to_be_unsure_and_arrives_once(two_nodes, redis):
+    one, two = two_nodes
+    with login(one, "Ana") as ana, login(two, "Bia") as bia:
+        online_everywhere(ana, bia)
+        ana.send(JoinRoom("j", "#redes", create=True))
+        ana.expect(RoomInfo, skip=NOTICES)
+        bia.send(JoinRoom("j", "#redes"))
+        bia.expect(RoomInfo, skip=NOTICES)
+        with redis.paused():
+            started = time.monotonic()
+            ana.send(SendDirect("x1", "Bia", "dm during the pause"))
+            ana.send(SendToRoom("x2", "#redes", "room post during the pause"))
+            answers = {}
+            for _ in range(2):
+                error = ana.expect_error(ErrorCode.UNAVAILABLE, timeout=ANSWER_WITHIN, skip=NOTICES)
+                answers[error.request_id] = error
+            assert time.monotonic() - started < ANSWER_WITHIN  # bounded: the node did not wait for Redis
+        assert sorted(answers) == ["x1", "x2"]
+        for error in answers.values():
+            # Redis has the commands in its socket: they may run (they do, below).
+            assert error.uncertain is True, error
+            assert "nothing was done" not in error.message and "may have been" in error.message, error
+            assert error.retry_after
+        # Resumed: Redis runs what waited, and routes both to Bia, once each.
+        got = {}
+        deadline = time.monotonic() + 20
+        while len(got) < 2 and time.monotonic() < deadline:
+            event = bia.expect((DirectMessage, RoomPost), timeout=deadline - time.monotonic(), skip=NOTICES)
+            assert event.text not in got, f"{event.text!r} came twice"
+            got[event.text] = event.msg_id
+        assert sorted(got) == ["dm during the pause", "room post during the pause"]
+        bia.send(Receipt(got["dm during the pause"]))
+        # The resends, under the same ids, find out: stored, with the msg_ids Bia got.
+        ana.send(SendDirect("x1", "Bia", "dm during the pause"))
+        ana.send(SendToRoom("x2", "#redes", "room post during the pause"))
+        answered = {}
+        for _ in range(2):
+            event = ana.expect((Accepted, Queued), timeout=15, skip=NOTICES + (Delivered, RoomPost))
+            answered[event.request_id] = event.msg_id
+        assert answered == {"x1": got["dm during the pause"], "x2": got["room post during the pause"]}
+        # And nothing came to Bia twice.
+        assert not [e for e in bia.drain(quiet=0.5) if isinstance(e, (DirectMessage, RoomPost))]
+
+
+@pytest.mark.timeout_seconds(120)
+def test_the_client_library_resends_with_the_same_id_and_ends_delivered_once(two_nodes, redis):
+    one, two = two_nodes
+    client = ChatClient("Ana", "127.0.0.1", one.port)
+    client.connect()
+    try:
+        with login(two, "Bia") as bia:
+            wait_until(lambda: [p.name for p in client.who(timeout=5)] == ["Ana", "Bia"], what="Bia online for Ana")
+            with redis.paused():
+                message = client.send_direct("Bia", "typed while Redis hung")
+                # Past the node's timeout: answered unavailable (uncertain), still "sending".
+                wait_until(lambda: message.state == FAILED or getattr(message, "refused", None),
+                           timeout=ANSWER_WITHIN, what="the unavailable answer")
+                assert message.state == SENDING and message.refused == "unconfirmed", message
+            got = bia.expect(DirectMessage, timeout=20, skip=NOTICES)
+            assert got.text == "typed while Redis hung"
+            bia.send(Receipt(got.msg_id))
+            # The library's resend (after retry_after) is recognised: the same message.
+            assert message.wait(DELIVERED, timeout=30), message
+            assert message.msg_id == got.msg_id and message.state != FAILED
+            assert not [e for e in bia.drain(quiet=0.5) if isinstance(e, DirectMessage)]
+    finally:
+        client.close()
