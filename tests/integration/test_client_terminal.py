@@ -132,6 +132,23 @@ def test_a_change_of_ours_made_on_another_device_says_you() -> None:
     assert describe_event(Edited(7, "Ana", "João", "x", 0.0), "joão") == "✎ Ana edited message 7: x"
 
 
+def test_a_persons_presence_is_said_without_a_gender_in_portuguese() -> None:
+    """"Bia está desconectado": the terminal's queued line and /whois gave every person the
+    masculine form; "online"/"offline" are what Brazilian chat apps say, for anyone."""
+    from i18n import use
+    queued = OutgoingMessage("r1", "Bia", "você viu a prova?")
+    try:
+        use("pt_BR")
+        assert describe_status(queued, "queued", None) == \
+            "✓ na fila para Bia: você viu a prova? (Bia está offline; será entregue quando entrar)"
+        assert format_lookup(LookupResult("x", "Bia", "offline")) == \
+            "* Bia está offline (as mensagens esperam o próximo login)"
+        assert format_lookup(LookupResult("x", "Zed", "unknown")) == \
+            "* Zed não está online (ninguém com esse nome entrou aqui)"
+    finally:
+        use("en")
+
+
 def test_who_and_whois_lines() -> None:
     assert format_users([]) == "* nobody is online"
     line = format_users([Presence("Alice", time.time()), Presence("Bob", time.time())])
