@@ -97,6 +97,9 @@ if TYPE_CHECKING:
 # The feature a routed room ``typing`` names (bus.Conversation): a ``typing`` (the same
 # rules and the same late drop), for the sessions that speak protocol version 2 only.
 ROOM_TYPING = "room_typing"
+# The routed features of rooms (server/roomreads.py's ROOM_READ too): the event whose
+# protocol version a session must speak to be written them.
+_IN_ROOM: dict[str, type] = {ROOM_TYPING: RoomTyping, ROOM_READ: RoomRead}
 
 
 class AfterDelivered:
@@ -197,15 +200,16 @@ class AfterDelivered:
         of ``key`` here that asked for ``feature``: told if :meth:`_passes` says so here
         too. A ``typing`` older than the typing interval is dropped: the receiver would
         show "is typing" for longer than the typist did."""
-        in_room = feature in (ROOM_TYPING, ROOM_READ)  # a typing or read, to sessions with rooms
-        if in_room:
-            feature = TYPING if feature == ROOM_TYPING else READ
+        # A room's typing, or one's own room read: a typing or read, to version 2 sessions.
+        in_room = _IN_ROOM.get(feature)
+        if in_room is not None:
+            feature = TYPING if in_room is RoomTyping else READ
         if feature == TYPING and time.time() - at > self.relay.config.typing_interval:
             return
         if not self._passes(feature, key, actor):
             return
         for session in self.relay.registry.sessions_by_key(key):
-            if feature in self.features.get(session, ()) and (not in_room or session.conn.may_send(RoomTyping)):
+            if feature in self.features.get(session, ()) and (in_room is None or session.conn.may_send(in_room)):
                 session.write_frame(frame)
 
     # --- Read ---------------------------------------------------------------------------
