@@ -971,7 +971,10 @@ class RoomRead(Event):
     place of ``with``. From a client, ``msg_id``: this member has seen ``room_name``'s posts
     up to it. From the server, ``marks``: how far the room's other members (with receipts
     on) have read, one anonymous msg_id each, highest first (a client counts those at or
-    above a post's id: "read by N"). No answer."""
+    above a post's id: "read by N"); or ``msg_id`` and ``sender`` (the receiver's own
+    name): the user read ``room_name`` up to ``msg_id`` on another session, as a direct
+    ``read`` is forwarded to one's other sessions (so they clear the room's unread
+    count). No answer."""
 
     TYPE: ClassVar[str] = "read"
     SENDER: ClassVar[str] = "both"
@@ -979,6 +982,7 @@ class RoomRead(Event):
     room_name: str
     msg_id: int | None = None
     marks: tuple[int, ...] | None = None
+    sender: str | None = None
 
 
 ROOM_AFTER_EVENTS: tuple[type[Event], ...] = (RoomTyping, RoomEdited, RoomDeleted, RoomRead)

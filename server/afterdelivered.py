@@ -37,7 +37,8 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   (``mailbox.change_refused`` with no sender), announces and logs it. Nobody edits
   another's message.
 - **Read marks in rooms**: ``read`` with ``room``, server/roomreads.py (counts told in
-  small rooms, coalesced, bounded).
+  small rooms, coalesced, bounded; one's own moved mark to one's other sessions, as a
+  direct ``read`` is).
 - **Across nodes** (a cluster, server/cluster/): every frame above also goes to the
   sessions it is for on other nodes (``peers.conversation``), whose node applies the
   rules again with its own caches before it tells them (:meth:`AfterDelivered.routed`),
@@ -47,7 +48,8 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   server; a user typing to one person from devices on two nodes at once passes one
   ``typing`` per interval per node, which shows the receiver the same "is typing".
   A room's ``typing`` goes the same way, one entry per member online on another node
-  (:data:`ROOM_TYPING`); a room post's edit or delete goes to every node through the
+  (:data:`ROOM_TYPING`), and one's own moved room mark to one's sessions on other nodes
+  (``ROOM_READ``, server/roomreads.py); a room post's edit or delete goes to every node through the
   events stream (:meth:`RoomDesk.post_changed`), in order after the post.
 """
 
@@ -82,7 +84,7 @@ from protocol.codec import encode
 from registry import canonical
 
 from . import mailbox
-from .roomreads import RoomReads
+from .roomreads import ROOM_READ, RoomReads
 from .rooms import LogLine, Refused, room_key
 from .session import ClientSession
 from .stores.base import StoreUnavailable
@@ -95,6 +97,9 @@ if TYPE_CHECKING:
 # The feature a routed room ``typing`` names (bus.Conversation): a ``typing`` (the same
 # rules and the same late drop), for the sessions that speak protocol version 2 only.
 ROOM_TYPING = "room_typing"
+# The routed features of rooms (server/roomreads.py's ROOM_READ too): the event whose
+# protocol version a session must speak to be written them.
+_IN_ROOM: dict[str, type] = {ROOM_TYPING: RoomTyping, ROOM_READ: RoomRead}
 
 
 class AfterDelivered:
@@ -195,15 +200,16 @@ class AfterDelivered:
         of ``key`` here that asked for ``feature``: told if :meth:`_passes` says so here
         too. A ``typing`` older than the typing interval is dropped: the receiver would
         show "is typing" for longer than the typist did."""
-        in_room = feature == ROOM_TYPING  # a room's typing: a typing, to sessions with rooms
-        if in_room:
-            feature = TYPING
+        # A room's typing, or one's own room read: a typing or read, to version 2 sessions.
+        in_room = _IN_ROOM.get(feature)
+        if in_room is not None:
+            feature = TYPING if in_room is RoomTyping else READ
         if feature == TYPING and time.time() - at > self.relay.config.typing_interval:
             return
         if not self._passes(feature, key, actor):
             return
         for session in self.relay.registry.sessions_by_key(key):
-            if feature in self.features.get(session, ()) and (not in_room or session.conn.may_send(RoomTyping)):
+            if feature in self.features.get(session, ()) and (in_room is None or session.conn.may_send(in_room)):
                 session.write_frame(frame)
 
     # --- Read ---------------------------------------------------------------------------

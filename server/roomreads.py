@@ -21,6 +21,12 @@ The rules:
    lists; loaded from the store when such a member logs in or joins, forgotten when the
    last of them goes. Members who left are dropped at the next list. So the state is at
    most ``ROOM_READS_LIMIT`` numbers per room with someone online in it.
+7. **One's own mark goes to one's other sessions**: a ``read`` that moves a member's mark
+   is forwarded to their other sessions (version 2, ``read`` feature, receipts on) as a
+   ``read`` with ``room``, ``msg_id`` and ``from`` (the member), as a direct ``read`` is
+   (server/afterdelivered.py), so a room read on one device is no longer unread on the
+   others; on other nodes of a cluster through the same ``conv`` entry as a direct read's
+   (:data:`ROOM_READ`). Whatever the room's size: it is per read, to one user's sessions.
 
 :class:`ReadMarks` is the sans-I/O core (marks in, which rooms are due out, a fake clock in
 tests); :class:`RoomReads` is the shell on the relay (the store, sessions, a timer).
@@ -42,6 +48,10 @@ from .wakeup import Wakeup
 if TYPE_CHECKING:
     from .afterdelivered import AfterDelivered
     from .session import ClientSession
+
+# The feature a routed room ``read`` names (bus.Conversation): one's own mark in a room,
+# for one's sessions with the ``read`` feature that speak protocol version 2 only.
+ROOM_READ = "room_read"
 
 
 class ReadMarks:
@@ -165,6 +175,8 @@ class RoomReads:
             if mark is None:
                 session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {msg_id} is not a post of {room.name}"))
                 return
+            if moved:
+                self._tell_own(session, room.name, mark)  # rule 7, whatever the room's size
             now_room = rooms.get(key)
             if now_room is None or len(now_room.members) > const.ROOM_READS_LIMIT:
                 self.core.forget(key)  # stored, not told; loaded again if the room is small again
@@ -200,6 +212,23 @@ class RoomReads:
                 self._flush()
 
         self.relay.store.room_read_marks(key, list(room.members), loaded, lambda _failure: None)
+
+    def _tell_own(self, session: ClientSession, name: str, mark: int) -> None:
+        """The reader's other sessions that are told (:meth:`_told`) learn that they read
+        room ``name`` up to ``mark`` (rule 7); those on other nodes through a ``conv`` entry,
+        when the rooms are one across the nodes (else each node's rooms are its own). The
+        frame is built only if some session is to get it."""
+        me, peers = session.key, self.relay.peers
+        here = [other for other in self.relay.registry.sessions_by_key(me)
+                if other is not session and not other.closing and self._told(other)]
+        elsewhere = peers.shares_rooms and peers.elsewhere(me)
+        if session.name is None or not (here or elsewhere):
+            return
+        frame = encode(RoomRead(name, mark, sender=session.name))
+        for other in here:
+            other.write_frame(frame)
+        if elsewhere:
+            peers.conversation(me, me, ROOM_READ, frame)
 
     # --- Sessions -----------------------------------------------------------------------
 

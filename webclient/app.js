@@ -836,6 +836,17 @@ const HANDLERS = {
   // --- After delivered (issue 13) ---
 
   read(chat, frame) {
+    if (typeof frame.room === "string" && typeof frame.msg_id === "number" && !Array.isArray(frame.marks)) {
+      // Our own mark in a room, read on another device (PROTOCOL.md "In rooms"): as for a
+      // person below, not to be said again, and its posts up to msg_id no longer unread.
+      if (typeof frame.from === "string" && !isMe(chat, frame.from)) return;
+      const convo = chat.conversations.get(roomKey(frame.room));
+      if (convo) {
+        convo.readSent = Math.max(convo.readSent || 0, frame.msg_id);
+        clearUnreadUpTo(convo, frame.msg_id);
+      }
+      return;
+    }
     if (typeof frame.room === "string") return roomReads(chat, frame);  // a small room's marks
     // Someone read our messages up to msg_id (or we did, on another device).
     if (typeof frame.msg_id !== "number" || typeof frame.from !== "string" || typeof frame.with !== "string") return;

@@ -39,11 +39,11 @@ message sent there comes as a carbon (PROTOCOL.md, "`sent`") and is our line, wh
 then moves with the ``delivered``, ``queued``, ``expired`` and ``read`` that follow under
 its msg_id, as the sending session's does; a room post whose sender is the user is our line
 too ("sent": rooms have no receipts); and our ``read`` forwarded from another session
-clears the unread count up to its msg_id (rooms' read marks are not forwarded to our other
-sessions, so a room read elsewhere stays unread here). What our other sessions got or sent
-while this one was reconnecting never comes to it: after a reconnection the newest page of
-each of its people's conversations is asked for (:class:`CatchUpWanted`) and merged
-(:meth:`ChatModel.catch_up`).
+clears the unread count up to its msg_id, a person's or a room's (a room's own mark comes
+as a ``read`` with ``room`` and ``msg_id``, no ``marks``: PROTOCOL.md, "In rooms"). What
+our other sessions got or sent while this one was reconnecting never comes to it: after a
+reconnection the newest page of each of its people's conversations is asked for
+(:class:`CatchUpWanted`) and merged (:meth:`ChatModel.catch_up`).
 
 Delivery states are the library's (``sending``, ``sent``, ``queued``, ``delivered``,
 ``failed``, and whatever it adds later): a :class:`~client.outgoing.MessageUpdate` is the
@@ -852,17 +852,18 @@ class ChatModel:
                     self._changes.append(StateChanged(conversation.key, line, old_label))
 
     def _read_elsewhere(self, key: str, msg_id: int) -> None:
-        """The user has seen ``key``'s messages up to ``msg_id`` on another device (the
-        server forwards their ``read``): those of the unread ones, the newest messages from
-        the peer, are not unread here any more; any newer one still is."""
-        contact = self.contacts.get(key)
+        """The user has seen ``key``'s messages (a person's, or a named room's posts) up to
+        ``msg_id`` on another device (the server forwards their ``read``): those of the
+        unread ones, the newest messages from the peer or the room's others, are not unread
+        here any more; any newer one still is."""
+        holder = self.rooms.get(key) if is_room_key(key) else self.contacts.get(key)
         conversation = self.conversations.get(key)
-        if contact is None or not contact.unread or conversation is None:
+        if holder is None or not holder.unread or conversation is None:
             return
         incoming = [line.msg_id for line in conversation.lines if line.kind == "in" and line.msg_id is not None]
-        left = sum(1 for each in incoming[-contact.unread:] if each > msg_id)
-        if left < contact.unread:
-            contact.unread = left
+        left = sum(1 for each in incoming[-holder.unread:] if each > msg_id)
+        if left < holder.unread:
+            holder.unread = left
             self._changes.append(ContactsChanged())
 
     def _changed(self, event: Edited | Deleted) -> None:
@@ -880,8 +881,14 @@ class ChatModel:
 
     def _room_read(self, event: RoomRead) -> None:
         """A small room's read marks (the other members', anonymous): each of our posts
-        there shows how many are at or above its id ("read by N")."""
+        there shows how many are at or above its id ("read by N"). Without ``marks``, our
+        own mark, moved on another device: the room's unread count up to it is cleared."""
         if event.marks is None:
+            if event.msg_id is not None and (event.sender is None or key_of(event.sender) == key_of(self.me)):
+                self._member_of(event.room_name)
+                key = room_key(event.room_name)
+                self._read_sent[key] = max(self._read_sent.get(key, 0), event.msg_id)  # not to be said again
+                self._read_elsewhere(key, event.msg_id)
             return
         self._member_of(event.room_name)
         key = room_key(event.room_name)

@@ -61,3 +61,34 @@ def test_the_terminal_says_a_printed_post_read_and_prints_read_by_n_once_per_cha
     deadline = time.monotonic() + 1.0  # and for a while after it: still the two lines
     while time.monotonic() < deadline:
         assert "\n".join(screen.screen()).count("was read by") == 2
+
+
+@pytest.mark.timeout_seconds(90)
+def test_the_terminal_and_joaos_other_session_tell_each_other_his_room_reads_and_it_prints_nothing_odd(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    """João on the terminal and on another device (a library session, as the page or the
+    window). His own room mark read on one is forwarded to the other: a post the terminal
+    printed reaches the other session as his own ``read``; his read on the other session
+    reaches the terminal, which has no unread count and prints nothing for it."""
+    password = "correct horse"
+    joao = start(clients, server.port, "João", password=password, register=True)
+    joao.join("#calculo")
+    ana = start(clients, server.port, "Ana")
+    ana.join("#calculo")
+    early = posted(ana, "#calculo", "lista 3")  # before the terminal: the other device has it
+    next_of(joao, RoomPost, lambda p: p.msg_id == early.msg_id)
+
+    screen = terminal("João", columns=110, CHAT_PASSWORD=password)
+    joao.mark_read_in_room("#calculo", early.msg_id)  # read on the other device
+    # Ana's list counts João's mark: by then the terminal was sent his own mark too.
+    next_of(ana, RoomRead, lambda e: e.marks is not None and early.msg_id in e.marks)
+    later = posted(ana, "#calculo", "lista 4")
+    screen.wait_text("(#calculo) Ana: lista 4")  # after the forwarded mark, on the same connection
+    # The terminal printed it, so said it read: João's other session is told, as his own.
+    own = next_of(joao, RoomRead, lambda e: e.marks is None)
+    assert own == RoomRead("#calculo", later.msg_id, sender="João")
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:  # nothing about reads on the terminal: not "read by", no raw frame
+        shown = "\n".join(screen.screen())
+        assert "read" not in shown and "{" not in shown, shown
+        time.sleep(0.1)

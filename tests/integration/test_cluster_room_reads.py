@@ -43,3 +43,42 @@ def test_a_mark_moved_on_one_node_is_counted_in_the_lists_of_members_on_the_othe
     finally:
         for client in (ana, bob, cy):
             client.close()
+
+
+def log_in_as(n: Nodes, index: int, name: str, register: bool = False) -> WireClient:
+    """``name``, a registered user, logged in on node ``index`` (so it may be on several)."""
+    host, port = n.servers[index].address
+    client = WireClient(host, port)
+    client.send(Hello("h", name, 2, "correct horse", register, None, ALL))
+    client.welcome = client.expect(Welcome, skip=QUIET)
+    return client
+
+
+def test_ones_own_mark_reaches_ones_sessions_on_the_other_node_and_nobody_else(nodes) -> None:  # noqa: F811
+    """João reads #calculo on node 0: his session on node 1 is told his own mark (the
+    direct read's path across nodes, a ``conv`` entry), Ana on node 1 only her list."""
+    n = nodes(2)
+    joao = log_in_as(n, 0, "João", register=True)
+    joao2, ana = log_in_as(n, 1, "João"), log_in(n, 1, "Ana")
+    try:
+        online_everywhere(n, "João", "Ana")
+        wait_for(lambda: all(n.call(lambda s=s: len(s.relay.registry.sessions_by_key("joão")) == 1)
+                             for s in n.servers), what="João's session on each node")
+        join(joao, "#calculo")
+        join(ana, "#calculo")
+        wait_for(lambda: all(n.call(lambda s=s: len(s.relay.room_desk.rooms.get("#calculo").members) == 2)
+                             for s in n.servers), what="the two members on both nodes")
+        for client in (joao, joao2, ana):
+            client.drain(quiet=0.3)
+        posted = post(ana, "a1", "lista 3", joao, joao2, room="#calculo")
+        joao.send(RoomRead("#calculo", posted))  # on node 0
+        got = joao2.expect(RoomRead, skip=SKIP)
+        while got.marks is not None:  # the others' list (empty: Ana read nothing) may come first
+            got = joao2.expect(RoomRead, skip=SKIP)
+        assert got == RoomRead("#calculo", posted, sender="João")
+        assert marks(ana, "#calculo") == (posted,)  # Ana: her list, anonymous
+        assert not [e for e in ana.drain(quiet=0.6) + joao.drain(quiet=0.1)
+                    if isinstance(e, RoomRead) and e.marks is None]
+    finally:
+        for client in (joao, joao2, ana):
+            client.close()

@@ -131,3 +131,45 @@ def test_version_1_and_featureless_sessions_still_get_bad_field_for_a_read_witho
     with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, log_in(server, "Ana", features=(READ,)) as ana:
         ana.send_raw(b'{"type":"read","msg_id":1}\n')
         assert ana.expect(ErrorReply, skip=SKIP).code == ErrorCode.BAD_FIELD
+
+
+def own_marks(events) -> list[RoomRead]:
+    """The ``read`` frames among ``events`` that tell the receiver's own mark (no ``marks``)."""
+    return [e for e in events if isinstance(e, RoomRead) and e.marks is None]
+
+
+def test_ones_own_mark_goes_to_ones_other_sessions_and_to_nobody_else(config):  # noqa: F811
+    """João reads #calculo on one device: his other devices (version 2, feature read) are
+    told his own mark, to clear the room's unread count; Ana, another member, is not (her
+    list counts him, anonymously, as before); nor a version 1 session of his, nor the
+    session that read. A read at or below the mark tells nobody."""
+    with ServerThread(config) as server, \
+            log_in(server, "João", password=PASSWORD, register=True) as phone, \
+            log_in(server, "João", password=PASSWORD) as laptop, \
+            log_in(server, "João", password=PASSWORD, version=1, features=(READ,)) as old, \
+            log_in(server, "Ana") as ana:
+        join(phone, "#calculo")
+        join(ana, "#calculo")
+        for client in (phone, laptop, old, ana):
+            client.drain(quiet=0.3)
+        first = post(ana, "a1", "lista 3", phone, laptop, room="#calculo")
+        second = post(ana, "a2", "lista 4", phone, laptop, room="#calculo")
+
+        phone.send(RoomRead("#calculo", first))
+        got = laptop.expect(RoomRead, skip=SKIP)
+        assert got == RoomRead("#calculo", first, sender="João")  # as a direct read's: "from" is the reader
+        assert marks(ana, "#calculo") == (first,)  # Ana's list, anonymous, as before
+        assert not own_marks(ana.drain(quiet=0.5))  # never another user's own mark
+        assert not own_marks(phone.drain(quiet=0.1))  # not the session that read
+        assert not [e for e in old.drain(quiet=0.1) if isinstance(e, RoomRead)]  # version 1: none
+
+        # At or below the mark: nothing to tell.
+        laptop.send(RoomRead("#calculo", first))
+        assert not own_marks(phone.drain(quiet=0.5))
+        # From the other device, the other way.
+        laptop.send(RoomRead("#calculo", second))
+        got = phone.expect(RoomRead, skip=SKIP)
+        while got.marks is not None:  # a list of the others' marks may come first
+            got = phone.expect(RoomRead, skip=SKIP)
+        assert got == RoomRead("#calculo", second, sender="João")
+        assert not own_marks(ana.drain(quiet=0.5) + laptop.drain(quiet=0.1))

@@ -1,6 +1,7 @@
 """One account on the page and on a terminal at once (headless Chromium; see
 test_web_browser.py for the harness), as a tester used it: what João does on his terminal
-shows true on his page. Messages read on the terminal are no longer unread on the page; a
+shows true on his page. Messages and room posts read on the terminal are no longer unread
+on the page; a
 room left on the terminal leaves the page's list, and writing there is refused in the
 page's language; one joined there joins the list; his own room posts from the terminal
 show as his; what the terminal got and sent while the page was reconnecting shows on the
@@ -96,6 +97,29 @@ def test_direct_messages_read_on_the_terminal_are_no_longer_unread_on_the_page(
     page.wait_for(f"{badge('@ana')} === ''")
     assert page.js("document.title") == "Chat"  # no "(2) Chat" left either
     page.screenshot(tmp_path / "read-elsewhere.png")
+    assert page.problems() == []
+
+
+def test_room_posts_read_on_the_terminal_are_no_longer_unread_on_the_page(
+        page: Page, terminal: ChatClient, ana: ChatClient, tmp_path: Path) -> None:  # noqa: F811
+    """The page showed "#calculo 3" after João read the room on the terminal: the server
+    now forwards his own room mark to his other sessions, and the page clears the room's
+    unread count up to it (the posts after it stay unread)."""
+    log_in_as_joao(page)
+    join_calculo_on_the_page(page)
+    ana.join("#calculo")
+    page.js("selectConversation(ROOM)")  # #calculo not on screen: its posts count as unread
+    ids = [posted(ana, "#calculo", text).msg_id for text in ("lista 3", "lista 4", "lista 5")]
+    page.wait_for(f"{badge(CALCULO)} === '3'")
+
+    terminal.mark_read_in_room("#calculo", ids[1])  # the terminal printed the first two
+    page.wait_for(f"{badge(CALCULO)} === '1'")
+    terminal.mark_read_in_room("#calculo", ids[2])
+    page.wait_for(f"{badge(CALCULO)} === ''")
+    assert page.js("document.title") == "Chat"
+    # Not to be said again by the page: it has been said.
+    assert page.js(f"shell.chat.conversations.get({json.dumps(CALCULO)}).readSent") == ids[2]
+    page.screenshot(tmp_path / "room-read-elsewhere.png")
     assert page.problems() == []
 
 

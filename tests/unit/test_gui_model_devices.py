@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from client.events import Reconnected, Reconnecting
 from client.gui.model import (
-    CATCH_UP_CONVERSATIONS, ROOM, CatchUpWanted, ChatModel, ContactsChanged, LineAdded, LinesInserted, LinesPrepended,
-    StateChanged,
+    CATCH_UP_CONVERSATIONS, CONNECTED, ROOM, CatchUpWanted, ChatModel, ContactsChanged, LineAdded, LinesInserted,
+    LinesPrepended, StateChanged,
 )
 from protocol import Carbon, Delivered, DirectMessage, Edited, ErrorReply, HistoryEntry, Presence, Queued, Read
 from protocol import RoomInfo, RoomMessage, RoomPost, RoomRead, Welcome
@@ -79,6 +79,34 @@ def test_a_read_on_another_device_clears_the_unread_count_up_to_its_message() ->
     model.apply(DirectMessage(34, "Ana", "João", "quatro", T))
     model.apply(Read("Ana", 33, "João"))
     assert model.unread("ana") == 1
+
+
+def test_a_room_read_on_another_device_clears_the_rooms_unread_count_up_to_its_post() -> None:
+    """Ana posts three times in #calculo; João reads the room on the terminal up to the
+    second (the server forwards his own mark: a ``read`` with ``room`` and ``msg_id``, no
+    ``marks``): one post is left unread here (it was "#calculo 3"), then none; the others'
+    list (``marks``) and an older mark told again change nothing; the window does not say
+    again what the terminal said."""
+    model = model_of()
+    model.set_state(CONNECTED)
+    key = model.room_joined(RoomInfo("j", "#calculo", 2, False, "", "Ana"))
+    model.open("ana")
+    for msg_id, text in ((61, "lista 3"), (62, "lista 4"), (63, "lista 5")):
+        model.apply(RoomPost(msg_id, "Ana", "#calculo", text, T))
+    assert model.unread(key) == 3 and model.total_unread == 3
+    model.take_changes()
+    model.apply(RoomRead("#calculo", 62, sender="João"))
+    assert model.unread(key) == 1 and model.total_unread == 1
+    assert ContactsChanged() in model.take_changes()
+    model.apply(RoomRead("#calculo", marks=(63,)))  # Ana's own mark, in the others' list: not ours
+    assert model.unread(key) == 1
+    model.apply(RoomRead("#calculo", 63, sender="João"))
+    assert model.unread(key) == 0
+    model.apply(RoomPost(64, "Ana", "#calculo", "lista 6", T))
+    model.apply(RoomRead("#calculo", 63, sender="João"))  # older than what is unread
+    assert model.unread(key) == 1
+    model.open(key)  # shown and focused here: the newest post is news to say, the older not
+    assert model.room_read_due(True) == ("#calculo", 64)
 
 
 def test_a_read_by_the_peer_is_not_ours_and_leaves_the_unread_count() -> None:

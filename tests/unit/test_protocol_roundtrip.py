@@ -37,6 +37,7 @@ EXTRA = [
                reason="spam 🌍"),
     RoomRead("#redes", 90),  # the client's form of a read in a room
     RoomRead("#redes", marks=()),  # nobody else has read
+    RoomRead("#cálculo", 90, sender="João"),  # one's own mark, read on another session
     Hello("login-2", "zoë", const.PROTOCOL_VERSION, "pässwörd 🌍", True),
     Welcome("login-2", "zoë", const.PROTOCOL_VERSION, "chat", 15.0, True),
     # The fast welcome encoder (issue 9's logins): every optional field, on and off.
@@ -247,3 +248,13 @@ def test_a_login_s_hello_and_welcome_take_the_quick_ways():
         codec._QUICK.update(original)
     assert seen == [Hello("hello", "user1", 2)]
     assert Welcome in codec._FAST
+
+
+def test_ones_own_room_mark_from_another_session_has_from_like_a_direct_read():
+    """A room ``read`` forwarded to the reader's other sessions (PROTOCOL.md, "In rooms")
+    is shaped as the direct one is: ``msg_id`` and ``from`` (the reader), ``room`` in place
+    of ``with``; it passes a version 2 connection from the server."""
+    own = RoomRead("#calculo", 90, sender="João")
+    assert codec.to_dict(own) == {"type": "read", "room": "#calculo", "msg_id": 90, "from": "João"}
+    pair = open_pair(2)
+    assert pair.send(pair.server, own) == [own]
