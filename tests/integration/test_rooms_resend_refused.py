@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 import const
+from logins import make_admin
 from protocol import (
     Accepted, Block, Done, ErrorCode, Kick, LeaveRoom, Mute, RoomMessage, RoomPost, SendDirect, SendRoom,
     SendToRoom, DirectMessage,
@@ -53,19 +54,14 @@ def test_a_room_posts_resend_is_accepted_after_a_mute_a_kick_and_the_rooms_end(c
         none_of(olga, RoomPost)  # nothing shown twice
 
 
-@pytest.fixture
-def admin_config(config, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(const, "ADMINS", ("Olga",))  # read when the server starts
-    return config
-
-
 @pytest.mark.parametrize("named", [False, True], ids=["say", "send-to-lobby"])
-def test_a_say_resent_after_a_mute_in_the_default_room_is_accepted(admin_config, named):
+def test_a_say_resent_after_a_mute_in_the_default_room_is_accepted(config, named):  # noqa: F811
     def say(request_id: str, text: str):
         return SendToRoom(request_id, const.DEFAULT_ROOM, text) if named else SendRoom(request_id, text)
 
-    with ServerThread(admin_config) as server, \
+    with ServerThread(config) as server, \
             log_in(server, "Olga", password=PASSWORD, register=True) as olga, log_in(server, "Mia") as mia:
+        make_admin(server, "Olga")  # the console's /admin: administrators are registered accounts
         mia.send(say("s1", "hello all"))
         first = mia.expect(Accepted, skip=QUIET + (RoomMessage,)).msg_id
         olga.expect(RoomMessage, skip=QUIET)
