@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from redisserver import RedisServer
 from servers import ServerProcess
+from test_cluster_processes import redis  # noqa: F401  (a fixture: one Redis, appendfsync always)
 
 import const
 from client.library import ChatClient
@@ -32,13 +32,6 @@ NOTICES = (UserJoined, UserLeft, Ping, RoomNotice)
 # loaded machine: every answer must come within it.
 NODE_TIMEOUT = 5.0
 ANSWER_WITHIN = NODE_TIMEOUT + 3.0
-
-
-@pytest.fixture
-def redis(tmp_path):
-    server = RedisServer(tmp_path / "redis", appendfsync="always").start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -85,20 +85,25 @@ def test_the_asyncio_client_logs_in_over_tls_and_chats(tls_server, trusting):
     asyncio.run(asyncio.wait_for(chat(), 30))
 
 
+async def aio_login_error(server, **options) -> Exception | None:
+    """The error the asyncio client gets logging in to ``server`` with ``options``, or None
+    once logged in."""
+    aio = AioChatClient("Alice", server.host, server.port, resume_tokens=ResumeTokens(None), reconnect=False,
+                        **options)
+    try:
+        await aio.connect(timeout=5)
+    except ServerUnreachable as exc:
+        return exc
+    finally:
+        await aio.close()
+    return None
+
+
 def test_the_asyncio_client_says_why_it_cannot_connect_over_tls(tls_server, certificate):
     import asyncio
 
-    async def connect(**options) -> Exception | None:
-        """The error connecting with ``options``, or None once logged in."""
-        aio = AioChatClient("Alice", tls_server.host, tls_server.port, resume_tokens=ResumeTokens(None),
-                            reconnect=False, **options)
-        try:
-            await aio.connect(timeout=5)
-        except ServerUnreachable as exc:
-            return exc
-        finally:
-            await aio.close()
-        return None
+    def connect(**options) -> Exception | None:
+        return aio_login_error(tls_server, **options)
 
     untrusted = asyncio.run(asyncio.wait_for(connect(tls=True), 30))  # the system's CAs: not ours
     assert isinstance(untrusted, CertificateError)
@@ -145,18 +150,7 @@ def test_a_plain_text_client_is_told_the_server_may_want_tls(tls_server):
     assert f"{tls_server.host}:{tls_server.port} closed the connection during the login, before answering " \
            "(if it is a TLS server, connect with --tls)" in err.getvalue(), err.getvalue()
 
-    async def connect() -> Exception:
-        aio = AioChatClient("Alice", tls_server.host, tls_server.port, resume_tokens=ResumeTokens(None),
-                            reconnect=False)
-        try:
-            await aio.connect(timeout=5)
-        except ServerUnreachable as exc:
-            return exc
-        finally:
-            await aio.close()
-        raise AssertionError("logged in without TLS")
-
-    assert "connect with --tls" in str(asyncio.run(asyncio.wait_for(connect(), 30)))
+    assert "connect with --tls" in str(asyncio.run(asyncio.wait_for(aio_login_error(tls_server), 30)))
 
 
 def test_the_server_logs_a_plain_text_client_once_per_address_with_a_hint(tls_server, caplog):

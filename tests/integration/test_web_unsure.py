@@ -10,11 +10,13 @@ delivered: ... nothing was done". Headless Chromium, as test_web_browser.py.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from browserpage import TIMEOUT, open_page
+from browserpage import TIMEOUT, Page, open_page
 from chatpeer import TcpPeer
 from protocol import DirectMessage
 from server import ServerConfig, ServerThread
@@ -47,8 +49,11 @@ def lose_the_next_answer(srv: ServerThread, count: int = 1) -> None:
     srv.call(patch)
 
 
-def test_the_page_resends_an_unsure_message_with_its_id_and_it_arrives_once(tmp_path: Path) -> None:
-    config = ServerConfig(host="127.0.0.1", port=0, unavailable_retry_after=0.5)
+@contextmanager
+def bob_writing_to_alice(tmp_path: Path, retry_after: float) -> Iterator[tuple[Page, TcpPeer]]:
+    """Bob on the page, in his conversation with Alice (a peer over TCP), on a server that
+    asks for a retry after ``retry_after`` s when its store fails."""
+    config = ServerConfig(host="127.0.0.1", port=0, unavailable_retry_after=retry_after)
     with open_page(tmp_path, config) as page:
         alice = TcpPeer("127.0.0.1", page.srv.port)
         try:
@@ -56,44 +61,40 @@ def test_the_page_resends_an_unsure_message_with_its_id_and_it_arrives_once(tmp_
             alice.login("Alice")
             page.wait_for("!!document.querySelector('button.contact[data-key=\"@alice\"]')")
             page.open_conversation("Alice")
-            # Every state the message's line takes, in order.
-            page.js("window.seenStates = []; new MutationObserver((changes) => changes.forEach((c) => "
-                    "window.seenStates.push(c.target.dataset.state))).observe(document.getElementById('messages'), "
-                    "{attributes: true, subtree: true, attributeFilter: ['data-state']})")
-            lose_the_next_answer(page.srv)
-            page.type("sent while the store hung")
-            page.enter()
-            dm = alice.expect(DirectMessage, TIMEOUT)  # the resend, recognised, forwarded once
-            assert (dm.sender, dm.text) == ("Bob", "sent while the store hung")
-            page.wait_for(f"document.querySelector('#messages .msg-out')?.dataset.msgId === '{dm.msg_id}'")
-            alice.receipt(dm.msg_id)
-            page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'delivered'")
-            states = page.js("window.seenStates")
-            assert "failed" not in states, states
-            assert "nothing was done" not in page.js("document.getElementById('messages').textContent")
-            with pytest.raises(TimeoutError):  # and not twice
-                alice.expect(DirectMessage, 0.5)
-            assert page.problems() == []
+            yield page, alice
         finally:
             alice.close()
+
+
+def test_the_page_resends_an_unsure_message_with_its_id_and_it_arrives_once(tmp_path: Path) -> None:
+    with bob_writing_to_alice(tmp_path, 0.5) as (page, alice):
+        # Every state the message's line takes, in order.
+        page.js("window.seenStates = []; new MutationObserver((changes) => changes.forEach((c) => "
+                "window.seenStates.push(c.target.dataset.state))).observe(document.getElementById('messages'), "
+                "{attributes: true, subtree: true, attributeFilter: ['data-state']})")
+        lose_the_next_answer(page.srv)
+        page.type("sent while the store hung")
+        page.enter()
+        dm = alice.expect(DirectMessage, TIMEOUT)  # the resend, recognised, forwarded once
+        assert (dm.sender, dm.text) == ("Bob", "sent while the store hung")
+        page.wait_for(f"document.querySelector('#messages .msg-out')?.dataset.msgId === '{dm.msg_id}'")
+        alice.receipt(dm.msg_id)
+        page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'delivered'")
+        states = page.js("window.seenStates")
+        assert "failed" not in states, states
+        assert "nothing was done" not in page.js("document.getElementById('messages').textContent")
+        with pytest.raises(TimeoutError):  # and not twice
+            alice.expect(DirectMessage, 0.5)
+        assert page.problems() == []
 
 
 def test_the_page_gives_up_an_unsure_message_as_not_confirmed_never_as_not_delivered(tmp_path: Path) -> None:
-    config = ServerConfig(host="127.0.0.1", port=0, unavailable_retry_after=0.2)
-    with open_page(tmp_path, config) as page:
-        alice = TcpPeer("127.0.0.1", page.srv.port)
-        try:
-            page.log_in("Bob")
-            alice.login("Alice")
-            page.wait_for("!!document.querySelector('button.contact[data-key=\"@alice\"]')")
-            page.open_conversation("Alice")
-            lose_the_next_answer(page.srv, count=10)  # more than the page tries
-            page.type("nobody will ever know")
-            page.enter()
-            page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
-            status = page.js("document.querySelector('#messages .msg-out .msg-status').textContent")
-            assert status.startswith("Not confirmed") and "may or may not" in status, status
-            assert "nothing was done" not in status and "Not delivered" not in status, status
-            assert page.problems() == []
-        finally:
-            alice.close()
+    with bob_writing_to_alice(tmp_path, 0.2) as (page, _alice):
+        lose_the_next_answer(page.srv, count=10)  # more than the page tries
+        page.type("nobody will ever know")
+        page.enter()
+        page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
+        status = page.js("document.querySelector('#messages .msg-out .msg-status').textContent")
+        assert status.startswith("Not confirmed") and "may or may not" in status, status
+        assert "nothing was done" not in status and "Not delivered" not in status, status
+        assert page.problems() == []
