@@ -681,7 +681,10 @@ class Relay:
             # The sender is not told: answered exactly as for anyone else (accepted while the
             # recipient is online, queued while not), and never delivered.
             return
-        if recipients and msg_id not in self.inflight:
+        # A resend forwards nothing (PROTOCOL.md, "Resending"): it was forwarded when new,
+        # or waits in the store for its recipient's next fetch; out of flight, it may be
+        # out because its receipt is on its way to the store, and it would come twice.
+        if recipients and status == mailbox.NEW and msg_id not in self.inflight:
             self._forward(message, recipients)
         if status == mailbox.NEW:
             self.after.message_sent(message.sender_key, message.recipient_key)
@@ -716,7 +719,12 @@ class Relay:
             if self.peers.elsewhere(message.sender_key):  # the copy is built only for other nodes
                 self.peers.carbon(message.sender_key, Carbon(msg_id, message.recipient, message.text,
                                                              message.sent_at, state))
-        if message.state == "blocked":  # as on one node: answered as for anyone, never delivered
+        if message.state == "blocked" or status != mailbox.NEW:
+            # Blocked: as on one node, answered as for anyone, never delivered. A resend:
+            # forwarded and routed when it was new (the store's script routes a new one),
+            # or waiting in the store for its recipient's next fetch; forwarding or routing
+            # it again delivered it twice when its receipt was on its way (found by CI:
+            # tests/integration/test_cluster_unsure.py). PROTOCOL.md: "forwards nothing twice".
             if status == mailbox.NEW:
                 self._count_direct(online)
             session.send(Accepted(request_id, msg_id) if online else Queued(request_id, msg_id))

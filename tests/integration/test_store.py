@@ -1386,6 +1386,26 @@ def test_two_receipts_from_two_sessions_in_one_transaction_deliver_once(loop, st
     bench.store.close()
 
 
+def test_a_resend_while_the_recipients_receipt_is_on_its_way_is_not_forwarded_again(loop, store_kind):
+    """Found by CI in the cluster: Bia's receipt had left her node's in-flight set and was
+    not stored yet when Ana resent under the same id; the store answered "sent", the
+    message was not in flight, and it was forwarded to Bia a second time. A resend
+    forwards nothing (PROTOCOL.md, "Resending"): it was forwarded when it was new."""
+    bench = RelayBench(loop, store_kind)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.relay.handle(alice, SendDirect("m1", "Bob", "once"))
+    bench.settle()
+    [accepted] = alice.take(Accepted)
+    assert [m.msg_id for m in bob.take(DirectMessage)] == [accepted.msg_id]
+    # In one loop turn: Bob's receipt, then the resend, before the receipt is stored.
+    bench.relay.handle(bob, Receipt(accepted.msg_id))
+    bench.relay.handle(alice, SendDirect("m1", "Bob", "once"))
+    bench.settle()
+    assert bob.take(DirectMessage) == []
+    assert [a.msg_id for a in alice.take(Accepted)] == [accepted.msg_id]
+    bench.store.close()
+
+
 def test_a_resent_request_in_the_same_transaction_is_stored_and_shown_once(loop, store_kind):
     bench = RelayBench(loop, store_kind)
     alice, bob = bench.login("Alice"), bench.login("Bob")
