@@ -131,6 +131,9 @@ Offload = Callable[[Callable, tuple, Callable], None]
 
 # More users than fit in one frame, even with the shortest names (see _who).
 _MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
+# Direct messages answered "unavailable, uncertain" remembered for their resend
+# (Relay._was_unsure), the oldest forgotten first.
+_UNSURE_KEPT = 10_000
 
 # Requests that cost the server work and so count against the rate limits.
 _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock,
@@ -221,6 +224,9 @@ class Relay:
         # (issue 9, round eighteen: about 1,300 instructions a message with the receipt's
         # on_error below).
         self.inflight: dict[int, mailbox.StoredMessage] = {}
+        # (sender key, request id) of the direct messages answered "unavailable" with
+        # "uncertain": the one resend that finds one stored forwards it (_was_unsure).
+        self._unsure_sends: dict[tuple[str, str], bool] = {}
         # Sessions whose hello asked for carbons (copies of the direct messages their
         # user sends from its other sessions). A set here rather than a slot on every
         # session: few sessions share an account, and idle sessions stay small.
@@ -683,8 +689,9 @@ class Relay:
             return
         # A resend forwards nothing (PROTOCOL.md, "Resending"): it was forwarded when new,
         # or waits in the store for its recipient's next fetch; out of flight, it may be
-        # out because its receipt is on its way to the store, and it would come twice.
-        if recipients and status == mailbox.NEW and msg_id not in self.inflight:
+        # out because its receipt is on its way to the store, and it would come twice. But
+        # one stored under an answer that never came was never forwarded: now it is.
+        if recipients and msg_id not in self.inflight and (status == mailbox.NEW or self._was_unsure(message)):
             self._forward(message, recipients)
         if status == mailbox.NEW:
             self.after.message_sent(message.sender_key, message.recipient_key)
@@ -727,6 +734,11 @@ class Relay:
             # tests/integration/test_cluster_unsure.py). PROTOCOL.md: "forwards nothing twice".
             if status == mailbox.NEW:
                 self._count_direct(online)
+            elif message.state != "blocked" and recipients and msg_id not in self.inflight \
+                    and self._was_unsure(message):
+                # Stored under an answer that never came: the store's script routed it to
+                # the other nodes, but the sessions here were never forwarded it.
+                self._forward(message, recipients)
             session.send(Accepted(request_id, msg_id) if online else Queued(request_id, msg_id))
             return
         if recipients and msg_id not in self.inflight:
@@ -1273,8 +1285,21 @@ class Relay:
 
     def _direct_unavailable(self, session: ClientSession, request_id: str, failure: StoreUnavailable) -> None:
         """The ``on_error`` of a direct message (see _send_direct_to): what
-        ``_unavailable(session, request_id, "direct_unavailable")`` would answer."""
+        ``_unavailable(session, request_id, "direct_unavailable")`` would answer. One the
+        store may have stored (``maybe_done``) is remembered (:meth:`_was_unsure`)."""
+        if failure.maybe_done and session.key is not None:
+            unsure = self._unsure_sends
+            unsure[(session.key, request_id)] = True
+            if len(unsure) > _UNSURE_KEPT:
+                del unsure[next(iter(unsure))]
         self._answer_unavailable(session, request_id, "direct_unavailable", failure)
+
+    def _was_unsure(self, message: mailbox.StoredMessage) -> bool:
+        """Whether the resent ``message`` was first answered ``unavailable`` with
+        ``uncertain`` and stored after all: then no session here was ever forwarded it (the
+        forward follows the store's answer, which never came), and its resend forwards it,
+        once. Any other resend forwards nothing."""
+        return self._unsure_sends.pop((message.sender_key, message.client_id), False)
 
     def _unavailable_answered(self, request: tuple[ClientSession, str, str | None], failure: StoreUnavailable) -> None:
         """What :meth:`_unavailable` binds: ``request`` is ``(session, request_id, counter)``."""
