@@ -376,30 +376,43 @@ def describe_reconnecting(event: Reconnecting) -> str:
         delay=f"{event.delay:.1f}", attempt=event.attempt, why=why)
 
 
-def _describe_own_change_elsewhere(event: Edited | Deleted | RoomEdited | RoomDeleted) -> str:
+# How long a quoted earlier text may be in a line about its change (describe_message).
+_QUOTED_CHARS = 40
+
+
+def describe_message(msg_id: int, was: str | None = None) -> str:
+    """How a line about an edit or delete names the message: by the text it had on this
+    screen (``was``, quoted and shortened), which is how its reader knows it (a screen
+    shows no message numbers), or, when the screen never showed it, by its number."""
+    if was:
+        return _("“{text}”").format(text=preview(" ".join(was.split()), _QUOTED_CHARS))
+    return _("message {id}").format(id=msg_id)
+
+
+def _describe_own_change_elsewhere(event: Edited | Deleted | RoomEdited | RoomDeleted, message: str) -> str:
     """The line for an edit or delete of ours made on another device (the server tells the
-    session that made it nothing but its ``ok``)."""
+    session that made it nothing but its ``ok``); ``message`` names it (describe_message)."""
     room = getattr(event, "room_name", None)
     if isinstance(event, (Edited, RoomEdited)):
         if room is None:
-            return _("✎ you (elsewhere) edited message {id}: {text}").format(id=event.msg_id,
-                                                                          text=sanitize(event.text))
-        return _("✎ you (elsewhere) edited message {id} in {room}: {text}").format(
-            id=event.msg_id, room=sanitize(room), text=sanitize(event.text))
+            return _("✎ you (elsewhere) edited {message}: {text}").format(message=message,
+                                                                        text=sanitize(event.text))
+        return _("✎ you (elsewhere) edited {message} in {room}: {text}").format(
+            message=message, room=sanitize(room), text=sanitize(event.text))
     if room is None:
-        return _("✗ you (elsewhere) deleted message {id}").format(id=event.msg_id)
-    return _("✗ you (elsewhere) deleted message {id} in {room}").format(id=event.msg_id, room=sanitize(room))
+        return _("✗ you (elsewhere) deleted {message}").format(message=message)
+    return _("✗ you (elsewhere) deleted {message} in {room}").format(message=message, room=sanitize(room))
 
 
-def _describe_default_room_change(event: RoomEdited | RoomDeleted) -> str:
+def _describe_default_room_change(event: RoomEdited | RoomDeleted, message: str) -> str:
     """The line for an edit or delete of a default room message (a ``(room)`` line)."""
     if isinstance(event, RoomEdited):
-        return _("(room) ✎ {name} edited message {id}: {text}").format(
-            name=sanitize(event.sender), id=event.msg_id, text=sanitize(event.text))
+        return _("(room) ✎ {name} edited {message}: {text}").format(
+            name=sanitize(event.sender), message=message, text=sanitize(event.text))
     if event.by is not None:  # an administrator's act
-        return _("(room) ✗ {by} deleted message {id} of {name}").format(
-            by=sanitize(event.by), id=event.msg_id, name=sanitize(event.sender))
-    return _("(room) ✗ {name} deleted message {id}").format(name=sanitize(event.sender), id=event.msg_id)
+        return _("(room) ✗ {by} deleted {message} of {name}").format(
+            by=sanitize(event.by), message=message, name=sanitize(event.sender))
+    return _("(room) ✗ {name} deleted {message}").format(name=sanitize(event.sender), message=message)
 
 
 def describe_carbon(event: Carbon, text: str) -> str:
@@ -416,13 +429,15 @@ def describe_post_from_elsewhere(event: RoomMessage | RoomPost, text: str) -> st
     return _("({room}) you (elsewhere): {text}").format(room=sanitize(event.room_name), text=text)
 
 
-def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = None) -> str | None:
+def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = None,
+                   was: str | None = None) -> str | None:
     """The output line for an event the client library handed on (None: nothing to show).
 
     ``me`` is this user's name: our own room messages and join notice are not echoed.
     ``carbons``: the copies of what our other sessions sent, by msg_id, so that their
-    outcomes name the recipient and the text. ConnectionClosed and Goodbye are handled by
-    the caller (they end the session).
+    outcomes name the recipient and the text. ``was``: for an edit or delete, the text the
+    message had on this screen, if it showed it (see describe_message). ConnectionClosed
+    and Goodbye are handled by the caller (they end the session).
     """
     if isinstance(event, Carbon):  # sent by another session of ours
         return describe_carbon(event, sanitize(event.text))
@@ -441,30 +456,35 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return None if event.sender is None else _("… {name} is typing").format(name=sanitize(event.sender))
     if isinstance(event, (Edited, Deleted, RoomEdited, RoomDeleted)) and canonical(event.sender) == canonical(me) \
             and getattr(event, "by", None) is None:
-        return _describe_own_change_elsewhere(event)  # this session is not told its own
+        # this session is not told its own
+        return _describe_own_change_elsewhere(event, describe_message(event.msg_id, was))
     if isinstance(event, Edited):
-        return _("✎ {name} edited message {id}: {text}").format(name=sanitize(event.sender), id=event.msg_id,
-                                                              text=sanitize(event.text))
+        return _("✎ {name} edited {message}: {text}").format(
+            name=sanitize(event.sender), message=describe_message(event.msg_id, was), text=sanitize(event.text))
     if isinstance(event, Deleted):
         if event.by is not None:  # an administrator's act
-            return _("✗ {by} deleted message {id} of {name}").format(by=sanitize(event.by), id=event.msg_id,
-                                                                      name=sanitize(event.sender))
-        return _("✗ {name} deleted message {id}").format(name=sanitize(event.sender), id=event.msg_id)
+            return _("✗ {by} deleted {message} of {name}").format(
+                by=sanitize(event.by), message=describe_message(event.msg_id, was), name=sanitize(event.sender))
+        return _("✗ {name} deleted {message}").format(name=sanitize(event.sender),
+                                                      message=describe_message(event.msg_id, was))
     if isinstance(event, RoomTyping):
         if event.sender is None:
             return None
         return _("… {name} is typing in {room}").format(name=sanitize(event.sender), room=sanitize(event.room_name))
     if isinstance(event, (RoomEdited, RoomDeleted)) and is_default_room(event.room_name):
-        return _describe_default_room_change(event)  # shown as its messages are: "(room)"
+        # shown as its messages are: "(room)"
+        return _describe_default_room_change(event, describe_message(event.msg_id, was))
     if isinstance(event, RoomEdited):
-        return _("✎ {name} edited message {id} in {room}: {text}").format(
-            name=sanitize(event.sender), id=event.msg_id, room=sanitize(event.room_name), text=sanitize(event.text))
+        return _("✎ {name} edited {message} in {room}: {text}").format(
+            name=sanitize(event.sender), message=describe_message(event.msg_id, was),
+            room=sanitize(event.room_name), text=sanitize(event.text))
     if isinstance(event, RoomDeleted):
         if event.by is not None:  # a moderator's or administrator's act
-            return _("✗ {by} deleted message {id} of {name} in {room}").format(
-                by=sanitize(event.by), id=event.msg_id, name=sanitize(event.sender), room=sanitize(event.room_name))
-        return _("✗ {name} deleted message {id} in {room}").format(
-            name=sanitize(event.sender), id=event.msg_id, room=sanitize(event.room_name))
+            return _("✗ {by} deleted {message} of {name} in {room}").format(
+                by=sanitize(event.by), message=describe_message(event.msg_id, was), name=sanitize(event.sender),
+                room=sanitize(event.room_name))
+        return _("✗ {name} deleted {message} in {room}").format(
+            name=sanitize(event.sender), message=describe_message(event.msg_id, was), room=sanitize(event.room_name))
     if isinstance(event, RoomMessage):
         if canonical(event.sender) == canonical(me):
             return None  # shown already as "✓ sent to the room"
@@ -641,10 +661,11 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
 
 
 def describe_on_screen(event: Event, me: str, style: Style, clock: str,
-                       carbons: dict[int, Carbon] | None = None) -> str | None:
+                       carbons: dict[int, Carbon] | None = None, was: str | None = None) -> str | None:
     """The interactive screen's line for ``event`` (None: nothing to show): messages with
     their own time, names in their colours, texts on indented lines; every other event as
-    :func:`describe_event` says it (``carbons`` as there), stamped with ``clock`` (now)."""
+    :func:`describe_event` says it (``carbons`` and ``was`` as there), stamped with
+    ``clock`` (now)."""
     if isinstance(event, Carbon):  # its own time is in the line already; its lines under it
         return describe_carbon(event, indent_text(event.text, INDENT))
     if isinstance(event, DirectMessage):
@@ -668,7 +689,7 @@ def describe_on_screen(event: Event, me: str, style: Style, clock: str,
     if isinstance(event, UserLeft):
         return stamp(clock, _("* {name} left{why}").format(name=style.name(sanitize(event.name), event.name),
                                                           why=left_why(event.reason)), style)
-    line = describe_event(event, me, carbons)
+    line = describe_event(event, me, carbons, was)
     return None if line is None else stamp(clock, line, style)
 
 
@@ -1053,8 +1074,10 @@ class TerminalUI:
         except ClientError as exc:
             self._emit(_("! /{command} failed: {why}").format(command=command_names(word)[0], why=self._failure(exc)))
             return
+        with self._print_lock:
+            message = describe_message(msg_id, self._shown_text_of(msg_id))
         self._keep_text(msg_id, command.text if isinstance(command, EditLast) else _DELETED)
-        self._emit((_("* message {id} edited") if word == "edit" else _("* message {id} deleted")).format(id=msg_id))
+        self._emit((_("* {message} edited") if word == "edit" else _("* {message} deleted")).format(message=message))
 
     # --- Rooms ------------------------------------------------------------------------------
 
@@ -1398,6 +1421,7 @@ class TerminalUI:
                     del self._carbons[next(iter(self._carbons))]
                 with self._print_lock:  # /edit and /delete take the last of ours, wherever it was sent
                     self._own_last[canonical(event.to)] = event
+            was = self._shown_text(event)
             if not self._text_is_news(event):
                 return
             self._remember(event)
@@ -1422,7 +1446,7 @@ class TerminalUI:
                 self._update_own(event)
             else:
                 line = describe_on_screen(event, self._me, self._style, format_clock(time.time()),
-                                          self._carbons)
+                                          self._carbons, was)
                 if line is None:
                     return
                 if isinstance(event, Reconnecting):
@@ -1493,6 +1517,21 @@ class TerminalUI:
             self._texts[msg_id] = text
             if len(self._texts) > _TEXTS_KEPT:
                 del self._texts[next(iter(self._texts))]
+
+    def _shown_text(self, event: Event) -> str | None:
+        """For an edit or delete, the text its message had on this screen before it: see
+        :meth:`_shown_text_of`."""
+        if not isinstance(event, (Edited, Deleted, RoomEdited, RoomDeleted)):
+            return None
+        with self._print_lock:
+            return self._shown_text_of(event.msg_id)
+
+    def _shown_text_of(self, msg_id: int) -> str | None:
+        """The text message ``msg_id`` has on this screen (None: never shown, forgotten, or
+        deleted), which names it in a line about its edit or delete: the interactive
+        screen's readers know messages by their texts. A pipe's lines keep the message
+        numbers, which scripts can match (None there). Called under the print lock."""
+        return self._texts.get(msg_id) if self._interactive else None
 
     def _text_is_news(self, event: Event) -> bool:
         """Note the text ``event`` shows; False for an edit or delete that leaves a message as

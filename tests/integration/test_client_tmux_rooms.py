@@ -184,9 +184,9 @@ def test_edit_delete_and_typing_in_a_room_in_the_terminal(server: ServerThread, 
     post = posted(olga, "#redes", "a prova é na quinta")
     screen.wait_text("(#redes) Olga: a prova é na quinta")
     olga.edit(post.msg_id, "a prova é na sexta")
-    screen.wait_text(f"✎ Olga edited message {post.msg_id} in #redes: a prova é na sexta")
+    screen.wait_text("✎ Olga edited “a prova é na quinta” in #redes: a prova é na sexta")
     olga.delete(post.msg_id)
-    screen.wait_text(f"✗ Olga deleted message {post.msg_id} in #redes")
+    screen.wait_text("✗ Olga deleted “a prova é na sexta” in #redes")
 
     # Alice corrects and then deletes her own post: Olga is told each.
     screen.type("a tset")
@@ -194,11 +194,11 @@ def test_edit_delete_and_typing_in_a_room_in_the_terminal(server: ServerThread, 
     mine = next_of(olga, RoomPost, lambda p: p.sender == "Alice")
     screen.type("/edit a test")
     screen.press("Enter")
-    screen.wait_text(f"* message {mine.msg_id} edited")
+    screen.wait_text("* “a tset” edited")
     assert next_of(olga, RoomEdited).text == "a test"
     screen.type("/delete")
     screen.press("Enter")
-    screen.wait_text(f"* message {mine.msg_id} deleted")
+    screen.wait_text("* “a test” deleted")
     assert next_of(olga, RoomDeleted).msg_id == mine.msg_id
 
     # A plain member may not delete Olga's post; once a moderator, Alice may, and it says so.
@@ -215,13 +215,13 @@ def test_edit_delete_and_typing_in_a_room_in_the_terminal(server: ServerThread, 
     screen.wait_text("(#redes) Otto: more spam")
     screen.type("/apagar Otto")
     screen.press("Enter")
-    screen.wait_text(f"* message {spam.msg_id} deleted")
+    screen.wait_text("* “more spam” deleted")
     told = next_of(olga2, RoomDeleted)
     assert (told.msg_id, told.sender, told.by) == (spam.msg_id, "Otto", "Alice")
     # Another moderator's delete is printed with who did it.
     olga.delete(other.msg_id)
-    screen.wait_text(f"✗ Olga deleted message {other.msg_id} in #redes")
+    screen.wait_text("✗ Olga deleted “spam” in #redes")
     spam2 = posted(olga2, "#redes", "spam again")
     screen.wait_text("(#redes) Otto: spam again")
     olga.delete(spam2.msg_id)
-    screen.wait_text(f"✗ Olga deleted message {spam2.msg_id} of Otto in #redes")
+    screen.wait_text("✗ Olga deleted “spam again” of Otto in #redes")

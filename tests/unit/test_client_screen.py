@@ -27,7 +27,7 @@ from client.screen import (
     screen_rows,
 )
 from client.terminal import TerminalUI, describe_follow_up, describe_on_screen, describe_own
-from protocol import DirectMessage, RoomMessage, UserJoined, UserLeft, Welcome
+from protocol import Deleted, DirectMessage, Edited, RoomDeleted, RoomEdited, RoomMessage, UserJoined, UserLeft, Welcome
 
 PLAIN = Style(False)
 COLOUR = Style(True)
@@ -250,3 +250,22 @@ def test_a_state_reached_while_the_line_is_printed_still_shows(monkeypatch: pyte
     assert out.getvalue().endswith("(room) you: hello …\n")
     ui._on_event(MessageUpdate(message, "sent"))
     assert out.getvalue().endswith("(room) you: hello ✓\n")
+
+
+def test_an_edit_or_delete_names_the_message_by_the_text_this_screen_showed() -> None:
+    # A screen shows no message numbers: "✎ Bob edited message 7" named nothing its reader
+    # had seen. The text it had here names it; one never shown keeps its number.
+    ui, out = _screen_ui(columns=200)
+    ui._on_event(DirectMessage(7, "Bob", "Alice", "see you at 14h   in\nroom 205", time.time()))
+    ui._on_event(Edited(7, "Bob", "Alice", "see you at 15h", 0.0))
+    ui._on_event(Deleted(7, "Bob", "Alice", 0.0))
+    ui._on_event(Edited(8, "Bob", "Alice", "never shown here", 0.0))
+    ui._on_event(RoomMessage(9, "Carol", "long " * 20, time.time()))
+    ui._on_event(RoomEdited(9, "Carol", "#lobby", "short", 0.0))
+    ui._on_event(RoomDeleted(9, "Carol", "#lobby", 0.0, by="Teacher"))
+    lines = [SGR.sub("", line) for line in out.getvalue().split("\n")]
+    assert any(line.endswith("✎ Bob edited “see you at 14h in room 205”: see you at 15h") for line in lines), lines
+    assert any(line.endswith("✗ Bob deleted “see you at 15h”") for line in lines), lines
+    assert any(line.endswith("✎ Bob edited message 8: never shown here") for line in lines), lines
+    assert any(line.endswith("(room) ✎ Carol edited “" + ("long " * 8)[:39] + "…”: short") for line in lines), lines
+    assert any(line.endswith("(room) ✗ Teacher deleted “short” of Carol") for line in lines), lines
