@@ -54,3 +54,15 @@ def test_the_pages_limits_are_const_pys() -> None:
     assert {name: eval(value, {}) for name, value in copied.items()} == \
         {"MAX_TEXT_CHARS": const.MAX_TEXT_CHARS, "MIN_PASSWORD_LENGTH": const.MIN_PASSWORD_LENGTH,
          "EDIT_WINDOW": const.EDIT_WINDOW}
+
+
+def test_the_pages_state_marks_are_the_windows_where_both_have_one() -> None:
+    # The page's "queued" mark was ⏲ (U+23F2), which fonts such as DejaVu lack: an empty
+    # box on many Linux desktops. The window's marks display there; the page uses them.
+    from client.gui.model import STATE_LABELS
+
+    css = (APP.parent / "style.css").read_text(encoding="utf-8")
+    page = dict(re.findall(r'\.msg\[data-state="(\w+)"\] \.msg-status::before \{ content: "([^"]+)"; \}', css))
+    window = {state: label.split(" ", 1)[0] for state, label in STATE_LABELS.items()}
+    assert page["queued"] == window["queued"] == "◷", (page, window)
+    assert page["sent"] == window["sent"] and page["delivered"] == window["delivered"], (page, window)
