@@ -435,8 +435,8 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
 
     ``me`` is this user's name: our own room messages and join notice are not echoed.
     ``carbons``: the copies of what our other sessions sent, by msg_id, so that their
-    outcomes name the recipient and the text. ``was``: for an edit or delete, the text the
-    message had on this screen, if it showed it (see describe_message). ConnectionClosed
+    outcomes name the recipient and the text. ``was``: for an edit, a delete or a read mark,
+    the text the message had on this screen, if it showed it (see describe_message). ConnectionClosed
     and Goodbye are handled by the caller (they end the session).
     """
     if isinstance(event, Carbon):  # sent by another session of ours
@@ -451,7 +451,8 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     if isinstance(event, Read):
         if event.sender is None or canonical(event.sender) == canonical(me):
             return None  # our own reading, on another device
-        return _("✓✓ read by {name} (up to message {id})").format(name=sanitize(event.sender), id=event.msg_id)
+        return _("✓✓ read by {name} (up to {message})").format(name=sanitize(event.sender),
+                                                              message=describe_message(event.msg_id, was))
     if isinstance(event, Typing):
         return None if event.sender is None else _("… {name} is typing").format(name=sanitize(event.sender))
     if isinstance(event, (Edited, Deleted, RoomEdited, RoomDeleted)) and canonical(event.sender) == canonical(me) \
@@ -1519,9 +1520,9 @@ class TerminalUI:
                 del self._texts[next(iter(self._texts))]
 
     def _shown_text(self, event: Event) -> str | None:
-        """For an edit or delete, the text its message had on this screen before it: see
-        :meth:`_shown_text_of`."""
-        if not isinstance(event, (Edited, Deleted, RoomEdited, RoomDeleted)):
+        """For an edit, a delete or a read mark, the text its message had on this screen
+        before it: see :meth:`_shown_text_of`."""
+        if not isinstance(event, (Edited, Deleted, RoomEdited, RoomDeleted, Read)):
             return None
         with self._print_lock:
             return self._shown_text_of(event.msg_id)
@@ -1637,8 +1638,9 @@ class TerminalUI:
             if count == 0 or shown[0] == last and count <= shown[1]:
                 return
             self._read_by_shown[room] = (last, count)
-        line = _("✓✓ your last post in {room} (message {id}) was read by {n}").format(
-            room=sanitize(event.room_name), id=last, n=count)
+            message = describe_message(last, self._shown_text_of(last))
+        line = _("✓✓ your last post in {room} ({message}) was read by {n}").format(
+            room=sanitize(event.room_name), message=message, n=count)
         if not self._interactive:
             self._emit(line)
         else:

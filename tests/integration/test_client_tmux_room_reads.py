@@ -47,12 +47,12 @@ def test_the_terminal_says_a_printed_post_read_and_prints_read_by_n_once_per_cha
     screen.press("Enter")
     mine = next_of(olga, RoomPost, lambda p: p.sender == "Alice")
     olga.mark_read_in_room("#redes", mine.msg_id)
-    screen.wait_text(f"✓✓ your last post in #redes (message {mine.msg_id}) was read by 1")
+    screen.wait_text("✓✓ your last post in #redes (“eu vou”) was read by 1")
     # Stamped with the time, as every other line the terminal prints about what happened.
     assert any(re.match(r"\[\d\d:\d\d\] ✓✓ your last post in #redes", line) for line in screen.screen()), \
         screen.screen()
     vic.mark_read_in_room("#redes", mine.msg_id)
-    screen.wait_text(f"✓✓ your last post in #redes (message {mine.msg_id}) was read by 2")
+    screen.wait_text("✓✓ your last post in #redes (“eu vou”) was read by 2")
     # Olga's mark moving further changes no count: no new line.
     later = posted(vic, "#redes", "ok")
     screen.wait_text("(#redes) Vic: ok")

@@ -27,7 +27,7 @@ from client.screen import (
     screen_rows,
 )
 from client.terminal import TerminalUI, describe_follow_up, describe_on_screen, describe_own
-from protocol import Deleted, DirectMessage, Edited, RoomDeleted, RoomEdited, RoomMessage, UserJoined, UserLeft, Welcome
+from protocol import Deleted, DirectMessage, Edited, Read, RoomDeleted, RoomEdited, RoomMessage, UserJoined, UserLeft, Welcome
 
 PLAIN = Style(False)
 COLOUR = Style(True)
@@ -269,3 +269,18 @@ def test_an_edit_or_delete_names_the_message_by_the_text_this_screen_showed() ->
     assert any(line.endswith("✎ Bob edited message 8: never shown here") for line in lines), lines
     assert any(line.endswith("(room) ✎ Carol edited “" + ("long " * 8)[:39] + "…”: short") for line in lines), lines
     assert any(line.endswith("(room) ✗ Teacher deleted “short” of Carol") for line in lines), lines
+
+
+def test_a_read_mark_names_our_message_by_its_text() -> None:
+    ui, out = _screen_ui(columns=200)
+    sent = OutgoingMessage("r1", "Bob", "the exam is on Thursday")
+    sent.submitted = True
+    ui._show_own(sent)
+    sent.msg_id = 12
+    sent._advance("delivered")
+    ui._on_event(MessageUpdate(sent, "delivered"))
+    ui._on_event(Read("Alice", 12, "Bob"))
+    ui._on_event(Read("Alice", 13, "Bob"))  # not shown here: its number
+    lines = [SGR.sub("", line) for line in out.getvalue().split("\n")]
+    assert any(line.endswith("✓✓ read by Bob (up to “the exam is on Thursday”)") for line in lines), lines
+    assert any(line.endswith("✓✓ read by Bob (up to message 13)") for line in lines), lines
