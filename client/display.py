@@ -272,11 +272,13 @@ def describe_skipped(count: int) -> str:
 
 
 def format_delay(seconds: float | None) -> str:
-    """``0.5 s``, ``12 s``, ``3 min 20 s``: a wait, for people."""
+    """``0.5 s``, ``12 s``, ``3 min 20 s``: a wait, for people, in their language."""
     if seconds is None or seconds != seconds or seconds < 0:
         return _("a moment")
     if seconds < 10:  # tenths, rounded up: never "0.0 s", which reads as "now"
-        return f"{max(1, math.ceil(seconds * 10 - 1e-9)) / 10:.1f} s"
+        tenths = max(1, math.ceil(seconds * 10 - 1e-9))
+        # The decimal mark is the language's ("5,0 s" in Portuguese).
+        return _("{units}.{tenths} s").format(units=tenths // 10, tenths=tenths % 10)
     if seconds < 120:
         return f"{seconds:.0f} s"
     minutes, rest = divmod(int(seconds + 0.5), 60)

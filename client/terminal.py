@@ -178,6 +178,7 @@ from .display import (
     explain_error,
     explain_refusal,
     format_clock,
+    format_delay,
     format_when,
     left_why,
     preview,
@@ -372,8 +373,8 @@ def describe_state(state: str) -> str:
 def describe_reconnecting(event: Reconnecting) -> str:
     """The line for a reconnection attempt about to be made."""
     why = f": {reason_words(event.reason)}" if event.reason else ""
-    return _("! connection lost; reconnecting in {delay} s (attempt {attempt}){why}").format(
-        delay=f"{event.delay:.1f}", attempt=event.attempt, why=why)
+    return _("! connection lost; reconnecting in {delay} (attempt {attempt}){why}").format(
+        delay=format_delay(event.delay), attempt=event.attempt, why=why)
 
 
 # How long a quoted earlier text may be in a line about its change (describe_message).

@@ -86,7 +86,11 @@ function explainFrame(frame, message, name) {
 function formatDelay(seconds) {
   if (!(seconds >= 0)) return t("a moment");
   // Tenths, rounded up: never "0.0 s", which reads as "now" (client/display.py's format_delay).
-  if (seconds < 10) return `${(Math.max(1, Math.ceil(seconds * 10 - 1e-9)) / 10).toFixed(1)} s`;
+  if (seconds < 10) {
+    const tenths = Math.max(1, Math.ceil(seconds * 10 - 1e-9));
+    // The decimal mark is the language's ("5,0 s" in Portuguese).
+    return t("{units}.{tenths} s", { units: Math.floor(tenths / 10), tenths: tenths % 10 });
+  }
   if (seconds < 120) return `${Math.round(seconds)} s`;
   const total = Math.floor(seconds + 0.5);
   const minutes = Math.floor(total / 60);

@@ -255,7 +255,7 @@ def test_use_switches_every_text_and_plural() -> None:
     # True of both stores: a disk, and the Redis of a cluster.
     assert explain_error("unavailable", "server text", retry_after=5.0) == (
         "o servidor não consegue guardar nada agora (o disco está cheio ou com defeito, ou ele não consegue "
-        "falar com o Redis), então nada foi feito; tente de novo em 5.0 s (unavailable)")
+        "falar com o Redis), então nada foi feito; tente de novo em 5,0 s (unavailable)")
 
 
 # --- Portuguese command names -------------------------------------------------------------
@@ -467,7 +467,7 @@ def test_why_a_connection_ended_is_said_in_portuguese() -> None:
 
     i18n.use("pt_BR")
     assert describe_reconnecting(Reconnecting(1, 0.6, "server shutting down")) == \
-        "! conexão perdida; reconectando em 0.6 s (tentativa 1): o servidor está encerrando"
+        "! conexão perdida; reconectando em 0,6 s (tentativa 1): o servidor está encerrando"
     core = ClientCore()
     core.receive_data(b"", 1.0)
     assert core.close_reason == "o servidor fechou a conexão"
@@ -555,6 +555,6 @@ def test_the_pages_short_waits_are_tenths_rounded_up_too() -> None:
     source = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
     function = re.search(r"^function formatDelay\(seconds\) \{\n.*?^\}\n", source, re.M | re.S).group(0)
     waits = [0.0, 0.04, 0.3, 0.31, 2.5, 9.99]
-    script = f"const t = (s) => s;\n{function}\nconsole.log(JSON.stringify({waits}.map(formatDelay)));"
+    script = "const t = (s, p = {}) => s.replace(/\\{(\\w+)\\}/g, (m, k) => (k in p ? String(p[k]) : m));\n" + f"{function}\nconsole.log(JSON.stringify({waits}.map(formatDelay)));"
     done = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=20)
     assert json.loads(done.stdout) == [format_delay(s) for s in waits], done.stderr
