@@ -299,7 +299,7 @@ def test_help_lists_the_names_of_the_language_in_use_first() -> None:
 
 def test_mistakes_name_the_command_as_typed_and_in_the_language_in_use() -> None:
     i18n.use("pt_BR")
-    assert parse_command("/para") == Mistake("uso: /para NOME (as linhas comuns passam a ir para NOME; "
+    assert parse_command("/para") == Mistake("uso: /para NOME (o que você digitar passa a ir para NOME; "
                                              "/todos volta para a sala)")
     assert parse_command("/xyz") == Mistake("comando desconhecido '/xyz': digite /ajuda para ver a lista "
                                             "(comece a linha com // para enviar um texto que começa com /)")
