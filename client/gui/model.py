@@ -816,6 +816,10 @@ class ChatModel:
                 self.server = server
             self.set_state(CONNECTED)
             self.catch_up_wanted()
+            # The new session's switch (another device may have changed it meanwhile).
+            on = getattr(getattr(event, "welcome", None), "read_receipts", None)
+            if isinstance(on, bool):
+                self._receipts_switched(on)
         elif name == "Reconnecting" and isinstance(getattr(event, "attempt", None), int):
             self._went_away()
             # Why the connection went stays said (the server's goodbye, say); attempts and

@@ -315,3 +315,16 @@ def test_receipts_turned_off_on_another_device_turn_off_here_and_no_read_is_due(
     assert model.take_changes() == []
     model.apply(Settings(None, True))
     assert model.read_receipts is True and model.read_due(True) is not None
+
+
+def test_a_switch_changed_while_the_window_was_away_follows_the_new_sessions_welcome() -> None:
+    from client.gui.model import ReceiptsChanged
+    model = model_of()
+    model.set_state(CONNECTED)
+    model.apply(Reconnecting(1, 0.5))
+    model.apply(Reconnected(Welcome("h", "João", 1, "test", 10.0, read_receipts=False)))
+    assert model.read_receipts is False
+    assert any(isinstance(c, ReceiptsChanged) for c in model.take_changes())
+    model.apply(Reconnecting(1, 0.5))
+    model.apply(Reconnected(Welcome("h", "João", 1, "test", 10.0, read_receipts=False)))
+    assert not any(isinstance(c, ReceiptsChanged) for c in model.take_changes())  # unchanged: not said
