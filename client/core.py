@@ -139,6 +139,7 @@ from protocol import (
     SendDirect,
     SendRoom,
     SendToRoom,
+    Settings,
     State,
     Watch,
     Watching,
@@ -468,6 +469,11 @@ class ClientCore:
         # every later hello (room_seen): the server sends what came after it first, so posts
         # lost with a connection come back (TCP delivers a session's posts in id order).
         self.room_seen: int | None = None
+        # This user's read receipts switch as the server keeps it (None: the session has no
+        # read receipts): the welcome's, then what this client set (the library's
+        # set_read_receipts) or the server told (see _switch). While False no read or typing
+        # is sent: the server would refuse it.
+        self.read_receipts: bool | None = None
         # MessageUpdates decided while opening a session, handed on by next_events first.
         self._early: list[Event] = []
         # Names watched (canonical -> as given): watched again on every new session, since
@@ -623,6 +629,7 @@ class ClientCore:
         self._retry_at = None
         self._after = None
         self.version = welcome.version
+        self.read_receipts = welcome.read_receipts
         self._batch_acks = BATCH_ACKS in (welcome.features or ())
         self._receipts_due = []  # of the last connection: its server sends them again
         # The server's interval unless the shell chose one; never an absurd value from the wire.
@@ -997,7 +1004,24 @@ class ClientCore:
             self.set_reason(event.reason or _("the server ended the session"))
         if isinstance(event, FrameRejected) and self.closing:
             return []  # frames that arrive after our own Goodbye: expected, not news
+        if isinstance(event, Settings) or (isinstance(event, ErrorReply) and request_id is None
+                                           and event.code == ErrorCode.FORBIDDEN):
+            return self._switch(event)
         return [event]
+
+    def _switch(self, event: Settings | ErrorReply) -> list[Event]:
+        """The server's news of the read receipts switch (PROTOCOL.md "The switch"): a
+        ``settings`` frame (another session of this user changed it), or a ``forbidden``
+        without id, which only a ``read`` or ``typing`` sent before that frame came gets:
+        the switch is off. Handed on as a Settings once, when it changes what this client
+        knew; never the server's words."""
+        if self.read_receipts is None:  # no read receipts in this session: not about them
+            return [] if isinstance(event, Settings) else [event]
+        on = event.read_receipts if isinstance(event, Settings) else False
+        if on is None or on == self.read_receipts:
+            return []
+        self.read_receipts = on
+        return [Settings(None, on)]
 
     def _track(self, message: OutgoingMessage, event: Event) -> list[Event]:
         """Apply an answer about a tracked message; return its MessageUpdate, if any."""

@@ -172,7 +172,7 @@ ERROR_TEXTS = {
     # client's own code "unconfirmed").
     "unconfirmed": N_("the server's storage did not answer in time, so the server cannot tell whether it "
                       "was done: it may or may not have been"),
-    "account_exists": N_("this name is already registered"),
+    "account_exists": N_("this name is already registered: log in with its password, or choose another name"),
     "queue_full": N_("too many messages are waiting for the connection to come back"),
     "server_full": N_("the server has no room for another user now; {when}"),
     # Why the server closed the connection (an error frame without an id, just before).
@@ -186,6 +186,15 @@ ERROR_TEXTS = {
     "too_late": N_("a message can be edited or deleted only within {minutes} minutes of sending it"),
     # {n}: the shortest password the server takes (const.MIN_PASSWORD_LENGTH).
     "weak_password": N_("a password needs at least {n} characters"),
+    # Refusals whose server words differ by case (PROTOCOL.md "Errors"): one sentence each
+    # that covers the cases and says what the user can do.
+    "forbidden": N_("you may not do that: only a message's sender may change it, and only a room's owner, its "
+                    "moderators or an administrator may manage the room; ask them"),
+    "too_many_rooms": N_("no more rooms now: you are in as many rooms as one may be, or too many rooms were made "
+                         "(on this server, or lately from your address); leave a room you no longer need, or join "
+                         "one that exists"),
+    "invalid_name": N_("that name cannot be used: a name has letters and digits of one script, with '_', '-' or "
+                       "'.' but no spaces or symbols (a room's name starts with #); choose another"),
     # Rooms: {name} is the room the request named.
     "not_member": N_("you are not in {name}: join it first"),
     "no_such_room": N_("there is no room {name}"),

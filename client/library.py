@@ -651,25 +651,35 @@ class ChatClient:
 
     # --- After delivered (issue 13): Read, Typing, Edited and Deleted come as events ---
 
+    # Reads and typing are not sent while this user's read receipts are off (the server
+    # would refuse them): ``read_receipts`` says which, as the server last told.
+
+    @property
+    def read_receipts(self) -> bool | None:
+        """This user's read receipts switch (None: the session has none): the welcome's,
+        then what :meth:`set_read_receipts` set or another session of the user did (a
+        Settings event says so)."""
+        return self.core.read_receipts
+
     def mark_read(self, peer: str, msg_id: int) -> None:
         """Tell the server this user has seen ``peer``'s messages up to ``msg_id`` (no answer;
         not sent while disconnected: the next mark covers it)."""
-        self._tell(Read(peer, msg_id))
+        self._tell(Read(peer, msg_id), receipt=True)
 
     def typing(self, to: str) -> None:
         """Say this user is typing to ``to``; repeat every ``const.TYPING_INTERVAL`` s while so."""
-        self._tell(Typing(to))
+        self._tell(Typing(to), receipt=True)
 
     def mark_read_in_room(self, room: str, msg_id: int) -> None:
         """Tell the server this member has seen ``room``'s posts up to ``msg_id`` (protocol
         version 2, feature ``read``; no answer). Small rooms' marks come back as RoomRead
         events with ``marks``."""
-        self._tell(RoomRead(room, msg_id))
+        self._tell(RoomRead(room, msg_id), receipt=True)
 
     def typing_in_room(self, room: str) -> None:
         """Say this user is typing in ``room`` (protocol version 2, issue 13); repeat as
         :meth:`typing`."""
-        self._tell(RoomTyping(room))
+        self._tell(RoomTyping(room), receipt=True)
 
     def edit(self, msg_id: int, text: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Replace the text of this user's direct message or room post ``msg_id``; raises RequestFailed
@@ -684,11 +694,17 @@ class ChatClient:
     def set_read_receipts(self, on: bool, timeout: float = const.SEND_TIMEOUT) -> None:
         """Turn this user's read receipts (and typing) on or off, on every device."""
         self._request(Settings(self.core.new_request_id(), on), Done, timeout)
-
-    def _tell(self, event: Event) -> None:
-        """Send ``event``, which has no answer, if connected now (else it is dropped: the
-        callers' frames are superseded by the next one)."""
         with self._lock:
+            if self.core.read_receipts is not None:
+                self.core.read_receipts = on
+
+    def _tell(self, event: Event, receipt: bool = False) -> None:
+        """Send ``event``, which has no answer, if connected now (else it is dropped: the
+        callers' frames are superseded by the next one); a ``receipt`` (a read or typing)
+        only while read receipts are not off."""
+        with self._lock:
+            if receipt and self.core.read_receipts is False:
+                return
             if self.core.usable() is None and self.core.tell(event):
                 self._flush()
 

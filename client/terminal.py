@@ -138,6 +138,7 @@ from protocol import (
 )
 from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
+from protocol import Settings  # the read receipts switch, told by the server (issue 13)
 import i18n
 from i18n import N_, _, ngettext
 from registry import InvalidName, canonical, validate_name
@@ -456,6 +457,13 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
                                                               message=describe_message(event.msg_id, was))
     if isinstance(event, Typing):
         return None if event.sender is None else _("… {name} is typing").format(name=sanitize(event.sender))
+    if isinstance(event, Settings):  # the switch, changed by another session of ours
+        word = command_names("receipts")[0]
+        return (_("* read receipts were turned on on another of your devices (/{command} off turns them off)")
+                if event.read_receipts else
+                _("* read receipts were turned off on another of your devices: nobody sees when you have read "
+                  "their messages or type, and you do not see theirs (/{command} on turns them on)")
+                ).format(command=word)
     if isinstance(event, (Edited, Deleted, RoomEdited, RoomDeleted)) and canonical(event.sender) == canonical(me) \
             and getattr(event, "by", None) is None:
         # this session is not told its own
@@ -1179,6 +1187,9 @@ class TerminalUI:
     def receipts_on(self) -> bool | None:
         """This user's read receipts setting as the server keeps it (the welcome's, or what
         /receipts set since), or None when the server has no read receipts."""
+        told = getattr(self.client, "read_receipts", None)  # the library's: what the server last said
+        if isinstance(told, bool):
+            return told
         welcome = getattr(self.client, "welcome", None)
         if self._receipts_set is not None and self._receipts_set[0] is welcome:
             return self._receipts_set[1]
@@ -1615,8 +1626,8 @@ class TerminalUI:
         mark_read(event.sender, event.msg_id)
 
     def _mark_room_read(self, post: RoomPost) -> None:
-        welcome, mark = getattr(self.client, "welcome", None), getattr(self.client, "mark_read_in_room", None)
-        if mark is None or getattr(welcome, "read_receipts", None) is False:
+        mark = getattr(self.client, "mark_read_in_room", None)
+        if mark is None or self.receipts_on() is False:
             return  # a client that cannot (a stand-in), or receipts off: the server would refuse it
         mark(post.room_name, post.msg_id)
 

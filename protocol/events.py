@@ -274,11 +274,15 @@ class EditReceipt(Event):
 class Settings(Event):
     """Change this user's settings, kept by the server (feature ``read``):
     ``read_receipts`` false means this user neither sends nor sees reads and typing.
-    None changes nothing. Answered by :class:`Done`."""
+    None changes nothing. Answered by :class:`Done`; a client's needs ``request_id``.
+
+    From the server, without ``request_id``: another session of this user changed them,
+    and ``read_receipts`` is now the setting (a client stops sending reads and typing
+    while it is false)."""
 
     TYPE: ClassVar[str] = "settings"
-    SENDER: ClassVar[str] = "client"
-    request_id: str
+    SENDER: ClassVar[str] = "both"
+    request_id: str | None = None
     read_receipts: bool | None = None
 
 

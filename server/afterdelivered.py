@@ -11,7 +11,10 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   ``receipts_off``), not a per-session one: a user who turns receipts off expects it of
   every device, after every restart, as in Signal and WhatsApp. A user with it off
   neither sends nor sees reads and typing: the server refuses their ``read`` and
-  ``typing`` (``forbidden``) and forwards nobody's to them; and nobody sees theirs.
+  ``typing`` (``forbidden``) and forwards nobody's to them; and nobody sees theirs. A
+  changed switch is told at once to the user's other sessions with the feature, on every
+  node (a ``settings`` frame without id: :meth:`AfterDelivered._tell_switch`), so that
+  their clients stop sending what would be refused, and show the switch as it is.
 - **Read** marks are cumulative per conversation ("read up to msg_id N"), one stored row
   per reader and peer, and only grow; a moved mark goes to the peer's sessions and the
   reader's other sessions. A sender that was offline learns it when it asks for the
@@ -437,6 +440,9 @@ class AfterDelivered:
     # --- Settings -----------------------------------------------------------------------
 
     def _settings(self, session: ClientSession, request: Settings) -> None:
+        if request.request_id is None:  # the form without id is the server's (PROTOCOL.md)
+            session.send(ErrorReply(ErrorCode.BAD_FIELD, "'settings' needs the field 'id'"))
+            return
         if not self._asked(session, READ, "settings", request.request_id):
             return
         if request.read_receipts is None:
@@ -444,7 +450,7 @@ class AfterDelivered:
             return
         key, on = session.key, request.read_receipts
         was_off = key in self.receipts_off
-        self._set_off(key, not on)
+        changed = self._set_off(key, not on)
 
         def not_stored(failure: StoreUnavailable) -> None:
             self._set_off(key, was_off)  # "unavailable" means not done
@@ -452,23 +458,36 @@ class AfterDelivered:
 
         def stored(_: Any) -> None:
             session.send(Done(request.request_id))
+            if changed:  # told once stored: an "unavailable" is not a change to tell
+                self._tell_switch(key, on, skip=session)
 
         # Every node of a cluster follows, told in the step that stores it.
         self.relay.peers.store_receipts_switch(self.relay.store, key, on, stored, not_stored)
 
     def switched(self, key: str, on: bool) -> None:
         """User ``key`` turned read receipts on (or off) on some node (this one included),
-        as the cluster's events stream says: every node ends with the stream's last word."""
-        self._set_off(key, not on)
+        as the cluster's events stream says: every node ends with the stream's last word,
+        and tells the user's sessions here if that changed its switch (on the node that
+        stored it, already changed: those were told there, see :meth:`_settings`)."""
+        if self._set_off(key, not on):
+            self._tell_switch(key, on)
 
-    def _set_off(self, key: str, off: bool) -> None:
+    def _tell_switch(self, key: str, on: bool, skip: ClientSession | None = None) -> None:
+        """Tell the sessions of ``key`` here with the ``read`` feature (but ``skip``, which
+        asked for it) that its read receipts are now ``on``: their clients stop sending
+        reads and typing, which would be refused, or may send them again."""
+        self._to(key, READ, Settings(None, on), skip)
+
+    def _set_off(self, key: str, off: bool) -> bool:
+        """Set the switch of ``key``; True if that changed it."""
         if off == (key in self.receipts_off):
-            return
+            return False
         if off:
             self.receipts_off.add(key)
         else:
             self.receipts_off.discard(key)
         self.room_reads.switched(key)  # their rooms' read marks count them, or no longer
+        return True
 
     # --- The store ----------------------------------------------------------------------
 

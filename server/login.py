@@ -9,7 +9,10 @@ The rules:
 - a claimed name (an account) needs its password; several sessions may use it at once;
 - an unclaimed name is a guest name: free to anyone while nobody online uses it, unless
   accounts are mandatory (``require_accounts``);
-- ``register`` in the hello claims an unclaimed name as part of logging in;
+- ``register`` in the hello claims an unclaimed name as part of logging in; for a
+  registered name it is a login: its password logs in (a retried register whose welcome
+  was lost), another is answered ``account_exists`` (the user meant a new account, so
+  not ``bad_password``), counted as a wrong password;
 - after a wrong password, the next try for that name *from that address*, and the next
   try from that address for any name, waits (see :class:`~server.accounts.FailureThrottle`:
   the name's wait doubles with its failures, the address's with the names that failed
@@ -255,13 +258,20 @@ class LoginDesk:
                     self.throttle.failed(keys, self.clock())
                     self.log_lines.log("wrong passwords", address, logging.WARNING, "wrong password for %s from %s",
                                        account.name, address)
-                    wrong = f"wrong password for {account.name!r}"
+                    # A hello that asked to register a registered name is told that the
+                    # name is taken, not that its "password" is wrong: the user meant a new
+                    # account. It tells nothing more than bad_password would (auth_required
+                    # already says the name is registered), and counts as a failure as
+                    # bad_password does: register is no way round the throttle.
+                    code, wrong = (ErrorCode.ACCOUNT_EXISTS, f"the name {account.name!r} is already registered: "
+                                   "log in with its password, or choose another name") if hello.register \
+                        else (ErrorCode.BAD_PASSWORD, f"wrong password for {account.name!r}")
                     if self.shared_failures is None:
-                        return refuse(ErrorCode.BAD_PASSWORD, wrong)
+                        return refuse(code, wrong)
                     # Answered once every node would refuse the next try: a guess sent to
                     # another node right after this answer must find the lockout there.
                     self.shared_failures("fail", keys, self.throttle.base, self.throttle.cap,
-                                         lambda _: refuse(ErrorCode.BAD_PASSWORD, wrong))
+                                         lambda _: refuse(code, wrong))
 
             self.offload(verify_password, (account, hello.password), verified)
             return

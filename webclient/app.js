@@ -724,6 +724,13 @@ const HANDLERS = {
       return;
     }
     if (request) return;
+    // A read or typing sent before the news that another device of ours turned receipts
+    // off came (the only frames without id refused so: PROTOCOL.md "The switch"): the
+    // switch is off, said in our words, never the server's.
+    if (frame.code === "forbidden" && frame.id == null) {
+      receiptsSwitched(chat, false, out);
+      return;
+    }
     // A read or typing for a room we are no longer in: the server's list of ours, again.
     if (frame.code === "not_member" && chat.version >= 2) out.send.push(askMyRooms(chat));
     const explained = explainFrame(frame, message, null);
@@ -887,6 +894,11 @@ const HANDLERS = {
   deleted(chat, frame, out) {
     if (typeof frame.room === "string") return roomChanged(chat, frame, out);
     changed(chat, frame, out);
+  },
+
+  /** From the server, without id: another session of ours changed the read receipts switch. */
+  settings(chat, frame, out) {
+    if (typeof frame.read_receipts === "boolean") receiptsSwitched(chat, frame.read_receipts, out);
   },
 
   ok(chat, frame, out) {
@@ -1072,6 +1084,17 @@ function changeFrame(chat, key, item, text) {
   const kind = text === null ? "delete" : "edit";
   chat.requests.set(id, { kind, item, key, text });
   return text === null ? { type: "delete", id, msg_id: item.msgId } : { type: "edit", id, msg_id: item.msgId, text };
+}
+
+/** Another device of this user turned read receipts ``on`` (or off), as the server says:
+ * the switch follows (no read or typing is sent while off), and says so once. */
+function receiptsSwitched(chat, on, out) {
+  if (chat.readReceipts === on) return;
+  chat.readReceipts = on;
+  const words = on ? t("Read receipts were turned on on another of your devices")
+    : t("Read receipts were turned off on another of your devices: nobody sees when you have read their messages or type, and you do not see theirs");
+  notice(chat, chat.active, words, nowSeconds());
+  out.announce.push(words);
 }
 
 /** The frame that turns this user's read receipts (and typing) on or off; the page

@@ -57,6 +57,7 @@ from .model import (
     LinesPrepended,
     MembersChanged,
     MembersWanted,
+    ReceiptsChanged,
     RoomInfoWanted,
     StateChanged,
     is_room_key,
@@ -504,6 +505,8 @@ class ChatApp:
                 contacts = True
             elif isinstance(change, StatusChanged):
                 status = True
+            elif isinstance(change, ReceiptsChanged):
+                self.receipts_var.set(model.read_receipts)  # changed on another device
             elif isinstance(change, HistoryWanted):
                 self._fetch_history(change.key, change.peer, change.before)
             elif isinstance(change, MembersChanged):

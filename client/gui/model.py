@@ -82,6 +82,7 @@ from protocol import (
     Read,
     RoomMessage,
     RoomSkipped,
+    Settings,
     Typing,
     UserJoined,
     UserLeft,
@@ -359,6 +360,11 @@ class ContactsChanged(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class ReceiptsChanged(Change):
+    """Another session of this user changed the read receipts switch: it shows the model's."""
+
+
+@dataclass(frozen=True, slots=True)
 class StatusChanged(Change):
     """The status bar (connection state, reconnects) must be redrawn."""
 
@@ -632,6 +638,8 @@ class ChatModel:
             self._room_changed(event)
         elif isinstance(event, RoomRead):
             self._room_read(event)
+        elif isinstance(event, Settings):
+            self._receipts_switched(event.read_receipts)
         elif isinstance(event, (Delivered, Queued, ErrorReply)) and getattr(event, "msg_id", None) in self._carbons:
             self._carbon_outcome(event)
         elif isinstance(event, Queued):
@@ -661,6 +669,17 @@ class ChatModel:
             text = explain_refusal(event)
             self.notice(self.active, _("The server reported an error: {why}").format(why=text))
         # Anything else (late answers to who/whois, pongs...) needs nothing on screen.
+
+    def _receipts_switched(self, on: bool | None) -> None:
+        """Another session of this user turned read receipts ``on`` (or off): the switch
+        shows it and no read or typing goes while off."""
+        if on is None or on == self.read_receipts:
+            return
+        self.read_receipts = on
+        self.notice(self.active, _("Read receipts were turned on on another of your devices") if on else
+                    _("Read receipts were turned off on another of your devices: nobody sees when you have read "
+                      "their messages or type, and you do not see theirs"))
+        self._changes.append(ReceiptsChanged())
 
     def _direct(self, event: DirectMessage) -> None:
         incoming = key_of(event.sender) != key_of(self.me)
@@ -797,6 +816,10 @@ class ChatModel:
                 self.server = server
             self.set_state(CONNECTED)
             self.catch_up_wanted()
+            # The new session's switch (another device may have changed it meanwhile).
+            on = getattr(getattr(event, "welcome", None), "read_receipts", None)
+            if isinstance(on, bool):
+                self._receipts_switched(on)
         elif name == "Reconnecting" and isinstance(getattr(event, "attempt", None), int):
             self._went_away()
             # Why the connection went stays said (the server's goodbye, say); attempts and

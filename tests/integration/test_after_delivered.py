@@ -396,6 +396,42 @@ def test_the_client_library_reads_edits_deletes_and_confirms_edits(server, clien
         no(again, Edited, Deleted)
 
 
+def test_receipts_turned_off_on_one_device_are_told_to_the_others_which_stop_sending_reads(server, clients):
+    """Alice turns receipts off on her phone; her laptop, online meanwhile, went on sending
+    reads and typing (refused in English) until its next login. Now it is told at once (a
+    settings frame without id), its library stops sending them, and nothing is refused."""
+    laptop = ChatClient("Alice", "127.0.0.1", server.port, password=PASSWORD, register=True)
+    clients.append(laptop)
+    assert laptop.connect(timeout=10).read_receipts is True
+    with log_in(server, "Alice", password=PASSWORD) as phone, log_in(server, "Alice", password=PASSWORD) as tablet, \
+            log_in(server, "Bob") as bob:
+        tablet.drain(quiet=0.2)
+        bob.send(SendDirect("m1", "Alice", "did you read it?"))
+        msg_id = bob.expect(Accepted, skip=NOTICES).msg_id
+        _next(laptop, DirectMessage)
+        phone.send(Settings("s1", False))
+        assert phone.expect(Done, skip=NOTICES + (DirectMessage,)).request_id == "s1"
+        no(phone, Settings)  # the one who asked has its answer
+        assert tablet.expect(Settings, skip=NOTICES + (DirectMessage,)) == Settings(None, False)
+        assert _next(laptop, Settings) == Settings(None, False)
+        assert laptop.read_receipts is False
+        laptop.mark_read("Bob", msg_id)
+        laptop.typing("Bob")
+        no(bob, Read, Typing)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:  # nothing refused: nothing was sent
+            try:
+                event = laptop.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            assert not isinstance(event, ErrorReply), event
+        # Turned on again from the tablet: the laptop reads again.
+        tablet.send(Settings("s2", True))
+        assert _next(laptop, Settings) == Settings(None, True)
+        laptop.mark_read("Bob", msg_id)
+        assert bob.expect(Read, skip=NOTICES + (Delivered,)) == Read("Bob", msg_id, "Alice")
+
+
 def test_the_terminal_prints_read_typing_edit_and_delete_and_marks_what_it_printed_read(server):
     with log_in(server, "Bob") as bob:
         done = threading.Event()

@@ -165,6 +165,19 @@ def test_register_on_the_command_line_asks_twice(server: ServerThread, prompt: F
         ChatClient("Alice", "127.0.0.1", server.port).connect(timeout=WAIT)
 
 
+def test_register_on_the_command_line_of_a_taken_name_says_it_is_taken_not_wrong_password(
+        server: ServerThread, prompt: FakePrompt) -> None:
+    """``chatclient.py --register Alice`` when Alice is someone's account: the user meant a
+    new account, so "wrong password" was not true; nor is asking for a password again."""
+    claim(server)
+    prompt.answers = ["another password", "another password"]
+    code, lines, errors = run_pipe(server, "", register=True, prompt_passwords=True)
+    assert code == ExitCode.AUTH_FAILED and lines == []
+    assert errors == ["error: login refused: this name is already registered: log in with its password, or "
+                      "choose another name (account_exists)"]
+    assert len(prompt.prompts) == 2  # the new password, twice; never "password for Alice" after it
+
+
 @pytest.mark.parametrize(("answers", "problem"), [
     (["first password", "other password"], "the two passwords differ"),
     (["short"], "at least 8 characters"),

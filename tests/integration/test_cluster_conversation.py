@@ -181,6 +181,33 @@ def test_a_node_away_from_redis_drops_typing_rather_than_queueing_it(cluster):
 # --- The receipts switch ------------------------------------------------------------------------
 
 
+def test_the_switch_changed_on_one_node_is_told_once_to_the_users_other_sessions_on_every_node(cluster):
+    """Alice's phone (node 1) turns receipts off: her laptop on node 2 and her tablet on
+    node 1 are told at once (a settings frame without id), each once; the phone has its
+    answer. Her laptop then sends no read, and would be refused if it did."""
+    c = cluster(2)
+    with log_in(c, 0, "Alice", PASSWORD, register=True) as phone, log_in(c, 1, "Alice", PASSWORD) as laptop, \
+            log_in(c, 0, "Alice", PASSWORD) as tablet, log_in(c, 1, "Bob") as bob:
+        online(c, "Alice", "Bob")
+        for session in (phone, laptop, tablet):
+            session.drain(quiet=0.2)
+        phone.send(Settings("s1", False))
+        assert phone.expect(Done, skip=QUIET).request_id == "s1"
+        assert laptop.expect(Settings, skip=QUIET) == Settings(None, False)
+        assert tablet.expect(Settings, skip=QUIET) == Settings(None, False)
+        switch_known(c, "alice", off=True)
+        no(phone, Settings)
+        no(laptop, Settings)  # once: node 2 heard it from the stream once
+        no(tablet, Settings)  # once: node 1 stored it and told its sessions; the stream's entry is old news there
+        # On again, from the laptop on node 2: the others are told, wherever they are.
+        laptop.send(Settings("s2", True))
+        assert laptop.expect(Done, skip=QUIET).request_id == "s2"
+        assert phone.expect(Settings, skip=QUIET) == Settings(None, True)
+        assert tablet.expect(Settings, skip=QUIET) == Settings(None, True)
+        no(laptop, Settings)
+        no(bob, Settings)  # nobody else's business
+
+
 def test_the_switch_turned_off_on_one_node_stops_reads_and_typing_from_the_other_at_once(cluster):
     c = cluster(2)
     with log_in(c, 0, "Alice") as alice, log_in(c, 1, "Bob") as bob:

@@ -300,3 +300,35 @@ def test_what_the_terminal_got_and_sent_while_the_page_was_reconnecting_shows_on
     finally:
         if later is not None:
             page.srv.run(stop_web_server(later))
+
+
+def test_read_receipts_turned_off_on_the_terminal_turn_off_on_the_page_in_portuguese_and_no_read_goes(
+        page: Page, terminal: ChatClient, ana: ChatClient) -> None:  # noqa: F811
+    """João turned receipts off on his terminal; his page went on sending reads and typing
+    and showed the server's English "forbidden" until he logged in again. Now the page's
+    switch follows at once, said in his language, and it sends nothing the server refuses."""
+    page.cdp.send("Emulation.setFocusEmulationEnabled", {"enabled": True})
+    speak_portuguese(page)
+    log_in_as_joao(page)
+    assert page.js("shell.chat.readReceipts") is True
+    terminal.set_read_receipts(False, WAIT)
+    page.wait_for("shell.chat.readReceipts === false && !document.getElementById('read-receipts').checked")
+    page.wait_for("[...document.querySelectorAll('#messages .notice')].some((n) => n.textContent.includes("
+                  "'As confirmações de leitura foram desligadas em outro dispositivo seu'))")
+    sent = page.js("(() => { window.__sent = []; const ws = shell.socket; const send = ws.send.bind(ws);"
+                   " ws.send = (data) => { window.__sent.push(String(data)); return send(data); }; return true; })()")
+    assert sent
+    message = ana.send_direct("João", "leu?")
+    assert message.wait_done(WAIT)
+    page.open_conversation("Ana")
+    page.wait_for("[...document.querySelectorAll('#messages .msg-in')].some((m) => m.textContent.includes('leu?'))")
+    page.focus("#composer-input")
+    page.type("digitando")
+    page.cdp.pump(1.0)
+    frames = [json.loads(line) for data in page.js("window.__sent") for line in data.splitlines() if line]
+    assert not [f for f in frames if f.get("type") in ("read", "typing")], frames
+    # A read refused before the news came (the server's forbidden, without id): no English.
+    page.js("onFrame({type: 'error', code: 'forbidden', message: \"your read receipts are off, so 'read' is too\"})")
+    page.cdp.pump(0.3)
+    assert "your read receipts are off" not in page.js("document.body.textContent")
+    assert page.problems() == []

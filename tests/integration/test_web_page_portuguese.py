@@ -333,3 +333,31 @@ def test_times_are_told_the_way_the_pages_language_tells_them(page: Page, alice:
             " s.dispatchEvent(new Event('change')); })()")
     page.wait_for(f"/^\\d\\d:\\d\\d [AP]M$/.test({shown})")
     assert page.problems() == []
+
+
+def test_registering_a_name_someone_registered_says_it_is_taken_not_wrong_password(page: Page) -> None:
+    """The page's register for a registered name, with another password, said "wrong
+    password": the user meant a new account. It says the name is taken, and what to do."""
+    register(page, "Conceição")
+    speak_portuguese(page)
+    page.js("document.getElementById('login-name').value = 'Conceição';"
+            "document.getElementById('login-password').value = 'outra senha qualquer';"
+            "document.getElementById('login-register').checked = true")
+    page.focus("#login-password")
+    page.enter()
+    error = "document.getElementById('login-error').textContent"
+    page.wait_for(f"{error} !== ''")
+    assert page.js(error) == \
+        "Este nome já está registrado: entre com a senha dele ou escolha outro nome (account_exists)"
+    assert page.js("document.activeElement.id") == "login-name"
+    assert page.problems() == []
+
+
+def test_refusals_of_many_causes_are_said_in_portuguese_not_in_the_servers_english(page: Page) -> None:
+    speak_portuguese(page)
+    for code, english, portuguese in (
+            ("forbidden", "you cannot kick yourself", "você não pode fazer isso"),
+            ("too_many_rooms", "you are in 100 rooms: leave one first", "saia de uma sala de que não precisa mais"),
+            ("invalid_name", "#a b: a name cannot contain spaces", "esse nome não pode ser usado")):
+        said = page.js(f"explainError({json.dumps(code)}, {json.dumps(english)}, '#redes')")
+        assert portuguese in said and english not in said and said.endswith(f"({code})"), said

@@ -53,6 +53,7 @@ from protocol import (
     RoomPost,
     SendDirect,
     SendToRoom,
+    Settings,
     UserList,
     Watch,
     Watching,
@@ -71,7 +72,7 @@ class Link:
         self.handed: list[Event] = []
 
     def log_in(self, *, reconnected: bool = False, heartbeat: float = 10.0, version: int = 1,
-               features: tuple[str, ...] | None = None) -> int:
+               features: tuple[str, ...] | None = None, read_receipts: bool | None = None) -> int:
         """A new connection and a login on it; returns how many messages were resent.
         The frames the client wrote right after the Welcome wait in ``to_server()``."""
         attempt = LoginAttempt(self.core.hello("Alice", None, False, None))
@@ -80,7 +81,7 @@ class Link:
         hello = next(self.server.events())
         assert isinstance(hello, Hello)
         attempt.receive_data(self.server.send(Welcome(hello.request_id, "Alice", version, "test", heartbeat,
-                                                      features=features)))
+                                                      features=features, read_receipts=read_receipts)))
         welcome = attempt.step("test")
         assert welcome is not None
         return self.core.open(attempt.conn, welcome, self.now, reconnected)
@@ -696,3 +697,37 @@ def test_a_connection_closed_before_any_frame_without_tls_suggests_tls() -> None
     assert closed(tls=True) == "127.0.0.1:21020 closed the connection during the login"
     ping = Connection(Role.SERVER).send(Ping())
     assert closed(tls=False, first=ping) == "127.0.0.1:21020 closed the connection during the login"
+
+
+# --- The read receipts switch, changed by another session of the user ---------------------
+
+
+def test_the_switch_follows_the_servers_settings_frame_and_a_forbidden_without_id_quietly() -> None:
+    """Another device turned receipts off: the server says so with a settings frame, or a
+    read sent before that came is refused forbidden without id. Either way the switch is
+    off, the application is told once in the client's words (a Settings), never the
+    server's English; a settings that changes nothing says nothing."""
+    link = Link()
+    link.log_in(read_receipts=True)
+    assert link.core.read_receipts is True
+    refused = ErrorReply(ErrorCode.FORBIDDEN, "your read receipts are off, so 'read' is too: turn them on with settings")
+    assert link.from_server(refused) == [Settings(None, False)]
+    assert link.core.read_receipts is False
+    assert link.from_server(Settings(None, False), refused) == []  # the news that came after: nothing new
+    assert link.from_server(Settings(None, True)) == [Settings(None, True)]
+    assert link.core.read_receipts is True
+    # A refusal of a request (with its id) is its request's, not the switch's.
+    assert link.from_server(ErrorReply(ErrorCode.FORBIDDEN, "not yours", "r9")) == \
+        [ErrorReply(ErrorCode.FORBIDDEN, "not yours", "r9")]
+    assert link.core.read_receipts is True
+    # A new session starts from its welcome.
+    link.lose()
+    link.log_in(reconnected=True, read_receipts=False)
+    assert link.core.read_receipts is False
+
+
+def test_a_session_without_read_receipts_hands_on_what_it_gets() -> None:
+    link = Link()
+    link.log_in()  # no read feature: the welcome has no read_receipts
+    refused = ErrorReply(ErrorCode.FORBIDDEN, "x")
+    assert link.from_server(refused) == [refused] and link.core.read_receipts is None

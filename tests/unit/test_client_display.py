@@ -131,12 +131,13 @@ def test_the_reasons_a_server_closes_a_connection_are_said_in_the_users_words() 
         "the server closed the connection: this client did not read what it was sent fast enough (slow_consumer)"
 
 
-def test_every_login_refusal_but_a_bad_name_has_the_clients_words_in_portuguese() -> None:
+def test_every_login_refusal_has_the_clients_words_in_portuguese() -> None:
     """A pt_BR teacher read "at most 0 connections per address (too_many_connections)". A
-    bad name is checked, in the user's language, before a client sends it."""
+    bad name is checked, in the user's language, before a client sends it; one the server
+    refuses all the same has the clients' words too."""
     from client.core import LOGIN_OUTCOMES
     from client.display import ERROR_TEXTS
-    assert set(LOGIN_OUTCOMES) - set(ERROR_TEXTS) == {"invalid_name"}
+    assert set(LOGIN_OUTCOMES) - set(ERROR_TEXTS) == set()
     from i18n import use
     try:
         use("pt_BR")
@@ -332,3 +333,33 @@ def test_a_message_that_may_have_been_stored_is_never_said_to_be_not_done() -> N
                      state_label(FAILED, error, to)):
             assert "may or may not" in line and "nothing was done" not in line, line
             assert "✗" not in line and "not delivered" not in line and "not sent" not in line, line
+
+
+@pytest.mark.parametrize(("code", "english", "portuguese"), [
+    ("forbidden", "you cannot kick yourself", "você não pode fazer isso"),
+    ("too_many_rooms", "you are in 100 rooms: leave one first", "saia de uma sala de que não precisa mais"),
+    ("invalid_name", "#a b: a name cannot contain spaces", "esse nome não pode ser usado"),
+])
+def test_refusals_of_many_causes_are_said_in_the_clients_words_never_the_servers_english(
+        code: str, english: str, portuguese: str) -> None:
+    """A pt_BR user read the server's English for these three, in every client."""
+    from i18n import use
+    assert english not in explain_error(code, english, "#redes")
+    assert explain_error(code, english).endswith(f"({code})")
+    try:
+        use("pt_BR")
+        said = explain_error(code, english, "#redes")
+        assert portuguese in said and english not in said and said.endswith(f"({code})")
+    finally:
+        use("en")
+
+
+def test_registering_a_taken_name_says_to_log_in_with_its_password_or_choose_another() -> None:
+    from i18n import use
+    assert explain_error("account_exists", "x") == \
+        "this name is already registered: log in with its password, or choose another name (account_exists)"
+    try:
+        use("pt_BR")
+        assert "escolha outro nome" in explain_error("account_exists", "x")
+    finally:
+        use("en")

@@ -160,3 +160,17 @@ def test_a_change_of_a_default_room_message_is_a_room_line() -> None:
     assert describe_event(RoomDeleted(6, "Vic", const.DEFAULT_ROOM, 0.0, "Teacher"), "Bob") == (
         "(room) ✗ Teacher deleted message 6 of Vic")
     assert describe_event(RoomDeleted(7, "Vic", "#redes", 0.0), "Bob") == "✗ Vic deleted message 7 in #redes"
+
+
+def test_the_switch_changed_on_another_device_is_one_line_in_the_users_words() -> None:
+    from protocol import Settings
+    assert describe_event(Settings(None, False), "Ana").startswith(
+        "* read receipts were turned off on another of your devices")
+    assert describe_event(Settings(None, True), "Ana") == \
+        "* read receipts were turned on on another of your devices (/receipts off turns them off)"
+    i18n.use("pt_BR")
+    try:
+        assert describe_event(Settings(None, False), "Ana").startswith(
+            "* as confirmações de leitura foram desligadas em outro dispositivo seu")
+    finally:
+        i18n.use("en")

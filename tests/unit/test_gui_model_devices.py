@@ -285,3 +285,46 @@ def test_our_message_sent_here_during_the_gap_is_not_shown_twice() -> None:
     reconnect(model)
     model.catch_up("Ana", [entry(10, "Ana", "dez"), entry(11, "João", "voltei", "sent")])
     assert [(n, text) for n, _kind, text, _label in shown(model, "ana")] == [(10, "dez"), (None, "voltei")]
+
+
+# --- The read receipts switch, changed on another device --------------------------------------
+
+
+def test_receipts_turned_off_on_another_device_turn_off_here_and_no_read_is_due() -> None:
+    """The switch follows what the server tells (a Settings the library hands on); a
+    line says so in the window's words, and the read of the open conversation is not due."""
+    from client.gui.model import ReceiptsChanged
+    from i18n import use
+    from protocol import Settings
+    model = model_of()
+    model.set_state(CONNECTED)
+    model.open("ana")
+    model.apply(DirectMessage(21, "Ana", "João", "leu?", T))
+    model.take_changes()
+    try:
+        use("pt_BR")
+        model.apply(Settings(None, False))
+    finally:
+        use("en")
+    assert model.read_receipts is False
+    assert any(isinstance(c, ReceiptsChanged) for c in model.take_changes())
+    assert model.conversations["ana"].lines[-1].text.startswith(
+        "As confirmações de leitura foram desligadas em outro dispositivo seu")
+    assert model.read_due(True) is None
+    model.apply(Settings(None, False))  # nothing new: nothing said
+    assert model.take_changes() == []
+    model.apply(Settings(None, True))
+    assert model.read_receipts is True and model.read_due(True) is not None
+
+
+def test_a_switch_changed_while_the_window_was_away_follows_the_new_sessions_welcome() -> None:
+    from client.gui.model import ReceiptsChanged
+    model = model_of()
+    model.set_state(CONNECTED)
+    model.apply(Reconnecting(1, 0.5))
+    model.apply(Reconnected(Welcome("h", "João", 1, "test", 10.0, read_receipts=False)))
+    assert model.read_receipts is False
+    assert any(isinstance(c, ReceiptsChanged) for c in model.take_changes())
+    model.apply(Reconnecting(1, 0.5))
+    model.apply(Reconnected(Welcome("h", "João", 1, "test", 10.0, read_receipts=False)))
+    assert not any(isinstance(c, ReceiptsChanged) for c in model.take_changes())  # unchanged: not said

@@ -261,3 +261,15 @@ def test_refusals_over_the_budget_are_logged_once_then_counted(caplog):
     desk.desk.log_lines.flush()
     assert [r.getMessage() for r in caplog.records if "over the password-check budget" in r.getMessage()] == [
         "498 more refusals over the password-check budget from all addresses in the last 0 s"]
+
+
+def test_registering_a_registered_name_with_another_password_says_the_name_is_taken_and_counts_as_a_guess():
+    desk = Desk()
+    result = desk.login("Ana", "another password", "10.0.0.9", register=True)
+    assert result.error.code == ErrorCode.ACCOUNT_EXISTS  # not "wrong password": the user meant a new account
+    assert "already registered" in result.error.message
+    # ... and it is a wrong password to the throttle: register is no way round it.
+    assert desk.code("Ana", PASSWORD, "10.0.0.9") == ErrorCode.RATE_LIMITED
+    desk.now += 60
+    # Its own password still logs in (a register retried after its welcome was lost).
+    assert desk.code("Ana", PASSWORD, "10.0.0.9", register=True) is None

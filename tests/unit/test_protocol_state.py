@@ -20,7 +20,7 @@ SENDABLE = {
     ("server", "HANDSHAKE"): {"welcome", "error", "ping", "pong", "bye"},
     ("server", "OPEN"): {"accepted", "queued", "delivered", "ok", "history_page", "error", "dm", "room", "joined", "left", "users",
                          "user", "ping", "pong", "bye", "skipped", "watching", "sent",
-                         "edited", "deleted", "read", "typing"},
+                         "edited", "deleted", "read", "typing", "settings"},
     ("client", "CLOSED"): set(),
     ("server", "CLOSED"): set(),
 }
