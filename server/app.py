@@ -388,6 +388,15 @@ class ChatServer:
                     now = time.monotonic()
                 if session.closing:  # also one that closed since the pass began
                     continue
+                held = session.reading_held_since
+                if held is not None:
+                    # We stopped reading it (server/intake.py): its silence, or its frame
+                    # left unfinished, is ours, not its own. But a hold that waits for it
+                    # to read what it was sent is its own: as long as a heartbeat, then
+                    # it is a slow consumer.
+                    if session.write_paused and now - held > config.heartbeat_timeout:
+                        session.stalled(now - held)
+                    continue
                 silent = now - session.last_seen
                 unfinished = session.unfinished_since
                 if session.conn.state is State.HANDSHAKE and now - session.connected_at > config.login_timeout:

@@ -1,0 +1,91 @@
+"""An honest client's burst of history requests (server/intake.py): 25 pages of a long
+conversation, about 54 KB each, asked in one write, are all answered to a client that reads
+them as they come, and it stays connected. Before the gate, the store's answers came back
+in one loop turn, 1.3 MB queued at once, past the 1 MiB hard mark: one page, then EOF."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+from cdp import WebSocketClient
+from protocol import Accepted, HistoryPage, HistoryRequest, LookupRequest, LookupResult, Queued, SendDirect
+from server import ServerThread
+from servers import server_config
+from web.websocket.frames import Opcode, serialize_frame
+from wire import WireClient
+
+LIMIT = 20.0
+PAGES = 25
+TEXT_CHARS = 3_900
+MESSAGES = 14  # a page of about 55 KB, under the 64 KiB frame
+
+
+def _config(**overrides: object):
+    # The text Alice sends to fill the conversation would pass the byte rate limit.
+    return server_config(bytes_per_connection=1e9, bytes_burst_per_connection=1e9, **overrides)
+
+
+def _fill_conversation(sender: WireClient, to: str) -> None:
+    for i in range(MESSAGES):
+        sender.send(SendDirect(f"m{i}", to, f"{i:04d}" + "x" * (TEXT_CHARS - 4)))
+    accepted = 0
+    while accepted < MESSAGES:
+        accepted += isinstance(sender.next(LIMIT), (Accepted, Queued))
+
+
+def test_a_burst_of_history_requests_is_all_answered_to_a_client_that_reads():
+    with ServerThread(_config()) as server:
+        with WireClient.login(server.host, server.port, "Bob"), \
+                WireClient.login(server.host, server.port, "Alice") as alice:
+            _fill_conversation(alice, "Bob")
+            burst = b"".join(alice.conn.send(HistoryRequest(f"h{i}", "Bob")) for i in range(PAGES))
+            alice.send_raw(burst)  # one write: one read on the server
+            pages: list[HistoryPage] = []
+            deadline = time.monotonic() + LIMIT
+            while len(pages) < PAGES:
+                event = alice.next(max(0.001, deadline - time.monotonic()))
+                assert isinstance(event, HistoryPage), f"after {len(pages)} pages: {event!r}"
+                pages.append(event)
+            assert [p.request_id for p in pages] == [f"h{i}" for i in range(PAGES)]  # in order
+            assert all(len(p.messages) == MESSAGES for p in pages)
+            assert len(pages[0].messages[0].text) * MESSAGES > 50_000  # pages that big
+            # Still connected, and reading again.
+            alice.send(LookupRequest("w", "Bob"))
+            assert alice.expect(LookupResult, LIMIT).status == "online"
+            assert server.call(lambda: server.server.relay.intake.in_flight(
+                next(s for s in server.server.relay.sessions if s.name == "Alice"))) == 0
+
+
+def test_a_burst_of_history_requests_over_websocket_is_all_answered():
+    with ServerThread(_config(web_port=0)) as server:
+        port = server.server.web_address[1]
+        ws = WebSocketClient(f"ws://127.0.0.1:{port}/ws", origin=f"http://127.0.0.1:{port}", timeout=LIMIT)
+        try:
+            ws.send_json({"type": "hello", "id": "h", "name": "Wendy", "version": 1})
+            assert json.loads(ws.recv_text(LIMIT))["type"] == "welcome"
+            with WireClient.login(server.host, server.port, "Bob") as bob:
+                _fill_conversation(bob, "Wendy")
+                dms = 0
+                while dms < MESSAGES:
+                    dms += json.loads(ws.recv_text(LIMIT))["type"] == "dm"
+            frames = [serialize_frame(Opcode.TEXT, json.dumps({"type": "history", "id": f"h{i}", "with": "Bob"})
+                                      .encode(), mask=b"\x12\x34\x56\x78") for i in range(PAGES)]
+            ws.sock.sendall(b"".join(frames))  # one write: one read on the server
+            ids = []
+            deadline = time.monotonic() + LIMIT
+            while len(ids) < PAGES:
+                frame = json.loads(ws.recv_text(max(0.001, deadline - time.monotonic())))
+                if frame["type"] in ("joined", "left", "ping", "delivered", "read"):
+                    continue  # not answers (Bob's leaving, the heartbeat)
+                assert frame["type"] == "history_page", f"after {len(ids)} pages: {str(frame)[:300]}"
+                assert len(frame["messages"]) == MESSAGES
+                ids.append(frame["id"])
+            assert ids == [f"h{i}" for i in range(PAGES)]
+            ws.send_json({"type": "whois", "id": "w", "name": "Wendy"})
+            while (frame := json.loads(ws.recv_text(LIMIT)))["type"] != "user":
+                assert frame["type"] in ("joined", "left", "ping"), frame
+            assert frame["status"] == "online"
+        finally:
+            ws.sock.close()
