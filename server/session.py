@@ -249,6 +249,8 @@ class ClientSession(asyncio.BufferedProtocol):
         self.conn.receive_data(b"")
         for event in self.conn.events():
             self.relay.handle(self, event)
+            if self.reading_held_since is not None:
+                break  # nothing after a request that waits is handled out of its order
         return False  # let asyncio close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:

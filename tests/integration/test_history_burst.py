@@ -10,7 +10,8 @@ import socket
 import time
 
 from cdp import WebSocketClient
-from protocol import Accepted, HistoryPage, HistoryRequest, LookupRequest, LookupResult, Queued, SendDirect
+from protocol import (Accepted, DirectMessage, HistoryPage, HistoryRequest, LookupRequest, LookupResult, Ping,
+                      Queued, SendDirect, UserJoined, UserLeft)
 from server import ServerThread
 from servers import server_config
 from web.websocket.frames import Opcode, serialize_frame
@@ -89,3 +90,31 @@ def test_a_burst_of_history_requests_over_websocket_is_all_answered():
             assert frame["status"] == "online"
         finally:
             ws.sock.close()
+
+
+def test_a_client_that_asks_for_history_and_never_reads_is_still_dropped_as_a_slow_consumer():
+    # Small marks and buffers: the pages fill its queue past the soft mark at once; the
+    # history requests behind them wait, and so does the reading, for a heartbeat.
+    config = _config(max_outgoing_bytes=64 * 1024, socket_send_buffer=8192, heartbeat_interval=0.2,
+                     heartbeat_timeout=1.0)
+    with ServerThread(config) as server:
+        with WireClient.login(server.host, server.port, "Bob") as bob:
+            sleepy = socket.socket()
+            sleepy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sleepy.connect((server.host, server.port))
+            try:
+                sleepy.sendall(b'{"type":"hello","id":"h","name":"Sleepy","version":1}\n')
+                while bob.expect(UserJoined, LIMIT, skip=(Ping,)).name != "Sleepy":
+                    pass  # Bob's own
+                for i in range(10):  # the conversation: its pages are about 10 KB
+                    bob.send(SendDirect(f"m{i}", "Sleepy", "y" * 1000))
+                accepted = 0
+                while accepted < 10:
+                    accepted += isinstance(bob.next(LIMIT), Accepted)
+                sleepy.sendall(b"".join(b'{"type":"history","id":"h%d","with":"Bob"}\n' % i for i in range(40)))
+                started = time.monotonic()
+                left = bob.expect(UserLeft, LIMIT, skip=(Ping, Queued))  # its DMs wait again
+                assert (left.name, left.reason) == ("Sleepy", "slow consumer")
+                assert time.monotonic() - started < LIMIT
+            finally:
+                sleepy.close()
