@@ -411,7 +411,7 @@ class ChatServer:
                                             f"{config.frame_timeout:g} s; closing the connection"))
                     session.close("frame timeout")
                 elif silent > config.heartbeat_timeout:
-                    log.info("disconnect %r: silent for %.0f s", session, silent)
+                    # Logged once, by the relay as the connection goes ("logout ... (timeout)").
                     session.end(ErrorCode.HEARTBEAT_TIMEOUT, f"nothing received for {silent:.0f} s; "
                                 "closing the connection", "timeout")
                 elif silent > config.heartbeat_interval and not session.pinged and session.is_open:
