@@ -406,10 +406,10 @@ class ChatServer:
                 elif unfinished is not None and now - unfinished > config.frame_timeout:
                     # Bytes keep coming (so the heartbeat is content) but the frame never
                     # ends: the buffer would stay pinned for as long as the client likes.
-                    log.info("disconnect %r: a frame unfinished for %.0f s", session, now - unfinished)
-                    session.send(ErrorReply(ErrorCode.FRAME_TIMEOUT, f"a frame was not finished within "
-                                            f"{config.frame_timeout:g} s; closing the connection"))
-                    session.close("frame timeout")
+                    # Logged once, by the relay as the connection goes ("... (frame timeout)");
+                    # over WebSocket closed as the other rules a client broke are (1008).
+                    session.end(ErrorCode.FRAME_TIMEOUT, f"a frame was not finished within {config.frame_timeout:g} s; "
+                                "closing the connection", "frame timeout")
                 elif silent > config.heartbeat_timeout:
                     # Logged once, by the relay as the connection goes ("logout ... (timeout)").
                     session.end(ErrorCode.HEARTBEAT_TIMEOUT, f"nothing received for {silent:.0f} s; "

@@ -105,9 +105,9 @@ _CLOSE_UNSUPPORTED_DATA = 1003
 _CLOSE_POLICY_VIOLATION = 1008
 # The close code after the chat error the server disconnects with (ClientSession.end):
 # each of these is a rule of the server's the client did not keep (log in in time, show a
-# sign of life in time, read what it is sent). Any other: 1000.
+# sign of life in time, finish a frame in time, read what it is sent). Any other: 1000.
 _CLOSE_CODES = {ErrorCode.LOGIN_TIMEOUT: _CLOSE_POLICY_VIOLATION, ErrorCode.HEARTBEAT_TIMEOUT: _CLOSE_POLICY_VIOLATION,
-                ErrorCode.SLOW_CONSUMER: _CLOSE_POLICY_VIOLATION}
+                ErrorCode.FRAME_TIMEOUT: _CLOSE_POLICY_VIOLATION, ErrorCode.SLOW_CONSUMER: _CLOSE_POLICY_VIOLATION}
 _MAX_CLOSE_REASON_BYTES = 123
 
 _HTTP, _CHAT, _ECHO = "http", "chat", "echo"
