@@ -10,8 +10,8 @@ import socket
 import time
 
 from cdp import WebSocketClient
-from protocol import (Accepted, DirectMessage, HistoryPage, HistoryRequest, LookupRequest, LookupResult, Ping,
-                      Queued, SendDirect, UserJoined, UserLeft)
+from protocol import (Accepted, HistoryPage, HistoryRequest, JoinRoom, LookupRequest, LookupResult, Ping, Queued,
+                      RoomInfo, RoomNotice, RoomPost, SendDirect, SendToRoom, UserJoined, UserLeft)
 from server import ServerThread
 from servers import server_config
 from web.websocket.frames import Opcode, serialize_frame
@@ -118,3 +118,27 @@ def test_a_client_that_asks_for_history_and_never_reads_is_still_dropped_as_a_sl
                 assert time.monotonic() - started < LIMIT
             finally:
                 sleepy.close()
+
+
+def test_a_burst_of_room_history_requests_is_all_answered_too():
+    with ServerThread(_config()) as server, WireClient.login(server.host, server.port, "Olga") as olga:
+        olga.send(JoinRoom("j", "#burst", create=True))
+        olga.expect(RoomInfo, LIMIT, skip=(UserJoined, RoomNotice))
+        for i in range(MESSAGES):
+            olga.send(SendToRoom(f"m{i}", "#burst", f"{i:04d}" + "x" * (TEXT_CHARS - 4)))
+        accepted = 0
+        while accepted < MESSAGES:
+            accepted += isinstance(olga.next(LIMIT), Accepted)
+        olga.send_raw(b"".join(olga.conn.send(HistoryRequest(f"h{i}", "#burst")) for i in range(PAGES)))
+        pages = []
+        deadline = time.monotonic() + LIMIT
+        while len(pages) < PAGES:
+            event = olga.next(max(0.001, deadline - time.monotonic()))
+            if isinstance(event, (RoomPost, RoomNotice, Ping)):
+                continue  # her own posts, as every member gets them
+            assert isinstance(event, HistoryPage), f"after {len(pages)} pages: {event!r}"
+            assert len(event.messages) == MESSAGES
+            pages.append(event.request_id)
+        assert pages == [f"h{i}" for i in range(PAGES)]
+        olga.send(LookupRequest("w", "Olga"))
+        assert olga.expect(LookupResult, LIMIT, skip=(RoomPost, RoomNotice, Ping)).status == "online"
