@@ -388,6 +388,15 @@ class ChatServer:
                     now = time.monotonic()
                 if session.closing:  # also one that closed since the pass began
                     continue
+                held = session.reading_held_since
+                if held is not None:
+                    # We stopped reading it (server/intake.py): its silence, or its frame
+                    # left unfinished, is ours, not its own. But a hold that waits for it
+                    # to read what it was sent is its own: as long as a heartbeat, then
+                    # it is a slow consumer.
+                    if session.write_paused and now - held > config.heartbeat_timeout:
+                        session.stalled(now - held)
+                    continue
                 silent = now - session.last_seen
                 unfinished = session.unfinished_since
                 if session.conn.state is State.HANDSHAKE and now - session.connected_at > config.login_timeout:
@@ -397,12 +406,12 @@ class ChatServer:
                 elif unfinished is not None and now - unfinished > config.frame_timeout:
                     # Bytes keep coming (so the heartbeat is content) but the frame never
                     # ends: the buffer would stay pinned for as long as the client likes.
-                    log.info("disconnect %r: a frame unfinished for %.0f s", session, now - unfinished)
-                    session.send(ErrorReply(ErrorCode.FRAME_TIMEOUT, f"a frame was not finished within "
-                                            f"{config.frame_timeout:g} s; closing the connection"))
-                    session.close("frame timeout")
+                    # Logged once, by the relay as the connection goes ("... (frame timeout)");
+                    # over WebSocket closed as the other rules a client broke are (1008).
+                    session.end(ErrorCode.FRAME_TIMEOUT, f"a frame was not finished within {config.frame_timeout:g} s; "
+                                "closing the connection", "frame timeout")
                 elif silent > config.heartbeat_timeout:
-                    log.info("disconnect %r: silent for %.0f s", session, silent)
+                    # Logged once, by the relay as the connection goes ("logout ... (timeout)").
                     session.end(ErrorCode.HEARTBEAT_TIMEOUT, f"nothing received for {silent:.0f} s; "
                                 "closing the connection", "timeout")
                 elif silent > config.heartbeat_interval and not session.pinged and session.is_open:

@@ -113,6 +113,7 @@ from . import mailbox
 from .afterdelivered import AfterDelivered
 from .config import ServerConfig
 from .guests import Claim
+from .intake import Intake
 from .limits import TokenBucket, wait_words
 from .login import LoginDesk, LoginResult, unavailable_error
 from .admission import Admission
@@ -234,6 +235,9 @@ class Relay:
         # Sessions whose hello asked for batch_acks (receipts and acks with msg_ids).
         self.batch_acks: set[ClientSession] = set()
         self.metrics = Metrics()  # counters for /metrics: an int add on paths that run anyway
+        # History requests the store is answering, per session, and the one waiting to
+        # begin: a client's burst of them is read as the answers go out (server/intake.py).
+        self.intake = Intake(const.MAX_HISTORY_IN_FLIGHT)
         # In a cluster: sender key -> msg_id -> the message routed from here to other nodes.
         self.routed: dict[str, dict[int, RoutedFlight]] = {}
         self.outcome_pages: dict[ClientSession, OutcomePages] = {}
@@ -323,6 +327,7 @@ class Relay:
         self.batch_acks.discard(session)
         self.after.logged_out(session)
         self.watchlists.forget(session)  # subscriptions are per session
+        self.intake.forget(session)
         session.direct_stored = None  # (see _send_direct_to) no cycle left for the collector
         # The address keeps its bucket when its last connection goes, or reconnecting
         # would refill it; expire() forgets buckets that have refilled anyway.
@@ -947,7 +952,8 @@ class Relay:
 
     def drained(self, session: ClientSession) -> None:
         """``session``'s outgoing queue fell back under the soft mark: tell it how many room
-        messages it missed, and send the direct messages that were held back for it."""
+        messages it missed, send the direct messages that were held back for it, and let
+        the history request that waited for it begin (server/intake.py)."""
         if not session.is_open:
             return
         if session.skipped:
@@ -958,6 +964,7 @@ class Relay:
             session.held = False
             if session.backlog:
                 self._refill(session)
+            self.intake.drained(session)  # a history request that waited for it
 
     def _late_receipt(self, session: ClientSession, msg_id: int) -> None:
         """A receipt for a message not in flight here: resent, or from before a restart."""
@@ -1176,6 +1183,8 @@ class Relay:
                                   record.since, self.peers.node_of(first.session)))
 
     def _history(self, session: ClientSession, request: HistoryRequest) -> None:
+        if not self.intake.admit(session, self._history, request):
+            return  # it begins once an earlier one is answered or the queue drains
         if self.room_desk.history(session, request):
             return  # a room's (issue 13): server/roomdesk.py
         me, peer, epoch = session.key, canonical(request.peer), session.epoch
@@ -1194,8 +1203,8 @@ class Relay:
             # exceed one frame. The newest stay; the cursor leads to the rest.
             session.send(fit_page(build, entries[::-1]))
 
-        self.store.history(me, peer, request.before, request.limit, epoch, page,
-                           self._unavailable(session, request.request_id))
+        self.store.history(me, peer, request.before, request.limit, epoch,
+                           *self.intake.track(session, page, self._unavailable(session, request.request_id)))
         self.after.history_asked(session, peer)  # how far the peer has read: after the page
 
     def _block(self, session: ClientSession, request: Block | Unblock) -> None:

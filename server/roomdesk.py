@@ -466,8 +466,9 @@ class RoomDesk:
 
             session.send(fit_page(build, entries[::-1]))
 
-        self.relay.store.room_history(room_key(room.name), request.before, request.limit, page,
-                                      self.relay._unavailable(session, request.request_id))
+        self.relay.store.room_history(room_key(room.name), request.before, request.limit,
+                                      *self.relay.intake.track(session, page,
+                                                               self.relay._unavailable(session, request.request_id)))
         return True
 
     # --- Missed messages -------------------------------------------------------------------

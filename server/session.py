@@ -17,6 +17,12 @@ of the config, ``const.MAX_OUTGOING_BYTES``):
   but its own requests' answers and notices keep coming) is dropped as a slow consumer,
   so one stuck client can never make the server's memory grow without bound.
 
+Reading can be held too (:meth:`hold_reading`): while a history request waits for the
+ones before it or for the queue to drain (server/intake.py), no further frame is handled
+and the transport stops reading, so the client's own burst of requests cannot push its
+queue past the hard mark; the frames already read wait, in order, until
+:meth:`release_reading`.
+
 Reads go into one buffer per thread (so per event loop), not a fresh one per read: see
 :class:`_ReadBuffer`.
 """
@@ -30,6 +36,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from protocol import Connection, ErrorCode, ErrorReply, Event, LocalProtocolError, Role, State
@@ -117,7 +124,7 @@ class ClientSession(asyncio.BufferedProtocol):
                  "connected_at", "last_seen", "pinged", "inflight", "backlog", "backlog_cursor", "backlog_loading",
                  "logging_in", "bucket", "bad_frames", "closing", "leave_reason", "batcher", "_unsent",
                  "byte_bucket", "write_paused", "skipped", "held", "_unsent_bytes", "_buffered", "epoch",
-                 "direct_stored")
+                 "direct_stored", "reading_held_since")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher) -> None:
         self.relay = relay
@@ -132,7 +139,8 @@ class ClientSession(asyncio.BufferedProtocol):
         # soft mark (see the module docstring).
         self.write_paused = False
         # Kept by the relay while the session lags: room messages skipped (to be told), and
-        # whether direct messages were held back (to be sent once it drains).
+        # whether something was held back until it drains (direct messages, a history
+        # request: server/intake.py), so that relay.drained is called then.
         self.skipped = 0
         self.held = False
         self.conn = Connection(Role.SERVER)
@@ -170,6 +178,9 @@ class ClientSession(asyncio.BufferedProtocol):
         self.direct_stored = None
         self.bad_frames = 0
         self.closing = False
+        # When the server stopped reading this client (hold_reading), or None: frames
+        # behind a request that must wait are not handled meanwhile (server/intake.py).
+        self.reading_held_since: float | None = None
         # Why the session ended, for the log and the "left" notice; set by whoever ends it.
         self.leave_reason = "disconnected"
 
@@ -218,13 +229,18 @@ class ClientSession(asyncio.BufferedProtocol):
         now = self.last_seen = time.monotonic()
         self.pinged = False
         conn = self.conn
-        conn.receive_data(data, now)  # with the time: the sweeper bounds unfinished frames
+        if data:  # (none: release_reading handles the frames that waited)
+            conn.receive_data(data, now)  # with the time: the sweeper bounds unfinished frames
+            if self.reading_held_since is not None:
+                return  # they wait behind the request that holds reading, in order
         handle, next_event = self.relay.handle, conn.next_event
         # What conn.events() yields, without resuming a generator for every frame.
         while (event := next_event()) is not None:
             handle(self, event)
             if self.closing:
                 return
+            if self.reading_held_since is not None:
+                break  # the rest waits for release_reading
         pongs = conn.data_to_send()
         if pongs:
             self._write(pongs)
@@ -233,6 +249,8 @@ class ClientSession(asyncio.BufferedProtocol):
         self.conn.receive_data(b"")
         for event in self.conn.events():
             self.relay.handle(self, event)
+            if self.reading_held_since is not None:
+                break  # nothing after a request that waits is handled out of its order
         return False  # let asyncio close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -251,6 +269,61 @@ class ClientSession(asyncio.BufferedProtocol):
         self.write_paused = False
         if not self.closing:
             self.relay.drained(self)
+
+    # --- Held reading (server/intake.py) ------------------------------------------------
+
+    def hold_reading(self) -> None:
+        """Handle no further frame from this client, and stop reading from its transport,
+        until :meth:`release_reading`."""
+        if self.reading_held_since is None:
+            self.reading_held_since = time.monotonic()
+            if self.transport is not None:
+                self.transport.pause_reading()
+
+    def release_reading(self, first: Callable[[], None]) -> None:
+        """At the next loop turn: call ``first`` (the request that waited), then handle the
+        frames that waited behind it and read again, unless ``first`` held reading anew.
+        The time reading was held does not count against the client's heartbeat or
+        unfinished frame: we were not listening."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._release(first)  # a session driven by hand, outside a loop (tests)
+            return
+        loop.call_soon(self._release, first)
+
+    def _release(self, first: Callable[[], None]) -> None:
+        held = self.reading_held_since
+        if held is None or self.closing:
+            return
+        now = time.monotonic()
+        self.reading_held_since = None
+        self.last_seen = now
+        self._unheld(now - held)
+        first()
+        if self.reading_held_since is None and not self.closing:
+            self._handle_waiting()
+        if self.reading_held_since is None and not self.closing and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def _unheld(self, held: float) -> None:
+        """Move the start of an unfinished frame on by the ``held`` seconds we did not read."""
+        if self.conn.unfinished_since is not None:
+            self.conn.unfinished_since += held
+
+    def _handle_waiting(self) -> None:
+        """Handle the frames that waited while reading was held (subclasses for other
+        transports hand over what their own layer kept)."""
+        self.receive_chat(b"")
+
+    def stalled(self, held: float) -> None:
+        """Reading has been held for ``held`` seconds, waiting for this client to read what
+        it was sent (its queue over the soft mark): it is a slow consumer."""
+        waiting = self._unsent_bytes + (self.transport.get_write_buffer_size() if self.transport else 0)
+        log.warning("disconnect %r: slow consumer (%d bytes waiting, over the soft mark for %.0f s)",
+                    self, waiting, held)
+        self.end(ErrorCode.SLOW_CONSUMER, f"what was sent to this client was not read within {held:.0f} s; "
+                 "closing the connection", "slow consumer", drop_queued=True)
 
     # --- Used by the relay --------------------------------------------------------------
 

@@ -105,9 +105,9 @@ _CLOSE_UNSUPPORTED_DATA = 1003
 _CLOSE_POLICY_VIOLATION = 1008
 # The close code after the chat error the server disconnects with (ClientSession.end):
 # each of these is a rule of the server's the client did not keep (log in in time, show a
-# sign of life in time, read what it is sent). Any other: 1000.
+# sign of life in time, finish a frame in time, read what it is sent). Any other: 1000.
 _CLOSE_CODES = {ErrorCode.LOGIN_TIMEOUT: _CLOSE_POLICY_VIOLATION, ErrorCode.HEARTBEAT_TIMEOUT: _CLOSE_POLICY_VIOLATION,
-                ErrorCode.SLOW_CONSUMER: _CLOSE_POLICY_VIOLATION}
+                ErrorCode.FRAME_TIMEOUT: _CLOSE_POLICY_VIOLATION, ErrorCode.SLOW_CONSUMER: _CLOSE_POLICY_VIOLATION}
 _MAX_CLOSE_REASON_BYTES = 123
 
 _HTTP, _CHAT, _ECHO = "http", "chat", "echo"
@@ -314,11 +314,16 @@ class WebSession(ClientSession):
     # --- WebSocket ----------------------------------------------------------------------
 
     def _receive_websocket(self, data: bytes) -> None:
+        """Feed bytes from the peer (none: handle the messages that waited while reading
+        was held, see release_reading) and act on the messages they complete."""
         ws = self.ws
-        ws.receive_data(data)
         now = time.monotonic()
         if self.mode is _CHAT:
             self.last_seen = now  # WebSocket pings count as signs of life
+        if data:
+            ws.receive_data(data)
+            if self.reading_held_since is not None:
+                return  # they wait in the core, in order, behind the request that holds reading
         completed = False
         for event in ws.events():
             # The core's own replies (pongs, the echo of a close, a close for bad frames) to
@@ -332,6 +337,11 @@ class WebSession(ClientSession):
                     self._echo(event)
                 elif not self.closing:
                     self._receive_chat_message(event.text)
+                    if self.reading_held_since is not None:
+                        # A request must wait (server/intake.py): the messages after it
+                        # stay in the core (an iteration left part-way keeps the rest).
+                        completed = True
+                        break
             elif kind is BinaryMessage:
                 if self.mode is _ECHO:
                     self._echo(event)
@@ -413,6 +423,15 @@ class WebSession(ClientSession):
             self._write_protocol_replies()
             self.transport.close()
             self._cut_later()
+
+    def _handle_waiting(self) -> None:
+        """The messages that waited in the WebSocket core while reading was held."""
+        if self.ws is not None and self.mode is _CHAT:
+            self._receive_websocket(b"")
+
+    def _unheld(self, held: float) -> None:
+        if self._ws_unfinished_since is not None:
+            self._ws_unfinished_since += held
 
     # --- Used by the relay --------------------------------------------------------------
 

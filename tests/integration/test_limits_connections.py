@@ -178,6 +178,18 @@ def test_a_silent_client_is_told_heartbeat_timeout():
         assert [(f["type"], f["code"]) for f in frames if f["type"] == "error"] == [("error", "heartbeat_timeout")]
 
 
+def test_a_client_dropped_for_its_silence_is_logged_once(caplog):
+    caplog.set_level(logging.INFO, logger="chat.server")
+    config = server_config(heartbeat_interval=0.1, heartbeat_timeout=0.4)
+    with ServerThread(config) as server:
+        with WireClient.login(server.host, server.port, "Quiet") as quiet:
+            read_to_end(quiet.sock)  # read, answer nothing
+        wait_until(lambda: server.call(lambda: not server.server.relay.sessions), what="the session gone")
+        lines = [r.getMessage() for r in caplog.records
+                 if r.name == "chat.server" and "Quiet" in r.getMessage() and not r.getMessage().startswith("login ")]
+    assert len(lines) == 1 and "timeout" in lines[0], lines
+
+
 def test_a_slow_consumer_gets_its_reason_after_the_queue_and_the_connection_is_cut_in_time():
     """One small frame past the limit, then closed: cut CLOSE_GRACE seconds on if unread."""
     import asyncio

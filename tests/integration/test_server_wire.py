@@ -22,6 +22,7 @@ from protocol import codec
 
 NOTICES = (UserJoined, UserLeft)
 from server import ServerConfig, ServerThread
+from waits import wait_until
 from wire import WireClient
 
 TWO_TO_63 = 2 ** 63
@@ -234,6 +235,40 @@ def test_a_websocket_message_trickled_a_fragment_at_a_time_is_cut_off_too() -> N
                 ws.close()
         finally:
             srv.run(stop_web_server(web))
+
+
+def test_a_websocket_cut_off_with_frame_timeout_is_closed_1008_and_logged_once(caplog) -> None:
+    """A frame left unfinished is a rule the client did not keep, as a silence or an
+    unread queue is: close code 1008 (policy violation), not 1000 (a normal closure)."""
+    from cdp import TEXT, WebSocketClient, WebSocketClosed
+
+    caplog.set_level(logging.INFO, logger="chat.server")
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, frame_timeout=0.3, heartbeat_interval=5.0,
+                          heartbeat_timeout=10.0)
+    with ServerThread(config) as srv:
+        port = srv.server.web_address[1]
+        ws = WebSocketClient(f"ws://127.0.0.1:{port}/ws", origin=f"http://127.0.0.1:{port}", timeout=5.0)
+        try:
+            ws.send_text('{"type":"hello","id":"h","name":"Alice","version":1}')
+            assert ws.recv_json()["type"] == "welcome"
+            ws.send_frame(TEXT, b'{"type":"say","id":"s1","text":"', fin=False)
+            frames, code = [], None
+            deadline = time.monotonic() + 5.0
+            while code is None and time.monotonic() < deadline:
+                try:
+                    frames.append(json.loads(ws.recv_text(0.5)))
+                except WebSocketClosed as closed:
+                    code = closed.code
+                except TimeoutError:
+                    pass
+            assert [f.get("code") for f in frames if f["type"] == "error"] == ["frame_timeout"], frames
+            assert code == 1008
+        finally:
+            ws.close()
+        wait_until(lambda: srv.call(lambda: not srv.server.relay.sessions))
+        lines = [r.getMessage() for r in caplog.records
+                 if r.name == "chat.server" and "Alice" in r.getMessage() and not r.getMessage().startswith("login ")]
+        assert len(lines) == 1 and "frame timeout" in lines[0], lines
 
 
 def test_refused_upgrades_and_bad_http_requests_are_logged_once_then_counted(caplog) -> None:

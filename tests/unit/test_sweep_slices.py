@@ -23,6 +23,7 @@ class _Session:
     """What the sweep reads of a session; notes the loop turn it was looked at in."""
 
     unfinished_since = None
+    reading_held_since = None  # reading not held (server/intake.py)
     pinged = False
     is_open = True
 
