@@ -124,3 +124,109 @@ def test_edits_and_deletes_show_as_in_history(loop, kind):
     assert entries == history[0][0]
     assert [(e.text, e.edited, e.deleted) for e in entries] == [("fixed", True, False), ("", False, True)]
     store.close()
+
+
+# --- The relay: the feature, the guest's epoch, pages that fit ---------------------------------
+
+
+def login(bench, name: str, password: str | None = None, register: bool = False, features=("since",)):
+    """A session of ``name`` whose hello asked for ``features`` (RelayBench.login asks none)."""
+    from protocol import Hello, Welcome
+    from test_store import FakeSession
+    bench.ports += 1
+    session = FakeSession(bench.ports)
+    bench.relay.connected(session)
+    bench.relay.handle(session, Hello("h", name, const.PROTOCOL_VERSION, password, register,
+                                      bench.tokens.get(name.lower()), features))
+    bench.settle()
+    [welcome] = session.take(Welcome)
+    if welcome.resume:
+        bench.tokens[name.lower()] = welcome.resume
+    return session
+
+
+def since(bench, session, after: int, limit: int = 50):
+    from protocol import SincePage, SinceRequest
+    bench.relay.handle(session, SinceRequest("s", after, limit))
+    bench.settle()
+    [page] = session.take(SincePage)
+    return page
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_a_device_that_was_away_finds_a_new_contacts_message_it_never_got(loop, kind):
+    from protocol import Accepted, DirectMessage, Receipt, SendDirect
+    from test_store import RelayBench
+    bench = RelayBench(loop, kind)
+    joao_a = login(bench, "Joao", "correct horse", register=True)
+    bench.relay.handle(joao_a, SendDirect("j1", "Joao", "a note to myself"))
+    bench.settle()
+    [mine] = joao_a.take(Accepted)
+    seen = mine.msg_id  # device B had seen up to here, then went away
+    ana, carol = login(bench, "Ana"), login(bench, "Carol")
+    login(bench, "Dave")
+    bench.relay.handle(carol, SendDirect("c1", "Dave", "not João's"))
+    bench.relay.handle(ana, SendDirect("a1", "Joao", "oi, João"))
+    bench.settle()
+    [_to_myself, dm] = joao_a.take(DirectMessage)
+    bench.relay.handle(joao_a, Receipt(dm.msg_id))  # delivered to device A: no queue keeps it
+    bench.settle()
+    joao_b = login(bench, "Joao", "correct horse")
+    page = since(bench, joao_b, seen)
+    assert [(m.msg_id, m.sender, m.text, m.state) for m in page.messages] == [
+        (dm.msg_id, "Ana", "oi, João", "delivered")]
+    assert page.next_id is None
+    # Nobody reads for another: Carol's page has only her own.
+    assert [m.text for m in since(bench, carol, 0).messages] == ["not João's"]
+    bench.store.close()
+
+
+def test_since_needs_its_feature_and_says_so_with_the_request_id(loop):
+    from protocol import ErrorReply, SinceRequest
+    from test_store import RelayBench
+    bench = RelayBench(loop, "memory")
+    old = login(bench, "Joao", features=None)
+    bench.relay.handle(old, SinceRequest("s9", 0, 10))
+    bench.settle()
+    [error] = old.take(ErrorReply)
+    assert (error.code, error.request_id) == ("unknown_type", "s9") and "since" in error.message
+    bench.store.close()
+
+
+def test_a_guest_finds_nothing_of_an_earlier_holder_of_its_name(loop):
+    from protocol import SendDirect
+    from test_store import RelayBench
+    bench = RelayBench(loop, "memory")
+    bench.relay.logins.guests.hold = 0.0  # the hold is over as soon as the first Zeca leaves
+    first = login(bench, "Zeca")
+    ana = login(bench, "Ana")
+    bench.relay.handle(ana, SendDirect("a1", "Zeca", "for the first Zeca"))
+    bench.settle()
+    assert [m.text for m in since(bench, first, 0).messages] == ["for the first Zeca"]
+    bench.relay.disconnected(first, None)
+    bench.tokens.clear()  # someone else takes the name
+    second = login(bench, "Zeca")
+    assert since(bench, second, 0).messages == ()
+    bench.store.close()
+
+
+def test_a_page_of_long_messages_is_cut_to_one_frame_and_goes_on_after_its_last(loop):
+    from protocol import codec
+    from test_store import RelayBench
+    bench = RelayBench(loop, "memory")
+    joao = login(bench, "Joao")
+    # Stored straight (the relay's byte budget would slow a sender of this much down).
+    put(loop, bench.store, *[dm(0, "Ana", "Joao", f"a{n}", text=f"{n} " + "é" * (const.MAX_TEXT_CHARS - 4))
+                             for n in range(40)])
+    got, after, pages = [], 0, 0
+    while True:
+        page = since(bench, joao, after, 500)
+        pages += 1
+        assert codec.fits(page) and page.messages
+        got += [m.text.split()[0] for m in page.messages]
+        if page.next_id is None:
+            break
+        assert page.next_id == page.messages[-1].msg_id
+        after = page.next_id
+    assert got == [str(n) for n in range(40)] and pages > 1
+    bench.store.close()
