@@ -88,6 +88,7 @@ from contextlib import suppress
 
 import const
 from protocol import RoomTyping  # typing in rooms (issue 13)
+from protocol import SincePage, SinceRequest  # feature since (catching up after a reconnection)
 from protocol import (
     Appoint,
     Ban,
@@ -648,6 +649,23 @@ class ChatClient:
                 break
             before = page.before
         return entries[-limit:] if limit > 0 else []
+
+    @property
+    def since_supported(self) -> bool:
+        """True if the server turned on the feature since for this session (its welcome
+        said so): :meth:`since_page` works."""
+        with self._lock:
+            return self.core.since
+
+    def since_page(self, after: int, limit: int = 50, timeout: float = const.SEND_TIMEOUT) -> SincePage:
+        """Feature since: one page of this user's direct messages, sent and received, in
+        every conversation, with a msg_id above ``after``, oldest first, at most ``limit``
+        (1 to 500); ``page.next_id`` is the ``after`` of the next page, None when there is
+        no more. Raises as :meth:`who`; ``unknown_type`` from a server without the feature
+        (see :attr:`since_supported`)."""
+        answer = self._request(SinceRequest(self.core.new_request_id(), after, limit), SincePage, timeout)
+        assert isinstance(answer, SincePage)
+        return answer
 
     # --- After delivered (issue 13): Read, Typing, Edited and Deleted come as events ---
 
