@@ -667,6 +667,30 @@ class ChatClient:
         assert isinstance(answer, SincePage)
         return answer
 
+    def since(self, after: int, timeout: float = const.SEND_TIMEOUT, page_size: int = HISTORY_PAGE_SIZE,
+              max_pages: int = 40) -> list[HistoryEntry]:
+        """Feature since, for a catch-up after a reconnection: this user's direct messages
+        in every conversation after msg_id ``after``, oldest first, each once, asked page by
+        page (at most ``max_pages`` of ``page_size``, all within ``timeout``: whatever came
+        by then). Left out: the messages to this user still waiting for its receipt
+        (``sent``, ``queued``): the server sends them at the login, as ``dm`` frames.
+        Raises as :meth:`since_page`."""
+        me = canonical(self.name)
+        deadline = time.monotonic() + timeout
+        found: dict[int, HistoryEntry] = {}
+        for _ in range(max_pages):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            page = self.since_page(after, page_size, remaining)
+            for entry in page.messages:
+                if canonical(entry.sender) == me or entry.state not in ("sent", "queued"):
+                    found[entry.msg_id] = entry
+            if page.next_id is None or page.next_id <= after:
+                break
+            after = page.next_id
+        return [found[msg_id] for msg_id in sorted(found)]
+
     # --- After delivered (issue 13): Read, Typing, Edited and Deleted come as events ---
 
     def mark_read(self, peer: str, msg_id: int) -> None:

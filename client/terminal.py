@@ -229,7 +229,7 @@ _CATCH_UP_PEERS = 20
 _CATCH_UP_PAGE = 50
 # With the feature since (one request for every conversation, new ones included): at most
 # this many pages of _CATCH_UP_PAGE, each walking a bounded part of the server's messages
-# (const.SINCE_SCAN ids), all within the request timeout.
+# (const.SINCE_SCAN ids), all within the request timeout (ChatClient.since).
 _CATCH_UP_SINCE_PAGES = 40
 # What _texts holds for a deleted message.
 _DELETED = None
@@ -1478,14 +1478,16 @@ class TerminalUI:
         talked with included; without it, each known conversation's last page. What this
         screen has not shown is shown, in order, once, as it would have been live."""
         try:
-            found = self._since(after) if self.client.since_supported else self._known_conversations()
+            if self.client.since_supported and after:
+                found = {entry.msg_id: entry for entry in self.client.since(after, self._timeout, _CATCH_UP_PAGE,
+                                                                            _CATCH_UP_SINCE_PAGES)}
+            else:  # an older server; or nothing shown yet to go on from (every message ever is not news)
+                found = self._known_conversations()
         except ClientError:
             return  # gone again, or refused: the next reconnection tries again
         mine = canonical(self._me)
         for msg_id in sorted(found):
             entry = found[msg_id]
-            if canonical(entry.sender) != mine and entry.state in ("sent", "queued"):
-                continue  # still waiting for us: the server sends it at the login, as a dm
             with self._event_lock:
                 with self._print_lock:
                     if msg_id in self._texts or msg_id in self._sent_here:
@@ -1496,23 +1498,6 @@ class TerminalUI:
                     self._handle_event(Carbon(msg_id, entry.to, text, entry.sent_at, entry.state))
                 else:
                     self._handle_event(DirectMessage(msg_id, entry.sender, entry.to, text, entry.sent_at))
-
-    def _since(self, after: int) -> dict[int, HistoryEntry]:
-        """Feature since: every conversation's messages after ``after``, page by page, at
-        most _CATCH_UP_SINCE_PAGES, all within the request timeout."""
-        found: dict[int, HistoryEntry] = {}
-        deadline = time.monotonic() + self._timeout
-        for _ in range(_CATCH_UP_SINCE_PAGES):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            page = self.client.since_page(after, _CATCH_UP_PAGE, remaining)
-            for entry in page.messages:
-                found[entry.msg_id] = entry
-            if page.next_id is None or page.next_id <= after:
-                break
-            after = page.next_id
-        return found
 
     def _known_conversations(self) -> dict[int, HistoryEntry]:
         """Without the feature since: the last page of each conversation had here, the
