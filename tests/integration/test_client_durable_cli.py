@@ -681,6 +681,36 @@ def test_after_a_reconnection_the_terminal_shows_a_new_contacts_message_that_ano
             assert terminal.end() == ExitCode.OK
 
 
+def test_a_message_that_waited_for_the_terminal_is_shown_once_though_the_catch_up_lists_it_too(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    """No other device took it: Ana's message waited (queued) and comes at the login as a
+    dm, while the catch-up's page (since) lists it too, queued or already delivered by the
+    terminal's receipt: one line either way."""
+    carol = start(clients, server.port, "Carol")
+    ana = start(clients, server.port, "Ana")
+    with FaultProxy(server.host, server.port) as proxy:
+        terminal = LiveTerminal(proxy.port, "João", password="correct horse", register=True, **FAST)
+        try:
+            terminal.out.wait_for(lambda line: line.startswith("* connected"))
+            assert carol.send_direct("João", "before").wait("delivered", WAIT)
+            terminal.out.wait_for(lambda line: line.endswith("Carol → you: before"))
+            proxy.refuse_new = True
+            proxy.cut("João")
+            terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
+                                  and "(attempt 2)" in line)
+            waiting = ana.send_direct("João", "esperou por você")
+            assert waiting.wait("queued", WAIT)
+            proxy.refuse_new = False
+            terminal.out.wait_for(lambda line: line == "! reconnected")
+            assert waiting.wait("delivered", WAIT)
+            terminal.type("/who")
+            terminal.out.wait_for(lambda line: line.startswith("* online"))
+            assert sum(line.endswith("Ana → you: esperou por você") for line in terminal.out.lines) == 1, \
+                terminal.out.lines
+        finally:
+            assert terminal.end() == ExitCode.OK
+
+
 def test_a_mute_without_a_room_acts_on_the_default_room_where_plain_lines_go(clients: list[ChatClient]) -> None:
     """`/mute Troll 60` while plain lines went to the default room said "the default room
     has no such thing; name a room", though `/mute #lobby Troll 60` worked."""
