@@ -203,6 +203,12 @@ MAX_TOPIC_CHARS = 256
 # stays in the room's history.
 ROOM_BACKLOG_LIMIT = 100
 ROOM_BACKLOG_AGE = 7 * 24 * 3600.0
+# Feature since (catching up after a reconnection): message ids one request looks through
+# at most. There is no index of a user's messages across conversations (one would cost
+# every direct message a write), so a page walks the ids after its cursor, everyone's
+# messages among them; this bounds what one request costs the store (about a millisecond
+# in each), and the page's cursor leads on from where the walk stopped.
+SINCE_SCAN = 2000
 # Read marks in rooms (issue 13): in a room of at most this many members, the members with
 # read receipts on are told the room's read marks (anonymous: "read by N" under a post), at
 # most once per room per ROOM_READS_INTERVAL seconds. Larger rooms keep marks but tell none.

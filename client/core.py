@@ -113,6 +113,7 @@ from protocol import (
     CARBONS,
     EDITS,
     READ,
+    SINCE_FEATURE,
     TYPING,
     Accepted,
     Connection,
@@ -455,6 +456,9 @@ class ClientCore:
         # the direct messages are handed on, and go with the acks in one frame each way
         # at the end of the read (see _acknowledge); without it each goes at once.
         self._batch_acks = False
+        # With the feature since (the welcome said so): after a reconnection the shells ask
+        # for every conversation's messages after the last id had (library.since_page).
+        self.since = False
         self._receipts_due: list[int] = []
         # msg_ids of outcomes handed on for messages this object did not send, oldest first.
         self._outcomes_seen: dict[int, None] = {}
@@ -581,14 +585,15 @@ class ClientCore:
         our other sessions send come as Carbon events, handed on like any other, their
         outcomes like those of an earlier run's messages), for read receipts, typing and
         edits (their events are handed on; an edit or delete of a message to us is
-        confirmed once handed on: :meth:`handed_on`), and for batch_acks (the receipts and
-        acks of one read go as one frame each way). At version 2 it tells ``room_seen``,
+        confirmed once handed on: :meth:`handed_on`), for batch_acks (the receipts and
+        acks of one read go as one frame each way), and for since (after a reconnection,
+        every conversation's messages after the last id had, :attr:`since`). At version 2 it tells ``room_seen``,
         the highest named room post handed on (none yet: left out), so that the server
         sends first what a broken connection lost (PROTOCOL.md, "Room messages cut
         mid-stream")."""
         self.name = name
         return Hello(self.new_request_id(), name, self.offer, password, bool(register), resume,
-                     (CARBONS, READ, TYPING, EDITS, BATCH_ACKS),
+                     (CARBONS, READ, TYPING, EDITS, BATCH_ACKS, SINCE_FEATURE),
                      self.room_seen if self.offer >= ROOMS_VERSION else None)
 
     def fall_back(self, code: str) -> bool:
@@ -631,6 +636,7 @@ class ClientCore:
         self.version = welcome.version
         self.read_receipts = welcome.read_receipts
         self._batch_acks = BATCH_ACKS in (welcome.features or ())
+        self.since = SINCE_FEATURE in (welcome.features or ())
         self._receipts_due = []  # of the last connection: its server sends them again
         # The server's interval unless the shell chose one; never an absurd value from the wire.
         self.ping_after = self.heartbeat_interval or (welcome.heartbeat if 0 < welcome.heartbeat < 86400 else 0) \

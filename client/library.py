@@ -88,6 +88,7 @@ from contextlib import suppress
 
 import const
 from protocol import RoomTyping  # typing in rooms (issue 13)
+from protocol import SincePage, SinceRequest  # feature since (catching up after a reconnection)
 from protocol import (
     Appoint,
     Ban,
@@ -648,6 +649,47 @@ class ChatClient:
                 break
             before = page.before
         return entries[-limit:] if limit > 0 else []
+
+    @property
+    def since_supported(self) -> bool:
+        """True if the server turned on the feature since for this session (its welcome
+        said so): :meth:`since_page` works."""
+        with self._lock:
+            return self.core.since
+
+    def since_page(self, after: int, limit: int = 50, timeout: float = const.SEND_TIMEOUT) -> SincePage:
+        """Feature since: one page of this user's direct messages, sent and received, in
+        every conversation, with a msg_id above ``after``, oldest first, at most ``limit``
+        (1 to 500); ``page.next_id`` is the ``after`` of the next page, None when there is
+        no more. Raises as :meth:`who`; ``unknown_type`` from a server without the feature
+        (see :attr:`since_supported`)."""
+        answer = self._request(SinceRequest(self.core.new_request_id(), after, limit), SincePage, timeout)
+        assert isinstance(answer, SincePage)
+        return answer
+
+    def since(self, after: int, timeout: float = const.SEND_TIMEOUT, page_size: int = HISTORY_PAGE_SIZE,
+              max_pages: int = 40) -> list[HistoryEntry]:
+        """Feature since, for a catch-up after a reconnection: this user's direct messages
+        in every conversation after msg_id ``after``, oldest first, each once, asked page by
+        page (at most ``max_pages`` of ``page_size``, all within ``timeout``: whatever came
+        by then). Left out: the messages to this user still waiting for its receipt
+        (``sent``, ``queued``): the server sends them at the login, as ``dm`` frames.
+        Raises as :meth:`since_page`."""
+        me = canonical(self.name)
+        deadline = time.monotonic() + timeout
+        found: dict[int, HistoryEntry] = {}
+        for _ in range(max_pages):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            page = self.since_page(after, page_size, remaining)
+            for entry in page.messages:
+                if canonical(entry.sender) == me or entry.state not in ("sent", "queued"):
+                    found[entry.msg_id] = entry
+            if page.next_id is None or page.next_id <= after:
+                break
+            after = page.next_id
+        return [found[msg_id] for msg_id in sorted(found)]
 
     # --- After delivered (issue 13): Read, Typing, Edited and Deleted come as events ---
 

@@ -229,6 +229,10 @@ _TEXTS_KEPT = 1000
 # session got or sent meanwhile, the most recent ones, and how many messages of each.
 _CATCH_UP_PEERS = 20
 _CATCH_UP_PAGE = 50
+# With the feature since (one request for every conversation, new ones included): at most
+# this many pages of _CATCH_UP_PAGE, each walking a bounded part of the server's messages
+# (const.SINCE_SCAN ids), all within the request timeout (ChatClient.since).
+_CATCH_UP_SINCE_PAGES = 40
 # What _texts holds for a deleted message.
 _DELETED = None
 # Rooms' last posts per sender kept for /delete NAME (issue 13); the oldest go first.
@@ -806,6 +810,9 @@ class TerminalUI:
         # as shown. After a reconnection their conversations are asked for what another
         # session of ours got or sent meanwhile (_catch_up).
         self._peers: dict[str, str] = {}
+        # The highest msg_id of a direct message shown here, ours included (0: none): with
+        # the feature since, the catch-up asks for every conversation's messages after it.
+        self._dm_seen = 0
         # _on_event runs on the receiver thread, and on the catch-up's for what it found:
         # one at a time.
         self._event_lock = threading.RLock()
@@ -1402,7 +1409,9 @@ class TerminalUI:
                 return
             if isinstance(event, Reconnected):
                 self._goodbye = None  # that goodbye was survived: a later end is another story
-                threading.Thread(target=self._catch_up, name="catch-up", daemon=True).start()
+                # From the last id shown before this reconnection: what the server sends now
+                # (the messages waiting) may be newer than what another session got meanwhile.
+                threading.Thread(target=self._catch_up, args=(self._dm_seen,), name="catch-up", daemon=True).start()
             if isinstance(event, (DirectMessage, Carbon, MessageUpdate)):
                 self._talked_with(event)
             if isinstance(event, DirectMessage):
@@ -1476,7 +1485,11 @@ class TerminalUI:
                 self._mark_room_read(event)
 
     def _talked_with(self, event: DirectMessage | Carbon | MessageUpdate) -> None:
-        """Note the person of a direct message shown here (the most recent last)."""
+        """Note the person of a direct message shown here (the most recent last), and how
+        far the ids of those shown go (_dm_seen)."""
+        msg_id = event.message.msg_id if isinstance(event, MessageUpdate) else event.msg_id
+        if msg_id is not None and msg_id > self._dm_seen:
+            self._dm_seen = msg_id
         if isinstance(event, DirectMessage):
             name = event.sender
         elif isinstance(event, Carbon):
@@ -1492,23 +1505,23 @@ class TerminalUI:
             if len(self._peers) > _CATCH_UP_PEERS:
                 del self._peers[next(iter(self._peers))]
 
-    def _catch_up(self) -> None:
+    def _catch_up(self, after: int = 0) -> None:
         """After a reconnection: what another session of ours got or sent while this one
-        was away, in the conversations had here. The server gives a direct message to the
-        sessions online when it comes; one that was reconnecting then never gets it, and
-        its copies of what the others sent neither (PROTOCOL.md, "sent": such a session
-        "finds the message in history"). Each conversation's last page is asked for, and
-        what this screen has not shown is shown, in order, as it would have been live."""
-        with self._print_lock:
-            peers = list(self._peers.values())
-        found: dict[int, HistoryEntry] = {}
-        for peer in reversed(peers):  # the most recent first: if time runs out, those matter most
-            try:
-                entries = self.client.history(peer, _CATCH_UP_PAGE, self._timeout)
-            except ClientError:
-                return  # gone again, or refused: the next reconnection tries again
-            for entry in entries:
-                found[entry.msg_id] = entry
+        was away. The server gives a direct message to the sessions online when it comes;
+        one that was reconnecting then never gets it, and its copies of what the others
+        sent neither (PROTOCOL.md, "sent": such a session "finds the message in history").
+        With the feature since, every conversation's messages after ``after`` (the last
+        id shown before the reconnection) are asked for, those of people this screen never
+        talked with included; without it, each known conversation's last page. What this
+        screen has not shown is shown, in order, once, as it would have been live."""
+        try:
+            if self.client.since_supported and after:
+                found = {entry.msg_id: entry for entry in self.client.since(after, self._timeout, _CATCH_UP_PAGE,
+                                                                            _CATCH_UP_SINCE_PAGES)}
+            else:  # an older server; or nothing shown yet to go on from (every message ever is not news)
+                found = self._known_conversations()
+        except ClientError:
+            return  # gone again, or refused: the next reconnection tries again
         mine = canonical(self._me)
         for msg_id in sorted(found):
             entry = found[msg_id]
@@ -1522,6 +1535,17 @@ class TerminalUI:
                     self._handle_event(Carbon(msg_id, entry.to, text, entry.sent_at, entry.state))
                 else:
                     self._handle_event(DirectMessage(msg_id, entry.sender, entry.to, text, entry.sent_at))
+
+    def _known_conversations(self) -> dict[int, HistoryEntry]:
+        """Without the feature since: the last page of each conversation had here, the
+        most recent first (if time runs out, those matter most)."""
+        with self._print_lock:
+            peers = list(self._peers.values())
+        found: dict[int, HistoryEntry] = {}
+        for peer in reversed(peers):
+            for entry in self.client.history(peer, _CATCH_UP_PAGE, self._timeout):
+                found[entry.msg_id] = entry
+        return found
 
     def _keep_text(self, msg_id: int, text: str | None) -> None:
         """Message ``msg_id`` reads ``text`` now (_DELETED: deleted); the oldest kept go."""

@@ -88,5 +88,6 @@ from .events import (  # rooms and moderation: protocol version 2
 from .events import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
 from .events import RoomDeleted, RoomEdited, RoomTyping  # typing, edit, delete in rooms (issue 13)
 from .events import RoomRead  # read marks in rooms (issue 13)
+from .events import SINCE_FEATURE, SincePage, SinceRequest  # feature since: catching up after a reconnection
 
 __all__ = [name for name in dir() if not name.startswith("_")]

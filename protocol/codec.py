@@ -230,6 +230,9 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "peer": ("with", _name),
     "limit": ("limit", _limit),
     "before": ("before", _optional(_integer)),
+    # Feature since: msg_id cursors going forward (not "after"/"next": those are names).
+    "after_id": ("after_id", _integer),
+    "next_id": ("next_id", _optional(_integer)),
     "messages": ("messages", _history),
     "retry_after": ("retry_after", _optional(_number)),
     "like": ("like", _optional(_short)),

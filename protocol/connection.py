@@ -19,7 +19,8 @@ The rules of the session, both roles, in one table (``_SENDABLE``)::
     OPEN       send, say, receipt, ack, who,        everything a server sends except
                whois, watch, unwatch, ping, pong,   welcome
                bye, and (features) read, typing,
-               edit, delete, edit_receipt, settings
+               edit, delete, edit_receipt, settings,
+               since
     CLOSED     nothing                              nothing
 
 A side moves to OPEN when the welcome passes (sent by the server, received by the client)

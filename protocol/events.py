@@ -46,6 +46,12 @@ FEATURES: tuple[str, ...] = (CARBONS, RESUME, READ, TYPING, EDITS)
 # with one frame each way.
 BATCH_ACKS = "batch_acks"
 FEATURES += (BATCH_ACKS,)
+# ``since`` turns on SinceRequest and SincePage: a device back from a disconnection asks
+# for the direct messages of every conversation after the last id it had, those of
+# conversations it never knew included (they came to another device of the account).
+# (Not named SINCE: that is every event's protocol version.)
+SINCE_FEATURE = "since"
+FEATURES += (SINCE_FEATURE,)
 
 
 # --- Sent by clients --------------------------------------------------------------------
@@ -119,6 +125,19 @@ class HistoryRequest(Event):
     peer: str
     limit: int = 50
     before: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SinceRequest(Event):
+    """Feature ``since``: ask for one's direct messages, sent and received, with a msg_id
+    above ``after_id``, across every conversation, oldest first, at most ``limit``.
+    Answered by :class:`SincePage`."""
+
+    TYPE: ClassVar[str] = "since"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    after_id: int
+    limit: int = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,6 +539,19 @@ class HistoryPage(Event):
     peer: str
     messages: tuple[HistoryEntry, ...]
     before: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SincePage(Event):
+    """Answer to :class:`SinceRequest`: messages oldest first, each once, as a
+    :class:`HistoryPage` shows them; ``next_id`` is the ``after_id`` of the next page, None
+    when there is nothing after this one (so far)."""
+
+    TYPE: ClassVar[str] = "since_page"
+    SENDER: ClassVar[str] = "server"
+    request_id: str
+    messages: tuple[HistoryEntry, ...]
+    next_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1037,6 +1069,7 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     Watch, Unwatch, Watching,
     Carbon, Revoke,
     Edit, Delete, EditReceipt, Settings, Edited, Deleted, Read, Typing,
+    SinceRequest, SincePage,
 ) + ROOM_EVENTS
 # Feature batch_acks. First, so that a table of wire types built from this tuple in order
 # ({cls.TYPE: cls}, the last one winning) keeps "receipt" and "ack" for the single forms.

@@ -29,7 +29,7 @@ from itertools import chain, compress, repeat
 from protocol import HistoryEntry
 from protocol.frozen import fast_init, fast_new
 
-from .lookups import in_conversation
+from .lookups import CONVERSATION_SQL, in_conversation
 
 PENDING = ("sent", "queued")
 # The ``state`` a room message shows in a history page: stored (kind "room"), it has no
@@ -517,6 +517,55 @@ def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | No
                             r[7] is not None and not r[8], bool(r[8]))
                for r in reversed(rows)]
     return entries, (entries[0].msg_id if more and entries else None)
+
+
+def since_visible(sender_key: str, recipient_key: str | None, state: str, me_key: str) -> bool:
+    """Whether a stored message is one of ``me_key``'s direct messages as :func:`history`
+    shows them: sent or received by them, not a room's (no conversation entry), and not one
+    they blocked. The SQL of :data:`SINCE_QUERY` and the Redis store's script say the same
+    (tests/integration/test_since_store.py holds all three to it)."""
+    return ((sender_key == me_key or recipient_key == me_key) and state != "room" and in_conversation(recipient_key)
+            and not (state == "blocked" and recipient_key == me_key))
+
+
+def since_page(entries: list[HistoryEntry], limit: int, walked_to: int, top: int) -> tuple[list[HistoryEntry], int | None]:
+    """The page of a ``since`` walk, and its cursor: ``entries`` are what the walk found
+    after the cursor, oldest first, at most ``limit + 1``; it looked through ids up to
+    ``walked_to``, the highest id given out being ``top``. More than ``limit`` found: the
+    page ends at its last entry; else, a walk that stopped short of ``top`` goes on from
+    where it stopped; else there is nothing more (None)."""
+    if len(entries) > limit:
+        entries = entries[:limit]
+        return entries, entries[-1].msg_id
+    return entries, (walked_to if walked_to < top else None)
+
+
+def history_entry(msg_id: int, sender: str, recipient: str, text: str, sent_at: float, state: str,
+                  edited_at: float | None, deleted: bool) -> HistoryEntry:
+    """A message as a history (or since) page shows it: one of ours that was blocked shows
+    as ``sent``, as it did when it was sent; a deleted one is not also marked edited."""
+    return HistoryEntry(msg_id, sender, recipient, text, sent_at, "sent" if state == "blocked" else state,
+                        edited_at is not None and not deleted, bool(deleted))
+
+
+# One walk of feature since (:func:`since`): the rows of ?3's direct messages with ids in
+# (?1, ?2], by the primary key (no index of a user's messages across conversations).
+SINCE_QUERY = (
+    "SELECT msg_id, sender, recipient, text, sent_at, state, edited_at, deleted FROM messages"
+    " WHERE msg_id > ?1 AND msg_id <= ?2 AND (sender_key = ?3 OR recipient_key = ?3) AND state != 'room'"
+    f" AND {CONVERSATION_SQL} AND NOT (state = 'blocked' AND recipient_key = ?3) ORDER BY msg_id LIMIT ?4")
+
+
+def since(db: sqlite3.Connection, me_key: str, after: int, limit: int,
+          scan: int) -> tuple[list[HistoryEntry], int | None]:
+    """Feature since: ``me_key``'s direct messages, sent and received, in every
+    conversation, with ids after ``after`` (which the caller raises to a guest's epoch, as
+    for :func:`history`), oldest first, at most ``limit``, looking through at most ``scan``
+    ids; with the cursor for the next page (:func:`since_page`)."""
+    top = last_msg_id(db)
+    walked_to = min(after + scan, top)
+    rows = db.execute(SINCE_QUERY, (after, walked_to, me_key, limit + 1)).fetchall()
+    return since_page([history_entry(*r) for r in rows], limit, walked_to, top)
 
 
 def room_history(db: sqlite3.Connection, room_key: str, before: int | None,

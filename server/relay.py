@@ -105,6 +105,7 @@ from protocol import (  # rooms and moderation: protocol version 2
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
 from protocol import RoomTyping  # typing in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
+from protocol import SINCE_FEATURE, SincePage, SinceRequest  # feature since: catching up after a reconnection
 from protocol.codec import encode, fit_page
 from protocol.frozen import fast_new
 from registry import InvalidName, NameTaken, Registry, canonical, validate_name
@@ -142,6 +143,7 @@ _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequ
 _RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdesk.py
 _RATED |= {RoomTyping}  # typing in rooms (issue 13): server/afterdelivered.py
 _RATED |= {RoomRead}  # read marks in rooms (issue 13): server/roomreads.py
+_RATED |= {SinceRequest}  # feature since: a page walks up to const.SINCE_SCAN stored ids
 
 # Requests whose text also counts against the connection's byte budget (_rate_limited): a
 # tuple made once, not at every request.
@@ -234,6 +236,7 @@ class Relay:
         self.carbons: set[ClientSession] = set()
         # Sessions whose hello asked for batch_acks (receipts and acks with msg_ids).
         self.batch_acks: set[ClientSession] = set()
+        self.since_sessions: set[ClientSession] = set()  # asked for the feature since
         self.metrics = Metrics()  # counters for /metrics: an int add on paths that run anyway
         # History requests the store is answering, per session, and the one waiting to
         # begin: a client's burst of them is read as the answers go out (server/intake.py).
@@ -266,6 +269,7 @@ class Relay:
             WhoRequest: self._who,
             LookupRequest: self._lookup,
             HistoryRequest: self._history,
+            SinceRequest: self._since,
             Register: self._register,
             Revoke: self._revoke,
             Block: self._block,
@@ -325,6 +329,7 @@ class Relay:
         del self.sessions[session]
         self.carbons.discard(session)
         self.batch_acks.discard(session)
+        self.since_sessions.discard(session)
         self.after.logged_out(session)
         self.watchlists.forget(session)  # subscriptions are per session
         self.intake.forget(session)
@@ -490,6 +495,8 @@ class Relay:
             self.carbons.add(session)
         if BATCH_ACKS in features:
             self.batch_acks.add(session)
+        if SINCE_FEATURE in features:
+            self.since_sessions.add(session)
         read_receipts = self.after.logged_in(session, features) if features else None  # none turned on
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume, features or None,
@@ -1206,6 +1213,29 @@ class Relay:
         self.store.history(me, peer, request.before, request.limit, epoch,
                            *self.intake.track(session, page, self._unavailable(session, request.request_id)))
         self.after.history_asked(session, peer)  # how far the peer has read: after the page
+
+    def _since(self, session: ClientSession, request: SinceRequest) -> None:
+        """Feature since: a page of the user's direct messages in every conversation after
+        ``after_id``, oldest first, as ``history`` shows them (the store applies its rules),
+        with the cursor to go on from (PROTOCOL.md, ``since``)."""
+        if session not in self.since_sessions:
+            session.send(ErrorReply(ErrorCode.UNKNOWN_TYPE, f"'{request.TYPE}' needs the feature '{SINCE_FEATURE}' "
+                                    "in the hello", request.request_id))
+            return
+
+        def page(result: tuple[list, int | None]) -> None:
+            entries, cursor = result
+
+            def build(count: int) -> SincePage:
+                # The oldest ``count`` entries; the page goes on after the last one kept.
+                kept = entries[:count]
+                return SincePage(request.request_id, tuple(kept), kept[-1].msg_id if 0 < count < len(entries) else cursor)
+
+            session.send(fit_page(build, entries))  # cut by bytes as well as by count, as history
+
+        # A guest sees nothing of an earlier holder of its name (its epoch), as in history.
+        self.store.since(session.key, max(request.after_id, session.epoch), request.limit, page,
+                         self._unavailable(session, request.request_id))
 
     def _block(self, session: ClientSession, request: Block | Unblock) -> None:
         try:

@@ -167,7 +167,9 @@ const PROTOCOL_VERSION = 2;  // 2: named rooms; a server that refuses it is aske
 // page logged in ("resume" in the welcome after a password login).
 // After delivered (issue 13): read receipts, "typing", and editing or deleting our own
 // direct messages ("read", "typing", "edits").
-const FEATURES = ["carbons", "resume", "read", "typing", "edits"];
+// After a reconnection, every conversation's direct messages after the newest shown, those
+// of people this page never talked with included ("since": catchUpFrames).
+const FEATURES = ["carbons", "resume", "read", "typing", "edits", "since"];
 // const.py: a "typing" is repeated this often while we type, a peer's shown this long,
 // and our messages can be changed this long after sending (the server is the judge).
 const TYPING_INTERVAL = 3;
@@ -499,6 +501,7 @@ const HANDLERS = {
     chat.welcomedOnce = true;
     chat.notice = "";
     chat.readReceipts = frame.read_receipts !== false;
+    chat.since = Array.isArray(frame.features) && frame.features.includes("since");
     out.login = "ok";
     // A new guest token: the shell keeps it, so that coming back gets our messages.
     if (typeof frame.resume === "string" && frame.resume) out.resume = frame.resume;
@@ -793,6 +796,33 @@ const HANDLERS = {
     out.announce.push(t("{name} to everyone: {text}", { name: frame.from, text: frame.text }));
   },
 
+  since_page(chat, frame, out) {
+    // A catch-up's page of every conversation (catchUpFrames, feature since): each person's
+    // messages merged as a conversation's catch-up page, a person new to this page too.
+    // Those still waiting for our receipt are left to the login's backlog (they come as dm).
+    const request = chat.requests.get(frame.id);
+    chat.requests.delete(frame.id);
+    if (!request || request.kind !== "since" || !Array.isArray(frame.messages)) return;
+    const people = new Map();
+    for (const entry of frame.messages) {
+      if (!entry || typeof entry.from !== "string" || typeof entry.to !== "string") continue;
+      const mine = isMe(chat, entry.from);
+      if (!mine && (entry.state === "sent" || entry.state === "queued")) continue;
+      const person = user(chat, mine ? entry.to : entry.from);
+      if (!people.has(person.key)) people.set(person.key, { person, entries: [] });
+      people.get(person.key).entries.push(entry);
+    }
+    for (const { person, entries } of people.values()) {
+      person.known = true;
+      person.mistyped = false;
+      mergeNewer(chat, conversation(chat, person.key, person.name), entries, request.since, out);
+    }
+    const next = frame.next_id;
+    if (Number.isInteger(next) && next > request.after && request.page < CATCH_UP_SINCE_PAGES) {
+      out.send.push(sinceFrame(chat, request.since, next, request.page + 1));
+    }
+  },
+
   history_page(chat, frame, out) {
     // The stored conversation, oldest first: add what is missing, update our messages'
     // delivery states (they may have been delivered while we were away).
@@ -928,8 +958,10 @@ const HANDLERS = {
 };
 
 // After a reconnection, the conversations with people asked for what another session of
-// ours got or sent meanwhile (catchUpFrames): the most recent ones, one page each.
+// ours got or sent meanwhile (catchUpFrames): the most recent ones, one page each; with
+// the feature since, at most this many pages of every conversation at once.
 const CATCH_UP_PEERS = 20;
+const CATCH_UP_SINCE_PAGES = 40;
 
 /** The newest msg_id among ``convo``'s messages (0: none yet). */
 function newestShown(convo) {
@@ -952,6 +984,11 @@ function newestShown(convo) {
  * server numbers messages as they come, so above it is what came after. A page that shows
  * no direct message anywhere cannot tell new from old and asks nothing: a conversation's
  * history comes when it opens.
+ *
+ * With the feature since (the welcome said so), one "since" request in place of those
+ * pages: every conversation's messages above that newest one, people this page never
+ * talked with included (they wrote to another session of ours meanwhile); its answer goes
+ * to since_page, which asks the next page while there is one.
  */
 function catchUpFrames(chat) {
   if (!chat.history || chat.status !== "online") return [];
@@ -961,6 +998,7 @@ function catchUpFrames(chat) {
       && !isMe(chat, convo.name) && !(chat.users.get(convo.key) || {}).mistyped);
   const floor = Math.max(0, ...people.map(newestShown));
   if (!floor) return [];
+  if (chat.since) return [sinceFrame(chat, floor, floor, 1)];
   return people.filter((convo) => !convo.historyAsked)
     .sort((a, b) => last(b) - last(a))
     .slice(0, CATCH_UP_PEERS)
@@ -969,6 +1007,14 @@ function catchUpFrames(chat) {
       chat.requests.set(id, { kind: "history", key: convo.key, catchUp: true, since: newestShown(convo) || floor });
       return { type: "history", id, with: convo.name, limit: HISTORY_PAGE };
     });
+}
+
+/** A "since" request for page ``page`` of a catch-up from ``floor`` (the newest message
+ * shown before the reconnection), going on after msg_id ``after``. */
+function sinceFrame(chat, floor, after, page) {
+  const id = chat.nextId();
+  chat.requests.set(id, { kind: "since", since: floor, after, page });
+  return { type: "since", id, after_id: after, limit: HISTORY_PAGE };
 }
 
 /**

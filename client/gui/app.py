@@ -49,6 +49,7 @@ from .model import (
     UNKNOWN,
     CatchUpWanted,
     ChatModel,
+    SinceWanted,
     ContactsChanged,
     HistoryWanted,
     LineAdded,
@@ -482,6 +483,7 @@ class ChatApp:
         # lines added or put on top after that change are drawn already.
         redrawn: set[str] = set()
         catch_up: list[CatchUpWanted] = []
+        since: SinceWanted | None = None
         contacts = status = False
         for change in model.take_changes():
             if isinstance(change, LineAdded):
@@ -501,6 +503,8 @@ class ChatApp:
                     self._touch(touched, change.key).show_top()  # drawn already, by the redraw
             elif isinstance(change, CatchUpWanted):
                 catch_up.append(change)
+            elif isinstance(change, SinceWanted):
+                since = change
             elif isinstance(change, ContactsChanged):
                 contacts = True
             elif isinstance(change, StatusChanged):
@@ -518,8 +522,8 @@ class ChatApp:
             elif isinstance(change, WatchWanted):
                 if self.client is not None:
                     self.client.watch_soon([change.peer])  # never blocks
-        if catch_up:
-            self._catch_up(catch_up)
+        if catch_up or since is not None:
+            self._catch_up(catch_up, since)
         for pane in touched.values():
             pane.end()
         if contacts or touched:
@@ -591,14 +595,23 @@ class ChatApp:
             self.bridge.call(self._history, key, peer, entries, None)
         threading.Thread(target=work, name="gui-history", daemon=True).start()
 
-    def _catch_up(self, wanted: list[CatchUpWanted]) -> None:
-        """After a reconnection: fetch the newest page of each conversation ``wanted`` names
-        (the most recent first) on one worker thread, one after the other, each handed to
-        the model to merge as it comes. A failure ends it quietly: the connection went
-        again (the next reconnection asks again) or the server refused."""
+    def _catch_up(self, wanted: list[CatchUpWanted], since: SinceWanted | None) -> None:
+        """After a reconnection, on one worker thread: with the feature since, every
+        conversation's messages after ``since.after`` (ChatClient.since), handed to the
+        model to merge; else the newest page of each conversation ``wanted`` names (the
+        most recent first), one after the other, each handed on as it comes. A failure
+        ends it quietly: the connection went again (the next reconnection asks again) or
+        the server refused."""
         client = self.client
 
         def work() -> None:
+            if since is not None and client.since_supported:
+                try:
+                    entries = client.since(since.after)
+                except Exception:
+                    return
+                self.bridge.call(self._caught_up_since, entries)
+                return
             for change in wanted:
                 try:
                     entries = fetch_history(client, change.peer)
@@ -606,6 +619,11 @@ class ChatApp:
                     return
                 self.bridge.call(self._caught_up, change.peer, entries)
         threading.Thread(target=work, name="gui-catch-up", daemon=True).start()
+
+    def _caught_up_since(self, entries: Any) -> None:
+        if self.model is not None:
+            self.model.catch_up_since(entries)
+            self._render()
 
     def _caught_up(self, peer: str, entries: Any) -> None:
         if self.model is not None:

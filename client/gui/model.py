@@ -42,8 +42,9 @@ too ("sent": rooms have no receipts); and our ``read`` forwarded from another se
 clears the unread count up to its msg_id, a person's or a room's (a room's own mark comes
 as a ``read`` with ``room`` and ``msg_id``, no ``marks``: PROTOCOL.md, "In rooms"). What
 our other sessions got or sent while this one was reconnecting never comes to it: after a
-reconnection the newest page of each of its people's conversations is asked for
-(:class:`CatchUpWanted`) and merged (:meth:`ChatModel.catch_up`).
+reconnection every conversation's messages after the newest one shown are asked for
+(:class:`SinceWanted`, feature since; from a server without it the newest page of each of
+its people's conversations, :class:`CatchUpWanted`) and merged (:meth:`ChatModel.catch_up`).
 
 Delivery states are the library's (``sending``, ``sent``, ``queued``, ``delivered``,
 ``failed``, and whatever it adds later): a :class:`~client.outgoing.MessageUpdate` is the
@@ -389,6 +390,18 @@ class CatchUpWanted(Change):
 
     key: str
     peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class SinceWanted(Change):
+    """After a reconnection, when the server has the feature since: the window should
+    fetch every conversation's direct messages after msg_id ``after`` (the newest this
+    window showed before it went away; off the Tk thread) and hand them to
+    :meth:`ChatModel.catch_up_since`, in place of the :class:`CatchUpWanted` pages, which
+    are for a server without it: so a person this window never talked with, who wrote
+    meanwhile (to another device of ours), is found too."""
+
+    after: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -1221,7 +1234,10 @@ class ChatModel:
                    default=0)
 
     def catch_up_wanted(self) -> None:
-        """After a reconnection: ask (a :class:`CatchUpWanted` change each) for the newest
+        """After a reconnection: ask for every conversation's messages after the newest one
+        shown (a :class:`SinceWanted`, if one was shown: the window uses it when the
+        server has the feature since), and (for a server without it; a
+        :class:`CatchUpWanted` change each) for the newest
         page of the people's conversations this window has, the most recent first (by the
         newest message shown), at most :data:`CATCH_UP_CONVERSATIONS`; those whose history
         was asked for or that show a message. Rooms are not asked: the server sends a
@@ -1236,9 +1252,25 @@ class ChatModel:
             newest = max((line.msg_id for line in messages if line.msg_id is not None), default=0)
             wanted.append((newest, max((line.at for line in messages), default=0.0), key))
         wanted.sort(reverse=True)
+        newest_shown = max((newest for newest, _at, _key in wanted), default=0)
+        if newest_shown:  # nothing shown yet: nothing to go on from (every message ever is not news)
+            self._changes.append(SinceWanted(newest_shown))
         for _newest, _at, key in wanted[:CATCH_UP_CONVERSATIONS]:
             contact = self.contacts.get(key)
             self._changes.append(CatchUpWanted(key, contact.name if contact else self.conversations[key].title))
+
+    def catch_up_since(self, entries: Sequence[object]) -> None:
+        """Merge what a :class:`SinceWanted` fetched (``HistoryEntry`` values of every
+        conversation, oldest first): each person's through :meth:`catch_up`, the people in
+        the order their first message came."""
+        me = key_of(self.me)
+        by_peer: dict[str, tuple[str, list[object]]] = {}
+        for entry in entries:
+            sender, to = getattr(entry, "sender", ""), getattr(entry, "to", "")
+            peer = to if key_of(sender) == me else sender
+            by_peer.setdefault(key_of(peer), (peer, []))[1].append(entry)
+        for peer, mine in by_peer.values():
+            self.catch_up(peer, mine)
 
     def catch_up(self, peer: str, entries: Sequence[object]) -> None:
         """Merge the newest page of the conversation with ``peer`` (``HistoryEntry`` values),
@@ -1259,10 +1291,11 @@ class ChatModel:
         window says it read it, as for a live one: :meth:`read_due`), ours with its state
         (its later outcomes move it, as a carbon's), edits and deletes kept.
 
-        Only the conversations this window has are asked for: a person who is not among
-        them and wrote during the gap (or was written to from another device) is not found
-        this way, since the server has no "everything since" query; their messages show
-        when their conversation is opened (its history)."""
+        With a server of the feature since, :meth:`catch_up_since` hands the messages of
+        every conversation here, those of a person this window never talked with
+        included; from a server without it only the conversations this window has are
+        asked for, and a person who is not among them and wrote during the gap shows when
+        their conversation is opened (its history)."""
         key = key_of(peer)
         conversation = self.conversations.get(key) or self._conversation(peer)
         oldest = min(conversation.msg_ids, default=None)

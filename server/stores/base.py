@@ -173,6 +173,12 @@ class MessageStore(Protocol):
         """A page of the conversation: ``(entries oldest first, cursor or None)``
         (see mailbox.history)."""
 
+    def since(self, me_key: str, after: int, limit: int, callback: Callback | None = None,
+              on_error: ErrorCallback | None = None) -> None:
+        """Feature since: ``me_key``'s direct messages in every conversation after id
+        ``after``, as history shows them: ``(entries oldest first, cursor or None)`` (see
+        mailbox.since; each store looks through at most ``const.SINCE_SCAN`` ids)."""
+
     def room_history(self, room_key: str, before: int | None, limit: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
         """A page of named room ``room_key``'s messages: ``(entries oldest first, cursor or

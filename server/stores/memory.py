@@ -61,6 +61,7 @@ from ..mailbox import (
     CHANGED, ID_REUSED, LEFT_AT, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, UNKNOWN, StoredMessage, change_refused, same_request,
     new_stored_message, superseded_client_id, with_msg_id,
 )
+from ..mailbox import history_entry, since_page, since_visible  # feature since
 from ..store import StoreUnavailable
 from .base import Callback, ErrorCallback
 
@@ -431,6 +432,27 @@ class MemoryStore:
                                 m.edited_at is not None and not m.deleted, m.deleted)
                    for row in reversed(rows) for m in (row.message,)]
         return entries, (entries[0].msg_id if more and entries else None)
+
+    def since(self, me_key: str, after: int, limit: int, callback: Callback | None = None,
+              on_error: ErrorCallback | None = None) -> None:
+        self._do(self._since, (me_key, after, limit), callback, on_error)
+
+    def _since(self, me_key: str, after: int, limit: int) -> tuple[list[HistoryEntry], int | None]:
+        # Ids one by one, as the SQLite store walks its primary key: purged ones are gone.
+        top = self._last_msg_id
+        walked_to = min(after + const.SINCE_SCAN, top)
+        entries: list[HistoryEntry] = []
+        for msg_id in range(after + 1, walked_to + 1):
+            row = self._messages.get(msg_id)
+            if row is None:
+                continue
+            m = row.message
+            if since_visible(m.sender_key, m.recipient_key, row.state, me_key):
+                entries.append(history_entry(msg_id, m.sender, m.recipient, m.text, m.sent_at, row.state,
+                                             m.edited_at, m.deleted))
+                if len(entries) > limit:
+                    break
+        return since_page(entries, limit, walked_to, top)
 
     def room_history(self, room_key: str, before: int | None, limit: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:

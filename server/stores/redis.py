@@ -125,6 +125,7 @@ from resp.aio import RedisAddress, RedisConnectionError
 from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
+from ..mailbox import history_entry, since_page  # feature since
 from ..mailbox import (DEFAULT_ROOM_SLOT, ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage,
                        same_request)
 from ..cluster import trace
@@ -413,6 +414,28 @@ while #out < want do
   offset = offset + #ids
 end
 return out
+""")
+
+# Feature since (mailbox.since). ARGV: P, my key, after, limit, scan. Walks the ids after
+# ``after``, at most ``scan`` of them and none above ``next``, keeping my direct messages
+# as mailbox.since_visible says (a field HMGET does not find is false here), at most limit
+# + 1. There is no set of a user's messages across conversations: one would cost every
+# direct message a write (docs/cluster.md). Reply: {rows as _HISTORY's, walked to, top}.
+_SINCE = _script(r"""
+local me, after, limit, scan = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local top = tonumber(redis.call('GET', P .. 'next') or '0')
+local last = math.min(after + scan, top)
+local out = {}
+for n = after + 1, last do
+  local id = string.format('%d', n)
+  local r = redis.call('HMGET', mkey(id), 'sk', 'rk', 'st', 's', 'r', 't', 'at', 'e', 'd')
+  if r[3] and r[3] ~= 'room' and (r[1] == me or r[2] == me) and r[2] and string.sub(r[2], 1, 1) ~= '#'
+      and not (r[3] == 'blocked' and r[2] == me) then
+    out[#out + 1] = {id, r[4], r[5], r[6], r[7], r[3], r[8], r[9]}
+    if #out > limit then break end
+  end
+end
+return {out, last, top}
 """)
 
 # ARGV: P, now.
@@ -866,6 +889,7 @@ SCRIPTS += (_STORE_PACKED,)  # a message's fields in one argument (bench/PROFILE
 SCRIPTS += (_RECEIPTS_PACKED, _ACKS_PACKED)  # and receipts', acks' (the same)
 SCRIPTS += (_ROOM_JOINED,)  # a new membership's cursor, at the join
 SCRIPTS += (_SENT_UNDER,)  # a refused request's resend, looked up (only when refused)
+SCRIPTS += (_SINCE,)  # feature since: a user's direct messages after an id, every conversation
 _PACKED = {_RECEIPTS: _RECEIPTS_PACKED, _ACKS: _ACKS_PACKED}
 
 
@@ -1787,6 +1811,16 @@ class RedisStore:
         args = (conversation_key(self.prefix, me_key, peer_key), me_key, "" if before is None else before, after,
                 limit)
         self._submit(_HISTORY, args, page, callback, on_error)
+
+    def since(self, me_key: str, after: int, limit: int, callback: Callback | None = None,
+              on_error: ErrorCallback | None = None) -> None:
+        def page(reply: list) -> tuple[list[HistoryEntry], int | None]:
+            rows, walked_to, top = reply
+            entries = [history_entry(int(r[0]), _text(r[1]), _text(r[2]), _text(r[3]), float(r[4]), _text(r[5]),
+                                     r[6], r[7] == b"1") for r in rows]
+            return since_page(entries, limit, int(walked_to), int(top))
+
+        self._submit(_SINCE, (me_key, after, limit, const.SINCE_SCAN), page, callback, on_error)
 
     def room_history(self, room_key: str, before: int | None, limit: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:

@@ -16,6 +16,8 @@ import copy
 import logging
 import sqlite3
 
+import const
+
 from .. import mailbox
 from .. import credentials
 from ..accounts import Account, load_accounts, save_account
@@ -111,6 +113,10 @@ class SQLiteStore(Store):
     def history(self, me_key: str, peer_key: str, before: int | None, limit: int, after: int,
                 callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: mailbox.history(db, me_key, peer_key, before, limit, after), callback, on_error)
+
+    def since(self, me_key: str, after: int, limit: int, callback: Callback | None = None,
+              on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.since(db, me_key, after, limit, const.SINCE_SCAN), callback, on_error)
 
     def room_history(self, room_key: str, before: int | None, limit: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:

@@ -645,6 +645,72 @@ def test_after_a_reconnection_the_terminal_shows_what_another_session_got_and_se
             assert terminal.end() == ExitCode.OK
 
 
+def test_after_a_reconnection_the_terminal_shows_a_new_contacts_message_that_another_device_got_once(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    """João on two devices; device B (the terminal) reconnecting while Ana, whom it never
+    talked with, wrote to him: device A took it (delivered, so no queue keeps it), and B
+    had no conversation with her to ask for. With the feature since B asks for every
+    conversation after the last message it showed, and shows Ana's once, in order."""
+    carol = start(clients, server.port, "Carol")
+    device_a = start(clients, server.port, "João", password="correct horse", register=True)
+    ana = start(clients, server.port, "Ana")
+    with FaultProxy(server.host, server.port) as proxy:
+        terminal = LiveTerminal(proxy.port, "João", password="correct horse", **FAST)
+        try:
+            terminal.out.wait_for(lambda line: line.startswith("* connected"))
+            assert carol.send_direct("João", "before").wait("delivered", WAIT)
+            terminal.out.wait_for(lambda line: line.endswith("Carol → you: before"))
+            proxy.refuse_new = True
+            proxy.cut("João")
+            terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
+                                  and "(attempt 2)" in line)
+            first = ana.send_direct("João", "oi, João, sou a Ana")
+            assert first.wait("delivered", WAIT)  # device A took it
+            assert ana.send_direct("João", "e mais uma").wait("delivered", WAIT)
+            assert device_a.send_direct("Ana", "oi, Ana").wait("delivered", WAIT)
+            proxy.refuse_new = False
+            terminal.out.wait_for(lambda line: line == "! reconnected")
+            terminal.out.wait_for(lambda line: line.endswith("you (elsewhere) → Ana: oi, Ana (delivered)"))
+            terminal.type("/who")
+            terminal.out.wait_for(lambda line: line.startswith("* online"))
+            lines = terminal.out.lines
+            ana_lines = [n for n, line in enumerate(lines) if "Ana → you:" in line]
+            assert [lines[n].split("Ana → you: ")[1] for n in ana_lines] == ["oi, João, sou a Ana", "e mais uma"], lines
+            assert sum(line.endswith("Carol → you: before") for line in lines) == 1, lines
+        finally:
+            assert terminal.end() == ExitCode.OK
+
+
+def test_a_message_that_waited_for_the_terminal_is_shown_once_though_the_catch_up_lists_it_too(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    """No other device took it: Ana's message waited (queued) and comes at the login as a
+    dm, while the catch-up's page (since) lists it too, queued or already delivered by the
+    terminal's receipt: one line either way."""
+    carol = start(clients, server.port, "Carol")
+    ana = start(clients, server.port, "Ana")
+    with FaultProxy(server.host, server.port) as proxy:
+        terminal = LiveTerminal(proxy.port, "João", password="correct horse", register=True, **FAST)
+        try:
+            terminal.out.wait_for(lambda line: line.startswith("* connected"))
+            assert carol.send_direct("João", "before").wait("delivered", WAIT)
+            terminal.out.wait_for(lambda line: line.endswith("Carol → you: before"))
+            proxy.refuse_new = True
+            proxy.cut("João")
+            terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
+                                  and "(attempt 2)" in line)
+            waiting = ana.send_direct("João", "esperou por você")
+            assert waiting.wait("queued", WAIT)
+            proxy.refuse_new = False
+            terminal.out.wait_for(lambda line: line == "! reconnected")
+            assert waiting.wait("delivered", WAIT)
+            terminal.type("/who")
+            terminal.out.wait_for(lambda line: line.startswith("* online"))
+            assert sum(line.endswith("Ana → you: esperou por você") for line in terminal.out.lines) == 1, \
+                terminal.out.lines
+        finally:
+            assert terminal.end() == ExitCode.OK
+
+
 def test_a_mute_without_a_room_acts_on_the_default_room_where_plain_lines_go(clients: list[ChatClient]) -> None:
     """`/mute Troll 60` while plain lines went to the default room said "the default room
     has no such thing; name a room", though `/mute #lobby Troll 60` worked."""

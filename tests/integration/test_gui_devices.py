@@ -215,3 +215,37 @@ def test_after_a_reconnection_the_window_shows_what_another_device_got_and_sent_
         shot = tmp_path / "gui-catch-up.png"
         window.cmd("screenshot", path=str(shot))
         print(f"\nscreenshot: {shot}")
+
+
+def test_after_a_reconnection_the_window_shows_a_new_contacts_message_another_device_took(  # noqa: F811
+        server, open_gui, monkeypatch) -> None:
+    """Feature since: Duda, whom the window never talked with, writes to João while the
+    window reconnects, and the page takes it (delivered: no queue keeps it for the window).
+    Back, the window asks every conversation's messages after the newest it showed, and
+    Duda's conversation appears with her message once, counted unread."""
+    with WireClient(server.host, server.port) as ana, WireClient(server.host, server.port) as duda, \
+            WireClient(server.host, server.port) as page, FaultProxy(server.host, server.port) as proxy:
+        for wire, name in ((ana, "Ana"), (duda, "Duda")):
+            wire.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, None, ()))
+            wire.expect(Welcome, skip=NOTICES)
+        page.send(Hello("h", "João", const.PROTOCOL_VERSION, PASSWORD, True, None, (CARBONS, READ, EDITS)))
+        page.expect(Welcome, skip=NOTICES)
+        monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
+        window = open_gui("João", port=proxy.port)
+        window.wait(lambda s: s["view"] == "chat" and s["state"] == "connected", "the chat view")
+        ana.send(SendDirect("a0", "João", "antes da queda"))
+        window.wait(lambda s: "Ana: antes da queda" in pane(s, "ana") or (contact(s, "ana") or {}).get("unread") == "1",
+                    "Ana's message before the cut")
+        take_direct(page, ["antes da queda"])
+        proxy.refuse_new = True
+        assert proxy.cut("João") == 1
+        window.wait(lambda s: s["state"] == "reconnecting", "the window reconnecting", panes=False)
+        duda.send(SendDirect("d1", "João", "oi, sou a Duda"))
+        take_direct(page, ["oi, sou a Duda"])  # the page took it
+        duda.expect(Delivered, skip=NOTICES + (Accepted,))
+        proxy.refuse_new = False
+        state = window.wait(lambda s: s["state"] == "connected" and contact(s, "duda")
+                            and contact(s, "duda")["unread"] == "1", "Duda's message in the window", timeout=45)
+        window.cmd("key", sequence="<Control-Key-3>")
+        state = window.wait(lambda s: s["active"] == "duda", "Duda's conversation")
+        assert pane(state, "duda").count("Duda: oi, sou a Duda") == 1, pane(state, "duda")

@@ -269,6 +269,9 @@ PLANS = {
     "DELETE FROM lookups.conversation WHERE sender_key = 'a' AND recipient_key = 'b' AND msg_id = 3":
         "SEARCH lookups.conversation USING PRIMARY KEY (sender_key=? AND recipient_key=? AND msg_id=?)",
     "DELETE FROM messages WHERE msg_id < 5 AND state NOT IN ('sent', 'queued')": "INTEGER PRIMARY KEY",
+    # Feature since: a bounded walk of ids (const.SINCE_SCAN), no index of a user's messages.
+    mailbox.SINCE_QUERY.replace("?1", "0").replace("?2", "9").replace("?3", "'a'").replace("?4", "5"):
+        "SEARCH messages USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)",
 }
 
 

@@ -332,3 +332,49 @@ def test_read_receipts_turned_off_on_the_terminal_turn_off_on_the_page_in_portug
     page.cdp.pump(0.3)
     assert "your read receipts are off" not in page.js("document.body.textContent")
     assert page.problems() == []
+
+
+def test_a_new_contacts_message_the_terminal_took_while_the_page_was_reconnecting_shows_on_the_page_once(
+        page: Page, terminal: ChatClient, ana: ChatClient) -> None:  # noqa: F811
+    """Feature since: Bia, whom the page never talked with, writes to João while the page
+    reconnects; the terminal takes it (delivered: no queue keeps it for the page), and the
+    page had no conversation with her to ask for. It asks every conversation's messages
+    after the newest it showed, and Bia's shows once, unread, in a conversation of its own."""
+    log_in_as_joao(page)
+    before = ana.send_direct("João", "antes")
+    assert before.wait_done(WAIT) and before.state == "delivered"
+    page.wait_for(f"{badge('@ana')} === '1'")
+    port = page.web.sockets[0].getsockname()[1]
+
+    def cut_the_pages() -> None:
+        for session in list(page.srv.server.relay.sessions):
+            if type(session).__name__ == "WebSession":
+                session.abort("the test cuts the page's connection")
+
+    page.srv.run(stop_web_server(page.web))
+    page.srv.call(cut_the_pages)
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'"
+                  " && shell.attempts >= 1")
+    bia = ChatClient("Bia", "127.0.0.1", page.srv.port)
+    later = None
+    try:
+        bia.connect(timeout=WAIT)
+        first = bia.send_direct("João", "oi, sou a Bia")
+        assert first.wait_done(WAIT) and first.state == "delivered"  # the terminal took it
+        answer = terminal.send_direct("Bia", "oi, Bia")
+        assert answer.wait_done(WAIT) and answer.state == "delivered"
+
+        async def listen_again():
+            batcher = WriteBatcher(asyncio.get_running_loop())
+            return await start_web_server(page.srv.server.relay, "127.0.0.1", port, batcher=batcher)
+        later = page.srv.run(listen_again())
+        page.wait_for("document.getElementById('connection').dataset.status === 'online'", 40)
+        page.wait_for("shell.chat.conversations.has('@bia') && shell.chat.requests.size === 0")
+        assert page.js(messages_with("@bia")) == [["in", "oi, sou a Bia", ""], ["out", "oi, Bia", "delivered"]]
+        page.wait_for(f"{badge('@bia')} === '1'")
+        assert page.js(messages_with("@ana")) == [["in", "antes", ""]]
+        assert page.problems() == []
+    finally:
+        bia.close()
+        if later is not None:
+            page.srv.run(stop_web_server(later))

@@ -11,6 +11,7 @@ import const
 from protocol import OutcomeAcks, Receipts
 from protocol import RoomDeleted, RoomEdited, RoomTyping  # issue 13, in rooms
 from protocol import RoomRead  # issue 13, read marks in rooms
+from protocol import SincePage, SinceRequest  # feature since
 from protocol import (
     Accepted, Connection, Delivered, DirectMessage, ErrorReply, Event, Goodbye, Hello,
     LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, RoomSkipped, SendDirect,
@@ -92,6 +93,9 @@ SAMPLES: list[Event] = [
     Done("req-7"),
     HistoryPage("req-6", "bob", (HistoryEntry(41, "zoë", "bob", TEXT, 1700000000.25, "delivered"),
                                  HistoryEntry(44, "bob", "zoë", "hi", 1700000003.0, "queued")), 41),
+    SinceRequest("req-9", 40, 20),
+    SincePage("req-9", (HistoryEntry(41, "zoë", "bob", TEXT, 1700000000.25, "delivered"),
+                        HistoryEntry(44, "ana", "zoë", "oi", 1700000003.0, "queued", True)), 44),
     Accepted("req-1", 41),
     Delivered("req-1", 41),
     ErrorReply("unknown_recipient", "no user 'bøb' 🌍", "req-1"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from client.events import Reconnected, Reconnecting
 from client.gui.model import (
     CATCH_UP_CONVERSATIONS, CONNECTED, ROOM, CatchUpWanted, ChatModel, ContactsChanged, LineAdded, LinesInserted,
-    LinesPrepended, StateChanged,
+    LinesPrepended, SinceWanted, StateChanged,
 )
 from protocol import Carbon, Delivered, DirectMessage, Edited, ErrorReply, HistoryEntry, Presence, Queued, Read
 from protocol import RoomInfo, RoomMessage, RoomPost, RoomRead, Welcome
@@ -183,6 +183,27 @@ def test_a_reconnection_asks_for_the_newest_page_of_each_conversation_the_most_r
     fresh.take_changes()
     fresh.set_state("connected")
     assert not [c for c in fresh.take_changes() if isinstance(c, CatchUpWanted)]
+
+
+def test_with_since_a_reconnection_finds_a_person_never_talked_with_and_shows_each_message_once() -> None:
+    """Feature since: the window asks every conversation's messages after the newest it
+    showed (Bia's 9); the answer holds Bia's 9 again, Caio's 12 and 14 (someone this
+    window never talked with, who wrote to another device meanwhile) and ours to Caio
+    (13, sent from the page): Caio's conversation appears with the three, in order, once."""
+    model = model_of()
+    model.apply(DirectMessage(5, "Ana", "João", "oi", T))
+    model.apply(DirectMessage(9, "Bia", "João", "olá", T))
+    assert [c for c in reconnect(model) if isinstance(c, SinceWanted)] == [SinceWanted(9)]
+    model.catch_up_since([HistoryEntry(9, "Bia", "João", "olá", T + 9, "delivered"),
+                          HistoryEntry(12, "Caio", "João", "oi, sou o Caio", T + 12, "delivered"),
+                          HistoryEntry(13, "João", "Caio", "oi, Caio", T + 13, "delivered"),
+                          HistoryEntry(14, "Caio", "João", "tudo bem?", T + 14, "delivered")])
+    assert [(msg_id, kind, text) for msg_id, kind, text, _label in shown(model, "caio")] == [
+        (12, "in", "oi, sou o Caio"), (13, "out", "oi, Caio"), (14, "in", "tudo bem?")]
+    assert [msg_id for msg_id, *_ in shown(model, "bia")] == [9]
+    assert model.unread("caio") == 2
+    # Nothing shown yet: nothing to go on from, no SinceWanted (every message ever is not news).
+    assert not [c for c in reconnect(model_of()) if isinstance(c, SinceWanted)]
 
 
 def test_the_page_merges_in_order_once_counting_unread_and_ours_with_their_state() -> None:

@@ -96,6 +96,23 @@ def test_field_names_on_the_wire():
         "type": "dm", "msg_id": 3, "from": "zoë", "to": "bob", "text": "hi", "sent_at": 1.5}
 
 
+def test_since_travels_with_forward_cursors_and_refuses_a_bad_one():
+    """Feature since: its cursors are msg_ids under keys of their own ("after"/"next" are
+    names in who/users); a page without next_id is the last, and a bad cursor or limit is
+    bad_field, with the request's id."""
+    from protocol import FrameRejected, HistoryEntry, SincePage, SinceRequest
+    assert codec.to_dict(SinceRequest("9", 118, 20)) == {"type": "since", "id": "9", "after_id": 118, "limit": 20}
+    last = SincePage("9", (HistoryEntry(119, "Ana", "João", "oi", 1.5, "delivered"),))
+    assert "next_id" not in codec.to_dict(last)
+    assert codec.decode(codec.encode(last)[:-1], codec.TYPES, const.MAX_TEXT_CHARS) == last
+    assert codec.decode(b'{"type":"since","id":"9","after_id":7}', codec.TYPES, 100) == SinceRequest("9", 7, 50)
+    for bad in (b'{"type":"since","id":"9","after_id":-1}', b'{"type":"since","id":"9","after_id":"7"}',
+                b'{"type":"since","id":"9"}', b'{"type":"since","id":"9","after_id":7,"limit":501}'):
+        rejected = codec.decode(bad, codec.TYPES, 100)
+        assert isinstance(rejected, FrameRejected) and rejected.code == "bad_field", bad
+        assert rejected.request_id == "9"
+
+
 def _senders(event):
     return {"client": ["client"], "server": ["server"], "both": ["client", "server"]}[event.SENDER]
 
