@@ -46,10 +46,19 @@ messages and settles the trackers whose messages it shows ``delivered`` or ``exp
 (a fallback for servers that tell an outcome only once).
 
 Refused for now. A message answered ``rate_limited`` or ``unavailable`` stays ``sending``
-(no MessageUpdate) and is written again, with the same request id and in order, once the
-answer's ``retry_after`` has passed (capped to 0.01..60 s), or at once after a
-reconnection: one mechanism (``_throttled``, :meth:`ClientCore._retry_throttled`) for
-both. ``unavailable`` may carry ``uncertain`` (PROTOCOL.md): the server could not tell
+(no MessageUpdate) and is written again, with the same request id and in order, or at once
+after a reconnection: one mechanism (``_throttled``, :meth:`ClientCore._pace`) for both.
+The answer holds back ALL the session's sends: those refused, and those sent meanwhile
+(``_held``: after them, in order), until its ``retry_after`` (bounded to
+:data:`THROTTLE_WAIT`) has passed. The first hold after sends went through is that wait;
+each one more that follows without a message taken in between doubles it, times a
+random factor in :data:`JITTER` (never below the server's wait), up to
+:data:`THROTTLE_MAX_DELAY`. Then they go out paced, not in one burst: at most
+``window`` written and not answered yet, one after a hold, one more for each taken
+(up to :data:`PACE_WINDOW`), so a server that refuses every one of them sees at most one
+frame per hold. (All at once, the server's answers to a full disk's 150 queued messages
+were ~590 refusals a second.) Answers to frames of the same burst lengthen the hold to
+their own wait, not the backoff. ``unavailable`` may carry ``uncertain`` (PROTOCOL.md): the server could not tell
 whether it stored the message; the resend, under the same id, settles it (``accepted`` or
 ``queued`` with the original msg_id if it had been stored; stored now otherwise), so it is
 never stored twice. Rate limits are retried while the session lasts (the server's bucket
@@ -172,9 +181,17 @@ FINISHED_LIMIT = 10_000
 # pages worth of messages (a page of long messages holds fewer).
 RECONCILE_PAGES = 4
 # ``unavailable`` answers to one message before it fails (the first send and this many
-# minus one resends): with the server's usual retry_after of 5 s and a store that takes
-# its 5 s timeout to fail each, about a minute of trying.
+# minus one resends): with the server's usual retry_after of 5 s, doubled by the backoff
+# while the store keeps failing (5, 10, 20, 30, 30 s), about a minute and a half of trying.
 UNAVAILABLE_ATTEMPTS = 6
+# Bounds of the server's wait before throttled messages are written again (seconds): at
+# least a tenth of a second (what the server says at least: server/limits.py), at most a
+# minute of an absurd value from the wire.
+THROTTLE_WAIT = (0.1, 60.0)
+# The longest hold the backoff makes of repeated rate_limited / unavailable answers.
+THROTTLE_MAX_DELAY = 30.0
+# Resends after a hold, written and not answered yet, at most (see the module docstring).
+PACE_WINDOW = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,8 +238,6 @@ def login_outcome(code: str) -> LoginOutcome:
 RETRY_LOGIN = frozenset(code for code, outcome in LOGIN_OUTCOMES.items() if outcome.retry)
 # The server checks reason fields against this many characters (codec._MAX_SHORT_TEXT).
 MAX_REASON_CHARS = 256
-# Bounds of the wait before throttled messages are written again (seconds).
-_THROTTLE_WAIT = (0.01, 60.0)
 # Refusals of a message after which it is written again (see the module docstring).
 _RETRIED = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE})
 
@@ -425,7 +440,8 @@ class ClientCore:
 
     def __init__(self, *, reconnect: bool = True, reconnect_on_goodbye: bool = False,
                  heartbeat_interval: float | None = None, heartbeat_timeout: float = const.HEARTBEAT_TIMEOUT,
-                 max_waiting: int = MAX_WAITING, seen_limit: int = SEEN_LIMIT) -> None:
+                 max_waiting: int = MAX_WAITING, seen_limit: int = SEEN_LIMIT,
+                 uniform: Callable[[float, float], float] = random.uniform) -> None:
         self.reconnect = reconnect
         self.reconnect_on_goodbye = reconnect_on_goodbye
         self.heartbeat_interval = heartbeat_interval
@@ -491,7 +507,16 @@ class ClientCore:
         self._now = 0.0
         self._last_received = 0.0
         self._last_ping = 0.0
-        self._retry_at: float | None = None  # when throttled messages go out again
+        # Throttling (see the module docstring): until when every send is held back (None:
+        # no hold); holds in a row without a message taken (the backoff's exponent);
+        # whether held messages remain to be written, paced; how many may be written and
+        # unanswered; the request ids of those written so and not answered yet.
+        self._retry_at: float | None = None
+        self._holds = 0
+        self._pacing = False
+        self._window = 1
+        self._paced: set[str] = set()
+        self._uniform = uniform  # the jitter's random factor (tests pass a fixed one)
         # What to do once the application has the events of the last wire event.
         self._after: tuple[Connection, Event, bool] | None = None
 
@@ -555,13 +580,15 @@ class ClientCore:
             return
         if self._retry_at is not None and now >= self._retry_at:
             self._retry_at = None
-            self._retry_throttled()
+            self._pace()
+        # Compared as next_deadline() adds them up: "now - then >= interval" can be false to
+        # the last bit at the very deadline it named, and a shell would call again and again.
         silent = now - self._last_received
-        if silent >= self.heartbeat_timeout:
+        if now >= self._last_received + self.heartbeat_timeout:
             self.set_reason(_("no data from the server for {seconds} s").format(seconds=f"{silent:.0f}"))
             self.broken = True
             return
-        if (now - max(self._last_received, self._last_ping) >= self.ping_after
+        if (now >= max(self._last_received, self._last_ping) + self.ping_after
                 and self.conn.state is State.OPEN and not self.closing):
             self._last_ping = now
             self._send(Ping(f"c{int(now)}"))
@@ -631,7 +658,7 @@ class ClientCore:
         self.ending = self.broken = False
         self.goodbye = None
         self.close_reason = ""
-        self._retry_at = None
+        self._end_hold()
         self._after = None
         self.version = welcome.version
         self.read_receipts = welcome.read_receipts
@@ -673,7 +700,9 @@ class ClientCore:
         self.broken = False
         self._outbox.clear()
         self._after = None
-        self._retry_at = None  # a reconnection resends throttled messages anyway
+        self._end_hold()  # a reconnection resends throttled and held messages anyway
+        for message in self.outgoing.values():
+            message._held = False  # waiting for the connection now, like those typed meanwhile
         reason = self.close_reason or _("the connection ended")
         waiting = [p for p in self._replies.values() if p.callback is None]
         self._replies.clear()
@@ -705,7 +734,7 @@ class ClientCore:
         self.alive = False
         self.set_reason(_("the connection ended"))
         self.conn = None
-        self._retry_at = None
+        self._end_hold()
         reason = self.close_reason
         unfinished = list(self.outgoing.values())
         for message in unfinished:
@@ -765,6 +794,10 @@ class ClientCore:
             return
         # Registered before writing, so an answer that comes back at once finds it.
         self.outgoing[message.request_id] = message
+        if self._pacing:  # held back, behind the messages the server asked to wait
+            message._held = True
+            self._pace()
+            return
         self._send(_send_event(message))
         message.submitted = True
 
@@ -841,20 +874,50 @@ class ClientCore:
                     self._early.append(MessageUpdate(message, message.state, message.error))
                 self._retire(message)
                 continue
-            message._throttled = False
+            message._throttled = message._held = False
             self._send(_send_event(message))
             message.submitted = True
             count += 1
         return count
 
-    def _retry_throttled(self) -> None:
-        """Write again, in order, the messages the server refused as rate_limited."""
-        if self.usable() is not None:
-            return  # a reconnection resends them anyway
+    def _throttle(self, retry_after: float | None) -> None:
+        """A message was refused for now (``rate_limited``, ``unavailable``) with
+        ``retry_after``: hold every send back (see the module docstring). A refusal while a
+        hold is on (the rest of the same burst) lengthens it to its own wait; one after it
+        starts a new hold, longer by the backoff unless a message was taken in between."""
+        wait = min(max(retry_after or 1.0, THROTTLE_WAIT[0]), THROTTLE_WAIT[1])
+        self._pacing, self._window = True, 1
+        if self._retry_at is not None:
+            self._retry_at = max(self._retry_at, self._now + wait)
+            return
+        self._holds += 1
+        if self._holds > 1:
+            nominal = min(THROTTLE_MAX_DELAY, wait * 2.0 ** min(self._holds - 1, 32))
+            wait = max(wait, min(THROTTLE_MAX_DELAY, nominal * self._uniform(*JITTER)))
+        self._retry_at = self._now + wait
+
+    def _pace(self) -> None:
+        """Unless a hold is on, write held messages (refused, or sent meanwhile) in order,
+        with their ids, up to ``window`` written and not answered; pacing ends once none is
+        held."""
+        if not self._pacing or self._retry_at is not None or self.usable() is not None:
+            return
         for message in list(self.outgoing.values()):
-            if message._throttled and message.state == SENDING:
-                message._throttled = False
-                self._send(_send_event(message))
+            if message.state != SENDING or not (message._throttled or message._held):
+                continue
+            if len(self._paced) >= self._window:
+                return  # the next goes when an answer comes
+            message._throttled = message._held = False
+            self._send(_send_event(message))
+            message.submitted = True
+            self._paced.add(message.request_id)
+        self._pacing = False
+
+    def _end_hold(self) -> None:
+        """No hold or pacing across connections: a new one resends everything at once."""
+        self._retry_at = None
+        self._pacing, self._window = False, 1
+        self._paced.clear()
 
     def _reconcile(self) -> None:
         """Ask the history of each peer that has acknowledged, unfinished messages from us:
@@ -1031,6 +1094,18 @@ class ClientCore:
 
     def _track(self, message: OutgoingMessage, event: Event) -> list[Event]:
         """Apply an answer about a tracked message; return its MessageUpdate, if any."""
+        paced = message.request_id in self._paced
+        self._paced.discard(message.request_id)
+        if isinstance(event, (Accepted, Queued, Delivered)):
+            self._holds = 0  # taken: the next refusal starts the backoff again
+            if paced:
+                self._window = min(PACE_WINDOW, self._window + 1)
+        updates = self._apply(message, event)
+        self._pace()  # an answer frees a place for the next held message
+        return updates
+
+    def _apply(self, message: OutgoingMessage, event: Event) -> list[Event]:
+        """:meth:`_track`'s answer, applied to the tracker."""
         if isinstance(event, Accepted):
             changed = message._advance(SENT, msg_id=event.msg_id)
         elif isinstance(event, Queued):
@@ -1041,9 +1116,7 @@ class ClientCore:
             # Not stored (or, unavailable with uncertain, perhaps stored): write it again,
             # with the same id, once the server's bucket has refilled or its store may work.
             message._throttled = True
-            if self._retry_at is None:
-                wait = event.retry_after or 1.0  # type: ignore[attr-defined]
-                self._retry_at = self._now + min(max(wait, _THROTTLE_WAIT[0]), _THROTTLE_WAIT[1])
+            self._throttle(event.retry_after)  # type: ignore[attr-defined]
             return []
         elif message._uncertain and event.code == ErrorCode.UNAVAILABLE:  # type: ignore[attr-defined]
             changed = message._fail(LocalError.UNCONFIRMED, f"{event.message} (after "  # type: ignore[attr-defined]

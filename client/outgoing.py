@@ -105,7 +105,7 @@ class OutgoingMessage:
     """
 
     __slots__ = ("request_id", "to", "room", "text", "state", "msg_id", "error", "submitted", "created",
-                 "_changed", "_throttled", "_unavailable", "_uncertain")
+                 "_changed", "_throttled", "_held", "_unavailable", "_uncertain")
 
     def __init__(self, request_id: str, to: str | None, text: str, room: str | None = None) -> None:
         self.request_id = request_id
@@ -122,6 +122,9 @@ class OutgoingMessage:
         # Set by the library when the server answered rate_limited or unavailable: sent
         # again later.
         self._throttled = False
+        # Set by the library for a message sent while it holds back its sends after such an
+        # answer: not written yet, it goes after the refused ones, in its turn.
+        self._held = False
         # How many times the server answered unavailable; whether one of those answers
         # said it may have stored the message (uncertain) all the same.
         self._unavailable = 0
@@ -156,8 +159,9 @@ class OutgoingMessage:
 
     @property
     def waiting(self) -> bool:
-        """True while the message waits in the client for the connection to come back."""
-        return self.state == SENDING and not self.submitted
+        """True while the message waits in the client for the connection to come back (not
+        while it is held back, connected, behind messages the server asked to wait)."""
+        return self.state == SENDING and not self.submitted and not self._held
 
     @property
     def settled(self) -> bool:

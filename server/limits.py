@@ -6,12 +6,24 @@ import math
 from dataclasses import dataclass, field
 
 _EPSILON = 1e-9
+# The least wait a refusal names, in its words and in its retry_after alike: a bucket that
+# refills 30 tokens a second has one again within 0.034 s, and a client told so came back
+# that soon with every other request it held, each refused again for as little (a full
+# disk's 150 queued messages made 8,483 refusals in 90 s). A tenth of a second is still
+# true (the token is there by then) and leaves room to breathe.
+MIN_RETRY_AFTER = 0.1
 
 
 def wait_words(seconds: float) -> str:
-    """A wait as an error's message says it: tenths of a second, rounded up, at least 0.1 s
-    (never "try again in 0.0 s", which reads as "now", and is not)."""
-    return f"{max(1, math.ceil(seconds * 10 - _EPSILON)) / 10:.1f} s"
+    """A wait as an error's message says it: tenths of a second, rounded up, at least
+    MIN_RETRY_AFTER (never "try again in 0.0 s", which reads as "now", and is not)."""
+    return f"{max(MIN_RETRY_AFTER, math.ceil(seconds * 10 - _EPSILON) / 10):.1f} s"
+
+
+def retry_seconds(seconds: float) -> float:
+    """A wait as an error's ``retry_after`` says it: rounded up to the millisecond (never
+    too early), and at least MIN_RETRY_AFTER, as its words (:func:`wait_words`)."""
+    return max(MIN_RETRY_AFTER, math.ceil(seconds * 1000 - _EPSILON) / 1000)
 
 
 @dataclass(slots=True)
@@ -66,6 +78,17 @@ class TokenBucket:
             self.tokens = tokens if tokens > 0.0 else 0.0
             return 0.0
         self.tokens = tokens
+        return (cost - tokens) / self.rate
+
+    def wait(self, now: float, cost: float = 1.0) -> float:
+        """The seconds until :meth:`take` of ``cost`` would pass (0.0: now), taking
+        nothing: for the whole wait of a request that several buckets must let pass."""
+        tokens = self.tokens + (now - self.updated) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
+        cost = min(cost, self.burst)
+        if tokens >= cost - _EPSILON * max(cost, 1.0):
+            return 0.0
         return (cost - tokens) / self.rate
 
     def take_one(self, now: float) -> float:

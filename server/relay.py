@@ -115,7 +115,7 @@ from .afterdelivered import AfterDelivered
 from .config import ServerConfig
 from .guests import Claim
 from .intake import Intake
-from .limits import TokenBucket, wait_words
+from .limits import TokenBucket, retry_seconds, wait_words
 from .login import LoginDesk, LoginResult, unavailable_error
 from .admission import Admission
 from .logsummary import LogBudget, LogSummary
@@ -152,6 +152,14 @@ _BYTE_RATED = (SendDirect, SendRoom, SendToRoom, Edit)
 # The events each direct message makes, built as Accepted(...) and so on would build them,
 # at a part of the cost (protocol/frozen.py's fast_new; issue 9, round fourteen).
 _new_accepted, _new_direct_message, _new_delivered = fast_new(Accepted), fast_new(DirectMessage), fast_new(Delivered)
+
+
+def _too_many(request_id: str | None, wait: float) -> ErrorReply:
+    """The answer to a request over a rate limit: ``wait`` said in words and in
+    ``retry_after`` alike (server/limits.py: never too early, never less than a tenth of a
+    second)."""
+    return ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait_words(wait)}", request_id,
+                      retry_seconds(wait))
 
 
 @dataclass(slots=True)
@@ -390,15 +398,30 @@ class Relay:
             wait = session.byte_bucket.take(now, float(len(text) if text.isascii() else len(text.encode("utf-8"))))
         if not wait:
             return False
+        wait = self._whole_wait(session, event, now, wait)
         if type(event) is SendDirect:
             self.metrics.direct_rate_limited += 1
         elif type(event) is SendRoom or type(event) is SendToRoom:  # the default room's or a named one's
             self.metrics.room_rate_limited += 1
         self.log_lines.log("rate-limited requests", session.address, logging.INFO,
                            "rate limited %r: retry after %.2f s", session, wait)
-        session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait_words(wait)}",
-                                getattr(event, "request_id", None), math.ceil(wait * 1000) / 1000))  # rounded up: never too early
+        session.send(_too_many(getattr(event, "request_id", None), wait))
         return True
+
+    def _whole_wait(self, session: ClientSession, event: Any, now: float, refused: float) -> float:
+        """The wait a refused request is told: until EVERY budget it needs lets it pass, not
+        only the one that refused it (which stopped the look at the others). A large
+        message refused by the request rate was told 0.02 s, came back then, and was
+        refused by its byte budget for 0.2 s more: a resend per answer, each told less
+        than the truth. Not the message path: only refusals come here."""
+        wait = max(refused, session.bucket.wait(now), self._per_address[session.address][1].wait(now))
+        if type(event) in _BYTE_RATED:
+            if session.byte_bucket is None:
+                session.byte_bucket = TokenBucket(self.config.bytes_per_connection,
+                                                  self.config.bytes_burst_per_connection)
+            text = event.text
+            wait = max(wait, session.byte_bucket.wait(now, float(len(text.encode("utf-8")))))
+        return wait
 
     # --- Logging in ---------------------------------------------------------------------
 
@@ -413,10 +436,9 @@ class Relay:
         if wait:
             self.log_lines.log("rate-limited requests", session.address, logging.INFO,
                                "rate limited %r: retry after %.2f s", session, wait)
-            retry_after = math.ceil(wait * 1000) / 1000  # rounded up: never too early
-            self._wait_for_retry(session, retry_after)
-            session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait:.2f} s",
-                                    hello.request_id, retry_after))
+            refusal = _too_many(hello.request_id, wait)
+            self._wait_for_retry(session, refusal.retry_after)
+            session.send(refusal)
             return
         session.logging_in = True
         self.logins.login(hello, session.address, lambda result: self._login_decided(session, hello, result))

@@ -246,6 +246,7 @@ function createChat(nextId = makeRequestIds()) {
     users: new Map(),         // key -> {name, online, since, known}
     conversations: new Map(), // key -> {key, name, items, unread, historyAsked}
     requests: new Map(),      // request id -> {kind: hello|send|say|who|history|watch, item?, key?}
+    throttle: newThrottle(0), // sends held back and paced after "rate_limited"/"unavailable" (throttle())
     watched: new Set(),       // keys this connection watches (the server forgets them with it)
     sent: new Map(),          // msg_id -> item, for our own messages
     seen: new Set(),          // seenKey()s of incoming messages already shown
@@ -349,44 +350,107 @@ const MESSAGE_KINDS = ["send", "say", "post"];
 // library's rule (client/core.py, UNAVAILABLE_ATTEMPTS), which the page keeps alike.
 const UNAVAILABLE_ATTEMPTS = 6;
 
+// Answers to our message that keep it "sending", to be written again with the same id.
+const RETRIED = ["rate_limited", "unavailable"];
+// Holding back and pacing sends after such an answer: the client library's rule
+// (client/core.py: THROTTLE_WAIT, THROTTLE_MAX_DELAY, PACE_WINDOW, JITTER), kept alike.
+const THROTTLE_WAIT = [0.1, 60];   // the server's wait, bounded (seconds)
+const THROTTLE_MAX_DELAY = 30;     // the longest hold the backoff makes
+const PACE_WINDOW = 8;             // resends written and not answered yet, at most
+const THROTTLE_JITTER = [0.8, 1.2];
+
+/** No hold: ``holds`` holds in a row so far (the backoff's exponent; kept across connections). */
+function newThrottle(holds) {
+  return { until: null, holds, pacing: false, window: 1, paced: new Set() };
+}
+
 /**
- * The server answered our message "unavailable": keep it "sending" and note when to write it
- * again with the SAME id (after retry_after; at once after a reconnection, as every
- * unanswered message). The server recognises the resend: it answers with the original
- * msg_id if it had stored the message after all ("uncertain"), or stores it now. Returns
- * false once UNAVAILABLE_ATTEMPTS answers came: the message then fails, as "unconfirmed"
- * if any answer was uncertain (it may or may not have been stored).
+ * The server answered our message "rate_limited" or "unavailable": keep it "sending", held,
+ * to be written again with the SAME id once the hold is over (throttle(); at once after a
+ * reconnection, as every unanswered message). The server recognises the resend: it
+ * answers with the original msg_id if it had stored the message after all ("uncertain"),
+ * or stores it now. Returns false once UNAVAILABLE_ATTEMPTS "unavailable" answers came:
+ * the message then fails, as "unconfirmed" if any answer was uncertain (it may or may not
+ * have been stored). Rate limits are retried while the session lasts.
  */
-function retryLater(request, frame) {
-  if (!MESSAGE_KINDS.includes(request.kind) || frame.code !== "unavailable" || !request.item
+function retryLater(chat, request, frame, now = nowSeconds(), random = Math.random) {
+  if (!MESSAGE_KINDS.includes(request.kind) || !RETRIED.includes(frame.code) || !request.item
       || request.item.state !== "sending" || !request.frame) return false;
-  request.unavailable = (request.unavailable || 0) + 1;
-  request.uncertain = request.uncertain || frame.uncertain === true;
-  if (request.unavailable >= UNAVAILABLE_ATTEMPTS) return false;
-  const wait = typeof frame.retry_after === "number" ? frame.retry_after : 1;
-  request.retryAt = nowSeconds() + Math.min(Math.max(wait, 0.01), 60);
+  if (frame.code === "unavailable") {
+    request.unavailable = (request.unavailable || 0) + 1;
+    request.uncertain = request.uncertain || frame.uncertain === true;
+    if (request.unavailable >= UNAVAILABLE_ATTEMPTS) return false;
+  }
+  request.held = true;
+  throttle(chat, frame.retry_after, now, random);
   return true;
 }
 
-/** The frames of messages whose wait after "unavailable" is over at ``now``, in order. */
-function resendDue(chat, now) {
-  const online = chat.status === "online";
-  const frames = [];
-  for (const request of chat.requests.values()) {
-    if (request.retryAt == null || (online && request.retryAt > now)) continue;
-    request.retryAt = null;  // offline: the welcome sends them all again
-    if (online && request.item && request.item.state === "sending") frames.push(request.frame);
+/**
+ * Hold back every send until the server's wait is over: the refused, and those typed
+ * meanwhile (behind them, in order). The first hold after sends went through is the
+ * server's wait; each one more that follows without a message taken doubles it, times a
+ * random factor, up to THROTTLE_MAX_DELAY and never below the server's wait. A refusal
+ * while a hold is on (the rest of the same burst) lengthens it to its own wait. Then the
+ * held messages go out paced (pace()), not in one burst: a full disk's 150 queued messages
+ * written again all at once drew hundreds of refusals a second.
+ */
+function throttle(chat, retryAfter, now, random) {
+  const t = chat.throttle;
+  let wait = typeof retryAfter === "number" ? retryAfter : 1;
+  wait = Math.min(Math.max(wait, THROTTLE_WAIT[0]), THROTTLE_WAIT[1]);
+  t.pacing = true;
+  t.window = 1;
+  if (t.until !== null) {
+    t.until = Math.max(t.until, now + wait);
+    return;
   }
+  t.holds += 1;
+  if (t.holds > 1) {
+    const nominal = Math.min(THROTTLE_MAX_DELAY, wait * 2 ** Math.min(t.holds - 1, 32));
+    const factor = THROTTLE_JITTER[0] + (THROTTLE_JITTER[1] - THROTTLE_JITTER[0]) * random();
+    wait = Math.max(wait, Math.min(THROTTLE_MAX_DELAY, nominal * factor));
+  }
+  t.until = now + wait;
+}
+
+/** Unless a hold is on: the held messages' frames to write now, in order, up to the window
+ * (written and not answered; one after a hold, one more per message taken). Pacing ends
+ * once none is held. */
+function pace(chat) {
+  const t = chat.throttle;
+  if (!t.pacing || t.until !== null || chat.status !== "online") return [];
+  const frames = [];
+  for (const [id, request] of chat.requests) {
+    if (!request.held || !request.item || request.item.state !== "sending") continue;
+    if (t.paced.size >= t.window) return frames;  // the next goes when an answer comes
+    request.held = false;
+    t.paced.add(id);
+    frames.push(request.frame);
+  }
+  t.pacing = false;
   return frames;
 }
 
-/** When the next message waiting after "unavailable" is due (seconds), or null. */
+/** The frames to write for our message just composed (online): its own, or, while sends
+ * are held back, what pace() lets go now (it waits its turn behind the held ones). */
+function outgoingFrames(chat, frame) {
+  const request = chat.requests.get(frame.id);
+  if (!chat.throttle.pacing || !request) return [frame];
+  request.held = true;
+  return pace(chat);
+}
+
+/** The hold is over at ``now``: the frames pacing lets go. */
+function holdDue(chat, now) {
+  if (chat.throttle.until === null || chat.throttle.until > now) return [];
+  chat.throttle.until = null;
+  return pace(chat);
+}
+
+/** When the hold ends (seconds), or null. */
 function nextResend(chat) {
-  let due = null;
-  for (const request of chat.requests.values()) {
-    if (request.retryAt != null && (due === null || request.retryAt < due)) due = request.retryAt;
-  }
-  return due;
+  return chat.throttle.until;
 }
 
 // Answers to a "send" that mean the name was mistyped: nobody by that name (or none can be).
@@ -487,7 +551,13 @@ function watchFrames(chat) {
 function receiveFrame(chat, frame) {
   const out = { send: [], receipts: [], announce: [], login: null };  // and focus: "composer" when a room opens
   const handler = typeof frame.type === "string" && Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
+  const paced = frame.id != null && chat.throttle.paced.delete(frame.id);  // answered: a place for the next
   if (handler) handler(chat, frame, out);
+  if (frame.type === "accepted" || frame.type === "queued" || frame.type === "delivered") {
+    chat.throttle.holds = 0;  // taken: the next refusal starts the backoff again
+    if (paced) chat.throttle.window = Math.min(PACE_WINDOW, chat.throttle.window + 1);
+  }
+  out.send.push(...pace(chat));
   return out;  // unknown types are ignored: later servers may add some
 }
 
@@ -512,10 +582,11 @@ const HANDLERS = {
     out.send.push(...openConversation(chat, chat.active));
     // Messages the last connection left unanswered, and those typed while we were away,
     // in the order they were written, with their ids: the server takes each once.
+    chat.throttle = newThrottle(chat.throttle.holds);  // no hold across connections
     for (const request of chat.requests.values()) {
       if (!request.frame) continue;
       if (request.item && request.item.state === "waiting") request.item.state = "sending";
-      request.retryAt = null;  // an "unavailable" one too: now, not after its wait
+      request.held = false;  // a refused or held one too: now, not after the hold
       out.send.push(request.frame);
     }
     // After those: the server answers in order, so a message of ours it took before the
@@ -654,7 +725,7 @@ const HANDLERS = {
   error(chat, frame, out) {
     const request = frame.id == null ? null : chat.requests.get(frame.id);
     const message = typeof frame.message === "string" ? frame.message : String(frame.code);
-    if (request && retryLater(request, frame)) return;  // kept, in its place: sent again later
+    if (request && retryLater(chat, request, frame)) return;  // kept, in its place: sent again later
     if (request) chat.requests.delete(frame.id);
     const uncertain = frame.uncertain === true;
     if (frame.code === "expired" && typeof frame.msg_id === "number") {
@@ -2117,19 +2188,19 @@ const shell = {
   wantOnline: false,          // false after logging out or a refused login
   attempts: 0,
   timer: null,
-  resendTimer: null,          // the next write of messages refused "unavailable" (resendDue)
+  resendTimer: null,          // the end of the hold on our sends (holdDue)
   savedSession: null,         // what keepSession() last wrote
   savedPending: null,         // what keepPending() last wrote
   loginError: null,           // () => the login form's refusal, in the page's language (showLoginError)
 };
 
-/** (Re)arm the timer that writes again the messages refused "unavailable" when due. */
+/** (Re)arm the timer that ends the hold on our sends (after "rate_limited"/"unavailable"). */
 function scheduleResend() {
   clearTimeout(shell.resendTimer);
   const due = nextResend(shell.chat);
   if (due === null) return;
   shell.resendTimer = setTimeout(() => {
-    resendDue(shell.chat, nowSeconds()).forEach(sendFrame);
+    holdDue(shell.chat, nowSeconds()).forEach(sendFrame);
     scheduleResend();
   }, Math.max(0, due - nowSeconds()) * 1000);
 }
@@ -2594,7 +2665,7 @@ function onSubmitMessage(event) {
     announce([t("Not connected: the message will be sent when the connection is back.")]);
     return;
   }
-  if (!sendFrame(frame)) {
+  if (!outgoingFrames(chat, frame).every(sendFrame)) {
     connectionLost(chat);
     render(chat);
   }

@@ -401,6 +401,51 @@ def test_a_message_is_charged_by_its_bytes_against_the_senders_byte_budget(loop,
     bench.store.close()
 
 
+def test_a_refusal_names_the_wait_of_every_budget_the_request_needs(loop):
+    # The request rate refuses the second message first; its bytes would be refused for
+    # three seconds more. Told the request rate's 0.05 s alone, a client came back at once
+    # and was refused again (the storm of a full disk's queued messages).
+    bench = RelayBench(loop, "memory")
+    bench.relay.config = replace(bench.relay.config, rate_per_connection=20.0, burst_per_connection=1.0,
+                                 bytes_per_connection=1000.0, bytes_burst_per_connection=3000.0)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.relay.handle(alice, SendDirect("a", "Bob", "x" * 3000))
+    bench.relay.handle(alice, SendDirect("b", "Bob", "x" * 3000))
+    bench.settle()
+    [refused] = alice.take(ErrorReply)
+    assert refused.code == ErrorCode.RATE_LIMITED and refused.request_id == "b"
+    assert 2.9 < refused.retry_after <= 3.0, refused  # 3,000 bytes short, at 1,000 bytes/s
+    assert "try again in 3.0 s" in refused.message
+    bench.store.close()
+
+
+def test_the_least_retry_after_is_a_tenth_of_a_second_in_its_words_and_its_number(loop):
+    bench = RelayBench(loop, "memory")
+    bench.relay.config = replace(bench.relay.config, rate_per_connection=1000.0, burst_per_connection=1.0)
+    alice = bench.login("Alice")
+    bench.relay.handle(alice, WhoRequest("w1"))
+    bench.relay.handle(alice, WhoRequest("w2"))  # a token back within a millisecond
+    bench.settle()
+    [refused] = alice.take(ErrorReply)
+    assert (refused.code, refused.request_id, refused.retry_after) == (ErrorCode.RATE_LIMITED, "w2", 0.1)
+    assert refused.message == "too many requests; try again in 0.1 s"
+    bench.store.close()
+
+
+def test_a_bucket_s_wait_is_what_take_would_answer_and_takes_nothing():
+    rng = random.Random(20)
+    for _ in range(2000):
+        rate, burst = rng.choice([(2.0, 3.0), (30.0, 60.0), (16 * 1024, 64 * 1024), (0.3, 1.0)])
+        bucket, now = TokenBucket(rate, burst), rng.uniform(0, 1e6)
+        for _ in range(20):
+            now += rng.choice([0.0, rng.uniform(0, 2.0 / rate)])
+            cost = float(rng.choice([1, rng.randrange(0, 3 * int(burst) + 2)]))
+            before = (bucket.tokens, bucket.updated)
+            wait = bucket.wait(now, cost)
+            assert (bucket.tokens, bucket.updated) == before
+            assert bucket.take(now, cost) == pytest.approx(wait, abs=1e-12)
+
+
 def test_a_message_s_byte_cost_reaches_the_bucket_as_the_float_of_its_utf8_length(loop):
     # Float-with-float arithmetic in TokenBucket.take (issue 9): the cost is a float, the
     # byte count of the text's UTF-8.

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 
 import pytest
 
 from client.exitcodes import ExitCode
+from client.outgoing import SENDING
 from client.oneshot import send_once
-from logins import login
+from logins import library_login, login
 from protocol import Accepted, DirectMessage, ErrorCode, HistoryPage, HistoryRequest, RoomMessage, SendDirect, SendRoom
 from server import ServerThread
 from server.lockfile import DataDirInUse
-from servers import ServerProcess, assert_one_line_error, run_chatserver
+from servers import ServerProcess, assert_one_line_error, run_chatserver, server_config
 from test_durability import NOTICES, config
 from wire import WireClient
 
@@ -92,6 +94,32 @@ def test_send_exits_7_and_says_why_when_the_disk_is_full(server):
     assert (code, out.getvalue()) == (ExitCode.UNAVAILABLE, "")
     assert err.getvalue().startswith("error: not delivered to Bob — the server cannot store anything right now")
     assert err.getvalue().rstrip().endswith("(unavailable)")
+
+
+def test_messages_queued_on_a_full_disk_are_resent_paced_not_in_a_storm_then_delivered_once(tmp_path, clients):
+    """A tester's 150 long messages on a full disk, with the real rate limits: the terminal
+    client was answered rate_limited 8,483 times in 90 s, every refused message written
+    again the moment the shortest wait passed. Now about one resend per hold: at most the
+    first writes of the 150 are refused within these seconds, and once the disk is free
+    the messages arrive in order, each once, under their ids."""
+    with ServerThread(server_config(tmp_path / "data")) as srv, login(srv, "Bob") as bob:
+        bob.send(SendDirect("first", "Bob", BIG))
+        bob.expect(Accepted, skip=NOTICES)
+        bob.expect(DirectMessage, skip=NOTICES)
+        fill_the_disk(srv)
+        metrics = srv.server.relay.metrics
+        accepted = metrics.direct_accepted  # Bob's own, above
+        alice = library_login(clients, srv.port, "Alice")
+        messages = [alice.send_direct("Bob", f"{i:03d} " + BIG[4:]) for i in range(150)]
+        end = time.monotonic() + 4.0
+        while time.monotonic() < end:  # fails as soon as the storm shows
+            assert metrics.direct_rate_limited <= 150 + 10, metrics.direct_rate_limited
+            time.sleep(0.05)
+        assert metrics.direct_accepted == accepted and all(m.state == SENDING for m in messages)
+        free_the_disk(srv)
+        # The hold under way (a few seconds of backoff) ends, then they flow again.
+        got = [bob.expect(DirectMessage, timeout=40, skip=NOTICES).text[:3] for _ in range(5)]
+        assert got == [f"{i:03d}" for i in range(5)]  # in order, none twice
 
 
 # --- One server per data folder --------------------------------------------------------------

@@ -309,6 +309,18 @@ def test_a_throttled_message_is_written_again_with_its_id_once_the_wait_is_over(
     assert link.core.next_deadline() == pytest.approx(link.now + 30)  # the next ping
 
 
+def after_the_hold(link: Link) -> list[Event]:
+    """Step the fake clock from deadline to deadline until the client writes something
+    but a ping (a throttled message, once its hold is over); returns what it wrote."""
+    for _ in range(20):
+        link.now = link.core.next_deadline()
+        link.core.handle_timeout(link.now)
+        written = [e for e in link.to_server() if not isinstance(e, Ping)]
+        if written:
+            return written
+    raise AssertionError("nothing written again")
+
+
 def _unavailable(message: OutgoingMessage, uncertain: bool | None) -> ErrorReply:
     words = "it may have been: send it again with the same id" if uncertain else "nothing was done"
     return ErrorReply(ErrorCode.UNAVAILABLE, words, message.request_id, 5.0, uncertain=uncertain)
@@ -344,9 +356,7 @@ def test_an_unavailable_refusal_is_resent_after_a_reconnection_and_counts_across
     assert link.to_server() == [SendDirect(message.request_id, "Bob", "x")]
     for _ in range(UNAVAILABLE_ATTEMPTS - 2):
         link.from_server(_unavailable(message, None))
-        link.core.handle_timeout(link.now + 5.0)
-        link.now += 5.0
-        assert link.to_server() == [SendDirect(message.request_id, "Bob", "x")]
+        assert after_the_hold(link) == [SendDirect(message.request_id, "Bob", "x")]
     assert message.state == SENDING
     # The last answer allowed: nothing was ever done, and it says so.
     updates = link.from_server(_unavailable(message, None))
@@ -364,14 +374,118 @@ def test_giving_up_after_an_uncertain_refusal_says_not_confirmed_never_nothing_w
     link.to_server()
     link.from_server(_unavailable(message, True))  # perhaps stored...
     for attempt in range(UNAVAILABLE_ATTEMPTS - 1):
-        link.now += 5.0
-        link.core.handle_timeout(link.now)
-        assert [e.request_id for e in link.to_server()] == [message.request_id]
+        assert [e.request_id for e in after_the_hold(link)] == [message.request_id]
         # ... then refused for sure: which says nothing of the first attempt.
         updates = link.from_server(_unavailable(message, None))
     assert message.state == FAILED and updates == [MessageUpdate(message, FAILED, message.error)]
     assert message.error[0] == "unconfirmed" and "nothing was done" not in explain_error(*message.error)
     assert "may or may not" in explain_error(*message.error)
+
+
+def _rate_limited(request_id: str, wait: float) -> ErrorReply:
+    return ErrorReply(ErrorCode.RATE_LIMITED, "later", request_id, wait)
+
+
+def test_after_rate_limited_every_send_is_held_until_the_wait_then_paced_in_order_with_its_id() -> None:
+    link = Link(heartbeat_interval=300, heartbeat_timeout=600)
+    link.log_in()
+    first = [link.send("Bob", f"m{i}") for i in range(5)]
+    assert len(link.to_server()) == 5
+    link.from_server(*(_rate_limited(m.request_id, 0.5) for m in first))
+    typed = link.send("Bob", "typed during the hold")  # held too: behind the refused ones
+    assert typed.state == SENDING and not typed.submitted and not typed.waiting  # connected: not "waiting"
+    link.core.handle_timeout(link.now + 0.49)
+    assert link.to_server() == []
+    link.now += 0.5
+    link.core.handle_timeout(link.now)
+    written = link.to_server()
+    assert written == [SendDirect(first[0].request_id, "Bob", "m0")]  # one, not the six at once
+    order = [m.request_id for m in first] + [typed.request_id]
+    seen = [e.request_id for e in written]
+    while len(seen) < len(order):  # each message taken lets one more go: 1, then 2, 3...
+        answered = link.from_server(*(Accepted(e.request_id, 10 + len(seen)) for e in written))
+        assert len(answered) == len(written)
+        written = link.to_server()
+        assert 0 < len(written) <= len(answered) + 1
+        seen += [e.request_id for e in written]
+    assert seen == order and typed.submitted
+    link.from_server(*(Accepted(e.request_id, 30 + i) for i, e in enumerate(written)))
+    assert link.send("Bob", "after").submitted and len(link.to_server()) == 1  # no hold: written at once
+
+
+def test_a_storm_of_rate_limited_answers_gets_a_frame_per_hold_and_the_hold_backs_off_to_its_cap() -> None:
+    """The server refuses every frame at once, asking for 0.01 s (what a server told of
+    its request rate alone): 150 queued messages must not come back 150 at a time."""
+    link = Link(heartbeat_interval=1000, heartbeat_timeout=2000, uniform=lambda low, high: high)
+    link.log_in()
+    messages = [link.send("Bob", f"big {i}") for i in range(150)]
+    ids = {m.request_id for m in messages}
+    link.from_server(*(_rate_limited(e.request_id, 0.01) for e in link.to_server()))
+    start, writes = link.now, []
+    while link.now < start + 300:
+        link.now = link.core.next_deadline()
+        link.core.handle_timeout(link.now)
+        written = [e for e in link.to_server() if not isinstance(e, Ping)]
+        writes.append((link.now, len(written)))
+        assert {e.request_id for e in written} <= ids  # under the same ids, nothing new
+        link.from_server(*(_rate_limited(e.request_id, 0.01) for e in written))
+    assert all(count == 1 for _, count in writes)
+    holds = [later - earlier for (earlier, _), (later, _) in zip([(start, 0)] + writes, writes)]
+    # 0.1 s at least (not 0.01), then doubled times the jitter's top (1.2), up to 30 s.
+    assert holds[0] == pytest.approx(0.1) and holds[1] == pytest.approx(0.24)
+    assert all(b >= a for a, b in zip(holds, holds[1:])) and max(holds) == pytest.approx(30.0)
+    assert sum(1 for when, _ in writes if when < start + 10) <= 8  # was 150 every 0.01 s: 150,000
+    assert all(m.state == SENDING for m in messages)  # rate limits are retried while the session lasts
+
+
+def test_the_backoff_starts_again_once_a_message_is_taken_and_never_waits_less_than_asked() -> None:
+    link = Link(heartbeat_interval=1000, heartbeat_timeout=2000, uniform=lambda low, high: low)
+    link.log_in()
+    message, other = link.send("Bob", "a"), link.send("Bob", "b")
+    link.to_server()
+    link.from_server(_rate_limited(message.request_id, 2.0), _rate_limited(other.request_id, 3.0))
+    assert link.core.next_deadline() == pytest.approx(link.now + 3.0)  # the same burst: the longer wait
+    [again] = after_the_hold(link)
+    held_at = link.now
+    link.from_server(_rate_limited(again.request_id, 2.0))
+    assert link.core.next_deadline() == pytest.approx(held_at + 2.0 * 2 * 0.8)  # the second hold in a row
+    [again] = after_the_hold(link)
+    link.from_server(_rate_limited(again.request_id, 5.0))
+    assert link.core.next_deadline() == pytest.approx(link.now + 16.0)  # 5 * 2 ** 2 * 0.8
+    [again] = after_the_hold(link)
+    link.from_server(_rate_limited(again.request_id, 50.0))
+    assert link.core.next_deadline() == pytest.approx(link.now + 50.0)  # above the cap, but what was asked
+    [again] = after_the_hold(link)
+    link.from_server(Accepted(again.request_id, 1))  # taken: the next refusal waits what it says
+    [last] = link.to_server()
+    link.from_server(_rate_limited(last.request_id, 2.0))
+    assert link.core.next_deadline() == pytest.approx(link.now + 2.0)
+
+
+def test_held_messages_wait_for_the_connection_once_it_is_lost_and_go_at_once_after_it() -> None:
+    link = Link(heartbeat_interval=300, heartbeat_timeout=600)
+    link.log_in()
+    message = link.send("Bob", "refused")
+    link.to_server()
+    link.from_server(_rate_limited(message.request_id, 10.0))
+    typed = link.send("Bob", "held")
+    assert not typed.waiting
+    link.lose()
+    assert typed.waiting and link.core.next_deadline() is None
+    assert link.log_in(reconnected=True) == 2
+    assert [e.request_id for e in link.to_server()] == [message.request_id, typed.request_id]
+
+
+def test_at_each_deadline_it_names_the_core_does_what_was_due() -> None:
+    # "now - last >= interval" was false to the last bit at some deadlines that
+    # "last + interval" named: a shell calling at the deadline got it again, in a loop.
+    link = Link(heartbeat_timeout=1e9)
+    link.now = 109.80951821403927
+    link.log_in(heartbeat=10)
+    for _ in range(20):
+        due = link.core.next_deadline()
+        link.core.handle_timeout(due)
+        assert [type(e) for e in link.to_server()] == [Ping] and link.core.next_deadline() > due
 
 
 def test_a_silent_server_is_pinged_then_declared_lost() -> None:

@@ -1,0 +1,121 @@
+"""The page, when the server says "not now" (``rate_limited``, ``unavailable``): it holds
+back every send until the server's wait is over, writes them again under their ids one
+paced step at a time, and backs off while the refusals go on; the client library's rule
+(client/core.py), kept alike in webclient/app.js. A full disk's queued messages written
+again all at once drew hundreds of refusals a second. Headless Chromium, as
+test_web_browser.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from browserpage import TIMEOUT, Page, open_page, page  # noqa: F401 (fixture)
+from chatpeer import TcpPeer
+from protocol import DirectMessage
+from server import ServerConfig
+from tools import require_tool
+
+pytestmark = pytest.mark.timeout_seconds(120)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def chromium_installed() -> None:
+    require_tool("chromium", why="to run the web client in a browser")
+
+
+def test_a_storm_of_refusals_gets_one_frame_per_hold_backing_off_under_the_same_ids(page: Page) -> None:
+    """The page's protocol functions, called directly with a fixed random factor (the
+    jitter's top, 1.2): 30 messages refused at once, each asking for 0.01 s."""
+    result = page.js("""(() => {
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      receiveFrame(chat, {type: "welcome", id: "t-0", name: "Bob", version: 1, server: "s", heartbeat: 15});
+      const key = startConversation(chat, "Carol");
+      const frames = [];
+      for (let i = 0; i < 30; i++) frames.push(...outgoingFrames(chat, composeMessage(chat, key, `m${i}`)));
+      const ids = frames.map((f) => f.id);
+      const realRandom = Math.random, realNow = nowSeconds;
+      let now = 1000;  // a fake clock for the page's functions
+      Math.random = () => 1;
+      nowSeconds = () => now;
+      const r = {written: frames.length, holds: [], perHold: [], resent: []};
+      try {
+        const refuse = (f) => receiveFrame(chat, {type: "error", id: f.id, code: "rate_limited",
+                                                  message: "later", retry_after: 0.01});
+        let out = frames.flatMap((f) => refuse(f).send);
+        r.duringTheBurst = out.length;
+        const typed = composeMessage(chat, key, "typed during the hold");
+        r.typedNow = outgoingFrames(chat, typed).length;
+        for (let hold = 0; hold < 12; hold++) {
+          r.holds.push(chat.throttle.until - now);
+          r.early = (r.early || 0) + holdDue(chat, chat.throttle.until - 0.001).length;
+          now = chat.throttle.until;
+          const again = holdDue(chat, now);
+          r.perHold.push(again.length);
+          r.resent.push(...again.map((f) => f.id));
+          again.forEach((f) => refuse(f));
+        }
+        // Taken at last: the window opens one more per message taken, in order.
+        now = chat.throttle.until;
+        let next = holdDue(chat, now);
+        r.order = [];
+        for (let step = 0; step < 40 && next.length; step++) {
+          r.order.push(...next.map((f) => f.id));
+          r.most = Math.max(r.most || 0, next.length);
+          next = next.flatMap((f) => receiveFrame(chat, {type: "accepted", id: f.id, msg_id: 100 + r.order.length}).send);
+        }
+        r.ids = ids;
+        r.typedId = typed.id;
+        r.items = chat.conversations.get(key).items.filter((i) => i.kind === "message").map((i) => i.state);
+      } finally {
+        Math.random = realRandom;
+        nowSeconds = realNow;
+      }
+      return r;
+    })()""")
+    assert result["written"] == 30 and result["duringTheBurst"] == 0 and result["typedNow"] == 0
+    assert result["early"] == 0  # nothing before the hold is over
+    assert result["perHold"] == [1] * 12  # one frame per hold, not the 30 again
+    assert set(result["resent"]) == {result["ids"][0]}  # the first, under its id each time
+    holds = result["holds"]
+    assert holds[0] == pytest.approx(0.1, abs=0.01) and holds[1] == pytest.approx(0.24, abs=0.01)
+    assert all(b >= a - 0.01 for a, b in zip(holds, holds[1:])) and max(holds) == pytest.approx(30, abs=0.01)
+    assert result["order"] == result["ids"] + [result["typedId"]]  # all, in order, each once
+    assert 1 < result["most"] <= 8
+    assert result["items"] == ["sent"] * 31
+
+
+def test_messages_over_the_byte_budget_all_arrive_once_none_shown_failed(tmp_path: Path) -> None:
+    """A real server whose byte budget lets two of these messages through at once, then one
+    a second or so: the page used to show the rest "failed" (too many attempts) and never
+    sent them; now they wait and go."""
+    config = ServerConfig(host="127.0.0.1", port=0, bytes_per_connection=500.0, bytes_burst_per_connection=1000.0)
+    with open_page(tmp_path, config) as page:
+        alice = TcpPeer("127.0.0.1", page.srv.port)
+        try:
+            page.log_in("Bob")
+            alice.login("Alice")
+            page.wait_for("!!document.querySelector('button.contact[data-key=\"@alice\"]')")
+            page.open_conversation("Alice")
+            page.js("window.seenStates = []; new MutationObserver((changes) => changes.forEach((c) => "
+                    "window.seenStates.push(c.target.dataset.state))).observe(document.getElementById('messages'), "
+                    "{attributes: true, subtree: true, attributeFilter: ['data-state']})")
+            texts = [f"{i} " + "x" * 400 for i in range(8)]
+            for text in texts:
+                page.type(text)
+                page.enter()
+            got = [alice.expect(DirectMessage, TIMEOUT * 2).text for _ in texts]
+            # Each once. (Not necessarily in order: a message written before the refusal of
+            # the one before it came back may find the budget refilled.)
+            assert sorted(got) == texts
+            with pytest.raises(TimeoutError):  # and none twice
+                alice.expect(DirectMessage, 0.5)
+            refused = page.srv.call(lambda: page.srv.server.relay.metrics.direct_rate_limited)
+            assert 0 < refused <= 2 * len(texts), refused
+            assert "failed" not in page.js("window.seenStates")
+            assert page.problems() == []
+        finally:
+            alice.close()
