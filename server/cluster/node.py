@@ -45,7 +45,7 @@ from resp.protocol import encode_command
 from ..accounts import Account
 from ..afterdelivered import ROOM_TYPING
 from ..guests import Holding
-from ..mailbox import StoredMessage
+from ..mailbox import NEW, StoredMessage
 from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, scripts, trace
 from .directory import Directory, Joined, node_of
@@ -440,7 +440,27 @@ class ClusterNode:
         # cost was the Python calls: this one and the registry's lookup_key).
         return self._where.get(key)
 
-    def post_room(self, message: StoredMessage) -> None:
+    def store_say(self, store: Any, message: StoredMessage, callback: Callable[[tuple], None],
+                  on_error: Callable[[Any], None]) -> None:
+        """Store ``say`` ``message`` and put it on the events stream in one step
+        (stores/redis.py _ROOM_SAY): every node, this one too, writes it to its sessions
+        when it reads it, once, in the stream's order. So a say Redis stored is on the
+        stream even if its answer was lost (``unavailable``, uncertain): the client's resend
+        finds it stored and adds nothing, and nobody misses it. On another store (the
+        in-process tests' shared memory, which has no such script) it is stored, then put
+        on the stream (:meth:`_post_room`): a failure between the two loses it live."""
+        if hasattr(store, "store_room_say"):
+            head = bus.room_say_head(message.sender, message.sender_key, message.text, message.sent_at)
+            store.store_room_say(message, self.prefix + "events", head, scripts.EVENTS_MAXLEN, callback, on_error)
+            return
+
+        def stored(result: tuple) -> None:
+            callback(result)
+            if result[1] == NEW:
+                self._post_room(result[0])
+        store.store_message(message, stored, on_error)
+
+    def _post_room(self, message: StoredMessage) -> None:
         """Send a stored room message to every node (this one included) in the stream's order.
         The entry holds its text, so it is noted with the message (scripts.ROOM_TEXT_ENTRY):
         a delete of the message takes the text out of the stream too."""
