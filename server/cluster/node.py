@@ -49,6 +49,7 @@ from ..mailbox import NEW, StoredMessage
 from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, scripts, trace
 from .directory import Directory, Joined, node_of
+from .sayorder import SayOrder
 
 log = logging.getLogger("chat.cluster")
 
@@ -154,6 +155,7 @@ class ClusterNode:
         self._deliveries: dict[str, int] = {}
         # The cluster's figures for /metrics (server/metrics.py GAUGES), read once per beat.
         self.gauges: dict[str, float] = {}
+        self._says = SayOrder()  # the default room's messages wait for this node's says' answers
 
     # --- The peers interface (server/peers.py) -----------------------------------------
 
@@ -448,17 +450,36 @@ class ClusterNode:
         stream even if its answer was lost (``unavailable``, uncertain): the client's resend
         finds it stored and adds nothing, and nobody misses it. On another store (the
         in-process tests' shared memory, which has no such script) it is stored, then put
-        on the stream (:meth:`_post_room`): a failure between the two loses it live."""
-        if hasattr(store, "store_room_say"):
-            head = bus.room_say_head(message.sender, message.sender_key, message.text, message.sent_at)
-            store.store_room_say(message, self.prefix + "events", head, scripts.EVENTS_MAXLEN, callback, on_error)
-            return
+        on the stream (:meth:`_post_room`): a failure between the two loses it live.
+        Either way the sender hears ``accepted`` before the ``room`` frame (sayorder.py)."""
+        order = self._says
+        order.asked()
 
         def stored(result: tuple) -> None:
-            callback(result)
-            if result[1] == NEW:
-                self._post_room(result[0])
-        store.store_message(message, stored, on_error)
+            try:
+                callback(result)
+                if not one_step and result[1] == NEW:
+                    self._post_room(result[0])
+            finally:
+                self._let_go(order.answered(result[0].msg_id))
+
+        def failed(failure: Any) -> None:
+            try:
+                on_error(failure)
+            finally:
+                self._let_go(order.answered(0))
+
+        one_step = hasattr(store, "store_room_say")
+        if one_step:
+            head = bus.room_say_head(message.sender, message.sender_key, message.text, message.sent_at)
+            store.store_room_say(message, self.prefix + "events", head, scripts.EVENTS_MAXLEN, stored, failed)
+        else:
+            store.store_message(message, stored, failed)
+
+    def _let_go(self, messages: list[StoredMessage]) -> None:
+        """Write the default room's ``messages`` that waited for answers (sayorder.py)."""
+        for message in messages:
+            self.relay.deliver_room(message)
 
     def _post_room(self, message: StoredMessage) -> None:
         """Send a stored room message to every node (this one included) in the stream's order.
@@ -851,8 +872,10 @@ class ClusterNode:
             if kind is bus.NodeGone:
                 relay.node_lost(event.node)
         elif kind is bus.RoomPost:
-            relay.deliver_room(StoredMessage(event.msg_id, event.sender, event.sender_key, None, None, event.text,
-                                             event.sent_at, "", "room"))
+            message = StoredMessage(event.msg_id, event.sender, event.sender_key, None, None, event.text,
+                                    event.sent_at, "", "room")
+            if self._says.arrived(message):  # else after the answers to this node's says (sayorder.py)
+                relay.deliver_room(message)
         elif kind is bus.RoomChanged:
             relay.room_desk.changed(event.key, event.version, event.record, event.notices)
         elif kind is bus.RoomPosted:
