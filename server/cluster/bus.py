@@ -7,7 +7,8 @@ entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
 - the **events** stream, which every node reads from its own position (XREAD), so all
   nodes see its entries in one order: sessions coming (:class:`SessionOn`) and going
   (:class:`SessionOff`), dead nodes (:class:`NodeGone`, written by the reap script),
-  room messages (:class:`RoomPost`) and cache changes (:class:`BlockChange`); named
+  the default room's messages (:class:`RoomPost`, written by the Redis store's script
+  that stores them) and cache changes (:class:`BlockChange`); named
   rooms' changes (:class:`RoomChanged`, with their notices), their messages
   (:class:`RoomPosted`, written by the Redis store's script that stores them), their
   posts' edits and deletes (:class:`RoomPostChanged`) and administrators made at a

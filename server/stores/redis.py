@@ -61,7 +61,9 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
                                           ``r``/``rk`` recipient (absent for the room),
                                           ``t`` text, ``at`` sent at, ``c`` request id,
                                           ``st`` state, ``x`` expires at,
-                                          ``e`` edited at, ``d`` 1 once deleted (``t`` "")
+                                          ``e`` edited at, ``d`` 1 once deleted (``t`` ""),
+                                          ``se`` the stream entries holding its text (a
+                                          room's post in a cluster: _ROOM_POST, _ROOM_SAY)
 ``{chat}:low``, ``{chat}:kept``   string  purge's walk: every id below ``low`` was walked
                                   zset    (gone, or kept in ``kept``: pending or untold)
 ``{chat}:cid:<key>``              hash    request id -> message id, for resend recognition
