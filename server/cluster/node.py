@@ -461,13 +461,13 @@ class ClusterNode:
                 if not one_step and result[1] == NEW:
                     self._post_room(result[0])
             finally:
-                self._let_go(order.answered(result[0].msg_id))
+                self._write_held_says(order.answered(result[0].msg_id))
 
         def failed(failure: Any) -> None:
             try:
                 on_error(failure)
             finally:
-                self._let_go(order.answered(0))
+                self._write_held_says(order.answered(0))
 
         one_step = hasattr(store, "store_room_say")
         if one_step:
@@ -476,7 +476,7 @@ class ClusterNode:
         else:
             store.store_message(message, stored, failed)
 
-    def _let_go(self, messages: list[StoredMessage]) -> None:
+    def _write_held_says(self, messages: list[StoredMessage]) -> None:
         """Write the default room's ``messages`` that waited for answers (sayorder.py)."""
         for message in messages:
             self.relay.deliver_room(message)
