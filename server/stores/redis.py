@@ -199,7 +199,8 @@ def _script(body: str) -> Script:
 # message waiting for a receipt goes to the inboxes of the other nodes holding sessions of
 # its recipient (the cluster's routing rule, scripts.py), and the reply says which.
 # _ROOM_POST runs the same body with ``cas`` set (see there; its ARGV 12 on are its own),
-# _ROOM_SAY with ``pub`` alone (see there: ARGV 13 on as _ROOM_POST's); _STORE with neither. Reply: the new message's id; {1, id, the nodes} if routed;
+# _ROOM_SAY with ``pub`` alone (see there: ARGV 13 on as _ROOM_POST's); _STORE with
+# neither. Reply: the new message's id; {1, id, the nodes} if routed;
 # {0, the earlier message's row} for a known request id. The body reads its arguments from
 # the locals _FIELDS sets (_STORE_PACKED sets them from its own ARGV): extra1 to extra4 are
 # ARGV 12 to 15.
