@@ -81,9 +81,14 @@ class LocalPeers:
         """Message ``msg_id`` to ``key`` was confirmed or expired here: the nodes holding
         other sessions of ``key`` forget it in flight."""
 
-    def post_room(self, message: StoredMessage) -> None:
-        """Send a stored room message to every node (only with ``shares_room``)."""
-        raise NotImplementedError
+    def store_say(self, store: Any, message: StoredMessage, callback: Callable[[tuple], None],
+                  on_error: Callable[[Any], None]) -> None:
+        """Store ``say`` ``message`` (the default room's) in ``store``, as its
+        ``store_message`` does (``callback((message, status))`` or ``on_error(failure)``).
+        A cluster node (``shares_room``) puts a new one on the events stream in the same
+        step, from which every node, this one too, writes it to its sessions: the relay
+        writes it itself only here."""
+        store.store_message(message, callback, on_error)
 
     def room_post_changed(self, room: str, sender_key: str, frame: bytes, notices: list[tuple[str, str]],
                           msg_id: int = 0, holds_text: bool = False) -> None:

@@ -1148,10 +1148,16 @@ class Relay:
     def _send_room(self, session: ClientSession, request: SendRoom) -> None:
         if self.room_desk.say_refused(session, request.request_id, request.text):  # muted in the default room
             return
-        message = mailbox.StoredMessage(0, session.name, session.key, None, None, request.text,
-                                        time.time(), request.request_id, "room")
-        self.store.store_message(message, lambda result: self._room_stored(session, result),
-                                 self._unavailable(session, request.request_id, "room_unavailable"))
+        self.say(session, request.request_id, request.text, time.time())
+
+    def say(self, session: ClientSession, request_id: str, text: str, at: float) -> None:
+        """Store ``session``'s message ``text`` to the default room (a ``say``, or a post
+        to the default room by its name: roomdesk.py), sent at ``at``, and answer it. The
+        store gives it its id; the peers store it (a cluster node puts it on the events
+        stream in the same step: peers.py ``store_say``)."""
+        message = mailbox.StoredMessage(0, session.name, session.key, None, None, text, at, request_id, "room")
+        self.peers.store_say(self.store, message, lambda result: self._room_stored(session, result),
+                             self._unavailable(session, request_id, "room_unavailable"))
 
     def _room_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
@@ -1162,10 +1168,8 @@ class Relay:
         if status != mailbox.NEW:
             return  # a resend: everyone already has it
         self.metrics.room_sent += 1
-        if self.peers.shares_room:
-            self.peers.post_room(message)  # every node delivers it from the events stream
-            return
-        self.deliver_room(message)
+        if not self.peers.shares_room:  # else the events stream brings it to every node, this one too
+            self.deliver_room(message)
 
     def deliver_room(self, message: mailbox.StoredMessage) -> None:
         """Write the stored room ``message`` to every session here that takes it."""

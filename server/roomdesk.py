@@ -322,10 +322,7 @@ class RoomDesk:
         relay = self.relay
         # The store gives the message its id (stores/base.py): 0 until then.
         if room is self.rooms.default:
-            message = mailbox.StoredMessage(0, session.name, session.key, None, None, request.text,
-                                            now, request.request_id, "room")
-            relay.store.store_message(message, lambda result: relay._room_stored(session, result),
-                                      relay._unavailable(session, request.request_id, "room_unavailable"))
+            relay.say(session, request.request_id, request.text, now)
             return
         message = mailbox.StoredMessage(0, session.name, session.key, room.name, room_key(room.name),
                                         request.text, now, request.request_id, "room")

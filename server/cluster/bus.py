@@ -7,7 +7,8 @@ entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
 - the **events** stream, which every node reads from its own position (XREAD), so all
   nodes see its entries in one order: sessions coming (:class:`SessionOn`) and going
   (:class:`SessionOff`), dead nodes (:class:`NodeGone`, written by the reap script),
-  room messages (:class:`RoomPost`) and cache changes (:class:`BlockChange`); named
+  the default room's messages (:class:`RoomPost`, written by the Redis store's script
+  that stores them) and cache changes (:class:`BlockChange`); named
   rooms' changes (:class:`RoomChanged`, with their notices), their messages
   (:class:`RoomPosted`, written by the Redis store's script that stores them), their
   posts' edits and deletes (:class:`RoomPostChanged`) and administrators made at a
@@ -81,7 +82,10 @@ class NodeGone(BusEvent):
 
 @dataclass(frozen=True, slots=True)
 class RoomPost(BusEvent):
-    """A room message, stored: every node writes it to its sessions."""
+    """A message of the default room (a ``say``), stored: every node writes it to its
+    sessions. Written by the Redis store's script in the same step as the message
+    (stores/redis.py ``_ROOM_SAY``), after :func:`room_say_head`, so a stored say is on
+    the stream, in the ids' order."""
 
     KIND: ClassVar[str] = "room"
     msg_id: int
@@ -271,9 +275,22 @@ class RoomReadMoved(BusEvent):
 def room_post_head(sender: str, sender_key: str, room: str, text: str, sent_at: float) -> str:
     """The ``e`` field of a :class:`RoomPosted` entry up to its id: the store's script
     appends the id it gives the message and the closing brace (``msg_id`` is the last field)."""
-    body = _dumps({"k": RoomPosted.KIND, "sender": sender, "sender_key": sender_key, "room": room, "text": text,
-                   "sent_at": sent_at})
-    return body[:-1] + ',"msg_id":'
+    return _head({"k": RoomPosted.KIND, "sender": sender, "sender_key": sender_key, "room": room, "text": text,
+                  "sent_at": sent_at})
+
+
+def room_say_head(sender: str, sender_key: str, text: str, sent_at: float) -> str:
+    """The ``e`` field of a :class:`RoomPost` entry (a ``say``, the default room's message)
+    up to its id, completed as :func:`room_post_head`'s by the store's script that stores
+    the message (stores/redis.py ``_ROOM_SAY``). The fields are the entry :func:`encode`
+    makes of a RoomPost (a node of the version before reads it), ``msg_id`` last."""
+    return _head({"k": RoomPost.KIND, "sender": sender, "sender_key": sender_key, "text": text, "sent_at": sent_at})
+
+
+def _head(obj: dict[str, Any]) -> str:
+    """``obj`` as an entry's text without its closing brace, ending where its ``msg_id``,
+    the last field, goes (a script writes the id and "}")."""
+    return _dumps(obj)[:-1] + ',"msg_id":'
 
 
 _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in

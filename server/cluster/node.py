@@ -45,10 +45,11 @@ from resp.protocol import encode_command
 from ..accounts import Account
 from ..afterdelivered import ROOM_TYPING
 from ..guests import Holding
-from ..mailbox import StoredMessage
+from ..mailbox import NEW, StoredMessage
 from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, scripts, trace
 from .directory import Directory, Joined, node_of
+from .sayorder import SayOrder
 
 log = logging.getLogger("chat.cluster")
 
@@ -154,6 +155,7 @@ class ClusterNode:
         self._deliveries: dict[str, int] = {}
         # The cluster's figures for /metrics (server/metrics.py GAUGES), read once per beat.
         self.gauges: dict[str, float] = {}
+        self._says = SayOrder()  # the default room's messages wait for this node's says' answers
 
     # --- The peers interface (server/peers.py) -----------------------------------------
 
@@ -440,7 +442,46 @@ class ClusterNode:
         # cost was the Python calls: this one and the registry's lookup_key).
         return self._where.get(key)
 
-    def post_room(self, message: StoredMessage) -> None:
+    def store_say(self, store: Any, message: StoredMessage, callback: Callable[[tuple], None],
+                  on_error: Callable[[Any], None]) -> None:
+        """Store ``say`` ``message`` and put it on the events stream in one step
+        (stores/redis.py _ROOM_SAY): every node, this one too, writes it to its sessions
+        when it reads it, once, in the stream's order. So a say Redis stored is on the
+        stream even if its answer was lost (``unavailable``, uncertain): the client's resend
+        finds it stored and adds nothing, and nobody misses it. On another store (the
+        in-process tests' shared memory, which has no such script) it is stored, then put
+        on the stream (:meth:`_post_room`): a failure between the two loses it live.
+        Either way the sender hears ``accepted`` before the ``room`` frame (sayorder.py)."""
+        order = self._says
+        order.asked()
+
+        def stored(result: tuple) -> None:
+            try:
+                callback(result)
+                if not one_step and result[1] == NEW:
+                    self._post_room(result[0])
+            finally:
+                self._write_held_says(order.answered(result[0].msg_id))
+
+        def failed(failure: Any) -> None:
+            try:
+                on_error(failure)
+            finally:
+                self._write_held_says(order.answered(0))
+
+        one_step = hasattr(store, "store_room_say")
+        if one_step:
+            head = bus.room_say_head(message.sender, message.sender_key, message.text, message.sent_at)
+            store.store_room_say(message, self.prefix + "events", head, scripts.EVENTS_MAXLEN, stored, failed)
+        else:
+            store.store_message(message, stored, failed)
+
+    def _write_held_says(self, messages: list[StoredMessage]) -> None:
+        """Write the default room's ``messages`` that waited for answers (sayorder.py)."""
+        for message in messages:
+            self.relay.deliver_room(message)
+
+    def _post_room(self, message: StoredMessage) -> None:
         """Send a stored room message to every node (this one included) in the stream's order.
         The entry holds its text, so it is noted with the message (scripts.ROOM_TEXT_ENTRY):
         a delete of the message takes the text out of the stream too."""
@@ -831,8 +872,10 @@ class ClusterNode:
             if kind is bus.NodeGone:
                 relay.node_lost(event.node)
         elif kind is bus.RoomPost:
-            relay.deliver_room(StoredMessage(event.msg_id, event.sender, event.sender_key, None, None, event.text,
-                                             event.sent_at, "", "room"))
+            message = StoredMessage(event.msg_id, event.sender, event.sender_key, None, None, event.text,
+                                    event.sent_at, "", "room")
+            if self._says.arrived(message):  # else after the answers to this node's says (sayorder.py)
+                relay.deliver_room(message)
         elif kind is bus.RoomChanged:
             relay.room_desk.changed(event.key, event.version, event.record, event.notices)
         elif kind is bus.RoomPosted:

@@ -18,7 +18,7 @@ single Redis, not Redis Cluster: see docs/cluster.md). The keys, for prefix ``p`
 
 Named rooms' records and versions (``rooms``, ``roomv``) are the store's keys, written by
 its scripts (stores/redis.py _SAVE_ROOM_VERSIONED, _ROOM_POST), which add their entries
-to ``events`` themselves.
+to ``events`` themselves, as _ROOM_SAY adds a say's (the default room's message).
 """
 
 from __future__ import annotations
@@ -219,9 +219,10 @@ return {alive, redis.call('XLEN', inbox), pending[1], last}
 
 
 # ARGV: prefix, events stream, msg id, entry, stream length. An events-stream entry that
-# holds a room post's text (an edit's rchange, bus.RoomPostChanged): added, and noted in
-# the message's hash ('se', as stores/redis.py's store script notes the post's own rpost
-# entry) so that a delete of the post removes it from the stream too. Not added if the post
+# holds a room post's text (an edit's rchange, bus.RoomPostChanged; a say's room entry on
+# a node whose store has no _ROOM_SAY): added, and noted in the message's hash ('se', as
+# stores/redis.py's store script notes the post's own rpost or room entry) so that a
+# delete of the post removes it from the stream too. Not added if the post
 # was deleted meanwhile (nothing left to tell, and no text to keep). The entry's id, or false.
 ROOM_TEXT_ENTRY = Script("""
 local k = ARGV[1] .. 'm:' .. ARGV[3]

@@ -61,7 +61,9 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
                                           ``r``/``rk`` recipient (absent for the room),
                                           ``t`` text, ``at`` sent at, ``c`` request id,
                                           ``st`` state, ``x`` expires at,
-                                          ``e`` edited at, ``d`` 1 once deleted (``t`` "")
+                                          ``e`` edited at, ``d`` 1 once deleted (``t`` ""),
+                                          ``se`` the stream entries holding its text (a
+                                          room's post in a cluster: _ROOM_POST, _ROOM_SAY)
 ``{chat}:low``, ``{chat}:kept``   string  purge's walk: every id below ``low`` was walked
                                   zset    (gone, or kept in ``kept``: pending or untold)
 ``{chat}:cid:<key>``              hash    request id -> message id, for resend recognition
@@ -197,8 +199,9 @@ def _script(body: str) -> Script:
 # key prefix, its id, and its inbox entry's text before and after the message's id: a new
 # message waiting for a receipt goes to the inboxes of the other nodes holding sessions of
 # its recipient (the cluster's routing rule, scripts.py), and the reply says which.
-# _ROOM_POST runs the same body with ``cas`` set (see there; its ARGV 12 on are its own);
-# _STORE with it false. Reply: the new message's id; {1, id, the nodes} if routed;
+# _ROOM_POST runs the same body with ``cas`` set (see there; its ARGV 12 on are its own),
+# _ROOM_SAY with ``pub`` alone (see there: ARGV 13 on as _ROOM_POST's); _STORE with
+# neither. Reply: the new message's id; {1, id, the nodes} if routed;
 # {0, the earlier message's row} for a known request id. The body reads its arguments from
 # the locals _FIELDS sets (_STORE_PACKED sets them from its own ARGV): extra1 to extra4 are
 # ARGV 12 to 15.
@@ -235,12 +238,13 @@ else
   end
 end
 local k = mkey(id)
--- A named room's post goes on the events stream first, so that its entry ('se': "stream
--- entry-id" lines, for a delete of the post to remove its text from the stream too,
--- _CHANGE) is written with the message's other fields: one HSET, not a second one after
--- the stream's (a propagated command less per post; the script is one step either way).
+-- A room's post in a cluster (pub: a named room's, a say) goes on the events stream first,
+-- so that its entry ('se': "stream entry-id" lines, for a delete of the post to remove its
+-- text from the stream too, _CHANGE) is written with the message's other fields: one HSET,
+-- not a second one after the stream's (a propagated command less per post; the script is
+-- one step either way).
 local se
-if cas then se = extra2 .. ' ' .. redis.call('XADD', extra2, 'MAXLEN', '~', extra4, '*', 'e', extra3 .. id .. '}') end
+if pub then se = extra2 .. ' ' .. redis.call('XADD', extra2, 'MAXLEN', '~', extra4, '*', 'e', extra3 .. id .. '}') end
 if x ~= '' and rk ~= '' and not se then  -- a direct message (the usual one): no table to build
   redis.call('HSET', k, 's', s, 'sk', sk, 't', t, 'at', at, 'c', cid, 'st', state, 'x', x, 'r', r, 'rk', rk)
 else
@@ -260,20 +264,27 @@ if rk ~= '' then
     if x ~= '' then redis.call('ZADD', P .. 'exp', x, id) end
   end
 end
-if not cas and extra1 and (state == 'sent' or state == 'queued') then
+if not pub and extra1 and (state == 'sent' or state == 'queued') then
   return {1, n, route(extra1, rk, extra2, extra3 .. id .. extra4)}
 end
 -- A new message's id alone, not {1, id}: one reply item, not three, for the node to read.
 return n
 """
-_STORE = _script(ROUTE_FUNCTION + "local cas = false\n" + _FIELDS + _STORE_BODY)
+_STORE = _script(ROUTE_FUNCTION + "local cas, pub = false, false\n" + _FIELDS + _STORE_BODY)
 # A named room's message in a cluster (server/roomdesk.py): _STORE's ARGV, then the room's
 # version the poster's right was decided on, the events stream, the head of its entry
 # (cluster/bus.py room_post_head: the id and "}" complete it) and the stream's length.
 # Stored and put on the events stream in one step, only if the room is still at that
 # version (its id, as _STORE answers); else {2, the room's record or false, its version} (nothing stored:
 # the node decides again on the room as it is). A resend is recognised first ({0, row}).
-_ROOM_POST = _script("local cas = true\n" + _FIELDS + _STORE_BODY)
+_ROOM_POST = _script("local cas, pub = true, true\n" + _FIELDS + _STORE_BODY)
+# A message of the default room (a ``say``) in a cluster: _STORE's ARGV (no recipient, no
+# conversation: the default room keeps no history), then '' (no version: a say is not
+# decided on one), the events stream, the head of its entry (cluster/bus.py room_say_head:
+# the id and "}" complete it) and the stream's length. Stored and put on the events stream
+# in one step, as a named room's post: a say Redis stored is on the stream, whatever
+# became of its answer (a resend finds it stored and adds nothing). Replies as _STORE's.
+_ROOM_SAY = _script("local cas, pub = false, true\n" + _FIELDS + _STORE_BODY)
 # _STORE with its arguments packed (RedisStore.store_message sends it when it can): ARGV: P;
 # sender key, sender, recipient, recipient key, sent at, state, expires at, conversation
 # key and request id in ONE argument, each but the last followed by a tab (none of the
@@ -284,7 +295,7 @@ _ROOM_POST = _script("local cas = true\n" + _FIELDS + _STORE_BODY)
 # The same body then runs on the same fields as _STORE's: the same commands, keys, fields
 # and reply (nothing of what Redis stores changes).
 _STORE_PACKED = _script(ROUTE_FUNCTION + r"""
-local cas = false
+local cas, pub = false, false
 local sk, s, r, rk, at, state, x, conv, cid = string.match(ARGV[2],
   '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
 if not cid then return redis.error_reply('ERR a packed message of the wrong shape') end
@@ -890,6 +901,7 @@ SCRIPTS += (_RECEIPTS_PACKED, _ACKS_PACKED)  # and receipts', acks' (the same)
 SCRIPTS += (_ROOM_JOINED,)  # a new membership's cursor, at the join
 SCRIPTS += (_SENT_UNDER,)  # a refused request's resend, looked up (only when refused)
 SCRIPTS += (_SINCE,)  # feature since: a user's direct messages after an id, every conversation
+SCRIPTS += (_ROOM_SAY,)  # a say stored and put on the events stream in one step (cluster)
 _PACKED = {_RECEIPTS: _RECEIPTS_PACKED, _ACKS: _ACKS_PACKED}
 
 
@@ -1991,6 +2003,16 @@ class RedisStore:
                 return (None, "changed", _text(reply[1]) if reply[1] else None, int(reply[2]))
             return self._stored(message, reply)
         self._submit(_ROOM_POST, args, answer, callback, on_error)
+
+    def store_room_say(self, message: StoredMessage, stream: str, head: str, stream_length: int,
+                       callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        """A message of the default room (a ``say``) in a cluster: as :meth:`store_message`,
+        and put on ``stream`` (entry ``head`` + its id + "}") in the same step, noted with
+        the message (``se``) so that a delete takes it off the stream. Result as
+        store_message's; a resend or a reused request id adds nothing to the stream."""
+        args = (message.sender_key, message.client_id, message.sender, "", "", message.text, repr(message.sent_at),
+                message.state, "", "", "", stream, head, stream_length)
+        self._submit(_ROOM_SAY, args, partial(self._stored, message), callback, on_error, True)
 
     def room_backlog(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:

@@ -23,7 +23,7 @@ import const
 from client.library import ChatClient
 from client.outgoing import DELIVERED, FAILED, SENDING
 from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, JoinRoom, Ping, Queued, Receipt, RoomInfo,
-                      RoomNotice, RoomPost, SendDirect, SendToRoom, UserJoined, UserLeft)
+                      RoomMessage, RoomNotice, RoomPost, SendDirect, SendRoom, SendToRoom, UserJoined, UserLeft)
 from waits import wait_until
 from wire import WireClient
 
@@ -93,6 +93,40 @@ def test_a_message_whose_answer_redis_withheld_is_said_to_be_unsure_and_arrives_
         assert answered == {"x1": got["dm during the pause"], "x2": got["room post during the pause"]}
         # And nothing came to Bia twice.
         assert not [e for e in bia.drain(quiet=0.5) if isinstance(e, (DirectMessage, RoomPost))]
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_say_whose_answer_redis_withheld_reaches_everyone_on_both_nodes_once(two_nodes, redis):
+    """A ``say`` (the default room) is stored and put on the events stream in one step:
+    the store's answer lost (Redis paused past the node's timeout), the say Redis runs on
+    resuming still reaches every member, on both nodes, the sender too, once; the resend
+    under the same id is answered with its msg_id and delivers nothing more."""
+    one, two = two_nodes
+    with login(one, "Ana") as ana, login(two, "Bia") as bia:
+        online_everywhere(ana, bia)
+        with redis.paused():
+            ana.send(SendRoom("s1", "say during the pause"))
+            error = ana.expect_error(ErrorCode.UNAVAILABLE, timeout=ANSWER_WITHIN, skip=NOTICES)
+        assert error.request_id == "s1" and error.uncertain is True, error
+        ana.send(SendRoom("s1", "say during the pause"))  # the client's resend, Redis back
+        accepted = None
+        heard: dict[str, list[int]] = {"Ana": [], "Bia": []}
+        deadline = time.monotonic() + 20
+        while accepted is None or not all(heard.values()):
+            assert time.monotonic() < deadline, (accepted, heard)
+            if accepted is None or not heard["Ana"]:
+                event = ana.expect((Accepted, RoomMessage), timeout=deadline - time.monotonic(), skip=NOTICES)
+                if isinstance(event, Accepted):
+                    accepted = event.msg_id
+                else:
+                    heard["Ana"].append(event.msg_id)
+            else:
+                heard["Bia"].append(bia.expect(RoomMessage, timeout=deadline - time.monotonic(),
+                                               skip=NOTICES).msg_id)
+        assert heard == {"Ana": [accepted], "Bia": [accepted]}
+        # And nobody hears it twice.
+        for client in (ana, bia):
+            assert not [e for e in client.drain(quiet=0.5) if isinstance(e, RoomMessage)]
 
 
 @pytest.mark.timeout_seconds(120)

@@ -907,6 +907,51 @@ def test_a_named_rooms_post_is_written_with_its_stream_entry_in_one_hset_and_its
     store.close()
 
 
+def test_a_say_in_a_cluster_is_stored_with_its_stream_entry_in_one_step_and_its_delete_removes_it(
+        loop, redis_server):
+    """A say (the default room's message) in a cluster (_ROOM_SAY) is stored and put on the
+    events stream in one step, as a named room's post is: the message as store_message
+    stores a say (no recipient, no history index) plus ``se`` naming its entry (its head,
+    the id, "}"); a resend is answered the stored say and a reused request id is refused,
+    neither adding an entry (the stream has the say once, whatever became of an answer);
+    an edit keeps the entry, a delete takes it off the stream."""
+    store = open_redis_store(loop, redis_server.url)
+    stream = "{chat}events"  # (outside the prefix: every_key reads no stream)
+    say = StoredMessage(0, "Alice", "alice", None, None, "to everyone", 1002.25, "s1", "room")
+    answers: list = []
+    store.store_message(replace(say, client_id="s0"), answers.append)  # a say stored alone, as one server does
+    store.store_room_say(say, stream, "HEAD:", 1000, answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert [(m.msg_id, status) for m, status in answers] == [(1, "new"), (2, "new")]
+    assert answers[1][0] == replace(say, msg_id=2)
+
+    async def entries() -> list:
+        async with RedisClient(redis_server.url) as redis:
+            return await redis.execute("XRANGE", stream, "-", "+")
+    [[entry_id, fields]] = loop.run_until_complete(entries())
+    assert fields == [b"e", b"HEAD:2}"]
+    stored = loop.run_until_complete(every_key(redis_server.url, store.prefix))
+    alone = {k: v for k, v in stored["m:1"].items() if k != b"c"}
+    assert stored["m:2"] == {**alone, b"c": b"s1", b"se": stream.encode() + b" " + entry_id}
+    assert not [key for key in stored if key.startswith(("room:", "conv:", "pend:"))]
+    store.store_room_say(say, stream, "HEAD:", 1000, answers.append)  # a resend
+    store.store_room_say(replace(say, text="other"), stream, "HEAD:", 1000, answers.append)  # the id reused
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers[2] == (replace(say, msg_id=2), "resend")
+    assert answers[3][1] == ID_REUSED
+    assert len(loop.run_until_complete(entries())) == 1
+    assert loop.run_until_complete(every_key(redis_server.url, store.prefix))["next"] == b"2"
+    store.change_message(2, "alice", "to everyone!", 1003.0, 3600.0, frozenset(), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers[-1][0] == "changed" and len(loop.run_until_complete(entries())) == 1
+    store.change_message(2, "alice", None, 1004.0, 3600.0, frozenset(), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers[-1][0] == "changed"
+    assert loop.run_until_complete(entries()) == []
+    assert b"se" not in loop.run_until_complete(every_key(redis_server.url, store.prefix))["m:2"]
+    store.close()
+
+
 def test_a_message_stored_from_its_fields_is_built_once_under_its_id_and_sent_as_the_generic_encoder_makes(
         loop, redis_server, monkeypatch):
     """store_fields (the relay's path for a direct message, base.py) builds the message

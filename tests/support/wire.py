@@ -96,11 +96,14 @@ class WireClient:
                     raise AssertionError(f"no event within {timeout} s")
         return self.received.popleft()
 
-    def expect(self, kind: type[Event], timeout: float = TIMEOUT, skip: tuple[type[Event], ...] = ()) -> Event:
-        """The next event, which must be of ``kind`` (events of the ``skip`` types are
-        passed over); raises AssertionError naming what came instead, or if none came
-        within ``timeout`` seconds in all (skipped events do not extend it: a server that
-        pings forever cannot keep the test waiting)."""
+    def expect(self, kind: type[Event] | tuple[type[Event], ...], timeout: float = TIMEOUT,
+               skip: tuple[type[Event], ...] = ()) -> Event:
+        """The next event, which must be of ``kind`` (a type or a tuple of them; events of
+        the ``skip`` types are passed over); raises AssertionError naming what came
+        instead, or if none came within ``timeout`` seconds in all (skipped events do not
+        extend it: a server that pings forever cannot keep the test waiting)."""
+        # (A tuple has no __name__: the failure names its types rather than failing itself.)
+        wanted = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
         deadline = time.monotonic() + timeout
         skipped = 0
         while True:
@@ -110,12 +113,12 @@ class WireClient:
                     raise AssertionError
                 event = self.next(left)
             except AssertionError:
-                raise AssertionError(f"no event within {timeout} s (waiting for {kind.__name__}; "
+                raise AssertionError(f"no event within {timeout} s (waiting for {wanted}; "
                                      f"{skipped} other events passed over)") from None
             if isinstance(event, skip):
                 skipped += 1
                 continue
-            assert isinstance(event, kind), f"expected {kind.__name__}, got {event!r}"
+            assert isinstance(event, kind), f"expected {wanted}, got {event!r}"
             return event
 
     def expect_error(self, code: str, timeout: float = TIMEOUT, skip: tuple[type[Event], ...] = ()) -> ErrorReply:
