@@ -203,6 +203,7 @@ class ContactList(ttk.Frame):
         self.tree.tag_configure("offline", foreground=COLORS["offline"])
         self.tree.tag_configure("unknown", foreground=COLORS["offline"])
         self.tree.tag_configure("unread", font=fonts["bold"])
+        self.tree.tag_configure("blocked", foreground=COLORS["failed"])  # after presence: it wins
         self.tree.grid(row=1, column=0, sticky="nsew")
         self.tree.bind("<<TreeviewSelect>>", self._selected)
         self._shown: dict[str, tuple] = {}
@@ -227,9 +228,14 @@ class ContactList(ttk.Frame):
                 text, tags = f" {model.title(key)}", ["room"]
             else:
                 contact = model.contacts[key]
-                text = " " + _("{name}  (offline)").format(name=contact.name) if presence == OFFLINE \
-                    else f" {contact.name}"
-                tags = [presence]
+                if model.is_blocked(key):
+                    text = " " + (_("{name}  (offline, blocked)") if presence == OFFLINE
+                                  else _("{name}  (blocked)")).format(name=contact.name)
+                    tags = [presence, "blocked"]
+                else:
+                    text = " " + _("{name}  (offline)").format(name=contact.name) if presence == OFFLINE \
+                        else f" {contact.name}"
+                    tags = [presence]
             # Grey dots while disconnected: what we knew of presence may no longer be true.
             dot = UNKNOWN if presence == UNKNOWN else tags[0]
             image = self._dots[dot]
