@@ -126,3 +126,55 @@ def test_the_page_marks_whom_the_user_blocks_and_blocks_and_unblocks_from_the_he
     assert page.js(header()) == "Conectado · bloqueado: as mensagens dessa pessoa não chegam até você"
     print(f"screenshot: {page.screenshot(SHOTS / 'web-blocks-pt.png')}")
     assert page.problems() == []
+
+
+def test_the_pages_block_list_follows_its_pages_and_never_guesses_an_outcome(page: Page) -> None:  # noqa: F811
+    """The page's core, without a server: the list comes in pages and replaces what the page
+    thought only once the last is in; an older server (unknown_type) gets no button; a
+    refusal keeps the mark and says why; an answer that may have been done, and a
+    connection lost before the answer, say "not confirmed" and (online) ask for the list."""
+    result = page.js("""(() => {
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      const sent = receiveFrame(chat, {type: "welcome", id: "x", name: "Me", version: 1, server: "s",
+                                       heartbeat: 15}).send;
+      const ask = sent.find((f) => f.type === "blocks");
+      const r = {ask, noneYet: [chat.blocked, mayBlock(chat, "@zed")]};
+      r.next = receiveFrame(chat, {type: "blocking", id: ask.id, blocked: ["Ann", "ME"], next: "Ann"}).send;
+      r.between = chat.blocked;
+      receiveFrame(chat, {type: "blocking", id: r.next[0].id, blocked: ["zed"]});
+      r.listed = [...chat.blocked.entries()];
+      r.contacts = sortedContacts(chat).map((e) => e.name);
+      const block = blockFrame(chat, "@ann");  // Ann is blocked: this unblocks her
+      r.frame = block;
+      r.again = blockFrame(chat, "@ann");  // one at a time
+      receiveFrame(chat, {type: "error", id: block.id, code: "rate_limited", message: "slow", retry_after: 1});
+      r.refused = [isBlocked(chat, "@ann"), chat.conversations.get("@ann").items.at(-1).text];
+      const maybe = blockFrame(chat, "@ann");
+      r.unsure = receiveFrame(chat, {type: "error", id: maybe.id, code: "unavailable", message: "?",
+                                     retry_after: 1, uncertain: true}).send;
+      r.unsureText = chat.conversations.get("@ann").items.at(-1).text;
+      const lost = blockFrame(chat, "@zed");
+      connectionLost(chat);
+      r.lost = [isBlocked(chat, "@zed"), chat.blocking.size, chat.conversations.get("@zed").items.at(-1).text];
+      const old = createChat(() => `o-${++n}`);
+      const oldAsk = receiveFrame(old, {type: "welcome", id: "y", name: "Me", version: 1, server: "s",
+                                        heartbeat: 15}).send.find((f) => f.type === "blocks");
+      receiveFrame(old, {type: "error", id: oldAsk.id, code: "unknown_type", message: "unknown type"});
+      r.old = [old.blocked, mayBlock(old, "@ann"), (old.conversations.get(ROOM) || {items: []}).items.length];
+      return r;
+    })()""")
+    assert result["ask"] == {"type": "blocks", "id": result["ask"]["id"]}
+    assert result["noneYet"] == [None, False]
+    assert result["next"] == [{"type": "blocks", "id": result["next"][0]["id"], "after": "Ann"}]
+    assert result["between"] is None  # nothing decided before the last page
+    assert result["listed"] == [["@ann", "Ann"], ["@zed", "zed"]]  # never ourselves
+    assert result["contacts"] == ["Ann", "zed"]  # listed, to be seen and unblocked
+    assert result["frame"] == {"type": "unblock", "id": result["frame"]["id"], "name": "Ann"}
+    assert result["again"] is None
+    assert result["refused"][0] is True and result["refused"][1].startswith("Ann was not unblocked: ")
+    assert [f["type"] for f in result["unsure"]] == ["blocks"]
+    assert result["unsureText"].startswith("Unblocking Ann is not confirmed: ")
+    assert result["lost"] == [True, 0, "Unblocking zed is not confirmed: the connection ended"]
+    assert result["old"] == [None, False, 0]  # an older server: no button, nothing said
+    assert page.problems() == []
