@@ -142,8 +142,8 @@ _MAX_BLOCKED_PER_FRAME = 200
 _UNSURE_KEPT = 10_000
 
 # Requests that cost the server work and so count against the rate limits.
-_RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock, BlockList,
-                    Watch, Unwatch, Revoke, Read, Typing, Edit, Delete, Settings})
+_RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock,
+                    BlockList, Watch, Unwatch, Revoke, Read, Typing, Edit, Delete, Settings})
 _RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdesk.py
 _RATED |= {RoomTyping}  # typing in rooms (issue 13): server/afterdelivered.py
 _RATED |= {RoomRead}  # read marks in rooms (issue 13): server/roomreads.py

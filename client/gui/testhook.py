@@ -172,7 +172,8 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
                             "may_moderate": model.may_moderate(key)} for key, state in model.rooms.items()},
             "members": list(app.rooms.shown),
             "room_menu": app.rooms.menu_items(),
-            "block_button": ({"text": str(app.blocks.button.cget("text")), "state": str(app.blocks.button.cget("state"))}
+            "block_button": ({"text": str(app.blocks.button.cget("text")),
+                              "state": str(app.blocks.button.cget("state"))}
                              if app.blocks.button.winfo_manager() else None),
             "blocked": sorted(model.blocked) if model.blocked is not None else None,
             # The room column's switch and button, as shown (grid_remove()d: no manager;
