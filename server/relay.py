@@ -133,9 +133,9 @@ Offload = Callable[[Callable, tuple, Callable], None]
 
 # More users than fit in one frame, even with the shortest names (see _who).
 _MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
-# Names in one page of a block list (see _block_list): a name takes at most 32 code points
-# of 4 bytes (registry/names.py), so 200 of them and their quotes fit in a frame with room
-# to spare, and the codec takes up to MAX_NAMES_PER_REQUEST of them.
+# Names in one page of a block list (see _block_list): even at const.MAX_NAME_BYTES (256
+# bytes, more than any name's display or comparison form takes) 200 of them and their
+# quotes fit in a frame, and the codec takes up to MAX_NAMES_PER_REQUEST of them.
 _MAX_BLOCKED_PER_FRAME = 200
 # Direct messages answered "unavailable, uncertain" remembered for their resend
 # (Relay._was_unsure), the oldest forgotten first.
