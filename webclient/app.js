@@ -1720,12 +1720,14 @@ const STATE_LABELS = {
   waiting: "Waiting for the connection…",
   sending: "Sending…",
   sent: "Sent",
-  queued: "Queued: will be delivered when they come online",
+  // Not "will be delivered": to someone who blocks the sender it never is, and the
+  // server does not say so (PROTOCOL.md, "Blocking"); an offline recipient is all it says.
+  queued: "Queued: they are offline",
   delivered: "Delivered",
   failed: "Not delivered",
 };
 // The same, listed for the catalogue check (t() needs literals to be found).
-void [t("Waiting for the connection…"), t("Sending…"), t("Sent"), t("Queued: will be delivered when they come online"), t("Delivered"), t("Not delivered")];
+void [t("Waiting for the connection…"), t("Sending…"), t("Sent"), t("Queued: they are offline"), t("Delivered"), t("Not delivered")];
 void [t("Read")];
 
 function el(tag, className, text) {

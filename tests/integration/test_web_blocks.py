@@ -178,3 +178,25 @@ def test_the_pages_block_list_follows_its_pages_and_never_guesses_an_outcome(pag
     assert result["lost"] == [True, 0, "Unblocking zed is not confirmed: the connection ended"]
     assert result["old"] == [None, False, 0]  # an older server: no button, nothing said
     assert page.problems() == []
+
+
+def test_a_message_to_someone_who_blocks_us_is_never_promised_delivery(page: Page, alice: TcpPeer) -> None:  # noqa: F811
+    """Alice blocks Bob and goes offline: Bob's message is answered ``queued`` as to anyone
+    offline (the server does not tell him: PROTOCOL.md, "Blocking") and is never delivered,
+    so the page says only what the server said, that she is offline."""
+    from protocol import Block, Done
+    alice.login("Alice")
+    alice.send(Block("b", "Bob"))
+    alice.expect(Done, TIMEOUT)
+    alice.close()
+    page.log_in("Bob")
+    page.js("document.getElementById('new-chat-name').value = 'Alice';"
+            "document.getElementById('new-chat').requestSubmit()")
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Alice'")
+    page.focus("#composer-input")
+    page.type("are you there?")
+    page.enter()
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'queued'")
+    status = page.js("document.querySelector('#messages .msg-out .msg-status').textContent")
+    assert status == "Queued: they are offline"
+    assert "deliver" not in status.lower()
