@@ -93,6 +93,8 @@ from protocol import (
     Appoint,
     Ban,
     Block,
+    Blocking,
+    BlockList,
     Connection,
     ConnectionClosed,
     Delete,
@@ -866,6 +868,26 @@ class ChatClient:
     def unblock(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Receive messages from ``name`` again."""
         self._request(Unblock(self.core.new_request_id(), name), Done, timeout)
+
+    def blocked(self, timeout: float = const.SEND_TIMEOUT) -> list[str]:
+        """Whom this user blocks, as the server keeps it for every session of the user
+        (sorted case-insensitively; each name as registered). Follows the server's pages
+        within ``timeout`` in all; raises as :meth:`who` does (``RequestFailed`` with
+        ``unknown_type`` from a server older than the ``blocks`` request)."""
+        deadline = time.monotonic() + timeout
+        names: list[str] = []
+        after: str | None = None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RequestTimeout(_("the list of blocked users did not arrive within {seconds} s").format(
+                    seconds=f"{timeout:g}"))
+            answer = self._request(BlockList(self.core.new_request_id(), after), Blocking, remaining)
+            assert isinstance(answer, Blocking)
+            names += answer.blocked
+            if answer.next is None or not answer.blocked:
+                return names
+            after = answer.next
 
     def watch(self, names: Iterable[str], timeout: float = const.SEND_TIMEOUT) -> list[Presence]:
         """Watch the presence of ``names``: their ``UserJoined`` and ``UserLeft`` reach

@@ -25,6 +25,8 @@ from .events import (
     Read,
     Typing,
     Block,
+    Blocking,
+    BlockList,
     Carbon,
     ConnectionClosed,
     Delivered,

@@ -243,6 +243,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "room": ("room", _integer),
     "names": ("names", _names(1)),
     "offline": ("offline", _names(0)),
+    "blocked": ("blocked", _names(0)),
     "features": ("features", _features),
     "state": ("state", _short),
     # Rooms (version 2). The key "room" names a room in these frames; in "skipped" (version
@@ -311,7 +312,7 @@ def to_dict(event: Event) -> dict[str, Any]:
         value = getattr(event, attr)
         if value is None:
             continue
-        if attr in ("names", "offline", "features", "msg_ids", "marks"):
+        if attr in ("names", "offline", "blocked", "features", "msg_ids", "marks"):
             value = list(value)
         elif attr in ("users", "messages", "rooms", "members"):
             value = [_item_dict(item) for item in value]

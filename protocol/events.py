@@ -161,6 +161,19 @@ class Unblock(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class BlockList(Event):
+    """Ask whom this user blocks; answered by :class:`Blocking`. ``after`` (a name) asks
+    for the next page: the names after it in the order of the list (the ``next`` of a
+    page). A client that shows whom its user blocks asks after each welcome: the list is
+    kept by the server, across restarts, for every session of the user."""
+
+    TYPE: ClassVar[str] = "blocks"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Receipt(Event):
     """The recipient's client confirms it received direct message ``msg_id``."""
 
@@ -564,6 +577,20 @@ class UserList(Event):
     SENDER: ClassVar[str] = "server"
     request_id: str
     users: tuple[Presence, ...]
+    next: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Blocking(Event):
+    """Answer to :class:`BlockList`: the names this user blocks (as registered, or as the
+    block spelled them for a name nobody has logged in with), sorted case-insensitively,
+    as many as fit in one frame; ``next`` is the cursor (``after``) for the rest, None
+    when this page is the last."""
+
+    TYPE: ClassVar[str] = "blocking"
+    SENDER: ClassVar[str] = "server"
+    request_id: str
+    blocked: tuple[str, ...]
     next: str | None = None
 
 
@@ -1068,6 +1095,7 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     RoomSkipped,
     Watch, Unwatch, Watching,
     Carbon, Revoke,
+    BlockList, Blocking,
     Edit, Delete, EditReceipt, Settings, Edited, Deleted, Read, Typing,
     SinceRequest, SincePage,
 ) + ROOM_EVENTS

@@ -88,6 +88,8 @@ from protocol import (
     State,
     Typing,
     Unblock,
+    BlockList,
+    Blocking,
     Unwatch,
     UserJoined,
     UserLeft,
@@ -133,13 +135,17 @@ Offload = Callable[[Callable, tuple, Callable], None]
 
 # More users than fit in one frame, even with the shortest names (see _who).
 _MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
+# Names in one page of a block list (see _block_list): even at const.MAX_NAME_BYTES (256
+# bytes, more than any name's display or comparison form takes) 200 of them and their
+# quotes fit in a frame, and the codec takes up to MAX_NAMES_PER_REQUEST of them.
+_MAX_BLOCKED_PER_FRAME = 200
 # Direct messages answered "unavailable, uncertain" remembered for their resend
 # (Relay._was_unsure), the oldest forgotten first.
 _UNSURE_KEPT = 10_000
 
 # Requests that cost the server work and so count against the rate limits.
 _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock,
-                    Watch, Unwatch, Revoke, Read, Typing, Edit, Delete, Settings})
+                    BlockList, Watch, Unwatch, Revoke, Read, Typing, Edit, Delete, Settings})
 _RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdesk.py
 _RATED |= {RoomTyping}  # typing in rooms (issue 13): server/afterdelivered.py
 _RATED |= {RoomRead}  # read marks in rooms (issue 13): server/roomreads.py
@@ -282,6 +288,7 @@ class Relay:
             Revoke: self._revoke,
             Block: self._block,
             Unblock: self._block,
+            BlockList: self._block_list,
             Watch: self._watch,
             Unwatch: self._unwatch,
             Goodbye: self._goodbye,
@@ -1288,6 +1295,19 @@ class Relay:
 
         answer = self._unavailable(session, request.request_id)
         self.store.set_block(owner, target, blocking, stored, not_stored)
+
+    def _block_list(self, session: ClientSession, request: BlockList) -> None:
+        """One page of whom ``session``'s user blocks: the names after ``request.after``,
+        sorted by their canonical form, and the cursor for the rest. Read from the blocks
+        this node holds (loaded from the store at start, kept by every block, unblock and
+        the cluster's block_changed), so it says what the relay applies."""
+        keys = sorted(self.blocked.get(session.key, ()))
+        start = 0 if request.after is None else bisect.bisect_right(keys, canonical(request.after))
+        page = keys[start:start + _MAX_BLOCKED_PER_FRAME]
+        # A name nobody logged in with has no registered spelling: its canonical form.
+        names = tuple(self.known.get(key, key) for key in page)
+        cursor = names[-1] if page and len(keys) - start > len(page) else None
+        session.send(Blocking(request.request_id, names, cursor))
 
     def _watch_keys(self, session: ClientSession, request: Watch | Unwatch) -> list[str] | None:
         """The canonical names of ``request``, or None after answering ``invalid_name``."""

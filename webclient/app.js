@@ -265,6 +265,8 @@ function createChat(nextId = makeRequestIds()) {
     roomList: [],             // the answer to "rooms": [{room, count, topic}]
     mineSeen: new Set(),      // roomKeys of the answer to "rooms" with "mine" so far (its pages)
     notice: "",               // the last thing the server said about the session
+    blocked: null,            // key -> name of whom the user blocks, as the server said (null: not said)
+    blocking: new Set(),      // keys with a block or unblock on its way (their button waits)
   };
 }
 
@@ -502,6 +504,9 @@ function openConversation(chat, key) {
  */
 function connectionLost(chat) {
   const unsettled = [];
+  for (const request of chat.requests.values()) {
+    if (request.kind === "block") blockUnsettled(chat, request, t("the connection ended"));
+  }
   for (const [id, request] of chat.requests) {
     const item = request.item;
     if (!item || !request.frame) continue;
@@ -578,6 +583,7 @@ const HANDLERS = {
     const id = chat.nextId();
     chat.requests.set(id, { kind: "who", listed: new Set() });
     out.send.push({ type: "who", id });
+    out.send.push(blocksFrame(chat));  // changed on another device meanwhile, perhaps
     out.send.push(...roomsOnWelcome(chat));
     out.send.push(...openConversation(chat, chat.active));
     // Messages the last connection left unanswered, and those typed while we were away,
@@ -789,6 +795,10 @@ const HANDLERS = {
         notice(chat, request.key, t("Could not load earlier messages: {why}",
           { why: explainFrame(frame, message, convo.name) }), nowSeconds(), true);
       }
+      return;
+    }
+    if (request && (request.kind === "block" || request.kind === "blocks")) {
+      blockRefused(chat, request, frame, message, out);
       return;
     }
     if (request && (request.kind === "edit" || request.kind === "delete")) {
@@ -1011,6 +1021,24 @@ const HANDLERS = {
       applyChange(request.item, request.kind === "delete" ? { type: "deleted" } : { type: "edited", text: request.text });
     }
     if (request.kind === "leave" || request.kind === "act") roomOk(chat, request, out);
+    if (request.kind === "block") blockDone(chat, request);
+  },
+
+  blocking(chat, frame, out) {
+    // Whom the user blocks, in pages: the list replaces what the page thought once the
+    // last page is in (another device may have changed it).
+    const request = chat.requests.get(frame.id);
+    chat.requests.delete(frame.id);
+    if (!request || request.kind !== "blocks" || !Array.isArray(frame.blocked)) return;
+    for (const name of frame.blocked) {
+      if (typeof name === "string" && !isMe(chat, name)) request.listed.set(contactKey(name), name);
+    }
+    if (typeof frame.next === "string" && frame.blocked.length) {
+      out.send.push(blocksFrame(chat, request.listed, frame.next));
+      return;
+    }
+    chat.blocked = request.listed;
+    for (const name of chat.blocked.values()) user(chat, name);  // listed, to be seen and unblocked
   },
 
   ping(chat, frame, out) {
@@ -1222,6 +1250,84 @@ function settingsFrame(chat, on) {
   return { type: "settings", id, read_receipts: on };
 }
 
+/* ----- Blocking (PROTOCOL.md, "block", "blocks") -------------------------------------- */
+
+/** A "blocks" request: whom the user blocks (``listed``: the pages so far, ``after``: the
+ * cursor of the next). Asked after each welcome; a server older than it answers
+ * unknown_type, and the page then offers no button (it could not show the truth). */
+function blocksFrame(chat, listed = new Map(), after = null) {
+  const id = chat.nextId();
+  chat.requests.set(id, { kind: "blocks", listed });
+  return after === null ? { type: "blocks", id } : { type: "blocks", id, after };
+}
+
+function isBlocked(chat, key) {
+  return chat.blocked !== null && chat.blocked.has(key);
+}
+
+/** Whether conversation ``key`` offers Block / Unblock now: a person, not ourselves, the
+ * server's list known, online, and no request of theirs on its way. */
+function mayBlock(chat, key) {
+  return key !== ROOM && !isRoomKey(key) && chat.blocked !== null && chat.status === "online"
+    && !chat.blocking.has(key) && !(chat.me !== null && key === contactKey(chat.me));
+}
+
+/** The "block" (or "unblock", if blocked) of person ``key``; null when not offered. */
+function blockFrame(chat, key) {
+  if (!mayBlock(chat, key)) return null;
+  const name = (chat.users.get(key) || chat.conversations.get(key) || {}).name;
+  if (typeof name !== "string") return null;
+  const block = !isBlocked(chat, key);
+  const id = chat.nextId();
+  chat.requests.set(id, { kind: "block", key, name, block });
+  chat.blocking.add(key);
+  return { type: block ? "block" : "unblock", id, name };
+}
+
+/** The server said ok: the mark follows, and the conversation says what it means. */
+function blockDone(chat, request) {
+  chat.blocking.delete(request.key);
+  if (chat.blocked === null) chat.blocked = new Map();
+  if (request.block) chat.blocked.set(request.key, request.name);
+  else chat.blocked.delete(request.key);
+  notice(chat, request.key, request.block
+    ? t("You blocked {name}: their messages no longer reach you (yours still reach them)", { name: request.name })
+    : t("You unblocked {name}: their new messages reach you again", { name: request.name }), nowSeconds());
+}
+
+/** A block or unblock whose outcome nobody knows (``why``): said so, never as done or not
+ * done; the list is asked again (when online), and says what the server holds. */
+function blockUnsettled(chat, request, why) {
+  chat.blocking.delete(request.key);
+  notice(chat, request.key, request.block
+    ? t("Blocking {name} is not confirmed: {why}", { name: request.name, why })
+    : t("Unblocking {name} is not confirmed: {why}", { name: request.name, why }), nowSeconds(), true);
+}
+
+/** An error answering a "block"/"unblock" or a "blocks". */
+function blockRefused(chat, request, frame, message, out) {
+  const why = explainFrame(frame, message, request.name || null);
+  if (request.kind === "blocks") {
+    // unknown_type: an older server keeps no list to show; anything else is said once.
+    if (frame.code !== "unknown_type") notice(chat, ROOM, t("Could not load whom you block: {why}", { why }), nowSeconds(), true);
+    return;
+  }
+  if (frame.code === "unavailable" && frame.uncertain === true) {
+    blockUnsettled(chat, request, why);
+    if (chat.status === "online") out.send.push(blocksFrame(chat));
+    return;
+  }
+  blockNotDone(chat, request, why);
+}
+
+/** A block or unblock that was not done (``why``): the mark stays, and the conversation says so. */
+function blockNotDone(chat, request, why) {
+  chat.blocking.delete(request.key);
+  notice(chat, request.key, request.block
+    ? t("{name} was not blocked: {why}", { name: request.name, why })
+    : t("{name} was not unblocked: {why}", { name: request.name, why }), nowSeconds(), true);
+}
+
 /** The "read" to send now: the newest message from the peer of the conversation on
  * screen, if the page is ``focused``, receipts are on, and we have not said it yet. */
 function readFrames(chat, focused) {
@@ -1289,7 +1395,7 @@ function notice(chat, key, text, at, isError = false) {
 function sortedContacts(chat) {
   return [...chat.users.values()]
     .filter((entry) => !entry.mistyped || entry.online)
-    .filter((entry) => entry.online || entry.known || chat.conversations.has(entry.key))
+    .filter((entry) => entry.online || entry.known || chat.conversations.has(entry.key) || isBlocked(chat, entry.key))
     .sort((a, b) => (b.online - a.online) || a.name.localeCompare(b.name));
 }
 
@@ -1758,12 +1864,14 @@ const STATE_LABELS = {
   waiting: "Waiting for the connection…",
   sending: "Sending…",
   sent: "Sent",
-  queued: "Queued: will be delivered when they come online",
+  // Not "will be delivered": to someone who blocks the sender it never is, and the
+  // server does not say so (PROTOCOL.md, "Blocking"); an offline recipient is all it says.
+  queued: "Queued: they are offline",
   delivered: "Delivered",
   failed: "Not delivered",
 };
 // The same, listed for the catalogue check (t() needs literals to be found).
-void [t("Waiting for the connection…"), t("Sending…"), t("Sent"), t("Queued: will be delivered when they come online"), t("Delivered"), t("Not delivered")];
+void [t("Waiting for the connection…"), t("Sending…"), t("Sent"), t("Queued: they are offline"), t("Delivered"), t("Not delivered")];
 void [t("Read")];
 
 function el(tag, className, text) {
@@ -1844,6 +1952,7 @@ function contactButton(chat, key, name, online, unread, detail) {
   label.append(el("span", "contact-presence", presence));
   button.append(dot, label);
   if (unread) button.append(el("span", "badge", String(unread)));
+  if (isBlocked(chat, key)) button.classList.add("blocked");
   // A screen reader hears what is shown, in the page's language.
   const parts = [name, presence];
   if (unread) parts.push(tn("{n} unread", "{n} unread", unread));
@@ -1862,7 +1971,9 @@ function renderContacts(chat) {
   const live = chat.status === "online";  // while disconnected nobody is known to be online
   for (const entry of sortedContacts(chat)) {
     const convo = chat.conversations.get(entry.key);
-    rows.push(contactButton(chat, entry.key, entry.name, live && entry.online, convo ? convo.unread : 0));
+    const presence = live && entry.online ? t("online") : t("offline");
+    rows.push(contactButton(chat, entry.key, entry.name, live && entry.online, convo ? convo.unread : 0,
+      isBlocked(chat, entry.key) ? t("{presence} · blocked", { presence }) : null));
   }
   list.replaceChildren(...rows);
   if (focusedKey) {
@@ -1874,16 +1985,18 @@ function renderContacts(chat) {
 function renderConversation(chat) {
   const key = chat.active;
   renderRoomTools(chat);
+  renderBlockButton(chat, key);
   if (isRoomKey(key)) renderRoomHeader(chat, key);
   const convo = conversation(chat, key, key === ROOM ? null : (chat.users.get(key) || {}).name);
   const found = key === ROOM ? null : chat.users.get(key);
   const peer = found && chat.status === "online" ? found : null;
   if (!isRoomKey(key)) {
   $("conversation-title").textContent = key === ROOM ? t("Everyone") : convo.name;
-  $("conversation-presence").textContent = key === ROOM
-    ? t("Messages here go to everyone online")
-    : (peer && peer.online ? t("Online") : t("Offline"));
+  const presence = peer && peer.online ? t("Online") : t("Offline");
+  $("conversation-presence").textContent = key === ROOM ? t("Messages here go to everyone online")
+    : isBlocked(chat, key) ? t("{presence} · blocked: their messages do not reach you", { presence }) : presence;
   $("conversation-presence").dataset.online = String(Boolean(peer && peer.online));
+  $("conversation-presence").dataset.blocked = String(isBlocked(chat, key));
   $("composer-label").textContent = key === ROOM ? t("Message to everyone") : t("Message to {name}", { name: convo.name });
   $("composer-input").placeholder = key === ROOM ? t("Message everyone…") : t("Message {name}…", { name: convo.name });
   }
@@ -1912,6 +2025,17 @@ function renderConversation(chat) {
 }
 
 
+/** The header's Block / Unblock button: a person's conversation, once the server said whom
+ * the user blocks; it waits (disabled) while a request of theirs is on its way. */
+function renderBlockButton(chat, key) {
+  const button = $("block-toggle");
+  button.hidden = key === ROOM || isRoomKey(key) || chat.blocked === null || isMe(chat, (chat.users.get(key) || {}).name);
+  button.textContent = isBlocked(chat, key) ? t("Unblock") : t("Block");
+  button.disabled = !mayBlock(chat, key);
+  button.classList.toggle("unblock", isBlocked(chat, key));
+}
+
+
 /* ----- Rooms in the page ------------------------------------------------------------- */
 
 /** The joined rooms' rows of the contact list (after "Everyone"). */
@@ -1934,6 +2058,7 @@ function renderRoomHeader(chat, key) {
   if (room && room.inviteOnly) count = `${t("invite only")} · ${count}`;
   $("conversation-presence").textContent = room && room.topic ? `${room.topic} · ${count}` : count;
   $("conversation-presence").dataset.online = "true";
+  $("conversation-presence").dataset.blocked = "false";
   $("composer-label").textContent = t("Message to everyone in {room}", { room: name });
   $("composer-input").placeholder = t("Message {room}…", { room: name });
 }
@@ -2783,6 +2908,15 @@ function start() {
     if (event.target.scrollTop < 8 && isRoomKey(shell.chat.active)) older();
   });
   $("logout").addEventListener("click", logOut);
+  $("block-toggle").addEventListener("click", () => {
+    const frame = blockFrame(shell.chat, shell.chat.active);
+    if (frame && !sendFrame(frame)) {  // never left: not done, and said so
+      const request = shell.chat.requests.get(frame.id);
+      shell.chat.requests.delete(frame.id);
+      blockNotDone(shell.chat, request, t("not connected"));
+    }
+    render(shell.chat);
+  });
   $("contact-list").addEventListener("click", (event) => {
     const button = event.target.closest("button.contact");
     if (button) selectConversation(button.dataset.key);

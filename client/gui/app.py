@@ -39,6 +39,7 @@ from protocol import ConnectionClosed
 from ..core import login_outcome
 from ..display import explain_refusal, sanitize
 from ..errors import RequestFailed
+from .blocks import BlockControls
 from .bridge import TkBridge, TurnTimer
 from .login import LoginForm, LoginRequest
 from .model import (
@@ -242,6 +243,7 @@ class ChatApp:
         for event in early:
             self.model.apply(event)
         self.rooms.fetch_mine()  # the rooms the server kept us in, quiet ones too
+        self.blocks.fetch()  # whom the user blocks, as the server keeps it
         self.open_conversation(ROOM)
         self.input.focus_set()
 
@@ -303,7 +305,8 @@ class ChatApp:
         hint = ttk.Label(compose, text=_("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
                                          "conversation · Ctrl+R reply · Esc: list") + "\n"
                          + _("Ctrl+E edit your last message · Ctrl+Delete delete it · "
-                             "right click: edit or delete any of yours"),
+                             "right click: edit or delete any of yours") + "\n"
+                         + _("Right click on a person in the list: block or unblock"),
                          style="Sub.TLabel", font=self.fonts["small"])
         hint.grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
         # Wrapped at the column's width: a narrow window (a room's member column beside it)
@@ -323,6 +326,7 @@ class ChatApp:
         self.receipts_button.pack(side="right")
 
         self.rooms = RoomPanel(self, self.contacts, right)
+        self.blocks = BlockControls(self, header)  # its button right of the typing line
         self.message_menu = tk.Menu(self.root, tearoff=False)  # Edit, Delete: _message_menu
         self._bind_keys()
         self._render()
@@ -439,7 +443,10 @@ class ChatApp:
             self.subtitle_var.set(_("broadcast room · {n} online").format(n=online))
         else:
             contact = model.contacts.get(key)
-            self.subtitle_var.set(_("online") if contact is not None and contact.online else _("offline"))
+            presence = _("online") if contact is not None and contact.online else _("offline")
+            if model.is_blocked(key):  # what blocking does, where one sees whom it concerns
+                presence = _("{presence} · blocked: their messages do not reach you").format(presence=presence)
+            self.subtitle_var.set(presence)
         unread = model.total_unread
         self.root.title(_("Chat — {name}").format(name=model.me) + (
             ngettext(" ({n} unread)", " ({n} unread)", unread).format(n=unread) if unread else ""))
@@ -467,6 +474,7 @@ class ChatApp:
             if name == "Reconnected":
                 self._refresh_users()  # who came and went while we were away
                 self.rooms.fetch_mine()  # joined from another device meanwhile, say
+                self.blocks.fetch()  # and blocked or unblocked there
             elif isinstance(event, ConnectionClosed) and self.model.status_detail == connection_ended_text():
                 reason = self.client.close_reason if self.client is not None else ""
                 if reason:
@@ -536,6 +544,7 @@ class ChatApp:
         self._show_typing()
         self._send_read()
         self.rooms.show()
+        self.blocks.show()
 
     def _show_status(self) -> None:
         """The status bar from the model; while a reconnection is awaited, again every

@@ -101,7 +101,7 @@ from ..display import (
     describe_room_notice, describe_skipped, explain_error, explain_refusal, left_why, sanitize, sanitize_lines,
     shown_text,
 )
-from ..errors import LocalError
+from ..errors import LocalError, RequestFailed
 from ..outgoing import MessageUpdate
 
 ROOM = "#room"
@@ -506,6 +506,12 @@ class ChatModel:
         # Rooms joined or learned of since the server was last asked for ours (rooms_asked):
         # its answer, made before, says nothing of them.
         self._rooms_since_asked: set[str] = set()
+        # Whom the user blocks (key -> name), as the server last said (its list after each
+        # welcome, then each block or unblock it answered ok); None until it said: a
+        # server older than the ``blocks`` request never does, and nobody is marked then.
+        self.blocked: dict[str, str] | None = None
+        # Keys with a block or unblock on its way: their button waits for the answer.
+        self.blocking: set[str] = set()
 
     # --- Reading ------------------------------------------------------------------------
 
@@ -591,12 +597,79 @@ class ChatModel:
         for key, contact in list(self.contacts.items()):
             if key not in online:
                 contact.online = False
-                if not contact.talked and not contact.unread and key not in self.conversations:
+                if self._droppable(key, contact):
                     del self.contacts[key]
         for key, name in online.items():
             contact = self.contacts.setdefault(key, Contact(name))
             contact.name, contact.online = name, True
         self._changes.append(ContactsChanged())
+
+    def _droppable(self, key: str, contact: Contact) -> bool:
+        """An offline contact leaves the list unless we talked, it has unread messages, its
+        conversation is open, or we block it (the list is where one sees and undoes that)."""
+        return not contact.talked and not contact.unread and key not in self.conversations \
+            and not self.is_blocked(key)
+
+    # --- Blocking -----------------------------------------------------------------------
+
+    def is_blocked(self, key: str) -> bool:
+        """True if the server said the user blocks ``key`` (a person's key)."""
+        return self.blocked is not None and key in self.blocked
+
+    def may_block(self, key: str) -> bool:
+        """Whether the block button and menu are offered for ``key``: a person, not
+        ourselves, with no block or unblock on its way and a server that keeps a list."""
+        return (key != ROOM and not is_room_key(key) and key != key_of(self.me) and key not in self.blocking
+                and self.blocked is not None and self.state == CONNECTED)
+
+    def blocks_listed(self, names: Iterable[str]) -> None:
+        """The server's answer to ``blocks`` (after each welcome): exactly these are
+        blocked. Each is listed as a contact (offline unless we know better), marked."""
+        self.blocked = {}
+        for name in names:
+            key = key_of(name)
+            if key == key_of(self.me):
+                continue
+            self.blocked[key] = name
+            self._contact(name)
+        self._changes.append(ContactsChanged())
+
+    def block_asked(self, key: str) -> None:
+        """A block or unblock of ``key`` left: its button waits until the answer."""
+        self.blocking.add(key)
+        self._changes.append(ContactsChanged())
+
+    def block_answered(self, name: str, block: bool, error: BaseException | None) -> bool:
+        """The answer to a block (``block``) or unblock of ``name``. ``error``: None for
+        ``ok``; else the exception of the request. The mark follows only an ``ok``; the
+        conversation says the outcome in one line. Returns True when the outcome is not
+        certain (no answer in time, or the server could not tell): then the window asks
+        for the list again, which says what the server holds."""
+        key = key_of(name)
+        self.blocking.discard(key)
+        shown = sanitize(self.contacts[key].name if key in self.contacts else name)
+        self._changes.append(ContactsChanged())
+        if error is None:
+            if self.blocked is None:
+                self.blocked = {}
+            if block:
+                self.blocked[key] = name
+                self._contact(name)
+                text = _("You blocked {name}: their messages no longer reach you (yours still reach them)")
+            else:
+                self.blocked.pop(key, None)
+                text = _("You unblocked {name}: their new messages reach you again")
+            self.notice(key, text.format(name=shown))
+            return False
+        definite = isinstance(error, RequestFailed) and not error.uncertain
+        why = explain_refusal(error, name) if isinstance(error, RequestFailed) else sanitize(str(error))
+        if definite:
+            text = _("{name} was not blocked: {why}") if block else _("{name} was not unblocked: {why}")
+        else:
+            text = _("Blocking {name} is not confirmed: {why}") if block \
+                else _("Unblocking {name} is not confirmed: {why}")
+        self.notice(key, text.format(name=shown, why=why))
+        return not definite
 
     def _contact(self, name: str) -> Contact:
         key = key_of(name)
@@ -787,7 +860,7 @@ class ChatModel:
         contact = self.contacts.get(key)
         if contact is not None:
             contact.online = False
-            if not contact.talked and not contact.unread and key not in self.conversations:
+            if self._droppable(key, contact):
                 del self.contacts[key]
             self._changes.append(ContactsChanged())
         if reason == SERVER_STOPPING:

@@ -198,6 +198,8 @@ class ContactList(ttk.Frame):
                                  style="Contacts.Treeview")
         self.tree.column("#0", width=170, stretch=True)
         self.tree.column("unread", width=44, stretch=False, anchor="e")
+        # Created first: of two tags that set a colour, the one created first wins.
+        self.tree.tag_configure("blocked", foreground=COLORS["failed"])
         self.tree.tag_configure("room", foreground="#111827")
         self.tree.tag_configure("online", foreground="#111827")
         self.tree.tag_configure("offline", foreground=COLORS["offline"])
@@ -227,11 +229,16 @@ class ContactList(ttk.Frame):
                 text, tags = f" {model.title(key)}", ["room"]
             else:
                 contact = model.contacts[key]
-                text = " " + _("{name}  (offline)").format(name=contact.name) if presence == OFFLINE \
-                    else f" {contact.name}"
-                tags = [presence]
+                if model.is_blocked(key):
+                    # The ring says offline: "(offline, blocked)" would not fit the column.
+                    text = " " + _("{name}  (blocked)").format(name=contact.name)
+                    tags = ["blocked", presence]
+                else:
+                    text = " " + _("{name}  (offline)").format(name=contact.name) if presence == OFFLINE \
+                        else f" {contact.name}"
+                    tags = [presence]
             # Grey dots while disconnected: what we knew of presence may no longer be true.
-            dot = UNKNOWN if presence == UNKNOWN else tags[0]
+            dot = UNKNOWN if presence == UNKNOWN else tags[-1]
             image = self._dots[dot]
             if unread:
                 tags.append("unread")

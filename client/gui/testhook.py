@@ -26,6 +26,10 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "message_act", "act": "edit"|"delete", "text": T}``: a right click on the first
   place the open conversation shows T, then the message menu's entry (``"ok": false`` when
   the click finds none of our messages that may still change);
+- ``{"cmd": "block"}``: click the header's Block / Unblock button (``"ok": false`` when it
+  is hidden or waits for an answer);
+- ``{"cmd": "contact_menu", "key": K, "choose": bool}``: the entries a right click on
+  person K in the list offers, and (``choose``) the first one chosen;
 - ``{"cmd": "quit"}``.
 
 Never enabled unless the environment variable is set; it only ever connects to loopback.
@@ -168,6 +172,10 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
                             "may_moderate": model.may_moderate(key)} for key, state in model.rooms.items()},
             "members": list(app.rooms.shown),
             "room_menu": app.rooms.menu_items(),
+            "block_button": ({"text": str(app.blocks.button.cget("text")),
+                              "state": str(app.blocks.button.cget("state"))}
+                             if app.blocks.button.winfo_manager() else None),
+            "blocked": sorted(model.blocked) if model.blocked is not None else None,
             # The room column's switch and button, as shown (grid_remove()d: no manager;
             # mapping itself waits for Tk's idle time).
             "room_controls": {"mode": bool(app.rooms.mode_check.winfo_manager()),
@@ -281,6 +289,22 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
     if cmd == "see_end":  # scroll the open conversation to its newest line
         app._panes[app.model.active].text.see("end")
         return {"ok": True}
+    if cmd == "block":  # a click on the header's Block / Unblock button
+        if not app.blocks.button.winfo_manager() or str(app.blocks.button.cget("state")) == "disabled":
+            return {"ok": False}
+        app.blocks.button.invoke()
+        return {"ok": True}
+    if cmd == "contact_menu":  # a right click on person KEY in the list: its menu's entries, and the first chosen
+        key = command["key"]
+        tree = app.contacts.tree
+        tree.see(key)
+        x, y, _w, h = tree.bbox(key)
+        app.blocks._popup(key, tree.winfo_rootx() + x + 10, tree.winfo_rooty() + y + h // 2)
+        items = app.blocks.menu_items()
+        app.blocks.menu.unpost()
+        if items and command.get("choose", False):
+            app.blocks.menu.invoke(0)
+        return {"ok": True, "items": items}
     if cmd == "quit":
         root.after(20, app.quit)
         return {"ok": True}

@@ -371,3 +371,27 @@ def test_carbons_reach_the_senders_sessions_on_the_other_node_that_asked(two_nod
     finally:
         for client in (first, second, old, bob):
             client.close()
+
+
+def test_whom_a_user_blocks_is_listed_on_the_other_node_too(two_nodes):
+    """A block made on one node is in the ``blocks`` answer of a session on the other (the
+    nodes' caches follow the events stream: PROTOCOL.md, "blocks"), and so is an unblock."""
+    from protocol import Blocking, BlockList, Unblock
+    one, two = two_nodes
+    first = log_in(one, "Alice", None, register=True)
+    second = log_in(two, "Alice", None)
+    try:
+        def listed(client: WireClient) -> tuple[str, ...]:
+            client.send(BlockList("l"))
+            return client.expect(Blocking, skip=NOTICES).blocked
+
+        first.send(Block("b", "Mallory"))
+        assert first.expect(Done, skip=NOTICES).request_id == "b"
+        assert listed(first) == ("mallory",)  # nobody called Mallory has logged in
+        wait_until(lambda: listed(second) == ("mallory",), "the block listed on node two")
+        second.send(Unblock("u", "mallory"))
+        assert second.expect(Done, skip=NOTICES).request_id == "u"
+        wait_until(lambda: listed(first) == (), "the unblock listed on node one")
+    finally:
+        first.close()
+        second.close()

@@ -142,10 +142,11 @@ def test_protocol_section_tracks_every_delivery_state(page: Page) -> None:
         {"type": "hello", "id": "t-2", "name": "Bob", "version": 2, "features": features, "password": "pw",
          "register": True},
     ]
-    assert result["welcome"] == ["who"]
+    assert result["welcome"] == ["who", "blocks"]  # whom the user blocks: another device may have changed it
     assert result["invalid"] is None
-    assert result["history"] == [{"type": "history", "id": "t-4", "with": "Carol", "limit": 50}]
-    assert result["frame"] == {"type": "send", "id": "t-5", "to": "Carol", "text": "hello Carol"}
+    # t-3 and t-4: the welcome's "who" and "blocks".
+    assert result["history"] == [{"type": "history", "id": "t-5", "with": "Carol", "limit": 50}]
+    assert result["frame"] == {"type": "send", "id": "t-6", "to": "Carol", "text": "hello Carol"}
     assert result["states"] == ["sending", "queued", "delivered"]
     assert result["failed"] == ["failed", "message 8 expired"]
     assert result["receipts"] == [[{"type": "receipt", "msg_id": 9}]] * 2  # shown once, confirmed twice
@@ -369,8 +370,10 @@ def test_the_list_of_users_is_followed_through_its_pages(page: Page) -> None:
     result = page.js("""(() => {
       let n = 0;
       const chat = createChat(() => `t-${++n}`);
-      const welcome = receiveFrame(chat, {type: "welcome", id: "x", name: "Me", version: 1, server: "s",
-                                          heartbeat: 15}).send.find((f) => f.type === "who");
+      const sent = receiveFrame(chat, {type: "welcome", id: "x", name: "Me", version: 1, server: "s",
+                                       heartbeat: 15}).send;
+      const welcome = sent.find((f) => f.type === "who");
+      receiveFrame(chat, {type: "blocking", id: sent.find((f) => f.type === "blocks").id, blocked: []});
       user(chat, "Zed").online = true;  // online before; no page will list him
       const first = receiveFrame(chat, {type: "users", id: welcome.id, next: "Bob",
         users: [{name: "Alice", since: 1}, {name: "Bob", since: 2}, {name: "Me", since: 3}]}).send;

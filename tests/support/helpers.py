@@ -12,6 +12,7 @@ from protocol import OutcomeAcks, Receipts
 from protocol import RoomDeleted, RoomEdited, RoomTyping  # issue 13, in rooms
 from protocol import RoomRead  # issue 13, read marks in rooms
 from protocol import SincePage, SinceRequest  # feature since
+from protocol import Blocking, BlockList  # whom one blocks, for the UIs
 from protocol import (
     Accepted, Connection, Delivered, DirectMessage, ErrorReply, Event, Goodbye, Hello,
     LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, RoomSkipped, SendDirect,
@@ -88,6 +89,7 @@ SAMPLES: list[Event] = [
     HistoryRequest("req-6", "bob", 20, 99),
     Block("req-7", "mallory"),
     Unblock("req-8", "mallory"),
+    BlockList("req-8b", "mallory"),
     WELCOME,
     Queued("req-1", 43),
     Done("req-7"),
@@ -112,6 +114,7 @@ SAMPLES: list[Event] = [
     Watch("req-9", ("bob", "jürgen")),
     Unwatch("req-10", ("bob",)),
     Watching("req-9", (Presence("bob", 1.5),), ("jürgen",)),
+    Blocking("req-8b", ("Mallory", "jürgen"), "jürgen"),
     Carbon(45, "bob", TEXT, 1700000004.5, "queued"),
     Revoke("req-11", "q0Jc4yqD6tQy1Vg2rHk1S1a0bq3VbM8kTz3s1dY9e8U"),
     # Rooms and moderation (protocol version 2).

@@ -8,6 +8,7 @@ import pytest
 
 import const
 from protocol import RoomRead
+from protocol import Blocking, BlockList
 from helpers import SAMPLES, TEXT, ConnectionPair, open_pair
 from protocol import (
     Accepted, Delivered, DirectMessage, ErrorReply, Goodbye, Hello, LookupResult, Ping, Pong, Queued, RoomMessage,
@@ -21,6 +22,8 @@ EXTRA = [
     ErrorReply("bad_json", "frame is not valid JSON"),
     LookupResult("req-5", "nobody-here", "unknown"),
     UserList("req-6", ()),
+    BlockList("req-8c"),
+    Blocking("req-8c", ()),  # blocks nobody
     Ping(),
     Pong(),
     Goodbye(),

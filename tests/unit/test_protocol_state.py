@@ -15,11 +15,11 @@ from protocol import codec
 SENDABLE = {
     ("client", "HANDSHAKE"): {"hello", "ping", "pong", "bye"},
     ("client", "OPEN"): {"send", "say", "receipt", "ack", "who", "whois", "register", "history", "block",
-                         "unblock", "watch", "unwatch", "ping", "pong", "bye", "revoke",
+                         "unblock", "blocks", "watch", "unwatch", "ping", "pong", "bye", "revoke",
                          "edit", "delete", "edit_receipt", "settings", "read", "typing", "since"},
     ("server", "HANDSHAKE"): {"welcome", "error", "ping", "pong", "bye"},
     ("server", "OPEN"): {"accepted", "queued", "delivered", "ok", "history_page", "error", "dm", "room", "joined", "left", "users",
-                         "user", "ping", "pong", "bye", "skipped", "watching", "sent",
+                         "user", "ping", "pong", "bye", "skipped", "watching", "blocking", "sent",
                          "edited", "deleted", "read", "typing", "settings", "since_page"},
     ("client", "CLOSED"): set(),
     ("server", "CLOSED"): set(),

@@ -1,0 +1,76 @@
+"""Whom a user blocks, as the server tells it (``blocks`` / ``blocking``, PROTOCOL.md): on
+every store, after a restart, page by page, and to every session of the user."""
+
+from __future__ import annotations
+
+import const
+from protocol import Block, Blocking, BlockList, Done, ErrorReply, Unblock
+from server.config import ServerConfig
+from server.relay import Relay
+
+from test_store import RelayBench, loop, store_kind  # noqa: F401  (fixtures)
+
+
+def blocked_names(bench: RelayBench, session, after: str | None = None) -> Blocking:
+    bench.relay.handle(session, BlockList("l", after))
+    bench.settle()
+    [answer] = session.take(Blocking)
+    return answer
+
+
+def test_the_block_list_names_whom_the_user_blocks_on_every_store_and_after_a_restart(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    bench.login("Mallory")
+    bob = bench.login("Bob", "correct horse", register=True)
+    assert blocked_names(bench, bob) == Blocking("l", ())
+    for request in (Block("b1", "MALLORY"), Block("b2", "zed"), Block("b3", "Eve"), Unblock("u1", "eve")):
+        bench.relay.handle(bob, request)
+    bench.settle()
+    assert [done.request_id for done in bob.take(Done)] == ["b1", "b2", "b3", "u1"]
+    # As registered (Mallory logged in); a name nobody used as the comparison form.
+    assert blocked_names(bench, bob) == Blocking("l", ("Mallory", "zed"))
+    bench.relay = Relay(ServerConfig(), bench.store)  # a restart: the store's blocks, read again
+    second = bench.login("Bob", "correct horse")  # another device, another day
+    assert blocked_names(bench, second).blocked == ("Mallory", "zed")  # the store knows Mallory
+    bench.store.close()
+
+
+def test_a_long_block_list_comes_in_pages_that_follow_the_cursor(loop):
+    bench = RelayBench(loop)
+    bob = bench.login("Bob", "correct horse", register=True)
+    wanted = [f"user{i:03}" for i in range(450)]
+    for name in wanted:
+        bench.relay.handle(bob, Block(name, name))
+    bench.settle()
+    assert not bob.take(ErrorReply)
+    names, after = [], None
+    for _ in range(10):
+        page = blocked_names(bench, bob, after)
+        assert len(page.blocked) <= 500  # what the codec reads back
+        names += page.blocked
+        after = page.next
+        if after is None:
+            break
+    assert names == wanted
+    bench.store.close()
+
+
+def test_a_guest_who_takes_a_name_afresh_blocks_nobody(loop):
+    bench = RelayBench(loop)
+    bench.relay = Relay(ServerConfig(guest_hold=0.0), bench.store)
+    bob = bench.login("Bob")
+    bench.relay.handle(bob, Block("b", "Mallory"))
+    bench.settle()
+    assert blocked_names(bench, bob).blocked == ("mallory",)
+    bench.relay.disconnected(bob, None)
+    stranger = bench.login("Bob", tokens={})
+    assert blocked_names(bench, stranger).blocked == ()
+    bench.store.close()
+
+
+def test_a_full_page_of_the_longest_names_fits_in_one_frame():
+    from protocol.codec import encode, fits
+    from server import relay
+    longest = "\U0001d400" * (const.MAX_NAME_BYTES // 4)  # 256 bytes: more than any name takes
+    page = Blocking("x" * 64, (longest,) * relay._MAX_BLOCKED_PER_FRAME, longest)
+    assert fits(page) and len(encode(page)) < const.MAX_FRAME_BYTES
