@@ -53,7 +53,7 @@ character or a newline; only a failure to connect or log in goes to stderr, as
     * connected to 127.0.0.1:5000 as Alice       first line, once logged in (then
                                                  " over TLS", " (registered)" if so)
     ✓ sent to Bob: hello                         your direct message was accepted
-    ✓ queued for Bob: hello (Bob is offline; it will be delivered when they log in)
+    ✓ queued for Bob: hello (Bob is offline; the server keeps it for their next login)
     ✓ delivered to Bob: hello                    ... and Bob's client confirmed it
     ✓ delivered: message 17                      a message sent by an earlier session
     ✗ not delivered to Bob: hello — nobody called Bob has ever logged in here (unknown_recipient)
@@ -291,7 +291,7 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     if state == SENT:
         line = _("✓ sent to the room: {text}") if room else _("✓ sent to {name}: {text}")
     elif state == QUEUED:
-        line = _("✓ queued for {name}: {text} ({name} is offline; it will be delivered when they log in)")
+        line = _("✓ queued for {name}: {text} ({name} is offline; the server keeps it for their next login)")
     elif state == DELIVERED:
         line = _("✓ delivered to the room: {text}") if room else _("✓ delivered to {name}: {text}")
     elif state == FAILED:
@@ -642,7 +642,7 @@ def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] |
     if state == SENT:
         return style.dim("✓")
     if state == QUEUED:
-        return style.dim(_("✓ queued ({name} is offline; delivered when they log in)").format(
+        return style.dim(_("✓ queued ({name} is offline; kept for their next login)").format(
             name=sanitize(message.to)))
     if state == DELIVERED:
         return style.dim("✓✓")

@@ -89,7 +89,7 @@ def test_status_lines() -> None:
         "✗ not sent to the room: hi all — the text is longer than 4000 characters (message_too_large)"
     assert describe_status(dm, "sending", None) is None
     assert describe_status(dm, "queued", None) == \
-        "✓ queued for Bob: hello (Bob is offline; it will be delivered when they log in)"
+        "✓ queued for Bob: hello (Bob is offline; the server keeps it for their next login)"
     assert describe_status(dm, "failed", ("expired", "x")) == \
         "✗ not delivered to Bob: hello — Bob did not log in to receive it before it expired (expired)"
     assert describe_event(MessageUpdate(dm, "sent"), "Alice") == "✓ sent to Bob: hello"
@@ -140,7 +140,7 @@ def test_a_persons_presence_is_said_without_a_gender_in_portuguese() -> None:
     try:
         use("pt_BR")
         assert describe_status(queued, "queued", None) == \
-            "✓ na fila para Bia: você viu a prova? (Bia está offline; será entregue quando entrar)"
+            "✓ na fila para Bia: você viu a prova? (Bia está offline; o servidor a guarda para quando entrar)"
         assert format_lookup(LookupResult("x", "Bia", "offline")) == \
             "* Bia está offline (as mensagens esperam o próximo login)"
         assert format_lookup(LookupResult("x", "Zed", "unknown")) == \

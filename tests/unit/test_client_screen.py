@@ -133,7 +133,7 @@ def test_a_sent_message_is_one_line_whose_mark_shows_its_state() -> None:
     assert describe_own(message, "sent", None, PLAIN) == f"[{clock}] you → Bob: hello ✓"
     assert describe_own(message, "delivered", None, PLAIN) == f"[{clock}] you → Bob: hello ✓✓"
     assert describe_own(message, "queued", None, PLAIN) == \
-        f"[{clock}] you → Bob: hello ✓ queued (Bob is offline; delivered when they log in)"
+        f"[{clock}] you → Bob: hello ✓ queued (Bob is offline; kept for their next login)"
     assert describe_own(message, "failed", ("unknown_recipient", "x"), PLAIN) == \
         f"[{clock}] you → Bob: hello ✗ nobody called Bob has ever logged in here (unknown_recipient)"
     waiting = OutgoingMessage("r2", None, "two\nlines")
