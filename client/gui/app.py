@@ -44,6 +44,7 @@ from .bridge import TkBridge, TurnTimer
 from .login import LoginForm, LoginRequest
 from .model import (
     CONNECTED,
+    broadcast_subtitle,
     DISCONNECTED,
     RECONNECTING,
     ROOM,
@@ -440,7 +441,7 @@ class ChatApp:
             self.subtitle_var.set(self.rooms.subtitle(key, *self._subtitle_room()))
         elif key == ROOM:
             online = sum(1 for c in model.contacts.values() if c.online) + 1
-            self.subtitle_var.set(_("broadcast room · {n} online").format(n=online))
+            self.subtitle_var.set(broadcast_subtitle(online))
         else:
             contact = model.contacts.get(key)
             presence = _("online") if contact is not None and contact.online else _("offline")

@@ -145,6 +145,11 @@ _BEFORE_QUEUED = frozenset({"sending", "sent"})
 CATCH_UP_CONVERSATIONS = 20
 
 
+def broadcast_subtitle(online: int) -> str:
+    """The broadcast room's subtitle: how many are online in it (this user included)."""
+    return ngettext("broadcast room · {n} online", "broadcast room · {n} online", online).format(n=online)
+
+
 def key_of(name: str) -> str:
     """The conversation and contact key of user ``name``: the registry's comparison form,
     so that "JOÃO", "joão" and a decomposed "joão" are one contact, as on the server."""

@@ -644,3 +644,16 @@ def test_history_shows_read_when_the_read_came_before_the_page() -> None:
                                 HistoryEntry(5, "Bob", "Alice", "ótimo", 4.0, "delivered")])
     assert [line.label for line in model.conversations["alice"].lines] == [
         "✓✓ read", "✓✓ read", "", "✓✓ delivered"]
+
+
+def test_the_broadcast_rooms_subtitle_agrees_with_its_count_in_portuguese() -> None:
+    # "sala geral · 1 conectados": the count was put in a plural whatever it was.
+    import i18n
+    from client.gui.model import broadcast_subtitle
+    try:
+        i18n.use("pt_BR")
+        assert broadcast_subtitle(1) == "sala geral · 1 pessoa conectada"
+        assert broadcast_subtitle(3) == "sala geral · 3 pessoas conectadas"
+    finally:
+        i18n.use("en")
+    assert broadcast_subtitle(1) == "broadcast room · 1 online"
