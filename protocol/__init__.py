@@ -47,6 +47,7 @@ from .events import (
     Queued,
     Receipt,
     Register,
+    ChangePassword,
     Revoke,
     RoomMessage,
     RoomSkipped,

@@ -80,6 +80,7 @@ from protocol import (
     Receipt,
     Register,
     Revoke,
+    ChangePassword,
     RoomMessage,
     Settings,
     RoomSkipped,
@@ -137,7 +138,7 @@ _UNSURE_KEPT = 10_000
 
 # Requests that cost the server work and so count against the rate limits.
 _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock,
-                    Watch, Unwatch, Revoke, Read, Typing, Edit, Delete, Settings})
+                    Watch, Unwatch, Revoke, ChangePassword, Read, Typing, Edit, Delete, Settings})
 _RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdesk.py
 _RATED |= {RoomTyping}  # typing in rooms (issue 13): server/afterdelivered.py
 _RATED |= {RoomRead}  # read marks in rooms (issue 13): server/roomreads.py
@@ -218,6 +219,9 @@ class Relay:
                                 lambda name: name in self.directory, self.log_lines,
                                 online_lookalikes=lambda name: self.directory.lookalikes(name))
         self.logins.shared_failures = getattr(self.peers, "login_failures", None)
+        # In a cluster every password check reads its account afresh (another node may have
+        # just changed its password: PROTOCOL.md, "password").
+        self.logins.reread = getattr(store, "account", None) if self.peers.routes else None
         # The direct messages forwarded to their recipient's sessions and awaiting a receipt,
         # each kept as it was stored: its sender, request id and recipient are what the
         # receipt needs. The message itself, not a record copied from it for each message
@@ -264,6 +268,7 @@ class Relay:
             HistoryRequest: self._history,
             Register: self._register,
             Revoke: self._revoke,
+            ChangePassword: self._change_password,
             Block: self._block,
             Unblock: self._block,
             Watch: self._watch,
@@ -600,6 +605,25 @@ class Relay:
                          else ErrorReply(error.code, error.message, request.request_id, error.retry_after))
 
         self.logins.revoke(session.key, request.resume, revoked)
+
+    def _change_password(self, session: ClientSession, request: ChangePassword) -> None:
+        """Set this session's account password (PROTOCOL.md, "``password``"): ``ok`` once
+        the new hash is stored; the other nodes' caches learn it with the credential kept."""
+        if not session.registered:
+            session.send(ErrorReply(ErrorCode.FORBIDDEN, "a guest has no password to change: claim the name with "
+                                    "register first", request.request_id))
+            return
+
+        def changed(error: ErrorReply | None, account: Any, kept: bytes | None) -> None:
+            if error is not None:
+                session.send(ErrorReply(error.code, error.message, request.request_id, error.retry_after,
+                                        uncertain=error.uncertain))
+                return
+            self.peers.account_saved(session.key, account, kept.hex() if kept else "")
+            session.send(Done(request.request_id))
+
+        self.logins.change_password(session.key, request.old_password, request.new_password, request.resume,
+                                    session.address, changed)
 
     # --- Direct messages ----------------------------------------------------------------
 

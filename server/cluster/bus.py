@@ -141,7 +141,9 @@ class CarbonCopy(BusEvent):
 
 @dataclass(frozen=True, slots=True)
 class AccountSaved(BusEvent):
-    """An account was created (or logged in to): the login desks' caches learn it."""
+    """An account was created (or logged in to), or its password changed: the login
+    desks' caches learn it. ``keep`` is set (the hex of a credential hash, or "") when the
+    password changed: every resume credential of the account but that one is revoked."""
 
     KIND: ClassVar[str] = "account"
     key: str
@@ -149,6 +151,7 @@ class AccountSaved(BusEvent):
     pw_hash: str  # hex
     salt: str  # hex
     kdf: str
+    keep: str | None = None  # absent from entries written before password changes
 
 
 @dataclass(frozen=True, slots=True)
