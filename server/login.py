@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -494,6 +495,30 @@ class LoginDesk:
         if self.shared_failures is None:
             return throttled(0.0)
         self.shared_failures("check", checked, self.throttle.base, self.throttle.cap, throttled)
+
+    def reset_password(self, key: str, done: Callable[[str | None, Account | None, StoreUnavailable | None], None]
+                       ) -> None:
+        """The operator's reset of the password of the account ``key`` (it must exist): a new
+        random password (``const.RESET_PASSWORD_BYTES`` of ``secrets``), hashed off the loop
+        as a registration's, stored with every resume credential of the account revoked;
+        ``done(password, account, None)`` once stored, else ``done(None, None, failure)``
+        and nothing changed (unless ``failure.maybe_done``). Draws on no budget: the
+        console is the operator's."""
+        password = secrets.token_urlsafe(const.RESET_PASSWORD_BYTES)
+
+        def hashed(account: Account) -> None:
+            def stored(found: bool) -> None:
+                if not found:
+                    return done(None, None, StoreUnavailable("the account is not in the store"))
+                if key in self.accounts:
+                    self.accounts[key] = account
+                self.credentials.revoke_account(key)
+                log.info("the console reset the password of %s", account.name)  # (the password is never logged)
+                done(password, account, None)
+
+            self.store.set_password(key, account, None, stored, lambda failure: done(None, None, failure))
+
+        self.offload(hash_password, (self.accounts[key].name, password), hashed)
 
     def claim(self, name: str, password: str, done: Callable[[ErrorReply | None], None],
               by_holder: bool = False, *, address: str) -> None:

@@ -121,7 +121,7 @@ from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
 from .peers import LocalPeers
 from .presence import PresenceNotices, Watchlists
-from .roomdesk import ROOM_REQUESTS, RoomDesk
+from .roomdesk import ROOM_REQUESTS, NoAccount, RoomDesk
 from .session import ClientSession
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 
@@ -624,6 +624,36 @@ class Relay:
 
         self.logins.change_password(session.key, request.old_password, request.new_password, request.resume,
                                     session.address, changed)
+
+    def reset_password(self, name: str, done: Callable[[str | None, StoreUnavailable | None], None]) -> None:
+        """The console's ``/password NAME``: a new random password for the account ``name``
+        (InvalidName, or roomdesk.NoAccount, raised at once), ``done(password, None)``
+        once it is stored: every resume credential of the account is revoked and every
+        session of it, on every node, ended with ``bye`` ``const.PASSWORD_RESET_REASON``.
+        Else ``done(None, failure)``: nothing changed (unless ``failure.maybe_done``)."""
+        validate_name(name)
+        key = canonical(name)
+        if key not in self.logins.accounts:
+            raise NoAccount(name)
+
+        def stored(password: str | None, account: Any, failure: StoreUnavailable | None) -> None:
+            if password is not None:
+                self.peers.account_saved(key, account, "")
+                self.peers.password_reset(key)
+                self.end_sessions(key, const.PASSWORD_RESET_REASON)
+            done(password, failure)
+
+        self.logins.reset_password(key, stored)
+
+    def end_sessions(self, key: str, reason: str) -> None:
+        """End every session of ``key`` on this server with ``bye`` ``reason`` (its password
+        was reset: what they proved no longer holds)."""
+        for session in list(self.registry.sessions_by_key(key)):
+            if session.closing:
+                continue
+            if session.conn.state is not State.CLOSED:
+                session.send(Goodbye(reason))
+            session.close(reason)
 
     # --- Direct messages ----------------------------------------------------------------
 

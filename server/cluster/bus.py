@@ -155,6 +155,15 @@ class AccountSaved(BusEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class PasswordReset(BusEvent):
+    """The operator reset the password of account ``key`` (after its ``account`` entry):
+    every node ends its sessions (server/relay.py ``end_sessions``)."""
+
+    KIND: ClassVar[str] = "reset"
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class HoldingSaved(BusEvent):
     """The holding of guest name ``key`` changed (see guests.py): the caches follow."""
 
@@ -281,7 +290,7 @@ def room_post_head(sender: str, sender_key: str, room: str, text: str, sent_at: 
 
 _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
-                                      Tell, AccountSaved, HoldingSaved, Settled, CarbonCopy,
+                                      Tell, AccountSaved, PasswordReset, HoldingSaved, Settled, CarbonCopy,
                                       Conversation, ReceiptsSwitch, RoomChanged, RoomPosted, AdminAdded,
                                       RoomReadMoved, RoomPostChanged)}
 # Built per cross-node message (Deliver, Tell, Settled, CarbonCopy: decoded by the node

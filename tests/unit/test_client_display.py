@@ -332,3 +332,16 @@ def test_a_message_that_may_have_been_stored_is_never_said_to_be_not_done() -> N
                      state_label(FAILED, error, to)):
             assert "may or may not" in line and "nothing was done" not in line, line
             assert "✗" not in line and "not delivered" not in line and "not sent" not in line, line
+
+
+def test_a_password_reset_by_the_operator_is_said_in_the_users_words() -> None:
+    """The bye (and the left notice) of sessions the console's /password NAME ended."""
+    import const
+    from client.display import reason_words
+    from i18n import use
+    assert reason_words(const.PASSWORD_RESET_REASON) == "password reset by the server operator"
+    try:
+        use("pt_BR")
+        assert reason_words(const.PASSWORD_RESET_REASON) == "senha redefinida pelo operador do servidor"
+    finally:
+        use("en")
