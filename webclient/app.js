@@ -362,6 +362,18 @@ function retryLater(request, frame) {
   return true;
 }
 
+/** The frame that changes this account's password (PROTOCOL.md, "password"), from ``old``
+ * to ``password``; ``resume``: this tab's account credential, which goes on working. Its
+ * answer sets chat.passwordChange: {state: "sending" | "done" | "failed", words}. */
+function passwordFrame(chat, old, password, resume) {
+  const id = chat.nextId();
+  chat.requests.set(id, { kind: "password" });
+  chat.passwordChange = { state: "sending" };
+  const frame = { type: "password", id, old, new: password };
+  if (resume) frame.resume = resume;
+  return frame;
+}
+
 /** The frames of messages whose wait after "unavailable" is over at ``now``, in order. */
 function resendDue(chat, now) {
   const online = chat.status === "online";
@@ -431,6 +443,11 @@ function openConversation(chat, key) {
  * (who, history) can no longer be answered and are dropped.
  */
 function connectionLost(chat) {
+  if (chat.passwordChange && chat.passwordChange.state === "sending") {
+    // No answer will come: the change may or may not have been stored. Never "not changed".
+    chat.passwordChange = { state: "failed", words: () => t(
+      "The connection was lost before the server answered: the password may or may not have been changed. Log in again to find out which one works.") };
+  }
   const unsettled = [];
   for (const [id, request] of chat.requests) {
     const item = request.item;
@@ -495,6 +512,7 @@ const HANDLERS = {
     chat.welcomedOnce = true;
     chat.notice = "";
     chat.readReceipts = frame.read_receipts !== false;
+    chat.registered = frame.registered === true;  // an account: it has a password to change
     out.login = "ok";
     // A new guest token: the shell keeps it, so that coming back gets our messages.
     if (typeof frame.resume === "string" && frame.resume) out.resume = frame.resume;
@@ -647,6 +665,12 @@ const HANDLERS = {
   error(chat, frame, out) {
     const request = frame.id == null ? null : chat.requests.get(frame.id);
     const message = typeof frame.message === "string" ? frame.message : String(frame.code);
+    if (request && request.kind === "password") {  // said in the dialog; nothing was changed
+      chat.requests.delete(frame.id);
+      chat.passwordChange = { state: "failed", words: () => explainError(frame.code, message, null, frame.retry_after,
+        null, null, null, frame.uncertain === true) };
+      return;
+    }
     if (request && retryLater(request, frame)) return;  // kept, in its place: sent again later
     if (request) chat.requests.delete(frame.id);
     const uncertain = frame.uncertain === true;
@@ -890,6 +914,7 @@ const HANDLERS = {
     if (!request) return;
     chat.requests.delete(frame.id);
     if (request.kind === "settings") chat.readReceipts = request.readReceipts;
+    if (request.kind === "password") chat.passwordChange = { state: "done" };
     if (request.kind === "edit" || request.kind === "delete") {
       applyChange(request.item, request.kind === "delete" ? { type: "deleted" } : { type: "edited", text: request.text });
     }
@@ -1644,6 +1669,7 @@ const view = {
 
 function render(chat) {
   renderTopbar(chat);
+  renderPassword(chat);
   renderContacts(chat);
   renderConversation(chat);
   renderTyping(chat);
@@ -1682,6 +1708,47 @@ function renderTopbar(chat) {
   badge.hidden = unread === 0;
   badge.textContent = String(unread);
   $("contacts-toggle").setAttribute("aria-label", unread ? tn("Contacts, {n} unread", "Contacts, {n} unread", unread) : t("Contacts"));
+}
+
+/** The "Change password" button (an account's, online) and its dialog's answer. */
+function renderPassword(chat) {
+  $("change-password").hidden = !(chat.registered && chat.status === "online");
+  const dialog = $("password-dialog");
+  const change = chat.passwordChange;
+  $("password-submit").disabled = Boolean(change && change.state === "sending");
+  if (!change || change.state === "sending") return;
+  chat.passwordChange = null;
+  if (change.state === "done") {
+    if (dialog.open) dialog.close();
+    $("password-done").textContent = t("Your password is changed: log in with the new one from now on.");
+    return;
+  }
+  $("password-error").textContent = change.words();
+}
+
+/** The dialog's form sent: the new password typed twice alike is checked here; the rest
+ * (its length: weak_password) by the server, whose refusal the dialog says. */
+function submitPassword(event) {
+  event.preventDefault();
+  const old = $("password-old").value;
+  const password = $("password-new").value;
+  const problem = password !== $("password-again").value ? t("The two new passwords differ.") : "";
+  if (problem || !shell.socket) {
+    $("password-error").textContent = problem || t("Not connected");
+    return;
+  }
+  $("password-error").textContent = "";
+  sendFrame(passwordFrame(shell.chat, old, password, accountCredential(shell.chat.me)));
+  render(shell.chat);
+}
+
+function openPasswordDialog() {
+  for (const id of ["password-old", "password-new", "password-again", "password-error", "password-done"]) {
+    const node = $(id);
+    if ("value" in node && node.tagName === "INPUT") node.value = ""; else node.textContent = "";
+  }
+  $("password-dialog").showModal();
+  $("password-old").focus();
 }
 
 /** A row of the contact list; ``detail`` (a room's topic or size) replaces its presence. */
@@ -2639,6 +2706,9 @@ function start() {
     if (event.target.scrollTop < 8 && isRoomKey(shell.chat.active)) older();
   });
   $("logout").addEventListener("click", logOut);
+  $("change-password").addEventListener("click", openPasswordDialog);
+  $("password-form").addEventListener("submit", submitPassword);
+  $("password-cancel").addEventListener("click", () => $("password-dialog").close());
   $("contact-list").addEventListener("click", (event) => {
     const button = event.target.closest("button.contact");
     if (button) selectConversation(button.dataset.key);
