@@ -122,6 +122,33 @@ def test_another_node_takes_the_new_password_and_refuses_the_old_right_after_ok(
         assert not logs_in("127.0.0.1", two.port, "Ana", PASSWORD)
 
 
+@pytest.mark.timeout_seconds(90)
+def test_a_reset_at_one_nodes_console_ends_the_sessions_and_credentials_on_the_other(redis):  # noqa: F811
+    """The operator's /password NAME on node one: Ana's session on node two ends with the
+    reset's reason, the credential node two gave her stops working there, the new password
+    logs in there and the old one does not."""
+    from protocol import RESUME, Goodbye
+    from waits import wait_until
+    with ServerProcess("--cluster", redis.url) as one, ServerProcess("--cluster", redis.url) as two:
+        with WireClient.login("127.0.0.1", one.port, "Ana", PASSWORD, register=True):
+            pass
+        with WireClient("127.0.0.1", two.port) as ana:
+            ana.send(Hello("h", "Ana", const.PROTOCOL_VERSION, PASSWORD, features=(RESUME,)))
+            resume = ana.expect(Welcome, skip=NOTICES).resume
+            assert resume
+            one.proc.stdin.write("/password ana\n")
+            one.proc.stdin.flush()
+            assert ana.expect(Goodbye, skip=NOTICES, timeout=15).reason == const.PASSWORD_RESET_REASON
+        wait_until(lambda: "new password of ana: " in "".join(one.lines), what="the new password at the console")
+        new = "".join(one.lines).split("new password of ana: ")[1].split()[0]
+        with WireClient("127.0.0.1", two.port) as again:
+            again.send(Hello("h", "Ana", const.PROTOCOL_VERSION, None, resume=resume))
+            assert again.expect_error(ErrorCode.AUTH_REQUIRED, skip=NOTICES)
+        assert logs_in("127.0.0.1", two.port, "Ana", new)
+        assert not logs_in("127.0.0.1", two.port, "Ana", PASSWORD)
+        assert new not in "".join(two.lines)  # never logged, on any node
+
+
 @pytest.fixture
 def server():
     with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
