@@ -284,6 +284,12 @@ class LoginDesk:
 
         def verified(account: Account, ok: bool) -> None:
             finished()
+            current = self.accounts.get(key)
+            if ok and current is not None and current.pw_hash != account.pw_hash:
+                # Set anew while this check ran (a change, the operator's reset): what was
+                # proved is no longer the password. Not a guess: no failure is counted.
+                return done(ErrorReply(ErrorCode.BAD_PASSWORD, f"the password of {account.name!r} was changed "
+                                       "meanwhile: log in with the new one"))
             if ok:
                 # The address keeps its count: one account of one's own must not let
                 # an address go on guessing others' passwords at full speed.

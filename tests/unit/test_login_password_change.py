@@ -11,7 +11,8 @@ import time
 
 from server.credentials import Credential, digest
 from server.store import StoreUnavailable
-from protocol import ErrorCode
+import const
+from protocol import ErrorCode, Hello
 
 from test_login_budget import PASSWORD, Desk, _cheap_hash
 
@@ -119,3 +120,21 @@ def test_in_a_cluster_a_store_that_cannot_be_read_checks_nothing():
     desk.desk.reread = lambda key, callback, on_error: on_error(StoreUnavailable("redis away", storage=True))
     assert desk.code("Ana", PASSWORD, "10.9.0.1") == ErrorCode.UNAVAILABLE
     assert desk.desk.checks.tokens == 2.0  # the check's token was given back
+
+
+def test_a_login_whose_check_ran_while_the_password_was_reset_is_refused():
+    desk = stored_desk()
+    results = []
+    desk.desk.login(Hello("h", "Ana", const.PROTOCOL_VERSION, PASSWORD), "10.9.0.1", results.append)
+    [login_check] = desk.pending  # the old password's check, under way
+    desk.pending.clear()
+    passwords = []
+    desk.desk.reset_password("ana", lambda password, account, failure: passwords.append(password))
+    desk.run()  # the operator's reset is stored meanwhile
+    assert passwords[0] and desk.desk.store.accounts()["ana"] == desk.desk.accounts["ana"]
+    func, args, callback = login_check
+    callback(func(*args))  # right for the hash it began with
+    assert results[0].error.code == ErrorCode.BAD_PASSWORD and "changed meanwhile" in results[0].error.message
+    assert desk.desk.throttle.retry_after(("ana@10.9.0.1",), desk.now) == 0.0  # not counted as a guess
+    desk.now += 1.0
+    assert desk.code("Ana", passwords[0], "10.9.0.1") is None
