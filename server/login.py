@@ -33,6 +33,12 @@ The rules:
 - an account's resume credential (see :mod:`server.credentials`), asked for with the
   ``resume`` feature after a login that proved the password, logs in to that account
   without it, until it expires or is revoked;
+- a logged-in account may set a new password by proving its current one
+  (:meth:`LoginDesk.change_password`): the check is a login's (:meth:`LoginDesk._verify`:
+  the same throttle, budget and log), the new one follows the registration rule, and
+  every resume credential of the account but the client's own stops working; the
+  operator may set a random one (:meth:`LoginDesk.reset_password`), which stops them all.
+  A login whose check was under way while the password was set anew is refused;
 - a name taken anew (a guest taking a free name, or claiming one) may not look like
   another user's (``confusable_name``; see :mod:`registry.names`, rule 7): the name of
   someone online, of an account, of a guest name still held, or a reserved name. Logging
