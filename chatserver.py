@@ -312,7 +312,30 @@ async def serve(config: ServerConfig) -> None:
             return
         print(_("server administrators: {names}").format(names=admins), file=sys.stderr, flush=True)
 
-    watch_console(loop, stop.set, who, admin)
+    def password(name: str) -> None:
+        def done(new: str | None, failure: StoreUnavailable | None) -> None:
+            if new is not None:  # shown here once, never logged: the operator passes it on
+                print(_("new password of {name}: {password}  (shown only now; their sessions were ended)").format(
+                    name=name, password=new), file=sys.stderr, flush=True)
+            elif failure is not None and failure.maybe_done:
+                print(_("the password of {name} may or may not have been changed (the storage did not answer in "
+                        "time): type /password {name} again").format(name=name), file=sys.stderr, flush=True)
+            else:
+                print(_("the password of {name} was not changed: the server cannot save anything right now; "
+                        "try again shortly").format(name=name), file=sys.stderr, flush=True)
+
+        if not name:
+            print(_("type /password NAME: the account NAME gets a new password"), file=sys.stderr, flush=True)
+            return
+        try:
+            server.relay.reset_password(name, done)
+        except InvalidName as exc:
+            print(not_a_name(name[:40], exc, _), file=sys.stderr, flush=True)
+        except NoAccount:
+            print(_("{name} has no account: there is no password to reset").format(name=name), file=sys.stderr,
+                  flush=True)
+
+    watch_console(loop, stop.set, who, admin, password)
     await stop.wait()
     log.info("shutting down")
     await server.stop()

@@ -114,6 +114,12 @@ CLUSTER_URL = None
 # True: every name must be a registered account (guests are refused).
 REQUIRE_ACCOUNTS = False
 MIN_PASSWORD_LENGTH = 8
+# Random bytes of a password the operator's /password NAME sets (server/console.py): 12 are
+# 96 bits, 16 characters of token_urlsafe, short enough to read out to a student.
+RESET_PASSWORD_BYTES = 12
+# The bye reason (and left reason) of the sessions the operator's /password NAME ends; the
+# clients word it in the user's language (client/display.py).
+PASSWORD_RESET_REASON = "password reset by the server operator"
 # After the k-th wrong password in a row for a name from an address, the next try for it
 # from there waits LOGIN_FAILURE_DELAY * 2**(k-1) seconds, at most LOGIN_FAILURE_MAX_DELAY;
 # and after any wrong password from an address, a try there for any name waits as long, k

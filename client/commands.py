@@ -17,6 +17,7 @@ it. The grammar::
     /block NAME      stop receiving messages from NAME; /unblock NAME undoes it
     /receipts [on|off]  read receipts and typing (this user's setting on the server); alone: say which
     /register        claim the current name with a password (asked twice, not echoed)
+    /password        change this account's password (current and new asked, not echoed)
     /help  (/?)      the list of commands
     /quit  (/exit)   leave
     @#ROOM TEXT      send TEXT to the members of room #ROOM
@@ -120,6 +121,11 @@ class ClaimName:
 
 
 @dataclass(frozen=True, slots=True)
+class SetPassword:
+    """Change this account's password; both passwords are asked without echo, never typed here."""
+
+
+@dataclass(frozen=True, slots=True)
 class ShowHelp:
     """Print the command list."""
 
@@ -198,7 +204,7 @@ class DeleteLast:
 
     name: str | None = None
 
-Command = (SendText | ReplyText | SetTarget | ShowWho | ShowWhois | ShowHistory | SetBlocked | ClaimName | ShowHelp | Quit
+Command = (SendText | ReplyText | SetTarget | ShowWho | ShowWhois | ShowHistory | SetBlocked | ClaimName | SetPassword | ShowHelp | Quit
            | Blank | Mistake | RoomCommand | EditLast | DeleteLast | SetReceipts)
 
 # /history without a count shows this many messages; it shows at most HISTORY_MAX.
@@ -219,6 +225,7 @@ COMMAND_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "block": {"en": ("block",), "pt_BR": ("bloquear",)},
     "unblock": {"en": ("unblock",), "pt_BR": ("desbloquear",)},
     "register": {"en": ("register",), "pt_BR": ("registrar",)},
+    "password": {"en": ("password",), "pt_BR": ("senha",)},
     "receipts": {"en": ("receipts",), "pt_BR": ("recibos",)},
     "join": {"en": ("join",), "pt_BR": ("entrar",)},
     "leave": {"en": ("leave", "part"), "pt_BR": ("deixar",)},
@@ -266,6 +273,7 @@ _HELP = (
     ("block", N_("NAME"), N_("stop receiving messages from NAME")),
     ("unblock", N_("NAME"), N_("receive messages from NAME again")),
     ("register", "", N_("claim your name with a password")),
+    ("password", "", N_("change your account's password")),
     ("receipts", N_("[on|off]"), N_("read receipts and typing, both ways; alone: which it is now")),
     (None, N_("@#ROOM TEXT"), N_("send TEXT to the members of #ROOM")),
     ("join", N_("#ROOM"), N_("join (or create) #ROOM; plain lines go there")),
@@ -387,6 +395,11 @@ def parse_command(line: str, target: str | None = None) -> Command:
                 # Never take a password from the line: it would show on screen and in history.
                 return Mistake(_("usage: /{command} (alone: the password is asked without echo)").format(command=typed))
             return ClaimName()
+        if word == "password":
+            if args:  # as /register: a password on the line would show on screen and in history
+                return Mistake(_("usage: /{command} (alone: the passwords are asked without echo)").format(
+                    command=typed))
+            return SetPassword()
         if word == "receipts":
             return _receipts(args, typed)
         if word in _ROOM_WORDS:

@@ -76,6 +76,7 @@ _LEFT_REASONS = {
     "server shutting down": N_("server shutting down"),
     "server lost the cluster": N_("server lost the cluster"),
     "connection lost (server stopped)": N_("connection lost (server stopped)"),
+    const.PASSWORD_RESET_REASON: N_("password reset by the server operator"),  # the console's /password
 }
 _LOST = "connection lost ("  # the server's "connection lost (CAUSE)", CAUSE an exception's name
 

@@ -120,6 +120,7 @@ from protocol import (
     Read,
     RoomRead,
     Register,
+    ChangePassword,
     RoomEntry,
     RoomInfo,
     RoomList,
@@ -949,6 +950,18 @@ class ChatClient:
             self.password = password
             self.registered = True
             self.register_on_login = False
+
+    def change_password(self, old: str, new: str, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Change this account's password from ``old`` to ``new`` (PROTOCOL.md, "password");
+        returns once the server stored it, else RequestFailed (``bad_password``,
+        ``weak_password``, ``rate_limited``, ``unavailable``, ``forbidden`` for a guest) and
+        nothing changed. This client keeps the new one (in memory) for its reconnections."""
+        if len(new) < const.MIN_PASSWORD_LENGTH:
+            raise RequestFailed(ErrorCode.WEAK_PASSWORD,
+                                f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
+        self._request(ChangePassword(self.core.new_request_id(), old, new), Done, timeout)
+        with self._lock:
+            self.password = new
 
     def close(self, reason: str = "") -> None:
         """End the session: send Goodbye(reason) if it is open, close the socket (or stop

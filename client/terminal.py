@@ -156,6 +156,7 @@ from .commands import (
     ReplyText,
     SendText,
     SetBlocked,
+    SetPassword,
     SetReceipts,
     SetTarget,
     ShowHelp,
@@ -1036,6 +1037,8 @@ class TerminalUI:
             self._set_blocked(command)
         elif isinstance(command, ClaimName):
             self._claim_name()
+        elif isinstance(command, SetPassword):
+            self._change_password()
         elif isinstance(command, ShowHelp):
             self._emit_block(help_lines())
         elif isinstance(command, SetReceipts):
@@ -1253,6 +1256,35 @@ class TerminalUI:
             self._emit(_("! /{command} failed: {why}").format(command=register, why=self._failure(exc)))
             return
         self._emit(_("* {name} is now registered: log in with its password from now on").format(
+            name=sanitize(self._me)))
+
+    def _change_password(self) -> None:
+        """/password: the current password and a new one (twice), asked without echo as the
+        login asks; never typed on the line. Only in a terminal: a script has no one to ask."""
+        word = command_names("password")[0]
+        if not self.client.registered:
+            self._emit(_("! /{command}: {name} has no password: /{register} claims the name with one").format(
+                command=word, name=sanitize(self._me), register=command_names("register")[0]))
+            return
+        if not self._prompting:
+            self._emit(_("! /{command} needs the passwords typed without echo: run the client in a terminal").format(
+                command=word))
+            return
+        try:
+            with self._holding_output():
+                old = auth.ask_password(_("current password for {name}: ").format(name=self._me))
+                new = auth.ask_new_password(self._me, lambda line: self._write_raw(f"! /{word}: {line}\n"))
+            self.client.change_password(old, new, self._timeout)
+        except auth.PasswordError as exc:
+            self._emit(f"! /{word}: {sanitize(str(exc))}")
+            return
+        except EOFError:
+            self._emit(f"! /{word}: " + _("no password given; nothing was changed"))
+            return
+        except ClientError as exc:
+            self._emit(_("! /{command} failed: {why}").format(command=word, why=self._failure(exc)))
+            return
+        self._emit(_("* the password of {name} is changed: log in with the new one from now on").format(
             name=sanitize(self._me)))
 
     def _send(self, command: SendText) -> None:

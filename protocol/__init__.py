@@ -49,6 +49,7 @@ from .events import (
     Queued,
     Receipt,
     Register,
+    ChangePassword,
     Revoke,
     RoomMessage,
     RoomSkipped,

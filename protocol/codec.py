@@ -225,6 +225,8 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "online": ("online", _boolean),
     "users": ("users", _presences),
     "password": ("password", _optional(_string(_MAX_PASSWORD_CHARS))),
+    "old_password": ("old", _string(_MAX_PASSWORD_CHARS)),
+    "new_password": ("new", _string(_MAX_PASSWORD_CHARS)),
     "register": ("register", _boolean),
     "registered": ("registered", _boolean),
     "peer": ("with", _name),

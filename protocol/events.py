@@ -268,6 +268,21 @@ class Revoke(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ChangePassword(Event):
+    """Set this session's account password to ``new_password``, proving ``old_password``.
+    ``resume`` is the account resume credential this client holds, if any: it keeps
+    working, every other one of the account stops (PROTOCOL.md, "``password``").
+    Answered by :class:`Done` once the new hash is stored."""
+
+    TYPE: ClassVar[str] = "password"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    old_password: str = field(repr=False)
+    new_password: str = field(repr=False)
+    resume: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Edit(Event):
     """Replace the text of this user's own direct message ``msg_id`` (feature ``edits``),
     within ``const.EDIT_WINDOW`` of its sending. Answered by :class:`Done`, or ``error``
@@ -1094,7 +1109,7 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     Ping, Pong, Goodbye,
     RoomSkipped,
     Watch, Unwatch, Watching,
-    Carbon, Revoke,
+    Carbon, Revoke, ChangePassword,
     BlockList, Blocking,
     Edit, Delete, EditReceipt, Settings, Edited, Deleted, Read, Typing,
     SinceRequest, SincePage,

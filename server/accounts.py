@@ -66,6 +66,18 @@ def save_account(db: sqlite3.Connection, name_key: str, account: Account) -> boo
     return cursor.rowcount == 1
 
 
+def set_password(db: sqlite3.Connection, name_key: str, account: Account, keep: bytes | None) -> bool:
+    """Replace the hash of the account ``name_key`` with ``account``'s and forget every
+    resume credential of it but ``keep`` (the hash of the one of the session that changed
+    it, if any), in one transaction; False if there is no such account."""
+    cursor = db.execute("UPDATE accounts SET pw_hash = ?, salt = ?, kdf = ? WHERE name_key = ?",
+                        (account.pw_hash, account.salt, account.kdf, name_key))
+    if cursor.rowcount != 1:
+        return False
+    db.execute("DELETE FROM account_credentials WHERE name_key = ? AND token_hash IS NOT ?", (name_key, keep))
+    return True
+
+
 class FailureThrottle:
     """Slows down password guessing, per key (the login desk uses "name@address" and
     "@address", never a name alone, so nobody elsewhere can slow an owner down).

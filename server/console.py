@@ -1,6 +1,7 @@
 """The server's own terminal: ``/quit`` (or ``/sair``) stops it, ``/who`` (``/quem``) lists
 users, ``/admin NAME`` makes an account a server administrator (rooms, issue 13) until the
-server stops, ``/help`` (``/ajuda``) lists the commands (:func:`help_lines`, also shown for anything
+server stops, ``/password NAME`` sets a new random password for an account (shown once) and
+ends its sessions, ``/help`` (``/ajuda``) lists the commands (:func:`help_lines`, also shown for anything
 else typed there).
 
 Standard input is read in a daemon thread because asyncio cannot watch a console portably;
@@ -22,6 +23,7 @@ QUIT_COMMANDS = frozenset({"/quit", "/sair"})  # what help_lines and README.md s
 WHO_COMMANDS = frozenset({"/who", "/quem"})
 HELP_COMMANDS = frozenset({"/help", "/ajuda"})
 ADMIN_COMMAND = "/admin"
+PASSWORD_COMMAND = "/password"
 
 
 def help_lines() -> tuple[str, ...]:
@@ -32,14 +34,21 @@ def help_lines() -> tuple[str, ...]:
         _("  /who (or /quem)     who is online"),
         _("  /quit (or /sair)    tell the clients and stop the server (as Ctrl-C does)"),
         _("  /admin NAME         make the account NAME a server administrator until the server stops"),
+        _("  /password NAME      give the account NAME a new random password, shown once; its sessions end"),
         _("  /help (or /ajuda)   this list"),
     )
 
 
 def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
-                  on_who: Callable[[], None], on_admin: Callable[[str], None] | None = None) -> threading.Thread:
+                  on_who: Callable[[], None], on_admin: Callable[[str], None] | None = None,
+                  on_password: Callable[[str], None] | None = None) -> threading.Thread:
     """Start reading commands from standard input; returns the (daemon) thread.
-    ``on_admin(name)`` is called for ``/admin NAME`` (``/admin`` alone: with "")."""
+    ``on_admin(name)`` is called for ``/admin NAME`` (``/admin`` alone: with ""), and
+    ``on_password(name)`` for ``/password NAME`` (alone: with "")."""
+
+    def given(command: str, name: str) -> bool:
+        """``command`` (the line, lower-cased) is ``name`` with or without an argument."""
+        return command.split(maxsplit=1)[:1] == [name]
 
     def read() -> None:
         try:
@@ -50,8 +59,10 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                     return
                 if command in WHO_COMMANDS:
                     loop.call_soon_threadsafe(on_who)
-                elif on_admin is not None and command.split(maxsplit=1)[:1] == [ADMIN_COMMAND]:
+                elif on_admin is not None and given(command, ADMIN_COMMAND):
                     loop.call_soon_threadsafe(on_admin, line.strip()[len(ADMIN_COMMAND):].strip())
+                elif on_password is not None and given(command, PASSWORD_COMMAND):
+                    loop.call_soon_threadsafe(on_password, line.strip()[len(PASSWORD_COMMAND):].strip())
                 elif command:  # /help, or anything else: what can be typed here
                     unknown = () if command in HELP_COMMANDS else (
                         _("unknown command {command!r}").format(command=line.strip()),)

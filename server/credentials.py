@@ -79,9 +79,10 @@ class AccountCredentials:
         del self.by_hash[token_hash]
         return token_hash
 
-    def revoke_account(self, name_key: str) -> int:
-        """Forget every credential of ``name_key`` (its password changed); returns how many."""
-        doomed = [h for h, c in self.by_hash.items() if c.name_key == name_key]
+    def revoke_account(self, name_key: str, keep: bytes | None = None) -> int:
+        """Forget every credential of ``name_key`` (its password changed) but the one whose
+        hash is ``keep`` (the session's that changed it); returns how many."""
+        doomed = [h for h, c in self.by_hash.items() if c.name_key == name_key and h != keep]
         for token_hash in doomed:
             del self.by_hash[token_hash]
         return len(doomed)

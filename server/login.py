@@ -36,6 +36,12 @@ The rules:
 - an account's resume credential (see :mod:`server.credentials`), asked for with the
   ``resume`` feature after a login that proved the password, logs in to that account
   without it, until it expires or is revoked;
+- a logged-in account may set a new password by proving its current one
+  (:meth:`LoginDesk.change_password`): the check is a login's (:meth:`LoginDesk._verify`:
+  the same throttle, budget and log), the new one follows the registration rule, and
+  every resume credential of the account but the client's own stops working; the
+  operator may set a random one (:meth:`LoginDesk.reset_password`), which stops them all.
+  A login whose check was under way while the password was set anew is refused;
 - a name taken anew (a guest taking a free name, or claiming one) may not look like
   another user's (``confusable_name``; see :mod:`registry.names`, rule 7): the name of
   someone online, of an account, of a guest name still held, or a reserved name. Logging
@@ -47,6 +53,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -74,6 +81,8 @@ CHECKS_OVERDRAFT = 0.25
 Offload = Callable[[Callable, tuple, Callable], None]
 # (op, throttle keys, base, cap, callback(seconds to wait, or None: no answer)): ClusterNode.login_failures
 SharedFailures = Callable[[str, tuple, float, float, Callable[[float | None], None]], None]
+# (name key, callback(account or None), on_error(StoreUnavailable)): RedisStore.account
+Reread = Callable[[str, Callable[[Account | None], None], Callable[[StoreUnavailable], None]], None]
 
 
 def unavailable_error(config: ServerConfig, request_id: str | None = None,
@@ -139,6 +148,9 @@ class LoginDesk:
         # In a cluster, the throttle every node shares (ClusterNode.login_failures): consulted
         # before, and told after, each password check, besides the in-memory one.
         self.shared_failures: SharedFailures | None = None
+        # In a cluster, the store's read of one account as it is now (RedisStore.account):
+        # every password check reads it first, since another node may have just set it.
+        self.reread: Reread | None = None
         self.log_lines = log_lines or LogSummary(log, config.log_summary_interval)
         # Password checks under way, per "name@address" and per "@address" (names that failed
         # there) or "@address new" (names that did not): after a failure, one at a time in
@@ -190,12 +202,7 @@ class LoginDesk:
         except InvalidName as exc:
             return refuse(ErrorCode.INVALID_NAME, str(exc))
         key = canonical(hello.name)
-        # Never the name alone: failures from elsewhere must not slow the owner down.
-        keys = (f"{key}@{address}", "@" + address)
-        # From a known address of the account, the address's failures (other names') do not
-        # count: only this name's own. (A guest's name has none: one dict lookup.)
-        known = self.known.get(key)
-        checked = keys[:1] if known is not None and address in known else keys
+        keys, checked = self._throttle_keys(key, address)  # (a guest's name has no known addresses)
         if self.shared_failures is None:
             return self._decide(hello, address, key, keys, checked, done, 0.0)
 
@@ -224,57 +231,24 @@ class LoginDesk:
                 return done(LoginResult(account.name, registered=True))
             if hello.password is None:
                 return refuse(ErrorCode.AUTH_REQUIRED, f"the name {account.name!r} is registered: a password is needed")
-            # Checks under way, counted per name key and per address *lane*: names that
-            # failed from the address in one, names that did not in the other, so that one
-            # user's guesses at their own name do not hold up another's first try.
-            busy = checked if len(checked) == 1 else \
-                (checked[0], checked[1] if self.throttle.has_failed(checked[0]) else checked[1] + " new")
-            if any(self._checking.get(b) and self.throttle.has_failed(k) for b, k in zip(busy, checked)):
-                return refuse(ErrorCode.RATE_LIMITED, "a password check for this name or address is under way;"
-                              " try again shortly", math.ceil(self.throttle.base * 100) / 100)
-            standing = KNOWN if checked is not keys else self._standing(address)
-            wait = self.checks.take(standing, self.clock())
-            if wait > 0:
-                self._over_budget("a login for %s", account.name, address)
-                return refuse(ErrorCode.RATE_LIMITED, f"too many logins at once; try again in {wait_words(wait)}",
-                              math.ceil(wait * 100) / 100)
-            for k in busy:
-                self._checking[k] = self._checking.get(k, 0) + 1
 
-            def verified(ok: bool) -> None:
-                for k in busy:
-                    left = self._checking.pop(k) - 1
-                    if left:
-                        self._checking[k] = left
-                if ok:
-                    # The address keeps its count: one account of one's own must not let
-                    # an address go on guessing others' passwords at full speed.
-                    self.throttle.succeeded(keys[0])
-                    self._remember(key, address)
-                    if self.shared_failures is not None:
-                        self.shared_failures("ok", keys[:1], self.throttle.base, self.throttle.cap, lambda _: None)
-                    done(LoginResult(account.name, registered=True))
-                else:
-                    self.throttle.failed(keys, self.clock())
-                    self.log_lines.log("wrong passwords", address, logging.WARNING, "wrong password for %s from %s",
-                                       account.name, address)
-                    # A hello that asked to register a registered name is told that the
-                    # name is taken, not that its "password" is wrong: the user meant a new
-                    # account. It tells nothing more than bad_password would (auth_required
-                    # already says the name is registered), and counts as a failure as
-                    # bad_password does: register is no way round the throttle.
-                    code, wrong = (ErrorCode.ACCOUNT_EXISTS, f"the name {account.name!r} is already registered: "
-                                   "log in with its password, or choose another name") if hello.register \
-                        else (ErrorCode.BAD_PASSWORD, f"wrong password for {account.name!r}")
-                    if self.shared_failures is None:
-                        return refuse(code, wrong)
-                    # Answered once every node would refuse the next try: a guess sent to
-                    # another node right after this answer must find the lockout there.
-                    self.shared_failures("fail", keys, self.throttle.base, self.throttle.cap,
-                                         lambda _: refuse(code, wrong))
+            def verified(error: ErrorReply | None) -> None:
+                if error is not None:
+                    code, message = error.code, error.message
+                    if code == ErrorCode.BAD_PASSWORD and hello.register:
+                        # A hello that asked to register a registered name is told that the
+                        # name is taken, not that its "password" is wrong: the user meant a
+                        # new account. It tells nothing more than bad_password would
+                        # (auth_required already says the name is registered), and it was
+                        # counted as a failure as bad_password is: register is no way
+                        # round the throttle.
+                        code, message = ErrorCode.ACCOUNT_EXISTS, (
+                            f"the name {account.name!r} is already registered: "
+                            "log in with its password, or choose another name")
+                    return done(LoginResult(error=ErrorReply(code, message, hello.request_id, error.retry_after)))
+                done(LoginResult(self.accounts[key].name, registered=True))
 
-            self.offload(verify_password, (account, hello.password), verified)
-            return
+            return self._verify(key, hello.password, address, keys, checked, "a login", verified)
         claim, until = self.guests.decide(key, hello.resume, time.time())
         if claim is Claim.HELD:
             return refuse(ErrorCode.NAME_TAKEN, held_message(hello.name, until))
@@ -293,6 +267,97 @@ class LoginDesk:
             return refuse(ErrorCode.ACCOUNTS_REQUIRED,
                           "this server only admits registered names: log in with --register to claim one")
         done(LoginResult(name, registered=False, claim=claim, token=hello.resume))
+
+    def _verify(self, key: str, password: str, address: str, keys: tuple[str, str], checked: tuple[str, ...],
+                what: str, done: Callable[[ErrorReply | None], None]) -> None:
+        """Check ``password`` against the account ``key`` for a client at ``address``, once
+        the throttle let it through (``keys`` and ``checked`` as for :meth:`_decide`):
+        ``done(None)`` if it is right, else ``bad_password``, ``rate_limited`` (a check
+        for the name or address is under way, or the password-check budget is spent:
+        nothing was checked) or ``unavailable``. The one path of every password check
+        (a login's, a password change's), so each draws on the same throttle and budget.
+        In a cluster the account is read afresh first: another node may have just set
+        its password."""
+        # Checks under way, counted per name key and per address *lane*: names that
+        # failed from the address in one, names that did not in the other, so that one
+        # user's guesses at their own name do not hold up another's first try.
+        busy = checked if len(checked) == 1 else \
+            (checked[0], checked[1] if self.throttle.has_failed(checked[0]) else checked[1] + " new")
+        if any(self._checking.get(b) and self.throttle.has_failed(k) for b, k in zip(busy, checked)):
+            return done(ErrorReply(ErrorCode.RATE_LIMITED, "a password check for this name or address is under way;"
+                                   " try again shortly", retry_after=math.ceil(self.throttle.base * 100) / 100))
+        standing = KNOWN if checked is not keys else self._standing(address)
+        wait = self.checks.take(standing, self.clock())
+        if wait > 0:
+            self._over_budget(what + " for %s", self.accounts[key].name, address)
+            return done(ErrorReply(ErrorCode.RATE_LIMITED, f"too many logins at once; try again in {wait_words(wait)}",
+                                   retry_after=math.ceil(wait * 100) / 100))
+        for k in busy:
+            self._checking[k] = self._checking.get(k, 0) + 1
+
+        def finished() -> None:
+            for k in busy:
+                left = self._checking.pop(k) - 1
+                if left:
+                    self._checking[k] = left
+
+        def verified(account: Account, ok: bool) -> None:
+            finished()
+            current = self.accounts.get(key)
+            if ok and current is not None and current.pw_hash != account.pw_hash:
+                # Set anew while this check ran (a change, the operator's reset): what was
+                # proved is no longer the password. Not a guess: no failure is counted.
+                return done(ErrorReply(ErrorCode.BAD_PASSWORD, f"the password of {account.name!r} was changed "
+                                       "meanwhile: log in with the new one"))
+            if ok:
+                # The address keeps its count: one account of one's own must not let
+                # an address go on guessing others' passwords at full speed.
+                self.throttle.succeeded(keys[0])
+                self._remember(key, address)
+                if self.shared_failures is not None:
+                    self.shared_failures("ok", keys[:1], self.throttle.base, self.throttle.cap, lambda _: None)
+                return done(None)
+            self.throttle.failed(keys, self.clock())
+            self.log_lines.log("wrong passwords", address, logging.WARNING, "wrong password for %s from %s",
+                               account.name, address)
+            wrong = ErrorReply(ErrorCode.BAD_PASSWORD, f"wrong password for {account.name!r}")
+            if self.shared_failures is None:
+                return done(wrong)
+            # Answered once every node would refuse the next try: a guess sent to
+            # another node right after this answer must find the lockout there.
+            self.shared_failures("fail", keys, self.throttle.base, self.throttle.cap, lambda _: done(wrong))
+
+        def check(account: Account | None) -> None:
+            if account is None:  # gone meanwhile (never, while accounts are not deleted)
+                finished()
+                return done(unavailable_error(self.config))
+            self.offload(verify_password, (account, password), lambda ok: verified(account, ok))
+
+        if self.reread is None:
+            return check(self.accounts[key])
+
+        def reread(account: Account | None) -> None:
+            if account is not None:
+                if key not in self.accounts:
+                    self.account_lookalikes.add(account.name)
+                self.accounts[key] = account
+            check(account)
+
+        def not_read(failure: StoreUnavailable) -> None:
+            finished()
+            self.checks.give_back(self.clock())  # nothing was checked
+            done(unavailable_error(self.config))
+
+        self.reread(key, reread, not_read)
+
+    def _throttle_keys(self, key: str, address: str) -> tuple[tuple[str, str], tuple[str, ...]]:
+        """The throttle keys a failure of ``key`` from ``address`` counts against, and those
+        that make its next check wait (the same but from a known address of the account,
+        where the address's failures, other names', do not count: only this name's own)."""
+        # Never the name alone: failures from elsewhere must not slow the owner down.
+        keys = (f"{key}@{address}", "@" + address)
+        known = self.known.get(key)
+        return keys, keys[:1] if known is not None and address in known else keys
 
     def _standing(self, address: str) -> int:
         """The standing (see CheckBudget) of a password check from ``address`` that is not
@@ -391,6 +456,94 @@ class LoginDesk:
         before stops working (the one of the login that set it is issued after)."""
         if self.credentials.revoke_account(name_key):
             self.store.revoke_account_credentials(name_key)
+
+    def change_password(self, key: str, old: str, new: str, resume: str | None, address: str,
+                        done: Callable[[ErrorReply | None, Account | None, bytes | None], None]) -> None:
+        """Set the password of the account ``key`` to ``new`` for a client at ``address``
+        that proves ``old``: ``done(None, account, kept)`` once the new hash is stored
+        (``kept``: the hash of ``resume``, the client's own resume credential, which goes
+        on working; every other credential of the account is revoked), else
+        ``done(error, None, None)`` and nothing changed: ``weak_password`` (the rule of
+        registration), ``bad_password`` (a failure like a login's: the same throttle and
+        password-check budget, so this cannot guess faster than logins can),
+        ``rate_limited`` or ``unavailable``.
+        """
+        def fail(error: ErrorReply) -> None:
+            done(error, None, None)
+
+        problem = password_problem(new)
+        if problem:
+            return fail(ErrorReply(ErrorCode.WEAK_PASSWORD, problem))
+        keys, checked = self._throttle_keys(key, address)
+
+        def throttled(shared_wait: float | None) -> None:
+            if shared_wait is None:
+                return fail(unavailable_error(self.config))
+            wait = max(self.throttle.retry_after(checked, self.clock()), shared_wait)
+            if wait > 0:
+                return fail(ErrorReply(ErrorCode.RATE_LIMITED, f"too many wrong passwords; try again in "
+                                       f"{wait_words(wait)}", retry_after=math.ceil(wait * 100) / 100))
+            self._verify(key, old, address, keys, checked, "a password change", verified)
+
+        def verified(error: ErrorReply | None) -> None:
+            if error is not None:
+                return fail(error)
+            # The new hash is a second scrypt run: it draws on the budget as a registration's
+            # does (from a known address now: the old password was just proved from it).
+            wait = self.checks.take(KNOWN, self.clock())
+            if wait > 0:
+                self._over_budget("a password change for %s", self.accounts[key].name, address)
+                return fail(ErrorReply(ErrorCode.RATE_LIMITED, f"too many logins at once; nothing was changed: try "
+                                       f"again in {wait_words(wait)}", retry_after=math.ceil(wait * 100) / 100))
+            proved = self.accounts[key]
+            self.offload(hash_password, (proved.name, new), lambda account: hashed(proved, account))
+
+        def hashed(proved: Account, account: Account) -> None:
+            if self.accounts.get(key) != proved:  # another session set it meanwhile (a reread is a copy)
+                return fail(ErrorReply(ErrorCode.BAD_PASSWORD, "the password was changed meanwhile; nothing was "
+                                       "changed: log in again with the new one"))
+            kept = digest(resume) if self.credentials.check(key, resume, time.time()) else None
+
+            def stored(found: bool) -> None:
+                if not found:
+                    return fail(unavailable_error(self.config))
+                if key in self.accounts:
+                    self.accounts[key] = account
+                self.credentials.revoke_account(key, keep=kept)
+                self.log_lines.log("passwords changed", address, logging.INFO, "password changed: %s", account.name,
+                                   burst=const.CREATED_LOG_LINES)
+                done(None, account, kept)
+
+            self.store.set_password(key, account, kept, stored,
+                                    lambda failure: fail(unavailable_error(self.config, failure=failure)))
+
+        if self.shared_failures is None:
+            return throttled(0.0)
+        self.shared_failures("check", checked, self.throttle.base, self.throttle.cap, throttled)
+
+    def reset_password(self, key: str, done: Callable[[str | None, Account | None, StoreUnavailable | None], None]
+                       ) -> None:
+        """The operator's reset of the password of the account ``key`` (it must exist): a new
+        random password (``const.RESET_PASSWORD_BYTES`` of ``secrets``), hashed off the loop
+        as a registration's, stored with every resume credential of the account revoked;
+        ``done(password, account, None)`` once stored, else ``done(None, None, failure)``
+        and nothing changed (unless ``failure.maybe_done``). Draws on no budget: the
+        console is the operator's."""
+        password = secrets.token_urlsafe(const.RESET_PASSWORD_BYTES)
+
+        def hashed(account: Account) -> None:
+            def stored(found: bool) -> None:
+                if not found:
+                    return done(None, None, StoreUnavailable("the account is not in the store"))
+                if key in self.accounts:
+                    self.accounts[key] = account
+                self.credentials.revoke_account(key)
+                log.info("the console reset the password of %s", account.name)  # (the password is never logged)
+                done(password, account, None)
+
+            self.store.set_password(key, account, None, stored, lambda failure: done(None, None, failure))
+
+        self.offload(hash_password, (self.accounts[key].name, password), hashed)
 
     def claim(self, name: str, password: str, done: Callable[[ErrorReply | None], None],
               by_holder: bool = False, *, address: str) -> None:

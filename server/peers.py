@@ -102,8 +102,13 @@ class LocalPeers:
     def block_changed(self, owner: str, target: str, blocking: bool) -> None:
         """Tell the other nodes' caches that ``owner`` blocks (or not) ``target``."""
 
-    def account_saved(self, key: str, account: Any) -> None:
-        """Tell the other nodes' login desks of the account of ``key``."""
+    def account_saved(self, key: str, account: Any, keep: str | None = None) -> None:
+        """Tell the other nodes' login desks of the account of ``key``; ``keep`` (the hex of a
+        credential hash, or "") when its password was changed: they revoke every resume
+        credential of it they hold but that one."""
+
+    def password_reset(self, key: str) -> None:
+        """The operator reset the password of ``key``: the other nodes end its sessions."""
 
     def holding_changed(self, key: str, holding: Any) -> None:
         """Tell the other nodes' guest caches of the holding of ``key``."""

@@ -80,6 +80,7 @@ from protocol import (
     Receipt,
     Register,
     Revoke,
+    ChangePassword,
     RoomMessage,
     Settings,
     RoomSkipped,
@@ -124,7 +125,7 @@ from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
 from .peers import LocalPeers
 from .presence import PresenceNotices, Watchlists
-from .roomdesk import ROOM_REQUESTS, RoomDesk
+from .roomdesk import ROOM_REQUESTS, NoAccount, RoomDesk
 from .session import ClientSession
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 
@@ -145,7 +146,7 @@ _UNSURE_KEPT = 10_000
 
 # Requests that cost the server work and so count against the rate limits.
 _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock,
-                    BlockList, Watch, Unwatch, Revoke, Read, Typing, Edit, Delete, Settings})
+                    BlockList, Watch, Unwatch, Revoke, ChangePassword, Read, Typing, Edit, Delete, Settings})
 _RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdesk.py
 _RATED |= {RoomTyping}  # typing in rooms (issue 13): server/afterdelivered.py
 _RATED |= {RoomRead}  # read marks in rooms (issue 13): server/roomreads.py
@@ -235,6 +236,9 @@ class Relay:
                                 lambda name: name in self.directory, self.log_lines,
                                 online_lookalikes=lambda name: self.directory.lookalikes(name))
         self.logins.shared_failures = getattr(self.peers, "login_failures", None)
+        # In a cluster every password check reads its account afresh (another node may have
+        # just changed its password: PROTOCOL.md, "password").
+        self.logins.reread = getattr(store, "account", None) if self.peers.routes else None
         # The direct messages forwarded to their recipient's sessions and awaiting a receipt,
         # each kept as it was stored: its sender, request id and recipient are what the
         # receipt needs. The message itself, not a record copied from it for each message
@@ -286,6 +290,7 @@ class Relay:
             SinceRequest: self._since,
             Register: self._register,
             Revoke: self._revoke,
+            ChangePassword: self._change_password,
             Block: self._block,
             Unblock: self._block,
             BlockList: self._block_list,
@@ -641,6 +646,55 @@ class Relay:
                          else ErrorReply(error.code, error.message, request.request_id, error.retry_after))
 
         self.logins.revoke(session.key, request.resume, revoked)
+
+    def _change_password(self, session: ClientSession, request: ChangePassword) -> None:
+        """Set this session's account password (PROTOCOL.md, "``password``"): ``ok`` once
+        the new hash is stored; the other nodes' caches learn it with the credential kept."""
+        if not session.registered:
+            session.send(ErrorReply(ErrorCode.FORBIDDEN, "a guest has no password to change: claim the name with "
+                                    "register first", request.request_id))
+            return
+
+        def changed(error: ErrorReply | None, account: Any, kept: bytes | None) -> None:
+            if error is not None:
+                session.send(ErrorReply(error.code, error.message, request.request_id, error.retry_after,
+                                        uncertain=error.uncertain))
+                return
+            self.peers.account_saved(session.key, account, kept.hex() if kept else "")
+            session.send(Done(request.request_id))
+
+        self.logins.change_password(session.key, request.old_password, request.new_password, request.resume,
+                                    session.address, changed)
+
+    def reset_password(self, name: str, done: Callable[[str | None, StoreUnavailable | None], None]) -> None:
+        """The console's ``/password NAME``: a new random password for the account ``name``
+        (InvalidName, or roomdesk.NoAccount, raised at once), ``done(password, None)``
+        once it is stored: every resume credential of the account is revoked and every
+        session of it, on every node, ended with ``bye`` ``const.PASSWORD_RESET_REASON``.
+        Else ``done(None, failure)``: nothing changed (unless ``failure.maybe_done``)."""
+        validate_name(name)
+        key = canonical(name)
+        if key not in self.logins.accounts:
+            raise NoAccount(name)
+
+        def stored(password: str | None, account: Any, failure: StoreUnavailable | None) -> None:
+            if password is not None:
+                self.peers.account_saved(key, account, "")
+                self.peers.password_reset(key)
+                self.end_sessions(key, const.PASSWORD_RESET_REASON)
+            done(password, failure)
+
+        self.logins.reset_password(key, stored)
+
+    def end_sessions(self, key: str, reason: str) -> None:
+        """End every session of ``key`` on this server with ``bye`` ``reason`` (its password
+        was reset: what they proved no longer holds)."""
+        for session in list(self.registry.sessions_by_key(key)):
+            if session.closing:
+                continue
+            if session.conn.state is not State.CLOSED:
+                session.send(Goodbye(reason))
+            session.close(reason)
 
     # --- Direct messages ----------------------------------------------------------------
 

@@ -388,6 +388,18 @@ function retryLater(chat, request, frame, now = nowSeconds(), random = Math.rand
   return true;
 }
 
+/** The frame that changes this account's password (PROTOCOL.md, "password"), from ``old``
+ * to ``password``; ``resume``: this tab's account credential, which goes on working. Its
+ * answer sets chat.passwordChange: {state: "sending" | "done" | "failed", words}. */
+function passwordFrame(chat, old, password, resume) {
+  const id = chat.nextId();
+  chat.requests.set(id, { kind: "password" });
+  chat.passwordChange = { state: "sending" };
+  const frame = { type: "password", id, old, new: password };
+  if (resume) frame.resume = resume;
+  return frame;
+}
+
 /**
  * Hold back every send until the server's wait is over: the refused, and those typed
  * meanwhile (behind them, in order). The first hold after sends went through is the
@@ -503,6 +515,11 @@ function openConversation(chat, key) {
  * (who, history) can no longer be answered and are dropped.
  */
 function connectionLost(chat) {
+  if (chat.passwordChange && chat.passwordChange.state === "sending") {
+    // No answer will come: the change may or may not have been stored. Never "not changed".
+    chat.passwordChange = { state: "failed", words: () => t(
+      "The connection was lost before the server answered: the password may or may not have been changed. Log in again to find out which one works.") };
+  }
   const unsettled = [];
   for (const request of chat.requests.values()) {
     if (request.kind === "block") blockUnsettled(chat, request, t("the connection ended"));
@@ -577,6 +594,7 @@ const HANDLERS = {
     chat.notice = "";
     chat.readReceipts = frame.read_receipts !== false;
     chat.since = Array.isArray(frame.features) && frame.features.includes("since");
+    chat.registered = frame.registered === true;  // an account: it has a password to change
     out.login = "ok";
     // A new guest token: the shell keeps it, so that coming back gets our messages.
     if (typeof frame.resume === "string" && frame.resume) out.resume = frame.resume;
@@ -731,6 +749,12 @@ const HANDLERS = {
   error(chat, frame, out) {
     const request = frame.id == null ? null : chat.requests.get(frame.id);
     const message = typeof frame.message === "string" ? frame.message : String(frame.code);
+    if (request && request.kind === "password") {  // said in the dialog; nothing was changed
+      chat.requests.delete(frame.id);
+      chat.passwordChange = { state: "failed", words: () => explainError(frame.code, message, null, frame.retry_after,
+        null, null, null, frame.uncertain === true) };
+      return;
+    }
     if (request && retryLater(chat, request, frame)) return;  // kept, in its place: sent again later
     if (request) chat.requests.delete(frame.id);
     const uncertain = frame.uncertain === true;
@@ -1017,6 +1041,7 @@ const HANDLERS = {
     if (!request) return;
     chat.requests.delete(frame.id);
     if (request.kind === "settings") chat.readReceipts = request.readReceipts;
+    if (request.kind === "password") chat.passwordChange = { state: "done" };
     if (request.kind === "edit" || request.kind === "delete") {
       applyChange(request.item, request.kind === "delete" ? { type: "deleted" } : { type: "edited", text: request.text });
     }
@@ -1896,6 +1921,7 @@ const view = {
 
 function render(chat) {
   renderTopbar(chat);
+  renderPassword(chat);
   renderContacts(chat);
   renderConversation(chat);
   renderTyping(chat);
@@ -1934,6 +1960,47 @@ function renderTopbar(chat) {
   badge.hidden = unread === 0;
   badge.textContent = String(unread);
   $("contacts-toggle").setAttribute("aria-label", unread ? tn("Contacts, {n} unread", "Contacts, {n} unread", unread) : t("Contacts"));
+}
+
+/** The "Change password" button (an account's, online) and its dialog's answer. */
+function renderPassword(chat) {
+  $("change-password").hidden = !(chat.registered && chat.status === "online");
+  const dialog = $("password-dialog");
+  const change = chat.passwordChange;
+  $("password-submit").disabled = Boolean(change && change.state === "sending");
+  if (!change || change.state === "sending") return;
+  chat.passwordChange = null;
+  if (change.state === "done") {
+    if (dialog.open) dialog.close();
+    $("password-done").textContent = t("Your password is changed: log in with the new one from now on.");
+    return;
+  }
+  $("password-error").textContent = change.words();
+}
+
+/** The dialog's form sent: the new password typed twice alike is checked here; the rest
+ * (its length: weak_password) by the server, whose refusal the dialog says. */
+function submitPassword(event) {
+  event.preventDefault();
+  const old = $("password-old").value;
+  const password = $("password-new").value;
+  const problem = password !== $("password-again").value ? t("The two new passwords differ.") : "";
+  if (problem || !shell.socket) {
+    $("password-error").textContent = problem || t("Not connected");
+    return;
+  }
+  $("password-error").textContent = "";
+  sendFrame(passwordFrame(shell.chat, old, password, accountCredential(shell.chat.me)));
+  render(shell.chat);
+}
+
+function openPasswordDialog() {
+  for (const id of ["password-old", "password-new", "password-again", "password-error", "password-done"]) {
+    const node = $(id);
+    if ("value" in node && node.tagName === "INPUT") node.value = ""; else node.textContent = "";
+  }
+  $("password-dialog").showModal();
+  $("password-old").focus();
 }
 
 /** A row of the contact list; ``detail`` (a room's topic or size) replaces its presence. */
@@ -2917,6 +2984,9 @@ function start() {
     }
     render(shell.chat);
   });
+  $("change-password").addEventListener("click", openPasswordDialog);
+  $("password-form").addEventListener("submit", submitPassword);
+  $("password-cancel").addEventListener("click", () => $("password-dialog").close());
   $("contact-list").addEventListener("click", (event) => {
     const button = event.target.closest("button.contact");
     if (button) selectConversation(button.dataset.key);

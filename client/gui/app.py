@@ -42,6 +42,7 @@ from ..errors import RequestFailed
 from .blocks import BlockControls
 from .bridge import TkBridge, TurnTimer
 from .login import LoginForm, LoginRequest
+from .password import PasswordDialog
 from .model import (
     CONNECTED,
     broadcast_subtitle,
@@ -325,6 +326,12 @@ class ChatApp:
         self.receipts_button = ttk.Checkbutton(status, text=_("Read receipts"), variable=self.receipts_var,
                                                command=self._toggle_receipts, takefocus=0)
         self.receipts_button.pack(side="right")
+        # An account's password can be changed here (a guest has none: no button).
+        self.password_dialog: PasswordDialog | None = None
+        self.password_button = ttk.Button(status, text=_("Change password…"), command=self.open_password_dialog,
+                                          takefocus=0)
+        if getattr(self.client, "registered", False):
+            self.password_button.pack(side="right", padx=(0, 8))
 
         self.rooms = RoomPanel(self, self.contacts, right)
         self.blocks = BlockControls(self, header)  # its button right of the typing line
@@ -688,6 +695,35 @@ class ChatApp:
                 return
             self.bridge.call(self._receipts_set, on, None)
         threading.Thread(target=work, name="gui-settings", daemon=True).start()
+
+    def open_password_dialog(self) -> None:
+        if self.password_dialog is None or not self.password_dialog.winfo_exists():
+            self.password_dialog = PasswordDialog(self.root, self._change_password)
+
+    def _change_password(self, old: str, new: str) -> None:
+        """The dialog was sent: ask the server on a worker thread; its answer comes back to
+        :meth:`_password_changed` on the Tk thread."""
+        client, dialog = self.client, self.password_dialog
+
+        def work() -> None:
+            try:
+                client.change_password(old, new)
+            except Exception as exc:  # RequestFailed, the connection lost, a timeout
+                self.bridge.call(self._password_changed, dialog, exc)
+                return
+            self.bridge.call(self._password_changed, dialog, None)
+        threading.Thread(target=work, name="gui-password", daemon=True).start()
+
+    def _password_changed(self, dialog: PasswordDialog, error: BaseException | None) -> None:
+        if error is not None:
+            if dialog.winfo_exists():
+                dialog.failed(explain_refusal(error) if isinstance(error, RequestFailed) else sanitize(str(error)))
+            return
+        if dialog.winfo_exists():
+            dialog.destroy()
+        if self.model is not None:
+            self.model.notice(self.model.active, _("Your password is changed: log in with the new one from now on."))
+            self._render()
 
     def _receipts_set(self, on: bool, error: BaseException | None) -> None:
         if self.model is None:

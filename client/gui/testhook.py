@@ -13,6 +13,8 @@ exactly as the user does, and typing goes through the real bindings:
   empties the box first);
 - ``{"cmd": "key", "sequence": "<Control-Key-2>"}``: generate a key event on the focused widget;
 - ``{"cmd": "receipts"}``: click the read receipts switch;
+- ``{"cmd": "password", "old": O, "new": N, "again": A}``: click "Change password…", fill
+  the dialog and press its button (the dump's ``password`` says what came of it);
 - ``{"cmd": "login", "name": ..., "host": ..., "port": ..., "password": ...}``: fill the
   login form, then press Enter in it (``"enter": false``: only fill it);
 - ``{"cmd": "focus", "field": "password"}``: give a login field the keyboard focus (the
@@ -167,6 +169,10 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
             "send_button": str(app.send_button.cget("text")),
             "typing": app.typing_var.get(),
             "read_receipts": [app.receipts_var.get(), model.read_receipts],
+            "password": {"button": bool(app.password_button.winfo_manager()),
+                         "dialog": app.password_dialog is not None and bool(app.password_dialog.winfo_exists()),
+                         "error": app.password_dialog.error_var.get() if app.password_dialog is not None
+                         and app.password_dialog.winfo_exists() else ""},
             "lines": {key: len(c.lines) for key, c in model.conversations.items()},
             "rooms": {key: {"name": state.name, "topic": state.topic, "count": state.count,
                             "may_moderate": model.may_moderate(key)} for key, state in model.rooms.items()},
@@ -221,6 +227,14 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
             app.input.event_generate("<KeyPress-Return>", when="now")
             app.input.event_generate("<KeyRelease-Return>", when="now")
         return {"ok": True, "input": app.input.get("1.0", "end-1c")}
+    if cmd == "password":  # "Change password…", the dialog filled, its button pressed
+        app.password_button.invoke()
+        dialog = app.password_dialog
+        for key in ("old", "new", "again"):
+            dialog.entries[key].delete(0, "end")
+            dialog.entries[key].insert(0, command[key])
+        dialog.submit_button.invoke()
+        return {"ok": True}
     if cmd == "receipts":  # a click on the read receipts switch
         app.receipts_button.invoke()
         return {"ok": True, "on": app.receipts_var.get()}

@@ -145,7 +145,9 @@ class CarbonCopy(BusEvent):
 
 @dataclass(frozen=True, slots=True)
 class AccountSaved(BusEvent):
-    """An account was created (or logged in to): the login desks' caches learn it."""
+    """An account was created (or logged in to), or its password changed: the login
+    desks' caches learn it. ``keep`` is set (the hex of a credential hash, or "") when the
+    password changed: every resume credential of the account but that one is revoked."""
 
     KIND: ClassVar[str] = "account"
     key: str
@@ -153,6 +155,16 @@ class AccountSaved(BusEvent):
     pw_hash: str  # hex
     salt: str  # hex
     kdf: str
+    keep: str | None = None  # absent from entries written before password changes
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordReset(BusEvent):
+    """The operator reset the password of account ``key`` (after its ``account`` entry):
+    every node ends its sessions (server/relay.py ``end_sessions``)."""
+
+    KIND: ClassVar[str] = "reset"
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +307,7 @@ def _head(obj: dict[str, Any]) -> str:
 
 _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
-                                      Tell, AccountSaved, HoldingSaved, Settled, CarbonCopy,
+                                      Tell, AccountSaved, PasswordReset, HoldingSaved, Settled, CarbonCopy,
                                       Conversation, ReceiptsSwitch, RoomChanged, RoomPosted, AdminAdded,
                                       RoomReadMoved, RoomPostChanged)}
 # Built per cross-node message (Deliver, Tell, Settled, CarbonCopy: decoded by the node

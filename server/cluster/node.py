@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import const
 from protocol import TYPING, Carbon
 from protocol.codec import encode
 from resp import RedisClient, RedisError
@@ -544,8 +545,12 @@ class ClusterNode:
     def block_changed(self, owner: str, target: str, blocking: bool) -> None:
         self._publish(bus.BlockChange(owner, target, blocking))
 
-    def account_saved(self, key: str, account: Any) -> None:
-        self._publish(bus.AccountSaved(key, account.name, account.pw_hash.hex(), account.salt.hex(), account.kdf))
+    def account_saved(self, key: str, account: Any, keep: str | None = None) -> None:
+        self._publish(bus.AccountSaved(key, account.name, account.pw_hash.hex(), account.salt.hex(), account.kdf,
+                                       keep))
+
+    def password_reset(self, key: str) -> None:
+        self._publish(bus.PasswordReset(key))
 
     def holding_changed(self, key: str, holding: Any) -> None:
         self._publish(bus.HoldingSaved(key, holding.name, holding.token_hash.hex(), holding.epoch, holding.left_at))
@@ -895,6 +900,10 @@ class ClusterNode:
                 logins.account_lookalikes.add(event.name)
             logins.accounts[event.key] = Account(event.name, bytes.fromhex(event.pw_hash), bytes.fromhex(event.salt),
                                                  event.kdf)
+            if event.keep is not None:  # its password changed (Redis already forgot the credentials)
+                logins.credentials.revoke_account(event.key, keep=bytes.fromhex(event.keep) or None)
+        elif kind is bus.PasswordReset:
+            relay.end_sessions(event.key, const.PASSWORD_RESET_REASON)
         elif kind is bus.HoldingSaved:
             guests = relay.logins.guests
             if event.key not in guests.holdings:

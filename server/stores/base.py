@@ -282,6 +282,14 @@ class MessageStore(Protocol):
                      on_error: ErrorCallback | None = None) -> None:
         """Create the account; result False if the name was claimed meanwhile."""
 
+    def set_password(self, name_key: str, account: Account, keep: bytes | None, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        """Replace the password hash of the existing account ``name_key`` with
+        ``account``'s and forget every resume credential of the account but the one whose
+        hash is ``keep`` (None: all), in one step (the new password and the old
+        credentials are never both live, nor the old password after the result); result
+        False if there is no such account (nothing done)."""
+
     def save_account_credential(self, token_hash: bytes, credential: Credential, now: float,
                                 callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         """Store a new account resume credential, and forget those expired by ``now``."""

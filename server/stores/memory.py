@@ -764,6 +764,14 @@ class MemoryStore:
             self._accounts[name_key] = account
         self._answer(callback, created)
 
+    def set_password(self, name_key: str, account: Account, keep: bytes | None, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        found = name_key in self._accounts
+        if found:
+            self._accounts[name_key] = account
+            self._credentials = {h: c for h, c in self._credentials.items() if c.name_key != name_key or h == keep}
+        self._answer(callback, found)
+
     def save_account_credential(self, token_hash: bytes, credential: Credential, now: float,
                                 callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         self._credentials = {h: c for h, c in self._credentials.items() if c.expires_at > now}

@@ -788,6 +788,24 @@ redis.call('SADD', P .. 'accts', ARGV[2])
 return 1
 """)
 
+# ARGV: P, name key, password hash, salt, kdf, hex of the credential hash to keep ("":
+# none). A password set: the new hash, and every resume credential of the account but
+# the kept one forgotten, in one step. 1 if the account exists, 0 (nothing done) if not.
+_SET_PASSWORD = _script(r"""
+local k = P .. 'acct:' .. ARGV[2]
+if redis.call('EXISTS', k) == 0 then return 0 end
+redis.call('HSET', k, 'pw', ARGV[3], 'salt', ARGV[4], 'kdf', ARGV[5])
+local ck = P .. 'credk:' .. ARGV[2]
+for _, h in ipairs(redis.call('SMEMBERS', ck)) do
+  if h ~= ARGV[6] then
+    redis.call('HDEL', P .. 'cred', h)
+    redis.call('ZREM', P .. 'credx', h)
+    redis.call('SREM', ck, h)
+  end
+end
+return 1
+""")
+
 # ARGV: P, name key.
 _ACCOUNT = _script(r"""
 return redis.call('HMGET', P .. 'acct:' .. ARGV[2], 'name', 'pw', 'salt', 'kdf')
@@ -889,7 +907,7 @@ return tonumber(redis.call('GET', P .. 'next') or '0')
 """)
 
 SCRIPTS = (_STORE, _RECEIPT, _ACK, _CONFIRM_LATE, _PAGE, _HISTORY, _EXPIRE, _HAND_OVER, _PURGE, _REMEMBER_USER,
-           _SET_BLOCK, _CLEAR_BLOCKS, _BLOCKED_BY, _SAVE_HOLDING, _SET_LEFT_AT, _HOLDING, _SAVE_ACCOUNT, _ACCOUNT,
+           _SET_BLOCK, _CLEAR_BLOCKS, _BLOCKED_BY, _SAVE_HOLDING, _SET_LEFT_AT, _HOLDING, _SAVE_ACCOUNT, _SET_PASSWORD, _ACCOUNT,
            _LAST_ID, _SAVE_CREDENTIAL, _REVOKE_CREDENTIAL, _REVOKE_CREDENTIALS,
            _SAVE_ROOM, _CHANGE, _CONFIRM_CHANGE, _RECORD_READ, _READ_MARK, _SET_READ_RECEIPTS, _ROOM_BACKLOG,
            _SET_ROOM_CURSORS, _ROOM_CHANGES, _ROOM_POST, _SAVE_ROOM_VERSIONED, _ROOMS_VERSIONED)
@@ -1946,6 +1964,11 @@ class RedisStore:
         args = (name_key, account.name, account.pw_hash, account.salt, account.kdf, repr(time.time()))
         self._submit(_SAVE_ACCOUNT, args, bool, callback, on_error)
 
+
+    def set_password(self, name_key: str, account: Account, keep: bytes | None, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        args = (name_key, account.pw_hash, account.salt, account.kdf, keep.hex() if keep else "")
+        self._submit(_SET_PASSWORD, args, bool, callback, on_error)
 
     def save_account_credential(self, token_hash: bytes, credential: Credential, now: float,
                                 callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:

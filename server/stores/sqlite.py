@@ -20,7 +20,7 @@ import const
 
 from .. import mailbox
 from .. import credentials
-from ..accounts import Account, load_accounts, save_account
+from ..accounts import Account, load_accounts, save_account, set_password
 from ..credentials import Credential
 from ..guests import Holding, load_holdings, save_holding, set_left_at
 from ..mailbox import StoredMessage
@@ -237,6 +237,10 @@ class SQLiteStore(Store):
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: save_account(db, name_key, account), callback, on_error)
+
+    def set_password(self, name_key: str, account: Account, keep: bytes | None, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: set_password(db, name_key, account, keep), callback, on_error)
 
     def save_account_credential(self, token_hash: bytes, credential: Credential, now: float,
                                 callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:

@@ -458,3 +458,27 @@ def test_a_real_terminal_never_echoes_the_password(server: ServerThread) -> None
     assert PASSWORD.encode() not in seen and b"Traceback" not in seen
     with pytest.raises(LoginRefused):
         ChatClient("Alice", "127.0.0.1", server.port).connect(timeout=WAIT)
+
+
+def test_password_in_the_terminal_asks_the_current_and_the_new_one_without_echo(server: ServerThread,
+                                                                                  prompt: FakePrompt) -> None:
+    """A student changes their password: /password asks the current one and the new one
+    twice (getpass: no echo), never takes them from the line, and the new one logs in."""
+    claim(server)
+    new = "a brand new secret"
+    prompt.answers = [PASSWORD, new, new]
+    code, lines, _ = run_pipe(server, "/password\n", password=PASSWORD, prompt_passwords=True)
+    assert code == ExitCode.OK
+    assert "* the password of Alice is changed: log in with the new one from now on" in lines
+    assert prompt.prompts == ["current password for Alice: ", "new password for Alice (at least 8 characters): ",
+                              "the same password again: "]
+    with ChatClient("Alice", "127.0.0.1", server.port, password=new) as client:
+        assert client.connect(timeout=WAIT).registered
+    code, lines, _ = run_pipe(server, "/password mine\n", password=new)
+    assert lines[-1] == "! usage: /password (alone: the passwords are asked without echo)"
+    code, lines, _ = run_pipe(server, "/password\n", name="Guest")
+    assert lines[-1] == "! /password: Guest has no password: /register claims the name with one"
+    # Last: a wrong password makes the next login from here wait.
+    prompt.answers = ["not the password", "another new one", "another new one"]
+    code, lines, errors = run_pipe(server, "/password\n", password=new, prompt_passwords=True)
+    assert lines[-1:] == ["! /password failed: wrong password (bad_password)"], (lines, errors)

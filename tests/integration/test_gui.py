@@ -614,3 +614,27 @@ def test_a_reply_goes_where_the_window_says(open_gui, server, tmp_path) -> None:
         bob.wait(lambda s: s["outgoing"] and s["outgoing"][-1]["state"] == "sent", "the reply sent")
         bob.cmd("screenshot", path=str(shot))
         print(f"\nscreenshot: {shot}")
+
+
+def test_an_account_changes_its_password_in_the_windows_dialog(open_gui, server) -> None:
+    """"Change password…" in the status bar (an account's only) opens a dialog: two
+    different new passwords are said there, the server's refusal in the user's words, and
+    once the server said ok the dialog closes; the new password logs in."""
+    old, new = "correct horse", "a brand new secret"
+    with WireClient(server.host, server.port) as dora:
+        dora.send(Hello("h", "Dora", 1, password=old, register=True))
+        dora.expect(Welcome)
+    gui = open_gui("Dora")
+    gui.wait(lambda s: s["login_prompt"] and not s["login_busy"], "the password asked in the form")
+    gui.cmd("login", password=old)
+    state = gui.logged_in()
+    assert state["password"]["button"]
+    gui.cmd("password", old=old, new=new, again=new + "!")
+    gui.wait(lambda s: s["password"]["error"] == "The two new passwords differ.", "the mismatch said")
+    gui.cmd("password", old=old, new="short", again="short")
+    gui.wait(lambda s: s["password"]["error"].endswith("(weak_password)"), "the server's refusal said")
+    gui.cmd("password", old=old, new=new, again=new)
+    gui.wait(lambda s: not s["password"]["dialog"], "the dialog closed after ok")
+    with WireClient(server.host, server.port) as dora:
+        dora.send(Hello("h", "Dora", 1, password=new))
+        assert dora.expect(Welcome, skip=NOTICES).registered

@@ -348,3 +348,50 @@ def test_the_console_makes_an_account_a_server_administrator_of_every_room() -> 
     assert "the console made Teacher a server administrator" in said
     assert "Ninguem a server administrator" not in said
     assert "Traceback" not in said
+
+
+def test_the_console_resets_a_password_shown_once_and_ends_the_accounts_sessions() -> None:
+    """A teacher's student forgot the password: ``/password NAME`` at the server's terminal
+    prints a new random one once (never in the log), revokes the account's resume
+    credentials and ends its sessions with a reason the clients put in their words."""
+    import const
+    from protocol import RESUME, ErrorCode, ErrorReply, Goodbye, Hello, UserJoined, UserLeft, Welcome
+    from wire import WireClient
+    console = Console("--port", "0", "--web-port", "0")
+    try:
+        port = int(console.expect(r"listening on 127\.0\.0\.1:(\d+)\n").group(1))
+
+        def hello(**fields) -> Welcome | ErrorReply:
+            with WireClient("127.0.0.1", port) as client:
+                client.send(Hello("h", "Aluno", 2, **fields))
+                while True:
+                    answer = client.next()
+                    if isinstance(answer, (Welcome, ErrorReply)):
+                        return answer
+
+        with WireClient("127.0.0.1", port) as student, WireClient("127.0.0.1", port) as other:
+            student.send(Hello("h", "Aluno", 2, "forgotten one", True, features=(RESUME,)))
+            resume = student.expect(Welcome).resume
+            other.send(Hello("h", "Other", 2))
+            other.expect(Welcome, skip=(UserJoined,))
+            console.type("/password aluno")
+            new = console.expect(r"new password of aluno: (\S+)  \(shown only now").group(1).decode()
+            assert student.expect(Goodbye, skip=(UserJoined,)).reason == const.PASSWORD_RESET_REASON
+            assert student.wait_closed() is not None
+            left = other.expect(UserLeft, skip=(UserJoined,))
+            assert (left.name, left.reason) == ("Aluno", const.PASSWORD_RESET_REASON)
+        assert len(new) >= 16
+        assert hello(resume=resume, features=(RESUME,)).code == ErrorCode.AUTH_REQUIRED
+        assert isinstance(hello(password=new), Welcome)
+        assert hello(password="forgotten one").code == ErrorCode.BAD_PASSWORD
+        console.type("/password Ninguem")
+        console.expect(r"Ninguem has no account: there is no password to reset\n")
+        console.type("/password")
+        console.expect(r"type /password NAME: the account NAME gets a new password\n")
+        console.type("/quit")
+        said = console.finish()
+    finally:
+        console.close()
+    assert "the console reset the password of Aluno" in said
+    assert said.count(new) == 1  # shown once, and not in the log
+    assert "Traceback" not in said

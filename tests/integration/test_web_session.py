@@ -374,3 +374,47 @@ def test_a_message_sent_from_another_session_shows_with_its_text_and_state(
     page.wait_for("document.querySelectorAll('#messages .msg-out').length === 1"
                   " && document.querySelector('#messages .msg-out').dataset.state === 'delivered'")
     assert page.problems() == []
+
+
+def test_an_account_changes_its_password_in_a_dialog_and_the_tab_stays_logged_in(site, tmp_path: Path) -> None:
+    """A student changes their password on the page: "Change password…" (an account's only)
+    opens a dialog; two different new passwords are said there before anything is sent;
+    then the server's ok closes it. The new password logs in, the old does not, and the
+    tab's own credential still logs it in after a reload (the frame carried it)."""
+    page, web = site
+    new = "a brand new secret"
+    page.log_in("Guest")  # a guest has no password to change
+    assert page.js("document.getElementById('change-password').hidden") is True
+    page.js("document.getElementById('logout').click()")
+    page.wait_for("document.body.dataset.view === 'login'")
+    log_in_with_password(page, "Dora", register=True)
+    page.wait_for("!document.getElementById('change-password').hidden")
+    page.js("document.getElementById('change-password').click()")
+    page.wait_for("document.getElementById('password-dialog').open"
+                  " && document.activeElement.id === 'password-old'")
+
+    def submit(old: str, password: str, again: str) -> None:
+        page.js(f"document.getElementById('password-old').value = {json.dumps(old)};"
+                f"document.getElementById('password-new').value = {json.dumps(password)};"
+                f"document.getElementById('password-again').value = {json.dumps(again)};"
+                "document.getElementById('password-form').requestSubmit()")
+
+    submit(PASSWORD, new, new + "!")
+    page.wait_for("document.getElementById('password-error').textContent === 'The two new passwords differ.'")
+    submit(PASSWORD, "short", "short")  # the server's rule, said in the dialog in the page's words
+    page.wait_for("document.getElementById('password-error').textContent.endsWith('(weak_password)')"
+                  " && document.getElementById('password-dialog').open")
+    submit(PASSWORD, new, new)
+    page.wait_for("!document.getElementById('password-dialog').open && document.getElementById("
+                  "'password-done').textContent.startsWith('Your password is changed')")
+    with WireClient(web.srv.host, web.srv.port) as client:
+        client.send(Hello("h", "Dora", const.PROTOCOL_VERSION, new))
+        assert client.expect(Welcome, skip=NOTICES).registered
+    page.cdp.send("Page.reload")
+    page.cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
+    online(page, "Dora")  # no form: this tab's credential was kept
+    # Last: a wrong password makes the next login from this address wait.
+    with WireClient(web.srv.host, web.srv.port) as client:
+        client.send(Hello("h", "Dora", const.PROTOCOL_VERSION, PASSWORD))
+        assert client.expect_error(ErrorCode.BAD_PASSWORD, skip=NOTICES)
+    assert page.problems() == []

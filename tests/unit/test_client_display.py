@@ -363,3 +363,16 @@ def test_registering_a_taken_name_says_to_log_in_with_its_password_or_choose_ano
         assert "escolha outro nome" in explain_error("account_exists", "x")
     finally:
         use("en")
+
+
+def test_a_password_reset_by_the_operator_is_said_in_the_users_words() -> None:
+    """The bye (and the left notice) of sessions the console's /password NAME ended."""
+    import const
+    from client.display import reason_words
+    from i18n import use
+    assert reason_words(const.PASSWORD_RESET_REASON) == "password reset by the server operator"
+    try:
+        use("pt_BR")
+        assert reason_words(const.PASSWORD_RESET_REASON) == "senha redefinida pelo operador do servidor"
+    finally:
+        use("en")

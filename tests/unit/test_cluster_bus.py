@@ -22,6 +22,8 @@ EVENTS = [
     bus.Deliver(MESSAGE),
     bus.Tell("ana", 7, '{"type":"delivered","id":"r-1","msg_id":7}'),
     bus.AccountSaved("ana", "Ana", "ab" * 32, "cd" * 16, "scrypt:n=16384,r=8,p=1"),
+    bus.AccountSaved("ana", "Ana", "ab" * 32, "cd" * 16, "scrypt:n=16384,r=8,p=1", "ef" * 32),  # a password change
+    bus.PasswordReset("ana"),
     bus.HoldingSaved("bia", "Bia", "ef" * 32, 6, None),
     bus.HoldingSaved("bia", "Bia", "ef" * 32, 6, 1700000003.0),
     bus.Settled("bia", 7),

@@ -1,0 +1,155 @@
+"""Changing one's password with the ``password`` frame (PROTOCOL.md): real servers on
+127.0.0.1 port 0, and each store directly.
+
+After ``ok`` the new password logs in and the old one does not, on this server and (in a
+cluster) on another node at once; every resume credential of the account stops working
+but the one the frame carried; the account's other sessions stay logged in. A guest is
+``forbidden``, a wrong current password ``bad_password``, a short new one
+``weak_password``. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import pytest
+from servers import ServerProcess
+from test_account_credentials import PASSWORD, credential_of, hello, refused
+from test_cluster_processes import redis  # noqa: F401  (a fixture: one Redis, appendfsync always)
+from test_store import loop, open_store, settle, store_kind  # noqa: F401  (fixtures)
+from wire import WireClient
+
+import const
+from protocol import (ChangePassword, Done, ErrorCode, ErrorReply, Hello, Ping, UserJoined, UserLeft, UserList,
+                      Welcome, WhoRequest)
+from server import ServerConfig, ServerThread
+from server.accounts import hash_password, verify_password
+from server.credentials import Credential
+
+NOTICES = (UserJoined, UserLeft, Ping)
+NEW = "a brand new secret"
+
+
+def change(client: WireClient, old: str, new: str = NEW, resume: str | None = None) -> Done | ErrorReply:
+    client.send(ChangePassword("p1", old, new, resume))
+    while True:
+        answer = client.next()
+        if isinstance(answer, (Done, ErrorReply)):
+            return answer
+
+
+def logs_in(host: str, port: int, name: str, password: str, source: str | None = None) -> bool:
+    """True if a hello with ``password`` is welcomed, False if it is ``bad_password``
+    (``source``: another loopback address, which the throttle of this one does not hold up)."""
+    client = WireClient(host, port, source=source)
+    client.send(Hello("h", name, const.PROTOCOL_VERSION, password))
+    try:
+        while True:
+            answer = client.next()
+            if isinstance(answer, (Welcome, ErrorReply)):
+                assert isinstance(answer, Welcome) or answer.code == ErrorCode.BAD_PASSWORD, answer
+                return isinstance(answer, Welcome)
+    finally:
+        client.close()
+
+
+def test_the_new_password_logs_in_the_old_does_not_and_only_the_kept_credential_resumes(server):
+    kept_elsewhere = credential_of(server, register=True)
+    client, welcome = hello(server, "Alice", PASSWORD)
+    mine = welcome.resume
+    with WireClient.login(server.host, server.port, "Alice", PASSWORD) as other:
+        assert change(client, PASSWORD, resume=mine) == Done("p1")
+        # Another session of the account stays logged in (PROTOCOL.md says so).
+        other.send(WhoRequest("w1"))
+        assert other.expect(UserList, skip=NOTICES).request_id == "w1"
+    client.close()
+    assert refused(server, "Alice", kept_elsewhere) == ErrorCode.AUTH_REQUIRED
+    again, welcome = hello(server, "Alice", resume=mine)
+    again.close()
+    assert isinstance(welcome, Welcome) and welcome.registered, welcome
+    assert logs_in(server.host, server.port, "Alice", NEW)
+    assert not logs_in(server.host, server.port, "Alice", PASSWORD)  # last: it makes the next try wait
+
+
+def test_a_wrong_current_password_a_weak_new_one_and_a_guest_are_refused(server):
+    with WireClient.login(server.host, server.port, "Guest") as guest:
+        assert change(guest, PASSWORD).code == ErrorCode.FORBIDDEN
+    with WireClient.login(server.host, server.port, "Alice", PASSWORD, register=True) as alice:
+        assert change(alice, PASSWORD, new="short").code == ErrorCode.WEAK_PASSWORD
+        assert change(alice, "not it").code == ErrorCode.BAD_PASSWORD
+        assert change(alice, PASSWORD).code == ErrorCode.RATE_LIMITED  # the login throttle's wait
+    assert logs_in(server.host, server.port, "Alice", PASSWORD, source="127.0.0.2")  # nothing changed
+
+
+def test_the_new_password_is_on_disk_before_ok(tmp_path):
+    config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
+    with ServerThread(config) as srv:
+        with WireClient.login(srv.host, srv.port, "Alice", PASSWORD, register=True) as alice:
+            assert change(alice, PASSWORD) == Done("p1")
+    with ServerThread(config) as srv:
+        assert logs_in(srv.host, srv.port, "Alice", NEW)
+        assert not logs_in(srv.host, srv.port, "Alice", PASSWORD)
+
+
+def test_each_store_sets_the_hash_and_keeps_only_the_kept_credential(loop, store_kind):  # noqa: F811
+    store = open_store(loop, kind=store_kind)
+    old = hash_password("Alice", PASSWORD)
+    results = []
+    store.save_account("alice", old)
+    for token_hash, key in ((b"a1", "alice"), (b"a2", "alice"), (b"b1", "bob")):
+        store.save_account_credential(token_hash, Credential(key, 100.0), 10.0)
+    new = hash_password("Alice", NEW)
+    store.set_password("alice", new, b"a2", results.append)
+    store.set_password("nobody", new, None, results.append)
+    settle(loop, store)
+    assert results == [True, False]
+    assert verify_password(store.accounts()["alice"], NEW) and "nobody" not in store.accounts()
+    assert set(store.account_credentials(0.0)) == {b"a2", b"b1"}
+    store.set_password("alice", old, None, results.append)
+    settle(loop, store)
+    assert set(store.account_credentials(0.0)) == {b"b1"}
+    store.close()
+
+
+@pytest.mark.timeout_seconds(90)
+def test_another_node_takes_the_new_password_and_refuses_the_old_right_after_ok(redis):  # noqa: F811
+    with ServerProcess("--cluster", redis.url) as one, ServerProcess("--cluster", redis.url) as two:
+        for node in (one, two):  # both nodes have the account cached, with its old password
+            with WireClient.login("127.0.0.1", node.port, "Ana", PASSWORD, register=node is one):
+                pass
+        with WireClient.login("127.0.0.1", one.port, "Ana", PASSWORD) as ana:
+            assert change(ana, PASSWORD) == Done("p1")
+        # At once: no wait for the events stream to reach node two.
+        assert logs_in("127.0.0.1", two.port, "Ana", NEW)
+        assert not logs_in("127.0.0.1", two.port, "Ana", PASSWORD)
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_reset_at_one_nodes_console_ends_the_sessions_and_credentials_on_the_other(redis):  # noqa: F811
+    """The operator's /password NAME on node one: Ana's session on node two ends with the
+    reset's reason, the credential node two gave her stops working there, the new password
+    logs in there and the old one does not."""
+    from protocol import RESUME, Goodbye
+    from waits import wait_until
+    with ServerProcess("--cluster", redis.url) as one, ServerProcess("--cluster", redis.url) as two:
+        with WireClient.login("127.0.0.1", one.port, "Ana", PASSWORD, register=True):
+            pass
+        with WireClient("127.0.0.1", two.port) as ana:
+            ana.send(Hello("h", "Ana", const.PROTOCOL_VERSION, PASSWORD, features=(RESUME,)))
+            resume = ana.expect(Welcome, skip=NOTICES).resume
+            assert resume
+            one.proc.stdin.write("/password ana\n")
+            one.proc.stdin.flush()
+            assert ana.expect(Goodbye, skip=NOTICES, timeout=15).reason == const.PASSWORD_RESET_REASON
+        wait_until(lambda: "new password of ana: " in "".join(one.lines), what="the new password at the console")
+        new = "".join(one.lines).split("new password of ana: ")[1].split()[0]
+        with WireClient("127.0.0.1", two.port) as again:
+            again.send(Hello("h", "Ana", const.PROTOCOL_VERSION, None, resume=resume))
+            assert again.expect_error(ErrorCode.AUTH_REQUIRED, skip=NOTICES)
+        assert logs_in("127.0.0.1", two.port, "Ana", new)
+        assert not logs_in("127.0.0.1", two.port, "Ana", PASSWORD)
+        assert new not in "".join(two.lines)  # never logged, on any node
+
+
+@pytest.fixture
+def server():
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
+        yield srv
