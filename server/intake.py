@@ -1,6 +1,6 @@
 """Back-pressure on the requests whose answers the store makes later: history pages.
 
-A ``history`` request (a conversation's or a room's) is answered by the store, a page of up
+A ``history`` request (a conversation's or a room's), or a ``since`` one, is answered by the store, a page of up
 to a frame, in a later loop turn, and the answers to everything a client asked in one
 write come back together, in one turn. Twenty-five pages of 54 KB asked at once would be
 queued at once, past the hard mark (server/session.py), and a client that reads normally

@@ -1309,6 +1309,8 @@ class Relay:
             session.send(ErrorReply(ErrorCode.UNKNOWN_TYPE, f"'{request.TYPE}' needs the feature '{SINCE_FEATURE}' "
                                     "in the hello", request.request_id))
             return
+        if not self.intake.admit(session, self._since, request):
+            return  # it begins once an earlier one is answered or the queue drains
 
         def page(result: tuple[list, int | None]) -> None:
             entries, cursor = result
@@ -1321,8 +1323,11 @@ class Relay:
             session.send(fit_page(build, entries))  # cut by bytes as well as by count, as history
 
         # A guest sees nothing of an earlier holder of its name (its epoch), as in history.
-        self.store.since(session.key, max(request.after_id, session.epoch), request.limit, page,
-                         self._unavailable(session, request.request_id))
+        # Through the history gate (server/intake.py): a page is up to a frame the store
+        # makes later, so a burst of them must not pass the hard mark, nor one client keep
+        # the store busy with more than MAX_HISTORY_IN_FLIGHT walks at once.
+        self.store.since(session.key, max(request.after_id, session.epoch), request.limit,
+                         *self.intake.track(session, page, self._unavailable(session, request.request_id)))
 
     def _block(self, session: ClientSession, request: Block | Unblock) -> None:
         try:

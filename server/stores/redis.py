@@ -259,6 +259,13 @@ else
 end
 if rk ~= '' then
   redis.call('ZADD', conv, id, id)
+  if state ~= 'room' then
+    -- Feature since's index (_SINCE): each user's conversations by their latest id, so
+    -- that a catch-up reads the conversations that moved, not every id given out since.
+    local c = string.sub(conv, #P + 1)  -- without the prefix, as every key a value names
+    redis.call('ZADD', P .. 'peers:' .. sk, id, c)
+    if rk ~= sk then redis.call('ZADD', P .. 'peers:' .. rk, id, c) end
+  end
   if state == 'sent' or state == 'queued' then
     redis.call('ZADD', P .. 'pend:' .. rk, id, id)
     if x ~= '' then redis.call('ZADD', P .. 'exp', x, id) end
@@ -427,27 +434,48 @@ end
 return out
 """)
 
-# Feature since (mailbox.since). ARGV: P, my key, after, limit, scan. Walks the ids after
-# ``after``, at most ``scan`` of them and none above ``next``, keeping my direct messages
-# as mailbox.since_visible says (a field HMGET does not find is false here), at most limit
-# + 1. There is no set of a user's messages across conversations: one would cost every
-# direct message a write (docs/cluster.md). Reply: {rows as _HISTORY's, walked to, top}.
+# Feature since (mailbox.since). ARGV: P, my key, after, limit, scan (unused here). Reads
+# the conversations of mine that moved after ``after`` (``peers:<my key>``, each scored by
+# its latest id: _STORE_BODY keeps it), up to limit + 1 ids of each after ``after``, and
+# keeps my direct messages among them as mailbox.since_visible says (a field HMGET does
+# not find is false here), oldest first, at most limit + 1. A conversation that had more
+# sets the horizon: nothing past the lowest such last id is kept, and the walk goes on
+# from there (so a page of messages hidden from me cannot hide older visible ones). The
+# cost follows my conversations, not every id given out since (a walk of 2,000 ids took
+# Redis 15 ms a page, and every other command waited). Messages stored before the index
+# was kept are not found (a catch-up wants recent ones). Reply: {rows as _HISTORY's,
+# walked to, top}.
 _SINCE = _script(r"""
-local me, after, limit, scan = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local me, after, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local top = tonumber(redis.call('GET', P .. 'next') or '0')
-local last = math.min(after + scan, top)
-local out = {}
-for n = after + 1, last do
-  local id = string.format('%d', n)
-  local r = redis.call('HMGET', mkey(id), 'sk', 'rk', 'st', 's', 'r', 't', 'at', 'e', 'd')
-  if r[3] and r[3] ~= 'room' and (r[1] == me or r[2] == me) and r[2] and string.sub(r[2], 1, 1) ~= '#'
-      and not (r[3] == 'blocked' and r[2] == me) then
-    out[#out + 1] = {id, r[4], r[5], r[6], r[7], r[3], r[8], r[9]}
-    if #out > limit then break end
+local from = '(' .. string.format('%d', after)
+local ids, horizon = {}, nil
+for _, conv in ipairs(redis.call('ZRANGEBYSCORE', P .. 'peers:' .. me, from, '+inf')) do
+  local got = redis.call('ZRANGEBYSCORE', P .. conv, from, '+inf', 'LIMIT', 0, limit + 1)
+  for _, id in ipairs(got) do ids[#ids + 1] = tonumber(id) end
+  if #got > limit then
+    local last = tonumber(got[#got])
+    if horizon == nil or last < horizon then horizon = last end
   end
 end
-return {out, last, top}
+table.sort(ids)
+local out, seen = {}, {}
+for _, n in ipairs(ids) do
+  if horizon ~= nil and n > horizon then break end
+  if not seen[n] then
+    seen[n] = true
+    local id = string.format('%d', n)
+    local r = redis.call('HMGET', mkey(id), 'sk', 'rk', 'st', 's', 'r', 't', 'at', 'e', 'd')
+    if r[3] and r[3] ~= 'room' and (r[1] == me or r[2] == me) and r[2] and string.sub(r[2], 1, 1) ~= '#'
+        and not (r[3] == 'blocked' and r[2] == me) then
+      out[#out + 1] = {id, r[4], r[5], r[6], r[7], r[3], r[8], r[9]}
+      if #out > limit then break end
+    end
+  end
+end
+return {out, horizon or top, top}
 """)
+
 
 # ARGV: P, now.
 _EXPIRE = _script(r"""

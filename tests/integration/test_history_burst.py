@@ -10,7 +10,7 @@ import socket
 import time
 
 from cdp import WebSocketClient
-from protocol import (Accepted, HistoryPage, HistoryRequest, JoinRoom, LookupRequest, LookupResult, Ping, Queued,
+from protocol import (Accepted, Hello, HistoryPage, HistoryRequest, JoinRoom, SincePage, SinceRequest, Welcome, LookupRequest, LookupResult, Ping, Queued,
                       RoomInfo, RoomNotice, RoomPost, SendDirect, SendToRoom, UserJoined, UserLeft)
 from server import ServerThread
 from servers import server_config
@@ -138,3 +138,25 @@ def test_a_burst_of_room_history_requests_is_all_answered_too():
             accepted += isinstance(olga.next(LIMIT), Accepted)
         # Her own posts come too, as to every member.
         _ask_in_one_write_and_read_every_page(olga, "#burst", skip=(RoomPost, RoomNotice, Ping))
+
+
+def test_a_burst_of_since_requests_is_all_answered_to_a_client_that_reads():
+    """Feature since's pages go through the same gate: 25 asked in one write, each up to a
+    frame of long messages, all come to a client that reads, and it stays connected."""
+    import const
+    with ServerThread(_config()) as server:
+        with WireClient.login(server.host, server.port, "Bob"), WireClient(server.host, server.port) as alice:
+            alice.send(Hello("hello", "Alice", const.PROTOCOL_VERSION, features=("since",)))
+            assert alice.expect(Welcome, LIMIT).name == "Alice"
+            _fill_conversation(alice, "Bob")
+            alice.send_raw(b"".join(alice.conn.send(SinceRequest(f"s{i}", 0, MESSAGES)) for i in range(PAGES)))
+            pages: list[SincePage] = []
+            deadline = time.monotonic() + LIMIT
+            while len(pages) < PAGES:
+                event = alice.next(max(0.001, deadline - time.monotonic()))
+                assert isinstance(event, SincePage), f"after {len(pages)} pages: {event!r}"
+                pages.append(event)
+            assert [p.request_id for p in pages] == [f"s{i}" for i in range(PAGES)]
+            assert all(len(p.messages) == MESSAGES for p in pages)
+            alice.send(LookupRequest("w", "Bob"))
+            assert alice.expect(LookupResult, LIMIT).request_id == "w"
