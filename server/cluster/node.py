@@ -207,6 +207,11 @@ class ClusterNode:
         return node_of(session) if isinstance(session, str) else self.node_id
 
     @property
+    def release_retry(self) -> float:
+        """See LocalPeers.release_retry: a dead node's sessions go with a reap, once a beat."""
+        return self.beat
+
+    @property
     def available(self) -> bool:
         """True while this node's heartbeat is known to Redis (renewed within the TTL)."""
         return self.clock() - self._last_beat < self.ttl

@@ -365,6 +365,41 @@ def test_a_node_cut_off_alone_is_judged_gone_and_its_users_return_online_since_n
         c.close()
 
 
+@pytest.mark.timeout_seconds(60)
+def test_a_guest_failing_over_from_a_dead_node_is_told_its_own_earlier_session_holds_its_name(redis_server):  # noqa: F811
+    """Guest Alice on node 0; node 0 dies (kill -9). Her client's hello to node 1 carries
+    her resume token: until node 0 is reaped her dead session holds the name, and node 1
+    says so (name_taken with retry_after: her own earlier session, not someone else's
+    name, so no client tells her to choose another name); then she is welcomed there."""
+    c = Cluster(redis_server.url, 2, beat=0.2, ttl=2.0)
+    try:
+        alice = c.login(0, "Alice")
+        token = alice.welcome.resume
+        assert token
+        wait_for(lambda: c.call(lambda: c.servers[1].relay.directory.lookup("alice") is not None),
+                 what="node 1 knows Alice")
+        c.crash(0)
+        alice.close()
+        with WireClient(*c.address(1)) as again:
+            again.send(Hello("h", "Alice", const.PROTOCOL_VERSION, resume=token))
+            refused = again.expect(ErrorReply, skip=NOTICES)
+            assert refused.code == ErrorCode.NAME_TAKEN
+            assert refused.retry_after is not None and 0 < refused.retry_after <= 1, refused
+            assert "your earlier session" in refused.message, refused
+            deadline = time.monotonic() + 15
+            while True:  # as a client does: again after retry_after, until the reap frees it
+                time.sleep(refused.retry_after)
+                again.send(Hello("h", "Alice", const.PROTOCOL_VERSION, resume=token))
+                answer = again.expect((Welcome, ErrorReply), skip=NOTICES)
+                if isinstance(answer, Welcome):
+                    break
+                assert answer.code == ErrorCode.NAME_TAKEN and answer.retry_after, answer
+                assert time.monotonic() < deadline, "not welcomed within 15 s of the crash"
+            assert answer.name == "Alice" and not answer.resume  # the same guest: no new token
+    finally:
+        c.close()
+
+
 def test_workers_without_a_cluster_is_refused_saying_why(capsys):
     import chatserver
     with pytest.raises(SystemExit) as exited:
