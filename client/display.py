@@ -163,9 +163,10 @@ ERROR_TEXTS = {
                      "choose another name"),
     # For name_taken with retry_after: the hello proved the guest's own token, and it is
     # its own earlier session (a lost connection the server has not found gone yet, or
-    # one on a cluster node that died) that holds the name. Not "choose another name".
-    "name_still_yours": N_("waiting for the server to release your earlier session, which still holds the name "
-                           "{name}; {when}"),
+    # one on a cluster node that died; or one still open elsewhere) that holds the name.
+    # Not "choose another name": a reconnecting client only waits (its line says so).
+    "name_still_yours": N_("the name {name} is yours, but your earlier session still holds it until the server "
+                           "finds that session ended; {when}"),
     "bad_password": N_("wrong password"),
     "auth_required": N_("the name {name} is registered: it needs its password"),
     "accounts_required": N_("this server only admits registered names: claim yours with --register"),

@@ -14,8 +14,9 @@ the relay keeps the policy and calls the node at its seams (server/peers.py list
   and reaps the nodes whose deadline passed (:data:`~scripts.REAP`): their sessions
   leave the registry with one NodeGone entry, which every node turns into ``left``
   notices. A time in which no node beat at all (Redis down or paused; scripts.py's
-  _LIVENESS) counts against nobody, so an outage of Redis itself reaps no node. A node whose last renewal is older than ``ttl`` (cut off from Redis)
-  answers logins ``unavailable``; one that finds itself reaped joins again and claims its
+  _LIVENESS) counts against nobody, so an outage of Redis itself reaps no node. A node
+  whose last renewal is older than ``ttl`` (cut off from Redis) answers logins
+  ``unavailable``; one that finds itself reaped joins again and claims its
   sessions' names anew (:meth:`ClusterNode._rejoin`): a session whose name was taken
   meanwhile is closed (its client logs in again, here or elsewhere), the others stay, and
   this node's users are not told that they left (directory.py's module docstring).
@@ -65,6 +66,7 @@ def silence(beat: float, ttl: float) -> float:
     beat at most, every node beating), and at most half the TTL, so that an outage too
     short to be one still leaves a node time to beat before its deadline."""
     return min(2 * beat, ttl / 2)
+
 
 # How long a blocking stream read waits in Redis before asking again.
 BLOCK_MS = 1000
@@ -727,11 +729,10 @@ class ClusterNode:
         """This node was reaped, or its deadline passed (its own link to Redis was down
         longer than the TTL while other nodes beat: an outage of Redis itself moves every
         deadline on, scripts._LIVENESS): the registry no longer lists its sessions, or
-        soon will not. Reap
-        it now (its users leave, for the other nodes: this node's own users are not told,
-        see _apply_event), join anew, and claim each session's name again: a session whose
-        name someone else took meanwhile, or that cannot be claimed now, ends (its client
-        logs in again, and its leave is told here: _let_go)."""
+        soon will not. Reap it now (its users leave, for the other nodes: this node's own
+        users are not told, see _apply_event), join anew, and claim each session's name
+        again: a session whose name someone else took meanwhile, or that cannot be claimed
+        now, ends (its client logs in again, and its leave is told here: _let_go)."""
         log.error("cluster: this node's heartbeat expired; joining again and claiming its %d sessions' names anew",
                   len(self._sids))
         self._unclaimed.update(self._sids)
