@@ -162,6 +162,12 @@ ERROR_TEXTS = {
     "expired": N_("{name} did not log in to receive it before it expired"),
     "name_taken": N_("the name {name} is in use, or kept for a while for the guest who used it last: "
                      "choose another name"),
+    # For name_taken with retry_after: the hello proved the guest's own token, and it is
+    # its own earlier session (a lost connection the server has not found gone yet, or
+    # one on a cluster node that died; or one still open elsewhere) that holds the name.
+    # Not "choose another name": a reconnecting client only waits (its line says so).
+    "name_still_yours": N_("the name {name} is yours, but your earlier session still holds it until the server "
+                           "finds that session ended; {when}"),
     "bad_password": N_("wrong password"),
     "auth_required": N_("the name {name} is registered: it needs its password"),
     "accounts_required": N_("this server only admits registered names: claim yours with --register"),
@@ -239,9 +245,13 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     the one place where clients turn an error code into words. ``like``, ``room`` and
     ``reason`` are the error's fields of those names (PROTOCOL.md, "error"); ``uncertain``
     (an ``unavailable`` error's field) says it in the words of ``unconfirmed``: never
-    "nothing was done" when the server cannot know.
+    "nothing was done" when the server cannot know. A ``name_taken`` with ``retry_after``
+    is the guest's own earlier session holding the name (``name_still_yours``): never
+    "choose another name" to the name's holder.
     """
-    template = ERROR_TEXTS["unconfirmed"] if uncertain and code == "unavailable" else ERROR_TEXTS.get(code)
+    template = ERROR_TEXTS["unconfirmed"] if uncertain and code == "unavailable" \
+        else ERROR_TEXTS["name_still_yours"] if code == "name_taken" and retry_after is not None \
+        else ERROR_TEXTS.get(code)
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
             or (code in NEEDS_ROOM and not room):
         text = sanitize(message) or _("no explanation given")

@@ -409,7 +409,8 @@ class ErrorReply(Event):
     code: str
     message: str
     request_id: str | None = None
-    # For rate_limited and unavailable: seconds after which the request may be tried again;
+    # For rate_limited and unavailable (and the name_taken of a guest whose own earlier
+    # session still holds its name): seconds after which the request may be tried again;
     # for muted (with room_name): the seconds left of a timed mute (none: until unmuted).
     retry_after: float | None = None
     # For expired: the message whose outcome this is, to acknowledge with OutcomeAck.

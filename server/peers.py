@@ -30,6 +30,11 @@ class LocalPeers:
     shares_room = False  # the relay writes room messages to its sessions itself
     shares_rooms = False  # named rooms live here alone (ClusterNode: save_room, store_room_post)
     available = True
+    # Seconds after which a guest refused because its own earlier session still holds its
+    # name (the hello proved the token: Relay._holder_refused) should try again: here the
+    # old connection ends at the latest with its heartbeat timeout, checked every second
+    # (ClusterNode: one heartbeat, the reaper's period).
+    release_retry = 1.0
     # The login throttle shared across nodes (ClusterNode.login_failures), or None: alone,
     # the login desk's in-memory FailureThrottle is the whole truth.
     login_failures = None

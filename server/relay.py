@@ -499,9 +499,24 @@ class Relay:
         self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
                            hello.name, session.address, session.port, error)
         if error == ErrorCode.NAME_TAKEN:
-            session.send(ErrorReply(error, f"the name {result.name!r} is already in use", hello.request_id))
+            session.send(self._holder_refused(hello, result) or
+                         ErrorReply(error, f"the name {result.name!r} is already in use", hello.request_id))
         else:
             session.send(unavailable_error(self.config, hello.request_id))
+
+    def _holder_refused(self, hello: Hello, result: LoginResult) -> ErrorReply | None:
+        """The ``name_taken`` for a guest whose hello proved it holds the name (its resume
+        token: RESUME) while a session of its own still holds it: its earlier connection,
+        which the server has not found gone yet (a half-open connection here; in a cluster,
+        a session on a node that died and is not reaped yet). Not someone else's name: the
+        answer says so, with ``retry_after`` (PROTOCOL.md "Guest names: the resume token"),
+        so that a reconnecting client waits instead of asking for another name. None for
+        any other login."""
+        if result.claim is not Claim.RESUME:
+            return None
+        return ErrorReply(ErrorCode.NAME_TAKEN, f"your earlier session still holds the name {result.name!r}: "
+                          "it is released once the server finds it gone", hello.request_id,
+                          retry_after=self.peers.release_retry)
 
     def _admit(self, session: ClientSession, hello: Hello, result: LoginResult) -> None:
         """Put the session online under ``result.name`` and welcome it."""
@@ -513,7 +528,8 @@ class Relay:
             self.metrics.logins_refused += 1
             self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
                                hello.name, session.address, session.port, exc)
-            session.send(ErrorReply(code, str(exc), hello.request_id))
+            session.send(code == ErrorCode.NAME_TAKEN and self._holder_refused(hello, result) or
+                         ErrorReply(code, str(exc), hello.request_id))
             self.peers.release(session, "refused", time.time())
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered

@@ -56,10 +56,12 @@ function tn(singular, plural, n, values) {
  * the room a refusal of one's own standing is about and a ban's reason, the error's
  * fields), else the server's own words; then the code, as on the wire. ``uncertain`` (an
  * "unavailable" error's field: the server cannot tell whether it was done) is said in the
- * words of "unconfirmed", never "nothing was done". client/display.py's explain_error,
+ * words of "unconfirmed", never "nothing was done"; a "name_taken" with ``retryAfter`` (the
+ * guest's own earlier session holds the name) in those of "name_still_yours". client/display.py's explain_error,
  * the one table. */
 function explainError(code, message, name, retryAfter, like, room, reason, uncertain) {
-  const template = i18n.errors[uncertain === true && code === "unavailable" ? "unconfirmed" : code];
+  const template = i18n.errors[uncertain === true && code === "unavailable" ? "unconfirmed"
+    : code === "name_taken" && typeof retryAfter === "number" ? "name_still_yours" : code];
   let text = message || t("no explanation given");
   if (template && (name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
       && (room || !i18n.needsRoom.includes(code))) {

@@ -7,8 +7,8 @@ directory, a moment apart, and derives the same join and leave notices in the sa
 order: :meth:`Directory.apply` returns them. The names' uniqueness is not decided here
 (the claim script decides it); the directory follows.
 
-One exception to "the same notices": a node that was cut off from Redis longer than its
-heartbeat's TTL reads its own NodeGone, then claims its sessions' names again
+One exception to "the same notices": a node that was cut off from Redis alone (the others
+beating on) longer than its heartbeat's TTL reads its own NodeGone, then claims its sessions' names again
 (ClusterNode._rejoin). Its sessions never stopped, so its own users are not told that
 they, or their neighbours on the same node, left and joined: the leave of a user with a
 live session on this node is held back (``apply``'s ``here``) and dropped when the user

@@ -10,11 +10,13 @@ the relay keeps the policy and calls the node at its seams (server/peers.py list
   :attr:`directory`, a :class:`registry.Registry` of everyone online in the cluster
   (``/who``, ``/whois``, ``watch``), and tells join and leave notices, so every node
   tells them in the stream's one order.
-- **Liveness**: the node renews ``node:<id>`` (a TTL of ``ttl`` seconds) every
-  ``beat`` seconds and reaps the nodes whose key expired (:data:`~scripts.REAP`): their
-  sessions leave the registry with one NodeGone entry, which every node turns into
-  ``left`` notices. A node whose last renewal is older than ``ttl`` (cut off from Redis)
-  answers logins ``unavailable``; one that finds itself reaped joins again and claims its
+- **Liveness**: the node moves its deadline (``ttl`` seconds on) every ``beat`` seconds
+  and reaps the nodes whose deadline passed (:data:`~scripts.REAP`): their sessions
+  leave the registry with one NodeGone entry, which every node turns into ``left``
+  notices. A time in which no node beat at all (Redis down or paused; scripts.py's
+  _LIVENESS) counts against nobody, so an outage of Redis itself reaps no node. A node
+  whose last renewal is older than ``ttl`` (cut off from Redis) answers logins
+  ``unavailable``; one that finds itself reaped joins again and claims its
   sessions' names anew (:meth:`ClusterNode._rejoin`): a session whose name was taken
   meanwhile is closed (its client logs in again, here or elsewhere), the others stay, and
   this node's users are not told that they left (directory.py's module docstring).
@@ -58,6 +60,16 @@ log = logging.getLogger("chat.cluster")
 # every heartbeat, so a dead node's sessions leave within TTL + BEAT (+ a stream read).
 BEAT = 1.0
 TTL = 5.0
+
+
+def silence(beat: float, ttl: float) -> float:
+    """Seconds without any node's heartbeat script that Redis takes for an outage, not
+    for slow nodes (scripts._LIVENESS): two beats, well above a live cluster's gaps (one
+    beat at most, every node beating), and at most half the TTL, so that an outage too
+    short to be one still leaves a node time to beat before its deadline."""
+    return min(2 * beat, ttl / 2)
+
+
 # How long a blocking stream read waits in Redis before asking again.
 BLOCK_MS = 1000
 READ_COUNT = 1000
@@ -113,6 +125,7 @@ class ClusterNode:
         self.prefix = prefix
         self.node_id = node_id or new_node_id()
         self.beat, self.ttl, self.timeout = beat, ttl, timeout
+        self._liveness_ms = (int(ttl * 1000), int(silence(beat, ttl) * 1000))  # the scripts' ttl, silence
         self.users = Directory(self.node_id)  # everyone online in the cluster, as the events stream says
         self._where = self.users.where  # see _here
         self.directory = self.users.registry  # the same, as the relay asks it
@@ -197,6 +210,11 @@ class ClusterNode:
 
     def node_of(self, session: Any) -> str | None:
         return node_of(session) if isinstance(session, str) else self.node_id
+
+    @property
+    def release_retry(self) -> float:
+        """See LocalPeers.release_retry: a dead node's sessions go with a reap, once a beat."""
+        return self.beat
 
     @property
     def available(self) -> bool:
@@ -645,8 +663,8 @@ class ClusterNode:
             await self._take_inbox(taken)
         if self._last_beat > float("-inf"):  # it joined (a failed start did not: nothing to undo)
             try:
-                await self._redis.execute("DEL", f"{self.prefix}node:{self.node_id}")
-                await scripts.REAP(self._redis, args=(self.prefix,))
+                await self._redis.execute("HDEL", f"{self.prefix}beats", self.node_id)  # no deadline: reaped now
+                await self._reap()
             except (RedisConnectionError, TimeoutError):
                 pass  # the others reap this node when its heartbeat expires
         for client in (self._redis, self._events_reader, self._inbox_reader):
@@ -654,7 +672,8 @@ class ClusterNode:
 
     async def _join(self) -> None:
         info = f"{socket.gethostname()} pid {os.getpid()}"
-        reply = await scripts.JOIN(self._redis, args=(self.prefix, self.node_id, int(self.ttl * 1000), info))
+        ttl, quiet = self._liveness_ms
+        reply = await scripts.JOIN(self._redis, args=(self.prefix, self.node_id, ttl, info, quiet))
         if isinstance(reply, RedisError):
             raise RedisConnectionError(f"cannot join the cluster: {reply}")
         self._last_beat = self.clock()
@@ -726,7 +745,7 @@ class ClusterNode:
         while True:
             await asyncio.sleep(self.beat)
             try:
-                alive = await scripts.BEAT(self._redis, args=(self.prefix, self.node_id, int(self.ttl * 1000)))
+                alive = await scripts.BEAT(self._redis, args=(self.prefix, self.node_id, *self._liveness_ms))
                 if isinstance(alive, RedisError):  # LOADING after a restart, for instance: not alive yet
                     raise RedisConnectionError(str(alive))
                 if alive == 0:
@@ -735,7 +754,7 @@ class ClusterNode:
                     self._last_beat = self.clock()
                     if self._unclaimed:  # a rejoin that Redis interrupted
                         await self._claim_again()
-                reaped = await scripts.REAP(self._redis, args=(self.prefix,))
+                reaped = await self._reap()
                 if isinstance(reaped, RedisError):
                     raise RedisConnectionError(str(reaped))
                 if reaped:
@@ -748,18 +767,23 @@ class ClusterNode:
                     log.error("cluster: cut off from Redis (%s): logins are answered unavailable", exc)
                     cut_off = True
 
+    def _reap(self) -> Any:
+        """Run REAP (an awaitable of its reply)."""
+        return scripts.REAP(self._redis, args=(self.prefix, self._liveness_ms[1]))
+
     async def _rejoin(self) -> None:
-        """This node was reaped, or its heartbeat expired (Redis was out of reach longer
-        than the TTL): the registry no longer lists its sessions, or soon will not. Reap
-        it now (its users leave, for the other nodes: this node's own users are not told,
-        see _apply_event), join anew, and claim each session's name again: a session whose
-        name someone else took meanwhile, or that cannot be claimed now, ends (its client
-        logs in again, and its leave is told here: _let_go)."""
+        """This node was reaped, or its deadline passed (its own link to Redis was down
+        longer than the TTL while other nodes beat: an outage of Redis itself moves every
+        deadline on, scripts._LIVENESS): the registry no longer lists its sessions, or
+        soon will not. Reap it now (its users leave, for the other nodes: this node's own
+        users are not told, see _apply_event), join anew, and claim each session's name
+        again: a session whose name someone else took meanwhile, or that cannot be claimed
+        now, ends (its client logs in again, and its leave is told here: _let_go)."""
         log.error("cluster: this node's heartbeat expired; joining again and claiming its %d sessions' names anew",
                   len(self._sids))
         self._unclaimed.update(self._sids)
         self._reclaimed.clear()
-        reaped = await scripts.REAP(self._redis, args=(self.prefix,))  # this node too, if nobody did
+        reaped = await self._reap()  # this node too, if nobody did
         if isinstance(reaped, RedisError):
             raise RedisConnectionError(str(reaped))
         # Said again in case nobody could say it (a Redis restarted without its data does
@@ -779,7 +803,11 @@ class ClusterNode:
             if held is None or session.closing:  # it logged out meanwhile
                 self._unclaimed.discard(session)
                 continue
-            _old_sid, key, since = held
+            _old_sid, key, _since = held
+            # Online since now, for everyone: the other nodes told the leave (at the time
+            # they read it) and tell this as a join; with the session's first time, a
+            # client sorting by time would list the join before the leave.
+            since = time.time()
             sid, args = self._claim_args(session, key, session.name, session.registered, since)
             reply = await scripts.CLAIM(self._redis, args=args)
             if isinstance(reply, RedisError):

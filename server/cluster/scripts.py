@@ -5,7 +5,9 @@ Every script takes the key prefix as ARGV[1] and reaches the keys it needs from 
 single Redis, not Redis Cluster: see docs/cluster.md). The keys, for prefix ``p``:
 
     p..'nodes'              set of node ids that joined and were not reaped
-    p..'node:'..id          the node's heartbeat: exists while it beats (PX ttl)
+    p..'node:'..id          the node's host and pid, for people (until it is reaped)
+    p..'beats'              hash: node id -> its heartbeat's deadline (Redis time, ms)
+    p..'clock'              Redis time (ms) of the last heartbeat script any node ran
     p..'who'                hash: user key -> '1|Name' (account) or '0|Name' (guest)
     p..'where:'..key        hash: session id -> 'node<TAB>address<TAB>port<TAB>since'
     p..'sessions:'..id      hash: session id -> user key, the node's sessions (to reap)
@@ -30,10 +32,42 @@ from resp import Script
 EVENTS_MAXLEN = 100_000
 INBOX_MAXLEN = 100_000
 
-# ARGV: prefix, node, ttl ms, info. Heartbeat at start: the node exists from now on.
-JOIN = Script("""
+# Liveness, shared by JOIN, BEAT and REAP (ARGV[1] the prefix). A node is alive while
+# its deadline in 'beats' is not past; each beat moves it to now + ttl. The deadlines are
+# plain values, not TTLs, because TTLs run on while Redis is down (and a Redis restarted
+# with its data drops the keys whose TTL passed meanwhile): every node would be judged
+# dead after an outage that cut all of them off alike. ``heard`` (called first, with the
+# silence in ms) therefore moves every deadline on by the time since any node last ran
+# one of these scripts when that time is longer than ``silence``: a period in which no
+# node could beat (Redis down or paused, or every node's link to it) counts for nobody.
+# A node cut off alone is not helped: the others' beats keep the clock going, its
+# deadline passes, and they reap it. Returns Redis's time now, in ms.
+_LIVENESS = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function heard(p, silence)
+  local now = now_ms()
+  local last = tonumber(redis.call('GET', p..'clock') or now)
+  local gap = now - last
+  if gap > tonumber(silence) then
+    local beats = redis.call('HGETALL', p..'beats')
+    for i = 1, #beats, 2 do
+      redis.call('HSET', p..'beats', beats[i], string.format('%.0f', tonumber(beats[i + 1]) + gap))
+    end
+  end
+  redis.call('SET', p..'clock', string.format('%.0f', now))
+  return now
+end
+"""
+
+# ARGV: prefix, node, ttl ms, info, silence ms. Heartbeat at start: the node exists from now on.
+JOIN = Script(_LIVENESS + """
 local p, node = ARGV[1], ARGV[2]
-redis.call('SET', p..'node:'..node, ARGV[4], 'PX', ARGV[3])
+local now = heard(p, ARGV[5])
+redis.call('HSET', p..'beats', node, string.format('%.0f', now + tonumber(ARGV[3])))
+redis.call('SET', p..'node:'..node, ARGV[4])
 redis.call('SADD', p..'nodes', node)
 local inbox = p..'inbox:'..node
 if redis.call('EXISTS', inbox) == 0 then
@@ -42,21 +76,25 @@ end
 return 1
 """)
 
-# ARGV: prefix, node, ttl ms. 1: still alive (renewed); 0: the node was reaped or its
-# heartbeat expired (it must drop its sessions and join again).
-BEAT = Script("""
+# ARGV: prefix, node, ttl ms, silence ms. 1: still alive (renewed); 0: the node was
+# reaped or its deadline passed (it must drop its sessions and join again).
+BEAT = Script(_LIVENESS + """
 local p, node = ARGV[1], ARGV[2]
+local now = heard(p, ARGV[4])
 if redis.call('SISMEMBER', p..'nodes', node) == 0 then return 0 end
-if redis.call('PEXPIRE', p..'node:'..node, ARGV[3]) == 0 then return 0 end
+local deadline = tonumber(redis.call('HGET', p..'beats', node))
+if not deadline or deadline < now then return 0 end
+redis.call('HSET', p..'beats', node, string.format('%.0f', now + tonumber(ARGV[3])))
 return 1
 """)
 
 # ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry.
-# 'ok', 'taken' (someone else holds the name) or 'gone' (this node is not alive: it must
-# not add sessions, or the reaper would never see them).
+# 'ok', 'taken' (someone else holds the name) or 'gone' (this node was reaped, or never
+# joined: it must not add sessions, or the reaper would never see them). A node whose
+# deadline passed but that nobody reaped yet may claim: the reaper takes the session too.
 CLAIM = Script("""
 local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if redis.call('EXISTS', p..'node:'..node) == 0 then return 'gone' end
+if redis.call('HEXISTS', p..'beats', node) == 0 then return 'gone' end
 local who = redis.call('HGET', p..'who', key)
 if who then
   if ARGV[6] ~= '1' or string.sub(who, 1, 1) ~= '1' then return 'taken' end
@@ -88,20 +126,24 @@ if who then redis.call('HSET', p..'who', key, '1'..string.sub(who, 2)) end
 return 1
 """)
 
-# ARGV: prefix. Every node whose heartbeat expired: its sessions leave the registry, its
-# inbox goes, and one NodeGone entry tells the others. Returns the ids reaped.
-REAP = Script("""
+# ARGV: prefix, silence ms (see _LIVENESS). Every node whose deadline passed (or that
+# left: no deadline): its sessions leave the registry, its inbox goes, and one NodeGone
+# entry tells the others. Returns the ids reaped.
+REAP = Script(_LIVENESS + """
 local p = ARGV[1]
+local now = heard(p, ARGV[2])
 local reaped = {}
 for _, node in ipairs(redis.call('SMEMBERS', p..'nodes')) do
-  if redis.call('EXISTS', p..'node:'..node) == 0 then
+  local deadline = tonumber(redis.call('HGET', p..'beats', node))
+  if not deadline or deadline < now then
     local sessions = redis.call('HGETALL', p..'sessions:'..node)
     for i = 1, #sessions, 2 do
       local key = sessions[i + 1]
       redis.call('HDEL', p..'where:'..key, sessions[i])
       if redis.call('EXISTS', p..'where:'..key) == 0 then redis.call('HDEL', p..'who', key) end
     end
-    redis.call('DEL', p..'sessions:'..node, p..'inbox:'..node)
+    redis.call('DEL', p..'sessions:'..node, p..'inbox:'..node, p..'node:'..node)
+    redis.call('HDEL', p..'beats', node)
     redis.call('SREM', p..'nodes', node)
     redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', cjson.encode({k = 'gone', node = node}))
     reaped[#reaped + 1] = node
@@ -194,14 +236,16 @@ return redis.call('XDEL', inbox, unpack(ids))
 """)
 
 # ARGV: prefix, node. The figures /metrics shows of a node (read once per heartbeat period,
-# not per scrape): {nodes whose heartbeat is alive, entries in this node's inbox (only
+# not per scrape): {nodes whose deadline has not passed, entries in this node's inbox (only
 # unacknowledged ones are kept), of them read and not acknowledged, the events stream's
 # last id}.
-GAUGES = Script("""
+GAUGES = Script(_LIVENESS + """
 local p, node = ARGV[1], ARGV[2]
+local now = now_ms()
 local alive = 0
 for _, id in ipairs(redis.call('SMEMBERS', p..'nodes')) do
-  alive = alive + redis.call('EXISTS', p..'node:'..id)
+  local deadline = tonumber(redis.call('HGET', p..'beats', id))
+  if deadline and deadline >= now then alive = alive + 1 end
 end
 local inbox = p..'inbox:'..node
 local pending = redis.pcall('XPENDING', inbox, 'node')

@@ -24,6 +24,7 @@ import pytest
 from redisserver import RedisServer, free_port
 from processes import stop_process
 
+from server.cluster.node import BEAT, TTL
 from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, JoinRoom, LookupRequest,
                       LookupResult, Ping, Queued, Receipt, RoomInfo, RoomNotice, RoomPost, SendDirect, SendToRoom,
                       UserJoined, UserLeft, UserList, WhoRequest)
@@ -217,6 +218,42 @@ def test_redis_killed_and_restarted_requests_answered_unavailable_meanwhile_then
         ana.send(SendDirect("after", "Bia", "again"))
         ana.expect((Accepted, Delivered), skip=NOTICES)
         assert bia.expect(DirectMessage, skip=NOTICES).text == "again"
+
+
+def joins_and_leaves_until(client: WireClient, name: str) -> list[tuple[str, str]]:
+    """The joins and leaves ``client`` is told, as ("joined" or "left", name), up to the
+    join of ``name``."""
+    heard: list[tuple[str, str]] = []
+    while heard[-1:] != [("joined", name)]:
+        event = client.expect((UserJoined, UserLeft), skip=(Ping,))
+        heard.append(("joined" if isinstance(event, UserJoined) else "left", event.name))
+    return heard
+
+
+@pytest.mark.timeout_seconds(90)
+def test_redis_away_longer_than_the_ttl_tells_nobody_that_anyone_left(nodes, redis):
+    """Redis killed for longer than the heartbeat's TTL, then started again with its
+    file: no node could beat meanwhile, so none was gone (docs/cluster.md, "Identity and
+    heartbeat"). Ana on one node and Bia on the other stay connected and hear nobody
+    leave or join but a newcomer; no node logs a rejoin or a reap."""
+    one, two = nodes(2)
+    with login(one, "Ana") as ana, login(two, "Bia") as bia:
+        wait_until(lambda: who(ana) == who(bia) == ["Ana", "Bia"], what="both in who")
+        ana.drain()
+        bia.drain()
+        redis.kill()
+        killed = time.monotonic()
+        # Away longer than the TTL plus a beat: before, every heartbeat had expired by then.
+        wait_until(lambda: time.monotonic() - killed > TTL + BEAT, timeout=TTL + BEAT + 1, what="the outage")
+        redis.start()
+        with login_again(two, "Zed", timeout=30):
+            assert joins_and_leaves_until(ana, "Zed") == [("joined", "Zed")]
+            assert joins_and_leaves_until(bia, "Zed") == [("joined", "Zed")]
+            assert who(ana) == ["Ana", "Bia", "Zed"]
+    for node in (one, two):
+        node.stop()  # its whole log
+        log = node.output()
+        assert "heartbeat expired" not in log and "stopped beating" not in log, log
 
 
 @pytest.mark.timeout_seconds(90)

@@ -11,6 +11,7 @@ from resp import RedisClient
 from server.cluster import bus, scripts
 
 P = "{t}:"
+SILENCE_MS = 1000  # scripts._LIVENESS: longer than any pause of these tests' steps
 
 
 def run(url, steps):
@@ -21,7 +22,7 @@ def run(url, steps):
 
 
 async def join(redis, node, ttl_ms=5000):
-    assert await scripts.JOIN(redis, args=(P, node, ttl_ms, "test")) == 1
+    assert await scripts.JOIN(redis, args=(P, node, ttl_ms, "test", SILENCE_MS)) == 1
 
 
 async def claim(redis, node, sid, key, shared=False):
@@ -82,9 +83,9 @@ def test_reap_removes_a_dead_nodes_sessions_once_and_says_so_in_one_entry(redis_
         await claim(redis, "alive", "alive/1", "caio", shared=True)
         await claim(redis, "alive", "alive/2", "bia")
         await asyncio.sleep(0.2)  # the dead node's heartbeat expires (its TTL is 50 ms)
-        assert await scripts.BEAT(redis, args=(P, "dead", 5000)) == 0
-        assert await scripts.REAP(redis, args=(P,)) == [b"dead"]
-        assert await scripts.REAP(redis, args=(P,)) == []
+        assert await scripts.BEAT(redis, args=(P, "dead", 5000, SILENCE_MS)) == 0
+        assert await scripts.REAP(redis, args=(P, SILENCE_MS)) == [b"dead"]
+        assert await scripts.REAP(redis, args=(P, SILENCE_MS)) == []
         assert sorted(await redis.execute("HKEYS", P + "who")) == [b"bia", b"caio"]
         assert await redis.execute("HKEYS", P + "where:caio") == [b"alive/1"]
         assert await redis.execute("EXISTS", P + "inbox:dead", P + "sessions:dead") == 0
@@ -93,6 +94,27 @@ def test_reap_removes_a_dead_nodes_sessions_once_and_says_so_in_one_entry(redis_
         off = bus.encode(bus.SessionOff("ana", "dead/1", "quit", 2.0))
         assert await scripts.RELEASE(redis, args=(P, "dead", "dead/1", "ana", off)) == 0
         assert await claim(redis, "dead", "dead/3", "zed") == "gone"
+    run(redis_server.url, steps)
+
+
+def test_a_time_no_node_could_beat_counts_against_nobody_but_one_node_silent_alone_is_reaped(redis_server):  # noqa: F811
+    # scripts._LIVENESS: 0.6 s without any heartbeat script (Redis down, for the nodes)
+    # is longer than the silence (0.2 s): every deadline moves on by it, and neither node
+    # is reaped although both TTLs (0.3 s) passed. Then only "b" beats: "a" is reaped.
+    async def steps(redis):
+        await join(redis, "a", ttl_ms=300)
+        await join(redis, "b", ttl_ms=300)
+        await asyncio.sleep(0.6)
+        assert await scripts.REAP(redis, args=(P, 200)) == []
+        assert await scripts.BEAT(redis, args=(P, "a", 300, 200)) == 1
+        assert await scripts.BEAT(redis, args=(P, "b", 300, 200)) == 1
+        reaped = []
+        for _ in range(10):  # 0.5 s of b's beats, 50 ms apart
+            await asyncio.sleep(0.05)
+            assert await scripts.BEAT(redis, args=(P, "b", 300, 200)) == 1
+            reaped += await scripts.REAP(redis, args=(P, 200))
+        assert reaped == [b"a"]
+        assert await scripts.BEAT(redis, args=(P, "a", 300, 200)) == 0
     run(redis_server.url, steps)
 
 

@@ -88,6 +88,24 @@ def test_a_guest_whose_welcome_was_lost_gets_back_in_with_the_token_it_proposed(
 
 
 
+def test_the_holder_whose_earlier_session_is_still_open_is_told_so_not_that_the_name_is_someone_elses(
+        loop, store_kind):  # noqa: F811
+    """The holder's token with its earlier connection still open (half-open: the server
+    has not found it gone): name_taken, but with retry_after and words that say it is its
+    own earlier session (client/display.py: not "choose another name"). A stranger's
+    refusal stays as it was: no retry_after."""
+    bench = RelayBench(loop, store_kind)
+    mine = {"bob": "k" * 43}
+    first = bench.attempt("Bob", tokens=mine)
+    first.take(Welcome)
+    [again] = bench.attempt("Bob", tokens=mine).take(ErrorReply)
+    assert again.code == ErrorCode.NAME_TAKEN and again.retry_after == bench.relay.peers.release_retry, again
+    assert "your earlier session" in again.message, again
+    [stranger] = bench.attempt("Bob", tokens={"bob": "s" * 43}).take(ErrorReply)
+    assert stranger.code == ErrorCode.NAME_TAKEN and stranger.retry_after is None, stranger
+    bench.store.close()
+
+
 def conversation(bench: RelayBench, session, peer: str) -> list[str]:
     bench.relay.handle(session, HistoryRequest("hist", peer, 50))
     bench.settle()

@@ -376,3 +376,32 @@ def test_a_password_reset_by_the_operator_is_said_in_the_users_words() -> None:
         assert reason_words(const.PASSWORD_RESET_REASON) == "senha redefinida pelo operador do servidor"
     finally:
         use("en")
+
+
+def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_told_to_choose_another() -> None:
+    """name_taken with retry_after: the hello proved the guest's token, and its own earlier
+    session (a dead cluster node's, say) still holds the name (PROTOCOL.md "Guest names:
+    the resume token"). The reconnecting line says the name is theirs and held by that
+    session until the server finds it ended, in every language; a name_taken without
+    retry_after still asks for another name."""
+    from i18n import use
+
+    from client.display import login_refused_words
+    from client.errors import LoginRefused
+    from client.events import Reconnecting
+    from client.terminal import describe_reconnecting
+
+    mine = LoginRefused("name_taken", "your earlier session still holds the name 'Alice'", 0.2)
+    line = describe_reconnecting(Reconnecting(3, 0.8, login_refused_words(mine, "Alice")))
+    assert "choose another name" not in line, line
+    assert "reconnecting in 0.8 s" in line and "your earlier session still holds it" in line, line
+    assert "the name Alice is yours" in line and "try again in 0.2 s" in line, line
+    assert line.endswith("(name_taken)"), line
+    someone_elses = login_refused_words(LoginRefused("name_taken", "the name 'Alice' is in use"), "Alice")
+    assert "choose another name" in someone_elses, someone_elses
+    try:
+        use("pt_BR")
+        line = describe_reconnecting(Reconnecting(3, 0.8, login_refused_words(mine, "Alice")))
+        assert "sua sessão anterior o ocupa" in line and "escolha outro nome" not in line, line
+    finally:
+        use("en")
