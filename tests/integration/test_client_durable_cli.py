@@ -615,6 +615,18 @@ def test_a_room_post_of_ours_from_another_device_is_shown_as_ours(server: Server
         assert terminal.end() == ExitCode.OK
 
 
+def _away_after(terminal: LiveTerminal, proxy: FaultProxy, sender: ChatClient, me: str) -> None:
+    """The terminal of ``me`` shows ``sender``'s "before" (delivered); then its connection is
+    cut and new ones refused until ``proxy.refuse_new`` is turned off: it is reconnecting."""
+    terminal.out.wait_for(lambda line: line.startswith("* connected"))
+    assert sender.send_direct(me, "before").wait("delivered", WAIT)
+    terminal.out.wait_for(lambda line: line.endswith(f"{sender.name} → you: before"))
+    proxy.refuse_new = True
+    proxy.cut(me)
+    terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
+                          and "(attempt 2)" in line)
+
+
 def test_after_a_reconnection_the_terminal_shows_what_another_session_got_and_sent_meanwhile(
         server: ServerThread, clients: list[ChatClient]) -> None:
     """João on the page and in the terminal; the terminal reconnecting while Ana wrote: the
@@ -625,13 +637,7 @@ def test_after_a_reconnection_the_terminal_shows_what_another_session_got_and_se
     with FaultProxy(server.host, server.port) as proxy:
         terminal = LiveTerminal(proxy.port, "Alice", password="correct horse", **FAST)
         try:
-            terminal.out.wait_for(lambda line: line.startswith("* connected"))
-            assert bob.send_direct("Alice", "before").wait("delivered", WAIT)
-            terminal.out.wait_for(lambda line: line.endswith("Bob → you: before"))
-            proxy.refuse_new = True
-            proxy.cut("Alice")
-            terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
-                                  and "(attempt 2)" in line)
+            _away_after(terminal, proxy, bob, "Alice")
             assert bob.send_direct("Alice", "while you were away").wait("delivered", WAIT)  # the page took it
             assert page.send_direct("Bob", "from the page").wait("delivered", WAIT)
             proxy.refuse_new = False
@@ -657,13 +663,7 @@ def test_after_a_reconnection_the_terminal_shows_a_new_contacts_message_that_ano
     with FaultProxy(server.host, server.port) as proxy:
         terminal = LiveTerminal(proxy.port, "João", password="correct horse", **FAST)
         try:
-            terminal.out.wait_for(lambda line: line.startswith("* connected"))
-            assert carol.send_direct("João", "before").wait("delivered", WAIT)
-            terminal.out.wait_for(lambda line: line.endswith("Carol → you: before"))
-            proxy.refuse_new = True
-            proxy.cut("João")
-            terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
-                                  and "(attempt 2)" in line)
+            _away_after(terminal, proxy, carol, "João")
             first = ana.send_direct("João", "oi, João, sou a Ana")
             assert first.wait("delivered", WAIT)  # device A took it
             assert ana.send_direct("João", "e mais uma").wait("delivered", WAIT)
@@ -691,13 +691,7 @@ def test_a_message_that_waited_for_the_terminal_is_shown_once_though_the_catch_u
     with FaultProxy(server.host, server.port) as proxy:
         terminal = LiveTerminal(proxy.port, "João", password="correct horse", register=True, **FAST)
         try:
-            terminal.out.wait_for(lambda line: line.startswith("* connected"))
-            assert carol.send_direct("João", "before").wait("delivered", WAIT)
-            terminal.out.wait_for(lambda line: line.endswith("Carol → you: before"))
-            proxy.refuse_new = True
-            proxy.cut("João")
-            terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
-                                  and "(attempt 2)" in line)
+            _away_after(terminal, proxy, carol, "João")
             waiting = ana.send_direct("João", "esperou por você")
             assert waiting.wait("queued", WAIT)
             proxy.refuse_new = False

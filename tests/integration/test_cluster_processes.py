@@ -28,6 +28,7 @@ from server.cluster.node import BEAT, TTL
 from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, JoinRoom, LookupRequest,
                       LookupResult, Ping, Queued, Receipt, RoomInfo, RoomNotice, RoomPost, SendDirect, SendToRoom,
                       UserJoined, UserLeft, UserList, WhoRequest)
+from test_cluster_nodes import presence_until
 from test_durability import ServerProcess, wait_until
 from logins import login_again
 from wire import WireClient
@@ -220,16 +221,6 @@ def test_redis_killed_and_restarted_requests_answered_unavailable_meanwhile_then
         assert bia.expect(DirectMessage, skip=NOTICES).text == "again"
 
 
-def joins_and_leaves_until(client: WireClient, name: str) -> list[tuple[str, str]]:
-    """The joins and leaves ``client`` is told, as ("joined" or "left", name), up to the
-    join of ``name``."""
-    heard: list[tuple[str, str]] = []
-    while heard[-1:] != [("joined", name)]:
-        event = client.expect((UserJoined, UserLeft), skip=(Ping,))
-        heard.append(("joined" if isinstance(event, UserJoined) else "left", event.name))
-    return heard
-
-
 @pytest.mark.timeout_seconds(90)
 def test_redis_away_longer_than_the_ttl_tells_nobody_that_anyone_left(nodes, redis):
     """Redis killed for longer than the heartbeat's TTL, then started again with its
@@ -247,8 +238,8 @@ def test_redis_away_longer_than_the_ttl_tells_nobody_that_anyone_left(nodes, red
         wait_until(lambda: time.monotonic() - killed > TTL + BEAT, timeout=TTL + BEAT + 1, what="the outage")
         redis.start()
         with login_again(two, "Zed", timeout=30):
-            assert joins_and_leaves_until(ana, "Zed") == [("joined", "Zed")]
-            assert joins_and_leaves_until(bia, "Zed") == [("joined", "Zed")]
+            assert presence_until(ana, "Zed") == [("joined", "Zed")]
+            assert presence_until(bia, "Zed") == [("joined", "Zed")]
             assert who(ana) == ["Ana", "Bia", "Zed"]
     for node in (one, two):
         node.stop()  # its whole log

@@ -156,6 +156,22 @@ def take_direct(device: WireClient, texts: list[str]) -> None:
             device.send(Receipt(event.msg_id))
 
 
+def _joao_on_the_page_and_the_window(open_gui, monkeypatch, proxy: FaultProxy, page: WireClient,
+                                     others: tuple) -> object:
+    """``others`` ((wire, name) pairs) log in as guests, ``page`` as João registering his
+    account (carbons, read, edits), and João's window opens through ``proxy``: returned
+    once it shows the chat, connected."""
+    for wire, name in others:
+        wire.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, None, ()))
+        wire.expect(Welcome, skip=NOTICES)
+    page.send(Hello("h", "João", const.PROTOCOL_VERSION, PASSWORD, True, None, (CARBONS, READ, EDITS)))
+    page.expect(Welcome, skip=NOTICES)
+    monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
+    window = open_gui("João", port=proxy.port)
+    window.wait(lambda s: s["view"] == "chat" and s["state"] == "connected", "the chat view")
+    return window
+
+
 def test_after_a_reconnection_the_window_shows_what_another_device_got_and_sent_meanwhile(  # noqa: F811
         server, open_gui, monkeypatch, tmp_path: Path) -> None:
     """João on the page and in the window; the window's connection cut and its reconnection
@@ -166,14 +182,7 @@ def test_after_a_reconnection_the_window_shows_what_another_device_got_and_sent_
     page's message as ours with its state."""
     with WireClient(server.host, server.port) as ana, WireClient(server.host, server.port) as caio, \
             WireClient(server.host, server.port) as page, FaultProxy(server.host, server.port) as proxy:
-        for wire, name in ((ana, "Ana"), (caio, "Caio")):
-            wire.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, None, ()))
-            wire.expect(Welcome, skip=NOTICES)
-        page.send(Hello("h", "João", const.PROTOCOL_VERSION, PASSWORD, True, None, (CARBONS, READ, EDITS)))
-        page.expect(Welcome, skip=NOTICES)
-        monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
-        window = open_gui("João", port=proxy.port)
-        window.wait(lambda s: s["view"] == "chat" and s["state"] == "connected", "the chat view")
+        window = _joao_on_the_page_and_the_window(open_gui, monkeypatch, proxy, page, ((ana, "Ana"), (caio, "Caio")))
         ana.send(SendDirect("a0", "João", "antes da queda"))
         caio.send(SendDirect("c0", "João", "oi, João"))
         window.wait(lambda s: contact(s, "ana") and contact(s, "caio") and contact(s, "caio")["unread"] == "1"
@@ -225,14 +234,7 @@ def test_after_a_reconnection_the_window_shows_a_new_contacts_message_another_de
     Duda's conversation appears with her message once, counted unread."""
     with WireClient(server.host, server.port) as ana, WireClient(server.host, server.port) as duda, \
             WireClient(server.host, server.port) as page, FaultProxy(server.host, server.port) as proxy:
-        for wire, name in ((ana, "Ana"), (duda, "Duda")):
-            wire.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, None, ()))
-            wire.expect(Welcome, skip=NOTICES)
-        page.send(Hello("h", "João", const.PROTOCOL_VERSION, PASSWORD, True, None, (CARBONS, READ, EDITS)))
-        page.expect(Welcome, skip=NOTICES)
-        monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
-        window = open_gui("João", port=proxy.port)
-        window.wait(lambda s: s["view"] == "chat" and s["state"] == "connected", "the chat view")
+        window = _joao_on_the_page_and_the_window(open_gui, monkeypatch, proxy, page, ((ana, "Ana"), (duda, "Duda")))
         ana.send(SendDirect("a0", "João", "antes da queda"))
         window.wait(lambda s: "Ana: antes da queda" in pane(s, "ana") or (contact(s, "ana") or {}).get("unread") == "1",
                     "Ana's message before the cut")

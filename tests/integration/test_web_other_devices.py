@@ -229,6 +229,23 @@ def messages_with(key: str) -> str:
             ".map(i => [i.dir, i.text, i.dir === 'out' ? i.state : ''])")
 
 
+def cut_the_page_off(page: Page) -> int:  # noqa: F811
+    """The gateway stops listening and the page's session is cut: the page keeps trying to
+    reconnect. Returns the gateway's port, to listen on again."""
+    port = page.web.sockets[0].getsockname()[1]
+
+    def cut_the_pages() -> None:
+        for session in list(page.srv.server.relay.sessions):
+            if type(session).__name__ == "WebSession":
+                session.abort("the test cuts the page's connection")
+
+    page.srv.run(stop_web_server(page.web))
+    page.srv.call(cut_the_pages)
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'"
+                  " && shell.attempts >= 1")
+    return port
+
+
 def test_what_the_terminal_got_and_sent_while_the_page_was_reconnecting_shows_on_the_page(
         page: Page, terminal: ChatClient, ana: ChatClient, tmp_path: Path) -> None:  # noqa: F811
     """The server gives a direct message to the sessions online when it comes, and copies
@@ -242,18 +259,7 @@ def test_what_the_terminal_got_and_sent_while_the_page_was_reconnecting_shows_on
     page.js("selectConversation('@ana')")  # read on the page, then back to Everyone
     page.wait_for(f"{badge('@ana')} === ''")
     page.js("selectConversation(ROOM)")
-    port = page.web.sockets[0].getsockname()[1]
-
-    def cut_the_pages() -> None:
-        for session in list(page.srv.server.relay.sessions):
-            if type(session).__name__ == "WebSession":
-                session.abort("the test cuts the page's connection")
-
-    # The gateway stops listening and the page's session is cut: the page keeps trying.
-    page.srv.run(stop_web_server(page.web))
-    page.srv.call(cut_the_pages)
-    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'"
-                  " && shell.attempts >= 1")
+    port = cut_the_page_off(page)
     later = None
     try:
         first = ana.send_direct("João", "a prova mudou")
@@ -344,17 +350,7 @@ def test_a_new_contacts_message_the_terminal_took_while_the_page_was_reconnectin
     before = ana.send_direct("João", "antes")
     assert before.wait_done(WAIT) and before.state == "delivered"
     page.wait_for(f"{badge('@ana')} === '1'")
-    port = page.web.sockets[0].getsockname()[1]
-
-    def cut_the_pages() -> None:
-        for session in list(page.srv.server.relay.sessions):
-            if type(session).__name__ == "WebSession":
-                session.abort("the test cuts the page's connection")
-
-    page.srv.run(stop_web_server(page.web))
-    page.srv.call(cut_the_pages)
-    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'"
-                  " && shell.attempts >= 1")
+    port = cut_the_page_off(page)
     bia = ChatClient("Bia", "127.0.0.1", page.srv.port)
     later = None
     try:

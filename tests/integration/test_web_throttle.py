@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from browserpage import TIMEOUT, Page, open_page, page  # noqa: F401 (fixture)
-from chatpeer import TcpPeer
+from browserpage import TIMEOUT, Page, page  # noqa: F401 (fixture)
 from protocol import DirectMessage
 from server import ServerConfig
+from test_web_unsure import bob_writing_to_alice
 from tools import require_tool
 
 pytestmark = pytest.mark.timeout_seconds(120)
@@ -93,29 +93,21 @@ def test_messages_over_the_byte_budget_all_arrive_once_none_shown_failed(tmp_pat
     a second or so: the page used to show the rest "failed" (too many attempts) and never
     sent them; now they wait and go."""
     config = ServerConfig(host="127.0.0.1", port=0, bytes_per_connection=500.0, bytes_burst_per_connection=1000.0)
-    with open_page(tmp_path, config) as page:
-        alice = TcpPeer("127.0.0.1", page.srv.port)
-        try:
-            page.log_in("Bob")
-            alice.login("Alice")
-            page.wait_for("!!document.querySelector('button.contact[data-key=\"@alice\"]')")
-            page.open_conversation("Alice")
-            page.js("window.seenStates = []; new MutationObserver((changes) => changes.forEach((c) => "
-                    "window.seenStates.push(c.target.dataset.state))).observe(document.getElementById('messages'), "
-                    "{attributes: true, subtree: true, attributeFilter: ['data-state']})")
-            texts = [f"{i} " + "x" * 400 for i in range(8)]
-            for text in texts:
-                page.type(text)
-                page.enter()
-            got = [alice.expect(DirectMessage, TIMEOUT * 2).text for _ in texts]
-            # Each once. (Not necessarily in order: a message written before the refusal of
-            # the one before it came back may find the budget refilled.)
-            assert sorted(got) == texts
-            with pytest.raises(TimeoutError):  # and none twice
-                alice.expect(DirectMessage, 0.5)
-            refused = page.srv.call(lambda: page.srv.server.relay.metrics.direct_rate_limited)
-            assert 0 < refused <= 2 * len(texts), refused
-            assert "failed" not in page.js("window.seenStates")
-            assert page.problems() == []
-        finally:
-            alice.close()
+    with bob_writing_to_alice(tmp_path, config=config) as (page, alice):
+        page.js("window.seenStates = []; new MutationObserver((changes) => changes.forEach((c) => "
+                "window.seenStates.push(c.target.dataset.state))).observe(document.getElementById('messages'), "
+                "{attributes: true, subtree: true, attributeFilter: ['data-state']})")
+        texts = [f"{i} " + "x" * 400 for i in range(8)]
+        for text in texts:
+            page.type(text)
+            page.enter()
+        got = [alice.expect(DirectMessage, TIMEOUT * 2).text for _ in texts]
+        # Each once. (Not necessarily in order: a message written before the refusal of
+        # the one before it came back may find the budget refilled.)
+        assert sorted(got) == texts
+        with pytest.raises(TimeoutError):  # and none twice
+            alice.expect(DirectMessage, 0.5)
+        refused = page.srv.call(lambda: page.srv.server.relay.metrics.direct_rate_limited)
+        assert 0 < refused <= 2 * len(texts), refused
+        assert "failed" not in page.js("window.seenStates")
+        assert page.problems() == []

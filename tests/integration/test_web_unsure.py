@@ -50,10 +50,12 @@ def lose_the_next_answer(srv: ServerThread, count: int = 1) -> None:
 
 
 @contextmanager
-def bob_writing_to_alice(tmp_path: Path, retry_after: float) -> Iterator[tuple[Page, TcpPeer]]:
+def bob_writing_to_alice(tmp_path: Path, retry_after: float = 5.0,
+                         config: ServerConfig | None = None) -> Iterator[tuple[Page, TcpPeer]]:
     """Bob on the page, in his conversation with Alice (a peer over TCP), on a server that
-    asks for a retry after ``retry_after`` s when its store fails."""
-    config = ServerConfig(host="127.0.0.1", port=0, unavailable_retry_after=retry_after)
+    asks for a retry after ``retry_after`` s when its store fails (or on ``config``)."""
+    if config is None:
+        config = ServerConfig(host="127.0.0.1", port=0, unavailable_retry_after=retry_after)
     with open_page(tmp_path, config) as page:
         alice = TcpPeer("127.0.0.1", page.srv.port)
         try:
