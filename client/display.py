@@ -273,17 +273,21 @@ def explain_refusal(refusal, to: str | None = None) -> str:
     Failure), with its other fields (``retry_after``, ``like``, ``room``, ``reason``,
     ``uncertain``) when it has them. ``to``: the recipient or room the request named."""
     code, message = refusal[:2] if isinstance(refusal, tuple) else (refusal.code, refusal.message)
+    if getattr(refusal, "local", False):  # the client's own words, the exact reason (LoginRefused)
+        return f"{sanitize(message)} ({code})"
     room = getattr(refusal, "room", None) or getattr(refusal, "room_name", None)
     return explain_error(code, message, to, getattr(refusal, "retry_after", None), getattr(refusal, "like", None),
                          room, getattr(refusal, "reason", None), uncertain=getattr(refusal, "uncertain", False))
 
 
-
 def login_refused_words(refusal, name: str | None = None) -> str:
     """"login refused: WHY" for a refused login of ``name`` (``refusal``: a LoginRefused)."""
+    if getattr(refusal, "local", False):
+        return _("login refused: {why}").format(why=explain_refusal(refusal))
     return _("login refused: {why}").format(
         why=explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None),
                           uncertain=getattr(refusal, "uncertain", False)))
+
 
 def describe_skipped(count: int) -> str:
     """The words for a ``skipped`` notice: room messages the server did not send us."""

@@ -62,17 +62,19 @@ class LoginRefused(ClientError):
     ``retry_after`` the seconds to wait before trying again (``rate_limited``), else None;
     ``like`` the name the one tried looks like (``confusable_name``), else None;
     ``uncertain`` (``unavailable`` of a hello that registers): the server cannot tell
-    whether the account was made.
+    whether the account was made. ``local``: the client refused it before asking (an
+    invalid name), and ``message`` is its own, in the user's language, saying exactly why.
     """
 
     def __init__(self, code: str, message: str, retry_after: float | None = None, like: str | None = None,
-                 uncertain: bool = False) -> None:
+                 uncertain: bool = False, local: bool = False) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
         self.retry_after = retry_after
         self.like = like
         self.uncertain = uncertain
+        self.local = local
 
 
 class NotConnected(ClientError, ConnectionError):

@@ -382,7 +382,7 @@ class ChatClient:
         except InvalidName as exc:
             # Checked here too so a typo costs no round trip; the server checks again.
             raise LoginRefused(ErrorCode.INVALID_NAME, _("invalid name {name!r}: {why}").format(
-                name=self.name, why=explain_refusal(exc, _))) from None
+                name=self.name, why=explain_refusal(exc, _)), local=True) from None
         with self._lock:
             self.core.closing = False
             self._wake.clear()  # close() sets it to end a retry wait at once

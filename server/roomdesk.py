@@ -484,7 +484,9 @@ class RoomDesk:
         if not session.conn.may_send(RoomPost):
             return  # version 1 has no rooms: their cursors stay, for their next version 2 login
         key = session.key
-        room_keys = [room_key(name) for name in self.rooms.rooms_of(key)]
+        names = self.rooms.rooms_of(key)
+        # Most users are in no room: no list comprehension's call for them (issue 9's logins).
+        room_keys = [room_key(name) for name in names] if names else []
         if room_seen is not None:
             self._had[key] = {}
             self.replay(session, room_seen, first=True)
