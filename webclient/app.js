@@ -1417,13 +1417,25 @@ function notice(chat, key, text, at, isError = false) {
   addItem(chat, key, name, { kind: "notice", text, at: typeof at === "number" ? at : nowSeconds(), isError });
 }
 
-/** Contacts in display order: online first, then by name. A name the server said nobody
- * uses (mistyped) is not one. */
+/** The one order of names in the page's lists (people, rooms): the page's language's,
+ * letters first without accents or case ("Álvaro" beside "Alice", "Érica" among the E's,
+ * "Conceição" after "Carlos"), then accents and case, then the exact text, so it is total.
+ * As client/collation.py's name_order in the window. */
+function compareNames(a, b) {
+  const language = i18n.language.replace("_", "-");
+  return a.localeCompare(b, language, { sensitivity: "base" })
+    || a.localeCompare(b, language, { sensitivity: "variant" }) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Contacts in display order: by name only. Presence plays no part (the dot and the
+ * words show it), so a row never moves because someone came online or left, and a click
+ * lands on the row that was under the pointer. A name the server said nobody uses
+ * (mistyped) is not one. */
 function sortedContacts(chat) {
   return [...chat.users.values()]
     .filter((entry) => !entry.mistyped || entry.online)
     .filter((entry) => entry.online || entry.known || chat.conversations.has(entry.key) || isBlocked(chat, entry.key))
-    .sort((a, b) => (b.online - a.online) || a.name.localeCompare(b.name));
+    .sort((a, b) => compareNames(a.name, b.name));
 }
 
 function totalUnread(chat) {
@@ -2110,7 +2122,7 @@ function renderBlockButton(chat, key) {
 /** The joined rooms' rows of the contact list (after "Everyone"). */
 function roomButtons(chat) {
   const rows = [];
-  const rooms = [...chat.rooms.entries()].sort((a, b) => a[1].name.localeCompare(b[1].name));
+  const rooms = [...chat.rooms.entries()].sort((a, b) => compareNames(a[1].name, b[1].name));
   for (const [key, room] of rooms) {
     const convo = chat.conversations.get(key);
     rows.push(contactButton(chat, key, room.name, true, convo ? convo.unread : 0,

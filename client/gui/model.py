@@ -96,6 +96,7 @@ from protocol import RoomRead  # read marks in rooms (issue 13)
 from i18n import N_, _, ngettext
 from registry import canonical
 
+from ..collation import name_order
 from ..core import is_default_room
 from ..display import (
     describe_room_notice, describe_skipped, explain_error, explain_refusal, left_why, sanitize, sanitize_lines,
@@ -526,10 +527,12 @@ class ChatModel:
         return changes
 
     def contact_order(self) -> list[str]:
-        """Conversation keys in the order the contact list shows them: the room, then
-        online users by name, then offline ones by name."""
-        people = sorted(self.contacts.values(), key=lambda c: (not c.online, c.name.lower()))
-        rooms = sorted(self.rooms, key=lambda key: self.rooms[key].name.lower())
+        """Conversation keys in the order the contact list shows them: the room, then the
+        named rooms, then people, each by name (:func:`client.collation.name_order`).
+        Presence plays no part (the dot shows it), so a row never moves because someone
+        came online or left: a click lands on the row that was under the pointer."""
+        people = sorted(self.contacts.values(), key=lambda c: name_order(c.name))
+        rooms = sorted(self.rooms, key=lambda key: name_order(self.rooms[key].name))
         return [ROOM] + rooms + [c.key for c in people]
 
     def title(self, key: str) -> str:
@@ -1589,7 +1592,7 @@ class ChatModel:
             state.count += 1
             if members is not None:
                 members.append(MemberEntry(event.name, "member", True))
-                members.sort(key=lambda m: m.name.lower())
+                members.sort(key=lambda m: name_order(m.name))
         elif event.act in ("left", "kick", "ban"):
             state.count = max(0, state.count - 1)
             if members is not None:
