@@ -568,6 +568,21 @@ def test_the_servers_help_and_usage_errors_speak_portuguese(how: str) -> None:
     assert english.stdout.startswith("usage: chatserver.py") and "the log stays English" in english.stdout
 
 
+def test_the_servers_help_names_its_placeholders_in_portuguese() -> None:
+    """`chatserver.py --help` in Portuguese said [--port PORT] [--web-port WEB_PORT]
+    [--data DIR] (argparse's metavars, never translated) in its Portuguese sentences (LANG
+    stays: the help names the environment variable)."""
+    shown = subprocess.run([sys.executable, "chatserver.py", "--help"], cwd=ROOT, env=client_env(LANG="pt_BR.UTF-8"),
+                           text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    for words in ("[--port PORTA]", "[--web-port PORTA]", "[--web-host-name NOME]", "[--metrics-allow LISTA]",
+                  "[--data PASTA]", "[--lang IDIOMA]", "--data PASTA pasta do banco de dados"):
+        assert words in text, words
+    english = {"PORT", "WEB_PORT", "NAME", "LIST", "DIR"} & set(re.findall(r"[A-Z_]+", shown.stdout))
+    assert not english, english
+
+
 def test_the_pages_short_waits_are_tenths_rounded_up_too() -> None:
     """The page's formatDelay (webclient/app.js) says waits as format_delay does: tenths,
     rounded up, never "0.0 s"."""
