@@ -54,6 +54,9 @@ from protocol import (
     FEATURES,
     Accepted,
     Block,
+    Blocked,
+    BLOCKS_FEATURE,
+    Unblocked,
     Carbon,
     ConnectionClosed,
     Delete,
@@ -255,6 +258,7 @@ class Relay:
         # Sessions whose hello asked for batch_acks (receipts and acks with msg_ids).
         self.batch_acks: set[ClientSession] = set()
         self.since_sessions: set[ClientSession] = set()  # asked for the feature since
+        self.block_sessions: set[ClientSession] = set()  # asked for the feature blocks
         self.metrics = Metrics()  # counters for /metrics: an int add on paths that run anyway
         # History requests the store is answering, per session, and the one waiting to
         # begin: a client's burst of them is read as the answers go out (server/intake.py).
@@ -350,6 +354,7 @@ class Relay:
         self.carbons.discard(session)
         self.batch_acks.discard(session)
         self.since_sessions.discard(session)
+        self.block_sessions.discard(session)
         self.after.logged_out(session)
         self.watchlists.forget(session)  # subscriptions are per session
         self.intake.forget(session)
@@ -547,6 +552,8 @@ class Relay:
             self.batch_acks.add(session)
         if SINCE_FEATURE in features:
             self.since_sessions.add(session)
+        if BLOCKS_FEATURE in features:
+            self.block_sessions.add(session)
         read_receipts = self.after.logged_in(session, features) if features else None  # none turned on
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume, features or None,
@@ -1367,6 +1374,8 @@ class Relay:
         def stored(_: None) -> None:
             self.peers.block_changed(owner, target, blocking)
             session.send(Done(request.request_id))
+            if was_blocked != blocking:  # told once stored, and only a change (as settings is)
+                self._tell_block(owner, target, blocking, skip=session)
 
         answer = self._unavailable(session, request.request_id)
         self.store.set_block(owner, target, blocking, stored, not_stored)
@@ -1423,11 +1432,38 @@ class Relay:
             self.watchlists.unwatch(session, keys)
             session.send(Done(request.request_id))
 
-    def _set_blocked(self, owner: str, target: str, blocking: bool) -> None:
+    def _set_blocked(self, owner: str, target: str, blocking: bool) -> bool:
+        """``owner`` blocks ``target`` (or not) here; True if that changed it."""
         if blocking:
-            self.blocked.setdefault(owner, set()).add(target)
-        elif owner in self.blocked:
-            self.blocked[owner].discard(target)
+            blocked = self.blocked.setdefault(owner, set())
+            if target in blocked:
+                return False
+            blocked.add(target)
+            return True
+        if target not in self.blocked.get(owner, ()):
+            return False
+        self.blocked[owner].discard(target)
+        return True
+
+    def block_changed(self, owner: str, target: str, blocking: bool) -> None:
+        """``owner`` blocked (or unblocked) ``target`` on some node of a cluster (this one
+        included), as the cluster's events stream says: every node ends with the stream's
+        last word, and tells the owner's sessions here if that changed it (on the node
+        that stored it, already changed: told there, see :meth:`_block`)."""
+        if self._set_blocked(owner, target, blocking):
+            self._tell_block(owner, target, blocking)
+
+    def _tell_block(self, owner: str, target: str, blocking: bool, skip: ClientSession | None = None) -> None:
+        """Tell the sessions of ``owner`` here that asked for the feature blocks (but
+        ``skip``, which asked for the change and has its ``ok``) that it now blocks
+        ``target`` (or no longer does): an open page or window updates the list it shows
+        (PROTOCOL.md, ``blocked``). The name as ``blocking`` spells it."""
+        if not self.block_sessions:
+            return
+        event = (Blocked if blocking else Unblocked)(self.known.get(target, target))
+        for other in self.registry.sessions_by_key(owner):
+            if other is not skip and other in self.block_sessions:
+                other.send(event)
 
     # --- When the store fails -----------------------------------------------------------
 

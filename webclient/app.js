@@ -171,7 +171,8 @@ const PROTOCOL_VERSION = 2;  // 2: named rooms; a server that refuses it is aske
 // direct messages ("read", "typing", "edits").
 // After a reconnection, every conversation's direct messages after the newest shown, those
 // of people this page never talked with included ("since": catchUpFrames).
-const FEATURES = ["carbons", "resume", "read", "typing", "edits", "since"];
+// A block or unblock made on another device, told at once ("blocks": blockTold).
+const FEATURES = ["carbons", "resume", "read", "typing", "edits", "since", "blocks"];
 // const.py: a "typing" is repeated this often while we type, a peer's shown this long,
 // and our messages can be changed this long after sending (the server is the judge).
 const TYPING_INTERVAL = 3;
@@ -1068,6 +1069,15 @@ const HANDLERS = {
     for (const name of chat.blocked.values()) user(chat, name);  // listed, to be seen and unblocked
   },
 
+  // Feature blocks: another device of ours blocked or unblocked someone (no id).
+  blocked(chat, frame) {
+    blockTold(chat, frame, true);
+  },
+
+  unblocked(chat, frame) {
+    blockTold(chat, frame, false);
+  },
+
   ping(chat, frame, out) {
     out.send.push({ type: "pong", token: typeof frame.token === "string" ? frame.token : "" });
   },
@@ -1320,6 +1330,20 @@ function blockDone(chat, request) {
   notice(chat, request.key, request.block
     ? t("You blocked {name}: their messages no longer reach you (yours still reach them)", { name: request.name })
     : t("You unblocked {name}: their new messages reach you again", { name: request.name }), nowSeconds());
+}
+
+/** A block (``block``) or unblock made on another device, as the server told it (feature
+ * blocks, PROTOCOL.md "blocked"): the mark and the list follow at once, as the next
+ * "blocks" would say. Before the server's list came, nothing: that list will say it. */
+function blockTold(chat, frame, block) {
+  if (chat.blocked === null || typeof frame.name !== "string" || isMe(chat, frame.name)) return;
+  const key = contactKey(frame.name);
+  if (block) {
+    chat.blocked.set(key, frame.name);
+    user(chat, frame.name);  // listed, to be seen and unblocked
+  } else {
+    chat.blocked.delete(key);
+  }
 }
 
 /** A block or unblock whose outcome nobody knows (``why``): said so, never as done or not

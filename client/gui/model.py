@@ -92,6 +92,7 @@ from protocol import (
 
 from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
+from protocol import Blocked, Unblocked  # feature blocks: made on another device
 
 from i18n import N_, _, ngettext
 from registry import canonical
@@ -642,6 +643,20 @@ class ChatModel:
             self._contact(name)
         self._changes.append(ContactsChanged())
 
+    def block_told(self, name: str, block: bool) -> None:
+        """Another device of the user blocked (``block``) or unblocked ``name``, as the
+        server told (feature blocks): the mark and the list follow at once, as they would
+        after the next welcome's ``blocks``. Before the list came, nothing: it will say."""
+        key = key_of(name)
+        if self.blocked is None or key == key_of(self.me):
+            return
+        if block:
+            self.blocked[key] = name
+            self._contact(name)
+        else:
+            self.blocked.pop(key, None)
+        self._changes.append(ContactsChanged())
+
     def block_asked(self, key: str) -> None:
         """A block or unblock of ``key`` left: its button waits until the answer."""
         self.blocking.add(key)
@@ -734,6 +749,8 @@ class ChatModel:
             self._room_read(event)
         elif isinstance(event, Settings):
             self._receipts_switched(event.read_receipts)
+        elif isinstance(event, (Blocked, Unblocked)):
+            self.block_told(event.name, isinstance(event, Blocked))
         elif isinstance(event, (Delivered, Queued, ErrorReply)) and getattr(event, "msg_id", None) in self._carbons:
             self._carbon_outcome(event)
         elif isinstance(event, Queued):

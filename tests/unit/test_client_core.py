@@ -845,3 +845,16 @@ def test_a_session_without_read_receipts_hands_on_what_it_gets() -> None:
     link.log_in()  # no read feature: the welcome has no read_receipts
     refused = ErrorReply(ErrorCode.FORBIDDEN, "x")
     assert link.from_server(refused) == [refused] and link.core.read_receipts is None
+
+
+# --- Feature blocks: a block or unblock made on another device --------------------------
+
+
+def test_the_core_asks_for_blocks_and_hands_on_a_block_made_on_another_device() -> None:
+    from protocol import BLOCKS_FEATURE, Blocked, Unblocked
+    link = Link()
+    assert BLOCKS_FEATURE in link.core.hello("Alice", None, False, None).features
+    link.log_in(features=(BLOCKS_FEATURE,))
+    link.to_server()
+    assert link.from_server(Blocked("Mallory"), Unblocked("zed")) == [Blocked("Mallory"), Unblocked("zed")]
+    assert link.to_server() == []  # needs no answer
