@@ -17,8 +17,9 @@ of the config, ``const.MAX_OUTGOING_BYTES``):
   but its own requests' answers and notices keep coming) is dropped as a slow consumer,
   so one stuck client can never make the server's memory grow without bound.
 
-Reading can be held too (:meth:`hold_reading`): while a history request waits for the
-ones before it or for the queue to drain (server/intake.py), no further frame is handled
+Reading can be held too (:meth:`hold_reading`): while a request whose answer can be
+large (a history page, a ``who`` page...) waits for the ones before it or for the queue to
+drain (server/intake.py), no further frame is handled
 and the transport stops reading, so the client's own burst of requests cannot push its
 queue past the hard mark; the frames already read wait, in order, until
 :meth:`release_reading`.
@@ -139,7 +140,7 @@ class ClientSession(asyncio.BufferedProtocol):
         # soft mark (see the module docstring).
         self.write_paused = False
         # Kept by the relay while the session lags: room messages skipped (to be told), and
-        # whether something was held back until it drains (direct messages, a history
+        # whether something was held back until it drains (direct messages, a large
         # request: server/intake.py), so that relay.drained is called then.
         self.skipped = 0
         self.held = False
