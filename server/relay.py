@@ -126,7 +126,7 @@ from .metrics import Metrics
 from .peers import LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .roomdesk import ROOM_REQUESTS, NoAccount, RoomDesk
-from .session import ClientSession
+from .session import SLOW_CONSUMER, ClientSession
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 
 log = logging.getLogger("chat.server")
@@ -362,12 +362,17 @@ class Relay:
         reason = session.leave_reason
         if exc is not None and reason == "disconnected":
             reason = f"connection lost ({type(exc).__name__})"
+        # A slow consumer's leaving was logged by its session, with the bytes: one line.
+        logged = reason == SLOW_CONSUMER
         if session.name is None:  # any client can cause these at will: summarised per address
+            if logged:
+                return
             self.log_lines.log("disconnects before logging in", session.address, logging.INFO,
                                "disconnect %s:%d before logging in (%s)", session.address, session.port, reason)
             return
-        self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, session.address, session.port,
-                              reason)
+        if not logged:
+            self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, session.address,
+                                  session.port, reason)
         gone = self.registry.unregister(session.name, session)
         self.peers.release(session, reason, time.time())
         if gone and self.routed:
