@@ -129,7 +129,7 @@ from .metrics import Metrics
 from .peers import LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .roomdesk import ROOM_REQUESTS, NoAccount, RoomDesk
-from .session import ClientSession
+from .session import SLOW_CONSUMER, ClientSession
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 
 log = logging.getLogger("chat.server")
@@ -260,8 +260,9 @@ class Relay:
         self.since_sessions: set[ClientSession] = set()  # asked for the feature since
         self.block_sessions: set[ClientSession] = set()  # asked for the feature blocks
         self.metrics = Metrics()  # counters for /metrics: an int add on paths that run anyway
-        # History requests the store is answering, per session, and the one waiting to
-        # begin: a client's burst of them is read as the answers go out (server/intake.py).
+        # History requests the store is answering, per session, and the large request (a
+        # history or a list page) waiting to begin: a client's burst of them is read as the
+        # answers go out (server/intake.py).
         self.intake = Intake(const.MAX_HISTORY_IN_FLIGHT)
         # In a cluster: sender key -> msg_id -> the message routed from here to other nodes.
         self.routed: dict[str, dict[int, RoutedFlight]] = {}
@@ -366,12 +367,17 @@ class Relay:
         reason = session.leave_reason
         if exc is not None and reason == "disconnected":
             reason = f"connection lost ({type(exc).__name__})"
+        # A slow consumer's leaving was logged by its session, with the bytes: one line.
+        logged = reason == SLOW_CONSUMER
         if session.name is None:  # any client can cause these at will: summarised per address
+            if logged:
+                return
             self.log_lines.log("disconnects before logging in", session.address, logging.INFO,
                                "disconnect %s:%d before logging in (%s)", session.address, session.port, reason)
             return
-        self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, session.address, session.port,
-                              reason)
+        if not logged:
+            self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, session.address,
+                                  session.port, reason)
         gone = self.registry.unregister(session.name, session)
         self.peers.release(session, reason, time.time())
         if gone and self.routed:
@@ -1066,7 +1072,7 @@ class Relay:
     def drained(self, session: ClientSession) -> None:
         """``session``'s outgoing queue fell back under the soft mark: tell it how many room
         messages it missed, send the direct messages that were held back for it, and let
-        the history request that waited for it begin (server/intake.py)."""
+        the large request that waited for it begin (server/intake.py)."""
         if not session.is_open:
             return
         if session.skipped:
@@ -1077,7 +1083,7 @@ class Relay:
             session.held = False
             if session.backlog:
                 self._refill(session)
-            self.intake.drained(session)  # a history request that waited for it
+            self.intake.drained(session)  # a large request that waited for it
 
     def _late_receipt(self, session: ClientSession, msg_id: int) -> None:
         """A receipt for a message not in flight here: resent, or from before a restart."""
@@ -1274,6 +1280,8 @@ class Relay:
     def _who(self, session: ClientSession, request: WhoRequest) -> None:
         """One page of who is online: the users after ``request.after`` that fit in one
         frame, and the cursor for the rest (a client follows ``next`` to see everyone)."""
+        if not self.intake.admit(session, self._who, request):
+            return  # up to a frame: a burst of them waits for the queue (server/intake.py)
         online = self.directory.online()
         start = 0
         if request.after is not None:
@@ -1385,6 +1393,8 @@ class Relay:
         sorted by their canonical form, and the cursor for the rest. Read from the blocks
         this node holds (loaded from the store at start, kept by every block, unblock and
         the cluster's block_changed), so it says what the relay applies."""
+        if not self.intake.admit(session, self._block_list, request):
+            return  # up to a frame: a burst of them waits for the queue (server/intake.py)
         keys = sorted(self.blocked.get(session.key, ()))
         start = 0 if request.after is None else bisect.bisect_right(keys, canonical(request.after))
         page = keys[start:start + _MAX_BLOCKED_PER_FRAME]
@@ -1408,6 +1418,8 @@ class Relay:
     def _watch(self, session: ClientSession, request: Watch) -> None:
         """Subscribe ``session`` to the presence of the names (see presence.py) and tell
         it which of them are online now: what ``who`` would say of them, no more."""
+        if not self.intake.admit(session, self._watch, request):
+            return  # up to a frame: a burst of them waits for the queue (server/intake.py)
         keys = self._watch_keys(session, request)
         if keys is None:
             return

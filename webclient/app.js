@@ -27,10 +27,11 @@ const PLURAL_RULES = {
 // errors: the sentence for each well-known error code (client/display.py's ERROR_TEXTS,
 // translated); needsName: the codes whose sentence is only for a named recipient;
 // needsLike, needsRoom: only with the error's "like", "room" (NEEDS_LIKE, NEEDS_ROOM);
-// whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED).
+// whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED);
+// timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS).
 // loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, loginFields: {} };
+  needsRoom: [], whenUntimed: {}, timed: {}, loginFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -56,12 +57,13 @@ function tn(singular, plural, n, values) {
  * the room a refusal of one's own standing is about and a ban's reason, the error's
  * fields), else the server's own words; then the code, as on the wire. ``uncertain`` (an
  * "unavailable" error's field: the server cannot tell whether it was done) is said in the
- * words of "unconfirmed", never "nothing was done"; a "name_taken" with ``retryAfter`` (the
- * guest's own earlier session holds the name) in those of "name_still_yours". client/display.py's explain_error,
- * the one table. */
+ * words of "unconfirmed", never "nothing was done"; a code of i18n.timed with ``retryAfter``
+ * in the words of its cause that has a wait ("name_taken": the guest's own earlier session
+ * holds the name; "too_many_rooms": the rooms made from the address). client/display.py's
+ * explain_error, the one table. */
 function explainError(code, message, name, retryAfter, like, room, reason, uncertain) {
-  const template = i18n.errors[uncertain === true && code === "unavailable" ? "unconfirmed"
-    : code === "name_taken" && typeof retryAfter === "number" ? "name_still_yours" : code];
+  const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
+  const template = i18n.errors[uncertain === true && code === "unavailable" ? "unconfirmed" : timed || code];
   let text = message || t("no explanation given");
   if (template && (name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
       && (room || !i18n.needsRoom.includes(code))) {
@@ -152,6 +154,7 @@ async function useLanguage(language) {
   i18n.needsLike = catalogue.needs_like || [];
   i18n.needsRoom = catalogue.needs_room || [];
   i18n.whenUntimed = catalogue.when_untimed || {};
+  i18n.timed = catalogue.timed || {};
   i18n.loginFields = catalogue.login_fields || {};
   $("lang-switch").value = language;
   translatePage();

@@ -309,8 +309,9 @@ def test_a_client_that_stops_reading_is_disconnected_at_the_configured_limit(lim
         sleeper.sendall(b'{"type":"hello","id":"h","name":"Sleepy","version":1}\n')
         next_join(alice, skip_own="Alice")
         # It keeps asking and never reads: the answers, which cannot be skipped like room
-        # messages, pile up until its queue passes the limit.
-        requests = b'{"type":"who","id":"w"}\n' * 10
+        # messages, pile up until its queue passes the limit. (whois: a who page waits
+        # for the queue to drain, and the server stops reading; see server/intake.py.)
+        requests = b'{"type":"whois","id":"w","name":"Alice"}\n' * 40
         pattern = re.compile(r"Sleepy@\S+: slow consumer \((\d+) bytes waiting, over the limit of (\d+)\)")
         deadline = time.monotonic() + 30
         found = None
@@ -332,6 +333,11 @@ def test_a_client_that_stops_reading_is_disconnected_at_the_configured_limit(lim
         # Dropped just past the configured limit: not at asyncio's 64 KiB, not later.
         assert limit < waiting <= limit + 16 * 1024, waiting
         assert "Sleepy" not in server.call(lambda: server.server.relay.registry)
+        # Its leaving is one line, the one above (no logout line to say it again): logged
+        # before the "left" notice Alice got, so all there is.
+        leaving = [r.getMessage() for r in caplog.records
+                   if "Sleepy" in r.getMessage() and not r.getMessage().startswith("login ")]
+        assert len(leaving) == 1 and pattern.search(leaving[0]), leaving
 
 
 def test_silent_client_is_dropped_by_the_heartbeat():
