@@ -1189,7 +1189,7 @@ class Relay:
         if not session.inflight:
             return
         still_online = self.registry.sessions(session.key)
-        for msg_id in session.inflight:
+        for msg_id in sorted(session.inflight):  # told in the order sent (a set's order is not)
             if any(other.inflight and msg_id in other.inflight for other in still_online):
                 continue
             flight = self.inflight.pop(msg_id, None)
