@@ -530,11 +530,13 @@ def test_an_open_file_limit_that_takes_a_few_connections_is_no_warning():
     warnings. Said as information now; a limit that takes a real share still warns."""
     with ServerProcess("--memory", file_limit=20000) as proc:
         wait_until(lambda: "accepting at most 19936 connections" in "".join(proc.lines), what="the capacity")
+        WireClient.login("127.0.0.1", proc.port, "ana").close()  # it serves: SIGTERM is handled by now
         assert proc.stop() == 0
     line = next(line for line in proc.output().splitlines() if "accepting at most" in line)
     assert " INFO open-file limit 20000: accepting at most 19936 connections, not 20000" in line, line
     with ServerProcess("--memory", file_limit=1000) as proc:
         wait_until(lambda: "accepting at most 936 connections" in "".join(proc.lines), what="the capacity")
+        WireClient.login("127.0.0.1", proc.port, "ana").close()
         assert proc.stop() == 0
     assert " WARNING open-file limit 1000: accepting at most 936 connections" in proc.output()
 
