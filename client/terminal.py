@@ -818,10 +818,11 @@ class TerminalUI:
         # one at a time.
         self._event_lock = threading.RLock()
         self._typing_shown: dict[str, float] = {}  # sender key -> when its last "typing" came  # msg_id -> copy of what another session sent
-        # For /edit and /delete (issue 13): our last message to each target (its key; ""
-        # for the default room), and the last post of each (room key, sender key) seen,
-        # the oldest forgotten first beyond _POSTS_KEPT.
-        self._own_last: dict[str, OutgoingMessage | Carbon | RoomMessage | RoomPost] = {}
+        # For /edit and /delete (issue 13): our last message shown here, wherever it went
+        # (the line the user sees just above: after "@João text" it is that one, not the
+        # last one to where plain lines go), and the last post of each (room key, sender
+        # key) seen, the oldest forgotten first beyond _POSTS_KEPT.
+        self._own_last: OutgoingMessage | Carbon | RoomMessage | RoomPost | None = None
         self._last_posts: dict[tuple[str, str], int] = {}
         # Read marks in rooms (issue 13): per room, how many had read our last post there
         # when we last said so (a line only when that grows).
@@ -1063,7 +1064,8 @@ class TerminalUI:
                 del self._last_posts[next(iter(self._last_posts))]
 
     def _change_last(self, command: EditLast | DeleteLast) -> None:
-        """/edit TEXT, /delete: our last message where plain lines go; /delete NAME: NAME's
+        """/edit TEXT, /delete: our last message shown here, wherever it went (to where
+        plain lines go, or with "@NAME text" elsewhere); /delete NAME: NAME's
         last post in the room plain lines go to. The server tells everyone who has it
         (our line here says it was done)."""
         word = "edit" if isinstance(command, EditLast) else "delete"
@@ -1078,9 +1080,9 @@ class TerminalUI:
                                                    canonical(command.name)))
                     why = _("no post of {name} in {room} was shown here")
             else:
-                own = self._own_last.get(canonical(target) if target is not None else "")
+                own = self._own_last
                 msg_id = own.msg_id if own is not None else None
-                why = _("you have sent no message there in this session (or it is not stored yet)")
+                why = _("you have sent no message in this session (or it is not stored yet)")
         if msg_id is None:
             self._emit("! " + why.format(command=command_names(word)[0], join=command_names("join")[0],
                                          name=sanitize(getattr(command, "name", "") or ""),
@@ -1296,7 +1298,7 @@ class TerminalUI:
             message = self.client.send_direct(command.to, command.text)
             self._watch(command.to)
         with self._print_lock:  # for /edit and /delete
-            self._own_last[canonical(command.to) if command.to is not None else ""] = message
+            self._own_last = message
         if self._interactive:
             self._show_own(message)
             return
@@ -1474,15 +1476,14 @@ class TerminalUI:
                 if len(self._carbons) > _CARBONS_KEPT:
                     del self._carbons[next(iter(self._carbons))]
                 with self._print_lock:  # /edit and /delete take the last of ours, wherever it was sent
-                    self._own_last[canonical(event.to)] = event
+                    self._own_last = event
             was = self._shown_text(event)
             if not self._text_is_news(event):
                 return
             self._remember(event)
             if isinstance(event, (RoomMessage, RoomPost)) and self._posted_elsewhere(event):
                 with self._print_lock:  # /edit and /delete take the last of ours, wherever it was sent
-                    self._own_last["" if isinstance(event, RoomMessage) or is_default_room(event.room_name)
-                                   else canonical(event.room_name)] = event
+                    self._own_last = event
                 if self._interactive:
                     line = stamp(format_clock(event.sent_at), describe_post_from_elsewhere(
                         event, indent_text(event.text, INDENT)), self._style)

@@ -284,3 +284,27 @@ def test_a_read_mark_names_our_message_by_its_text() -> None:
     lines = [SGR.sub("", line) for line in out.getvalue().split("\n")]
     assert any(line.endswith("✓✓ read by Bob (up to “the exam is on Thursday”)") for line in lines), lines
     assert any(line.endswith("✓✓ read by Bob (up to message 13)") for line in lines), lines
+
+
+def test_edit_and_delete_take_the_last_message_sent_wherever_it_went(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "@João texto" sends past the target; /edit then changed the last message to where
+    # plain lines go (Bob's), not the one the user had just sent and saw above.
+    from client.commands import DeleteLast, EditLast, SendText
+    ui, out = _screen_ui(columns=200)
+    ui._target = "Bob"
+    ids = iter((21, 22, 23))
+
+    def send_direct(to: str, text: str) -> OutgoingMessage:
+        message = OutgoingMessage(f"r{to}", to, text)
+        message.submitted, message.msg_id = True, next(ids)
+        return message
+
+    changes: list[tuple] = []
+    monkeypatch.setattr(ui.client, "send_direct", send_direct)
+    monkeypatch.setattr(ui.client, "edit", lambda msg_id, text, timeout: changes.append(("edit", msg_id, text)))
+    monkeypatch.setattr(ui.client, "delete", lambda msg_id, timeout: changes.append(("delete", msg_id)))
+    ui._send(SendText("Bob", "to Bob"))
+    ui._send(SendText("João", "to João, with a typo"))
+    ui._change_last(EditLast("to João, fixed"))
+    ui._change_last(DeleteLast())
+    assert changes == [("edit", 22, "to João, fixed"), ("delete", 22)]
