@@ -429,7 +429,11 @@ class ErrorReply(Event):
 
 @dataclass(frozen=True, slots=True)
 class DirectMessage(Event):
-    """Message ``msg_id`` from ``sender`` to ``to``; answer it with a :class:`Receipt`."""
+    """Message ``msg_id`` from ``sender`` to ``to``; answer it with a :class:`Receipt`.
+
+    ``deleted`` is True when its sender (or an administrator) deleted it before it was
+    delivered (``text`` is then ""); None otherwise, and then left out of the frame, so
+    that every other ``dm`` is as it always was (PROTOCOL.md, "dm")."""
 
     TYPE: ClassVar[str] = "dm"
     SENDER: ClassVar[str] = "server"
@@ -438,6 +442,7 @@ class DirectMessage(Event):
     to: str
     text: str
     sent_at: float
+    deleted: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -955,8 +955,11 @@ class Relay:
             if inflight is None:
                 inflight = recipient.inflight = set()
             if event is None:
+                # A message deleted before it was delivered (waiting in the store) goes with
+                # the flag, which the client shows instead of an empty text (PROTOCOL.md "dm").
                 event = _new_direct_message(message.msg_id, message.sender, message.recipient, message.text,
-                                            message.sent_at)
+                                            message.sent_at) if not message.deleted else \
+                    DirectMessage(message.msg_id, message.sender, message.recipient, "", message.sent_at, True)
                 self.inflight[message.msg_id] = message
             inflight.add(message.msg_id)
             recipient.send(event)

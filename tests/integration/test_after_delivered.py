@@ -273,6 +273,47 @@ def test_edit_and_delete_reach_a_recipient_that_was_offline_exactly_once(durable
         no(bob, Edited, Deleted)
 
 
+def test_a_message_deleted_before_it_was_delivered_comes_flagged_and_pages_flag_it_too(durable_server):
+    # It came as a dm with an empty text (an empty line on the terminal), then "deleted":
+    # now the dm itself says so, and history and since pages flag it as every deleted one.
+    from protocol import SincePage, SinceRequest
+    server = durable_server
+    for name in ("Bob", "Carol"):
+        with log_in(server, name, password=PASSWORD, register=True) as gone_away:
+            gone_away.close()
+    with log_in(server, "Alice") as alice:
+        alice.send(SendDirect("m1", "bob", "oops, wrong person"))
+        gone = alice.expect(Queued, skip=NOTICES).msg_id
+        alice.send(SendDirect("m2", "bob", "this one stays"))
+        kept = alice.expect(Queued, skip=NOTICES).msg_id
+        alice.send(Delete("d1", gone))
+        alice.expect(Done, skip=NOTICES)
+        with log_in(server, "Bob", features=ALL + ("since",), password=PASSWORD) as bob:
+            first = bob.expect(DirectMessage, skip=NOTICES)
+            assert first == DirectMessage(gone, "Alice", "Bob", "", first.sent_at, True)
+            second = bob.expect(DirectMessage, skip=NOTICES)
+            assert (second.msg_id, second.text, second.deleted) == (kept, "this one stays", None)
+            assert bob.expect(Deleted, skip=NOTICES).msg_id == gone  # told until confirmed, as before
+            bob.send(Receipt(gone))
+            bob.send(Receipt(kept))
+            bob.send(EditReceipt(gone))
+            bob.send(HistoryRequest("h1", "Alice", 10))
+            page = bob.expect(HistoryPage, skip=NOTICES + (Read,))
+            assert [(e.msg_id, e.text, e.deleted) for e in page.messages] == \
+                [(gone, "", True), (kept, "this one stays", False)]
+            bob.send(SinceRequest("s1", 0, 10))
+            since = bob.expect(SincePage, skip=NOTICES + (Read,))
+            assert [(e.msg_id, e.text, e.deleted) for e in since.messages] == \
+                [(gone, "", True), (kept, "this one stays", False)]
+        # A session without the edits feature gets the same dm: the flag is a key it ignores.
+        alice.send(SendDirect("m3", "carol", "never mind"))
+        gone = alice.expect(Queued, skip=NOTICES + (Delivered,)).msg_id
+        alice.send(Delete("d2", gone))
+        alice.expect(Done, skip=NOTICES + (Delivered,))
+        with log_in(server, "Carol", features=(), password=PASSWORD) as carol:
+            assert carol.expect(DirectMessage, skip=NOTICES).deleted is True
+
+
 def test_a_deleted_messages_text_is_gone_from_the_sqlite_files(tmp_path):
     secret = "the combination is 31-41-59-26"
     config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
