@@ -452,6 +452,9 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         copy = carbons[event.msg_id]
         return _("✓ delivered to {name}: {text}").format(name=sanitize(copy.to), text=preview(copy.text))
     if isinstance(event, DirectMessage):
+        if event.deleted:  # deleted before it reached us: its text is gone, its sender did it
+            return _("✗ {name} deleted {message}").format(name=sanitize(event.sender),
+                                                          message=describe_message(event.msg_id, was))
         return _("[{clock}] {name} → you: {text}").format(clock=format_clock(event.sent_at),
                                                           name=sanitize(event.sender), text=sanitize(event.text))
     # After delivered (issue 13): one line each, minimal.
@@ -685,6 +688,8 @@ def describe_on_screen(event: Event, me: str, style: Style, clock: str,
         return describe_carbon(event, indent_text(event.text, INDENT))
     if isinstance(event, DirectMessage):
         name = style.name(sanitize(event.sender), event.sender)
+        if event.deleted:  # deleted before it reached us: never shown, so no text names it
+            return stamp(clock, _("✗ {name} deleted {message}").format(name=name, message=_("a message")), style)
         return stamp(format_clock(event.sent_at), _("{name} → you: {text}").format(
             name=name, text=indent_text(event.text, INDENT)), style)
     if isinstance(event, RoomMessage):
@@ -1566,6 +1571,8 @@ class TerminalUI:
                     else entry.text
                 if canonical(entry.sender) == mine:
                     self._handle_event(Carbon(msg_id, entry.to, text, entry.sent_at, entry.state))
+                elif entry.deleted:  # as it comes live when deleted before it was delivered
+                    self._handle_event(DirectMessage(msg_id, entry.sender, entry.to, "", entry.sent_at, True))
                 else:
                     self._handle_event(DirectMessage(msg_id, entry.sender, entry.to, text, entry.sent_at))
 
@@ -1608,6 +1615,15 @@ class TerminalUI:
         this screen shows it already (at login the server tells the changes a recipient has
         not confirmed after the messages, which carry the latest text already: "✎ Ana
         edited message 2" came right under message 2 with that text)."""
+        if isinstance(event, DirectMessage) and event.deleted:
+            # Deleted before it came (PROTOCOL.md "dm"): one line says so, whether this or
+            # the "deleted" told at login (after the waiting messages, or before it in a
+            # cluster) comes first; the other is not news.
+            with self._print_lock:
+                if event.msg_id in self._texts and self._texts[event.msg_id] is _DELETED:
+                    return False
+            self._keep_text(event.msg_id, _DELETED)
+            return True
         if isinstance(event, (DirectMessage, Carbon, RoomMessage, RoomPost)):
             self._keep_text(event.msg_id, event.text)
             return True

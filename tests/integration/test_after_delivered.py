@@ -503,6 +503,38 @@ def test_the_terminal_prints_read_typing_edit_and_delete_and_marks_what_it_print
         runner.join(10)
 
 
+def test_the_terminal_shows_a_message_deleted_before_it_came_as_one_line_not_an_empty_one(server):
+    # Bob offline; Alice sends, then deletes; Bob logs in: his terminal printed an empty
+    # "Alice → you:" line, then "✗ Alice deleted message N".
+    with log_in(server, "Bob", password=PASSWORD, register=True) as bob:
+        bob.close()
+    with log_in(server, "Alice") as alice:
+        alice.send(SendDirect("m1", "bob", "not for you"))
+        gone = alice.expect(Queued, skip=NOTICES).msg_id
+        alice.send(Delete("d1", gone))
+        alice.expect(Done, skip=NOTICES)
+        alice.send(SendDirect("m2", "bob", "after that"))
+        alice.expect(Queued, skip=NOTICES)
+        done = threading.Event()
+        out = io.StringIO()
+        ui = TerminalUI("Bob", server.host, server.port, timeout=10, stdin=_InputUntil("", done),
+                        stdout=out, stderr=out, interactive=False, password=PASSWORD)
+        runner = threading.Thread(target=ui.run, daemon=True)
+        runner.start()
+        # Both confirmed (the deleted one too), and the delete's news confirmed as well.
+        delivered = {alice.expect(Delivered, skip=NOTICES + (Read,)).msg_id for _ in range(2)}
+        assert gone in delivered
+        deadline = time.monotonic() + 10
+        while "after that" not in out.getvalue():
+            assert time.monotonic() < deadline, out.getvalue()
+            time.sleep(0.05)
+        done.set()
+        runner.join(10)
+    lines = out.getvalue().splitlines()
+    assert [line for line in lines if "deleted" in line] == [f"✗ Alice deleted message {gone}"], lines
+    assert not [line for line in lines if line.rstrip().endswith("→ you:")], lines
+
+
 def test_a_guest_names_new_holder_does_not_inherit_the_switch():
     with ServerThread(ServerConfig(host="127.0.0.1", port=0, guest_hold=0.0)) as server:
         with log_in(server, "Zoe") as zoe:
