@@ -1204,9 +1204,11 @@ function mergeNewer(chat, convo, entries, since, out) {
   }
   if (convo.items.length > MAX_ITEMS) convo.items.splice(0, convo.items.length - MAX_ITEMS);
   const received = added.filter((item) => item.dir === "in");
-  if (chat.active !== convo.key) convo.unread += received.length;
+  // A deleted one as when it comes live (handlers.dm): nothing to read, said as deleted.
+  if (chat.active !== convo.key) convo.unread += received.filter((item) => !item.deleted).length;
   for (const item of received) {
-    out.announce.push(t("{name} to you: {text}", { name: item.sender, text: item.deleted ? t("This message was deleted") : item.text }));
+    out.announce.push(item.deleted ? t("{name} deleted a message", { name: item.sender })
+      : t("{name} to you: {text}", { name: item.sender, text: item.text }));
   }
 }
 

@@ -1405,7 +1405,7 @@ class ChatModel:
             if line.kind == "in":
                 if msg_id > self._newest_incoming(self.reply_to):
                     self.reply_to = key  # Ctrl+R: the latest direct message, wherever it came from
-                if self.active != key:
+                if self.active != key and not line.deleted:  # as when it comes live: nothing to read
                     contact.unread += 1
                     self._changes.append(ContactsChanged())
         if inserted:
