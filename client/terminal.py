@@ -342,10 +342,13 @@ def format_lookup(result: LookupResult) -> str:
     return f"* {name}: {sanitize(result.status)}"
 
 
-def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation: str | None = None) -> list[str]:
+def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation: str | None = None,
+                   read_up_to: int | None = None) -> list[str]:
     """The answer to /history: a heading, then one entry per message, oldest first. A text
     of several lines is one line with its breaks escaped (``\\n``, a pipe's one line per
-    entry), or, given ``continuation`` (the screen's indent), its later lines under it."""
+    entry), or, given ``continuation`` (the screen's indent), its later lines under it.
+    ``read_up_to``: the peer has read our messages up to that msg_id; those of them that
+    were delivered say "read"."""
     if not entries:
         return [_("* no messages with {name}").format(name=sanitize(peer))]
     mine, theirs = canonical(me), canonical(peer)
@@ -359,16 +362,23 @@ def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation
         text = shown_text(entry.text, entry.edited, entry.deleted)
         text = text.replace("\n", "\\n") if continuation is None else text.replace("\n", "\n" + continuation)
         # A room post's state is always "accepted" (a room has no delivery to tell of).
-        state = "" if entry.state == ROOM_POST_STATE else f" ({describe_state(entry.state)})"
+        wire_state = entry.state
+        if wire_state == "delivered" and read_up_to is not None and entry.msg_id <= read_up_to \
+                and canonical(entry.sender) == mine:
+            wire_state = READ_STATE
+        state = "" if wire_state == ROOM_POST_STATE else f" ({describe_state(wire_state)})"
         lines.append(f"  [{format_when(entry.sent_at)}] {sender} → {to}: {text}{state}")
     return lines
 
 
 # The state of every room post in a room's /history (PROTOCOL.md, "history").
 ROOM_POST_STATE = "accepted"
-# The states of a message in /history (wire values), in words.
+# What /history says of our message that was delivered and read (not a wire state: the
+# page's read_up_to tells it).
+READ_STATE = "read"
+# The states of a message in /history (wire values, and READ_STATE), in words.
 _STATES = {"sent": N_("sent"), "delivered": N_("delivered"), "queued": N_("queued"), "expired": N_("expired"),
-           "failed": N_("failed")}
+           "failed": N_("failed"), READ_STATE: N_("read")}
 
 
 def describe_state(state: str) -> str:
@@ -1025,7 +1035,7 @@ class TerminalUI:
                 self._history_of = canonical(command.peer)
             try:
                 try:
-                    entries = self.client.history(command.peer, command.count, self._timeout)
+                    entries, read_up_to = self.client.history_read(command.peer, command.count, self._timeout)
                 except ClientError as exc:
                     self._emit(_("! /{command} failed: {why}").format(command=command_names("history")[0],
                                                                       why=self._failure(exc)))
@@ -1033,7 +1043,11 @@ class TerminalUI:
                 with self._print_lock:
                     self._names.known(command.peer)
                 under = " " * (INDENT + 4) if self._interactive else None  # below the entry's "  ["
-                self._emit_block(format_history(command.peer, entries, self._me, under))
+                with self._print_lock:  # a read told live, if the page did not say (an older server)
+                    known = self._read_shown.get(canonical(command.peer))
+                if known is not None and (read_up_to is None or known > read_up_to):
+                    read_up_to = known
+                self._emit_block(format_history(command.peer, entries, self._me, under, read_up_to))
             finally:
                 with self._print_lock:
                     held, self._after_history, self._history_of = self._after_history, [], None

@@ -271,6 +271,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "marks": ("marks", _marks),
     "mine": ("mine", _boolean),  # rooms: only one's own (a room_list's: the answer honours it)
     "address_banned": ("address_banned", _optional(_boolean)),  # a guest's ban: its address too
+    "read_up_to": ("read_up_to", _optional(_integer)),  # a history page's: the peer's read mark
     "deleted": ("deleted", _optional(_boolean)),  # a dm deleted before it was delivered (only when true)
 }
 

@@ -565,7 +565,9 @@ class HistoryEntry:
 @dataclass(frozen=True, slots=True)
 class HistoryPage(Event):
     """Answer to :class:`HistoryRequest`: messages oldest first; ``before`` is the cursor
-    for the next older page, None when there is none."""
+    for the next older page, None when there is none. ``read_up_to`` (feature ``read``, a
+    person's conversation): the peer has seen this user's messages up to that msg_id, as
+    the ``read`` frame after the page says; None when there is no such mark to tell."""
 
     TYPE: ClassVar[str] = "history_page"
     SENDER: ClassVar[str] = "server"
@@ -573,6 +575,7 @@ class HistoryPage(Event):
     peer: str
     messages: tuple[HistoryEntry, ...]
     before: int | None = None
+    read_up_to: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

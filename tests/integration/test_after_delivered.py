@@ -156,6 +156,41 @@ def test_a_sender_offline_at_the_read_learns_it_with_the_history(server):
             assert bob.expect(Read, skip=NOTICES) == Read("Bob", msg_id, "Alice")
 
 
+def test_the_history_page_says_how_far_the_peer_read_and_the_terminal_says_read_not_delivered(server):
+    # /history said "(delivered)" for a message also read: the page did not carry the
+    # mark, and the "read" frame after it came too late for the lines already printed.
+    with log_in(server, "Bob", password=PASSWORD, register=True) as bob, \
+            log_in(server, "Alice", password=PASSWORD, register=True) as alice:
+        first = dm(alice, bob, "m1", "bob", "the exam is on Thursday")
+        second = dm(alice, bob, "m2", "bob", "room 205")
+        alice.close()
+        bob.send(Read("Alice", first))
+        bob.drain(quiet=0.3)
+        with log_in(server, "Alice", password=PASSWORD) as alice:
+            alice.send(HistoryRequest("h1", "Bob"))
+            page = alice.expect(HistoryPage, skip=NOTICES)
+            assert ([m.msg_id for m in page.messages], page.read_up_to) == ([first, second], first)
+            assert alice.expect(Read, skip=NOTICES) == Read("Alice", first, "Bob")  # after it, as before
+        with log_in(server, "Carol") as carol:  # no read mark to tell: none on the page
+            carol.send(HistoryRequest("h2", "Bob"))
+            assert carol.expect(HistoryPage, skip=NOTICES).read_up_to is None
+        done = threading.Event()
+        out = io.StringIO()
+        ui = TerminalUI("Alice", server.host, server.port, timeout=10, stdin=_InputUntil("/history Bob\n", done),
+                        stdout=out, stderr=out, interactive=False, password=PASSWORD)
+        runner = threading.Thread(target=ui.run, daemon=True)
+        runner.start()
+        deadline = time.monotonic() + 10
+        while "room 205" not in out.getvalue():
+            assert time.monotonic() < deadline, out.getvalue()
+            time.sleep(0.05)
+        done.set()
+        runner.join(10)
+        lines = out.getvalue().splitlines()
+        assert [line.split("] ", 1)[1] for line in lines if "you → Bob" in line] == [
+            "you → Bob: the exam is on Thursday (read)", "you → Bob: room 205 (delivered)"], lines
+
+
 def test_a_blocked_user_gets_no_read_or_typing_from_the_blocker(server):
     from protocol import Block
     with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob:
