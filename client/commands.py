@@ -27,8 +27,8 @@ it. The grammar::
     /members [#ROOM] who is in the room
     /invite, /kick, /ban, /unban, /unmute NAME [REASON];  /mute NAME [SECONDS] [REASON];
     /topic TEXT      moderating the room plain lines go to (or name it first: /kick #ROOM NAME)
-    /edit TEXT       your last message where plain lines go (a person or a room) now reads TEXT
-    /delete [NAME]   delete your last message there; with NAME (room moderators and
+    /edit TEXT       your last message (the one just above, wherever it went) now reads TEXT
+    /delete [NAME]   delete your last message; with NAME (room moderators and
                      administrators), NAME's last post in the room plain lines go to
     //TEXT, @@TEXT   send "/TEXT" or "@TEXT" as a plain line (the prefix doubled escapes it)
     anything else    a plain line: sent to the current target
@@ -192,14 +192,15 @@ RoomCommand = RoomJoin | RoomLeave | ShowRooms | ShowMembers | RoomAct
 
 @dataclass(frozen=True, slots=True)
 class EditLast:
-    """Replace the text of this user's last message where plain lines go with ``text``."""
+    """Replace the text of this user's last message shown on this screen, wherever it
+    went (not only where plain lines go), with ``text``."""
 
     text: str
 
 
 @dataclass(frozen=True, slots=True)
 class DeleteLast:
-    """Delete this user's last message where plain lines go; with ``name``, that
+    """Delete this user's last message shown on this screen, wherever it went; with ``name``, that
     person's last post in the room plain lines go to (a moderator's act)."""
 
     name: str | None = None
@@ -287,8 +288,8 @@ _HELP = (
     ("unban", N_("NAME"), N_("let NAME in again")),
     ("mute", N_("NAME [SECONDS] [REASON]"), N_("keep NAME from writing in the room")),
     ("unmute", N_("NAME"), N_("let NAME write again")),
-    ("edit", N_("TEXT"), N_("correct your last message where plain lines go")),
-    ("delete", N_("[NAME]"), N_("delete your last message there (or, moderating, NAME's last post)")),
+    ("edit", N_("TEXT"), N_("correct your last message (the one just above, wherever it went)")),
+    ("delete", N_("[NAME]"), N_("delete your last message (or, moderating, NAME's last post)")),
     ("help", "", N_("this list")),
     ("quit", "", N_("leave (Ctrl-D and Ctrl-C too)")),
     (None, N_("//TEXT  @@TEXT"), N_("send a line that starts with / or @")),
@@ -407,7 +408,7 @@ def parse_command(line: str, target: str | None = None) -> Command:
         if word == "edit":
             text = _rest(line)
             if not text.strip():
-                return Mistake(_("usage: /{command} TEXT (your last message where plain lines go now reads TEXT)")
+                return Mistake(_("usage: /{command} TEXT (your last message now reads TEXT)")
                                .format(command=typed))
             return EditLast(text.strip())
         if word == "delete":

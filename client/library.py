@@ -638,20 +638,30 @@ class ChatClient:
         oldest first, each with its state (``sent``, ``queued``, ``delivered``,
         ``expired``). Asks as many pages of ``page_size`` (at most 500) as needed, all
         within ``timeout``."""
+        return self.history_read(peer, limit, timeout, page_size)[0]
+
+    def history_read(self, peer: str, limit: int = 20, timeout: float = const.SEND_TIMEOUT,
+                     page_size: int | None = None) -> tuple[list[HistoryEntry], int | None]:
+        """:meth:`history`, and how far ``peer`` has read this user's messages (the pages'
+        ``read_up_to``: feature read, both with receipts on; None when not told): those of
+        ours at or below it that were delivered have been read."""
         size = max(1, min(page_size or HISTORY_PAGE_SIZE, MAX_HISTORY_PAGE))
         deadline = time.monotonic() + timeout
         entries: list[HistoryEntry] = []
         before: int | None = None
+        read_up_to: int | None = None
         while len(entries) < limit:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RequestTimeout(_("the history did not arrive within {seconds} s").format(seconds=f"{timeout:g}"))
             page = self.history_page(peer, min(size, limit - len(entries)), before, remaining)
             entries[:0] = page.messages
+            if page.read_up_to is not None:
+                read_up_to = max(read_up_to or 0, page.read_up_to)
             if page.before is None or not page.messages:
                 break
             before = page.before
-        return entries[-limit:] if limit > 0 else []
+        return (entries[-limit:] if limit > 0 else []), read_up_to
 
     @property
     def since_supported(self) -> bool:

@@ -342,10 +342,13 @@ def format_lookup(result: LookupResult) -> str:
     return f"* {name}: {sanitize(result.status)}"
 
 
-def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation: str | None = None) -> list[str]:
+def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation: str | None = None,
+                   read_up_to: int | None = None) -> list[str]:
     """The answer to /history: a heading, then one entry per message, oldest first. A text
     of several lines is one line with its breaks escaped (``\\n``, a pipe's one line per
-    entry), or, given ``continuation`` (the screen's indent), its later lines under it."""
+    entry), or, given ``continuation`` (the screen's indent), its later lines under it.
+    ``read_up_to``: the peer has read our messages up to that msg_id; those of them that
+    were delivered say "read"."""
     if not entries:
         return [_("* no messages with {name}").format(name=sanitize(peer))]
     mine, theirs = canonical(me), canonical(peer)
@@ -359,16 +362,23 @@ def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation
         text = shown_text(entry.text, entry.edited, entry.deleted)
         text = text.replace("\n", "\\n") if continuation is None else text.replace("\n", "\n" + continuation)
         # A room post's state is always "accepted" (a room has no delivery to tell of).
-        state = "" if entry.state == ROOM_POST_STATE else f" ({describe_state(entry.state)})"
+        wire_state = entry.state
+        if wire_state == "delivered" and read_up_to is not None and entry.msg_id <= read_up_to \
+                and canonical(entry.sender) == mine:
+            wire_state = READ_STATE
+        state = "" if wire_state == ROOM_POST_STATE else f" ({describe_state(wire_state)})"
         lines.append(f"  [{format_when(entry.sent_at)}] {sender} → {to}: {text}{state}")
     return lines
 
 
 # The state of every room post in a room's /history (PROTOCOL.md, "history").
 ROOM_POST_STATE = "accepted"
-# The states of a message in /history (wire values), in words.
+# What /history says of our message that was delivered and read (not a wire state: the
+# page's read_up_to tells it).
+READ_STATE = "read"
+# The states of a message in /history (wire values, and READ_STATE), in words.
 _STATES = {"sent": N_("sent"), "delivered": N_("delivered"), "queued": N_("queued"), "expired": N_("expired"),
-           "failed": N_("failed")}
+           "failed": N_("failed"), READ_STATE: N_("read")}
 
 
 def describe_state(state: str) -> str:
@@ -452,6 +462,9 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         copy = carbons[event.msg_id]
         return _("✓ delivered to {name}: {text}").format(name=sanitize(copy.to), text=preview(copy.text))
     if isinstance(event, DirectMessage):
+        if event.deleted:  # deleted before it reached us: its text is gone, its sender did it
+            return _("✗ {name} deleted {message}").format(name=sanitize(event.sender),
+                                                          message=describe_message(event.msg_id, was))
         return _("[{clock}] {name} → you: {text}").format(clock=format_clock(event.sent_at),
                                                           name=sanitize(event.sender), text=sanitize(event.text))
     # After delivered (issue 13): one line each, minimal.
@@ -685,6 +698,8 @@ def describe_on_screen(event: Event, me: str, style: Style, clock: str,
         return describe_carbon(event, indent_text(event.text, INDENT))
     if isinstance(event, DirectMessage):
         name = style.name(sanitize(event.sender), event.sender)
+        if event.deleted:  # deleted before it reached us: never shown, so no text names it
+            return stamp(clock, _("✗ {name} deleted {message}").format(name=name, message=_("a message")), style)
         return stamp(format_clock(event.sent_at), _("{name} → you: {text}").format(
             name=name, text=indent_text(event.text, INDENT)), style)
     if isinstance(event, RoomMessage):
@@ -818,10 +833,11 @@ class TerminalUI:
         # one at a time.
         self._event_lock = threading.RLock()
         self._typing_shown: dict[str, float] = {}  # sender key -> when its last "typing" came  # msg_id -> copy of what another session sent
-        # For /edit and /delete (issue 13): our last message to each target (its key; ""
-        # for the default room), and the last post of each (room key, sender key) seen,
-        # the oldest forgotten first beyond _POSTS_KEPT.
-        self._own_last: dict[str, OutgoingMessage | Carbon | RoomMessage | RoomPost] = {}
+        # For /edit and /delete (issue 13): our last message shown here, wherever it went
+        # (the line the user sees just above: after "@João text" it is that one, not the
+        # last one to where plain lines go), and the last post of each (room key, sender
+        # key) seen, the oldest forgotten first beyond _POSTS_KEPT.
+        self._own_last: OutgoingMessage | Carbon | RoomMessage | RoomPost | None = None
         self._last_posts: dict[tuple[str, str], int] = {}
         # Read marks in rooms (issue 13): per room, how many had read our last post there
         # when we last said so (a line only when that grows).
@@ -1019,7 +1035,7 @@ class TerminalUI:
                 self._history_of = canonical(command.peer)
             try:
                 try:
-                    entries = self.client.history(command.peer, command.count, self._timeout)
+                    entries, read_up_to = self.client.history_read(command.peer, command.count, self._timeout)
                 except ClientError as exc:
                     self._emit(_("! /{command} failed: {why}").format(command=command_names("history")[0],
                                                                       why=self._failure(exc)))
@@ -1027,7 +1043,11 @@ class TerminalUI:
                 with self._print_lock:
                     self._names.known(command.peer)
                 under = " " * (INDENT + 4) if self._interactive else None  # below the entry's "  ["
-                self._emit_block(format_history(command.peer, entries, self._me, under))
+                with self._print_lock:  # a read told live, if the page did not say (an older server)
+                    known = self._read_shown.get(canonical(command.peer))
+                if known is not None and (read_up_to is None or known > read_up_to):
+                    read_up_to = known
+                self._emit_block(format_history(command.peer, entries, self._me, under, read_up_to))
             finally:
                 with self._print_lock:
                     held, self._after_history, self._history_of = self._after_history, [], None
@@ -1063,7 +1083,8 @@ class TerminalUI:
                 del self._last_posts[next(iter(self._last_posts))]
 
     def _change_last(self, command: EditLast | DeleteLast) -> None:
-        """/edit TEXT, /delete: our last message where plain lines go; /delete NAME: NAME's
+        """/edit TEXT, /delete: our last message shown here, wherever it went (to where
+        plain lines go, or with "@NAME text" elsewhere); /delete NAME: NAME's
         last post in the room plain lines go to. The server tells everyone who has it
         (our line here says it was done)."""
         word = "edit" if isinstance(command, EditLast) else "delete"
@@ -1078,9 +1099,9 @@ class TerminalUI:
                                                    canonical(command.name)))
                     why = _("no post of {name} in {room} was shown here")
             else:
-                own = self._own_last.get(canonical(target) if target is not None else "")
+                own = self._own_last
                 msg_id = own.msg_id if own is not None else None
-                why = _("you have sent no message there in this session (or it is not stored yet)")
+                why = _("you have sent no message in this session (or it is not stored yet)")
         if msg_id is None:
             self._emit("! " + why.format(command=command_names(word)[0], join=command_names("join")[0],
                                          name=sanitize(getattr(command, "name", "") or ""),
@@ -1296,7 +1317,7 @@ class TerminalUI:
             message = self.client.send_direct(command.to, command.text)
             self._watch(command.to)
         with self._print_lock:  # for /edit and /delete
-            self._own_last[canonical(command.to) if command.to is not None else ""] = message
+            self._own_last = message
         if self._interactive:
             self._show_own(message)
             return
@@ -1474,15 +1495,14 @@ class TerminalUI:
                 if len(self._carbons) > _CARBONS_KEPT:
                     del self._carbons[next(iter(self._carbons))]
                 with self._print_lock:  # /edit and /delete take the last of ours, wherever it was sent
-                    self._own_last[canonical(event.to)] = event
+                    self._own_last = event
             was = self._shown_text(event)
             if not self._text_is_news(event):
                 return
             self._remember(event)
             if isinstance(event, (RoomMessage, RoomPost)) and self._posted_elsewhere(event):
                 with self._print_lock:  # /edit and /delete take the last of ours, wherever it was sent
-                    self._own_last["" if isinstance(event, RoomMessage) or is_default_room(event.room_name)
-                                   else canonical(event.room_name)] = event
+                    self._own_last = event
                 if self._interactive:
                     line = stamp(format_clock(event.sent_at), describe_post_from_elsewhere(
                         event, indent_text(event.text, INDENT)), self._style)
@@ -1565,6 +1585,8 @@ class TerminalUI:
                     else entry.text
                 if canonical(entry.sender) == mine:
                     self._handle_event(Carbon(msg_id, entry.to, text, entry.sent_at, entry.state))
+                elif entry.deleted:  # as it comes live when deleted before it was delivered
+                    self._handle_event(DirectMessage(msg_id, entry.sender, entry.to, "", entry.sent_at, True))
                 else:
                     self._handle_event(DirectMessage(msg_id, entry.sender, entry.to, text, entry.sent_at))
 
@@ -1607,6 +1629,15 @@ class TerminalUI:
         this screen shows it already (at login the server tells the changes a recipient has
         not confirmed after the messages, which carry the latest text already: "✎ Ana
         edited message 2" came right under message 2 with that text)."""
+        if isinstance(event, DirectMessage) and event.deleted:
+            # Deleted before it came (PROTOCOL.md "dm"): one line says so, whether this or
+            # the "deleted" told at login (after the waiting messages, or before it in a
+            # cluster) comes first; the other is not news.
+            with self._print_lock:
+                if event.msg_id in self._texts and self._texts[event.msg_id] is _DELETED:
+                    return False
+            self._keep_text(event.msg_id, _DELETED)
+            return True
         if isinstance(event, (DirectMessage, Carbon, RoomMessage, RoomPost)):
             self._keep_text(event.msg_id, event.text)
             return True

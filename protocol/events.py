@@ -434,7 +434,11 @@ class ErrorReply(Event):
 
 @dataclass(frozen=True, slots=True)
 class DirectMessage(Event):
-    """Message ``msg_id`` from ``sender`` to ``to``; answer it with a :class:`Receipt`."""
+    """Message ``msg_id`` from ``sender`` to ``to``; answer it with a :class:`Receipt`.
+
+    ``deleted`` is True when its sender (or an administrator) deleted it before it was
+    delivered (``text`` is then ""); None otherwise, and then left out of the frame, so
+    that every other ``dm`` is as it always was (PROTOCOL.md, "dm")."""
 
     TYPE: ClassVar[str] = "dm"
     SENDER: ClassVar[str] = "server"
@@ -443,6 +447,7 @@ class DirectMessage(Event):
     to: str
     text: str
     sent_at: float
+    deleted: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -565,7 +570,9 @@ class HistoryEntry:
 @dataclass(frozen=True, slots=True)
 class HistoryPage(Event):
     """Answer to :class:`HistoryRequest`: messages oldest first; ``before`` is the cursor
-    for the next older page, None when there is none."""
+    for the next older page, None when there is none. ``read_up_to`` (feature ``read``, a
+    person's conversation): the peer has seen this user's messages up to that msg_id, as
+    the ``read`` frame after the page says; None when there is no such mark to tell."""
 
     TYPE: ClassVar[str] = "history_page"
     SENDER: ClassVar[str] = "server"
@@ -573,6 +580,7 @@ class HistoryPage(Event):
     peer: str
     messages: tuple[HistoryEntry, ...]
     before: int | None = None
+    read_up_to: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -238,19 +238,25 @@ class AfterDelivered:
 
         self.store_call(session, None, self.relay.store.record_read, reader, peer_key, read.msg_id, callback=recorded)
 
-    def history_asked(self, session: ClientSession, peer_key: str) -> None:
-        """After a history page with ``peer_key``: tell a ``read`` session how far the peer
-        has read its messages (a ``read`` frame after the page), if both have receipts on."""
+    def history_asked(self, session: ClientSession, peer_key: str, then: Callable[[int | None], None]) -> None:
+        """Before a history page with ``peer_key``: how far the peer has read ``session``'s
+        messages, for a ``read`` session when both have receipts on and neither blocks the
+        other. Calls ``then(mark)`` once (None: none, not to be told, or the store did not
+        answer), so that the page carries it (``read_up_to``: a client shows those messages
+        read, not delivered) and :meth:`history_sent` tells it after the page as before."""
         me = session.key
         if (not self._wants(session, READ) or me in self.receipts_off or peer_key in self.receipts_off
                 or self._blocked(me, peer_key)):
+            then(None)
             return
+        # Not found: the page goes without it (if the store is down, it says "unavailable").
+        self.relay.store.read_mark(peer_key, me, then, lambda failure: then(None))
 
-        def found(mark: int | None) -> None:
-            if mark is not None and not session.closing:
-                session.send(Read(session.name, mark, self.relay.known.get(peer_key, peer_key)))
-
-        self.relay.store.read_mark(peer_key, me, found, lambda failure: None)  # the page said "unavailable"
+    def history_sent(self, session: ClientSession, peer_key: str, mark: int | None) -> None:
+        """After the history page that carried ``mark`` (see :meth:`history_asked`): the
+        ``read`` frame that says it, as for clients that apply it to the lines they have."""
+        if mark is not None and not session.closing:
+            session.send(Read(session.name, mark, self.relay.known.get(peer_key, peer_key)))
 
     # --- Typing -------------------------------------------------------------------------
 

@@ -968,8 +968,11 @@ class Relay:
             if inflight is None:
                 inflight = recipient.inflight = set()
             if event is None:
+                # A message deleted before it was delivered (waiting in the store) goes with
+                # the flag, which the client shows instead of an empty text (PROTOCOL.md "dm").
                 event = _new_direct_message(message.msg_id, message.sender, message.recipient, message.text,
-                                            message.sent_at)
+                                            message.sent_at) if not message.deleted else \
+                    DirectMessage(message.msg_id, message.sender, message.recipient, "", message.sent_at, True)
                 self.inflight[message.msg_id] = message
             inflight.add(message.msg_id)
             recipient.send(event)
@@ -1314,6 +1317,7 @@ class Relay:
             return  # a room's (issue 13): server/roomdesk.py
         me, peer, epoch = session.key, canonical(request.peer), session.epoch
         name = self.known.get(peer, request.peer)
+        read_up_to: int | None = None
 
         def page(result: tuple[list, int | None]) -> None:
             entries, before = result
@@ -1322,15 +1326,23 @@ class Relay:
                 # The newest ``count`` entries; older ones left out are the next page's.
                 kept = entries[len(entries) - count:]
                 cursor = kept[0].msg_id if 0 < count < len(entries) else before
-                return HistoryPage(request.request_id, name, tuple(kept), cursor)
+                return HistoryPage(request.request_id, name, tuple(kept), cursor, read_up_to)
 
             # Cut by bytes as well as by count: 16 messages of 4,000 characters already
             # exceed one frame. The newest stay; the cursor leads to the rest.
             session.send(fit_page(build, entries[::-1]))
+            self.after.history_sent(session, peer, read_up_to)
 
-        self.store.history(me, peer, request.before, request.limit, epoch,
-                           *self.intake.track(session, page, self._unavailable(session, request.request_id)))
-        self.after.history_asked(session, peer)  # how far the peer has read: after the page
+        # Counted from now (the gate's rule), asked once the peer's read mark is known: the
+        # page carries it, so that a client shows its messages read, not delivered.
+        answered, failed = self.intake.track(session, page, self._unavailable(session, request.request_id))
+
+        def ask(mark: int | None) -> None:
+            nonlocal read_up_to
+            read_up_to = mark
+            self.store.history(me, peer, request.before, request.limit, epoch, answered, failed)
+
+        self.after.history_asked(session, peer, ask)
 
     def _since(self, session: ClientSession, request: SinceRequest) -> None:
         """Feature since: a page of the user's direct messages in every conversation after

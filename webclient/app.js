@@ -868,12 +868,19 @@ const HANDLERS = {
       kind: "message", dir: "in", sender: frame.from, to: frame.to, text: String(frame.text),
       at: frame.sent_at, state: "received", msgId: frame.msg_id,
     };
+    // Deleted by its sender before it came (PROTOCOL.md "dm"): "This message was deleted",
+    // not an empty bubble; nothing to read, and said once (the "deleted" after it is not news).
+    if (frame.deleted === true) applyChange(item, { type: "deleted" });
     const early = chat.changes.get(frame.msg_id);  // a change that came before the message
     if (early) {
       chat.changes.delete(frame.msg_id);
       applyChange(item, early);
     }
     const convo = addItem(chat, entry.key, entry.name, item);
+    if (item.deleted) {
+      out.announce.push(t("{name} deleted a message", { name: frame.from }));
+      return;
+    }
     if (chat.active !== entry.key) convo.unread += 1;
     out.announce.push(t("{name} to you: {text}", { name: frame.from, text: frame.text }));
   },
@@ -1210,9 +1217,11 @@ function mergeNewer(chat, convo, entries, since, out) {
   }
   if (convo.items.length > MAX_ITEMS) convo.items.splice(0, convo.items.length - MAX_ITEMS);
   const received = added.filter((item) => item.dir === "in");
-  if (chat.active !== convo.key) convo.unread += received.length;
+  // A deleted one as when it comes live (handlers.dm): nothing to read, said as deleted.
+  if (chat.active !== convo.key) convo.unread += received.filter((item) => !item.deleted).length;
   for (const item of received) {
-    out.announce.push(t("{name} to you: {text}", { name: item.sender, text: item.deleted ? t("This message was deleted") : item.text }));
+    out.announce.push(item.deleted ? t("{name} deleted a message", { name: item.sender })
+      : t("{name} to you: {text}", { name: item.sender, text: item.text }));
   }
 }
 
@@ -1236,8 +1245,9 @@ function changed(chat, frame, out) {
     chat.changes.set(frame.msg_id, frame);
     return;
   }
+  const news = !(frame.type === "deleted" && item.deleted);  // a dm deleted before it came said it
   applyChange(item, frame);
-  if (!mine) {
+  if (!mine && news) {
     out.announce.push(frame.type === "deleted" ? t("{name} deleted a message", { name: frame.from })
       : t("{name} edited a message", { name: frame.from }));
   }

@@ -803,14 +803,15 @@ class ChatModel:
         if self.typing.pop(conversation.key, None) is not None:
             self._changes.append(TypingChanged())  # their message ends "typing"
         line = Line("in" if incoming else "out", event.sender, clean_text(event.text), event.sent_at,
-                    msg_id=event.msg_id, state=None if incoming else "delivered", to=event.to)
+                    msg_id=event.msg_id, state=None if incoming else "delivered", to=event.to,
+                    deleted=bool(event.deleted))  # deleted before it came: "(this message was deleted)"
         early = self._early_changes.pop(event.msg_id, None)
         if early is not None:
             self._change_line(line, early)
         self._add(conversation, line)
         if incoming:
             self.reply_to = conversation.key
-        if self.active != conversation.key:
+        if self.active != conversation.key and not event.deleted:  # nothing there to read
             contact.unread += 1
             self._changes.append(ContactsChanged())
 
@@ -1424,7 +1425,7 @@ class ChatModel:
             if line.kind == "in":
                 if msg_id > self._newest_incoming(self.reply_to):
                     self.reply_to = key  # Ctrl+R: the latest direct message, wherever it came from
-                if self.active != key:
+                if self.active != key and not line.deleted:  # as when it comes live: nothing to read
                     contact.unread += 1
                     self._changes.append(ContactsChanged())
         if inserted:

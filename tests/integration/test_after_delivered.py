@@ -156,6 +156,41 @@ def test_a_sender_offline_at_the_read_learns_it_with_the_history(server):
             assert bob.expect(Read, skip=NOTICES) == Read("Bob", msg_id, "Alice")
 
 
+def test_the_history_page_says_how_far_the_peer_read_and_the_terminal_says_read_not_delivered(server):
+    # /history said "(delivered)" for a message also read: the page did not carry the
+    # mark, and the "read" frame after it came too late for the lines already printed.
+    with log_in(server, "Bob", password=PASSWORD, register=True) as bob, \
+            log_in(server, "Alice", password=PASSWORD, register=True) as alice:
+        first = dm(alice, bob, "m1", "bob", "the exam is on Thursday")
+        second = dm(alice, bob, "m2", "bob", "room 205")
+        alice.close()
+        bob.send(Read("Alice", first))
+        bob.drain(quiet=0.3)
+        with log_in(server, "Alice", password=PASSWORD) as alice:
+            alice.send(HistoryRequest("h1", "Bob"))
+            page = alice.expect(HistoryPage, skip=NOTICES)
+            assert ([m.msg_id for m in page.messages], page.read_up_to) == ([first, second], first)
+            assert alice.expect(Read, skip=NOTICES) == Read("Alice", first, "Bob")  # after it, as before
+        with log_in(server, "Carol") as carol:  # no read mark to tell: none on the page
+            carol.send(HistoryRequest("h2", "Bob"))
+            assert carol.expect(HistoryPage, skip=NOTICES).read_up_to is None
+        done = threading.Event()
+        out = io.StringIO()
+        ui = TerminalUI("Alice", server.host, server.port, timeout=10, stdin=_InputUntil("/history Bob\n", done),
+                        stdout=out, stderr=out, interactive=False, password=PASSWORD)
+        runner = threading.Thread(target=ui.run, daemon=True)
+        runner.start()
+        deadline = time.monotonic() + 10
+        while "room 205" not in out.getvalue():
+            assert time.monotonic() < deadline, out.getvalue()
+            time.sleep(0.05)
+        done.set()
+        runner.join(10)
+        lines = out.getvalue().splitlines()
+        assert [line.split("] ", 1)[1] for line in lines if "you → Bob" in line] == [
+            "you → Bob: the exam is on Thursday (read)", "you → Bob: room 205 (delivered)"], lines
+
+
 def test_a_blocked_user_gets_no_read_or_typing_from_the_blocker(server):
     from protocol import Block
     with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob:
@@ -271,6 +306,47 @@ def test_edit_and_delete_reach_a_recipient_that_was_offline_exactly_once(durable
         assert bob.expect_error("unknown_message", skip=NOTICES).code == "unknown_message"
     with log_in(server, "Bob", password=PASSWORD) as bob:
         no(bob, Edited, Deleted)
+
+
+def test_a_message_deleted_before_it_was_delivered_comes_flagged_and_pages_flag_it_too(durable_server):
+    # It came as a dm with an empty text (an empty line on the terminal), then "deleted":
+    # now the dm itself says so, and history and since pages flag it as every deleted one.
+    from protocol import SincePage, SinceRequest
+    server = durable_server
+    for name in ("Bob", "Carol"):
+        with log_in(server, name, password=PASSWORD, register=True) as gone_away:
+            gone_away.close()
+    with log_in(server, "Alice") as alice:
+        alice.send(SendDirect("m1", "bob", "oops, wrong person"))
+        gone = alice.expect(Queued, skip=NOTICES).msg_id
+        alice.send(SendDirect("m2", "bob", "this one stays"))
+        kept = alice.expect(Queued, skip=NOTICES).msg_id
+        alice.send(Delete("d1", gone))
+        alice.expect(Done, skip=NOTICES)
+        with log_in(server, "Bob", features=ALL + ("since",), password=PASSWORD) as bob:
+            first = bob.expect(DirectMessage, skip=NOTICES)
+            assert first == DirectMessage(gone, "Alice", "Bob", "", first.sent_at, True)
+            second = bob.expect(DirectMessage, skip=NOTICES)
+            assert (second.msg_id, second.text, second.deleted) == (kept, "this one stays", None)
+            assert bob.expect(Deleted, skip=NOTICES).msg_id == gone  # told until confirmed, as before
+            bob.send(Receipt(gone))
+            bob.send(Receipt(kept))
+            bob.send(EditReceipt(gone))
+            bob.send(HistoryRequest("h1", "Alice", 10))
+            page = bob.expect(HistoryPage, skip=NOTICES + (Read,))
+            assert [(e.msg_id, e.text, e.deleted) for e in page.messages] == \
+                [(gone, "", True), (kept, "this one stays", False)]
+            bob.send(SinceRequest("s1", 0, 10))
+            since = bob.expect(SincePage, skip=NOTICES + (Read,))
+            assert [(e.msg_id, e.text, e.deleted) for e in since.messages] == \
+                [(gone, "", True), (kept, "this one stays", False)]
+        # A session without the edits feature gets the same dm: the flag is a key it ignores.
+        alice.send(SendDirect("m3", "carol", "never mind"))
+        gone = alice.expect(Queued, skip=NOTICES + (Delivered,)).msg_id
+        alice.send(Delete("d2", gone))
+        alice.expect(Done, skip=NOTICES + (Delivered,))
+        with log_in(server, "Carol", features=(), password=PASSWORD) as carol:
+            assert carol.expect(DirectMessage, skip=NOTICES).deleted is True
 
 
 def test_a_deleted_messages_text_is_gone_from_the_sqlite_files(tmp_path):
@@ -460,6 +536,38 @@ def test_the_terminal_prints_read_typing_edit_and_delete_and_marks_what_it_print
             time.sleep(0.05)
         done.set()
         runner.join(10)
+
+
+def test_the_terminal_shows_a_message_deleted_before_it_came_as_one_line_not_an_empty_one(server):
+    # Bob offline; Alice sends, then deletes; Bob logs in: his terminal printed an empty
+    # "Alice → you:" line, then "✗ Alice deleted message N".
+    with log_in(server, "Bob", password=PASSWORD, register=True) as bob:
+        bob.close()
+    with log_in(server, "Alice") as alice:
+        alice.send(SendDirect("m1", "bob", "not for you"))
+        gone = alice.expect(Queued, skip=NOTICES).msg_id
+        alice.send(Delete("d1", gone))
+        alice.expect(Done, skip=NOTICES)
+        alice.send(SendDirect("m2", "bob", "after that"))
+        alice.expect(Queued, skip=NOTICES)
+        done = threading.Event()
+        out = io.StringIO()
+        ui = TerminalUI("Bob", server.host, server.port, timeout=10, stdin=_InputUntil("", done),
+                        stdout=out, stderr=out, interactive=False, password=PASSWORD)
+        runner = threading.Thread(target=ui.run, daemon=True)
+        runner.start()
+        # Both confirmed (the deleted one too), and the delete's news confirmed as well.
+        delivered = {alice.expect(Delivered, skip=NOTICES + (Read,)).msg_id for _ in range(2)}
+        assert gone in delivered
+        deadline = time.monotonic() + 10
+        while "after that" not in out.getvalue():
+            assert time.monotonic() < deadline, out.getvalue()
+            time.sleep(0.05)
+        done.set()
+        runner.join(10)
+    lines = out.getvalue().splitlines()
+    assert [line for line in lines if "deleted" in line] == [f"✗ Alice deleted message {gone}"], lines
+    assert not [line for line in lines if line.rstrip().endswith("→ you:")], lines
 
 
 def test_a_guest_names_new_holder_does_not_inherit_the_switch():

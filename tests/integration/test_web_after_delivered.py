@@ -125,3 +125,29 @@ def test_read_receipts_switched_off_in_the_page_send_and_show_nothing(page: Page
         assert not [e for e in events if isinstance(e, (Read, Typing))], events
         assert page.js("document.getElementById('typing').hidden") is True
         assert page.problems() == []
+
+
+def test_a_message_deleted_before_it_came_is_deleted_on_the_page_not_an_empty_bubble(page: Page) -> None:  # noqa: F811
+    # João offline; Ana sends, then deletes; João logs in on the page: an empty bubble
+    # (counted unread, announced as "Ana to you: ") stood there until the delete's news.
+    from client.library import ChatClient
+    from test_web_other_devices import PASSWORD, badge, log_in_as_joao
+    joao = ChatClient("João", "127.0.0.1", page.srv.port, password=PASSWORD, register=True)
+    joao.connect(timeout=TIMEOUT)
+    joao.close()
+    ana = ChatClient("Ana", "127.0.0.1", page.srv.port)
+    try:
+        ana.connect(timeout=TIMEOUT)
+        gone = ana.send_direct("João", "not for you")
+        assert gone.wait("queued", TIMEOUT) and gone.msg_id is not None
+        ana.delete(gone.msg_id, TIMEOUT)
+        log_in_as_joao(page)
+        page.wait_for("document.getElementById('announcer').textContent === 'Ana deleted a message'")
+        assert page.js(badge("@ana")) == ""  # nothing there to read
+        page.open_conversation("Ana")
+        page.wait_for("document.querySelectorAll('#messages .msg-in').length === 1")
+        assert text_of_last(page, "#messages .msg-in .msg-text") == "This message was deleted"
+        assert page.js("document.querySelector('#messages .msg-in').dataset.deleted") == "true"
+        assert page.problems() == []
+    finally:
+        ana.close()

@@ -284,3 +284,51 @@ def test_a_read_mark_names_our_message_by_its_text() -> None:
     lines = [SGR.sub("", line) for line in out.getvalue().split("\n")]
     assert any(line.endswith("✓✓ read by Bob (up to “the exam is on Thursday”)") for line in lines), lines
     assert any(line.endswith("✓✓ read by Bob (up to message 13)") for line in lines), lines
+
+
+def test_edit_and_delete_take_the_last_message_sent_wherever_it_went(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "@João texto" sends past the target; /edit then changed the last message to where
+    # plain lines go (Bob's), not the one the user had just sent and saw above.
+    from client.commands import DeleteLast, EditLast, SendText
+    ui, out = _screen_ui(columns=200)
+    ui._target = "Bob"
+    ids = iter((21, 22, 23))
+
+    def send_direct(to: str, text: str) -> OutgoingMessage:
+        message = OutgoingMessage(f"r{to}", to, text)
+        message.submitted, message.msg_id = True, next(ids)
+        return message
+
+    changes: list[tuple] = []
+    monkeypatch.setattr(ui.client, "send_direct", send_direct)
+    monkeypatch.setattr(ui.client, "edit", lambda msg_id, text, timeout: changes.append(("edit", msg_id, text)))
+    monkeypatch.setattr(ui.client, "delete", lambda msg_id, timeout: changes.append(("delete", msg_id)))
+    ui._send(SendText("Bob", "to Bob"))
+    ui._send(SendText("João", "to João, with a typo"))
+    ui._change_last(EditLast("to João, fixed"))
+    ui._change_last(DeleteLast())
+    assert changes == [("edit", 22, "to João, fixed"), ("delete", 22)]
+
+
+def test_a_message_deleted_before_it_came_is_one_line_saying_so_not_an_empty_one() -> None:
+    # Its sender deleted it while we were offline: it came as an empty "Ana → you:" line,
+    # then "✗ Ana deleted message 7". Now the dm says it was deleted: one line, whichever
+    # of the dm and the "deleted" told at login comes first.
+    import i18n
+    from client.terminal import describe_event
+    ui, out = _screen_ui(columns=200)
+    ui._on_event(DirectMessage(7, "Ana", "Alice", "", time.time(), True))
+    ui._on_event(Deleted(7, "Ana", "Alice", 0.0))
+    ui._on_event(Deleted(8, "Ana", "Alice", 0.0))  # the other order (in a cluster)
+    ui._on_event(DirectMessage(8, "Ana", "Alice", "", time.time(), True))
+    lines = [SGR.sub("", line) for line in out.getvalue().split("\n") if line]
+    assert len(lines) == 2 and lines[0].endswith("✗ Ana deleted a message"), lines
+    assert not any("→ you" in line for line in lines), lines
+    # A pipe's lines keep the number, which scripts can match, as for any delete.
+    assert describe_event(DirectMessage(7, "Ana", "Alice", "", 0.0, True), "Alice") == "✗ Ana deleted message 7"
+    i18n.use("pt_BR")
+    try:
+        line = describe_on_screen(DirectMessage(7, "Ana", "Alice", "", 0.0, True), "Alice", PLAIN, "12:00")
+        assert line is not None and line.endswith("✗ Ana apagou uma mensagem"), line
+    finally:
+        i18n.use("en")

@@ -680,3 +680,16 @@ def test_the_broadcast_rooms_subtitle_agrees_with_its_count_in_portuguese() -> N
     finally:
         i18n.use("en")
     assert broadcast_subtitle(1) == "broadcast room · 1 online"
+
+
+def test_a_message_deleted_before_it_came_shows_as_deleted_not_as_an_empty_bubble(model: ChatModel) -> None:
+    # The dm of a message its sender deleted before we got it says so (PROTOCOL.md "dm"):
+    # the line showed an empty text (and counted as unread) until the "deleted" came.
+    from protocol import Deleted
+    model.apply(DirectMessage(7, "Alice", "Bob", "", T, True))
+    line = model.conversations["alice"].lines[-1]
+    assert (line.deleted, line.shown_text) == (True, "(this message was deleted)")
+    assert model.contacts["alice"].unread == 0
+    model.apply(Deleted(7, "Alice", "Bob", T))  # told at login after it: the same line, unchanged
+    assert [each.shown_text for each in model.conversations["alice"].lines if each.msg_id == 7] == \
+        ["(this message was deleted)"]
