@@ -30,7 +30,7 @@ Times are seconds on any monotonic clock the shell likes (the same one for every
 
 Exactly once, sending side. Every message the server has not acknowledged yet (state
 ``sending``) stays in ``outgoing``, in the order it was sent. After a reconnection they
-are written again, in that order and with the SAME request ids: the server recognises a
+are written again (paced: see "Refused for now"), in that order and with the SAME request ids: the server recognises a
 resend and answers with the message's current state, so nothing is stored or delivered
 twice. Messages typed while disconnected wait in the same order (at most
 ``max_waiting``; beyond that ``submit`` fails it with ``queue_full``) and go out right after.
@@ -46,7 +46,7 @@ messages and settles the trackers whose messages it shows ``delivered`` or ``exp
 (a fallback for servers that tell an outcome only once).
 
 Refused for now. A message answered ``rate_limited`` or ``unavailable`` stays ``sending``
-(no MessageUpdate) and is written again, with the same request id and in order, or at once
+(no MessageUpdate) and is written again, with the same request id and in order, or right
 after a reconnection: one mechanism (``_throttled``, :meth:`ClientCore._pace`) for both.
 The answer holds back ALL the session's sends: those refused, and those sent meanwhile
 (``_held``: after them, in order), until its ``retry_after`` (bounded to
@@ -57,7 +57,9 @@ random factor in :data:`JITTER` (never below the server's wait), up to
 ``window`` written and not answered yet, one after a hold, one more for each taken
 (up to :data:`PACE_WINDOW`), so a server that refuses every one of them sees at most one
 frame per hold. (All at once, the server's answers to a full disk's 150 queued messages
-were ~590 refusals a second.) Answers to frames of the same burst lengthen the hold to
+were ~590 refusals a second.) A reconnection's resends go by the same rule, without a
+hold and with a first window of :data:`RESEND_WINDOW` (the usual one or three at once,
+150 after a full disk's episode no longer in one burst). Answers to frames of the same burst lengthen the hold to
 their own wait, not the backoff. ``unavailable`` may carry ``uncertain`` (PROTOCOL.md): the server could not tell
 whether it stored the message; the resend, under the same id, settles it (``accepted`` or
 ``queued`` with the original msg_id if it had been stored; stored now otherwise), so it is
@@ -192,6 +194,9 @@ THROTTLE_WAIT = (0.1, 60.0)
 THROTTLE_MAX_DELAY = 30.0
 # Resends after a hold, written and not answered yet, at most (see the module docstring).
 PACE_WINDOW = 8
+# The same after a reconnection, at first: a typical one has 1-3 messages to write again,
+# which go at once; more go paced (one more for each taken, up to PACE_WINDOW).
+RESEND_WINDOW = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -862,9 +867,12 @@ class ClientCore:
     # --- Resending, throttling, reconciling -------------------------------------------------
 
     def _resend(self) -> int:
-        """Write every message the server has not acknowledged, in order, with its original
-        request id (on a fresh connection); return how many. A message to a named room
-        fails instead if the new session has no rooms (a server of an older version)."""
+        """Write again every message the server has not acknowledged, in order, with its
+        original request id (on a fresh connection), paced by the rule of a hold's end
+        (:meth:`_pace`) but starting with a window of :data:`RESEND_WINDOW`: the first few
+        go at once, the rest as answers come (150 queued messages written in one burst were
+        answered mostly ``rate_limited``); return how many. A message to a named room fails
+        instead if the new session has no rooms (a server of an older version)."""
         count = 0
         for message in list(self.outgoing.values()):
             if message.state != SENDING:
@@ -874,10 +882,11 @@ class ClientCore:
                     self._early.append(MessageUpdate(message, message.state, message.error))
                 self._retire(message)
                 continue
-            message._throttled = message._held = False
-            self._send(_send_event(message))
-            message.submitted = True
+            message._throttled, message._held = False, True  # written by _pace, in this order
             count += 1
+        if count:
+            self._pacing, self._window = True, RESEND_WINDOW
+            self._pace()
         return count
 
     def _throttle(self, retry_after: float | None) -> None:
@@ -914,7 +923,7 @@ class ClientCore:
         self._pacing = False
 
     def _end_hold(self) -> None:
-        """No hold or pacing across connections: a new one resends everything at once."""
+        """No hold or pacing across connections: a new one starts its own (:meth:`_resend`)."""
         self._retry_at = None
         self._pacing, self._window = False, 1
         self._paced.clear()

@@ -14,6 +14,7 @@ import pytest
 
 import const
 from client.core import (
+    PACE_WINDOW,
     UNAVAILABLE_ATTEMPTS,
     ClientCore,
     LoginAttempt,
@@ -845,3 +846,41 @@ def test_a_session_without_read_receipts_hands_on_what_it_gets() -> None:
     link.log_in()  # no read feature: the welcome has no read_receipts
     refused = ErrorReply(ErrorCode.FORBIDDEN, "x")
     assert link.from_server(refused) == [refused] and link.core.read_receipts is None
+
+
+
+def _sends(link: Link) -> list[Event]:
+    """The messages the client wrote (not its history requests, watches or pings)."""
+    return [e for e in link.to_server() if isinstance(e, (SendDirect, SendToRoom))]
+
+
+def test_a_reconnection_resends_a_few_at_once_and_the_rest_paced_by_the_rule_of_a_hold() -> None:
+    """150 messages queued during a full disk's episode: the reconnection writes the first
+    few at once (as it does the usual one to three), the rest one more for each taken, and
+    a rate_limited answer holds the rest as it does any time, not 150 frames at once."""
+    link = Link(heartbeat_interval=300, heartbeat_timeout=600)
+    link.log_in()
+    link.lose()
+    few = [link.send("Bob", f"few {i}") for i in range(3)]
+    assert link.log_in(reconnected=True) == 3
+    assert [e.request_id for e in _sends(link)] == [m.request_id for m in few]  # at once
+    link.from_server(*(Delivered(m.request_id, 1 + i) for i, m in enumerate(few)))
+    link.lose()
+    many = [link.send("Bob", f"queued {i}") for i in range(150)]
+    assert link.log_in(reconnected=True) == 150
+    written = _sends(link)
+    assert [e.request_id for e in written] == [m.request_id for m in many[:4]]  # not 150
+    link.from_server(Accepted(written[0].request_id, 100))
+    more = _sends(link)
+    assert [e.request_id for e in more] == [m.request_id for m in many[4:6]]  # the window grew by one
+    link.from_server(*(_rate_limited(e.request_id, 1.0) for e in written[1:] + more))
+    assert _sends(link) == []  # held, as after any rate_limited
+    order = [e.request_id for e in written[:1]]
+    written = after_the_hold(link)
+    assert [e.request_id for e in written] == [many[1].request_id]  # one after a hold, under its id
+    while written:
+        assert len(written) <= PACE_WINDOW
+        order += [e.request_id for e in written]
+        link.from_server(*(Accepted(e.request_id, 200 + len(order) + i) for i, e in enumerate(written)))
+        written = _sends(link)
+    assert order == [m.request_id for m in many] and all(m.state == SENT for m in many)
