@@ -357,10 +357,11 @@ const UNAVAILABLE_ATTEMPTS = 6;
 // Answers to our message that keep it "sending", to be written again with the same id.
 const RETRIED = ["rate_limited", "unavailable"];
 // Holding back and pacing sends after such an answer: the client library's rule
-// (client/core.py: THROTTLE_WAIT, THROTTLE_MAX_DELAY, PACE_WINDOW, JITTER), kept alike.
+// (client/core.py: THROTTLE_WAIT, THROTTLE_MAX_DELAY, PACE_WINDOW, RESEND_WINDOW, JITTER), kept alike.
 const THROTTLE_WAIT = [0.1, 60];   // the server's wait, bounded (seconds)
 const THROTTLE_MAX_DELAY = 30;     // the longest hold the backoff makes
 const PACE_WINDOW = 8;             // resends written and not answered yet, at most
+const RESEND_WINDOW = 4;           // the same at first after a reconnection (RESEND_WINDOW)
 const THROTTLE_JITTER = [0.8, 1.2];
 
 /** No hold: ``holds`` holds in a row so far (the backoff's exponent; kept across connections). */
@@ -370,8 +371,8 @@ function newThrottle(holds) {
 
 /**
  * The server answered our message "rate_limited" or "unavailable": keep it "sending", held,
- * to be written again with the SAME id once the hold is over (throttle(); at once after a
- * reconnection, as every unanswered message). The server recognises the resend: it
+ * to be written again with the SAME id once the hold is over (throttle(); in its turn after
+ * a reconnection, as every unanswered message: HANDLERS.welcome). The server recognises the resend: it
  * answers with the original msg_id if it had stored the message after all ("uncertain"),
  * or stores it now. Returns false once UNAVAILABLE_ATTEMPTS "unavailable" answers came:
  * the message then fails, as "unconfirmed" if any answer was uncertain (it may or may not
@@ -607,14 +608,19 @@ const HANDLERS = {
     out.send.push(...roomsOnWelcome(chat));
     out.send.push(...openConversation(chat, chat.active));
     // Messages the last connection left unanswered, and those typed while we were away,
-    // in the order they were written, with their ids: the server takes each once.
+    // in the order they were written, with their ids: the server takes each once. Paced
+    // by the rule of a hold's end (pace()), without a hold and with a first window of
+    // RESEND_WINDOW: the usual few go at once, a full disk's 150 not in one burst.
     chat.throttle = newThrottle(chat.throttle.holds);  // no hold across connections
     for (const request of chat.requests.values()) {
       if (!request.frame) continue;
       if (request.item && request.item.state === "waiting") request.item.state = "sending";
-      request.held = false;  // a refused or held one too: now, not after the hold
-      out.send.push(request.frame);
+      request.held = Boolean(request.item) && request.item.state === "sending";  // in its turn
+      if (request.held) chat.throttle.pacing = true;
+      else out.send.push(request.frame);  // acknowledged already: the answer is its state now
     }
+    chat.throttle.window = RESEND_WINDOW;
+    out.send.push(...pace(chat));
     // After those: the server answers in order, so a message of ours it took before the
     // drop has its msg_id again (its resend's answer) when a catch-up's page lists it.
     if (again) out.send.push(...catchUpFrames(chat));
