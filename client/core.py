@@ -69,7 +69,11 @@ reconnections: the last fails the message, as ``unavailable`` (the server said n
 was done: true of every attempt, since a stored earlier attempt would have been
 recognised) or, if any answer was ``uncertain``, as ``unconfirmed`` (LocalError: it may
 or may not have been stored). The messages waiting so are those of ``outgoing``, bounded
-as ever.
+as ever. What the front ends' status says of it comes from these answers alone: a
+:class:`~client.events.ServerUnavailable` with the wait at each new hold an ``unavailable``
+answer starts (or the first such answer in a hold), and ``ServerUnavailable(None)`` once a
+message is taken again or no message refused ``unavailable`` is left to write again (the
+last given up); a new connection starts afresh (the shells say reconnecting meanwhile).
 
 Request ids. Each object draws 128 random bits once and numbers its requests after them,
 so ids never repeat across objects, runs or machines in practice: the server refuses a
@@ -162,6 +166,7 @@ from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_NAMES_PER_RE
 from i18n import _
 from registry import canonical
 
+from .events import ServerUnavailable
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, Failure, MessageUpdate, OutgoingMessage
 
@@ -521,6 +526,8 @@ class ClientCore:
         self._pacing = False
         self._window = 1
         self._paced: set[str] = set()
+        # A ServerUnavailable with a wait was handed on, and no ServerUnavailable(None) since.
+        self._unavailable_told = False
         self._uniform = uniform  # the jitter's random factor (tests pass a fixed one)
         # What to do once the application has the events of the last wire event.
         self._after: tuple[Connection, Event, bool] | None = None
@@ -664,6 +671,7 @@ class ClientCore:
         self.goodbye = None
         self.close_reason = ""
         self._end_hold()
+        self._unavailable_told = False  # a new session: its answers will tell
         self._after = None
         self.version = welcome.version
         self.read_receipts = welcome.read_receipts
@@ -1105,13 +1113,27 @@ class ClientCore:
         """Apply an answer about a tracked message; return its MessageUpdate, if any."""
         paced = message.request_id in self._paced
         self._paced.discard(message.request_id)
-        if isinstance(event, (Accepted, Queued, Delivered)):
+        taken = isinstance(event, (Accepted, Queued, Delivered))
+        if taken:
             self._holds = 0  # taken: the next refusal starts the backoff again
             if paced:
                 self._window = min(PACE_WINDOW, self._window + 1)
+        holding = self._retry_at is not None
         updates = self._apply(message, event)
         self._pace()  # an answer frees a place for the next held message
-        return updates
+        return self._tell_unavailable(event, taken, holding) + updates
+
+    def _tell_unavailable(self, event: Event, taken: bool, holding: bool) -> list[Event]:
+        """The :class:`ServerUnavailable` that answer ``event`` makes news of, if any
+        (``holding``: a hold was on before it; see the module docstring)."""
+        if isinstance(event, ErrorReply) and event.code == ErrorCode.UNAVAILABLE and self._retry_at is not None \
+                and (not holding or not self._unavailable_told):
+            self._unavailable_told = True
+            return [ServerUnavailable(max(0.0, self._retry_at - self._now))]
+        if self._unavailable_told and (taken or not any(m.refused for m in self.outgoing.values())):
+            self._unavailable_told = False
+            return [ServerUnavailable(None)]
+        return []
 
     def _apply(self, message: OutgoingMessage, event: Event) -> list[Event]:
         """:meth:`_track`'s answer, applied to the tracker."""

@@ -11,6 +11,10 @@ event (``on_event`` or ``client.events``), in order with the rest::
 not been acknowledged, and those typed meanwhile, have then been written again, in order.
 If the client gives up (``close()``, a fatal login error such as ``bad_password``, or
 ``max_reconnect_attempts``), ``ConnectionClosed`` follows instead, as for any final end.
+
+``ServerUnavailable(retry_in)`` says that the server answered a message ``unavailable``
+(its storage failed: its disk, a cluster's Redis) and when the client writes it again;
+``ServerUnavailable(None)`` that this is over (the client/core.py docstring says when).
 """
 
 from __future__ import annotations
@@ -44,3 +48,15 @@ class Reconnected(Event):
     welcome: Welcome
     resent: int = 0
     server: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerUnavailable(Event):
+    """The server answered a message of ours ``unavailable`` (it could not store it): the
+    client holds it and writes it again in ``retry_in`` seconds (told at each new wait).
+    ``retry_in`` None: over, the server took a message again, or nothing is left to write
+    again (the client gave up on them: their MessageUpdates say so). Derived from the
+    server's answers alone: the client knows nothing else of its storage."""
+
+    TYPE: ClassVar[str] = ""
+    retry_in: float | None

@@ -24,6 +24,7 @@ from client.core import (
     retry_verdict,
 )
 from client.display import explain_error
+from client.events import ServerUnavailable
 from client.errors import CertificateError, LoginInterrupted, LoginRefused, ServerUnreachable
 from client.servers import parse_server, server_list
 from client.outgoing import DELIVERED, FAILED, SENDING, SENT, MessageUpdate, OutgoingMessage
@@ -334,14 +335,16 @@ def test_a_message_refused_unavailable_stays_sending_and_goes_again_with_its_id(
     link.log_in(heartbeat=30)
     message = link.send("Bob", "during the outage")
     link.to_server()
-    assert link.from_server(_unavailable(message, True)) == []  # no update: still "…"
+    # No update (still "…"); the status learns of the outage, and of the wait.
+    assert link.from_server(_unavailable(message, True)) == [ServerUnavailable(5.0)]
     assert message.state == SENDING and message.refused == "unconfirmed"
     assert link.core.next_deadline() == pytest.approx(link.now + 5.0)
     link.core.handle_timeout(link.now + 4.9)
     assert link.to_server() == []
     link.core.handle_timeout(link.now + 5.0)
     assert link.to_server() == [SendDirect(message.request_id, "Bob", "during the outage")]
-    assert link.from_server(Accepted(message.request_id, 41)) == [MessageUpdate(message, SENT, None)]
+    assert link.from_server(Accepted(message.request_id, 41)) == [ServerUnavailable(None),
+                                                                  MessageUpdate(message, SENT, None)]
     assert message.msg_id == 41 and message.refused is None
 
 
@@ -359,9 +362,10 @@ def test_an_unavailable_refusal_is_resent_after_a_reconnection_and_counts_across
         link.from_server(_unavailable(message, None))
         assert after_the_hold(link) == [SendDirect(message.request_id, "Bob", "x")]
     assert message.state == SENDING
-    # The last answer allowed: nothing was ever done, and it says so.
+    # The last answer allowed: nothing was ever done, and it says so; nothing is left to
+    # write again, so the status no longer says the client tries.
     updates = link.from_server(_unavailable(message, None))
-    assert updates == [MessageUpdate(message, FAILED, message.error)]
+    assert updates == [ServerUnavailable(None), MessageUpdate(message, FAILED, message.error)]
     assert message.error == (ErrorCode.UNAVAILABLE, "nothing was done")
     link.core.handle_timeout(link.now + 60)
     assert link.to_server() == []  # given up: not written again
@@ -378,7 +382,8 @@ def test_giving_up_after_an_uncertain_refusal_says_not_confirmed_never_nothing_w
         assert [e.request_id for e in after_the_hold(link)] == [message.request_id]
         # ... then refused for sure: which says nothing of the first attempt.
         updates = link.from_server(_unavailable(message, None))
-    assert message.state == FAILED and updates == [MessageUpdate(message, FAILED, message.error)]
+    assert message.state == FAILED and updates == [ServerUnavailable(None), MessageUpdate(message, FAILED,
+                                                                                          message.error)]
     assert message.error[0] == "unconfirmed" and "nothing was done" not in explain_error(*message.error)
     assert "may or may not" in explain_error(*message.error)
 
@@ -884,3 +889,24 @@ def test_a_reconnection_resends_a_few_at_once_and_the_rest_paced_by_the_rule_of_
         link.from_server(*(Accepted(e.request_id, 200 + len(order) + i) for i, e in enumerate(written)))
         written = _sends(link)
     assert order == [m.request_id for m in many] and all(m.state == SENT for m in many)
+
+
+def test_the_status_learns_of_an_unavailable_server_from_its_answers_and_when_it_answers_again() -> None:
+    """A cluster whose Redis is down answers every message unavailable: the core tells the
+    front ends (their status: "unavailable, trying again in N s") once per hold, with the
+    wait, and that it is over once a message is taken; rate limits alone tell nothing."""
+    link = Link(heartbeat_interval=300, heartbeat_timeout=600, uniform=lambda low, high: 1.0)
+    link.log_in()
+    first, second = link.send("Bob", "one"), link.send("Bob", "two")
+    link.to_server()
+    assert link.from_server(_unavailable(first, None)) == [ServerUnavailable(5.0)]
+    assert link.from_server(_unavailable(second, None)) == []  # the same hold: said already
+    assert [e.request_id for e in after_the_hold(link)] == [first.request_id]
+    assert link.from_server(_unavailable(first, None)) == [ServerUnavailable(10.0)]  # the next hold, backed off
+    assert [e.request_id for e in after_the_hold(link)] == [first.request_id]
+    assert link.from_server(Accepted(first.request_id, 7)) == [ServerUnavailable(None),
+                                                              MessageUpdate(first, SENT, None)]
+    link.from_server(Accepted(link.to_server()[0].request_id, 8))
+    third = link.send("Bob", "three")
+    link.to_server()
+    assert link.from_server(_rate_limited(third.request_id, 1.0)) == []  # not an outage
