@@ -1132,7 +1132,7 @@ class ClientCore:
             return [ServerUnavailable(max(0.0, self._retry_at - self._now))]
         if self._unavailable_told and (taken or not any(m.refused for m in self.outgoing.values())):
             self._unavailable_told = False
-            return [ServerUnavailable(None)]
+            return [ServerUnavailable(None, back=taken)]
         return []
 
     def _apply(self, message: OutgoingMessage, event: Event) -> list[Event]:

@@ -310,6 +310,16 @@ def format_delay(seconds: float | None) -> str:
         else _("{minutes} min").format(minutes=minutes)
 
 
+def unavailable_words(retry_in: float | None) -> str:
+    """The status while the server answers ``unavailable`` (a ServerUnavailable with
+    ``retry_in``, the seconds left of the client's wait: None or 0, its resend is out):
+    the terminal's line and the window's status bar say this."""
+    if retry_in is None or retry_in <= 0:
+        return _("the server is unavailable (it cannot store messages now); trying again now")
+    return _("the server is unavailable (it cannot store messages now); trying again in {delay}").format(
+        delay=format_delay(retry_in))
+
+
 # What a room notice says, by its act: {name} (whom it is about), {by}, {room}, {topic},
 # {role}; the reason and the end of a mute follow in brackets.
 _NOTICES = {

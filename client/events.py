@@ -54,9 +54,11 @@ class Reconnected(Event):
 class ServerUnavailable(Event):
     """The server answered a message of ours ``unavailable`` (it could not store it): the
     client holds it and writes it again in ``retry_in`` seconds (told at each new wait).
-    ``retry_in`` None: over, the server took a message again, or nothing is left to write
-    again (the client gave up on them: their MessageUpdates say so). Derived from the
-    server's answers alone: the client knows nothing else of its storage."""
+    ``retry_in`` None: over; ``back`` True if the server took a message again, False if
+    nothing is left to write again (the client gave up on them: their MessageUpdates say
+    so). Derived from the server's answers alone: the client knows nothing else of its
+    storage."""
 
     TYPE: ClassVar[str] = ""
     retry_in: float | None
+    back: bool = False

@@ -60,6 +60,8 @@ character or a newline; only a failure to connect or log in goes to stderr, as
     ✗ not delivered to Bob: hello — Bob did not log in to receive it before it expired (expired)
     … not connected: will be sent to Bob once reconnected: hello
     ! connection lost; reconnecting in 2.0 s (attempt 3): <why>
+    ! the server is unavailable (it cannot store messages now); trying again in 5.0 s
+    ! the server stores messages again           a message was taken after that
     ! reconnected                                (" to HOST:PORT" after a failover; "; 2 messages sent again" if any)
     * history with Bob (2 messages):             /history Bob, then one line each:
       [12:01] you → Bob: hello (delivered)
@@ -187,9 +189,10 @@ from .display import (
     reason_words,
     sanitize,
     shown_text,
+    unavailable_words,
 )
 from .errors import ClientError, LocalError, LoginRefused, RequestFailed, ServerUnreachable
-from .events import Reconnected, Reconnecting
+from .events import Reconnected, Reconnecting, ServerUnavailable
 from .exitcodes import ExitCode
 from .core import is_default_room
 from .library import ChatClient
@@ -528,6 +531,10 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return _("* {name} left{why}").format(name=sanitize(event.name), why=left_why(event.reason))
     if isinstance(event, Reconnecting):
         return describe_reconnecting(event)
+    if isinstance(event, ServerUnavailable):  # the status of an outage of the server's storage
+        if event.retry_in is not None:
+            return f"! {unavailable_words(event.retry_in)}"
+        return _("! the server stores messages again") if event.back else None
     if isinstance(event, Reconnected):
         if event.server:  # a failover: say where the session is now
             if not event.resent:

@@ -556,14 +556,14 @@ class ChatApp:
 
     def _show_status(self) -> None:
         """The status bar from the model; while a reconnection is awaited, again every
-        half second so that "Reconnecting in 3 s…" counts down."""
+        half second so that "Reconnecting in 3 s…" (or "trying again in 3 s") counts down."""
         model = self.model
         if model is None or self.chat is None or self._closing:
             self._ticking = False
             return
         self.status_var.set(model.status_text())
         self.status_dot.configure(foreground=STATUS_COLORS.get(model.state, COLORS["meta"]))
-        if model.state == RECONNECTING and model.retry_at is not None and not self._ticking:
+        if model.counting_down and not self._ticking:
             self._ticking = True  # one chain of ticks at a time
             self.root.after(500, self._tick)
 

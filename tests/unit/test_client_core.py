@@ -343,7 +343,7 @@ def test_a_message_refused_unavailable_stays_sending_and_goes_again_with_its_id(
     assert link.to_server() == []
     link.core.handle_timeout(link.now + 5.0)
     assert link.to_server() == [SendDirect(message.request_id, "Bob", "during the outage")]
-    assert link.from_server(Accepted(message.request_id, 41)) == [ServerUnavailable(None),
+    assert link.from_server(Accepted(message.request_id, 41)) == [ServerUnavailable(None, back=True),
                                                                   MessageUpdate(message, SENT, None)]
     assert message.msg_id == 41 and message.refused is None
 
@@ -904,7 +904,7 @@ def test_the_status_learns_of_an_unavailable_server_from_its_answers_and_when_it
     assert [e.request_id for e in after_the_hold(link)] == [first.request_id]
     assert link.from_server(_unavailable(first, None)) == [ServerUnavailable(10.0)]  # the next hold, backed off
     assert [e.request_id for e in after_the_hold(link)] == [first.request_id]
-    assert link.from_server(Accepted(first.request_id, 7)) == [ServerUnavailable(None),
+    assert link.from_server(Accepted(first.request_id, 7)) == [ServerUnavailable(None, back=True),
                                                               MessageUpdate(first, SENT, None)]
     link.from_server(Accepted(link.to_server()[0].request_id, 8))
     third = link.send("Bob", "three")

@@ -349,6 +349,30 @@ def test_the_status_bar_counts_down_to_the_next_attempt_in_words() -> None:
     assert "attempt" not in model.status_text() and "peer" not in model.status_text()
 
 
+def test_while_the_server_answers_unavailable_the_status_bar_and_the_terminal_say_so_and_when_it_tries() -> None:
+    """A cluster with its Redis down: the window's status said "Connected" and the messages
+    "sending" until the client gave up; now it says the server is unavailable and counts
+    down to the next try, and is itself again once the server takes a message."""
+    from client.events import ServerUnavailable
+    from client.terminal import describe_event as terminal_line
+
+    model, clock = clocked_model()
+    model.apply(ServerUnavailable(5.0))
+    assert model.counting_down and model.status_text() == (
+        "Connected to 127.0.0.1:5000 as Bob · the server is unavailable (it cannot store messages now); "
+        "trying again in 5.0 s")
+    clock.now += 4.0
+    assert model.status_text().endswith("trying again in 1.0 s")
+    clock.now += 1.5
+    assert model.status_text().endswith("trying again now")
+    model.apply(ServerUnavailable(None, back=True))
+    assert not model.counting_down and model.status_text() == "Connected to 127.0.0.1:5000 as Bob"
+    assert terminal_line(ServerUnavailable(10.0), "Bob") == \
+        "! the server is unavailable (it cannot store messages now); trying again in 10 s"
+    assert terminal_line(ServerUnavailable(None, back=True), "Bob") == "! the server stores messages again"
+    assert terminal_line(ServerUnavailable(None), "Bob") is None  # given up: the messages' lines say it
+
+
 def test_why_someone_left_is_said_in_portuguese_in_the_window_and_the_terminal() -> None:
     import i18n
     from client.screen import Style
