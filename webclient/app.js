@@ -366,7 +366,20 @@ const THROTTLE_JITTER = [0.8, 1.2];
 
 /** No hold: ``holds`` holds in a row so far (the backoff's exponent; kept across connections). */
 function newThrottle(holds) {
-  return { until: null, holds, pacing: false, window: 1, paced: new Set() };
+  return { until: null, holds, pacing: false, window: 1, paced: new Set(), unavailable: false };
+}
+
+/**
+ * While the server answers our messages "unavailable" (its storage failed: a disk, a
+ * cluster's Redis): the seconds until they are written again (0: written, or now), else
+ * null. From the answers alone (client/core.py's ServerUnavailable, kept alike): on at an
+ * "unavailable" answer that holds a message, off once a message is taken, once none so
+ * refused is left to write again, or on a new connection (a new throttle).
+ */
+function unavailableFor(chat, now = nowSeconds()) {
+  const t = chat.throttle;
+  if (!t.unavailable) return null;
+  return t.until === null ? 0 : Math.max(0, t.until - now);
 }
 
 /**
@@ -388,6 +401,7 @@ function retryLater(chat, request, frame, now = nowSeconds(), random = Math.rand
   }
   request.held = true;
   throttle(chat, frame.retry_after, now, random);
+  if (frame.code === "unavailable") chat.throttle.unavailable = true;  // the status says so (unavailableFor)
   return true;
 }
 
@@ -578,10 +592,13 @@ function receiveFrame(chat, frame) {
   const handler = typeof frame.type === "string" && Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
   const paced = frame.id != null && chat.throttle.paced.delete(frame.id);  // answered: a place for the next
   if (handler) handler(chat, frame, out);
-  if (frame.type === "accepted" || frame.type === "queued" || frame.type === "delivered") {
+  const taken = frame.type === "accepted" || frame.type === "queued" || frame.type === "delivered";
+  if (taken) {
     chat.throttle.holds = 0;  // taken: the next refusal starts the backoff again
     if (paced) chat.throttle.window = Math.min(PACE_WINDOW, chat.throttle.window + 1);
   }
+  if (chat.throttle.unavailable && (taken || ![...chat.requests.values()].some((r) => r.unavailable
+      && r.item && r.item.state === "sending"))) chat.throttle.unavailable = false;  // served, or given up
   out.send.push(...pace(chat));
   return out;  // unknown types are ignored: later servers may add some
 }
@@ -1954,7 +1971,15 @@ function renderTopbar(chat) {
     online: t("Online"),
     reconnecting: shell.attempts > 1 ? t("Reconnecting… (attempt {n})", { n: shell.attempts }) : t("Reconnecting…"),
   };
+  const unavailable = chat.status === "online" ? unavailableFor(chat) : null;
+  if (unavailable !== null) {  // counts down: see the interval in start()
+    labels.online += " · " + (unavailable > 0
+      ? t("the server is unavailable (it cannot store messages now); trying again in {delay}",
+        { delay: formatDelay(unavailable) })
+      : t("the server is unavailable (it cannot store messages now); trying again now"));
+  }
   connection.dataset.status = chat.status;
+  connection.dataset.unavailable = String(unavailable !== null);
   connection.textContent = chat.status !== "online" && chat.notice ? `${labels[chat.status]} ${chat.notice}` : labels[chat.status];
   connection.title = connection.textContent;  // whole, where the pill is cut short (style.css)
   $("me").textContent = chat.me || "";
@@ -2960,6 +2985,7 @@ function start() {
   document.addEventListener("visibilitychange", seen);
   setInterval(() => {
     if (shell.chat.typing.size) renderTyping(shell.chat);
+    if (shell.chat.throttle.unavailable) renderTopbar(shell.chat);  // "trying again in 4.0 s" counts down
   }, 1000);
   $("new-chat").addEventListener("submit", onNewConversation);
   $("join-room").addEventListener("submit", onJoinRoom);
