@@ -166,6 +166,7 @@ from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_NAMES_PER_RE
 from i18n import _
 from registry import canonical
 
+from .display import explain_refusal
 from .events import ServerUnavailable
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, Failure, MessageUpdate, OutgoingMessage
@@ -248,6 +249,10 @@ def login_outcome(code: str) -> LoginOutcome:
 RETRY_LOGIN = frozenset(code for code, outcome in LOGIN_OUTCOMES.items() if outcome.retry)
 # The server checks reason fields against this many characters (codec._MAX_SHORT_TEXT).
 MAX_REASON_CHARS = 256
+# Errors without id with which the server signs a session out (PROTOCOL.md "password"): the
+# password it logged in with no longer holds, so no reconnection tries it again; the front
+# ends ask for the new one (ClientCore.signed_out).
+SIGNED_OUT = frozenset({ErrorCode.PASSWORD_RESET, ErrorCode.PASSWORD_CHANGED})
 # Refusals of a message after which it is written again (see the module docstring).
 _RETRIED = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE})
 
@@ -442,7 +447,8 @@ class ClientCore:
 
     Lifecycle flags: ``alive`` (from the first Welcome to the final end), ``closing``
     (the application asked to close), ``ending`` (the session may not be restored: a
-    login refused for good or, unless ``reconnect_on_goodbye``, the server's goodbye),
+    login refused for good, the server signing the session out (``signed_out``: its password
+    was reset or changed elsewhere) or, unless ``reconnect_on_goodbye``, the server's goodbye),
     ``broken`` (the current connection is unusable and the shell must drop it: heartbeat
     silence, a write that failed, the end of the stream). ``close_reason`` says in words
     why the last connection ended; the first cause found is kept.
@@ -465,6 +471,9 @@ class ClientCore:
         self.ending = False
         self.broken = False
         self.goodbye: Goodbye | None = None  # the server's, on the current connection
+        # The code of the error with which the server signed this session out (SIGNED_OUT:
+        # the password was reset or changed elsewhere), or None.
+        self.signed_out: str | None = None
         self.close_reason = ""
         self.ping_after = const.HEARTBEAT_INTERVAL
         self._outbox: list[bytes] = []
@@ -669,6 +678,7 @@ class ClientCore:
         self.alive = True
         self.ending = self.broken = False
         self.goodbye = None
+        self.signed_out = None
         self.close_reason = ""
         self._end_hold()
         self._unavailable_told = False  # a new session: its answers will tell
@@ -1081,6 +1091,11 @@ class ClientCore:
             self.seen[event.msg_id] = None
             if len(self.seen) > self.seen_limit:
                 del self.seen[next(iter(self.seen))]
+        if isinstance(event, ErrorReply) and request_id is None and event.code in SIGNED_OUT:
+            # Not a reconnection's case: the old password would be refused (bad_password).
+            self.signed_out = event.code
+            self.ending = True
+            self.set_reason(explain_refusal(event))
         if isinstance(event, Goodbye):
             # A planned stop or restart. An interactive session treats it like a crash
             # (the shell reconnects with backoff); otherwise it ends the session.

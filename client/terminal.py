@@ -194,7 +194,7 @@ from .display import (
 from .errors import ClientError, LocalError, LoginRefused, RequestFailed, ServerUnreachable
 from .events import Reconnected, Reconnecting, ServerUnavailable
 from .exitcodes import ExitCode
-from .core import is_default_room
+from .core import SIGNED_OUT, is_default_room
 from .library import ChatClient
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
 from .screen import (
@@ -554,6 +554,10 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return format_users(event.users)
     if isinstance(event, LookupResult):
         return format_lookup(event)
+    if isinstance(event, ErrorReply) and event.request_id is None and event.code in SIGNED_OUT:
+        # The session ends (the library does not log in again with the old password).
+        return _("! {why}; to log in again, start the client again: it asks for the password").format(
+            why=explain_refusal(event))
     if isinstance(event, ErrorReply):
         return _("! server error: {why}").format(why=explain_refusal(event))
     if isinstance(event, FrameRejected):
@@ -841,6 +845,7 @@ class TerminalUI:
         self._print_lock = threading.Lock()
         self._reading = False       # the main thread is (about to be) blocked reading input
         self._lost = False          # the connection ended without us leaving
+        self._signed_out = False    # the server ended it for the password (core.SIGNED_OUT): said, status 6
         self._leaving = False       # we are closing the connection ourselves
         self._goodbye: str | None = None
         self._main_ident: int | None = None
@@ -935,12 +940,12 @@ class TerminalUI:
                 return self._leave(drain=not self._interactive)
             except KeyboardInterrupt:
                 if self._lost:  # the receiver woke us: the connection is gone
-                    return ExitCode.NO_SERVER
+                    return self._lost_status()
                 if self._interactive:
                     self._write_raw("\n")
                 return self._leave(drain=False)
             if line is None or self._lost:
-                return ExitCode.NO_SERVER
+                return self._lost_status()
             self._lines_read += 1
             refusal = undecodable_line(line, self._lines_read, getattr(self._stdin, "encoding", None))
             if refusal is not None:
@@ -950,6 +955,11 @@ class TerminalUI:
             if isinstance(command, Quit):
                 return self._leave(drain=not self._interactive)
             self._execute(command)
+
+    def _lost_status(self) -> ExitCode:
+        """The exit status once the connection is gone: AUTH_FAILED if the server signed
+        the session out for its password, else NO_SERVER."""
+        return ExitCode.AUTH_FAILED if self._signed_out else ExitCode.NO_SERVER
 
     def _read_line(self) -> str | None:
         """The next input line; None if the connection is already lost; EOFError at the end."""
@@ -1426,7 +1436,7 @@ class TerminalUI:
             lost = self._lost
             self._leaving = True
         self.client.close()
-        return ExitCode.NO_SERVER if lost else ExitCode.OK
+        return self._lost_status() if lost else ExitCode.OK
 
     # --- Events, on the receiver thread ---------------------------------------------------
 
@@ -1444,6 +1454,8 @@ class TerminalUI:
         elif isinstance(event, Goodbye):
             self._goodbye = event.reason  # said when the stream ends, with the rest
         else:
+            if isinstance(event, ErrorReply) and event.request_id is None and event.code in SIGNED_OUT:
+                self._signed_out = True  # its line says it all: no "Disconnected" line after it
             if isinstance(event, Read) and (self._held_for_history(event) or not self._read_is_news(event)):
                 return
             if isinstance(event, Reconnected):
@@ -1747,7 +1759,8 @@ class TerminalUI:
                     why=reason_words(self._goodbye) or _("no reason given"))
             else:
                 line = _("! Connection to the server lost ({why})").format(why=sanitize(self.client.close_reason))
-            self._print_locked(self._stamp(line), redraw=False)
+            if not self._signed_out:  # else said already (describe_event): why, and how to log in again
+                self._print_locked(self._stamp(line), redraw=False)
         self._wake_main()
 
     def _wake_main(self) -> None:

@@ -910,3 +910,20 @@ def test_the_status_learns_of_an_unavailable_server_from_its_answers_and_when_it
     third = link.send("Bob", "three")
     link.to_server()
     assert link.from_server(_rate_limited(third.request_id, 1.0)) == []  # not an outage
+
+
+@pytest.mark.parametrize("code", [ErrorCode.PASSWORD_RESET, ErrorCode.PASSWORD_CHANGED])
+def test_a_session_signed_out_for_its_password_is_not_restored_with_the_old_one(code: str) -> None:
+    """The operator's /password NAME (or a change on another device) ends the session with
+    an error of its own, then bye: an interactive client, which logs in again after a bye,
+    logged in with the old password and gave up with "wrong password"."""
+    link = Link(reconnect_on_goodbye=True)
+    link.log_in()
+    reason = const.PASSWORD_RESET_REASON if code == ErrorCode.PASSWORD_RESET else const.PASSWORD_CHANGED_REASON
+    handed = link.from_server(ErrorReply(code, "log in again with the new one"), Goodbye(reason))
+    assert [type(e) for e in handed] == [ErrorReply, Goodbye] and handed[0].code == code
+    assert link.core.signed_out == code and not link.core.may_reconnect()
+    assert "log in again with the new password" in link.core.close_reason
+    link.lose()
+    link.log_in()  # the user's new login: a new session, not signed out
+    assert link.core.signed_out is None and link.core.may_reconnect()
