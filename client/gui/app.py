@@ -483,11 +483,31 @@ class ChatApp:
                 self._refresh_users()  # who came and went while we were away
                 self.rooms.fetch_mine()  # joined from another device meanwhile, say
                 self.blocks.fetch()  # and blocked or unblocked there
+            elif isinstance(event, ConnectionClosed) and self.model.signed_out is not None:
+                self._back_to_login(self.model.signed_out)
+                return
             elif isinstance(event, ConnectionClosed) and self.model.status_detail == connection_ended_text():
                 reason = self.client.close_reason if self.client is not None else ""
                 if reason:
                     self.model.set_state(DISCONNECTED, sanitize(reason))
         self._render()
+
+    def _back_to_login(self, why: str) -> None:
+        """The server signed this session out for its password (reset by the operator, or
+        changed on another device): the chat goes, and the login form asks for the
+        password with ``why`` (the library does not log in again with the old one)."""
+        self.model = None
+        self.client = None  # its session is over (ConnectionClosed came)
+        self._panes.clear()
+        self._editing = None
+        if self.chat is not None:
+            self.chat.destroy()
+            self.chat = None
+        self.root.title(_("Chat"))
+        self.login.grid()
+        self.login.fill(password="")
+        self.login.set_busy(False)
+        self.login.ask_password(why)
 
     def _render(self) -> None:
         """Apply the model's changes to the widgets."""

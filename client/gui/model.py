@@ -96,7 +96,7 @@ from protocol import RoomRead  # read marks in rooms (issue 13)
 from i18n import N_, _, ngettext
 from registry import canonical
 
-from ..core import is_default_room
+from ..core import SIGNED_OUT, is_default_room
 from ..display import (
     describe_room_notice, describe_skipped, explain_error, explain_refusal, left_why, sanitize, sanitize_lines,
     shown_text, unavailable_words,
@@ -473,6 +473,9 @@ class ChatModel:
         # While the server answers our messages unavailable (client.events.ServerUnavailable):
         # when the client writes them again (clock time); None: it does not.
         self.unavailable_until: float | None = None
+        # Why the server signed this session out for its password (client.core.SIGNED_OUT), in
+        # words, once it did: the window then asks for the password again (app.py).
+        self.signed_out: str | None = None
         # Keys of users whose next join is a return, not news (see the module docstring),
         # and the clock time until which such a join is taken as a return.
         self._returning: set[str] = set()
@@ -773,6 +776,10 @@ class ChatModel:
         elif isinstance(event, ServerUnavailable):
             self.unavailable_until = None if event.retry_in is None else self._clock() + event.retry_in
             self._changes.append(StatusChanged())
+        elif isinstance(event, ErrorReply) and event.request_id is None and event.code in SIGNED_OUT:
+            # The session ends for its password: the window shows the login form with this.
+            self.signed_out = explain_refusal(event)
+            self.set_state(DISCONNECTED, self.signed_out)
         elif isinstance(event, (ErrorReply, FrameRejected)):
             text = explain_refusal(event)
             self.notice(self.active, _("The server reported an error: {why}").format(why=text))

@@ -36,6 +36,8 @@ from client.outgoing import MessageUpdate, OutgoingMessage
 from protocol import (
     ConnectionClosed,
     DirectMessage,
+    ErrorCode,
+    ErrorReply,
     Goodbye,
     HistoryEntry,
     HistoryPage,
@@ -371,6 +373,29 @@ def test_while_the_server_answers_unavailable_the_status_bar_and_the_terminal_sa
         "! the server is unavailable (it cannot store messages now); trying again in 10 s"
     assert terminal_line(ServerUnavailable(None, back=True), "Bob") == "! the server stores messages again"
     assert terminal_line(ServerUnavailable(None), "Bob") is None  # given up: the messages' lines say it
+
+
+def test_a_session_signed_out_for_its_password_is_said_for_the_login_form_in_english_and_portuguese() -> None:
+    """The operator reset the password (or another device changed it): the window showed the
+    server's bye and its library logged in again with the old password; now the model keeps
+    the sentence the login form asks for the new password with (app.py _back_to_login)."""
+    import i18n
+
+    model, clock = clocked_model()
+    model.apply(ErrorReply(ErrorCode.PASSWORD_RESET, "log in again with the new one"))
+    assert model.signed_out == ("your password was reset by the server operator: log in again with the new "
+                                "password the operator gives you (password_reset)")
+    assert model.state == DISCONNECTED
+    i18n.use("pt_BR")
+    try:
+        model, clock = clocked_model()
+        model.apply(ErrorReply(ErrorCode.PASSWORD_CHANGED, "log in again with the new one"))
+        assert model.signed_out.startswith("a sua senha foi trocada em outro aparelho")
+    finally:
+        i18n.use("en")
+    model, clock = clocked_model()
+    model.apply(ErrorReply(ErrorCode.HEARTBEAT_TIMEOUT, "silent"))
+    assert model.signed_out is None  # another end: reconnecting, as ever
 
 
 def test_why_someone_left_is_said_in_portuguese_in_the_window_and_the_terminal() -> None:
