@@ -356,6 +356,8 @@ const UNAVAILABLE_ATTEMPTS = 6;
 
 // Answers to our message that keep it "sending", to be written again with the same id.
 const RETRIED = ["rate_limited", "unavailable"];
+// Errors without id with which the server signs a session out (client/core.py SIGNED_OUT).
+const SIGNED_OUT = ["password_reset", "password_changed"];
 // Holding back and pacing sends after such an answer: the client library's rule
 // (client/core.py: THROTTLE_WAIT, THROTTLE_MAX_DELAY, PACE_WINDOW, RESEND_WINDOW, JITTER), kept alike.
 const THROTTLE_WAIT = [0.1, 60];   // the server's wait, bounded (seconds)
@@ -793,6 +795,12 @@ const HANDLERS = {
         item.errorCode = frame.code;  // the view explains it in the page's language
         return;
       }
+    }
+    if (!request && frame.id == null && SIGNED_OUT.includes(frame.code)) {
+      // The server ends the session for its password (reset by the operator, changed on
+      // another device): the login form, asking for the new one; no reconnection.
+      out.login = { code: frame.code, message, words: () => explainError(frame.code, message) };
+      return;
     }
     if (request && request.kind === "hello" && frame.code === "unsupported_version" && chat.offer > 1) {
       chat.offer -= 1;  // an older server: log in again, on a new connection, with the older version
@@ -2585,7 +2593,10 @@ function loginFailed(words, code) {
   shell.wantOnline = false;
   // Refused (not merely unreachable): what this tab kept does not log in any more.
   if (code) forgetSession();
-  if (code === "auth_required" && shell.credentials) forgetAccountCredential(shell.credentials.name);
+  if ((code === "auth_required" || SIGNED_OUT.includes(code)) && shell.credentials) {
+    forgetAccountCredential(shell.credentials.name);  // it stopped working (PROTOCOL.md, "password")
+  }
+  if (SIGNED_OUT.includes(code)) $("login-password").value = "";  // the old one no longer logs in
   const socket = shell.socket;
   shell.socket = null;
   if (socket) socket.close();
@@ -2594,7 +2605,8 @@ function loginFailed(words, code) {
   $("login-submit").disabled = false;
   showLoginError(typeof words === "function" ? words : () => words);
   // The field the refusal is about: client.core.LOGIN_OUTCOMES, exported with the wording.
-  (i18n.loginFields[code] === "password" ? $("login-password") : $("login-name")).focus();
+  (i18n.loginFields[code] === "password" || SIGNED_OUT.includes(code) ? $("login-password")
+    : $("login-name")).focus();
   render(shell.chat);
 }
 
