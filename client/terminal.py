@@ -1433,7 +1433,7 @@ class TerminalUI:
             for message in self._sent:
                 message.wait({DELIVERED, QUEUED}, max(0.0, deadline - time.monotonic()))
         with self._print_lock:
-            lost = self._lost
+            lost = self._lost or self._signed_out  # signed out: over, even if the end is not in yet
             self._leaving = True
         self.client.close()
         return self._lost_status() if lost else ExitCode.OK
