@@ -52,35 +52,49 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+# The placeholders of --help (argparse's metavars), each word once: the sentences that
+# mention one take it as a field, so the two never differ in any language.
+METAVARS = {"name": i18n.N_("NAME"), "servers": i18n.N_("HOST:PORT"), "host": i18n.N_("HOST"),
+            "port": i18n.N_("PORT"), "to": i18n.N_("TO"), "text": i18n.N_("TEXT"), "seconds": i18n.N_("SECONDS"),
+            "lang": i18n.N_("LANG"), "file": i18n.N_("FILE")}
+
+
+def metavars() -> dict:
+    """:data:`METAVARS` in the language in use."""
+    return {key: i18n._(word) for key, word in METAVARS.items()}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, its help in the language in use (:func:`i18n.use` first)."""
     _ = i18n._
+    shown = metavars()
     parser = argparse.ArgumentParser(
         prog="chatclient.py",
-        description=_("Chat as NAME in the terminal, or send one direct message with --send."),
+        description=_("Chat as {name} in the terminal, or send one direct message with --send.").format(**shown),
         epilog=_("exit status:") + "\n" + ExitCode.describe(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # Optional for --gui only (the window's login form asks for it); main() says so otherwise.
-    parser.add_argument("name", metavar="NAME", nargs="?", default="",
+    parser.add_argument("name", metavar=shown["name"], nargs="?", default="",
                         help=_("your user name (letters, digits, _ - .); with --gui it may be left out"))
-    parser.add_argument("servers", metavar="HOST:PORT", nargs="*",
+    parser.add_argument("servers", metavar=shown["servers"], nargs="*",
                         help=_("the servers to use, in order: the client logs in to the first that answers and "
                                "goes round the list when a connection is lost (default: SERVERS in const.py, "
                                "{servers})").format(servers=" ".join(f"{h}:{p}" for h, p in const.SERVERS)))
-    parser.add_argument("--host", action="append", default=[],
+    parser.add_argument("--host", metavar=shown["host"], action="append", default=[],
                         help=_("server address (default {host}; repeat it for several servers)").format(
                             host=const.SERVER_HOST))
-    parser.add_argument("--port", type=_port, action="append", default=[],
+    parser.add_argument("--port", metavar=shown["port"], type=_port, action="append", default=[],
                         help=_("server port (default {port}; repeat it for several servers)").format(
                             port=const.SERVER_PORT))
-    parser.add_argument("--send", nargs=2, metavar=("TO", "TEXT"),
-                        help=_("send TEXT to user TO, wait for the delivery acknowledgement, and exit"))
-    parser.add_argument("--timeout", type=_seconds, default=const.SEND_TIMEOUT,
+    parser.add_argument("--send", nargs=2, metavar=(shown["to"], shown["text"]),
+                        help=_("send {text} to user {to}, wait for the delivery acknowledgement, and exit").format(
+                            **shown))
+    parser.add_argument("--timeout", metavar=shown["seconds"], type=_seconds, default=const.SEND_TIMEOUT,
                         help=_("seconds to wait for the acknowledgement with --send, for answers to "
                                "/who and /whois, and for pending messages when a piped input ends "
                                "(default {seconds})").format(seconds=f"{const.SEND_TIMEOUT:g}"))
-    parser.add_argument("--lang", metavar="LANG",
+    parser.add_argument("--lang", metavar=shown["lang"],
                         help=_("language of the interface: {languages} (default: from LANGUAGE, "
                                "LC_ALL, LC_MESSAGES or LANG, else {default})").format(
                             languages=", ".join(i18n.available()), default=const.LANGUAGE_DEFAULT))
@@ -92,16 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "  --password-file. It is never taken from the command line, where others could see "
                          "it.").format(variable=PASSWORD_ENV))
     account.add_argument("--register", action="store_true",
-                         help=_("claim NAME with a password at login (asked twice without echo)"))
-    account.add_argument("--password-file", metavar="FILE",
-                         help=_("read the password from the first line of FILE"))
+                         help=_("claim {name} with a password at login (asked twice without echo)").format(**shown))
+    account.add_argument("--password-file", metavar=shown["file"],
+                         help=_("read the password from the first line of {file}").format(**shown))
     # Refused on purpose, with the reason; without it argparse would take "--password" as
     # an abbreviation of --password-file and the password as a file name.
     account.add_argument("--password", nargs="?", const="", default=None, help=argparse.SUPPRESS)
     transport = parser.add_argument_group(_("connection"))
     transport.add_argument("--tls", action="store_true",
                            help=_("connect with TLS, verifying the server's certificate and host name"))
-    transport.add_argument("--cafile", metavar="FILE",
+    transport.add_argument("--cafile", metavar=shown["file"],
                            help=_("trust the CA (or self-signed) certificate(s) in this PEM file instead of the "
                                   "system's store (implies --tls)"))
     transport.add_argument("--no-reconnect", dest="reconnect", action="store_false",
@@ -119,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     if not args.name and not args.gui:
-        parser.error(i18n._("the following arguments are required: NAME (only --gui may leave it out)"))
+        parser.error(i18n._("the following arguments are required: {name} (only --gui may leave it out)").format(
+            name=metavars()["name"]))
     if args.send is not None and not args.send[1].strip():
         # The terminal sends no blank line either; an empty TEXT is a script's mistake.
         parser.error(i18n._("--send: the message is empty"))

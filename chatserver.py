@@ -158,24 +158,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     i18n.use(i18n.early_choice(argv))
     i18n.speak_argparse()
     parser = argparse.ArgumentParser(description=_("Chat server: user registry and message relay."))
-    parser.add_argument("--host", default=const.SERVER_HOST,
+    parser.add_argument("--host", default=const.SERVER_HOST, metavar=_("HOST"),
                         help=_("address to listen on (default {host}; 0.0.0.0 for the LAN)").format(
                             host=const.SERVER_HOST))
-    parser.add_argument("--port", type=_port, default=const.SERVER_PORT,
+    parser.add_argument("--port", type=_port, default=const.SERVER_PORT, metavar=_("PORT"),
                         help=_("TCP port (default {port}; 0 picks a free one)").format(port=const.SERVER_PORT))
-    parser.add_argument("--web-port", type=_port, default=const.WEB_PORT,
+    parser.add_argument("--web-port", type=_port, default=const.WEB_PORT, metavar=_("PORT"),
                         help=_("port of the web client (default {port}; 0 turns it off)").format(port=const.WEB_PORT))
     parser.add_argument("--web-origin", action="append", default=list(const.WEB_ALLOWED_ORIGINS), metavar="URL",
                         help=_("another origin allowed to open the WebSocket (repeatable; '*' allows any)"))
-    parser.add_argument("--web-host-name", action="append", default=list(const.WEB_ALLOWED_HOSTS), metavar="NAME",
+    parser.add_argument("--web-host-name", action="append", default=list(const.WEB_ALLOWED_HOSTS), metavar=_("NAME"),
                         help=_("a DNS name browsers reach this server by, besides localhost and this machine's "
                                "name (repeatable; '*' allows any): other names are refused"))
-    parser.add_argument("--metrics-allow", metavar="LIST", default=",".join(const.METRICS_ALLOW),
+    parser.add_argument("--metrics-allow", metavar=_("LIST"), default=",".join(const.METRICS_ALLOW),
                         help=_("addresses and CIDR blocks, comma-separated, that may read /metrics on the web port "
                                "(default {addresses}); others get 403").format(addresses=",".join(const.METRICS_ALLOW)))
     parser.add_argument("--web-echo", action="store_true",
                         help=_("serve a WebSocket echo at /echo, for conformance test suites"))
-    parser.add_argument("--data", metavar="DIR",  # None: not given (DATA_DIR below)
+    parser.add_argument("--data", metavar=_("DIR"),  # None: not given (DATA_DIR below)
                         help=_("folder of the database: accounts, queued messages, history (default {folder})").format(
                             folder=const.DATA_DIR))
     parser.add_argument("--memory", action="store_true",
@@ -200,7 +200,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate-per-connection", type=float, metavar="N", default=const.RATE_PER_CONNECTION,
                         help=_("requests per second from one connection (default {n})").format(
                             n=f"{const.RATE_PER_CONNECTION:g}"))
-    parser.add_argument("--lang", metavar="LANG",
+    parser.add_argument("--lang", metavar=_("LANG"),
                         help=_("language of the console and of this help: {languages} (default: from LANGUAGE, "
                                "LC_ALL, LC_MESSAGES or LANG, else {default}); the log stays English").format(
                             languages=", ".join(i18n.available()), default=const.LANGUAGE_DEFAULT))

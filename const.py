@@ -69,8 +69,9 @@ FRAME_TIMEOUT = 30.0
 # Above half of it, room messages to the client are skipped (it is told how many) and
 # direct messages wait on the server until the queue has drained.
 MAX_OUTGOING_BYTES = 1024 * 1024
-# History requests (a conversation's or a room's) of one connection the store may be
-# answering at once. Their pages (up to a frame each) come back together, in one loop
+# History requests (a conversation's or a room's, and since) of one connection the store may
+# be answering at once; requests for lists (who, members...), answered at once, pass the
+# same gate (server/intake.py) but are never in flight. Their pages (up to a frame each) come back together, in one loop
 # turn: with at most this many, and none begun while the client's queue is over the soft
 # mark (server/intake.py), answers to a client that reads can never push its queue past
 # MAX_OUTGOING_BYTES (half of it + a quarter written in one turn + 2 frames < all of it).

@@ -129,6 +129,7 @@ from protocol import (
     EDITS,
     READ,
     SINCE_FEATURE,
+    BLOCKS_FEATURE,
     TYPING,
     Accepted,
     Connection,
@@ -635,13 +636,15 @@ class ClientCore:
         edits (their events are handed on; an edit or delete of a message to us is
         confirmed once handed on: :meth:`handed_on`), for batch_acks (the receipts and
         acks of one read go as one frame each way), and for since (after a reconnection,
-        every conversation's messages after the last id had, :attr:`since`). At version 2 it tells ``room_seen``,
+        every conversation's messages after the last id had, :attr:`since`), and for blocks (a
+        block or unblock made on another device comes as a Blocked or Unblocked event,
+        handed on). At version 2 it tells ``room_seen``,
         the highest named room post handed on (none yet: left out), so that the server
         sends first what a broken connection lost (PROTOCOL.md, "Room messages cut
         mid-stream")."""
         self.name = name
         return Hello(self.new_request_id(), name, self.offer, password, bool(register), resume,
-                     (CARBONS, READ, TYPING, EDITS, BATCH_ACKS, SINCE_FEATURE),
+                     (CARBONS, READ, TYPING, EDITS, BATCH_ACKS, SINCE_FEATURE, BLOCKS_FEATURE),
                      self.room_seen if self.offer >= ROOMS_VERSION else None)
 
     def fall_back(self, code: str) -> bool:

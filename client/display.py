@@ -206,6 +206,10 @@ ERROR_TEXTS = {
     "too_many_rooms": N_("no more rooms now: you are in as many rooms as one may be, or too many rooms were made "
                          "(on this server, or lately from your address); leave a room you no longer need, or join "
                          "one that exists"),
+    # For too_many_rooms with retry_after: the one cause a wait ends, the rooms made lately
+    # from the asker's address (the others, and an older server's, come without it).
+    "rooms_from_address": N_("too many rooms were made lately from your address (this computer, or your network's): "
+                             "join a room that exists, or {when}"),
     "invalid_name": N_("that name cannot be used: a name has letters and digits of one script, with '_', '-' or "
                        "'.' but no spaces or symbols (a room's name starts with #); choose another"),
     # Rooms: {name} is the room the request named.
@@ -237,6 +241,11 @@ NEEDS_ROOM = frozenset({"muted", "banned"})
 # {when} without retry_after, for codes whose wait has no end but someone's act: not
 # "try again later".
 WHEN_UNTIMED = {"muted": N_("until a moderator unmutes you")}
+# Codes that mean one cause of theirs when the error has retry_after: the sentence (its key
+# in ERROR_TEXTS) for that cause. name_taken: the guest's own earlier session holds the
+# name (never "choose another name" to its holder); too_many_rooms: the rooms made lately
+# from the address, and when the next may be.
+TIMED_TEXTS = {"name_taken": "name_still_yours", "too_many_rooms": "rooms_from_address"}
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
@@ -251,12 +260,13 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     the one place where clients turn an error code into words. ``like``, ``room`` and
     ``reason`` are the error's fields of those names (PROTOCOL.md, "error"); ``uncertain``
     (an ``unavailable`` error's field) says it in the words of ``unconfirmed``: never
-    "nothing was done" when the server cannot know. A ``name_taken`` with ``retry_after``
-    is the guest's own earlier session holding the name (``name_still_yours``): never
-    "choose another name" to the name's holder.
+    "nothing was done" when the server cannot know. A code in TIMED_TEXTS with
+    ``retry_after`` is said in the words of the cause that has a wait (a ``name_taken``:
+    the guest's own earlier session holds the name, never "choose another name" to its
+    holder; a ``too_many_rooms``: the rooms made from the address, and when the next may be).
     """
     template = ERROR_TEXTS["unconfirmed"] if uncertain and code == "unavailable" \
-        else ERROR_TEXTS["name_still_yours"] if code == "name_taken" and retry_after is not None \
+        else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
         else ERROR_TEXTS.get(code)
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
             or (code in NEEDS_ROOM and not room):

@@ -52,6 +52,11 @@ FEATURES += (BATCH_ACKS,)
 # (Not named SINCE: that is every event's protocol version.)
 SINCE_FEATURE = "since"
 FEATURES += (SINCE_FEATURE,)
+# ``blocks`` turns on Blocked and Unblocked: a block or unblock made on another session of
+# this user, told at once (as the read-receipts switch is, with ``read``), so that a page
+# or window open meanwhile shows whom its user blocks without asking again.
+BLOCKS_FEATURE = "blocks"
+FEATURES += (BLOCKS_FEATURE,)
 
 
 # --- Sent by clients --------------------------------------------------------------------
@@ -611,6 +616,28 @@ class Blocking(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Blocked(Event):
+    """Feature ``blocks``: another session of this user blocked ``name`` (as that block
+    spelled it when nobody has logged in with it, else as registered). Sent once it is
+    stored, to the user's other sessions with the feature, on every node; needs no answer.
+    A client adds ``name`` to the list it shows (the one :class:`Blocking` gave)."""
+
+    TYPE: ClassVar[str] = "blocked"
+    SENDER: ClassVar[str] = "server"
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unblocked(Event):
+    """Feature ``blocks``: another session of this user unblocked ``name``; as
+    :class:`Blocked` (a client takes ``name`` out of the list it shows)."""
+
+    TYPE: ClassVar[str] = "unblocked"
+    SENDER: ClassVar[str] = "server"
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Watching(Event):
     """Answer to :class:`Watch`: the names of that request online now, each with the time
     since when (``users``, as in :class:`UserList`), and those offline (``offline``, as
@@ -1111,7 +1138,7 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     RoomSkipped,
     Watch, Unwatch, Watching,
     Carbon, Revoke, ChangePassword,
-    BlockList, Blocking,
+    BlockList, Blocking, Blocked, Unblocked,
     Edit, Delete, EditReceipt, Settings, Edited, Deleted, Read, Typing,
     SinceRequest, SincePage,
 ) + ROOM_EVENTS

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import const
 
+from .limits import WAIT_ROUNDING
+
 # scrypt cost parameters: n=2**14, r=8 uses 16 MiB and about 50 ms per hash.
 _N, _R, _P = 2 ** 14, 8, 1
 KDF = f"scrypt:n={_N},r={_R},p={_P}"
@@ -101,14 +103,18 @@ class FailureThrottle:
         self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, blocked until)
 
     def retry_after(self, keys: tuple[str, ...], now: float) -> float:
-        """Seconds to wait before any of ``keys`` may try again (0: go ahead)."""
-        failures, wait = self._failures, 0.0
-        if failures:  # empty unless a password was wrong lately: a login storm pays nothing here
-            for key in keys:
-                entry = failures.get(key)
-                if entry is not None and entry[1] - now > wait:
-                    wait = entry[1] - now
-        return wait
+        """Seconds to wait before any of ``keys`` may try again (0: go ahead; so too what
+        is left by rounding alone, WAIT_ROUNDING: a client that waited the wait it was
+        told, limits.retry_seconds, gets in)."""
+        failures = self._failures
+        if not failures:  # empty unless a password was wrong lately: a login storm pays nothing here
+            return 0.0
+        wait = WAIT_ROUNDING
+        for key in keys:
+            entry = failures.get(key)
+            if entry is not None and entry[1] - now > wait:
+                wait = entry[1] - now
+        return wait if wait > WAIT_ROUNDING else 0.0
 
     def has_failed(self, key: str) -> bool:
         """True if ``key`` failed since its last success (or prune)."""

@@ -372,7 +372,7 @@ class AfterDelivered:
             self._tell(author, EDITS, event, author, skip=session)
             if moderation is not None:
                 self._tell(me, EDITS, event, me, skip=session)
-            if message.recipient_key not in quiet_for and message.state != "blocked":
+            if message.recipient_key not in quiet_for and message.state not in mailbox.BLOCKED_STATES:
                 self._tell(message.recipient_key, EDITS, event, author)
 
         self.store_call(session, request_id, partial(self.relay.store.change_message, may_post_in=may_post_in), msg_id,

@@ -1,30 +1,37 @@
-"""Back-pressure on the requests whose answers the store makes later: history pages.
+"""Back-pressure on the requests whose answers can be large: pages of up to a frame.
 
-A ``history`` request (a conversation's or a room's), or a ``since`` one, is answered by the store, a page of up
-to a frame, in a later loop turn, and the answers to everything a client asked in one
-write come back together, in one turn. Twenty-five pages of 54 KB asked at once would be
-queued at once, past the hard mark (server/session.py), and a client that reads normally
-would be dropped as a slow consumer. So a connection's history requests go through this
-gate, one rule::
+Two kinds. A ``history`` request (a conversation's or a room's), or a ``since`` one, is
+answered by the store, a page of up to a frame, in a later loop turn, and the answers to
+everything a client asked in one write come back together, in one turn. A request for a
+list that grows with the users (``who``, ``blocks``, ``watch``; in rooms ``rooms`` and
+``members``) is answered at once, a page of up to a frame too, in the turn that read it.
+Either way, twenty-five pages of 54 KB asked in one write would be queued at once, past
+the hard mark (server/session.py), and a client that reads normally would be dropped as a
+slow consumer. So a connection's large requests go through this gate, one rule::
 
-    a history request begins only while fewer than MAX_HISTORY_IN_FLIGHT of the
+    a large request begins only while fewer than MAX_HISTORY_IN_FLIGHT of the
     session's are with the store and its queue is under the soft mark (not lagging)
 
-One that may not begin yet is kept (one per session: it is the last frame handled) and
-the session stops reading (:meth:`ClientSession.hold_reading`): the frames after it wait,
-in order, in the session's core and in the kernel's buffers, and TCP tells the client to
-slow down. Once an answer is back (:meth:`Intake.answered`) or the queue has drained
-(:meth:`Intake.drained`), the kept request begins and reading resumes
-(:meth:`ClientSession.release_reading`). Every request is answered, in order; the memory
-a session holds is bounded (one request, what one read brought, its queue); no other
-session is touched. The time a session's reading is held is not counted against its
-heartbeat or frame timeouts (it could not help it; see server/app.py's sweeper), but a
-hold that waits for a client to read what it was sent ends as a slow consumer after the
-heartbeat timeout (``ClientSession.stalled``): one that never reads is still dropped.
+(``lagging`` counts what this turn wrote too: past a quarter of the hard mark, the next
+large request waits for the turn's frames to be taken.) One that may not begin yet is kept
+(one per session: it is the last frame handled) and the session stops reading
+(:meth:`ClientSession.hold_reading`): the frames after it wait, in order, in the session's
+core and in the kernel's buffers, and TCP tells the client to slow down. Once an answer is
+back (:meth:`Intake.answered`) or the queue has drained (:meth:`Intake.drained`), the kept
+request begins and reading resumes (:meth:`ClientSession.release_reading`). Every request
+is answered, in order; the memory a session holds is bounded (one request, what one read
+brought, its queue); no other session is touched. The time a session's reading is held is
+not counted against its heartbeat or frame timeouts (it could not help it; see
+server/app.py's sweeper), but a hold that waits for a client to read what it was sent ends
+as a slow consumer after the heartbeat timeout (``ClientSession.stalled``): one that never
+reads is still dropped.
 
-Other requests are not gated: their answers are written as they are handled, in the turn
-that read them, and so bounded by the rate limit and the hard mark as before; the direct
-message path costs one test per frame (whether reading is held).
+Each large request's handler asks :meth:`Intake.admit` first thing; only the store's are
+counted in flight (:meth:`Intake.track`). Other requests are not gated: their answers are
+small (a frame of their own size or less: ``whois``'s one user, an ``ok``, an error) and
+written as they are handled, bounded by the rate limit and the hard mark as before. The
+direct message path asks nothing here: it costs one test per frame, the session's
+(whether reading is held, in ``ClientSession.receive_chat``).
 """
 
 from __future__ import annotations
@@ -45,11 +52,11 @@ class Intake:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._asking: dict[ClientSession, int] = {}  # history requests with the store
+        self._asking: dict[ClientSession, int] = {}  # history and since requests with the store
         self._kept: dict[ClientSession, tuple[Handler, Any]] = {}  # the one waiting to begin
 
     def in_flight(self, session: ClientSession) -> int:
-        """How many of ``session``'s history requests the store is answering."""
+        """How many of ``session``'s history and since requests the store is answering."""
         return self._asking.get(session, 0)
 
     def admit(self, session: ClientSession, handler: Handler, request: Any) -> bool:

@@ -12,6 +12,10 @@ _EPSILON = 1e-9
 # disk's 150 queued messages made 8,483 refusals in 90 s). A tenth of a second is still
 # true (the token is there by then) and leaves room to breathe.
 MIN_RETRY_AFTER = 0.1
+# Seconds a wait may fall short of its due by rounding alone (retry_seconds drops less than
+# a picosecond; a float clock's sums, less than this): what is left of a wait after it is
+# not a wait. A client that waited as told must not be refused again for it.
+WAIT_ROUNDING = 1e-9
 
 
 def wait_words(seconds: float) -> str:
@@ -22,7 +26,8 @@ def wait_words(seconds: float) -> str:
 
 def retry_seconds(seconds: float) -> float:
     """A wait as an error's ``retry_after`` says it: rounded up to the millisecond (never
-    too early), and at least MIN_RETRY_AFTER, as its words (:func:`wait_words`)."""
+    too early, but for WAIT_ROUNDING), and at least MIN_RETRY_AFTER, as its words
+    (:func:`wait_words`). The one rule for every ``retry_after`` of a wait."""
     return max(MIN_RETRY_AFTER, math.ceil(seconds * 1000 - _EPSILON) / 1000)
 
 

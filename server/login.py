@@ -52,7 +52,6 @@ The rules:
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import time
 from collections.abc import Callable
@@ -67,7 +66,7 @@ from .accounts import Account, FailureThrottle, hash_password, password_problem,
 from .config import ServerConfig
 from .credentials import AccountCredentials, digest
 from .guests import Claim, GuestNames
-from .limits import CLEAN, FAILING, KNOWN, CheckBudget, TokenBucket, wait_words
+from .limits import CLEAN, FAILING, KNOWN, CheckBudget, TokenBucket, retry_seconds, wait_words
 from .logsummary import LogSummary
 from .stores.base import MessageStore, StoreUnavailable
 
@@ -223,8 +222,9 @@ class LoginDesk:
 
         wait = max(self.throttle.retry_after(checked, self.clock()), shared_wait)
         if wait > 0:
+            # retry_seconds rounds up (a client waiting this long gets in), as its words do.
             return refuse(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait_words(wait)}",
-                          math.ceil(wait * 100) / 100)  # rounded up: a client waiting this long gets in
+                          retry_seconds(wait))
         account = self.accounts.get(key)
         if account is not None:
             if hello.password is None and self.credentials.check(key, hello.resume, time.time()):
@@ -285,13 +285,13 @@ class LoginDesk:
             (checked[0], checked[1] if self.throttle.has_failed(checked[0]) else checked[1] + " new")
         if any(self._checking.get(b) and self.throttle.has_failed(k) for b, k in zip(busy, checked)):
             return done(ErrorReply(ErrorCode.RATE_LIMITED, "a password check for this name or address is under way;"
-                                   " try again shortly", retry_after=math.ceil(self.throttle.base * 100) / 100))
+                                   " try again shortly", retry_after=retry_seconds(self.throttle.base)))
         standing = KNOWN if checked is not keys else self._standing(address)
         wait = self.checks.take(standing, self.clock())
         if wait > 0:
             self._over_budget(what + " for %s", self.accounts[key].name, address)
             return done(ErrorReply(ErrorCode.RATE_LIMITED, f"too many logins at once; try again in {wait_words(wait)}",
-                                   retry_after=math.ceil(wait * 100) / 100))
+                                   retry_after=retry_seconds(wait)))
         for k in busy:
             self._checking[k] = self._checking.get(k, 0) + 1
 
@@ -482,7 +482,7 @@ class LoginDesk:
             wait = max(self.throttle.retry_after(checked, self.clock()), shared_wait)
             if wait > 0:
                 return fail(ErrorReply(ErrorCode.RATE_LIMITED, f"too many wrong passwords; try again in "
-                                       f"{wait_words(wait)}", retry_after=math.ceil(wait * 100) / 100))
+                                       f"{wait_words(wait)}", retry_after=retry_seconds(wait)))
             self._verify(key, old, address, keys, checked, "a password change", verified)
 
         def verified(error: ErrorReply | None) -> None:
@@ -494,7 +494,7 @@ class LoginDesk:
             if wait > 0:
                 self._over_budget("a password change for %s", self.accounts[key].name, address)
                 return fail(ErrorReply(ErrorCode.RATE_LIMITED, f"too many logins at once; nothing was changed: try "
-                                       f"again in {wait_words(wait)}", retry_after=math.ceil(wait * 100) / 100))
+                                       f"again in {wait_words(wait)}", retry_after=retry_seconds(wait)))
             proved = self.accounts[key]
             self.offload(hash_password, (proved.name, new), lambda account: hashed(proved, account))
 
@@ -568,7 +568,7 @@ class LoginDesk:
             return done(self._lookalike_error(name))
         wait = self._registration_wait(name, address)
         if wait:
-            return done(ErrorReply(ErrorCode.RATE_LIMITED, wait[0], retry_after=math.ceil(wait[1] * 100) / 100))
+            return done(ErrorReply(ErrorCode.RATE_LIMITED, wait[0], retry_after=retry_seconds(wait[1])))
 
         def hashed(account: Account) -> None:
             if key in self.accounts:  # claimed by someone else while we were hashing

@@ -9,7 +9,12 @@ Message states in the database::
     queued     accepted while the recipient was offline, not yet confirmed
     delivered  the recipient's client confirmed it                      (final)
     expired    not confirmed before its expiry time                      (final)
-    blocked    the recipient blocks the sender: never delivered; the sender sees "sent"
+    blocked    the recipient blocks the sender: never delivered; the sender sees "sent",
+               then, at its expiry time, "expired" (it becomes blocked_expired)
+    blocked_expired  a blocked message past its expiry time                 (final)
+               its sender is told "expired" and sees it so, as for any message never
+               confirmed (no sign of the block); its recipient, who blocked the sender,
+               still never sees it (history, since, reads, edits)
     room       a room message (kept for deduplication of resends)
 
 Besides its state, a direct message may be edited or deleted by its sender within
@@ -32,6 +37,9 @@ from protocol.frozen import fast_init, fast_new
 from .lookups import CONVERSATION_SQL, in_conversation
 
 PENDING = ("sent", "queued")
+BLOCKED_EXPIRED = "blocked_expired"
+# The states of a message its recipient blocked: never shown or told to that recipient.
+BLOCKED_STATES = ("blocked", BLOCKED_EXPIRED)
 # The ``state`` a room message shows in a history page: stored (kind "room"), it has no
 # receipts, so "accepted" is all there is to say of it.
 ROOM_MESSAGE_STATE = "accepted"
@@ -85,13 +93,20 @@ def _row(row: tuple) -> StoredMessage:
     return new_stored_message(*row[:-1], bool(row[-1]))
 
 
+def as_told(message: StoredMessage) -> StoredMessage:
+    """``message`` as its sender is told of it: a blocked message past its expiry is
+    ``expired``, as any message never confirmed is (the sender learns nothing of the
+    block). Every store hands the relay the outcomes, expiries and resends so."""
+    return replace(message, state="expired") if message.state == BLOCKED_EXPIRED else message
+
+
 def find_resend(db: sqlite3.Connection, sender_key: str, client_id: str) -> StoredMessage | None:
     """The message this sender already sent under ``client_id``, if any (a resend): by
     the lookups (server/lookups.py), the row checked against the entry's keys."""
     row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE msg_id = (SELECT msg_id FROM lookups.by_client_id"
                      " WHERE sender_key = ?1 AND client_id = ?2) AND sender_key = ?1 AND client_id = ?2",
                      (sender_key, client_id)).fetchone()
-    return _row(row) if row else None
+    return as_told(_row(row)) if row else None
 
 
 def last_msg_id(db: sqlite3.Connection) -> int:
@@ -244,7 +259,7 @@ def _resolve_conflicts(db: sqlite3.Connection, messages: list[StoredMessage]) ->
                        (message.msg_id, message.sender_key, message.client_id))
             results.append((message, NEW))
         elif same_request(stored, message):
-            results.append((stored, RESEND))
+            results.append((as_told(stored), RESEND))  # a blocked one past its time: expired
         else:
             results.append((message, ID_REUSED))
     return results
@@ -261,7 +276,8 @@ def record_deliveries(db: sqlite3.Connection, receipts: list[tuple[int, str]]) -
 _DELIVER = _by_size(_update_by_rows("state = 'delivered'", ("recipient_key",), "state IN ('sent', 'queued')"),
                     UPDATE_FEWEST)
 _ACKNOWLEDGE = _by_size(_update_by_rows("sender_notified = 1", ("sender_key",),
-                                        "sender_notified = 0 AND state IN ('delivered', 'expired')"), UPDATE_FEWEST)
+                                        "sender_notified = 0 AND state IN ('delivered', 'expired', 'blocked_expired')"),
+                        UPDATE_FEWEST)
 
 
 def pending_for(db: sqlite3.Connection, recipient_key: str, after: int, limit: int) -> list[StoredMessage]:
@@ -402,9 +418,9 @@ def outcomes_for_sender(db: sqlite3.Connection, sender_key: str, after: int = 0,
     oldest first, with msg_id > ``after``, at most ``limit`` (-1: all)."""
     rows = db.execute(
         f"SELECT {_COLUMNS} FROM messages WHERE sender_key = ? AND sender_notified = 0"
-        " AND state IN ('delivered', 'expired') AND msg_id > ? ORDER BY msg_id LIMIT ?",
+        " AND state IN ('delivered', 'expired', 'blocked_expired') AND msg_id > ? ORDER BY msg_id LIMIT ?",
         (sender_key, after, limit)).fetchall()
-    return [_row(r) for r in rows]
+    return [as_told(_row(r)) for r in rows]
 
 
 def superseded_client_id(msg_id: int) -> str:
@@ -425,22 +441,37 @@ def hand_over(db: sqlite3.Connection, name_key: str, epoch: int) -> list[StoredM
     rows = db.execute(
         f"UPDATE messages SET state = 'expired' WHERE recipient_key = ? AND state IN ('sent', 'queued')"
         f" AND msg_id <= ? RETURNING {_COLUMNS}", (name_key, epoch)).fetchall()
+    # What they sent that was blocked ends here, told to nobody: its expiry must not tell
+    # the new holder of an earlier one's message. (Blocked messages *to* them expire at
+    # their time, as they would have: their sender learns nothing of the block.)
+    db.execute("UPDATE messages SET state = 'blocked_expired', sender_notified = 1 WHERE msg_id IN"
+               " (SELECT msg_id FROM lookups.by_client_id WHERE sender_key = ?1 AND msg_id <= ?2)"
+               " AND sender_key = ?1 AND state = 'blocked'", (name_key, epoch))
     db.execute("UPDATE messages SET sender_notified = 1 WHERE sender_key = ? AND sender_notified = 0"
-               " AND state IN ('delivered', 'expired') AND msg_id <= ?", (name_key, epoch))
+               " AND state IN ('delivered', 'expired', 'blocked_expired') AND msg_id <= ?", (name_key, epoch))
     db.execute("UPDATE messages SET client_id = printf('%-65s', 'superseded ' || msg_id) WHERE msg_id IN"
                " (SELECT msg_id FROM lookups.by_client_id WHERE sender_key = ?1 AND msg_id <= ?2) AND sender_key = ?1",
                (name_key, epoch))
     db.execute("UPDATE lookups.by_client_id SET client_id = printf('%-65s', 'superseded ' || msg_id)"
                " WHERE sender_key = ? AND msg_id <= ?", (name_key, epoch))
-    return sorted((_row(r) for r in rows), key=lambda m: m.msg_id)
+    return sorted((as_told(_row(r)) for r in rows), key=lambda m: m.msg_id)
+
+
+# A pending or blocked message that ends unconfirmed: expired, or blocked_expired (hidden
+# from its recipient still); either is an outcome its sender is told (sender_notified 0: a
+# blocked message was stored with 1, nothing to tell until now).
+_EXPIRED = ("state = CASE state WHEN 'blocked' THEN 'blocked_expired' ELSE 'expired' END, sender_notified = 0")
 
 
 def expire(db: sqlite3.Connection, now: float) -> list[StoredMessage]:
-    """Mark unconfirmed messages past their expiry time as expired; returns them."""
+    """Mark unconfirmed messages past their expiry time as expired, blocked ones too
+    (their senders are told ``expired`` as for any other: see :func:`as_told`); returns
+    them as told. By the partial index messages_expiry (server/store.py), which holds
+    exactly the rows this can still change."""
     rows = db.execute(
-        f"UPDATE messages SET state = 'expired' WHERE state IN ('sent', 'queued') AND expires_at <= ?"
+        f"UPDATE messages SET {_EXPIRED} WHERE state IN ('sent', 'queued', 'blocked') AND expires_at <= ?"
         f" RETURNING {_COLUMNS}", (now,)).fetchall()
-    return sorted((_row(r) for r in rows), key=lambda m: m.msg_id)
+    return sorted((as_told(_row(r)) for r in rows), key=lambda m: m.msg_id)
 
 
 def purge(db: sqlite3.Connection, older_than: float, unacknowledged_older_than: float | None = None) -> int:
@@ -468,7 +499,7 @@ def purge(db: sqlite3.Connection, older_than: float, unacknowledged_older_than: 
         f" AND (sender_notified = 1 OR state IN ('room', 'blocked')) RETURNING {_LOOKUP_KEYS}",
         (cutoff(older_than),)).fetchall()
     if unacknowledged_older_than is not None:
-        gone += db.execute("DELETE FROM messages WHERE msg_id < ? AND state IN ('delivered', 'expired')"
+        gone += db.execute("DELETE FROM messages WHERE msg_id < ? AND state IN ('delivered', 'expired', 'blocked_expired')"
                            f" RETURNING {_LOOKUP_KEYS}", (cutoff(unacknowledged_older_than),)).fetchall()
     # Their lookups go with them (server/lookups.py).
     db.executemany("DELETE FROM lookups.by_client_id WHERE sender_key = ? AND client_id = ? AND msg_id = ?",
@@ -490,7 +521,8 @@ _LOOKUP_KEYS = "msg_id, sender_key, client_id, recipient_key"
 # the first already has. A row must bear its entry's keys (an entry nothing backs any
 # more is passed over).
 _HISTORY_TERMS = (" AND c.msg_id < ?3 AND c.msg_id > ?4 AND m.msg_id = c.msg_id AND m.sender_key = c.sender_key"
-                  " AND m.recipient_key = c.recipient_key AND NOT (m.state = 'blocked' AND m.recipient_key = ?1)"
+                  " AND m.recipient_key = c.recipient_key"
+                  " AND NOT (m.state IN ('blocked', 'blocked_expired') AND m.recipient_key = ?1)"
                   " AND m.state != 'room'")
 _HISTORY_COLUMNS = "c.msg_id, m.sender, m.recipient, m.text, m.sent_at, m.state, m.sender_key, m.edited_at, m.deleted"
 HISTORY_QUERY = (
@@ -507,15 +539,13 @@ def history(db: sqlite3.Connection, me_key: str, peer_key: str, before: int | No
     name), returned oldest first, with the cursor for the next older page (None if no more).
 
     Messages ``me`` blocked are left out; a message ``me`` sent that was blocked shows as
-    ``sent``, as it did when it was sent.
+    ``sent``, as it did when it was sent, then ``expired`` (see :func:`history_entry`).
     """
     before = before if before is not None else 1 << 62
     rows = db.execute(HISTORY_QUERY, (me_key, peer_key, before, after, limit + 1)).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
-    entries = [HistoryEntry(r[0], r[1], r[2], r[3], r[4], "sent" if r[5] == "blocked" else r[5],
-                            r[7] is not None and not r[8], bool(r[8]))
-               for r in reversed(rows)]
+    entries = [history_entry(r[0], r[1], r[2], r[3], r[4], r[5], r[7], r[8]) for r in reversed(rows)]
     return entries, (entries[0].msg_id if more and entries else None)
 
 
@@ -525,7 +555,7 @@ def since_visible(sender_key: str, recipient_key: str | None, state: str, me_key
     they blocked. The SQL of :data:`SINCE_QUERY` and the Redis store's script say the same
     (tests/integration/test_since_store.py holds all three to it)."""
     return ((sender_key == me_key or recipient_key == me_key) and state != "room" and in_conversation(recipient_key)
-            and not (state == "blocked" and recipient_key == me_key))
+            and not (state in BLOCKED_STATES and recipient_key == me_key))
 
 
 def since_page(entries: list[HistoryEntry], limit: int, walked_to: int, top: int) -> tuple[list[HistoryEntry], int | None]:
@@ -543,9 +573,14 @@ def since_page(entries: list[HistoryEntry], limit: int, walked_to: int, top: int
 def history_entry(msg_id: int, sender: str, recipient: str, text: str, sent_at: float, state: str,
                   edited_at: float | None, deleted: bool) -> HistoryEntry:
     """A message as a history (or since) page shows it: one of ours that was blocked shows
-    as ``sent``, as it did when it was sent; a deleted one is not also marked edited."""
-    return HistoryEntry(msg_id, sender, recipient, text, sent_at, "sent" if state == "blocked" else state,
+    as ``sent``, as it did when it was sent, and ``expired`` once past its expiry (as a
+    message never confirmed: the block stays untold); a deleted one is not also marked
+    edited."""
+    return HistoryEntry(msg_id, sender, recipient, text, sent_at, _SHOWN.get(state, state),
                         edited_at is not None and not deleted, bool(deleted))
+
+
+_SHOWN = {"blocked": "sent", BLOCKED_EXPIRED: "expired"}
 
 
 # One walk of feature since (:func:`since`): the rows of ?3's direct messages with ids in
@@ -553,7 +588,8 @@ def history_entry(msg_id: int, sender: str, recipient: str, text: str, sent_at: 
 SINCE_QUERY = (
     "SELECT msg_id, sender, recipient, text, sent_at, state, edited_at, deleted FROM messages"
     " WHERE msg_id > ?1 AND msg_id <= ?2 AND (sender_key = ?3 OR recipient_key = ?3) AND state != 'room'"
-    f" AND {CONVERSATION_SQL} AND NOT (state = 'blocked' AND recipient_key = ?3) ORDER BY msg_id LIMIT ?4")
+    f" AND {CONVERSATION_SQL} AND NOT (state IN ('blocked', 'blocked_expired') AND recipient_key = ?3)"
+    " ORDER BY msg_id LIMIT ?4")
 
 
 def since(db: sqlite3.Connection, me_key: str, after: int, limit: int,
@@ -717,7 +753,7 @@ def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str | None, 
     if refused is not None:
         return refused
     # A room's post is told to its members by the room's change log, not per member.
-    notify = message.recipient_key not in quiet_for and message.state not in ("blocked", "room")
+    notify = message.recipient_key not in quiet_for and message.state not in ("blocked", BLOCKED_EXPIRED, "room")
     db.execute("UPDATE messages SET text = ?, edited_at = ?, deleted = ?,"
                " change_pending = CASE WHEN ? THEN 1 ELSE change_pending END WHERE msg_id = ?",
                ("" if text is None else text, now, int(text is None), int(notify), msg_id))
@@ -749,7 +785,7 @@ def record_read(db: sqlite3.Connection, reader_key: str, peer_key: str, msg_id: 
     not a message from ``peer_key`` to ``reader_key`` that the reader could have seen.
     """
     if db.execute("SELECT 1 FROM messages WHERE msg_id = ? AND sender_key = ? AND recipient_key = ?"
-                  " AND state != 'blocked'", (msg_id, peer_key, reader_key)).fetchone() is None:
+                  " AND state NOT IN ('blocked', 'blocked_expired')", (msg_id, peer_key, reader_key)).fetchone() is None:
         return None, False
     before = read_mark(db, reader_key, peer_key)
     if before is not None and before >= msg_id:

@@ -54,6 +54,9 @@ from protocol import (
     FEATURES,
     Accepted,
     Block,
+    Blocked,
+    BLOCKS_FEATURE,
+    Unblocked,
     Carbon,
     ConnectionClosed,
     Delete,
@@ -126,7 +129,7 @@ from .metrics import Metrics
 from .peers import LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .roomdesk import ROOM_REQUESTS, NoAccount, RoomDesk
-from .session import ClientSession
+from .session import SLOW_CONSUMER, ClientSession
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 
 log = logging.getLogger("chat.server")
@@ -255,9 +258,11 @@ class Relay:
         # Sessions whose hello asked for batch_acks (receipts and acks with msg_ids).
         self.batch_acks: set[ClientSession] = set()
         self.since_sessions: set[ClientSession] = set()  # asked for the feature since
+        self.block_sessions: set[ClientSession] = set()  # asked for the feature blocks
         self.metrics = Metrics()  # counters for /metrics: an int add on paths that run anyway
-        # History requests the store is answering, per session, and the one waiting to
-        # begin: a client's burst of them is read as the answers go out (server/intake.py).
+        # History requests the store is answering, per session, and the large request (a
+        # history or a list page) waiting to begin: a client's burst of them is read as the
+        # answers go out (server/intake.py).
         self.intake = Intake(const.MAX_HISTORY_IN_FLIGHT)
         # In a cluster: sender key -> msg_id -> the message routed from here to other nodes.
         self.routed: dict[str, dict[int, RoutedFlight]] = {}
@@ -350,6 +355,7 @@ class Relay:
         self.carbons.discard(session)
         self.batch_acks.discard(session)
         self.since_sessions.discard(session)
+        self.block_sessions.discard(session)
         self.after.logged_out(session)
         self.watchlists.forget(session)  # subscriptions are per session
         self.intake.forget(session)
@@ -361,12 +367,17 @@ class Relay:
         reason = session.leave_reason
         if exc is not None and reason == "disconnected":
             reason = f"connection lost ({type(exc).__name__})"
+        # A slow consumer's leaving was logged by its session, with the bytes: one line.
+        logged = reason == SLOW_CONSUMER
         if session.name is None:  # any client can cause these at will: summarised per address
+            if logged:
+                return
             self.log_lines.log("disconnects before logging in", session.address, logging.INFO,
                                "disconnect %s:%d before logging in (%s)", session.address, session.port, reason)
             return
-        self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, session.address, session.port,
-                              reason)
+        if not logged:
+            self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, session.address,
+                                  session.port, reason)
         gone = self.registry.unregister(session.name, session)
         self.peers.release(session, reason, time.time())
         if gone and self.routed:
@@ -547,6 +558,8 @@ class Relay:
             self.batch_acks.add(session)
         if SINCE_FEATURE in features:
             self.since_sessions.add(session)
+        if BLOCKS_FEATURE in features:
+            self.block_sessions.add(session)
         read_receipts = self.after.logged_in(session, features) if features else None  # none turned on
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume, features or None,
@@ -1070,7 +1083,7 @@ class Relay:
     def drained(self, session: ClientSession) -> None:
         """``session``'s outgoing queue fell back under the soft mark: tell it how many room
         messages it missed, send the direct messages that were held back for it, and let
-        the history request that waited for it begin (server/intake.py)."""
+        the large request that waited for it begin (server/intake.py)."""
         if not session.is_open:
             return
         if session.skipped:
@@ -1081,7 +1094,7 @@ class Relay:
             session.held = False
             if session.backlog:
                 self._refill(session)
-            self.intake.drained(session)  # a history request that waited for it
+            self.intake.drained(session)  # a large request that waited for it
 
     def _late_receipt(self, session: ClientSession, msg_id: int) -> None:
         """A receipt for a message not in flight here: resent, or from before a restart."""
@@ -1187,7 +1200,7 @@ class Relay:
         if not session.inflight:
             return
         still_online = self.registry.sessions(session.key)
-        for msg_id in session.inflight:
+        for msg_id in sorted(session.inflight):  # told in the order sent (a set's order is not)
             if any(other.inflight and msg_id in other.inflight for other in still_online):
                 continue
             flight = self.inflight.pop(msg_id, None)
@@ -1278,6 +1291,8 @@ class Relay:
     def _who(self, session: ClientSession, request: WhoRequest) -> None:
         """One page of who is online: the users after ``request.after`` that fit in one
         frame, and the cursor for the rest (a client follows ``next`` to see everyone)."""
+        if not self.intake.admit(session, self._who, request):
+            return  # up to a frame: a burst of them waits for the queue (server/intake.py)
         online = self.directory.online()
         start = 0
         if request.after is not None:
@@ -1378,6 +1393,8 @@ class Relay:
         def stored(_: None) -> None:
             self.peers.block_changed(owner, target, blocking)
             session.send(Done(request.request_id))
+            if was_blocked != blocking:  # told once stored, and only a change (as settings is)
+                self._tell_block(owner, target, blocking, skip=session)
 
         answer = self._unavailable(session, request.request_id)
         self.store.set_block(owner, target, blocking, stored, not_stored)
@@ -1387,6 +1404,8 @@ class Relay:
         sorted by their canonical form, and the cursor for the rest. Read from the blocks
         this node holds (loaded from the store at start, kept by every block, unblock and
         the cluster's block_changed), so it says what the relay applies."""
+        if not self.intake.admit(session, self._block_list, request):
+            return  # up to a frame: a burst of them waits for the queue (server/intake.py)
         keys = sorted(self.blocked.get(session.key, ()))
         start = 0 if request.after is None else bisect.bisect_right(keys, canonical(request.after))
         page = keys[start:start + _MAX_BLOCKED_PER_FRAME]
@@ -1410,6 +1429,8 @@ class Relay:
     def _watch(self, session: ClientSession, request: Watch) -> None:
         """Subscribe ``session`` to the presence of the names (see presence.py) and tell
         it which of them are online now: what ``who`` would say of them, no more."""
+        if not self.intake.admit(session, self._watch, request):
+            return  # up to a frame: a burst of them waits for the queue (server/intake.py)
         keys = self._watch_keys(session, request)
         if keys is None:
             return
@@ -1434,11 +1455,38 @@ class Relay:
             self.watchlists.unwatch(session, keys)
             session.send(Done(request.request_id))
 
-    def _set_blocked(self, owner: str, target: str, blocking: bool) -> None:
+    def _set_blocked(self, owner: str, target: str, blocking: bool) -> bool:
+        """``owner`` blocks ``target`` (or not) here; True if that changed it."""
         if blocking:
-            self.blocked.setdefault(owner, set()).add(target)
-        elif owner in self.blocked:
-            self.blocked[owner].discard(target)
+            blocked = self.blocked.setdefault(owner, set())
+            if target in blocked:
+                return False
+            blocked.add(target)
+            return True
+        if target not in self.blocked.get(owner, ()):
+            return False
+        self.blocked[owner].discard(target)
+        return True
+
+    def block_changed(self, owner: str, target: str, blocking: bool) -> None:
+        """``owner`` blocked (or unblocked) ``target`` on some node of a cluster (this one
+        included), as the cluster's events stream says: every node ends with the stream's
+        last word, and tells the owner's sessions here if that changed it (on the node
+        that stored it, already changed: told there, see :meth:`_block`)."""
+        if self._set_blocked(owner, target, blocking):
+            self._tell_block(owner, target, blocking)
+
+    def _tell_block(self, owner: str, target: str, blocking: bool, skip: ClientSession | None = None) -> None:
+        """Tell the sessions of ``owner`` here that asked for the feature blocks (but
+        ``skip``, which asked for the change and has its ``ok``) that it now blocks
+        ``target`` (or no longer does): an open page or window updates the list it shows
+        (PROTOCOL.md, ``blocked``). The name as ``blocking`` spells it."""
+        if not self.block_sessions:
+            return
+        event = (Blocked if blocking else Unblocked)(self.known.get(target, target))
+        for other in self.registry.sessions_by_key(owner):
+            if other is not skip and other in self.block_sessions:
+                other.send(event)
 
     # --- When the store fails -----------------------------------------------------------
 

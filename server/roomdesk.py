@@ -269,6 +269,8 @@ class RoomDesk:
         reads its per-person index; in a cluster every node's core holds every room, so
         any node answers alike). A ``mine`` answer says ``mine``: an older server's does
         not, which is how a client tells the two apart (PROTOCOL.md, ``rooms``)."""
+        if not self.relay.intake.admit(session, self.list_rooms, request):
+            return  # up to a frame: a burst of them waits for the queue (server/intake.py)
         summaries = [s for s in self.rooms.list_rooms(self.person(session), request.after, request.mine)]
         items = [RoomEntry(s.room, s.count, s.topic) for s in summaries[:_MAX_ITEMS_PER_PAGE] if type(s) is RoomSummary]
         more = len(summaries) > len(items)
@@ -282,6 +284,8 @@ class RoomDesk:
         session.send(fit_page(build, items))
 
     def members(self, session: ClientSession, request: MembersRequest) -> None:
+        if not self.relay.intake.admit(session, self.members, request):
+            return  # up to a frame: a burst of them waits for the queue (server/intake.py)
         decision = self.rooms.members(self.person(session), request.room_name, request.after)
         refusal = next((e for e in decision if type(e) is Refused), None)
         if refusal is not None:

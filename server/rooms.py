@@ -67,6 +67,8 @@ from protocol.events import ErrorReply
 from registry.lookalikes import Lookalikes
 from registry.names import InvalidName, canonical, display_form, validate_name
 
+from .limits import retry_seconds
+
 PREFIX = "#"
 
 
@@ -139,7 +141,8 @@ class Refused:
     A refusal about the asker's own standing in a room says the facts too, so that a
     client can say it in its user's language (the ``error``'s fields, PROTOCOL.md): ``room``,
     the room it is about (``muted``; ``banned``, of one's own join); ``retry_after``, the
-    seconds left of a timed mute (None: until unmuted); ``reason``, the ban's. A refusal
+    seconds left of a timed mute (None: until unmuted), or until the asker's address may
+    create a room again (``too_many_rooms``); ``reason``, the ban's. A refusal
     about someone else (the invite of a banned person) has no ``room``."""
 
     code: str
@@ -459,10 +462,13 @@ class Rooms:
         if len(created) < const.ROOMS_CREATED_PER_ADDRESS or key in created:
             return None
         wait = min(created.values()) - since
+        # With retry_after: the one cause of too_many_rooms that a wait ends, and so the one
+        # a client tells apart, in its user's words (client/display.py, TIMED_TEXTS).
         return Refused(ErrorCode.TOO_MANY_ROOMS,
                        f"{len(created)} rooms were created from your address in the last "
                        f"{const.ROOM_CREATION_WINDOW / 60:.0f} min: the next one can be made in "
-                       f"{max(1, math.ceil(wait / 60))} min; join an existing room meanwhile")
+                       f"{max(1, math.ceil(wait / 60))} min; join an existing room meanwhile",
+                       retry_after=retry_seconds(wait))
 
     def leave(self, person: Person, name: str, now: float) -> Decision:
         """``person`` leaves room ``name``; see rule 7 for the owner and the last one."""

@@ -17,8 +17,9 @@ of the config, ``const.MAX_OUTGOING_BYTES``):
   but its own requests' answers and notices keep coming) is dropped as a slow consumer,
   so one stuck client can never make the server's memory grow without bound.
 
-Reading can be held too (:meth:`hold_reading`): while a history request waits for the
-ones before it or for the queue to drain (server/intake.py), no further frame is handled
+Reading can be held too (:meth:`hold_reading`): while a request whose answer can be
+large (a history page, a ``who`` page...) waits for the ones before it or for the queue to
+drain (server/intake.py), no further frame is handled
 and the transport stops reading, so the client's own burst of requests cannot push its
 queue past the hard mark; the frames already read wait, in order, until
 :meth:`release_reading`.
@@ -54,6 +55,10 @@ READ_BUFFER_BYTES = 64 * 1024
 # reason it is closed): then it is cut, so that a peer that stopped reading cannot keep
 # its connection, and the queue's memory, for ever.
 CLOSE_GRACE = 2.0
+# The leave reason of a client dropped as a slow consumer. Its one log line is the
+# session's, written when it is found (with the bytes that waited and the mark they
+# passed); the relay's logout line, which would say it again, is not written for it.
+SLOW_CONSUMER = "slow consumer"
 
 
 class _ReadBuffer(threading.local):
@@ -139,7 +144,7 @@ class ClientSession(asyncio.BufferedProtocol):
         # soft mark (see the module docstring).
         self.write_paused = False
         # Kept by the relay while the session lags: room messages skipped (to be told), and
-        # whether something was held back until it drains (direct messages, a history
+        # whether something was held back until it drains (direct messages, a large
         # request: server/intake.py), so that relay.drained is called then.
         self.skipped = 0
         self.held = False
@@ -318,12 +323,13 @@ class ClientSession(asyncio.BufferedProtocol):
 
     def stalled(self, held: float) -> None:
         """Reading has been held for ``held`` seconds, waiting for this client to read what
-        it was sent (its queue over the soft mark): it is a slow consumer."""
+        it was sent (its queue over the soft mark): it is a slow consumer (one log line:
+        see SLOW_CONSUMER)."""
         waiting = self._unsent_bytes + (self.transport.get_write_buffer_size() if self.transport else 0)
         log.warning("disconnect %r: slow consumer (%d bytes waiting, over the soft mark for %.0f s)",
                     self, waiting, held)
         self.end(ErrorCode.SLOW_CONSUMER, f"what was sent to this client was not read within {held:.0f} s; "
-                 "closing the connection", "slow consumer", drop_queued=True)
+                 "closing the connection", SLOW_CONSUMER, drop_queued=True)
 
     # --- Used by the relay --------------------------------------------------------------
 
@@ -415,11 +421,13 @@ class ClientSession(asyncio.BufferedProtocol):
             self.relay.drained(self)
 
     def _slow_consumer(self, waiting: int, limit: int) -> None:
+        """Drop the client, whose queue passed the hard mark: the one log line of its
+        leaving (see SLOW_CONSUMER), then its ``slow_consumer`` error."""
         log.warning("disconnect %r: slow consumer (%d bytes waiting, over the limit of %d)", self, waiting, limit)
         # What this turn queued is dropped; the reason goes behind what the transport
         # holds: one small frame past the limit, and CLOSE_GRACE bounds how long it waits.
         self.end(ErrorCode.SLOW_CONSUMER, f"more than {limit} bytes were waiting for this client to read them; "
-                 "closing the connection", "slow consumer", drop_queued=True)
+                 "closing the connection", SLOW_CONSUMER, drop_queued=True)
 
     def _transmit(self, chunks: list[bytes]) -> None:
         """Write chat frames to the transport. Each chunk holds one or more whole frames,

@@ -82,7 +82,7 @@ MIGRATIONS: dict[int, str] = {
             text            TEXT NOT NULL,
             sent_at         REAL NOT NULL,
             client_id       TEXT NOT NULL,     -- the sender's request id: resends are matched on it
-            state           TEXT NOT NULL,     -- sent, queued, delivered, expired, blocked, room
+            state           TEXT NOT NULL,     -- sent, queued, delivered, expired, blocked, room (12: blocked_expired)
             sender_notified INTEGER NOT NULL DEFAULT 0,  -- sender told of the final state
             expires_at      REAL
         );
@@ -219,6 +219,18 @@ MIGRATIONS: dict[int, str] = {
         -- start after this migration).
         DROP INDEX messages_by_client_id;
         DROP INDEX messages_conversation;
+    """,
+    12: """
+        -- A blocked message expires as any unconfirmed one does (its sender is told
+        -- "expired", its recipient still never sees it: state blocked_expired), so the
+        -- expiry index holds blocked rows too, and the untold index the new final state.
+        -- A sent or queued message pays what it paid, a blocked one (rare) now one entry
+        -- of this index as they do, and the expiry pass stays a SEARCH of its range.
+        DROP INDEX messages_expiry;
+        CREATE INDEX messages_expiry ON messages (expires_at) WHERE state IN ('sent', 'queued', 'blocked');
+        DROP INDEX messages_untold;
+        CREATE INDEX messages_untold ON messages (sender_key, msg_id)
+            WHERE sender_notified = 0 AND state IN ('delivered', 'expired', 'blocked_expired');
     """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

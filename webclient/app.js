@@ -27,10 +27,11 @@ const PLURAL_RULES = {
 // errors: the sentence for each well-known error code (client/display.py's ERROR_TEXTS,
 // translated); needsName: the codes whose sentence is only for a named recipient;
 // needsLike, needsRoom: only with the error's "like", "room" (NEEDS_LIKE, NEEDS_ROOM);
-// whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED).
+// whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED);
+// timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS).
 // loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, loginFields: {} };
+  needsRoom: [], whenUntimed: {}, timed: {}, loginFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -56,12 +57,13 @@ function tn(singular, plural, n, values) {
  * the room a refusal of one's own standing is about and a ban's reason, the error's
  * fields), else the server's own words; then the code, as on the wire. ``uncertain`` (an
  * "unavailable" error's field: the server cannot tell whether it was done) is said in the
- * words of "unconfirmed", never "nothing was done"; a "name_taken" with ``retryAfter`` (the
- * guest's own earlier session holds the name) in those of "name_still_yours". client/display.py's explain_error,
- * the one table. */
+ * words of "unconfirmed", never "nothing was done"; a code of i18n.timed with ``retryAfter``
+ * in the words of its cause that has a wait ("name_taken": the guest's own earlier session
+ * holds the name; "too_many_rooms": the rooms made from the address). client/display.py's
+ * explain_error, the one table. */
 function explainError(code, message, name, retryAfter, like, room, reason, uncertain) {
-  const template = i18n.errors[uncertain === true && code === "unavailable" ? "unconfirmed"
-    : code === "name_taken" && typeof retryAfter === "number" ? "name_still_yours" : code];
+  const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
+  const template = i18n.errors[uncertain === true && code === "unavailable" ? "unconfirmed" : timed || code];
   let text = message || t("no explanation given");
   if (template && (name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
       && (room || !i18n.needsRoom.includes(code))) {
@@ -152,6 +154,7 @@ async function useLanguage(language) {
   i18n.needsLike = catalogue.needs_like || [];
   i18n.needsRoom = catalogue.needs_room || [];
   i18n.whenUntimed = catalogue.when_untimed || {};
+  i18n.timed = catalogue.timed || {};
   i18n.loginFields = catalogue.login_fields || {};
   $("lang-switch").value = language;
   translatePage();
@@ -171,7 +174,8 @@ const PROTOCOL_VERSION = 2;  // 2: named rooms; a server that refuses it is aske
 // direct messages ("read", "typing", "edits").
 // After a reconnection, every conversation's direct messages after the newest shown, those
 // of people this page never talked with included ("since": catchUpFrames).
-const FEATURES = ["carbons", "resume", "read", "typing", "edits", "since"];
+// A block or unblock made on another device, told at once ("blocks": blockTold).
+const FEATURES = ["carbons", "resume", "read", "typing", "edits", "since", "blocks"];
 // const.py: a "typing" is repeated this often while we type, a peer's shown this long,
 // and our messages can be changed this long after sending (the server is the judge).
 const TYPING_INTERVAL = 3;
@@ -1099,6 +1103,15 @@ const HANDLERS = {
     for (const name of chat.blocked.values()) user(chat, name);  // listed, to be seen and unblocked
   },
 
+  // Feature blocks: another device of ours blocked or unblocked someone (no id).
+  blocked(chat, frame) {
+    blockTold(chat, frame, true);
+  },
+
+  unblocked(chat, frame) {
+    blockTold(chat, frame, false);
+  },
+
   ping(chat, frame, out) {
     out.send.push({ type: "pong", token: typeof frame.token === "string" ? frame.token : "" });
   },
@@ -1353,6 +1366,20 @@ function blockDone(chat, request) {
     : t("You unblocked {name}: their new messages reach you again", { name: request.name }), nowSeconds());
 }
 
+/** A block (``block``) or unblock made on another device, as the server told it (feature
+ * blocks, PROTOCOL.md "blocked"): the mark and the list follow at once, as the next
+ * "blocks" would say. Before the server's list came, nothing: that list will say it. */
+function blockTold(chat, frame, block) {
+  if (chat.blocked === null || typeof frame.name !== "string" || isMe(chat, frame.name)) return;
+  const key = contactKey(frame.name);
+  if (block) {
+    chat.blocked.set(key, frame.name);
+    user(chat, frame.name);  // listed, to be seen and unblocked
+  } else {
+    chat.blocked.delete(key);
+  }
+}
+
 /** A block or unblock whose outcome nobody knows (``why``): said so, never as done or not
  * done; the list is asked again (when online), and says what the server holds. */
 function blockUnsettled(chat, request, why) {
@@ -1448,13 +1475,25 @@ function notice(chat, key, text, at, isError = false) {
   addItem(chat, key, name, { kind: "notice", text, at: typeof at === "number" ? at : nowSeconds(), isError });
 }
 
-/** Contacts in display order: online first, then by name. A name the server said nobody
- * uses (mistyped) is not one. */
+/** The one order of names in the page's lists (people, rooms): the page's language's,
+ * letters first without accents or case ("Álvaro" beside "Alice", "Érica" among the E's,
+ * "Conceição" after "Carlos"), then accents and case, then the exact text, so it is total.
+ * As client/collation.py's name_order in the window. */
+function compareNames(a, b) {
+  const language = i18n.language.replace("_", "-");
+  return a.localeCompare(b, language, { sensitivity: "base" })
+    || a.localeCompare(b, language, { sensitivity: "variant" }) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Contacts in display order: by name only. Presence plays no part (the dot and the
+ * words show it), so a row never moves because someone came online or left, and a click
+ * lands on the row that was under the pointer. A name the server said nobody uses
+ * (mistyped) is not one. */
 function sortedContacts(chat) {
   return [...chat.users.values()]
     .filter((entry) => !entry.mistyped || entry.online)
     .filter((entry) => entry.online || entry.known || chat.conversations.has(entry.key) || isBlocked(chat, entry.key))
-    .sort((a, b) => (b.online - a.online) || a.name.localeCompare(b.name));
+    .sort((a, b) => compareNames(a.name, b.name));
 }
 
 function totalUnread(chat) {
@@ -2149,7 +2188,7 @@ function renderBlockButton(chat, key) {
 /** The joined rooms' rows of the contact list (after "Everyone"). */
 function roomButtons(chat) {
   const rows = [];
-  const rooms = [...chat.rooms.entries()].sort((a, b) => a[1].name.localeCompare(b[1].name));
+  const rooms = [...chat.rooms.entries()].sort((a, b) => compareNames(a[1].name, b[1].name));
   for (const [key, room] of rooms) {
     const convo = chat.conversations.get(key);
     rows.push(contactButton(chat, key, room.name, true, convo ? convo.unread : 0,

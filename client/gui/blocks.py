@@ -2,7 +2,9 @@
 conversation, the same two entries in a right click (or Shift+F10) on a person in the
 contact list, and the list of whom the user blocks asked of the server after each welcome
 (PROTOCOL.md, "`blocks`"), so the mark is right after a restart or a change made on
-another device.
+another device while this one was away. A change made on another device while this one is
+connected comes at once (feature ``blocks``: the model applies Blocked and Unblocked,
+ChatModel.block_told), and the next render shows it.
 
 The model (:mod:`client.gui.model`) holds what the server said and marks people; this
 module only draws the button and menu and asks. Every request runs on a short-lived worker

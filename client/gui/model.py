@@ -92,10 +92,12 @@ from protocol import (
 
 from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
+from protocol import Blocked, Unblocked  # feature blocks: made on another device
 
 from i18n import N_, _, ngettext
 from registry import canonical
 
+from ..collation import name_order
 from ..core import SIGNED_OUT, is_default_room
 from ..display import (
     describe_room_notice, describe_skipped, explain_error, explain_refusal, left_why, sanitize, sanitize_lines,
@@ -533,10 +535,12 @@ class ChatModel:
         return changes
 
     def contact_order(self) -> list[str]:
-        """Conversation keys in the order the contact list shows them: the room, then
-        online users by name, then offline ones by name."""
-        people = sorted(self.contacts.values(), key=lambda c: (not c.online, c.name.lower()))
-        rooms = sorted(self.rooms, key=lambda key: self.rooms[key].name.lower())
+        """Conversation keys in the order the contact list shows them: the room, then the
+        named rooms, then people, each by name (:func:`client.collation.name_order`).
+        Presence plays no part (the dot shows it), so a row never moves because someone
+        came online or left: a click lands on the row that was under the pointer."""
+        people = sorted(self.contacts.values(), key=lambda c: name_order(c.name))
+        rooms = sorted(self.rooms, key=lambda key: name_order(self.rooms[key].name))
         return [ROOM] + rooms + [c.key for c in people]
 
     def title(self, key: str) -> str:
@@ -656,6 +660,20 @@ class ChatModel:
             self._contact(name)
         self._changes.append(ContactsChanged())
 
+    def block_told(self, name: str, block: bool) -> None:
+        """Another device of the user blocked (``block``) or unblocked ``name``, as the
+        server told (feature blocks): the mark and the list follow at once, as they would
+        after the next welcome's ``blocks``. Before the list came, nothing: it will say."""
+        key = key_of(name)
+        if self.blocked is None or key == key_of(self.me):
+            return
+        if block:
+            self.blocked[key] = name
+            self._contact(name)
+        else:
+            self.blocked.pop(key, None)
+        self._changes.append(ContactsChanged())
+
     def block_asked(self, key: str) -> None:
         """A block or unblock of ``key`` left: its button waits until the answer."""
         self.blocking.add(key)
@@ -748,6 +766,8 @@ class ChatModel:
             self._room_read(event)
         elif isinstance(event, Settings):
             self._receipts_switched(event.read_receipts)
+        elif isinstance(event, (Blocked, Unblocked)):
+            self.block_told(event.name, isinstance(event, Blocked))
         elif isinstance(event, (Delivered, Queued, ErrorReply)) and getattr(event, "msg_id", None) in self._carbons:
             self._carbon_outcome(event)
         elif isinstance(event, Queued):
@@ -1613,7 +1633,7 @@ class ChatModel:
             state.count += 1
             if members is not None:
                 members.append(MemberEntry(event.name, "member", True))
-                members.sort(key=lambda m: m.name.lower())
+                members.sort(key=lambda m: name_order(m.name))
         elif event.act in ("left", "kick", "ban"):
             state.count = max(0, state.count - 1)
             if members is not None:

@@ -920,7 +920,7 @@ class ClusterNode:
         elif kind is bus.AdminAdded:
             relay.room_desk.rooms.add_admin(event.key)
         elif kind is bus.BlockChange:
-            relay._set_blocked(event.owner, event.target, event.blocking)
+            relay.block_changed(event.owner, event.target, event.blocking)
         elif kind is bus.AccountSaved:
             logins = relay.logins
             if event.key not in logins.accounts:

@@ -200,7 +200,9 @@ class MessageStore(Protocol):
         sent as missed), their other cursors stay; result: that id (mailbox.room_joined)."""
 
     def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
-        """Pending messages past their expiry become expired; result: those, by msg_id."""
+        """Pending messages past their expiry become expired, and blocked ones
+        blocked_expired (mailbox.expire); result: those, by msg_id, as their senders are
+        told of them (both ``expired``: mailbox.as_told)."""
 
     def purge(self, older_than: float, unacknowledged_older_than: float | None,
               callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:

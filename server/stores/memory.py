@@ -26,7 +26,9 @@ per message than a few dictionary operations:
 - ``_room_changes``: named room key -> msg_id -> row, its posts last edited or deleted,
   in the order of their last change, the newest ``const.ROOM_BACKLOG_LIMIT`` only (what
   the SQLite store's messages_room_changes index gives, read with that limit);
-- ``_expiring``: the pending messages by when they expire, in buckets of
+- ``_blocked``: msg_id -> row, the blocked messages not expired yet (they are in
+  ``_expiring`` too: a blocked message expires as a pending one does, see _expire);
+- ``_expiring``: the pending (and blocked) messages by when they expire, in buckets of
   ``EXPIRY_BUCKET`` seconds, whose numbers wait in the heap ``_buckets``: the expiry pass
   takes the buckets that are due and looks into one more, so it costs what expires, not
   the whole offline backlog (scanning 500,000 pending rows stalls the loop for 0.4 s in
@@ -58,8 +60,8 @@ from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import (
-    CHANGED, ID_REUSED, LEFT_AT, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, UNKNOWN, StoredMessage, change_refused, same_request,
-    new_stored_message, superseded_client_id, with_msg_id,
+    BLOCKED_EXPIRED, BLOCKED_STATES, CHANGED, ID_REUSED, LEFT_AT, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, UNKNOWN,
+    StoredMessage, as_told, change_refused, same_request, new_stored_message, superseded_client_id, with_msg_id,
 )
 from ..mailbox import history_entry, since_page, since_visible  # feature since
 from ..store import StoreUnavailable
@@ -67,7 +69,7 @@ from .base import Callback, ErrorCallback
 
 log = logging.getLogger("chat.store")
 
-_FINAL_OUTCOMES = ("delivered", "expired")
+_FINAL_OUTCOMES = ("delivered", "expired", BLOCKED_EXPIRED)
 
 # Seconds of expiry times per bucket (see the module docstring): a week of queue lifetime
 # is 10,080 buckets at most.
@@ -120,6 +122,7 @@ class MemoryStore:
         self._room_posts: dict[str, list[int]] = {}
         self._room_cursors: dict[str, dict[str, int]] = {}  # name key -> room key -> last id
         self._expiring: dict[int, dict[int, _Row]] = {}
+        self._blocked: dict[int, _Row] = {}
         self._buckets: list[int] = []  # a heap of the keys of _expiring
         self._users: dict[str, str] = {}
         self._blocks: set[tuple[str, str]] = set()
@@ -248,7 +251,7 @@ class MemoryStore:
     def _sent_under(self, sender_key: str, client_id: str) -> StoredMessage | None:
         msg_id = self._client_ids.get(sender_key, {}).get(client_id)
         row = None if msg_id is None else self._messages.get(msg_id)
-        return None if row is None else row.current()
+        return None if row is None else as_told(row.current())
 
     def _store(self, message: StoredMessage) -> tuple[StoredMessage, str]:
         sender_key = message.sender_key
@@ -257,7 +260,7 @@ class MemoryStore:
             client_ids = self._client_ids[sender_key] = {}
         earlier = client_ids.get(message.client_id)
         if earlier is not None:
-            stored = self._messages[earlier].current()
+            stored = as_told(self._messages[earlier].current())
             return (stored, RESEND) if same_request(stored, message) else (message, ID_REUSED)
         msg_id = message.msg_id
         if msg_id <= self._last_msg_id:  # ids only grow: _messages is kept in id order
@@ -303,7 +306,38 @@ class MemoryStore:
                         heapq.heappush(self._buckets, bucket)
                     else:
                         expiring[msg_id] = row
+            elif state == "blocked":  # (never a sent or queued message's path)
+                self._expire_later(row)
         return message, NEW
+
+    def _expire_later(self, row: _Row) -> None:
+        """A blocked message expires as a pending one does (mailbox.expire): into its
+        bucket, and ``_blocked``."""
+        message = row.message
+        self._blocked[message.msg_id] = row
+        if message.expires_at is None:
+            return
+        bucket = row.bucket = math.floor(message.expires_at // EXPIRY_BUCKET)
+        expiring = self._expiring.get(bucket)
+        if expiring is None:
+            self._expiring[bucket] = {message.msg_id: row}
+            heapq.heappush(self._buckets, bucket)
+        else:
+            expiring[message.msg_id] = row
+
+    def _end_blocked(self, row: _Row, tell: bool) -> None:
+        """A blocked message ends (blocked_expired): an outcome for its sender to hear
+        (``tell``), or none (its sender gave the name up: hand_over)."""
+        message = row.message
+        del self._blocked[message.msg_id]
+        if message.expires_at is not None:
+            expiring = self._expiring.get(row.bucket)
+            if expiring is not None:
+                expiring.pop(message.msg_id, None)
+        row.state = BLOCKED_EXPIRED
+        if tell:
+            row.told = False
+            self._untold.setdefault(message.sender_key, {})[message.msg_id] = row
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:
@@ -403,7 +437,7 @@ class MemoryStore:
         ids = sorted(msg_id for msg_id in untold if msg_id > after)
         if limit >= 0:
             ids = ids[:limit]
-        return [untold[msg_id].current() for msg_id in ids]
+        return [as_told(untold[msg_id].current()) for msg_id in ids]
 
     def history(self, me_key: str, peer_key: str, before: int | None, limit: int, after: int,
                 callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
@@ -422,14 +456,13 @@ class MemoryStore:
             row = self._messages.get(msg_id)
             if row is None:  # purged (an id behind one that was kept)
                 continue
-            if row.state == "blocked" and row.message.recipient_key == me_key:
+            if row.state in BLOCKED_STATES and row.message.recipient_key == me_key:
                 continue  # blocked by me: not mine to see
             rows.append(row)
         more = len(rows) > limit
         rows = rows[:limit]
-        entries = [HistoryEntry(m.msg_id, m.sender, m.recipient, m.text, m.sent_at,
-                                "sent" if row.state == "blocked" else row.state,
-                                m.edited_at is not None and not m.deleted, m.deleted)
+        entries = [history_entry(m.msg_id, m.sender, m.recipient, m.text, m.sent_at, row.state, m.edited_at,
+                                 m.deleted)
                    for row in reversed(rows) for m in (row.message,)]
         return entries, (entries[0].msg_id if more and entries else None)
 
@@ -524,8 +557,11 @@ class MemoryStore:
             heapq.heappush(self._buckets, bucket)
             break
         for row in due:
-            self._unpend(row, "expired")
-        return sorted((row.current() for row in due), key=lambda m: m.msg_id)
+            if row.state == "blocked":
+                self._end_blocked(row, tell=True)
+            else:
+                self._unpend(row, "expired")
+        return sorted((as_told(row.current()) for row in due), key=lambda m: m.msg_id)
 
     def purge(self, older_than: float, unacknowledged_older_than: float | None,
               callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
@@ -560,6 +596,8 @@ class MemoryStore:
                     del self._client_ids[message.sender_key]
             if not row.told:
                 self._remove_untold(row)
+            if row.state == "blocked":  # purged before its expiry (a retention shorter than it)
+                self._end_blocked(row, tell=False)
             if message.recipient_key is not None and row.state == "room":
                 rooms.add(message.recipient_key)
             elif message.recipient_key is not None:
@@ -586,7 +624,11 @@ class MemoryStore:
         expired = [row for msg_id, row in self._pending.get(name_key, {}).items() if msg_id <= epoch]
         for row in expired:
             self._unpend(row, "expired")
-        answer = [row.current() for row in expired]  # as they were before their ids change below
+        # What they sent that was blocked ends, told to nobody (mailbox.hand_over).
+        for row in [row for msg_id, row in self._blocked.items() if msg_id <= epoch
+                    and row.message.sender_key == name_key]:
+            self._end_blocked(row, tell=False)
+        answer = [as_told(row.current()) for row in expired]  # as they were before their ids change below
         for row in [row for msg_id, row in self._untold.get(name_key, {}).items() if msg_id <= epoch]:
             self._remove_untold(row)
         client_ids = self._client_ids.get(name_key, {})
@@ -623,7 +665,7 @@ class MemoryStore:
             log_[msg_id] = row  # the newest change last
             while len(log_) > const.ROOM_BACKLOG_LIMIT:
                 del log_[next(iter(log_))]
-        elif message.recipient_key not in quiet_for and row.state != "blocked":
+        elif message.recipient_key not in quiet_for and row.state not in BLOCKED_STATES:
             self._changes.setdefault(message.recipient_key, {})[msg_id] = row
         return CHANGED, row.current()
 
@@ -676,7 +718,7 @@ class MemoryStore:
     def _record_read(self, reader_key: str, peer_key: str, msg_id: int) -> tuple[int | None, bool]:
         row = self._messages.get(msg_id)
         if (row is None or row.message.sender_key != peer_key or row.message.recipient_key != reader_key
-                or row.state == "blocked"):
+                or row.state in BLOCKED_STATES):
             return None, False
         before = self._reads.get((reader_key, peer_key))
         if before is not None and before >= msg_id:

@@ -76,7 +76,7 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
                                           history pages (not in any ``conv``)
 ``{chat}:rcur:<key>``             hash    room key -> the last id of that room member
                                           ``<key>`` has had (missed messages at login)
-``{chat}:exp``                    zset    pending messages scored by when they expire
+``{chat}:exp``                    zset    pending and blocked messages scored by when they expire
 ``{chat}:users``, ``{chat}:seen`` hash    name key -> name; -> last login time
 ``{chat}:blocks:<key>``           set     whom ``<key>`` blocks (``{chat}:blockers``: who
                                           blocks anyone)
@@ -129,7 +129,7 @@ from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import history_entry, since_page  # feature since
 from ..mailbox import (DEFAULT_ROOM_SLOT, ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage,
-                       same_request)
+                       as_told, same_request)
 from ..cluster import trace
 from ..cluster.scripts import ROUTE_FUNCTION
 from ..store import LAZY_SECONDS, FailureLog, StoreUnavailable
@@ -269,6 +269,9 @@ if rk ~= '' then
   if state == 'sent' or state == 'queued' then
     redis.call('ZADD', P .. 'pend:' .. rk, id, id)
     if x ~= '' then redis.call('ZADD', P .. 'exp', x, id) end
+  elseif state == 'blocked' and x ~= '' then
+    -- A blocked message expires as any unconfirmed one (_EXPIRE), pending for nobody.
+    redis.call('ZADD', P .. 'exp', x, id)
   end
 end
 if not pub and extra1 and (state == 'sent' or state == 'queued') then
@@ -424,7 +427,7 @@ while #out < want do
   if #ids == 0 then break end
   for _, id in ipairs(ids) do
     local r = redis.call('HMGET', mkey(id), 's', 'r', 't', 'at', 'st', 'rk', 'e', 'd')
-    if not (r[5] == 'blocked' and r[6] == ARGV[3]) then
+    if not ((r[5] == 'blocked' or r[5] == 'blocked_expired') and r[6] == ARGV[3]) then
       out[#out + 1] = {id, r[1], r[2], r[3], r[4], r[5], r[7], r[8]}
       if #out >= want then break end
     end
@@ -467,7 +470,7 @@ for _, n in ipairs(ids) do
     local id = string.format('%d', n)
     local r = redis.call('HMGET', mkey(id), 'sk', 'rk', 'st', 's', 'r', 't', 'at', 'e', 'd')
     if r[3] and r[3] ~= 'room' and (r[1] == me or r[2] == me) and r[2] and string.sub(r[2], 1, 1) ~= '#'
-        and not (r[3] == 'blocked' and r[2] == me) then
+        and not ((r[3] == 'blocked' or r[3] == 'blocked_expired') and r[2] == me) then
       out[#out + 1] = {id, r[4], r[5], r[6], r[7], r[3], r[8], r[9]}
       if #out > limit then break end
     end
@@ -482,7 +485,10 @@ _EXPIRE = _script(r"""
 local ids = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', ARGV[2])
 local out = {}
 for i, id in ipairs(ids) do
-  unpend(id, 'expired')
+  -- A blocked one becomes blocked_expired: told "expired" (mailbox.as_told), never
+  -- shown to the recipient who blocked its sender.
+  if redis.call('HGET', mkey(id), 'st') == 'blocked' then unpend(id, 'blocked_expired', true)
+  else unpend(id, 'expired') end
   out[i] = row(id)
 end
 return out
@@ -502,6 +508,12 @@ local cids = redis.call('HGETALL', cidk)
 for i = 1, #cids, 2 do
   local id = tonumber(cids[i + 1])
   if id <= epoch then
+    local k = mkey(cids[i + 1])
+    if redis.call('HGET', k, 'st') == 'blocked' then
+      -- What they sent that was blocked ends, told to nobody (mailbox.hand_over).
+      redis.call('ZREM', P .. 'exp', cids[i + 1])
+      redis.call('HSET', k, 'st', 'blocked_expired')
+    end
     redis.call('HDEL', cidk, cids[i])
     redis.call('HSET', mkey(cids[i + 1]), 'c', string.format('%-65s', 'superseded ' .. cids[i + 1]))
   end
@@ -575,7 +587,7 @@ local function visit(id, walked)
   local doom = false
   if st == 'room' or st == 'blocked' then
     doom = old
-  elseif st == 'delivered' or st == 'expired' then
+  elseif st == 'delivered' or st == 'expired' or st == 'blocked_expired' then
     -- told: out of its sender's untold (acknowledged, or handed over)
     doom = uold or (old and not redis.call('ZSCORE', P .. 'untold:' .. r[3], id))
   end
@@ -604,10 +616,12 @@ add_ids(P .. 'kept', keep)
 for _, id in ipairs(gone) do redis.call('ZREM', P .. 'kept', id) end
 for _, id in ipairs(doomed) do
   local k = mkey(id)
-  local r = redis.call('HMGET', k, 'sk', 'c', 'rk')
+  local r = redis.call('HMGET', k, 'sk', 'c', 'rk', 'st')
   local cidk = P .. 'cid:' .. r[1]
   if redis.call('HGET', cidk, r[2]) == id then redis.call('HDEL', cidk, r[2]) end
   redis.call('ZREM', P .. 'untold:' .. r[1], id)
+  -- (a blocked message purged before its expiry: a retention shorter than the queue's)
+  if r[4] == 'blocked' then redis.call('ZREM', P .. 'exp', id) end
   if r[3] then
     redis.call('ZREM', convkey(r[1], r[3]), id)
     redis.call('ZREM', convkey(r[3], r[1]), id)
@@ -669,7 +683,7 @@ if r[6] == 'room' then
   redis.call('ZREMRANGEBYRANK', log, 0, -(%(room_changes)d + 1))
   return {'changed', row(id)}
 end
-local quiet = r[6] == 'blocked'
+local quiet = r[6] == 'blocked' or r[6] == 'blocked_expired'
 for i = 9, #ARGV do
   if ARGV[i] == r[2] then quiet = true end
 end
@@ -708,7 +722,7 @@ return 0
 # ARGV: P, reader key, peer key, msg id. {mark or false, 1 if this moved it}.
 _RECORD_READ = _script(r"""
 local r = redis.call('HMGET', mkey(ARGV[4]), 'sk', 'rk', 'st')
-if r[1] ~= ARGV[3] or r[2] ~= ARGV[2] or r[3] == 'blocked' then return {false, 0} end
+if r[1] ~= ARGV[3] or r[2] ~= ARGV[2] or r[3] == 'blocked' or r[3] == 'blocked_expired' then return {false, 0} end
 local k = P .. 'read:' .. ARGV[2]
 local before = redis.call('HGET', k, ARGV[3])
 if before and tonumber(before) >= tonumber(ARGV[4]) then return {before, 0} end
@@ -1034,6 +1048,11 @@ def _message(row: list) -> StoredMessage:
 
 def _messages(rows: list) -> list[StoredMessage]:
     return [_message(row) for row in rows]
+
+
+def _told(rows: list) -> list[StoredMessage]:
+    """Messages as their senders are told of them (mailbox.as_told), by msg_id."""
+    return sorted((as_told(_message(row)) for row in rows), key=lambda m: m.msg_id)
 
 
 def room_posts_key(prefix: str, room_key: str) -> str:
@@ -1823,12 +1842,12 @@ class RedisStore:
                 if trace.ON:
                     trace.mark("a_id", (fields[1], fields[6], msg_id))
             return StoredMessage(msg_id, *fields), NEW
-        stored, message = _message(value), StoredMessage(0, *fields)
+        stored, message = as_told(_message(value)), StoredMessage(0, *fields)
         return (stored, RESEND) if same_request(stored, message) else (message, ID_REUSED)
 
     def sent_under(self, sender_key: str, client_id: str, callback: Callback | None = None,
                    on_error: ErrorCallback | None = None) -> None:
-        self._submit(_SENT_UNDER, (sender_key, client_id), lambda reply: _message(reply) if reply else None,
+        self._submit(_SENT_UNDER, (sender_key, client_id), lambda reply: as_told(_message(reply)) if reply else None,
                      callback, on_error)
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
@@ -1854,16 +1873,15 @@ class RedisStore:
 
     def outcomes_for_sender(self, sender_key: str, after: int, limit: int, callback: Callback | None = None,
                             on_error: ErrorCallback | None = None) -> None:
-        self._submit(_PAGE, ("untold:" + sender_key, after, limit), _messages, callback, on_error)
+        self._submit(_PAGE, ("untold:" + sender_key, after, limit), _told, callback, on_error)
 
     def history(self, me_key: str, peer_key: str, before: int | None, limit: int, after: int,
                 callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
         def page(rows: list) -> tuple[list[HistoryEntry], int | None]:
             more = len(rows) > limit
             rows = rows[:limit]
-            entries = [HistoryEntry(int(r[0]), _text(r[1]), _text(r[2]), _text(r[3]), float(r[4]),
-                                    "sent" if r[5] == b"blocked" else _text(r[5]),
-                                    r[6] is not None and r[7] != b"1", r[7] == b"1") for r in reversed(rows)]
+            entries = [history_entry(int(r[0]), _text(r[1]), _text(r[2]), _text(r[3]), float(r[4]), _text(r[5]),
+                                     r[6], r[7] == b"1") for r in reversed(rows)]
             return entries, (entries[0].msg_id if more and entries else None)
 
         args = (conversation_key(self.prefix, me_key, peer_key), me_key, "" if before is None else before, after,
@@ -1894,8 +1912,7 @@ class RedisStore:
         self._submit(_HISTORY, args, page, callback, on_error)
 
     def expire(self, now: float, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
-        self._submit(_EXPIRE, (repr(now),), lambda rows: sorted(_messages(rows), key=lambda m: m.msg_id),
-                     callback, on_error)
+        self._submit(_EXPIRE, (repr(now),), _told, callback, on_error)
 
     def purge(self, older_than: float, unacknowledged_older_than: float | None,
               callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
@@ -1904,7 +1921,7 @@ class RedisStore:
 
     def hand_over(self, name_key: str, epoch: int, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:
-        self._submit(_HAND_OVER, (name_key, epoch), _messages, callback, on_error)
+        self._submit(_HAND_OVER, (name_key, epoch), _told, callback, on_error)
 
     # --- After delivered: edit, delete, read -------------------------------------------------
 

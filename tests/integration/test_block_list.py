@@ -74,3 +74,51 @@ def test_a_full_page_of_the_longest_names_fits_in_one_frame():
     longest = "\U0001d400" * (const.MAX_NAME_BYTES // 4)  # 256 bytes: more than any name takes
     page = Blocking("x" * 64, (longest,) * relay._MAX_BLOCKED_PER_FRAME, longest)
     assert fits(page) and len(encode(page)) < const.MAX_FRAME_BYTES
+
+
+def test_a_block_or_unblock_is_told_at_once_to_the_users_other_sessions_that_asked(loop, store_kind):
+    """PROTOCOL.md, ``blocked``/``unblocked`` (feature blocks): as the read-receipts switch
+    is, told once stored, to the user's other sessions with the feature; the session that
+    asked has its ``ok``; a repeat that changes nothing tells nothing; nobody else hears."""
+    from protocol import BLOCKS_FEATURE, Blocked, Hello, Unblocked, Welcome
+
+    from test_store import FakeSession
+
+    bench = RelayBench(loop, store_kind)
+    bench.login("Mallory")
+
+    def device(name: str, features: tuple[str, ...] | None, register: bool = False):
+        bench.ports += 1
+        session = FakeSession(bench.ports)
+        bench.relay.connected(session)
+        bench.relay.handle(session, Hello("h", name, const.PROTOCOL_VERSION, "correct horse", register, None,
+                                          features))
+        bench.settle()
+        assert [type(e) for e in session.take(Welcome)] == [Welcome]
+        return session
+
+    phone = device("Bob", (BLOCKS_FEATURE,), register=True)
+    laptop = device("Bob", (BLOCKS_FEATURE,))
+    old = device("Bob", None)  # a client that did not ask: no frame it does not know
+    carol = device("Carol", (BLOCKS_FEATURE,), register=True)
+    everyone = (phone, laptop, old, carol)
+
+    def told(session) -> list:
+        return [e for e in session.sent if isinstance(e, (Blocked, Unblocked))]
+
+    for session in everyone:
+        session.sent.clear()
+    bench.relay.handle(phone, Block("b1", "MALLORY"))
+    bench.settle()
+    assert phone.take(Done) == [Done("b1")]
+    assert told(laptop) == [Blocked("Mallory")]  # as registered
+    assert told(phone) == told(old) == told(carol) == []
+    bench.relay.handle(phone, Block("b2", "mallory"))  # nothing changes: nothing told
+    bench.settle()
+    assert told(laptop) == [Blocked("Mallory")]
+    bench.relay.handle(laptop, Unblock("u1", "Mallory"))
+    bench.relay.handle(laptop, Block("b3", "zed"))  # nobody of that name: as the key
+    bench.settle()
+    assert told(phone) == [Unblocked("Mallory"), Blocked("zed")]
+    assert told(laptop) == [Blocked("Mallory")] and told(old) == told(carol) == []
+    bench.store.close()

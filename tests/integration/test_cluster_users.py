@@ -395,3 +395,24 @@ def test_whom_a_user_blocks_is_listed_on_the_other_node_too(two_nodes):
     finally:
         first.close()
         second.close()
+
+
+def test_a_block_on_one_node_is_told_at_once_to_the_users_sessions_on_the_other(two_nodes):
+    """Feature blocks (PROTOCOL.md, ``blocked``): as the read-receipts switch, a block or
+    unblock is told to the user's other sessions on every node, once each."""
+    from protocol import BLOCKS_FEATURE, Blocked, Unblock, Unblocked
+    one, two = two_nodes
+    first = log_in(one, "Alice", (BLOCKS_FEATURE,), register=True)
+    second = log_in(two, "Alice", (BLOCKS_FEATURE,))
+    try:
+        first.send(Block("b", "Mallory"))
+        assert first.expect(Done, skip=NOTICES).request_id == "b"
+        assert second.expect(Blocked, skip=NOTICES) == Blocked("mallory")  # nobody called Mallory logged in
+        second.send(Unblock("u", "mallory"))
+        assert second.expect(Done, skip=NOTICES).request_id == "u"
+        assert first.expect(Unblocked, skip=NOTICES) == Unblocked("mallory")
+        for client in (first, second):  # once each, and not to the session that asked
+            assert not [e for e in client.drain(quiet=0.5) if isinstance(e, (Blocked, Unblocked))]
+    finally:
+        first.close()
+        second.close()

@@ -12,6 +12,7 @@ import gettext
 import io
 import json
 import os
+import re
 import select
 import socket
 import subprocess
@@ -498,12 +499,36 @@ def test_the_clients_help_and_usage_errors_speak_portuguese() -> None:
     assert shown.returncode == 0
     assert shown.stdout.startswith("uso: chatclient.py")
     for words in ("opções:", "mostra esta ajuda e sai", "códigos de saída:", "erro de uso (argumentos inválidos)",
-                  "envia TEXT ao usuário TO"):
+                  "envia TEXTO ao usuário DESTINO"):
         assert words in shown.stdout, words
     bad = subprocess.run([sys.executable, "chatclient.py", "Ana", "--port", "abc", "--lang", "pt_BR"], cwd=ROOT,
                          env=client_env(), text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT)
     assert bad.returncode == 2
     assert bad.stderr.endswith("chatclient.py: erro: argumento --port: não é um número de porta: 'abc'\n")
+
+
+def test_the_clients_help_names_its_placeholders_in_portuguese() -> None:
+    """`--help` in Portuguese said NAME, HOST:PORT, TO TEXT and FILE (argparse's metavars,
+    never translated), and its sentences mixed them with NOME ("envia TEXT ao usuário TO")."""
+    shown = subprocess.run([sys.executable, "chatclient.py", "--help"], cwd=ROOT, env=client_env(LANG="pt_BR.UTF-8"),
+                           text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT)
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    for words in ("[NOME] [HOST:PORTA ...]", "[--port PORTA]", "[--send DESTINO TEXTO]", "[--timeout SEGUNDOS]",
+                  "[--lang IDIOMA]", "[--password-file ARQUIVO]", "Converse como NOME no terminal",
+                  "NOME seu nome de usuário", "HOST:PORTA os servidores a usar",
+                  "--send DESTINO TEXTO envia TEXTO ao usuário DESTINO", "registra NOME com uma senha",
+                  "lê a senha da primeira linha de ARQUIVO", "--cafile ARQUIVO confia"):
+        assert words in text, words
+    english = {"NAME", "PORT", "TO", "TEXT", "FILE", "TIMEOUT", "SECONDS"} & set(re.findall(r"[A-Z]+", shown.stdout))
+    assert not english, english
+    missing = subprocess.run([sys.executable, "chatclient.py"], cwd=ROOT, env=client_env(LANG="pt_BR.UTF-8"),
+                             text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT,
+                             stdin=subprocess.DEVNULL)
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("uso: chatclient.py [-h] [--host HOST] [--port PORTA]"), missing.stderr
+    assert missing.stderr.endswith("erro: estes argumentos são obrigatórios: NOME (só o --gui pode deixá-lo de "
+                                   "fora)\n"), missing.stderr
 
 
 def test_an_unreadable_password_file_is_an_error_in_portuguese(tmp_path) -> None:
@@ -541,6 +566,21 @@ def test_the_servers_help_and_usage_errors_speak_portuguese(how: str) -> None:
                              text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT,
                              stdin=subprocess.DEVNULL)
     assert english.stdout.startswith("usage: chatserver.py") and "the log stays English" in english.stdout
+
+
+def test_the_servers_help_names_its_placeholders_in_portuguese() -> None:
+    """`chatserver.py --help` in Portuguese said [--port PORT] [--web-port WEB_PORT]
+    [--data DIR] (argparse's metavars, never translated) in its Portuguese sentences (LANG
+    stays: the help names the environment variable)."""
+    shown = subprocess.run([sys.executable, "chatserver.py", "--help"], cwd=ROOT, env=client_env(LANG="pt_BR.UTF-8"),
+                           text=True, encoding="utf-8", capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    for words in ("[--port PORTA]", "[--web-port PORTA]", "[--web-host-name NOME]", "[--metrics-allow LISTA]",
+                  "[--data PASTA]", "[--lang IDIOMA]", "--data PASTA pasta do banco de dados"):
+        assert words in text, words
+    english = {"PORT", "WEB_PORT", "NAME", "LIST", "DIR"} & set(re.findall(r"[A-Z_]+", shown.stdout))
+    assert not english, english
 
 
 def test_the_pages_short_waits_are_tenths_rounded_up_too() -> None:

@@ -523,6 +523,22 @@ def test_over_a_low_open_file_limit_extra_clients_get_server_full_and_the_log_st
     assert len(output.splitlines()) < 6 * (capacity + 60), len(output.splitlines())
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no RLIMIT_NOFILE on Windows")
+def test_an_open_file_limit_that_takes_a_few_connections_is_no_warning():
+    """Every start under a hard limit of 20,000 warned "accepting at most 19936
+    connections, not 20000": a warning that is always there teaches operators to skip
+    warnings. Said as information now; a limit that takes a real share still warns."""
+    with ServerProcess("--memory", file_limit=20000) as proc:
+        wait_until(lambda: "accepting at most 19936 connections" in "".join(proc.lines), what="the capacity")
+        assert proc.stop() == 0
+    line = next(line for line in proc.output().splitlines() if "accepting at most" in line)
+    assert " INFO open-file limit 20000: accepting at most 19936 connections, not 20000" in line, line
+    with ServerProcess("--memory", file_limit=1000) as proc:
+        wait_until(lambda: "accepting at most 936 connections" in "".join(proc.lines), what="the capacity")
+        assert proc.stop() == 0
+    assert " WARNING open-file limit 1000: accepting at most 936 connections" in proc.output()
+
+
 def test_accept_running_out_of_descriptors_is_logged_once_and_other_errors_pass_on(caplog):
     loop = asyncio.new_event_loop()
     try:

@@ -121,7 +121,7 @@ async def redis_dump(url: str, prefix: str):
     pending = iter(pending)
 
     def told(st: bytes, in_untold: bytes | None) -> bool:
-        return st in (b"room", b"blocked") or (st in (b"delivered", b"expired") and in_untold is None)
+        return st in (b"room", b"blocked") or (st in (b"delivered", b"expired", b"blocked_expired") and in_untold is None)
 
     return [(int(i), c.decode(), st.decode(), told(st, u), t.decode(), None if e is None else float(e), d == b"1",
              rk is not None and next(pending) is not None)

@@ -38,6 +38,7 @@ def test_rooms_created_by_one_connection_cycling_names_are_logged_then_counted_a
                     else:
                         assert answer.code == ErrorCode.TOO_MANY_ROOMS, answer
                         assert "created from your address" in answer.message
+                        assert answer.retry_after is not None and 0 < answer.retry_after <= 3600, answer
         assert made == 12
         with log_in(server, "Mia") as mia:  # joining one is not creating one
             mia.send(JoinRoom("j", "#cyc1r0"))

@@ -223,6 +223,27 @@ def test_abrupt_disconnect_requeues_unconfirmed_messages_and_others_keep_chattin
             assert alice.expect(Delivered, skip=NOTICES).request_id == "m1"
 
 
+def test_the_sender_hears_queued_for_a_vanished_recipients_messages_in_their_order(server):
+    """A recipient that vanished with several messages unconfirmed: each sender is told
+    ``queued`` for them in the order they were sent (the relay walked a set of ids: a
+    tester saw "2, 3, 1"; ids past a multiple of the set's table size come first)."""
+    with login(server, "Alice") as alice, login(server, "Carol"):
+        bob = login(server, "Bob")
+        for i in range(28):  # ids to spend, so that Bob's straddle a multiple of 32
+            alice.send(SendDirect(f"c{i}", "Carol", f"to Carol {i}"))
+            alice.expect(Accepted, skip=NOTICES)
+        ids = []
+        for i in range(8):
+            alice.send(SendDirect(f"b{i}", "Bob", f"to Bob {i}"))
+            ids.append(alice.expect(Accepted, skip=NOTICES).msg_id)
+        for _ in ids:
+            bob.expect(DirectMessage, skip=NOTICES)
+        assert ids == sorted(ids) and ids[0] % 32 > ids[-1] % 32  # the test's premise
+        bob.reset()  # vanishes with all eight unconfirmed
+        told = [alice.expect(Queued, skip=NOTICES).msg_id for _ in ids]
+        assert told == ids
+
+
 def test_fifty_clients_each_message_reaches_exactly_its_recipients_once_in_order(server):
     names = [f"user{i:02d}" for i in range(50)]
     clients = {name: login(server, name) for name in names}
@@ -309,8 +330,9 @@ def test_a_client_that_stops_reading_is_disconnected_at_the_configured_limit(lim
         sleeper.sendall(b'{"type":"hello","id":"h","name":"Sleepy","version":1}\n')
         next_join(alice, skip_own="Alice")
         # It keeps asking and never reads: the answers, which cannot be skipped like room
-        # messages, pile up until its queue passes the limit.
-        requests = b'{"type":"who","id":"w"}\n' * 10
+        # messages, pile up until its queue passes the limit. (whois: a who page waits
+        # for the queue to drain, and the server stops reading; see server/intake.py.)
+        requests = b'{"type":"whois","id":"w","name":"Alice"}\n' * 40
         pattern = re.compile(r"Sleepy@\S+: slow consumer \((\d+) bytes waiting, over the limit of (\d+)\)")
         deadline = time.monotonic() + 30
         found = None
@@ -332,6 +354,11 @@ def test_a_client_that_stops_reading_is_disconnected_at_the_configured_limit(lim
         # Dropped just past the configured limit: not at asyncio's 64 KiB, not later.
         assert limit < waiting <= limit + 16 * 1024, waiting
         assert "Sleepy" not in server.call(lambda: server.server.relay.registry)
+        # Its leaving is one line, the one above (no logout line to say it again): logged
+        # before the "left" notice Alice got, so all there is.
+        leaving = [r.getMessage() for r in caplog.records
+                   if "Sleepy" in r.getMessage() and not r.getMessage().startswith("login ")]
+        assert len(leaving) == 1 and pattern.search(leaving[0]), leaving
 
 
 def test_silent_client_is_dropped_by_the_heartbeat():

@@ -109,7 +109,7 @@ def stored_messages(store: SQLiteStore | MemoryStore) -> list[tuple[int, str, st
         finally:
             conn.close()
         return [(i, text.decode(), state.decode(),
-                 state in (b"room", b"blocked") or (state in (b"delivered", b"expired") and u is None))
+                 state in (b"room", b"blocked") or (state in (b"delivered", b"expired", b"blocked_expired") and u is None))
                 for (i, (text, state, _sk)), u in zip(rows, untold)]
     return [(msg_id, text, state, bool(told)) for msg_id, text, state, told in store.db.execute(
         "SELECT msg_id, text, state, sender_notified FROM messages ORDER BY msg_id")]
@@ -249,12 +249,19 @@ PLANS = {
     "UPDATE messages SET state = 'delivered' WHERE msg_id = 1 AND recipient_key = 'a'"
     " AND state IN ('sent', 'queued')": "INTEGER PRIMARY KEY",
     "UPDATE messages SET sender_notified = 1 WHERE msg_id = 1 AND sender_key = 'a' AND sender_notified = 0"
-    " AND state IN ('delivered', 'expired')": "INTEGER PRIMARY KEY",
+    " AND state IN ('delivered', 'expired', 'blocked_expired')": "INTEGER PRIMARY KEY",
     "SELECT * FROM messages WHERE recipient_key = 'a' AND state IN ('sent', 'queued') AND msg_id > 0"
     " ORDER BY msg_id LIMIT 5": "messages_inbox",
-    "SELECT * FROM messages WHERE sender_key = 'a' AND sender_notified = 0 AND state IN ('delivered', 'expired')"
-    " AND msg_id > 0 ORDER BY msg_id LIMIT 5": "messages_untold",
-    "UPDATE messages SET state = 'expired' WHERE state IN ('sent', 'queued') AND expires_at <= 5.0": "messages_expiry",
+    "SELECT * FROM messages WHERE sender_key = 'a' AND sender_notified = 0"
+    " AND state IN ('delivered', 'expired', 'blocked_expired') AND msg_id > 0 ORDER BY msg_id LIMIT 5": "messages_untold",
+    # mailbox.expire: blocked messages expire too (their senders told "expired"), by the same index.
+    f"UPDATE messages SET {mailbox._EXPIRED} WHERE state IN ('sent', 'queued', 'blocked') AND expires_at <= 5.0":
+        "messages_expiry",
+    "UPDATE messages SET sender_notified = 1 WHERE sender_key = 'a' AND sender_notified = 0"
+    " AND state IN ('delivered', 'expired', 'blocked_expired') AND msg_id <= 5": "messages_untold",
+    "UPDATE messages SET state = 'blocked_expired', sender_notified = 1 WHERE msg_id IN (SELECT msg_id FROM"
+    " lookups.by_client_id WHERE sender_key = 'a' AND msg_id <= 5) AND sender_key = 'a' AND state = 'blocked'":
+        "SEARCH lookups.by_client_id USING PRIMARY KEY (sender_key=?)",
     mailbox.HISTORY_QUERY.replace("?1", "'a'").replace("?2", "'b'").replace("?3", "9").replace("?4", "0")
     .replace("?5", "5"): "SEARCH c USING PRIMARY KEY (sender_key=? AND recipient_key=? AND msg_id>? AND msg_id<?)",
     "SELECT msg_id, sender, recipient, text, sent_at FROM messages WHERE recipient_key = '#r' AND state = 'room'"

@@ -200,3 +200,31 @@ def test_a_message_to_someone_who_blocks_us_is_never_promised_delivery(page: Pag
     status = page.js("document.querySelector('#messages .msg-out .msg-status').textContent")
     assert status == "Queued: they are offline"
     assert "deliver" not in status.lower()
+
+
+def test_a_block_made_on_another_device_marks_the_open_page_at_once(page: Page) -> None:  # noqa: F811
+    """The page's core, without a server: it asks for the feature blocks, and a ``blocked``
+    or ``unblocked`` (no id: another device of ours) moves the mark and the list at once;
+    before the server's list came, nothing (that list will say)."""
+    result = page.js("""(() => {
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      const r = {features: helloFrame(chat, "Me").features};
+      const ask = receiveFrame(chat, {type: "welcome", id: "x", name: "Me", version: 1, server: "s",
+                                      heartbeat: 15}).send.find((f) => f.type === "blocks");
+      receiveFrame(chat, {type: "blocked", name: "Early"});
+      r.early = chat.blocked;
+      receiveFrame(chat, {type: "blocking", id: ask.id, blocked: []});
+      r.sent = receiveFrame(chat, {type: "blocked", name: "Ann"}).send;
+      r.blocked = [isBlocked(chat, "@ann"), mayBlock(chat, "@ann"), sortedContacts(chat).map((e) => e.name)];
+      receiveFrame(chat, {type: "blocked", name: "me"});  // never ourselves
+      receiveFrame(chat, {type: "unblocked", name: "ANN"});
+      r.unblocked = [isBlocked(chat, "@ann"), [...chat.blocked.keys()]];
+      return r;
+    })()""")
+    assert "blocks" in result["features"]
+    assert result["early"] is None
+    assert result["sent"] == []  # needs no answer
+    assert result["blocked"] == [True, True, ["Ann"]]  # marked, offered as Unblock, listed
+    assert result["unblocked"] == [False, []]
+    assert page.problems() == []

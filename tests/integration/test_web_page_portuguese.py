@@ -361,3 +361,7 @@ def test_refusals_of_many_causes_are_said_in_portuguese_not_in_the_servers_engli
             ("invalid_name", "#a b: a name cannot contain spaces", "esse nome não pode ser usado")):
         said = page.js(f"explainError({json.dumps(code)}, {json.dumps(english)}, '#redes')")
         assert portuguese in said and english not in said and said.endswith(f"({code})"), said
+    # Rooms made from one's address: the cause a wait ends, with the wait (retry_after).
+    said = page.js("explainError('too_many_rooms', 'the next one can be made in 50 min', '#redes', 3000)")
+    assert "a partir do seu endereço" in said and "tente de novo em 50 min" in said, said
+    assert "no máximo de salas" not in said, said

@@ -853,7 +853,6 @@ def test_a_session_without_read_receipts_hands_on_what_it_gets() -> None:
     assert link.from_server(refused) == [refused] and link.core.read_receipts is None
 
 
-
 def _sends(link: Link) -> list[Event]:
     """The messages the client wrote (not its history requests, watches or pings)."""
     return [e for e in link.to_server() if isinstance(e, (SendDirect, SendToRoom))]
@@ -927,3 +926,16 @@ def test_a_session_signed_out_for_its_password_is_not_restored_with_the_old_one(
     link.lose()
     link.log_in()  # the user's new login: a new session, not signed out
     assert link.core.signed_out is None and link.core.may_reconnect()
+
+
+# --- Feature blocks: a block or unblock made on another device --------------------------
+
+
+def test_the_core_asks_for_blocks_and_hands_on_a_block_made_on_another_device() -> None:
+    from protocol import BLOCKS_FEATURE, Blocked, Unblocked
+    link = Link()
+    assert BLOCKS_FEATURE in link.core.hello("Alice", None, False, None).features
+    link.log_in(features=(BLOCKS_FEATURE,))
+    link.to_server()
+    assert link.from_server(Blocked("Mallory"), Unblocked("zed")) == [Blocked("Mallory"), Unblocked("zed")]
+    assert link.to_server() == []  # needs no answer

@@ -354,6 +354,25 @@ def test_refusals_of_many_causes_are_said_in_the_clients_words_never_the_servers
         use("en")
 
 
+def test_rooms_made_from_ones_address_say_in_how_many_minutes_the_next_may_be_made() -> None:
+    """too_many_rooms with retry_after is the one cause a wait ends (server/rooms.py): said
+    as that cause, with the wait; without it (the other causes, an older server's), the
+    sentence that covers them all."""
+    from i18n import use
+    english = "30 rooms were created from your address in the last 60 min: the next one can be made in 50 min"
+    timed = explain_error("too_many_rooms", english, "#redes", retry_after=3000.0)
+    assert timed == ("too many rooms were made lately from your address (this computer, or your network's): "
+                     "join a room that exists, or try again in 50 min (too_many_rooms)")
+    assert "as many rooms as one may be" in explain_error("too_many_rooms", "you are in 100 rooms: leave one first")
+    try:
+        use("pt_BR")
+        said = explain_error("too_many_rooms", english, "#redes", retry_after=3000.0)
+        assert "a partir do seu endereço" in said and "tente de novo em 50 min" in said, said
+        assert "no máximo de salas" not in said and english not in said
+    finally:
+        use("en")
+
+
 def test_registering_a_taken_name_says_to_log_in_with_its_password_or_choose_another() -> None:
     from i18n import use
     assert explain_error("account_exists", "x") == \

@@ -11,6 +11,7 @@ import zlib
 import pytest
 
 import const
+from client.collation import name_order
 from client.errors import LoginRefused, ServerUnreachable
 from client.gui import bridge as bridge_module
 from client.gui import session
@@ -29,6 +30,7 @@ from client.gui.model import (
     StatusChanged,
     clean_text,
     describe_event,
+    key_of,
     state_label,
 )
 from client.gui.screenshot import crop, png_bytes, xwd_to_rgb
@@ -101,11 +103,32 @@ def test_a_contact_we_talked_with_stays_as_offline(model: ChatModel) -> None:
     model.apply(dm(1, "Alice", "hi"))
     model.apply(UserLeft("Alice", "", T))
     assert "alice" in model.contacts and not model.contacts["alice"].online
-    assert model.contact_order() == [ROOM, "carol", "alice"]  # online first
+    assert model.contact_order() == [ROOM, "alice", "carol"]  # by name: her row stays where it was
     assert model.conversations["alice"].lines[-1].text == "Alice went offline"
     # A new who() answer does not drop her either.
     model.set_online([Presence("Carol", T)])
     assert "alice" in model.contacts
+
+
+def test_presence_never_moves_a_row_and_names_sort_as_a_portuguese_reader_expects() -> None:
+    """The list put people online first, so a row jumped when its person (or another) came
+    or went, and a click landed on the wrong conversation. By name only, accents collated
+    with their letters, case aside; the dot says who is online."""
+    model = ChatModel("Bob", "127.0.0.1:5000")
+    names = ["Zé", "Conceição", "carlos", "Érica", "eduardo", "Álvaro", "Alice", "Fábio"]
+    model.set_online([Presence(name, T) for name in names])
+    for n, name in enumerate(names, 1):
+        model.apply(dm(n, name, "oi"))  # talked: they stay listed when they leave
+    expected = [ROOM] + [key_of(n) for n in ("Alice", "Álvaro", "carlos", "Conceição", "eduardo", "Érica", "Fábio",
+                                             "Zé")]
+    assert model.contact_order() == expected
+    for event in (UserLeft("Érica", "quit", T), UserLeft("Alice", "quit", T), UserJoined("Érica", T),
+                  UserLeft("Zé", "", T)):
+        model.apply(event)
+        assert model.contact_order() == expected, event
+    assert [model.contacts[key].online for key in expected[1:3]] == [False, True]  # what the dot shows
+    assert sorted(["Zé", "Carlos", "álvaro", "Conceição", "ana", "Érica", "Bruno"], key=name_order) == \
+        ["álvaro", "ana", "Bruno", "Carlos", "Conceição", "Érica", "Zé"]
 
 
 def test_a_stranger_who_writes_becomes_a_contact(model: ChatModel) -> None:

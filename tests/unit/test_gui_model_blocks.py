@@ -77,3 +77,24 @@ def test_an_outcome_nobody_knows_is_never_said_as_done_or_not_done_and_asks_for_
         assert model.block_answered("Mallory", False, error) is True  # the window asks for the list
         assert model.is_blocked("mallory")  # as the server last said, until its list says otherwise
         assert notices(model, "mallory")[-1].startswith("Unblocking Mallory is not confirmed: ")
+
+
+def test_a_block_or_unblock_made_on_another_device_marks_and_lists_at_once():
+    """Feature blocks: the server tells the window of a change made elsewhere (Blocked,
+    Unblocked); the mark and the contact list follow without asking again."""
+    from protocol import Blocked, Unblocked
+    from client.gui.model import ContactsChanged
+
+    model = connected()
+    model.apply(Blocked("Mallory"))  # before the list: the list will say
+    assert model.blocked is None
+    model.blocks_listed([])
+    model.take_changes()
+    model.apply(Blocked("Mallory"))
+    assert model.is_blocked("mallory") and "mallory" in model.contact_order()
+    assert any(isinstance(change, ContactsChanged) for change in model.take_changes())
+    assert model.may_block("mallory")  # offered, as Unblock
+    model.apply(Unblocked("mallory"))
+    assert not model.is_blocked("mallory")
+    model.apply(Blocked("bob"))  # ourselves: never
+    assert not model.is_blocked("bob")

@@ -16,7 +16,7 @@ import const
 from protocol import ErrorCode, Hello
 from server.accounts import Account, FailureThrottle, _scrypt, hash_password
 from server.config import ServerConfig
-from server.limits import CLEAN, FAILING, KNOWN, CheckBudget
+from server.limits import CLEAN, FAILING, KNOWN, CheckBudget, retry_seconds, wait_words
 from server.login import LoginDesk
 from server.stores import MemoryStore
 
@@ -203,6 +203,23 @@ def test_from_a_known_address_only_the_names_own_failures_count():
     assert desk.code("Ana", PASSWORD, nat) is None  # Ana does not
     assert desk.code("Ana", "typo", nat) == ErrorCode.BAD_PASSWORD  # ... but her own failures count
     assert desk.code("Ana", PASSWORD, nat) == ErrorCode.RATE_LIMITED
+
+
+def test_a_throttled_login_is_told_its_wait_by_the_one_rule_and_waiting_it_gets_in():
+    """server/limits.py's retry_seconds, the rule every refusal's retry_after follows: at
+    least MIN_RETRY_AFTER, as the words say (login used to round its own way, to the
+    hundredth: "try again in 0.1 s" with a retry_after of 0.01), and never too early."""
+    desk = Desk()
+    assert desk.code("Ana", "not the password", "10.9.0.1") == ErrorCode.BAD_PASSWORD
+    until = desk.now + desk.desk.throttle.retry_after(("ana@10.9.0.1",), desk.now)
+    for left, told in ((0.004, 0.1), (0.5004, 0.501), (0.25, 0.25)):
+        desk.now = until - left
+        refused = desk.login("Ana", PASSWORD, "10.9.0.1").error
+        wait = desk.desk.throttle.retry_after(("ana@10.9.0.1",), desk.now)
+        assert refused.code == ErrorCode.RATE_LIMITED and refused.retry_after == retry_seconds(wait) == told
+        assert f"try again in {wait_words(wait)}" in refused.message
+    desk.now += refused.retry_after
+    assert desk.code("Ana", PASSWORD, "10.9.0.1") is None
 
 
 def test_the_address_counts_names_not_failures():

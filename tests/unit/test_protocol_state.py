@@ -20,7 +20,7 @@ SENDABLE = {
     ("server", "HANDSHAKE"): {"welcome", "error", "ping", "pong", "bye"},
     ("server", "OPEN"): {"accepted", "queued", "delivered", "ok", "history_page", "error", "dm", "room", "joined", "left", "users",
                          "user", "ping", "pong", "bye", "skipped", "watching", "blocking", "sent",
-                         "edited", "deleted", "read", "typing", "settings", "since_page"},
+                         "edited", "deleted", "read", "typing", "settings", "since_page", "blocked", "unblocked"},
     ("client", "CLOSED"): set(),
     ("server", "CLOSED"): set(),
 }

@@ -195,6 +195,8 @@ def test_rooms_created_from_one_address_are_bounded_per_window_whatever_names_it
     assert refusal.code == ErrorCode.TOO_MANY_ROOMS
     assert "3 rooms were created from your address in the last 60 min" in refusal.message
     assert "the next one can be made in 50 min" in refusal.message, refusal.message
+    # The wait as a field too, for the clients' own words (the first room leaves the window then).
+    assert refusal.retry_after == 3000.0 and refusal.reply("j").retry_after == 3000.0
     assert rooms.get("#spam3") is None
     # Joining an existing room is not creating one; another address, an administrator: not bounded.
     assert codes(rooms.join(OWNER, "#aberta", T0 + 600)) == []
