@@ -30,7 +30,7 @@ Times are seconds on any monotonic clock the shell likes (the same one for every
 
 Exactly once, sending side. Every message the server has not acknowledged yet (state
 ``sending``) stays in ``outgoing``, in the order it was sent. After a reconnection they
-are written again, in that order and with the SAME request ids: the server recognises a
+are written again (paced: see "Refused for now"), in that order and with the SAME request ids: the server recognises a
 resend and answers with the message's current state, so nothing is stored or delivered
 twice. Messages typed while disconnected wait in the same order (at most
 ``max_waiting``; beyond that ``submit`` fails it with ``queue_full``) and go out right after.
@@ -46,7 +46,7 @@ messages and settles the trackers whose messages it shows ``delivered`` or ``exp
 (a fallback for servers that tell an outcome only once).
 
 Refused for now. A message answered ``rate_limited`` or ``unavailable`` stays ``sending``
-(no MessageUpdate) and is written again, with the same request id and in order, or at once
+(no MessageUpdate) and is written again, with the same request id and in order, or right
 after a reconnection: one mechanism (``_throttled``, :meth:`ClientCore._pace`) for both.
 The answer holds back ALL the session's sends: those refused, and those sent meanwhile
 (``_held``: after them, in order), until its ``retry_after`` (bounded to
@@ -57,7 +57,9 @@ random factor in :data:`JITTER` (never below the server's wait), up to
 ``window`` written and not answered yet, one after a hold, one more for each taken
 (up to :data:`PACE_WINDOW`), so a server that refuses every one of them sees at most one
 frame per hold. (All at once, the server's answers to a full disk's 150 queued messages
-were ~590 refusals a second.) Answers to frames of the same burst lengthen the hold to
+were ~590 refusals a second.) A reconnection's resends go by the same rule, without a
+hold and with a first window of :data:`RESEND_WINDOW` (the usual one or three at once,
+150 after a full disk's episode no longer in one burst). Answers to frames of the same burst lengthen the hold to
 their own wait, not the backoff. ``unavailable`` may carry ``uncertain`` (PROTOCOL.md): the server could not tell
 whether it stored the message; the resend, under the same id, settles it (``accepted`` or
 ``queued`` with the original msg_id if it had been stored; stored now otherwise), so it is
@@ -67,7 +69,11 @@ reconnections: the last fails the message, as ``unavailable`` (the server said n
 was done: true of every attempt, since a stored earlier attempt would have been
 recognised) or, if any answer was ``uncertain``, as ``unconfirmed`` (LocalError: it may
 or may not have been stored). The messages waiting so are those of ``outgoing``, bounded
-as ever.
+as ever. What the front ends' status says of it comes from these answers alone: a
+:class:`~client.events.ServerUnavailable` with the wait at each new hold an ``unavailable``
+answer starts (or the first such answer in a hold), and ``ServerUnavailable(None)`` once a
+message is taken again or no message refused ``unavailable`` is left to write again (the
+last given up); a new connection starts afresh (the shells say reconnecting meanwhile).
 
 Request ids. Each object draws 128 random bits once and numbers its requests after them,
 so ids never repeat across objects, runs or machines in practice: the server refuses a
@@ -161,6 +167,8 @@ from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_NAMES_PER_RE
 from i18n import _
 from registry import canonical
 
+from .display import explain_refusal
+from .events import ServerUnavailable
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, Failure, MessageUpdate, OutgoingMessage
 
@@ -193,6 +201,9 @@ THROTTLE_WAIT = (0.1, 60.0)
 THROTTLE_MAX_DELAY = 30.0
 # Resends after a hold, written and not answered yet, at most (see the module docstring).
 PACE_WINDOW = 8
+# The same after a reconnection, at first: a typical one has 1-3 messages to write again,
+# which go at once; more go paced (one more for each taken, up to PACE_WINDOW).
+RESEND_WINDOW = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +250,10 @@ def login_outcome(code: str) -> LoginOutcome:
 RETRY_LOGIN = frozenset(code for code, outcome in LOGIN_OUTCOMES.items() if outcome.retry)
 # The server checks reason fields against this many characters (codec._MAX_SHORT_TEXT).
 MAX_REASON_CHARS = 256
+# Errors without id with which the server signs a session out (PROTOCOL.md "password"): the
+# password it logged in with no longer holds, so no reconnection tries it again; the front
+# ends ask for the new one (ClientCore.signed_out).
+SIGNED_OUT = frozenset({ErrorCode.PASSWORD_RESET, ErrorCode.PASSWORD_CHANGED})
 # Refusals of a message after which it is written again (see the module docstring).
 _RETRIED = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE})
 
@@ -433,7 +448,8 @@ class ClientCore:
 
     Lifecycle flags: ``alive`` (from the first Welcome to the final end), ``closing``
     (the application asked to close), ``ending`` (the session may not be restored: a
-    login refused for good or, unless ``reconnect_on_goodbye``, the server's goodbye),
+    login refused for good, the server signing the session out (``signed_out``: its password
+    was reset or changed elsewhere) or, unless ``reconnect_on_goodbye``, the server's goodbye),
     ``broken`` (the current connection is unusable and the shell must drop it: heartbeat
     silence, a write that failed, the end of the stream). ``close_reason`` says in words
     why the last connection ended; the first cause found is kept.
@@ -456,6 +472,9 @@ class ClientCore:
         self.ending = False
         self.broken = False
         self.goodbye: Goodbye | None = None  # the server's, on the current connection
+        # The code of the error with which the server signed this session out (SIGNED_OUT:
+        # the password was reset or changed elsewhere), or None.
+        self.signed_out: str | None = None
         self.close_reason = ""
         self.ping_after = const.HEARTBEAT_INTERVAL
         self._outbox: list[bytes] = []
@@ -517,6 +536,8 @@ class ClientCore:
         self._pacing = False
         self._window = 1
         self._paced: set[str] = set()
+        # A ServerUnavailable with a wait was handed on, and no ServerUnavailable(None) since.
+        self._unavailable_told = False
         self._uniform = uniform  # the jitter's random factor (tests pass a fixed one)
         # What to do once the application has the events of the last wire event.
         self._after: tuple[Connection, Event, bool] | None = None
@@ -660,8 +681,10 @@ class ClientCore:
         self.alive = True
         self.ending = self.broken = False
         self.goodbye = None
+        self.signed_out = None
         self.close_reason = ""
         self._end_hold()
+        self._unavailable_told = False  # a new session: its answers will tell
         self._after = None
         self.version = welcome.version
         self.read_receipts = welcome.read_receipts
@@ -865,9 +888,12 @@ class ClientCore:
     # --- Resending, throttling, reconciling -------------------------------------------------
 
     def _resend(self) -> int:
-        """Write every message the server has not acknowledged, in order, with its original
-        request id (on a fresh connection); return how many. A message to a named room
-        fails instead if the new session has no rooms (a server of an older version)."""
+        """Write again every message the server has not acknowledged, in order, with its
+        original request id (on a fresh connection), paced by the rule of a hold's end
+        (:meth:`_pace`) but starting with a window of :data:`RESEND_WINDOW`: the first few
+        go at once, the rest as answers come (150 queued messages written in one burst were
+        answered mostly ``rate_limited``); return how many. A message to a named room fails
+        instead if the new session has no rooms (a server of an older version)."""
         count = 0
         for message in list(self.outgoing.values()):
             if message.state != SENDING:
@@ -877,10 +903,11 @@ class ClientCore:
                     self._early.append(MessageUpdate(message, message.state, message.error))
                 self._retire(message)
                 continue
-            message._throttled = message._held = False
-            self._send(_send_event(message))
-            message.submitted = True
+            message._throttled, message._held = False, True  # written by _pace, in this order
             count += 1
+        if count:
+            self._pacing, self._window = True, RESEND_WINDOW
+            self._pace()
         return count
 
     def _throttle(self, retry_after: float | None) -> None:
@@ -917,7 +944,7 @@ class ClientCore:
         self._pacing = False
 
     def _end_hold(self) -> None:
-        """No hold or pacing across connections: a new one resends everything at once."""
+        """No hold or pacing across connections: a new one starts its own (:meth:`_resend`)."""
         self._retry_at = None
         self._pacing, self._window = False, 1
         self._paced.clear()
@@ -1067,6 +1094,11 @@ class ClientCore:
             self.seen[event.msg_id] = None
             if len(self.seen) > self.seen_limit:
                 del self.seen[next(iter(self.seen))]
+        if isinstance(event, ErrorReply) and request_id is None and event.code in SIGNED_OUT:
+            # Not a reconnection's case: the old password would be refused (bad_password).
+            self.signed_out = event.code
+            self.ending = True
+            self.set_reason(explain_refusal(event))
         if isinstance(event, Goodbye):
             # A planned stop or restart. An interactive session treats it like a crash
             # (the shell reconnects with backoff); otherwise it ends the session.
@@ -1099,13 +1131,27 @@ class ClientCore:
         """Apply an answer about a tracked message; return its MessageUpdate, if any."""
         paced = message.request_id in self._paced
         self._paced.discard(message.request_id)
-        if isinstance(event, (Accepted, Queued, Delivered)):
+        taken = isinstance(event, (Accepted, Queued, Delivered))
+        if taken:
             self._holds = 0  # taken: the next refusal starts the backoff again
             if paced:
                 self._window = min(PACE_WINDOW, self._window + 1)
+        holding = self._retry_at is not None
         updates = self._apply(message, event)
         self._pace()  # an answer frees a place for the next held message
-        return updates
+        return self._tell_unavailable(event, taken, holding) + updates
+
+    def _tell_unavailable(self, event: Event, taken: bool, holding: bool) -> list[Event]:
+        """The :class:`ServerUnavailable` that answer ``event`` makes news of, if any
+        (``holding``: a hold was on before it; see the module docstring)."""
+        if isinstance(event, ErrorReply) and event.code == ErrorCode.UNAVAILABLE and self._retry_at is not None \
+                and (not holding or not self._unavailable_told):
+            self._unavailable_told = True
+            return [ServerUnavailable(max(0.0, self._retry_at - self._now))]
+        if self._unavailable_told and (taken or not any(m.refused for m in self.outgoing.values())):
+            self._unavailable_told = False
+            return [ServerUnavailable(None, back=taken)]
+        return []
 
     def _apply(self, message: OutgoingMessage, event: Event) -> list[Event]:
         """:meth:`_track`'s answer, applied to the tracker."""

@@ -77,6 +77,7 @@ _LEFT_REASONS = {
     "server lost the cluster": N_("server lost the cluster"),
     "connection lost (server stopped)": N_("connection lost (server stopped)"),
     const.PASSWORD_RESET_REASON: N_("password reset by the server operator"),  # the console's /password
+    const.PASSWORD_CHANGED_REASON: N_("password changed in another session"),  # a password frame
 }
 _LOST = "connection lost ("  # the server's "connection lost (CAUSE)", CAUSE an exception's name
 
@@ -185,6 +186,11 @@ ERROR_TEXTS = {
     # Why the server closed the connection (an error frame without an id, just before).
     "login_timeout": N_("the server closed the connection: the login did not finish in time"),
     "heartbeat_timeout": N_("the server closed the connection: it heard nothing from this client for too long"),
+    # The server signed this session out (client/core.py SIGNED_OUT): log in again, with
+    # the new password, never the old.
+    "password_reset": N_("your password was reset by the server operator: log in again with the new password "
+                         "the operator gives you"),
+    "password_changed": N_("your password was changed on another device: log in again with the new password"),
     "slow_consumer": N_("the server closed the connection: this client did not read what it was sent fast enough"),
     "too_many_connections": N_("too many connections come from your address (this computer, or your network's); "
                                "close some, or {when}"),
@@ -318,6 +324,16 @@ def format_delay(seconds: float | None) -> str:
     minutes, rest = divmod(int(seconds + 0.5), 60)
     return _("{minutes} min {seconds} s").format(minutes=minutes, seconds=rest) if rest \
         else _("{minutes} min").format(minutes=minutes)
+
+
+def unavailable_words(retry_in: float | None) -> str:
+    """The status while the server answers ``unavailable`` (a ServerUnavailable with
+    ``retry_in``, the seconds left of the client's wait: None or 0, its resend is out):
+    the terminal's line and the window's status bar say this."""
+    if retry_in is None or retry_in <= 0:
+        return _("the server is unavailable (it cannot store messages now); trying again now")
+    return _("the server is unavailable (it cannot store messages now); trying again in {delay}").format(
+        delay=format_delay(retry_in))
 
 
 # What a room notice says, by its act: {name} (whom it is about), {by}, {room}, {topic},

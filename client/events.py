@@ -8,9 +8,14 @@ event (``on_event`` or ``client.events``), in order with the rest::
 
 ``Reconnecting`` comes before each wait, so an interface can say "reconnecting in 2.0 s
 (attempt 3)" at once. The session is back when ``Reconnected`` arrives; messages that had
-not been acknowledged, and those typed meanwhile, have then been written again, in order.
+not been acknowledged, and those typed meanwhile, are then being written again, in order
+(the first few at once, the rest as the server takes them: client/core.py).
 If the client gives up (``close()``, a fatal login error such as ``bad_password``, or
 ``max_reconnect_attempts``), ``ConnectionClosed`` follows instead, as for any final end.
+
+``ServerUnavailable(retry_in)`` says that the server answered a message ``unavailable``
+(its storage failed: its disk, a cluster's Redis) and when the client writes it again;
+``ServerUnavailable(None)`` that this is over (the client/core.py docstring says when).
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ class Reconnecting(Event):
 @dataclass(frozen=True, slots=True)
 class Reconnected(Event):
     """A new session is open (``welcome`` is its Welcome); ``resent`` messages that the
-    server had not acknowledged, or that were typed while disconnected, were sent again.
+    server had not acknowledged, or that were typed while disconnected, are sent again (the
+    first few at once, the rest paced as the server takes them: client/core.py).
     ``server`` ("host:port") is set when the session is on another server of the client's
     list than before (a failover), and empty when it is back on the same one."""
 
@@ -44,3 +50,17 @@ class Reconnected(Event):
     welcome: Welcome
     resent: int = 0
     server: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerUnavailable(Event):
+    """The server answered a message of ours ``unavailable`` (it could not store it): the
+    client holds it and writes it again in ``retry_in`` seconds (told at each new wait).
+    ``retry_in`` None: over; ``back`` True if the server took a message again, False if
+    nothing is left to write again (the client gave up on them: their MessageUpdates say
+    so). Derived from the server's answers alone: the client knows nothing else of its
+    storage."""
+
+    TYPE: ClassVar[str] = ""
+    retry_in: float | None
+    back: bool = False

@@ -60,6 +60,8 @@ character or a newline; only a failure to connect or log in goes to stderr, as
     ✗ not delivered to Bob: hello — Bob did not log in to receive it before it expired (expired)
     … not connected: will be sent to Bob once reconnected: hello
     ! connection lost; reconnecting in 2.0 s (attempt 3): <why>
+    ! the server is unavailable (it cannot store messages now); trying again in 5.0 s
+    ! the server stores messages again           a message was taken after that
     ! reconnected                                (" to HOST:PORT" after a failover; "; 2 messages sent again" if any)
     * history with Bob (2 messages):             /history Bob, then one line each:
       [12:01] you → Bob: hello (delivered)
@@ -187,11 +189,12 @@ from .display import (
     reason_words,
     sanitize,
     shown_text,
+    unavailable_words,
 )
 from .errors import ClientError, LocalError, LoginRefused, RequestFailed, ServerUnreachable
-from .events import Reconnected, Reconnecting
+from .events import Reconnected, Reconnecting, ServerUnavailable
 from .exitcodes import ExitCode
-from .core import is_default_room
+from .core import SIGNED_OUT, is_default_room
 from .library import ChatClient
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
 from .screen import (
@@ -541,6 +544,10 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return _("* {name} left{why}").format(name=sanitize(event.name), why=left_why(event.reason))
     if isinstance(event, Reconnecting):
         return describe_reconnecting(event)
+    if isinstance(event, ServerUnavailable):  # the status of an outage of the server's storage
+        if event.retry_in is not None:
+            return f"! {unavailable_words(event.retry_in)}"
+        return _("! the server stores messages again") if event.back else None
     if isinstance(event, Reconnected):
         if event.server:  # a failover: say where the session is now
             if not event.resent:
@@ -560,6 +567,10 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return format_users(event.users)
     if isinstance(event, LookupResult):
         return format_lookup(event)
+    if isinstance(event, ErrorReply) and event.request_id is None and event.code in SIGNED_OUT:
+        # The session ends (the library does not log in again with the old password).
+        return _("! {why}; to log in again, start the client again: it asks for the password").format(
+            why=explain_refusal(event))
     if isinstance(event, ErrorReply):
         return _("! server error: {why}").format(why=explain_refusal(event))
     if isinstance(event, FrameRejected):
@@ -850,6 +861,7 @@ class TerminalUI:
         self._print_lock = threading.Lock()
         self._reading = False       # the main thread is (about to be) blocked reading input
         self._lost = False          # the connection ended without us leaving
+        self._signed_out = False    # the server ended it for the password (core.SIGNED_OUT): said, status 6
         self._leaving = False       # we are closing the connection ourselves
         self._goodbye: str | None = None
         self._main_ident: int | None = None
@@ -944,12 +956,12 @@ class TerminalUI:
                 return self._leave(drain=not self._interactive)
             except KeyboardInterrupt:
                 if self._lost:  # the receiver woke us: the connection is gone
-                    return ExitCode.NO_SERVER
+                    return self._lost_status()
                 if self._interactive:
                     self._write_raw("\n")
                 return self._leave(drain=False)
             if line is None or self._lost:
-                return ExitCode.NO_SERVER
+                return self._lost_status()
             self._lines_read += 1
             refusal = undecodable_line(line, self._lines_read, getattr(self._stdin, "encoding", None))
             if refusal is not None:
@@ -959,6 +971,11 @@ class TerminalUI:
             if isinstance(command, Quit):
                 return self._leave(drain=not self._interactive)
             self._execute(command)
+
+    def _lost_status(self) -> ExitCode:
+        """The exit status once the connection is gone: AUTH_FAILED if the server signed
+        the session out for its password, else NO_SERVER."""
+        return ExitCode.AUTH_FAILED if self._signed_out else ExitCode.NO_SERVER
 
     def _read_line(self) -> str | None:
         """The next input line; None if the connection is already lost; EOFError at the end."""
@@ -1437,10 +1454,10 @@ class TerminalUI:
             for message in self._sent:
                 message.wait({DELIVERED, QUEUED}, max(0.0, deadline - time.monotonic()))
         with self._print_lock:
-            lost = self._lost
+            lost = self._lost or self._signed_out  # signed out: over, even if the end is not in yet
             self._leaving = True
         self.client.close()
-        return ExitCode.NO_SERVER if lost else ExitCode.OK
+        return self._lost_status() if lost else ExitCode.OK
 
     # --- Events, on the receiver thread ---------------------------------------------------
 
@@ -1458,6 +1475,8 @@ class TerminalUI:
         elif isinstance(event, Goodbye):
             self._goodbye = event.reason  # said when the stream ends, with the rest
         else:
+            if isinstance(event, ErrorReply) and event.request_id is None and event.code in SIGNED_OUT:
+                self._signed_out = True  # its line says it all: no "Disconnected" line after it
             if isinstance(event, Read) and (self._held_for_history(event) or not self._read_is_news(event)):
                 return
             if isinstance(event, Reconnected):
@@ -1771,7 +1790,8 @@ class TerminalUI:
                     why=reason_words(self._goodbye) or _("no reason given"))
             else:
                 line = _("! Connection to the server lost ({why})").format(why=sanitize(self.client.close_reason))
-            self._print_locked(self._stamp(line), redraw=False)
+            if not self._signed_out:  # else said already (describe_event): why, and how to log in again
+                self._print_locked(self._stamp(line), redraw=False)
         self._wake_main()
 
     def _wake_main(self) -> None:

@@ -54,6 +54,11 @@ class ErrorCode(StrEnum):
     WEAK_PASSWORD = "weak_password"
     RATE_LIMITED = "rate_limited"
     TOO_MANY_CONNECTIONS = "too_many_connections"
+    # The server ends a session (no id, then bye): the account's password was reset by the
+    # operator, or changed in another session of the account. The password it logged in
+    # with is no longer good: log in again with the new one, not with the old.
+    PASSWORD_RESET = "password_reset"
+    PASSWORD_CHANGED = "password_changed"
     # Store and forward.
     EXPIRED = "expired"
     # The server's storage failed (disk full, read-only, I/O error): nothing was done.

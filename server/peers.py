@@ -112,8 +112,9 @@ class LocalPeers:
         credential hash, or "") when its password was changed: they revoke every resume
         credential of it they hold but that one."""
 
-    def password_reset(self, key: str) -> None:
-        """The operator reset the password of ``key``: the other nodes end its sessions."""
+    def password_reset(self, key: str, changed: bool = False) -> None:
+        """The operator reset the password of ``key`` (``changed``: a session of it changed
+        it): the other nodes end its sessions."""
 
     def holding_changed(self, key: str, holding: Any) -> None:
         """Tell the other nodes' guest caches of the holding of ``key``."""

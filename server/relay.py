@@ -691,6 +691,9 @@ class Relay:
                 return
             self.peers.account_saved(session.key, account, kept.hex() if kept else "")
             session.send(Done(request.request_id))
+            # The other devices proved the old password: signed out, told why (this one stays).
+            self.peers.password_reset(session.key, changed=True)
+            self.end_sessions(session.key, changed=True, keep=session)
 
         self.logins.change_password(session.key, request.old_password, request.new_password, request.resume,
                                     session.address, changed)
@@ -699,7 +702,7 @@ class Relay:
         """The console's ``/password NAME``: a new random password for the account ``name``
         (InvalidName, or roomdesk.NoAccount, raised at once), ``done(password, None)``
         once it is stored: every resume credential of the account is revoked and every
-        session of it, on every node, ended with ``bye`` ``const.PASSWORD_RESET_REASON``.
+        session of it, on every node, ended (:meth:`end_sessions`).
         Else ``done(None, failure)``: nothing changed (unless ``failure.maybe_done``)."""
         validate_name(name)
         key = canonical(name)
@@ -710,18 +713,26 @@ class Relay:
             if password is not None:
                 self.peers.account_saved(key, account, "")
                 self.peers.password_reset(key)
-                self.end_sessions(key, const.PASSWORD_RESET_REASON)
+                self.end_sessions(key)
             done(password, failure)
 
         self.logins.reset_password(key, stored)
 
-    def end_sessions(self, key: str, reason: str) -> None:
-        """End every session of ``key`` on this server with ``bye`` ``reason`` (its password
-        was reset: what they proved no longer holds)."""
+    def end_sessions(self, key: str, changed: bool = False, keep: ClientSession | None = None) -> None:
+        """End every session of ``key`` on this server but ``keep``: its password was reset
+        by the operator (``changed``: changed by a session of it, ``keep`` if it is here);
+        what they proved no longer holds. Each gets ``error`` ``password_reset`` (or
+        ``password_changed``) without id, so that a client does not log in again with the
+        old password, then ``bye`` with the reason (PROTOCOL.md, "password")."""
+        code, words, reason = (ErrorCode.PASSWORD_CHANGED, "this account's password was changed in another "
+                               "session: log in again with the new one", const.PASSWORD_CHANGED_REASON) if changed \
+            else (ErrorCode.PASSWORD_RESET, "the server operator reset this account's password: log in again "
+                  "with the new one", const.PASSWORD_RESET_REASON)
         for session in list(self.registry.sessions_by_key(key)):
-            if session.closing:
+            if session.closing or session is keep:
                 continue
             if session.conn.state is not State.CLOSED:
+                session.send(ErrorReply(code, words))
                 session.send(Goodbye(reason))
             session.close(reason)
 

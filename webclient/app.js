@@ -360,22 +360,38 @@ const UNAVAILABLE_ATTEMPTS = 6;
 
 // Answers to our message that keep it "sending", to be written again with the same id.
 const RETRIED = ["rate_limited", "unavailable"];
+// Errors without id with which the server signs a session out (client/core.py SIGNED_OUT).
+const SIGNED_OUT = ["password_reset", "password_changed"];
 // Holding back and pacing sends after such an answer: the client library's rule
-// (client/core.py: THROTTLE_WAIT, THROTTLE_MAX_DELAY, PACE_WINDOW, JITTER), kept alike.
+// (client/core.py: THROTTLE_WAIT, THROTTLE_MAX_DELAY, PACE_WINDOW, RESEND_WINDOW, JITTER), kept alike.
 const THROTTLE_WAIT = [0.1, 60];   // the server's wait, bounded (seconds)
 const THROTTLE_MAX_DELAY = 30;     // the longest hold the backoff makes
 const PACE_WINDOW = 8;             // resends written and not answered yet, at most
+const RESEND_WINDOW = 4;           // the same at first after a reconnection (RESEND_WINDOW)
 const THROTTLE_JITTER = [0.8, 1.2];
 
 /** No hold: ``holds`` holds in a row so far (the backoff's exponent; kept across connections). */
 function newThrottle(holds) {
-  return { until: null, holds, pacing: false, window: 1, paced: new Set() };
+  return { until: null, holds, pacing: false, window: 1, paced: new Set(), unavailable: false };
+}
+
+/**
+ * While the server answers our messages "unavailable" (its storage failed: a disk, a
+ * cluster's Redis): the seconds until they are written again (0: written, or now), else
+ * null. From the answers alone (client/core.py's ServerUnavailable, kept alike): on at an
+ * "unavailable" answer that holds a message, off once a message is taken, once none so
+ * refused is left to write again, or on a new connection (a new throttle).
+ */
+function unavailableFor(chat, now = nowSeconds()) {
+  const t = chat.throttle;
+  if (!t.unavailable) return null;
+  return t.until === null ? 0 : Math.max(0, t.until - now);
 }
 
 /**
  * The server answered our message "rate_limited" or "unavailable": keep it "sending", held,
- * to be written again with the SAME id once the hold is over (throttle(); at once after a
- * reconnection, as every unanswered message). The server recognises the resend: it
+ * to be written again with the SAME id once the hold is over (throttle(); in its turn after
+ * a reconnection, as every unanswered message: HANDLERS.welcome). The server recognises the resend: it
  * answers with the original msg_id if it had stored the message after all ("uncertain"),
  * or stores it now. Returns false once UNAVAILABLE_ATTEMPTS "unavailable" answers came:
  * the message then fails, as "unconfirmed" if any answer was uncertain (it may or may not
@@ -391,6 +407,7 @@ function retryLater(chat, request, frame, now = nowSeconds(), random = Math.rand
   }
   request.held = true;
   throttle(chat, frame.retry_after, now, random);
+  if (frame.code === "unavailable") chat.throttle.unavailable = true;  // the status says so (unavailableFor)
   return true;
 }
 
@@ -581,10 +598,13 @@ function receiveFrame(chat, frame) {
   const handler = typeof frame.type === "string" && Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
   const paced = frame.id != null && chat.throttle.paced.delete(frame.id);  // answered: a place for the next
   if (handler) handler(chat, frame, out);
-  if (frame.type === "accepted" || frame.type === "queued" || frame.type === "delivered") {
+  const taken = frame.type === "accepted" || frame.type === "queued" || frame.type === "delivered";
+  if (taken) {
     chat.throttle.holds = 0;  // taken: the next refusal starts the backoff again
     if (paced) chat.throttle.window = Math.min(PACE_WINDOW, chat.throttle.window + 1);
   }
+  if (chat.throttle.unavailable && (taken || ![...chat.requests.values()].some((r) => r.unavailable
+      && r.item && r.item.state === "sending"))) chat.throttle.unavailable = false;  // served, or given up
   out.send.push(...pace(chat));
   return out;  // unknown types are ignored: later servers may add some
 }
@@ -611,14 +631,19 @@ const HANDLERS = {
     out.send.push(...roomsOnWelcome(chat));
     out.send.push(...openConversation(chat, chat.active));
     // Messages the last connection left unanswered, and those typed while we were away,
-    // in the order they were written, with their ids: the server takes each once.
+    // in the order they were written, with their ids: the server takes each once. Paced
+    // by the rule of a hold's end (pace()), without a hold and with a first window of
+    // RESEND_WINDOW: the usual few go at once, a full disk's 150 not in one burst.
     chat.throttle = newThrottle(chat.throttle.holds);  // no hold across connections
     for (const request of chat.requests.values()) {
       if (!request.frame) continue;
       if (request.item && request.item.state === "waiting") request.item.state = "sending";
-      request.held = false;  // a refused or held one too: now, not after the hold
-      out.send.push(request.frame);
+      request.held = Boolean(request.item) && request.item.state === "sending";  // in its turn
+      if (request.held) chat.throttle.pacing = true;
+      else out.send.push(request.frame);  // acknowledged already: the answer is its state now
     }
+    chat.throttle.window = RESEND_WINDOW;
+    out.send.push(...pace(chat));
     // After those: the server answers in order, so a message of ours it took before the
     // drop has its msg_id again (its resend's answer) when a catch-up's page lists it.
     if (again) out.send.push(...catchUpFrames(chat));
@@ -774,6 +799,12 @@ const HANDLERS = {
         item.errorCode = frame.code;  // the view explains it in the page's language
         return;
       }
+    }
+    if (!request && frame.id == null && SIGNED_OUT.includes(frame.code)) {
+      // The server ends the session for its password (reset by the operator, changed on
+      // another device): the login form, asking for the new one; no reconnection.
+      out.login = { code: frame.code, message, words: () => explainError(frame.code, message) };
+      return;
     }
     if (request && request.kind === "hello" && frame.code === "unsupported_version" && chat.offer > 1) {
       chat.offer -= 1;  // an older server: log in again, on a new connection, with the older version
@@ -1997,7 +2028,15 @@ function renderTopbar(chat) {
     online: t("Online"),
     reconnecting: shell.attempts > 1 ? t("Reconnecting… (attempt {n})", { n: shell.attempts }) : t("Reconnecting…"),
   };
+  const unavailable = chat.status === "online" ? unavailableFor(chat) : null;
+  if (unavailable !== null) {  // counts down: see the interval in start()
+    labels.online += " · " + (unavailable > 0
+      ? t("the server is unavailable (it cannot store messages now); trying again in {delay}",
+        { delay: formatDelay(unavailable) })
+      : t("the server is unavailable (it cannot store messages now); trying again now"));
+  }
   connection.dataset.status = chat.status;
+  connection.dataset.unavailable = String(unavailable !== null);
   connection.textContent = chat.status !== "online" && chat.notice ? `${labels[chat.status]} ${chat.notice}` : labels[chat.status];
   connection.title = connection.textContent;  // whole, where the pill is cut short (style.css)
   $("me").textContent = chat.me || "";
@@ -2603,7 +2642,10 @@ function loginFailed(words, code) {
   shell.wantOnline = false;
   // Refused (not merely unreachable): what this tab kept does not log in any more.
   if (code) forgetSession();
-  if (code === "auth_required" && shell.credentials) forgetAccountCredential(shell.credentials.name);
+  if ((code === "auth_required" || SIGNED_OUT.includes(code)) && shell.credentials) {
+    forgetAccountCredential(shell.credentials.name);  // it stopped working (PROTOCOL.md, "password")
+  }
+  if (SIGNED_OUT.includes(code)) $("login-password").value = "";  // the old one no longer logs in
   const socket = shell.socket;
   shell.socket = null;
   if (socket) socket.close();
@@ -2612,7 +2654,8 @@ function loginFailed(words, code) {
   $("login-submit").disabled = false;
   showLoginError(typeof words === "function" ? words : () => words);
   // The field the refusal is about: client.core.LOGIN_OUTCOMES, exported with the wording.
-  (i18n.loginFields[code] === "password" ? $("login-password") : $("login-name")).focus();
+  (i18n.loginFields[code] === "password" || SIGNED_OUT.includes(code) ? $("login-password")
+    : $("login-name")).focus();
   render(shell.chat);
 }
 
@@ -3003,6 +3046,7 @@ function start() {
   document.addEventListener("visibilitychange", seen);
   setInterval(() => {
     if (shell.chat.typing.size) renderTyping(shell.chat);
+    if (shell.chat.throttle.unavailable) renderTopbar(shell.chat);  // "trying again in 4.0 s" counts down
   }, 1000);
   $("new-chat").addEventListener("submit", onNewConversation);
   $("join-room").addEventListener("submit", onJoinRoom);

@@ -483,11 +483,31 @@ class ChatApp:
                 self._refresh_users()  # who came and went while we were away
                 self.rooms.fetch_mine()  # joined from another device meanwhile, say
                 self.blocks.fetch()  # and blocked or unblocked there
+            elif isinstance(event, ConnectionClosed) and self.model.signed_out is not None:
+                self._back_to_login(self.model.signed_out)
+                return
             elif isinstance(event, ConnectionClosed) and self.model.status_detail == connection_ended_text():
                 reason = self.client.close_reason if self.client is not None else ""
                 if reason:
                     self.model.set_state(DISCONNECTED, sanitize(reason))
         self._render()
+
+    def _back_to_login(self, why: str) -> None:
+        """The server signed this session out for its password (reset by the operator, or
+        changed on another device): the chat goes, and the login form asks for the
+        password with ``why`` (the library does not log in again with the old one)."""
+        self.model = None
+        self.client = None  # its session is over (ConnectionClosed came)
+        self._panes.clear()
+        self._editing = None
+        if self.chat is not None:
+            self.chat.destroy()
+            self.chat = None
+        self.root.title(_("Chat"))
+        self.login.grid()
+        self.login.fill(password="")
+        self.login.set_busy(False)
+        self.login.ask_password(why)
 
     def _render(self) -> None:
         """Apply the model's changes to the widgets."""
@@ -556,14 +576,14 @@ class ChatApp:
 
     def _show_status(self) -> None:
         """The status bar from the model; while a reconnection is awaited, again every
-        half second so that "Reconnecting in 3 s…" counts down."""
+        half second so that "Reconnecting in 3 s…" (or "trying again in 3 s") counts down."""
         model = self.model
         if model is None or self.chat is None or self._closing:
             self._ticking = False
             return
         self.status_var.set(model.status_text())
         self.status_dot.configure(foreground=STATUS_COLORS.get(model.state, COLORS["meta"]))
-        if model.state == RECONNECTING and model.retry_at is not None and not self._ticking:
+        if model.counting_down and not self._ticking:
             self._ticking = True  # one chain of ticks at a time
             self.root.after(500, self._tick)
 

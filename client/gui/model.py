@@ -98,12 +98,13 @@ from i18n import N_, _, ngettext
 from registry import canonical
 
 from ..collation import name_order
-from ..core import is_default_room
+from ..core import SIGNED_OUT, is_default_room
 from ..display import (
     describe_room_notice, describe_skipped, explain_error, explain_refusal, left_why, sanitize, sanitize_lines,
-    shown_text,
+    shown_text, unavailable_words,
 )
 from ..errors import LocalError, RequestFailed
+from ..events import ServerUnavailable
 from ..outgoing import MessageUpdate
 
 ROOM = "#room"
@@ -471,6 +472,12 @@ class ChatModel:
         self.reconnects = 0
         # When the next reconnection attempt starts (clock time), while one is awaited.
         self.retry_at: float | None = None
+        # While the server answers our messages unavailable (client.events.ServerUnavailable):
+        # when the client writes them again (clock time); None: it does not.
+        self.unavailable_until: float | None = None
+        # Why the server signed this session out for its password (client.core.SIGNED_OUT), in
+        # words, once it did: the window then asks for the password again (app.py).
+        self.signed_out: str | None = None
         # Keys of users whose next join is a return, not news (see the module docstring),
         # and the clock time until which such a join is taken as a return.
         self._returning: set[str] = set()
@@ -566,8 +573,10 @@ class ChatModel:
 
     def status_text(self) -> str:
         """The status bar's text, in words: the state ("Reconnecting in 3 s…" counts down
-        to the next attempt: call again each second while :attr:`retry_at` is set), the
-        server and name while connected, then the latest detail (why the connection went)."""
+        to the next attempt), the server and name while connected, and while the server
+        answers unavailable that it is and when the client tries again (counts down too:
+        call again each half second while :attr:`counting_down`), then the latest detail
+        (why the connection went)."""
         if self.state == RECONNECTING:
             left = None if self.retry_at is None else math.ceil(self.retry_at - self._clock())
             text = _("Reconnecting in {seconds} s…").format(seconds=left) if left is not None and left > 0 \
@@ -578,9 +587,17 @@ class ChatModel:
             words = {CONNECTING: _("Connecting…"), CONNECTED: _("Connected")}.get(self.state, self.state)
             text = _("{state} to {server} as {name}").format(state=words, server=self.server, name=self.me) \
                 if self.server else _("{state} as {name}").format(state=words, name=self.me)
+            if self.unavailable_until is not None and self.state == CONNECTED:
+                text += f" · {unavailable_words(self.unavailable_until - self._clock())}"
         if self.status_detail:
             text += f" · {self.status_detail}"
         return text
+
+    @property
+    def counting_down(self) -> bool:
+        """Whether the status bar's text changes with time (a wait it counts down)."""
+        return (self.state == RECONNECTING and self.retry_at is not None) or \
+            (self.state == CONNECTED and self.unavailable_until is not None)
 
     def presence(self, key: str) -> str:
         """How the list shows contact ``key``: :data:`ONLINE`, :data:`OFFLINE`, or
@@ -776,6 +793,13 @@ class ChatModel:
                 self.set_state(DISCONNECTED, connection_ended_text())
         elif type(event).__name__.startswith("Reconnect"):
             self._reconnect_event(event)
+        elif isinstance(event, ServerUnavailable):
+            self.unavailable_until = None if event.retry_in is None else self._clock() + event.retry_in
+            self._changes.append(StatusChanged())
+        elif isinstance(event, ErrorReply) and event.request_id is None and event.code in SIGNED_OUT:
+            # The session ends for its password: the window shows the login form with this.
+            self.signed_out = explain_refusal(event)
+            self.set_state(DISCONNECTED, self.signed_out)
         elif isinstance(event, (ErrorReply, FrameRejected)):
             text = explain_refusal(event)
             self.notice(self.active, _("The server reported an error: {why}").format(why=text))
@@ -959,7 +983,7 @@ class ChatModel:
         """Set the connection state shown in the status bar (and, since presence is only
         known while connected, redraw the contact list's dots)."""
         self.state, self.status_detail = state, detail
-        self.retry_at = None
+        self.retry_at = self.unavailable_until = None  # a new connection's answers will tell
         self._changes.append(StatusChanged())
         self._changes.append(ContactsChanged())
 

@@ -160,11 +160,14 @@ class AccountSaved(BusEvent):
 
 @dataclass(frozen=True, slots=True)
 class PasswordReset(BusEvent):
-    """The operator reset the password of account ``key`` (after its ``account`` entry):
-    every node ends its sessions (server/relay.py ``end_sessions``)."""
+    """The operator reset the password of account ``key`` (after its ``account`` entry), or
+    (``code`` ``password_changed``) a session of it on the node that writes this changed
+    it: every node ends its sessions (server/relay.py ``end_sessions``; the writer's own
+    but the one that changed it)."""
 
     KIND: ClassVar[str] = "reset"
     key: str
+    code: str | None = None  # the error code the sessions get; None (and entries before): password_reset
 
 
 @dataclass(frozen=True, slots=True)

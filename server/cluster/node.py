@@ -38,8 +38,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import const
-from protocol import TYPING, Carbon
+from protocol import TYPING, Carbon, ErrorCode
 from protocol.codec import encode
 from resp import RedisClient, RedisError
 from resp.aio import RedisConnectionError
@@ -567,8 +566,8 @@ class ClusterNode:
         self._publish(bus.AccountSaved(key, account.name, account.pw_hash.hex(), account.salt.hex(), account.kdf,
                                        keep))
 
-    def password_reset(self, key: str) -> None:
-        self._publish(bus.PasswordReset(key))
+    def password_reset(self, key: str, changed: bool = False) -> None:
+        self._publish(bus.PasswordReset(key, ErrorCode.PASSWORD_CHANGED if changed else None))
 
     def holding_changed(self, key: str, holding: Any) -> None:
         self._publish(bus.HoldingSaved(key, holding.name, holding.token_hash.hex(), holding.epoch, holding.left_at))
@@ -931,7 +930,7 @@ class ClusterNode:
             if event.keep is not None:  # its password changed (Redis already forgot the credentials)
                 logins.credentials.revoke_account(event.key, keep=bytes.fromhex(event.keep) or None)
         elif kind is bus.PasswordReset:
-            relay.end_sessions(event.key, const.PASSWORD_RESET_REASON)
+            relay.end_sessions(event.key, changed=event.code == ErrorCode.PASSWORD_CHANGED)
         elif kind is bus.HoldingSaved:
             guests = relay.logins.guests
             if event.key not in guests.holdings:

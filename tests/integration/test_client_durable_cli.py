@@ -723,3 +723,20 @@ def test_a_mute_without_a_room_acts_on_the_default_room_where_plain_lines_go(cli
             assert refused.wait_done(WAIT) and refused.state == "failed" and refused.error[0] == "muted"
         finally:
             assert teacher.end() == ExitCode.OK
+
+
+def test_a_password_reset_ends_the_terminal_saying_so_without_trying_the_old_password(server: ServerThread) -> None:
+    """The operator's /password NAME: the terminal (which logs in again after any other bye)
+    logged in again with the old password and gave up with "wrong password"; now it says the
+    password was reset and how to log in again, and ends with AUTH_FAILED, trying nothing."""
+    terminal = LiveTerminal(server.port, password="the old password", register=True, **FAST)
+    try:
+        terminal.out.wait_for(lambda line: line.startswith("* connected"))
+        server.call(lambda: server.server.relay.reset_password("Alice", lambda password, failure: None))
+        terminal.out.wait_for(lambda line: line.startswith("! your password was reset by the server operator"))
+    finally:
+        code = terminal.end()
+    assert code == ExitCode.AUTH_FAILED
+    said = "\n".join(terminal.out.lines)
+    assert "to log in again, start the client again" in said
+    assert "reconnecting" not in said and "wrong password" not in said and "Disconnected" not in said

@@ -251,3 +251,22 @@ def test_after_a_reconnection_the_window_shows_a_new_contacts_message_another_de
         window.cmd("key", sequence="<Control-Key-3>")
         state = window.wait(lambda s: s["active"] == "duda", "Duda's conversation")
         assert pane(state, "duda").count("Duda: oi, sou a Duda") == 1, pane(state, "duda")
+
+
+def test_a_password_changed_on_another_device_signs_the_window_out_asking_for_the_new_one(  # noqa: F811
+        server, open_gui, monkeypatch) -> None:
+    """Bob changes his password on his other device: the window showed the server's bye
+    and logged in again with the old password, in vain; now it shows the login form saying
+    why, the cursor in the password field. The device that changed it stays."""
+    from protocol import ChangePassword, Done, ErrorCode, ErrorReply, WhoRequest, UserList
+    with WireClient(server.host, server.port) as alice, WireClient(server.host, server.port) as other:
+        window = bob_on_two_devices(server, open_gui, monkeypatch, alice, other)
+        other.send(ChangePassword("p1", PASSWORD, "a new horse battery"))
+        assert other.expect((Done, ErrorReply), skip=NOTICES) == Done("p1")
+        state = window.wait(lambda s: s["view"] == "login" and s["login_prompt"] and s["focus"] == "login-password",
+                            "the login form, asking, the cursor in the password field")
+        assert state["login_prompt"] == ("your password was changed on another device: log in again with the "
+                                          "new password (" + ErrorCode.PASSWORD_CHANGED + ")"), state["login_prompt"]
+        assert not state["login_busy"]
+        other.send(WhoRequest("w1"))
+        assert other.expect(UserList, skip=NOTICES).request_id == "w1"

@@ -3,7 +3,8 @@
 
 After ``ok`` the new password logs in and the old one does not, on this server and (in a
 cluster) on another node at once; every resume credential of the account stops working
-but the one the frame carried; the account's other sessions stay logged in. A guest is
+but the one the frame carried; the account's other sessions are ended (``password_changed``,
+then ``bye``), on every node. A guest is
 ``forbidden``, a wrong current password ``bad_password``, a short new one
 ``weak_password``. Every wait is bounded.
 """
@@ -18,8 +19,8 @@ from test_store import loop, open_store, settle, store_kind  # noqa: F401  (fixt
 from wire import WireClient
 
 import const
-from protocol import (ChangePassword, Done, ErrorCode, ErrorReply, Hello, Ping, UserJoined, UserLeft, UserList,
-                      Welcome, WhoRequest)
+from protocol import (ChangePassword, Done, ErrorCode, ErrorReply, Goodbye, Hello, Ping, UserJoined, UserLeft,
+                      UserList, Welcome, WhoRequest)
 from server import ServerConfig, ServerThread
 from server.accounts import hash_password, verify_password
 from server.credentials import Credential
@@ -57,9 +58,13 @@ def test_the_new_password_logs_in_the_old_does_not_and_only_the_kept_credential_
     mine = welcome.resume
     with WireClient.login(server.host, server.port, "Alice", PASSWORD) as other:
         assert change(client, PASSWORD, resume=mine) == Done("p1")
-        # Another session of the account stays logged in (PROTOCOL.md says so).
-        other.send(WhoRequest("w1"))
-        assert other.expect(UserList, skip=NOTICES).request_id == "w1"
+        # The account's other sessions (other devices, which proved the old password) are
+        # signed out with a reason of their own; the session that changed it stays.
+        assert other.expect_error(ErrorCode.PASSWORD_CHANGED, skip=NOTICES).request_id is None
+        assert other.expect(Goodbye, skip=NOTICES).reason == const.PASSWORD_CHANGED_REASON
+        assert other.wait_closed() is not None
+        client.send(WhoRequest("w1"))
+        assert client.expect(UserList, skip=NOTICES).request_id == "w1"
     client.close()
     assert refused(server, "Alice", kept_elsewhere) == ErrorCode.AUTH_REQUIRED
     again, welcome = hello(server, "Alice", resume=mine)
@@ -115,8 +120,12 @@ def test_another_node_takes_the_new_password_and_refuses_the_old_right_after_ok(
         for node in (one, two):  # both nodes have the account cached, with its old password
             with WireClient.login("127.0.0.1", node.port, "Ana", PASSWORD, register=node is one):
                 pass
-        with WireClient.login("127.0.0.1", one.port, "Ana", PASSWORD) as ana:
+        with WireClient.login("127.0.0.1", two.port, "Ana", PASSWORD) as elsewhere, \
+                WireClient.login("127.0.0.1", one.port, "Ana", PASSWORD) as ana:
             assert change(ana, PASSWORD) == Done("p1")
+            # Her session on the other node is signed out too, with the same reason.
+            assert elsewhere.expect_error(ErrorCode.PASSWORD_CHANGED, skip=NOTICES, timeout=15).request_id is None
+            assert elsewhere.expect(Goodbye, skip=NOTICES).reason == const.PASSWORD_CHANGED_REASON
         # At once: no wait for the events stream to reach node two.
         assert logs_in("127.0.0.1", two.port, "Ana", NEW)
         assert not logs_in("127.0.0.1", two.port, "Ana", PASSWORD)
@@ -138,7 +147,8 @@ def test_a_reset_at_one_nodes_console_ends_the_sessions_and_credentials_on_the_o
             assert resume
             one.proc.stdin.write("/password ana\n")
             one.proc.stdin.flush()
-            assert ana.expect(Goodbye, skip=NOTICES, timeout=15).reason == const.PASSWORD_RESET_REASON
+            assert ana.expect_error(ErrorCode.PASSWORD_RESET, skip=NOTICES, timeout=15).request_id is None
+            assert ana.expect(Goodbye, skip=NOTICES).reason == const.PASSWORD_RESET_REASON
         wait_until(lambda: "new password of ana: " in "".join(one.lines), what="the new password at the console")
         new = "".join(one.lines).split("new password of ana: ")[1].split()[0]
         with WireClient("127.0.0.1", two.port) as again:

@@ -374,3 +374,29 @@ def test_a_new_contacts_message_the_terminal_took_while_the_page_was_reconnectin
         bia.close()
         if later is not None:
             page.srv.run(stop_web_server(later))
+
+
+def test_a_password_changed_on_the_terminal_signs_the_page_out_asking_for_the_new_one(
+        page: Page, terminal: ChatClient) -> None:  # noqa: F811
+    """João changes his password on his terminal: the page (another device) shows the login
+    form saying why, the cursor in the password field, and does not log in again with the
+    old password; the terminal stays. Then the operator's reset: the page says that one."""
+    log_in_as_joao(page)
+    terminal.change_password(PASSWORD, "a new horse battery", timeout=WAIT)
+    page.wait_for("document.body.dataset.view === 'login'")
+    said = page.js("document.getElementById('login-error').textContent")
+    assert said.startswith("Your password was changed on another device: log in again with the new password"), said
+    assert page.js("document.activeElement.id") == "login-password"
+    assert page.js("document.getElementById('login-password').value") == ""
+    assert terminal.who(timeout=WAIT) is not None  # the device that changed it stays
+    page.js("document.getElementById('login-name').value = 'João';"
+            "document.getElementById('login-password').value = 'a new horse battery';")
+    page.focus("#login-password")
+    page.enter()
+    page.wait_for("document.body.dataset.view === 'chat' && "
+                  "document.getElementById('connection').dataset.status === 'online'")
+    page.srv.call(lambda: page.srv.server.relay.reset_password("João", lambda password, failure: None))
+    page.wait_for("document.body.dataset.view === 'login'")
+    said = page.js("document.getElementById('login-error').textContent")
+    assert said.startswith("Your password was reset by the server operator"), said
+    assert page.problems() == []

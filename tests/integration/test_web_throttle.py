@@ -111,3 +111,75 @@ def test_messages_over_the_byte_budget_all_arrive_once_none_shown_failed(tmp_pat
         assert 0 < refused <= 2 * len(texts), refused
         assert "failed" not in page.js("window.seenStates")
         assert page.problems() == []
+
+
+def test_a_reconnection_resends_a_few_at_once_and_the_rest_paced_under_their_ids(page: Page) -> None:
+    """The page's protocol functions, called directly: 3 messages left unanswered go again
+    at once after the next welcome; 150 (a full disk's episode) go 4 at first, then one
+    more for each taken (client/core.py's rule), not in one burst."""
+    result = page.js("""(() => {
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      const welcome = () => receiveFrame(chat, {type: "welcome", id: "w", name: "Bob", version: 1, server: "s",
+                                                heartbeat: 15}).send.filter((f) => f.type === "send");
+      welcome();
+      const key = startConversation(chat, "Carol");
+      const r = {};
+      const few = [0, 1, 2].map((i) => outgoingFrames(chat, composeMessage(chat, key, `few ${i}`))[0].id);
+      r.few = welcome().map((f) => f.id).join() === few.join();
+      few.forEach((id, i) => receiveFrame(chat, {type: "delivered", id, msg_id: 1 + i}));
+      const ids = [];
+      for (let i = 0; i < 150; i++) ids.push(outgoingFrames(chat, composeMessage(chat, key, `m${i}`))[0].id);
+      let next = welcome();
+      r.first = next.length;
+      const order = [];
+      r.most = 0;
+      for (let step = 0; step < 400 && next.length; step++) {
+        order.push(...next.map((f) => f.id));
+        r.most = Math.max(r.most, next.length);
+        next = next.flatMap((f) => receiveFrame(chat, {type: "accepted", id: f.id, msg_id: 100 + order.length}).send)
+          .filter((f) => f.type === "send");
+      }
+      r.inOrder = order.join() === ids.join();
+      return r;
+    })()""")
+    assert result["few"] and result["first"] == 4 and result["most"] <= 8 and result["inOrder"], result
+
+
+def test_while_the_server_answers_unavailable_the_page_status_says_so_and_when_it_tries(page: Page) -> None:
+    """A cluster with its Redis down: the page's status said "Online" (and its messages
+    "sending") until it gave up; now it says the server is unavailable and when the page
+    tries again, and is "Online" again once the server takes a message."""
+    result = page.js("""(() => {
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      receiveFrame(chat, {type: "welcome", id: "t-0", name: "Bob", version: 1, server: "s", heartbeat: 15});
+      const key = startConversation(chat, "Carol");
+      const [frame] = outgoingFrames(chat, composeMessage(chat, key, "during the outage"));
+      const realNow = nowSeconds;
+      let now = 1000;
+      nowSeconds = () => now;
+      const r = {};
+      const status = () => { renderTopbar(chat); return document.getElementById("connection").textContent; };
+      try {
+        r.before = status();
+        receiveFrame(chat, {type: "error", id: frame.id, code: "unavailable", message: "no", retry_after: 5});
+        r.during = status();
+        now += 4;
+        r.later = status();
+        now += 2;
+        r.resent = holdDue(chat, now).map((f) => f.id);
+        r.now = status();
+        receiveFrame(chat, {type: "accepted", id: frame.id, msg_id: 9});
+        r.after = status();
+      } finally {
+        nowSeconds = realNow;
+        render(shell.chat);
+      }
+      return r;
+    })()""")
+    assert result["before"] == "Online" and result["after"] == "Online", result
+    assert result["during"] == "Online · the server is unavailable (it cannot store messages now); " \
+                               "trying again in 5.0 s", result
+    assert result["later"].endswith("trying again in 1.0 s") and result["now"].endswith("trying again now"), result
+    assert len(result["resent"]) == 1

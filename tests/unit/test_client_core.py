@@ -14,6 +14,7 @@ import pytest
 
 import const
 from client.core import (
+    PACE_WINDOW,
     UNAVAILABLE_ATTEMPTS,
     ClientCore,
     LoginAttempt,
@@ -23,6 +24,7 @@ from client.core import (
     retry_verdict,
 )
 from client.display import explain_error
+from client.events import ServerUnavailable
 from client.errors import CertificateError, LoginInterrupted, LoginRefused, ServerUnreachable
 from client.servers import parse_server, server_list
 from client.outgoing import DELIVERED, FAILED, SENDING, SENT, MessageUpdate, OutgoingMessage
@@ -333,14 +335,16 @@ def test_a_message_refused_unavailable_stays_sending_and_goes_again_with_its_id(
     link.log_in(heartbeat=30)
     message = link.send("Bob", "during the outage")
     link.to_server()
-    assert link.from_server(_unavailable(message, True)) == []  # no update: still "…"
+    # No update (still "…"); the status learns of the outage, and of the wait.
+    assert link.from_server(_unavailable(message, True)) == [ServerUnavailable(5.0)]
     assert message.state == SENDING and message.refused == "unconfirmed"
     assert link.core.next_deadline() == pytest.approx(link.now + 5.0)
     link.core.handle_timeout(link.now + 4.9)
     assert link.to_server() == []
     link.core.handle_timeout(link.now + 5.0)
     assert link.to_server() == [SendDirect(message.request_id, "Bob", "during the outage")]
-    assert link.from_server(Accepted(message.request_id, 41)) == [MessageUpdate(message, SENT, None)]
+    assert link.from_server(Accepted(message.request_id, 41)) == [ServerUnavailable(None, back=True),
+                                                                  MessageUpdate(message, SENT, None)]
     assert message.msg_id == 41 and message.refused is None
 
 
@@ -358,9 +362,10 @@ def test_an_unavailable_refusal_is_resent_after_a_reconnection_and_counts_across
         link.from_server(_unavailable(message, None))
         assert after_the_hold(link) == [SendDirect(message.request_id, "Bob", "x")]
     assert message.state == SENDING
-    # The last answer allowed: nothing was ever done, and it says so.
+    # The last answer allowed: nothing was ever done, and it says so; nothing is left to
+    # write again, so the status no longer says the client tries.
     updates = link.from_server(_unavailable(message, None))
-    assert updates == [MessageUpdate(message, FAILED, message.error)]
+    assert updates == [ServerUnavailable(None), MessageUpdate(message, FAILED, message.error)]
     assert message.error == (ErrorCode.UNAVAILABLE, "nothing was done")
     link.core.handle_timeout(link.now + 60)
     assert link.to_server() == []  # given up: not written again
@@ -377,7 +382,8 @@ def test_giving_up_after_an_uncertain_refusal_says_not_confirmed_never_nothing_w
         assert [e.request_id for e in after_the_hold(link)] == [message.request_id]
         # ... then refused for sure: which says nothing of the first attempt.
         updates = link.from_server(_unavailable(message, None))
-    assert message.state == FAILED and updates == [MessageUpdate(message, FAILED, message.error)]
+    assert message.state == FAILED and updates == [ServerUnavailable(None), MessageUpdate(message, FAILED,
+                                                                                          message.error)]
     assert message.error[0] == "unconfirmed" and "nothing was done" not in explain_error(*message.error)
     assert "may or may not" in explain_error(*message.error)
 
@@ -845,6 +851,81 @@ def test_a_session_without_read_receipts_hands_on_what_it_gets() -> None:
     link.log_in()  # no read feature: the welcome has no read_receipts
     refused = ErrorReply(ErrorCode.FORBIDDEN, "x")
     assert link.from_server(refused) == [refused] and link.core.read_receipts is None
+
+
+def _sends(link: Link) -> list[Event]:
+    """The messages the client wrote (not its history requests, watches or pings)."""
+    return [e for e in link.to_server() if isinstance(e, (SendDirect, SendToRoom))]
+
+
+def test_a_reconnection_resends_a_few_at_once_and_the_rest_paced_by_the_rule_of_a_hold() -> None:
+    """150 messages queued during a full disk's episode: the reconnection writes the first
+    few at once (as it does the usual one to three), the rest one more for each taken, and
+    a rate_limited answer holds the rest as it does any time, not 150 frames at once."""
+    link = Link(heartbeat_interval=300, heartbeat_timeout=600)
+    link.log_in()
+    link.lose()
+    few = [link.send("Bob", f"few {i}") for i in range(3)]
+    assert link.log_in(reconnected=True) == 3
+    assert [e.request_id for e in _sends(link)] == [m.request_id for m in few]  # at once
+    link.from_server(*(Delivered(m.request_id, 1 + i) for i, m in enumerate(few)))
+    link.lose()
+    many = [link.send("Bob", f"queued {i}") for i in range(150)]
+    assert link.log_in(reconnected=True) == 150
+    written = _sends(link)
+    assert [e.request_id for e in written] == [m.request_id for m in many[:4]]  # not 150
+    link.from_server(Accepted(written[0].request_id, 100))
+    more = _sends(link)
+    assert [e.request_id for e in more] == [m.request_id for m in many[4:6]]  # the window grew by one
+    link.from_server(*(_rate_limited(e.request_id, 1.0) for e in written[1:] + more))
+    assert _sends(link) == []  # held, as after any rate_limited
+    order = [e.request_id for e in written[:1]]
+    written = after_the_hold(link)
+    assert [e.request_id for e in written] == [many[1].request_id]  # one after a hold, under its id
+    while written:
+        assert len(written) <= PACE_WINDOW
+        order += [e.request_id for e in written]
+        link.from_server(*(Accepted(e.request_id, 200 + len(order) + i) for i, e in enumerate(written)))
+        written = _sends(link)
+    assert order == [m.request_id for m in many] and all(m.state == SENT for m in many)
+
+
+def test_the_status_learns_of_an_unavailable_server_from_its_answers_and_when_it_answers_again() -> None:
+    """A cluster whose Redis is down answers every message unavailable: the core tells the
+    front ends (their status: "unavailable, trying again in N s") once per hold, with the
+    wait, and that it is over once a message is taken; rate limits alone tell nothing."""
+    link = Link(heartbeat_interval=300, heartbeat_timeout=600, uniform=lambda low, high: 1.0)
+    link.log_in()
+    first, second = link.send("Bob", "one"), link.send("Bob", "two")
+    link.to_server()
+    assert link.from_server(_unavailable(first, None)) == [ServerUnavailable(5.0)]
+    assert link.from_server(_unavailable(second, None)) == []  # the same hold: said already
+    assert [e.request_id for e in after_the_hold(link)] == [first.request_id]
+    assert link.from_server(_unavailable(first, None)) == [ServerUnavailable(10.0)]  # the next hold, backed off
+    assert [e.request_id for e in after_the_hold(link)] == [first.request_id]
+    assert link.from_server(Accepted(first.request_id, 7)) == [ServerUnavailable(None, back=True),
+                                                              MessageUpdate(first, SENT, None)]
+    link.from_server(Accepted(link.to_server()[0].request_id, 8))
+    third = link.send("Bob", "three")
+    link.to_server()
+    assert link.from_server(_rate_limited(third.request_id, 1.0)) == []  # not an outage
+
+
+@pytest.mark.parametrize("code", [ErrorCode.PASSWORD_RESET, ErrorCode.PASSWORD_CHANGED])
+def test_a_session_signed_out_for_its_password_is_not_restored_with_the_old_one(code: str) -> None:
+    """The operator's /password NAME (or a change on another device) ends the session with
+    an error of its own, then bye: an interactive client, which logs in again after a bye,
+    logged in with the old password and gave up with "wrong password"."""
+    link = Link(reconnect_on_goodbye=True)
+    link.log_in()
+    reason = const.PASSWORD_RESET_REASON if code == ErrorCode.PASSWORD_RESET else const.PASSWORD_CHANGED_REASON
+    handed = link.from_server(ErrorReply(code, "log in again with the new one"), Goodbye(reason))
+    assert [type(e) for e in handed] == [ErrorReply, Goodbye] and handed[0].code == code
+    assert link.core.signed_out == code and not link.core.may_reconnect()
+    assert "log in again with the new password" in link.core.close_reason
+    link.lose()
+    link.log_in()  # the user's new login: a new session, not signed out
+    assert link.core.signed_out is None and link.core.may_reconnect()
 
 
 # --- Feature blocks: a block or unblock made on another device --------------------------

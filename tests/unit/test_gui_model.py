@@ -38,6 +38,8 @@ from client.outgoing import MessageUpdate, OutgoingMessage
 from protocol import (
     ConnectionClosed,
     DirectMessage,
+    ErrorCode,
+    ErrorReply,
     Goodbye,
     HistoryEntry,
     HistoryPage,
@@ -370,6 +372,53 @@ def test_the_status_bar_counts_down_to_the_next_attempt_in_words() -> None:
     assert model.status_text() == "Reconnecting… · the connection was lost"  # the attempt is under way
     # Neither the attempt number nor the library's English wording of the socket error.
     assert "attempt" not in model.status_text() and "peer" not in model.status_text()
+
+
+def test_while_the_server_answers_unavailable_the_status_bar_and_the_terminal_say_so_and_when_it_tries() -> None:
+    """A cluster with its Redis down: the window's status said "Connected" and the messages
+    "sending" until the client gave up; now it says the server is unavailable and counts
+    down to the next try, and is itself again once the server takes a message."""
+    from client.events import ServerUnavailable
+    from client.terminal import describe_event as terminal_line
+
+    model, clock = clocked_model()
+    model.apply(ServerUnavailable(5.0))
+    assert model.counting_down and model.status_text() == (
+        "Connected to 127.0.0.1:5000 as Bob · the server is unavailable (it cannot store messages now); "
+        "trying again in 5.0 s")
+    clock.now += 4.0
+    assert model.status_text().endswith("trying again in 1.0 s")
+    clock.now += 1.5
+    assert model.status_text().endswith("trying again now")
+    model.apply(ServerUnavailable(None, back=True))
+    assert not model.counting_down and model.status_text() == "Connected to 127.0.0.1:5000 as Bob"
+    assert terminal_line(ServerUnavailable(10.0), "Bob") == \
+        "! the server is unavailable (it cannot store messages now); trying again in 10 s"
+    assert terminal_line(ServerUnavailable(None, back=True), "Bob") == "! the server stores messages again"
+    assert terminal_line(ServerUnavailable(None), "Bob") is None  # given up: the messages' lines say it
+
+
+def test_a_session_signed_out_for_its_password_is_said_for_the_login_form_in_english_and_portuguese() -> None:
+    """The operator reset the password (or another device changed it): the window showed the
+    server's bye and its library logged in again with the old password; now the model keeps
+    the sentence the login form asks for the new password with (app.py _back_to_login)."""
+    import i18n
+
+    model, clock = clocked_model()
+    model.apply(ErrorReply(ErrorCode.PASSWORD_RESET, "log in again with the new one"))
+    assert model.signed_out == ("your password was reset by the server operator: log in again with the new "
+                                "password the operator gives you (password_reset)")
+    assert model.state == DISCONNECTED
+    i18n.use("pt_BR")
+    try:
+        model, clock = clocked_model()
+        model.apply(ErrorReply(ErrorCode.PASSWORD_CHANGED, "log in again with the new one"))
+        assert model.signed_out.startswith("a sua senha foi trocada em outro aparelho")
+    finally:
+        i18n.use("en")
+    model, clock = clocked_model()
+    model.apply(ErrorReply(ErrorCode.HEARTBEAT_TIMEOUT, "silent"))
+    assert model.signed_out is None  # another end: reconnecting, as ever
 
 
 def test_why_someone_left_is_said_in_portuguese_in_the_window_and_the_terminal() -> None:
