@@ -663,7 +663,12 @@ def describe_own(message: OutgoingMessage, state: str, error: tuple[str, str] | 
 def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] | None, style: Style) -> str:
     """The state of a message we sent, in a mark and, when it is not the usual, a few words."""
     if state == SENDING:
-        return style.dim(_("… waiting for the connection") if not message.submitted else "…")
+        if message.submitted:
+            return style.dim("…")
+        # Not written yet: the connection is down (waiting), or it is up and the message
+        # is held behind those the server asked to wait for (rate_limited, unavailable).
+        return style.dim(_("… waiting for the connection") if message.waiting
+                         else _("… held back: the server asked to wait"))
     if state == SENT:
         return style.dim("✓")
     if state == QUEUED:

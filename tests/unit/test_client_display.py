@@ -335,6 +335,28 @@ def test_a_message_that_may_have_been_stored_is_never_said_to_be_not_done() -> N
             assert "✗" not in line and "not delivered" not in line and "not sent" not in line, line
 
 
+def test_a_message_held_behind_a_refused_one_is_not_said_to_wait_for_the_connection() -> None:
+    """With the disk full, a message typed after one the server refused (unavailable) is
+    held in the client, connected: the terminal said "waiting for the connection" while
+    /who answered at once."""
+    from client.outgoing import SENDING, OutgoingMessage
+    from client.terminal import Style, describe_mark
+    from i18n import use
+
+    offline = OutgoingMessage("r1", "Bia", "oi")  # typed while the connection is down
+    assert describe_mark(offline, SENDING, None, Style(False)) == "… waiting for the connection"
+    held = OutgoingMessage("r2", "Bia", "oi")
+    held._held = True  # the core holds it behind a refused one (client/core.py, _pace)
+    assert describe_mark(held, SENDING, None, Style(False)) == "… held back: the server asked to wait"
+    use("pt_BR")
+    try:
+        assert describe_mark(held, SENDING, None, Style(False)) == "… em espera: o servidor pediu para aguardar"
+    finally:
+        use("en")
+    held.submitted = True
+    assert describe_mark(held, SENDING, None, Style(False)) == "…"
+
+
 @pytest.mark.parametrize(("code", "english", "portuguese"), [
     ("forbidden", "you cannot kick yourself", "você não pode fazer isso"),
     ("too_many_rooms", "you are in 100 rooms: leave one first", "saia de uma sala de que não precisa mais"),
