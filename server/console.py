@@ -1,7 +1,7 @@
 """The server's own terminal: ``/quit`` (or ``/sair``) stops it, ``/who`` (``/quem``) lists
 users, ``/admin NAME`` makes an account a server administrator (rooms, issue 13) until the
 server stops, ``/password NAME`` sets a new random password for an account (shown once) and
-ends its sessions, ``/help`` (``/ajuda``) lists the commands (:func:`help_lines`, also shown for anything
+ends its sessions (``/senha NAME`` too), ``/help`` (``/ajuda``) lists the commands (:func:`help_lines`, also shown for anything
 else typed there).
 
 Standard input is read in a daemon thread because asyncio cannot watch a console portably;
@@ -23,7 +23,7 @@ QUIT_COMMANDS = frozenset({"/quit", "/sair"})  # what help_lines and README.md s
 WHO_COMMANDS = frozenset({"/who", "/quem"})
 HELP_COMMANDS = frozenset({"/help", "/ajuda"})
 ADMIN_COMMAND = "/admin"
-PASSWORD_COMMAND = "/password"
+PASSWORD_COMMANDS = frozenset({"/password", "/senha"})
 
 
 def help_lines() -> tuple[str, ...]:
@@ -34,7 +34,8 @@ def help_lines() -> tuple[str, ...]:
         _("  /who (or /quem)     who is online"),
         _("  /quit (or /sair)    tell the clients and stop the server (as Ctrl-C does)"),
         _("  /admin NAME         make the account NAME a server administrator until the server stops"),
-        _("  /password NAME      give the account NAME a new random password, shown once; its sessions end"),
+        _("  /password NAME (or /senha NAME)  give the account NAME a new random password, shown once; "
+          "its sessions end"),
         _("  /help (or /ajuda)   this list"),
     )
 
@@ -46,9 +47,11 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
     ``on_admin(name)`` is called for ``/admin NAME`` (``/admin`` alone: with ""), and
     ``on_password(name)`` for ``/password NAME`` (alone: with "")."""
 
-    def given(command: str, name: str) -> bool:
-        """``command`` (the line, lower-cased) is ``name`` with or without an argument."""
-        return command.split(maxsplit=1)[:1] == [name]
+    def given(command: str, names: str | frozenset[str]) -> str | None:
+        """The one of ``names`` that ``command`` (the line, lower-cased) is, with or without
+        an argument; None if it is none of them."""
+        word = command.split(maxsplit=1)[:1]
+        return word[0] if word and (word[0] == names or word[0] in names) else None
 
     def read() -> None:
         try:
@@ -57,12 +60,12 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                 if command in QUIT_COMMANDS:
                     loop.call_soon_threadsafe(on_quit)
                     return
-                if command in WHO_COMMANDS:
+                if given(command, WHO_COMMANDS):  # "/quem agora" too: what follows changes nothing
                     loop.call_soon_threadsafe(on_who)
                 elif on_admin is not None and given(command, ADMIN_COMMAND):
                     loop.call_soon_threadsafe(on_admin, line.strip()[len(ADMIN_COMMAND):].strip())
-                elif on_password is not None and given(command, PASSWORD_COMMAND):
-                    loop.call_soon_threadsafe(on_password, line.strip()[len(PASSWORD_COMMAND):].strip())
+                elif on_password is not None and (word := given(command, PASSWORD_COMMANDS)):
+                    loop.call_soon_threadsafe(on_password, line.strip()[len(word):].strip())
                 elif command:  # /help, or anything else: what can be typed here
                     unknown = () if command in HELP_COMMANDS else (
                         _("unknown command {command!r}").format(command=line.strip()),)

@@ -294,6 +294,8 @@ def test_the_log_says_each_address_once_and_the_console_lists_its_commands() -> 
         console.expect(re.escape(help_lines()[-1]) + r"\n")
         console.type("/nonsense")
         console.expect(r"unknown command '/nonsense'\n" + re.escape(help_lines()[0]))
+        console.type("/quem agora")  # words after it change nothing (it said "unknown command" and the help)
+        console.expect(r"online: ")
         console.type("/quit")
         said = console.finish()
     finally:
@@ -390,6 +392,8 @@ def test_the_console_resets_a_password_shown_once_and_ends_the_accounts_sessions
         console.expect(r"Ninguem has no account: there is no password to reset\n")
         console.type("/password")
         console.expect(r"type /password NAME: the account NAME gets a new password\n")
+        console.type("/senha Ninguem")  # the Portuguese name of the command, as /quem and /sair
+        console.expect(r"(?s)(Ninguem has no account: there is no password to reset\n.*){2}")  # a second time
         console.type("/quit")
         said = console.finish()
     finally:
