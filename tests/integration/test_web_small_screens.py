@@ -58,3 +58,48 @@ def test_the_closed_password_dialog_is_not_drawn_over_the_login_form(page: Page)
     assert not rendered(page, "password-dialog")
     assert hit_at_centre(page, "login-name") == "login-name"
     assert page.problems() == []
+
+
+def speak_portuguese(page: Page) -> None:
+    """The language switch, as a user would turn it (Portuguese words are the longer)."""
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("document.documentElement.lang === 'pt-BR'")
+
+
+TOPBAR_CONTROLS = ("contacts-toggle", "connection", "me", "lang-switch", "read-receipts", "change-password", "logout")
+
+
+def claim_and_log_in(page: Page, name: str, password: str = "correct horse") -> None:
+    """Log in claiming ``name`` with a password: an account, so "Change password…" shows too."""
+    page.focus("#login-name")
+    page.type(name)
+    page.focus("#login-password")
+    page.type(password)
+    page.js("document.getElementById('login-register').checked = true")
+    page.js("document.getElementById('login-form').requestSubmit()")
+    page.wait_for(f"document.body.dataset.view === 'chat' && document.getElementById('me').textContent === {json.dumps(name)}"
+                  " && !document.getElementById('change-password').hidden")
+
+
+@pytest.mark.parametrize("metrics", [
+    {"width": 360, "height": 740, "deviceScaleFactor": 2, "mobile": True},
+    {"width": 640, "height": 400, "deviceScaleFactor": 2, "mobile": False},  # 1280x800 at 200 %
+], ids=["phone-360", "zoom-200"])
+def test_the_top_bar_fits_the_screen_and_the_page_never_scrolls_sideways(page: Page, metrics: dict) -> None:
+    page.cdp.send("Emulation.setDeviceMetricsOverride", metrics)
+    page.wait_for(f"innerWidth === {metrics['width']}")
+    speak_portuguese(page)
+    claim_and_log_in(page, "Conceição")
+    page.cdp.pump(0.3)  # a layout pass after the view changed
+    width = metrics["width"]
+    assert page.js("document.documentElement.scrollWidth") <= width
+    assert page.js("innerWidth") == width  # a phone did not zoom out to fit something wider
+    for control in TOPBAR_CONTROLS:
+        box = page.js(f"(() => {{ const r = document.getElementById({json.dumps(control)}).getBoundingClientRect();"
+                      " return [r.left, r.right, r.width]; })()")
+        assert 0 <= box[0] and box[1] <= width and box[2] > 0, (control, box)
+    # "Sair" is drawn where it is: nothing covers it.
+    assert page.js("(() => { const r = document.getElementById('logout').getBoundingClientRect();"
+                   " return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)?.id; })()") == "logout"
+    assert page.problems() == []
