@@ -1043,7 +1043,7 @@ const HANDLERS = {
     if (!request) return;
     chat.requests.delete(frame.id);
     if (request.kind === "settings") chat.readReceipts = request.readReceipts;
-    if (request.kind === "password") chat.passwordChange = { state: "done" };
+    if (request.kind === "password") passwordChanged(chat, out);
     if (request.kind === "edit" || request.kind === "delete") {
       applyChange(request.item, request.kind === "delete" ? { type: "deleted" } : { type: "edited", text: request.text });
     }
@@ -1410,6 +1410,16 @@ function whoInProgress(chat, change) {
   for (const request of chat.requests.values()) {
     if (request.kind === "who" && request.listed) change(request.listed);
   }
+}
+
+/** The server changed our password: the dialog closes (renderPassword) and the confirmation
+ * is a notice in the open conversation, where it is seen, and is said once; not a line in
+ * the top bar, which it stretched on a phone and where it stayed. */
+function passwordChanged(chat, out) {
+  chat.passwordChange = { state: "done" };
+  const words = t("Your password is changed: log in with the new one from now on.");
+  notice(chat, chat.active, words);
+  out.announce.push(words);
 }
 
 function notice(chat, key, text, at, isError = false) {
@@ -1985,8 +1995,7 @@ function renderPassword(chat) {
   if (!change || change.state === "sending") return;
   chat.passwordChange = null;
   if (change.state === "done") {
-    if (dialog.open) dialog.close();
-    $("password-done").textContent = t("Your password is changed: log in with the new one from now on.");
+    if (dialog.open) dialog.close();  // the confirmation is a notice (passwordChanged)
     return;
   }
   $("password-error").textContent = change.words();
@@ -2009,7 +2018,7 @@ function submitPassword(event) {
 }
 
 function openPasswordDialog() {
-  for (const id of ["password-old", "password-new", "password-again", "password-error", "password-done"]) {
+  for (const id of ["password-old", "password-new", "password-again", "password-error"]) {
     const node = $(id);
     if ("value" in node && node.tagName === "INPUT") node.value = ""; else node.textContent = "";
   }

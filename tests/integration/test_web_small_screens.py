@@ -103,3 +103,30 @@ def test_the_top_bar_fits_the_screen_and_the_page_never_scrolls_sideways(page: P
     assert page.js("(() => { const r = document.getElementById('logout').getBoundingClientRect();"
                    " return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)?.id; })()") == "logout"
     assert page.problems() == []
+
+
+def test_a_changed_password_is_confirmed_in_the_conversation_and_the_top_bar_keeps_its_size(page: Page) -> None:
+    phone(page)
+    speak_portuguese(page)
+    claim_and_log_in(page, "Conceição")
+    bar = page.js("document.querySelector('.topbar').getBoundingClientRect().height")
+    page.js("document.getElementById('change-password').click()")
+    page.wait_for("document.getElementById('password-dialog').open && document.activeElement.id === 'password-old'")
+    page.type("correct horse")
+    page.focus("#password-new")
+    page.type("a brand new secret")
+    page.focus("#password-again")
+    page.type("a brand new secret")
+    page.enter()
+    page.wait_for("!document.getElementById('password-dialog').open")
+    words = "Sua senha foi trocada: entre com a nova daqui em diante."
+    # Seen: a notice in the open conversation, inside the screen; heard: through the announcer.
+    page.wait_for(f"[...document.querySelectorAll('#messages .notice .notice-text')].some(n => n.textContent === {json.dumps(words)})")
+    box = page.js("(() => { const n = [...document.querySelectorAll('#messages .notice')].at(-1);"
+                  " n.scrollIntoView(); const r = n.getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]; })()")
+    assert 0 <= box[0] and box[1] <= 360 and 0 <= box[2] and box[3] <= 740, box
+    assert words in page.js("document.getElementById('announcer').textContent")
+    # The top bar did not grow to hold it.
+    assert page.js("document.querySelector('.topbar').getBoundingClientRect().height") == bar
+    assert words not in page.js("document.querySelector('.topbar').textContent")
+    assert page.problems() == []
