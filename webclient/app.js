@@ -1970,9 +1970,15 @@ function renderTopbar(chat) {
     online: t("Online"),
     reconnecting: shell.attempts > 1 ? t("Reconnecting… (attempt {n})", { n: shell.attempts }) : t("Reconnecting…"),
   };
-  connection.dataset.status = chat.status;
-  connection.textContent = chat.status !== "online" && chat.notice ? `${labels[chat.status]} ${chat.notice}` : labels[chat.status];
-  connection.title = connection.textContent;  // whole, where the pill is cut short (style.css)
+  const status = chat.status !== "online" && chat.notice
+    ? t("{status} — {reason}", { status: labels[chat.status], reason: chat.notice }) : labels[chat.status];
+  if (connection.dataset.status !== chat.status) connection.dataset.status = chat.status;
+  // Written only when it changes: it is a role=status region, and screen readers say it
+  // again whenever its text is replaced, even by the same words (every render).
+  if (connection.textContent !== status) {
+    connection.textContent = status;
+    connection.title = status;  // whole, where the pill is cut short (style.css)
+  }
   $("me").textContent = chat.me || "";
   $("read-receipts").checked = chat.readReceipts;
   $("read-receipts").parentElement.title = chat.readReceipts

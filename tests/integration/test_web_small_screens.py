@@ -130,3 +130,47 @@ def test_a_changed_password_is_confirmed_in_the_conversation_and_the_top_bar_kee
     assert page.js("document.querySelector('.topbar').getBoundingClientRect().height") == bar
     assert words not in page.js("document.querySelector('.topbar').textContent")
     assert page.problems() == []
+
+
+def test_the_connection_status_is_written_only_when_it_changes(page: Page, alice: TcpPeer) -> None:
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"@alice\"]')")
+    # role=status: a screen reader says it again whenever its text is replaced.
+    assert page.js("document.getElementById('connection').getAttribute('role')") == "status"
+    page.js("window.statusWrites = 0; new MutationObserver((records) => { window.statusWrites += records.length; })"
+            ".observe(document.getElementById('connection'), {childList: true, characterData: true, subtree: true})")
+    alice.send_dm("Bob", "one")
+    alice.send_dm("Bob", "two")
+    page.wait_for("document.querySelector('button.contact[data-key=\"@alice\"] .badge')?.textContent === '2'")
+    page.open_conversation("Alice")
+    page.type("three")
+    page.enter()
+    page.wait_for("document.querySelectorAll('#messages .msg-out').length === 1")
+    assert page.js("window.statusWrites") == 0
+    assert page.js("document.getElementById('connection').textContent") == "Online"
+    assert page.problems() == []
+
+
+def test_a_phone_shows_the_connection_status_in_words_when_the_server_stops(page: Page) -> None:
+    phone(page)
+    speak_portuguese(page)
+    page.log_in("Conceição")
+
+    async def quit_like_the_console() -> None:
+        page.web.close()
+        page.srv.server.relay.shut_down("server shutting down")
+
+    page.srv.run(quit_like_the_console())
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'", TIMEOUT + 10)
+    pill = page.js("document.getElementById('connection').textContent")
+    # Words between the state and the reason (not "(tentativa 2) O servidor…").
+    assert " — O servidor parou ou está reiniciando" in pill, pill
+    # All of it is on the screen, not cut to a dot with the words only in a tooltip.
+    assert page.js("(() => { const c = document.getElementById('connection');"
+                   " return c.scrollWidth <= c.clientWidth && c.scrollHeight <= c.clientHeight; })()") is True
+    box = page.js("(() => { const r = document.getElementById('connection').getBoundingClientRect();"
+                  " return [r.left, r.right, r.width]; })()")
+    assert 0 <= box[0] and box[1] <= 360 and box[2] > 100, box
+    assert page.js("document.documentElement.scrollWidth") <= 360
+    assert page.problems() == []
