@@ -660,7 +660,7 @@ const HANDLERS = {
     }
   },
 
-  joined(chat, frame) {
+  joined(chat, frame, out) {
     if (typeof frame.name !== "string" || isMe(chat, frame.name)) return;
     const entry = user(chat, frame.name);
     whoInProgress(chat, (listed) => listed.add(entry.key));
@@ -668,9 +668,10 @@ const HANDLERS = {
     entry.since = frame.at;
     notice(chat, ROOM, t("{name} joined", { name: frame.name }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} is online", { name: frame.name }), frame.at);
+    if (entry.key === chat.active) out.announce.push(t("{name} is online", { name: frame.name }));  // the header changed
   },
 
-  left(chat, frame) {
+  left(chat, frame, out) {
     if (typeof frame.name !== "string" || isMe(chat, frame.name)) return;
     const entry = user(chat, frame.name);
     whoInProgress(chat, (listed) => listed.delete(entry.key));
@@ -680,6 +681,7 @@ const HANDLERS = {
     const why = plain ? "" : ` (${t(reason)})`;  // i18n: listed in client/display.py's _LEFT_REASONS
     notice(chat, ROOM, t("{name} left{why}", { name: frame.name, why }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} went offline{why}", { name: frame.name, why: "" }), frame.at);
+    if (entry.key === chat.active) out.announce.push(t("{name} went offline{why}", { name: frame.name, why: "" }));
   },
 
   skipped(chat, frame, out) {
@@ -1048,7 +1050,7 @@ const HANDLERS = {
       applyChange(request.item, request.kind === "delete" ? { type: "deleted" } : { type: "edited", text: request.text });
     }
     if (request.kind === "leave" || request.kind === "act") roomOk(chat, request, out);
-    if (request.kind === "block") blockDone(chat, request);
+    if (request.kind === "block") blockDone(chat, request, out);
   },
 
   blocking(chat, frame, out) {
@@ -1312,23 +1314,30 @@ function blockFrame(chat, key) {
 }
 
 /** The server said ok: the mark follows, and the conversation says what it means. */
-function blockDone(chat, request) {
+function blockDone(chat, request, out) {
   chat.blocking.delete(request.key);
   if (chat.blocked === null) chat.blocked = new Map();
   if (request.block) chat.blocked.set(request.key, request.name);
   else chat.blocked.delete(request.key);
-  notice(chat, request.key, request.block
+  blockOutcome(chat, request, request.block
     ? t("You blocked {name}: their messages no longer reach you (yours still reach them)", { name: request.name })
-    : t("You unblocked {name}: their new messages reach you again", { name: request.name }), nowSeconds());
+    : t("You unblocked {name}: their new messages reach you again", { name: request.name }), false, out);
+}
+
+/** A block's or unblock's outcome: a notice in that person's conversation, and said to a
+ * screen reader (the log is not a live region), when there is an ``out`` to say it through. */
+function blockOutcome(chat, request, text, isError, out) {
+  notice(chat, request.key, text, nowSeconds(), isError);
+  if (out) out.announce.push(text);
 }
 
 /** A block or unblock whose outcome nobody knows (``why``): said so, never as done or not
  * done; the list is asked again (when online), and says what the server holds. */
-function blockUnsettled(chat, request, why) {
+function blockUnsettled(chat, request, why, out = null) {
   chat.blocking.delete(request.key);
-  notice(chat, request.key, request.block
+  blockOutcome(chat, request, request.block
     ? t("Blocking {name} is not confirmed: {why}", { name: request.name, why })
-    : t("Unblocking {name} is not confirmed: {why}", { name: request.name, why }), nowSeconds(), true);
+    : t("Unblocking {name} is not confirmed: {why}", { name: request.name, why }), true, out);
 }
 
 /** An error answering a "block"/"unblock" or a "blocks". */
@@ -1340,19 +1349,19 @@ function blockRefused(chat, request, frame, message, out) {
     return;
   }
   if (frame.code === "unavailable" && frame.uncertain === true) {
-    blockUnsettled(chat, request, why);
+    blockUnsettled(chat, request, why, out);
     if (chat.status === "online") out.send.push(blocksFrame(chat));
     return;
   }
-  blockNotDone(chat, request, why);
+  blockNotDone(chat, request, why, out);
 }
 
 /** A block or unblock that was not done (``why``): the mark stays, and the conversation says so. */
-function blockNotDone(chat, request, why) {
+function blockNotDone(chat, request, why, out) {
   chat.blocking.delete(request.key);
-  notice(chat, request.key, request.block
+  blockOutcome(chat, request, request.block
     ? t("{name} was not blocked: {why}", { name: request.name, why })
-    : t("{name} was not unblocked: {why}", { name: request.name, why }), nowSeconds(), true);
+    : t("{name} was not unblocked: {why}", { name: request.name, why }), true, out);
 }
 
 /** The "read" to send now: the newest message from the peer of the conversation on
@@ -3006,12 +3015,14 @@ function start() {
   $("logout").addEventListener("click", logOut);
   $("block-toggle").addEventListener("click", () => {
     const frame = blockFrame(shell.chat, shell.chat.active);
+    const said = { announce: [] };
     if (frame && !sendFrame(frame)) {  // never left: not done, and said so
       const request = shell.chat.requests.get(frame.id);
       shell.chat.requests.delete(frame.id);
-      blockNotDone(shell.chat, request, t("not connected"));
+      blockNotDone(shell.chat, request, t("not connected"), said);
     }
     render(shell.chat);
+    announce(said.announce);
   });
   $("change-password").addEventListener("click", openPasswordDialog);
   $("password-form").addEventListener("submit", submitPassword);

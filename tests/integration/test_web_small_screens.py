@@ -174,3 +174,36 @@ def test_a_phone_shows_the_connection_status_in_words_when_the_server_stops(page
     assert 0 <= box[0] and box[1] <= 360 and box[2] > 100, box
     assert page.js("document.documentElement.scrollWidth") <= 360
     assert page.problems() == []
+
+
+def announced(page: Page) -> str:
+    return page.js("document.getElementById('announcer').textContent")
+
+
+def test_the_open_conversations_presence_and_a_blocks_outcome_are_said_to_screen_readers(
+        page: Page, alice: TcpPeer) -> None:
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.open_conversation("Alice")
+    # The log is not a live region and the header is not one either: the announcer says it.
+    assert page.js("document.getElementById('messages').getAttribute('aria-live')") == "off"
+    page.js("document.getElementById('block-toggle').click()")
+    page.wait_for("document.getElementById('block-toggle').textContent === 'Unblock'")
+    page.wait_for("document.getElementById('announcer').textContent.includes('You blocked Alice')")
+    page.js("document.getElementById('block-toggle').click()")
+    page.wait_for("document.getElementById('block-toggle').textContent === 'Block'")
+    page.wait_for("document.getElementById('announcer').textContent.includes('You unblocked Alice')")
+    alice.close()
+    page.wait_for("document.getElementById('announcer').textContent.includes('Alice went offline')")
+    # Someone written to by name comes online: said, since their conversation is open.
+    page.focus("#new-chat-name")
+    page.type("Carol")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Carol'")
+    carol = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        carol.login("Carol")
+        page.wait_for("document.getElementById('announcer').textContent.includes('Carol is online')")
+    finally:
+        carol.close()
+    assert page.problems() == []
