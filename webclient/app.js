@@ -2399,9 +2399,15 @@ function showView(name) {
   $("chat-view").hidden = name !== "chat";
 }
 
+/** When the contact list is a drawer over the conversation: style.css's phone layout. */
+const DRAWER = window.matchMedia("(max-width: 720px)");
+
 function setContactsOpen(open) {
   document.body.classList.toggle("contacts-open", open);
   $("contacts-toggle").setAttribute("aria-expanded", String(open));
+  // What the open drawer covers is out of reach, so Tab and a screen reader stay in the
+  // drawer and the top bar instead of walking through hidden controls behind it.
+  document.querySelector(".conversation").inert = open && DRAWER.matches;
 }
 
 /* ===================================================================================== */
@@ -2531,7 +2537,10 @@ function onFrame(frame) {
   if (chat.status === "online") keepSession(chat);  // new conversations outlive a reload
   keepPending(chat);  // and messages not taken yet
   render(chat);
-  if (out.focus === "composer") $("composer-input").focus();
+  if (out.focus === "composer") {  // a room joined: the drawer closes, as when a contact is picked
+    setContactsOpen(false);
+    $("composer-input").focus();
+  }
   // The page now shows the new messages: confirm them.
   out.receipts.forEach(sendFrame);
   readFrames(chat, pageFocused()).forEach(sendFrame);
@@ -3040,6 +3049,7 @@ function start() {
       if (current) current.focus();
     }
   });
+  DRAWER.addEventListener("change", () => setContactsOpen(false));  // widened: no drawer to be open
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && document.body.classList.contains("contacts-open")) {
       setContactsOpen(false);

@@ -207,3 +207,33 @@ def test_the_open_conversations_presence_and_a_blocks_outcome_are_said_to_screen
     finally:
         carol.close()
     assert page.problems() == []
+
+
+def in_conversation(page: Page) -> bool:
+    return page.js("document.querySelector('section.conversation').contains(document.activeElement)")
+
+
+def test_the_phone_drawer_keeps_focus_while_open_and_closes_when_a_room_is_joined(page: Page, alice: TcpPeer) -> None:
+    phone(page)
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"@alice\"]')")
+    page.focus("#contacts-toggle")
+    page.enter()
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'visible'")
+    # Tab from the drawer's last control does not walk into the covered conversation.
+    page.focus("#join-room-name")
+    for _ in range(6):
+        page.press("Tab", 9)
+        assert not in_conversation(page), page.js("document.activeElement.outerHTML.slice(0, 80)")
+    # Joining a room from the drawer closes it, and the message box is where the focus is.
+    page.focus("#join-room-name")
+    page.type("#redes")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#redes'"
+                  " && document.activeElement.id === 'composer-input'")
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'hidden'")
+    assert page.js("document.body.classList.contains('contacts-open')") is False
+    assert page.js("document.getElementById('contacts-toggle').getAttribute('aria-expanded')") == "false"
+    assert page.js("document.querySelector('section.conversation').inert") is False
+    assert page.problems() == []
