@@ -295,6 +295,14 @@ function isMe(chat, name) {
   return chat.me !== null && typeof name === "string" && nameKey(name) === nameKey(chat.me);
 }
 
+/** Whether ``entry`` (a person, or null) is online as far as the page knows. The server's
+ * presence news never lists us (joined, left and who skip our own name), so a conversation
+ * with ourselves is online exactly while we are. */
+function isOnline(chat, entry) {
+  if (!entry) return false;
+  return isMe(chat, entry.name) ? chat.status === "online" : entry.online;
+}
+
 function addItem(chat, key, name, item) {
   const convo = conversation(chat, key, name);
   item.localId = ++nextLocalId;
@@ -2076,8 +2084,9 @@ function renderContacts(chat) {
   const live = chat.status === "online";  // while disconnected nobody is known to be online
   for (const entry of sortedContacts(chat)) {
     const convo = chat.conversations.get(entry.key);
-    const presence = live && entry.online ? t("online") : t("offline");
-    rows.push(contactButton(chat, entry.key, entry.name, live && entry.online, convo ? convo.unread : 0,
+    const online = live && isOnline(chat, entry);
+    const presence = online ? t("online") : t("offline");
+    rows.push(contactButton(chat, entry.key, entry.name, online, convo ? convo.unread : 0,
       isBlocked(chat, entry.key) ? t("{presence} · blocked", { presence }) : null));
   }
   list.replaceChildren(...rows);
@@ -2097,10 +2106,10 @@ function renderConversation(chat) {
   const peer = found && chat.status === "online" ? found : null;
   if (!isRoomKey(key)) {
   $("conversation-title").textContent = key === ROOM ? t("Everyone") : convo.name;
-  const presence = peer && peer.online ? t("Online") : t("Offline");
+  const presence = isOnline(chat, peer) ? t("Online") : t("Offline");
   $("conversation-presence").textContent = key === ROOM ? t("Messages here go to everyone online")
     : isBlocked(chat, key) ? t("{presence} · blocked: their messages do not reach you", { presence }) : presence;
-  $("conversation-presence").dataset.online = String(Boolean(peer && peer.online));
+  $("conversation-presence").dataset.online = String(isOnline(chat, peer));
   $("conversation-presence").dataset.blocked = String(isBlocked(chat, key));
   $("composer-label").textContent = key === ROOM ? t("Message to everyone") : t("Message to {name}", { name: convo.name });
   $("composer-input").placeholder = key === ROOM ? t("Message everyone…") : t("Message {name}…", { name: convo.name });

@@ -237,3 +237,17 @@ def test_the_phone_drawer_keeps_focus_while_open_and_closes_when_a_room_is_joine
     assert page.js("document.getElementById('contacts-toggle').getAttribute('aria-expanded')") == "false"
     assert page.js("document.querySelector('section.conversation').inert") is False
     assert page.problems() == []
+
+
+def test_a_conversation_with_yourself_shows_you_online(page: Page) -> None:
+    page.log_in("Bob")
+    page.focus("#new-chat-name")
+    page.type("Bob")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Bob'")
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"@bob\"]')")
+    assert page.js("document.getElementById('conversation-presence').textContent") == "Online"
+    assert page.js("document.getElementById('conversation-presence').dataset.online") == "true"
+    assert page.js("document.querySelector('button.contact[data-key=\"@bob\"]').getAttribute('aria-label')") \
+        == "Bob, online"
+    assert page.problems() == []
