@@ -2287,6 +2287,11 @@ function updateItem(item) {
     const moderate = node.querySelector(".msg-actions");
     if (moderate) moderate.hidden = !moderatorMayDelete(shell.chat, item);
   }
+  const labelled = `${item.rev || 0} ${i18n.language}`;
+  if (node.dataset.labelled !== labelled && node.querySelector(".msg-actions")) {
+    node.dataset.labelled = labelled;
+    labelActions(node, item);
+  }
   if (item.kind !== "message" || item.dir !== "out") return;
   const actions = node.querySelector(".msg-actions");
   if (actions) actions.hidden = !changeable(shell.chat, item);
@@ -2311,6 +2316,17 @@ function updateItem(item) {
     ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason)
     : item.error;
   status.textContent = why ? `${label}: ${why}` : label;
+}
+
+/** Edit's and Delete's names for a screen reader, with the message they act on (every
+ * message has them: "Edit" alone does not say which); each starts with its visible word. */
+function labelActions(node, item) {
+  const text = item.deleted || typeof item.text !== "string" ? ""
+    : item.text.length > 40 ? `${item.text.slice(0, 39)}…` : item.text;
+  const edit = node.querySelector(".msg-edit");
+  const remove = node.querySelector(".msg-delete");
+  if (edit) edit.setAttribute("aria-label", t("Edit the message “{text}”", { text }));
+  if (remove) remove.setAttribute("aria-label", t("Delete the message “{text}”", { text }));
 }
 
 function messageElement(item) {

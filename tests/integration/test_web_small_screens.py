@@ -251,3 +251,32 @@ def test_a_conversation_with_yourself_shows_you_online(page: Page) -> None:
     assert page.js("document.querySelector('button.contact[data-key=\"@bob\"]').getAttribute('aria-label')") \
         == "Bob, online"
     assert page.problems() == []
+
+
+def test_phone_buttons_are_big_enough_to_tap_and_edit_and_delete_say_which_message(page: Page, alice: TcpPeer) -> None:
+    phone(page)
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.focus("#contacts-toggle")
+    page.enter()
+    page.open_conversation("Alice")
+    page.type("See you at the library at noon, near the maps")
+    page.enter()
+    page.wait_for("!document.querySelector('#messages .msg-out .msg-actions').hidden")
+
+    def size(selector: str) -> list[float]:
+        return page.js(f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
+                       " return [r.width, r.height]; })()")
+
+    for selector in ("#contacts-toggle", "#messages .msg-out .msg-edit", "#messages .msg-out .msg-delete",
+                     "#block-toggle", "#logout"):
+        width, height = size(selector)
+        assert width >= 44 and height >= 44, (selector, width, height)
+    assert page.js("document.querySelector('#messages .msg-out .msg-edit').getAttribute('aria-label')") == \
+        "Edit the message “See you at the library at noon, near th…”"
+    assert page.js("document.querySelector('#messages .msg-out .msg-delete').getAttribute('aria-label')") == \
+        "Delete the message “See you at the library at noon, near th…”"
+    speak_portuguese(page)
+    page.wait_for("document.querySelector('#messages .msg-out .msg-edit').getAttribute('aria-label')"
+                  " === 'Editar a mensagem “See you at the library at noon, near th…”'")
+    assert page.problems() == []
