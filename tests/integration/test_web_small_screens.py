@@ -259,6 +259,7 @@ def test_phone_buttons_are_big_enough_to_tap_and_edit_and_delete_say_which_messa
     alice.login("Alice")
     page.focus("#contacts-toggle")
     page.enter()
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'visible'")
     page.open_conversation("Alice")
     page.type("See you at the library at noon, near the maps")
     page.enter()
