@@ -281,3 +281,19 @@ def test_phone_buttons_are_big_enough_to_tap_and_edit_and_delete_say_which_messa
     page.wait_for("document.querySelector('#messages .msg-out .msg-edit').getAttribute('aria-label')"
                   " === 'Editar a mensagem “See you at the library at noon, near th…”'")
     assert page.problems() == []
+
+
+def test_a_long_notice_keeps_its_time_on_one_line_on_a_phone(page: Page, alice: TcpPeer) -> None:
+    phone(page)
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"@alice\"]')")
+    page.js("document.querySelector('button.contact[data-key=\"@alice\"]').click()")
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Alice'")
+    page.js("document.getElementById('block-toggle').click()")
+    page.wait_for("[...document.querySelectorAll('#messages .notice-text')].some(n => n.textContent.startsWith('You blocked'))")
+    lines = page.js("(() => { const time = [...document.querySelectorAll('#messages .notice .msg-time')].at(-1);"
+                    " const range = document.createRange(); range.selectNodeContents(time);"
+                    " return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size; })()")
+    assert lines == 1
+    assert page.problems() == []
