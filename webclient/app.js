@@ -763,8 +763,8 @@ const HANDLERS = {
     const message = typeof frame.message === "string" ? frame.message : String(frame.code);
     if (request && request.kind === "password") {  // said in the dialog; nothing was changed
       chat.requests.delete(frame.id);
-      chat.passwordChange = { state: "failed", words: () => explainError(frame.code, message, null, frame.retry_after,
-        null, null, null, frame.uncertain === true) };
+      chat.passwordChange = { state: "failed", code: frame.code, words: () => explainError(frame.code, message, null,
+        frame.retry_after, null, null, null, frame.uncertain === true) };
       return;
     }
     if (request && retryLater(chat, request, frame)) return;  // kept, in its place: sent again later
@@ -2022,6 +2022,12 @@ function renderPassword(chat) {
     return;
   }
   $("password-error").textContent = change.words();
+  // The field to fix: a wrong current password is typed again; a refused new one (too weak) too.
+  const field = change.code === "bad_password" ? $("password-old") : change.code === "weak_password" ? $("password-new") : null;
+  if (field && dialog.open) {
+    field.focus();
+    field.select();
+  }
 }
 
 /** The dialog's form sent: the new password typed twice alike is checked here; the rest

@@ -297,3 +297,28 @@ def test_a_long_notice_keeps_its_time_on_one_line_on_a_phone(page: Page, alice: 
                     " return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size; })()")
     assert lines == 1
     assert page.problems() == []
+
+
+def test_the_skip_link_is_not_a_tab_stop_on_the_login_page(page: Page) -> None:
+    # Not focusable at all there (what Tab would reach is what focus() can reach).
+    focusable = "(() => { const s = document.querySelector('.skip-link'); s.focus(); return document.activeElement === s; })()"
+    assert page.js(focusable) is False
+    page.log_in("Bob")
+    assert page.js(focusable) is True
+    assert page.problems() == []
+
+
+def test_a_wrong_current_password_puts_the_focus_back_on_it(page: Page) -> None:
+    claim_and_log_in(page, "Dora")
+    page.js("document.getElementById('change-password').click()")
+    page.wait_for("document.getElementById('password-dialog').open && document.activeElement.id === 'password-old'")
+    page.type("not my password")
+    page.focus("#password-new")
+    page.type("a brand new secret")
+    page.focus("#password-again")
+    page.type("a brand new secret")
+    page.enter()
+    page.wait_for("document.getElementById('password-error').textContent.includes('bad_password')")
+    assert page.js("document.activeElement.id") == "password-old"
+    assert page.js("document.getElementById('password-dialog').open") is True
+    assert page.problems() == []
