@@ -28,9 +28,11 @@ const PLURAL_RULES = {
 // translated); needsName: the codes whose sentence is only for a named recipient;
 // needsLike, needsRoom: only with the error's "like", "room" (NEEDS_LIKE, NEEDS_ROOM);
 // whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED).
-// loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES).
+// loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES);
+// passwordFields: the password dialog's field ("old", "new") each refused change is about
+// (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, loginFields: {} };
+  needsRoom: [], whenUntimed: {}, loginFields: {}, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -153,6 +155,7 @@ async function useLanguage(language) {
   i18n.needsRoom = catalogue.needs_room || [];
   i18n.whenUntimed = catalogue.when_untimed || {};
   i18n.loginFields = catalogue.login_fields || {};
+  i18n.passwordFields = catalogue.password_fields || {};
   $("lang-switch").value = language;
   translatePage();
   if (shell.loginError) showLoginError(shell.loginError);  // the refusal shown, in the new language
@@ -2022,8 +2025,9 @@ function renderPassword(chat) {
     return;
   }
   $("password-error").textContent = change.words();
-  // The field to fix: a wrong current password is typed again; a refused new one (too weak) too.
-  const field = change.code === "bad_password" ? $("password-old") : change.code === "weak_password" ? $("password-new") : null;
+  // The field to fix, typed again: the current password, or a new one the server refused.
+  const which = i18n.passwordFields[change.code];
+  const field = which === "old" ? $("password-old") : which === "new" ? $("password-new") : null;
   if (field && dialog.open) {
     field.focus();
     field.select();
