@@ -239,6 +239,14 @@ LOGIN_OUTCOMES: dict[str, LoginOutcome] = {
 }
 _NO_OUTCOME = LoginOutcome(None, retry=False, account=False)
 
+# A refused password change: the dialog's field to fix, where the cursor goes ("old": the
+# current password was wrong; "new": the server's rule refused the new one). The page reads
+# it from its catalogue (python3 -m i18n web). A code not listed: neither.
+PASSWORD_CHANGE_FIELDS: dict[str, str] = {
+    ErrorCode.BAD_PASSWORD: "old",
+    ErrorCode.WEAK_PASSWORD: "new",
+}
+
 
 def login_outcome(code: str) -> LoginOutcome:
     """The :class:`LoginOutcome` of refusal ``code`` (unknown codes: nothing to change, no

@@ -29,9 +29,11 @@ const PLURAL_RULES = {
 // needsLike, needsRoom: only with the error's "like", "room" (NEEDS_LIKE, NEEDS_ROOM);
 // whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED);
 // timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS).
-// loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES).
+// loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES);
+// passwordFields: the password dialog's field ("old", "new") each refused change is about
+// (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, timed: {}, loginFields: {} };
+  needsRoom: [], whenUntimed: {}, timed: {}, loginFields: {}, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -156,6 +158,7 @@ async function useLanguage(language) {
   i18n.whenUntimed = catalogue.when_untimed || {};
   i18n.timed = catalogue.timed || {};
   i18n.loginFields = catalogue.login_fields || {};
+  i18n.passwordFields = catalogue.password_fields || {};
   $("lang-switch").value = language;
   translatePage();
   if (shell.loginError) showLoginError(shell.loginError);  // the refusal shown, in the new language
@@ -297,6 +300,14 @@ function user(chat, name) {
 
 function isMe(chat, name) {
   return chat.me !== null && typeof name === "string" && nameKey(name) === nameKey(chat.me);
+}
+
+/** Whether ``entry`` (a person, or null) is online as far as the page knows. The server's
+ * presence news never lists us (joined, left and who skip our own name), so a conversation
+ * with ourselves is online exactly while we are. */
+function isOnline(chat, entry) {
+  if (!entry) return false;
+  return isMe(chat, entry.name) ? chat.status === "online" : entry.online;
 }
 
 function addItem(chat, key, name, item) {
@@ -689,7 +700,7 @@ const HANDLERS = {
     }
   },
 
-  joined(chat, frame) {
+  joined(chat, frame, out) {
     if (typeof frame.name !== "string" || isMe(chat, frame.name)) return;
     const entry = user(chat, frame.name);
     whoInProgress(chat, (listed) => listed.add(entry.key));
@@ -697,9 +708,10 @@ const HANDLERS = {
     entry.since = frame.at;
     notice(chat, ROOM, t("{name} joined", { name: frame.name }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} is online", { name: frame.name }), frame.at);
+    if (entry.key === chat.active) out.announce.push(t("{name} is online", { name: frame.name }));  // the header changed
   },
 
-  left(chat, frame) {
+  left(chat, frame, out) {
     if (typeof frame.name !== "string" || isMe(chat, frame.name)) return;
     const entry = user(chat, frame.name);
     whoInProgress(chat, (listed) => listed.delete(entry.key));
@@ -709,6 +721,7 @@ const HANDLERS = {
     const why = plain ? "" : ` (${t(reason)})`;  // i18n: listed in client/display.py's _LEFT_REASONS
     notice(chat, ROOM, t("{name} left{why}", { name: frame.name, why }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} went offline{why}", { name: frame.name, why: "" }), frame.at);
+    if (entry.key === chat.active) out.announce.push(t("{name} went offline{why}", { name: frame.name, why: "" }));
   },
 
   skipped(chat, frame, out) {
@@ -782,8 +795,8 @@ const HANDLERS = {
     const message = typeof frame.message === "string" ? frame.message : String(frame.code);
     if (request && request.kind === "password") {  // said in the dialog; nothing was changed
       chat.requests.delete(frame.id);
-      chat.passwordChange = { state: "failed", words: () => explainError(frame.code, message, null, frame.retry_after,
-        null, null, null, frame.uncertain === true) };
+      chat.passwordChange = { state: "failed", code: frame.code, words: () => explainError(frame.code, message, null,
+        frame.retry_after, null, null, null, frame.uncertain === true) };
       return;
     }
     if (request && retryLater(chat, request, frame)) return;  // kept, in its place: sent again later
@@ -1085,12 +1098,12 @@ const HANDLERS = {
     if (!request) return;
     chat.requests.delete(frame.id);
     if (request.kind === "settings") chat.readReceipts = request.readReceipts;
-    if (request.kind === "password") chat.passwordChange = { state: "done" };
+    if (request.kind === "password") passwordChanged(chat, out);
     if (request.kind === "edit" || request.kind === "delete") {
       applyChange(request.item, request.kind === "delete" ? { type: "deleted" } : { type: "edited", text: request.text });
     }
     if (request.kind === "leave" || request.kind === "act") roomOk(chat, request, out);
-    if (request.kind === "block") blockDone(chat, request);
+    if (request.kind === "block") blockDone(chat, request, out);
   },
 
   blocking(chat, frame, out) {
@@ -1366,14 +1379,21 @@ function blockFrame(chat, key) {
 }
 
 /** The server said ok: the mark follows, and the conversation says what it means. */
-function blockDone(chat, request) {
+function blockDone(chat, request, out) {
   chat.blocking.delete(request.key);
   if (chat.blocked === null) chat.blocked = new Map();
   if (request.block) chat.blocked.set(request.key, request.name);
   else chat.blocked.delete(request.key);
-  notice(chat, request.key, request.block
+  blockOutcome(chat, request, request.block
     ? t("You blocked {name}: their messages no longer reach you (yours still reach them)", { name: request.name })
-    : t("You unblocked {name}: their new messages reach you again", { name: request.name }), nowSeconds());
+    : t("You unblocked {name}: their new messages reach you again", { name: request.name }), false, out);
+}
+
+/** A block's or unblock's outcome: a notice in that person's conversation, and said to a
+ * screen reader (the log is not a live region), when there is an ``out`` to say it through. */
+function blockOutcome(chat, request, text, isError, out) {
+  notice(chat, request.key, text, nowSeconds(), isError);
+  if (out) out.announce.push(text);
 }
 
 /** A block (``block``) or unblock made on another device, as the server told it (feature
@@ -1392,11 +1412,11 @@ function blockTold(chat, frame, block) {
 
 /** A block or unblock whose outcome nobody knows (``why``): said so, never as done or not
  * done; the list is asked again (when online), and says what the server holds. */
-function blockUnsettled(chat, request, why) {
+function blockUnsettled(chat, request, why, out = null) {
   chat.blocking.delete(request.key);
-  notice(chat, request.key, request.block
+  blockOutcome(chat, request, request.block
     ? t("Blocking {name} is not confirmed: {why}", { name: request.name, why })
-    : t("Unblocking {name} is not confirmed: {why}", { name: request.name, why }), nowSeconds(), true);
+    : t("Unblocking {name} is not confirmed: {why}", { name: request.name, why }), true, out);
 }
 
 /** An error answering a "block"/"unblock" or a "blocks". */
@@ -1408,19 +1428,19 @@ function blockRefused(chat, request, frame, message, out) {
     return;
   }
   if (frame.code === "unavailable" && frame.uncertain === true) {
-    blockUnsettled(chat, request, why);
+    blockUnsettled(chat, request, why, out);
     if (chat.status === "online") out.send.push(blocksFrame(chat));
     return;
   }
-  blockNotDone(chat, request, why);
+  blockNotDone(chat, request, why, out);
 }
 
 /** A block or unblock that was not done (``why``): the mark stays, and the conversation says so. */
-function blockNotDone(chat, request, why) {
+function blockNotDone(chat, request, why, out) {
   chat.blocking.delete(request.key);
-  notice(chat, request.key, request.block
+  blockOutcome(chat, request, request.block
     ? t("{name} was not blocked: {why}", { name: request.name, why })
-    : t("{name} was not unblocked: {why}", { name: request.name, why }), nowSeconds(), true);
+    : t("{name} was not unblocked: {why}", { name: request.name, why }), true, out);
 }
 
 /** The "read" to send now: the newest message from the peer of the conversation on
@@ -1478,6 +1498,16 @@ function whoInProgress(chat, change) {
   for (const request of chat.requests.values()) {
     if (request.kind === "who" && request.listed) change(request.listed);
   }
+}
+
+/** The server changed our password: the dialog closes (renderPassword) and the confirmation
+ * is a notice in the open conversation, where it is seen, and is said once; not a line in
+ * the top bar, which it stretched on a phone and where it stayed. */
+function passwordChanged(chat, out) {
+  chat.passwordChange = { state: "done" };
+  const words = t("Your password is changed: log in with the new one from now on.");
+  notice(chat, chat.active, words);
+  out.announce.push(words);
 }
 
 function notice(chat, key, text, at, isError = false) {
@@ -2035,10 +2065,17 @@ function renderTopbar(chat) {
         { delay: formatDelay(unavailable) })
       : t("the server is unavailable (it cannot store messages now); trying again now"));
   }
-  connection.dataset.status = chat.status;
-  connection.dataset.unavailable = String(unavailable !== null);
-  connection.textContent = chat.status !== "online" && chat.notice ? `${labels[chat.status]} ${chat.notice}` : labels[chat.status];
-  connection.title = connection.textContent;  // whole, where the pill is cut short (style.css)
+  const status = chat.status !== "online" && chat.notice
+    ? t("{status} — {reason}", { status: labels[chat.status], reason: chat.notice }) : labels[chat.status];
+  if (connection.dataset.status !== chat.status) connection.dataset.status = chat.status;
+  const unavailableNow = String(unavailable !== null);
+  if (connection.dataset.unavailable !== unavailableNow) connection.dataset.unavailable = unavailableNow;
+  // Written only when it changes: it is a role=status region, and screen readers say it
+  // again whenever its text is replaced, even by the same words (every render).
+  if (connection.textContent !== status) {
+    connection.textContent = status;
+    connection.title = status;  // whole, where the pill is cut short (style.css)
+  }
   $("me").textContent = chat.me || "";
   $("read-receipts").checked = chat.readReceipts;
   $("read-receipts").parentElement.title = chat.readReceipts
@@ -2061,11 +2098,17 @@ function renderPassword(chat) {
   if (!change || change.state === "sending") return;
   chat.passwordChange = null;
   if (change.state === "done") {
-    if (dialog.open) dialog.close();
-    $("password-done").textContent = t("Your password is changed: log in with the new one from now on.");
+    if (dialog.open) dialog.close();  // the confirmation is a notice (passwordChanged)
     return;
   }
   $("password-error").textContent = change.words();
+  // The field to fix, typed again: the current password, or a new one the server refused.
+  const which = i18n.passwordFields[change.code];
+  const field = which === "old" ? $("password-old") : which === "new" ? $("password-new") : null;
+  if (field && dialog.open) {
+    field.focus();
+    field.select();
+  }
 }
 
 /** The dialog's form sent: the new password typed twice alike is checked here; the rest
@@ -2085,7 +2128,7 @@ function submitPassword(event) {
 }
 
 function openPasswordDialog() {
-  for (const id of ["password-old", "password-new", "password-again", "password-error", "password-done"]) {
+  for (const id of ["password-old", "password-new", "password-again", "password-error"]) {
     const node = $(id);
     if ("value" in node && node.tagName === "INPUT") node.value = ""; else node.textContent = "";
   }
@@ -2128,8 +2171,9 @@ function renderContacts(chat) {
   const live = chat.status === "online";  // while disconnected nobody is known to be online
   for (const entry of sortedContacts(chat)) {
     const convo = chat.conversations.get(entry.key);
-    const presence = live && entry.online ? t("online") : t("offline");
-    rows.push(contactButton(chat, entry.key, entry.name, live && entry.online, convo ? convo.unread : 0,
+    const online = live && isOnline(chat, entry);
+    const presence = online ? t("online") : t("offline");
+    rows.push(contactButton(chat, entry.key, entry.name, online, convo ? convo.unread : 0,
       isBlocked(chat, entry.key) ? t("{presence} · blocked", { presence }) : null));
   }
   list.replaceChildren(...rows);
@@ -2149,10 +2193,10 @@ function renderConversation(chat) {
   const peer = found && chat.status === "online" ? found : null;
   if (!isRoomKey(key)) {
   $("conversation-title").textContent = key === ROOM ? t("Everyone") : convo.name;
-  const presence = peer && peer.online ? t("Online") : t("Offline");
+  const presence = isOnline(chat, peer) ? t("Online") : t("Offline");
   $("conversation-presence").textContent = key === ROOM ? t("Messages here go to everyone online")
     : isBlocked(chat, key) ? t("{presence} · blocked: their messages do not reach you", { presence }) : presence;
-  $("conversation-presence").dataset.online = String(Boolean(peer && peer.online));
+  $("conversation-presence").dataset.online = String(isOnline(chat, peer));
   $("conversation-presence").dataset.blocked = String(isBlocked(chat, key));
   $("composer-label").textContent = key === ROOM ? t("Message to everyone") : t("Message to {name}", { name: convo.name });
   $("composer-input").placeholder = key === ROOM ? t("Message everyone…") : t("Message {name}…", { name: convo.name });
@@ -2330,6 +2374,11 @@ function updateItem(item) {
     const moderate = node.querySelector(".msg-actions");
     if (moderate) moderate.hidden = !moderatorMayDelete(shell.chat, item);
   }
+  const labelled = `${item.rev || 0} ${i18n.language}`;
+  if (node.dataset.labelled !== labelled && node.querySelector(".msg-actions")) {
+    node.dataset.labelled = labelled;
+    labelActions(node, item);
+  }
   if (item.kind !== "message" || item.dir !== "out") return;
   const actions = node.querySelector(".msg-actions");
   if (actions) actions.hidden = !changeable(shell.chat, item);
@@ -2354,6 +2403,17 @@ function updateItem(item) {
     ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason)
     : item.error;
   status.textContent = why ? `${label}: ${why}` : label;
+}
+
+/** Edit's and Delete's names for a screen reader, with the message they act on (every
+ * message has them: "Edit" alone does not say which); each starts with its visible word. */
+function labelActions(node, item) {
+  const text = item.deleted || typeof item.text !== "string" ? ""
+    : item.text.length > 40 ? `${item.text.slice(0, 39)}…` : item.text;
+  const edit = node.querySelector(".msg-edit");
+  const remove = node.querySelector(".msg-delete");
+  if (edit) edit.setAttribute("aria-label", t("Edit the message “{text}”", { text }));
+  if (remove) remove.setAttribute("aria-label", t("Delete the message “{text}”", { text }));
 }
 
 function messageElement(item) {
@@ -2451,9 +2511,15 @@ function showView(name) {
   $("chat-view").hidden = name !== "chat";
 }
 
+/** When the contact list is a drawer over the conversation: style.css's phone layout. */
+const DRAWER = window.matchMedia("(max-width: 720px)");
+
 function setContactsOpen(open) {
   document.body.classList.toggle("contacts-open", open);
   $("contacts-toggle").setAttribute("aria-expanded", String(open));
+  // What the open drawer covers is out of reach, so Tab and a screen reader stay in the
+  // drawer and the top bar instead of walking through hidden controls behind it.
+  document.querySelector(".conversation").inert = open && DRAWER.matches;
 }
 
 /* ===================================================================================== */
@@ -2583,7 +2649,10 @@ function onFrame(frame) {
   if (chat.status === "online") keepSession(chat);  // new conversations outlive a reload
   keepPending(chat);  // and messages not taken yet
   render(chat);
-  if (out.focus === "composer") $("composer-input").focus();
+  if (out.focus === "composer") {  // a room joined: the drawer closes, as when a contact is picked
+    setContactsOpen(false);
+    $("composer-input").focus();
+  }
   // The page now shows the new messages: confirm them.
   out.receipts.forEach(sendFrame);
   readFrames(chat, pageFocused()).forEach(sendFrame);
@@ -3072,12 +3141,14 @@ function start() {
   $("logout").addEventListener("click", logOut);
   $("block-toggle").addEventListener("click", () => {
     const frame = blockFrame(shell.chat, shell.chat.active);
+    const said = { announce: [] };
     if (frame && !sendFrame(frame)) {  // never left: not done, and said so
       const request = shell.chat.requests.get(frame.id);
       shell.chat.requests.delete(frame.id);
-      blockNotDone(shell.chat, request, t("not connected"));
+      blockNotDone(shell.chat, request, t("not connected"), said);
     }
     render(shell.chat);
+    announce(said.announce);
   });
   $("change-password").addEventListener("click", openPasswordDialog);
   $("password-form").addEventListener("submit", submitPassword);
@@ -3095,6 +3166,7 @@ function start() {
       if (current) current.focus();
     }
   });
+  DRAWER.addEventListener("change", () => setContactsOpen(false));  // widened: no drawer to be open
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && document.body.classList.contains("contacts-open")) {
       setContactsOpen(false);

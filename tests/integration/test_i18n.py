@@ -150,6 +150,8 @@ def test_the_page_takes_the_login_field_of_each_refusal_from_the_clients_one_tab
     english = json.loads(tool.web_json_path("en").read_text(encoding="utf-8"))
     assert english["login_fields"] == {code: o.field for code, o in LOGIN_OUTCOMES.items() if o.field}
     assert english["login_fields"]["bad_password"] == "password"
+    from client.core import PASSWORD_CHANGE_FIELDS
+    assert english["password_fields"] == dict(PASSWORD_CHANGE_FIELDS) == {"bad_password": "old", "weak_password": "new"}
     # No second copy of the table in the page: it names no password refusal itself.
     script = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
     for code in ("bad_password", "weak_password"):

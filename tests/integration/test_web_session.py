@@ -405,8 +405,8 @@ def test_an_account_changes_its_password_in_a_dialog_and_the_tab_stays_logged_in
     page.wait_for("document.getElementById('password-error').textContent.endsWith('(weak_password)')"
                   " && document.getElementById('password-dialog').open")
     submit(PASSWORD, new, new)
-    page.wait_for("!document.getElementById('password-dialog').open && document.getElementById("
-                  "'password-done').textContent.startsWith('Your password is changed')")
+    page.wait_for("!document.getElementById('password-dialog').open && [...document.querySelectorAll("
+                  "'#messages .notice')].some(n => n.textContent.startsWith('Your password is changed'))")
     with WireClient(web.srv.host, web.srv.port) as client:
         client.send(Hello("h", "Dora", const.PROTOCOL_VERSION, new))
         assert client.expect(Welcome, skip=NOTICES).registered

@@ -1,0 +1,324 @@
+"""The web page on a 360-px phone and for keyboard and screen-reader users, as an
+accessibility tester used it (headless Chromium; see test_web_browser.py for the harness):
+what is drawn is what can be tapped, the page never scrolls sideways, status changes are
+said once, and focus stays where the user can see it. Layout is asserted by geometry
+(``elementFromPoint``, bounding boxes, ``scrollWidth``), accessibility by the DOM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from browserpage import TIMEOUT, Page, alice, page  # noqa: F401 (fixtures)
+from chatpeer import TcpPeer
+from tools import require_tool
+
+pytestmark = pytest.mark.timeout_seconds(120)
+PHONE_360 = {"width": 360, "height": 740, "deviceScaleFactor": 2, "mobile": True}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def chromium_installed() -> None:
+    require_tool("chromium", why="to run the web client in a browser")
+
+
+def phone(page: Page) -> None:
+    page.cdp.send("Emulation.setDeviceMetricsOverride", PHONE_360)
+    page.wait_for("innerWidth === 360")
+
+
+def hit_at_centre(page: Page, element_id: str) -> str:
+    """The id of the element a tap at the centre of ``element_id`` lands on."""
+    return page.js(f"(() => {{ const r = document.getElementById({json.dumps(element_id)}).getBoundingClientRect();"
+                   " const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);"
+                   " return hit ? hit.id : null; })()")
+
+
+def rendered(page: Page, element_id: str) -> bool:
+    return page.js(f"(() => {{ const e = document.getElementById({json.dumps(element_id)});"
+                   " return getComputedStyle(e).display !== 'none' && e.getClientRects().length > 0; })()")
+
+
+def test_the_closed_password_dialog_is_not_drawn_over_the_login_form(page: Page) -> None:
+    phone(page)
+    # A tap on the Name field reaches the Name field, not the (closed) dialog over it.
+    assert hit_at_centre(page, "login-name") == "login-name"
+    assert page.js("document.getElementById('password-dialog').open") is False
+    assert not rendered(page, "password-dialog")
+    assert page.js("document.getElementById('password-old').offsetParent") is None
+    # Nor is it in the Tab order: from the login button, Tab does not reach its fields.
+    assert not rendered(page, "password-cancel")
+    # Opened, it is drawn, on top.
+    page.js("document.getElementById('password-dialog').showModal()")
+    assert rendered(page, "password-dialog")
+    assert hit_at_centre(page, "password-old") == "password-old"
+    page.js("document.getElementById('password-dialog').close()")
+    assert not rendered(page, "password-dialog")
+    assert hit_at_centre(page, "login-name") == "login-name"
+    assert page.problems() == []
+
+
+def speak_portuguese(page: Page) -> None:
+    """The language switch, as a user would turn it (Portuguese words are the longer)."""
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("document.documentElement.lang === 'pt-BR'")
+
+
+TOPBAR_CONTROLS = ("contacts-toggle", "connection", "me", "lang-switch", "read-receipts", "change-password", "logout")
+
+
+def claim_and_log_in(page: Page, name: str, password: str = "correct horse") -> None:
+    """Log in claiming ``name`` with a password: an account, so "Change password…" shows too."""
+    page.focus("#login-name")
+    page.type(name)
+    page.focus("#login-password")
+    page.type(password)
+    page.js("document.getElementById('login-register').checked = true")
+    page.js("document.getElementById('login-form').requestSubmit()")
+    page.wait_for(f"document.body.dataset.view === 'chat' && document.getElementById('me').textContent === {json.dumps(name)}"
+                  " && !document.getElementById('change-password').hidden")
+
+
+@pytest.mark.parametrize("metrics", [
+    {"width": 360, "height": 740, "deviceScaleFactor": 2, "mobile": True},
+    {"width": 640, "height": 400, "deviceScaleFactor": 2, "mobile": False},  # 1280x800 at 200 %
+], ids=["phone-360", "zoom-200"])
+def test_the_top_bar_fits_the_screen_and_the_page_never_scrolls_sideways(page: Page, metrics: dict) -> None:
+    page.cdp.send("Emulation.setDeviceMetricsOverride", metrics)
+    page.wait_for(f"innerWidth === {metrics['width']}")
+    speak_portuguese(page)
+    claim_and_log_in(page, "Conceição")
+    page.cdp.pump(0.3)  # a layout pass after the view changed
+    width = metrics["width"]
+    assert page.js("document.documentElement.scrollWidth") <= width
+    assert page.js("innerWidth") == width  # a phone did not zoom out to fit something wider
+    for control in TOPBAR_CONTROLS:
+        box = page.js(f"(() => {{ const r = document.getElementById({json.dumps(control)}).getBoundingClientRect();"
+                      " return [r.left, r.right, r.width]; })()")
+        assert 0 <= box[0] and box[1] <= width and box[2] > 0, (control, box)
+    # "Sair" is drawn where it is: nothing covers it.
+    assert page.js("(() => { const r = document.getElementById('logout').getBoundingClientRect();"
+                   " return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)?.id; })()") == "logout"
+    assert page.problems() == []
+
+
+def test_a_changed_password_is_confirmed_in_the_conversation_and_the_top_bar_keeps_its_size(page: Page) -> None:
+    phone(page)
+    speak_portuguese(page)
+    claim_and_log_in(page, "Conceição")
+    bar = page.js("document.querySelector('.topbar').getBoundingClientRect().height")
+    page.js("document.getElementById('change-password').click()")
+    page.wait_for("document.getElementById('password-dialog').open && document.activeElement.id === 'password-old'")
+    page.type("correct horse")
+    page.focus("#password-new")
+    page.type("a brand new secret")
+    page.focus("#password-again")
+    page.type("a brand new secret")
+    page.enter()
+    page.wait_for("!document.getElementById('password-dialog').open")
+    words = "Sua senha foi trocada: entre com a nova daqui em diante."
+    # Seen: a notice in the open conversation, inside the screen; heard: through the announcer.
+    page.wait_for(f"[...document.querySelectorAll('#messages .notice .notice-text')].some(n => n.textContent === {json.dumps(words)})")
+    box = page.js("(() => { const n = [...document.querySelectorAll('#messages .notice')].at(-1);"
+                  " n.scrollIntoView(); const r = n.getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]; })()")
+    assert 0 <= box[0] and box[1] <= 360 and 0 <= box[2] and box[3] <= 740, box
+    assert words in page.js("document.getElementById('announcer').textContent")
+    # The top bar did not grow to hold it.
+    assert page.js("document.querySelector('.topbar').getBoundingClientRect().height") == bar
+    assert words not in page.js("document.querySelector('.topbar').textContent")
+    assert page.problems() == []
+
+
+def test_the_connection_status_is_written_only_when_it_changes(page: Page, alice: TcpPeer) -> None:
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"@alice\"]')")
+    # role=status: a screen reader says it again whenever its text is replaced.
+    assert page.js("document.getElementById('connection').getAttribute('role')") == "status"
+    page.js("window.statusWrites = 0; new MutationObserver((records) => { window.statusWrites += records.length; })"
+            ".observe(document.getElementById('connection'), {childList: true, characterData: true, subtree: true})")
+    alice.send_dm("Bob", "one")
+    alice.send_dm("Bob", "two")
+    page.wait_for("document.querySelector('button.contact[data-key=\"@alice\"] .badge')?.textContent === '2'")
+    page.open_conversation("Alice")
+    page.type("three")
+    page.enter()
+    page.wait_for("document.querySelectorAll('#messages .msg-out').length === 1")
+    assert page.js("window.statusWrites") == 0
+    assert page.js("document.getElementById('connection').textContent") == "Online"
+    assert page.problems() == []
+
+
+def test_a_phone_shows_the_connection_status_in_words_when_the_server_stops(page: Page) -> None:
+    phone(page)
+    speak_portuguese(page)
+    page.log_in("Conceição")
+
+    async def quit_like_the_console() -> None:
+        page.web.close()
+        page.srv.server.relay.shut_down("server shutting down")
+
+    page.srv.run(quit_like_the_console())
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'", TIMEOUT + 10)
+    pill = page.js("document.getElementById('connection').textContent")
+    # Words between the state and the reason (not "(tentativa 2) O servidor…").
+    assert " — O servidor parou ou está reiniciando" in pill, pill
+    # All of it is on the screen, not cut to a dot with the words only in a tooltip.
+    assert page.js("(() => { const c = document.getElementById('connection');"
+                   " return c.scrollWidth <= c.clientWidth && c.scrollHeight <= c.clientHeight; })()") is True
+    box = page.js("(() => { const r = document.getElementById('connection').getBoundingClientRect();"
+                  " return [r.left, r.right, r.width]; })()")
+    assert 0 <= box[0] and box[1] <= 360 and box[2] > 100, box
+    assert page.js("document.documentElement.scrollWidth") <= 360
+    # (No page.problems() here: Chromium logs each refused reconnection as a console error.)
+
+
+def announced(page: Page) -> str:
+    return page.js("document.getElementById('announcer').textContent")
+
+
+def test_the_open_conversations_presence_and_a_blocks_outcome_are_said_to_screen_readers(
+        page: Page, alice: TcpPeer) -> None:
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.open_conversation("Alice")
+    # The log is not a live region and the header is not one either: the announcer says it.
+    assert page.js("document.getElementById('messages').getAttribute('aria-live')") == "off"
+    page.js("document.getElementById('block-toggle').click()")
+    page.wait_for("document.getElementById('block-toggle').textContent === 'Unblock'")
+    page.wait_for("document.getElementById('announcer').textContent.includes('You blocked Alice')")
+    page.js("document.getElementById('block-toggle').click()")
+    page.wait_for("document.getElementById('block-toggle').textContent === 'Block'")
+    page.wait_for("document.getElementById('announcer').textContent.includes('You unblocked Alice')")
+    alice.close()
+    page.wait_for("document.getElementById('announcer').textContent.includes('Alice went offline')")
+    # Someone written to by name comes online: said, since their conversation is open.
+    page.focus("#new-chat-name")
+    page.type("Carol")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Carol'")
+    carol = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        carol.login("Carol")
+        page.wait_for("document.getElementById('announcer').textContent.includes('Carol is online')")
+    finally:
+        carol.close()
+    assert page.problems() == []
+
+
+def in_conversation(page: Page) -> bool:
+    return page.js("document.querySelector('section.conversation').contains(document.activeElement)")
+
+
+def test_the_phone_drawer_keeps_focus_while_open_and_closes_when_a_room_is_joined(page: Page, alice: TcpPeer) -> None:
+    phone(page)
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"@alice\"]')")
+    page.focus("#contacts-toggle")
+    page.enter()
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'visible'")
+    # Tab from the drawer's last control does not walk into the covered conversation.
+    page.focus("#join-room-name")
+    for _ in range(6):
+        page.press("Tab", 9)
+        assert not in_conversation(page), page.js("document.activeElement.outerHTML.slice(0, 80)")
+    # Joining a room from the drawer closes it, and the message box is where the focus is.
+    page.focus("#join-room-name")
+    page.type("#redes")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#redes'"
+                  " && document.activeElement.id === 'composer-input'")
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'hidden'")
+    assert page.js("document.body.classList.contains('contacts-open')") is False
+    assert page.js("document.getElementById('contacts-toggle').getAttribute('aria-expanded')") == "false"
+    assert page.js("document.querySelector('section.conversation').inert") is False
+    assert page.problems() == []
+
+
+def test_a_conversation_with_yourself_shows_you_online(page: Page) -> None:
+    page.log_in("Bob")
+    page.focus("#new-chat-name")
+    page.type("Bob")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Bob'")
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"@bob\"]')")
+    assert page.js("document.getElementById('conversation-presence').textContent") == "Online"
+    assert page.js("document.getElementById('conversation-presence').dataset.online") == "true"
+    assert page.js("document.querySelector('button.contact[data-key=\"@bob\"]').getAttribute('aria-label')") \
+        == "Bob, online"
+    assert page.problems() == []
+
+
+def test_phone_buttons_are_big_enough_to_tap_and_edit_and_delete_say_which_message(page: Page, alice: TcpPeer) -> None:
+    phone(page)
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.focus("#contacts-toggle")
+    page.enter()
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'visible'")
+    page.open_conversation("Alice")
+    page.type("See you at the library at noon, near the maps")
+    page.enter()
+    page.wait_for("!document.querySelector('#messages .msg-out .msg-actions').hidden")
+
+    def size(selector: str) -> list[float]:
+        return page.js(f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
+                       " return [r.width, r.height]; })()")
+
+    for selector in ("#contacts-toggle", "#messages .msg-out .msg-edit", "#messages .msg-out .msg-delete",
+                     "#block-toggle", "#logout"):
+        width, height = size(selector)
+        assert width >= 44 and height >= 44, (selector, width, height)
+    assert page.js("document.querySelector('#messages .msg-out .msg-edit').getAttribute('aria-label')") == \
+        "Edit the message “See you at the library at noon, near th…”"
+    assert page.js("document.querySelector('#messages .msg-out .msg-delete').getAttribute('aria-label')") == \
+        "Delete the message “See you at the library at noon, near th…”"
+    speak_portuguese(page)
+    page.wait_for("document.querySelector('#messages .msg-out .msg-edit').getAttribute('aria-label')"
+                  " === 'Editar a mensagem “See you at the library at noon, near th…”'")
+    assert page.problems() == []
+
+
+def test_a_long_notice_keeps_its_time_on_one_line_on_a_phone(page: Page, alice: TcpPeer) -> None:
+    phone(page)
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"@alice\"]')")
+    page.js("document.querySelector('button.contact[data-key=\"@alice\"]').click()")
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Alice'")
+    page.js("document.getElementById('block-toggle').click()")
+    page.wait_for("[...document.querySelectorAll('#messages .notice-text')].some(n => n.textContent.startsWith('You blocked'))")
+    lines = page.js("(() => { const time = [...document.querySelectorAll('#messages .notice .msg-time')].at(-1);"
+                    " const range = document.createRange(); range.selectNodeContents(time);"
+                    " return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size; })()")
+    assert lines == 1
+    assert page.problems() == []
+
+
+def test_the_skip_link_is_not_a_tab_stop_on_the_login_page(page: Page) -> None:
+    # Not focusable at all there (what Tab would reach is what focus() can reach).
+    focusable = "(() => { const s = document.querySelector('.skip-link'); s.focus(); return document.activeElement === s; })()"
+    assert page.js(focusable) is False
+    page.log_in("Bob")
+    assert page.js(focusable) is True
+    assert page.problems() == []
+
+
+def test_a_wrong_current_password_puts_the_focus_back_on_it(page: Page) -> None:
+    claim_and_log_in(page, "Dora")
+    page.js("document.getElementById('change-password').click()")
+    page.wait_for("document.getElementById('password-dialog').open && document.activeElement.id === 'password-old'")
+    page.type("not my password")
+    page.focus("#password-new")
+    page.type("a brand new secret")
+    page.focus("#password-again")
+    page.type("a brand new secret")
+    page.enter()
+    page.wait_for("document.getElementById('password-error').textContent.includes('bad_password')")
+    assert page.js("document.activeElement.id") == "password-old"
+    assert page.js("document.getElementById('password-dialog').open") is True
+    assert page.problems() == []
