@@ -909,7 +909,11 @@ const HANDLERS = {
     if (frame.code === "not_member" && chat.version >= 2) out.send.push(askMyRooms(chat));
     const explained = explainFrame(frame, message, null);
     chat.notice = explained;
-    notice(chat, chat.active, t("Server: {message}", { message: explained }), nowSeconds(), true);
+    // Placed by when it happened: a session ended for our silence was cut when that began,
+    // the (same) heartbeat timeout before. Messages sent since come after it, also those a
+    // reconnection brings later, which are placed by when they were sent (history_page).
+    const at = nowSeconds() - (frame.code === "heartbeat_timeout" ? chat.heartbeatTimeout : 0);
+    notice(chat, chat.active, t("Server: {message}", { message: explained }), at, true);
     out.announce.push(t("Server: {message}", { message: explained }));
   },
 

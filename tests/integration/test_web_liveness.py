@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from browserpage import DESKTOP, TIMEOUT, Page
+from browserpage import DESKTOP, TIMEOUT, Page, page  # noqa: F401 (fixture)
 from cdp import Chromium
 from chatpeer import TcpPeer
 from protocol import DirectMessage, Event, Queued
@@ -219,3 +219,31 @@ def test_the_page_pings_a_quiet_server_and_keeps_a_live_connection(tmp_path: Pat
         assert page.js("shell.attempts") == 0
         assert page.problems() == [], json.dumps(page.problems())
 
+
+def test_a_session_ended_for_silence_is_told_before_what_the_reconnection_brings(page: Page) -> None:
+    """The server's "heartbeat_timeout" (it heard nothing from us for its timeout, the
+    page's too) is placed when the silence began: the messages sent meanwhile, which the
+    reconnection brings, come after it, also once a history page that adds an older one
+    puts them all in order by when they happened (report t1 #7)."""
+    result = page.js("""(() => {
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      const welcome = (id) => ({type: "welcome", id, name: "Bob", version: 1, server: "s", heartbeat: 15});
+      receiveFrame(chat, welcome("w1"));
+      const key = startConversation(chat, "Alice");
+      openConversation(chat, key);
+      const now = nowSeconds();
+      const older = {msg_id: 4, from: "Alice", to: "Bob", text: "long before", sent_at: now - 200};
+      const before = {msg_id: 5, from: "Alice", to: "Bob", text: "before the cut", sent_at: now - 100};
+      const during = {msg_id: 6, from: "Alice", to: "Bob", text: "during the cut", sent_at: now - 20};
+      receiveFrame(chat, {type: "dm", ...before});
+      receiveFrame(chat, {type: "error", code: "heartbeat_timeout",
+                          message: "closing: no data received from this client for too long"});
+      connectionLost(chat);
+      const history = receiveFrame(chat, welcome("w2")).send.find((f) => f.type === "history");
+      receiveFrame(chat, {type: "dm", ...during});
+      receiveFrame(chat, {type: "history_page", id: history.id,
+                          messages: [older, before, during].map((m) => ({...m, state: "delivered"}))});
+      return chat.conversations.get(key).items.map((i) => i.kind === "notice" ? i.kind : i.text);
+    })()""")
+    assert result == ["long before", "before the cut", "notice", "during the cut"]
