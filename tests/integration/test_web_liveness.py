@@ -73,14 +73,15 @@ class FreezableProxy:
 
     @staticmethod
     async def _pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, link: dict) -> None:
-        while True:
-            data = await src.read(65536)
-            if link["frozen"]:
-                await asyncio.Event().wait()  # nothing passes, nothing closes: until the proxy stops
-            if not data:
-                break
-            dst.write(data)
-            await dst.drain()
+        with contextlib.suppress(ConnectionError):  # a side reset: the link ends
+            while True:
+                data = await src.read(65536)
+                if link["frozen"]:
+                    await asyncio.Event().wait()  # nothing passes, nothing closes: until the proxy stops
+                if not data:
+                    break
+                dst.write(data)
+                await dst.drain()
         dst.close()
 
     def freeze(self) -> int:
