@@ -8,7 +8,8 @@ connections open then stop passing anything either way and are never closed (a W
 away, a NAT that forgot the flow, a proxy stopped with ``kill -STOP``), while new ones pass
 as usual. The server runs with a short heartbeat, and the page's timeout is shortened the
 same way (its ``chat.heartbeatTimeout``, as a shell passes ``heartbeat_timeout`` to
-``ClientCore``). Headless Chromium, as test_web_browser.py.
+``ClientCore``). Headless Chromium, as test_web_browser.py. Also: the server's own word
+that it ended the session for our silence is placed when the silence began.
 """
 
 from __future__ import annotations
@@ -163,6 +164,8 @@ def wait_with(page: Page, alice: TcpPeer, expression: str, timeout: float = TIME
 
 
 def test_the_page_gives_up_a_silent_connection_reconnects_and_sends_its_message_once(tmp_path: Path) -> None:
+    """Report t1 #2: it said "Online" and "Sending…" for minutes after the server had ended
+    the session."""
     config = ServerConfig(host="127.0.0.1", port=0, **SERVER)
     with page_through_proxy(tmp_path, config) as (page, proxy):
         alice = TcpPeer("127.0.0.1", page.srv.port)
