@@ -185,6 +185,11 @@ const TYPING_INTERVAL = 3;
 const TYPING_EXPIRES = 6;
 const EDIT_WINDOW = 15 * 60;
 const MAX_TEXT_CHARS = 4000;          // a message's text, at most (const.MAX_TEXT_CHARS)
+// const.py: a connection silent this long is pinged (the welcome's "heartbeat" says the
+// server's own interval), and one from which nothing came for this long is dead, as the
+// server and the terminal and window (client/core.py) hold it (liveness()).
+const HEARTBEAT_INTERVAL = 15;
+const HEARTBEAT_TIMEOUT = 45;
 const MIN_PASSWORD_LENGTH = 8;        // a password, at least (const.MIN_PASSWORD_LENGTH): weak_password's {n}
 const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (client/gui/model.py)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
@@ -276,6 +281,10 @@ function createChat(nextId = makeRequestIds()) {
     notice: "",               // the last thing the server said about the session
     blocked: null,            // key -> name of whom the user blocks, as the server said (null: not said)
     blocking: new Set(),      // keys with a block or unblock on its way (their button waits)
+    heard: null,              // when the connection last brought anything (null: none open; liveness())
+    pinged: 0,                // when we last pinged the server
+    pingAfter: HEARTBEAT_INTERVAL,        // the silence after which we ping (the welcome's heartbeat)
+    heartbeatTimeout: HEARTBEAT_TIMEOUT,  // the silence after which the connection is dead
   };
 }
 
@@ -570,6 +579,53 @@ function connectionLost(chat) {
   // Presence is kept as it was, but drawn as unknown until the next "who" answers.
   for (const convo of chat.conversations.values()) convo.historyAsked = false;
   chat.status = chat.welcomedOnce ? "reconnecting" : "offline";
+  chat.heard = null;  // nothing more to watch (liveness)
+}
+
+/**
+ * Liveness, the rule of PROTOCOL.md's "Heartbeat" as client/core.py keeps it, with its
+ * constants: a connection is watched from the moment it is made (connectionMade). Once
+ * logged in, when nothing came from the server for ``pingAfter`` seconds we ping it (it
+ * answers "pong"); when nothing at all came for ``heartbeatTimeout`` seconds the connection
+ * is dead. A network gone away, a NAT that forgot the connection or a laptop that slept
+ * leaves a WebSocket that never closes, while the server has long ended the session.
+ * Returns {send: frames to send now, lost}: ``lost`` true means the shell must give the
+ * connection up (as if it closed); ``chat.notice`` then says why. The shell calls it when
+ * livenessDue() comes.
+ */
+function liveness(chat, now) {
+  const out = { send: [], lost: silentTooLong(chat, now) };
+  if (!out.lost && chat.heard !== null && chat.status === "online"
+      && now >= Math.max(chat.heard, chat.pinged) + chat.pingAfter) {
+    chat.pinged = now;
+    out.send.push({ type: "ping", token: `c${Math.floor(now)}` });
+  }
+  return out;
+}
+
+/** Whether the connection was silent for ``heartbeatTimeout`` seconds by ``now`` (then
+ * it is dead: not watched any more, and ``chat.notice`` says so). The shell asks it also
+ * before it hands on a frame: one that comes after such a silence (a page that slept)
+ * is of a connection the server already ended. */
+function silentTooLong(chat, now) {
+  // Compared as livenessDue adds them up, so that the deadline it named is due (client/core.py).
+  if (chat.heard === null || now < chat.heard + chat.heartbeatTimeout) return false;
+  chat.notice = sentence(t("no data from the server for {seconds} s", { seconds: Math.round(now - chat.heard) }));
+  chat.heard = null;
+  return true;
+}
+
+/** When liveness() is due next (null: no connection to watch). */
+function livenessDue(chat) {
+  if (chat.heard === null) return null;
+  const dead = chat.heard + chat.heartbeatTimeout;
+  return chat.status === "online" ? Math.min(dead, Math.max(chat.heard, chat.pinged) + chat.pingAfter) : dead;
+}
+
+/** A connection was made at ``now``: liveness watches it from now on (a connection that
+ * brings nothing, not even the answer to our hello, is given up as a silent one is). */
+function connectionMade(chat, now) {
+  chat.heard = chat.pinged = now;
 }
 
 /**
@@ -607,6 +663,7 @@ function watchFrames(chat) {
 function receiveFrame(chat, frame) {
   const out = { send: [], receipts: [], announce: [], login: null };  // and focus: "composer" when a room opens
   const handler = typeof frame.type === "string" && Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
+  if (chat.heard !== null) chat.heard = nowSeconds();  // anything at all says the connection lives (liveness)
   const paced = frame.id != null && chat.throttle.paced.delete(frame.id);  // answered: a place for the next
   if (handler) handler(chat, frame, out);
   const taken = frame.type === "accepted" || frame.type === "queued" || frame.type === "delivered";
@@ -629,6 +686,9 @@ const HANDLERS = {
     chat.status = "online";
     chat.welcomedOnce = true;
     chat.notice = "";
+    // The server's ping interval is ours too; never an absurd value from the wire (client/core.py).
+    chat.pingAfter = typeof frame.heartbeat === "number" && frame.heartbeat > 0 && frame.heartbeat < 86400
+      ? frame.heartbeat : HEARTBEAT_INTERVAL;
     chat.readReceipts = frame.read_receipts !== false;
     chat.since = Array.isArray(frame.features) && frame.features.includes("since");
     chat.registered = frame.registered === true;  // an account: it has a password to change
@@ -893,7 +953,11 @@ const HANDLERS = {
     if (frame.code === "not_member" && chat.version >= 2) out.send.push(askMyRooms(chat));
     const explained = explainFrame(frame, message, null);
     chat.notice = explained;
-    notice(chat, chat.active, t("Server: {message}", { message: explained }), nowSeconds(), true);
+    // Placed by when it happened: a session ended for our silence was cut when that began,
+    // the (same) heartbeat timeout before. Messages sent since come after it, also those a
+    // reconnection brings later, which are placed by when they were sent (history_page).
+    const at = nowSeconds() - (frame.code === "heartbeat_timeout" ? chat.heartbeatTimeout : 0);
+    notice(chat, chat.active, t("Server: {message}", { message: explained }), at, true);
     out.announce.push(t("Server: {message}", { message: explained }));
   },
 
@@ -2537,6 +2601,7 @@ const shell = {
   attempts: 0,
   timer: null,
   resendTimer: null,          // the end of the hold on our sends (holdDue)
+  aliveTimer: null,           // the next liveness() (livenessDue)
   savedSession: null,         // what keepSession() last wrote
   savedPending: null,         // what keepPending() last wrote
   loginError: null,           // () => the login form's refusal, in the page's language (showLoginError)
@@ -2551,6 +2616,43 @@ function scheduleResend() {
     holdDue(shell.chat, nowSeconds()).forEach(sendFrame);
     scheduleResend();
   }, Math.max(0, due - nowSeconds()) * 1000);
+}
+
+/** (Re)arm the timer of liveness(): ping a silent server, give up a dead connection. */
+function watchLiveness() {
+  clearTimeout(shell.aliveTimer);
+  const due = livenessDue(shell.chat);
+  if (due === null) return;
+  shell.aliveTimer = setTimeout(() => {
+    const { send, lost } = liveness(shell.chat, nowSeconds());
+    send.forEach(sendFrame);
+    if (lost) giveUp();
+    else watchLiveness();
+  }, Math.max(0, due - nowSeconds()) * 1000);
+}
+
+/** The current connection is dead though it never closed (liveness): drop it and go on as
+ * when a connection closes. Its own close may take long (the closing handshake waits for
+ * an answer that will not come), and anything it still brings is of a session already over. */
+function giveUp() {
+  const socket = shell.socket;
+  shell.socket = null;
+  if (socket) socket.close();
+  connectionGone(shell.chat);
+}
+
+/** The current connection ended: reconnect (with resume), or, before the first login
+ * succeeded, back to the form saying why. */
+function connectionGone(chat) {
+  shell.socket = null;
+  connectionLost(chat);
+  watchLiveness();  // nothing to watch: the timer stops
+  if (shell.wantOnline && chat.welcomedOnce) {
+    scheduleReconnect();
+  } else if (shell.wantOnline) {
+    loginFailed(() => chat.notice || t("Could not reach the chat server."));
+  }
+  render(shell.chat);  // after a failed login, the new logged-out chat, not this one
 }
 
 function socketUrl() {
@@ -2581,6 +2683,8 @@ function connect() {
     return;
   }
   shell.socket = socket;
+  connectionMade(chat, nowSeconds());
+  watchLiveness();
   socket.addEventListener("open", () => {
     if (socket !== shell.socket) return;
     const { name, password, register } = shell.credentials;
@@ -2591,6 +2695,10 @@ function connect() {
   });
   socket.addEventListener("message", (event) => {
     if (socket !== shell.socket || typeof event.data !== "string") return;
+    if (silentTooLong(chat, nowSeconds())) {  // the page slept past the deadline: this is too late
+      giveUp();
+      return;
+    }
     let frame;
     try {
       frame = JSON.parse(event.data);
@@ -2600,21 +2708,14 @@ function connect() {
     if (frame && typeof frame === "object" && !Array.isArray(frame)) onFrame(frame);
   });
   socket.addEventListener("close", () => {
-    if (socket !== shell.socket) return;
-    shell.socket = null;
-    connectionLost(chat);
-    if (shell.wantOnline && chat.welcomedOnce) {
-      scheduleReconnect();
-    } else if (shell.wantOnline) {
-      loginFailed(() => chat.notice || t("Could not reach the chat server."));
-    }
-    render(shell.chat);  // after a failed login, the new logged-out chat, not this one
+    if (socket === shell.socket) connectionGone(chat);
   });
 }
 
 function onFrame(frame) {
   const chat = shell.chat;
   const out = receiveFrame(chat, frame);
+  watchLiveness();  // heard from the server (and a welcome says how often to ping)
   // A guest's token (kept per name, in localStorage), or an account's credential (this tab's).
   if (out.resume && frame.registered === true) {
     keepAccountCredential(chat.me, out.resume);

@@ -56,6 +56,16 @@ def test_the_pages_limits_are_const_pys() -> None:
          "EDIT_WINDOW": const.EDIT_WINDOW}
 
 
+def test_the_pages_heartbeat_is_const_pys() -> None:
+    """The page gives up a silent connection by the rule of the server and the other clients
+    (client/core.py), with their constants copied from const.py."""
+    import const
+    source = APP.read_text(encoding="utf-8")
+    copied = dict(re.findall(r"^const (HEARTBEAT_INTERVAL|HEARTBEAT_TIMEOUT) = ([^;]+);", source, flags=re.M))
+    assert {name: float(value) for name, value in copied.items()} == \
+        {"HEARTBEAT_INTERVAL": const.HEARTBEAT_INTERVAL, "HEARTBEAT_TIMEOUT": const.HEARTBEAT_TIMEOUT}
+
+
 def test_the_pages_state_marks_are_the_windows_where_both_have_one() -> None:
     # The page's "queued" mark was ⏲ (U+23F2), which fonts such as DejaVu lack: an empty
     # box on many Linux desktops. The window's marks display there; the page uses them.
