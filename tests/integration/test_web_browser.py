@@ -135,8 +135,9 @@ def test_protocol_section_tracks_every_delivery_state(page: Page) -> None:
       return r;
     })()""")
     # Copies of what our other sessions send; a credential for reloads; read receipts,
-    # typing, edit and delete (issue 13); since, to catch up after a reconnection.
-    features = ["carbons", "resume", "read", "typing", "edits", "since"]
+    # typing, edit and delete (issue 13); since, to catch up after a reconnection; blocks,
+    # a block or unblock made on another device told at once.
+    features = ["carbons", "resume", "read", "typing", "edits", "since", "blocks"]
     assert result["hello"] == [
         {"type": "hello", "id": "t-1", "name": "Bob", "version": 2, "features": features},  # 2: rooms
         {"type": "hello", "id": "t-2", "name": "Bob", "version": 2, "features": features, "password": "pw",
