@@ -72,7 +72,8 @@ from .model import (
     connection_ended_text,
     WatchWanted,
 )
-from .panes import COLORS, ContactList, ConversationPane
+from .colors import BACKGROUNDS, COLORS, SIDE, SIDE_TEXT
+from .panes import ContactList, ConversationPane
 from .rooms import RoomPanel
 from .session import fetch_history, fetch_room_page, log_in, login_error_text
 
@@ -104,28 +105,28 @@ def _style(root: tk.Tk, fonts: dict[str, Any]) -> None:
     # The native themes on Windows and macOS; "clam" is the clean one on X11.
     if root.tk.call("tk", "windowingsystem") == "x11" and "clam" in style.theme_names():
         style.theme_use("clam")
-    page, side = "#f3f4f6", "#e5e7eb"
+    page, side, card = BACKGROUNDS["page"], SIDE, BACKGROUNDS["pane"]
     style.configure("TFrame", background=page)
     style.configure("TLabel", background=page)
     style.configure("TCheckbutton", background=page)
-    style.configure("Card.TFrame", background="#ffffff", relief="solid", borderwidth=1)
-    style.configure("Card.TLabel", background="#ffffff")
-    style.configure("Heading.TLabel", font=fonts["heading"], background="#ffffff")
-    style.configure("Hint.TLabel", font=fonts["small"], foreground=COLORS["meta"], background="#ffffff")
-    style.configure("Prompt.TLabel", foreground=COLORS["me"], background="#ffffff")
+    style.configure("Card.TFrame", background=card, relief="solid", borderwidth=1)
+    style.configure("Card.TLabel", background=card)
+    style.configure("Heading.TLabel", font=fonts["heading"], background=card)
+    style.configure("Hint.TLabel", font=fonts["small"], foreground=COLORS["meta"], background=card)
+    style.configure("Prompt.TLabel", foreground=COLORS["me"], background=card)
     style.configure("Side.TFrame", background=side)
-    style.configure("SideHeading.TLabel", background=side, font=fonts["bold"], foreground="#374151")
-    style.configure("Pane.TFrame", background="#ffffff")
+    style.configure("SideHeading.TLabel", background=side, font=fonts["bold"], foreground=SIDE_TEXT)
+    style.configure("Pane.TFrame", background=card)
     style.configure("Title.TLabel", font=fonts["heading"], background=page)
     style.configure("Sub.TLabel", foreground=COLORS["meta"], background=page)
     style.configure("Status.TFrame", background=side)
     style.configure("Status.TLabel", background=side)
     style.configure("Dot.TLabel", background=side)
     style.configure("Contacts.Treeview", rowheight=max(22, fonts["default"].metrics("linespace") + 8),
-                    background="#f9fafb", fieldbackground="#f9fafb", borderwidth=0)
+                    background=BACKGROUNDS["list"], fieldbackground=BACKGROUNDS["list"], borderwidth=0)
     style.map("Contacts.Treeview", background=[("selected", "#2563eb")], foreground=[("selected", "#ffffff")])
     style.configure("Accent.TButton", font=fonts["bold"])
-    style.configure("Card.TCheckbutton", background="#ffffff")
+    style.configure("Card.TCheckbutton", background=card)
 
 
 class ChatApp:
