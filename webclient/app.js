@@ -2195,7 +2195,7 @@ function renderConversation(chat) {
   const peer = found && chat.status === "online" ? found : null;
   if (!isRoomKey(key)) {
   $("conversation-title").textContent = key === ROOM ? t("Everyone") : convo.name;
-  const presence = isOnline(chat, peer) ? t("Online") : t("Offline");
+  const presence = isOnline(chat, peer) ? sentence(t("online")) : sentence(t("offline"));
   $("conversation-presence").textContent = key === ROOM ? t("Messages here go to everyone online")
     : isBlocked(chat, key) ? t("{presence} · blocked: their messages do not reach you", { presence }) : presence;
   $("conversation-presence").dataset.online = String(isOnline(chat, peer));
@@ -3060,7 +3060,7 @@ function onLoginSubmit(event) {
   if (!validName(name)) {
     showLoginError(() => (/\s/.test(name)
       ? t("A name cannot contain spaces: try \"{name}\".", { name: name.split(/\s+/).join("_") })
-      : t("A name has letters and digits of one script, _ - or ., and starts with a letter or a digit (at most 32).")));
+      : t("A name has letters and digits of one script, \"_\", \"-\" or \".\", and starts with a letter or a digit (at most 32).")));
     $("login-name").focus();
     return;
   }

@@ -724,8 +724,8 @@ def test_the_broadcast_rooms_subtitle_agrees_with_its_count_in_portuguese() -> N
     from client.gui.model import broadcast_subtitle
     try:
         i18n.use("pt_BR")
-        assert broadcast_subtitle(1) == "sala geral · 1 pessoa conectada"
-        assert broadcast_subtitle(3) == "sala geral · 3 pessoas conectadas"
+        assert broadcast_subtitle(1) == "sala geral · 1 pessoa online"
+        assert broadcast_subtitle(3) == "sala geral · 3 pessoas online"
     finally:
         i18n.use("en")
     assert broadcast_subtitle(1) == "broadcast room · 1 online"
