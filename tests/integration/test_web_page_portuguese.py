@@ -267,7 +267,7 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(page: Page) -> No
         status = page.js("document.querySelector('#messages .msg-out .msg-status').textContent")
         # The time left of the 300 s ("5 min" while less than half a second went by).
         assert re.fullmatch(r"Não enviada: você está silenciado\(a\) em #redes: tente de novo em "
-                            r"(5 min|4 min [1-5]?\d s) \(muted\)", status), status
+                            r"(5 min|4 min [1-5]?\d s)", status), status
 
         olga.ban("#redes", "Conceição", "spam")
         page.wait_for(f"{NOTICES}.some(t => t.startsWith('Olga baniu você de #redes'))")
@@ -362,7 +362,7 @@ def test_refusals_of_many_causes_are_said_in_portuguese_not_in_the_servers_engli
             ("too_many_rooms", "you are in 100 rooms: leave one first", "saia de uma sala de que não precisa mais"),
             ("invalid_name", "#a b: a name cannot contain spaces", "esse nome não pode ser usado")):
         said = page.js(f"explainError({json.dumps(code)}, {json.dumps(english)}, '#redes')")
-        assert portuguese in said and english not in said and said.endswith(f"({code})"), said
+        assert portuguese in said and english not in said and f"({code})" not in said, said
     # Rooms made from one's address: the cause a wait ends, with the wait (retry_after).
     said = page.js("explainError('too_many_rooms', 'the next one can be made in 50 min', '#redes', 3000)")
     assert "a partir do seu endereço" in said and "tente de novo em 50 min" in said, said
