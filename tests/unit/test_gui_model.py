@@ -564,6 +564,7 @@ def test_login_errors_are_worded_for_people() -> None:
     assert text.endswith("Connection to h:1 refused.")
     title, text = session.login_error_text(LoginRefused("weird_code", "\x1b[2Jboom"), "A", "h:1")
     assert title == "Login refused" and "\\x1b[2Jboom" in text
+    assert text.endswith("\n\n(weird_code)")  # a code no sentence explains: shown, the one clue
 
 
 def test_log_in_gives_the_library_the_password_and_survives_planned_restarts(monkeypatch) -> None:
