@@ -386,7 +386,7 @@ def test_rooms_made_from_ones_address_say_in_how_many_minutes_the_next_may_be_ma
     english = "30 rooms were created from your address in the last 60 min: the next one can be made in 50 min"
     timed = explain_error("too_many_rooms", english, "#redes", retry_after=3000.0)
     assert timed == ("too many rooms were made lately from your address (this computer, or your network's): "
-                     "join a room that exists, or try again in 50 min (too_many_rooms)")
+                     "join a room that exists, or try again in 50 min")
     assert "as many rooms as one may be" in explain_error("too_many_rooms", "you are in 100 rooms: leave one first")
     try:
         use("pt_BR")

@@ -407,7 +407,7 @@ def test_a_session_signed_out_for_its_password_is_said_for_the_login_form_in_eng
     model, clock = clocked_model()
     model.apply(ErrorReply(ErrorCode.PASSWORD_RESET, "log in again with the new one"))
     assert model.signed_out == ("your password was reset by the server operator: log in again with the new "
-                                "password the operator gives you (password_reset)")
+                                "password the operator gives you")
     assert model.state == DISCONNECTED
     i18n.use("pt_BR")
     try:
