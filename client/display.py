@@ -251,12 +251,13 @@ TIMED_TEXTS = {"name_taken": "name_still_yours", "too_many_rooms": "rooms_from_a
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
                   like: str | None = None, room: str | None = None, reason: str | None = None,
                   uncertain: bool | None = False) -> str:
-    """One line for the user saying why a request failed, ending with ``(code)``.
+    """One line for the user saying why a request failed: a sentence, not a code.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
     (or says when to try again, from ``retry_after``); others show the server's own
-    message (English: the server does not know the reader's language). The code stays as
-    it is on the wire. Everything that came from the network is sanitised. This table is
+    message (English: the server does not know the reader's language). Only a code this
+    table does not know is shown too, as it is on the wire, in parentheses at the end: it
+    is all a reader (or whoever they ask) has to go on then. Everything that came from the network is sanitised. This table is
     the one place where clients turn an error code into words. ``like``, ``room`` and
     ``reason`` are the error's fields of those names (PROTOCOL.md, "error"); ``uncertain``
     (an ``unavailable`` error's field) says it in the words of ``unconfirmed``: never
@@ -271,6 +272,8 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
             or (code in NEEDS_ROOM and not room):
         text = sanitize(message) or _("no explanation given")
+        if code not in ERROR_TEXTS:  # unknown: the code is the only clue
+            return f"{text} ({sanitize(code)})"
     else:
         untimed = WHEN_UNTIMED.get(code)
         when = _("try again in {delay}").format(delay=format_delay(retry_after)) if retry_after is not None \
@@ -280,7 +283,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
                                   limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}",
                                   n=const.MIN_PASSWORD_LENGTH,
                                   like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "")
-    return f"{text} ({sanitize(code)})"
+    return text
 
 
 def explain_refusal(refusal, to: str | None = None) -> str:
@@ -290,7 +293,7 @@ def explain_refusal(refusal, to: str | None = None) -> str:
     ``uncertain``) when it has them. ``to``: the recipient or room the request named."""
     code, message = refusal[:2] if isinstance(refusal, tuple) else (refusal.code, refusal.message)
     if getattr(refusal, "local", False):  # the client's own words, the exact reason (LoginRefused)
-        return f"{sanitize(message)} ({code})"
+        return sanitize(message)
     room = getattr(refusal, "room", None) or getattr(refusal, "room_name", None)
     return explain_error(code, message, to, getattr(refusal, "retry_after", None), getattr(refusal, "like", None),
                          room, getattr(refusal, "reason", None), uncertain=getattr(refusal, "uncertain", False))

@@ -562,7 +562,8 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     if isinstance(event, Delivered):  # the outcome of a message sent by an earlier session
         return _("✓ delivered: message {id}").format(id=event.msg_id)
     if isinstance(event, ErrorReply) and event.code == ErrorCode.EXPIRED:
-        return _("✗ not delivered: {why} (expired)").format(why=sanitize(event.message) or _("a message expired"))
+        # The server's words name the message ("your message 17 to Bob expired"): no code after them.
+        return _("✗ not delivered: {why}").format(why=sanitize(event.message) or _("a message expired"))
     if isinstance(event, UserList):  # an answer that came after /who gave up waiting
         return format_users(event.users)
     if isinstance(event, LookupResult):

@@ -57,7 +57,8 @@ function tn(singular, plural, n, values) {
 /** Why a request failed, for people: the catalogue's sentence for ``code`` (about the
  * recipient ``name``; ``like``: the name a refused one looks like; ``room``, ``reason``:
  * the room a refusal of one's own standing is about and a ban's reason, the error's
- * fields), else the server's own words; then the code, as on the wire. ``uncertain`` (an
+ * fields), else the server's own words; the code, as on the wire, only after those of a code
+ * the table does not know (the one clue to go on then). ``uncertain`` (an
  * "unavailable" error's field: the server cannot tell whether it was done) is said in the
  * words of "unconfirmed", never "nothing was done"; a code of i18n.timed with ``retryAfter``
  * in the words of its cause that has a wait ("name_taken": the guest's own earlier session
@@ -67,7 +68,8 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
   const template = i18n.errors[uncertain === true && code === "unavailable" ? "unconfirmed" : timed || code];
   let text = message || t("no explanation given");
-  if (template && (name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
+  if (!template) return `${text} (${code})`;
+  if ((name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
       && (room || !i18n.needsRoom.includes(code))) {
     const when = typeof retryAfter === "number" ? t("try again in {delay}", { delay: formatDelay(retryAfter) })
       : i18n.whenUntimed[code] || t("try again later");
@@ -77,7 +79,7 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
       like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH });
   }
-  return `${text} (${code})`;
+  return text;
 }
 
 /** explainError for an error frame, with its own fields (retry_after, like, room, reason, uncertain)
@@ -855,8 +857,8 @@ const HANDLERS = {
     const message = typeof frame.message === "string" ? frame.message : String(frame.code);
     if (request && request.kind === "password") {  // said in the dialog; nothing was changed
       chat.requests.delete(frame.id);
-      chat.passwordChange = { state: "failed", code: frame.code, words: () => explainError(frame.code, message, null,
-        frame.retry_after, null, null, null, frame.uncertain === true) };
+      chat.passwordChange = { state: "failed", code: frame.code, words: () => sentence(explainError(frame.code,
+        message, null, frame.retry_after, null, null, null, frame.uncertain === true)) };
       return;
     }
     if (request && retryLater(chat, request, frame)) return;  // kept, in its place: sent again later
@@ -2257,7 +2259,7 @@ function renderConversation(chat) {
   const peer = found && chat.status === "online" ? found : null;
   if (!isRoomKey(key)) {
   $("conversation-title").textContent = key === ROOM ? t("Everyone") : convo.name;
-  const presence = isOnline(chat, peer) ? t("Online") : t("Offline");
+  const presence = isOnline(chat, peer) ? sentence(t("online")) : sentence(t("offline"));
   $("conversation-presence").textContent = key === ROOM ? t("Messages here go to everyone online")
     : isBlocked(chat, key) ? t("{presence} · blocked: their messages do not reach you", { presence }) : presence;
   $("conversation-presence").dataset.online = String(isOnline(chat, peer));
@@ -3159,7 +3161,7 @@ function onLoginSubmit(event) {
   if (!validName(name)) {
     showLoginError(() => (/\s/.test(name)
       ? t("A name cannot contain spaces: try \"{name}\".", { name: name.split(/\s+/).join("_") })
-      : t("A name has letters and digits of one script, _ - or ., and starts with a letter or a digit (at most 32).")));
+      : t("A name has letters and digits of one script, \"_\", \"-\" or \".\", and starts with a letter or a digit (at most 32).")));
     $("login-name").focus();
     return;
   }

@@ -9,6 +9,7 @@ protocol. The modules, from the bottom up:
   thread, polled with ``after()``, and the event-loop gap meter;
 - :mod:`client.gui.login`, :mod:`client.gui.panes`: the login form, the conversation
   panes and the contact list;
+- :mod:`client.gui.colors`: the colour table (plain data; a unit test holds it to WCAG AA);
 - :mod:`client.gui.app`: the window that ties them together;
 - :mod:`client.gui.testhook`, :mod:`client.gui.screenshot`: a loopback control channel
   for tests of the real window (only with ``CHAT_GUI_TEST_CONTROL`` set).

@@ -15,7 +15,9 @@ Keyboard:
     Ctrl+R           reply: open the conversation of the latest direct message
     Escape           from the input box to the list, and back
     PgUp/PgDn        scroll the conversation (in the input box)
-    Tab / Shift+Tab  list → input box → Send button
+    Tab / Shift+Tab  list → Block (a person's conversation) → input box → Send → a room's
+                     tools → Change password… → Read receipts → list
+    Shift+F10        on a person in the list: the Block / Unblock menu (client/gui/blocks.py)
     Ctrl+J           the join box of rooms (client/gui/rooms.py)
     Ctrl+Q           quit
 """
@@ -70,7 +72,8 @@ from .model import (
     connection_ended_text,
     WatchWanted,
 )
-from .panes import COLORS, ContactList, ConversationPane
+from .colors import BACKGROUNDS, COLORS, SIDE, SIDE_TEXT
+from .panes import ContactList, ConversationPane
 from .rooms import RoomPanel
 from .session import fetch_history, fetch_room_page, log_in, login_error_text
 
@@ -102,28 +105,28 @@ def _style(root: tk.Tk, fonts: dict[str, Any]) -> None:
     # The native themes on Windows and macOS; "clam" is the clean one on X11.
     if root.tk.call("tk", "windowingsystem") == "x11" and "clam" in style.theme_names():
         style.theme_use("clam")
-    page, side = "#f3f4f6", "#e5e7eb"
+    page, side, card = BACKGROUNDS["page"], SIDE, BACKGROUNDS["pane"]
     style.configure("TFrame", background=page)
     style.configure("TLabel", background=page)
     style.configure("TCheckbutton", background=page)
-    style.configure("Card.TFrame", background="#ffffff", relief="solid", borderwidth=1)
-    style.configure("Card.TLabel", background="#ffffff")
-    style.configure("Heading.TLabel", font=fonts["heading"], background="#ffffff")
-    style.configure("Hint.TLabel", font=fonts["small"], foreground=COLORS["meta"], background="#ffffff")
-    style.configure("Prompt.TLabel", foreground=COLORS["me"], background="#ffffff")
+    style.configure("Card.TFrame", background=card, relief="solid", borderwidth=1)
+    style.configure("Card.TLabel", background=card)
+    style.configure("Heading.TLabel", font=fonts["heading"], background=card)
+    style.configure("Hint.TLabel", font=fonts["small"], foreground=COLORS["meta"], background=card)
+    style.configure("Prompt.TLabel", foreground=COLORS["me"], background=card)
     style.configure("Side.TFrame", background=side)
-    style.configure("SideHeading.TLabel", background=side, font=fonts["bold"], foreground="#374151")
-    style.configure("Pane.TFrame", background="#ffffff")
+    style.configure("SideHeading.TLabel", background=side, font=fonts["bold"], foreground=SIDE_TEXT)
+    style.configure("Pane.TFrame", background=card)
     style.configure("Title.TLabel", font=fonts["heading"], background=page)
     style.configure("Sub.TLabel", foreground=COLORS["meta"], background=page)
     style.configure("Status.TFrame", background=side)
     style.configure("Status.TLabel", background=side)
     style.configure("Dot.TLabel", background=side)
     style.configure("Contacts.Treeview", rowheight=max(22, fonts["default"].metrics("linespace") + 8),
-                    background="#f9fafb", fieldbackground="#f9fafb", borderwidth=0)
+                    background=BACKGROUNDS["list"], fieldbackground=BACKGROUNDS["list"], borderwidth=0)
     style.map("Contacts.Treeview", background=[("selected", "#2563eb")], foreground=[("selected", "#ffffff")])
     style.configure("Accent.TButton", font=fonts["bold"])
-    style.configure("Card.TCheckbutton", background="#ffffff")
+    style.configure("Card.TCheckbutton", background=card)
 
 
 class ChatApp:
@@ -304,11 +307,12 @@ class ChatApp:
         self.input.grid(row=1, column=0, sticky="ew")
         self.send_button = ttk.Button(compose, text=_("Send"), command=self.send_input, style="Accent.TButton")
         self.send_button.grid(row=1, column=1, padx=(8, 0))
-        hint = ttk.Label(compose, text=_("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
+        hint = self.hint = ttk.Label(compose, text=_("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
                                          "conversation · Ctrl+R reply · Esc: list") + "\n"
                          + _("Ctrl+E edit your last message · Ctrl+Delete delete it · "
                              "right click: edit or delete any of yours") + "\n"
-                         + _("Right click on a person in the list: block or unblock"),
+                         + _("Ctrl+J join a room · right click or Shift+F10 on a person in the list: "
+                             "block or unblock"),
                          style="Sub.TLabel", font=self.fonts["small"])
         hint.grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
         # Wrapped at the column's width: a narrow window (a room's member column beside it)
@@ -324,12 +328,13 @@ class ChatApp:
         # Read receipts and typing on or off (issue 13): a setting the server keeps for the user.
         self.receipts_var = tk.BooleanVar(root, self.model.read_receipts if self.model is not None else True)
         self.receipts_button = ttk.Checkbutton(status, text=_("Read receipts"), variable=self.receipts_var,
-                                               command=self._toggle_receipts, takefocus=0)
+                                               command=self._toggle_receipts)
         self.receipts_button.pack(side="right")
         # An account's password can be changed here (a guest has none: no button).
         self.password_dialog: PasswordDialog | None = None
-        self.password_button = ttk.Button(status, text=_("Change password…"), command=self.open_password_dialog,
-                                          takefocus=0)
+        self.password_button = ttk.Button(status, text=_("Change password…"), command=self.open_password_dialog)
+        # Tab visits siblings in stacking order: this one (left of the switch) first.
+        self.password_button.lower(self.receipts_button)
         if getattr(self.client, "registered", False):
             self.password_button.pack(side="right", padx=(0, 8))
 
@@ -386,6 +391,13 @@ class ChatApp:
     def _focus_input(self) -> str:
         self.input.focus_set()
         return "break"
+
+    def _focus_input_again(self) -> None:
+        """A dialog of ours closed: the keys go to the input box again. Forced, because
+        the closed dialog had the window system's focus, and without a window manager
+        nobody hands it back (the keys would go nowhere)."""
+        if self.chat is not None and not self._closing:
+            self.input.focus_force()
 
     def _scroll(self, pages: int) -> str:
         if self.model is not None:
@@ -718,7 +730,7 @@ class ChatApp:
 
     def open_password_dialog(self) -> None:
         if self.password_dialog is None or not self.password_dialog.winfo_exists():
-            self.password_dialog = PasswordDialog(self.root, self._change_password)
+            self.password_dialog = PasswordDialog(self.root, self._change_password, on_close=self._focus_input_again)
 
     def _change_password(self, old: str, new: str) -> None:
         """The dialog was sent: ask the server on a worker thread; its answer comes back to
@@ -740,7 +752,7 @@ class ChatApp:
                 dialog.failed(explain_refusal(error) if isinstance(error, RequestFailed) else sanitize(str(error)))
             return
         if dialog.winfo_exists():
-            dialog.destroy()
+            dialog.close()
         if self.model is not None:
             self.model.notice(self.model.active, _("Your password is changed: log in with the new one from now on."))
             self._render()

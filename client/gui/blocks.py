@@ -34,7 +34,8 @@ class BlockControls:
 
     def __init__(self, app: ChatApp, header: ttk.Frame) -> None:
         self.app = app
-        self.button = ttk.Button(header, text=_("Block"), command=self.toggle_active, takefocus=0)
+        # In the Tab order (before the input box: it sits above it); Shift+F10 on the list too.
+        self.button = ttk.Button(header, text=_("Block"), command=self.toggle_active)
         self.menu = tk.Menu(app.root, tearoff=False)
         tree = app.contacts.tree
         tree.bind("<Button-3>", self._menu_at_pointer, add="+")

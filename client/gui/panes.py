@@ -20,22 +20,9 @@ from tkinter import ttk
 from i18n import _
 
 from ..display import format_clock
+from .colors import BACKGROUNDS, COLORS
 from .model import OFFLINE, ROOM, ROOM_TITLE, UNKNOWN, ChatModel, Line, is_room_key
 
-# Colours that read well on a white page (delivery states, names, notices).
-COLORS = {
-    "meta": "#6b7280",
-    "me": "#1d4ed8",
-    "them": "#065f46",
-    "notice": "#6b7280",
-    "sending": "#6b7280",
-    "sent": "#6b7280",
-    "queued": "#b45309",
-    "delivered": "#15803d",
-    "failed": "#b91c1c",
-    "online": "#15803d",
-    "offline": "#6b7280",
-}
 _marks = itertools.count(1)
 
 
@@ -51,7 +38,7 @@ class ConversationPane(ttk.Frame):
         self.columnconfigure(0, weight=1)
         self.text = tk.Text(self, wrap="word", state="disabled", takefocus=0, font=fonts["text"],
                             padx=10, pady=8, spacing1=2, spacing3=2, borderwidth=0, highlightthickness=0,
-                            background="#ffffff", foreground="#111827", cursor="arrow",
+                            background=BACKGROUNDS["pane"], foreground="#111827", cursor="arrow",
                             selectbackground="#bfdbfe", inactiveselectbackground="#dbeafe")
         scroll = ttk.Scrollbar(self, orient="vertical", command=self.text.yview)
         self.text.configure(yscrollcommand=scroll.set)

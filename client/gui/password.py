@@ -1,7 +1,9 @@
 """The window's "Change password" dialog: the current password and the new one twice,
 typed hidden. Widgets only: :class:`PasswordDialog` checks that the new one was typed
 twice alike and hands ``(old, new)`` to ``on_submit``; the caller asks the server (off the
-Tk thread) and then calls :meth:`PasswordDialog.failed` or closes it. The length rule is
+Tk thread) and then calls :meth:`PasswordDialog.failed` or :meth:`PasswordDialog.close`.
+However it closes (sent, Cancel, Escape), ``on_close`` runs: the window gives the keys
+back to its input box, as no window manager may do it. The length rule is
 the server's (``weak_password``), said here in the user's words like any refusal.
 """
 
@@ -15,10 +17,14 @@ from i18n import _
 
 
 class PasswordDialog(tk.Toplevel):
-    """A modal dialog over ``parent``; ``on_submit(old, new)`` once the form is sent."""
+    """A modal dialog over ``parent``; ``on_submit(old, new)`` once the form is sent;
+    ``on_close()`` once it is closed, whichever way."""
 
-    def __init__(self, parent: tk.Misc, on_submit: Callable[[str, str], None]) -> None:
+    def __init__(self, parent: tk.Misc, on_submit: Callable[[str, str], None],
+                 on_close: Callable[[], None] = lambda: None) -> None:
         super().__init__(parent)
+        self.protocol("WM_DELETE_WINDOW", self.close)
+        self.on_close = on_close
         self.title(_("Change password"))
         self.transient(parent)
         self.resizable(False, False)
@@ -39,10 +45,17 @@ class PasswordDialog(tk.Toplevel):
         self.submit_button = ttk.Button(frame, text=_("Change password"), command=self.submit,
                                         style="Accent.TButton")
         self.submit_button.grid(row=7, column=0, sticky="w", pady=(8, 0))
-        ttk.Button(frame, text=_("Cancel"), command=self.destroy).grid(row=7, column=1, sticky="e", pady=(8, 0))
-        self.bind("<Escape>", lambda e: self.destroy())
+        self.cancel_button = ttk.Button(frame, text=_("Cancel"), command=self.close)
+        self.cancel_button.grid(row=7, column=1, sticky="e", pady=(8, 0))
+        self.bind("<Escape>", lambda e: self.close())
         self.entries["old"].focus_set()
         self.grab_set()
+
+    def close(self) -> None:
+        """Close the dialog, then ``on_close``."""
+        self.grab_release()
+        self.destroy()
+        self.on_close()
 
     def submit(self) -> None:
         new = self.entries["new"].get()

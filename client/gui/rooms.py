@@ -52,7 +52,7 @@ class RoomPanel:
         join.grid(row=2, column=0, sticky="ew", pady=(6, 0))
         join.columnconfigure(0, weight=1)
         self.join_var = tk.StringVar(app.root, "")
-        # Out of the Tab order (list -> input box -> Send stays as it was): Ctrl+J reaches it.
+        # Out of the Tab order: Ctrl+J reaches it (the input box's hint says so), Enter joins.
         self.join_entry = ttk.Entry(join, textvariable=self.join_var, width=14, takefocus=False)
         self.join_entry.grid(row=0, column=0, sticky="ew")
         self.join_entry.bind("<Return>", lambda e: self.join())

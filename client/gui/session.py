@@ -73,15 +73,17 @@ _TITLES = {
 
 def login_error_text(error: BaseException, name: str, address: str) -> tuple[str, str]:
     """``(title, message)`` for an error dialog about a failed login. The message is a
-    headline, a blank line, then the details."""
+    headline, then (for a code no sentence explains) a blank line and the code."""
     if isinstance(error, LoginRefused):
         code = str(error.code)
         sentence = explain_error(code, error.message, to=name, retry_after=error.retry_after, like=error.like,
                                  uncertain=error.uncertain)
-        sentence = sentence.removesuffix(f" ({sanitize(code)})")  # the code goes under it
+        shown_code = f" ({sanitize(code)})"  # explain_error adds it to an unknown code's words only
+        detail = f"\n\n{shown_code.strip()}" if sentence.endswith(shown_code) else ""
+        sentence = sentence.removesuffix(shown_code)  # the code, if any, goes under it
         headline = sentence[:1].upper() + sentence[1:] + ("" if sentence.endswith((".", "?", "!")) else ".")
         title = _TITLES.get(code, N_("Login refused"))
-        return _(title), f"{headline}\n\n({sanitize(code)})"
+        return _(title), headline + detail
     if isinstance(error, ServerUnreachable):
         why = sanitize(error)
         why = why[:1].upper() + why[1:] + ("" if why.endswith((".", "?", "!")) else ".")

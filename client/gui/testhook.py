@@ -15,6 +15,9 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "receipts"}``: click the read receipts switch;
 - ``{"cmd": "password", "old": O, "new": N, "again": A}``: click "Change password…", fill
   the dialog and press its button (the dump's ``password`` says what came of it);
+- ``{"cmd": "password_close", "how": "escape"|"cancel"}``: click "Change password…",
+  wait until its first field has the focus, then press Escape in it (a real key event
+  through its bindings) or click Cancel;
 - ``{"cmd": "login", "name": ..., "host": ..., "port": ..., "password": ...}``: fill the
   login form, then press Enter in it (``"enter": false``: only fill it);
 - ``{"cmd": "focus", "field": "password"}``: give a login field the keyboard focus (the
@@ -111,7 +114,11 @@ def _role(app: ChatApp, widget: Any) -> str:
         return ""
     roles = {}
     if app.chat is not None:
-        roles = {str(app.input): "input", str(app.contacts.tree): "contacts", str(app.send_button): "send"}
+        roles = {str(app.input): "input", str(app.contacts.tree): "contacts", str(app.send_button): "send",
+                 str(app.receipts_button): "receipts", str(app.password_button): "password-button",
+                 str(app.blocks.button): "block", str(app.rooms.join_entry): "join"}
+        if app.password_dialog is not None and app.password_dialog.winfo_exists():
+            roles.update({str(entry): f"password-{key}" for key, entry in app.password_dialog.entries.items()})
     roles.update({str(entry): f"login-{key}" for key, entry in app.login.entries.items()})
     roles[str(app.login.button)] = "login-button"
     return roles.get(str(widget), str(widget))
@@ -168,6 +175,7 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
             "input": app.input.get("1.0", "end-1c"),
             "send_button": str(app.send_button.cget("text")),
             "typing": app.typing_var.get(),
+            "hint": str(app.hint.cget("text")),
             "read_receipts": [app.receipts_var.get(), model.read_receipts],
             "password": {"button": bool(app.password_button.winfo_manager()),
                          "dialog": app.password_dialog is not None and bool(app.password_dialog.winfo_exists()),
@@ -234,6 +242,15 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
             dialog.entries[key].delete(0, "end")
             dialog.entries[key].insert(0, command[key])
         dialog.submit_button.invoke()
+        return {"ok": True}
+    if cmd == "password_close":  # "Change password…", then Escape in it or its Cancel button
+        app.password_button.invoke()
+        dialog = app.password_dialog
+        _focus(root, dialog.entries["old"])
+        if command["how"] == "escape":
+            dialog.entries["old"].event_generate("<KeyPress-Escape>", when="now")
+        else:
+            dialog.cancel_button.invoke()
         return {"ok": True}
     if cmd == "receipts":  # a click on the read receipts switch
         app.receipts_button.invoke()

@@ -47,12 +47,12 @@ def test_delivered_exits_0(server: FakeServer, bob: ChatClient) -> None:
 def test_refused_by_the_server_exits_1(server: FakeServer) -> None:
     code, out, err = send(server, "Bob", "anyone?")
     assert (code, out) == (ExitCode.REFUSED, "")
-    assert err == "error: not delivered to Bob — nobody called Bob has ever logged in here (unknown_recipient)\n"
+    assert err == "error: not delivered to Bob — nobody called Bob has ever logged in here\n"
 
 
 def test_too_long_exits_1(server: FakeServer, bob: ChatClient) -> None:
     code, _, err = send(server, "Bob", "x" * 100_000)
-    assert code == ExitCode.REFUSED and "(message_too_large)" in err
+    assert code == ExitCode.REFUSED and "the text is longer than 4000 characters" in err
 
 
 def test_no_server_exits_3() -> None:
@@ -66,7 +66,7 @@ def test_no_server_exits_3() -> None:
 def test_name_taken_exits_4(server: FakeServer, bob: ChatClient) -> None:
     code, _, err = send(server, "Bob", "hi", name="bob")
     assert code == ExitCode.LOGIN_REFUSED
-    assert err.startswith("error: login refused: ") and "(name_taken)" in err
+    assert err.startswith("error: login refused: ") and "is in use" in err
 
 
 def test_no_acknowledgement_exits_5() -> None:
@@ -110,4 +110,4 @@ def test_a_login_refused_as_unavailable_exits_7() -> None:
     with FakeServer(refuse=("unavailable", "the server cannot save anything right now")) as server:
         code, out, err = send(server, "Bob", "hi")
     assert (code, out) == (ExitCode.UNAVAILABLE, "")
-    assert "cannot store anything right now" in err and "(unavailable)" in err
+    assert "cannot store anything right now" in err and "try again" in err

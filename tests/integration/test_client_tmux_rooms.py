@@ -86,7 +86,7 @@ def test_a_rooms_refusals_are_said_in_portuguese(server: ServerThread, terminal:
     screen = terminal("Conceição", columns=110, ready="[sala]> ", LANGUAGE="pt_BR")
     screen.type("/membros #nada")
     screen.press("Enter")
-    screen.wait_text("! /membros falhou: não existe a sala #nada (no_such_room)")
+    screen.wait_text("! /membros falhou: não existe a sala #nada")
     # With the prompt at the default room: it said plain lines went to no room, just after
     # /todos had said they go to the room.
     screen.type("/membros")
@@ -94,7 +94,7 @@ def test_a_rooms_refusals_are_said_in_portuguese(server: ServerThread, terminal:
     screen.wait_text("! /membros: as linhas simples vão para a sala geral, que não tem isso")
     screen.type("@#redes posso?")
     screen.press("Enter")
-    screen.wait_text("você não está em #redes: entre nela primeiro (not_member)")
+    screen.wait_text("você não está em #redes: entre nela primeiro")
 
 
 @pytest.mark.timeout_seconds(90)
@@ -112,10 +112,10 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(server: ServerThr
     screen.wait_text("Olga silenciou você em #redes")
     screen.type("posso falar?")
     screen.press("Enter")
-    rows = screen.wait_text("(muted)")
+    rows = screen.wait_text("✗ você está silenciado(a) em #redes: tente de novo em")
     shown = "\n".join(rows)
     # The time left of the 300 s (said "5 min" while less than half a second went by).
-    assert re.search(r"✗ você está silenciado\(a\) em #redes: tente de novo em (5 min|4 min [1-5]?\d s) \(muted\)",
+    assert re.search(r"✗ você está silenciado\(a\) em #redes: tente de novo em (5 min|4 min [1-5]?\d s)",
                      shown), shown
     assert "you are muted" not in shown
 
@@ -123,13 +123,13 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(server: ServerThr
     olga.mute("#redes", "Conceição")  # now until unmuted
     screen.type("e agora?")
     screen.press("Enter")
-    screen.wait_text("✗ você está silenciado(a) em #redes: até que um moderador deixe de silenciar você (muted)")
+    screen.wait_text("✗ você está silenciado(a) em #redes: até que um moderador deixe de silenciar você")
 
     olga.ban("#redes", "Conceição", "spam")
     screen.wait_text("Olga baniu você de #redes")
     screen.type("/entrar #redes")
     screen.press("Enter")
-    screen.wait_text("! /entrar falhou: você está banido(a) de #redes: spam (banned)")
+    screen.wait_text("! /entrar falhou: você está banido(a) de #redes: spam")
     assert "you are banned" not in "\n".join(screen.screen(False))
 
 

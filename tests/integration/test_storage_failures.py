@@ -93,7 +93,7 @@ def test_send_exits_7_and_says_why_when_the_disk_is_full(server):
                          stderr=err)
     assert (code, out.getvalue()) == (ExitCode.UNAVAILABLE, "")
     assert err.getvalue().startswith("error: not delivered to Bob — the server cannot store anything right now")
-    assert err.getvalue().rstrip().endswith("(unavailable)")
+    assert err.getvalue().rstrip().endswith("so nothing was done; try again later")
 
 
 def test_messages_queued_on_a_full_disk_are_resent_paced_not_in_a_storm_then_delivered_once(tmp_path, clients):

@@ -143,7 +143,7 @@ def test_a_room_left_on_the_terminal_leaves_the_page_and_writing_there_is_refuse
     page.enter()
     page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
     assert page.js("document.querySelector('#messages .msg-out .msg-status').textContent") == \
-        "Não enviada: você não está em #calculo: entre nela primeiro (not_member)"
+        "Não enviada: você não está em #calculo: entre nela primeiro"
     page.screenshot(tmp_path / "left-elsewhere.png")
     # Nothing in English, no refusal said apart from the message (a read or typing sent
     # for a room no longer ours).
@@ -173,7 +173,7 @@ def test_a_room_left_elsewhere_while_the_page_was_away_is_refused_in_portuguese_
     errors = "[...document.querySelectorAll('#messages .notice-error .notice-text')].map(n => n.textContent)"
     page.wait_for(f"{errors}.length === 1")
     assert page.js(errors) == [
-        "Não foi possível carregar as mensagens anteriores: você não está em #calculo: entre nela primeiro (not_member)"]
+        "Não foi possível carregar as mensagens anteriores: você não está em #calculo: entre nela primeiro"]
     page.wait_for(f"!document.querySelector('button.contact[data-key={json.dumps(CALCULO)}]')")
     page.js("restoreNotices()")
     assert page.problems() == []

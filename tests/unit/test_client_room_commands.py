@@ -103,7 +103,7 @@ def test_room_posts_notices_and_answers_in_words() -> None:
     message = OutgoingMessage("r1", None, "olá", room="#redes")
     assert describe_status(message, SENT, None) == "✓ sent to #redes: olá"
     assert describe_status(message, FAILED, ("muted", "you are muted")) == \
-        "✗ not sent to #redes: olá — you are muted (muted)"
+        "✗ not sent to #redes: olá — you are muted"
 
 
 def test_a_muted_post_or_say_is_said_in_portuguese_with_the_room_and_the_time_left() -> None:
@@ -114,12 +114,12 @@ def test_a_muted_post_or_say_is_said_in_portuguese_with_the_room_and_the_time_le
     try:
         timed = Failure("muted", "you are muted in #redes for 290 s more", 290.0, "#redes")
         assert describe_status(post, FAILED, timed) in (
-            f"✗ não enviada para #redes: olá — você está silenciado(a) em #redes: tente de novo em {left} (muted)"
+            f"✗ não enviada para #redes: olá — você está silenciado(a) em #redes: tente de novo em {left}"
             for left in ("4 min 50 s", "4 min 49 s"))
         # A say to the default room: the error names it.
         endless = Failure("muted", "you are muted in #lobby until a moderator unmutes you", None, "#lobby")
         assert describe_status(say, FAILED, endless).endswith(
-            "você está silenciado(a) em #lobby: até que um moderador deixe de silenciar você (muted)")
+            "você está silenciado(a) em #lobby: até que um moderador deixe de silenciar você")
     finally:
         i18n.use("en")
 

@@ -135,13 +135,13 @@ def test_a_sent_message_is_one_line_whose_mark_shows_its_state() -> None:
     assert describe_own(message, "queued", None, PLAIN) == \
         f"[{clock}] you → Bob: hello ✓ queued (Bob is offline; kept for their next login)"
     assert describe_own(message, "failed", ("unknown_recipient", "x"), PLAIN) == \
-        f"[{clock}] you → Bob: hello ✗ nobody called Bob has ever logged in here (unknown_recipient)"
+        f"[{clock}] you → Bob: hello ✗ nobody called Bob has ever logged in here"
     waiting = OutgoingMessage("r2", None, "two\nlines")
     assert describe_own(waiting, "sending", None, PLAIN) == \
         f"[{clock}] (room) you: two\n        lines … waiting for the connection"
     assert describe_follow_up(message, "delivered", None, PLAIN, "12:59") == "[12:59] ✓✓ to Bob: hello"
     assert describe_follow_up(message, "failed", ("expired", "x"), PLAIN, "12:59") == \
-        "[12:59] ✗ to Bob: hello — Bob did not log in to receive it before it expired (expired)"
+        "[12:59] ✗ to Bob: hello — Bob did not log in to receive it before it expired"
     long = OutgoingMessage("r3", "Bob", "a rather long message\nthat goes on and on and on")
     assert describe_follow_up(long, "sent", None, PLAIN, "12:59") == \
         "[12:59] ✓ to Bob: a rather long message that go…"

@@ -1,0 +1,57 @@
+"""Wording rules of the Portuguese catalogue that the page, the window and the terminal
+share (locale/pt_BR/LC_MESSAGES/chat.po; the page reads it as webclient/i18n/pt_BR.json).
+
+- A person's presence is "online"/"offline" everywhere, as Brazilian chat apps say it,
+  for anyone (no "conectado"/"conectada" to guess a gender for); "Conectado" and
+  "Desconectado" are the client's own connection to the server only (the English
+  "Online"/"Offline" of the page's status, "Connected"...).
+- A role is one word without parentheses: a member list puts it in parentheses already
+  ("Ñandú (dono(a))" read badly).
+- Error sentences carry no protocol code (client/display.py adds one only for a code it
+  has no sentence for).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from client.display import describe_role
+from i18n import po_path, use
+from i18n.catalog import parse_po
+
+ENTRIES = [e for e in parse_po(po_path("pt_BR").read_text(encoding="utf-8")) if e.msgid]
+# The client's own connection, not a person: the page's status pill. And the server's
+# console, which speaks to its operator, not to chat users (the server is not the clients').
+OWN_CONNECTION = {"Online", "Offline", "online: {users}", "  /who (or /quem)     who is online"}
+
+
+def presence_entries() -> list:
+    return [e for e in ENTRIES if re.search(r"\b(online|offline)\b", e.msgid + (e.msgid_plural or ""))
+            and e.msgid not in OWN_CONNECTION]
+
+
+def test_there_are_presence_texts_to_check() -> None:
+    assert len(presence_entries()) > 10
+
+
+@pytest.mark.parametrize("entry", presence_entries(), ids=lambda e: e.msgid[:40])
+def test_a_persons_presence_is_online_or_offline_in_portuguese(entry) -> None:
+    for form in entry.msgstr:
+        assert not re.search(r"conectad", form, re.IGNORECASE), (entry.msgid, form)
+
+
+@pytest.mark.parametrize("role", ["owner", "moderator", "member"])
+def test_a_role_is_a_word_without_parentheses(role: str) -> None:
+    try:
+        use("pt_BR")
+        assert "(" not in describe_role(role) and ")" not in describe_role(role), describe_role(role)
+    finally:
+        use("en")
+
+
+def test_the_name_rule_reads_naturally_and_quotes_its_punctuation() -> None:
+    [rule] = [e for e in ENTRIES if e.msgid.startswith("A name has letters and digits of one script")]
+    assert '"_", "-"' in rule.msgid
+    assert "de um só alfabeto" in rule.msgstr[0] and '"_", "-" ou "."' in rule.msgstr[0], rule.msgstr[0]
