@@ -708,15 +708,18 @@ const HANDLERS = {
     // by the rule of a hold's end (pace()), without a hold and with a first window of
     // RESEND_WINDOW: the usual few go at once, a full disk's 150 not in one burst.
     chat.throttle = newThrottle(chat.throttle.holds);  // no hold across connections
+    chat.throttle.window = RESEND_WINDOW;
     for (const request of chat.requests.values()) {
       if (!request.frame) continue;
       if (request.item && request.item.state === "waiting") request.item.state = "sending";
-      request.held = Boolean(request.item) && request.item.state === "sending";  // in its turn
-      if (request.held) chat.throttle.pacing = true;
-      else out.send.push(request.frame);  // acknowledged already: the answer is its state now
+      request.held = Boolean(request.item) && request.item.state === "sending";
+      if (request.held) {  // in its turn: the first RESEND_WINDOW go now, in the order written
+        chat.throttle.pacing = true;
+        out.send.push(...pace(chat));
+      } else {
+        out.send.push(request.frame);  // acknowledged already: the answer is its state now
+      }
     }
-    chat.throttle.window = RESEND_WINDOW;
-    out.send.push(...pace(chat));
     // After those: the server answers in order, so a message of ours it took before the
     // drop has its msg_id again (its resend's answer) when a catch-up's page lists it.
     if (again) out.send.push(...catchUpFrames(chat));
