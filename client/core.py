@@ -1249,7 +1249,9 @@ class ClientCore:
             return []
         self.read_receipts = on
         if not on:
-            self._reads_due.clear()  # the server would refuse them now
+            # The server would refuse them now; once on again, a mark is news again.
+            self._reads_due.clear()
+            self._reads_sent.clear()
         return [Settings(None, on)]
 
     def _track(self, message: OutgoingMessage, event: Event) -> list[Event]:
