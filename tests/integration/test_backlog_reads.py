@@ -13,7 +13,7 @@ import threading
 import time
 
 import const
-from protocol import READ, Delivered, Hello, Queued, Read, SendDirect, UserJoined, UserLeft, Welcome
+from protocol import READ, Accepted, Delivered, Hello, Queued, Read, SendDirect, UserJoined, UserLeft, Welcome
 from client.terminal import TerminalUI
 from test_client_terminal import _InputUntil
 from wire import WireClient
@@ -71,3 +71,34 @@ def test_a_backlog_printed_by_the_terminal_shows_no_rate_limit_and_every_sender_
         finally:
             done.set()
             runner.join(10)
+
+
+def test_a_mark_held_for_its_interval_goes_by_itself_when_asked_from_another_thread(server, clients):
+    """The library's receiver sleeps on its own deadline; a mark asked from the
+    application's thread within the interval of the last one is written by a timer when
+    due, not at the next ping (client/library.py _mark)."""
+    from client import ChatClient
+
+    with log_in(server, "Ze") as ze:
+        tiago = ChatClient("Tiago", "127.0.0.1", server.port)
+        clients.append(tiago)
+        tiago.connect(timeout=10)
+        ze.send(SendDirect("m0", "Tiago", "oi"))
+        ze.send(SendDirect("m1", "Tiago", "oi de novo"))
+        # Both accepted and delivered: Tiago's receiver handed them on, sent their receipts,
+        # and waits for the socket (or its next deadline) again.
+        accepted, delivered = {}, set()
+        while len(accepted) < 2 or len(delivered) < 2:
+            event = ze.expect((Accepted, Delivered), skip=NOTICES)
+            if isinstance(event, Accepted):
+                accepted[event.request_id] = event.msg_id
+            else:
+                delivered.add(event.msg_id)
+        first, second = accepted["m0"], accepted["m1"]
+        tiago.mark_read("Ze", first)
+        started = time.monotonic()
+        tiago.mark_read("Ze", second)  # within the interval: held, then written by itself
+        assert ze.expect(Read, skip=NOTICES + (Delivered,)) == Read("Ze", first, "Tiago")
+        assert ze.expect(Read, timeout=5, skip=NOTICES + (Delivered,)) == Read("Ze", second, "Tiago")
+        assert time.monotonic() - started < 3
+
