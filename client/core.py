@@ -91,6 +91,21 @@ receipts of one read's messages are gathered as each is handed on and go at the 
 that read, before its acks, as one ``receipt`` and one ``ack`` with ``msg_ids`` (one id
 alone: the single form); never later than the end of handling that read.
 
+Read marks (feature ``read``, :meth:`ClientCore.mark_read`). A mark is cumulative per
+conversation (PROTOCOL.md), so only the newest one matters and the core writes at most
+one ``read`` per conversation (a peer, or a named room) each :data:`READ_INTERVAL`
+seconds, carrying the newest id asked for: the marks asked while the events of one read
+are handed on go together at its end, and a mark asked within the interval of the last
+one written waits for the interval's end (:meth:`ClientCore.next_deadline` names it). So
+a backlog of 80 messages shown one by one costs a few frames, not 80 against the
+server's request rate, and a later message still gets its mark within the interval.
+A ``rate_limited`` error without a request id answers a frame sent without expecting an
+answer (a ``read`` or ``typing``; PROTOCOL.md): it is never handed on (the user asked
+for nothing). The marks written in the last :data:`READ_RETRY_WINDOW` seconds are written
+again after its ``retry_after`` (a newer mark of the same conversation supersedes one);
+a refused ``typing`` is not (the next one comes within ``TYPING_INTERVAL`` anyway). Marks
+not written when a connection ends go on the next one.
+
 Liveness. The server pings a silent client, and the protocol core answers by itself. In the other
 direction, if nothing arrives for ``heartbeat_interval`` seconds the client pings the
 server, and after ``heartbeat_timeout`` seconds of silence it declares the connection lost
@@ -163,6 +178,7 @@ from protocol import (
     Welcome,
 )
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
+from protocol import Read, RoomRead  # read marks (feature read), coalesced here
 from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_NAMES_PER_REQUEST, encode
 from i18n import _
 from registry import canonical
@@ -204,6 +220,13 @@ PACE_WINDOW = 8
 # The same after a reconnection, at first: a typical one has 1-3 messages to write again,
 # which go at once; more go paced (one more for each taken, up to PACE_WINDOW).
 RESEND_WINDOW = 4
+# Read marks: at most one per conversation this often (seconds; see the module docstring).
+# The server's request rate is 30 a second (const.RATE_PER_CONNECTION) for everything.
+READ_INTERVAL = 1.0
+# After a rate_limited without request id, the marks written this recently (seconds) are
+# written again: the refusal may be of any of them, and one written again at or below the
+# server's mark changes nothing there. Long enough for a slow link's round trip.
+READ_RETRY_WINDOW = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,6 +572,12 @@ class ClientCore:
         self._uniform = uniform  # the jitter's random factor (tests pass a fixed one)
         # What to do once the application has the events of the last wire event.
         self._after: tuple[Connection, Event, bool] | None = None
+        # Read marks (see the module docstring), per conversation key (("dm", peer) or
+        # ("room", room), canonical): the newest asked for and not written yet; the last
+        # written on this connection and when; and until when none is written (a refusal).
+        self._reads_due: dict[tuple[str, str], Read | RoomRead] = {}
+        self._reads_sent: dict[tuple[str, str], tuple[float, Read | RoomRead]] = {}
+        self._reads_hold: float | None = None
 
     # --- Ids, bytes, time -------------------------------------------------------------------
 
@@ -598,6 +627,9 @@ class ClientCore:
             due.append(max(self._last_received, self._last_ping) + self.ping_after)
         if self._retry_at is not None:
             due.append(self._retry_at)
+        reads = self._reads_deadline()
+        if reads is not None:
+            due.append(reads)
         return min(due)
 
     def handle_timeout(self, now: float) -> None:
@@ -611,6 +643,7 @@ class ClientCore:
         if self._retry_at is not None and now >= self._retry_at:
             self._retry_at = None
             self._pace()
+        self._write_reads()
         # Compared as next_deadline() adds them up: "now - then >= interval" can be false to
         # the last bit at the very deadline it named, and a shell would call again and again.
         silent = now - self._last_received
@@ -699,9 +732,13 @@ class ClientCore:
         self._batch_acks = BATCH_ACKS in (welcome.features or ())
         self.since = SINCE_FEATURE in (welcome.features or ())
         self._receipts_due = []  # of the last connection: its server sends them again
+        # A new connection has a new request budget; marks not written yet go on it.
+        self._reads_sent.clear()
+        self._reads_hold = None
         # The server's interval unless the shell chose one; never an absurd value from the wire.
         self.ping_after = self.heartbeat_interval or (welcome.heartbeat if 0 < welcome.heartbeat < 86400 else 0) \
             or const.HEARTBEAT_INTERVAL
+        self._write_reads()
         if not reconnected:
             return 0
         resent = self._resend()
@@ -1009,6 +1046,80 @@ class ClientCore:
         if len(self._finished) > FINISHED_LIMIT:
             del self._finished[next(iter(self._finished))]
 
+    # --- Read marks -------------------------------------------------------------------------
+
+    def mark_read(self, event: Read | RoomRead, now: float) -> None:
+        """This user has seen a conversation up to ``event.msg_id`` (a ``Read`` of a peer's
+        messages or a ``RoomRead`` of a room's posts, from the client): write it, coalesced
+        (see the module docstring). Asked while the events of a read are handed on (between
+        :meth:`next_events` and :meth:`handed_on`), it goes at the end of that read;
+        otherwise now, unless the conversation's last mark went less than
+        :data:`READ_INTERVAL` ago or a refusal holds marks back: then at
+        :meth:`next_deadline`. A mark at or below one asked before changes nothing. Not
+        while read receipts are off (the server would refuse it)."""
+        if event.msg_id is None or self.read_receipts is False:
+            return
+        key = ("room", canonical(event.room_name)) if isinstance(event, RoomRead) else ("dm", canonical(event.peer))
+        due = self._reads_due.get(key)
+        sent = self._reads_sent.get(key)
+        if (due is not None and event.msg_id <= due.msg_id) or \
+                (due is None and sent is not None and event.msg_id <= (sent[1].msg_id or 0)):
+            return
+        self._reads_due[key] = event
+        self._now = max(self._now, now)
+        if self._after is None:
+            self._write_reads()
+
+    def reads_deadline(self) -> float | None:
+        """When marks asked and not written yet are due (None: none waits). A shell whose
+        receiver may be asleep on an older :meth:`next_deadline` arranges to call
+        :meth:`handle_timeout` then."""
+        return self._reads_deadline()
+
+    def write_reads(self, now: float) -> None:
+        """Write the marks due at ``now`` (a shell's timer for :meth:`reads_deadline`)."""
+        self._now = max(self._now, now)
+        self._write_reads()
+
+    def _reads_deadline(self) -> float | None:
+        if not self._reads_due or self.usable() is not None:
+            return None
+        hold = self._reads_hold or 0.0
+        return min(max(hold, self._reads_sent[key][0] + READ_INTERVAL if key in self._reads_sent else 0.0)
+                   for key in self._reads_due)
+
+    def _write_reads(self) -> None:
+        """Write the marks that are due at ``self._now``: one per conversation, the newest."""
+        if not self._reads_due or self.usable() is not None:
+            return
+        if self.read_receipts is False:
+            self._reads_due.clear()
+            return
+        now = self._now
+        if self._reads_hold is not None:
+            if now < self._reads_hold:
+                return
+            self._reads_hold = None
+        for key, event in list(self._reads_due.items()):
+            sent = self._reads_sent.get(key)
+            if sent is not None and now < sent[0] + READ_INTERVAL:
+                continue
+            del self._reads_due[key]
+            self._send(event)
+            self._reads_sent[key] = (now, event)
+
+    def _reads_refused(self, retry_after: float | None) -> None:
+        """A ``rate_limited`` without request id: a read or typing of ours was refused.
+        Hold marks back for its wait, then write again those written in the last
+        :data:`READ_RETRY_WINDOW` seconds (unless a newer one of theirs is due anyway)."""
+        wait = min(max(retry_after or 1.0, THROTTLE_WAIT[0]), THROTTLE_WAIT[1])
+        self._reads_hold = max(self._reads_hold or 0.0, self._now + wait)
+        for key, (at, event) in self._reads_sent.items():
+            if at >= self._now - READ_RETRY_WINDOW and key not in self._reads_due:
+                self._reads_due[key] = event
+        _log.debug("a read or typing was rate limited; %d read marks to write again in %.2f s",
+                   len(self._reads_due), wait)
+
     # --- Receiving --------------------------------------------------------------------------
 
     def next_events(self) -> list[Event] | None:
@@ -1033,6 +1144,7 @@ class ClientCore:
             # Every event read so far was handed on: acknowledge the outcomes among them
             # now, in one go, rather than one write between two events.
             self._acknowledge()
+            self._write_reads()  # the marks asked while this read's events were handed on
             self._outbox.append(conn.data_to_send())  # pongs the protocol core queued
             return None
         items = self._absorb(event)
@@ -1116,6 +1228,9 @@ class ClientCore:
             self.set_reason(event.reason or _("the server ended the session"))
         if isinstance(event, FrameRejected) and self.closing:
             return []  # frames that arrive after our own Goodbye: expected, not news
+        if isinstance(event, ErrorReply) and request_id is None and event.code == ErrorCode.RATE_LIMITED:
+            self._reads_refused(event.retry_after)
+            return []  # of a read or typing, sent without expecting an answer: not the user's news
         if isinstance(event, Settings) or (isinstance(event, ErrorReply) and request_id is None
                                            and event.code == ErrorCode.FORBIDDEN):
             return self._switch(event)
@@ -1133,6 +1248,10 @@ class ClientCore:
         if on is None or on == self.read_receipts:
             return []
         self.read_receipts = on
+        if not on:
+            # The server would refuse them now; once on again, a mark is news again.
+            self._reads_due.clear()
+            self._reads_sent.clear()
         return [Settings(None, on)]
 
     def _track(self, message: OutgoingMessage, event: Event) -> list[Event]:

@@ -299,6 +299,9 @@ class ChatClient:
         self._connecting = False     # connect() is under way
         self._attempt_sock: socket.socket | None = None  # a login under way, for close() to cut
         self._wake = threading.Event()  # set by close() to end a backoff wait at once
+        # The timer that writes read marks due while the receiver sleeps (see _mark), and when.
+        self._reads_timer: threading.Timer | None = None
+        self._reads_timer_at = 0.0
 
     # --- Connecting ---------------------------------------------------------------------
 
@@ -717,9 +720,11 @@ class ChatClient:
         return self.core.read_receipts
 
     def mark_read(self, peer: str, msg_id: int) -> None:
-        """Tell the server this user has seen ``peer``'s messages up to ``msg_id`` (no answer;
-        not sent while disconnected: the next mark covers it)."""
-        self._tell(Read(peer, msg_id), receipt=True)
+        """Tell the server this user has seen ``peer``'s messages up to ``msg_id`` (no answer).
+        Marks are cumulative: they go coalesced, at most one per conversation per
+        ``client.core.READ_INTERVAL`` s with the newest id, and one not written while
+        disconnected goes once connected again (client/core.py, "Read marks")."""
+        self._mark(Read(peer, msg_id))
 
     def typing(self, to: str) -> None:
         """Say this user is typing to ``to``; repeat every ``const.TYPING_INTERVAL`` s while so."""
@@ -727,9 +732,9 @@ class ChatClient:
 
     def mark_read_in_room(self, room: str, msg_id: int) -> None:
         """Tell the server this member has seen ``room``'s posts up to ``msg_id`` (protocol
-        version 2, feature ``read``; no answer). Small rooms' marks come back as RoomRead
-        events with ``marks``."""
-        self._tell(RoomRead(room, msg_id), receipt=True)
+        version 2, feature ``read``; no answer), coalesced as :meth:`mark_read`. Small
+        rooms' marks come back as RoomRead events with ``marks``."""
+        self._mark(RoomRead(room, msg_id))
 
     def typing_in_room(self, room: str) -> None:
         """Say this user is typing in ``room`` (protocol version 2, issue 13); repeat as
@@ -752,6 +757,37 @@ class ChatClient:
         with self._lock:
             if self.core.read_receipts is not None:
                 self.core.read_receipts = on
+
+    def _mark(self, event: Read | RoomRead) -> None:
+        """A read mark, through the core's coalescing. One left waiting for its interval
+        while the receiver may sleep on an older deadline (asked from another thread: the
+        window's, a catch-up's) gets a timer that writes it when due."""
+        with self._lock:
+            if self.core.read_receipts is False:
+                return
+            self.core.mark_read(event, time.monotonic())
+            self._flush()
+            self._reads_timer_for(self.core.reads_deadline())
+
+    def _reads_timer_for(self, due: float | None) -> None:
+        """(Lock held.) Arm the read marks' timer for ``due``, unless nothing is due, the
+        receiver itself asked (it computes its wait from the core afterwards), or an
+        earlier timer is armed."""
+        if due is None or threading.current_thread() is self._receiver \
+                or (self._reads_timer is not None and self._reads_timer_at <= due):
+            return
+        timer = threading.Timer(max(0.0, due - time.monotonic()), self._reads_due)
+        timer.daemon = True
+        self._reads_timer, self._reads_timer_at = timer, due
+        timer.start()
+
+    def _reads_due(self) -> None:
+        """The timer's turn: write the read marks due now (one still not due: again later)."""
+        with self._lock:
+            self._reads_timer = None
+            self.core.write_reads(time.monotonic())
+            self._flush()
+            self._reads_timer_for(self.core.reads_deadline())
 
     def _tell(self, event: Event, receipt: bool = False) -> None:
         """Send ``event``, which has no answer, if connected now (else it is dropped: the

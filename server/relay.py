@@ -164,11 +164,13 @@ _BYTE_RATED = (SendDirect, SendRoom, SendToRoom, Edit)
 _new_accepted, _new_direct_message, _new_delivered = fast_new(Accepted), fast_new(DirectMessage), fast_new(Delivered)
 
 
-def _too_many(request_id: str | None, wait: float) -> ErrorReply:
+def _too_many(request_id: str | None, wait: float, kind: str = "") -> ErrorReply:
     """The answer to a request over a rate limit: ``wait`` said in words and in
     ``retry_after`` alike (server/limits.py: never too early, never less than a tenth of a
-    second)."""
-    return ErrorReply(ErrorCode.RATE_LIMITED, f"too many requests; try again in {wait_words(wait)}", request_id,
+    second). A frame without id (``kind``: a ``read`` or ``typing``, the only rated ones)
+    is named in the words, since no id can tell its sender which frame was not done."""
+    what = f"too many requests ('{kind}' not done)" if request_id is None and kind else "too many requests"
+    return ErrorReply(ErrorCode.RATE_LIMITED, f"{what}; try again in {wait_words(wait)}", request_id,
                       retry_seconds(wait))
 
 
@@ -428,7 +430,7 @@ class Relay:
             self.metrics.room_rate_limited += 1
         self.log_lines.log("rate-limited requests", session.address, logging.INFO,
                            "rate limited %r: retry after %.2f s", session, wait)
-        session.send(_too_many(getattr(event, "request_id", None), wait))
+        session.send(_too_many(getattr(event, "request_id", None), wait, event.TYPE))
         return True
 
     def _whole_wait(self, session: ClientSession, event: Any, now: float, refused: float) -> float:

@@ -391,6 +391,12 @@ const THROTTLE_MAX_DELAY = 30;     // the longest hold the backoff makes
 const PACE_WINDOW = 8;             // resends written and not answered yet, at most
 const RESEND_WINDOW = 4;           // the same at first after a reconnection (RESEND_WINDOW)
 const THROTTLE_JITTER = [0.8, 1.2];
+// Read marks are cumulative: at most one per conversation this often (seconds), with the
+// newest id; after a "rate_limited" without id (a read's or typing's refusal), the marks
+// written this recently are written again once its wait is over. The client library's
+// rule (client/core.py: READ_INTERVAL, READ_RETRY_WINDOW), kept alike.
+const READ_INTERVAL = 1.0;
+const READ_RETRY_WINDOW = 10.0;
 
 /** No hold: ``holds`` holds in a row so far (the backoff's exponent; kept across connections). */
 function newThrottle(holds) {
@@ -947,6 +953,12 @@ const HANDLERS = {
       return;
     }
     if (request) return;
+    // Too many requests, and no id: a read or typing of ours (PROTOCOL.md "error"). The user
+    // asked for nothing, so nothing is shown; the recent marks go again after the wait.
+    if (frame.code === "rate_limited" && frame.id == null) {
+      readsRefused(chat, frame.retry_after);
+      return;
+    }
     // A read or typing sent before the news that another device of ours turned receipts
     // off came (the only frames without id refused so: PROTOCOL.md "The switch"): the
     // switch is off, said in our words, never the server's.
@@ -1513,24 +1525,44 @@ function blockNotDone(chat, request, why, out) {
 }
 
 /** The "read" to send now: the newest message from the peer of the conversation on
- * screen, if the page is ``focused``, receipts are on, and we have not said it yet. */
+ * screen, if the page is ``focused``, receipts are on, and we have not said it yet. At
+ * most one per conversation each READ_INTERVAL, none while a refusal holds them back: one
+ * not due yet sets ``chat.readDueAt``, when to ask again (sendReads arms a timer). */
 function readFrames(chat, focused) {
+  chat.readDueAt = null;
   if (!focused || !chat.readReceipts || chat.status !== "online" || chat.active === ROOM) return [];
   if (isRoomKey(chat.active) && !chat.rooms.has(chat.active)) return [];  // not ours (any more)
   const convo = chat.conversations.get(chat.active);
   if (!convo) return [];
-  if (isRoomKey(chat.active)) {  // a room: how far we have seen its posts, ours included
-    let seen = 0;
-    for (const item of convo.items) if (item.kind === "message" && item.msgId != null) seen = Math.max(seen, item.msgId);
-    if (seen <= (convo.readSent || 0)) return [];
-    convo.readSent = seen;
-    return [{ type: "read", room: roomName(chat, chat.active), msg_id: seen }];
-  }
   let newest = 0;
-  for (const item of convo.items) if (item.dir === "in" && item.msgId != null) newest = Math.max(newest, item.msgId);
-  if (newest <= convo.readSent) return [];
+  if (isRoomKey(chat.active)) {  // a room: how far we have seen its posts, ours included
+    for (const item of convo.items) if (item.kind === "message" && item.msgId != null) newest = Math.max(newest, item.msgId);
+  } else {
+    for (const item of convo.items) if (item.dir === "in" && item.msgId != null) newest = Math.max(newest, item.msgId);
+  }
+  if (newest <= (convo.readSent || 0)) return [];
+  const now = nowSeconds();
+  const due = Math.max(chat.readHold || 0, convo.readAt == null ? 0 : convo.readAt + READ_INTERVAL);
+  if (now < due) {
+    chat.readDueAt = due;
+    return [];
+  }
   convo.readSent = newest;
-  return [{ type: "read", with: convo.name, msg_id: newest }];
+  convo.readAt = now;
+  return [isRoomKey(chat.active) ? { type: "read", room: roomName(chat, chat.active), msg_id: newest }
+    : { type: "read", with: convo.name, msg_id: newest }];
+}
+
+/** A "rate_limited" without id: one of our reads or typing was refused. Hold marks back for
+ * its wait, and say again the marks said in the last READ_RETRY_WINDOW seconds (each
+ * conversation's newest, when it is on screen). */
+function readsRefused(chat, retryAfter) {
+  const now = nowSeconds();
+  const wait = Math.min(Math.max(typeof retryAfter === "number" ? retryAfter : 1, THROTTLE_WAIT[0]), THROTTLE_WAIT[1]);
+  chat.readHold = Math.max(chat.readHold || 0, now + wait);
+  for (const convo of chat.conversations.values()) {
+    if (convo.readAt != null && convo.readAt >= now - READ_RETRY_WINDOW) convo.readSent = 0;
+  }
 }
 
 /** The "typing" to send as we type in the conversation on screen (at most one per interval). */
@@ -2607,6 +2639,7 @@ const shell = {
   timer: null,
   resendTimer: null,          // the end of the hold on our sends (holdDue)
   aliveTimer: null,           // the next liveness() (livenessDue)
+  readTimer: null,            // a read mark held back for its interval (sendReads)
   savedSession: null,         // what keepSession() last wrote
   savedPending: null,         // what keepPending() last wrote
   loginError: null,           // () => the login form's refusal, in the page's language (showLoginError)
@@ -2761,8 +2794,20 @@ function onFrame(frame) {
   }
   // The page now shows the new messages: confirm them.
   out.receipts.forEach(sendFrame);
-  readFrames(chat, pageFocused()).forEach(sendFrame);
+  sendReads(chat);
   announce(out.announce);
+}
+
+/** Send the read marks due (readFrames), and ask again when one is held back for later. */
+function sendReads(chat) {
+  readFrames(chat, pageFocused()).forEach(sendFrame);
+  clearTimeout(shell.readTimer);
+  shell.readTimer = null;
+  if (chat.readDueAt == null) return;
+  shell.readTimer = setTimeout(() => {
+    shell.readTimer = null;
+    if (shell.chat === chat) sendReads(chat);
+  }, Math.max(0, (chat.readDueAt - nowSeconds()) * 1000));
 }
 
 /** The page is what the user looks at: the read receipts' "seen". */
@@ -3090,7 +3135,7 @@ function selectConversation(key) {
   keepSession(shell.chat);
   setContactsOpen(false);
   render(shell.chat);
-  readFrames(shell.chat, pageFocused()).forEach(sendFrame);
+  sendReads(shell.chat);
   $("composer-input").focus();
 }
 
@@ -3216,7 +3261,7 @@ function start() {
     if (chat.status !== "online" || !sendFrame(settingsFrame(chat, event.target.checked))) render(chat);
   });
   // Seen when the page comes back into view or focus; "typing…" expires by itself.
-  const seen = () => readFrames(shell.chat, pageFocused()).forEach(sendFrame);
+  const seen = () => sendReads(shell.chat);
   window.addEventListener("focus", seen);
   document.addEventListener("visibilitychange", seen);
   setInterval(() => {

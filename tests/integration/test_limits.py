@@ -17,7 +17,7 @@ import pytest
 import const
 from protocol import (
     Accepted, DirectMessage, ErrorCode, ErrorReply, Hello, RoomSkipped, SendDirect, SendRoom, UserJoined, UserLeft, UserList,
-    Welcome, WhoRequest,
+    Read, Typing, Welcome, WhoRequest,
 )
 from server import ServerConfig, ServerThread
 from server.app import AcceptFailures, connection_capacity
@@ -429,6 +429,24 @@ def test_the_least_retry_after_is_a_tenth_of_a_second_in_its_words_and_its_numbe
     [refused] = alice.take(ErrorReply)
     assert (refused.code, refused.request_id, refused.retry_after) == (ErrorCode.RATE_LIMITED, "w2", 0.1)
     assert refused.message == "too many requests; try again in 0.1 s"
+    bench.store.close()
+
+
+def test_a_refused_frame_without_id_is_named_in_the_refusal(loop):
+    """A read or typing has no id to answer with: the refusal's words name the frame, so
+    that whoever reads it (a log, a person) knows which was not done; the client core never
+    shows it (client/core.py, "Read marks")."""
+    bench = RelayBench(loop, "memory")
+    bench.relay.config = replace(bench.relay.config, rate_per_connection=1000.0, burst_per_connection=1.0)
+    alice = bench.login("Alice")
+    bench.relay.handle(alice, WhoRequest("w1"))
+    bench.relay.handle(alice, Read("Bob", 7))
+    bench.relay.handle(alice, Typing("Bob"))
+    bench.settle()
+    refused = [e for e in alice.take(ErrorReply) if e.code == ErrorCode.RATE_LIMITED]
+    assert [(e.request_id, e.message) for e in refused] == [
+        (None, "too many requests ('read' not done); try again in 0.1 s"),
+        (None, "too many requests ('typing' not done); try again in 0.1 s")]
     bench.store.close()
 
 
