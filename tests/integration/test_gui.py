@@ -617,18 +617,24 @@ def test_a_reply_goes_where_the_window_says(open_gui, server, tmp_path) -> None:
         print(f"\nscreenshot: {shot}")
 
 
+def _dora_logged_in(open_gui, server, password: str):
+    """The account Dora (registered with ``password``) logged in in the window through its
+    login form: (the window, its state)."""
+    with WireClient(server.host, server.port) as dora:
+        dora.send(Hello("h", "Dora", 1, password=password, register=True))
+        dora.expect(Welcome)
+    gui = open_gui("Dora")
+    gui.wait(lambda s: s["login_prompt"] and not s["login_busy"], "the password asked in the form")
+    gui.cmd("login", password=password)
+    return gui, gui.logged_in()
+
+
 def test_an_account_changes_its_password_in_the_windows_dialog(open_gui, server) -> None:
     """"Change password…" in the status bar (an account's only) opens a dialog: two
     different new passwords are said there, the server's refusal in the user's words, and
     once the server said ok the dialog closes; the new password logs in."""
     old, new = "correct horse", "a brand new secret"
-    with WireClient(server.host, server.port) as dora:
-        dora.send(Hello("h", "Dora", 1, password=old, register=True))
-        dora.expect(Welcome)
-    gui = open_gui("Dora")
-    gui.wait(lambda s: s["login_prompt"] and not s["login_busy"], "the password asked in the form")
-    gui.cmd("login", password=old)
-    state = gui.logged_in()
+    gui, state = _dora_logged_in(open_gui, server, old)
     assert state["password"]["button"]
     gui.cmd("password", old=old, new=new, again=new + "!")
     gui.wait(lambda s: s["password"]["error"] == "The two new passwords differ.", "the mismatch said")
@@ -691,14 +697,7 @@ def test_tab_reaches_every_control_of_the_window(open_gui, server) -> None:
 def test_closing_the_password_dialog_gives_the_keys_back_to_the_input_box(open_gui, server, how) -> None:
     """Escape or Cancel in "Change password": the focus back in the input box, so that
     typing goes on (without a window manager nobody else hands it back)."""
-    old = "correct horse"
-    with WireClient(server.host, server.port) as dora:
-        dora.send(Hello("h", "Dora", 1, password=old, register=True))
-        dora.expect(Welcome)
-    gui = open_gui("Dora")
-    gui.wait(lambda s: s["login_prompt"] and not s["login_busy"], "the password asked in the form")
-    gui.cmd("login", password=old)
-    gui.logged_in()
+    gui, _ = _dora_logged_in(open_gui, server, "correct horse")
     xdotool = _xdotool(gui)
     # The pointer off the window, as after a click elsewhere: when the dialog goes, X gives
     # the keys to the root window, and only the window itself can take them back.

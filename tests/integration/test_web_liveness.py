@@ -24,8 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from browserpage import DESKTOP, TIMEOUT, Page, page  # noqa: F401 (fixture)
-from cdp import Chromium
+from browserpage import TIMEOUT, Page, page, page_at  # noqa: F401 (fixture)
 from chatpeer import TcpPeer
 from protocol import DirectMessage, Event, Queued
 from server import ServerConfig, ServerThread
@@ -120,20 +119,8 @@ def page_through_proxy(tmp_path: Path, config: ServerConfig) -> Iterator[tuple[P
         web = srv.run(start())
         proxy = FreezableProxy(web.sockets[0].getsockname()[1])
         try:
-            url = f"http://127.0.0.1:{proxy.port}/"
-            with Chromium(tmp_path / "profile") as browser:
-                cdp = browser.page()
-                try:
-                    for domain in ("Page", "Runtime", "Log"):
-                        cdp.send(f"{domain}.enable")
-                    cdp.send("Emulation.setDeviceMetricsOverride", DESKTOP)
-                    cdp.send("Page.navigate", {"url": url})
-                    cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
-                    page = Page(cdp, url, srv, web)
-                    page.wait_for("document.activeElement && document.activeElement.id === 'login-name'")
-                    yield page, proxy
-                finally:
-                    cdp.close()
+            with page_at(tmp_path, f"http://127.0.0.1:{proxy.port}/", srv, web) as page:
+                yield page, proxy
         finally:
             proxy.close()
             srv.run(stop_web_server(web))

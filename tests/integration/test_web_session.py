@@ -23,8 +23,7 @@ from pathlib import Path
 import pytest
 
 import const
-from browserpage import DESKTOP, REPO, TIMEOUT, Page
-from cdp import Chromium
+from browserpage import REPO, TIMEOUT, Page, page_at
 from chatpeer import TcpPeer
 from protocol import (
     CARBONS, Accepted, Delivered, DirectMessage, ErrorCode, Hello, SendDirect, UserJoined, UserLeft,
@@ -97,20 +96,8 @@ def open_site(tmp_path: Path) -> Iterator[tuple[Page, Site]]:
         site = Site(srv)
         site.start()
         try:
-            url = f"http://127.0.0.1:{site.port}/"
-            with Chromium(tmp_path / "profile") as browser:
-                cdp = browser.page()
-                try:
-                    for domain in ("Page", "Runtime", "Log"):
-                        cdp.send(f"{domain}.enable")
-                    cdp.send("Emulation.setDeviceMetricsOverride", DESKTOP)
-                    cdp.send("Page.navigate", {"url": url})
-                    cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
-                    page = Page(cdp, url, srv)
-                    page.wait_for("document.activeElement && document.activeElement.id === 'login-name'")
-                    yield page, site
-                finally:
-                    cdp.close()
+            with page_at(tmp_path, f"http://127.0.0.1:{site.port}/", srv) as page:
+                yield page, site
         finally:
             if site.web is not None:
                 site.stop()

@@ -110,6 +110,27 @@ def page(tmp_path: Path) -> Iterator[Page]:
 
 
 @contextlib.contextmanager
+def page_at(tmp_path: Path, url: str, srv: ServerThread, web: asyncio.base_events.Server | None = None
+            ) -> Iterator[Page]:
+    """The page at ``url`` (served by ``srv``'s gateway ``web``, or another server) loaded in
+    a new Chromium whose profile is under ``tmp_path``, at the desktop's size, once its
+    login form has the focus."""
+    with Chromium(tmp_path / "profile") as browser:
+        cdp = browser.page()
+        try:
+            for domain in ("Page", "Runtime", "Log"):
+                cdp.send(f"{domain}.enable")
+            cdp.send("Emulation.setDeviceMetricsOverride", DESKTOP)
+            cdp.send("Page.navigate", {"url": url})
+            cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
+            page = Page(cdp, url, srv, web)
+            page.wait_for("document.activeElement && document.activeElement.id === 'login-name'")
+            yield page
+        finally:
+            cdp.close()
+
+
+@contextlib.contextmanager
 def open_page(tmp_path: Path, config: ServerConfig) -> Iterator[Page]:
     """The page loaded in Chromium from a chat server with ``config`` and its gateway."""
     with ServerThread(config) as srv:
@@ -119,19 +140,8 @@ def open_page(tmp_path: Path, config: ServerConfig) -> Iterator[Page]:
         web = srv.run(start())
         try:
             url = f"http://127.0.0.1:{web.sockets[0].getsockname()[1]}/"
-            with Chromium(tmp_path / "profile") as browser:
-                cdp = browser.page()
-                try:
-                    for domain in ("Page", "Runtime", "Log"):
-                        cdp.send(f"{domain}.enable")
-                    cdp.send("Emulation.setDeviceMetricsOverride", DESKTOP)
-                    cdp.send("Page.navigate", {"url": url})
-                    cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
-                    page = Page(cdp, url, srv, web)
-                    page.wait_for("document.activeElement && document.activeElement.id === 'login-name'")
-                    yield page
-                finally:
-                    cdp.close()
+            with page_at(tmp_path, url, srv, web) as page:
+                yield page
         finally:
             srv.run(stop_web_server(web))
 
