@@ -122,6 +122,25 @@ def _share_address_objects(transport: asyncio.BaseTransport) -> None:
         extra["peername"] = (sys.intern(peer[0]), *peer[1:])
 
 
+def unlink_read_callback(transport: asyncio.BaseTransport | None) -> None:
+    """Break the reference cycle a closed asyncio socket transport keeps with itself.
+
+    asyncio's selector socket transport keeps ``_read_ready_cb``, a bound method of its
+    own, from ``set_protocol`` on (CPython 3.11 to 3.13), and never clears it: every
+    connection, once lost, is a cycle (the transport, its extra-info dict, its socket
+    objects: about 700 bytes) that reference counting cannot free. The real server tames
+    the collector (app._tame_gc): such cycles wait for the full collection, up to
+    _FULL_GC_LATEST under steady traffic, so memory grew in a straight line with the
+    logins (a soak's 130 kB a minute). Called from ``connection_lost``: asyncio has removed
+    the reader by then (close and abort do it first), so nothing calls the callback any
+    more. Only this one attribute of asyncio's, and only when it is that bound method;
+    any other transport (TLS, a test's fake) is left as it is.
+    """
+    callback = getattr(transport, "_read_ready_cb", None)
+    if callback is not None and getattr(callback, "__self__", None) is transport:
+        transport._read_ready_cb = None  # type: ignore[union-attr]
+
+
 class ClientSession(asyncio.BufferedProtocol):
     """The server's end of one client connection."""
 
@@ -262,6 +281,7 @@ class ClientSession(asyncio.BufferedProtocol):
         # Whether the client said goodbye, vanished (reset, closed laptop) or was dropped,
         # this is the one place the relay forgets the session.
         self.closing = True
+        unlink_read_callback(self.transport)
         self.relay.admission.release(self.address)  # admitted at accept (server/listener.py)
         self.relay.disconnected(self, exc)
 

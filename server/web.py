@@ -74,7 +74,7 @@ from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Network, metrics_allowed, parse_allow_list
 from .outbox import WriteBatcher
 from .relay import Relay
-from .session import ClientSession
+from .session import ClientSession, unlink_read_callback
 
 log = logging.getLogger("chat.server")
 
@@ -180,6 +180,7 @@ class WebSession(ClientSession):
             super().connection_lost(exc)  # the relay forgets the user, tells the others; releases
         else:
             self.closing = True
+            unlink_read_callback(self.transport)  # a page's connection too (see session.py)
             self.relay.admission.release(self.address)  # admitted at accept (server/listener.py)
 
     def pause_writing(self) -> None:

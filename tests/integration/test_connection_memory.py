@@ -1,0 +1,101 @@
+"""What a connection leaves behind once it is gone: nothing for the garbage collector.
+
+The real server tames the collector (server/app.py, ``_tame_gc``): objects freed by
+reference counting go at once, but cycles wait for a full collection, which under steady
+traffic runs only every ``_FULL_GC_LATEST`` seconds (30 minutes). asyncio's socket
+transport is such a cycle once its connection is lost (``_read_ready_cb``, a bound method
+of its own), so every login and logout left one: the transport, its extra-info dict, its
+socket objects. A soak of 30 students saw the server's memory grow in a straight line,
+130 kB a minute (report s21/t1, item 8). The session breaks that cycle in
+``connection_lost`` (session.unlink_read_callback), for chat and web connections alike.
+
+These tests turn the collector off, log sessions in and out of a real server on
+127.0.0.1, and count the transports still in memory once every session object is gone:
+with the collector off, a transport kept only by its own cycle is still counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from logins import leave, login
+from servers import server_config
+from server import ServerThread
+from server.session import ClientSession
+from waits import wait_until
+
+SESSIONS = 20
+
+
+def count(kind: type) -> int:
+    """How many objects of ``kind`` the collector tracks (with it off: reachable or not)."""
+    return sum(1 for thing in gc.get_objects() if isinstance(thing, kind))
+
+
+@contextmanager
+def collector_off() -> Iterator[None]:
+    """No collection while the block runs: a cycle made meanwhile stays countable."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
+
+
+def settled(before_sessions: int, before_transports: int) -> None:
+    """Wait until every session object of the test is freed (the server keeps a closed one
+    up to CLOSE_GRACE for its last frames), then until its transports are: a transport
+    still counted then is kept by nothing but a cycle."""
+    wait_until(lambda: count(ClientSession) <= before_sessions, 10, "the sessions to be freed")
+    wait_until(lambda: count(asyncio.BaseTransport) <= before_transports, 3,
+               f"the transports to be freed ({count(asyncio.BaseTransport) - before_transports} left)")
+
+
+def test_logins_and_logouts_leave_no_transport_for_the_collector() -> None:
+    with ServerThread(server_config()) as server:
+        leave(login(server, "warm"))  # the first login's one-off objects (caches, lookups)
+        with collector_off():
+            sessions, transports = count(ClientSession), count(asyncio.BaseTransport)
+            for i in range(SESSIONS):
+                leave(login(server, f"user{i % 5}"))  # names come and go, as in a class
+            settled(sessions, transports)
+
+
+def test_vanished_clients_leave_no_transport_for_the_collector() -> None:
+    # The client closes its socket without a goodbye (a closed laptop): the server sees
+    # the end of the stream, not a request to leave.
+    with ServerThread(server_config()) as server:
+        leave(login(server, "warm"))
+        with collector_off():
+            sessions, transports = count(ClientSession), count(asyncio.BaseTransport)
+            for i in range(SESSIONS):
+                login(server, f"gone{i}").close()
+            wait_until(lambda: server.call(lambda: len(server.server.relay.sessions)) == 0, 10,
+                       "the server to see every client gone")
+            settled(sessions, transports)
+
+
+def test_web_page_connections_leave_no_transport_for_the_collector() -> None:
+    # A page load is a web connection that never becomes a chat session (WebSession's own
+    # connection_lost path).
+    with ServerThread(server_config(web_port=0)) as server:
+        host, port = server.server.web_address
+
+        def fetch() -> None:
+            with socket.create_connection((host, port), timeout=10) as sock:
+                sock.sendall(f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+                while sock.recv(65536):
+                    pass
+
+        fetch()
+        with collector_off():
+            sessions, transports = count(ClientSession), count(asyncio.BaseTransport)
+            for _ in range(SESSIONS):
+                fetch()
+            settled(sessions, transports)
