@@ -159,7 +159,7 @@ def test_connect_returns_the_welcome(server: FakeServer, clients: list[ChatClien
     assert token is not None and len(token) >= 43
     # It asks for carbons: copies of what its other sessions send (PROTOCOL.md, "Features").
     assert hello == Hello(hello.request_id, "Alice", const.PROTOCOL_VERSION, resume=token,
-                          features=("carbons", "read", "typing", "edits", "batch_acks", "since"))
+                          features=("carbons", "read", "typing", "edits", "batch_acks", "since", "blocks"))
 
 
 def test_refused_login_raises_with_the_code() -> None:
