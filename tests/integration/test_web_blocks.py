@@ -123,7 +123,8 @@ def test_the_page_marks_whom_the_user_blocks_and_blocks_and_unblocks_from_the_he
     page.open_conversation("Alice")
     page.wait_for(f"{button()}.textContent === 'Desbloquear'")
     assert page.js(f"{row('@alice')}.querySelector('.contact-presence').textContent") == "online · bloqueado"
-    assert page.js(header()) == "Conectado · bloqueado: as mensagens dessa pessoa não chegam até você"
+    # A person's presence is "online" in Portuguese too (no gender); "Conectado" is the page's own connection.
+    assert page.js(header()) == "Online · bloqueado: as mensagens dessa pessoa não chegam até você"
     print(f"screenshot: {page.screenshot(SHOTS / 'web-blocks-pt.png')}")
     assert page.problems() == []
 
