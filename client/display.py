@@ -200,6 +200,10 @@ ERROR_TEXTS = {
     "too_many_connections": N_("too many connections come from your address (this computer, or your network's); "
                                "close some, or {when}"),
     "unsupported_version": N_("the server does not speak this client's protocol version"),
+    # A receipt, ack or read mark (sent without id: its answer comes without one too), an
+    # edit or a delete of a message the server has not for this user (PROTOCOL.md "Errors").
+    "unknown_message": N_("there is no such message for you on the server (it was deleted, or it was not sent to "
+                          "or by you)"),
     "message_too_large": N_("the text is longer than {limit} characters"),
     "too_late": N_("a message can be edited or deleted only within {minutes} minutes of sending it"),
     # {n}: the shortest password the server takes (const.MIN_PASSWORD_LENGTH).

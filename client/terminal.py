@@ -178,6 +178,7 @@ from .commands import (
     parse_command,
 )
 from .display import (
+    ERROR_TEXTS,
     describe_role,
     describe_room_notice,
     describe_skipped,
@@ -573,6 +574,8 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     if isinstance(event, ErrorReply) and event.request_id is None and event.code in SIGNED_OUT:
         return describe_signed_out(event, asked_here=False)
     if isinstance(event, ErrorReply):
+        if event.code in ERROR_TEXTS:  # its sentence says what happened: not "server error", nor the code
+            return f"! {explain_refusal(event)}"
         return _("! server error: {why}").format(why=explain_refusal(event))
     if isinstance(event, FrameRejected):
         return _("! ignored a malformed frame from the server: {why}").format(

@@ -123,3 +123,27 @@ def test_ctrl_c_at_the_logins_password_prompt_ends_the_client(monkeypatch: pytes
     runner.join(5.0)
     assert ended == [ExitCode.INTERRUPTED]
     assert out.getvalue() == "\n"
+
+
+def test_an_error_without_id_is_said_in_the_sentence_for_its_code_not_as_a_server_error() -> None:
+    """An unknown_message answering a read or receipt, or the reason the server closed the
+    connection, showed as "! server error: message 999 was not sent to you (unknown_message)":
+    the server's English and the code, past the sentence the client keeps for that code."""
+    import i18n
+    ui, out = _ui("", prompting=False)
+    ui._on_event(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, "message 999 was not sent to you"))
+    ui._on_event(ErrorReply(ErrorCode.HEARTBEAT_TIMEOUT, "no frame for 45 s"))
+    ui._on_event(ErrorReply("too_many_errors", "slow down"))  # a code without a sentence: the server's words
+    assert out.getvalue().splitlines() == [
+        "! there is no such message for you on the server (it was deleted, or it was not sent to or by you)",
+        "! the server closed the connection: it heard nothing from this client for too long",
+        "! server error: slow down (too_many_errors)",
+    ]
+    i18n.use("pt_BR")
+    try:
+        ui._on_event(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, "message 999 was not sent to you"))
+    finally:
+        i18n.use("en")
+    assert out.getvalue().splitlines()[-1] == \
+        "! o servidor não tem essa mensagem para você (ela foi apagada, ou não foi enviada para você nem por você)"
+
