@@ -1131,8 +1131,12 @@ class TerminalUI:
                 under = " " * (INDENT + 4) if self._interactive else None  # below the entry's "  ["
                 with self._print_lock:  # a read told live, if the page did not say (an older server)
                     known = self._read_shown.get(canonical(command.peer))
-                if known is not None and (read_up_to is None or known > read_up_to):
-                    read_up_to = known
+                    if known is not None and (read_up_to is None or known > read_up_to):
+                        read_up_to = known
+                    if read_up_to is not None:
+                        # Shown on the page's messages ("(read)", as the page shows it): the
+                        # mark the server sends after the page (held above) is no news then.
+                        self._read_shown[canonical(command.peer)] = read_up_to
                 self._emit_block(format_history(command.peer, entries, self._me, under, read_up_to))
             finally:
                 with self._print_lock:

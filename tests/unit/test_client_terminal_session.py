@@ -147,3 +147,31 @@ def test_an_error_without_id_is_said_in_the_sentence_for_its_code_not_as_a_serve
     assert out.getvalue().splitlines()[-1] == \
         "! o servidor não tem essa mensagem para você (ela foi apagada, ou não foi enviada para você nem por você)"
 
+
+@pytest.mark.parametrize("interactive", [False, True], ids=["pipe", "screen"])
+def test_history_shows_what_was_read_on_its_messages_without_a_read_line_after_it(
+        monkeypatch: pytest.MonkeyPatch, interactive: bool) -> None:
+    """As the page does (history_page's read_up_to, on the messages themselves): "(read)"
+    on the entries. The server's read mark that follows the page said it again, in a
+    "✓✓ read by Bob (up to message 3)" line under it; a mark past the page is news still."""
+    import re
+    from client.commands import ShowHistory
+    from protocol import HistoryEntry, Read
+    out = io.StringIO()
+    ui = TerminalUI("Alice", "127.0.0.1", 9, timeout=1.0, stdin=io.StringIO(), stdout=out, stderr=out,
+                    interactive=interactive, colour=False)
+    ui._columns = lambda: 200  # type: ignore[method-assign]
+    entries = [HistoryEntry(2, "Alice", "Bob", "first", 0.0, "delivered"),
+               HistoryEntry(3, "Alice", "Bob", "second", 0.0, "delivered")]
+
+    def history_read(peer: str, count: int, timeout: float) -> tuple[list[HistoryEntry], int]:
+        ui._on_event(Read("Alice", 3, "Bob"))  # the server's mark after the page, read at once
+        return entries, 3
+
+    monkeypatch.setattr(ui.client, "history_read", history_read)
+    ui._execute(ShowHistory("Bob", 20))
+    said = out.getvalue()
+    assert said.count("(read)") == 2 and "read by" not in said, said
+    ui._on_event(Read("Alice", 4, "Bob"))  # Bob read a newer one: that is news
+    lines = [line for line in out.getvalue().split("\n") if "read by" in line]
+    assert len(lines) == 1 and re.search(r"✓✓ read by Bob \(up to message 4\)$", lines[0]), out.getvalue()
