@@ -1627,7 +1627,8 @@ class TerminalUI:
                 with self._print_lock:
                     self._print_locked(line, redraw=True, replace=replace, key=key)
             if isinstance(event, DirectMessage):  # printed: seen (a no-op with receipts off)
-                self._mark_read(event)
+                if not event.deleted:  # deleted before it came: nothing of it was seen
+                    self._mark_read(event)
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
 

@@ -175,3 +175,17 @@ def test_history_shows_what_was_read_on_its_messages_without_a_read_line_after_i
     ui._on_event(Read("Alice", 4, "Bob"))  # Bob read a newer one: that is news
     lines = [line for line in out.getvalue().split("\n") if "read by" in line]
     assert len(lines) == 1 and re.search(r"✓✓ read by Bob \(up to message 4\)$", lines[0]), out.getvalue()
+
+
+def test_a_message_deleted_before_it_came_gets_no_read_mark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing of it was shown to be read: its sender saw "✓✓ read by Ana (up to message 1)"
+    for a message Ana never saw."""
+    import time
+    from protocol import DirectMessage
+    ui, out = _ui("", prompting=False)
+    marks: list[tuple[str, int]] = []
+    monkeypatch.setattr(ui.client, "mark_read", lambda peer, msg_id: marks.append((peer, msg_id)))
+    monkeypatch.setattr(ui.client, "watch_soon", lambda names: None)
+    ui._on_event(DirectMessage(1, "Bob", "Alice", "", time.time(), True))
+    ui._on_event(DirectMessage(2, "Bob", "Alice", "hello", time.time()))
+    assert marks == [("Bob", 2)]
