@@ -931,9 +931,9 @@ class TerminalUI:
         # Held through the login: the receiver starts inside connect() and must not print
         # anything (a message, the end of the connection) before the "connected" line.
         with self._print_lock:
-            logged_in = self._log_in(register=self._register)
-            if isinstance(logged_in, ExitCode):
-                return logged_in
+            failed = self._log_in(register=self._register)
+            if failed is not None:
+                return failed
         self._set_up_completion()
         return self._loop()
 
