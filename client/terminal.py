@@ -886,8 +886,8 @@ class TerminalUI:
         self._goodbye: str | None = None
         self._main_ident: int | None = None
         self._main_done = threading.Event()
-        # The main thread knows the session is over (_log_in_again): no more wake-ups; and
-        # set once _wake_main has stopped sending them.
+        # _log_in_again: the main thread has heard that the session is over (no more
+        # wake-ups); _wake_over is set once _wake_main has stopped sending them.
         self._lost_heard = False
         self._wake_over = threading.Event()
         self._lines_read = 0        # input lines so far, to name one that cannot be sent
