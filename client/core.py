@@ -1297,6 +1297,10 @@ class ClientCore:
         elif message._uncertain and event.code == ErrorCode.UNAVAILABLE:  # type: ignore[attr-defined]
             changed = message._fail(LocalError.UNCONFIRMED, f"{event.message} (after "  # type: ignore[attr-defined]
                                     f"{message._unavailable} attempts; it may or may not have been stored)")
+        elif event.code == ErrorCode.UNAVAILABLE and message._unavailable >= UNAVAILABLE_ATTEMPTS:  # type: ignore[attr-defined]
+            # Given up: how often and how long it was tried is the news, not the server's last wait.
+            changed = message._advance(FAILED, error=Failure.of(event, message._unavailable,
+                                                                self._now - message._unavailable_since))
         else:
             changed = message._advance(FAILED, error=Failure.of(event))
         if message.done:
@@ -1304,13 +1308,14 @@ class ClientCore:
         self._owe_acknowledgement(event)
         return [MessageUpdate(message, message.state, message.error)] if changed else []
 
-    @staticmethod
-    def _retry(message: OutgoingMessage, refusal: ErrorReply) -> bool:
+    def _retry(self, message: OutgoingMessage, refusal: ErrorReply) -> bool:
         """Whether a ``rate_limited`` or ``unavailable`` refusal of ``message`` is to be
         tried again (else it fails now: too many ``unavailable`` answers, see the module
         docstring). Notes an ``unavailable`` answer in the tracker."""
         if refusal.code != ErrorCode.UNAVAILABLE:
             return True
+        if not message._unavailable:
+            message._unavailable_since = self._now
         message._unavailable += 1
         message._uncertain = message._uncertain or bool(refusal.uncertain)
         return message._unavailable < UNAVAILABLE_ATTEMPTS

@@ -175,6 +175,11 @@ ERROR_TEXTS = {
     "rate_limited": N_("too many attempts; {when}"),
     "unavailable": N_("the server cannot store anything right now (its disk is full or failing, or it "
                       "cannot reach its Redis), so nothing was done; {when}"),
+    # For a message the client gave up after repeated unavailable answers (client/core.py
+    # UNAVAILABLE_ATTEMPTS): {attempts} answers over {duration}; never the last wait.
+    "unavailable_given_up": N_("the server could not store it (its disk is full or failing, or it cannot reach its "
+                               "Redis): tried {attempts} times in {duration}, and it was not sent; send it again "
+                               "later"),
     # For unavailable with "uncertain" (its storage took the request and did not answer in
     # time), and for a message the client gave up resending after such answers (the
     # client's own code "unconfirmed").
@@ -195,6 +200,10 @@ ERROR_TEXTS = {
     "too_many_connections": N_("too many connections come from your address (this computer, or your network's); "
                                "close some, or {when}"),
     "unsupported_version": N_("the server does not speak this client's protocol version"),
+    # A receipt, ack or read mark (sent without id: its answer comes without one too), an
+    # edit or a delete of a message the server has not for this user (PROTOCOL.md "Errors").
+    "unknown_message": N_("there is no such message for you on the server (it was deleted, or it was not sent to "
+                          "or by you)"),
     "message_too_large": N_("the text is longer than {limit} characters"),
     "too_late": N_("a message can be edited or deleted only within {minutes} minutes of sending it"),
     # {n}: the shortest password the server takes (const.MIN_PASSWORD_LENGTH).
@@ -250,7 +259,7 @@ TIMED_TEXTS = {"name_taken": "name_still_yours", "too_many_rooms": "rooms_from_a
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
                   like: str | None = None, room: str | None = None, reason: str | None = None,
-                  uncertain: bool | None = False) -> str:
+                  uncertain: bool | None = False, attempts: int | None = None, tried_for: float | None = None) -> str:
     """One line for the user saying why a request failed: a sentence, not a code.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
@@ -265,8 +274,11 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     ``retry_after`` is said in the words of the cause that has a wait (a ``name_taken``:
     the guest's own earlier session holds the name, never "choose another name" to its
     holder; a ``too_many_rooms``: the rooms made from the address, and when the next may be).
+    ``attempts`` and ``tried_for`` (an ``unavailable`` the client gave a message up after, a
+    Failure's): how often and how long it was tried, never the server's last wait.
     """
     template = ERROR_TEXTS["unconfirmed"] if uncertain and code == "unavailable" \
+        else ERROR_TEXTS["unavailable_given_up"] if attempts and code == "unavailable" \
         else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
         else ERROR_TEXTS.get(code)
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
@@ -282,7 +294,8 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         text = _(template).format(name=sanitize(name) if name else _("the recipient"), when=when,
                                   limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}",
                                   n=const.MIN_PASSWORD_LENGTH,
-                                  like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "")
+                                  like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "",
+                                  attempts=attempts, duration=format_delay(tried_for))
     return text
 
 
@@ -296,7 +309,8 @@ def explain_refusal(refusal, to: str | None = None) -> str:
         return sanitize(message)
     room = getattr(refusal, "room", None) or getattr(refusal, "room_name", None)
     return explain_error(code, message, to, getattr(refusal, "retry_after", None), getattr(refusal, "like", None),
-                         room, getattr(refusal, "reason", None), uncertain=getattr(refusal, "uncertain", False))
+                         room, getattr(refusal, "reason", None), uncertain=getattr(refusal, "uncertain", False),
+                         attempts=getattr(refusal, "attempts", None), tried_for=getattr(refusal, "tried_for", None))
 
 
 def login_refused_words(refusal, name: str | None = None) -> str:

@@ -51,20 +51,26 @@ class Failure(tuple):
     unpacks, indexes and compares as that pair), with the rest of the server's refusal, for
     its words (client/display.py ``explain_refusal``): ``room`` and ``reason`` (PROTOCOL.md,
     "error"), and ``retry_after``, the seconds left now of the wait the refusal gave (so a
-    line drawn again later says no longer wait than there is). None: the refusal had none."""
+    line drawn again later says no longer wait than there is). None: the refusal had none.
+    ``attempts`` and ``tried_for``: the client gave the message up after that many
+    ``unavailable`` answers over that many seconds (client/core.py), so the refusal's wait
+    is no news; else None."""
 
     def __new__(cls, code: str, message: str, retry_after: float | None = None, room: str | None = None,
-                reason: str | None = None) -> Failure:
+                reason: str | None = None, attempts: int | None = None, tried_for: float | None = None) -> Failure:
         self = super().__new__(cls, (code, message))
         self._until = None if retry_after is None else time.monotonic() + retry_after
         self.room = room
         self.reason = reason
+        self.attempts = attempts
+        self.tried_for = tried_for
         return self
 
     @classmethod
-    def of(cls, reply: Any) -> Failure:
-        """The failure an ``error`` from the server (an ErrorReply) says."""
-        return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason)
+    def of(cls, reply: Any, attempts: int | None = None, tried_for: float | None = None) -> Failure:
+        """The failure an ``error`` from the server (an ErrorReply) says (``attempts`` and
+        ``tried_for``: the client's giving up after it, as above)."""
+        return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason, attempts, tried_for)
 
     @property
     def code(self) -> str:
@@ -105,7 +111,7 @@ class OutgoingMessage:
     """
 
     __slots__ = ("request_id", "to", "room", "text", "state", "msg_id", "error", "submitted", "created",
-                 "_changed", "_throttled", "_held", "_unavailable", "_uncertain")
+                 "_changed", "_throttled", "_held", "_unavailable", "_uncertain", "_unavailable_since")
 
     def __init__(self, request_id: str, to: str | None, text: str, room: str | None = None) -> None:
         self.request_id = request_id
@@ -129,6 +135,8 @@ class OutgoingMessage:
         # said it may have stored the message (uncertain) all the same.
         self._unavailable = 0
         self._uncertain = False
+        # When the first unavailable answer came (the library's clock), for how long it was tried.
+        self._unavailable_since = 0.0
 
     @property
     def kind(self) -> str:

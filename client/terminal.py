@@ -90,7 +90,9 @@ answers)::
 Message previews in status lines are cut at 60 characters (``…``). Exit statuses are
 those of :class:`client.exitcodes.ExitCode`: 0 after leaving normally, 3 when the server
 cannot be reached or the session ends, 4 when the login is refused, 6 when the password is
-wrong or missing (or the account cannot be claimed).
+wrong or missing (or the account cannot be claimed), or when the server ends the session for
+its password (reset by the operator, changed on another device) and there is nobody to ask
+for the new one: in a terminal it is asked at once, as at the login, and the chat goes on.
 """
 
 from __future__ import annotations
@@ -176,6 +178,7 @@ from .commands import (
     parse_command,
 )
 from .display import (
+    ERROR_TEXTS,
     describe_role,
     describe_room_notice,
     describe_skipped,
@@ -569,15 +572,26 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     if isinstance(event, LookupResult):
         return format_lookup(event)
     if isinstance(event, ErrorReply) and event.request_id is None and event.code in SIGNED_OUT:
-        # The session ends (the library does not log in again with the old password).
-        return _("! {why}; to log in again, start the client again: it asks for the password").format(
-            why=explain_refusal(event))
+        return describe_signed_out(event, asked_here=False)
     if isinstance(event, ErrorReply):
+        if event.code in ERROR_TEXTS:  # its sentence says what happened: not "server error", nor the code
+            return f"! {explain_refusal(event)}"
         return _("! server error: {why}").format(why=explain_refusal(event))
     if isinstance(event, FrameRejected):
         return _("! ignored a malformed frame from the server: {why}").format(
             why=explain_error(event.code, event.message))
     return None  # Accepted/Delivered nobody waits for, Ping, Pong...
+
+
+def describe_signed_out(event: ErrorReply, asked_here: bool) -> str:
+    """The line for the server signing the session out for its password (an error in
+    SIGNED_OUT, without id): the session ends, and the library does not log in again with
+    the old password. ``asked_here``: a person is at the terminal, and the new password is
+    asked right below (TerminalUI._log_in_again); else (a script) how to log in again."""
+    if asked_here:
+        return f"! {explain_refusal(event)}"
+    return _("! {why}; to log in again, start the client again: it asks for the password").format(
+        why=explain_refusal(event))
 
 
 # --- Rooms (pure functions, tested without I/O) ------------------------------------------
@@ -872,6 +886,10 @@ class TerminalUI:
         self._goodbye: str | None = None
         self._main_ident: int | None = None
         self._main_done = threading.Event()
+        # _log_in_again: the main thread has heard that the session is over (no more
+        # wake-ups); _wake_over is set once _wake_main has stopped sending them.
+        self._lost_heard = False
+        self._wake_over = threading.Event()
         self._lines_read = 0        # input lines so far, to name one that cannot be sent
         # The interactive screen (all guarded by _print_lock):
         self._names = KnownNames()  # what Tab offers
@@ -913,44 +931,85 @@ class TerminalUI:
         # Held through the login: the receiver starts inside connect() and must not print
         # anything (a message, the end of the connection) before the "connected" line.
         with self._print_lock:
-            try:
-                if self._register and self.client.password is None:
-                    if not self._prompting:
-                        raise auth.PasswordError(auth.needs_password_text())
-                    self.client.password = auth.ask_new_password(
-                        self._me, lambda line: self._complain(auth.error_line(line)))
-                # A first login cut on the way is retried like a later reconnection, until
-                # the user leaves (math.inf); each retry is said as reconnections are.
-                welcome = auth.log_in(self.client, auth.ask_password if self._prompting else None,
-                                      lambda line: self._complain(auth.error_line(line)), retry_until=math.inf,
-                                      on_retry=lambda event: self._print_locked(
-                                          self._stamp(describe_reconnecting(event)), redraw=False,
-                                          replace=RECONNECT_LINE, key=RECONNECT_LINE))
-            except ServerUnreachable as exc:
-                self._complain(auth.error_line(sanitize(str(exc))))
-                return ExitCode.NO_SERVER
-            except LoginRefused as exc:
-                self._complain(auth.refusal_line(exc, scripted=not self._prompting, name=self._me))
-                return auth.refusal_exit_code(exc)
-            except auth.PasswordError as exc:
-                self._complain(auth.error_line(str(exc)))
-                return ExitCode.AUTH_FAILED
-            except EOFError:  # the password prompt got the end of the input
-                self._complain(auth.error_line(_("no password given")))
-                return ExitCode.AUTH_FAILED
-            except KeyboardInterrupt:  # Ctrl-C at a password prompt: the login was given up
-                if self._interactive:
-                    self._write_raw("\n")
-                self.client.close()
-                return ExitCode.INTERRUPTED
-            self._me = welcome.name
-            how = (_(" over TLS") if self.client.tls else "") + (_(" (registered)") if welcome.registered else "")
-            hint = _("; type /{help} for the commands").format(help=command_names("help")[0]) \
-                if self._interactive else ""
-            self._print_locked(self._stamp(_("* connected to {address} as {name}").format(
-                address=sanitize(self.client.address), name=sanitize(welcome.name)) + f"{how}{hint}"), redraw=False)
+            failed = self._log_in(register=self._register)
+            if failed is not None:
+                return failed
         self._set_up_completion()
         return self._loop()
+
+    def _log_in(self, register: bool = False) -> ExitCode | None:
+        """Log in (claiming the name first if ``register``), asking for the password as
+        :func:`auth.log_in` does when a person is there; print the "connected" line and
+        return None, or say why not (on stderr) and return the exit status. The print lock
+        is held: the receiver starts inside connect() and must not print before that line."""
+        try:
+            if register and self.client.password is None:
+                if not self._prompting:
+                    raise auth.PasswordError(auth.needs_password_text())
+                self.client.password = auth.ask_new_password(
+                    self._me, lambda line: self._complain(auth.error_line(line)))
+            # A first login cut on the way is retried like a later reconnection, until
+            # the user leaves (math.inf); each retry is said as reconnections are.
+            welcome = auth.log_in(self.client, auth.ask_password if self._prompting else None,
+                                  lambda line: self._complain(auth.error_line(line)), retry_until=math.inf,
+                                  on_retry=lambda event: self._print_locked(
+                                      self._stamp(describe_reconnecting(event)), redraw=False,
+                                      replace=RECONNECT_LINE, key=RECONNECT_LINE))
+        except ServerUnreachable as exc:
+            self._complain(auth.error_line(sanitize(str(exc))))
+            return ExitCode.NO_SERVER
+        except LoginRefused as exc:
+            self._complain(auth.refusal_line(exc, scripted=not self._prompting, name=self._me))
+            return auth.refusal_exit_code(exc)
+        except auth.PasswordError as exc:
+            self._complain(auth.error_line(str(exc)))
+            return ExitCode.AUTH_FAILED
+        except EOFError:  # the password prompt got the end of the input
+            self._complain(auth.error_line(_("no password given")))
+            return ExitCode.AUTH_FAILED
+        except KeyboardInterrupt:  # Ctrl-C at a password prompt: the login was given up
+            if self._interactive:
+                self._write_raw_locked("\n")
+            self.client.close()
+            return ExitCode.INTERRUPTED
+        self._me = welcome.name
+        how = (_(" over TLS") if self.client.tls else "") + (_(" (registered)") if welcome.registered else "")
+        hint = _("; type /{help} for the commands").format(help=command_names("help")[0]) \
+            if self._interactive else ""
+        self._print_locked(self._stamp(_("* connected to {address} as {name}").format(
+            address=sanitize(self.client.address), name=sanitize(welcome.name)) + f"{how}{hint}"), redraw=False)
+        return None
+
+    def _log_in_again(self) -> ExitCode | None:
+        """The session is over (``_lost``). If the server signed it out for its password
+        (SIGNED_OUT: reset by the operator, changed on another device) and a person is
+        there to ask, ask for the new password with the login's own prompt (never trying
+        the old one) and go on in the same screen: None once logged in again (what was
+        said is on screen: the sign-out's line, then "connected"). Otherwise, or when the
+        person gives up at the prompt, the exit status."""
+        with self._print_lock:
+            if not (self._signed_out and self._prompting):
+                return self._lost_status()
+            # No more wake-ups (_wake_main): from here a Ctrl-C at the prompt is the
+            # person's, and gives the login up as at the start.
+            self._lost_heard = True
+        # Until the receiver has stopped sending them: a wake-up that reached this thread
+        # meanwhile has run its handler (at the wait's first call), ignored while _lost is set.
+        self._wake_over.wait(_WAKE_RETRY * 20)
+        with self._print_lock:
+            self._wake_over.clear()
+            self._lost = self._signed_out = False
+            self._goodbye = None
+            if self._interactive:
+                self._write_raw_locked("\n")  # the prompt the wake-up left: the password's comes below it
+            self.client.password = None  # refused now: the server asks for it (auth_required), the prompt follows
+            failed = self._log_in()
+            self._lost_heard = False  # a later end wakes the main thread again
+        if failed is not None:
+            return failed
+        # What came meanwhile to the other sessions, as after a reconnection.
+        threading.Thread(target=self._catch_up, args=(self._dm_seen,), name="catch-up", daemon=True).start()
+        return None
 
     def _loop(self) -> int:
         while True:
@@ -961,13 +1020,17 @@ class TerminalUI:
                     self._write_raw("\n")  # after ^D the cursor is still on the prompt line
                 return self._leave(drain=not self._interactive)
             except KeyboardInterrupt:
-                if self._lost:  # the receiver woke us: the connection is gone
-                    return self._lost_status()
-                if self._interactive:
-                    self._write_raw("\n")
-                return self._leave(drain=False)
+                if not self._lost:
+                    if self._interactive:
+                        self._write_raw("\n")
+                    return self._leave(drain=False)
+                line = None  # the receiver woke us: the connection is gone
             if line is None or self._lost:
-                return self._lost_status()
+                ended = self._log_in_again()
+                if ended is not None:
+                    return ended
+                if line is None:
+                    continue
             self._lines_read += 1
             refusal = undecodable_line(line, self._lines_read, getattr(self._stdin, "encoding", None))
             if refusal is not None:
@@ -1068,8 +1131,12 @@ class TerminalUI:
                 under = " " * (INDENT + 4) if self._interactive else None  # below the entry's "  ["
                 with self._print_lock:  # a read told live, if the page did not say (an older server)
                     known = self._read_shown.get(canonical(command.peer))
-                if known is not None and (read_up_to is None or known > read_up_to):
-                    read_up_to = known
+                    if known is not None and (read_up_to is None or known > read_up_to):
+                        read_up_to = known
+                    if read_up_to is not None:
+                        # Shown on the page's messages ("(read)", as the page shows it): the
+                        # mark the server sends after the page (held above) is no news then.
+                        self._read_shown[canonical(command.peer)] = read_up_to
                 self._emit_block(format_history(command.peer, entries, self._me, under, read_up_to))
             finally:
                 with self._print_lock:
@@ -1483,6 +1550,9 @@ class TerminalUI:
         else:
             if isinstance(event, ErrorReply) and event.request_id is None and event.code in SIGNED_OUT:
                 self._signed_out = True  # its line says it all: no "Disconnected" line after it
+                if self._prompting:  # the main thread asks for the new password once the end is in
+                    self._emit(describe_signed_out(event, asked_here=True))
+                    return
             if isinstance(event, Read) and (self._held_for_history(event) or not self._read_is_news(event)):
                 return
             if isinstance(event, Reconnected):
@@ -1557,7 +1627,8 @@ class TerminalUI:
                 with self._print_lock:
                     self._print_locked(line, redraw=True, replace=replace, key=key)
             if isinstance(event, DirectMessage):  # printed: seen (a no-op with receipts off)
-                self._mark_read(event)
+                if not event.deleted:  # deleted before it came: nothing of it was seen
+                    self._mark_read(event)
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
 
@@ -1809,9 +1880,15 @@ class TerminalUI:
         every _WAKE_RETRY seconds until the main thread is done: one that lands after
         Python's last look for signals but before read() blocks wakes nothing.
         """
+        try:
+            self._wake_until_heard()
+        finally:
+            self._wake_over.set()
+
+    def _wake_until_heard(self) -> None:
         while True:
             with self._print_lock:
-                if self._main_ident is None or self._leaving:
+                if self._main_ident is None or self._leaving or self._lost_heard:
                     return
                 if hasattr(signal, "pthread_kill"):
                     signal.pthread_kill(self._main_ident, signal.SIGINT)
@@ -1942,11 +2019,14 @@ class TerminalUI:
 
     def _write_raw(self, text: str) -> None:
         with self._print_lock:
-            try:
-                self._stdout.write(text)
-                self._stdout.flush()
-            except (OSError, ValueError):
-                pass
+            self._write_raw_locked(text)
+
+    def _write_raw_locked(self, text: str) -> None:
+        try:
+            self._stdout.write(text)
+            self._stdout.flush()
+        except (OSError, ValueError):
+            pass
 
     def _complain(self, line: str) -> None:
         try:

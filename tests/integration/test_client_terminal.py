@@ -185,7 +185,7 @@ def test_connection_and_outcome_lines() -> None:
     assert describe_event(ErrorReply("expired", "your message 17 to Bob expired", "old-8"), "Alice") == \
         "✗ not delivered: your message 17 to Bob expired"
     assert describe_event(ErrorReply("rate_limited", "slow", None, 1.5), "Alice") == \
-        "! server error: too many attempts; try again in 1.5 s"
+        "! too many attempts; try again in 1.5 s"
 
 
 def test_the_prompt_shows_the_target() -> None:

@@ -248,3 +248,33 @@ def test_reconnect_attempts_update_one_line(server: ServerThread, terminal: Call
     assert re.fullmatch(r"\[\d\d:\d\d\] ! reconnected", shown[-2]), "\n".join(shown)
     assert shown[-1].rstrip() == "[room]>"
     assert len(shown) == 3, "\n".join(shown)  # connected, reconnected, the prompt
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_password_reset_asks_for_the_new_one_in_place_and_the_chat_goes_on(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    """The operator's /password NAME ended the terminal ("start the client again", status
+    6): in a terminal the new password is asked right there, with the login's prompt, and
+    the same screen goes on on the new session."""
+    start(clients, server.port, "Alice", password="the old password", register=True).close()
+    bob = start(clients, server.port, "Bob")
+    alice = terminal("Alice", columns=120, ready="password for Alice: ")
+    alice.type("the old password")
+    alice.press("Enter")
+    alice.wait_text("* connected")
+    given: list[str | None] = []
+    server.call(lambda: server.server.relay.reset_password("Alice", lambda password, failure: given.append(password)))
+    alice.wait_text("! your password was reset by the server operator")
+    alice.wait(lambda rows: input_rows(rows).startswith("password for Alice:"), "the password asked again")
+    assert given and given[0], given
+    alice.type(given[0])
+    alice.press("Enter")
+    alice.wait(lambda rows: sum("* connected" in row for row in rows) == 2 and input_rows(rows).rstrip() == "[room]>",
+               "connected again, and the prompt")
+    alice.type("@Bob back with the new password")
+    alice.press("Enter")
+    assert received(bob, DirectMessage).text == "back with the new password"
+    shown = "\n".join(alice.wait(lambda rows: any(row.endswith("back with the new password ✓✓") for row in rows),
+                                 "the message delivered"))
+    assert "start the client again" not in shown and "wrong password" not in shown and "EXIT" not in shown, shown
+    assert given[0] not in shown, shown  # typed without echo

@@ -66,7 +66,8 @@ def test_room_history_and_mode_in_the_window(open_gui, server, clients, tmp_path
     bob.cmd("room_mode")  # on again, for the picture
     bob.wait(lambda s: "invite only" in s["header"][1], "invite-only again")
 
-    assert "unknown_message" not in state["panes"]["##redes"]  # no "read" about a room's posts
+    # No "read" about a room's posts (the code, or its sentence: display.ERROR_TEXTS).
+    assert "unknown_message" not in state["panes"]["##redes"] and "no such message" not in state["panes"]["##redes"]
     bob.cmd("see_end")
     require_tool("xwd", "x11-apps", why="to take the window's screenshot")
     shot = tmp_path / "gui-room-history.png"

@@ -69,7 +69,7 @@ def test_room_history_and_mode_in_the_page(site, tmp_path: Path) -> None:
         print(f"\nscreenshot: {tmp_path / 'web-client-room-history.png'}")
         # None of those refused frames was sent: no error notice (see the typing above).
         assert page.js("[...document.querySelectorAll('#messages .notice-text')].filter(e => "
-                       "/unknown_message|unknown_recipient/.test(e.textContent)).length") == 0
+                       "/unknown_message|no such message|unknown_recipient/.test(e.textContent)).length") == 0
         assert page.problems() == []
 
 

@@ -388,6 +388,31 @@ def test_giving_up_after_an_uncertain_refusal_says_not_confirmed_never_nothing_w
     assert "may or may not" in explain_error(*message.error)
 
 
+def test_a_message_given_up_after_unavailable_answers_says_how_long_and_how_often_it_was_tried() -> None:
+    """It said only the server's last wait ("...; try again in 5.0 s"), as if the client were
+    still trying: now how many times, over how long, and that it was not sent."""
+    import i18n
+    from client.display import explain_refusal
+    link = Link(heartbeat_interval=300, heartbeat_timeout=600, uniform=lambda low, high: 1.0)
+    link.log_in()
+    message = link.send("Bob", "during the outage")
+    link.to_server()
+    link.from_server(_unavailable(message, None))
+    for _ in range(UNAVAILABLE_ATTEMPTS - 1):  # held 5, 10, 20, 30 and 30 s
+        assert after_the_hold(link) == [SendDirect(message.request_id, "Bob", "during the outage")]
+        link.from_server(_unavailable(message, None))
+    assert message.state == FAILED
+    said = explain_refusal(message.error, "Bob")
+    assert said == ("the server could not store it (its disk is full or failing, or it cannot reach its Redis): "
+                    "tried 6 times in 95 s, and it was not sent; send it again later"), said
+    i18n.use("pt_BR")
+    try:
+        said = explain_refusal(message.error, "Bob")
+    finally:
+        i18n.use("en")
+    assert "6 vezes em 95 s" in said and "não foi enviada" in said, said
+
+
 def _rate_limited(request_id: str, wait: float) -> ErrorReply:
     return ErrorReply(ErrorCode.RATE_LIMITED, "later", request_id, wait)
 

@@ -1,0 +1,191 @@
+"""The terminal client's session through TerminalUI, without a connection: the library's
+calls are stand-ins and the server's events are fed by hand, on the test's thread
+(client/terminal.py). The same in a real terminal is in tests/integration/test_client_tmux*.py."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+import const
+from client import auth
+from client.errors import LoginRefused
+from client.exitcodes import ExitCode
+from client.outgoing import DELIVERED, OutgoingMessage
+from client.terminal import TerminalUI
+from protocol import ConnectionClosed, ErrorCode, ErrorReply, Goodbye, Welcome
+
+NEW_PASSWORD = "the operator's new one"
+
+
+def _ui(typed: str, prompting: bool) -> tuple[TerminalUI, io.StringIO]:
+    """A terminal whose session is open, with ``typed`` as its input (one line each);
+    ``prompting``: a person is there to be asked for passwords (a terminal), else a script."""
+    out = io.StringIO()
+    ui = TerminalUI("Alice", "127.0.0.1", 9, timeout=1.0, stdin=io.StringIO(typed), stdout=out, stderr=out,
+                    interactive=False, prompt_passwords=prompting, password="the old one")
+    return ui, out
+
+
+def _signed_out(ui: TerminalUI, code: str = ErrorCode.PASSWORD_RESET) -> None:
+    """The server ends the session for its password, as it does: the error, bye, the end."""
+    reason = const.PASSWORD_RESET_REASON if code == ErrorCode.PASSWORD_RESET else const.PASSWORD_CHANGED_REASON
+    ui._on_event(ErrorReply(code, "log in again with the new password"))
+    ui._on_event(Goodbye(reason))
+    ui.client.close_reason = reason
+    ui._on_event(ConnectionClosed())
+
+
+@pytest.mark.parametrize("code", [ErrorCode.PASSWORD_RESET, ErrorCode.PASSWORD_CHANGED])
+def test_signed_out_for_its_password_a_terminal_asks_for_the_new_one_and_goes_on(
+        monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    """The operator's /password NAME (or a change on another device) ended the terminal with
+    "start the client again", status 6: with a person there, the login's own prompt asks for
+    the new password in place, and what is typed next goes out on the new session."""
+    ui, out = _ui("@Bob still here\n", prompting=True)
+    tried: list[str | None] = []
+    asked: list[str] = []
+
+    def connect(timeout: float, *, retry_until: float | None = None, on_retry: object = None) -> Welcome:
+        tried.append(ui.client.password)
+        if ui.client.password != NEW_PASSWORD:  # the old one is refused now; none: it is needed
+            raise LoginRefused(ErrorCode.BAD_PASSWORD if ui.client.password else ErrorCode.AUTH_REQUIRED, "no")
+        return Welcome("h", "Alice", 2, "server", 15.0, registered=True)
+
+    sent: list[tuple[str, str]] = []
+
+    def send_direct(to: str, text: str) -> OutgoingMessage:
+        sent.append((to, text))
+        message = OutgoingMessage("r1", to, text)
+        message.submitted = True
+        message._advance(DELIVERED, msg_id=5)
+        return message
+
+    monkeypatch.setattr(ui.client, "connect", connect)
+    monkeypatch.setattr(ui.client, "send_direct", send_direct)
+    monkeypatch.setattr(ui.client, "watch_soon", lambda names: None)
+    monkeypatch.setattr(auth, "ask_password", lambda prompt: asked.append(prompt) or NEW_PASSWORD)
+    _signed_out(ui, code)
+    assert ui._loop() == ExitCode.OK
+    said = out.getvalue()
+    # The old password is never tried again: the prompt is the login's, asked once.
+    assert tried == [None, NEW_PASSWORD] and asked == ["password for Alice: "], (tried, asked)
+    assert "start the client again" not in said and "wrong password" not in said, said
+    assert "log in again with the new password" in said, said
+    assert said.count("* connected to 127.0.0.1:9 as Alice (registered)") == 1, said
+    assert sent == [("Bob", "still here")]
+
+
+def test_signed_out_a_terminal_whose_user_gives_up_at_the_prompt_ends_as_at_the_start(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ui, out = _ui("", prompting=True)
+
+    def no_password(prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr(ui.client, "connect", lambda timeout, **_: (_ for _ in ()).throw(
+        LoginRefused(ErrorCode.AUTH_REQUIRED, "it needs its password")))
+    monkeypatch.setattr(auth, "ask_password", no_password)
+    _signed_out(ui)
+    assert ui._loop() == ExitCode.AUTH_FAILED
+    assert "no password given" in out.getvalue()
+
+
+def test_signed_out_a_script_is_told_how_to_log_in_again_and_ends_with_status_6(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ui, out = _ui("@Bob never sent\n", prompting=False)
+    monkeypatch.setattr(ui.client, "connect", lambda *a, **k: pytest.fail("a script has nobody to ask"))
+    _signed_out(ui)
+    assert ui._loop() == ExitCode.AUTH_FAILED
+    said = out.getvalue()
+    assert "; to log in again, start the client again: it asks for the password" in said, said
+    assert "Disconnected" not in said
+
+
+def test_ctrl_c_at_the_logins_password_prompt_ends_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C at "password for Alice:" hung the terminal for good: the login holds the
+    output lock, and the new line after ^C took it again."""
+    import threading
+    out = io.StringIO()
+    ui = TerminalUI("Alice", "127.0.0.1", 9, stdin=io.StringIO(), stdout=out, stderr=out, interactive=True,
+                    prompt_passwords=True)
+
+    def interrupted(prompt: str) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ui.client, "connect", lambda timeout, **_: (_ for _ in ()).throw(
+        LoginRefused(ErrorCode.AUTH_REQUIRED, "it needs its password")))
+    monkeypatch.setattr(auth, "ask_password", interrupted)
+    ended: list[int] = []
+    runner = threading.Thread(target=lambda: ended.append(ui._run()), daemon=True)
+    runner.start()
+    runner.join(5.0)
+    assert ended == [ExitCode.INTERRUPTED]
+    assert out.getvalue() == "\n"
+
+
+def test_an_error_without_id_is_said_in_the_sentence_for_its_code_not_as_a_server_error() -> None:
+    """An unknown_message answering a read or receipt, or the reason the server closed the
+    connection, showed as "! server error: message 999 was not sent to you (unknown_message)":
+    the server's English and the code, past the sentence the client keeps for that code."""
+    import i18n
+    ui, out = _ui("", prompting=False)
+    ui._on_event(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, "message 999 was not sent to you"))
+    ui._on_event(ErrorReply(ErrorCode.HEARTBEAT_TIMEOUT, "no frame for 45 s"))
+    ui._on_event(ErrorReply("too_many_errors", "slow down"))  # a code without a sentence: the server's words
+    assert out.getvalue().splitlines() == [
+        "! there is no such message for you on the server (it was deleted, or it was not sent to or by you)",
+        "! the server closed the connection: it heard nothing from this client for too long",
+        "! server error: slow down (too_many_errors)",
+    ]
+    i18n.use("pt_BR")
+    try:
+        ui._on_event(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, "message 999 was not sent to you"))
+    finally:
+        i18n.use("en")
+    assert out.getvalue().splitlines()[-1] == \
+        "! o servidor não tem essa mensagem para você (ela foi apagada, ou não foi enviada para você nem por você)"
+
+
+@pytest.mark.parametrize("interactive", [False, True], ids=["pipe", "screen"])
+def test_history_shows_what_was_read_on_its_messages_without_a_read_line_after_it(
+        monkeypatch: pytest.MonkeyPatch, interactive: bool) -> None:
+    """As the page does (history_page's read_up_to, on the messages themselves): "(read)"
+    on the entries. The server's read mark that follows the page said it again, in a
+    "✓✓ read by Bob (up to message 3)" line under it; a mark past the page is news still."""
+    import re
+    from client.commands import ShowHistory
+    from protocol import HistoryEntry, Read
+    out = io.StringIO()
+    ui = TerminalUI("Alice", "127.0.0.1", 9, timeout=1.0, stdin=io.StringIO(), stdout=out, stderr=out,
+                    interactive=interactive, colour=False)
+    ui._columns = lambda: 200  # type: ignore[method-assign]
+    entries = [HistoryEntry(2, "Alice", "Bob", "first", 0.0, "delivered"),
+               HistoryEntry(3, "Alice", "Bob", "second", 0.0, "delivered")]
+
+    def history_read(peer: str, count: int, timeout: float) -> tuple[list[HistoryEntry], int]:
+        ui._on_event(Read("Alice", 3, "Bob"))  # the server's mark after the page, read at once
+        return entries, 3
+
+    monkeypatch.setattr(ui.client, "history_read", history_read)
+    ui._execute(ShowHistory("Bob", 20))
+    said = out.getvalue()
+    assert said.count("(read)") == 2 and "read by" not in said, said
+    ui._on_event(Read("Alice", 4, "Bob"))  # Bob read a newer one: that is news
+    lines = [line for line in out.getvalue().split("\n") if "read by" in line]
+    assert len(lines) == 1 and re.search(r"✓✓ read by Bob \(up to message 4\)$", lines[0]), out.getvalue()
+
+
+def test_a_message_deleted_before_it_came_gets_no_read_mark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing of it was shown to be read: its sender saw "✓✓ read by Ana (up to message 1)"
+    for a message Ana never saw."""
+    import time
+    from protocol import DirectMessage
+    ui, out = _ui("", prompting=False)
+    marks: list[tuple[str, int]] = []
+    monkeypatch.setattr(ui.client, "mark_read", lambda peer, msg_id: marks.append((peer, msg_id)))
+    monkeypatch.setattr(ui.client, "watch_soon", lambda names: None)
+    ui._on_event(DirectMessage(1, "Bob", "Alice", "", time.time(), True))
+    ui._on_event(DirectMessage(2, "Bob", "Alice", "hello", time.time()))
+    assert marks == [("Bob", 2)]
