@@ -1,6 +1,6 @@
 """PROTOCOL.md says what the protocol core does, and its examples follow its own advice.
 
-A student writes a client from PROTOCOL.md alone (tests/unit has no other reader of it), so:
+A student writes a client from PROTOCOL.md alone, so:
 
 - the title names every version the document defines (protocol.connection.LATEST_VERSION);
 - the state table's open row lists every frame a version 1 client may send, and the
