@@ -1,0 +1,109 @@
+"""PROTOCOL.md says what the protocol core does, and its examples follow its own advice.
+
+A student writes a client from PROTOCOL.md alone, so:
+
+- the title names every version the document defines (protocol.connection.LATEST_VERSION);
+- the state table's open row lists every frame a version 1 client may send, and the
+  server's feature frames;
+- every request id of an example is one a real client would send (128 random bits for
+  the run, then a counter), never ``"1"`` or ``"m1"``, which a second run of a copied
+  script would send again and have taken for a resend; the wire field is ``id``;
+- "A session, byte for byte" decodes frame by frame, and its hello carries the guest's own
+  resume token, as "Guest names" tells a client to;
+- the checklist for a new client comes first, and every ``(#anchor)`` link names a heading;
+- limits and reasons a client meets are written down (the ping token, ``protocol error``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from protocol import codec
+from protocol.connection import _OPEN_SENDABLE, LATEST_VERSION, Connection, Role
+from protocol.events import FrameRejected
+
+ROOT = Path(__file__).resolve().parents[2]
+TEXT = (ROOT / "PROTOCOL.md").read_text(encoding="utf-8")
+LINES = TEXT.splitlines()
+
+# The shape the "Request ids" advice gives: 22 base64url characters (128 random bits,
+# drawn when the program starts), a hyphen, a counter.
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{22}-[0-9]+")
+# The guest's own token, as "Guest names" says to make it.
+TOKEN = re.compile(r"[A-Za-z0-9_-]{32,}")
+# The feature frames a server sends only to sessions that asked (PROTOCOL.md "Features").
+SERVER_FEATURE_FRAMES = {"sent", "read", "settings", "typing", "edited", "deleted", "since_page",
+                         "blocked", "unblocked"}
+
+
+def section(title: str) -> str:
+    """The text under the heading ``title`` (any level) up to the next heading."""
+    match = re.search(rf"^#+ {re.escape(title)}\n(.*?)(?=^#+ |\Z)", TEXT, re.DOTALL | re.MULTILINE)
+    assert match, f"PROTOCOL.md has no section {title!r}"
+    return match.group(1)
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation but ``-`` and ``_`` dropped,
+    spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_title_names_every_version_the_document_defines() -> None:
+    versions = {int(n) for n in re.findall(r"\d+", LINES[0])}
+    assert versions == set(range(1, LATEST_VERSION + 1)), LINES[0]
+
+
+def test_the_open_row_lists_every_client_frame_and_the_servers_feature_frames() -> None:
+    row = next(line for line in LINES if line.startswith("| open "))
+    _, _, client, server, _ = row.split("|")
+    expected = {cls.TYPE for cls in _OPEN_SENDABLE[(Role.CLIENT, 1)]}
+    assert set(re.findall(r"`(\w+)`", client)) == expected
+    assert SERVER_FEATURE_FRAMES <= set(re.findall(r"`(\w+)`", server))
+
+
+def test_the_wire_field_of_a_request_id_is_id() -> None:
+    assert "request_id" not in TEXT
+
+
+def test_every_example_id_is_a_runs_id_and_a_counter() -> None:
+    ids = re.findall(r'"id":"([^"]*)"', TEXT)
+    assert ids
+    fixed = sorted({i for i in ids if not RUN_ID.fullmatch(i)})
+    assert not fixed, f"examples with ids a re-run would send again: {fixed}"
+
+
+def test_a_session_byte_for_byte_decodes_and_its_hello_carries_a_token() -> None:
+    frames = re.findall(r"^([CS]): (\{.*\})$", section("A session, byte for byte"), re.MULTILINE)
+    assert frames
+    server, client = Connection(Role.SERVER), Connection(Role.CLIENT)
+    for side, frame in frames:
+        # The receiver decodes the frame; the sender's core sends the event it read, so
+        # that both move from handshake to open at the welcome (each side checks its state).
+        sender, receiver = (client, server) if side == "C" else (server, client)
+        receiver.receive_data(frame.encode("utf-8") + b"\n")
+        events = list(receiver.events())
+        assert events and not any(isinstance(e, FrameRejected) for e in events), (frame, events)
+        for event in events:
+            sender.send(event)
+    hello = json.loads(frames[0][1])
+    assert hello["type"] == "hello" and TOKEN.fullmatch(hello.get("resume", "")), hello
+
+
+def test_the_checklist_comes_first_and_every_anchor_names_a_heading() -> None:
+    headings = [line.lstrip("#").strip() for line in LINES if re.match(r"#+ ", line)]
+    assert headings[1] == "Writing your own client: the checklist", headings[:3]
+    anchors = {slug(h) for h in headings}
+    links = re.findall(r"\]\(#([^)]+)\)", TEXT)
+    assert len(re.findall(r"\]\(#", section("Writing your own client: the checklist"))) >= 8
+    missing = sorted(set(links) - anchors)
+    assert not missing, f"links to no heading: {missing}"
+
+
+def test_the_ping_token_limit_and_the_binary_message_reason_are_written_down() -> None:
+    limits = section("Limits")
+    row = next((line for line in limits.splitlines() if line.startswith("| `ping` token")), "")
+    assert f"{codec._MAX_ID_CHARS} characters" in row, row
+    assert "`protocol error`" in section("`joined`, `left`: system notices")
