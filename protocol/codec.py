@@ -724,8 +724,11 @@ def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> E
     kind = obj.get("type")
     cls = allowed.get(kind) if type(kind) is str else None
     if cls is None:
-        shown = kind if type(kind) is str else repr(kind)
-        return FrameRejected(ErrorCode.UNKNOWN_TYPE, f"unknown message type {shown[:40]!r}", request_id)
+        if "type" not in obj:
+            return FrameRejected(ErrorCode.UNKNOWN_TYPE, "frame has no 'type'", request_id)
+        if type(kind) is not str:
+            return FrameRejected(ErrorCode.UNKNOWN_TYPE, "'type' must be a string", request_id)
+        return FrameRejected(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}", request_id)
     quick = _QUICK.get(cls)
     if quick is not None and obj.keys() <= quick[1]:
         event = quick[0](cls, obj, request_id, max_text)

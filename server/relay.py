@@ -527,8 +527,8 @@ class Relay:
         any other login."""
         if result.claim is not Claim.RESUME:
             return None
-        return ErrorReply(ErrorCode.NAME_TAKEN, f"your earlier session still holds the name {result.name!r}: "
-                          "it is released once the server finds it gone", hello.request_id,
+        return ErrorReply(ErrorCode.NAME_TAKEN, f"your earlier session (or another program using your token) still "
+                          f"holds the name {result.name!r}: it is released when that session ends", hello.request_id,
                           retry_after=self.peers.release_retry)
 
     def _admit(self, session: ClientSession, hello: Hello, result: LoginResult) -> None:

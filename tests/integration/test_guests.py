@@ -101,6 +101,10 @@ def test_the_holder_whose_earlier_session_is_still_open_is_told_so_not_that_the_
     [again] = bench.attempt("Bob", tokens=mine).take(ErrorReply)
     assert again.code == ErrorCode.NAME_TAKEN and again.retry_after == bench.relay.peers.release_retry, again
     assert "your earlier session" in again.message, again
+    # It may be alive (another copy of the program with the same token): never "once the
+    # server finds it gone", which a running copy never is.
+    assert again.message.endswith("it is released when that session ends"), again
+    assert "another program using your token" in again.message, again
     [stranger] = bench.attempt("Bob", tokens={"bob": "s" * 43}).take(ErrorReply)
     assert stranger.code == ErrorCode.NAME_TAKEN and stranger.retry_after is None, stranger
     bench.store.close()

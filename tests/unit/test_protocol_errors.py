@@ -229,3 +229,15 @@ def test_features_that_are_not_strings_are_said_to_be_a_list_of_strings(features
                                   "features": features}).encode() + b"\n")
     [rejected] = list(conn.events())
     assert (rejected.code, rejected.message) == (BAD_FIELD, "'features' must be a list of strings (feature names)")
+
+
+@pytest.mark.parametrize("raw,words", [
+    (b'{"id":"r1","text":"no type"}', "frame has no 'type'"),
+    (b'{"type":null,"id":"r1"}', "'type' must be a string"),
+    (b'{"type":7,"id":"r1"}', "'type' must be a string"),
+    (b'{"type":"nope","id":"r1"}', "unknown message type 'nope'"),
+])
+def test_an_unknown_type_says_whether_the_type_is_missing_not_a_string_or_unknown(raw, words):
+    # A missing type read "unknown message type 'None'": as if the client had sent "None".
+    allowed = {cls.TYPE: cls for cls in codec.TYPES.values() if cls.SENDER in ("both", "client")}
+    assert codec.decode(raw, allowed, MAX_TEXT).message == words
