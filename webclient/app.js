@@ -2157,7 +2157,7 @@ function renderTopbar(chat) {
     offline: t("Not connected"),
     connecting: t("Connecting…"),
     online: t("Online"),
-    reconnecting: shell.attempts > 1 ? t("Reconnecting… (attempt {n})", { n: shell.attempts }) : t("Reconnecting…"),
+    reconnecting: t("Reconnecting…"),
   };
   const unavailable = chat.status === "online" ? unavailableFor(chat) : null;
   if (unavailable !== null) {  // counts down: see the interval in start()
@@ -2177,6 +2177,13 @@ function renderTopbar(chat) {
     connection.textContent = status;
     connection.title = status;  // whole, where the pill is cut short (style.css)
   }
+  // The attempt number changes at every try: beside the region, so that it is not said
+  // again each time (only a new state is).
+  const attempt = $("connection-attempt");
+  const counted = chat.status === "reconnecting" && shell.attempts > 1;
+  const count = counted ? t("attempt {n}", { n: shell.attempts }) : "";
+  if (attempt.hidden !== !counted) attempt.hidden = !counted;
+  if (attempt.textContent !== count) attempt.textContent = count;
   $("me").textContent = chat.me || "";
   $("read-receipts").checked = chat.readReceipts;
   $("read-receipts").parentElement.title = chat.readReceipts

@@ -181,6 +181,31 @@ def test_a_message_typed_while_the_server_is_away_waits_and_goes_once_after_the_
     assert [p for p in page.problems() if p.get("source") != "network"] == []
 
 
+def test_the_status_is_announced_once_per_state_while_the_attempts_are_counted_beside_it(site) -> None:
+    """The connection status is a role=status region: a screen reader says it again at each
+    change of its text. The attempt number changes at every try (every few seconds while a
+    server is away), so it is shown beside the region, not in it: the region says
+    "Reconnecting…" once, and "Online" once back."""
+    page, web = site
+    page.log_in("Bob")
+    page.js("window.liveTexts = []; { const pill = document.getElementById('connection');"
+            " new MutationObserver(() => window.liveTexts.push(pill.textContent))"
+            ".observe(pill, {childList: true, characterData: true, subtree: true}); }")
+    web.stop()  # every new attempt is refused: the count goes up
+    page.wait_for("shell.attempts >= 3", 30.0)
+    assert page.js("document.getElementById('connection').getAttribute('role')") == "status"
+    assert set(page.js("window.liveTexts")) == {"Reconnecting…"}, page.js("window.liveTexts")
+    # The count is on screen, outside the live region.
+    page.wait_for("document.getElementById('connection-attempt').textContent === `attempt ${shell.attempts}`")
+    assert page.js("document.getElementById('connection-attempt').hidden") is False
+    assert page.js("document.getElementById('connection-attempt').closest('[aria-live], [role=status]')") is None
+    web.start()
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'", 30.0)
+    assert page.js("window.liveTexts") == ["Reconnecting…", "Online"]
+    assert page.js("document.getElementById('connection-attempt').hidden") is True
+    assert [p for p in page.problems() if p.get("source") != "network"] == []
+
+
 def test_a_message_typed_while_the_server_is_away_outlives_a_reload_and_goes_once(
         site, alice: TcpPeer, tmp_path: Path) -> None:
     """Typed while the server is away, then the page reloaded: the message is kept in the
