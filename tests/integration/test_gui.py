@@ -639,7 +639,8 @@ def test_an_account_changes_its_password_in_the_windows_dialog(open_gui, server)
     gui.cmd("password", old=old, new=new, again=new + "!")
     gui.wait(lambda s: s["password"]["error"] == "The two new passwords differ.", "the mismatch said")
     gui.cmd("password", old=old, new="short", again="short")
-    gui.wait(lambda s: s["password"]["error"] == "a password needs at least 8 characters", "the server's refusal said")
+    # A sentence, as the mismatch above is.
+    gui.wait(lambda s: s["password"]["error"] == "A password needs at least 8 characters.", "the server's refusal said")
     gui.cmd("password", old=old, new=new, again=new)
     gui.wait(lambda s: not s["password"]["dialog"], "the dialog closed after ok")
     with WireClient(server.host, server.port) as dora:
