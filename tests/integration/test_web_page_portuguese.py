@@ -369,3 +369,30 @@ def test_refusals_of_many_causes_are_said_in_portuguese_not_in_the_servers_engli
     said = page.js("explainError('too_many_rooms', 'the next one can be made in 50 min', '#redes', 3000)")
     assert "a partir do seu endereço" in said and "tente de novo em 50 min" in said, said
     assert "no máximo de salas" not in said, said
+
+
+def test_the_documents_language_is_the_language_of_its_words_from_the_first_paint(page: Page) -> None:
+    """index.html says lang="en" because its own words are English; the page turns them
+    and the lang together (translatePage), so a screen reader never reads Portuguese words
+    with an English voice or the other way round: from the load of a browser that prefers
+    Brazilian Portuguese, through a switch to English and back."""
+    agent = page.js("navigator.userAgent")
+    page.cdp.send("Emulation.setUserAgentOverride", {"userAgent": agent, "acceptLanguage": "pt-BR,pt;q=0.9"})
+    page.cdp.send("Page.addScriptToEvaluateOnNewDocument", {"source": """
+      window.pairs = [];
+      new MutationObserver(() => {
+        const heading = document.querySelector('#login-form h2');
+        if (heading) window.pairs.push(document.documentElement.lang + '|' + heading.textContent);
+      }).observe(document, {attributes: true, childList: true, characterData: true, subtree: true});
+    """})
+    page.cdp.send("Page.reload")
+    page.wait_for("document.readyState === 'complete' && document.documentElement?.lang === 'pt-BR'"
+                  " && document.getElementById('lang-switch')?.value === 'pt_BR'")
+    for language in ("en", "pt_BR"):
+        page.js(f"(() => {{ const s = document.getElementById('lang-switch'); s.value = '{language}';"
+                " s.dispatchEvent(new Event('change')); })()")
+        page.wait_for(f"document.documentElement.lang === '{language.replace('_', '-')}'")
+    pairs = page.js("window.pairs")
+    assert set(pairs) == {"en|Log in", "pt-BR|Entrar"}, pairs
+    assert pairs[-1] == "pt-BR|Entrar"
+    assert page.problems() == []
