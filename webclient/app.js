@@ -2157,12 +2157,7 @@ function renderTopbar(chat) {
     reconnecting: t("Reconnecting…"),
   };
   const unavailable = chat.status === "online" ? unavailableFor(chat) : null;
-  if (unavailable !== null) {  // counts down: see the interval in start()
-    labels.online += " · " + (unavailable > 0
-      ? t("the server is unavailable (it cannot store messages now); trying again in {delay}",
-        { delay: formatDelay(unavailable) })
-      : t("the server is unavailable (it cannot store messages now); trying again now"));
-  }
+  if (unavailable !== null) labels.online += " · " + t("the server is unavailable (it cannot store messages now)");
   const status = chat.status !== "online" && chat.notice
     ? t("{status} — {reason}", { status: labels[chat.status], reason: chat.notice }) : labels[chat.status];
   if (connection.dataset.status !== chat.status) connection.dataset.status = chat.status;
@@ -2174,13 +2169,17 @@ function renderTopbar(chat) {
     connection.textContent = status;
     connection.title = status;  // whole, where the pill is cut short (style.css)
   }
-  // The attempt number changes at every try: beside the region, so that it is not said
-  // again each time (only a new state is).
-  const attempt = $("connection-attempt");
-  const counted = chat.status === "reconnecting" && shell.attempts > 1;
-  const count = counted ? t("attempt {n}", { n: shell.attempts }) : "";
-  if (attempt.hidden !== !counted) attempt.hidden = !counted;
-  if (attempt.textContent !== count) attempt.textContent = count;
+  // What changes at every try (the attempt number) or every second (the wait before our
+  // messages are written again: see the interval in start()) is shown beside the region,
+  // not in it, so that only a new state is said.
+  const detail = $("connection-detail");
+  let words = "";
+  if (chat.status === "reconnecting" && shell.attempts > 1) words = t("attempt {n}", { n: shell.attempts });
+  else if (unavailable !== null) {
+    words = unavailable > 0 ? t("trying again in {delay}", { delay: formatDelay(unavailable) }) : t("trying again now");
+  }
+  if (detail.hidden !== !words) detail.hidden = !words;
+  if (detail.textContent !== words) detail.textContent = words;
   $("me").textContent = chat.me || "";
   $("read-receipts").checked = chat.readReceipts;
   $("read-receipts").parentElement.title = chat.readReceipts

@@ -128,7 +128,7 @@ def test_the_server_stopping_is_said_in_portuguese_and_the_name_stays_whole(page
     pill = page.js("document.getElementById('connection').textContent")
     assert pill == "Reconectando… — O servidor parou ou está reiniciando", pill
     # The attempt number beside it (outside the live region: not said again at every try).
-    assert re.fullmatch(r"tentativa \d+", page.js("document.getElementById('connection-attempt').textContent"))
+    assert re.fullmatch(r"tentativa \d+", page.js("document.getElementById('connection-detail').textContent"))
     assert page.js("document.getElementById('connection').title") == pill  # all of it, where the pill is cut
     # The user's name is not cut short by the pill.
     assert page.js("document.getElementById('me').textContent") == "Conceição"

@@ -196,13 +196,13 @@ def test_the_status_is_announced_once_per_state_while_the_attempts_are_counted_b
     assert page.js("document.getElementById('connection').getAttribute('role')") == "status"
     assert set(page.js("window.liveTexts")) == {"Reconnecting…"}, page.js("window.liveTexts")
     # The count is on screen, outside the live region.
-    page.wait_for("document.getElementById('connection-attempt').textContent === `attempt ${shell.attempts}`")
-    assert page.js("document.getElementById('connection-attempt').hidden") is False
-    assert page.js("document.getElementById('connection-attempt').closest('[aria-live], [role=status]')") is None
+    page.wait_for("document.getElementById('connection-detail').textContent === `attempt ${shell.attempts}`")
+    assert page.js("document.getElementById('connection-detail').hidden") is False
+    assert page.js("document.getElementById('connection-detail').closest('[aria-live], [role=status]')") is None
     web.start()
     page.wait_for("document.getElementById('connection').dataset.status === 'online'", 30.0)
     assert page.js("window.liveTexts") == ["Reconnecting…", "Online"]
-    assert page.js("document.getElementById('connection-attempt').hidden") is True
+    assert page.js("document.getElementById('connection-detail').hidden") is True
     assert [p for p in page.problems() if p.get("source") != "network"] == []
 
 
