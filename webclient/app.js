@@ -561,9 +561,11 @@ function openConversation(chat, key) {
 /**
  * The socket is gone. Messages still waiting for an answer are kept, to be sent again with
  * the same ids after the next welcome (see HANDLERS.welcome): the server recognises a resend
- * by its id, so nothing is stored or shown twice, and answers with the message's current
- * state, which also brings back a "delivered" lost with the old connection. Other requests
- * (who, history) can no longer be answered and are dropped.
+ * by its id, so nothing is stored or shown twice. A message the server took already (sent,
+ * queued) is never written again (client/core.py's rule): the server tells its outcome
+ * ("delivered", "expired") again at every login until it is acknowledged, and that finds
+ * the message by its msg_id (chat.sent). Other requests (who, history) can no longer be
+ * answered and are dropped.
  */
 function connectionLost(chat) {
   if (chat.passwordChange && chat.passwordChange.state === "sending") {
@@ -578,9 +580,7 @@ function connectionLost(chat) {
   for (const [id, request] of chat.requests) {
     const item = request.item;
     if (!item || !request.frame) continue;
-    const waiting = item.state === "sending" || item.state === "waiting" ||
-      (request.kind === "send" && (item.state === "sent" || item.state === "queued"));
-    if (waiting) unsettled.push([id, request]);
+    if (item.state === "sending" || item.state === "waiting") unsettled.push([id, request]);
   }
   chat.requests = new Map(unsettled);
   chat.watched = new Set();  // a new connection watches again
@@ -709,23 +709,20 @@ const HANDLERS = {
     out.send.push(blocksFrame(chat));  // changed on another device meanwhile, perhaps
     out.send.push(...roomsOnWelcome(chat));
     out.send.push(...openConversation(chat, chat.active));
-    // Messages the last connection left unanswered, and those typed while we were away,
-    // in the order they were written, with their ids: the server takes each once. Paced
-    // by the rule of a hold's end (pace()), without a hold and with a first window of
-    // RESEND_WINDOW: the usual few go at once, a full disk's 150 not in one burst.
+    // Messages the last connection left unanswered, and those typed while we were away
+    // (connectionLost kept only those), in the order they were written, with their ids:
+    // the server takes each once. Paced by the rule of a hold's end (pace()), without a
+    // hold and with a first window of RESEND_WINDOW: the usual few go at once, a full
+    // disk's 150 not in one burst.
     chat.throttle = newThrottle(chat.throttle.holds);  // no hold across connections
     chat.throttle.window = RESEND_WINDOW;
     for (const request of chat.requests.values()) {
-      if (!request.frame) continue;
-      if (request.item && request.item.state === "waiting") request.item.state = "sending";
-      request.held = Boolean(request.item) && request.item.state === "sending";
-      if (request.held) {  // in its turn: the first RESEND_WINDOW go now, in the order written
-        chat.throttle.pacing = true;
-        out.send.push(...pace(chat));
-      } else {
-        out.send.push(request.frame);  // acknowledged already: the answer is its state now
-      }
+      if (!request.frame || !request.item) continue;
+      if (request.item.state === "waiting") request.item.state = "sending";
+      request.held = request.item.state === "sending";
+      if (request.held) chat.throttle.pacing = true;
     }
+    out.send.push(...pace(chat));  // the first RESEND_WINDOW now, the rest as answers come
     // After those: the server answers in order, so a message of ours it took before the
     // drop has its msg_id again (its resend's answer) when a catch-up's page lists it.
     if (again) out.send.push(...catchUpFrames(chat));
@@ -2157,15 +2154,10 @@ function renderTopbar(chat) {
     offline: t("Not connected"),
     connecting: t("Connecting…"),
     online: t("Online"),
-    reconnecting: shell.attempts > 1 ? t("Reconnecting… (attempt {n})", { n: shell.attempts }) : t("Reconnecting…"),
+    reconnecting: t("Reconnecting…"),
   };
   const unavailable = chat.status === "online" ? unavailableFor(chat) : null;
-  if (unavailable !== null) {  // counts down: see the interval in start()
-    labels.online += " · " + (unavailable > 0
-      ? t("the server is unavailable (it cannot store messages now); trying again in {delay}",
-        { delay: formatDelay(unavailable) })
-      : t("the server is unavailable (it cannot store messages now); trying again now"));
-  }
+  if (unavailable !== null) labels.online += " · " + t("the server is unavailable (it cannot store messages now)");
   const status = chat.status !== "online" && chat.notice
     ? t("{status} — {reason}", { status: labels[chat.status], reason: chat.notice }) : labels[chat.status];
   if (connection.dataset.status !== chat.status) connection.dataset.status = chat.status;
@@ -2177,6 +2169,17 @@ function renderTopbar(chat) {
     connection.textContent = status;
     connection.title = status;  // whole, where the pill is cut short (style.css)
   }
+  // What changes at every try (the attempt number) or every second (the wait before our
+  // messages are written again: see the interval in start()) is shown beside the region,
+  // not in it, so that only a new state is said.
+  const detail = $("connection-detail");
+  let words = "";
+  if (chat.status === "reconnecting" && shell.attempts > 1) words = t("attempt {n}", { n: shell.attempts });
+  else if (unavailable !== null) {
+    words = unavailable > 0 ? t("trying again in {delay}", { delay: formatDelay(unavailable) }) : t("trying again now");
+  }
+  if (detail.hidden !== !words) detail.hidden = !words;
+  if (detail.textContent !== words) detail.textContent = words;
   $("me").textContent = chat.me || "";
   $("read-receipts").checked = chat.readReceipts;
   $("read-receipts").parentElement.title = chat.readReceipts

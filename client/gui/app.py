@@ -75,7 +75,7 @@ from .model import (
 from .colors import BACKGROUNDS, COLORS, SIDE, SIDE_TEXT
 from .panes import ContactList, ConversationPane
 from .rooms import RoomPanel
-from .session import fetch_history, fetch_room_page, log_in, login_error_text
+from .session import as_sentence, fetch_history, fetch_room_page, log_in, login_error_text
 
 _log = logging.getLogger(__name__)
 
@@ -180,11 +180,13 @@ class ChatApp:
     # --- Dialogs ------------------------------------------------------------------------
 
     def alert(self, title: str, message: str) -> None:
-        """Show an error dialog. Shown from its own after() turn, never from inside the
-        bridge's turn, so the event queue keeps being drained while it is open."""
-        self.alerts.append((title, message))
-
+        """Show an error dialog: ``message`` is a headline, then, after a blank line, an
+        optional detail; the headline is shown as a sentence (:func:`as_sentence`). Shown
+        from its own after() turn, never from inside the bridge's turn, so the event queue
+        keeps being drained while it is open."""
         headline, _, detail = message.partition("\n\n")
+        headline = as_sentence(headline)
+        self.alerts.append((title, headline + (f"\n\n{detail}" if detail else "")))
 
         def show() -> None:
             self.alert_open = True

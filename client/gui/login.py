@@ -16,6 +16,8 @@ from tkinter import ttk
 
 from i18n import _
 
+from .session import as_sentence
+
 
 @dataclass(frozen=True, slots=True)
 class LoginRequest:
@@ -97,9 +99,9 @@ class LoginForm(ttk.Frame):
         self.entries["password"].focus_set()
 
     def ask_password(self, text: str) -> None:
-        """Ask for the password in the form (``text`` says why), the cursor in its field.
-        Editing the name takes the question away."""
-        self.prompt_var.set(text)
+        """Ask for the password in the form (``text`` says why, shown as a sentence), the
+        cursor in its field. Editing the name takes the question away."""
+        self.prompt_var.set(as_sentence(text))
         self.prompt.grid()
         self.focus_field("password")
         if not self._prompt_traced:

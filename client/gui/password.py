@@ -15,6 +15,8 @@ from tkinter import ttk
 
 from i18n import _
 
+from .session import as_sentence
+
 
 class PasswordDialog(tk.Toplevel):
     """A modal dialog over ``parent``; ``on_submit(old, new)`` once the form is sent;
@@ -67,6 +69,6 @@ class PasswordDialog(tk.Toplevel):
         self.on_submit(self.entries["old"].get(), new)
 
     def failed(self, why: str) -> None:
-        """The server refused (or could not be asked): say why; the form stays."""
-        self.error_var.set(why)
+        """The server refused (or could not be asked): say why (as a sentence); the form stays."""
+        self.error_var.set(as_sentence(why))
         self.submit_button.state(["!disabled"])

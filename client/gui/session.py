@@ -71,6 +71,17 @@ _TITLES = {
 }
 
 
+def as_sentence(text: str) -> str:
+    """``text`` as the window shows words on their own (a dialog, the login form's
+    question, the password dialog's refusal): a capital first letter and a full stop. The
+    library's words begin in lower case because they are also parts of lines
+    ("login refused: ...")."""
+    text = text.strip()
+    if not text:
+        return text
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!", "…")) else ".")
+
+
 def login_error_text(error: BaseException, name: str, address: str) -> tuple[str, str]:
     """``(title, message)`` for an error dialog about a failed login. The message is a
     headline, then (for a code no sentence explains) a blank line and the code."""
@@ -81,12 +92,12 @@ def login_error_text(error: BaseException, name: str, address: str) -> tuple[str
         shown_code = f" ({sanitize(code)})"  # explain_error adds it to an unknown code's words only
         detail = f"\n\n{shown_code.strip()}" if sentence.endswith(shown_code) else ""
         sentence = sentence.removesuffix(shown_code)  # the code, if any, goes under it
-        headline = sentence[:1].upper() + sentence[1:] + ("" if sentence.endswith((".", "?", "!")) else ".")
+        headline = as_sentence(sentence)
         title = _TITLES.get(code, N_("Login refused"))
         return _(title), headline + detail
     if isinstance(error, ServerUnreachable):
         why = sanitize(error)
-        why = why[:1].upper() + why[1:] + ("" if why.endswith((".", "?", "!")) else ".")
+        why = as_sentence(why)
         return _("Server unreachable"), _("Cannot reach the chat server at {address}.").format(
             address=sanitize(address)) + f"\n\n{why}"
     return _("Login failed"), f"{type(error).__name__}: {sanitize(error)}"

@@ -112,10 +112,10 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(server: ServerThr
     screen.wait_text("Olga silenciou você em #redes")
     screen.type("posso falar?")
     screen.press("Enter")
-    rows = screen.wait_text("✗ você está silenciado(a) em #redes: tente de novo em")
+    rows = screen.wait_text("✗ você está sem voz em #redes: tente de novo em")
     shown = "\n".join(rows)
     # The time left of the 300 s (said "5 min" while less than half a second went by).
-    assert re.search(r"✗ você está silenciado\(a\) em #redes: tente de novo em (5 min|4 min [1-5]?\d s)",
+    assert re.search(r"✗ você está sem voz em #redes: tente de novo em (5 min|4 min [1-5]?\d s)",
                      shown), shown
     assert "you are muted" not in shown
 
@@ -123,13 +123,13 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(server: ServerThr
     olga.mute("#redes", "Conceição")  # now until unmuted
     screen.type("e agora?")
     screen.press("Enter")
-    screen.wait_text("✗ você está silenciado(a) em #redes: até que um moderador deixe de silenciar você")
+    screen.wait_text("✗ você está sem voz em #redes: espere um moderador devolver sua voz")
 
     olga.ban("#redes", "Conceição", "spam")
     screen.wait_text("Olga baniu você de #redes")
     screen.type("/entrar #redes")
     screen.press("Enter")
-    screen.wait_text("! /entrar falhou: você está banido(a) de #redes: spam")
+    screen.wait_text("! /entrar falhou: há um banimento contra você em #redes: spam")
     assert "you are banned" not in "\n".join(screen.screen(False))
 
 
@@ -147,8 +147,8 @@ def test_a_teacher_who_bans_a_guest_is_told_once_that_its_address_is_kept_out_to
     screen.wait_text("* Troll entrou em #redes")
     screen.type("/banir Troll spam")
     screen.press("Enter")
-    screen.wait_text("* você baniu Troll de #redes (spam); como Troll é convidado(a), outros convidados do mesmo "
-                     "endereço também ficam de fora até o banimento ser retirado")
+    screen.wait_text("* você baniu Troll de #redes (spam); como Troll entrou sem conta, quem entrar sem conta pelo "
+                     "mesmo endereço também fica de fora até o banimento ser retirado")
     screen.type("/tema prova na sexta")
     screen.press("Enter")
     screen.wait_text("* você definiu o tema de #redes: prova na sexta")

@@ -218,9 +218,9 @@ def test_direct_messages_both_ways_with_delivery_states(open_gui, server, tmp_pa
         state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["delivered"], "the reply as delivered")
         assert "Hi Alice, this is the GUI   ✓✓ delivered" in state["panes"]["alice"]
 
-        # A few more lines so the screenshot shows the states and the room.
+        # A few more lines: the states of two replies, and the room.
         alice.send(SendDirect("a2", "Bob", "Got it, thanks. Are you coming to the demo at 3?"))
-        # Shown before Bob answers it, so the README's screenshot reads in order.
+        # Shown before Bob answers it, so the pane reads in order.
         bob.wait(lambda s: "demo at 3?" in s["panes"].get("alice", ""), "Alice's question")
         bob.cmd("type", text="Yes, see you there!\nI'll bring the slides.")
         dm2 = alice.expect(DirectMessage, skip=(Accepted, Delivered, *NOTICES))
@@ -236,10 +236,47 @@ def test_direct_messages_both_ways_with_delivery_states(open_gui, server, tmp_pa
             bob.cmd("screenshot", path=str(shot))
         data = shot.read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
-        print(f"\nscreenshot: {shot}")
-        if os.environ.get("SAVE_SCREENSHOTS") == "1":
-            (REPO / "docs").mkdir(exist_ok=True)
-            shutil.copyfile(shot, REPO / "docs" / "gui-client.png")
+        print(f"\nscreenshot: {shot}")  # the README's is test_the_readme_picture_of_the_window's
+
+
+def test_the_readme_picture_of_the_window(open_gui, server, tmp_path: Path) -> None:
+    """A conversation as the window's users have them (a teacher, Conceição, and her
+    student João, in João's window), with its delivery states, people online and the room
+    unread: docs/gui-client.png with ``SAVE_SCREENSHOTS=1``."""
+    with WireClient.login(server.host, server.port, "Conceição") as teacher:
+        joao = open_gui("João")
+        joao.wait(lambda s: s["view"] == "chat" and s["state"] == "connected" and s["focus"] == "input",
+                  "the chat view, the focus in the input box")
+        teacher.send(SendDirect("c1", "João", "Good morning, João! How is the network lab report going?"))
+        joao.wait(lambda s: contact(s, "conceição") and contact(s, "conceição")["unread"] == "1", "her message, unread")
+        joao.cmd("key", sequence="<Control-Key-2>")
+        joao.wait(lambda s: s["active"] == "conceição" and "network lab report" in s["panes"].get("conceição", ""),
+                  "her message in her pane")
+        replies = ["Almost done: I'm writing the part about TCP retransmission.",
+                   "Can I add the Wireshark captures?\nThey show the lost segments."]
+        answers = ["Good. Remember it is due on Friday at 18:00.", "Yes, as an appendix. Well done!"]
+        for n, (reply, answer) in enumerate(zip(replies, answers), start=1):
+            joao.cmd("type", text=reply)
+            dm = teacher.expect(DirectMessage, skip=(Accepted, Delivered, *NOTICES))
+            assert (dm.sender, dm.text) == ("João", reply)
+            teacher.send(Receipt(dm.msg_id))
+            joao.wait(lambda s, n=n: [m["state"] for m in s["outgoing"]] == ["delivered"] * n, "delivered")
+            teacher.send(SendDirect(f"c{n + 1}", "João", answer))
+            joao.wait(lambda s, answer=answer: answer in s["panes"].get("conceição", ""), "her answer")
+        teacher.send(SendRoom("r1", "The lab opens at 14:00 today."))
+        with WireClient.login(server.host, server.port, "Pedro"):
+            state = joao.wait(lambda s: contact(s, "pedro") and contact(s, "#room")["unread"] == "1",
+                              "Pedro online, the room unread")
+            assert state["header"][0] == "Conceição" and state["title"] == "Chat — João (1 unread)"
+            shot = tmp_path / "gui-client.png"
+            require_tool("xwd", "x11-apps", why="to take the window's screenshot")
+            joao.cmd("screenshot", path=str(shot))
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
+    print(f"\nscreenshot: {shot}")
+    if os.environ.get("SAVE_SCREENSHOTS") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(shot, REPO / "docs" / "gui-client.png")
 
 
 def test_presence_and_room_notices(open_gui, server) -> None:
@@ -639,7 +676,8 @@ def test_an_account_changes_its_password_in_the_windows_dialog(open_gui, server)
     gui.cmd("password", old=old, new=new, again=new + "!")
     gui.wait(lambda s: s["password"]["error"] == "The two new passwords differ.", "the mismatch said")
     gui.cmd("password", old=old, new="short", again="short")
-    gui.wait(lambda s: s["password"]["error"] == "a password needs at least 8 characters", "the server's refusal said")
+    # A sentence, as the mismatch above is.
+    gui.wait(lambda s: s["password"]["error"] == "A password needs at least 8 characters.", "the server's refusal said")
     gui.cmd("password", old=old, new=new, again=new)
     gui.wait(lambda s: not s["password"]["dialog"], "the dialog closed after ok")
     with WireClient(server.host, server.port) as dora:

@@ -265,8 +265,9 @@ def test_a_password_changed_on_another_device_signs_the_window_out_asking_for_th
         assert other.expect((Done, ErrorReply), skip=NOTICES) == Done("p1")
         state = window.wait(lambda s: s["view"] == "login" and s["login_prompt"] and s["focus"] == "login-password",
                             "the login form, asking, the cursor in the password field")
-        assert state["login_prompt"] == ("your password was changed on another device: log in again with the "
-                                          "new password"), state["login_prompt"]
+        # A sentence, as the form's other prompts are (it began in lower case).
+        assert state["login_prompt"] == ("Your password was changed on another device: log in again with the "
+                                          "new password."), state["login_prompt"]
         assert not state["login_busy"]
         other.send(WhoRequest("w1"))
         assert other.expect(UserList, skip=NOTICES).request_id == "w1"

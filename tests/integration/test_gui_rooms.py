@@ -67,6 +67,15 @@ def test_a_room_in_the_window(open_gui, server, clients, tmp_path: Path) -> None
         shutil.copyfile(shot, Path(__file__).resolve().parents[2] / "docs" / "gui-rooms.png")
 
 
+def test_a_room_name_that_cannot_be_joined_is_said_in_a_sentence(open_gui, server) -> None:
+    """The "Join room" dialog's message began in lower case ("usage: #ROOM")."""
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="", click=True)
+    state = bob.wait(lambda s: s["alerts"], "the dialog")
+    assert state["alerts"] == [["Join room", "Usage: #ROOM."]], state["alerts"]
+
+
 @pytest.mark.timeout_seconds(120)
 def test_typing_edits_and_deletes_in_a_room_in_the_window(open_gui, server, clients, tmp_path: Path) -> None:
     """Issue 13 in rooms: "Olga is typing…" under the room, an edited post and deleted ones

@@ -141,8 +141,8 @@ def test_the_page_explains_errors_with_the_clients_table_translated() -> None:
     # A muted or banned refusal is the page's own only with the error's room (PROTOCOL.md,
     # "error"); a mute with no end is not "try again later".
     assert portuguese["needs_room"] == ["banned", "muted"]
-    assert portuguese["errors"]["muted"] == "você está silenciado(a) em {name}: {when}"
-    assert portuguese["when_untimed"] == {"muted": "até que um moderador deixe de silenciar você"}
+    assert portuguese["errors"]["muted"] == "você está sem voz em {name}: {when}"
+    assert portuguese["when_untimed"] == {"muted": "espere um moderador devolver sua voz"}
 
 
 def test_the_page_takes_the_login_field_of_each_refusal_from_the_clients_one_table() -> None:

@@ -126,7 +126,9 @@ def test_the_server_stopping_is_said_in_portuguese_and_the_name_stays_whole(page
     page.wait_for("shell.attempts >= 3 && document.getElementById('connection').dataset.status === 'reconnecting'",
                   TIMEOUT + 10)
     pill = page.js("document.getElementById('connection').textContent")
-    assert pill.startswith("Reconectando… (tentativa ") and pill.endswith(" O servidor parou ou está reiniciando"), pill
+    assert pill == "Reconectando… — O servidor parou ou está reiniciando", pill
+    # The attempt number beside it (outside the live region: not said again at every try).
+    assert re.fullmatch(r"tentativa \d+", page.js("document.getElementById('connection-detail').textContent"))
     assert page.js("document.getElementById('connection').title") == pill  # all of it, where the pill is cut
     # The user's name is not cut short by the pill.
     assert page.js("document.getElementById('me').textContent") == "Conceição"
@@ -177,7 +179,7 @@ TOPIC = "prova na sexta: capítulos 3 e 4 (roteamento estático e OSPF), tragam 
 def test_a_rooms_topic_and_open_member_list_fit_the_window(page: Page) -> None:
     """Bob owns #redes, with a topic; open, its member list (with Ban for Olga) stays in
     the 1100 px window, and the topic is not squeezed into a narrow column."""
-    speak_portuguese(page)  # the longer words ("Banir", "Tornar moderador(a)")
+    speak_portuguese(page)  # the longer words ("Pôr para fora", "Silenciar 10 min")
     page.log_in("Bob")
     page.focus("#join-room-name")
     page.type("redes")
@@ -237,8 +239,8 @@ def test_the_moderator_who_bans_a_guest_is_told_that_its_address_is_banned_too(p
     frame = "{act: 'ban', name: 'Troll', by: 'Conceição', room: '#redes', reason: 'spam', address_banned: true}"
     speak_portuguese(page)
     assert page.js(f"describeRoomNotice({{me: 'Conceição'}}, {frame})") == (
-        "você baniu Troll de #redes (spam); como Troll é convidado(a), outros convidados do mesmo endereço também "
-        "ficam de fora até o banimento ser retirado")
+        "você baniu Troll de #redes (spam); como Troll entrou sem conta, quem entrar sem conta pelo mesmo endereço "
+        "também fica de fora até o banimento ser retirado")
     assert page.js(f"describeRoomNotice({{me: 'Pedro'}}, {frame})") == "Conceição baniu Troll de #redes (spam)"
 
 
@@ -266,7 +268,7 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(page: Page) -> No
         page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
         status = page.js("document.querySelector('#messages .msg-out .msg-status').textContent")
         # The time left of the 300 s ("5 min" while less than half a second went by).
-        assert re.fullmatch(r"Não enviada: você está silenciado\(a\) em #redes: tente de novo em "
+        assert re.fullmatch(r"Não enviada: você está sem voz em #redes: tente de novo em "
                             r"(5 min|4 min [1-5]?\d s)", status), status
 
         olga.ban("#redes", "Conceição", "spam")
@@ -274,12 +276,12 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(page: Page) -> No
         page.focus("#join-room-name")
         page.type("redes")
         page.enter()
-        page.wait_for(f"{NOTICES}.includes('Servidor: você está banido(a) de #redes: spam')")
+        page.wait_for(f"{NOTICES}.includes('Servidor: há um banimento contra você em #redes: spam')")
         assert not any("you are" in text for text in page.js(NOTICES))
         # A mute with no end, and the other use of banned (the invite of a banned person,
         # which names no room): the first in the page's words, the second in the server's.
         assert page.js("explainError('muted', 'x', null, null, null, '#redes')") == \
-            "você está silenciado(a) em #redes: até que um moderador deixe de silenciar você"
+            "você está sem voz em #redes: espere um moderador devolver sua voz"
         assert page.js("explainError('banned', 'Mia is banned from #redes: unban first', '#redes')") == \
             "Mia is banned from #redes: unban first"
         assert page.problems() == []
@@ -367,3 +369,30 @@ def test_refusals_of_many_causes_are_said_in_portuguese_not_in_the_servers_engli
     said = page.js("explainError('too_many_rooms', 'the next one can be made in 50 min', '#redes', 3000)")
     assert "a partir do seu endereço" in said and "tente de novo em 50 min" in said, said
     assert "no máximo de salas" not in said, said
+
+
+def test_the_documents_language_is_the_language_of_its_words_from_the_first_paint(page: Page) -> None:
+    """index.html says lang="en" because its own words are English; the page turns them
+    and the lang together (translatePage), so a screen reader never reads Portuguese words
+    with an English voice or the other way round: from the load of a browser that prefers
+    Brazilian Portuguese, through a switch to English and back."""
+    agent = page.js("navigator.userAgent")
+    page.cdp.send("Emulation.setUserAgentOverride", {"userAgent": agent, "acceptLanguage": "pt-BR,pt;q=0.9"})
+    page.cdp.send("Page.addScriptToEvaluateOnNewDocument", {"source": """
+      window.pairs = [];
+      new MutationObserver(() => {
+        const heading = document.querySelector('#login-form h2');
+        if (heading) window.pairs.push(document.documentElement.lang + '|' + heading.textContent);
+      }).observe(document, {attributes: true, childList: true, characterData: true, subtree: true});
+    """})
+    page.cdp.send("Page.reload")
+    page.wait_for("document.readyState === 'complete' && document.documentElement?.lang === 'pt-BR'"
+                  " && document.getElementById('lang-switch')?.value === 'pt_BR'")
+    for language in ("en", "pt_BR"):
+        page.js(f"(() => {{ const s = document.getElementById('lang-switch'); s.value = '{language}';"
+                " s.dispatchEvent(new Event('change')); })()")
+        page.wait_for(f"document.documentElement.lang === '{language.replace('_', '-')}'")
+    pairs = page.js("window.pairs")
+    assert set(pairs) == {"en|Log in", "pt-BR|Entrar"}, pairs
+    assert pairs[-1] == "pt-BR|Entrar"
+    assert page.problems() == []

@@ -181,6 +181,84 @@ def test_a_message_typed_while_the_server_is_away_waits_and_goes_once_after_the_
     assert [p for p in page.problems() if p.get("source") != "network"] == []
 
 
+def test_the_status_is_announced_once_per_state_while_the_attempts_are_counted_beside_it(site) -> None:
+    """The connection status is a role=status region: a screen reader says it again at each
+    change of its text. The attempt number changes at every try (every few seconds while a
+    server is away), so it is shown beside the region, not in it: the region says
+    "Reconnecting…" once, and "Online" once back."""
+    page, web = site
+    page.log_in("Bob")
+    page.js("window.liveTexts = []; { const pill = document.getElementById('connection');"
+            " new MutationObserver(() => window.liveTexts.push(pill.textContent))"
+            ".observe(pill, {childList: true, characterData: true, subtree: true}); }")
+    web.stop()  # every new attempt is refused: the count goes up
+    page.wait_for("shell.attempts >= 3", 30.0)
+    assert page.js("document.getElementById('connection').getAttribute('role')") == "status"
+    assert set(page.js("window.liveTexts")) == {"Reconnecting…"}, page.js("window.liveTexts")
+    # The count is on screen, outside the live region.
+    page.wait_for("document.getElementById('connection-detail').textContent === `attempt ${shell.attempts}`")
+    assert page.js("document.getElementById('connection-detail').hidden") is False
+    assert page.js("document.getElementById('connection-detail').closest('[aria-live], [role=status]')") is None
+    web.start()
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'", 30.0)
+    assert page.js("window.liveTexts") == ["Reconnecting…", "Online"]
+    assert page.js("document.getElementById('connection-detail').hidden") is True
+    assert [p for p in page.problems() if p.get("source") != "network"] == []
+
+
+def test_after_a_reconnection_the_page_does_not_send_again_what_the_server_had_taken(site) -> None:
+    """Messages the server took (queued for Alice, who is away) are not written again after
+    a reconnection, all at once: client/core.py's rule. The server tells their outcome
+    again at every login until it is acknowledged (PROTOCOL.md, "ack"), so the page learns
+    what happened meanwhile without asking."""
+    page, web = site
+    alice = TcpPeer("127.0.0.1", web.srv.port)  # known to the server, then away
+    try:
+        alice.send(Hello("a1", "Alice", const.PROTOCOL_VERSION))
+        token = alice.expect(Welcome, TIMEOUT).resume
+    finally:
+        alice.close()
+    page.log_in("Bob")
+    page.focus("#new-chat-name")
+    page.type("Alice")
+    page.enter()
+    page.wait_for("document.activeElement.id === 'composer-input'")
+    texts = [f"note {n}" for n in range(1, 7)]
+    for text in texts:
+        page.type(text)
+        page.enter()
+    page.wait_for("[...document.querySelectorAll('#messages .msg-out')].filter((m) => m.dataset.state === 'queued')"
+                  f".length === {len(texts)}")
+    # What the page writes from now on.
+    page.js("window.written = []; { const send = WebSocket.prototype.send;"
+            " WebSocket.prototype.send = function (data) { window.written.push(JSON.parse(data)); return send.call(this, data); }; }")
+    web.stop()
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'")
+
+    # Meanwhile Alice comes back, reads them, and leaves.
+    alice = TcpPeer("127.0.0.1", web.srv.port)
+    try:
+        alice.send(Hello("a2", "Alice", const.PROTOCOL_VERSION, None, False, token))
+        alice.expect(Welcome, TIMEOUT)
+        got = [alice.expect(DirectMessage, TIMEOUT) for _ in texts]
+        assert [dm.text for dm in got] == texts
+        for dm in got:
+            alice.receipt(dm.msg_id)
+    finally:
+        alice.close()
+
+    web.start()
+    page.wait_for("[...document.querySelectorAll('#messages .msg-out')].filter((m) => m.dataset.state === 'delivered')"
+                  f".length === {len(texts)}", 30.0)
+    written = page.js("window.written")
+    assert [f for f in written if f.get("type") in ("send", "say")] == [], written
+    # The outcomes the server told again are acknowledged, so it stops telling them.
+    acked = sorted(n for f in written if f.get("type") == "ack"
+                   for n in ([f["msg_id"]] if "msg_id" in f else f.get("msg_ids", [])))
+    assert acked == sorted(dm.msg_id for dm in got), written
+    assert [p for p in page.problems() if p.get("source") != "network"] == []
+
+
 def test_a_message_typed_while_the_server_is_away_outlives_a_reload_and_goes_once(
         site, alice: TcpPeer, tmp_path: Path) -> None:
     """Typed while the server is away, then the page reloaded: the message is kept in the

@@ -173,6 +173,15 @@ def test_a_phone_shows_the_connection_status_in_words_when_the_server_stops(page
                   " return [r.left, r.right, r.width]; })()")
     assert 0 <= box[0] and box[1] <= 360 and box[2] > 100, box
     assert page.js("document.documentElement.scrollWidth") <= 360
+    # A few tries later the attempt number shows beside the pill (outside its live region):
+    # under it, in the first row, which keeps the name.
+    page.wait_for("shell.attempts >= 3 && !document.getElementById('connection-detail').hidden", TIMEOUT + 10)
+    attempt, me, toggle, language = page.js(
+        "['connection-detail', 'me', 'contacts-toggle', 'lang-switch'].map((id) => {"
+        " const r = document.getElementById(id).getBoundingClientRect(); return [r.top, r.bottom, r.right]; })")
+    assert attempt[2] <= 360 and attempt[1] <= language[0], (attempt, language)
+    assert me[0] < toggle[1] and me[1] <= language[0], (me, toggle, language)  # the name: still the first row
+    assert page.js("document.documentElement.scrollWidth") <= 360
     # (No page.problems() here: Chromium logs each refused reconnection as a console error.)
 
 

@@ -229,9 +229,9 @@ def test_a_mute_is_said_with_the_time_left_or_until_a_moderator_unmutes() -> Non
     try:
         use("pt_BR")
         assert explain_error("muted", server, retry_after=290.0, room="#redes") == \
-            "você está silenciado(a) em #redes: tente de novo em 4 min 50 s"
+            "você está sem voz em #redes: tente de novo em 4 min 50 s"
         assert explain_error("muted", "x", room="#redes") == \
-            "você está silenciado(a) em #redes: até que um moderador deixe de silenciar você"
+            "você está sem voz em #redes: espere um moderador devolver sua voz"
     finally:
         use("en")
 
@@ -251,8 +251,8 @@ def test_a_ban_is_said_with_its_reason_and_an_invites_refusal_in_the_servers_wor
     try:
         use("pt_BR")
         assert explain_error("banned", "x", room="#redes", reason="spam") == \
-            "você está banido(a) de #redes: spam"
-        assert explain_error("banned", "x", room="#redes") == "você está banido(a) de #redes"
+            "há um banimento contra você em #redes: spam"
+        assert explain_error("banned", "x", room="#redes") == "há um banimento contra você em #redes"
     finally:
         use("en")
 
@@ -306,8 +306,8 @@ def test_the_moderator_who_bans_a_guest_is_told_that_its_address_is_banned_too()
     try:
         use("pt_BR")
         assert describe_room_notice(ban, "Conceição") == (
-            "* você baniu Troll de #redes (spam); como Troll é convidado(a), outros convidados do mesmo endereço "
-            "também ficam de fora até o banimento ser retirado")
+            "* você baniu Troll de #redes (spam); como Troll entrou sem conta, quem entrar sem conta pelo mesmo "
+            "endereço também fica de fora até o banimento ser retirado")
     finally:
         use("en")
 

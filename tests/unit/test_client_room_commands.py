@@ -114,12 +114,12 @@ def test_a_muted_post_or_say_is_said_in_portuguese_with_the_room_and_the_time_le
     try:
         timed = Failure("muted", "you are muted in #redes for 290 s more", 290.0, "#redes")
         assert describe_status(post, FAILED, timed) in (
-            f"✗ não enviada para #redes: olá — você está silenciado(a) em #redes: tente de novo em {left}"
+            f"✗ não enviada para #redes: olá — você está sem voz em #redes: tente de novo em {left}"
             for left in ("4 min 50 s", "4 min 49 s"))
         # A say to the default room: the error names it.
         endless = Failure("muted", "you are muted in #lobby until a moderator unmutes you", None, "#lobby")
         assert describe_status(say, FAILED, endless).endswith(
-            "você está silenciado(a) em #lobby: até que um moderador deixe de silenciar você")
+            "você está sem voz em #lobby: espere um moderador devolver sua voz")
     finally:
         i18n.use("en")
 

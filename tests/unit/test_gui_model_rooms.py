@@ -423,6 +423,6 @@ def test_our_post_refused_while_muted_says_the_room_and_the_time_left_in_portugu
         model.apply(MessageUpdate(message, "failed", Failure("muted", "you are muted in #redes for 90 s more", 90.0,
                                                               "#redes")))
         label = model.conversations[key].lines[-1].label
-        assert label.endswith(": você está silenciado(a) em #redes: tente de novo em 90 s"), label
+        assert label.endswith(": você está sem voz em #redes: tente de novo em 90 s"), label
     finally:
         i18n.use("en")

@@ -7,13 +7,18 @@ share (locale/pt_BR/LC_MESSAGES/chat.po; the page reads it as webclient/i18n/pt_
   "Online"/"Offline" of the page's status, "Connected"...).
 - A role is one word without parentheses: a member list puts it in parentheses already
   ("Ñandú (dono(a))" read badly).
+- No "(a)" to cover both genders ("silenciado(a)", "Tornar moderador(a)"): the sentence is
+  turned to need no gender ("sem voz", "Dar moderação", "há um banimento contra você"), as
+  a teacher would write it.
 - Error sentences carry no protocol code (client/display.py adds one only for a code it
   has no sentence for).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +26,7 @@ from client.display import describe_role
 from i18n import po_path, use
 from i18n.catalog import parse_po
 
+REPO = Path(__file__).resolve().parents[2]
 ENTRIES = [e for e in parse_po(po_path("pt_BR").read_text(encoding="utf-8")) if e.msgid]
 # The client's own connection, not a person: the page's status pill. And the server's
 # console, which speaks to its operator, not to chat users (the server is not the clients').
@@ -55,3 +61,29 @@ def test_the_name_rule_reads_naturally_and_quotes_its_punctuation() -> None:
     [rule] = [e for e in ENTRIES if e.msgid.startswith("A name has letters and digits of one script")]
     assert '"_", "-"' in rule.msgid
     assert "de um só alfabeto" in rule.msgstr[0] and '"_", "-" ou "."' in rule.msgstr[0], rule.msgstr[0]
+
+
+def portuguese_texts() -> list[tuple[str, str]]:
+    """(where, text) for every Portuguese text: the catalogue's translations, and the page's
+    catalogue with the sentences it adds (webclient/i18n/pt_BR.json)."""
+    texts = [(entry.msgid, form) for entry in ENTRIES for form in entry.msgstr]
+    page = json.loads((REPO / "webclient" / "i18n" / "pt_BR.json").read_text(encoding="utf-8"))
+
+    def walk(where: str, value) -> None:
+        if isinstance(value, str):
+            texts.append((where, value))
+        elif isinstance(value, dict):
+            for key, each in value.items():
+                walk(f"{where}/{key}", each)
+        elif isinstance(value, list):
+            for n, each in enumerate(value):
+                walk(f"{where}/{n}", each)
+
+    walk("pt_BR.json", page)
+    return texts
+
+
+def test_no_portuguese_text_covers_both_genders_with_a_parenthesis() -> None:
+    texts = portuguese_texts()
+    assert len(texts) > 500
+    assert [(where, text) for where, text in texts if "(a)" in text] == []
