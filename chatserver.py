@@ -543,7 +543,8 @@ def main(argv: list[str] | None = None) -> int:
     i18n.use(args.lang)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    log_settings()
+    if not args.reuse_port:  # a worker of --workers N: the command that started it said it
+        log_settings()
     if args.workers > 1:
         return run_workers(list(sys.argv[1:] if argv is None else argv), args)
     # The format shows none of these, and each log line paid to find them (the caller's
