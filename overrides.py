@@ -37,6 +37,7 @@ ENVIRONMENT_VARIABLE = "CHAT_CONST_LOCAL"
 # The file's name beside const.py.
 FILE_NAME = "const_local.py"
 
+
 # The texts of the errors, marked for the catalogue (said in the user's language by
 # LocalSettingsError.__str__; i18n imports const, so it is imported only then).
 def N_(message: str) -> str:  # noqa: N802  (as i18n.N_, which cannot be imported here)
