@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import const
 import i18n
+import overrides
 from i18n import _
 from registry import InvalidName
 from registry.names import not_a_name
@@ -525,11 +526,25 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
     return worst
 
 
+def log_settings() -> None:
+    """Say which settings file of the operator's const.py applied (overrides.py), and the
+    names it set: not their values, as CLUSTER_URL may hold a password. None: say so, as
+    after unpacking a new version without copying the file over, guests are let in again."""
+    applied = const.LOCAL_SETTINGS
+    if applied.path is None:
+        log.info("no settings of your own (%s beside const.py, or the file %s names): const.py's defaults",
+                 overrides.FILE_NAME, overrides.ENVIRONMENT_VARIABLE)
+    else:
+        log.info("settings of %s applied: %s", applied.path, ", ".join(applied.names) or "none set")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     i18n.use(args.lang)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    if not args.reuse_port:  # a worker of --workers N: the command that started it said it
+        log_settings()
     if args.workers > 1:
         return run_workers(list(sys.argv[1:] if argv is None else argv), args)
     # The format shows none of these, and each log line paid to find them (the caller's

@@ -1,7 +1,10 @@
-"""Addresses, ports and limits of the chat system: edit this file to configure it.
+"""Addresses, ports and limits of the chat system: the defaults, each with what it means.
 
-The server and every client read their defaults from here; command-line flags override
-them (``python3 chatserver.py --help``, ``python3 chatclient.py --help``).
+To change one, set it in ``const_local.py`` beside this file (the same name, e.g.
+``ADMINS = ("João",)``), not here: upgrades replace this file and never touch that one
+(overrides.py; README, "Your settings"). The server and every client read their settings
+from here, that file applied; command-line flags override them (``python3 chatserver.py
+--help``, ``python3 chatclient.py --help``).
 """
 
 # --- Where the server listens and where clients connect -------------------------------
@@ -10,6 +13,8 @@ SERVER_HOST = "127.0.0.1"
 SERVER_PORT = 5000
 # The servers clients use, in order of preference, as (host, port): a client logs in to the
 # first that answers and, when its connection is lost, goes round the list (failover).
+# Unless your settings set it, it is SERVER_HOST and SERVER_PORT as they leave them (the end
+# of this file).
 SERVERS: list[tuple[str, int]] = [(SERVER_HOST, SERVER_PORT)]
 # The web client (http://SERVER_HOST:WEB_PORT/) and its WebSocket; 0 turns it off.
 WEB_PORT = 8080
@@ -225,3 +230,14 @@ SINCE_SCAN = 2000
 # most once per room per ROOM_READS_INTERVAL seconds. Larger rooms keep marks but tell none.
 ROOM_READS_LIMIT = 50
 ROOM_READS_INTERVAL = 1.0
+
+# --- Your settings ----------------------------------------------------------------------
+# const_local.py, beside this file (or the file CHAT_CONST_LOCAL names): what it sets
+# replaces the defaults above; a name this file does not have, or an error in it, stops
+# the program with one line naming its line (overrides.py). The server logs which file it
+# applied and what it set.
+import overrides as _overrides  # noqa: E402  (after every default: the file starts from them)
+
+LOCAL_SETTINGS = _overrides.apply(globals(), *_overrides.settings_path())
+if "SERVERS" not in LOCAL_SETTINGS.names:
+    SERVERS = [(SERVER_HOST, SERVER_PORT)]

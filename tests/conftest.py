@@ -28,6 +28,11 @@ from pathlib import Path
 
 import pytest
 
+# A developer's own settings (const_local.py, overrides.py) never change what the tests
+# check: none is applied, in this process (before anything imports const) or in the
+# programs the tests start (they inherit it).
+os.environ["CHAT_CONST_LOCAL"] = ""
+
 # The support modules (``from wire import WireClient``), wherever a test lives; and the
 # integration folder, whose test_store.py one unit test imports by its old package path
 # (see below).

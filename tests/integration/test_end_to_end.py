@@ -32,7 +32,8 @@ class Process:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env={"PYTHONUNBUFFERED": "1", "PATH": "/usr/bin:/bin",
                                           # the test's own client state, never the real home's
-                                          "CHAT_STATE_DIR": os.environ["CHAT_STATE_DIR"]})
+                                          "CHAT_STATE_DIR": os.environ["CHAT_STATE_DIR"],
+                                          "CHAT_CONST_LOCAL": ""})  # nor a developer's own settings
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         for stream in (self.proc.stdout, self.proc.stderr):

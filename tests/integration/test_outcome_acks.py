@@ -34,6 +34,7 @@ from protocol import (
 )
 from server import ServerThread
 from server.relay import Relay
+from servers import in_thread
 from test_store import FakeSession, RelayBench, loop, store_kind, stored_messages  # noqa: F401  (fixtures)
 from wire import WireClient
 
@@ -297,6 +298,28 @@ def test_a_client_counting_its_ids_from_1_again_after_a_restart_is_told_not_misl
         assert second_run.expect(Queued, skip=(*NOTICES, Delivered)) == Queued("1", accepted.msg_id)
     assert stored(server, "text") == [("first run",)]
     assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["memory", "sqlite"])
+def test_another_text_under_an_id_used_in_the_same_session_is_id_reused_not_its_answer(durable, tmp_path):
+    """The upgrade tester's finding 7: in one session, "dois" under the id of "um" seemed
+    answered ``queued`` with msg_id 1. The server said ``id_reused``; the tester's raw client
+    matched the first answer with that id. Frames as a raw client writes them: plain ASCII
+    (the codec's fast path for a send) and with an accent (its generic path)."""
+    with in_thread(tmp_path if durable else None, fast=True) as server:
+        with WireClient.login(server.host, server.port, "Bia"):
+            pass  # known, and offline: what Caio sends her is queued
+        with WireClient.login(server.host, server.port, "Caio") as caio:
+            for request_id, second in (("fixed-1", "dois"), ("fixed-2", "d\u00f3is")):
+                caio.send_raw(b'{"type":"send","id":"%s","to":"Bia","text":"um"}\n' % request_id.encode())
+                first = caio.expect(Queued, skip=NOTICES)
+                caio.send_raw(b'{"type":"send","id":"%s","to":"Bia","text":"%s"}\n'
+                              % (request_id.encode(), second.encode()))
+                assert caio.expect_error(ErrorCode.ID_REUSED, skip=NOTICES).request_id == request_id
+                caio.send_raw(b'{"type":"send","id":"%s","to":"Bia","text":"um"}\n' % request_id.encode())
+                assert caio.expect(Queued, skip=NOTICES) == first  # the same request: a resend
+            quiet(caio)
+        assert stored(server, "text") == [("um",), ("um",)]
 
 
 def test_a_delivered_lost_with_the_senders_dying_link_comes_at_her_next_login(server, proxy):

@@ -401,3 +401,44 @@ def test_the_console_resets_a_password_shown_once_and_ends_the_accounts_sessions
     assert "the console reset the password of Aluno" in said
     assert said.count(new) == 1  # shown once, and not in the log
     assert "Traceback" not in said
+
+
+# --- The operator's own settings (overrides.py) ------------------------------------------
+
+
+def test_the_log_says_which_settings_file_was_applied_and_what_it_set(tmp_path: Path, monkeypatch) -> None:
+    """The upgrade tester's finding 4: settings kept in const_local.py survive an upgrade,
+    and the log shows whether they were applied (a new archive without the file admits
+    guests again: the log says so too)."""
+    settings = tmp_path / "const_local.py"
+    settings.write_text('REQUIRE_ACCOUNTS = True\nMAX_TEXT_CHARS = 2000\n', encoding="utf-8")
+    for named, expected in ((str(settings), f" INFO settings of {settings} applied: MAX_TEXT_CHARS, REQUIRE_ACCOUNTS\n"),
+                            ("", " INFO no settings of your own (const_local.py beside const.py, or the file "
+                                 "CHAT_CONST_LOCAL names): const.py's defaults\n")):
+        monkeypatch.setenv("CHAT_CONST_LOCAL", named)
+        proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0",
+                                 "--web-port", "0", "--memory"], cwd=ROOT, stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            said = proc.communicate("/quit\n", timeout=WAIT)[1]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(WAIT)
+        assert proc.returncode == 0, said
+        assert expected in said, said
+
+
+@pytest.mark.parametrize("program", ["chatserver.py", "chatclient.py"])
+def test_a_misspelt_setting_stops_the_program_with_one_line_naming_its_line(program: str, tmp_path: Path,
+                                                                            monkeypatch) -> None:
+    settings = tmp_path / "const_local.py"
+    settings.write_text('REQUIRE_ACCOUNTS = True\nADMIN = ("João",)\n', encoding="utf-8")
+    monkeypatch.setenv("CHAT_CONST_LOCAL", str(settings))
+    args = ("--help",) if program == "chatclient.py" else ("--memory",)
+    for lang, line in (("en", f"your settings {settings}, line 2: const.py has no setting ADMIN "
+                              "(did you mean ADMINS?)\n"),
+                       ("pt_BR", f"as suas configurações {settings}, linha 2: o const.py não tem a configuração "
+                                 "ADMIN (você quis dizer ADMINS?)\n")):
+        done = run(*args, "--lang", lang, program=program)
+        assert (done.returncode, done.stderr, done.stdout) == (2, line, "")
