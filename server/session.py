@@ -57,7 +57,8 @@ READ_BUFFER_BYTES = 64 * 1024
 CLOSE_GRACE = 2.0
 # The leave reason of a client dropped as a slow consumer. Its one log line is the
 # session's, written when it is found (with the bytes that waited and the mark they
-# passed); the relay's logout line, which would say it again, is not written for it.
+# passed; the first per address and interval, then a count: _log_slow); the relay's
+# logout line, which would say it again, is not written for it.
 SLOW_CONSUMER = "slow consumer"
 
 
@@ -392,10 +393,17 @@ class ClientSession(asyncio.BufferedProtocol):
         it was sent (its queue over the soft mark): it is a slow consumer (one log line:
         see SLOW_CONSUMER)."""
         waiting = self._unsent_bytes + (self.transport.get_write_buffer_size() if self.transport else 0)
-        log.warning("disconnect %r: slow consumer (%d bytes waiting, over the soft mark for %.0f s)",
-                    self, waiting, held)
+        self._log_slow("disconnect %r: slow consumer (%d bytes waiting, over the soft mark for %.0f s)",
+                       self, waiting, held)
         self.end(ErrorCode.SLOW_CONSUMER, f"what was sent to this client was not read within {held:.0f} s; "
                  "closing the connection", SLOW_CONSUMER, drop_queued=True)
+
+    def _log_slow(self, msg: str, *args: object) -> None:
+        """The one line of a slow consumer's leaving (see SLOW_CONSUMER), summarised per
+        address like the other lines a client can cause at will (server/logsummary.py):
+        a client can make itself one as often as it can connect, and a class behind one
+        address can stall at once on a bad link."""
+        self.relay.log_lines.log("slow consumers", self.address, logging.WARNING, msg, *args)
 
     # --- Used by the relay --------------------------------------------------------------
 
@@ -489,7 +497,7 @@ class ClientSession(asyncio.BufferedProtocol):
     def _slow_consumer(self, waiting: int, limit: int) -> None:
         """Drop the client, whose queue passed the hard mark: the one log line of its
         leaving (see SLOW_CONSUMER), then its ``slow_consumer`` error."""
-        log.warning("disconnect %r: slow consumer (%d bytes waiting, over the limit of %d)", self, waiting, limit)
+        self._log_slow("disconnect %r: slow consumer (%d bytes waiting, over the limit of %d)", self, waiting, limit)
         # What this turn queued is dropped; the reason goes behind what the transport
         # holds: one small frame past the limit, and CLOSE_GRACE bounds how long it waits.
         self.end(ErrorCode.SLOW_CONSUMER, f"more than {limit} bytes were waiting for this client to read them; "
