@@ -149,3 +149,29 @@ def test_tls_web_page_connections_leave_nothing_for_the_collector(tmp_path) -> N
                 fetch()
             settled(sessions, transports)
             assert count(asyncio.sslproto.SSLProtocol) <= protocols
+
+
+def test_failed_tls_handshakes_leave_nothing_for_the_collector(tmp_path) -> None:
+    # A client without TLS on the TLS port (a plain hello where a ClientHello belongs): the
+    # handshake fails, and the failure (the error, its traceback, asyncio's waiter) held
+    # the session made for the connection, both transports and the TLS protocol in a cycle.
+    cert, key = make_certificate(tmp_path)
+    with ServerThread(server_config(tls_cert=cert, tls_key=key)) as server:
+
+        def plain_hello() -> None:
+            with socket.create_connection((server.host, server.port), timeout=10) as sock:
+                sock.sendall(b'{"type":"hello","id":"h","name":"plain","version":1}\n')
+                try:
+                    while sock.recv(65536):
+                        pass
+                except ConnectionResetError:
+                    pass  # refused by a reset: as good as an end
+
+        plain_hello()
+        with collector_off():
+            sessions, transports = count(ClientSession), count(asyncio.BaseTransport)
+            protocols = count(asyncio.sslproto.SSLProtocol)
+            for _ in range(SESSIONS):
+                plain_hello()
+            settled(sessions, transports)
+            assert count(asyncio.sslproto.SSLProtocol) <= protocols
