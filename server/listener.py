@@ -18,7 +18,7 @@ An admitted connection goes to :meth:`asyncio.loop.connect_accepted_socket`, wit
 listener's TLS context if any; the protocol made for it (``make_protocol(address, port)``)
 holds the admission from its ``connection_made`` and releases it in its
 ``connection_lost``. If the handshake fails or times out, no ``connection_made`` runs and
-the listener releases the admission itself.
+the listener releases the admission itself, and breaks the cycles asyncio leaves (_let_go).
 """
 
 from __future__ import annotations
