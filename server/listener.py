@@ -49,7 +49,7 @@ _NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUE
 
 
 def _let_go(failure: BaseException, loop: asyncio.AbstractEventLoop, descriptor: int) -> None:
-    """Break the reference cycles a failed TLS handshake leaves (CPython 3.11), so that
+    """Break the reference cycles a failed TLS handshake leaves (seen in CPython 3.11), so that
     reference counting frees them, not the tamed collector's full collection (up to 30
     minutes later: see server/app.py, and session.unlink_tls for a connection that was).
 
@@ -65,7 +65,7 @@ def _let_go(failure: BaseException, loop: asyncio.AbstractEventLoop, descriptor:
     one that reads no more, whichever connection it was.
     """
     traceback.clear_frames(failure.__traceback__)
-    transports = getattr(loop, "_transports", None)  # asyncio's selector loops (CPython 3.11 to 3.13)
+    transports = getattr(loop, "_transports", None)  # asyncio's selector loops; others: nothing to do
     transport = transports.get(descriptor) if transports is not None and descriptor >= 0 else None
     if transport is not None and transport.is_closing():
         unlink_read_callback(transport)

@@ -152,7 +152,7 @@ def socket_transport_under(transport: asyncio.BaseTransport) -> asyncio.BaseTran
 
 def unlink_tls(transport: asyncio.BaseTransport | None, socket_transport: asyncio.BaseTransport | None,
                protocol: asyncio.BaseProtocol) -> None:
-    """Break the reference cycles a closed TLS connection keeps (CPython 3.11 to 3.13).
+    """Break the reference cycles a closed TLS connection keeps (seen in CPython 3.11).
 
     Over TLS the session's transport is asyncio's ``_SSLProtocolTransport``, which keeps
     its ``SSLProtocol``, which keeps the session's ``get_buffer`` and ``buffer_updated``
