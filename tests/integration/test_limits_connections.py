@@ -252,16 +252,16 @@ def test_a_websocket_slow_consumer_gets_the_error_then_close_1008_or_is_cut():
         port = web_port(server)
 
         def flood() -> WebSocketClient:
-            """A browser that asks and asks, and reads none of the answers (receipts for
-            messages it never got, each answered unknown_message: a whois or a who page
-            would wait for the queue to drain, and the server stop reading it)."""
+            """A browser that asks and asks, and reads none of the answers (messages to
+            nobody, each refused unknown_recipient at once: a whois or a who page would
+            wait for the queue to drain, and the server stop reading it)."""
             ws = WebSocketClient(f"ws://127.0.0.1:{port}/ws", origin=f"http://127.0.0.1:{port}", timeout=LIMIT)
             ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             ws.send_json({"type": "hello", "id": "h", "name": "Slow", "version": 1})
             ws.sock.settimeout(0.5)
             try:
                 for i in range(1500):
-                    ws.send_json({"type": "receipt", "msg_id": 1_000_000 + i})
+                    ws.send_json({"type": "send", "id": f"s{i}", "to": "Nobody", "text": "?"})
             except OSError:
                 pass  # the server stopped reading: it has found the slow consumer
             ws.sock.settimeout(LIMIT)

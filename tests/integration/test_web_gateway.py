@@ -582,13 +582,13 @@ def test_a_browser_that_stops_reading_is_dropped_at_the_configured_outgoing_limi
             srv.call(shrink_server_buffer)
 
             # Room messages to a reader that lags are skipped (and counted), not queued, so
-            # what can fill its buffer is the answers to its own requests: Sleepy confirms a
-            # message it never got again and again and never reads the answers (receipts,
-            # each answered unknown_message: a whois or a who page would wait for its queue
-            # to drain, and the server stop reading; see server/intake.py).
-            who = masked(Opcode.TEXT, b'{"type":"receipt","msg_id":999999}')
-            answer = len(b'{"type":"error","code":"unknown_message","message":"message 999999 was not sent to you"}'
-                         b'\n') + 4  # + the WebSocket header
+            # what can fill its buffer is the answers to its own requests: Sleepy writes to
+            # nobody again and again and never reads the answers (each refused
+            # unknown_recipient at once: a whois or a who page would wait for its queue to
+            # drain, and the server stop reading; see server/intake.py).
+            who = masked(Opcode.TEXT, b'{"type":"send","id":"s","to":"Nobody","text":"?"}')
+            answer = len(b'{"type":"error","code":"unknown_recipient","message":"nobody called Nobody has ever logged'
+                         b' in here","id":"s"}\n') + 4  # + the WebSocket header
             left, answered = None, 0
             deadline = time.monotonic() + 20
             while left is None and time.monotonic() < deadline and answered < 1024 * 1024:
