@@ -53,6 +53,19 @@ def collector_off() -> Iterator[None]:
         gc.collect()
 
 
+def cyclic_garbage() -> list[str]:
+    """The types of the connection objects (asyncio's, ssl's, the server's) that only the
+    collector would free now: it runs once, keeping what it finds to be looked at."""
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        return sorted(f"{kind.__module__}.{kind.__qualname__}" for kind in map(type, gc.garbage)
+                      if kind.__module__.split(".")[0] in ("asyncio", "ssl", "_ssl", "server", "protocol"))
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
 def settled(before_sessions: int, before_transports: int) -> None:
     """Wait until every session object of the test is freed (the server keeps a closed one
     up to CLOSE_GRACE for its last frames), then until its transports are: a transport
@@ -125,6 +138,7 @@ def test_tls_connections_leave_nothing_for_the_collector(tmp_path) -> None:
                        "the server to see every client gone")
             settled(sessions, transports)
             assert count(asyncio.sslproto.SSLProtocol) <= protocols
+            assert cyclic_garbage() == []  # nothing else of theirs either
 
 
 def test_tls_web_page_connections_leave_nothing_for_the_collector(tmp_path) -> None:
@@ -149,6 +163,7 @@ def test_tls_web_page_connections_leave_nothing_for_the_collector(tmp_path) -> N
                 fetch()
             settled(sessions, transports)
             assert count(asyncio.sslproto.SSLProtocol) <= protocols
+            assert cyclic_garbage() == []  # nothing else of theirs either
 
 
 def test_failed_tls_handshakes_leave_nothing_for_the_collector(tmp_path) -> None:
@@ -175,3 +190,4 @@ def test_failed_tls_handshakes_leave_nothing_for_the_collector(tmp_path) -> None
                 plain_hello()
             settled(sessions, transports)
             assert count(asyncio.sslproto.SSLProtocol) <= protocols
+            assert cyclic_garbage() == []  # nothing else of theirs either
