@@ -7,7 +7,11 @@ list that grows with the users (``who``, ``blocks``, ``watch``; in rooms ``rooms
 ``members``) is answered at once, a page of up to a frame too, in the turn that read it.
 Either way, twenty-five pages of 54 KB asked in one write would be queued at once, past
 the hard mark (server/session.py), and a client that reads normally would be dropped as a
-slow consumer. So a connection's large requests go through this gate, one rule::
+slow consumer. A ``whois`` is answered at once too, with one user, but that answer (an
+address, a port, a time) is about three times its request: a burst of them in one write,
+as many as the rate limits let pass, queued three times its size in the turn that read
+it, so it goes through the gate as well. So a connection's large requests go through
+this gate, one rule::
 
     a large request begins only while fewer than MAX_HISTORY_IN_FLIGHT of the
     session's are with the store and its queue is under the soft mark (not lagging)
@@ -28,8 +32,8 @@ reads is still dropped.
 
 Each large request's handler asks :meth:`Intake.admit` first thing; only the store's are
 counted in flight (:meth:`Intake.track`). Other requests are not gated: their answers are
-small (a frame of their own size or less: ``whois``'s one user, an ``ok``, an error) and
-written as they are handled, bounded by the rate limit and the hard mark as before. The
+small (a frame of their own size or less: an ``ok``, an error) and written as they are
+handled, bounded by the rate limit and the hard mark as before. The
 direct message path asks nothing here: it costs one test per frame, the session's
 (whether reading is held, in ``ClientSession.receive_chat``).
 """

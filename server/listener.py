@@ -18,7 +18,7 @@ An admitted connection goes to :meth:`asyncio.loop.connect_accepted_socket`, wit
 listener's TLS context if any; the protocol made for it (``make_protocol(address, port)``)
 holds the admission from its ``connection_made`` and releases it in its
 ``connection_lost``. If the handshake fails or times out, no ``connection_made`` runs and
-the listener releases the admission itself.
+the listener releases the admission itself, and breaks the cycles asyncio leaves (_let_go).
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ import socket
 import ssl
 import sys
 import time
+import traceback
 from collections.abc import Callable
 
 from .admission import Admission, Refusal
 from .logsummary import LogSummary
+from .session import unlink_read_callback
 
 log = logging.getLogger("chat.server")
 
@@ -44,6 +46,29 @@ _EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 # What OpenSSL says of a handshake whose first bytes were no TLS record: plain text (the
 # chat client without --tls), an http:// URL, a proxy's CONNECT.
 _NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "UNKNOWN_PROTOCOL"})
+
+
+def _let_go(failure: BaseException, loop: asyncio.AbstractEventLoop, descriptor: int) -> None:
+    """Break the reference cycles a failed TLS handshake leaves (seen in CPython 3.11), so that
+    reference counting frees them, not the tamed collector's full collection (up to 30
+    minutes later: see server/app.py, and session.unlink_tls for a connection that was).
+
+    ``failure`` (what ``connect_accepted_socket`` raised) holds its traceback, whose frames
+    hold it again (asyncio's handshake keeps it in a local) and asyncio's waiter, which
+    holds it too: with them the TLS protocol, its TLS transport, the memory BIOs and the
+    protocol made for the connection, about 40 objects. Those frames are finished, so
+    clearing their locals (``traceback.clear_frames``, which leaves running frames alone)
+    lets all that go. The socket transport beneath stays a cycle of its own
+    (unlink_read_callback); nothing points to it any more but the loop's table of
+    transports by descriptor (a weak one), where it is found, closed (asyncio closed it,
+    and the socket, before the failure reached us). Only a closing transport is unlinked:
+    one that reads no more, whichever connection it was.
+    """
+    traceback.clear_frames(failure.__traceback__)
+    transports = getattr(loop, "_transports", None)  # asyncio's selector loops; others: nothing to do
+    transport = transports.get(descriptor) if transports is not None and descriptor >= 0 else None
+    if transport is not None and transport.is_closing():
+        unlink_read_callback(transport)
 
 
 class AcceptFailures:
@@ -243,6 +268,7 @@ class Listener:
 
     async def _connect(self, conn: socket.socket, address: str, port: int) -> None:
         made: list[asyncio.BaseProtocol] = []
+        descriptor = conn.fileno()  # (closed by asyncio if the handshake fails: see _let_go)
 
         def protocol() -> asyncio.BaseProtocol:
             made.append(self.make_protocol(address, port))
@@ -259,6 +285,7 @@ class Listener:
             self.log_lines.log("failed TLS handshakes" if self.tls else "failed connections", address, logging.INFO,
                                "%s %s:%d failed: %s%s", "TLS handshake with" if self.tls else "connection from",
                                address, port, exc or type(exc).__name__, hint)
+            _let_go(exc, self.loop, descriptor)
         finally:
             # connection_made ran (the protocol has its transport): the protocol releases
             # its admission when its connection is lost. Otherwise nobody holds it.

@@ -431,8 +431,9 @@ def superseded_client_id(msg_id: int) -> str:
 
 def hand_over(db: sqlite3.Connection, name_key: str, epoch: int) -> list[StoredMessage]:
     """A guest name changes hands: what still waits for its earlier holders (msg_id up to
-    ``epoch``) is expired, and returned so that its senders are told; the outcomes of what
-    they sent are marked as told, since nobody is left to tell.
+    ``epoch``) is expired, the messages they blocked too (blocked_expired, as at their
+    expiry time), and returned so that its senders are told; the outcomes of what they
+    sent are marked as told, since nobody is left to tell.
 
     The request ids of what they sent are replaced by ``superseded <msg_id>`` padded to 65
     characters, longer than any request id: a ``send`` of the new holder that happens to
@@ -441,9 +442,17 @@ def hand_over(db: sqlite3.Connection, name_key: str, epoch: int) -> list[StoredM
     rows = db.execute(
         f"UPDATE messages SET state = 'expired' WHERE recipient_key = ? AND state IN ('sent', 'queued')"
         f" AND msg_id <= ? RETURNING {_COLUMNS}", (name_key, epoch)).fetchall()
+    # Blocked messages *to* them end now too, told "expired" as the others: left to their
+    # own time, their senders heard nothing while everyone else's messages to the name
+    # expired at once, and could tell they were blocked. Found through the expiry index
+    # (every unconfirmed row, blocked ones included: schema 12), spelled as it is, or the
+    # planner cannot use it and reads the whole table.
+    rows += db.execute(
+        f"UPDATE messages SET {_EXPIRED} WHERE msg_id IN (SELECT msg_id FROM messages INDEXED BY messages_expiry"
+        " WHERE state IN ('sent', 'queued', 'blocked') AND recipient_key = ? AND msg_id <= ?) AND state = 'blocked'"
+        f" RETURNING {_COLUMNS}", (name_key, epoch)).fetchall()
     # What they sent that was blocked ends here, told to nobody: its expiry must not tell
-    # the new holder of an earlier one's message. (Blocked messages *to* them expire at
-    # their time, as they would have: their sender learns nothing of the block.)
+    # the new holder of an earlier one's message.
     db.execute("UPDATE messages SET state = 'blocked_expired', sender_notified = 1 WHERE msg_id IN"
                " (SELECT msg_id FROM lookups.by_client_id WHERE sender_key = ?1 AND msg_id <= ?2)"
                " AND sender_key = ?1 AND state = 'blocked'", (name_key, epoch))

@@ -1314,6 +1314,8 @@ class Relay:
         session.send(fit_page(build, users))
 
     def _lookup(self, session: ClientSession, request: LookupRequest) -> None:
+        if not self.intake.admit(session, self._lookup, request):
+            return  # an answer larger than its request: a burst waits for the queue (server/intake.py)
         record = self.directory.lookup(request.name)
         if record is None:
             known = self.known.get(canonical(request.name))

@@ -57,7 +57,8 @@ READ_BUFFER_BYTES = 64 * 1024
 CLOSE_GRACE = 2.0
 # The leave reason of a client dropped as a slow consumer. Its one log line is the
 # session's, written when it is found (with the bytes that waited and the mark they
-# passed); the relay's logout line, which would say it again, is not written for it.
+# passed; the first per address and interval, then a count: _log_slow); the relay's
+# logout line, which would say it again, is not written for it.
 SLOW_CONSUMER = "slow consumer"
 
 
@@ -134,11 +135,43 @@ def unlink_read_callback(transport: asyncio.BaseTransport | None) -> None:
     logins (a soak's 130 kB a minute). Called from ``connection_lost``: asyncio has removed
     the reader by then (close and abort do it first), so nothing calls the callback any
     more. Only this one attribute of asyncio's, and only when it is that bound method;
-    any other transport (TLS, a test's fake) is left as it is.
+    any other transport (a test's fake; TLS's own: see unlink_tls) is left as it is.
     """
     callback = getattr(transport, "_read_ready_cb", None)
     if callback is not None and getattr(callback, "__self__", None) is transport:
         transport._read_ready_cb = None  # type: ignore[union-attr]
+
+
+def socket_transport_under(transport: asyncio.BaseTransport) -> asyncio.BaseTransport | None:
+    """The socket transport that carries asyncio's TLS transport ``transport``, or None
+    (a plain transport, a test's fake). Asked at ``connection_made``: asyncio's TLS
+    protocol forgets it when the connection is lost, before the session hears of it."""
+    tls = getattr(transport, "_ssl_protocol", None)
+    return getattr(tls, "_transport", None) if tls is not None else None
+
+
+def unlink_tls(transport: asyncio.BaseTransport | None, socket_transport: asyncio.BaseTransport | None,
+               protocol: asyncio.BaseProtocol) -> None:
+    """Break the reference cycles a closed TLS connection keeps (seen in CPython 3.11).
+
+    Over TLS the session's transport is asyncio's ``_SSLProtocolTransport``, which keeps
+    its ``SSLProtocol``, which keeps the session's ``get_buffer`` and ``buffer_updated``
+    as bound methods and never lets them go (its ``connection_lost`` drops the app protocol
+    but not these two): the session, both of them and the TLS state (buffers, memory BIOs,
+    the SSL object), about 23 objects, are a cycle. asyncio breaks it only when the TLS
+    transport is closed a second time (CPython gh-98539), which this server never does.
+    Beneath it, ``socket_transport`` is a cycle of its own (see unlink_read_callback).
+    Called from ``connection_lost``: the TLS protocol is unwrapped by then and never reads
+    again (its ``_do_read`` returns at once), so nothing calls the two methods any more.
+    Only those attributes of asyncio's, and only when they are ``protocol``'s methods.
+    """
+    unlink_read_callback(socket_transport)
+    tls = getattr(transport, "_ssl_protocol", None)
+    if tls is None:
+        return
+    for attribute in ("_app_protocol_get_buffer", "_app_protocol_buffer_updated"):
+        if getattr(getattr(tls, attribute, None), "__self__", None) is protocol:
+            setattr(tls, attribute, None)
 
 
 class ClientSession(asyncio.BufferedProtocol):
@@ -148,7 +181,7 @@ class ClientSession(asyncio.BufferedProtocol):
                  "connected_at", "last_seen", "pinged", "inflight", "backlog", "backlog_cursor", "backlog_loading",
                  "logging_in", "bucket", "bad_frames", "closing", "leave_reason", "batcher", "_unsent",
                  "byte_bucket", "write_paused", "skipped", "held", "_unsent_bytes", "_buffered", "epoch",
-                 "direct_stored", "reading_held_since")
+                 "direct_stored", "reading_held_since", "socket_transport")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher) -> None:
         self.relay = relay
@@ -198,7 +231,7 @@ class ClientSession(asyncio.BufferedProtocol):
         # The relay's callbacks for the store's answer to this session's direct messages
         # and for its failure (a pair), made on its first one and kept (not one closure per
         # message; issue 9, rounds twelve and seventeen); the relay drops them when the
-        # session ends. The slot is free: the object stays in pymalloc's 272-byte class.
+        # session ends. (The object's size: see socket_transport.)
         self.direct_stored = None
         self.bad_frames = 0
         self.closing = False
@@ -207,6 +240,11 @@ class ClientSession(asyncio.BufferedProtocol):
         self.reading_held_since: float | None = None
         # Why the session ended, for the log and the "left" notice; set by whoever ends it.
         self.leave_reason = "disconnected"
+        # Over TLS, the socket transport beneath ``transport`` (socket_transport_under),
+        # else None: connection_lost unlinks both (unlink_tls). The slot is free: the
+        # object is 288 bytes (sys.getsizeof), pymalloc's 288-byte class, where its 280
+        # bytes without it already went (the classes are 16 bytes apart).
+        self.socket_transport: asyncio.BaseTransport | None = None
 
     def __repr__(self) -> str:
         return f"{self.name or '(login)'}@{self.address}:{self.port}"
@@ -215,6 +253,7 @@ class ClientSession(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.socket_transport = socket_transport_under(transport)
         _share_address_objects(transport)
         peer = transport.get_extra_info("peername")
         if peer:
@@ -281,9 +320,18 @@ class ClientSession(asyncio.BufferedProtocol):
         # Whether the client said goodbye, vanished (reset, closed laptop) or was dropped,
         # this is the one place the relay forgets the session.
         self.closing = True
-        unlink_read_callback(self.transport)
+        self.unlink_transports()
         self.relay.admission.release(self.address)  # admitted at accept (server/listener.py)
         self.relay.disconnected(self, exc)
+
+    def unlink_transports(self) -> None:
+        """Break the cycles the lost connection's asyncio transports keep, so that reference
+        counting frees them (plain: unlink_read_callback; TLS: unlink_tls)."""
+        if self.socket_transport is None:
+            unlink_read_callback(self.transport)
+        else:
+            unlink_tls(self.transport, self.socket_transport, self)
+            self.socket_transport = None
 
     def pause_writing(self) -> None:
         # The client's outgoing buffer passed the soft mark: it reads slower than we write.
@@ -346,10 +394,17 @@ class ClientSession(asyncio.BufferedProtocol):
         it was sent (its queue over the soft mark): it is a slow consumer (one log line:
         see SLOW_CONSUMER)."""
         waiting = self._unsent_bytes + (self.transport.get_write_buffer_size() if self.transport else 0)
-        log.warning("disconnect %r: slow consumer (%d bytes waiting, over the soft mark for %.0f s)",
-                    self, waiting, held)
+        self._log_slow("disconnect %r: slow consumer (%d bytes waiting, over the soft mark for %.0f s)",
+                       self, waiting, held)
         self.end(ErrorCode.SLOW_CONSUMER, f"what was sent to this client was not read within {held:.0f} s; "
                  "closing the connection", SLOW_CONSUMER, drop_queued=True)
+
+    def _log_slow(self, msg: str, *args: object) -> None:
+        """The one line of a slow consumer's leaving (see SLOW_CONSUMER), summarised per
+        address like the other lines a client can cause at will (server/logsummary.py):
+        a client can make itself one as often as it can connect, and a class behind one
+        address can stall at once on a bad link."""
+        self.relay.log_lines.log("slow consumers", self.address, logging.WARNING, msg, *args)
 
     # --- Used by the relay --------------------------------------------------------------
 
@@ -443,7 +498,7 @@ class ClientSession(asyncio.BufferedProtocol):
     def _slow_consumer(self, waiting: int, limit: int) -> None:
         """Drop the client, whose queue passed the hard mark: the one log line of its
         leaving (see SLOW_CONSUMER), then its ``slow_consumer`` error."""
-        log.warning("disconnect %r: slow consumer (%d bytes waiting, over the limit of %d)", self, waiting, limit)
+        self._log_slow("disconnect %r: slow consumer (%d bytes waiting, over the limit of %d)", self, waiting, limit)
         # What this turn queued is dropped; the reason goes behind what the transport
         # holds: one small frame past the limit, and CLOSE_GRACE bounds how long it waits.
         self.end(ErrorCode.SLOW_CONSUMER, f"more than {limit} bytes were waiting for this client to read them; "

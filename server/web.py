@@ -74,7 +74,7 @@ from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Network, metrics_allowed, parse_allow_list
 from .outbox import WriteBatcher
 from .relay import Relay
-from .session import ClientSession, unlink_read_callback
+from .session import ClientSession, socket_transport_under
 
 log = logging.getLogger("chat.server")
 
@@ -153,6 +153,7 @@ class WebSession(ClientSession):
         # As ClientSession.connection_made, except that relay.connected() waits for the
         # upgrade (see _upgrade).
         self.transport = transport  # type: ignore[assignment]
+        self.socket_transport = socket_transport_under(transport)  # over TLS (see session.py)
         peer = transport.get_extra_info("peername")
         if peer:
             self.address, self.port = peer[0], peer[1]
@@ -180,7 +181,7 @@ class WebSession(ClientSession):
             super().connection_lost(exc)  # the relay forgets the user, tells the others; releases
         else:
             self.closing = True
-            unlink_read_callback(self.transport)  # a page's connection too (see session.py)
+            self.unlink_transports()  # a page's connection too (see session.py)
             self.relay.admission.release(self.address)  # admitted at accept (server/listener.py)
 
     def pause_writing(self) -> None:

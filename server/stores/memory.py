@@ -624,6 +624,12 @@ class MemoryStore:
         expired = [row for msg_id, row in self._pending.get(name_key, {}).items() if msg_id <= epoch]
         for row in expired:
             self._unpend(row, "expired")
+        # What they had blocked ends too, its sender told (mailbox.hand_over).
+        blocked = [row for msg_id, row in self._blocked.items() if msg_id <= epoch
+                   and row.message.recipient_key == name_key]
+        for row in blocked:
+            self._end_blocked(row, tell=True)
+        expired = sorted(expired + blocked, key=lambda row: row.message.msg_id)
         # What they sent that was blocked ends, told to nobody (mailbox.hand_over).
         for row in [row for msg_id, row in self._blocked.items() if msg_id <= epoch
                     and row.message.sender_key == name_key]:

@@ -502,6 +502,27 @@ for i, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'pend:' .. key, '-inf', epo
   unpend(id, 'expired')
   out[i] = row(id)
 end
+-- What they had blocked ends too, its sender told (mailbox.hand_over). No index leads
+-- to a recipient's blocked messages (one would cost every blocked message's store a
+-- command): they are found among the unconfirmed ones the expiry pass walks ('exp',
+-- where every message the relay blocks is), a thousand at a time, once per hand-over.
+local start = 0
+while true do
+  local ids = redis.call('ZRANGE', P .. 'exp', start, start + 999)
+  if #ids == 0 then break end
+  local ended = {}
+  for _, id in ipairs(ids) do
+    if tonumber(id) <= epoch then
+      local r = redis.call('HMGET', mkey(id), 'st', 'rk')
+      if r[1] == 'blocked' and r[2] == key then ended[#ended + 1] = id end
+    end
+  end
+  for _, id in ipairs(ended) do
+    unpend(id, 'blocked_expired', true)  -- out of 'exp': the ranks after it move down
+    out[#out + 1] = row(id)
+  end
+  start = start + #ids - #ended
+end
 redis.call('ZREMRANGEBYSCORE', P .. 'untold:' .. key, '-inf', epoch)
 local cidk = P .. 'cid:' .. key
 local cids = redis.call('HGETALL', cidk)

@@ -488,3 +488,36 @@ def test_the_token_travels_in_hello_and_welcome_and_is_never_shown():
     server.receive_data(b'{"type":"hello","id":"h","name":"Bob","version":1,"resume":7}\n')
     [rejected] = list(server.events())
     assert rejected.code == ErrorCode.BAD_FIELD and "resume" in rejected.message
+
+
+def test_at_a_hand_over_a_blocked_message_to_the_earlier_holder_expires_with_the_others(loop, store_kind):
+    # What waited for the earlier Bob expires when the name changes hands, its senders told;
+    # a message Bob had blocked ended only at its own expiry, days later: its sender, told
+    # nothing meanwhile while others' messages to Bob expired, could tell it was blocked.
+    bench = RelayBench(loop, store_kind)
+    bench.relay.logins.guests.hold = 0.0
+    alice, mallory, bob = bench.login("Alice"), bench.login("Mallory"), bench.login("Bob")
+    bench.relay.handle(bob, Block("b", "Mallory"))
+    bench.settle()
+    bench.relay.disconnected(bob, None)
+    bench.relay.handle(mallory, SendDirect("m1", "Bob", "blocked, unknown to me"))
+    bench.relay.handle(alice, SendDirect("a1", "Bob", "queued"))
+    bench.settle()
+    [blocked] = mallory.take(Accepted) + mallory.take(Queued)
+    stranger = bench.login("Bob", tokens={})
+    bench.settle()
+    assert [e.request_id for e in alice.take(ErrorReply) if e.code == ErrorCode.EXPIRED] == ["a1"]
+    assert [(e.request_id, e.msg_id) for e in mallory.take(ErrorReply) if e.code == ErrorCode.EXPIRED] == \
+        [("m1", blocked.msg_id)]
+    assert conversation(bench, mallory, "Bob") == ["blocked, unknown to me"]
+    assert not stranger.take(DirectMessage) and conversation(bench, stranger, "Mallory") == []
+    # Its own expiry time tells nobody again.
+    bench.relay.expire(time.time() + bench.relay.config.queue_ttl + 1)
+    bench.settle()
+    assert not mallory.take(ErrorReply) and not alice.take(ErrorReply)
+    # Told until acknowledged, as any outcome: a new login of its sender hears it again.
+    bench.relay.disconnected(mallory, None)
+    mallory = bench.login("Mallory")
+    bench.settle()
+    assert [e.msg_id for e in mallory.take(ErrorReply) if e.code == ErrorCode.EXPIRED] == [blocked.msg_id]
+    bench.store.close()

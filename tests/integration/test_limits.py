@@ -584,6 +584,7 @@ def test_one_turn_cannot_take_a_queue_far_past_the_hard_mark():
     """A stuck client's queue is bounded by the configured limit plus one frame, not plus
     whatever one loop turn queues for it (a busy turn answers many requests at once)."""
     from server.config import ServerConfig
+    from server.logsummary import LogSummary
     from server.session import ClientSession
 
     limit = 64 * 1024
@@ -611,6 +612,7 @@ def test_one_turn_cannot_take_a_queue_far_past_the_hard_mark():
 
     class Relay:
         config = ServerConfig(max_outgoing_bytes=limit)
+        log_lines = LogSummary(logging.getLogger("chat.server"))  # the slow consumer's line
 
     class Batcher:
         def __init__(self) -> None:

@@ -195,6 +195,7 @@ def test_a_slow_consumer_gets_its_reason_after_the_queue_and_the_connection_is_c
     import asyncio
 
     from server.config import ServerConfig
+    from server.logsummary import LogSummary
     from server.session import ClientSession
 
     limit = 64 * 1024
@@ -220,6 +221,7 @@ def test_a_slow_consumer_gets_its_reason_after_the_queue_and_the_connection_is_c
 
     class Relay:
         config = ServerConfig(max_outgoing_bytes=limit)
+        log_lines = LogSummary(logging.getLogger("chat.server"))  # the slow consumer's line
 
     class Batcher:
         def add(self, session) -> None:
@@ -250,15 +252,16 @@ def test_a_websocket_slow_consumer_gets_the_error_then_close_1008_or_is_cut():
         port = web_port(server)
 
         def flood() -> WebSocketClient:
-            """A browser that asks and asks, and reads none of the answers (whois: a who
-            page would wait for the queue to drain, and the server stop reading it)."""
+            """A browser that asks and asks, and reads none of the answers (messages to
+            nobody, each refused unknown_recipient at once: a whois or a who page would
+            wait for the queue to drain, and the server stop reading it)."""
             ws = WebSocketClient(f"ws://127.0.0.1:{port}/ws", origin=f"http://127.0.0.1:{port}", timeout=LIMIT)
             ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             ws.send_json({"type": "hello", "id": "h", "name": "Slow", "version": 1})
             ws.sock.settimeout(0.5)
             try:
                 for i in range(1500):
-                    ws.send_json({"type": "whois", "id": f"w{i}", "name": "Slow"})
+                    ws.send_json({"type": "send", "id": f"s{i}", "to": "Nobody", "text": "?"})
             except OSError:
                 pass  # the server stopped reading: it has found the slow consumer
             ws.sock.settimeout(LIMIT)

@@ -14,8 +14,9 @@ from collections.abc import Callable
 
 import pytest
 
-from protocol import (Block, BlockList, Blocking, Done, JoinRoom, LookupRequest, LookupResult, MemberList,
-                      MembersRequest, Ping, RoomInfo, RoomNotice, UserJoined, UserLeft, UserList, WhoRequest)
+from protocol import (Block, BlockList, Blocking, Done, ErrorCode, ErrorReply, JoinRoom, LookupRequest, LookupResult,
+                      MemberList, MembersRequest, Ping, RoomInfo, RoomNotice, UserJoined, UserLeft, UserList,
+                      WhoRequest)
 from server import ServerThread
 from servers import FAST, server_config
 from wire import WireClient
@@ -87,3 +88,63 @@ def test_a_burst_of_list_requests_is_all_answered_to_a_client_that_reads_slowly(
 
 def _items(page: UserList | MemberList | Blocking) -> tuple:
     return page.users if type(page) is UserList else page.members if type(page) is MemberList else page.blocked
+
+
+WHOIS_REQUESTS = 600  # each answer (an online user's address, port, since) ~130 bytes: 3x the hard mark
+
+
+def test_a_burst_of_whois_is_paced_by_the_gate_and_another_user_is_answered_meanwhile():
+    # whois's answer is one user, but larger than its request: one write of many of them
+    # queued their answers in the turn that read them, past the hard mark, and dropped an
+    # honest client that reads slowly as a slow consumer. Through the gate, they are
+    # answered as the client reads, and nobody else waits for them.
+    config = server_config(max_outgoing_bytes=HARD_MARK, socket_send_buffer=8192, **FAST)
+    with ServerThread(config) as server, \
+            WireClient.login(server.host, server.port, "Other") as other, \
+            WireClient.login(server.host, server.port, "Reader") as reader:
+        reader.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        reader.send_raw(b"".join(reader.conn.send(LookupRequest(f"r{i}", "Other")) for i in range(WHOIS_REQUESTS)))
+        asked = time.monotonic()
+        other.send(LookupRequest("o", "Reader"))  # while Reader's burst waits for Reader to read
+        assert other.expect(LookupResult, LIMIT, skip=SKIP).status == "online"
+        assert time.monotonic() - asked < 2.0
+        answers: list = []
+        peak = 0
+        deadline = time.monotonic() + LIMIT
+        while len(answers) < WHOIS_REQUESTS:
+            event = reader.next(max(0.001, deadline - time.monotonic()))
+            if isinstance(event, SKIP):
+                continue
+            assert isinstance(event, LookupResult), f"after {len(answers)} answers: {event!r}"
+            answers.append(event)
+            peak = max(peak, _queued(server, "Reader"))
+        assert [a.request_id for a in answers] == [f"r{i}" for i in range(WHOIS_REQUESTS)]
+        assert all(a.status == "online" and a.name == "Other" for a in answers)
+        assert peak < HARD_MARK
+        reader.send(WhoRequest("w"))  # still connected, and answered
+        assert reader.expect(UserList, LIMIT, skip=SKIP).request_id == "w"
+
+
+def test_with_the_default_rate_limits_a_burst_of_whois_beyond_its_budget_is_refused_with_retry_after():
+    # The rate limit comes first (relay.handle): the connection's burst is answered, the
+    # rest refused with the wait, and another user is answered meanwhile as ever.
+    with ServerThread(server_config()) as server, \
+            WireClient.login(server.host, server.port, "Other") as other, \
+            WireClient.login(server.host, server.port, "Asker") as asker:
+        asker.send_raw(b"".join(asker.conn.send(LookupRequest(f"r{i}", "Other")) for i in range(WHOIS_REQUESTS)))
+        asked = time.monotonic()
+        other.send(LookupRequest("o", "Asker"))
+        assert other.expect(LookupResult, LIMIT, skip=SKIP).status == "online"
+        assert time.monotonic() - asked < 2.0
+        answers: list = []
+        deadline = time.monotonic() + LIMIT
+        while len(answers) < WHOIS_REQUESTS:
+            event = asker.next(max(0.001, deadline - time.monotonic()))
+            if not isinstance(event, SKIP):
+                answers.append(event)
+        assert [a.request_id for a in answers] == [f"r{i}" for i in range(WHOIS_REQUESTS)]
+        answered = [a for a in answers if isinstance(a, LookupResult)]
+        refused = [a for a in answers if isinstance(a, ErrorReply)]
+        assert len(answered) + len(refused) == WHOIS_REQUESTS
+        assert 0 < len(answered) < WHOIS_REQUESTS / 2  # the burst, and what refilled meanwhile
+        assert all(e.code == ErrorCode.RATE_LIMITED and e.retry_after and e.retry_after > 0 for e in refused)

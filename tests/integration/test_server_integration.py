@@ -330,9 +330,10 @@ def test_a_client_that_stops_reading_is_disconnected_at_the_configured_limit(lim
         sleeper.sendall(b'{"type":"hello","id":"h","name":"Sleepy","version":1}\n')
         next_join(alice, skip_own="Alice")
         # It keeps asking and never reads: the answers, which cannot be skipped like room
-        # messages, pile up until its queue passes the limit. (whois: a who page waits
-        # for the queue to drain, and the server stops reading; see server/intake.py.)
-        requests = b'{"type":"whois","id":"w","name":"Alice"}\n' * 40
+        # messages, pile up until its queue passes the limit. (Messages to nobody, each
+        # refused unknown_recipient at once: a whois or a who page waits for the queue
+        # to drain, and the server stops reading; see server/intake.py.)
+        requests = b'{"type":"send","id":"s","to":"Nobody","text":"?"}\n' * 40
         pattern = re.compile(r"Sleepy@\S+: slow consumer \((\d+) bytes waiting, over the limit of (\d+)\)")
         deadline = time.monotonic() + 30
         found = None

@@ -582,12 +582,13 @@ def test_a_browser_that_stops_reading_is_dropped_at_the_configured_outgoing_limi
             srv.call(shrink_server_buffer)
 
             # Room messages to a reader that lags are skipped (and counted), not queued, so
-            # what can fill its buffer is the answers to its own requests: Sleepy looks Alice
-            # up again and again and never reads the answers (whois: a who page would wait
-            # for its queue to drain, and the server stop reading; see server/intake.py).
-            who = masked(Opcode.TEXT, b'{"type":"whois","id":"w","name":"Alice"}')
-            answer = len(b'{"type":"user","id":"w","name":"Alice","status":"online","address":"127.0.0.1",'
-                         b'"port":40000,"since":1700000000.123456}\n') + 4  # + the WebSocket header
+            # what can fill its buffer is the answers to its own requests: Sleepy writes to
+            # nobody again and again and never reads the answers (each refused
+            # unknown_recipient at once: a whois or a who page would wait for its queue to
+            # drain, and the server stop reading; see server/intake.py).
+            who = masked(Opcode.TEXT, b'{"type":"send","id":"s","to":"Nobody","text":"?"}')
+            answer = len(b'{"type":"error","code":"unknown_recipient","message":"nobody called Nobody has ever logged'
+                         b' in here","id":"s"}\n') + 4  # + the WebSocket header
             left, answered = None, 0
             deadline = time.monotonic() + 20
             while left is None and time.monotonic() < deadline and answered < 1024 * 1024:
