@@ -196,6 +196,10 @@ def _run_now(func: Callable, args: tuple, callback: Callable) -> None:
     callback(func(*args))
 
 
+def _nothing() -> None:
+    """What a released session does first when nothing waited but its frames (_login_over)."""
+
+
 def _outcome(message: mailbox.StoredMessage) -> Event:
     """What a sender is told of a message in a final state (delivered or expired)."""
     if message.state == "delivered":
@@ -467,6 +471,13 @@ class Relay:
             return
         session.logging_in = True
         self.logins.login(hello, session.address, lambda result: self._login_decided(session, hello, result))
+        if session.logging_in:
+            # Decided off the loop (a password's hash; a cluster's claim): the frames the
+            # client sent behind the hello wait for its outcome, unread, so that each is
+            # judged in its order, as a logged-in session's after the welcome and as a
+            # stranger's after a refusal (_login_over lets them go). Held, not buffered:
+            # the bytes stay in what one read brought and in the kernel (ClientSession.hold_reading).
+            session.hold_reading()
 
     def _wait_for_retry(self, session: ClientSession, retry_after: float | None) -> None:
         """A hello was refused with ``retry_after``: the login timeout of ``session`` starts
@@ -490,8 +501,7 @@ class Relay:
             else:  # the session stays in the handshake: the client may try again
                 self._wait_for_retry(session, result.error.retry_after)
                 session.send(result.error)
-            return
-        if self.peers.routes:
+        elif self.peers.routes:
             if result.registered:  # perhaps created just now: the other nodes' desks learn it
                 self.peers.account_saved(canonical(result.name), self.logins.accounts[canonical(result.name)])
             # Claimed across the cluster first; meanwhile the session is still logging in.
@@ -499,7 +509,15 @@ class Relay:
             self.peers.claim(session, canonical(result.name), result.name, result.registered, time.time(),
                              lambda error: self._claimed(session, hello, result, error))
             return
-        self._admit(session, hello, result)
+        else:
+            self._admit(session, hello, result)
+        if session.reading_held_since is not None:  # (a guest's login, decided at once, never held it)
+            self._login_over(session)
+
+    def _login_over(self, session: ClientSession) -> None:
+        """The hello's outcome has been sent: the frames that waited behind it while it was
+        decided (see _hello) are handled now, in their order, and reading resumes."""
+        session.release_reading(_nothing)
 
     def _claimed(self, session: ClientSession, hello: Hello, result: LoginResult, error: str | None) -> None:
         """The cluster's answer to the claim of ``result.name`` for ``session``."""
@@ -508,14 +526,16 @@ class Relay:
             return  # the node released the claim
         if error is None:
             self._admit(session, hello, result)
-            return
-        self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
-                           hello.name, session.address, session.port, error)
-        if error == ErrorCode.NAME_TAKEN:
-            session.send(self._holder_refused(hello, result) or
-                         ErrorReply(error, f"the name {result.name!r} is already in use", hello.request_id))
         else:
-            session.send(unavailable_error(self.config, hello.request_id))
+            self.log_lines.log("refused logins", session.address, logging.INFO,
+                               "login refused for %r from %s:%d: %s", hello.name, session.address, session.port, error)
+            if error == ErrorCode.NAME_TAKEN:
+                session.send(self._holder_refused(hello, result) or
+                             ErrorReply(error, f"the name {result.name!r} is already in use", hello.request_id))
+            else:
+                session.send(unavailable_error(self.config, hello.request_id))
+        if session.reading_held_since is not None:
+            self._login_over(session)
 
     def _holder_refused(self, hello: Hello, result: LoginResult) -> ErrorReply | None:
         """The ``name_taken`` for a guest whose hello proved it holds the name (its resume
