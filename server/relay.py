@@ -786,8 +786,8 @@ class Relay:
             return
         if recipient is None:
             self.metrics.direct_refused += 1
-            session.send(ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here",
-                                    request.request_id))
+            session.send(self._not_a_name(request.to, request.request_id) or ErrorReply(
+                ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here", request.request_id))
             return
         state = "blocked" if session.key in self.blocked.get(to_key, ()) else "sent" if record else "queued"
         # In whole microseconds (the nearest double to them): the dm frame then writes its
@@ -1337,11 +1337,27 @@ class Relay:
         record = self.directory.lookup(request.name)
         if record is None:
             known = self.known.get(canonical(request.name))
-            session.send(LookupResult(request.request_id, known or request.name, "offline" if known else "unknown"))
+            session.send(known is None and self._not_a_name(request.name, request.request_id) or
+                         LookupResult(request.request_id, known or request.name, "offline" if known else "unknown"))
             return
         first = min(record.endpoints, key=lambda e: e.since)
         session.send(LookupResult(request.request_id, record.name, "online", first.address, first.port,
                                   record.since, self.peers.node_of(first.session)))
+
+    def _not_a_name(self, name: str, request_id: str | None) -> ErrorReply | None:
+        """``invalid_name`` for ``name``, which a lookup found to be nobody's, if it breaks
+        the naming rules (PROTOCOL.md "Names", rule 1: in every field that holds a name);
+        None for a valid name nobody has, which each request answers its own way. Asked
+        only once the lookup failed: a message to someone pays nothing for it, and a name
+        someone has (kept from before a rule) is never refused by it."""
+        if name.startswith("#"):
+            return ErrorReply(ErrorCode.INVALID_NAME, f"{name!r} is the name of a room, not of a person (in protocol "
+                              "version 2, a message to a room is a 'send' with 'room' in place of 'to')", request_id)
+        try:
+            validate_name(name)
+        except InvalidName as exc:
+            return ErrorReply(ErrorCode.INVALID_NAME, str(exc), request_id)
+        return None
 
     def _history(self, session: ClientSession, request: HistoryRequest) -> None:
         if not self.intake.admit(session, self._history, request):
@@ -1349,7 +1365,14 @@ class Relay:
         if self.room_desk.history(session, request):
             return  # a room's (issue 13): server/roomdesk.py
         me, peer, epoch = session.key, canonical(request.peer), session.epoch
-        name = self.known.get(peer, request.peer)
+        name = self.known.get(peer)
+        if name is None:
+            # (A room's name in version 1, which has no rooms, gets its empty page: "history".)
+            refusal = None if request.peer.startswith("#") else self._not_a_name(request.peer, request.request_id)
+            if refusal is not None:
+                session.send(refusal)
+                return
+            name = request.peer
         read_up_to: int | None = None
 
         def page(result: tuple[list, int | None]) -> None:
