@@ -310,7 +310,7 @@ class Relay:
             Goodbye: self._goodbye,
             FrameRejected: self._rejected,
             ConnectionClosed: self._ignore,
-            Ping: self._ignore,  # the core already queued the pong
+            Ping: self._pong,
             Pong: self._ignore,  # liveness is noted by the session on any data
         }
         # Rooms and moderation (protocol version 2): one entry per frame type, all answered
@@ -1652,6 +1652,11 @@ class Relay:
 
     def _ignore(self, session: ClientSession, event: Event) -> None:
         pass
+
+    def _pong(self, session: ClientSession, ping: Ping) -> None:
+        # The core queued the pong as it read the ping: written now, it goes out in its
+        # place, before the answers to the frames behind the ping (a bye's too).
+        session.write_pongs()
 
     # --- Shutdown -----------------------------------------------------------------------
 

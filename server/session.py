@@ -395,6 +395,13 @@ class ClientSession(asyncio.BufferedProtocol):
             return
         self._write(data)
 
+    def write_pongs(self) -> None:
+        """Write the pongs the core queued for the pings read so far (its outbox), now: in
+        their place among this turn's answers, not after those read behind them."""
+        pongs = self.conn.data_to_send()
+        if pongs:
+            self._write(pongs)
+
     def write_frame(self, frame: bytes) -> None:
         """Write frames already encoded for many recipients (room messages, notices)."""
         if self.is_open and not self.transport.is_closing():

@@ -3,15 +3,16 @@
 A client may send its hello and, without waiting for the welcome, what it has to say (its
 offline queue, a ``who``). A hello with a password is checked off the loop (scrypt), and
 the frames behind it must wait for that check: judged as a logged-in session's after a
-welcome, as a stranger's after a refusal. Over TCP and over WebSocket alike. Raw sockets,
-so that the bytes really go in one write.
+welcome, as a stranger's after a refusal. Over TCP and over WebSocket alike. A pong goes
+out in its place among the answers, before those to the frames behind its ping, a bye's
+included. Raw sockets, so that the bytes really go in one write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import socket
 import time
 
 import pytest
@@ -19,14 +20,13 @@ import pytest
 from cdp import TEXT, WebSocketClient, _apply_mask
 from logins import leave, login
 from protocol import (
-    Accepted, DirectMessage, ErrorCode, ErrorReply, UserJoined, UserLeft, UserList, Welcome,
+    Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, LookupResult, Pong, Receipt, UserJoined, UserLeft,
+    UserList, Welcome,
 )
-from servers import in_thread
-from server.web import start_web_server, stop_web_server
 from server.outbox import WriteBatcher
+from server.web import start_web_server, stop_web_server
+from servers import in_thread
 from wire import WireClient
-
-import asyncio
 
 PASSWORD = "senha-do-xavier-123"
 NOTICES = (UserJoined, UserLeft)
@@ -135,3 +135,46 @@ def test_websocket_messages_after_a_password_hello_wait_for_its_outcome(server, 
         else:
             assert [(frame.get("code"), frame.get("id")) for frame in (first, *rest)] == [
                 (ErrorCode.BAD_PASSWORD, "h"), (ErrorCode.NOT_LOGGED_IN, "pipe-1"), (ErrorCode.NOT_LOGGED_IN, "w")]
+
+
+# --- Answers in the order of the requests -------------------------------------------------
+
+
+def test_a_pong_comes_before_the_answers_to_the_frames_after_its_ping(server):
+    with WireClient(server.host, server.port) as stranger:
+        stranger.send_raw(frames({"type": "ping", "token": "a"}, {"type": "who", "id": "w"},
+                                 {"type": "ping", "token": 1}, {"type": "ping", "token": "b"}))
+        pong, refused, bad, last = answers(stranger, 4)
+        assert isinstance(pong, Pong) and pong.token == "a", pong
+        assert (refused.code, refused.request_id) == (ErrorCode.NOT_LOGGED_IN, "w"), refused
+        assert bad.code == ErrorCode.BAD_FIELD, bad
+        assert isinstance(last, Pong) and last.token == "b", last
+
+
+def test_a_bye_after_a_ping_in_the_same_write_gets_its_pong_first(server):
+    with WireClient(server.host, server.port) as stranger:
+        stranger.send_raw(frames({"type": "ping", "token": "a"}, {"type": "bye"}))
+        assert stranger.wait_closed() == [Pong("a")]
+    with login(server, "Yara") as yara:
+        yara.send_raw(frames({"type": "ping", "token": "b"}, {"type": "whois", "id": "w", "name": "Yara"},
+                             {"type": "bye"}))
+        before = [event for event in yara.wait_closed() if not isinstance(event, NOTICES)]
+        assert [type(event) for event in before] == [Pong, LookupResult], before
+
+
+def test_a_send_right_before_a_bye_is_delivered_and_its_outcome_comes_at_the_next_login(server):
+    # What PROTOCOL.md ("Session") says of a bye behind a send: its accepted may not come,
+    # the message is stored and delivered, its outcome told at the next login.
+    with login(server, "Yara") as yara:
+        with login(server, "Zacarias") as zacarias:
+            zacarias.send_raw(frames({"type": "ping", "token": "a"},
+                                     {"type": "send", "id": "last-words", "to": "Yara", "text": "tchau"},
+                                     {"type": "bye"}))
+            before = [event for event in zacarias.wait_closed() if not isinstance(event, NOTICES)]
+            assert before[:1] == [Pong("a")], before
+        dm = yara.expect(DirectMessage, skip=NOTICES)
+        assert (dm.sender, dm.text) == ("Zacarias", "tchau")
+        yara.send(Receipt(dm.msg_id))
+        with login(server, "Zacarias") as zacarias:
+            delivered = zacarias.expect(Delivered, skip=NOTICES)
+            assert (delivered.request_id, delivered.msg_id) == ("last-words", dm.msg_id)
