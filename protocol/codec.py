@@ -55,16 +55,28 @@ class FieldError(Exception):
         self.code = code
 
 
-def _string(max_chars: int | None, code: str = ErrorCode.BAD_FIELD) -> Callable[[str, Any, int], str]:
+def _string(max_chars: int | None, code: str = ErrorCode.BAD_FIELD,
+            max_bytes: int | None = None) -> Callable[[str, Any, int], str]:
+    """A checker of a string field of at most ``max_chars`` characters (None: the text
+    limit) and, if given, ``max_bytes`` bytes of UTF-8; ``code`` for one too long."""
+    # Up to this many characters a string cannot pass max_bytes (4 bytes a character at
+    # most): only longer ones are encoded to count their bytes.
+    safe_chars = None if max_bytes is None else max_bytes // 4
+
     def check(key: str, value: Any, max_text: int) -> str:
         if type(value) is not str:
             raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a string")
         limit = max_text if max_chars is None else max_chars
         if len(value) > limit:
             raise FieldError(code, f"'{key}' is {len(value)} characters long; the limit is {limit}")
-        # isascii() reads a flag CPython keeps on every string: most text needs no search.
-        if not value.isascii() and _SURROGATE.search(value):
-            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' contains an unpaired surrogate")
+        # isascii() reads a flag CPython keeps on every string: most text needs no search
+        # (and an ASCII string has as many bytes as characters).
+        if not value.isascii():
+            if _SURROGATE.search(value):
+                raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' contains an unpaired surrogate")
+            if safe_chars is not None and len(value) > safe_chars and len(value.encode()) > max_bytes:
+                raise FieldError(code, f"'{key}' is {len(value.encode())} bytes long in UTF-8; "
+                                 f"the limit is {max_bytes} bytes")
         return value
 
     return check
@@ -195,9 +207,10 @@ def _limit(key: str, value: Any, max_text: int) -> int:
 
 
 _id = _string(_MAX_ID_CHARS)
-# A name longer than this breaks the naming rules (PROTOCOL.md "Names", rule 1: at most
-# 256 bytes): invalid_name, as a shorter name over 256 bytes is (registry/names.py).
-_name = _string(_MAX_SHORT_TEXT, ErrorCode.INVALID_NAME)
+# A name over 256 bytes of UTF-8 breaks the naming rules (PROTOCOL.md "Names", rule 1):
+# invalid_name, in every field that holds one, whatever its number of characters. The
+# other rules are the registry's (registry/names.py), where the name is looked up.
+_name = _string(_MAX_SHORT_TEXT, ErrorCode.INVALID_NAME, const.MAX_NAME_BYTES)
 _short = _string(_MAX_SHORT_TEXT)
 _topic = _string(const.MAX_TOPIC_CHARS)
 

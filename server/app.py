@@ -398,7 +398,10 @@ class ChatServer:
                 if session.closing:  # also one that closed since the pass began
                     continue
                 held = session.reading_held_since
-                if held is not None:
+                # A hello being decided holds reading too (Relay._hello), but keeps its login
+                # timeout below: a check that never ends must not keep the connection (the
+                # other timeouts are longer than the login's).
+                if held is not None and session.conn.state is not State.HANDSHAKE:
                     # We stopped reading it (server/intake.py): its silence, or its frame
                     # left unfinished, is ours, not its own. But a hold that waits for it
                     # to read what it was sent is its own: as long as a heartbeat, then

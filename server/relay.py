@@ -196,6 +196,10 @@ def _run_now(func: Callable, args: tuple, callback: Callable) -> None:
     callback(func(*args))
 
 
+def _nothing() -> None:
+    """What a released session does first when nothing waited but its frames (_login_over)."""
+
+
 def _outcome(message: mailbox.StoredMessage) -> Event:
     """What a sender is told of a message in a final state (delivered or expired)."""
     if message.state == "delivered":
@@ -306,7 +310,7 @@ class Relay:
             Goodbye: self._goodbye,
             FrameRejected: self._rejected,
             ConnectionClosed: self._ignore,
-            Ping: self._ignore,  # the core already queued the pong
+            Ping: self._pong,
             Pong: self._ignore,  # liveness is noted by the session on any data
         }
         # Rooms and moderation (protocol version 2): one entry per frame type, all answered
@@ -467,6 +471,13 @@ class Relay:
             return
         session.logging_in = True
         self.logins.login(hello, session.address, lambda result: self._login_decided(session, hello, result))
+        if session.logging_in:
+            # Decided off the loop (a password's hash; a cluster's claim): the frames the
+            # client sent behind the hello wait for its outcome, unread, so that each is
+            # judged in its order, as a logged-in session's after the welcome and as a
+            # stranger's after a refusal (_login_over lets them go). Held, not buffered:
+            # the bytes stay in what one read brought and in the kernel (ClientSession.hold_reading).
+            session.hold_reading()
 
     def _wait_for_retry(self, session: ClientSession, retry_after: float | None) -> None:
         """A hello was refused with ``retry_after``: the login timeout of ``session`` starts
@@ -490,8 +501,7 @@ class Relay:
             else:  # the session stays in the handshake: the client may try again
                 self._wait_for_retry(session, result.error.retry_after)
                 session.send(result.error)
-            return
-        if self.peers.routes:
+        elif self.peers.routes:
             if result.registered:  # perhaps created just now: the other nodes' desks learn it
                 self.peers.account_saved(canonical(result.name), self.logins.accounts[canonical(result.name)])
             # Claimed across the cluster first; meanwhile the session is still logging in.
@@ -499,7 +509,15 @@ class Relay:
             self.peers.claim(session, canonical(result.name), result.name, result.registered, time.time(),
                              lambda error: self._claimed(session, hello, result, error))
             return
-        self._admit(session, hello, result)
+        else:
+            self._admit(session, hello, result)
+        if session.reading_held_since is not None:  # (a guest's login, decided at once, never held it)
+            self._login_over(session)
+
+    def _login_over(self, session: ClientSession) -> None:
+        """The hello's outcome has been sent: the frames that waited behind it while it was
+        decided (see _hello) are handled now, in their order, and reading resumes."""
+        session.release_reading(_nothing)
 
     def _claimed(self, session: ClientSession, hello: Hello, result: LoginResult, error: str | None) -> None:
         """The cluster's answer to the claim of ``result.name`` for ``session``."""
@@ -508,14 +526,16 @@ class Relay:
             return  # the node released the claim
         if error is None:
             self._admit(session, hello, result)
-            return
-        self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
-                           hello.name, session.address, session.port, error)
-        if error == ErrorCode.NAME_TAKEN:
-            session.send(self._holder_refused(hello, result) or
-                         ErrorReply(error, f"the name {result.name!r} is already in use", hello.request_id))
         else:
-            session.send(unavailable_error(self.config, hello.request_id))
+            self.log_lines.log("refused logins", session.address, logging.INFO,
+                               "login refused for %r from %s:%d: %s", hello.name, session.address, session.port, error)
+            if error == ErrorCode.NAME_TAKEN:
+                session.send(self._holder_refused(hello, result) or
+                             ErrorReply(error, f"the name {result.name!r} is already in use", hello.request_id))
+            else:
+                session.send(unavailable_error(self.config, hello.request_id))
+        if session.reading_held_since is not None:
+            self._login_over(session)
 
     def _holder_refused(self, hello: Hello, result: LoginResult) -> ErrorReply | None:
         """The ``name_taken`` for a guest whose hello proved it holds the name (its resume
@@ -766,8 +786,8 @@ class Relay:
             return
         if recipient is None:
             self.metrics.direct_refused += 1
-            session.send(ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here",
-                                    request.request_id))
+            session.send(self._not_a_name(request.to, request.request_id) or ErrorReply(
+                ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here", request.request_id))
             return
         state = "blocked" if session.key in self.blocked.get(to_key, ()) else "sent" if record else "queued"
         # In whole microseconds (the nearest double to them): the dm frame then writes its
@@ -1319,11 +1339,27 @@ class Relay:
         record = self.directory.lookup(request.name)
         if record is None:
             known = self.known.get(canonical(request.name))
-            session.send(LookupResult(request.request_id, known or request.name, "offline" if known else "unknown"))
+            session.send(known is None and self._not_a_name(request.name, request.request_id) or
+                         LookupResult(request.request_id, known or request.name, "offline" if known else "unknown"))
             return
         first = min(record.endpoints, key=lambda e: e.since)
         session.send(LookupResult(request.request_id, record.name, "online", first.address, first.port,
                                   record.since, self.peers.node_of(first.session)))
+
+    def _not_a_name(self, name: str, request_id: str | None) -> ErrorReply | None:
+        """``invalid_name`` for ``name``, which a lookup found to be nobody's, if it breaks
+        the naming rules (PROTOCOL.md "Names", rule 1: in every field that holds a name);
+        None for a valid name nobody has, which each request answers its own way. Asked
+        only once the lookup failed: a message to someone pays nothing for it, and a name
+        someone has (kept from before a rule) is never refused by it."""
+        if name.startswith("#"):
+            return ErrorReply(ErrorCode.INVALID_NAME, f"{name!r} is the name of a room, not of a person (in protocol "
+                              "version 2, a message to a room is a 'send' with 'room' in place of 'to')", request_id)
+        try:
+            validate_name(name)
+        except InvalidName as exc:
+            return ErrorReply(ErrorCode.INVALID_NAME, str(exc), request_id)
+        return None
 
     def _history(self, session: ClientSession, request: HistoryRequest) -> None:
         if not self.intake.admit(session, self._history, request):
@@ -1331,7 +1367,14 @@ class Relay:
         if self.room_desk.history(session, request):
             return  # a room's (issue 13): server/roomdesk.py
         me, peer, epoch = session.key, canonical(request.peer), session.epoch
-        name = self.known.get(peer, request.peer)
+        name = self.known.get(peer)
+        if name is None:
+            # (A room's name in version 1, which has no rooms, gets its empty page: "history".)
+            refusal = None if request.peer.startswith("#") else self._not_a_name(request.peer, request.request_id)
+            if refusal is not None:
+                session.send(refusal)
+                return
+            name = request.peer
         read_up_to: int | None = None
 
         def page(result: tuple[list, int | None]) -> None:
@@ -1611,6 +1654,11 @@ class Relay:
 
     def _ignore(self, session: ClientSession, event: Event) -> None:
         pass
+
+    def _pong(self, session: ClientSession, ping: Ping) -> None:
+        # The core queued the pong as it read the ping: written now, it goes out in its
+        # place, before the answers to the frames behind the ping (a bye's too).
+        session.write_pongs()
 
     # --- Shutdown -----------------------------------------------------------------------
 

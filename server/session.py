@@ -22,7 +22,9 @@ large (a history page, a ``who`` page...) waits for the ones before it or for th
 drain (server/intake.py), no further frame is handled
 and the transport stops reading, so the client's own burst of requests cannot push its
 queue past the hard mark; the frames already read wait, in order, until
-:meth:`release_reading`.
+:meth:`release_reading`. The same holds while a hello is decided off the loop (a
+password's hash, a cluster's claim: Relay._hello), so that the frames sent behind it are
+judged after its outcome.
 
 Reads go into one buffer per thread (so per event loop), not a fresh one per read: see
 :class:`_ReadBuffer`.
@@ -447,6 +449,13 @@ class ClientSession(asyncio.BufferedProtocol):
                 log.error("not sent to %r: %s", self, exc)
             return
         self._write(data)
+
+    def write_pongs(self) -> None:
+        """Write the pongs the core queued for the pings read so far (its outbox), now: in
+        their place among this turn's answers, not after those read behind them."""
+        pongs = self.conn.data_to_send()
+        if pongs:
+            self._write(pongs)
 
     def write_frame(self, frame: bytes) -> None:
         """Write frames already encoded for many recipients (room messages, notices)."""

@@ -94,7 +94,7 @@ def test_requests_are_answered_and_refusals_raised(server: ServerThread) -> None
         try:
             assert {p.name for p in await alice.who(WAIT)} == {"Alice", "Bob"}
             assert (await alice.lookup("bob", WAIT)).status == "online"
-            assert (await alice.lookup("Nobody", WAIT)).status == "unknown"
+            assert (await alice.lookup("Fulano", WAIT)).status == "unknown"
             for i in range(3):
                 _message, done = alice.send_direct("Bob", f"line {i}")
                 assert await asyncio.wait_for(done, WAIT) == DELIVERED

@@ -49,11 +49,11 @@ def test_refusals_who_and_whois(server: object, clients: list[ChatClient]) -> No
     with pytest.raises(LoginRefused) as info:
         connect(clients, server, "ALICE")
     assert info.value.code == "name_taken"
-    failed = alice.send_direct("Nobody", "hello?")
+    failed = alice.send_direct("Fulano", "hello?")
     assert failed.wait_done(WAIT) and failed.error is not None and failed.error[0] == "unknown_recipient"
     assert [p.name for p in alice.who(WAIT)] == ["Alice"]
     assert alice.lookup("alice", WAIT).status == "online"
-    assert alice.lookup("Nobody", WAIT).status == "unknown"
+    assert alice.lookup("Fulano", WAIT).status == "unknown"
 
 
 def test_room_message_is_final_at_sent(server: object, clients: list[ChatClient]) -> None:

@@ -515,7 +515,8 @@ def test_a_recipient_redis_knows_but_this_node_has_not_heard_of_yet_is_not_unkno
         ana.send(SendDirect("l1", "late", "welcome aboard"))
         answer = ana.expect((Queued, ErrorReply), skip=NOTICES)
         assert isinstance(answer, Queued), answer
-        ana.send(SendDirect("l2", "nobody", "hello?"))  # a name Redis does not know either
+        # A name Redis does not know either (a valid one: "nobody" is reserved, invalid_name).
+        ana.send(SendDirect("l2", "Ninguém", "hello?"))
         assert ana.expect_error(ErrorCode.UNKNOWN_RECIPIENT, skip=NOTICES).request_id == "l2"
 
 

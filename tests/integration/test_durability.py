@@ -196,7 +196,7 @@ def test_a_sender_offline_when_the_receipt_comes_is_told_right_after_her_next_we
 
 def test_a_message_to_someone_never_seen_is_refused_not_queued(server):
     with login(server, "Alice") as alice:
-        alice.send(SendDirect("u1", "Nobody", "hello?"))
+        alice.send(SendDirect("u1", "Fulano", "hello?"))
         error = alice.expect_error(ErrorCode.UNKNOWN_RECIPIENT, skip=NOTICES)
         assert error.request_id == "u1"
     assert message_states(server) == []

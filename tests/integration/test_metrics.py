@@ -132,7 +132,7 @@ def test_a_message_moves_the_counts_a_scrape_reads(tmp_path):
             bob.send(Receipt(message.msg_id))
             alice.expect(Delivered)
             alice.send(OutcomeAck(accepted.msg_id))
-            alice.send(SendDirect("m2", "Nobody", "hello?"))
+            alice.send(SendDirect("m2", "Fulano", "hello?"))
             alice.expect_error("unknown_recipient", skip=(UserJoined,))
             _, _, after = _get(web_host, web_port)
         assert _sample(after, "chat_logins_total") == 2

@@ -1313,6 +1313,8 @@ class FakeSession:
         # When it connected (time.monotonic()): the login timeout counts from it, moved on
         # by a refused hello's retry_after (Relay._wait_for_retry).
         self.connected_at: float | None = time.monotonic()
+        # Held by the relay while a hello is decided off the loop (Relay._hello).
+        self.reading_held_since: float | None = None
 
     @property
     def is_open(self) -> bool:
@@ -1323,6 +1325,14 @@ class FakeSession:
 
     def write_frame(self, frame: bytes) -> None:
         self.sent.append(frame)
+
+    def hold_reading(self) -> None:
+        self.reading_held_since = time.monotonic()
+
+    def release_reading(self, first) -> None:
+        # A test hands the relay its events itself: none waited here, only ``first``.
+        self.reading_held_since = None
+        first()
 
     def close(self, reason: str | None = None) -> None:
         self.closing = True

@@ -84,15 +84,15 @@ def test_dm_round_trip_between_the_page_and_a_terminal_user(page: Page, alice: T
 
     # Writing to a name nobody uses fails, and the page says why.
     page.focus("#new-chat-name")
-    page.type("Nobody")
+    page.type("Fulano")
     page.enter()
-    page.wait_for("document.getElementById('conversation-title').textContent === 'Nobody'"
+    page.wait_for("document.getElementById('conversation-title').textContent === 'Fulano'"
                   " && document.activeElement.id === 'composer-input'")
     page.type("Hello?")
     page.enter()
     page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
     status = page.js("document.querySelector('#messages .msg-out .msg-status').textContent")
-    assert status.startswith("Not delivered: ") and "Nobody" in status
+    assert status.startswith("Not delivered: ") and "Fulano" in status
     assert page.problems() == []
 
 

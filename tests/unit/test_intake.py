@@ -229,3 +229,13 @@ def test_a_session_whose_reading_we_hold_is_not_dropped_for_its_silence():
     assert free.done == [("end", ErrorCode.HEARTBEAT_TIMEOUT)]  # as before
     assert held.done == [] and waiting.done == []  # its silence is ours
     assert stuck.done == [("stalled", 30)]  # a heartbeat long, its client reads nothing
+
+
+def test_a_session_held_while_its_hello_is_decided_still_has_the_login_timeout():
+    # Reading is held while a password is checked (Relay._hello): its silence is ours, but
+    # a check that never ends must not keep the connection for ever (login_timeout: 0.2 s).
+    deciding = _Swept(30.0, False)
+    deciding.conn.state, deciding.is_open = State.HANDSHAKE, False
+    deciding.connected_at = time.monotonic() - 1.0
+    _sweep([deciding])
+    assert deciding.done == [("end", ErrorCode.LOGIN_TIMEOUT)]

@@ -79,6 +79,14 @@ CASES = [
     ("server", b'{"type":"whois","id":"r1","name":"' + b"n" * 257 + b'"}', ErrorCode.INVALID_NAME, "r1"),
     ("server", b'{"type":"hello","id":"h","name":"' + b"n" * 300 + b'","version":2}', ErrorCode.INVALID_NAME, "h"),
     ("server", b'{"type":"join","id":"j","room":"#' + b"r" * 300 + b'"}', ErrorCode.INVALID_NAME, "j"),
+    # ... counted in bytes of UTF-8, not characters: 200 "é" are 400 bytes, in every field
+    # that holds a name. 64 "𝒜" (4 bytes each) are exactly 256: within the size rule.
+    ("server", '{"type":"send","id":"s","to":"' .encode() + "é".encode() * 200 + b'","text":"x"}',
+     ErrorCode.INVALID_NAME, "s"),
+    ("server", b'{"type":"whois","id":"w","name":"' + "é".encode() * 129 + b'"}', ErrorCode.INVALID_NAME, "w"),
+    ("server", b'{"type":"history","id":"h","with":"' + "é".encode() * 200 + b'"}', ErrorCode.INVALID_NAME, "h"),
+    ("server", b'{"type":"hello","id":"h","name":"' + "é".encode() * 200 + b'","version":1}',
+     ErrorCode.INVALID_NAME, "h"),
     ("server", b'{"type":"ping","token":' + b'"' + b"t" * 65 + b'"}', BAD_FIELD, None),
     ("client", b'{"type":"users","id":"r1","users":{"a":1}}', BAD_FIELD, "r1"),
     ("client", b'{"type":"users","id":"r1","users":[{"name":"a"}]}', BAD_FIELD, "r1"),
@@ -162,6 +170,21 @@ def test_text_of_exactly_max_text_chars_is_accepted(text):
     server = _open("server")
     server.receive_data(codec.encode(SendRoom("r1", text)))
     assert list(server.events()) == [SendRoom("r1", text)]
+
+
+@pytest.mark.parametrize("to", ["n" * 256, "é" * 128, "\U0001d49c" * 64, "a" + "é" * 127 + "b" * 0])
+def test_a_name_of_up_to_256_bytes_passes_the_size_rule(to):
+    server = _open("server")
+    server.receive_data(codec.encode(SendDirect("r1", to, "x")))
+    assert list(server.events()) == [SendDirect("r1", to, "x")]
+
+
+def test_a_name_over_256_bytes_is_told_in_bytes():
+    server = _open("server")
+    server.receive_data(codec.encode(SendDirect("r1", "\U0001d49c" * 65, "x")))
+    [rejected] = server.events()
+    assert (rejected.code, rejected.request_id) == (ErrorCode.INVALID_NAME, "r1")
+    assert "260 bytes" in rejected.message and "256" in rejected.message, rejected.message
 
 
 def test_escaped_surrogate_pair_is_a_character_not_an_error():
