@@ -158,6 +158,9 @@ def format_when(timestamp: float | None, now: float | None = None) -> str:
 # {when} says when to try again. Shown through _().
 ERROR_TEXTS = {
     "unknown_recipient": N_("nobody called {name} has ever logged in here"),
+    # unknown_recipient with "like": someone online has a name that looks like it ({like}:
+    # João for a typed Joao); the message was not sent to them.
+    "unknown_recipient_like": N_("nobody called {name} has ever logged in here; did you mean {like}?"),
     "recipient_disconnected": N_("{name} disconnected before receiving it"),
     "recipient_busy": N_("{name} has too many messages waiting; try again later"),
     "expired": N_("{name} did not log in to receive it before it expired"),
@@ -255,6 +258,9 @@ WHEN_UNTIMED = {"muted": N_("until a moderator unmutes you")}
 # name (never "choose another name" to its holder); too_many_rooms: the rooms made lately
 # from the address, and when the next may be.
 TIMED_TEXTS = {"name_taken": "name_still_yours", "too_many_rooms": "rooms_from_address"}
+# Codes that take another sentence when the error has "like" (its key in ERROR_TEXTS):
+# unknown_recipient names the one user online whose name looks like the one typed.
+LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like"}
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
@@ -274,12 +280,14 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     ``retry_after`` is said in the words of the cause that has a wait (a ``name_taken``:
     the guest's own earlier session holds the name, never "choose another name" to its
     holder; a ``too_many_rooms``: the rooms made from the address, and when the next may be).
+    A code in LIKE_TEXTS with ``like`` names it ("did you mean João?").
     ``attempts`` and ``tried_for`` (an ``unavailable`` the client gave a message up after, a
     Failure's): how often and how long it was tried, never the server's last wait.
     """
     template = ERROR_TEXTS["unconfirmed"] if uncertain and code == "unavailable" \
         else ERROR_TEXTS["unavailable_given_up"] if attempts and code == "unavailable" \
         else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
+        else ERROR_TEXTS[LIKE_TEXTS[code]] if code in LIKE_TEXTS and like \
         else ERROR_TEXTS.get(code)
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
             or (code in NEEDS_ROOM and not room):

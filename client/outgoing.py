@@ -49,19 +49,22 @@ _NEXT_ROOM = {SENDING: {SENT, FAILED}, SENT: set(), FAILED: set()}
 class Failure(tuple):
     """Why a message failed: the pair ``(code, message)`` (what ``error`` always was: it
     unpacks, indexes and compares as that pair), with the rest of the server's refusal, for
-    its words (client/display.py ``explain_refusal``): ``room`` and ``reason`` (PROTOCOL.md,
-    "error"), and ``retry_after``, the seconds left now of the wait the refusal gave (so a
-    line drawn again later says no longer wait than there is). None: the refusal had none.
+    its words (client/display.py ``explain_refusal``): ``room``, ``reason`` and ``like``
+    (PROTOCOL.md, "error"), and ``retry_after``, the seconds left now of the wait the
+    refusal gave (so a line drawn again later says no longer wait than there is). None: the
+    refusal had none.
     ``attempts`` and ``tried_for``: the client gave the message up after that many
     ``unavailable`` answers over that many seconds (client/core.py), so the refusal's wait
     is no news; else None."""
 
     def __new__(cls, code: str, message: str, retry_after: float | None = None, room: str | None = None,
-                reason: str | None = None, attempts: int | None = None, tried_for: float | None = None) -> Failure:
+                reason: str | None = None, attempts: int | None = None, tried_for: float | None = None,
+                like: str | None = None) -> Failure:
         self = super().__new__(cls, (code, message))
         self._until = None if retry_after is None else time.monotonic() + retry_after
         self.room = room
         self.reason = reason
+        self.like = like
         self.attempts = attempts
         self.tried_for = tried_for
         return self
@@ -70,7 +73,8 @@ class Failure(tuple):
     def of(cls, reply: Any, attempts: int | None = None, tried_for: float | None = None) -> Failure:
         """The failure an ``error`` from the server (an ErrorReply) says (``attempts`` and
         ``tried_for``: the client's giving up after it, as above)."""
-        return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason, attempts, tried_for)
+        return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason, attempts, tried_for,
+                   reply.like)
 
     @property
     def code(self) -> str:

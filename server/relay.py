@@ -786,8 +786,7 @@ class Relay:
             return
         if recipient is None:
             self.metrics.direct_refused += 1
-            session.send(self._not_a_name(request.to, request.request_id) or ErrorReply(
-                ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here", request.request_id))
+            session.send(self._not_a_name(request.to, request.request_id) or self._nobody(request))
             return
         state = "blocked" if session.key in self.blocked.get(to_key, ()) else "sent" if record else "queued"
         # In whole microseconds (the nearest double to them): the dm frame then writes its
@@ -1345,6 +1344,19 @@ class Relay:
         first = min(record.endpoints, key=lambda e: e.since)
         session.send(LookupResult(request.request_id, record.name, "online", first.address, first.port,
                                   record.since, self.peers.node_of(first.session)))
+
+    def _nobody(self, request: SendDirect) -> ErrorReply:
+        """``unknown_recipient`` for a message to a valid name nobody has; with ``like``, the
+        one user online whose name looks like it (``Joao`` for ``João``, ``alice`` typed with
+        a Cyrillic ``а``: registry/names.py, rule 7), so that the sender's client can ask
+        "did you mean João?". Online names never look alike (a login that would is refused),
+        so there is at most one; the message is not sent to it: the sender decides."""
+        rivals = self.directory.lookalikes(request.to)
+        if len(rivals) == 1:
+            return ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here; "
+                              f"did you mean {rivals[0]}?", request.request_id, like=rivals[0])
+        return ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here",
+                          request.request_id)
 
     def _not_a_name(self, name: str, request_id: str | None) -> ErrorReply | None:
         """``invalid_name`` for ``name``, which a lookup found to be nobody's, if it breaks

@@ -28,12 +28,13 @@ const PLURAL_RULES = {
 // translated); needsName: the codes whose sentence is only for a named recipient;
 // needsLike, needsRoom: only with the error's "like", "room" (NEEDS_LIKE, NEEDS_ROOM);
 // whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED);
-// timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS).
+// timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS);
+// liked: the sentence a code takes with the error's "like" (LIKE_TEXTS).
 // loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES);
 // passwordFields: the password dialog's field ("old", "new") each refused change is about
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, timed: {}, loginFields: {}, passwordFields: {} };
+  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, loginFields: {}, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -62,11 +63,13 @@ function tn(singular, plural, n, values) {
  * "unavailable" error's field: the server cannot tell whether it was done) is said in the
  * words of "unconfirmed", never "nothing was done"; a code of i18n.timed with ``retryAfter``
  * in the words of its cause that has a wait ("name_taken": the guest's own earlier session
- * holds the name; "too_many_rooms": the rooms made from the address). client/display.py's
+ * holds the name; "too_many_rooms": the rooms made from the address), and one of i18n.liked
+ * with ``like`` in words that name it ("did you mean João?"). client/display.py's
  * explain_error, the one table. */
 function explainError(code, message, name, retryAfter, like, room, reason, uncertain) {
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
-  const template = i18n.errors[uncertain === true && code === "unavailable" ? "unconfirmed" : timed || code];
+  const liked = like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
+  const template = i18n.errors[uncertain === true && code === "unavailable" ? "unconfirmed" : timed || liked || code];
   let text = message || t("no explanation given");
   if (!template) return `${text} (${code})`;
   if ((name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
@@ -159,6 +162,7 @@ async function useLanguage(language) {
   i18n.needsRoom = catalogue.needs_room || [];
   i18n.whenUntimed = catalogue.when_untimed || {};
   i18n.timed = catalogue.timed || {};
+  i18n.liked = catalogue.liked || {};
   i18n.loginFields = catalogue.login_fields || {};
   i18n.passwordFields = catalogue.password_fields || {};
   $("lang-switch").value = language;

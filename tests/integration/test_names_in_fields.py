@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from protocol import (
-    Accepted, ErrorCode, ErrorReply, HistoryPage, HistoryRequest, LookupRequest, LookupResult, SendDirect,
+    Accepted, DirectMessage, ErrorCode, ErrorReply, HistoryPage, HistoryRequest, LookupRequest, LookupResult, SendDirect,
 )
 from server import relay as relay_module
 from test_store import RelayBench, loop  # noqa: F401 (loop: a fixture)
@@ -99,3 +99,24 @@ def test_history_with_a_valid_name_nobody_has_or_a_room_in_version_1_is_an_empty
     bench.settle()
     [page] = alice.take(HistoryPage)
     assert page.messages == () and not alice.take(ErrorReply)
+
+
+@pytest.mark.parametrize("typed,online", [("Joao", "João"), ("conceicao", "Conceição"), ("JOAO", "João")])
+def test_a_message_to_a_name_nobody_has_names_the_one_online_that_looks_like_it(bench, typed, online):
+    """``@Joao`` when only João is online (typed without the accent): unknown_recipient,
+    with ``like`` naming João, so that the client can ask "did you mean João?". The message
+    is not sent to João: the sender decides."""
+    alice, person = bench.login("Alice"), bench.login(online)
+    bench.relay.handle(alice, SendDirect("s1", typed, "oi"))
+    bench.settle()
+    [error] = alice.take(ErrorReply)
+    assert (error.code, error.like, error.request_id) == (ErrorCode.UNKNOWN_RECIPIENT, online, "s1"), error
+    assert not person.take(DirectMessage)
+
+
+def test_a_message_to_a_name_nobody_has_and_nobody_online_looks_like_has_no_like(bench):
+    alice, _ = bench.login("Alice"), bench.login("Pedro")
+    bench.relay.handle(alice, SendDirect("s1", "Joao", "oi"))
+    bench.settle()
+    [error] = alice.take(ErrorReply)
+    assert (error.code, error.like) == (ErrorCode.UNKNOWN_RECIPIENT, None), error

@@ -223,6 +223,11 @@ def test_the_clients_sentences_with_the_protocols_limits_are_filled_in(page: Pag
         "você não está em #redes: entre nela primeiro"
     # The code only where no sentence explains it: then it is the one clue.
     assert page.js("explainError('something_new', 'the server words', null)") == "the server words (something_new)"
+    # A message to Joao while João is online: the error's "like" names João.
+    assert page.js("explainError('unknown_recipient', 'x', 'Joao', null, 'João')") == \
+        "ninguém chamado Joao jamais entrou aqui; você quis dizer João?"
+    assert page.js("explainError('unknown_recipient', 'x', 'Joao', null, null)") == \
+        "ninguém chamado Joao jamais entrou aqui"
 
 
 def test_a_moderators_delete_of_our_post_reads_well(page: Page) -> None:

@@ -108,6 +108,9 @@ def test_errors_are_sentences_and_only_an_unknown_code_is_shown() -> None:
     assert explain_error("unknown_recipient", "whatever", "Bob") == \
         "nobody called Bob has ever logged in here"
     assert explain_error("unknown_recipient", "no such user") == "no such user"
+    # With "like": the one user online whose name looks like the one typed.
+    assert explain_error("unknown_recipient", "x", "Joao", like="João") == \
+        "nobody called Joao has ever logged in here; did you mean João?"
     assert explain_error("expired", "x", "Bob") == "Bob did not log in to receive it before it expired"
     assert explain_error("bad_password", "wrong password for 'Al'") == "wrong password"
     assert explain_error("rate_limited", "slow down", retry_after=2.5) == \

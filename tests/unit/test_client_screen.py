@@ -136,6 +136,12 @@ def test_a_sent_message_is_one_line_whose_mark_shows_its_state() -> None:
         f"[{clock}] you → Bob: hello ✓ queued (Bob is offline; kept for their next login)"
     assert describe_own(message, "failed", ("unknown_recipient", "x"), PLAIN) == \
         f"[{clock}] you → Bob: hello ✗ nobody called Bob has ever logged in here"
+    # Bob typed for Bób, who is online: the failure names him (the error's "like").
+    from client.outgoing import Failure
+    from protocol import ErrorReply
+    mistyped = Failure.of(ErrorReply("unknown_recipient", "x", "r1", like="Bób"))
+    assert describe_own(message, "failed", mistyped, PLAIN) == \
+        f"[{clock}] you → Bob: hello ✗ nobody called Bob has ever logged in here; did you mean Bób?"
     waiting = OutgoingMessage("r2", None, "two\nlines")
     assert describe_own(waiting, "sending", None, PLAIN) == \
         f"[{clock}] (room) you: two\n        lines … waiting for the connection"
