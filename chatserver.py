@@ -284,11 +284,16 @@ def raise_file_limit() -> None:
         pass
 
 
-async def serve(config: ServerConfig) -> None:
+async def serve(config: ServerConfig, say_settings: bool = True) -> None:
+    """Run the server until a signal or the console stops it; ``say_settings``: log which
+    settings file applied once it listens (not before: a server that cannot start says
+    why in one line; a worker of --workers N does not, the command that started it does)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     server = ChatServer(config)
     await server.start()
+    if say_settings:
+        log_settings()
     _tell_parent_listening()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -470,6 +475,7 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
     restarts: list[list[float]] = [[] for _ in children]  # per slot: when it was started again
     log.info("%d workers on %s port %d%s: %s", args.workers, args.host, port,
              f" (web {web[1]})" if web else "", ", ".join(f"pid {child.pid}" for child in children))
+    log_settings()  # once, for all the workers (each is started with --reuse-port: they do not)
 
     def console() -> None:
         try:
@@ -543,8 +549,6 @@ def main(argv: list[str] | None = None) -> int:
     i18n.use(args.lang)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    if not args.reuse_port:  # a worker of --workers N: the command that started it said it
-        log_settings()
     if args.workers > 1:
         return run_workers(list(sys.argv[1:] if argv is None else argv), args)
     # The format shows none of these, and each log line paid to find them (the caller's
@@ -563,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot start: %s", exc)
         return 2
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, say_settings=not args.reuse_port))
     except ssl.SSLError as exc:
         log.error("cannot use the TLS certificate %s or key %s: %s", args.tls_cert, args.tls_key,
                   exc.reason or exc)
