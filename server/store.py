@@ -609,7 +609,7 @@ class Store:
             self._finish(pending, outcomes, wrote, self._commit if self.db.in_transaction else None)
         if self._committer is not None:
             self._committer.shutdown(wait=True)
-        lookups.close_cleanly(self.path)
+        lookups.close_cleanly(self.db, self.path)
         self.db.close()  # the last connection: SQLite checkpoints the log and removes it
         self.db = None
 
