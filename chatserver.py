@@ -89,6 +89,7 @@ DATA_DIR_FAILED_OTHERWISE = ("cannot start: cannot use --data {dir} ({reason}); 
 # SQLite's primary result codes that can mean a full disk (SQLITE_IOERR, SQLITE_FULL): a
 # database that cannot grow, or its journal that cannot be made, says "disk I/O error".
 _SQLITE_DISK_CODES = frozenset({10, 13})
+_SQLITE_FULL = 13
 
 
 def _free_space(folder: Path) -> str:
@@ -116,7 +117,10 @@ def data_dir_failed(data_dir: Path, exc: OSError) -> str:
 def database_failed(database: Path, exc: sqlite3.Error) -> str:
     """The one log line for a database the server cannot open or use (``exc``: SQLite's words)."""
     line = f"cannot use the database {database}: {exc}"
-    if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _SQLITE_DISK_CODES:
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_FULL:
+        line += (f"; the disk holding it is full ({_free_space(database.parent)} free): free some space, "
+                 "or move --data to another disk")
+    elif getattr(exc, "sqlite_errorcode", 0) & 0xFF in _SQLITE_DISK_CODES:
         line += (f"; the disk holding it may be full ({_free_space(database.parent)} free): free some space, "
                  "or move --data to another disk; else the disk may be failing")
     return line

@@ -269,6 +269,14 @@ def _open(db: sqlite3.Connection, database: Path, whole: bool, cache_kib: int) -
             log.info("the message lookups caught up with the %d newest messages", caught)
 
 
+def roll_back_if_open(db: sqlite3.Connection) -> None:
+    """Roll back the transaction a failure left, if SQLite has not already (it has, after
+    some SQLITE_FULL or I/O errors): a ROLLBACK then would raise "no transaction is active"
+    over the real error (the upgrade tester's finding 3)."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
 def _create(db: sqlite3.Connection) -> None:
     db.execute("BEGIN")
     try:
@@ -277,7 +285,7 @@ def _create(db: sqlite3.Connection) -> None:
         db.execute(f"PRAGMA lookups.user_version = {VERSION}")
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        roll_back_if_open(db)
         raise
 
 
@@ -297,7 +305,7 @@ def rebuild(db: sqlite3.Connection) -> int:
                    " ORDER BY sender_key, recipient_key, msg_id")
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        roll_back_if_open(db)
         raise
     return count
 
@@ -313,7 +321,7 @@ def catch_up(db: sqlite3.Connection) -> int:
             caught = catch_up(db)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            roll_back_if_open(db)
             raise
         return caught
     missing = []

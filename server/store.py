@@ -468,7 +468,7 @@ def migrate(db: sqlite3.Connection) -> bool:
                 db.execute(f"PRAGMA user_version = {target}")
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")  # all of this migration or nothing
+                lookups.roll_back_if_open(db)  # all of this migration or nothing
                 raise
             reached = target
     finally:  # one line, also for the ones done before a failure
