@@ -36,7 +36,7 @@ from i18n import _
 from registry import InvalidName
 from registry.names import not_a_name
 from resp import parse_url
-from server import ChatServer, ServerConfig
+from server import ChatServer, ServerConfig, backup
 from server.app import ListenFailed
 from server.console import QUIT_COMMANDS, watch_console
 from server.lockfile import DataDirInUse, DataDirUnusable
@@ -126,6 +126,22 @@ def database_failed(database: Path, exc: sqlite3.Error) -> str:
     return line
 
 
+def backup_line(database: Path, folder: Path) -> "tuple[bool, str]":
+    """Back ``database`` up into ``folder`` (server/backup.py; blocks: a thread's work in a
+    running server); whether it was made, and the one line that says where and how big,
+    or why not, for the operator."""
+    try:
+        made = backup.back_up(database, folder)
+    except backup.BackupRefused as exc:
+        return False, _("no backup made: {reason}").format(reason=exc)
+    log.info("backup of the database made: %s (%d bytes, %d messages, %.1f s)", made.database, made.size,
+             made.messages, made.seconds)
+    return True, _("backup made: {file} ({size}, {messages} messages, in {seconds:.1f} s); to use it, start a "
+                   "server with --data {folder}").format(file=made.database, size=backup.human_size(made.size),
+                                                         messages=made.messages, seconds=made.seconds,
+                                                         folder=made.database.parent)
+
+
 def _host_in(text: str) -> str | None:
     """The host name in what someone gave for one (a URL, name:port), if it has one."""
     try:
@@ -182,6 +198,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", metavar=_("DIR"),  # None: not given (DATA_DIR below)
                         help=_("folder of the database: accounts, queued messages, history (default {folder})").format(
                             folder=const.DATA_DIR))
+    parser.add_argument("--backup", metavar=_("FOLDER"),
+                        help=_("copy the database of --data (its server may be running) into FOLDER, new or empty, "
+                               "and exit: FOLDER is then a data folder of its own"))
     parser.add_argument("--memory", action="store_true",
                         help=_("keep everything in memory instead: nothing survives a restart"))
     parser.add_argument("--cluster", metavar="URL", default=const.CLUSTER_URL,
@@ -224,6 +243,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(_("--data and --memory exclude each other: --memory keeps nothing on disk") if args.memory
                      else _("--data and --cluster exclude each other: a cluster keeps everything in Redis "
                             "(--cluster, or CLUSTER_URL in const.py)"))
+    if args.backup is not None and (args.memory or args.cluster):
+        parser.error(_("--backup copies the database of --data: --memory keeps nothing on disk, and a cluster "
+                       "keeps everything in Redis (back Redis up instead)"))
     if args.data is None:
         args.data = const.DATA_DIR
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -339,7 +361,32 @@ async def serve(config: ServerConfig) -> None:
             print(_("{name} has no account: there is no password to reset").format(name=name), file=sys.stderr,
                   flush=True)
 
-    watch_console(loop, stop.set, who, admin, password)
+    backing_up = []  # the folder of the backup being made, if one is (one at a time)
+
+    def back_up(folder_given: str) -> None:
+        if config.database is None:
+            print(_("nothing to back up: this server keeps nothing on disk (--memory, or --cluster: back Redis "
+                    "up instead)"), file=sys.stderr, flush=True)
+            return
+        if backing_up:
+            print(_("a backup into {folder} is being made: wait for its line").format(folder=backing_up[0]),
+                  file=sys.stderr, flush=True)
+            return
+        folder = (Path(folder_given).expanduser().absolute() if folder_given
+                  else backup.default_folder(config.data_dir))
+        backing_up.append(folder)
+        print(_("backing up the database into {folder}…").format(folder=folder), file=sys.stderr, flush=True)
+
+        def made(line: str) -> None:
+            backing_up.clear()
+            print(line, file=sys.stderr, flush=True)
+
+        # A thread of its own: the copy takes seconds for a large database, and SQLite
+        # copies it without the GIL (server/backup.py); the loop only prints the result.
+        threading.Thread(target=lambda: loop.call_soon_threadsafe(made, backup_line(config.database, folder)[1]),
+                         name="chat-backup", daemon=True).start()
+
+    watch_console(loop, stop.set, who, admin, password, back_up)
     await stop.wait()
     log.info("shutting down")
     await server.stop()
@@ -551,6 +598,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # a setting no server can run with (ServerConfig says which)
         log.error("cannot start: %s", exc)
         return 2
+    if args.backup is not None:  # the server of --data may be running: nothing here takes its lock
+        made, line = backup_line(config.database, Path(args.backup).expanduser())
+        print(line, file=sys.stderr, flush=True)
+        return 0 if made else 1
     try:
         asyncio.run(serve(config))
     except ssl.SSLError as exc:
