@@ -1,19 +1,21 @@
-"""Backups of a running server (the upgrade tester's finding 1): ``/backup [FOLDER]`` (or
-``/copia``) at the server's terminal and ``chatserver.py --backup FOLDER`` copy the
-database with SQLite's backup API into a new folder, which is then a data folder of its
-own; a folder that is not empty is refused.
+"""Backups, restores and upgrades (the upgrade tester's findings 1, 5 and 6): ``/backup
+[FOLDER]`` (or ``/copia``) at the server's terminal and ``chatserver.py --backup FOLDER``
+copy the database with SQLite's backup API into a new folder, which is then a data folder
+of its own (a folder that is not empty is refused); after an unclean stop the database is
+checked before anything is served, and a damaged one is refused, unchanged.
 
 Loopback only; every wait has a deadline."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-from server import backup, mailbox
+from server import backup, lookups, mailbox, store as store_module
 from server.store import open_database
 from test_server_cli import ROOT, WAIT, Console, run
 
@@ -30,6 +32,11 @@ class DataConsole(Console):
                                      cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         self.said = b""
+
+    def finish_failed(self) -> str:
+        """All a server that ended by itself said."""
+        self.said += self.proc.stderr.read()
+        return self.said.decode()
 
 
 def send_some(port: int, count: int) -> None:
@@ -97,3 +104,63 @@ def test_a_backup_into_a_folder_that_is_not_empty_or_of_no_database_is_refused(t
     else:
         raise AssertionError("a backup into a folder that is not empty was made")
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["notes.txt"]
+
+
+def a_damaged_database(data: Path) -> Path:
+    """A database left by a killed server (the lookups' marker there), one of whose pages
+    in the middle of the messages was zeroed (a torn copy, a failing disk)."""
+    path = data / "chat.sqlite3"
+    db = open_database(path)
+    mailbox.store_messages(db, [mailbox.StoredMessage(i, "João", "joão", "Ana", "ana", "olá " * 60, 1000.0 + i,
+                                                      f"c{i}", "queued", 10**10) for i in range(1, 3001)])
+    db.close()  # the last connection: the log folded into the file; the marker stays
+    assert lookups.left_open(path)
+    pages = path.stat().st_size // 4096
+    with open(path, "r+b") as file:
+        file.seek(pages // 2 * 4096)
+        file.write(bytes(4096))
+    return path
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_after_an_unclean_stop_a_damaged_database_is_refused_unchanged(tmp_path: Path, caplog) -> None:
+    """It started on it and took new messages, saying only "data in ..." (finding 1)."""
+    path = a_damaged_database(tmp_path / "data")
+    before = digest(path)
+    caplog.set_level("INFO", logger="chat.store")
+    try:
+        open_database(path).close()
+    except store_module.DatabaseDamaged as damaged:
+        assert "nothing was changed" in str(damaged) and "restore it from a backup" in str(damaged)
+    else:
+        raise AssertionError("a damaged database was opened")
+    assert "checking the database after an unclean stop" in caplog.text
+    assert digest(path) == before
+
+
+def test_the_server_says_in_one_line_that_a_damaged_database_is_refused(tmp_path: Path) -> None:
+    path = a_damaged_database(tmp_path / "data")
+    console = DataConsole(tmp_path / "data")
+    try:
+        assert console.proc.wait(WAIT) == 1, "it started on a damaged database"
+        said = console.finish_failed()
+    finally:
+        console.close()
+    errors = [line for line in said.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and f"cannot use the database {path}:" in errors[0], said
+    assert "fails SQLite's check" in errors[0] and "restore it from a backup" in errors[0]
+    assert re.search(r"INFO checking the database after an unclean stop", said), said
+    assert "Traceback" not in said
+
+
+def test_after_a_clean_stop_the_database_is_not_checked(tmp_path: Path, monkeypatch, caplog) -> None:
+    path = tmp_path / "chat.sqlite3"
+    db = open_database(path)
+    lookups.close_cleanly(db, path)
+    db.close()
+    caplog.set_level("INFO", logger="chat.store")
+    open_database(path).close()
+    assert "checking the database" not in caplog.text
