@@ -42,6 +42,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import operator
+import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -439,6 +441,59 @@ def check_after_unclean_stop(db: sqlite3.Connection) -> None:
     log.info("the database passed the check in %.1f s", time.monotonic() - started)
 
 
+class UpgradeRefused(sqlite3.DatabaseError):
+    """The database was not migrated, as no copy of it could be kept first (see
+    :func:`keep_before_upgrade`); nothing was changed. ``str(exc)`` is the one line's end."""
+
+
+def _size(size: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def keep_before_upgrade(db: sqlite3.Connection, path: Path, version: int) -> Path:
+    """Before the migrations of an existing database (schema ``version``) run: say so, and
+    keep a copy of it as it is, ``<database>.schema-<version>`` beside it, made with SQLite's
+    backup API (what the log holds too), written under another name and renamed once
+    synced. Returns the copy's path; raises :class:`UpgradeRefused` if the disk has no
+    room for it or it cannot be made.
+
+    The migrations go one way (an older server refuses the database after them), and an
+    operator who goes back needs the database as it was (the upgrade tester's findings 5
+    and 6: no copy, and nothing said until the migrations were over)."""
+    copy = path.with_name(f"{path.name}.schema-{version}")
+    partial = copy.with_name(copy.name + ".partial")
+    upgrade = f"upgrading it from schema {version} to {SCHEMA_VERSION}"
+    pages, page_size = (db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size"))
+    # The copy, and as much again for the migrations' log and the lookups derived after them.
+    needed = 2 * pages * page_size
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise UpgradeRefused(f"before {upgrade} the server keeps a copy of it, and the disk has no room for one "
+                             f"({_size(needed)} needed, {_size(free)} free): free some space, or move --data to a "
+                             "larger disk; nothing was changed")
+    log.info("upgrading the database from schema %d to %d; do not stop the server", version, SCHEMA_VERSION)
+    try:
+        partial.unlink(missing_ok=True)
+        target = sqlite3.connect(partial)
+        try:
+            db.backup(target)
+            target.execute("PRAGMA journal_mode = DELETE")  # one file, as the old server left it at a clean stop
+        finally:
+            target.close()
+        with open(partial, "rb+") as file:
+            os.fsync(file.fileno())
+        os.replace(partial, copy)  # over a copy of an earlier attempt: this one is newer
+    except (OSError, sqlite3.Error) as error:
+        partial.unlink(missing_ok=True)
+        raise UpgradeRefused(f"could not keep a copy of it before {upgrade} ({error}); nothing was changed") from error
+    log.info("kept a copy of the database as it was (schema %d) in %s", version, copy)
+    return copy
+
+
 def open_database(path: Path | None) -> sqlite3.Connection:
     """Open (creating if needed) and migrate the database, with its lookups attached
     (server/lookups.py); ``None`` means in memory. After an unclean stop the database is
@@ -470,6 +525,9 @@ def open_database(path: Path | None) -> sqlite3.Connection:
     try:
         if unclean:
             check_after_unclean_stop(db)
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if path is not None and 0 < version < SCHEMA_VERSION:
+            keep_before_upgrade(db, path, version)
         # A migration may change the rows the lookups derive from (keys, indexes): they
         # are derived again whole after one.
         lookups.attach(db, path, whole=migrate(db), cache_kib=CACHE_KIB)

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from server import backup, lookups, mailbox, store as store_module
 from server.store import open_database
@@ -164,3 +165,60 @@ def test_after_a_clean_stop_the_database_is_not_checked(tmp_path: Path, monkeypa
     caplog.set_level("INFO", logger="chat.store")
     open_database(path).close()
     assert "checking the database" not in caplog.text
+
+
+def a_database_one_schema_behind(tmp_path: Path, monkeypatch) -> tuple[Path, int]:
+    """A database of this schema, with Bob in it, and a next schema for this server."""
+    path = tmp_path / "chat.sqlite3"
+    db = open_database(path)
+    mailbox.remember_user(db, "bob", "Bob", 1.0)
+    db.close()
+    version = store_module.SCHEMA_VERSION
+    monkeypatch.setitem(store_module.MIGRATIONS, version + 1, "ALTER TABLE users ADD COLUMN nickname TEXT")
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", version + 1)
+    return path, version
+
+
+def test_before_an_upgrade_the_database_as_it_was_is_kept_beside_it_and_said(tmp_path: Path, monkeypatch,
+                                                                                caplog) -> None:
+    """The first start of a new version migrated one way, making no copy, and said nothing
+    until it was over (findings 5 and 6): whoever went back had nothing to go back to."""
+    path, version = a_database_one_schema_behind(tmp_path, monkeypatch)
+    caplog.set_level("INFO", logger="chat")
+    open_database(path).close()
+    copy = tmp_path / f"chat.sqlite3.schema-{version}"
+    said = [r.getMessage() for r in caplog.records]
+    upgrading = f"upgrading the database from schema {version} to {version + 1}; do not stop the server"
+    kept = f"kept a copy of the database as it was (schema {version}) in {copy}"
+    migrated = f"database migrated from schema version {version} to {version + 1}"
+    assert [line for line in said if line in (upgrading, kept, migrated)] == [upgrading, kept, migrated], said
+    with sqlite3.connect(copy) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (version,)
+        assert db.execute("SELECT name FROM users").fetchall() == [("Bob",)]
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert sorted(p.name for p in tmp_path.iterdir() if ".schema-" in p.name) == [copy.name]
+    # Its next start has nothing to migrate: no copy, no line.
+    caplog.clear()
+    open_database(path).close()
+    assert "upgrading" not in caplog.text and "kept a copy" not in caplog.text
+
+
+def test_without_room_for_the_copy_the_upgrade_is_refused_and_nothing_changed(tmp_path: Path, monkeypatch) -> None:
+    path, version = a_database_one_schema_behind(tmp_path, monkeypatch)
+    monkeypatch.setattr(store_module.shutil, "disk_usage", lambda place: SimpleNamespace(free=4096))
+    try:
+        open_database(path).close()
+    except store_module.UpgradeRefused as refused:
+        line = str(refused)
+    else:
+        raise AssertionError("migrated without a copy")
+    assert f"from schema {version} to {version + 1}" in line and "free some space" in line
+    assert "nothing was changed" in line and "\n" not in line
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (version,)
+    assert not [p for p in tmp_path.iterdir() if ".schema-" in p.name]
+
+
+def test_a_new_database_keeps_no_copy(tmp_path: Path) -> None:
+    open_database(tmp_path / "chat.sqlite3").close()
+    assert not [p for p in tmp_path.iterdir() if ".schema-" in p.name]
