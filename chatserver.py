@@ -1,4 +1,5 @@
-"""Run the chat server: ``python3 chatserver.py [--host H] [--port P] [--data DIR] [--verbose]``.
+"""Run the chat server: ``python3 chatserver.py [--host H] [--port P] [--data DIR] [--verbose]``;
+``--backup FOLDER`` copies the database of ``--data`` (its server may be running) and exits.
 
 Defaults come from const.py. Stop it with Ctrl-C, SIGTERM, or by typing /quit (or /sair)
 at its terminal; connected clients are told the server is shutting down. /help there lists
@@ -381,10 +382,16 @@ async def serve(config: ServerConfig) -> None:
             backing_up.clear()
             print(line, file=sys.stderr, flush=True)
 
+        def work() -> None:
+            line = backup_line(config.database, folder)[1]
+            try:
+                loop.call_soon_threadsafe(made, line)
+            except RuntimeError:  # the server stopped meanwhile: say it here
+                print(line, file=sys.stderr, flush=True)
+
         # A thread of its own: the copy takes seconds for a large database, and SQLite
         # copies it without the GIL (server/backup.py); the loop only prints the result.
-        threading.Thread(target=lambda: loop.call_soon_threadsafe(made, backup_line(config.database, folder)[1]),
-                         name="chat-backup", daemon=True).start()
+        threading.Thread(target=work, name="chat-backup", daemon=True).start()
 
     watch_console(loop, stop.set, who, admin, password, back_up)
     await stop.wait()

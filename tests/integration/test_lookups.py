@@ -202,6 +202,24 @@ def test_lookups_in_a_copy_of_the_folder_are_derived_again_whole(tmp_path, caplo
         db.close()
 
 
+def test_lookups_copied_open_without_their_marker_are_derived_again_whole(tmp_path, caplog):
+    """Only some files copied (``cp chat.sqlite3 chat.sqlite3-lookups``): no marker, which
+    meant "closed cleanly"; the lookups file's header says it was open."""
+    path = tmp_path / "data" / "chat.sqlite3"
+    a_database(path)
+    copy = copy_folder(path.parent, tmp_path / "restored")
+    files(copy)["-lookups-open"].unlink()
+    tamper(copy, "DELETE FROM by_client_id WHERE msg_id = 5", "DELETE FROM conversation WHERE msg_id = 5")
+    caplog.set_level(logging.INFO, logger="chat.store")
+    db = open_database(copy)
+    try:
+        assert "whose marker is not beside them" in caplog.text
+        assert conversation_ids(db) == list(range(1, 21))
+        assert mailbox.find_resend(db, "alice", "c5").msg_id == 5
+    finally:
+        db.close()
+
+
 def test_lookups_put_back_from_a_copy_over_the_same_files_are_derived_again_whole(tmp_path, caplog):
     """Copied back over the files of the same folder (same inodes) after the server started
     again: the marker is of an earlier start, whose marker file was another."""
