@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import const
 import i18n
-from i18n import _
+from i18n import _, ngettext
 from registry import InvalidName
 from registry.names import not_a_name
 from resp import parse_url
@@ -137,10 +137,12 @@ def backup_line(database: Path, folder: Path) -> "tuple[bool, str]":
         return False, _("no backup made: {reason}").format(reason=exc)
     log.info("backup of the database made: %s (%d bytes, %d messages, %.1f s)", made.database, made.size,
              made.messages, made.seconds)
-    return True, _("backup made: {file} ({size}, {messages} messages, in {seconds:.1f} s); to use it, start a "
-                   "server with --data {folder}").format(file=made.database, size=backup.human_size(made.size),
-                                                         messages=made.messages, seconds=made.seconds,
-                                                         folder=made.database.parent)
+    return True, ngettext("backup made: {file} ({size}, {messages} message, in {seconds:.1f} s); to use it, start "
+                          "a server with --data {folder}",
+                          "backup made: {file} ({size}, {messages} messages, in {seconds:.1f} s); to use it, start "
+                          "a server with --data {folder}", made.messages).format(
+        file=made.database, size=backup.human_size(made.size), messages=made.messages, seconds=made.seconds,
+        folder=made.database.parent)
 
 
 def _host_in(text: str) -> str | None:
