@@ -32,6 +32,8 @@ from pathlib import Path
 
 from i18n import _
 
+from .lookups import sync_directory
+
 # Pages copied per step of the backup API (4 KiB pages: 16 MiB a step).
 STEP_PAGES = 4096
 
@@ -79,7 +81,7 @@ def back_up(database: Path, folder: Path, step_pages: int = STEP_PAGES) -> Backu
         with open(partial, "rb+") as file:
             os.fsync(file.fileno())
         os.replace(partial, target)
-        _sync_directory(folder)
+        sync_directory(folder)
     except (OSError, sqlite3.Error) as error:
         partial.unlink(missing_ok=True)
         if made_folder:
@@ -118,19 +120,6 @@ def _copy(database: Path, partial: Path, step_pages: int) -> int:
     finally:
         source.close()
     return messages
-
-
-def _sync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # Windows cannot open a directory
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def human_size(size: float) -> str:

@@ -109,7 +109,9 @@ def boot_id() -> str:
         return "unknown"
 
 
-def _sync_directory(directory: Path) -> None:
+def sync_directory(directory: Path) -> None:
+    """fsync ``directory``, so that a file just created, renamed or removed in it stays so
+    after a crash of the machine (where the system allows it)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # Windows cannot open a directory: its metadata is synced otherwise
@@ -202,7 +204,7 @@ def _mark_open(database: Path, nonce: int) -> None:
         file.flush()
         os.fsync(file.fileno())
     os.replace(fresh, marker)
-    _sync_directory(marker.parent)
+    sync_directory(marker.parent)
 
 
 def attach(db: sqlite3.Connection, database: Path | None, whole: bool = False, cache_kib: int = 2048) -> None:
@@ -354,6 +356,6 @@ def close_cleanly(db: sqlite3.Connection, database: Path | None) -> None:
                 with open(name, "rb+") as file:
                     os.fsync(file.fileno())
         _marker_path(database).unlink(missing_ok=True)
-        _sync_directory(database.parent)
+        sync_directory(database.parent)
     except (OSError, sqlite3.Error) as error:
         log.warning("could not close the message lookups cleanly (%s): the next start checks them", error)

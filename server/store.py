@@ -56,6 +56,7 @@ from typing import Any
 from registry import canonical
 
 from . import lookups
+from .backup import human_size
 
 log = logging.getLogger("chat.store")
 
@@ -446,14 +447,6 @@ class UpgradeRefused(sqlite3.DatabaseError):
     :func:`keep_before_upgrade`); nothing was changed. ``str(exc)`` is the one line's end."""
 
 
-def _size(size: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
-
-
 def keep_before_upgrade(db: sqlite3.Connection, path: Path, version: int) -> Path:
     """Before the migrations of an existing database (schema ``version``) run: say so, and
     keep a copy of it as it is, ``<database>.schema-<version>`` beside it, made with SQLite's
@@ -473,8 +466,8 @@ def keep_before_upgrade(db: sqlite3.Connection, path: Path, version: int) -> Pat
     free = shutil.disk_usage(path.parent).free
     if free < needed:
         raise UpgradeRefused(f"before {upgrade} the server keeps a copy of it, and the disk has no room for one "
-                             f"({_size(needed)} needed, {_size(free)} free): free some space, or move --data to a "
-                             "larger disk; nothing was changed")
+                             f"({human_size(needed)} needed, {human_size(free)} free): free some space, or move "
+                             "--data to a larger disk; nothing was changed")
     log.info("upgrading the database from schema %d to %d; do not stop the server", version, SCHEMA_VERSION)
     try:
         partial.unlink(missing_ok=True)
@@ -487,6 +480,7 @@ def keep_before_upgrade(db: sqlite3.Connection, path: Path, version: int) -> Pat
         with open(partial, "rb+") as file:
             os.fsync(file.fileno())
         os.replace(partial, copy)  # over a copy of an earlier attempt: this one is newer
+        lookups.sync_directory(path.parent)
     except (OSError, sqlite3.Error) as error:
         partial.unlink(missing_ok=True)
         raise UpgradeRefused(f"could not keep a copy of it before {upgrade} ({error}); nothing was changed") from error

@@ -182,7 +182,8 @@ def test_lookups_in_a_copy_of_the_folder_are_derived_again_whole(tmp_path, caplo
     a_database(path)
     copy = copy_folder(path.parent, tmp_path / "restored")
     # Torn by the copy: entries of messages in the middle lost (catch_up only looks at the newest).
-    tamper(copy, "DELETE FROM by_client_id WHERE msg_id IN (5, 6)", "DELETE FROM conversation WHERE msg_id IN (5, 6, 7)")
+    tamper(copy, "DELETE FROM by_client_id WHERE msg_id IN (5, 6)",
+           "DELETE FROM conversation WHERE msg_id IN (5, 6, 7)")
     caplog.set_level(logging.INFO, logger="chat.store")
     db = open_database(copy)
     try:

@@ -48,7 +48,8 @@ def test_a_migration_step_on_a_full_disk_raises_the_full_disk_and_leaves_the_sch
         db.close()
 
 
-@pytest.mark.parametrize("failing", ["INSERT OR REPLACE INTO lookups.by_client_id", "CREATE TABLE lookups.conversation"])
+@pytest.mark.parametrize("failing", ["INSERT OR REPLACE INTO lookups.by_client_id",
+                                     "CREATE TABLE lookups.conversation"])
 def test_deriving_the_lookups_on_a_full_disk_raises_the_full_disk(failing: str) -> None:
     db = sqlite3.connect(":memory:", isolation_level=None)
     try:
