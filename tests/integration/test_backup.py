@@ -72,6 +72,8 @@ def test_a_running_server_is_backed_up_from_its_console_and_the_backup_is_a_data
         made = console.expect(r"backup made: (.+)/chat\.sqlite3 \(([\d.]+ [KMG]?B), (\d+) messages?, in [\d.]+ s\); "
                               r"to use it, start a server with --data \S")
         assert made.group(1).decode() == str(copy) and int(made.group(3)) == 30
+        console.type("/backup")  # no folder: a new one beside the data folder
+        console.expect(r"backup made: " + re.escape(str(tmp_path)) + r"/data-backup-\d{8}-\d{6}/chat\.sqlite3 ")
         # Not into a folder that holds anything: it would not be a data folder of its own.
         console.type(f"/copia {data}")
         console.expect(r"no backup made: .+ is not an empty folder")
