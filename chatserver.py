@@ -1,4 +1,5 @@
-"""Run the chat server: ``python3 chatserver.py [--host H] [--port P] [--data DIR] [--verbose]``.
+"""Run the chat server: ``python3 chatserver.py [--host H] [--port P] [--data DIR] [--verbose]``;
+``--backup FOLDER`` copies the database of ``--data`` (its server may be running) and exits.
 
 Defaults come from const.py. Stop it with Ctrl-C, SIGTERM, or by typing /quit (or /sair)
 at its terminal; connected clients are told the server is shutting down. /help there lists
@@ -33,11 +34,11 @@ from urllib.parse import urlsplit
 import const
 import i18n
 import overrides
-from i18n import _
+from i18n import _, ngettext
 from registry import InvalidName
 from registry.names import not_a_name
 from resp import parse_url
-from server import ChatServer, ServerConfig
+from server import ChatServer, ServerConfig, backup
 from server.app import ListenFailed
 from server.console import QUIT_COMMANDS, watch_console
 from server.lockfile import DataDirInUse, DataDirUnusable
@@ -90,6 +91,7 @@ DATA_DIR_FAILED_OTHERWISE = ("cannot start: cannot use --data {dir} ({reason}); 
 # SQLite's primary result codes that can mean a full disk (SQLITE_IOERR, SQLITE_FULL): a
 # database that cannot grow, or its journal that cannot be made, says "disk I/O error".
 _SQLITE_DISK_CODES = frozenset({10, 13})
+_SQLITE_FULL = 13
 
 
 def _free_space(folder: Path) -> str:
@@ -117,10 +119,31 @@ def data_dir_failed(data_dir: Path, exc: OSError) -> str:
 def database_failed(database: Path, exc: sqlite3.Error) -> str:
     """The one log line for a database the server cannot open or use (``exc``: SQLite's words)."""
     line = f"cannot use the database {database}: {exc}"
-    if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _SQLITE_DISK_CODES:
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_FULL:
+        line += (f"; the disk holding it is full ({_free_space(database.parent)} free): free some space, "
+                 "or move --data to another disk")
+    elif getattr(exc, "sqlite_errorcode", 0) & 0xFF in _SQLITE_DISK_CODES:
         line += (f"; the disk holding it may be full ({_free_space(database.parent)} free): free some space, "
                  "or move --data to another disk; else the disk may be failing")
     return line
+
+
+def backup_line(database: Path, folder: Path) -> "tuple[bool, str]":
+    """Back ``database`` up into ``folder`` (server/backup.py; blocks: a thread's work in a
+    running server); whether it was made, and the one line that says where and how big,
+    or why not, for the operator."""
+    try:
+        made = backup.back_up(database, folder)
+    except backup.BackupRefused as exc:
+        return False, _("no backup made: {reason}").format(reason=exc)
+    log.info("backup of the database made: %s (%d bytes, %d messages, %.1f s)", made.database, made.size,
+             made.messages, made.seconds)
+    return True, ngettext("backup made: {file} ({size}, {messages} message, in {seconds:.1f} s); to use it, start "
+                          "a server with --data {folder}",
+                          "backup made: {file} ({size}, {messages} messages, in {seconds:.1f} s); to use it, start "
+                          "a server with --data {folder}", made.messages).format(
+        file=made.database, size=backup.human_size(made.size), messages=made.messages, seconds=made.seconds,
+        folder=made.database.parent)
 
 
 def _host_in(text: str) -> str | None:
@@ -179,6 +202,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", metavar=_("DIR"),  # None: not given (DATA_DIR below)
                         help=_("folder of the database: accounts, queued messages, history (default {folder})").format(
                             folder=const.DATA_DIR))
+    parser.add_argument("--backup", metavar=_("FOLDER"),
+                        help=_("copy the database of --data (its server may be running) into FOLDER, new or empty, "
+                               "and exit: FOLDER is then a data folder of its own"))
     parser.add_argument("--memory", action="store_true",
                         help=_("keep everything in memory instead: nothing survives a restart"))
     parser.add_argument("--cluster", metavar="URL", default=const.CLUSTER_URL,
@@ -221,6 +247,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(_("--data and --memory exclude each other: --memory keeps nothing on disk") if args.memory
                      else _("--data and --cluster exclude each other: a cluster keeps everything in Redis "
                             "(--cluster, or CLUSTER_URL in const.py)"))
+    if args.backup is not None and (args.memory or args.cluster):
+        parser.error(_("--backup copies the database of --data: --memory keeps nothing on disk, and a cluster "
+                       "keeps everything in Redis (back Redis up instead)"))
     if args.data is None:
         args.data = const.DATA_DIR
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -341,7 +370,38 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             print(_("{name} has no account: there is no password to reset").format(name=name), file=sys.stderr,
                   flush=True)
 
-    watch_console(loop, stop.set, who, admin, password)
+    backing_up = []  # the folder of the backup being made, if one is (one at a time)
+
+    def back_up(folder_given: str) -> None:
+        if config.database is None:
+            print(_("nothing to back up: this server keeps nothing on disk (--memory, or --cluster: back Redis "
+                    "up instead)"), file=sys.stderr, flush=True)
+            return
+        if backing_up:
+            print(_("a backup into {folder} is being made: wait for its line").format(folder=backing_up[0]),
+                  file=sys.stderr, flush=True)
+            return
+        folder = (Path(folder_given).expanduser().absolute() if folder_given
+                  else backup.default_folder(config.data_dir))
+        backing_up.append(folder)
+        print(_("backing up the database into {folder}…").format(folder=folder), file=sys.stderr, flush=True)
+
+        def made(line: str) -> None:
+            backing_up.clear()
+            print(line, file=sys.stderr, flush=True)
+
+        def work() -> None:
+            line = backup_line(config.database, folder)[1]
+            try:
+                loop.call_soon_threadsafe(made, line)
+            except RuntimeError:  # the server stopped meanwhile: say it here
+                print(line, file=sys.stderr, flush=True)
+
+        # A thread of its own: the copy takes seconds for a large database, and SQLite
+        # copies it without the GIL (server/backup.py); the loop only prints the result.
+        threading.Thread(target=work, name="chat-backup", daemon=True).start()
+
+    watch_console(loop, stop.set, who, admin, password, back_up)
     await stop.wait()
     log.info("shutting down")
     await server.stop()
@@ -566,6 +626,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # a setting no server can run with (ServerConfig says which)
         log.error("cannot start: %s", exc)
         return 2
+    if args.backup is not None:  # the server of --data may be running: nothing here takes its lock
+        made, line = backup_line(config.database, Path(args.backup).expanduser())
+        print(line, file=sys.stderr, flush=True)
+        return 0 if made else 1
     try:
         asyncio.run(serve(config, say_settings=not args.reuse_port))
     except ssl.SSLError as exc:

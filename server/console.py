@@ -1,8 +1,9 @@
 """The server's own terminal: ``/quit`` (or ``/sair``) stops it, ``/who`` (``/quem``) lists
 users, ``/admin NAME`` makes an account a server administrator (rooms, issue 13) until the
 server stops, ``/password NAME`` sets a new random password for an account (shown once) and
-ends its sessions (``/senha NAME`` too), ``/help`` (``/ajuda``) lists the commands (:func:`help_lines`, also shown for anything
-else typed there).
+ends its sessions (``/senha NAME`` too), ``/backup [FOLDER]`` (``/copia``) copies the
+database into a new folder while the server runs (server/backup.py), ``/help`` (``/ajuda``)
+lists the commands (:func:`help_lines`, also shown for anything else typed there).
 
 Standard input is read in a daemon thread because asyncio cannot watch a console portably;
 each command is handed to the event loop with ``call_soon_threadsafe``. When standard input
@@ -24,6 +25,7 @@ WHO_COMMANDS = frozenset({"/who", "/quem"})
 HELP_COMMANDS = frozenset({"/help", "/ajuda"})
 ADMIN_COMMAND = "/admin"
 PASSWORD_COMMANDS = frozenset({"/password", "/senha"})
+BACKUP_COMMANDS = frozenset({"/backup", "/copia"})
 
 
 def help_lines() -> tuple[str, ...]:
@@ -36,16 +38,20 @@ def help_lines() -> tuple[str, ...]:
         _("  /admin NAME         make the account NAME a server administrator until the server stops"),
         _("  /password NAME (or /senha NAME)  give the account NAME a new random password, shown once; "
           "its sessions end"),
+        _("  /backup [FOLDER] (or /copia)  copy the database, while the server runs, into FOLDER (new or empty; "
+          "else a new folder beside the data folder): a data folder of its own"),
         _("  /help (or /ajuda)   this list"),
     )
 
 
 def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                   on_who: Callable[[], None], on_admin: Callable[[str], None] | None = None,
-                  on_password: Callable[[str], None] | None = None) -> threading.Thread:
+                  on_password: Callable[[str], None] | None = None,
+                  on_backup: Callable[[str], None] | None = None) -> threading.Thread:
     """Start reading commands from standard input; returns the (daemon) thread.
-    ``on_admin(name)`` is called for ``/admin NAME`` (``/admin`` alone: with ""), and
-    ``on_password(name)`` for ``/password NAME`` (alone: with "")."""
+    ``on_admin(name)`` is called for ``/admin NAME`` (``/admin`` alone: with ""),
+    ``on_password(name)`` for ``/password NAME`` (alone: with ""), and ``on_backup(folder)``
+    for ``/backup FOLDER`` (alone: with "")."""
 
     def given(command: str, names: str | frozenset[str]) -> str | None:
         """The one of ``names`` that ``command`` (the line, lower-cased) is, with or without
@@ -66,6 +72,8 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                     loop.call_soon_threadsafe(on_admin, line.strip()[len(ADMIN_COMMAND):].strip())
                 elif on_password is not None and (word := given(command, PASSWORD_COMMANDS)):
                     loop.call_soon_threadsafe(on_password, line.strip()[len(word):].strip())
+                elif on_backup is not None and (word := given(command, BACKUP_COMMANDS)):
+                    loop.call_soon_threadsafe(on_backup, line.strip()[len(word):].strip())
                 elif command:  # /help, or anything else: what can be typed here
                     unknown = () if command in HELP_COMMANDS else (
                         _("unknown command {command!r}").format(command=line.strip()),)

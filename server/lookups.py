@@ -32,6 +32,18 @@ derived again at start:
   syncs the lookups first), tells: a marker of another boot (or of an unknown one) means
   the lookups are derived again whole (:func:`rebuild`), as they are when the file is
   missing, unreadable or of another layout.
+- A copy of the folder taken while the server runs holds a lookups file torn by the copy
+  (copied while pages were being written in place), and the marker of that start, of this
+  boot: a restored copy must not be trusted as a killed server's files are (the upgrade
+  tester's finding 2: messages gone from /history, a resend stored twice). So the marker
+  also names the files it was written for (device and inode of the database, of the
+  lookups file and of the marker itself, a new file at every start) and a number drawn
+  at that start, which the lookups file holds too (its header's ``application_id``; 0
+  once closed cleanly). Lookups are trusted only if all of them are still those files
+  and that number (:func:`_distrust`): a copy (new inodes), files put back over the same
+  ones from an earlier start (the marker of that start is not the marker file there now),
+  or a lookups file left open with no marker beside it are derived again whole, with one
+  line saying why.
 - An entry nothing backs any more (a purge or a request id change whose lookups part was
   lost) is harmless: every read checks the row it finds against the entry's keys, and a
   new message whose request id meets such an entry takes it over (mailbox.store_messages).
@@ -41,6 +53,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import sqlite3
 import time
 from pathlib import Path
@@ -96,7 +109,9 @@ def boot_id() -> str:
         return "unknown"
 
 
-def _sync_directory(directory: Path) -> None:
+def sync_directory(directory: Path) -> None:
+    """fsync ``directory``, so that a file just created, renamed or removed in it stays so
+    after a crash of the machine (where the system allows it)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # Windows cannot open a directory: its metadata is synced otherwise
@@ -118,6 +133,80 @@ def remove_files(database: Path, marker: bool = False) -> None:
         _marker_path(database).unlink(missing_ok=True)
 
 
+def left_open(database: Path) -> bool:
+    """True if the last server on ``database`` did not close cleanly (killed, crashed, or
+    the folder copied while it ran): the lookups' marker is there."""
+    return _marker_path(database).exists()
+
+
+def _identity(path: Path) -> str:
+    status = path.stat()
+    return f"{status.st_dev}:{status.st_ino}"
+
+
+def _read_marker(marker: Path) -> dict[str, str] | None:
+    """The marker's fields: ``boot`` (its first line, all an older server wrote), and
+    ``nonce``, ``database``, ``lookups``, ``marker`` (see the module's docstring); None if
+    there is none (closed cleanly, or never opened)."""
+    try:
+        lines = marker.read_text(encoding="ascii", errors="replace").splitlines()
+    except FileNotFoundError:
+        return None
+    fields = dict(line.split(" ", 1) for line in lines[1:] if " " in line)
+    fields["boot"] = lines[0].strip() if lines else ""
+    return fields
+
+
+def _header_nonce(path: Path) -> int | None:
+    """The number the lookups file's header holds (``application_id``, bytes 68-71): the
+    nonce of the start that opened it, 0 if closed cleanly; None if unreadable."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(72)
+    except OSError:
+        return None
+    return int.from_bytes(header[68:72], "big", signed=True) if len(header) == 72 else None
+
+
+def _distrust(database: Path) -> str | None:
+    """Why the lookups of ``database`` may not be used as they are (one line's words), or
+    None if they may (caught up, they are then complete)."""
+    path = lookups_path(database)
+    fields = _read_marker(_marker_path(database))
+    if fields is None:  # closed cleanly: its header says 0
+        nonce = _header_nonce(path) if path.exists() else 0
+        return None if nonce in (0, None) else "by a server whose marker is not beside them (a copy of some files?)"
+    now = boot_id()
+    if fields["boot"] != now or now == "unknown":
+        return ("before a restart of the machine" if now != "unknown" else
+                "before this start (this system cannot tell a crash of the server from one of the machine)")
+    if not {"nonce", "database", "lookups", "marker"} <= fields.keys():
+        return "by an earlier version of the server"
+    if not path.exists():
+        return None  # derived whole anyway
+    if fields["database"] != _identity(database):
+        return "in a copy of the data folder (not the files their marker was written for)"
+    if (fields["lookups"] != _identity(path) or fields["marker"] != _identity(_marker_path(database))
+            or str(_header_nonce(path)) != fields["nonce"]):
+        return "in files copied back over the data folder's (not the ones their marker was written for)"
+    return None
+
+
+def _mark_open(database: Path, nonce: int) -> None:
+    """Write and sync the marker of this start: a new file (a new inode), put in place by a
+    rename, naming itself, the database and the lookups file (which must exist)."""
+    marker = _marker_path(database)
+    fresh = marker.with_name(marker.name + ".new")
+    fresh.unlink(missing_ok=True)
+    with open(fresh, "x", encoding="ascii") as file:
+        file.write(f"{boot_id()}\nnonce {nonce}\ndatabase {_identity(database)}\n"
+                   f"lookups {_identity(lookups_path(database))}\nmarker {_identity(fresh)}\n")
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(fresh, marker)
+    sync_directory(marker.parent)
+
+
 def attach(db: sqlite3.Connection, database: Path | None, whole: bool = False, cache_kib: int = 2048) -> None:
     """Attach the lookups of ``database`` (None: in memory) to ``db`` as ``lookups``,
     complete: derived again whole if ``whole`` or if need be, else caught up. Marks them
@@ -128,25 +217,16 @@ def attach(db: sqlite3.Connection, database: Path | None, whole: bool = False, c
         _create(db)
         rebuild(db)
         return
-    marker = _marker_path(database)
-    try:
-        previous = marker.read_text().strip()
-    except FileNotFoundError:
-        previous = None  # closed cleanly (or never opened)
-    now = boot_id()
-    if previous is not None and (previous != now or now == "unknown"):
+    reason = None if whole else _distrust(database)
+    if reason is not None:
         whole = True
-        log.warning("the message lookups were not closed cleanly before %s: deriving them again from the messages",
-                    "a restart of the machine" if now != "unknown" else
-                    "this start (this system cannot tell a crash of the server from one of the machine)")
-    if whole or not lookups_path(database).exists():
-        remove_files(database)
+        if reason.startswith("before "):
+            log.warning("the message lookups were not closed cleanly %s: deriving them again from the messages",
+                        reason)
+        else:
+            log.warning("the message lookups were left open %s: deriving them again from the messages", reason)
+    if not lookups_path(database).exists():
         whole = True
-    with open(marker, "w", encoding="ascii") as file:
-        file.write(now + "\n")
-        file.flush()
-        os.fsync(file.fileno())
-    _sync_directory(marker.parent)
     try:
         _open(db, database, whole, cache_kib)
     except sqlite3.DatabaseError as error:  # unreadable (torn, or not a database)
@@ -155,11 +235,17 @@ def attach(db: sqlite3.Connection, database: Path | None, whole: bool = False, c
         log.warning("the message lookups could not be read (%s): deriving them again from the messages", error)
         if db.execute("SELECT 1 FROM pragma_database_list WHERE name = 'lookups'").fetchone():
             db.execute("DETACH DATABASE lookups")
-        remove_files(database)
         _open(db, database, True, cache_kib)
 
 
 def _open(db: sqlite3.Connection, database: Path, whole: bool, cache_kib: int) -> None:
+    """Attach the lookups file (a new, empty one if ``whole``), marked open first; derive
+    them whole or catch them up."""
+    if whole:
+        remove_files(database)
+        lookups_path(database).touch()  # an empty file is an empty database to SQLite
+    nonce = secrets.randbelow(2**31 - 1) + 1  # application_id is a signed 32-bit number; 0 is "closed"
+    _mark_open(database, nonce)
     db.execute("ATTACH DATABASE ? AS lookups", (str(lookups_path(database)),))
     # Only this connection uses them: it keeps the lock (no lock and unlock a transaction).
     db.execute("PRAGMA lookups.locking_mode = EXCLUSIVE")
@@ -170,9 +256,9 @@ def _open(db: sqlite3.Connection, database: Path, whole: bool, cache_kib: int) -
     if not whole and db.execute("PRAGMA lookups.user_version").fetchone()[0] != VERSION:
         log.warning("the message lookups are of another layout: deriving them again from the messages")
         db.execute("DETACH DATABASE lookups")
-        remove_files(database)
         _open(db, database, True, cache_kib)
         return
+    db.execute(f"PRAGMA lookups.application_id = {nonce}")
     if whole:
         _create(db)
         started = time.monotonic()
@@ -185,6 +271,14 @@ def _open(db: sqlite3.Connection, database: Path, whole: bool, cache_kib: int) -
             log.info("the message lookups caught up with the %d newest messages", caught)
 
 
+def roll_back_if_open(db: sqlite3.Connection) -> None:
+    """Roll back the transaction a failure left, if SQLite has not already (it has, after
+    some SQLITE_FULL or I/O errors): a ROLLBACK then would raise "no transaction is active"
+    over the real error (the upgrade tester's finding 3)."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
 def _create(db: sqlite3.Connection) -> None:
     db.execute("BEGIN")
     try:
@@ -193,7 +287,7 @@ def _create(db: sqlite3.Connection) -> None:
         db.execute(f"PRAGMA lookups.user_version = {VERSION}")
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        roll_back_if_open(db)
         raise
 
 
@@ -213,7 +307,7 @@ def rebuild(db: sqlite3.Connection) -> int:
                    " ORDER BY sender_key, recipient_key, msg_id")
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        roll_back_if_open(db)
         raise
     return count
 
@@ -229,7 +323,7 @@ def catch_up(db: sqlite3.Connection) -> int:
             caught = catch_up(db)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            roll_back_if_open(db)
             raise
         return caught
     missing = []
@@ -247,19 +341,21 @@ def catch_up(db: sqlite3.Connection) -> int:
     return len(missing)
 
 
-def close_cleanly(database: Path | None) -> None:
-    """Before the store's connection closes: sync the lookups' file and its journal, and
-    remove the marker, so the next start trusts them as they are. A failure leaves the
-    marker: the next start catches up (or derives whole after a machine crash)."""
+def close_cleanly(db: sqlite3.Connection, database: Path | None) -> None:
+    """Before the store's connection ``db`` closes: mark the lookups file closed (its
+    header's number 0), sync it and its journal, and remove the marker, so the next start
+    trusts them as they are. A failure leaves the marker: the next start catches up (or
+    derives whole after a machine crash)."""
     if database is None:
         return
     path = lookups_path(database)
     try:
+        db.execute("PRAGMA lookups.application_id = 0")
         for name in (path, path.with_name(path.name + "-journal")):
             if name.exists():
                 with open(name, "rb+") as file:
                     os.fsync(file.fileno())
         _marker_path(database).unlink(missing_ok=True)
-        _sync_directory(database.parent)
-    except OSError as error:
+        sync_directory(database.parent)
+    except (OSError, sqlite3.Error) as error:
         log.warning("could not close the message lookups cleanly (%s): the next start checks them", error)

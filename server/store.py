@@ -42,6 +42,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import operator
+import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -54,6 +56,7 @@ from typing import Any
 from registry import canonical
 
 from . import lookups
+from .backup import human_size
 
 log = logging.getLogger("chat.store")
 
@@ -405,9 +408,91 @@ def _one_by_one(db: sqlite3.Connection, operations: list[Operation]) -> list:
     return [operation(db) for operation in operations]
 
 
+# SQLite's primary result codes for a file it cannot read as a database: SQLITE_CORRUPT, SQLITE_NOTADB.
+_SQLITE_DAMAGED = frozenset({11, 26})
+
+
+class DatabaseDamaged(sqlite3.DatabaseError):
+    """The database fails SQLite's check (``PRAGMA quick_check``) after an unclean stop:
+    nothing was written to it. ``str(exc)`` is the one line's end for the operator."""
+
+
+def check_after_unclean_stop(db: sqlite3.Connection) -> None:
+    """``PRAGMA quick_check`` of the main database, logged with the time it takes; raises
+    :class:`DatabaseDamaged` if it fails.
+
+    A server that was killed, or lost its machine, or whose folder was copied while it ran
+    and put back (the upgrade tester's finding 1: a malformed copy it served from and
+    added 15,000 messages to, saying nothing) may leave a database SQLite cannot read
+    whole; serving from it would add to the damage what it takes, and hide it. The check
+    reads every page (about a second for a few hundred MB) but not the indexes against
+    the tables (``integrity_check``'s far longer part), and only after an unclean stop."""
+    log.info("checking the database after an unclean stop…")
+    started = time.monotonic()
+    try:
+        problems = [row[0] for row in db.execute("PRAGMA main.quick_check(3)").fetchall()]
+    except sqlite3.DatabaseError as error:  # too damaged even to list what is wrong
+        if getattr(error, "sqlite_errorcode", 0) & 0xFF not in _SQLITE_DAMAGED:
+            raise
+        problems = [str(error)]
+    if problems != ["ok"]:
+        raise DatabaseDamaged(
+            f"it fails SQLite's check after an unclean stop ({'; '.join(problems)}); nothing was changed in it; "
+            "restore it from a backup (README.md, \"Backing up, restoring and upgrading\")")
+    log.info("the database passed the check in %.1f s", time.monotonic() - started)
+
+
+class UpgradeRefused(sqlite3.DatabaseError):
+    """The database was not migrated, as no copy of it could be kept first (see
+    :func:`keep_before_upgrade`); nothing was changed. ``str(exc)`` is the one line's end."""
+
+
+def keep_before_upgrade(db: sqlite3.Connection, path: Path, version: int) -> Path:
+    """Before the migrations of an existing database (schema ``version``) run: say so, and
+    keep a copy of it as it is, ``<database>.schema-<version>`` beside it, made with SQLite's
+    backup API (what the log holds too), written under another name and renamed once
+    synced. Returns the copy's path; raises :class:`UpgradeRefused` if the disk has no
+    room for it or it cannot be made.
+
+    The migrations go one way (an older server refuses the database after them), and an
+    operator who goes back needs the database as it was (the upgrade tester's findings 5
+    and 6: no copy, and nothing said until the migrations were over)."""
+    copy = path.with_name(f"{path.name}.schema-{version}")
+    partial = copy.with_name(copy.name + ".partial")
+    upgrade = f"upgrading it from schema {version} to {SCHEMA_VERSION}"
+    pages, page_size = (db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size"))
+    # The copy, and as much again for the migrations' log and the lookups derived after them.
+    needed = 2 * pages * page_size
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise UpgradeRefused(f"before {upgrade} the server keeps a copy of it, and the disk has no room for one "
+                             f"({human_size(needed)} needed, {human_size(free)} free): free some space, or move "
+                             "--data to a larger disk; nothing was changed")
+    log.info("upgrading the database from schema %d to %d; do not stop the server", version, SCHEMA_VERSION)
+    try:
+        partial.unlink(missing_ok=True)
+        target = sqlite3.connect(partial)
+        try:
+            db.backup(target)
+            target.execute("PRAGMA journal_mode = DELETE")  # one file, as the old server left it at a clean stop
+        finally:
+            target.close()
+        with open(partial, "rb+") as file:
+            os.fsync(file.fileno())
+        os.replace(partial, copy)  # over a copy of an earlier attempt: this one is newer
+        lookups.sync_directory(path.parent)
+    except (OSError, sqlite3.Error) as error:
+        partial.unlink(missing_ok=True)
+        raise UpgradeRefused(f"could not keep a copy of it before {upgrade} ({error}); nothing was changed") from error
+    log.info("kept a copy of the database as it was (schema %d) in %s", version, copy)
+    return copy
+
+
 def open_database(path: Path | None) -> sqlite3.Connection:
     """Open (creating if needed) and migrate the database, with its lookups attached
-    (server/lookups.py); ``None`` means in memory."""
+    (server/lookups.py); ``None`` means in memory. After an unclean stop the database is
+    checked first (:func:`check_after_unclean_stop`: raises :class:`DatabaseDamaged`)."""
+    unclean = path is not None and lookups.left_open(path)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None,
@@ -432,6 +517,11 @@ def open_database(path: Path | None) -> sqlite3.Connection:
     # zeroes the bytes it frees in the pages it writes anyway (FAST: no extra I/O).
     db.execute("PRAGMA secure_delete = FAST")
     try:
+        if unclean:
+            check_after_unclean_stop(db)
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if path is not None and 0 < version < SCHEMA_VERSION:
+            keep_before_upgrade(db, path, version)
         # A migration may change the rows the lookups derive from (keys, indexes): they
         # are derived again whole after one.
         lookups.attach(db, path, whole=migrate(db), cache_kib=CACHE_KIB)
@@ -468,7 +558,7 @@ def migrate(db: sqlite3.Connection) -> bool:
                 db.execute(f"PRAGMA user_version = {target}")
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")  # all of this migration or nothing
+                lookups.roll_back_if_open(db)  # all of this migration or nothing
                 raise
             reached = target
     finally:  # one line, also for the ones done before a failure
@@ -609,7 +699,7 @@ class Store:
             self._finish(pending, outcomes, wrote, self._commit if self.db.in_transaction else None)
         if self._committer is not None:
             self._committer.shutdown(wait=True)
-        lookups.close_cleanly(self.path)
+        lookups.close_cleanly(self.db, self.path)
         self.db.close()  # the last connection: SQLite checkpoints the log and removes it
         self.db = None
 

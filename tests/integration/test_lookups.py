@@ -10,6 +10,7 @@ its entry, the purge of the entries)."""
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -130,7 +131,7 @@ def test_lookups_left_open_by_another_boot_of_the_machine_are_derived_again_whol
     path = tmp_path / "chat.sqlite3"
     a_database(path)
     marker = files(path)["-lookups-open"]
-    assert marker.read_text().strip() == lookups.boot_id()  # left by the unclean close
+    assert marker.read_text().splitlines()[0] == lookups.boot_id()  # left by the unclean close
     marker.write_text("another boot\n")
     # Torn: an entry that is not a message's.
     tamper(path, "DELETE FROM by_client_id WHERE msg_id = 5", "INSERT INTO by_client_id VALUES ('alice', 'c99', 5)")
@@ -143,7 +144,7 @@ def test_lookups_left_open_by_another_boot_of_the_machine_are_derived_again_whol
         assert conversation_ids(db) == list(range(1, 21))
     finally:
         db.close()
-    assert marker.read_text().strip() == lookups.boot_id()
+    assert marker.read_text().splitlines()[0] == lookups.boot_id()
 
 
 def test_where_the_boot_cannot_be_told_lookups_not_closed_cleanly_are_derived_again_whole(tmp_path, monkeypatch,
@@ -157,6 +158,87 @@ def test_where_the_boot_cannot_be_told_lookups_not_closed_cleanly_are_derived_ag
     try:
         assert "cannot tell a crash of the server from one of the machine" in caplog.text
         assert mailbox.find_resend(db, "alice", "c7").msg_id == 7
+    finally:
+        db.close()
+
+
+def copy_folder(source: Path, target: Path) -> Path:
+    """The data folder's files copied into ``target`` as an operator's ``cp -a`` makes them:
+    new files (new inodes), the lookups' marker among them."""
+    target.mkdir()
+    for name in source.iterdir():
+        if name.is_file():
+            shutil.copy2(name, target / name.name)
+    return target / "chat.sqlite3"
+
+
+def test_lookups_in_a_copy_of_the_folder_are_derived_again_whole(tmp_path, caplog):
+    """A folder copied while the server ran carries the marker of that start, of this boot:
+    trusted, a lookups file torn by the copy was only caught up, and messages vanished from
+    /history (their conversation entries lost) while a resend of one whose request-id entry
+    was lost would be stored twice (the upgrade tester's finding 2). The marker names the
+    files it was written for: these are other files."""
+    path = tmp_path / "data" / "chat.sqlite3"
+    a_database(path)
+    copy = copy_folder(path.parent, tmp_path / "restored")
+    # Torn by the copy: entries of messages in the middle lost (catch_up only looks at the newest).
+    tamper(copy, "DELETE FROM by_client_id WHERE msg_id IN (5, 6)",
+           "DELETE FROM conversation WHERE msg_id IN (5, 6, 7)")
+    caplog.set_level(logging.INFO, logger="chat.store")
+    db = open_database(copy)
+    try:
+        assert "in a copy of the data folder" in caplog.text
+        assert conversation_ids(db) == list(range(1, 21))
+        resent = mailbox.store_messages(db, [dm(21, "Alice", "Bob", "c5", text="Alice->Bob 5")])
+        assert [(m.msg_id, outcome) for m, outcome in resent] == [(5, mailbox.RESEND)]
+        assert db.execute("SELECT COUNT(*) FROM messages").fetchone() == (20,)
+    finally:
+        db.close()
+    # The original, left open by the same start, is still trusted as it is.
+    caplog.clear()
+    db = open_database(path)
+    try:
+        assert "deriving them again" not in caplog.text
+    finally:
+        db.close()
+
+
+def test_lookups_copied_open_without_their_marker_are_derived_again_whole(tmp_path, caplog):
+    """Only some files copied (``cp chat.sqlite3 chat.sqlite3-lookups``): no marker, which
+    meant "closed cleanly"; the lookups file's header says it was open."""
+    path = tmp_path / "data" / "chat.sqlite3"
+    a_database(path)
+    copy = copy_folder(path.parent, tmp_path / "restored")
+    files(copy)["-lookups-open"].unlink()
+    tamper(copy, "DELETE FROM by_client_id WHERE msg_id = 5", "DELETE FROM conversation WHERE msg_id = 5")
+    caplog.set_level(logging.INFO, logger="chat.store")
+    db = open_database(copy)
+    try:
+        assert "whose marker is not beside them" in caplog.text
+        assert conversation_ids(db) == list(range(1, 21))
+        assert mailbox.find_resend(db, "alice", "c5").msg_id == 5
+    finally:
+        db.close()
+
+
+def test_lookups_put_back_from_a_copy_over_the_same_files_are_derived_again_whole(tmp_path, caplog):
+    """Copied back over the files of the same folder (same inodes) after the server started
+    again: the marker is of an earlier start, whose marker file was another."""
+    path = tmp_path / "chat.sqlite3"
+    a_database(path)
+    saved = {suffix: file.read_bytes() for suffix, file in files(path).items()}
+    open_database(path).close()  # a later start, left open too
+    for suffix, content in saved.items():
+        with open(files(path)[suffix], "r+b") as file:  # in place, as cp over an existing file
+            file.write(content)
+            file.truncate()
+    tamper(path, "DELETE FROM by_client_id WHERE msg_id = 5", "DELETE FROM conversation WHERE msg_id = 5")
+    caplog.set_level(logging.INFO, logger="chat.store")
+    db = open_database(path)
+    try:
+        assert "deriving them again" in caplog.text
+        assert conversation_ids(db) == list(range(1, 21))
+        assert mailbox.find_resend(db, "alice", "c5").msg_id == 5
     finally:
         db.close()
 

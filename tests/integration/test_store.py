@@ -174,7 +174,11 @@ def test_the_migrations_of_one_start_are_one_log_line(tmp_path, monkeypatch, cap
     monkeypatch.setitem(store_module.MIGRATIONS, version + 1, "CREATE TABLE one (x)")
     monkeypatch.setitem(store_module.MIGRATIONS, version + 2, "CREATE TABLE two (x)")
     open_database(path).close()
+    # Before them, one line that they start, and one where the database as it was is kept
+    # (test_backup.py); after them, one for all of them.
     assert [r.getMessage() for r in caplog.records if "schema" in r.getMessage()] == [
+        f"upgrading the database from schema {version} to {version + 2}; do not stop the server",
+        f"kept a copy of the database as it was (schema {version}) in {path}.schema-{version}",
         f"database migrated from schema version {version} to {version + 2}"]
 
 

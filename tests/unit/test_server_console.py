@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from server.console import ADMIN_COMMAND, HELP_COMMANDS, PASSWORD_COMMANDS, QUIT_COMMANDS, WHO_COMMANDS, help_lines
+from server.console import (ADMIN_COMMAND, BACKUP_COMMANDS, HELP_COMMANDS, PASSWORD_COMMANDS, QUIT_COMMANDS,
+                            WHO_COMMANDS, help_lines)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +21,7 @@ def console_table(readme: str, start: str) -> str:
 def test_the_console_takes_what_its_help_and_the_readmes_name_and_nothing_else() -> None:
     """It took an /exit that neither /help nor README.md mentioned, and README.md's table
     left out /quem and /ajuda."""
-    commands = QUIT_COMMANDS | WHO_COMMANDS | HELP_COMMANDS | PASSWORD_COMMANDS | {ADMIN_COMMAND}
+    commands = QUIT_COMMANDS | WHO_COMMANDS | HELP_COMMANDS | PASSWORD_COMMANDS | BACKUP_COMMANDS | {ADMIN_COMMAND}
     assert set(re.findall(r"/[a-z]+", "\n".join(help_lines()))) == commands
     for readme, start in (("README.md", "What you type at the\nserver's terminal:"),
                           ("LEIAME.md", "O que se digita no terminal\ndo servidor:")):

@@ -1,0 +1,131 @@
+"""A backup of the database, taken while the server runs, into a new folder that is then a
+complete data folder (``python3 chatserver.py --data FOLDER`` starts on it).
+
+Copying the files of a running server is not a backup (the upgrade tester's finding 1): a
+copy of ``chat.sqlite3`` alone lacks the commits still in ``-wal`` (acknowledged messages),
+and a folder copied file by file pairs a database and a log of different moments (a
+malformed database). Here SQLite's online backup API copies the database as of one moment:
+a connection of its own (read-only) opens a read transaction, and the backup copies its
+pages from that snapshot, :data:`STEP_PAGES` at a time, while the server goes on writing
+(in WAL mode readers and the writer do not wait for one another; the log only grows
+until the backup ends, as the snapshot holds the checkpoints back). The snapshot held
+across the steps is what lets the backup end under load: without it SQLite starts a
+backup over whenever another connection writes between two steps.
+
+The lookups (server/lookups.py) are not copied: they are derived from the messages, at the
+first start on the backup. Nothing in the folder but ``chat.sqlite3``: the server makes
+the rest. The copy is written as ``chat.sqlite3.partial``, checked (``PRAGMA
+quick_check``), synced, and only then renamed, so a backup cut short is never taken for
+a whole one.
+
+:func:`back_up` blocks (seconds for a large database): the server's console runs it in a
+thread of its own; ``chatserver.py --backup FOLDER`` in its own process.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from i18n import _
+
+from .lookups import sync_directory
+
+# Pages copied per step of the backup API (4 KiB pages: 16 MiB a step).
+STEP_PAGES = 4096
+
+
+class BackupRefused(Exception):
+    """The backup was not made, and nothing was left of it; ``str(exc)`` is the one line
+    to show the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackupMade:
+    """A backup made: the database file written, its size in bytes, the messages it holds
+    and the seconds it took."""
+
+    database: Path
+    size: int
+    messages: int
+    seconds: float
+
+
+def default_folder(data_dir: Path, now: float | None = None) -> Path:
+    """Where ``/backup`` with no folder puts it: beside the data folder, named after it and
+    the local time (``data-backup-20261201-2146``)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return data_dir.with_name(f"{data_dir.name}-backup-{stamp}")
+
+
+def back_up(database: Path, folder: Path, step_pages: int = STEP_PAGES) -> BackupMade:
+    """Copy ``database`` (of a running server or not) into ``folder``, which must not exist
+    or be empty; returns what was made. Raises :class:`BackupRefused` (with nothing left
+    behind) if the database is missing, the folder is not empty, or the copy fails."""
+    database, folder = database.absolute(), folder.absolute()
+    if not database.is_file():
+        raise BackupRefused(_("there is no database to back up at {database}").format(database=database))
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise BackupRefused(_("{folder} is not an empty folder: a backup goes into a new (or empty) folder, "
+                              "so that it is a data folder of its own").format(folder=folder))
+    started = time.monotonic()
+    made_folder = not folder.exists()
+    target = folder / database.name
+    partial = folder / (database.name + ".partial")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        messages = _copy(database, partial, step_pages)
+        with open(partial, "rb+") as file:
+            os.fsync(file.fileno())
+        os.replace(partial, target)
+        sync_directory(folder)
+    except (OSError, sqlite3.Error) as error:
+        partial.unlink(missing_ok=True)
+        if made_folder:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise BackupRefused(_("could not back up {database} into {folder}: {error}").format(
+            database=database, folder=folder, error=error)) from error
+    return BackupMade(target, target.stat().st_size, messages, time.monotonic() - started)
+
+
+def _copy(database: Path, partial: Path, step_pages: int) -> int:
+    """The backup proper; returns the number of messages the copy holds."""
+    partial.unlink(missing_ok=True)
+    source = sqlite3.connect(database.as_uri() + "?mode=ro", uri=True, isolation_level=None,
+                             check_same_thread=False)
+    try:
+        # One snapshot for every step (see the module's docstring).
+        source.execute("BEGIN")
+        source.execute("SELECT COUNT(*) FROM sqlite_schema").fetchall()
+        copy = sqlite3.connect(partial, isolation_level=None)
+        try:
+            source.backup(copy, pages=step_pages)
+            source.execute("COMMIT")
+            problems = copy.execute("PRAGMA quick_check").fetchall()
+            if problems != [("ok",)]:
+                raise sqlite3.DatabaseError("the copy does not pass SQLite's check: "
+                                            + "; ".join(str(row[0]) for row in problems[:3]))
+            has_messages = copy.execute("SELECT 1 FROM sqlite_schema WHERE name = 'messages'").fetchone()
+            messages = copy.execute("SELECT COUNT(*) FROM messages").fetchone()[0] if has_messages else 0
+            # The copy carries the source's WAL mode: leave it a single file, its log folded in.
+            copy.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    return messages
+
+
+def human_size(size: float) -> str:
+    """A size in bytes for people: "12.3 MB"."""
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
