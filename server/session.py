@@ -255,7 +255,10 @@ class ClientSession(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.socket_transport = socket_transport_under(transport)
+        # socket_transport_under's two steps, without its call: a guest login is counted in
+        # Python calls (tests/integration/test_login_cost.py; issue 9's 10,000 logins).
+        tls = getattr(transport, "_ssl_protocol", None)
+        self.socket_transport = None if tls is None else getattr(tls, "_transport", None)
         _share_address_objects(transport)
         peer = transport.get_extra_info("peername")
         if peer:
