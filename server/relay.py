@@ -1073,9 +1073,11 @@ class Relay:
         if self._batch_refused(session, receipts):
             return
         self._late_refused = 0  # counted by _late_receipt: one answer for the frame, below
-        for msg_id in receipts.msg_ids:
-            self._confirm(session, msg_id)
-        refused, self._late_refused = self._late_refused, None
+        try:
+            for msg_id in receipts.msg_ids:
+                self._confirm(session, msg_id)
+        finally:  # (never left counting: a single receipt after it is answered on its own)
+            refused, self._late_refused = self._late_refused, None
         if refused:
             self._late_over_budget(session, refused)
 

@@ -82,3 +82,18 @@ def test_an_honest_reconnection_has_all_its_late_receipts_recorded(loop, store_k
     assert not again.take(ErrorReply)
     assert {states(bench)[msg_id][0] for msg_id in ids} == {"delivered"}
     bench.store.close()
+
+
+def test_many_connections_from_one_address_share_its_budget(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    floods = [log_in(bench, f"Mallory{n}") for n in range(8)]  # one address (FakeSession's)
+    asked = counting_confirm_late(bench)
+    started = time.monotonic()
+    for n, mallory in enumerate(floods):  # each within its own connection's burst
+        bench.relay.handle(mallory, Receipts(tuple(10**12 + n * 10**6 + i for i in range(const.MAX_PENDING_RECEIPTS))))
+    elapsed = time.monotonic() - started
+    bench.settle()
+    budget = const.LATE_RECEIPTS_BURST_PER_ADDRESS + const.LATE_RECEIPTS_PER_ADDRESS * elapsed + 1
+    assert len(asked) <= budget, f"{len(asked)} store operations from one address"
+    assert any(e.code == ErrorCode.RATE_LIMITED for e in floods[-1].take(ErrorReply))
+    bench.store.close()
