@@ -178,6 +178,16 @@ MAX_CONNECTIONS_PER_ADDRESS = 100
 # request rate alone would let one sender fill a slow reader's link (30 x 4,000 chars/s).
 BYTES_PER_SECOND_PER_CONNECTION = 16 * 1024
 BYTES_BURST_PER_CONNECTION = 64 * 1024
+# Receipts for messages not in flight to that connection ("late": a copy another session
+# of the user confirmed first, or one shown before a restart) per second, per connection
+# and per address. Each costs a store operation, and receipts are not requests (a client
+# sends one per message): unbounded, one user's flood of unknown ids (100,000 a second)
+# held the store's queue for everyone's messages for seconds. Over it, a late receipt is
+# answered rate_limited and not done. A connection's burst is MAX_PENDING_RECEIPTS: a
+# reconnection's whole window of late receipts at once.
+LATE_RECEIPTS_PER_CONNECTION = 100.0
+LATE_RECEIPTS_PER_ADDRESS = 1000.0
+LATE_RECEIPTS_BURST_PER_ADDRESS = 5000.0
 
 # --- Transport security (optional) ------------------------------------------------------
 # Server: certificate chain and private key files (PEM) turn TLS on; None leaves it off.

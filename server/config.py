@@ -16,6 +16,8 @@ _RATES = {
     "rate_per_connection": "--rate-per-connection or RATE_PER_CONNECTION in const.py",
     "rate_per_address": "--rate-per-address or RATE_PER_ADDRESS in const.py",
     "bytes_per_connection": "BYTES_PER_SECOND_PER_CONNECTION in const.py",
+    "late_receipts_per_connection": "LATE_RECEIPTS_PER_CONNECTION in const.py",
+    "late_receipts_per_address": "LATE_RECEIPTS_PER_ADDRESS in const.py",
     "login_checks_per_second": "LOGIN_CHECKS_PER_SECOND in const.py",
 }
 
@@ -62,6 +64,11 @@ class ServerConfig:
     burst_per_address: float = const.BURST_PER_ADDRESS
     max_connections_per_address: int = const.MAX_CONNECTIONS_PER_ADDRESS
     bytes_per_connection: float = const.BYTES_PER_SECOND_PER_CONNECTION
+    # Receipts for messages not in flight (server/relay.py, _late_receipt); a connection's
+    # burst is max_pending_receipts.
+    late_receipts_per_connection: float = const.LATE_RECEIPTS_PER_CONNECTION
+    late_receipts_per_address: float = const.LATE_RECEIPTS_PER_ADDRESS
+    late_receipts_burst_per_address: float = const.LATE_RECEIPTS_BURST_PER_ADDRESS
     # The kernel's send buffer of each client socket (SO_SNDBUF); None leaves the system's
     # own, which grows by itself (up to megabytes on loopback) and hides a slow reader's
     # lag from the outgoing queue. Tests set it small to stand for a slow link.

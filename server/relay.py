@@ -284,6 +284,13 @@ class Relay:
         self._bound_receipt_unrecorded = self._receipt_unrecorded
         store.on_recovered = self._store_recovered
         self._per_address: dict[str, tuple[int, TokenBucket]] = {}  # address -> (chat sessions, bucket)
+        # The budgets of receipts for messages not in flight (_late_receipt), made at the
+        # first one: per session, and per address (kept as _per_address's buckets are).
+        self._late_budgets: dict[ClientSession, TokenBucket] = {}
+        self._late_per_address: dict[str, TokenBucket] = {}
+        # While a batched receipt is handled: how many of its ids were over that budget,
+        # answered once at its end (_receipts); None between frames.
+        self._late_refused: int | None = None
         # Every connection accepted, on every listener, counted from accept() against the
         # capacity and the per-address limit (server/admission.py, server/listener.py).
         self.admission = Admission(self.config.max_connections, self.config.max_connections_per_address)
@@ -365,6 +372,7 @@ class Relay:
         self.after.logged_out(session)
         self.watchlists.forget(session)  # subscriptions are per session
         self.intake.forget(session)
+        self._late_budgets.pop(session, None)
         session.direct_stored = None  # (see _send_direct_to) no cycle left for the collector
         # The address keeps its bucket when its last connection goes, or reconnecting
         # would refill it; expire() forgets buckets that have refilled anyway.
@@ -1064,8 +1072,14 @@ class Relay:
         not sent to this user gets its own ``unknown_message``; the others count)."""
         if self._batch_refused(session, receipts):
             return
-        for msg_id in receipts.msg_ids:
-            self._confirm(session, msg_id)
+        self._late_refused = 0  # counted by _late_receipt: one answer for the frame, below
+        try:
+            for msg_id in receipts.msg_ids:
+                self._confirm(session, msg_id)
+        finally:  # (never left counting: a single receipt after it is answered on its own)
+            refused, self._late_refused = self._late_refused, None
+        if refused:
+            self._late_over_budget(session, refused)
 
     def _batch_refused(self, session: ClientSession, event: Receipts | OutcomeAcks) -> bool:
         """True (and answered ``unknown_type``) if ``session`` did not ask for batch_acks."""
@@ -1121,7 +1135,19 @@ class Relay:
             self.intake.drained(session)  # a large request that waited for it
 
     def _late_receipt(self, session: ClientSession, msg_id: int) -> None:
-        """A receipt for a message not in flight here: resent, or from before a restart."""
+        """A receipt for a message not in flight here: resent, or from before a restart.
+        It costs a store operation, so it has a budget (const.LATE_RECEIPTS_*): over it,
+        it is not done, and answered ``rate_limited`` (in a batch, once for the frame)."""
+        refused = self._late_refused
+        if refused:  # this frame is over the budget already: so is the rest of it, unweighed
+            self._late_refused = refused + 1
+            return
+        if self._late_wait(session):
+            if refused is None:
+                self._late_over_budget(session, 1)
+            else:
+                self._late_refused = 1
+            return
         key = session.key
 
         def checked(result: tuple[mailbox.StoredMessage | None, str | None]) -> None:
@@ -1134,6 +1160,37 @@ class Relay:
             # else: a receipt sent twice; the first one counted.
 
         self.store.confirm_late(msg_id, key, checked)
+
+    def _late_wait(self, session: ClientSession) -> float:
+        """Spend a late receipt of ``session``'s budgets: 0.0, or the seconds until both
+        would let one pass (nothing of the address's spent if the session's refused)."""
+        now = time.monotonic()
+        budget = self._late_budgets.get(session)
+        if budget is None:  # a connection's burst: a reconnection's whole window at once
+            budget = self._late_budgets[session] = TokenBucket(self.config.late_receipts_per_connection,
+                                                               self.config.max_pending_receipts)
+        wait = budget.take_one(now)
+        if wait:
+            return wait
+        shared = self._late_per_address.get(session.address)
+        if shared is None:
+            shared = self._late_per_address[session.address] = TokenBucket(
+                self.config.late_receipts_per_address, self.config.late_receipts_burst_per_address)
+        return shared.take_one(now)
+
+    def _late_over_budget(self, session: ClientSession, refused: int) -> None:
+        """Answer ``refused`` late receipts of one frame over their budget: one error, one
+        log line per address and interval. Their messages, if any were sent to this user,
+        stay undelivered in the store and come again at the next login (PROTOCOL.md "Limits")."""
+        now = time.monotonic()
+        wait = self._late_budgets[session].wait(now)
+        shared = self._late_per_address.get(session.address)
+        if shared is not None:
+            wait = max(wait, shared.wait(now))
+        self.log_lines.log("late receipts over the budget", session.address, logging.INFO,
+                           "late receipts of %r over the budget: %d not done", session, refused)
+        session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many receipts for messages not in flight ({refused} "
+                                f"not done); try again in {wait_words(wait)}", None, retry_seconds(wait)))
 
     def _tell_sender(self, sender_key: str, outcomes: list[mailbox.StoredMessage]) -> None:
         """Tell the online sessions of ``sender_key`` how messages they sent ended.
@@ -1251,6 +1308,8 @@ class Relay:
         self._per_address = {address: (count, bucket) for address, (count, bucket) in self._per_address.items()
                              if count > 0 or (bucket is not None
                                               and bucket.updated + bucket.burst / bucket.rate > clock)}
+        self._late_per_address = {address: bucket for address, bucket in self._late_per_address.items()
+                                  if address in self._per_address or bucket.updated + bucket.burst / bucket.rate > clock}
 
     def _announce_expired(self, messages: list[mailbox.StoredMessage]) -> None:
         """``messages`` were just marked expired: forget them in flight, tell their senders."""

@@ -1,0 +1,99 @@
+"""Receipts for messages not in flight (``Relay._late_receipt``) over every store
+(``store_kind``): each costs a store operation (``confirm_late``), and receipts are not
+counted by the request rate, so they have a budget of their own (PROTOCOL.md "Limits").
+
+A flood of receipts for ids that were never sent to its user asks the store at most the
+budget (its burst, then its rate), and the rest of each frame is answered with one
+``rate_limited``, not one error per id; the log says so once. An honest client's late
+receipts after a restart (up to ``MAX_PENDING_RECEIPTS`` at once, right behind its hello,
+before the server has sent anything again) are all recorded."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import const
+from protocol import BATCH_ACKS, DirectMessage, ErrorCode, ErrorReply, Hello, Receipt, Receipts, Welcome
+from server.relay import Relay
+from test_batch_acks_relay import log_in, send, states
+from test_store import FakeSession, RelayBench, loop, store_kind  # noqa: F401  (fixtures)
+
+
+def counting_confirm_late(bench: RelayBench) -> list[int]:
+    """The msg_ids the relay asks the store about with ``confirm_late``, from now on."""
+    asked: list[int] = []
+    confirm_late = bench.store.confirm_late
+
+    def counted(msg_id, recipient_key, callback=None, on_error=None):
+        asked.append(msg_id)
+        confirm_late(msg_id, recipient_key, callback, on_error)
+
+    bench.store.confirm_late = counted
+    return asked
+
+
+def test_a_flood_of_unknown_receipts_asks_the_store_at_most_the_budget(loop, store_kind, caplog):
+    bench = RelayBench(loop, store_kind)
+    mallory = log_in(bench, "Mallory")
+    asked = counting_confirm_late(bench)
+    frames, per_frame = 20, const.MAX_PENDING_RECEIPTS
+    caplog.set_level(logging.INFO, logger="chat.server")
+    started = time.monotonic()
+    for frame in range(frames):
+        bench.relay.handle(mallory, Receipts(tuple(10**12 + frame * per_frame + n for n in range(per_frame))))
+        if frame == 0:
+            bench.relay.handle(mallory, Receipt(10**13))  # a single frame too, beyond the burst
+    elapsed = time.monotonic() - started
+    bench.settle()
+    budget = const.MAX_PENDING_RECEIPTS + const.LATE_RECEIPTS_PER_CONNECTION * elapsed + 1
+    assert len(asked) <= budget, f"{len(asked)} store operations for {frames * per_frame} unknown ids"
+    assert len(asked) >= const.MAX_PENDING_RECEIPTS  # the burst passes: an honest reconnection's
+    errors = mallory.take(ErrorReply)
+    unknown = [e for e in errors if e.code == ErrorCode.UNKNOWN_MESSAGE]
+    limited = [e for e in errors if e.code == ErrorCode.RATE_LIMITED]
+    assert len(unknown) == len(asked)  # each id the store was asked about: its own answer
+    # The rest: one rate_limited per frame that had any over the budget, naming how many.
+    assert 1 <= len(limited) <= frames + 1
+    assert all(e.request_id is None and e.retry_after and e.retry_after > 0 for e in limited)
+    assert "not done" in limited[0].message
+    assert len(errors) == len(unknown) + len(limited)
+    lines = [r.getMessage() for r in caplog.records if "receipts" in r.getMessage()]
+    assert len(lines) == 1, lines  # once; the rest summed up by the log summary
+    bench.store.close()
+
+
+def test_an_honest_reconnection_has_all_its_late_receipts_recorded(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    alice, bob = log_in(bench, "Alice"), log_in(bench, "Bob")
+    ids = send(bench, alice, "Bob", const.MAX_PENDING_RECEIPTS)
+    assert [dm.msg_id for dm in bob.take(DirectMessage)] == ids  # shown, not confirmed yet
+    # The server restarts: a new relay over the same store, nothing in flight.
+    bench.relay = relay = Relay(bench.relay.config, bench.store)
+    bench.ports += 1
+    again = FakeSession(bench.ports)
+    relay.connected(again)
+    relay.handle(again, Hello("h2", "Bob", const.PROTOCOL_VERSION, None, False, bench.tokens.get("bob"),
+                              (BATCH_ACKS,)))
+    assert again.take(Welcome)
+    # Its receipts right behind the hello, before the server sent any of them again.
+    relay.handle(again, Receipts(tuple(ids)))
+    bench.settle()
+    assert not again.take(ErrorReply)
+    assert {states(bench)[msg_id][0] for msg_id in ids} == {"delivered"}
+    bench.store.close()
+
+
+def test_many_connections_from_one_address_share_its_budget(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    floods = [log_in(bench, f"Mallory{n}") for n in range(8)]  # one address (FakeSession's)
+    asked = counting_confirm_late(bench)
+    started = time.monotonic()
+    for n, mallory in enumerate(floods):  # each within its own connection's burst
+        bench.relay.handle(mallory, Receipts(tuple(10**12 + n * 10**6 + i for i in range(const.MAX_PENDING_RECEIPTS))))
+    elapsed = time.monotonic() - started
+    bench.settle()
+    budget = const.LATE_RECEIPTS_BURST_PER_ADDRESS + const.LATE_RECEIPTS_PER_ADDRESS * elapsed + 1
+    assert len(asked) <= budget, f"{len(asked)} store operations from one address"
+    assert any(e.code == ErrorCode.RATE_LIMITED for e in floods[-1].take(ErrorReply))
+    bench.store.close()
