@@ -1278,12 +1278,13 @@ class Relay:
             cost -= len(pages.unacknowledged.intersection(msg_ids))
             if not cost:
                 return False
-        now = time.monotonic()
         budget = self._ack_budgets.get(session)
-        if budget is None:
+        if budget is None:  # made by a take (take_held's condition), at the first ack
             budget = self._ack_budgets[session] = TokenBucket(self.config.acks_per_connection,
                                                               self.config.acks_burst_per_connection)
-        wait = budget.take(now, float(cost))
+        elif budget.take_held(cost):  # an honest sender's frames: no clock, no refill
+            return False
+        wait = budget.take(time.monotonic(), float(cost))
         if not wait:
             return False
         self.log_lines.log("acks over the budget", session.address, logging.INFO,
