@@ -188,6 +188,20 @@ BYTES_BURST_PER_CONNECTION = 64 * 1024
 LATE_RECEIPTS_PER_CONNECTION = 100.0
 LATE_RECEIPTS_PER_ADDRESS = 1000.0
 LATE_RECEIPTS_BURST_PER_ADDRESS = 5000.0
+# Acks of outcomes (ack, batch_acks' acks) per second, per connection, spent once per frame
+# (a frame of n ids costs n). Each costs a store operation, and acks are not requests (a
+# sender acks every outcome it is told): unbounded, one user's flood of acks for random ids
+# grew a durable server's store queue to 5.5 million in 8 s, and everyone's messages fell
+# to 2 a second. An honest connection is told outcomes no faster than its user's messages
+# are accepted: RATE_PER_CONNECTION (30) for each of its sessions, RATE_PER_ADDRESS (200)
+# for all of one address's; the rate is well above both. The burst is two frames of
+# MAX_PENDING_RECEIPTS ids: a recipient's whole window confirmed at once after a login,
+# told at once, and acked in one frame (or two, with another's). The outcomes told at
+# login from the store (the outcome pages, paced by the acks themselves) are not counted:
+# each is one real message, and an ack takes it off the pages. Over it, the frame's acks
+# are not done: harmless, those outcomes are told again at the next login.
+ACKS_PER_CONNECTION = 300.0
+ACKS_BURST_PER_CONNECTION = 2.0 * MAX_PENDING_RECEIPTS
 
 # --- Transport security (optional) ------------------------------------------------------
 # Server: certificate chain and private key files (PEM) turn TLS on; None leaves it off.

@@ -18,6 +18,7 @@ _RATES = {
     "bytes_per_connection": "BYTES_PER_SECOND_PER_CONNECTION in const.py",
     "late_receipts_per_connection": "LATE_RECEIPTS_PER_CONNECTION in const.py",
     "late_receipts_per_address": "LATE_RECEIPTS_PER_ADDRESS in const.py",
+    "acks_per_connection": "ACKS_PER_CONNECTION in const.py",
     "login_checks_per_second": "LOGIN_CHECKS_PER_SECOND in const.py",
 }
 
@@ -69,6 +70,9 @@ class ServerConfig:
     late_receipts_per_connection: float = const.LATE_RECEIPTS_PER_CONNECTION
     late_receipts_per_address: float = const.LATE_RECEIPTS_PER_ADDRESS
     late_receipts_burst_per_address: float = const.LATE_RECEIPTS_BURST_PER_ADDRESS
+    # Acks of outcomes (server/relay.py, _ack_wait), spent once per frame.
+    acks_per_connection: float = const.ACKS_PER_CONNECTION
+    acks_burst_per_connection: float = const.ACKS_BURST_PER_CONNECTION
     # The kernel's send buffer of each client socket (SO_SNDBUF); None leaves the system's
     # own, which grows by itself (up to megabytes on loopback) and hides a slow reader's
     # lag from the outgoing queue. Tests set it small to stand for a slow link.

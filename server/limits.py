@@ -96,6 +96,20 @@ class TokenBucket:
             return 0.0
         return (cost - tokens) / self.rate
 
+    def take_held(self, cost: float) -> bool:
+        """Spend ``cost`` from the tokens held at the last :meth:`take` (or take_one),
+        without the clock: True if they sufficed (spent), else False (nothing spent: call
+        take, which refills). A first try for a budget on the message path (the acks'):
+        no clock, no refill, a few operations. It never lets more pass than take would,
+        ``burst`` + ``rate`` x the time since the first take: what it spends was counted by
+        a take, and the next take's refill counts from that take. Only after a take (a new
+        bucket's first take refills it to the burst whatever it spent before)."""
+        tokens = self.tokens
+        if tokens >= cost:
+            self.tokens = tokens - cost
+            return True
+        return False
+
     def take_one(self, now: float) -> float:
         """:meth:`take` with a cost of one, to the bit, in fewer operations: the cost
         clamped and the tolerance computed once, in __post_init__ (issue 9, round

@@ -291,6 +291,8 @@ class Relay:
         # While a batched receipt is handled: how many of its ids were over that budget,
         # answered once at its end (_receipts); None between frames.
         self._late_refused: int | None = None
+        # The budgets of acks of outcomes (_ack_wait), per session, made at the first one.
+        self._ack_budgets: dict[ClientSession, TokenBucket] = {}
         # Every connection accepted, on every listener, counted from accept() against the
         # capacity and the per-address limit (server/admission.py, server/listener.py).
         self.admission = Admission(self.config.max_connections, self.config.max_connections_per_address)
@@ -373,6 +375,7 @@ class Relay:
         self.watchlists.forget(session)  # subscriptions are per session
         self.intake.forget(session)
         self._late_budgets.pop(session, None)
+        self._ack_budgets.pop(session, None)
         session.direct_stored = None  # (see _send_direct_to) no cycle left for the collector
         # The address keeps its bucket when its last connection goes, or reconnecting
         # would refill it; expire() forgets buckets that have refilled anyway.
@@ -1249,14 +1252,53 @@ class Relay:
             del self.outcome_pages[session]
 
     def _ack(self, session: ClientSession, ack: OutcomeAck) -> None:
+        budget = self._ack_budgets.get(session)  # (the budget's first try: see _acks)
+        if budget is None or session in self.outcome_pages or not budget.take_held(1.0):
+            if self._acks_over_budget(session, (ack.msg_id,)):
+                return
         self._acknowledge(session, ack.msg_id)
 
     def _acks(self, session: ClientSession, acks: OutcomeAcks) -> None:
-        """Feature batch_acks: exactly what an ack for each id, in order, would do."""
+        """Feature batch_acks: exactly what an ack for each id, in order, would do (over
+        the budget: none of them done, one answer for the frame)."""
         if self._batch_refused(session, acks):
             return
-        for msg_id in acks.msg_ids:
+        msg_ids = acks.msg_ids
+        # The budget's first try, here on every frame: an honest sender's frame spends the
+        # tokens already counted, no call, clock or refill (1,100 instructions a message in
+        # bench.inprocess --batch-acks, before); the first ack, the acks of a login's
+        # outcome pages and a frame short of tokens are weighed by _acks_over_budget.
+        budget = self._ack_budgets.get(session)
+        if budget is None or session in self.outcome_pages or not budget.take_held(len(msg_ids)):
+            if self._acks_over_budget(session, msg_ids):
+                return
+        for msg_id in msg_ids:
             self._acknowledge(session, msg_id)
+
+    def _acks_over_budget(self, session: ClientSession, msg_ids: tuple[int, ...]) -> bool:
+        """Spend one frame's acks of ``session``'s budget (const.ACKS_*), once for the
+        frame, with the clock (an honest frame's first try, without it, is the caller's:
+        _acks): each costs a store operation, and acks are not requests. False, or, over
+        it, True: none of them done (their outcomes are told again at the next login),
+        answered with one ``rate_limited``, logged once per address and interval."""
+        cost = len(msg_ids)
+        pages = self.outcome_pages.get(session)
+        if pages is not None:  # outcomes told from the store at login: paced by the acks themselves
+            cost -= len(pages.unacknowledged.intersection(msg_ids))
+            if not cost:
+                return False
+        budget = self._ack_budgets.get(session)
+        if budget is None:  # made by a take (take_held's condition), at the first ack
+            budget = self._ack_budgets[session] = TokenBucket(self.config.acks_per_connection,
+                                                              self.config.acks_burst_per_connection)
+        wait = budget.take(time.monotonic(), float(cost))
+        if not wait:
+            return False
+        self.log_lines.log("acks over the budget", session.address, logging.INFO,
+                           "acks of %r over the budget: %d not done", session, len(msg_ids))
+        session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many acks ({len(msg_ids)} not done); "
+                                f"try again in {wait_words(wait)}", None, retry_seconds(wait)))
+        return True
 
     def _acknowledge(self, session: ClientSession, msg_id: int) -> None:
         """The sender's client took in the outcome of its message ``msg_id``: stop telling it."""

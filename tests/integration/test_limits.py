@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import socket
 import sys
@@ -117,6 +118,29 @@ def test_take_one_and_a_bucket_that_starts_full_answer_exactly_as_before():
             assert (ones.tokens, ones.updated) == (costed.tokens, costed.updated) == (state[0], state[1])
             if wait and rng.random() < 0.5:
                 now += wait  # exactly as asked: the next take passes, in all three alike
+
+
+def test_take_held_between_takes_never_lets_more_pass_than_the_bucket():
+    # take_held (the acks' first try, without the clock) between takes: over any run, what
+    # passed is at most the burst plus the rate times the time since the first take, the
+    # bound of take alone; and a refusal of take_held spends nothing.
+    rng = random.Random(22)
+    for _ in range(2000):
+        rate, burst = rng.choice([(2.0, 3.0), (30.0, 60.0), (300.0, 2000.0), (0.5, 1.0), (7.0, 40.0)])
+        bucket, now, passed = TokenBucket(rate, burst), rng.uniform(0, 1e6), 0.0
+        first = now
+        for _ in range(40):
+            now += rng.choice([0.0, 0.0, rng.uniform(0, 2.0 / rate), rng.uniform(0, burst / rate)])
+            cost = float(rng.choice([1, 1, 4, int(burst) or 1]))
+            if rng.random() < 0.7 and bucket.updated > -math.inf:
+                held = bucket.tokens
+                if bucket.take_held(cost):
+                    passed += cost
+                else:
+                    assert bucket.tokens == held
+            elif not bucket.take(now, cost):
+                passed += min(cost, burst)
+            assert passed <= burst + rate * (now - first) + 1e-6 * passed + 1e-9
 
 
 # --- On a real server -------------------------------------------------------------------
