@@ -23,6 +23,11 @@ _RATES = {
 }
 
 
+# A connection's acks may come this many times as fast as its requests (ack_budget): the
+# outcomes of that many sessions of one user, each sending at the request rate's limit.
+ACKS_PER_REQUEST = 10
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str = const.SERVER_HOST
@@ -110,6 +115,16 @@ class ServerConfig:
         if not 0 < self.registrations_per_address < math.inf:
             raise ValueError(f"registrations_per_address is a number per hour, more than 0, not "
                              f"{self.registrations_per_address:g} (REGISTRATIONS_PER_ADDRESS in const.py)")
+
+    @property
+    def ack_budget(self) -> tuple[float, float]:
+        """One connection's budget of acks, (rate, burst): the configured rate, or more where
+        the request rate was raised (a benchmark's, an operator's): an honest client is told
+        outcomes no faster than its user's messages are accepted, so ACKS_PER_REQUEST
+        sessions of one user sending at the full request rate stay within it. The burst is
+        the configured one (two frames of acks)."""
+        return (max(self.acks_per_connection, ACKS_PER_REQUEST * self.rate_per_connection),
+                self.acks_burst_per_connection)
 
     @property
     def database(self) -> Path | None:

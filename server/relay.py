@@ -1289,8 +1289,7 @@ class Relay:
                 return False
         budget = self._ack_budgets.get(session)
         if budget is None:  # made by a take (take_held's condition), at the first ack
-            budget = self._ack_budgets[session] = TokenBucket(self.config.acks_per_connection,
-                                                              self.config.acks_burst_per_connection)
+            budget = self._ack_budgets[session] = TokenBucket(*self.config.ack_budget)
         wait = budget.take(time.monotonic(), float(cost))
         if not wait:
             return False

@@ -37,6 +37,10 @@ def counting_record_ack(bench: RelayBench) -> list[int]:
 
 def test_a_flood_of_unknown_acks_asks_the_store_at_most_the_budget(loop, store_kind, caplog):
     bench = RelayBench(loop, store_kind)
+    # The request rate as shipped (the bench raises it): the acks' rate follows a raised one.
+    bench.relay = Relay(dataclasses.replace(bench.relay.config, rate_per_connection=const.RATE_PER_CONNECTION),
+                        bench.store)
+    assert bench.relay.config.ack_budget == (const.ACKS_PER_CONNECTION, const.ACKS_BURST_PER_CONNECTION)
     mallory = log_in(bench, "Mallory")
     asked = counting_record_ack(bench)
     frames, per_frame = 20, const.MAX_PENDING_RECEIPTS
@@ -69,8 +73,11 @@ def test_an_honest_sender_has_all_its_acks_of_a_large_backlog_recorded(loop, sto
     bench = RelayBench(loop, store_kind)
     # Scaled down (the Redis store is slow at thousands): a burst of 100 acks and pages of
     # 50 outcomes, and four times the burst told at login, page after page.
+    # (A request rate of 0.1 a second, so that the acks' rate is the 1.0 set here; the
+    # bench's burst of requests lets the 400 messages through.)
     bench.relay = Relay(dataclasses.replace(bench.relay.config, acks_per_connection=1.0, acks_burst_per_connection=100.0,
-                                            max_pending_receipts=50), bench.store)
+                                            max_pending_receipts=50, rate_per_connection=0.1), bench.store)
+    assert bench.relay.config.ack_budget == (1.0, 100.0)
     count = 400
     bench.relay.disconnected(log_in(bench, "Bob"), None)  # known, offline: the messages wait
     alice = log_in(bench, "Alice")
@@ -101,3 +108,13 @@ def test_an_honest_sender_has_all_its_acks_of_a_large_backlog_recorded(loop, sto
     assert not alice.take(ErrorReply)
     assert {states(bench)[msg_id] for msg_id in ids} == {("delivered", True)}
     bench.store.close()
+
+
+def test_the_acks_rate_follows_a_raised_request_rate():
+    """A benchmark's (or an operator's) raised request rate raises the acks' rate with it:
+    the in-process driver's two clients, each at thousands of messages a second, had their
+    acks refused (tests/integration/test_benchmark.py failed in CI)."""
+    from server.config import ACKS_PER_REQUEST, ServerConfig
+    assert ServerConfig().ack_budget == (const.ACKS_PER_CONNECTION, const.ACKS_BURST_PER_CONNECTION)
+    raised = ServerConfig(rate_per_connection=1e6)
+    assert raised.ack_budget == (ACKS_PER_REQUEST * 1e6, const.ACKS_BURST_PER_CONNECTION)
