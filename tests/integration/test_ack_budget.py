@@ -19,20 +19,8 @@ from protocol import (
 )
 from server.relay import Relay
 from test_batch_acks_relay import log_in, states
+from test_late_receipts import counting
 from test_store import RelayBench, loop, store_kind  # noqa: F401  (fixtures)
-
-
-def counting_record_ack(bench: RelayBench) -> list[int]:
-    """The msg_ids the relay asks the store about with ``record_ack``, from now on."""
-    asked: list[int] = []
-    record_ack = bench.store.record_ack
-
-    def counted(msg_id, sender_key, callback=None, on_error=None):
-        asked.append(msg_id)
-        record_ack(msg_id, sender_key, callback, on_error)
-
-    bench.store.record_ack = counted
-    return asked
 
 
 def test_a_flood_of_unknown_acks_asks_the_store_at_most_the_budget(loop, store_kind, caplog):
@@ -42,7 +30,7 @@ def test_a_flood_of_unknown_acks_asks_the_store_at_most_the_budget(loop, store_k
                         bench.store)
     assert bench.relay.config.ack_budget == (const.ACKS_PER_CONNECTION, const.ACKS_BURST_PER_CONNECTION)
     mallory = log_in(bench, "Mallory")
-    asked = counting_record_ack(bench)
+    asked = counting(bench, "record_ack")
     frames, per_frame = 20, const.MAX_PENDING_RECEIPTS
     caplog.set_level(logging.INFO, logger="chat.server")
     started = time.monotonic()

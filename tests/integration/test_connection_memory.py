@@ -119,6 +119,19 @@ def test_web_page_connections_leave_no_transport_for_the_collector() -> None:
             settled(sessions, transports)
 
 
+def assert_tls_connections_leave_nothing(connect) -> None:
+    """``connect()`` SESSIONS times with the collector off: then as many sessions, transports
+    and TLS protocols as before (settled), and no cycle of theirs left for the collector."""
+    with collector_off():
+        sessions, transports = count(ClientSession), count(asyncio.BaseTransport)
+        protocols = count(asyncio.sslproto.SSLProtocol)
+        for _ in range(SESSIONS):
+            connect()
+        settled(sessions, transports)
+        assert count(asyncio.sslproto.SSLProtocol) <= protocols
+        assert cyclic_garbage() == []  # nothing else of theirs either
+
+
 def test_tls_connections_leave_nothing_for_the_collector(tmp_path) -> None:
     # Over TLS the session's transport is asyncio's SSL transport over a socket transport,
     # with asyncio's SSLProtocol between them: their own cycle, beside the socket
@@ -156,14 +169,7 @@ def test_tls_web_page_connections_leave_nothing_for_the_collector(tmp_path) -> N
                     pass
 
         fetch()
-        with collector_off():
-            sessions, transports = count(ClientSession), count(asyncio.BaseTransport)
-            protocols = count(asyncio.sslproto.SSLProtocol)
-            for _ in range(SESSIONS):
-                fetch()
-            settled(sessions, transports)
-            assert count(asyncio.sslproto.SSLProtocol) <= protocols
-            assert cyclic_garbage() == []  # nothing else of theirs either
+        assert_tls_connections_leave_nothing(fetch)
 
 
 def test_failed_tls_handshakes_leave_nothing_for_the_collector(tmp_path) -> None:
@@ -183,11 +189,4 @@ def test_failed_tls_handshakes_leave_nothing_for_the_collector(tmp_path) -> None
                     pass  # refused by a reset: as good as an end
 
         plain_hello()
-        with collector_off():
-            sessions, transports = count(ClientSession), count(asyncio.BaseTransport)
-            protocols = count(asyncio.sslproto.SSLProtocol)
-            for _ in range(SESSIONS):
-                plain_hello()
-            settled(sessions, transports)
-            assert count(asyncio.sslproto.SSLProtocol) <= protocols
-            assert cyclic_garbage() == []  # nothing else of theirs either
+        assert_tls_connections_leave_nothing(plain_hello)

@@ -20,23 +20,24 @@ from test_batch_acks_relay import log_in, send, states
 from test_store import FakeSession, RelayBench, loop, store_kind  # noqa: F401  (fixtures)
 
 
-def counting_confirm_late(bench: RelayBench) -> list[int]:
-    """The msg_ids the relay asks the store about with ``confirm_late``, from now on."""
+def counting(bench: RelayBench, operation: str) -> list[int]:
+    """The msg_ids the relay asks the store about with ``operation`` (``confirm_late``,
+    ``record_ack``: each takes the msg_id first), from now on."""
     asked: list[int] = []
-    confirm_late = bench.store.confirm_late
+    original = getattr(bench.store, operation)
 
-    def counted(msg_id, recipient_key, callback=None, on_error=None):
+    def counted(msg_id, *args, **kwargs):
         asked.append(msg_id)
-        confirm_late(msg_id, recipient_key, callback, on_error)
+        return original(msg_id, *args, **kwargs)
 
-    bench.store.confirm_late = counted
+    setattr(bench.store, operation, counted)
     return asked
 
 
 def test_a_flood_of_unknown_receipts_asks_the_store_at_most_the_budget(loop, store_kind, caplog):
     bench = RelayBench(loop, store_kind)
     mallory = log_in(bench, "Mallory")
-    asked = counting_confirm_late(bench)
+    asked = counting(bench, "confirm_late")
     frames, per_frame = 20, const.MAX_PENDING_RECEIPTS
     caplog.set_level(logging.INFO, logger="chat.server")
     started = time.monotonic()
@@ -87,7 +88,7 @@ def test_an_honest_reconnection_has_all_its_late_receipts_recorded(loop, store_k
 def test_many_connections_from_one_address_share_its_budget(loop, store_kind):
     bench = RelayBench(loop, store_kind)
     floods = [log_in(bench, f"Mallory{n}") for n in range(8)]  # one address (FakeSession's)
-    asked = counting_confirm_late(bench)
+    asked = counting(bench, "confirm_late")
     started = time.monotonic()
     for n, mallory in enumerate(floods):  # each within its own connection's burst
         bench.relay.handle(mallory, Receipts(tuple(10**12 + n * 10**6 + i for i in range(const.MAX_PENDING_RECEIPTS))))
