@@ -5,7 +5,7 @@ Copying the files of a running server is not a backup (the upgrade tester's find
 copy of ``chat.sqlite3`` alone lacks the commits still in ``-wal`` (acknowledged messages),
 and a folder copied file by file pairs a database and a log of different moments (a
 malformed database). Here SQLite's online backup API copies the database as of one moment:
-a connection of its own (read-only) opens a read transaction, and the backup copies its
+a connection of its own (that only reads) opens a read transaction, and the backup copies its
 pages from that snapshot, :data:`STEP_PAGES` at a time, while the server goes on writing
 (in WAL mode readers and the writer do not wait for one another; the log only grows
 until the backup ends, as the snapshot holds the checkpoints back). The snapshot held
@@ -97,7 +97,10 @@ def back_up(database: Path, folder: Path, step_pages: int = STEP_PAGES) -> Backu
 def _copy(database: Path, partial: Path, step_pages: int) -> int:
     """The backup proper; returns the number of messages the copy holds."""
     partial.unlink(missing_ok=True)
-    source = sqlite3.connect(database.as_uri() + "?mode=ro", uri=True, isolation_level=None,
+    # Read-write, though it only reads: SQLite makes the log and its index (-wal, -shm) for
+    # any reader of a stopped server's database, and only a read-write connection that is
+    # the last to close removes them; a read-only one would leave them, empty.
+    source = sqlite3.connect(database.as_uri() + "?mode=rw", uri=True, isolation_level=None,
                              check_same_thread=False)
     try:
         # One snapshot for every step (see the module's docstring).

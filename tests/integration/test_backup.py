@@ -109,6 +109,21 @@ def test_a_backup_into_a_folder_that_is_not_empty_or_of_no_database_is_refused(t
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["notes.txt"]
 
 
+def test_a_backup_of_a_stopped_server_leaves_only_the_copy_and_nothing_beside_the_database(tmp_path: Path) -> None:
+    data, copy = tmp_path / "data", tmp_path / "cópia"
+    db = open_database(data / "chat.sqlite3")
+    mailbox.store_messages(db, [mailbox.StoredMessage(1, "João", "joão", "Conceição", "conceição", "olá", 1000.0, "c1",
+                                                      "queued", 10**10)])
+    db.close()
+    before = sorted(p.name for p in data.iterdir())
+    done = run("--data", str(data), "--backup", str(copy))
+    assert done.returncode == 0, done.stderr
+    # No empty -wal or -shm left by the copy's reading, beside the database or the copy.
+    assert sorted(p.name for p in data.iterdir()) == before
+    assert sorted(p.name for p in copy.iterdir()) == ["chat.sqlite3"]
+    assert len(history_of(copy)) == 1
+
+
 def a_damaged_database(data: Path) -> Path:
     """A database left by a killed server (the lookups' marker there), one of whose pages
     in the middle of the messages was zeroed (a torn copy, a failing disk)."""
