@@ -24,7 +24,7 @@ import time
 import unicodedata
 
 import const
-from i18n import N_, _, ngettext
+from i18n import N_, _, decimal, ngettext
 from registry import canonical
 
 # Characters with a short conventional escape.
@@ -342,8 +342,7 @@ def format_delay(seconds: float | None) -> str:
         return _("a moment")
     if seconds < 10:  # tenths, rounded up: never "0.0 s", which reads as "now"
         tenths = max(1, math.ceil(seconds * 10 - 1e-9))
-        # The decimal mark is the language's ("5,0 s" in Portuguese).
-        return _("{units}.{tenths} s").format(units=tenths // 10, tenths=tenths % 10)
+        return f"{decimal(tenths / 10)} s"  # "5,0 s" in Portuguese
     if seconds < 120:
         return f"{seconds:.0f} s"
     minutes, rest = divmod(int(seconds + 0.5), 60)

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from i18n import _
+from i18n import _, decimal
 
 from .lookups import sync_directory
 
@@ -125,10 +125,12 @@ def _copy(database: Path, partial: Path, step_pages: int) -> int:
     return messages
 
 
-def human_size(size: float) -> str:
-    """A size in bytes for people: "12.3 MB"."""
+def human_size(size: float, said: bool = False) -> str:
+    """A size in bytes for people: "12.3 MB"; ``said``: for a sentence in the language in
+    use ("12,3 MB" in Portuguese), else for a log line (in English)."""
     for unit in ("bytes", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+            break
         size /= 1024
-    return f"{size:.1f} GB"
+    places = 0 if unit == "bytes" else 1
+    return f"{decimal(size, places) if said else f'{size:.{places}f}'} {unit}"

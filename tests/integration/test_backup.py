@@ -124,6 +124,15 @@ def test_a_backup_of_a_stopped_server_leaves_only_the_copy_and_nothing_beside_th
     assert len(history_of(copy)) == 1
 
 
+def test_the_backup_line_writes_its_numbers_as_the_language_does(tmp_path: Path) -> None:
+    """"112.0 KB" and "0.0 s" in a Portuguese sentence read as thousands: 112,0 KB."""
+    open_database(tmp_path / "data" / "chat.sqlite3").close()
+    done = run("--data", str(tmp_path / "data"), "--backup", str(tmp_path / "cópia"), "--lang", "pt_BR")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"cópia feita: .+/chat\.sqlite3 \(\d+,\d KB, 0 mensage(?:m|ns), em \d+,\d s\)", done.stderr), \
+        done.stderr
+
+
 def a_damaged_database(data: Path) -> Path:
     """A database left by a killed server (the lookups' marker there), one of whose pages
     in the middle of the messages was zeroed (a torn copy, a failing disk)."""
