@@ -81,6 +81,16 @@ class LocalSettingsError(Exception):
         return _(self.template).format(**fields)
 
 
+class SettingsExit(SystemExit):
+    """The program ends (status 2) over a settings error whose one line, ``line``, has
+    been written to stderr: an entry point with no terminal to show it on (the window,
+    started from a desktop launcher) shows it its own way too."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(2)
+        self.line = line
+
+
 class Applied(NamedTuple):
     """What :func:`apply` did: the file (None: there was none) and the names it set, in
     const.py's order."""
@@ -156,7 +166,7 @@ def apply(namespace: MutableMapping[str, Any], path: Path | None, named: bool = 
     """Apply the settings file ``path`` (None: none) to ``namespace`` (const.py's
     ``globals()``, with ``*settings_path()``). A file that is not there is no error unless
     it was ``named``. On an error, its one line goes to stderr, in the language the command
-    line or the environment asks for, and the program ends with status 2 (SystemExit)."""
+    line or the environment asks for, and the program ends with status 2 (:class:`SettingsExit`)."""
     if path is None or (not named and not path.exists()):
         return Applied(None, ())
     try:
@@ -164,9 +174,10 @@ def apply(namespace: MutableMapping[str, Any], path: Path | None, named: bool = 
     except LocalSettingsError as error:
         import i18n  # only now: i18n imports const, which calls this as it is imported
         i18n.use(i18n.early_choice())
-        sys.stderr.write(f"{error}\n")
+        line = str(error)
+        sys.stderr.write(f"{line}\n")
         sys.stderr.flush()
-        raise SystemExit(2) from None
+        raise SettingsExit(line) from None
     namespace.update(changed)
     return Applied(path, tuple(changed))
 
