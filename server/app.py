@@ -225,7 +225,10 @@ class ChatServer:
                 if exc is None:
                     callback(future.result())
                     return
-                log.error("%s failed on a worker thread: %s", getattr(func, "__name__", func), exc, exc_info=exc)
+                # Summarised (one line, then a count): under memory pressure every login fails so.
+                name = getattr(func, "__name__", repr(func))
+                self.relay.log_lines.log("failures on a worker thread", name, logging.ERROR,
+                                         "%s failed on a worker thread: %s: %s", name, type(exc).__name__, exc)
                 on_error(exc)
 
             loop.run_in_executor(None, func, *args).add_done_callback(finished)
