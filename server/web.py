@@ -189,22 +189,32 @@ class WebSession(ClientSession):
             super().pause_writing()  # a slow chat client gets only what cannot be skipped
         else:
             # A file or an echo is written once: stop reading requests (and so making
-            # more responses) until the peer has read what waits.
+            # more responses) until the peer has read what waits; those read already wait
+            # in the reader (see _receive_http), or one write of pipelined requests would
+            # queue a file per request (100 of the app: 16 MB for 4 KB sent).
+            self.write_paused = True
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         if self.mode is _CHAT:
             super().resume_writing()  # what was held back for a slow reader may follow
-        elif not self.transport.is_closing():
+            return
+        self.write_paused = False
+        if self.mode is _HTTP and self.http is not None and not self.closing:
+            self._receive_http(b"")  # the requests that waited, until the buffer fills again
+        if not self.write_paused and not self.transport.is_closing():
             self.transport.resume_reading()
 
     # --- HTTP ---------------------------------------------------------------------------
 
     def _receive_http(self, data: bytes) -> None:
+        """Feed bytes of requests (none: answer those that waited for the peer to read)."""
         reader = self.http
-        reader.receive_data(data)
-        # Pipelined requests are answered in order, until one upgrades the connection.
-        while self.mode is _HTTP and not self.closing:
+        if data:
+            reader.receive_data(data)
+        # Pipelined requests are answered in order, until one upgrades the connection, and
+        # while the transport takes more (see pause_writing).
+        while self.mode is _HTTP and not self.closing and not self.write_paused:
             try:
                 request = reader.next_request()
             except HttpError as error:

@@ -609,3 +609,44 @@ def test_a_browser_that_stops_reading_is_dropped_at_the_configured_outgoing_limi
         finally:
             sleepy.close()
             alice.close()
+
+
+def test_pipelined_requests_from_a_reader_that_does_not_read_wait_behind_the_full_buffer() -> None:
+    # One write of 100 pipelined requests for the largest file (the app, about 160 KB): a
+    # few kilobytes in, 16 MB queued in the server for a peer that reads nothing, and up
+    # to 100 connections from one address. The requests read in that write must wait
+    # while the transport holds more than its mark, as the ones still in the socket do.
+    from server.web import HTTP_MAX_REQUESTS, _sites
+    size = (WEBCLIENT_ROOT / "app.js").stat().st_size
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0)
+    with ServerThread(config) as srv:
+        port = srv.server.web_address[1]
+        site = srv.call(lambda: _sites[srv.server._web])
+        mark = config.max_outgoing_bytes
+
+        def queued() -> int:
+            return srv.call(lambda: sum(s.transport.get_write_buffer_size() for s in site.sessions))
+
+        with socket.socket() as sleepy:
+            sleepy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sleepy.connect(("127.0.0.1", port))
+            one = f"GET /app.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+            sleepy.sendall(one * HTTP_MAX_REQUESTS)
+            deadline, before = time.monotonic() + TIMEOUT, -1
+            while time.monotonic() < deadline:  # until the server has queued all it will
+                now = queued()
+                if now == before and now:
+                    break
+                before = now
+                time.sleep(0.1)
+            assert 0 < queued() <= mark + size + 4096, f"{queued()} bytes queued for a peer that reads nothing"
+            # Once it reads, every request is answered, in order, the last with a close.
+            sleepy.settimeout(TIMEOUT)
+            received, deadline = bytearray(), time.monotonic() + 4 * TIMEOUT
+            while time.monotonic() < deadline:
+                data = sleepy.recv(1 << 20)
+                if not data:
+                    break
+                received += data
+            assert received.count(b"HTTP/1.1 200 OK\r\n") == HTTP_MAX_REQUESTS
+            assert len(received) > HTTP_MAX_REQUESTS * size
