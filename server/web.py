@@ -381,6 +381,14 @@ class WebSession(ClientSession):
         replies = self.ws.data_to_send()
         if replies and not self.transport.is_closing():
             self.transport.write(replies)
+            if self.mode is _CHAT and not self.closing:
+                # Pongs are as large as the pings they answer, and written past the chat
+                # frames' count (ClientSession._write): the hard mark holds for them too, or
+                # a peer that pings and never reads would have the server keep them all.
+                # (Once our close frame is out the core answers no ping.)
+                waiting, limit = self.transport.get_write_buffer_size(), self.relay.config.max_outgoing_bytes
+                if waiting > limit:
+                    self._slow_consumer(waiting, limit)
 
     def _receive_chat_message(self, text: str) -> None:
         # A text message is exactly one chat frame. Tolerate the newline a line-oriented

@@ -650,3 +650,45 @@ def test_pipelined_requests_from_a_reader_that_does_not_read_wait_behind_the_ful
                 received += data
             assert received.count(b"HTTP/1.1 200 OK\r\n") == HTTP_MAX_REQUESTS
             assert len(received) > HTTP_MAX_REQUESTS * size
+
+
+def test_a_browser_that_pings_and_never_reads_is_dropped_at_the_outgoing_limit() -> None:
+    # The WebSocket core answers every ping with a pong of the same payload, written as it
+    # came: past the chat frames' count (server/session.py's hard mark), so a peer that
+    # sent pings and read nothing had the server keep every pong, without bound.
+    limit = 32 * 1024
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, max_outgoing_bytes=limit)
+    with ServerThread(config) as srv:
+        port = srv.server.web_address[1]
+        alice = TcpPeer("127.0.0.1", srv.port)
+        sleepy = socket.socket()
+        try:
+            alice.login("Alice")
+            sleepy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sleepy.connect(("127.0.0.1", port))
+            sleepy.sendall(upgrade_request(port, f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"))
+            assert read_response(sleepy, head_only=True).status == 101
+            sleepy.sendall(masked(Opcode.TEXT, b'{"type":"hello","id":"h","name":"Sleepy","version":1}'))
+            alice.expect(UserJoined, where=lambda e: e.name == "Sleepy")
+
+            def shrink_server_buffer() -> None:
+                [session] = [s for s in srv.server.relay.sessions if s.name == "Sleepy"]
+                session.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            srv.call(shrink_server_buffer)
+            def dropped() -> bool:  # (it then waits CLOSE_TIMEOUT for the peer's close frame)
+                return srv.call(lambda: all(s.closing for s in srv.server.relay.sessions if s.name == "Sleepy"))
+
+            pings = masked(Opcode.PING, b"p" * 125) * 100  # 13 KB: 12.5 KB of pongs
+            sent, deadline = 0, time.monotonic() + 20
+            while not dropped() and time.monotonic() < deadline and sent < 4 * 1024 * 1024:
+                try:
+                    sleepy.sendall(pings)
+                except OSError:
+                    break  # the server has closed it
+                sent += len(pings)
+            assert dropped() and sent < 1024 * 1024, f"not dropped after {sent} bytes of pings"
+            left = alice.expect(UserLeft, timeout=5.0, where=lambda e: e.name == "Sleepy")
+            assert left.reason == "slow consumer", left
+        finally:
+            sleepy.close()
+            alice.close()
