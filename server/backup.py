@@ -66,13 +66,17 @@ def back_up(database: Path, folder: Path, step_pages: int = STEP_PAGES) -> Backu
     or be empty; returns what was made. Raises :class:`BackupRefused` (with nothing left
     behind) if the database is missing, the folder is not empty, or the copy fails."""
     database, folder = database.absolute(), folder.absolute()
-    if not database.is_file():
-        raise BackupRefused(_("there is no database to back up at {database}").format(database=database))
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise BackupRefused(_("{folder} is not an empty folder: a backup goes into a new (or empty) folder, "
-                              "so that it is a data folder of its own").format(folder=folder))
+    try:
+        # Looking can fail too (a name too long, a folder we may not read): said as any failure.
+        if not database.is_file():
+            raise BackupRefused(_("there is no database to back up at {database}").format(database=database))
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise BackupRefused(_("{folder} is not an empty folder: a backup goes into a new (or empty) folder, "
+                                  "so that it is a data folder of its own").format(folder=folder))
+        made_folder = not folder.exists()
+    except OSError as error:
+        raise _failed(database, folder, error) from error
     started = time.monotonic()
-    made_folder = not folder.exists()
     target = folder / database.name
     partial = folder / (database.name + ".partial")
     try:
@@ -89,9 +93,13 @@ def back_up(database: Path, folder: Path, step_pages: int = STEP_PAGES) -> Backu
                 folder.rmdir()
             except OSError:
                 pass
-        raise BackupRefused(_("could not back up {database} into {folder}: {error}").format(
-            database=database, folder=folder, error=error)) from error
+        raise _failed(database, folder, error) from error
     return BackupMade(target, target.stat().st_size, messages, time.monotonic() - started)
+
+
+def _failed(database: Path, folder: Path, error: Exception) -> BackupRefused:
+    return BackupRefused(_("could not back up {database} into {folder}: {error}").format(
+        database=database, folder=folder, error=error))
 
 
 def _copy(database: Path, partial: Path, step_pages: int) -> int:

@@ -122,7 +122,7 @@ from .config import ServerConfig
 from .guests import Claim
 from .intake import Intake
 from .limits import TokenBucket, retry_seconds, wait_words
-from .login import LoginDesk, LoginResult, unavailable_error
+from .login import LoginDesk, LoginResult, Offload, unavailable_error
 from .admission import Admission
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
@@ -135,7 +135,6 @@ from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 log = logging.getLogger("chat.server")
 
 Schedule = Callable[[float, Callable[[], None]], object]
-Offload = Callable[[Callable, tuple, Callable], None]
 
 # More users than fit in one frame, even with the shortest names (see _who).
 _MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
@@ -192,8 +191,13 @@ class OutcomePages:
     loading: bool = False  # a fetch is under way
 
 
-def _run_now(func: Callable, args: tuple, callback: Callable) -> None:
-    callback(func(*args))
+def _run_now(func: Callable, args: tuple, callback: Callable, on_error: Callable[[Exception], None]) -> None:
+    try:
+        result = func(*args)
+    except Exception as exc:
+        on_error(exc)
+        return
+    callback(result)
 
 
 def _nothing() -> None:
@@ -214,7 +218,8 @@ class Relay:
     def __init__(self, config: ServerConfig | None = None, store: MessageStore | None = None,
                  schedule: Schedule | None = None, offload: Offload | None = None, peers: Any = None) -> None:
         """``store`` must be started; ``schedule(delay, callback)`` is the loop's call_later
-        and ``offload(func, args, callback)`` runs slow work (password hashing) off the loop;
+        and ``offload(func, args, callback, on_error)`` runs slow work (password hashing) off the
+        loop (login.Offload);
         ``peers`` are the other nodes of a cluster (server/peers.py; default: none)."""
         self.config = config or ServerConfig()
         self.store = store

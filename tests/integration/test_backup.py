@@ -133,6 +133,33 @@ def test_the_backup_line_writes_its_numbers_as_the_language_does(tmp_path: Path)
         done.stderr
 
 
+def test_a_folder_the_system_refuses_to_look_at_is_refused_in_one_line(tmp_path: Path) -> None:
+    # A folder name longer than the file system takes (ENAMETOOLONG): the look at the folder
+    # raised a bare OSError before any copy, past BackupRefused, so the console's backup
+    # thread died with a traceback and /backup said "being made: wait" until a restart.
+    database = tmp_path / "data" / "chat.sqlite3"
+    open_database(database).close()
+    too_long = tmp_path / ("pasta-" * 60)
+    try:
+        backup.back_up(database, too_long)
+    except backup.BackupRefused as refused:
+        assert "could not back up" in str(refused) and "too long" in str(refused), refused
+    else:
+        raise AssertionError("a backup into a folder the system refuses was made")
+    console = DataConsole(tmp_path / "data")
+    try:
+        console.expect(r"listening on 127\.0\.0\.1:(\d+)\n")
+        console.type(f"/backup {too_long}")
+        console.expect(r"no backup made: could not back up .+ too long")
+        console.type(f"/backup {tmp_path / 'cópia'}")  # the console takes the next one
+        console.expect(r"backup made: .+/cópia/chat\.sqlite3 ")
+        console.type("/quit")
+        said = console.finish()
+    finally:
+        console.close()
+    assert "Traceback" not in said
+
+
 def a_damaged_database(data: Path) -> Path:
     """A database left by a killed server (the lookups' marker there), one of whose pages
     in the middle of the messages was zeroed (a torn copy, a failing disk)."""
