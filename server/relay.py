@@ -89,7 +89,6 @@ from protocol import (
     RoomSkipped,
     SendDirect,
     SendRoom,
-    State,
     Typing,
     Unblock,
     BlockList,
@@ -318,7 +317,7 @@ class Relay:
             Unwatch: self._unwatch,
             Goodbye: self._goodbye,
             FrameRejected: self._rejected,
-            ConnectionClosed: self._ignore,
+            ConnectionClosed: self._stream_ended,
             Ping: self._pong,
             Pong: self._ignore,  # liveness is noted by the session on any data
         }
@@ -764,7 +763,7 @@ class Relay:
         for session in list(self.registry.sessions_by_key(key)):
             if session.closing or session is keep:
                 continue
-            if session.conn.state is not State.CLOSED:
+            if session.conn.may_send(Goodbye):  # not after the client's own bye
                 session.send(ErrorReply(code, words))
                 session.send(Goodbye(reason))
             session.close(reason)
@@ -1751,7 +1750,24 @@ class Relay:
     # --- Leaving and errors -------------------------------------------------------------
 
     def _goodbye(self, session: ClientSession, goodbye: Goodbye) -> None:
-        session.close("quit")
+        self._close_answered(session, "quit")
+
+    def _stream_ended(self, session: ClientSession, closed: ConnectionClosed) -> None:
+        self._close_answered(session, session.leave_reason)
+
+    def _close_answered(self, session: ClientSession, reason: str) -> None:
+        """The client said bye or closed its writing side: answer what it sent before, then
+        close (PROTOCOL.md, "Session"). The answers still to come wait for the store (a
+        send's accepted, once stored); a read submitted now is answered after every
+        operation submitted before it (stores/base.py: callbacks in submission order), so
+        its answer says they are out. Only on this path: nothing is counted per message.
+        A session not logged in has nothing stored to wait for (a hello being decided
+        holds reading, so no bye is read meanwhile)."""
+        if session.key is None or session.closing:
+            session.close(reason)
+            return
+        key = session.key
+        session.close_when_answered(reason, lambda done: self.store.sent_under(key, "", done, done))
 
     def _rejected(self, session: ClientSession, rejected: FrameRejected) -> None:
         self.log_lines.log("malformed frames", session.address, logging.WARNING, "bad frame from %r: %s: %s",
@@ -1782,6 +1798,6 @@ class Relay:
         self.login_lines.flush()
         self.logout_lines.flush()
         for session in list(self.sessions):
-            if session.conn.state is not State.CLOSED:
+            if session.conn.may_send(Goodbye):  # not after the client's own bye
                 session.send(Goodbye(reason))
             session.close("server shutting down")

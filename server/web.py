@@ -454,6 +454,11 @@ class WebSession(ClientSession):
             self.leave_reason = reason
         if self.closing:
             return
+        if self.reading_held_since is not None:
+            # Held for the answers before a bye (or a request's turn): the peer's close
+            # frame must still be read; the chat messages behind are not handled (closing).
+            self.reading_held_since = None
+            self.transport.resume_reading()
         self.flush()  # goodbyes and final errors go out before the close frame
         code = _CLOSE_GOING_AWAY if self.leave_reason == "server shutting down" else _CLOSE_NORMAL
         self._close_websocket(code, self.leave_reason)
