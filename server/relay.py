@@ -196,7 +196,8 @@ def _run_now(func: Callable, args: tuple, callback: Callable) -> None:
 
 
 def _nothing() -> None:
-    """What a released session does first when nothing waited but its frames (_login_over)."""
+    """What a released session does first when nothing waited but its frames (_login_over,
+    _in_order)."""
 
 
 def _outcome(message: mailbox.StoredMessage) -> Event:
@@ -693,7 +694,8 @@ class Relay:
             self.peers.account_saved(session.key, self.logins.accounts[session.key])
             session.send(Done(request.request_id))
 
-        self.logins.claim(session.name, request.password, claimed, by_holder=True, address=session.address)
+        self._in_order(session, lambda done: self.logins.claim(session.name, request.password, done, by_holder=True,
+                                                               address=session.address), claimed)
 
     def _revoke(self, session: ClientSession, request: Revoke) -> None:
         """Forget an account resume credential of this session's account ("Log out").
@@ -727,8 +729,28 @@ class Relay:
             self.peers.password_reset(session.key, changed=True)
             self.end_sessions(session.key, changed=True, keep=session)
 
-        self.logins.change_password(session.key, request.old_password, request.new_password, request.resume,
-                                    session.address, changed)
+        self._in_order(session, lambda done: self.logins.change_password(
+            session.key, request.old_password, request.new_password, request.resume, session.address, done), changed)
+
+    def _in_order(self, session: ClientSession, start: Callable[[Callable[..., None]], None],
+                  decided: Callable[..., None]) -> None:
+        """Start a request decided off the loop (a password's hash): ``start(done)``, where
+        ``done`` answers it with ``decided``. Until then the frames the client sent behind
+        it wait, unread, as behind a hello (_hello), so that its answer comes before
+        theirs: answers in the order of the requests. Nothing is held when ``start``
+        answers at once (a refusal)."""
+        waiting = True
+
+        def done(*outcome: Any) -> None:
+            nonlocal waiting
+            waiting = False
+            decided(*outcome)
+            if session.reading_held_since is not None:
+                session.release_reading(_nothing)
+
+        start(done)
+        if waiting and not session.closing:
+            session.hold_reading()
 
     def reset_password(self, name: str, done: Callable[[str | None, StoreUnavailable | None], None]) -> None:
         """The console's ``/password NAME``: a new random password for the account ``name``

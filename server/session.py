@@ -23,8 +23,9 @@ drain (server/intake.py), no further frame is handled
 and the transport stops reading, so the client's own burst of requests cannot push its
 queue past the hard mark; the frames already read wait, in order, until
 :meth:`release_reading`. The same holds while a hello is decided off the loop (a
-password's hash, a cluster's claim: Relay._hello), so that the frames sent behind it are
-judged after its outcome.
+password's hash, a cluster's claim: Relay._hello), or a ``register`` or ``password``
+(Relay._in_order), so that the frames sent behind it are judged after its outcome; and
+after a client's bye, while its last answers are awaited (:meth:`close_when_answered`).
 
 Reads go into one buffer per thread (so per event loop), not a fresh one per read: see
 :class:`_ReadBuffer`.
