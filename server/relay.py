@@ -1783,13 +1783,16 @@ class Relay:
         send's accepted, once stored); a read submitted now is answered after every
         operation submitted before it (stores/base.py: callbacks in submission order), so
         its answer says they are out. Only on this path: nothing is counted per message.
-        A session not logged in has nothing stored to wait for (a hello being decided
-        holds reading, so no bye is read meanwhile)."""
+        The user leaves now (the others hear it, a guest's name is held as after any
+        leaving, a new login is not refused for it): only the connection waits, carrying
+        the answers out. A session not logged in has nothing stored to wait for (a hello
+        being decided holds reading, so no bye is read meanwhile)."""
         if session.key is None or session.closing:
             session.close(reason)
             return
         key = session.key
         session.close_when_answered(reason, lambda done: self.store.sent_under(key, "", done, done))
+        self.disconnected(session, None)  # (connection_lost's call then finds it gone)
 
     def _rejected(self, session: ClientSession, rejected: FrameRejected) -> None:
         self.log_lines.log("malformed frames", session.address, logging.WARNING, "bad frame from %r: %s: %s",
