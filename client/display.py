@@ -76,6 +76,8 @@ _LEFT_REASONS = {
     "server shutting down": N_("server shutting down"),
     "server lost the cluster": N_("server lost the cluster"),
     "connection lost (server stopped)": N_("connection lost (server stopped)"),
+    const.TOO_MANY_ERRORS_REASON: N_("too many errors"),  # malformed frames in a row
+    const.PROTOCOL_ERROR_REASON: N_("protocol error"),  # a breach of the WebSocket's rules
     const.PASSWORD_RESET_REASON: N_("password reset by the server operator"),  # the console's /password
     const.PASSWORD_CHANGED_REASON: N_("password changed in another session"),  # a password frame
 }

@@ -668,11 +668,14 @@ class Relay:
         session.epoch = session.backlog_cursor = guests.epoch(key)
         return token
 
-    def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None) -> None:
+    def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None,
+                reason: str | None = None) -> None:
+        """Send ``error`` ``code`` and close: ``reason`` is the leave reason (else the code:
+        before logging in, where only the log says it)."""
         self.log_lines.log("refused connections", session.address, logging.INFO, "refused %s:%d: %s",
                            session.address, session.port, message)
         session.send(ErrorReply(code, message, request_id))
-        session.close(code)
+        session.close(reason or code)
 
     def _register(self, session: ClientSession, request: Register) -> None:
         if session.registered:
@@ -1803,7 +1806,8 @@ class Relay:
         session.bad_frames += 1
         if session.bad_frames >= self.config.max_bad_frames:
             self._refuse(session, ErrorCode.TOO_MANY_ERRORS,
-                         f"{session.bad_frames} malformed frames in a row; closing the connection")
+                         f"{session.bad_frames} malformed frames in a row; closing the connection",
+                         reason=const.TOO_MANY_ERRORS_REASON)
 
     def _ignore(self, session: ClientSession, event: Event) -> None:
         pass

@@ -477,3 +477,19 @@ def test_a_failed_room_request_keeps_the_room_it_meant() -> None:
     assert explain_refusal(failed, "redes") == "there is no room redes; did you mean #redes?"
     assert explain_refusal(RequestFailed.of(ErrorReply("no_such_room", "there is no room x", "r2")), "x") == \
         "there is no room x"
+
+
+def test_a_protocol_breach_is_said_in_the_users_words() -> None:
+    """The left reasons of a client that broke the protocol, as the others are: in the
+    user's language (the page takes the same words from the catalogue)."""
+    import const
+    from client.display import left_why
+    from i18n import use
+    assert left_why(const.TOO_MANY_ERRORS_REASON) == " (too many errors)"
+    assert left_why(const.PROTOCOL_ERROR_REASON) == " (protocol error)"
+    try:
+        use("pt_BR")
+        assert left_why(const.TOO_MANY_ERRORS_REASON) == " (enviou erros demais)"
+        assert left_why(const.PROTOCOL_ERROR_REASON) == " (quebrou as regras do protocolo)"
+    finally:
+        use("en")
