@@ -363,7 +363,9 @@ class Relay:
             log.debug("connect %s:%d", session.address, session.port)
 
     def disconnected(self, session: ClientSession, exc: Exception | None) -> None:
-        """The connection is gone: unregister the user, tell the others, requeue deliveries."""
+        """The connection is gone, or its client said bye or ended its stream (then only its
+        last answers still go out: _close_answered): unregister the user, tell the others,
+        requeue deliveries. Once per session: a second call does nothing."""
         if session not in self.sessions:
             return
         del self.sessions[session]
