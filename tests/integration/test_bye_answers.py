@@ -15,14 +15,19 @@ import pytest
 
 from protocol import Accepted, DirectMessage, Goodbye, Receipt, SendDirect, UserJoined, UserLeft
 from protocol import codec
+from redisserver import RedisServer
 from servers import in_thread
 from wire import WireClient
 
 NOTICES = (UserJoined, UserLeft)
 
 
-@pytest.fixture(params=["durable", "memory"])
+@pytest.fixture(params=["durable", "memory", "cluster"])
 def server(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "cluster":  # the Redis store: its answers come in submission order too
+        with RedisServer(tmp_path) as redis, in_thread(cluster_url=redis.url) as srv:
+            yield srv
+        return
     with in_thread(tmp_path if request.param == "durable" else None) as srv:
         yield srv
 
