@@ -76,6 +76,8 @@ _LEFT_REASONS = {
     "server shutting down": N_("server shutting down"),
     "server lost the cluster": N_("server lost the cluster"),
     "connection lost (server stopped)": N_("connection lost (server stopped)"),
+    const.TOO_MANY_ERRORS_REASON: N_("too many errors"),  # malformed frames in a row
+    const.PROTOCOL_ERROR_REASON: N_("protocol error"),  # a breach of the WebSocket's rules
     const.PASSWORD_RESET_REASON: N_("password reset by the server operator"),  # the console's /password
     const.PASSWORD_CHANGED_REASON: N_("password changed in another session"),  # a password frame
 }
@@ -227,6 +229,7 @@ ERROR_TEXTS = {
     # Rooms: {name} is the room the request named.
     "not_member": N_("you are not in {name}: join it first"),
     "no_such_room": N_("there is no room {name}"),
+    "no_such_room_like": N_("there is no room {name}; did you mean {like}?"),
     "room_exists": N_("{name} exists already: join it"),
     "invite_only": N_("{name} is invite-only: ask its moderators to invite you"),
     # {like}: the name it looks like (the error's "like").
@@ -259,8 +262,9 @@ WHEN_UNTIMED = {"muted": N_("until a moderator unmutes you")}
 # from the address, and when the next may be.
 TIMED_TEXTS = {"name_taken": "name_still_yours", "too_many_rooms": "rooms_from_address"}
 # Codes that take another sentence when the error has "like" (its key in ERROR_TEXTS):
-# unknown_recipient names the one user online whose name looks like the one typed.
-LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like"}
+# unknown_recipient names the one user online whose name looks like the one typed;
+# no_such_room the room a name without its "#" meant ("redes" for "#redes").
+LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like", "no_such_room": "no_such_room_like"}
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,

@@ -89,7 +89,6 @@ from protocol import (
     RoomSkipped,
     SendDirect,
     SendRoom,
-    State,
     Typing,
     Unblock,
     BlockList,
@@ -201,7 +200,8 @@ def _run_now(func: Callable, args: tuple, callback: Callable, on_error: Callable
 
 
 def _nothing() -> None:
-    """What a released session does first when nothing waited but its frames (_login_over)."""
+    """What a released session does first when nothing waited but its frames (_login_over,
+    _in_order)."""
 
 
 def _outcome(message: mailbox.StoredMessage) -> Event:
@@ -323,7 +323,7 @@ class Relay:
             Unwatch: self._unwatch,
             Goodbye: self._goodbye,
             FrameRejected: self._rejected,
-            ConnectionClosed: self._ignore,
+            ConnectionClosed: self._stream_ended,
             Ping: self._pong,
             Pong: self._ignore,  # liveness is noted by the session on any data
         }
@@ -368,7 +368,9 @@ class Relay:
             log.debug("connect %s:%d", session.address, session.port)
 
     def disconnected(self, session: ClientSession, exc: Exception | None) -> None:
-        """The connection is gone: unregister the user, tell the others, requeue deliveries."""
+        """The connection is gone, or its client said bye or ended its stream (then only its
+        last answers still go out: _close_answered): unregister the user, tell the others,
+        requeue deliveries. Once per session: a second call does nothing."""
         if session not in self.sessions:
             return
         del self.sessions[session]
@@ -673,11 +675,14 @@ class Relay:
         session.epoch = session.backlog_cursor = guests.epoch(key)
         return token
 
-    def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None) -> None:
+    def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None,
+                reason: str | None = None) -> None:
+        """Send ``error`` ``code`` and close: ``reason`` is the leave reason (else the code:
+        before logging in, where only the log says it)."""
         self.log_lines.log("refused connections", session.address, logging.INFO, "refused %s:%d: %s",
                            session.address, session.port, message)
         session.send(ErrorReply(code, message, request_id))
-        session.close(code)
+        session.close(reason or code)
 
     def _register(self, session: ClientSession, request: Register) -> None:
         if session.registered:
@@ -699,7 +704,8 @@ class Relay:
             self.peers.account_saved(session.key, self.logins.accounts[session.key])
             session.send(Done(request.request_id))
 
-        self.logins.claim(session.name, request.password, claimed, by_holder=True, address=session.address)
+        self._in_order(session, lambda done: self.logins.claim(session.name, request.password, done, by_holder=True,
+                                                               address=session.address), claimed)
 
     def _revoke(self, session: ClientSession, request: Revoke) -> None:
         """Forget an account resume credential of this session's account ("Log out").
@@ -733,8 +739,28 @@ class Relay:
             self.peers.password_reset(session.key, changed=True)
             self.end_sessions(session.key, changed=True, keep=session)
 
-        self.logins.change_password(session.key, request.old_password, request.new_password, request.resume,
-                                    session.address, changed)
+        self._in_order(session, lambda done: self.logins.change_password(
+            session.key, request.old_password, request.new_password, request.resume, session.address, done), changed)
+
+    def _in_order(self, session: ClientSession, start: Callable[[Callable[..., None]], None],
+                  decided: Callable[..., None]) -> None:
+        """Start a request decided off the loop (a password's hash): ``start(done)``, where
+        ``done`` answers it with ``decided``. Until then the frames the client sent behind
+        it wait, unread, as behind a hello (_hello), so that its answer comes before
+        theirs: answers in the order of the requests. Nothing is held when ``start``
+        answers at once (a refusal)."""
+        waiting = True
+
+        def done(*outcome: Any) -> None:
+            nonlocal waiting
+            waiting = False
+            decided(*outcome)
+            if session.reading_held_since is not None:
+                session.release_reading(_nothing)
+
+        start(done)
+        if waiting and not session.closing:
+            session.hold_reading()
 
     def reset_password(self, name: str, done: Callable[[str | None, StoreUnavailable | None], None]) -> None:
         """The console's ``/password NAME``: a new random password for the account ``name``
@@ -769,7 +795,7 @@ class Relay:
         for session in list(self.registry.sessions_by_key(key)):
             if session.closing or session is keep:
                 continue
-            if session.conn.state is not State.CLOSED:
+            if session.conn.may_send(Goodbye):  # not after the client's own bye
                 session.send(ErrorReply(code, words))
                 session.send(Goodbye(reason))
             session.close(reason)
@@ -1756,7 +1782,27 @@ class Relay:
     # --- Leaving and errors -------------------------------------------------------------
 
     def _goodbye(self, session: ClientSession, goodbye: Goodbye) -> None:
-        session.close("quit")
+        self._close_answered(session, "quit")
+
+    def _stream_ended(self, session: ClientSession, closed: ConnectionClosed) -> None:
+        self._close_answered(session, session.leave_reason)
+
+    def _close_answered(self, session: ClientSession, reason: str) -> None:
+        """The client said bye or closed its writing side: answer what it sent before, then
+        close (PROTOCOL.md, "Session"). The answers still to come wait for the store (a
+        send's accepted, once stored); a read submitted now is answered after every
+        operation submitted before it (stores/base.py: callbacks in submission order), so
+        its answer says they are out. Only on this path: nothing is counted per message.
+        The user leaves now (the others hear it, a guest's name is held as after any
+        leaving, a new login is not refused for it): only the connection waits, carrying
+        the answers out. A session not logged in has nothing stored to wait for (a hello
+        being decided holds reading, so no bye is read meanwhile)."""
+        if session.key is None or session.closing:
+            session.close(reason)
+            return
+        key = session.key
+        session.close_when_answered(reason, lambda done: self.store.sent_under(key, "", done, done))
+        self.disconnected(session, None)  # (connection_lost's call then finds it gone)
 
     def _rejected(self, session: ClientSession, rejected: FrameRejected) -> None:
         self.log_lines.log("malformed frames", session.address, logging.WARNING, "bad frame from %r: %s: %s",
@@ -1767,7 +1813,8 @@ class Relay:
         session.bad_frames += 1
         if session.bad_frames >= self.config.max_bad_frames:
             self._refuse(session, ErrorCode.TOO_MANY_ERRORS,
-                         f"{session.bad_frames} malformed frames in a row; closing the connection")
+                         f"{session.bad_frames} malformed frames in a row; closing the connection",
+                         reason=const.TOO_MANY_ERRORS_REASON)
 
     def _ignore(self, session: ClientSession, event: Event) -> None:
         pass
@@ -1787,6 +1834,6 @@ class Relay:
         self.login_lines.flush()
         self.logout_lines.flush()
         for session in list(self.sessions):
-            if session.conn.state is not State.CLOSED:
+            if session.conn.may_send(Goodbye):  # not after the client's own bye
                 session.send(Goodbye(reason))
             session.close("server shutting down")
