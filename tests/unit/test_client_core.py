@@ -413,6 +413,34 @@ def test_a_message_given_up_after_unavailable_answers_says_how_long_and_how_ofte
     assert "6 vezes em 95 s" in said and "não foi enviada" in said, said
 
 
+def test_a_message_given_up_unconfirmed_says_how_long_and_how_often_it_was_tried() -> None:
+    """The "unconfirmed" give-up said only that the server could not tell (and, in English,
+    the server's words "(after 6 attempts; ...)" where they were shown raw): now, in the
+    language in use, how many times over how long, in the terminal's and the window's words."""
+    import i18n
+    from client.display import explain_refusal
+    from client.gui.model import state_label
+    link = Link(heartbeat_interval=300, heartbeat_timeout=600, uniform=lambda low, high: 1.0)
+    link.log_in()
+    message = link.send("Bob", "during the outage")
+    link.to_server()
+    link.from_server(_unavailable(message, True))
+    for _ in range(UNAVAILABLE_ATTEMPTS - 1):  # held 5, 10, 20, 30 and 30 s
+        assert after_the_hold(link) == [SendDirect(message.request_id, "Bob", "during the outage")]
+        link.from_server(_unavailable(message, None))
+    assert message.state == FAILED and message.error[0] == "unconfirmed"
+    said = explain_refusal(message.error, "Bob")
+    assert said == ("the server's storage did not answer in time: tried 6 times in 95 s, and the server cannot "
+                    "tell whether it was stored: it may or may not have been"), said
+    assert state_label(FAILED, message.error, "Bob").endswith(said)
+    i18n.use("pt_BR")
+    try:
+        said = explain_refusal(message.error, "Bob")
+    finally:
+        i18n.use("en")
+    assert "6 vezes em 95 s" in said and "pode ou não ter sido" in said and "attempts" not in said, said
+
+
 def _rate_limited(request_id: str, wait: float) -> ErrorReply:
     return ErrorReply(ErrorCode.RATE_LIMITED, "later", request_id, wait)
 
