@@ -64,12 +64,15 @@ function tn(singular, plural, n, values) {
  * words of "unconfirmed", never "nothing was done"; a code of i18n.timed with ``retryAfter``
  * in the words of its cause that has a wait ("name_taken": the guest's own earlier session
  * holds the name; "too_many_rooms": the rooms made from the address), and one of i18n.liked
- * with ``like`` in words that name it ("did you mean João?"). client/display.py's
- * explain_error, the one table. */
-function explainError(code, message, name, retryAfter, like, room, reason, uncertain) {
+ * with ``like`` in words that name it ("did you mean João?"). ``attempts`` and ``triedFor``
+ * (seconds): a message given up after that many "unavailable" answers over that long, said
+ * so, never the server's last wait. client/display.py's explain_error, the one table. */
+function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor) {
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
   const liked = like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
-  const template = i18n.errors[uncertain === true && code === "unavailable" ? "unconfirmed" : timed || liked || code];
+  const unsure = code === "unconfirmed" || (uncertain === true && code === "unavailable");
+  const template = i18n.errors[attempts && unsure ? "unconfirmed_given_up" : unsure ? "unconfirmed"
+    : attempts && code === "unavailable" ? "unavailable_given_up" : timed || liked || code];
   let text = message || t("no explanation given");
   if (!template) return `${text} (${code})`;
   if ((name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
@@ -80,7 +83,8 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     // limit, minutes, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, EDIT_WINDOW,
     // MIN_PASSWORD_LENGTH).
     text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
-      like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH });
+      like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
+      duration: formatDelay(triedFor) });
   }
   return text;
 }
@@ -432,12 +436,14 @@ function unavailableFor(chat, now = nowSeconds()) {
  * answers with the original msg_id if it had stored the message after all ("uncertain"),
  * or stores it now. Returns false once UNAVAILABLE_ATTEMPTS "unavailable" answers came:
  * the message then fails, as "unconfirmed" if any answer was uncertain (it may or may not
- * have been stored). Rate limits are retried while the session lasts.
+ * have been stored), saying how often and over how long it was tried (failureWords).
+ * Rate limits are retried while the session lasts.
  */
 function retryLater(chat, request, frame, now = nowSeconds(), random = Math.random) {
   if (!MESSAGE_KINDS.includes(request.kind) || !RETRIED.includes(frame.code) || !request.item
       || request.item.state !== "sending" || !request.frame) return false;
   if (frame.code === "unavailable") {
+    if (!request.unavailable) request.unavailableSince = now;  // how long it was tried, when given up
     request.unavailable = (request.unavailable || 0) + 1;
     request.uncertain = request.uncertain || frame.uncertain === true;
     if (request.unavailable >= UNAVAILABLE_ATTEMPTS) return false;
@@ -924,6 +930,11 @@ const HANDLERS = {
       request.item.refusal = { room: typeof frame.room === "string" ? frame.room : null,
         reason: typeof frame.reason === "string" ? frame.reason : null,
         retryAt: typeof frame.retry_after === "number" ? nowSeconds() + frame.retry_after : null };
+      if (frame.code === "unavailable" && request.unavailable >= UNAVAILABLE_ATTEMPTS) {
+        // Given up (retryLater): how often and how long it was tried is the news, not the last wait.
+        request.item.refusal.attempts = request.unavailable;
+        request.item.refusal.triedFor = nowSeconds() - request.unavailableSince;
+      }
       // Given up after an answer that said it may have been stored: never "not delivered".
       if (frame.code === "unavailable" && (request.uncertain || uncertain)) request.item.errorCode = "unconfirmed";
       // A name nobody uses (mistyped): out of the contact list; its conversation goes
@@ -2510,12 +2521,18 @@ function updateItem(item) {
   if (item.read && item.state === "delivered") label = t("Read");
   if (item.readBy && !item.error) label = `${label} · ${t("Read by {n}", { n: item.readBy })}`;  // a small room
   node.dataset.read = String(Boolean(item.read));
+  const why = failureWords(item);
+  status.textContent = why ? `${label}: ${why}` : label;
+}
+
+/** Why our message ``item`` failed, in the page's language (empty: it did not). */
+function failureWords(item) {
   const refusal = item.refusal || {};
   const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - nowSeconds()) : null;
-  const why = item.error && item.errorCode
-    ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason)
+  return item.error && item.errorCode
+    ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason,
+      false, refusal.attempts, refusal.triedFor)
     : item.error;
-  status.textContent = why ? `${label}: ${why}` : label;
 }
 
 /** Edit's and Delete's names for a screen reader, with the message they act on (every
