@@ -357,10 +357,17 @@ def format_delay(seconds: float | None) -> str:
         else _("{minutes} min").format(minutes=minutes)
 
 
-def unavailable_words(retry_in: float | None) -> str:
+def unavailable_words(retry_in: float | None, attempt: int | None = None) -> str:
     """The status while the server answers ``unavailable`` (a ServerUnavailable with
     ``retry_in``, the seconds left of the client's wait: None or 0, its resend is out):
-    the terminal's line and the window's status bar say this."""
+    the terminal's line and the window's status bar say this. ``attempt``: the number of
+    the try to come, said too (the terminal's line, rewritten at each new wait)."""
+    if attempt is not None:
+        if retry_in is None or retry_in <= 0:
+            return _("the server is unavailable (it cannot store messages now); trying again now "
+                     "(attempt {n})").format(n=attempt)
+        return _("the server is unavailable (it cannot store messages now); trying again in {delay} "
+                 "(attempt {n})").format(delay=format_delay(retry_in), n=attempt)
     if retry_in is None or retry_in <= 0:
         return _("the server is unavailable (it cannot store messages now); trying again now")
     return _("the server is unavailable (it cannot store messages now); trying again in {delay}").format(
