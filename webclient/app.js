@@ -73,7 +73,7 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
   const unsure = code === "unconfirmed" || (uncertain === true && code === "unavailable");
   const template = i18n.errors[attempts && unsure ? "unconfirmed_given_up" : unsure ? "unconfirmed"
     : attempts && code === "unavailable" ? "unavailable_given_up" : timed || liked || code];
-  let text = message || t("no explanation given");
+  let text = message ? serverWords(message) : t("no explanation given");
   if (!template) return `${text} (${code})`;
   if ((name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
       && (room || !i18n.needsRoom.includes(code))) {
@@ -118,9 +118,51 @@ function formatDelay(seconds) {
   return rest ? t("{minutes} min {seconds} s", { minutes, seconds: rest }) : t("{minutes} min", { minutes });
 }
 
-/** ``text`` as a sentence on its own: its first letter capitalised ("o nome…" -> "O nome…"). */
+/** ``text`` as a sentence on its own: its first letter capitalised ("o nome…" -> "O nome…"),
+ * also when it starts with the server's words (serverWords). */
 function sentence(text) {
-  return text ? text.charAt(0).toLocaleUpperCase(i18n.language.replace("_", "-")) + text.slice(1) : text;
+  if (!text) return text;
+  const at = text.startsWith(EN_START) ? 1 : 0;
+  return text.slice(0, at) + text.charAt(at).toLocaleUpperCase(i18n.language.replace("_", "-")) + text.slice(at + 1);
+}
+
+// The server's own words (English: it does not know the reader's language), shown where
+// the page has no sentence of its own, are marked in the texts the page builds with these
+// two private-use characters, so that showText() puts them in a lang="en" span: in a
+// Portuguese page a screen reader said them with Portuguese sounds. They never reach the
+// screen: every text that may hold them is shown with showText() (or plainText()).
+const EN_START = "\ue000";
+const EN_END = "\ue001";
+
+/** ``text`` (the server's words) marked as English for showText(), unless the page is. */
+function serverWords(text) {
+  return i18n.language === "en" ? text : `${EN_START}${text}${EN_END}`;
+}
+
+/** A reason the server gave (a bye's, a user's leaving) in the page's language: the
+ * catalogue's (client/display.py's _LEFT_REASONS), else the server's words as they came. */
+function reasonWords(reason) {
+  const found = i18n.messages[reason];
+  return typeof found === "string" && found ? found : serverWords(reason);
+}
+
+/** ``text`` without the marks of serverWords() (for an attribute, such as a title). */
+function plainText(text) {
+  return String(text).replace(/[\ue000\ue001]/g, "");
+}
+
+/** ``node`` shows ``text``: the server's words in it (serverWords) in a span lang="en" each
+ * (a mark left open by a text cut short runs to its end). */
+function showText(node, text) {
+  const parts = String(text).split(/([\ue000\ue001])/);
+  const nodes = [];
+  let english = false;
+  for (const part of parts) {
+    if (part === EN_START || part === EN_END) english = part === EN_START;
+    else if (part && english) nodes.push(Object.assign(document.createElement("span"), { lang: "en", textContent: part }));
+    else if (part) nodes.push(document.createTextNode(part));
+  }
+  node.replaceChildren(...nodes);
 }
 
 /** The language for a browser list such as navigator.languages: the first one spoken
@@ -801,7 +843,7 @@ const HANDLERS = {
     entry.online = false;
     const reason = typeof frame.reason === "string" ? frame.reason : "";
     const plain = !reason || ["quit", "disconnected"].includes(reason) || reason.startsWith("connection lost");
-    const why = plain ? "" : ` (${t(reason)})`;  // i18n: listed in client/display.py's _LEFT_REASONS
+    const why = plain ? "" : ` (${reasonWords(reason)})`;
     notice(chat, ROOM, t("{name} left{why}", { name: frame.name, why }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} went offline{why}", { name: frame.name, why: "" }), frame.at);
     if (entry.key === chat.active) out.announce.push(t("{name} went offline{why}", { name: frame.name, why: "" }));
@@ -1239,7 +1281,7 @@ const HANDLERS = {
     // it; another reason the Python clients know is translated (client/display.py's
     // _LEFT_REASONS); one of a newer server stays as it came.
     const reason = typeof frame.reason === "string" ? frame.reason : "";
-    const why = reason ? t(reason) : "";  // i18n: listed in client/display.py's _LEFT_REASONS
+    const why = reason ? reasonWords(reason) : "";
     chat.notice = reason === SERVER_STOPPING ? sentence(t("the server stopped or is restarting"))
       : why ? t("The server ended the session: {why}", { why }) : t("The server ended the session");
   },
@@ -2185,9 +2227,10 @@ function renderTopbar(chat) {
   if (connection.dataset.unavailable !== unavailableNow) connection.dataset.unavailable = unavailableNow;
   // Written only when it changes: it is a role=status region, and screen readers say it
   // again whenever its text is replaced, even by the same words (every render).
-  if (connection.textContent !== status) {
-    connection.textContent = status;
-    connection.title = status;  // whole, where the pill is cut short (style.css)
+  if (connection.dataset.words !== status) {
+    connection.dataset.words = status;
+    showText(connection, status);
+    connection.title = plainText(status);  // whole, where the pill is cut short (style.css)
   }
   // What changes at every try (the attempt number) or every second (the wait before our
   // messages are written again: see the interval in start()) is shown beside the region,
@@ -2225,7 +2268,7 @@ function renderPassword(chat) {
     if (dialog.open) dialog.close();  // the confirmation is a notice (passwordChanged)
     return;
   }
-  $("password-error").textContent = change.words();
+  showText($("password-error"), change.words());
   // The field to fix, typed again: the current password, or a new one the server refused.
   const which = i18n.passwordFields[change.code];
   const field = which === "old" ? $("password-old") : which === "new" ? $("password-new") : null;
@@ -2522,7 +2565,7 @@ function updateItem(item) {
   if (item.readBy && !item.error) label = `${label} · ${t("Read by {n}", { n: item.readBy })}`;  // a small room
   node.dataset.read = String(Boolean(item.read));
   const why = failureWords(item);
-  status.textContent = why ? `${label}: ${why}` : label;
+  showText(status, why ? `${label}: ${why}` : label);
 }
 
 /** Why our message ``item`` failed, in the page's language (empty: it did not). */
@@ -2624,7 +2667,9 @@ function messageText(text) {
 
 function noticeElement(item) {
   const node = el("li", item.isError ? "notice notice-error" : "notice");
-  node.append(el("span", "notice-text", item.text));
+  const text = el("span", "notice-text");
+  showText(text, item.text);
+  node.append(text);
   node.append(el("time", "msg-time", formatTime(item.at)));
   return node;
 }
@@ -2632,7 +2677,7 @@ function noticeElement(item) {
 function announce(texts) {
   if (!texts.length) return;
   const text = texts.map((t) => (t.length > 160 ? `${t.slice(0, 157)}…` : t)).join(". ");
-  $("announcer").textContent = text;
+  showText($("announcer"), text);
 }
 
 function showView(name) {
@@ -2882,7 +2927,7 @@ function scheduleReconnect() {
  * in the new language), or none (null). */
 function showLoginError(words) {
   shell.loginError = words;
-  $("login-error").textContent = words ? sentence(words()) : "";
+  showText($("login-error"), words ? sentence(words()) : "");
 }
 
 /** The login was refused (``code``) or the server is out of reach: the form again, saying
