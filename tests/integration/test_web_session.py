@@ -30,6 +30,7 @@ from protocol import (
     Welcome,
 )
 from server import ServerConfig, ServerThread
+from server.login import LoginResult, unavailable_error
 from server.outbox import WriteBatcher
 from server.web import start_web_server, stop_web_server
 from tools import require_tool
@@ -204,6 +205,39 @@ def test_the_status_is_announced_once_per_state_while_the_attempts_are_counted_b
     assert page.js("window.liveTexts") == ["Reconnecting…", "Online"]
     assert page.js("document.getElementById('connection-detail').hidden") is True
     assert [p for p in page.problems() if p.get("source") != "network"] == []
+
+
+def test_a_reconnection_refused_for_a_while_is_tried_again_not_sent_back_to_the_login_form(
+        site, alice: TcpPeer) -> None:
+    """A cluster node cut off from its Redis (or with Redis still loading after a restart)
+    answers every login ``unavailable``, as the server's own storage failing does; a school
+    behind one address meets ``too_many_connections`` and ``rate_limited``. Refusals that
+    waiting cures (client.core.LOGIN_OUTCOMES, ``retry``) are tried again with the backoff,
+    as the terminal client and the window do, after the refusal's ``retry_after``: the page
+    used to drop the session and show the login form, and the student had to log in again."""
+    page, web = site
+    page.log_in("Bob")
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'")
+    desk = web.srv.server.relay.logins
+    real, refused = desk.login, []
+
+    def login(hello, address, done) -> None:  # the next two hellos: the store is out of reach
+        if len(refused) < 2:
+            refused.append(hello.name)
+            return done(LoginResult(error=unavailable_error(desk.config, hello.request_id)))
+        return real(hello, address, done)
+
+    web.srv.call(lambda: setattr(desk, "login", login))
+    web.stop()
+    web.start()  # the same port: the page's next attempt is answered, and refused
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'", 30.0)
+    assert refused == ["Bob", "Bob"]
+    assert page.js("document.body.dataset.view") == "chat"
+    page.open_conversation("Alice")
+    page.type("back after the storage came back")
+    page.enter()
+    dm = alice.expect(DirectMessage, 10.0)
+    assert (dm.sender, dm.text) == ("Bob", "back after the storage came back")
 
 
 def test_after_a_reconnection_the_page_does_not_send_again_what_the_server_had_taken(site) -> None:
