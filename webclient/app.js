@@ -32,11 +32,12 @@ const PLURAL_RULES = {
 // liked: the sentence a code takes with the error's "like" (LIKE_TEXTS).
 // loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES);
 // loginRetry: the refusals of a reconnection that waiting cures (the same table's retry);
+// loginWait: the longest rate_limited a first login waits out (client.auth.MAX_LOGIN_WAIT);
 // passwordFields: the password dialog's field ("old", "new") each refused change is about
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
   needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, loginFields: {}, loginRetry: [],
-  passwordFields: {} };
+  loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -167,6 +168,7 @@ async function useLanguage(language) {
   i18n.liked = catalogue.liked || {};
   i18n.loginFields = catalogue.login_fields || {};
   i18n.loginRetry = catalogue.login_retry || [];
+  i18n.loginWait = catalogue.login_wait || 0;
   i18n.passwordFields = catalogue.password_fields || {};
   $("lang-switch").value = language;
   translatePage();
@@ -910,9 +912,13 @@ const HANDLERS = {
       // words: the refusal said again in the page's language after a switch.
       const words = () => explainError(frame.code, message, request.name, frame.retry_after,
         typeof frame.like === "string" ? frame.like : null, null, null, uncertain);
+      // A first login told to wait a moment (a class logging in at once from one
+      // address meets the password-check budget) waits it out, as the other clients do.
+      const moment = !chat.welcomedOnce && frame.code === "rate_limited"
+        && typeof frame.retry_after === "number" && frame.retry_after <= i18n.loginWait;
       out.login = chat.welcomedOnce && i18n.loginRetry.includes(frame.code) ? "retry"
-        : { code: frame.code, message: words(), words };
-      if (out.login === "retry" && typeof frame.retry_after === "number") out.retryAfter = frame.retry_after;
+        : moment ? "wait" : { code: frame.code, message: words(), words };
+      if (typeof frame.retry_after === "number") out.retryAfter = frame.retry_after;
       return;
     }
     if (request && request.item && request.kind !== "edit" && request.kind !== "delete") {
@@ -2794,6 +2800,12 @@ function onFrame(frame) {
   } else if (out.login === "retry") {
     shell.retryFloor = out.retryAfter || 0;
     shell.socket.close();   // the close handler schedules the next attempt
+  } else if (out.login === "wait") {
+    const old = shell.socket;
+    shell.socket = null;  // its close is not a failed login: a new one logs in after the wait
+    if (old) old.close();
+    clearTimeout(shell.timer);
+    shell.timer = setTimeout(connect, out.retryAfter * 1000);
   } else if (out.login) {
     // Refused: loginFailed() drew the new, logged-out chat; drawing this one again would
     // leave "Connecting…" in the header over the form.

@@ -26,7 +26,7 @@ import const
 from browserpage import REPO, TIMEOUT, Page, page_at
 from chatpeer import TcpPeer
 from protocol import (
-    CARBONS, Accepted, Delivered, DirectMessage, ErrorCode, Hello, SendDirect, UserJoined, UserLeft,
+    CARBONS, Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, SendDirect, UserJoined, UserLeft,
     Welcome,
 )
 from server import ServerConfig, ServerThread
@@ -207,6 +207,36 @@ def test_the_status_is_announced_once_per_state_while_the_attempts_are_counted_b
     assert [p for p in page.problems() if p.get("source") != "network"] == []
 
 
+def refuse_logins(srv: ServerThread, count: int, error) -> list[str]:
+    """The next ``count`` hellos to ``srv`` are answered ``error(hello)`` (an ErrorReply);
+    returns the list their names go into."""
+    desk = srv.server.relay.logins
+    real, refused = desk.login, []
+
+    def login(hello, address, done) -> None:
+        if len(refused) < count:
+            refused.append(hello.name)
+            return done(LoginResult(error=error(hello)))
+        return real(hello, address, done)
+
+    srv.call(lambda: setattr(desk, "login", login))
+    return refused
+
+
+def test_a_first_login_told_to_wait_a_moment_waits_and_logs_in(site) -> None:
+    """A class logging in at once from one address meets the password-check budget: the
+    later logins are answered ``rate_limited``, "too many logins at once; try again in
+    0.1 s". The page waits that out and logs in, as the terminal and the window do; it
+    used to show the refusal on the login form, and the student had to press again."""
+    page, web = site
+    refused = refuse_logins(web.srv, 2, lambda hello: ErrorReply(
+        ErrorCode.RATE_LIMITED, "too many logins at once; try again in 0.3 s", hello.request_id, 0.3))
+    page.log_in("Bob")
+    online(page, "Bob")
+    assert refused == ["Bob", "Bob"]
+    assert page.js("document.getElementById('login-error').textContent") == ""
+
+
 def test_a_reconnection_refused_for_a_while_is_tried_again_not_sent_back_to_the_login_form(
         site, alice: TcpPeer) -> None:
     """A cluster node cut off from its Redis (or with Redis still loading after a restart)
@@ -219,15 +249,7 @@ def test_a_reconnection_refused_for_a_while_is_tried_again_not_sent_back_to_the_
     page.log_in("Bob")
     page.wait_for("document.getElementById('connection').dataset.status === 'online'")
     desk = web.srv.server.relay.logins
-    real, refused = desk.login, []
-
-    def login(hello, address, done) -> None:  # the next two hellos: the store is out of reach
-        if len(refused) < 2:
-            refused.append(hello.name)
-            return done(LoginResult(error=unavailable_error(desk.config, hello.request_id)))
-        return real(hello, address, done)
-
-    web.srv.call(lambda: setattr(desk, "login", login))
+    refused = refuse_logins(web.srv, 2, lambda hello: unavailable_error(desk.config, hello.request_id))
     web.stop()
     web.start()  # the same port: the page's next attempt is answered, and refused
     page.wait_for("document.getElementById('connection').dataset.status === 'online'", 30.0)
