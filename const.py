@@ -178,8 +178,12 @@ BURST_PER_CONNECTION = 60.0
 # The same, for all connections from one IP address together.
 RATE_PER_ADDRESS = 200.0
 BURST_PER_ADDRESS = 400.0
-# Connections one IP address may hold at once.
-MAX_CONNECTIONS_PER_ADDRESS = 100
+# Connections one IP address may hold at once. A school puts all its students behind one
+# address (NAT): 100 refused half of 200 students, and a browser holds its page's keep-alive
+# HTTP connections beside its WebSocket. A thousand leaves room for a school of a few
+# hundred, and still takes one address twenty to fill MAX_CONNECTIONS (tests/integration/
+# test_shared_address.py).
+MAX_CONNECTIONS_PER_ADDRESS = 1000
 # Bytes of message text (UTF-8) per second one connection may send, and its burst: the
 # request rate alone would let one sender fill a slow reader's link (30 x 4,000 chars/s).
 BYTES_PER_SECOND_PER_CONNECTION = 16 * 1024

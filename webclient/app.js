@@ -31,10 +31,13 @@ const PLURAL_RULES = {
 // timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS);
 // liked: the sentence a code takes with the error's "like" (LIKE_TEXTS).
 // loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES);
+// loginRetry: the refusals of a reconnection that waiting cures (the same table's retry);
+// loginWait: the longest rate_limited a first login waits out (client.auth.MAX_LOGIN_WAIT);
 // passwordFields: the password dialog's field ("old", "new") each refused change is about
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, loginFields: {}, passwordFields: {} };
+  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, loginFields: {}, loginRetry: [],
+  loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -215,6 +218,8 @@ async function useLanguage(language) {
   i18n.timed = catalogue.timed || {};
   i18n.liked = catalogue.liked || {};
   i18n.loginFields = catalogue.login_fields || {};
+  i18n.loginRetry = catalogue.login_retry || [];
+  i18n.loginWait = catalogue.login_wait || 0;
   i18n.passwordFields = catalogue.password_fields || {};
   $("lang-switch").value = language;
   translatePage();
@@ -954,12 +959,19 @@ const HANDLERS = {
       return;
     }
     if (request && request.kind === "hello") {
-      // Reconnecting before the server noticed our old connection is gone: try again.
+      // A reconnection refused for a while (the old connection not noticed gone yet, the
+      // store out of reach, too many logins or connections from a school's one address):
+      // try again, no sooner than the server said, as the other clients do.
       // words: the refusal said again in the page's language after a switch.
       const words = () => explainError(frame.code, message, request.name, frame.retry_after,
         typeof frame.like === "string" ? frame.like : null, null, null, uncertain);
-      out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry"
-        : { code: frame.code, message: words(), words };
+      // A first login told to wait a moment (a class logging in at once from one
+      // address meets the password-check budget) waits it out, as the other clients do.
+      const moment = !chat.welcomedOnce && frame.code === "rate_limited"
+        && typeof frame.retry_after === "number" && frame.retry_after <= i18n.loginWait;
+      out.login = chat.welcomedOnce && i18n.loginRetry.includes(frame.code) ? "retry"
+        : moment ? "wait" : { code: frame.code, message: words(), words };
+      if (typeof frame.retry_after === "number") out.retryAfter = frame.retry_after;
       return;
     }
     if (request && request.item && request.kind !== "edit" && request.kind !== "delete") {
@@ -2710,6 +2722,7 @@ const shell = {
   credentials: null,          // {name, password, register} of the current login
   wantOnline: false,          // false after logging out or a refused login
   attempts: 0,
+  retryFloor: 0,              // seconds the next attempt waits at least (a refusal's retry_after)
   timer: null,
   resendTimer: null,          // the end of the hold on our sends (holdDue)
   aliveTimer: null,           // the next liveness() (livenessDue)
@@ -2852,7 +2865,14 @@ function onFrame(frame) {
     if (old) old.close();
     connect();
   } else if (out.login === "retry") {
+    shell.retryFloor = out.retryAfter || 0;
     shell.socket.close();   // the close handler schedules the next attempt
+  } else if (out.login === "wait") {
+    const old = shell.socket;
+    shell.socket = null;  // its close is not a failed login: a new one logs in after the wait
+    if (old) old.close();
+    clearTimeout(shell.timer);
+    shell.timer = setTimeout(connect, out.retryAfter * 1000);
   } else if (out.login) {
     // Refused: loginFailed() drew the new, logged-out chat; drawing this one again would
     // leave "Connecting…" in the header over the form.
@@ -2918,7 +2938,9 @@ function onMessageAction(event) {
 function scheduleReconnect() {
   shell.attempts += 1;
   const base = Math.min(RECONNECT_MAX, RECONNECT_FIRST * 2 ** (shell.attempts - 1));
-  const delay = base * (0.75 + Math.random() * 0.5);  // jitter: not everyone at once
+  // jitter: not everyone at once; and no sooner than a refused reconnection's retry_after
+  const delay = Math.max(shell.retryFloor || 0, base * (0.75 + Math.random() * 0.5));
+  shell.retryFloor = 0;
   clearTimeout(shell.timer);
   shell.timer = setTimeout(connect, delay * 1000);
 }

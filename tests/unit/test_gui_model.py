@@ -574,7 +574,7 @@ def test_log_in_gives_the_library_the_password_and_survives_planned_restarts(mon
         def __init__(self, name, host, port, **options):
             made.append({"name": name, "host": host, "port": port, **options})
 
-        def connect(self, timeout):
+        def connect(self, timeout, retry_until=None, on_retry=None):  # ChatClient.connect's
             return "welcome"
 
     monkeypatch.setattr(session, "ChatClient", Library)
