@@ -34,6 +34,7 @@ import asyncio
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -156,6 +157,7 @@ class ClusterNode:
         self._tasks: list[asyncio.Task] = []
         self._bad_entries = 0
         self._apply_errors = 0
+        self._bug_logged = False  # see _bug
         self._failures = 0  # Redis operations failed since the last report
         self._failure_logged_at = float("-inf")
         self._stopping = False
@@ -421,8 +423,10 @@ class ClusterNode:
             asyncio.ensure_future(self._send_route_batch(part, args, sent))
 
     async def _send_route_batch(self, batch: list, args: list, sent: Any) -> None:
-        """Answer the callbacks of ``batch`` once Redis answered the ROUTES call ``sent``
-        (its replies; or the error that kept it from being sent)."""
+        """Answer every callback of ``batch`` once Redis answered the ROUTES call ``sent``
+        (its replies; or the error that kept it from being sent): with its entry's reply,
+        or None for an entry without one (not asked, the script failed, or answered fewer
+        entries than it was given); a callback that raises is logged (:meth:`_bug`)."""
         traced = [bus.decode(entry).msg_id for _key, entry, _callback, what in batch
                   if what.startswith("outcome")] if trace.ON else ()
         try:
@@ -437,16 +441,28 @@ class ClusterNode:
             replies, level = exc, logging.WARNING
         else:
             level = logging.ERROR
-        if not isinstance(replies, list):  # not asked (or the script failed): nothing routed
-            for _key, _entry, callback, what in batch:
-                if callback is None:
-                    self._failed(what, replies, level)
-                else:
-                    callback(None)
-            return
-        for (_key, _entry, callback, _what), nodes in zip(batch, replies):
-            if callback is not None:
-                callback([_text(node) for node in nodes])
+        if isinstance(replies, list):
+            why: object = f"the script answered {len(replies)} of {len(batch)} routes"
+        else:  # not asked (or the script failed): nothing routed
+            why, replies = replies, ()
+        # Every callback is answered, each once: one left out waits for ever, and so does
+        # its sender's count in _deliveries. One iterator each, so that after a callback
+        # that raised the loops go on with the next (the try costs nothing per entry in
+        # 3.11); the replies' first, so that zip takes no entry it has no reply for.
+        answers, entries = iter(replies), iter(batch)
+        while True:
+            try:
+                for nodes, (_key, _entry, callback, _what) in zip(answers, entries):
+                    if callback is not None:
+                        callback([_text(node) for node in nodes])
+                for _key, _entry, callback, what in entries:  # no reply: not routed
+                    if callback is None:
+                        self._failed(what, why, level)
+                    else:
+                        callback(None)
+                return
+            except Exception:
+                self._bug("answering a route")
 
     def _here(self, key: str) -> bool | None:
         """Where the directory shows ``key``: True if online with every session on this
@@ -632,6 +648,16 @@ class ClusterNode:
             more = f" ({self._failures - 1} more failures since the last report)" if self._failures > 1 else ""
             log.log(level, "cluster: %s not done: %s%s", what, why, more)
             self._failures, self._failure_logged_at = 0, now
+
+    def _bug(self, what: str) -> None:
+        """Log the exception being handled, a bug met in ``what``: the node's first with
+        its traceback, the later ones summarised as Redis's failures are (:meth:`_failed`)."""
+        if not self._bug_logged:
+            self._bug_logged = True
+            log.exception("cluster: %s failed", what)
+        else:
+            exc = sys.exc_info()[1]
+            self._failed(what, f"{type(exc).__name__}: {exc}", logging.ERROR)
 
     # --- Lifecycle ---------------------------------------------------------------------
 
