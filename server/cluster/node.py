@@ -236,13 +236,13 @@ class ClusterNode:
             self._claiming[sid] = []
             try:
                 reply = await scripts.CLAIM(self._redis, args=args)
-            except (RedisConnectionError, TimeoutError) as exc:
-                self._failed(f"claim of {name!r}", exc)
+                reply = _text(reply) if not isinstance(reply, RedisError) else reply
+            except Exception as exc:  # answered, and the entry released, whatever it was
+                self._not_done(f"claim of {name!r}", exc)
                 self._claiming.pop(sid, None)
                 callback("unavailable")
                 return
             held = self._claiming.pop(sid, [])
-            reply = _text(reply) if not isinstance(reply, RedisError) else reply
             if reply == "ok":
                 self._sids[session] = (sid, key, since)
                 if session.closing:
@@ -305,13 +305,13 @@ class ClusterNode:
             try:
                 reply = await scripts.LOGIN_FAILURES(self._redis, args=(
                     self.prefix, op, round(base * 1000), round(cap * 1000), *keys))
-            except (RedisConnectionError, TimeoutError) as exc:
-                self._failed(f"login throttle {op}", exc)
+                wait = None if isinstance(reply, RedisError) else int(reply) / 1000
+            except Exception as exc:  # answered, whatever it was
+                self._not_done(f"login throttle {op}", exc)
                 return callback(None)
-            if isinstance(reply, RedisError):
+            if wait is None:
                 self._failed(f"login throttle {op}", reply, logging.ERROR)
-                return callback(None)
-            callback(int(reply) / 1000)
+            callback(wait)
 
         asyncio.ensure_future(run())
 
@@ -648,6 +648,14 @@ class ClusterNode:
             more = f" ({self._failures - 1} more failures since the last report)" if self._failures > 1 else ""
             log.log(level, "cluster: %s not done: %s%s", what, why, more)
             self._failures, self._failure_logged_at = 0, now
+
+    def _not_done(self, what: str, exc: Exception) -> None:
+        """Log ``exc``, which kept ``what`` from being done: Redis out of reach or too slow
+        as :meth:`_failed` does, anything else as a bug (:meth:`_bug`)."""
+        if isinstance(exc, (RedisConnectionError, TimeoutError)):
+            self._failed(what, exc)
+        else:
+            self._bug(what)
 
     def _bug(self, what: str) -> None:
         """Log the exception being handled, a bug met in ``what``: the node's first with

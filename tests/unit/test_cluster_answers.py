@@ -73,3 +73,46 @@ def test_a_callback_that_raises_leaves_the_others_answered(caplog: pytest.LogCap
     assert node._deliveries == {}
     tracebacks = [record for record in caplog.records if record.exc_info]
     assert len(tracebacks) == 1, caplog.text  # the first in full, the next one counted
+
+
+class _Session:
+    address, port, closing = "127.0.0.1", 50000, False
+
+
+async def _a_bug(_client: object, args: tuple) -> object:
+    raise ValueError("a bug, not Redis")
+
+
+def _asked(ask) -> list:
+    """What the callback heard from ``ask(callback)``, run on a loop until it hears."""
+    heard: list = []
+
+    async def run() -> None:
+        ask(heard.append)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while not heard and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(run())
+    return heard
+
+
+def test_a_claim_that_fails_otherwise_than_by_redis_is_answered_unavailable(monkeypatch, caplog) -> None:
+    caplog.set_level(logging.ERROR, logger="chat.cluster")
+    monkeypatch.setattr(node_module.scripts, "CLAIM", _a_bug)
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+    node._last_beat = node.clock()
+    heard = _asked(lambda callback: node.claim(_Session(), "joao", "João", False, 1700000000.0, callback))
+    assert heard == ["unavailable"]
+    assert node._claiming == {}
+    assert "a bug, not Redis" in caplog.text
+
+
+def test_a_login_throttle_that_fails_otherwise_than_by_redis_is_answered(monkeypatch, caplog) -> None:
+    caplog.set_level(logging.ERROR, logger="chat.cluster")
+    monkeypatch.setattr(node_module.scripts, "LOGIN_FAILURES", _a_bug)
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+    heard = _asked(lambda callback: node.login_failures("check", ("conceicao",), 1.0, 60.0, callback))
+    assert heard == [None]
+    assert "a bug, not Redis" in caplog.text
