@@ -160,6 +160,25 @@ def test_a_folder_the_system_refuses_to_look_at_is_refused_in_one_line(tmp_path:
     assert "Traceback" not in said
 
 
+def test_a_backup_that_fails_unexpectedly_is_said_in_one_line_and_the_next_one_is_taken(tmp_path: Path) -> None:
+    # A NUL in the folder's name: os's calls raise ValueError, which backup.py does not
+    # expect (nothing it refuses), so the console's backup thread died with a traceback and
+    # every later /backup said "being made: wait" until a restart.
+    open_database(tmp_path / "data" / "chat.sqlite3").close()
+    console = DataConsole(tmp_path / "data")
+    try:
+        console.expect(r"listening on 127\.0\.0\.1:(\d+)\n")
+        console.type(f"/backup {tmp_path}/có\x00pia")
+        console.expect(r"no backup made: .*null byte")
+        console.type(f"/backup {tmp_path / 'cópia'}")  # the console takes the next one
+        console.expect(r"backup made: .+/cópia/chat\.sqlite3 ")
+        console.type("/quit")
+        said = console.finish()
+    finally:
+        console.close()
+    assert "Traceback" not in said
+
+
 def a_damaged_database(data: Path) -> Path:
     """A database left by a killed server (the lookups' marker there), one of whose pages
     in the middle of the messages was zeroed (a torn copy, a failing disk)."""
