@@ -323,10 +323,11 @@ class ClusterNode:
         async def run() -> None:
             try:
                 reply = await self._redis.execute("HGET", self.prefix + "users", key)
-            except (RedisConnectionError, TimeoutError) as exc:
-                self._failed("lookup of a recipient", exc)
+                name = _text(reply) if reply is not None and not isinstance(reply, RedisError) else None
+            except Exception as exc:  # answered, whatever it was
+                self._not_done("lookup of a recipient", exc)
                 return callback(None)
-            callback(_text(reply) if reply is not None and not isinstance(reply, RedisError) else None)
+            callback(name)
 
         asyncio.ensure_future(run())
 

@@ -116,3 +116,15 @@ def test_a_login_throttle_that_fails_otherwise_than_by_redis_is_answered(monkeyp
     heard = _asked(lambda callback: node.login_failures("check", ("conceicao",), 1.0, 60.0, callback))
     assert heard == [None]
     assert "a bug, not Redis" in caplog.text
+
+
+def test_a_recipient_s_lookup_that_fails_otherwise_than_by_redis_is_answered(caplog) -> None:
+    caplog.set_level(logging.ERROR, logger="chat.cluster")
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+
+    async def execute(*command: object) -> object:
+        raise ValueError("a bug, not Redis")
+
+    node._redis.execute = execute  # type: ignore[method-assign]
+    assert _asked(lambda callback: node.known_name("conceicao", callback)) == [None]
+    assert "a bug, not Redis" in caplog.text
