@@ -19,6 +19,7 @@ _RATES = {
     "late_receipts_per_connection": "LATE_RECEIPTS_PER_CONNECTION in const.py",
     "late_receipts_per_address": "LATE_RECEIPTS_PER_ADDRESS in const.py",
     "acks_per_connection": "ACKS_PER_CONNECTION in const.py",
+    "read_bytes_per_connection": "READ_BYTES_PER_SECOND_PER_CONNECTION in const.py",
     "login_checks_per_second": "LOGIN_CHECKS_PER_SECOND in const.py",
 }
 
@@ -78,6 +79,12 @@ class ServerConfig:
     # Acks of outcomes (server/relay.py, _ack_wait), spent once per frame.
     acks_per_connection: float = const.ACKS_PER_CONNECTION
     acks_burst_per_connection: float = const.ACKS_BURST_PER_CONNECTION
+    # Bytes read from one connection (server/session.py, the read budget), per read.
+    read_bytes_per_connection: float = const.READ_BYTES_PER_SECOND_PER_CONNECTION
+    read_bytes_burst_per_connection: int = const.READ_BYTES_BURST_PER_CONNECTION
+    # ... counted against it once per this many bytes read (or a read more): the read path
+    # does a subtraction and a comparison, and looks at the clock once per 64 KiB.
+    read_check_bytes: int = 64 * 1024
     # The kernel's send buffer of each client socket (SO_SNDBUF); None leaves the system's
     # own, which grows by itself (up to megabytes on loopback) and hides a slow reader's
     # lag from the outgoing queue. Tests set it small to stand for a slow link.
@@ -125,6 +132,15 @@ class ServerConfig:
         the configured one (two frames of acks)."""
         return (max(self.acks_per_connection, ACKS_PER_REQUEST * self.rate_per_connection),
                 self.acks_burst_per_connection)
+
+    @property
+    def read_budget(self) -> tuple[float, int]:
+        """One connection's budget of bytes read, (bytes a second, burst): the configured
+        rate, or more in proportion where the request rate was raised above
+        const.RATE_PER_CONNECTION (a benchmark's clients send thousands of messages a
+        second each). The burst is the configured one."""
+        scale = self.rate_per_connection / const.RATE_PER_CONNECTION
+        return (self.read_bytes_per_connection * max(1.0, scale), self.read_bytes_burst_per_connection)
 
     @property
     def database(self) -> Path | None:

@@ -195,8 +195,8 @@ class WebSession(ClientSession):
     def resume_writing(self) -> None:
         if self.mode is _CHAT:
             super().resume_writing()  # what was held back for a slow reader may follow
-        elif not self.transport.is_closing():
-            self.transport.resume_reading()
+        else:
+            self._resume_reading()  # unless the read budget still stops it
 
     # --- HTTP ---------------------------------------------------------------------------
 
