@@ -211,8 +211,9 @@ ACKS_BURST_PER_CONNECTION = 2.0 * MAX_PENDING_RECEIPTS
 # its message text at BYTES_PER_SECOND_PER_CONNECTION (16 KiB/s, up to 6 bytes of JSON per
 # byte of text: 96 KiB/s), acks at ACKS_PER_CONNECTION (300/s) and late receipts at
 # LATE_RECEIPTS_PER_CONNECTION (100/s) of about 50 bytes each (20 KB/s), RATE_PER_CONNECTION
-# other requests of a few hundred bytes: the rate is twice all of it, and follows a raised
-# request rate in proportion. The burst holds the most an honest client sends at once,
+# other requests of a few hundred bytes: the rate is twice all of it (a server that raises
+# the request rate past 256 a second gets 1 KiB a second more for each: server/config.py).
+# The burst holds the most an honest client sends at once,
 # after a login: MAX_PENDING_RECEIPTS receipts and ACKS_BURST_PER_CONNECTION acks one frame
 # each (150 KB), MAX_WATCHED names of MAX_NAME_BYTES (256 KiB), the burst of message text
 # as JSON (BYTES_BURST_PER_CONNECTION x 6: 384 KiB): 1 MiB, as much as the server queues

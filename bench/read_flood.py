@@ -36,8 +36,9 @@ def free_port():
 
 port, web = free_port(), free_port()
 data = tempfile.mkdtemp(prefix="readflood-")
+# A request rate for Alice's 200 a second, and no more: a higher one raises the read budget.
 cmd = ["nice", "-n", "10", sys.executable, "chatserver.py", "--port", str(port), "--web-port", str(web),
-       "--rate-per-connection", "100000", "--rate-per-address", "100000", "--quiet"]
+       "--rate-per-connection", str(max(30, int(args.rate * 1.25))), "--rate-per-address", "100000", "--quiet"]
 cmd += ["--memory"] if args.memory else ["--data", data]
 server = subprocess.Popen(cmd, cwd=args.repo, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                           stderr=open(os.path.join(data, "server.log"), "w"))

@@ -27,6 +27,10 @@ _RATES = {
 # A connection's acks may come this many times as fast as its requests (ack_budget): the
 # outcomes of that many sessions of one user, each sending at the request rate's limit.
 ACKS_PER_REQUEST = 10
+# Bytes a second a connection may send per request a second it may make, where the request
+# rate was raised (read_budget): a request with what it brings back (its receipt, its
+# outcome's ack) is a few hundred bytes, its text aside (which has a budget of its own).
+READ_BYTES_PER_REQUEST = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +140,11 @@ class ServerConfig:
     @property
     def read_budget(self) -> tuple[float, int]:
         """One connection's budget of bytes read, (bytes a second, burst): the configured
-        rate, or more in proportion where the request rate was raised above
-        const.RATE_PER_CONNECTION (a benchmark's clients send thousands of messages a
-        second each). The burst is the configured one."""
-        scale = self.rate_per_connection / const.RATE_PER_CONNECTION
-        return (self.read_bytes_per_connection * max(1.0, scale), self.read_bytes_burst_per_connection)
+        rate, or READ_BYTES_PER_REQUEST for each request a second where the request rate
+        was raised past it (a benchmark's clients send thousands of messages a second
+        each). The burst is the configured one."""
+        return (max(self.read_bytes_per_connection, READ_BYTES_PER_REQUEST * self.rate_per_connection),
+                self.read_bytes_burst_per_connection)
 
     @property
     def database(self) -> Path | None:

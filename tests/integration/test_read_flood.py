@@ -29,7 +29,9 @@ from wire import WireClient
 
 RATE, BURST, CHECK = 20_000.0, 50_000, 4_096  # bytes a second, burst, bytes between two counts
 PING = b'{"type":"ping","token":"x"}\n'
-BUDGET = dict(read_bytes_per_connection=RATE, read_bytes_burst_per_connection=BURST, read_check_bytes=CHECK)
+# (A request rate of 10 a second, burst 60 as shipped: 30 would raise the budget to 30 KiB/s.)
+BUDGET = dict(read_bytes_per_connection=RATE, read_bytes_burst_per_connection=BURST, read_check_bytes=CHECK,
+              rate_per_connection=10.0)
 
 
 class Flood:

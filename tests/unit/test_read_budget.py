@@ -36,8 +36,9 @@ class StubRelay:
     """What the session calls on the relay while reading: handle(), and its config."""
 
     def __init__(self, **config: object) -> None:
+        # (A request rate of one a second: one that raised the read budget would be 1 KiB a second.)
         self.config = ServerConfig(read_bytes_per_connection=RATE, read_bytes_burst_per_connection=BURST,
-                                   read_check_bytes=CHECK, **config)  # type: ignore[arg-type]
+                                   read_check_bytes=CHECK, rate_per_connection=1.0, **config)  # type: ignore[arg-type]
         self.events: list = []
 
     def handle(self, session: ClientSession, event: object) -> None:
@@ -212,9 +213,10 @@ def test_reads_that_come_while_reading_is_stopped_make_the_wait_longer(clock: Cl
     run(clock, scenario)
 
 
-def test_the_budget_follows_a_raised_request_rate_in_proportion() -> None:
-    assert ServerConfig(read_bytes_per_connection=RATE).read_budget[0] == RATE
-    assert ServerConfig(read_bytes_per_connection=RATE, rate_per_connection=300.0).read_budget[0] == 10 * RATE
+def test_the_budget_follows_a_raised_request_rate() -> None:
+    assert ServerConfig(read_bytes_per_connection=RATE, rate_per_connection=1.0).read_budget[0] == RATE
+    assert ServerConfig(read_bytes_per_connection=RATE, rate_per_connection=300.0).read_budget[0] == 300 * 1024
+    assert ServerConfig().read_budget[0] == 256 * 1024  # the shipped request rate is far below
     with pytest.raises(ValueError, match="READ_BYTES_PER_SECOND_PER_CONNECTION"):
         ServerConfig(read_bytes_per_connection=0)
 
