@@ -1,7 +1,8 @@
 """Does one connection's flood of frames that no rate counts hurt the others' messages?
 
     python3 -m bench.read_flood [--memory] [--phases ABAB] [--phase 10] [--rate 200]
-                                [--kind pong|ping|bigpong|receipt] [--repo DIR]
+                                [--kind pong|ping|bigpong|receipt|acks] [--connections N]
+                                [--acks IDS] [--repo DIR]
 
 As bench/late_receipts.py (whose approach this copies): starts ``chatserver.py`` (``--data``
 in a new folder, or ``--memory``; from ``--repo``, default this checkout) with request
@@ -10,11 +11,15 @@ rates high enough for the pair, then Alice sends Bob direct messages at ``--rate
 writes, as fast as the server reads them, frames that no rate counts: ``pong`` (answered
 by nothing), ``ping`` (answered by a pong, which it reads without parsing), ``bigpong``
 (a pong padded with blanks to 60,000 bytes: a huge-but-legal frame) or ``receipt`` (a
-batch_acks receipt of 1,000 random ids, refused by the late receipts' budget). Prints per
-phase: the latency of Alice's ``accepted``, Bob's ``dm`` and Alice's ``delivered`` (p50, p99;
-the last one's max too), messages a second,
-and the bytes a second the server read from the flooder. The flooder runs on the same
-machine: run it under ``nice`` and repeat A/B a few times on a shared one.
+batch_acks receipt of 1,000 random ids, refused by the late receipts' budget); or, with
+``acks``, ``--connections`` connections of one address each ack ``--acks`` random ids a
+second (in ten frames), within each connection's budget of acks. Prints per phase: the
+latency of Alice's ``accepted``, Bob's ``dm`` and Alice's ``delivered`` (p50, p99; the last
+one's max too), messages a second, the bytes a second the flooder wrote (kernel buffers
+included) and the pongs it got (with ``ping``: the frames the server read), and the
+server's CPU (the share of one core: on a shared machine, steadier than the latencies).
+The flooder runs on the same machine: run it under ``nice`` and repeat A/B a few times on
+a shared one.
 """
 import argparse, json, os, random, socket, subprocess, sys, tempfile, threading, time
 
@@ -77,7 +82,7 @@ class Peer:
 alice, bob, flooder = Peer("Alice"), Peer("Bob"), Peer("Flood")
 ackers = [Peer(f"Acker{i}") for i in range(args.connections)] if args.kind == "acks" else []
 phase = {"name": "warm"}
-acc, dlv, ack, flood_bytes = {}, {}, {}, {}
+acc, dlv, ack, flood_bytes, pongs, cpu = {}, {}, {}, {}, {}, {}
 stop = threading.Event()
 sent_at = {}
 
@@ -179,6 +184,7 @@ def flood_reader():
         except OSError:
             chunk = b""
         if not chunk: print("flooder disconnected", phase["name"], file=sys.stderr); return
+        pongs[phase["name"]] = pongs.get(phase["name"], 0) + chunk.count(b'"pong"')
 
 
 for t in (alice_reader, bob_reader, alice_sender, flood_sender, flood_reader):
@@ -194,10 +200,19 @@ def pct(xs, p):
     xs = sorted(xs); return xs[min(len(xs) - 1, int(p * len(xs)))] * 1000
 
 
+def server_cpu():
+    """The server's CPU seconds so far (user and system; nice execs the interpreter)."""
+    with open(f"/proc/{server.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 for i, kind in enumerate(args.phases):
     phase["name"] = f"{i}{kind}"
     (flooding.set if kind == "B" else flooding.clear)()
+    before = server_cpu()
     time.sleep(args.phase)
+    cpu[phase["name"]] = server_cpu() - before
 flooding.clear(); phase["name"] = "cool"; time.sleep(1)
 stop.set()
 mode = ("memory" if args.memory else "durable") + " " + args.kind
@@ -207,7 +222,8 @@ for i, kind in enumerate(args.phases):
     print(f"{mode} {name}: accepted p50 {pct(a,.5):6.1f} p99 {pct(a,.99):6.1f} | dm p50 {pct(d,.5):6.1f} "
           f"p99 {pct(d,.99):6.1f} | delivered p50 {pct(k,.5):6.1f} p99 {pct(k,.99):6.1f} max {pct(k,1):6.1f} ms "
           f"| dms {len(d)/args.phase:4.0f}/s | flood "
-          f"{flood_bytes.get(name,0)/args.phase/1e6:6.2f} MB/s", flush=True)
+          f"{flood_bytes.get(name,0)/args.phase/1e6:5.2f} MB/s written, {pongs.get(name,0)/args.phase:6.0f} pongs/s "
+          f"| server CPU {100*cpu[name]/args.phase:3.0f}%", flush=True)
 server.stdin.close()
 server.terminate()
 try:

@@ -64,6 +64,13 @@ READ_BUFFER_BYTES = 64 * 1024
 # reason it is closed): then it is cut, so that a peer that stopped reading cannot keep
 # its connection, and the queue's memory, for ever.
 CLOSE_GRACE = 2.0
+# Bytes a read takes from a connection over its read budget (see _read_budget_spent): the
+# frames of one read are handled in one go, and 64 KiB of pings held the loop 40 ms.
+OVER_BUDGET_READ_BYTES = 4 * 1024
+# What ClientSession.read_budget holds, less the bytes read since, while the connection is
+# over its read budget: far below anything else it holds (at least minus one read), so
+# that every read is counted, and get_buffer lends it the short buffer.
+_OVER_BUDGET = -(1 << 40)
 # Seconds the read budget's timer may come before the time it waits for and still read
 # again (the loop runs timers early by its clock's resolution).
 _READ_RESUME_SLACK = 0.001
@@ -89,6 +96,7 @@ class _ReadBuffer(threading.local):
     def __init__(self) -> None:
         self.data = bytearray(READ_BUFFER_BYTES)
         self.view = memoryview(self.data)
+        self.bite = self.view[:OVER_BUDGET_READ_BYTES]  # its start, for a connection over budget
 
 
 _reads = _ReadBuffer()
@@ -291,8 +299,11 @@ class ClientSession(asyncio.BufferedProtocol):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.socket_send_buffer)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        # The shared buffer: whatever is read is copied out by buffer_updated at once.
-        return _reads.view
+        # The shared buffer: whatever is read is copied out by buffer_updated at once. Its
+        # start only for a connection over its read budget (see _read_budget_spent); and
+        # for one read of another when the bytes it reads before they are counted are used
+        # up to the byte (harmless: the next read is the whole buffer again).
+        return _reads.view if self.read_budget > 0 else _reads.bite
 
     def buffer_updated(self, nbytes: int) -> None:
         # Copied before anything else runs: handling these bytes may write, close or
@@ -317,16 +328,25 @@ class ClientSession(asyncio.BufferedProtocol):
         bytes moves that time on by n / rate from now or from itself, whichever is later,
         and the budget is spent when it is more than burst / rate ahead. Counted once per
         ``read_check_bytes``, so in any T seconds a connection is read at most rate x T,
-        the burst, ``read_check_bytes`` and one read."""
+        the burst, ``read_check_bytes`` and one read.
+
+        Once over it, until a read finds it back under, the connection is counted at
+        every read and read in bites of OVER_BUDGET_READ_BYTES (``read_budget`` holds
+        _OVER_BUDGET less the bytes read since): what one read hands the loop at once is
+        then a millisecond or two of frames, not the 40 ms of a whole buffer of pings."""
         config = self.relay.config
         rate, burst = config.read_budget
-        spent = config.read_check_bytes - self.read_budget
-        self.read_budget = config.read_check_bytes
+        left = self.read_budget
+        spent = (_OVER_BUDGET if left < _OVER_BUDGET // 2 else config.read_check_bytes) - left
         now = time.monotonic()
         full_at = self.read_full_at
         full_at = self.read_full_at = (full_at if full_at > now else now) + spent / rate
         wait = full_at - now - burst / rate  # until the budget is back to nothing
-        if wait <= 0.0 or self.closing or self.transport is None:
+        if wait <= 0.0:
+            self.read_budget = config.read_check_bytes
+            return
+        self.read_budget = _OVER_BUDGET
+        if self.closing or self.transport is None:
             return
         try:
             loop = asyncio.get_running_loop()

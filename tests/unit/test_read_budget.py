@@ -17,7 +17,7 @@ from const import PROTOCOL_VERSION
 from protocol import Pong, Welcome
 from server import session as session_module
 from server.config import ServerConfig
-from server.session import READ_BUFFER_BYTES, ClientSession
+from server.session import OVER_BUDGET_READ_BYTES, ClientSession
 
 RATE, BURST = 10_000.0, 40_000  # bytes a second, and the burst
 CHECK = 1_000  # bytes read between two looks at the clock: every read below is more
@@ -93,13 +93,19 @@ def session_of(relay: StubRelay) -> tuple[ClientSession, Transport]:
     return session, transport
 
 
-def read(session: ClientSession, nbytes: int) -> None:
-    """One read of ``nbytes`` of whole pongs, as asyncio's transports make it."""
+def read(session: ClientSession, nbytes: int) -> list[int]:
+    """``nbytes`` of whole pongs read as asyncio's transports read them: as much as the
+    buffer the session lends takes, then again while the transport reads (the first read
+    in any case: one under way when reading stopped). Returns the size of each read."""
     data = PONG * (nbytes // len(PONG))
-    assert len(data) <= READ_BUFFER_BYTES
-    buffer = session.get_buffer(-1)
-    buffer[:len(data)] = data
-    session.buffer_updated(len(data))
+    reads: list[int] = []
+    while data and (not reads or session.transport.reading):  # type: ignore[union-attr]
+        buffer = session.get_buffer(-1)
+        chunk, data = data[:len(buffer)], data[len(buffer):]
+        buffer[:len(chunk)] = chunk
+        session.buffer_updated(len(chunk))
+        reads.append(len(chunk))
+    return reads
 
 
 def test_reading_stops_at_the_end_of_the_burst_and_goes_on_once_it_has_refilled(clock: Clock) -> None:
@@ -209,6 +215,32 @@ def test_reads_that_come_while_reading_is_stopped_make_the_wait_longer(clock: Cl
         clock.now += 0.052
         await turns()
         assert transport.reading
+
+    run(clock, scenario)
+
+
+def test_a_connection_over_its_budget_is_read_in_bites_until_a_read_finds_it_back_under(clock: Clock) -> None:
+    relay = StubRelay()
+    session, transport = session_of(relay)
+
+    async def scenario(loop: asyncio.AbstractEventLoop) -> None:
+        assert read(session, 39_984) == [39_984]  # the whole buffer lent
+        read(session, 2_016)
+        assert not transport.reading
+        clock.now += 0.2
+        await turns()
+        # Back to nothing: what comes now is over again, read a bite at a time, each
+        # counted (one stop each, for as long as it takes to refill).
+        assert read(session, 2 * OVER_BUDGET_READ_BYTES) == [OVER_BUDGET_READ_BYTES]
+        assert not transport.reading and transport.pauses == 2
+        clock.now += OVER_BUDGET_READ_BYTES / RATE
+        await turns()
+        assert transport.reading
+        # The client stops for a while: the read that finds the budget back takes a bite,
+        # and the next ones the whole buffer again.
+        clock.now += 10.0
+        assert read(session, 20_000) == [OVER_BUDGET_READ_BYTES, 19_992 - OVER_BUDGET_READ_BYTES]  # (whole pongs)
+        assert transport.reading and transport.pauses == 2
 
     run(clock, scenario)
 
