@@ -16,9 +16,9 @@ latency (p50, p99, max), messages a second, the flood's frames and errors a seco
 the largest store queue seen on /metrics. The flooder runs on the same machine: run it
 under ``nice`` and repeat A/B a few times on a shared one.
 """
-import argparse, json, os, random, sys, threading, time, urllib.request
+import argparse, json, os, random, threading, time, urllib.request
 
-from bench.pairtraffic import Pair, Peer, pct, start_server, stop_server
+from bench.pairtraffic import Pair, Peer, pct, received, start_server, stop_server
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--memory", action="store_true")
@@ -61,12 +61,7 @@ def flood_sender():
 
 def flood_reader():
     tail = b""
-    while not stop.is_set():
-        try:
-            chunk = flooder.sock.recv(1 << 20)
-        except OSError:
-            chunk = b""
-        if not chunk: print("flooder disconnected", phase["name"], file=sys.stderr); return
+    for chunk in received(flooder.sock, stop, phase):
         chunk = tail + chunk
         cut = chunk.rfind(b"\n") + 1
         chunk, tail = chunk[:cut], chunk[cut:]

@@ -67,6 +67,19 @@ class Peer:
         return json.loads(line)
 
 
+def received(sock, stop, phase):
+    """What a flooding client's ``sock`` receives, chunk by chunk, until ``stop`` is set or
+    the stream ends (said on standard error, with the phase)."""
+    while not stop.is_set():
+        try:
+            chunk = sock.recv(1 << 20)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            print("flooder disconnected", phase["name"], file=sys.stderr); return
+        yield chunk
+
+
 def pct(xs, p):
     """The ``p`` quantile of ``xs`` (seconds) in milliseconds."""
     if not xs: return float("nan")

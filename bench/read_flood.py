@@ -21,9 +21,9 @@ server's CPU (the share of one core: on a shared machine, steadier than the late
 The flooder runs on the same machine: run it under ``nice`` and repeat A/B a few times on
 a shared one.
 """
-import argparse, json, os, random, sys, threading, time
+import argparse, json, os, random, threading, time
 
-from bench.pairtraffic import Pair, Peer, pct, start_server, stop_server
+from bench.pairtraffic import Pair, Peer, pct, received, start_server, stop_server
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--memory", action="store_true")
@@ -80,11 +80,8 @@ def acks_sender():
 
 
 def drain(peer):
-    while not stop.is_set():
-        try:
-            if not peer.sock.recv(1 << 20): return
-        except OSError:
-            return
+    for _ in received(peer.sock, stop, phase):
+        pass
 
 
 def flood_sender():
@@ -101,12 +98,7 @@ def flood_sender():
 
 
 def flood_reader():
-    while not stop.is_set():
-        try:
-            chunk = flooder.sock.recv(1 << 20)
-        except OSError:
-            chunk = b""
-        if not chunk: print("flooder disconnected", phase["name"], file=sys.stderr); return
+    for chunk in received(flooder.sock, stop, phase):
         pongs[phase["name"]] = pongs.get(phase["name"], 0) + chunk.count(b'"pong"')
 
 

@@ -110,20 +110,26 @@ def read_at_most(since: float) -> float:
     return (BURST + CHECK + READ_BUFFER_BYTES + RATE * (time.monotonic() - since)) / len(PING)
 
 
+def flooded_while_messages_flow(srv: ServerThread, sock: socket.socket, chunk: bytes, connected: float) -> None:
+    """Mallory, logged in on ``sock`` (connected at ``connected``), writes ``chunk`` (many
+    pings) as fast as the server reads it: the server stops reading it, Alice's messages
+    to Bob flow meanwhile, and Mallory's pongs say it was read at the budget."""
+    session = session_of(srv, "Mallory")
+    flood = Flood(sock, chunk, b'"pong"')
+    try:
+        wait_until(lambda: not reading(srv, session), 5, "the server to stop reading the flooder")
+        messages_flow(srv)
+        wait_until(lambda: flood.written > 4 * BURST, 5, "the flood to outgrow the burst")
+    finally:
+        pongs = flood.stop()
+    assert 0 < pongs <= read_at_most(connected), (pongs, flood.written)
+
+
 def test_a_flooding_connection_is_read_at_the_budget_while_the_others_messages_flow() -> None:
     with in_thread(**BUDGET) as srv:
         connected = time.monotonic()
-        mallory = WireClient.login(srv.host, srv.port, "Mallory")
-        session = session_of(srv, "Mallory")
-        flood = Flood(mallory.sock, PING * 2_000, b'"pong"')
-        try:
-            wait_until(lambda: not reading(srv, session), 5, "the server to stop reading the flooder")
-            messages_flow(srv)
-            wait_until(lambda: flood.written > 4 * BURST, 5, "the flood to outgrow the burst")
-        finally:
-            pongs = flood.stop()
-        assert 0 < pongs <= read_at_most(connected), (pongs, flood.written)
-        mallory.close()
+        with WireClient.login(srv.host, srv.port, "Mallory") as mallory:
+            flooded_while_messages_flow(srv, mallory.sock, PING * 2_000, connected)
 
 
 def test_a_flooding_websocket_is_read_at_the_budget_while_the_others_messages_flow() -> None:
@@ -132,18 +138,12 @@ def test_a_flooding_websocket_is_read_at_the_budget_while_the_others_messages_fl
         port = web.sockets[0].getsockname()[1]
         connected = time.monotonic()
         mallory = WebPeer(f"ws://127.0.0.1:{port}/ws", origin=f"http://127.0.0.1:{port}")
-        mallory.login("Mallory")
-        session = session_of(srv, "Mallory")
-        flood = Flood(mallory.ws.sock, masked(Opcode.TEXT, PING[:-1]) * 1_000, b'"pong"')
         try:
-            wait_until(lambda: not reading(srv, session), 5, "the server to stop reading the flooder")
-            messages_flow(srv)
-            wait_until(lambda: flood.written > 4 * BURST, 5, "the flood to outgrow the burst")
+            mallory.login("Mallory")
+            # (Each ping is 6 bytes more in a WebSocket frame: fewer are read than the bound.)
+            flooded_while_messages_flow(srv, mallory.ws.sock, masked(Opcode.TEXT, PING[:-1]) * 1_000, connected)
         finally:
-            pongs = flood.stop()
-        # Each ping is 6 bytes more in a WebSocket frame: fewer read than this.
-        assert 0 < pongs <= read_at_most(connected), (pongs, flood.written)
-        mallory.ws.sock.close()
+            mallory.ws.sock.close()
 
 
 def test_an_honest_burst_after_a_login_never_stops_reading(monkeypatch: pytest.MonkeyPatch) -> None:
