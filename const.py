@@ -202,6 +202,15 @@ LATE_RECEIPTS_BURST_PER_ADDRESS = 5000.0
 # are not done: harmless, those outcomes are told again at the next login.
 ACKS_PER_CONNECTION = 300.0
 ACKS_BURST_PER_CONNECTION = 2.0 * MAX_PENDING_RECEIPTS
+# The same for all connections from one IP address together: without it, 100 connections
+# of one address (MAX_CONNECTIONS_PER_ADDRESS) at 300 each asked the store 30,000 times a
+# second. A class behind one address is told outcomes no faster than its messages are
+# accepted, RATE_PER_ADDRESS (200) a second: the rate is ten times that (and follows a
+# raised address rate). The burst is ten connections' windows: after a restart, each of
+# its users is told the outcomes waiting in the store at login (not counted, as above),
+# and those its classmates' receipts settle at once, live, a few each.
+ACKS_PER_ADDRESS = 2000.0
+ACKS_BURST_PER_ADDRESS = 10.0 * MAX_PENDING_RECEIPTS
 # Bytes the server reads from one connection per second, and its burst: frames no rate
 # counts (ping, pong, receipt, ack, and any frame before a rate refuses it) still cost
 # their parsing, and one client writing them as fast as the server read (5 MB/s of pongs)

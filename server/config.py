@@ -19,6 +19,7 @@ _RATES = {
     "late_receipts_per_connection": "LATE_RECEIPTS_PER_CONNECTION in const.py",
     "late_receipts_per_address": "LATE_RECEIPTS_PER_ADDRESS in const.py",
     "acks_per_connection": "ACKS_PER_CONNECTION in const.py",
+    "acks_per_address": "ACKS_PER_ADDRESS in const.py",
     "read_bytes_per_connection": "READ_BYTES_PER_SECOND_PER_CONNECTION in const.py",
     "login_checks_per_second": "LOGIN_CHECKS_PER_SECOND in const.py",
 }
@@ -83,6 +84,8 @@ class ServerConfig:
     # Acks of outcomes (server/relay.py, _ack_wait), spent once per frame.
     acks_per_connection: float = const.ACKS_PER_CONNECTION
     acks_burst_per_connection: float = const.ACKS_BURST_PER_CONNECTION
+    acks_per_address: float = const.ACKS_PER_ADDRESS
+    acks_burst_per_address: float = const.ACKS_BURST_PER_ADDRESS
     # Bytes read from one connection (server/session.py, the read budget), per read.
     read_bytes_per_connection: float = const.READ_BYTES_PER_SECOND_PER_CONNECTION
     read_bytes_burst_per_connection: int = const.READ_BYTES_BURST_PER_CONNECTION
@@ -136,6 +139,12 @@ class ServerConfig:
         the configured one (two frames of acks)."""
         return (max(self.acks_per_connection, ACKS_PER_REQUEST * self.rate_per_connection),
                 self.acks_burst_per_connection)
+
+    @property
+    def ack_address_budget(self) -> tuple[float, float]:
+        """One address's budget of acks, all its connections together, (rate, burst): as
+        :attr:`ack_budget`, from the address's request rate."""
+        return (max(self.acks_per_address, ACKS_PER_REQUEST * self.rate_per_address), self.acks_burst_per_address)
 
     @property
     def read_budget(self) -> tuple[float, int]:
