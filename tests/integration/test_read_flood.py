@@ -11,6 +11,7 @@ client's burst after a login, with the shipped budget, never stops reading.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 
@@ -25,6 +26,7 @@ from test_web_gateway import masked, start_gateway
 from chatpeer import WebPeer
 from waits import wait_until
 from web.websocket.frames import Opcode
+from test_tls import certificate, trusting  # noqa: F401  (fixtures)
 from wire import WireClient
 
 RATE, BURST, CHECK = 20_000.0, 50_000, 4_096  # bytes a second, burst, bytes between two counts
@@ -35,17 +37,19 @@ BUDGET = dict(read_bytes_per_connection=RATE, read_bytes_burst_per_connection=BU
 
 
 class Flood:
-    """Pings written as fast as ``sock`` takes them (``chunk``: many at once), and the
-    pongs that come back counted (``marker`` in what is read), until :meth:`stop`."""
+    """Frames written as fast as ``sock`` takes them (``chunk``: many at once), and the
+    pongs that come back counted (``marker`` in what is read; None: nothing is read, for
+    a TLS socket, which two threads may not use at once), until :meth:`stop`."""
 
-    def __init__(self, sock: socket.socket, chunk: bytes, marker: bytes) -> None:
+    def __init__(self, sock: socket.socket, chunk: bytes, marker: bytes | None) -> None:
         self.sock, self.chunk, self.marker = sock, chunk, marker
         self.sock.settimeout(0.1)
         self.pongs = 0
         self.written = 0
         self.stopped = threading.Event()
-        self.threads = [threading.Thread(target=self._write, daemon=True),
-                        threading.Thread(target=self._read, daemon=True)]
+        self.threads = [threading.Thread(target=self._write, daemon=True)]
+        if marker is not None:
+            self.threads.append(threading.Thread(target=self._read, daemon=True))
         for thread in self.threads:
             thread.start()
 
@@ -91,10 +95,11 @@ def reading(srv: ServerThread, session: ClientSession) -> bool:
     return srv.call(lambda: session.transport.is_reading())
 
 
-def messages_flow(srv: ServerThread, count: int = 10, within: float = 2.0) -> None:
+def messages_flow(srv: ServerThread, count: int = 10, within: float = 2.0, tls: ssl.SSLContext | None = None) -> None:
     """Alice sends Bob ``count`` messages, one after the other; each is delivered (Bob's
     receipt, Alice's ``delivered``) within ``within`` seconds."""
-    with WireClient.login(srv.host, srv.port, "Alice") as alice, WireClient.login(srv.host, srv.port, "Bob") as bob:
+    with WireClient.login(srv.host, srv.port, "Alice", tls=tls) as alice, \
+            WireClient.login(srv.host, srv.port, "Bob", tls=tls) as bob:
         for n in range(count):
             started = time.monotonic()
             alice.send(SendDirect(f"m{n}", "Bob", f"message {n}"))
@@ -144,6 +149,33 @@ def test_a_flooding_websocket_is_read_at_the_budget_while_the_others_messages_fl
             flooded_while_messages_flow(srv, mallory.ws.sock, masked(Opcode.TEXT, PING[:-1]) * 1_000, connected)
         finally:
             mallory.ws.sock.close()
+
+
+def test_a_flooding_tls_connection_is_read_at_the_budget_while_the_others_messages_flow(
+        certificate, trusting, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pongs, which nothing answers: the bytes the server reads are counted as it reads them.
+    read: dict[str, int] = {}
+    updated = ClientSession.buffer_updated
+
+    def counted(session: ClientSession, nbytes: int) -> None:
+        read[session.name or ""] = read.get(session.name or "", 0) + nbytes
+        updated(session, nbytes)
+
+    monkeypatch.setattr(ClientSession, "buffer_updated", counted)
+    cert, key = certificate
+    with in_thread(tls_cert=cert, tls_key=key, **BUDGET) as srv:
+        connected = time.monotonic()
+        with WireClient.login(srv.host, srv.port, "Mallory", tls=trusting) as mallory:
+            session = session_of(srv, "Mallory")
+            flood = Flood(mallory.sock, b'{"type":"pong","token":"x"}\n' * 2_000, None)
+            try:
+                wait_until(lambda: not reading(srv, session), 5, "the server to stop reading the flooder")
+                messages_flow(srv, tls=trusting)
+                wait_until(lambda: flood.written > 4 * BURST, 5, "the flood to outgrow the burst")
+                mallory_read = srv.call(lambda: read["Mallory"])
+                assert mallory_read <= len(PING) * read_at_most(connected), (mallory_read, flood.written)
+            finally:
+                flood.stop()
 
 
 def test_an_honest_burst_after_a_login_never_stops_reading(monkeypatch: pytest.MonkeyPatch) -> None:
