@@ -22,8 +22,36 @@ pythoncheck.require("chatclient.py")
 
 import argparse  # noqa: E402
 
-import const
-import i18n
+import overrides
+
+
+def _show_settings_error(line):
+    """Show the settings error ``line`` in a dialog (the window's user, started from a
+    desktop launcher, has no terminal to read stderr on); nothing if no window can open."""
+    try:
+        import tkinter
+        from tkinter import messagebox
+    except ImportError:
+        return
+    # const's import failed, so nothing that imports it may be imported now; i18n was,
+    # by overrides.apply, to say the line.
+    from i18n import _
+    try:
+        root = tkinter.Tk()
+    except tkinter.TclError:  # no display
+        return
+    root.withdraw()
+    messagebox.showerror(_("Chat: the window cannot open"), line, parent=root)
+    root.destroy()
+
+
+try:
+    import const
+except overrides.SettingsExit as stopped:
+    if "--gui" in sys.argv[1:]:
+        _show_settings_error(stopped.line)
+    raise
+import i18n  # noqa: E402
 from client.auth import PASSWORD_ENV, PasswordError, error_line, script_password
 from client.exitcodes import ExitCode
 from client.servers import server_list

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import const
 import i18n
 import overrides
-from i18n import _, ngettext
+from i18n import _, decimal, ngettext
 from registry import InvalidName
 from registry.names import not_a_name
 from resp import parse_url
@@ -101,10 +101,7 @@ def _free_space(folder: Path) -> str:
             free = shutil.disk_usage(place).free
         except OSError:
             continue
-        for unit in ("bytes", "KB", "MB", "GB"):
-            if free < 1024 or unit == "GB":
-                return f"{free:.0f} {unit}" if unit == "bytes" else f"{free:.1f} {unit}"
-            free /= 1024
+        return backup.human_size(free)
     return "unknown space"
 
 
@@ -138,12 +135,12 @@ def backup_line(database: Path, folder: Path) -> "tuple[bool, str]":
         return False, _("no backup made: {reason}").format(reason=exc)
     log.info("backup of the database made: %s (%d bytes, %d messages, %.1f s)", made.database, made.size,
              made.messages, made.seconds)
-    return True, ngettext("backup made: {file} ({size}, {messages} message, in {seconds:.1f} s); to use it, start "
+    return True, ngettext("backup made: {file} ({size}, {messages} message, in {seconds} s); to use it, start "
                           "a server with --data {folder}",
-                          "backup made: {file} ({size}, {messages} messages, in {seconds:.1f} s); to use it, start "
+                          "backup made: {file} ({size}, {messages} messages, in {seconds} s); to use it, start "
                           "a server with --data {folder}", made.messages).format(
-        file=made.database, size=backup.human_size(made.size), messages=made.messages, seconds=made.seconds,
-        folder=made.database.parent)
+        file=made.database, size=backup.human_size(made.size, said=True), messages=made.messages,
+        seconds=decimal(made.seconds), folder=made.database.parent)
 
 
 def _host_in(text: str) -> str | None:

@@ -85,6 +85,12 @@ MAX_HISTORY_IN_FLIGHT = 2
 MAX_PENDING_RECEIPTS = 1000
 # Consecutive malformed frames after which the server gives up on a connection.
 MAX_BAD_FRAMES = 20
+# The left reasons of a client that broke the protocol (PROTOCOL.md, "Leave reasons"),
+# worded as the other reasons are; the clients word them in the user's language
+# (client/display.py): MAX_BAD_FRAMES malformed frames in a row, and any breach of the
+# WebSocket's own rules (RFC 6455: a binary message, an unmasked frame, invalid UTF-8...).
+TOO_MANY_ERRORS_REASON = "too many errors"
+PROTOCOL_ERROR_REASON = "protocol error"
 # Connections the server accepts at once.
 MAX_CONNECTIONS = 20000
 # Presence: while at most this many users are online, everyone is told of every join and

@@ -16,7 +16,8 @@ names that const.py has::
 A name const.py does not have would be ignored in silence (``ADMIN = ...`` would admit
 nobody as administrator), so it is an error, as a syntax error or an exception in the file
 is; so is a text where const.py has a list (``("João")`` without its comma is one text, and
-a list of its letters would follow). Each is one line naming the file and the line
+a list of its letters would follow), or any value of another kind than const.py's
+(``SERVER_PORT = "5000"``; :func:`kind_of`). Each is one line naming the file and the line
 (:class:`LocalSettingsError`); at start that line ends the program (:func:`apply`). Names
 of the file's own begin with ``_``; modules it imports are no settings either.
 """
@@ -50,6 +51,19 @@ UNKNOWN_LIKE = N_("your settings {file}, line {line}: const.py has no setting {n
 UNKNOWN = N_("your settings {file}, line {line}: const.py has no setting {name}; a name of your own begins with _")
 NOT_A_LIST = N_("your settings {file}, line {line}: {name} is a list in const.py, not a text: write ({text!r},), "
                 "with the comma")
+OF_ANOTHER_KIND = N_("your settings {file}, line {line}: {name} is {kind} in const.py ({default!r}), not {value!r}")
+
+# The kinds of value const.py's settings have, and their words: a setting set to a value
+# of another kind would fail (or, worse, work wrongly) only where it is used, far from the
+# file that set it. bool before int (True is an int to Python, not to an operator); an int
+# is a number where a float is; any collection is a list; None (unset) takes anything.
+KINDS = (
+    ((bool,), (bool,), N_("True or False")),
+    ((int,), (int,), N_("a whole number")),
+    ((float,), (int, float), N_("a number")),
+    ((str,), (str,), N_("a text")),
+    ((tuple, list, set, frozenset), (tuple, list, set, frozenset), N_("a list")),
+)
 
 
 class LocalSettingsError(Exception):
@@ -63,7 +77,18 @@ class LocalSettingsError(Exception):
 
     def __str__(self) -> str:
         from i18n import _
-        return _(self.template).format(**self.fields)
+        fields = {name: _(value) if name == "kind" else value for name, value in self.fields.items()}
+        return _(self.template).format(**fields)
+
+
+class SettingsExit(SystemExit):
+    """The program ends (status 2) over a settings error whose one line, ``line``, has
+    been written to stderr: an entry point with no terminal to show it on (the window,
+    started from a desktop launcher) shows it its own way too."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(2)
+        self.line = line
 
 
 class Applied(NamedTuple):
@@ -120,14 +145,28 @@ def read(path: Path, defaults: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in changed.items():
         if isinstance(value, str) and isinstance(defaults[name], (tuple, list, set, frozenset)):
             raise LocalSettingsError(NOT_A_LIST, file=path, line=assigned.get(name, 1), name=name, text=value)
+        kind = kind_of(value, defaults[name])
+        if kind is not None:
+            raise LocalSettingsError(OF_ANOTHER_KIND, file=path, line=assigned.get(name, 1), name=name, kind=kind,
+                                     default=defaults[name], value=value)
     return changed
+
+
+def kind_of(value: object, default: object) -> str | None:
+    """The words (untranslated) for the kind of value ``default`` is (:data:`KINDS`) if
+    ``value`` is not of that kind; None if it is, or if the default's kind is not checked."""
+    for defaults, takes, words in KINDS:
+        if isinstance(default, defaults):
+            fits = isinstance(value, takes) and not (isinstance(value, bool) and bool not in takes)
+            return None if fits else words
+    return None
 
 
 def apply(namespace: MutableMapping[str, Any], path: Path | None, named: bool = True) -> Applied:
     """Apply the settings file ``path`` (None: none) to ``namespace`` (const.py's
     ``globals()``, with ``*settings_path()``). A file that is not there is no error unless
     it was ``named``. On an error, its one line goes to stderr, in the language the command
-    line or the environment asks for, and the program ends with status 2 (SystemExit)."""
+    line or the environment asks for, and the program ends with status 2 (:class:`SettingsExit`)."""
     if path is None or (not named and not path.exists()):
         return Applied(None, ())
     try:
@@ -135,9 +174,10 @@ def apply(namespace: MutableMapping[str, Any], path: Path | None, named: bool = 
     except LocalSettingsError as error:
         import i18n  # only now: i18n imports const, which calls this as it is imported
         i18n.use(i18n.early_choice())
-        sys.stderr.write(f"{error}\n")
+        line = str(error)
+        sys.stderr.write(f"{line}\n")
         sys.stderr.flush()
-        raise SystemExit(2) from None
+        raise SettingsExit(line) from None
     namespace.update(changed)
     return Applied(path, tuple(changed))
 

@@ -113,8 +113,7 @@ def in_process_relay(loop: asyncio.AbstractEventLoop, store: Any = None) -> tupl
     config = ServerConfig(rate_per_connection=1e9, burst_per_connection=1e9, rate_per_address=1e9,
                           burst_per_address=1e9, max_connections_per_address=1_000_000,
                           bytes_per_connection=1e12, bytes_burst_per_connection=1e12)
-    relay = Relay(config, store, lambda delay, callback: loop.call_later(delay, callback),
-                  lambda func, args, callback: callback(func(*args)))
+    relay = Relay(config, store, lambda delay, callback: loop.call_later(delay, callback))  # hashing inline
     batcher = WriteBatcher(loop)
     batcher.follow(store)  # as server/app.py does
     return relay, batcher

@@ -24,7 +24,7 @@ import time
 import unicodedata
 
 import const
-from i18n import N_, _, ngettext
+from i18n import N_, _, decimal, ngettext
 from registry import canonical
 
 # Characters with a short conventional escape.
@@ -76,6 +76,8 @@ _LEFT_REASONS = {
     "server shutting down": N_("server shutting down"),
     "server lost the cluster": N_("server lost the cluster"),
     "connection lost (server stopped)": N_("connection lost (server stopped)"),
+    const.TOO_MANY_ERRORS_REASON: N_("too many errors"),  # malformed frames in a row
+    const.PROTOCOL_ERROR_REASON: N_("protocol error"),  # a breach of the WebSocket's rules
     const.PASSWORD_RESET_REASON: N_("password reset by the server operator"),  # the console's /password
     const.PASSWORD_CHANGED_REASON: N_("password changed in another session"),  # a password frame
 }
@@ -227,6 +229,7 @@ ERROR_TEXTS = {
     # Rooms: {name} is the room the request named.
     "not_member": N_("you are not in {name}: join it first"),
     "no_such_room": N_("there is no room {name}"),
+    "no_such_room_like": N_("there is no room {name}; did you mean {like}?"),
     "room_exists": N_("{name} exists already: join it"),
     "invite_only": N_("{name} is invite-only: ask its moderators to invite you"),
     # {like}: the name it looks like (the error's "like").
@@ -259,8 +262,9 @@ WHEN_UNTIMED = {"muted": N_("until a moderator unmutes you")}
 # from the address, and when the next may be.
 TIMED_TEXTS = {"name_taken": "name_still_yours", "too_many_rooms": "rooms_from_address"}
 # Codes that take another sentence when the error has "like" (its key in ERROR_TEXTS):
-# unknown_recipient names the one user online whose name looks like the one typed.
-LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like"}
+# unknown_recipient names the one user online whose name looks like the one typed;
+# no_such_room the room a name without its "#" meant ("redes" for "#redes").
+LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like", "no_such_room": "no_such_room_like"}
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
@@ -342,8 +346,7 @@ def format_delay(seconds: float | None) -> str:
         return _("a moment")
     if seconds < 10:  # tenths, rounded up: never "0.0 s", which reads as "now"
         tenths = max(1, math.ceil(seconds * 10 - 1e-9))
-        # The decimal mark is the language's ("5,0 s" in Portuguese).
-        return _("{units}.{tenths} s").format(units=tenths // 10, tenths=tenths % 10)
+        return f"{decimal(tenths / 10)} s"  # "5,0 s" in Portuguese
     if seconds < 120:
         return f"{seconds:.0f} s"
     minutes, rest = divmod(int(seconds + 0.5), 60)

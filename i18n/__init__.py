@@ -173,6 +173,16 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _current.ngettext(singular, plural, n)
 
 
+def decimal(value: float, places: int = 1) -> str:
+    """``value`` with ``places`` decimals, for a sentence in the language in use: its
+    decimal mark is the language's ("2,5" in Portuguese, where "2.5" reads as thousands).
+    The one place a number with decimals is written for people; not the process-wide
+    :mod:`locale`, which the language chosen here does not set."""
+    whole, _mark, fraction = f"{value:.{places}f}".partition(".")
+    # The decimal mark: a template, so that the catalogue says it with the other texts.
+    return _("{whole}.{fraction}").format(whole=whole, fraction=fraction) if fraction else whole
+
+
 def speak_argparse() -> None:
     """Have argparse say its own words (``usage:``, ``options``, ``error:``, "the following
     arguments are required") in the language in use too. argparse asks gettext's global
@@ -189,5 +199,5 @@ def N_(message: str) -> str:
     return message
 
 
-__all__ = ["N_", "_", "available", "choose", "current", "early_choice", "load", "match", "ngettext", "requested",
-           "speak_argparse", "use"]
+__all__ = ["N_", "_", "available", "choose", "current", "decimal", "early_choice", "load", "match", "ngettext",
+           "requested", "speak_argparse", "use"]

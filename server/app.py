@@ -214,11 +214,24 @@ class ChatServer:
         """
         loop = asyncio.get_running_loop()
 
-        def offload(func, args, callback) -> None:
+        def offload(func, args, callback, on_error) -> None:
             # Slow work (password hashing) on the default thread pool; the result comes
-            # back to the loop, where the callback runs.
-            future = loop.run_in_executor(None, func, *args)
-            future.add_done_callback(lambda f: callback(f.result()) if not f.cancelled() else None)
+            # back to the loop, where the callback runs. If it raised (scrypt out of
+            # memory), on_error: the request it was for is answered all the same.
+            def finished(future: asyncio.Future) -> None:
+                if future.cancelled():
+                    return
+                exc = future.exception()
+                if exc is None:
+                    callback(future.result())
+                    return
+                # Summarised (one line, then a count): under memory pressure every login fails so.
+                name = getattr(func, "__name__", repr(func))
+                self.relay.log_lines.log("failures on a worker thread", name, logging.ERROR,
+                                         "%s failed on a worker thread: %s: %s", name, type(exc).__name__, exc)
+                on_error(exc)
+
+            loop.run_in_executor(None, func, *args).add_done_callback(finished)
 
         tls = tls_context(self.config) if self.config.tls_cert else None
         file_limit = open_file_limit()

@@ -5,7 +5,7 @@ Copying the files of a running server is not a backup (the upgrade tester's find
 copy of ``chat.sqlite3`` alone lacks the commits still in ``-wal`` (acknowledged messages),
 and a folder copied file by file pairs a database and a log of different moments (a
 malformed database). Here SQLite's online backup API copies the database as of one moment:
-a connection of its own (read-only) opens a read transaction, and the backup copies its
+a connection of its own (that only reads) opens a read transaction, and the backup copies its
 pages from that snapshot, :data:`STEP_PAGES` at a time, while the server goes on writing
 (in WAL mode readers and the writer do not wait for one another; the log only grows
 until the backup ends, as the snapshot holds the checkpoints back). The snapshot held
@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from i18n import _
+from i18n import _, decimal
 
 from .lookups import sync_directory
 
@@ -66,13 +66,17 @@ def back_up(database: Path, folder: Path, step_pages: int = STEP_PAGES) -> Backu
     or be empty; returns what was made. Raises :class:`BackupRefused` (with nothing left
     behind) if the database is missing, the folder is not empty, or the copy fails."""
     database, folder = database.absolute(), folder.absolute()
-    if not database.is_file():
-        raise BackupRefused(_("there is no database to back up at {database}").format(database=database))
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise BackupRefused(_("{folder} is not an empty folder: a backup goes into a new (or empty) folder, "
-                              "so that it is a data folder of its own").format(folder=folder))
+    try:
+        # Looking can fail too (a name too long, a folder we may not read): said as any failure.
+        if not database.is_file():
+            raise BackupRefused(_("there is no database to back up at {database}").format(database=database))
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise BackupRefused(_("{folder} is not an empty folder: a backup goes into a new (or empty) folder, "
+                                  "so that it is a data folder of its own").format(folder=folder))
+        made_folder = not folder.exists()
+    except OSError as error:
+        raise _failed(database, folder, error) from error
     started = time.monotonic()
-    made_folder = not folder.exists()
     target = folder / database.name
     partial = folder / (database.name + ".partial")
     try:
@@ -89,15 +93,22 @@ def back_up(database: Path, folder: Path, step_pages: int = STEP_PAGES) -> Backu
                 folder.rmdir()
             except OSError:
                 pass
-        raise BackupRefused(_("could not back up {database} into {folder}: {error}").format(
-            database=database, folder=folder, error=error)) from error
+        raise _failed(database, folder, error) from error
     return BackupMade(target, target.stat().st_size, messages, time.monotonic() - started)
+
+
+def _failed(database: Path, folder: Path, error: Exception) -> BackupRefused:
+    return BackupRefused(_("could not back up {database} into {folder}: {error}").format(
+        database=database, folder=folder, error=error))
 
 
 def _copy(database: Path, partial: Path, step_pages: int) -> int:
     """The backup proper; returns the number of messages the copy holds."""
     partial.unlink(missing_ok=True)
-    source = sqlite3.connect(database.as_uri() + "?mode=ro", uri=True, isolation_level=None,
+    # Read-write, though it only reads: SQLite makes the log and its index (-wal, -shm) for
+    # any reader of a stopped server's database, and only a read-write connection that is
+    # the last to close removes them; a read-only one would leave them, empty.
+    source = sqlite3.connect(database.as_uri() + "?mode=rw", uri=True, isolation_level=None,
                              check_same_thread=False)
     try:
         # One snapshot for every step (see the module's docstring).
@@ -122,10 +133,12 @@ def _copy(database: Path, partial: Path, step_pages: int) -> int:
     return messages
 
 
-def human_size(size: float) -> str:
-    """A size in bytes for people: "12.3 MB"."""
+def human_size(size: float, said: bool = False) -> str:
+    """A size in bytes for people: "12.3 MB"; ``said``: for a sentence in the language in
+    use ("12,3 MB" in Portuguese), else for a log line (in English)."""
     for unit in ("bytes", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+            break
         size /= 1024
-    return f"{size:.1f} GB"
+    places = 0 if unit == "bytes" else 1
+    return f"{decimal(size, places) if said else f'{size:.{places}f}'} {unit}"

@@ -77,7 +77,9 @@ log = logging.getLogger("chat.server")
 CHECKS_RESERVED = 0.5
 CHECKS_OVERDRAFT = 0.25
 
-Offload = Callable[[Callable, tuple, Callable], None]
+# (func, args, callback(result), on_error(exception)): runs func(*args) off the loop, then
+# exactly one of the two on the loop (app.py's thread pool; relay.py's _run_now for tests).
+Offload = Callable[[Callable, tuple, Callable, Callable[[Exception], None]], None]
 # (op, throttle keys, base, cap, callback(seconds to wait, or None: no answer)): ClusterNode.login_failures
 SharedFailures = Callable[[str, tuple, float, float, Callable[[float | None], None]], None]
 # (name key, callback(account or None), on_error(StoreUnavailable)): RedisStore.account
@@ -121,8 +123,9 @@ class LoginResult:
 class LoginDesk:
     """Accounts in memory (written through to the store) and the login decisions.
 
-    ``offload(func, args, callback)`` runs ``func(*args)`` on a worker thread and then
-    ``callback(result)`` on the loop; ``name_in_use(name)`` says if someone online has it;
+    ``offload(func, args, callback, on_error)`` runs ``func(*args)`` on a worker thread and
+    then ``callback(result)`` on the loop, or ``on_error(exception)`` if it raised (a hash
+    that fails is answered ``unavailable``: nothing was done); ``name_in_use(name)`` says if someone online has it;
     ``log_lines`` bounds the log lines wrong passwords cause (the relay shares its own);
     ``online_lookalikes(name)`` lists the names online that look like ``name``.
     """
@@ -327,11 +330,14 @@ class LoginDesk:
             # another node right after this answer must find the lockout there.
             self.shared_failures("fail", keys, self.throttle.base, self.throttle.cap, lambda _: done(wrong))
 
+        def not_checked(_exc: Exception) -> None:
+            finished()
+            done(unavailable_error(self.config))
+
         def check(account: Account | None) -> None:
             if account is None:  # gone meanwhile (never, while accounts are not deleted)
-                finished()
-                return done(unavailable_error(self.config))
-            self.offload(verify_password, (account, password), lambda ok: verified(account, ok))
+                return not_checked(LookupError(key))
+            self.offload(verify_password, (account, password), lambda ok: verified(account, ok), not_checked)
 
         if self.reread is None:
             return check(self.accounts[key])
@@ -496,7 +502,8 @@ class LoginDesk:
                 return fail(ErrorReply(ErrorCode.RATE_LIMITED, f"too many logins at once; nothing was changed: try "
                                        f"again in {wait_words(wait)}", retry_after=retry_seconds(wait)))
             proved = self.accounts[key]
-            self.offload(hash_password, (proved.name, new), lambda account: hashed(proved, account))
+            self.offload(hash_password, (proved.name, new), lambda account: hashed(proved, account),
+                         lambda _exc: fail(unavailable_error(self.config)))
 
         def hashed(proved: Account, account: Account) -> None:
             if self.accounts.get(key) != proved:  # another session set it meanwhile (a reread is a copy)
@@ -543,7 +550,9 @@ class LoginDesk:
 
             self.store.set_password(key, account, None, stored, lambda failure: done(None, None, failure))
 
-        self.offload(hash_password, (self.accounts[key].name, password), hashed)
+        self.offload(hash_password, (self.accounts[key].name, password), hashed,
+                     lambda exc: done(None, None, StoreUnavailable(f"the new password could not be hashed: {exc}",
+                                                                   storage=False)))
 
     def claim(self, name: str, password: str, done: Callable[[ErrorReply | None], None],
               by_holder: bool = False, *, address: str) -> None:
@@ -595,7 +604,7 @@ class LoginDesk:
 
             self.store.save_account(key, account, stored, not_stored)
 
-        self.offload(hash_password, (name, password), hashed)
+        self.offload(hash_password, (name, password), hashed, lambda _exc: done(unavailable_error(self.config)))
 
 
 def held_message(name: str, until: float) -> str:

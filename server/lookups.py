@@ -43,7 +43,13 @@ derived again at start:
   and that number (:func:`_distrust`): a copy (new inodes), files put back over the same
   ones from an earlier start (the marker of that start is not the marker file there now),
   or a lookups file left open with no marker beside it are derived again whole, with one
-  line saying why.
+  line saying why. Not told apart: files copied back over the same ones from a copy of
+  this very start, with no start between (the same inodes, the same number). Nothing the
+  marker could note when written tells them: the database's size and times and the lookups
+  file's change with every checkpoint and writeback of a run, so a killed server's own
+  files would differ from them as much (every kill would derive the lookups whole), and
+  SQLite's change counter (header offset 24) does not count commits in WAL mode. Hence
+  the docs' rule: restore into an empty folder.
 - An entry nothing backs any more (a purge or a request id change whose lookups part was
   lost) is harmless: every read checks the row it finds against the entry's keys, and a
   new message whose request id meets such an entry takes it over (mailbox.store_messages).

@@ -12,7 +12,10 @@ frames a connection gets per turn.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Protocol
+
+log = logging.getLogger("chat.server")
 
 
 class Flushable(Protocol):
@@ -45,5 +48,14 @@ class WriteBatcher:
 
     def flush_all(self) -> None:
         dirty, self._dirty = self._dirty, []
-        for session in dirty:
-            session.flush()
+        # One iterator, so that after a flush that raised the loop goes on with the next
+        # session: one not reached would keep its frames for ever (a session is added only
+        # as its queue stops being empty). The try costs nothing per session (3.11).
+        sessions = iter(dirty)
+        while True:
+            try:
+                for session in sessions:
+                    session.flush()
+                return
+            except Exception:
+                log.exception("writing to a client failed")

@@ -89,7 +89,6 @@ from protocol import (
     RoomSkipped,
     SendDirect,
     SendRoom,
-    State,
     Typing,
     Unblock,
     BlockList,
@@ -122,7 +121,7 @@ from .config import ServerConfig
 from .guests import Claim
 from .intake import Intake
 from .limits import SharedBudget, TokenBucket, retry_seconds, wait_words
-from .login import LoginDesk, LoginResult, unavailable_error
+from .login import LoginDesk, LoginResult, Offload, unavailable_error
 from .admission import Admission
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
@@ -135,7 +134,6 @@ from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 log = logging.getLogger("chat.server")
 
 Schedule = Callable[[float, Callable[[], None]], object]
-Offload = Callable[[Callable, tuple, Callable], None]
 
 # More users than fit in one frame, even with the shortest names (see _who).
 _MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
@@ -192,12 +190,18 @@ class OutcomePages:
     loading: bool = False  # a fetch is under way
 
 
-def _run_now(func: Callable, args: tuple, callback: Callable) -> None:
-    callback(func(*args))
+def _run_now(func: Callable, args: tuple, callback: Callable, on_error: Callable[[Exception], None]) -> None:
+    try:
+        result = func(*args)
+    except Exception as exc:
+        on_error(exc)
+        return
+    callback(result)
 
 
 def _nothing() -> None:
-    """What a released session does first when nothing waited but its frames (_login_over)."""
+    """What a released session does first when nothing waited but its frames (_login_over,
+    _in_order)."""
 
 
 def _outcome(message: mailbox.StoredMessage) -> Event:
@@ -223,7 +227,8 @@ class Relay:
     def __init__(self, config: ServerConfig | None = None, store: MessageStore | None = None,
                  schedule: Schedule | None = None, offload: Offload | None = None, peers: Any = None) -> None:
         """``store`` must be started; ``schedule(delay, callback)`` is the loop's call_later
-        and ``offload(func, args, callback)`` runs slow work (password hashing) off the loop;
+        and ``offload(func, args, callback, on_error)`` runs slow work (password hashing) off the
+        loop (login.Offload);
         ``peers`` are the other nodes of a cluster (server/peers.py; default: none)."""
         self.config = config or ServerConfig()
         self.store = store
@@ -329,7 +334,7 @@ class Relay:
             Unwatch: self._unwatch,
             Goodbye: self._goodbye,
             FrameRejected: self._rejected,
-            ConnectionClosed: self._ignore,
+            ConnectionClosed: self._stream_ended,
             Ping: self._pong,
             Pong: self._ignore,  # liveness is noted by the session on any data
         }
@@ -374,7 +379,9 @@ class Relay:
             log.debug("connect %s:%d", session.address, session.port)
 
     def disconnected(self, session: ClientSession, exc: Exception | None) -> None:
-        """The connection is gone: unregister the user, tell the others, requeue deliveries."""
+        """The connection is gone, or its client said bye or ended its stream (then only its
+        last answers still go out: _close_answered): unregister the user, tell the others,
+        requeue deliveries. Once per session: a second call does nothing."""
         if session not in self.sessions:
             return
         del self.sessions[session]
@@ -679,11 +686,14 @@ class Relay:
         session.epoch = session.backlog_cursor = guests.epoch(key)
         return token
 
-    def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None) -> None:
+    def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None,
+                reason: str | None = None) -> None:
+        """Send ``error`` ``code`` and close: ``reason`` is the leave reason (else the code:
+        before logging in, where only the log says it)."""
         self.log_lines.log("refused connections", session.address, logging.INFO, "refused %s:%d: %s",
                            session.address, session.port, message)
         session.send(ErrorReply(code, message, request_id))
-        session.close(code)
+        session.close(reason or code)
 
     def _register(self, session: ClientSession, request: Register) -> None:
         if session.registered:
@@ -705,7 +715,8 @@ class Relay:
             self.peers.account_saved(session.key, self.logins.accounts[session.key])
             session.send(Done(request.request_id))
 
-        self.logins.claim(session.name, request.password, claimed, by_holder=True, address=session.address)
+        self._in_order(session, lambda done: self.logins.claim(session.name, request.password, done, by_holder=True,
+                                                               address=session.address), claimed)
 
     def _revoke(self, session: ClientSession, request: Revoke) -> None:
         """Forget an account resume credential of this session's account ("Log out").
@@ -739,8 +750,28 @@ class Relay:
             self.peers.password_reset(session.key, changed=True)
             self.end_sessions(session.key, changed=True, keep=session)
 
-        self.logins.change_password(session.key, request.old_password, request.new_password, request.resume,
-                                    session.address, changed)
+        self._in_order(session, lambda done: self.logins.change_password(
+            session.key, request.old_password, request.new_password, request.resume, session.address, done), changed)
+
+    def _in_order(self, session: ClientSession, start: Callable[[Callable[..., None]], None],
+                  decided: Callable[..., None]) -> None:
+        """Start a request decided off the loop (a password's hash): ``start(done)``, where
+        ``done`` answers it with ``decided``. Until then the frames the client sent behind
+        it wait, unread, as behind a hello (_hello), so that its answer comes before
+        theirs: answers in the order of the requests. Nothing is held when ``start``
+        answers at once (a refusal)."""
+        waiting = True
+
+        def done(*outcome: Any) -> None:
+            nonlocal waiting
+            waiting = False
+            decided(*outcome)
+            if session.reading_held_since is not None:
+                session.release_reading(_nothing)
+
+        start(done)
+        if waiting and not session.closing:
+            session.hold_reading()
 
     def reset_password(self, name: str, done: Callable[[str | None, StoreUnavailable | None], None]) -> None:
         """The console's ``/password NAME``: a new random password for the account ``name``
@@ -775,7 +806,7 @@ class Relay:
         for session in list(self.registry.sessions_by_key(key)):
             if session.closing or session is keep:
                 continue
-            if session.conn.state is not State.CLOSED:
+            if session.conn.may_send(Goodbye):  # not after the client's own bye
                 session.send(ErrorReply(code, words))
                 session.send(Goodbye(reason))
             session.close(reason)
@@ -1765,7 +1796,27 @@ class Relay:
     # --- Leaving and errors -------------------------------------------------------------
 
     def _goodbye(self, session: ClientSession, goodbye: Goodbye) -> None:
-        session.close("quit")
+        self._close_answered(session, "quit")
+
+    def _stream_ended(self, session: ClientSession, closed: ConnectionClosed) -> None:
+        self._close_answered(session, session.leave_reason)
+
+    def _close_answered(self, session: ClientSession, reason: str) -> None:
+        """The client said bye or closed its writing side: answer what it sent before, then
+        close (PROTOCOL.md, "Session"). The answers still to come wait for the store (a
+        send's accepted, once stored); a read submitted now is answered after every
+        operation submitted before it (stores/base.py: callbacks in submission order), so
+        its answer says they are out. Only on this path: nothing is counted per message.
+        The user leaves now (the others hear it, a guest's name is held as after any
+        leaving, a new login is not refused for it): only the connection waits, carrying
+        the answers out. A session not logged in has nothing stored to wait for (a hello
+        being decided holds reading, so no bye is read meanwhile)."""
+        if session.key is None or session.closing:
+            session.close(reason)
+            return
+        key = session.key
+        session.close_when_answered(reason, lambda done: self.store.sent_under(key, "", done, done))
+        self.disconnected(session, None)  # (connection_lost's call then finds it gone)
 
     def _rejected(self, session: ClientSession, rejected: FrameRejected) -> None:
         self.log_lines.log("malformed frames", session.address, logging.WARNING, "bad frame from %r: %s: %s",
@@ -1776,7 +1827,8 @@ class Relay:
         session.bad_frames += 1
         if session.bad_frames >= self.config.max_bad_frames:
             self._refuse(session, ErrorCode.TOO_MANY_ERRORS,
-                         f"{session.bad_frames} malformed frames in a row; closing the connection")
+                         f"{session.bad_frames} malformed frames in a row; closing the connection",
+                         reason=const.TOO_MANY_ERRORS_REASON)
 
     def _ignore(self, session: ClientSession, event: Event) -> None:
         pass
@@ -1796,6 +1848,6 @@ class Relay:
         self.login_lines.flush()
         self.logout_lines.flush()
         for session in list(self.sessions):
-            if session.conn.state is not State.CLOSED:
+            if session.conn.may_send(Goodbye):  # not after the client's own bye
                 session.send(Goodbye(reason))
             session.close("server shutting down")

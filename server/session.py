@@ -23,8 +23,9 @@ drain (server/intake.py), no further frame is handled
 and the transport stops reading, so the client's own burst of requests cannot push its
 queue past the hard mark; the frames already read wait, in order, until
 :meth:`release_reading`. The same holds while a hello is decided off the loop (a
-password's hash, a cluster's claim: Relay._hello), so that the frames sent behind it are
-judged after its outcome.
+password's hash, a cluster's claim: Relay._hello), or a ``register`` or ``password``
+(Relay._in_order), so that the frames sent behind it are judged after its outcome; and
+after a client's bye, while its last answers are awaited (:meth:`close_when_answered`).
 
 Reading has a budget too, of bytes a second (``read_budget`` of the config,
 const.READ_BYTES_*): frames that no rate counts (ping, pong, receipt, ack) still cost their
@@ -64,6 +65,10 @@ READ_BUFFER_BYTES = 64 * 1024
 # reason it is closed): then it is cut, so that a peer that stopped reading cannot keep
 # its connection, and the queue's memory, for ever.
 CLOSE_GRACE = 2.0
+# Seconds at most that a client's bye (or the end of its stream) waits for the answers to
+# the requests read before it (a send's accepted comes once the message is stored): then
+# the connection closes all the same (close_when_answered).
+ANSWERS_WAIT = 2.0
 # Bytes a read takes from a connection over its read budget (see _read_budget_spent): the
 # frames of one read are handled in one go, and 64 KiB of pings held the loop 40 ms.
 OVER_BUDGET_READ_BYTES = 4 * 1024
@@ -405,7 +410,9 @@ class ClientSession(asyncio.BufferedProtocol):
             self.relay.handle(self, event)
             if self.reading_held_since is not None:
                 break  # nothing after a request that waits is handled out of its order
-        return False  # let asyncio close the transport
+        # True keeps the writing side open while the relay waits for the last answers
+        # (close_when_answered closes it); over TLS asyncio cannot half-close: it closes.
+        return not self.closing and self.socket_transport is None and self.conn.state is State.CLOSING
 
     def connection_lost(self, exc: Exception | None) -> None:
         # Whether the client said goodbye, vanished (reset, closed laptop) or was dropped,
@@ -533,7 +540,8 @@ class ClientSession(asyncio.BufferedProtocol):
             # the session closing, comes at a next loop turn: another session's leaving in
             # this turn may still send here (a Queued). Nobody is left to read it. Otherwise
             # it is a relay bug, not the client's fault: log it.
-            if self.conn.state is not State.CLOSED:
+            # CLOSING: the client said bye; only the answers it waits for still go to it.
+            if self.conn.state is not State.CLOSED and self.conn.state is not State.CLOSING:
                 log.error("not sent to %r: %s", self, exc)
             return
         self._write(data)
@@ -605,6 +613,23 @@ class ClientSession(asyncio.BufferedProtocol):
         """Write chat frames to the transport. Each chunk holds one or more whole frames,
         each ending in a newline; subclasses for other transports re-wrap them."""
         self.transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def close_when_answered(self, reason: str, answered: Callable[[Callable[..., None]], None]) -> None:
+        """The client said bye or ended its stream (its core is CLOSING): handle nothing more
+        from it, and close as :meth:`close` does once the answers to the requests read
+        before are out: when ``answered`` calls the function it is given (with any
+        arguments), or after ANSWERS_WAIT seconds at most."""
+        self.leave_reason = reason
+        self.hold_reading()  # (the sweeper leaves a held session alone: the wait is bounded here)
+
+        def done(*_result: object) -> None:
+            self.close()
+        answered(done)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # a session driven by hand, outside a loop (tests)
+        loop.call_later(ANSWERS_WAIT, done)
 
     def close(self, reason: str | None = None) -> None:
         """Close after what is queued has been written (goodbyes, final errors), or cut

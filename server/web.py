@@ -189,22 +189,32 @@ class WebSession(ClientSession):
             super().pause_writing()  # a slow chat client gets only what cannot be skipped
         else:
             # A file or an echo is written once: stop reading requests (and so making
-            # more responses) until the peer has read what waits.
+            # more responses) until the peer has read what waits; those read already wait
+            # in the reader (see _receive_http), or one write of pipelined requests would
+            # queue a file per request (100 of the app: 16 MB for 4 KB sent).
+            self.write_paused = True
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         if self.mode is _CHAT:
             super().resume_writing()  # what was held back for a slow reader may follow
-        else:
+            return
+        self.write_paused = False
+        if self.mode is _HTTP and self.http is not None and not self.closing:
+            self._receive_http(b"")  # the requests that waited, until the buffer fills again
+        if not self.write_paused:
             self._resume_reading()  # unless the read budget still stops it
 
     # --- HTTP ---------------------------------------------------------------------------
 
     def _receive_http(self, data: bytes) -> None:
+        """Feed bytes of requests (none: answer those that waited for the peer to read)."""
         reader = self.http
-        reader.receive_data(data)
-        # Pipelined requests are answered in order, until one upgrades the connection.
-        while self.mode is _HTTP and not self.closing:
+        if data:
+            reader.receive_data(data)
+        # Pipelined requests are answered in order, until one upgrades the connection, and
+        # while the transport takes more (see pause_writing).
+        while self.mode is _HTTP and not self.closing and not self.write_paused:
             try:
                 request = reader.next_request()
             except HttpError as error:
@@ -350,9 +360,13 @@ class WebSession(ClientSession):
                 elif not self.closing:
                     log.info("web %r: binary message; closing", self)
                     self._close_websocket(_CLOSE_UNSUPPORTED_DATA, "chat frames are text messages",
-                                          "protocol error")
+                                          const.PROTOCOL_ERROR_REASON)
             elif kind is CloseConnection:
                 log.debug("web %r: WebSocket closed (%d %s)", self, event.code, event.reason)
+                if ws.failed and self.mode is _CHAT and not self.closing:
+                    # Any other breach of RFC 6455 (unmasked, too large, invalid UTF-8...):
+                    # left as a binary message is, not as a plain disconnection.
+                    self.leave_reason = const.PROTOCOL_ERROR_REASON
             # Ping: the core has queued the pong, written above. Pong: nothing to do.
         if not ws.unfinished:
             self._ws_unfinished_since = None
@@ -371,6 +385,14 @@ class WebSession(ClientSession):
         replies = self.ws.data_to_send()
         if replies and not self.transport.is_closing():
             self.transport.write(replies)
+            if self.mode is _CHAT and not self.closing:
+                # Pongs are as large as the pings they answer, and written past the chat
+                # frames' count (ClientSession._write): the hard mark holds for them too, or
+                # a peer that pings and never reads would have the server keep them all.
+                # (Once our close frame is out the core answers no ping.)
+                waiting, limit = self.transport.get_write_buffer_size(), self.relay.config.max_outgoing_bytes
+                if waiting > limit:
+                    self._slow_consumer(waiting, limit)
 
     def _receive_chat_message(self, text: str) -> None:
         # A text message is exactly one chat frame. Tolerate the newline a line-oriented
@@ -454,9 +476,17 @@ class WebSession(ClientSession):
             self.leave_reason = reason
         if self.closing:
             return
+        held = self.reading_held_since is not None
+        if held:
+            # Held for the answers before a bye (or a request's turn): the peer's close
+            # frame must still be read; the chat messages behind are not handled (closing).
+            self.reading_held_since = None
+            self.transport.resume_reading()
         self.flush()  # goodbyes and final errors go out before the close frame
         code = _CLOSE_GOING_AWAY if self.leave_reason == "server shutting down" else _CLOSE_NORMAL
         self._close_websocket(code, self.leave_reason)
+        if held:
+            self._receive_websocket(b"")  # what waited in the core: the peer's close frame, if sent
 
     # --- Timers -------------------------------------------------------------------------
 

@@ -93,14 +93,19 @@ function explainFrame(frame, message, name) {
     text("like"), text("room"), text("reason"), frame.uncertain === true);
 }
 
+/** ``value`` with ``places`` decimals and the language's decimal mark ("2,5" in Portuguese): i18n.decimal. */
+function decimal(value, places = 1) {
+  const [whole, fraction] = value.toFixed(places).split(".");
+  return fraction === undefined ? whole : t("{whole}.{fraction}", { whole, fraction });
+}
+
 /** ``0.5 s``, ``12 s``, ``4 min 50 s``: a wait, for people (client/display.py format_delay). */
 function formatDelay(seconds) {
   if (!(seconds >= 0)) return t("a moment");
   // Tenths, rounded up: never "0.0 s", which reads as "now" (client/display.py's format_delay).
   if (seconds < 10) {
     const tenths = Math.max(1, Math.ceil(seconds * 10 - 1e-9));
-    // The decimal mark is the language's ("5,0 s" in Portuguese).
-    return t("{units}.{tenths} s", { units: Math.floor(tenths / 10), tenths: tenths % 10 });
+    return `${decimal(tenths / 10)} s`; // "5,0 s" in Portuguese
   }
   if (seconds < 120) return `${Math.round(seconds)} s`;
   const total = Math.floor(seconds + 0.5);

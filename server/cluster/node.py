@@ -643,12 +643,32 @@ class ClusterNode:
             await self._load()
         except (RedisConnectionError, TimeoutError) as exc:
             raise StoreUnavailable(f"cannot join the cluster at {self._redis.address}: {exc or 'timed out'}") from exc
-        self._tasks = [asyncio.ensure_future(self._heartbeat()), asyncio.ensure_future(self._read_events()),
-                       asyncio.ensure_future(self._read_inbox())]
-        self._tasks.append(asyncio.ensure_future(self._watch_gauges()))
+        self._tasks = [asyncio.ensure_future(self._keep_running(what, run)) for what, run in (
+            ("heartbeat", self._heartbeat), ("events reader", self._read_events),
+            ("inbox reader", self._read_inbox), ("gauges", self._watch_gauges))]
         if trace.ON:
             trace.probe_turns(asyncio.get_running_loop())
         log.info("cluster node %s on %s", self.node_id, self._redis.address)
+
+    async def _keep_running(self, what: str, run: Callable[[], Any]) -> None:
+        """``await run()`` for as long as the node runs. Each task catches what Redis can do
+        to it; anything else (a bug) would end it for good, and silently (the task is kept,
+        so its exception is never reported): a node without its heartbeat is reaped, its
+        users told they left, and every login here answered unavailable. So it is logged
+        (the first with its traceback, then summarised as failures are) and the task
+        starts again a beat later, from its start (the readers from their positions)."""
+        failed = False
+        while True:
+            try:
+                await run()
+                return
+            except Exception as exc:
+                if not failed:
+                    log.exception("cluster: the %s failed; starting it again", what)
+                    failed = True
+                else:
+                    self._failed(f"the {what}", f"{type(exc).__name__}: {exc}", logging.ERROR)
+            await asyncio.sleep(self.beat)
 
     async def stop(self) -> None:
         """Leave: release every session's name, drop the heartbeat, close the connections."""

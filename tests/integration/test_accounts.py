@@ -389,7 +389,7 @@ class DeskRig:
         store = MemoryStore()  # the desk reads the guest holdings from it
         store.open()
         self.desk = LoginDesk(ServerConfig(**overrides), store, accounts,
-                              lambda func, args, callback: self.checks.append((func, args, callback)),
+                              lambda func, args, callback, on_error: self.checks.append((func, args, callback)),
                               lambda name: False, clock=lambda: self.now)
 
     def login(self, password: str, address: str, run: bool = True):

@@ -109,6 +109,57 @@ def test_a_backup_into_a_folder_that_is_not_empty_or_of_no_database_is_refused(t
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["notes.txt"]
 
 
+def test_a_backup_of_a_stopped_server_leaves_only_the_copy_and_nothing_beside_the_database(tmp_path: Path) -> None:
+    data, copy = tmp_path / "data", tmp_path / "cópia"
+    db = open_database(data / "chat.sqlite3")
+    mailbox.store_messages(db, [mailbox.StoredMessage(1, "João", "joão", "Conceição", "conceição", "olá", 1000.0, "c1",
+                                                      "queued", 10**10)])
+    db.close()
+    before = sorted(p.name for p in data.iterdir())
+    done = run("--data", str(data), "--backup", str(copy))
+    assert done.returncode == 0, done.stderr
+    # No empty -wal or -shm left by the copy's reading, beside the database or the copy.
+    assert sorted(p.name for p in data.iterdir()) == before
+    assert sorted(p.name for p in copy.iterdir()) == ["chat.sqlite3"]
+    assert len(history_of(copy)) == 1
+
+
+def test_the_backup_line_writes_its_numbers_as_the_language_does(tmp_path: Path) -> None:
+    """"112.0 KB" and "0.0 s" in a Portuguese sentence read as thousands: 112,0 KB."""
+    open_database(tmp_path / "data" / "chat.sqlite3").close()
+    done = run("--data", str(tmp_path / "data"), "--backup", str(tmp_path / "cópia"), "--lang", "pt_BR")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"cópia feita: .+/chat\.sqlite3 \(\d+,\d KB, 0 mensage(?:m|ns), em \d+,\d s\)", done.stderr), \
+        done.stderr
+
+
+def test_a_folder_the_system_refuses_to_look_at_is_refused_in_one_line(tmp_path: Path) -> None:
+    # A folder name longer than the file system takes (ENAMETOOLONG): the look at the folder
+    # raised a bare OSError before any copy, past BackupRefused, so the console's backup
+    # thread died with a traceback and /backup said "being made: wait" until a restart.
+    database = tmp_path / "data" / "chat.sqlite3"
+    open_database(database).close()
+    too_long = tmp_path / ("pasta-" * 60)
+    try:
+        backup.back_up(database, too_long)
+    except backup.BackupRefused as refused:
+        assert "could not back up" in str(refused) and "too long" in str(refused), refused
+    else:
+        raise AssertionError("a backup into a folder the system refuses was made")
+    console = DataConsole(tmp_path / "data")
+    try:
+        console.expect(r"listening on 127\.0\.0\.1:(\d+)\n")
+        console.type(f"/backup {too_long}")
+        console.expect(r"no backup made: could not back up .+ too long")
+        console.type(f"/backup {tmp_path / 'cópia'}")  # the console takes the next one
+        console.expect(r"backup made: .+/cópia/chat\.sqlite3 ")
+        console.type("/quit")
+        said = console.finish()
+    finally:
+        console.close()
+    assert "Traceback" not in said
+
+
 def a_damaged_database(data: Path) -> Path:
     """A database left by a killed server (the lookups' marker there), one of whose pages
     in the middle of the messages was zeroed (a torn copy, a failing disk)."""

@@ -594,7 +594,8 @@ def test_the_pages_short_waits_are_tenths_rounded_up_too() -> None:
     if node is None:
         pytest.skip("no node to run the page's JavaScript")
     source = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
-    function = re.search(r"^function formatDelay\(seconds\) \{\n.*?^\}\n", source, re.M | re.S).group(0)
+    function = "".join(re.search(rf"^function {name}\(.*?\) \{{\n.*?^\}}\n", source, re.M | re.S).group(0)
+                       for name in ("decimal", "formatDelay"))
     waits = [0.0, 0.04, 0.3, 0.31, 2.5, 9.99]
     script = "const t = (s, p = {}) => s.replace(/\\{(\\w+)\\}/g, (m, k) => (k in p ? String(p[k]) : m));\n" + f"{function}\nconsole.log(JSON.stringify({waits}.map(formatDelay)));"
     done = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=20)

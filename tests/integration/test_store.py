@@ -1509,7 +1509,7 @@ def test_a_message_stored_as_its_recipient_logs_in_comes_after_the_older_ones(lo
 def test_a_claim_finished_after_its_claimant_left_does_not_share_the_name_with_a_guest(loop, store_kind):
     bench = RelayBench(loop, store_kind)
     hashing = []  # the password hash, held back to open the race window
-    bench.relay.logins.offload = lambda func, args, callback: hashing.append((func, args, callback))
+    bench.relay.logins.offload = lambda func, args, callback, on_error: hashing.append((func, args, callback))
     claimant = bench.login("Bob")
     bench.relay.handle(claimant, Register("r", "correct horse"))
     bench.relay.disconnected(claimant, None)

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -366,6 +367,27 @@ def test_binary_message_closes_with_1003(gateway: Gateway) -> None:
     gateway.wait_sessions(0)
 
 
+@pytest.mark.parametrize("breach", [
+    pytest.param(masked(Opcode.BINARY, b'{"type":"who","id":"1"}'), id="binary message"),
+    pytest.param(serialize_frame(Opcode.TEXT, b'{"type":"who","id":"1"}'), id="unmasked frame"),
+    pytest.param(masked(Opcode.TEXT, b'{"type":"who","id":"\xff"}'), id="invalid UTF-8"),
+])
+def test_every_breach_of_rfc_6455_is_left_as_a_protocol_error(gateway: Gateway, breach: bytes) -> None:
+    """The others see one reason for every WebSocket violation (PROTOCOL.md, "left"
+    reasons), not "protocol error" for one and "disconnected" for the rest."""
+    alice = TcpPeer("127.0.0.1", gateway.srv.port)
+    bob = WebPeer(gateway.ws_url)
+    try:
+        alice.login("Alice")
+        bob.login("Bob")
+        bob.ws.sock.sendall(breach)
+        left = alice.expect(UserLeft, where=lambda e: e.name == "Bob")
+        assert left.reason == "protocol error"
+    finally:
+        alice.close()
+        bob.close()
+
+
 def test_websocket_ping_is_answered(gateway: Gateway) -> None:
     ws = WebSocketClient(gateway.ws_url, timeout=TIMEOUT)
     try:
@@ -557,18 +579,17 @@ def test_the_chat_server_passes_its_configured_host_names_to_the_gateway() -> No
 # --- Limits ---------------------------------------------------------------------------------
 
 
-def test_a_browser_that_stops_reading_is_dropped_at_the_configured_outgoing_limit() -> None:
-    limit = 32 * 1024  # far below const.MAX_OUTGOING_BYTES (1 MiB)
-    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, max_outgoing_bytes=limit,
-                          rate_per_connection=1e6, burst_per_connection=1e6)
+@contextmanager
+def sleepy_browser(config: ServerConfig) -> Iterator[tuple[ServerThread, TcpPeer, socket.socket]]:
+    """A server on ``config`` with Alice logged in over TCP and Sleepy, a browser that never
+    reads, over the WebSocket, with small kernel buffers on both ends, so what waits for it
+    is mostly in the server's own buffer, the one the outgoing limit bounds."""
     with ServerThread(config) as srv:
         port = srv.server.web_address[1]
         alice = TcpPeer("127.0.0.1", srv.port)
         sleepy = socket.socket()
         try:
             alice.login("Alice")
-            # A browser that never reads, with small kernel buffers on both ends, so what
-            # waits for it is mostly in the server's own buffer, the one the limit bounds.
             sleepy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sleepy.connect(("127.0.0.1", port))
             sleepy.sendall(upgrade_request(port, f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"))
@@ -580,32 +601,104 @@ def test_a_browser_that_stops_reading_is_dropped_at_the_configured_outgoing_limi
                 [session] = [s for s in srv.server.relay.sessions if s.name == "Sleepy"]
                 session.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
             srv.call(shrink_server_buffer)
-
-            # Room messages to a reader that lags are skipped (and counted), not queued, so
-            # what can fill its buffer is the answers to its own requests: Sleepy writes to
-            # nobody again and again and never reads the answers (each refused
-            # unknown_recipient at once: a whois or a who page would wait for its queue to
-            # drain, and the server stop reading; see server/intake.py).
-            who = masked(Opcode.TEXT, b'{"type":"send","id":"s","to":"Nobody","text":"?"}')
-            answer = len(b'{"type":"error","code":"unknown_recipient","message":"nobody called Nobody has ever logged'
-                         b' in here","id":"s"}\n') + 4  # + the WebSocket header
-            left, answered = None, 0
-            deadline = time.monotonic() + 20
-            while left is None and time.monotonic() < deadline and answered < 1024 * 1024:
-                try:
-                    sleepy.sendall(who * 50)
-                except OSError:
-                    break  # the server has closed it
-                answered += 50 * answer
-                try:
-                    left = alice.expect(UserLeft, timeout=0.05, where=lambda e: e.name == "Sleepy")
-                except TimeoutError:
-                    pass
-            if left is None:
-                left = alice.expect(UserLeft, timeout=5.0, where=lambda e: e.name == "Sleepy")
-            # Dropped long before 1 MiB of answers: the configured limit, not const's.
-            assert left is not None and left.reason == "slow consumer", f"not dropped after {answered} bytes"
-            assert answered < 512 * 1024, answered
+            yield srv, alice, sleepy
         finally:
             sleepy.close()
             alice.close()
+
+
+def test_a_browser_that_stops_reading_is_dropped_at_the_configured_outgoing_limit() -> None:
+    limit = 32 * 1024  # far below const.MAX_OUTGOING_BYTES (1 MiB)
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, max_outgoing_bytes=limit,
+                          rate_per_connection=1e6, burst_per_connection=1e6)
+    with sleepy_browser(config) as (srv, alice, sleepy):
+        # Room messages to a reader that lags are skipped (and counted), not queued, so
+        # what can fill its buffer is the answers to its own requests: Sleepy writes to
+        # nobody again and again and never reads the answers (each refused
+        # unknown_recipient at once: a whois or a who page would wait for its queue to
+        # drain, and the server stop reading; see server/intake.py).
+        who = masked(Opcode.TEXT, b'{"type":"send","id":"s","to":"Nobody","text":"?"}')
+        answer = len(b'{"type":"error","code":"unknown_recipient","message":"nobody called Nobody has ever logged'
+                     b' in here","id":"s"}\n') + 4  # + the WebSocket header
+        left, answered = None, 0
+        deadline = time.monotonic() + 20
+        while left is None and time.monotonic() < deadline and answered < 1024 * 1024:
+            try:
+                sleepy.sendall(who * 50)
+            except OSError:
+                break  # the server has closed it
+            answered += 50 * answer
+            try:
+                left = alice.expect(UserLeft, timeout=0.05, where=lambda e: e.name == "Sleepy")
+            except TimeoutError:
+                pass
+        if left is None:
+            left = alice.expect(UserLeft, timeout=5.0, where=lambda e: e.name == "Sleepy")
+        # Dropped long before 1 MiB of answers: the configured limit, not const's.
+        assert left is not None and left.reason == "slow consumer", f"not dropped after {answered} bytes"
+        assert answered < 512 * 1024, answered
+
+
+def test_pipelined_requests_from_a_reader_that_does_not_read_wait_behind_the_full_buffer() -> None:
+    # One write of 100 pipelined requests for the largest file (the app, about 160 KB): a
+    # few kilobytes in, 16 MB queued in the server for a peer that reads nothing, and up
+    # to 100 connections from one address. The requests read in that write must wait
+    # while the transport holds more than its mark, as the ones still in the socket do.
+    from server.web import HTTP_MAX_REQUESTS, _sites
+    size = (WEBCLIENT_ROOT / "app.js").stat().st_size
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0)
+    with ServerThread(config) as srv:
+        port = srv.server.web_address[1]
+        site = srv.call(lambda: _sites[srv.server._web])
+        mark = config.max_outgoing_bytes
+
+        def queued() -> int:
+            return srv.call(lambda: sum(s.transport.get_write_buffer_size() for s in site.sessions))
+
+        with socket.socket() as sleepy:
+            sleepy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sleepy.connect(("127.0.0.1", port))
+            one = f"GET /app.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+            sleepy.sendall(one * HTTP_MAX_REQUESTS)
+            deadline, before = time.monotonic() + TIMEOUT, -1
+            while time.monotonic() < deadline:  # until the server has queued all it will
+                now = queued()
+                if now == before and now:
+                    break
+                before = now
+                time.sleep(0.1)
+            assert 0 < queued() <= mark + size + 4096, f"{queued()} bytes queued for a peer that reads nothing"
+            # Once it reads, every request is answered, in order, the last with a close.
+            sleepy.settimeout(TIMEOUT)
+            received, deadline = bytearray(), time.monotonic() + 4 * TIMEOUT
+            while time.monotonic() < deadline:
+                data = sleepy.recv(1 << 20)
+                if not data:
+                    break
+                received += data
+            assert received.count(b"HTTP/1.1 200 OK\r\n") == HTTP_MAX_REQUESTS
+            assert len(received) > HTTP_MAX_REQUESTS * size
+
+
+def test_a_browser_that_pings_and_never_reads_is_dropped_at_the_outgoing_limit() -> None:
+    # The WebSocket core answers every ping with a pong of the same payload, written as it
+    # came: past the chat frames' count (server/session.py's hard mark), so a peer that
+    # sent pings and read nothing had the server keep every pong, without bound.
+    limit = 32 * 1024
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, max_outgoing_bytes=limit)
+    with sleepy_browser(config) as (srv, alice, sleepy):
+
+        def dropped() -> bool:  # (it then waits CLOSE_TIMEOUT for the peer's close frame)
+            return srv.call(lambda: all(s.closing for s in srv.server.relay.sessions if s.name == "Sleepy"))
+
+        pings = masked(Opcode.PING, b"p" * 125) * 100  # 13 KB: 12.5 KB of pongs
+        sent, deadline = 0, time.monotonic() + 20
+        while not dropped() and time.monotonic() < deadline and sent < 4 * 1024 * 1024:
+            try:
+                sleepy.sendall(pings)
+            except OSError:
+                break  # the server has closed it
+            sent += len(pings)
+        assert dropped() and sent < 1024 * 1024, f"not dropped after {sent} bytes of pings"
+        left = alice.expect(UserLeft, timeout=5.0, where=lambda e: e.name == "Sleepy")
+        assert left.reason == "slow consumer", left

@@ -70,6 +70,51 @@ def test_a_text_where_const_py_has_a_list_is_an_error_not_a_list_of_its_letters(
         overrides.read(path, DEFAULTS)
 
 
+@pytest.mark.parametrize("line, name, kind", [
+    ('SERVER_PORT = "5000"', "SERVER_PORT", "a whole number"),
+    ("SERVER_PORT = 5000.0", "SERVER_PORT", "a whole number"),
+    ("SERVER_PORT = True", "SERVER_PORT", "a whole number"),  # bool is an int to Python, not to an operator
+    ('MAX_CLIENTS = "a lot"', "MAX_CLIENTS", "a whole number"),
+    ("IDLE_TIMEOUT = [30]", "IDLE_TIMEOUT", "a number"),
+    ('IDLE_TIMEOUT = "30"', "IDLE_TIMEOUT", "a number"),
+    ("REQUIRE_ACCOUNTS = 1", "REQUIRE_ACCOUNTS", "True or False"),
+    ('REQUIRE_ACCOUNTS = "no"', "REQUIRE_ACCOUNTS", "True or False"),
+    ("SERVER_HOST = 127", "SERVER_HOST", "a text"),
+    ("ADMINS = 3", "ADMINS", "a list"),
+])
+def test_a_value_of_another_kind_than_const_py_s_is_an_error_naming_the_setting_the_value_and_the_kind(
+        tmp_path: Path, line: str, name: str, kind: str) -> None:
+    defaults = {**DEFAULTS, "MAX_CLIENTS": 1000, "IDLE_TIMEOUT": 30.0}
+    path = settings_file(tmp_path, f"# mine\n{line}\n")
+    value = repr(eval(line.split(" = ", 1)[1]))
+    with pytest.raises(LocalSettingsError) as caught:
+        overrides.read(path, defaults)
+    assert str(caught.value) == f"your settings {path}, line 2: {name} is {kind} in const.py ({defaults[name]!r}), " \
+                                f"not {value}"
+
+
+def test_values_of_the_kind_const_py_s_are_taken_and_an_unset_setting_takes_any(tmp_path: Path) -> None:
+    defaults = {**DEFAULTS, "IDLE_TIMEOUT": 30.0, "TLS_CERT": None}
+    path = settings_file(tmp_path, 'IDLE_TIMEOUT = 45\nADMINS = ["João"]\nRESERVED_NAMES = {"prof"}\n'
+                                   'TLS_CERT = "/etc/chat/cert.pem"\n')
+    assert overrides.read(path, defaults) == {"ADMINS": ["João"], "RESERVED_NAMES": {"prof"}, "IDLE_TIMEOUT": 45,
+                                              "TLS_CERT": "/etc/chat/cert.pem"}
+
+
+def test_the_kind_is_said_in_the_language_in_use(tmp_path: Path) -> None:
+    import i18n
+    path = settings_file(tmp_path, 'SERVER_PORT = "5000"\n')
+    with pytest.raises(LocalSettingsError) as caught:
+        overrides.read(path, DEFAULTS)
+    try:
+        i18n.use("pt_BR")
+        said = str(caught.value)
+    finally:
+        i18n.use("en")
+    assert said == f"as suas configurações {path}, linha 1: SERVER_PORT é um número inteiro no const.py (5000), " \
+                   "não '5000'"
+
+
 def test_an_error_stops_the_program_with_one_line_on_stderr(tmp_path: Path, monkeypatch) -> None:
     path = settings_file(tmp_path, "ADMIN = ()\n")
     stderr = io.StringIO()

@@ -47,7 +47,7 @@ class Desk:
         store.start(_Now())  # the store answers at once
         accounts = {name.lower(): _cheap_hash(name, PASSWORD) for name in names}
         self.desk = LoginDesk(ServerConfig(**overrides), store, accounts,
-                              lambda func, args, callback: self.pending.append((func, args, callback)),
+                              lambda func, args, callback, on_error: self.pending.append((func, args, callback)),
                               lambda name: False, clock=lambda: self.now)
 
     def run(self) -> None:

@@ -205,7 +205,7 @@ class Desk:
         self.desk = LoginDesk(ServerConfig(), store,
                               {canonical(n): Account(n, _scrypt(PASSWORD, b"s" * 16, KDF), b"s" * 16, KDF)
                                for n in accounts},
-                              lambda func, args, callback: callback(func(*args)),
+                              lambda func, args, callback, on_error: callback(func(*args)),
                               lambda name: name in self.online, online_lookalikes=self.online.lookalikes)
 
     def hello(self, name: str, **fields):

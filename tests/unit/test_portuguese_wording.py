@@ -87,3 +87,13 @@ def test_no_portuguese_text_covers_both_genders_with_a_parenthesis() -> None:
     texts = portuguese_texts()
     assert len(texts) > 500
     assert [(where, text) for where, text in texts if "(a)" in text] == []
+
+
+def test_a_number_in_a_sentence_has_the_language_s_decimal_mark() -> None:
+    from i18n import decimal
+    assert (decimal(2.5), decimal(0.04), decimal(1536 / 1024, 2), decimal(12, 0)) == ("2.5", "0.0", "1.50", "12")
+    try:
+        use("pt_BR")
+        assert (decimal(2.5), decimal(0.04), decimal(1536 / 1024, 2), decimal(12, 0)) == ("2,5", "0,0", "1,50", "12")
+    finally:
+        use("en")

@@ -641,3 +641,16 @@ def test_a_refusal_by_rank_says_its_roles_with_their_articles(rooms):
     assert messages(rooms.ban(OWNER, "#redes", ADMIN, T0)) == ["an owner cannot ban an admin of #redes"]
     assert messages(rooms.kick(MOD, "#redes", OWNER, T0)) == ["a moderator cannot kick an owner of #redes"]
     assert messages(rooms.kick(MEMBER, "#redes", VICTIM, T0)) == ["a member of #redes cannot kick"]
+
+
+def test_a_room_named_without_its_hash_is_not_found_but_named_back(rooms):
+    """``room: "redes"`` is no room (the protocol's names are exact), but the refusal asks
+    "did you mean #redes?", as a mistyped person's name does (``like``)."""
+    for decision in (rooms.members(MEMBER, "redes"), rooms.leave(MEMBER, "Redes", T0),
+                     [rooms.may_post(MEMBER, "redes", T0)]):
+        [refusal] = [event for event in decision if type(event) is Refused]
+        assert (refusal.code, refusal.like) == (ErrorCode.NO_SUCH_ROOM, "#redes")
+        assert refusal.message.endswith("did you mean #redes?")
+        assert refusal.reply("r1").like == "#redes"
+    [refusal] = [event for event in rooms.members(MEMBER, "nowhere") if type(event) is Refused]
+    assert (refusal.code, refusal.like) == (ErrorCode.NO_SUCH_ROOM, None)
