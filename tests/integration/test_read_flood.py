@@ -4,8 +4,9 @@ A client writing frames that no rate counts (here pings, each answered by a pong
 as the server reads them cost everyone else's messages hundreds of milliseconds. With the
 budget, the server stops reading that connection once it has read its burst, and reads it
 again at the budget's rate: TCP holds the flooder back, and nobody else. Every ping read is
-answered, so the pongs the flooder gets count the bytes the server read from it. An honest
-client's burst after a login, with the shipped budget, never stops reading.
+answered, so the pongs the flooder gets count the bytes the server read from it (over TLS,
+pongs, and the bytes counted as the session reads them); the same over a WebSocket. An
+honest client's burst after a login, with the shipped budget, never stops reading.
 """
 
 from __future__ import annotations
