@@ -190,6 +190,10 @@ ERROR_TEXTS = {
     # client's own code "unconfirmed").
     "unconfirmed": N_("the server's storage did not answer in time, so the server cannot tell whether it "
                       "was done: it may or may not have been"),
+    # For a message the client gave up as "unconfirmed" (as unavailable_given_up, but some
+    # answer was "uncertain"): {attempts} answers over {duration}.
+    "unconfirmed_given_up": N_("the server's storage did not answer in time: tried {attempts} times in {duration}, "
+                               "and the server cannot tell whether it was stored: it may or may not have been"),
     "account_exists": N_("this name is already registered: log in with its password, or choose another name"),
     "queue_full": N_("too many messages are waiting for the connection to come back"),
     "server_full": N_("the server has no room for another user now; {when}"),
@@ -285,10 +289,13 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     the guest's own earlier session holds the name, never "choose another name" to its
     holder; a ``too_many_rooms``: the rooms made from the address, and when the next may be).
     A code in LIKE_TEXTS with ``like`` names it ("did you mean João?").
-    ``attempts`` and ``tried_for`` (an ``unavailable`` the client gave a message up after, a
-    Failure's): how often and how long it was tried, never the server's last wait.
+    ``attempts`` and ``tried_for`` (an ``unavailable`` or ``unconfirmed`` the client gave a
+    message up after, a Failure's): how often and how long it was tried, never the server's
+    last wait.
     """
-    template = ERROR_TEXTS["unconfirmed"] if uncertain and code == "unavailable" \
+    unsure = code == "unconfirmed" or (uncertain and code == "unavailable")
+    template = ERROR_TEXTS["unconfirmed_given_up"] if attempts and unsure \
+        else ERROR_TEXTS["unconfirmed"] if unsure \
         else ERROR_TEXTS["unavailable_given_up"] if attempts and code == "unavailable" \
         else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
         else ERROR_TEXTS[LIKE_TEXTS[code]] if code in LIKE_TEXTS and like \
@@ -354,10 +361,17 @@ def format_delay(seconds: float | None) -> str:
         else _("{minutes} min").format(minutes=minutes)
 
 
-def unavailable_words(retry_in: float | None) -> str:
+def unavailable_words(retry_in: float | None, attempt: int | None = None) -> str:
     """The status while the server answers ``unavailable`` (a ServerUnavailable with
     ``retry_in``, the seconds left of the client's wait: None or 0, its resend is out):
-    the terminal's line and the window's status bar say this."""
+    the terminal's line and the window's status bar say this. ``attempt``: the number of
+    the try to come, said too (the terminal's line, rewritten at each new wait)."""
+    if attempt is not None:
+        if retry_in is None or retry_in <= 0:
+            return _("the server is unavailable (it cannot store messages now); trying again now "
+                     "(attempt {n})").format(n=attempt)
+        return _("the server is unavailable (it cannot store messages now); trying again in {delay} "
+                 "(attempt {n})").format(delay=format_delay(retry_in), n=attempt)
     if retry_in is None or retry_in <= 0:
         return _("the server is unavailable (it cannot store messages now); trying again now")
     return _("the server is unavailable (it cannot store messages now); trying again in {delay}").format(

@@ -653,6 +653,7 @@ def undecodable_line(line: str, number: int, encoding: str | None) -> str | None
 INDENT = 8
 # Keys of the lines that a later line may rewrite in place (see TerminalUI._print_locked).
 RECONNECT_LINE = "reconnect"
+UNAVAILABLE_LINE = "unavailable"  # the status of an outage of the server's storage
 
 
 def stamp(clock: str, body: str, style: Style) -> str:
@@ -844,6 +845,9 @@ class TerminalUI:
                                  **{"reconnect_on_goodbye": True, **client_options})
         self._me = name
         self._carbons: dict[int, Carbon] = {}
+        # The holds told (ServerUnavailable with a wait) since the server's storage last
+        # failed our messages (0: it is not failing, as far as this session heard).
+        self._outage = 0
         # msg_id -> the text of a direct message or post as this screen last showed it
         # (_DELETED: deleted), ours included: a change already shown is not said again (the
         # server tells a recipient the changes it has not confirmed at each login, after
@@ -1560,6 +1564,10 @@ class TerminalUI:
                 # From the last id shown before this reconnection: what the server sends now
                 # (the messages waiting) may be newer than what another session got meanwhile.
                 threading.Thread(target=self._catch_up, args=(self._dm_seen,), name="catch-up", daemon=True).start()
+                self._outage = 0  # a new session's answers tell afresh (client/core.py)
+            if isinstance(event, ServerUnavailable):
+                self._server_unavailable(event)
+                return
             if isinstance(event, (DirectMessage, Carbon, MessageUpdate)):
                 self._talked_with(event)
             if isinstance(event, DirectMessage):
@@ -1631,6 +1639,29 @@ class TerminalUI:
                     self._mark_read(event)
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
+
+    def _server_unavailable(self, event: ServerUnavailable) -> None:
+        """Say an outage of the server's storage in one line, not one per hold (the core
+        tells each new wait: a line every 5 to 30 s while it lasted). On the screen the
+        line is rewritten with the wait and the attempt the client is at while it is the
+        last line (after a line printed since, the next hold's goes below that); in a pipe
+        the outage is said when it begins and when the server takes a message again."""
+        began = self._outage == 0
+        self._outage = 0 if event.retry_in is None else self._outage + 1
+        if event.retry_in is None:
+            line = describe_event(event, self._me)
+        elif self._interactive:
+            line = "! " + unavailable_words(event.retry_in, attempt=self._outage + 1)
+        else:
+            line = describe_event(event, self._me) if began else None
+        if line is None:
+            return
+        if not self._interactive:
+            self._emit(line)
+            return
+        with self._print_lock:
+            self._print_locked(self._stamp(line), redraw=True, replace=UNAVAILABLE_LINE,
+                               key=UNAVAILABLE_LINE if event.retry_in is not None else None)
 
     def _talked_with(self, event: DirectMessage | Carbon | MessageUpdate) -> None:
         """Note the person of a direct message shown here (the most recent last), and how

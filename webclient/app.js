@@ -64,13 +64,16 @@ function tn(singular, plural, n, values) {
  * words of "unconfirmed", never "nothing was done"; a code of i18n.timed with ``retryAfter``
  * in the words of its cause that has a wait ("name_taken": the guest's own earlier session
  * holds the name; "too_many_rooms": the rooms made from the address), and one of i18n.liked
- * with ``like`` in words that name it ("did you mean João?"). client/display.py's
- * explain_error, the one table. */
-function explainError(code, message, name, retryAfter, like, room, reason, uncertain) {
+ * with ``like`` in words that name it ("did you mean João?"). ``attempts`` and ``triedFor``
+ * (seconds): a message given up after that many "unavailable" answers over that long, said
+ * so, never the server's last wait. client/display.py's explain_error, the one table. */
+function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor) {
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
   const liked = like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
-  const template = i18n.errors[uncertain === true && code === "unavailable" ? "unconfirmed" : timed || liked || code];
-  let text = message || t("no explanation given");
+  const unsure = code === "unconfirmed" || (uncertain === true && code === "unavailable");
+  const template = i18n.errors[attempts && unsure ? "unconfirmed_given_up" : unsure ? "unconfirmed"
+    : attempts && code === "unavailable" ? "unavailable_given_up" : timed || liked || code];
+  let text = message ? serverWords(message) : t("no explanation given");
   if (!template) return `${text} (${code})`;
   if ((name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
       && (room || !i18n.needsRoom.includes(code))) {
@@ -80,7 +83,8 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     // limit, minutes, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, EDIT_WINDOW,
     // MIN_PASSWORD_LENGTH).
     text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
-      like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH });
+      like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
+      duration: formatDelay(triedFor) });
   }
   return text;
 }
@@ -114,9 +118,51 @@ function formatDelay(seconds) {
   return rest ? t("{minutes} min {seconds} s", { minutes, seconds: rest }) : t("{minutes} min", { minutes });
 }
 
-/** ``text`` as a sentence on its own: its first letter capitalised ("o nome…" -> "O nome…"). */
+/** ``text`` as a sentence on its own: its first letter capitalised ("o nome…" -> "O nome…"),
+ * also when it starts with the server's words (serverWords). */
 function sentence(text) {
-  return text ? text.charAt(0).toLocaleUpperCase(i18n.language.replace("_", "-")) + text.slice(1) : text;
+  if (!text) return text;
+  const at = text.startsWith(EN_START) ? 1 : 0;
+  return text.slice(0, at) + text.charAt(at).toLocaleUpperCase(i18n.language.replace("_", "-")) + text.slice(at + 1);
+}
+
+// The server's own words (English: it does not know the reader's language), shown where
+// the page has no sentence of its own, are marked in the texts the page builds with these
+// two private-use characters, so that showText() puts them in a lang="en" span: in a
+// Portuguese page a screen reader said them with Portuguese sounds. They never reach the
+// screen: every text that may hold them is shown with showText() (or plainText()).
+const EN_START = "\ue000";
+const EN_END = "\ue001";
+
+/** ``text`` (the server's words) marked as English for showText(), unless the page is. */
+function serverWords(text) {
+  return i18n.language === "en" ? text : `${EN_START}${text}${EN_END}`;
+}
+
+/** A reason the server gave (a bye's, a user's leaving) in the page's language: the
+ * catalogue's (client/display.py's _LEFT_REASONS), else the server's words as they came. */
+function reasonWords(reason) {
+  const found = i18n.messages[reason];
+  return typeof found === "string" && found ? found : serverWords(reason);
+}
+
+/** ``text`` without the marks of serverWords() (for an attribute, such as a title). */
+function plainText(text) {
+  return String(text).replace(/[\ue000\ue001]/g, "");
+}
+
+/** ``node`` shows ``text``: the server's words in it (serverWords) in a span lang="en" each
+ * (a mark left open by a text cut short runs to its end). */
+function showText(node, text) {
+  const parts = String(text).split(/([\ue000\ue001])/);
+  const nodes = [];
+  let english = false;
+  for (const part of parts) {
+    if (part === EN_START || part === EN_END) english = part === EN_START;
+    else if (part && english) nodes.push(Object.assign(document.createElement("span"), { lang: "en", textContent: part }));
+    else if (part) nodes.push(document.createTextNode(part));
+  }
+  node.replaceChildren(...nodes);
 }
 
 /** The language for a browser list such as navigator.languages: the first one spoken
@@ -432,12 +478,14 @@ function unavailableFor(chat, now = nowSeconds()) {
  * answers with the original msg_id if it had stored the message after all ("uncertain"),
  * or stores it now. Returns false once UNAVAILABLE_ATTEMPTS "unavailable" answers came:
  * the message then fails, as "unconfirmed" if any answer was uncertain (it may or may not
- * have been stored). Rate limits are retried while the session lasts.
+ * have been stored), saying how often and over how long it was tried (failureWords).
+ * Rate limits are retried while the session lasts.
  */
 function retryLater(chat, request, frame, now = nowSeconds(), random = Math.random) {
   if (!MESSAGE_KINDS.includes(request.kind) || !RETRIED.includes(frame.code) || !request.item
       || request.item.state !== "sending" || !request.frame) return false;
   if (frame.code === "unavailable") {
+    if (!request.unavailable) request.unavailableSince = now;  // how long it was tried, when given up
     request.unavailable = (request.unavailable || 0) + 1;
     request.uncertain = request.uncertain || frame.uncertain === true;
     if (request.unavailable >= UNAVAILABLE_ATTEMPTS) return false;
@@ -795,7 +843,7 @@ const HANDLERS = {
     entry.online = false;
     const reason = typeof frame.reason === "string" ? frame.reason : "";
     const plain = !reason || ["quit", "disconnected"].includes(reason) || reason.startsWith("connection lost");
-    const why = plain ? "" : ` (${t(reason)})`;  // i18n: listed in client/display.py's _LEFT_REASONS
+    const why = plain ? "" : ` (${reasonWords(reason)})`;
     notice(chat, ROOM, t("{name} left{why}", { name: frame.name, why }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} went offline{why}", { name: frame.name, why: "" }), frame.at);
     if (entry.key === chat.active) out.announce.push(t("{name} went offline{why}", { name: frame.name, why: "" }));
@@ -924,6 +972,11 @@ const HANDLERS = {
       request.item.refusal = { room: typeof frame.room === "string" ? frame.room : null,
         reason: typeof frame.reason === "string" ? frame.reason : null,
         retryAt: typeof frame.retry_after === "number" ? nowSeconds() + frame.retry_after : null };
+      if (frame.code === "unavailable" && request.unavailable >= UNAVAILABLE_ATTEMPTS) {
+        // Given up (retryLater): how often and how long it was tried is the news, not the last wait.
+        request.item.refusal.attempts = request.unavailable;
+        request.item.refusal.triedFor = nowSeconds() - request.unavailableSince;
+      }
       // Given up after an answer that said it may have been stored: never "not delivered".
       if (frame.code === "unavailable" && (request.uncertain || uncertain)) request.item.errorCode = "unconfirmed";
       // A name nobody uses (mistyped): out of the contact list; its conversation goes
@@ -1228,7 +1281,7 @@ const HANDLERS = {
     // it; another reason the Python clients know is translated (client/display.py's
     // _LEFT_REASONS); one of a newer server stays as it came.
     const reason = typeof frame.reason === "string" ? frame.reason : "";
-    const why = reason ? t(reason) : "";  // i18n: listed in client/display.py's _LEFT_REASONS
+    const why = reason ? reasonWords(reason) : "";
     chat.notice = reason === SERVER_STOPPING ? sentence(t("the server stopped or is restarting"))
       : why ? t("The server ended the session: {why}", { why }) : t("The server ended the session");
   },
@@ -2174,9 +2227,10 @@ function renderTopbar(chat) {
   if (connection.dataset.unavailable !== unavailableNow) connection.dataset.unavailable = unavailableNow;
   // Written only when it changes: it is a role=status region, and screen readers say it
   // again whenever its text is replaced, even by the same words (every render).
-  if (connection.textContent !== status) {
-    connection.textContent = status;
-    connection.title = status;  // whole, where the pill is cut short (style.css)
+  if (connection.dataset.words !== status) {
+    connection.dataset.words = status;
+    showText(connection, status);
+    connection.title = plainText(status);  // whole, where the pill is cut short (style.css)
   }
   // What changes at every try (the attempt number) or every second (the wait before our
   // messages are written again: see the interval in start()) is shown beside the region,
@@ -2214,7 +2268,7 @@ function renderPassword(chat) {
     if (dialog.open) dialog.close();  // the confirmation is a notice (passwordChanged)
     return;
   }
-  $("password-error").textContent = change.words();
+  showText($("password-error"), change.words());
   // The field to fix, typed again: the current password, or a new one the server refused.
   const which = i18n.passwordFields[change.code];
   const field = which === "old" ? $("password-old") : which === "new" ? $("password-new") : null;
@@ -2510,12 +2564,18 @@ function updateItem(item) {
   if (item.read && item.state === "delivered") label = t("Read");
   if (item.readBy && !item.error) label = `${label} · ${t("Read by {n}", { n: item.readBy })}`;  // a small room
   node.dataset.read = String(Boolean(item.read));
+  const why = failureWords(item);
+  showText(status, why ? `${label}: ${why}` : label);
+}
+
+/** Why our message ``item`` failed, in the page's language (empty: it did not). */
+function failureWords(item) {
   const refusal = item.refusal || {};
   const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - nowSeconds()) : null;
-  const why = item.error && item.errorCode
-    ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason)
+  return item.error && item.errorCode
+    ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason,
+      false, refusal.attempts, refusal.triedFor)
     : item.error;
-  status.textContent = why ? `${label}: ${why}` : label;
 }
 
 /** Edit's and Delete's names for a screen reader, with the message they act on (every
@@ -2607,7 +2667,9 @@ function messageText(text) {
 
 function noticeElement(item) {
   const node = el("li", item.isError ? "notice notice-error" : "notice");
-  node.append(el("span", "notice-text", item.text));
+  const text = el("span", "notice-text");
+  showText(text, item.text);
+  node.append(text);
   node.append(el("time", "msg-time", formatTime(item.at)));
   return node;
 }
@@ -2615,7 +2677,7 @@ function noticeElement(item) {
 function announce(texts) {
   if (!texts.length) return;
   const text = texts.map((t) => (t.length > 160 ? `${t.slice(0, 157)}…` : t)).join(". ");
-  $("announcer").textContent = text;
+  showText($("announcer"), text);
 }
 
 function showView(name) {
@@ -2865,7 +2927,7 @@ function scheduleReconnect() {
  * in the new language), or none (null). */
 function showLoginError(words) {
   shell.loginError = words;
-  $("login-error").textContent = words ? sentence(words()) : "";
+  showText($("login-error"), words ? sentence(words()) : "");
 }
 
 /** The login was refused (``code``) or the server is out of reach: the form again, saying

@@ -189,3 +189,52 @@ def test_a_message_deleted_before_it_came_gets_no_read_mark(monkeypatch: pytest.
     ui._on_event(DirectMessage(1, "Bob", "Alice", "", time.time(), True))
     ui._on_event(DirectMessage(2, "Bob", "Alice", "hello", time.time()))
     assert marks == [("Bob", 2)]
+
+
+def screen_lines(written: str) -> list[str]:
+    """The lines a terminal shows after ``written``: each "ESC[nA CR ESC[J" (up n rows,
+    erase to the end) takes the last n lines off, as the terminal does."""
+    import re
+    lines: list[str] = []
+    for part in re.split(r"(\x1b\[\d+A\r\x1b\[J)", written):
+        up = re.fullmatch(r"\x1b\[(\d+)A\r\x1b\[J", part)
+        if up:
+            del lines[len(lines) - int(up.group(1)):]
+        else:
+            lines.extend(part.split("\n")[:-1])
+    return lines
+
+
+@pytest.mark.parametrize("interactive", [False, True], ids=["pipe", "screen"])
+def test_a_long_outage_of_the_servers_storage_takes_one_status_line_not_one_per_hold(interactive: bool) -> None:
+    """Each hold of a message the server answered "unavailable" printed a new "! the
+    server is unavailable..." line (every 5 to 30 s while the outage lasted). On the screen
+    the line is now rewritten in place with the attempt the client is at, while it is the
+    last line (a line printed since stays, and the status goes on below it); in a pipe it
+    is said when the outage begins and when it ends. No message line is lost."""
+    from client.events import Reconnected, ServerUnavailable
+    from protocol import DirectMessage
+    out = io.StringIO()
+    ui = TerminalUI("Alice", "127.0.0.1", 9, timeout=1.0, stdin=io.StringIO(), stdout=out, stderr=out,
+                    interactive=interactive, colour=False)
+    ui._columns = lambda: 200  # type: ignore[method-assign]
+    for wait in (5.0, 10.0):
+        ui._on_event(ServerUnavailable(wait))
+    ui._on_event(DirectMessage(7, "Bob", "Alice", "are you there?", 0.0))
+    for wait in (20.0, 30.0, 30.0):
+        ui._on_event(ServerUnavailable(wait))
+    ui._on_event(ServerUnavailable(None, back=True))
+    ui._on_event(ServerUnavailable(5.0))  # another outage, later: said again
+    ui._on_event(Reconnected(0))
+    ui._on_event(ServerUnavailable(5.0))  # a new session's answers tell afresh (client/core.py)
+    lines = [line.split("] ", 1)[-1] for line in screen_lines(out.getvalue())] if interactive \
+        else out.getvalue().splitlines()
+    unavailable = "! the server is unavailable (it cannot store messages now); trying again in"
+    if interactive:
+        assert lines == [f"{unavailable} 10 s (attempt 3)", "Bob → you: are you there?",
+                         "! the server stores messages again", f"{unavailable} 5.0 s (attempt 2)",
+                         "! reconnected", f"{unavailable} 5.0 s (attempt 2)"], lines
+    else:
+        assert lines[1].endswith("] Bob → you: are you there?"), lines
+        assert lines[:1] + lines[2:] == [f"{unavailable} 5.0 s", "! the server stores messages again",
+                                         f"{unavailable} 5.0 s", "! reconnected", f"{unavailable} 5.0 s"], lines

@@ -10,6 +10,8 @@ share (locale/pt_BR/LC_MESSAGES/chat.po; the page reads it as webclient/i18n/pt_
 - No "(a)" to cover both genders ("silenciado(a)", "Tornar moderador(a)"): the sentence is
   turned to need no gender ("sem voz", "Dar moderação", "há um banimento contra você"), as
   a teacher would write it.
+- A room's owner is "responsável" (a word for anyone), never the masculine "dono", in the
+  clients and in LEIAME.md: a teacher who made a room is as often a "dona" as a "dono".
 - Error sentences carry no protocol code (client/display.py adds one only for a code it
   has no sentence for).
 """
@@ -97,3 +99,17 @@ def test_a_number_in_a_sentence_has_the_language_s_decimal_mark() -> None:
         assert (decimal(2.5), decimal(0.04), decimal(1536 / 1024, 2), decimal(12, 0)) == ("2,5", "0,0", "1,50", "12")
     finally:
         use("en")
+
+
+# "dono", "dona", "donos", "donas" as a word (not inside another one).
+OWNER_WORD = re.compile(r"\bdon[oa]s?\b", re.IGNORECASE)
+
+
+def test_a_rooms_owner_is_responsavel_in_every_client_and_in_leiame() -> None:
+    try:
+        use("pt_BR")
+        assert describe_role("owner") == "responsável"
+    finally:
+        use("en")
+    texts = portuguese_texts() + [("LEIAME.md", (REPO / "LEIAME.md").read_text(encoding="utf-8"))]
+    assert [(where, OWNER_WORD.findall(text)) for where, text in texts if OWNER_WORD.search(text)] == []
