@@ -212,6 +212,33 @@ LATE_RECEIPTS_BURST_PER_ADDRESS = 5000.0
 # are not done: harmless, those outcomes are told again at the next login.
 ACKS_PER_CONNECTION = 300.0
 ACKS_BURST_PER_CONNECTION = 2.0 * MAX_PENDING_RECEIPTS
+# The same for all connections from one IP address together: without it, 100 connections
+# of one address (MAX_CONNECTIONS_PER_ADDRESS) at 300 each asked the store 30,000 times a
+# second. A class behind one address is told outcomes no faster than its messages are
+# accepted, RATE_PER_ADDRESS (200) a second: the rate is ten times that (and follows a
+# raised address rate). The burst is ten connections' windows: after a restart, each of
+# its users is told the outcomes waiting in the store at login (not counted, as above),
+# and those its classmates' receipts settle at once, live, a few each.
+ACKS_PER_ADDRESS = 2000.0
+ACKS_BURST_PER_ADDRESS = 10.0 * MAX_PENDING_RECEIPTS
+# Bytes the server reads from one connection per second, and its burst: frames no rate
+# counts (ping, pong, receipt, ack, and any frame before a rate refuses it) still cost
+# their parsing, and one client writing them as fast as the server read (5 MB/s of pongs)
+# held everyone else's messages back by 100 ms. Over the budget the server stops reading
+# that connection until it refills (server/session.py: counted per read, not per frame),
+# and TCP holds the sender back; nothing is refused. An honest connection sends far less:
+# its message text at BYTES_PER_SECOND_PER_CONNECTION (16 KiB/s, up to 6 bytes of JSON per
+# byte of text: 96 KiB/s), acks at ACKS_PER_CONNECTION (300/s) and late receipts at
+# LATE_RECEIPTS_PER_CONNECTION (100/s) of about 50 bytes each (20 KB/s), RATE_PER_CONNECTION
+# other requests of a few hundred bytes: the rate is twice all of it (a server that raises
+# the request rate past 256 a second gets 1 KiB a second more for each: server/config.py).
+# The burst holds the most an honest client sends at once,
+# after a login: MAX_PENDING_RECEIPTS receipts and ACKS_BURST_PER_CONNECTION acks one frame
+# each (150 KB), MAX_WATCHED names of MAX_NAME_BYTES (256 KiB), the burst of message text
+# as JSON (BYTES_BURST_PER_CONNECTION x 6: 384 KiB): 1 MiB, as much as the server queues
+# for a client (MAX_OUTGOING_BYTES).
+READ_BYTES_PER_SECOND_PER_CONNECTION = 256 * 1024
+READ_BYTES_BURST_PER_CONNECTION = MAX_OUTGOING_BYTES
 
 # --- Transport security (optional) ------------------------------------------------------
 # Server: certificate chain and private key files (PEM) turn TLS on; None leaves it off.

@@ -120,7 +120,7 @@ from .afterdelivered import AfterDelivered
 from .config import ServerConfig
 from .guests import Claim
 from .intake import Intake
-from .limits import TokenBucket, retry_seconds, wait_words
+from .limits import SharedBudget, TokenBucket, retry_seconds, wait_words
 from .login import LoginDesk, LoginResult, Offload, unavailable_error
 from .admission import Admission
 from .logsummary import LogBudget, LogSummary
@@ -212,6 +212,15 @@ def _outcome(message: mailbox.StoredMessage) -> Event:
                       "it was delivered", message.client_id, msg_id=message.msg_id)
 
 
+
+def _still_kept(buckets: dict[str, TokenBucket], connected: dict[str, object], clock: float) -> dict[str, TokenBucket]:
+    """The per-address buckets of ``buckets`` still worth keeping at ``clock``: those of
+    addresses still known (``connected``'s keys), and those not refilled yet (forgotten,
+    one would be full again at the address's next use)."""
+    return {address: bucket for address, bucket in buckets.items()
+            if address in connected or bucket.updated + bucket.burst / bucket.rate > clock}
+
+
 class Relay:
     """Routes events between the sessions of one server."""
 
@@ -296,8 +305,10 @@ class Relay:
         # While a batched receipt is handled: how many of its ids were over that budget,
         # answered once at its end (_receipts); None between frames.
         self._late_refused: int | None = None
-        # The budgets of acks of outcomes (_ack_wait), per session, made at the first one.
-        self._ack_budgets: dict[ClientSession, TokenBucket] = {}
+        # The budgets of acks of outcomes (_acks_over_budget), per session and per address
+        # (kept as the late receipts' are), made at the session's first ack.
+        self._ack_budgets: dict[ClientSession, SharedBudget] = {}
+        self._acks_per_address: dict[str, TokenBucket] = {}
         # Every connection accepted, on every listener, counted from accept() against the
         # capacity and the per-address limit (server/admission.py, server/listener.py).
         self.admission = Admission(self.config.max_connections, self.config.max_connections_per_address)
@@ -1307,8 +1318,8 @@ class Relay:
             self._acknowledge(session, msg_id)
 
     def _acks_over_budget(self, session: ClientSession, msg_ids: tuple[int, ...]) -> bool:
-        """Spend one frame's acks of ``session``'s budget (const.ACKS_*), once for the
-        frame, with the clock (an honest frame's first try, without it, is the caller's:
+        """Spend one frame's acks of ``session``'s budget and its address's (const.ACKS_*),
+        once for the frame, with the clock (an honest frame's first try, without it, is the caller's:
         _acks): each costs a store operation, and acks are not requests. False, or, over
         it, True: none of them done (their outcomes are told again at the next login),
         answered with one ``rate_limited``, logged once per address and interval."""
@@ -1320,7 +1331,10 @@ class Relay:
                 return False
         budget = self._ack_budgets.get(session)
         if budget is None:  # made by a take (take_held's condition), at the first ack
-            budget = self._ack_budgets[session] = TokenBucket(*self.config.ack_budget)
+            shared = self._acks_per_address.get(session.address)
+            if shared is None:
+                shared = self._acks_per_address[session.address] = TokenBucket(*self.config.ack_address_budget)
+            budget = self._ack_budgets[session] = SharedBudget(TokenBucket(*self.config.ack_budget), shared)
         wait = budget.take(time.monotonic(), float(cost))
         if not wait:
             return False
@@ -1380,8 +1394,8 @@ class Relay:
         self._per_address = {address: (count, bucket) for address, (count, bucket) in self._per_address.items()
                              if count > 0 or (bucket is not None
                                               and bucket.updated + bucket.burst / bucket.rate > clock)}
-        self._late_per_address = {address: bucket for address, bucket in self._late_per_address.items()
-                                  if address in self._per_address or bucket.updated + bucket.burst / bucket.rate > clock}
+        self._late_per_address = _still_kept(self._late_per_address, self._per_address, clock)
+        self._acks_per_address = _still_kept(self._acks_per_address, self._per_address, clock)
 
     def _announce_expired(self, messages: list[mailbox.StoredMessage]) -> None:
         """``messages`` were just marked expired: forget them in flight, tell their senders."""

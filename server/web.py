@@ -202,8 +202,8 @@ class WebSession(ClientSession):
         self.write_paused = False
         if self.mode is _HTTP and self.http is not None and not self.closing:
             self._receive_http(b"")  # the requests that waited, until the buffer fills again
-        if not self.write_paused and not self.transport.is_closing():
-            self.transport.resume_reading()
+        if not self.write_paused:
+            self._resume_reading()  # unless the read budget still stops it
 
     # --- HTTP ---------------------------------------------------------------------------
 

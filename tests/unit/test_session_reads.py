@@ -13,6 +13,7 @@ import threading
 import const
 from const import PROTOCOL_VERSION
 from protocol import Receipt, SendDirect, Welcome
+from server.config import ServerConfig
 from server.session import READ_BUFFER_BYTES, ClientSession
 
 FRAMES = ('{"type":"send","id":"1","to":"Bob","text":"h\u00e9llo \u2603 \U0001f600"}\n'
@@ -21,7 +22,9 @@ EXPECTED = [SendDirect("1", "Bob", "h\u00e9llo \u2603 \U0001f600"), Receipt(7)]
 
 
 class StubRelay:
-    """What the session calls on the relay while reading: handle()."""
+    """What the session calls on the relay while reading: handle() (and its config)."""
+
+    config = ServerConfig()
 
     def __init__(self) -> None:
         self.events: list = []
