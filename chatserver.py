@@ -40,7 +40,7 @@ from registry.names import not_a_name
 from resp import parse_url
 from server import ChatServer, ServerConfig, backup
 from server.app import ListenFailed
-from server.console import QUIT_COMMANDS, watch_console
+from server.console import QUIT_COMMANDS, registry_lines, watch_console
 from server.lockfile import DataDirInUse, DataDirUnusable
 from server.roomdesk import NoAccount
 from server.store import StoreUnavailable
@@ -331,8 +331,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             pass
 
     def who() -> None:
-        users = ", ".join(r.name for r in server.relay.registry.online()) or _("nobody")
-        print(_("online: {users}").format(users=users), file=sys.stderr, flush=True)
+        print("\n".join(registry_lines(server.relay.registry.online())), file=sys.stderr, flush=True)
 
     def admin(name: str) -> None:
         try:
