@@ -148,6 +148,7 @@ from i18n import N_, _, ngettext
 from registry import InvalidName, canonical, validate_name
 
 from . import auth
+from .collation import name_order
 from .commands import DeleteLast, EditLast  # issue 13
 from .commands import (
     COMMAND_WORDS,
@@ -321,11 +322,11 @@ def describe_room_status(message: OutgoingMessage, state: str, error: tuple[str,
 
 
 def format_users(users: Sequence[Presence]) -> str:
-    """The answer to /who on one line."""
+    """The answer to /who on one line, in name order (client/collation.py)."""
     if not users:
         return _("* nobody is online")
     listed = ", ".join(_("{name} (since {when})").format(name=sanitize(p.name), when=format_when(p.since))
-                       for p in users)
+                       for p in sorted(users, key=lambda p: name_order(p.name)))
     return _("* online ({count}): {users}").format(count=len(users), users=listed)
 
 
@@ -623,9 +624,9 @@ def format_rooms(rooms: Sequence[RoomEntry]) -> list[str]:
 
 def format_members(room: str, members: Sequence[MemberEntry]) -> str:
     """The answer to /members on one line: each name, with its role unless a plain member
-    and "offline" when not online."""
+    and "offline" when not online, in name order (client/collation.py)."""
     listed = []
-    for member in members:
+    for member in sorted(members, key=lambda m: name_order(m.name)):
         notes = [describe_role(member.role)] if member.role != "member" else []
         if not member.online:
             notes.append(_("offline"))

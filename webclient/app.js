@@ -2398,7 +2398,9 @@ function renderRoomTools(chat) {
   $("room-mode-label").hidden = !mayChangeMode(chat, key);
   $("room-mode").checked = room.inviteOnly === true;
   const members = $("member-list");
-  members.replaceChildren(...(room.members || []).map((member) => {
+  // In the contact list's order: the server pages them by code point (Érica after Vitória).
+  const inOrder = [...(room.members || [])].sort((a, b) => compareNames(a.name, b.name));
+  members.replaceChildren(...inOrder.map((member) => {
     const item = el("li", member.online ? "member" : "member member-offline");
     item.dataset.name = member.name;
     const role = member.role !== "member" && ROLES[member.role] ? ` (${t(ROLES[member.role])})` : "";  // i18n: listed in ROLES

@@ -1530,10 +1530,11 @@ class ChatModel:
             self.open(ROOM)
 
     def set_members(self, room: str, members: Sequence[MemberEntry]) -> None:
-        """The answer to ``members``: exactly these are in ``room`` now."""
+        """The answer to ``members``: exactly these are in ``room`` now, kept in name order
+        (the server's is code points'), as a join inserts them."""
         state = self.rooms.get(room_key(room))
         if state is not None:
-            state.members, state.count = list(members), len(members)
+            state.members, state.count = sorted(members, key=lambda m: name_order(m.name)), len(members)
             self._changes.append(MembersChanged(room_key(room)))
 
     def my_role(self, key: str) -> str | None:

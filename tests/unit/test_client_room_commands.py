@@ -12,9 +12,9 @@ from client.commands import (
 from client.outgoing import FAILED, SENT, Failure, OutgoingMessage
 from client.terminal import (
     describe_event, describe_room_notice, describe_status, format_members, format_room_info, format_rooms,
-    prompt_for,
+    format_users, prompt_for,
 )
-from protocol import MemberEntry, RoomEntry, RoomInfo, RoomNotice, RoomPost
+from protocol import MemberEntry, Presence, RoomEntry, RoomInfo, RoomNotice, RoomPost
 
 
 @pytest.mark.parametrize("line, target, command", [
@@ -104,6 +104,18 @@ def test_room_posts_notices_and_answers_in_words() -> None:
     assert describe_status(message, SENT, None) == "✓ sent to #redes: olá"
     assert describe_status(message, FAILED, ("muted", "you are muted")) == \
         "✗ not sent to #redes: olá — you are muted"
+
+
+def test_who_and_members_list_names_in_class_list_order() -> None:
+    """The server pages them in code-point order, which put Ângela, Çécília and Érica
+    after Vitória in a class's /who and /members: a teacher checking who came looked for
+    them at the wrong end. The terminal orders them as the window and the page do."""
+    names = ["Ana_Luíza", "Vitória", "Érica", "Ângela", "José", "João", "Çécília", "Carlos"]
+    expected = "Ana_Luíza, Ângela, Carlos, Çécília, Érica, João, José, Vitória"
+    members = [MemberEntry(name, "member", True) for name in names]
+    assert format_members("#redes", members) == f"* in #redes (8): {expected}"
+    users = format_users([Presence(name, None) for name in names])
+    assert users == "* online (8): " + ", ".join(f"{name} (since an unknown time)" for name in expected.split(", "))
 
 
 def test_a_muted_post_or_say_is_said_in_portuguese_with_the_room_and_the_time_left() -> None:
