@@ -330,8 +330,9 @@ def format_users(users: Sequence[Presence]) -> str:
     return _("* online ({count}): {users}").format(count=len(users), users=listed)
 
 
-def format_lookup(result: LookupResult) -> str:
-    """The answer to /whois on one line."""
+def format_lookup(result: LookupResult, like: str | None = None) -> str:
+    """The answer to /whois on one line; ``like``: a name known here that looks like the
+    one asked for, named when nobody has that one ("did you mean João?")."""
     name = sanitize(result.name)
     if result.status == "online":
         host = sanitize(result.address) if result.address else _("an unknown address")
@@ -344,18 +345,23 @@ def format_lookup(result: LookupResult) -> str:
             name=name, address=f"{where}{port}", when=format_when(result.since))
     if result.status == "offline":
         return _("* {name} is offline (messages to them wait for their next login)").format(name=name)
+    if result.status == "unknown" and like:
+        return _("* {name} is not online (nobody by that name has logged in here): did you mean {like}?").format(
+            name=name, like=sanitize(like))
     if result.status == "unknown":
         return _("* {name} is not online (nobody by that name has logged in here)").format(name=name)
     return f"* {name}: {sanitize(result.status)}"
 
 
 def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation: str | None = None,
-                   read_up_to: int | None = None) -> list[str]:
+                   read_up_to: int | None = None, like: str | None = None) -> list[str]:
     """The answer to /history: a heading, then one entry per message, oldest first. A text
     of several lines is one line with its breaks escaped (``\\n``, a pipe's one line per
     entry), or, given ``continuation`` (the screen's indent), its later lines under it.
     ``read_up_to``: the peer has read our messages up to that msg_id; those of them that
-    were delivered say "read"."""
+    were delivered say "read". ``like``: as for :func:`format_lookup`, when there are none."""
+    if not entries and like:
+        return [_("* no messages with {name}: did you mean {like}?").format(name=sanitize(peer), like=sanitize(like))]
     if not entries:
         return [_("* no messages with {name}").format(name=sanitize(peer))]
     mine, theirs = canonical(me), canonical(peer)
@@ -1113,7 +1119,10 @@ class TerminalUI:
                                                                   why=sanitize(str(exc))))
         elif isinstance(command, ShowWhois):
             try:
-                self._emit(format_lookup(self.client.lookup(command.name, self._timeout)))
+                result = self.client.lookup(command.name, self._timeout)
+                with self._print_lock:
+                    like = self._names.like(command.name) if result.status == "unknown" else None
+                self._emit(format_lookup(result, like))
             except ClientError as exc:
                 self._emit(_("! /{command} failed: {why}").format(command=command_names("whois")[0],
                                                                   why=sanitize(str(exc))))
@@ -1128,6 +1137,7 @@ class TerminalUI:
                                                                       why=self._failure(exc)))
                     return
                 with self._print_lock:
+                    like = None if entries else self._names.like(command.peer)  # before it is known itself
                     self._names.known(command.peer)
                 under = " " * (INDENT + 4) if self._interactive else None  # below the entry's "  ["
                 with self._print_lock:  # a read told live, if the page did not say (an older server)
@@ -1138,7 +1148,7 @@ class TerminalUI:
                         # Shown on the page's messages ("(read)", as the page shows it): the
                         # mark the server sends after the page (held above) is no news then.
                         self._read_shown[canonical(command.peer)] = read_up_to
-                self._emit_block(format_history(command.peer, entries, self._me, under, read_up_to))
+                self._emit_block(format_history(command.peer, entries, self._me, under, read_up_to, like))
             finally:
                 with self._print_lock:
                     held, self._after_history, self._history_of = self._after_history, [], None

@@ -189,3 +189,26 @@ def test_a_message_deleted_before_it_came_gets_no_read_mark(monkeypatch: pytest.
     ui._on_event(DirectMessage(1, "Bob", "Alice", "", time.time(), True))
     ui._on_event(DirectMessage(2, "Bob", "Alice", "hello", time.time()))
     assert marks == [("Bob", 2)]
+
+
+def test_whois_and_history_of_a_name_typed_without_its_accents_ask_did_you_mean(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A teacher typed /whois joao and /history ana_luiza while João and Ana_Luíza were in
+    class: "joao is not online (nobody by that name has logged in here)" and "no messages
+    with ana_luiza", both untrue for the person meant. As a message to @Joao does, the
+    terminal names the one person it knows whose name looks like it."""
+    from client.commands import ShowHistory, ShowWhois
+    from protocol import LookupResult, UserJoined
+    ui, out = _ui("", prompting=False)
+    ui._on_event(UserJoined("João", 0.0))
+    ui._on_event(UserJoined("Ana_Luíza", 0.0))
+    monkeypatch.setattr(ui.client, "lookup", lambda name, timeout: LookupResult("1", name, "unknown"))
+    monkeypatch.setattr(ui.client, "history_read", lambda peer, count, timeout: ([], None))
+    ui._execute(ShowWhois("joao"))
+    ui._execute(ShowHistory("ana_luiza", 20))
+    ui._execute(ShowWhois("Fulano"))  # nobody like it: said as before
+    assert out.getvalue().splitlines()[-3:] == [
+        "* joao is not online (nobody by that name has logged in here): did you mean João?",
+        "* no messages with ana_luiza: did you mean Ana_Luíza?",
+        "* Fulano is not online (nobody by that name has logged in here)",
+    ]
