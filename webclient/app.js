@@ -1685,6 +1685,9 @@ void [t("* {name} joined {room}"), t("* {name} left {room}"), t("* {by} set the 
   t("* {by} deleted a message of {name} in {room}"),
   t("* {by} made {room} invite-only"), t("* {by} made {room} public"), t("* you own {room} now"),
   t("* {by} deleted a message of yours in {room}"), t("* {name} is online in {room}"), t("* {name} went offline in {room}")];
+// The reasons the server gives its own notices, as client/display.py's _SERVER_REASONS.
+const SERVER_REASONS = ["the mute ended"];
+void [t("the mute ended")];
 const ROLES = { owner: "owner", moderator: "moderator", member: "member" };
 void [t("owner"), t("moderator"), t("member")];
 
@@ -1948,7 +1951,10 @@ function describeRoomNotice(chat, frame) {
     : `* ${frame.room}: ${frame.act} ${frame.name}`;
   const extras = [];
   if (frame.act === "mute") extras.push(typeof frame.until === "number" ? t("until {when}", { when: formatTime(frame.until) }) : t("until unmuted"));
-  if (typeof frame.reason === "string" && frame.reason) extras.push(frame.reason);
+  if (typeof frame.reason === "string" && frame.reason) {
+    // The server's own reason (no "by"), in the page's language; a moderator's as typed.
+    extras.push(typeof frame.by !== "string" && SERVER_REASONS.includes(frame.reason) ? t(frame.reason) : frame.reason);  // i18n: listed in SERVER_REASONS
+  }
   if (extras.length) text += ` (${extras.join("; ")})`;
   if (frame.act === "ban" && frame.address_banned === true && isMe(chat, frame.by)) {  // as client/display.py says it
     text += t("; as {name} is a guest, other guests from the same address are kept out too until the ban is lifted",

@@ -249,6 +249,17 @@ def test_the_moderator_who_bans_a_guest_is_told_that_its_address_is_banned_too(p
     assert page.js(f"describeRoomNotice({{me: 'Pedro'}}, {frame})") == "Conceição baniu Troll de #redes (spam)"
 
 
+def test_a_mute_that_ran_out_is_said_in_portuguese_and_a_moderators_reason_as_typed(page: Page) -> None:
+    """A class in Portuguese read "Otávio pode escrever em #redes de novo (the mute ended)":
+    the server's own reason (``by`` absent), in its English."""
+    speak_portuguese(page)
+    ended = "{act: 'unmute', name: 'Otávio', room: '#redes', reason: 'the mute ended'}"
+    assert page.js(f"describeRoomNotice({{me: 'João'}}, {ended})") == \
+        "Otávio pode escrever em #redes de novo (o tempo de silêncio acabou)"
+    typed = "{act: 'ban', name: 'Otávio', by: 'Professora', room: '#redes', reason: 'the mute ended'}"
+    assert page.js(f"describeRoomNotice({{me: 'João'}}, {typed})").endswith("(the mute ended)")
+
+
 NOTICES = "[...document.querySelectorAll('#messages .notice-text')].map(e => e.textContent)"
 
 

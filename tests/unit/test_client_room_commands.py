@@ -118,6 +118,19 @@ def test_who_and_members_list_names_in_class_list_order() -> None:
     assert users == "* online (8): " + ", ".join(f"{name} (since an unknown time)" for name in expected.split(", "))
 
 
+def test_a_mute_that_ran_out_is_said_in_portuguese_and_a_moderators_reason_as_typed() -> None:
+    """A class in Portuguese read "* Otávio pode escrever em #redes de novo (the mute
+    ended)": the server's own reason, which the clients know, in its English."""
+    i18n.use("pt_BR")
+    try:
+        ended = RoomNotice("#redes", "unmute", "Otávio", 0.0, reason="the mute ended")
+        assert describe_room_notice(ended, "João") == "* Otávio pode escrever em #redes de novo (o tempo de silêncio acabou)"
+        typed = RoomNotice("#redes", "ban", "Otávio", 0.0, by="Professora", reason="the mute ended")
+        assert describe_room_notice(typed, "João").endswith("(the mute ended)")  # a person's words stay theirs
+    finally:
+        i18n.use("en")
+
+
 def test_a_muted_post_or_say_is_said_in_portuguese_with_the_room_and_the_time_left() -> None:
     """"✗ you are muted in #redes for 290 s more (muted)" was the server's English."""
     post = OutgoingMessage("r1", None, "olá", room="#redes")
