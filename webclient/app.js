@@ -307,7 +307,7 @@ function user(chat, name) {
   const key = contactKey(name);
   let entry = chat.users.get(key);
   if (!entry) {
-    entry = { key, name, online: false, since: null, known: false };
+    entry = { key, name, online: false, since: null, known: false, where: null };  // where: the registry's entry (whois)
     chat.users.set(key, entry);
   }
   return entry;
@@ -553,6 +553,12 @@ function openConversation(chat, key) {
   convo.unread = 0;
   const frames = [];
   if (isRoomKey(key)) return roomOpened(chat, key);
+  const entry = key === ROOM ? null : chat.users.get(key);
+  if (entry && entry.online && chat.status === "online") {  // the registry's entry, for the header
+    const id = chat.nextId();
+    chat.requests.set(id, { kind: "whois", key });
+    frames.push({ type: "whois", id, name: convo.name });
+  }
   if (chat.history && key !== ROOM && !convo.historyAsked && chat.status === "online") {
     convo.historyAsked = true;
     const id = chat.nextId();
@@ -777,10 +783,23 @@ const HANDLERS = {
     const entry = user(chat, frame.name);
     whoInProgress(chat, (listed) => listed.add(entry.key));
     entry.online = true;
+    entry.where = null;  // another connection now: asked again when the conversation opens
     entry.since = frame.at;
     notice(chat, ROOM, t("{name} joined", { name: frame.name }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} is online", { name: frame.name }), frame.at);
     if (entry.key === chat.active) out.announce.push(t("{name} is online", { name: frame.name }));  // the header changed
+  },
+
+  user(chat, frame) {
+    // The answer to "whois" (openConversation): where the person's connection comes from
+    // and since when, as the registry has it (PROTOCOL.md, "whois"), shown in the header.
+    const request = chat.requests.get(frame.id);
+    chat.requests.delete(frame.id);
+    if (!request || request.kind !== "whois" || typeof frame.name !== "string") return;
+    const entry = chat.users.get(request.key);
+    if (!entry) return;
+    entry.where = frame.status === "online" && typeof frame.address === "string" && Number.isInteger(frame.port)
+      ? { address: frame.address, port: frame.port, since: frame.since } : null;
   },
 
   left(chat, frame, out) {
@@ -788,6 +807,7 @@ const HANDLERS = {
     const entry = user(chat, frame.name);
     whoInProgress(chat, (listed) => listed.delete(entry.key));
     entry.online = false;
+    entry.where = null;
     const reason = typeof frame.reason === "string" ? frame.reason : "";
     const plain = !reason || ["quit", "disconnected"].includes(reason) || reason.startsWith("connection lost");
     const why = plain ? "" : ` (${t(reason)})`;  // i18n: listed in client/display.py's _LEFT_REASONS
@@ -2308,6 +2328,12 @@ function renderConversation(chat) {
   if (!isRoomKey(key)) {
   $("conversation-title").textContent = key === ROOM ? t("Everyone") : convo.name;
   const presence = isOnline(chat, peer) ? sentence(t("online")) : sentence(t("offline"));
+  // The registry's entry (the answer to the whois openConversation sent), while online.
+  const where = key !== ROOM && isOnline(chat, peer) && peer.where ? peer.where : null;
+  const host = where && where.address.includes(":") ? `[${where.address}]` : where && where.address;  // IPv6
+  $("conversation-where").textContent = where
+    ? t("{address} · online since {when}", { address: `${host}:${where.port}`, when: formatTime(where.since) }) : "";
+  $("conversation-where").hidden = !where;
   $("conversation-presence").textContent = key === ROOM ? t("Messages here go to everyone online")
     : isBlocked(chat, key) ? t("{presence} · blocked: their messages do not reach you", { presence }) : presence;
   $("conversation-presence").dataset.online = String(isOnline(chat, peer));

@@ -412,3 +412,22 @@ def test_the_documents_language_is_the_language_of_its_words_from_the_first_pain
     assert set(pairs) == {"en|Log in", "pt-BR|Entrar"}, pairs
     assert pairs[-1] == "pt-BR|Entrar"
     assert page.problems() == []
+
+
+def test_a_persons_conversation_shows_their_registry_entry(page: Page, alice: TcpPeer) -> None:
+    """The class's assignment is the registry (address, port, online since): the terminal's
+    /whois showed it, the page only "Online", so the students on the page could not do it."""
+    speak_portuguese(page)
+    alice.login("Alice")
+    page.log_in("Conceição")
+    page.open_conversation("Alice")
+    port = alice.sock.getsockname()[1]
+    page.wait_for("document.getElementById('conversation-where').textContent.startsWith("
+                  f"'127.0.0.1:{port} · online desde ')")
+    assert re.fullmatch(rf"127\.0\.0\.1:{port} · online desde \d\d:\d\d",
+                        page.js("document.getElementById('conversation-where').textContent"))
+    assert page.js("document.getElementById('conversation-presence').textContent") == "Online"
+    alice.close()  # gone: the entry goes with her
+    page.wait_for("document.getElementById('conversation-presence').textContent === 'Offline'"
+                  " && document.getElementById('conversation-where').hidden")
+    assert page.problems() == []
