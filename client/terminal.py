@@ -360,15 +360,19 @@ def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation
     entry), or, given ``continuation`` (the screen's indent), its later lines under it.
     ``read_up_to``: the peer has read our messages up to that msg_id; those of them that
     were delivered say "read". ``like``: as for :func:`format_lookup`, when there are none."""
+    room = peer.startswith("#")  # a room's history (PROTOCOL.md, "history"): of it, not with it
     if not entries and like:
         return [_("* no messages with {name}: did you mean {like}?").format(name=sanitize(peer), like=sanitize(like))]
     if not entries:
-        return [_("* no messages with {name}").format(name=sanitize(peer))]
+        return [(_("* no messages in {room}") if room else _("* no messages with {name}")).format(
+            name=sanitize(peer), room=sanitize(peer))]
     mine, theirs = canonical(me), canonical(peer)
     # The peer's name as the server spells it, whatever case was typed.
     peer = next((name for e in entries for name in (e.sender, e.to) if canonical(name) == theirs), peer)
-    lines = [ngettext("* history with {name} ({n} message):", "* history with {name} ({n} messages):",
-                      len(entries)).format(name=sanitize(peer), n=len(entries))]
+    heading = ngettext("* history of {name} ({n} message):", "* history of {name} ({n} messages):", len(entries)) \
+        if room else ngettext("* history with {name} ({n} message):", "* history with {name} ({n} messages):",
+                              len(entries))
+    lines = [heading.format(name=sanitize(peer), n=len(entries))]
     for entry in entries:
         sender = _("you") if canonical(entry.sender) == mine else sanitize(entry.sender)
         to = _("you") if canonical(entry.to) == mine else sanitize(entry.to)

@@ -11,10 +11,10 @@ from client.commands import (
 )
 from client.outgoing import FAILED, SENT, Failure, OutgoingMessage
 from client.terminal import (
-    describe_event, describe_room_notice, describe_status, format_members, format_room_info, format_rooms,
-    format_users, prompt_for,
+    describe_event, describe_room_notice, describe_status, format_history, format_members, format_room_info,
+    format_rooms, format_users, prompt_for,
 )
-from protocol import MemberEntry, Presence, RoomEntry, RoomInfo, RoomNotice, RoomPost
+from protocol import HistoryEntry, MemberEntry, Presence, RoomEntry, RoomInfo, RoomNotice, RoomPost
 
 
 @pytest.mark.parametrize("line, target, command", [
@@ -127,6 +127,21 @@ def test_a_mute_that_ran_out_is_said_in_portuguese_and_a_moderators_reason_as_ty
         assert describe_room_notice(ended, "João") == "* Otávio pode escrever em #redes de novo (o tempo de silêncio acabou)"
         typed = RoomNotice("#redes", "ban", "Otávio", 0.0, by="Professora", reason="the mute ended")
         assert describe_room_notice(typed, "João").endswith("(the mute ended)")  # a person's words stay theirs
+    finally:
+        i18n.use("en")
+
+
+def test_a_rooms_history_is_the_rooms_not_a_conversation_with_it() -> None:
+    """The teacher's /historico #redes after class read "* histórico com #redes (10
+    mensagens):" ("history with #redes"), as if the room were a person."""
+    entries = [HistoryEntry(9, "Ana", "#redes", "socket = IP + porta", 0.0, "accepted")]
+    assert format_history("#redes", entries, "Olga")[0] == "* history of #redes (1 message):"
+    assert format_history("#vazia", [], "Olga") == ["* no messages in #vazia"]
+    i18n.use("pt_BR")
+    try:
+        assert format_history("#redes", entries, "Olga")[0] == "* histórico de #redes (1 mensagem):"
+        assert format_history("#vazia", [], "Olga") == ["* nenhuma mensagem em #vazia"]
+        assert format_history("Ana", [], "Olga") == ["* nenhuma mensagem com Ana"]  # a person's: as before
     finally:
         i18n.use("en")
 
