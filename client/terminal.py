@@ -1124,9 +1124,7 @@ class TerminalUI:
         elif isinstance(command, ShowWhois):
             try:
                 result = self.client.lookup(command.name, self._timeout)
-                with self._print_lock:
-                    like = self._names.like(command.name) if result.status == "unknown" else None
-                self._emit(format_lookup(result, like))
+                self._emit(format_lookup(result, self._like(command.name) if result.status == "unknown" else None))
             except ClientError as exc:
                 self._emit(_("! /{command} failed: {why}").format(command=command_names("whois")[0],
                                                                   why=sanitize(str(exc))))
@@ -1140,8 +1138,9 @@ class TerminalUI:
                     self._emit(_("! /{command} failed: {why}").format(command=command_names("history")[0],
                                                                       why=self._failure(exc)))
                     return
+                # Before the name is known itself; a room's name is not a person's to mistype.
+                like = None if entries or command.peer.startswith("#") else self._like(command.peer)
                 with self._print_lock:
-                    like = None if entries else self._names.like(command.peer)  # before it is known itself
                     self._names.known(command.peer)
                 under = " " * (INDENT + 4) if self._interactive else None  # below the entry's "  ["
                 with self._print_lock:  # a read told live, if the page did not say (an older server)
@@ -1503,6 +1502,23 @@ class TerminalUI:
                 self._readline.parse_and_bind("tab: complete")
         except (AttributeError, ValueError, OSError):
             pass  # an unusual readline: no completion, typing still works
+
+    def _like(self, name: str) -> str | None:
+        """The one name that looks like ``name`` but is someone else's, for "did you mean
+        João?" after a /whois or /history that found nobody: among the names this terminal
+        knows, else among who is online now (asked once: a terminal started after the
+        class came in has seen nobody join). None if none or several."""
+        with self._print_lock:
+            like = self._names.like(name)
+        if like is not None:
+            return like
+        try:
+            users = self.client.who(self._timeout)
+        except ClientError:
+            return None  # the answer goes without the question
+        with self._print_lock:
+            self._names.everyone_online(p.name for p in users)
+            return self._names.like(name)
 
     def _complete(self, word: str, state: int) -> str | None:
         """readline's completer: the ``state``-th candidate for ``word``."""

@@ -212,3 +212,17 @@ def test_whois_and_history_of_a_name_typed_without_its_accents_ask_did_you_mean(
         "* no messages with ana_luiza: did you mean Ana_Luíza?",
         "* Fulano is not online (nobody by that name has logged in here)",
     ]
+
+
+def test_did_you_mean_asks_who_is_online_when_the_terminal_knows_nobody_like_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal started after the class came in had seen no one join: /whois joao said
+    nobody by that name had logged in, João in class. It asks who is online first."""
+    from client.commands import ShowWhois
+    from protocol import LookupResult, Presence
+    ui, out = _ui("", prompting=False)
+    monkeypatch.setattr(ui.client, "lookup", lambda name, timeout: LookupResult("1", name, "unknown"))
+    monkeypatch.setattr(ui.client, "who", lambda timeout: [Presence("João", 0.0), Presence("Ana", 0.0)])
+    ui._execute(ShowWhois("joao"))
+    assert out.getvalue().splitlines()[-1] == \
+        "* joao is not online (nobody by that name has logged in here): did you mean João?"
