@@ -1136,7 +1136,7 @@ class TerminalUI:
                     entries, read_up_to = self.client.history_read(command.peer, command.count, self._timeout)
                 except ClientError as exc:
                     self._emit(_("! /{command} failed: {why}").format(command=command_names("history")[0],
-                                                                      why=self._failure(exc)))
+                                                                      why=self._failure(exc, command.peer)))
                     return
                 # Before the name is known itself; a room's name is not a person's to mistype.
                 like = None if entries or command.peer.startswith("#") else self._like(command.peer)

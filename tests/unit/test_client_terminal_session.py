@@ -226,3 +226,28 @@ def test_did_you_mean_asks_who_is_online_when_the_terminal_knows_nobody_like_it(
     ui._execute(ShowWhois("joao"))
     assert out.getvalue().splitlines()[-1] == \
         "* joao is not online (nobody by that name has logged in here): did you mean João?"
+
+
+def test_a_refused_room_history_is_said_in_portuguese_with_the_room() -> None:
+    """/historico #redes from outside the room, or of a room that is not there, said the
+    server's English: "! /historico falhou: you are not in #redes: join it first"."""
+    import i18n
+    from client.commands import ShowHistory
+    from client.errors import RequestFailed
+    ui, out = _ui("", prompting=False)
+    refusals = iter([RequestFailed(ErrorCode.NOT_MEMBER, "you are not in #redes: join it first"),
+                     RequestFailed(ErrorCode.NO_SUCH_ROOM, "there is no room #vazia")])
+
+    def history_read(peer: str, count: int, timeout: float) -> None:
+        raise next(refusals)
+
+    ui.client.history_read = history_read  # type: ignore[method-assign]
+    i18n.use("pt_BR")
+    try:
+        ui._execute(ShowHistory("#redes", 20))
+        ui._execute(ShowHistory("#vazia", 20))
+    finally:
+        i18n.use("en")
+    said = out.getvalue().splitlines()[-2:]
+    assert all("you are not" not in line and "there is no" not in line for line in said), said
+    assert "#redes" in said[0] and "#vazia" in said[1], said
