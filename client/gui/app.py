@@ -448,7 +448,29 @@ class ChatApp:
                 self._stop_editing()  # Enter there would save this edit of a message here
             self.model.open(key)
             self._pane(key).tkraise()
+            self._ask_where(key)
         self._render()
+
+    def _ask_where(self, key: str) -> None:
+        """Ask the registry where person ``key``'s connection comes from (a lookup, off the
+        Tk thread), for the header: the class's /whois, in the window."""
+        contact = self.model.contacts.get(key) if self.model is not None else None
+        client = self.client
+        if contact is None or not contact.online or client is None:
+            return
+
+        def work() -> None:
+            try:
+                result = client.lookup(contact.name)
+            except Exception:
+                return  # the connection went, or an old server: the header says "online" alone
+            self.bridge.call(self._where_known, result)
+        threading.Thread(target=work, name="gui-whois", daemon=True).start()
+
+    def _where_known(self, result: Any) -> None:
+        if self.model is not None:
+            self.model.set_where(result)
+            self._render()
 
     def _update_header(self) -> None:
         model = self.model
@@ -468,6 +490,8 @@ class ChatApp:
             presence = _("online") if contact is not None and contact.online else _("offline")
             if model.is_blocked(key):  # what blocking does, where one sees whom it concerns
                 presence = _("{presence} · blocked: their messages do not reach you").format(presence=presence)
+            elif model.where_text(key):  # the registry's entry, as /whois says it ("online since" in it)
+                presence = model.where_text(key)
             self.subtitle_var.set(presence)
         unread = model.total_unread
         self.root.title(_("Chat — {name}").format(name=model.me) + (
