@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import tkinter as tk
+from collections.abc import Callable
 from tkinter import font as tkfont
 from tkinter import messagebox, ttk
 from typing import Any
@@ -458,14 +459,7 @@ class ChatApp:
         client = self.client
         if contact is None or not contact.online or client is None:
             return
-
-        def work() -> None:
-            try:
-                result = client.lookup(contact.name)
-            except Exception:
-                return  # the connection went, or an old server: the header says "online" alone
-            self.bridge.call(self._where_known, result)
-        threading.Thread(target=work, name="gui-whois", daemon=True).start()
+        self._off_tk(lambda: client.lookup(contact.name), self._where_known, "gui-whois")
 
     def _where_known(self, result: Any) -> None:
         if self.model is not None:
@@ -637,15 +631,20 @@ class ChatApp:
         return pane
 
     def _refresh_users(self) -> None:
-        client = self.client
+        if self.client is not None:
+            self._off_tk(self.client.who, self._users, "gui-who")
 
+    def _off_tk(self, ask: Callable[[], Any], then: Callable[[Any], None], name: str) -> None:
+        """Run ``ask`` (a blocking request of the client) on a worker thread called ``name``,
+        then ``then`` with its answer on the Tk thread; a request that fails (the connection
+        went, an older server) is dropped: what it would have shown stays as it was."""
         def work() -> None:
             try:
-                users = client.who()
+                answer = ask()
             except Exception:
                 return
-            self.bridge.call(self._users, users)
-        threading.Thread(target=work, name="gui-who", daemon=True).start()
+            self.bridge.call(then, answer)
+        threading.Thread(target=work, name=name, daemon=True).start()
 
     def _users(self, users: Any) -> None:
         if self.model is not None:
