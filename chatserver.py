@@ -40,7 +40,8 @@ from registry.names import not_a_name
 from resp import parse_url
 from server import ChatServer, ServerConfig, backup
 from server.app import ListenFailed
-from server.console import QUIT_COMMANDS, watch_console
+from server.console import QUIT_COMMANDS, registry_lines, watch_console
+from server.lan import lan_lines, listens_everywhere, local_addresses
 from server.lockfile import DataDirInUse, DataDirUnusable
 from server.roomdesk import NoAccount
 from server.store import StoreUnavailable
@@ -322,6 +323,11 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
     await server.start()
     if say_settings:
         log_settings()
+        host, port = server.address
+        web_port = server.web_address[1] if config.web_port is not None else None
+        for line in lan_lines(host, port, web_port, config.tls_cert is not None,
+                              local_addresses() if listens_everywhere(host) else []):
+            log.info("%s", line)
     _tell_parent_listening()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -330,8 +336,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             pass
 
     def who() -> None:
-        users = ", ".join(r.name for r in server.relay.registry.online()) or _("nobody")
-        print(_("online: {users}").format(users=users), file=sys.stderr, flush=True)
+        print("\n".join(registry_lines(server.relay.registry.online())), file=sys.stderr, flush=True)
 
     def admin(name: str) -> None:
         try:

@@ -401,6 +401,9 @@ _NOTICES = {
     "offline": N_("* {name} went offline in {room}"),
 }
 _ROLES = {"owner": N_("owner"), "moderator": N_("moderator"), "member": N_("member")}
+# The reasons the server gives itself (``by`` None: PROTOCOL.md, "room_notice"), said in the
+# user's language; a moderator's reason is their own words, shown as typed.
+_SERVER_REASONS = {"the mute ended": N_("the mute ended")}
 
 
 def describe_role(role: str) -> str:
@@ -426,7 +429,9 @@ def describe_room_notice(event: "RoomNotice", me: str) -> str:
     if event.act == "mute":
         extras.append(_("until {when}").format(when=format_when(event.until)) if event.until is not None
                       else _("until unmuted"))
-    if event.reason:
+    if event.reason and event.by is None and event.reason in _SERVER_REASONS:
+        extras.append(_(_SERVER_REASONS[event.reason]))
+    elif event.reason:
         extras.append(sanitize(event.reason))
     if extras:
         line = f"{line} ({'; '.join(extras)})"

@@ -840,7 +840,10 @@ class Rooms:
                    reason: str | None, until: float | None = None, role: str | None = None) -> Decision:
         by, them = display_form(person.name), display_form(target.name)
         why = f" ({reason})" if reason else ""
-        extra = f" until {until:.0f}" if until is not None else f" as {role}" if role else ""
+        # A mute's length, not its end: the log's reader has the line's own time beside it,
+        # and a Unix time there means nothing to a teacher.
+        extra = (f" for {until - now:.0f} s" if until is not None else " until unmuted") if act == "mute" \
+            else f" as {role}" if role else ""
         return [Notice(room.name, act, them, now, by=by, reason=reason, until=until, role=role),
                 LogLine(f"{by} {_PAST[act]} {them} in {room.name}{extra}{why}")]
 

@@ -363,7 +363,7 @@ function user(chat, name) {
   const key = contactKey(name);
   let entry = chat.users.get(key);
   if (!entry) {
-    entry = { key, name, online: false, since: null, known: false };
+    entry = { key, name, online: false, since: null, known: false, where: null };  // where: the registry's entry (whois)
     chat.users.set(key, entry);
   }
   return entry;
@@ -611,6 +611,12 @@ function openConversation(chat, key) {
   convo.unread = 0;
   const frames = [];
   if (isRoomKey(key)) return roomOpened(chat, key);
+  const entry = key === ROOM ? null : chat.users.get(key);
+  if (entry && entry.online && chat.status === "online") {  // the registry's entry, for the header
+    const id = chat.nextId();
+    chat.requests.set(id, { kind: "whois", key });
+    frames.push({ type: "whois", id, name: convo.name });
+  }
   if (chat.history && key !== ROOM && !convo.historyAsked && chat.status === "online") {
     convo.historyAsked = true;
     const id = chat.nextId();
@@ -835,10 +841,23 @@ const HANDLERS = {
     const entry = user(chat, frame.name);
     whoInProgress(chat, (listed) => listed.add(entry.key));
     entry.online = true;
+    entry.where = null;  // another connection now: asked again when the conversation opens
     entry.since = frame.at;
     notice(chat, ROOM, t("{name} joined", { name: frame.name }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} is online", { name: frame.name }), frame.at);
     if (entry.key === chat.active) out.announce.push(t("{name} is online", { name: frame.name }));  // the header changed
+  },
+
+  user(chat, frame) {
+    // The answer to "whois" (openConversation): where the person's connection comes from
+    // and since when, as the registry has it (PROTOCOL.md, "whois"), shown in the header.
+    const request = chat.requests.get(frame.id);
+    chat.requests.delete(frame.id);
+    if (!request || request.kind !== "whois" || typeof frame.name !== "string") return;
+    const entry = chat.users.get(request.key);
+    if (!entry) return;
+    entry.where = frame.status === "online" && typeof frame.address === "string" && Number.isInteger(frame.port)
+      ? { address: frame.address, port: frame.port, since: frame.since } : null;
   },
 
   left(chat, frame, out) {
@@ -846,6 +865,7 @@ const HANDLERS = {
     const entry = user(chat, frame.name);
     whoInProgress(chat, (listed) => listed.delete(entry.key));
     entry.online = false;
+    entry.where = null;
     const reason = typeof frame.reason === "string" ? frame.reason : "";
     const plain = !reason || ["quit", "disconnected"].includes(reason) || reason.startsWith("connection lost");
     const why = plain ? "" : ` (${reasonWords(reason)})`;
@@ -1755,6 +1775,9 @@ void [t("* {name} joined {room}"), t("* {name} left {room}"), t("* {by} set the 
   t("* {by} deleted a message of {name} in {room}"),
   t("* {by} made {room} invite-only"), t("* {by} made {room} public"), t("* you own {room} now"),
   t("* {by} deleted a message of yours in {room}"), t("* {name} is online in {room}"), t("* {name} went offline in {room}")];
+// The reasons the server gives its own notices, as client/display.py's _SERVER_REASONS.
+const SERVER_REASONS = ["the mute ended"];
+void [t("the mute ended")];
 const ROLES = { owner: "owner", moderator: "moderator", member: "member" };
 void [t("owner"), t("moderator"), t("member")];
 
@@ -2018,7 +2041,10 @@ function describeRoomNotice(chat, frame) {
     : `* ${frame.room}: ${frame.act} ${frame.name}`;
   const extras = [];
   if (frame.act === "mute") extras.push(typeof frame.until === "number" ? t("until {when}", { when: formatTime(frame.until) }) : t("until unmuted"));
-  if (typeof frame.reason === "string" && frame.reason) extras.push(frame.reason);
+  if (typeof frame.reason === "string" && frame.reason) {
+    // The server's own reason (no "by"), in the page's language; a moderator's as typed.
+    extras.push(typeof frame.by !== "string" && SERVER_REASONS.includes(frame.reason) ? t(frame.reason) : frame.reason);  // i18n: listed in SERVER_REASONS
+  }
   if (extras.length) text += ` (${extras.join("; ")})`;
   if (frame.act === "ban" && frame.address_banned === true && isMe(chat, frame.by)) {  // as client/display.py says it
     text += t("; as {name} is a guest, other guests from the same address are kept out too until the ban is lifted",
@@ -2373,6 +2399,12 @@ function renderConversation(chat) {
   if (!isRoomKey(key)) {
   $("conversation-title").textContent = key === ROOM ? t("Everyone") : convo.name;
   const presence = isOnline(chat, peer) ? sentence(t("online")) : sentence(t("offline"));
+  // The registry's entry (the answer to the whois openConversation sent), while online.
+  const where = key !== ROOM && isOnline(chat, peer) && peer.where ? peer.where : null;
+  const host = where && where.address.includes(":") ? `[${where.address}]` : where && where.address;  // IPv6
+  $("conversation-where").textContent = where
+    ? t("{address} · online since {when}", { address: `${host}:${where.port}`, when: formatTime(where.since) }) : "";
+  $("conversation-where").hidden = !where;
   $("conversation-presence").textContent = key === ROOM ? t("Messages here go to everyone online")
     : isBlocked(chat, key) ? t("{presence} · blocked: their messages do not reach you", { presence }) : presence;
   $("conversation-presence").dataset.online = String(isOnline(chat, peer));
@@ -2469,7 +2501,9 @@ function renderRoomTools(chat) {
   $("room-mode-label").hidden = !mayChangeMode(chat, key);
   $("room-mode").checked = room.inviteOnly === true;
   const members = $("member-list");
-  members.replaceChildren(...(room.members || []).map((member) => {
+  // In the contact list's order: the server pages them by code point (Érica after Vitória).
+  const inOrder = [...(room.members || [])].sort((a, b) => compareNames(a.name, b.name));
+  members.replaceChildren(...inOrder.map((member) => {
     const item = el("li", member.online ? "member" : "member member-offline");
     item.dataset.name = member.name;
     const role = member.role !== "member" && ROLES[member.role] ? ` (${t(ROLES[member.role])})` : "";  // i18n: listed in ROLES

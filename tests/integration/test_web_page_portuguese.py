@@ -251,6 +251,17 @@ def test_the_moderator_who_bans_a_guest_is_told_that_its_address_is_banned_too(p
     assert page.js(f"describeRoomNotice({{me: 'Pedro'}}, {frame})") == "Conceição baniu Troll de #redes (spam)"
 
 
+def test_a_mute_that_ran_out_is_said_in_portuguese_and_a_moderators_reason_as_typed(page: Page) -> None:
+    """A class in Portuguese read "Otávio pode escrever em #redes de novo (the mute ended)":
+    the server's own reason (``by`` absent), in its English."""
+    speak_portuguese(page)
+    ended = "{act: 'unmute', name: 'Otávio', room: '#redes', reason: 'the mute ended'}"
+    assert page.js(f"describeRoomNotice({{me: 'João'}}, {ended})") == \
+        "Otávio pode escrever em #redes de novo (o tempo de silêncio acabou)"
+    typed = "{act: 'ban', name: 'Otávio', by: 'Professora', room: '#redes', reason: 'the mute ended'}"
+    assert page.js(f"describeRoomNotice({{me: 'João'}}, {typed})").endswith("(the mute ended)")
+
+
 NOTICES = "[...document.querySelectorAll('#messages .notice-text')].map(e => e.textContent)"
 
 
@@ -445,4 +456,23 @@ def test_the_servers_english_words_in_a_portuguese_page_are_marked_english(page:
     assert result["status"] == ["Não entregue: you may not write to Olga", ["you may not write to Olga"]], result
     assert result["login"] == ["Closed for the holidays (new_refusal)", ["Closed for the holidays"]], result
     assert result["hidden"] == 0, result
+    assert page.problems() == []
+
+
+def test_a_persons_conversation_shows_their_registry_entry(page: Page, alice: TcpPeer) -> None:
+    """The class's assignment is the registry (address, port, online since): the terminal's
+    /whois showed it, the page only "Online", so the students on the page could not do it."""
+    speak_portuguese(page)
+    alice.login("Alice")
+    page.log_in("Conceição")
+    page.open_conversation("Alice")
+    port = alice.sock.getsockname()[1]
+    page.wait_for("document.getElementById('conversation-where').textContent.startsWith("
+                  f"'127.0.0.1:{port} · online desde ')")
+    assert re.fullmatch(rf"127\.0\.0\.1:{port} · online desde \d\d:\d\d",
+                        page.js("document.getElementById('conversation-where').textContent"))
+    assert page.js("document.getElementById('conversation-presence').textContent") == "Online"
+    alice.close()  # gone: the entry goes with her
+    page.wait_for("document.getElementById('conversation-presence').textContent === 'Offline'"
+                  " && document.getElementById('conversation-where').hidden")
     assert page.problems() == []

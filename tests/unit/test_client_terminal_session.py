@@ -238,3 +238,65 @@ def test_a_long_outage_of_the_servers_storage_takes_one_status_line_not_one_per_
         assert lines[1].endswith("] Bob → you: are you there?"), lines
         assert lines[:1] + lines[2:] == [f"{unavailable} 5.0 s", "! the server stores messages again",
                                          f"{unavailable} 5.0 s", "! reconnected", f"{unavailable} 5.0 s"], lines
+
+
+def test_whois_and_history_of_a_name_typed_without_its_accents_ask_did_you_mean(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A teacher typed /whois joao and /history ana_luiza while João and Ana_Luíza were in
+    class: "joao is not online (nobody by that name has logged in here)" and "no messages
+    with ana_luiza", both untrue for the person meant. As a message to @Joao does, the
+    terminal names the one person it knows whose name looks like it."""
+    from client.commands import ShowHistory, ShowWhois
+    from protocol import LookupResult, UserJoined
+    ui, out = _ui("", prompting=False)
+    ui._on_event(UserJoined("João", 0.0))
+    ui._on_event(UserJoined("Ana_Luíza", 0.0))
+    monkeypatch.setattr(ui.client, "lookup", lambda name, timeout: LookupResult("1", name, "unknown"))
+    monkeypatch.setattr(ui.client, "history_read", lambda peer, count, timeout: ([], None))
+    ui._execute(ShowWhois("joao"))
+    ui._execute(ShowHistory("ana_luiza", 20))
+    ui._execute(ShowWhois("Fulano"))  # nobody like it: said as before
+    assert out.getvalue().splitlines()[-3:] == [
+        "* joao is not online (nobody by that name has logged in here): did you mean João?",
+        "* no messages with ana_luiza: did you mean Ana_Luíza?",
+        "* Fulano is not online (nobody by that name has logged in here)",
+    ]
+
+
+def test_did_you_mean_asks_who_is_online_when_the_terminal_knows_nobody_like_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal started after the class came in had seen no one join: /whois joao said
+    nobody by that name had logged in, João in class. It asks who is online first."""
+    from client.commands import ShowWhois
+    from protocol import LookupResult, Presence
+    ui, out = _ui("", prompting=False)
+    monkeypatch.setattr(ui.client, "lookup", lambda name, timeout: LookupResult("1", name, "unknown"))
+    monkeypatch.setattr(ui.client, "who", lambda timeout: [Presence("João", 0.0), Presence("Ana", 0.0)])
+    ui._execute(ShowWhois("joao"))
+    assert out.getvalue().splitlines()[-1] == \
+        "* joao is not online (nobody by that name has logged in here): did you mean João?"
+
+
+def test_a_refused_room_history_is_said_in_portuguese_with_the_room() -> None:
+    """/historico #redes from outside the room, or of a room that is not there, said the
+    server's English: "! /historico falhou: you are not in #redes: join it first"."""
+    import i18n
+    from client.commands import ShowHistory
+    from client.errors import RequestFailed
+    ui, out = _ui("", prompting=False)
+    refusals = iter([RequestFailed(ErrorCode.NOT_MEMBER, "you are not in #redes: join it first"),
+                     RequestFailed(ErrorCode.NO_SUCH_ROOM, "there is no room #vazia")])
+
+    def history_read(peer: str, count: int, timeout: float) -> None:
+        raise next(refusals)
+
+    ui.client.history_read = history_read  # type: ignore[method-assign]
+    i18n.use("pt_BR")
+    try:
+        ui._execute(ShowHistory("#redes", 20))
+        ui._execute(ShowHistory("#vazia", 20))
+    finally:
+        i18n.use("en")
+    said = out.getvalue().splitlines()[-2:]
+    assert all("you are not" not in line and "there is no" not in line for line in said), said
+    assert "#redes" in said[0] and "#vazia" in said[1], said

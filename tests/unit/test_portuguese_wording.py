@@ -59,6 +59,20 @@ def test_a_role_is_a_word_without_parentheses(role: str) -> None:
         use("en")
 
 
+def test_a_rooms_owner_is_one_word_for_any_gender_everywhere() -> None:
+    """A teacher who created #redes read "Professora (dono)" in the member lists, while
+    joining said "responsável: Professora": the role is "responsável", a word for anyone,
+    in the lists as in the room's header."""
+    try:
+        use("pt_BR")
+        assert describe_role("owner") == "responsável"
+    finally:
+        use("en")
+    [header] = [e for e in ENTRIES if e.msgid == "owner {name}"]
+    assert tuple(header.msgstr) == ("responsável: {name}",)
+    assert [text for where, text in portuguese_texts() if re.search(r"\bdono\b", text)] == []
+
+
 def test_the_name_rule_reads_naturally_and_quotes_its_punctuation() -> None:
     [rule] = [e for e in ENTRIES if e.msgid.startswith("A name has letters and digits of one script")]
     assert '"_", "-"' in rule.msgid

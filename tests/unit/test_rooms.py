@@ -427,6 +427,16 @@ def test_a_muted_member_is_told_why_until_the_mute_ends(rooms):
     assert rooms.next_deadline() is None
 
 
+def test_the_log_says_how_long_a_mute_lasts_in_words(rooms):
+    """The teacher reads the log during class: a mute's end there is a duration, not a
+    raw Unix time ("muted Vic in #redes until 1796170836")."""
+    timed = rooms.mute(MOD, "#redes", VICTIM, T0, reason="flood", seconds=600)
+    assert logs(timed) == ["Moe muted Vic in #redes for 600 s (flood)"]
+    rooms.unmute(MOD, "#redes", VICTIM, T0 + 1)
+    endless = rooms.mute(MOD, "#redes", VICTIM, T0 + 2)
+    assert logs(endless) == ["Moe muted Vic in #redes until unmuted"]
+
+
 def test_a_mute_without_end_lasts_until_unmute(rooms):
     rooms.mute(OWNER, "#redes", VICTIM, T0)
     assert rooms.may_post(VICTIM, "#redes", T0 + 10 ** 6).code == ErrorCode.MUTED
