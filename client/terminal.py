@@ -148,7 +148,7 @@ from i18n import N_, _, ngettext
 from registry import InvalidName, canonical, validate_name
 
 from . import auth
-from .collation import name_order
+from registry.collation import name_order
 from .commands import DeleteLast, EditLast  # issue 13
 from .commands import (
     COMMAND_WORDS,
@@ -322,7 +322,7 @@ def describe_room_status(message: OutgoingMessage, state: str, error: tuple[str,
 
 
 def format_users(users: Sequence[Presence]) -> str:
-    """The answer to /who on one line, in name order (client/collation.py)."""
+    """The answer to /who on one line, in name order (registry/collation.py)."""
     if not users:
         return _("* nobody is online")
     listed = ", ".join(_("{name} (since {when})").format(name=sanitize(p.name), when=format_when(p.since))
@@ -634,7 +634,7 @@ def format_rooms(rooms: Sequence[RoomEntry]) -> list[str]:
 
 def format_members(room: str, members: Sequence[MemberEntry]) -> str:
     """The answer to /members on one line: each name, with its role unless a plain member
-    and "offline" when not online, in name order (client/collation.py)."""
+    and "offline" when not online, in name order (registry/collation.py)."""
     listed = []
     for member in sorted(members, key=lambda m: name_order(m.name)):
         notes = [describe_role(member.role)] if member.role != "member" else []

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from client.collation import name_order
+from registry.collation import name_order
 from i18n import _
 from registry.registry import UserRecord
 
@@ -33,7 +33,7 @@ BACKUP_COMMANDS = frozenset({"/backup", "/copia"})
 
 def registry_lines(online: Sequence[UserRecord]) -> list[str]:
     """What /who prints: the registry, one connection a line (name, address and port,
-    local time it logged in), people in the order of a class list (client/collation.py:
+    local time it logged in), people in the order of a class list (registry/collation.py:
     "Érica" among the E's, not after "Vitória"); an account's further sessions on the
     lines below its first, its name not repeated. Pure but for the local time zone."""
     if not online:

@@ -1710,7 +1710,7 @@ function notice(chat, key, text, at, isError = false) {
 /** The one order of names in the page's lists (people, rooms): the page's language's,
  * letters first without accents or case ("Álvaro" beside "Alice", "Érica" among the E's,
  * "Conceição" after "Carlos"), then accents and case, then the exact text, so it is total.
- * As client/collation.py's name_order in the window. */
+ * As registry/collation.py's name_order in the window. */
 function compareNames(a, b) {
   const language = i18n.language.replace("_", "-");
   return a.localeCompare(b, language, { sensitivity: "base" })

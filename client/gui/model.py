@@ -98,7 +98,7 @@ from protocol import Blocked, Unblocked  # feature blocks: made on another devic
 from i18n import N_, _, ngettext
 from registry import canonical
 
-from ..collation import name_order
+from registry.collation import name_order
 from ..core import SIGNED_OUT, is_default_room
 from ..display import (
     describe_room_notice, describe_skipped, explain_error, explain_refusal, format_when, left_why, sanitize,
@@ -540,7 +540,7 @@ class ChatModel:
 
     def contact_order(self) -> list[str]:
         """Conversation keys in the order the contact list shows them: the room, then the
-        named rooms, then people, each by name (:func:`client.collation.name_order`).
+        named rooms, then people, each by name (:func:`registry.collation.name_order`).
         Presence plays no part (the dot shows it), so a row never moves because someone
         came online or left: a click lands on the row that was under the pointer."""
         people = sorted(self.contacts.values(), key=lambda c: name_order(c.name))

@@ -11,7 +11,7 @@ import zlib
 import pytest
 
 import const
-from client.collation import name_order
+from registry.collation import name_order
 from client.errors import LoginRefused, ServerUnreachable
 from client.gui import bridge as bridge_module
 from client.gui import session
