@@ -277,6 +277,16 @@ MAX_TOPIC_CHARS = 256
 # this many messages (the newest they missed) no older than this many seconds. The rest
 # stays in the room's history.
 ROOM_BACKLOG_LIMIT = 100
+# Posts one member may make to one room per second, and their burst: a room post goes to
+# every member, so the connection's request rate (RATE_PER_CONNECTION, 30 a second) let one
+# student's loop fill a class's 30 screens and push the teacher's question out of everyone's
+# backlog (ROOM_BACKLOG_LIMIT) in seconds. A few lines pasted at once pass; a loop is paced
+# to one post a second (IRC's flood protection, a chat's "slow mode"). Over it, a post is
+# answered rate_limited with retry_after. The room's owner and moderators and the
+# administrators are not held to it (a teacher pasting an exercise). On each node of a
+# cluster apart (server/roomdesk.py).
+ROOM_POSTS_PER_SECOND = 1.0
+ROOM_POST_BURST = 10.0
 ROOM_BACKLOG_AGE = 7 * 24 * 3600.0
 # Feature since (catching up after a reconnection): message ids one request looks through
 # at most, in the SQLite and memory stores. They keep no index of a user's messages across

@@ -15,6 +15,7 @@ import const
 _RATES = {
     "rate_per_connection": "--rate-per-connection or RATE_PER_CONNECTION in const.py",
     "rate_per_address": "--rate-per-address or RATE_PER_ADDRESS in const.py",
+    "room_posts_per_second": "ROOM_POSTS_PER_SECOND in const.py",
     "bytes_per_connection": "BYTES_PER_SECOND_PER_CONNECTION in const.py",
     "late_receipts_per_connection": "LATE_RECEIPTS_PER_CONNECTION in const.py",
     "late_receipts_per_address": "LATE_RECEIPTS_PER_ADDRESS in const.py",
@@ -76,6 +77,9 @@ class ServerConfig:
     burst_per_address: float = const.BURST_PER_ADDRESS
     max_connections_per_address: int = const.MAX_CONNECTIONS_PER_ADDRESS
     bytes_per_connection: float = const.BYTES_PER_SECOND_PER_CONNECTION
+    # Posts per member and room (server/roomdesk.py, RoomDesk.over_post_budget).
+    room_posts_per_second: float = const.ROOM_POSTS_PER_SECOND
+    room_post_burst: float = const.ROOM_POST_BURST
     # Receipts for messages not in flight (server/relay.py, _late_receipt); a connection's
     # burst is max_pending_receipts.
     late_receipts_per_connection: float = const.LATE_RECEIPTS_PER_CONNECTION

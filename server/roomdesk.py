@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import const
 from protocol import (
-    Accepted, ErrorCode, Appoint, Ban, Done, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList,
+    Accepted, ErrorCode, ErrorReply, Appoint, Ban, Done, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList,
     HistoryEntry, HistoryPage, HistoryRequest, MembersRequest, Mute, RoomEntry, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest, SendToRoom,
     SetRoomMode, SetTopic, Unban, Unmute,
 )
@@ -55,6 +55,7 @@ from registry import InvalidName, canonical, lookalike_key, validate_name
 
 from . import mailbox
 from .afterdelivered import room_change_event
+from .limits import TokenBucket, retry_seconds, wait_words
 from .login import unavailable_error
 from .logsummary import LogSummary
 from .store import StoreUnavailable
@@ -153,6 +154,9 @@ class RoomDesk:
         # Each room's name and members as of the events stream's position (what a post
         # read from the stream goes to), from the records the stream and the load gave.
         self._streamed: dict[str, tuple[str, list[str]]] = {}
+        # (room key, member key) -> the member's budget of posts to the room
+        # (over_post_budget), on time.monotonic(); forgotten by expire() once full again.
+        self._post_budgets: dict[tuple[str, str], TokenBucket] = {}
 
     @property
     def _shared(self) -> bool:
@@ -323,6 +327,10 @@ class RoomDesk:
                                request.text, refusal)
             return
         room = self.rooms.get(request.room_name)
+        # Spent once per frame: a post decided again (attempt > 0, a cluster's room changed
+        # meanwhile) was counted at its first decision.
+        if not attempt and self.over_post_budget(session, request.request_id, room.name):
+            return
         relay = self.relay
         # The store gives the message its id (stores/base.py): 0 until then.
         if room is self.rooms.default:
@@ -838,14 +846,39 @@ class RoomDesk:
 
     def say_refused(self, session: ClientSession, request_id: str, text: str) -> bool:
         """True (and answered ``muted``, or ``accepted`` if it is a resend of a ``say``
-        stored before the mute: :meth:`_refused_post`) if ``session``'s user is muted in
-        the default room: the check the relay makes before a ``say``."""
-        if not self.rooms.default.muted:
+        stored before the mute: :meth:`_refused_post`; or ``rate_limited``:
+        :meth:`over_post_budget`) if ``session``'s user is muted in the default room or
+        over their budget of posts to it: the check the relay makes before a ``say``."""
+        default = self.rooms.default
+        if default.muted:
+            refusal = self.rooms.may_post(self.person(session), default.name, time.time())
+            if refusal is not None:
+                self._refused_post(session, request_id, None, text, refusal)
+                return True
+        return self.over_post_budget(session, request_id, default.name)
+
+    def over_post_budget(self, session: ClientSession, request_id: str, room_name: str) -> bool:
+        """True (and answered ``rate_limited`` with ``retry_after``) if ``session``'s user
+        has spent their budget of posts to room ``room_name`` (config.room_posts_per_second,
+        with a burst of config.room_post_burst), else False, one post spent. A post goes to
+        every member: the connection's request rate would let one loop fill every screen
+        of a class. Not for those the room lets "post freely" (Rooms.paced). Per member
+        (their sessions share it) and per node of a cluster."""
+        if not self.rooms.paced(self.person(session), room_name):
             return False
-        refusal = self.rooms.may_post(self.person(session), self.rooms.default.name, time.time())
-        if refusal is None:
+        key, now = (room_key(room_name), session.key), time.monotonic()
+        budget = self._post_budgets.get(key)
+        if budget is None:
+            config = self.relay.config
+            budget = self._post_budgets[key] = TokenBucket(config.room_posts_per_second, config.room_post_burst)
+        wait = budget.take_one(now)
+        if not wait:
             return False
-        self._refused_post(session, request_id, None, text, refusal)
+        self.relay.metrics.room_rate_limited += 1
+        self.log_lines.log("room posts over the budget", session.address, logging.INFO,
+                           "posts of %r to %s over the budget: retry after %.2f s", session, room_name, wait)
+        session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many posts to {room_name}; try again in "
+                                f"{wait_words(wait)}", request_id, retry_seconds(wait)))
         return True
 
     def _refused_post(self, session: ClientSession, request_id: str, recipient_key: str | None, text: str,
@@ -874,6 +907,9 @@ class RoomDesk:
         sets, and with the relay's periodic expiry pass (which also retries a mute end
         the store could not keep)."""
         self.log_lines.sweep()
+        clock = time.monotonic()  # a full budget is as good as none: forgotten (memory)
+        self._post_budgets = {key: budget for key, budget in self._post_budgets.items()
+                              if budget.updated + budget.burst / budget.rate > clock}
         if self._shared and self._busy:
             # A change waiting for Redis here is in the rooms' copy, not stored yet: a mute's
             # end must not store it with its own. Its timer tries again in a moment.

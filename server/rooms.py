@@ -112,6 +112,9 @@ RIGHTS: dict[str, frozenset[Role]] = {
     # const.EDIT_WINDOW, server/mailbox.py change_refused). Any post of the room, whoever
     # wrote it, at any time.
     "delete": _STAFF,
+    # Post past the room's budget of posts (const.ROOM_POST_BURST; server/roomdesk.py): a
+    # teacher pasting an exercise is not paced as a student's loop is.
+    "post freely": _STAFF,
 }
 MEMBERS_ONLY = frozenset({"post", "leave", "history"})
 # Acts done to another person: they need a rank above the target's.
@@ -396,6 +399,13 @@ class Rooms:
             when = "until a moderator unmutes you" if left is None else f"for {left:.0f} s more"
             return Refused(ErrorCode.MUTED, f"you are muted in {room.name} {when}", room=room.name, retry_after=left)
         return None
+
+    def paced(self, person: Person, name: str) -> bool:
+        """Whether ``person``'s posts to room ``name`` count against its budget of posts
+        (the shell keeps the budget: server/roomdesk.py): all but those with the right to
+        "post freely". Asked once :meth:`may_post` let the post pass."""
+        room = self._rooms.get(room_key(name))
+        return room is None or self.role(room, person) not in RIGHTS["post freely"]
 
     def may_read_history(self, person: Person, name: str) -> Refused | None:
         """None if ``person`` may page room ``name``'s history now (its members only: an
