@@ -253,6 +253,9 @@ class Room:
     banned: dict[str, _Ban] = field(default_factory=dict)
     banned_addresses: dict[str, str] = field(default_factory=dict)  # address -> banned key
     muted: dict[str, float | None] = field(default_factory=dict)  # key -> until, or None
+    # key -> the muted person's name as written: a ban between the mute and its end takes
+    # them out of members, and the end must not name them by their key ("otávio").
+    muted_names: dict[str, str] = field(default_factory=dict)
 
 
 def room_key(name: str) -> str:
@@ -520,6 +523,7 @@ class Rooms:
             if me in room.invited or me in room.muted:
                 room.invited.pop(me, None)
                 room.muted.pop(me, None)
+                room.muted_names.pop(me, None)
                 self._dirty.add(key)
         return out
 
@@ -607,6 +611,7 @@ class Rooms:
         them = canonical(target.name)
         until = None if seconds is None else now + seconds
         room.muted[them] = until
+        room.muted_names[them] = display_form(target.name)
         self._dirty.add(room_key(room.name))
         if until is not None:
             heapq.heappush(self._mute_ends, (until, room_key(room.name), them))
@@ -618,6 +623,7 @@ class Rooms:
             return [refusal]
         if room.muted.pop(canonical(target.name), 0.0) == 0.0:
             return []
+        room.muted_names.pop(canonical(target.name), None)
         self._dirty.add(room_key(room.name))
         return self._moderated(room, "unmute", person, target, now, None)
 
@@ -704,7 +710,7 @@ class Rooms:
                 continue  # unmuted, muted again for another time, or the room ended
             del room.muted[them]
             self._dirty.add(key)
-            shown = room.members.get(them, them)
+            shown = room.muted_names.pop(them, None) or room.members.get(them, them)
             out += [Notice(room.name, "unmute", shown, now, reason="the mute ended"),
                     LogLine(f"the mute of {shown} in {room.name} ended")]
         return out
@@ -876,7 +882,7 @@ def _record(room: Room) -> str:
         "topic": room.topic, "created_at": room.created_at, "members": list(room.members.items()),
         "moderators": sorted(room.moderators), "invited": list(room.invited),
         "banned": [[key, ban.name, ban.by, ban.at, ban.reason, ban.address] for key, ban in room.banned.items()],
-        "muted": list(room.muted.items()),
+        "muted": [[key, until, room.muted_names.get(key, key)] for key, until in room.muted.items()],
     }, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -889,7 +895,9 @@ def _from_record(text: str) -> Room:
                 float(data["created_at"]), {str(key): str(shown) for key, shown in data["members"]},
                 set(data["moderators"]), dict.fromkeys(data["invited"]), banned,
                 {ban.address: key for key, ban in banned.items() if ban.address},
-                {str(key): until for key, until in data["muted"]})
+                {str(entry[0]): entry[1] for entry in data["muted"]},
+                # [key, until, name]; a record written before the names were kept: [key, until]
+                {str(entry[0]): str(entry[2]) for entry in data["muted"] if len(entry) > 2})
 
 
 def record_members(text: str) -> tuple[str, list[str]]:

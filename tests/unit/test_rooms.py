@@ -437,6 +437,21 @@ def test_the_log_says_how_long_a_mute_lasts_in_words(rooms):
     assert logs(endless) == ["Moe muted Vic in #redes until unmuted"]
 
 
+def test_a_mute_s_end_names_the_person_as_they_write_their_name_even_after_a_ban_between(rooms):
+    """A ban removes the member (their display name with them) and an unban does not bring
+    it back: the end of a mute said "the mute of otávio ended", lowercase. The mute keeps
+    the name as written, after a restart too."""
+    student = Person("Otávio", account=True, address="10.0.0.9")
+    rooms.join(student, "#redes", T0)
+    rooms.mute(MOD, "#redes", student, T0, seconds=60)
+    rooms.ban(MOD, "#redes", student, T0 + 1)
+    rooms.unban(MOD, "#redes", student, T0 + 2)
+    for survivor in (rooms, _reload(rooms)[0]):
+        ended = survivor.expire(T0 + 60)
+        assert notices(ended) == [Notice("#redes", "unmute", "Otávio", T0 + 60, reason="the mute ended")]
+        assert logs(ended) == ["the mute of Otávio in #redes ended"]
+
+
 def test_a_mute_without_end_lasts_until_unmute(rooms):
     rooms.mute(OWNER, "#redes", VICTIM, T0)
     assert rooms.may_post(VICTIM, "#redes", T0 + 10 ** 6).code == ErrorCode.MUTED
