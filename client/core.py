@@ -393,7 +393,8 @@ class LoginAttempt:
             if isinstance(event, Welcome):
                 return event
             if isinstance(event, ErrorReply):
-                raise LoginRefused(event.code, event.message, event.retry_after, event.like, bool(event.uncertain))
+                raise LoginRefused(event.code, event.message, event.retry_after, event.like, bool(event.uncertain),
+                                   until=event.until)
             if isinstance(event, Goodbye):
                 raise ServerUnreachable(_("{where} ended the session during the login: {why}").format(
                     where=where, why=event.reason or _("no reason given")))

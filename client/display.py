@@ -172,6 +172,10 @@ ERROR_TEXTS = {
     # its own earlier session (a lost connection the server has not found gone yet, or
     # one on a cluster node that died; or one still open elsewhere) that holds the name.
     # Not "choose another name": a reconnecting client only waits (its line says so).
+    # For name_taken with until (and no retry_after): kept for the guest who used it last,
+    # until then; {until} the local time, {delay} the time left.
+    "name_held": N_("the name {name} is kept for the guest who used it last until {until} ({delay} from now): "
+                    "choose another name, or wait"),
     "name_still_yours": N_("the name {name} is yours, but your earlier session still holds it until the server "
                            "finds that session ended; {when}"),
     "bad_password": N_("wrong password"),
@@ -269,11 +273,15 @@ TIMED_TEXTS = {"name_taken": "name_still_yours", "too_many_rooms": "rooms_from_a
 # unknown_recipient names the one user online whose name looks like the one typed;
 # no_such_room the room a name without its "#" meant ("redes" for "#redes").
 LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like", "no_such_room": "no_such_room_like"}
+# Codes that take another sentence when the error has "until" and no retry_after (its key
+# in ERROR_TEXTS): name_taken of a guest name kept for its last guest, until that time.
+UNTIL_TEXTS = {"name_taken": "name_held"}
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
                   like: str | None = None, room: str | None = None, reason: str | None = None,
-                  uncertain: bool | None = False, attempts: int | None = None, tried_for: float | None = None) -> str:
+                  uncertain: bool | None = False, attempts: int | None = None, tried_for: float | None = None,
+                  until: float | None = None) -> str:
     """One line for the user saying why a request failed: a sentence, not a code.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
@@ -288,7 +296,9 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     ``retry_after`` is said in the words of the cause that has a wait (a ``name_taken``:
     the guest's own earlier session holds the name, never "choose another name" to its
     holder; a ``too_many_rooms``: the rooms made from the address, and when the next may be).
-    A code in LIKE_TEXTS with ``like`` names it ("did you mean João?").
+    A code in LIKE_TEXTS with ``like`` names it ("did you mean João?"); one in UNTIL_TEXTS
+    with ``until`` (the error's field, a Unix time) and no ``retry_after`` says until when
+    and for how long (a guest name kept for its last guest).
     ``attempts`` and ``tried_for`` (an ``unavailable`` or ``unconfirmed`` the client gave a
     message up after, a Failure's): how often and how long it was tried, never the server's
     last wait.
@@ -299,6 +309,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         else ERROR_TEXTS["unavailable_given_up"] if attempts and code == "unavailable" \
         else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
         else ERROR_TEXTS[LIKE_TEXTS[code]] if code in LIKE_TEXTS and like \
+        else ERROR_TEXTS[UNTIL_TEXTS[code]] if code in UNTIL_TEXTS and until is not None \
         else ERROR_TEXTS.get(code)
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
             or (code in NEEDS_ROOM and not room):
@@ -314,7 +325,9 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
                                   limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}",
                                   n=const.MIN_PASSWORD_LENGTH,
                                   like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "",
-                                  attempts=attempts, duration=format_delay(tried_for))
+                                  attempts=attempts, duration=format_delay(tried_for),
+                                  until=format_when(until) if until is not None else "",
+                                  delay=format_delay(max(0.0, until - time.time())) if until is not None else "")
     return text
 
 
@@ -329,7 +342,8 @@ def explain_refusal(refusal, to: str | None = None) -> str:
     room = getattr(refusal, "room", None) or getattr(refusal, "room_name", None)
     return explain_error(code, message, to, getattr(refusal, "retry_after", None), getattr(refusal, "like", None),
                          room, getattr(refusal, "reason", None), uncertain=getattr(refusal, "uncertain", False),
-                         attempts=getattr(refusal, "attempts", None), tried_for=getattr(refusal, "tried_for", None))
+                         attempts=getattr(refusal, "attempts", None), tried_for=getattr(refusal, "tried_for", None),
+                         until=getattr(refusal, "until", None))
 
 
 def login_refused_words(refusal, name: str | None = None) -> str:
@@ -338,7 +352,7 @@ def login_refused_words(refusal, name: str | None = None) -> str:
         return _("login refused: {why}").format(why=explain_refusal(refusal))
     return _("login refused: {why}").format(
         why=explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None),
-                          uncertain=getattr(refusal, "uncertain", False)))
+                          uncertain=getattr(refusal, "uncertain", False), until=getattr(refusal, "until", None)))
 
 
 def describe_skipped(count: int) -> str:

@@ -64,10 +64,11 @@ class LoginRefused(ClientError):
     ``uncertain`` (``unavailable`` of a hello that registers): the server cannot tell
     whether the account was made. ``local``: the client refused it before asking (an
     invalid name), and ``message`` is its own, in the user's language, saying exactly why.
+    ``until`` (``name_taken`` of a guest name kept for its last guest): when the hold ends.
     """
 
     def __init__(self, code: str, message: str, retry_after: float | None = None, like: str | None = None,
-                 uncertain: bool = False, local: bool = False) -> None:
+                 uncertain: bool = False, local: bool = False, until: float | None = None) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
@@ -75,6 +76,7 @@ class LoginRefused(ClientError):
         self.like = like
         self.uncertain = uncertain
         self.local = local
+        self.until = until
 
 
 class NotConnected(ClientError, ConnectionError):

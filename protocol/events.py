@@ -430,6 +430,9 @@ class ErrorReply(Event):
     # For unavailable: True when the server cannot tell whether the request was done (its
     # store took it and did not answer in time); absent (None) when it certainly was not.
     uncertain: bool | None = None
+    # For name_taken of a guest name kept for the guest who used it last: when the hold
+    # ends (a Unix time), for a client to say until when and for how long.
+    until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

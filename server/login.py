@@ -254,7 +254,10 @@ class LoginDesk:
             return self._verify(key, hello.password, address, keys, checked, "a login", verified)
         claim, until = self.guests.decide(key, hello.resume, time.time())
         if claim is Claim.HELD:
-            return refuse(ErrorCode.NAME_TAKEN, held_message(hello.name, until))
+            # With the hold's end (none while its guest is online): someone moving to
+            # another device (no token there) is told until when, not only "for a while".
+            return done(LoginResult(error=ErrorReply(ErrorCode.NAME_TAKEN, held_message(hello.name, until),
+                                                     hello.request_id, until=None if until == float("inf") else until)))
         name = display_form(hello.name)  # what everyone sees: NFC, ordinary widths
         if claim is Claim.TAKE:
             lookalike = self._lookalike_error(name, hello.request_id)

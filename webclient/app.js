@@ -29,14 +29,15 @@ const PLURAL_RULES = {
 // needsLike, needsRoom: only with the error's "like", "room" (NEEDS_LIKE, NEEDS_ROOM);
 // whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED);
 // timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS);
-// liked: the sentence a code takes with the error's "like" (LIKE_TEXTS).
+// liked: the sentence a code takes with the error's "like" (LIKE_TEXTS); untilTexts: with
+// the error's "until" and no retry_after (UNTIL_TEXTS).
 // loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES);
 // loginRetry: the refusals of a reconnection that waiting cures (the same table's retry);
 // loginWait: the longest rate_limited a first login waits out (client.auth.MAX_LOGIN_WAIT);
 // passwordFields: the password dialog's field ("old", "new") each refused change is about
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, loginFields: {}, loginRetry: [],
+  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, untilTexts: {}, loginFields: {}, loginRetry: [],
   loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
@@ -69,13 +70,16 @@ function tn(singular, plural, n, values) {
  * holds the name; "too_many_rooms": the rooms made from the address), and one of i18n.liked
  * with ``like`` in words that name it ("did you mean João?"). ``attempts`` and ``triedFor``
  * (seconds): a message given up after that many "unavailable" answers over that long, said
- * so, never the server's last wait. client/display.py's explain_error, the one table. */
-function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor) {
+ * so, never the server's last wait. ``until`` (a Unix time; the error's field): a code of
+ * i18n.untilTexts says until when and for how long (a guest name kept for its last guest).
+ * client/display.py's explain_error, the one table. */
+function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor, until) {
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
   const liked = like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
+  const held = typeof until === "number" && Object.hasOwn(i18n.untilTexts, code) ? i18n.untilTexts[code] : null;
   const unsure = code === "unconfirmed" || (uncertain === true && code === "unavailable");
   const template = i18n.errors[attempts && unsure ? "unconfirmed_given_up" : unsure ? "unconfirmed"
-    : attempts && code === "unavailable" ? "unavailable_given_up" : timed || liked || code];
+    : attempts && code === "unavailable" ? "unavailable_given_up" : timed || liked || held || code];
   let text = message ? serverWords(message) : t("no explanation given");
   if (!template) return `${text} (${code})`;
   if ((name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
@@ -87,7 +91,8 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     // MIN_PASSWORD_LENGTH).
     text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
       like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
-      duration: formatDelay(triedFor) });
+      duration: formatDelay(triedFor), until: held ? formatTime(until) : "",
+      delay: held ? formatDelay(Math.max(0, until - nowSeconds())) : "" });
   }
   return text;
 }
@@ -217,6 +222,7 @@ async function useLanguage(language) {
   i18n.whenUntimed = catalogue.when_untimed || {};
   i18n.timed = catalogue.timed || {};
   i18n.liked = catalogue.liked || {};
+  i18n.untilTexts = catalogue.until_texts || {};
   i18n.loginFields = catalogue.login_fields || {};
   i18n.loginRetry = catalogue.login_retry || [];
   i18n.loginWait = catalogue.login_wait || 0;
@@ -984,7 +990,8 @@ const HANDLERS = {
       // try again, no sooner than the server said, as the other clients do.
       // words: the refusal said again in the page's language after a switch.
       const words = () => explainError(frame.code, message, request.name, frame.retry_after,
-        typeof frame.like === "string" ? frame.like : null, null, null, uncertain);
+        typeof frame.like === "string" ? frame.like : null, null, null, uncertain, null, null,
+        typeof frame.until === "number" ? frame.until : null);
       // A first login told to wait a moment (a class logging in at once from one
       // address meets the password-check budget) waits it out, as the other clients do.
       const moment = !chat.welcomedOnce && frame.code === "rate_limited"

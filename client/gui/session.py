@@ -91,7 +91,7 @@ def login_error_text(error: BaseException, name: str, address: str) -> tuple[str
     if isinstance(error, LoginRefused):
         code = str(error.code)
         sentence = explain_error(code, error.message, to=name, retry_after=error.retry_after, like=error.like,
-                                 uncertain=error.uncertain)
+                                 uncertain=error.uncertain, until=error.until)
         shown_code = f" ({sanitize(code)})"  # explain_error adds it to an unknown code's words only
         detail = f"\n\n{shown_code.strip()}" if sentence.endswith(shown_code) else ""
         sentence = sentence.removesuffix(shown_code)  # the code, if any, goes under it

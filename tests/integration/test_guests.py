@@ -173,6 +173,19 @@ def test_during_the_hold_someone_else_is_refused_and_told_until_when(loop, store
     bench.store.close()
 
 
+def test_the_refusal_of_a_held_name_says_to_programs_until_when(loop, store_kind):
+    """A student moving from the terminal to the page (no token there) was told the name
+    is "in use, or kept for a while", not for how long: the error's ``until`` says when the
+    hold ends (a Unix time), for the clients to say it in their words. Not while the holder
+    is online (no end to say), and never ``retry_after`` (that is the holder's own wait)."""
+    bench = RelayBench(loop, store_kind)
+    bob_leaves_with_mail(bench)
+    [refusal] = bench.attempt("BOB", tokens={}).take(ErrorReply)
+    assert refusal.code == ErrorCode.NAME_TAKEN and refusal.retry_after is None
+    assert refusal.until is not None and abs(refusal.until - (time.time() + bench.relay.config.guest_hold)) < 5
+    bench.store.close()
+
+
 def test_after_the_hold_someone_else_gets_neither_queue_nor_history(loop, store_kind):
     bench = RelayBench(loop, store_kind)
     bench.relay.logins.guests.hold = 0.0  # the hold is over as soon as Bob leaves

@@ -232,6 +232,20 @@ def test_the_clients_sentences_with_the_protocols_limits_are_filled_in(page: Pag
         "ninguém chamado Joao jamais entrou aqui"
 
 
+def test_a_name_kept_for_its_last_guest_is_refused_saying_until_when(page: Page) -> None:
+    """A student moving to the page from another device (no token here) is told until when
+    and for how long the name stays kept (the error's ``until``), not only "for a while";
+    the guest's own earlier session (``retry_after``) keeps its own sentence."""
+    speak_portuguese(page)
+    said = page.js("explainError('name_taken', 'x', 'Otávio', null, null, null, null, false, null, null, "
+                   "nowSeconds() + 570)")
+    clock = page.js("formatTime(nowSeconds() + 570)")
+    assert said.startswith("o nome Otávio está reservado para o convidado que o usou por último até ") \
+        and clock in said and "escolha outro nome" in said and "9 min" in said, said
+    mine = page.js("explainError('name_taken', 'x', 'Otávio', 0.2)")
+    assert mine.startswith("o nome Otávio é seu"), mine
+
+
 def test_a_moderators_delete_of_our_post_reads_well(page: Page) -> None:
     """"Conceição deleted a message of you in #redes" (the template filled with "you")."""
     notice = "describeRoomNotice({me: 'Bob'}, {act: 'delete', name: 'Bob', by: 'Olga', room: '#redes'})"

@@ -453,6 +453,32 @@ def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_to
         use("en")
 
 
+def test_a_name_kept_for_its_last_guest_is_refused_saying_until_when_and_for_how_long() -> None:
+    """A student who moved from the terminal to another device was refused "in use, or kept
+    for a while" without knowing for how long: a name_taken with ``until`` (the end of the
+    hold, PROTOCOL.md "error") says the time and the minutes left, in the terminal and the
+    window, in English and Portuguese; still "choose another name", since it is not theirs."""
+    from i18n import use
+
+    from client.display import login_refused_words
+    from client.errors import LoginRefused
+    from client.gui.session import login_error_text
+
+    until = time.time() + 9 * 60 + 30
+    clock = format_when(until)
+    held = LoginRefused("name_taken", "the name 'Otávio' is kept for the guest who used it until 01:40:00 UTC",
+                        until=until)
+    line = login_refused_words(held, "Otávio")
+    assert f"until {clock}" in line and "9 min" in line and "choose another name" in line, line
+    assert f"until {clock}" in login_error_text(held, "Otávio", "server")[1]
+    try:
+        use("pt_BR")
+        line = login_refused_words(held, "Otávio")
+        assert f"até {clock}" in line and "9 min" in line and "escolha outro nome" in line, line
+    finally:
+        use("en")
+
+
 def test_a_room_named_without_its_hash_is_asked_about_in_the_users_language() -> None:
     """``room: "redes"`` names no room; the server's ``like`` names ``#redes``, and every
     client (terminal, window; the page through i18n's "liked") asks "did you mean #redes?"."""
