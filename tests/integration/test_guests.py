@@ -534,3 +534,21 @@ def test_at_a_hand_over_a_blocked_message_to_the_earlier_holder_expires_with_the
     bench.settle()
     assert [e.msg_id for e in mallory.take(ErrorReply) if e.code == ErrorCode.EXPIRED] == [blocked.msg_id]
     bench.store.close()
+
+
+def test_real_clients_a_stranger_during_the_hold_is_told_until_when(clients, client_state):
+    """The terminal's and the window's words for a name kept for its last guest, from a
+    real refusal: until when (the local time) and for how long, through the client core."""
+    from client.auth import refusal_line
+    from client.display import format_when
+
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        talk_then_leave(clients, server.port)
+        stranger = ChatClient("bob", "127.0.0.1", server.port, reconnect=False,
+                              resume_tokens=ResumeTokens(Path(client_state) / "elsewhere" / "resume.json"))
+        clients.append(stranger)
+        with pytest.raises(LoginRefused) as refused:
+            stranger.connect(timeout=WAIT)
+        assert refused.value.code == ErrorCode.NAME_TAKEN and refused.value.until is not None
+        line = refusal_line(refused.value, scripted=False, name="bob")
+        assert f"until {format_when(refused.value.until)}" in line and "min" in line, line
