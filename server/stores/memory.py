@@ -256,7 +256,10 @@ class MemoryStore:
             self._failed(self._store, on_error)
             return
         if callback is not None:
-            self._answer(callback, result)
+            if self._scheduled:  # this turn's answers are under way: _answer's work is the append
+                self._answers.append((callback, result))
+            else:
+                self._answer(callback, result)
 
     def sent_under(self, sender_key: str, client_id: str, callback: Callback | None = None,
                    on_error: ErrorCallback | None = None) -> None:
@@ -379,7 +382,10 @@ class MemoryStore:
             self._failed(self._acknowledge, on_error)
             return
         if callback is not None:
-            self._answer(callback, result)
+            if self._scheduled:  # this turn's answers are under way: _answer's work is the append
+                self._answers.append((callback, result))
+            else:
+                self._answer(callback, result)
 
     def _acknowledge(self, msg_id: int, sender_key: str) -> bool:
         row = self._messages.get(msg_id)
