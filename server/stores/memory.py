@@ -255,11 +255,7 @@ class MemoryStore:
         except Exception:
             self._failed(self._store, on_error)
             return
-        if callback is not None:
-            if self._scheduled:  # this turn's answers are under way: _answer's work is the append
-                self._answers.append((callback, result))
-            else:
-                self._answer(callback, result)
+        self._answer(callback, result)
 
     def sent_under(self, sender_key: str, client_id: str, callback: Callback | None = None,
                    on_error: ErrorCallback | None = None) -> None:
