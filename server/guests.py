@@ -18,7 +18,14 @@ same guest: it gets the messages that waited and its history. The rules:
   earlier holders passes on: history shows the new holder only messages with a larger id,
   and what still waited for the earlier holder is expired (its senders are told);
 - an account (a password) is unaffected by all this; a guest who registers its name keeps
-  its epoch, so it keeps its queue and its history, and nothing older.
+  its epoch, so it keeps its queue and its history, and nothing older;
+- once the hold is over, a holding nothing refers to any more (no message waiting for the
+  name, none from it unconfirmed or whose outcome its holder was not told) is **forgotten**,
+  with the name's known-user entry, whom it blocked and its rooms, as when the name changes
+  hands: a name taken by a hello a second cannot grow the server for ever. The holder's
+  token then no longer proves anything; a hello takes the name afresh (a new epoch).
+  :meth:`GuestNames.forgettable` offers the candidates, oldest hold first, a bounded number
+  per call; the relay asks the store which of them are referenced (Relay.forget_guests).
 
 Policy and bookkeeping only: the relay applies the decisions and writes them through to
 the store with the functions at the bottom. Time comes in as an argument.
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import heapq
 import hmac
 import os
 import sqlite3
@@ -84,6 +92,12 @@ class GuestNames:
         # The holders' names by look-alike key; whether each is still held is asked of
         # its holding (see held_lookalikes).
         self.lookalikes = Lookalikes(h.name for h in holdings.values())
+        # (when to consider forgetting it, key), a heap: one entry per leaving (an entry
+        # whose holder came back or left again since is skipped when it comes up), so it
+        # holds no more than the holdings plus the leavings of one hold.
+        self._due: list[tuple[float, str]] = [(h.left_at + hold, key) for key, h in holdings.items()
+                                              if h.left_at is not None]
+        heapq.heapify(self._due)
 
     def decide(self, key: str, token: str | None, now: float) -> tuple[Claim, float]:
         """What a hello for guest name ``key`` with ``token`` gets, and, for HELD, until
@@ -134,7 +148,35 @@ class GuestNames:
         holding = self.holdings.get(key)
         if holding is not None:
             holding.left_at = now
+            heapq.heappush(self._due, (now + self.hold, key))
         return holding
+
+    def forgettable(self, now: float, limit: int) -> list[str]:
+        """Up to ``limit`` keys whose holder is offline and whose hold is over at ``now``
+        (or that were to be looked at again by now: :meth:`recheck`), oldest first; each is
+        offered once, and is the caller's to :meth:`forget` or :meth:`recheck`."""
+        due, keys = self._due, []
+        while due and due[0][0] <= now and len(keys) < limit:
+            when, key = heapq.heappop(due)
+            holding = self.holdings.get(key)
+            # Only the entry of the holder's last leaving counts (a later one is queued).
+            if holding is not None and holding.left_at is not None and when >= holding.left_at + self.hold:
+                keys.append(key)
+        return keys
+
+    def has_due(self, now: float) -> bool:
+        """Whether :meth:`forgettable` would look at something at ``now``."""
+        return bool(self._due) and self._due[0][0] <= now
+
+    def recheck(self, key: str, when: float) -> None:
+        """Offer ``key`` again at ``when`` (something still referred to it)."""
+        heapq.heappush(self._due, (when, key))
+
+    def forget(self, key: str) -> None:
+        """Drop the holding of ``key``: the name is anyone's, as if it had never been held."""
+        holding = self.holdings.pop(key, None)
+        if holding is not None:
+            self.lookalikes.discard(holding.name)
 
 
 # --- Store operations (run by the store; see store.py) ------------------------------------

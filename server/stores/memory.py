@@ -645,6 +645,38 @@ class MemoryStore:
                 row.message = replace(row.message, client_id=superseded_client_id(msg_id))
         return answer
 
+    def referenced(self, name_keys: list[str], callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self._do(self._referenced, (name_keys,), callback, on_error)
+
+    def _referenced(self, name_keys: list[str]) -> list[str]:
+        """As mailbox.referenced (what they sent: through their request ids)."""
+        messages = self._messages
+        return [key for key in name_keys if self._pending.get(key) or self._untold.get(key) or any(
+            (row := messages.get(msg_id)) is not None and row.state in ("sent", "queued", "blocked")
+            for msg_id in self._client_ids.get(key, {}).values())]
+
+    def forget_users(self, name_keys: list[str], epoch: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._do(self._forget_users, (name_keys, epoch), callback, on_error)
+
+    def _forget_users(self, name_keys: list[str], epoch: int) -> list[StoredMessage]:
+        """As mailbox.forget_users, but their read marks stay: they are keyed by pairs, and
+        finding theirs would read every mark of everyone."""
+        told = []
+        for key in name_keys:
+            told += self._hand_over(key, epoch)
+            self._users.pop(key, None)
+            self._holdings.pop(key, None)
+            self._room_cursors.pop(key, None)
+            self._receipts_off.discard(key)
+            if self._client_ids.get(key) == {}:
+                del self._client_ids[key]
+        owners = set(name_keys)
+        if any(owner in owners for owner, _ in self._blocks):
+            self._blocks = {pair for pair in self._blocks if pair[0] not in owners}
+        return told
+
     # --- After delivered: edit, delete, read ------------------------------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
