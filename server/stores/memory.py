@@ -98,7 +98,9 @@ class MemoryStore:
     # Everyone the store holds anything for (messages to or from them, outcomes, a guest
     # holding) is in known_users(): the relay remembers a user at their first login,
     # before any of that, and nothing here survives a restart. So a name not in it has
-    # nothing to fetch, and the relay skips asking (see Relay._may_have_stored).
+    # nothing to fetch, and the relay skips asking (see Relay._may_have_stored). A guest
+    # name forgotten after its hold (forget_users) leaves only history older than any
+    # epoch its next holder gets: nothing to fetch either.
     knows_every_user = True
 
     def __init__(self) -> None:
