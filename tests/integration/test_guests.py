@@ -646,3 +646,15 @@ def test_two_thousand_guests_who_came_and_left_leave_nothing_behind_after_the_ho
         while sizes() != start and time.monotonic() < deadline:
             time.sleep(0.05)
         assert sizes() == start
+
+
+def test_a_guest_back_while_the_store_is_asked_is_not_forgotten(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    bench.relay.disconnected(bench.login("Bob"), None)
+    bench.relay.expire(time.time() + bench.relay.config.guest_hold + 5)  # asks the store...
+    bob = bench.login("Bob")  # ... and Bob is back, with his token, before it answers
+    assert bob.take(Welcome) == [] and "bob" in bench.relay.logins.guests.holdings and "bob" in bench.relay.known
+    bench.relay.disconnected(bob, None)
+    again = Relay(ServerConfig(), bench.store)  # and the store kept him too
+    assert "bob" in again.logins.guests.holdings and "bob" in again.known
+    bench.store.close()
