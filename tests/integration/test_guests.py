@@ -8,8 +8,10 @@ and, after it, neither the queue nor the history of the name's earlier holder.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
+import sqlite3
 import stat
 import time
 from pathlib import Path
@@ -625,11 +627,13 @@ def test_a_guest_who_registered_is_never_forgotten(loop, store_kind):
     bench.store.close()
 
 
-def test_two_thousand_guests_who_came_and_left_leave_nothing_behind_after_the_hold():
+@pytest.mark.parametrize("durable", [False, True], ids=["memory", "sqlite"])
+def test_two_thousand_guests_who_came_and_left_leave_nothing_behind_after_the_hold(tmp_path, durable):
     """The server's structures that grow with guests' names (the registry, the known
-    users, the holdings) are back where they started once the hold is over."""
+    users, the holdings) are back where they started once the hold is over; so are the
+    database's rows of them."""
     config = ServerConfig(host="127.0.0.1", port=0, guest_hold=0.5, expiry_interval=0.1,
-                          rate_per_address=1e6, burst_per_address=1e6)
+                          rate_per_address=1e6, burst_per_address=1e6, data_dir=tmp_path if durable else None)
     with ServerThread(config) as server:
         relay = server.server.relay
 
@@ -646,6 +650,9 @@ def test_two_thousand_guests_who_came_and_left_leave_nothing_behind_after_the_ho
         while sizes() != start and time.monotonic() < deadline:
             time.sleep(0.05)
         assert sizes() == start
+    if durable:  # read once the server stopped, on a connection of the test's own
+        with contextlib.closing(sqlite3.connect(tmp_path / "chat.sqlite3")) as db:
+            assert [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("users", "guests")] == [0, 0]
 
 
 def test_a_guest_back_while_the_store_is_asked_is_not_forgotten(loop, store_kind):
