@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import heapq
 import hmac
 import os
 import sqlite3
 from dataclasses import dataclass
 from enum import Enum
+from itertools import islice
 
 from registry import Lookalikes, canonical
 
@@ -92,12 +92,15 @@ class GuestNames:
         # The holders' names by look-alike key; whether each is still held is asked of
         # its holding (see held_lookalikes).
         self.lookalikes = Lookalikes(h.name for h in holdings.values())
-        # (when to consider forgetting it, key), a heap: one entry per leaving (an entry
-        # whose holder came back or left again since is skipped when it comes up), so it
-        # holds no more than the holdings plus the leavings of one hold.
-        self._due: list[tuple[float, str]] = [(h.left_at + hold, key) for key, h in holdings.items()
-                                              if h.left_at is not None]
-        heapq.heapify(self._due)
+        # Key -> when its hold ends, in the order they left: a dict written by a plain
+        # store in left() (a heap's push was a call more per login, test_login_cost). One
+        # who leaves again keeps their place with a later time, which holds up those
+        # behind them by one hold at most. A key whose holder came back is dropped when it
+        # comes up. Key -> when to look again, for names still referred to (one delay for
+        # all: in order too).
+        self._leavings: dict[str, float] = {key: h.left_at + hold for key, h in sorted(
+            holdings.items(), key=lambda item: item[1].left_at or 0.0) if h.left_at is not None}
+        self._rechecks: dict[str, float] = {}
 
     def decide(self, key: str, token: str | None, now: float) -> tuple[Claim, float]:
         """What a hello for guest name ``key`` with ``token`` gets, and, for HELD, until
@@ -148,29 +151,36 @@ class GuestNames:
         holding = self.holdings.get(key)
         if holding is not None:
             holding.left_at = now
-            heapq.heappush(self._due, (now + self.hold, key))
+            self._leavings[key] = now + self.hold
         return holding
 
     def forgettable(self, now: float, limit: int) -> list[str]:
         """Up to ``limit`` keys whose holder is offline and whose hold is over at ``now``
-        (or that were to be looked at again by now: :meth:`recheck`), oldest first; each is
+        (looked at again, if :meth:`recheck` asked), in the order they left; each is
         offered once, and is the caller's to :meth:`forget` or :meth:`recheck`."""
-        due, keys = self._due, []
-        while due and due[0][0] <= now and len(keys) < limit:
-            when, key = heapq.heappop(due)
-            holding = self.holdings.get(key)
-            # Only the entry of the holder's last leaving counts (a later one is queued).
-            if holding is not None and holding.left_at is not None and when >= holding.left_at + self.hold:
-                keys.append(key)
-        return keys
+        offered: dict[str, None] = {}
+        for due in (self._rechecks, self._leavings):
+            done = []
+            for key, when in due.items():
+                if when > now or len(offered) >= limit:
+                    break
+                done.append(key)
+                holding = self.holdings.get(key)
+                if holding is not None and holding.left_at is not None and holding.left_at + self.hold <= now:
+                    offered[key] = None
+            for key in done:
+                del due[key]
+        return list(offered)
 
     def has_due(self, now: float) -> bool:
         """Whether :meth:`forgettable` would look at something at ``now``."""
-        return bool(self._due) and self._due[0][0] <= now
+        return any(when <= now for due in (self._rechecks, self._leavings) for when in islice(due.values(), 1))
 
     def recheck(self, key: str, when: float) -> None:
-        """Offer ``key`` again at ``when`` (something still referred to it)."""
-        heapq.heappush(self._due, (when, key))
+        """Offer ``key`` again at ``when`` (something still referred to it); the caller
+        uses one delay for all, so that they come up in order."""
+        self._rechecks.pop(key, None)
+        self._rechecks[key] = when
 
     def forget(self, key: str) -> None:
         """Drop the holding of ``key``: the name is anyone's, as if it had never been held."""

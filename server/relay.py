@@ -661,7 +661,8 @@ class Relay:
             self.peers.holding_changed(key, holding)
             if stored:
                 self.store.hand_over(key, epoch, self._announce_expired)
-            self._drop_earlier_holder(key, earlier_holder)
+            if earlier_holder or key in self.blocked or key in self.after.receipts_off:  # (a call less a login)
+                self._drop_earlier_holder(key, earlier_holder)
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
             self.store.set_left_at(key, None)
@@ -703,7 +704,7 @@ class Relay:
             for key in keys:
                 holding = guests.holdings.get(key)
                 if holding is None or holding.left_at is None or key in accounts:
-                    continue  # back meanwhile (a later leaving queued it again), or registered
+                    continue  # back meanwhile (their next leaving offers them again), or registered
                 if key in kept:
                     guests.recheck(key, now + const.GUEST_RECHECK)
                 elif holding.left_at + guests.hold <= now:
