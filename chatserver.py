@@ -40,7 +40,8 @@ from registry.names import not_a_name
 from resp import parse_url
 from server import ChatServer, ServerConfig, backup
 from server.app import ListenFailed
-from server.console import QUIT_COMMANDS, watch_console
+from server.console import QUIT_COMMANDS, registry_lines, watch_console
+from server.lan import lan_lines, listens_everywhere, local_addresses
 from server.lockfile import DataDirInUse, DataDirUnusable
 from server.roomdesk import NoAccount
 from server.store import StoreUnavailable
@@ -128,11 +129,13 @@ def database_failed(database: Path, exc: sqlite3.Error) -> str:
 def backup_line(database: Path, folder: Path) -> "tuple[bool, str]":
     """Back ``database`` up into ``folder`` (server/backup.py; blocks: a thread's work in a
     running server); whether it was made, and the one line that says where and how big,
-    or why not, for the operator."""
+    or why not, for the operator: also for what backup.py does not expect (a NUL in the
+    folder's name: ValueError; a bug), in one line, not a traceback."""
     try:
         made = backup.back_up(database, folder)
-    except backup.BackupRefused as exc:
-        return False, _("no backup made: {reason}").format(reason=exc)
+    except Exception as exc:
+        reason = exc if isinstance(exc, backup.BackupRefused) else f"{type(exc).__name__}: {exc}"
+        return False, _("no backup made: {reason}").format(reason=reason)
     log.info("backup of the database made: %s (%d bytes, %d messages, %.1f s)", made.database, made.size,
              made.messages, made.seconds)
     return True, ngettext("backup made: {file} ({size}, {messages} message, in {seconds} s); to use it, start "
@@ -320,6 +323,11 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
     await server.start()
     if say_settings:
         log_settings()
+        host, port = server.address
+        web_port = server.web_address[1] if config.web_port is not None else None
+        for line in lan_lines(host, port, web_port, config.tls_cert is not None,
+                              local_addresses() if listens_everywhere(host) else []):
+            log.info("%s", line)
     _tell_parent_listening()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -328,8 +336,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             pass
 
     def who() -> None:
-        users = ", ".join(r.name for r in server.relay.registry.online()) or _("nobody")
-        print(_("online: {users}").format(users=users), file=sys.stderr, flush=True)
+        print("\n".join(registry_lines(server.relay.registry.online())), file=sys.stderr, flush=True)
 
     def admin(name: str) -> None:
         try:
@@ -388,11 +395,14 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             print(line, file=sys.stderr, flush=True)
 
         def work() -> None:
-            line = backup_line(config.database, folder)[1]
+            line = ""
             try:
-                loop.call_soon_threadsafe(made, line)
-            except RuntimeError:  # the server stopped meanwhile: say it here
-                print(line, file=sys.stderr, flush=True)
+                line = backup_line(config.database, folder)[1]
+            finally:  # whatever happened: else every later /backup is told to wait, until a restart
+                try:
+                    loop.call_soon_threadsafe(made, line)
+                except RuntimeError:  # the server stopped meanwhile: say it here
+                    print(line, file=sys.stderr, flush=True)
 
         # A thread of its own: the copy takes seconds for a large database, and SQLite
         # copies it without the GIL (server/backup.py); the loop only prints the result.

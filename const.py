@@ -85,6 +85,12 @@ MAX_HISTORY_IN_FLIGHT = 2
 MAX_PENDING_RECEIPTS = 1000
 # Consecutive malformed frames after which the server gives up on a connection.
 MAX_BAD_FRAMES = 20
+# The left reasons of a client that broke the protocol (PROTOCOL.md, "Leave reasons"),
+# worded as the other reasons are; the clients word them in the user's language
+# (client/display.py): MAX_BAD_FRAMES malformed frames in a row, and any breach of the
+# WebSocket's own rules (RFC 6455: a binary message, an unmasked frame, invalid UTF-8...).
+TOO_MANY_ERRORS_REASON = "too many errors"
+PROTOCOL_ERROR_REASON = "protocol error"
 # Connections the server accepts at once.
 MAX_CONNECTIONS = 20000
 # Presence: while at most this many users are online, everyone is told of every join and
@@ -179,8 +185,12 @@ BURST_PER_CONNECTION = 60.0
 # The same, for all connections from one IP address together.
 RATE_PER_ADDRESS = 200.0
 BURST_PER_ADDRESS = 400.0
-# Connections one IP address may hold at once.
-MAX_CONNECTIONS_PER_ADDRESS = 100
+# Connections one IP address may hold at once. A school puts all its students behind one
+# address (NAT): 100 refused half of 200 students, and a browser holds its page's keep-alive
+# HTTP connections beside its WebSocket. A thousand leaves room for a school of a few
+# hundred, and still takes one address twenty to fill MAX_CONNECTIONS (tests/integration/
+# test_shared_address.py).
+MAX_CONNECTIONS_PER_ADDRESS = 1000
 # Bytes of message text (UTF-8) per second one connection may send, and its burst: the
 # request rate alone would let one sender fill a slow reader's link (30 x 4,000 chars/s).
 BYTES_PER_SECOND_PER_CONNECTION = 16 * 1024
@@ -209,6 +219,33 @@ LATE_RECEIPTS_BURST_PER_ADDRESS = 5000.0
 # are not done: harmless, those outcomes are told again at the next login.
 ACKS_PER_CONNECTION = 300.0
 ACKS_BURST_PER_CONNECTION = 2.0 * MAX_PENDING_RECEIPTS
+# The same for all connections from one IP address together: without it, 100 connections
+# of one address (MAX_CONNECTIONS_PER_ADDRESS) at 300 each asked the store 30,000 times a
+# second. A class behind one address is told outcomes no faster than its messages are
+# accepted, RATE_PER_ADDRESS (200) a second: the rate is ten times that (and follows a
+# raised address rate). The burst is ten connections' windows: after a restart, each of
+# its users is told the outcomes waiting in the store at login (not counted, as above),
+# and those its classmates' receipts settle at once, live, a few each.
+ACKS_PER_ADDRESS = 2000.0
+ACKS_BURST_PER_ADDRESS = 10.0 * MAX_PENDING_RECEIPTS
+# Bytes the server reads from one connection per second, and its burst: frames no rate
+# counts (ping, pong, receipt, ack, and any frame before a rate refuses it) still cost
+# their parsing, and one client writing them as fast as the server read (5 MB/s of pongs)
+# held everyone else's messages back by 100 ms. Over the budget the server stops reading
+# that connection until it refills (server/session.py: counted per read, not per frame),
+# and TCP holds the sender back; nothing is refused. An honest connection sends far less:
+# its message text at BYTES_PER_SECOND_PER_CONNECTION (16 KiB/s, up to 6 bytes of JSON per
+# byte of text: 96 KiB/s), acks at ACKS_PER_CONNECTION (300/s) and late receipts at
+# LATE_RECEIPTS_PER_CONNECTION (100/s) of about 50 bytes each (20 KB/s), RATE_PER_CONNECTION
+# other requests of a few hundred bytes: the rate is twice all of it (a server that raises
+# the request rate past 256 a second gets 1 KiB a second more for each: server/config.py).
+# The burst holds the most an honest client sends at once,
+# after a login: MAX_PENDING_RECEIPTS receipts and ACKS_BURST_PER_CONNECTION acks one frame
+# each (150 KB), MAX_WATCHED names of MAX_NAME_BYTES (256 KiB), the burst of message text
+# as JSON (BYTES_BURST_PER_CONNECTION x 6: 384 KiB): 1 MiB, as much as the server queues
+# for a client (MAX_OUTGOING_BYTES).
+READ_BYTES_PER_SECOND_PER_CONNECTION = 256 * 1024
+READ_BYTES_BURST_PER_CONNECTION = MAX_OUTGOING_BYTES
 
 # --- Transport security (optional) ------------------------------------------------------
 # Server: certificate chain and private key files (PEM) turn TLS on; None leaves it off.

@@ -3,7 +3,7 @@
     python3 -m bench.late_receipts [--memory] [--phases ABAB] [--phase 10] [--rate 200]
                                    [--kind receipt|ack|nofeature] [--flood-rate IDS] [--repo DIR]
 
-Starts ``chatserver.py`` (``--data`` in a new folder, or ``--memory``; from ``--repo``,
+Starts ``chatserver.py`` (bench/pairtraffic.py; ``--data`` in a new folder, or ``--memory``; from ``--repo``,
 default this checkout) with request rates high enough for the pair below, then: Alice
 sends Bob direct messages at ``--rate`` a second (Bob confirms each), and in each phase B
 (A: not) a third user, feature batch_acks, sends frames of ``--batch`` random ids that
@@ -16,7 +16,9 @@ latency (p50, p99, max), messages a second, the flood's frames and errors a seco
 the largest store queue seen on /metrics. The flooder runs on the same machine: run it
 under ``nice`` and repeat A/B a few times on a shared one.
 """
-import argparse, json, os, random, socket, subprocess, sys, tempfile, threading, time, urllib.request
+import argparse, json, os, random, threading, time, urllib.request
+
+from bench.pairtraffic import Pair, Peer, pct, received, start_server, stop_server
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--memory", action="store_true")
@@ -29,86 +31,15 @@ ap.add_argument("--flood-rate", type=float, default=0.0, help="ids/s (0: as fast
 ap.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 args = ap.parse_args()
 
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-port, web = free_port(), free_port()
-data = tempfile.mkdtemp(prefix="late-")
-cmd = ["nice", "-n", "10", sys.executable, "chatserver.py", "--port", str(port), "--web-port", str(web),
-       "--rate-per-connection", "100000", "--rate-per-address", "100000", "--quiet"]
-cmd += ["--memory"] if args.memory else ["--data", data]
-server = subprocess.Popen(cmd, cwd=args.repo, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                          stderr=open(os.path.join(data, "server.log"), "w"))
-deadline = time.monotonic() + 10
-while True:
-    try:
-        socket.create_connection(("127.0.0.1", port), 0.2).close(); break
-    except OSError:
-        if time.monotonic() > deadline: raise
-        time.sleep(0.05)
-
-class Peer:
-    def __init__(self, name, features=("batch_acks",)):
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.file = self.sock.makefile("rb")
-        self.lock = threading.Lock()
-        self.write({"type": "hello", "id": name + "-hello", "name": name, "version": 1, "features": list(features)})
-        while True:
-            f = self.read()
-            if f["type"] == "welcome": break
-            if f["type"] == "error": raise SystemExit(f)
-    def write(self, frame):
-        data = (json.dumps(frame) + "\n").encode()
-        with self.lock:
-            self.sock.sendall(data)
-    def read(self):
-        line = self.file.readline()
-        if not line: return None
-        return json.loads(line)
-
-alice, bob = Peer("Alice"), Peer("Bob")
-flooder = Peer("Flood", () if args.kind == "nofeature" else ("batch_acks",))
-phase = {"name": "warm"}
-acc, dlv = {}, {}  # phase -> list of latencies
+server, port, web = start_server(args.repo, args.memory, "--rate-per-connection", "100000",
+                                 "--rate-per-address", "100000", prefix="late-")
+pair = Pair(port, args.rate)
+flooder = Peer(port, "Flood", () if args.kind == "nofeature" else ("batch_acks",))
+phase, stop = pair.phase, pair.stop
 errors = {}
 floodframes = {}
 qmax = {}
-stop = threading.Event()
-sent_at = {}
 
-def rec(d, v):
-    d.setdefault(phase["name"], []).append(v)
-
-def alice_reader():
-    while not stop.is_set():
-        f = alice.read()
-        if f is None: return
-        if f["type"] == "accepted":
-            t = sent_at.pop(f["id"], None)
-            if t is not None: rec(acc, time.monotonic() - t)
-        elif f["type"] == "delivered":
-            alice.write({"type": "ack", "msg_id": f["msg_id"]})
-
-def bob_reader():
-    while not stop.is_set():
-        f = bob.read()
-        if f is None: return
-        if f["type"] == "dm":
-            rec(dlv, time.monotonic() - float(f["text"]))
-            bob.write({"type": "receipt", "msg_id": f["msg_id"]})
-
-def alice_sender():
-    n, start = 0, time.monotonic()
-    while not stop.is_set():
-        n += 1
-        due = start + n / args.rate
-        d = due - time.monotonic()
-        if d > 0: time.sleep(d)
-        cid = f"m-{n}"
-        now = time.monotonic()
-        sent_at[cid] = now
-        alice.write({"type": "send", "id": cid, "to": "Bob", "text": repr(now)})
 
 flooding = threading.Event()
 def flood_sender():
@@ -130,12 +61,7 @@ def flood_sender():
 
 def flood_reader():
     tail = b""
-    while not stop.is_set():
-        try:
-            chunk = flooder.sock.recv(1 << 20)
-        except OSError:
-            chunk = b""
-        if not chunk: print("flooder disconnected", phase["name"], file=sys.stderr); return
+    for chunk in received(flooder.sock, stop, phase):
         chunk = tail + chunk
         cut = chunk.rfind(b"\n") + 1
         chunk, tail = chunk[:cut], chunk[cut:]
@@ -157,13 +83,11 @@ def metrics():
             pass
         time.sleep(0.25)
 
-for t in (alice_reader, bob_reader, alice_sender, flood_sender, flood_reader, metrics):
+pair.start()
+for t in (flood_sender, flood_reader, metrics):
     threading.Thread(target=t, daemon=True).start()
 
 time.sleep(2)
-def pct(xs, p):
-    if not xs: return float("nan")
-    xs = sorted(xs); return xs[min(len(xs) - 1, int(p * len(xs)))] * 1000
 results = []
 for i, kind in enumerate(args.phases):
     name = f"{i}{kind}"
@@ -175,16 +99,11 @@ stop.set()
 mode = ("memory" if args.memory else "durable") + " " + args.kind
 for i, kind in enumerate(args.phases):
     name = f"{i}{kind}"
-    a, d = acc.get(name, []), dlv.get(name, [])
+    a, d = pair.acc.get(name, []), pair.dlv.get(name, [])
     errs = sum(v for (p, c), v in errors.items() if p == name and c == "unknown_message")
     other = {c: v for (p, c), v in errors.items() if p == name and c != "unknown_message"}
     print(f"{mode} {name}: accepted p50 {pct(a,.5):7.1f} p99 {pct(a,.99):7.1f} ms | delivered p50 {pct(d,.5):7.1f} "
           f"p99 {pct(d,.99):7.1f} ms max {pct(d,1):7.1f} | dms {len(d)/args.phase:5.0f}/s | flood frames "
           f"{floodframes.get(name,0)/args.phase:6.1f}/s errors {errs/args.phase:8.0f}/s {other or ''} | store queue max {qmax.get(name,0):.0f}",
           flush=True)
-server.stdin.close()
-server.terminate()
-try:
-    server.wait(10)
-except subprocess.TimeoutExpired:
-    server.kill(); server.wait()
+stop_server(server)

@@ -34,7 +34,7 @@ from .library import ChatClient
 PASSWORD_ENV = "CHAT_PASSWORD"
 # Password prompts per login (the server slows down repeated failures anyway).
 MAX_PROMPTS = 3
-# Longest rate_limited wait an interactive login sits through before giving up (seconds).
+# Longest rate_limited wait a login sits through before giving up (seconds).
 MAX_LOGIN_WAIT = 10.0
 # Refusals of a login that are about the password or the account: ExitCode.AUTH_FAILED.
 AUTH_CODES = frozenset(code for code, outcome in LOGIN_OUTCOMES.items() if outcome.account)
@@ -107,9 +107,10 @@ def log_in(client: ChatClient, ask: Ask | None, tell: Callable[[str], None],
            timeout: float = const.CONNECT_TIMEOUT, *, retry_until: float | None = None,
            on_retry: Callable[[Reconnecting], object] | None = None) -> Welcome:
     """``client.connect(timeout, retry_until=..., on_retry=...)`` (which retries a login
-    whose connection is cut); when the server wants a password and ``ask`` is given
-    (an interactive session), ask for it and try again, up to MAX_PROMPTS times, sitting
-    through short ``rate_limited`` waits. ``tell(line)`` reports a wrong password.
+    whose connection is cut), sitting through short ``rate_limited`` waits (up to
+    MAX_LOGIN_WAIT each, and not past ``retry_until``); when the server wants a password
+    and ``ask`` is given (an interactive session), ask for it and try again, up to
+    MAX_PROMPTS times. ``tell(line)`` reports a wrong password.
 
     Raises what connect() raises; EOFError or KeyboardInterrupt from a prompt pass through.
     """
@@ -118,12 +119,16 @@ def log_in(client: ChatClient, ask: Ask | None, tell: Callable[[str], None],
         try:
             return client.connect(timeout=timeout, retry_until=retry_until, on_retry=on_retry)
         except LoginRefused as exc:
+            # The server's throttle after a wrong password, or its password-check budget
+            # when a class logs in at once from one address (a school's NAT): a wait, not
+            # a refusal, for a script and the window as for a person at the terminal.
+            if exc.code == ErrorCode.RATE_LIMITED and exc.retry_after is not None \
+                    and exc.retry_after <= MAX_LOGIN_WAIT \
+                    and (retry_until is None or time.monotonic() + exc.retry_after < retry_until):
+                time.sleep(exc.retry_after)
+                continue
             if ask is None:
                 raise
-            if exc.code == ErrorCode.RATE_LIMITED and exc.retry_after is not None \
-                    and exc.retry_after <= MAX_LOGIN_WAIT:
-                time.sleep(exc.retry_after)  # the server's throttle after a wrong password
-                continue
             if exc.code not in (ErrorCode.AUTH_REQUIRED, ErrorCode.BAD_PASSWORD) or prompts >= MAX_PROMPTS:
                 raise
             if exc.code == ErrorCode.BAD_PASSWORD:

@@ -1295,18 +1295,24 @@ class ClientCore:
             self._throttle(event.retry_after)  # type: ignore[attr-defined]
             return []
         elif message._uncertain and event.code == ErrorCode.UNAVAILABLE:  # type: ignore[attr-defined]
-            changed = message._fail(LocalError.UNCONFIRMED, f"{event.message} (after "  # type: ignore[attr-defined]
-                                    f"{message._unavailable} attempts; it may or may not have been stored)")
+            # Given up, and it may have been stored: how often and how long it was tried is the news too.
+            changed = message._advance(FAILED, error=Failure(
+                LocalError.UNCONFIRMED, f"{event.message} (after {message._unavailable} attempts; it may or may "  # type: ignore[attr-defined]
+                "not have been stored)", attempts=message._unavailable, tried_for=self._tried_for(message)))
         elif event.code == ErrorCode.UNAVAILABLE and message._unavailable >= UNAVAILABLE_ATTEMPTS:  # type: ignore[attr-defined]
             # Given up: how often and how long it was tried is the news, not the server's last wait.
             changed = message._advance(FAILED, error=Failure.of(event, message._unavailable,
-                                                                self._now - message._unavailable_since))
+                                                                self._tried_for(message)))
         else:
             changed = message._advance(FAILED, error=Failure.of(event))
         if message.done:
             self._retire(message)
         self._owe_acknowledgement(event)
         return [MessageUpdate(message, message.state, message.error)] if changed else []
+
+    def _tried_for(self, message: OutgoingMessage) -> float:
+        """Seconds since ``message``'s first ``unavailable`` answer (see :meth:`_retry`)."""
+        return self._now - message._unavailable_since  # type: ignore[attr-defined]
 
     def _retry(self, message: OutgoingMessage, refusal: ErrorReply) -> bool:
         """Whether a ``rate_limited`` or ``unavailable`` refusal of ``message`` is to be

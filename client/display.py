@@ -76,6 +76,8 @@ _LEFT_REASONS = {
     "server shutting down": N_("server shutting down"),
     "server lost the cluster": N_("server lost the cluster"),
     "connection lost (server stopped)": N_("connection lost (server stopped)"),
+    const.TOO_MANY_ERRORS_REASON: N_("too many errors"),  # malformed frames in a row
+    const.PROTOCOL_ERROR_REASON: N_("protocol error"),  # a breach of the WebSocket's rules
     const.PASSWORD_RESET_REASON: N_("password reset by the server operator"),  # the console's /password
     const.PASSWORD_CHANGED_REASON: N_("password changed in another session"),  # a password frame
 }
@@ -188,6 +190,10 @@ ERROR_TEXTS = {
     # client's own code "unconfirmed").
     "unconfirmed": N_("the server's storage did not answer in time, so the server cannot tell whether it "
                       "was done: it may or may not have been"),
+    # For a message the client gave up as "unconfirmed" (as unavailable_given_up, but some
+    # answer was "uncertain"): {attempts} answers over {duration}.
+    "unconfirmed_given_up": N_("the server's storage did not answer in time: tried {attempts} times in {duration}, "
+                               "and the server cannot tell whether it was stored: it may or may not have been"),
     "account_exists": N_("this name is already registered: log in with its password, or choose another name"),
     "queue_full": N_("too many messages are waiting for the connection to come back"),
     "server_full": N_("the server has no room for another user now; {when}"),
@@ -227,6 +233,7 @@ ERROR_TEXTS = {
     # Rooms: {name} is the room the request named.
     "not_member": N_("you are not in {name}: join it first"),
     "no_such_room": N_("there is no room {name}"),
+    "no_such_room_like": N_("there is no room {name}; did you mean {like}?"),
     "room_exists": N_("{name} exists already: join it"),
     "invite_only": N_("{name} is invite-only: ask its moderators to invite you"),
     # {like}: the name it looks like (the error's "like").
@@ -259,8 +266,9 @@ WHEN_UNTIMED = {"muted": N_("until a moderator unmutes you")}
 # from the address, and when the next may be.
 TIMED_TEXTS = {"name_taken": "name_still_yours", "too_many_rooms": "rooms_from_address"}
 # Codes that take another sentence when the error has "like" (its key in ERROR_TEXTS):
-# unknown_recipient names the one user online whose name looks like the one typed.
-LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like"}
+# unknown_recipient names the one user online whose name looks like the one typed;
+# no_such_room the room a name without its "#" meant ("redes" for "#redes").
+LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like", "no_such_room": "no_such_room_like"}
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
@@ -281,10 +289,13 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     the guest's own earlier session holds the name, never "choose another name" to its
     holder; a ``too_many_rooms``: the rooms made from the address, and when the next may be).
     A code in LIKE_TEXTS with ``like`` names it ("did you mean João?").
-    ``attempts`` and ``tried_for`` (an ``unavailable`` the client gave a message up after, a
-    Failure's): how often and how long it was tried, never the server's last wait.
+    ``attempts`` and ``tried_for`` (an ``unavailable`` or ``unconfirmed`` the client gave a
+    message up after, a Failure's): how often and how long it was tried, never the server's
+    last wait.
     """
-    template = ERROR_TEXTS["unconfirmed"] if uncertain and code == "unavailable" \
+    unsure = code == "unconfirmed" or (uncertain and code == "unavailable")
+    template = ERROR_TEXTS["unconfirmed_given_up"] if attempts and unsure \
+        else ERROR_TEXTS["unconfirmed"] if unsure \
         else ERROR_TEXTS["unavailable_given_up"] if attempts and code == "unavailable" \
         else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
         else ERROR_TEXTS[LIKE_TEXTS[code]] if code in LIKE_TEXTS and like \
@@ -350,10 +361,17 @@ def format_delay(seconds: float | None) -> str:
         else _("{minutes} min").format(minutes=minutes)
 
 
-def unavailable_words(retry_in: float | None) -> str:
+def unavailable_words(retry_in: float | None, attempt: int | None = None) -> str:
     """The status while the server answers ``unavailable`` (a ServerUnavailable with
     ``retry_in``, the seconds left of the client's wait: None or 0, its resend is out):
-    the terminal's line and the window's status bar say this."""
+    the terminal's line and the window's status bar say this. ``attempt``: the number of
+    the try to come, said too (the terminal's line, rewritten at each new wait)."""
+    if attempt is not None:
+        if retry_in is None or retry_in <= 0:
+            return _("the server is unavailable (it cannot store messages now); trying again now "
+                     "(attempt {n})").format(n=attempt)
+        return _("the server is unavailable (it cannot store messages now); trying again in {delay} "
+                 "(attempt {n})").format(delay=format_delay(retry_in), n=attempt)
     if retry_in is None or retry_in <= 0:
         return _("the server is unavailable (it cannot store messages now); trying again now")
     return _("the server is unavailable (it cannot store messages now); trying again in {delay}").format(
@@ -383,6 +401,9 @@ _NOTICES = {
     "offline": N_("* {name} went offline in {room}"),
 }
 _ROLES = {"owner": N_("owner"), "moderator": N_("moderator"), "member": N_("member")}
+# The reasons the server gives itself (``by`` None: PROTOCOL.md, "room_notice"), said in the
+# user's language; a moderator's reason is their own words, shown as typed.
+_SERVER_REASONS = {"the mute ended": N_("the mute ended")}
 
 
 def describe_role(role: str) -> str:
@@ -408,7 +429,9 @@ def describe_room_notice(event: "RoomNotice", me: str) -> str:
     if event.act == "mute":
         extras.append(_("until {when}").format(when=format_when(event.until)) if event.until is not None
                       else _("until unmuted"))
-    if event.reason:
+    if event.reason and event.by is None and event.reason in _SERVER_REASONS:
+        extras.append(_(_SERVER_REASONS[event.reason]))
+    elif event.reason:
         extras.append(sanitize(event.reason))
     if extras:
         line = f"{line} ({'; '.join(extras)})"

@@ -85,11 +85,12 @@ class RequestFailed(ClientError):
     """The server answered a request with an error reply; carries its ``code``, ``message``
     and ``retry_after`` (seconds, for ``rate_limited`` and ``unavailable``; the time left
     of a mute; else None), ``room`` and ``reason`` (a refusal of one's own join while
-    banned: the room and the ban's reason; PROTOCOL.md, "error"), else None, and
-    ``uncertain`` (``unavailable`` only: the server cannot tell whether it was done)."""
+    banned: the room and the ban's reason; PROTOCOL.md, "error"), else None,
+    ``uncertain`` (``unavailable`` only: the server cannot tell whether it was done), and
+    ``like`` (the room a ``no_such_room`` name without its ``#`` meant), else None."""
 
     def __init__(self, code: str, message: str, retry_after: float | None = None, room: str | None = None,
-                 reason: str | None = None, uncertain: bool = False) -> None:
+                 reason: str | None = None, uncertain: bool = False, like: str | None = None) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
@@ -97,12 +98,13 @@ class RequestFailed(ClientError):
         self.room = room
         self.reason = reason
         self.uncertain = uncertain
+        self.like = like
 
     @classmethod
     def of(cls, reply) -> RequestFailed:
         """The exception for ``reply``, an ErrorReply answering a request."""
         return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason,
-                   bool(reply.uncertain))
+                   bool(reply.uncertain), reply.like)
 
 
 class RequestTimeout(ClientError, TimeoutError):

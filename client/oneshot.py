@@ -45,7 +45,7 @@ from i18n import _
 from protocol import Delivered, DirectMessage, ErrorCode, Event
 
 from . import auth
-from .display import explain_error, format_clock, sanitize
+from .display import explain_refusal, format_clock, sanitize
 from .errors import LocalError, LoginRefused, ServerUnreachable
 from .exitcodes import ExitCode
 from .library import ChatClient
@@ -121,16 +121,18 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
     if refused is not None:  # still being tried again when the time ran out: as if it failed so
         state, error = FAILED, (refused, "")
     if state == FAILED:
-        code, reason = error or ("unknown", "")
+        error = error or ("unknown", "")
+        code, reason = error
         if code == LocalError.UNCONFIRMED:
             say(err, auth.error_line(_("not confirmed to {name} — {why}").format(
-                name=shown_to, why=explain_error(code, reason, to))))
+                name=shown_to, why=explain_refusal(error, to))))
             return ExitCode.UNAVAILABLE
         if code in _CONNECTION_CODES:
             say(err, auth.error_line(_("the connection to the server was lost: {why}").format(why=sanitize(reason))))
             return ExitCode.NO_SERVER
+        # explain_refusal: with the refusal's facts (how often a message given up was tried).
         say(err, auth.error_line(_("not delivered to {name} — {why}").format(
-            name=shown_to, why=explain_error(code, reason, to))))
+            name=shown_to, why=explain_refusal(error, to))))
         return ExitCode.UNAVAILABLE if code == ErrorCode.UNAVAILABLE else ExitCode.REFUSED
     if state == SENT:
         say(err, auth.error_line(_("no delivery confirmation from {name} within {seconds} s "

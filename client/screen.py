@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import TextIO
 
 from registry import canonical
+from registry.names import lookalike_key
 
 from .display import sanitize
 
@@ -155,6 +156,15 @@ class KnownNames:
         online = list(reversed(self._online.values()))
         rest = [name for key, name in reversed(self._known.items()) if key not in self._online]
         return online + rest
+
+    def like(self, name: str) -> str | None:
+        """The one name known here that looks like ``name`` but is someone else's
+        (``João`` for ``joao``: registry/names.py, rule 7), for "did you mean João?";
+        None when there is none, or several (which one is not ours to guess)."""
+        key, me = lookalike_key(name), canonical(name)
+        found = {canonical(known): known for known in self.names()
+                 if canonical(known) != me and lookalike_key(known) == key}
+        return next(iter(found.values())) if len(found) == 1 else None
 
 
 def complete(line: str, begin: int, word: str, commands: Iterable[str], names: Iterable[str]) -> list[str]:

@@ -148,6 +148,7 @@ from i18n import N_, _, ngettext
 from registry import InvalidName, canonical, validate_name
 
 from . import auth
+from registry.collation import name_order
 from .commands import DeleteLast, EditLast  # issue 13
 from .commands import (
     COMMAND_WORDS,
@@ -321,16 +322,17 @@ def describe_room_status(message: OutgoingMessage, state: str, error: tuple[str,
 
 
 def format_users(users: Sequence[Presence]) -> str:
-    """The answer to /who on one line."""
+    """The answer to /who on one line, in name order (registry/collation.py)."""
     if not users:
         return _("* nobody is online")
     listed = ", ".join(_("{name} (since {when})").format(name=sanitize(p.name), when=format_when(p.since))
-                       for p in users)
+                       for p in sorted(users, key=lambda p: name_order(p.name)))
     return _("* online ({count}): {users}").format(count=len(users), users=listed)
 
 
-def format_lookup(result: LookupResult) -> str:
-    """The answer to /whois on one line."""
+def format_lookup(result: LookupResult, like: str | None = None) -> str:
+    """The answer to /whois on one line; ``like``: a name known here that looks like the
+    one asked for, named when nobody has that one ("did you mean João?")."""
     name = sanitize(result.name)
     if result.status == "online":
         host = sanitize(result.address) if result.address else _("an unknown address")
@@ -343,25 +345,34 @@ def format_lookup(result: LookupResult) -> str:
             name=name, address=f"{where}{port}", when=format_when(result.since))
     if result.status == "offline":
         return _("* {name} is offline (messages to them wait for their next login)").format(name=name)
+    if result.status == "unknown" and like:
+        return _("* {name} is not online (nobody by that name has logged in here): did you mean {like}?").format(
+            name=name, like=sanitize(like))
     if result.status == "unknown":
         return _("* {name} is not online (nobody by that name has logged in here)").format(name=name)
     return f"* {name}: {sanitize(result.status)}"
 
 
 def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation: str | None = None,
-                   read_up_to: int | None = None) -> list[str]:
+                   read_up_to: int | None = None, like: str | None = None) -> list[str]:
     """The answer to /history: a heading, then one entry per message, oldest first. A text
     of several lines is one line with its breaks escaped (``\\n``, a pipe's one line per
     entry), or, given ``continuation`` (the screen's indent), its later lines under it.
     ``read_up_to``: the peer has read our messages up to that msg_id; those of them that
-    were delivered say "read"."""
+    were delivered say "read". ``like``: as for :func:`format_lookup`, when there are none."""
+    room = peer.startswith("#")  # a room's history (PROTOCOL.md, "history"): of it, not with it
+    if not entries and like:
+        return [_("* no messages with {name}: did you mean {like}?").format(name=sanitize(peer), like=sanitize(like))]
     if not entries:
-        return [_("* no messages with {name}").format(name=sanitize(peer))]
+        return [(_("* no messages in {room}") if room else _("* no messages with {name}")).format(
+            name=sanitize(peer), room=sanitize(peer))]
     mine, theirs = canonical(me), canonical(peer)
     # The peer's name as the server spells it, whatever case was typed.
     peer = next((name for e in entries for name in (e.sender, e.to) if canonical(name) == theirs), peer)
-    lines = [ngettext("* history with {name} ({n} message):", "* history with {name} ({n} messages):",
-                      len(entries)).format(name=sanitize(peer), n=len(entries))]
+    heading = ngettext("* history of {name} ({n} message):", "* history of {name} ({n} messages):", len(entries)) \
+        if room else ngettext("* history with {name} ({n} message):", "* history with {name} ({n} messages):",
+                              len(entries))
+    lines = [heading.format(name=sanitize(peer), n=len(entries))]
     for entry in entries:
         sender = _("you") if canonical(entry.sender) == mine else sanitize(entry.sender)
         to = _("you") if canonical(entry.to) == mine else sanitize(entry.to)
@@ -623,9 +634,9 @@ def format_rooms(rooms: Sequence[RoomEntry]) -> list[str]:
 
 def format_members(room: str, members: Sequence[MemberEntry]) -> str:
     """The answer to /members on one line: each name, with its role unless a plain member
-    and "offline" when not online."""
+    and "offline" when not online, in name order (registry/collation.py)."""
     listed = []
-    for member in members:
+    for member in sorted(members, key=lambda m: name_order(m.name)):
         notes = [describe_role(member.role)] if member.role != "member" else []
         if not member.online:
             notes.append(_("offline"))
@@ -653,6 +664,7 @@ def undecodable_line(line: str, number: int, encoding: str | None) -> str | None
 INDENT = 8
 # Keys of the lines that a later line may rewrite in place (see TerminalUI._print_locked).
 RECONNECT_LINE = "reconnect"
+UNAVAILABLE_LINE = "unavailable"  # the status of an outage of the server's storage
 
 
 def stamp(clock: str, body: str, style: Style) -> str:
@@ -844,6 +856,9 @@ class TerminalUI:
                                  **{"reconnect_on_goodbye": True, **client_options})
         self._me = name
         self._carbons: dict[int, Carbon] = {}
+        # The holds told (ServerUnavailable with a wait) since the server's storage last
+        # failed our messages (0: it is not failing, as far as this session heard).
+        self._outage = 0
         # msg_id -> the text of a direct message or post as this screen last showed it
         # (_DELETED: deleted), ours included: a change already shown is not said again (the
         # server tells a recipient the changes it has not confirmed at each login, after
@@ -1112,7 +1127,8 @@ class TerminalUI:
                                                                   why=sanitize(str(exc))))
         elif isinstance(command, ShowWhois):
             try:
-                self._emit(format_lookup(self.client.lookup(command.name, self._timeout)))
+                result = self.client.lookup(command.name, self._timeout)
+                self._emit(format_lookup(result, self._like(command.name) if result.status == "unknown" else None))
             except ClientError as exc:
                 self._emit(_("! /{command} failed: {why}").format(command=command_names("whois")[0],
                                                                   why=sanitize(str(exc))))
@@ -1124,8 +1140,10 @@ class TerminalUI:
                     entries, read_up_to = self.client.history_read(command.peer, command.count, self._timeout)
                 except ClientError as exc:
                     self._emit(_("! /{command} failed: {why}").format(command=command_names("history")[0],
-                                                                      why=self._failure(exc)))
+                                                                      why=self._failure(exc, command.peer)))
                     return
+                # Before the name is known itself; a room's name is not a person's to mistype.
+                like = None if entries or command.peer.startswith("#") else self._like(command.peer)
                 with self._print_lock:
                     self._names.known(command.peer)
                 under = " " * (INDENT + 4) if self._interactive else None  # below the entry's "  ["
@@ -1137,7 +1155,7 @@ class TerminalUI:
                         # Shown on the page's messages ("(read)", as the page shows it): the
                         # mark the server sends after the page (held above) is no news then.
                         self._read_shown[canonical(command.peer)] = read_up_to
-                self._emit_block(format_history(command.peer, entries, self._me, under, read_up_to))
+                self._emit_block(format_history(command.peer, entries, self._me, under, read_up_to, like))
             finally:
                 with self._print_lock:
                     held, self._after_history, self._history_of = self._after_history, [], None
@@ -1489,6 +1507,23 @@ class TerminalUI:
         except (AttributeError, ValueError, OSError):
             pass  # an unusual readline: no completion, typing still works
 
+    def _like(self, name: str) -> str | None:
+        """The one name that looks like ``name`` but is someone else's, for "did you mean
+        João?" after a /whois or /history that found nobody: among the names this terminal
+        knows, else among who is online now (asked once: a terminal started after the
+        class came in has seen nobody join). None if none or several."""
+        with self._print_lock:
+            like = self._names.like(name)
+        if like is not None:
+            return like
+        try:
+            users = self.client.who(self._timeout)
+        except ClientError:
+            return None  # the answer goes without the question
+        with self._print_lock:
+            self._names.everyone_online(p.name for p in users)
+            return self._names.like(name)
+
     def _complete(self, word: str, state: int) -> str | None:
         """readline's completer: the ``state``-th candidate for ``word``."""
         if state == 0:
@@ -1560,6 +1595,10 @@ class TerminalUI:
                 # From the last id shown before this reconnection: what the server sends now
                 # (the messages waiting) may be newer than what another session got meanwhile.
                 threading.Thread(target=self._catch_up, args=(self._dm_seen,), name="catch-up", daemon=True).start()
+                self._outage = 0  # a new session's answers tell afresh (client/core.py)
+            if isinstance(event, ServerUnavailable):
+                self._server_unavailable(event)
+                return
             if isinstance(event, (DirectMessage, Carbon, MessageUpdate)):
                 self._talked_with(event)
             if isinstance(event, DirectMessage):
@@ -1631,6 +1670,29 @@ class TerminalUI:
                     self._mark_read(event)
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
+
+    def _server_unavailable(self, event: ServerUnavailable) -> None:
+        """Say an outage of the server's storage in one line, not one per hold (the core
+        tells each new wait: a line every 5 to 30 s while it lasted). On the screen the
+        line is rewritten with the wait and the attempt the client is at while it is the
+        last line (after a line printed since, the next hold's goes below that); in a pipe
+        the outage is said when it begins and when the server takes a message again."""
+        began = self._outage == 0
+        self._outage = 0 if event.retry_in is None else self._outage + 1
+        if event.retry_in is None:
+            line = describe_event(event, self._me)
+        elif self._interactive:
+            line = "! " + unavailable_words(event.retry_in, attempt=self._outage + 1)
+        else:
+            line = describe_event(event, self._me) if began else None
+        if line is None:
+            return
+        if not self._interactive:
+            self._emit(line)
+            return
+        with self._print_lock:
+            self._print_locked(self._stamp(line), redraw=True, replace=UNAVAILABLE_LINE,
+                               key=UNAVAILABLE_LINE if event.retry_in is not None else None)
 
     def _talked_with(self, event: DirectMessage | Carbon | MessageUpdate) -> None:
         """Note the person of a direct message shown here (the most recent last), and how

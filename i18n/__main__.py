@@ -48,6 +48,11 @@ def web_json_text(language: str) -> str:
     from client.core import LOGIN_OUTCOMES
     catalogue["login_fields"] = {code: outcome.field for code, outcome in sorted(LOGIN_OUTCOMES.items())
                                  if outcome.field}
+    # And which refusals of a reconnection are tried again (the same table's ``retry``).
+    catalogue["login_retry"] = sorted(code for code, outcome in LOGIN_OUTCOMES.items() if outcome.retry)
+    # And the longest rate_limited a first login waits out (client.auth.MAX_LOGIN_WAIT).
+    from client.auth import MAX_LOGIN_WAIT
+    catalogue["login_wait"] = MAX_LOGIN_WAIT
     # And which field of the password dialog a refused change is about (PASSWORD_CHANGE_FIELDS).
     from client.core import PASSWORD_CHANGE_FIELDS
     catalogue["password_fields"] = {str(code): field for code, field in sorted(PASSWORD_CHANGE_FIELDS.items())}

@@ -21,10 +21,15 @@ The rules of the session, both roles, in one table (``_SENDABLE``)::
                bye, and (features) read, typing,
                edit, delete, edit_receipt, settings,
                since
+    CLOSING    nothing                              the answers (events with a request
+                                                    id, and pong) it could send before
     CLOSED     nothing                              nothing
 
-A side moves to OPEN when the welcome passes (sent by the server, received by the client)
-and to CLOSED when a ``bye`` passes in either direction or the stream ends. What one side
+A side moves to OPEN when the welcome passes (sent by the server, received by the client).
+A client's ``bye`` moves both sides to CLOSING, as the end of the client's stream moves the
+server: the server still answers the requests it read before (a ``send``'s ``accepted``
+comes once the message is stored), then closes. A server's ``bye`` moves both to CLOSED,
+as the end of the server's stream moves the client. What one side
 may send is what the other may receive: a frame that breaks the table, or is malformed, is
 yielded as :class:`FrameRejected` and the connection goes on; sending one raises
 :class:`LocalProtocolError`. Every buffer is bounded by ``max_frame_bytes``, and in time:
@@ -75,6 +80,7 @@ class Role(Enum):
 class State(Enum):
     HANDSHAKE = "handshake"
     OPEN = "open"
+    CLOSING = "closing"  # the client said bye (or ended its stream): answers only
     CLOSED = "closed"
 
     __hash__ = object.__hash__  # as Role's
@@ -112,8 +118,21 @@ def negotiate(offered: int, lowest: int = 1, highest: int = LATEST_VERSION) -> i
     return offered if lowest <= offered <= highest else None
 
 
-# Events that move the session on, whichever direction they pass in.
-_TRANSITIONS: dict[type[Event], State] = {Welcome: State.OPEN, Goodbye: State.CLOSED}
+# Events that move the session on, by (kind, role of the side that sends it): the same
+# move whichever end the core is. A client's bye leaves the server its answers (CLOSING).
+_TRANSITIONS: dict[tuple[type[Event], Role], State] = {
+    (Welcome, Role.SERVER): State.OPEN,
+    (Goodbye, Role.CLIENT): State.CLOSING,
+    (Goodbye, Role.SERVER): State.CLOSED,
+}
+_MOVING = frozenset(kind for kind, _sender in _TRANSITIONS)
+# Where the end of the peer's stream leaves this side: a server may still answer a client
+# that closed its writing side; a client has nobody left to talk to.
+_AT_END: dict[Role, State] = {Role.SERVER: State.CLOSING, Role.CLIENT: State.CLOSED}
+# What a server may still send in CLOSING, among what it could send before: the answers to
+# requests (every server event that carries the request's id, but the welcome) and pongs.
+_ANSWERS = frozenset(cls for cls in _SERVER_EVENTS
+                     if "request_id" in getattr(cls, "__dataclass_fields__", ()) and cls is not Welcome) | {Pong}
 
 
 _FAST = codec._FAST  # the message path's encoders (see Connection.send)
@@ -145,7 +164,7 @@ def _send_table(sendable: frozenset[type[Event]]) -> dict[type[Event], Any]:
     encoder (the message path's fast one, else the generic one), or to :data:`_MOVES`.
     Derived from the sendable set, never written by hand: one lookup per frame instead of
     three (the set, codec._FAST, _TRANSITIONS; issue 9, round twelve)."""
-    return {kind: _MOVES if kind in _TRANSITIONS else _FAST.get(kind, codec.encode) for kind in sendable}
+    return {kind: _MOVES if kind in _MOVING else _FAST.get(kind, codec.encode) for kind in sendable}
 
 
 # What each (role, state), and in OPEN each (role, version), lets the two sides send: the
@@ -158,6 +177,18 @@ _OPEN_RULES: dict[tuple[Role, int], tuple[frozenset, frozenset, dict]] = {
     (role, version): (_OPEN_SENDABLE[(role, version)], _OPEN_SENDABLE[(_PEER[role], version)],
                       _send_table(_OPEN_SENDABLE[(role, version)]))
     for role, version in _OPEN_SENDABLE}
+
+
+@functools.lru_cache(maxsize=32)  # one per role and state left (a handful)
+def _closing_rules(role: Role, own: frozenset, peer: frozenset) -> tuple[frozenset, frozenset, dict]:
+    """The rules of CLOSING, from those of the state left (``own``, ``peer``: what each side
+    could send then): the server keeps its answers among what it could send (so a session
+    of version 1 is never sent a room's answer), the client sends nothing."""
+    if role is Role.SERVER:
+        own, peer = own & _ANSWERS, frozenset()
+    else:
+        own, peer = frozenset(), peer & _ANSWERS
+    return own, peer, _send_table(own)
 
 
 class _Fixed:
@@ -230,6 +261,10 @@ class Connection:
             version = min(max(version, 1), LATEST_VERSION)
             self._rules = _OPEN_RULES[(self._fixed.role, version)]
             return
+        if state is State.CLOSING:
+            own, peer, _table = self._rules
+            self._rules = _closing_rules(self._fixed.role, own, peer)
+            return
         self._rules = _RULES[(self._fixed.role, state)]
 
     # --- Outgoing -----------------------------------------------------------------------
@@ -251,7 +286,7 @@ class Connection:
             return encoder(event)
         # First: an event that cannot be encoded changes nothing.
         frame = codec.encode(event)
-        self._enter(_TRANSITIONS[kind], getattr(event, "version", 1))
+        self._enter(_TRANSITIONS[(kind, self._fixed.role)], getattr(event, "version", 1))
         return frame
 
     def may_send(self, kind: type[Event]) -> bool:
@@ -343,8 +378,8 @@ class Connection:
                 kind = type(event)
                 if kind not in self._rules[1]:
                     return self._out_of_order(event)
-                if kind in _TRANSITIONS:
-                    self._enter(_TRANSITIONS[kind], getattr(event, "version", 1))
+                if kind in _MOVING:
+                    self._enter(_TRANSITIONS[(kind, _PEER[fixed.role])], getattr(event, "version", 1))
                 if kind is Ping:
                     self._outbox += codec.encode(Pong(event.token))
                 return event
@@ -359,7 +394,8 @@ class Connection:
         if self._eof:
             self._eof = False
             self._close_pending = True
-            self._enter(State.CLOSED)
+            if self.state is not State.CLOSED:
+                self._enter(_AT_END[self._fixed.role])
             leftover, self._buffer = self._buffer, b""
             if leftover and not leftover.isspace():
                 return FrameRejected(ErrorCode.TRUNCATED_FRAME, "the stream ended inside a frame")

@@ -288,7 +288,7 @@ class AfterDelivered:
         room = desk.rooms.get(typing.room_name)
         me = session.key
         if room is None:
-            session.send(ErrorReply(ErrorCode.NO_SUCH_ROOM, f"there is no room {typing.room_name[:40]}"))
+            session.send(desk.rooms.missing(typing.room_name).reply(None))
             return
         if room is desk.rooms.default or me not in room.members:
             session.send(ErrorReply(ErrorCode.NOT_MEMBER, f"you are not in {room.name}: join it first"))

@@ -19,6 +19,8 @@ _RATES = {
     "late_receipts_per_connection": "LATE_RECEIPTS_PER_CONNECTION in const.py",
     "late_receipts_per_address": "LATE_RECEIPTS_PER_ADDRESS in const.py",
     "acks_per_connection": "ACKS_PER_CONNECTION in const.py",
+    "acks_per_address": "ACKS_PER_ADDRESS in const.py",
+    "read_bytes_per_connection": "READ_BYTES_PER_SECOND_PER_CONNECTION in const.py",
     "login_checks_per_second": "LOGIN_CHECKS_PER_SECOND in const.py",
 }
 
@@ -26,6 +28,10 @@ _RATES = {
 # A connection's acks may come this many times as fast as its requests (ack_budget): the
 # outcomes of that many sessions of one user, each sending at the request rate's limit.
 ACKS_PER_REQUEST = 10
+# Bytes a second a connection may send per request a second it may make, where the request
+# rate was raised (read_budget): a request with what it brings back (its receipt, its
+# outcome's ack) is a few hundred bytes, its text aside (which has a budget of its own).
+READ_BYTES_PER_REQUEST = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,14 @@ class ServerConfig:
     # Acks of outcomes (server/relay.py, _ack_wait), spent once per frame.
     acks_per_connection: float = const.ACKS_PER_CONNECTION
     acks_burst_per_connection: float = const.ACKS_BURST_PER_CONNECTION
+    acks_per_address: float = const.ACKS_PER_ADDRESS
+    acks_burst_per_address: float = const.ACKS_BURST_PER_ADDRESS
+    # Bytes read from one connection (server/session.py, the read budget), per read.
+    read_bytes_per_connection: float = const.READ_BYTES_PER_SECOND_PER_CONNECTION
+    read_bytes_burst_per_connection: int = const.READ_BYTES_BURST_PER_CONNECTION
+    # ... counted against it once per this many bytes read (or a read more): the read path
+    # does a subtraction and a comparison, and looks at the clock once per 64 KiB.
+    read_check_bytes: int = 64 * 1024
     # The kernel's send buffer of each client socket (SO_SNDBUF); None leaves the system's
     # own, which grows by itself (up to megabytes on loopback) and hides a slow reader's
     # lag from the outgoing queue. Tests set it small to stand for a slow link.
@@ -125,6 +139,21 @@ class ServerConfig:
         the configured one (two frames of acks)."""
         return (max(self.acks_per_connection, ACKS_PER_REQUEST * self.rate_per_connection),
                 self.acks_burst_per_connection)
+
+    @property
+    def ack_address_budget(self) -> tuple[float, float]:
+        """One address's budget of acks, all its connections together, (rate, burst): as
+        :attr:`ack_budget`, from the address's request rate."""
+        return (max(self.acks_per_address, ACKS_PER_REQUEST * self.rate_per_address), self.acks_burst_per_address)
+
+    @property
+    def read_budget(self) -> tuple[float, int]:
+        """One connection's budget of bytes read, (bytes a second, burst): the configured
+        rate, or READ_BYTES_PER_REQUEST for each request a second where the request rate
+        was raised past it (a benchmark's clients send thousands of messages a second
+        each). The burst is the configured one."""
+        return (max(self.read_bytes_per_connection, READ_BYTES_PER_REQUEST * self.rate_per_connection),
+                self.read_bytes_burst_per_connection)
 
     @property
     def database(self) -> Path | None:

@@ -16,9 +16,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 
+from registry.collation import name_order
 from i18n import _
+from registry.registry import UserRecord
 
 QUIT_COMMANDS = frozenset({"/quit", "/sair"})  # what help_lines and README.md say
 WHO_COMMANDS = frozenset({"/who", "/quem"})
@@ -26,6 +29,26 @@ HELP_COMMANDS = frozenset({"/help", "/ajuda"})
 ADMIN_COMMAND = "/admin"
 PASSWORD_COMMANDS = frozenset({"/password", "/senha"})
 BACKUP_COMMANDS = frozenset({"/backup", "/copia"})
+
+
+def registry_lines(online: Sequence[UserRecord]) -> list[str]:
+    """What /who prints: the registry, one connection a line (name, address and port,
+    local time it logged in), people in the order of a class list (registry/collation.py:
+    "Érica" among the E's, not after "Vitória"); an account's further sessions on the
+    lines below its first, its name not repeated. Pure but for the local time zone."""
+    if not online:
+        return [_("online: {users}").format(users=_("nobody"))]
+    rows = []
+    for record in sorted(online, key=lambda r: name_order(r.name)):
+        for index, end in enumerate(record.endpoints):
+            host = f"[{end.address}]" if ":" in end.address else end.address  # IPv6, as in a URL
+            rows.append((record.name if index == 0 else "", f"{host}:{end.port}",
+                         time.strftime("%H:%M:%S", time.localtime(end.since))))
+    name_width = max(len(name) for name, _where, _when in rows)
+    where_width = max(len(where) for _name, where, _when in rows)
+    return [_("online ({count}):").format(count=len(online))] + [
+        "  " + _("{name}  {where}  since {when}").format(name=name.ljust(name_width), where=where.ljust(where_width),
+                                                       when=when) for name, where, when in rows]
 
 
 def help_lines() -> tuple[str, ...]:

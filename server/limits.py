@@ -128,6 +128,38 @@ class TokenBucket:
         return (self.one - tokens) / self.rate
 
 
+@dataclass(slots=True)
+class SharedBudget:
+    """A connection's token bucket (``own``) and its address's (``shared``, the same
+    object for all the address's connections), spent together: a cost passes when both
+    let it, and is then spent from both; refused, from neither."""
+
+    own: TokenBucket
+    shared: TokenBucket
+
+    def take(self, now: float, cost: float = 1.0) -> float:
+        """:meth:`TokenBucket.take` of both: 0.0, or the seconds until the one that
+        refuses would let ``cost`` pass (the connection's first)."""
+        own = self.own
+        wait = own.take(now, cost)
+        if wait:
+            return wait
+        wait = self.shared.take(now, cost)
+        if wait:
+            own.tokens += cost if cost < own.burst else own.burst  # given back: neither is spent
+        return wait
+
+    def take_held(self, cost: float) -> bool:
+        """:meth:`TokenBucket.take_held` of both (the same contract): True, spent from
+        both, or False, spent from neither."""
+        own, shared = self.own, self.shared
+        if own.tokens >= cost and shared.tokens >= cost:
+            own.tokens -= cost
+            shared.tokens -= cost
+            return True
+        return False
+
+
 # Standings of a password check (see CheckBudget), best first.
 KNOWN, CLEAN, FAILING = 0, 1, 2
 

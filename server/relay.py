@@ -89,7 +89,6 @@ from protocol import (
     RoomSkipped,
     SendDirect,
     SendRoom,
-    State,
     Typing,
     Unblock,
     BlockList,
@@ -121,7 +120,7 @@ from .afterdelivered import AfterDelivered
 from .config import ServerConfig
 from .guests import Claim
 from .intake import Intake
-from .limits import TokenBucket, retry_seconds, wait_words
+from .limits import SharedBudget, TokenBucket, retry_seconds, wait_words
 from .login import LoginDesk, LoginResult, Offload, unavailable_error
 from .admission import Admission
 from .logsummary import LogBudget, LogSummary
@@ -201,7 +200,8 @@ def _run_now(func: Callable, args: tuple, callback: Callable, on_error: Callable
 
 
 def _nothing() -> None:
-    """What a released session does first when nothing waited but its frames (_login_over)."""
+    """What a released session does first when nothing waited but its frames (_login_over,
+    _in_order)."""
 
 
 def _outcome(message: mailbox.StoredMessage) -> Event:
@@ -210,6 +210,15 @@ def _outcome(message: mailbox.StoredMessage) -> Event:
         return Delivered(message.client_id, message.msg_id)
     return ErrorReply(ErrorCode.EXPIRED, f"your message {message.msg_id} to {message.recipient} expired before "
                       "it was delivered", message.client_id, msg_id=message.msg_id)
+
+
+
+def _still_kept(buckets: dict[str, TokenBucket], connected: dict[str, object], clock: float) -> dict[str, TokenBucket]:
+    """The per-address buckets of ``buckets`` still worth keeping at ``clock``: those of
+    addresses still known (``connected``'s keys), and those not refilled yet (forgotten,
+    one would be full again at the address's next use)."""
+    return {address: bucket for address, bucket in buckets.items()
+            if address in connected or bucket.updated + bucket.burst / bucket.rate > clock}
 
 
 class Relay:
@@ -299,8 +308,10 @@ class Relay:
         # While a batched receipt is handled: how many of its ids were over that budget,
         # answered once at its end (_receipts); None between frames.
         self._late_refused: int | None = None
-        # The budgets of acks of outcomes (_ack_wait), per session, made at the first one.
-        self._ack_budgets: dict[ClientSession, TokenBucket] = {}
+        # The budgets of acks of outcomes (_acks_over_budget), per session and per address
+        # (kept as the late receipts' are), made at the session's first ack.
+        self._ack_budgets: dict[ClientSession, SharedBudget] = {}
+        self._acks_per_address: dict[str, TokenBucket] = {}
         # Every connection accepted, on every listener, counted from accept() against the
         # capacity and the per-address limit (server/admission.py, server/listener.py).
         self.admission = Admission(self.config.max_connections, self.config.max_connections_per_address)
@@ -326,7 +337,7 @@ class Relay:
             Unwatch: self._unwatch,
             Goodbye: self._goodbye,
             FrameRejected: self._rejected,
-            ConnectionClosed: self._ignore,
+            ConnectionClosed: self._stream_ended,
             Ping: self._pong,
             Pong: self._ignore,  # liveness is noted by the session on any data
         }
@@ -371,7 +382,9 @@ class Relay:
             log.debug("connect %s:%d", session.address, session.port)
 
     def disconnected(self, session: ClientSession, exc: Exception | None) -> None:
-        """The connection is gone: unregister the user, tell the others, requeue deliveries."""
+        """The connection is gone, or its client said bye or ended its stream (then only its
+        last answers still go out: _close_answered): unregister the user, tell the others,
+        requeue deliveries. Once per session: a second call does nothing."""
         if session not in self.sessions:
             return
         del self.sessions[session]
@@ -727,11 +740,14 @@ class Relay:
 
         self.store.referenced(keys, answered, failed)
 
-    def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None) -> None:
+    def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None,
+                reason: str | None = None) -> None:
+        """Send ``error`` ``code`` and close: ``reason`` is the leave reason (else the code:
+        before logging in, where only the log says it)."""
         self.log_lines.log("refused connections", session.address, logging.INFO, "refused %s:%d: %s",
                            session.address, session.port, message)
         session.send(ErrorReply(code, message, request_id))
-        session.close(code)
+        session.close(reason or code)
 
     def _register(self, session: ClientSession, request: Register) -> None:
         if session.registered:
@@ -753,7 +769,8 @@ class Relay:
             self.peers.account_saved(session.key, self.logins.accounts[session.key])
             session.send(Done(request.request_id))
 
-        self.logins.claim(session.name, request.password, claimed, by_holder=True, address=session.address)
+        self._in_order(session, lambda done: self.logins.claim(session.name, request.password, done, by_holder=True,
+                                                               address=session.address), claimed)
 
     def _revoke(self, session: ClientSession, request: Revoke) -> None:
         """Forget an account resume credential of this session's account ("Log out").
@@ -787,8 +804,28 @@ class Relay:
             self.peers.password_reset(session.key, changed=True)
             self.end_sessions(session.key, changed=True, keep=session)
 
-        self.logins.change_password(session.key, request.old_password, request.new_password, request.resume,
-                                    session.address, changed)
+        self._in_order(session, lambda done: self.logins.change_password(
+            session.key, request.old_password, request.new_password, request.resume, session.address, done), changed)
+
+    def _in_order(self, session: ClientSession, start: Callable[[Callable[..., None]], None],
+                  decided: Callable[..., None]) -> None:
+        """Start a request decided off the loop (a password's hash): ``start(done)``, where
+        ``done`` answers it with ``decided``. Until then the frames the client sent behind
+        it wait, unread, as behind a hello (_hello), so that its answer comes before
+        theirs: answers in the order of the requests. Nothing is held when ``start``
+        answers at once (a refusal)."""
+        waiting = True
+
+        def done(*outcome: Any) -> None:
+            nonlocal waiting
+            waiting = False
+            decided(*outcome)
+            if session.reading_held_since is not None:
+                session.release_reading(_nothing)
+
+        start(done)
+        if waiting and not session.closing:
+            session.hold_reading()
 
     def reset_password(self, name: str, done: Callable[[str | None, StoreUnavailable | None], None]) -> None:
         """The console's ``/password NAME``: a new random password for the account ``name``
@@ -823,7 +860,7 @@ class Relay:
         for session in list(self.registry.sessions_by_key(key)):
             if session.closing or session is keep:
                 continue
-            if session.conn.state is not State.CLOSED:
+            if session.conn.may_send(Goodbye):  # not after the client's own bye
                 session.send(ErrorReply(code, words))
                 session.send(Goodbye(reason))
             session.close(reason)
@@ -1335,8 +1372,8 @@ class Relay:
             self._acknowledge(session, msg_id)
 
     def _acks_over_budget(self, session: ClientSession, msg_ids: tuple[int, ...]) -> bool:
-        """Spend one frame's acks of ``session``'s budget (const.ACKS_*), once for the
-        frame, with the clock (an honest frame's first try, without it, is the caller's:
+        """Spend one frame's acks of ``session``'s budget and its address's (const.ACKS_*),
+        once for the frame, with the clock (an honest frame's first try, without it, is the caller's:
         _acks): each costs a store operation, and acks are not requests. False, or, over
         it, True: none of them done (their outcomes are told again at the next login),
         answered with one ``rate_limited``, logged once per address and interval."""
@@ -1348,7 +1385,10 @@ class Relay:
                 return False
         budget = self._ack_budgets.get(session)
         if budget is None:  # made by a take (take_held's condition), at the first ack
-            budget = self._ack_budgets[session] = TokenBucket(*self.config.ack_budget)
+            shared = self._acks_per_address.get(session.address)
+            if shared is None:
+                shared = self._acks_per_address[session.address] = TokenBucket(*self.config.ack_address_budget)
+            budget = self._ack_budgets[session] = SharedBudget(TokenBucket(*self.config.ack_budget), shared)
         wait = budget.take(time.monotonic(), float(cost))
         if not wait:
             return False
@@ -1410,8 +1450,8 @@ class Relay:
         self._per_address = {address: (count, bucket) for address, (count, bucket) in self._per_address.items()
                              if count > 0 or (bucket is not None
                                               and bucket.updated + bucket.burst / bucket.rate > clock)}
-        self._late_per_address = {address: bucket for address, bucket in self._late_per_address.items()
-                                  if address in self._per_address or bucket.updated + bucket.burst / bucket.rate > clock}
+        self._late_per_address = _still_kept(self._late_per_address, self._per_address, clock)
+        self._acks_per_address = _still_kept(self._acks_per_address, self._per_address, clock)
 
     def _announce_expired(self, messages: list[mailbox.StoredMessage]) -> None:
         """``messages`` were just marked expired: forget them in flight, tell their senders."""
@@ -1812,7 +1852,27 @@ class Relay:
     # --- Leaving and errors -------------------------------------------------------------
 
     def _goodbye(self, session: ClientSession, goodbye: Goodbye) -> None:
-        session.close("quit")
+        self._close_answered(session, "quit")
+
+    def _stream_ended(self, session: ClientSession, closed: ConnectionClosed) -> None:
+        self._close_answered(session, session.leave_reason)
+
+    def _close_answered(self, session: ClientSession, reason: str) -> None:
+        """The client said bye or closed its writing side: answer what it sent before, then
+        close (PROTOCOL.md, "Session"). The answers still to come wait for the store (a
+        send's accepted, once stored); a read submitted now is answered after every
+        operation submitted before it (stores/base.py: callbacks in submission order), so
+        its answer says they are out. Only on this path: nothing is counted per message.
+        The user leaves now (the others hear it, a guest's name is held as after any
+        leaving, a new login is not refused for it): only the connection waits, carrying
+        the answers out. A session not logged in has nothing stored to wait for (a hello
+        being decided holds reading, so no bye is read meanwhile)."""
+        if session.key is None or session.closing:
+            session.close(reason)
+            return
+        key = session.key
+        session.close_when_answered(reason, lambda done: self.store.sent_under(key, "", done, done))
+        self.disconnected(session, None)  # (connection_lost's call then finds it gone)
 
     def _rejected(self, session: ClientSession, rejected: FrameRejected) -> None:
         self.log_lines.log("malformed frames", session.address, logging.WARNING, "bad frame from %r: %s: %s",
@@ -1823,7 +1883,8 @@ class Relay:
         session.bad_frames += 1
         if session.bad_frames >= self.config.max_bad_frames:
             self._refuse(session, ErrorCode.TOO_MANY_ERRORS,
-                         f"{session.bad_frames} malformed frames in a row; closing the connection")
+                         f"{session.bad_frames} malformed frames in a row; closing the connection",
+                         reason=const.TOO_MANY_ERRORS_REASON)
 
     def _ignore(self, session: ClientSession, event: Event) -> None:
         pass
@@ -1843,6 +1904,6 @@ class Relay:
         self.login_lines.flush()
         self.logout_lines.flush()
         for session in list(self.sessions):
-            if session.conn.state is not State.CLOSED:
+            if session.conn.may_send(Goodbye):  # not after the client's own bye
                 session.send(Goodbye(reason))
             session.close("server shutting down")

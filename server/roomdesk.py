@@ -337,19 +337,25 @@ class RoomDesk:
             return
         key, unavailable = room_key(room.name), relay._unavailable(session, request.request_id, "room_unavailable")
 
+        # Answered in every case, even when handling the answer raised (the store logs
+        # that): else the room's frames would wait in _deferred for ever.
         def stored(result: tuple) -> None:
-            if result[0] is not None:
-                self._posted(session, result)
-            elif attempt + 1 < _ATTEMPTS:
-                self._reload(key, result[2], result[3])
-                self.post(session, request, attempt + 1)  # decided again on the room as it is now
-            else:
-                unavailable(None)
-            self._post_answered(key)
+            try:
+                if result[0] is not None:
+                    self._posted(session, result)
+                elif attempt + 1 < _ATTEMPTS:
+                    self._reload(key, result[2], result[3])
+                    self.post(session, request, attempt + 1)  # decided again on the room as it is now
+                else:
+                    unavailable(None)
+            finally:
+                self._post_answered(key)
 
         def not_stored(failure: Any) -> None:
-            unavailable(failure)
-            self._post_answered(key)
+            try:
+                unavailable(failure)
+            finally:
+                self._post_answered(key)
 
         self._posting[key] = self._posting.get(key, 0) + 1
         relay.peers.store_room_post(message, self._versions.get(key, 0), stored, not_stored)

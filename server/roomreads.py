@@ -163,7 +163,7 @@ class RoomReads:
         room = rooms.get(request.room_name)
         me = session.key
         if room is None:
-            session.send(ErrorReply(ErrorCode.NO_SUCH_ROOM, f"there is no room {request.room_name[:40]}"))
+            session.send(rooms.missing(request.room_name).reply(None))
             return
         if room is rooms.default or me not in room.members:
             session.send(ErrorReply(ErrorCode.NOT_MEMBER, f"you are not in {room.name}: join it first"))

@@ -143,20 +143,22 @@ class Refused:
     the room it is about (``muted``; ``banned``, of one's own join); ``retry_after``, the
     seconds left of a timed mute (None: until unmuted), or until the asker's address may
     create a room again (``too_many_rooms``); ``reason``, the ban's. A refusal
-    about someone else (the invite of a banned person) has no ``room``."""
+    about someone else (the invite of a banned person) has no ``room``. ``like``: the room
+    a ``no_such_room`` name meant, written without its ``#`` (see :meth:`Rooms.missing`)."""
 
     code: str
     message: str
     room: str | None = None
     retry_after: float | None = None
     reason: str | None = None
+    like: str | None = None
 
     def reply(self, request_id: str | None) -> ErrorReply:
         """The ``error`` answering request ``request_id`` with this refusal, its facts
         included: the one place where a refusal becomes a frame (the room desk's answers,
         an edit refused as a post would be)."""
-        return ErrorReply(self.code, self.message, request_id, self.retry_after, room_name=self.room,
-                          reason=self.reason)
+        return ErrorReply(self.code, self.message, request_id, self.retry_after, like=self.like,
+                          room_name=self.room, reason=self.reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +299,17 @@ class Rooms:
         """The room called ``name`` in any spelling, or None."""
         return self._rooms.get(room_key(name))
 
+    def missing(self, name: str) -> Refused:
+        """``no_such_room`` for ``name``, which names no room. A room's name is exact (it
+        starts with ``#``: a name without it is never taken for the room), but when
+        ``#name`` is a room the refusal names it in ``like`` ("did you mean #redes?"), as an
+        unknown recipient names the user it looks like."""
+        meant = None if name.startswith(PREFIX) else self._rooms.get(room_key(PREFIX + name))
+        if meant is None:
+            return Refused(ErrorCode.NO_SUCH_ROOM, f"there is no room {name[:40]}")
+        return Refused(ErrorCode.NO_SUCH_ROOM, f"there is no room {name[:40]}; did you mean {meant.name}?",
+                       like=meant.name)
+
     def add_admin(self, name: str) -> None:
         """Make the account ``name`` an administrator (the server console's ``/admin``)."""
         self._admins = self._admins | {canonical(name)}
@@ -363,7 +376,7 @@ class Rooms:
         members and administrators."""
         room = self._rooms.get(room_key(name))
         if room is None:
-            return [_no_such_room(name)]
+            return [self.missing(name)]
         if room is self.default:
             return [Refused(ErrorCode.FORBIDDEN, f"everyone online is in {room.name}: ask who is online")]
         if room.invite_only and self.role(room, person) not in (Role.ADMIN, *_MEMBERS):
@@ -804,7 +817,7 @@ class Rooms:
         not: the one place where RIGHTS, the ranks and rule 2 are applied."""
         room = self._rooms.get(room_key(name))
         if room is None:
-            return None, _no_such_room(name)  # type: ignore[return-value]
+            return None, self.missing(name)  # type: ignore[return-value]
         if room is self.default and act in NOT_IN_DEFAULT:
             return room, Refused(ErrorCode.FORBIDDEN, f"everyone is in {room.name}: it cannot be left, "
                                  "nor anyone kicked, banned or invited (mute instead)")
@@ -827,7 +840,10 @@ class Rooms:
                    reason: str | None, until: float | None = None, role: str | None = None) -> Decision:
         by, them = display_form(person.name), display_form(target.name)
         why = f" ({reason})" if reason else ""
-        extra = f" until {until:.0f}" if until is not None else f" as {role}" if role else ""
+        # A mute's length, not its end: the log's reader has the line's own time beside it,
+        # and a Unix time there means nothing to a teacher.
+        extra = (f" for {until - now:.0f} s" if until is not None else " until unmuted") if act == "mute" \
+            else f" as {role}" if role else ""
         return [Notice(room.name, act, them, now, by=by, reason=reason, until=until, role=role),
                 LogLine(f"{by} {_PAST[act]} {them} in {room.name}{extra}{why}")]
 
@@ -873,6 +889,3 @@ def record_members(text: str) -> tuple[str, list[str]]:
     room = _from_record(text)
     return room.name, list(room.members)
 
-
-def _no_such_room(name: str) -> Refused:
-    return Refused(ErrorCode.NO_SUCH_ROOM, f"there is no room {name[:40]}")

@@ -23,8 +23,16 @@ drain (server/intake.py), no further frame is handled
 and the transport stops reading, so the client's own burst of requests cannot push its
 queue past the hard mark; the frames already read wait, in order, until
 :meth:`release_reading`. The same holds while a hello is decided off the loop (a
-password's hash, a cluster's claim: Relay._hello), so that the frames sent behind it are
-judged after its outcome.
+password's hash, a cluster's claim: Relay._hello), or a ``register`` or ``password``
+(Relay._in_order), so that the frames sent behind it are judged after its outcome; and
+after a client's bye, while its last answers are awaited (:meth:`close_when_answered`).
+
+Reading has a budget too, of bytes a second (``read_budget`` of the config,
+const.READ_BYTES_*): frames that no rate counts (ping, pong, receipt, ack) still cost their
+parsing, and one client writing them as fast as the server read held everyone's messages
+back by 100 ms. Each read spends its bytes (one subtraction and one comparison: the clock is
+looked at only once it is spent); over it, the transport stops reading until the budget
+refills, and TCP holds that client alone back (:meth:`ClientSession._read_budget_spent`).
 
 Reads go into one buffer per thread (so per event loop), not a fresh one per read: see
 :class:`_ReadBuffer`.
@@ -57,6 +65,20 @@ READ_BUFFER_BYTES = 64 * 1024
 # reason it is closed): then it is cut, so that a peer that stopped reading cannot keep
 # its connection, and the queue's memory, for ever.
 CLOSE_GRACE = 2.0
+# Seconds at most that a client's bye (or the end of its stream) waits for the answers to
+# the requests read before it (a send's accepted comes once the message is stored): then
+# the connection closes all the same (close_when_answered).
+ANSWERS_WAIT = 2.0
+# Bytes a read takes from a connection over its read budget (see _read_budget_spent): the
+# frames of one read are handled in one go, and 64 KiB of pings held the loop 40 ms.
+OVER_BUDGET_READ_BYTES = 4 * 1024
+# What ClientSession.read_budget holds, less the bytes read since, while the connection is
+# over its read budget: far below anything else it holds (at least minus one read), so
+# that every read is counted, and get_buffer lends it the short buffer.
+_OVER_BUDGET = -(1 << 40)
+# Seconds the read budget's timer may come before the time it waits for and still read
+# again (the loop runs timers early by its clock's resolution).
+_READ_RESUME_SLACK = 0.001
 # The leave reason of a client dropped as a slow consumer. Its one log line is the
 # session's, written when it is found (with the bytes that waited and the mark they
 # passed; the first per address and interval, then a count: _log_slow); the relay's
@@ -79,6 +101,7 @@ class _ReadBuffer(threading.local):
     def __init__(self) -> None:
         self.data = bytearray(READ_BUFFER_BYTES)
         self.view = memoryview(self.data)
+        self.bite = self.view[:OVER_BUDGET_READ_BYTES]  # its start, for a connection over budget
 
 
 _reads = _ReadBuffer()
@@ -183,7 +206,7 @@ class ClientSession(asyncio.BufferedProtocol):
                  "connected_at", "last_seen", "pinged", "inflight", "backlog", "backlog_cursor", "backlog_loading",
                  "logging_in", "bucket", "bad_frames", "closing", "leave_reason", "batcher", "_unsent",
                  "byte_bucket", "write_paused", "skipped", "held", "_unsent_bytes", "_buffered", "epoch",
-                 "direct_stored", "reading_held_since", "socket_transport")
+                 "direct_stored", "reading_held_since", "socket_transport", "read_budget", "read_full_at")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher) -> None:
         self.relay = relay
@@ -217,7 +240,11 @@ class ClientSession(asyncio.BufferedProtocol):
         # When the connection was made, for the login timeout; None once welcomed (the relay
         # lets it go then: nothing else reads it).
         self.connected_at: float | None
-        self.connected_at = self.last_seen = time.monotonic()
+        self.connected_at = self.last_seen = self.read_full_at = time.monotonic()
+        # The read budget (see the module docstring, _read_budget_spent): the bytes that
+        # may still be read before they are counted, and when the budget will be full
+        # again had nothing more been read (full now).
+        self.read_budget = relay.config.read_check_bytes
         # True once a heartbeat ping went out unanswered; any frame from the client clears it.
         self.pinged = False
         # msg_ids of direct messages sent to this client and not yet confirmed; created on
@@ -243,9 +270,9 @@ class ClientSession(asyncio.BufferedProtocol):
         # Why the session ended, for the log and the "left" notice; set by whoever ends it.
         self.leave_reason = "disconnected"
         # Over TLS, the socket transport beneath ``transport`` (socket_transport_under),
-        # else None: connection_lost unlinks both (unlink_tls). The slot is free: the
-        # object is 288 bytes (sys.getsizeof), pymalloc's 288-byte class, where its 280
-        # bytes without it already went (the classes are 16 bytes apart).
+        # else None: connection_lost unlinks both (unlink_tls). The object is 304 bytes
+        # (sys.getsizeof), pymalloc's 304-byte class: the read budget's two slots took it
+        # from 288 (the classes are 16 bytes apart; one slot would have cost as much).
         self.socket_transport: asyncio.BaseTransport | None = None
 
     def __repr__(self) -> str:
@@ -277,13 +304,77 @@ class ClientSession(asyncio.BufferedProtocol):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.socket_send_buffer)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        # The shared buffer: whatever is read is copied out by buffer_updated at once.
-        return _reads.view
+        # The shared buffer: whatever is read is copied out by buffer_updated at once. Its
+        # start only for a connection over its read budget (see _read_budget_spent); and
+        # for one read of another when the bytes it reads before they are counted are used
+        # up to the byte (harmless: the next read is the whole buffer again).
+        return _reads.view if self.read_budget > 0 else _reads.bite
 
     def buffer_updated(self, nbytes: int) -> None:
         # Copied before anything else runs: handling these bytes may write, close or
         # call into other sessions, never read, but the buffer is not ours to keep.
         self.data_received(_reads.view[:nbytes].tobytes())
+        # The read budget, per read and not per frame: one subtraction, one comparison
+        # (the bytes are counted against it once per config.read_check_bytes).
+        left = self.read_budget = self.read_budget - nbytes
+        if left < 0:
+            self._read_budget_spent()
+
+    def _read_budget_spent(self) -> None:
+        """Count the bytes read since the clock was last looked at (``read_check_bytes`` of
+        the config, or a read more) against the read budget (const.READ_BYTES_*): if they
+        took it below nothing, stop reading until it is back to nothing (TCP then holds
+        this client back, and no one else); a timer reads again then
+        (:meth:`_read_budget_refilled`). The frames already read are handled as usual;
+        nothing is refused.
+
+        The budget is a token bucket kept as the time it will be full again, had nothing
+        more been read (``read_full_at``; GCRA's "theoretical arrival time"): reading n
+        bytes moves that time on by n / rate from now or from itself, whichever is later,
+        and the budget is spent when it is more than burst / rate ahead. Counted once per
+        ``read_check_bytes``, so in any T seconds a connection is read at most rate x T,
+        the burst, ``read_check_bytes`` and one read.
+
+        Once over it, until a read finds it back under, the connection is counted at
+        every read and read in bites of OVER_BUDGET_READ_BYTES (``read_budget`` holds
+        _OVER_BUDGET less the bytes read since): what one read hands the loop at once is
+        then a millisecond or two of frames, not the 40 ms of a whole buffer of pings."""
+        config = self.relay.config
+        rate, burst = config.read_budget
+        left = self.read_budget
+        spent = (_OVER_BUDGET if left < _OVER_BUDGET // 2 else config.read_check_bytes) - left
+        now = time.monotonic()
+        full_at = self.read_full_at
+        full_at = self.read_full_at = (full_at if full_at > now else now) + spent / rate
+        wait = full_at - now - burst / rate  # until the budget is back to nothing
+        if wait <= 0.0:
+            self.read_budget = config.read_check_bytes
+            return
+        self.read_budget = _OVER_BUDGET
+        if self.closing or self.transport is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # a session driven by hand, outside a loop (tests): nothing would resume it
+        self.transport.pause_reading()
+        # One timer per stop: one set by an earlier stop that reads under way (TLS, a
+        # WebSocket's) made longer finds the budget still spent, and leaves it to this one.
+        loop.call_later(wait, self._read_budget_refilled)
+
+    def _read_budget_refilled(self) -> None:
+        """The read budget's timer: read again, unless reading is still stopped."""
+        if not self.closing:
+            self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        """Read from the transport again, unless something still stops it: a request that
+        waits (:meth:`hold_reading`) or the read budget (spent: see _read_budget_spent)."""
+        if self.reading_held_since is not None or self.closing or self.transport.is_closing():
+            return
+        rate, burst = self.relay.config.read_budget
+        if self.read_full_at - time.monotonic() - burst / rate <= _READ_RESUME_SLACK:
+            self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         """What arrived from the client (subclasses for other transports override this)."""
@@ -319,7 +410,9 @@ class ClientSession(asyncio.BufferedProtocol):
             self.relay.handle(self, event)
             if self.reading_held_since is not None:
                 break  # nothing after a request that waits is handled out of its order
-        return False  # let asyncio close the transport
+        # True keeps the writing side open while the relay waits for the last answers
+        # (close_when_answered closes it); over TLS asyncio cannot half-close: it closes.
+        return not self.closing and self.socket_transport is None and self.conn.state is State.CLOSING
 
     def connection_lost(self, exc: Exception | None) -> None:
         # Whether the client said goodbye, vanished (reset, closed laptop) or was dropped,
@@ -381,8 +474,7 @@ class ClientSession(asyncio.BufferedProtocol):
         first()
         if self.reading_held_since is None and not self.closing:
             self._handle_waiting()
-        if self.reading_held_since is None and not self.closing and not self.transport.is_closing():
-            self.transport.resume_reading()
+        self._resume_reading()
 
     def _unheld(self, held: float) -> None:
         """Move the start of an unfinished frame on by the ``held`` seconds we did not read."""
@@ -448,7 +540,8 @@ class ClientSession(asyncio.BufferedProtocol):
             # the session closing, comes at a next loop turn: another session's leaving in
             # this turn may still send here (a Queued). Nobody is left to read it. Otherwise
             # it is a relay bug, not the client's fault: log it.
-            if self.conn.state is not State.CLOSED:
+            # CLOSING: the client said bye; only the answers it waits for still go to it.
+            if self.conn.state is not State.CLOSED and self.conn.state is not State.CLOSING:
                 log.error("not sent to %r: %s", self, exc)
             return
         self._write(data)
@@ -520,6 +613,23 @@ class ClientSession(asyncio.BufferedProtocol):
         """Write chat frames to the transport. Each chunk holds one or more whole frames,
         each ending in a newline; subclasses for other transports re-wrap them."""
         self.transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def close_when_answered(self, reason: str, answered: Callable[[Callable[..., None]], None]) -> None:
+        """The client said bye or ended its stream (its core is CLOSING): handle nothing more
+        from it, and close as :meth:`close` does once the answers to the requests read
+        before are out: when ``answered`` calls the function it is given (with any
+        arguments), or after ANSWERS_WAIT seconds at most."""
+        self.leave_reason = reason
+        self.hold_reading()  # (the sweeper leaves a held session alone: the wait is bounded here)
+
+        def done(*_result: object) -> None:
+            self.close()
+        answered(done)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # a session driven by hand, outside a loop (tests)
+        loop.call_later(ANSWERS_WAIT, done)
 
     def close(self, reason: str | None = None) -> None:
         """Close after what is queued has been written (goodbyes, final errors), or cut

@@ -691,12 +691,19 @@ class Store:
             await asyncio.sleep(0.005)
 
     def close(self) -> None:
-        """Commit what is pending (synchronously) and close the database."""
+        """Commit what is pending (synchronously) and close the database. While a commit
+        is under way (a drain that gave up on a slow disk), what waits for the next one
+        is answered ``on_error(StoreUnavailable)`` instead: nothing is left unanswered,
+        and nothing said stored that is not."""
         if self.db is None:
             return
         if self._pending and not self._committing:
             pending, outcomes, wrote = self._execute(self._take())
             self._finish(pending, outcomes, wrote, self._commit if self.db.in_transaction else None)
+        elif self._pending:
+            pending = self._take()
+            self._answer(pending, [StoreUnavailable("the store is closing", storage=False)] * len(pending), [],
+                         False, 0.0)
         if self._committer is not None:
             self._committer.shutdown(wait=True)
         lookups.close_cleanly(self.db, self.path)

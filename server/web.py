@@ -202,8 +202,8 @@ class WebSession(ClientSession):
         self.write_paused = False
         if self.mode is _HTTP and self.http is not None and not self.closing:
             self._receive_http(b"")  # the requests that waited, until the buffer fills again
-        if not self.write_paused and not self.transport.is_closing():
-            self.transport.resume_reading()
+        if not self.write_paused:
+            self._resume_reading()  # unless the read budget still stops it
 
     # --- HTTP ---------------------------------------------------------------------------
 
@@ -360,9 +360,13 @@ class WebSession(ClientSession):
                 elif not self.closing:
                     log.info("web %r: binary message; closing", self)
                     self._close_websocket(_CLOSE_UNSUPPORTED_DATA, "chat frames are text messages",
-                                          "protocol error")
+                                          const.PROTOCOL_ERROR_REASON)
             elif kind is CloseConnection:
                 log.debug("web %r: WebSocket closed (%d %s)", self, event.code, event.reason)
+                if ws.failed and self.mode is _CHAT and not self.closing:
+                    # Any other breach of RFC 6455 (unmasked, too large, invalid UTF-8...):
+                    # left as a binary message is, not as a plain disconnection.
+                    self.leave_reason = const.PROTOCOL_ERROR_REASON
             # Ping: the core has queued the pong, written above. Pong: nothing to do.
         if not ws.unfinished:
             self._ws_unfinished_since = None
@@ -472,9 +476,17 @@ class WebSession(ClientSession):
             self.leave_reason = reason
         if self.closing:
             return
+        held = self.reading_held_since is not None
+        if held:
+            # Held for the answers before a bye (or a request's turn): the peer's close
+            # frame must still be read; the chat messages behind are not handled (closing).
+            self.reading_held_since = None
+            self.transport.resume_reading()
         self.flush()  # goodbyes and final errors go out before the close frame
         code = _CLOSE_GOING_AWAY if self.leave_reason == "server shutting down" else _CLOSE_NORMAL
         self._close_websocket(code, self.leave_reason)
+        if held:
+            self._receive_websocket(b"")  # what waited in the core: the peer's close frame, if sent
 
     # --- Timers -------------------------------------------------------------------------
 

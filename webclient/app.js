@@ -31,10 +31,13 @@ const PLURAL_RULES = {
 // timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS);
 // liked: the sentence a code takes with the error's "like" (LIKE_TEXTS).
 // loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES);
+// loginRetry: the refusals of a reconnection that waiting cures (the same table's retry);
+// loginWait: the longest rate_limited a first login waits out (client.auth.MAX_LOGIN_WAIT);
 // passwordFields: the password dialog's field ("old", "new") each refused change is about
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, loginFields: {}, passwordFields: {} };
+  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, loginFields: {}, loginRetry: [],
+  loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -64,13 +67,16 @@ function tn(singular, plural, n, values) {
  * words of "unconfirmed", never "nothing was done"; a code of i18n.timed with ``retryAfter``
  * in the words of its cause that has a wait ("name_taken": the guest's own earlier session
  * holds the name; "too_many_rooms": the rooms made from the address), and one of i18n.liked
- * with ``like`` in words that name it ("did you mean João?"). client/display.py's
- * explain_error, the one table. */
-function explainError(code, message, name, retryAfter, like, room, reason, uncertain) {
+ * with ``like`` in words that name it ("did you mean João?"). ``attempts`` and ``triedFor``
+ * (seconds): a message given up after that many "unavailable" answers over that long, said
+ * so, never the server's last wait. client/display.py's explain_error, the one table. */
+function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor) {
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
   const liked = like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
-  const template = i18n.errors[uncertain === true && code === "unavailable" ? "unconfirmed" : timed || liked || code];
-  let text = message || t("no explanation given");
+  const unsure = code === "unconfirmed" || (uncertain === true && code === "unavailable");
+  const template = i18n.errors[attempts && unsure ? "unconfirmed_given_up" : unsure ? "unconfirmed"
+    : attempts && code === "unavailable" ? "unavailable_given_up" : timed || liked || code];
+  let text = message ? serverWords(message) : t("no explanation given");
   if (!template) return `${text} (${code})`;
   if ((name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
       && (room || !i18n.needsRoom.includes(code))) {
@@ -80,7 +86,8 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     // limit, minutes, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, EDIT_WINDOW,
     // MIN_PASSWORD_LENGTH).
     text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
-      like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH });
+      like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
+      duration: formatDelay(triedFor) });
   }
   return text;
 }
@@ -114,9 +121,51 @@ function formatDelay(seconds) {
   return rest ? t("{minutes} min {seconds} s", { minutes, seconds: rest }) : t("{minutes} min", { minutes });
 }
 
-/** ``text`` as a sentence on its own: its first letter capitalised ("o nome…" -> "O nome…"). */
+/** ``text`` as a sentence on its own: its first letter capitalised ("o nome…" -> "O nome…"),
+ * also when it starts with the server's words (serverWords). */
 function sentence(text) {
-  return text ? text.charAt(0).toLocaleUpperCase(i18n.language.replace("_", "-")) + text.slice(1) : text;
+  if (!text) return text;
+  const at = text.startsWith(EN_START) ? 1 : 0;
+  return text.slice(0, at) + text.charAt(at).toLocaleUpperCase(i18n.language.replace("_", "-")) + text.slice(at + 1);
+}
+
+// The server's own words (English: it does not know the reader's language), shown where
+// the page has no sentence of its own, are marked in the texts the page builds with these
+// two private-use characters, so that showText() puts them in a lang="en" span: in a
+// Portuguese page a screen reader said them with Portuguese sounds. They never reach the
+// screen: every text that may hold them is shown with showText() (or plainText()).
+const EN_START = "\ue000";
+const EN_END = "\ue001";
+
+/** ``text`` (the server's words) marked as English for showText(), unless the page is. */
+function serverWords(text) {
+  return i18n.language === "en" ? text : `${EN_START}${text}${EN_END}`;
+}
+
+/** A reason the server gave (a bye's, a user's leaving) in the page's language: the
+ * catalogue's (client/display.py's _LEFT_REASONS), else the server's words as they came. */
+function reasonWords(reason) {
+  const found = i18n.messages[reason];
+  return typeof found === "string" && found ? found : serverWords(reason);
+}
+
+/** ``text`` without the marks of serverWords() (for an attribute, such as a title). */
+function plainText(text) {
+  return String(text).replace(/[\ue000\ue001]/g, "");
+}
+
+/** ``node`` shows ``text``: the server's words in it (serverWords) in a span lang="en" each
+ * (a mark left open by a text cut short runs to its end). */
+function showText(node, text) {
+  const parts = String(text).split(/([\ue000\ue001])/);
+  const nodes = [];
+  let english = false;
+  for (const part of parts) {
+    if (part === EN_START || part === EN_END) english = part === EN_START;
+    else if (part && english) nodes.push(Object.assign(document.createElement("span"), { lang: "en", textContent: part }));
+    else if (part) nodes.push(document.createTextNode(part));
+  }
+  node.replaceChildren(...nodes);
 }
 
 /** The language for a browser list such as navigator.languages: the first one spoken
@@ -169,6 +218,8 @@ async function useLanguage(language) {
   i18n.timed = catalogue.timed || {};
   i18n.liked = catalogue.liked || {};
   i18n.loginFields = catalogue.login_fields || {};
+  i18n.loginRetry = catalogue.login_retry || [];
+  i18n.loginWait = catalogue.login_wait || 0;
   i18n.passwordFields = catalogue.password_fields || {};
   $("lang-switch").value = language;
   translatePage();
@@ -312,7 +363,7 @@ function user(chat, name) {
   const key = contactKey(name);
   let entry = chat.users.get(key);
   if (!entry) {
-    entry = { key, name, online: false, since: null, known: false };
+    entry = { key, name, online: false, since: null, known: false, where: null };  // where: the registry's entry (whois)
     chat.users.set(key, entry);
   }
   return entry;
@@ -432,12 +483,14 @@ function unavailableFor(chat, now = nowSeconds()) {
  * answers with the original msg_id if it had stored the message after all ("uncertain"),
  * or stores it now. Returns false once UNAVAILABLE_ATTEMPTS "unavailable" answers came:
  * the message then fails, as "unconfirmed" if any answer was uncertain (it may or may not
- * have been stored). Rate limits are retried while the session lasts.
+ * have been stored), saying how often and over how long it was tried (failureWords).
+ * Rate limits are retried while the session lasts.
  */
 function retryLater(chat, request, frame, now = nowSeconds(), random = Math.random) {
   if (!MESSAGE_KINDS.includes(request.kind) || !RETRIED.includes(frame.code) || !request.item
       || request.item.state !== "sending" || !request.frame) return false;
   if (frame.code === "unavailable") {
+    if (!request.unavailable) request.unavailableSince = now;  // how long it was tried, when given up
     request.unavailable = (request.unavailable || 0) + 1;
     request.uncertain = request.uncertain || frame.uncertain === true;
     if (request.unavailable >= UNAVAILABLE_ATTEMPTS) return false;
@@ -558,6 +611,12 @@ function openConversation(chat, key) {
   convo.unread = 0;
   const frames = [];
   if (isRoomKey(key)) return roomOpened(chat, key);
+  const entry = key === ROOM ? null : chat.users.get(key);
+  if (entry && entry.online && chat.status === "online") {  // the registry's entry, for the header
+    const id = chat.nextId();
+    chat.requests.set(id, { kind: "whois", key });
+    frames.push({ type: "whois", id, name: convo.name });
+  }
   if (chat.history && key !== ROOM && !convo.historyAsked && chat.status === "online") {
     convo.historyAsked = true;
     const id = chat.nextId();
@@ -782,10 +841,23 @@ const HANDLERS = {
     const entry = user(chat, frame.name);
     whoInProgress(chat, (listed) => listed.add(entry.key));
     entry.online = true;
+    entry.where = null;  // another connection now: asked again when the conversation opens
     entry.since = frame.at;
     notice(chat, ROOM, t("{name} joined", { name: frame.name }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} is online", { name: frame.name }), frame.at);
     if (entry.key === chat.active) out.announce.push(t("{name} is online", { name: frame.name }));  // the header changed
+  },
+
+  user(chat, frame) {
+    // The answer to "whois" (openConversation): where the person's connection comes from
+    // and since when, as the registry has it (PROTOCOL.md, "whois"), shown in the header.
+    const request = chat.requests.get(frame.id);
+    chat.requests.delete(frame.id);
+    if (!request || request.kind !== "whois" || typeof frame.name !== "string") return;
+    const entry = chat.users.get(request.key);
+    if (!entry) return;
+    entry.where = frame.status === "online" && typeof frame.address === "string" && Number.isInteger(frame.port)
+      ? { address: frame.address, port: frame.port, since: frame.since } : null;
   },
 
   left(chat, frame, out) {
@@ -793,9 +865,10 @@ const HANDLERS = {
     const entry = user(chat, frame.name);
     whoInProgress(chat, (listed) => listed.delete(entry.key));
     entry.online = false;
+    entry.where = null;
     const reason = typeof frame.reason === "string" ? frame.reason : "";
     const plain = !reason || ["quit", "disconnected"].includes(reason) || reason.startsWith("connection lost");
-    const why = plain ? "" : ` (${t(reason)})`;  // i18n: listed in client/display.py's _LEFT_REASONS
+    const why = plain ? "" : ` (${reasonWords(reason)})`;
     notice(chat, ROOM, t("{name} left{why}", { name: frame.name, why }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} went offline{why}", { name: frame.name, why: "" }), frame.at);
     if (entry.key === chat.active) out.announce.push(t("{name} went offline{why}", { name: frame.name, why: "" }));
@@ -906,12 +979,19 @@ const HANDLERS = {
       return;
     }
     if (request && request.kind === "hello") {
-      // Reconnecting before the server noticed our old connection is gone: try again.
+      // A reconnection refused for a while (the old connection not noticed gone yet, the
+      // store out of reach, too many logins or connections from a school's one address):
+      // try again, no sooner than the server said, as the other clients do.
       // words: the refusal said again in the page's language after a switch.
       const words = () => explainError(frame.code, message, request.name, frame.retry_after,
         typeof frame.like === "string" ? frame.like : null, null, null, uncertain);
-      out.login = chat.welcomedOnce && frame.code === "name_taken" ? "retry"
-        : { code: frame.code, message: words(), words };
+      // A first login told to wait a moment (a class logging in at once from one
+      // address meets the password-check budget) waits it out, as the other clients do.
+      const moment = !chat.welcomedOnce && frame.code === "rate_limited"
+        && typeof frame.retry_after === "number" && frame.retry_after <= i18n.loginWait;
+      out.login = chat.welcomedOnce && i18n.loginRetry.includes(frame.code) ? "retry"
+        : moment ? "wait" : { code: frame.code, message: words(), words };
+      if (typeof frame.retry_after === "number") out.retryAfter = frame.retry_after;
       return;
     }
     if (request && request.item && request.kind !== "edit" && request.kind !== "delete") {
@@ -924,6 +1004,11 @@ const HANDLERS = {
       request.item.refusal = { room: typeof frame.room === "string" ? frame.room : null,
         reason: typeof frame.reason === "string" ? frame.reason : null,
         retryAt: typeof frame.retry_after === "number" ? nowSeconds() + frame.retry_after : null };
+      if (frame.code === "unavailable" && request.unavailable >= UNAVAILABLE_ATTEMPTS) {
+        // Given up (retryLater): how often and how long it was tried is the news, not the last wait.
+        request.item.refusal.attempts = request.unavailable;
+        request.item.refusal.triedFor = nowSeconds() - request.unavailableSince;
+      }
       // Given up after an answer that said it may have been stored: never "not delivered".
       if (frame.code === "unavailable" && (request.uncertain || uncertain)) request.item.errorCode = "unconfirmed";
       // A name nobody uses (mistyped): out of the contact list; its conversation goes
@@ -1228,7 +1313,7 @@ const HANDLERS = {
     // it; another reason the Python clients know is translated (client/display.py's
     // _LEFT_REASONS); one of a newer server stays as it came.
     const reason = typeof frame.reason === "string" ? frame.reason : "";
-    const why = reason ? t(reason) : "";  // i18n: listed in client/display.py's _LEFT_REASONS
+    const why = reason ? reasonWords(reason) : "";
     chat.notice = reason === SERVER_STOPPING ? sentence(t("the server stopped or is restarting"))
       : why ? t("The server ended the session: {why}", { why }) : t("The server ended the session");
   },
@@ -1625,7 +1710,7 @@ function notice(chat, key, text, at, isError = false) {
 /** The one order of names in the page's lists (people, rooms): the page's language's,
  * letters first without accents or case ("Álvaro" beside "Alice", "Érica" among the E's,
  * "Conceição" after "Carlos"), then accents and case, then the exact text, so it is total.
- * As client/collation.py's name_order in the window. */
+ * As registry/collation.py's name_order in the window. */
 function compareNames(a, b) {
   const language = i18n.language.replace("_", "-");
   return a.localeCompare(b, language, { sensitivity: "base" })
@@ -1690,6 +1775,9 @@ void [t("* {name} joined {room}"), t("* {name} left {room}"), t("* {by} set the 
   t("* {by} deleted a message of {name} in {room}"),
   t("* {by} made {room} invite-only"), t("* {by} made {room} public"), t("* you own {room} now"),
   t("* {by} deleted a message of yours in {room}"), t("* {name} is online in {room}"), t("* {name} went offline in {room}")];
+// The reasons the server gives its own notices, as client/display.py's _SERVER_REASONS.
+const SERVER_REASONS = ["the mute ended"];
+void [t("the mute ended")];
 const ROLES = { owner: "owner", moderator: "moderator", member: "member" };
 void [t("owner"), t("moderator"), t("member")];
 
@@ -1953,7 +2041,10 @@ function describeRoomNotice(chat, frame) {
     : `* ${frame.room}: ${frame.act} ${frame.name}`;
   const extras = [];
   if (frame.act === "mute") extras.push(typeof frame.until === "number" ? t("until {when}", { when: formatTime(frame.until) }) : t("until unmuted"));
-  if (typeof frame.reason === "string" && frame.reason) extras.push(frame.reason);
+  if (typeof frame.reason === "string" && frame.reason) {
+    // The server's own reason (no "by"), in the page's language; a moderator's as typed.
+    extras.push(typeof frame.by !== "string" && SERVER_REASONS.includes(frame.reason) ? t(frame.reason) : frame.reason);  // i18n: listed in SERVER_REASONS
+  }
   if (extras.length) text += ` (${extras.join("; ")})`;
   if (frame.act === "ban" && frame.address_banned === true && isMe(chat, frame.by)) {  // as client/display.py says it
     text += t("; as {name} is a guest, other guests from the same address are kept out too until the ban is lifted",
@@ -2174,9 +2265,10 @@ function renderTopbar(chat) {
   if (connection.dataset.unavailable !== unavailableNow) connection.dataset.unavailable = unavailableNow;
   // Written only when it changes: it is a role=status region, and screen readers say it
   // again whenever its text is replaced, even by the same words (every render).
-  if (connection.textContent !== status) {
-    connection.textContent = status;
-    connection.title = status;  // whole, where the pill is cut short (style.css)
+  if (connection.dataset.words !== status) {
+    connection.dataset.words = status;
+    showText(connection, status);
+    connection.title = plainText(status);  // whole, where the pill is cut short (style.css)
   }
   // What changes at every try (the attempt number) or every second (the wait before our
   // messages are written again: see the interval in start()) is shown beside the region,
@@ -2214,7 +2306,7 @@ function renderPassword(chat) {
     if (dialog.open) dialog.close();  // the confirmation is a notice (passwordChanged)
     return;
   }
-  $("password-error").textContent = change.words();
+  showText($("password-error"), change.words());
   // The field to fix, typed again: the current password, or a new one the server refused.
   const which = i18n.passwordFields[change.code];
   const field = which === "old" ? $("password-old") : which === "new" ? $("password-new") : null;
@@ -2307,6 +2399,12 @@ function renderConversation(chat) {
   if (!isRoomKey(key)) {
   $("conversation-title").textContent = key === ROOM ? t("Everyone") : convo.name;
   const presence = isOnline(chat, peer) ? sentence(t("online")) : sentence(t("offline"));
+  // The registry's entry (the answer to the whois openConversation sent), while online.
+  const where = key !== ROOM && isOnline(chat, peer) && peer.where ? peer.where : null;
+  const host = where && where.address.includes(":") ? `[${where.address}]` : where && where.address;  // IPv6
+  $("conversation-where").textContent = where
+    ? t("{address} · online since {when}", { address: `${host}:${where.port}`, when: formatTime(where.since) }) : "";
+  $("conversation-where").hidden = !where;
   $("conversation-presence").textContent = key === ROOM ? t("Messages here go to everyone online")
     : isBlocked(chat, key) ? t("{presence} · blocked: their messages do not reach you", { presence }) : presence;
   $("conversation-presence").dataset.online = String(isOnline(chat, peer));
@@ -2403,7 +2501,9 @@ function renderRoomTools(chat) {
   $("room-mode-label").hidden = !mayChangeMode(chat, key);
   $("room-mode").checked = room.inviteOnly === true;
   const members = $("member-list");
-  members.replaceChildren(...(room.members || []).map((member) => {
+  // In the contact list's order: the server pages them by code point (Érica after Vitória).
+  const inOrder = [...(room.members || [])].sort((a, b) => compareNames(a.name, b.name));
+  members.replaceChildren(...inOrder.map((member) => {
     const item = el("li", member.online ? "member" : "member member-offline");
     item.dataset.name = member.name;
     const role = member.role !== "member" && ROLES[member.role] ? ` (${t(ROLES[member.role])})` : "";  // i18n: listed in ROLES
@@ -2510,12 +2610,18 @@ function updateItem(item) {
   if (item.read && item.state === "delivered") label = t("Read");
   if (item.readBy && !item.error) label = `${label} · ${t("Read by {n}", { n: item.readBy })}`;  // a small room
   node.dataset.read = String(Boolean(item.read));
+  const why = failureWords(item);
+  showText(status, why ? `${label}: ${why}` : label);
+}
+
+/** Why our message ``item`` failed, in the page's language (empty: it did not). */
+function failureWords(item) {
   const refusal = item.refusal || {};
   const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - nowSeconds()) : null;
-  const why = item.error && item.errorCode
-    ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason)
+  return item.error && item.errorCode
+    ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason,
+      false, refusal.attempts, refusal.triedFor)
     : item.error;
-  status.textContent = why ? `${label}: ${why}` : label;
 }
 
 /** Edit's and Delete's names for a screen reader, with the message they act on (every
@@ -2607,7 +2713,9 @@ function messageText(text) {
 
 function noticeElement(item) {
   const node = el("li", item.isError ? "notice notice-error" : "notice");
-  node.append(el("span", "notice-text", item.text));
+  const text = el("span", "notice-text");
+  showText(text, item.text);
+  node.append(text);
   node.append(el("time", "msg-time", formatTime(item.at)));
   return node;
 }
@@ -2615,7 +2723,7 @@ function noticeElement(item) {
 function announce(texts) {
   if (!texts.length) return;
   const text = texts.map((t) => (t.length > 160 ? `${t.slice(0, 157)}…` : t)).join(". ");
-  $("announcer").textContent = text;
+  showText($("announcer"), text);
 }
 
 function showView(name) {
@@ -2648,6 +2756,7 @@ const shell = {
   credentials: null,          // {name, password, register} of the current login
   wantOnline: false,          // false after logging out or a refused login
   attempts: 0,
+  retryFloor: 0,              // seconds the next attempt waits at least (a refusal's retry_after)
   timer: null,
   resendTimer: null,          // the end of the hold on our sends (holdDue)
   aliveTimer: null,           // the next liveness() (livenessDue)
@@ -2790,7 +2899,14 @@ function onFrame(frame) {
     if (old) old.close();
     connect();
   } else if (out.login === "retry") {
+    shell.retryFloor = out.retryAfter || 0;
     shell.socket.close();   // the close handler schedules the next attempt
+  } else if (out.login === "wait") {
+    const old = shell.socket;
+    shell.socket = null;  // its close is not a failed login: a new one logs in after the wait
+    if (old) old.close();
+    clearTimeout(shell.timer);
+    shell.timer = setTimeout(connect, out.retryAfter * 1000);
   } else if (out.login) {
     // Refused: loginFailed() drew the new, logged-out chat; drawing this one again would
     // leave "Connecting…" in the header over the form.
@@ -2856,7 +2972,9 @@ function onMessageAction(event) {
 function scheduleReconnect() {
   shell.attempts += 1;
   const base = Math.min(RECONNECT_MAX, RECONNECT_FIRST * 2 ** (shell.attempts - 1));
-  const delay = base * (0.75 + Math.random() * 0.5);  // jitter: not everyone at once
+  // jitter: not everyone at once; and no sooner than a refused reconnection's retry_after
+  const delay = Math.max(shell.retryFloor || 0, base * (0.75 + Math.random() * 0.5));
+  shell.retryFloor = 0;
   clearTimeout(shell.timer);
   shell.timer = setTimeout(connect, delay * 1000);
 }
@@ -2865,7 +2983,7 @@ function scheduleReconnect() {
  * in the new language), or none (null). */
 function showLoginError(words) {
   shell.loginError = words;
-  $("login-error").textContent = words ? sentence(words()) : "";
+  showText($("login-error"), words ? sentence(words()) : "");
 }
 
 /** The login was refused (``code``) or the server is out of reach: the form again, saying

@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import tkinter as tk
+from collections.abc import Callable
 from tkinter import font as tkfont
 from tkinter import messagebox, ttk
 from typing import Any
@@ -448,7 +449,22 @@ class ChatApp:
                 self._stop_editing()  # Enter there would save this edit of a message here
             self.model.open(key)
             self._pane(key).tkraise()
+            self._ask_where(key)
         self._render()
+
+    def _ask_where(self, key: str) -> None:
+        """Ask the registry where person ``key``'s connection comes from (a lookup, off the
+        Tk thread), for the header: the class's /whois, in the window."""
+        contact = self.model.contacts.get(key) if self.model is not None else None
+        client = self.client
+        if contact is None or not contact.online or client is None:
+            return
+        self._off_tk(lambda: client.lookup(contact.name), self._where_known, "gui-whois")
+
+    def _where_known(self, result: Any) -> None:
+        if self.model is not None:
+            self.model.set_where(result)
+            self._render()
 
     def _update_header(self) -> None:
         model = self.model
@@ -468,6 +484,8 @@ class ChatApp:
             presence = _("online") if contact is not None and contact.online else _("offline")
             if model.is_blocked(key):  # what blocking does, where one sees whom it concerns
                 presence = _("{presence} · blocked: their messages do not reach you").format(presence=presence)
+            elif model.where_text(key):  # the registry's entry, as /whois says it ("online since" in it)
+                presence = model.where_text(key)
             self.subtitle_var.set(presence)
         unread = model.total_unread
         self.root.title(_("Chat — {name}").format(name=model.me) + (
@@ -613,15 +631,20 @@ class ChatApp:
         return pane
 
     def _refresh_users(self) -> None:
-        client = self.client
+        if self.client is not None:
+            self._off_tk(self.client.who, self._users, "gui-who")
 
+    def _off_tk(self, ask: Callable[[], Any], then: Callable[[Any], None], name: str) -> None:
+        """Run ``ask`` (a blocking request of the client) on a worker thread called ``name``,
+        then ``then`` with its answer on the Tk thread; a request that fails (the connection
+        went, an older server) is dropped: what it would have shown stays as it was."""
         def work() -> None:
             try:
-                users = client.who()
+                answer = ask()
             except Exception:
                 return
-            self.bridge.call(self._users, users)
-        threading.Thread(target=work, name="gui-who", daemon=True).start()
+            self.bridge.call(then, answer)
+        threading.Thread(target=work, name=name, daemon=True).start()
 
     def _users(self, users: Any) -> None:
         if self.model is not None:

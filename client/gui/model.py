@@ -78,6 +78,7 @@ from protocol import (
     FrameRejected,
     Goodbye,
     HistoryPage,
+    LookupResult,
     Presence,
     Queued,
     Read,
@@ -97,11 +98,11 @@ from protocol import Blocked, Unblocked  # feature blocks: made on another devic
 from i18n import N_, _, ngettext
 from registry import canonical
 
-from ..collation import name_order
+from registry.collation import name_order
 from ..core import SIGNED_OUT, is_default_room
 from ..display import (
-    describe_room_notice, describe_skipped, explain_error, explain_refusal, left_why, sanitize, sanitize_lines,
-    shown_text, unavailable_words,
+    describe_room_notice, describe_skipped, explain_error, explain_refusal, format_when, left_why, sanitize,
+    sanitize_lines, shown_text, unavailable_words,
 )
 from ..errors import LocalError, RequestFailed
 from ..events import ServerUnavailable
@@ -222,6 +223,9 @@ class Contact:
     unread: int = 0
     # Kept in the list (as offline) after leaving: we exchanged messages with them.
     talked: bool = False
+    # The registry's entry while online, (address, port, since), from a lookup (set_where);
+    # None until asked, and again when they come or go (another connection then).
+    where: tuple[str, int, float | None] | None = None
 
     @property
     def key(self) -> str:
@@ -536,7 +540,7 @@ class ChatModel:
 
     def contact_order(self) -> list[str]:
         """Conversation keys in the order the contact list shows them: the room, then the
-        named rooms, then people, each by name (:func:`client.collation.name_order`).
+        named rooms, then people, each by name (:func:`registry.collation.name_order`).
         Presence plays no part (the dot shows it), so a row never moves because someone
         came online or left: a click lands on the row that was under the pointer."""
         people = sorted(self.contacts.values(), key=lambda c: name_order(c.name))
@@ -550,6 +554,25 @@ class ChatModel:
             return self.rooms[key].name if key in self.rooms else self.conversations[key].title
         contact = self.contacts.get(key)
         return contact.name if contact else self.conversations[key].title
+
+    def set_where(self, result: LookupResult) -> None:
+        """The answer to the lookup asked when a person's conversation opened: where their
+        connection comes from, for the header (:meth:`where_text`)."""
+        contact = self.contacts.get(key_of(result.name))
+        if contact is not None and contact.online:
+            online = result.status == "online" and result.address is not None and result.port is not None
+            contact.where = (result.address, result.port, result.since) if online else None
+
+    def where_text(self, key: str) -> str:
+        """A person's registry entry in words while they are online ("192.168.1.31:50412 ·
+        online since 09:02"), as the terminal's /whois says it; "" if not known."""
+        contact = self.contacts.get(key)
+        if contact is None or not contact.online or contact.where is None:
+            return ""
+        address, port, since = contact.where
+        host = f"[{address}]" if ":" in address else address
+        return _("{address} · online since {when}").format(address=f"{sanitize(host)}:{port}",
+                                                          when=format_when(since))
 
     def recipient(self, key: str) -> str:
         """Who a line typed in conversation ``key`` goes to, in words (shown by the input
@@ -893,7 +916,7 @@ class ChatModel:
         if key_of(name) == key_of(self.me):
             return  # another session of our own account
         contact = self._contact(name)
-        contact.name, contact.online = name, True
+        contact.name, contact.online, contact.where = name, True, None
         self._changes.append(ContactsChanged())
         if contact.key in self._returning:
             self._returning.discard(contact.key)
@@ -909,7 +932,7 @@ class ChatModel:
             return
         contact = self.contacts.get(key)
         if contact is not None:
-            contact.online = False
+            contact.online, contact.where = False, None
             if self._droppable(key, contact):
                 del self.contacts[key]
             self._changes.append(ContactsChanged())
@@ -1530,10 +1553,11 @@ class ChatModel:
             self.open(ROOM)
 
     def set_members(self, room: str, members: Sequence[MemberEntry]) -> None:
-        """The answer to ``members``: exactly these are in ``room`` now."""
+        """The answer to ``members``: exactly these are in ``room`` now, kept in name order
+        (the server's is code points'), as a join inserts them."""
         state = self.rooms.get(room_key(room))
         if state is not None:
-            state.members, state.count = list(members), len(members)
+            state.members, state.count = sorted(members, key=lambda m: name_order(m.name)), len(members)
             self._changes.append(MembersChanged(room_key(room)))
 
     def my_role(self, key: str) -> str | None:

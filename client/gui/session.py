@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import const
 from i18n import N_, _
 
+from .. import auth
 from ..display import explain_error, sanitize
 from ..errors import LoginRefused, ServerUnreachable
 from ..library import ChatClient
@@ -30,12 +31,14 @@ def log_in(name: str, host: str, port: int, on_event: Callable[[object], object]
     ``servers``...). A window is interactive: unless ``options`` say otherwise, a planned
     stop or restart of the server is survived like a crash (``reconnect_on_goodbye``).
     Returns ``(client, welcome)``. Raises what ``connect()`` raises
-    (:class:`LoginRefused`, :class:`ServerUnreachable`).
+    (:class:`LoginRefused`, :class:`ServerUnreachable`), but for a short ``rate_limited``,
+    sat through (:func:`client.auth.log_in`).
     """
     extra: dict[str, object] = {"reconnect_on_goodbye": True, **(options or {})}
     client = ChatClient(name, host, port, on_event=on_event, password=password or None, register=register,
                         **extra)  # type: ignore[arg-type]
-    return client, client.connect(timeout=timeout)
+    # As the terminal does: a short rate_limited (a class logging in at once) is waited out.
+    return client, auth.log_in(client, None, lambda line: None, timeout)
 
 
 def fetch_history(client: ChatClient, peer: str, limit: int = HISTORY_LIMIT) -> Sequence[object]:

@@ -34,6 +34,7 @@ import asyncio
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -156,6 +157,7 @@ class ClusterNode:
         self._tasks: list[asyncio.Task] = []
         self._bad_entries = 0
         self._apply_errors = 0
+        self._bug_logged = False  # see _bug
         self._failures = 0  # Redis operations failed since the last report
         self._failure_logged_at = float("-inf")
         self._stopping = False
@@ -234,13 +236,13 @@ class ClusterNode:
             self._claiming[sid] = []
             try:
                 reply = await scripts.CLAIM(self._redis, args=args)
-            except (RedisConnectionError, TimeoutError) as exc:
-                self._failed(f"claim of {name!r}", exc)
+                reply = _text(reply) if not isinstance(reply, RedisError) else reply
+            except Exception as exc:  # answered, and the entry released, whatever it was
+                self._not_done(f"claim of {name!r}", exc)
                 self._claiming.pop(sid, None)
                 callback("unavailable")
                 return
             held = self._claiming.pop(sid, [])
-            reply = _text(reply) if not isinstance(reply, RedisError) else reply
             if reply == "ok":
                 self._sids[session] = (sid, key, since)
                 if session.closing:
@@ -303,13 +305,13 @@ class ClusterNode:
             try:
                 reply = await scripts.LOGIN_FAILURES(self._redis, args=(
                     self.prefix, op, round(base * 1000), round(cap * 1000), *keys))
-            except (RedisConnectionError, TimeoutError) as exc:
-                self._failed(f"login throttle {op}", exc)
+                wait = None if isinstance(reply, RedisError) else int(reply) / 1000
+            except Exception as exc:  # answered, whatever it was
+                self._not_done(f"login throttle {op}", exc)
                 return callback(None)
-            if isinstance(reply, RedisError):
+            if wait is None:
                 self._failed(f"login throttle {op}", reply, logging.ERROR)
-                return callback(None)
-            callback(int(reply) / 1000)
+            callback(wait)
 
         asyncio.ensure_future(run())
 
@@ -321,10 +323,11 @@ class ClusterNode:
         async def run() -> None:
             try:
                 reply = await self._redis.execute("HGET", self.prefix + "users", key)
-            except (RedisConnectionError, TimeoutError) as exc:
-                self._failed("lookup of a recipient", exc)
+                name = _text(reply) if reply is not None and not isinstance(reply, RedisError) else None
+            except Exception as exc:  # answered, whatever it was
+                self._not_done("lookup of a recipient", exc)
                 return callback(None)
-            callback(_text(reply) if reply is not None and not isinstance(reply, RedisError) else None)
+            callback(name)
 
         asyncio.ensure_future(run())
 
@@ -421,8 +424,10 @@ class ClusterNode:
             asyncio.ensure_future(self._send_route_batch(part, args, sent))
 
     async def _send_route_batch(self, batch: list, args: list, sent: Any) -> None:
-        """Answer the callbacks of ``batch`` once Redis answered the ROUTES call ``sent``
-        (its replies; or the error that kept it from being sent)."""
+        """Answer every callback of ``batch`` once Redis answered the ROUTES call ``sent``
+        (its replies; or the error that kept it from being sent): with its entry's reply,
+        or None for an entry without one (not asked, the script failed, or answered fewer
+        entries than it was given); a callback that raises is logged (:meth:`_bug`)."""
         traced = [bus.decode(entry).msg_id for _key, entry, _callback, what in batch
                   if what.startswith("outcome")] if trace.ON else ()
         try:
@@ -437,16 +442,28 @@ class ClusterNode:
             replies, level = exc, logging.WARNING
         else:
             level = logging.ERROR
-        if not isinstance(replies, list):  # not asked (or the script failed): nothing routed
-            for _key, _entry, callback, what in batch:
-                if callback is None:
-                    self._failed(what, replies, level)
-                else:
-                    callback(None)
-            return
-        for (_key, _entry, callback, _what), nodes in zip(batch, replies):
-            if callback is not None:
-                callback([_text(node) for node in nodes])
+        if isinstance(replies, list):
+            why: object = f"the script answered {len(replies)} of {len(batch)} routes"
+        else:  # not asked (or the script failed): nothing routed
+            why, replies = replies, ()
+        # Every callback is answered, each once: one left out waits for ever, and so does
+        # its sender's count in _deliveries. One iterator each, so that after a callback
+        # that raised the loops go on with the next (the try costs nothing per entry in
+        # 3.11); the replies' first, so that zip takes no entry it has no reply for.
+        answers, entries = iter(replies), iter(batch)
+        while True:
+            try:
+                for nodes, (_key, _entry, callback, _what) in zip(answers, entries):
+                    if callback is not None:
+                        callback([_text(node) for node in nodes])
+                for _key, _entry, callback, what in entries:  # no reply: not routed
+                    if callback is None:
+                        self._failed(what, why, level)
+                    else:
+                        callback(None)
+                return
+            except Exception:
+                self._bug("answering a route")
 
     def _here(self, key: str) -> bool | None:
         """Where the directory shows ``key``: True if online with every session on this
@@ -632,6 +649,24 @@ class ClusterNode:
             more = f" ({self._failures - 1} more failures since the last report)" if self._failures > 1 else ""
             log.log(level, "cluster: %s not done: %s%s", what, why, more)
             self._failures, self._failure_logged_at = 0, now
+
+    def _not_done(self, what: str, exc: Exception) -> None:
+        """Log ``exc``, which kept ``what`` from being done: Redis out of reach or too slow
+        as :meth:`_failed` does, anything else as a bug (:meth:`_bug`)."""
+        if isinstance(exc, (RedisConnectionError, TimeoutError)):
+            self._failed(what, exc)
+        else:
+            self._bug(what)
+
+    def _bug(self, what: str) -> None:
+        """Log the exception being handled, a bug met in ``what``: the node's first with
+        its traceback, the later ones summarised as Redis's failures are (:meth:`_failed`)."""
+        if not self._bug_logged:
+            self._bug_logged = True
+            log.exception("cluster: %s failed", what)
+        else:
+            exc = sys.exc_info()[1]
+            self._failed(what, f"{type(exc).__name__}: {exc}", logging.ERROR)
 
     # --- Lifecycle ---------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from protocol import (
     Delivered, DirectMessage, ErrorCode, ErrorReply, OutcomeAck, OutcomeAcks, Queued, Receipts, SendDirect,
 )
 from server.relay import Relay
-from test_batch_acks_relay import log_in, states
+from test_batch_acks_relay import log_in, send, states
 from test_late_receipts import counting
 from test_store import RelayBench, loop, store_kind  # noqa: F401  (fixtures)
 
@@ -106,3 +106,67 @@ def test_the_acks_rate_follows_a_raised_request_rate():
     assert ServerConfig().ack_budget == (const.ACKS_PER_CONNECTION, const.ACKS_BURST_PER_CONNECTION)
     raised = ServerConfig(rate_per_connection=1e6)
     assert raised.ack_budget == (ACKS_PER_REQUEST * 1e6, const.ACKS_BURST_PER_CONNECTION)
+
+
+def shipped_rates(bench: RelayBench, **config: object) -> None:
+    """The bench's relay with the request rates as shipped (the bench raises them: the
+    acks' budgets follow a raised one), on the same store: a restart."""
+    bench.relay = Relay(dataclasses.replace(bench.relay.config, rate_per_connection=const.RATE_PER_CONNECTION,
+                                            rate_per_address=const.RATE_PER_ADDRESS, **config), bench.store)
+
+
+def test_acks_from_many_connections_of_one_address_ask_the_store_at_most_the_address_budget(loop, store_kind):
+    # Each connection within its own budget (a burst's two frames), twelve of them: the
+    # address's budget (const.ACKS_*_PER_ADDRESS) bounds them together.
+    bench = RelayBench(loop, store_kind)
+    shipped_rates(bench)
+    assert bench.relay.config.ack_address_budget == (const.ACKS_PER_ADDRESS, const.ACKS_BURST_PER_ADDRESS)
+    sessions = [log_in(bench, f"Mallory{n}") for n in range(12)]
+    asked = counting(bench, "record_ack")
+    per_frame = const.MAX_PENDING_RECEIPTS
+    started = time.monotonic()
+    for frame in range(2):
+        for n, session in enumerate(sessions):
+            first = 10**12 + (frame * len(sessions) + n) * per_frame
+            bench.relay.handle(session, OutcomeAcks(tuple(range(first, first + per_frame))))
+    elapsed = time.monotonic() - started
+    bench.settle()
+    budget = const.ACKS_BURST_PER_ADDRESS + const.ACKS_PER_ADDRESS * elapsed + per_frame
+    assert len(asked) <= budget, f"{len(asked)} store operations for {2 * len(sessions) * per_frame} unknown ids"
+    assert len(asked) >= const.ACKS_BURST_PER_ADDRESS  # the burst passes whole
+    limited = [e for s in sessions for e in s.take(ErrorReply) if e.code == ErrorCode.RATE_LIMITED]
+    assert len(limited) >= 2 * len(sessions) - budget // per_frame
+    assert all(e.retry_after and f"{per_frame} not done" in e.message for e in limited)
+    bench.store.close()
+
+
+def test_a_school_behind_one_address_reconnecting_at_once_has_every_ack_done(loop):
+    # 200 students behind one NAT address, each of whom wrote ten messages to the next
+    # before a restart (half of them confirmed, none of the outcomes acknowledged). After
+    # it, all log in at once: each is told its five outcomes from the store and gets its
+    # five unconfirmed messages again, confirms those at once (so their senders are told
+    # five outcomes more, live) and acknowledges every outcome. None is refused.
+    bench = RelayBench(loop, "memory")
+    students, count = 200, 10
+    names = [f"Aluno{n:03d}" for n in range(students)]
+    sessions = {name: log_in(bench, name) for name in names}
+    sent: dict[str, list[int]] = {}
+    for n, name in enumerate(names):
+        sent[name] = send(bench, sessions[name], names[(n + 1) % students], count)
+    for name, session in sessions.items():
+        shown = [dm.msg_id for dm in session.take(DirectMessage)]
+        assert len(shown) == count
+        bench.relay.handle(session, Receipts(tuple(shown[:count // 2])))
+    bench.settle()
+    shipped_rates(bench)  # the restart: nobody is online
+    sessions = {name: log_in(bench, name) for name in names}
+    for session in sessions.values():
+        bench.relay.handle(session, Receipts(tuple(dm.msg_id for dm in session.take(DirectMessage))))
+    bench.settle()
+    for session in sessions.values():
+        bench.relay.handle(session, OutcomeAcks(tuple(d.msg_id for d in session.take(Delivered))))
+    bench.settle()
+    assert [e for s in sessions.values() for e in s.take(ErrorReply)] == []
+    assert set(states(bench).values()) == {("delivered", True)}
+    assert len(states(bench)) == students * count
+    bench.store.close()

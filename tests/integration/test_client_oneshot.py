@@ -111,3 +111,27 @@ def test_a_login_refused_as_unavailable_exits_7() -> None:
         code, out, err = send(server, "Bob", "hi")
     assert (code, out) == (ExitCode.UNAVAILABLE, "")
     assert "cannot store anything right now" in err and "try again" in err
+
+
+@pytest.mark.parametrize("uncertain", [False, True], ids=["unavailable", "unconfirmed"])
+def test_a_message_given_up_after_unavailable_answers_says_how_often_it_was_tried_and_exits_7(
+        uncertain: bool) -> None:
+    """A server whose store fails every message (asking for a retry after 0.1 s): --send
+    said the server's last wait ("...; try again later"), or only "may or may not", though
+    the client had tried six times; now it says how often and how long, as the terminal."""
+    from server import ServerConfig, ServerThread
+    from server.store import StoreUnavailable
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, unavailable_retry_after=0.1)) as srv:
+        def fail_every_message() -> None:
+            srv.server.relay.store.store_fields = lambda fields, callback=None, on_error=None: on_error(
+                StoreUnavailable("disk full", maybe_done=uncertain))
+        bob = ChatClient("Bob", "127.0.0.1", srv.port)
+        bob.connect(timeout=WAIT)
+        try:
+            srv.call(fail_every_message)
+            code, out, err = send(srv, "Bob", "hi")  # type: ignore[arg-type]
+        finally:
+            bob.close()
+    assert (code, out) == (ExitCode.UNAVAILABLE, ""), err
+    assert "tried 6 times in " in err, err
+    assert ("may or may not have been" in err) == uncertain, err

@@ -363,3 +363,17 @@ def test_the_owner_hands_the_room_on_and_the_new_owner_opens_it(server):
         otto.send(MembersRequest("s1", "#lab"))
         assert [(m.name, m.role) for m in otto.expect(MemberList, skip=PRESENCE + (RoomNotice,)).members] == [
             ("Mia", "owner"), ("Olga", "moderator"), ("Otto", "member")]
+
+
+def test_a_room_named_without_its_hash_is_refused_with_the_room_it_meant(server):
+    """``"room":"redes"`` is no room (names are exact), but the error names ``#redes``."""
+    with login(server, "Olga") as olga:
+        olga.send(JoinRoom("j1", "#redes", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        olga.send(MembersRequest("m1", "redes"))
+        error = olga.expect_error(ErrorCode.NO_SUCH_ROOM, skip=PRESENCE)
+        assert (error.request_id, error.like) == ("m1", "#redes")
+        assert error.message == "there is no room redes; did you mean #redes?"
+        olga.send(MembersRequest("m2", "nowhere"))
+        error = olga.expect_error(ErrorCode.NO_SUCH_ROOM, skip=PRESENCE)
+        assert (error.request_id, error.like) == ("m2", None)

@@ -147,10 +147,13 @@ def test_oversized_message_and_frame_are_refused_and_the_connection_goes_on(serv
 
 
 def test_too_many_bad_frames_in_a_row_close_the_connection(server):
-    with login(server, "Alice") as alice:
+    with login(server, "Alice") as alice, login(server, "Bob") as bob:
         alice.send_raw(b"nonsense\n" * const.MAX_BAD_FRAMES)
         events = alice.wait_closed()
         assert [e.code for e in events if hasattr(e, "code")][-1] == ErrorCode.TOO_MANY_ERRORS
+        # The others' notice: the reason in the words of the other reasons (PROTOCOL.md).
+        left = bob.expect(UserLeft, skip=(UserJoined,))
+        assert (left.name, left.reason) == ("Alice", "too many errors")
 
 
 def test_nobody_can_send_as_someone_else_or_fake_notices(server):

@@ -423,7 +423,7 @@ def test_why_someone_left_is_said_in_the_pages_language(page: Page) -> None:
     })"""
     assert page.js(script + '("pt_BR")') == [
         "Maria saiu (parou de responder)", "Bia saiu", "Caio saiu (lento demais para receber)",
-        "Duda saiu (a reason of a newer server)"]
+        "Duda saiu (\ue000a reason of a newer server\ue001)"]  # the server's English, marked (showText)
     assert page.js(script + '("en")') == [
         "Maria left (timeout)", "Bia left", "Caio left (slow consumer)", "Duda left (a reason of a newer server)"]
     assert page.problems() == []

@@ -367,6 +367,27 @@ def test_binary_message_closes_with_1003(gateway: Gateway) -> None:
     gateway.wait_sessions(0)
 
 
+@pytest.mark.parametrize("breach", [
+    pytest.param(masked(Opcode.BINARY, b'{"type":"who","id":"1"}'), id="binary message"),
+    pytest.param(serialize_frame(Opcode.TEXT, b'{"type":"who","id":"1"}'), id="unmasked frame"),
+    pytest.param(masked(Opcode.TEXT, b'{"type":"who","id":"\xff"}'), id="invalid UTF-8"),
+])
+def test_every_breach_of_rfc_6455_is_left_as_a_protocol_error(gateway: Gateway, breach: bytes) -> None:
+    """The others see one reason for every WebSocket violation (PROTOCOL.md, "left"
+    reasons), not "protocol error" for one and "disconnected" for the rest."""
+    alice = TcpPeer("127.0.0.1", gateway.srv.port)
+    bob = WebPeer(gateway.ws_url)
+    try:
+        alice.login("Alice")
+        bob.login("Bob")
+        bob.ws.sock.sendall(breach)
+        left = alice.expect(UserLeft, where=lambda e: e.name == "Bob")
+        assert left.reason == "protocol error"
+    finally:
+        alice.close()
+        bob.close()
+
+
 def test_websocket_ping_is_answered(gateway: Gateway) -> None:
     ws = WebSocketClient(gateway.ws_url, timeout=TIMEOUT)
     try:

@@ -222,7 +222,9 @@ def test_the_clients_sentences_with_the_protocols_limits_are_filled_in(page: Pag
     assert page.js("explainError('not_member', 'you are not in #redes: join it first', '#redes')") == \
         "você não está em #redes: entre nela primeiro"
     # The code only where no sentence explains it: then it is the one clue.
-    assert page.js("explainError('something_new', 'the server words', null)") == "the server words (something_new)"
+    # (The server's words marked as English, for showText's lang="en" span.)
+    assert page.js("explainError('something_new', 'the server words', null)") == \
+        "\ue000the server words\ue001 (something_new)"
     # A message to Joao while João is online: the error's "like" names João.
     assert page.js("explainError('unknown_recipient', 'x', 'Joao', null, 'João')") == \
         "ninguém chamado Joao jamais entrou aqui; você quis dizer João?"
@@ -247,6 +249,17 @@ def test_the_moderator_who_bans_a_guest_is_told_that_its_address_is_banned_too(p
         "você baniu Troll de #redes (spam); como Troll entrou sem conta, quem entrar sem conta pelo mesmo endereço "
         "também fica de fora até o banimento ser retirado")
     assert page.js(f"describeRoomNotice({{me: 'Pedro'}}, {frame})") == "Conceição baniu Troll de #redes (spam)"
+
+
+def test_a_mute_that_ran_out_is_said_in_portuguese_and_a_moderators_reason_as_typed(page: Page) -> None:
+    """A class in Portuguese read "Otávio pode escrever em #redes de novo (the mute ended)":
+    the server's own reason (``by`` absent), in its English."""
+    speak_portuguese(page)
+    ended = "{act: 'unmute', name: 'Otávio', room: '#redes', reason: 'the mute ended'}"
+    assert page.js(f"describeRoomNotice({{me: 'João'}}, {ended})") == \
+        "Otávio pode escrever em #redes de novo (o tempo de silêncio acabou)"
+    typed = "{act: 'ban', name: 'Otávio', by: 'Professora', room: '#redes', reason: 'the mute ended'}"
+    assert page.js(f"describeRoomNotice({{me: 'João'}}, {typed})").endswith("(the mute ended)")
 
 
 NOTICES = "[...document.querySelectorAll('#messages .notice-text')].map(e => e.textContent)"
@@ -288,7 +301,7 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(page: Page) -> No
         assert page.js("explainError('muted', 'x', null, null, null, '#redes')") == \
             "você está sem voz em #redes: espere um moderador devolver sua voz"
         assert page.js("explainError('banned', 'Mia is banned from #redes: unban first', '#redes')") == \
-            "Mia is banned from #redes: unban first"
+            "\ue000Mia is banned from #redes: unban first\ue001"  # marked as English (showText)
         assert page.problems() == []
     finally:
         olga.close()
@@ -400,4 +413,66 @@ def test_the_documents_language_is_the_language_of_its_words_from_the_first_pain
     pairs = page.js("window.pairs")
     assert set(pairs) == {"en|Log in", "pt-BR|Entrar"}, pairs
     assert pairs[-1] == "pt-BR|Entrar"
+    assert page.problems() == []
+
+
+def test_the_servers_english_words_in_a_portuguese_page_are_marked_english(page: Page) -> None:
+    """Where the page has no sentence of its own for an error (a code it does not know, or
+    one whose sentence needs a name the error lacks), it shows the server's words, which are
+    English, inside a lang="pt-BR" page: a screen reader said them with Portuguese sounds.
+    Now they are in a lang="en" span (the notice, a failed message's status, the announcer,
+    the login form's refusal); the page's own sentences, by code, are not."""
+    speak_portuguese(page)
+    page.log_in("Conceição")
+    result = page.js("""(() => {
+      const english = (node) => [...node.querySelectorAll('[lang="en"]')].map((e) => e.textContent);
+      const r = {};
+      const chat = shell.chat;
+      const key = startConversation(chat, "Olga");
+      openConversation(chat, key);
+      const frame = composeMessage(chat, key, "bom dia");
+      onFrame({type: "error", code: "maintenance", message: "the server goes down at noon"});
+      const announcer = document.getElementById("announcer");
+      r.announced = [announcer.textContent, english(announcer)];
+      onFrame({type: "error", code: "unknown_message", message: "message 999 was not sent to you"});
+      onFrame({type: "error", id: frame.id, code: "banned", message: "you may not write to Olga"});
+      const notices = [...document.querySelectorAll('#messages .notice-text')];
+      r.notices = notices.map((n) => [n.textContent, english(n)]);
+      const status = document.querySelector('#messages .msg-out .msg-status');
+      r.status = [status.textContent, english(status)];
+      showLoginError(() => explainError("new_refusal", "closed for the holidays"));
+      const login = document.getElementById("login-error");
+      r.login = [login.textContent, english(login)];
+      showLoginError(null);
+      r.hidden = [...document.body.innerHTML].filter((c) => c === "\\ue000" || c === "\\ue001").length;
+      return r;
+    })()""")
+    assert result["notices"] == [
+        ["Servidor: the server goes down at noon (maintenance)", ["the server goes down at noon"]],
+        ["Servidor: o servidor não tem essa mensagem para você (ela foi apagada, ou não foi enviada para você nem "
+         "por você)", []]], result
+    assert result["announced"] == ["Servidor: the server goes down at noon (maintenance)",
+                                   ["the server goes down at noon"]], result
+    assert result["status"] == ["Não entregue: you may not write to Olga", ["you may not write to Olga"]], result
+    assert result["login"] == ["Closed for the holidays (new_refusal)", ["Closed for the holidays"]], result
+    assert result["hidden"] == 0, result
+    assert page.problems() == []
+
+
+def test_a_persons_conversation_shows_their_registry_entry(page: Page, alice: TcpPeer) -> None:
+    """The class's assignment is the registry (address, port, online since): the terminal's
+    /whois showed it, the page only "Online", so the students on the page could not do it."""
+    speak_portuguese(page)
+    alice.login("Alice")
+    page.log_in("Conceição")
+    page.open_conversation("Alice")
+    port = alice.sock.getsockname()[1]
+    page.wait_for("document.getElementById('conversation-where').textContent.startsWith("
+                  f"'127.0.0.1:{port} · online desde ')")
+    assert re.fullmatch(rf"127\.0\.0\.1:{port} · online desde \d\d:\d\d",
+                        page.js("document.getElementById('conversation-where').textContent"))
+    assert page.js("document.getElementById('conversation-presence').textContent") == "Online"
+    alice.close()  # gone: the entry goes with her
+    page.wait_for("document.getElementById('conversation-presence').textContent === 'Offline'"
+                  " && document.getElementById('conversation-where').hidden")
     assert page.problems() == []

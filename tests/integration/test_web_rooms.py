@@ -290,3 +290,26 @@ def test_the_page_takes_its_rooms_only_from_an_answer_that_says_mine(site) -> No
     assert result["rooms"] == ["##lab3", "##redes"]
     assert result["lab3"] == ["#lab3", "x", 3]
     assert result["afterKick"] == ["##redes"] and result["joins"] == 0
+
+
+def test_the_member_list_is_in_class_list_order(site) -> None:
+    """The server pages members in code-point order: the page listed Ângela and Érica
+    after Vitória, where a teacher checking who came did not look for them. The list is in
+    the order of the contact list beside it (``compareNames``)."""
+    page, web = site
+    with olga_in_redes(web) as olga:
+        students = [ChatClient(name, "127.0.0.1", web.srv.port) for name in ("Vitória", "Érica", "Ângela")]
+        try:
+            for student in students:
+                student.connect(timeout=WAIT)
+                student.join("#redes")
+            page.log_in("Bob")
+            page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
+            page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
+            page.wait_for("document.querySelectorAll('#member-list li').length === 5")
+            assert page.js("[...document.querySelectorAll('#member-list li')].map(e => e.dataset.name)") == \
+                ["Ângela", "Bob", "Érica", "Olga", "Vitória"]
+            assert olga.connected
+        finally:
+            for student in students:
+                student.close()

@@ -26,10 +26,11 @@ import const
 from browserpage import REPO, TIMEOUT, Page, page_at
 from chatpeer import TcpPeer
 from protocol import (
-    CARBONS, Accepted, Delivered, DirectMessage, ErrorCode, Hello, SendDirect, UserJoined, UserLeft,
+    CARBONS, Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, SendDirect, UserJoined, UserLeft,
     Welcome,
 )
 from server import ServerConfig, ServerThread
+from server.login import LoginResult, unavailable_error
 from server.outbox import WriteBatcher
 from server.web import start_web_server, stop_web_server
 from tools import require_tool
@@ -204,6 +205,61 @@ def test_the_status_is_announced_once_per_state_while_the_attempts_are_counted_b
     assert page.js("window.liveTexts") == ["Reconnecting…", "Online"]
     assert page.js("document.getElementById('connection-detail').hidden") is True
     assert [p for p in page.problems() if p.get("source") != "network"] == []
+
+
+def refuse_logins(srv: ServerThread, count: int, error) -> list[str]:
+    """The next ``count`` hellos to ``srv`` are answered ``error(hello)`` (an ErrorReply);
+    returns the list their names go into."""
+    desk = srv.server.relay.logins
+    real, refused = desk.login, []
+
+    def login(hello, address, done) -> None:
+        if len(refused) < count:
+            refused.append(hello.name)
+            return done(LoginResult(error=error(hello)))
+        return real(hello, address, done)
+
+    srv.call(lambda: setattr(desk, "login", login))
+    return refused
+
+
+def test_a_first_login_told_to_wait_a_moment_waits_and_logs_in(site) -> None:
+    """A class logging in at once from one address meets the password-check budget: the
+    later logins are answered ``rate_limited``, "too many logins at once; try again in
+    0.1 s". The page waits that out and logs in, as the terminal and the window do; it
+    used to show the refusal on the login form, and the student had to press again."""
+    page, web = site
+    refused = refuse_logins(web.srv, 2, lambda hello: ErrorReply(
+        ErrorCode.RATE_LIMITED, "too many logins at once; try again in 0.3 s", hello.request_id, 0.3))
+    page.log_in("Bob")
+    online(page, "Bob")
+    assert refused == ["Bob", "Bob"]
+    assert page.js("document.getElementById('login-error').textContent") == ""
+
+
+def test_a_reconnection_refused_for_a_while_is_tried_again_not_sent_back_to_the_login_form(
+        site, alice: TcpPeer) -> None:
+    """A cluster node cut off from its Redis (or with Redis still loading after a restart)
+    answers every login ``unavailable``, as the server's own storage failing does; a school
+    behind one address meets ``too_many_connections`` and ``rate_limited``. Refusals that
+    waiting cures (client.core.LOGIN_OUTCOMES, ``retry``) are tried again with the backoff,
+    as the terminal client and the window do, after the refusal's ``retry_after``: the page
+    used to drop the session and show the login form, and the student had to log in again."""
+    page, web = site
+    page.log_in("Bob")
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'")
+    desk = web.srv.server.relay.logins
+    refused = refuse_logins(web.srv, 2, lambda hello: unavailable_error(desk.config, hello.request_id))
+    web.stop()
+    web.start()  # the same port: the page's next attempt is answered, and refused
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'", 30.0)
+    assert refused == ["Bob", "Bob"]
+    assert page.js("document.body.dataset.view") == "chat"
+    page.open_conversation("Alice")
+    page.type("back after the storage came back")
+    page.enter()
+    dm = alice.expect(DirectMessage, 10.0)
+    assert (dm.sender, dm.text) == ("Bob", "back after the storage came back")
 
 
 def test_after_a_reconnection_the_page_does_not_send_again_what_the_server_had_taken(site) -> None:

@@ -190,3 +190,57 @@ def test_while_the_server_answers_unavailable_the_page_status_says_so_and_when_i
     assert result["later"] == f"{unavailable}|trying again in 1.0 s", result
     assert result["now"] == f"{unavailable}|trying again now", result
     assert len(result["resent"]) == 1
+
+
+def test_a_message_given_up_after_unavailable_answers_says_how_often_and_how_long_as_the_terminal(
+        page: Page) -> None:
+    """The page gave a message up after as many "unavailable" answers as the terminal
+    (client/core.py UNAVAILABLE_ATTEMPTS) but said only the server's last wait ("...; try
+    again in 5.0 s"), as if it still tried, and an "unconfirmed" one did not say how often it
+    was tried: now the terminal's sentences (client/display.py), in English and Portuguese.
+    The page's functions with a fake clock and the jitter's middle: held 5, 10, 20, 30, 30 s."""
+    result = page.js("""(async () => {
+      const realRandom = Math.random, realNow = nowSeconds;
+      let now = 1000;
+      Math.random = () => 0.5;
+      nowSeconds = () => now;
+      const outage = (uncertain) => {
+        let n = 0;
+        const chat = createChat(() => `t-${++n}`);
+        receiveFrame(chat, {type: "welcome", id: "t-0", name: "Bob", version: 1, server: "s", heartbeat: 15});
+        const key = startConversation(chat, "Carol");
+        let [frame] = outgoingFrames(chat, composeMessage(chat, key, "during the outage"));
+        const refuse = (f, first) => receiveFrame(chat, {type: "error", id: f.id, code: "unavailable",
+          message: "the server cannot save anything right now", retry_after: 5, uncertain: first && uncertain});
+        refuse(frame, true);
+        let answers = 1;
+        for (let i = 0; i < 10 && chat.throttle.until !== null; i++) {
+          now = chat.throttle.until;
+          holdDue(chat, now).forEach((f) => { answers += 1; refuse(f, false); });
+        }
+        const item = chat.conversations.get(key).items.find((i) => i.kind === "message");
+        return {item, answers};
+      };
+      const r = {};
+      try {
+        const sure = outage(false), unsure = outage(true);
+        r.answers = [sure.answers, unsure.answers];
+        r.states = [sure.item.state, unsure.item.state];
+        r.en = [failureWords(sure.item), failureWords(unsure.item)];
+        await useLanguage("pt_BR");
+        r.pt = [failureWords(sure.item), failureWords(unsure.item)];
+      } finally {
+        await useLanguage("en");
+        Math.random = realRandom;
+        nowSeconds = realNow;
+      }
+      return r;
+    })()""")
+    assert result["answers"] == [6, 6] and result["states"] == ["failed", "failed"], result
+    assert result["en"] == [
+        "the server could not store it (its disk is full or failing, or it cannot reach its Redis): tried 6 times "
+        "in 95 s, and it was not sent; send it again later",
+        "the server's storage did not answer in time: tried 6 times in 95 s, and the server cannot tell whether "
+        "it was stored: it may or may not have been"], result
+    assert "tentou-se 6 vezes em 95 s, e ela não foi enviada" in result["pt"][0], result
+    assert "tentou-se 6 vezes em 95 s, e o servidor não sabe dizer" in result["pt"][1], result

@@ -388,29 +388,58 @@ def test_giving_up_after_an_uncertain_refusal_says_not_confirmed_never_nothing_w
     assert "may or may not" in explain_error(*message.error)
 
 
-def test_a_message_given_up_after_unavailable_answers_says_how_long_and_how_often_it_was_tried() -> None:
-    """It said only the server's last wait ("...; try again in 5.0 s"), as if the client were
-    still trying: now how many times, over how long, and that it was not sent."""
-    import i18n
-    from client.display import explain_refusal
+def _given_up_after_an_outage(first_uncertain: bool | None) -> OutgoingMessage:
+    """A message to Bob the server answered ``unavailable`` at every try (the first with
+    ``uncertain`` = ``first_uncertain``) until the client gave it up: held 5, 10, 20, 30 and
+    30 s (the backoff without jitter)."""
     link = Link(heartbeat_interval=300, heartbeat_timeout=600, uniform=lambda low, high: 1.0)
     link.log_in()
     message = link.send("Bob", "during the outage")
     link.to_server()
-    link.from_server(_unavailable(message, None))
-    for _ in range(UNAVAILABLE_ATTEMPTS - 1):  # held 5, 10, 20, 30 and 30 s
+    link.from_server(_unavailable(message, first_uncertain))
+    for _ in range(UNAVAILABLE_ATTEMPTS - 1):
         assert after_the_hold(link) == [SendDirect(message.request_id, "Bob", "during the outage")]
         link.from_server(_unavailable(message, None))
     assert message.state == FAILED
+    return message
+
+
+def _said_in_portuguese(error: tuple[str, str]) -> str:
+    import i18n
+    from client.display import explain_refusal
+    i18n.use("pt_BR")
+    try:
+        return explain_refusal(error, "Bob")
+    finally:
+        i18n.use("en")
+
+
+def test_a_message_given_up_after_unavailable_answers_says_how_long_and_how_often_it_was_tried() -> None:
+    """It said only the server's last wait ("...; try again in 5.0 s"), as if the client were
+    still trying: now how many times, over how long, and that it was not sent."""
+    from client.display import explain_refusal
+    message = _given_up_after_an_outage(None)
     said = explain_refusal(message.error, "Bob")
     assert said == ("the server could not store it (its disk is full or failing, or it cannot reach its Redis): "
                     "tried 6 times in 95 s, and it was not sent; send it again later"), said
-    i18n.use("pt_BR")
-    try:
-        said = explain_refusal(message.error, "Bob")
-    finally:
-        i18n.use("en")
+    said = _said_in_portuguese(message.error)
     assert "6 vezes em 95 s" in said and "não foi enviada" in said, said
+
+
+def test_a_message_given_up_unconfirmed_says_how_long_and_how_often_it_was_tried() -> None:
+    """The "unconfirmed" give-up said only that the server could not tell (and, in English,
+    the server's words "(after 6 attempts; ...)" where they were shown raw): now, in the
+    language in use, how many times over how long, in the terminal's and the window's words."""
+    from client.display import explain_refusal
+    from client.gui.model import state_label
+    message = _given_up_after_an_outage(True)
+    assert message.error[0] == "unconfirmed"
+    said = explain_refusal(message.error, "Bob")
+    assert said == ("the server's storage did not answer in time: tried 6 times in 95 s, and the server cannot "
+                    "tell whether it was stored: it may or may not have been"), said
+    assert state_label(FAILED, message.error, "Bob").endswith(said)
+    said = _said_in_portuguese(message.error)
+    assert "6 vezes em 95 s" in said and "pode ou não ter sido" in said and "attempts" not in said, said
 
 
 def _rate_limited(request_id: str, wait: float) -> ErrorReply:

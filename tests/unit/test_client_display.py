@@ -451,3 +451,45 @@ def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_to
         assert "sua sessão anterior o ocupa" in line and "escolha outro nome" not in line, line
     finally:
         use("en")
+
+
+def test_a_room_named_without_its_hash_is_asked_about_in_the_users_language() -> None:
+    """``room: "redes"`` names no room; the server's ``like`` names ``#redes``, and every
+    client (terminal, window; the page through i18n's "liked") asks "did you mean #redes?"."""
+    assert explain_error("no_such_room", "server words", "redes", like="#redes") == \
+        "there is no room redes; did you mean #redes?"
+    from i18n import use
+    try:
+        use("pt_BR")
+        assert explain_error("no_such_room", "server words", "redes", like="#redes") == \
+            "não existe a sala redes; você quis dizer #redes?"
+    finally:
+        use("en")
+
+
+def test_a_failed_room_request_keeps_the_room_it_meant() -> None:
+    """The terminal and the window say a failed request through RequestFailed: its ``like``
+    is the error's, so "did you mean #redes?" survives the library."""
+    from client.errors import RequestFailed
+    from protocol import ErrorReply
+    failed = RequestFailed.of(ErrorReply("no_such_room", "there is no room redes; did you mean #redes?", "r1",
+                                         like="#redes"))
+    assert explain_refusal(failed, "redes") == "there is no room redes; did you mean #redes?"
+    assert explain_refusal(RequestFailed.of(ErrorReply("no_such_room", "there is no room x", "r2")), "x") == \
+        "there is no room x"
+
+
+def test_a_protocol_breach_is_said_in_the_users_words() -> None:
+    """The left reasons of a client that broke the protocol, as the others are: in the
+    user's language (the page takes the same words from the catalogue)."""
+    import const
+    from client.display import left_why
+    from i18n import use
+    assert left_why(const.TOO_MANY_ERRORS_REASON) == " (too many errors)"
+    assert left_why(const.PROTOCOL_ERROR_REASON) == " (protocol error)"
+    try:
+        use("pt_BR")
+        assert left_why(const.TOO_MANY_ERRORS_REASON) == " (enviou erros demais)"
+        assert left_why(const.PROTOCOL_ERROR_REASON) == " (quebrou as regras do protocolo)"
+    finally:
+        use("en")

@@ -11,10 +11,10 @@ from client.commands import (
 )
 from client.outgoing import FAILED, SENT, Failure, OutgoingMessage
 from client.terminal import (
-    describe_event, describe_room_notice, describe_status, format_members, format_room_info, format_rooms,
-    prompt_for,
+    describe_event, describe_room_notice, describe_status, format_history, format_members, format_room_info,
+    format_rooms, format_users, prompt_for,
 )
-from protocol import MemberEntry, RoomEntry, RoomInfo, RoomNotice, RoomPost
+from protocol import HistoryEntry, MemberEntry, Presence, RoomEntry, RoomInfo, RoomNotice, RoomPost
 
 
 @pytest.mark.parametrize("line, target, command", [
@@ -104,6 +104,46 @@ def test_room_posts_notices_and_answers_in_words() -> None:
     assert describe_status(message, SENT, None) == "✓ sent to #redes: olá"
     assert describe_status(message, FAILED, ("muted", "you are muted")) == \
         "✗ not sent to #redes: olá — you are muted"
+
+
+def test_who_and_members_list_names_in_class_list_order() -> None:
+    """The server pages them in code-point order, which put Ângela, Çécília and Érica
+    after Vitória in a class's /who and /members: a teacher checking who came looked for
+    them at the wrong end. The terminal orders them as the window and the page do."""
+    names = ["Ana_Luíza", "Vitória", "Érica", "Ângela", "José", "João", "Çécília", "Carlos"]
+    expected = "Ana_Luíza, Ângela, Carlos, Çécília, Érica, João, José, Vitória"
+    members = [MemberEntry(name, "member", True) for name in names]
+    assert format_members("#redes", members) == f"* in #redes (8): {expected}"
+    users = format_users([Presence(name, None) for name in names])
+    assert users == "* online (8): " + ", ".join(f"{name} (since an unknown time)" for name in expected.split(", "))
+
+
+def test_a_mute_that_ran_out_is_said_in_portuguese_and_a_moderators_reason_as_typed() -> None:
+    """A class in Portuguese read "* Otávio pode escrever em #redes de novo (the mute
+    ended)": the server's own reason, which the clients know, in its English."""
+    i18n.use("pt_BR")
+    try:
+        ended = RoomNotice("#redes", "unmute", "Otávio", 0.0, reason="the mute ended")
+        assert describe_room_notice(ended, "João") == "* Otávio pode escrever em #redes de novo (o tempo de silêncio acabou)"
+        typed = RoomNotice("#redes", "ban", "Otávio", 0.0, by="Professora", reason="the mute ended")
+        assert describe_room_notice(typed, "João").endswith("(the mute ended)")  # a person's words stay theirs
+    finally:
+        i18n.use("en")
+
+
+def test_a_rooms_history_is_the_rooms_not_a_conversation_with_it() -> None:
+    """The teacher's /historico #redes after class read "* histórico com #redes (10
+    mensagens):" ("history with #redes"), as if the room were a person."""
+    entries = [HistoryEntry(9, "Ana", "#redes", "socket = IP + porta", 0.0, "accepted")]
+    assert format_history("#redes", entries, "Olga")[0] == "* history of #redes (1 message):"
+    assert format_history("#vazia", [], "Olga") == ["* no messages in #vazia"]
+    i18n.use("pt_BR")
+    try:
+        assert format_history("#redes", entries, "Olga")[0] == "* histórico de #redes (1 mensagem):"
+        assert format_history("#vazia", [], "Olga") == ["* nenhuma mensagem em #vazia"]
+        assert format_history("Ana", [], "Olga") == ["* nenhuma mensagem com Ana"]  # a person's: as before
+    finally:
+        i18n.use("en")
 
 
 def test_a_muted_post_or_say_is_said_in_portuguese_with_the_room_and_the_time_left() -> None:

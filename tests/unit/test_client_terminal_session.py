@@ -189,3 +189,114 @@ def test_a_message_deleted_before_it_came_gets_no_read_mark(monkeypatch: pytest.
     ui._on_event(DirectMessage(1, "Bob", "Alice", "", time.time(), True))
     ui._on_event(DirectMessage(2, "Bob", "Alice", "hello", time.time()))
     assert marks == [("Bob", 2)]
+
+
+def screen_lines(written: str) -> list[str]:
+    """The lines a terminal shows after ``written``: each "ESC[nA CR ESC[J" (up n rows,
+    erase to the end) takes the last n lines off, as the terminal does."""
+    import re
+    lines: list[str] = []
+    for part in re.split(r"(\x1b\[\d+A\r\x1b\[J)", written):
+        up = re.fullmatch(r"\x1b\[(\d+)A\r\x1b\[J", part)
+        if up:
+            del lines[len(lines) - int(up.group(1)):]
+        else:
+            lines.extend(part.split("\n")[:-1])
+    return lines
+
+
+@pytest.mark.parametrize("interactive", [False, True], ids=["pipe", "screen"])
+def test_a_long_outage_of_the_servers_storage_takes_one_status_line_not_one_per_hold(interactive: bool) -> None:
+    """Each hold of a message the server answered "unavailable" printed a new "! the
+    server is unavailable..." line (every 5 to 30 s while the outage lasted). On the screen
+    the line is now rewritten in place with the attempt the client is at, while it is the
+    last line (a line printed since stays, and the status goes on below it); in a pipe it
+    is said when the outage begins and when it ends. No message line is lost."""
+    from client.events import Reconnected, ServerUnavailable
+    from protocol import DirectMessage
+    out = io.StringIO()
+    ui = TerminalUI("Alice", "127.0.0.1", 9, timeout=1.0, stdin=io.StringIO(), stdout=out, stderr=out,
+                    interactive=interactive, colour=False)
+    ui._columns = lambda: 200  # type: ignore[method-assign]
+    for wait in (5.0, 10.0):
+        ui._on_event(ServerUnavailable(wait))
+    ui._on_event(DirectMessage(7, "Bob", "Alice", "are you there?", 0.0))
+    for wait in (20.0, 30.0, 30.0):
+        ui._on_event(ServerUnavailable(wait))
+    ui._on_event(ServerUnavailable(None, back=True))
+    ui._on_event(ServerUnavailable(5.0))  # another outage, later: said again
+    ui._on_event(Reconnected(0))
+    ui._on_event(ServerUnavailable(5.0))  # a new session's answers tell afresh (client/core.py)
+    lines = [line.split("] ", 1)[-1] for line in screen_lines(out.getvalue())] if interactive \
+        else out.getvalue().splitlines()
+    unavailable = "! the server is unavailable (it cannot store messages now); trying again in"
+    if interactive:
+        assert lines == [f"{unavailable} 10 s (attempt 3)", "Bob → you: are you there?",
+                         "! the server stores messages again", f"{unavailable} 5.0 s (attempt 2)",
+                         "! reconnected", f"{unavailable} 5.0 s (attempt 2)"], lines
+    else:
+        assert lines[1].endswith("] Bob → you: are you there?"), lines
+        assert lines[:1] + lines[2:] == [f"{unavailable} 5.0 s", "! the server stores messages again",
+                                         f"{unavailable} 5.0 s", "! reconnected", f"{unavailable} 5.0 s"], lines
+
+
+def test_whois_and_history_of_a_name_typed_without_its_accents_ask_did_you_mean(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A teacher typed /whois joao and /history ana_luiza while João and Ana_Luíza were in
+    class: "joao is not online (nobody by that name has logged in here)" and "no messages
+    with ana_luiza", both untrue for the person meant. As a message to @Joao does, the
+    terminal names the one person it knows whose name looks like it."""
+    from client.commands import ShowHistory, ShowWhois
+    from protocol import LookupResult, UserJoined
+    ui, out = _ui("", prompting=False)
+    ui._on_event(UserJoined("João", 0.0))
+    ui._on_event(UserJoined("Ana_Luíza", 0.0))
+    monkeypatch.setattr(ui.client, "lookup", lambda name, timeout: LookupResult("1", name, "unknown"))
+    monkeypatch.setattr(ui.client, "history_read", lambda peer, count, timeout: ([], None))
+    ui._execute(ShowWhois("joao"))
+    ui._execute(ShowHistory("ana_luiza", 20))
+    ui._execute(ShowWhois("Fulano"))  # nobody like it: said as before
+    assert out.getvalue().splitlines()[-3:] == [
+        "* joao is not online (nobody by that name has logged in here): did you mean João?",
+        "* no messages with ana_luiza: did you mean Ana_Luíza?",
+        "* Fulano is not online (nobody by that name has logged in here)",
+    ]
+
+
+def test_did_you_mean_asks_who_is_online_when_the_terminal_knows_nobody_like_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal started after the class came in had seen no one join: /whois joao said
+    nobody by that name had logged in, João in class. It asks who is online first."""
+    from client.commands import ShowWhois
+    from protocol import LookupResult, Presence
+    ui, out = _ui("", prompting=False)
+    monkeypatch.setattr(ui.client, "lookup", lambda name, timeout: LookupResult("1", name, "unknown"))
+    monkeypatch.setattr(ui.client, "who", lambda timeout: [Presence("João", 0.0), Presence("Ana", 0.0)])
+    ui._execute(ShowWhois("joao"))
+    assert out.getvalue().splitlines()[-1] == \
+        "* joao is not online (nobody by that name has logged in here): did you mean João?"
+
+
+def test_a_refused_room_history_is_said_in_portuguese_with_the_room() -> None:
+    """/historico #redes from outside the room, or of a room that is not there, said the
+    server's English: "! /historico falhou: you are not in #redes: join it first"."""
+    import i18n
+    from client.commands import ShowHistory
+    from client.errors import RequestFailed
+    ui, out = _ui("", prompting=False)
+    refusals = iter([RequestFailed(ErrorCode.NOT_MEMBER, "you are not in #redes: join it first"),
+                     RequestFailed(ErrorCode.NO_SUCH_ROOM, "there is no room #vazia")])
+
+    def history_read(peer: str, count: int, timeout: float) -> None:
+        raise next(refusals)
+
+    ui.client.history_read = history_read  # type: ignore[method-assign]
+    i18n.use("pt_BR")
+    try:
+        ui._execute(ShowHistory("#redes", 20))
+        ui._execute(ShowHistory("#vazia", 20))
+    finally:
+        i18n.use("en")
+    said = out.getvalue().splitlines()[-2:]
+    assert all("you are not" not in line and "there is no" not in line for line in said), said
+    assert "#redes" in said[0] and "#vazia" in said[1], said

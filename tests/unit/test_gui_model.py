@@ -11,7 +11,7 @@ import zlib
 import pytest
 
 import const
-from client.collation import name_order
+from registry.collation import name_order
 from client.errors import LoginRefused, ServerUnreachable
 from client.gui import bridge as bridge_module
 from client.gui import session
@@ -574,7 +574,7 @@ def test_log_in_gives_the_library_the_password_and_survives_planned_restarts(mon
         def __init__(self, name, host, port, **options):
             made.append({"name": name, "host": host, "port": port, **options})
 
-        def connect(self, timeout):
+        def connect(self, timeout, retry_until=None, on_retry=None):  # ChatClient.connect's
             return "welcome"
 
     monkeypatch.setattr(session, "ChatClient", Library)
@@ -743,3 +743,21 @@ def test_a_message_deleted_before_it_came_shows_as_deleted_not_as_an_empty_bubbl
     model.apply(Deleted(7, "Alice", "Bob", T))  # told at login after it: the same line, unchanged
     assert [each.shown_text for each in model.conversations["alice"].lines if each.msg_id == 7] == \
         ["(this message was deleted)"]
+
+
+def test_a_persons_header_shows_their_registry_entry_while_online() -> None:
+    """The class's assignment is the registry (address, port, online since): the terminal's
+    /whois showed it, the window's header only "online". The window asks (a lookup) when a
+    person's conversation opens; the entry goes when they leave, and a new one is asked."""
+    from client.gui.model import ChatModel
+    from protocol import LookupResult, UserJoined, UserLeft
+    model = ChatModel("Professora")
+    model.apply(UserJoined("João", 1.0))
+    assert model.where_text("joão") == ""
+    at = time.mktime((2026, 12, 2, 9, 2, 0, 0, 0, -1))
+    model.set_where(LookupResult("1", "João", "online", "192.168.1.31", 50412, at))
+    assert model.where_text("joão") == f"192.168.1.31:50412 · online since {time.strftime('%H:%M', time.localtime(at))}"
+    model.apply(UserLeft("João", "quit", 2.0))
+    assert model.where_text("joão") == ""
+    model.set_where(LookupResult("2", "Ninguém", "unknown"))  # nobody to show: nothing changes
+    assert model.where_text("ninguém") == ""

@@ -45,6 +45,16 @@ def test_posts_count_as_unread_elsewhere_and_our_echo_is_shown_once() -> None:
     assert model.unread(key) == 0
 
 
+def test_the_members_pane_is_in_class_list_order_as_the_server_gave_it_or_not() -> None:
+    """The server pages members in code-point order: the pane showed Ângela, Çécília and
+    Érica after Vitória, while the contact list beside it had them in their places."""
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.set_members("#redes", [MemberEntry(name, "member", True)
+                                 for name in ("Ana", "Bob", "Olga", "Vitória", "Ângela", "Çécília", "Érica")])
+    assert [m.name for m in model.rooms[key].members] == ["Ana", "Ângela", "Bob", "Çécília", "Érica", "Olga", "Vitória"]
+
+
 def test_members_follow_the_notices_and_a_ban_of_ourselves_takes_the_room_off_the_list() -> None:
     model = ChatModel("Bob")
     key = joined(model)

@@ -10,6 +10,8 @@ share (locale/pt_BR/LC_MESSAGES/chat.po; the page reads it as webclient/i18n/pt_
 - No "(a)" to cover both genders ("silenciado(a)", "Tornar moderador(a)"): the sentence is
   turned to need no gender ("sem voz", "Dar moderação", "há um banimento contra você"), as
   a teacher would write it.
+- A room's owner is "responsável" (a word for anyone), never the masculine "dono", in the
+  clients and in LEIAME.md: a teacher who made a room is as often a "dona" as a "dono".
 - Error sentences carry no protocol code (client/display.py adds one only for a code it
   has no sentence for).
 """
@@ -57,6 +59,20 @@ def test_a_role_is_a_word_without_parentheses(role: str) -> None:
         use("en")
 
 
+def test_a_rooms_owner_is_one_word_for_any_gender_everywhere() -> None:
+    """A teacher who created #redes read "Professora (dono)" in the member lists, while
+    joining said "responsável: Professora": the role is "responsável", a word for anyone,
+    in the lists as in the room's header."""
+    try:
+        use("pt_BR")
+        assert describe_role("owner") == "responsável"
+    finally:
+        use("en")
+    [header] = [e for e in ENTRIES if e.msgid == "owner {name}"]
+    assert tuple(header.msgstr) == ("responsável: {name}",)
+    assert [text for where, text in portuguese_texts() if re.search(r"\bdono\b", text)] == []
+
+
 def test_the_name_rule_reads_naturally_and_quotes_its_punctuation() -> None:
     [rule] = [e for e in ENTRIES if e.msgid.startswith("A name has letters and digits of one script")]
     assert '"_", "-"' in rule.msgid
@@ -97,3 +113,17 @@ def test_a_number_in_a_sentence_has_the_language_s_decimal_mark() -> None:
         assert (decimal(2.5), decimal(0.04), decimal(1536 / 1024, 2), decimal(12, 0)) == ("2,5", "0,0", "1,50", "12")
     finally:
         use("en")
+
+
+# "dono", "dona", "donos", "donas" as a word (not inside another one).
+OWNER_WORD = re.compile(r"\bdon[oa]s?\b", re.IGNORECASE)
+
+
+def test_a_rooms_owner_is_responsavel_in_every_client_and_in_leiame() -> None:
+    try:
+        use("pt_BR")
+        assert describe_role("owner") == "responsável"
+    finally:
+        use("en")
+    texts = portuguese_texts() + [("LEIAME.md", (REPO / "LEIAME.md").read_text(encoding="utf-8"))]
+    assert [(where, OWNER_WORD.findall(text)) for where, text in texts if OWNER_WORD.search(text)] == []

@@ -6,7 +6,7 @@ import pytest
 
 from helpers import HELLO, SAMPLES, WELCOME, ConnectionPair, open_pair
 from protocol import (
-    Connection, ConnectionClosed, DirectMessage, ErrorCode, FrameRejected, Goodbye, Hello,
+    Accepted, Connection, ConnectionClosed, DirectMessage, ErrorCode, FrameRejected, Goodbye, Hello,
     LocalProtocolError, Ping, Pong, Role, SendDirect, SendRoom, State, Welcome,
 )
 from protocol import codec
@@ -21,6 +21,11 @@ SENDABLE = {
     ("server", "OPEN"): {"accepted", "queued", "delivered", "ok", "history_page", "error", "dm", "room", "joined", "left", "users",
                          "user", "ping", "pong", "bye", "skipped", "watching", "blocking", "sent",
                          "edited", "deleted", "read", "typing", "settings", "since_page", "blocked", "unblocked"},
+    # After the client's bye (or the end of its stream): the server's answers to what it
+    # read before, nothing else.
+    ("client", "CLOSING"): set(),
+    ("server", "CLOSING"): {"accepted", "queued", "delivered", "ok", "history_page", "error", "users", "user",
+                            "pong", "watching", "blocking", "settings", "since_page"},
     ("client", "CLOSED"): set(),
     ("server", "CLOSED"): set(),
 }
@@ -40,13 +45,16 @@ def _allowed(role: str, state: str, version: int, event) -> bool:
         state == "OPEN" and version >= 2 and event.TYPE in SENDABLE_SINCE_2[role])
 
 
-def _in_state(pair: ConnectionPair, state: str, closed_by: str = "client", version: int = 1) -> ConnectionPair:
-    """Drive ``pair`` (fresh) into ``state`` on both sides, at protocol ``version``."""
-    if state in ("OPEN", "CLOSED"):
+def _in_state(pair: ConnectionPair, state: str, version: int = 1) -> ConnectionPair:
+    """Drive ``pair`` (fresh) into ``state`` on both sides, at protocol ``version``: CLOSING
+    by the client's bye, CLOSED by the server's."""
+    if state in ("OPEN", "CLOSING", "CLOSED"):
         pair.send(pair.client, Hello(HELLO.request_id, HELLO.name, version))
         pair.send(pair.server, Welcome(WELCOME.request_id, WELCOME.name, version, WELCOME.server, WELCOME.heartbeat))
+    if state == "CLOSING":
+        assert pair.send(pair.client, Goodbye("done")) == [Goodbye("done")]
     if state == "CLOSED":
-        assert pair.send(getattr(pair, closed_by), Goodbye("done")) == [Goodbye("done")]
+        assert pair.send(pair.server, Goodbye("done")) == [Goodbye("done")]
     assert pair.client.state is State[state] and pair.server.state is State[state]
     return pair
 
@@ -132,13 +140,38 @@ def test_client_can_never_send_welcome(state):
     assert client.state is State[state]
 
 
-@pytest.mark.parametrize("closed_by", ["client", "server"])
 @pytest.mark.parametrize("event", SAMPLES, ids=_id)
-def test_nothing_can_be_sent_after_goodbye_either_way(closed_by, event):
-    pair = _in_state(ConnectionPair(), "CLOSED", closed_by)
+def test_nothing_can_be_sent_after_the_servers_goodbye(event):
+    pair = _in_state(ConnectionPair(), "CLOSED")
     for conn in (pair.client, pair.server):
         with pytest.raises(LocalProtocolError):
             conn.send(event)
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=_id)
+def test_after_the_clients_goodbye_only_the_servers_answers_pass(event):
+    """A send and a bye in one write: the send's accepted still reaches the client."""
+    pair = _in_state(ConnectionPair(), "CLOSING")
+    with pytest.raises(LocalProtocolError):
+        pair.client.send(event)
+    if event.TYPE in SENDABLE[("server", "CLOSING")] and event.SENDER in ("server", "both"):
+        assert pair.send(pair.server, event) == [event]
+    else:
+        with pytest.raises(LocalProtocolError):
+            pair.server.send(event)
+    assert pair.client.state is State.CLOSING and pair.server.state is State.CLOSING
+
+
+def test_the_end_of_the_clients_stream_leaves_the_server_its_answers():
+    """A send, then the client closes its writing side: the server may still answer it."""
+    pair = open_pair()
+    pair.server.receive_data(codec.encode(SendDirect("r1", "bob", "last words")))
+    pair.server.receive_data(b"")
+    assert list(pair.server.events()) == [SendDirect("r1", "bob", "last words"), ConnectionClosed()]
+    pair.client.receive_data(pair.server.send(Accepted("r1", 17)))
+    assert list(pair.client.events()) == [Accepted("r1", 17)]
+    with pytest.raises(LocalProtocolError):
+        pair.server.send(DirectMessage(18, "bob", "alice", "too late", 1.0))
 
 
 def test_goodbye_in_handshake_closes_both_sides():

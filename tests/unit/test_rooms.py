@@ -427,6 +427,16 @@ def test_a_muted_member_is_told_why_until_the_mute_ends(rooms):
     assert rooms.next_deadline() is None
 
 
+def test_the_log_says_how_long_a_mute_lasts_in_words(rooms):
+    """The teacher reads the log during class: a mute's end there is a duration, not a
+    raw Unix time ("muted Vic in #redes until 1796170836")."""
+    timed = rooms.mute(MOD, "#redes", VICTIM, T0, reason="flood", seconds=600)
+    assert logs(timed) == ["Moe muted Vic in #redes for 600 s (flood)"]
+    rooms.unmute(MOD, "#redes", VICTIM, T0 + 1)
+    endless = rooms.mute(MOD, "#redes", VICTIM, T0 + 2)
+    assert logs(endless) == ["Moe muted Vic in #redes until unmuted"]
+
+
 def test_a_mute_without_end_lasts_until_unmute(rooms):
     rooms.mute(OWNER, "#redes", VICTIM, T0)
     assert rooms.may_post(VICTIM, "#redes", T0 + 10 ** 6).code == ErrorCode.MUTED
@@ -641,3 +651,16 @@ def test_a_refusal_by_rank_says_its_roles_with_their_articles(rooms):
     assert messages(rooms.ban(OWNER, "#redes", ADMIN, T0)) == ["an owner cannot ban an admin of #redes"]
     assert messages(rooms.kick(MOD, "#redes", OWNER, T0)) == ["a moderator cannot kick an owner of #redes"]
     assert messages(rooms.kick(MEMBER, "#redes", VICTIM, T0)) == ["a member of #redes cannot kick"]
+
+
+def test_a_room_named_without_its_hash_is_not_found_but_named_back(rooms):
+    """``room: "redes"`` is no room (the protocol's names are exact), but the refusal asks
+    "did you mean #redes?", as a mistyped person's name does (``like``)."""
+    for decision in (rooms.members(MEMBER, "redes"), rooms.leave(MEMBER, "Redes", T0),
+                     [rooms.may_post(MEMBER, "redes", T0)]):
+        [refusal] = [event for event in decision if type(event) is Refused]
+        assert (refusal.code, refusal.like) == (ErrorCode.NO_SUCH_ROOM, "#redes")
+        assert refusal.message.endswith("did you mean #redes?")
+        assert refusal.reply("r1").like == "#redes"
+    [refusal] = [event for event in rooms.members(MEMBER, "nowhere") if type(event) is Refused]
+    assert (refusal.code, refusal.like) == (ErrorCode.NO_SUCH_ROOM, None)

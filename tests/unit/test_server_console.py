@@ -26,3 +26,32 @@ def test_the_console_takes_what_its_help_and_the_readmes_name_and_nothing_else()
     for readme, start in (("README.md", "What you type at the\nserver's terminal:"),
                           ("LEIAME.md", "O que se digita no terminal\ndo servidor:")):
         assert set(re.findall(r"`(/[a-z]+)", console_table(readme, start))) == commands, readme
+
+
+def test_the_console_lists_the_registry_in_name_order_with_addresses_and_times() -> None:
+    """A teacher's /quem at the server's terminal gave only names, in code-point order
+    (Ângela, Çécília and Érica after Vitória): the registry the class studies is each
+    user's address, port and time online, one line each, in the order of a class list."""
+    from time import localtime, strftime
+
+    from registry.registry import Endpoint, UserRecord
+    from server.console import registry_lines
+
+    def record(name: str, *ends: tuple[str, int, float]) -> UserRecord:
+        endpoints = tuple(Endpoint(address, port, since, None) for address, port, since in ends)
+        return UserRecord(name, endpoints, shared=len(endpoints) > 1)
+
+    t0 = 1_800_000_000.0
+    online = [record("Vitória", ("192.168.1.31", 50001, t0)), record("Érica", ("192.168.1.32", 50002, t0 + 5)),
+              record("Ana", ("192.168.1.33", 50003, t0 + 9)),
+              record("Professora", ("192.168.1.20", 50004, t0), ("192.168.1.20", 50005, t0 + 60))]
+    at = [strftime("%H:%M:%S", localtime(t0 + offset)) for offset in (0, 5, 9, 60)]
+    assert registry_lines(online) == [
+        "online (4):",
+        f"  Ana         192.168.1.33:50003  since {at[2]}",
+        f"  Érica       192.168.1.32:50002  since {at[1]}",
+        f"  Professora  192.168.1.20:50004  since {at[0]}",
+        f"              192.168.1.20:50005  since {at[3]}",
+        f"  Vitória     192.168.1.31:50001  since {at[0]}",
+    ]
+    assert registry_lines([]) == ["online: nobody"]

@@ -13,6 +13,7 @@ import threading
 import const
 from const import PROTOCOL_VERSION
 from protocol import Receipt, SendDirect, Welcome
+from server.config import ServerConfig
 from server.session import READ_BUFFER_BYTES, ClientSession
 
 FRAMES = ('{"type":"send","id":"1","to":"Bob","text":"h\u00e9llo \u2603 \U0001f600"}\n'
@@ -21,7 +22,9 @@ EXPECTED = [SendDirect("1", "Bob", "h\u00e9llo \u2603 \U0001f600"), Receipt(7)]
 
 
 class StubRelay:
-    """What the session calls on the relay while reading: handle()."""
+    """What the session calls on the relay while reading: handle() (and its config)."""
+
+    config = ServerConfig()
 
     def __init__(self) -> None:
         self.events: list = []
@@ -122,20 +125,21 @@ def test_each_thread_has_its_own_buffer() -> None:
 
 
 def test_a_frame_for_a_session_whose_stream_ended_is_dropped_without_an_error_logged(caplog) -> None:
-    # The client's end of stream is read (eof_received: the connection is CLOSED) and, in the
-    # same loop turn before asyncio's connection_lost, another session's leaving sends this
-    # one a frame (a Queued for a message in flight): nobody is left to read it, and it is
-    # not a relay bug (the full suite caught it logged as an error, 2026-11-30).
+    # The client's end of stream is read (eof_received: the connection is CLOSING, the
+    # server's answers only) and, in the same loop turn before asyncio's connection_lost,
+    # another session sends this one a frame that is no answer (a dm): it is not for a
+    # client that left, and not a relay bug (the full suite caught it logged as an error,
+    # 2026-11-30, for a Queued, which now goes out: an answer the client may still read).
     import logging
 
-    from protocol import Queued
+    from protocol import DirectMessage
     from protocol.connection import State
 
     relay = StubRelay()
     session = _logged_in(relay)
     session.eof_received()
-    assert session.conn.state is State.CLOSED and not session.closing
+    assert session.conn.state is State.CLOSING and not session.closing
     with caplog.at_level(logging.INFO, logger="chat"):
-        session.send(Queued("1", 7))
+        session.send(DirectMessage(7, "Bob", "Alice", "hi", 1.0))
     assert session._unsent_bytes == 0  # nothing written
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 from const import PROTOCOL_VERSION
 from protocol import Delivered, Welcome
+from server.config import ServerConfig
 from server.session import ClientSession
 
 
@@ -41,7 +42,7 @@ class Batcher:
 
 
 def _session(buffered: int, limit: int = 1000) -> tuple[ClientSession, ClosingTransport, Batcher]:
-    relay = SimpleNamespace(config=SimpleNamespace(max_outgoing_bytes=limit))
+    relay = SimpleNamespace(config=ServerConfig(max_outgoing_bytes=limit))
     batcher = Batcher()
     session = ClientSession(relay, batcher)  # type: ignore[arg-type]
     session.conn.send(Welcome("h", "Alice", PROTOCOL_VERSION, "test", 30.0))

@@ -13,6 +13,7 @@ import pytest
 
 from const import PROTOCOL_VERSION
 from protocol import Delivered, Welcome
+from server.config import ServerConfig
 from server.logsummary import LogSummary
 from server.session import SLOW_CONSUMER, ClientSession
 
@@ -58,7 +59,7 @@ def server(caplog):
     caplog.set_level(logging.DEBUG, logger="chat.server")
     clock = Clock()
     log_lines = LogSummary(logging.getLogger("chat.server"), 60.0, clock)
-    relay = SimpleNamespace(config=SimpleNamespace(max_outgoing_bytes=LIMIT), log_lines=log_lines)
+    relay = SimpleNamespace(config=ServerConfig(max_outgoing_bytes=LIMIT), log_lines=log_lines)
     return relay, clock, caplog
 
 

@@ -76,3 +76,19 @@ def test_the_pages_state_marks_are_the_windows_where_both_have_one() -> None:
     window = {state: label.split(" ", 1)[0] for state, label in STATE_LABELS.items()}
     assert page["queued"] == window["queued"] == "◷", (page, window)
     assert page["sent"] == window["sent"] and page["delivered"] == window["delivered"], (page, window)
+
+
+def test_the_pages_give_up_and_backoff_are_the_client_librarys() -> None:
+    """The page gives a message up, holds and paces its sends by client/core.py's rule,
+    with its constants copied (it cannot import them): a change there must reach the page."""
+    from client import core
+    source = APP.read_text(encoding="utf-8")
+    names = ["UNAVAILABLE_ATTEMPTS", "THROTTLE_WAIT", "THROTTLE_MAX_DELAY", "PACE_WINDOW", "RESEND_WINDOW",
+             "THROTTLE_JITTER", "READ_INTERVAL", "READ_RETRY_WINDOW"]
+    copied = dict(re.findall(rf"^const ({'|'.join(names)}) = ([^;]+);", source, flags=re.M))
+    assert set(copied) == set(names), copied
+    page = {name: eval(value, {}) for name, value in copied.items()}
+    assert page == {"UNAVAILABLE_ATTEMPTS": core.UNAVAILABLE_ATTEMPTS, "THROTTLE_WAIT": list(core.THROTTLE_WAIT),
+                    "THROTTLE_MAX_DELAY": core.THROTTLE_MAX_DELAY, "PACE_WINDOW": core.PACE_WINDOW,
+                    "RESEND_WINDOW": core.RESEND_WINDOW, "THROTTLE_JITTER": list(core.JITTER),
+                    "READ_INTERVAL": core.READ_INTERVAL, "READ_RETRY_WINDOW": core.READ_RETRY_WINDOW}

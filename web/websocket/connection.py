@@ -112,10 +112,17 @@ class WebSocketConnection:
         self._decoder: codecs.IncrementalDecoder | None = None
         self._inside_frame = False  # later chunks of one frame skip the sequencing checks
         self._eof = False  # the peer closed TCP; reported once the bytes before it are processed
+        self._failed = False  # we failed the connection: the peer broke the protocol (_fail)
 
     @property
     def state(self) -> ConnectionState:
         return self._state
+
+    @property
+    def failed(self) -> bool:
+        """True once the connection was failed because the peer broke RFC 6455 (the
+        ``CloseConnection`` event's code is then the one we sent), not closed by it."""
+        return self._failed
 
     @property
     def unfinished(self) -> bool:
@@ -226,6 +233,7 @@ class WebSocketConnection:
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 7.1.7): send close once, go CLOSED."""
+        self._failed = True
         if self._state is ConnectionState.OPEN:
             self._outbox += serialize_frame(Opcode.CLOSE, build_close_payload(code, reason))
         self._state = ConnectionState.CLOSED

@@ -1,4 +1,5 @@
-"""The order in which the Python clients list people and rooms by name.
+"""The order in which people and rooms are listed by name: the Python clients and the
+server's console list them alike.
 
 One rule, :func:`name_order`: the order a Portuguese (or any Latin-script) reader expects
 of a list of names. Letters compare without their accents and case first, so "Álvaro"

@@ -1,0 +1,68 @@
+"""What the log tells the operator about reaching the server from other machines: the
+address to give a class on the LAN when it listens on every address, or, on the loopback,
+that nobody else can connect (README.md, "Run it": ``--host 0.0.0.0``).
+
+:func:`lan_lines` is pure (the lines, from the listening address and the machine's
+addresses); :func:`local_addresses` asks the system, without sending anything (call it
+only when :func:`listens_everywhere`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+
+# Listening on these is listening on every address of the machine.
+_EVERYWHERE = frozenset({"", "0.0.0.0", "::"})
+# Where a UDP socket is "connected" to learn which local address would reach a network
+# (TEST-NET-1, RFC 5737): a UDP connect sends nothing; it only picks the route.
+_PROBE = ("192.0.2.1", 9)
+
+
+def listens_everywhere(host: str) -> bool:
+    """True if a server listening on ``host`` listens on every address of the machine."""
+    return host in _EVERYWHERE
+
+
+def lan_lines(host: str, port: int, web_port: int | None, tls: bool, addresses: Sequence[str]) -> list[str]:
+    """The log's lines for a server listening on ``host``:``port`` (its page on
+    ``web_port``, None if off) whose machine has the LAN ``addresses`` (the first is named
+    in full, the others after it): how the clients reach it, or that only this machine
+    can (a loopback ``host``); none for a particular address, which says it itself."""
+    if not listens_everywhere(host):
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False  # a host name: it says itself where it is
+        return [f"only this machine can connect ({host}): for the LAN, start the server with --host 0.0.0.0"] \
+            if loopback else []
+    if not addresses:
+        page = f", or the page on port {web_port}" if web_port is not None else ""
+        return ["from the LAN: give the clients this machine's address (ip -4 addr on Linux, ipconfig on Windows, "
+                f"ipconfig getifaddr en0 on macOS) and port {port}{page}"]
+    first, *others = addresses
+    line = f"from the LAN: python3 chatclient.py NAME {first}:{port}" + (" --tls" if tls else "")
+    if web_port is not None:
+        line += f", or the page at {'https' if tls else 'http'}://{first}:{web_port}/"
+    if others:
+        line += " (or " + ", ".join(f"{other}:{port}" for other in others) + ")"
+    return [line]
+
+
+def local_addresses() -> list[str]:
+    """This machine's IPv4 addresses that another machine could reach it by, the one of its
+    default route first; none if it has no network (then the log says how to look)."""
+    found = []
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(_PROBE)
+            found.append(probe.getsockname()[0])
+    except OSError:
+        pass  # no route out (a lab LAN without a gateway): the host name may still say
+    try:
+        found += [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
+    except OSError:
+        pass
+    usable = [a for a in found if not ipaddress.ip_address(a).is_loopback and not ipaddress.ip_address(a).is_unspecified]
+    return list(dict.fromkeys(usable))

@@ -1,0 +1,130 @@
+"""A cluster node answers every request it took, whatever Redis's reply or a callback does:
+no sockets (the Redis client's calls are replaced by fakes).
+
+A route, a claim or a login throttle's question left unanswered is never answered: its
+sender waits for ever, and the node's bookkeeping (the routed messages counted per
+sender, the claims under way) keeps what it counted. A route's count holds every later
+message of its sender off the store's one-step routing (ClusterNode._route_with_store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from server.cluster import node as node_module
+from server.cluster.node import ClusterNode
+from server.mailbox import StoredMessage
+
+
+def _message(msg_id: int, sender_key: str) -> StoredMessage:
+    return StoredMessage(msg_id, sender_key.title(), sender_key, "Bia", "bia", f"text {msg_id}", 1700000000.0,
+                         f"c{msg_id}", "sent")
+
+
+def _routes_answered(replies: list, callbacks: list) -> tuple[ClusterNode, list]:
+    """Route one message per callback of ``callbacks`` (senders ana, joão, ...) in one
+    loop turn, Redis's ROUTES script answering ``replies``; what the callbacks heard."""
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+    heard: list = []
+
+    def pipeline_now(_encoded: list) -> asyncio.Future:
+        answer = asyncio.get_running_loop().create_future()
+        answer.set_result([replies])
+        return answer
+
+    node._redis.pipeline_now = pipeline_now  # type: ignore[method-assign]
+
+    async def run() -> None:
+        for number, callback in enumerate(callbacks, 1):
+            def answered(nodes: list | None, number: int = number, callback=callback) -> None:
+                heard.append((number, nodes))
+                callback(nodes)
+            node.route(_message(number, f"sender{number}"), answered)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while len(heard) < len(callbacks) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(run())
+    return node, heard
+
+
+def _quiet(_nodes: list | None) -> None:
+    pass
+
+
+def _raises(_nodes: list | None) -> None:
+    raise ValueError("a bug in the relay's answer")
+
+
+def test_a_short_reply_answers_the_routes_without_a_reply_as_not_routed() -> None:
+    node, heard = _routes_answered([[b"n2"]], [_quiet, _quiet, _quiet])
+    assert heard == [(1, ["n2"]), (2, None), (3, None)]
+    assert node._deliveries == {}
+
+
+def test_a_callback_that_raises_leaves_the_others_answered(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="chat.cluster")
+    node, heard = _routes_answered([[b"n2"], [b"n3"], [b"n2"]], [_raises, _raises, _quiet])
+    assert heard == [(1, ["n2"]), (2, ["n3"]), (3, ["n2"])]
+    assert node._deliveries == {}
+    tracebacks = [record for record in caplog.records if record.exc_info]
+    assert len(tracebacks) == 1, caplog.text  # the first in full, the next one counted
+
+
+class _Session:
+    address, port, closing = "127.0.0.1", 50000, False
+
+
+async def _a_bug(_client: object, args: tuple) -> object:
+    raise ValueError("a bug, not Redis")
+
+
+def _asked(ask) -> list:
+    """What the callback heard from ``ask(callback)``, run on a loop until it hears."""
+    heard: list = []
+
+    async def run() -> None:
+        ask(heard.append)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while not heard and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(run())
+    return heard
+
+
+def test_a_claim_that_fails_otherwise_than_by_redis_is_answered_unavailable(monkeypatch, caplog) -> None:
+    caplog.set_level(logging.ERROR, logger="chat.cluster")
+    monkeypatch.setattr(node_module.scripts, "CLAIM", _a_bug)
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+    node._last_beat = node.clock()
+    heard = _asked(lambda callback: node.claim(_Session(), "joao", "João", False, 1700000000.0, callback))
+    assert heard == ["unavailable"]
+    assert node._claiming == {}
+    assert "a bug, not Redis" in caplog.text
+
+
+def test_a_login_throttle_that_fails_otherwise_than_by_redis_is_answered(monkeypatch, caplog) -> None:
+    caplog.set_level(logging.ERROR, logger="chat.cluster")
+    monkeypatch.setattr(node_module.scripts, "LOGIN_FAILURES", _a_bug)
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+    heard = _asked(lambda callback: node.login_failures("check", ("conceicao",), 1.0, 60.0, callback))
+    assert heard == [None]
+    assert "a bug, not Redis" in caplog.text
+
+
+def test_a_recipient_s_lookup_that_fails_otherwise_than_by_redis_is_answered(caplog) -> None:
+    caplog.set_level(logging.ERROR, logger="chat.cluster")
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+
+    async def execute(*command: object) -> object:
+        raise ValueError("a bug, not Redis")
+
+    node._redis.execute = execute  # type: ignore[method-assign]
+    assert _asked(lambda callback: node.known_name("conceicao", callback)) == [None]
+    assert "a bug, not Redis" in caplog.text

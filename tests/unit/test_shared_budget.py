@@ -1,0 +1,30 @@
+"""A connection's budget and its address's, spent together (server/limits.py SharedBudget):
+the acks' budgets (PROTOCOL.md "Limits"). A cost passes when both let it, and is then spent
+from both; refused by either, it is spent from neither."""
+
+from __future__ import annotations
+
+from server.limits import SharedBudget, TokenBucket
+
+
+def test_a_cost_is_spent_from_both_or_from_neither() -> None:
+    shared = TokenBucket(rate=10.0, burst=30.0)
+    alice, bob = SharedBudget(TokenBucket(1.0, 20.0), shared), SharedBudget(TokenBucket(1.0, 20.0), shared)
+    assert alice.take(0.0, 20.0) == 0.0
+    assert (alice.own.tokens, shared.tokens) == (0.0, 10.0)
+    assert alice.take(0.0, 1.0) == 1.0  # Alice's own refuses: the address's is untouched
+    assert shared.tokens == 10.0
+    assert bob.take(0.0, 15.0) == 0.5  # the address's refuses: Bob's own is given back
+    assert (bob.own.tokens, shared.tokens) == (20.0, 10.0)
+    assert bob.take(0.5, 15.0) == 0.0
+    assert (bob.own.tokens, shared.tokens) == (5.0, 0.0)
+
+
+def test_the_first_try_without_the_clock_spends_what_both_hold() -> None:
+    shared = TokenBucket(rate=10.0, burst=30.0)
+    alice, bob = SharedBudget(TokenBucket(1.0, 20.0), shared), SharedBudget(TokenBucket(1.0, 20.0), shared)
+    assert alice.take(0.0, 1.0) == 0.0 and bob.take(0.0, 1.0) == 0.0  # (after a take: see take_held)
+    assert alice.take_held(19.0)
+    assert not bob.take_held(19.0)  # 9 left to the address: neither is spent
+    assert (bob.own.tokens, shared.tokens) == (19.0, 9.0)
+    assert bob.take_held(9.0) and (bob.own.tokens, shared.tokens) == (10.0, 0.0)
