@@ -145,6 +145,13 @@ LOGIN_FAILURE_MAX_DELAY = 60.0
 # connection, a restarted client or a short suspend many times over (the client retries
 # within a minute), and frees a name a one-time guest left by the end of a class break.
 GUEST_HOLD = 600.0
+# After its hold, a guest name that no message refers to any more (none waiting for it, none
+# from it unconfirmed or untold) is forgotten, as if never held (server/guests.py): at most
+# this many names a pass of the relay's expiry (another pass follows at once while more are
+# due), so that no pass holds the loop long. A name still referred to is looked at again
+# after GUEST_RECHECK seconds.
+GUEST_FORGET_BATCH = 500
+GUEST_RECHECK = 3600.0
 # Seconds an account resume credential (server/credentials.py: a reloaded web page stays
 # logged in) lasts after the password login that issued it. A month: a page left open
 # keeps working; a lost laptop's page stops by itself, or sooner with "Log out".

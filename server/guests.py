@@ -18,7 +18,14 @@ same guest: it gets the messages that waited and its history. The rules:
   earlier holders passes on: history shows the new holder only messages with a larger id,
   and what still waited for the earlier holder is expired (its senders are told);
 - an account (a password) is unaffected by all this; a guest who registers its name keeps
-  its epoch, so it keeps its queue and its history, and nothing older.
+  its epoch, so it keeps its queue and its history, and nothing older;
+- once the hold is over, a holding nothing refers to any more (no message waiting for the
+  name, none from it unconfirmed or whose outcome its holder was not told) is **forgotten**,
+  with the name's known-user entry, whom it blocked and its rooms, as when the name changes
+  hands: a name taken by a hello a second cannot grow the server for ever. The holder's
+  token then no longer proves anything; a hello takes the name afresh (a new epoch).
+  :meth:`GuestNames.forgettable` offers the candidates, oldest hold first, a bounded number
+  per call; the relay asks the store which of them are referenced (Relay.forget_guests).
 
 Policy and bookkeeping only: the relay applies the decisions and writes them through to
 the store with the functions at the bottom. Time comes in as an argument.
@@ -33,6 +40,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from enum import Enum
+from itertools import islice
 
 from registry import Lookalikes, canonical
 
@@ -84,6 +92,15 @@ class GuestNames:
         # The holders' names by look-alike key; whether each is still held is asked of
         # its holding (see held_lookalikes).
         self.lookalikes = Lookalikes(h.name for h in holdings.values())
+        # Key -> when its hold ends, in the order they left: a dict written by a plain
+        # store in left() (a heap's push was a call more per login, test_login_cost). One
+        # who leaves again keeps their place with a later time, which holds up those
+        # behind them by one hold at most. A key whose holder came back is dropped when it
+        # comes up. Key -> when to look again, for names still referred to (one delay for
+        # all: in order too).
+        self._leavings: dict[str, float] = {key: h.left_at + hold for key, h in sorted(
+            holdings.items(), key=lambda item: item[1].left_at or 0.0) if h.left_at is not None}
+        self._rechecks: dict[str, float] = {}
 
     def decide(self, key: str, token: str | None, now: float) -> tuple[Claim, float]:
         """What a hello for guest name ``key`` with ``token`` gets, and, for HELD, until
@@ -134,7 +151,42 @@ class GuestNames:
         holding = self.holdings.get(key)
         if holding is not None:
             holding.left_at = now
+            self._leavings[key] = now + self.hold
         return holding
+
+    def forgettable(self, now: float, limit: int) -> list[str]:
+        """Up to ``limit`` keys whose holder is offline and whose hold is over at ``now``
+        (looked at again, if :meth:`recheck` asked), in the order they left; each is
+        offered once, and is the caller's to :meth:`forget` or :meth:`recheck`."""
+        offered: dict[str, None] = {}
+        for due in (self._rechecks, self._leavings):
+            done = []
+            for key, when in due.items():
+                if when > now or len(offered) >= limit:
+                    break
+                done.append(key)
+                holding = self.holdings.get(key)
+                if holding is not None and holding.left_at is not None and holding.left_at + self.hold <= now:
+                    offered[key] = None
+            for key in done:
+                del due[key]
+        return list(offered)
+
+    def has_due(self, now: float) -> bool:
+        """Whether :meth:`forgettable` would look at something at ``now``."""
+        return any(when <= now for due in (self._rechecks, self._leavings) for when in islice(due.values(), 1))
+
+    def recheck(self, key: str, when: float) -> None:
+        """Offer ``key`` again at ``when`` (something still referred to it); the caller
+        uses one delay for all, so that they come up in order."""
+        self._rechecks.pop(key, None)
+        self._rechecks[key] = when
+
+    def forget(self, key: str) -> None:
+        """Drop the holding of ``key``: the name is anyone's, as if it had never been held."""
+        holding = self.holdings.pop(key, None)
+        if holding is not None:
+            self.lookalikes.discard(holding.name)
 
 
 # --- Store operations (run by the store; see store.py) ------------------------------------

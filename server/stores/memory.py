@@ -98,7 +98,9 @@ class MemoryStore:
     # Everyone the store holds anything for (messages to or from them, outcomes, a guest
     # holding) is in known_users(): the relay remembers a user at their first login,
     # before any of that, and nothing here survives a restart. So a name not in it has
-    # nothing to fetch, and the relay skips asking (see Relay._may_have_stored).
+    # nothing to fetch, and the relay skips asking (see Relay._may_have_stored). A guest
+    # name forgotten after its hold (forget_users) leaves only history older than any
+    # epoch its next holder gets: nothing to fetch either.
     knows_every_user = True
 
     def __init__(self) -> None:
@@ -672,6 +674,38 @@ class MemoryStore:
                 row = self._messages[msg_id]
                 row.message = replace(row.message, client_id=superseded_client_id(msg_id))
         return answer
+
+    def referenced(self, name_keys: list[str], callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self._do(self._referenced, (name_keys,), callback, on_error)
+
+    def _referenced(self, name_keys: list[str]) -> list[str]:
+        """As mailbox.referenced (what they sent: through their request ids)."""
+        messages = self._messages
+        return [key for key in name_keys if self._pending.get(key) or self._untold.get(key) or any(
+            (row := messages.get(msg_id)) is not None and row.state in ("sent", "queued", "blocked")
+            for msg_id in self._client_ids.get(key, {}).values())]
+
+    def forget_users(self, name_keys: list[str], epoch: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._do(self._forget_users, (name_keys, epoch), callback, on_error)
+
+    def _forget_users(self, name_keys: list[str], epoch: int) -> list[StoredMessage]:
+        """As mailbox.forget_users, but their read marks stay: they are keyed by pairs, and
+        finding theirs would read every mark of everyone."""
+        told = []
+        for key in name_keys:
+            told += self._hand_over(key, epoch)
+            self._users.pop(key, None)
+            self._holdings.pop(key, None)
+            self._room_cursors.pop(key, None)
+            self._receipts_off.discard(key)
+            if self._client_ids.get(key) == {}:
+                del self._client_ids[key]
+        owners = set(name_keys)
+        if any(owner in owners for owner, _ in self._blocks):
+            self._blocks = {pair for pair in self._blocks if pair[0] not in owners}
+        return told
 
     # --- After delivered: edit, delete, read ------------------------------------------------------
 
