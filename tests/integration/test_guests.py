@@ -574,13 +574,15 @@ def test_a_guest_who_left_is_forgotten_after_the_hold_and_a_new_holder_inherits_
     bench.settle()
     assert bob.take(RoomInfo)
     bench.relay.disconnected(bob, None)
-    hold = bench.relay.config.guest_hold
+    hold, remembered = bench.relay.config.guest_hold, bench.relay.config.guest_remembered
+    assert remembered > hold
     left = time.time()
-    bench.relay.expire(left + hold - 5)
-    bench.settle()
     relay = bench.relay
-    assert "bob" in relay.logins.guests.holdings and "bob" in relay.known and relay.blocked.get("bob")
-    relay.expire(left + hold + 5)
+    for during in (left + hold - 5, left + hold + 5, left + remembered - 5):  # held, then remembered
+        relay.expire(during)
+        bench.settle()
+        assert "bob" in relay.logins.guests.holdings and "bob" in relay.known and relay.blocked.get("bob")
+    relay.expire(left + remembered + 5)
     bench.settle()
     assert "bob" not in relay.logins.guests.holdings and "bob" not in relay.known and "bob" not in relay.blocked
     assert "mallory" in relay.known  # online: kept
@@ -606,7 +608,7 @@ def test_a_guest_with_a_message_waiting_or_an_outcome_untold_is_not_forgotten(lo
     [dm] = [m for m in alice.take(DirectMessage) if m.text == "hi"]
     bench.relay.handle(alice, Receipt(dm.msg_id))
     bench.settle()
-    bench.relay.expire(time.time() + bench.relay.config.guest_hold + 5)
+    bench.relay.expire(time.time() + bench.relay.config.guest_remembered + 5)
     bench.settle()
     assert {"bob", "carol"} <= set(bench.relay.logins.guests.holdings) and {"bob", "carol"} <= set(bench.relay.known)
     back = bench.login("Bob")  # with his token: still his name, and his mail
@@ -621,18 +623,19 @@ def test_a_guest_who_registered_is_never_forgotten(loop, store_kind):
     bench.relay.handle(bob, Register("r", "correct horse"))
     bench.settle()
     bench.relay.disconnected(bob, None)
-    bench.relay.expire(time.time() + bench.relay.config.guest_hold + 5)
+    bench.relay.expire(time.time() + bench.relay.config.guest_remembered + 5)
     bench.settle()
     assert "bob" in bench.relay.known and "bob" in bench.relay.logins.guests.holdings
     bench.store.close()
 
 
 @pytest.mark.parametrize("durable", [False, True], ids=["memory", "sqlite"])
-def test_two_thousand_guests_who_came_and_left_leave_nothing_behind_after_the_hold(tmp_path, durable):
+def test_two_thousand_guests_who_came_and_left_leave_nothing_behind_once_no_longer_remembered(tmp_path, durable):
     """The server's structures that grow with guests' names (the registry, the known
-    users, the holdings) are back where they started once the hold is over; so are the
-    database's rows of them."""
-    config = ServerConfig(host="127.0.0.1", port=0, guest_hold=0.5, expiry_interval=0.1,
+    users, the holdings) are back where they started once the names are no longer
+    remembered (GUEST_REMEMBERED, here as short as the hold); so are the database's rows
+    of them."""
+    config = ServerConfig(host="127.0.0.1", port=0, guest_hold=0.5, guest_remembered=0.5, expiry_interval=0.1,
                           rate_per_address=1e6, burst_per_address=1e6, data_dir=tmp_path if durable else None)
     with ServerThread(config) as server:
         relay = server.server.relay
@@ -655,10 +658,35 @@ def test_two_thousand_guests_who_came_and_left_leave_nothing_behind_after_the_ho
             assert [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("users", "guests")] == [0, 0]
 
 
+def test_a_script_s_thousands_of_guests_are_forgotten_once_their_hold_is_over_while_the_server_is_crowded() -> None:
+    """Names are remembered a day after their guests left (a message to one is queued), but
+    not without bound: past GUEST_REMEMBERED_MOST names held (here 100), those longest gone
+    are forgotten as soon as their hold is over, and the newest are still remembered."""
+    config = ServerConfig(host="127.0.0.1", port=0, guest_hold=0.5, guest_remembered_most=100, expiry_interval=0.1,
+                          rate_per_address=1e6, burst_per_address=1e6)
+    assert config.guest_remembered >= 3600
+    with ServerThread(config) as server:
+        relay = server.server.relay
+
+        def held() -> tuple[int, int]:
+            return server.call(lambda: (len(relay.known), len(relay.logins.guests.holdings)))
+
+        for i in range(1000):
+            with socket.create_connection((server.host, server.port), timeout=WAIT) as conn:
+                conn.sendall(b'{"type":"hello","id":"h","name":"g%d","version":%d}\n' % (i, const.PROTOCOL_VERSION))
+                with conn.makefile("rb") as reader:
+                    assert b'"welcome"' in reader.readline()
+        deadline = time.monotonic() + 30
+        while max(held()) > 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert max(held()) <= 100, held()
+        assert server.call(lambda: "g999" in relay.logins.guests.holdings and "g0" not in relay.known)
+
+
 def test_a_guest_back_while_the_store_is_asked_is_not_forgotten(loop, store_kind):
     bench = RelayBench(loop, store_kind)
     bench.relay.disconnected(bench.login("Bob"), None)
-    bench.relay.expire(time.time() + bench.relay.config.guest_hold + 5)  # asks the store...
+    bench.relay.expire(time.time() + bench.relay.config.guest_remembered + 5)  # asks the store...
     bob = bench.login("Bob")  # ... and Bob is back, with his token, before it answers
     assert bob.take(Welcome) == [] and "bob" in bench.relay.logins.guests.holdings and "bob" in bench.relay.known
     bench.relay.disconnected(bob, None)
