@@ -145,6 +145,20 @@ LOGIN_FAILURE_MAX_DELAY = 60.0
 # connection, a restarted client or a short suspend many times over (the client retries
 # within a minute), and frees a name a one-time guest left by the end of a class break.
 GUEST_HOLD = 600.0
+# A guest name is remembered for a day after its guest left (a message to them is queued, as
+# to anyone offline, and their token takes the name back after the hold), then, if no
+# message refers to it any more (none waiting for it, none from it unconfirmed or untold),
+# forgotten, as if never held (server/guests.py): a message to it is then unknown_recipient.
+# Names given up to a script's thousands of hellos must not stay for ever: while more than
+# GUEST_REMEMBERED_MOST names are held (a MAX_CLIENTS of them online, and 30,000 more at
+# about 700 bytes each), those longest gone are forgotten as soon as their hold is over.
+GUEST_REMEMBERED = 86400.0
+GUEST_REMEMBERED_MOST = 50_000
+# At most this many names are forgotten a pass of the relay's expiry (another pass follows
+# at once while more are due), so that no pass holds the loop long. A name still referred to is looked at again
+# after GUEST_RECHECK seconds.
+GUEST_FORGET_BATCH = 500
+GUEST_RECHECK = 3600.0
 # Seconds an account resume credential (server/credentials.py: a reloaded web page stays
 # logged in) lasts after the password login that issued it. A month: a page left open
 # keeps working; a lost laptop's page stops by itself, or sooner with "Log out".

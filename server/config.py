@@ -67,6 +67,8 @@ class ServerConfig:
     require_accounts: bool = const.REQUIRE_ACCOUNTS
     login_failure_delay: float = const.LOGIN_FAILURE_DELAY
     guest_hold: float = const.GUEST_HOLD
+    guest_remembered: float = const.GUEST_REMEMBERED
+    guest_remembered_most: int = const.GUEST_REMEMBERED_MOST
     account_resume_ttl: float = const.ACCOUNT_RESUME_TTL
     login_checks_per_second: float = const.LOGIN_CHECKS_PER_SECOND
     login_checks_burst: float = const.LOGIN_CHECKS_BURST

@@ -18,7 +18,14 @@ same guest: it gets the messages that waited and its history. The rules:
   earlier holders passes on: history shows the new holder only messages with a larger id,
   and what still waited for the earlier holder is expired (its senders are told);
 - an account (a password) is unaffected by all this; a guest who registers its name keeps
-  its epoch, so it keeps its queue and its history, and nothing older.
+  its epoch, so it keeps its queue and its history, and nothing older;
+- once the hold is over, a holding nothing refers to any more (no message waiting for the
+  name, none from it unconfirmed or whose outcome its holder was not told) is **forgotten**,
+  with the name's known-user entry, whom it blocked and its rooms, as when the name changes
+  hands: a name taken by a hello a second cannot grow the server for ever. The holder's
+  token then no longer proves anything; a hello takes the name afresh (a new epoch).
+  :meth:`GuestNames.forgettable` offers the candidates, oldest hold first, a bounded number
+  per call; the relay asks the store which of them are referenced (Relay.forget_guests).
 
 Policy and bookkeeping only: the relay applies the decisions and writes them through to
 the store with the functions at the bottom. Time comes in as an argument.
@@ -33,6 +40,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from enum import Enum
+from itertools import islice
 
 from registry import Lookalikes, canonical
 
@@ -78,12 +86,26 @@ def _digest(token: str) -> bytes:
 class GuestNames:
     """The holdings of all guest names, keyed by canonical name; ``hold`` in seconds."""
 
-    def __init__(self, holdings: dict[str, Holding], hold: float) -> None:
+    def __init__(self, holdings: dict[str, Holding], hold: float, remembered: float = 0.0,
+                 most: int | None = None) -> None:
         self.holdings = holdings
         self.hold = hold
+        # Seconds an offline guest's name is remembered (const.GUEST_REMEMBERED; never less
+        # than the hold), unless more than ``most`` names are held (const.GUEST_REMEMBERED_MOST):
+        # then those longest gone, past their hold, are offered at once (see forgettable).
+        self.remembered = max(hold, remembered)
+        self.most = most
         # The holders' names by look-alike key; whether each is still held is asked of
         # its holding (see held_lookalikes).
         self.lookalikes = Lookalikes(h.name for h in holdings.values())
+        # Key -> when it is no longer remembered, in the order they left: a dict written
+        # in left() (a heap's push was a call more per login, test_login_cost); one who
+        # leaves again moves to its end, so the times stay in order. A key whose holder
+        # came back is dropped when it comes up. Key -> when to look again, for names still referred to (one delay for
+        # all: in order too).
+        self._leavings: dict[str, float] = {key: h.left_at + self.remembered for key, h in sorted(
+            holdings.items(), key=lambda item: item[1].left_at or 0.0) if h.left_at is not None}
+        self._rechecks: dict[str, float] = {}
 
     def decide(self, key: str, token: str | None, now: float) -> tuple[Claim, float]:
         """What a hello for guest name ``key`` with ``token`` gets, and, for HELD, until
@@ -134,7 +156,63 @@ class GuestNames:
         holding = self.holdings.get(key)
         if holding is not None:
             holding.left_at = now
+            leavings = self._leavings
+            if key in leavings:  # to the end: in the order they left (no call: test_login_cost)
+                del leavings[key]
+            leavings[key] = now + self.remembered
         return holding
+
+    def forgettable(self, now: float, limit: int) -> list[str]:
+        """Up to ``limit`` keys whose holder is offline and that are no longer remembered at
+        ``now`` (``remembered`` after they left; or, while more than ``most`` names are held,
+        any past its hold, longest gone first), or that :meth:`recheck` asked to be looked
+        at again, in the order they left; each is offered once, and is the caller's to
+        :meth:`forget` or :meth:`recheck`."""
+        offered: dict[str, None] = {}
+        holdings, hold = self.holdings, self.hold
+        for due in (self._rechecks, self._leavings):
+            # Crowded: as many past their hold as there are names too many (not a whole
+            # pass's worth, which would forget names a day early for nothing).
+            excess = len(holdings) - self.most if due is self._leavings and self.most is not None else 0
+            done = []
+            for key, when in due.items():
+                if len(offered) >= limit:
+                    break
+                holding = holdings.get(key)
+                gone = holding is not None and holding.left_at is not None
+                if when > now:
+                    if excess <= 0 or (gone and holding.left_at + hold > now):
+                        break  # (crowded: the longest gone is still held, so are those after it)
+                    excess -= gone
+                done.append(key)
+                if gone and holding.left_at + hold <= now:
+                    offered[key] = None
+            for key in done:
+                del due[key]
+        return list(offered)
+
+    def has_due(self, now: float) -> bool:
+        """Whether :meth:`forgettable` would look at something at ``now``."""
+        if any(when <= now for due in (self._rechecks, self._leavings) for when in islice(due.values(), 1)):
+            return True
+        if self.most is None or len(self.holdings) <= self.most:
+            return False
+        for key in islice(self._leavings, 1):
+            holding = self.holdings.get(key)
+            return holding is None or holding.left_at is None or holding.left_at + self.hold <= now
+        return False
+
+    def recheck(self, key: str, when: float) -> None:
+        """Offer ``key`` again at ``when`` (something still referred to it); the caller
+        uses one delay for all, so that they come up in order."""
+        self._rechecks.pop(key, None)
+        self._rechecks[key] = when
+
+    def forget(self, key: str) -> None:
+        """Drop the holding of ``key``: the name is anyone's, as if it had never been held."""
+        holding = self.holdings.pop(key, None)
+        if holding is not None:
+            self.lookalikes.discard(holding.name)
 
 
 # --- Store operations (run by the store; see store.py) ------------------------------------

@@ -144,7 +144,8 @@ class LoginDesk:
         self.offload = offload
         self.name_in_use = name_in_use
         self.clock = clock
-        self.guests = GuestNames(store.guest_holdings(time.time()), config.guest_hold)
+        self.guests = GuestNames(store.guest_holdings(time.time()), config.guest_hold, config.guest_remembered,
+                                 config.guest_remembered_most)
         self.credentials = AccountCredentials(store.account_credentials(time.time()))
         self.throttle = FailureThrottle(base=config.login_failure_delay)
         # In a cluster, the throttle every node shares (ClusterNode.login_failures): consulted

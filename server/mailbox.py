@@ -677,6 +677,31 @@ def known_users(db: sqlite3.Connection) -> dict[str, str]:
     return dict(db.execute("SELECT name_key, name FROM users").fetchall())
 
 
+def referenced(db: sqlite3.Connection, keys: list[str]) -> list[str]:
+    """Those of ``keys`` that messages still refer to (guests.py, forgetting a name): one
+    waits for them, or one from them is unconfirmed, or its outcome is not told yet. Each
+    is a search of an index (inbox, by request id, untold), whatever the table holds."""
+    return [key for key in keys if db.execute(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE recipient_key = ?1 AND state IN ('sent', 'queued'))"
+        " OR EXISTS (SELECT 1 FROM messages WHERE msg_id IN (SELECT msg_id FROM lookups.by_client_id"
+        " WHERE sender_key = ?1) AND state IN ('sent', 'queued', 'blocked'))"
+        " OR EXISTS (SELECT 1 FROM messages WHERE sender_key = ?1 AND sender_notified = 0"
+        " AND state IN ('delivered', 'expired', 'blocked_expired'))", (key,)).fetchone()[0]]
+
+
+def forget_users(db: sqlite3.Connection, keys: list[str], epoch: int) -> list[StoredMessage]:
+    """Forget the guest names ``keys`` (guests.py): what still waits for them is handed over
+    to nobody (:func:`hand_over` up to ``epoch``; returned, for its senders), and their
+    holding, known-user row, blocks, room cursors, read marks and receipts switch go."""
+    told = []
+    for key in keys:
+        told += hand_over(db, key, epoch)
+        for table, column in (("guests", "name_key"), ("users", "name_key"), ("blocks", "owner_key"),
+                              ("room_cursors", "name_key"), ("reads", "reader_key"), ("receipts_off", "name_key")):
+            db.execute(f"DELETE FROM {table} WHERE {column} = ?", (key,))
+    return told
+
+
 def blocks(db: sqlite3.Connection) -> list[tuple[str, str]]:
     return db.execute("SELECT owner_key, blocked_key FROM blocks").fetchall()
 

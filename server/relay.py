@@ -245,7 +245,10 @@ class Relay:
         self.watchlists = Watchlists(self.config.max_watched)
         self.presence = PresenceNotices(schedule or (lambda delay, callback: callback()), lambda: self.sessions,
                                         self.watchlists.watchers, self.config.presence_room_limit)
-        self.known: dict[str, str] = store.known_users()  # everyone who ever logged in
+        # Everyone who logged in, but guests forgotten after their hold (forget_guests).
+        self.known: dict[str, str] = store.known_users()
+        self._schedule = schedule
+        self._forgetting = False  # a pass of forget_guests waits for the store
         self.blocked: dict[str, set[str]] = {}  # owner key -> keys of the names they block
         for owner, blocked in store.blocks():
             self.blocked.setdefault(owner, set()).add(blocked)
@@ -671,20 +674,71 @@ class Relay:
             self.peers.holding_changed(key, holding)
             if stored:
                 self.store.hand_over(key, epoch, self._announce_expired)
-            earlier = self.blocked.pop(key, None)
-            if earlier:  # whom the earlier holder blocked is theirs too
-                self.store.clear_blocks(key)
-                for target in earlier:
-                    self.peers.block_changed(key, target, False)
-            self.after.name_changed_hands(key)
-            if earlier_holder:  # nothing of theirs passes on: neither are their rooms
-                self.room_desk.name_changed_hands(key)
+            if earlier_holder or key in self.blocked or key in self.after.receipts_off:  # (a call less a login)
+                self._drop_earlier_holder(key, earlier_holder)
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
             self.store.set_left_at(key, None)
             self.peers.holding_changed(key, guests.holdings[key])
         session.epoch = session.backlog_cursor = guests.epoch(key)
         return token
+
+    def _drop_earlier_holder(self, key: str, in_rooms: bool = True) -> None:
+        """Nothing of the earlier holder of guest name ``key`` passes on: whom they blocked,
+        their receipts switch and (``in_rooms``: they may be in some) their rooms."""
+        earlier = self.blocked.pop(key, None)
+        if earlier:  # whom the earlier holder blocked is theirs too
+            self.store.clear_blocks(key)
+            for target in earlier:
+                self.peers.block_changed(key, target, False)
+        self.after.name_changed_hands(key)
+        if in_rooms:
+            self.room_desk.name_changed_hands(key)
+
+    def forget_guests(self, now: float) -> None:
+        """Forget the guest names whose hold is over at ``now`` and that no message refers to
+        any more (guests.py): their holding, known-user entry, blocks and rooms, here and in
+        the store, as when the name changes hands. At most const.GUEST_FORGET_BATCH names a
+        pass, one store round trip to ask which are referenced; while more are due another
+        pass follows once it answered. Not on a cluster node: every node keeps its copy of
+        the holdings, and forgetting there is left to a later change."""
+        guests, accounts = self.logins.guests, self.logins.accounts
+        if self._forgetting or self.peers.routes:
+            return
+        keys = [key for key in guests.forgettable(now, const.GUEST_FORGET_BATCH) if key not in accounts]
+        if not keys:
+            return
+        self._forgetting = True
+
+        def answered(referenced: list[str]) -> None:
+            self._forgetting = False
+            kept = set(referenced)
+            gone = []
+            for key in keys:
+                holding = guests.holdings.get(key)
+                if holding is None or holding.left_at is None or key in accounts:
+                    continue  # back meanwhile (their next leaving offers them again), or registered
+                if key in kept:
+                    guests.recheck(key, now + const.GUEST_RECHECK)
+                elif holding.left_at + guests.hold <= now:
+                    gone.append(key)
+            for key in gone:
+                guests.forget(key)
+                self.known.pop(key, None)
+                self._drop_earlier_holder(key)
+            if gone:
+                # Up to the last id given out: a message stored since the question (the
+                # name was still known) expires now, its sender told, as at a hand-over.
+                self.store.forget_users(gone, self.store.last_msg_id(), self._announce_expired)
+            if self._schedule is not None and guests.has_due(now):
+                self._schedule(0.0, lambda: self.forget_guests(time.time()))
+
+        def failed(error: Exception) -> None:
+            self._forgetting = False
+            for key in keys:
+                guests.recheck(key, now + const.GUEST_RECHECK)
+
+        self.store.referenced(keys, answered, failed)
 
     def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None,
                 reason: str | None = None) -> None:
@@ -1314,8 +1368,15 @@ class Relay:
         if budget is None or session in self.outcome_pages or not budget.take_held(len(msg_ids)):
             if self._acks_over_budget(session, msg_ids):
                 return
+        if session in self.outcome_pages:  # each ack is weighed against the login's pages
+            for msg_id in msg_ids:
+                self._acknowledge(session, msg_id)
+            return
+        # No pages (nor will an ack make one): each ack is its record alone, submitted
+        # here rather than by _acknowledge, a Python call fewer an ack (issue 9, round perfpy).
+        record_ack, key, recorded = self.store.record_ack, session.key, self._bound_ack_recorded
         for msg_id in msg_ids:
-            self._acknowledge(session, msg_id)
+            record_ack(msg_id, key, MethodType(recorded, (session, msg_id)))
 
     def _acks_over_budget(self, session: ClientSession, msg_ids: tuple[int, ...]) -> bool:
         """Spend one frame's acks of ``session``'s budget and its address's (const.ACKS_*),
@@ -1379,12 +1440,14 @@ class Relay:
         session.inflight = None
 
     def expire(self, now: float) -> None:
-        """Expire unconfirmed messages past their time and purge old history (periodic)."""
+        """Expire unconfirmed messages past their time, purge old history, forget guest
+        names past their hold (periodic)."""
         retention = self.config.history_retention
         self.store.expire(now, self._announce_expired)
         # An outcome nobody acknowledged is kept a second retention period, then let go.
         self.store.purge(now - retention, now - 2 * retention)
         self.room_desk.expire(now)  # mutes that ended
+        self.forget_guests(now)
         clock = time.monotonic()
         self.log_lines.sweep(clock)
         self.login_lines.sweep(clock)

@@ -212,6 +212,15 @@ class MessageStore(Protocol):
                   on_error: ErrorCallback | None = None) -> None:
         """A guest name changes hands (see mailbox.hand_over); result: what expired."""
 
+    def referenced(self, name_keys: list[str], callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        """Result: those of ``name_keys`` a message still refers to (see mailbox.referenced)."""
+
+    def forget_users(self, name_keys: list[str], epoch: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        """Forget the guest names ``name_keys`` (see mailbox.forget_users); result: what
+        expired, as :meth:`hand_over`'s."""
+
     # --- After delivered: edit, delete, read (issue 13) --------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,

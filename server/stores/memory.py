@@ -98,7 +98,9 @@ class MemoryStore:
     # Everyone the store holds anything for (messages to or from them, outcomes, a guest
     # holding) is in known_users(): the relay remembers a user at their first login,
     # before any of that, and nothing here survives a restart. So a name not in it has
-    # nothing to fetch, and the relay skips asking (see Relay._may_have_stored).
+    # nothing to fetch, and the relay skips asking (see Relay._may_have_stored). A guest
+    # name forgotten after its hold (forget_users) leaves only history older than any
+    # epoch its next holder gets: nothing to fetch either.
     knows_every_user = True
 
     def __init__(self) -> None:
@@ -183,16 +185,23 @@ class MemoryStore:
 
     def _do(self, operation: Callable[..., Any], args: tuple, callback: Callback | None,
             on_error: ErrorCallback | None) -> None:
-        """Run ``operation(*args)`` now; queue its answer."""
+        """Run ``operation(*args)`` now; queue its answer. (The message path's three
+        operations, once a message each, do this themselves: store_fields, record_receipt,
+        record_ack, without this frame and its call by ``*args``, which CPython makes by
+        a new evaluation of the operation's frame from C.)"""
         try:
             result = operation(*args)
-        except Exception:  # a bug in the operation: worth its traceback
-            name = operation.__name__
-            log.exception("store operation %s failed", name)
-            self._answer(on_error, StoreUnavailable(f"store operation {name} failed", storage=False))
+        except Exception:
+            self._failed(operation, on_error)
             return
         if callback is not None:  # nothing to answer (a receipt's record, issue 9): no call
             self._answer(callback, result)
+
+    def _failed(self, operation: Callable[..., Any], on_error: ErrorCallback | None) -> None:
+        """``operation`` raised, a bug in it (worth its traceback): answer ``on_error``."""
+        name = operation.__name__
+        log.exception("store operation %s failed", name)
+        self._answer(on_error, StoreUnavailable(f"store operation {name} failed", storage=False))
 
     # --- Loading, at start ------------------------------------------------------------------
 
@@ -242,7 +251,13 @@ class MemoryStore:
         # arguments as one tuple, the id's joined to the fields: a call with ``id, *fields``
         # builds a list, extends it and copies it to a tuple (about 400 instructions more a
         # message; issue 9, round eighteen).
-        self._do(self._store, (new_stored_message(*((self._last_msg_id + 1,) + fields)),), callback, on_error)
+        message = new_stored_message(*((self._last_msg_id + 1,) + fields))
+        try:  # (what _do does, inline: see there)
+            result = self._store(message)
+        except Exception:
+            self._failed(self._store, on_error)
+            return
+        self._answer(callback, result)
 
     def sent_under(self, sender_key: str, client_id: str, callback: Callback | None = None,
                    on_error: ErrorCallback | None = None) -> None:
@@ -341,7 +356,13 @@ class MemoryStore:
 
     def record_receipt(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:
-        self._do(self._deliver, (msg_id, recipient_key), callback, on_error)
+        try:  # (what _do does, inline: see there)
+            result = self._deliver(msg_id, recipient_key)
+        except Exception:
+            self._failed(self._deliver, on_error)
+            return
+        if callback is not None:
+            self._answer(callback, result)
 
     def _deliver(self, msg_id: int, recipient_key: str) -> None:
         """Pending -> delivered (an outcome for its sender to hear); else nothing."""
@@ -353,7 +374,16 @@ class MemoryStore:
 
     def record_ack(self, msg_id: int, sender_key: str, callback: Callback | None = None,
                    on_error: ErrorCallback | None = None) -> None:
-        self._do(self._acknowledge, (msg_id, sender_key), callback, on_error)
+        try:  # (what _do does, inline: see there)
+            result = self._acknowledge(msg_id, sender_key)
+        except Exception:
+            self._failed(self._acknowledge, on_error)
+            return
+        if callback is not None:
+            if self._scheduled:  # this turn's answers are under way: _answer's work is the append
+                self._answers.append((callback, result))
+            else:
+                self._answer(callback, result)
 
     def _acknowledge(self, msg_id: int, sender_key: str) -> bool:
         row = self._messages.get(msg_id)
@@ -644,6 +674,38 @@ class MemoryStore:
                 row = self._messages[msg_id]
                 row.message = replace(row.message, client_id=superseded_client_id(msg_id))
         return answer
+
+    def referenced(self, name_keys: list[str], callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self._do(self._referenced, (name_keys,), callback, on_error)
+
+    def _referenced(self, name_keys: list[str]) -> list[str]:
+        """As mailbox.referenced (what they sent: through their request ids)."""
+        messages = self._messages
+        return [key for key in name_keys if self._pending.get(key) or self._untold.get(key) or any(
+            (row := messages.get(msg_id)) is not None and row.state in ("sent", "queued", "blocked")
+            for msg_id in self._client_ids.get(key, {}).values())]
+
+    def forget_users(self, name_keys: list[str], epoch: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._do(self._forget_users, (name_keys, epoch), callback, on_error)
+
+    def _forget_users(self, name_keys: list[str], epoch: int) -> list[StoredMessage]:
+        """As mailbox.forget_users, but their read marks stay: they are keyed by pairs, and
+        finding theirs would read every mark of everyone."""
+        told = []
+        for key in name_keys:
+            told += self._hand_over(key, epoch)
+            self._users.pop(key, None)
+            self._holdings.pop(key, None)
+            self._room_cursors.pop(key, None)
+            self._receipts_off.discard(key)
+            if self._client_ids.get(key) == {}:
+                del self._client_ids[key]
+        owners = set(name_keys)
+        if any(owner in owners for owner, _ in self._blocks):
+            self._blocks = {pair for pair in self._blocks if pair[0] not in owners}
+        return told
 
     # --- After delivered: edit, delete, read ------------------------------------------------------
 

@@ -494,18 +494,24 @@ end
 return out
 """)
 
-# ARGV: P, name key, epoch.
+# ARGV: P, epoch, '1' to forget the names too (RedisStore.forget_users) else '0', then the
+# name keys (one for a hand-over).
 _HAND_OVER = _script(r"""
-local key, epoch = ARGV[2], tonumber(ARGV[3])
+local epoch, forget = tonumber(ARGV[2]), ARGV[3] == '1'
+local names = {}
+for i = 4, #ARGV do names[ARGV[i]] = true end
 local out = {}
-for i, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'pend:' .. key, '-inf', epoch)) do
-  unpend(id, 'expired')
-  out[i] = row(id)
+for i = 4, #ARGV do
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'pend:' .. ARGV[i], '-inf', epoch)) do
+    unpend(id, 'expired')
+    out[#out + 1] = row(id)
+  end
 end
 -- What they had blocked ends too, its sender told (mailbox.hand_over). No index leads
 -- to a recipient's blocked messages (one would cost every blocked message's store a
 -- command): they are found among the unconfirmed ones the expiry pass walks ('exp',
--- where every message the relay blocks is), a thousand at a time, once per hand-over.
+-- where every message the relay blocks is), a thousand at a time, once per hand-over
+-- (once for all the names forgotten together).
 local start = 0
 while true do
   local ids = redis.call('ZRANGE', P .. 'exp', start, start + 999)
@@ -514,7 +520,7 @@ while true do
   for _, id in ipairs(ids) do
     if tonumber(id) <= epoch then
       local r = redis.call('HMGET', mkey(id), 'st', 'rk')
-      if r[1] == 'blocked' and r[2] == key then ended[#ended + 1] = id end
+      if r[1] == 'blocked' and names[r[2]] then ended[#ended + 1] = id end
     end
   end
   for _, id in ipairs(ended) do
@@ -523,21 +529,49 @@ while true do
   end
   start = start + #ids - #ended
 end
-redis.call('ZREMRANGEBYSCORE', P .. 'untold:' .. key, '-inf', epoch)
-local cidk = P .. 'cid:' .. key
-local cids = redis.call('HGETALL', cidk)
-for i = 1, #cids, 2 do
-  local id = tonumber(cids[i + 1])
-  if id <= epoch then
-    local k = mkey(cids[i + 1])
-    if redis.call('HGET', k, 'st') == 'blocked' then
-      -- What they sent that was blocked ends, told to nobody (mailbox.hand_over).
-      redis.call('ZREM', P .. 'exp', cids[i + 1])
-      redis.call('HSET', k, 'st', 'blocked_expired')
+for i = 4, #ARGV do
+  local key = ARGV[i]
+  redis.call('ZREMRANGEBYSCORE', P .. 'untold:' .. key, '-inf', epoch)
+  local cidk = P .. 'cid:' .. key
+  local cids = redis.call('HGETALL', cidk)
+  for j = 1, #cids, 2 do
+    local id = tonumber(cids[j + 1])
+    if id <= epoch then
+      local k = mkey(cids[j + 1])
+      if redis.call('HGET', k, 'st') == 'blocked' then
+        -- What they sent that was blocked ends, told to nobody (mailbox.hand_over).
+        redis.call('ZREM', P .. 'exp', cids[j + 1])
+        redis.call('HSET', k, 'st', 'blocked_expired')
+      end
+      redis.call('HDEL', cidk, cids[j])
+      redis.call('HSET', mkey(cids[j + 1]), 'c', string.format('%-65s', 'superseded ' .. cids[j + 1]))
     end
-    redis.call('HDEL', cidk, cids[i])
-    redis.call('HSET', mkey(cids[i + 1]), 'c', string.format('%-65s', 'superseded ' .. cids[i + 1]))
   end
+  if forget then  -- as mailbox.forget_users
+    redis.call('DEL', P .. 'guest:' .. key, P .. 'blocks:' .. key, P .. 'rcur:' .. key, P .. 'read:' .. key)
+    redis.call('SREM', P .. 'guests', key)
+    redis.call('SREM', P .. 'blockers', key)
+    redis.call('SREM', P .. 'rcptoff', key)
+    redis.call('HDEL', P .. 'users', key)
+    redis.call('HDEL', P .. 'seen', key)
+  end
+end
+return out
+""")
+
+# ARGV: P, then name keys: those a message still refers to (mailbox.referenced).
+_REFERENCED = _script(r"""
+local out = {}
+for i = 2, #ARGV do
+  local key = ARGV[i]
+  local found = redis.call('ZCARD', P .. 'pend:' .. key) > 0 or redis.call('ZCARD', P .. 'untold:' .. key) > 0
+  if not found then
+    for _, id in ipairs(redis.call('HVALS', P .. 'cid:' .. key)) do
+      local st = redis.call('HGET', mkey(id), 'st')
+      if st == 'sent' or st == 'queued' or st == 'blocked' then found = true break end
+    end
+  end
+  if found then out[#out + 1] = key end
 end
 return out
 """)
@@ -983,6 +1017,7 @@ SCRIPTS += (_ROOM_JOINED,)  # a new membership's cursor, at the join
 SCRIPTS += (_SENT_UNDER,)  # a refused request's resend, looked up (only when refused)
 SCRIPTS += (_SINCE,)  # feature since: a user's direct messages after an id, every conversation
 SCRIPTS += (_ROOM_SAY,)  # a say stored and put on the events stream in one step (cluster)
+SCRIPTS += (_REFERENCED,)  # forgetting guest names past their hold (server/guests.py)
 _PACKED = {_RECEIPTS: _RECEIPTS_PACKED, _ACKS: _ACKS_PACKED}
 
 
@@ -1942,7 +1977,15 @@ class RedisStore:
 
     def hand_over(self, name_key: str, epoch: int, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:
-        self._submit(_HAND_OVER, (name_key, epoch), _told, callback, on_error)
+        self._submit(_HAND_OVER, (epoch, "0", name_key), _told, callback, on_error)
+
+    def referenced(self, name_keys: list[str], callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self._submit(_REFERENCED, tuple(name_keys), lambda keys: [_text(key) for key in keys], callback, on_error)
+
+    def forget_users(self, name_keys: list[str], epoch: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self._submit(_HAND_OVER, (epoch, "1", *name_keys), _told, callback, on_error)
 
     # --- After delivered: edit, delete, read -------------------------------------------------
 

@@ -147,6 +147,14 @@ class SQLiteStore(Store):
                   on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: mailbox.hand_over(db, name_key, epoch), callback, on_error)
 
+    def referenced(self, name_keys: list[str], callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.referenced(db, name_keys), callback, on_error)
+
+    def forget_users(self, name_keys: list[str], epoch: int, callback: Callback | None = None,
+                     on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.forget_users(db, name_keys, epoch), callback, on_error)
+
     # --- After delivered: edit, delete, read ------------------------------------------------
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,

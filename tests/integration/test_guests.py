@@ -8,12 +8,17 @@ and, after it, neither the queue nor the history of the name's earlier holder.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
+import sqlite3
 import stat
 import time
 from pathlib import Path
 
 import pytest
+
+import const
 
 from client.errors import LoginRefused
 from client.exitcodes import ExitCode
@@ -22,8 +27,8 @@ from client.oneshot import send_once
 from client.outgoing import OutgoingMessage
 from client.resume import ResumeTokens, state_dir
 from protocol import (
-    Accepted, Block, Delivered, DirectMessage, ErrorCode, ErrorReply, Goodbye, HistoryPage, HistoryRequest, Queued, Receipt,
-    Register, RoomMessage, SendDirect, UserJoined, UserLeft, Welcome,
+    Accepted, Block, Delivered, DirectMessage, ErrorCode, ErrorReply, Goodbye, HistoryPage, HistoryRequest, JoinRoom,
+    Queued, Receipt, Register, RoomInfo, RoomMessage, SendDirect, UserJoined, UserLeft, Welcome,
 )
 from server import ServerConfig, ServerThread
 from server.guests import Claim, GuestNames
@@ -65,6 +70,38 @@ def test_a_token_the_client_proposes_is_adopted_only_if_it_is_a_good_secret():
     for weak in ("short", "x" * 31, "sp ace" * 8, "é" * 40, None):
         token, _ = guests.take("eve", "Eve", epoch=0, proposed=weak)
         assert token != weak and len(token) >= 43
+
+
+def test_a_name_left_is_offered_to_be_forgotten_once_its_hold_is_over_and_not_before():
+    guests = GuestNames({}, hold=600.0)
+    guests.take("bob", "Bob", epoch=7)
+    guests.take("eve", "Eve", epoch=7)
+    assert guests.forgettable(99999.0, 10) == []  # both online
+    guests.left("bob", 1000.0)
+    guests.left("eve", 1100.0)
+    assert guests.forgettable(1599.9, 10) == []  # still held
+    assert guests.forgettable(1600.0, 10) == ["bob"]
+    assert guests.forgettable(1700.0, 10) == ["eve"]  # each offered once
+    guests.forget("bob")
+    assert "bob" not in guests.holdings and guests.decide("bob", None, 1600.0) == (Claim.TAKE, 0.0)
+    assert guests.held_lookalikes("B0B", 1600.0) == [] and guests.epoch("bob") == 0
+    # A holder who came back is not offered; nor is one offered again before its new hold ends.
+    guests.left("eve", 2000.0)
+    guests.arrived("eve")
+    assert guests.forgettable(9999.0, 10) == []
+    guests.left("eve", 3000.0)
+    guests.recheck("eve", 3500.0)
+    assert guests.forgettable(3599.9, 10) == []
+    assert guests.forgettable(3600.0, 10) == ["eve"]
+
+
+def test_a_sweep_offers_at_most_its_limit():
+    guests = GuestNames({}, hold=0.0)
+    for i in range(5):
+        guests.take(f"g{i}", f"g{i}", epoch=0)
+        guests.left(f"g{i}", 10.0 + i)
+    assert guests.forgettable(100.0, 2) == ["g0", "g1"]
+    assert guests.forgettable(100.0, 10) == ["g2", "g3", "g4"]
 
 
 # --- The relay ---------------------------------------------------------------------------
@@ -552,3 +589,138 @@ def test_real_clients_a_stranger_during_the_hold_is_told_until_when(clients, cli
         assert refused.value.code == ErrorCode.NAME_TAKEN and refused.value.until is not None
         line = refusal_line(refused.value, scripted=False, name="bob")
         assert f"until {format_when(refused.value.until)}" in line and "min" in line, line
+
+
+# --- Forgetting a guest name: the hold is over and nothing refers to it ---------------------
+
+
+def test_a_guest_who_left_is_forgotten_after_the_hold_and_a_new_holder_inherits_nothing(loop, store_kind):
+    """Bob (a guest) joins a room, blocks Mallory and leaves: during the hold everything
+    is kept; after it, his holding, his known-user entry and whom he blocked go (from the
+    relay and the store), and so do his rooms; a new Bob gets none of it."""
+    bench = RelayBench(loop, store_kind)
+    mallory, bob = bench.login("Mallory"), bench.login("Bob")
+    bench.relay.handle(bob, JoinRoom("j", "#maths"))
+    bench.relay.handle(bob, Block("b", "Mallory"))
+    bench.settle()
+    assert bob.take(RoomInfo)
+    bench.relay.disconnected(bob, None)
+    hold, remembered = bench.relay.config.guest_hold, bench.relay.config.guest_remembered
+    assert remembered > hold
+    left = time.time()
+    relay = bench.relay
+    for during in (left + hold - 5, left + hold + 5, left + remembered - 5):  # held, then remembered
+        relay.expire(during)
+        bench.settle()
+        assert "bob" in relay.logins.guests.holdings and "bob" in relay.known and relay.blocked.get("bob")
+    relay.expire(left + remembered + 5)
+    bench.settle()
+    assert "bob" not in relay.logins.guests.holdings and "bob" not in relay.known and "bob" not in relay.blocked
+    assert "mallory" in relay.known  # online: kept
+    # The store forgot them too: a relay started on it now knows nothing of Bob.
+    again = Relay(ServerConfig(), bench.store)
+    assert "bob" not in again.logins.guests.holdings and "bob" not in again.known and not again.blocked.get("bob")
+    assert not bench.relay.room_desk.rooms.rooms_of("bob")
+    stranger = bench.login("Bob", tokens={})
+    bench.relay.handle(mallory, SendDirect("m1", "Bob", "hello new Bob"))
+    bench.settle()
+    assert [m.text for m in stranger.take(DirectMessage)] == ["hello new Bob"]
+    assert not bench.relay.room_desk.rooms.rooms_of("bob")
+    bench.store.close()
+
+
+def test_a_guest_with_a_message_waiting_or_an_outcome_untold_is_not_forgotten(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    alice = bob_leaves_with_mail(bench)  # two messages wait for Bob
+    carol = bench.login("Carol")
+    bench.relay.handle(carol, SendDirect("c1", "Alice", "hi"))
+    bench.settle()
+    bench.relay.disconnected(carol, None)  # before she hears it was delivered
+    [dm] = [m for m in alice.take(DirectMessage) if m.text == "hi"]
+    bench.relay.handle(alice, Receipt(dm.msg_id))
+    bench.settle()
+    bench.relay.expire(time.time() + bench.relay.config.guest_remembered + 5)
+    bench.settle()
+    assert {"bob", "carol"} <= set(bench.relay.logins.guests.holdings) and {"bob", "carol"} <= set(bench.relay.known)
+    back = bench.login("Bob")  # with his token: still his name, and his mail
+    assert [m.text for m in back.take(DirectMessage)] == ["private 2", "private 3"]
+    assert bench.login("Carol").take(Delivered)
+    bench.store.close()
+
+
+def test_a_guest_who_registered_is_never_forgotten(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    bob = bench.login("Bob")
+    bench.relay.handle(bob, Register("r", "correct horse"))
+    bench.settle()
+    bench.relay.disconnected(bob, None)
+    bench.relay.expire(time.time() + bench.relay.config.guest_remembered + 5)
+    bench.settle()
+    assert "bob" in bench.relay.known and "bob" in bench.relay.logins.guests.holdings
+    bench.store.close()
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["memory", "sqlite"])
+def test_two_thousand_guests_who_came_and_left_leave_nothing_behind_once_no_longer_remembered(tmp_path, durable):
+    """The server's structures that grow with guests' names (the registry, the known
+    users, the holdings) are back where they started once the names are no longer
+    remembered (GUEST_REMEMBERED, here as short as the hold); so are the database's rows
+    of them."""
+    config = ServerConfig(host="127.0.0.1", port=0, guest_hold=0.5, guest_remembered=0.5, expiry_interval=0.1,
+                          rate_per_address=1e6, burst_per_address=1e6, data_dir=tmp_path if durable else None)
+    with ServerThread(config) as server:
+        relay = server.server.relay
+
+        def sizes() -> tuple[int, int, int]:
+            return server.call(lambda: (len(relay.registry), len(relay.known), len(relay.logins.guests.holdings)))
+
+        start = sizes()
+        for i in range(2000):
+            with socket.create_connection((server.host, server.port), timeout=WAIT) as conn:
+                conn.sendall(b'{"type":"hello","id":"h","name":"g%d","version":%d}\n' % (i, const.PROTOCOL_VERSION))
+                with conn.makefile("rb") as reader:
+                    assert b'"welcome"' in reader.readline()
+        deadline = time.monotonic() + 30
+        while sizes() != start and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sizes() == start
+    if durable:  # read once the server stopped, on a connection of the test's own
+        with contextlib.closing(sqlite3.connect(tmp_path / "chat.sqlite3")) as db:
+            assert [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("users", "guests")] == [0, 0]
+
+
+def test_a_script_s_thousands_of_guests_are_forgotten_once_their_hold_is_over_while_the_server_is_crowded() -> None:
+    """Names are remembered a day after their guests left (a message to one is queued), but
+    not without bound: past GUEST_REMEMBERED_MOST names held (here 100), those longest gone
+    are forgotten as soon as their hold is over, and the newest are still remembered."""
+    config = ServerConfig(host="127.0.0.1", port=0, guest_hold=0.5, guest_remembered_most=100, expiry_interval=0.1,
+                          rate_per_address=1e6, burst_per_address=1e6)
+    assert config.guest_remembered >= 3600
+    with ServerThread(config) as server:
+        relay = server.server.relay
+
+        def held() -> tuple[int, int]:
+            return server.call(lambda: (len(relay.known), len(relay.logins.guests.holdings)))
+
+        for i in range(1000):
+            with socket.create_connection((server.host, server.port), timeout=WAIT) as conn:
+                conn.sendall(b'{"type":"hello","id":"h","name":"g%d","version":%d}\n' % (i, const.PROTOCOL_VERSION))
+                with conn.makefile("rb") as reader:
+                    assert b'"welcome"' in reader.readline()
+        deadline = time.monotonic() + 30
+        while max(held()) > 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert max(held()) <= 100, held()
+        assert server.call(lambda: "g999" in relay.logins.guests.holdings and "g0" not in relay.known)
+
+
+def test_a_guest_back_while_the_store_is_asked_is_not_forgotten(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    bench.relay.disconnected(bench.login("Bob"), None)
+    bench.relay.expire(time.time() + bench.relay.config.guest_remembered + 5)  # asks the store...
+    bob = bench.login("Bob")  # ... and Bob is back, with his token, before it answers
+    assert bob.take(Welcome) == [] and "bob" in bench.relay.logins.guests.holdings and "bob" in bench.relay.known
+    bench.relay.disconnected(bob, None)
+    again = Relay(ServerConfig(), bench.store)  # and the store kept him too
+    assert "bob" in again.logins.guests.holdings and "bob" in again.known
+    bench.store.close()

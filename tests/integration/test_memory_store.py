@@ -325,6 +325,38 @@ def test_an_operation_that_raises_is_answered_on_error_and_changes_nothing(loop,
     assert list(store._messages) == [1, 2] and store.last_msg_id() == 2
 
 
+def test_the_message_paths_operations_that_raise_are_answered_on_error_in_their_place(loop, caplog, monkeypatch):
+    """store_fields, record_receipt and record_ack run their operation themselves (not by
+    _do): one that raises is answered on_error, in submission order among the others'
+    answers, logged under its name, and the next call works again."""
+    store = MemoryStore()
+    store.start(loop)
+    answers = []
+    fields = ("Alice", "alice", "Bob", "bob", "x", 1000.0, "c1", "queued", 2000.0)
+    for operation in ("_store", "_deliver", "_acknowledge"):
+        monkeypatch.setattr(store, operation, _raising(operation))
+    store.store_fields(fields, lambda result: answers.append("stored"), lambda failure: answers.append(failure))
+    store.record_receipt(1, "bob", lambda result: answers.append("receipt"), lambda failure: answers.append(failure))
+    store.record_ack(1, "alice", lambda result: answers.append("ack"), lambda failure: answers.append(failure))
+    monkeypatch.undo()
+    store.store_fields(fields, lambda result: answers.append(result[1]), answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert [type(a) for a in answers[:3]] == [StoreUnavailable] * 3 and not any(a.storage for a in answers[:3])
+    assert [str(a) for a in answers[:3]] == [f"store operation {name} failed"
+                                            for name in ("_store", "_deliver", "_acknowledge")]
+    assert answers[3:] == [mailbox.NEW] and store.last_msg_id() == 1
+    for name in ("_store", "_deliver", "_acknowledge"):
+        assert f"store operation {name} failed" in caplog.text
+
+
+def _raising(name: str):
+    """A function named ``name`` that raises (a bug in the store's operation of that name)."""
+    def broken(*args):
+        raise RuntimeError("broken for the test")
+    broken.__name__ = name
+    return broken
+
+
 def test_close_runs_the_answers_still_queued(loop):
     store = MemoryStore()
     store.start(loop)

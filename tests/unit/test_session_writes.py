@@ -69,3 +69,41 @@ def test_a_transport_flushing_our_last_frames_is_not_dropped_as_a_slow_consumer(
     for queued in batcher.sessions:
         queued.flush()
     assert transport.written == [] and not transport.aborted
+
+
+class OpenTransport(ClosingTransport):
+    """A transport that is open and holds nothing: what a session writes is all its own."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.closed = False
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_frames_of_one_turn_are_counted_in_order_and_the_one_past_the_hard_mark_drops_the_client():
+    # send() queues a turn's frames after the first itself, not through _write (issue 9,
+    # round perfpy): each still counts toward the hard mark, and the one that passes it
+    # drops the client at once, none after it queued.
+    session, _, batcher = _session(buffered=0, limit=1000)
+    transport = session.transport = OpenTransport()  # type: ignore[assignment]
+    logged: list = []
+    session.relay.log_lines = SimpleNamespace(log=lambda *line: logged.append(line))
+    frames = []
+    for msg_id in range(1, 100):
+        event = Delivered(f"r{msg_id}", msg_id)
+        frame = session.conn.send(event)
+        session.send(event)
+        if sum(map(len, frames)) + len(frame) > 1000:
+            break
+        frames.append(frame)
+        assert session._unsent == frames and session._unsent_bytes == sum(map(len, frames))
+        assert batcher.sessions == [session] and not session.closing
+    assert session.closing and session.leave_reason == "slow consumer" and session._unsent is None
+    assert len(transport.written) == 1 and b'"slow_consumer"' in transport.written[0] and len(logged) == 1
+    session.send(Delivered("late", 1000))
+    assert session._unsent is None and len(transport.written) == 1
