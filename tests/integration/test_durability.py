@@ -48,8 +48,14 @@ def make_known(server, *names: str) -> None:
 
 
 def wait_offline(server: ServerThread, name: str) -> None:
-    """Wait until the server has dropped every session of ``name``."""
-    wait_until(lambda: server.call(lambda: name not in server.server.relay.registry), what=f"{name} leaving")
+    """Wait until the server has dropped every session of ``name``, and its directory of
+    who is online says so: on a cluster's node (the Redis store's runs) that is the
+    cluster's, told by Redis a round trip after the node's own registry; a message sent
+    between the two was stored "sent" (a client's bye now leaves at once, so the test's
+    next send came inside that round trip)."""
+    relay = server.server.relay
+    wait_until(lambda: server.call(lambda: name not in relay.registry and relay.directory.lookup(name) is None),
+               what=f"{name} leaving")
 
 
 def stored(server: ServerThread, sql: str, *params) -> list[tuple]:
