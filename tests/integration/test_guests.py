@@ -33,6 +33,7 @@ from protocol import (
 from server import ServerConfig, ServerThread
 from server.guests import Claim, GuestNames
 from server.relay import Relay
+from waits import wait_until
 from wire import WireClient
 from test_store import RelayBench, loop, open_store, store_kind  # noqa: F401  (fixtures)
 
@@ -660,6 +661,15 @@ def test_a_guest_who_registered_is_never_forgotten(loop, store_kind):
     bench.store.close()
 
 
+def guests_come_and_go(server: ServerThread, count: int) -> None:
+    """``count`` guests, g0 to g<count - 1>, each logs in on a connection of its own and leaves."""
+    for i in range(count):
+        with socket.create_connection((server.host, server.port), timeout=WAIT) as conn:
+            conn.sendall(b'{"type":"hello","id":"h","name":"g%d","version":%d}\n' % (i, const.PROTOCOL_VERSION))
+            with conn.makefile("rb") as reader:
+                assert b'"welcome"' in reader.readline()
+
+
 @pytest.mark.parametrize("durable", [False, True], ids=["memory", "sqlite"])
 def test_two_thousand_guests_who_came_and_left_leave_nothing_behind_once_no_longer_remembered(tmp_path, durable):
     """The server's structures that grow with guests' names (the registry, the known
@@ -675,15 +685,8 @@ def test_two_thousand_guests_who_came_and_left_leave_nothing_behind_once_no_long
             return server.call(lambda: (len(relay.registry), len(relay.known), len(relay.logins.guests.holdings)))
 
         start = sizes()
-        for i in range(2000):
-            with socket.create_connection((server.host, server.port), timeout=WAIT) as conn:
-                conn.sendall(b'{"type":"hello","id":"h","name":"g%d","version":%d}\n' % (i, const.PROTOCOL_VERSION))
-                with conn.makefile("rb") as reader:
-                    assert b'"welcome"' in reader.readline()
-        deadline = time.monotonic() + 30
-        while sizes() != start and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert sizes() == start
+        guests_come_and_go(server, 2000)
+        wait_until(lambda: sizes() == start, 30, "the guests' names forgotten")
     if durable:  # read once the server stopped, on a connection of the test's own
         with contextlib.closing(sqlite3.connect(tmp_path / "chat.sqlite3")) as db:
             assert [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("users", "guests")] == [0, 0]
@@ -702,15 +705,8 @@ def test_a_script_s_thousands_of_guests_are_forgotten_once_their_hold_is_over_wh
         def held() -> tuple[int, int]:
             return server.call(lambda: (len(relay.known), len(relay.logins.guests.holdings)))
 
-        for i in range(1000):
-            with socket.create_connection((server.host, server.port), timeout=WAIT) as conn:
-                conn.sendall(b'{"type":"hello","id":"h","name":"g%d","version":%d}\n' % (i, const.PROTOCOL_VERSION))
-                with conn.makefile("rb") as reader:
-                    assert b'"welcome"' in reader.readline()
-        deadline = time.monotonic() + 30
-        while max(held()) > 100 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert max(held()) <= 100, held()
+        guests_come_and_go(server, 1000)
+        wait_until(lambda: max(held()) <= 100, 30, "the names beyond the 100 held forgotten")
         assert server.call(lambda: "g999" in relay.logins.guests.holdings and "g0" not in relay.known)
 
 
