@@ -321,13 +321,49 @@ def describe_room_status(message: OutgoingMessage, state: str, error: tuple[str,
     return None
 
 
+def describe_typists(names: Sequence[str], room: str) -> str:
+    """Who is typing in ``room`` (names and room already sanitised), in one line: two
+    named, and how many more past three."""
+    if len(names) == 1:
+        return _("… {name} is typing in {room}").format(name=names[0], room=room)
+    if len(names) == 2:
+        return _("… {first} and {second} are typing in {room}").format(first=names[0], second=names[1], room=room)
+    if len(names) == 3:
+        return _("… {first}, {second} and {third} are typing in {room}").format(
+            first=names[0], second=names[1], third=names[2], room=room)
+    return ngettext("… {first}, {second} and {n} other are typing in {room}",
+                    "… {first}, {second} and {n} others are typing in {room}", len(names) - 2).format(
+        first=names[0], second=names[1], n=len(names) - 2, room=room)
+
+
+def _online_entries(users: Sequence[Presence]) -> list[str]:
+    """/who's "NAME (since WHEN)" for each, in name order (registry/collation.py)."""
+    return [_("{name} (since {when})").format(name=sanitize(p.name), when=format_when(p.since))
+            for p in sorted(users, key=lambda p: name_order(p.name))]
+
+
 def format_users(users: Sequence[Presence]) -> str:
     """The answer to /who on one line, in name order (registry/collation.py)."""
     if not users:
         return _("* nobody is online")
-    listed = ", ".join(_("{name} (since {when})").format(name=sanitize(p.name), when=format_when(p.since))
-                       for p in sorted(users, key=lambda p: name_order(p.name)))
-    return _("* online ({count}): {users}").format(count=len(users), users=listed)
+    return _("* online ({count}): {users}").format(count=len(users), users=", ".join(_online_entries(users)))
+
+
+def format_users_in_columns(users: Sequence[Presence], width: int) -> list[str]:
+    """The answer to /who for the screen: a heading, then the entries in columns no wider
+    than ``width`` in all, read down each column as a class list is (30 people on one line
+    was 900 characters that the terminal broke anywhere)."""
+    if not users:
+        return [format_users(users)]
+    entries = _online_entries(users)
+    cell = max(display_width(entry) for entry in entries) + 2
+    across = max(1, (width + 2) // cell)
+    rows = -(-len(entries) // across)
+    lines = []
+    for row in range(rows):
+        cells = entries[row::rows]
+        lines.append("".join(entry + " " * (cell - display_width(entry)) for entry in cells[:-1]) + cells[-1])
+    return [_("* online ({count}):").format(count=len(users))] + lines
 
 
 def format_lookup(result: LookupResult, like: str | None = None) -> str:
@@ -515,7 +551,7 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     if isinstance(event, RoomTyping):
         if event.sender is None:
             return None
-        return _("… {name} is typing in {room}").format(name=sanitize(event.sender), room=sanitize(event.room_name))
+        return describe_typists([sanitize(event.sender)], sanitize(event.room_name))
     if isinstance(event, (RoomEdited, RoomDeleted)) and is_default_room(event.room_name):
         # shown as its messages are: "(room)"
         return _describe_default_room_change(event, describe_message(event.msg_id, was))
@@ -665,6 +701,8 @@ INDENT = 8
 # Keys of the lines that a later line may rewrite in place (see TerminalUI._print_locked).
 RECONNECT_LINE = "reconnect"
 UNAVAILABLE_LINE = "unavailable"  # the status of an outage of the server's storage
+READ_BY_LINE = "read by"  # (it, room, msg_id): how many read our last post in a room
+TYPING_LINE = "typing"  # (it, room): who is typing in a room
 
 
 def stamp(clock: str, body: str, style: Style) -> str:
@@ -878,7 +916,8 @@ class TerminalUI:
         # _on_event runs on the receiver thread, and on the catch-up's for what it found:
         # one at a time.
         self._event_lock = threading.RLock()
-        self._typing_shown: dict[str, float] = {}  # sender key -> when its last "typing" came  # msg_id -> copy of what another session sent
+        self._typing_shown: dict[str, float] = {}  # sender key -> when its last "typing" came
+        self._typing_names: dict[str, str] = {}  # "room sender" key -> the name as shown  # msg_id -> copy of what another session sent
         # For /edit and /delete (issue 13): our last message shown here, wherever it went
         # (the line the user sees just above: after "@João text" it is that one, not the
         # last one to where plain lines go), and the last post of each (room key, sender
@@ -1121,7 +1160,10 @@ class TerminalUI:
                 users = self.client.who(self._timeout)
                 with self._print_lock:
                     self._names.everyone_online(p.name for p in users)
-                self._emit(format_users(users))
+                if self._interactive:
+                    self._emit_block(format_users_in_columns(users, self._columns() - INDENT))
+                else:
+                    self._emit(format_users(users))
             except ClientError as exc:
                 self._emit(_("! /{command} failed: {why}").format(command=command_names("who")[0],
                                                                   why=sanitize(str(exc))))
@@ -1616,6 +1658,9 @@ class TerminalUI:
                 self._typing_shown[key] = now
                 if shown is not None and now - shown < const.TYPING_EXPIRES:
                     return
+                if self._interactive:
+                    self._room_typing(event, now)
+                    return
             if isinstance(event, Typing) and event.sender is not None:
                 # One line per burst of typing, not one per repeat (the server sends one
                 # every few seconds while someone types).
@@ -1670,6 +1715,18 @@ class TerminalUI:
                     self._mark_read(event)
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
+
+    def _room_typing(self, event: RoomTyping, now: float) -> None:
+        """On the screen, a room's typists share one line, rewritten while it is the last
+        (a class of 30 typing in #redes was a line each): those typing there now, in the
+        order they began."""
+        room = canonical(event.room_name)
+        with self._print_lock:
+            self._typing_names[room + " " + canonical(event.sender or "")] = sanitize(event.sender or "")
+            typists = [self._typing_names.get(key, key.partition(" ")[2]) for key, when in self._typing_shown.items()
+                       if key.partition(" ")[0] == room and now - when < const.TYPING_EXPIRES]
+            line = self._stamp(describe_typists(typists, sanitize(event.room_name)))
+            self._print_locked(line, redraw=True, replace=(TYPING_LINE, room), key=(TYPING_LINE, room))
 
     def _server_unavailable(self, event: ServerUnavailable) -> None:
         """Say an outage of the server's storage in one line, not one per hold (the core
@@ -1878,7 +1935,8 @@ class TerminalUI:
 
     def _room_read(self, event: RoomRead) -> None:
         """A small room's read marks: one line when the count of those who read our last
-        post there changes (the server sends at most one list per room per second)."""
+        post there changes (the server sends at most one list per room per second); on the
+        screen, rewritten while it is the last line (a class of 30 reading one post)."""
         if event.marks is None:
             return
         room = canonical(event.room_name)
@@ -1901,8 +1959,9 @@ class TerminalUI:
         if not self._interactive:
             self._emit(line)
         else:
-            with self._print_lock:
-                self._print_locked(self._stamp(line), redraw=True, replace=None, key=None)
+            with self._print_lock:  # the next count for the same post rewrites it while it is last
+                self._print_locked(self._stamp(line), redraw=True, replace=(READ_BY_LINE, room, last),
+                                   key=(READ_BY_LINE, room, last))
 
     def _remember(self, event: Event) -> None:
         """Keep what /reply and Tab need from ``event``."""
@@ -2016,7 +2075,8 @@ class TerminalUI:
         (if ``redraw``). ``replace``: if the last line printed was given that ``key``, it is
         rewritten instead of printing a new one (a message's state, the reconnection line);
         :data:`_TYPED_LINE` rewrites the line just typed, if it is still the last thing on
-        screen. ``key`` is what this line shows, for a later ``replace``. In a pipe: one
+        screen. ``key`` is what this line shows, for a later ``replace`` (compared by value:
+        a tuple names one room's line). In a pipe: one
         line, nothing else. While a password prompt is on screen, lines wait until it is
         answered.
         """
@@ -2038,7 +2098,7 @@ class TerminalUI:
                 erase = erase_input(self._input_row(columns))
             if replace is _TYPED_LINE and self._echo_rows and not prompted:
                 erase += f"\x1b[{self._echo_rows}A\r\x1b[J"
-            elif replace is not None and replace is self._last_key and self._last_rows:
+            elif replace is not None and replace == self._last_key and self._last_rows:
                 erase += f"\x1b[{self._last_rows}A\r\x1b[J"
             out.write(f"{erase}{line}\n")
             self._last_key, self._last_rows, self._echo_rows = key, screen_rows(line, columns), 0

@@ -26,6 +26,7 @@ from client.screen import (
     name_colour,
     screen_rows,
 )
+from registry.collation import name_order
 from client.terminal import TerminalUI, describe_follow_up, describe_on_screen, describe_own
 from protocol import Deleted, DirectMessage, Edited, Read, RoomDeleted, RoomEdited, RoomMessage, UserJoined, UserLeft, Welcome
 
@@ -338,3 +339,87 @@ def test_a_message_deleted_before_it_came_is_one_line_saying_so_not_an_empty_one
         assert line is not None and line.endswith("✗ Ana apagou uma mensagem"), line
     finally:
         i18n.use("en")
+
+
+# --- A class's noise: one line for a room's readers, one for its typists -----------------
+
+
+def _posted(ui: TerminalUI, msg_id: int) -> None:
+    """Alice's post ``msg_id`` in #redes, as the server echoes it."""
+    from protocol import RoomPost
+    ui._post_seen(RoomPost(msg_id, "Alice", "#redes", "aula de hoje", time.time()))
+
+
+def test_a_posts_read_count_rewrites_its_line_while_it_is_the_last() -> None:
+    """A teacher's terminal printed "✓✓ … was read by 4", then "by 5", ... one line for
+    each member who read the post. The count now rewrites its line, as the outage's does;
+    after a line printed in between, the next count goes below it."""
+    from protocol import RoomRead
+    ui, out = _screen_ui(columns=200)
+    _posted(ui, 50)
+    ui._on_event(RoomRead("#redes", marks=(50, 10)))
+    ui._on_event(RoomRead("#redes", marks=(50, 50, 10)))
+    rows = out.getvalue().split("\n")
+    assert "was read by 1" in rows[0] and not rows[0].startswith("\x1b[")
+    assert rows[1].startswith("\x1b[1A\r\x1b[J") and rows[1].endswith("was read by 2"), rows
+    ui._on_event(UserJoined("Bob", time.time()))
+    ui._on_event(RoomRead("#redes", marks=(50, 50, 50)))
+    rows = out.getvalue().split("\n")
+    assert rows[3].endswith("was read by 3") and not rows[3].startswith("\x1b["), rows
+
+
+def test_a_posts_read_counts_in_a_pipe_stay_one_line_each() -> None:
+    from protocol import RoomRead
+    out = io.StringIO()
+    ui = TerminalUI("Alice", "127.0.0.1", 9, stdin=io.StringIO(), stdout=out, stderr=out, interactive=False)
+    _posted(ui, 50)
+    ui._on_event(RoomRead("#redes", marks=(50,)))
+    ui._on_event(RoomRead("#redes", marks=(50, 50)))
+    assert [line[-9:] for line in out.getvalue().splitlines()] == ["read by 1", "read by 2"]
+
+
+def test_a_rooms_typists_share_one_line_rewritten_in_place() -> None:
+    """Thirty students typing in #redes gave the teacher a line each: "… Ana is typing in
+    #redes", "… Bruno is typing in #redes"... On the screen they are one line, rewritten."""
+    from protocol import RoomTyping
+    ui, out = _screen_ui(columns=200)
+    for name in ("Ana", "Bruno", "Carla", "Davi", "Eva"):
+        ui._on_event(RoomTyping("#redes", name))
+    ui._on_event(RoomTyping("#redes", "Ana"))  # a repeat of the same burst: nothing new
+    rows = out.getvalue().split("\n")[:-1]
+    assert rows[0].endswith("… Ana is typing in #redes"), rows
+    assert rows[1].endswith("… Ana and Bruno are typing in #redes"), rows
+    assert rows[2].endswith("… Ana, Bruno and Carla are typing in #redes"), rows
+    assert rows[4].endswith("… Ana, Bruno and 3 others are typing in #redes"), rows
+    assert len(rows) == 5 and all(row.startswith("\x1b[1A\r\x1b[J") for row in rows[1:]), rows
+
+
+def test_a_rooms_typists_in_a_pipe_are_one_line_each() -> None:
+    from protocol import RoomTyping
+    out = io.StringIO()
+    ui = TerminalUI("Alice", "127.0.0.1", 9, stdin=io.StringIO(), stdout=out, stderr=out, interactive=False)
+    ui._on_event(RoomTyping("#redes", "Ana"))
+    ui._on_event(RoomTyping("#redes", "Bruno"))
+    assert out.getvalue().splitlines() == ["… Ana is typing in #redes", "… Bruno is typing in #redes"]
+
+
+def test_who_for_a_class_is_one_block_in_columns_as_wide_as_the_terminal() -> None:
+    """/who for 30 students was one line of 900 characters, wrapped anywhere by the
+    terminal. It is a heading and the names in columns under it, in class-list order."""
+    from client.screen import display_width
+    from protocol import Presence
+    from unittest import mock
+    names = [f"Aluno{n:02d}" for n in range(30, 0, -1)] + ["Ângela", "Érica"]
+    ui, out = _screen_ui(columns=80)
+    with mock.patch.object(ui.client, "who", lambda timeout: [Presence(name, None) for name in names]):
+        from client.commands import ShowWho
+        ui._execute(ShowWho())
+    rows = out.getvalue().split("\n")[:-1]
+    assert rows[0].endswith("* online (32):"), rows
+    assert len(rows) > 4 and all(display_width(row) <= 80 for row in rows), rows
+    assert all(row.startswith(" " * 8) for row in rows[1:]), rows
+    # Down each column, then the next: the class list's order (Ângela after Aluno30).
+    ordered = sorted(names, key=name_order)
+    firsts = [row.split()[0] for row in rows[1:]]
+    assert firsts == ordered[:len(firsts)], rows
+    assert sum(row.count("(since") for row in rows) == 32, rows
