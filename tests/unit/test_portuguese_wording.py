@@ -12,6 +12,8 @@ share (locale/pt_BR/LC_MESSAGES/chat.po; the page reads it as webclient/i18n/pt_
   a teacher would write it.
 - A room's owner is "responsável" (a word for anyone), never the masculine "dono", in the
   clients and in LEIAME.md: a teacher who made a room is as often a "dona" as a "dono".
+- A room's moderator is "moderação" (the role: "Ana (moderação)"), "quem modera", "alguém
+  da moderação", never the masculine "moderador(es)", in the clients and in LEIAME.md.
 - Error sentences carry no protocol code (client/display.py adds one only for a code it
   has no sentence for).
 """
@@ -71,6 +73,24 @@ def test_a_rooms_owner_is_one_word_for_any_gender_everywhere() -> None:
     [header] = [e for e in ENTRIES if e.msgid == "owner {name}"]
     assert tuple(header.msgstr) == ("responsável: {name}",)
     assert [text for where, text in portuguese_texts() if re.search(r"\bdono\b", text)] == []
+
+
+def test_a_rooms_moderators_are_named_for_any_gender_everywhere() -> None:
+    """A class read "Conceição (moderador)" in #redes's member list, and "espere um
+    moderador devolver sua voz": the role is "moderação", and a sentence names "quem
+    modera" or "a moderação", in the catalogue, the page's and LEIAME.md."""
+    try:
+        use("pt_BR")
+        assert describe_role("moderator") == "moderação"
+    finally:
+        use("en")
+    masculine = re.compile(r"\bmoderador(es)?\b", re.IGNORECASE)
+    assert [(where, text) for where, text in portuguese_texts() if masculine.search(text)] == []
+    leiame = (REPO / "LEIAME.md").read_text(encoding="utf-8").splitlines()
+    assert [line for line in leiame if masculine.search(line)] == []
+    # The role is a noun of the act, not of the person: not "Olga tornou Ana moderação".
+    [appointed] = [e for e in ENTRIES if e.msgid == "* {by} made {name} {role} of {room}"]
+    assert "tornou {name} {role}" not in appointed.msgstr[0], appointed.msgstr
 
 
 def test_the_name_rule_reads_naturally_and_quotes_its_punctuation() -> None:
