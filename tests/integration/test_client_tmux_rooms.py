@@ -123,7 +123,7 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(server: ServerThr
     olga.mute("#redes", "Conceição")  # now until unmuted
     screen.type("e agora?")
     screen.press("Enter")
-    screen.wait_text("✗ você está sem voz em #redes: espere um moderador devolver sua voz")
+    screen.wait_text("✗ você está sem voz em #redes: espere alguém da moderação devolver sua voz")
 
     olga.ban("#redes", "Conceição", "spam")
     screen.wait_text("Olga baniu você de #redes")

@@ -142,7 +142,7 @@ def test_the_page_explains_errors_with_the_clients_table_translated() -> None:
     # "error"); a mute with no end is not "try again later".
     assert portuguese["needs_room"] == ["banned", "muted"]
     assert portuguese["errors"]["muted"] == "você está sem voz em {name}: {when}"
-    assert portuguese["when_untimed"] == {"muted": "espere um moderador devolver sua voz"}
+    assert portuguese["when_untimed"] == {"muted": "espere alguém da moderação devolver sua voz"}
 
 
 def test_the_page_takes_the_login_field_of_each_refusal_from_the_clients_one_table() -> None:

@@ -313,7 +313,7 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(page: Page) -> No
         # A mute with no end, and the other use of banned (the invite of a banned person,
         # which names no room): the first in the page's words, the second in the server's.
         assert page.js("explainError('muted', 'x', null, null, null, '#redes')") == \
-            "você está sem voz em #redes: espere um moderador devolver sua voz"
+            "você está sem voz em #redes: espere alguém da moderação devolver sua voz"
         assert page.js("explainError('banned', 'Mia is banned from #redes: unban first', '#redes')") == \
             "\ue000Mia is banned from #redes: unban first\ue001"  # marked as English (showText)
         assert page.problems() == []

@@ -234,7 +234,7 @@ def test_a_mute_is_said_with_the_time_left_or_until_a_moderator_unmutes() -> Non
         assert explain_error("muted", server, retry_after=290.0, room="#redes") == \
             "você está sem voz em #redes: tente de novo em 4 min 50 s"
         assert explain_error("muted", "x", room="#redes") == \
-            "você está sem voz em #redes: espere um moderador devolver sua voz"
+            "você está sem voz em #redes: espere alguém da moderação devolver sua voz"
     finally:
         use("en")
 

@@ -159,7 +159,7 @@ def test_a_muted_post_or_say_is_said_in_portuguese_with_the_room_and_the_time_le
         # A say to the default room: the error names it.
         endless = Failure("muted", "you are muted in #lobby until a moderator unmutes you", None, "#lobby")
         assert describe_status(say, FAILED, endless).endswith(
-            "você está sem voz em #lobby: espere um moderador devolver sua voz")
+            "você está sem voz em #lobby: espere alguém da moderação devolver sua voz")
     finally:
         i18n.use("en")
 
