@@ -327,7 +327,8 @@ class ChatApp:
         self.status_dot = ttk.Label(status, text="●", style="Dot.TLabel")
         self.status_dot.pack(side="left")
         self.status_var = tk.StringVar(root, "")
-        ttk.Label(status, textvariable=self.status_var, style="Status.TLabel").pack(side="left", padx=(6, 0))
+        self.status_label = ttk.Label(status, textvariable=self.status_var, style="Status.TLabel")
+        self.status_label.pack(side="left", padx=(6, 0))
         # Read receipts and typing on or off (issue 13): a setting the server keeps for the user.
         self.receipts_var = tk.BooleanVar(root, self.model.read_receipts if self.model is not None else True)
         self.receipts_button = ttk.Checkbutton(status, text=_("Read receipts"), variable=self.receipts_var,
@@ -340,6 +341,9 @@ class ChatApp:
         self.password_button.lower(self.receipts_button)
         if getattr(self.client, "registered", False):
             self.password_button.pack(side="right", padx=(0, 8))
+        # Wrapped at what the switch and the button leave of the bar: a long status (the
+        # server unavailable, in Portuguese) was cut off at the window's edge.
+        status.bind("<Configure>", lambda e: self._wrap_status(e.width), add="+")
 
         self.rooms = RoomPanel(self, self.contacts, right)
         self.blocks = BlockControls(self, header)  # its button right of the typing line
@@ -605,6 +609,13 @@ class ChatApp:
         self._send_read()
         self.rooms.show()
         self.blocks.show()
+
+    def _wrap_status(self, width: int) -> None:
+        """Wrap the status bar's text at the width the bar (``width`` wide) leaves it."""
+        used = 20 + self.status_dot.winfo_reqwidth() + 6 + self.receipts_button.winfo_reqwidth() + 4
+        if self.password_button.winfo_manager():
+            used += self.password_button.winfo_reqwidth() + 8
+        self.status_label.configure(wraplength=max(120, width - used))
 
     def _show_status(self) -> None:
         """The status bar from the model; while a reconnection is awaited, again every

@@ -35,6 +35,8 @@ exactly as the user does, and typing goes through the real bindings:
   is hidden or waits for an answer);
 - ``{"cmd": "contact_menu", "key": K, "choose": bool}``: the entries a right click on
   person K in the list offers, and (``choose``) the first one chosen;
+- ``{"cmd": "unavailable", "retry_in": S}``: the client's word that the server could not
+  store a message (client.events.ServerUnavailable), through the window's event path;
 - ``{"cmd": "quit"}``.
 
 Never enabled unless the environment variable is set; it only ever connects to loopback.
@@ -50,6 +52,7 @@ import time
 import tkinter as tk
 from typing import Any
 
+from ..events import ServerUnavailable
 from .app import ChatApp
 from .screenshot import capture
 
@@ -170,6 +173,11 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
             + app.typing_label.winfo_reqwidth() <= app.header.winfo_width(),
             "recipient": app.recipient_var.get(),
             "status": app.status_var.get(),
+            # Whether the status bar's text is shown whole: as wide as it asks, and left of
+            # the switch, which keeps its own width (nothing cut off at the window's edge).
+            "status_fits": app.status_label.winfo_width() >= app.status_label.winfo_reqwidth()
+            and app.status_label.winfo_x() + app.status_label.winfo_width() <= app.receipts_button.winfo_x()
+            and app.receipts_button.winfo_width() >= app.receipts_button.winfo_reqwidth(),
             "state": model.state,
             "contacts": app.contacts.rows(),
             "input": app.input.get("1.0", "end-1c"),
@@ -287,6 +295,9 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         return {"max_gap_ms": round(gap * 1000, 1), "ticks": ticks}
     if cmd == "window":
         return window_info(app)
+    if cmd == "unavailable":
+        app._on_events([ServerUnavailable(command["retry_in"])])
+        return {"ok": True}
     if cmd == "join":
         app.rooms.join_var.set(command["room"])
         if command.get("click"):  # the "Join room" button (a key event needs the X focus)

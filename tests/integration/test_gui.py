@@ -697,6 +697,19 @@ def _xdotool(gui: Gui) -> Callable[..., None]:
     return xdotool
 
 
+def test_a_long_status_wraps_in_a_narrow_window(open_gui, server, monkeypatch, tmp_path) -> None:
+    """ "Conectado a … · o servidor está indisponível…" was cut off at the window's right
+    edge (and the read receipts switch squeezed): the status bar wraps it instead."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("unavailable", retry_in=30.0)  # its words are wider than the chat's column
+    bob.wait(lambda s: "indisponível" in s["status"], "the outage in the status bar")
+    bob.wait(lambda s: s["status_fits"], "the status wrapped within the window")
+    shot = bob.cmd("screenshot", path=str(tmp_path / "gui-status-wrapped.png"))
+    print(f"\nscreenshot: {shot}")
+
+
 def test_tab_reaches_every_control_of_the_window(open_gui, server) -> None:
     """A keyboard-only user reaches Block, Change password… and Read receipts with Tab, in
     the order they are seen (the header above the input box, the status bar below it, left
