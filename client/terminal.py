@@ -9,8 +9,10 @@ Two modes, chosen by whether stdin and stdout are terminals:
   have their colours (:class:`client.screen.Style`: off with ``NO_COLOR`` or when stdout
   is no terminal), a message's extra lines are indented, a message we send is one line
   (:func:`describe_own`) that replaces the line typed and whose state mark is rewritten in
-  place while it is the last line (else :func:`describe_follow_up` says it), and the
-  reconnection attempts share one line. Incoming events are printed by the receiver
+  place while it is the last line (else :func:`describe_follow_up` says it); the
+  reconnection attempts share one line, as do the read counts of our last post in a room
+  and who is typing in a room (rewritten while last), and /who is a block in columns.
+  Incoming events are printed by the receiver
   thread, under the output lock, without corrupting the line being typed: it erases every
   row the prompt and the typed text take (the cursor's row comes from readline's
   ``rl_point``, see :class:`_ReadlineHooks`, and the terminal's width), prints, and has
