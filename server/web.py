@@ -111,6 +111,8 @@ _CLOSE_CODES = {ErrorCode.LOGIN_TIMEOUT: _CLOSE_POLICY_VIOLATION, ErrorCode.HEAR
 _MAX_CLOSE_REASON_BYTES = 123
 
 _HTTP, _CHAT, _ECHO = "http", "chat", "echo"
+# What an echo connection's read budget holds: more than it could read in its life.
+_UNBUDGETED = 1 << 62
 
 
 @dataclass(slots=True, eq=False)
@@ -315,6 +317,10 @@ class WebSession(ClientSession):
         self.mode = mode
         if mode is _ECHO:
             self.ws = WebSocketConnection(max_message_bytes=ECHO_MAX_MESSAGE_BYTES)
+            # Not at the chat connections' read budget (session.py): a conformance run's
+            # messages of up to 16 MiB would take a minute each, and the echo parses no chat
+            # (it is off unless the operator turns it on, --web-echo).
+            self.read_budget = _UNBUDGETED
             return
         self.ws = WebSocketConnection(max_message_bytes=CHAT_MAX_MESSAGE_BYTES)
         self.site.sessions.discard(self)  # the relay owns it from now on

@@ -464,6 +464,21 @@ def test_echo_path_echoes_text_and_binary_when_on(make_gateway) -> None:
         ws.close()
 
 
+def test_the_echo_path_echoes_a_conformance_runs_large_messages_without_the_chat_read_budget(make_gateway) -> None:
+    """Autobahn's cases send messages of up to 16 MiB to /echo: at the chat connections'
+    read budget (256 KiB a second after a burst of 1 MiB) its run outlasted its limit in
+    CI. The echo path is a conformance tool the operator turns on; it parses no chat."""
+    gateway = make_gateway(echo=True)
+    ws = WebSocketClient(f"ws://127.0.0.1:{gateway.port}/echo", timeout=TIMEOUT)
+    try:
+        big = b"\x00\xff" * (2 * 1024 * 1024)  # 4 MiB: 12 s at the chat budget; each recv waits 5
+        for _ in range(2):
+            ws.send_frame(BINARY, big)
+            assert ws.recv(TIMEOUT) == (BINARY, big)
+    finally:
+        ws.close()
+
+
 def test_pong_for_a_ping_in_the_same_read_as_the_last_fragment_goes_first(make_gateway) -> None:
     # Autobahn 5.6-5.8: control frames are answered in the order they came.
     gateway = make_gateway(echo=True)
