@@ -240,11 +240,14 @@ class ClientSession(asyncio.BufferedProtocol):
         # When the connection was made, for the login timeout; None once welcomed (the relay
         # lets it go then: nothing else reads it).
         self.connected_at: float | None
-        self.connected_at = self.last_seen = self.read_full_at = time.monotonic()
+        self.connected_at = self.last_seen = time.monotonic()
         # The read budget (see the module docstring, _read_budget_spent): the bytes that
         # may still be read before they are counted, and when the budget will be full
-        # again had nothing more been read (full now).
+        # again had nothing more been read (any time past: full; 0.0, one float for all
+        # sessions, where the connection's start kept its own alive, 24 bytes of each
+        # idle connection, once connected_at and last_seen had moved on).
         self.read_budget = relay.config.read_check_bytes
+        self.read_full_at = 0.0
         # True once a heartbeat ping went out unanswered; any frame from the client clears it.
         self.pinged = False
         # msg_ids of direct messages sent to this client and not yet confirmed; created on
