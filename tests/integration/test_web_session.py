@@ -251,6 +251,10 @@ def test_a_reconnection_refused_for_a_while_is_tried_again_not_sent_back_to_the_
     desk = web.srv.server.relay.logins
     refused = refuse_logins(web.srv, 2, lambda hello: unavailable_error(desk.config, hello.request_id))
     web.stop()
+    # The page must have seen its connection go first, as the tests above wait: else
+    # "online" below was still the old connection's, read before the page noticed (CI:
+    # refused == []).
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'")
     web.start()  # the same port: the page's next attempt is answered, and refused
     page.wait_for("document.getElementById('connection').dataset.status === 'online'", 30.0)
     assert refused == ["Bob", "Bob"]
