@@ -200,6 +200,9 @@ def test_a_message_given_up_after_unavailable_answers_says_how_often_and_how_lon
     was tried: now the terminal's sentences (client/display.py), in English and Portuguese.
     The page's functions with a fake clock and the jitter's middle: held 5, 10, 20, 30, 30 s."""
     result = page.js("""(async () => {
+      // The English sentences are the page's catalogue too, fetched as the page loads: a
+      // run before it came read the server's words (CI, once in four runs).
+      await useLanguage("en");
       const realRandom = Math.random, realNow = nowSeconds;
       let now = 1000;
       Math.random = () => 0.5;
