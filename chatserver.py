@@ -42,6 +42,7 @@ from server import ChatServer, ServerConfig, backup
 from server.app import ListenFailed
 from server.console import QUIT_COMMANDS, registry_lines, watch_console
 from server.lan import lan_lines, listens_everywhere, local_addresses
+from server import logformat
 from server.lockfile import DataDirInUse, DataDirUnusable
 from server.roomdesk import NoAccount
 from server.store import StoreUnavailable
@@ -615,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     i18n.use(args.lang)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logformat.configure(level)
     if args.workers > 1:
         return run_workers(list(sys.argv[1:] if argv is None else argv), args)
     # The format shows none of these, and each log line paid to find them (the caller's

@@ -13,8 +13,9 @@ The rules:
   registered name it is a login: its password logs in (a retried register whose welcome
   was lost), another is answered ``account_exists`` (the user meant a new account, so
   not ``bad_password``), counted as a wrong password;
-- after a wrong password, the next try for that name *from that address*, and the next
-  try from that address for any name, waits (see :class:`~server.accounts.FailureThrottle`:
+- after a wrong password, the next password for that name *from that address*, and the
+  next password from that address for any name, waits (a guest's hello and a resume
+  credential check no password and never wait; see :class:`~server.accounts.FailureThrottle`:
   the name's wait doubles with its failures, the address's with the names that failed
   there), and from then on only one password check for it runs at a time (guesses sent at
   once on many connections are refused). Failures are never counted per name alone: a
@@ -224,17 +225,26 @@ class LoginDesk:
         def refuse(code: str, message: str, retry_after: float | None = None) -> None:
             done(LoginResult(error=ErrorReply(code, message, hello.request_id, retry_after)))
 
-        wait = max(self.throttle.retry_after(checked, self.clock()), shared_wait)
-        if wait > 0:
-            # retry_seconds rounds up (a client waiting this long gets in), as its words do.
-            return refuse(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait_words(wait)}",
-                          retry_seconds(wait))
+        def waiting() -> bool:
+            """Whether a password check must first wait out wrong passwords (and then say so).
+            Only a hello that checks a password waits: a guest's name and an account's
+            resume credential prove nothing that can be guessed, so someone guessing behind
+            a shared address (a classroom's NAT) must not keep guests and reloaded pages out."""
+            wait = max(self.throttle.retry_after(checked, self.clock()), shared_wait)
+            if wait > 0:
+                # retry_seconds rounds up (a client waiting this long gets in), as its words do.
+                refuse(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait_words(wait)}",
+                       retry_seconds(wait))
+            return wait > 0
+
         account = self.accounts.get(key)
         if account is not None:
             if hello.password is None and self.credentials.check(key, hello.resume, time.time()):
                 return done(LoginResult(account.name, registered=True))
             if hello.password is None:
                 return refuse(ErrorCode.AUTH_REQUIRED, f"the name {account.name!r} is registered: a password is needed")
+            if waiting():
+                return None
 
             def verified(error: ErrorReply | None) -> None:
                 if error is not None:
@@ -265,6 +275,9 @@ class LoginDesk:
             if lookalike is not None:
                 return done(LoginResult(error=lookalike))
         if hello.register:
+            if waiting():
+                return None
+
             def registered(error: ErrorReply | None) -> None:
                 done(LoginResult(name, registered=True, claim=claim, token=hello.resume) if error is None
                      else LoginResult(error=ErrorReply(error.code, error.message, hello.request_id,

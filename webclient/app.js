@@ -159,6 +159,26 @@ function plainText(text) {
   return String(text).replace(/[\ue000\ue001]/g, "");
 }
 
+// Characters that could drive how other people's text is laid out, with the terminal's
+// rule (client/display.py, sanitize): controls (C0, DEL, C1; not the line breaks and tabs
+// a message may hold, which a page cannot be made to overprint with), format characters but
+// ZWNJ and ZWJ (bidi overrides, embeddings and isolates, invisible marks), lone surrogates,
+// line and paragraph separators.
+const UNSAFE_CHARACTER = /(?![\n\r\t\u200c\u200d])[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029]/gu;
+
+/** ``text`` with each character of UNSAFE_CHARACTER shown as its escape ("\\u202e"), as
+ * the terminal shows it: a U+202E in a message made "gnp.exe" read "exe.png". Applied to
+ * every string of every frame from the server (the socket's JSON.parse), so no text of
+ * anyone's reaches the screen without it. */
+function visibleControls(text) {
+  return text.replace(UNSAFE_CHARACTER, (char) => {
+    const code = char.codePointAt(0);
+    if (code < 0x100) return `\\x${code.toString(16).padStart(2, "0")}`;
+    if (code < 0x10000) return `\\u${code.toString(16).padStart(4, "0")}`;
+    return `\\U${code.toString(16).padStart(8, "0")}`;
+  });
+}
+
 /** ``node`` shows ``text``: the server's words in it (serverWords) in a span lang="en" each
  * (a mark left open by a text cut short runs to its end). */
 function showText(node, text) {
@@ -2867,7 +2887,7 @@ function connect() {
     }
     let frame;
     try {
-      frame = JSON.parse(event.data);
+      frame = JSON.parse(event.data, (_key, value) => (typeof value === "string" ? visibleControls(value) : value));
     } catch {
       return;
     }

@@ -246,6 +246,21 @@ def test_hostile_text_is_shown_as_text(page: Page, alice: TcpPeer) -> None:
     assert page.problems() == []
 
 
+def test_bidi_overrides_and_controls_in_others_text_are_shown_as_escapes(page: Page, alice: TcpPeer) -> None:
+    """A U+202E in a message reversed what followed it: "https://x.example/", U+202E,
+    "gnp.exe" read as a link to "exe.png". The page shows such characters as the terminal does
+    (client/display.py): visible escapes; line breaks, ZWJ and ZWNJ stay."""
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.open_conversation("Alice")
+    alice.send_dm("Bob", "see https://x.example/\u202egnp.exe\nline two \x1b[2J \u2066x\u2069 👩\u200d💻")
+    alice.expect(Delivered, TIMEOUT)
+    page.wait_for("document.querySelectorAll('#messages .msg-in').length === 1")
+    shown = page.js("document.querySelector('#messages .msg-in .msg-text').textContent")
+    assert shown == "see https://x.example/\\u202egnp.exe\nline two \\x1b[2J \\u2066x\\u2069 👩\u200d💻", shown
+    assert page.problems() == []
+
+
 def test_the_page_reconnects_by_itself(page: Page, alice: TcpPeer) -> None:
     page.log_in("Bob")
     alice.login("Alice")

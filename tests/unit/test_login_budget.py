@@ -11,6 +11,7 @@ the budget of scrypt runs per second, nor writes a log line each time.
 from __future__ import annotations
 
 import logging
+import time
 
 import const
 from protocol import ErrorCode, Hello
@@ -193,16 +194,36 @@ def test_an_address_trying_many_names_is_still_slowed_down_more_each_name():
 
 
 def test_from_a_known_address_only_the_names_own_failures_count():
-    desk = Desk(names=("Ana",) + tuple(f"User{i}" for i in range(8)), login_failure_delay=0.5)
+    desk = Desk(names=("Ana", "Bia") + tuple(f"User{i}" for i in range(8)), login_failure_delay=0.5)
     nat = "10.0.0.1"
     assert desk.code("Ana", PASSWORD, nat) is None  # Ana has logged in from the classroom
     for i in range(8):  # someone there tries eight names: the address waits 64 s
         desk.now += 60
         desk.login(f"User{i}", "guess", nat)
-    assert desk.code("Newcomer", None, nat) == ErrorCode.RATE_LIMITED  # others there wait
+    # Others' passwords there wait (Bia has not logged in from there; a guest checks no
+    # password and does not wait: the test above).
+    assert desk.code("Bia", PASSWORD, nat) == ErrorCode.RATE_LIMITED
     assert desk.code("Ana", PASSWORD, nat) is None  # Ana does not
     assert desk.code("Ana", "typo", nat) == ErrorCode.BAD_PASSWORD  # ... but her own failures count
     assert desk.code("Ana", PASSWORD, nat) == ErrorCode.RATE_LIMITED
+
+
+def test_a_user_guessing_behind_a_shared_address_keeps_out_no_guest_nor_a_resume_credential():
+    """The security review's case: a student trying eight names' passwords from the
+    classroom's address made every guest there wait a minute, and every page reloaded with
+    its account's resume credential: neither checks a password, so waiting protects nothing."""
+    desk = Desk(names=("Ana",) + tuple(f"User{i}" for i in range(8)), login_failure_delay=0.5)
+    nat = "10.0.0.1"
+    secret, token_hash, credential = desk.desk.credentials.issue("ana", time.time(), 3600.0)  # login's clock
+    desk.desk.credentials.add(token_hash, credential)
+    for i in range(8):  # someone there tries eight names: the address waits 64 s
+        desk.now += 60
+        desk.login(f"User{i}", "guess", nat)
+    assert desk.code("Newcomer", None, nat) is None  # a guest does not wait
+    results = []
+    desk.desk.login(Hello("h", "Ana", const.PROTOCOL_VERSION, resume=secret), nat, results.append)
+    assert results[0].error is None and results[0].registered  # nor a reloaded page of Ana's
+    assert desk.code("Ana", PASSWORD, nat) == ErrorCode.RATE_LIMITED  # her password still waits there
 
 
 def test_a_throttled_login_is_told_its_wait_by_the_one_rule_and_waiting_it_gets_in():

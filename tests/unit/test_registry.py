@@ -51,6 +51,15 @@ def test_server_name_is_reserved():
         validate_name(const.SERVER_NAME)
 
 
+@pytest.mark.parametrize("name", ["You", "you", "Você", "VOCÊ", "Voce\u0302", "Todos", "TODOS"])
+def test_the_words_the_clients_label_the_reader_and_the_broadcast_room_with_are_reserved(name):
+    """The page and the window show one's own messages as "You" ("Você" in Portuguese) and
+    the broadcast room as "Everyone" ("Todos"): a user of that name posted in a room under
+    the reader's own label, and was listed beside the broadcast room under its name."""
+    with pytest.raises(InvalidName):
+        validate_name(name)
+
+
 def _registry_with(*names):
     reg = Registry()
     sessions = {}
