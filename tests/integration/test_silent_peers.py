@@ -60,6 +60,9 @@ def test_a_client_that_stops_reading_but_still_pings_is_dropped_within_the_heart
                         queued.add(event.request_id)
                     if isinstance(event, UserLeft) and event.name == "Bob":
                         left = time.monotonic() - started
+                        # Not "connection lost (TimeoutError)": it stopped answering, as a
+                        # client the heartbeat ends does ("parou de responder").
+                        assert event.reason == "timeout", event
             assert left is not None, "Bob, who reads nothing, was still online after 20 s"
             assert left < timeout + 8, left
             # What it never read waits for its next login, and Alice is told so.
