@@ -143,7 +143,9 @@ def open_sockets(host: str | None, port: int, *, backlog: int, reuse_port: bool 
             if unacked_timeout is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
                 # Set once here, not per connection (accepted sockets inherit it): the
                 # heartbeat cannot see a peer that pings but never reads (its window shut).
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, max(1, round(unacked_timeout * 1000)))
+                # (In milliseconds, a C int: a heartbeat of weeks is held to 24 days.)
+                milliseconds = min(max(1, round(unacked_timeout * 1000)), 2**31 - 1)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, milliseconds)
             sock.bind(address)
             sock.listen(backlog)
             sock.setblocking(False)

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from protocol import Delivered, Queued, SendDirect, UserJoined, UserLeft
+from server.listener import open_sockets
 from servers import in_thread
 from waits import wait_until
 from wire import WireClient
@@ -70,3 +71,16 @@ def test_a_client_that_stops_reading_but_still_pings_is_dropped_within_the_heart
                        or len(queued) == 40, 5, f"the 40 messages queued (so far {len(queued)})")
         finally:
             bob.close()
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_USER_TIMEOUT"), reason="the system has no TCP_USER_TIMEOUT")
+def test_the_listeners_pass_their_timeout_to_what_they_accept_and_a_huge_one_is_held_to_what_fits() -> None:
+    """A heartbeat timeout of weeks (a lab that wants nobody dropped) must not stop the
+    server: the option is a C int of milliseconds."""
+    for timeout, expected in ((2.0, 2000), (1e9, 2**31 - 1)):
+        (listening,) = open_sockets("127.0.0.1", 0, backlog=1, unacked_timeout=timeout)
+        with listening, socket.create_connection(listening.getsockname()[:2], timeout=5):
+            listening.setblocking(True)
+            accepted, _peer = listening.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == expected
