@@ -262,7 +262,8 @@ class ChatServer:
             batcher.follow(self.store)  # a store's answers (memory and durable): their frames out at once
             try:  # SO_REUSEADDR on POSIX, so a restart can bind the port at once
                 sockets = open_sockets(self.config.host, self.config.port, backlog=4096,
-                                       reuse_port=self.config.reuse_port)
+                                       reuse_port=self.config.reuse_port,
+                                       unacked_timeout=self.config.heartbeat_timeout)
             except OSError as exc:
                 raise ListenFailed("chat", self.config.host, self.config.port, exc) from exc
             # Counted from accept() (server/admission.py); a TLS handshake has the login

@@ -4,7 +4,7 @@ that nobody else can connect (README.md, "Run it": ``--host 0.0.0.0``).
 
 :func:`lan_lines` is pure (the lines, from the listening address and the machine's
 addresses); :func:`local_addresses` asks the system, without sending anything (call it
-only when :func:`listens_everywhere`).
+only when :func:`listens_everywhere`), through :func:`network_probes` (pure too) on Linux.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ _EVERYWHERE = frozenset({"", "0.0.0.0", "::"})
 # Where a UDP socket is "connected" to learn which local address would reach a network
 # (TEST-NET-1, RFC 5737): a UDP connect sends nothing; it only picks the route.
 _PROBE = ("192.0.2.1", 9)
+# Linux's routing table: each directly connected network is probed as well, since a
+# classroom's LAN may have no router (no default route: the probe above finds nothing) or
+# be the second network card of a machine whose default route is its Wi-Fi.
+_ROUTES = "/proc/net/route"
 
 
 def listens_everywhere(host: str) -> bool:
@@ -50,16 +54,40 @@ def lan_lines(host: str, port: int, web_port: int | None, tls: bool, addresses: 
     return [line]
 
 
+def network_probes(routes: str) -> list[str]:
+    """An address in each network that ``routes`` (the text of Linux's /proc/net/route)
+    reaches directly (no gateway), the loopback's aside: connecting a UDP socket to it
+    picks this machine's address on that network."""
+    probes = []
+    for line in routes.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8 or fields[0] == "lo" or int(fields[2], 16):
+            continue  # a heading's remains, the loopback, or a route through a gateway
+        # The kernel writes the addresses in its own (little-endian) byte order.
+        network = ipaddress.ip_network((int.from_bytes(bytes.fromhex(fields[1]), "little"),
+                                        bin(int(fields[7], 16)).count("1")), strict=False)
+        if network.prefixlen and network.num_addresses > 2:  # not the default route, nor a host's
+            probes.append(str(network.network_address + 1))
+    return probes
+
+
 def local_addresses() -> list[str]:
     """This machine's IPv4 addresses that another machine could reach it by, the one of its
-    default route first; none if it has no network (then the log says how to look)."""
+    default route first, then those of the networks it reaches directly (Linux); none if it
+    has no network (then the log says how to look)."""
     found = []
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect(_PROBE)
-            found.append(probe.getsockname()[0])
-    except OSError:
-        pass  # no route out (a lab LAN without a gateway): the host name may still say
+        with open(_ROUTES, encoding="ascii") as table:
+            probes = network_probes(table.read())
+    except (OSError, ValueError):
+        probes = []  # not Linux (or an unexpected table): the default route and the host name
+    for target in (_PROBE, *((probe, 9) for probe in probes)):
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect(target)
+                found.append(probe.getsockname()[0])
+        except OSError:
+            pass  # no route there (a lab LAN without a gateway has no default route)
     try:
         found += [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
     except OSError:

@@ -117,10 +117,14 @@ class AcceptFailures:
             self.count, self.logged_at = 0, now
 
 
-def open_sockets(host: str | None, port: int, *, backlog: int, reuse_port: bool = False) -> list[socket.socket]:
+def open_sockets(host: str | None, port: int, *, backlog: int, reuse_port: bool = False,
+                 unacked_timeout: float | None = None) -> list[socket.socket]:
     """Listening, non-blocking sockets on every address ``host`` resolves to (all of them
     for None or ""), as ``loop.create_server`` binds them: SO_REUSEADDR on POSIX (a
-    restart binds at once), SO_REUSEPORT if asked, IPv6 sockets IPv6 only. Raises
+    restart binds at once), SO_REUSEPORT if asked, IPv6 sockets IPv6 only. With
+    ``unacked_timeout`` (seconds), where the system has TCP_USER_TIMEOUT (Linux), the
+    connections they accept inherit it: the kernel drops one whose peer has left what was
+    written to it unacknowledged, or its window closed, for that long. Raises
     socket.gaierror for a name that does not resolve, OSError (the system's) for a port
     in use or not allowed; then nothing stays open."""
     infos = socket.getaddrinfo(host or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM,
@@ -136,6 +140,12 @@ def open_sockets(host: str | None, port: int, *, backlog: int, reuse_port: bool 
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if unacked_timeout is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
+                # Set once here, not per connection (accepted sockets inherit it): the
+                # heartbeat cannot see a peer that pings but never reads (its window shut).
+                # (In milliseconds, a C int: a heartbeat of weeks is held to 24 days.)
+                milliseconds = min(max(1, round(unacked_timeout * 1000)), 2**31 - 1)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, milliseconds)
             sock.bind(address)
             sock.listen(backlog)
             sock.setblocking(False)

@@ -404,7 +404,9 @@ class Relay:
         self._per_address[session.address] = (count - 1, bucket)
         reason = session.leave_reason
         if exc is not None and reason == "disconnected":
-            reason = f"connection lost ({type(exc).__name__})"
+            # The system's timeout (TCP_USER_TIMEOUT, server/listener.py: what was written
+            # stayed unacknowledged) is the heartbeat's verdict reached another way.
+            reason = "timeout" if isinstance(exc, TimeoutError) else f"connection lost ({type(exc).__name__})"
         # A slow consumer's leaving was logged by its session, with the bytes: one line.
         logged = reason == SLOW_CONSUMER
         if session.name is None:  # any client can cause these at will: summarised per address

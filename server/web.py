@@ -584,7 +584,8 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
         session.address, session.port = address, port  # as admitted (see app.ChatServer._chat_session)
         return session
 
-    sockets = open_sockets(host, port, backlog=1024, reuse_port=reuse_port)
+    sockets = open_sockets(host, port, backlog=1024, reuse_port=reuse_port,
+                           unacked_timeout=relay.config.heartbeat_timeout)
     # A TLS handshake gets no longer than an HTTP request head (asyncio's default: 60 s).
     server = Listener(sockets, make, relay.admission, relay.log_lines,
                       refusal_bytes=None if tls else _refusal_response, tls=tls, handshake_timeout=HTTP_IDLE_TIMEOUT,

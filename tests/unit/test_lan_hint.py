@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from server.lan import lan_lines
+from server.lan import lan_lines, network_probes
 
 
 def test_on_every_address_the_log_names_the_lan_address_to_give_the_students() -> None:
@@ -27,3 +27,23 @@ def test_on_the_loopback_it_says_only_this_machine_can_connect() -> None:
     assert lan_lines("127.0.0.1", 5000, 8080, False, ["192.168.1.20"]) == [
         "only this machine can connect (127.0.0.1): for the LAN, start the server with --host 0.0.0.0"]
     assert lan_lines("192.168.1.20", 5000, 8080, False, ["192.168.1.20"]) == []
+
+
+# /proc/net/route of a classroom's isolated LAN (a switch, no gateway: no default route),
+# beside a second network card: the address of each network is only found through its own
+# route (10.224.1.0/24 and 192.168.56.0/24 here; little-endian hex, as Linux writes it).
+_ISOLATED_ROUTES = """\
+Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+eth0\t0001E00A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+lo\t0000007F\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0
+eth1\t0038A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+eth1\t0138A8C0\t0138A8C0\t0007\t0\t0\t0\tFFFFFFFF\t0\t0\t0
+"""
+
+
+def test_on_a_lan_without_a_gateway_each_network_is_probed_through_its_own_route() -> None:
+    """On a LAN of network namespaces built as a classroom without a router, the log said "give the clients this machine's address (ip -4 addr ...)": the one probe went
+    to the default route, which such a LAN has not, and the host name named the loopback.
+    Each directly connected network is probed too (a UDP connect sends nothing)."""
+    assert network_probes(_ISOLATED_ROUTES) == ["10.224.1.1", "192.168.56.1"]
+    assert network_probes("") == []
