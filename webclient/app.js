@@ -1716,12 +1716,13 @@ function notice(chat, key, text, at, isError = false) {
 
 /** The one order of names in the page's lists (people, rooms): the page's language's,
  * letters first without accents or case ("Álvaro" beside "Alice", "Érica" among the E's,
- * "Conceição" after "Carlos"), then accents and case, then the exact text, so it is total.
- * As registry/collation.py's name_order in the window. */
+ * "Conceição" after "Carlos"), numbers by value ("Aluno2" before "Aluno10"), then accents
+ * and case, then the exact text, so it is total. As registry/collation.py's name_order in
+ * the window. */
 function compareNames(a, b) {
   const language = i18n.language.replace("_", "-");
-  return a.localeCompare(b, language, { sensitivity: "base" })
-    || a.localeCompare(b, language, { sensitivity: "variant" }) || (a < b ? -1 : a > b ? 1 : 0);
+  return a.localeCompare(b, language, { sensitivity: "base", numeric: true })
+    || a.localeCompare(b, language, { sensitivity: "variant", numeric: true }) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 /** Contacts in display order: by name only. Presence plays no part (the dot and the
