@@ -158,6 +158,7 @@ from protocol import (
     ErrorCode,
     ErrorReply,
     Event,
+    Revoke,
     FrameRejected,
     Goodbye,
     Hello,
@@ -802,14 +803,19 @@ class ClientCore:
 
     def close(self, reason: str) -> bool:
         """The application ends the session: acknowledge the outcomes due and queue the
-        Goodbye if the connection is open. Returns False if it was closing already."""
+        Goodbye if the connection is open, after a ``revoke`` of the account's resume
+        credential (it lives in memory only, so nobody can use it again: the server need
+        not keep it for its 30 days). Returns False if it was closing already."""
         if self.closing:
             return False
         self.closing = True
         self.set_reason(_("closed by this client"))
         if self.conn is not None and self.conn.state is State.OPEN and not self.broken:
             self._acknowledge()  # outcomes a waiter may have read from a tracker
+            if self.credential.secret is not None:
+                self._send(Revoke(self.new_request_id(), self.credential.secret))
             self._send(Goodbye(reason[:MAX_REASON_CHARS]))
+        self.credential.forget()
         return True
 
     def end(self) -> tuple[list[Event], list[Pending]]:

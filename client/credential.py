@@ -17,7 +17,7 @@ the resume credential") logs in without a password check: a lookup by hash. So:
   was reset...) forgets it, and the shell logs in again at once with the password: the
   person is asked only if that fails too;
 - a session signed out because its password changed or was reset forgets it as well (the
-  server revoked it).
+  server revoked it); closing the session revokes it (client/core.py, ``close``).
 
 Times are seconds on the shell's monotonic clock.
 """

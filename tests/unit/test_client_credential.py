@@ -4,8 +4,8 @@ fake clock: which secret each hello carries, and when the password comes back.""
 from __future__ import annotations
 
 import const
-from client.core import ClientCore
-from protocol import RESUME, ErrorCode, ErrorReply, Welcome
+from client.core import ClientCore, LoginAttempt
+from protocol import RESUME, ErrorCode, ErrorReply, Goodbye, Revoke, Welcome
 from protocol.connection import Connection, Role
 
 PASSWORD = "senha-da-turma"
@@ -74,3 +74,18 @@ def test_a_guest_welcome_or_a_sign_out_forgets_it():
     core.receive_data(Connection(Role.SERVER).send(ErrorReply(ErrorCode.PASSWORD_RESET, "reset")), 4.0)
     core.next_events()
     assert core.hello("João", PASSWORD, False, None, 5.0).password == PASSWORD
+
+
+def test_closing_the_session_revokes_it_before_the_goodbye():
+    core = ClientCore()
+    attempt = LoginAttempt(core.hello("João", PASSWORD, False, None, 0.0))
+    server = Connection(Role.SERVER)
+    server.receive_data(attempt.data_to_send())
+    hello = next(server.events())
+    attempt.receive_data(server.send(Welcome(hello.request_id, "João", 2, "test", 15.0, True, SECRET, (RESUME,))))
+    core.open(attempt.conn, attempt.step("test"), 0.0, reconnected=False)
+    core.close("bye")
+    server.receive_data(core.data_to_send())
+    sent = [event for event in server.events() if isinstance(event, (Revoke, Goodbye))]
+    assert [type(e) for e in sent] == [Revoke, Goodbye] and sent[0].resume == SECRET
+    assert core.hello("João", PASSWORD, False, None, 1.0).password == PASSWORD
