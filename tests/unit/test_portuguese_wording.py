@@ -106,6 +106,14 @@ def test_a_servers_administrators_are_named_for_any_gender_everywhere() -> None:
     assert [line for line in leiame if masculine.search(line)] == []
 
 
+def test_a_registered_name_is_said_of_the_name_not_of_the_person() -> None:
+    """The terminal greeted Conceição with "* conectado a ... como Conceição (registrado)" and
+    told "* Conceição agora está registrado": the adjective agreed with nobody. It is said
+    of the name ("o nome {name} está registrado", masculine as "nome" is) or as "com conta"."""
+    of_a_person = re.compile(r"(?<!nome )\{name\}[^:;.]*\bregistrad[oa]\b|\(registrad[oa]\)")
+    assert [(where, text) for where, text in portuguese_texts() if of_a_person.search(text)] == []
+
+
 def test_the_name_rule_reads_naturally_and_quotes_its_punctuation() -> None:
     [rule] = [e for e in ENTRIES if e.msgid.startswith("A name has letters and digits of one script")]
     assert '"_", "-"' in rule.msgid
