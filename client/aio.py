@@ -278,7 +278,8 @@ class AioChatClient:
 
         try:
             token = self.resume_tokens.for_hello(where, self.name, self.password)
-            attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login, token),
+            attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login, token,
+                                                   self._now()),
                                    context is not None)
             welcome = await asyncio.wait_for(log_in(attempt), max(0.0, deadline - loop.time()))
         except BaseException as exc:
@@ -294,7 +295,7 @@ class AioChatClient:
                 raise login_failure(exc, where, timeout) from exc
             raise
         self.registered = welcome.registered
-        if welcome.resume:  # we took the name as a guest: this proves it is ours next time
+        if welcome.resume and not welcome.registered:  # a guest's: it proves the name is ours next time
             self.resume_tokens.put(where, welcome.name, welcome.resume)
         if welcome.registered:
             self.register_on_login = False
@@ -579,6 +580,8 @@ class AioChatClient:
             except (LoginRefused, ServerUnreachable) as exc:
                 again, floor = retry_verdict(exc)
                 refused = isinstance(exc, LoginRefused)
+                if refused and self.core.credential.refused(exc.code):
+                    again, floor = True, 0.0  # the account's credential was refused: the password next
                 if again:
                     reason = login_refused_words(exc, self.name) if refused else str(exc)
                     continue

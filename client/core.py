@@ -143,6 +143,7 @@ from protocol import (
     CARBONS,
     EDITS,
     READ,
+    RESUME,
     SINCE_FEATURE,
     BLOCKS_FEATURE,
     TYPING,
@@ -157,6 +158,7 @@ from protocol import (
     ErrorCode,
     ErrorReply,
     Event,
+    Revoke,
     FrameRejected,
     Goodbye,
     Hello,
@@ -183,6 +185,7 @@ from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_NAMES_PER_RE
 from i18n import _
 from registry import canonical
 
+from .credential import AccountCredential
 from .display import explain_refusal
 from .events import ServerUnavailable
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
@@ -507,6 +510,8 @@ class ClientCore:
         # The code of the error with which the server signed this session out (SIGNED_OUT:
         # the password was reset or changed elsewhere), or None.
         self.signed_out: str | None = None
+        # The account's resume credential: reconnections log in with it, not the password.
+        self.credential = AccountCredential()
         self.close_reason = ""
         self.ping_after = const.HEARTBEAT_INTERVAL
         self._outbox: list[bytes] = []
@@ -670,7 +675,8 @@ class ClientCore:
 
     # --- Sessions ---------------------------------------------------------------------------
 
-    def hello(self, name: str, password: str | None, register: bool, resume: str | None) -> Hello:
+    def hello(self, name: str, password: str | None, register: bool, resume: str | None,
+              now: float | None = None) -> Hello:
         """The hello for a new login, with a fresh request id, offering ``self.offer`` (the
         newest version, lowered by :meth:`fall_back`). It asks for carbons (copies of what
         our other sessions send come as Carbon events, handed on like any other, their
@@ -683,17 +689,24 @@ class ClientCore:
         handed on). At version 2 it tells ``room_seen``,
         the highest named room post handed on (none yet: left out), so that the server
         sends first what a broken connection lost (PROTOCOL.md, "Room messages cut
-        mid-stream")."""
+        mid-stream"). And it asks for an account's resume credential, which it sends in
+        place of ``password`` once it holds one (client/credential.py has the rule; ``now``,
+        default the core's last time, tells whether it is still young enough)."""
         self.name = name
+        password, resume = self.credential.for_hello(name, password, register, resume,
+                                                     self._now if now is None else now)
         return Hello(self.new_request_id(), name, self.offer, password, bool(register), resume,
-                     (CARBONS, READ, TYPING, EDITS, BATCH_ACKS, SINCE_FEATURE, BLOCKS_FEATURE),
+                     (CARBONS, READ, TYPING, EDITS, BATCH_ACKS, SINCE_FEATURE, BLOCKS_FEATURE, RESUME),
                      self.room_seen if self.offer >= ROOMS_VERSION else None)
 
     def fall_back(self, code: str) -> bool:
         """A login was refused with ``code``. If it is ``unsupported_version`` and an older
         version is left to offer, lower the offer by one and return True: the shell logs
         in again on a new connection (the server closed this one). Otherwise False: the
-        refusal stands."""
+        refusal stands. So too if the hello carried the account's resume credential and
+        was told ``auth_required``: it is forgotten, and the next hello has the password."""
+        if self.credential.refused(code):
+            return True
         if code != ErrorCode.UNSUPPORTED_VERSION or self.offer <= 1:
             return False
         self.offer -= 1
@@ -729,6 +742,7 @@ class ClientCore:
         self._unavailable_told = False  # a new session: its answers will tell
         self._after = None
         self.version = welcome.version
+        self.credential.welcomed(welcome, now)
         self.read_receipts = welcome.read_receipts
         self._batch_acks = BATCH_ACKS in (welcome.features or ())
         self.since = SINCE_FEATURE in (welcome.features or ())
@@ -789,14 +803,19 @@ class ClientCore:
 
     def close(self, reason: str) -> bool:
         """The application ends the session: acknowledge the outcomes due and queue the
-        Goodbye if the connection is open. Returns False if it was closing already."""
+        Goodbye if the connection is open, after a ``revoke`` of the account's resume
+        credential (it lives in memory only, so nobody can use it again: the server need
+        not keep it for its 30 days). Returns False if it was closing already."""
         if self.closing:
             return False
         self.closing = True
         self.set_reason(_("closed by this client"))
         if self.conn is not None and self.conn.state is State.OPEN and not self.broken:
             self._acknowledge()  # outcomes a waiter may have read from a tracker
+            if self.credential.secret is not None:
+                self._send(Revoke(self.new_request_id(), self.credential.secret))
             self._send(Goodbye(reason[:MAX_REASON_CHARS]))
+        self.credential.forget()
         return True
 
     def end(self) -> tuple[list[Event], list[Pending]]:
@@ -1218,6 +1237,7 @@ class ClientCore:
         if isinstance(event, ErrorReply) and request_id is None and event.code in SIGNED_OUT:
             # Not a reconnection's case: the old password would be refused (bad_password).
             self.signed_out = event.code
+            self.credential.forget()  # the server revoked it with the password
             self.ending = True
             self.set_reason(explain_refusal(event))
         if isinstance(event, Goodbye):

@@ -480,8 +480,10 @@ class ChatClient:
                 self._attempt_sock = None
         self.registered = welcome.registered
         # A guest's token: the one that took the name (sent back in the welcome) or proved it
-        # (no new one). Kept for every server of the list, over any stale one kept there.
-        token = welcome.resume or (None if welcome.registered else self._offered_token)
+        # (no new one). Kept for every server of the list, over any stale one kept there. An
+        # account's welcome brings its resume credential instead: the core keeps that, in
+        # memory only (client/credential.py).
+        token = None if welcome.registered else welcome.resume or self._offered_token
         self.resume_tokens.proven(self._token_servers(), welcome.name, token)
         if welcome.registered:
             self.register_on_login = False  # claimed: from now on it is a plain login
@@ -531,7 +533,7 @@ class ChatClient:
         where = self.address
         try:
             attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login,
-                                                   self._resume_token()), self._tls)
+                                                   self._resume_token(), time.monotonic()), self._tls)
             sock.sendall(attempt.data_to_send())
             while True:
                 welcome = attempt.step(where)
@@ -1005,7 +1007,9 @@ class ChatClient:
         if len(new) < const.MIN_PASSWORD_LENGTH:
             raise RequestFailed(ErrorCode.WEAK_PASSWORD,
                                 f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
-        self._request(ChangePassword(self.core.new_request_id(), old, new), Done, timeout)
+        with self._lock:
+            kept = self.core.credential.secret  # keeps working; the account's others stop
+        self._request(ChangePassword(self.core.new_request_id(), old, new, kept), Done, timeout)
         with self._lock:
             self.password = new
 

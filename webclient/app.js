@@ -869,8 +869,8 @@ const HANDLERS = {
     entry.online = true;
     entry.where = null;  // another connection now: asked again when the conversation opens
     entry.since = frame.at;
-    notice(chat, ROOM, t("{name} joined", { name: frame.name }), frame.at);
-    if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} is online", { name: frame.name }), frame.at);
+    notice(chat, ROOM, () => t("{name} joined", { name: frame.name }), frame.at);
+    if (chat.conversations.has(entry.key)) notice(chat, entry.key, () => t("{name} is online", { name: frame.name }), frame.at);
     if (entry.key === chat.active) out.announce.push(t("{name} is online", { name: frame.name }));  // the header changed
   },
 
@@ -894,19 +894,19 @@ const HANDLERS = {
     entry.where = null;
     const reason = typeof frame.reason === "string" ? frame.reason : "";
     const plain = !reason || ["quit", "disconnected"].includes(reason) || reason.startsWith("connection lost");
-    const why = plain ? "" : ` (${reasonWords(reason)})`;
-    notice(chat, ROOM, t("{name} left{why}", { name: frame.name, why }), frame.at);
-    if (chat.conversations.has(entry.key)) notice(chat, entry.key, t("{name} went offline{why}", { name: frame.name, why: "" }), frame.at);
+    const why = () => (plain ? "" : ` (${reasonWords(reason)})`);
+    notice(chat, ROOM, () => t("{name} left{why}", { name: frame.name, why: why() }), frame.at);
+    if (chat.conversations.has(entry.key)) notice(chat, entry.key, () => t("{name} went offline{why}", { name: frame.name, why: "" }), frame.at);
     if (entry.key === chat.active) out.announce.push(t("{name} went offline{why}", { name: frame.name, why: "" }));
   },
 
   skipped(chat, frame, out) {
     // Room messages the server did not send us because our connection was too slow.
     if (!Number.isInteger(frame.room) || frame.room < 1) return;
-    const text = tn("{n} room message was skipped because your connection is slow",
+    const text = () => tn("{n} room message was skipped because your connection is slow",
       "{n} room messages were skipped because your connection is slow", frame.room);
     notice(chat, ROOM, text, nowSeconds());
-    out.announce.push(text);
+    out.announce.push(text());
   },
 
   accepted(chat, frame) {
@@ -1729,19 +1729,26 @@ function passwordChanged(chat, out) {
   out.announce.push(words);
 }
 
+/** A notice line in conversation ``key``. ``text`` is its words, or a function that says
+ * them in the page's language: such a line (a join, a leave, a room's news) is said again
+ * after a language switch, so a class's lines are not left in the language switched from
+ * (updateItem). Not kept across a reload: the words shown stay. */
 function notice(chat, key, text, at, isError = false) {
   const name = key === ROOM ? null : isRoomKey(key) ? roomName(chat, key) : (chat.users.get(key) || {}).name;
-  addItem(chat, key, name, { kind: "notice", text, at: typeof at === "number" ? at : nowSeconds(), isError });
+  const words = typeof text === "function" ? text : null;
+  addItem(chat, key, name, { kind: "notice", text: words ? words() : text, words,
+    lang: i18n.language, at: typeof at === "number" ? at : nowSeconds(), isError });
 }
 
 /** The one order of names in the page's lists (people, rooms): the page's language's,
  * letters first without accents or case ("Álvaro" beside "Alice", "Érica" among the E's,
- * "Conceição" after "Carlos"), then accents and case, then the exact text, so it is total.
- * As registry/collation.py's name_order in the window. */
+ * "Conceição" after "Carlos"), numbers by value ("Aluno2" before "Aluno10"), then accents
+ * and case, then the exact text, so it is total. As registry/collation.py's name_order in
+ * the window. */
 function compareNames(a, b) {
   const language = i18n.language.replace("_", "-");
-  return a.localeCompare(b, language, { sensitivity: "base" })
-    || a.localeCompare(b, language, { sensitivity: "variant" }) || (a < b ? -1 : a > b ? 1 : 0);
+  return a.localeCompare(b, language, { sensitivity: "base", numeric: true })
+    || a.localeCompare(b, language, { sensitivity: "variant", numeric: true }) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 /** Contacts in display order: by name only. Presence plays no part (the dot and the
@@ -2162,9 +2169,8 @@ Object.assign(HANDLERS, {
     const room = chat.rooms.get(key);
     // Our own join is said by the list; our leave too, but one from another device is told here.
     if (!(aboutMe && (frame.act === "joined" || (frame.act === "left" && !room)))) {
-      const text = describeRoomNotice(chat, frame);
-      notice(chat, key, text, frame.at);
-      if (aboutMe) out.announce.push(text);
+      notice(chat, key, () => describeRoomNotice(chat, frame), frame.at);
+      if (aboutMe) out.announce.push(describeRoomNotice(chat, frame));
     }
     if (!room) {
       // Joined on another device: the server's list of our rooms brings it in, with its
@@ -2592,6 +2598,11 @@ function updateItem(item) {
   if (!node) {
     node = item.kind === "notice" ? noticeElement(item) : messageElement(item);
     view.elements.set(item, node);
+  }
+  if (item.kind === "notice" && item.words && item.lang !== i18n.language) {  // said again after a switch
+    item.lang = i18n.language;
+    item.text = item.words();
+    showText(node.querySelector(".notice-text"), item.text);
   }
   const time = node.querySelector(".msg-time");  // after a language switch: its way of telling time
   if (time && node.dataset.timeLang !== i18n.language) {

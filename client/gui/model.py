@@ -136,8 +136,12 @@ STATE_LABELS = {
     "sent": N_("✓ sent"),
     "queued": N_("◷ queued"),
     "delivered": N_("✓✓ delivered"),
-    "failed": N_("✗ failed"),
+    # As the terminal and the page say it: true of every failure of a direct message (the
+    # server may have taken it, and it expired); "failed" alone read as if nothing had gone.
+    "failed": N_("✗ not delivered"),
 }
+# A failed room message: a room has no delivery, and the server took none of it.
+ROOM_FAILED_LABEL = N_("✗ not sent")
 # A failed message the server may have stored all the same (the library's "unconfirmed").
 UNCONFIRMED_LABEL = N_("? not confirmed")
 # A delivered message the recipient has seen (issue 13).
@@ -167,10 +171,13 @@ def clean_text(text: object) -> str:
 
 
 def state_label(state: str | None, error: tuple[str, str] | None = None, to: str | None = None) -> str:
-    """The words after an outgoing message: ``✓✓ delivered``, ``✗ failed: Bob is not online...``."""
+    """The words after an outgoing message to ``to`` (None: a room): ``✓✓ delivered``,
+    ``✗ not delivered: nobody called Bob has ever logged in here``."""
     if state is None:
         return ""
     label = _(STATE_LABELS[state]) if state in STATE_LABELS else sanitize(state)
+    if state == "failed" and to is None:
+        label = _(ROOM_FAILED_LABEL)
     if state == "failed" and error is not None and error[0] == LocalError.UNCONFIRMED:
         label = _(UNCONFIRMED_LABEL)
     if state == "failed" and error is not None:

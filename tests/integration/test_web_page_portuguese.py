@@ -490,3 +490,19 @@ def test_a_persons_conversation_shows_their_registry_entry(page: Page, alice: Tc
     page.wait_for("document.getElementById('conversation-presence').textContent === 'Offline'"
                   " && document.getElementById('conversation-where').hidden")
     assert page.problems() == []
+
+
+def test_notices_after_a_language_switch_are_in_the_new_language(page: Page, alice: TcpPeer) -> None:
+    """A teacher who switched the page to Portuguese once the class was in still read
+    "João joined" over the Portuguese lines: the join and leave lines are said again in the
+    language chosen, those shown before the switch too, and those after it."""
+    page.log_in("Bob")
+    alice.login("João")
+    notices = "[...document.querySelectorAll('#messages li.notice .notice-text')].map((n) => n.textContent)"
+    page.wait_for(f"{notices}.includes('João joined')")
+    speak_portuguese(page)
+    page.wait_for(f"{notices}.includes('João entrou')")
+    alice.close()
+    page.wait_for(f"{notices}.includes('João saiu')")
+    assert [text for text in page.js(notices) if "João" in text] == ["João entrou", "João saiu"]
+    assert page.problems() == []

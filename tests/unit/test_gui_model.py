@@ -11,6 +11,7 @@ import zlib
 import pytest
 
 import const
+from i18n import use
 from registry.collation import name_order
 from client.errors import LoginRefused, ServerUnreachable
 from client.gui import bridge as bridge_module
@@ -227,8 +228,23 @@ def test_failure_says_why(model: ChatModel) -> None:
     message = tracker("r1", "Zed", "hello")
     line = model.sent(message)
     model.apply(MessageUpdate(message, "failed", ("unknown_recipient", "Zed is not online")))
-    assert line.label.startswith("✗ failed: ") and line.label.endswith("nobody called Zed has ever logged in here")
+    # As the terminal and the page say it: "not delivered" (the window said "failed").
+    assert line.label.startswith("✗ not delivered: ") and line.label.endswith("nobody called Zed has ever logged in here")
     assert "Zed" in line.label  # client.display.explain_error's wording, naming the recipient
+
+
+def test_a_room_message_that_failed_is_not_sent(model: ChatModel) -> None:
+    """A room has no delivery: its refused message is "not sent", as the terminal and the
+    page say it, in Portuguese too ("não enviada", the message's gender)."""
+    message = tracker("r1", None, "olá a todos")
+    line = model.sent(message)
+    model.apply(MessageUpdate(message, "failed", ("message_too_large", "too long")))
+    assert line.label.startswith("✗ not sent: ") and "longer than 4000 characters" in line.label
+    try:
+        use("pt_BR")
+        assert line.label.startswith("✗ não enviada: ")
+    finally:
+        use("en")
 
 
 def test_a_message_that_failed_inside_send_is_shown_failed(model: ChatModel) -> None:

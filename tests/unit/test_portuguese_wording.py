@@ -14,6 +14,9 @@ share (locale/pt_BR/LC_MESSAGES/chat.po; the page reads it as webclient/i18n/pt_
   clients and in LEIAME.md: a teacher who made a room is as often a "dona" as a "dono".
 - A room's moderator is "moderação" (the role: "Ana (moderação)"), "quem modera", "alguém
   da moderação", never the masculine "moderador(es)", in the clients and in LEIAME.md.
+- A server's administrator is named for any gender too: "a administração do servidor",
+  "quem administra", "as contas que administram o servidor", never the masculine
+  "administrador(es)", in the clients and in LEIAME.md.
 - Error sentences carry no protocol code (client/display.py adds one only for a code it
   has no sentence for).
 """
@@ -91,6 +94,24 @@ def test_a_rooms_moderators_are_named_for_any_gender_everywhere() -> None:
     # The role is a noun of the act, not of the person: not "Olga tornou Ana moderação".
     [appointed] = [e for e in ENTRIES if e.msgid == "* {by} made {name} {role} of {room}"]
     assert "tornou {name} {role}" not in appointed.msgstr[0], appointed.msgstr
+
+
+def test_a_servers_administrators_are_named_for_any_gender_everywhere() -> None:
+    """The forbidden sentence read "só ... um administrador podem administrá-la", and the
+    console "faz da conta NOME um administrador": a teacher given /admin is as often an
+    "administradora"; a sentence names "a administração" or "quem administra"."""
+    masculine = re.compile(r"\badministrador(es)?\b", re.IGNORECASE)
+    assert [(where, text) for where, text in portuguese_texts() if masculine.search(text)] == []
+    leiame = (REPO / "LEIAME.md").read_text(encoding="utf-8").splitlines()
+    assert [line for line in leiame if masculine.search(line)] == []
+
+
+def test_a_registered_name_is_said_of_the_name_not_of_the_person() -> None:
+    """The terminal greeted Conceição with "* conectado a ... como Conceição (registrado)" and
+    told "* Conceição agora está registrado": the adjective agreed with nobody. It is said
+    of the name ("o nome {name} está registrado", masculine as "nome" is) or as "com conta"."""
+    of_a_person = re.compile(r"(?<!nome )\{name\}[^:;.]*\bregistrad[oa]\b|\(registrad[oa]\)")
+    assert [(where, text) for where, text in portuguese_texts() if of_a_person.search(text)] == []
 
 
 def test_the_name_rule_reads_naturally_and_quotes_its_punctuation() -> None:
