@@ -1071,12 +1071,22 @@ def _batch_source(scripts: Sequence[Script]) -> str:
         if not body.startswith(_LIB):
             raise ValueError("a store script must be made by _script()")
         # ARGV, the parameter, hides the global: the body reads its own arguments.
-        functions.append(f"ops[{number}] = function(ARGV)\n{body[len(_LIB):]}\nend\n")
-    return _LIB + "local ops = {}\n" + "".join(functions) + r"""
+        functions.append(f"{'if' if number == 1 else 'elseif'} number == {number} then return function(ARGV)\n"
+                         f"{body[len(_LIB):]}\nend\n")
+    # A script's function is made when a call first runs one of its operations (make), not
+    # every one of them at each call: a call of a turn's stores, receipts and acks makes
+    # three closures, not one per script.
+    return _LIB + "local function make(number)\n" + "".join(functions) + "end\nend\n" + r"""
+local ops = {}
 local out, n, i, last = {}, 0, 2, #ARGV
 while i <= last do
-  local count = tonumber(ARGV[i + 1])
-  local ok, r = pcall(ops[tonumber(ARGV[i])], {P, unpack(ARGV, i + 2, i + 1 + count)})
+  local count, number = tonumber(ARGV[i + 1]), tonumber(ARGV[i])
+  local op = ops[number]
+  if not op and number then  -- (an unknown number: op stays nil, and pcall answers the error)
+    op = make(number)
+    ops[number] = op
+  end
+  local ok, r = pcall(op, {P, unpack(ARGV, i + 2, i + 1 + count)})
   n = n + 1
   if ok then
     if r == nil then r = false end

@@ -26,7 +26,7 @@ import pytest
 from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from test_memory_store import random_steps
 
-from resp import RedisClient
+from resp import RedisClient, RedisError
 from server.accounts import Account
 from server.guests import Holding
 from server.mailbox import ID_REUSED, StoredMessage
@@ -1102,3 +1102,25 @@ def test_a_direct_messages_fixed_fields_are_one_hash_field_and_both_layouts_read
     assert from_new[3] is None and from_new[6:9] == [True, True, False], from_new
     new.close()
     old.close()
+
+
+def test_a_batch_call_runs_each_operation_by_its_scripts_number_and_answers_an_unknown_one_an_error(loop, redis_server):
+    """BATCH makes a script's function at its first operation of a call (round thirteen):
+    two operations of one script in a call each run, an operation of another between them
+    too, and a number that names no script is answered an error while the others run."""
+    from server.stores import redis as module
+
+    store = open_redis_store(loop, redis_server.url)
+    store.store_message(dm("c1"))
+    loop.run_until_complete(store.drain(timeout=5))
+    receipt, page = module.SCRIPTS.index(module._RECEIPT) + 1, module.SCRIPTS.index(module._PAGE) + 1
+
+    async def call(*args):
+        async with RedisClient(redis_server.url) as redis:
+            return await redis.execute("EVALSHA", module.BATCH.sha1, 0, store.prefix, *args)
+    reply = loop.run_until_complete(call(page, 3, "pend:bob", 0, 10, len(module.SCRIPTS) + 1, 0,
+                                         receipt, 3, 1, "bob", "alice", page, 3, "pend:bob", 0, 10,
+                                         receipt, 3, 1, "bob", "alice"))
+    assert [row[0] for row in reply[0]] == [b"1"] and reply[2] == 1 and reply[3] == [] and reply[4] == 1, reply
+    assert isinstance(reply[1], RedisError) and reply[1].code == "ERR", reply[1]
+    store.close()
