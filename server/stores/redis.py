@@ -63,7 +63,10 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
                                           ``st`` state, ``x`` expires at,
                                           ``e`` edited at, ``d`` 1 once deleted (``t`` ""),
                                           ``se`` the stream entries holding its text (a
-                                          room's post in a cluster: _ROOM_POST, _ROOM_SAY)
+                                          room's post in a cluster: _ROOM_POST, _ROOM_SAY);
+                                          or ``f``, ``t``, ``st``: a direct message stored
+                                          packed holds ``sk s r rk at x c`` in ``f`` (see
+                                          _LIB's hmget)
 ``{chat}:low``, ``{chat}:kept``   string  purge's walk: every id below ``low`` was walked
                                   zset    (gone, or kept in ``kept``: pending or untold)
 ``{chat}:cid:<key>``              hash    request id -> message id, for resend recognition
@@ -153,8 +156,28 @@ _STORAGE_ERRORS = ("OOM", "READONLY", "MISCONF", "LOADING", "BUSY", "MASTERDOWN"
 _LIB = r"""
 local P = ARGV[1]
 local function mkey(id) return P .. 'm:' .. id end
+-- A direct message's fields that never change once stored, ``sk``, ``s``, ``r``, ``rk``,
+-- ``at``, ``x`` and ``c``, are held in ONE field ``f``, joined by tabs in that order (the
+-- request id last: it may hold one), when none of the others holds a tab (_STORE_PACKED):
+-- a hash of three fields (``f``, ``t``, ``st``), not ten, is fewer fields for Redis to
+-- file and fewer arguments for its append-only file to write. A message stored otherwise
+-- (before, by _STORE, a room's) has each as a field of its own, and a field of its own
+-- wins over ``f`` (_HAND_OVER rewrites ``c``). hmget: HMGET of a message's fields,
+-- whichever way they are held.
+local FIXED = {sk = 1, s = 2, r = 3, rk = 4, at = 5, x = 6, c = 7}
+local function hmget(k, ...)
+  local r = redis.call('HMGET', k, 'f', ...)
+  local v = r[1] and {string.match(r[1], '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')}
+  local out = {}
+  for i = 1, select('#', ...) do
+    local own = r[i + 1]
+    if not own and v then own = v[FIXED[(select(i, ...))]] or false end
+    out[i] = own
+  end
+  return out
+end
 local function row(id)
-  local r = redis.call('HMGET', mkey(id), 's', 'sk', 'r', 'rk', 't', 'at', 'c', 'st', 'x', 'e', 'd')
+  local r = hmget(mkey(id), 's', 'sk', 'r', 'rk', 't', 'at', 'c', 'st', 'x', 'e', 'd')
   return {id, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]}
 end
 local function convkey(a, b) return P .. 'conv:' .. string.len(a) .. ':' .. a .. ':' .. b end
@@ -164,7 +187,7 @@ local function convkey(a, b) return P .. 'conv:' .. string.len(a) .. ':' .. a ..
 local function unpend(id, state, taken, sk)
   local k = mkey(id)
   if not (taken and sk) then
-    local r = redis.call('HMGET', k, 'rk', 'sk')
+    local r = hmget(k, 'rk', 'sk')
     if not taken then redis.call('ZREM', P .. 'pend:' .. r[1], id) end
     sk = r[2]
   end
@@ -182,7 +205,7 @@ end
 -- the first).
 local function ack(id, sk)
   if redis.call('ZREM', P .. 'untold:' .. sk, id) == 1 then return 1 end
-  if redis.call('HGET', mkey(id), 'sk') == sk then return 1 end
+  if hmget(mkey(id), 'sk')[1] == sk then return 1 end
   return 0
 end
 """
@@ -246,7 +269,12 @@ local k = mkey(id)
 local se
 if pub then se = extra2 .. ' ' .. redis.call('XADD', extra2, 'MAXLEN', '~', extra4, '*', 'e', extra3 .. id .. '}') end
 if x ~= '' and rk ~= '' and not se then  -- a direct message (the usual one): no table to build
-  redis.call('HSET', k, 's', s, 'sk', sk, 't', t, 'at', at, 'c', cid, 'st', state, 'x', x, 'r', r, 'rk', rk)
+  if tabless then  -- its fixed fields in one (hmget: the order is FIXED's)
+    redis.call('HSET', k, 'f', sk .. '\t' .. s .. '\t' .. r .. '\t' .. rk .. '\t' .. at .. '\t' .. x .. '\t' .. cid,
+      't', t, 'st', state)
+  else
+    redis.call('HSET', k, 's', s, 'sk', sk, 't', t, 'at', at, 'c', cid, 'st', state, 'x', x, 'r', r, 'rk', rk)
+  end
 else
   local fields = {'s', s, 'sk', sk, 't', t, 'at', at, 'c', cid, 'st', state}
   if x ~= '' then fields[#fields + 1] = 'x' fields[#fields + 1] = x end
@@ -280,21 +308,21 @@ end
 -- A new message's id alone, not {1, id}: one reply item, not three, for the node to read.
 return n
 """
-_STORE = _script(ROUTE_FUNCTION + "local cas, pub = false, false\n" + _FIELDS + _STORE_BODY)
+_STORE = _script(ROUTE_FUNCTION + "local cas, pub, tabless = false, false, false\n" + _FIELDS + _STORE_BODY)
 # A named room's message in a cluster (server/roomdesk.py): _STORE's ARGV, then the room's
 # version the poster's right was decided on, the events stream, the head of its entry
 # (cluster/bus.py room_post_head: the id and "}" complete it) and the stream's length.
 # Stored and put on the events stream in one step, only if the room is still at that
 # version (its id, as _STORE answers); else {2, the room's record or false, its version} (nothing stored:
 # the node decides again on the room as it is). A resend is recognised first ({0, row}).
-_ROOM_POST = _script("local cas, pub = true, true\n" + _FIELDS + _STORE_BODY)
+_ROOM_POST = _script("local cas, pub, tabless = true, true, false\n" + _FIELDS + _STORE_BODY)
 # A message of the default room (a ``say``) in a cluster: _STORE's ARGV (no recipient, no
 # conversation: the default room keeps no history), then '' (no version: a say is not
 # decided on one), the events stream, the head of its entry (cluster/bus.py room_say_head:
 # the id and "}" complete it) and the stream's length. Stored and put on the events stream
 # in one step, as a named room's post: a say Redis stored is on the stream, whatever
 # became of its answer (a resend finds it stored and adds nothing). Replies as _STORE's.
-_ROOM_SAY = _script("local cas, pub = false, true\n" + _FIELDS + _STORE_BODY)
+_ROOM_SAY = _script("local cas, pub, tabless = false, true, false\n" + _FIELDS + _STORE_BODY)
 # _STORE with its arguments packed (RedisStore.store_message sends it when it can): ARGV: P;
 # sender key, sender, recipient, recipient key, sent at, state, expires at, conversation
 # key and request id in ONE argument, each but the last followed by a tab (none of the
@@ -302,10 +330,10 @@ _ROOM_SAY = _script("local cas, pub = false, true\n" + _FIELDS + _STORE_BODY)
 # the request id, last, may hold anything); the text; the route's four, if any. Three
 # arguments a message, not ten: the node encodes two strings instead of ten (a tenth of
 # its store path), and Redis parses two bulk strings instead of ten, for one match here.
-# The same body then runs on the same fields as _STORE's: the same commands, keys, fields
-# and reply (nothing of what Redis stores changes).
+# The same body then runs on the same fields as _STORE's: the same commands, keys and
+# reply; a direct message's fixed fields are stored in one (``tabless``: see _LIB's hmget).
 _STORE_PACKED = _script(ROUTE_FUNCTION + r"""
-local cas, pub = false, false
+local cas, pub, tabless = false, false, true
 local sk, s, r, rk, at, state, x, conv, cid = string.match(ARGV[2],
   '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
 if not cid then return redis.error_reply('ERR a packed message of the wrong shape') end
@@ -400,7 +428,7 @@ return table.concat(out)
 _CONFIRM_LATE = _script(r"""
 local k = mkey(ARGV[2])
 if redis.call('EXISTS', k) == 0 then return {false, false} end
-local rk = redis.call('HGET', k, 'rk')
+local rk = hmget(k, 'rk')[1]
 if redis.call('ZREM', P .. 'pend:' .. ARGV[3], ARGV[2]) == 1 then
   unpend(ARGV[2], 'delivered', true)
   return {row(ARGV[2]), rk}
@@ -426,7 +454,7 @@ while #out < want do
   local ids = redis.call('ZREVRANGEBYSCORE', ARGV[2], top, '(' .. ARGV[5], 'LIMIT', offset, want)
   if #ids == 0 then break end
   for _, id in ipairs(ids) do
-    local r = redis.call('HMGET', mkey(id), 's', 'r', 't', 'at', 'st', 'rk', 'e', 'd')
+    local r = hmget(mkey(id), 's', 'r', 't', 'at', 'st', 'rk', 'e', 'd')
     if not ((r[5] == 'blocked' or r[5] == 'blocked_expired') and r[6] == ARGV[3]) then
       out[#out + 1] = {id, r[1], r[2], r[3], r[4], r[5], r[7], r[8]}
       if #out >= want then break end
@@ -468,7 +496,7 @@ for _, n in ipairs(ids) do
   if not seen[n] then
     seen[n] = true
     local id = string.format('%d', n)
-    local r = redis.call('HMGET', mkey(id), 'sk', 'rk', 'st', 's', 'r', 't', 'at', 'e', 'd')
+    local r = hmget(mkey(id), 'sk', 'rk', 'st', 's', 'r', 't', 'at', 'e', 'd')
     if r[3] and r[3] ~= 'room' and (r[1] == me or r[2] == me) and r[2] and string.sub(r[2], 1, 1) ~= '#'
         and not ((r[3] == 'blocked' or r[3] == 'blocked_expired') and r[2] == me) then
       out[#out + 1] = {id, r[4], r[5], r[6], r[7], r[3], r[8], r[9]}
@@ -519,7 +547,7 @@ while true do
   local ended = {}
   for _, id in ipairs(ids) do
     if tonumber(id) <= epoch then
-      local r = redis.call('HMGET', mkey(id), 'st', 'rk')
+      local r = hmget(mkey(id), 'st', 'rk')
       if r[1] == 'blocked' and names[r[2]] then ended[#ended + 1] = id end
     end
   end
@@ -629,7 +657,7 @@ local doomed, keep, gone = {}, {}, {}
 -- first one sent at or after both bounds); walked: it is not in kept yet.
 local function visit(id, walked)
   if tonumber(id) >= newest then return true end
-  local r = redis.call('HMGET', mkey(id), 'at', 'st', 'sk')
+  local r = hmget(mkey(id), 'at', 'st', 'sk')
   if not r[1] then  -- no such message (a store that failed half-way)
     if not walked then gone[#gone + 1] = id end
     return false
@@ -671,7 +699,7 @@ add_ids(P .. 'kept', keep)
 for _, id in ipairs(gone) do redis.call('ZREM', P .. 'kept', id) end
 for _, id in ipairs(doomed) do
   local k = mkey(id)
-  local r = redis.call('HMGET', k, 'sk', 'c', 'rk', 'st')
+  local r = hmget(k, 'sk', 'c', 'rk', 'st')
   local cidk = P .. 'cid:' .. r[1]
   if redis.call('HGET', cidk, r[2]) == id then redis.call('HDEL', cidk, r[2]) end
   redis.call('ZREM', P .. 'untold:' .. r[1], id)
@@ -704,7 +732,7 @@ return #doomed
 _CHANGE = _script(r"""
 local id = ARGV[2]
 local k = mkey(id)
-local r = redis.call('HMGET', k, 'sk', 'rk', 'd', 't', 'at', 'st')
+local r = hmget(k, 'sk', 'rk', 'd', 't', 'at', 'st')
 -- No recipient: the default room's post (a 'room' without one), else no such message.
 if not r[2] and (not r[1] or r[6] ~= 'room') then return {'unknown', false} end
 local anyone = ARGV[3] == '*'
@@ -770,13 +798,13 @@ return out
 # ARGV: P, msg id, recipient key. 1 if it is a message to that recipient, else 0.
 _CONFIRM_CHANGE = _script(r"""
 redis.call('ZREM', P .. 'chg:' .. ARGV[3], ARGV[2])
-if redis.call('HGET', mkey(ARGV[2]), 'rk') == ARGV[3] then return 1 end
+if hmget(mkey(ARGV[2]), 'rk')[1] == ARGV[3] then return 1 end
 return 0
 """)
 
 # ARGV: P, reader key, peer key, msg id. {mark or false, 1 if this moved it}.
 _RECORD_READ = _script(r"""
-local r = redis.call('HMGET', mkey(ARGV[4]), 'sk', 'rk', 'st')
+local r = hmget(mkey(ARGV[4]), 'sk', 'rk', 'st')
 if r[1] ~= ARGV[3] or r[2] ~= ARGV[2] or r[3] == 'blocked' or r[3] == 'blocked_expired' then return {false, 0} end
 local k = P .. 'read:' .. ARGV[2]
 local before = redis.call('HGET', k, ARGV[3])
@@ -793,7 +821,7 @@ return redis.call('HGET', P .. 'read:' .. ARGV[2], ARGV[3])
 # ARGV: P, reader key, room key, msg id. As mailbox.record_room_read: the mark is the room's
 # field in ``read:<reader>`` (a room's key starts with "#", a user's never does).
 _RECORD_ROOM_READ = _script(r"""
-local r = redis.call('HMGET', mkey(ARGV[4]), 'rk', 'st')
+local r = hmget(mkey(ARGV[4]), 'rk', 'st')
 if r[1] ~= ARGV[3] or r[2] ~= 'room' then return {false, 0} end
 local k = P .. 'read:' .. ARGV[2]
 local before = redis.call('HGET', k, ARGV[3])
@@ -1043,12 +1071,22 @@ def _batch_source(scripts: Sequence[Script]) -> str:
         if not body.startswith(_LIB):
             raise ValueError("a store script must be made by _script()")
         # ARGV, the parameter, hides the global: the body reads its own arguments.
-        functions.append(f"ops[{number}] = function(ARGV)\n{body[len(_LIB):]}\nend\n")
-    return _LIB + "local ops = {}\n" + "".join(functions) + r"""
+        functions.append(f"{'if' if number == 1 else 'elseif'} number == {number} then return function(ARGV)\n"
+                         f"{body[len(_LIB):]}\nend\n")
+    # A script's function is made when a call first runs one of its operations (make), not
+    # every one of them at each call: a call of a turn's stores, receipts and acks makes
+    # three closures, not one per script.
+    return _LIB + "local function make(number)\n" + "".join(functions) + "end\nend\n" + r"""
+local ops = {}
 local out, n, i, last = {}, 0, 2, #ARGV
 while i <= last do
-  local count = tonumber(ARGV[i + 1])
-  local ok, r = pcall(ops[tonumber(ARGV[i])], {P, unpack(ARGV, i + 2, i + 1 + count)})
+  local count, number = tonumber(ARGV[i + 1]), tonumber(ARGV[i])
+  local op = ops[number]
+  if not op and number then  -- (an unknown number: op stays nil, and pcall answers the error)
+    op = make(number)
+    ops[number] = op
+  end
+  local ok, r = pcall(op, {P, unpack(ARGV, i + 2, i + 1 + count)})
   n = n + 1
   if ok then
     if r == nil then r = false end

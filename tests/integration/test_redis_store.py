@@ -26,7 +26,7 @@ import pytest
 from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from test_memory_store import random_steps
 
-from resp import RedisClient
+from resp import RedisClient, RedisError
 from server.accounts import Account
 from server.guests import Holding
 from server.mailbox import ID_REUSED, StoredMessage
@@ -98,6 +98,25 @@ def memory_dump(store: MemoryStore):
             for row in store._messages.values() for m in (row.message,)]
 
 
+FIXED = ("sk", "s", "r", "rk", "at", "x", "c")  # the fields of a direct message's ``f``, in its order
+
+
+def fixed_parts(packed: bytes) -> dict[str, bytes]:
+    """A message's ``f``, by field name."""
+    return dict(zip(FIXED, packed.split(b"\t", len(FIXED) - 1)))
+
+
+def held(row: list, names: tuple) -> list:
+    """An HMGET reply of a message's ``names`` and then ``f``, as the fields it holds: ``f``
+    (a direct message's fixed fields, tab-joined in FIXED's order) fills the names it
+    holds, a field of its own wins (the scripts' hmget)."""
+    *own, packed = row
+    if packed is None:
+        return own
+    parts = fixed_parts(packed)
+    return [value if value is not None else parts.get(name) for name, value in zip(names, own)]
+
+
 async def stored_ids(redis: RedisClient, prefix: str) -> list[int]:
     """The ids of the stored messages, in order: every id up to ``next`` whose hash exists
     (the store keeps no set of them all)."""
@@ -112,8 +131,9 @@ async def redis_dump(url: str, prefix: str):
     message has none to tell; a pending one is not told yet)."""
     async with RedisClient(url) as redis:
         ids = await stored_ids(redis, prefix)
-        rows = await redis.pipeline([("HMGET", f"{prefix}m:{int(i)}", "c", "st", "sk", "t", "e", "d", "rk")
-                                     for i in ids])
+        rows = [held(row, ("c", "st", "sk", "t", "e", "d", "rk"))
+                for row in await redis.pipeline([("HMGET", f"{prefix}m:{int(i)}", "c", "st", "sk", "t", "e", "d", "rk",
+                                                  "f") for i in ids])]
         pending = await redis.pipeline([("ZSCORE", f"{prefix}chg:{row[6].decode()}", int(i))
                                         for i, row in zip(ids, rows) if row[6] is not None])
         untold = await redis.pipeline([("ZSCORE", f"{prefix}untold:{row[2].decode()}", int(i))
@@ -778,7 +798,8 @@ def test_a_message_goes_to_redis_as_three_arguments_and_is_stored_as_when_it_wen
     conversation key) and its request id, last, into one argument (_STORE_PACKED): three
     arguments per message, not ten (bench/PROFILE.md, the cluster path's round eight).
     What Redis stores is the same, key for key and field for field, as the ten arguments
-    stored (_STORE, which a node of the version before sends); a request id or a text
+    stored (_STORE, which a node of the version before sends), once a direct message's
+    ``f`` (its fixed fields in one, round thirteen) is unfolded; a request id or a text
     holding tabs, newlines or "%" is kept whole; a name holding a tab (none does: names
     hold no control character) goes as ten arguments; a resend is recognised."""
     from server.stores import redis as module
@@ -808,6 +829,10 @@ def test_a_message_goes_to_redis_as_three_arguments_and_is_stored_as_when_it_wen
         [(m.msg_id, m.client_id, m.text, status) for m, status in reference]
     assert [status for _m, status in answers] == ["new"] * len(messages)
     stored = loop.run_until_complete(every_key(redis_server.url, packed.prefix))
+    # The direct messages that waited for a receipt, with an expiry and no tab, hold ``f``.
+    assert [key for key, value in stored.items() if key.startswith("m:") and b"f" in value] == \
+        ["m:1", "m:2", "m:3"], stored
+    stored = unfold(stored)
     assert stored == loop.run_until_complete(every_key(redis_server.url, plain.prefix))
     assert stored["m:2"][b"c"] == "c\t2\n%s%%\u00e9".encode() and stored["m:2"][b"t"] == \
         "a\ttext\nwith \U0001f600 %d".encode()
@@ -996,4 +1021,106 @@ def test_a_message_stored_from_its_fields_is_built_once_under_its_id_and_sent_as
     loop.run_until_complete(store.drain(timeout=5))
     assert answers[3] == (StoredMessage(1, *fields), "resend")
     assert answers[4] == (StoredMessage(0, *fields[:4], "other text", *fields[5:]), "id_reused")
+    store.close()
+
+
+
+def unfold(dump: dict) -> dict:
+    """every_key's dump with each message's ``f`` unfolded into the fields it holds (a
+    field of its own wins, as the scripts' hmget reads them)."""
+    out = {}
+    for key, value in dump.items():
+        if key.startswith("m:") and b"f" in value:
+            value = dict(value)
+            for name, part in fixed_parts(value.pop(b"f")).items():
+                value.setdefault(name.encode(), part)
+        out[key] = value
+    return out
+
+
+def test_a_direct_messages_fixed_fields_are_one_hash_field_and_both_layouts_read_the_same(loop, redis_server):
+    """A direct message stored from its packed argument holds the fields that never change
+    once stored (sender key and name, recipient and key, sent at, expires at, request id:
+    the request id last) in ONE field ``f``, beside ``t`` and ``st``: three fields, not
+    ten (the cluster path's round thirteen: fewer fields for Redis to file, fewer
+    arguments for its append-only file). A message stored as before (ten fields, as
+    _STORE and the version before wrote it) is read by every operation as it was: the
+    same answers from both layouts, step by step, for pages, a receipt without the
+    sender's key, acks (a second one reads the sender key from the message), history,
+    feature since, confirm_late, an edit, a read mark, a hand-over, expiry and a purge."""
+    from server.stores import redis as module
+
+    new = open_redis_store(loop, redis_server.url, prefix="{new}:")
+    old = open_redis_store(loop, redis_server.url, prefix="{old}:")
+    cid = "c\t1 %s"  # a request id holding a tab: it goes last in ``f``
+    messages = [dm(cid), dm("c2", "two"), replace(dm("c3", "three"), expires_at=1500.0), dm("c4", "to Carl", "Carl")]
+    for message in messages:
+        new.store_message(message)
+        rk = message.recipient_key
+        args = (message.sender_key, message.client_id, message.sender, message.recipient, rk, message.text,
+                repr(message.sent_at), message.state, repr(message.expires_at),
+                module.conversation_key(old.prefix, message.sender_key, rk))
+        old._submit(module._STORE, args, None, None, None)
+    loop.run_until_complete(new.drain(timeout=5))
+    loop.run_until_complete(old.drain(timeout=5))
+    stored_new = loop.run_until_complete(every_key(redis_server.url, new.prefix))
+    stored_old = loop.run_until_complete(every_key(redis_server.url, old.prefix))
+    assert stored_new["m:1"] == {b"f": b"alice\tAlice\tBob\tbob\t1000.0\t9000000000.0\tc\t1 %s", b"t": b"hi",
+                                 b"st": b"queued"}
+    assert set(stored_old["m:1"]) == {name.encode() for name in (*FIXED, "t", "st")}
+    assert unfold(stored_new) == stored_old
+
+    def answers(store: RedisStore) -> list:
+        got = []
+        steps = [
+            lambda: store.pending_for("bob", 0, 10, got.append),
+            lambda: store.history("alice", "bob", None, 10, 0, got.append),
+            lambda: store.since("bob", 0, 10, got.append),
+            lambda: store.record_receipt(1, "bob", got.append),  # no sender key: read from the message
+            lambda: store.confirm_late(2, "bob", got.append),
+            lambda: store.outcomes_for_sender("alice", 0, 10, got.append),
+            lambda: store.record_ack(1, "alice", got.append),
+            lambda: store.record_ack(1, "alice", got.append),  # told already: the sender key is read
+            lambda: store.record_ack(1, "bob", got.append),
+            lambda: store.change_message(2, "alice", "two, edited", 1010.0, 600.0, frozenset(), got.append),
+            lambda: store.changes_for("bob", 0, 10, got.append),
+            lambda: store.record_read("bob", "alice", 2, got.append),
+            lambda: store.read_mark("bob", "alice", got.append),
+            lambda: store.expire(2000.0, got.append),
+            lambda: store.hand_over("carl", 1, got.append),
+            lambda: store.pending_for("carl", 0, 10, got.append),
+            lambda: store.outcomes_for_sender("alice", 0, 10, got.append),
+            lambda: store.purge(5000.0, None, got.append),
+            lambda: store.store_message(dm(cid), got.append),  # a resend, after the hand-over
+        ]
+        for step in steps:
+            step()
+            loop.run_until_complete(store.drain(timeout=5))
+        return got
+    from_new, from_old = answers(new), answers(old)
+    assert from_new == from_old
+    assert from_new[3] is None and from_new[6:9] == [True, True, False], from_new
+    new.close()
+    old.close()
+
+
+def test_a_batch_call_runs_each_operation_by_its_scripts_number_and_answers_an_unknown_one_an_error(loop, redis_server):
+    """BATCH makes a script's function at its first operation of a call (round thirteen):
+    two operations of one script in a call each run, an operation of another between them
+    too, and a number that names no script is answered an error while the others run."""
+    from server.stores import redis as module
+
+    store = open_redis_store(loop, redis_server.url)
+    store.store_message(dm("c1"))
+    loop.run_until_complete(store.drain(timeout=5))
+    receipt, page = module.SCRIPTS.index(module._RECEIPT) + 1, module.SCRIPTS.index(module._PAGE) + 1
+
+    async def call(*args):
+        async with RedisClient(redis_server.url) as redis:
+            return await redis.execute("EVALSHA", module.BATCH.sha1, 0, store.prefix, *args)
+    reply = loop.run_until_complete(call(page, 3, "pend:bob", 0, 10, len(module.SCRIPTS) + 1, 0,
+                                         receipt, 3, 1, "bob", "alice", page, 3, "pend:bob", 0, 10,
+                                         receipt, 3, 1, "bob", "alice"))
+    assert [row[0] for row in reply[0]] == [b"1"] and reply[2] == 1 and reply[3] == [] and reply[4] == 1, reply
+    assert isinstance(reply[1], RedisError) and reply[1].code == "ERR", reply[1]
     store.close()

@@ -103,7 +103,10 @@ def stored_messages(store: SQLiteStore | MemoryStore) -> list[tuple[int, str, st
         conn = store._blocking()
         try:
             top = int(conn.call("GET", store.prefix + "next") or 0)
-            rows = conn.pipeline([("HMGET", f"{store.prefix}m:{i}", "t", "st", "sk") for i in range(1, top + 1)])
+            from test_redis_store import held
+            rows = [held(row, ("t", "st", "sk"))
+                    for row in conn.pipeline([("HMGET", f"{store.prefix}m:{i}", "t", "st", "sk", "f")
+                                              for i in range(1, top + 1)])]
             rows = [(i, row) for i, row in zip(range(1, top + 1), rows) if row[1] is not None]
             untold = conn.pipeline([("ZSCORE", f"{store.prefix}untold:{row[2].decode()}", i) for i, row in rows])
         finally:

@@ -324,3 +324,16 @@ def test_lazy_acks_go_by_themselves_after_lazy_seconds_a_receipt_at_once_and_all
         loop.run_until_complete(asyncio.wait_for(scenario(), 10))
     finally:
         loop.close()
+
+
+def test_a_batch_call_makes_a_scripts_function_when_one_of_its_operations_runs_not_every_scripts_each_call():
+    """BATCH holds every store script: made as closures at the top of the
+    chunk, each call made all of them, whatever it ran (at one message a loop turn, 43,000
+    of Redis's instructions a call: bench/PROFILE.md, the cluster path's round thirteen).
+    Each is a branch of ``make`` now, made at its first operation in a call and kept for
+    the call's next ones."""
+    source = module.BATCH.source.decode()
+    assert "ops[1] = function" not in source
+    assert source.count("then return function(ARGV)") == len(module.SCRIPTS)
+    head = source.index("local function make(number)")
+    assert source.index("local ops = {}") > head and source.count("op = make(number)") == 1
