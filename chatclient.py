@@ -21,6 +21,7 @@ import pythoncheck
 pythoncheck.require("chatclient.py")
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 
 import overrides
 
@@ -151,7 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _open_missing_streams() -> None:
+    """A standard stream the process was started without (its descriptor closed, as by
+    ``0<&-`` or some cron daemons) is None in Python: make it the null device, so that the
+    input is empty and what is written goes nowhere, instead of an AttributeError."""
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
+
+
 def main(argv: list[str] | None = None) -> int:
+    _open_missing_streams()
     i18n.use(i18n.early_choice(argv))
     i18n.speak_argparse()
     parser = build_parser()
