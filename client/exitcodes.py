@@ -5,6 +5,9 @@ from __future__ import annotations
 from enum import IntEnum
 
 from i18n import N_, _
+from protocol import ErrorCode
+
+from .errors import LocalError
 
 
 class ExitCode(IntEnum):
@@ -26,13 +29,20 @@ class ExitCode(IntEnum):
         return "\n".join(f"  {code.value:>3}  {_(_MEANING[code])}" for code in cls)
 
 
+def failure_status(code: str) -> ExitCode:
+    """The status for a message that failed with ``code`` (an ``ErrorCode`` or
+    ``LocalError`` value): UNAVAILABLE when the server's storage was why (nothing was
+    stored, or, unconfirmed, perhaps it was), else REFUSED."""
+    return ExitCode.UNAVAILABLE if code in (ErrorCode.UNAVAILABLE, LocalError.UNCONFIRMED) else ExitCode.REFUSED
+
+
 _MEANING = {
-    ExitCode.OK: N_("delivered or queued for an offline user (--send), or the chat was left normally"),
-    ExitCode.REFUSED: N_("the server refused the message (unknown recipient, too large, ...)"),
+    ExitCode.OK: N_("every message delivered or queued for an offline user (--send, or a piped input), or the chat was left normally"),
+    ExitCode.REFUSED: N_("the server refused the message (unknown recipient, too large, ...), or a piped input had a line not understood"),
     ExitCode.USAGE: N_("usage error (bad arguments)"),
     ExitCode.NO_SERVER: N_("cannot reach the server, or the connection to it was lost"),
     ExitCode.LOGIN_REFUSED: N_("login refused (name taken or invalid, server full, ...)"),
-    ExitCode.TIMEOUT: N_("no delivery acknowledgement within --timeout (--send)"),
+    ExitCode.TIMEOUT: N_("no delivery acknowledgement within --timeout (--send, or a piped input's messages)"),
     ExitCode.AUTH_FAILED: N_("authentication failed (wrong or missing password, too many attempts, "
                              "weak password, accounts required)"),
     ExitCode.UNAVAILABLE: N_("the server cannot store anything now (its disk is full or failing, or it cannot "

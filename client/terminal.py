@@ -23,8 +23,10 @@ Two modes, chosen by whether stdin and stdout are terminals:
   status lines; commands are read line by line, and every event is printed as one line
   (the list below: scripts may rely on it). At the end of the input (or at
   ``/quit``) the client waits up to ``--timeout`` seconds for the messages it sent to
-  reach a final state (delivered or failed), then leaves with status 0. This makes the
-  client scriptable: ``printf '@Bob hi\\n' | python3 chatclient.py Alice``.
+  reach a final state (delivered or failed; queued counts as delivered), then leaves:
+  with status 0 if every line went through, else with one ``error: ...`` line on stderr
+  and the status :meth:`TerminalUI._script_status` gives. This makes the client
+  scriptable: ``printf '@Bob hi\\n' | python3 chatclient.py Alice``.
 
 Commands: see :mod:`client.commands` (``@NAME TEXT``, ``/msg NAME TEXT``, ``/reply TEXT``
 (``/r``: to the sender of the last direct message received, never to the room), ``/to NAME``
@@ -41,8 +43,8 @@ interactive; ``CHAT_PASSWORD`` or ``--password-file`` for scripts).
 
 Output lines in a pipe (printed to stdout, one event per line, in the order it happened; text from
 the network is sanitised by :func:`client.display.sanitize`, so it never contains a control
-character or a newline; only a failure to connect or log in goes to stderr, as
-``error: ...``)::
+character or a newline; only a failure to connect or log in, and the summary of lines that
+did not go through, go to stderr, as ``error: ...``)::
 
     [12:01] Alice → you: hello                   a direct message to you
     [12:01] (room) Alice: hi                     a room message (your own are not echoed)
@@ -90,7 +92,8 @@ answers)::
     * Mia joined #redes    * Olga banned Mia from #redes (spam)    ...   room notices
 
 Message previews in status lines are cut at 60 characters (``…``). Exit statuses are
-those of :class:`client.exitcodes.ExitCode`: 0 after leaving normally, 3 when the server
+those of :class:`client.exitcodes.ExitCode`: 0 after leaving normally (in a pipe: with
+every line gone through), 1, 5 or 7 in a pipe when some did not, 3 when the server
 cannot be reached or the session ends, 4 when the login is refused, 6 when the password is
 wrong or missing (or the account cannot be claimed), or when the server ends the session for
 its password (reset by the operator, changed on another device) and there is nobody to ask
@@ -199,7 +202,7 @@ from .display import (
 )
 from .errors import ClientError, LocalError, LoginRefused, RequestFailed, ServerUnreachable
 from .events import Reconnected, Reconnecting, ServerUnavailable
-from .exitcodes import ExitCode
+from .exitcodes import ExitCode, failure_status
 from .core import SIGNED_OUT, is_default_room
 from .library import ChatClient
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
@@ -933,6 +936,11 @@ class TerminalUI:
         self._target: str | None = None
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
+        # Pipe mode's exit status (_script_status): the input lines that did not go
+        # through (not understood, or a message that failed and left _sent), and the
+        # status they make (UNAVAILABLE if the server's storage was why for one of them).
+        self._gone_wrong = 0
+        self._failure_status = ExitCode.REFUSED
         # Guards output (main and receiver threads both print) and the flags below.
         self._print_lock = threading.Lock()
         self._reading = False       # the main thread is (about to be) blocked reading input
@@ -1091,6 +1099,7 @@ class TerminalUI:
             refusal = undecodable_line(line, self._lines_read, getattr(self._stdin, "encoding", None))
             if refusal is not None:
                 self._emit(f"! {refusal}")
+                self._sent_nothing()
                 continue
             command = parse_command(line, self._target)
             if isinstance(command, Quit):
@@ -1139,6 +1148,7 @@ class TerminalUI:
             return
         if isinstance(command, Mistake):
             self._emit(f"! {sanitize(command.message)}")
+            self._sent_nothing()
         elif isinstance(command, SendText):
             self._send(command)
         elif isinstance(command, ReplyText):
@@ -1147,6 +1157,7 @@ class TerminalUI:
             if sender is None:
                 self._emit(_("! nobody has sent you a direct message yet, so /{reply} has nobody to answer; "
                              "nothing was sent (use @NAME TEXT)").format(reply=command_names("reply")[0]))
+                self._sent_nothing()
             else:
                 self._send(SendText(sender, command.text))
         elif isinstance(command, SetTarget):
@@ -1460,6 +1471,21 @@ class TerminalUI:
         self._emit(_("* the password of {name} is changed: log in with the new one from now on").format(
             name=sanitize(self._me)))
 
+    def _sent_nothing(self) -> None:
+        """A line of the input could not be carried out: for the exit status."""
+        self._gone_wrong += 1
+
+    def _settle(self, message: OutgoingMessage) -> bool:
+        """Count ``message`` for the exit status if it is settled (see
+        :attr:`OutgoingMessage.settled`); return whether it was."""
+        if not message.settled:
+            return False
+        if message.state == FAILED:
+            self._gone_wrong += 1
+            if failure_status((message.error or ("",))[0]) == ExitCode.UNAVAILABLE:
+                self._failure_status = ExitCode.UNAVAILABLE
+        return True
+
     def _send(self, command: SendText) -> None:
         if is_room(command.to):
             message = self.client.send_to_room(command.to, command.text)  # type: ignore[arg-type]
@@ -1478,13 +1504,14 @@ class TerminalUI:
             line = describe_status(message, message.state, message.error)
             if line is not None:
                 self._emit(line)
+            self._settle(message)
             return
         if message.waiting:
             where = message.to or message.room
             line = _("… not connected: will be sent to the room once reconnected: {text}") if where is None \
                 else _("… not connected: will be sent to {name} once reconnected: {text}")
             self._emit(line.format(name=sanitize(where), text=preview(message.text)))
-        self._sent = [m for m in self._sent if not m.settled]
+        self._sent = [m for m in self._sent if not self._settle(m)]
         self._sent.append(message)
 
     def _show_own(self, message: OutgoingMessage) -> None:
@@ -1600,7 +1627,8 @@ class TerminalUI:
 
     def _leave(self, drain: bool) -> int:
         """Close the session; in pipe mode first let sent messages settle (bounded):
-        delivered, queued for an offline user, or failed."""
+        delivered, queued for an offline user, or failed; the status then says whether
+        they all got through (:meth:`_script_status`)."""
         if drain:
             deadline = time.monotonic() + self._timeout
             for message in self._sent:
@@ -1608,8 +1636,42 @@ class TerminalUI:
         with self._print_lock:
             lost = self._lost or self._signed_out  # signed out: over, even if the end is not in yet
             self._leaving = True
+        # Before close(), which fails the messages still open (a queued one too).
+        status = self._script_status() if drain and not lost else ExitCode.OK
         self.client.close()
-        return self._lost_status() if lost else ExitCode.OK
+        return self._lost_status() if lost else status
+
+    def _script_status(self) -> ExitCode:
+        """Pipe mode, at the end of the input: OK if every line went through (each
+        message delivered or queued; a room's: sent); else one line on stderr says how
+        many did not, and the status says why: REFUSED (UNAVAILABLE when the server's
+        storage was why) when a message failed or a line was not understood, else
+        NO_SERVER when the connection was still being restored, else TIMEOUT. The ✗ and !
+        lines on stdout say which."""
+        unsettled = sum(not self._settle(message) for message in self._sent)
+        self._sent = []
+        if self._gone_wrong:
+            self._complain(auth.error_line(ngettext(
+                "{n} line of the input did not go through: not understood, not sent or not delivered "
+                "(the ✗ and ! lines say why)",
+                "{n} lines of the input did not go through: not understood, not sent or not delivered "
+                "(the ✗ and ! lines say why)", self._gone_wrong).format(n=self._gone_wrong)))
+            return self._failure_status
+        if not unsettled:
+            return ExitCode.OK
+        seconds = f"{self._timeout:g}"
+        if self.client.reconnecting:
+            self._complain(auth.error_line(ngettext(
+                "the connection to the server was lost and not restored within {seconds} s: {n} message "
+                "may not have been sent",
+                "the connection to the server was lost and not restored within {seconds} s: {n} messages "
+                "may not have been sent", unsettled).format(seconds=seconds, n=unsettled)))
+            return ExitCode.NO_SERVER
+        self._complain(auth.error_line(ngettext(
+            "no delivery confirmation within {seconds} s for {n} message (it may still be delivered)",
+            "no delivery confirmation within {seconds} s for {n} messages (they may still be delivered)",
+            unsettled).format(seconds=seconds, n=unsettled)))
+        return ExitCode.TIMEOUT
 
     # --- Events, on the receiver thread ---------------------------------------------------
 
