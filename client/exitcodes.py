@@ -21,7 +21,8 @@ class ExitCode(IntEnum):
     TIMEOUT = 5         # --send: no delivery acknowledgement within --timeout
     AUTH_FAILED = 6     # wrong or missing password, too many failed logins, name not claimable
     UNAVAILABLE = 7     # the server's storage is failing: nothing was stored, or (unconfirmed) perhaps was
-    INTERRUPTED = 130   # Ctrl-C in --send or at a login's password prompt (the shell's 128 + SIGINT)
+    INTERRUPTED = 130   # Ctrl-C in --send, a piped input or a login's password prompt (the shell's 128 + SIGINT)
+    TERMINATED = 143    # SIGTERM, after leaving cleanly (the shell's 128 + SIGTERM)
 
     @classmethod
     def describe(cls) -> str:
@@ -48,5 +49,6 @@ _MEANING = {
     ExitCode.UNAVAILABLE: N_("the server cannot store anything now (its disk is full or failing, or it cannot "
                              "reach its Redis): nothing was sent, or, if it says not confirmed, it may or may "
                              "not have been; try again later"),
-    ExitCode.INTERRUPTED: N_("interrupted with Ctrl-C (--send, or at a password prompt)"),
+    ExitCode.INTERRUPTED: N_("interrupted with Ctrl-C (--send, a piped input, or at a password prompt)"),
+    ExitCode.TERMINATED: N_("stopped by SIGTERM (the session was left cleanly first)"),
 }

@@ -93,7 +93,8 @@ answers)::
 
 Message previews in status lines are cut at 60 characters (``…``). Exit statuses are
 those of :class:`client.exitcodes.ExitCode`: 0 after leaving normally (in a pipe: with
-every line gone through), 1, 5 or 7 in a pipe when some did not, 3 when the server
+every line gone through), 1, 5 or 7 in a pipe when some did not, 130 in a pipe after
+Ctrl-C, 143 after SIGTERM (both leave cleanly first), 3 when the server
 cannot be reached or the session ends, 4 when the login is refused, 6 when the password is
 wrong or missing (or the account cannot be claimed), or when the server ends the session for
 its password (reset by the operator, changed on another device) and there is nobody to ask
@@ -858,6 +859,15 @@ def _load_readline() -> Any:
 _TYPED_LINE = object()
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread where Ctrl-C's KeyboardInterrupt is: the client
+    leaves the same way, then exits with ExitCode.TERMINATED."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
 class TerminalUI:
     """One terminal chat session; :meth:`run` it from the main thread and exit with its result.
 
@@ -986,10 +996,10 @@ class TerminalUI:
         with self._wake_signal():
             try:
                 return self._run()
-            except KeyboardInterrupt:  # Ctrl-C outside of reading a line: leave all the same
+            except KeyboardInterrupt as stop:  # Ctrl-C outside of reading a line: leave all the same
                 if self._interactive:
                     self._write_raw("\n")
-                return self._leave(drain=False)
+                return self._leave(drain=False, stop=stop)
 
     def _run(self) -> int:
         # Held through the login: the receiver starts inside connect() and must not print
@@ -1031,11 +1041,11 @@ class TerminalUI:
         except EOFError:  # the password prompt got the end of the input
             self._complain(auth.error_line(_("no password given")))
             return ExitCode.AUTH_FAILED
-        except KeyboardInterrupt:  # Ctrl-C at a password prompt: the login was given up
+        except KeyboardInterrupt as stop:  # Ctrl-C at a password prompt: the login was given up
             if self._interactive:
                 self._write_raw_locked("\n")
             self.client.close()
-            return ExitCode.INTERRUPTED
+            return ExitCode.TERMINATED if isinstance(stop, _Terminated) else ExitCode.INTERRUPTED
         self._me = welcome.name
         how = (_(" over TLS") if self.client.tls else "") + (_(" (registered)") if welcome.registered else "")
         hint = _("; type /{help} for the commands").format(help=command_names("help")[0]) \
@@ -1083,11 +1093,11 @@ class TerminalUI:
                 if self._interactive:
                     self._write_raw("\n")  # after ^D the cursor is still on the prompt line
                 return self._leave(drain=not self._interactive)
-            except KeyboardInterrupt:
-                if not self._lost:
+            except KeyboardInterrupt as stop:
+                if not self._lost or isinstance(stop, _Terminated):
                     if self._interactive:
                         self._write_raw("\n")
-                    return self._leave(drain=False)
+                    return self._leave(drain=False, stop=stop)
                 line = None  # the receiver woke us: the connection is gone
             if line is None or self._lost:
                 ended = self._log_in_again()
@@ -1625,10 +1635,12 @@ class TerminalUI:
                 return  # the message to it fails on its own, saying why
             self.client.watch_soon([name])
 
-    def _leave(self, drain: bool) -> int:
+    def _leave(self, drain: bool, stop: KeyboardInterrupt | None = None) -> int:
         """Close the session; in pipe mode first let sent messages settle (bounded):
         delivered, queued for an offline user, or failed; the status then says whether
-        they all got through (:meth:`_script_status`)."""
+        they all got through (:meth:`_script_status`). ``stop``: the Ctrl-C or SIGTERM
+        that made us leave: TERMINATED for SIGTERM; INTERRUPTED for a Ctrl-C, except on
+        the interactive screen, where it is a way to leave."""
         if drain:
             deadline = time.monotonic() + self._timeout
             for message in self._sent:
@@ -1639,7 +1651,11 @@ class TerminalUI:
         # Before close(), which fails the messages still open (a queued one too).
         status = self._script_status() if drain and not lost else ExitCode.OK
         self.client.close()
-        return self._lost_status() if lost else status
+        if lost:
+            return self._lost_status()
+        if isinstance(stop, _Terminated):
+            return ExitCode.TERMINATED
+        return ExitCode.INTERRUPTED if stop is not None and not self._interactive else status
 
     def _script_status(self) -> ExitCode:
         """Pipe mode, at the end of the input: OK if every line went through (each
@@ -2084,15 +2100,20 @@ class TerminalUI:
 
     @contextmanager
     def _wake_signal(self) -> Iterator[None]:
-        """Install the SIGINT handler that both Ctrl-C and :meth:`_wake_main` use."""
+        """Install the SIGINT handler that both Ctrl-C and :meth:`_wake_main` use, and
+        SIGTERM's (:class:`_Terminated`)."""
         if threading.current_thread() is not threading.main_thread():
             yield  # signals only work in the main thread; lost connections show at the next line
             return
         previous = signal.signal(signal.SIGINT, self._on_sigint)
+        # SIGTERM (timeout(1), a stopped service or CI job) leaves as Ctrl-C does: with the
+        # goodbye, so the server and the others see a logout, not a lost connection.
+        previous_term = signal.signal(signal.SIGTERM, _on_sigterm)
         self._main_ident = threading.get_ident()
         try:
             yield
         finally:
+            signal.signal(signal.SIGTERM, previous_term)
             with self._print_lock:
                 self._main_ident = None  # no wake-up may arrive after the old handler is back
             self._main_done.set()

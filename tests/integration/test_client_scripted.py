@@ -7,13 +7,19 @@ Every run is bounded (``RUN`` seconds); the client's own ``--timeout`` is short.
 from __future__ import annotations
 
 import os
+import queue
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from client import ChatClient
 from client.exitcodes import ExitCode
 from logins import library_login
+from processes import stop_process
+from protocol import UserLeft
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = 30.0
@@ -93,3 +99,42 @@ def test_names_and_text_in_utf8_without_any_locale(server, clients: list[ChatCli
         assert done.returncode == ExitCode.OK, (locale, done)
         assert done.stdout.splitlines()[-1] in ("✓ delivered to João: olá, tudo bem?",
                                                 "✓ entregue a João: olá, tudo bem?"), (locale, done.stdout)
+
+
+def stopped_by(server, clients: list[ChatClient], signum: int) -> tuple[int, str, UserLeft]:
+    """A piped client whose input stays open, stopped by ``signum`` once logged in: its
+    exit status, its stderr, and the ``left`` notice Bob gets for it."""
+    bob = library_login(clients, server.port, "Bob")
+    proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", f"127.0.0.1:{server.port}"], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            encoding="utf-8", env=dict(os.environ, LANG="C.UTF-8", LC_ALL="C.UTF-8"))
+    try:
+        proc.stdin.write("@Bob still typing\n")
+        proc.stdin.flush()
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+        while lines.get(timeout=RUN) != "✓ delivered to Bob: still typing\n":
+            pass
+        proc.send_signal(signum)
+        status = proc.wait(RUN)
+    finally:
+        stop_process(proc)
+        proc.stdin.close()
+    deadline = time.monotonic() + RUN
+    while True:
+        event = bob.events.get(timeout=max(0.0, deadline - time.monotonic()))
+        if isinstance(event, UserLeft) and event.name == "Alice":
+            return status, proc.stderr.read(), event
+
+
+def test_sigterm_says_goodbye_and_exits_143(server, clients: list[ChatClient]) -> None:
+    """SIGTERM (timeout(1), a cancelled CI job) killed it without its goodbye: Bob saw
+    Alice leave 'disconnected', and the status was the signal's, not the client's."""
+    status, err, left = stopped_by(server, clients, signal.SIGTERM)
+    assert (status, err, left.reason) == (ExitCode.TERMINATED, "", "quit")
+
+
+def test_ctrl_c_in_a_piped_run_says_goodbye_and_exits_130(server, clients: list[ChatClient]) -> None:
+    """A piped run cut short by Ctrl-C exited 0, as if its input had all gone through."""
+    status, err, left = stopped_by(server, clients, signal.SIGINT)
+    assert (status, err, left.reason) == (ExitCode.INTERRUPTED, "", "quit")
