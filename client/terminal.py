@@ -1648,46 +1648,46 @@ class TerminalUI:
         with self._print_lock:
             lost = self._lost or self._signed_out  # signed out: over, even if the end is not in yet
             self._leaving = True
-        # Before close(), which fails the messages still open (a queued one too).
-        status = self._script_status() if drain and not lost else ExitCode.OK
+        # Before close(), which fails the messages still open (a queued one too); said
+        # after it, below what close() prints of them.
+        status, why = self._script_status() if drain and not lost else (ExitCode.OK, None)
         self.client.close()
         if lost:
             return self._lost_status()
+        if why is not None:
+            self._complain(auth.error_line(why))
         if isinstance(stop, _Terminated):
             return ExitCode.TERMINATED
         return ExitCode.INTERRUPTED if stop is not None and not self._interactive else status
 
-    def _script_status(self) -> ExitCode:
+    def _script_status(self) -> tuple[ExitCode, str | None]:
         """Pipe mode, at the end of the input: OK if every line went through (each
-        message delivered or queued; a room's: sent); else one line on stderr says how
-        many did not, and the status says why: REFUSED (UNAVAILABLE when the server's
-        storage was why) when a message failed or a line was not understood, else
-        NO_SERVER when the connection was still being restored, else TIMEOUT. The ✗ and !
-        lines on stdout say which."""
+        message delivered or queued; a room's: sent); else the status that says why, and
+        the sentence for stderr that says how many did not: REFUSED (UNAVAILABLE when the
+        server's storage was why) when a message failed or a line was not understood,
+        else NO_SERVER when the connection was still being restored, else TIMEOUT. The ✗
+        and ! lines on stdout say which."""
         unsettled = sum(not self._settle(message) for message in self._sent)
         self._sent = []
         if self._gone_wrong:
-            self._complain(auth.error_line(ngettext(
+            return self._failure_status, ngettext(
                 "{n} line of the input did not go through: not understood, not sent or not delivered "
                 "(the ✗ and ! lines say why)",
                 "{n} lines of the input did not go through: not understood, not sent or not delivered "
-                "(the ✗ and ! lines say why)", self._gone_wrong).format(n=self._gone_wrong)))
-            return self._failure_status
+                "(the ✗ and ! lines say why)", self._gone_wrong).format(n=self._gone_wrong)
         if not unsettled:
-            return ExitCode.OK
+            return ExitCode.OK, None
         seconds = f"{self._timeout:g}"
         if self.client.reconnecting:
-            self._complain(auth.error_line(ngettext(
+            return ExitCode.NO_SERVER, ngettext(
                 "the connection to the server was lost and not restored within {seconds} s: {n} message "
                 "may not have been sent",
                 "the connection to the server was lost and not restored within {seconds} s: {n} messages "
-                "may not have been sent", unsettled).format(seconds=seconds, n=unsettled)))
-            return ExitCode.NO_SERVER
-        self._complain(auth.error_line(ngettext(
+                "may not have been sent", unsettled).format(seconds=seconds, n=unsettled)
+        return ExitCode.TIMEOUT, ngettext(
             "no delivery confirmation within {seconds} s for {n} message (it may still be delivered)",
             "no delivery confirmation within {seconds} s for {n} messages (they may still be delivered)",
-            unsettled).format(seconds=seconds, n=unsettled)))
-        return ExitCode.TIMEOUT
+            unsettled).format(seconds=seconds, n=unsettled)
 
     # --- Events, on the receiver thread ---------------------------------------------------
 

@@ -268,6 +268,21 @@ def test_a_failed_message_is_reported(server: FakeServer) -> None:
     assert any(line.startswith("✗ not delivered to Zed: xxx") and "the text is longer than 4000 characters" in line for line in lines)
 
 
+def test_a_message_never_confirmed_exits_5_as_send_does() -> None:
+    """Accepted for Bob (online) and never confirmed within --timeout: the piped run
+    exited 0, as if it had been delivered."""
+    with FakeServer(deliver=False) as server:
+        bob = ChatClient("Bob", server.host, server.port)
+        bob.connect(timeout=WAIT)
+        try:
+            code, lines = run_pipe(server, "@Bob are you there?\n", timeout=0.5)
+        finally:
+            bob.close()
+    assert code == ExitCode.TIMEOUT
+    assert "✓ sent to Bob: are you there?" in lines
+    assert lines[-1] == "error: no delivery confirmation within 0.5 s for 1 message (it may still be delivered)"
+
+
 def test_quit_leaves_before_the_rest_of_the_script(server: FakeServer, bob: ChatClient) -> None:
     code, lines = run_pipe(server, "/quit\nhello room\n")
     assert code == ExitCode.OK
