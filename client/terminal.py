@@ -1106,6 +1106,10 @@ class TerminalUI:
                 if line is None:
                     continue
             self._lines_read += 1
+            if self._lines_read == 1 and not self._interactive:
+                # A file saved as "UTF-8 with BOM" (Windows Notepad) starts with U+FEFF; left
+                # in, it made "@Bob ..." a plain line, sent to the whole room.
+                line = line.removeprefix("\ufeff")
             refusal = undecodable_line(line, self._lines_read, getattr(self._stdin, "encoding", None))
             if refusal is not None:
                 self._emit(f"! {refusal}")

@@ -68,6 +68,17 @@ def test_a_line_that_sends_nothing_makes_the_script_fail(server, clients: list[C
         done.stderr
 
 
+def test_a_file_saved_by_windows_notepad_is_read_as_typed(server, clients: list[ChatClient]) -> None:
+    """A file saved as "UTF-8 with BOM", with CRLF line ends: its first line, a direct
+    message, went to the whole room as '\\ufeff@Bob ...'."""
+    library_login(clients, server.port, "Bob")
+    done = chatclient(server.port, "Alice", script="\ufeff@Bob só para você\r\n@Bob olá\r\n")
+    assert done.returncode == ExitCode.OK, done
+    lines = done.stdout.splitlines()
+    assert "✓ delivered to Bob: só para você" in lines and "✓ delivered to Bob: olá" in lines, lines
+    assert not any("room" in line for line in lines), lines
+
+
 def test_no_standard_input_at_all_is_an_empty_script(server) -> None:
     """Started with file descriptor 0 closed, it died with AttributeError: 'NoneType'
     object has no attribute 'isatty'."""
