@@ -22,6 +22,7 @@ pythoncheck.require("chatclient.py")
 
 import argparse  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 
 import overrides
 
@@ -54,7 +55,7 @@ except overrides.SettingsExit as stopped:
     raise
 import i18n  # noqa: E402
 from client.auth import PASSWORD_ENV, PasswordError, error_line, script_password
-from client.exitcodes import ExitCode
+from client.exitcodes import ExitCode, Terminated, on_sigterm
 from client.servers import server_list
 
 
@@ -215,12 +216,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.send is not None:
             from client.oneshot import send_once
 
+            # SIGTERM (timeout(1), a cancelled job) leaves as Ctrl-C does: with the goodbye.
+            signal.signal(signal.SIGTERM, on_sigterm)
             to, text = args.send
             return send_once(args.name, to, text, host=host, port=port, timeout=args.timeout,
                              prompt_passwords=sys.stdin.isatty(), **options)
         from client.terminal import run
 
         return run(args.name, host, port, timeout=args.timeout, **options)
+    except Terminated:
+        return ExitCode.TERMINATED
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED if args.send is not None else ExitCode.OK
 

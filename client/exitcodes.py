@@ -37,6 +37,17 @@ def failure_status(code: str) -> ExitCode:
     return ExitCode.UNAVAILABLE if code in (ErrorCode.UNAVAILABLE, LocalError.UNCONFIRMED) else ExitCode.REFUSED
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout(1)``, a stopped service or CI job), raised in the main thread
+    where Ctrl-C's KeyboardInterrupt is, by :func:`on_sigterm`: the client leaves the same
+    way, with its goodbye, then exits with ``ExitCode.TERMINATED``."""
+
+
+def on_sigterm(signum: int, frame: object) -> None:
+    """The SIGTERM handler: ``signal.signal(signal.SIGTERM, on_sigterm)``."""
+    raise Terminated
+
+
 _MEANING = {
     ExitCode.OK: N_("every message delivered or queued for an offline user (--send, or a piped input), or the chat was left normally"),
     ExitCode.REFUSED: N_("the server refused the message (unknown recipient, too large, ...), or a piped input had a line not understood"),

@@ -25,7 +25,7 @@ Bob's next login, leaves, and reports:
   (unconfirmed)``: its storage (Redis) took the message and did not answer in time, and
   no resend settled it within the timeout: it may or may not have been stored and
   delivered; look at the history before sending it again                exit 7
-- exit 130: interrupted with Ctrl-C
+- exit 130: interrupted with Ctrl-C; exit 143: stopped by SIGTERM (both leave with the goodbye)
 
 (The statuses are :class:`client.exitcodes.ExitCode`.) If the connection drops meanwhile,
 the library reconnects and sends the message again under the same request id (the

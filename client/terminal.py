@@ -203,7 +203,7 @@ from .display import (
 )
 from .errors import ClientError, LocalError, LoginRefused, RequestFailed, ServerUnreachable
 from .events import Reconnected, Reconnecting, ServerUnavailable
-from .exitcodes import ExitCode, failure_status
+from .exitcodes import ExitCode, Terminated, failure_status, on_sigterm
 from .core import SIGNED_OUT, is_default_room
 from .library import ChatClient
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
@@ -859,15 +859,6 @@ def _load_readline() -> Any:
 _TYPED_LINE = object()
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread where Ctrl-C's KeyboardInterrupt is: the client
-    leaves the same way, then exits with ExitCode.TERMINATED."""
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated
-
-
 class TerminalUI:
     """One terminal chat session; :meth:`run` it from the main thread and exit with its result.
 
@@ -1045,7 +1036,7 @@ class TerminalUI:
             if self._interactive:
                 self._write_raw_locked("\n")
             self.client.close()
-            return ExitCode.TERMINATED if isinstance(stop, _Terminated) else ExitCode.INTERRUPTED
+            return ExitCode.TERMINATED if isinstance(stop, Terminated) else ExitCode.INTERRUPTED
         self._me = welcome.name
         how = (_(" over TLS") if self.client.tls else "") + (_(" (registered)") if welcome.registered else "")
         hint = _("; type /{help} for the commands").format(help=command_names("help")[0]) \
@@ -1094,7 +1085,7 @@ class TerminalUI:
                     self._write_raw("\n")  # after ^D the cursor is still on the prompt line
                 return self._leave(drain=not self._interactive)
             except KeyboardInterrupt as stop:
-                if not self._lost or isinstance(stop, _Terminated):
+                if not self._lost or isinstance(stop, Terminated):
                     if self._interactive:
                         self._write_raw("\n")
                     return self._leave(drain=False, stop=stop)
@@ -1660,7 +1651,7 @@ class TerminalUI:
             return self._lost_status()
         if why is not None:
             self._complain(auth.error_line(why))
-        if isinstance(stop, _Terminated):
+        if isinstance(stop, Terminated):
             return ExitCode.TERMINATED
         return ExitCode.INTERRUPTED if stop is not None and not self._interactive else status
 
@@ -2105,14 +2096,14 @@ class TerminalUI:
     @contextmanager
     def _wake_signal(self) -> Iterator[None]:
         """Install the SIGINT handler that both Ctrl-C and :meth:`_wake_main` use, and
-        SIGTERM's (:class:`_Terminated`)."""
+        SIGTERM's (:class:`~client.exitcodes.Terminated`)."""
         if threading.current_thread() is not threading.main_thread():
             yield  # signals only work in the main thread; lost connections show at the next line
             return
         previous = signal.signal(signal.SIGINT, self._on_sigint)
         # SIGTERM (timeout(1), a stopped service or CI job) leaves as Ctrl-C does: with the
         # goodbye, so the server and the others see a logout, not a lost connection.
-        previous_term = signal.signal(signal.SIGTERM, _on_sigterm)
+        previous_term = signal.signal(signal.SIGTERM, on_sigterm)
         self._main_ident = threading.get_ident()
         try:
             yield

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from client import ChatClient
 from client.exitcodes import ExitCode
-from logins import library_login
+from logins import library_login, login
 from processes import stop_process
-from protocol import UserLeft
+from protocol import DirectMessage, UserJoined, UserLeft
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = 30.0
@@ -149,3 +149,23 @@ def test_ctrl_c_in_a_piped_run_says_goodbye_and_exits_130(server, clients: list[
     """A piped run cut short by Ctrl-C exited 0, as if its input had all gone through."""
     status, err, left = stopped_by(server, clients, signal.SIGINT)
     assert (status, err, left.reason) == (ExitCode.INTERRUPTED, "", "quit")
+
+
+def test_sigterm_during_send_says_goodbye_and_exits_143(server) -> None:
+    """`timeout 5 chatclient.py --send ...` while the recipient has not confirmed yet: the
+    client was killed without its goodbye."""
+    bob = login(server, "Bob")  # a bare protocol client: it never confirms what it gets
+    try:
+        proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", f"127.0.0.1:{server.port}", "--send", "Bob",
+                                 "olá", "--timeout", "60"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        try:
+            assert bob.expect(DirectMessage, RUN, skip=(UserJoined, UserLeft)).text == "olá"
+            proc.send_signal(signal.SIGTERM)
+            status = proc.wait(RUN)
+        finally:
+            stop_process(proc)
+        left = bob.expect(UserLeft, RUN, skip=(UserJoined,))
+    finally:
+        bob.close()
+    assert (status, left.name, left.reason) == (ExitCode.TERMINATED, "Alice", "quit"), proc.stderr.read()
