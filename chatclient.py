@@ -21,6 +21,8 @@ import pythoncheck
 pythoncheck.require("chatclient.py")
 
 import argparse  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
 
 import overrides
 
@@ -53,7 +55,7 @@ except overrides.SettingsExit as stopped:
     raise
 import i18n  # noqa: E402
 from client.auth import PASSWORD_ENV, PasswordError, error_line, script_password
-from client.exitcodes import ExitCode
+from client.exitcodes import ExitCode, Terminated, on_sigterm
 from client.servers import server_list
 
 
@@ -151,7 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _open_missing_streams() -> None:
+    """A standard stream the process was started without (its descriptor closed, as by
+    ``0<&-`` or some cron daemons) is None in Python: make it the null device, so that the
+    input is empty and what is written goes nowhere, instead of an AttributeError."""
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
+
+
 def main(argv: list[str] | None = None) -> int:
+    _open_missing_streams()
     i18n.use(i18n.early_choice(argv))
     i18n.speak_argparse()
     parser = build_parser()
@@ -204,12 +216,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.send is not None:
             from client.oneshot import send_once
 
+            # SIGTERM (timeout(1), a cancelled job) leaves as Ctrl-C does: with the goodbye.
+            signal.signal(signal.SIGTERM, on_sigterm)
             to, text = args.send
             return send_once(args.name, to, text, host=host, port=port, timeout=args.timeout,
                              prompt_passwords=sys.stdin.isatty(), **options)
         from client.terminal import run
 
         return run(args.name, host, port, timeout=args.timeout, **options)
+    except Terminated:
+        return ExitCode.TERMINATED
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED if args.send is not None else ExitCode.OK
 

@@ -25,7 +25,7 @@ Bob's next login, leaves, and reports:
   (unconfirmed)``: its storage (Redis) took the message and did not answer in time, and
   no resend settled it within the timeout: it may or may not have been stored and
   delivered; look at the history before sending it again                exit 7
-- exit 130: interrupted with Ctrl-C
+- exit 130: interrupted with Ctrl-C; exit 143: stopped by SIGTERM (both leave with the goodbye)
 
 (The statuses are :class:`client.exitcodes.ExitCode`.) If the connection drops meanwhile,
 the library reconnects and sends the message again under the same request id (the
@@ -42,12 +42,12 @@ from typing import Any, TextIO
 
 import const
 from i18n import _
-from protocol import Delivered, DirectMessage, ErrorCode, Event
+from protocol import Delivered, DirectMessage, Event
 
 from . import auth
 from .display import explain_refusal, format_clock, sanitize
 from .errors import LocalError, LoginRefused, ServerUnreachable
-from .exitcodes import ExitCode
+from .exitcodes import ExitCode, failure_status
 from .library import ChatClient
 from .outgoing import DELIVERED, FAILED, QUEUED, SENT
 
@@ -126,14 +126,14 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
         if code == LocalError.UNCONFIRMED:
             say(err, auth.error_line(_("not confirmed to {name} — {why}").format(
                 name=shown_to, why=explain_refusal(error, to))))
-            return ExitCode.UNAVAILABLE
+            return failure_status(code)
         if code in _CONNECTION_CODES:
             say(err, auth.error_line(_("the connection to the server was lost: {why}").format(why=sanitize(reason))))
             return ExitCode.NO_SERVER
         # explain_refusal: with the refusal's facts (how often a message given up was tried).
         say(err, auth.error_line(_("not delivered to {name} — {why}").format(
             name=shown_to, why=explain_refusal(error, to))))
-        return ExitCode.UNAVAILABLE if code == ErrorCode.UNAVAILABLE else ExitCode.REFUSED
+        return failure_status(code)
     if state == SENT:
         say(err, auth.error_line(_("no delivery confirmation from {name} within {seconds} s "
                                    "(the server accepted it as msg {id}; it may still be delivered)").format(

@@ -23,8 +23,10 @@ Two modes, chosen by whether stdin and stdout are terminals:
   status lines; commands are read line by line, and every event is printed as one line
   (the list below: scripts may rely on it). At the end of the input (or at
   ``/quit``) the client waits up to ``--timeout`` seconds for the messages it sent to
-  reach a final state (delivered or failed), then leaves with status 0. This makes the
-  client scriptable: ``printf '@Bob hi\\n' | python3 chatclient.py Alice``.
+  reach a final state (delivered or failed; queued counts as delivered), then leaves:
+  with status 0 if every line went through, else with one ``error: ...`` line on stderr
+  and the status :meth:`TerminalUI._script_status` gives. This makes the client
+  scriptable: ``printf '@Bob hi\\n' | python3 chatclient.py Alice``.
 
 Commands: see :mod:`client.commands` (``@NAME TEXT``, ``/msg NAME TEXT``, ``/reply TEXT``
 (``/r``: to the sender of the last direct message received, never to the room), ``/to NAME``
@@ -41,8 +43,8 @@ interactive; ``CHAT_PASSWORD`` or ``--password-file`` for scripts).
 
 Output lines in a pipe (printed to stdout, one event per line, in the order it happened; text from
 the network is sanitised by :func:`client.display.sanitize`, so it never contains a control
-character or a newline; only a failure to connect or log in goes to stderr, as
-``error: ...``)::
+character or a newline; only a failure to connect or log in, and the summary of lines that
+did not go through, go to stderr, as ``error: ...``)::
 
     [12:01] Alice → you: hello                   a direct message to you
     [12:01] (room) Alice: hi                     a room message (your own are not echoed)
@@ -90,7 +92,9 @@ answers)::
     * Mia joined #redes    * Olga banned Mia from #redes (spam)    ...   room notices
 
 Message previews in status lines are cut at 60 characters (``…``). Exit statuses are
-those of :class:`client.exitcodes.ExitCode`: 0 after leaving normally, 3 when the server
+those of :class:`client.exitcodes.ExitCode`: 0 after leaving normally (in a pipe: with
+every line gone through), 1, 5 or 7 in a pipe when some did not, 130 in a pipe after
+Ctrl-C, 143 after SIGTERM (both leave cleanly first), 3 when the server
 cannot be reached or the session ends, 4 when the login is refused, 6 when the password is
 wrong or missing (or the account cannot be claimed), or when the server ends the session for
 its password (reset by the operator, changed on another device) and there is nobody to ask
@@ -199,7 +203,7 @@ from .display import (
 )
 from .errors import ClientError, LocalError, LoginRefused, RequestFailed, ServerUnreachable
 from .events import Reconnected, Reconnecting, ServerUnavailable
-from .exitcodes import ExitCode
+from .exitcodes import ExitCode, Terminated, failure_status, on_sigterm
 from .core import SIGNED_OUT, is_default_room
 from .library import ChatClient
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
@@ -933,6 +937,11 @@ class TerminalUI:
         self._target: str | None = None
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
+        # Pipe mode's exit status (_script_status): the input lines that did not go
+        # through (not understood, or a message that failed and left _sent), and the
+        # status they make (UNAVAILABLE if the server's storage was why for one of them).
+        self._gone_wrong = 0
+        self._failure_status = ExitCode.REFUSED
         # Guards output (main and receiver threads both print) and the flags below.
         self._print_lock = threading.Lock()
         self._reading = False       # the main thread is (about to be) blocked reading input
@@ -978,10 +987,10 @@ class TerminalUI:
         with self._wake_signal():
             try:
                 return self._run()
-            except KeyboardInterrupt:  # Ctrl-C outside of reading a line: leave all the same
+            except KeyboardInterrupt as stop:  # Ctrl-C outside of reading a line: leave all the same
                 if self._interactive:
                     self._write_raw("\n")
-                return self._leave(drain=False)
+                return self._leave(drain=False, stop=stop)
 
     def _run(self) -> int:
         # Held through the login: the receiver starts inside connect() and must not print
@@ -1023,11 +1032,11 @@ class TerminalUI:
         except EOFError:  # the password prompt got the end of the input
             self._complain(auth.error_line(_("no password given")))
             return ExitCode.AUTH_FAILED
-        except KeyboardInterrupt:  # Ctrl-C at a password prompt: the login was given up
+        except KeyboardInterrupt as stop:  # Ctrl-C at a password prompt: the login was given up
             if self._interactive:
                 self._write_raw_locked("\n")
             self.client.close()
-            return ExitCode.INTERRUPTED
+            return ExitCode.TERMINATED if isinstance(stop, Terminated) else ExitCode.INTERRUPTED
         self._me = welcome.name
         how = (_(" over TLS") if self.client.tls else "") + (_(" (registered)") if welcome.registered else "")
         hint = _("; type /{help} for the commands").format(help=command_names("help")[0]) \
@@ -1075,11 +1084,11 @@ class TerminalUI:
                 if self._interactive:
                     self._write_raw("\n")  # after ^D the cursor is still on the prompt line
                 return self._leave(drain=not self._interactive)
-            except KeyboardInterrupt:
-                if not self._lost:
+            except KeyboardInterrupt as stop:
+                if not self._lost or isinstance(stop, Terminated):
                     if self._interactive:
                         self._write_raw("\n")
-                    return self._leave(drain=False)
+                    return self._leave(drain=False, stop=stop)
                 line = None  # the receiver woke us: the connection is gone
             if line is None or self._lost:
                 ended = self._log_in_again()
@@ -1088,9 +1097,14 @@ class TerminalUI:
                 if line is None:
                     continue
             self._lines_read += 1
+            if self._lines_read == 1 and not self._interactive:
+                # A file saved as "UTF-8 with BOM" (Windows Notepad) starts with U+FEFF; left
+                # in, it made "@Bob ..." a plain line, sent to the whole room.
+                line = line.removeprefix("\ufeff")
             refusal = undecodable_line(line, self._lines_read, getattr(self._stdin, "encoding", None))
             if refusal is not None:
                 self._emit(f"! {refusal}")
+                self._sent_nothing()
                 continue
             command = parse_command(line, self._target)
             if isinstance(command, Quit):
@@ -1139,6 +1153,7 @@ class TerminalUI:
             return
         if isinstance(command, Mistake):
             self._emit(f"! {sanitize(command.message)}")
+            self._sent_nothing()
         elif isinstance(command, SendText):
             self._send(command)
         elif isinstance(command, ReplyText):
@@ -1147,6 +1162,7 @@ class TerminalUI:
             if sender is None:
                 self._emit(_("! nobody has sent you a direct message yet, so /{reply} has nobody to answer; "
                              "nothing was sent (use @NAME TEXT)").format(reply=command_names("reply")[0]))
+                self._sent_nothing()
             else:
                 self._send(SendText(sender, command.text))
         elif isinstance(command, SetTarget):
@@ -1460,6 +1476,21 @@ class TerminalUI:
         self._emit(_("* the password of {name} is changed: log in with the new one from now on").format(
             name=sanitize(self._me)))
 
+    def _sent_nothing(self) -> None:
+        """A line of the input could not be carried out: for the exit status."""
+        self._gone_wrong += 1
+
+    def _settle(self, message: OutgoingMessage) -> bool:
+        """Count ``message`` for the exit status if it is settled (see
+        :attr:`OutgoingMessage.settled`); return whether it was."""
+        if not message.settled:
+            return False
+        if message.state == FAILED:
+            self._gone_wrong += 1
+            if failure_status((message.error or ("",))[0]) == ExitCode.UNAVAILABLE:
+                self._failure_status = ExitCode.UNAVAILABLE
+        return True
+
     def _send(self, command: SendText) -> None:
         if is_room(command.to):
             message = self.client.send_to_room(command.to, command.text)  # type: ignore[arg-type]
@@ -1478,13 +1509,14 @@ class TerminalUI:
             line = describe_status(message, message.state, message.error)
             if line is not None:
                 self._emit(line)
+            self._settle(message)
             return
         if message.waiting:
             where = message.to or message.room
             line = _("… not connected: will be sent to the room once reconnected: {text}") if where is None \
                 else _("… not connected: will be sent to {name} once reconnected: {text}")
             self._emit(line.format(name=sanitize(where), text=preview(message.text)))
-        self._sent = [m for m in self._sent if not m.settled]
+        self._sent = [m for m in self._sent if not self._settle(m)]
         self._sent.append(message)
 
     def _show_own(self, message: OutgoingMessage) -> None:
@@ -1598,9 +1630,12 @@ class TerminalUI:
                 return  # the message to it fails on its own, saying why
             self.client.watch_soon([name])
 
-    def _leave(self, drain: bool) -> int:
+    def _leave(self, drain: bool, stop: KeyboardInterrupt | None = None) -> int:
         """Close the session; in pipe mode first let sent messages settle (bounded):
-        delivered, queued for an offline user, or failed."""
+        delivered, queued for an offline user, or failed; the status then says whether
+        they all got through (:meth:`_script_status`). ``stop``: the Ctrl-C or SIGTERM
+        that made us leave: TERMINATED for SIGTERM; INTERRUPTED for a Ctrl-C, except on
+        the interactive screen, where it is a way to leave."""
         if drain:
             deadline = time.monotonic() + self._timeout
             for message in self._sent:
@@ -1608,8 +1643,46 @@ class TerminalUI:
         with self._print_lock:
             lost = self._lost or self._signed_out  # signed out: over, even if the end is not in yet
             self._leaving = True
+        # Before close(), which fails the messages still open (a queued one too); said
+        # after it, below what close() prints of them.
+        status, why = self._script_status() if drain and not lost else (ExitCode.OK, None)
         self.client.close()
-        return self._lost_status() if lost else ExitCode.OK
+        if lost:
+            return self._lost_status()
+        if why is not None:
+            self._complain(auth.error_line(why))
+        if isinstance(stop, Terminated):
+            return ExitCode.TERMINATED
+        return ExitCode.INTERRUPTED if stop is not None and not self._interactive else status
+
+    def _script_status(self) -> tuple[ExitCode, str | None]:
+        """Pipe mode, at the end of the input: OK if every line went through (each
+        message delivered or queued; a room's: sent); else the status that says why, and
+        the sentence for stderr that says how many did not: REFUSED (UNAVAILABLE when the
+        server's storage was why) when a message failed or a line was not understood,
+        else NO_SERVER when the connection was still being restored, else TIMEOUT. The ✗
+        and ! lines on stdout say which."""
+        unsettled = sum(not self._settle(message) for message in self._sent)
+        self._sent = []
+        if self._gone_wrong:
+            return self._failure_status, ngettext(
+                "{n} line of the input did not go through: not understood, not sent or not delivered "
+                "(the ✗ and ! lines say why)",
+                "{n} lines of the input did not go through: not understood, not sent or not delivered "
+                "(the ✗ and ! lines say why)", self._gone_wrong).format(n=self._gone_wrong)
+        if not unsettled:
+            return ExitCode.OK, None
+        seconds = f"{self._timeout:g}"
+        if self.client.reconnecting:
+            return ExitCode.NO_SERVER, ngettext(
+                "the connection to the server was lost and not restored within {seconds} s: {n} message "
+                "may not have been sent",
+                "the connection to the server was lost and not restored within {seconds} s: {n} messages "
+                "may not have been sent", unsettled).format(seconds=seconds, n=unsettled)
+        return ExitCode.TIMEOUT, ngettext(
+            "no delivery confirmation within {seconds} s for {n} message (it may still be delivered)",
+            "no delivery confirmation within {seconds} s for {n} messages (they may still be delivered)",
+            unsettled).format(seconds=seconds, n=unsettled)
 
     # --- Events, on the receiver thread ---------------------------------------------------
 
@@ -2022,15 +2095,20 @@ class TerminalUI:
 
     @contextmanager
     def _wake_signal(self) -> Iterator[None]:
-        """Install the SIGINT handler that both Ctrl-C and :meth:`_wake_main` use."""
+        """Install the SIGINT handler that both Ctrl-C and :meth:`_wake_main` use, and
+        SIGTERM's (:class:`~client.exitcodes.Terminated`)."""
         if threading.current_thread() is not threading.main_thread():
             yield  # signals only work in the main thread; lost connections show at the next line
             return
         previous = signal.signal(signal.SIGINT, self._on_sigint)
+        # SIGTERM (timeout(1), a stopped service or CI job) leaves as Ctrl-C does: with the
+        # goodbye, so the server and the others see a logout, not a lost connection.
+        previous_term = signal.signal(signal.SIGTERM, on_sigterm)
         self._main_ident = threading.get_ident()
         try:
             yield
         finally:
+            signal.signal(signal.SIGTERM, previous_term)
             with self._print_lock:
                 self._main_ident = None  # no wake-up may arrive after the old handler is back
             self._main_done.set()

@@ -28,7 +28,7 @@ def send(server: FakeServer, to: str, text: str, name: str = "Carol", timeout: f
 def test_exit_codes_are_the_documented_ones() -> None:
     assert [(c.name, c.value) for c in ExitCode] == [
         ("OK", 0), ("REFUSED", 1), ("USAGE", 2), ("NO_SERVER", 3), ("LOGIN_REFUSED", 4), ("TIMEOUT", 5),
-        ("AUTH_FAILED", 6), ("UNAVAILABLE", 7), ("INTERRUPTED", 130)]
+        ("AUTH_FAILED", 6), ("UNAVAILABLE", 7), ("INTERRUPTED", 130), ("TERMINATED", 143)]
     assert "  6  authentication failed" in ExitCode.describe()
     assert "  5  no delivery acknowledgement" in ExitCode.describe()
     assert "  7  the server cannot store anything now" in ExitCode.describe()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from client import ChatClient
+from client.exitcodes import ExitCode
 from client.terminal import undecodable_line
 from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixtures)
 from protocol import SendDirect, SendRoom
@@ -44,7 +45,8 @@ def test_a_pipe_with_invalid_utf8_sends_only_the_valid_lines(server: FakeServer,
     done = subprocess.run([sys.executable, "chatclient.py", "Alice", "--port", str(server.port)],
                           cwd=ROOT, input=script, capture_output=True, timeout=WAIT * 2, env=env)
     out = done.stdout.decode("utf-8")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == ExitCode.REFUSED, done.stderr  # three lines not sent
+    assert done.stderr.decode("utf-8").startswith("error: 3 lines of the input did not go through")
     lines = out.splitlines()
     for number in (2, 4, 5):
         assert f"! line {number} is not valid UTF-8; not sent" in lines, out

@@ -206,7 +206,7 @@ def run_pipe(server: FakeServer, script: str, name: str = "Alice", timeout: floa
 
 def test_a_script_runs_and_waits_for_its_messages_at_eof(server: FakeServer, bob: ChatClient) -> None:
     code, lines = run_pipe(server, "@Bob hi Bob\n/who\n/whois bob\nhello room\n/to Bob\nsecond\n/bogus\n")
-    assert code == ExitCode.OK
+    assert code == ExitCode.REFUSED  # /bogus: a line of the script not carried out
     assert lines[0] == f"* connected to 127.0.0.1:{server.port} as Alice"
     for expected in ["✓ sent to Bob: hi Bob", "✓ delivered to Bob: hi Bob", "✓ sent to the room: hello room",
                      "* plain lines now go to Bob", "✓ delivered to Bob: second"]:
@@ -261,9 +261,26 @@ def test_incoming_events_are_printed(server: FakeServer, bob: ChatClient) -> Non
 
 def test_a_failed_message_is_reported(server: FakeServer) -> None:
     code, lines = run_pipe(server, "@Zed anyone?\n" + "@Zed " + "x" * 5000 + "\n")
-    assert code == ExitCode.OK
+    assert code == ExitCode.REFUSED
+    assert lines[-1] == "error: 2 lines of the input did not go through: not understood, not sent or not delivered " \
+                        "(the ✗ and ! lines say why)"
     assert "✗ not delivered to Zed: anyone? — nobody called Zed has ever logged in here" in lines
     assert any(line.startswith("✗ not delivered to Zed: xxx") and "the text is longer than 4000 characters" in line for line in lines)
+
+
+def test_a_message_never_confirmed_exits_5_as_send_does() -> None:
+    """Accepted for Bob (online) and never confirmed within --timeout: the piped run
+    exited 0, as if it had been delivered."""
+    with FakeServer(deliver=False) as server:
+        bob = ChatClient("Bob", server.host, server.port)
+        bob.connect(timeout=WAIT)
+        try:
+            code, lines = run_pipe(server, "@Bob are you there?\n", timeout=0.5)
+        finally:
+            bob.close()
+    assert code == ExitCode.TIMEOUT
+    assert "✓ sent to Bob: are you there?" in lines
+    assert lines[-1] == "error: no delivery confirmation within 0.5 s for 1 message (it may still be delivered)"
 
 
 def test_quit_leaves_before_the_rest_of_the_script(server: FakeServer, bob: ChatClient) -> None:

@@ -1,0 +1,171 @@
+"""The terminal client run by a script, as a process against a real server: its input a
+pipe, a file or nothing at all (cron, CI), its exit status what became of the messages.
+
+Every run is bounded (``RUN`` seconds); the client's own ``--timeout`` is short.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from client import ChatClient
+from client.exitcodes import ExitCode
+from logins import library_login, login
+from processes import stop_process
+from protocol import DirectMessage, UserJoined, UserLeft
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = 30.0
+
+
+def chatclient(port: int, name: str, *args: str, script: str | None = "", env: dict[str, str] | None = None,
+               close: tuple[int, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Run ``chatclient.py name 127.0.0.1:port args`` to its end with ``script`` as its
+    standard input (None: no input at all); ``close``: file descriptors the process starts
+    without (0: no standard input, as under some cron daemons)."""
+    def close_fds() -> None:
+        for fd in close:
+            os.close(fd)
+
+    return subprocess.run([sys.executable, "chatclient.py", name, f"127.0.0.1:{port}", "--timeout", "5", *args],
+                          cwd=ROOT, input=script, stdin=subprocess.DEVNULL if script is None else None,
+                          capture_output=True, text=True, encoding="utf-8", timeout=RUN,
+                          env=env if env is not None else dict(os.environ, LANG="C.UTF-8", LC_ALL="C.UTF-8"),
+                          preexec_fn=close_fds if close else None)
+
+
+def test_a_script_whose_messages_all_got_through_exits_0(server, clients: list[ChatClient]) -> None:
+    library_login(clients, server.port, "Bob")
+    done = chatclient(server.port, "Alice", script="@Bob olá\nhello room\n")
+    assert done.returncode == ExitCode.OK, done
+    assert "✓ delivered to Bob: olá" in done.stdout.splitlines()
+    assert done.stderr == ""
+
+
+def test_a_message_that_was_not_delivered_makes_the_script_fail(server) -> None:
+    """It exited 0 after `✗ not delivered to Nobody_here`: a cron job never heard of it."""
+    done = chatclient(server.port, "Alice", script="hello room\n@Nobody_here oi\n")
+    assert done.returncode == ExitCode.REFUSED, done
+    assert any(line.startswith("✗ not delivered to Nobody_here: oi") for line in done.stdout.splitlines())
+    assert done.stderr.startswith("error: 1 line of the input did not go through") and done.stderr.count("\n") == 1, \
+        done.stderr
+
+
+def test_a_line_that_sends_nothing_makes_the_script_fail(server, clients: list[ChatClient]) -> None:
+    """A typo in a script (an unknown command, a name that cannot be one) sent nothing and
+    exited 0."""
+    library_login(clients, server.port, "Bob")
+    done = chatclient(server.port, "Alice", script="@Bob first\n/msgg Bob second\n@Bob third\n")
+    assert done.returncode == ExitCode.REFUSED, done
+    assert done.stderr.startswith("error: 1 line of the input did not go through") and done.stderr.count("\n") == 1, \
+        done.stderr
+
+
+def test_a_file_saved_by_windows_notepad_is_read_as_typed(server, clients: list[ChatClient]) -> None:
+    """A file saved as "UTF-8 with BOM", with CRLF line ends: its first line, a direct
+    message, went to the whole room as '\\ufeff@Bob ...'."""
+    library_login(clients, server.port, "Bob")
+    done = chatclient(server.port, "Alice", script="\ufeff@Bob só para você\r\n@Bob olá\r\n")
+    assert done.returncode == ExitCode.OK, done
+    lines = done.stdout.splitlines()
+    assert "✓ delivered to Bob: só para você" in lines and "✓ delivered to Bob: olá" in lines, lines
+    assert not any("room" in line for line in lines), lines
+
+
+def test_no_standard_input_at_all_is_an_empty_script(server) -> None:
+    """Started with file descriptor 0 closed, it died with AttributeError: 'NoneType'
+    object has no attribute 'isatty'."""
+    done = chatclient(server.port, "Alice", script=None, close=(0,))
+    assert done.returncode == ExitCode.OK, done
+    assert done.stdout.splitlines() == [f"* connected to 127.0.0.1:{server.port} as Alice"]
+    assert "Traceback" not in done.stderr
+
+
+def test_send_without_standard_input_or_output(server, clients: list[ChatClient]) -> None:
+    library_login(clients, server.port, "Bob")
+    done = chatclient(server.port, "Alice", "--send", "Bob", "from cron", script=None, close=(0, 1))
+    assert done.returncode == ExitCode.OK, done
+    assert done.stderr == ""
+    done = chatclient(server.port, "Alice", script="@Bob olá\n", close=(1,))
+    assert done.returncode == ExitCode.OK, done
+    assert done.stderr == ""
+
+
+def test_names_and_text_in_utf8_without_any_locale(server, clients: list[ChatClient]) -> None:
+    """Under cron there is often no LANG at all: Python then reads and writes UTF-8 all the
+    same (PEP 538/540), and João and Conceição work."""
+    library_login(clients, server.port, "João")
+    env = {key: value for key, value in os.environ.items() if key not in ("LANG", "LC_ALL", "LC_CTYPE", "LANGUAGE")}
+    env.pop("PYTHONIOENCODING", None)
+    env.pop("PYTHONUTF8", None)
+    for locale in ({}, {"LANG": "C"}, {"LANG": "pt_BR.UTF-8"}):
+        done = chatclient(server.port, "Conceição", script="@João olá, tudo bem?\n", env={**env, **locale})
+        assert done.returncode == ExitCode.OK, (locale, done)
+        assert done.stdout.splitlines()[-1] in ("✓ delivered to João: olá, tudo bem?",
+                                                "✓ entregue a João: olá, tudo bem?"), (locale, done.stdout)
+
+
+def stopped_by(server, clients: list[ChatClient], signum: int) -> tuple[int, str, UserLeft]:
+    """A piped client whose input stays open, stopped by ``signum`` once logged in: its
+    exit status, its stderr, and the ``left`` notice Bob gets for it."""
+    bob = library_login(clients, server.port, "Bob")
+    proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", f"127.0.0.1:{server.port}"], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            encoding="utf-8", env=dict(os.environ, LANG="C.UTF-8", LC_ALL="C.UTF-8"))
+    try:
+        proc.stdin.write("@Bob still typing\n")
+        proc.stdin.flush()
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+        while lines.get(timeout=RUN) != "✓ delivered to Bob: still typing\n":
+            pass
+        proc.send_signal(signum)
+        status = proc.wait(RUN)
+    finally:
+        stop_process(proc)
+        proc.stdin.close()
+    deadline = time.monotonic() + RUN
+    while True:
+        event = bob.events.get(timeout=max(0.0, deadline - time.monotonic()))
+        if isinstance(event, UserLeft) and event.name == "Alice":
+            return status, proc.stderr.read(), event
+
+
+def test_sigterm_says_goodbye_and_exits_143(server, clients: list[ChatClient]) -> None:
+    """SIGTERM (timeout(1), a cancelled CI job) killed it without its goodbye: Bob saw
+    Alice leave 'disconnected', and the status was the signal's, not the client's."""
+    status, err, left = stopped_by(server, clients, signal.SIGTERM)
+    assert (status, err, left.reason) == (ExitCode.TERMINATED, "", "quit")
+
+
+def test_ctrl_c_in_a_piped_run_says_goodbye_and_exits_130(server, clients: list[ChatClient]) -> None:
+    """A piped run cut short by Ctrl-C exited 0, as if its input had all gone through."""
+    status, err, left = stopped_by(server, clients, signal.SIGINT)
+    assert (status, err, left.reason) == (ExitCode.INTERRUPTED, "", "quit")
+
+
+def test_sigterm_during_send_says_goodbye_and_exits_143(server) -> None:
+    """`timeout 5 chatclient.py --send ...` while the recipient has not confirmed yet: the
+    client was killed without its goodbye."""
+    bob = login(server, "Bob")  # a bare protocol client: it never confirms what it gets
+    try:
+        proc = subprocess.Popen([sys.executable, "chatclient.py", "Alice", f"127.0.0.1:{server.port}", "--send", "Bob",
+                                 "olá", "--timeout", "60"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        try:
+            assert bob.expect(DirectMessage, RUN, skip=(UserJoined, UserLeft)).text == "olá"
+            proc.send_signal(signal.SIGTERM)
+            status = proc.wait(RUN)
+        finally:
+            stop_process(proc)
+        left = bob.expect(UserLeft, RUN, skip=(UserJoined,))
+    finally:
+        bob.close()
+    assert (status, left.name, left.reason) == (ExitCode.TERMINATED, "Alice", "quit"), proc.stderr.read()
