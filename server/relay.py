@@ -1009,9 +1009,16 @@ class Relay:
 
         def routed(nodes: list[str] | None) -> None:
             # None: Redis was not reached; the message is stored and waits for a fetch.
+            reached = bool(recipients or nodes)
             if status == mailbox.NEW:
-                self._count_direct(bool(recipients or nodes))
-            session.send(Accepted(request_id, msg_id) if recipients or nodes else Queued(request_id, msg_id))
+                self._count_direct(reached)
+            session.send(Accepted(request_id, msg_id) if reached else Queued(request_id, msg_id))
+            if reached != (message.state == "sent"):
+                # Stored with the directory's view, answered with Redis's (the routing read
+                # `where`), which the directory follows a stream read behind: a login or
+                # logout elsewhere came between. What the sender was told is what is so,
+                # and what history shows (docs/cluster.md, "What the sender is told").
+                self.store.restate(msg_id, "sent" if reached else "queued")
             if nodes:
                 # Until its outcome comes back: if those nodes die first, the sender hears "queued".
                 self.routed.setdefault(message.sender_key, {})[msg_id] = RoutedFlight(set(nodes), request_id)

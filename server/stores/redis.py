@@ -396,6 +396,14 @@ end
 return table.concat(out)
 """)
 
+# ARGV: P, msg id, state (mailbox.restate's rule).
+_RESTATE = _script(r"""
+local k = mkey(ARGV[2])
+local st = redis.call('HGET', k, 'st')
+if st == 'sent' or st == 'queued' then redis.call('HSET', k, 'st', ARGV[3]) end
+return 1
+""")
+
 # ARGV: P, msg id, recipient key.
 _CONFIRM_LATE = _script(r"""
 local k = mkey(ARGV[2])
@@ -1013,6 +1021,7 @@ SCRIPTS += (_UPGRADE,)  # purge without the ``ids`` set (bench/PROFILE.md, "Comm
 SCRIPTS += (_RECEIPTS, _ACKS)  # a turn's receipts, acks: one operation each (bench/PROFILE.md, round five)
 SCRIPTS += (_STORE_PACKED,)  # a message's fields in one argument (bench/PROFILE.md, "round eight")
 SCRIPTS += (_RECEIPTS_PACKED, _ACKS_PACKED)  # and receipts', acks' (the same)
+SCRIPTS += (_RESTATE,)  # a cluster's answer recorded when the directory lagged (docs/cluster.md)
 SCRIPTS += (_ROOM_JOINED,)  # a new membership's cursor, at the join
 SCRIPTS += (_SENT_UNDER,)  # a refused request's resend, looked up (only when refused)
 SCRIPTS += (_SINCE,)  # feature since: a user's direct messages after an id, every conversation
@@ -1922,6 +1931,10 @@ class RedisStore:
         self._submit(_CONFIRM_LATE, (msg_id, recipient_key),
                      lambda reply: (None if reply[0] is None else _message(reply[0]), _text(reply[1])),
                      callback, on_error)
+
+    def restate(self, msg_id: int, state: str, callback: Callback | None = None,
+                on_error: ErrorCallback | None = None) -> None:
+        self._submit(_RESTATE, (msg_id, state), None, callback, on_error)
 
     def pending_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:
