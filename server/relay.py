@@ -43,7 +43,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from types import MethodType
 from typing import Any
@@ -125,7 +125,7 @@ from .login import LoginDesk, LoginResult, Offload, unavailable_error
 from .admission import Admission
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
-from .peers import LocalPeers
+from .peers import FORGOTTEN, LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .roomdesk import ROOM_REQUESTS, NoAccount, RoomDesk
 from .session import SLOW_CONSUMER, ClientSession
@@ -538,8 +538,12 @@ class Relay:
                 self.peers.account_saved(canonical(result.name), self.logins.accounts[canonical(result.name)])
             # Claimed across the cluster first; meanwhile the session is still logging in.
             session.logging_in = True
-            self.peers.claim(session, canonical(result.name), result.name, result.registered, time.time(),
-                             lambda error: self._claimed(session, hello, result, error))
+            key = canonical(result.name)
+            # A guest's token proved its holding as this node knows it: claimed only if the
+            # cluster has not forgotten that holding meanwhile (peers.FORGOTTEN).
+            epoch = self.logins.guests.epoch(key) if result.claim is Claim.RESUME else None
+            self.peers.claim(session, key, result.name, result.registered, time.time(),
+                             lambda error: self._claimed(session, hello, result, error), epoch)
             return
         else:
             self._admit(session, hello, result)
@@ -558,6 +562,13 @@ class Relay:
             return  # the node released the claim
         if error is None:
             self._admit(session, hello, result)
+        elif error == FORGOTTEN:
+            # Another node forgot the name (its hold was over, nothing referred to it) just
+            # before this claim: the token proves nothing now, and the name is free. Taken
+            # afresh, as a hello without the token would (the stream tells this node too).
+            self.logins.guests.forget(canonical(result.name))
+            self._login_decided(session, hello, replace(result, claim=Claim.TAKE))
+            return
         else:
             self.log_lines.log("refused logins", session.address, logging.INFO,
                                "login refused for %r from %s:%d: %s", hello.name, session.address, session.port, error)
@@ -700,10 +711,11 @@ class Relay:
         any more (guests.py): their holding, known-user entry, blocks and rooms, here and in
         the store, as when the name changes hands. At most const.GUEST_FORGET_BATCH names a
         pass, one store round trip to ask which are referenced; while more are due another
-        pass follows once it answered. Not on a cluster node: every node keeps its copy of
-        the holdings, and forgetting there is left to a later change."""
+        pass follows once it answered. In a cluster one node at a time forgets, in one step
+        with checks against the other nodes' logins (peers.forget_guests); the others drop
+        the names from their caches as the events stream tells them."""
         guests, accounts = self.logins.guests, self.logins.accounts
-        if self._forgetting or self.peers.routes:
+        if self._forgetting:
             return
         keys = [key for key in guests.forgettable(now, const.GUEST_FORGET_BATCH) if key not in accounts]
         if not keys:
@@ -722,14 +734,11 @@ class Relay:
                     guests.recheck(key, now + const.GUEST_RECHECK)
                 elif holding.left_at + guests.hold <= now:
                     gone.append(key)
-            for key in gone:
-                guests.forget(key)
-                self.known.pop(key, None)
-                self._drop_earlier_holder(key)
             if gone:
                 # Up to the last id given out: a message stored since the question (the
                 # name was still known) expires now, its sender told, as at a hand-over.
-                self.store.forget_users(gone, self.store.last_msg_id(), self._announce_expired)
+                self.peers.forget_guests(self.store, {key: guests.holdings[key] for key in gone},
+                                         self.store.last_msg_id(), partial(self._guests_forgotten, now, gone))
             if self._schedule is not None and guests.has_due(now):
                 self._schedule(0.0, lambda: self.forget_guests(time.time()))
 
@@ -739,6 +748,23 @@ class Relay:
                 guests.recheck(key, now + const.GUEST_RECHECK)
 
         self.store.referenced(keys, answered, failed)
+
+    def _guests_forgotten(self, now: float, asked: list[str],
+                          result: tuple[list[str], list[mailbox.StoredMessage]] | None) -> None:
+        """The peers' answer to forgetting the guest names ``asked`` (forget_guests): those
+        forgotten go here too, with whom they blocked and their rooms; the others (another
+        node forgets now, or one came back meanwhile) are looked at again later."""
+        guests = self.logins.guests
+        forgotten, told = result if result is not None else ((), ())
+        for key in forgotten:
+            guests.forget(key)
+            self.known.pop(key, None)
+            self._drop_earlier_holder(key)
+        for key in asked:
+            if key in guests.holdings:  # (alone, the answer about what ended comes second)
+                guests.recheck(key, now + const.GUEST_RECHECK)
+        if told:
+            self._announce_expired(told)
 
     def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None,
                 reason: str | None = None) -> None:

@@ -49,6 +49,7 @@ from ..accounts import Account
 from ..afterdelivered import ROOM_TYPING
 from ..guests import Holding
 from ..mailbox import NEW, StoredMessage
+from ..peers import FORGOTTEN
 from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, scripts, trace
 from .directory import Directory, Joined, node_of
@@ -60,6 +61,9 @@ log = logging.getLogger("chat.cluster")
 # every heartbeat, so a dead node's sessions leave within TTL + BEAT (+ a stream read).
 BEAT = 1.0
 TTL = 5.0
+# Seconds the node that forgot guest names last stays the one to forget them (renewed at
+# each of its passes, every expiry_interval): another node takes over once it has passed.
+FORGET_LEASE = 120.0
 
 
 def silence(beat: float, ttl: float) -> float:
@@ -223,14 +227,18 @@ class ClusterNode:
         return self.clock() - self._last_beat < self.ttl
 
     def claim(self, session: Any, key: str, name: str, shared: bool, since: float,
-              callback: Callable[[str | None], None]) -> None:
+              callback: Callable[[str | None], None], epoch: int | None = None) -> None:
         """Claim ``name`` for ``session`` across the cluster; ``callback(None)`` once it is
-        the session's, else ``callback("name_taken")`` or ``callback("unavailable")``.
+        the session's, else ``callback("name_taken")``, ``callback("unavailable")`` or, if
+        ``epoch`` (a guest's resumed holding) is no longer the holding in Redis (forgotten
+        meanwhile: scripts.CLAIM), ``callback(peers.FORGOTTEN)``.
         A session closed meanwhile is released again; its callback is still called."""
         if self._stopping or not self.available:
             asyncio.get_running_loop().call_soon(callback, "unavailable")
             return
         sid, args = self._claim_args(session, key, name, shared, since)
+        if epoch is not None and self._store is not None:  # (the holdings live in Redis: RedisStore)
+            args += (epoch,)
 
         async def run() -> None:
             self._claiming[sid] = []
@@ -251,6 +259,8 @@ class ClusterNode:
                 self._notify(held)
             elif reply == "taken":
                 callback("name_taken")
+            elif reply == FORGOTTEN:
+                callback(FORGOTTEN)
             else:
                 if isinstance(reply, RedisError):
                     self._failed("claim", reply, logging.ERROR)
@@ -588,6 +598,20 @@ class ClusterNode:
 
     def holding_changed(self, key: str, holding: Any) -> None:
         self._publish(bus.HoldingSaved(key, holding.name, holding.token_hash.hex(), holding.epoch, holding.left_at))
+
+    def forget_guests(self, store: Any, holdings: dict[str, Any], epoch: int,
+                      callback: Callable[[tuple[list[str], list[StoredMessage]] | None], None]) -> None:
+        """As peers.py says: one node at a time (a lease in Redis, FORGET_LEASE, renewed at
+        each pass), in the store's one step that checks each name against the other nodes'
+        logins and tells every node on the events stream (stores/redis.py
+        ``_FORGET_GUESTS``). A node on another store (the in-process tests' shared memory)
+        forgets nothing: ``callback(None)``."""
+        if not hasattr(store, "forget_guests"):
+            callback(None)
+            return
+        store.forget_guests(holdings, epoch, self.node_id, FORGET_LEASE, self.prefix + "events",
+                            scripts.EVENTS_MAXLEN, bus.guests_forgotten_head(), callback,
+                            lambda error: callback(None))
 
     def conversation(self, key: str, actor: str, feature: str, frame: bytes) -> None:
         """Put ``frame`` in the inbox of every other node holding a session of ``key``
@@ -992,6 +1016,13 @@ class ClusterNode:
                 guests.lookalikes.add(event.name)
             guests.holdings[event.key] = Holding(event.name, bytes.fromhex(event.token_hash), event.epoch,
                                                  event.left_at)
+            if event.left_at is not None:  # every node knows when each name may be forgotten
+                guests.left(event.key, event.left_at)
+        elif kind is bus.GuestsForgotten:
+            guests = relay.logins.guests
+            for key in event.keys.split("\n"):
+                guests.forget(key)
+                relay.known.pop(key, None)
         elif kind is bus.ReceiptsSwitch:
             relay.after.switched(event.key, event.on)
         elif kind is bus.RoomReadMoved:

@@ -88,13 +88,19 @@ redis.call('HSET', p..'beats', node, string.format('%.0f', now + tonumber(ARGV[3
 return 1
 """)
 
-# ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry.
-# 'ok', 'taken' (someone else holds the name) or 'gone' (this node was reaped, or never
-# joined: it must not add sessions, or the reaper would never see them). A node whose
+# ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry, and
+# for a guest whose token proved its holding, that holding's epoch.
+# 'ok', 'taken' (someone else holds the name), 'gone' (this node was reaped, or never
+# joined: it must not add sessions, or the reaper would never see them), or 'forgotten'
+# (the guest's holding in Redis is not that epoch's: a node forgot the name just before,
+# stores/redis.py _FORGET_GUESTS, which forgets no name ``who`` holds). A node whose
 # deadline passed but that nobody reaped yet may claim: the reaper takes the session too.
 CLAIM = Script("""
 local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('HEXISTS', p..'beats', node) == 0 then return 'gone' end
+if ARGV[9] and tonumber(redis.call('HGET', p..'guest:'..key, 'epoch')) ~= tonumber(ARGV[9]) then
+  return 'forgotten'
+end
 local who = redis.call('HGET', p..'who', key)
 if who then
   if ARGV[6] ~= '1' or string.sub(who, 1, 1) ~= '1' then return 'taken' end

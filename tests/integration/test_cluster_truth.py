@@ -5,29 +5,39 @@
   though the sender's node heard of the login (its directory) a Redis round trip after
   Redis had it. Three nodes on the Redis store, real clients; the race is run a bounded
   number of times.
+- A guest name past its hold that nothing refers to is forgotten by the cluster as by one
+  server: in Redis and in every node's cache (two nodes, short settings); never while a
+  claim holds it, and a guest whose token proves a holding forgotten an instant before
+  takes the name afresh.
 
 Loopback only; every wait has a deadline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
 from redisserver import redis_server  # noqa: F401  (a fixture)
 
 from logins import leave, login
+from registry import canonical
+from resp import RedisClient
+from waits import wait_until
 from protocol import Accepted, HistoryPage, HistoryRequest, Ping, Queued, SendDirect, UserJoined, UserLeft
 from server import ServerConfig, ServerThread
+from server.cluster import bus, scripts
+from server.stores.redis import _FORGET_GUESTS
 
 NOTICES = (UserJoined, UserLeft, Ping)
 ROUNDS = 12  # logins raced (each against a stream of sends)
 BURST = 12  # sends per round, one answered before the next
 
 
-def _node(url: str) -> ServerThread:
+def _node(url: str, **options) -> ServerThread:
     return ServerThread(ServerConfig(host="127.0.0.1", port=0, cluster_url=url, rate_per_connection=1e6,
-                                     rate_per_address=1e6))
+                                     rate_per_address=1e6, **options))
 
 
 @pytest.mark.timeout_seconds(120)
@@ -69,3 +79,88 @@ def test_a_send_racing_its_recipients_login_elsewhere_is_recorded_as_its_sender_
             wrong = {msg_id: (state, recorded.get(msg_id)) for msg_id, state in told.items()
                      if recorded.get(msg_id) != state}
             assert not wrong, f"told, then recorded: {wrong}"
+
+
+def _redis(url: str, *command: str):
+    async def main():
+        async with RedisClient(url) as redis:
+            return await redis.execute(*command)
+    return asyncio.run(main())
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_cluster_forgets_a_guest_name_past_its_hold_as_one_server_does(redis_server):
+    # Held 0.2 s, remembered 0.5 s, looked at every 0.1 s: "Conceição" leaves node 1 and is
+    # forgotten in Redis (holding, known user) and by both nodes' caches; a hello without
+    # her token then takes the name afresh on node 2.
+    options = dict(guest_hold=0.2, guest_remembered=0.5, expiry_interval=0.1)
+    with _node(redis_server.url, **options) as first, _node(redis_server.url, **options) as second:
+        with login(first, "Conceição") as her:
+            key = canonical("Conceição")
+            wait_until(lambda: key in second.server.relay.logins.guests.holdings, what="node 2 knows her holding")
+            leave(her)
+        wait_until(lambda: _redis(redis_server.url, "EXISTS", f"{{chat}}:guest:{key}") == 0, timeout=20,
+                   what="Redis forgets her holding")
+        assert _redis(redis_server.url, "HEXISTS", "{chat}:users", key) == 0
+        assert _redis(redis_server.url, "SISMEMBER", "{chat}:guests", key) == 0
+        for node in (first, second):
+            wait_until(lambda: key not in node.server.relay.logins.guests.holdings, what="each node forgets it")
+        with login(second, "Conceição", tokens={}) as someone_else:
+            assert someone_else.welcome.resume
+
+
+def test_a_claimed_guest_name_is_not_forgotten_and_a_forgotten_one_is_not_resumed(redis_server):
+    # The two steps that race, on Redis itself: forgetting (stores/redis.py _FORGET_GUESTS)
+    # and a guest's claim (cluster/scripts.py CLAIM), one node's lease at a time.
+    p = "{chat}:"
+    head = bus.guests_forgotten_head()
+
+    async def forget(redis, node):
+        return await _FORGET_GUESTS(redis, args=(p, 10, node, 60000, p + "events", 1000, head, "ana", 7, "100.5"))
+
+    async def claim(redis, sid, *epoch):
+        entry = bus.encode(bus.SessionOn("ana", "Ana", False, sid, "a", "127.0.0.1", 1, 1.0))
+        return (await scripts.CLAIM(redis, args=(p, "a", sid, "ana", "Ana", "0", "a\t127.0.0.1\t1\t1.0", entry,
+                                                 *epoch))).decode()
+
+    async def steps(redis):
+        assert await scripts.JOIN(redis, args=(p, "a", 5000, "test", 1000)) == 1
+        await redis.execute("HSET", p + "guest:ana", "name", "Ana", "token", "t", "epoch", "7", "left", "100.5")
+        assert await claim(redis, "a/1", 7) == "ok"  # she is back (the node's cache still said she left)
+        assert await forget(redis, "a") == [1, [], []]
+        assert await redis.execute("EXISTS", p + "guest:ana") == 1
+        off = bus.encode(bus.SessionOff("ana", "a/1", "quit", 2.0))
+        assert await scripts.RELEASE(redis, args=(p, "a", "a/1", "ana", off)) == 1
+        assert await forget(redis, "b") == [0]  # node a forgets, for as long as its lease lasts
+        assert await forget(redis, "a") == [1, [b"ana"], []]
+        assert await redis.execute("EXISTS", p + "guest:ana") == 0
+        last = (await redis.execute("XREVRANGE", p + "events", "+", "-", "COUNT", 1))[0][1]
+        assert bus.decode(last[1]) == bus.GuestsForgotten("ana")
+        assert await claim(redis, "a/2", 7) == "forgotten"  # her token's holding is gone
+        assert await claim(redis, "a/3") == "ok"  # taken afresh
+    asyncio.run(_with_redis(redis_server.url, steps))
+
+
+async def _with_redis(url, steps):
+    async with RedisClient(url) as redis:
+        return await steps(redis)
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_guest_resuming_a_name_another_node_just_forgot_takes_it_afresh(redis_server):
+    # Node 2 has not read the 'forgot' entry yet (put back in its cache here): João's token
+    # proves a holding Redis no longer has; his login takes the name anew, a new epoch.
+    options = dict(guest_hold=0.2, guest_remembered=0.5, expiry_interval=0.1)
+    with _node(redis_server.url, **options) as first, _node(redis_server.url, **options) as second:
+        key = canonical("João")
+        with login(first, "João") as him:
+            leave(him)
+        stale = second.server.relay.logins.guests.holdings[key]
+        wait_until(lambda: key not in second.server.relay.logins.guests.holdings, timeout=20,
+                   what="the cluster forgets him")
+        second.call(second.server.relay.logins.guests.holdings.__setitem__, key, stale)
+        with login(second, "João") as him:
+            assert him.welcome.resume  # a new holder's token
+        holding = second.server.relay.logins.guests.holdings[key]
+        assert holding.epoch >= stale.epoch and holding is not stale
+        assert _redis(redis_server.url, "EXISTS", f"{{chat}}:guest:{key}") == 1
