@@ -126,6 +126,11 @@ class LocalPeers:
     def holding_changed(self, key: str, holding: Any) -> None:
         """Tell the other nodes' guest caches of the holding of ``key``."""
 
+    def answered(self, done: Callable[[], None]) -> None:
+        """``done()`` once every question asked of the peers before has been answered (and
+        its callback has run). Alone: nothing was asked."""
+        done()
+
     def forget_guests(self, store: Any, holdings: dict[str, Any], epoch: int,
                       callback: Callable[[tuple[list[str], list[StoredMessage]] | None], None]) -> None:
         """Forget the guest names of ``holdings`` (their holdings as this node saw them) in

@@ -131,6 +131,11 @@ from .roomdesk import ROOM_REQUESTS, NoAccount, RoomDesk
 from .session import SLOW_CONSUMER, ClientSession
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 
+# The store-and-node rounds a cluster's closing session waits for (_cluster_answered): a
+# send to a name this node has not heard of takes the node (the lookup), the store, then
+# the node again (the route); each round is the store's read, then the node's.
+ANSWER_STEPS = 2
+
 log = logging.getLogger("chat.server")
 
 Schedule = Callable[[float, Callable[[], None]], object]
@@ -1911,8 +1916,28 @@ class Relay:
             session.close(reason)
             return
         key = session.key
-        session.close_when_answered(reason, lambda done: self.store.sent_under(key, "", done, done))
+        if self.peers.routes:
+            session.close_when_answered(reason, partial(self._cluster_answered, key, ANSWER_STEPS))
+        else:
+            session.close_when_answered(reason, lambda done: self.store.sent_under(key, "", done, done))
         self.disconnected(session, None)  # (connection_lost's call then finds it gone)
+
+    def _cluster_answered(self, key: str, steps: int, done: Callable[..., None]) -> None:
+        """A cluster's wait for a closing session's last answers (_close_answered): a
+        request's answer there may wait for Redis through the node as well as through the
+        store, one after the other (a send: the name's lookup, the store, its route). So
+        the store's read, then the node's (peers.answered: after everything it asked),
+        ``steps`` times over, then ``done()``; within the session's bound all the same."""
+        def after_store(*_result: object) -> None:
+            self.peers.answered(after_node)
+
+        def after_node() -> None:
+            if steps > 1:
+                self._cluster_answered(key, steps - 1, done)
+            else:
+                done()
+
+        self.store.sent_under(key, "", after_store, after_store)
 
     def _rejected(self, session: ClientSession, rejected: FrameRejected) -> None:
         self.log_lines.log("malformed frames", session.address, logging.WARNING, "bad frame from %r: %s: %s",

@@ -599,6 +599,20 @@ class ClusterNode:
     def holding_changed(self, key: str, holding: Any) -> None:
         self._publish(bus.HoldingSaved(key, holding.name, holding.token_hash.hex(), holding.epoch, holding.left_at))
 
+    def answered(self, done: Callable[[], None]) -> None:
+        """As peers.py says: a PING behind what this node sent Redis before (its lookups,
+        and this turn's routes, written at the turn's end: _send_routes, scheduled before
+        this), whose reply comes after theirs on the one connection, and whose task runs
+        after their callbacks; also when Redis does not answer (the caller's wait is bounded)."""
+        async def ping() -> None:
+            try:
+                await self._redis.execute("PING")
+            except Exception:  # (the answers it waited for failed too: they were sent)
+                pass
+            done()
+
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(ping()))
+
     def forget_guests(self, store: Any, holdings: dict[str, Any], epoch: int,
                       callback: Callable[[tuple[list[str], list[StoredMessage]] | None], None]) -> None:
         """As peers.py says: one node at a time (a lease in Redis, FORGET_LEASE, renewed at

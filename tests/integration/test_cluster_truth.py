@@ -9,6 +9,8 @@
   server: in Redis and in every node's cache (two nodes, short settings); never while a
   claim holds it, and a guest whose token proves a holding forgotten an instant before
   takes the name afresh.
+- After a bye, a send that needed Redis (a name looked up, a route of its own) is still
+  answered before the connection closes.
 
 Loopback only; every wait has a deadline.
 """
@@ -25,7 +27,7 @@ from logins import leave, login
 from registry import canonical
 from resp import RedisClient
 from waits import wait_until
-from protocol import Accepted, HistoryPage, HistoryRequest, Ping, Queued, SendDirect, UserJoined, UserLeft
+from protocol import Accepted, ErrorReply, Goodbye, HistoryPage, HistoryRequest, Ping, Queued, SendDirect, UserJoined, UserLeft
 from server import ServerConfig, ServerThread
 from server.cluster import bus, scripts
 from server.stores.redis import _FORGET_GUESTS
@@ -33,6 +35,7 @@ from server.stores.redis import _FORGET_GUESTS
 NOTICES = (UserJoined, UserLeft, Ping)
 ROUNDS = 12  # logins raced (each against a stream of sends)
 BURST = 12  # sends per round, one answered before the next
+PASSWORD = "correct horse battery"
 
 
 def _node(url: str, **options) -> ServerThread:
@@ -164,3 +167,22 @@ def test_a_guest_resuming_a_name_another_node_just_forgot_takes_it_afresh(redis_
         holding = second.server.relay.logins.guests.holdings[key]
         assert holding.epoch >= stale.epoch and holding is not stale
         assert _redis(redis_server.url, "EXISTS", f"{{chat}}:guest:{key}") == 1
+
+
+@pytest.mark.timeout_seconds(60)
+def test_the_answers_to_sends_that_ask_redis_come_before_the_bye_closes(redis_server):
+    # Each send, then bye, in one write: the answer to a send to a name this node has not
+    # heard of (asked of Redis: unknown_recipient here) and to one routed by a script call
+    # of its own (Ana, an account, has a session on the other node too, so her message is not routed
+    # by the store's script) comes before the connection closes.
+    with _node(redis_server.url) as first, _node(redis_server.url) as second:
+        with login(second, "Bob"), login(second, "Ana", PASSWORD, register=True):
+            wait_until(lambda: first.server.relay.directory.lookup_key("bob") is not None, what="node 1 knows Bob")
+            for n, to in enumerate(("Zé Ninguém", "Bob")):
+                ana = login(first, "Ana", PASSWORD)
+                request_id = f"s{n}"
+                ana.send_raw(ana.conn.send(SendDirect(request_id, to, "até logo")) + ana.conn.send(Goodbye()))
+                events = [event for event in ana.wait_closed() if not isinstance(event, NOTICES)]
+                ana.close()
+                answers = [event for event in events if getattr(event, "request_id", None) == request_id]
+                assert answers and isinstance(answers[0], (Accepted, ErrorReply)), f"to {to}: {events}"
