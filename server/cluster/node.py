@@ -61,6 +61,19 @@ log = logging.getLogger("chat.cluster")
 # every heartbeat, so a dead node's sessions leave within TTL + BEAT (+ a stream read).
 BEAT = 1.0
 TTL = 5.0
+# The version of what nodes share in Redis (keys, entries, records, scripts' arguments):
+# every node of a cluster runs the same (scripts.VERSION checks it at start), since a node
+# may not read what a newer one writes. Raised whenever that changes so that a node of the
+# version before would misread it. 2: a room's muted entries hold the name kept at the
+# mute's end (3 elements), guest names are forgotten ('forgot' entries), CLAIM checks a
+# resumed guest's holding. (1: the nodes before this key, which do not check it.)
+CLUSTER_VERSION = 2
+
+
+class VersionRefused(StoreUnavailable):
+    """This node may not join the cluster: its nodes or its data are of another version."""
+
+
 # Seconds the node that forgot guest names last stays the one to forget them (renewed at
 # each of its passes, every expiry_interval): another node takes over once it has passed.
 FORGET_LEASE = 120.0
@@ -712,6 +725,7 @@ class ClusterNode:
         """Join the cluster and load the directory; raises StoreUnavailable (chatserver.py
         says it in one line) if Redis cannot be reached now."""
         try:
+            await self._check_version()
             await self._join()
             await self._load()
         except (RedisConnectionError, TimeoutError) as exc:
@@ -761,6 +775,26 @@ class ClusterNode:
                 pass  # the others reap this node when its heartbeat expires
         for client in (self._redis, self._events_reader, self._inbox_reader):
             await client.close()
+
+    async def _check_version(self) -> None:
+        """Refuse (VersionRefused, in one sentence chatserver.py prints) to join a cluster
+        whose nodes or data are of another version (scripts.VERSION, CLUSTER_VERSION)."""
+        reply = await scripts.VERSION(self._redis, args=(self.prefix, CLUSTER_VERSION, self.node_id))
+        if isinstance(reply, RedisError):
+            raise RedisConnectionError(f"cannot check the cluster's version: {reply}")
+        verdict, theirs, live = _text(reply[0]), int(reply[1]), int(reply[2])
+        if verdict == "newer":
+            raise VersionRefused(f"this cluster's data at {self._redis.address} was written by nodes of a newer "
+                                 f"version ({theirs}) than this node's ({CLUSTER_VERSION}), which cannot read it: "
+                                 f"start this node from that version's code")
+        if verdict == "older":
+            before = f"version {theirs}" if theirs else "a version from before version checks"
+            raise VersionRefused(f"{live} node{'s' if live > 1 else ''} of {before} still run{'' if live > 1 else 's'} in the cluster at "
+                                 f"{self._redis.address}, and this node is version {CLUSTER_VERSION}: the nodes of "
+                                 f"one cluster must run the same version; stop them all, then start the nodes "
+                                 f"of the new version")
+        if theirs != CLUSTER_VERSION:
+            log.info("cluster: version %d from now on (it was %s)", CLUSTER_VERSION, theirs or "unset")
 
     async def _join(self) -> None:
         info = f"{socket.gethostname()} pid {os.getpid()}"

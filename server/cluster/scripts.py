@@ -88,6 +88,30 @@ redis.call('HSET', p..'beats', node, string.format('%.0f', now + tonumber(ARGV[3
 return 1
 """)
 
+# ARGV: prefix, this node's version (node.py CLUSTER_VERSION), its id. Run before JOIN:
+# {'ok', the version found (0: none), live nodes} when the cluster's version
+# (``{chat}:version``) is this node's, or none is written and no other node's deadline
+# (``beats``) is still to come (then this node's is written: an upgrade once every node
+# of the version before stopped, or a first start); {'newer', ...} when the data was
+# written by a newer version, which this node may not read; {'older', ...} when nodes of
+# an earlier version (or of before this key) still run.
+VERSION = Script("""
+local p, mine = ARGV[1], tonumber(ARGV[2])
+local theirs = tonumber(redis.call('GET', p..'version') or '0')
+if theirs == mine then return {'ok', theirs, 0} end
+if theirs > mine then return {'newer', theirs, 0} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local live = 0
+for _, node in ipairs(redis.call('SMEMBERS', p..'nodes')) do
+  local deadline = tonumber(redis.call('HGET', p..'beats', node))
+  if node ~= ARGV[3] and deadline and deadline >= now then live = live + 1 end
+end
+if live > 0 then return {'older', theirs, live} end
+redis.call('SET', p..'version', ARGV[2])
+return {'ok', theirs, 0}
+""")
+
 # ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry, and
 # for a guest whose token proved its holding, that holding's epoch.
 # 'ok', 'taken' (someone else holds the name), 'gone' (this node was reaped, or never

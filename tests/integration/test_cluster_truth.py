@@ -11,6 +11,7 @@
   takes the name afresh.
 - After a bye, a send that needed Redis (a name looked up, a route of its own) is still
   answered before the connection closes.
+- A node refuses to join a cluster of another version, in one clear line.
 
 Loopback only; every wait has a deadline.
 """
@@ -31,6 +32,7 @@ from protocol import Accepted, ErrorReply, Goodbye, HistoryPage, HistoryRequest,
 from server import ServerConfig, ServerThread
 from server.cluster import bus, scripts
 from server.stores.redis import _FORGET_GUESTS
+from servers import run_chatserver
 
 NOTICES = (UserJoined, UserLeft, Ping)
 ROUNDS = 12  # logins raced (each against a stream of sends)
@@ -186,3 +188,33 @@ def test_the_answers_to_sends_that_ask_redis_come_before_the_bye_closes(redis_se
                 ana.close()
                 answers = [event for event in events if getattr(event, "request_id", None) == request_id]
                 assert answers and isinstance(answers[0], (Accepted, ErrorReply)), f"to {to}: {events}"
+
+
+def _refused(result, *words: str) -> None:
+    """chatserver.py refused to start: status 1, no traceback, its last line saying why."""
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    for word in words:
+        assert word in last, last
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_node_refuses_to_join_a_cluster_of_another_version_in_one_clear_line(redis_server):
+    # Nodes of one cluster run one version (docs/cluster.md, "Versions"): a node of the
+    # version before this check (no version key, a live node) or data written by a newer
+    # one is refused at start; alone, a node of a newer version takes the cluster over.
+    from server.cluster.node import CLUSTER_VERSION
+    url = redis_server.url
+    with _node(url):
+        pass  # a node that ran and left
+    assert int(_redis(url, "GET", "{chat}:version")) == CLUSTER_VERSION
+    _redis(url, "SET", "{chat}:version", str(CLUSTER_VERSION + 1))
+    _refused(run_chatserver("--cluster", url, timeout=15), "newer version", str(CLUSTER_VERSION + 1))
+    _redis(url, "DEL", "{chat}:version")  # the nodes before the key: one still beats
+    asyncio.run(_with_redis(url, lambda redis: scripts.JOIN(redis, args=("{chat}:", "old", 60000, "old", 1000))))
+    _refused(run_chatserver("--cluster", url, timeout=15), "same version", "1 node")
+    _redis(url, "HDEL", "{chat}:beats", "old")  # stopped: the new version may start
+    with _node(url):
+        pass
+    assert int(_redis(url, "GET", "{chat}:version")) == CLUSTER_VERSION
