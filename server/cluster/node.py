@@ -52,6 +52,7 @@ from ..mailbox import NEW, StoredMessage
 from ..peers import FORGOTTEN
 from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, scripts, trace
+from .clock import ClockSkew
 from .directory import Directory, Joined, node_of
 from .sayorder import SayOrder
 
@@ -137,7 +138,8 @@ class ClusterNode:
     shares_rooms = False
 
     def __init__(self, url: str, prefix: str = "{chat}:", node_id: str | None = None, beat: float = BEAT,
-                 ttl: float = TTL, timeout: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 ttl: float = TTL, timeout: float = 2.0, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.url = url
         self.prefix = prefix
         self.node_id = node_id or new_node_id()
@@ -170,6 +172,8 @@ class ClusterNode:
         self._inbox_taken: list = []
         self._take_timer: asyncio.TimerHandle | None = None
         self.clock = clock
+        self.wall = wall  # this node's wall clock, measured against Redis's (clock.py)
+        self.skew = ClockSkew()
         self._last_beat = float("-inf")  # clock time of the last renewal Redis confirmed
         self._tasks: list[asyncio.Task] = []
         self._bad_entries = 0
@@ -851,15 +855,20 @@ class ClusterNode:
         the last call was answered; while it is 0 the figures read from Redis are left out
         rather than shown stale (two nodes alive when no heartbeat can be read)."""
         while True:
+            before = self.wall()
             try:
                 reply = await scripts.GAUGES(self._redis, args=(self.prefix, self.node_id))
             except (RedisConnectionError, TimeoutError):
                 reply = None
-            if isinstance(reply, list) and len(reply) == 4:
-                alive, backlog, pending, last = reply
+            if isinstance(reply, list) and len(reply) == 5:
+                alive, backlog, pending, last, now = reply
+                told = self.skew.measured(before, now / 1000, self.wall())
+                if told is not None:
+                    log.warning("cluster: %s", told)
                 self.gauges = {"chat_cluster_redis_up": 1, "chat_cluster_nodes_alive": alive,
                                "chat_cluster_inbox_entries": backlog, "chat_cluster_inbox_pending": pending,
-                               "chat_cluster_events_lag_seconds": _lag(_text(last), self._last_event)}
+                               "chat_cluster_events_lag_seconds": _lag(_text(last), self._last_event),
+                               "chat_cluster_clock_offset_seconds": self.skew.offset}
             else:  # not answered, or refused (LOADING after a restart): nothing known fresh
                 self.gauges = {"chat_cluster_redis_up": 0}
             await asyncio.sleep(self.beat)

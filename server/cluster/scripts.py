@@ -95,13 +95,12 @@ return 1
 # of the version before stopped, or a first start); {'newer', ...} when the data was
 # written by a newer version, which this node may not read; {'older', ...} when nodes of
 # an earlier version (or of before this key) still run.
-VERSION = Script("""
+VERSION = Script(_LIVENESS + """
 local p, mine = ARGV[1], tonumber(ARGV[2])
 local theirs = tonumber(redis.call('GET', p..'version') or '0')
 if theirs == mine then return {'ok', theirs, 0} end
 if theirs > mine then return {'newer', theirs, 0} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local live = 0
 for _, node in ipairs(redis.call('SMEMBERS', p..'nodes')) do
   local deadline = tonumber(redis.call('HGET', p..'beats', node))
@@ -268,7 +267,7 @@ return redis.call('XDEL', inbox, unpack(ids))
 # ARGV: prefix, node. The figures /metrics shows of a node (read once per heartbeat period,
 # not per scrape): {nodes whose deadline has not passed, entries in this node's inbox (only
 # unacknowledged ones are kept), of them read and not acknowledged, the events stream's
-# last id}.
+# last id, Redis's time in ms (the node's clock is measured against it: clock.py)}.
 GAUGES = Script(_LIVENESS + """
 local p, node = ARGV[1], ARGV[2]
 local now = now_ms()
@@ -288,7 +287,7 @@ if type(info) == 'table' then
     if info[i] == 'last-generated-id' then last = info[i + 1] end
   end
 end
-return {alive, redis.call('XLEN', inbox), pending[1], last}
+return {alive, redis.call('XLEN', inbox), pending[1], last, now}
 """)
 
 

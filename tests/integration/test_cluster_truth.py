@@ -12,6 +12,7 @@
 - After a bye, a send that needed Redis (a name looked up, a route of its own) is still
   answered before the connection closes.
 - A node refuses to join a cluster of another version, in one clear line.
+- A node whose clock is off Redis's says so, and its /metrics shows the offset.
 
 Loopback only; every wait has a deadline.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from redisserver import redis_server  # noqa: F401  (a fixture)
@@ -218,3 +220,16 @@ def test_a_node_refuses_to_join_a_cluster_of_another_version_in_one_clear_line(r
     with _node(url):
         pass
     assert int(_redis(url, "GET", "{chat}:version")) == CLUSTER_VERSION
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_node_whose_clock_is_two_minutes_off_says_so_and_shows_it(redis_server, caplog):
+    # Its message times, "online since" and guest holds disagree with the other nodes' by
+    # that much (docs/cluster.md, "Clocks"): the operator is told, and /metrics shows it.
+    with _node(redis_server.url) as node:
+        node.call(setattr, node.server.peers, "wall", lambda: time.time() - 120)
+        wait_until(lambda: "120" in caplog.text and "behind Redis's" in caplog.text, what="the warning")
+        offset = node.server.peers.gauges.get("chat_cluster_clock_offset_seconds")
+        assert offset is not None and 119 < offset < 121
+        node.call(setattr, node.server.peers, "wall", time.time)
+        wait_until(lambda: "agrees with Redis's again" in caplog.text, what="the all clear")
