@@ -793,10 +793,11 @@ class ClusterNode:
                                  f"start this node from that version's code")
         if verdict == "older":
             before = f"version {theirs}" if theirs else "a version from before version checks"
-            raise VersionRefused(f"{live} node{'s' if live > 1 else ''} of {before} still run{'' if live > 1 else 's'} in the cluster at "
-                                 f"{self._redis.address}, and this node is version {CLUSTER_VERSION}: the nodes of "
-                                 f"one cluster must run the same version; stop them all, then start the nodes "
-                                 f"of the new version")
+            nodes = "1 node" if live == 1 else f"{live} nodes"
+            runs = "runs" if live == 1 else "run"
+            raise VersionRefused(f"{nodes} of {before} still {runs} in the cluster at {self._redis.address}, and "
+                                 f"this node is version {CLUSTER_VERSION}: the nodes of one cluster must run the "
+                                 f"same version; stop them all, then start the nodes of the new version")
         if theirs != CLUSTER_VERSION:
             log.info("cluster: version %d from now on (it was %s)", CLUSTER_VERSION, theirs or "unset")
 

@@ -30,7 +30,8 @@ from logins import leave, login
 from registry import canonical
 from resp import RedisClient
 from waits import wait_until
-from protocol import Accepted, ErrorReply, Goodbye, HistoryPage, HistoryRequest, Ping, Queued, SendDirect, UserJoined, UserLeft
+from protocol import (Accepted, ErrorReply, Goodbye, HistoryPage, HistoryRequest, Ping, Queued, SendDirect,
+                      UserJoined, UserLeft)
 from server import ServerConfig, ServerThread
 from server.cluster import bus, scripts
 from server.stores.redis import _FORGET_GUESTS
