@@ -254,7 +254,8 @@ class ClusterNode:
             asyncio.get_running_loop().call_soon(callback, "unavailable")
             return
         sid, args = self._claim_args(session, key, name, shared, since)
-        if epoch is not None and self._store is not None:  # (the holdings live in Redis: RedisStore)
+        store = self._store
+        if epoch is not None and store is not None and store.prefix == self.prefix:  # its holdings are CLAIM's to read
             args += (epoch,)
 
         async def run() -> None:
