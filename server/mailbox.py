@@ -288,6 +288,15 @@ def pending_for(db: sqlite3.Connection, recipient_key: str, after: int, limit: i
     return [_row(r) for r in rows]
 
 
+def restate(db: sqlite3.Connection, msg_id: int, state: str) -> None:
+    """Pending message ``msg_id`` was answered ``state`` (``sent`` or ``queued``), not as it
+    was stored: a cluster node stores a message with its directory's view of the
+    recipient and answers with Redis's, which the directory follows a stream read behind
+    (docs/cluster.md, "What the sender is told"). A message no longer pending (delivered,
+    expired) keeps its final state."""
+    db.execute("UPDATE messages SET state = ? WHERE msg_id = ? AND state IN ('sent', 'queued')", (state, msg_id))
+
+
 def mark_delivered(db: sqlite3.Connection, msg_id: int, recipient_key: str) -> StoredMessage | None:
     """Record the recipient's receipt; returns the message if this receipt delivered it,
     None if it was not pending for that recipient (already delivered, or not theirs)."""

@@ -81,6 +81,7 @@ GAUGES = (
     ("chat_cluster_inbox_entries", "Entries in this node's inbox stream not yet handled and acknowledged."),
     ("chat_cluster_inbox_pending", "Inbox entries this node has read and not yet acknowledged."),
     ("chat_cluster_events_lag_seconds", "Age gap between the events stream's newest entry and the last this node read."),
+    ("chat_cluster_clock_offset_seconds", "Redis's clock minus this node's, in seconds (read once a second; over 1 s, the node logs that its clock is off)."),
 )
 
 

@@ -22,6 +22,11 @@ from registry import Registry
 from .mailbox import StoredMessage
 
 
+# A claim's answer (ClusterNode.claim): the guest holding the hello's token proved was
+# forgotten just before (docs/cluster.md, "Guest names").
+FORGOTTEN = "forgotten"
+
+
 class LocalPeers:
     """No other node: the single-server behaviour."""
 
@@ -55,8 +60,10 @@ class LocalPeers:
         return None
 
     def claim(self, session: Any, key: str, name: str, shared: bool, since: float,
-              callback: Callable[[str | None], None]) -> None:
-        """Make ``name`` the session's across the peers; ``callback(None)``, or an error code."""
+              callback: Callable[[str | None], None], epoch: int | None = None) -> None:
+        """Make ``name`` the session's across the peers; ``callback(None)``, or an error code
+        (``FORGOTTEN``: ``epoch``, the holding a guest's token proved, was forgotten by
+        another node just before: the name is free)."""
         callback(None)
 
     def release(self, session: Any, reason: str, at: float) -> None:
@@ -118,6 +125,21 @@ class LocalPeers:
 
     def holding_changed(self, key: str, holding: Any) -> None:
         """Tell the other nodes' guest caches of the holding of ``key``."""
+
+    def answered(self, done: Callable[[], None]) -> None:
+        """``done()`` once every question asked of the peers before has been answered (and
+        its callback has run). Alone: nothing was asked."""
+        done()
+
+    def forget_guests(self, store: Any, holdings: dict[str, Any], epoch: int,
+                      callback: Callable[[tuple[list[str], list[StoredMessage]] | None], None]) -> None:
+        """Forget the guest names of ``holdings`` (their holdings as this node saw them) in
+        ``store``, as its ``forget_users`` up to ``epoch`` does; ``callback((the keys
+        forgotten, what ended for their senders))``, or ``callback(None)`` if this node is
+        not the one to forget them now. Alone: all of them at once, before the store is
+        asked (a login meanwhile finds the name free), then what ended, once it answered."""
+        callback((list(holdings), []))
+        store.forget_users(list(holdings), epoch, lambda told: callback(([], told)))
 
     def conversation(self, key: str, actor: str, feature: str, frame: bytes) -> None:
         """Write ``frame`` (a ``read``, ``typing``, ``edited`` or ``deleted`` that ``actor``

@@ -43,7 +43,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from types import MethodType
 from typing import Any
@@ -125,11 +125,16 @@ from .login import LoginDesk, LoginResult, Offload, unavailable_error
 from .admission import Admission
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
-from .peers import LocalPeers
+from .peers import FORGOTTEN, LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .roomdesk import ROOM_REQUESTS, NoAccount, RoomDesk
 from .session import SLOW_CONSUMER, ClientSession
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
+
+# The store-and-node rounds a cluster's closing session waits for (_cluster_answered): a
+# send to a name this node has not heard of takes the node (the lookup), the store, then
+# the node again (the route); each round is the store's read, then the node's.
+ANSWER_STEPS = 2
 
 log = logging.getLogger("chat.server")
 
@@ -540,8 +545,12 @@ class Relay:
                 self.peers.account_saved(canonical(result.name), self.logins.accounts[canonical(result.name)])
             # Claimed across the cluster first; meanwhile the session is still logging in.
             session.logging_in = True
-            self.peers.claim(session, canonical(result.name), result.name, result.registered, time.time(),
-                             lambda error: self._claimed(session, hello, result, error))
+            key = canonical(result.name)
+            # A guest's token proved its holding as this node knows it: claimed only if the
+            # cluster has not forgotten that holding meanwhile (peers.FORGOTTEN).
+            epoch = self.logins.guests.epoch(key) if result.claim is Claim.RESUME else None
+            self.peers.claim(session, key, result.name, result.registered, time.time(),
+                             lambda error: self._claimed(session, hello, result, error), epoch)
             return
         else:
             self._admit(session, hello, result)
@@ -560,6 +569,13 @@ class Relay:
             return  # the node released the claim
         if error is None:
             self._admit(session, hello, result)
+        elif error == FORGOTTEN:
+            # Another node forgot the name (its hold was over, nothing referred to it) just
+            # before this claim: the token proves nothing now, and the name is free. Taken
+            # afresh, as a hello without the token would (the stream tells this node too).
+            self.logins.guests.forget(canonical(result.name))
+            self._login_decided(session, hello, replace(result, claim=Claim.TAKE))
+            return
         else:
             self.log_lines.log("refused logins", session.address, logging.INFO,
                                "login refused for %r from %s:%d: %s", hello.name, session.address, session.port, error)
@@ -702,10 +718,11 @@ class Relay:
         any more (guests.py): their holding, known-user entry, blocks and rooms, here and in
         the store, as when the name changes hands. At most const.GUEST_FORGET_BATCH names a
         pass, one store round trip to ask which are referenced; while more are due another
-        pass follows once it answered. Not on a cluster node: every node keeps its copy of
-        the holdings, and forgetting there is left to a later change."""
+        pass follows once it answered. In a cluster one node at a time forgets, in one step
+        with checks against the other nodes' logins (peers.forget_guests); the others drop
+        the names from their caches as the events stream tells them."""
         guests, accounts = self.logins.guests, self.logins.accounts
-        if self._forgetting or self.peers.routes:
+        if self._forgetting:
             return
         keys = [key for key in guests.forgettable(now, const.GUEST_FORGET_BATCH) if key not in accounts]
         if not keys:
@@ -724,14 +741,11 @@ class Relay:
                     guests.recheck(key, now + const.GUEST_RECHECK)
                 elif holding.left_at + guests.hold <= now:
                     gone.append(key)
-            for key in gone:
-                guests.forget(key)
-                self.known.pop(key, None)
-                self._drop_earlier_holder(key)
             if gone:
                 # Up to the last id given out: a message stored since the question (the
                 # name was still known) expires now, its sender told, as at a hand-over.
-                self.store.forget_users(gone, self.store.last_msg_id(), self._announce_expired)
+                self.peers.forget_guests(self.store, {key: guests.holdings[key] for key in gone},
+                                         self.store.last_msg_id(), partial(self._guests_forgotten, now, gone))
             if self._schedule is not None and guests.has_due(now):
                 self._schedule(0.0, lambda: self.forget_guests(time.time()))
 
@@ -741,6 +755,23 @@ class Relay:
                 guests.recheck(key, now + const.GUEST_RECHECK)
 
         self.store.referenced(keys, answered, failed)
+
+    def _guests_forgotten(self, now: float, asked: list[str],
+                          result: tuple[list[str], list[mailbox.StoredMessage]] | None) -> None:
+        """The peers' answer to forgetting the guest names ``asked`` (forget_guests): those
+        forgotten go here too, with whom they blocked and their rooms; the others (another
+        node forgets now, or one came back meanwhile) are looked at again later."""
+        guests = self.logins.guests
+        forgotten, told = result if result is not None else ((), ())
+        for key in forgotten:
+            guests.forget(key)
+            self.known.pop(key, None)
+            self._drop_earlier_holder(key)
+        for key in asked:
+            if key in guests.holdings:  # (alone, the answer about what ended comes second)
+                guests.recheck(key, now + const.GUEST_RECHECK)
+        if told:
+            self._announce_expired(told)
 
     def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None,
                 reason: str | None = None) -> None:
@@ -1011,9 +1042,16 @@ class Relay:
 
         def routed(nodes: list[str] | None) -> None:
             # None: Redis was not reached; the message is stored and waits for a fetch.
+            reached = bool(recipients or nodes)
             if status == mailbox.NEW:
-                self._count_direct(bool(recipients or nodes))
-            session.send(Accepted(request_id, msg_id) if recipients or nodes else Queued(request_id, msg_id))
+                self._count_direct(reached)
+            session.send(Accepted(request_id, msg_id) if reached else Queued(request_id, msg_id))
+            if reached != (message.state == "sent"):
+                # Stored with the directory's view, answered with Redis's (the routing read
+                # `where`), which the directory follows a stream read behind: a login or
+                # logout elsewhere came between. What the sender was told is what is so,
+                # and what history shows (docs/cluster.md, "What the sender is told").
+                self.store.restate(msg_id, "sent" if reached else "queued")
             if nodes:
                 # Until its outcome comes back: if those nodes die first, the sender hears "queued".
                 self.routed.setdefault(message.sender_key, {})[msg_id] = RoutedFlight(set(nodes), request_id)
@@ -1880,8 +1918,28 @@ class Relay:
             session.close(reason)
             return
         key = session.key
-        session.close_when_answered(reason, lambda done: self.store.sent_under(key, "", done, done))
+        if self.peers.routes:
+            session.close_when_answered(reason, partial(self._cluster_answered, key, ANSWER_STEPS))
+        else:
+            session.close_when_answered(reason, lambda done: self.store.sent_under(key, "", done, done))
         self.disconnected(session, None)  # (connection_lost's call then finds it gone)
+
+    def _cluster_answered(self, key: str, steps: int, done: Callable[..., None]) -> None:
+        """A cluster's wait for a closing session's last answers (_close_answered): a
+        request's answer there may wait for Redis through the node as well as through the
+        store, one after the other (a send: the name's lookup, the store, its route). So
+        the store's read, then the node's (peers.answered: after everything it asked),
+        ``steps`` times over, then ``done()``; within the session's bound all the same."""
+        def after_store(*_result: object) -> None:
+            self.peers.answered(after_node)
+
+        def after_node() -> None:
+            if steps > 1:
+                self._cluster_answered(key, steps - 1, done)
+            else:
+                done()
+
+        self.store.sent_under(key, "", after_store, after_store)
 
     def _rejected(self, session: ClientSession, rejected: FrameRejected) -> None:
         self.log_lines.log("malformed frames", session.address, logging.WARNING, "bad frame from %r: %s: %s",

@@ -183,6 +183,16 @@ class HoldingSaved(BusEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class GuestsForgotten(BusEvent):
+    """The guest names ``keys`` (one per line) were forgotten past their hold: written by
+    the store's script that forgot them, in that step (stores/redis.py ``_FORGET_GUESTS``,
+    after :func:`guests_forgotten_head`); every node's caches drop them."""
+
+    KIND: ClassVar[str] = "forgot"
+    keys: str
+
+
+@dataclass(frozen=True, slots=True)
 class Settled(BusEvent):
     """Message ``msg_id`` to ``key`` was confirmed or expired on another node: the inbox's
     node forgets it in flight."""
@@ -302,6 +312,12 @@ def room_say_head(sender: str, sender_key: str, text: str, sent_at: float) -> st
     return _head({"k": RoomPost.KIND, "sender": sender, "sender_key": sender_key, "text": text, "sent_at": sent_at})
 
 
+def guests_forgotten_head() -> str:
+    """The ``e`` field of a :class:`GuestsForgotten` entry up to its ``keys``: the script
+    appends them as a JSON string and the closing brace."""
+    return _dumps({"k": GuestsForgotten.KIND})[:-1] + ',"keys":'
+
+
 def _head(obj: dict[str, Any]) -> str:
     """``obj`` as an entry's text without its closing brace, ending where its ``msg_id``,
     the last field, goes (a script writes the id and "}")."""
@@ -312,7 +328,7 @@ _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
                                       Tell, AccountSaved, PasswordReset, HoldingSaved, Settled, CarbonCopy,
                                       Conversation, ReceiptsSwitch, RoomChanged, RoomPosted, AdminAdded,
-                                      RoomReadMoved, RoomPostChanged)}
+                                      RoomReadMoved, RoomPostChanged, GuestsForgotten)}
 # Built per cross-node message (Deliver, Tell, Settled, CarbonCopy: decoded by the node
 # that reads its inbox): each gets protocol/frozen.py's cheaper __init__, as the events do.
 _FAST_INIT = tuple(cls for cls in _KINDS.values() if fast_init(cls))

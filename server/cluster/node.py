@@ -49,8 +49,10 @@ from ..accounts import Account
 from ..afterdelivered import ROOM_TYPING
 from ..guests import Holding
 from ..mailbox import NEW, StoredMessage
+from ..peers import FORGOTTEN
 from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, scripts, trace
+from .clock import ClockSkew
 from .directory import Directory, Joined, node_of
 from .sayorder import SayOrder
 
@@ -60,6 +62,22 @@ log = logging.getLogger("chat.cluster")
 # every heartbeat, so a dead node's sessions leave within TTL + BEAT (+ a stream read).
 BEAT = 1.0
 TTL = 5.0
+# The version of what nodes share in Redis (keys, entries, records, scripts' arguments):
+# every node of a cluster runs the same (scripts.VERSION checks it at start), since a node
+# may not read what a newer one writes. Raised whenever that changes so that a node of the
+# version before would misread it. 2: a room's muted entries hold the name kept at the
+# mute's end (3 elements), guest names are forgotten ('forgot' entries), CLAIM checks a
+# resumed guest's holding. (1: the nodes before this key, which do not check it.)
+CLUSTER_VERSION = 2
+
+
+class VersionRefused(StoreUnavailable):
+    """This node may not join the cluster: its nodes or its data are of another version."""
+
+
+# Seconds the node that forgot guest names last stays the one to forget them (renewed at
+# each of its passes, every expiry_interval): another node takes over once it has passed.
+FORGET_LEASE = 120.0
 
 
 def silence(beat: float, ttl: float) -> float:
@@ -120,7 +138,8 @@ class ClusterNode:
     shares_rooms = False
 
     def __init__(self, url: str, prefix: str = "{chat}:", node_id: str | None = None, beat: float = BEAT,
-                 ttl: float = TTL, timeout: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 ttl: float = TTL, timeout: float = 2.0, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.url = url
         self.prefix = prefix
         self.node_id = node_id or new_node_id()
@@ -153,6 +172,8 @@ class ClusterNode:
         self._inbox_taken: list = []
         self._take_timer: asyncio.TimerHandle | None = None
         self.clock = clock
+        self.wall = wall  # this node's wall clock, measured against Redis's (clock.py)
+        self.skew = ClockSkew()
         self._last_beat = float("-inf")  # clock time of the last renewal Redis confirmed
         self._tasks: list[asyncio.Task] = []
         self._bad_entries = 0
@@ -223,14 +244,19 @@ class ClusterNode:
         return self.clock() - self._last_beat < self.ttl
 
     def claim(self, session: Any, key: str, name: str, shared: bool, since: float,
-              callback: Callable[[str | None], None]) -> None:
+              callback: Callable[[str | None], None], epoch: int | None = None) -> None:
         """Claim ``name`` for ``session`` across the cluster; ``callback(None)`` once it is
-        the session's, else ``callback("name_taken")`` or ``callback("unavailable")``.
+        the session's, else ``callback("name_taken")``, ``callback("unavailable")`` or, if
+        ``epoch`` (a guest's resumed holding) is no longer the holding in Redis (forgotten
+        meanwhile: scripts.CLAIM), ``callback(peers.FORGOTTEN)``.
         A session closed meanwhile is released again; its callback is still called."""
         if self._stopping or not self.available:
             asyncio.get_running_loop().call_soon(callback, "unavailable")
             return
         sid, args = self._claim_args(session, key, name, shared, since)
+        store = self._store
+        if epoch is not None and store is not None and store.prefix == self.prefix:  # its holdings are CLAIM's to read
+            args += (epoch,)
 
         async def run() -> None:
             self._claiming[sid] = []
@@ -251,6 +277,8 @@ class ClusterNode:
                 self._notify(held)
             elif reply == "taken":
                 callback("name_taken")
+            elif reply == FORGOTTEN:
+                callback(FORGOTTEN)
             else:
                 if isinstance(reply, RedisError):
                     self._failed("claim", reply, logging.ERROR)
@@ -589,6 +617,34 @@ class ClusterNode:
     def holding_changed(self, key: str, holding: Any) -> None:
         self._publish(bus.HoldingSaved(key, holding.name, holding.token_hash.hex(), holding.epoch, holding.left_at))
 
+    def answered(self, done: Callable[[], None]) -> None:
+        """As peers.py says: a PING behind what this node sent Redis before (its lookups,
+        and this turn's routes, written at the turn's end: _send_routes, scheduled before
+        this), whose reply comes after theirs on the one connection, and whose task runs
+        after their callbacks; also when Redis does not answer (the caller's wait is bounded)."""
+        async def ping() -> None:
+            try:
+                await self._redis.execute("PING")
+            except Exception:  # (the answers it waited for failed too: they were sent)
+                pass
+            done()
+
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(ping()))
+
+    def forget_guests(self, store: Any, holdings: dict[str, Any], epoch: int,
+                      callback: Callable[[tuple[list[str], list[StoredMessage]] | None], None]) -> None:
+        """As peers.py says: one node at a time (a lease in Redis, FORGET_LEASE, renewed at
+        each pass), in the store's one step that checks each name against the other nodes'
+        logins and tells every node on the events stream (stores/redis.py
+        ``_FORGET_GUESTS``). A node on another store (the in-process tests' shared memory)
+        forgets nothing: ``callback(None)``."""
+        if not hasattr(store, "forget_guests"):
+            callback(None)
+            return
+        store.forget_guests(holdings, epoch, self.node_id, FORGET_LEASE, self.prefix + "events",
+                            scripts.EVENTS_MAXLEN, bus.guests_forgotten_head(), callback,
+                            lambda error: callback(None))
+
     def conversation(self, key: str, actor: str, feature: str, frame: bytes) -> None:
         """Put ``frame`` in the inbox of every other node holding a session of ``key``
         (each tells its sessions that asked for ``feature``, if its rules let it pass: see
@@ -674,6 +730,7 @@ class ClusterNode:
         """Join the cluster and load the directory; raises StoreUnavailable (chatserver.py
         says it in one line) if Redis cannot be reached now."""
         try:
+            await self._check_version()
             await self._join()
             await self._load()
         except (RedisConnectionError, TimeoutError) as exc:
@@ -723,6 +780,27 @@ class ClusterNode:
                 pass  # the others reap this node when its heartbeat expires
         for client in (self._redis, self._events_reader, self._inbox_reader):
             await client.close()
+
+    async def _check_version(self) -> None:
+        """Refuse (VersionRefused, in one sentence chatserver.py prints) to join a cluster
+        whose nodes or data are of another version (scripts.VERSION, CLUSTER_VERSION)."""
+        reply = await scripts.VERSION(self._redis, args=(self.prefix, CLUSTER_VERSION, self.node_id))
+        if isinstance(reply, RedisError):
+            raise RedisConnectionError(f"cannot check the cluster's version: {reply}")
+        verdict, theirs, live = _text(reply[0]), int(reply[1]), int(reply[2])
+        if verdict == "newer":
+            raise VersionRefused(f"this cluster's data at {self._redis.address} was written by nodes of a newer "
+                                 f"version ({theirs}) than this node's ({CLUSTER_VERSION}), which cannot read it: "
+                                 f"start this node from that version's code")
+        if verdict == "older":
+            before = f"version {theirs}" if theirs else "a version from before version checks"
+            nodes = "1 node" if live == 1 else f"{live} nodes"
+            runs = "runs" if live == 1 else "run"
+            raise VersionRefused(f"{nodes} of {before} still {runs} in the cluster at {self._redis.address}, and "
+                                 f"this node is version {CLUSTER_VERSION}: the nodes of one cluster must run the "
+                                 f"same version; stop them all, then start the nodes of the new version")
+        if theirs != CLUSTER_VERSION:
+            log.info("cluster: version %d from now on (it was %s)", CLUSTER_VERSION, theirs or "unset")
 
     async def _join(self) -> None:
         info = f"{socket.gethostname()} pid {os.getpid()}"
@@ -779,15 +857,20 @@ class ClusterNode:
         the last call was answered; while it is 0 the figures read from Redis are left out
         rather than shown stale (two nodes alive when no heartbeat can be read)."""
         while True:
+            before = self.wall()
             try:
                 reply = await scripts.GAUGES(self._redis, args=(self.prefix, self.node_id))
             except (RedisConnectionError, TimeoutError):
                 reply = None
-            if isinstance(reply, list) and len(reply) == 4:
-                alive, backlog, pending, last = reply
+            if isinstance(reply, list) and len(reply) == 5:
+                alive, backlog, pending, last, now = reply
+                told = self.skew.measured(before, now / 1000, self.wall())
+                if told is not None:
+                    log.warning("cluster: %s", told)
                 self.gauges = {"chat_cluster_redis_up": 1, "chat_cluster_nodes_alive": alive,
                                "chat_cluster_inbox_entries": backlog, "chat_cluster_inbox_pending": pending,
-                               "chat_cluster_events_lag_seconds": _lag(_text(last), self._last_event)}
+                               "chat_cluster_events_lag_seconds": _lag(_text(last), self._last_event),
+                               "chat_cluster_clock_offset_seconds": self.skew.offset}
             else:  # not answered, or refused (LOADING after a restart): nothing known fresh
                 self.gauges = {"chat_cluster_redis_up": 0}
             await asyncio.sleep(self.beat)
@@ -992,6 +1075,13 @@ class ClusterNode:
                 guests.lookalikes.add(event.name)
             guests.holdings[event.key] = Holding(event.name, bytes.fromhex(event.token_hash), event.epoch,
                                                  event.left_at)
+            if event.left_at is not None:  # every node knows when each name may be forgotten
+                guests.left(event.key, event.left_at)
+        elif kind is bus.GuestsForgotten:
+            guests = relay.logins.guests
+            for key in event.keys.split("\n"):
+                guests.forget(key)
+                relay.known.pop(key, None)
         elif kind is bus.ReceiptsSwitch:
             relay.after.switched(event.key, event.on)
         elif kind is bus.RoomReadMoved:

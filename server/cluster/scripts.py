@@ -88,13 +88,42 @@ redis.call('HSET', p..'beats', node, string.format('%.0f', now + tonumber(ARGV[3
 return 1
 """)
 
-# ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry.
-# 'ok', 'taken' (someone else holds the name) or 'gone' (this node was reaped, or never
-# joined: it must not add sessions, or the reaper would never see them). A node whose
+# ARGV: prefix, this node's version (node.py CLUSTER_VERSION), its id. Run before JOIN:
+# {'ok', the version found (0: none), live nodes} when the cluster's version
+# (``{chat}:version``) is this node's, or none is written and no other node's deadline
+# (``beats``) is still to come (then this node's is written: an upgrade once every node
+# of the version before stopped, or a first start); {'newer', ...} when the data was
+# written by a newer version, which this node may not read; {'older', ...} when nodes of
+# an earlier version (or of before this key) still run.
+VERSION = Script(_LIVENESS + """
+local p, mine = ARGV[1], tonumber(ARGV[2])
+local theirs = tonumber(redis.call('GET', p..'version') or '0')
+if theirs == mine then return {'ok', theirs, 0} end
+if theirs > mine then return {'newer', theirs, 0} end
+local now = now_ms()
+local live = 0
+for _, node in ipairs(redis.call('SMEMBERS', p..'nodes')) do
+  local deadline = tonumber(redis.call('HGET', p..'beats', node))
+  if node ~= ARGV[3] and deadline and deadline >= now then live = live + 1 end
+end
+if live > 0 then return {'older', theirs, live} end
+redis.call('SET', p..'version', ARGV[2])
+return {'ok', theirs, 0}
+""")
+
+# ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry, and
+# for a guest whose token proved its holding, that holding's epoch.
+# 'ok', 'taken' (someone else holds the name), 'gone' (this node was reaped, or never
+# joined: it must not add sessions, or the reaper would never see them), or 'forgotten'
+# (the guest's holding in Redis is not that epoch's: a node forgot the name just before,
+# stores/redis.py _FORGET_GUESTS, which forgets no name ``who`` holds). A node whose
 # deadline passed but that nobody reaped yet may claim: the reaper takes the session too.
 CLAIM = Script("""
 local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('HEXISTS', p..'beats', node) == 0 then return 'gone' end
+if ARGV[9] and tonumber(redis.call('HGET', p..'guest:'..key, 'epoch')) ~= tonumber(ARGV[9]) then
+  return 'forgotten'
+end
 local who = redis.call('HGET', p..'who', key)
 if who then
   if ARGV[6] ~= '1' or string.sub(who, 1, 1) ~= '1' then return 'taken' end
@@ -238,7 +267,7 @@ return redis.call('XDEL', inbox, unpack(ids))
 # ARGV: prefix, node. The figures /metrics shows of a node (read once per heartbeat period,
 # not per scrape): {nodes whose deadline has not passed, entries in this node's inbox (only
 # unacknowledged ones are kept), of them read and not acknowledged, the events stream's
-# last id}.
+# last id, Redis's time in ms (the node's clock is measured against it: clock.py)}.
 GAUGES = Script(_LIVENESS + """
 local p, node = ARGV[1], ARGV[2]
 local now = now_ms()
@@ -258,7 +287,7 @@ if type(info) == 'table' then
     if info[i] == 'last-generated-id' then last = info[i + 1] end
   end
 end
-return {alive, redis.call('XLEN', inbox), pending[1], last}
+return {alive, redis.call('XLEN', inbox), pending[1], last, now}
 """)
 
 

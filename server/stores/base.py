@@ -159,6 +159,11 @@ class MessageStore(Protocol):
         """A receipt for a message not in flight: ``(the message, if this receipt
         delivered it, else None; the recipient key of msg_id, None if unknown)``."""
 
+    def restate(self, msg_id: int, state: str, callback: Callback | None = None,
+                on_error: ErrorCallback | None = None) -> None:
+        """A pending direct message's first answer was ``state`` (``sent`` or ``queued``),
+        not the one it was stored with: record it (see mailbox.restate); result None."""
+
     def pending_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:
         """Up to ``limit`` messages waiting for ``recipient_key``, msg_id > ``after``, oldest first."""

@@ -441,6 +441,15 @@ class MemoryStore:
             return row.current(), row.message.recipient_key
         return None, row.message.recipient_key
 
+    def restate(self, msg_id: int, state: str, callback: Callback | None = None,
+                on_error: ErrorCallback | None = None) -> None:
+        self._do(self._restate, (msg_id, state), callback, on_error)
+
+    def _restate(self, msg_id: int, state: str) -> None:
+        row = self._messages.get(msg_id)
+        if row is not None and row.state in PENDING:
+            row.state = state
+
     def pending_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:
         self._do(self._pending_for, (recipient_key, after, limit), callback, on_error)

@@ -424,6 +424,14 @@ end
 return table.concat(out)
 """)
 
+# ARGV: P, msg id, state (mailbox.restate's rule).
+_RESTATE = _script(r"""
+local k = mkey(ARGV[2])
+local st = redis.call('HGET', k, 'st')
+if st == 'sent' or st == 'queued' then redis.call('HSET', k, 'st', ARGV[3]) end
+return 1
+""")
+
 # ARGV: P, msg id, recipient key.
 _CONFIRM_LATE = _script(r"""
 local k = mkey(ARGV[2])
@@ -522,15 +530,16 @@ end
 return out
 """)
 
-# ARGV: P, epoch, '1' to forget the names too (RedisStore.forget_users) else '0', then the
-# name keys (one for a hand-over).
-_HAND_OVER = _script(r"""
-local epoch, forget = tonumber(ARGV[2]), ARGV[3] == '1'
+# hand_over(epoch, forget, keys): the names ``keys`` change hands (mailbox.hand_over), and
+# with ``forget`` are forgotten too (mailbox.forget_users); returns the rows of what ended,
+# for their senders. Shared by _HAND_OVER and the cluster's _FORGET_GUESTS.
+_HAND_OVER_FUNCTION = r"""
+local function hand_over(epoch, forget, keys)
 local names = {}
-for i = 4, #ARGV do names[ARGV[i]] = true end
+for _, key in ipairs(keys) do names[key] = true end
 local out = {}
-for i = 4, #ARGV do
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'pend:' .. ARGV[i], '-inf', epoch)) do
+for _, key in ipairs(keys) do
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'pend:' .. key, '-inf', epoch)) do
     unpend(id, 'expired')
     out[#out + 1] = row(id)
   end
@@ -557,8 +566,7 @@ while true do
   end
   start = start + #ids - #ended
 end
-for i = 4, #ARGV do
-  local key = ARGV[i]
+for _, key in ipairs(keys) do
   redis.call('ZREMRANGEBYSCORE', P .. 'untold:' .. key, '-inf', epoch)
   local cidk = P .. 'cid:' .. key
   local cids = redis.call('HGETALL', cidk)
@@ -585,23 +593,68 @@ for i = 4, #ARGV do
   end
 end
 return out
+end
+"""
+
+# ARGV: P, epoch, '1' to forget the names too (RedisStore.forget_users) else '0', then the
+# name keys (one for a hand-over).
+_HAND_OVER = _script(_HAND_OVER_FUNCTION + r"""
+local keys = {}
+for i = 4, #ARGV do keys[#keys + 1] = ARGV[i] end
+return hand_over(tonumber(ARGV[2]), ARGV[3] == '1', keys)
 """)
 
+# referenced(key): whether a message still refers to name ``key`` (mailbox.referenced).
+_REFERENCED_FUNCTION = r"""
+local function referenced(key)
+  if redis.call('ZCARD', P .. 'pend:' .. key) > 0 or redis.call('ZCARD', P .. 'untold:' .. key) > 0 then
+    return true
+  end
+  for _, id in ipairs(redis.call('HVALS', P .. 'cid:' .. key)) do
+    local st = redis.call('HGET', mkey(id), 'st')
+    if st == 'sent' or st == 'queued' or st == 'blocked' then return true end
+  end
+  return false
+end
+"""
+
 # ARGV: P, then name keys: those a message still refers to (mailbox.referenced).
-_REFERENCED = _script(r"""
+_REFERENCED = _script(_REFERENCED_FUNCTION + r"""
 local out = {}
 for i = 2, #ARGV do
-  local key = ARGV[i]
-  local found = redis.call('ZCARD', P .. 'pend:' .. key) > 0 or redis.call('ZCARD', P .. 'untold:' .. key) > 0
-  if not found then
-    for _, id in ipairs(redis.call('HVALS', P .. 'cid:' .. key)) do
-      local st = redis.call('HGET', mkey(id), 'st')
-      if st == 'sent' or st == 'queued' or st == 'blocked' then found = true break end
-    end
-  end
-  if found then out[#out + 1] = key end
+  if referenced(ARGV[i]) then out[#out + 1] = ARGV[i] end
 end
 return out
+""")
+
+# A cluster's forgetting of guest names (server/cluster/node.py, ClusterNode.forget_guests):
+# one node at a time, in one step with the checks that make it safe against every other
+# node's logins. ARGV: P, epoch (as _HAND_OVER's), the node's id, the lease in ms, the
+# events stream, its length, the 'forgot' entry's head (cluster/bus.py: the keys' JSON
+# list and "}" complete it), then per name: key, epoch, left at, as the node's cache holds
+# its holding. The lease (``forgetter``) is the node's while it renews it within the lease;
+# another node's answers {0}. A name is forgotten only if nobody holds it now (``who``: a
+# claim made before this step keeps it; one after finds the holding gone, scripts.CLAIM),
+# its holding is the one the node saw (no login or leaving since), and no message refers to
+# it; the forgotten ones go on the events stream in the same step. Reply: {1, the keys
+# forgotten, the rows of what ended (hand_over)}.
+_FORGET_GUESTS = _script(_HAND_OVER_FUNCTION + _REFERENCED_FUNCTION + r"""
+local owner = redis.call('GET', P .. 'forgetter')
+if owner and owner ~= ARGV[3] then return {0} end
+redis.call('SET', P .. 'forgetter', ARGV[3], 'PX', ARGV[4])
+local keys = {}
+for i = 8, #ARGV - 2, 3 do
+  local key = ARGV[i]
+  local h = redis.call('HMGET', P .. 'guest:' .. key, 'epoch', 'left')
+  if redis.call('HEXISTS', P .. 'who', key) == 0 and tonumber(h[1]) == tonumber(ARGV[i + 1])
+      and h[2] and tonumber(h[2]) == tonumber(ARGV[i + 2]) and not referenced(key) then
+    keys[#keys + 1] = key
+  end
+end
+if #keys == 0 then return {1, {}, {}} end
+local told = hand_over(tonumber(ARGV[2]), true, keys)
+redis.call('XADD', ARGV[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[7] .. cjson.encode(table.concat(keys, '\n')) .. '}')
+return {1, keys, told}
 """)
 
 # Purge's walk in id order, without an index of every message: ``next`` is the highest id
@@ -1041,11 +1094,13 @@ SCRIPTS += (_UPGRADE,)  # purge without the ``ids`` set (bench/PROFILE.md, "Comm
 SCRIPTS += (_RECEIPTS, _ACKS)  # a turn's receipts, acks: one operation each (bench/PROFILE.md, round five)
 SCRIPTS += (_STORE_PACKED,)  # a message's fields in one argument (bench/PROFILE.md, "round eight")
 SCRIPTS += (_RECEIPTS_PACKED, _ACKS_PACKED)  # and receipts', acks' (the same)
+SCRIPTS += (_RESTATE,)  # a cluster's answer recorded when the directory lagged (docs/cluster.md)
 SCRIPTS += (_ROOM_JOINED,)  # a new membership's cursor, at the join
 SCRIPTS += (_SENT_UNDER,)  # a refused request's resend, looked up (only when refused)
 SCRIPTS += (_SINCE,)  # feature since: a user's direct messages after an id, every conversation
 SCRIPTS += (_ROOM_SAY,)  # a say stored and put on the events stream in one step (cluster)
 SCRIPTS += (_REFERENCED,)  # forgetting guest names past their hold (server/guests.py)
+SCRIPTS += (_FORGET_GUESTS,)  # and in a cluster (docs/cluster.md, "Guest names")
 _PACKED = {_RECEIPTS: _RECEIPTS_PACKED, _ACKS: _ACKS_PACKED}
 
 
@@ -1142,6 +1197,11 @@ def _message(row: list) -> StoredMessage:
 
 def _messages(rows: list) -> list[StoredMessage]:
     return [_message(row) for row in rows]
+
+
+def _forgotten(reply: list) -> tuple[list[str], list[StoredMessage]] | None:
+    """_FORGET_GUESTS's reply, read (RedisStore.forget_guests)."""
+    return None if reply[0] == 0 else ([_text(key) for key in reply[1]], _told(reply[2]))
 
 
 def _told(rows: list) -> list[StoredMessage]:
@@ -1961,6 +2021,10 @@ class RedisStore:
                      lambda reply: (None if reply[0] is None else _message(reply[0]), _text(reply[1])),
                      callback, on_error)
 
+    def restate(self, msg_id: int, state: str, callback: Callback | None = None,
+                on_error: ErrorCallback | None = None) -> None:
+        self._submit(_RESTATE, (msg_id, state), None, callback, on_error)
+
     def pending_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:
         self._submit(_PAGE, ("pend:" + recipient_key, after, limit), _messages, callback, on_error)
@@ -2024,6 +2088,17 @@ class RedisStore:
     def forget_users(self, name_keys: list[str], epoch: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
         self._submit(_HAND_OVER, (epoch, "1", *name_keys), _told, callback, on_error)
+
+    def forget_guests(self, holdings: dict[str, Holding], epoch: int, node_id: str, lease: float, stream: str,
+                      length: int, head: str, callback: Callback | None = None,
+                      on_error: ErrorCallback | None = None) -> None:
+        """A cluster node's :meth:`forget_users` (_FORGET_GUESTS: its rules): ``holdings``
+        as the node's cache holds them. Result: None if another node holds the lease, else
+        (the keys forgotten, what ended for their senders, as :meth:`forget_users`)."""
+        args: list[Any] = [epoch, node_id, round(lease * 1000), stream, length, head]
+        for key, holding in holdings.items():
+            args += (key, holding.epoch, repr(holding.left_at))
+        self._submit(_FORGET_GUESTS, tuple(args), _forgotten, callback, on_error)
 
     # --- After delivered: edit, delete, read -------------------------------------------------
 

@@ -102,6 +102,10 @@ class SQLiteStore(Store):
         self.submit(lambda db: (mailbox.mark_delivered(db, msg_id, recipient_key), mailbox.recipient_of(db, msg_id)),
                     callback, on_error)
 
+    def restate(self, msg_id: int, state: str, callback: Callback | None = None,
+                on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.restate(db, msg_id, state), callback, on_error)
+
     def pending_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: mailbox.pending_for(db, recipient_key, after, limit), callback, on_error)
