@@ -87,7 +87,7 @@ from .errors import (
     RequestTimeout,
     ServerUnreachable,
 )
-from .display import login_refused_words
+from .display import CONNECTION_ERROR, login_refused_words
 from .events import Reconnected, Reconnecting
 from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
@@ -557,7 +557,7 @@ class AioChatClient:
                     self._flush()
                     continue
                 except OSError as exc:
-                    self.core.set_reason(_("connection error: {why}").format(why=exc.strerror or exc or type(exc).__name__))
+                    self.core.set_reason(_(CONNECTION_ERROR).format(why=exc.strerror or exc or type(exc).__name__))
                     return
                 self.core.receive_data(data, self._now())  # b"" lets the core report a cut frame
                 at_eof = not data

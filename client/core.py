@@ -186,7 +186,7 @@ from i18n import _
 from registry import canonical
 
 from .credential import AccountCredential
-from .display import explain_refusal
+from .display import WRITE_FAILED, explain_refusal
 from .events import ServerUnavailable
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, Failure, MessageUpdate, OutgoingMessage
@@ -685,7 +685,7 @@ class ClientCore:
     def write_failed(self, reason: str) -> None:
         """The shell could not write to the current connection: it is unusable (a
         timeout may have left half a frame on the wire)."""
-        self.set_reason(_("writing to the server failed: {why}").format(why=reason))
+        self.set_reason(_(WRITE_FAILED).format(why=reason))
         self.broken = True
 
     def set_reason(self, reason: str) -> None:

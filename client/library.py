@@ -170,7 +170,7 @@ from .errors import (
     RequestTimeout,
     ServerUnreachable,
 )
-from .display import login_refused_words
+from .display import CONNECTION_ERROR, login_refused_words
 from .events import Reconnected, Reconnecting
 from .transport import login_failure, open_socket, tls_context
 from .outgoing import OutgoingMessage
@@ -1206,7 +1206,7 @@ class ChatClient:
             return self._timed_out()
         except (OSError, ValueError) as exc:  # ValueError: select() on a closed socket
             with self._lock:
-                self.core.set_reason(_("connection error: {why}").format(
+                self.core.set_reason(_(CONNECTION_ERROR).format(
                     why=getattr(exc, 'strerror', None) or exc or type(exc).__name__))
             return _STOP
         with self._lock:
