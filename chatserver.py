@@ -40,7 +40,7 @@ from registry.names import not_a_name
 from resp import parse_url
 from server import ChatServer, ServerConfig, backup
 from server.app import ListenFailed
-from server.console import QUIT_COMMANDS, registry_lines, watch_console
+from server.console import QUIT_COMMANDS, registry_lines, say_to_operator, watch_console
 from server.lan import lan_lines, listens_everywhere, local_addresses
 from server import logformat
 from server.lockfile import DataDirInUse, DataDirUnusable
@@ -353,27 +353,28 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
         print(_("server administrators: {names}").format(names=admins), file=sys.stderr, flush=True)
 
     def password(name: str) -> None:
+        # Every answer of /password where its new password goes (say_to_operator): on the
+        # console, not in the log, so that the operator sees the command's outcome there.
         def done(new: str | None, failure: StoreUnavailable | None) -> None:
             if new is not None:  # shown here once, never logged: the operator passes it on
-                print(_("new password of {name}: {password}  (shown only now; their sessions were ended)").format(
-                    name=name, password=new), file=sys.stderr, flush=True)
+                say_to_operator(_("new password of {name}: {password}  (shown only now; their sessions were "
+                                  "ended)").format(name=name, password=new))
             elif failure is not None and failure.maybe_done:
-                print(_("the password of {name} may or may not have been changed (the storage did not answer in "
-                        "time): type /password {name} again").format(name=name), file=sys.stderr, flush=True)
+                say_to_operator(_("the password of {name} may or may not have been changed (the storage did not "
+                                  "answer in time): type /password {name} again").format(name=name))
             else:
-                print(_("the password of {name} was not changed: the server cannot save anything right now; "
-                        "try again shortly").format(name=name), file=sys.stderr, flush=True)
+                say_to_operator(_("the password of {name} was not changed: the server cannot save anything right "
+                                  "now; try again shortly").format(name=name))
 
         if not name:
-            print(_("type /password NAME: the account NAME gets a new password"), file=sys.stderr, flush=True)
+            say_to_operator(_("type /password NAME: the account NAME gets a new password"))
             return
         try:
             server.relay.reset_password(name, done)
         except InvalidName as exc:
-            print(not_a_name(name[:40], exc, _), file=sys.stderr, flush=True)
+            say_to_operator(not_a_name(name[:40], exc, _))
         except NoAccount:
-            print(_("{name} has no account: there is no password to reset").format(name=name), file=sys.stderr,
-                  flush=True)
+            say_to_operator(_("{name} has no account: there is no password to reset").format(name=name))
 
     backing_up = []  # the folder of the backup being made, if one is (one at a time)
 

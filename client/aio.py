@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from typing import NamedTuple, TypeVar
@@ -65,6 +66,7 @@ from protocol.codec import MAX_HISTORY_PAGE
 from .core import (
     FIRST_LOGIN_FAIL,
     FIRST_LOGIN_NEXT,
+    LOGIN_PATIENCE,
     MAX_WAITING,
     RECONNECT_DELAY,
     RECONNECT_MAX_DELAY,
@@ -74,6 +76,7 @@ from .core import (
     backoff,
     failover,
     first_login_verdict,
+    login_wait,
     retry_verdict,
 )
 from .errors import (
@@ -84,7 +87,7 @@ from .errors import (
     RequestTimeout,
     ServerUnreachable,
 )
-from .display import login_refused_words
+from .display import CONNECTION_ERROR, login_refused_words
 from .events import Reconnected, Reconnecting
 from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
@@ -198,7 +201,9 @@ class AioChatClient:
     async def connect(self, timeout: float = const.CONNECT_TIMEOUT) -> Welcome:
         """Connect and log in (each server of the list in turn, until one answers), start
         the reader task; return the Welcome. ``timeout`` bounds the connect and the wait
-        for the answer to the hello, each. Raises :class:`LoginRefused`,
+        for the answer to the hello, each. A short ``rate_limited`` is waited out as
+        :meth:`ChatClient.connect <client.library.ChatClient.connect>` does without a
+        deadline (within ``LOGIN_PATIENCE`` s). Raises :class:`LoginRefused`,
         :class:`ServerUnreachable`, or RuntimeError if already connected."""
         if self.core.alive or self._writer is not None or self._connecting:
             raise RuntimeError("this client is already connected (or connecting)")
@@ -208,11 +213,20 @@ class AioChatClient:
         try:
             unanswered = 0
             index = 0
+            patience = time.monotonic() + LOGIN_PATIENCE
             while True:
                 try:
                     reader, writer, conn, welcome = await self._open_session(timeout, index)
                     break
                 except (LoginRefused, ServerUnreachable) as exc:
+                    wait = login_wait(exc, time.monotonic(), patience)
+                    if wait is not None:  # an answer: "a moment", from this server
+                        unanswered = 0
+                        with suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), wait)
+                        if self._wake.is_set():
+                            raise ServerUnreachable("the client was closed while connecting") from exc
+                        continue
                     unanswered += 1
                     # "retry" (a cut during the login) is for a caller that asked for it,
                     # as ChatClient.connect(retry_until=...): here it fails like the rest.
@@ -543,7 +557,7 @@ class AioChatClient:
                     self._flush()
                     continue
                 except OSError as exc:
-                    self.core.set_reason(_("connection error: {why}").format(why=exc.strerror or exc or type(exc).__name__))
+                    self.core.set_reason(_(CONNECTION_ERROR).format(why=exc.strerror or exc or type(exc).__name__))
                     return
                 self.core.receive_data(data, self._now())  # b"" lets the core report a cut frame
                 at_eof = not data

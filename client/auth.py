@@ -16,6 +16,7 @@ it (``ps``) and the shell keeps it in its history. It comes from, in this order:
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -24,7 +25,7 @@ import const
 from i18n import _
 from protocol import ErrorCode, Welcome
 
-from .core import LOGIN_OUTCOMES
+from .core import LOGIN_OUTCOMES, MAX_LOGIN_WAIT, login_wait  # noqa: F401 (MAX_LOGIN_WAIT: the old name)
 from .display import ERROR_TEXTS, login_refused_words
 from .errors import LoginRefused
 from .events import Reconnecting
@@ -34,8 +35,6 @@ from .library import ChatClient
 PASSWORD_ENV = "CHAT_PASSWORD"
 # Password prompts per login (the server slows down repeated failures anyway).
 MAX_PROMPTS = 3
-# Longest rate_limited wait a login sits through before giving up (seconds).
-MAX_LOGIN_WAIT = 10.0
 # Refusals of a login that are about the password or the account: ExitCode.AUTH_FAILED.
 AUTH_CODES = frozenset(code for code, outcome in LOGIN_OUTCOMES.items() if outcome.account)
 
@@ -122,10 +121,11 @@ def log_in(client: ChatClient, ask: Ask | None, tell: Callable[[str], None],
             # The server's throttle after a wrong password, or its password-check budget
             # when a class logs in at once from one address (a school's NAT): a wait, not
             # a refusal, for a script and the window as for a person at the terminal.
-            if exc.code == ErrorCode.RATE_LIMITED and exc.retry_after is not None \
-                    and exc.retry_after <= MAX_LOGIN_WAIT \
-                    and (retry_until is None or time.monotonic() + exc.retry_after < retry_until):
-                time.sleep(exc.retry_after)
+            # ChatClient.connect() waits those out itself, by the same rule (core.login_wait),
+            # for LOGIN_PATIENCE s when given no deadline: a front end waits on after that.
+            wait = login_wait(exc, time.monotonic(), math.inf if retry_until is None else retry_until)
+            if wait is not None:
+                time.sleep(wait)
                 continue
             if ask is None:
                 raise

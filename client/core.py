@@ -186,7 +186,7 @@ from i18n import _
 from registry import canonical
 
 from .credential import AccountCredential
-from .display import explain_refusal
+from .display import WRITE_FAILED, explain_refusal
 from .events import ServerUnavailable
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, Failure, MessageUpdate, OutgoingMessage
@@ -335,6 +335,26 @@ def retry_verdict(error: Exception) -> tuple[bool, float]:
 
 
 FIRST_LOGIN_RETRY, FIRST_LOGIN_NEXT, FIRST_LOGIN_FAIL = "retry", "next", "fail"
+# Longest rate_limited wait a first login sits through before raising it (seconds): the
+# server's password-check budget when a class logs in at once behind one address (a
+# school's NAT), or its throttle after a wrong password. A longer wait is said at once.
+MAX_LOGIN_WAIT = 10.0
+# How long in all a first connect() given no deadline of its own sits through such waits:
+# a bot started with its classmates logs in a moment later instead of dying at once.
+LOGIN_PATIENCE = 30.0
+
+
+def login_wait(error: Exception, now: float, until: float) -> float | None:
+    """The seconds a first login waits before asking the same server again after
+    ``error``: a ``rate_limited`` refusal's ``retry_after``, if it is at most
+    MAX_LOGIN_WAIT and over before ``until`` (a ``time.monotonic()`` deadline, as
+    ``now``); else None, and the error is the answer. Every front end (the library's
+    connect, the asyncio client's, :func:`client.auth.log_in`) waits by this one rule."""
+    if isinstance(error, LoginRefused) and error.code == ErrorCode.RATE_LIMITED \
+            and error.retry_after is not None and error.retry_after <= MAX_LOGIN_WAIT \
+            and now + error.retry_after < until:
+        return error.retry_after
+    return None
 
 
 def first_login_verdict(error: Exception, untried: int) -> str:
@@ -665,7 +685,7 @@ class ClientCore:
     def write_failed(self, reason: str) -> None:
         """The shell could not write to the current connection: it is unusable (a
         timeout may have left half a frame on the wire)."""
-        self.set_reason(_("writing to the server failed: {why}").format(why=reason))
+        self.set_reason(_(WRITE_FAILED).format(why=reason))
         self.broken = True
 
     def set_reason(self, reason: str) -> None:

@@ -95,6 +95,24 @@ def reason_words(reason: str) -> str:
     return sanitize(reason)
 
 
+# How the shells word a connection's end that the socket reported: the operating system's
+# words (its strerror, in English), which say nothing to a person (lost_words).
+CONNECTION_ERROR = N_("connection error: {why}")
+WRITE_FAILED = N_("writing to the server failed: {why}")
+
+
+def lost_words(reason: str) -> str | None:
+    """Why a connection went, for a person (a status bar): ``reason`` (the client core's
+    ``close_reason``, in the user's language already: "no data from the server for 45 s",
+    "the server closed the connection", a refusal, the server's goodbye) in words; None
+    when it is empty or the operating system's wording of a socket error
+    (CONNECTION_ERROR, WRITE_FAILED), for which "the connection was lost" says as much."""
+    if not reason or any(reason.startswith(_(socket_words).partition("{why}")[0])
+                         for socket_words in (CONNECTION_ERROR, WRITE_FAILED)):
+        return None
+    return reason_words(reason)
+
+
 def left_why(reason: str) -> str:
     """What follows "NAME left" for a `left` notice's ``reason``: " (the reason)" in the
     user's language, sanitised; "" for none."""

@@ -145,6 +145,7 @@ from registry import InvalidName, canonical, validate_name
 from registry.names import explain as explain_refusal
 
 from .core import (
+    LOGIN_PATIENCE,
     MAX_WAITING,
     RECONNECT_DELAY,
     RECONNECT_MAX_DELAY,
@@ -157,6 +158,7 @@ from .core import (
     failover,
     is_default_room,
     first_login_verdict,
+    login_wait,
     retry_verdict,
 )
 from .errors import (
@@ -168,7 +170,7 @@ from .errors import (
     RequestTimeout,
     ServerUnreachable,
 )
-from .display import login_refused_words
+from .display import CONNECTION_ERROR, login_refused_words
 from .events import Reconnected, Reconnecting
 from .transport import login_failure, open_socket, tls_context
 from .outgoing import OutgoingMessage
@@ -348,7 +350,13 @@ class ChatClient:
         already connected. With several ``servers``, one that cannot be reached is
         followed by the next, each once; the last error is raised if none answers.
 
-        By default one attempt is made. With ``retry_until`` (a ``time.monotonic()``
+        A short ``rate_limited`` refusal (the server's password-check budget when a class
+        logs in at once behind one address, or its throttle after a wrong password) is
+        waited out and the login asked again, each wait up to ``MAX_LOGIN_WAIT`` seconds
+        and all of them ending before ``retry_until`` (without it, within
+        ``LOGIN_PATIENCE`` seconds; ``retry_until=0``: no wait, the refusal is raised).
+
+        Else, by default, one attempt is made. With ``retry_until`` (a ``time.monotonic()``
         deadline, or ``math.inf``) and reconnection allowed (``reconnect=True``), a login
         whose connection is reset before the server answers (:class:`LoginInterrupted`)
         is tried again with the reconnection backoff, until
@@ -418,6 +426,7 @@ class ChatClient:
         index = 0
         unanswered = 0  # servers in a row that could not be reached
         delays = backoff(self._reconnect_delay, self._reconnect_max_delay)
+        patience = time.monotonic() + LOGIN_PATIENCE if retry_until is None else retry_until
         while True:
             try:
                 # A retry may not outlast the deadline (the first attempt keeps its timeout).
@@ -425,6 +434,12 @@ class ChatClient:
                                           else max(0.05, min(timeout, retry_until - time.monotonic())),
                                           index) + (index,)
             except (LoginRefused, ServerUnreachable) as exc:
+                wait = login_wait(exc, time.monotonic(), patience)
+                if wait is not None:  # an answer: "a moment", from this server
+                    unanswered = 0
+                    if self._wake.wait(wait):
+                        raise ServerUnreachable("the client was closed while connecting") from exc
+                    continue
                 unanswered += 1
                 verdict = first_login_verdict(exc, len(self.servers) - unanswered)
                 if verdict == FIRST_LOGIN_FAIL:
@@ -1191,7 +1206,7 @@ class ChatClient:
             return self._timed_out()
         except (OSError, ValueError) as exc:  # ValueError: select() on a closed socket
             with self._lock:
-                self.core.set_reason(_("connection error: {why}").format(
+                self.core.set_reason(_(CONNECTION_ERROR).format(
                     why=getattr(exc, 'strerror', None) or exc or type(exc).__name__))
             return _STOP
         with self._lock:

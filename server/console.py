@@ -1,7 +1,8 @@
 """The server's own terminal: ``/quit`` (or ``/sair``) stops it, ``/who`` (``/quem``) lists
 users, ``/admin NAME`` makes an account a server administrator (rooms, issue 13) until the
 server stops, ``/password NAME`` sets a new random password for an account (shown once) and
-ends its sessions (``/senha NAME`` too), ``/backup [FOLDER]`` (``/copia``) copies the
+ends its sessions (``/senha NAME`` too; its answers on the console's own output, never on
+the log's stream: :func:`say_to_operator`), ``/backup [FOLDER]`` (``/copia``) copies the
 database into a new folder while the server runs (server/backup.py), ``/help`` (``/ajuda``)
 lists the commands (:func:`help_lines`, also shown for anything else typed there).
 
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from registry.collation import name_order
 from i18n import _
@@ -65,6 +67,37 @@ def help_lines() -> tuple[str, ...]:
           "else a new folder beside the data folder): a data folder of its own"),
         _("  /help (or /ajuda)   this list"),
     )
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):  # closed
+        return False
+
+
+def _open_terminal() -> TextIO:
+    return open("/dev/tty", "w", encoding="utf-8")
+
+
+def say_to_operator(line: str, *, stdin: TextIO | None = None, stdout: TextIO | None = None,
+                    open_tty: Callable[[], TextIO] = _open_terminal) -> None:
+    """Print a console answer that must not land in the log (a new password): never on
+    standard error, the log's stream, which an operator may send to a file. On standard
+    output, the console's own; when that is not a terminal but standard input is (a
+    person typing, the output sent to a file), on that terminal (``/dev/tty``), so that it
+    is seen and lands in no file; else on standard output all the same (a script driving
+    the console reads it there). ``stdin``/``stdout`` default to the process's."""
+    stdin = sys.stdin if stdin is None else stdin
+    stdout = sys.stdout if stdout is None else stdout
+    if not _is_terminal(stdout) and _is_terminal(stdin):
+        try:
+            with open_tty() as tty:
+                print(line, file=tty, flush=True)
+            return
+        except OSError:  # no controlling terminal after all
+            pass
+    print(line, file=stdout, flush=True)
 
 
 def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],

@@ -101,8 +101,8 @@ from registry import canonical
 from registry.collation import name_order
 from ..core import SIGNED_OUT, is_default_room
 from ..display import (
-    describe_room_notice, describe_skipped, explain_error, explain_refusal, format_when, left_why, sanitize,
-    sanitize_lines, shown_text, unavailable_words,
+    describe_room_notice, describe_skipped, explain_error, explain_refusal, format_when, left_why, lost_words,
+    sanitize, sanitize_lines, shown_text, unavailable_words,
 )
 from ..errors import LocalError, RequestFailed
 from ..events import ServerUnavailable
@@ -988,10 +988,13 @@ class ChatModel:
                 self._receipts_switched(on)
         elif name == "Reconnecting" and isinstance(getattr(event, "attempt", None), int):
             self._went_away()
-            # Why the connection went stays said (the server's goodbye, say); attempts and
-            # the library's own wording of socket errors are not for people.
+            # Why the connection went stays said (the server's goodbye, say), and is said
+            # when the client knows it in people's words (no data from the server for
+            # 45 s...); attempts and the operating system's wording of socket errors are
+            # not for people (lost_words).
             detail = self.status_detail if self.state in (DISCONNECTED, RECONNECTING) and self.status_detail \
-                and self.status_detail != connection_ended_text() else _("the connection was lost")
+                and self.status_detail != connection_ended_text() \
+                else lost_words(str(getattr(event, "reason", "") or "")) or _("the connection was lost")
             self.set_state(RECONNECTING, detail)
             self.retry_at = self._clock() + float(getattr(event, "delay", 0.0) or 0.0)
         elif any(word in name for word in ("Fail", "Abandon", "GaveUp", "Given")):

@@ -102,9 +102,14 @@ def test_a_wrong_password_makes_the_next_try_wait(server: ServerThread, clients:
     claim(server)
     with pytest.raises(LoginRefused):
         start(clients, server.port, "Alice", password="wrong password")
+    late = ChatClient("Alice", "127.0.0.1", server.port, password=PASSWORD)
+    clients.append(late)
     with pytest.raises(LoginRefused) as again:
-        start(clients, server.port, "Alice", password=PASSWORD)
+        late.connect(timeout=WAIT, retry_until=0)  # no waiting: the refusal itself
     assert again.value.code == "rate_limited" and 0 < again.value.retry_after <= 1.0
+    # Without a deadline, connect() sits through that short wait (a script started just
+    # after its classmate's typo logs in a moment later).
+    assert start(clients, server.port, "Alice", password=PASSWORD).connected
 
 
 def test_weak_passwords_are_refused(server: ServerThread, clients: list[ChatClient]) -> None:

@@ -245,13 +245,22 @@ server.store.open_database = full
 
 
 class Console:
-    """chatserver.py in a subprocess, its console on a pipe, its log read with deadlines."""
+    """chatserver.py in a subprocess, its console on a pipe; its log (standard error) and
+    its standard output read with deadlines: ``said`` has both as they came, ``log`` and
+    ``out`` each."""
 
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--memory", *args],
-                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
-        self.said = b""
+        self.said = self.log = self.out = b""
+
+    def _take(self, stream, chunk: bytes) -> None:
+        self.said += chunk
+        if stream is self.proc.stderr:
+            self.log += chunk
+        else:
+            self.out += chunk
 
     def expect(self, pattern: str, timeout: float = WAIT) -> re.Match[bytes]:
         deadline = time.monotonic() + timeout
@@ -261,10 +270,10 @@ class Console:
                 return match
             left = deadline - time.monotonic()
             assert left > 0, f"{pattern!r} never came; the server said: {self.said.decode(errors='replace')}"
-            if select.select([self.proc.stderr], [], [], left)[0]:
-                chunk = os.read(self.proc.stderr.fileno(), 4096)
+            for stream in select.select([self.proc.stderr, self.proc.stdout], [], [], left)[0]:
+                chunk = os.read(stream.fileno(), 4096)
                 assert chunk, f"{pattern!r} never came; the server ended: {self.said.decode(errors='replace')}"
-                self.said += chunk
+                self._take(stream, chunk)
 
     def type(self, line: str) -> None:
         self.proc.stdin.write(line.encode() + b"\n")
@@ -273,7 +282,8 @@ class Console:
     def finish(self) -> str:
         """Wait for the end (after /quit); all the server said."""
         assert self.proc.wait(WAIT) == 0
-        self.said += self.proc.stderr.read()
+        self._take(self.proc.stdout, self.proc.stdout.read())
+        self._take(self.proc.stderr, self.proc.stderr.read())
         return self.said.decode()
 
     def close(self) -> None:
@@ -281,6 +291,7 @@ class Console:
             self.proc.kill()
             self.proc.wait(WAIT)
         self.proc.stdin.close()
+        self.proc.stdout.close()
         self.proc.stderr.close()
 
 
@@ -400,6 +411,9 @@ def test_the_console_resets_a_password_shown_once_and_ends_the_accounts_sessions
         console.close()
     assert "the console reset the password of Aluno" in said
     assert said.count(new) == 1  # shown once, and not in the log
+    # On the console's own output, not the log's stream: an operator who sends standard
+    # error to a log file (2>server.log) still sees it, and the file never has it.
+    assert new.encode() in console.out and new.encode() not in console.log
     assert "Traceback" not in said
 
 

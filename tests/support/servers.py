@@ -50,8 +50,10 @@ def in_thread(data_dir: Path | None = None, *, fast: bool = False, **overrides: 
 
 class ServerProcess:
     """``chatserver.py`` in a subprocess on 127.0.0.1, port 0, without the web client;
-    its standard error is collected by a thread (``output()``). ``with`` waits until it
-    listens (``.port``) and kills it at the end if it still runs."""
+    its standard error (the log) is collected by a thread (``lines``, ``output()``), its
+    standard output (the console's answers that stay out of the log) by another
+    (``console``). ``with`` waits until it listens (``.port``) and kills it at the end if
+    it still runs."""
 
     def __init__(self, *args: str, file_limit: int | None = None) -> None:
         """``args``: chatserver.py's arguments; ``file_limit``: the server's open-file limit
@@ -62,12 +64,14 @@ class ServerProcess:
 
         self.proc = subprocess.Popen(
             [sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--web-port", "0", *args],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             preexec_fn=limit_files if file_limit is not None else None)
         self.lines: list[str] = []
         self._ports: queue.Queue[int | None] = queue.Queue()
+        self.console: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        threading.Thread(target=lambda: self.console.extend(self.proc.stdout), daemon=True).start()
         self.host = "127.0.0.1"
         self.port = 0
 

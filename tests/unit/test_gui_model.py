@@ -483,6 +483,42 @@ def test_presence_is_said_in_portuguese_in_words_that_fit_anyone() -> None:
         i18n.use("en")
 
 
+def test_the_status_bar_says_why_the_connection_went_when_the_words_are_for_people() -> None:
+    """It said only "the connection was lost", while the page said "No data from the
+    server for 45 s": the reasons the client core words itself are said; the operating
+    system's wording of a socket error (and the attempt number) still is not."""
+    import i18n
+    from client.core import ClientCore
+    from client.events import Reconnecting
+
+    def reason_of(lost) -> str:  # the core's own words for how the connection went
+        core = ClientCore()
+        lost(core)
+        return core.close_reason
+
+    def silent(core) -> None:
+        from protocol import Connection, Role
+
+        core.conn, core.heartbeat_timeout = Connection(Role.CLIENT), 45.0
+        core._last_received = core._last_ping = 0.0
+        core.handle_timeout(45.0)
+
+    for language, cases in [
+        ("en", [(silent, "Reconnecting in 3 s… · no data from the server for 45 s"),
+                (lambda core: core.receive_data(b"", 1.0), "Reconnecting in 3 s… · the server closed the connection"),
+                (lambda core: core.write_failed("Broken pipe"), "Reconnecting in 3 s… · the connection was lost")]),
+        ("pt_BR", [(silent, "Reconectando em 3 s… · nenhum dado do servidor por 45 s")]),
+    ]:
+        i18n.use(language)
+        try:
+            for lost, shown in cases:
+                model, clock = clocked_model()
+                model.apply(Reconnecting(1, 2.6, reason_of(lost)))
+                assert model.status_text() == shown
+        finally:
+            i18n.use("en")
+
+
 def test_the_status_bar_speaks_portuguese() -> None:
     import i18n
     from client.events import Reconnected, Reconnecting

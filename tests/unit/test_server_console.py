@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 from pathlib import Path
 
 from server.console import (ADMIN_COMMAND, BACKUP_COMMANDS, HELP_COMMANDS, PASSWORD_COMMANDS, QUIT_COMMANDS,
-                            WHO_COMMANDS, help_lines)
+                            WHO_COMMANDS, help_lines, say_to_operator)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,3 +57,45 @@ def test_the_console_lists_the_registry_in_name_order_with_addresses_and_times()
         f"  Vitória     192.168.1.31:50001  since {at[0]}",
     ]
     assert registry_lines([]) == ["online: nobody"]
+
+
+class Stream(io.StringIO):
+    """A standard stream that is a terminal or not."""
+
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def close(self) -> None:  # its text stays readable after the code under test closed it
+        pass
+
+
+def test_the_new_password_goes_to_the_operators_screen_never_to_the_log_stream() -> None:
+    """``/password NAME``'s new password went to standard error, the log's stream: an
+    operator who sends it to a file (2>server.log) found the password in the file."""
+    line = "new password of Ana: s3cr3t"
+    tty = Stream(True)
+
+    def open_tty() -> Stream:
+        return tty
+
+    def no_tty() -> Stream:
+        raise OSError("no controlling terminal")
+
+    cases = [  # (stdin, stdout, the terminal): where the line lands
+        (Stream(True), Stream(True), open_tty, "stdout"),  # at a terminal, nothing redirected
+        (Stream(True), Stream(False), open_tty, "tty"),  # a person typing, the output to a file
+        (Stream(True), Stream(False), no_tty, "stdout"),
+        (Stream(False), Stream(False), open_tty, "stdout"),  # a script driving the console reads it there
+    ]
+    for stdin, stdout, opener, where in cases:
+        tty.seek(0)
+        tty.truncate()
+        log = Stream(False)
+        with contextlib.redirect_stderr(log):
+            say_to_operator(line, stdin=stdin, stdout=stdout, open_tty=opener)
+        assert {"stdout": stdout, "tty": tty}[where].getvalue() == line + "\n", where
+        assert log.getvalue() == "" and (where == "tty" or tty.getvalue() == "")
