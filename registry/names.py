@@ -40,7 +40,7 @@ A name may use the letters and digits of any script, so that João, Conceição,
    (server/login.py); :class:`~registry.lookalikes.Lookalikes` indexes names by key.
 
 Scripts and confusables come from registry/unicode_tables.py, generated from Unicode's
-data files (Scripts 14.0.0, the version of ``unicodedata``; confusables 13.0.0) by
+data files (Scripts 14.0.0, the version of Python 3.11's ``unicodedata``; confusables 13.0.0) by
 tools/gen_unicode_tables.py. Characters new in 14.0 have no confusables entry and are
 their own prototype.
 
