@@ -18,7 +18,8 @@ A name may use the letters and digits of any script, so that João, Conceição,
    none Default_Ignorable (variation selectors, the combining grapheme joiner). So spaces,
    controls, format characters (zero-width joiners, bidi controls), symbols (emoji),
    other punctuation and characters unassigned in Unicode 14.0 (Python 3.11's
-   ``unicodedata``) are refused. The first character is a letter or a digit.
+   ``unicodedata``; on Python 3.12 and 3.13 too, whose Unicode is newer: see
+   :data:`UNICODE_VERSION`) are refused. The first character is a letter or a digit.
 3. **Length:** 1 to ``const.MAX_NAME_LENGTH`` code points in the display form, and at most
    ``const.MAX_NAME_BYTES`` bytes of UTF-8 as sent (checked first, so the work is bounded).
 4. **Direction:** a name with a right-to-left character (bidi class R, AL or AN) obeys the
@@ -39,7 +40,7 @@ A name may use the letters and digits of any script, so that João, Conceição,
    (server/login.py); :class:`~registry.lookalikes.Lookalikes` indexes names by key.
 
 Scripts and confusables come from registry/unicode_tables.py, generated from Unicode's
-data files (Scripts 14.0.0, the version of ``unicodedata``; confusables 13.0.0) by
+data files (Scripts 14.0.0, the version of Python 3.11's ``unicodedata``; confusables 13.0.0) by
 tools/gen_unicode_tables.py. Characters new in 14.0 have no confusables entry and are
 their own prototype.
 
@@ -94,6 +95,12 @@ _EXTRA = frozenset("_-.")
 _WORD = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd"})
 _MARKS = frozenset({"Mn", "Mc"})
 _RTL = frozenset({"R", "AL", "AN"})
+# The Unicode the rules follow: the older of Python's ``unicodedata`` and the tables'.
+# Python 3.12 has 15.0.0 and 3.13 has 15.1.0, whose new letters are Unknown in the tables:
+# they are unassigned here, so that every Python accepts the same names (a cluster's nodes
+# may run different ones, and a name accepted on one must be one user on all).
+UNICODE_VERSION = min(unicodedata.unidata_version, _tables.UNICODE_VERSION,
+                      key=lambda version: tuple(map(int, version.split("."))))
 # An ASCII name that matches this passes rules 2 to 5 (Latin letters, Common digits and
 # punctuation, nothing right-to-left): logins of such names skip the Unicode work.
 _PLAIN_ASCII = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -209,10 +216,12 @@ def _char_problem(char: str) -> str | None:
         return "space"
     if category == "Cc":
         return _reason("control", char=_describe(char))
-    if category == "Cf" or _ranges_contain(_tables.DEFAULT_IGNORABLE, ord(char)):
+    # Cn in Python's Unicode, or new since the tables' (see UNICODE_VERSION).
+    unassigned = category == "Cn" or (category not in ("Co", "Cs") and _scripts_of(char) == _UNKNOWN)
+    if (category == "Cf" and not unassigned) or _ranges_contain(_tables.DEFAULT_IGNORABLE, ord(char)):
         return _reason("invisible", char=_describe(char))
-    if category == "Cn":
-        return _reason("unassigned", char=f"U+{ord(char):04X}", version=unicodedata.unidata_version)
+    if unassigned:
+        return _reason("unassigned", char=f"U+{ord(char):04X}", version=UNICODE_VERSION)
     if category[0] == "S":
         return _reason("symbol", char=_describe(char))
     if category[0] == "P":
@@ -248,6 +257,10 @@ def _scripts_of(char: str) -> frozenset[str] | None:
     names = frozenset(_tables.SCRIPT_NAMES[s] for s in _tables.SCRIPT_SETS[_tables.SCRIPT_VALUES[i]])
     return None if names <= {"Common", "Inherited"} else names
 
+
+# The Script_Extensions of a code point the tables do not know: unassigned in their
+# Unicode, private use, a surrogate.
+_UNKNOWN = frozenset({"Unknown"})
 
 # TS #39 5.1: the writing systems that combine several scripts.
 _AUGMENT = {"Han": ("Han_with_Bopomofo", "Japanese", "Korean"), "Hiragana": ("Japanese",),

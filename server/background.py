@@ -67,7 +67,7 @@ class ServerThread:
         try:
             self._loop.run_until_complete(self._main())
         finally:
-            self._loop.close()
+            close_loop(self._loop)
 
     async def _main(self) -> None:
         self._stopped = asyncio.Event()
@@ -80,3 +80,19 @@ class ServerThread:
         self._ready.set()
         await self._stopped.wait()
         await self.server.stop()
+
+
+def close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Close ``loop`` (not running) as ``asyncio.run`` ends its own: the tasks still there
+    (a store's client closing, a cancelled sweeper) are cancelled and run to their end
+    first; a task left pending is collected later with "Task was destroyed but it is
+    pending!"."""
+    try:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:  # (an empty gather would belong to the calling thread's loop)
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()

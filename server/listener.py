@@ -35,7 +35,7 @@ from collections.abc import Callable
 
 from .admission import Admission, Refusal
 from .logsummary import LogSummary
-from .session import unlink_read_callback
+from .session import unlink_own_callbacks
 
 log = logging.getLogger("chat.server")
 
@@ -59,7 +59,7 @@ def _let_go(failure: BaseException, loop: asyncio.AbstractEventLoop, descriptor:
     protocol made for the connection, about 40 objects. Those frames are finished, so
     clearing their locals (``traceback.clear_frames``, which leaves running frames alone)
     lets all that go. The socket transport beneath stays a cycle of its own
-    (unlink_read_callback); nothing points to it any more but the loop's table of
+    (unlink_own_callbacks); nothing points to it any more but the loop's table of
     transports by descriptor (a weak one), where it is found, closed (asyncio closed it,
     and the socket, before the failure reached us). Only a closing transport is unlinked:
     one that reads no more, whichever connection it was.
@@ -68,7 +68,7 @@ def _let_go(failure: BaseException, loop: asyncio.AbstractEventLoop, descriptor:
     transports = getattr(loop, "_transports", None)  # asyncio's selector loops; others: nothing to do
     transport = transports.get(descriptor) if transports is not None and descriptor >= 0 else None
     if transport is not None and transport.is_closing():
-        unlink_read_callback(transport)
+        unlink_own_callbacks(transport)
 
 
 class AcceptFailures:

@@ -148,23 +148,27 @@ def _share_address_objects(transport: asyncio.BaseTransport) -> None:
         extra["peername"] = (sys.intern(peer[0]), *peer[1:])
 
 
-def unlink_read_callback(transport: asyncio.BaseTransport | None) -> None:
-    """Break the reference cycle a closed asyncio socket transport keeps with itself.
+def unlink_own_callbacks(transport: asyncio.BaseTransport | None) -> None:
+    """Break the reference cycles a closed asyncio socket transport keeps with itself.
 
     asyncio's selector socket transport keeps ``_read_ready_cb``, a bound method of its
     own, from ``set_protocol`` on (CPython 3.11 to 3.13), and never clears it: every
     connection, once lost, is a cycle (the transport, its extra-info dict, its socket
-    objects: about 700 bytes) that reference counting cannot free. The real server tames
-    the collector (app._tame_gc): such cycles wait for the full collection, up to
-    _FULL_GC_LATEST under steady traffic, so memory grew in a straight line with the
+    objects: about 700 bytes) that reference counting cannot free. From 3.12 on it keeps
+    ``_write_ready`` too (``_write_sendmsg``), cleared by ``close()`` but not when the
+    connection is lost otherwise (a reset, a failed TLS handshake, ``abort``). The real
+    server tames the collector (app._tame_gc): such cycles wait for the full collection, up
+    to _FULL_GC_LATEST under steady traffic, so memory grew in a straight line with the
     logins (a soak's 130 kB a minute). Called from ``connection_lost``: asyncio has removed
-    the reader by then (close and abort do it first), so nothing calls the callback any
-    more. Only this one attribute of asyncio's, and only when it is that bound method;
-    any other transport (a test's fake; TLS's own: see unlink_tls) is left as it is.
+    the reader and the writer by then (close and abort do it first), so nothing calls them
+    any more. Only these attributes of asyncio's, and only when they are the transport's
+    own bound methods; any other transport (a test's fake; TLS's own: see unlink_tls) is
+    left as it is.
     """
-    callback = getattr(transport, "_read_ready_cb", None)
-    if callback is not None and getattr(callback, "__self__", None) is transport:
-        transport._read_ready_cb = None  # type: ignore[union-attr]
+    for attribute in ("_read_ready_cb", "_write_ready"):
+        callback = getattr(transport, attribute, None)
+        if callback is not None and getattr(callback, "__self__", None) is transport:
+            setattr(transport, attribute, None)
 
 
 def socket_transport_under(transport: asyncio.BaseTransport) -> asyncio.BaseTransport | None:
@@ -185,12 +189,12 @@ def unlink_tls(transport: asyncio.BaseTransport | None, socket_transport: asynci
     but not these two): the session, both of them and the TLS state (buffers, memory BIOs,
     the SSL object), about 23 objects, are a cycle. asyncio breaks it only when the TLS
     transport is closed a second time (CPython gh-98539), which this server never does.
-    Beneath it, ``socket_transport`` is a cycle of its own (see unlink_read_callback).
+    Beneath it, ``socket_transport`` is a cycle of its own (see unlink_own_callbacks).
     Called from ``connection_lost``: the TLS protocol is unwrapped by then and never reads
     again (its ``_do_read`` returns at once), so nothing calls the two methods any more.
     Only those attributes of asyncio's, and only when they are ``protocol``'s methods.
     """
-    unlink_read_callback(socket_transport)
+    unlink_own_callbacks(socket_transport)
     tls = getattr(transport, "_ssl_protocol", None)
     if tls is None:
         return
@@ -427,9 +431,9 @@ class ClientSession(asyncio.BufferedProtocol):
 
     def unlink_transports(self) -> None:
         """Break the cycles the lost connection's asyncio transports keep, so that reference
-        counting frees them (plain: unlink_read_callback; TLS: unlink_tls)."""
+        counting frees them (plain: unlink_own_callbacks; TLS: unlink_tls)."""
         if self.socket_transport is None:
-            unlink_read_callback(self.transport)
+            unlink_own_callbacks(self.transport)
         else:
             unlink_tls(self.transport, self.socket_transport, self)
             self.socket_transport = None

@@ -25,6 +25,7 @@ from protocol import (
 )
 from server import ServerConfig
 from server.app import ChatServer
+from server.background import close_loop
 
 PRESENCE = (UserJoined, UserLeft, Ping)
 QUIET = PRESENCE + (RoomNotice,)
@@ -61,7 +62,7 @@ class Nodes:
             self.run(server.stop(), 30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
-        self.loop.close()
+        close_loop(self.loop)
 
 
 @pytest.fixture

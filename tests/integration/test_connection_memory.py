@@ -7,7 +7,7 @@ transport is such a cycle once its connection is lost (``_read_ready_cb``, a bou
 of its own), so every login and logout left one: the transport, its extra-info dict, its
 socket objects. A soak of 30 students saw the server's memory grow in a straight line,
 130 kB a minute (report s21/t1, item 8). The session breaks that cycle in
-``connection_lost`` (session.unlink_read_callback), for chat and web connections alike.
+``connection_lost`` (session.unlink_own_callbacks), for chat and web connections alike.
 Over TLS, asyncio's TLS transport and protocol keep the session itself in a cycle, and
 the socket transport beneath them its own (session.unlink_tls, report s22).
 

@@ -13,7 +13,7 @@ import const
 from protocol import ErrorCode, Hello
 from registry import InvalidName, Lookalikes, Registry, canonical, display_form, lookalike_key, validate_name
 from registry import unicode_tables as tables
-from registry.names import script_problem, skeleton
+from registry.names import UNICODE_VERSION, script_problem, skeleton
 
 
 # --- Which names are valid --------------------------------------------------------------
@@ -55,6 +55,25 @@ def test_spaces_controls_format_and_symbols_are_refused_with_a_clear_message(nam
     with pytest.raises(InvalidName) as info:
         validate_name(name)
     assert says in str(info.value)
+
+
+# Letters, digits and marks that Unicode 15.0 and 15.1 added (Kawi, Nag Mundari, CJK
+# extensions H and I, a Latin small letter): Python 3.11 has none of them, 3.12 and 3.13
+# have them all. The rules follow the tables' Unicode (14.0.0) on every Python, so that
+# servers on different Pythons, or the nodes of one cluster, accept the same names.
+@pytest.mark.parametrize("name, char", [
+    ("\U00011f04\U00011f05", "U+11F04"),   # KAWI LETTER A (15.0, Lo)
+    ("\U0001e4d0", "U+1E4D0"),              # NAG MUNDARI LETTER O (15.0, Lo)
+    ("\U00031350", "U+31350"),              # CJK extension H (15.0, Lo)
+    ("李\U00031350", "U+31350"),            # with Han: not "mixes the scripts Han and Unknown"
+    ("Ana\U0001df25", "U+1DF25"),           # LATIN SMALL LETTER TALING (15.0, Ll)
+    ("\U0002ebf0", "U+2EBF0"),              # CJK extension I (15.1, Lo)
+    ("a\U00011f50", "U+11F50"),             # KAWI DIGIT ZERO (15.0, Nd)
+])
+def test_characters_newer_than_the_tables_are_unassigned_on_every_python(name, char):
+    with pytest.raises(InvalidName) as info:
+        validate_name(name)
+    assert str(info.value) == f"the name contains {char}, which Unicode 14.0.0 does not define"
 
 
 @pytest.mark.parametrize("name, scripts", [
@@ -257,7 +276,9 @@ def test_a_decomposed_hello_is_shown_in_nfc():
 
 
 def test_the_tables_are_well_formed_and_say_their_unicode_versions():
-    assert tables.UNICODE_VERSION == unicodedata.unidata_version == "14.0.0"
+    # The rules' Unicode is the tables' on every supported Python: 3.11's unicodedata is
+    # 14.0.0 too, 3.12's and 3.13's are newer (15.0.0, 15.1.0).
+    assert tables.UNICODE_VERSION == UNICODE_VERSION == "14.0.0"
     assert tables.CONFUSABLES_VERSION == "13.0.0"
     starts = tables.SCRIPT_STARTS
     assert starts[0] == 0 and list(starts) == sorted(set(starts)) and starts[-1] <= 0x10FFFF
