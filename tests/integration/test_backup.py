@@ -30,9 +30,9 @@ class DataConsole(Console):
     def __init__(self, data: Path, *args: str) -> None:
         self.proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0",
                                       "--web-port", "0", "--data", str(data), *args],
-                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
-        self.said = b""
+        self.said = self.log = self.out = b""
 
     def finish_failed(self) -> str:
         """All a server that ended by itself said."""
