@@ -108,7 +108,9 @@ def test_the_client_library_asks_for_carbons_and_hands_them_on(server, clients):
     first.connect(timeout=WAIT)
     second = ChatClient("Alice", "127.0.0.1", server.port, password=PASSWORD)
     clients.append(second)
-    assert second.connect(timeout=WAIT).features == (CARBONS, "read", "typing", "edits", "batch_acks", "since", "blocks")
+    # "resume": an account's password login asks for its resume credential (client/credential.py).
+    assert second.connect(timeout=WAIT).features == (CARBONS, "resume", "read", "typing", "edits", "batch_acks",
+                                                     "since", "blocks")
     bob = ChatClient("Bob", "127.0.0.1", server.port)
     clients.append(bob)
     bob.connect(timeout=WAIT)
