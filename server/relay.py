@@ -1271,6 +1271,7 @@ class Relay:
             session.held = False
             if session.backlog:
                 self._refill(session)
+            self.after.drained(session)  # edits and deletes held back for it
             self.intake.drained(session)  # a large request that waited for it
 
     def _late_receipt(self, session: ClientSession, msg_id: int) -> None:
