@@ -117,3 +117,26 @@ def test_edits_of_many_senders_do_not_drop_a_slow_reader_and_it_gets_the_latest_
         for sender in senders:
             sender.close()
         victim.close()
+
+
+def test_typing_of_many_senders_does_not_drop_a_slow_reader():
+    # Rate limits lifted (fast): the typers stand for several addresses. Presence goes
+    # only to watchers (room limit 1), so that what the victim is sent is their typing.
+    with in_thread(fast=True, presence_room_limit=1, max_outgoing_bytes=8 * 1024, socket_send_buffer=4096) as server:
+        victim = Raw(server.port, "Conceição", rcvbuf=4096)
+        typers = []
+        try:
+            for n in range(500):
+                typer = Raw(server.port, f"t{n}")
+                typer.send({"type": "typing", "to": "Conceição"})
+                typers.append(typer)
+            # Each typing is answered by nothing: a ping behind the last one says it was handled.
+            typers[-1].send({"type": "ping", "token": "done"})
+            typers[-1].until(lambda f: f["type"] == "pong")
+            assert _queue_of(server, "Conceição") is not None, "the victim was dropped"
+            victim.send({"type": "ping", "token": "still"})
+            victim.until(lambda f: f["type"] == "pong")
+        finally:
+            for typer in typers:
+                typer.close()
+            victim.close()
