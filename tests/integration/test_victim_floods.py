@@ -76,6 +76,27 @@ def _queue_of(server, name: str) -> int | None:
     return sizes[0] if sizes else None
 
 
+def _edit_for_seconds(server, senders: list[Raw], msg_ids: list[int], seconds: float) -> dict[int, str]:
+    """Each sender edits its message, 8 KB a time, within its own byte budget (16 KiB/s),
+    for ``seconds``, while the victim reads nothing: six of them make far more than the
+    hard mark. Asserts the victim is online throughout; returns the latest text of each."""
+    last_text = {}
+    deadline = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        for sender, msg_id in zip(senders, msg_ids):
+            text = str(n) + ("ç" if n % 2 else "ã") * 3990
+            sender.send({"type": "edit", "id": f"e{n}", "msg_id": msg_id, "text": text})
+            answer = sender.until(lambda f: f.get("id") == f"e{n}")
+            if answer["type"] == "ok":
+                last_text[msg_id] = text
+        assert _queue_of(server, "Conceição") is not None, "the victim was dropped"
+        time.sleep(0.3)
+    assert len(last_text) == len(msg_ids)
+    return last_text
+
+
 def test_edits_of_many_senders_do_not_drop_a_slow_reader_and_it_gets_the_latest_text_once_it_drains():
     with in_thread(**SLOW_LINK) as server:
         victim = Raw(server.port, "Conceição", rcvbuf=4096)
@@ -85,22 +106,7 @@ def test_edits_of_many_senders_do_not_drop_a_slow_reader_and_it_gets_the_latest_
             sender.send({"type": "send", "id": "m", "to": "Conceição", "text": "olá"})
             msg_ids.append(sender.until(lambda f: f["type"] in ("accepted", "queued"))["msg_id"])
             senders.append(sender)
-        # The victim reads nothing now. Each sender edits its message, 8 KB a time, within
-        # its own byte budget (16 KiB/s): six of them make far more than the hard mark.
-        last_text = {}
-        deadline = time.monotonic() + 6
-        n = 0
-        while time.monotonic() < deadline:
-            n += 1
-            for sender, msg_id in zip(senders, msg_ids):
-                text = str(n) + ("ç" if n % 2 else "ã") * (3990)
-                sender.send({"type": "edit", "id": f"e{n}", "msg_id": msg_id, "text": text})
-                answer = sender.until(lambda f: f.get("id") == f"e{n}")
-                if answer["type"] == "ok":
-                    last_text[msg_id] = text
-            assert _queue_of(server, "Conceição") is not None, "the victim was dropped"
-            time.sleep(0.3)
-        assert len(last_text) == len(msg_ids)
+        last_text = _edit_for_seconds(server, senders, msg_ids, 6)
         # Now it reads: everything, its messages and the latest text of each, no error.
         latest: dict[int, str] = {}
         got = set()
@@ -140,3 +146,27 @@ def test_typing_of_many_senders_does_not_drop_a_slow_reader():
             for typer in typers:
                 typer.close()
             victim.close()
+
+
+def test_edits_of_room_posts_do_not_drop_a_slow_member_and_are_counted_skipped():
+    with in_thread(**SLOW_LINK) as server:
+        victim = Raw(server.port, "Conceição", version=2, rcvbuf=4096)
+        victim.send({"type": "join", "id": "j", "room": "#redes", "create": True})
+        victim.until(lambda f: f.get("id") == "j")
+        senders, msg_ids = [], []
+        for n in range(6):
+            sender = Raw(server.port, f"João{n}", version=2)
+            sender.send({"type": "join", "id": "j", "room": "#redes"})
+            sender.until(lambda f: f.get("id") == "j")
+            sender.send({"type": "send", "id": "p", "room": "#redes", "text": "olá, turma"})
+            msg_ids.append(sender.until(lambda f: f.get("id") == "p")["msg_id"])
+            senders.append(sender)
+        _edit_for_seconds(server, senders, msg_ids, 6)
+        # It reads now: told how much room traffic it missed, and still online.
+        skipped = victim.until(lambda f: f["type"] == "skipped", timeout=20)
+        assert skipped["room"] > 0
+        victim.send({"type": "ping", "token": "still"})
+        victim.until(lambda f: f["type"] == "pong")
+        for sender in senders:
+            sender.close()
+        victim.close()
