@@ -170,3 +170,19 @@ def test_edits_of_room_posts_do_not_drop_a_slow_member_and_are_counted_skipped()
         for sender in senders:
             sender.close()
         victim.close()
+
+
+def test_logins_and_logouts_of_many_guests_do_not_drop_a_slow_reader_who_is_told_who_stayed():
+    # Rate limits lifted (fast): the guests stand for several addresses.
+    with in_thread(fast=True, max_outgoing_bytes=16 * 1024, socket_send_buffer=4096) as server:
+        victim = Raw(server.port, "Conceição", rcvbuf=4096)
+        for n in range(600):  # guests that come and go, while the victim reads nothing
+            Raw(server.port, f"p{n}").close()
+            if n % 100 == 99:
+                assert _queue_of(server, "Conceição") is not None, "the victim was dropped"
+        stayed = Raw(server.port, "João")
+        victim.send({"type": "ping", "token": "still"})
+        # It reads now: João's join comes (live, or coalesced once it drained), no error.
+        victim.until(lambda f: f["type"] == "joined" and f["name"] == "João", timeout=20)
+        stayed.close()
+        victim.close()
