@@ -688,7 +688,7 @@ class RoomDesk:
                 if member == key:
                     continue
                 for recipient in registry.sessions_by_key(member):
-                    if recipient.is_open and recipient.conn.may_send(RoomNotice):
+                    if recipient.is_open and recipient.conn.may_send(RoomNotice) and not _skipped(recipient):
                         recipient.write_frame(frame)
 
     # --- Edits and deletes of posts (issue 13) ----------------------------------------------
@@ -1032,7 +1032,9 @@ class RoomDesk:
             keys.add(name_key)
             recipients = [s for key in keys for s in self.relay.registry.sessions_by_key(key)]
         for recipient in recipients:
-            if recipient.is_open and recipient.conn.may_send(RoomNotice):
+            # Another's notice is room traffic (_skipped); one about oneself always goes.
+            if (recipient.is_open and recipient.conn.may_send(RoomNotice)
+                    and (recipient.key == name_key or not _skipped(recipient))):
                 recipient.write_frame(frame)
 
     # --- In a cluster (shared rooms: see the module docstring) ------------------------------
@@ -1166,9 +1168,10 @@ class RoomDesk:
 
 def _skipped(session: ClientSession) -> bool:
     """True if ``session`` lags (its queue is over the soft mark): then the room frame meant
-    for it (a post, or another's change of one) is counted instead, and told in ``skipped``
-    once it drains (relay.drained). Room traffic is what a slow reader loses, before its
-    connection: nobody can push it past the hard mark with posts or their edits."""
+    for it (a post, another's change of one, a notice about another member) is counted
+    instead, and told in ``skipped`` once it drains (relay.drained). Room traffic is what a
+    slow reader loses, before its connection: nobody can push it past the hard mark with
+    posts, their edits, or comings and goings."""
     if not session.lagging:
         return False
     if session.is_open:

@@ -186,3 +186,27 @@ def test_logins_and_logouts_of_many_guests_do_not_drop_a_slow_reader_who_is_told
         victim.until(lambda f: f["type"] == "joined" and f["name"] == "João", timeout=20)
         stayed.close()
         victim.close()
+
+
+def test_room_joins_and_leaves_of_many_guests_do_not_drop_a_slow_member_and_are_counted_skipped():
+    # Rate limits lifted (fast): the guests stand for several addresses.
+    with in_thread(fast=True, presence_room_limit=1, max_outgoing_bytes=16 * 1024,
+                   socket_send_buffer=4096) as server:
+        victim = Raw(server.port, "Conceição", version=2, rcvbuf=4096)
+        victim.send({"type": "join", "id": "j", "room": "#redes", "create": True})
+        victim.until(lambda f: f.get("id") == "j")
+        guests = [Raw(server.port, f"g{n}", version=2) for n in range(20)]
+        for round_ in range(15):  # each joins and leaves, and again, while the victim reads nothing
+            for guest in guests:
+                guest.send({"type": "join", "id": f"j{round_}", "room": "#redes"})
+                guest.send({"type": "leave", "id": f"l{round_}", "room": "#redes"})
+            for guest in guests:
+                guest.until(lambda f: f.get("id") == f"l{round_}")
+            assert _queue_of(server, "Conceição") is not None, "the victim was dropped"
+        victim.send({"type": "ping", "token": "still"})
+        seen: dict[str, dict] = {}
+        victim.until(lambda f: seen.setdefault(f["type"], f) and {"skipped", "pong"} <= seen.keys(), timeout=20)
+        assert seen["skipped"]["room"] > 0
+        for guest in guests:
+            guest.close()
+        victim.close()
