@@ -26,6 +26,9 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   every login until one confirms it (``edit_receipt``), as a message is.
 - **Blocking**: between two users one of whom blocks the other, no read, typing, edit
   or delete passes, in either direction.
+- **A slow reader**: to a session that lags (its queue over the soft mark), another
+  user's typing is dropped and their edits and deletes wait in the store, fetched once
+  it drains (:meth:`AfterDelivered._held_back`): nobody can push it past its hard mark.
 - **Rooms** (protocol version 2): ``typing`` with ``room`` goes to the room's other
   members online (rooms up to ``config.presence_room_limit`` members; never stored); an
   edit or delete of a room post goes to the members through the room desk
@@ -453,7 +456,7 @@ class AfterDelivered:
 
     def tell_changes(self, session: ClientSession) -> None:
         """At login: the edits and deletes ``session``'s user has not confirmed yet (one
-        page; the rest at the next login)."""
+        page, as the session takes it; the rest at the next login)."""
         if self._wants(session, EDITS):
             self._tell_changes_after(session, session.epoch)
 
