@@ -26,6 +26,9 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   every login until one confirms it (``edit_receipt``), as a message is.
 - **Blocking**: between two users one of whom blocks the other, no read, typing, edit
   or delete passes, in either direction.
+- **A slow reader**: to a session that lags (its queue over the soft mark), another
+  user's typing is dropped and their edits and deletes wait in the store, fetched once
+  it drains (:meth:`AfterDelivered._held_back`): nobody can push it past its hard mark.
 - **Rooms** (protocol version 2): ``typing`` with ``room`` goes to the room's other
   members online (rooms up to ``config.presence_room_limit`` members; never stored); an
   edit or delete of a room post goes to the members through the room desk
@@ -121,6 +124,9 @@ class AfterDelivered:
         self.message_sent: Callable[[str, str], None] = self.typing_gate.stopped
         # Read marks in rooms: server/roomreads.py (its timer is the room desk's loop's).
         self.room_reads = RoomReads(self, relay.room_desk.schedule)
+        # Sessions whose edits and deletes wait in the store until they drain (_held_back),
+        # with the msg_id after which to fetch them; only sessions that lag are here.
+        self._changes_held: dict[ClientSession, int] = {}
 
     def handlers(self) -> dict[type, Callable[[ClientSession, Any], None]]:
         return {Read: self._read, Typing: self._typing, Edit: self._edit, Delete: self._delete,
@@ -147,6 +153,33 @@ class AfterDelivered:
         if session in self.features:
             self.room_reads.logged_out(session)
         self.features.pop(session, None)
+        self._changes_held.pop(session, None)
+
+    def drained(self, session: ClientSession) -> None:
+        """``session``'s queue drained (relay.drained): the changes held back for it follow."""
+        after = self._changes_held.pop(session, None)
+        if after is not None:
+            self._tell_changes_after(session, after)
+
+    def _held_back(self, session: ClientSession, feature: str, actor: str) -> bool:
+        """True if a ``feature`` frame of ``actor``'s act is not to be written to
+        ``session`` now: it lags (its queue is over the soft mark, server/session.py) and
+        the act is another user's, so that nobody can push it past the hard mark. A
+        ``typing`` is then dropped (ephemeral: the next one comes within the interval); an
+        edit or delete waits in the store (told until confirmed) and is fetched once the
+        session drains (:meth:`drained`), as a direct message waits. A read mark always
+        goes: the peer moves it at most once per message this user sent it."""
+        if feature == READ or actor == session.key or not session.lagging:
+            return False
+        if feature == EDITS:
+            self._hold_changes(session, session.epoch)
+        return True
+
+    def _hold_changes(self, session: ClientSession, after: int) -> None:
+        """Fetch ``session``'s unconfirmed changes after msg_id ``after`` once it drains."""
+        held = self._changes_held.get(session)
+        self._changes_held[session] = after if held is None else min(held, after)
+        session.held = True  # so the relay calls drained() (server/session.py)
 
     def wants_edits(self, session: ClientSession) -> bool:
         """Whether ``session`` asked for the ``edits`` feature (for the room desk)."""
@@ -175,16 +208,19 @@ class AfterDelivered:
             return True
         return False
 
-    def _to(self, key: str, feature: str, event: Any, skip: ClientSession | None = None) -> None:
-        """Send ``event`` to the online sessions of ``key`` that asked for ``feature``."""
+    def _to(self, key: str, feature: str, event: Any, skip: ClientSession | None = None,
+            actor: str | None = None) -> None:
+        """Send ``event`` to the online sessions of ``key`` that asked for ``feature``, but
+        not to those it is held back from (:meth:`_held_back`, of ``actor``'s act)."""
         for other in self.relay.registry.sessions_by_key(key):
-            if other is not skip and feature in self.features.get(other, ()):
+            if (other is not skip and feature in self.features.get(other, ())
+                    and (actor is None or not self._held_back(other, feature, actor))):
                 other.send(event)
 
     def _tell(self, key: str, feature: str, event: Any, actor: str, skip: ClientSession | None = None) -> None:
         """:meth:`_to`, and the same for the sessions of ``key`` on other nodes (whose
         node checks :meth:`_passes` again); ``actor``: whose act ``event`` tells."""
-        self._to(key, feature, event, skip)
+        self._to(key, feature, event, skip, actor)
         if self.relay.peers.routes:
             self.relay.peers.conversation(key, actor, feature, encode(event))
 
@@ -212,7 +248,8 @@ class AfterDelivered:
         if not self._passes(feature, key, actor):
             return
         for session in self.relay.registry.sessions_by_key(key):
-            if feature in self.features.get(session, ()) and (in_room is None or session.conn.may_send(in_room)):
+            if (feature in self.features.get(session, ()) and (in_room is None or session.conn.may_send(in_room))
+                    and not self._held_back(session, feature, actor)):
                 session.write_frame(frame)
 
     # --- Read ---------------------------------------------------------------------------
@@ -304,7 +341,8 @@ class AfterDelivered:
             if member == me or not self._passes(TYPING, member, me):
                 continue
             for other in self.relay.registry.sessions_by_key(member):
-                if TYPING in self.features.get(other, ()) and other.conn.may_send(RoomTyping):
+                if (TYPING in self.features.get(other, ()) and other.conn.may_send(RoomTyping)
+                        and not self._held_back(other, TYPING, me)):
                     other.send(event)
             if frame is not None:  # and to the member's sessions on other nodes, never stored
                 self.relay.peers.conversation(member, me, ROOM_TYPING, frame)
@@ -418,18 +456,28 @@ class AfterDelivered:
 
     def tell_changes(self, session: ClientSession) -> None:
         """At login: the edits and deletes ``session``'s user has not confirmed yet (one
-        page; the rest at the next login)."""
-        if not self._wants(session, EDITS):
-            return
+        page, as the session takes it; the rest at the next login)."""
+        if self._wants(session, EDITS):
+            self._tell_changes_after(session, session.epoch)
+
+    def _tell_changes_after(self, session: ClientSession, after: int) -> None:
+        """One page of ``session``'s unconfirmed changes after msg_id ``after``; once it
+        lags, the rest wait until it drains (:meth:`_hold_changes`), so that a thousand
+        edits of 4,000 characters do not pass its hard mark."""
 
         def fetched(messages: list[mailbox.StoredMessage]) -> None:
             if session.closing:
                 return
+            last = after
             for message in messages:
+                if session.lagging:
+                    self._hold_changes(session, last)
+                    return
                 if not self._blocked(session.key, message.sender_key):
                     session.send(_change_event(message))
+                last = message.msg_id
 
-        self.relay.store.changes_for(session.key, session.epoch, self.relay.config.max_pending_receipts, fetched,
+        self.relay.store.changes_for(session.key, after, self.relay.config.max_pending_receipts, fetched,
                                      lambda failure: None)  # told again at the next login
 
     def _edit_receipt(self, session: ClientSession, receipt: EditReceipt) -> None:

@@ -18,6 +18,14 @@ Nothing is dropped that is due, and every client sees the notices it gets in the
 they happened: a notice for watchers first writes out a batch still queued for everyone
 (that happens only around the limit).
 
+A session that lags (its outgoing queue is over the soft mark, server/session.py) is
+written none: its notices are coalesced per user to what changed for it (a guest who came
+and went while it lagged is nothing; one who came is one ``joined``, the latest), and
+written once it drains (:meth:`PresenceNotices.drained`, from relay.drained). So logins
+and logouts from many connections, which anyone can make, cannot push a slow reader past
+its hard mark; what it keeps per lagging session is bounded by the users whose presence
+changed for it (the online ones, and those it saw online that left).
+
 :class:`Watchlists` holds the subscriptions: each session's watched names, and the reverse
 index name -> watching sessions. Only sessions that watch cost memory; a session's
 subscriptions end with it.
@@ -28,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-from protocol import Event
+from protocol import Event, UserJoined
 from protocol.codec import encode
 
 MAX_DELAY = 1.0
@@ -40,7 +48,8 @@ _NOBODY: frozenset = frozenset()
 class Watchlists:
     """Who watches whom, by canonical name (``registry.canonical``).
 
-    Sessions are opaque here (anything hashable with ``write_frame``). ``max_watched``
+    Sessions are opaque here (anything hashable with ``write_frame``, ``lagging`` and
+    ``held``: see :class:`PresenceNotices`). ``max_watched``
     bounds the names one session watches at once.
     """
 
@@ -103,7 +112,9 @@ class PresenceNotices:
     ``schedule(delay, callback)`` is the event loop's ``call_later`` (tests pass their own);
     ``recipients()`` returns the sessions to write to when a batch for everyone goes out;
     ``watchers(key)`` the sessions that watch user ``key``; ``room_limit`` is the largest
-    number of users online for which everyone is told.
+    number of users online for which everyone is told. A session that is ``lagging`` is
+    written nothing: what it missed waits, coalesced, until :meth:`drained`, and its
+    ``held`` is set so that it is called then (relay.drained).
     """
 
     def __init__(self, schedule: Callable[[float, Callable[[], None]], object],
@@ -113,30 +124,63 @@ class PresenceNotices:
         self._recipients = recipients
         self._watchers = watchers
         self.room_limit = room_limit
-        self._pending: list[bytes] = []
+        # Notices queued for everyone: (the user's key, whether it is a join, the frame).
+        self._pending: list[tuple[str, bool, bytes]] = []
+        # Lagging session -> user key -> (was online for it, is online, the latest notice):
+        # only keys whose presence differs from what the session last saw are kept.
+        self._missed: dict[Any, dict[str, tuple[bool, bool, bytes]]] = {}
 
     def announce(self, event: Event, room_size: int, key: str | None = None, online: int = 0) -> None:
         """Tell of ``event`` (UserJoined, UserLeft about user ``key``): to everyone if
         ``online`` (users online, that user included) is at most the room limit, else to
         the watchers of ``key``. ``room_size`` (connections) sets the batch's delay."""
+        frame, joined = encode(event), type(event) is UserJoined
         if online <= self.room_limit:
             if not self._pending:
                 self._schedule(min(MAX_DELAY, room_size * DELAY_PER_USER), self.flush)
-            self._pending.append(encode(event))
+            self._pending.append((key if key is not None else event.name, joined, frame))
             return
         watchers = self._watchers(key) if key is not None else ()
         if not watchers:
             return
         self.flush()  # what was queued for everyone happened before this
-        frame = encode(event)
         for session in watchers:
-            session.write_frame(frame)
+            if session.lagging:
+                self._miss(session, ((key, joined, frame),))
+            else:
+                session.write_frame(frame)
 
     def flush(self) -> None:
-        """Write every queued notice to every open session now."""
+        """Write every queued notice to every open session now (a lagging one: later)."""
         if not self._pending:
             return
-        batch = b"".join(self._pending)
-        self._pending.clear()
+        pending = self._pending
+        self._pending = []
+        batch = b"".join(frame for _key, _joined, frame in pending)
         for session in self._recipients():
-            session.write_frame(batch)
+            if session.lagging:
+                self._miss(session, pending)
+            else:
+                session.write_frame(batch)
+
+    def drained(self, session: Any) -> None:
+        """``session`` no longer lags: write what changed while it did, once, in the order
+        of the latest notices."""
+        missed = self._missed.pop(session, None)
+        if missed:
+            session.write_frame(b"".join(frame for _was, _now, frame in missed.values()))
+
+    def forget(self, session: Any) -> None:
+        """``session`` is gone: drop what waited for it."""
+        self._missed.pop(session, None)
+
+    def _miss(self, session: Any, notices: Iterable[tuple[str, bool, bytes]]) -> None:
+        """Keep ``notices`` (key, joined, frame) for the lagging ``session``, coalesced per key."""
+        missed = self._missed.get(session)
+        if missed is None:
+            missed = self._missed[session] = {}
+            session.held = True  # so that drained() is called (server/session.py)
+        for key, online, frame in notices:
+            was = missed.pop(key, (not online,))[0]  # the first missed tells what it saw
+            if was != online:
+                missed[key] = (was, online, frame)  # last in the order of the latest

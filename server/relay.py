@@ -399,6 +399,7 @@ class Relay:
         self.block_sessions.discard(session)
         self.after.logged_out(session)
         self.watchlists.forget(session)  # subscriptions are per session
+        self.presence.forget(session)  # and the notices it missed while lagging
         self.intake.forget(session)
         self._late_budgets.pop(session, None)
         self._ack_budgets.pop(session, None)
@@ -1271,6 +1272,8 @@ class Relay:
             session.held = False
             if session.backlog:
                 self._refill(session)
+            self.after.drained(session)  # edits and deletes held back for it
+            self.presence.drained(session)  # joins and leaves, coalesced
             self.intake.drained(session)  # a large request that waited for it
 
     def _late_receipt(self, session: ClientSession, msg_id: int) -> None:

@@ -444,9 +444,7 @@ class RoomDesk:
         room = self.rooms.get(message.recipient_key)
         if room is None:
             return
-        if session.lagging:
-            if session.is_open:
-                session.skipped += 1
+        if _skipped(session):
             return
         session.write_frame(encode(RoomPost(message.msg_id, message.sender, room.name, message.text,
                                             message.sent_at)))
@@ -538,9 +536,7 @@ class RoomDesk:
                     continue
                 if message.deleted:
                     continue  # deleted before they saw it: nothing to show (history says "deleted")
-                if session.lagging:  # as for live room messages: counted, and told as skipped
-                    if session.is_open:
-                        session.skipped += 1
+                if _skipped(session):  # as for live room messages
                     continue
                 session.write_frame(encode(RoomPost(message.msg_id, message.sender, room.name, message.text,
                                                     message.sent_at)))
@@ -571,7 +567,8 @@ class RoomDesk:
             blocked = self.relay.blocked.get(key, ())
             for message in messages:
                 room = self.rooms.get(message.recipient_key)
-                if room is not None and message.sender_key not in blocked and not session.closing:
+                if (room is not None and message.sender_key not in blocked and not session.closing
+                        and not _skipped(session)):
                     self._tell_change(session, message, room.name)
 
         self.relay.store.room_changes(key, room_keys, const.ROOM_BACKLOG_LIMIT, changed, lambda _failure: None)
@@ -627,9 +624,7 @@ class RoomDesk:
             for _msg_id, name, entry in due:
                 if session.closing:
                     break
-                if session.lagging:  # as for live room messages: counted, and told as skipped
-                    if session.is_open:
-                        session.skipped += 1
+                if _skipped(session):  # as for live room messages
                     continue
                 session.write_frame(encode(RoomPost(entry.msg_id, entry.sender, name, entry.text, entry.sent_at)))
             # In a cluster, posts the stream brought meanwhile (held by _write_post), unless
@@ -693,7 +688,7 @@ class RoomDesk:
                 if member == key:
                     continue
                 for recipient in registry.sessions_by_key(member):
-                    if recipient.is_open and recipient.conn.may_send(RoomNotice):
+                    if recipient.is_open and recipient.conn.may_send(RoomNotice) and not _skipped(recipient):
                         recipient.write_frame(frame)
 
     # --- Edits and deletes of posts (issue 13) ----------------------------------------------
@@ -771,7 +766,8 @@ class RoomDesk:
                 continue
             for recipient in self.relay.registry.sessions_by_key(member):
                 if (recipient is not skip and recipient.is_open and after.wants_edits(recipient)
-                        and recipient.conn.may_send(RoomPost)):
+                        and recipient.conn.may_send(RoomPost)
+                        and (recipient.key == sender_key or not _skipped(recipient))):
                     recipient.write_frame(frame)
 
     def _tell_change(self, session: ClientSession, message: mailbox.StoredMessage, room: str) -> None:
@@ -1036,7 +1032,9 @@ class RoomDesk:
             keys.add(name_key)
             recipients = [s for key in keys for s in self.relay.registry.sessions_by_key(key)]
         for recipient in recipients:
-            if recipient.is_open and recipient.conn.may_send(RoomNotice):
+            # Another's notice is room traffic (_skipped); one about oneself always goes.
+            if (recipient.is_open and recipient.conn.may_send(RoomNotice)
+                    and (recipient.key == name_key or not _skipped(recipient))):
                 recipient.write_frame(frame)
 
     # --- In a cluster (shared rooms: see the module docstring) ------------------------------
@@ -1166,6 +1164,19 @@ class RoomDesk:
         self._saved = dict(records)
         self._versions = dict(versions)
         self._wake()
+
+
+def _skipped(session: ClientSession) -> bool:
+    """True if ``session`` lags (its queue is over the soft mark): then the room frame meant
+    for it (a post, another's change of one, a notice about another member) is counted
+    instead, and told in ``skipped`` once it drains (relay.drained). Room traffic is what a
+    slow reader loses, before its connection: nobody can push it past the hard mark with
+    posts, their edits, or comings and goings."""
+    if not session.lagging:
+        return False
+    if session.is_open:
+        session.skipped += 1
+    return True
 
 
 def _notice_frame(notice: Notice) -> bytes:
