@@ -279,6 +279,11 @@ class Relay:
         # (sender key, request id) of the direct messages answered "unavailable" with
         # "uncertain": the one resend that finds one stored forwards it (_was_unsure).
         self._unsure_sends: dict[tuple[str, str], bool] = {}
+        # The msg_ids confirmed (or settled) by each session whose fetch of waiting messages
+        # is under way: that fetch may have read the store before their receipts' records,
+        # so its answer may still hold them, no longer in flight (_refill skips them). Only
+        # while a fetch is under way: nothing is kept for the others.
+        self._settled_while_fetching: dict[ClientSession, set[int]] = {}
         # Sessions whose hello asked for carbons (copies of the direct messages their
         # user sends from its other sessions). A set here rather than a slot on every
         # session: few sessions share an account, and idle sessions stay small.
@@ -402,6 +407,7 @@ class Relay:
         self.presence.forget(session)  # and the notices it missed while lagging
         self.intake.forget(session)
         self._late_budgets.pop(session, None)
+        self._settled_while_fetching.pop(session, None)
         self._ack_budgets.pop(session, None)
         session.direct_stored = None  # (see _send_direct_to) no cycle left for the collector
         # The address keeps its bucket when its last connection goes, or reconnecting
@@ -1100,6 +1106,8 @@ class Relay:
         for recipient in self.registry.sessions_by_key(key):
             if recipient.inflight:
                 recipient.inflight.discard(msg_id)
+                if recipient.backlog_loading:
+                    self._settled_during_fetch(recipient, msg_id)
 
     def node_lost(self, node: str) -> None:
         """``node`` died: the messages routed to it alone and not confirmed wait in the
@@ -1172,6 +1180,7 @@ class Relay:
 
         def fetched(messages: list[mailbox.StoredMessage]) -> None:
             session.backlog_loading = False
+            settled = self._settled_while_fetching.pop(session, ())
             if session.closing:
                 return
             # A message that came while this fetch was under way (another node routed it,
@@ -1191,6 +1200,8 @@ class Relay:
                 session.backlog_cursor = message.msg_id
                 if session.inflight and message.msg_id in session.inflight:
                     continue  # already sent to this session
+                if message.msg_id in settled:
+                    continue  # confirmed while this fetch was under way: read before its record
                 self._forward(message, [session])
             if len(messages) == limit:
                 session.backlog = True
@@ -1201,8 +1212,16 @@ class Relay:
             # They stay in the store: fetched again when it works (_store_recovered), or
             # at the next login. Never left "loading", or nothing would reach this session.
             session.backlog_loading, session.backlog = False, True
+            self._settled_while_fetching.pop(session, None)
 
         self.store.pending_for(key, after, limit, fetched, not_fetched)
+
+    def _settled_during_fetch(self, session: ClientSession, msg_id: int) -> None:
+        """``msg_id`` left ``session``'s in-flight set (confirmed, settled elsewhere,
+        expired) while its fetch of waiting messages is under way: that fetch's answer may
+        have been read before the receipt's record and still hold it; it must not be sent
+        again (see _refill)."""
+        self._settled_while_fetching.setdefault(session, set()).add(msg_id)
 
     def _receipt(self, session: ClientSession, receipt: Receipt) -> None:
         self._confirm(session, receipt.msg_id)
@@ -1245,6 +1264,8 @@ class Relay:
             inflight = recipient.inflight
             if inflight:
                 inflight.discard(msg_id)
+                if recipient.backlog_loading:
+                    self._settled_during_fetch(recipient, msg_id)
         # A message from an earlier holder of the sender's guest name: nobody is left to tell.
         if msg_id > self.logins.guests.epoch(sender_key):
             for sender in sessions_by_key(sender_key):
@@ -1513,6 +1534,8 @@ class Relay:
                 for recipient in self.registry.sessions(flight.recipient_key):
                     if recipient.inflight:
                         recipient.inflight.discard(message.msg_id)
+                        if recipient.backlog_loading:
+                            self._settled_during_fetch(recipient, message.msg_id)
             by_sender.setdefault(message.sender_key, []).append(message)
             if self.peers.routes and message.recipient_key:  # other nodes may have it in flight
                 self.peers.settled(message.recipient_key, message.msg_id)
