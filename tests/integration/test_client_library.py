@@ -157,9 +157,11 @@ def test_connect_returns_the_welcome(server: FakeServer, clients: list[ChatClien
     # A guest proposes the resume token it kept before sending (PROTOCOL.md, "Guest names").
     token = alice.resume_tokens.get(alice.address, "Alice")
     assert token is not None and len(token) >= 43
-    # It asks for carbons: copies of what its other sessions send (PROTOCOL.md, "Features").
+    # It asks for carbons: copies of what its other sessions send (PROTOCOL.md, "Features"),
+    # and for resume: an account's credential, sent in place of its password at a reconnection
+    # (client/credential.py; a guest's welcome carries its name token either way).
     assert hello == Hello(hello.request_id, "Alice", const.PROTOCOL_VERSION, resume=token,
-                          features=("carbons", "read", "typing", "edits", "batch_acks", "since", "blocks"))
+                          features=("carbons", "read", "typing", "edits", "batch_acks", "since", "blocks", "resume"))
 
 
 def test_refused_login_raises_with_the_code() -> None:
