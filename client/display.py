@@ -374,9 +374,10 @@ def login_refused_words(refusal, name: str | None = None) -> str:
 
 
 def describe_skipped(count: int) -> str:
-    """The words for a ``skipped`` notice: room messages the server did not send us."""
-    return ngettext("{n} room message was skipped because your connection is slow",
-                    "{n} room messages were skipped because your connection is slow", count).format(n=count)
+    """The words for a ``skipped`` notice: room frames the server did not send us (messages,
+    and others' changes of posts and room notices: PROTOCOL.md, "skipped")."""
+    return ngettext("{n} room message or update was skipped because your connection is slow",
+                    "{n} room messages or updates were skipped because your connection is slow", count).format(n=count)
 
 
 def format_delay(seconds: float | None) -> str:

@@ -901,10 +901,11 @@ const HANDLERS = {
   },
 
   skipped(chat, frame, out) {
-    // Room messages the server did not send us because our connection was too slow.
+    // Room frames the server did not send us because our connection was too slow: messages,
+    // and others' changes of posts and room notices (PROTOCOL.md, "skipped").
     if (!Number.isInteger(frame.room) || frame.room < 1) return;
-    const text = () => tn("{n} room message was skipped because your connection is slow",
-      "{n} room messages were skipped because your connection is slow", frame.room);
+    const text = () => tn("{n} room message or update was skipped because your connection is slow",
+      "{n} room messages or updates were skipped because your connection is slow", frame.room);
     notice(chat, ROOM, text, nowSeconds());
     out.announce.push(text());
   },

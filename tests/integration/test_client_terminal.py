@@ -63,8 +63,8 @@ def test_own_room_messages_and_join_are_not_echoed() -> None:
 
 def test_a_skipped_notice_says_in_words_how_many_room_messages_were_missed() -> None:
     from protocol import RoomSkipped
-    assert describe_event(RoomSkipped(7), "Bob") == "! 7 room messages were skipped because your connection is slow"
-    assert describe_event(RoomSkipped(1), "Bob") == "! 1 room message was skipped because your connection is slow"
+    assert describe_event(RoomSkipped(7), "Bob") == "! 7 room messages or updates were skipped because your connection is slow"
+    assert describe_event(RoomSkipped(1), "Bob") == "! 1 room message or update was skipped because your connection is slow"
 
 
 def test_notices() -> None:

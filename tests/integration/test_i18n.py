@@ -247,10 +247,10 @@ def test_the_default_language_is_english_and_is_in_const() -> None:
 
 
 def test_use_switches_every_text_and_plural() -> None:
-    assert describe_skipped(1) == "1 room message was skipped because your connection is slow"
+    assert describe_skipped(1) == "1 room message or update was skipped because your connection is slow"
     i18n.use("pt_BR")
-    assert describe_skipped(1) == "1 mensagem da sala foi pulada porque a sua conexão está lenta"
-    assert describe_skipped(12) == "12 mensagens da sala foram puladas porque a sua conexão está lenta"
+    assert describe_skipped(1) == "1 mensagem ou aviso da sala foi pulado porque a sua conexão está lenta"
+    assert describe_skipped(12) == "12 mensagens ou avisos da sala foram pulados porque a sua conexão está lenta"
     # The code on the wire stays English; the explanation is translated.
     assert explain_error("unknown_recipient", "no such user", "Bob") == \
         "ninguém chamado Bob jamais entrou aqui"
@@ -421,13 +421,13 @@ def test_the_server_console_speaks_portuguese() -> None:
         wait_for("  /ajuda (ou /help)   esta lista\n".encode())
         proc.stdin.write(b"/admin\n")
         proc.stdin.flush()
-        wait_for("administradores do servidor: nenhum\n".encode())
+        wait_for("quem administra o servidor: ninguém\n".encode())
         # What is wrong with a name, in the console's language: the clients' one wording.
         proc.stdin.write("/admin Ana Maria\n/admin #redes\n/admin Ninguém\n".encode())
         proc.stdin.flush()
         wait_for("'Ana Maria' não é um nome válido: um nome não pode ter espaços: tente 'Ana_Maria'\n".encode())
         wait_for("'#redes' não é um nome válido: ".encode())
-        wait_for("Ninguém não tem conta: um administrador do servidor tem de ser uma conta registrada. Peça que "
+        wait_for("Ninguém não tem conta: só uma conta registrada pode ter a administração do servidor. Peça que "
                  "registre o nome antes (/registrar no cliente) e digite /admin Ninguém de novo\n".encode())
         proc.stdin.write(b"/sair\n")
         proc.stdin.flush()

@@ -419,8 +419,8 @@ def test_a_skipped_notice_says_in_words_how_many_room_messages_were_missed(page:
       const notices = chat.conversations.get(ROOM).items.filter((i) => i.kind === "notice").map((i) => i.text);
       return {announce: [many.announce, one.announce, bad.announce], notices};
     })()""")
-    assert result["notices"] == ["12 room messages were skipped because your connection is slow",
-                                 "1 room message was skipped because your connection is slow"]
+    assert result["notices"] == ["12 room messages or updates were skipped because your connection is slow",
+                                 "1 room message or update was skipped because your connection is slow"]
     assert result["announce"] == [[result["notices"][0]], [result["notices"][1]], []]
 
 

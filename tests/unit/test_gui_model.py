@@ -97,7 +97,7 @@ def test_a_skipped_notice_is_posted_in_the_room_in_words(model: ChatModel) -> No
     from protocol import RoomSkipped
     model.apply(RoomSkipped(3))
     assert model.conversations[ROOM].lines[-1].kind == "notice"
-    assert model.conversations[ROOM].lines[-1].text == "3 room messages were skipped because your connection is slow"
+    assert model.conversations[ROOM].lines[-1].text == "3 room messages or updates were skipped because your connection is slow"
 
 
 def test_a_contact_we_talked_with_stays_as_offline(model: ChatModel) -> None:
