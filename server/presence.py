@@ -134,16 +134,17 @@ class PresenceNotices:
         """Tell of ``event`` (UserJoined, UserLeft about user ``key``): to everyone if
         ``online`` (users online, that user included) is at most the room limit, else to
         the watchers of ``key``. ``room_size`` (connections) sets the batch's delay."""
-        frame, joined = encode(event), type(event) is UserJoined
+        joined = type(event) is UserJoined
         if online <= self.room_limit:
             if not self._pending:
                 self._schedule(min(MAX_DELAY, room_size * DELAY_PER_USER), self.flush)
-            self._pending.append((key if key is not None else event.name, joined, frame))
+            self._pending.append((key if key is not None else event.name, joined, encode(event)))
             return
         watchers = self._watchers(key) if key is not None else ()
         if not watchers:
-            return
+            return  # encoded for nobody: a login storm above the room limit pays nothing here
         self.flush()  # what was queued for everyone happened before this
+        frame = encode(event)
         for session in watchers:
             if session.lagging:
                 self._miss(session, ((key, joined, frame),))
