@@ -905,7 +905,7 @@ async def measure_idle(kind: ServerKind, count: int, bench: Bench, pinning: Pinn
                 total = len(storm.sockets)
                 bench.errors += storm.errors
                 print(f"\n== idle, {kind.label}: {total - warmed:,} logins (connect, hello, welcome; 200 at a time) "
-                      f"in {login_seconds:.2f} s, first connect to last welcome")
+                      f"in {login_seconds:.3f} s, first connect to last welcome")
                 await asyncio.sleep(2)  # as above: both readings settled alike
                 after = server.memory_kib("VmRSS")
                 per_connection = (after - settled) * 1024 / max(1, total - warmed)
