@@ -308,8 +308,11 @@ def test_after_a_reconnection_the_page_does_not_send_again_what_the_server_had_t
         alice.close()
 
     web.start()
+    # The page's next attempt may be a whole backoff away (RECONNECT_MAX, 20 s, and its
+    # jitter), counted from a failed try made while Alice was reading: on CI's loaded machine
+    # that took the page past 30 s once.
     page.wait_for("[...document.querySelectorAll('#messages .msg-out')].filter((m) => m.dataset.state === 'delivered')"
-                  f".length === {len(texts)}", 30.0)
+                  f".length === {len(texts)}", 60.0)
     written = page.js("window.written")
     assert [f for f in written if f.get("type") in ("send", "say")] == [], written
     # The outcomes the server told again are acknowledged, so it stops telling them.
