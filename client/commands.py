@@ -10,8 +10,8 @@ it. The grammar::
     /to NAME         plain lines now go to NAME ("/to @Bob" works too)
     /query NAME      the same, as in IRC clients
     /all  (/room)    plain lines now go to the room
-    /who             who is online
-    /whois NAME      where NAME is connected from, and since when
+    /who  (/lista)   who is online
+    /whois NAME  (/lookup NAME)  where NAME is connected from, and since when
     /history NAME [N]   the last N (default 20) messages with NAME, with their states
     /history #ROOM [N]  the last N messages of a room you are in
     /block NAME      stop receiving messages from NAME; /unblock NAME undoes it
@@ -220,8 +220,9 @@ COMMAND_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "msg": {"en": ("msg",), "pt_BR": ("mensagem",)},
     "reply": {"en": ("reply", "r"), "pt_BR": ("responder",)},
     "all": {"en": ("all", "room"), "pt_BR": ("todos", "sala")},
-    "who": {"en": ("who",), "pt_BR": ("quem",)},
-    "whois": {"en": ("whois",), "pt_BR": ("onde",)},
+    # "lookup" and "lista": the original assignments' words for the registry's entry and list.
+    "who": {"en": ("who",), "pt_BR": ("quem", "lista")},
+    "whois": {"en": ("whois", "lookup"), "pt_BR": ("onde",)},
     "history": {"en": ("history",), "pt_BR": ("historico", "histórico")},
     "block": {"en": ("block",), "pt_BR": ("bloquear",)},
     "unblock": {"en": ("unblock",), "pt_BR": ("desbloquear",)},
@@ -269,7 +270,7 @@ _HELP = (
     ("query", N_("NAME"), N_("the same (as in IRC clients)")),
     ("all", "", N_("send plain lines to the room again")),
     ("who", "", N_("who is online")),
-    ("whois", N_("NAME"), N_("where NAME is connected from")),
+    ("whois", N_("NAME"), N_("where NAME is connected from, and since when")),
     ("history", N_("NAME [N]"), N_("the last N (default 20) messages with NAME")),
     ("block", N_("NAME"), N_("stop receiving messages from NAME")),
     ("unblock", N_("NAME"), N_("receive messages from NAME again")),
