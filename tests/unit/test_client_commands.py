@@ -177,3 +177,10 @@ def test_help_says_whois_tells_since_when_and_lists_the_assignments_words() -> N
     whois, who = sorted(rows, reverse=True)
     assert "since when" in whois and "/lookup" in whois
     assert "/lista" in who
+
+
+def test_help_says_what_the_marks_on_a_message_mean() -> None:
+    """One original assignment's client waited for the server's confirmation of each
+    message; here it is a mark, and /help never said what ✓ and ✓✓ mean."""
+    rows = [row for row in help_lines() if "✓✓" in row]
+    assert len(rows) == 1 and "delivered" in rows[0] and "the server has it" in rows[0]
