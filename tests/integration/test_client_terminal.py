@@ -458,7 +458,7 @@ def start_on_a_pty(*args: str, lang: str = "C.UTF-8") -> tuple[subprocess.Popen[
 def test_without_a_name_the_terminal_asks_for_it(server: FakeServer, order: str, lang: str, asked: bytes,
                                                  connected: bytes) -> None:
     """Three of the original assignments' clients asked for the user name once started
-    (``python cliente.py``); this one said that NAME is required and ended."""
+    (``cliente.py`` run with no argument); this one said that NAME is required and ended."""
     args = ["--port", str(server.port)] if order == "none" else ["127.0.0.1", str(server.port)]
     proc, screen = start_on_a_pty(*args, lang=lang)
     try:
