@@ -3,6 +3,7 @@ process, and its interactive mode on a pseudo-terminal. Loopback only, bounded w
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -438,15 +440,22 @@ def test_interactive_mode_leaves_cleanly(server: FakeServer, keys: bytes | None)
 # --- Run as the original assignments ran their clients ------------------------------------
 
 
-def start_on_a_pty(*args: str, lang: str = "C.UTF-8") -> tuple[subprocess.Popen[bytes], Pty]:
-    """``chatclient.py ARGS`` on a pseudo-terminal of its own, its screen to read."""
+@contextlib.contextmanager
+def on_a_pty(*args: str, lang: str = "C.UTF-8") -> Iterator[tuple[subprocess.Popen[bytes], Pty]]:
+    """``chatclient.py ARGS`` on a pseudo-terminal of its own, its screen to read; killed
+    at the end if it is still running."""
     master, slave = os.openpty()
     env = dict(os.environ, TERM="xterm", PYTHONIOENCODING="utf-8", NO_COLOR="1", LANG=lang, LANGUAGE="",
                LC_ALL="", LC_MESSAGES="")
     proc = subprocess.Popen([sys.executable, "chatclient.py", *args], cwd=ROOT, stdin=slave, stdout=slave,
                             stderr=slave, env=env, start_new_session=True)
     os.close(slave)
-    return proc, Pty(master)
+    try:
+        yield proc, Pty(master)
+    finally:
+        proc.kill()
+        proc.wait(WAIT)
+        os.close(master)
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
@@ -460,22 +469,17 @@ def test_without_a_name_the_terminal_asks_for_it(server: FakeServer, order: str,
     """Three of the original assignments' clients asked for the user name once started
     (``cliente.py`` run with no argument); this one said that NAME is required and ended."""
     args = ["--port", str(server.port)] if order == "none" else ["127.0.0.1", str(server.port)]
-    proc, screen = start_on_a_pty(*args, lang=lang)
-    try:
+    with on_a_pty(*args, lang=lang) as (proc, screen):
         screen.expect(asked)
         screen.type(b"not a name!\r")  # refused, with the reason, and asked again
         screen.expect(b"'not a name!'")
         screen.expect(asked)
-        screen.type("Alice\r".encode())
+        screen.type(b"Alice\r")
         screen.expect(connected.replace(b"{port}", str(server.port).encode()))
         server.wait_online("Alice", WAIT)
         screen.type(b"/quit\r")
         assert proc.wait(WAIT) == ExitCode.OK
         assert b"Traceback" not in screen.seen
-    finally:
-        proc.kill()
-        proc.wait(WAIT)
-        os.close(screen.fd)
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
@@ -484,15 +488,10 @@ def test_the_host_and_port_may_come_as_two_words(server: FakeServer, order: str)
     """``chatclient.py Alice 127.0.0.1 PORT`` took PORT for a second server's host name and
     went to const.py's server first; ``127.0.0.1 PORT Alice`` logged in as 127.0.0.1."""
     words = {"NAME": "Alice", "HOST": "127.0.0.1", "PORT": str(server.port)}
-    proc, screen = start_on_a_pty(*(words[word] for word in order.split()))
-    try:
+    with on_a_pty(*(words[word] for word in order.split())) as (proc, screen):
         screen.expect(f"connected to 127.0.0.1:{server.port} as Alice".encode())
         screen.type(b"/sair\r")
         assert proc.wait(WAIT) == ExitCode.OK
-    finally:
-        proc.kill()
-        proc.wait(WAIT)
-        os.close(screen.fd)
 
 
 def test_without_a_terminal_a_missing_name_is_still_an_error() -> None:
