@@ -1040,8 +1040,10 @@ class TerminalUI:
             return ExitCode.TERMINATED if isinstance(stop, Terminated) else ExitCode.INTERRUPTED
         self._me = welcome.name
         how = (_(" over TLS") if self.client.tls else "") + (_(" (registered)") if welcome.registered else "")
-        hint = _("; type /{help} for the commands").format(help=command_names("help")[0]) \
-            if self._interactive else ""
+        # How to write to someone, first: the original assignments' clients asked for the
+        # recipient and then the message.
+        hint = _("; type {example} to write to someone, /{help} for the commands").format(
+            example=_("@NAME TEXT"), help=command_names("help")[0]) if self._interactive else ""
         self._print_locked(self._stamp(_("* connected to {address} as {name}").format(
             address=sanitize(self.client.address), name=sanitize(welcome.name)) + f"{how}{hint}"), redraw=False)
         return None

@@ -500,3 +500,17 @@ def test_without_a_terminal_a_missing_name_is_still_an_error() -> None:
                                                                                   LANGUAGE="", LC_ALL=""))
     assert done.returncode == 2
     assert "the following arguments are required: NAME" in done.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.parametrize(("lang", "said"), [
+    ("C.UTF-8", "as Alice; type @NAME TEXT to write to someone, /help for the commands"),
+    ("pt_BR.UTF-8", "como Alice; digite @NOME TEXTO para escrever a alguém, /ajuda para ver os comandos"),
+])
+def test_the_first_line_says_how_to_write_to_someone(server: FakeServer, lang: str, said: str) -> None:
+    """One original assignment's client asked for the recipient, then the message; here
+    the one line that does it was only in /help."""
+    with on_a_pty("Alice", "--port", str(server.port), lang=lang) as (proc, screen):
+        screen.expect(said.encode())
+        screen.type(b"/sair\r")
+        assert proc.wait(WAIT) == ExitCode.OK
