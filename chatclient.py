@@ -2,7 +2,9 @@
 """Chat client entry point: ``python3 chatclient.py NAME [HOST:PORT ...] [--host H] [--port P] [--send TO TEXT]``
 ``[--register] [--password-file FILE] [--tls] [--cafile FILE] [--no-reconnect] [--gui]``.
 
-NAME may be left out with ``--gui``: the window then opens its login form empty.
+NAME may be left out with ``--gui``: the window then opens its login form empty; in a
+terminal, the terminal client asks for it. A server may also be given as two words, ``NAME
+HOST PORT`` or ``HOST PORT NAME`` (:func:`client.servers.positionals`).
 
 Several servers (``HOST:PORT`` arguments, or repeated ``--host``/``--port``) make the client
 fail over: it logs in to the first that answers and goes round the list when a connection is
@@ -56,7 +58,7 @@ except overrides.SettingsExit as stopped:
 import i18n  # noqa: E402
 from client.auth import PASSWORD_ENV, PasswordError, error_line, script_password
 from client.exitcodes import ExitCode, Terminated, on_sigterm
-from client.servers import server_list
+from client.servers import positionals, server_list
 
 
 def _port(text: str) -> int:
@@ -104,13 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_("exit status:") + "\n" + ExitCode.describe(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    # Optional for --gui only (the window's login form asks for it); main() says so otherwise.
+    # Optional: the window's login form asks for it, and so does the terminal (main()).
     parser.add_argument("name", metavar=shown["name"], nargs="?", default="",
-                        help=_("your user name (letters, digits, _ - .); with --gui it may be left out"))
+                        help=_("your user name (letters, digits, _ - .); left out, the terminal asks for it "
+                               "(and the --gui window's form)"))
     parser.add_argument("servers", metavar=shown["servers"], nargs="*",
-                        help=_("the servers to use, in order: the client logs in to the first that answers and "
-                               "goes round the list when a connection is lost (default: SERVERS in const.py, "
-                               "{servers})").format(servers=" ".join(f"{h}:{p}" for h, p in const.SERVERS)))
+                        help=_("the servers to use, in order ({host} {port}, two words, works too): the client logs "
+                               "in to the first that answers and goes round the list when a connection is lost "
+                               "(default: SERVERS in const.py, {servers})").format(
+                            servers=" ".join(f"{h}:{p}" for h, p in const.SERVERS), host=shown["host"],
+                            port=shown["port"]))
     parser.add_argument("--host", metavar=shown["host"], action="append", default=[],
                         help=_("server address (default {host}; repeat it for several servers)").format(
                             host=const.SERVER_HOST))
@@ -172,7 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         i18n.use(i18n.choose(args.lang))
     except ValueError as exc:
         parser.error(str(exc))
-    if not args.name and not args.gui:
+    args.name, args.servers = positionals(args.name, args.servers)
+    # Asked in a terminal, as the original assignments' clients did (after every usage
+    # mistake below: nobody types a name to be told of one then).
+    ask_name = not args.name and not args.gui and args.send is None and sys.stdin.isatty() and sys.stdout.isatty()
+    if not args.name and not args.gui and not ask_name:
         parser.error(i18n._("the following arguments are required: {name} (only --gui may leave it out)").format(
             name=metavars()["name"]))
     if args.send is not None and not args.send[1].strip():
@@ -193,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         if reconfigure is not None:
             reconfigure(errors=errors)
     try:
+        if ask_name:
+            from client.terminal import ask_name as ask
+
+            args.name = ask()
+            if not args.name:  # Ctrl-D or Ctrl-C instead of a name
+                return ExitCode.OK
         try:
             password = script_password(args.password_file)
         except PasswordError as exc:

@@ -10,8 +10,8 @@ it. The grammar::
     /to NAME         plain lines now go to NAME ("/to @Bob" works too)
     /query NAME      the same, as in IRC clients
     /all  (/room)    plain lines now go to the room
-    /who             who is online
-    /whois NAME      where NAME is connected from, and since when
+    /who  (/lista)   who is online
+    /whois NAME  (/lookup NAME)  where NAME is connected from, and since when
     /history NAME [N]   the last N (default 20) messages with NAME, with their states
     /history #ROOM [N]  the last N messages of a room you are in
     /block NAME      stop receiving messages from NAME; /unblock NAME undoes it
@@ -220,8 +220,9 @@ COMMAND_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "msg": {"en": ("msg",), "pt_BR": ("mensagem",)},
     "reply": {"en": ("reply", "r"), "pt_BR": ("responder",)},
     "all": {"en": ("all", "room"), "pt_BR": ("todos", "sala")},
-    "who": {"en": ("who",), "pt_BR": ("quem",)},
-    "whois": {"en": ("whois",), "pt_BR": ("onde",)},
+    # "lookup" and "lista": the original assignments' words for the registry's entry and list.
+    "who": {"en": ("who",), "pt_BR": ("quem", "lista")},
+    "whois": {"en": ("whois", "lookup"), "pt_BR": ("onde",)},
     "history": {"en": ("history",), "pt_BR": ("historico", "histórico")},
     "block": {"en": ("block",), "pt_BR": ("bloquear",)},
     "unblock": {"en": ("unblock",), "pt_BR": ("desbloquear",)},
@@ -264,12 +265,16 @@ def command_names(word: str, language: str | None = None) -> tuple[str, ...]:
 _HELP = (
     (None, N_("@NAME TEXT"), N_("send TEXT to NAME only")),
     ("msg", N_("NAME TEXT"), N_("send TEXT to NAME only")),
+    # The marks of describe_mark (client/terminal.py): the delivery confirmation the
+    # original assignments' clients waited for is "✓✓".
+    (None, "…  ✓  ✓✓  ✗", N_("your message: on its way; the server has it; delivered (the other's client "
+                           "confirmed it); not delivered, and why")),
     ("reply", N_("TEXT"), N_("send TEXT to whoever sent you the last direct message")),
     ("to", N_("NAME"), N_("send plain lines to NAME from now on")),
     ("query", N_("NAME"), N_("the same (as in IRC clients)")),
     ("all", "", N_("send plain lines to the room again")),
     ("who", "", N_("who is online")),
-    ("whois", N_("NAME"), N_("where NAME is connected from")),
+    ("whois", N_("NAME"), N_("where NAME is connected from, and since when")),
     ("history", N_("NAME [N]"), N_("the last N (default 20) messages with NAME")),
     ("block", N_("NAME"), N_("stop receiving messages from NAME")),
     ("unblock", N_("NAME"), N_("receive messages from NAME again")),

@@ -3,14 +3,70 @@
 A client may list several servers (``SERVERS`` in const.py; repeated ``--host``/``--port``;
 or ``HOST:PORT`` arguments). It logs in to the first that answers and, when its connection
 is lost, goes round the list (:func:`client.core.failover`). Pure functions, no I/O.
+
+The command line also takes the host and port as two words, as the original assignments'
+clients did (README, "Coming from the original assignments"): ``NAME HOST PORT``, ``HOST
+PORT NAME``, and ``HOST PORT`` with no name when HOST is an IP address or ``localhost``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 import const
 from i18n import _
+
+
+def _is_port(word: str) -> bool:
+    """True if ``word`` is a port number alone (no host name is all digits)."""
+    return word.isascii() and word.isdigit()
+
+
+def _has_port(text: str) -> bool:
+    """True if server address ``text`` names its port (``host:port``, ``[v6]:port``)."""
+    text = text.strip()
+    return "]:" in text if text.startswith("[") else text.count(":") == 1
+
+
+def positionals(name: str, words: Sequence[str]) -> tuple[str, list[str]]:
+    """The NAME and HOST:PORT arguments as argparse split them -> (the user's name, the
+    server words), the orders of the original assignments understood: ``HOST PORT NAME``
+    (a port alone in the middle, a name last), and ``HOST PORT`` with no name ("" then)
+    when HOST is an IP address or ``localhost``. Anything else is returned as it came;
+    :func:`server_list` joins a HOST and the PORT after it."""
+    if len(words) == 2 and _is_port(words[0]) and not _is_port(words[1]) and ":" not in words[1]:
+        return words[1], [name, words[0]]
+    if len(words) == 1 and _is_port(words[0]) and _is_host_address(name):
+        return "", [name, words[0]]
+    return name, list(words)
+
+
+def _is_host_address(word: str) -> bool:
+    """True if ``word`` is ``localhost`` or an IP address: a host, though it is a valid name too."""
+    try:
+        ipaddress.ip_address(word)
+    except ValueError:
+        return word.lower() == "localhost"
+    return True
+
+
+def _joined(words: Sequence[str]) -> list[tuple[str, int]]:
+    """Server words -> (host, port) pairs, a port alone joined to the host before it when
+    that host has none (``127.0.0.1 5000``). Raises ValueError for a port with no host."""
+    servers: list[tuple[str, int]] = []
+    open_host = False  # the last word was a host without its port
+    for word in words:
+        if not _is_port(word):
+            servers.append(parse_server(word))
+            open_host = not _has_port(word)
+        elif not open_host:
+            raise ValueError(_("not a server address: {text} (a port alone; did you mean {host}:{port}?)").format(
+                text=repr(word), host=const.SERVER_HOST, port=word))
+        else:
+            servers[-1] = (servers[-1][0], _port_number(word, word))
+            open_host = False
+    return servers
 
 
 def parse_server(text: str, default_port: int = const.SERVER_PORT) -> tuple[str, int]:
@@ -30,21 +86,26 @@ def parse_server(text: str, default_port: int = const.SERVER_PORT) -> tuple[str,
         raise ValueError(_("not a server address: {text} (no host)").format(text=repr(text)))
     if not port_text:
         return host, default_port
+    return host, _port_number(port_text, text)
+
+
+def _port_number(port_text: str, text: str) -> int:
+    """The port ``port_text`` of server address ``text``; ValueError if it is none."""
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ValueError(_("not a server address: {text} (a port is a number from 1 to 65535)").format(
             text=repr(text)))
-    return host, int(port_text)
+    return int(port_text)
 
 
 def server_list(hosts: Sequence[str], ports: Sequence[int], pairs: Sequence[str] = ()) -> list[tuple[str, int]]:
-    """The servers a command line names, in order: ``HOST:PORT`` ``pairs``, or ``hosts``
-    and ``ports`` paired (one host with several ports, several hosts with one port, or as
-    many of each); with none of them, ``const.SERVERS``. Raises ValueError for a mix that
-    pairs nothing clearly."""
+    """The servers a command line names, in order: ``HOST:PORT`` ``pairs`` (``HOST PORT``,
+    two words, too), or ``hosts`` and ``ports`` paired (one host with several ports, several
+    hosts with one port, or as many of each); with none of them, ``const.SERVERS``. Raises
+    ValueError for a mix that pairs nothing clearly."""
     if pairs:
         if hosts or ports:
             raise ValueError(_("give servers either as HOST:PORT arguments or with --host/--port, not both"))
-        return [parse_server(pair) for pair in pairs]
+        return _joined(pairs)
     if not hosts and not ports:
         return list(const.SERVERS)
     hosts = list(hosts) or [const.SERVER_HOST]

@@ -112,7 +112,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TextIO
@@ -152,6 +152,7 @@ from protocol import Settings  # the read receipts switch, told by the server (i
 import i18n
 from i18n import N_, _, ngettext
 from registry import InvalidName, canonical, validate_name
+from registry.names import not_a_name
 
 from . import auth
 from registry.collation import name_order
@@ -1039,8 +1040,10 @@ class TerminalUI:
             return ExitCode.TERMINATED if isinstance(stop, Terminated) else ExitCode.INTERRUPTED
         self._me = welcome.name
         how = (_(" over TLS") if self.client.tls else "") + (_(" (registered)") if welcome.registered else "")
-        hint = _("; type /{help} for the commands").format(help=command_names("help")[0]) \
-            if self._interactive else ""
+        # How to write to someone, first: the original assignments' clients asked for the
+        # recipient and then the message.
+        hint = _("; type {example} to write to someone, /{help} for the commands").format(
+            example=_("@NAME TEXT"), help=command_names("help")[0]) if self._interactive else ""
         self._print_locked(self._stamp(_("* connected to {address} as {name}").format(
             address=sanitize(self.client.address), name=sanitize(welcome.name)) + f"{how}{hint}"), redraw=False)
         return None
@@ -2236,6 +2239,24 @@ class TerminalUI:
             self._stderr.flush()
         except (OSError, ValueError):
             pass
+
+
+def ask_name(ask: Callable[[str], str] = input) -> str:
+    """The user's name, asked at the terminal (``Your name: ``) when the command line gives
+    none, as the original assignments' clients did; asked again after a blank line or a name
+    that is not valid (the reason printed); "" at the end of the input or on Ctrl-C."""
+    while True:
+        try:
+            typed = ask(_("Your name: ")).strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return ""
+        if not typed:
+            continue
+        try:
+            return validate_name(typed)
+        except InvalidName as exc:
+            print(auth.error_line(not_a_name(typed, exc, _)))
 
 
 def run(name: str, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT,

@@ -2867,7 +2867,17 @@ function sendFrame(frame) {
   return false;
 }
 
+/** What the login form says when the page was opened from the disk (file://), as one
+ * original assignment's page was: it talks to the server that serves it, and there is none. */
+function openedAsAFile() {
+  return t("This page was opened as a file, so it has no chat server to talk to: open the address the server prints instead (“web client on http://…”)");
+}
+
 function connect() {
+  if (location.protocol === "file:") {
+    loginFailed(openedAsAFile);
+    return;
+  }
   clearTimeout(shell.timer);
   shell.timer = null;
   const chat = shell.chat;
@@ -3504,6 +3514,7 @@ function start() {
     /* no storage: nothing to prefill */
   }
   showView("login");
+  if (location.protocol === "file:") showLoginError(openedAsAFile);
   render(shell.chat);
   $("login-name").focus();
   const saved = savedSession();

@@ -3,6 +3,7 @@ process, and its interactive mode on a pseudo-terminal. Loopback only, bounded w
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -433,3 +435,82 @@ def test_interactive_mode_leaves_cleanly(server: FakeServer, keys: bytes | None)
         proc.kill()
         proc.wait(WAIT)
         os.close(master)
+
+
+# --- Run as the original assignments ran their clients ------------------------------------
+
+
+@contextlib.contextmanager
+def on_a_pty(*args: str, lang: str = "C.UTF-8") -> Iterator[tuple[subprocess.Popen[bytes], Pty]]:
+    """``chatclient.py ARGS`` on a pseudo-terminal of its own, its screen to read; killed
+    at the end if it is still running."""
+    master, slave = os.openpty()
+    env = dict(os.environ, TERM="xterm", PYTHONIOENCODING="utf-8", NO_COLOR="1", LANG=lang, LANGUAGE="",
+               LC_ALL="", LC_MESSAGES="")
+    proc = subprocess.Popen([sys.executable, "chatclient.py", *args], cwd=ROOT, stdin=slave, stdout=slave,
+                            stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    try:
+        yield proc, Pty(master)
+    finally:
+        proc.kill()
+        proc.wait(WAIT)
+        os.close(master)
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.parametrize(("order", "lang", "asked", "connected"), [
+    ("none", "C.UTF-8", b"Your name: ", b"connected to 127.0.0.1:{port} as Alice"),
+    ("none", "pt_BR.UTF-8", b"Seu nome: ", "conectado a 127.0.0.1:{port} como Alice".encode()),
+    ("HOST PORT", "C.UTF-8", b"Your name: ", b"connected to 127.0.0.1:{port} as Alice"),
+])
+def test_without_a_name_the_terminal_asks_for_it(server: FakeServer, order: str, lang: str, asked: bytes,
+                                                 connected: bytes) -> None:
+    """Three of the original assignments' clients asked for the user name once started
+    (``cliente.py`` run with no argument); this one said that NAME is required and ended."""
+    args = ["--port", str(server.port)] if order == "none" else ["127.0.0.1", str(server.port)]
+    with on_a_pty(*args, lang=lang) as (proc, screen):
+        screen.expect(asked)
+        screen.type(b"not a name!\r")  # refused, with the reason, and asked again
+        screen.expect(b"'not a name!'")
+        screen.expect(asked)
+        screen.type(b"Alice\r")
+        screen.expect(connected.replace(b"{port}", str(server.port).encode()))
+        server.wait_online("Alice", WAIT)
+        screen.type(b"/quit\r")
+        assert proc.wait(WAIT) == ExitCode.OK
+        assert b"Traceback" not in screen.seen
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("order", ["NAME HOST PORT", "HOST PORT NAME"])
+def test_the_host_and_port_may_come_as_two_words(server: FakeServer, order: str) -> None:
+    """``chatclient.py Alice 127.0.0.1 PORT`` took PORT for a second server's host name and
+    went to const.py's server first; ``127.0.0.1 PORT Alice`` logged in as 127.0.0.1."""
+    words = {"NAME": "Alice", "HOST": "127.0.0.1", "PORT": str(server.port)}
+    with on_a_pty(*(words[word] for word in order.split())) as (proc, screen):
+        screen.expect(f"connected to 127.0.0.1:{server.port} as Alice".encode())
+        screen.type(b"/sair\r")
+        assert proc.wait(WAIT) == ExitCode.OK
+
+
+def test_without_a_terminal_a_missing_name_is_still_an_error() -> None:
+    done = subprocess.run([sys.executable, "chatclient.py", "--port", "1"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=WAIT, env=dict(os.environ, LANG="C.UTF-8",
+                                                                                  LANGUAGE="", LC_ALL=""))
+    assert done.returncode == 2
+    assert "the following arguments are required: NAME" in done.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.parametrize(("lang", "said"), [
+    ("C.UTF-8", "as Alice; type @NAME TEXT to write to someone, /help for the commands"),
+    ("pt_BR.UTF-8", "como Alice; digite @NOME TEXTO para escrever a alguém, /ajuda para ver os comandos"),
+])
+def test_the_first_line_says_how_to_write_to_someone(server: FakeServer, lang: str, said: str) -> None:
+    """One original assignment's client asked for the recipient, then the message; here
+    the one line that does it was only in /help."""
+    with on_a_pty("Alice", "--port", str(server.port), lang=lang) as (proc, screen):
+        screen.expect(said.encode())
+        screen.type(b"/sair\r")
+        assert proc.wait(WAIT) == ExitCode.OK

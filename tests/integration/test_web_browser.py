@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from browserpage import DESKTOP, PHONE, REPO, TIMEOUT, Page, alice, open_page, page  # noqa: F401 (fixtures)
+from browserpage import DESKTOP, PHONE, REPO, TIMEOUT, Page, alice, open_page, page, page_at  # noqa: F401 (fixtures)
 from cdp import Chromium
 from chatpeer import TcpPeer
 import const
@@ -511,3 +511,17 @@ def test_the_page_speaks_the_browsers_language_and_remembers_the_switch(page: Pa
                   " && document.getElementById('lang-switch')?.value === 'en'")
     assert page.js("document.querySelector('#login-form h2').textContent") == "Log in"
     assert page.problems() == []
+
+
+def test_the_page_opened_as_a_file_says_to_open_it_from_the_server(tmp_path: Path) -> None:
+    """One original assignment's page was a file (``main.html``) its students opened from the
+    disk; this one, opened so, said at the login "Cannot connect: Failed to construct
+    'WebSocket'...": the page talks to the server that serves it."""
+    with page_at(tmp_path, (REPO / "webclient" / "index.html").as_uri(), None) as loaded:
+        said = "document.getElementById('login-error').textContent"
+        loaded.wait_for(f"{said}.includes('web client on http://')")
+        loaded.focus("#login-name")
+        loaded.type("Alice")
+        loaded.enter()
+        loaded.wait_for(f"{said}.includes('web client on http://') && document.body.dataset.view === 'login'")
+        assert "WebSocket" not in loaded.js(said)

@@ -56,6 +56,9 @@ from client.commands import (
         ("  /who  ".strip(), None, ShowWho()),
         ("/whois Bob", None, ShowWhois("Bob")),
         ("/whois @Bob", None, ShowWhois("Bob")),
+        # The original assignments' words: a lookup of a name in the registry, the list.
+        ("/lookup Bob", None, ShowWhois("Bob")),
+        ("/lista", None, ShowWho()),
         ("/history Bob", None, ShowHistory("Bob", 20)),
         ("/history @bob 5", None, ShowHistory("bob", 5)),
         ("/HISTORY Bob 10000", None, ShowHistory("Bob", 10000)),
@@ -166,3 +169,18 @@ def test_the_receipts_switch_refuses_anything_else(line: str) -> None:
 def test_help_lists_the_receipts_switch_with_its_portuguese_name() -> None:
     rows = [row for row in help_lines() if row.startswith("/receipts")]
     assert len(rows) == 1 and "(/recibos)" in rows[0] and "[on|off]" in rows[0]
+
+
+def test_help_says_whois_tells_since_when_and_lists_the_assignments_words() -> None:
+    rows = [row for row in help_lines() if row.startswith("/whois") or row.startswith("/who ")]
+    assert len(rows) == 2
+    whois, who = sorted(rows, reverse=True)
+    assert "since when" in whois and "/lookup" in whois
+    assert "/lista" in who
+
+
+def test_help_says_what_the_marks_on_a_message_mean() -> None:
+    """One original assignment's client waited for the server's confirmation of each
+    message; here it is a mark, and /help never said what ✓ and ✓✓ mean."""
+    rows = [row for row in help_lines() if "✓✓" in row]
+    assert len(rows) == 1 and "delivered" in rows[0] and "the server has it" in rows[0]

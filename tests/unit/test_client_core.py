@@ -26,7 +26,7 @@ from client.core import (
 from client.display import explain_error
 from client.events import ServerUnavailable
 from client.errors import CertificateError, LoginInterrupted, LoginRefused, ServerUnreachable
-from client.servers import parse_server, server_list
+from client.servers import parse_server, positionals, server_list
 from client.outgoing import DELIVERED, FAILED, SENDING, SENT, MessageUpdate, OutgoingMessage
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts
 from protocol.codec import MAX_IDS_PER_FRAME
@@ -636,6 +636,39 @@ def test_hosts_and_ports_pair_up_into_the_server_list() -> None:
         server_list(["a", "b"], [1, 2, 3])
     with pytest.raises(ValueError, match="not both"):
         server_list(["a"], [], ["b:2"])
+
+
+@pytest.mark.parametrize(("words", "expected"), [
+    (["127.0.0.1", "5001"], [("127.0.0.1", 5001)]),
+    (["localhost", "5001", "b:2"], [("localhost", 5001), ("b", 2)]),
+    (["::1", "6000"], [("::1", 6000)]),
+    (["a:1", "b", "2"], [("a", 1), ("b", 2)]),
+])
+def test_a_host_and_its_port_may_be_two_words_as_in_the_original_assignments(
+        words: list[str], expected: list[tuple[str, int]]) -> None:
+    # "chatclient.py Alice 127.0.0.1 5001" took 5001 for a second server's host name.
+    assert server_list([], [], words) == expected
+
+
+@pytest.mark.parametrize("words", [["5001"], ["a:1", "5001"], ["a", "5001", "5002"]])
+def test_a_port_alone_asks_whether_host_colon_port_was_meant(words: list[str]) -> None:
+    with pytest.raises(ValueError, match=rf"a port alone; did you mean {const.SERVER_HOST}:500\d\?"):
+        server_list([], [], words)
+
+
+@pytest.mark.parametrize(("name", "words", "expected"), [
+    ("Alice", ["127.0.0.1", "5001"], ("Alice", ["127.0.0.1", "5001"])),  # NAME HOST PORT
+    ("127.0.0.1", ["5001", "Alice"], ("Alice", ["127.0.0.1", "5001"])),  # HOST PORT NAME
+    ("chat.example", ["5001", "joao.silva"], ("joao.silva", ["chat.example", "5001"])),
+    ("127.0.0.1", ["5001"], ("", ["127.0.0.1", "5001"])),  # HOST PORT: the name is asked
+    ("localhost", ["5001"], ("", ["localhost", "5001"])),
+    ("Alice", ["5001"], ("Alice", ["5001"])),  # a name and a port alone: a mistake, said so
+    ("Alice", ["a:1", "b:2"], ("Alice", ["a:1", "b:2"])),
+    ("Alice", [], ("Alice", [])),
+])
+def test_the_name_is_found_in_the_orders_of_the_original_assignments(
+        name: str, words: list[str], expected: tuple[str, list[str]]) -> None:
+    assert positionals(name, words) == expected
 
 
 # --- The one table of login refusals -----------------------------------------------------
