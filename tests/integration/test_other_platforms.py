@@ -1,0 +1,103 @@
+"""The server and its clients on Windows and macOS, as this Linux machine plays them
+(tests/support/otherplatforms.py: what those systems' Python lacks, taken away here; not
+a real Windows or Mac). Real servers on 127.0.0.1, port 0."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+from collections.abc import Iterator
+
+import pytest
+from protocol import DirectMessage
+from redisserver import free_port
+from clientkit import start
+from test_client_realserver import next_event
+from lineprocess import DEADLINE, Process
+from otherplatforms import MACOS, WINDOWS, ProactorLikePolicy, environment
+from servers import in_thread
+
+NAMES = ("João", "Conceição")
+
+
+@pytest.fixture
+def proactor_like() -> Iterator[None]:
+    """Every loop made meanwhile lacks what Windows' proactor loop lacks."""
+    previous = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(ProactorLikePolicy())
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop_policy(previous)
+
+
+def test_a_server_on_a_loop_without_add_reader_accepts_and_relays(proactor_like, clients):
+    # Windows' default loop has no add_reader: the listener accepted through it only, so
+    # `py chatserver.py` stopped at its start with NotImplementedError.
+    with in_thread(fast=True) as server:
+        assert type(server._loop).__name__ == "ProactorLikeEventLoop"
+        joao = start(clients, server.port, NAMES[0])
+        conceicao = start(clients, server.port, NAMES[1])
+        message = joao.send_direct(NAMES[1], "olá, tudo bem?")
+        assert message.wait({"delivered"}, DEADLINE), message
+        assert next_event(conceicao, DirectMessage).text == "olá, tudo bem?"
+
+
+def played(platform: str) -> dict[str, str]:
+    """The environment variables of a program that plays ``platform``."""
+    return {key: value for key, value in environment(platform, {}).items()}
+
+
+def chatserver(platform: str, *args: str, web_port: int = 0) -> Process:
+    process = Process("chatserver.py", "--host", "127.0.0.1", "--port", "0", "--web-port", str(web_port), *args,
+                      env=played(platform))
+    process.port = int(process.wait_for(r"listening on \S+:(\d+)").group(1))
+    return process
+
+
+def chatclient(platform: str, server: Process, name: str, *args: str, stdin: bool = True) -> Process:
+    return Process("chatclient.py", name, "--host", "127.0.0.1", "--port", str(server.port), *args, stdin=stdin,
+                   env=played(platform))
+
+
+@pytest.mark.parametrize("platform", [WINDOWS, MACOS])
+def test_chatserver_and_chatclients_chat_with_accented_names(platform, tmp_path):
+    web_port = free_port()
+    server = chatserver(platform, "--data", str(tmp_path / "data"), web_port=web_port)
+    joao = conceicao = None
+    try:
+        server.wait_for(f"web client on http://127.0.0.1:{web_port}/")
+        joao = chatclient(platform, server, NAMES[0])
+        conceicao = chatclient(platform, server, NAMES[1])
+        server.wait_for(f"login {NAMES[0]}")
+        server.wait_for(f"login {NAMES[1]}")
+        joao.type(f"@{NAMES[1]} olá, Conceição!")
+        conceicao.wait_for(f"{NAMES[0]} → you: olá, Conceição!")
+        joao.wait_for(f"delivered to {NAMES[1]}")
+        conceicao.type(f"@{NAMES[0]} oi, João")
+        joao.wait_for(f"{NAMES[1]} → you: oi, João")
+        once = chatclient(platform, server, "Zé", "--send", NAMES[1], "de um script", stdin=False)
+        assert once.proc.wait(DEADLINE) == 0
+        conceicao.wait_for("Zé → you: de um script")
+        page = http.client.HTTPConnection("127.0.0.1", web_port, timeout=DEADLINE)
+        page.request("GET", "/app.js")
+        answer = page.getresponse()
+        assert (answer.status, answer.getheader("Content-Type")) == (200, "text/javascript; charset=utf-8")
+        page.close()
+        joao.type("/quit")
+        assert joao.proc.wait(DEADLINE) == 0
+    finally:
+        for process in (joao, conceicao, server):
+            if process is not None:
+                process.stop()
+
+
+def test_a_second_windows_server_on_the_same_data_folder_is_refused(tmp_path):
+    server = chatserver(WINDOWS, "--data", str(tmp_path / "data"))
+    try:
+        second = Process("chatserver.py", "--host", "127.0.0.1", "--port", "0", "--web-port", "0",
+                         "--data", str(tmp_path / "data"), env=played(WINDOWS))
+        assert second.proc.wait(DEADLINE) == 1
+        second.wait_for(r"another chat server \(pid \d+\) is using")
+    finally:
+        server.stop()
