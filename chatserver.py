@@ -330,10 +330,21 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
                               local_addresses() if listens_everywhere(host) else []):
             log.info("%s", line)
     _tell_parent_listening()
+    def on_signal(signum: int, frame: object) -> None:
+        if not loop.is_closed():  # (a second Ctrl-C once the server has stopped: nothing to do)
+            loop.call_soon_threadsafe(stop.set)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C still raises KeyboardInterrupt
+        except NotImplementedError:
+            # Windows' loop takes no handler: Ctrl-C would reach asyncio.run's, which
+            # cancels this task (the clients would lose their connection, not be told).
+            # Python's own handler runs between two bytecodes of this thread, and the
+            # loop's wakeup descriptor makes it look. (Windows' SIGTERM ends the process
+            # without running any handler.)
+            signal.signal(sig, on_signal)
+        except RuntimeError:  # not the main thread: the signals are someone else's
             pass
 
     def who() -> None:

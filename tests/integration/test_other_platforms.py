@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -90,6 +91,22 @@ def test_chatserver_and_chatclients_chat_with_accented_names(platform, tmp_path)
         for process in (joao, conceicao, server):
             if process is not None:
                 process.stop()
+
+
+def test_ctrl_c_stops_a_windows_server_with_its_goodbye(tmp_path):
+    # Windows' loop takes no signal handler: Ctrl-C reaches asyncio.run's own, which
+    # cancelled the server's task, so the clients lost their connection instead.
+    server = chatserver(WINDOWS, "--data", str(tmp_path / "data"))
+    joao = chatclient(WINDOWS, server, NAMES[0], "--no-reconnect")
+    try:
+        server.wait_for(f"login {NAMES[0]}")
+        server.proc.send_signal(signal.SIGINT)
+        joao.wait_for("Disconnected by the server: .*shutting down")
+        assert server.proc.wait(DEADLINE) == 0
+        server.wait_for("shutting down")
+    finally:
+        joao.stop()
+        server.stop()
 
 
 def test_a_second_windows_server_on_the_same_data_folder_is_refused(tmp_path):
