@@ -107,12 +107,13 @@ import _thread
 import codecs
 import math
 import os
+import queue
 import re
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TextIO
@@ -945,6 +946,7 @@ class TerminalUI:
         # Guards output (main and receiver threads both print) and the flags below.
         self._print_lock = threading.Lock()
         self._reading = False       # the main thread is (about to be) blocked reading input
+        self._read_under_way: queue.Queue | None = None  # _wakeable's reading thread's answer, if it reads
         self._lost = False          # the connection ended without us leaving
         self._signed_out = False    # the server ended it for the password (core.SIGNED_OUT): said, status 6
         self._leaving = False       # we are closing the connection ourselves
@@ -1130,7 +1132,7 @@ class TerminalUI:
                         # Lines printed between here and readline drawing the prompt would
                         # land after it or be drawn over: they wait for _prompt_drawn.
                         self._prompt_pending = self._prompt_hooked
-                    line = input(prompt)
+                    line = self._wakeable(lambda: input(prompt))
                 finally:
                     with self._print_lock:
                         self._prompt_pending = self._prompt_shown = False
@@ -1141,12 +1143,42 @@ class TerminalUI:
                     self._last_key = None
                     self._echo_rows = cursor_row(display_width(prompt + line), self._columns()) + 1
                 return line
-            line = self._stdin.readline()
+            line = self._wakeable(self._stdin.readline)
             if not line:
                 raise EOFError
             return line
         finally:
             self._reading = False
+
+    def _wakeable(self, read: Callable[[], str]) -> str:
+        """``read()``, in a way :meth:`_wake_main` interrupts. Where the wake-up is a signal
+        (pthread_kill), it interrupts the read itself. Where it is not (Windows:
+        ``_thread.interrupt_main``, seen between two bytecodes only, never inside a read,
+        so a client told the server was gone waited for its next input line), the read
+        runs in a thread of its own while this one waits for it in short waits, between
+        which the wake-up (or Ctrl-C) raises here. A read given up so is the next call's."""
+        if hasattr(signal, "pthread_kill") or self._main_ident is None:
+            return read()
+        if self._read_under_way is None:
+            answer: queue.Queue[tuple[str, BaseException | None]] = queue.Queue(1)
+
+            def run() -> None:
+                try:
+                    answer.put((read(), None))
+                except BaseException as exc:  # EOFError, an undecodable byte...: raised where it was asked
+                    answer.put(("", exc))
+
+            threading.Thread(target=run, name="chat-input", daemon=True).start()
+            self._read_under_way = answer
+        while True:
+            try:
+                line, failure = self._read_under_way.get(timeout=_WAKE_RETRY)
+            except queue.Empty:
+                continue
+            self._read_under_way = None
+            if failure is not None:
+                raise failure
+            return line
 
     def _execute(self, command: Command) -> None:
         if isinstance(command, Blank):

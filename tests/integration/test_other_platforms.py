@@ -109,6 +109,21 @@ def test_ctrl_c_stops_a_windows_server_with_its_goodbye(tmp_path):
         server.stop()
 
 
+def test_a_windows_client_without_reconnecting_ends_when_the_server_does(tmp_path):
+    # Windows cannot interrupt a read with a signal (no pthread_kill): the client that was
+    # told the server is gone stayed blocked reading its input until the next line came.
+    server = chatserver(WINDOWS, "--memory")
+    joao = chatclient(WINDOWS, server, NAMES[0], "--no-reconnect")  # its input stays open
+    try:
+        server.wait_for(f"login {NAMES[0]}")
+        server.proc.send_signal(signal.SIGINT)
+        joao.wait_for("Disconnected by the server: .*shutting down")
+        assert joao.proc.wait(DEADLINE) == 3
+    finally:
+        joao.stop()
+        server.stop()
+
+
 def test_a_second_windows_server_on_the_same_data_folder_is_refused(tmp_path):
     server = chatserver(WINDOWS, "--data", str(tmp_path / "data"))
     try:
