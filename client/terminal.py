@@ -688,6 +688,36 @@ def format_members(room: str, members: Sequence[MemberEntry]) -> str:
                                                         members=", ".join(listed))
 
 
+def read_as_utf8(stream: TextIO) -> str | None:
+    """Make piped input ``stream`` read UTF-8 (with surrogateescape), what files and most
+    pipes hold, whatever the system's encoding: Windows reads a pipe in its ANSI code page
+    (cp1252 in Brazil), and the UTF-8 file a student piped in came as "JoÃ£o". Returns the
+    encoding it read before, for the lines that are not UTF-8 (:func:`redecoded`), or None
+    if it read UTF-8 already or cannot be changed (a test's StringIO, input already read)."""
+    before = getattr(stream, "encoding", None)
+    reconfigure = getattr(stream, "reconfigure", None)
+    try:
+        if before is None or reconfigure is None or codecs.lookup(before).name == "utf-8":
+            return None
+        reconfigure(encoding="utf-8", errors="surrogateescape")
+    except (LookupError, ValueError, OSError):
+        return None
+    return before
+
+
+def redecoded(line: str, fallback: str | None) -> str:
+    """Input ``line``, read as UTF-8 with surrogateescape: if some of its bytes were not
+    UTF-8, the line's bytes read as ``fallback`` (the system's encoding, see
+    :func:`read_as_utf8`: what a Python script's text pipe writes on Windows) if they are
+    text in it; else ``line`` as it was (refused by :func:`undecodable_line`)."""
+    if fallback is None or not _UNDECODABLE.search(line):
+        return line
+    try:
+        return line.encode("utf-8", "surrogateescape").decode(fallback)
+    except UnicodeError:
+        return line
+
+
 def undecodable_line(line: str, number: int, encoding: str | None) -> str | None:
     """What to say instead of sending input ``line`` (the ``number``-th read, decoded
     from ``encoding`` with surrogateescape) if some of its bytes were not text; else None."""
@@ -885,6 +915,7 @@ class TerminalUI:
         if interactive is None:
             interactive = self._stdin.isatty() and self._stdout.isatty()
         self._interactive = interactive
+        self._input_fallback = None if interactive else read_as_utf8(self._stdin)
         self._readline = _load_readline() if interactive else None
         self._hooks = _ReadlineHooks.load(self._readline, getattr(self._stdin, "encoding", None)) \
             if self._readline is not None else None
@@ -1099,6 +1130,7 @@ class TerminalUI:
                 if line is None:
                     continue
             self._lines_read += 1
+            line = redecoded(line, self._input_fallback)
             if self._lines_read == 1 and not self._interactive:
                 # A file saved as "UTF-8 with BOM" (Windows Notepad) starts with U+FEFF; left
                 # in, it made "@Bob ..." a plain line, sent to the whole room.

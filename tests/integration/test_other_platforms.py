@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +17,7 @@ from protocol import DirectMessage
 from redisserver import free_port
 from clientkit import start
 from test_client_realserver import next_event
-from lineprocess import DEADLINE, Process
+from lineprocess import DEADLINE, ROOT, Process
 from otherplatforms import MACOS, WINDOWS, ProactorLikePolicy, environment
 from servers import in_thread
 
@@ -121,6 +124,27 @@ def test_a_windows_client_without_reconnecting_ends_when_the_server_does(tmp_pat
         assert joao.proc.wait(DEADLINE) == 3
     finally:
         joao.stop()
+        server.stop()
+
+
+def test_piped_input_in_utf8_or_in_windows_code_page_is_sent_as_written(tmp_path):
+    # Windows reads a pipe in its ANSI code page (cp1252 in Brazil): the UTF-8 file a
+    # student pipes in (Notepad's, with or without its BOM) came as "JoÃ£o", or was refused.
+    # A Python script's text pipe there writes cp1252: that is read as such.
+    server = chatserver(WINDOWS, "--memory")
+    conceicao = chatclient(WINDOWS, server, NAMES[1])
+    try:
+        server.wait_for(f"login {NAMES[1]}")
+        lines = ("\ufeff@Conceição olá, Conceição, do Bloco de Notas 😀\n".encode()
+                 + "@Conceição em cp1252: ação, João\n".encode("cp1252"))
+        joao = subprocess.run([sys.executable, "chatclient.py", NAMES[0], "--port", str(server.port)], cwd=ROOT,
+                              input=lines, capture_output=True, timeout=DEADLINE,
+                              env={**os.environ, **played(WINDOWS), "PYTHONIOENCODING": "cp1252"})
+        assert joao.returncode == 0, joao.stdout.decode("cp1252") + joao.stderr.decode("cp1252")
+        conceicao.wait_for(f"{NAMES[0]} → you: olá, Conceição, do Bloco de Notas 😀")
+        conceicao.wait_for(f"{NAMES[0]} → you: em cp1252: ação, João")
+    finally:
+        conceicao.stop()
         server.stop()
 
 
