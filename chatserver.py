@@ -270,6 +270,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.workers > 1 and not args.cluster:
         parser.error(_("--workers N starts N nodes of one cluster: it needs --cluster redis://HOST:PORT/DB "
                        "(or CLUSTER_URL in const.py)"))
+    if (args.workers > 1 or args.reuse_port) and not hasattr(socket, "SO_REUSEPORT"):
+        parser.error(_("--workers needs SO_REUSEPORT (several processes on one port), which this system does not "
+                       "have (Windows): start each node with its own --port and --cluster instead"))
     problem = _web_names_problem(args)
     if problem:
         parser.error(problem)

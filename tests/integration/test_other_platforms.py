@@ -148,6 +148,16 @@ def test_piped_input_in_utf8_or_in_windows_code_page_is_sent_as_written(tmp_path
         server.stop()
 
 
+def test_workers_are_refused_in_one_line_where_ports_cannot_be_shared():
+    # Windows has no SO_REUSEPORT: --workers started nodes that died with a traceback.
+    result = subprocess.run([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--web-port", "0",
+                             "--workers", "2", "--cluster", "redis://127.0.0.1:1/0"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=DEADLINE, stdin=subprocess.DEVNULL,
+                            env={**os.environ, **played(WINDOWS)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "--workers needs SO_REUSEPORT" in result.stderr.splitlines()[-1]
+
+
 def test_a_second_windows_server_on_the_same_data_folder_is_refused(tmp_path):
     server = chatserver(WINDOWS, "--data", str(tmp_path / "data"))
     try:
