@@ -15,11 +15,13 @@ from collections.abc import Iterator
 import pytest
 from protocol import DirectMessage
 from redisserver import free_port
+from browserpage import page_at
 from clientkit import start
 from test_client_realserver import next_event
 from lineprocess import DEADLINE, ROOT, Process
 from otherplatforms import MACOS, WINDOWS, ProactorLikePolicy, environment
 from servers import in_thread
+from tools import require_tool
 
 NAMES = ("João", "Conceição")
 
@@ -145,6 +147,28 @@ def test_piped_input_in_utf8_or_in_windows_code_page_is_sent_as_written(tmp_path
         conceicao.wait_for(f"{NAMES[0]} → you: em cp1252: ação, João")
     finally:
         conceicao.stop()
+        server.stop()
+
+
+def test_the_page_from_a_windows_server_chats_with_a_windows_terminal_client(tmp_path):
+    require_tool("chromium")
+    web_port = free_port()
+    server = chatserver(WINDOWS, "--memory", web_port=web_port)
+    joao = None
+    try:
+        with page_at(tmp_path, f"http://127.0.0.1:{web_port}/", None) as page:  # type: ignore[arg-type]
+            page.log_in(NAMES[1])
+            joao = chatclient(WINDOWS, server, NAMES[0])
+            joao.type(f"@{NAMES[1]} olá do terminal")
+            page.open_conversation(NAMES[0])
+            page.wait_for("document.querySelector('#messages .msg-in .msg-text')?.textContent === 'olá do terminal'")
+            page.type("oi, João: ação ✓")
+            page.enter()
+            joao.wait_for(f"{NAMES[1]} → you: oi, João: ação ✓")
+            assert not page.problems()
+    finally:
+        if joao is not None:
+            joao.stop()
         server.stop()
 
 

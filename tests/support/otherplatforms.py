@@ -11,6 +11,7 @@ What the project's code meets on those systems that Linux would hide from a test
 - POSIX-only modules are missing on Windows (``termios``, ``tty``, ``fcntl``,
   ``resource``, ``readline``, ``pwd``, ``grp``): :func:`install` makes importing them fail;
 - constants and functions Windows' (or macOS's) CPython does not have: deleted;
+- Windows' registry's MIME types, as an editor may leave them (``.js`` as text/plain);
 - Windows' ``msvcrt``, as much of it as the project and the standard library's getpass
   use (:func:`fake_msvcrt`): byte-range locks that conflict as Windows' do, even within
   one process (Linux's open-file-description locks), and reading keys one by one.
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import importlib.abc
+import mimetypes
 import os
 import signal
 import socket
@@ -146,6 +148,10 @@ def install(platform: str) -> None:
             if name != "posix":
                 sys.modules.pop(name, None)
         sys.modules["msvcrt"] = fake_msvcrt()
+        # Windows' mimetypes reads the registry, where an editor may have made .js text/plain
+        # (a page's module scripts then refused by the browser): a server must not ask it.
+        mimetypes.init()
+        mimetypes.add_type("text/plain", ".js")
         missing = _WINDOWS_MISSING
     elif platform == MACOS:
         missing = _MACOS_MISSING
