@@ -172,6 +172,24 @@ def test_the_page_from_a_windows_server_chats_with_a_windows_terminal_client(tmp
         server.stop()
 
 
+def test_the_example_bot_on_windows_answers_and_leaves_on_ctrl_c():
+    server = chatserver(WINDOWS, "--memory")
+    bot = Process("examples/bot.py", "relogio", "--port", str(server.port), env=played(WINDOWS))
+    joao = chatclient(WINDOWS, server, NAMES[0])
+    try:
+        bot.wait_for("relogio is in #lobby")
+        joao.type("!hora")
+        joao.wait_for(r"\(room\) relogio: It is \d\d:\d\d in São Paulo")
+        # Windows' Ctrl-C cannot interrupt a wait without a timeout (a lock's, a queue's):
+        # the bot waited for the next event before it left.
+        bot.proc.send_signal(signal.SIGINT)
+        assert bot.proc.wait(DEADLINE) == 0
+        server.wait_for(r"logout relogio from \S+ \(quit\)")
+    finally:
+        for process in (bot, joao, server):
+            process.stop()
+
+
 def test_workers_are_refused_in_one_line_where_ports_cannot_be_shared():
     # Windows has no SO_REUSEPORT: --workers started nodes that died with a traceback.
     result = subprocess.run([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--web-port", "0",

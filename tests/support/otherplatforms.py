@@ -11,6 +11,7 @@ What the project's code meets on those systems that Linux would hide from a test
 - POSIX-only modules are missing on Windows (``termios``, ``tty``, ``fcntl``,
   ``resource``, ``readline``, ``pwd``, ``grp``): :func:`install` makes importing them fail;
 - constants and functions Windows' (or macOS's) CPython does not have: deleted;
+- waits without a timeout that Ctrl-C does not interrupt (:func:`_uninterruptible_waits`);
 - Windows' registry's MIME types, as an editor may leave them (``.js`` as text/plain);
 - Windows' ``msvcrt``, as much of it as the project and the standard library's getpass
   use (:func:`fake_msvcrt`): byte-range locks that conflict as Windows' do, even within
@@ -34,6 +35,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import types
 from pathlib import Path
 
@@ -138,6 +140,26 @@ def fake_msvcrt() -> types.ModuleType:
     return module
 
 
+def _uninterruptible_waits() -> None:
+    """Windows' CPython (up to 3.13) does not interrupt a lock's wait without a timeout
+    for Ctrl-C: ``queue.get()``, ``event.wait()`` in the main thread wait on, and
+    KeyboardInterrupt comes once they return. Here such a wait (``Condition.wait``, which
+    both use) holds SIGINT and SIGTERM back in the main thread while it waits; another
+    thread takes the signal, Python's handler runs once the wait is over."""
+    wait, block = threading.Condition.wait, signal.pthread_sigmask
+
+    def uninterruptible(self, timeout=None):
+        if timeout is not None or threading.current_thread() is not threading.main_thread():
+            return wait(self, timeout)
+        held = block(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            return wait(self, timeout)
+        finally:
+            block(signal.SIG_SETMASK, held)
+
+    threading.Condition.wait = uninterruptible
+
+
 def install(platform: str) -> None:
     """Play ``platform`` (WINDOWS or MACOS) in this process from now on: for a subprocess,
     before anything of the project is imported (see :func:`environment`). Not undone."""
@@ -148,6 +170,7 @@ def install(platform: str) -> None:
             if name != "posix":
                 sys.modules.pop(name, None)
         sys.modules["msvcrt"] = fake_msvcrt()
+        _uninterruptible_waits()
         # Windows' mimetypes reads the registry, where an editor may have made .js text/plain
         # (a page's module scripts then refused by the browser): a server must not ask it.
         mimetypes.init()
