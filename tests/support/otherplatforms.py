@@ -10,7 +10,8 @@ What the project's code meets on those systems that Linux would hide from a test
   them), and :class:`ProactorLikePolicy` makes it every new loop's class;
 - POSIX-only modules are missing on Windows (``termios``, ``tty``, ``fcntl``,
   ``resource``, ``readline``, ``pwd``, ``grp``): :func:`install` makes importing them fail;
-- constants and functions Windows' (or macOS's) CPython does not have: deleted;
+- constants and functions Windows' (or macOS's) CPython does not have: deleted; no
+  ``/proc`` and no ``/dev/tty`` (:func:`_no_proc`);
 - waits without a timeout that Ctrl-C does not interrupt (:func:`_uninterruptible_waits`);
 - Windows' registry's MIME types, as an editor may leave them (``.js`` as text/plain);
 - Windows' ``msvcrt``, as much of it as the project and the standard library's getpass
@@ -27,8 +28,10 @@ consoles and file system.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import fcntl
 import importlib.abc
+import io
 import mimetypes
 import os
 import signal
@@ -160,6 +163,19 @@ def _uninterruptible_waits() -> None:
     threading.Condition.wait = uninterruptible
 
 
+def _no_proc() -> None:
+    """No ``/proc`` (nor ``/dev/tty``, on Windows): opening a file there fails as opening a
+    missing file does."""
+    real = io.open
+
+    def open_here(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and os.fspath(file).startswith(("/proc/", "/dev/tty")):
+            raise FileNotFoundError(2, "No such file or directory (simulated)", os.fspath(file))
+        return real(file, *args, **kwargs)
+
+    io.open = builtins.open = open_here
+
+
 def install(platform: str) -> None:
     """Play ``platform`` (WINDOWS or MACOS) in this process from now on: for a subprocess,
     before anything of the project is imported (see :func:`environment`). Not undone."""
@@ -182,6 +198,7 @@ def install(platform: str) -> None:
             socket.TCP_KEEPALIVE = 0x10  # macOS's number for what Linux calls TCP_KEEPIDLE
     else:
         raise ValueError(f"unknown platform {platform!r}")
+    _no_proc()
     for module, names in missing.items():
         for name in names:
             if hasattr(module, name):
