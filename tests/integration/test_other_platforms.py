@@ -18,6 +18,7 @@ from redisserver import free_port
 from browserpage import page_at
 from clientkit import start
 from test_client_realserver import next_event
+from test_tls import make_certificate
 from lineprocess import DEADLINE, ROOT, Process
 from otherplatforms import MACOS, WINDOWS, ProactorLikePolicy, environment
 from servers import in_thread
@@ -96,6 +97,20 @@ def test_chatserver_and_chatclients_chat_with_accented_names(platform, tmp_path)
         for process in (joao, conceicao, server):
             if process is not None:
                 process.stop()
+
+
+def test_a_windows_server_with_tls_takes_tls_clients(tmp_path):
+    cert, key = make_certificate(tmp_path)
+    server = chatserver(WINDOWS, "--memory", "--tls-cert", str(cert), "--tls-key", str(key))
+    joao = chatclient(WINDOWS, server, NAMES[0], "--cafile", str(cert))
+    try:
+        server.wait_for(f"login {NAMES[0]}")
+        once = chatclient(WINDOWS, server, NAMES[1], "--cafile", str(cert), "--send", NAMES[0], "por TLS", stdin=False)
+        assert once.proc.wait(DEADLINE) == 0
+        joao.wait_for(f"{NAMES[1]} → you: por TLS")
+    finally:
+        joao.stop()
+        server.stop()
 
 
 def test_ctrl_c_stops_a_windows_server_with_its_goodbye(tmp_path):
