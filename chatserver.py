@@ -301,20 +301,35 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         reuse_port=args.reuse_port)
 
 
+# The soft limit on open files asked for when the first ask is refused: macOS's OPEN_MAX,
+# the most it takes where its kern.maxfilesperproc is lower than the connections need.
+FALLBACK_FILE_LIMIT = 10240
+
+
 def raise_file_limit() -> None:
     """Allow as many open files as the system lets this process have: each client is one.
 
     An unlimited hard limit (macOS) cannot be the soft one: then ask for what the
-    connections need, with room to spare. The server admits fewer if it stays lower.
+    connections need, with room to spare; macOS refuses more than its per-process maximum
+    (often 10240; a Mac starts a process with 256), so that is asked next. The server
+    admits fewer if it stays lower.
     """
     try:
         import resource
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        target = const.MAX_CONNECTIONS + 1024 if hard == resource.RLIM_INFINITY else hard
-        if soft != resource.RLIM_INFINITY and soft < target:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    except (ImportError, ValueError, OSError):  # not on this platform, or not allowed
-        pass
+    except ImportError:  # Windows: no such limit
+        return
+    target = const.MAX_CONNECTIONS + 1024 if hard == resource.RLIM_INFINITY else hard
+    if soft == resource.RLIM_INFINITY:
+        return
+    for ask in (target, min(target, FALLBACK_FILE_LIMIT)):
+        if soft >= ask:
+            return
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (ask, hard))
+            return
+        except (ValueError, OSError):  # more than the system allows, or not allowed
+            pass
 
 
 async def serve(config: ServerConfig, say_settings: bool = True) -> None:

@@ -13,6 +13,7 @@ What the project's code meets on those systems that Linux would hide from a test
 - constants and functions Windows' (or macOS's) CPython does not have: deleted; no
   ``/proc`` and no ``/dev/tty`` (:func:`_no_proc`);
 - waits without a timeout that Ctrl-C does not interrupt (:func:`_uninterruptible_waits`);
+- macOS's open-file limits (:func:`_macos_file_limits`);
 - Windows' registry's MIME types, as an editor may leave them (``.js`` as text/plain);
 - Windows' ``msvcrt``, as much of it as the project and the standard library's getpass
   use (:func:`fake_msvcrt`): byte-range locks that conflict as Windows' do, even within
@@ -58,6 +59,8 @@ _WINDOWS_MISSING = {
     os: ("fork", "sched_setaffinity", "sched_getaffinity", "getuid", "geteuid", "getpgid", "killpg", "setsid",
          "getloadavg", "sync"),
 }
+# macOS's largest soft limit on open files (sys/syslimits.h).
+MACOS_OPEN_MAX = 10240
 # macOS's CPython: no TCP_USER_TIMEOUT, TCP_KEEPIDLE named TCP_KEEPALIVE, no sched_*affinity.
 _MACOS_MISSING = {
     socket: ("TCP_USER_TIMEOUT", "TCP_KEEPIDLE"),
@@ -176,6 +179,28 @@ def _no_proc() -> None:
     io.open = builtins.open = open_here
 
 
+def _macos_file_limits() -> None:
+    """macOS's open-file limits: a process starts with 256 files, the hard limit says
+    unlimited, and a soft limit over OPEN_MAX (10240) is refused (ValueError)."""
+    import resource
+
+    real_get, real_set, nofile = resource.getrlimit, resource.setrlimit, resource.RLIMIT_NOFILE
+
+    def getrlimit(which):
+        soft, hard = real_get(which)
+        return (soft, resource.RLIM_INFINITY) if which == nofile else (soft, hard)
+
+    def setrlimit(which, limits):
+        if which != nofile:
+            return real_set(which, limits)
+        if limits[0] == resource.RLIM_INFINITY or limits[0] > MACOS_OPEN_MAX:
+            raise ValueError("current limit exceeds maximum limit")
+        return real_set(which, (limits[0], real_get(which)[1]))
+
+    real_set(nofile, (min(256, real_get(nofile)[1]), real_get(nofile)[1]))
+    resource.getrlimit, resource.setrlimit = getrlimit, setrlimit
+
+
 def install(platform: str) -> None:
     """Play ``platform`` (WINDOWS or MACOS) in this process from now on: for a subprocess,
     before anything of the project is imported (see :func:`environment`). Not undone."""
@@ -196,6 +221,7 @@ def install(platform: str) -> None:
         missing = _MACOS_MISSING
         if not hasattr(socket, "TCP_KEEPALIVE"):
             socket.TCP_KEEPALIVE = 0x10  # macOS's number for what Linux calls TCP_KEEPIDLE
+        _macos_file_limits()
     else:
         raise ValueError(f"unknown platform {platform!r}")
     _no_proc()
