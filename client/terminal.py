@@ -1164,7 +1164,7 @@ class TerminalUI:
                         # Lines printed between here and readline drawing the prompt would
                         # land after it or be drawn over: they wait for _prompt_drawn.
                         self._prompt_pending = self._prompt_hooked
-                    line = self._wakeable(lambda: input(prompt))
+                    line = input(prompt)
                 finally:
                     with self._print_lock:
                         self._prompt_pending = self._prompt_shown = False
@@ -1183,12 +1183,15 @@ class TerminalUI:
             self._reading = False
 
     def _wakeable(self, read: Callable[[], str]) -> str:
-        """``read()``, in a way :meth:`_wake_main` interrupts. Where the wake-up is a signal
-        (pthread_kill), it interrupts the read itself. Where it is not (Windows:
-        ``_thread.interrupt_main``, seen between two bytecodes only, never inside a read,
-        so a client told the server was gone waited for its next input line), the read
-        runs in a thread of its own while this one waits for it in short waits, between
-        which the wake-up (or Ctrl-C) raises here. A read given up so is the next call's."""
+        """``read()`` of piped input, in a way :meth:`_wake_main` interrupts. Where the
+        wake-up is a signal (pthread_kill), it interrupts the read itself. Where it is not
+        (Windows: ``_thread.interrupt_main``, seen between two bytecodes only, never inside
+        a read, so a script's client told the server was gone waited for its next input
+        line), the read runs in a thread of its own while this one waits for it in short
+        waits, between which the wake-up (or Ctrl-C) raises here. A read given up so is
+        the next call's. (Not the console's: Windows ends a console read that Ctrl-C
+        interrupts as at the end of the input unless it is the main thread's; a person
+        there reads why and presses Enter.)"""
         if hasattr(signal, "pthread_kill") or self._main_ident is None:
             return read()
         if self._read_under_way is None:
