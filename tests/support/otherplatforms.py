@@ -11,7 +11,7 @@ What the project's code meets on those systems that Linux would hide from a test
 - POSIX-only modules are missing on Windows (``termios``, ``tty``, ``fcntl``,
   ``resource``, ``readline``, ``pwd``, ``grp``): :func:`install` makes importing them fail;
 - constants and functions Windows' (or macOS's) CPython does not have: deleted; no
-  ``/proc`` and no ``/dev/tty`` (:func:`_no_proc`);
+  ``/proc`` and, on Windows, no ``/dev/tty`` (:func:`_no_files_under`);
 - waits without a timeout that Ctrl-C does not interrupt (:func:`_uninterruptible_waits`);
 - macOS's open-file limits (:func:`_macos_file_limits`);
 - Windows' registry's MIME types, as an editor may leave them (``.js`` as text/plain);
@@ -50,10 +50,10 @@ _SITECUSTOMIZE_DIR = Path(__file__).resolve().parent / "simulated"
 
 # Modules CPython's Windows installer does not have.
 WINDOWS_MISSING_MODULES = frozenset({"termios", "tty", "fcntl", "resource", "readline", "pwd", "grp", "curses",
-                                     "_curses", "posix"})
+                                     "_curses"})
 # What Windows' socket, signal and os modules lack (of what the project might use).
 _WINDOWS_MISSING = {
-    socket: ("TCP_USER_TIMEOUT", "SO_REUSEPORT", "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"),
+    socket: ("TCP_USER_TIMEOUT", "SO_REUSEPORT"),
     signal: ("SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGPIPE", "SIGCHLD", "SIGALRM", "pthread_sigmask",
              "pthread_kill", "sigwait", "setitimer", "alarm", "siginterrupt"),
     os: ("fork", "sched_setaffinity", "sched_getaffinity", "getuid", "geteuid", "getpgid", "killpg", "setsid",
@@ -166,13 +166,13 @@ def _uninterruptible_waits() -> None:
     threading.Condition.wait = uninterruptible
 
 
-def _no_proc() -> None:
-    """No ``/proc`` (nor ``/dev/tty``, on Windows): opening a file there fails as opening a
-    missing file does."""
+def _no_files_under(*folders: str) -> None:
+    """No ``/proc/`` (macOS, Windows), no ``/dev/tty`` (Windows): opening a file there
+    fails as opening a missing file does."""
     real = io.open
 
     def open_here(file, *args, **kwargs):
-        if isinstance(file, (str, os.PathLike)) and os.fspath(file).startswith(("/proc/", "/dev/tty")):
+        if isinstance(file, (str, os.PathLike)) and os.fspath(file).startswith(folders):
             raise FileNotFoundError(2, "No such file or directory (simulated)", os.fspath(file))
         return real(file, *args, **kwargs)
 
@@ -206,10 +206,9 @@ def install(platform: str) -> None:
     before anything of the project is imported (see :func:`environment`). Not undone."""
     if platform == WINDOWS:
         asyncio.set_event_loop_policy(ProactorLikePolicy())
-        sys.meta_path.insert(0, _Refuse(WINDOWS_MISSING_MODULES - {"posix"}))  # os itself needs posix here
+        sys.meta_path.insert(0, _Refuse(WINDOWS_MISSING_MODULES))
         for name in WINDOWS_MISSING_MODULES:
-            if name != "posix":
-                sys.modules.pop(name, None)
+            sys.modules.pop(name, None)
         sys.modules["msvcrt"] = fake_msvcrt()
         _uninterruptible_waits()
         # Windows' mimetypes reads the registry, where an editor may have made .js text/plain
@@ -224,7 +223,7 @@ def install(platform: str) -> None:
         _macos_file_limits()
     else:
         raise ValueError(f"unknown platform {platform!r}")
-    _no_proc()
+    _no_files_under(*(("/proc/", "/dev/tty") if platform == WINDOWS else ("/proc/",)))
     for module, names in missing.items():
         for name in names:
             if hasattr(module, name):
