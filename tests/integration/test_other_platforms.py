@@ -13,15 +13,15 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from protocol import DirectMessage
-from redisserver import free_port
 from browserpage import page_at
 from clientkit import start
-from test_client_realserver import next_event
-from test_tls import make_certificate
 from lineprocess import DEADLINE, ROOT, Process
 from otherplatforms import MACOS, MACOS_OPEN_MAX, WINDOWS, ProactorLikePolicy, environment
+from protocol import DirectMessage
+from redisserver import free_port
 from servers import in_thread
+from test_client_realserver import next_event
+from test_tls import make_certificate
 from tools import require_tool
 
 NAMES = ("João", "Conceição")
@@ -51,8 +51,8 @@ def test_a_server_on_a_loop_without_add_reader_accepts_and_relays(proactor_like,
 
 
 def played(platform: str) -> dict[str, str]:
-    """The environment variables of a program that plays ``platform``."""
-    return {key: value for key, value in environment(platform, {}).items()}
+    """The environment variables of a program that plays ``platform`` (Process adds them)."""
+    return environment(platform, {})
 
 
 def chatserver(platform: str, *args: str, web_port: int = 0) -> Process:
