@@ -270,6 +270,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.workers > 1 and not args.cluster:
         parser.error(_("--workers N starts N nodes of one cluster: it needs --cluster redis://HOST:PORT/DB "
                        "(or CLUSTER_URL in const.py)"))
+    if (args.workers > 1 or args.reuse_port) and not hasattr(socket, "SO_REUSEPORT"):
+        parser.error(_("--workers needs SO_REUSEPORT (several processes on one port), which this system does not "
+                       "have (Windows): start each node with its own --port and --cluster instead"))
     problem = _web_names_problem(args)
     if problem:
         parser.error(problem)
@@ -298,20 +301,35 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         reuse_port=args.reuse_port)
 
 
+# The soft limit on open files asked for when the first ask is refused: macOS's OPEN_MAX,
+# the most it takes where its kern.maxfilesperproc is lower than the connections need.
+FALLBACK_FILE_LIMIT = 10240
+
+
 def raise_file_limit() -> None:
     """Allow as many open files as the system lets this process have: each client is one.
 
     An unlimited hard limit (macOS) cannot be the soft one: then ask for what the
-    connections need, with room to spare. The server admits fewer if it stays lower.
+    connections need, with room to spare; macOS refuses more than its per-process maximum
+    (often 10240; a Mac starts a process with 256), so that is asked next. The server
+    admits fewer if it stays lower.
     """
     try:
         import resource
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        target = const.MAX_CONNECTIONS + 1024 if hard == resource.RLIM_INFINITY else hard
-        if soft != resource.RLIM_INFINITY and soft < target:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    except (ImportError, ValueError, OSError):  # not on this platform, or not allowed
-        pass
+    except ImportError:  # Windows: no such limit
+        return
+    target = const.MAX_CONNECTIONS + 1024 if hard == resource.RLIM_INFINITY else hard
+    if soft == resource.RLIM_INFINITY:
+        return
+    for ask in (target, min(target, FALLBACK_FILE_LIMIT)):
+        if soft >= ask:
+            return
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (ask, hard))
+            return
+        except (ValueError, OSError):  # more than the system allows, or not allowed
+            pass
 
 
 async def serve(config: ServerConfig, say_settings: bool = True) -> None:
@@ -330,10 +348,21 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
                               local_addresses() if listens_everywhere(host) else []):
             log.info("%s", line)
     _tell_parent_listening()
+    def on_signal(signum: int, frame: object) -> None:
+        if not loop.is_closed():  # (a second Ctrl-C once the server has stopped: nothing to do)
+            loop.call_soon_threadsafe(stop.set)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C still raises KeyboardInterrupt
+        except NotImplementedError:
+            # Windows' loop takes no handler: Ctrl-C would reach asyncio.run's, which
+            # cancels this task (the clients would lose their connection, not be told).
+            # Python's own handler runs between two bytecodes of this thread, and the
+            # loop's wakeup descriptor makes it look. (Windows' SIGTERM ends the process
+            # without running any handler.)
+            signal.signal(sig, on_signal)
+        except RuntimeError:  # not the main thread: the signals are someone else's
             pass
 
     def who() -> None:

@@ -107,6 +107,7 @@ import _thread
 import codecs
 import math
 import os
+import queue
 import re
 import signal
 import sys
@@ -688,6 +689,36 @@ def format_members(room: str, members: Sequence[MemberEntry]) -> str:
                                                         members=", ".join(listed))
 
 
+def read_as_utf8(stream: TextIO) -> str | None:
+    """Make piped input ``stream`` read UTF-8 (with surrogateescape), what files and most
+    pipes hold, whatever the system's encoding: Windows reads a pipe in its ANSI code page
+    (cp1252 in Brazil), and the UTF-8 file a student piped in came as "JoÃ£o". Returns the
+    encoding it read before, for the lines that are not UTF-8 (:func:`redecoded`), or None
+    if it read UTF-8 already or cannot be changed (a test's StringIO, input already read)."""
+    before = getattr(stream, "encoding", None)
+    reconfigure = getattr(stream, "reconfigure", None)
+    try:
+        if before is None or reconfigure is None or codecs.lookup(before).name == "utf-8":
+            return None
+        reconfigure(encoding="utf-8", errors="surrogateescape")
+    except (LookupError, ValueError, OSError):
+        return None
+    return before
+
+
+def redecoded(line: str, fallback: str | None) -> str:
+    """Input ``line``, read as UTF-8 with surrogateescape: if some of its bytes were not
+    UTF-8, the line's bytes read as ``fallback`` (the system's encoding, see
+    :func:`read_as_utf8`: what a Python script's text pipe writes on Windows) if they are
+    text in it; else ``line`` as it was (refused by :func:`undecodable_line`)."""
+    if fallback is None or not _UNDECODABLE.search(line):
+        return line
+    try:
+        return line.encode("utf-8", "surrogateescape").decode(fallback)
+    except UnicodeError:
+        return line
+
+
 def undecodable_line(line: str, number: int, encoding: str | None) -> str | None:
     """What to say instead of sending input ``line`` (the ``number``-th read, decoded
     from ``encoding`` with surrogateescape) if some of its bytes were not text; else None."""
@@ -885,6 +916,7 @@ class TerminalUI:
         if interactive is None:
             interactive = self._stdin.isatty() and self._stdout.isatty()
         self._interactive = interactive
+        self._input_fallback = None if interactive else read_as_utf8(self._stdin)
         self._readline = _load_readline() if interactive else None
         self._hooks = _ReadlineHooks.load(self._readline, getattr(self._stdin, "encoding", None)) \
             if self._readline is not None else None
@@ -946,6 +978,7 @@ class TerminalUI:
         # Guards output (main and receiver threads both print) and the flags below.
         self._print_lock = threading.Lock()
         self._reading = False       # the main thread is (about to be) blocked reading input
+        self._read_under_way: queue.Queue | None = None  # _wakeable's reading thread's answer, if it reads
         self._lost = False          # the connection ended without us leaving
         self._signed_out = False    # the server ended it for the password (core.SIGNED_OUT): said, status 6
         self._leaving = False       # we are closing the connection ourselves
@@ -1100,6 +1133,7 @@ class TerminalUI:
                 if line is None:
                     continue
             self._lines_read += 1
+            line = redecoded(line, self._input_fallback)
             if self._lines_read == 1 and not self._interactive:
                 # A file saved as "UTF-8 with BOM" (Windows Notepad) starts with U+FEFF; left
                 # in, it made "@Bob ..." a plain line, sent to the whole room.
@@ -1144,12 +1178,45 @@ class TerminalUI:
                     self._last_key = None
                     self._echo_rows = cursor_row(display_width(prompt + line), self._columns()) + 1
                 return line
-            line = self._stdin.readline()
+            line = self._wakeable(self._stdin.readline)
             if not line:
                 raise EOFError
             return line
         finally:
             self._reading = False
+
+    def _wakeable(self, read: Callable[[], str]) -> str:
+        """``read()`` of piped input, in a way :meth:`_wake_main` interrupts. Where the
+        wake-up is a signal (pthread_kill), it interrupts the read itself. Where it is not
+        (Windows: ``_thread.interrupt_main``, seen between two bytecodes only, never inside
+        a read, so a script's client told the server was gone waited for its next input
+        line), the read runs in a thread of its own while this one waits for it in short
+        waits, between which the wake-up (or Ctrl-C) raises here. A read given up so is
+        the next call's. (Not the console's: Windows ends a console read that Ctrl-C
+        interrupts as at the end of the input unless it is the main thread's; a person
+        there reads why and presses Enter.)"""
+        if hasattr(signal, "pthread_kill") or self._main_ident is None:
+            return read()
+        if self._read_under_way is None:
+            answer: queue.Queue[tuple[str, BaseException | None]] = queue.Queue(1)
+
+            def run() -> None:
+                try:
+                    answer.put((read(), None))
+                except BaseException as exc:  # EOFError, an undecodable byte...: raised where it was asked
+                    answer.put(("", exc))
+
+            threading.Thread(target=run, name="chat-input", daemon=True).start()
+            self._read_under_way = answer
+        while True:
+            try:
+                line, failure = self._read_under_way.get(timeout=_WAKE_RETRY)
+            except queue.Empty:
+                continue
+            self._read_under_way = None
+            if failure is not None:
+                raise failure
+            return line
 
     def _execute(self, command: Command) -> None:
         if isinstance(command, Blank):

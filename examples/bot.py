@@ -14,6 +14,7 @@ unreachable or the session ends for good, 4 when the login is refused.
 from __future__ import annotations
 
 import argparse
+import queue
 import signal
 import sys
 from datetime import datetime, timedelta, timezone
@@ -44,6 +45,16 @@ def answer(text: str) -> str | None:
     return _("It is {time} in São Paulo").format(time=datetime.now(SAO_PAULO).strftime("%H:%M"))
 
 
+def next_event(client: ChatClient) -> object:
+    """The client's next event. Waited for a second at a time: on Windows, Ctrl-C does not
+    interrupt a wait without a timeout, and the bot would leave only at the next event."""
+    while True:
+        try:
+            return client.events.get(timeout=1)
+        except queue.Empty:
+            pass
+
+
 def main() -> int:
     i18n.use(i18n.choose())
     parser = argparse.ArgumentParser(description=_("A bot that answers !hora with the time in São Paulo."))
@@ -59,7 +70,7 @@ def main() -> int:
         if args.room:
             client.join(args.room)
         print(_("{name} is in {room}; Ctrl-C stops it").format(name=args.name, room=args.room or "#lobby"), flush=True)
-        while not isinstance(event := client.events.get(), ConnectionClosed):
+        while not isinstance(event := next_event(client), ConnectionClosed):
             if isinstance(event, (RoomMessage, RoomPost)) and (reply := answer(event.text)) is not None:
                 client.send_to_room(getattr(event, "room_name", "#lobby"), reply)
         print(_("the session ended: {why}").format(why=client.close_reason), file=sys.stderr)

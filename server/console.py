@@ -77,7 +77,8 @@ def _is_terminal(stream: TextIO | None) -> bool:
 
 
 def _open_terminal() -> TextIO:
-    return open("/dev/tty", "w", encoding="utf-8")
+    # Windows' name for the console's screen (Python writes it as Unicode, not in a code page).
+    return open("CONOUT$" if sys.platform == "win32" else "/dev/tty", "w", encoding="utf-8")
 
 
 def say_to_operator(line: str, *, stdin: TextIO | None = None, stdout: TextIO | None = None,
@@ -85,9 +86,9 @@ def say_to_operator(line: str, *, stdin: TextIO | None = None, stdout: TextIO | 
     """Print a console answer that must not land in the log (a new password): never on
     standard error, the log's stream, which an operator may send to a file. On standard
     output, the console's own; when that is not a terminal but standard input is (a
-    person typing, the output sent to a file), on that terminal (``/dev/tty``), so that it
-    is seen and lands in no file; else on standard output all the same (a script driving
-    the console reads it there). ``stdin``/``stdout`` default to the process's."""
+    person typing, the output sent to a file), on that terminal (``/dev/tty``; Windows:
+    ``CONOUT$``), so that it is seen and lands in no file; else on standard output all the
+    same (a script driving the console reads it there). ``stdin``/``stdout`` default to the process's."""
     stdin = sys.stdin if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     if not _is_terminal(stdout) and _is_terminal(stdin):

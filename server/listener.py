@@ -14,6 +14,11 @@ asyncio's own server (``loop.create_server``) is not used to accept, for three r
   HTTP 503/429) written to the new socket, which is then closed, before any transport,
   protocol or task is made for it.
 
+The loop wakes the listener when a listening socket has connections waiting
+(``add_reader``). Windows' loop (the proactor, asyncio's default there) cannot: there each
+socket has a task that awaits ``sock_accept`` for one connection at a time, and waits
+``retry_delay`` seconds after a failure, as the other way does.
+
 An admitted connection goes to :meth:`asyncio.loop.connect_accepted_socket`, with the
 listener's TLS context if any; the protocol made for it (``make_protocol(address, port)``)
 holds the admission from its ``connection_made`` and releases it in its
@@ -187,6 +192,7 @@ class Listener:
         self.closed = False
         self.paused = False
         self._opening: set[asyncio.Task] = set()  # connections being opened (TLS handshakes)
+        self._awaiting: list[asyncio.Task] = []  # a loop without add_reader: a sock_accept per socket
 
     @property
     def sockets(self) -> list[socket.socket]:
@@ -194,16 +200,22 @@ class Listener:
         return [] if self.closed else list(self._sockets)
 
     def start(self) -> None:
-        """Start accepting."""
+        """Start accepting: when the loop says a socket is readable, or, on a loop that
+        cannot say it (NotImplementedError: Windows' proactor), by awaiting each socket."""
         for sock in self._sockets:
-            self.loop.add_reader(sock.fileno(), self._accept, sock)
+            try:
+                self.loop.add_reader(sock.fileno(), self._accept, sock)
+            except NotImplementedError:
+                self._awaiting.append(self.loop.create_task(self._accept_awaiting(sock)))
 
     def close(self) -> None:
         """Stop accepting, close the listening sockets, and give up the handshakes under way."""
         if self.closed:
             return
         self.closed = True
-        if not self.paused:
+        for task in self._awaiting:
+            task.cancel()  # before its socket closes: its accept is given up first
+        if not self.paused and not self._awaiting:
             for sock in self._sockets:
                 self.loop.remove_reader(sock.fileno())
         for sock in self._sockets:
@@ -231,23 +243,47 @@ class Listener:
             except OSError as exc:
                 self._pause(exc)
                 return
-            conn.setblocking(False)
-            address, port = sys.intern(peer[0]), peer[1]
-            refusal = self.admission.admit(address)
-            if refusal is None:
-                self._open(conn, address, port)
-            else:
-                self._refuse(conn, address, port, refusal)
+            self._take(conn, peer)
 
-    def _pause(self, exc: OSError) -> None:
-        """Stop reading the listening sockets for retry_delay seconds: a descriptor
-        shortage lasts until connections close, and the listening socket stays readable
-        meanwhile, so trying again at once would only spin."""
+    async def _accept_awaiting(self, listening: socket.socket) -> None:
+        # A loop without add_reader: one connection at a time, for as long as the listener
+        # is open (close() cancels this; a failure after the socket closed ends it too).
+        while not self.closed:
+            try:
+                conn, peer = await self.loop.sock_accept(listening)
+            except ConnectionAbortedError:
+                continue  # gone before we took it
+            except OSError as exc:
+                if self.closed:
+                    return
+                self._failed(exc)  # as _pause: no spinning while the shortage lasts
+                await asyncio.sleep(self.retry_delay)
+                continue
+            self._take(conn, peer)
+
+    def _take(self, conn: socket.socket, peer: tuple) -> None:
+        """Admit and open, or refuse, a connection just accepted."""
+        conn.setblocking(False)
+        address, port = sys.intern(peer[0]), peer[1]
+        refusal = self.admission.admit(address)
+        if refusal is None:
+            self._open(conn, address, port)
+        else:
+            self._refuse(conn, address, port, refusal)
+
+    def _failed(self, exc: OSError) -> None:
+        """Log a failed ``accept()``: a descriptor shortage through ``failures``."""
         if exc.errno in _EXHAUSTED and self.failures is not None:
             self.failures.failed(exc)
         else:
             self.log_lines.log("accept failures", "accept", logging.ERROR,
                                "accept failed: %s; retrying in %g s", exc, self.retry_delay)
+
+    def _pause(self, exc: OSError) -> None:
+        """Stop reading the listening sockets for retry_delay seconds: a descriptor
+        shortage lasts until connections close, and the listening socket stays readable
+        meanwhile, so trying again at once would only spin."""
+        self._failed(exc)
         if not self.paused:
             self.paused = True
             for sock in self._sockets:

@@ -3,9 +3,11 @@ driven by hand: a fake loop and fake sockets, no network, no clock."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 
+from otherplatforms import ProactorLikeEventLoop
 from protocol import ErrorCode
 from server.admission import Admission
 from server.listener import AcceptFailures, Listener
@@ -170,3 +172,43 @@ def loop_stub():
         def get_exception_handler(self):
             return None
     return Stub()
+
+
+def test_on_a_loop_without_add_reader_the_listener_awaits_each_connection_and_waits_after_a_failure(caplog):
+    # Windows' proactor loop has no add_reader: there the listener awaits sock_accept.
+    loop = ProactorLikeEventLoop()
+    client = Client("10.0.0.1", 40000)
+    outcomes = [OSError(errno.EMFILE, "Too many open files"), (client, ("10.0.0.1", 40000))]
+    taken = asyncio.Event()
+
+    async def sock_accept(sock):
+        if outcomes:
+            outcome = outcomes.pop(0)
+            if isinstance(outcome, OSError):
+                raise outcome
+            return outcome
+        taken.set()
+        await asyncio.Future()  # nobody else connects
+
+    loop.sock_accept = sock_accept  # type: ignore[method-assign]
+    listening = Waiting([])
+    failures = AcceptFailures(loop_stub(), 300)
+    try:
+        async def run() -> Listener:
+            listener = Listener([listening], lambda address, port: None, Admission(10, 0),  # per address 0: refused
+                                LogSummary(logging.getLogger("chat.server")), failures=failures,
+                                refusal_bytes=lambda refusal: refusal.code.encode(), retry_delay=0.01)
+            listener.start()
+            await asyncio.wait_for(taken.wait(), 5)
+            listener.close()
+            await listener.wait_closed()
+            return listener
+
+        with caplog.at_level(logging.INFO, logger="chat.server"):
+            listener = loop.run_until_complete(run())
+    finally:
+        loop.close()
+    assert [r.getMessage() for r in caplog.records][:1] == [
+        "cannot accept connections: [Errno 24] Too many open files (open-file limit 300); retrying every second"]
+    assert not outcomes and (client.sent, client.closed) == (b"too_many_connections", True)
+    assert listener.closed and not listener.sockets

@@ -13,7 +13,7 @@ from client import auth
 from client.errors import LoginRefused
 from client.exitcodes import ExitCode
 from client.outgoing import DELIVERED, OutgoingMessage
-from client.terminal import TerminalUI
+from client.terminal import TerminalUI, read_as_utf8, redecoded, undecodable_line
 from protocol import ConnectionClosed, ErrorCode, ErrorReply, Goodbye, Welcome
 
 NEW_PASSWORD = "the operator's new one"
@@ -300,3 +300,15 @@ def test_a_refused_room_history_is_said_in_portuguese_with_the_room() -> None:
     said = out.getvalue().splitlines()[-2:]
     assert all("you are not" not in line and "there is no" not in line for line in said), said
     assert "#redes" in said[0] and "#vazia" in said[1], said
+
+
+def test_piped_input_in_windows_code_page_is_read_as_utf8_then_line_by_line_as_cp1252():
+    # Windows reads a pipe in cp1252: a UTF-8 file's "João" came as "JoÃ£o".
+    piped = io.TextIOWrapper(io.BytesIO("@Conceição olá 😀\n".encode() + "ação\n".encode("cp1252") + b"\x81\n"),
+                             encoding="cp1252", errors="surrogateescape")
+    fallback = read_as_utf8(piped)
+    assert (fallback, piped.encoding, piped.errors) == ("cp1252", "utf-8", "surrogateescape")
+    lines = [redecoded(line, fallback) for line in piped]
+    assert lines[:2] == ["@Conceição olá 😀\n", "ação\n"]
+    assert undecodable_line(lines[2], 3, piped.encoding) == "line 3 is not valid UTF-8; not sent"  # neither
+    assert read_as_utf8(io.StringIO("João\n")) is None  # nothing to change

@@ -7,6 +7,7 @@ import io
 import re
 from pathlib import Path
 
+from server import console
 from server.console import (ADMIN_COMMAND, BACKUP_COMMANDS, HELP_COMMANDS, PASSWORD_COMMANDS, QUIT_COMMANDS,
                             WHO_COMMANDS, help_lines, say_to_operator)
 
@@ -99,3 +100,13 @@ def test_the_new_password_goes_to_the_operators_screen_never_to_the_log_stream()
             say_to_operator(line, stdin=stdin, stdout=stdout, open_tty=opener)
         assert {"stdout": stdout, "tty": tty}[where].getvalue() == line + "\n", where
         assert log.getvalue() == "" and (where == "tty" or tty.getvalue() == "")
+
+
+def test_the_operators_screen_is_the_console_on_windows(monkeypatch) -> None:
+    # Windows has no /dev/tty: the new password went to standard output, the file.
+    opened = []
+    monkeypatch.setattr(console.sys, "platform", "win32")
+    monkeypatch.setattr(console, "open", lambda name, *args, **kwargs: opened.append((name, kwargs)) or Stream(True),
+                        raising=False)
+    console._open_terminal()
+    assert opened == [("CONOUT$", {"encoding": "utf-8"})]
