@@ -26,9 +26,10 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   every login until one confirms it (``edit_receipt``), as a message is.
 - **Blocking**: between two users one of whom blocks the other, no read, typing, edit
   or delete passes, in either direction.
-- **A slow reader**: to a session that lags (its queue over the soft mark), another
-  user's typing is dropped and their edits and deletes wait in the store, fetched once
-  it drains (:meth:`AfterDelivered._held_back`): nobody can push it past its hard mark.
+- **A slow reader**: to a session that is crowded (its queue over the others' mark,
+  server/session.py), another user's typing is dropped and their edits and deletes wait
+  in the store, fetched once it drains (:meth:`AfterDelivered._held_back`): nobody can
+  queue much ahead of its own messages, nor push it past its hard mark.
 - **Rooms** (protocol version 2): ``typing`` with ``room`` goes to the room's other
   members online (rooms up to ``config.presence_room_limit`` members; never stored); an
   edit or delete of a room post goes to the members through the room desk
@@ -125,7 +126,7 @@ class AfterDelivered:
         # Read marks in rooms: server/roomreads.py (its timer is the room desk's loop's).
         self.room_reads = RoomReads(self, relay.room_desk.schedule)
         # Sessions whose edits and deletes wait in the store until they drain (_held_back),
-        # with the msg_id after which to fetch them; only sessions that lag are here.
+        # with the msg_id after which to fetch them; only crowded sessions are here.
         self._changes_held: dict[ClientSession, int] = {}
 
     def handlers(self) -> dict[type, Callable[[ClientSession, Any], None]]:
@@ -163,13 +164,15 @@ class AfterDelivered:
 
     def _held_back(self, session: ClientSession, feature: str, actor: str) -> bool:
         """True if a ``feature`` frame of ``actor``'s act is not to be written to
-        ``session`` now: it lags (its queue is over the soft mark, server/session.py) and
-        the act is another user's, so that nobody can push it past the hard mark. A
+        ``session`` now: it is crowded (its queue is over the others' mark, or the soft
+        mark: ``session.crowded``, server/session.py) and the act is another user's, so
+        that nobody can queue much ahead of its own messages, nor push it past the hard
+        mark. A
         ``typing`` is then dropped (ephemeral: the next one comes within the interval); an
         edit or delete waits in the store (told until confirmed) and is fetched once the
         session drains (:meth:`drained`), as a direct message waits. A read mark always
         goes: the peer moves it at most once per message this user sent it."""
-        if feature == READ or actor == session.key or not session.lagging:
+        if feature == READ or actor == session.key or not session.crowded():
             return False
         if feature == EDITS:
             self._hold_changes(session, session.epoch)
@@ -462,7 +465,7 @@ class AfterDelivered:
 
     def _tell_changes_after(self, session: ClientSession, after: int) -> None:
         """One page of ``session``'s unconfirmed changes after msg_id ``after``; once it
-        lags, the rest wait until it drains (:meth:`_hold_changes`), so that a thousand
+        is crowded, the rest wait until it drains (:meth:`_hold_changes`), so that a thousand
         edits of 4,000 characters do not pass its hard mark."""
 
         def fetched(messages: list[mailbox.StoredMessage]) -> None:
@@ -470,7 +473,7 @@ class AfterDelivered:
                 return
             last = after
             for message in messages:
-                if session.lagging:
+                if session.crowded():
                     self._hold_changes(session, last)
                     return
                 if not self._blocked(session.key, message.sender_key):
