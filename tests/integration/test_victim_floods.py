@@ -395,3 +395,32 @@ def test_a_slow_readers_direct_message_does_not_wait_behind_logins_and_logouts_o
         reader.done.set()
         stayed.close()
         victim.close()
+
+
+def test_a_change_written_before_a_slow_reader_was_crowded_is_not_written_again_when_it_drains():
+    with in_thread(max_outgoing_bytes=64 * 1024, socket_send_buffer=8192) as server:
+        victim = Raw(server.port, "Conceição", rcvbuf=4096)
+        sender = Raw(server.port, "João")
+        msg_ids = []
+        for n in range(2):
+            sender.send({"type": "send", "id": f"m{n}", "to": "Conceição", "text": "olá"})
+            msg_ids.append(sender.until(lambda f: f["type"] in ("accepted", "queued"))["msg_id"])
+            victim.until(lambda f: f["type"] == "dm" and f["msg_id"] == msg_ids[-1])
+        first, second = msg_ids
+        # The first message's change is written at once; the victim reads nothing now,
+        # confirms nothing, while the second is changed until some of its changes are held.
+        sender.send({"type": "edit", "id": "e", "msg_id": first, "text": "olá, turma"})
+        sender.until(lambda f: f.get("id") == "e")
+        text = ""
+        for n in range(12):  # within the sender's byte budget, or refused
+            sent = str(n) + "ç" * 3990
+            sender.send({"type": "edit", "id": f"e{n}", "msg_id": second, "text": sent})
+            if sender.until(lambda f: f.get("id") == f"e{n}")["type"] == "ok":
+                text = sent
+        assert text
+        # It reads now: up to the second's latest text, which was held (fetched once it drained).
+        changes: list[dict] = []
+        victim.until(lambda f: f["type"] == "edited" and (changes.append(f) or f["text"] == text), timeout=20)
+        assert [f["text"] for f in changes if f["msg_id"] == first] == ["olá, turma"]
+        sender.close()
+        victim.close()
