@@ -81,7 +81,7 @@ MAX_OUTGOING_BYTES = 1024 * 1024
 # past MAX_OUTGOING_BYTES // OTHERS_SHARE waiting (16 KiB, under a second at 20 KB/s), those
 # are held, coalesced, dropped or counted as for a client over the soft mark, so that no
 # one can queue more than that ahead of a slow reader's own messages (server/session.py).
-OTHERS_SHARE = 64
+OTHERS_SHARE = 64  # more than 8: the low-water mark, a quarter of the soft one, is above it
 # Seconds between two looks at the queue of a client that others' frames wait for (over
 # the share above), to send them once it is back under it (asyncio tells only of the soft mark).
 OTHERS_RECHECK = 0.25

@@ -536,21 +536,24 @@ class ClientSession(asyncio.BufferedProtocol):
 
     def crowded(self) -> bool:
         """True if what another user's act makes the server send this client is not to be
-        written now: it lags, or more than the others' mark waits for it (see the module
-        docstring). Over the others' mark alone, the relay looks again every
-        const.OTHERS_RECHECK seconds and calls ``drained`` once it is under
+        written now: more than the others' mark waits for it (see the module docstring).
+        A lagging session is crowded too, with no check of its own: over the soft mark its
+        transport holds more than the low-water mark (a quarter of it) until
+        ``resume_writing``, and a turn's writes past a quarter of the hard mark are more
+        than the others' mark. Not lagging, the relay looks again every
+        const.OTHERS_RECHECK seconds and calls ``drained`` once it is not crowded
         (``relay.recheck_later``): asyncio tells of the soft mark only. Asked where such a
         frame is sent, never on a direct message's or a room post's way: the bound of the
-        queue is first (no call), the transport's figure only past it."""
-        if self.lagging:
-            return True
+        queue first (no call; a presence batch asks every session), the transport's
+        figure only past it."""
         mark = self.relay.config.max_outgoing_bytes // const.OTHERS_SHARE
         if self._buffered + self._unsent_bytes <= mark:
             return False
         self._buffered = self.transport.get_write_buffer_size()  # the bound's real figure (see _write)
         if self._buffered + self._unsent_bytes <= mark:
             return False
-        self.relay.recheck_later(self)
+        if not self.write_paused:
+            self.relay.recheck_later(self)
         return True
 
     @property
