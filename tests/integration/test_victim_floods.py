@@ -18,6 +18,7 @@ import threading
 import time
 
 from servers import in_thread
+from waits import wait_until
 
 HARD_MARK = 64 * 1024
 # The kernel's buffers stand for a slow link: small, so that the server's queue shows the lag.
@@ -98,15 +99,21 @@ def _edit_for_seconds(server, senders: list[Raw], msg_ids: list[int], seconds: f
     return last_text
 
 
+def _six_messages_to_the_victim(port: int) -> tuple[list[Raw], list[int]]:
+    """Six senders, each of whom sent the victim a message: them, and its msg_ids."""
+    senders, msg_ids = [], []
+    for n in range(6):
+        sender = Raw(port, f"João{n}")
+        sender.send({"type": "send", "id": "m", "to": "Conceição", "text": "olá"})
+        msg_ids.append(sender.until(lambda f: f["type"] in ("accepted", "queued"))["msg_id"])
+        senders.append(sender)
+    return senders, msg_ids
+
+
 def test_edits_of_many_senders_do_not_drop_a_slow_reader_and_it_gets_the_latest_text_once_it_drains():
     with in_thread(**SLOW_LINK) as server:
         victim = Raw(server.port, "Conceição", rcvbuf=4096)
-        senders, msg_ids = [], []
-        for n in range(6):
-            sender = Raw(server.port, f"João{n}")
-            sender.send({"type": "send", "id": "m", "to": "Conceição", "text": "olá"})
-            msg_ids.append(sender.until(lambda f: f["type"] in ("accepted", "queued"))["msg_id"])
-            senders.append(sender)
+        senders, msg_ids = _six_messages_to_the_victim(server.port)
         last_text = _edit_for_seconds(server, senders, msg_ids, 6)
         # Now it reads: everything, its messages and the latest text of each, no error.
         latest: dict[int, str] = {}
@@ -317,22 +324,16 @@ def _latencies_under(server, victim: Raw, attack) -> tuple[list[float], SlowRead
     return latencies, reader
 
 
-def _until_read(reader: SlowReader, found, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not found(reader.frames):
-        assert time.monotonic() < deadline and not reader.closed, reader.frames[-5:]
-        time.sleep(0.05)
+def _until_read(reader: SlowReader, found, what: str) -> None:
+    """Wait until ``found(frames)`` of what the victim read, or fail (it was dropped)."""
+    wait_until(lambda: found(reader.frames) or reader.closed, timeout=30, what=what)
+    assert not reader.closed, "the victim was dropped"
 
 
 def test_a_slow_readers_direct_message_does_not_wait_behind_the_edits_of_others():
     with in_thread(**PHONE) as server:
         victim = Raw(server.port, "Conceição", rcvbuf=4096)
-        senders, msg_ids = [], []
-        for n in range(6):
-            sender = Raw(server.port, f"João{n}")
-            sender.send({"type": "send", "id": "m", "to": "Conceição", "text": "olá"})
-            msg_ids.append(sender.until(lambda f: f["type"] in ("accepted", "queued"))["msg_id"])
-            senders.append(sender)
+        senders, msg_ids = _six_messages_to_the_victim(server.port)
         last_text: dict[int, str] = {}
 
         def edit(stop: threading.Event, rounds: list) -> None:
@@ -343,7 +344,7 @@ def test_a_slow_readers_direct_message_does_not_wait_behind_the_edits_of_others(
         assert max(latencies) < DELIVERED_WITHIN, sorted(latencies)
         # What it is owed still comes: the latest text of each message.
         _until_read(reader, lambda frames: {f["msg_id"]: f["text"] for f in frames if f["type"] == "edited"}
-                    .items() >= last_text.items())
+                    .items() >= last_text.items(), "the latest texts")
         reader.done.set()
         for sender in senders:
             sender.close()
@@ -370,7 +371,7 @@ def test_a_slow_readers_direct_message_does_not_wait_behind_others_comings_and_g
         latencies, reader = _latencies_under(server, victim, churn)
         assert max(latencies) < DELIVERED_WITHIN, sorted(latencies)
         # What it missed is counted, and told.
-        _until_read(reader, lambda frames: any(f["type"] == "skipped" and f["room"] > 0 for f in frames))
+        _until_read(reader, lambda frames: any(f["type"] == "skipped" and f["room"] > 0 for f in frames), "skipped")
         reader.done.set()
         for guest in guests:
             guest.close()
@@ -391,7 +392,8 @@ def test_a_slow_readers_direct_message_does_not_wait_behind_logins_and_logouts_o
         assert max(latencies) < DELIVERED_WITHIN, sorted(latencies)
         # Who stayed is told (live, or coalesced once the queue is short again).
         stayed = Raw(server.port, "João")
-        _until_read(reader, lambda frames: any(f["type"] == "joined" and f["name"] == "João" for f in frames))
+        _until_read(reader, lambda frames: any(f["type"] == "joined" and f["name"] == "João" for f in frames),
+                    "João's join")
         reader.done.set()
         stayed.close()
         victim.close()
