@@ -194,6 +194,8 @@ class AfterDelivered:
         held = self._changes_held.get(session)
         if held:
             held.discard(_msg_id(change))
+            if not held and session not in self._changes_fetching:
+                del self._changes_held[session]
 
     def _tell_held(self, session: ClientSession, held: set[int]) -> None:
         """Write to ``session`` the latest change of each message of ``held`` (its changes
