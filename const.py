@@ -76,6 +76,15 @@ FRAME_TIMEOUT = 30.0
 # Above half of it, room messages to the client are skipped (it is told how many) and
 # direct messages wait on the server until the queue has drained.
 MAX_OUTGOING_BYTES = 1024 * 1024
+# The share of it that what other users' acts make the server send a client (their edits
+# and deletes, typing, comings and goings, room notices, changes of room posts) may fill:
+# past MAX_OUTGOING_BYTES // OTHERS_SHARE waiting (16 KiB, under a second at 20 KB/s), those
+# are held, coalesced, dropped or counted as for a client over the soft mark, so that no
+# one can queue more than that ahead of a slow reader's own messages (server/session.py).
+OTHERS_SHARE = 64  # more than 8: the low-water mark, a quarter of the soft one, is above it
+# Seconds between two looks at the queue of a client that others' frames wait for (over
+# the share above), to send them once it is back under it (asyncio tells only of the soft mark).
+OTHERS_RECHECK = 0.25
 # History requests (a conversation's or a room's, and since) of one connection the store may
 # be answering at once; requests for lists (who, members...), answered at once, pass the
 # same gate (server/intake.py) but are never in flight. Their pages (up to a frame each) come back together, in one loop

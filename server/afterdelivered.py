@@ -26,9 +26,10 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   every login until one confirms it (``edit_receipt``), as a message is.
 - **Blocking**: between two users one of whom blocks the other, no read, typing, edit
   or delete passes, in either direction.
-- **A slow reader**: to a session that lags (its queue over the soft mark), another
-  user's typing is dropped and their edits and deletes wait in the store, fetched once
-  it drains (:meth:`AfterDelivered._held_back`): nobody can push it past its hard mark.
+- **A slow reader**: to a session that is crowded (its queue over the others' mark,
+  server/session.py), another user's typing is dropped and their edits and deletes wait
+  in the store, fetched once it drains (:meth:`AfterDelivered._held_back`): nobody can
+  queue much ahead of its own messages, nor push it past its hard mark.
 - **Rooms** (protocol version 2): ``typing`` with ``room`` goes to the room's other
   members online (rooms up to ``config.presence_room_limit`` members; never stored); an
   edit or delete of a room post goes to the members through the room desk
@@ -61,8 +62,9 @@ never touches a socket: it answers through ``session.send`` and asks the store.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -125,8 +127,11 @@ class AfterDelivered:
         # Read marks in rooms: server/roomreads.py (its timer is the room desk's loop's).
         self.room_reads = RoomReads(self, relay.room_desk.schedule)
         # Sessions whose edits and deletes wait in the store until they drain (_held_back),
-        # with the msg_id after which to fetch them; only sessions that lag are here.
-        self._changes_held: dict[ClientSession, int] = {}
+        # with the msg_ids of the messages whose latest change was not written to them (so
+        # that what was written is not written again: _tell_held); and those whose fetch of
+        # them is under way.
+        self._changes_held: dict[ClientSession, set[int]] = {}
+        self._changes_fetching: set[ClientSession] = set()
 
     def handlers(self) -> dict[type, Callable[[ClientSession, Any], None]]:
         return {Read: self._read, Typing: self._typing, Edit: self._edit, Delete: self._delete,
@@ -154,32 +159,78 @@ class AfterDelivered:
             self.room_reads.logged_out(session)
         self.features.pop(session, None)
         self._changes_held.pop(session, None)
+        self._changes_fetching.discard(session)
 
     def drained(self, session: ClientSession) -> None:
         """``session``'s queue drained (relay.drained): the changes held back for it follow."""
-        after = self._changes_held.pop(session, None)
-        if after is not None:
-            self._tell_changes_after(session, after)
+        held = self._changes_held.get(session)
+        if held and session not in self._changes_fetching:
+            self._tell_held(session, held)
 
-    def _held_back(self, session: ClientSession, feature: str, actor: str) -> bool:
+    def _held_back(self, session: ClientSession, feature: str, actor: str, change: Any = None) -> bool:
         """True if a ``feature`` frame of ``actor``'s act is not to be written to
-        ``session`` now: it lags (its queue is over the soft mark, server/session.py) and
-        the act is another user's, so that nobody can push it past the hard mark. A
-        ``typing`` is then dropped (ephemeral: the next one comes within the interval); an
-        edit or delete waits in the store (told until confirmed) and is fetched once the
-        session drains (:meth:`drained`), as a direct message waits. A read mark always
-        goes: the peer moves it at most once per message this user sent it."""
-        if feature == READ or actor == session.key or not session.lagging:
+        ``session`` now: it is crowded (its queue is over the others' mark, or the soft
+        mark: ``session.crowded``, server/session.py) and the act is another user's, so
+        that nobody can queue much ahead of its own messages, nor push it past the hard
+        mark. A ``typing`` is then dropped (ephemeral: the next one comes within the
+        interval); an edit or delete (``change``: its event, or its frame) waits in the
+        store (told until confirmed) and is fetched once the session drains
+        (:meth:`drained`), as a direct message waits. A read mark always goes: the peer
+        moves it at most once per message this user sent it."""
+        if feature == READ or actor == session.key or not session.crowded():
             return False
         if feature == EDITS:
-            self._hold_changes(session, session.epoch)
+            self._hold_changes(session, (_msg_id(change),))
         return True
 
-    def _hold_changes(self, session: ClientSession, after: int) -> None:
-        """Fetch ``session``'s unconfirmed changes after msg_id ``after`` once it drains."""
-        held = self._changes_held.get(session)
-        self._changes_held[session] = after if held is None else min(held, after)
+    def _hold_changes(self, session: ClientSession, msg_ids: Iterable[int]) -> None:
+        """Fetch the latest change of each of ``msg_ids`` for ``session`` once it drains."""
+        self._changes_held.setdefault(session, set()).update(msg_ids)
         session.held = True  # so the relay calls drained() (server/session.py)
+
+    def _written(self, session: ClientSession, change: Any) -> None:
+        """The latest change ``change`` (an event, or its frame) was written to ``session``:
+        not to be fetched for it again (:meth:`_tell_held`)."""
+        held = self._changes_held.get(session)
+        if held:
+            held.discard(_msg_id(change))
+            if not held and session not in self._changes_fetching:
+                del self._changes_held[session]
+
+    def _tell_held(self, session: ClientSession, held: set[int]) -> None:
+        """Write to ``session`` the latest change of each message of ``held`` (its changes
+        held back: :meth:`_held_back`), from the store, oldest first, while it is not
+        crowded; the rest stay held until it drains again. A message whose change was
+        written meanwhile (:meth:`_written`) is left out: nothing is written twice. One
+        the store no longer holds as unconfirmed (confirmed by another session) is dropped."""
+        self._changes_fetching.add(session)
+        asked = set(held)
+        limit = self.relay.config.max_pending_receipts
+
+        def fetched(messages: list[mailbox.StoredMessage]) -> None:
+            self._changes_fetching.discard(session)
+            if session.closing:
+                return
+            for message in messages:
+                if message.msg_id not in held:
+                    continue  # not held, or written since
+                if session.crowded():
+                    return  # the rest stays held: drained() is called again
+                held.discard(message.msg_id)
+                if not self._blocked(session.key, message.sender_key):
+                    session.send(_change_event(message))
+            # Asked for and not in a whole answer: confirmed elsewhere, or gone.
+            last = messages[-1].msg_id if len(messages) == limit else None
+            held.difference_update(m for m in asked if last is None or m <= last)
+            if not held and self._changes_held.get(session) is held:
+                del self._changes_held[session]
+            elif held:
+                self._tell_held(session, held)  # a page more
+
+        def not_fetched(_failure: StoreUnavailable) -> None:
+            self._changes_fetching.discard(session)  # still held: the next drain asks again
+
+        self.relay.store.changes_for(session.key, min(held) - 1, limit, fetched, not_fetched)
 
     def wants_edits(self, session: ClientSession) -> bool:
         """Whether ``session`` asked for the ``edits`` feature (for the room desk)."""
@@ -214,8 +265,10 @@ class AfterDelivered:
         not to those it is held back from (:meth:`_held_back`, of ``actor``'s act)."""
         for other in self.relay.registry.sessions_by_key(key):
             if (other is not skip and feature in self.features.get(other, ())
-                    and (actor is None or not self._held_back(other, feature, actor))):
+                    and (actor is None or not self._held_back(other, feature, actor, event))):
                 other.send(event)
+                if feature == EDITS:
+                    self._written(other, event)
 
     def _tell(self, key: str, feature: str, event: Any, actor: str, skip: ClientSession | None = None) -> None:
         """:meth:`_to`, and the same for the sessions of ``key`` on other nodes (whose
@@ -249,8 +302,10 @@ class AfterDelivered:
             return
         for session in self.relay.registry.sessions_by_key(key):
             if (feature in self.features.get(session, ()) and (in_room is None or session.conn.may_send(in_room))
-                    and not self._held_back(session, feature, actor)):
+                    and not self._held_back(session, feature, actor, frame)):
                 session.write_frame(frame)
+                if feature == EDITS:
+                    self._written(session, frame)
 
     # --- Read ---------------------------------------------------------------------------
 
@@ -462,20 +517,19 @@ class AfterDelivered:
 
     def _tell_changes_after(self, session: ClientSession, after: int) -> None:
         """One page of ``session``'s unconfirmed changes after msg_id ``after``; once it
-        lags, the rest wait until it drains (:meth:`_hold_changes`), so that a thousand
+        is crowded, the rest wait until it drains (:meth:`_hold_changes`), so that a thousand
         edits of 4,000 characters do not pass its hard mark."""
 
         def fetched(messages: list[mailbox.StoredMessage]) -> None:
             if session.closing:
                 return
-            last = after
-            for message in messages:
-                if session.lagging:
-                    self._hold_changes(session, last)
+            for n, message in enumerate(messages):
+                if session.crowded():
+                    self._hold_changes(session, (m.msg_id for m in messages[n:]))
                     return
                 if not self._blocked(session.key, message.sender_key):
                     session.send(_change_event(message))
-                last = message.msg_id
+                    self._written(session, message)
 
         self.relay.store.changes_for(session.key, after, self.relay.config.max_pending_receipts, fetched,
                                      lambda failure: None)  # told again at the next login
@@ -559,6 +613,11 @@ _CHANGE_ERRORS = {
     mailbox.TOO_LATE: (ErrorCode.TOO_LATE, "message {msg_id} is older than {window:g} minutes: it can no longer "
                        "be changed"),
 }
+
+
+def _msg_id(change: Any) -> int:
+    """The msg_id of a change: its event or message, or its encoded frame (routed)."""
+    return json.loads(change)["msg_id"] if isinstance(change, bytes) else change.msg_id
 
 
 def _change_event(message: mailbox.StoredMessage, by: str | None = None) -> Edited | Deleted:

@@ -18,12 +18,13 @@ Nothing is dropped that is due, and every client sees the notices it gets in the
 they happened: a notice for watchers first writes out a batch still queued for everyone
 (that happens only around the limit).
 
-A session that lags (its outgoing queue is over the soft mark, server/session.py) is
-written none: its notices are coalesced per user to what changed for it (a guest who came
-and went while it lagged is nothing; one who came is one ``joined``, the latest), and
-written once it drains (:meth:`PresenceNotices.drained`, from relay.drained). So logins
-and logouts from many connections, which anyone can make, cannot push a slow reader past
-its hard mark; what it keeps per lagging session is bounded by the users whose presence
+A session that is crowded (its outgoing queue is over the others' mark: ``crowded()``,
+server/session.py) is written none: its notices are coalesced per user to what changed
+for it (a guest who came and went meanwhile is nothing; one who came is one ``joined``,
+the latest), and written once it drains (:meth:`PresenceNotices.drained`, from
+relay.drained). So logins and logouts from many connections, which anyone can make,
+cannot queue much ahead of a slow reader's own messages, nor push it past its hard
+mark; what it keeps per crowded session is bounded by the users whose presence
 changed for it (the online ones, and those it saw online that left).
 
 :class:`Watchlists` holds the subscriptions: each session's watched names, and the reverse
@@ -48,7 +49,7 @@ _NOBODY: frozenset = frozenset()
 class Watchlists:
     """Who watches whom, by canonical name (``registry.canonical``).
 
-    Sessions are opaque here (anything hashable with ``write_frame``, ``lagging`` and
+    Sessions are opaque here (anything hashable with ``write_frame``, ``crowded()`` and
     ``held``: see :class:`PresenceNotices`). ``max_watched``
     bounds the names one session watches at once.
     """
@@ -112,7 +113,7 @@ class PresenceNotices:
     ``schedule(delay, callback)`` is the event loop's ``call_later`` (tests pass their own);
     ``recipients()`` returns the sessions to write to when a batch for everyone goes out;
     ``watchers(key)`` the sessions that watch user ``key``; ``room_limit`` is the largest
-    number of users online for which everyone is told. A session that is ``lagging`` is
+    number of users online for which everyone is told. A session that is ``crowded()`` is
     written nothing: what it missed waits, coalesced, until :meth:`drained`, and its
     ``held`` is set so that it is called then (relay.drained).
     """
@@ -126,7 +127,7 @@ class PresenceNotices:
         self.room_limit = room_limit
         # Notices queued for everyone: (the user's key, whether it is a join, the frame).
         self._pending: list[tuple[str, bool, bytes]] = []
-        # Lagging session -> user key -> (was online for it, is online, the latest notice):
+        # Crowded session -> user key -> (was online for it, is online, the latest notice):
         # only keys whose presence differs from what the session last saw are kept.
         self._missed: dict[Any, dict[str, tuple[bool, bool, bytes]]] = {}
 
@@ -146,26 +147,26 @@ class PresenceNotices:
         self.flush()  # what was queued for everyone happened before this
         frame = encode(event)
         for session in watchers:
-            if session.lagging:
+            if session.crowded():
                 self._miss(session, ((key, joined, frame),))
             else:
                 session.write_frame(frame)
 
     def flush(self) -> None:
-        """Write every queued notice to every open session now (a lagging one: later)."""
+        """Write every queued notice to every open session now (a crowded one: later)."""
         if not self._pending:
             return
         pending = self._pending
         self._pending = []
         batch = b"".join(frame for _key, _joined, frame in pending)
         for session in self._recipients():
-            if session.lagging:
+            if session.crowded():
                 self._miss(session, pending)
             else:
                 session.write_frame(batch)
 
     def drained(self, session: Any) -> None:
-        """``session`` no longer lags: write what changed while it did, once, in the order
+        """``session`` is no longer crowded: write what changed while it was, once, in the order
         of the latest notices."""
         missed = self._missed.pop(session, None)
         if missed:
@@ -176,7 +177,7 @@ class PresenceNotices:
         self._missed.pop(session, None)
 
     def _miss(self, session: Any, notices: Iterable[tuple[str, bool, bytes]]) -> None:
-        """Keep ``notices`` (key, joined, frame) for the lagging ``session``, coalesced per key."""
+        """Keep ``notices`` (key, joined, frame) for the crowded ``session``, coalesced per key."""
         missed = self._missed.get(session)
         if missed is None:
             missed = self._missed[session] = {}

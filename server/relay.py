@@ -253,6 +253,9 @@ class Relay:
         # Everyone who logged in, but guests forgotten after their hold (forget_guests).
         self.known: dict[str, str] = store.known_users()
         self._schedule = schedule
+        # Sessions that others' frames wait for until their queue is under the others'
+        # mark (recheck_later), looked at again together every const.OTHERS_RECHECK seconds.
+        self._crowded: dict[ClientSession, None] = {}
         self._forgetting = False  # a pass of forget_guests waits for the store
         self.blocked: dict[str, set[str]] = {}  # owner key -> keys of the names they block
         for owner, blocked in store.blocks():
@@ -409,6 +412,7 @@ class Relay:
         self._late_budgets.pop(session, None)
         self._settled_while_fetching.pop(session, None)
         self._ack_budgets.pop(session, None)
+        self._crowded.pop(session, None)
         session.direct_stored = None  # (see _send_direct_to) no cycle left for the collector
         # The address keeps its bucket when its last connection goes, or reconnecting
         # would refill it; expire() forgets buckets that have refilled anyway.
@@ -1280,22 +1284,43 @@ class Relay:
             self._refill(session)
 
     def drained(self, session: ClientSession) -> None:
-        """``session``'s outgoing queue fell back under the soft mark: tell it how many room
-        messages it missed, send the direct messages that were held back for it, and let
-        the large request that waited for it begin (server/intake.py)."""
+        """``session``'s outgoing queue fell back under the soft mark, or something was held
+        for it while this turn's frames were over it: send the direct messages held back for
+        it and let the large request that waited for it begin (server/intake.py). What
+        others caused follows once the queue is under the others' mark too
+        (``session.crowded``; else looked at again: :meth:`recheck_later`): how many room
+        messages or updates it missed, the edits and deletes held back for it, the joins
+        and leaves, coalesced."""
         if not session.is_open:
             return
-        if session.skipped:
-            log.info("%r skipped %d room messages (slow connection)", session, session.skipped)
-            session.send(RoomSkipped(session.skipped))
-            session.skipped = 0
         if session.held:
             session.held = False
             if session.backlog:
                 self._refill(session)
-            self.after.drained(session)  # edits and deletes held back for it
-            self.presence.drained(session)  # joins and leaves, coalesced
             self.intake.drained(session)  # a large request that waited for it
+        if session.crowded():
+            return  # drained() is called again once it is not
+        if session.skipped:
+            log.info("%r skipped %d room messages (slow connection)", session, session.skipped)
+            session.send(RoomSkipped(session.skipped))
+            session.skipped = 0
+        self.after.drained(session)  # edits and deletes held back for it
+        self.presence.drained(session)  # joins and leaves, coalesced
+
+    def recheck_later(self, session: ClientSession) -> None:
+        """Call :meth:`drained` for ``session`` once its queue is under the others' mark
+        (server/session.py): every const.OTHERS_RECHECK seconds, one timer for all such
+        sessions, until it is (or it has gone)."""
+        if session in self._crowded or self._schedule is None:
+            return
+        self._crowded[session] = None
+        if len(self._crowded) == 1:
+            self._schedule(const.OTHERS_RECHECK, self._recheck)
+
+    def _recheck(self) -> None:
+        crowded, self._crowded = self._crowded, {}
+        for session in crowded:
+            self.drained(session)  # one still crowded is back in self._crowded, and the timer set
 
     def _late_receipt(self, session: ClientSession, msg_id: int) -> None:
         """A receipt for a message not in flight here: resent, or from before a restart.

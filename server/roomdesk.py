@@ -688,7 +688,7 @@ class RoomDesk:
                 if member == key:
                     continue
                 for recipient in registry.sessions_by_key(member):
-                    if recipient.is_open and recipient.conn.may_send(RoomNotice) and not _skipped(recipient):
+                    if recipient.is_open and recipient.conn.may_send(RoomNotice) and not _crowded_out(recipient):
                         recipient.write_frame(frame)
 
     # --- Edits and deletes of posts (issue 13) ----------------------------------------------
@@ -767,7 +767,7 @@ class RoomDesk:
             for recipient in self.relay.registry.sessions_by_key(member):
                 if (recipient is not skip and recipient.is_open and after.wants_edits(recipient)
                         and recipient.conn.may_send(RoomPost)
-                        and (recipient.key == sender_key or not _skipped(recipient))):
+                        and (recipient.key == sender_key or not _crowded_out(recipient))):
                     recipient.write_frame(frame)
 
     def _tell_change(self, session: ClientSession, message: mailbox.StoredMessage, room: str) -> None:
@@ -1034,7 +1034,7 @@ class RoomDesk:
         for recipient in recipients:
             # Another's notice is room traffic (_skipped); one about oneself always goes.
             if (recipient.is_open and recipient.conn.may_send(RoomNotice)
-                    and (recipient.key == name_key or not _skipped(recipient))):
+                    and (recipient.key == name_key or not _crowded_out(recipient))):
                 recipient.write_frame(frame)
 
     # --- In a cluster (shared rooms: see the module docstring) ------------------------------
@@ -1167,12 +1167,23 @@ class RoomDesk:
 
 
 def _skipped(session: ClientSession) -> bool:
-    """True if ``session`` lags (its queue is over the soft mark): then the room frame meant
-    for it (a post, another's change of one, a notice about another member) is counted
-    instead, and told in ``skipped`` once it drains (relay.drained). Room traffic is what a
-    slow reader loses, before its connection: nobody can push it past the hard mark with
-    posts, their edits, or comings and goings."""
+    """True if ``session`` lags (its queue is over the soft mark): then the room post meant
+    for it is counted instead, and told in ``skipped`` once it drains (relay.drained).
+    Room traffic is what a slow reader loses, before its connection: nobody can push it
+    past the hard mark with posts."""
     if not session.lagging:
+        return False
+    if session.is_open:
+        session.skipped += 1
+    return True
+
+
+def _crowded_out(session: ClientSession) -> bool:
+    """True if ``session`` is crowded (its queue is over the others' mark: server/session.py):
+    then the room frame another member's act makes for it (a change of a post, a notice
+    about that member) is counted as a skipped post is (:func:`_skipped`), so that nobody's
+    edits or comings and goings queue much ahead of its own messages."""
+    if not session.crowded():
         return False
     if session.is_open:
         session.skipped += 1

@@ -17,6 +17,14 @@ of the config, ``const.MAX_OUTGOING_BYTES``):
   but its own requests' answers and notices keep coming) is dropped as a slow consumer,
   so one stuck client can never make the server's memory grow without bound.
 
+Under both, the others' mark (``max_outgoing_bytes // const.OTHERS_SHARE``): what other
+users' acts make the server send (their edits and deletes, typing, comings and goings,
+room notices and changes of posts) is written only while less than that waits
+(:meth:`ClientSession.crowded`); past it, it is held, coalesced, dropped or counted as for
+a lagging session, and follows once the queue is back under the mark (``relay.drained``).
+So a crowd of others can keep at most that much queued ahead of a slow reader's own
+direct messages and room posts, which still go up to the soft mark.
+
 Reading can be held too (:meth:`hold_reading`): while a request whose answer can be
 large (a history page, a ``who`` page...) waits for the ones before it or for the queue to
 drain (server/intake.py), no further frame is handled
@@ -50,6 +58,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import const
 from protocol import Connection, ErrorCode, ErrorReply, Event, LocalProtocolError, Role, State
 
 from .outbox import WriteBatcher
@@ -524,6 +533,28 @@ class ClientSession(asyncio.BufferedProtocol):
         than a quarter of the hard one was written to it during this loop turn: so what
         one turn adds to a transport just under the soft mark stays under the hard one."""
         return self.write_paused or self._unsent_bytes > self.relay.config.max_outgoing_bytes // 4
+
+    def crowded(self) -> bool:
+        """True if what another user's act makes the server send this client is not to be
+        written now: more than the others' mark waits for it (see the module docstring).
+        A lagging session is crowded too, with no check of its own: over the soft mark its
+        transport holds more than the low-water mark (a quarter of it) until
+        ``resume_writing``, and a turn's writes past a quarter of the hard mark are more
+        than the others' mark. Not lagging, the relay looks again every
+        const.OTHERS_RECHECK seconds and calls ``drained`` once it is not crowded
+        (``relay.recheck_later``): asyncio tells of the soft mark only. Asked where such a
+        frame is sent, never on a direct message's or a room post's way: the bound of the
+        queue first (no call; a presence batch asks every session), the transport's
+        figure only past it."""
+        mark = self.relay.config.max_outgoing_bytes // const.OTHERS_SHARE
+        if self._buffered + self._unsent_bytes <= mark:
+            return False
+        self._buffered = self.transport.get_write_buffer_size()  # the bound's real figure (see _write)
+        if self._buffered + self._unsent_bytes <= mark:
+            return False
+        if not self.write_paused:
+            self.relay.recheck_later(self)
+        return True
 
     @property
     def is_open(self) -> bool:

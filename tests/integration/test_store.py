@@ -1333,6 +1333,10 @@ class FakeSession:
     def write_frame(self, frame: bytes) -> None:
         self.sent.append(frame)
 
+    def crowded(self) -> bool:
+        # (See ClientSession.crowded: the others' mark is the lag's here.)
+        return self.lagging
+
     def hold_reading(self) -> None:
         self.reading_held_since = time.monotonic()
 

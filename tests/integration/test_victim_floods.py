@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 from servers import in_thread
+from waits import wait_until
 
 HARD_MARK = 64 * 1024
 # The kernel's buffers stand for a slow link: small, so that the server's queue shows the lag.
@@ -97,15 +99,21 @@ def _edit_for_seconds(server, senders: list[Raw], msg_ids: list[int], seconds: f
     return last_text
 
 
+def _six_messages_to_the_victim(port: int) -> tuple[list[Raw], list[int]]:
+    """Six senders, each of whom sent the victim a message: them, and its msg_ids."""
+    senders, msg_ids = [], []
+    for n in range(6):
+        sender = Raw(port, f"João{n}")
+        sender.send({"type": "send", "id": "m", "to": "Conceição", "text": "olá"})
+        msg_ids.append(sender.until(lambda f: f["type"] in ("accepted", "queued"))["msg_id"])
+        senders.append(sender)
+    return senders, msg_ids
+
+
 def test_edits_of_many_senders_do_not_drop_a_slow_reader_and_it_gets_the_latest_text_once_it_drains():
     with in_thread(**SLOW_LINK) as server:
         victim = Raw(server.port, "Conceição", rcvbuf=4096)
-        senders, msg_ids = [], []
-        for n in range(6):
-            sender = Raw(server.port, f"João{n}")
-            sender.send({"type": "send", "id": "m", "to": "Conceição", "text": "olá"})
-            msg_ids.append(sender.until(lambda f: f["type"] in ("accepted", "queued"))["msg_id"])
-            senders.append(sender)
+        senders, msg_ids = _six_messages_to_the_victim(server.port)
         last_text = _edit_for_seconds(server, senders, msg_ids, 6)
         # Now it reads: everything, its messages and the latest text of each, no error.
         latest: dict[int, str] = {}
@@ -209,4 +217,212 @@ def test_room_joins_and_leaves_of_many_guests_do_not_drop_a_slow_member_and_are_
         assert seen["skipped"]["room"] > 0
         for guest in guests:
             guest.close()
+        victim.close()
+
+
+# A phone on a slow link: the victim reads this many bytes a second, in ten bites.
+SLOW_READ = 20 * 1024
+# Seconds the friend's direct message may take from its send to its "delivered", under
+# attack, at SLOW_READ: behind the others' mark (1/64 of the hard mark) and the kernel's
+# small buffers it takes under a second; behind the soft mark (half the hard mark) it took
+# 6 to 11 s with the hard mark below.
+DELIVERED_WITHIN = 3.0
+
+
+class SlowReader(threading.Thread):
+    """``victim``'s reading, in a thread: SLOW_READ bytes a second, each ``dm`` confirmed
+    with a receipt; what it read is in ``frames``."""
+
+    def __init__(self, victim: Raw) -> None:
+        super().__init__(daemon=True)
+        self.victim, self.frames, self.closed, self.done = victim, [], False, threading.Event()
+
+    def run(self) -> None:
+        victim = self.victim
+        victim.sock.settimeout(0.1)
+        while not self.done.is_set():
+            started = time.monotonic()
+            try:
+                data = victim.sock.recv(SLOW_READ // 10)
+            except (socket.timeout, BlockingIOError):
+                data = None
+            except OSError:
+                data = b""
+            if data == b"":
+                self.closed = True
+                return
+            victim.buf += data or b""
+            while b"\n" in victim.buf:
+                line, victim.buf = victim.buf.split(b"\n", 1)
+                frame = json.loads(line)
+                self.frames.append(frame)
+                if frame["type"] == "dm":
+                    victim.send({"type": "receipt", "msg_id": frame["msg_id"]})
+            self.done.wait(max(0.0, 0.1 - (time.monotonic() - started)))
+
+
+def _friend_latencies(port: int, seconds: float) -> list[float]:
+    """A friend of the victim's sends it a direct message every half second for ``seconds``:
+    the seconds each took from its send to its ``delivered`` (all of them, within 30 s)."""
+    friend = Raw(port, "Amigo")
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        sent[f"d{n}"] = time.monotonic()
+        friend.send({"type": "send", "id": f"d{n}", "to": "Conceição", "text": f"oi {n}"})
+        until = time.monotonic() + 0.5
+        while time.monotonic() < until:
+            try:
+                frame = friend.next(max(0.01, until - time.monotonic()))
+            except TimeoutError:
+                break
+            if frame is not None and frame["type"] == "delivered":
+                latencies.append(time.monotonic() - sent[frame["id"]])
+    if len(latencies) < n:
+        friend.until(lambda f: f["type"] == "delivered" and latencies.append(time.monotonic() - sent[f["id"]])
+                     or len(latencies) == n, timeout=30)
+    friend.close()
+    return latencies
+
+
+# The hard mark of these tests: a soft mark of 128 KiB (6 s at SLOW_READ), others' 4 KiB.
+PHONE = dict(max_outgoing_bytes=256 * 1024, socket_send_buffer=8192)
+
+
+def _latencies_under(server, victim: Raw, attack) -> tuple[list[float], SlowReader]:
+    """The friend's latencies (_friend_latencies, for 5 s) while ``attack(stop)`` runs in a
+    thread (from its tenth round on: ``stop`` an Event it ends at, ``rounds`` a list it
+    appends to each round) and the victim reads slowly; the attack has ended on return,
+    the victim's reading goes on."""
+    reader = SlowReader(victim)
+    reader.start()
+    stop, rounds = threading.Event(), []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            attack(stop, rounds)
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the test's thread)
+            failed.append(exc)
+            raise
+    attacker = threading.Thread(target=run, daemon=True)
+    attacker.start()
+    deadline = time.monotonic() + 20
+    while len(rounds) < 10 and not failed and time.monotonic() < deadline:
+        stop.wait(0.05)
+    try:
+        assert len(rounds) >= 10, failed
+        latencies = _friend_latencies(server.port, 5)
+    finally:
+        stop.set()
+        attacker.join(20)
+    assert not failed, failed
+    assert not reader.closed and _queue_of(server, "Conceição") is not None, "the victim was dropped"
+    return latencies, reader
+
+
+def _until_read(reader: SlowReader, found, what: str) -> None:
+    """Wait until ``found(frames)`` of what the victim read, or fail (it was dropped)."""
+    wait_until(lambda: found(reader.frames) or reader.closed, timeout=30, what=what)
+    assert not reader.closed, "the victim was dropped"
+
+
+def test_a_slow_readers_direct_message_does_not_wait_behind_the_edits_of_others():
+    with in_thread(**PHONE) as server:
+        victim = Raw(server.port, "Conceição", rcvbuf=4096)
+        senders, msg_ids = _six_messages_to_the_victim(server.port)
+        last_text: dict[int, str] = {}
+
+        def edit(stop: threading.Event, rounds: list) -> None:
+            while not stop.is_set():
+                last_text.update(_edit_for_seconds(server, senders, msg_ids, 0.5))
+                rounds.append(1)
+        latencies, reader = _latencies_under(server, victim, edit)
+        assert max(latencies) < DELIVERED_WITHIN, sorted(latencies)
+        # What it is owed still comes: the latest text of each message.
+        _until_read(reader, lambda frames: {f["msg_id"]: f["text"] for f in frames if f["type"] == "edited"}
+                    .items() >= last_text.items(), "the latest texts")
+        reader.done.set()
+        for sender in senders:
+            sender.close()
+        victim.close()
+
+
+def test_a_slow_readers_direct_message_does_not_wait_behind_others_comings_and_goings_in_its_room():
+    # Rate limits lifted (fast): the guests stand for several addresses.
+    with in_thread(fast=True, **PHONE) as server:
+        victim = Raw(server.port, "Conceição", version=2, rcvbuf=4096)
+        victim.send({"type": "join", "id": "j", "room": "#redes", "create": True})
+        victim.until(lambda f: f.get("id") == "j")
+        guests = [Raw(server.port, f"g{n}", version=2) for n in range(20)]
+
+        def churn(stop: threading.Event, rounds: list) -> None:
+            while not stop.is_set():
+                n = len(rounds)
+                for guest in guests:
+                    guest.send({"type": "join", "id": f"j{n}", "room": "#redes"})
+                    guest.send({"type": "leave", "id": f"l{n}", "room": "#redes"})
+                for guest in guests:
+                    guest.until(lambda f: f.get("id") == f"l{n}")
+                rounds.append(1)
+        latencies, reader = _latencies_under(server, victim, churn)
+        assert max(latencies) < DELIVERED_WITHIN, sorted(latencies)
+        # What it missed is counted, and told.
+        _until_read(reader, lambda frames: any(f["type"] == "skipped" and f["room"] > 0 for f in frames), "skipped")
+        reader.done.set()
+        for guest in guests:
+            guest.close()
+        victim.close()
+
+
+def test_a_slow_readers_direct_message_does_not_wait_behind_logins_and_logouts_of_others():
+    # Rate limits lifted (fast): the guests stand for several addresses.
+    with in_thread(fast=True, **PHONE) as server:
+        victim = Raw(server.port, "Conceição", rcvbuf=4096)
+
+        def come_and_go(stop: threading.Event, rounds: list) -> None:
+            while not stop.is_set():
+                for n in range(10):
+                    Raw(server.port, f"p{len(rounds)}x{n}").close()
+                rounds.append(1)
+        latencies, reader = _latencies_under(server, victim, come_and_go)
+        assert max(latencies) < DELIVERED_WITHIN, sorted(latencies)
+        # Who stayed is told (live, or coalesced once the queue is short again).
+        stayed = Raw(server.port, "João")
+        _until_read(reader, lambda frames: any(f["type"] == "joined" and f["name"] == "João" for f in frames),
+                    "João's join")
+        reader.done.set()
+        stayed.close()
+        victim.close()
+
+
+def test_a_change_written_before_a_slow_reader_was_crowded_is_not_written_again_when_it_drains():
+    with in_thread(max_outgoing_bytes=64 * 1024, socket_send_buffer=8192) as server:
+        victim = Raw(server.port, "Conceição", rcvbuf=4096)
+        sender = Raw(server.port, "João")
+        msg_ids = []
+        for n in range(2):
+            sender.send({"type": "send", "id": f"m{n}", "to": "Conceição", "text": "olá"})
+            msg_ids.append(sender.until(lambda f: f["type"] in ("accepted", "queued"))["msg_id"])
+            victim.until(lambda f: f["type"] == "dm" and f["msg_id"] == msg_ids[-1])
+        first, second = msg_ids
+        # The first message's change is written at once; the victim reads nothing now,
+        # confirms nothing, while the second is changed until some of its changes are held.
+        sender.send({"type": "edit", "id": "e", "msg_id": first, "text": "olá, turma"})
+        sender.until(lambda f: f.get("id") == "e")
+        text = ""
+        for n in range(12):  # within the sender's byte budget, or refused
+            sent = str(n) + "ç" * 3990
+            sender.send({"type": "edit", "id": f"e{n}", "msg_id": second, "text": sent})
+            if sender.until(lambda f: f.get("id") == f"e{n}")["type"] == "ok":
+                text = sent
+        assert text
+        # It reads now: up to the second's latest text, which was held (fetched once it drained).
+        changes: list[dict] = []
+        victim.until(lambda f: f["type"] == "edited" and (changes.append(f) or f["text"] == text), timeout=20)
+        assert [f["text"] for f in changes if f["msg_id"] == first] == ["olá, turma"]
+        sender.close()
         victim.close()

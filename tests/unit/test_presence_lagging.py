@@ -17,6 +17,9 @@ class FakeSession:
     def write_frame(self, frame: bytes) -> None:
         self.written.append(frame)
 
+    def crowded(self) -> bool:
+        return self.lagging
+
 
 def _notices(sessions, room_limit=100, watchers=()):
     return PresenceNotices(lambda delay, callback: None, lambda: sessions, lambda key: watchers, room_limit)
