@@ -13,6 +13,12 @@ that follows it. :func:`sanitize` shows every such character as a visible escape
   and the parts of emoji sequences, and can neither move the cursor nor reorder text;
 - line and paragraph separators (U+2028, U+2029) and lone surrogates.
 
+Two format characters are harmless and only look as they should: a soft hyphen (U+00AD,
+pasted from Word: where a word may break, which a terminal never does) shows as nothing,
+and a subdivision's flag (U+1F3F4 and tag characters to U+E007F, England's), which a
+terminal cannot draw, as the black flag alone (UTS #51's fallback). The web page keeps
+both, as it keeps all it can lay out safely (webclient/app.js, visibleControls).
+
 Everything else, including all printable non-ASCII text, passes unchanged. Backslashes are
 not doubled: the aim is a harmless display, not a reversible encoding.
 """
@@ -20,6 +26,7 @@ not doubled: the aim is a harmless display, not a reversible encoding.
 from __future__ import annotations
 
 import math
+import re
 import time
 import unicodedata
 
@@ -27,8 +34,10 @@ import const
 from i18n import N_, _, decimal, ngettext
 from registry import canonical
 
-# Characters with a short conventional escape.
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Characters with a short conventional escape; the soft hyphen shows as nothing.
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\u00ad": ""}
+# A subdivision flag's tag characters (an emoji tag sequence, UTS #51), after its black flag.
+_FLAG_TAGS = re.compile("(?<=\U0001f3f4)[\U000e0020-\U000e007e]+\U000e007f")
 # Format characters that are needed to write some languages correctly and are harmless.
 _ALLOWED_FORMAT = frozenset({"\u200c", "\u200d"})
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
@@ -62,6 +71,7 @@ def sanitize(text: object) -> str:
     # ones, like non-ASCII spaces, which the slow path keeps).
     if text.isprintable():
         return text
+    text = _FLAG_TAGS.sub("", text)
     return "".join(_escape(c) if _is_unsafe(c) else c for c in text)
 
 

@@ -163,15 +163,20 @@ function plainText(text) {
 // rule (client/display.py, sanitize): controls (C0, DEL, C1; not the line breaks and tabs
 // a message may hold, which a page cannot be made to overprint with), format characters but
 // ZWNJ and ZWJ (bidi overrides, embeddings and isolates, invisible marks), lone surrogates,
-// line and paragraph separators.
-const UNSAFE_CHARACTER = /(?![\n\r\t\u200c\u200d])[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029]/gu;
+// line and paragraph separators. Two format characters the page lays out as they are meant
+// to look are matched first, and kept (the first group): a soft hyphen (pasted from Word: a
+// hyphen only where the line breaks) and a subdivision's flag (U+1F3F4, tag characters,
+// U+E007F: England's); the terminal shows them as nothing and as the black flag.
+const UNSAFE_CHARACTER =
+  /(\u00ad|\u{1f3f4}[\u{e0020}-\u{e007e}]+\u{e007f})|(?![\n\r\t\u200c\u200d])[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029]/gu;
 
 /** ``text`` with each character of UNSAFE_CHARACTER shown as its escape ("\\u202e"), as
  * the terminal shows it: a U+202E in a message made "gnp.exe" read "exe.png". Applied to
  * every string of every frame from the server (the socket's JSON.parse), so no text of
  * anyone's reaches the screen without it. */
 function visibleControls(text) {
-  return text.replace(UNSAFE_CHARACTER, (char) => {
+  return text.replace(UNSAFE_CHARACTER, (char, kept) => {
+    if (kept) return kept;
     const code = char.codePointAt(0);
     if (code < 0x100) return `\\x${code.toString(16).padStart(2, "0")}`;
     if (code < 0x10000) return `\\u${code.toString(16).padStart(4, "0")}`;

@@ -59,6 +59,24 @@ def test_ordinary_text_passes_unchanged(text: str) -> None:
     assert sanitize(text) == text
 
 
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        # A soft hyphen pasted from Word marks where a word may break: invisible otherwise,
+        # and a terminal never breaks there, so it shows nothing ("anti\\xadconstitucional").
+        ("anti\u00adconstitucional", "anticonstitucional"),
+        # A subdivision's flag (England): the black flag and tag characters to U+E007F, which
+        # a terminal cannot draw; shown as the black flag (UTS #51's fallback), not escapes.
+        ("🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f go", "🏴 go"),
+        # Tag characters that are not such a flag stay escaped.
+        ("🏴\U000e0067 x", "🏴\\U000e0067 x"),
+        ("\U000e0067\U000e007f", "\\U000e0067\\U000e007f"),
+    ],
+)
+def test_harmless_format_characters_show_as_they_would_look(raw: str, shown: str) -> None:
+    assert sanitize(raw) == shown
+
+
 def test_no_code_point_survives_raw_if_it_could_drive_the_terminal() -> None:
     everything = "".join(map(chr, range(0x110000)))
     shown = sanitize(everything)

@@ -1,0 +1,95 @@
+"""The world's text in the page (headless Chromium): what students write, in every script
+and with emoji, is shown as it was written, edited as it was written, and laid out without
+widening the page or turning the page's own words around.
+
+The dangers stay escaped (test_web_browser.py: a U+202E, a terminal's ESC); these tests are
+about everything else: a flag emoji (regional indicators, or a subdivision's tag
+sequence), a family (ZWJ), a skin tone, ❤️ (U+FE0F), Japanese, Arabic and Hebrew, Hindi,
+"Conceição" typed decomposed (NFD), a soft hyphen and a no-break space pasted from Word,
+a word of 300 letters, a tab, CRLF.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from browserpage import TIMEOUT, Page, alice, page  # noqa: F401 (fixtures)
+from chatpeer import TcpPeer
+from protocol import Accepted, Delivered, DirectMessage
+
+from tools import require_tool
+
+pytestmark = pytest.mark.timeout_seconds(120)
+
+TEXTS = [
+    "🇧🇷 Brasil",
+    "família 👨\u200d👩\u200d👧\u200d👦 👍🏽",
+    "\u2764\ufe0f obrigado",
+    "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f England",
+    "日本語のテキスト 中文",
+    "مرحبا بالعالم 123",
+    "שלום עולם!",
+    "नमस्ते दुनिया",
+    "Conceic\u0327a\u0303o",
+    "anti\u00adconstitucional\u00a0demais",
+    "a" * 300,
+    "col1\tcol2",
+    "line1\r\nline2",
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def chromium_installed() -> None:
+    require_tool("chromium", why="to run the web client in a browser")
+
+
+def shown_texts(page: Page, selector: str) -> list[str]:
+    return page.js(f"[...document.querySelectorAll({json.dumps(selector)})].map(e => e.textContent)")
+
+
+def test_every_script_and_emoji_is_shown_as_written_and_copied_back(page: Page, alice: TcpPeer) -> None:
+    """A soft hyphen ("anti\\xadconstitucional") and England's flag (U+1F3F4 and its tag
+    characters, "\\U000e0067...") were shown as escapes: neither can reorder or overprint."""
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.open_conversation("Alice")
+    for text in TEXTS:
+        alice.send_dm("Bob", text)
+        alice.expect(Delivered, TIMEOUT)
+    page.wait_for(f"document.querySelectorAll('#messages .msg-in').length === {len(TEXTS)}")
+    assert shown_texts(page, "#messages .msg-in .msg-text") == TEXTS
+    # What a copy gives back: the selection of each message's text, as written.
+    copied = page.js("""[...document.querySelectorAll('#messages .msg-in .msg-text')].map(e => {
+        const range = document.createRange(); range.selectNodeContents(e);
+        const selection = getSelection(); selection.removeAllRanges(); selection.addRange(range);
+        return selection.toString(); })""")
+    assert copied == TEXTS
+    # The word of 300 letters wraps: the page is no wider than the window.
+    assert page.js("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert page.problems() == []
+
+
+def test_our_message_with_a_soft_hyphen_is_edited_as_written_after_a_reload(page: Page, alice: TcpPeer) -> None:
+    """After a reload the page has our message from the server; Edit put the escaped text
+    ("anti\\xadconstitucional") in the composer, and saving it changed the message."""
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.open_conversation("Alice")
+    written = "anti\u00adconstitucional 🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+    page.type(written)
+    page.enter()
+    dm = alice.expect(DirectMessage, TIMEOUT)
+    assert dm.text == written
+    alice.receipt(dm.msg_id)
+    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'delivered'")
+    page.cdp.send("Page.reload")
+    page.wait_for("document.getElementById('connection')?.dataset.status === 'online'")
+    page.open_conversation("Alice")
+    page.wait_for("!!document.querySelector('#messages .msg-out .msg-edit')")
+    assert shown_texts(page, "#messages .msg-out .msg-text") == [written]
+    page.js("document.querySelector('#messages .msg-out .msg-edit').click()")
+    page.wait_for("document.getElementById('composer').dataset.editing === 'true'")
+    assert page.js("document.getElementById('composer-input').value") == written
+    assert page.problems() == []
