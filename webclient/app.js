@@ -2255,6 +2255,19 @@ function el(tag, className, text) {
   return node;
 }
 
+/** ``node`` (which shows someone's words: a name, a message, a topic) laid out in the
+ * direction of its own first letter (dir="auto") and isolated from the page's words around
+ * it: a Hebrew name or topic never takes the page's " · 3 members" into its direction. */
+function theirs(node) {
+  node.dir = "auto";
+  return node;
+}
+
+/** A <bdi> of ``text``: someone's words within a line of the page's (see theirs()). */
+function bdi(text) {
+  return el("bdi", "", text);
+}
+
 /** ``seconds`` (a Unix time) as the hour and minute, in the page's language (pt-BR: 13:21;
  * English: 01:21 PM), not the browser's. */
 function formatTime(seconds) {
@@ -2391,9 +2404,10 @@ function contactButton(chat, key, name, online, unread, detail) {
   dot.setAttribute("aria-hidden", "true");
   if (key !== ROOM && !isRoomKey(key)) dot.dataset.online = String(online);
   const label = el("span", "contact-label");
-  label.append(el("span", "contact-name", name));
+  label.append(theirs(el("span", "contact-name", name)));
   const presence = detail || (key === ROOM ? t("Broadcast room") : (online ? t("online") : t("offline")));
-  label.append(el("span", "contact-presence", presence));
+  const presenceNode = el("span", "contact-presence", presence);
+  label.append(detail ? theirs(presenceNode) : presenceNode);
   button.append(dot, label);
   if (unread) button.append(el("span", "badge", String(unread)));
   if (isBlocked(chat, key)) button.classList.add("blocked");
@@ -2507,7 +2521,8 @@ function renderRoomHeader(chat, key) {
   $("conversation-title").textContent = name;
   let count = room ? tn("{n} member", "{n} members", room.count, { n: room.count }) : t("You are not in this room");
   if (room && room.inviteOnly) count = `${t("invite only")} · ${count}`;
-  $("conversation-presence").textContent = room && room.topic ? `${room.topic} · ${count}` : count;
+  if (room && room.topic) $("conversation-presence").replaceChildren(bdi(room.topic), ` · ${count}`);
+  else $("conversation-presence").textContent = count;
   $("conversation-presence").dataset.online = "true";
   $("conversation-presence").dataset.blocked = "false";
   $("composer-label").textContent = t("Message to everyone in {room}", { room: name });
@@ -2524,7 +2539,8 @@ function renderRoomTools(chat) {
     const button = el("button", "room-entry");
     button.type = "button";
     button.dataset.room = entry.room;
-    button.textContent = `${entry.room} (${entry.count | 0})${entry.topic ? ` — ${entry.topic}` : ""}`;
+    button.append(bdi(entry.room), ` (${entry.count | 0})`);
+    if (entry.topic) button.append(" — ", bdi(entry.topic));
     const item = el("li");
     item.append(button);
     return item;
@@ -2546,7 +2562,9 @@ function renderRoomTools(chat) {
     const item = el("li", member.online ? "member" : "member member-offline");
     item.dataset.name = member.name;
     const role = member.role !== "member" && ROLES[member.role] ? ` (${t(ROLES[member.role])})` : "";  // i18n: listed in ROLES
-    item.append(el("span", "member-name", member.name + role));
+    const nameNode = el("span", "member-name");
+    nameNode.append(bdi(member.name), role);
+    item.append(nameNode);
     if (moderator && !isMe(chat, member.name) && member.role !== "owner") {
       for (const [act, fields, label] of ROOM_ACTS) {
         const button = el("button", "member-act", t(label));  // i18n: listed in ROOM_ACTS
@@ -2684,7 +2702,7 @@ function messageElement(item) {
   if (item.msgId != null) node.dataset.msgId = String(item.msgId);
   if (item.requestId) node.dataset.requestId = item.requestId;
   const meta = el("p", "msg-meta");
-  meta.append(el("span", "msg-sender", item.dir === "out" ? t("You") : item.sender));
+  meta.append(theirs(el("span", "msg-sender", item.dir === "out" ? t("You") : item.sender)));
   const time = el("time", "msg-time", formatTime(item.at));
   if (typeof item.at === "number") time.dateTime = new Date(item.at * 1000).toISOString();
   meta.append(time);
@@ -2730,7 +2748,7 @@ const LINK_TRAILER = /[.,;:!?)\]}'"]+$/;
  * in a new tab that cannot reach back to this page (rel="noopener noreferrer").
  */
 function messageText(text) {
-  const node = el("p", "msg-text");
+  const node = theirs(el("p", "msg-text"));
   let last = 0;
   for (const match of text.matchAll(LINK_PATTERN)) {
     let href = match[0];

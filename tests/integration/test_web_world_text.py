@@ -17,7 +17,7 @@ import pytest
 
 from browserpage import TIMEOUT, Page, alice, page  # noqa: F401 (fixtures)
 from chatpeer import TcpPeer
-from protocol import Accepted, Delivered, DirectMessage
+from protocol import Delivered, DirectMessage, Done, JoinRoom, RoomInfo, SetTopic
 
 from tools import require_tool
 
@@ -92,4 +92,49 @@ def test_our_message_with_a_soft_hyphen_is_edited_as_written_after_a_reload(page
     page.js("document.querySelector('#messages .msg-out .msg-edit').click()")
     page.wait_for("document.getElementById('composer').dataset.editing === 'true'")
     assert page.js("document.getElementById('composer-input').value") == written
+    assert page.problems() == []
+
+
+def isolated(page: Page, selector: str) -> list[str]:
+    """The computed unicode-bidi of each element ``selector`` finds."""
+    return page.js(f"[...document.querySelectorAll({json.dumps(selector)})].map(e => getComputedStyle(e).unicodeBidi)")
+
+
+def test_right_to_left_names_and_texts_keep_their_order_and_never_turn_the_page_around(page: Page, alice: TcpPeer) -> None:
+    """A Hebrew message "שלום עולם!" was laid out left to right (its "!" on the wrong end),
+    and a Hebrew topic took the page's " · 3 members" after it into its own direction: each
+    name, text and topic is now laid out in its own direction (dir="auto"), isolated from
+    the page's words around it."""
+    page.log_in("محمد")
+    alice.login("דוד")
+    page.open_conversation("דוד")
+    for text in ["שלום עולם!", "hello, world!"]:
+        alice.send_dm("محمد", text)
+        alice.expect(Delivered, TIMEOUT)
+    page.wait_for("document.querySelectorAll('#messages .msg-in').length === 2")
+    assert page.js("[...document.querySelectorAll('#messages .msg-in .msg-text')]"
+                   ".map(e => getComputedStyle(e).direction)") == ["rtl", "ltr"]
+    for selector in ["#me", "#conversation-title", "#messages .msg-in .msg-sender", "button.contact .contact-name"]:
+        assert set(isolated(page, selector)) <= {"isolate", "plaintext"} and isolated(page, selector), selector
+    # What we type in Hebrew is laid out right to left as we type it.
+    page.type("שלום")
+    assert page.js("getComputedStyle(document.getElementById('composer-input')).direction") == "rtl"
+    page.js("document.getElementById('composer-input').value = ''")
+
+    # A room with a Hebrew name and topic: the topic stays apart from the page's count.
+    alice.send(JoinRoom("j1", "#שיעור"))
+    alice.expect(RoomInfo, TIMEOUT)
+    topic = "נושא: מבחן 1-2!"
+    alice.send(SetTopic("t1", "#שיעור", topic))
+    alice.expect(Done, TIMEOUT)
+    page.focus("#join-room-name")
+    page.type("#שיעור")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#שיעור'"
+                  " && document.getElementById('conversation-presence').textContent.startsWith('נושא')")
+    assert page.js("document.getElementById('conversation-presence').textContent") == f"{topic} · 2 members"
+    holders = page.js("[...document.querySelectorAll('#conversation-presence *')]"
+                      f".filter(e => e.textContent === {json.dumps(topic)}).map(e => getComputedStyle(e).unicodeBidi)")
+    assert holders and set(holders) <= {"isolate", "plaintext"}, holders
+    assert set(isolated(page, "#member-list .member-name bdi")) == {"isolate"}
     assert page.problems() == []
