@@ -154,6 +154,22 @@ function reasonWords(reason) {
   return typeof found === "string" && found ? found : serverWords(reason);
 }
 
+// Grapheme clusters: what a reader takes for one character (a flag, a family of a ZWJ
+// sequence, a letter with its accents, one emoji outside the BMP: two UTF-16 code units).
+const GRAPHEMES = typeof Intl.Segmenter === "function" ? new Intl.Segmenter("en", { granularity: "grapheme" }) : null;
+
+/** The characters of ``text`` (GRAPHEMES; code points where Intl.Segmenter is missing). */
+function characters(text) {
+  return GRAPHEMES ? Array.from(GRAPHEMES.segment(text), (part) => part.segment) : Array.from(text);
+}
+
+/** ``text`` cut short for a label or an announcement when it has more than ``limit``
+ * characters: its first ``keep`` and "…"; never cut inside one (characters()). */
+function shortened(text, limit, keep = limit - 1) {
+  const chars = characters(text);
+  return chars.length > limit ? `${chars.slice(0, keep).join("")}…` : text;
+}
+
 /** ``text`` without the marks of serverWords() (for an attribute, such as a title). */
 function plainText(text) {
   return String(text).replace(/[\ue000\ue001]/g, "");
@@ -2400,7 +2416,7 @@ function contactButton(chat, key, name, online, unread, detail) {
   button.dataset.key = key;
   if (key === chat.active) button.setAttribute("aria-current", "true");
   const dot = el("span", key === ROOM || isRoomKey(key) ? "avatar room" : "avatar");
-  dot.textContent = key === ROOM || isRoomKey(key) ? "#" : name.slice(0, 1).toUpperCase();
+  dot.textContent = key === ROOM || isRoomKey(key) ? "#" : (characters(name)[0] || "").toUpperCase();
   dot.setAttribute("aria-hidden", "true");
   if (key !== ROOM && !isRoomKey(key)) dot.dataset.online = String(online);
   const label = el("span", "contact-label");
@@ -2690,7 +2706,7 @@ function failureWords(item) {
  * message has them: "Edit" alone does not say which); each starts with its visible word. */
 function labelActions(node, item) {
   const text = item.deleted || typeof item.text !== "string" ? ""
-    : item.text.length > 40 ? `${item.text.slice(0, 39)}…` : item.text;
+    : shortened(item.text, 40);
   const edit = node.querySelector(".msg-edit");
   const remove = node.querySelector(".msg-delete");
   if (edit) edit.setAttribute("aria-label", t("Edit the message “{text}”", { text }));
@@ -2784,7 +2800,7 @@ function noticeElement(item) {
 
 function announce(texts) {
   if (!texts.length) return;
-  const text = texts.map((t) => (t.length > 160 ? `${t.slice(0, 157)}…` : t)).join(". ");
+  const text = texts.map((t) => shortened(t, 160, 157)).join(". ");
   showText($("announcer"), text);
 }
 

@@ -138,3 +138,31 @@ def test_right_to_left_names_and_texts_keep_their_order_and_never_turn_the_page_
     assert holders and set(holders) <= {"isolate", "plaintext"}, holders
     assert set(isolated(page, "#member-list .member-name bdi")) == {"isolate"}
     assert page.problems() == []
+
+
+FAMILY = "👨\u200d👩\u200d👧\u200d👦"
+
+
+def test_texts_shortened_for_a_screen_reader_keep_whole_characters(page: Page, alice: TcpPeer) -> None:
+    """Edit's label and what the page announces are cut short: the cut fell inside an emoji
+    (a lone surrogate) or a family (a ZWJ sequence cut in two), and a name of a character
+    outside the BMP ("𠮷田", a Japanese family name) had half of it as its avatar."""
+    page.log_in("Bob")
+    alice.login("𠮷田")
+    page.open_conversation("𠮷田")
+    # "𠮷田 to you: " and the a's bring a family across the announcement's cut.
+    alice.send_dm("Bob", "a" * 141 + FAMILY * 10)
+    alice.expect(Delivered, TIMEOUT)
+    page.wait_for("document.getElementById('announcer').textContent.includes('aaa')")
+    said = page.js("document.getElementById('announcer').textContent")
+    start = "𠮷田 to you: " + "a" * 141
+    assert said.startswith(start) and said.endswith("…"), said
+    assert said[len(start):-1].replace(FAMILY, "") == "", said
+    # Our message: Edit's label holds its first 39 characters.
+    page.type("a" * 37 + FAMILY * 2 + "b" * 5)
+    page.enter()
+    page.wait_for("!!document.querySelector('#messages .msg-out .msg-edit')?.getAttribute('aria-label')")
+    label = page.js("document.querySelector('#messages .msg-out .msg-edit').getAttribute('aria-label')")
+    assert label == f"Edit the message “{'a' * 37}{FAMILY * 2}…”", label
+    assert page.js("document.querySelector('button.contact[data-key=\"@𠮷田\"] .avatar').textContent") == "𠮷"
+    assert page.problems() == []
