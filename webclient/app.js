@@ -3360,6 +3360,16 @@ function onSubmitMessage(event) {
     setTimeout(() => $("connection").classList.remove("flash"), 600);
     return;
   }
+  // Longer than the protocol allows (MAX_TEXT_CHARS: code points, never UTF-16 units as a
+  // maxlength counts them, which cut an emoji's family in two): the server would refuse it;
+  // said here, the text kept in the box to be shortened.
+  if (Array.from(text).length > MAX_TEXT_CHARS) {
+    const why = explainError("message_too_large", "", null);
+    notice(chat, chat.active, chat.editing ? t("Not changed: {why}", { why }) : t("Not sent: {why}", { why }),
+      nowSeconds(), true);
+    render(chat);
+    return;
+  }
   if (chat.editing) {  // Save: the edit of our message, not a new one
     const item = chat.editing;
     chat.editing = null;

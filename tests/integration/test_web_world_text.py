@@ -166,3 +166,30 @@ def test_texts_shortened_for_a_screen_reader_keep_whole_characters(page: Page, a
     assert label == f"Edit the message “{'a' * 37}{FAMILY * 2}…”", label
     assert page.js("document.querySelector('button.contact[data-key=\"@𠮷田\"] .avatar').textContent") == "𠮷"
     assert page.problems() == []
+
+
+def test_the_page_counts_a_messages_length_as_the_server_does_and_never_cuts_a_character(page: Page, alice: TcpPeer
+                                                                                         ) -> None:
+    """The limit is 4,000 characters (code points: PROTOCOL.md, "Limits"). The message box's
+    maxlength counted UTF-16 units: 2,500 emoji were cut to 2,000, and 400 families were cut
+    inside a ZWJ sequence (a family sent as "👨 ZWJ 👩 ZWJ"). A longer text is now not cut
+    but refused where it was typed, and stays there to be shortened."""
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.open_conversation("Alice")
+    for text in ["👍" * 2500, FAMILY * 400, "ç" * 4000]:
+        page.type(text)
+        assert page.js("document.getElementById('composer-input').value") == text
+        page.enter()
+        dm = alice.expect(DirectMessage, TIMEOUT)
+        assert dm.text == text
+        alice.receipt(dm.msg_id)
+    too_long = "Conceic\u0327a\u0303o " * 334  # decomposed: 12 code points each, 4,007 sent (trimmed)
+    page.type(too_long)
+    page.enter()
+    errors = "[...document.querySelectorAll('#messages .notice-error .notice-text')].map(n => n.textContent)"
+    page.wait_for(f"{errors}.length === 1")
+    assert page.js(errors) == ["Not sent: the text is longer than 4000 characters"]
+    assert page.js("document.getElementById('composer-input').value") == too_long
+    assert page.js("document.querySelectorAll('#messages .msg-out').length") == 3
+    assert page.problems() == []
