@@ -149,14 +149,45 @@ def shown_text(text: str, edited: bool = False, deleted: bool = False, deleted_b
     return sanitize_lines(text) + "  " + _("(edited)") if edited else sanitize_lines(text)
 
 
+def _joined(before: str, after: str) -> bool:
+    """Whether ``before`` and ``after`` belong to one character as a reader sees it (UAX #29's
+    grapheme cluster, nearly): ``after`` a mark (an accent typed decomposed, an Indic vowel
+    sign, a variation selector), ZWJ, a skin tone or a tag character; ``before`` a ZWJ (the
+    sequence goes on), or a virama before a letter (a Hindi conjunct: स्त)."""
+    if unicodedata.category(after) in ("Mn", "Mc", "Me") or after == "\u200d":
+        return True
+    if "\U0001f3fb" <= after <= "\U0001f3ff" or "\U000e0020" <= after <= "\U000e007f":
+        return True
+    return before == "\u200d" or (unicodedata.combining(before) == 9 and unicodedata.category(after) == "Lo")
+
+
+def _regional_indicator(char: str) -> bool:
+    return "\U0001f1e6" <= char <= "\U0001f1ff"
+
+
+def _cut(text: str, size: int) -> str:
+    """At most the first ``size`` code points of ``text``, never ending inside a character as
+    a reader sees it (:func:`_joined`; a flag is a pair of regional indicators)."""
+    cut = size
+    while 0 < cut < len(text) and _joined(text[cut - 1], text[cut]):
+        cut -= 1
+    indicators = 0
+    while indicators < cut and _regional_indicator(text[cut - 1 - indicators]):
+        indicators += 1
+    if indicators % 2 and cut < len(text) and _regional_indicator(text[cut]):
+        cut -= 1
+    return text[:cut]
+
+
 def preview(text: object, limit: int = 60) -> str:
     """A sanitised, shortened form of ``text`` for status lines (``…`` marks a cut).
 
-    The text is cut before escaping, so an escape is never cut in half.
+    The text is cut before escaping, so an escape is never cut in half, and never inside a
+    character as a reader sees it (:func:`_cut`: a flag, a family, a letter and its accent).
     """
     raw = text if isinstance(text, str) else sanitize(text)
     if len(raw) > limit:
-        return sanitize(raw[: max(1, limit - 1)]) + "…"
+        return sanitize(_cut(raw, max(1, limit - 1))) + "…"
     return sanitize(raw)
 
 

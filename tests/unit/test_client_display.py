@@ -100,6 +100,22 @@ def test_preview_cuts_before_escaping() -> None:
     assert re.fullmatch(r"(\\x1b)+…", cut)
 
 
+@pytest.mark.parametrize(("text", "shown"), [
+    ("ab🇧🇷🇵🇹x", "ab🇧🇷…"),                                  # a flag is two regional indicators
+    ("abcd🇧🇷x", "abcd…"),
+    ("a👨\u200d👩\u200d👧 x", "a…"),                          # a family: people joined by ZWJ
+    ("abcd👍🏽 x", "abcd…"),                                    # a skin tone
+    ("abcd\u2764\ufe0f x", "abcd…"),                         # ❤️: the heart and its selector
+    ("Conc\u0327a\u0303o", "Conc\u0327…"),                   # NFD: an accent stays on its letter
+    ("Conce\u0327a\u0303o", "Conc…"),
+    ("नमस्ते दुनिया", "नम…"),                                   # Hindi: स्ते is one (a virama joins)
+])
+def test_preview_never_cuts_a_character_as_a_reader_sees_it(text: str, shown: str) -> None:
+    """A status line's preview cut a text after so many code points: a flag became one
+    regional indicator (🇧, shown as a letter), a family lost members, an accent its letter."""
+    assert preview(text, 6) == shown
+
+
 def test_clock_is_local_hours_and_minutes() -> None:
     stamp = 1_700_000_000.0
     assert format_clock(stamp) == time.strftime("%H:%M", time.localtime(stamp))
