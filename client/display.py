@@ -165,7 +165,7 @@ def _regional_indicator(char: str) -> bool:
     return "\U0001f1e6" <= char <= "\U0001f1ff"
 
 
-def _cut(text: str, size: int) -> str:
+def cut_whole(text: str, size: int) -> str:
     """At most the first ``size`` code points of ``text``, never ending inside a character as
     a reader sees it (:func:`_joined`; a flag is a pair of regional indicators)."""
     cut = size
@@ -183,11 +183,11 @@ def preview(text: object, limit: int = 60) -> str:
     """A sanitised, shortened form of ``text`` for status lines (``…`` marks a cut).
 
     The text is cut before escaping, so an escape is never cut in half, and never inside a
-    character as a reader sees it (:func:`_cut`: a flag, a family, a letter and its accent).
+    character as a reader sees it (:func:`cut_whole`: a flag, a family, a letter and its accent).
     """
     raw = text if isinstance(text, str) else sanitize(text)
     if len(raw) > limit:
-        return sanitize(_cut(raw, max(1, limit - 1))) + "…"
+        return sanitize(cut_whole(raw, max(1, limit - 1))) + "…"
     return sanitize(raw)
 
 
