@@ -18,14 +18,16 @@ from test_client_tmux import Tmux, input_rows, received, terminal  # noqa: F401 
 
 
 @pytest.mark.timeout_seconds(90)
-@pytest.mark.parametrize("lang", ["C.UTF-8", "pt_BR.UTF-8"])  # (pt_BR's: Python's C.UTF-8 where it is missing)
+@pytest.mark.parametrize("variables", [{"LANG": "C.UTF-8"}, {"LANG": "pt_BR.UTF-8"}, {"LC_ALL": "pt_BR.UTF-8"}],
+                         ids=["C.UTF-8", "LANG-pt_BR", "LC_ALL-pt_BR"])
 def test_a_line_typed_in_hindi_and_japanese_survives_messages_arriving(
-        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient], lang: str) -> None:
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient], variables: dict) -> None:
     """Hindi's vowel signs and virama take no column, but were counted one each: a typed
     line of two rows was taken for three, and each message that arrived erased the line
-    above it (the one before)."""
+    above it (the one before). And where LC_ALL names a locale the machine lacks (pt_BR on
+    a lab server reached over ssh), line editing took the text for bytes: garbled at once."""
     bob = start(clients, server.port, "Bob")
-    alice = terminal("Alice", columns=40, LC_ALL="", LANG=lang)
+    alice = terminal("Alice", columns=40, **{"LC_ALL": "", **variables})
     typed = "नमस्ते " * 13 + "日本"  # 8 + 65 + 4 columns: two rows of 40, with the prompt
     alice.type(typed)
     alice.wait(lambda rows: input_rows(rows) == "[room]> " + typed, "the typed line")
