@@ -193,3 +193,19 @@ def test_the_page_counts_a_messages_length_as_the_server_does_and_never_cuts_a_c
     assert page.js("document.getElementById('composer-input').value") == too_long
     assert page.js("document.querySelectorAll('#messages .msg-out').length") == 3
     assert page.problems() == []
+
+
+def test_enter_while_an_input_method_composes_does_not_send(page: Page, alice: TcpPeer) -> None:
+    """Japanese, Chinese and Korean are typed through an input method: Enter picks the
+    characters shown while composing (the browser says keyCode 229, isComposing); only the
+    next Enter sends. (It held; this keeps it.)"""
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.open_conversation("Alice")
+    page.cdp.send("Input.imeSetComposition", {"text": "にほん", "selectionStart": 3, "selectionEnd": 3})
+    page.press("Enter", 229)
+    page.cdp.send("Input.insertText", {"text": "日本"})  # the composition committed
+    assert page.js("document.querySelectorAll('#messages .msg-out').length") == 0
+    page.enter()
+    assert alice.expect(DirectMessage, TIMEOUT).text == "日本"
+    assert page.problems() == []
