@@ -15,7 +15,7 @@ import json
 
 import pytest
 
-from browserpage import TIMEOUT, Page, alice, page  # noqa: F401 (fixtures)
+from browserpage import PHONE, TIMEOUT, Page, alice, page  # noqa: F401 (fixtures)
 from chatpeer import TcpPeer
 from protocol import Delivered, DirectMessage, Done, JoinRoom, RoomInfo, SetTopic
 
@@ -208,4 +208,35 @@ def test_enter_while_an_input_method_composes_does_not_send(page: Page, alice: T
     assert page.js("document.querySelectorAll('#messages .msg-out').length") == 0
     page.enter()
     assert alice.expect(DirectMessage, TIMEOUT).text == "日本"
+    assert page.problems() == []
+
+
+def test_a_room_topic_of_one_long_word_wraps_and_never_widens_the_page(page: Page, alice: TcpPeer) -> None:
+    """A topic of 256 letters and no space (a link, a word pasted) made the page 2,486 px
+    wide in a window of 1,100, and ran out of its row in the list of conversations and of
+    its button in the list of public rooms."""
+    alice.login("Alice")
+    room, topic = "#" + "r" * 32, "T" * 256
+    alice.send(JoinRoom("j1", room))
+    alice.expect(RoomInfo, TIMEOUT)
+    alice.send(SetTopic("t1", room, topic))
+    alice.expect(Done, TIMEOUT)
+    page.log_in("Bob")
+    page.wait_for("document.querySelector('.room-entry')?.textContent.endsWith('TTT')")
+    assert page.js("(() => { const b = document.querySelector('.room-entry');"
+                   " return b.scrollWidth <= b.clientWidth && b.parentElement.parentElement.scrollWidth"
+                   " <= b.parentElement.parentElement.clientWidth; })()") is True
+    page.focus("#join-room-name")
+    page.type(room)
+    page.enter()
+    page.wait_for("document.getElementById('conversation-presence').textContent.startsWith('TTT')")
+    fits = """(() => {
+      const row = document.querySelector('button.contact[data-key="##%s"]');
+      return {page: document.documentElement.scrollWidth <= document.documentElement.clientWidth,
+              row: row.scrollWidth <= row.clientWidth};
+    })()""" % room[1:]
+    assert page.js(fits) == {"page": True, "row": True}
+    page.cdp.send("Emulation.setDeviceMetricsOverride", PHONE)
+    page.wait_for("window.innerWidth === 390")
+    assert page.js(fits)["page"] is True
     assert page.problems() == []
