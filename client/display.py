@@ -13,6 +13,12 @@ that follows it. :func:`sanitize` shows every such character as a visible escape
   and the parts of emoji sequences, and can neither move the cursor nor reorder text;
 - line and paragraph separators (U+2028, U+2029) and lone surrogates.
 
+Two format characters are harmless and only look as they should: a soft hyphen (U+00AD,
+pasted from Word: where a word may break, which a terminal never does) shows as nothing,
+and a subdivision's flag (U+1F3F4 and tag characters to U+E007F, England's), which a
+terminal cannot draw, as the black flag alone (UTS #51's fallback). The web page keeps
+both, as it keeps all it can lay out safely (webclient/app.js, visibleControls).
+
 Everything else, including all printable non-ASCII text, passes unchanged. Backslashes are
 not doubled: the aim is a harmless display, not a reversible encoding.
 """
@@ -20,6 +26,7 @@ not doubled: the aim is a harmless display, not a reversible encoding.
 from __future__ import annotations
 
 import math
+import re
 import time
 import unicodedata
 
@@ -27,8 +34,10 @@ import const
 from i18n import N_, _, decimal, ngettext
 from registry import canonical
 
-# Characters with a short conventional escape.
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Characters with a short conventional escape; the soft hyphen shows as nothing.
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\u00ad": ""}
+# A subdivision flag's tag characters (an emoji tag sequence, UTS #51), after its black flag.
+_FLAG_TAGS = re.compile("(?<=\U0001f3f4)[\U000e0020-\U000e007e]+\U000e007f")
 # Format characters that are needed to write some languages correctly and are harmless.
 _ALLOWED_FORMAT = frozenset({"\u200c", "\u200d"})
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
@@ -62,6 +71,7 @@ def sanitize(text: object) -> str:
     # ones, like non-ASCII spaces, which the slow path keeps).
     if text.isprintable():
         return text
+    text = _FLAG_TAGS.sub("", text)
     return "".join(_escape(c) if _is_unsafe(c) else c for c in text)
 
 
@@ -139,14 +149,45 @@ def shown_text(text: str, edited: bool = False, deleted: bool = False, deleted_b
     return sanitize_lines(text) + "  " + _("(edited)") if edited else sanitize_lines(text)
 
 
+def _joined(before: str, after: str) -> bool:
+    """Whether ``before`` and ``after`` belong to one character as a reader sees it (UAX #29's
+    grapheme cluster, nearly): ``after`` a mark (an accent typed decomposed, an Indic vowel
+    sign, a variation selector), ZWJ, a skin tone or a tag character; ``before`` a ZWJ (the
+    sequence goes on), or a virama before a letter (a Hindi conjunct: स्त)."""
+    if unicodedata.category(after) in ("Mn", "Mc", "Me") or after == "\u200d":
+        return True
+    if "\U0001f3fb" <= after <= "\U0001f3ff" or "\U000e0020" <= after <= "\U000e007f":
+        return True
+    return before == "\u200d" or (unicodedata.combining(before) == 9 and unicodedata.category(after) == "Lo")
+
+
+def _regional_indicator(char: str) -> bool:
+    return "\U0001f1e6" <= char <= "\U0001f1ff"
+
+
+def cut_whole(text: str, size: int) -> str:
+    """At most the first ``size`` code points of ``text``, never ending inside a character as
+    a reader sees it (:func:`_joined`; a flag is a pair of regional indicators)."""
+    cut = size
+    while 0 < cut < len(text) and _joined(text[cut - 1], text[cut]):
+        cut -= 1
+    indicators = 0
+    while indicators < cut and _regional_indicator(text[cut - 1 - indicators]):
+        indicators += 1
+    if indicators % 2 and cut < len(text) and _regional_indicator(text[cut]):
+        cut -= 1
+    return text[:cut]
+
+
 def preview(text: object, limit: int = 60) -> str:
     """A sanitised, shortened form of ``text`` for status lines (``…`` marks a cut).
 
-    The text is cut before escaping, so an escape is never cut in half.
+    The text is cut before escaping, so an escape is never cut in half, and never inside a
+    character as a reader sees it (:func:`cut_whole`: a flag, a family, a letter and its accent).
     """
     raw = text if isinstance(text, str) else sanitize(text)
     if len(raw) > limit:
-        return sanitize(raw[: max(1, limit - 1)]) + "…"
+        return sanitize(cut_whole(raw, max(1, limit - 1))) + "…"
     return sanitize(raw)
 
 

@@ -28,6 +28,8 @@ from .display import sanitize
 _SGR = re.compile(r"\x1b\[[0-9;]*m")
 # The lines of a message typed with Shift+Enter or sent by a script: any line ending.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
+# A Korean syllable's medial vowel and final consonant jamo: drawn in the first one's cell.
+_JAMO_TAIL = re.compile("[\u1160-\u11ff\ud7b0-\ud7ff]")
 # Names get one of these colours (SGR foreground codes): six hues, normal and bright, all
 # readable on dark and light backgrounds alike (no black, white or grey).
 PALETTE = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
@@ -35,10 +37,13 @@ RESET = "\x1b[0m"
 
 
 def display_width(text: str) -> int:
-    """Columns ``text`` takes on a terminal (one line, already sanitised; SGR ignored)."""
+    """Columns ``text`` takes on a terminal (one line, already sanitised; SGR ignored), as
+    the C library's wcwidth() counts them, which terminals and tmux follow: a nonspacing or
+    enclosing mark (Mn, Me: accents, Indic vowel signs, variation selectors), ZWNJ, ZWJ and a
+    Korean syllable's medial and final jamo (_JAMO_TAIL) take none; East Asian wide characters two."""
     width = 0
     for char in _SGR.sub("", text):
-        if unicodedata.combining(char) or char in "\u200c\u200d":
+        if unicodedata.category(char) in ("Mn", "Me") or char in "\u200c\u200d" or _JAMO_TAIL.match(char):
             continue
         width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
     return width

@@ -877,8 +877,26 @@ class _ReadlineHooks:
         self._redisplay()
 
 
+def _utf8_line_editing() -> None:
+    """Line editing in UTF-8 where the terminal is: Python reads and writes UTF-8 (its UTF-8
+    mode) even where LC_ALL names a locale the machine lacks (pt_BR.UTF-8 on a lab server
+    reached over ssh), but readline follows the C library's locale, "C" then, and took each
+    byte of "नमस्ते" or "ç" for a character: the typed line was garbled at once. Then, and
+    only then, the C library is told C.UTF-8 (its character type alone)."""
+    import locale
+    if not hasattr(locale, "nl_langinfo"):  # Windows: no readline, no C library locale to fix
+        return
+    if locale.nl_langinfo(locale.CODESET) == "UTF-8" or (sys.stdin.encoding or "").lower() not in ("utf-8", "utf8"):
+        return
+    try:
+        locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
+    except locale.Error:  # no C.UTF-8 either (older systems): editing stays as it was
+        pass
+
+
 def _load_readline() -> Any:
     try:
+        _utf8_line_editing()  # before readline reads the locale, on import
         import readline  # noqa: F401  (importing it is what makes input() edit lines)
     except ImportError:  # Windows, or Python built without it: plain input() still works
         return None

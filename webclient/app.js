@@ -154,6 +154,22 @@ function reasonWords(reason) {
   return typeof found === "string" && found ? found : serverWords(reason);
 }
 
+// Grapheme clusters: what a reader takes for one character (a flag, a family of a ZWJ
+// sequence, a letter with its accents, one emoji outside the BMP: two UTF-16 code units).
+const GRAPHEMES = typeof Intl.Segmenter === "function" ? new Intl.Segmenter("en", { granularity: "grapheme" }) : null;
+
+/** The characters of ``text`` (GRAPHEMES; code points where Intl.Segmenter is missing). */
+function characters(text) {
+  return GRAPHEMES ? Array.from(GRAPHEMES.segment(text), (part) => part.segment) : Array.from(text);
+}
+
+/** ``text`` cut short for a label or an announcement when it has more than ``limit``
+ * characters: its first ``keep`` and "…"; never cut inside one (characters()). */
+function shortened(text, limit, keep = limit - 1) {
+  const chars = characters(text);
+  return chars.length > limit ? `${chars.slice(0, keep).join("")}…` : text;
+}
+
 /** ``text`` without the marks of serverWords() (for an attribute, such as a title). */
 function plainText(text) {
   return String(text).replace(/[\ue000\ue001]/g, "");
@@ -163,15 +179,20 @@ function plainText(text) {
 // rule (client/display.py, sanitize): controls (C0, DEL, C1; not the line breaks and tabs
 // a message may hold, which a page cannot be made to overprint with), format characters but
 // ZWNJ and ZWJ (bidi overrides, embeddings and isolates, invisible marks), lone surrogates,
-// line and paragraph separators.
-const UNSAFE_CHARACTER = /(?![\n\r\t\u200c\u200d])[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029]/gu;
+// line and paragraph separators. Two format characters the page lays out as they are meant
+// to look are matched first, and kept (the first group): a soft hyphen (pasted from Word: a
+// hyphen only where the line breaks) and a subdivision's flag (U+1F3F4, tag characters,
+// U+E007F: England's); the terminal shows them as nothing and as the black flag.
+const UNSAFE_CHARACTER =
+  /(\u00ad|\u{1f3f4}[\u{e0020}-\u{e007e}]+\u{e007f})|(?![\n\r\t\u200c\u200d])[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029]/gu;
 
 /** ``text`` with each character of UNSAFE_CHARACTER shown as its escape ("\\u202e"), as
  * the terminal shows it: a U+202E in a message made "gnp.exe" read "exe.png". Applied to
  * every string of every frame from the server (the socket's JSON.parse), so no text of
  * anyone's reaches the screen without it. */
 function visibleControls(text) {
-  return text.replace(UNSAFE_CHARACTER, (char) => {
+  return text.replace(UNSAFE_CHARACTER, (char, kept) => {
+    if (kept) return kept;
     const code = char.codePointAt(0);
     if (code < 0x100) return `\\x${code.toString(16).padStart(2, "0")}`;
     if (code < 0x10000) return `\\u${code.toString(16).padStart(4, "0")}`;
@@ -2250,6 +2271,19 @@ function el(tag, className, text) {
   return node;
 }
 
+/** ``node`` (which shows someone's words: a name, a message, a topic) laid out in the
+ * direction of its own first letter (dir="auto") and isolated from the page's words around
+ * it: a Hebrew name or topic never takes the page's " · 3 members" into its direction. */
+function theirs(node) {
+  node.dir = "auto";
+  return node;
+}
+
+/** A <bdi> of ``text``: someone's words within a line of the page's (see theirs()). */
+function bdi(text) {
+  return el("bdi", "", text);
+}
+
 /** ``seconds`` (a Unix time) as the hour and minute, in the page's language (pt-BR: 13:21;
  * English: 01:21 PM), not the browser's. */
 function formatTime(seconds) {
@@ -2382,13 +2416,14 @@ function contactButton(chat, key, name, online, unread, detail) {
   button.dataset.key = key;
   if (key === chat.active) button.setAttribute("aria-current", "true");
   const dot = el("span", key === ROOM || isRoomKey(key) ? "avatar room" : "avatar");
-  dot.textContent = key === ROOM || isRoomKey(key) ? "#" : name.slice(0, 1).toUpperCase();
+  dot.textContent = key === ROOM || isRoomKey(key) ? "#" : (characters(name)[0] || "").toUpperCase();
   dot.setAttribute("aria-hidden", "true");
   if (key !== ROOM && !isRoomKey(key)) dot.dataset.online = String(online);
   const label = el("span", "contact-label");
-  label.append(el("span", "contact-name", name));
+  label.append(theirs(el("span", "contact-name", name)));
   const presence = detail || (key === ROOM ? t("Broadcast room") : (online ? t("online") : t("offline")));
-  label.append(el("span", "contact-presence", presence));
+  const presenceNode = el("span", "contact-presence", presence);
+  label.append(detail ? theirs(presenceNode) : presenceNode);
   button.append(dot, label);
   if (unread) button.append(el("span", "badge", String(unread)));
   if (isBlocked(chat, key)) button.classList.add("blocked");
@@ -2502,7 +2537,8 @@ function renderRoomHeader(chat, key) {
   $("conversation-title").textContent = name;
   let count = room ? tn("{n} member", "{n} members", room.count, { n: room.count }) : t("You are not in this room");
   if (room && room.inviteOnly) count = `${t("invite only")} · ${count}`;
-  $("conversation-presence").textContent = room && room.topic ? `${room.topic} · ${count}` : count;
+  if (room && room.topic) $("conversation-presence").replaceChildren(bdi(room.topic), ` · ${count}`);
+  else $("conversation-presence").textContent = count;
   $("conversation-presence").dataset.online = "true";
   $("conversation-presence").dataset.blocked = "false";
   $("composer-label").textContent = t("Message to everyone in {room}", { room: name });
@@ -2519,7 +2555,8 @@ function renderRoomTools(chat) {
     const button = el("button", "room-entry");
     button.type = "button";
     button.dataset.room = entry.room;
-    button.textContent = `${entry.room} (${entry.count | 0})${entry.topic ? ` — ${entry.topic}` : ""}`;
+    button.append(bdi(entry.room), ` (${entry.count | 0})`);
+    if (entry.topic) button.append(" — ", bdi(entry.topic));
     const item = el("li");
     item.append(button);
     return item;
@@ -2541,7 +2578,9 @@ function renderRoomTools(chat) {
     const item = el("li", member.online ? "member" : "member member-offline");
     item.dataset.name = member.name;
     const role = member.role !== "member" && ROLES[member.role] ? ` (${t(ROLES[member.role])})` : "";  // i18n: listed in ROLES
-    item.append(el("span", "member-name", member.name + role));
+    const nameNode = el("span", "member-name");
+    nameNode.append(bdi(member.name), role);
+    item.append(nameNode);
     if (moderator && !isMe(chat, member.name) && member.role !== "owner") {
       for (const [act, fields, label] of ROOM_ACTS) {
         const button = el("button", "member-act", t(label));  // i18n: listed in ROOM_ACTS
@@ -2667,7 +2706,7 @@ function failureWords(item) {
  * message has them: "Edit" alone does not say which); each starts with its visible word. */
 function labelActions(node, item) {
   const text = item.deleted || typeof item.text !== "string" ? ""
-    : item.text.length > 40 ? `${item.text.slice(0, 39)}…` : item.text;
+    : shortened(item.text, 40);
   const edit = node.querySelector(".msg-edit");
   const remove = node.querySelector(".msg-delete");
   if (edit) edit.setAttribute("aria-label", t("Edit the message “{text}”", { text }));
@@ -2679,7 +2718,7 @@ function messageElement(item) {
   if (item.msgId != null) node.dataset.msgId = String(item.msgId);
   if (item.requestId) node.dataset.requestId = item.requestId;
   const meta = el("p", "msg-meta");
-  meta.append(el("span", "msg-sender", item.dir === "out" ? t("You") : item.sender));
+  meta.append(theirs(el("span", "msg-sender", item.dir === "out" ? t("You") : item.sender)));
   const time = el("time", "msg-time", formatTime(item.at));
   if (typeof item.at === "number") time.dateTime = new Date(item.at * 1000).toISOString();
   meta.append(time);
@@ -2725,7 +2764,7 @@ const LINK_TRAILER = /[.,;:!?)\]}'"]+$/;
  * in a new tab that cannot reach back to this page (rel="noopener noreferrer").
  */
 function messageText(text) {
-  const node = el("p", "msg-text");
+  const node = theirs(el("p", "msg-text"));
   let last = 0;
   for (const match of text.matchAll(LINK_PATTERN)) {
     let href = match[0];
@@ -2761,7 +2800,7 @@ function noticeElement(item) {
 
 function announce(texts) {
   if (!texts.length) return;
-  const text = texts.map((t) => (t.length > 160 ? `${t.slice(0, 157)}…` : t)).join(". ");
+  const text = texts.map((t) => shortened(t, 160, 157)).join(". ");
   showText($("announcer"), text);
 }
 
@@ -3329,6 +3368,16 @@ function onSubmitMessage(event) {
     announce([t("Not connected: the message was not sent.")]);
     $("connection").classList.add("flash");
     setTimeout(() => $("connection").classList.remove("flash"), 600);
+    return;
+  }
+  // Longer than the protocol allows (MAX_TEXT_CHARS: code points, never UTF-16 units as a
+  // maxlength counts them, which cut an emoji's family in two): the server would refuse it;
+  // said here, the text kept in the box to be shortened.
+  if (Array.from(text).length > MAX_TEXT_CHARS) {
+    const why = explainError("message_too_large", "", null);
+    notice(chat, chat.active, chat.editing ? t("Not changed: {why}", { why }) : t("Not sent: {why}", { why }),
+      nowSeconds(), true);
+    render(chat);
     return;
   }
   if (chat.editing) {  // Save: the edit of our message, not a new one

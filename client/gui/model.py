@@ -101,8 +101,8 @@ from registry import canonical
 from registry.collation import name_order
 from ..core import SIGNED_OUT, is_default_room
 from ..display import (
-    describe_room_notice, describe_skipped, explain_error, explain_refusal, format_when, left_why, lost_words,
-    sanitize, sanitize_lines, shown_text, unavailable_words,
+    cut_whole, describe_room_notice, describe_skipped, explain_error, explain_refusal, format_when, left_why,
+    lost_words, sanitize, sanitize_lines, shown_text, unavailable_words,
 )
 from ..errors import LocalError, RequestFailed
 from ..events import ServerUnavailable
@@ -187,18 +187,20 @@ def state_label(state: str | None, error: tuple[str, str] | None = None, to: str
 
 def fit_topic(topic: str, count: str, width: int, measure: Callable[[str], int]) -> str:
     """``topic · count`` in at most ``width`` (as ``measure`` counts text): the topic cut
-    at the end with "…" as far as needed, the count whole (alone if nothing else fits)."""
+    at the end with "…" as far as needed (between characters as a reader sees them:
+    cut_whole), the count whole (alone if nothing else fits)."""
     whole = f"{topic} · {count}"
     if measure(whole) <= width:
         return whole
     low, high = 0, len(topic) - 1  # the longest cut that fits: binary search on its length
     while low < high:
         middle = (low + high + 1) // 2
-        if measure(f"{topic[:middle].rstrip()}… · {count}") <= width:
+        if measure(f"{cut_whole(topic, middle).rstrip()}… · {count}") <= width:
             low = middle
         else:
             high = middle - 1
-    return f"{topic[:low].rstrip()}… · {count}" if low else count
+    shown = cut_whole(topic, low).rstrip()
+    return f"{shown}… · {count}" if shown else count
 
 
 def describe_event(event: Event) -> str:

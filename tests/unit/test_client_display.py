@@ -59,6 +59,24 @@ def test_ordinary_text_passes_unchanged(text: str) -> None:
     assert sanitize(text) == text
 
 
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        # A soft hyphen pasted from Word marks where a word may break: invisible otherwise,
+        # and a terminal never breaks there, so it shows nothing ("anti\\xadconstitucional").
+        ("anti\u00adconstitucional", "anticonstitucional"),
+        # A subdivision's flag (England): the black flag and tag characters to U+E007F, which
+        # a terminal cannot draw; shown as the black flag (UTS #51's fallback), not escapes.
+        ("🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f go", "🏴 go"),
+        # Tag characters that are not such a flag stay escaped.
+        ("🏴\U000e0067 x", "🏴\\U000e0067 x"),
+        ("\U000e0067\U000e007f", "\\U000e0067\\U000e007f"),
+    ],
+)
+def test_harmless_format_characters_show_as_they_would_look(raw: str, shown: str) -> None:
+    assert sanitize(raw) == shown
+
+
 def test_no_code_point_survives_raw_if_it_could_drive_the_terminal() -> None:
     everything = "".join(map(chr, range(0x110000)))
     shown = sanitize(everything)
@@ -80,6 +98,22 @@ def test_preview_cuts_before_escaping() -> None:
     cut = preview("\x1b" * 100, 5)
     assert cut == "\\x1b" * 4 + "…"  # whole escapes only
     assert re.fullmatch(r"(\\x1b)+…", cut)
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("ab🇧🇷🇵🇹x", "ab🇧🇷…"),                                  # a flag is two regional indicators
+    ("abcd🇧🇷x", "abcd…"),
+    ("a👨\u200d👩\u200d👧 x", "a…"),                          # a family: people joined by ZWJ
+    ("abcd👍🏽 x", "abcd…"),                                    # a skin tone
+    ("abcd\u2764\ufe0f x", "abcd…"),                         # ❤️: the heart and its selector
+    ("Conc\u0327a\u0303o", "Conc\u0327…"),                   # NFD: an accent stays on its letter
+    ("Conce\u0327a\u0303o", "Conc…"),
+    ("नमस्ते दुनिया", "नम…"),                                   # Hindi: स्ते is one (a virama joins)
+])
+def test_preview_never_cuts_a_character_as_a_reader_sees_it(text: str, shown: str) -> None:
+    """A status line's preview cut a text after so many code points: a flag became one
+    regional indicator (🇧, shown as a letter), a family lost members, an accent its letter."""
+    assert preview(text, 6) == shown
 
 
 def test_clock_is_local_hours_and_minutes() -> None:

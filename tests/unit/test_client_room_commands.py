@@ -12,7 +12,7 @@ from client.commands import (
 from client.outgoing import FAILED, SENT, Failure, OutgoingMessage
 from client.terminal import (
     describe_event, describe_room_notice, describe_status, format_history, format_members, format_room_info,
-    format_rooms, format_users, prompt_for,
+    format_rooms, format_users, format_users_in_columns, prompt_for,
 )
 from protocol import HistoryEntry, MemberEntry, Presence, RoomEntry, RoomInfo, RoomNotice, RoomPost
 
@@ -116,6 +116,20 @@ def test_who_and_members_list_names_in_class_list_order() -> None:
     assert format_members("#redes", members) == f"* in #redes (8): {expected}"
     users = format_users([Presence(name, None) for name in names])
     assert users == "* online (8): " + ", ".join(f"{name} (since an unknown time)" for name in expected.split(", "))
+
+
+def test_who_in_columns_lines_up_names_in_every_script() -> None:
+    """/who's columns start at the same column on every row, whatever the names' widths:
+    Hindi's vowel signs take none (a "ऋषिकेश" pushed its neighbour one column right per
+    sign), Japanese two each."""
+    names = ["Ana", "ऋषिकेश", "佐藤花子", "山田"]
+    since = " (since an unknown time)"
+    # ऋषिकेश takes 5 columns (its vowel sign े none), 佐藤花子 8: the widest entry is 32
+    # columns, and the second column starts at 34 on both rows.
+    assert format_users_in_columns([Presence(name, None) for name in names], 80)[1:] == [
+        "Ana" + since + " " * 7 + "佐藤花子" + since,
+        "ऋषिकेश" + since + " " * 5 + "山田" + since,
+    ]
 
 
 def test_a_mute_that_ran_out_is_said_in_portuguese_and_a_moderators_reason_as_typed() -> None:

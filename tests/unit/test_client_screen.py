@@ -46,6 +46,21 @@ def test_display_width_counts_columns_not_characters() -> None:
     assert display_width("") == 0
 
 
+@pytest.mark.parametrize(("text", "columns"), [
+    ("नमस्ते", 4),                          # Hindi: its vowel signs and virama (Mn, class 0) take none
+    ("Conceic\u0327a\u0303o", 9),          # "Conceição" typed decomposed (NFD, as macOS sends)
+    ("\u2764\ufe0f", 1),                   # ❤️: the variation selector takes none
+    ("👍🏽", 4),                            # a skin tone is a wide character of its own on a terminal
+    ("👨\u200d👩\u200d👧", 6),              # ZWJ takes none; each emoji two
+    ("\u1100\u1161", 2),                   # a Korean syllable in jamo: the vowel joins the consonant
+])
+def test_display_width_counts_the_columns_a_terminal_gives(text: str, columns: int) -> None:
+    """The widths the C library gives (wcwidth, which tmux and the terminals follow): a line
+    in Hindi was counted wider than shown, so /who's columns and the rows of a typed line
+    were off by one for each vowel sign."""
+    assert display_width(text) == columns
+
+
 @pytest.mark.parametrize(("before", "columns", "row"), [
     (0, 40, 0), (39, 40, 0),
     (40, 40, 1),    # a full row: readline has moved the cursor to the next one

@@ -365,6 +365,15 @@ def test_a_long_topic_is_cut_so_that_the_member_count_stays_whole() -> None:
     assert fit_topic(topic, "3 members", 12, len) == "3 members"
 
 
+def test_a_topic_is_never_cut_inside_an_emoji_or_a_letter_and_its_accent() -> None:
+    """The cut fell after so many code points: a family lost members ("👨 ZWJ"), a flag
+    became one regional indicator."""
+    from client.gui.model import fit_topic
+
+    assert fit_topic("aula 👨\u200d👩\u200d👧 hoje", "3 members", 20, len) == "aula… · 3 members"
+    assert fit_topic("aula 🇧🇷🇵🇹 hoje", "3 members", 20, len) == "aula 🇧🇷… · 3 members"
+
+
 def test_room_presence_keeps_the_member_list_current_and_a_return_quiet() -> None:
     """A member listed offline comes online (told: news, and their entry says online); the
     server restarts: their return is quiet, though they were never a contact (a large

@@ -113,6 +113,24 @@ def test_a_long_room_text_is_message_too_large_as_in_a_send():
     assert got.code == ErrorCode.MESSAGE_TOO_LARGE
 
 
+@pytest.mark.parametrize(("unit", "counts"), [
+    ("😀", 1),                                      # outside the BMP: one, though two UTF-16 units
+    ("🇧🇷", 2),                                     # a flag: two regional indicators
+    ("👨\u200d👩\u200d👧\u200d👦", 7),                # a family: four people, three ZWJ
+    ("Conceic\u0327a\u0303o", 11),                 # decomposed (NFD): never normalised first
+    ("\x01", 1),                                   # escaped in JSON as six bytes
+])
+def test_a_texts_length_is_counted_in_code_points_as_sent_and_the_longest_fits_a_frame(unit: str, counts: int):
+    """PROTOCOL.md, ``send``: characters are the code points of the text as sent."""
+    fits = unit * (const.MAX_TEXT_CHARS // counts)
+    over = fits + unit
+    for text, accepted in ((fits, True), (over, False)):
+        frame = json.dumps({"type": "send", "id": "m", "to": "Bob", "text": text}).encode()  # ASCII-escaped: longest
+        assert len(frame) < const.MAX_FRAME_BYTES
+        got = codec.decode(frame, CLIENT_TYPES, const.MAX_TEXT_CHARS)
+        assert (got.text == text) if accepted else (got.code == ErrorCode.MESSAGE_TOO_LARGE), len(text)
+
+
 @pytest.mark.parametrize("frame", [
     b'{"type":"join","id":"j1","room":"#redes"}',
     b'{"type":"send","id":"m1","room":"#redes","text":"hi"}',
