@@ -367,3 +367,25 @@ def test_the_directorys_where_follows_every_change_of_sessions_as_a_scan_of_the_
     directory = Directory()
     directory.apply(on("ana", "Ana", "n1/1"), now=0)
     assert directory.where == {"ana": False}
+
+
+def test_a_cross_node_messages_entries_are_encoded_decoded_and_cut_without_dataclass_introspection(monkeypatch):
+    # Each cross-node message is a Deliver entry (cut around its id for the store's script),
+    # a Tell (its outcome) and at times a Settled, encoded by one node and decoded by
+    # another: what each kind's fields are is found once, not asked of dataclasses per entry.
+    import dataclasses
+
+    unsent = StoredMessage(0, "Ana", "ana", "Bia", "bia", "olá 🌍", 1700000000.25, "r-1", "sent", 1700086400.0)
+
+    def asked(*args, **kwargs):
+        raise AssertionError("dataclasses introspected per entry")
+
+    for name in ("fields", "replace"):
+        monkeypatch.setattr(dataclasses, name, asked)
+        if hasattr(bus, name):
+            monkeypatch.setattr(bus, name, asked)
+    before, after = bus.deliver_parts(unsent)
+    assert bus.decode(before + b"7" + after) == bus.Deliver(MESSAGE)
+    for event in (bus.Deliver(MESSAGE), bus.Tell("ana", 7, '{"type":"delivered","id":"r-1","msg_id":7}'),
+                  bus.Settled("bia", 7), bus.CarbonCopy("ana", 7, '{"type":"sent","msg_id":7}')):
+        assert bus.decode(bus.encode(event)) == event
