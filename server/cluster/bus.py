@@ -346,6 +346,35 @@ _message_values = attrgetter(*_MESSAGE_FIELDS)  # a StoredMessage's fields, in o
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 # json.loads without its look for a UTF-16 or UTF-32 text: an entry is UTF-8, always.
 _loads = json.JSONDecoder().decode
+_scan = json.JSONDecoder().scan_once
+
+
+def _text_of(obj: Any) -> str:
+    """``_dumps(obj)`` through the C encoder made once here, not by JSONEncoder.encode's
+    two Python calls, a closure and a new C encoder per entry (four a cross-node message);
+    ``_dumps`` itself where json has no C encoder. The same text: the same C encoder with
+    the same settings (no circular check: an entry is flat)."""
+    return "".join(_encode_once(obj, 0))
+
+
+if getattr(json.encoder, "c_make_encoder", None) is not None:
+    _encode_once = json.encoder.c_make_encoder(None, json.JSONEncoder().default, json.encoder.encode_basestring, None,
+                                               ":", ",", False, False, False)
+else:  # pragma: no cover (CPython has the C encoder)
+    _text_of = _dumps  # noqa: F811
+
+
+def _json_of(data: bytes) -> Any:
+    """The JSON value ``data`` holds, by the decoder's scanner alone (JSONDecoder.decode's
+    two Python calls and two whitespace matches, for entries that never have any); what
+    the scanner does not take whole (a text with spaces around it, or not JSON: then the
+    ValueError saying why) goes through the full decoder."""
+    text = data.decode("utf-8")
+    try:
+        obj, end = _scan(text, 0)
+    except StopIteration:
+        end = -1
+    return obj if end == len(text) else _loads(text)
 
 
 def encode(event: BusEvent) -> bytes:
@@ -357,13 +386,13 @@ def encode(event: BusEvent) -> bytes:
         obj = {"k": event.KIND}
         for name in _NAMES[cls]:
             obj[name] = getattr(event, name)
-    return _dumps(obj).encode("utf-8")
+    return _text_of(obj).encode("utf-8")
 
 
 def decode(data: bytes) -> BusEvent:
     """The event in an entry's ``e`` field; raises :class:`BadEntry` if it is not one."""
     try:
-        obj = _loads(data.decode("utf-8"))
+        obj = _json_of(data)
     except (ValueError, TypeError, AttributeError) as exc:  # UnicodeDecodeError is a ValueError
         raise BadEntry(f"not JSON: {exc}") from None
     if type(obj) is not dict:
@@ -393,7 +422,7 @@ def deliver_parts(message: StoredMessage) -> tuple[bytes, bytes]:
     and the text after it, for a script that gives the message its id and routes it in one
     step (the entry is ``before + id + after``, as :func:`encode` makes it; ``message``'s
     own id is not in it)."""
-    data = _dumps({"k": "dm", "m": [0, *_message_values(message)[1:]]}).encode("utf-8")
+    data = _text_of({"k": "dm", "m": [0, *_message_values(message)[1:]]}).encode("utf-8")
     if not data.startswith(_DELIVER_HEAD):  # encode's layout changed: keep the two in step
         raise AssertionError(f"a dm entry starts {data[:20]!r}")
     return _DELIVER_HEAD[:-2], data[len(_DELIVER_HEAD) - 1:]
