@@ -338,3 +338,24 @@ def test_a_script_is_known_by_the_sha1_of_its_source():
     # The hash Redis's documentation gives for this script.
     assert Script("return 1").sha1 == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
     assert Script(b"return 1").sha1 == Script("return 1").sha1
+
+
+def test_a_read_that_starts_at_a_reply_is_parsed_from_its_own_bytes_without_a_copy():
+    # An inbox read of a thousand entries is some hundreds of KB: the buffer was a
+    # bytearray that copied each read, and each bulk string was copied out of it twice.
+    import tracemalloc
+
+    entry = b"*2\r\n$12\r\n1700000000-0\r\n*2\r\n$1\r\ne\r\n$200\r\n" + b"x" * 200 + b"\r\n"
+    data = b"*1000\r\n" + entry * 1000
+    conn = Connection()
+    conn.send_command(("XREADGROUP",), "read")
+    tracemalloc.start()
+    try:
+        conn.receive_data(data)
+        fed = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert fed < len(data) // 10
+    token, reply = conn.next_reply()
+    assert token == "read" and len(reply) == 1000
+    assert reply[999] == [b"1700000000-0", [b"e", b"x" * 200]] and type(reply[0][1][1]) is bytes
