@@ -336,8 +336,9 @@ _FAST_INIT = tuple(cls for cls in _KINDS.values() if fast_init(cls))
 # The type each field must have once decoded (JSON has no tuples; ints may stand for floats).
 _TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float),
           "float | None": (int, float, type(None)), "str | None": (str, type(None))}
-# Each kind's fields as encode and decode walk them, found once: dataclasses.fields() and
-# the type table asked per entry were a fifth of decoding a cross-node message's entry.
+# Each kind's fields as encode and decode walk them, found once: dataclasses.fields() per
+# entry, with replace() per dm entry cut, were most of a node's 11% fewer instructions a
+# cross-node message once they went (bench/PROFILE.md, "The cluster's nodes, round fifteen").
 _NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in _KINDS.values()}
 _CHECKS = {cls: tuple((f.name, _TYPES[f.type], f.type) for f in fields(cls)) for cls in _KINDS.values()
            if cls is not Deliver}  # (a dm entry is a list of its message's fields)
@@ -364,12 +365,12 @@ else:  # pragma: no cover (CPython has the C encoder)
     _text_of = _dumps  # noqa: F811
 
 
-def _json_of(data: bytes) -> Any:
+def _json_of(data: bytes | str) -> Any:
     """The JSON value ``data`` holds, by the decoder's scanner alone (JSONDecoder.decode's
     two Python calls and two whitespace matches, for entries that never have any); what
     the scanner does not take whole (a text with spaces around it, or not JSON: then the
     ValueError saying why) goes through the full decoder."""
-    text = data.decode("utf-8")
+    text = data.decode("utf-8") if type(data) is bytes else data  # (json.loads took a str too)
     try:
         obj, end = _scan(text, 0)
     except StopIteration:
@@ -389,7 +390,7 @@ def encode(event: BusEvent) -> bytes:
     return _text_of(obj).encode("utf-8")
 
 
-def decode(data: bytes) -> BusEvent:
+def decode(data: bytes | str) -> BusEvent:
     """The event in an entry's ``e`` field; raises :class:`BadEntry` if it is not one."""
     try:
         obj = _json_of(data)

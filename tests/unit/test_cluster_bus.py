@@ -423,6 +423,6 @@ def test_a_cross_node_messages_entries_go_through_the_json_c_scanner_and_encoder
         assert bus.decode(bus.encode(event)) == event
 
 
-@pytest.mark.parametrize("data", [b' {"k":"gone","node":"n1"}', b'{"k":"gone","node":"n1"}\n'])
-def test_an_entry_with_spaces_around_it_still_decodes(data):
+@pytest.mark.parametrize("data", [b' {"k":"gone","node":"n1"}', b'{"k":"gone","node":"n1"}\n', '{"k":"gone","node":"n1"}'])
+def test_an_entry_with_spaces_around_it_or_given_as_text_still_decodes(data):
     assert bus.decode(data) == bus.NodeGone("n1")
