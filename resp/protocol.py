@@ -148,7 +148,7 @@ class Connection:
     """
 
     __slots__ = ("pending", "_outbox", "_buffer", "_pos", "_stack", "_eof", "_error",
-                 "_max_bulk", "_max_array", "_max_depth", "_max_line")
+                 "_max_bulk", "_max_array", "_max_depth", "_max_line", "_later", "_later_bytes", "_wanted")
 
     def __init__(self, *, max_bulk_bytes: int = MAX_BULK_BYTES,
                  max_array_length: int = MAX_ARRAY_LENGTH, max_depth: int = MAX_DEPTH,
@@ -159,6 +159,11 @@ class Connection:
         # Received bytes; those before _pos are parsed already (dropped on the next feed).
         self._buffer = b""
         self._pos = 0
+        # Reads kept apart while a long bulk string arrives (see receive_data), their size,
+        # and how many bytes from _pos the parser needs before it can go on (0: any).
+        self._later: list[bytes] = []
+        self._later_bytes = 0
+        self._wanted = 0
         # Arrays being filled, outermost first: [elements so far, length announced].
         self._stack: list[list[Any]] = []
         self._eof = False
@@ -206,10 +211,20 @@ class Connection:
         # all of them) becomes the buffer as it is, and a bulk string is one slice of it (a
         # bytearray's cost a second copy per item). What is left of the last read is an
         # unfinished item at most (items are parsed whole as soon as they are complete), so
-        # the copy that joins it to the next read is small, but for a long bulk string
-        # arriving in many reads.
-        rest = self._buffer[self._pos:] if self._pos < len(self._buffer) else b""
-        self._buffer = rest + data if rest else bytes(data)  # (bytes itself: no copy)
+        # the copy that joins it to the next read is small; the reads of a long bulk string
+        # wait in a list until it is whole and are joined once (joining each to the rest
+        # would copy it again at every read).
+        rest = len(self._buffer) - self._pos
+        if self._wanted > rest + self._later_bytes + len(data):
+            self._later.append(bytes(data))  # (a caller may reuse its buffer)
+            self._later_bytes += len(data)
+            return
+        if self._later:
+            data = b"".join([self._buffer[self._pos:], *self._later, data])
+            self._later, self._later_bytes = [], 0
+        elif rest:
+            data = self._buffer[self._pos:] + data
+        self._buffer = bytes(data)  # (bytes itself: no copy)
         self._pos = 0
 
     def next_reply(self) -> tuple[Any, Any] | _NeedData:
@@ -251,7 +266,7 @@ class Connection:
         while True:
             end = buf.find(_CRLF, pos)
             if end < 0:
-                self._pos = pos
+                self._pos, self._wanted = pos, 0
                 if len(buf) - pos > max_line:
                     raise ProtocolError(f"a reply line is longer than {max_line} bytes")
                 return NEED_DATA
@@ -278,7 +293,7 @@ class Connection:
                     start = end + 2
                     stop = start + length
                     if len(buf) < stop + 2:
-                        self._pos = pos
+                        self._pos, self._wanted = pos, stop + 2 - pos
                         return NEED_DATA
                     if buf[stop:stop + 2] != _CRLF:
                         raise ProtocolError("a bulk string is not followed by CRLF")
@@ -326,5 +341,5 @@ class Connection:
                 stack.pop()
                 value = top[0]
             else:
-                self._pos = pos
+                self._pos, self._wanted = pos, 0
                 return value

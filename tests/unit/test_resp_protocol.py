@@ -359,3 +359,24 @@ def test_a_read_that_starts_at_a_reply_is_parsed_from_its_own_bytes_without_a_co
     token, reply = conn.next_reply()
     assert token == "read" and len(reply) == 1000
     assert reply[999] == [b"1700000000-0", [b"e", b"x" * 200]] and type(reply[0][1][1]) is bytes
+
+
+def test_a_long_bulk_strings_reads_are_joined_once_when_it_is_whole():
+    # Joined to the rest at every read, a bulk string of n reads was copied n times over.
+    body = bytes(range(256)) * 4096  # 1 MiB
+    data = b"$%d\r\n%b\r\n" % (len(body), body)
+    conn = Connection()
+    conn.send_command(("GET", "big"), "get")
+    conn.send_command(("PING",), "ping")
+    conn.receive_data(data[:1000])
+    assert conn.next_reply() is NEED_DATA
+    first = conn._buffer
+    for start in range(1000, len(data) - 10, 1000):
+        conn.receive_data(data[start:min(start + 1000, len(data) - 10)])
+        assert conn.next_reply() is NEED_DATA
+        assert conn._buffer is first  # the reads wait apart, not joined yet
+    conn.receive_data(data[len(data) - 10:] + b"+PONG\r\n")
+    assert conn.next_reply() == ("get", body)
+    # A read that came while the caller had stopped asking is still read in full.
+    conn.receive_data(b"")
+    assert conn.next_reply() == ("ping", "PONG")
