@@ -148,7 +148,7 @@ class Connection:
     """
 
     __slots__ = ("pending", "_outbox", "_buffer", "_pos", "_stack", "_eof", "_error",
-                 "_max_bulk", "_max_array", "_max_depth", "_max_line")
+                 "_max_bulk", "_max_array", "_max_depth", "_max_line", "_later", "_later_bytes", "_wanted")
 
     def __init__(self, *, max_bulk_bytes: int = MAX_BULK_BYTES,
                  max_array_length: int = MAX_ARRAY_LENGTH, max_depth: int = MAX_DEPTH,
@@ -157,8 +157,13 @@ class Connection:
         self.pending: deque[Any] = deque()
         self._outbox: list[bytes] = []
         # Received bytes; those before _pos are parsed already (dropped on the next feed).
-        self._buffer = bytearray()
+        self._buffer = b""
         self._pos = 0
+        # Reads kept apart while a long bulk string arrives (see receive_data), their size,
+        # and how many bytes from _pos the parser needs before it can go on (0: any).
+        self._later: list[bytes] = []
+        self._later_bytes = 0
+        self._wanted = 0
         # Arrays being filled, outermost first: [elements so far, length announced].
         self._stack: list[list[Any]] = []
         self._eof = False
@@ -202,11 +207,25 @@ class Connection:
         if not data:
             self._eof = True
             return
-        if self._pos:
-            # Drop what is parsed already; bytearray deletes from the front cheaply.
-            del self._buffer[:self._pos]
-            self._pos = 0
-        self._buffer += data
+        # The buffer is immutable bytes: a read that starts after a complete reply (nearly
+        # all of them) becomes the buffer as it is, and a bulk string is one slice of it (a
+        # bytearray's cost a second copy per item). What is left of the last read is an
+        # unfinished item at most (items are parsed whole as soon as they are complete), so
+        # the copy that joins it to the next read is small; the reads of a long bulk string
+        # wait in a list until it is whole and are joined once (joining each to the rest
+        # would copy it again at every read).
+        rest = len(self._buffer) - self._pos
+        if self._wanted > rest + self._later_bytes + len(data):
+            self._later.append(bytes(data))  # (a caller may reuse its buffer)
+            self._later_bytes += len(data)
+            return
+        if self._later:
+            data = b"".join([self._buffer[self._pos:], *self._later, data])
+            self._later, self._later_bytes = [], 0
+        elif rest:
+            data = self._buffer[self._pos:] + data
+        self._buffer = bytes(data)  # (bytes itself: no copy)
+        self._pos = 0
 
     def next_reply(self) -> tuple[Any, Any] | _NeedData:
         """The next ``(token, reply)``, or :data:`NEED_DATA`.
@@ -236,26 +255,27 @@ class Connection:
 
         Items (a line, or a bulk header and its body) are consumed whole or not at all;
         arrays are built on ``_stack`` as their elements arrive, so a long array that
-        arrives in many reads is parsed once, not again on every read.
+        arrives in many reads is parsed once, not again on every read. (The position is
+        kept in a local and stored where the loop leaves, and the bounds are locals: an
+        inbox read of a thousand entries is five thousand items.)
         """
         buf = self._buffer
         stack = self._stack
+        max_line = self._max_line
+        pos = self._pos
         while True:
-            pos = self._pos
             end = buf.find(_CRLF, pos)
             if end < 0:
-                if len(buf) - pos > self._max_line:
-                    raise ProtocolError(f"a reply line is longer than {self._max_line} bytes")
+                self._pos, self._wanted = pos, 0
+                if len(buf) - pos > max_line:
+                    raise ProtocolError(f"a reply line is longer than {max_line} bytes")
                 return NEED_DATA
-            if end - pos > self._max_line:
-                raise ProtocolError(f"a reply line is longer than {self._max_line} bytes")
+            if end - pos > max_line:
+                raise ProtocolError(f"a reply line is longer than {max_line} bytes")
             kind = buf[pos]
-            # Integers first: most items of a store's batch reply are (new ids, receipts, acks).
-            if kind == 58:  # ":" integer
-                line = buf[pos + 1:end]
-                value = int(line) if line.isdigit() else _parse_int(line, "an integer reply")
-                self._pos = end + 2
-            elif kind == 36:  # "$" bulk string
+            # Bulk strings first (an inbox read's ids and entries, a store's replies' texts),
+            # then integers (new ids, receipts, acks).
+            if kind == 36:  # "$" bulk string
                 # Plain digits (nearly every reply) are read here; anything else, the
                 # sign of -1 included, by _parse_int, which decides (a call per item
                 # less: replies of a store's batch are mostly small integers).
@@ -265,7 +285,7 @@ class Connection:
                     if length != -1:
                         raise ProtocolError(f"bulk string length {length}")
                     value: Any = None
-                    self._pos = end + 2
+                    pos = end + 2
                 else:
                     if length > self._max_bulk:
                         raise ProtocolError(
@@ -273,22 +293,27 @@ class Connection:
                     start = end + 2
                     stop = start + length
                     if len(buf) < stop + 2:
+                        self._pos, self._wanted = pos, stop + 2 - pos
                         return NEED_DATA
                     if buf[stop:stop + 2] != _CRLF:
                         raise ProtocolError("a bulk string is not followed by CRLF")
-                    value = bytes(buf[start:stop])
-                    self._pos = stop + 2
+                    value = buf[start:stop]
+                    pos = stop + 2
+            elif kind == 58:  # ":" integer
+                line = buf[pos + 1:end]
+                value = int(line) if line.isdigit() else _parse_int(line, "an integer reply")
+                pos = end + 2
             elif kind == 43:  # "+" simple string
                 value = buf[pos + 1:end].decode("utf-8", "replace")
-                self._pos = end + 2
+                pos = end + 2
             elif kind == 45:  # "-" error
                 code, _, message = buf[pos + 1:end].decode("utf-8", "replace").partition(" ")
                 value = RedisError(code, message)
-                self._pos = end + 2
+                pos = end + 2
             elif kind == 42:  # "*" array
                 line = buf[pos + 1:end]
                 length = int(line) if line.isdigit() else _parse_int(line, "an array length")
-                self._pos = end + 2
+                pos = end + 2
                 if length < 0:
                     if length != -1:
                         raise ProtocolError(f"array length {length}")
@@ -316,4 +341,5 @@ class Connection:
                 stack.pop()
                 value = top[0]
             else:
+                self._pos, self._wanted = pos, 0
                 return value

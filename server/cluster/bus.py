@@ -29,12 +29,13 @@ The encoding is a JSON object with a kind ``k``; the reap script (scripts.py) wr
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from protocol.frozen import fast_init
 
-from ..mailbox import StoredMessage
+from ..mailbox import StoredMessage, new_stored_message
 
 
 class BadEntry(ValueError):
@@ -335,47 +336,82 @@ _FAST_INIT = tuple(cls for cls in _KINDS.values() if fast_init(cls))
 # The type each field must have once decoded (JSON has no tuples; ints may stand for floats).
 _TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float),
           "float | None": (int, float, type(None)), "str | None": (str, type(None))}
+# Each kind's fields as encode and decode walk them, found once: dataclasses.fields() per
+# entry, with replace() per dm entry cut, were most of a node's 11% fewer instructions a
+# cross-node message once they went (bench/PROFILE.md, "The cluster's nodes, round fifteen").
+_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in _KINDS.values()}
+_CHECKS = {cls: tuple((f.name, _TYPES[f.type], f.type) for f in fields(cls)) for cls in _KINDS.values()
+           if cls is not Deliver}  # (a dm entry is a list of its message's fields)
 _MESSAGE_FIELDS = [f.name for f in fields(StoredMessage)]
+_message_values = attrgetter(*_MESSAGE_FIELDS)  # a StoredMessage's fields, in one call
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+# json.loads without its look for a UTF-16 or UTF-32 text: an entry is UTF-8, always.
+_loads = json.JSONDecoder().decode
+_scan = json.JSONDecoder().scan_once
+
+
+def _text_of(obj: Any) -> str:
+    """``_dumps(obj)`` through the C encoder made once here, not by JSONEncoder.encode's
+    two Python calls, a closure and a new C encoder per entry (four a cross-node message);
+    ``_dumps`` itself where json has no C encoder. The same text: the same C encoder with
+    the same settings (no circular check: an entry is flat)."""
+    return "".join(_encode_once(obj, 0))
+
+
+if getattr(json.encoder, "c_make_encoder", None) is not None:
+    _encode_once = json.encoder.c_make_encoder(None, json.JSONEncoder().default, json.encoder.encode_basestring, None,
+                                               ":", ",", False, False, False)
+else:  # pragma: no cover (CPython has the C encoder)
+    _text_of = _dumps  # noqa: F811
+
+
+def _json_of(data: bytes | str) -> Any:
+    """The JSON value ``data`` holds, by the decoder's scanner alone (JSONDecoder.decode's
+    two Python calls and two whitespace matches, for entries that never have any); what
+    the scanner does not take whole (a text with spaces around it, or not JSON: then the
+    ValueError saying why) goes through the full decoder."""
+    text = data.decode("utf-8") if type(data) is bytes else data  # (json.loads took a str too)
+    try:
+        obj, end = _scan(text, 0)
+    except StopIteration:
+        end = -1
+    return obj if end == len(text) else _loads(text)
 
 
 def encode(event: BusEvent) -> bytes:
     """The ``e`` field of the stream entry for ``event``."""
-    if type(event) is Deliver:
-        m = event.message
-        obj: dict[str, Any] = {"k": "dm", "m": [getattr(m, name) for name in _MESSAGE_FIELDS]}
+    cls = type(event)
+    if cls is Deliver:
+        obj: dict[str, Any] = {"k": "dm", "m": list(_message_values(event.message))}
     else:
         obj = {"k": event.KIND}
-        for f in fields(event):
-            obj[f.name] = getattr(event, f.name)
-    return _dumps(obj).encode("utf-8")
+        for name in _NAMES[cls]:
+            obj[name] = getattr(event, name)
+    return _text_of(obj).encode("utf-8")
 
 
-def decode(data: bytes) -> BusEvent:
+def decode(data: bytes | str) -> BusEvent:
     """The event in an entry's ``e`` field; raises :class:`BadEntry` if it is not one."""
     try:
-        obj = json.loads(data)
-    except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
+        obj = _json_of(data)
+    except (ValueError, TypeError, AttributeError) as exc:  # UnicodeDecodeError is a ValueError
         raise BadEntry(f"not JSON: {exc}") from None
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         raise BadEntry("not an object")
     cls = _KINDS.get(obj.get("k"))  # type: ignore[arg-type]
     if cls is None:
         raise BadEntry(f"unknown kind {obj.get('k')!r}")
     if cls is Deliver:
         values = obj.get("m")
-        if not isinstance(values, list) or len(values) != len(_MESSAGE_FIELDS):
+        if type(values) is not list or len(values) != len(_MESSAGE_FIELDS):
             raise BadEntry("a dm entry needs its message's fields")
-        try:
-            return Deliver(StoredMessage(*values))
-        except TypeError as exc:
-            raise BadEntry(str(exc)) from None
+        return Deliver(new_stored_message(*values))
     values = {}
-    for f in fields(cls):
-        value = obj.get(f.name)
-        if type(value) not in _TYPES[f.type]:
-            raise BadEntry(f"{cls.KIND}: field {f.name!r} is not a {f.type}")
-        values[f.name] = value
+    for name, types, typename in _CHECKS[cls]:
+        value = obj.get(name)
+        if type(value) not in types:
+            raise BadEntry(f"{cls.KIND}: field {name!r} is not a {typename}")
+        values[name] = value
     return cls(**values)
 
 
@@ -385,9 +421,9 @@ _DELIVER_HEAD = b'{"k":"dm","m":[0,'
 def deliver_parts(message: StoredMessage) -> tuple[bytes, bytes]:
     """The ``e`` field of ``Deliver(message)`` cut around its message id: the text before it
     and the text after it, for a script that gives the message its id and routes it in one
-    step (the entry is ``before + id + after``, as :func:`encode` makes it)."""
-    data = encode(Deliver(replace(message, msg_id=0)))
+    step (the entry is ``before + id + after``, as :func:`encode` makes it; ``message``'s
+    own id is not in it)."""
+    data = _text_of({"k": "dm", "m": [0, *_message_values(message)[1:]]}).encode("utf-8")
     if not data.startswith(_DELIVER_HEAD):  # encode's layout changed: keep the two in step
         raise AssertionError(f"a dm entry starts {data[:20]!r}")
     return _DELIVER_HEAD[:-2], data[len(_DELIVER_HEAD) - 1:]
-

@@ -48,7 +48,7 @@ from resp.protocol import encode_command
 from ..accounts import Account
 from ..afterdelivered import ROOM_TYPING
 from ..guests import Holding
-from ..mailbox import NEW, StoredMessage
+from ..mailbox import NEW, StoredMessage, new_stored_message
 from ..peers import FORGOTTEN
 from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, scripts, trace
@@ -220,7 +220,7 @@ class ClusterNode:
         where = self._where.get  # _here's answers, without its call (asked per message)
         if where(fields[3]) or not where(sender_key := fields[1]) or self._deliveries.get(sender_key):
             return None
-        before, after = bus.deliver_parts(StoredMessage(0, *fields))
+        before, after = bus.deliver_parts(new_stored_message(0, *fields))
         return self.prefix, self.node_id, before, after
 
     def redis_clients(self) -> tuple:

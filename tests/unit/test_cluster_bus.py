@@ -367,3 +367,62 @@ def test_the_directorys_where_follows_every_change_of_sessions_as_a_scan_of_the_
     directory = Directory()
     directory.apply(on("ana", "Ana", "n1/1"), now=0)
     assert directory.where == {"ana": False}
+
+
+def test_a_cross_node_messages_entries_are_encoded_decoded_and_cut_without_dataclass_introspection(monkeypatch):
+    # Each cross-node message is a Deliver entry (cut around its id for the store's script),
+    # a Tell (its outcome) and at times a Settled, encoded by one node and decoded by
+    # another: what each kind's fields are is found once, not asked of dataclasses per entry.
+    import dataclasses
+
+    unsent = StoredMessage(0, "Ana", "ana", "Bia", "bia", "olá 🌍", 1700000000.25, "r-1", "sent", 1700086400.0)
+
+    def asked(*args, **kwargs):
+        raise AssertionError("dataclasses introspected per entry")
+
+    for name in ("fields", "replace"):
+        monkeypatch.setattr(dataclasses, name, asked)
+        if hasattr(bus, name):
+            monkeypatch.setattr(bus, name, asked)
+    before, after = bus.deliver_parts(unsent)
+    assert bus.decode(before + b"7" + after) == bus.Deliver(MESSAGE)
+    for event in (bus.Deliver(MESSAGE), bus.Tell("ana", 7, '{"type":"delivered","id":"r-1","msg_id":7}'),
+                  bus.Settled("bia", 7), bus.CarbonCopy("ana", 7, '{"type":"sent","msg_id":7}')):
+        assert bus.decode(bus.encode(event)) == event
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_every_entry_is_the_text_of_the_standard_encoder(event):
+    # A node of the version before reads what this one writes, and the store's scripts
+    # join a dm entry's parts: the text is JSONEncoder's, compact, to the byte.
+    import json
+    from dataclasses import asdict
+
+    standard = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    if type(event) is bus.Deliver:
+        expected = {"k": "dm", "m": list(asdict(event.message).values())}
+    else:
+        expected = {"k": event.KIND, **asdict(event)}
+    assert bus.encode(event) == standard(expected).encode("utf-8")
+
+
+def test_a_cross_node_messages_entries_go_through_the_json_c_scanner_and_encoder_alone(monkeypatch):
+    # JSONEncoder.encode and JSONDecoder.decode wrap the C encoder and scanner in two
+    # Python calls each (and a new encoder per call): four entries a cross-node message.
+    import json
+
+    def wrapped(*args, **kwargs):
+        raise AssertionError("through json's Python wrappers")
+
+    monkeypatch.setattr(json.encoder.JSONEncoder, "iterencode", wrapped)
+    monkeypatch.setattr(json.decoder.JSONDecoder, "raw_decode", wrapped)
+    unsent = StoredMessage(0, "Ana", "ana", "Bia", "bia", "olá 🌍", 1700000000.25, "r-1", "sent", 1700086400.0)
+    before, after = bus.deliver_parts(unsent)
+    assert bus.decode(before + b"7" + after) == bus.Deliver(MESSAGE)
+    for event in (bus.Tell("ana", 7, '{"type":"delivered","id":"r-1","msg_id":7}'), bus.Settled("bia", 7)):
+        assert bus.decode(bus.encode(event)) == event
+
+
+@pytest.mark.parametrize("data", [b' {"k":"gone","node":"n1"}', b'{"k":"gone","node":"n1"}\n', '{"k":"gone","node":"n1"}'])
+def test_an_entry_with_spaces_around_it_or_given_as_text_still_decodes(data):
+    assert bus.decode(data) == bus.NodeGone("n1")

@@ -338,3 +338,45 @@ def test_a_script_is_known_by_the_sha1_of_its_source():
     # The hash Redis's documentation gives for this script.
     assert Script("return 1").sha1 == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
     assert Script(b"return 1").sha1 == Script("return 1").sha1
+
+
+def test_a_read_that_starts_at_a_reply_is_parsed_from_its_own_bytes_without_a_copy():
+    # An inbox read of a thousand entries is some hundreds of KB: the buffer was a
+    # bytearray that copied each read, and each bulk string was copied out of it twice.
+    import tracemalloc
+
+    entry = b"*2\r\n$12\r\n1700000000-0\r\n*2\r\n$1\r\ne\r\n$200\r\n" + b"x" * 200 + b"\r\n"
+    data = b"*1000\r\n" + entry * 1000
+    conn = Connection()
+    conn.send_command(("XREADGROUP",), "read")
+    tracemalloc.start()
+    try:
+        conn.receive_data(data)
+        fed = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert fed < len(data) // 10
+    token, reply = conn.next_reply()
+    assert token == "read" and len(reply) == 1000
+    assert reply[999] == [b"1700000000-0", [b"e", b"x" * 200]] and type(reply[0][1][1]) is bytes
+
+
+def test_a_long_bulk_strings_reads_are_joined_once_when_it_is_whole():
+    # Joined to the rest at every read, a bulk string of n reads was copied n times over.
+    body = bytes(range(256)) * 4096  # 1 MiB
+    data = b"$%d\r\n%b\r\n" % (len(body), body)
+    conn = Connection()
+    conn.send_command(("GET", "big"), "get")
+    conn.send_command(("PING",), "ping")
+    conn.receive_data(data[:1000])
+    assert conn.next_reply() is NEED_DATA
+    first = conn._buffer
+    for start in range(1000, len(data) - 10, 1000):
+        conn.receive_data(data[start:min(start + 1000, len(data) - 10)])
+        assert conn.next_reply() is NEED_DATA
+        assert conn._buffer is first  # the reads wait apart, not joined yet
+    conn.receive_data(data[len(data) - 10:] + b"+PONG\r\n")
+    assert conn.next_reply() == ("get", body)
+    # A read that came while the caller had stopped asking is still read in full.
+    conn.receive_data(b"")
+    assert conn.next_reply() == ("ping", "PONG")
