@@ -5,6 +5,7 @@ Run from the repository root::
     python3 -m bench.redis_instructions                 # 1,000 and 3,000 messages
     python3 -m bench.redis_instructions --small 500 --large 1500
     python3 -m bench.redis_instructions --mixed --node-times   # times as a node gives them
+    python3 -m bench.redis_instructions --mixed --node-times --random-pairs   # bench.benchmark's pairs
 
 Starts ``redis-server`` under ``valgrind --tool=callgrind`` (``appendonly yes``,
 ``appendfsync always``, as the cluster benchmark runs it), then drives the Redis store
@@ -49,10 +50,18 @@ from server.stores.redis import RedisStore
 # second, the same for every message: a sorted set's listpack holds a whole number as an
 # integer, a fraction as a string its walks convert).
 NODE_TIMES = False
+# ``--random-pairs``: 1,000 users, each message to another picked at random (by a hash of
+# its number), as bench.benchmark's throughput phase sends: nearly every message opens a
+# conversation (else 97 users, each writing to one other: 97 conversations, every message
+# one more in its conversation).
+RANDOM_PAIRS = False
 
 
 def _fields(n: int) -> tuple:
-    sender, recipient = f"user{n % 97}", f"user{(n * 7 + 1) % 97}"
+    if RANDOM_PAIRS:
+        sender, recipient = f"user{n % 1000}", f"user{(n % 1000 + 1 + (n * 2654435761 >> 7) % 999) % 1000}"
+    else:
+        sender, recipient = f"user{n % 97}", f"user{(n * 7 + 1) % 97}"
     if NODE_TIMES:
         sent_at = 1_764_000_000.123457 + n / 7919
         return (sender, sender, recipient, recipient, f"benchmark message {n}", sent_at, str(n), "sent",
@@ -151,7 +160,8 @@ def count(messages: int, batch: int, node: bool = False, mixed: bool = False) ->
                 driver = subprocess.run([*measure, python, "-m", "bench.redis_instructions", "--drive", url,
                                          "--large", str(messages), "--batch", str(batch),
                                          *(["--mixed"] if mixed else []),
-                                         *(["--node-times"] if NODE_TIMES else [])],
+                                         *(["--node-times"] if NODE_TIMES else []),
+                                         *(["--random-pairs"] if RANDOM_PAIRS else [])],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         text=True, timeout=600)
                 err = driver.stderr
@@ -183,10 +193,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="each turn stores, receives and acknowledges, as under the cluster benchmark")
     parser.add_argument("--node-times", action="store_true",
                         help="times with a fraction, expiring after the queue's TTL, as a node gives them")
+    parser.add_argument("--random-pairs", action="store_true",
+                        help="1,000 users writing to others at random, as bench.benchmark: new conversations")
     parser.add_argument("--drive", metavar="URL", help=argparse.SUPPRESS)  # --node's driver, under valgrind
     args = parser.parse_args(argv)
-    global NODE_TIMES
-    NODE_TIMES = args.node_times
+    global NODE_TIMES, RANDOM_PAIRS
+    NODE_TIMES, RANDOM_PAIRS = args.node_times, args.random_pairs
     if args.drive:
         asyncio.run(_drive(args.drive, args.large, args.batch, args.mixed))
         return 0
@@ -195,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     per = (large - small) / (args.large - args.small)
     print(f"{'Node (the store path and this driver)' if args.node else 'Redis'}: {per:,.0f} instructions per delivered direct message (stored, received, acknowledged; "
           f"{args.large} - {args.small} messages, {args.batch} per turn{', mixed' if args.mixed else ''}"
-          f"{', node times' if args.node_times else ''})")
+          f"{', node times' if args.node_times else ''}{', random pairs' if args.random_pairs else ''})")
     return 0
 
 
