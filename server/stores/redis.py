@@ -299,9 +299,13 @@ if rk ~= '' then
   if state ~= 'room' then
     -- Feature since's index (_SINCE): each user's conversations by their latest id, so
     -- that a catch-up reads the conversations that moved, not every id given out since.
+    -- Scored by the last id of the thousand the latest is in (999 below 1,000), never
+    -- below it: a conversation's next messages in that thousand write the same score,
+    -- which Redis neither re-files nor propagates (the cluster path's round fourteen).
     local c = string.sub(conv, #P + 1)  -- without the prefix, as every key a value names
-    redis.call('ZADD', P .. 'peers:' .. sk, id, c)
-    if rk ~= sk then redis.call('ZADD', P .. 'peers:' .. rk, id, c) end
+    local last = #id > 3 and string.sub(id, 1, -4) .. '999' or '999'
+    redis.call('ZADD', P .. 'peers:' .. sk, last, c)
+    if rk ~= sk then redis.call('ZADD', P .. 'peers:' .. rk, last, c) end
   end
   if state == 'sent' or state == 'queued' then
     redis.call('ZADD', P .. 'pend:' .. rk, id, id)
@@ -484,7 +488,8 @@ return out
 
 # Feature since (mailbox.since). ARGV: P, my key, after, limit, scan (unused here). Reads
 # the conversations of mine that moved after ``after`` (``peers:<my key>``, each scored by
-# its latest id: _STORE_BODY keeps it), up to limit + 1 ids of each after ``after``, and
+# the last id of its latest id's thousand: _STORE_BODY keeps it; those that did not move
+# but share ``after``'s thousand give nothing), up to limit + 1 ids of each after ``after``, and
 # keeps my direct messages among them as mailbox.since_visible says (a field HMGET does
 # not find is false here), oldest first, at most limit + 1. A conversation that had more
 # sets the horizon: nothing past the lowest such last id is kept, and the walk goes on

@@ -1171,3 +1171,52 @@ def test_the_expiry_index_holds_whole_seconds_and_a_message_still_expires_at_its
     assert expired(1501.0) == [3]
     assert loop.run_until_complete(scores()) == []
     store.close()
+
+
+def test_a_conversations_peers_score_is_its_thousands_last_id_written_once_a_thousand_and_since_reads_the_same(
+        loop, redis_server):
+    """``peers:<key>`` (feature since's index) scores each conversation of ``<key>`` by the
+    last id of the thousand its latest message is in (1,999 for 1,500; 999 below 1,000), not
+    by that message's id: a conversation's next messages in the same thousand write its
+    score unchanged, which Redis neither re-files nor propagates (round fourteen). The score
+    is never below the conversation's latest id, so since finds every conversation that
+    moved after its cursor; one that did not but shares the cursor's thousand is read and
+    gives nothing. A score of main's layout (the latest id) reads the same."""
+    store = open_redis_store(loop, redis_server.url)
+    got = []
+
+    def run(step) -> None:
+        step(got.append)
+        loop.run_until_complete(store.drain(timeout=5))
+
+    async def redis(*command):
+        async with RedisClient(redis_server.url) as client:
+            return await client.execute(*command)
+    p = store.prefix
+    run(partial(store.store_message, dm("1")))  # alice -> bob: 1
+    run(partial(store.store_message, dm("2", to="Carl")))  # alice -> carl: 2
+    run(partial(store.store_message, replace(dm("3"), sender="Bob", sender_key="bob", recipient="Alice",
+                                             recipient_key="alice")))  # bob -> alice: 3
+    assert loop.run_until_complete(redis("ZRANGE", p + "peers:alice", 0, -1, "WITHSCORES")) == [
+        b"conv:5:alice:bob", b"999", b"conv:5:alice:carl", b"999"]
+    loop.run_until_complete(redis("SET", p + "next", "1499"))
+    run(partial(store.store_message, dm("4", to="Carl")))  # alice -> carl: 1500
+    loop.run_until_complete(redis("SET", p + "next", "2000"))
+    run(partial(store.store_message, dm("5")))  # alice -> bob: 2001
+    assert loop.run_until_complete(redis("ZRANGE", p + "peers:alice", 0, -1, "WITHSCORES")) == [
+        b"conv:5:alice:carl", b"1999", b"conv:5:alice:bob", b"2999"]
+    assert loop.run_until_complete(redis("ZRANGE", p + "peers:carl", 0, -1, "WITHSCORES")) == [
+        b"conv:5:alice:carl", b"1999"]
+
+    def since(key: str, after: int) -> list[int]:
+        got.clear()
+        run(partial(store.since, key, after, 10))
+        entries, _cursor = got[0]
+        return [entry.msg_id for entry in entries]
+    expected = {("alice", 0): [1, 2, 3, 1500, 2001], ("alice", 2): [3, 1500, 2001], ("alice", 1500): [2001],
+                ("alice", 2001): [], ("carl", 1): [2, 1500], ("carl", 1500): [], ("bob", 3): [2001]}
+    assert {case: since(*case) for case in expected} == expected
+    # main's layout: each score the conversation's latest id
+    loop.run_until_complete(redis("ZADD", p + "peers:alice", "1500", "conv:5:alice:carl", "2001", "conv:5:alice:bob"))
+    assert {case: since(*case) for case in expected} == expected
+    store.close()
