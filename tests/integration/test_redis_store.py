@@ -1149,8 +1149,9 @@ def test_the_expiry_index_holds_whole_seconds_and_a_message_still_expires_at_its
     async def scores():
         async with RedisClient(redis_server.url) as redis:
             return await redis.execute("ZRANGE", store.prefix + "exp", 0, -1, "WITHSCORES")
+    holder = [module.EXP_HOLDER.encode(), b"inf"]  # no message: see the test below
     assert loop.run_until_complete(scores()) == [b"1", b"1500", b"2", b"1500", b"4", b"1500", b"5", b"1500",
-                                                 b"3", b"1501"]
+                                                 b"3", b"1501", *holder]
 
     async def old_layout():  # main's: the fraction in the score
         async with RedisClient(redis_server.url) as redis:
@@ -1169,7 +1170,7 @@ def test_the_expiry_index_holds_whole_seconds_and_a_message_still_expires_at_its
     assert expired(1500.74) == []
     assert expired(1500.75) == [2]
     assert expired(1501.0) == [3]
-    assert loop.run_until_complete(scores()) == []
+    assert loop.run_until_complete(scores()) == holder
     store.close()
 
 
@@ -1220,3 +1221,40 @@ def test_a_conversations_peers_score_is_its_thousands_last_id_written_once_a_tho
     loop.run_until_complete(redis("ZADD", p + "peers:alice", "1500", "conv:5:alice:carl", "2001", "conv:5:alice:bob"))
     assert {case: since(*case) for case in expected} == expected
     store.close()
+
+
+def test_exp_is_kept_a_skiplist_by_a_member_no_operation_takes_for_a_message(loop, redis_server):
+    """``exp`` holds every message in flight; as a listpack (Redis's form for a sorted set
+    of up to 128 members of up to 64 bytes) each insert and removal walked all of them (the
+    cluster path's round fourteen: 7.5% of Redis's work a message). At open the store adds
+    one member longer than that, scored +inf, which keeps the set a skiplist: the expiry
+    pass never reaches it, a hand-over's walk of ``exp`` passes it by, and the purge leaves
+    it, whatever they do to the messages."""
+    from server.stores import redis as module
+
+    store = open_redis_store(loop, redis_server.url)
+    holder = module.EXP_HOLDER.encode()
+    assert len(holder) > 64
+
+    async def redis(*command):
+        async with RedisClient(redis_server.url) as client:
+            return await client.execute(*command)
+    p = store.prefix
+    assert loop.run_until_complete(redis("OBJECT", "ENCODING", p + "exp")) == b"skiplist"
+    got = []
+
+    def run(step) -> None:
+        step(got.append)
+        loop.run_until_complete(store.drain(timeout=5))
+    run(partial(store.store_message, replace(dm("1"), expires_at=1500.0)))
+    run(partial(store.store_message, replace(dm("2", to="Carl"), state="blocked", expires_at=9e9)))
+    run(partial(store.hand_over, "carl", 5))  # ends what carl blocked: found in exp
+    run(partial(store.expire, 1e12))
+    run(partial(store.purge, 1e12, 1e12))
+    assert [[m.msg_id for m in got[2]], [m.msg_id for m in got[3]]] == [[2], [1]], got
+    assert loop.run_until_complete(redis("ZRANGE", p + "exp", 0, -1, "WITHSCORES")) == [holder, b"inf"]
+    assert loop.run_until_complete(redis("OBJECT", "ENCODING", p + "exp")) == b"skiplist"
+    store.close()
+    again = open_redis_store(loop, redis_server.url)  # a second open adds nothing
+    assert loop.run_until_complete(redis("ZRANGE", p + "exp", 0, -1, "WITHSCORES")) == [holder, b"inf"]
+    again.close()
