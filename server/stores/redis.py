@@ -80,7 +80,7 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 ``{chat}:rcur:<key>``             hash    room key -> the last id of that room member
                                           ``<key>`` has had (missed messages at login)
 ``{chat}:exp``                    zset    pending and blocked messages scored by when they expire
-                                          (the whole second: _LIB's xscore)
+                                          (and EXP_HOLDER, no message: a skiplist always)
 ``{chat}:users``, ``{chat}:seen`` hash    name key -> name; -> last login time
 ``{chat}:blocks:<key>``           set     whom ``<key>`` blocks (``{chat}:blockers``: who
                                           blocks anyone)
@@ -181,14 +181,6 @@ local function row(id)
   local r = hmget(mkey(id), 's', 'sk', 'r', 'rk', 't', 'at', 'c', 'st', 'x', 'e', 'd')
   return {id, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]}
 end
--- ``exp``'s score of an expiry: its whole seconds (the digits before any fraction; the
--- expiry itself when it has none). A node's expiry is its clock's time plus the TTL, a
--- fraction, which a sorted set's listpack holds as a string and converts (strtod) at every
--- entry an insert walks past: with a hundred messages in flight, 34,000 instructions a
--- message (bench/PROFILE.md, the cluster path's round fourteen); a whole number is held
--- as an integer. The score is never above the expiry, so _EXPIRE, which checks each
--- message's own ``x``, expires nothing late and nothing early.
-local function xscore(x) return string.match(x, '^%d+') or x end
 local function convkey(a, b) return P .. 'conv:' .. string.len(a) .. ':' .. a .. ':' .. b end
 -- A pending message reaches its final state: an outcome for its sender to hear.
 -- (taken: the caller already took it out of its recipient's pending set; sk: its
@@ -309,10 +301,10 @@ if rk ~= '' then
   end
   if state == 'sent' or state == 'queued' then
     redis.call('ZADD', P .. 'pend:' .. rk, id, id)
-    if x ~= '' then redis.call('ZADD', P .. 'exp', xscore(x), id) end
+    if x ~= '' then redis.call('ZADD', P .. 'exp', x, id) end
   elseif state == 'blocked' and x ~= '' then
     -- A blocked message expires as any unconfirmed one (_EXPIRE), pending for nobody.
-    redis.call('ZADD', P .. 'exp', xscore(x), id)
+    redis.call('ZADD', P .. 'exp', x, id)
   end
 end
 if not pub and extra1 and (state == 'sent' or state == 'queued') then
@@ -530,21 +522,16 @@ return {out, horizon or top, top}
 """)
 
 
-# ARGV: P, now. ``exp`` gives every message whose expiry's whole second is past (xscore):
-# those whose own ``x`` is still ahead, by a fraction of a second, wait for the next pass.
+# ARGV: P, now.
 _EXPIRE = _script(r"""
-local now = tonumber(ARGV[2])
+local ids = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', ARGV[2])
 local out = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', ARGV[2])) do
-  local r = hmget(mkey(id), 'st', 'x')
-  local x = tonumber(r[2])
-  if not x or x <= now then  -- (none: as before xscore, it goes)
-    -- A blocked one becomes blocked_expired: told "expired" (mailbox.as_told), never
-    -- shown to the recipient who blocked its sender.
-    if r[1] == 'blocked' then unpend(id, 'blocked_expired', true)
-    else unpend(id, 'expired') end
-    out[#out + 1] = row(id)
-  end
+for i, id in ipairs(ids) do
+  -- A blocked one becomes blocked_expired: told "expired" (mailbox.as_told), never
+  -- shown to the recipient who blocked its sender.
+  if redis.call('HGET', mkey(id), 'st') == 'blocked' then unpend(id, 'blocked_expired', true)
+  else unpend(id, 'expired') end
+  out[i] = row(id)
 end
 return out
 """)
@@ -711,8 +698,8 @@ end
 # ``exp``'s member that is no message: longer than the 64 bytes up to which Redis keeps a
 # sorted set of up to 128 members as a listpack (zset-max-listpack-value), so that ``exp``
 # is a skiplist however few messages are in flight. In a listpack each message's insert
-# and removal walked every member (the benchmark's hundred or so: 17,000 instructions a
-# message, 7.5% of Redis's work; bench/PROFILE.md, the cluster path's round fourteen); a
+# and removal walked every member (the benchmark's hundred or so: 16,000 instructions a
+# message, 7% of Redis's work; bench/PROFILE.md, the cluster path's round fourteen); a
 # skiplist finds its place in log n steps. Scored +inf: no expiry pass reaches it; the
 # hand-over's walk passes it by (not a number); nothing else reads ``exp`` but by id.
 EXP_HOLDER = "~ no message: a member over 64 bytes keeps this sorted set a skiplist (docs/cluster.md) ~"

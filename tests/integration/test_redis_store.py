@@ -1126,54 +1126,6 @@ def test_a_batch_call_runs_each_operation_by_its_scripts_number_and_answers_an_u
     store.close()
 
 
-def test_the_expiry_index_holds_whole_seconds_and_a_message_still_expires_at_its_own_time(loop, redis_server):
-    """A node's expiry is its clock's time plus the TTL, a fraction, which a sorted set's
-    listpack holds as a string and converts at every entry its insert walks past (round
-    fourteen: 34,000 instructions a message); ``exp`` is scored by the whole second
-    (the fraction left off), and the expiry pass leaves what ``exp`` gives it too early
-    by the message's own ``x``: each message, packed or not, blocked or not, still
-    expires in the first pass at or after its time, and a score of main's layout (the
-    fraction kept) expires as before."""
-    from server.stores import redis as module
-
-    store = open_redis_store(loop, redis_server.url)
-    times = {"a": 1500.25, "b": 1500.75, "c": 1501.0}
-    stored = []
-    for cid, expires_at in times.items():
-        store.store_message(replace(dm(cid), expires_at=expires_at), stored.append)
-    store.store_message(replace(dm("blocked"), state="blocked", expires_at=1500.5), stored.append)
-    store._submit(module._STORE, ("alice", "tabbed", "Alice", "Bob", "bob", "x", "1000.0", "queued", "1500.5",
-                                  module.conversation_key(store.prefix, "alice", "bob")), stored.append, None, None)
-    loop.run_until_complete(store.drain(timeout=5))
-
-    async def scores():
-        async with RedisClient(redis_server.url) as redis:
-            return await redis.execute("ZRANGE", store.prefix + "exp", 0, -1, "WITHSCORES")
-    holder = [module.EXP_HOLDER.encode(), b"inf"]  # no message: see the test below
-    assert loop.run_until_complete(scores()) == [b"1", b"1500", b"2", b"1500", b"4", b"1500", b"5", b"1500",
-                                                 b"3", b"1501", *holder]
-
-    async def old_layout():  # main's: the fraction in the score
-        async with RedisClient(redis_server.url) as redis:
-            await redis.execute("ZADD", store.prefix + "exp", "1500.25", "1")
-    loop.run_until_complete(old_layout())
-
-    def expired(now: float) -> list:
-        got = []
-        store.expire(now, got.append)
-        loop.run_until_complete(store.drain(timeout=5))
-        return sorted(message.msg_id for message in got[0])
-    assert expired(1499.9) == []
-    assert expired(1500.0) == []
-    assert expired(1500.25) == [1]
-    assert expired(1500.5) == [4, 5]
-    assert expired(1500.74) == []
-    assert expired(1500.75) == [2]
-    assert expired(1501.0) == [3]
-    assert loop.run_until_complete(scores()) == holder
-    store.close()
-
-
 def test_a_conversations_peers_score_is_its_thousands_last_id_written_once_a_thousand_and_since_reads_the_same(
         loop, redis_server):
     """``peers:<key>`` (feature since's index) scores each conversation of ``<key>`` by the
