@@ -4,6 +4,8 @@ Run from the repository root::
 
     python3 -m bench.redis_instructions                 # 1,000 and 3,000 messages
     python3 -m bench.redis_instructions --small 500 --large 1500
+    python3 -m bench.redis_instructions --mixed --node-times   # times as a node gives them
+    python3 -m bench.redis_instructions --mixed --node-times --random-pairs   # bench.benchmark's pairs
 
 Starts ``redis-server`` under ``valgrind --tool=callgrind`` (``appendonly yes``,
 ``appendfsync always``, as the cluster benchmark runs it), then drives the Redis store
@@ -38,12 +40,32 @@ import sys
 import tempfile
 
 from bench.resp_bench import answers_ping, free_port
+from const import QUEUE_TTL
 from server.mailbox import StoredMessage
 from server.stores.redis import RedisStore
 
 
+# ``--node-times``: each message sent at a time with a fraction, as a node's clock gives it,
+# and expiring at that time plus the queue's TTL, as the relay sets it (else one whole
+# second, the same for every message: a sorted set's listpack holds a whole number as an
+# integer, a fraction as a string its walks convert).
+NODE_TIMES = False
+# ``--random-pairs``: 1,000 users, each message to another picked at random (by a hash of
+# its number), as bench.benchmark's throughput phase sends: nearly every message opens a
+# conversation (else 97 users, each writing to one other: 97 conversations, every message
+# one more in its conversation).
+RANDOM_PAIRS = False
+
+
 def _fields(n: int) -> tuple:
-    sender, recipient = f"user{n % 97}", f"user{(n * 7 + 1) % 97}"
+    if RANDOM_PAIRS:
+        sender, recipient = f"user{n % 1000}", f"user{(n % 1000 + 1 + (n * 2654435761 >> 7) % 999) % 1000}"
+    else:
+        sender, recipient = f"user{n % 97}", f"user{(n * 7 + 1) % 97}"
+    if NODE_TIMES:
+        sent_at = 1_764_000_000.123457 + n / 7919
+        return (sender, sender, recipient, recipient, f"benchmark message {n}", sent_at, str(n), "sent",
+                sent_at + QUEUE_TTL)
     return (sender, sender, recipient, recipient, f"benchmark message {n}", 1_700_000_000.0 + n, str(n), "sent",
             1_700_000_000.0 + 86400 * 30)
 
@@ -93,10 +115,7 @@ async def _drive(url: str, messages: int, batch: int, mixed: bool = False) -> No
             count = min(batch, messages - done)
             stored: list = []
             for i in range(count):
-                n = done + i
-                sender, recipient = f"user{n % 97}", f"user{(n * 7 + 1) % 97}"
-                fields = (sender, sender, recipient, recipient, f"benchmark message {n}", 1_700_000_000.0 + n,
-                          str(n), "sent", 1_700_000_000.0 + 86400 * 30)
+                fields = _fields(done + i)
                 # As the relay stores a direct message (store_fields: the store builds it);
                 # store_message for a store from before store_fields.
                 if from_fields:
@@ -140,7 +159,9 @@ def count(messages: int, batch: int, node: bool = False, mixed: bool = False) ->
                 python = os.path.realpath(sys.executable)
                 driver = subprocess.run([*measure, python, "-m", "bench.redis_instructions", "--drive", url,
                                          "--large", str(messages), "--batch", str(batch),
-                                         *(["--mixed"] if mixed else [])],
+                                         *(["--mixed"] if mixed else []),
+                                         *(["--node-times"] if NODE_TIMES else []),
+                                         *(["--random-pairs"] if RANDOM_PAIRS else [])],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         text=True, timeout=600)
                 err = driver.stderr
@@ -170,8 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node", action="store_true", help="count the store's client side, not Redis")
     parser.add_argument("--mixed", action="store_true",
                         help="each turn stores, receives and acknowledges, as under the cluster benchmark")
+    parser.add_argument("--node-times", action="store_true",
+                        help="times with a fraction, expiring after the queue's TTL, as a node gives them")
+    parser.add_argument("--random-pairs", action="store_true",
+                        help="1,000 users writing to others at random, as bench.benchmark: new conversations")
     parser.add_argument("--drive", metavar="URL", help=argparse.SUPPRESS)  # --node's driver, under valgrind
     args = parser.parse_args(argv)
+    global NODE_TIMES, RANDOM_PAIRS
+    NODE_TIMES, RANDOM_PAIRS = args.node_times, args.random_pairs
     if args.drive:
         asyncio.run(_drive(args.drive, args.large, args.batch, args.mixed))
         return 0
@@ -179,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     large = count(args.large, args.batch, args.node, args.mixed)
     per = (large - small) / (args.large - args.small)
     print(f"{'Node (the store path and this driver)' if args.node else 'Redis'}: {per:,.0f} instructions per delivered direct message (stored, received, acknowledged; "
-          f"{args.large} - {args.small} messages, {args.batch} per turn{', mixed' if args.mixed else ''})")
+          f"{args.large} - {args.small} messages, {args.batch} per turn{', mixed' if args.mixed else ''}"
+          f"{', node times' if args.node_times else ''}{', random pairs' if args.random_pairs else ''})")
     return 0
 
 

@@ -80,6 +80,7 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
 ``{chat}:rcur:<key>``             hash    room key -> the last id of that room member
                                           ``<key>`` has had (missed messages at login)
 ``{chat}:exp``                    zset    pending and blocked messages scored by when they expire
+                                          (and EXP_HOLDER, no message: a skiplist always)
 ``{chat}:users``, ``{chat}:seen`` hash    name key -> name; -> last login time
 ``{chat}:blocks:<key>``           set     whom ``<key>`` blocks (``{chat}:blockers``: who
                                           blocks anyone)
@@ -290,9 +291,13 @@ if rk ~= '' then
   if state ~= 'room' then
     -- Feature since's index (_SINCE): each user's conversations by their latest id, so
     -- that a catch-up reads the conversations that moved, not every id given out since.
+    -- Scored by the last id of the thousand the latest is in (999 below 1,000), never
+    -- below it: a conversation's next messages in that thousand write the same score,
+    -- which Redis neither re-files nor propagates (the cluster path's round fourteen).
     local c = string.sub(conv, #P + 1)  -- without the prefix, as every key a value names
-    redis.call('ZADD', P .. 'peers:' .. sk, id, c)
-    if rk ~= sk then redis.call('ZADD', P .. 'peers:' .. rk, id, c) end
+    local last = #id > 3 and string.sub(id, 1, -4) .. '999' or '999'
+    redis.call('ZADD', P .. 'peers:' .. sk, last, c)
+    if rk ~= sk then redis.call('ZADD', P .. 'peers:' .. rk, last, c) end
   end
   if state == 'sent' or state == 'queued' then
     redis.call('ZADD', P .. 'pend:' .. rk, id, id)
@@ -475,7 +480,8 @@ return out
 
 # Feature since (mailbox.since). ARGV: P, my key, after, limit, scan (unused here). Reads
 # the conversations of mine that moved after ``after`` (``peers:<my key>``, each scored by
-# its latest id: _STORE_BODY keeps it), up to limit + 1 ids of each after ``after``, and
+# the last id of its latest id's thousand: _STORE_BODY keeps it; those that did not move
+# but share ``after``'s thousand give nothing), up to limit + 1 ids of each after ``after``, and
 # keeps my direct messages among them as mailbox.since_visible says (a field HMGET does
 # not find is false here), oldest first, at most limit + 1. A conversation that had more
 # sets the horizon: nothing past the lowest such last id is kept, and the walk goes on
@@ -555,7 +561,8 @@ while true do
   if #ids == 0 then break end
   local ended = {}
   for _, id in ipairs(ids) do
-    if tonumber(id) <= epoch then
+    local n = tonumber(id)  -- nil: EXP_HOLDER, no message
+    if n and n <= epoch then
       local r = hmget(mkey(id), 'st', 'rk')
       if r[1] == 'blocked' and names[r[2]] then ended[#ended + 1] = id end
     end
@@ -688,10 +695,21 @@ local function fold_ids()
 end
 """
 
-# ARGV: P. At open: the layout before is folded in (above); a new store starts at ``low`` 1.
+# ``exp``'s member that is no message: longer than the 64 bytes up to which Redis keeps a
+# sorted set of up to 128 members as a listpack (zset-max-listpack-value), so that ``exp``
+# is a skiplist however few messages are in flight. In a listpack each message's insert
+# and removal walked every member (the benchmark's hundred or so: 16,000 instructions a
+# message, 7% of Redis's work; bench/PROFILE.md, the cluster path's round fourteen); a
+# skiplist finds its place in log n steps. Scored +inf: no expiry pass reaches it; the
+# hand-over's walk passes it by (not a number); nothing else reads ``exp`` but by id.
+EXP_HOLDER = "~ no message: a member over 64 bytes keeps this sorted set a skiplist (docs/cluster.md) ~"
+
+# ARGV: P. At open: the layout before is folded in (above); a new store starts at ``low`` 1;
+# ``exp`` gets EXP_HOLDER (again, after a Redis that lost it).
 _UPGRADE = _script(_FOLD_IDS + r"""
 if redis.call('EXISTS', P .. 'ids') == 0 then redis.call('SETNX', P .. 'low', 1) end
 fold_ids()
+redis.call('ZADD', P .. 'exp', 'NX', '+inf', '""" + EXP_HOLDER + r"""')
 return 1
 """)
 

@@ -1124,3 +1124,89 @@ def test_a_batch_call_runs_each_operation_by_its_scripts_number_and_answers_an_u
     assert [row[0] for row in reply[0]] == [b"1"] and reply[2] == 1 and reply[3] == [] and reply[4] == 1, reply
     assert isinstance(reply[1], RedisError) and reply[1].code == "ERR", reply[1]
     store.close()
+
+
+def test_a_conversations_peers_score_is_its_thousands_last_id_written_once_a_thousand_and_since_reads_the_same(
+        loop, redis_server):
+    """``peers:<key>`` (feature since's index) scores each conversation of ``<key>`` by the
+    last id of the thousand its latest message is in (1,999 for 1,500; 999 below 1,000), not
+    by that message's id: a conversation's next messages in the same thousand write its
+    score unchanged, which Redis neither re-files nor propagates (round fourteen). The score
+    is never below the conversation's latest id, so since finds every conversation that
+    moved after its cursor; one that did not but shares the cursor's thousand is read and
+    gives nothing. A score of main's layout (the latest id) reads the same."""
+    store = open_redis_store(loop, redis_server.url)
+    got = []
+
+    def run(step) -> None:
+        step(got.append)
+        loop.run_until_complete(store.drain(timeout=5))
+
+    async def redis(*command):
+        async with RedisClient(redis_server.url) as client:
+            return await client.execute(*command)
+    p = store.prefix
+    run(partial(store.store_message, dm("1")))  # alice -> bob: 1
+    run(partial(store.store_message, dm("2", to="Carl")))  # alice -> carl: 2
+    run(partial(store.store_message, replace(dm("3"), sender="Bob", sender_key="bob", recipient="Alice",
+                                             recipient_key="alice")))  # bob -> alice: 3
+    assert loop.run_until_complete(redis("ZRANGE", p + "peers:alice", 0, -1, "WITHSCORES")) == [
+        b"conv:5:alice:bob", b"999", b"conv:5:alice:carl", b"999"]
+    loop.run_until_complete(redis("SET", p + "next", "1499"))
+    run(partial(store.store_message, dm("4", to="Carl")))  # alice -> carl: 1500
+    loop.run_until_complete(redis("SET", p + "next", "2000"))
+    run(partial(store.store_message, dm("5")))  # alice -> bob: 2001
+    assert loop.run_until_complete(redis("ZRANGE", p + "peers:alice", 0, -1, "WITHSCORES")) == [
+        b"conv:5:alice:carl", b"1999", b"conv:5:alice:bob", b"2999"]
+    assert loop.run_until_complete(redis("ZRANGE", p + "peers:carl", 0, -1, "WITHSCORES")) == [
+        b"conv:5:alice:carl", b"1999"]
+
+    def since(key: str, after: int) -> list[int]:
+        got.clear()
+        run(partial(store.since, key, after, 10))
+        entries, _cursor = got[0]
+        return [entry.msg_id for entry in entries]
+    expected = {("alice", 0): [1, 2, 3, 1500, 2001], ("alice", 2): [3, 1500, 2001], ("alice", 1500): [2001],
+                ("alice", 2001): [], ("carl", 1): [2, 1500], ("carl", 1500): [], ("bob", 3): [2001]}
+    assert {case: since(*case) for case in expected} == expected
+    # main's layout: each score the conversation's latest id
+    loop.run_until_complete(redis("ZADD", p + "peers:alice", "1500", "conv:5:alice:carl", "2001", "conv:5:alice:bob"))
+    assert {case: since(*case) for case in expected} == expected
+    store.close()
+
+
+def test_exp_is_kept_a_skiplist_by_a_member_no_operation_takes_for_a_message(loop, redis_server):
+    """``exp`` holds every message in flight; as a listpack (Redis's form for a sorted set
+    of up to 128 members of up to 64 bytes) each insert and removal walked all of them (the
+    cluster path's round fourteen: 7.5% of Redis's work a message). At open the store adds
+    one member longer than that, scored +inf, which keeps the set a skiplist: the expiry
+    pass never reaches it, a hand-over's walk of ``exp`` passes it by, and the purge leaves
+    it, whatever they do to the messages."""
+    from server.stores import redis as module
+
+    store = open_redis_store(loop, redis_server.url)
+    holder = module.EXP_HOLDER.encode()
+    assert len(holder) > 64
+
+    async def redis(*command):
+        async with RedisClient(redis_server.url) as client:
+            return await client.execute(*command)
+    p = store.prefix
+    assert loop.run_until_complete(redis("OBJECT", "ENCODING", p + "exp")) == b"skiplist"
+    got = []
+
+    def run(step) -> None:
+        step(got.append)
+        loop.run_until_complete(store.drain(timeout=5))
+    run(partial(store.store_message, replace(dm("1"), expires_at=1500.0)))
+    run(partial(store.store_message, replace(dm("2", to="Carl"), state="blocked", expires_at=9e9)))
+    run(partial(store.hand_over, "carl", 5))  # ends what carl blocked: found in exp
+    run(partial(store.expire, 1e12))
+    run(partial(store.purge, 1e12, 1e12))
+    assert [[m.msg_id for m in got[2]], [m.msg_id for m in got[3]]] == [[2], [1]], got
+    assert loop.run_until_complete(redis("ZRANGE", p + "exp", 0, -1, "WITHSCORES")) == [holder, b"inf"]
+    assert loop.run_until_complete(redis("OBJECT", "ENCODING", p + "exp")) == b"skiplist"
+    store.close()
+    again = open_redis_store(loop, redis_server.url)  # a second open adds nothing
+    assert loop.run_until_complete(redis("ZRANGE", p + "exp", 0, -1, "WITHSCORES")) == [holder, b"inf"]
+    again.close()
