@@ -282,7 +282,9 @@ const MIN_PASSWORD_LENGTH = 8;        // a password, at least (const.MIN_PASSWOR
 const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (client/gui/model.py)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
 const DEFAULT_ROOM = "#lobby";        // the broadcast room's name (const.DEFAULT_ROOM)
-const MAX_ITEMS = 500;                // messages and notices kept per conversation
+const MAX_ITEMS = 500;                // messages and notices kept per conversation (and shown)
+const MAX_READING = 2000;             // the same while the reader pages back (readingOlder)
+const MAX_SEEN = 5000;                 // incoming messages remembered as shown, and our own by msg_id
 const HISTORY_PAGE = 50;
 // Ask for a conversation's history ({"type":"history","with":NAME,"limit":N}, answered
 // by "history_page") when it opens. A server that does not know the type answers
@@ -411,8 +413,30 @@ function addItem(chat, key, name, item) {
   const convo = conversation(chat, key, name);
   item.localId = ++nextLocalId;
   convo.items.push(item);
-  if (convo.items.length > MAX_ITEMS) convo.items.splice(0, convo.items.length - MAX_ITEMS);
+  trimItems(convo);
   return convo;
+}
+
+/** Forget ``convo``'s oldest items beyond MAX_ITEMS (MAX_READING while the reader pages
+ * back through a room's history). A room's older messages stay in its history: its
+ * cursor then starts at the oldest kept, so that "Older messages" brings those forgotten. */
+function trimItems(convo) {
+  const most = convo.readingOlder ? MAX_READING : MAX_ITEMS;
+  if (convo.items.length <= most) return;
+  convo.items.splice(0, convo.items.length - most);
+  if (convo.older === undefined) return;  // no history asked: a person's, or the default room
+  const oldest = convo.items.find((item) => item.kind === "message" && item.msgId != null);
+  if (oldest) convo.older = oldest.msgId;
+}
+
+/** Forget the first entries of the Set or Map ``kept`` (the oldest) beyond ``most``. */
+function forgetOldest(kept, most) {
+  if (kept.size <= most) return;
+  let extra = kept.size - most;
+  for (const key of kept.keys()) {
+    kept.delete(key);
+    if (--extra === 0) return;
+  }
 }
 
 /** Identifies a message across reconnects: a redelivery repeats msg_id and sent_at, while
@@ -768,6 +792,10 @@ function receiveFrame(chat, frame) {
   if (chat.heard !== null) chat.heard = nowSeconds();  // anything at all says the connection lives (liveness)
   const paced = frame.id != null && chat.throttle.paced.delete(frame.id);  // answered: a place for the next
   if (handler) handler(chat, frame, out);
+  // A day in a busy room brings thousands: only the latest are kept (insertion order).
+  forgetOldest(chat.seen, MAX_SEEN);
+  forgetOldest(chat.sent, MAX_SEEN);
+  forgetOldest(chat.changes, MAX_ITEMS);
   const taken = frame.type === "accepted" || frame.type === "queued" || frame.type === "delivered";
   if (taken) {
     chat.throttle.holds = 0;  // taken: the next refusal starts the backoff again
@@ -1196,7 +1224,7 @@ const HANDLERS = {
     if (request.room) {  // a named room's page: its cursor leads to the older ones
       const before = Number.isInteger(frame.before) ? frame.before : null;
       if (request.older || convo.older === undefined) convo.older = before;
-      if (request.older) convo.loadingOlder = false;
+      if (request.older) Object.assign(convo, { loadingOlder: false, readingOlder: true });
     }
     const have = new Map();
     for (const item of convo.items) if (item.msgId != null) have.set(item.msgId, item);
@@ -1233,7 +1261,7 @@ const HANDLERS = {
     if (!added.length) return;
     convo.items.push(...added);
     convo.items.sort((a, b) => a.at - b.at);  // stable: equal times keep their order
-    if (convo.items.length > MAX_ITEMS) convo.items.splice(0, convo.items.length - MAX_ITEMS);
+    trimItems(convo);
   },
 
   // --- After delivered (issue 13) ---
@@ -1459,7 +1487,7 @@ function mergeNewer(chat, convo, entries, since, out) {
     if (after < 0) convo.items.push(item);
     else convo.items.splice(after, 0, item);
   }
-  if (convo.items.length > MAX_ITEMS) convo.items.splice(0, convo.items.length - MAX_ITEMS);
+  trimItems(convo);
   const received = added.filter((item) => item.dir === "in");
   // A deleted one as when it comes live (handlers.dm): nothing to read, said as deleted.
   if (chat.active !== convo.key) convo.unread += received.filter((item) => !item.deleted).length;
@@ -1930,7 +1958,8 @@ function roomHistoryFrame(chat, key, before) {
  * is none, one is on its way, or we are offline. */
 function olderRoomHistory(chat, key) {
   const convo = chat.conversations.get(key);
-  if (!isRoomKey(key) || !convo || convo.older == null || convo.loadingOlder || chat.status !== "online") return null;
+  if (!isRoomKey(key) || !convo || convo.older == null || convo.loadingOlder || chat.status !== "online"
+      || convo.items.length >= MAX_READING) return null;
   convo.loadingOlder = true;
   return roomHistoryFrame(chat, key, convo.older);
 }
@@ -2261,6 +2290,7 @@ const view = {
   elements: new WeakMap(),   // item -> its <li>
   shownKey: null,            // conversation currently in the list
   shownItems: [],            // items currently in the list, in order
+  newBelow: 0,               // messages added below while the reader was scrolled up
 };
 
 function render(chat) {
@@ -2448,28 +2478,67 @@ function renderConversation(chat) {
   }
 
   const list = $("messages");
-  $("load-older").hidden = !(isRoomKey(key) && convo.older != null);
-  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
-  const oldHeight = list.scrollHeight, oldTop = list.scrollTop;
-  const items = convo.items;
-  const shown = view.shownItems;
-  const appendOnly = view.shownKey === key && shown.length <= items.length &&
-    shown.every((item, index) => items[index] === item);
-  for (const item of items) updateItem(item);
-  if (appendOnly) {
-    const added = items.slice(shown.length);
-    if (added.length) list.append(...added.map((item) => view.elements.get(item)));
-  } else {
-    list.replaceChildren(...items.map((item) => view.elements.get(item)));
-  }
+  $("load-older").hidden = !(isRoomKey(key) && convo.older != null && convo.items.length < MAX_READING);
   const switched = view.shownKey !== key;
+  const atBottom = switched || list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  const oldHeight = list.scrollHeight, oldTop = list.scrollTop;
+  const anchor = atBottom ? null : firstVisible(list);
+  const items = convo.items;
+  for (const item of items) updateItem(item);
+  const added = showItems(list, switched ? [] : view.shownItems, items);
   view.shownKey = key;
   view.shownItems = items.slice();
-  if (switched || nearBottom) list.scrollTop = list.scrollHeight;
-  // Older messages came above: what was on screen stays where it was.
-  else if (!appendOnly) list.scrollTop = oldTop + (list.scrollHeight - oldHeight);
+  view.newBelow = atBottom ? 0 : view.newBelow + added.filter((item) => item.kind === "message" && item.dir === "in").length;
+  if (atBottom) convo.readingOlder = false;  // back at the newest: the next post trims to MAX_ITEMS
+  if (atBottom) list.scrollTop = list.scrollHeight;
+  // Whatever came or went above, what the reader was reading stays where it was.
+  else if (anchor && anchor.node.parentNode === list) {
+    list.scrollTop += anchor.node.getBoundingClientRect().top - anchor.top;
+  } else list.scrollTop = oldTop + (list.scrollHeight - oldHeight);
+  renderNewBelow();
 }
 
+/** The first of ``list``'s rows on screen, and where its top is. */
+function firstVisible(list) {
+  const top = list.getBoundingClientRect().top;
+  for (const node of list.children) {
+    const box = node.getBoundingClientRect();
+    if (box.bottom > top) return { node, top: box.top };
+  }
+  return null;
+}
+
+/** Make ``list`` show ``items`` where it showed ``shown``: when the change is some gone
+ * from the top (MAX_ITEMS) and some added at the bottom, only those rows are touched (a
+ * busy room's every post would otherwise put all its rows back). Returns those added
+ * at the bottom (none when the list was rebuilt). */
+function showItems(list, shown, items) {
+  const start = items.length ? shown.indexOf(items[0]) : -1;
+  const kept = start < 0 ? 0 : shown.length - start;
+  const same = start >= 0 && kept <= items.length && items.slice(0, kept).every((item, index) => shown[start + index] === item);
+  if (!same) {
+    list.replaceChildren(...items.map((item) => view.elements.get(item)));
+    return [];
+  }
+  for (const item of shown.slice(0, start)) view.elements.get(item).remove();
+  const added = items.slice(kept);
+  if (added.length) list.append(...added.map((item) => view.elements.get(item)));
+  return added;
+}
+
+/** "N new messages" under the list, while the reader is scrolled up and new ones came. */
+function renderNewBelow() {
+  const button = $("new-messages");
+  button.hidden = view.newBelow === 0;
+  if (view.newBelow) button.textContent = tn("{n} new message", "{n} new messages", view.newBelow);
+}
+
+/** The reader is back at the bottom (scrolled, or the button): nothing new below. */
+function readToBottom(list) {
+  if (list.scrollHeight - list.scrollTop - list.clientHeight >= 60 || !view.newBelow) return;
+  view.newBelow = 0;
+  renderNewBelow();
+}
 
 /** The header's Block / Unblock button: a person's conversation, once the server said whom
  * the user blocks; it waits (disabled) while a request of theirs is on its way. */
@@ -3497,6 +3566,12 @@ function start() {
   // Scrolled to the top of a room: its older messages, as the button does.
   $("messages").addEventListener("scroll", (event) => {
     if (event.target.scrollTop < 8 && isRoomKey(shell.chat.active)) older();
+    readToBottom(event.target);
+  });
+  $("new-messages").addEventListener("click", () => {
+    const list = $("messages");
+    list.scrollTop = list.scrollHeight;
+    readToBottom(list);
   });
   $("logout").addEventListener("click", logOut);
   $("block-toggle").addEventListener("click", () => {
