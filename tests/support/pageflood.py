@@ -10,7 +10,6 @@ and forced reconnections; it prints the figures and leaves screenshots in a dire
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import json
@@ -23,10 +22,8 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[2])]
 
-from browserpage import Page, page_at  # noqa: E402
+from browserpage import Page, Site, page_at  # noqa: E402
 from server import ServerConfig, ServerThread  # noqa: E402
-from server.outbox import WriteBatcher  # noqa: E402
-from server.web import start_web_server, stop_web_server  # noqa: E402
 
 ROOM = "#turma"
 # Limits no bot of this file reaches: the page, not the server's budgets, is measured.
@@ -95,38 +92,11 @@ class Bot:
         self.sock.close()
 
 
-class Gateway:
-    """The web listener of ``srv``, which can be stopped (cutting the page's session) and
-    started again on the same port."""
-
-    def __init__(self, srv: ServerThread) -> None:
-        self.srv = srv
-        self.web = None
-        self.port = 0
-
-    def start(self) -> None:
-        async def start():
-            batcher = WriteBatcher(asyncio.get_running_loop())
-            return await start_web_server(self.srv.server.relay, "127.0.0.1", self.port, batcher=batcher)
-        self.web = self.srv.run(start())
-        self.port = self.web.sockets[0].getsockname()[1]
-
-    def stop(self) -> None:
-        self.srv.run(stop_web_server(self.web))
-        self.web = None
-
-        def cut() -> None:
-            for session in list(self.srv.server.relay.sessions):
-                if type(session).__name__ == "WebSession":
-                    session.abort("the test stops the web server")
-        self.srv.call(cut)
-
-
 @contextlib.contextmanager
-def busy_site(tmp_path: Path) -> Iterator[tuple[Page, Gateway]]:
+def busy_site(tmp_path: Path) -> Iterator[tuple[Page, Site]]:
     """The page, loaded from a server whose rate limits are out of the bots' way."""
     with ServerThread(ServerConfig(host="127.0.0.1", port=0, **UNLIMITED)) as srv:
-        gateway = Gateway(srv)
+        gateway = Site(srv)
         gateway.start()
         try:
             with page_at(tmp_path, f"http://127.0.0.1:{gateway.port}/", srv) as page:
