@@ -2857,7 +2857,7 @@ function setContactsOpen(open) {
 
 const RECONNECT_FIRST = 0.5;   // seconds before the first reconnection attempt
 const RECONNECT_MAX = 20;      // the longest wait between attempts
-const SHOW_AT_LATEST = 0.1;    // seconds from a frame to its drawing when no animation frame comes
+const SHOW_AT_LATEST = 0.1;    // seconds from a frame to its taking when no animation frame comes
 
 const shell = {
   chat: createChat(),
@@ -2874,8 +2874,9 @@ const shell = {
   savedPending: null,         // what keepPending() last wrote
   loginError: null,           // () => the login form's refusal, in the page's language (showLoginError)
   taken: { socket: null, receipts: [], announce: [], focus: null },  // to do once shown (takeFrame)
-  showFrame: null,            // the animation frame that shows them (showSoon)
-  showTimer: null,            // ... or this timer, in a hidden tab
+  waiting: [],                // [socket, frame] of frames to take at the next animation frame (frameCame)
+  waitFrame: null,            // that animation frame
+  waitTimer: null,            // ... or this timer, should none come
 };
 
 /** (Re)arm the timer that ends the hold on our sends (after "rate_limited"/"unavailable"). */
@@ -2976,9 +2977,10 @@ function connect() {
     } catch {
       return;
     }
-    if (frame && typeof frame === "object" && !Array.isArray(frame) && takeFrame(frame)) showSoon();
+    if (frame && typeof frame === "object" && !Array.isArray(frame)) frameCame(socket, frame);
   });
   socket.addEventListener("close", () => {
+    takeWaiting();  // what it brought before it closed (a bye's reason) comes first
     if (socket === shell.socket) connectionGone(chat);
   });
 }
@@ -2988,19 +2990,33 @@ function onFrame(frame) {
   if (takeFrame(frame)) showTaken();
 }
 
-/** Draw what the frames taken since the last time brought, at the next animation frame:
- * a flood of frames is drawn once per frame, not once each. A hidden tab draws no frames,
- * so the timer draws then (receipts wait for the drawing). */
-function showSoon() {
-  if (shell.showTimer !== null) return;
-  const show = () => {
-    cancelAnimationFrame(shell.showFrame);
-    clearTimeout(shell.showTimer);
-    shell.showTimer = null;
-    showTaken();
-  };
-  shell.showFrame = requestAnimationFrame(show);
-  shell.showTimer = setTimeout(show, SHOW_AT_LATEST * 1000);
+/** A frame from ``socket``. In a hidden tab (whose timers may wait a minute) taken and
+ * shown at once, as onFrame does; else with those that come before the next animation
+ * frame, all taken then and drawn once: a flood is drawn once per frame, not once per
+ * frame of it, and what the page knows is what it shows. */
+function frameCame(socket, frame) {
+  if (document.visibilityState !== "visible") {
+    takeWaiting();  // those that came before it, first
+    if (socket === shell.socket) onFrame(frame);
+    return;
+  }
+  shell.waiting.push([socket, frame]);
+  if (shell.waiting.length > 1) return;
+  shell.waitFrame = requestAnimationFrame(takeWaiting);
+  shell.waitTimer = setTimeout(takeWaiting, SHOW_AT_LATEST * 1000);  // no frame drawn: hidden meanwhile
+}
+
+/** Take the frames waiting (frameCame), those of the current connection, and show them. */
+function takeWaiting() {
+  cancelAnimationFrame(shell.waitFrame);
+  clearTimeout(shell.waitTimer);
+  const waiting = shell.waiting;
+  if (!waiting.length) return;
+  shell.waiting = [];
+  for (const [socket, frame] of waiting) {
+    if (socket === shell.socket && !takeFrame(frame)) return;  // refused: loginFailed drew the form
+  }
+  showTaken();
 }
 
 /** Apply one frame from the server (receiveFrame) and send what it asks for now; what is
