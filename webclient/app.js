@@ -1775,9 +1775,17 @@ function notice(chat, key, text, at, isError = false) {
  * and case, then the exact text, so it is total. As registry/collation.py's name_order in
  * the window. */
 function compareNames(a, b) {
-  const language = i18n.language.replace("_", "-");
-  return a.localeCompare(b, language, { sensitivity: "base", numeric: true })
-    || a.localeCompare(b, language, { sensitivity: "variant", numeric: true }) || (a < b ? -1 : a > b ? 1 : 0);
+  const [base, variant] = collators(i18n.language.replace("_", "-"));
+  return base.compare(a, b) || variant.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+const COLLATORS = new Map();  // language -> [base, variant]: made once (localeCompare makes one a call)
+
+function collators(language) {
+  if (!COLLATORS.has(language)) {
+    COLLATORS.set(language, ["base", "variant"].map((sensitivity) => new Intl.Collator(language, { sensitivity, numeric: true })));
+  }
+  return COLLATORS.get(language);
 }
 
 /** Contacts in display order: by name only. Presence plays no part (the dot and the
@@ -2291,6 +2299,8 @@ const view = {
   shownKey: null,            // conversation currently in the list
   shownItems: [],            // items currently in the list, in order
   newBelow: 0,               // messages added below while the reader was scrolled up
+  contactsShown: null,       // what the contact list shows (renderContacts), to build it only when it changes
+  membersShown: null,        // the same for the open room's member list (renderRoomTools)
 };
 
 function render(chat) {
@@ -2435,17 +2445,21 @@ function renderContacts(chat) {
   const list = $("contact-list");
   const focusedKey = list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
   const room = chat.conversations.get(ROOM);
-  const rows = [contactButton(chat, ROOM, t("Everyone"), true, room ? room.unread : 0)];
+  const rows = [[ROOM, t("Everyone"), true, room ? room.unread : 0]];
   rows.push(...roomButtons(chat));
   const live = chat.status === "online";  // while disconnected nobody is known to be online
   for (const entry of sortedContacts(chat)) {
     const convo = chat.conversations.get(entry.key);
     const online = live && isOnline(chat, entry);
     const presence = online ? t("online") : t("offline");
-    rows.push(contactButton(chat, entry.key, entry.name, online, convo ? convo.unread : 0,
-      isBlocked(chat, entry.key) ? t("{presence} · blocked", { presence }) : null));
+    rows.push([entry.key, entry.name, online, convo ? convo.unread : 0,
+      isBlocked(chat, entry.key) ? t("{presence} · blocked", { presence }) : null]);
   }
-  list.replaceChildren(...rows);
+  // Built again only when a row changed: every frame of a busy room would, for nothing.
+  const shown = JSON.stringify([i18n.language, chat.active, rows, rows.map(([key]) => isBlocked(chat, key))]);
+  if (shown === view.contactsShown) return;
+  view.contactsShown = shown;
+  list.replaceChildren(...rows.map((row) => contactButton(chat, ...row)));
   if (focusedKey) {
     const again = list.querySelector(`button[data-key="${CSS.escape(focusedKey)}"]`);
     if (again) again.focus();
@@ -2553,14 +2567,14 @@ function renderBlockButton(chat, key) {
 
 /* ----- Rooms in the page ------------------------------------------------------------- */
 
-/** The joined rooms' rows of the contact list (after "Everyone"). */
+/** The joined rooms' rows of the contact list (after "Everyone"), as contactButton's arguments. */
 function roomButtons(chat) {
   const rows = [];
   const rooms = [...chat.rooms.entries()].sort((a, b) => compareNames(a[1].name, b[1].name));
   for (const [key, room] of rooms) {
     const convo = chat.conversations.get(key);
-    rows.push(contactButton(chat, key, room.name, true, convo ? convo.unread : 0,
-      room.topic || tn("{n} member", "{n} members", room.count, { n: room.count })));
+    rows.push([key, room.name, true, convo ? convo.unread : 0,
+      room.topic || tn("{n} member", "{n} members", room.count, { n: room.count })]);
   }
   return rows;
 }
@@ -2604,6 +2618,12 @@ function renderRoomTools(chat) {
   $("room-mode-label").hidden = !mayChangeMode(chat, key);
   $("room-mode").checked = room.inviteOnly === true;
   const members = $("member-list");
+  $("member-count").textContent = String(room.members ? room.members.length : room.count);
+  // Built again only when it changed: every frame of a busy room would, for nothing.
+  const shown = JSON.stringify([i18n.language, key, moderator, chat.me,
+    (room.members || []).map((member) => [member.name, member.role, member.online])]);
+  if (shown === view.membersShown) return;
+  view.membersShown = shown;
   // In the contact list's order: the server pages them by code point (Érica after Vitória).
   const inOrder = [...(room.members || [])].sort((a, b) => compareNames(a.name, b.name));
   members.replaceChildren(...inOrder.map((member) => {
@@ -2622,7 +2642,6 @@ function renderRoomTools(chat) {
     }
     return item;
   }));
-  $("member-count").textContent = String(room.members ? room.members.length : room.count);
 }
 
 function onJoinRoom(event) {

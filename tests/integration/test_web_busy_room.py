@@ -151,3 +151,32 @@ def test_reconnections_do_not_multiply_listeners_or_nodes(room) -> None:
     assert after["listeners"] <= before["listeners"] + 2, (before, after)
     assert after["nodes"] <= before["nodes"] * 1.2, (before, after)
     assert page.problems() == []
+
+
+def test_posts_leave_the_contact_and_member_lists_alone(tmp_path: Path) -> None:
+    """The page's user owns a room of 40 (a moderator's list: five buttons a member): a
+    flood of posts changes neither list, so neither is built again (each render did)."""
+    with busy_site(tmp_path) as (page, gateway):
+        page.cdp.timeout = WAIT
+        page.log_in("Conceição")
+        enter_room(page, "#sala")
+        pupils = [Bot(gateway.srv.port, f"Aluno{n}") for n in range(40)]
+        try:
+            for bot in pupils:
+                bot.join("#sala")
+            page.wait_for("document.querySelectorAll('#member-list li').length === 41", timeout=WAIT)
+            page.wait_for("document.querySelectorAll('#member-list button[data-act=\"ban\"]').length === 40")
+            page.js("""window.rebuilt = 0;
+              const watch = new MutationObserver((changes) => { window.rebuilt += changes.length; });
+              for (const id of ['contact-list', 'member-list']) watch.observe(document.getElementById(id), {childList: true});""")
+            for n in range(0, 200, 20):
+                pupils[n // 20].post([f"oi {n + k}" for k in range(20)], room="#sala")
+            page.wait_for(f"{LAST_TEXT} === 'oi 199'", timeout=WAIT)
+            page.cdp.pump(0.3)
+            assert page.js("window.rebuilt") == 0
+            pupils[0].leave("#sala")  # a change: the member list follows it
+            page.wait_for("document.querySelectorAll('#member-list li').length === 40", timeout=WAIT)
+            assert page.problems() == []
+        finally:
+            for bot in pupils:
+                bot.close()
