@@ -125,13 +125,15 @@ def figures(page: Page) -> dict:
 
 
 # From the keypress to the typed message's ack (its state "sent"), in the page's clock,
-# looked at every 20 ms by the page's own timer (late when the page is busy: the figure).
+# looked at every 20 ms by the page's own timer (late when the page is busy: the figure);
+# its item is taken as it is sent (later posts may push it out of the list at once).
 ACK_WATCH = """(() => {
   const typed = performance.now();
   let item = null;
+  document.getElementById('composer').addEventListener('submit', () => {  // after the page's own: the item is there
+    item = shell.chat.conversations.get(shell.chat.active).items.find((i) => i.dir === 'out' && i.text === 'durante a enxurrada');
+  }, {once: true});
   const timer = setInterval(() => {
-    const convo = shell.chat.conversations.get(shell.chat.active);
-    item = item || convo.items.find((i) => i.dir === 'out' && i.text === 'durante a enxurrada') || null;
     if (item && item.state === 'sent') {
       window.ackMs = performance.now() - typed;
       clearInterval(timer);
