@@ -12,7 +12,6 @@ docs/ with ``SAVE_SCREENSHOTS=1``. Skipped without ``chromium`` (failed under CI
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import const
-from browserpage import REPO, TIMEOUT, Page, page_at
+from browserpage import REPO, TIMEOUT, Page, Site, page_at
 from chatpeer import TcpPeer
 from protocol import (
     CARBONS, Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, SendDirect, UserJoined, UserLeft,
@@ -31,8 +30,6 @@ from protocol import (
 )
 from server import ServerConfig, ServerThread
 from server.login import LoginResult, unavailable_error
-from server.outbox import WriteBatcher
-from server.web import start_web_server, stop_web_server
 from tools import require_tool
 from wire import WireClient
 
@@ -61,34 +58,6 @@ def olga_in_redes(web, topic: str = "prova na sexta") -> Iterator["ChatClient"]:
 @pytest.fixture(autouse=True, scope="module")
 def chromium_installed() -> None:
     require_tool("chromium", why="to run the web client in a browser")
-
-
-class Site:
-    """A chat server with its web gateway, which can be stopped and started again."""
-
-    def __init__(self, srv: ServerThread) -> None:
-        self.srv = srv
-        self.web = None
-        self.port = 0
-
-    def start(self) -> None:
-        async def start():
-            batcher = WriteBatcher(asyncio.get_running_loop())
-            return await start_web_server(self.srv.server.relay, "127.0.0.1", self.port, batcher=batcher)
-        self.web = self.srv.run(start())
-        self.port = self.web.sockets[0].getsockname()[1]
-
-    def stop(self) -> None:
-        """Stop listening, and cut the web users' chat sessions (as a server going away)."""
-        self.srv.run(stop_web_server(self.web))
-        self.web = None
-
-        def cut() -> None:
-            for session in list(self.srv.server.relay.sessions):
-                if type(session).__name__ == "WebSession":
-                    session.abort("the test stops the web server")
-
-        self.srv.call(cut)
 
 
 @contextlib.contextmanager

@@ -1,5 +1,5 @@
 """The chat page in headless Chromium, for the browser tests: :class:`Page` (the gestures
-the tests need), ``open_page`` (a chat server with its web gateway in a thread, the page
+the tests need), :class:`Site` (a server's web gateway, stopped and started again), ``open_page`` (a chat server with its web gateway in a thread, the page
 loaded from it; all stopped at the end) and the fixtures ``page`` (a fresh server, default
 settings) and ``alice`` (a terminal user on that server, ``chatpeer.TcpPeer``).
 Callers check for the ``chromium`` binary first (tools.require_tool).
@@ -100,6 +100,34 @@ class Page:
     def dialogs(self) -> list[dict]:
         self.cdp.pump(0.1)
         return [e for e in self.cdp.events if e["method"] == "Page.javascriptDialogOpening"]
+
+
+class Site:
+    """A chat server with its web gateway, which can be stopped and started again."""
+
+    def __init__(self, srv: ServerThread) -> None:
+        self.srv = srv
+        self.web = None
+        self.port = 0
+
+    def start(self) -> None:
+        async def start():
+            batcher = WriteBatcher(asyncio.get_running_loop())
+            return await start_web_server(self.srv.server.relay, "127.0.0.1", self.port, batcher=batcher)
+        self.web = self.srv.run(start())
+        self.port = self.web.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        """Stop listening, and cut the web users' chat sessions (as a server going away)."""
+        self.srv.run(stop_web_server(self.web))
+        self.web = None
+
+        def cut() -> None:
+            for session in list(self.srv.server.relay.sessions):
+                if type(session).__name__ == "WebSession":
+                    session.abort("the test stops the web server")
+
+        self.srv.call(cut)
 
 
 @pytest.fixture
