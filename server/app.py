@@ -24,6 +24,7 @@ from .config import ServerConfig
 from .listener import AcceptFailures, Listener, open_sockets  # noqa: F401 (AcceptFailures: re-exported)
 from .lockfile import DataDirLock
 from .outbox import WriteBatcher
+from .outofmemory import guard, keep_reserve
 from .relay import Relay
 from .session import ClientSession
 from .stores import MemoryStore, MessageStore, RedisStore, SQLiteStore
@@ -238,7 +239,8 @@ class ChatServer:
         wanted = self.config.max_connections
         self.config = dataclasses.replace(self.config, max_connections=connection_capacity(wanted, file_limit))
         failures = AcceptFailures(loop, file_limit)
-        loop.set_exception_handler(failures)
+        keep_reserve()
+        loop.set_exception_handler(guard(failures))  # out of memory: the process ends (server/outofmemory.py)
         if self.config.data_dir is not None:
             self._lock = DataDirLock.acquire(self.config.data_dir)
         try:
