@@ -64,6 +64,10 @@ _FREEZE_CHECK = 0.1
 # arriving during it waited for (bench/PROFILE.md, "Memory p99, round two"). A slice is
 # 0.15-0.4 ms; a pass still looks at every session, over a few more turns.
 _SWEEP_SLICE = 200
+# Seconds a sweep pass may come late (at the least: the heartbeat interval if longer) before
+# the sweep takes it that the process did not run meanwhile (see _sweep_forever): no loop
+# turn of a running server takes that long, a busy machine's included.
+_STALL = 3.0
 
 
 class ListenFailed(OSError):
@@ -395,12 +399,13 @@ class ChatServer:
         config = self.config
         period = max(0.05, min(config.heartbeat_interval, config.login_timeout, config.frame_timeout,
                                config.expiry_interval) / 4)
-        last_full_gc = last_expiry = last_pass = listening_since = time.monotonic()
+        last_full_gc = last_expiry = last_pass = time.monotonic()
+        listening_since = float("-inf")  # since the last stall: none yet (see below)
         last_activity = self.relay.metrics.activity()
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
-            if now - last_pass > period + config.heartbeat_interval:
+            if now - last_pass > period + max(_STALL, config.heartbeat_interval):
                 # The process did not run (its VM paused by the host, a laptop that serves
                 # the class and slept, SIGSTOP) or its loop was held that long. Its clients
                 # may have pinged all along into sockets nobody read, and this pass can come
