@@ -47,6 +47,7 @@ from server.lockfile import DataDirInUse, DataDirUnusable
 from server.roomdesk import NoAccount
 from server.store import StoreUnavailable
 from server.metrics import parse_allow_list
+from server.outofmemory import give_up
 from web.hosts import ANY_HOST, is_host_name
 from web.websocket.handshake import normalise_origin
 
@@ -689,6 +690,8 @@ def main(argv: list[str] | None = None) -> int:
     except ListenFailed as exc:
         log.error(LISTEN_FAILED[exc.listener].format(port=exc.port, host=exc.host, reason=exc.reason))
         return 1
+    except MemoryError:  # in the loop itself (its select); a callback's is the loop's exception handler's
+        give_up("in the event loop")
     except OSError as exc:
         log.error("cannot start on %s:%d: %s", args.host, args.port, exc.strerror or exc)
         return 1

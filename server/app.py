@@ -24,6 +24,7 @@ from .config import ServerConfig
 from .listener import AcceptFailures, Listener, open_sockets  # noqa: F401 (AcceptFailures: re-exported)
 from .lockfile import DataDirLock
 from .outbox import WriteBatcher
+from .outofmemory import guard, keep_reserve
 from .relay import Relay
 from .session import ClientSession
 from .stores import MemoryStore, MessageStore, RedisStore, SQLiteStore
@@ -63,6 +64,10 @@ _FREEZE_CHECK = 0.1
 # arriving during it waited for (bench/PROFILE.md, "Memory p99, round two"). A slice is
 # 0.15-0.4 ms; a pass still looks at every session, over a few more turns.
 _SWEEP_SLICE = 200
+# Seconds a sweep pass may come late (at the least: the heartbeat interval if longer) before
+# the sweep takes it that the process did not run meanwhile (see _sweep_forever): no loop
+# turn of a running server takes that long, a busy machine's included.
+_STALL = 3.0
 
 
 class ListenFailed(OSError):
@@ -238,7 +243,8 @@ class ChatServer:
         wanted = self.config.max_connections
         self.config = dataclasses.replace(self.config, max_connections=connection_capacity(wanted, file_limit))
         failures = AcceptFailures(loop, file_limit)
-        loop.set_exception_handler(failures)
+        keep_reserve()
+        loop.set_exception_handler(guard(failures))  # out of memory: the process ends (server/outofmemory.py)
         if self.config.data_dir is not None:
             self._lock = DataDirLock.acquire(self.config.data_dir)
         try:
@@ -393,11 +399,23 @@ class ChatServer:
         config = self.config
         period = max(0.05, min(config.heartbeat_interval, config.login_timeout, config.frame_timeout,
                                config.expiry_interval) / 4)
-        last_full_gc = last_expiry = time.monotonic()
+        last_full_gc = last_expiry = last_pass = time.monotonic()
+        listening_since = float("-inf")  # since the last stall: none yet (see below)
         last_activity = self.relay.metrics.activity()
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
+            if now - last_pass > period + max(_STALL, config.heartbeat_interval):
+                # The process did not run (its VM paused by the host, a laptop that serves
+                # the class and slept, SIGSTOP) or its loop was held that long. Its clients
+                # may have pinged all along into sockets nobody read, and this pass can come
+                # before those reads (after SIGCONT the first select may return nothing):
+                # a client's silence counts only while the server listened. A shorter
+                # stall needs no credit: a live client says something every heartbeat
+                # interval, far inside the timeout.
+                listening_since = now
+                log.warning("the server did not run for %.0f s (was its machine suspended?): "
+                            "its clients' silence meanwhile is not held against them", now - last_pass - period)
             if now - last_expiry >= config.expiry_interval:
                 last_expiry = now
                 self.relay.expire(time.time())
@@ -420,16 +438,17 @@ class ChatServer:
                     # left unfinished, is ours, not its own. But a hold that waits for it
                     # to read what it was sent is its own: as long as a heartbeat, then
                     # it is a slow consumer.
-                    if session.write_paused and now - held > config.heartbeat_timeout:
+                    if session.write_paused and now - max(held, listening_since) > config.heartbeat_timeout:
                         session.stalled(now - held)
                     continue
-                silent = now - session.last_seen
+                silent = now - max(session.last_seen, listening_since)
                 unfinished = session.unfinished_since
-                if session.conn.state is State.HANDSHAKE and now - session.connected_at > config.login_timeout:
+                if (session.conn.state is State.HANDSHAKE
+                        and now - max(session.connected_at, listening_since) > config.login_timeout):
                     # Logged once, by the relay as the connection goes ("before logging in").
                     session.end(ErrorCode.LOGIN_TIMEOUT, f"no login within {config.login_timeout:g} s; "
                                 "closing the connection", "login timeout")
-                elif unfinished is not None and now - unfinished > config.frame_timeout:
+                elif unfinished is not None and now - max(unfinished, listening_since) > config.frame_timeout:
                     # Bytes keep coming (so the heartbeat is content) but the frame never
                     # ends: the buffer would stay pinned for as long as the client likes.
                     # Logged once, by the relay as the connection goes ("... (frame timeout)");
@@ -443,3 +462,4 @@ class ChatServer:
                 elif silent > config.heartbeat_interval and not session.pinged and session.is_open:
                     session.pinged = True
                     session.send(Ping("heartbeat"))
+            last_pass = now

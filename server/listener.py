@@ -40,6 +40,7 @@ from collections.abc import Callable
 
 from .admission import Admission, Refusal
 from .logsummary import LogSummary
+from .outofmemory import give_up
 from .session import unlink_own_callbacks
 
 log = logging.getLogger("chat.server")
@@ -326,6 +327,8 @@ class Listener:
             return
         except asyncio.CancelledError:
             pass  # closed (the server stops)
+        except MemoryError:  # a task's error reaches the loop's handler late, if ever: see outofmemory.py
+            give_up("opening a connection")
         except (OSError, ssl.SSLError, EOFError) as exc:  # TimeoutError is an OSError
             hint = " (a client without TLS?)" if getattr(exc, "reason", None) in _NOT_TLS else ""
             self.log_lines.log("failed TLS handshakes" if self.tls else "failed connections", address, logging.INFO,
