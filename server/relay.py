@@ -1078,10 +1078,15 @@ class Relay:
 
     def deliver_routed(self, message: mailbox.StoredMessage) -> None:
         """Another node routed ``message`` to this one: forward it to its recipient's
-        sessions here (not again if it is already in flight here)."""
+        sessions here (not again if it is already in flight here, nor to a session whose
+        fetch of waiting messages read it: it had it from there)."""
         recipients = self.registry.sessions_by_key(message.recipient_key)
-        if recipients and message.msg_id not in self.inflight:
-            self._forward(message, recipients)
+        msg_id = message.msg_id
+        if recipients and msg_id not in self.inflight:
+            # An inbox entry can come late (its reader reconnects on its own schedule after
+            # a break, or finds it only at its next read from "0"), after a fetch sent the
+            # message and the recipient confirmed it: no longer in flight, it went again.
+            self._forward(message, [r for r in recipients if r.backlog_cursor < msg_id])
 
     def tell_routed(self, key: str, msg_id: int, frame: bytes) -> None:
         """Another node tells ``key``'s sessions here about message ``msg_id``."""

@@ -167,6 +167,10 @@ class ClusterNode:
         # Inbox entries applied here whose acknowledgement Redis has not confirmed (by id);
         # bounded by the inbox's own pending entries.
         self._inbox_unacked: set = set()
+        # The ids Redis acknowledged while the reader's read was under way (None between
+        # reads): that read, from "0", may have run before the acknowledgement and bring
+        # them back, no longer in _inbox_unacked (see _read_inbox).
+        self._inbox_acked: set | None = None
         # Of those, the ones whose acknowledgement waits to go with the next reads' (see
         # _take_inbox_later), and the timer that sends them.
         self._inbox_taken: list = []
@@ -1100,6 +1104,9 @@ class ClusterNode:
         while True:
             if trace.ON:
                 trace.mark("xcall", 0)
+            # Those acknowledged before this read is sent cannot come back in it (Redis ran
+            # their acknowledgement first); those acknowledged while it is under way can.
+            acked = self._inbox_acked = set()
             try:
                 # Written now, not at the end of the turn: entries that come while no read
                 # waits in Redis wait for this one.
@@ -1121,7 +1128,12 @@ class ClusterNode:
                 position = ">"
                 continue
             ids = []
+            self._inbox_acked = None
             for entry_id, fields in entries:
+                if entry_id in acked:
+                    # Applied, and acknowledged after Redis ran this read: a second time
+                    # sent its recipient the message again (tests/unit/test_cluster_inbox_reader.py).
+                    continue
                 ids.append(entry_id)
                 # Read again from "0" after a lost connection, the entries this node applied
                 # but whose acknowledgement had not reached Redis come back: applying them
@@ -1171,6 +1183,8 @@ class ClusterNode:
             self._failed("inbox acknowledgement", reply, logging.ERROR)
             return
         self._inbox_unacked.difference_update(ids)
+        if self._inbox_acked is not None:  # a read under way may still bring them back
+            self._inbox_acked.update(ids)
 
     def _apply_inbox(self, fields: list) -> None:
         event = self._decode(fields)

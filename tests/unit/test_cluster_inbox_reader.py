@@ -21,7 +21,8 @@ class _End(Exception):
 
 
 class ScriptedReader:
-    """Answers XREADGROUP calls from a list: a reply, or an exception to raise."""
+    """Answers XREADGROUP calls from a list: a reply, an exception to raise, or a
+    coroutine function whose result is the reply (a read that waits for something)."""
 
     def __init__(self, steps: list) -> None:
         self.steps = steps
@@ -39,6 +40,8 @@ class ScriptedReader:
         step = self.steps.pop(0)
         if isinstance(step, BaseException):
             raise step
+        if callable(step):
+            return await step()
         return step
 
     async def close(self) -> None:
@@ -161,3 +164,53 @@ def test_a_full_read_is_acknowledged_at_once(monkeypatch) -> None:
 
     asyncio.run(run())
     assert [len(ids) for ids in acks] == [node_module.READ_COUNT]
+
+
+def test_an_entry_acknowledged_while_a_read_from_0_that_holds_it_is_under_way_is_not_applied_again(
+        monkeypatch) -> None:
+    """Found by CI (test_cluster_unsure, the library's message to Bia twice, a few runs in
+    ten on a loaded machine): after Redis came back, the reader read from "0" again and
+    again while the entry it applied waited for its acknowledgement; a read Redis ran just
+    before the acknowledgement still held the entry, its answer came after the
+    acknowledgement's, which had forgotten it, and it was applied a second time. An id
+    leaves ``_inbox_unacked`` only once no read sent before its acknowledgement ran is
+    under way."""
+    stream = b"{chat}:inbox:n1"
+    entry = _tell(7)
+    acked = []
+
+    async def inbox_taken(_client: object, args: tuple) -> object:
+        acked.append(args[2:])
+        return len(args) - 2
+
+    async def read_before_the_acknowledgement() -> list:
+        # Redis ran this read before the acknowledgement, whose answer reaches the node first.
+        for _ in range(500):  # bounded
+            if acked:
+                break
+            await asyncio.sleep(0.002)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert acked, "the acknowledgement never came"
+        return [[stream, [entry]]]
+
+    monkeypatch.setattr(node_module.scripts, "INBOX_TAKEN", inbox_taken)
+    monkeypatch.setattr(node_module, "LAZY_SECONDS", 0.0)  # the acknowledgement at once
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1", beat=0.001)
+    relay = Relay()
+    node.attach(relay)
+    node._inbox_reader = ScriptedReader([
+        [[stream, [entry]]],              # "0" after a lost connection: pending, applied
+        read_before_the_acknowledgement,  # "0" again: still pending when Redis read it
+        [[stream, []]],                   # "0": nothing pending any more
+    ])
+
+    async def run() -> None:
+        with pytest.raises(_End):
+            await asyncio.wait_for(node._read_inbox(), 5)
+
+    asyncio.run(run())
+    assert node._inbox_reader.positions == ["0", "0", "0", ">"]
+    assert [msg_id for _key, msg_id, _frame in relay.told] == [7]  # once, not twice
+    assert acked == [(entry[0],)]
+    assert not node._inbox_unacked  # forgotten once no read that could hold it is under way
