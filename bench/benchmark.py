@@ -1063,7 +1063,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.clients, args.messages, args.seconds, args.idle = 100, 5000, 2.0, 500
     if args.smoke:
-        args.clients, args.messages, args.rate, args.seconds, args.idle = 20, 400, 200, 0.5, 50
+        # 2,000 messages, not fewer: the throughput phase's CPU is read in the kernel's 10 ms
+        # ticks (/proc/PID/stat), and 400 took the bare relay 0.01 s on a fast moment: 0 ticks,
+        # "0 µs per message" (CI, once).
+        args.clients, args.messages, args.rate, args.seconds, args.idle = 20, 2000, 200, 0.5, 50
     if args.smoke:  # the client-core phase's own line (bench/coreclients.py)
         args.client_core, args.core_rate = 4, 100
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
