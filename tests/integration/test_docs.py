@@ -6,6 +6,11 @@
 - LEIAME.md (pt_BR) has the same commands as README.md (every command line of a fenced
   block, every inline ``python3 ...`` and ``/command``), the same sections and tables; the
   failure lists what differs, for whoever updates one of them.
+- What the documents (README.md, LEIAME.md, PROTOCOL.md, docs/*.md, the examples'
+  docstrings and const.py's comments) point to is there: every ``--option`` of a command
+  they show is in that program's ``--help``, every relative link and every path of the
+  project's files resolves, and every ``FILE.md, "Section"`` names a heading (or a bold
+  paragraph title) of FILE.md.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 LEIAME = ROOT / "LEIAME.md"
 WAIT = 30.0
+# What a newcomer reads and does literally (bench/PROFILE.md is a lab notebook: its past
+# commands are kept as they were run).
+DOCUMENTS = [README, LEIAME, ROOT / "PROTOCOL.md", *sorted((ROOT / "docs").glob("*.md")),
+             *sorted((ROOT / "examples").glob("*.py")), ROOT / "const.py"]
 
 # `python chatserver.py`, `python -m pytest`: a command that fails where only python3 exists.
 BARE_PYTHON = re.compile(r"(?<![\w./-])python (?:-m |[\w./-]+\.py\b)")
@@ -99,3 +108,86 @@ def test_leiame_has_the_readmes_commands_sections_and_tables() -> None:
     (levels, tables), (niveis, tabelas) = shape_of(english), shape_of(portuguese)
     assert levels == niveis, f"headings: README.md {levels}, LEIAME.md {niveis}"
     assert tables == tabelas, f"table rows: README.md {tables}, LEIAME.md {tabelas}"
+
+
+# A command a document shows: the program (a module or a script), then its arguments up to
+# the end of the line, the code span, a table cell or a ``# comment``.
+DOCUMENTED_COMMAND = re.compile(r"(?:python3|py) (-m [\w.]+|[\w./-]+\.py)([^`|#\n]*)")
+OPTION = re.compile(r"(?<![\w-])--[a-z][\w-]*")
+
+
+def test_every_option_a_document_shows_is_in_its_programs_help() -> None:
+    wanted: dict[str, dict[str, set[str]]] = {}
+    for path in DOCUMENTS:
+        for match in DOCUMENTED_COMMAND.finditer(path.read_text(encoding="utf-8")):
+            for option in OPTION.findall(match.group(2)):
+                wanted.setdefault(match.group(1), {}).setdefault(option, set()).add(path.name)
+    assert "chatserver.py" in wanted and "chatclient.py" in wanted and "-m bench.benchmark" in wanted
+    missing = []
+    for program, options in sorted(wanted.items()):
+        shown = subprocess.run([sys.executable, *program.split(), "--help"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=WAIT, stdin=subprocess.DEVNULL)
+        assert shown.returncode == 0, f"{program} --help: {shown.stderr}"
+        missing += [f"{program} {option} ({', '.join(sorted(where))})" for option, where in sorted(options.items())
+                    if not re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", shown.stdout)]
+    assert not missing, "options the documents show that --help does not list:\n" + "\n".join(missing)
+
+
+# A relative Markdown link, and a path of the project's own files (a top folder of the
+# project, then folders and a file name; a PLACEHOLDER part such as LANG is a pattern).
+LINK = re.compile(r"\]\((?!https?:|mailto:)([^)#\s]*)(?:#([^)\s]+))?\)")
+PROJECT_PATH = re.compile(r"(?<![\w./~-])((?:[\w-]+/)+[\w.-]+\.(?:py|md|json|po|html|js|css|png))\b")
+
+
+def headings_of(path: Path) -> list[str]:
+    """The headings of a Markdown file, and the titles of its bold paragraphs
+    (``**What the sender is told.**``), which are cited as sections too."""
+    prose = FENCE.sub("", path.read_text(encoding="utf-8"))
+    titles = [line.lstrip("#").strip() for line in prose.splitlines() if re.match(r"#+ ", line)]
+    return titles + [title.rstrip(".:") for title in re.findall(r"^\*\*([^*\n]+)\*\*", prose, re.MULTILINE)]
+
+
+def test_every_link_and_path_in_the_documents_resolves() -> None:
+    top = {path.name for path in ROOT.iterdir() if path.is_dir() and not path.name.startswith(".")}
+    missing = []
+    for path in DOCUMENTS:
+        text = path.read_text(encoding="utf-8")
+        where = path.relative_to(ROOT)
+        for target, anchor in LINK.findall(text) if path.suffix == ".md" else ():
+            file = (path.parent / target) if target else path
+            if not file.exists():
+                missing.append(f"{where}: link to {target}")
+            elif anchor and file.suffix == ".md" and anchor not in {slug(h) for h in headings_of(file)}:
+                missing.append(f"{where}: link to {target}#{anchor}, a heading {file.name} does not have")
+        for cited in PROJECT_PATH.findall(text):
+            parts = cited.split("/")
+            if parts[0] in top and not any(part.isupper() for part in parts) and not (ROOT / cited).exists():
+                missing.append(f"{where}: {cited}")
+    assert not missing, "the documents point to what is not there:\n" + "\n".join(missing)
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation but ``-`` and ``_`` dropped,
+    spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+# `PROTOCOL.md, "Names"`, `(docs/cluster.md, "Performance")`, `o docs/cluster.md, seção "Try it"`;
+# a title may go on over a line break (of a comment, in a .py file).
+CITATION = re.compile(r"((?:[\w-]+/)*[\w-]+\.md)(?:,? (?:section|seção)|,)\s+\"([^\"]{1,200})\"")
+LINE_BREAK = re.compile(r"\s*\n\s*(?:#\s*)?")
+
+
+def test_every_section_the_documents_cite_is_a_heading_of_that_file() -> None:
+    wrong = []
+    for path in DOCUMENTS:
+        text = path.read_text(encoding="utf-8")
+        for match in CITATION.finditer(text):
+            file, title = ROOT / match.group(1), LINE_BREAK.sub(" ", match.group(2))
+            line = text.count("\n", 0, match.start()) + 1
+            if not file.exists():
+                wrong.append(f"{path.relative_to(ROOT)}:{line}: {match.group(1)} does not exist")
+            elif not any(heading.startswith(title) for heading in headings_of(file)):
+                wrong.append(f"{path.relative_to(ROOT)}:{line}: {match.group(1)} has no section {title!r}")
+    assert not wrong, "citations of sections that are not there:\n" + "\n".join(wrong)
+
