@@ -4,8 +4,9 @@
   24.04): in the Markdown files, the docstrings and ``--help``.
 - The test command is one line, and .ci/run runs exactly it.
 - LEIAME.md (pt_BR) has the same commands as README.md (every command line of a fenced
-  block, every inline ``python3 ...`` and ``/command``), the same sections and tables; the
-  failure lists what differs, for whoever updates one of them.
+  block, every inline ``python3 ...`` and ``/command``), the same sections and tables, and
+  the same figures in each section (a measurement added to one only); the failure lists
+  what differs, for whoever updates one of them.
 - What the documents (README.md, LEIAME.md, PROTOCOL.md, docs/*.md, the examples'
   docstrings and const.py's comments) point to is there: every ``--option`` of a command
   they show is in that program's ``--help``, every relative link and every path of the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,3 +193,24 @@ def test_every_section_the_documents_cite_is_a_heading_of_that_file() -> None:
                 wrong.append(f"{path.relative_to(ROOT)}:{line}: {match.group(1)} has no section {title!r}")
     assert not wrong, "citations of sections that are not there:\n" + "\n".join(wrong)
 
+# Figures as either language writes them: 7,013 and 7.013, 5.5 and 5,5, 03:59 and 3h59 are
+# the same digits. What is quoted (a message's own words, a command) may differ.
+FIGURE = re.compile(r"\d(?:[\d.,]*\d)?")
+QUOTED = re.compile(r"`[^`]*`|\"[^\"]{0,300}\"|https?://\S+")
+
+
+def figures_by_section(markdown: str) -> list[Counter[str]]:
+    prose = QUOTED.sub("", FENCE.sub("", markdown))
+    return [Counter(str(int(re.sub(r"[.,]", "", figure))) for figure in FIGURE.findall(section))
+            for section in re.split(r"^#+ .*$", prose, flags=re.MULTILINE)]
+
+
+def test_leiame_quotes_the_readmes_figures_section_by_section() -> None:
+    english, portuguese = README.read_text(encoding="utf-8"), LEIAME.read_text(encoding="utf-8")
+    titles = ["(before the first heading)"] + re.findall(r"^#+ (.*)$", FENCE.sub("", english), re.MULTILINE)
+    differences = []
+    for title, ours, theirs in zip(titles, figures_by_section(english), figures_by_section(portuguese)):
+        if ours != theirs:
+            differences.append(f"  {title}: only in README.md {sorted((ours - theirs).elements())}, "
+                               f"only in LEIAME.md {sorted((theirs - ours).elements())}")
+    assert not differences, "README.md and LEIAME.md quote different figures:\n" + "\n".join(differences)
