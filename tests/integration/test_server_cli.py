@@ -152,6 +152,17 @@ def test_a_web_name_or_origin_that_could_never_match_is_a_usage_error(args: tupl
     assert done.returncode == 2 and f"chatserver.py: error: {error}" in done.stderr, done.stderr
 
 
+def test_a_web_name_from_the_settings_file_is_said_to_come_from_it(tmp_path: Path, monkeypatch) -> None:
+    """README tells an operator to put settings in const_local.py: the error names that
+    file, where the wrong name is, not const.py."""
+    settings = tmp_path / "const_local.py"
+    settings.write_text('WEB_ALLOWED_HOSTS = ("http://sala.escola.br/",)\n', encoding="utf-8")
+    monkeypatch.setenv("CHAT_CONST_LOCAL", str(settings))
+    done = run("--port", "0", "--web-port", "0", "--memory")
+    assert done.returncode == 2 and f"chatserver.py: error: WEB_ALLOWED_HOSTS in {settings}: " \
+           "'http://sala.escola.br/' is not a host name" in done.stderr, done.stderr
+
+
 # --- A data directory that cannot be used names it, and what to do -------------------------
 
 
