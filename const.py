@@ -2,7 +2,7 @@
 
 To change one, set it in ``const_local.py`` beside this file (the same name, e.g.
 ``ADMINS = ("João",)``), not here: upgrades replace this file and never touch that one
-(overrides.py; README, "Your settings"). The server and every client read their settings
+(overrides.py; README, "`const.py`"). The server and every client read their settings
 from here, that file applied; command-line flags override them (``python3 chatserver.py
 --help``, ``python3 chatclient.py --help``).
 """

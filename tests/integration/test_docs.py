@@ -174,9 +174,11 @@ def slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-# `PROTOCOL.md, "Names"`, `(docs/cluster.md, "Performance")`, `o docs/cluster.md, seção "Try it"`;
+# `PROTOCOL.md, "Names"`, `(docs/cluster.md, "Performance")`, `o docs/cluster.md, seção "Try it"`,
+# `README, "Names"`;
 # a title may go on over a line break (of a comment, in a .py file).
-CITATION = re.compile(r"((?:[\w-]+/)*[\w-]+\.md)(?:,? (?:section|seção)|,)\s+\"([^\"]{1,200})\"")
+CITATION = re.compile(r"((?:[\w-]+/)*[\w-]+\.md|\b(?:README|LEIAME|PROTOCOL)\b)(?:,? (?:section|seção)|,)\s+"
+                      r"\"([^\"]{1,200})\"")
 LINE_BREAK = re.compile(r"\s*\n\s*(?:#\s*)?")
 
 
@@ -185,12 +187,13 @@ def test_every_section_the_documents_cite_is_a_heading_of_that_file() -> None:
     for path in DOCUMENTS:
         text = path.read_text(encoding="utf-8")
         for match in CITATION.finditer(text):
-            file, title = ROOT / match.group(1), LINE_BREAK.sub(" ", match.group(2))
+            name, title = match.group(1), LINE_BREAK.sub(" ", match.group(2))
+            file = ROOT / (name if name.endswith(".md") else f"{name}.md")
             line = text.count("\n", 0, match.start()) + 1
             if not file.exists():
-                wrong.append(f"{path.relative_to(ROOT)}:{line}: {match.group(1)} does not exist")
+                wrong.append(f"{path.relative_to(ROOT)}:{line}: {name} does not exist")
             elif not any(heading.startswith(title) for heading in headings_of(file)):
-                wrong.append(f"{path.relative_to(ROOT)}:{line}: {match.group(1)} has no section {title!r}")
+                wrong.append(f"{path.relative_to(ROOT)}:{line}: {name} has no section {title!r}")
     assert not wrong, "citations of sections that are not there:\n" + "\n".join(wrong)
 
 # Figures as either language writes them: 7,013 and 7.013, 5.5 and 5,5, 03:59 and 3h59 are
