@@ -5,8 +5,9 @@
 - The test command is one line, and .ci/run runs exactly it.
 - LEIAME.md (pt_BR) has the same commands as README.md (every command line of a fenced
   block, every inline ``python3 ...`` and ``/command``), the same sections and tables, and
-  the same figures in each section (a measurement added to one only); the failure lists
-  what differs, for whoever updates one of them.
+  the same figures and the same settings, options and files named in each section (a
+  measurement or a paragraph added to one only); the failure lists what differs, for
+  whoever updates one of them.
 - What the documents (README.md, LEIAME.md, PROTOCOL.md, docs/*.md, the examples'
   docstrings and const.py's comments) point to is there: every ``--option`` of a command
   they show is in that program's ``--help``, every relative link and every path of the
@@ -217,3 +218,20 @@ def test_leiame_quotes_the_readmes_figures_section_by_section() -> None:
             differences.append(f"  {title}: only in README.md {sorted((ours - theirs).elements())}, "
                                f"only in LEIAME.md {sorted((theirs - ours).elements())}")
     assert not differences, "README.md and LEIAME.md quote different figures:\n" + "\n".join(differences)
+
+
+# What a section names that a translation keeps as it is: a setting, an option, a file.
+NAMED = re.compile(r"`([A-Z][A-Z0-9_]{2,}|--[a-z][\w-]*|[\w./-]+\.(?:py|md|json|sqlite3))`")
+
+
+def test_leiame_names_the_readmes_settings_options_and_files_section_by_section() -> None:
+    english, portuguese = README.read_text(encoding="utf-8"), LEIAME.read_text(encoding="utf-8")
+    titles = ["(before the first heading)"] + re.findall(r"^#+ (.*)$", FENCE.sub("", english), re.MULTILINE)
+    sections = [re.split(r"^#+ .*$", FENCE.sub("", text), flags=re.MULTILINE) for text in (english, portuguese)]
+    differences = []
+    for title, ours, theirs in zip(titles, *sections):
+        ours, theirs = set(NAMED.findall(ours)), set(NAMED.findall(theirs))
+        if ours != theirs:
+            differences.append(f"  {title}: only in README.md {sorted(ours - theirs)}, "
+                               f"only in LEIAME.md {sorted(theirs - ours)}")
+    assert not differences, "README.md and LEIAME.md name different things:\n" + "\n".join(differences)
