@@ -23,6 +23,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from docfiles import FENCE, headings_of, sections_of, slug
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 LEIAME = ROOT / "LEIAME.md"
@@ -36,7 +38,6 @@ DOCUMENTS = [README, LEIAME, ROOT / "PROTOCOL.md", *sorted((ROOT / "docs").glob(
 BARE_PYTHON = re.compile(r"(?<![\w./-])python (?:-m |[\w./-]+\.py\b)")
 # What starts a command line to type (in a code block or an inline code span).
 COMMAND_START = re.compile(r"(?:python3|py|sudo|bash|printf|git|\.) ")
-FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 INLINE = re.compile(r"(?<!`)`([^`]+)`(?!`)")  # (a span may go on over a line break)
 
 
@@ -142,14 +143,6 @@ LINK = re.compile(r"\]\((?!https?:|mailto:)([^)#\s]*)(?:#([^)\s]+))?\)")
 PROJECT_PATH = re.compile(r"(?<![\w./~-])((?:[\w-]+/)+[\w.-]+\.(?:py|md|json|po|html|js|css|png))\b")
 
 
-def headings_of(path: Path) -> list[str]:
-    """The headings of a Markdown file, and the titles of its bold paragraphs
-    (``**What the sender is told.**``), which are cited as sections too."""
-    prose = FENCE.sub("", path.read_text(encoding="utf-8"))
-    titles = [line.lstrip("#").strip() for line in prose.splitlines() if re.match(r"#+ ", line)]
-    return titles + [title.rstrip(".:") for title in re.findall(r"^\*\*([^*\n]+)\*\*", prose, re.MULTILINE)]
-
-
 def test_every_link_and_path_in_the_documents_resolves() -> None:
     top = {path.name for path in ROOT.iterdir() if path.is_dir() and not path.name.startswith(".")}
     missing = []
@@ -167,12 +160,6 @@ def test_every_link_and_path_in_the_documents_resolves() -> None:
             if parts[0] in top and not any(part.isupper() for part in parts) and not (ROOT / cited).exists():
                 missing.append(f"{where}: {cited}")
     assert not missing, "the documents point to what is not there:\n" + "\n".join(missing)
-
-
-def slug(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation but ``-`` and ``_`` dropped,
-    spaces to hyphens."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
 # `PROTOCOL.md, "Names"`, `(docs/cluster.md, "Performance")`, `o docs/cluster.md, seção "Try it"`,
@@ -193,7 +180,7 @@ def test_every_section_the_documents_cite_is_a_heading_of_that_file() -> None:
             line = text.count("\n", 0, match.start()) + 1
             if not file.exists():
                 wrong.append(f"{path.relative_to(ROOT)}:{line}: {name} does not exist")
-            elif not any(heading.startswith(title) for heading in headings_of(file)):
+            elif not any(section.startswith(title) for section in sections_of(file)):
                 wrong.append(f"{path.relative_to(ROOT)}:{line}: {name} has no section {title!r}")
     assert not wrong, "citations of sections that are not there:\n" + "\n".join(wrong)
 

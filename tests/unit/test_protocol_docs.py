@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 
 import const
+from docfiles import slug
 from protocol import codec
 from protocol.connection import _OPEN_SENDABLE, LATEST_VERSION, Connection, Role
 from protocol.events import FrameRejected
@@ -46,12 +47,6 @@ def section(title: str) -> str:
     match = re.search(rf"^#+ {re.escape(title)}\n(.*?)(?=^#+ |\Z)", TEXT, re.DOTALL | re.MULTILINE)
     assert match, f"PROTOCOL.md has no section {title!r}"
     return match.group(1)
-
-
-def slug(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation but ``-`` and ``_`` dropped,
-    spaces to hyphens."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
 def test_the_title_names_every_version_the_document_defines() -> None:
