@@ -13,7 +13,8 @@ A student writes a client from PROTOCOL.md alone, so:
 - the checklist for a new client comes first, and every ``(#anchor)`` link names a heading;
 - limits and reasons a client meets are written down (the ping token, ``protocol error``);
 - every frame the document shows decodes with the codec, and none carries a key the codec
-  would drop (a field renamed in the code and not in the example).
+  would drop (a field renamed in the code and not in the example);
+- "Metrics" lists every figure server/metrics.py exposes, and no other.
 """
 
 from __future__ import annotations
@@ -147,3 +148,9 @@ def test_every_frame_shown_decodes_and_keeps_every_key() -> None:
         if dropped:
             wrong.append(f"line {line}: keys the codec does not know {sorted(dropped)}: {frame}")
     assert not wrong, "frames of PROTOCOL.md that a server would not read as shown:\n" + "\n".join(wrong)
+
+
+def test_the_metrics_table_lists_what_the_server_exposes() -> None:
+    exposed = set(re.findall(r'"(chat_\w+)"', (ROOT / "server" / "metrics.py").read_text(encoding="utf-8")))
+    listed = set(re.findall(r"`(chat_\w+)", section("Metrics")))
+    assert exposed and exposed == listed, f"not listed: {sorted(exposed - listed)}; gone: {sorted(listed - exposed)}"
