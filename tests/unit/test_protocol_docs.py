@@ -14,7 +14,8 @@ A student writes a client from PROTOCOL.md alone, so:
 - limits and reasons a client meets are written down (the ping token, ``protocol error``);
 - every frame the document shows decodes with the codec, and none carries a key the codec
   would drop (a field renamed in the code and not in the example);
-- "Metrics" lists every figure server/metrics.py exposes, and no other.
+- "Metrics" lists every figure server/metrics.py exposes, and no other; "Error codes"
+  every code of protocol/errors.py that can reach a client, and no other.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import const
 from docfiles import slug
 from protocol import codec
 from protocol.connection import _OPEN_SENDABLE, LATEST_VERSION, Connection, Role
+from protocol.errors import ErrorCode
 from protocol.events import FrameRejected
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,3 +156,11 @@ def test_the_metrics_table_lists_what_the_server_exposes() -> None:
     exposed = set(re.findall(r'"(chat_\w+)"', (ROOT / "server" / "metrics.py").read_text(encoding="utf-8")))
     listed = set(re.findall(r"`(chat_\w+)", section("Metrics")))
     assert exposed and exposed == listed, f"not listed: {sorted(exposed - listed)}; gone: {sorted(listed - exposed)}"
+
+
+def test_the_error_codes_table_lists_every_code_a_client_can_get() -> None:
+    # truncated_frame is what a core says of a stream that ended inside a frame: nobody is
+    # left to send it to (server/relay.py, _rejected).
+    sent = {code.value for code in ErrorCode} - {ErrorCode.TRUNCATED_FRAME}
+    listed = set(re.findall(r"^\| `(\w+)`", section("Error codes"), re.MULTILINE))
+    assert sent == listed, f"not listed: {sorted(sent - listed)}; no such code: {sorted(listed - sent)}"
