@@ -8,6 +8,9 @@
   the same figures and the same settings, options and files named in each section (a
   measurement or a paragraph added to one only); the failure lists what differs, for
   whoever updates one of them.
+- The terminal client's table (in both) lists every command of client/commands.py, and
+  the table of languages each one's English and first Portuguese name; neither names a
+  command the client does not have.
 - What the documents (README.md, LEIAME.md, PROTOCOL.md, docs/*.md, the examples'
   docstrings and const.py's comments) point to is there: every ``--option`` of a command
   they show is in that program's ``--help``, every relative link and every path of the
@@ -23,6 +26,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from docfiles import FENCE, headings_of, sections_of, slug
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -222,3 +226,30 @@ def test_leiame_names_the_readmes_settings_options_and_files_section_by_section(
             differences.append(f"  {title}: only in README.md {sorted(ours - theirs)}, "
                                f"only in LEIAME.md {sorted(theirs - ours)}")
     assert not differences, "README.md and LEIAME.md name different things:\n" + "\n".join(differences)
+
+
+# A command word in a table row: `/who`, `/histórico` (not `//etc/hosts`, a line sent as text).
+TABLE_COMMAND = re.compile(r"(?<![/\w])/([^\s`/|\]]+)")
+
+
+def commands_in_tables(markdown: str, section: str, columns: int) -> set[str]:
+    """The command words in the first ``columns`` cells of the rows of the tables of the
+    ``## section`` of ``markdown`` (the cells that are commands, not what they do)."""
+    text = next(part for part in re.split(r"^## ", markdown, flags=re.MULTILINE) if part.startswith(section))
+    cells = [cell for line in text.splitlines() if line.startswith("| `") for cell in line.split("|")[1:columns + 1]]
+    return {word for cell in cells for word in TABLE_COMMAND.findall(cell)}
+
+
+@pytest.mark.parametrize(("document", "terminal", "languages"), [
+    (README, "The terminal client", "Languages"), (LEIAME, "O cliente de terminal", "Idiomas")])
+def test_the_command_tables_are_the_clients_commands(document: Path, terminal: str, languages: str) -> None:
+    from client.commands import COMMAND_WORDS
+    command_of = {name: word for word, names in COMMAND_WORDS.items() for group in names.values() for name in group}
+    text = document.read_text(encoding="utf-8")
+    listed, translated = commands_in_tables(text, terminal, 1), commands_in_tables(text, languages, 2)
+    unknown = (listed | translated) - set(command_of)
+    assert not unknown, f"no such command: {sorted(unknown)}"
+    missing = set(COMMAND_WORDS) - {command_of[name] for name in listed}  # by any of its names
+    assert not missing, f"not in {terminal!r}: {sorted(missing)}"
+    named = set(COMMAND_WORDS) | {names["pt_BR"][0] for names in COMMAND_WORDS.values()}
+    assert not named - translated, f"not in {languages!r}: {sorted(named - translated)}"
