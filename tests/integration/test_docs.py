@@ -119,15 +119,17 @@ def test_leiame_has_the_readmes_commands_sections_and_tables() -> None:
 
 
 # A command a document shows: the program (a module or a script), then its arguments up to
-# the end of the line, the code span, a table cell or a ``# comment``.
+# the end of the line, the code span, a table cell or a ``# comment``; a synopsis goes on
+# over lines that start with ``[--``.
 DOCUMENTED_COMMAND = re.compile(r"(?:python3|py) (-m [\w.]+|[\w./-]+\.py)([^`|#\n]*)")
+SYNOPSIS_GOES_ON = re.compile(r"\n[ \t]+(?=\[--)")
 OPTION = re.compile(r"(?<![\w-])--[a-z][\w-]*")
 
 
 def test_every_option_a_document_shows_is_in_its_programs_help() -> None:
     wanted: dict[str, dict[str, set[str]]] = {}
     for path in DOCUMENTS:
-        for match in DOCUMENTED_COMMAND.finditer(path.read_text(encoding="utf-8")):
+        for match in DOCUMENTED_COMMAND.finditer(SYNOPSIS_GOES_ON.sub(" ", path.read_text(encoding="utf-8"))):
             for option in OPTION.findall(match.group(2)):
                 wanted.setdefault(match.group(1), {}).setdefault(option, set()).add(path.name)
     assert "chatserver.py" in wanted and "chatclient.py" in wanted and "-m bench.benchmark" in wanted
