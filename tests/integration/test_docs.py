@@ -168,9 +168,9 @@ def test_every_link_and_path_in_the_documents_resolves() -> None:
     assert not missing, "the documents point to what is not there:\n" + "\n".join(missing)
 
 
-# `PROTOCOL.md, "Names"`, `(docs/cluster.md, "Performance")`, `o docs/cluster.md, seção "Try it"`,
-# `README, "Names"`;
-# a title may go on over a line break (of a comment, in a .py file).
+# A citation of a section: `PROTOCOL.md, "Names"`, `(docs/cluster.md, "Performance")`,
+# `o docs/cluster.md, seção "Try it"`, `README, "Names"`; its title may go on over a line
+# break (of a comment, in a .py file).
 CITATION = re.compile(r"((?:[\w-]+/)*[\w-]+\.md|\b(?:README|LEIAME|PROTOCOL)\b)(?:,? (?:section|seção)|,)\s+"
                       r"\"([^\"]{1,200})\"")
 LINE_BREAK = re.compile(r"\s*\n\s*(?:#\s*)?")
@@ -189,6 +189,7 @@ def test_every_section_the_documents_cite_is_a_heading_of_that_file() -> None:
             elif not any(section.startswith(title) for section in sections_of(file)):
                 wrong.append(f"{path.relative_to(ROOT)}:{line}: {name} has no section {title!r}")
     assert not wrong, "citations of sections that are not there:\n" + "\n".join(wrong)
+
 
 # Figures as either language writes them: 7,013 and 7.013, 5.5 and 5,5, 03:59 and 3h59 are
 # the same digits. What is quoted (a message's own words, a command) may differ.
