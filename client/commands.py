@@ -267,8 +267,10 @@ _HELP = (
     ("msg", N_("NAME TEXT"), N_("send TEXT to NAME only")),
     # The marks of describe_mark (client/terminal.py): the delivery confirmation the
     # original assignments' clients waited for is "✓✓".
-    (None, "…  ✓  ✓✓  ✗", N_("your message: on its way; the server has it; delivered (the other's client "
-                           "confirmed it); not delivered, and why")),
+    # ✗ and ? as client.display.FAILED_MARKS says them.
+    (None, "…  ✓  ✓✓  ✗  ?", N_("your message: on its way; the server has it; delivered (the other's client "
+                              "confirmed it); not sent (refused: fix it, or send it again) or not delivered "
+                              "(it waited and expired), and why; not confirmed (the server cannot tell)")),
     ("reply", N_("TEXT"), N_("send TEXT to whoever sent you the last direct message")),
     ("to", N_("NAME"), N_("send plain lines to NAME from now on")),
     ("query", N_("NAME"), N_("the same (as in IRC clients)")),

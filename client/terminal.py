@@ -60,8 +60,10 @@ did not go through, go to stderr, as ``error: ...``)::
     ✓ queued for Bob: hello (Bob is offline; the server keeps it for their next login)
     ✓ delivered to Bob: hello                    ... and Bob's client confirmed it
     ✓ delivered: message 17                      a message sent by an earlier session
-    ✗ not delivered to Bob: hello — nobody called Bob has ever logged in here (unknown_recipient)
-    ✗ not delivered to Bob: hello — Bob did not log in to receive it before it expired (expired)
+    ✗ not sent to Bob: hello — nobody called Bob has ever logged in here: check the name
+                                                 refused at once: nothing reached anyone
+    ✗ not delivered to Bob: hello — it waited 7 days for Bob and expired: ...
+                                                 taken, and never confirmed by Bob's client
     … not connected: will be sent to Bob once reconnected: hello
     ! connection lost; reconnecting in 2.0 s (attempt 3): <why>
     ! the server is unavailable (it cannot store messages now); trying again in 5.0 s
@@ -188,11 +190,16 @@ from .commands import (
 )
 from .display import (
     ERROR_TEXTS,
+    FAILED_MARKS,
+    NOT_CONFIRMED,
+    NOT_DELIVERED,
+    NOT_YET,
     describe_role,
     describe_room_notice,
     describe_skipped,
     explain_error,
     explain_refusal,
+    failed_outcome,
     format_clock,
     format_delay,
     format_when,
@@ -203,7 +210,7 @@ from .display import (
     shown_text,
     unavailable_words,
 )
-from .errors import ClientError, LocalError, LoginRefused, RequestFailed, ServerUnreachable
+from .errors import ClientError, LoginRefused, RequestFailed, ServerUnreachable
 from .events import Reconnected, Reconnecting, ServerUnavailable
 from .exitcodes import ExitCode, Terminated, failure_status, on_sigterm
 from .core import SIGNED_OUT, is_default_room
@@ -268,24 +275,31 @@ def prompt_for(target: str | None) -> str:
     return f"[{sanitize(target)}]> " if is_room(target) else f"[@{sanitize(target)}]> "
 
 
+def outcome(message: OutgoingMessage, error: tuple[str, str] | None) -> str:
+    """What became of ``message``, failed with ``error``: client.display's NOT_SENT,
+    NOT_DELIVERED, NOT_CONFIRMED or NOT_YET (see failed_outcome)."""
+    return failed_outcome(error, stored=message.to is not None and message.msg_id is not None)
+
+
 def still_on_its_way(message: OutgoingMessage, state: str, error: tuple[str, str] | None) -> bool:
     """True when the session ended (``connection_lost``) under a direct message the server
     had stored already (it has a ``msg_id``: sent or queued): no failure, since the server
     will still deliver it; said with "…", the mark of a message on its way, never "✗"."""
-    return state == FAILED and message.to is not None and message.msg_id is not None \
-        and error is not None and error[0] == LocalError.CONNECTION_LOST
+    return state == FAILED and outcome(message, error) == NOT_YET
 
 
 def unconfirmed(state: str, error: tuple[str, str] | None) -> bool:
     """True when the client gave up a message the server may or may not have stored
     (``unconfirmed``, client/core.py): said with "?", never "✗ not delivered"."""
-    return state == FAILED and error is not None and error[0] == LocalError.UNCONFIRMED
+    return state == FAILED and failed_outcome(error) == NOT_CONFIRMED
 
 
 def failure_words(message: OutgoingMessage, error: tuple[str, str] | None) -> str:
     """Why ``message`` failed, from ``error`` (its ``error``: a Failure with the refusal's
-    facts, when the server refused it), naming whom or where it went to."""
-    return explain_refusal(error or ("unknown", ""), message.addressee)
+    facts, when the server refused it), naming whom or where it went to; an expired one
+    says how long it waited since it was sent."""
+    waited = time.time() - message.created if outcome(message, error) == NOT_DELIVERED else None
+    return explain_refusal(error or ("unknown", ""), message.addressee, waited)
 
 
 def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str] | None,
@@ -311,7 +325,9 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     elif state == DELIVERED:
         line = _("✓ delivered to the room: {text}") if room else _("✓ delivered to {name}: {text}")
     elif state == FAILED:
-        line = _("✗ not sent to the room: {text} — {why}") if room else _("✗ not delivered to {name}: {text} — {why}")
+        line = _("✗ not sent to the room: {text} — {why}") if room \
+            else _("✗ not delivered to {name}: {text} — {why}") if outcome(message, error) == NOT_DELIVERED \
+            else _("✗ not sent to {name}: {text} — {why}")
         return line.format(name=name, text=text, why=failure_words(message, error))
     else:
         return None
@@ -783,7 +799,7 @@ def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] |
         return style.dim("… " + failure_words(message, error))
     if unconfirmed(state, error):
         return style.alert("? " + failure_words(message, error))
-    return style.alert("✗ " + failure_words(message, error))
+    return style.alert(f"{_(FAILED_MARKS[outcome(message, error)])}: {failure_words(message, error)}")
 
 
 def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, str] | None, style: Style,
@@ -794,7 +810,8 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
     text = preview(" ".join((message.text if now is None else now).split()), 30)
     failed = state == FAILED
     mark = (style.dim("…") if still_on_its_way(message, state, error)
-            else style.alert("?") if unconfirmed(state, error) else style.alert("✗")) if failed \
+            else style.alert("?") if unconfirmed(state, error)
+            else style.alert(_(FAILED_MARKS[outcome(message, error)]))) if failed \
         else describe_mark(message, state, error, style)
     line = _("{mark} to the room: {text}") if message.to is None else _("{mark} to {name}: {text}")
     name = style.name(sanitize(message.to), message.to) if message.to is not None else ""

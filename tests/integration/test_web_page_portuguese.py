@@ -217,7 +217,7 @@ def test_the_clients_sentences_with_the_protocols_limits_are_filled_in(page: Pag
     figures in the page too, not a literal "{limit}"."""
     speak_portuguese(page)
     assert page.js("explainError('message_too_large', 'x', null)") == \
-        "o texto tem mais de 4000 caracteres"
+        "o texto tem mais de 4000 caracteres: encurte-o, ou envie-o em partes"
     assert page.js("explainError('too_late', 'x', null)") == \
         "uma mensagem só pode ser editada ou apagada até 15 minutos depois de enviada"
     assert page.js("explainError('not_member', 'you are not in #redes: join it first', '#redes')") == \
