@@ -368,7 +368,8 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     ``attempts`` and ``tried_for`` (an ``unavailable`` or ``unconfirmed`` the client gave a
     message up after, a Failure's): how often and how long it was tried, never the server's
     last wait. ``waited`` (an ``expired`` message's, when the client knows when it was sent):
-    the seconds it waited, said (:func:`format_span`).
+    the seconds since then, said (:func:`format_span`), at most a message's lifetime
+    (``const.QUEUE_TTL``).
     """
     unsure = code == "unconfirmed" or (uncertain and code == "unavailable")
     template = ERROR_TEXTS["unconfirmed_given_up"] if attempts and unsure \
@@ -396,7 +397,9 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
                                   attempts=attempts, duration=format_delay(tried_for),
                                   until=format_when(until) if until is not None else "",
                                   delay=format_delay(max(0.0, until - time.time())) if until is not None else "",
-                                  waited=format_span(waited) if waited is not None else "")
+                                  # Told long after it expired (at a later login): it waited its
+                                  # lifetime, no more.
+                                  waited=format_span(min(waited, const.QUEUE_TTL)) if waited is not None else "")
     return text
 
 

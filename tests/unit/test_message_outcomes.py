@@ -110,6 +110,8 @@ def test_an_expiry_without_its_time_says_it_waited_all_the_same() -> None:
         "it waited for Bob until it expired: their client never took it; tell them some other way, or send it " \
         "again when they are online"
     assert explain_error("expired", "x", "Bob", waited=3 * DAY).startswith("it waited 3 days for Bob and expired")
+    # Told at a login long after it expired: it waited its lifetime (const.QUEUE_TTL), no more.
+    assert explain_error("expired", "x", "Bob", waited=40 * DAY).startswith("it waited 7 days for Bob and expired")
 
 
 def test_help_explains_every_mark() -> None:
