@@ -3,7 +3,6 @@ process, and its interactive mode on a pseudo-terminal. Loopback only, bounded w
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import re
@@ -12,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,7 @@ from client.screen import Style
 from client.terminal import (TerminalUI, describe_event, describe_follow_up, describe_own, describe_status,
                              format_lookup, format_users, prompt_for)
 from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixtures)
-from ptys import Pty
+from ptys import Pty, on_a_pty
 from client.events import Reconnected, Reconnecting
 from protocol import (
     Accepted,
@@ -441,24 +439,6 @@ def test_interactive_mode_leaves_cleanly(server: FakeServer, keys: bytes | None)
 
 
 # --- Run as the original assignments ran their clients ------------------------------------
-
-
-@contextlib.contextmanager
-def on_a_pty(*args: str, lang: str = "C.UTF-8") -> Iterator[tuple[subprocess.Popen[bytes], Pty]]:
-    """``chatclient.py ARGS`` on a pseudo-terminal of its own, its screen to read; killed
-    at the end if it is still running."""
-    master, slave = os.openpty()
-    env = dict(os.environ, TERM="xterm", PYTHONIOENCODING="utf-8", NO_COLOR="1", LANG=lang, LANGUAGE="",
-               LC_ALL="", LC_MESSAGES="")
-    proc = subprocess.Popen([sys.executable, "chatclient.py", *args], cwd=ROOT, stdin=slave, stdout=slave,
-                            stderr=slave, env=env, start_new_session=True)
-    os.close(slave)
-    try:
-        yield proc, Pty(master)
-    finally:
-        proc.kill()
-        proc.wait(WAIT)
-        os.close(master)
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
