@@ -183,6 +183,7 @@ from .commands import (
     RoomLeave,
     ShowMembers,
     ShowRooms,
+    bare_command,
     command_names,
     is_room,
     help_lines,
@@ -1025,6 +1026,9 @@ class TerminalUI:
         self._lost_heard = False
         self._wake_over = threading.Event()
         self._lines_read = 0        # input lines so far, to name one that cannot be sent
+        # The last line typed at the prompt that looked like a command without its "/"
+        # (commands.bare_command): not sent, said; the same line typed next is sent.
+        self._bare_hinted: str | None = None
         # The interactive screen (all guarded by _print_lock):
         self._names = KnownNames()  # what Tab offers
         self._last_sender: str | None = None  # whom /reply answers
@@ -1178,10 +1182,28 @@ class TerminalUI:
                 self._emit(f"! {refusal}")
                 self._sent_nothing()
                 continue
+            if self._hint_bare_command(line):
+                continue
             command = parse_command(line, self._target)
             if isinstance(command, Quit):
                 return self._leave(drain=not self._interactive)
             self._execute(command)
+
+    def _hint_bare_command(self, line: str) -> bool:
+        """True when ``line``, typed at the prompt, is a command without its "/" (``sair``,
+        ``lista``, ``lookup Bob``: the original assignments' clients took them so) and not
+        the line just said so: then one line says which command it looks like, and nothing
+        is sent; typed again at once, it goes as a message. Not in a pipe: a script's lines
+        are its text."""
+        meant = bare_command(line) if self._interactive else None
+        typed = " ".join(line.split())
+        if meant is None or typed == self._bare_hinted:
+            self._bare_hinted = None
+            return False
+        self._bare_hinted = typed
+        self._emit(_("! did you mean {command}? nothing was sent; type {line} again to send it as a message").format(
+            command=sanitize(meant), line=sanitize(typed)))
+        return True
 
     def _lost_status(self) -> ExitCode:
         """The exit status once the connection is gone: AUTH_FAILED if the server signed

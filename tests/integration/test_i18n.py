@@ -418,7 +418,8 @@ def test_the_server_console_speaks_portuguese() -> None:
         proc.stdin.write(b"/what\n")
         proc.stdin.flush()
         wait_for("comando desconhecido '/what'\ncomandos no terminal do servidor:\n".encode())
-        wait_for("  /ajuda (ou /help)   esta lista\n".encode())
+        wait_for("  /ajuda (ou /help, /?)".encode())  # the client's names of it too, the one table
+        wait_for("esta lista\n".encode())
         proc.stdin.write(b"/admin\n")
         proc.stdin.flush()
         wait_for("quem administra o servidor: ninguém\n".encode())
