@@ -60,6 +60,8 @@ did not go through, go to stderr, as ``error: ...``)::
     ✓ queued for Bob: hello (Bob is offline; the server keeps it for their next login)
     ✓ delivered to Bob: hello                    ... and Bob's client confirmed it
     ✓ delivered: message 17                      a message sent by an earlier session
+    ✗ not delivered: your message 17 to Bob expired before it was delivered; it waited 7 days ...
+                                                 the same, expired (told at a login)
     ✗ not sent to Bob: hello — nobody called Bob has ever logged in here: check the name
                                                  refused at once: nothing reached anyone
     ✗ not delivered to Bob: hello — it waited 7 days for Bob and expired: ...
@@ -203,6 +205,7 @@ from .display import (
     failed_outcome,
     format_clock,
     format_delay,
+    format_span,
     format_when,
     left_why,
     preview,
@@ -637,8 +640,12 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     if isinstance(event, Delivered):  # the outcome of a message sent by an earlier session
         return _("✓ delivered: message {id}").format(id=event.msg_id)
     if isinstance(event, ErrorReply) and event.code == ErrorCode.EXPIRED:
-        # The server's words name the message ("your message 17 to Bob expired"): no code after them.
-        return _("✗ not delivered: {why}").format(why=sanitize(event.message) or _("a message expired"))
+        # Told at a login, days later, of a message no tracker of this run knows: the
+        # server's words name it and its recipient ("your message 17 to Bob expired"; no
+        # code after them), and it waited its whole lifetime (const.QUEUE_TTL).
+        return _("✗ not delivered: {why}; it waited {waited} and its recipient's client never took it: tell them "
+                 "some other way").format(why=sanitize(event.message) or _("a message expired"),
+                                          waited=format_span(const.QUEUE_TTL))
     if isinstance(event, UserList):  # an answer that came after /who gave up waiting
         return format_users(event.users)
     if isinstance(event, LookupResult):

@@ -186,7 +186,8 @@ def test_connection_and_outcome_lines() -> None:
         "! reconnected to 127.0.0.1:5001; 2 messages sent again"
     assert describe_event(Delivered("old-7", 17), "Alice") == "✓ delivered: message 17"
     assert describe_event(ErrorReply("expired", "your message 17 to Bob expired", "old-8"), "Alice") == \
-        "✗ not delivered: your message 17 to Bob expired"
+        "✗ not delivered: your message 17 to Bob expired; it waited 7 days and its recipient's client never took " \
+        "it: tell them some other way"
     assert describe_event(ErrorReply("rate_limited", "slow", None, 1.5), "Alice") == \
         "! too many attempts; try again in 1.5 s"
 

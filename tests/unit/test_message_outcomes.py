@@ -119,3 +119,21 @@ def test_help_explains_every_mark() -> None:
     legend = next(line for line in help_lines() if "✓✓" in line)
     for words in ("not sent", "not delivered", "not confirmed", "expired"):
         assert words in legend, legend
+
+
+def test_an_expiry_told_at_a_login_says_it_waited_its_lifetime_and_what_to_do() -> None:
+    """The usual way an expiry is heard of, days later: no tracker of this run knows the
+    message; the server's words name it and its recipient."""
+    from client.terminal import describe_event
+    from protocol import ErrorReply
+    told = ErrorReply("expired", "your message 17 to Bob expired before it was delivered", "old-8", msg_id=17)
+    assert describe_event(told, "Alice") == (
+        "✗ not delivered: your message 17 to Bob expired before it was delivered; it waited 7 days and its "
+        "recipient's client never took it: tell them some other way")
+    use("pt_BR")
+    try:
+        assert describe_event(told, "Alice") == (
+            "✗ não entregue: your message 17 to Bob expired before it was delivered; ela esperou 7 dias e o "
+            "cliente de quem ia recebê-la nunca a recebeu: avise de outro jeito")
+    finally:
+        use("en")
