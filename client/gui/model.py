@@ -898,6 +898,7 @@ class ChatModel:
             line.state = "queued"
         else:  # expired
             line.state, line.error = "failed", (event.code, explain_error(event.code, event.message))
+            line.waited = max(0.0, time.time() - line.at)  # its label says how long (at most its lifetime)
             del self._carbons[event.msg_id]
         self._changes.append(StateChanged(key, line, old_label))
 
