@@ -318,6 +318,8 @@ def test_the_log_says_each_address_once_and_the_console_lists_its_commands() -> 
         console.expect(r"unknown command '/nonsense'\n" + re.escape(help_lines()[0]))
         console.type("/quem agora")  # words after it change nothing (it said "unknown command" and the help)
         console.expect(r"online: ")
+        console.type("/lista")  # the client's name for it, typed here too
+        console.expect(r"(?s)online: .*online: ")
         console.type("/quit")
         said = console.finish()
     finally:
