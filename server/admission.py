@@ -9,6 +9,19 @@ server's, ``config.max_connections``: see app.connection_capacity) and against
 Otherwise one address could hold the descriptors with connections that never log in, and
 lock everybody else out.
 
+A school puts all its students behind one address (NAT), so one student's script could
+hold the address's every place with connections that never log in, and keep the class out.
+So a connection that has not logged in holds its place only while nobody else from its
+address needs it: whoever holds one says so (:meth:`Admission.waiting`, from accept or
+the WebSocket upgrade, until the login: :meth:`Admission.settled`), and when the address is
+full a newcomer takes the place of the oldest of them, which had the most time to log in
+(the login timeout): that one is told why (``give_way``: ``too_many_connections``, or a
+``429`` on the web port) and closed. One whose hello is being decided
+(``logging_in``) keeps its place. Only when every place is held by someone logged in (or
+logging in) is the newcomer refused. The one that gave way holds its place until it is
+closed, a moment later (its last words fit in its socket's buffer; at most CLOSE_GRACE
+seconds if not), so that the count of descriptors stays true.
+
 Sans-I/O: :meth:`Admission.admit` counts and answers; the listener (server/listener.py)
 closes a refused connection after saying why in its protocol's words (:class:`Refusal`),
 and whoever holds an admitted one calls :meth:`Admission.release` exactly once when it
@@ -19,11 +32,32 @@ capacity keeps in reserve.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from protocol import ErrorCode
 
 # Seconds a refused HTTP client is told to wait (Retry-After) before it tries again.
 RETRY_AFTER = 10
+# Of an address's connections that have not logged in, how many of the oldest a newcomer
+# looks at for one that may give way: those passed over are logging in (a password check
+# under way, a few at a time), so the look stays short whatever a script holds.
+GIVE_WAY_LOOK = 64
+
+
+def address_full(message: str) -> Refusal:
+    """The refusal (or the words of one that gave way) when an address holds as many
+    connections as it may: ``too_many_connections``, HTTP 429."""
+    return Refusal(ErrorCode.TOO_MANY_CONNECTIONS, message, 429, "Too Many Requests")
+
+
+class Waiting(Protocol):
+    """A connection admitted that has not logged in (a chat session before its welcome, a
+    web connection before or after its upgrade): what the admission needs of it."""
+
+    logging_in: bool  # a hello is being decided: it keeps its place
+
+    def give_way(self, message: str) -> None:
+        """Say ``message`` (``too_many_connections``) in the connection's protocol, and close it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +75,18 @@ class Refusal:
 class Admission:
     """Connections held now, in all and per address; see the module docstring.
 
-    Memory: one dict entry per address that holds a connection now.
+    Memory: one dict entry per address that holds a connection now, and one per
+    connection that has not logged in (in its address's dict, oldest first).
     """
 
-    __slots__ = ("capacity", "per_address", "total", "_counts")
+    __slots__ = ("capacity", "per_address", "total", "_counts", "_waiting")
 
     def __init__(self, capacity: int, per_address: int) -> None:
         self.capacity = capacity
         self.per_address = per_address
         self.total = 0
         self._counts: dict[str, int] = {}
+        self._waiting: dict[str, dict[Waiting, None]] = {}
 
     def admit(self, address: str) -> Refusal | None:
         """Count a connection just accepted from ``address``, or refuse it (then nothing
@@ -59,17 +95,51 @@ class Admission:
         if self.total >= self.capacity:
             return Refusal(ErrorCode.SERVER_FULL, "the server is full; try again later", 503, "Service Unavailable")
         count = self._counts.get(address, 0)
-        if count >= self.per_address:
-            return Refusal(ErrorCode.TOO_MANY_CONNECTIONS, f"at most {self.per_address} connections per address",
-                           429, "Too Many Requests")
+        if count >= self.per_address and not self._give_way(address):
+            return address_full(f"at most {self.per_address} connections per address")
         self._counts[address] = count + 1
         self.total += 1
         return None
 
-    def release(self, address: str) -> None:
-        """An admitted connection from ``address`` has closed. An address holding none
+    def waiting(self, address: str, connection: Waiting) -> None:
+        """``connection``, admitted from ``address``, has not logged in: it may give way to
+        a newcomer (see the module docstring). Said again (a web connection upgraded),
+        it keeps its age."""
+        waiting = self._waiting.get(address)
+        if waiting is None:
+            waiting = self._waiting[address] = {}
+        waiting[connection] = None
+
+    def settled(self, address: str, connection: Waiting) -> None:
+        """``connection`` has logged in (or closed): it keeps its place from now on."""
+        waiting = self._waiting.get(address)
+        if waiting is not None and waiting.pop(connection, 0) is None and not waiting:
+            del self._waiting[address]
+
+    def _give_way(self, address: str) -> bool:
+        """Close the oldest connection of the full ``address`` that has not logged in and is
+        not logging in, for a newcomer: True if there was one."""
+        waiting = self._waiting.get(address)
+        if not waiting:
+            return False
+        for looked, connection in enumerate(waiting):
+            if looked == GIVE_WAY_LOOK:
+                return False
+            if not connection.logging_in:
+                break
+        else:
+            return False
+        self.settled(address, connection)
+        connection.give_way(f"this connection gave way to a newer one from the same address, which holds as many "
+                            f"as it may ({self.per_address}): it had not logged in")
+        return True
+
+    def release(self, address: str, connection: Waiting | None = None) -> None:
+        """An admitted ``connection`` from ``address`` has closed. An address holding none
         changes nothing (a session made by hand, without a listener, as tests and the
         in-process bench do, was never counted)."""
+        if connection is not None:
+            self.settled(address, connection)
         count = self._counts.get(address)
         if count is None:
             return
@@ -78,6 +148,10 @@ class Admission:
         else:
             del self._counts[address]
         self.total -= 1
+
+    def waiting_count(self, address: str) -> int:
+        """The connections of ``address`` that have not logged in (that may give way)."""
+        return len(self._waiting.get(address, ()))
 
     def count(self, address: str) -> int:
         """The connections ``address`` holds now."""

@@ -382,8 +382,10 @@ class Relay:
     def connected(self, session: ClientSession) -> None:
         """A chat connection is open (on TCP at accept or after its TLS handshake, on the
         web port at the WebSocket upgrade); it must log in within the login timeout. Its
-        place was counted when it was accepted (``admission``, see server/admission.py)."""
+        place was counted when it was accepted (``admission``, see server/admission.py), and
+        until it logs in a newcomer from its full address may take it."""
         self.sessions[session] = None
+        self.admission.waiting(session.address, session)
         self.metrics.connections += 1
         count, bucket = self._per_address.get(session.address, (0, None))
         if bucket is None:
@@ -627,6 +629,7 @@ class Relay:
             self.peers.release(session, "refused", time.time())
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
+        self.admission.settled(session.address, session)  # logged in: it keeps its place
         # A user the store has never seen has nothing waiting there (no messages, outcomes
         # or earlier holder): their first login skips the three fetches that would say so.
         stored = self._may_have_stored(session.key)

@@ -1,0 +1,134 @@
+"""A whole school behind one address (NAT): one student's script must not lock the others
+out (server/admission.py, server/login.py).
+
+Every test is the school: its students connect from 127.0.0.1, and the address's allowance
+is made small (``max_connections_per_address``) so that a few sockets fill it as a script
+fills the real thousand. The script is the student who opens sockets and sits on them,
+or guesses passwords; the classmate is anyone else there, logging in as usual.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import const
+from protocol import ErrorCode, ErrorReply, Hello, Ping, Pong, UserJoined, UserLeft, Welcome
+from servers import in_thread
+from waits import wait_until
+from wire import WireClient
+
+PLACES = 12  # the address's allowance here
+LIMIT = 5.0  # seconds any answer may take
+NOTICES = (UserJoined, UserLeft)
+
+
+def log_in(server, name: str, password: str | None = None, register: bool = False) -> tuple[WireClient, object]:
+    """A classmate's new connection and the answer to its hello."""
+    client = WireClient(server.host, server.port)
+    client.send(Hello("h", name, const.PROTOCOL_VERSION, password, register))
+    while True:
+        answer = client.next(LIMIT)
+        if not isinstance(answer, NOTICES):
+            return client, answer
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    """What ``sock`` gets until the server closes it (AssertionError: still open)."""
+    sock.settimeout(LIMIT)
+    got = b""
+    try:
+        while data := sock.recv(65536):
+            got += data
+    except ConnectionResetError:
+        pass
+    except (TimeoutError, socket.timeout):
+        raise AssertionError(f"still open after {LIMIT} s; got {got[:200]!r}") from None
+    return got
+
+
+def admitted(server) -> int:
+    return server.call(lambda: server.server.relay.admission.count("127.0.0.1"))
+
+
+def waiting(server) -> int:
+    """The school's connections that have not logged in (the server has made their protocols)."""
+    return server.call(lambda: server.server.relay.admission.waiting_count("127.0.0.1"))
+
+
+def test_idle_sockets_of_one_student_give_way_to_a_classmate_oldest_first():
+    # Before: the classmate was refused too_many_connections for as long as the script
+    # reopened its sockets (each lasted the login timeout, 10 s, then came back).
+    with in_thread(max_connections_per_address=PLACES) as server:
+        script = [socket.create_connection((server.host, server.port), timeout=LIMIT) for _ in range(PLACES)]
+        try:
+            wait_until(lambda: waiting(server) == PLACES, what="the address's places taken")
+            joao, answer = log_in(server, "João")
+            with joao:
+                assert isinstance(answer, Welcome), answer
+                # The script's oldest socket gave way, told why; the others are still open.
+                told = read_to_end(script[0])
+                assert b'"too_many_connections"' in told and b"gave way" in told, told
+                for sock in script[1:]:
+                    sock.setblocking(False)
+                    try:
+                        assert sock.recv(1) == b"", "a younger socket was closed"
+                    except BlockingIOError:
+                        pass  # open, nothing said
+                # Another classmate: the next oldest gives way.
+                ana, answer = log_in(server, "Ana")
+                with ana:
+                    assert isinstance(answer, Welcome), answer
+                    assert b"gave way" in read_to_end(script[1])
+                    wait_until(lambda: admitted(server) == PLACES, what="the places given back")
+        finally:
+            for sock in script:
+                sock.close()
+
+
+def test_half_open_websocket_upgrades_give_way_to_a_classmate():
+    # Before: twelve "GET /ws HTTP/1.1" left unfinished kept every classmate out, on the
+    # page and on the chat port alike, for the HTTP idle timeout, and then came back.
+    with in_thread(max_connections_per_address=PLACES, web_port=0) as server:
+        web = server.server.web_address[1]
+        script = []
+        try:
+            for _ in range(PLACES):
+                sock = socket.create_connection(("127.0.0.1", web), timeout=LIMIT)
+                sock.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                script.append(sock)
+            wait_until(lambda: waiting(server) == PLACES, what="the address's places taken")
+            joao, answer = log_in(server, "João")
+            with joao:
+                assert isinstance(answer, Welcome), answer
+                told = read_to_end(script[0])
+                assert told.startswith(b"HTTP/1.1 429 Too Many Requests\r\n") and b"gave way" in told, told
+        finally:
+            for sock in script:
+                sock.close()
+
+
+def test_logged_in_classmates_never_give_way_and_a_full_address_then_refuses():
+    with in_thread(max_connections_per_address=4) as server:
+        ana, answer = log_in(server, "Ana")
+        bia, answer2 = log_in(server, "Bia")
+        script = [socket.create_connection((server.host, server.port), timeout=LIMIT) for _ in range(2)]
+        try:
+            assert isinstance(answer, Welcome) and isinstance(answer2, Welcome)
+            wait_until(lambda: waiting(server) == 2, what="the address's places taken")
+            for name in ("Caio", "Davi"):  # each takes the place of one of the script's sockets
+                client, welcome = log_in(server, name)
+                assert isinstance(welcome, Welcome), welcome
+                script.append(client)
+            # Only logged-in users now: nobody gives way, and the newcomer is told why.
+            with WireClient(server.host, server.port) as late:
+                assert [e.code for e in late.wait_closed(LIMIT) if isinstance(e, ErrorReply)] == [
+                    ErrorCode.TOO_MANY_CONNECTIONS]
+            for classmate in (ana, bia):  # still connected, still answered
+                classmate.send(Ping("here?"))
+                assert classmate.expect(Pong, skip=NOTICES) == Pong("here?")
+        finally:
+            ana.close()
+            bia.close()
+            for sock in script:
+                sock.close()
