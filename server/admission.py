@@ -55,6 +55,8 @@ class Waiting(Protocol):
     web connection before or after its upgrade): what the admission needs of it."""
 
     logging_in: bool  # a hello is being decided: it keeps its place
+    name: str | None  # set once logged in
+    closing: bool
 
     def give_way(self, message: str) -> None:
         """Say ``message`` (``too_many_connections``) in the connection's protocol, and close it."""
@@ -103,8 +105,10 @@ class Admission:
 
     def waiting(self, address: str, connection: Waiting) -> None:
         """``connection``, admitted from ``address``, has not logged in: it may give way to
-        a newcomer (see the module docstring). Said again (a web connection upgraded),
-        it keeps its age."""
+        a newcomer (see the module docstring). One that has logged in or is closing
+        already is not."""
+        if connection.name is not None or connection.closing:
+            return
         waiting = self._waiting.get(address)
         if waiting is None:
             waiting = self._waiting[address] = {}

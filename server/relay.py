@@ -385,7 +385,6 @@ class Relay:
         place was counted when it was accepted (``admission``, see server/admission.py), and
         until it logs in a newcomer from its full address may take it."""
         self.sessions[session] = None
-        self.admission.waiting(session.address, session)
         self.metrics.connections += 1
         count, bucket = self._per_address.get(session.address, (0, None))
         if bucket is None:

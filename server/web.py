@@ -161,7 +161,6 @@ class WebSession(ClientSession):
             self.address, self.port = peer[0], peer[1]
         transport.set_write_buffer_limits(high=self.relay.config.max_outgoing_bytes)  # type: ignore[attr-defined]
         self.site.sessions.add(self)
-        self.relay.admission.waiting(self.address, self)  # a page's fetch or a login to come: may give way
         self._set_timer(HTTP_IDLE_TIMEOUT)
 
     def data_received(self, data: bytes) -> None:

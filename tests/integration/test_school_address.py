@@ -10,22 +10,26 @@ or guesses passwords; the classmate is anyone else there, logging in as usual.
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 
 import const
 from protocol import ErrorCode, ErrorReply, Hello, Ping, Pong, UserJoined, UserLeft, Welcome
 from servers import in_thread
+from test_tls import make_certificate
 from waits import wait_until
 from wire import WireClient
 
 PLACES = 12  # the address's allowance here
 LIMIT = 5.0  # seconds any answer may take
 NOTICES = (UserJoined, UserLeft)
+PASSWORD = "correct horse battery staple"
 
 
-def log_in(server, name: str, password: str | None = None, register: bool = False) -> tuple[WireClient, object]:
-    """A classmate's new connection and the answer to its hello."""
-    client = WireClient(server.host, server.port)
+def log_in(server, name: str, password: str | None = None, register: bool = False,
+           source: str = "127.0.0.1") -> tuple[WireClient, object]:
+    """A classmate's new connection (at school, unless ``source`` says) and the answer to its hello."""
+    client = WireClient(server.host, server.port, source=source)
     client.send(Hello("h", name, const.PROTOCOL_VERSION, password, register))
     while True:
         answer = client.next(LIMIT)
@@ -108,6 +112,23 @@ def test_half_open_websocket_upgrades_give_way_to_a_classmate():
                 sock.close()
 
 
+def test_stalled_tls_handshakes_give_way_to_a_classmate(tmp_path):
+    # Before: sockets that never sent their ClientHello held the address's places for the
+    # handshake timeout (the login timeout), and came back.
+    cert, key = make_certificate(tmp_path)
+    with in_thread(max_connections_per_address=PLACES, tls_cert=cert, tls_key=key) as server:
+        script = [socket.create_connection((server.host, server.port), timeout=LIMIT) for _ in range(PLACES)]
+        try:
+            wait_until(lambda: waiting(server) == PLACES, what="the address's places taken")
+            trusting = ssl.create_default_context(cafile=str(cert))
+            with WireClient.login(server.host, server.port, "João", tls=trusting) as joao:
+                assert joao.welcome.name == "João"
+                assert read_to_end(script[0]) == b""  # closed: nothing can be said before a handshake
+        finally:
+            for sock in script:
+                sock.close()
+
+
 def test_logged_in_classmates_never_give_way_and_a_full_address_then_refuses():
     with in_thread(max_connections_per_address=4) as server:
         ana, answer = log_in(server, "Ana")
@@ -132,3 +153,4 @@ def test_logged_in_classmates_never_give_way_and_a_full_address_then_refuses():
             bia.close()
             for sock in script:
                 sock.close()
+

@@ -42,6 +42,9 @@ def test_releasing_an_address_that_holds_nothing_changes_nothing():
 class Waiter:
     """A connection that has not logged in, as the admission sees one."""
 
+    name = None
+    closing = False
+
     def __init__(self, logging_in: bool = False) -> None:
         self.logging_in = logging_in
         self.told: list[str] = []
