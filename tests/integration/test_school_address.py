@@ -154,3 +154,28 @@ def test_logged_in_classmates_never_give_way_and_a_full_address_then_refuses():
             for sock in script:
                 sock.close()
 
+
+def test_a_script_guessing_passwords_at_school_keeps_no_classmate_from_registering_and_logging_in():
+    # Before: after one wrong password from the school's address, every registration there
+    # was refused rate_limited until the address's wait was over (up to a minute, renewed
+    # by each guess of a script trying names), and the account just registered was no
+    # known address of its own: its next logins there waited as well.
+    with in_thread(login_failure_delay=5.0) as server:
+        for name in ("Conceição", "Bia"):  # registered at home
+            client, answer = log_in(server, name, PASSWORD, register=True, source="127.0.0.9")
+            client.close()
+            assert isinstance(answer, Welcome), answer
+        client, answer = log_in(server, "Bia", "a guess")  # the script, at school
+        client.close()
+        assert answer.code == ErrorCode.BAD_PASSWORD, answer
+        # A password from the school for an account never used there waits now (that is
+        # the address's throttle: the script could be trying every name in the class).
+        client, answer = log_in(server, "Conceição", PASSWORD)
+        client.close()
+        assert answer.code == ErrorCode.RATE_LIMITED and answer.retry_after > 4.0, answer
+        edu, answer = log_in(server, "Edu", PASSWORD, register=True)  # a classmate registers
+        edu.close()
+        assert isinstance(answer, Welcome) and answer.registered, answer
+        again, answer = log_in(server, "Edu", PASSWORD)  # ... and logs in again there, at once
+        again.close()
+        assert isinstance(answer, Welcome), answer
