@@ -17,8 +17,11 @@ the WebSocket upgrade, until the login: :meth:`Admission.settled`), and when the
 full a newcomer takes the place of the oldest of them, which had the most time to log in
 (the login timeout): that one is told why (``give_way``: ``too_many_connections``, or a
 ``429`` on the web port) and closed. One whose hello is being decided
-(``logging_in``) keeps its place. Only when every place is held by someone logged in (or
-logging in) is the newcomer refused. The one that gave way holds its place until it is
+(``logging_in``) keeps its place. When every place is held by sessions logged in (or
+logging in), a user that holds several (an account may log in many times: one student's
+script) gives up its oldest session, told why, if no other user there holds as many
+(:meth:`Admission.logged_in`): then every user keeps at least one, and the newcomer is
+refused only when each holds just that one. The one that gave way holds its place until it is
 closed, a moment later (its last words fit in its socket's buffer; at most CLOSE_GRACE
 seconds if not), so that the count of descriptors stays true.
 
@@ -56,6 +59,7 @@ class Waiting(Protocol):
 
     logging_in: bool  # a hello is being decided: it keeps its place
     name: str | None  # set once logged in
+    key: str | None  # the user's, once logged in (registry.canonical of the name)
     closing: bool
 
     def give_way(self, message: str) -> None:
@@ -78,10 +82,11 @@ class Admission:
     """Connections held now, in all and per address; see the module docstring.
 
     Memory: one dict entry per address that holds a connection now, and one per
-    connection that has not logged in (in its address's dict, oldest first).
+    connection it admitted (in its address's dicts, oldest first: those that have not
+    logged in, and each user's sessions).
     """
 
-    __slots__ = ("capacity", "per_address", "total", "_counts", "_waiting")
+    __slots__ = ("capacity", "per_address", "total", "_counts", "_waiting", "_users")
 
     def __init__(self, capacity: int, per_address: int) -> None:
         self.capacity = capacity
@@ -89,6 +94,8 @@ class Admission:
         self.total = 0
         self._counts: dict[str, int] = {}
         self._waiting: dict[str, dict[Waiting, None]] = {}
+        # Address -> user key -> the sessions it logged in there, oldest first.
+        self._users: dict[str, dict[str, dict[Waiting, None]]] = {}
 
     def admit(self, address: str) -> Refusal | None:
         """Count a connection just accepted from ``address``, or refuse it (then nothing
@@ -114,28 +121,62 @@ class Admission:
             waiting = self._waiting[address] = {}
         waiting[connection] = None
 
-    def settled(self, address: str, connection: Waiting) -> None:
-        """``connection`` has logged in (or closed): it keeps its place from now on."""
+    def logged_in(self, address: str, connection: Waiting) -> None:
+        """``connection`` has logged in as ``connection.key``: it keeps its place, unless its
+        user holds the most sessions of its full address (see the module docstring). One
+        that was not waiting (never admitted: made by hand) is not counted."""
         waiting = self._waiting.get(address)
-        if waiting is not None and waiting.pop(connection, 0) is None and not waiting:
+        if waiting is None or waiting.pop(connection, 0) is not None:
+            return
+        if not waiting:
             del self._waiting[address]
+        users = self._users.get(address)
+        if users is None:
+            users = self._users[address] = {}
+        sessions = users.get(connection.key)
+        if sessions is None:
+            sessions = users[connection.key] = {}
+        sessions[connection] = None
+
+    def settled(self, address: str, connection: Waiting) -> None:
+        """Forget ``connection`` (closed, or a web connection turned to the echo): it is
+        neither waiting nor a user's session any more."""
+        waiting = self._waiting.get(address)
+        if waiting is not None and waiting.pop(connection, 0) is None:
+            if not waiting:
+                del self._waiting[address]
+            return
+        users = self._users.get(address)
+        sessions = users.get(connection.key) if users is not None else None
+        if sessions is not None and sessions.pop(connection, 0) is None and not sessions:
+            del users[connection.key]
+            if not users:
+                del self._users[address]
 
     def _give_way(self, address: str) -> bool:
-        """Close the oldest connection of the full ``address`` that has not logged in and is
-        not logging in, for a newcomer: True if there was one."""
+        """Close, for a newcomer, the oldest connection of the full ``address`` that has not
+        logged in and is not logging in, else the oldest session of the user who holds
+        the most there, if more than one: True if there was one."""
         waiting = self._waiting.get(address)
-        if not waiting:
-            return False
-        for looked, connection in enumerate(waiting):
+        for looked, connection in enumerate(waiting or ()):
             if looked == GIVE_WAY_LOOK:
-                return False
-            if not connection.logging_in:
                 break
-        else:
+            if not connection.logging_in:
+                self.settled(address, connection)
+                connection.give_way(f"this connection gave way to a newer one from the same address, which holds "
+                                    f"as many as it may ({self.per_address}): it had not logged in")
+                return True
+        users = self._users.get(address)
+        if not users:
             return False
+        sessions = max(users.values(), key=len)  # (a scan of the address's users: only when it is full)
+        if len(sessions) < 2:
+            return False
+        connection = next(iter(sessions))
         self.settled(address, connection)
-        connection.give_way(f"this connection gave way to a newer one from the same address, which holds as many "
-                            f"as it may ({self.per_address}): it had not logged in")
+        connection.give_way(f"this session gave way to a newer connection from the same address, which holds as "
+                            f"many as it may ({self.per_address}): its user held the most sessions there "
+                            f"({len(sessions) + 1})")
         return True
 
     def release(self, address: str, connection: Waiting | None = None) -> None:

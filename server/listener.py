@@ -168,7 +168,7 @@ class _Handshake:
     it is closed without a word, as a refused one is (nothing can be said before a handshake)."""
 
     __slots__ = ("listener", "address", "port", "task")
-    name = None
+    name = key = None
     closing = logging_in = False
 
     def __init__(self, listener: Listener, address: str, port: int) -> None:

@@ -628,7 +628,7 @@ class Relay:
             self.peers.release(session, "refused", time.time())
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
-        self.admission.settled(session.address, session)  # logged in: it keeps its place
+        self.admission.logged_in(session.address, session)  # it keeps its place (unless its user has many)
         # A user the store has never seen has nothing waiting there (no messages, outcomes
         # or earlier holder): their first login skips the three fetches that would say so.
         stored = self._may_have_stored(session.key)

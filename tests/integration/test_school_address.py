@@ -179,3 +179,31 @@ def test_a_script_guessing_passwords_at_school_keeps_no_classmate_from_registeri
         again, answer = log_in(server, "Edu", PASSWORD)  # ... and logs in again there, at once
         again.close()
         assert isinstance(answer, Welcome), answer
+
+
+def test_one_account_holding_the_address_gives_up_its_oldest_sessions_to_classmates():
+    # Before: one account's script logged in again and again (an account may have many
+    # sessions) until the address was full, and every classmate was refused.
+    with in_thread(max_connections_per_address=6) as server:
+        ana, answer = log_in(server, "Ana")
+        assert isinstance(answer, Welcome), answer
+        script = []
+        try:
+            for i in range(5):
+                client, answer = log_in(server, "Mallory", PASSWORD, register=i == 0)
+                assert isinstance(answer, Welcome), answer
+                script.append(client)
+            wait_until(lambda: admitted(server) == 6, what="the address's places taken")
+            joao, answer = log_in(server, "João")
+            with joao:
+                assert isinstance(answer, Welcome), answer
+                # Mallory's oldest session made way, told why; Ana's, her only one, did not.
+                gone = [e for e in script[0].wait_closed(LIMIT) if isinstance(e, ErrorReply)]
+                assert [e.code for e in gone] == [ErrorCode.TOO_MANY_CONNECTIONS] and "most sessions" in gone[0].message
+                for classmate in (ana, *script[1:]):
+                    classmate.send(Ping("here?"))
+                    assert classmate.expect(Pong, skip=NOTICES) == Pong("here?")
+        finally:
+            ana.close()
+            for client in script:
+                client.close()

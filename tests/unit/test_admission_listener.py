@@ -42,12 +42,17 @@ def test_releasing_an_address_that_holds_nothing_changes_nothing():
 class Waiter:
     """A connection that has not logged in, as the admission sees one."""
 
-    name = None
+    name = key = None
     closing = False
 
     def __init__(self, logging_in: bool = False) -> None:
         self.logging_in = logging_in
         self.told: list[str] = []
+
+    def logs_in(self, admission: Admission, key: str) -> Waiter:
+        self.name = self.key = key
+        admission.logged_in("10.0.0.1", self)
+        return self
 
     def give_way(self, message: str) -> None:
         self.told.append(message)
@@ -72,6 +77,28 @@ def test_a_full_address_makes_its_oldest_connection_not_logged_in_give_way_to_a_
     refusal = admission.admit("10.0.0.1")  # nobody left who may give way
     assert refusal is not None and refusal.code == ErrorCode.TOO_MANY_CONNECTIONS
     assert admission.admit("10.0.0.2") is None  # another address is another count
+
+
+def test_a_full_address_of_sessions_makes_the_user_holding_the_most_give_up_its_oldest():
+    admission = Admission(capacity=10, per_address=5)
+    sessions = []
+    for key in ("ana", "mal", "mal", "bia", "mal"):
+        admission.admit("10.0.0.1")
+        waiter = Waiter()
+        admission.waiting("10.0.0.1", waiter)
+        sessions.append(waiter.logs_in(admission, key))
+    ana, mal1, mal2, bia, mal3 = sessions
+    assert admission.admit("10.0.0.1") is None  # Mallory's oldest gives way
+    assert "the most sessions there (3)" in mal1.told[0] and not any(w.told for w in (ana, mal2, bia, mal3))
+    admission.release("10.0.0.1", mal1)  # (the newcomer is not waiting: made by hand here)
+    assert admission.admit("10.0.0.1") is None
+    assert mal2.told and not any(w.told for w in (ana, bia, mal3))
+    admission.release("10.0.0.1", mal2)
+    refusal = admission.admit("10.0.0.1")  # each holds one: nobody gives way
+    assert refusal is not None and refusal.code == ErrorCode.TOO_MANY_CONNECTIONS
+    by_hand = Waiter()
+    by_hand.logs_in(admission, "mal")  # never waiting (never admitted): not counted
+    assert admission.admit("10.0.0.1") is not None and not by_hand.told
 
 
 def test_a_newcomer_looks_at_so_many_connections_for_one_that_may_give_way():
