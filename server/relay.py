@@ -324,6 +324,8 @@ class Relay:
         # The budgets of acks of outcomes (_acks_over_budget), per session and per address
         # (kept as the late receipts' are), made at the session's first ack.
         self._ack_budgets: dict[ClientSession, SharedBudget] = {}
+        # Per session, what it may request while its address's bucket is spent (_floor).
+        self._floors: dict[ClientSession, TokenBucket] = {}
         self._acks_per_address: dict[str, TokenBucket] = {}
         # Every connection accepted, on every listener, counted from accept() against the
         # capacity and the per-address limit (server/admission.py, server/listener.py).
@@ -413,6 +415,7 @@ class Relay:
         self._late_budgets.pop(session, None)
         self._settled_while_fetching.pop(session, None)
         self._ack_budgets.pop(session, None)
+        self._floors.pop(session, None)
         self._crowded.pop(session, None)
         session.direct_stored = None  # (see _send_direct_to) no cycle left for the collector
         # The address keeps its bucket when its last connection goes, or reconnecting
@@ -468,6 +471,8 @@ class Relay:
         wait = session.bucket.take_one(now)
         if not wait:
             wait = self._per_address[session.address][1].take_one(now)
+            if wait and self._floor_lets_pass(session, now):
+                wait = 0.0  # (only a refusal looks at the floor)
         if not wait and type(event) in _BYTE_RATED:
             # Bytes too: at the request rate alone, one sender could fill a slow reader's link.
             if session.byte_bucket is None:
@@ -488,13 +493,32 @@ class Relay:
         session.send(_too_many(getattr(event, "request_id", None), wait, event.TYPE))
         return True
 
+    def _floor_lets_pass(self, session: ClientSession, now: float) -> bool:
+        """Whether the floor of ``session`` lets a request that its address's bucket
+        refused pass (then spent from it); never with a burst under one (the floor is off)."""
+        return self.config.burst_floor_per_connection >= 1.0 and not self._floor(session).take_one(now)
+
+    def _floor(self, session: ClientSession) -> TokenBucket:
+        """The requests ``session`` may make while its address's bucket is spent
+        (RATE_FLOOR_PER_CONNECTION): one user's flood from several connections of a shared
+        address (a school's NAT) must not leave the others there nothing. Made at its
+        first refusal by the address's bucket; the relay forgets it with the session."""
+        floor = self._floors.get(session)
+        if floor is None:
+            floor = self._floors[session] = TokenBucket(self.config.rate_floor_per_connection,
+                                                        self.config.burst_floor_per_connection)
+        return floor
+
     def _whole_wait(self, session: ClientSession, event: Any, now: float, refused: float) -> float:
         """The wait a refused request is told: until EVERY budget it needs lets it pass, not
         only the one that refused it (which stopped the look at the others). A large
         message refused by the request rate was told 0.02 s, came back then, and was
         refused by its byte budget for 0.2 s more: a resend per answer, each told less
         than the truth. Not the message path: only refusals come here."""
-        wait = max(refused, session.bucket.wait(now), self._per_address[session.address][1].wait(now))
+        shared = self._per_address[session.address][1].wait(now)
+        if shared and self.config.burst_floor_per_connection >= 1.0:  # the connection's floor may come first
+            shared = min(shared, self._floor(session).wait(now))
+        wait = max(refused, session.bucket.wait(now), shared)
         if type(event) in _BYTE_RATED:
             if session.byte_bucket is None:
                 session.byte_bucket = TokenBucket(self.config.bytes_per_connection,

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 
 import const
-from protocol import ErrorCode, ErrorReply, Hello, Ping, Pong, UserJoined, UserLeft, Welcome
+from protocol import (
+    Accepted, Delivered, ErrorCode, ErrorReply, Hello, Ping, Pong, SendDirect, UserJoined, UserLeft, Welcome,
+)
 from servers import in_thread
 from test_tls import make_certificate
 from waits import wait_until
@@ -207,3 +210,41 @@ def test_one_account_holding_the_address_gives_up_its_oldest_sessions_to_classma
             ana.close()
             for client in script:
                 client.close()
+
+
+def test_one_students_flood_from_several_connections_leaves_each_classmate_a_floor():
+    # Before: the address's request rate (RATE_PER_ADDRESS) went to whoever asked first:
+    # one student flooding from a few connections took it all, and 4 of a classmate's 10
+    # messages came back rate_limited (here: nearly all).
+    with in_thread(rate_per_address=20.0, burst_per_address=20.0) as server:
+        prof, answer = log_in(server, "Prof", source="127.0.0.2")  # at home
+        joao, answer2 = log_in(server, "João")
+        assert isinstance(answer, Welcome) and isinstance(answer2, Welcome), (answer, answer2)
+        stop = threading.Event()
+        refused = []
+
+        def flood(number: int) -> None:
+            with WireClient.login(server.host, server.port, f"Flood{number}") as flooder:
+                sent = 0
+                while not stop.is_set():
+                    sent += 1
+                    flooder.send(SendDirect(f"f{sent}", "Prof", "spam"))
+                    if sent % 10 == 0:  # reads its answers now and then (not a slow consumer)
+                        refused.extend(e for e in flooder.drain(0.001, 0.01) if isinstance(e, ErrorReply))
+
+        flooders = [threading.Thread(target=flood, args=(n,), daemon=True) for n in range(3)]
+        try:
+            for thread in flooders:
+                thread.start()
+            wait_until(lambda: len(refused) > 20, what="the address's rate spent")  # and kept spent
+            answers = []
+            for i in range(5):  # a classmate, meanwhile
+                joao.send(SendDirect(f"j{i}", "Prof", f"pergunta {i}"))
+                answers.append(joao.expect((Accepted, ErrorReply), skip=NOTICES + (Delivered,)))
+            assert all(isinstance(a, Accepted) for a in answers), answers
+        finally:
+            stop.set()
+            for thread in flooders:
+                thread.join(LIMIT)
+            joao.close()
+            prof.close()
