@@ -19,6 +19,7 @@ from protocol import (
     Accepted, Delivered, ErrorCode, ErrorReply, Hello, Ping, Pong, SendDirect, UserJoined, UserLeft, Welcome,
 )
 from servers import in_thread
+from test_limits_connections import read_to_end
 from test_tls import make_certificate
 from waits import wait_until
 from wire import WireClient
@@ -38,20 +39,6 @@ def log_in(server, name: str, password: str | None = None, register: bool = Fals
         answer = client.next(LIMIT)
         if not isinstance(answer, NOTICES):
             return client, answer
-
-
-def read_to_end(sock: socket.socket) -> bytes:
-    """What ``sock`` gets until the server closes it (AssertionError: still open)."""
-    sock.settimeout(LIMIT)
-    got = b""
-    try:
-        while data := sock.recv(65536):
-            got += data
-    except ConnectionResetError:
-        pass
-    except (TimeoutError, socket.timeout):
-        raise AssertionError(f"still open after {LIMIT} s; got {got[:200]!r}") from None
-    return got
 
 
 def admitted(server) -> int:
