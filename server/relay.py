@@ -324,7 +324,9 @@ class Relay:
         # The budgets of acks of outcomes (_acks_over_budget), per session and per address
         # (kept as the late receipts' are), made at the session's first ack.
         self._ack_budgets: dict[ClientSession, SharedBudget] = {}
-        # Per session, what it may request while its address's bucket is spent (_floor).
+        # Per session, what it may request while its address's bucket is spent (_floor), and
+        # the hellos it may send after the login desk refused one (_hello_refused).
+        self._hellos_again: dict[ClientSession, TokenBucket] = {}
         self._floors: dict[ClientSession, TokenBucket] = {}
         self._acks_per_address: dict[str, TokenBucket] = {}
         # Every connection accepted, on every listener, counted from accept() against the
@@ -416,6 +418,7 @@ class Relay:
         self._settled_while_fetching.pop(session, None)
         self._ack_budgets.pop(session, None)
         self._floors.pop(session, None)
+        self._hellos_again.pop(session, None)
         self._crowded.pop(session, None)
         session.direct_stored = None  # (see _send_direct_to) no cycle left for the collector
         # The address keeps its bucket when its last connection goes, or reconnecting
@@ -536,7 +539,15 @@ class Relay:
         # A hello counts against its address's request rate (not its connection's: each
         # login is a new connection, and this is the only rate a guest's login pays for):
         # else one address could take guest names, or try hellos, as fast as it can connect.
-        wait = self._per_address[session.address][1].take_one(time.monotonic())
+        # One the login desk refuses gives the token back (_login_decided): a script sending
+        # hello after refused hello on its connection (a guesser not waiting its
+        # retry_after) must not spend the login rate of the school behind its address;
+        # those are held to the connection's own rate instead.
+        now = time.monotonic()
+        again = self._hellos_again.get(session)
+        wait = again.take_one(now) if again is not None else 0.0
+        if not wait:
+            wait = self._per_address[session.address][1].take_one(now)
         if wait:
             self.log_lines.log("rate-limited requests", session.address, logging.INFO,
                                "rate limited %r: retry after %.2f s", session, wait)
@@ -569,6 +580,7 @@ class Relay:
             return
         if result.error is not None:
             self.metrics.logins_refused += 1
+            self._hello_refused(session)
             self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
                                hello.name, session.address, session.port, result.error.message)
             if result.error.code == ErrorCode.UNSUPPORTED_VERSION:
@@ -592,6 +604,13 @@ class Relay:
             self._admit(session, hello, result)
         if session.reading_held_since is not None:  # (a guest's login, decided at once, never held it)
             self._login_over(session)
+
+    def _hello_refused(self, session: ClientSession) -> None:
+        """The login desk refused a hello of ``session``: it took no name, so its address's
+        token goes back, and the connection's next hellos are held to its own rate."""
+        self._per_address[session.address][1].give_back()
+        if session not in self._hellos_again:
+            self._hellos_again[session] = TokenBucket(self.config.rate_per_connection, self.config.burst_per_connection)
 
     def _login_over(self, session: ClientSession) -> None:
         """The hello's outcome has been sent: the frames that waited behind it while it was

@@ -235,3 +235,35 @@ def test_one_students_flood_from_several_connections_leaves_each_classmate_a_flo
                 thread.join(LIMIT)
             joao.close()
             prof.close()
+
+
+def test_a_script_repeating_hellos_on_its_connection_does_not_spend_the_schools_login_rate():
+    # Before: a guessing script that sent its next hello at once, whatever retry_after it
+    # was told, spent the address's request rate (hellos count against it), and every
+    # classmate's login there, guests' too, was answered "too many requests".
+    with in_thread(rate_per_address=20.0, burst_per_address=20.0) as server:
+        client, answer = log_in(server, "Bia", PASSWORD, register=True, source="127.0.0.9")
+        client.close()
+        script = WireClient(server.host, server.port)
+        stop = threading.Event()
+        answers = []
+
+        def guess() -> None:
+            number = 0
+            while not stop.is_set():
+                number += 1
+                script.send(Hello("h", "Bia", const.PROTOCOL_VERSION, f"guess {number}"))
+                answers.append(script.expect(ErrorReply, skip=NOTICES))
+
+        guesser = threading.Thread(target=guess, daemon=True)
+        try:
+            guesser.start()
+            wait_until(lambda: len(answers) > 100, what="a hundred hellos answered")
+            for name in ("Fabi", "Gil", "Hugo"):  # guests, at the school, meanwhile
+                classmate, answer = log_in(server, name)
+                classmate.close()
+                assert isinstance(answer, Welcome), answer
+        finally:
+            stop.set()
+            guesser.join(LIMIT)
+            script.close()
