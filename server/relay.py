@@ -498,14 +498,18 @@ class Relay:
 
     def _floor_lets_pass(self, session: ClientSession, now: float) -> bool:
         """Whether the floor of ``session`` lets a request that its address's bucket
-        refused pass (then spent from it); never with a burst under one (the floor is off)."""
-        return self.config.burst_floor_per_connection >= 1.0 and not self._floor(session).take_one(now)
+        refused pass (then spent from it)."""
+        floor = self._floor(session)
+        return floor is not None and not floor.take_one(now)
 
-    def _floor(self, session: ClientSession) -> TokenBucket:
+    def _floor(self, session: ClientSession) -> TokenBucket | None:
         """The requests ``session`` may make while its address's bucket is spent
         (RATE_FLOOR_PER_CONNECTION): one user's flood from several connections of a shared
-        address (a school's NAT) must not leave the others there nothing. Made at its
-        first refusal by the address's bucket; the relay forgets it with the session."""
+        address (a school's NAT) must not leave the others there nothing. None with a
+        burst under one (the floor is off). Made at its first refusal by the address's
+        bucket; the relay forgets it with the session."""
+        if self.config.burst_floor_per_connection < 1.0:
+            return None
         floor = self._floors.get(session)
         if floor is None:
             floor = self._floors[session] = TokenBucket(self.config.rate_floor_per_connection,
@@ -519,8 +523,9 @@ class Relay:
         refused by its byte budget for 0.2 s more: a resend per answer, each told less
         than the truth. Not the message path: only refusals come here."""
         shared = self._per_address[session.address][1].wait(now)
-        if shared and self.config.burst_floor_per_connection >= 1.0:  # the connection's floor may come first
-            shared = min(shared, self._floor(session).wait(now))
+        floor = self._floor(session) if shared else None
+        if floor is not None:  # the connection's floor may come first
+            shared = min(shared, floor.wait(now))
         wait = max(refused, session.bucket.wait(now), shared)
         if type(event) in _BYTE_RATED:
             if session.byte_bucket is None:

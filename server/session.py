@@ -93,8 +93,9 @@ _READ_RESUME_SLACK = 0.001
 # passed; the first per address and interval, then a count: _log_slow); the relay's
 # logout line, which would say it again, is not written for it.
 SLOW_CONSUMER = "slow consumer"
-# The leave reason (in the log) of a connection that had not logged in and made way for a
-# newer one from its full address (server/admission.py).
+# The leave reason (in the log) of a connection that made way for a newer one from its full
+# address (server/admission.py): one that had not logged in, or a session of the user who
+# held the most there.
 GAVE_WAY = "gave way to a newer connection from its address"
 
 
@@ -693,8 +694,9 @@ class ClientSession(asyncio.BufferedProtocol):
             self._cut_later()
 
     def give_way(self, message: str) -> None:
-        """Its address is full and it has not logged in: it makes way for a newcomer
-        (server/admission.py), told why; logged once, summarised, as it goes (relay.disconnected)."""
+        """Its address is full and it has not logged in (or its user holds the most sessions
+        there): it makes way for a newcomer (server/admission.py), told why; logged once,
+        summarised, as it goes (relay.disconnected)."""
         self.end(ErrorCode.TOO_MANY_CONNECTIONS, message, GAVE_WAY)
 
     def end(self, code: str, message: str, reason: str, drop_queued: bool = False) -> None:
