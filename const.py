@@ -203,6 +203,14 @@ BURST_PER_CONNECTION = 60.0
 # The same, for all connections from one IP address together.
 RATE_PER_ADDRESS = 200.0
 BURST_PER_ADDRESS = 400.0
+# What each connection may still request, per second and at once, while its address's
+# budget above is spent: a school shares one address (NAT), and one student flooding from a
+# few connections took all of it, so the class's messages came back rate_limited. A burst
+# of five, then one every five seconds: a person's pace, not a script's. One address can
+# add at most MAX_CONNECTIONS_PER_ADDRESS times the rate to its own (server/relay.py). A
+# burst under one turns the floor off.
+RATE_FLOOR_PER_CONNECTION = 0.2
+BURST_FLOOR_PER_CONNECTION = 5.0
 # Connections one IP address may hold at once. A school puts all its students behind one
 # address (NAT): 100 refused half of 200 students, and a browser holds its page's keep-alive
 # HTTP connections beside its WebSocket. A thousand leaves room for a school of a few

@@ -9,6 +9,22 @@ server's, ``config.max_connections``: see app.connection_capacity) and against
 Otherwise one address could hold the descriptors with connections that never log in, and
 lock everybody else out.
 
+A school puts all its students behind one address (NAT), so one student's script could
+hold the address's every place with connections that never log in, and keep the class out.
+So a connection that has not logged in holds its place only while nobody else from its
+address needs it: whoever holds one says so (:meth:`Admission.waiting`, from accept or
+the WebSocket upgrade, until the login: :meth:`Admission.settled`), and when the address is
+full a newcomer takes the place of the oldest of them, which had the most time to log in
+(the login timeout): that one is told why (``give_way``: ``too_many_connections``, or a
+``429`` on the web port) and closed. One whose hello is being decided
+(``logging_in``) keeps its place. When every place is held by sessions logged in (or
+logging in), a user that holds several (an account may log in many times: one student's
+script) gives up its oldest session, told why, if no other user there holds as many
+(:meth:`Admission.logged_in`): then every user keeps at least one, and the newcomer is
+refused only when each holds just that one. The one that gave way holds its place until it is
+closed, a moment later (its last words fit in its socket's buffer; at most CLOSE_GRACE
+seconds if not), so that the count of descriptors stays true.
+
 Sans-I/O: :meth:`Admission.admit` counts and answers; the listener (server/listener.py)
 closes a refused connection after saying why in its protocol's words (:class:`Refusal`),
 and whoever holds an admitted one calls :meth:`Admission.release` exactly once when it
@@ -19,11 +35,35 @@ capacity keeps in reserve.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from protocol import ErrorCode
 
 # Seconds a refused HTTP client is told to wait (Retry-After) before it tries again.
 RETRY_AFTER = 10
+# Of an address's connections that have not logged in, how many of the oldest a newcomer
+# looks at for one that may give way: those passed over are logging in (a password check
+# under way, a few at a time), so the look stays short whatever a script holds.
+GIVE_WAY_LOOK = 64
+
+
+def address_full(message: str) -> Refusal:
+    """The refusal (or the words of one that gave way) when an address holds as many
+    connections as it may: ``too_many_connections``, HTTP 429."""
+    return Refusal(ErrorCode.TOO_MANY_CONNECTIONS, message, 429, "Too Many Requests")
+
+
+class Waiting(Protocol):
+    """A connection admitted that has not logged in (a chat session before its welcome, a
+    web connection before or after its upgrade): what the admission needs of it."""
+
+    logging_in: bool  # a hello is being decided: it keeps its place
+    name: str | None  # set once logged in
+    key: str | None  # the user's, once logged in (registry.canonical of the name)
+    closing: bool
+
+    def give_way(self, message: str) -> None:
+        """Say ``message`` (``too_many_connections``) in the connection's protocol, and close it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +81,21 @@ class Refusal:
 class Admission:
     """Connections held now, in all and per address; see the module docstring.
 
-    Memory: one dict entry per address that holds a connection now.
+    Memory: one dict entry per address that holds a connection now, and one per
+    connection it admitted (in its address's dicts, oldest first: those that have not
+    logged in, and each user's sessions).
     """
 
-    __slots__ = ("capacity", "per_address", "total", "_counts")
+    __slots__ = ("capacity", "per_address", "total", "_counts", "_waiting", "_users")
 
     def __init__(self, capacity: int, per_address: int) -> None:
         self.capacity = capacity
         self.per_address = per_address
         self.total = 0
         self._counts: dict[str, int] = {}
+        self._waiting: dict[str, dict[Waiting, None]] = {}
+        # Address -> user key -> the sessions it logged in there, oldest first.
+        self._users: dict[str, dict[str, dict[Waiting, None]]] = {}
 
     def admit(self, address: str) -> Refusal | None:
         """Count a connection just accepted from ``address``, or refuse it (then nothing
@@ -59,17 +104,87 @@ class Admission:
         if self.total >= self.capacity:
             return Refusal(ErrorCode.SERVER_FULL, "the server is full; try again later", 503, "Service Unavailable")
         count = self._counts.get(address, 0)
-        if count >= self.per_address:
-            return Refusal(ErrorCode.TOO_MANY_CONNECTIONS, f"at most {self.per_address} connections per address",
-                           429, "Too Many Requests")
+        if count >= self.per_address and not self._give_way(address):
+            return address_full(f"at most {self.per_address} connections per address")
         self._counts[address] = count + 1
         self.total += 1
         return None
 
-    def release(self, address: str) -> None:
-        """An admitted connection from ``address`` has closed. An address holding none
+    def waiting(self, address: str, connection: Waiting) -> None:
+        """``connection``, admitted from ``address``, has not logged in: it may give way to
+        a newcomer (see the module docstring). One that has logged in or is closing
+        already is not."""
+        if connection.name is not None or connection.closing:
+            return
+        waiting = self._waiting.get(address)
+        if waiting is None:
+            waiting = self._waiting[address] = {}
+        waiting[connection] = None
+
+    def logged_in(self, address: str, connection: Waiting) -> None:
+        """``connection`` has logged in as ``connection.key``: it keeps its place, unless its
+        user holds the most sessions of its full address (see the module docstring). One
+        that was not waiting (never admitted: made by hand) is not counted."""
+        waiting = self._waiting.get(address)
+        if waiting is None or waiting.pop(connection, 0) is not None:
+            return
+        if not waiting:
+            del self._waiting[address]
+        users = self._users.get(address)
+        if users is None:
+            users = self._users[address] = {}
+        sessions = users.get(connection.key)
+        if sessions is None:
+            sessions = users[connection.key] = {}
+        sessions[connection] = None
+
+    def settled(self, address: str, connection: Waiting) -> None:
+        """Forget ``connection`` (closed, or a web connection turned to the echo): it is
+        neither waiting nor a user's session any more."""
+        waiting = self._waiting.get(address)
+        if waiting is not None and waiting.pop(connection, 0) is None:
+            if not waiting:
+                del self._waiting[address]
+            return
+        users = self._users.get(address)
+        sessions = users.get(connection.key) if users is not None else None
+        if sessions is not None and sessions.pop(connection, 0) is None and not sessions:
+            del users[connection.key]
+            if not users:
+                del self._users[address]
+
+    def _give_way(self, address: str) -> bool:
+        """Close, for a newcomer, the oldest connection of the full ``address`` that has not
+        logged in and is not logging in, else the oldest session of the user who holds
+        the most there, if more than one: True if there was one."""
+        waiting = self._waiting.get(address)
+        for looked, connection in enumerate(waiting or ()):
+            if looked == GIVE_WAY_LOOK:
+                break
+            if not connection.logging_in:
+                self.settled(address, connection)
+                connection.give_way(f"this connection gave way to a newer one from the same address, which holds "
+                                    f"as many as it may ({self.per_address}): it had not logged in")
+                return True
+        users = self._users.get(address)
+        if not users:
+            return False
+        sessions = max(users.values(), key=len)  # (a scan of the address's users: only when it is full)
+        if len(sessions) < 2:
+            return False
+        connection = next(iter(sessions))
+        self.settled(address, connection)
+        connection.give_way(f"this session gave way to a newer connection from the same address, which holds as "
+                            f"many as it may ({self.per_address}): its user held the most sessions there "
+                            f"({len(sessions) + 1})")
+        return True
+
+    def release(self, address: str, connection: Waiting | None = None) -> None:
+        """An admitted ``connection`` from ``address`` has closed. An address holding none
         changes nothing (a session made by hand, without a listener, as tests and the
         in-process bench do, was never counted)."""
+        if connection is not None:
+            self.settled(address, connection)
         count = self._counts.get(address)
         if count is None:
             return
@@ -78,6 +193,10 @@ class Admission:
         else:
             del self._counts[address]
         self.total -= 1
+
+    def waiting_count(self, address: str) -> int:
+        """The connections of ``address`` that have not logged in (that may give way)."""
+        return len(self._waiting.get(address, ()))
 
     def count(self, address: str) -> int:
         """The connections ``address`` holds now."""

@@ -16,6 +16,7 @@ import const
 _RATES = {
     "rate_per_connection": ("--rate-per-connection", "RATE_PER_CONNECTION"),
     "rate_per_address": ("--rate-per-address", "RATE_PER_ADDRESS"),
+    "rate_floor_per_connection": (None, "RATE_FLOOR_PER_CONNECTION"),
     "room_posts_per_second": (None, "ROOM_POSTS_PER_SECOND"),
     "bytes_per_connection": (None, "BYTES_PER_SECOND_PER_CONNECTION"),
     "late_receipts_per_connection": (None, "LATE_RECEIPTS_PER_CONNECTION"),
@@ -78,6 +79,8 @@ class ServerConfig:
     burst_per_connection: float = const.BURST_PER_CONNECTION
     rate_per_address: float = const.RATE_PER_ADDRESS
     burst_per_address: float = const.BURST_PER_ADDRESS
+    rate_floor_per_connection: float = const.RATE_FLOOR_PER_CONNECTION
+    burst_floor_per_connection: float = const.BURST_FLOOR_PER_CONNECTION
     max_connections_per_address: int = const.MAX_CONNECTIONS_PER_ADDRESS
     bytes_per_connection: float = const.BYTES_PER_SECOND_PER_CONNECTION
     # Posts per member and room (server/roomdesk.py, RoomDesk.over_post_budget).

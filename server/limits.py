@@ -96,6 +96,12 @@ class TokenBucket:
             return 0.0
         return (cost - tokens) / self.rate
 
+    def give_back(self, cost: float = 1.0) -> None:
+        """Undo a :meth:`take` (or take_one) of ``cost`` that passed, whose request took
+        nothing after all: at most up to the burst."""
+        tokens = self.tokens + (cost if cost < self.burst else self.burst)
+        self.tokens = tokens if tokens < self.burst else self.burst
+
     def take_held(self, cost: float) -> bool:
         """Spend ``cost`` from the tokens held at the last :meth:`take` (or take_one),
         without the clock: True if they sufficed (spent), else False (nothing spent: call

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from .admission import Admission, Refusal
 from .logsummary import LogSummary
 from .outofmemory import give_up
-from .session import unlink_own_callbacks
+from .session import GAVE_WAY, unlink_own_callbacks
 
 log = logging.getLogger("chat.server")
 
@@ -160,6 +160,25 @@ def open_sockets(host: str | None, port: int, *, backlog: int, reuse_port: bool 
             sock.close()
         raise
     return sockets
+
+
+class _Handshake:
+    """A connection in its TLS handshake, as the admission sees it (admission.Waiting): it
+    has not logged in, so it may give way to a newcomer; then its opening is given up, and
+    it is closed without a word, as a refused one is (nothing can be said before a handshake)."""
+
+    __slots__ = ("listener", "address", "port", "task")
+    name = key = None
+    closing = logging_in = False
+
+    def __init__(self, listener: Listener, address: str, port: int) -> None:
+        self.listener, self.address, self.port = listener, address, port
+        self.task = asyncio.current_task()
+
+    def give_way(self, message: str) -> None:
+        self.listener.log_lines.log("disconnects before logging in", self.address, logging.INFO,
+                                    "TLS handshake with %s:%d: %s", self.address, self.port, GAVE_WAY)
+        self.task.cancel()
 
 
 class Listener:
@@ -321,12 +340,18 @@ class Listener:
             made.append(self.make_protocol(address, port))
             return made[0]
 
+        # Not logged in yet: it may give way to a newcomer from its full address
+        # (admission.py), during its TLS handshake too.
+        handshake = _Handshake(self, address, port) if self.tls else None
+        if handshake is not None:
+            self.admission.waiting(address, handshake)
         try:
             await self.loop.connect_accepted_socket(
                 protocol, conn, ssl=self.tls, ssl_handshake_timeout=self.handshake_timeout if self.tls else None)
+            self.admission.waiting(address, made[0])  # (unless it logged in or closed already)
             return
         except asyncio.CancelledError:
-            pass  # closed (the server stops)
+            pass  # closed (the server stops), or it gave way
         except MemoryError:  # a task's error reaches the loop's handler late, if ever: see outofmemory.py
             give_up("opening a connection")
         except (OSError, ssl.SSLError, EOFError) as exc:  # TimeoutError is an OSError
@@ -336,6 +361,8 @@ class Listener:
                                address, port, exc or type(exc).__name__, hint)
             _let_go(exc, self.loop, descriptor)
         finally:
+            if handshake is not None:
+                self.admission.settled(address, handshake)
             # connection_made ran (the protocol has its transport): the protocol releases
             # its admission when its connection is lost. Otherwise nobody holds it.
             if not made or getattr(made[0], "transport", None) is None:

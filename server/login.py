@@ -14,15 +14,16 @@ The rules:
   was lost), another is answered ``account_exists`` (the user meant a new account, so
   not ``bad_password``), counted as a wrong password;
 - after a wrong password, the next password for that name *from that address*, and the
-  next password from that address for any name, waits (a guest's hello and a resume
-  credential check no password and never wait; see :class:`~server.accounts.FailureThrottle`:
+  next password from that address for any name, waits (a guest's hello, a resume
+  credential and a registration of a new name check no password and never wait; see :class:`~server.accounts.FailureThrottle`:
   the name's wait doubles with its failures, the address's with the names that failed
   there), and from then on only one password check for it runs at a time (guesses sent at
   once on many connections are refused). Failures are never counted per name alone: a
   guesser elsewhere must not keep the owner, who is not throttled, from logging in;
 - an account remembers the last ``const.KNOWN_ADDRESSES`` addresses it logged in from
-  with its password: from those, only the name's own failures there make it wait, never
-  the address's (another user behind the same NAT guessing cannot hold it up);
+  with its password, or was registered from: from those, only the name's own failures
+  there make it wait, never the address's (another user behind the same NAT guessing
+  cannot hold it up);
 - password checks for everyone together are capped per second
   (``config.login_checks_per_second``), so guessing from many addresses cannot take the
   CPU; over the cap a hello is answered ``rate_limited`` at once, with ``retry_after``.
@@ -275,9 +276,10 @@ class LoginDesk:
             if lookalike is not None:
                 return done(LoginResult(error=lookalike))
         if hello.register:
-            if waiting():
-                return None
-
+            # No wait for an address's wrong passwords: a new name's password guesses
+            # nothing, and REGISTRATIONS_PER_ADDRESS and the check budget bound what it
+            # costs; a class registering behind the NAT where one student guesses must
+            # not wait with them.
             def registered(error: ErrorReply | None) -> None:
                 done(LoginResult(name, registered=True, claim=claim, token=hello.resume) if error is None
                      else LoginResult(error=ErrorReply(error.code, error.message, hello.request_id,
@@ -610,6 +612,9 @@ class LoginDesk:
             def stored(_: bool) -> None:
                 self.log_lines.log("accounts created", address, logging.INFO, "account created: %s", name,
                                    burst=const.CREATED_LOG_LINES)
+                # Its password was set from there, as good as proved: a known address, so
+                # that another's guessing there does not hold up its next logins.
+                self._remember(key, address)
                 self.password_set(key)
                 done(None)
 

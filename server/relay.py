@@ -324,6 +324,10 @@ class Relay:
         # The budgets of acks of outcomes (_acks_over_budget), per session and per address
         # (kept as the late receipts' are), made at the session's first ack.
         self._ack_budgets: dict[ClientSession, SharedBudget] = {}
+        # Per session, what it may request while its address's bucket is spent (_floor), and
+        # the hellos it may send after the login desk refused one (_hello_refused).
+        self._hellos_again: dict[ClientSession, TokenBucket] = {}
+        self._floors: dict[ClientSession, TokenBucket] = {}
         self._acks_per_address: dict[str, TokenBucket] = {}
         # Every connection accepted, on every listener, counted from accept() against the
         # capacity and the per-address limit (server/admission.py, server/listener.py).
@@ -382,7 +386,8 @@ class Relay:
     def connected(self, session: ClientSession) -> None:
         """A chat connection is open (on TCP at accept or after its TLS handshake, on the
         web port at the WebSocket upgrade); it must log in within the login timeout. Its
-        place was counted when it was accepted (``admission``, see server/admission.py)."""
+        place was counted when it was accepted (``admission``, see server/admission.py), and
+        until it logs in a newcomer from its full address may take it."""
         self.sessions[session] = None
         self.metrics.connections += 1
         count, bucket = self._per_address.get(session.address, (0, None))
@@ -412,6 +417,8 @@ class Relay:
         self._late_budgets.pop(session, None)
         self._settled_while_fetching.pop(session, None)
         self._ack_budgets.pop(session, None)
+        self._floors.pop(session, None)
+        self._hellos_again.pop(session, None)
         self._crowded.pop(session, None)
         session.direct_stored = None  # (see _send_direct_to) no cycle left for the collector
         # The address keeps its bucket when its last connection goes, or reconnecting
@@ -467,6 +474,8 @@ class Relay:
         wait = session.bucket.take_one(now)
         if not wait:
             wait = self._per_address[session.address][1].take_one(now)
+            if wait and self._floor_lets_pass(session, now):
+                wait = 0.0  # (only a refusal looks at the floor)
         if not wait and type(event) in _BYTE_RATED:
             # Bytes too: at the request rate alone, one sender could fill a slow reader's link.
             if session.byte_bucket is None:
@@ -487,13 +496,37 @@ class Relay:
         session.send(_too_many(getattr(event, "request_id", None), wait, event.TYPE))
         return True
 
+    def _floor_lets_pass(self, session: ClientSession, now: float) -> bool:
+        """Whether the floor of ``session`` lets a request that its address's bucket
+        refused pass (then spent from it)."""
+        floor = self._floor(session)
+        return floor is not None and not floor.take_one(now)
+
+    def _floor(self, session: ClientSession) -> TokenBucket | None:
+        """The requests ``session`` may make while its address's bucket is spent
+        (RATE_FLOOR_PER_CONNECTION): one user's flood from several connections of a shared
+        address (a school's NAT) must not leave the others there nothing. None with a
+        burst under one (the floor is off). Made at its first refusal by the address's
+        bucket; the relay forgets it with the session."""
+        if self.config.burst_floor_per_connection < 1.0:
+            return None
+        floor = self._floors.get(session)
+        if floor is None:
+            floor = self._floors[session] = TokenBucket(self.config.rate_floor_per_connection,
+                                                        self.config.burst_floor_per_connection)
+        return floor
+
     def _whole_wait(self, session: ClientSession, event: Any, now: float, refused: float) -> float:
         """The wait a refused request is told: until EVERY budget it needs lets it pass, not
         only the one that refused it (which stopped the look at the others). A large
         message refused by the request rate was told 0.02 s, came back then, and was
         refused by its byte budget for 0.2 s more: a resend per answer, each told less
         than the truth. Not the message path: only refusals come here."""
-        wait = max(refused, session.bucket.wait(now), self._per_address[session.address][1].wait(now))
+        shared = self._per_address[session.address][1].wait(now)
+        floor = self._floor(session) if shared else None
+        if floor is not None:  # the connection's floor may come first
+            shared = min(shared, floor.wait(now))
+        wait = max(refused, session.bucket.wait(now), shared)
         if type(event) in _BYTE_RATED:
             if session.byte_bucket is None:
                 session.byte_bucket = TokenBucket(self.config.bytes_per_connection,
@@ -511,7 +544,15 @@ class Relay:
         # A hello counts against its address's request rate (not its connection's: each
         # login is a new connection, and this is the only rate a guest's login pays for):
         # else one address could take guest names, or try hellos, as fast as it can connect.
-        wait = self._per_address[session.address][1].take_one(time.monotonic())
+        # One the login desk refuses gives the token back (_login_decided): a script sending
+        # hello after refused hello on its connection (a guesser not waiting its
+        # retry_after) must not spend the login rate of the school behind its address;
+        # those are held to the connection's own rate instead.
+        now = time.monotonic()
+        again = self._hellos_again.get(session)
+        wait = again.take_one(now) if again is not None else 0.0
+        if not wait:
+            wait = self._per_address[session.address][1].take_one(now)
         if wait:
             self.log_lines.log("rate-limited requests", session.address, logging.INFO,
                                "rate limited %r: retry after %.2f s", session, wait)
@@ -544,6 +585,7 @@ class Relay:
             return
         if result.error is not None:
             self.metrics.logins_refused += 1
+            self._hello_refused(session)
             self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
                                hello.name, session.address, session.port, result.error.message)
             if result.error.code == ErrorCode.UNSUPPORTED_VERSION:
@@ -567,6 +609,13 @@ class Relay:
             self._admit(session, hello, result)
         if session.reading_held_since is not None:  # (a guest's login, decided at once, never held it)
             self._login_over(session)
+
+    def _hello_refused(self, session: ClientSession) -> None:
+        """The login desk refused a hello of ``session``: it took no name, so its address's
+        token goes back, and the connection's next hellos are held to its own rate."""
+        self._per_address[session.address][1].give_back()
+        if session not in self._hellos_again:
+            self._hellos_again[session] = TokenBucket(self.config.rate_per_connection, self.config.burst_per_connection)
 
     def _login_over(self, session: ClientSession) -> None:
         """The hello's outcome has been sent: the frames that waited behind it while it was
@@ -627,6 +676,7 @@ class Relay:
             self.peers.release(session, "refused", time.time())
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
+        self.admission.logged_in(session.address, session)  # it keeps its place (unless its user has many)
         # A user the store has never seen has nothing waiting there (no messages, outcomes
         # or earlier holder): their first login skips the three fetches that would say so.
         stored = self._may_have_stored(session.key)

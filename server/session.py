@@ -93,6 +93,10 @@ _READ_RESUME_SLACK = 0.001
 # passed; the first per address and interval, then a count: _log_slow); the relay's
 # logout line, which would say it again, is not written for it.
 SLOW_CONSUMER = "slow consumer"
+# The leave reason (in the log) of a connection that made way for a newer one from its full
+# address (server/admission.py): one that had not logged in, or a session of the user who
+# held the most there.
+GAVE_WAY = "gave way to a newer connection from its address"
 
 
 class _ReadBuffer(threading.local):
@@ -435,7 +439,7 @@ class ClientSession(asyncio.BufferedProtocol):
         # this is the one place the relay forgets the session.
         self.closing = True
         self.unlink_transports()
-        self.relay.admission.release(self.address)  # admitted at accept (server/listener.py)
+        self.relay.admission.release(self.address, self)  # admitted at accept (server/listener.py)
         self.relay.disconnected(self, exc)
 
     def unlink_transports(self) -> None:
@@ -688,6 +692,12 @@ class ClientSession(asyncio.BufferedProtocol):
             self.flush()
             self.transport.close()
             self._cut_later()
+
+    def give_way(self, message: str) -> None:
+        """Its address is full and it has not logged in (or its user holds the most sessions
+        there): it makes way for a newcomer (server/admission.py), told why; logged once,
+        summarised, as it goes (relay.disconnected)."""
+        self.end(ErrorCode.TOO_MANY_CONNECTIONS, message, GAVE_WAY)
 
     def end(self, code: str, message: str, reason: str, drop_queued: bool = False) -> None:
         """Disconnect the client and tell it why: the ``error`` frame ``code`` with

@@ -68,13 +68,13 @@ from web.websocket import (
     accept_handshake,
 )
 
-from .admission import RETRY_AFTER, Refusal
+from .admission import RETRY_AFTER, Refusal, address_full
 from .listener import AcceptFailures, Listener, open_sockets
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Network, metrics_allowed, parse_allow_list
 from .outbox import WriteBatcher
 from .relay import Relay
-from .session import ClientSession, socket_transport_under
+from .session import GAVE_WAY, ClientSession, socket_transport_under
 
 log = logging.getLogger("chat.server")
 
@@ -184,7 +184,7 @@ class WebSession(ClientSession):
         else:
             self.closing = True
             self.unlink_transports()  # a page's connection too (see session.py)
-            self.relay.admission.release(self.address)  # admitted at accept (server/listener.py)
+            self.relay.admission.release(self.address, self)  # admitted at accept (server/listener.py)
 
     def pause_writing(self) -> None:
         if self.mode is _CHAT:
@@ -316,6 +316,7 @@ class WebSession(ClientSession):
         self.transport.write(response)
         self.mode = mode
         if mode is _ECHO:
+            self.relay.admission.settled(self.address, self)  # (the operator's conformance runs)
             self.ws = WebSocketConnection(max_message_bytes=ECHO_MAX_MESSAGE_BYTES)
             # Not at the chat connections' read budget (session.py): a conformance run's
             # messages of up to 16 MiB would take a minute each, and the echo parses no chat
@@ -470,6 +471,17 @@ class WebSession(ClientSession):
         """When the WebSocket message still unfinished began (a chat frame is always a
         whole message, so that is what a browser could keep open), or None."""
         return self._ws_unfinished_since
+
+    def give_way(self, message: str) -> None:
+        """As ClientSession.give_way; before the upgrade the connection is answered ``429``
+        with ``message`` and Retry-After, whatever it was doing (a request begun, or
+        none: a browser's idle keep-alive connection, which it then gives up), and closed."""
+        if self.mode is not _HTTP:
+            return super().give_way(message)
+        self.relay.log_lines.log("disconnects before logging in", self.address, logging.INFO,
+                                 "web %s:%d %s", self.address, self.port, GAVE_WAY)
+        self.transport.write(_refusal_response(address_full(message)))
+        self.close()
 
     def close(self, reason: str | None = None) -> None:
         """Close after what is queued has been written: for a WebSocket, the queued chat

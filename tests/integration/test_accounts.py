@@ -75,6 +75,15 @@ def register(server: ServerThread, name: str, password: str = PASSWORD) -> None:
     wait_offline(server, name)
 
 
+def register_elsewhere(server: ServerThread, name: str, password: str = PASSWORD) -> None:
+    """Register ``name`` from another address (127.0.0.2): the tests' address (127.0.0.1)
+    is then none of its known addresses, where only its own failures would count."""
+    with WireClient(server.host, server.port, source="127.0.0.2") as client:
+        client.send(Hello("h", name, const.PROTOCOL_VERSION, password, True))
+        welcome = answer(client)
+        assert isinstance(welcome, Welcome) and welcome.registered, welcome
+
+
 # --- Registering and logging in ---------------------------------------------------------
 
 
@@ -236,8 +245,8 @@ def test_wrong_passwords_make_the_next_try_wait_longer_even_with_the_right_passw
 
 def test_failures_slow_down_the_address_across_names(tmp_path):
     with ServerThread(config(tmp_path, login_failure_delay=5.0)) as server:
-        register(server, "Alice")
-        register(server, "Bob")
+        register_elsewhere(server, "Alice")
+        register_elsewhere(server, "Bob")
         assert refused(server, "Alice", "wrong guess").code == ErrorCode.BAD_PASSWORD
         for name, password in (("Bob", "another guess"), ("Bob", PASSWORD)):
             error = refused(server, name, password)
@@ -272,8 +281,8 @@ def test_a_guesser_elsewhere_does_not_keep_the_owner_out_but_is_slowed_down(tmp_
 def test_guesses_sent_at_once_on_many_connections_are_not_all_checked(server):
     """After a failure, one check at a time: a guesser cannot open ten connections and
     have ten passwords tried while the first is still being hashed."""
-    register(server, "Alice")
-    register(server, "Bob")
+    register_elsewhere(server, "Alice")
+    register_elsewhere(server, "Bob")
     assert refused(server, "Alice", "first guess").code == ErrorCode.BAD_PASSWORD
     login_when_allowed(server, "Bob", PASSWORD).close()  # waits out the delay
     clients = [WireClient(server.host, server.port) for _ in range(10)]

@@ -147,8 +147,10 @@ def test_take_held_between_takes_never_lets_more_pass_than_the_bucket():
 
 
 def limited(**limits) -> ServerConfig:
+    # No floor (a burst under one): the address's bucket alone, as these tests measure it
+    # (tests/integration/test_school_address.py tests the floor).
     settings = dict(rate_per_connection=1e6, burst_per_connection=1e6, rate_per_address=1e6,
-                    burst_per_address=1e6)
+                    burst_per_address=1e6, burst_floor_per_connection=0.0)
     settings.update(limits)
     return ServerConfig(host="127.0.0.1", port=0, **settings)
 

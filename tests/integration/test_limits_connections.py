@@ -61,23 +61,43 @@ def admitted(server: ServerThread) -> int:
     return server.call(lambda: server.server.relay.admission.total)
 
 
+def waiting(server: ServerThread, address: str = "127.0.0.1") -> int:
+    """The connections of ``address`` the server holds that have not logged in."""
+    return server.call(lambda: server.server.relay.admission.waiting_count(address))
+
+
 # --- Counted from accept --------------------------------------------------------------
 
 
 def test_page_connections_count_against_the_per_address_limit_and_the_next_gets_429():
     # Before: 150 connections each sending "GET / HTTP/1.1\r\n" were all held; the limit
-    # was applied at the WebSocket upgrade only.
+    # was applied at the WebSocket upgrade only. Since a school shares one address, a
+    # connection that has not logged in gives way to a newcomer (server/admission.py): the
+    # oldest page connection is the one answered 429 then.
     with ServerThread(server_config(web_port=0, max_connections_per_address=3)) as server:
         port = web_port(server)
         holding = [raw(port, b"GET / HTTP/1.1\r\n") for _ in range(3)]
         try:
-            answer = read_to_end(raw(port))
+            wait_until(lambda: waiting(server) == 3, what="three places taken")
+            newcomer = raw(port)
+            answer = read_to_end(holding[0])
             assert answer.startswith(b"HTTP/1.1 429 Too Many Requests\r\n"), answer
             assert b"\r\nRetry-After: " in answer and b"Connection: close" in answer
-            # One count for the address, whatever the port: the chat port refuses it too.
-            with WireClient(server.host, server.port) as chat:
-                assert [e.code for e in chat.wait_closed(LIMIT) if isinstance(e, ErrorReply)] == [
-                    ErrorCode.TOO_MANY_CONNECTIONS]
+            # One count for the address, whatever the port: a chat login takes the next one's place.
+            with WireClient.login(server.host, server.port, "Ana"):
+                assert read_to_end(holding[1]).startswith(b"HTTP/1.1 429 Too Many Requests\r\n")
+                with WireClient.login(server.host, server.port, "Bia"), \
+                        WireClient.login(server.host, server.port, "Caio"):
+                    newcomer.close()  # (it gave way to Caio, or it goes now)
+                    holding[2].close()
+                    wait_until(lambda: admitted(server) == 3, what="the logged-in three alone")
+                    # Held by users logged in: the next is refused, on either port.
+                    answer = read_to_end(raw(port))
+                    assert answer.startswith(b"HTTP/1.1 429 Too Many Requests\r\n"), answer
+                    assert b"\r\nRetry-After: " in answer and b"Connection: close" in answer
+                    with WireClient(server.host, server.port) as chat:
+                        assert [e.code for e in chat.wait_closed(LIMIT) if isinstance(e, ErrorReply)] == [
+                            ErrorCode.TOO_MANY_CONNECTIONS]
         finally:
             for sock in holding:
                 sock.close()
@@ -108,10 +128,15 @@ def test_tls_connections_count_before_their_handshake(certificate):
     with ServerThread(config) as server:
         silent = [raw(server.port) for _ in range(2)]
         try:
-            wait_until(lambda: admitted(server) == 2, what="the silent ones counted")
+            wait_until(lambda: waiting(server) == 2, what="the silent ones counted")
+            # Counted: a newcomer takes the place of the oldest (which has not logged in:
+            # server/admission.py), closed at once, without a word (nothing can be said
+            # before a handshake).
             started = time.monotonic()
-            assert read_to_end(raw(server.port)) == b""  # nothing can be said before a handshake
+            newcomer = raw(server.port)
+            assert read_to_end(silent[0]) == b""
             assert time.monotonic() - started < LIMIT
+            silent.append(newcomer)
         finally:
             for sock in silent:
                 sock.close()
@@ -305,7 +330,8 @@ def test_a_websocket_slow_consumer_gets_the_error_then_close_1008_or_is_cut():
 def test_refusals_and_early_disconnects_are_summarised_per_address(caplog):
     with ServerThread(server_config(max_connections_per_address=1)) as server, \
             caplog.at_level(logging.INFO, logger="chat.server"):
-        with WireClient(server.host, server.port):
+        # Logged in: a connection that is not would give way to each newcomer (admission.py).
+        with WireClient.login(server.host, server.port, "Ana"):
             for _ in range(30):
                 read_to_end(raw(server.port))  # refused: too_many_connections
         for _ in range(30):

@@ -9,7 +9,7 @@ import logging
 
 from otherplatforms import ProactorLikeEventLoop
 from protocol import ErrorCode
-from server.admission import Admission
+from server.admission import GIVE_WAY_LOOK, Admission
 from server.listener import AcceptFailures, Listener
 from server.logsummary import LogSummary
 
@@ -37,6 +37,78 @@ def test_releasing_an_address_that_holds_nothing_changes_nothing():
     admission.release("10.0.0.1")
     admission.release("10.0.0.1")
     assert (admission.total, admission.count("10.0.0.1")) == (0, 0)
+
+
+class Waiter:
+    """A connection that has not logged in, as the admission sees one."""
+
+    name = key = None
+    closing = False
+
+    def __init__(self, logging_in: bool = False) -> None:
+        self.logging_in = logging_in
+        self.told: list[str] = []
+
+    def logs_in(self, admission: Admission, key: str) -> Waiter:
+        self.name = self.key = key
+        admission.logged_in("10.0.0.1", self)
+        return self
+
+    def give_way(self, message: str) -> None:
+        self.told.append(message)
+
+
+def test_a_full_address_makes_its_oldest_connection_not_logged_in_give_way_to_a_newcomer():
+    admission = Admission(capacity=10, per_address=3)
+    old, logging_in, young = Waiter(), Waiter(logging_in=True), Waiter()
+    for waiter in (old, logging_in, young):
+        assert admission.admit("10.0.0.1") is None
+        admission.waiting("10.0.0.1", waiter)
+    assert admission.admit("10.0.0.1") is None  # the oldest gives way
+    assert len(old.told) == 1 and "gave way" in old.told[0] and not logging_in.told and not young.told
+    assert admission.count("10.0.0.1") == 4  # until the one that gave way is closed
+    admission.release("10.0.0.1", old)
+    admission.waiting("10.0.0.1", old)  # said again after closing: nothing (never happens)
+    admission.settled("10.0.0.1", old)
+    assert admission.admit("10.0.0.1") is None  # one logging in keeps its place: the next gives way
+    assert young.told and not logging_in.told
+    admission.release("10.0.0.1", young)
+    admission.settled("10.0.0.1", logging_in)  # logged in
+    refusal = admission.admit("10.0.0.1")  # nobody left who may give way
+    assert refusal is not None and refusal.code == ErrorCode.TOO_MANY_CONNECTIONS
+    assert admission.admit("10.0.0.2") is None  # another address is another count
+
+
+def test_a_full_address_of_sessions_makes_the_user_holding_the_most_give_up_its_oldest():
+    admission = Admission(capacity=10, per_address=5)
+    sessions = []
+    for key in ("ana", "mal", "mal", "bia", "mal"):
+        admission.admit("10.0.0.1")
+        waiter = Waiter()
+        admission.waiting("10.0.0.1", waiter)
+        sessions.append(waiter.logs_in(admission, key))
+    ana, mal1, mal2, bia, mal3 = sessions
+    assert admission.admit("10.0.0.1") is None  # Mallory's oldest gives way
+    assert "the most sessions there (3)" in mal1.told[0] and not any(w.told for w in (ana, mal2, bia, mal3))
+    admission.release("10.0.0.1", mal1)  # (the newcomer is not waiting: made by hand here)
+    assert admission.admit("10.0.0.1") is None
+    assert mal2.told and not any(w.told for w in (ana, bia, mal3))
+    admission.release("10.0.0.1", mal2)
+    refusal = admission.admit("10.0.0.1")  # each holds one: nobody gives way
+    assert refusal is not None and refusal.code == ErrorCode.TOO_MANY_CONNECTIONS
+    by_hand = Waiter()
+    by_hand.logs_in(admission, "mal")  # never waiting (never admitted): not counted
+    assert admission.admit("10.0.0.1") is not None and not by_hand.told
+
+
+def test_a_newcomer_looks_at_so_many_connections_for_one_that_may_give_way():
+    admission = Admission(capacity=1000, per_address=GIVE_WAY_LOOK + 1)
+    waiters = [Waiter(logging_in=i < GIVE_WAY_LOOK) for i in range(GIVE_WAY_LOOK + 1)]
+    for waiter in waiters:
+        admission.admit("10.0.0.1")
+        admission.waiting("10.0.0.1", waiter)
+    assert admission.admit("10.0.0.1") is not None  # the one that might have is beyond the look
+    assert not any(waiter.told for waiter in waiters)
 
 
 class FakeLoop:

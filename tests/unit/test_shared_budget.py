@@ -28,3 +28,15 @@ def test_the_first_try_without_the_clock_spends_what_both_hold() -> None:
     assert not bob.take_held(19.0)  # 9 left to the address: neither is spent
     assert (bob.own.tokens, shared.tokens) == (19.0, 9.0)
     assert bob.take_held(9.0) and (bob.own.tokens, shared.tokens) == (10.0, 0.0)
+
+
+def test_a_take_given_back_is_as_if_never_taken_and_never_past_the_burst():
+    bucket = TokenBucket(rate=1.0, burst=2.0)
+    assert bucket.take_one(0.0) == 0.0 and bucket.take_one(0.0) == 0.0
+    assert bucket.take_one(0.0) > 0  # spent
+    bucket.give_back()
+    assert bucket.take_one(0.0) == 0.0  # the one given back
+    bucket.give_back()
+    bucket.give_back()
+    bucket.give_back(5.0)
+    assert bucket.tokens == 2.0
