@@ -346,7 +346,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
         host, port = server.address
         web_port = server.web_address[1] if config.web_port is not None else None
         for line in lan_lines(host, port, web_port, config.tls_cert is not None,
-                              local_addresses() if listens_everywhere(host) else []):
+                              local_addresses(host) if listens_everywhere(host) else []):
             log.info("%s", line)
     _tell_parent_listening()
     def on_signal(signum: int, frame: object) -> None:

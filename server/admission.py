@@ -7,7 +7,8 @@ one of them counts, from ``accept()`` until it is closed, against ``capacity`` (
 server's, ``config.max_connections``: see app.connection_capacity) and against
 ``per_address`` (``config.max_connections_per_address``), on every listener together.
 Otherwise one address could hold the descriptors with connections that never log in, and
-lock everybody else out.
+lock everybody else out. An "address" is what server/addresses.py's ``address_group``
+says: an IPv4 address (an IPv4-mapped one as itself), or a global IPv6 address's /64.
 
 Sans-I/O: :meth:`Admission.admit` counts and answers; the listener (server/listener.py)
 closes a refused connection after saying why in its protocol's words (:class:`Refusal`),
@@ -21,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from protocol import ErrorCode
+
+from .addresses import address_group
 
 # Seconds a refused HTTP client is told to wait (Retry-After) before it tries again.
 RETRY_AFTER = 10
@@ -41,7 +44,7 @@ class Refusal:
 class Admission:
     """Connections held now, in all and per address; see the module docstring.
 
-    Memory: one dict entry per address that holds a connection now.
+    Memory: one dict entry per address (group) that holds a connection now.
     """
 
     __slots__ = ("capacity", "per_address", "total", "_counts")
@@ -58,6 +61,7 @@ class Admission:
         everybody alike."""
         if self.total >= self.capacity:
             return Refusal(ErrorCode.SERVER_FULL, "the server is full; try again later", 503, "Service Unavailable")
+        address = address_group(address)
         count = self._counts.get(address, 0)
         if count >= self.per_address:
             return Refusal(ErrorCode.TOO_MANY_CONNECTIONS, f"at most {self.per_address} connections per address",
@@ -70,6 +74,7 @@ class Admission:
         """An admitted connection from ``address`` has closed. An address holding none
         changes nothing (a session made by hand, without a listener, as tests and the
         in-process bench do, was never counted)."""
+        address = address_group(address)
         count = self._counts.get(address)
         if count is None:
             return
@@ -80,5 +85,5 @@ class Admission:
         self.total -= 1
 
     def count(self, address: str) -> int:
-        """The connections ``address`` holds now."""
-        return self._counts.get(address, 0)
+        """The connections ``address`` (its group: all of its /64 for IPv6) holds now."""
+        return self._counts.get(address_group(address), 0)
