@@ -303,9 +303,12 @@ class ClientSession(asyncio.BufferedProtocol):
         tls = getattr(transport, "_ssl_protocol", None)
         self.socket_transport = None if tls is None else getattr(tls, "_transport", None)
         _share_address_objects(transport)
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.address, self.port = peer[0], peer[1]
+        # The listener set the address as it admitted it (an IPv4-mapped one as IPv4:
+        # server/addresses.py); a session made without one (tests, a bench) takes the peer's.
+        if self.address == "?":
+            peer = transport.get_extra_info("peername")
+            if peer:
+                self.address, self.port = peer[0], peer[1]
         self.set_chat_write_limits()
         self.relay.connected(self)
 

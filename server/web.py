@@ -68,6 +68,7 @@ from web.websocket import (
     accept_handshake,
 )
 
+from .addresses import endpoint
 from .admission import RETRY_AFTER, Refusal
 from .listener import AcceptFailures, Listener, open_sockets
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -156,9 +157,10 @@ class WebSession(ClientSession):
         # upgrade (see _upgrade).
         self.transport = transport  # type: ignore[assignment]
         self.socket_transport = socket_transport_under(transport)  # over TLS (see session.py)
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.address, self.port = peer[0], peer[1]
+        if self.address == "?":  # as ClientSession's: the listener's, else the peer's
+            peer = transport.get_extra_info("peername")
+            if peer:
+                self.address, self.port = peer[0], peer[1]
         transport.set_write_buffer_limits(high=self.relay.config.max_outgoing_bytes)  # type: ignore[attr-defined]
         self.site.sessions.add(self)
         self._set_timer(HTTP_IDLE_TIMEOUT)
@@ -593,7 +595,7 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
     server.start()
     _sites[server] = site
     where = server.sockets[0].getsockname()
-    log.info("web client on %s://%s:%d/%s", "https" if tls else "http", where[0], where[1],
+    log.info("web client on %s://%s/%s", "https" if tls else "http", endpoint(where[0], where[1]),
              " (WebSocket echo on /echo)" if echo else "")
     return server
 
