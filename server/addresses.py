@@ -17,8 +17,9 @@ Pure, no I/O. Three rules, for an IPv6 campus and dual-stack LANs (README.md, "I
   whole school behind one address (tests/integration/test_shared_address.py). A
   link-local (``fe80::…%eth0``) or loopback address is itself: every machine of a LAN
   shares fe80::/64, and counting them as one would make the LAN one client.
-- :func:`endpoint`: ``host:port`` in words, an IPv6 host in brackets (``[::1]:5000``),
-  as a URL writes it, so that the port is not read as the address's last group.
+- :func:`endpoint` (and :func:`bracketed`): ``host:port`` in words, an IPv6 host in
+  brackets (``[::1]:5000``), as a URL writes it, so that the port is not read as the
+  address's last group.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def address_group(address: str) -> str:
     return str(ipaddress.IPv6Network((ip, IPV6_GROUP_PREFIX), strict=False))
 
 
+def bracketed(host: str) -> str:
+    """``host`` as it stands before a port: an IPv6 address in brackets (``[::1]``)."""
+    return f"[{host}]" if ":" in host else host
+
+
 def endpoint(host: str, port: int) -> str:
     """``host:port``, an IPv6 ``host`` in brackets (``[::1]:5000``)."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"{bracketed(host)}:{port}"

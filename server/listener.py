@@ -38,7 +38,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from .addresses import peer_address
+from .addresses import endpoint, peer_address
 from .admission import Admission, Refusal
 from .logsummary import LogSummary
 from .outofmemory import give_up
@@ -308,8 +308,8 @@ class Listener:
             self.start()
 
     def _refuse(self, conn: socket.socket, address: str, port: int, refusal: Refusal) -> None:
-        self.log_lines.log("refused connections", address, logging.INFO, "refused %s:%d: %s", address, port,
-                           refusal.message)
+        self.log_lines.log("refused connections", address, logging.INFO, "refused %s: %s",
+                           endpoint(address, port), refusal.message)
         answer = self.refusal_bytes(refusal) if self.refusal_bytes is not None else b""
         try:
             if answer:
@@ -343,8 +343,8 @@ class Listener:
         except (OSError, ssl.SSLError, EOFError) as exc:  # TimeoutError is an OSError
             hint = " (a client without TLS?)" if getattr(exc, "reason", None) in _NOT_TLS else ""
             self.log_lines.log("failed TLS handshakes" if self.tls else "failed connections", address, logging.INFO,
-                               "%s %s:%d failed: %s%s", "TLS handshake with" if self.tls else "connection from",
-                               address, port, exc or type(exc).__name__, hint)
+                               "%s %s failed: %s%s", "TLS handshake with" if self.tls else "connection from",
+                               endpoint(address, port), exc or type(exc).__name__, hint)
             _let_go(exc, self.loop, descriptor)
         finally:
             # connection_made ran (the protocol has its transport): the protocol releases

@@ -122,7 +122,7 @@ from .guests import Claim
 from .intake import Intake
 from .limits import SharedBudget, TokenBucket, retry_seconds, wait_words
 from .login import LoginDesk, LoginResult, Offload, unavailable_error
-from .addresses import address_group
+from .addresses import address_group, bracketed, endpoint
 from .admission import Admission
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
@@ -317,8 +317,9 @@ class Relay:
         # Per-address limits count an address's group (server/addresses.py: a global IPv6
         # address's /64, one for all its addresses): each address (a session's, what a
         # request finds its bucket by) -> (its chat sessions, its group's bucket, its
-        # group: worked out once per address, not per login), and each group -> that bucket.
-        self._per_address: dict[str, tuple[int, TokenBucket | None, str | None]] = {}
+        # group, itself as the log writes it before a port: the last two worked out once
+        # per address, not per login), and each group -> that bucket.
+        self._per_address: dict[str, tuple[int, TokenBucket | None, str | None, str]] = {}
         self._per_group: dict[str, TokenBucket] = {}
         # The budgets of receipts for messages not in flight (_late_receipt), made at the
         # first one: per session, and per address group (kept as _per_group's buckets are).
@@ -391,18 +392,18 @@ class Relay:
         place was counted when it was accepted (``admission``, see server/admission.py)."""
         self.sessions[session] = None
         self.metrics.connections += 1
-        count, bucket, group = self._per_address.get(session.address, (0, None, None))
+        count, bucket, group, shown = self._per_address.get(session.address, (0, None, None, ""))
         if group is None:  # the address's first connection (for a while)
-            group = address_group(session.address)
+            group, shown = address_group(session.address), bracketed(session.address)
             bucket = self._per_group.get(group)
             if bucket is None:
                 bucket = self._per_group[group] = TokenBucket(self.config.rate_per_address,
                                                               self.config.burst_per_address)
-        self._per_address[session.address] = (count + 1, bucket, group)
+        self._per_address[session.address] = (count + 1, bucket, group, shown)
         # DEBUG: at INFO, a login storm paid a log line per connection twice over (this and
         # the login line, which names the address too); refusals and errors stay at INFO.
         if log.isEnabledFor(logging.DEBUG):  # one call fewer per connection when it is not
-            log.debug("connect %s:%d", session.address, session.port)
+            log.debug("connect %s:%d", shown, session.port)
 
     def disconnected(self, session: ClientSession, exc: Exception | None) -> None:
         """The connection is gone, or its client said bye or ended its stream (then only its
@@ -426,8 +427,8 @@ class Relay:
         session.direct_stored = None  # (see _send_direct_to) no cycle left for the collector
         # The address keeps its bucket when its last connection goes, or reconnecting
         # would refill it; expire() forgets buckets that have refilled anyway.
-        count, bucket, group = self._per_address.get(session.address, (1, None, None))
-        self._per_address[session.address] = (count - 1, bucket, group)
+        count, bucket, group, shown = self._per_address.get(session.address, (1, None, None, session.address))
+        self._per_address[session.address] = (count - 1, bucket, group, shown)
         reason = session.leave_reason
         if exc is not None and reason == "disconnected":
             # The system's timeout (TCP_USER_TIMEOUT, server/listener.py: what was written
@@ -439,11 +440,11 @@ class Relay:
             if logged:
                 return
             self.log_lines.log("disconnects before logging in", session.address, logging.INFO,
-                               "disconnect %s:%d before logging in (%s)", session.address, session.port, reason)
+                               "disconnect %s:%d before logging in (%s)", shown, session.port, reason)
             return
         if not logged:
-            self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, session.address,
-                                  session.port, reason)
+            self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, shown, session.port,
+                                  reason)
         gone = self.registry.unregister(session.name, session)
         self.peers.release(session, reason, time.time())
         if gone and self.routed:
@@ -532,7 +533,8 @@ class Relay:
         session.logging_in = True
         # The login desk's per-address throttles count the group too: guessing passwords
         # from every address of a /64 is guessing from one address.
-        self.logins.login(hello, self._per_address[session.address][2], lambda result: self._login_decided(session, hello, result))
+        group = self._per_address[session.address][2]
+        self.logins.login(hello, group, lambda result: self._login_decided(session, hello, result))
         if session.logging_in:
             # Decided off the loop (a password's hash; a cluster's claim): the frames the
             # client sent behind the hello wait for its outcome, unread, so that each is
@@ -556,8 +558,8 @@ class Relay:
             return
         if result.error is not None:
             self.metrics.logins_refused += 1
-            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
-                               hello.name, session.address, session.port, result.error.message)
+            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s: %s",
+                               hello.name, endpoint(session.address, session.port), result.error.message)
             if result.error.code == ErrorCode.UNSUPPORTED_VERSION:
                 self._refuse(session, result.error.code, result.error.message, hello.request_id)
             else:  # the session stays in the handshake: the client may try again
@@ -601,7 +603,8 @@ class Relay:
             return
         else:
             self.log_lines.log("refused logins", session.address, logging.INFO,
-                               "login refused for %r from %s:%d: %s", hello.name, session.address, session.port, error)
+                               "login refused for %r from %s: %s", hello.name, endpoint(session.address, session.port),
+                               error)
             if error == ErrorCode.NAME_TAKEN:
                 session.send(self._holder_refused(hello, result) or
                              ErrorReply(error, f"the name {result.name!r} is already in use", hello.request_id))
@@ -632,8 +635,8 @@ class Relay:
         except (InvalidName, NameTaken) as exc:
             code = ErrorCode.NAME_TAKEN if isinstance(exc, NameTaken) else ErrorCode.INVALID_NAME
             self.metrics.logins_refused += 1
-            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
-                               hello.name, session.address, session.port, exc)
+            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s: %s",
+                               hello.name, endpoint(session.address, session.port), exc)
             session.send(code == ErrorCode.NAME_TAKEN and self._holder_refused(hello, result) or
                          ErrorReply(code, str(exc), hello.request_id))
             self.peers.release(session, "refused", time.time())
@@ -665,7 +668,8 @@ class Relay:
             session.connected_at = None
         self.metrics.logins += 1
         self.after.room_reads.logged_in(session)  # the read marks of their small rooms (issue 13)
-        self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name, session.address, session.port,
+        self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name,
+                             self._per_address[session.address][3], session.port,
                              " (account)" if result.registered else "")
         if len(record.endpoints) == 1:
             if not self.peers.tells_presence:
@@ -800,8 +804,8 @@ class Relay:
                 reason: str | None = None) -> None:
         """Send ``error`` ``code`` and close: ``reason`` is the leave reason (else the code:
         before logging in, where only the log says it)."""
-        self.log_lines.log("refused connections", session.address, logging.INFO, "refused %s:%d: %s",
-                           session.address, session.port, message)
+        self.log_lines.log("refused connections", session.address, logging.INFO, "refused %s: %s",
+                           endpoint(session.address, session.port), message)
         session.send(ErrorReply(code, message, request_id))
         session.close(reason or code)
 
@@ -825,8 +829,9 @@ class Relay:
             self.peers.account_saved(session.key, self.logins.accounts[session.key])
             session.send(Done(request.request_id))
 
+        group = self._per_address[session.address][2]  # (what the login desk counts: see _hello)
         self._in_order(session, lambda done: self.logins.claim(session.name, request.password, done, by_holder=True,
-                                                               address=self._per_address[session.address][2]), claimed)
+                                                               address=group), claimed)
 
     def _revoke(self, session: ClientSession, request: Revoke) -> None:
         """Forget an account resume credential of this session's account ("Log out").
@@ -860,8 +865,9 @@ class Relay:
             self.peers.password_reset(session.key, changed=True)
             self.end_sessions(session.key, changed=True, keep=session)
 
+        group = self._per_address[session.address][2]  # (what the login desk counts: see _hello)
         self._in_order(session, lambda done: self.logins.change_password(
-            session.key, request.old_password, request.new_password, request.resume, self._per_address[session.address][2], done), changed)
+            session.key, request.old_password, request.new_password, request.resume, group, done), changed)
 
     def _in_order(self, session: ClientSession, start: Callable[[Callable[..., None]], None],
                   decided: Callable[..., None]) -> None:
@@ -1565,7 +1571,7 @@ class Relay:
         self._per_address = {address: entry for address, entry in self._per_address.items()
                              if entry[0] > 0 or (entry[1] is not None
                                                  and entry[1].updated + entry[1].burst / entry[1].rate > clock)}
-        groups = {group for _count, _bucket, group in self._per_address.values()}
+        groups = {entry[2] for entry in self._per_address.values()}
         self._per_group = _still_kept(self._per_group, groups, clock)
         self._late_per_address = _still_kept(self._late_per_address, groups, clock)
         self._acks_per_address = _still_kept(self._acks_per_address, groups, clock)

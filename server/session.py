@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING
 import const
 from protocol import Connection, ErrorCode, ErrorReply, Event, LocalProtocolError, Role, State
 
+from .addresses import endpoint
 from .outbox import WriteBatcher
 
 if TYPE_CHECKING:
@@ -292,7 +293,7 @@ class ClientSession(asyncio.BufferedProtocol):
         self.socket_transport: asyncio.BaseTransport | None = None
 
     def __repr__(self) -> str:
-        return f"{self.name or '(login)'}@{self.address}:{self.port}"
+        return f"{self.name or '(login)'}@{endpoint(self.address, self.port)}"
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 

@@ -222,8 +222,8 @@ class WebSession(ClientSession):
             try:
                 request = reader.next_request()
             except HttpError as error:
-                self.relay.log_lines.log("refused HTTP requests", self.address, logging.INFO, "web %s:%d: %d %s",
-                                         self.address, self.port, error.status, error.reason)
+                self.relay.log_lines.log("refused HTTP requests", self.address, logging.INFO, "web %s: %d %s",
+                                         endpoint(self.address, self.port), error.status, error.reason)
                 self._write_http(_error_response(error), keep_alive=False)
                 return
             if request is None:
@@ -240,8 +240,8 @@ class WebSession(ClientSession):
         except HttpError as error:
             # DNS rebinding, or a name the operator has not added (--web-host-name).
             self.relay.log_lines.log("refused host names", self.address, logging.INFO,
-                                     "web %s:%d: %d for Host %r: not one of this server's names "
-                                     "(chatserver.py --web-host-name NAME adds one)", self.address, self.port,
+                                     "web %s: %d for Host %r: not one of this server's names "
+                                     "(chatserver.py --web-host-name NAME adds one)", endpoint(self.address, self.port),
                                      error.status, request.header("host"))
             self._write_http(_error_response(error), keep_alive=False)
             return
@@ -278,8 +278,8 @@ class WebSession(ClientSession):
         how busy the server is and how its store fares, which is nobody else's business."""
         if not metrics_allowed(self.address, self.site.metrics_allow):
             self.relay.log_lines.log("refused metrics requests", self.address, logging.INFO,
-                                     "web %s:%d: 403 for /metrics (not in the metrics allow list)", self.address,
-                                     self.port)
+                                     "web %s: 403 for /metrics (not in the metrics allow list)",
+                                     endpoint(self.address, self.port))
             self._respond(request, 403, "Forbidden", [("Content-Type", "text/plain; charset=utf-8"),
                                                       *SECURITY_HEADERS],
                           b"403 Forbidden: this address may not read /metrics\n")
@@ -310,7 +310,7 @@ class WebSession(ClientSession):
             response = accept_handshake(request, allowed_origins=self.site.allowed_origins, now=time.time())
         except HandshakeError as error:
             self.relay.log_lines.log("refused upgrades", self.address, logging.INFO,
-                                     "web %s:%d: upgrade refused: %d %s", self.address, self.port, error.status,
+                                     "web %s: upgrade refused: %d %s", endpoint(self.address, self.port), error.status,
                                      error.reason)
             self._write_http(_error_response(error), keep_alive=False)
             return
@@ -516,7 +516,7 @@ class WebSession(ClientSession):
             self.transport.abort()
             return
         self.relay.log_lines.log("HTTP idle timeouts", self.address, logging.INFO,
-                                 "web %s:%d: no complete request within %.0f s", self.address, self.port,
+                                 "web %s: no complete request within %.0f s", endpoint(self.address, self.port),
                                  HTTP_IDLE_TIMEOUT)
         self.close()
 

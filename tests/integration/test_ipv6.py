@@ -16,7 +16,9 @@ import socket
 import pytest
 
 from client import ChatClient
+from client.errors import ServerUnreachable
 from client.servers import parse_server
+from client.transport import open_socket
 from server import ServerConfig, ServerThread
 from server.listener import open_sockets
 from waits import wait_until
@@ -90,7 +92,10 @@ def test_a_server_on_the_ipv6_loopback_says_where_it_listens_as_urls_write_it(ca
     assert f"web client on http://[::1]:{web_port}/" in said
 
 
-def test_clients_reach_a_server_on_the_ipv6_loopback_and_see_ipv6_addresses() -> None:
+def test_clients_reach_a_server_on_the_ipv6_loopback_and_see_ipv6_addresses(caplog) -> None:
+    """And the log writes where they came from as [::1]:PORT: "login João from ::1:41234"
+    read as the address ::1:41234 with no port."""
+    caplog.set_level(logging.INFO)
     with ServerThread(ServerConfig(host="::1", port=0)) as srv:
         host, port = parse_server(f"[::1]:{srv.port}")
         joao = ChatClient("João", host, port)
@@ -107,6 +112,8 @@ def test_clients_reach_a_server_on_the_ipv6_loopback_and_see_ipv6_addresses() ->
         finally:
             joao.close()
             conceicao.close()
+        wait_until(lambda: "logout Conceição from [::1]:" in caplog.text, timeout=TIMEOUT)
+    assert "login João from [::1]:" in caplog.text
 
 
 def test_the_page_and_its_websocket_on_the_ipv6_loopback() -> None:
@@ -136,3 +143,13 @@ def test_the_page_and_its_websocket_on_the_ipv6_loopback() -> None:
 def test_server_addresses_with_ipv6_hosts(text: str) -> None:
     host, port = parse_server(text)
     assert ":" in host and port == 5000
+
+
+def test_the_client_writes_an_ipv6_server_in_brackets_when_it_cannot_reach_it() -> None:
+    """"connection to ::1:5000 refused" read as the server ::1:5000 on the default port."""
+    with socket.socket(socket.AF_INET6) as probe:  # a port nobody listens on
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ServerUnreachable) as refused:
+        open_socket("::1", port, TIMEOUT, None)
+    assert f"[::1]:{port}" in str(refused.value)
