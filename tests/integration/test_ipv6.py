@@ -19,6 +19,7 @@ from client import ChatClient
 from client.errors import ServerUnreachable
 from client.servers import parse_server
 from client.transport import open_socket
+from redisserver import RedisServer
 from server import ServerConfig, ServerThread
 from server.listener import open_sockets
 from waits import wait_until
@@ -153,3 +154,23 @@ def test_the_client_writes_an_ipv6_server_in_brackets_when_it_cannot_reach_it() 
     with pytest.raises(ServerUnreachable) as refused:
         open_socket("::1", port, TIMEOUT, None)
     assert f"[::1]:{port}" in str(refused.value)
+
+
+def test_a_cluster_on_an_ipv6_redis_carries_a_conversation_between_its_nodes(tmp_path) -> None:
+    """Two nodes on ::1 sharing redis://[::1]:PORT/0: João on one, Conceição on the other."""
+    with RedisServer(tmp_path / "redis", host="::1") as redis:
+        assert redis.url.startswith("redis://[::1]:")
+        config = ServerConfig(host="::1", port=0, cluster_url=redis.url)
+        with ServerThread(config) as one, ServerThread(config) as two:
+            joao = ChatClient("João", "::1", one.port)
+            joao.connect(timeout=TIMEOUT)
+            conceicao = ChatClient("Conceição", "::1", two.port)
+            conceicao.connect(timeout=TIMEOUT)
+            try:
+                found = conceicao.lookup("João")
+                assert found.status == "online" and found.address == "::1" and found.node
+                message = conceicao.send_direct("João", "olá do outro nó")
+                wait_until(lambda: message.state == "delivered", timeout=TIMEOUT)
+            finally:
+                joao.close()
+                conceicao.close()
