@@ -185,7 +185,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     i18n.speak_argparse()
     parser = argparse.ArgumentParser(description=_("Chat server: user registry and message relay."))
     parser.add_argument("--host", default=const.SERVER_HOST, metavar=_("HOST"),
-                        help=_("address to listen on (default {host}; 0.0.0.0 for the LAN)").format(
+                        help=_("address to listen on (default {host}; 0.0.0.0 for the LAN, :: for the LAN on IPv6 "
+                               "and IPv4)").format(
                             host=const.SERVER_HOST))
     parser.add_argument("--port", type=_port, default=const.SERVER_PORT, metavar=_("PORT"),
                         help=_("TCP port (default {port}; 0 picks a free one)").format(port=const.SERVER_PORT))
