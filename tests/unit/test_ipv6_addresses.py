@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from registry.registry import Endpoint, UserRecord
 from resp.aio import parse_url
 from server.addresses import address_group, endpoint, peer_address
 from server.admission import Admission
+from server.console import registry_lines
 from server.lan import ipv6_addresses, lan_lines
 
 
@@ -102,3 +104,10 @@ def test_the_machines_ipv6_addresses_are_its_stable_global_ones() -> None:
     """Not the loopback, not link-local (useless without a zone), not a temporary
     (privacy) address that changes by tomorrow's class, nor a deprecated one."""
     assert ipv6_addresses(_IF_INET6) == ["fd00::2", "2001:db8:1:2::20"]
+
+
+def test_the_servers_who_writes_an_ipv6_client_in_brackets() -> None:
+    online = [UserRecord("João", (Endpoint("2001:db8:1:2::31", 50412, 0.0, None),)),
+              UserRecord("Ana", (Endpoint("192.168.1.31", 50413, 0.0, None),))]
+    lines = registry_lines(online)
+    assert "[2001:db8:1:2::31]:50412" in lines[2] and "192.168.1.31:50413" in lines[1]
