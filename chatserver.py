@@ -187,7 +187,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     i18n.speak_argparse()
     parser = argparse.ArgumentParser(description=_("Chat server: user registry and message relay."))
     parser.add_argument("--host", default=const.SERVER_HOST, metavar=_("HOST"),
-                        help=_("address to listen on (default {host}; 0.0.0.0 for the LAN)").format(
+                        help=_("address to listen on (default {host}; 0.0.0.0 for the LAN, :: for the LAN on IPv6 "
+                               "and IPv4)").format(
                             host=const.SERVER_HOST))
     parser.add_argument("--port", type=_port, default=const.SERVER_PORT, metavar=_("PORT"),
                         help=_("TCP port (default {port}; 0 picks a free one)").format(port=const.SERVER_PORT))
@@ -348,7 +349,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
         host, port = server.address
         web_port = server.web_address[1] if config.web_port is not None else None
         for line in lan_lines(host, port, web_port, config.tls_cert is not None,
-                              local_addresses() if listens_everywhere(host) else []):
+                              local_addresses(host) if listens_everywhere(host) else []):
             log.info("%s", line)
     _tell_parent_listening()
     def on_signal(signum: int, frame: object) -> None:

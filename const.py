@@ -8,7 +8,11 @@ from here, that file applied; command-line flags override them (``python3 chatse
 """
 
 # --- Where the server listens and where clients connect -------------------------------
-# "0.0.0.0" accepts connections from the LAN; "127.0.0.1" only from this machine.
+# "0.0.0.0" accepts connections from the LAN; "127.0.0.1" only from this machine. On IPv6:
+# "::" accepts them from the LAN over IPv6 and IPv4 both (an IPv4 client is shown as its
+# IPv4 address), "::1" from this machine over IPv6 only. Clients take an IPv6 server as
+# "::1", "2001:db8::20" or, with a link-local address, "fe80::1%eth0" (no brackets here;
+# README, "Run it").
 SERVER_HOST = "127.0.0.1"
 SERVER_PORT = 5000
 # The servers clients use, in order of preference, as (host, port): a client logs in to the

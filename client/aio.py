@@ -91,6 +91,7 @@ from .display import CONNECTION_ERROR, login_refused_words
 from .events import Reconnected, Reconnecting
 from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
+from .servers import format_address
 from .transport import login_failure, open_socket, tls_context, tls_failure
 
 _log = logging.getLogger(__name__)
@@ -114,10 +115,6 @@ class Sending(NamedTuple):
 
     message: OutgoingMessage
     done: asyncio.Future[str]
-
-
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class AioChatClient:
@@ -184,7 +181,7 @@ class AioChatClient:
     @property
     def address(self) -> str:
         """``host:port`` of the server in use, for messages."""
-        return _address(self.host, self.port)
+        return format_address(self.host, self.port)
 
     @property
     def connected(self) -> bool:

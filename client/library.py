@@ -175,6 +175,7 @@ from .events import Reconnected, Reconnecting
 from .transport import login_failure, open_socket, tls_context
 from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
+from .servers import format_address
 
 _log = logging.getLogger(__name__)
 
@@ -200,11 +201,6 @@ def _shutdown(sock: socket.socket, how: int) -> None:
     # which a recv() in the receiver thread would return raw TLS records.
     with suppress(OSError):
         socket.socket.shutdown(sock, how)
-
-
-def format_address(host: str, port: int) -> str:
-    """``host:port``, with an IPv6 host in brackets."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class ChatClient:
@@ -1274,7 +1270,7 @@ class ChatClient:
                 self._flush()
             self.reconnects += 1
             host, port = self.servers[index]
-            self._deliver(Reconnected(welcome, resent, f"{host}:{port}" if moved else ""))
+            self._deliver(Reconnected(welcome, resent, format_address(host, port) if moved else ""))
             return True
         return False  # not reached: the attempts are endless
 

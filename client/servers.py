@@ -29,6 +29,12 @@ def _has_port(text: str) -> bool:
     return "]:" in text if text.startswith("[") else text.count(":") == 1
 
 
+def format_address(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 host in brackets (``[::1]:5000``), as a URL and
+    :func:`parse_server` write it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def positionals(name: str, words: Sequence[str]) -> tuple[str, list[str]]:
     """The NAME and HOST:PORT arguments as argparse split them -> (the user's name, the
     server words), the orders of the original assignments understood: ``HOST PORT NAME``

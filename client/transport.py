@@ -14,6 +14,7 @@ from contextlib import suppress
 from i18n import _
 
 from .errors import CertificateError, LoginInterrupted, ServerUnreachable
+from .servers import format_address
 
 
 def tls_context(cafile: str | None) -> ssl.SSLContext:
@@ -35,7 +36,7 @@ def open_socket(host: str, port: int, timeout: float, context: ssl.SSLContext | 
     cannot be verified, or :class:`LoginInterrupted` (another kind) when the connection
     was reset on the way, which a new attempt may not meet.
     """
-    where = f"{host}:{port}"
+    where = format_address(host, port)
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except socket.gaierror as exc:

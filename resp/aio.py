@@ -105,8 +105,10 @@ class RedisAddress:
     password: str | None = None
 
     def __str__(self) -> str:
-        # Never the password: this goes into logs and error messages.
-        return f"redis://{self.host}:{self.port}/{self.db}"
+        # Never the password: this goes into logs and error messages. An IPv6 host in
+        # brackets, as in the URL it came from (redis://[::1]:6379/0).
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"redis://{host}:{self.port}/{self.db}"
 
 
 def parse_url(url: str) -> RedisAddress:

@@ -7,7 +7,8 @@ one of them counts, from ``accept()`` until it is closed, against ``capacity`` (
 server's, ``config.max_connections``: see app.connection_capacity) and against
 ``per_address`` (``config.max_connections_per_address``), on every listener together.
 Otherwise one address could hold the descriptors with connections that never log in, and
-lock everybody else out.
+lock everybody else out. An "address" is what server/addresses.py's ``address_group``
+says: an IPv4 address (an IPv4-mapped one as itself), or a global IPv6 address's /64.
 
 A school puts all its students behind one address (NAT), so one student's script could
 hold the address's every place with connections that never log in, and keep the class out.
@@ -38,6 +39,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from protocol import ErrorCode
+
+from .addresses import address_group
 
 # Seconds a refused HTTP client is told to wait (Retry-After) before it tries again.
 RETRY_AFTER = 10
@@ -81,7 +84,7 @@ class Refusal:
 class Admission:
     """Connections held now, in all and per address; see the module docstring.
 
-    Memory: one dict entry per address that holds a connection now, and one per
+    Memory: one dict entry per address (group) that holds a connection now, and one per
     connection it admitted (in its address's dicts, oldest first: those that have not
     logged in, and each user's sessions).
     """
@@ -103,6 +106,7 @@ class Admission:
         everybody alike."""
         if self.total >= self.capacity:
             return Refusal(ErrorCode.SERVER_FULL, "the server is full; try again later", 503, "Service Unavailable")
+        address = address_group(address)
         count = self._counts.get(address, 0)
         if count >= self.per_address and not self._give_way(address):
             return address_full(f"at most {self.per_address} connections per address")
@@ -116,23 +120,26 @@ class Admission:
         already is not."""
         if connection.name is not None or connection.closing:
             return
+        address = address_group(address)
         waiting = self._waiting.get(address)
         if waiting is None:
             waiting = self._waiting[address] = {}
         waiting[connection] = None
 
-    def logged_in(self, address: str, connection: Waiting) -> None:
+    def logged_in(self, group: str, connection: Waiting) -> None:
         """``connection`` has logged in as ``connection.key``: it keeps its place, unless its
         user holds the most sessions of its full address (see the module docstring). One
-        that was not waiting (never admitted: made by hand) is not counted."""
-        waiting = self._waiting.get(address)
+        that was not waiting (never admitted: made by hand) is not counted. ``group`` is
+        its address's group, as address_group gives it: the relay keeps it per address,
+        and a login storm pays no call more for it (tests/integration/test_login_cost.py)."""
+        waiting = self._waiting.get(group)
         if waiting is None or waiting.pop(connection, 0) is not None:
             return
         if not waiting:
-            del self._waiting[address]
-        users = self._users.get(address)
+            del self._waiting[group]
+        users = self._users.get(group)
         if users is None:
-            users = self._users[address] = {}
+            users = self._users[group] = {}
         sessions = users.get(connection.key)
         if sessions is None:
             sessions = users[connection.key] = {}
@@ -141,6 +148,10 @@ class Admission:
     def settled(self, address: str, connection: Waiting) -> None:
         """Forget ``connection`` (closed, or a web connection turned to the echo): it is
         neither waiting nor a user's session any more."""
+        self._settled(address_group(address), connection)
+
+    def _settled(self, address: str, connection: Waiting) -> None:
+        """:meth:`settled`, for ``address``'s group."""
         waiting = self._waiting.get(address)
         if waiting is not None and waiting.pop(connection, 0) is None:
             if not waiting:
@@ -162,7 +173,7 @@ class Admission:
             if looked == GIVE_WAY_LOOK:
                 break
             if not connection.logging_in:
-                self.settled(address, connection)
+                self._settled(address, connection)
                 connection.give_way(f"this connection gave way to a newer one from the same address, which holds "
                                     f"as many as it may ({self.per_address}): it had not logged in")
                 return True
@@ -173,7 +184,7 @@ class Admission:
         if len(sessions) < 2:
             return False
         connection = next(iter(sessions))
-        self.settled(address, connection)
+        self._settled(address, connection)
         connection.give_way(f"this session gave way to a newer connection from the same address, which holds as "
                             f"many as it may ({self.per_address}): its user held the most sessions there "
                             f"({len(sessions) + 1})")
@@ -183,8 +194,9 @@ class Admission:
         """An admitted ``connection`` from ``address`` has closed. An address holding none
         changes nothing (a session made by hand, without a listener, as tests and the
         in-process bench do, was never counted)."""
+        address = address_group(address)
         if connection is not None:
-            self.settled(address, connection)
+            self._settled(address, connection)
         count = self._counts.get(address)
         if count is None:
             return
@@ -199,5 +211,5 @@ class Admission:
         return len(self._waiting.get(address, ()))
 
     def count(self, address: str) -> int:
-        """The connections ``address`` holds now."""
-        return self._counts.get(address, 0)
+        """The connections ``address`` (its group: all of its /64 for IPv6) holds now."""
+        return self._counts.get(address_group(address), 0)

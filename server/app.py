@@ -19,6 +19,7 @@ from typing import Any
 from protocol import ErrorCode, ErrorReply, Ping, State
 from protocol.codec import encode
 
+from .addresses import endpoint
 from .admission import Refusal
 from .config import ServerConfig
 from .listener import AcceptFailures, Listener, open_sockets  # noqa: F401 (AcceptFailures: re-exported)
@@ -87,7 +88,7 @@ class ListenFailed(OSError):
             self.reason = cause.strerror or str(cause)
         else:
             self.reason = os.strerror(cause.errno)
-        super().__init__(cause.errno, f"cannot listen on {host}:{port} ({listener}): {self.reason}")
+        super().__init__(cause.errno, f"cannot listen on {endpoint(host, port)} ({listener}): {self.reason}")
 
 
 def _tame_gc(now: float, last_full: float, quiet: bool = True) -> float:
@@ -279,7 +280,7 @@ class ChatServer:
                                     handshake_timeout=self.config.login_timeout, failures=failures, backlog=4096)
             self._server.start()
             host, port = self.address
-            log.info("listening on %s:%d%s", host, port, " (TLS)" if tls else "")
+            log.info("listening on %s%s", endpoint(host, port), " (TLS)" if tls else "")
             if self.config.web_port is not None:  # before anything runs: a failed start leaves nothing behind
                 try:
                     self._web = await start_web_server(

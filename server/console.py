@@ -28,6 +28,8 @@ from registry.collation import name_order
 from i18n import N_, _
 from registry.registry import UserRecord
 
+from .addresses import endpoint
+
 # The console's own commands, shaped as COMMAND_WORDS (by English name: its names in each
 # language); the others it has are the client's, named as there.
 CONSOLE_WORDS = {"admin": {"en": ("admin",)}, "backup": {"en": ("backup",), "pt_BR": ("copia",)}}
@@ -72,8 +74,7 @@ def registry_lines(online: Sequence[UserRecord]) -> list[str]:
     rows = []
     for record in sorted(online, key=lambda r: name_order(r.name)):
         for index, end in enumerate(record.endpoints):
-            host = f"[{end.address}]" if ":" in end.address else end.address  # IPv6, as in a URL
-            rows.append((record.name if index == 0 else "", f"{host}:{end.port}",
+            rows.append((record.name if index == 0 else "", endpoint(end.address, end.port),
                          time.strftime("%H:%M:%S", time.localtime(end.since))))
     name_width = max(len(name) for name, _where, _when in rows)
     where_width = max(len(where) for _name, where, _when in rows)

@@ -1,10 +1,12 @@
 """What the log tells the operator about reaching the server from other machines: the
 address to give a class on the LAN when it listens on every address, or, on the loopback,
-that nobody else can connect (README.md, "Run it": ``--host 0.0.0.0``).
+that nobody else can connect (README.md, "Run it": ``--host 0.0.0.0``, or ``--host ::`` for
+IPv6 and IPv4 both).
 
 :func:`lan_lines` is pure (the lines, from the listening address and the machine's
 addresses); :func:`local_addresses` asks the system, without sending anything (call it
-only when :func:`listens_everywhere`), through :func:`network_probes` (pure too) on Linux.
+only when :func:`listens_everywhere`), through :func:`network_probes` and
+:func:`ipv6_addresses` (pure too) on Linux.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Sequence
+
+from .addresses import endpoint
 
 # Listening on these is listening on every address of the machine.
 _EVERYWHERE = frozenset({"", "0.0.0.0", "::"})
@@ -22,6 +26,15 @@ _PROBE = ("192.0.2.1", 9)
 # classroom's LAN may have no router (no default route: the probe above finds nothing) or
 # be the second network card of a machine whose default route is its Wi-Fi.
 _ROUTES = "/proc/net/route"
+# Linux's IPv6 addresses, one a line: address, interface, prefix length, scope, flags, name.
+_IF_INET6 = "/proc/net/if_inet6"
+# Of those: the scope of a global address (unique-local ones included), and the flags of an
+# address not to give a class: temporary (a privacy address, gone by tomorrow's class),
+# deprecated, tentative (duplicate address detection not over).
+_GLOBAL_SCOPE = 0x00
+_UNSTABLE = 0x01 | 0x20 | 0x40
+# Listening on these takes IPv4 clients only.
+_IPV4_ONLY = frozenset({"0.0.0.0"})
 
 
 def listens_everywhere(host: str) -> bool:
@@ -39,18 +52,19 @@ def lan_lines(host: str, port: int, web_port: int | None, tls: bool, addresses: 
             loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
         except ValueError:
             loopback = False  # a host name: it says itself where it is
-        return [f"only this machine can connect ({host}): for the LAN, start the server with --host 0.0.0.0"] \
+        everywhere = "::" if ":" in host else "0.0.0.0"  # an IPv6 loopback: IPv6 (and IPv4) clients
+        return [f"only this machine can connect ({host}): for the LAN, start the server with --host {everywhere}"] \
             if loopback else []
     if not addresses:
         page = f", or the page on port {web_port}" if web_port is not None else ""
         return ["from the LAN: give the clients this machine's address (ip -4 addr on Linux, ipconfig on Windows, "
                 f"ipconfig getifaddr en0 on macOS) and port {port}{page}"]
     first, *others = addresses
-    line = f"from the LAN: python3 chatclient.py NAME {first}:{port}" + (" --tls" if tls else "")
+    line = f"from the LAN: python3 chatclient.py NAME {endpoint(first, port)}" + (" --tls" if tls else "")
     if web_port is not None:
-        line += f", or the page at {'https' if tls else 'http'}://{first}:{web_port}/"
+        line += f", or the page at {'https' if tls else 'http'}://{endpoint(first, web_port)}/"
     if others:
-        line += " (or " + ", ".join(f"{other}:{port}" for other in others) + ")"
+        line += " (or " + ", ".join(endpoint(other, port) for other in others) + ")"
     return [line]
 
 
@@ -71,10 +85,25 @@ def network_probes(routes: str) -> list[str]:
     return probes
 
 
-def local_addresses() -> list[str]:
-    """This machine's IPv4 addresses that another machine could reach it by, the one of its
-    default route first, then those of the networks it reaches directly (Linux); none if it
-    has no network (then the log says how to look)."""
+def ipv6_addresses(table: str) -> list[str]:
+    """The stable global (or unique-local) IPv6 addresses in ``table`` (the text of Linux's
+    /proc/net/if_inet6), in its order: not the loopback's, not link-local ones (of no use
+    without their zone), not temporary, deprecated or tentative ones."""
+    found = []
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) < 6 or int(fields[3], 16) != _GLOBAL_SCOPE or int(fields[4], 16) & _UNSTABLE:
+            continue
+        found.append(str(ipaddress.IPv6Address(bytes.fromhex(fields[0]))))
+    return found
+
+
+def local_addresses(host: str = "0.0.0.0") -> list[str]:
+    """This machine's addresses that another machine could reach a server listening on
+    ``host`` (one of every address: see :func:`listens_everywhere`) by: IPv4 ones, the one
+    of its default route first, then those of the networks it reaches directly (Linux);
+    then, unless ``host`` takes IPv4 only, its IPv6 ones (Linux); none if it has no
+    network (then the log says how to look)."""
     found = []
     try:
         with open(_ROUTES, encoding="ascii") as table:
@@ -93,4 +122,10 @@ def local_addresses() -> list[str]:
     except OSError:
         pass
     usable = [a for a in found if not ipaddress.ip_address(a).is_loopback and not ipaddress.ip_address(a).is_unspecified]
+    if host not in _IPV4_ONLY:
+        try:
+            with open(_IF_INET6, encoding="ascii") as table:
+                usable += ipv6_addresses(table.read())
+        except (OSError, ValueError):
+            pass  # not Linux, or no IPv6: the IPv4 addresses alone
     return list(dict.fromkeys(usable))

@@ -38,6 +38,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from .addresses import endpoint, peer_address
 from .admission import Admission, Refusal
 from .logsummary import LogSummary
 from .outofmemory import give_up
@@ -127,7 +128,11 @@ def open_sockets(host: str | None, port: int, *, backlog: int, reuse_port: bool 
                  unacked_timeout: float | None = None) -> list[socket.socket]:
     """Listening, non-blocking sockets on every address ``host`` resolves to (all of them
     for None or ""), as ``loop.create_server`` binds them: SO_REUSEADDR on POSIX (a
-    restart binds at once), SO_REUSEPORT if asked, IPv6 sockets IPv6 only. With
+    restart binds at once), SO_REUSEPORT if asked. An IPv6 socket is IPv6 only beside an
+    IPv4 socket (which takes the IPv4 clients); alone, it takes IPv4 clients too where the
+    system can (as IPv4-mapped addresses, ``::ffff:192.168.1.31``): ``--host ::`` is every
+    address of both kinds, on every system alike (Windows' default is IPv6 only, Linux's
+    a setting), and a mapped address (``::ffff:127.0.0.1``) can be listened on. With
     ``unacked_timeout`` (seconds), where the system has TCP_USER_TIMEOUT (Linux), the
     connections they accept inherit it: the kernel drops one whose peer has left what was
     written to it unacknowledged, or its window closed, for that long. Raises
@@ -135,9 +140,11 @@ def open_sockets(host: str | None, port: int, *, backlog: int, reuse_port: bool 
     in use or not allowed; then nothing stays open."""
     infos = socket.getaddrinfo(host or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM,
                                flags=socket.AI_PASSIVE)
+    infos = list(dict.fromkeys(infos))
+    beside_ipv4 = any(info[0] == socket.AF_INET for info in infos)
     sockets: list[socket.socket] = []
     try:
-        for family, kind, proto, _name, address in dict.fromkeys(infos):
+        for family, kind, proto, _name, address in infos:
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             if sys.platform != "win32":
@@ -145,7 +152,11 @@ def open_sockets(host: str | None, port: int, *, backlog: int, reuse_port: bool 
             if reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(beside_ipv4))
+                except OSError:  # a system without dual-stack sockets: IPv6 only, as it has to be
+                    if beside_ipv4:
+                        raise
             if unacked_timeout is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
                 # Set once here, not per connection (accepted sockets inherit it): the
                 # heartbeat cannot see a peer that pings but never reads (its window shut).
@@ -284,7 +295,7 @@ class Listener:
     def _take(self, conn: socket.socket, peer: tuple) -> None:
         """Admit and open, or refuse, a connection just accepted."""
         conn.setblocking(False)
-        address, port = sys.intern(peer[0]), peer[1]
+        address, port = sys.intern(peer_address(peer[0])), peer[1]
         refusal = self.admission.admit(address)
         if refusal is None:
             self._open(conn, address, port)
@@ -316,8 +327,8 @@ class Listener:
             self.start()
 
     def _refuse(self, conn: socket.socket, address: str, port: int, refusal: Refusal) -> None:
-        self.log_lines.log("refused connections", address, logging.INFO, "refused %s:%d: %s", address, port,
-                           refusal.message)
+        self.log_lines.log("refused connections", address, logging.INFO, "refused %s: %s",
+                           endpoint(address, port), refusal.message)
         answer = self.refusal_bytes(refusal) if self.refusal_bytes is not None else b""
         try:
             if answer:
@@ -357,8 +368,8 @@ class Listener:
         except (OSError, ssl.SSLError, EOFError) as exc:  # TimeoutError is an OSError
             hint = " (a client without TLS?)" if getattr(exc, "reason", None) in _NOT_TLS else ""
             self.log_lines.log("failed TLS handshakes" if self.tls else "failed connections", address, logging.INFO,
-                               "%s %s:%d failed: %s%s", "TLS handshake with" if self.tls else "connection from",
-                               address, port, exc or type(exc).__name__, hint)
+                               "%s %s failed: %s%s", "TLS handshake with" if self.tls else "connection from",
+                               endpoint(address, port), exc or type(exc).__name__, hint)
             _let_go(exc, self.loop, descriptor)
         finally:
             if handshake is not None:

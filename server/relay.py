@@ -42,7 +42,7 @@ import bisect
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from functools import partial
 from types import MethodType
@@ -122,6 +122,7 @@ from .guests import Claim
 from .intake import Intake
 from .limits import SharedBudget, TokenBucket, retry_seconds, wait_words
 from .login import LoginDesk, LoginResult, Offload, unavailable_error
+from .addresses import address_group, bracketed, endpoint
 from .admission import Admission
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
@@ -218,10 +219,10 @@ def _outcome(message: mailbox.StoredMessage) -> Event:
 
 
 
-def _still_kept(buckets: dict[str, TokenBucket], connected: dict[str, object], clock: float) -> dict[str, TokenBucket]:
+def _still_kept(buckets: dict[str, TokenBucket], connected: Collection[str], clock: float) -> dict[str, TokenBucket]:
     """The per-address buckets of ``buckets`` still worth keeping at ``clock``: those of
-    addresses still known (``connected``'s keys), and those not refilled yet (forgotten,
-    one would be full again at the address's next use)."""
+    addresses (groups) still known (in ``connected``), and those not refilled yet
+    (forgotten, one would be full again at the address's next use)."""
     return {address: bucket for address, bucket in buckets.items()
             if address in connected or bucket.updated + bucket.burst / bucket.rate > clock}
 
@@ -313,16 +314,22 @@ class Relay:
         self._bound_ack_recorded = self._ack_recorded
         self._bound_receipt_unrecorded = self._receipt_unrecorded
         store.on_recovered = self._store_recovered
-        self._per_address: dict[str, tuple[int, TokenBucket]] = {}  # address -> (chat sessions, bucket)
+        # Per-address limits count an address's group (server/addresses.py: a global IPv6
+        # address's /64, one for all its addresses): each address (a session's, what a
+        # request finds its bucket by) -> (its chat sessions, its group's bucket, its
+        # group, itself as the log writes it before a port: the last two worked out once
+        # per address, not per login), and each group -> that bucket.
+        self._per_address: dict[str, tuple[int, TokenBucket | None, str | None, str]] = {}
+        self._per_group: dict[str, TokenBucket] = {}
         # The budgets of receipts for messages not in flight (_late_receipt), made at the
-        # first one: per session, and per address (kept as _per_address's buckets are).
+        # first one: per session, and per address group (kept as _per_group's buckets are).
         self._late_budgets: dict[ClientSession, TokenBucket] = {}
         self._late_per_address: dict[str, TokenBucket] = {}
         # While a batched receipt is handled: how many of its ids were over that budget,
         # answered once at its end (_receipts); None between frames.
         self._late_refused: int | None = None
         # The budgets of acks of outcomes (_acks_over_budget), per session and per address
-        # (kept as the late receipts' are), made at the session's first ack.
+        # group (kept as the late receipts' are), made at the session's first ack.
         self._ack_budgets: dict[ClientSession, SharedBudget] = {}
         # Per session, what it may request while its address's bucket is spent (_floor), and
         # the hellos it may send after the login desk refused one (_hello_refused).
@@ -390,14 +397,18 @@ class Relay:
         until it logs in a newcomer from its full address may take it."""
         self.sessions[session] = None
         self.metrics.connections += 1
-        count, bucket = self._per_address.get(session.address, (0, None))
-        if bucket is None:
-            bucket = TokenBucket(self.config.rate_per_address, self.config.burst_per_address)
-        self._per_address[session.address] = (count + 1, bucket)
+        count, bucket, group, shown = self._per_address.get(session.address, (0, None, None, ""))
+        if group is None:  # the address's first connection (for a while)
+            group, shown = address_group(session.address), bracketed(session.address)
+            bucket = self._per_group.get(group)
+            if bucket is None:
+                bucket = self._per_group[group] = TokenBucket(self.config.rate_per_address,
+                                                              self.config.burst_per_address)
+        self._per_address[session.address] = (count + 1, bucket, group, shown)
         # DEBUG: at INFO, a login storm paid a log line per connection twice over (this and
         # the login line, which names the address too); refusals and errors stay at INFO.
         if log.isEnabledFor(logging.DEBUG):  # one call fewer per connection when it is not
-            log.debug("connect %s:%d", session.address, session.port)
+            log.debug("connect %s:%d", shown, session.port)
 
     def disconnected(self, session: ClientSession, exc: Exception | None) -> None:
         """The connection is gone, or its client said bye or ended its stream (then only its
@@ -423,8 +434,8 @@ class Relay:
         session.direct_stored = None  # (see _send_direct_to) no cycle left for the collector
         # The address keeps its bucket when its last connection goes, or reconnecting
         # would refill it; expire() forgets buckets that have refilled anyway.
-        count, bucket = self._per_address.get(session.address, (1, None))
-        self._per_address[session.address] = (count - 1, bucket)
+        count, bucket, group, shown = self._per_address.get(session.address, (1, None, None, session.address))
+        self._per_address[session.address] = (count - 1, bucket, group, shown)
         reason = session.leave_reason
         if exc is not None and reason == "disconnected":
             # The system's timeout (TCP_USER_TIMEOUT, server/listener.py: what was written
@@ -436,11 +447,11 @@ class Relay:
             if logged:
                 return
             self.log_lines.log("disconnects before logging in", session.address, logging.INFO,
-                               "disconnect %s:%d before logging in (%s)", session.address, session.port, reason)
+                               "disconnect %s:%d before logging in (%s)", shown, session.port, reason)
             return
         if not logged:
-            self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, session.address,
-                                  session.port, reason)
+            self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, shown, session.port,
+                                  reason)
         gone = self.registry.unregister(session.name, session)
         self.peers.release(session, reason, time.time())
         if gone and self.routed:
@@ -561,7 +572,10 @@ class Relay:
             session.send(refusal)
             return
         session.logging_in = True
-        self.logins.login(hello, session.address, lambda result: self._login_decided(session, hello, result))
+        # The login desk's per-address throttles count the group too: guessing passwords
+        # from every address of a /64 is guessing from one address.
+        group = self._per_address[session.address][2]
+        self.logins.login(hello, group, lambda result: self._login_decided(session, hello, result))
         if session.logging_in:
             # Decided off the loop (a password's hash; a cluster's claim): the frames the
             # client sent behind the hello wait for its outcome, unread, so that each is
@@ -586,8 +600,8 @@ class Relay:
         if result.error is not None:
             self.metrics.logins_refused += 1
             self._hello_refused(session)
-            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
-                               hello.name, session.address, session.port, result.error.message)
+            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s: %s",
+                               hello.name, endpoint(session.address, session.port), result.error.message)
             if result.error.code == ErrorCode.UNSUPPORTED_VERSION:
                 self._refuse(session, result.error.code, result.error.message, hello.request_id)
             else:  # the session stays in the handshake: the client may try again
@@ -638,7 +652,8 @@ class Relay:
             return
         else:
             self.log_lines.log("refused logins", session.address, logging.INFO,
-                               "login refused for %r from %s:%d: %s", hello.name, session.address, session.port, error)
+                               "login refused for %r from %s: %s", hello.name, endpoint(session.address, session.port),
+                               error)
             if error == ErrorCode.NAME_TAKEN:
                 session.send(self._holder_refused(hello, result) or
                              ErrorReply(error, f"the name {result.name!r} is already in use", hello.request_id))
@@ -669,14 +684,15 @@ class Relay:
         except (InvalidName, NameTaken) as exc:
             code = ErrorCode.NAME_TAKEN if isinstance(exc, NameTaken) else ErrorCode.INVALID_NAME
             self.metrics.logins_refused += 1
-            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s:%d: %s",
-                               hello.name, session.address, session.port, exc)
+            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s: %s",
+                               hello.name, endpoint(session.address, session.port), exc)
             session.send(code == ErrorCode.NAME_TAKEN and self._holder_refused(hello, result) or
                          ErrorReply(code, str(exc), hello.request_id))
             self.peers.release(session, "refused", time.time())
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
-        self.admission.logged_in(session.address, session)  # it keeps its place (unless its user has many)
+        # It keeps its place (unless its user has many), counted by its address's group.
+        self.admission.logged_in(self._per_address[session.address][2], session)
         # A user the store has never seen has nothing waiting there (no messages, outcomes
         # or earlier holder): their first login skips the three fetches that would say so.
         stored = self._may_have_stored(session.key)
@@ -703,7 +719,8 @@ class Relay:
             session.connected_at = None
         self.metrics.logins += 1
         self.after.room_reads.logged_in(session)  # the read marks of their small rooms (issue 13)
-        self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name, session.address, session.port,
+        self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name,
+                             self._per_address[session.address][3], session.port,
                              " (account)" if result.registered else "")
         if len(record.endpoints) == 1:
             if not self.peers.tells_presence:
@@ -838,8 +855,8 @@ class Relay:
                 reason: str | None = None) -> None:
         """Send ``error`` ``code`` and close: ``reason`` is the leave reason (else the code:
         before logging in, where only the log says it)."""
-        self.log_lines.log("refused connections", session.address, logging.INFO, "refused %s:%d: %s",
-                           session.address, session.port, message)
+        self.log_lines.log("refused connections", session.address, logging.INFO, "refused %s: %s",
+                           endpoint(session.address, session.port), message)
         session.send(ErrorReply(code, message, request_id))
         session.close(reason or code)
 
@@ -863,8 +880,9 @@ class Relay:
             self.peers.account_saved(session.key, self.logins.accounts[session.key])
             session.send(Done(request.request_id))
 
+        group = self._per_address[session.address][2]  # (what the login desk counts: see _hello)
         self._in_order(session, lambda done: self.logins.claim(session.name, request.password, done, by_holder=True,
-                                                               address=session.address), claimed)
+                                                               address=group), claimed)
 
     def _revoke(self, session: ClientSession, request: Revoke) -> None:
         """Forget an account resume credential of this session's account ("Log out").
@@ -898,8 +916,9 @@ class Relay:
             self.peers.password_reset(session.key, changed=True)
             self.end_sessions(session.key, changed=True, keep=session)
 
+        group = self._per_address[session.address][2]  # (what the login desk counts: see _hello)
         self._in_order(session, lambda done: self.logins.change_password(
-            session.key, request.old_password, request.new_password, request.resume, session.address, done), changed)
+            session.key, request.old_password, request.new_password, request.resume, group, done), changed)
 
     def _in_order(self, session: ClientSession, start: Callable[[Callable[..., None]], None],
                   decided: Callable[..., None]) -> None:
@@ -1415,9 +1434,10 @@ class Relay:
         wait = budget.take_one(now)
         if wait:
             return wait
-        shared = self._late_per_address.get(session.address)
+        group = self._per_address[session.address][2]
+        shared = self._late_per_address.get(group)
         if shared is None:
-            shared = self._late_per_address[session.address] = TokenBucket(
+            shared = self._late_per_address[group] = TokenBucket(
                 self.config.late_receipts_per_address, self.config.late_receipts_burst_per_address)
         return shared.take_one(now)
 
@@ -1427,7 +1447,7 @@ class Relay:
         stay undelivered in the store and come again at the next login (PROTOCOL.md "Limits")."""
         now = time.monotonic()
         wait = self._late_budgets[session].wait(now)
-        shared = self._late_per_address.get(session.address)
+        shared = self._late_per_address.get(self._per_address[session.address][2])
         if shared is not None:
             wait = max(wait, shared.wait(now))
         self.log_lines.log("late receipts over the budget", session.address, logging.INFO,
@@ -1536,9 +1556,10 @@ class Relay:
                 return False
         budget = self._ack_budgets.get(session)
         if budget is None:  # made by a take (take_held's condition), at the first ack
-            shared = self._acks_per_address.get(session.address)
+            group = self._per_address[session.address][2]
+            shared = self._acks_per_address.get(group)
             if shared is None:
-                shared = self._acks_per_address[session.address] = TokenBucket(*self.config.ack_address_budget)
+                shared = self._acks_per_address[group] = TokenBucket(*self.config.ack_address_budget)
             budget = self._ack_budgets[session] = SharedBudget(TokenBucket(*self.config.ack_budget), shared)
         wait = budget.take(time.monotonic(), float(cost))
         if not wait:
@@ -1598,11 +1619,13 @@ class Relay:
         self.logout_lines.sweep(clock)
         self.logins.prune(clock)
         self.after.expire()
-        self._per_address = {address: (count, bucket) for address, (count, bucket) in self._per_address.items()
-                             if count > 0 or (bucket is not None
-                                              and bucket.updated + bucket.burst / bucket.rate > clock)}
-        self._late_per_address = _still_kept(self._late_per_address, self._per_address, clock)
-        self._acks_per_address = _still_kept(self._acks_per_address, self._per_address, clock)
+        self._per_address = {address: entry for address, entry in self._per_address.items()
+                             if entry[0] > 0 or (entry[1] is not None
+                                                 and entry[1].updated + entry[1].burst / entry[1].rate > clock)}
+        groups = {entry[2] for entry in self._per_address.values()}
+        self._per_group = _still_kept(self._per_group, groups, clock)
+        self._late_per_address = _still_kept(self._late_per_address, groups, clock)
+        self._acks_per_address = _still_kept(self._acks_per_address, groups, clock)
 
     def _announce_expired(self, messages: list[mailbox.StoredMessage]) -> None:
         """``messages`` were just marked expired: forget them in flight, tell their senders."""

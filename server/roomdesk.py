@@ -54,6 +54,7 @@ from protocol.codec import encode, fit_page
 from registry import InvalidName, canonical, lookalike_key, validate_name
 
 from . import mailbox
+from .addresses import address_group
 from .afterdelivered import room_change_event
 from .limits import TokenBucket, retry_seconds, wait_words
 from .login import unavailable_error
@@ -167,7 +168,9 @@ class RoomDesk:
 
     @staticmethod
     def person(session: ClientSession) -> Person:
-        return Person(session.name, session.registered, session.address)
+        # By its address's group (server/addresses.py), as every per-address rule: a
+        # guest banned, or rooms created, from one address of a /64 are from all of them.
+        return Person(session.name, session.registered, address_group(session.address))
 
     def target(self, name: str) -> Person | Refused:
         """The person called ``name``: online (their account flag and address), or not."""
@@ -178,7 +181,7 @@ class RoomDesk:
         record = self.relay.directory.lookup(name)  # online on any node
         if record is not None:
             first = min(record.endpoints, key=lambda e: e.since)
-            return Person(record.name, record.shared, first.address)
+            return Person(record.name, record.shared, address_group(first.address))
         key = canonical(name)
         return Person(self.relay.known.get(key, name), key in self.relay.logins.accounts, None)
 

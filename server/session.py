@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING
 import const
 from protocol import Connection, ErrorCode, ErrorReply, Event, LocalProtocolError, Role, State
 
+from .addresses import endpoint
 from .outbox import WriteBatcher
 
 if TYPE_CHECKING:
@@ -296,7 +297,7 @@ class ClientSession(asyncio.BufferedProtocol):
         self.socket_transport: asyncio.BaseTransport | None = None
 
     def __repr__(self) -> str:
-        return f"{self.name or '(login)'}@{self.address}:{self.port}"
+        return f"{self.name or '(login)'}@{endpoint(self.address, self.port)}"
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -307,9 +308,12 @@ class ClientSession(asyncio.BufferedProtocol):
         tls = getattr(transport, "_ssl_protocol", None)
         self.socket_transport = None if tls is None else getattr(tls, "_transport", None)
         _share_address_objects(transport)
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.address, self.port = peer[0], peer[1]
+        # The listener set the address as it admitted it (an IPv4-mapped one as IPv4:
+        # server/addresses.py); a session made without one (tests, a bench) takes the peer's.
+        if self.address == "?":
+            peer = transport.get_extra_info("peername")
+            if peer:
+                self.address, self.port = peer[0], peer[1]
         self.set_chat_write_limits()
         self.relay.connected(self)
 

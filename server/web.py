@@ -68,6 +68,7 @@ from web.websocket import (
     accept_handshake,
 )
 
+from .addresses import endpoint
 from .admission import RETRY_AFTER, Refusal, address_full
 from .listener import AcceptFailures, Listener, open_sockets
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -156,9 +157,10 @@ class WebSession(ClientSession):
         # upgrade (see _upgrade).
         self.transport = transport  # type: ignore[assignment]
         self.socket_transport = socket_transport_under(transport)  # over TLS (see session.py)
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.address, self.port = peer[0], peer[1]
+        if self.address == "?":  # as ClientSession's: the listener's, else the peer's
+            peer = transport.get_extra_info("peername")
+            if peer:
+                self.address, self.port = peer[0], peer[1]
         transport.set_write_buffer_limits(high=self.relay.config.max_outgoing_bytes)  # type: ignore[attr-defined]
         self.site.sessions.add(self)
         self._set_timer(HTTP_IDLE_TIMEOUT)
@@ -220,8 +222,8 @@ class WebSession(ClientSession):
             try:
                 request = reader.next_request()
             except HttpError as error:
-                self.relay.log_lines.log("refused HTTP requests", self.address, logging.INFO, "web %s:%d: %d %s",
-                                         self.address, self.port, error.status, error.reason)
+                self.relay.log_lines.log("refused HTTP requests", self.address, logging.INFO, "web %s: %d %s",
+                                         endpoint(self.address, self.port), error.status, error.reason)
                 self._write_http(_error_response(error), keep_alive=False)
                 return
             if request is None:
@@ -238,8 +240,8 @@ class WebSession(ClientSession):
         except HttpError as error:
             # DNS rebinding, or a name the operator has not added (--web-host-name).
             self.relay.log_lines.log("refused host names", self.address, logging.INFO,
-                                     "web %s:%d: %d for Host %r: not one of this server's names "
-                                     "(chatserver.py --web-host-name NAME adds one)", self.address, self.port,
+                                     "web %s: %d for Host %r: not one of this server's names "
+                                     "(chatserver.py --web-host-name NAME adds one)", endpoint(self.address, self.port),
                                      error.status, request.header("host"))
             self._write_http(_error_response(error), keep_alive=False)
             return
@@ -276,8 +278,8 @@ class WebSession(ClientSession):
         how busy the server is and how its store fares, which is nobody else's business."""
         if not metrics_allowed(self.address, self.site.metrics_allow):
             self.relay.log_lines.log("refused metrics requests", self.address, logging.INFO,
-                                     "web %s:%d: 403 for /metrics (not in the metrics allow list)", self.address,
-                                     self.port)
+                                     "web %s: 403 for /metrics (not in the metrics allow list)",
+                                     endpoint(self.address, self.port))
             self._respond(request, 403, "Forbidden", [("Content-Type", "text/plain; charset=utf-8"),
                                                       *SECURITY_HEADERS],
                           b"403 Forbidden: this address may not read /metrics\n")
@@ -308,7 +310,7 @@ class WebSession(ClientSession):
             response = accept_handshake(request, allowed_origins=self.site.allowed_origins, now=time.time())
         except HandshakeError as error:
             self.relay.log_lines.log("refused upgrades", self.address, logging.INFO,
-                                     "web %s:%d: upgrade refused: %d %s", self.address, self.port, error.status,
+                                     "web %s: upgrade refused: %d %s", endpoint(self.address, self.port), error.status,
                                      error.reason)
             self._write_http(_error_response(error), keep_alive=False)
             return
@@ -526,7 +528,7 @@ class WebSession(ClientSession):
             self.transport.abort()
             return
         self.relay.log_lines.log("HTTP idle timeouts", self.address, logging.INFO,
-                                 "web %s:%d: no complete request within %.0f s", self.address, self.port,
+                                 "web %s: no complete request within %.0f s", endpoint(self.address, self.port),
                                  HTTP_IDLE_TIMEOUT)
         self.close()
 
@@ -605,7 +607,7 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
     server.start()
     _sites[server] = site
     where = server.sockets[0].getsockname()
-    log.info("web client on %s://%s:%d/%s", "https" if tls else "http", where[0], where[1],
+    log.info("web client on %s://%s/%s", "https" if tls else "http", endpoint(where[0], where[1]),
              " (WebSocket echo on /echo)" if echo else "")
     return server
 

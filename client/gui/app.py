@@ -42,6 +42,7 @@ from protocol import ConnectionClosed
 from ..core import login_outcome
 from ..display import explain_refusal, sanitize
 from ..errors import RequestFailed
+from ..servers import format_address
 from .blocks import BlockControls
 from .bridge import TkBridge, TurnTimer
 from .login import LoginForm, LoginRequest
@@ -202,7 +203,8 @@ class ChatApp:
     # --- Logging in ---------------------------------------------------------------------
 
     def _submit_login(self, request: LoginRequest) -> None:
-        self.login.set_busy(True, _("Connecting to {address}…").format(address=f"{request.host}:{request.port}"))
+        self.login.set_busy(True, _("Connecting to {address}…").format(
+            address=format_address(request.host, request.port)))
         threading.Thread(target=self._login_worker, args=(request,), name="gui-login", daemon=True).start()
 
     def _login_worker(self, request: LoginRequest) -> None:
@@ -222,7 +224,7 @@ class ChatApp:
     def _login_failed(self, request: LoginRequest, error: BaseException) -> None:
         self.login.set_busy(False)
         self._early.clear()
-        title, message = login_error_text(error, request.name, f"{request.host}:{request.port}")
+        title, message = login_error_text(error, request.name, format_address(request.host, request.port))
         if getattr(error, "code", "") == "auth_required" and not request.password:
             # Not an error: a registered name needs its password, which the form asks for.
             self.login.ask_password(message.partition("\n\n")[0])

@@ -16,6 +16,7 @@ from tkinter import ttk
 
 from i18n import _
 
+from ..servers import parse_server
 from .session import as_sentence
 
 
@@ -157,6 +158,12 @@ class LoginForm(ttk.Frame):
             return "break"
         if not host:
             self._on_invalid(_("Server needed"), _("Enter the chat server's address (a host name or an IP address)."))
+            self.focus_field("host")
+            return "break"
+        try:  # as the command line takes it: HOST:PORT and [IPv6]:PORT (the log's words) too
+            host, port = parse_server(host, port)
+        except ValueError as exc:
+            self._on_invalid(_("Invalid server"), str(exc))
             self.focus_field("host")
             return "break"
         self._on_submit(LoginRequest(name, host, port, self.password_var.get(), bool(self.register_var.get())))

@@ -776,3 +776,20 @@ def test_closing_the_password_dialog_gives_the_keys_back_to_the_input_box(open_g
     gui.cmd("password_close", how=how)
     gui.wait(lambda s: not s["password"]["dialog"] and s["focus"] == "input",
              "the dialog closed, the focus in the input box")
+
+
+def test_an_ipv6_server_copied_from_the_log_into_the_server_field_logs_in(display, tmp_path) -> None:
+    """The log says "python3 chatclient.py NAME [2001:db8::20]:5000"; the same text typed in
+    the form's Server field (brackets, port and all) was looked up as a host name, "[::1]:PORT",
+    and refused ("cannot find the server host")."""
+    with ServerThread(ServerConfig(host="::1", port=0)) as srv:
+        gui = Gui(display, srv.port, "", tmp_path)
+        try:
+            gui.wait(lambda s: s["view"] == "login" and s["viewable"], "the login form")
+            gui.cmd("login", name="Conceição", host=f"[::1]:{srv.port}", port="1")  # its port wins
+            state = gui.logged_in()
+            assert state["me"] == "Conceição" and not state["alerts"]
+            gui.cmd("screenshot", path=str(tmp_path / "gui-ipv6.png"))
+            print(f"\nscreenshot: {tmp_path / 'gui-ipv6.png'}")
+        finally:
+            gui.close()

@@ -249,10 +249,11 @@ def test_an_address_bucket_is_forgotten_once_it_has_refilled_and_nobody_is_conne
         bucket.take(time.monotonic())
         relay.disconnected(session, None)
         relay.expire(time.time())
-        assert relay._per_address["192.0.2.7"] == (0, bucket)  # still draining: kept
+        assert relay._per_address["192.0.2.7"] == (0, bucket, "192.0.2.7", "192.0.2.7")  # still draining: kept
+        assert relay._per_group["192.0.2.7"] is bucket
         bucket.updated -= 10.0  # as if the last request was long ago: full again
         relay.expire(time.time())
-        assert "192.0.2.7" not in relay._per_address
+        assert "192.0.2.7" not in relay._per_address and "192.0.2.7" not in relay._per_group
     finally:
         store.close()
         loop.close()

@@ -47,37 +47,41 @@ def require_redis_server() -> str:
     return REDIS_SERVER
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` (an IP address) that nothing listened on a moment ago."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
 class RedisServer:
-    """One ``redis-server`` process on 127.0.0.1; ``start`` again reuses the same port."""
+    """One ``redis-server`` process on 127.0.0.1 (or ``host``: ``"::1"``); ``start`` again
+    reuses the same port."""
 
     def __init__(self, workdir: Path, password: str | None = None, port: int | None = None,
-                 appendfsync: str | None = None, extra_args: list[str] | None = None) -> None:
+                 appendfsync: str | None = None, extra_args: list[str] | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.binary = require_redis_server()
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.password = password
         self.appendfsync = appendfsync  # None: no append-only file
         self.extra_args = list(extra_args or ())  # more redis-server options
-        self.port = port or free_port()
+        self.host = host
+        self.port = port or free_port(host)
         self.log_path = self.workdir / "redis.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # as a URL writes IPv6
+        return f"redis://{auth}{host}:{self.port}/0"
 
     def start(self) -> RedisServer:
         """Start the server and return once it answers PING (or NOAUTH), within 10 s."""
         assert self.process is None, "already running"
-        argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+        argv = [self.binary, "--port", str(self.port), "--bind", self.host,
                 "--save", "", "--daemonize", "no",
                 "--dir", str(self.workdir), "--logfile", str(self.log_path)]
         if self.appendfsync:
@@ -102,7 +106,7 @@ class RedisServer:
 
     def _answers_ping(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as sock:
+            with socket.create_connection((self.host, self.port), timeout=1.0) as sock:
                 sock.sendall(b"*1\r\n$4\r\nPING\r\n")
                 reply = sock.recv(64)
         except OSError:
