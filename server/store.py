@@ -237,7 +237,7 @@ MIGRATIONS: dict[int, str] = {
     """,
     13: """
         -- The same two indexes, their conditions spelled as comparisons, not as an IN list
-        -- of three (issue 9, bench/PROFILE.md "Round twenty-three (durable)"). SQLite
+        -- of three (issue 9, bench/PROFILE.md "Round twenty (durable)"). SQLite
         -- evaluates a partial index's condition at every write of a row, where an IN list
         -- of more than two constants is a temporary table built, searched and cleared anew
         -- each time (two values are compared directly, as messages_inbox's are): since
