@@ -260,8 +260,9 @@ def test_a_message_s_writes_evaluate_every_partial_index_condition_without_a_tem
     temporary table built, searched and cleared anew for each row (the clear a memset of a
     whole page in Debian's SQLite, built with SECURE_DELETE): schema 12's expiry and untold
     conditions made nine of them a direct message (two at its store, four at its receipt,
-    three at its ack), about 45,000 instructions of its 301,000. A message's one-row
-    statements open none now (their multi-row forms only for the rows given)."""
+    three at its ack), a third of the committer's instructions a message (bench/PROFILE.md
+    "Round twenty (durable)"). A message's one-row statements open none now (their
+    multi-row forms only for the rows given)."""
     db = open_database(None)
     try:
         statements = {"store": mailbox._INSERT_MESSAGES[1], "receipt": mailbox._DELIVER[1],
