@@ -40,6 +40,14 @@ PENDING = ("sent", "queued")
 BLOCKED_EXPIRED = "blocked_expired"
 # The states of a message its recipient blocked: never shown or told to that recipient.
 BLOCKED_STATES = ("blocked", BLOCKED_EXPIRED)
+# The rows of the partial indexes messages_expiry (a message that may still expire) and
+# messages_untold (with ``sender_notified = 0``: an outcome its sender is to be told), in
+# SQL, spelled exactly as the indexes' conditions are (server/store.py, migration 13): a
+# query spelled otherwise, as an IN list for one, cannot use them. Comparisons, not an IN
+# list of three, which SQLite evaluates by a temporary table built anew at every write of
+# a row (issue 9); the message path's own statements say them so too.
+PENDING_OR_BLOCKED_SQL = "(state = 'sent' OR state = 'queued' OR state = 'blocked')"
+FINAL_SQL = "(state = 'delivered' OR state = 'expired' OR state = 'blocked_expired')"
 # The ``state`` a room message shows in a history page: stored (kind "room"), it has no
 # receipts, so "accepted" is all there is to say of it.
 ROOM_MESSAGE_STATE = "accepted"
@@ -275,8 +283,7 @@ def record_deliveries(db: sqlite3.Connection, receipts: list[tuple[int, str]]) -
 
 _DELIVER = _by_size(_update_by_rows("state = 'delivered'", ("recipient_key",), "state IN ('sent', 'queued')"),
                     UPDATE_FEWEST)
-_ACKNOWLEDGE = _by_size(_update_by_rows("sender_notified = 1", ("sender_key",),
-                                        "sender_notified = 0 AND state IN ('delivered', 'expired', 'blocked_expired')"),
+_ACKNOWLEDGE = _by_size(_update_by_rows("sender_notified = 1", ("sender_key",), f"sender_notified = 0 AND {FINAL_SQL}"),
                         UPDATE_FEWEST)
 
 
@@ -427,7 +434,7 @@ def outcomes_for_sender(db: sqlite3.Connection, sender_key: str, after: int = 0,
     oldest first, with msg_id > ``after``, at most ``limit`` (-1: all)."""
     rows = db.execute(
         f"SELECT {_COLUMNS} FROM messages WHERE sender_key = ? AND sender_notified = 0"
-        " AND state IN ('delivered', 'expired', 'blocked_expired') AND msg_id > ? ORDER BY msg_id LIMIT ?",
+        f" AND {FINAL_SQL} AND msg_id > ? ORDER BY msg_id LIMIT ?",
         (sender_key, after, limit)).fetchall()
     return [as_told(_row(r)) for r in rows]
 
@@ -458,7 +465,7 @@ def hand_over(db: sqlite3.Connection, name_key: str, epoch: int) -> list[StoredM
     # planner cannot use it and reads the whole table.
     rows += db.execute(
         f"UPDATE messages SET {_EXPIRED} WHERE msg_id IN (SELECT msg_id FROM messages INDEXED BY messages_expiry"
-        " WHERE state IN ('sent', 'queued', 'blocked') AND recipient_key = ? AND msg_id <= ?) AND state = 'blocked'"
+        f" WHERE {PENDING_OR_BLOCKED_SQL} AND recipient_key = ? AND msg_id <= ?) AND state = 'blocked'"
         f" RETURNING {_COLUMNS}", (name_key, epoch)).fetchall()
     # What they sent that was blocked ends here, told to nobody: its expiry must not tell
     # the new holder of an earlier one's message.
@@ -466,7 +473,7 @@ def hand_over(db: sqlite3.Connection, name_key: str, epoch: int) -> list[StoredM
                " (SELECT msg_id FROM lookups.by_client_id WHERE sender_key = ?1 AND msg_id <= ?2)"
                " AND sender_key = ?1 AND state = 'blocked'", (name_key, epoch))
     db.execute("UPDATE messages SET sender_notified = 1 WHERE sender_key = ? AND sender_notified = 0"
-               " AND state IN ('delivered', 'expired', 'blocked_expired') AND msg_id <= ?", (name_key, epoch))
+               f" AND {FINAL_SQL} AND msg_id <= ?", (name_key, epoch))
     db.execute("UPDATE messages SET client_id = printf('%-65s', 'superseded ' || msg_id) WHERE msg_id IN"
                " (SELECT msg_id FROM lookups.by_client_id WHERE sender_key = ?1 AND msg_id <= ?2) AND sender_key = ?1",
                (name_key, epoch))
@@ -487,7 +494,7 @@ def expire(db: sqlite3.Connection, now: float) -> list[StoredMessage]:
     them as told. By the partial index messages_expiry (server/store.py), which holds
     exactly the rows this can still change."""
     rows = db.execute(
-        f"UPDATE messages SET {_EXPIRED} WHERE state IN ('sent', 'queued', 'blocked') AND expires_at <= ?"
+        f"UPDATE messages SET {_EXPIRED} WHERE {PENDING_OR_BLOCKED_SQL} AND expires_at <= ?"
         f" RETURNING {_COLUMNS}", (now,)).fetchall()
     return sorted((as_told(_row(r)) for r in rows), key=lambda m: m.msg_id)
 
@@ -693,9 +700,9 @@ def referenced(db: sqlite3.Connection, keys: list[str]) -> list[str]:
     return [key for key in keys if db.execute(
         "SELECT EXISTS (SELECT 1 FROM messages WHERE recipient_key = ?1 AND state IN ('sent', 'queued'))"
         " OR EXISTS (SELECT 1 FROM messages WHERE msg_id IN (SELECT msg_id FROM lookups.by_client_id"
-        " WHERE sender_key = ?1) AND state IN ('sent', 'queued', 'blocked'))"
+        f" WHERE sender_key = ?1) AND {PENDING_OR_BLOCKED_SQL})"
         " OR EXISTS (SELECT 1 FROM messages WHERE sender_key = ?1 AND sender_notified = 0"
-        " AND state IN ('delivered', 'expired', 'blocked_expired'))", (key,)).fetchone()[0]]
+        f" AND {FINAL_SQL})", (key,)).fetchone()[0]]
 
 
 def forget_users(db: sqlite3.Connection, keys: list[str], epoch: int) -> list[StoredMessage]:

@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import itertools
 import logging
+import re
 import shutil
 import sqlite3
 import threading
@@ -245,6 +246,45 @@ def test_the_messages_table_keeps_only_partial_indexes_and_the_two_lookups_are_t
     assert all(sql.rstrip().endswith("WITHOUT ROWID") for sql in tables.values())
 
 
+
+def _opcodes(db: sqlite3.Connection, sql: str) -> list[str]:
+    """The VDBE program of ``sql`` (EXPLAIN), its opcodes' names; its parameters bound to NULL
+    (as many as its plain ``?`` or its highest ``?N``: the message path's numbered ones repeat one)."""
+    parameters = max(len(re.findall(r"\?(?!\d)", sql)), *map(int, re.findall(r"\?(\d+)", sql) or [0]))
+    return [row[1] for row in db.execute("EXPLAIN " + sql, [None] * parameters)]
+
+
+def test_a_message_s_writes_evaluate_every_partial_index_condition_without_a_temporary_table():
+    """Issue 9: SQLite evaluates each partial index's condition at every write of a row, with
+    no once-a-statement shortcut there, and an IN list of more than two constants is then a
+    temporary table built, searched and cleared anew for each row (the clear a memset of a
+    whole page in Debian's SQLite, built with SECURE_DELETE): schema 12's expiry and untold
+    conditions made nine of them a direct message (two at its store, four at its receipt,
+    three at its ack), a third of the committer's instructions a message (bench/PROFILE.md
+    "Round twenty (durable)"). A message's one-row statements open none now (their
+    multi-row forms only for the rows given)."""
+    db = open_database(None)
+    try:
+        statements = {"store": mailbox._INSERT_MESSAGES[1], "receipt": mailbox._DELIVER[1],
+                      "ack": mailbox._ACKNOWLEDGE[1], "receipt and ack": mailbox._DELIVER_AND_ACKNOWLEDGE[1],
+                      "expiry": f"UPDATE messages SET {mailbox._EXPIRED} WHERE msg_id = ?",
+                      "edit": "UPDATE messages SET edited_at = ?, change_pending = 1 WHERE msg_id = ?"}
+        opened = {name: _opcodes(db, sql).count("OpenEphemeral") for name, sql in statements.items()}
+        assert opened == dict.fromkeys(statements, 0), opened
+        # The multi-row forms: the temporary tables of the statement itself (the rows given,
+        # an UPDATE ... FROM's own pass), as many as on a table of the same columns with no
+        # index, none for the indexes' conditions.
+        db.execute("CREATE TEMP TABLE unindexed AS SELECT * FROM messages WHERE 0")
+        for name, by_size in (("store", mailbox._INSERT_MESSAGES), ("receipt", mailbox._DELIVER),
+                              ("ack", mailbox._ACKNOWLEDGE), ("receipt and ack", mailbox._DELIVER_AND_ACKNOWLEDGE)):
+            sql = by_size[64]
+            plain = sql.replace("INTO messages ", "INTO unindexed ").replace("UPDATE messages ", "UPDATE unindexed ")
+            assert _opcodes(db, sql).count("OpenEphemeral") == _opcodes(db, plain.replace("messages.", "unindexed.")
+                                                                        ).count("OpenEphemeral"), name
+    finally:
+        db.close()
+
+
 # Every query of the store on messages, and the index its plan must use: none may read
 # the whole table (purge's cut-off walks it in id order from the oldest row, and stops).
 PLANS = {
@@ -256,16 +296,16 @@ PLANS = {
     "UPDATE messages SET state = 'delivered' WHERE msg_id = 1 AND recipient_key = 'a'"
     " AND state IN ('sent', 'queued')": "INTEGER PRIMARY KEY",
     "UPDATE messages SET sender_notified = 1 WHERE msg_id = 1 AND sender_key = 'a' AND sender_notified = 0"
-    " AND state IN ('delivered', 'expired', 'blocked_expired')": "INTEGER PRIMARY KEY",
+    f" AND {mailbox.FINAL_SQL}": "INTEGER PRIMARY KEY",
     "SELECT * FROM messages WHERE recipient_key = 'a' AND state IN ('sent', 'queued') AND msg_id > 0"
     " ORDER BY msg_id LIMIT 5": "messages_inbox",
     "SELECT * FROM messages WHERE sender_key = 'a' AND sender_notified = 0"
-    " AND state IN ('delivered', 'expired', 'blocked_expired') AND msg_id > 0 ORDER BY msg_id LIMIT 5": "messages_untold",
+    f" AND {mailbox.FINAL_SQL} AND msg_id > 0 ORDER BY msg_id LIMIT 5": "messages_untold",
     # mailbox.expire: blocked messages expire too (their senders told "expired"), by the same index.
-    f"UPDATE messages SET {mailbox._EXPIRED} WHERE state IN ('sent', 'queued', 'blocked') AND expires_at <= 5.0":
+    f"UPDATE messages SET {mailbox._EXPIRED} WHERE {mailbox.PENDING_OR_BLOCKED_SQL} AND expires_at <= 5.0":
         "messages_expiry",
     "UPDATE messages SET sender_notified = 1 WHERE sender_key = 'a' AND sender_notified = 0"
-    " AND state IN ('delivered', 'expired', 'blocked_expired') AND msg_id <= 5": "messages_untold",
+    f" AND {mailbox.FINAL_SQL} AND msg_id <= 5": "messages_untold",
     "UPDATE messages SET state = 'blocked_expired', sender_notified = 1 WHERE msg_id IN (SELECT msg_id FROM"
     " lookups.by_client_id WHERE sender_key = 'a' AND msg_id <= 5) AND sender_key = 'a' AND state = 'blocked'":
         "SEARCH lookups.by_client_id USING PRIMARY KEY (sender_key=?)",
@@ -317,6 +357,49 @@ def test_a_database_of_schema_2_migrates_its_indexes_and_keeps_every_message(tmp
         assert [m.msg_id for m in mailbox.expire(db, 11.0)] == [1]
         entries, _ = mailbox.history(db, "alice", "bob", None, 10)
         assert [(e.msg_id, e.state) for e in entries] == [(1, "expired"), (2, "queued")]
+    finally:
+        db.close()
+    assert user_version(path) == store_module.SCHEMA_VERSION
+
+
+
+def test_a_database_of_schema_12_migrates_its_expiry_and_untold_indexes_and_keeps_their_rows(tmp_path, monkeypatch):
+    """Migration 13 (issue 9) spells the two indexes' conditions as comparisons: the same
+    rows in each index, found by the same queries (each by its index), the answers unchanged."""
+    path = tmp_path / "chat.sqlite3"
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 12)
+    db = open_database(path)
+    states = ["sent", "queued", "blocked", "delivered", "expired", "blocked_expired", "delivered", "expired"]
+    mailbox.store_messages(db, [dm(i, "Alice", "Bob", f"c{i}", state, expires_at=10.0 + i)
+                                for i, state in enumerate(states, 1)]
+                           + [StoredMessage(9, "Bob", "bob", None, None, "all", 1009.0, "r", "room")])
+    db.execute("UPDATE messages SET sender_notified = msg_id > 6 WHERE msg_id > 3 AND msg_id < 9")  # 7, 8: told
+    rows_of = {"messages_expiry": "SELECT msg_id FROM messages INDEXED BY messages_expiry WHERE expires_at > 0"
+                                  " AND state IN ('sent', 'queued', 'blocked') ORDER BY msg_id",
+               "messages_untold": "SELECT msg_id FROM messages INDEXED BY messages_untold WHERE sender_key = 'alice'"
+                                  " AND sender_notified = 0 AND state IN ('delivered', 'expired', 'blocked_expired')"
+                                  " ORDER BY msg_id"}
+    before = {name: db.execute(sql).fetchall() for name, sql in rows_of.items()}
+    assert before == {"messages_expiry": [(1,), (2,), (3,)], "messages_untold": [(4,), (5,), (6,)]}
+    db.close()
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", max(store_module.MIGRATIONS))
+    db = open_database(path)
+    try:
+        indexes = message_indexes(db)
+        assert indexes["messages_expiry"].endswith(
+            f"(expires_at)\n            WHERE {mailbox.PENDING_OR_BLOCKED_SQL}"), indexes
+        assert indexes["messages_untold"].endswith(
+            f"(sender_key, msg_id)\n            WHERE sender_notified = 0 AND {mailbox.FINAL_SQL}"), indexes
+        # Every row the old indexes held, by the conditions as the queries now spell them.
+        after = {name: db.execute(sql.replace("state IN ('sent', 'queued', 'blocked')", mailbox.PENDING_OR_BLOCKED_SQL)
+                                  .replace("state IN ('delivered', 'expired', 'blocked_expired')", mailbox.FINAL_SQL))
+                 .fetchall() for name, sql in rows_of.items()}
+        assert after == before
+        assert [m.msg_id for m in mailbox.outcomes_for_sender(db, "alice")] == [4, 5, 6]
+        assert mailbox.referenced(db, ["alice", "carol"]) == ["alice"]
+        assert [(m.msg_id, m.state) for m in mailbox.expire(db, 13.5)] == [(1, "expired"), (2, "expired"),
+                                                                            (3, "expired")]
+        assert db.execute("SELECT state FROM messages WHERE msg_id = 3").fetchone() == ("blocked_expired",)
     finally:
         db.close()
     assert user_version(path) == store_module.SCHEMA_VERSION
