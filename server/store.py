@@ -243,9 +243,9 @@ MIGRATIONS: dict[int, str] = {
         -- each time (two values are compared directly, as messages_inbox's are): since
         -- migration 12 a direct message paid nine (two at its store, four at its receipt,
         -- three at its ack): a third of the committer's instructions a message at 64 a
-        -- transaction, two fifths at 4. The same rows, so the same answers. The queries that use the indexes spell the
-        -- conditions as here (mailbox.PENDING_OR_BLOCKED_SQL, FINAL_SQL), or the planner
-        -- cannot use them.
+        -- transaction, two fifths at 4. The same rows, so the same answers. The queries
+        -- that use the indexes spell the conditions as here (mailbox.PENDING_OR_BLOCKED_SQL,
+        -- FINAL_SQL), or the planner cannot use them.
         DROP INDEX messages_expiry;
         CREATE INDEX messages_expiry ON messages (expires_at)
             WHERE (state = 'sent' OR state = 'queued' OR state = 'blocked');
