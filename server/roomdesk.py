@@ -59,6 +59,7 @@ from .limits import TokenBucket, retry_seconds, wait_words
 from .login import unavailable_error
 from .logsummary import LogSummary
 from .store import StoreUnavailable
+from .clocksteps import StepWatch
 from .wakeup import Wakeup
 from .rooms import (
     PREFIX, Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, record_members, room_key,
@@ -116,6 +117,8 @@ class RoomDesk:
         self.log_lines = LogSummary(log, relay.config.log_summary_interval)
         # When a mute ends (the core's deadlines are on time.time()).
         self._waker = Wakeup(schedule, time.time, _WAKE_LATE)
+        # The steps of the wall clock, that a mute's end is moved by (see expire).
+        self._clock_steps = StepWatch()
         # Everyone online in the cluster is in the default room (relay.directory: this
         # server's registry when alone).
         self.rooms = Rooms(self.accounts_only(const.ADMINS, "ADMINS in const.py"), const.DEFAULT_ROOM,
@@ -910,11 +913,24 @@ class RoomDesk:
             # A change waiting for Redis here is in the rooms' copy, not stored yet: a mute's
             # end must not store it with its own. Its timer tries again in a moment.
             return
+        self._follow_clock_steps(clock)
         decision = self.rooms.expire(now)
         if decision:
             # In a cluster every node ends the mute; the first to store it announces it, the
             # others find the room changed and take it as it is (changed() is a no-op then).
             self._save(decision, lambda: self._publish(decision, not self._shared), lambda: None, lambda: None)
+
+    def _follow_clock_steps(self, steady: float) -> None:
+        """Move the timed mutes' ends by any step of the wall clock since the last look
+        (server/clocksteps.py), and store them: a mute lasts its length. Read here, not
+        from the ``now`` given to expire (a test's later time is no step). Alone only: in
+        a cluster each node's wall clock ends the stored mutes, and one node's step is not
+        the others'."""
+        stepped = self._clock_steps.step(time.time(), steady)
+        if stepped and not self._shared:
+            log.warning("the wall clock stepped %+.0f s: the timed mutes' ends move with it", stepped)
+            self.rooms.clock_stepped(stepped)
+            self._save([], lambda: None, lambda _maybe_done: None)
 
     def _wake(self) -> None:
         """Set a timer for the core's next deadline, unless one is set for it or sooner."""

@@ -696,6 +696,24 @@ class Rooms:
         """When :meth:`expire` has something to do next (the end of a mute), or None."""
         return self._mute_ends[0][0] if self._mute_ends else None
 
+    def clock_stepped(self, by: float) -> None:
+        """The wall clock stepped ``by`` seconds (server/clocksteps.py): every timed mute's
+        end moves as much, so that it lasts its length (a step back of an hour would have
+        made a ten minutes' mute last seventy, a step forward ended it at once). The rooms
+        with one are changed (:meth:`changes`: their ends are stored anew)."""
+        if not self._mute_ends:
+            return
+        ends = []
+        for until, key, them in self._mute_ends:
+            room = self._rooms.get(key)
+            if room is None or room.muted.get(them, 0.0) != until:
+                continue  # unmuted, muted again for another time, or the room ended
+            room.muted[them] = until + by
+            ends.append((until + by, key, them))
+            self._dirty.add(key)
+        heapq.heapify(ends)
+        self._mute_ends = ends
+
     def expire(self, now: float) -> Decision:
         """End the mutes whose time has come: an ``unmute`` Notice (``by`` None) for each.
         Also forgets the room creations older than the creation window (rule 9)."""

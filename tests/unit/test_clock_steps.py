@@ -1,0 +1,66 @@
+"""A step of the wall clock (NTP correcting it, a VM restored from a snapshot) told from
+the monotonic clock (server/clocksteps.py, StepWatch), and what the rooms core makes of
+one (server/rooms.py, Rooms.clock_stepped): a timed mute lasts its length, however the
+wall clock steps. Fake clocks, no I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocol.errors import ErrorCode
+from server.clocksteps import StepWatch
+from server.rooms import Notice, Person, Refused, Rooms
+
+T0 = 1_700_000_000.0
+OWNER = Person("Olga", account=True, address="10.0.0.2")
+VICTIM = Person("Vic", account=True, address="10.0.0.6")
+
+
+def test_a_step_is_the_wall_clock_moving_other_than_the_monotonic_one() -> None:
+    watch = StepWatch(tolerance=1.0)
+    assert watch.step(T0, 10.0) == 0.0  # the first look: nothing to compare with
+    assert watch.step(T0 + 5.0, 15.0) == 0.0  # both moved 5 s
+    assert watch.step(T0 + 5.3, 15.0) == 0.0  # slewed, not stepped: within the tolerance
+    assert watch.step(T0 - 3600.0, 16.0) == pytest.approx(-3605.3 - 1.0)  # stepped back
+    assert watch.step(T0 + 2 * 3600.0, 17.0) == 3 * 3600.0 - 1.0  # stepped forward
+
+
+def muted_for(seconds: float) -> Rooms:
+    rooms = Rooms(admins=[], online_count=lambda: 2)
+    rooms.join(OWNER, "#redes", T0)
+    rooms.join(VICTIM, "#redes", T0)
+    assert not [e for e in rooms.mute(OWNER, "#redes", VICTIM, T0, seconds=seconds) if type(e) is Refused]
+    return rooms
+
+
+def test_a_mute_keeps_its_length_when_the_wall_clock_steps_back() -> None:
+    rooms = muted_for(600.0)
+    rooms.clock_stepped(-3600.0)  # at T0 + 60 it was T0 - 3540
+    now = T0 - 3540.0
+    refusal = rooms.may_post(VICTIM, "#redes", now)
+    assert refusal is not None and refusal.code == ErrorCode.MUTED and refusal.retry_after == 540.0
+    assert rooms.next_deadline() == T0 - 3000.0
+    ended = rooms.expire(T0 - 3000.0)
+    assert [(e.act, e.name) for e in ended if type(e) is Notice] == [("unmute", "Vic")]
+    assert rooms.may_post(VICTIM, "#redes", T0 - 3000.0) is None
+
+
+def test_a_mute_keeps_its_length_when_the_wall_clock_steps_forward() -> None:
+    rooms = muted_for(600.0)
+    rooms.clock_stepped(3600.0)
+    assert rooms.expire(T0 + 3600.0 + 60.0) == []  # not over: 540 s are left
+    assert rooms.may_post(VICTIM, "#redes", T0 + 3660.0).retry_after == 540.0
+    assert [e.act for e in rooms.expire(T0 + 4200.0) if type(e) is Notice] == ["unmute"]
+
+
+def test_a_mute_until_unmuted_and_the_changed_room_to_store() -> None:
+    rooms = muted_for(600.0)
+    rooms.changes()
+    rooms.clock_stepped(-60.0)
+    assert [key for key, _record in rooms.changes()] == ["#redes"]  # the new end is stored
+    rooms.clock_stepped(-60.0)
+    rooms.unmute(OWNER, "#redes", VICTIM, T0)
+    rooms.mute(OWNER, "#redes", VICTIM, T0, seconds=None)
+    rooms.changes()
+    rooms.clock_stepped(-60.0)
+    assert rooms.changes() == [] and rooms.get("#redes").muted == {"vic": None}
