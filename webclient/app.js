@@ -30,14 +30,16 @@ const PLURAL_RULES = {
 // whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED);
 // timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS);
 // liked: the sentence a code takes with the error's "like" (LIKE_TEXTS); untilTexts: with
-// the error's "until" and no retry_after (UNTIL_TEXTS).
+// the error's "until" and no retry_after (UNTIL_TEXTS); untilClockless: the sentence without
+// the wait, and the longest wait, for a browser clock that makes it one it cannot be
+// (UNTIL_CLOCKLESS).
 // loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES);
 // loginRetry: the refusals of a reconnection that waiting cures (the same table's retry);
 // loginWait: the longest rate_limited a first login waits out (client.auth.MAX_LOGIN_WAIT);
 // passwordFields: the password dialog's field ("old", "new") each refused change is about
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, untilTexts: {}, loginFields: {}, loginRetry: [],
+  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, untilTexts: {}, untilClockless: {}, loginFields: {}, loginRetry: [],
   loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
@@ -76,7 +78,7 @@ function tn(singular, plural, n, values) {
 function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor, until) {
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
   const liked = like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
-  const held = typeof until === "number" && Object.hasOwn(i18n.untilTexts, code) ? i18n.untilTexts[code] : null;
+  const held = typeof until === "number" && Object.hasOwn(i18n.untilTexts, code) ? untilText(code, until) : null;
   const unsure = code === "unconfirmed" || (uncertain === true && code === "unavailable");
   const template = i18n.errors[attempts && unsure ? "unconfirmed_given_up" : unsure ? "unconfirmed"
     : attempts && code === "unavailable" ? "unavailable_given_up" : timed || liked || held || code];
@@ -95,6 +97,15 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
       delay: held ? formatDelay(Math.max(0, until - nowSeconds())) : "" });
   }
   return text;
+}
+
+/** The key in i18n.errors of ``code``'s sentence with ``until`` (the server's clock):
+ * i18n.untilTexts', or i18n.untilClockless' when this browser's clock makes the wait one it
+ * cannot be (client/display.py's _until_text). */
+function untilText(code, until) {
+  const [clockless, longest] = i18n.untilClockless[code] || [i18n.untilTexts[code], Infinity];
+  const wait = until - nowSeconds();
+  return wait > 0 && wait <= longest ? i18n.untilTexts[code] : clockless;
 }
 
 /** explainError for an error frame, with its own fields (retry_after, like, room, reason, uncertain)
@@ -264,6 +275,7 @@ async function useLanguage(language) {
   i18n.timed = catalogue.timed || {};
   i18n.liked = catalogue.liked || {};
   i18n.untilTexts = catalogue.until_texts || {};
+  i18n.untilClockless = catalogue.until_clockless || {};
   i18n.loginFields = catalogue.login_fields || {};
   i18n.loginRetry = catalogue.login_retry || [];
   i18n.loginWait = catalogue.login_wait || 0;
