@@ -200,7 +200,8 @@ def format_clock(timestamp: float | None) -> str:
 
 
 def format_when(timestamp: float | None, now: float | None = None) -> str:
-    """Local ``HH:MM`` if ``timestamp`` is today (relative to ``now``), else ``YYYY-MM-DD HH:MM``."""
+    """Local ``HH:MM`` if ``timestamp`` is today (relative to ``now``), else with its date
+    too (``YYYY-MM-DD HH:MM``; ``DD/MM/YYYY HH:MM`` in Portuguese)."""
     if timestamp is None:
         return _("an unknown time")
     try:
@@ -210,7 +211,8 @@ def format_when(timestamp: float | None, now: float | None = None) -> str:
         return _("an unknown time")
     if (then.tm_year, then.tm_yday) == (today.tm_year, today.tm_yday):
         return time.strftime("%H:%M", then)
-    return time.strftime("%Y-%m-%d %H:%M", then)
+    # The date in the reader's order (Portuguese: day/month/year), the clock 24 h in both.
+    return time.strftime(_("%Y-%m-%d %H:%M"), then)
 
 
 # What each well-known error code means, for people: the one table every client uses (the

@@ -576,3 +576,27 @@ def test_a_name_kept_for_its_last_guest_says_no_wait_this_clock_cannot_know() ->
             assert f"até {format_when(until)}" in line and "daqui a" not in line, line
         finally:
             use("en")
+
+
+def test_a_time_not_today_is_told_with_its_date_in_the_readers_order_and_time_zone(monkeypatch) -> None:
+    """format_when: the viewer's local time (TZ), across daylight saving; a day other than
+    today with its date, day first in Portuguese (25/12/2026), year first in English."""
+    from i18n import use
+
+    christmas = 1798187100.0  # 2026-12-25 08:25 UTC
+    july = 1782907200.0  # 2026-07-01 12:00 UTC: summer time in Lisbon
+    for tz, at, now, english, portuguese in (
+            ("America/Sao_Paulo", christmas, christmas + 2 * 86400, "2026-12-25 05:25", "25/12/2026 05:25"),
+            ("Asia/Tokyo", christmas, christmas + 2 * 86400, "2026-12-25 17:25", "25/12/2026 17:25"),
+            ("Europe/Lisbon", july, july + 86400, "2026-07-01 13:00", "01/07/2026 13:00"),
+            ("Europe/Lisbon", july, july + 60, "13:00", "13:00")):
+        monkeypatch.setenv("TZ", tz)
+        time.tzset()
+        try:
+            assert format_when(at, now) == english, tz
+            use("pt_BR")
+            assert format_when(at, now) == portuguese, tz
+        finally:
+            use("en")
+    monkeypatch.undo()
+    time.tzset()
