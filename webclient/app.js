@@ -2333,11 +2333,17 @@ function bdi(text) {
   return el("bdi", "", text);
 }
 
-/** ``seconds`` (a Unix time) as the hour and minute, in the page's language (pt-BR: 13:21;
- * English: 01:21 PM), not the browser's. */
+/** ``seconds`` (a Unix time) as the hour and minute in the browser's time zone, in the
+ * page's language (pt-BR: 13:21; English: 01:21 PM), not the browser's; a day other than
+ * today with its date too, in the language's order (pt-BR: 25/12/2026, 13:21), as the
+ * terminal's format_when. */
 function formatTime(seconds) {
   if (typeof seconds !== "number") return "";
-  return new Date(seconds * 1000).toLocaleTimeString(i18n.language.replace("_", "-"), { hour: "2-digit", minute: "2-digit" });
+  const then = new Date(seconds * 1000);
+  const clock = { hour: "2-digit", minute: "2-digit" };
+  const language = i18n.language.replace("_", "-");
+  if (then.toDateString() === new Date(nowSeconds() * 1000).toDateString()) return then.toLocaleTimeString(language, clock);
+  return then.toLocaleString(language, { day: "2-digit", month: "2-digit", year: "numeric", ...clock });
 }
 
 const view = {

@@ -60,3 +60,16 @@ def test_a_kept_guest_name_says_the_wait_and_the_local_time_from_a_right_clock()
     for tz, clock in local.items():
         line = run_page(call, "pt_BR", until - 9 * 60, tz)
         assert f"até {clock} (daqui a 9 min)" in line, (tz, line)
+
+
+def test_a_time_not_today_is_shown_with_its_date_in_the_viewers_time_zone_and_order() -> None:
+    """formatTime (message times, "online since", a mute's end): the viewer's local time,
+    across daylight saving; a day other than the viewer's today with its date, day first
+    in Portuguese, as the terminal's format_when; today's with the time only."""
+    christmas, july = 1798187100.0, 1782907200.0  # 2026-12-25 08:25 UTC; 2026-07-01 12:00 UTC
+    for tz, at, now, expected in (("America/Sao_Paulo", christmas, christmas + 2 * 86400, "25/12/2026 05:25"),
+                                  ("Asia/Tokyo", christmas, christmas + 2 * 86400, "25/12/2026 17:25"),
+                                  ("Europe/Lisbon", july, july + 86400, "01/07/2026 13:00"),
+                                  ("Europe/Lisbon", july, july + 60, "13:00"),
+                                  ("America/Manaus", christmas, christmas + 60, "04:25")):
+        assert run_page(f"formatTime({at})", "pt_BR", now, tz).replace(",", "") == expected, tz
