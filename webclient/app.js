@@ -478,8 +478,17 @@ function seenKey(msgId, sentAt) {
   return `${msgId}|${sentAt}`;
 }
 
+/** The time (a Unix time, the browser's wall clock): for times shown or sent. */
 function nowSeconds() {
   return Date.now() / 1000;
+}
+
+/** Seconds on a clock that never steps, for waits and deadlines: the wall clock at the
+ * page's load plus the monotonic time since (performance.now). The wall clock steps when
+ * the computer's is set or corrected: an hour back kept "typing…" for an hour, an hour on
+ * gave up a live connection ("no data for 3600 s"). Never compared with nowSeconds(). */
+function steadySeconds() {
+  return (performance.timeOrigin + performance.now()) / 1000;
 }
 
 /** The hello that logs in; the password goes along only when one was typed, and the
@@ -553,7 +562,7 @@ function newThrottle(holds) {
  * "unavailable" answer that holds a message, off once a message is taken, once none so
  * refused is left to write again, or on a new connection (a new throttle).
  */
-function unavailableFor(chat, now = nowSeconds()) {
+function unavailableFor(chat, now = steadySeconds()) {
   const t = chat.throttle;
   if (!t.unavailable) return null;
   return t.until === null ? 0 : Math.max(0, t.until - now);
@@ -569,7 +578,7 @@ function unavailableFor(chat, now = nowSeconds()) {
  * have been stored), saying how often and over how long it was tried (failureWords).
  * Rate limits are retried while the session lasts.
  */
-function retryLater(chat, request, frame, now = nowSeconds(), random = Math.random) {
+function retryLater(chat, request, frame, now = steadySeconds(), random = Math.random) {
   if (!MESSAGE_KINDS.includes(request.kind) || !RETRIED.includes(frame.code) || !request.item
       || request.item.state !== "sending" || !request.frame) return false;
   if (frame.code === "unavailable") {
@@ -822,7 +831,7 @@ function watchFrames(chat) {
 function receiveFrame(chat, frame) {
   const out = { send: [], receipts: [], announce: [], login: null };  // and focus: "composer" when a room opens
   const handler = typeof frame.type === "string" && Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
-  if (chat.heard !== null) chat.heard = nowSeconds();  // anything at all says the connection lives (liveness)
+  if (chat.heard !== null) chat.heard = steadySeconds();  // anything at all says the connection lives (liveness)
   const paced = frame.id != null && chat.throttle.paced.delete(frame.id);  // answered: a place for the next
   if (handler) handler(chat, frame, out);
   // A day in a busy room brings thousands: only the latest are kept (insertion order).
@@ -1092,11 +1101,11 @@ const HANDLERS = {
       // the wait ends: a later drawing says no longer a wait than there is).
       request.item.refusal = { room: typeof frame.room === "string" ? frame.room : null,
         reason: typeof frame.reason === "string" ? frame.reason : null,
-        retryAt: typeof frame.retry_after === "number" ? nowSeconds() + frame.retry_after : null };
+        retryAt: typeof frame.retry_after === "number" ? steadySeconds() + frame.retry_after : null };
       if (frame.code === "unavailable" && request.unavailable >= UNAVAILABLE_ATTEMPTS) {
         // Given up (retryLater): how often and how long it was tried is the news, not the last wait.
         request.item.refusal.attempts = request.unavailable;
-        request.item.refusal.triedFor = nowSeconds() - request.unavailableSince;
+        request.item.refusal.triedFor = steadySeconds() - request.unavailableSince;
       }
       // Given up after an answer that said it may have been stored: never "not delivered".
       if (frame.code === "unavailable" && (request.uncertain || uncertain)) request.item.errorCode = "unconfirmed";
@@ -1336,7 +1345,7 @@ const HANDLERS = {
   typing(chat, frame) {
     if (typeof frame.room === "string") return roomTyping(chat, frame);  // in a named room
     if (typeof frame.from !== "string" || isMe(chat, frame.from)) return;
-    chat.typing.set(contactKey(frame.from), nowSeconds() + TYPING_EXPIRES);
+    chat.typing.set(contactKey(frame.from), steadySeconds() + TYPING_EXPIRES);
   },
 
   edited(chat, frame, out) {
@@ -1721,7 +1730,7 @@ function readFrames(chat, focused) {
     for (const item of convo.items) if (item.dir === "in" && item.msgId != null) newest = Math.max(newest, item.msgId);
   }
   if (newest <= (convo.readSent || 0)) return [];
-  const now = nowSeconds();
+  const now = steadySeconds();
   const due = Math.max(chat.readHold || 0, convo.readAt == null ? 0 : convo.readAt + READ_INTERVAL);
   if (now < due) {
     chat.readDueAt = due;
@@ -1737,7 +1746,7 @@ function readFrames(chat, focused) {
  * its wait, and say again the marks said in the last READ_RETRY_WINDOW seconds (each
  * conversation's newest, when it is on screen). */
 function readsRefused(chat, retryAfter) {
-  const now = nowSeconds();
+  const now = steadySeconds();
   const wait = Math.min(Math.max(typeof retryAfter === "number" ? retryAfter : 1, THROTTLE_WAIT[0]), THROTTLE_WAIT[1]);
   chat.readHold = Math.max(chat.readHold || 0, now + wait);
   for (const convo of chat.conversations.values()) {
@@ -2082,7 +2091,7 @@ function roomTyping(chat, frame) {
   if (typeof frame.from !== "string" || isMe(chat, frame.from)) return;
   const key = roomKey(frame.room);
   if (!chat.roomTyping.has(key)) chat.roomTyping.set(key, new Map());
-  chat.roomTyping.get(key).set(nameKey(frame.from), { name: frame.from, until: nowSeconds() + TYPING_EXPIRES });
+  chat.roomTyping.get(key).set(nameKey(frame.from), { name: frame.from, until: steadySeconds() + TYPING_EXPIRES });
 }
 
 /** A small room's read marks (the other members', anonymous): each of our posts there
@@ -2364,7 +2373,7 @@ function render(chat) {
 }
 
 function renderTyping(chat) {
-  const name = typingName(chat, nowSeconds());
+  const name = typingName(chat, steadySeconds());
   const line = $("typing");
   line.hidden = name === null;
   line.textContent = name === null ? "" : t("{name} is typing…", { name });
@@ -2801,7 +2810,7 @@ function updateItem(item) {
 /** Why our message ``item`` failed, in the page's language (empty: it did not). */
 function failureWords(item) {
   const refusal = item.refusal || {};
-  const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - nowSeconds()) : null;
+  const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - steadySeconds()) : null;
   return item.error && item.errorCode
     ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason,
       false, refusal.attempts, refusal.triedFor)
@@ -2961,9 +2970,9 @@ function scheduleResend() {
   const due = nextResend(shell.chat);
   if (due === null) return;
   shell.resendTimer = setTimeout(() => {
-    holdDue(shell.chat, nowSeconds()).forEach(sendFrame);
+    holdDue(shell.chat, steadySeconds()).forEach(sendFrame);
     scheduleResend();
-  }, Math.max(0, due - nowSeconds()) * 1000);
+  }, Math.max(0, due - steadySeconds()) * 1000);
 }
 
 /** (Re)arm the timer of liveness(): ping a silent server, give up a dead connection. */
@@ -2972,11 +2981,11 @@ function watchLiveness() {
   const due = livenessDue(shell.chat);
   if (due === null) return;
   shell.aliveTimer = setTimeout(() => {
-    const { send, lost } = liveness(shell.chat, nowSeconds());
+    const { send, lost } = liveness(shell.chat, steadySeconds());
     send.forEach(sendFrame);
     if (lost) giveUp();
     else watchLiveness();
-  }, Math.max(0, due - nowSeconds()) * 1000);
+  }, Math.max(0, due - steadySeconds()) * 1000);
 }
 
 /** The current connection is dead though it never closed (liveness): drop it and go on as
@@ -3041,7 +3050,7 @@ function connect() {
     return;
   }
   shell.socket = socket;
-  connectionMade(chat, nowSeconds());
+  connectionMade(chat, steadySeconds());
   watchLiveness();
   socket.addEventListener("open", () => {
     if (socket !== shell.socket) return;
@@ -3053,7 +3062,7 @@ function connect() {
   });
   socket.addEventListener("message", (event) => {
     if (socket !== shell.socket || typeof event.data !== "string") return;
-    if (silentTooLong(chat, nowSeconds())) {  // the page slept past the deadline: this is too late
+    if (silentTooLong(chat, steadySeconds())) {  // the page slept past the deadline: this is too late
       giveUp();
       return;
     }
@@ -3185,7 +3194,7 @@ function sendReads(chat) {
   shell.readTimer = setTimeout(() => {
     shell.readTimer = null;
     if (shell.chat === chat) sendReads(chat);
-  }, Math.max(0, (chat.readDueAt - nowSeconds()) * 1000));
+  }, Math.max(0, (chat.readDueAt - steadySeconds()) * 1000));
 }
 
 /** The page is what the user looks at: the read receipts' "seen". */
@@ -3644,7 +3653,7 @@ function start() {
   $("composer").addEventListener("submit", onSubmitMessage);
   $("composer-input").addEventListener("keydown", onComposerKeydown);
   $("composer-input").addEventListener("input", fitComposer);
-  $("composer-input").addEventListener("input", () => typingFrames(shell.chat, nowSeconds()).forEach(sendFrame));
+  $("composer-input").addEventListener("input", () => typingFrames(shell.chat, steadySeconds()).forEach(sendFrame));
   $("messages").addEventListener("click", onMessageAction);
   $("read-receipts").addEventListener("change", (event) => {
     const chat = shell.chat;
