@@ -119,6 +119,7 @@ class RoomDesk:
         self._waker = Wakeup(schedule, time.time, _WAKE_LATE)
         # The steps of the wall clock, that a mute's end is moved by (see expire).
         self._clock_steps = StepWatch()
+        self.wall = time.time
         # Everyone online in the cluster is in the default room (relay.directory: this
         # server's registry when alone).
         self.rooms = Rooms(self.accounts_only(const.ADMINS, "ADMINS in const.py"), const.DEFAULT_ROOM,
@@ -921,12 +922,13 @@ class RoomDesk:
             self._save(decision, lambda: self._publish(decision, not self._shared), lambda: None, lambda: None)
 
     def _follow_clock_steps(self, steady: float) -> None:
-        """Move the timed mutes' ends by any step of the wall clock since the last look
-        (server/clocksteps.py), and store them: a mute lasts its length. Read here, not
-        from the ``now`` given to expire (a test's later time is no step). Alone only: in
-        a cluster each node's wall clock ends the stored mutes, and one node's step is not
-        the others'."""
-        stepped = self._clock_steps.step(time.time(), steady)
+        """Move the timed mutes' ends (and the rooms' creation window) by any step of the
+        wall clock since the last look (server/clocksteps.py; Rooms.clock_stepped), and
+        store them: a mute lasts its length. The wall clock is read here (``wall``), not
+        taken from the ``now`` given to expire (a test's later time is no step). Alone
+        only: in a cluster each node's wall clock ends the stored mutes, and one node's
+        step is not the others'."""
+        stepped = self._clock_steps.step(self.wall(), steady)
         if stepped and not self._shared:
             log.warning("the wall clock stepped %+.0f s: the timed mutes' ends move with it", stepped)
             self.rooms.clock_stepped(stepped)

@@ -699,8 +699,13 @@ class Rooms:
     def clock_stepped(self, by: float) -> None:
         """The wall clock stepped ``by`` seconds (server/clocksteps.py): every timed mute's
         end moves as much, so that it lasts its length (a step back of an hour would have
-        made a ten minutes' mute last seventy, a step forward ended it at once). The rooms
-        with one are changed (:meth:`changes`: their ends are stored anew)."""
+        made a ten minutes' mute last seventy, a step forward ended it at once), and so do
+        the times of the rooms each address created (rule 9's window: a step back of a day
+        refused an address's rooms for a day). The rooms with a mute are changed
+        (:meth:`changes`: their ends are stored anew)."""
+        for created in self._created.values():
+            for key in created:
+                created[key] += by
         if not self._mute_ends:
             return
         ends = []

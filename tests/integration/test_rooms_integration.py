@@ -377,3 +377,25 @@ def test_a_room_named_without_its_hash_is_refused_with_the_room_it_meant(server)
         olga.send(MembersRequest("m2", "nowhere"))
         error = olga.expect_error(ErrorCode.NO_SUCH_ROOM, skip=PRESENCE)
         assert (error.request_id, error.like) == ("m2", None)
+
+
+def test_a_step_of_the_servers_wall_clock_moves_a_timed_mutes_end(server):
+    """A mute lasts its length whatever the wall clock does: the room desk watches it
+    against the monotonic clock at each expiry and moves a timed mute's end by a step it
+    sees (server/clocksteps.py). Here only the desk's reading steps (an hour on), so the
+    mute of 1 s, moved with it, goes on for an hour in the server's other time."""
+    desk = server.server.relay.room_desk
+    with login(server, "Olga") as olga, login(server, "Vic") as vic:
+        olga.send(JoinRoom("j1", "#redes", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        vic.send(JoinRoom("j2", "#redes"))
+        vic.expect(RoomInfo, skip=PRESENCE)
+        olga.send(Mute("u1", "#redes", "Vic", "flood", 1))
+        olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+        server.call(lambda: desk.expire(time.time()))  # the desk's first look at its clocks
+        server.call(lambda: setattr(desk, "wall", lambda: time.time() + 3600.0))
+        acts = [n.act for n in vic.drain(quiet=2.0) if type(n) is RoomNotice]
+        assert "mute" in acts and "unmute" not in acts, acts  # not ended at 1 s
+        vic.send(SendToRoom("m1", "#redes", "back"))
+        refusal = vic.expect_error(ErrorCode.MUTED, skip=PRESENCE + (RoomNotice,))
+        assert 3500 < refusal.retry_after <= 3600, refusal

@@ -64,3 +64,17 @@ def test_a_mute_until_unmuted_and_the_changed_room_to_store() -> None:
     rooms.changes()
     rooms.clock_stepped(-60.0)
     assert rooms.changes() == [] and rooms.get("#redes").muted == {"vic": None}
+
+
+def test_the_rooms_an_address_created_leave_its_window_on_time_when_the_wall_clock_steps_back() -> None:
+    import const
+
+    rooms = Rooms(admins=[], online_count=lambda: 2)
+    teacher = Person("Prof", account=True, address="10.0.0.9")
+    for n in range(const.ROOMS_CREATED_PER_ADDRESS):
+        assert not [e for e in rooms.join(teacher, f"#aula{n}", T0, create=True) if type(e) is Refused]
+    rooms.clock_stepped(-86400.0)  # a day back: the address could create none for a day more
+    later = T0 - 86400.0 + const.ROOM_CREATION_WINDOW - 60.0
+    refused = [e for e in rooms.join(teacher, "#mais", later, create=True) if type(e) is Refused]
+    assert [e.code for e in refused] == [ErrorCode.TOO_MANY_ROOMS] and refused[0].retry_after == 60.0
+    assert not [e for e in rooms.join(teacher, "#mais", later + 60.0, create=True) if type(e) is Refused]
