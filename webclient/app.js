@@ -985,6 +985,7 @@ const HANDLERS = {
     if (!request || !request.item) return;
     const item = request.item;
     item.msgId = frame.msg_id;
+    item.takenAt = steadySeconds();  // about when the server's edit window began (changeable)
     chat.sent.set(frame.msg_id, item);
     if (item.state === "sending" || item.state === "waiting") item.state = "sent";
     if (request.kind === "post") countReaders(chat, request.key, item);
@@ -1581,10 +1582,14 @@ function applyChange(item, change) {
 }
 
 /** Our own message ``item`` (direct, a room post, or one to "Everyone", the default room)
- * may still be edited or deleted (the server decides). */
+ * may still be edited or deleted (the server decides). The window's age: since the server
+ * took it, on the steady clock, for one sent from this page (a step of the browser's clock
+ * took Edit away at once, or kept it an hour past the window); else by its time (the
+ * server's, from history or another device), which a browser clock that is off misjudges. */
 function changeable(chat, item) {
+  const age = typeof item.takenAt === "number" ? steadySeconds() - item.takenAt : nowSeconds() - item.at;
   return item.kind === "message" && item.dir === "out"
-    && item.msgId != null && !item.deleted && nowSeconds() - item.at < EDIT_WINDOW && chat.status === "online";
+    && item.msgId != null && !item.deleted && age < EDIT_WINDOW && chat.status === "online";
 }
 
 /** The frame that edits (``text``) or deletes (null) our message ``item``. */

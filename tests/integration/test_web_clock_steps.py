@@ -64,3 +64,27 @@ def test_times_are_the_viewers_local_time(page: Page) -> None:  # noqa: F811
         expected = page.js(f"new Date({at * 1000!r}).toLocaleTimeString('en', {{hour: '2-digit', minute: '2-digit',"
                            f" timeZone: {zone!r}}})")
         assert shown == expected, (zone, shown)
+
+
+def test_our_message_stays_editable_for_the_window_though_the_browsers_clock_steps(page: Page) -> None:  # noqa: F811
+    """Edit and Delete are offered for const.EDIT_WINDOW after the server took the message,
+    counted on the page's steady clock: an hour on took them away at once, an hour back
+    kept them for an hour and a quarter (the server refusing every one)."""
+    page.log_in("Bob")
+    with peer(page, "Alice"):
+        page.js("(() => { startConversation(shell.chat, 'Alice'); return true; })()")
+        page.open_conversation("Alice")
+        page.focus("#composer-input")
+        page.type("Oi Alice")
+        page.enter()
+        page.wait_for("['sent', 'delivered'].includes(document.querySelector('#messages .msg-out')?.dataset.state)")
+        ours = ("changeable(shell.chat, [...shell.chat.conversations.get('@alice').items]"
+                ".find((item) => item.dir === 'out'))")
+        assert page.js(ours) is True
+        step_browser_clock(page, 3600.0)
+        assert page.js(ours) is True
+        step_browser_clock(page, -7200.0)  # (on the stepped clock: an hour back from the start)
+        assert page.js(ours) is True
+        page.js(f"(() => {{ const steady = steadySeconds; steadySeconds = () => steady() + {const.EDIT_WINDOW + 1};"
+                " return true; })()")
+        assert page.js(ours) is False  # the window is over
