@@ -266,6 +266,9 @@ class Line:
     deleted: bool = False
     deleted_by: str | None = None  # a room's moderator or an administrator, not its sender
     read_by: int = 0  # our post in a small room: how many other members have seen it
+    # Ours sent from here: when the server took it (its id came), on the model's monotonic
+    # clock: where the edit window starts (ChatModel.editable).
+    taken: float | None = None
 
     @property
     def label(self) -> str:
@@ -1162,15 +1165,19 @@ class ChatModel:
     def editable(self, key: str, now: float | None = None, msg_id: int | None = None) -> Line | None:
         """Our newest message in conversation ``key`` (a direct one, a room post, or one to
         Everyone), or our message ``msg_id`` there, if it may still be edited or deleted
-        (not deleted, sent less than ``const.EDIT_WINDOW`` ago; the server is the judge)."""
+        (not deleted, sent less than ``const.EDIT_WINDOW`` ago; the server is the judge).
+        Ago: since the server took it, on the monotonic clock, for one sent from here (a
+        step of the wall clock changes nothing); else since its time, by ``now`` (the wall
+        clock's; a clock that is off misjudges it), as when ``now`` is given."""
         conversation = self.conversations.get(key)
         if conversation is None:
             return None
-        now = time.time() if now is None else now
         for line in reversed(conversation.lines):
             if line.kind == "out" and line.msg_id is not None and not line.deleted \
                     and (msg_id is None or line.msg_id == msg_id):
-                return line if now - line.at < const.EDIT_WINDOW else None
+                age = self._clock() - line.taken if line.taken is not None and now is None \
+                    else (time.time() if now is None else now) - line.at
+                return line if age < const.EDIT_WINDOW else None
         return None
 
     def typing_text(self, key: str) -> str:
@@ -1250,6 +1257,8 @@ class ChatModel:
         line.state, line.error = state, error if error is not None else line.error
         if msg_id is not None:
             line.msg_id = msg_id
+            if line.taken is None:
+                line.taken = self._clock()
             self.conversations[key].msg_ids.add(msg_id)
         self._note_room_id(key, line)
         self._changes.append(StateChanged(key, line, old_label))
