@@ -48,6 +48,7 @@ import hashlib
 import hmac
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -102,12 +103,15 @@ class GuestNames:
     """The holdings of all guest names, keyed by canonical name; ``hold`` in seconds."""
 
     def __init__(self, holdings: dict[str, Holding], hold: float, remembered: float = 0.0,
-                 most: int | None = None, clock: Callable[[], float] | None = None) -> None:
-        """``clock``: the monotonic clock the hold runs on (time.monotonic); None: ``now``,
-        the wall clock given to each call, is taken as one (a test's steady time)."""
+                 most: int | None = None, clock: Callable[[], float] | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
+        """``clock``: the monotonic clock the hold runs on (time.monotonic), and ``wall``
+        the wall clock it is read with (to place a time given to :meth:`left`); None:
+        ``now``, the wall clock given to each call, is taken as steady (a test's time)."""
         self.holdings = holdings
         self.hold = hold
         self.clock = clock
+        self.wall = wall
         # Seconds an offline guest's name is remembered (const.GUEST_REMEMBERED; never less
         # than the hold), unless more than ``most`` names are held (const.GUEST_REMEMBERED_MOST):
         # then those longest gone, past their hold, are offered at once (see forgettable).
@@ -184,9 +188,9 @@ class GuestNames:
         holding = self.holdings.get(key)
         if holding is not None:
             holding.left_at = now
-            # Just now, here: ``now`` is this clock's time of leaving, or another node's
-            # word (counted from when it came; see the module docstring).
-            holding.steady = (now, self.clock() if self.clock is not None else now)
+            # ``now`` is this clock's time of leaving (just now), or another node's word:
+            # that long ago, never less than 0 (see the module docstring).
+            holding.steady = (now, now if self.clock is None else self.clock() - max(0.0, self.wall() - now))
             leavings = self._leavings
             if key in leavings:  # to the end: in the order they left (no call: test_login_cost)
                 del leavings[key]

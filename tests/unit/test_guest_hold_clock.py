@@ -21,9 +21,12 @@ class Clocks:
     def monotonic(self) -> float:
         return self.steady
 
+    def now(self) -> float:
+        return self.wall
+
 
 def left_guest(clocks: Clocks) -> GuestNames:
-    names = GuestNames({}, hold=HOLD, clock=clocks.monotonic)
+    names = GuestNames({}, hold=HOLD, clock=clocks.monotonic, wall=clocks.now)
     names.take("ana", "Ana", 0)
     names.left("ana", clocks.wall)
     return names
@@ -65,3 +68,13 @@ def test_a_stored_leaving_in_the_past_holds_for_what_is_left() -> None:
     now = 1_800_000_000.0
     names = GuestNames({"ana": Holding("Ana", b"\0" * 32, 0, now - 100.0)}, hold=HOLD)
     assert names.decide("ana", None, now) == (Claim.HELD, now + HOLD - 100.0)
+
+
+def test_a_leaving_another_node_tells_counts_from_when_it_was() -> None:
+    clocks = Clocks()
+    names = GuestNames({}, hold=HOLD, clock=clocks.monotonic, wall=clocks.now)
+    names.take("ana", "Ana", 0)
+    names.left("ana", clocks.wall - 100.0)  # told a moment late
+    assert names.decide("ana", None, clocks.wall) == (Claim.HELD, clocks.wall + HOLD - 100.0)
+    names.left("ana", clocks.wall + 30.0)  # by a node whose clock runs ahead: just now
+    assert names.decide("ana", None, clocks.wall) == (Claim.HELD, clocks.wall + HOLD)
