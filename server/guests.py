@@ -34,8 +34,9 @@ monotonic clock given at construction. The hold is a duration, and a wall clock 
 correcting it, a VM restored from a snapshot): measured on the wall clock, a step back of an
 hour would hold a name an hour longer, a step forward would free it early. So each holding
 notes when its holder left on the monotonic clock too, and the hold runs on that. A
-``left_at`` that comes from elsewhere (the store at a start, another node) is turned into
-monotonic time once, when first looked at, as ``now - left_at`` ago, never less than 0: a
+``left_at`` is turned into monotonic time once, when told (:meth:`GuestNames.left`: this
+server's leaving, or another node's) or first looked at (the store's, at a start), as
+``now - left_at`` ago by the wall clock then, never less than 0: a
 ``left_at`` in the future (this clock stepped back since, or another node's runs ahead)
 counts as just now. So within one process a step changes no hold; across a restart, or
 between nodes, a step back lengthens a hold by no more than the hold itself.
