@@ -130,6 +130,11 @@ class RoomDesk:
         # What the store holds for each room: what a room is put back to when storing a
         # change to it fails.
         self._saved: dict[str, str] = dict(stored)
+        if not self._shared:
+            # A clock set back while the server was stopped: no mute lasts longer than its
+            # length from now (in a cluster the nodes' clocks end the shared mutes).
+            self.rooms.clamp_mutes(time.time())
+            self._save([], lambda: None, lambda _maybe_done: None)
         self._wake()
         # Missed messages (see logged_in): for each user online whose first session speaks
         # version 2, room key -> the last id of that room they have had before this login;

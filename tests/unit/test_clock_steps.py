@@ -78,3 +78,28 @@ def test_the_rooms_an_address_created_leave_its_window_on_time_when_the_wall_clo
     refused = [e for e in rooms.join(teacher, "#mais", later, create=True) if type(e) is Refused]
     assert [e.code for e in refused] == [ErrorCode.TOO_MANY_ROOMS] and refused[0].retry_after == 60.0
     assert not [e for e in rooms.join(teacher, "#mais", later + 60.0, create=True) if type(e) is Refused]
+
+
+def test_a_stored_mute_whose_end_is_further_than_its_length_ends_its_length_from_now() -> None:
+    """Across a restart no monotonic clock holds: the stored end is a wall time. A server
+    stopped, its clock set back a day, started again: a ten minutes' mute read back lasted a
+    day and ten minutes. Its length is stored with it, and an end further away than that is
+    put at the length from now (Rooms.clamp_mutes, at the start); older records (no length)
+    are read as before."""
+    rooms = muted_for(600.0)
+    [(_key, record)] = [change for change in rooms.changes() if change[0] == "#redes"]
+    again = Rooms(admins=[], online_count=lambda: 2)
+    assert again.restore([record]) == []
+    now = T0 - 86400.0
+    again.clamp_mutes(now)
+    assert again.may_post(VICTIM, "#redes", now).retry_after == 600.0
+    assert [key for key, _record in again.changes()] == ["#redes"]  # the new end is stored
+    assert [e.act for e in again.expire(now + 600.0) if type(e) is Notice] == ["unmute"]
+    within = Rooms(admins=[], online_count=lambda: 2)
+    within.restore([record])
+    within.clamp_mutes(T0 + 100.0)  # (no step: 500 s left, left alone)
+    assert within.may_post(VICTIM, "#redes", T0 + 100.0).retry_after == 500.0 and within.changes() == []
+    older = Rooms(admins=[], online_count=lambda: 2)
+    older.restore([record.replace(',600.0]', ']')])  # a record without the length
+    older.clamp_mutes(now)
+    assert older.may_post(VICTIM, "#redes", now).retry_after == 86400.0 + 600.0
