@@ -483,12 +483,20 @@ function nowSeconds() {
   return Date.now() / 1000;
 }
 
-/** Seconds on a clock that never steps, for waits and deadlines: the wall clock at the
- * page's load plus the monotonic time since (performance.now). The wall clock steps when
- * the computer's is set or corrected: an hour back kept "typing…" for an hour, an hour on
- * gave up a live connection ("no data for 3600 s"). Never compared with nowSeconds(). */
-function steadySeconds() {
-  return (performance.timeOrigin + performance.now()) / 1000;
+let monotonicLast = null;  // the last reading of monotonicSeconds(): {wall, steady, at}
+
+/** Seconds on a clock that never goes back, for waits and deadlines (never compared with
+ * nowSeconds()): it moves on as performance.now() does, or as the wall clock does where
+ * that moved on further. The wall clock steps when the computer's is set or corrected: an
+ * hour back kept "typing…" for an hour and left a dead connection unwatched for one. And
+ * performance.now() stands still while the computer sleeps (Chrome on Linux and macOS),
+ * when the server ends our session: a move of the wall clock forward counts, so a step
+ * forward is taken for a sleep (it costs one reconnection). */
+function monotonicSeconds() {
+  const wall = nowSeconds(), steady = performance.now() / 1000, last = monotonicLast;
+  const at = last ? last.at + Math.max(steady - last.steady, wall - last.wall) : wall;
+  monotonicLast = { wall, steady, at };
+  return at;
 }
 
 /** The hello that logs in; the password goes along only when one was typed, and the
@@ -562,7 +570,7 @@ function newThrottle(holds) {
  * "unavailable" answer that holds a message, off once a message is taken, once none so
  * refused is left to write again, or on a new connection (a new throttle).
  */
-function unavailableFor(chat, now = steadySeconds()) {
+function unavailableFor(chat, now = monotonicSeconds()) {
   const t = chat.throttle;
   if (!t.unavailable) return null;
   return t.until === null ? 0 : Math.max(0, t.until - now);
@@ -578,7 +586,7 @@ function unavailableFor(chat, now = steadySeconds()) {
  * have been stored), saying how often and over how long it was tried (failureWords).
  * Rate limits are retried while the session lasts.
  */
-function retryLater(chat, request, frame, now = steadySeconds(), random = Math.random) {
+function retryLater(chat, request, frame, now = monotonicSeconds(), random = Math.random) {
   if (!MESSAGE_KINDS.includes(request.kind) || !RETRIED.includes(frame.code) || !request.item
       || request.item.state !== "sending" || !request.frame) return false;
   if (frame.code === "unavailable") {
@@ -831,7 +839,7 @@ function watchFrames(chat) {
 function receiveFrame(chat, frame) {
   const out = { send: [], receipts: [], announce: [], login: null };  // and focus: "composer" when a room opens
   const handler = typeof frame.type === "string" && Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
-  if (chat.heard !== null) chat.heard = steadySeconds();  // anything at all says the connection lives (liveness)
+  if (chat.heard !== null) chat.heard = monotonicSeconds();  // anything at all says the connection lives (liveness)
   const paced = frame.id != null && chat.throttle.paced.delete(frame.id);  // answered: a place for the next
   if (handler) handler(chat, frame, out);
   // A day in a busy room brings thousands: only the latest are kept (insertion order).
@@ -985,7 +993,7 @@ const HANDLERS = {
     if (!request || !request.item) return;
     const item = request.item;
     item.msgId = frame.msg_id;
-    item.takenAt = steadySeconds();  // about when the server's edit window began (changeable)
+    item.takenAt = monotonicSeconds();  // about when the server's edit window began (changeable)
     chat.sent.set(frame.msg_id, item);
     if (item.state === "sending" || item.state === "waiting") item.state = "sent";
     if (request.kind === "post") countReaders(chat, request.key, item);
@@ -1102,11 +1110,11 @@ const HANDLERS = {
       // the wait ends: a later drawing says no longer a wait than there is).
       request.item.refusal = { room: typeof frame.room === "string" ? frame.room : null,
         reason: typeof frame.reason === "string" ? frame.reason : null,
-        retryAt: typeof frame.retry_after === "number" ? steadySeconds() + frame.retry_after : null };
+        retryAt: typeof frame.retry_after === "number" ? monotonicSeconds() + frame.retry_after : null };
       if (frame.code === "unavailable" && request.unavailable >= UNAVAILABLE_ATTEMPTS) {
         // Given up (retryLater): how often and how long it was tried is the news, not the last wait.
         request.item.refusal.attempts = request.unavailable;
-        request.item.refusal.triedFor = steadySeconds() - request.unavailableSince;
+        request.item.refusal.triedFor = monotonicSeconds() - request.unavailableSince;
       }
       // Given up after an answer that said it may have been stored: never "not delivered".
       if (frame.code === "unavailable" && (request.uncertain || uncertain)) request.item.errorCode = "unconfirmed";
@@ -1346,7 +1354,7 @@ const HANDLERS = {
   typing(chat, frame) {
     if (typeof frame.room === "string") return roomTyping(chat, frame);  // in a named room
     if (typeof frame.from !== "string" || isMe(chat, frame.from)) return;
-    chat.typing.set(contactKey(frame.from), steadySeconds() + TYPING_EXPIRES);
+    chat.typing.set(contactKey(frame.from), monotonicSeconds() + TYPING_EXPIRES);
   },
 
   edited(chat, frame, out) {
@@ -1583,11 +1591,11 @@ function applyChange(item, change) {
 
 /** Our own message ``item`` (direct, a room post, or one to "Everyone", the default room)
  * may still be edited or deleted (the server decides). The window's age: since the server
- * took it, on the steady clock, for one sent from this page (a step of the browser's clock
- * took Edit away at once, or kept it an hour past the window); else by its time (the
- * server's, from history or another device), which a browser clock that is off misjudges. */
+ * took it, on monotonicSeconds(), for one sent from this page (a step of the browser's
+ * clock back kept Edit an hour past the window); else by its time (the server's, from
+ * history or another device), which a browser clock that is off misjudges. */
 function changeable(chat, item) {
-  const age = typeof item.takenAt === "number" ? steadySeconds() - item.takenAt : nowSeconds() - item.at;
+  const age = typeof item.takenAt === "number" ? monotonicSeconds() - item.takenAt : nowSeconds() - item.at;
   return item.kind === "message" && item.dir === "out"
     && item.msgId != null && !item.deleted && age < EDIT_WINDOW && chat.status === "online";
 }
@@ -1735,7 +1743,7 @@ function readFrames(chat, focused) {
     for (const item of convo.items) if (item.dir === "in" && item.msgId != null) newest = Math.max(newest, item.msgId);
   }
   if (newest <= (convo.readSent || 0)) return [];
-  const now = steadySeconds();
+  const now = monotonicSeconds();
   const due = Math.max(chat.readHold || 0, convo.readAt == null ? 0 : convo.readAt + READ_INTERVAL);
   if (now < due) {
     chat.readDueAt = due;
@@ -1751,7 +1759,7 @@ function readFrames(chat, focused) {
  * its wait, and say again the marks said in the last READ_RETRY_WINDOW seconds (each
  * conversation's newest, when it is on screen). */
 function readsRefused(chat, retryAfter) {
-  const now = steadySeconds();
+  const now = monotonicSeconds();
   const wait = Math.min(Math.max(typeof retryAfter === "number" ? retryAfter : 1, THROTTLE_WAIT[0]), THROTTLE_WAIT[1]);
   chat.readHold = Math.max(chat.readHold || 0, now + wait);
   for (const convo of chat.conversations.values()) {
@@ -2096,7 +2104,7 @@ function roomTyping(chat, frame) {
   if (typeof frame.from !== "string" || isMe(chat, frame.from)) return;
   const key = roomKey(frame.room);
   if (!chat.roomTyping.has(key)) chat.roomTyping.set(key, new Map());
-  chat.roomTyping.get(key).set(nameKey(frame.from), { name: frame.from, until: steadySeconds() + TYPING_EXPIRES });
+  chat.roomTyping.get(key).set(nameKey(frame.from), { name: frame.from, until: monotonicSeconds() + TYPING_EXPIRES });
 }
 
 /** A small room's read marks (the other members', anonymous): each of our posts there
@@ -2378,7 +2386,7 @@ function render(chat) {
 }
 
 function renderTyping(chat) {
-  const name = typingName(chat, steadySeconds());
+  const name = typingName(chat, monotonicSeconds());
   const line = $("typing");
   line.hidden = name === null;
   line.textContent = name === null ? "" : t("{name} is typing…", { name });
@@ -2815,7 +2823,7 @@ function updateItem(item) {
 /** Why our message ``item`` failed, in the page's language (empty: it did not). */
 function failureWords(item) {
   const refusal = item.refusal || {};
-  const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - steadySeconds()) : null;
+  const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - monotonicSeconds()) : null;
   return item.error && item.errorCode
     ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason,
       false, refusal.attempts, refusal.triedFor)
@@ -2975,9 +2983,9 @@ function scheduleResend() {
   const due = nextResend(shell.chat);
   if (due === null) return;
   shell.resendTimer = setTimeout(() => {
-    holdDue(shell.chat, steadySeconds()).forEach(sendFrame);
+    holdDue(shell.chat, monotonicSeconds()).forEach(sendFrame);
     scheduleResend();
-  }, Math.max(0, due - steadySeconds()) * 1000);
+  }, Math.max(0, due - monotonicSeconds()) * 1000);
 }
 
 /** (Re)arm the timer of liveness(): ping a silent server, give up a dead connection. */
@@ -2986,11 +2994,11 @@ function watchLiveness() {
   const due = livenessDue(shell.chat);
   if (due === null) return;
   shell.aliveTimer = setTimeout(() => {
-    const { send, lost } = liveness(shell.chat, steadySeconds());
+    const { send, lost } = liveness(shell.chat, monotonicSeconds());
     send.forEach(sendFrame);
     if (lost) giveUp();
     else watchLiveness();
-  }, Math.max(0, due - steadySeconds()) * 1000);
+  }, Math.max(0, due - monotonicSeconds()) * 1000);
 }
 
 /** The current connection is dead though it never closed (liveness): drop it and go on as
@@ -3055,7 +3063,7 @@ function connect() {
     return;
   }
   shell.socket = socket;
-  connectionMade(chat, steadySeconds());
+  connectionMade(chat, monotonicSeconds());
   watchLiveness();
   socket.addEventListener("open", () => {
     if (socket !== shell.socket) return;
@@ -3067,7 +3075,7 @@ function connect() {
   });
   socket.addEventListener("message", (event) => {
     if (socket !== shell.socket || typeof event.data !== "string") return;
-    if (silentTooLong(chat, steadySeconds())) {  // the page slept past the deadline: this is too late
+    if (silentTooLong(chat, monotonicSeconds())) {  // the page slept past the deadline: this is too late
       giveUp();
       return;
     }
@@ -3199,7 +3207,7 @@ function sendReads(chat) {
   shell.readTimer = setTimeout(() => {
     shell.readTimer = null;
     if (shell.chat === chat) sendReads(chat);
-  }, Math.max(0, (chat.readDueAt - steadySeconds()) * 1000));
+  }, Math.max(0, (chat.readDueAt - monotonicSeconds()) * 1000));
 }
 
 /** The page is what the user looks at: the read receipts' "seen". */
@@ -3658,7 +3666,7 @@ function start() {
   $("composer").addEventListener("submit", onSubmitMessage);
   $("composer-input").addEventListener("keydown", onComposerKeydown);
   $("composer-input").addEventListener("input", fitComposer);
-  $("composer-input").addEventListener("input", () => typingFrames(shell.chat, steadySeconds()).forEach(sendFrame));
+  $("composer-input").addEventListener("input", () => typingFrames(shell.chat, monotonicSeconds()).forEach(sendFrame));
   $("messages").addEventListener("click", onMessageAction);
   $("read-receipts").addEventListener("change", (event) => {
     const chat = shell.chat;
