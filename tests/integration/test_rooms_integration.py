@@ -244,17 +244,22 @@ def test_a_version_1_history_with_a_rooms_name_shows_none_of_its_posts(server):
         assert old.expect(HistoryPage, skip=PRESENCE).messages == ()
 
 
+def mute_for_a_second(olga: WireClient, vic: WireClient) -> None:
+    """Olga makes #redes, Vic joins, Olga mutes him for 1 s."""
+    olga.send(JoinRoom("j1", "#redes", create=True))
+    olga.expect(RoomInfo, skip=PRESENCE)
+    vic.send(JoinRoom("j2", "#redes"))
+    vic.expect(RoomInfo, skip=PRESENCE)
+    olga.send(Mute("u1", "#redes", "Vic", "flood", 1))
+    olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+
+
 def test_the_end_of_a_mute_is_announced_on_time_not_at_the_next_expiry_pass(server):
     """Issue 13: a mute of 1 s ends, announced, about 1 s later (the room desk's timer),
     although the relay's periodic pass runs only every 30 s (``expiry_interval``)."""
     assert server.server.config.expiry_interval >= 30
     with login(server, "Olga") as olga, login(server, "Vic") as vic:
-        olga.send(JoinRoom("j1", "#redes", create=True))
-        olga.expect(RoomInfo, skip=PRESENCE)
-        vic.send(JoinRoom("j2", "#redes"))
-        vic.expect(RoomInfo, skip=PRESENCE)
-        olga.send(Mute("u1", "#redes", "Vic", "flood", 1))
-        olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+        mute_for_a_second(olga, vic)
         started = time.monotonic()
         notices = []
         while not notices or notices[-1].act != "unmute":
@@ -386,12 +391,7 @@ def test_a_step_of_the_servers_wall_clock_moves_a_timed_mutes_end(server):
     mute of 1 s, moved with it, goes on for an hour in the server's other time."""
     desk = server.server.relay.room_desk
     with login(server, "Olga") as olga, login(server, "Vic") as vic:
-        olga.send(JoinRoom("j1", "#redes", create=True))
-        olga.expect(RoomInfo, skip=PRESENCE)
-        vic.send(JoinRoom("j2", "#redes"))
-        vic.expect(RoomInfo, skip=PRESENCE)
-        olga.send(Mute("u1", "#redes", "Vic", "flood", 1))
-        olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+        mute_for_a_second(olga, vic)
         server.call(lambda: desk.expire(time.time()))  # the desk's first look at its clocks
         server.call(lambda: setattr(desk, "wall", lambda: time.time() + 3600.0))
         acts = [n.act for n in vic.drain(quiet=2.0) if type(n) is RoomNotice]
