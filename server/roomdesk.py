@@ -55,11 +55,11 @@ from registry import InvalidName, canonical, lookalike_key, validate_name
 
 from . import mailbox
 from .afterdelivered import room_change_event
+from .clocksteps import StepWatch
 from .limits import TokenBucket, retry_seconds, wait_words
 from .login import unavailable_error
 from .logsummary import LogSummary
 from .store import StoreUnavailable
-from .clocksteps import StepWatch
 from .wakeup import Wakeup
 from .rooms import (
     PREFIX, Entered, LogLine, Member, Notice, Person, Refused, Role, RoomSummary, Rooms, record_members, room_key,
@@ -117,7 +117,8 @@ class RoomDesk:
         self.log_lines = LogSummary(log, relay.config.log_summary_interval)
         # When a mute ends (the core's deadlines are on time.time()).
         self._waker = Wakeup(schedule, time.time, _WAKE_LATE)
-        # The steps of the wall clock, that a mute's end is moved by (see expire).
+        # The steps of the wall clock, that a mute's end is moved by (see expire), and the
+        # wall clock they are read on (a test steps it alone).
         self._clock_steps = StepWatch()
         self.wall = time.time
         # Everyone online in the cluster is in the default room (relay.directory: this
@@ -133,7 +134,7 @@ class RoomDesk:
         if not self._shared:
             # A clock set back while the server was stopped: no mute lasts longer than its
             # length from now (in a cluster the nodes' clocks end the shared mutes).
-            self.rooms.clamp_mutes(time.time())
+            self.rooms.clamp_mutes(self.wall())
             self._save([], lambda: None, lambda _maybe_done: None)
         self._wake()
         # Missed messages (see logged_in): for each user online whose first session speaks
