@@ -160,20 +160,22 @@ def _host_in(text: str) -> str | None:
 
 
 def _web_names_problem(args: argparse.Namespace) -> str | None:
-    """What is wrong with ``--web-host-name`` and ``--web-origin`` (or their const.py
-    defaults), which else would be taken and never match a browser's request (421, 403)."""
+    """What is wrong with ``--web-host-name`` and ``--web-origin`` (or their settings, from
+    const.py or the operator's settings file), which else would be taken and never match a browser's request (421, 403)."""
     for name in args.web_host_name:
         if name != ANY_HOST and not is_host_name(name):
             return _("{option}: {name!r} is not a host name: give the name alone, as in {example} "
                      "(no http://, no port, no /)").format(
-                option="WEB_ALLOWED_HOSTS in const.py" if name in const.WEB_ALLOWED_HOSTS else "--web-host-name",
+                option=(const.LOCAL_SETTINGS.where("WEB_ALLOWED_HOSTS") if name in const.WEB_ALLOWED_HOSTS
+                        else "--web-host-name"),
                 name=name, example=_host_in(name) or "chat.example.org")
     for origin in args.web_origin:
         if origin != "*" and normalise_origin(origin) is None:
             host = _host_in(origin) or "chat.example.org"
             return _("{option}: {origin!r} is not an origin: give the scheme and the name, and the port if it is "
                      "not the scheme's, as in {example} or {other}").format(
-                option="WEB_ALLOWED_ORIGINS in const.py" if origin in const.WEB_ALLOWED_ORIGINS else "--web-origin",
+                option=(const.LOCAL_SETTINGS.where("WEB_ALLOWED_ORIGINS") if origin in const.WEB_ALLOWED_ORIGINS
+                        else "--web-origin"),
                 origin=origin, example=f"https://{host}", other=f"http://{host}:{const.WEB_PORT}")
     return None
 

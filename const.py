@@ -2,7 +2,7 @@
 
 To change one, set it in ``const_local.py`` beside this file (the same name, e.g.
 ``ADMINS = ("João",)``), not here: upgrades replace this file and never touch that one
-(overrides.py; README, "Your settings"). The server and every client read their settings
+(overrides.py; README, "`const.py`"). The server and every client read their settings
 from here, that file applied; command-line flags override them (``python3 chatserver.py
 --help``, ``python3 chatclient.py --help``).
 """
@@ -96,8 +96,8 @@ MAX_HISTORY_IN_FLIGHT = 2
 MAX_PENDING_RECEIPTS = 1000
 # Consecutive malformed frames after which the server gives up on a connection.
 MAX_BAD_FRAMES = 20
-# The left reasons of a client that broke the protocol (PROTOCOL.md, "Leave reasons"),
-# worded as the other reasons are; the clients word them in the user's language
+# The left reasons of a client that broke the protocol (PROTOCOL.md, "`joined`, `left`:
+# system notices"), worded as the other reasons are; the clients word them in the user's language
 # (client/display.py): MAX_BAD_FRAMES malformed frames in a row, and any breach of the
 # WebSocket's own rules (RFC 6455: a binary message, an unmasked frame, invalid UTF-8...).
 TOO_MANY_ERRORS_REASON = "too many errors"

@@ -97,6 +97,11 @@ class Applied(NamedTuple):
     path: Path | None
     names: tuple[str, ...]
 
+    def where(self, name: str) -> str:
+        """``NAME in FILE`` for a message about the setting ``name``: the settings file if it
+        set the name (where the operator looks), else const.py."""
+        return f"{name} in {self.path if name in self.names else 'const.py'}"
+
 
 def settings_path(environ: Mapping[str, str] | None = None) -> tuple[Path | None, bool]:
     """The file to apply, and whether it was named: the one ``CHAT_CONST_LOCAL`` names

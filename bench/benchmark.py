@@ -1034,12 +1034,15 @@ def main(argv: list[str] | None = None) -> int:
         from bench.cluster import main as cluster_main
         return cluster_main([a for a in argv if a != "--cluster"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    # Never read here (main() hands over above): listed so that --help shows every workload.
+    parser.add_argument("--rooms", action="store_true",
+                        help="the room workload instead: one room of 1,000 members (bench/rooms.py; see its --help)")
     parser.add_argument("--cluster", action="store_true",
                         help="issue 10's cluster benchmark instead (bench/cluster.py; see its --help)")
     parser.add_argument("--instructions", action="store_true",
                         help="instructions per message of the relay and the chat server under valgrind, and "
                              "their ratio, instead (bench/instructions.py; minutes)")
-    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=1000, help="clients sending each other direct messages")
     parser.add_argument("--messages", type=int, default=100_000, help="direct messages in the throughput phase")
     parser.add_argument("--window", type=int, default=4, help="DMs each client keeps in flight")
     parser.add_argument("--rate", type=int, default=2000, help="offered messages per second, latency phase")

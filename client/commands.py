@@ -10,7 +10,7 @@ it. The grammar::
     /to NAME         plain lines now go to NAME ("/to @Bob" works too)
     /query NAME      the same, as in IRC clients
     /all  (/room)    plain lines now go to the room
-    /who  (/lista)   who is online
+    /who  (/lista, /registro)   who is online
     /whois NAME  (/lookup NAME)  where NAME is connected from, and since when
     /history NAME [N]   the last N (default 20) messages with NAME, with their states
     /history #ROOM [N]  the last N messages of a room you are in
@@ -31,7 +31,9 @@ it. The grammar::
     /delete [NAME]   delete your last message; with NAME (room moderators and
                      administrators), NAME's last post in the room plain lines go to
     //TEXT, @@TEXT   send "/TEXT" or "@TEXT" as a plain line (the prefix doubled escapes it)
-    anything else    a plain line: sent to the current target
+    anything else    a plain line: sent to the current target (at the prompt, a line that
+                     is only a command's word without its "/", as the original
+                     assignments took them, is said first: bare_command)
     blank line       nothing
 
 Every command word has a Portuguese name too (``/ajuda``, ``/quem``, ``/para NOME``,
@@ -213,15 +215,17 @@ HISTORY_DEFAULT = 20
 HISTORY_MAX = 10_000
 
 # Every command word, by its English name: the names it has in each language (the first
-# of a language is the one /help shows). Any name works whatever the language in use.
+# of a language is the one /help shows). Any name works whatever the language in use. The
+# server's terminal takes the names of those it has too (server/console.py).
 COMMAND_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "to": {"en": ("to",), "pt_BR": ("para",)},
     "query": {"en": ("query",), "pt_BR": ("conversa",)},
     "msg": {"en": ("msg",), "pt_BR": ("mensagem",)},
     "reply": {"en": ("reply", "r"), "pt_BR": ("responder",)},
     "all": {"en": ("all", "room"), "pt_BR": ("todos", "sala")},
-    # "lookup" and "lista": the original assignments' words for the registry's entry and list.
-    "who": {"en": ("who",), "pt_BR": ("quem", "lista")},
+    # "lookup", "lista" and "registro": the original assignments' words for the registry's
+    # entry, its list, and the registry itself (names, addresses, ports: what /who lists).
+    "who": {"en": ("who",), "pt_BR": ("quem", "lista", "registro")},
     "whois": {"en": ("whois", "lookup"), "pt_BR": ("onde",)},
     "history": {"en": ("history",), "pt_BR": ("historico", "histórico")},
     "block": {"en": ("block",), "pt_BR": ("bloquear",)},
@@ -249,10 +253,12 @@ COMMAND_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
 _WORDS = {name: word for word, names in COMMAND_WORDS.items() for group in names.values() for name in group}
 
 
-def command_names(word: str, language: str | None = None) -> tuple[str, ...]:
-    """The names of command ``word`` (its English name), those of ``language`` (default:
-    the one in use) first, then English, then any other."""
-    names = COMMAND_WORDS[word]
+def command_names(word: str, language: str | None = None,
+                  table: dict[str, dict[str, tuple[str, ...]]] = COMMAND_WORDS) -> tuple[str, ...]:
+    """The names of command ``word`` (its English name) in ``table`` (one shaped as
+    COMMAND_WORDS), those of ``language`` (default: the one in use) first, then English,
+    then any other."""
+    names = table[word]
     lang = i18n.current() if language is None else language
     order = [lang, "en", *sorted(names)]
     seen: list[str] = []
@@ -267,8 +273,10 @@ _HELP = (
     ("msg", N_("NAME TEXT"), N_("send TEXT to NAME only")),
     # The marks of describe_mark (client/terminal.py): the delivery confirmation the
     # original assignments' clients waited for is "✓✓".
-    (None, "…  ✓  ✓✓  ✗", N_("your message: on its way; the server has it; delivered (the other's client "
-                           "confirmed it); not delivered, and why")),
+    # ✗ and ? as client.display.FAILED_MARKS says them.
+    (None, "…  ✓  ✓✓  ✗  ?", N_("your message: on its way; the server has it; delivered (the other's client "
+                              "confirmed it); not sent (refused: fix it, or send it again) or not delivered "
+                              "(it waited and expired), and why; not confirmed (the server cannot tell)")),
     ("reply", N_("TEXT"), N_("send TEXT to whoever sent you the last direct message")),
     ("to", N_("NAME"), N_("send plain lines to NAME from now on")),
     ("query", N_("NAME"), N_("the same (as in IRC clients)")),
@@ -315,6 +323,27 @@ def help_lines() -> list[str]:
         rows.append((head, f"{_(what)}{others}"))
     width = max(len(head) for head, _what in rows)
     return [f"{head:<{width}}  {what}" for head, what in rows]
+
+
+# Commands the original assignments' clients took without a "/" (``sair``, ``lista``,
+# ``lookup Bob``), by English name, with how many arguments: typed so here, as a line's
+# only words, they would go to the room as a message (bare_command).
+_BARE = {"quit": 0, "who": 0, "whois": 1}
+
+
+def bare_command(line: str) -> str | None:
+    """The command ``line`` is, typed without its "/" (``"/sair"`` for ``sair``, ``"/lookup
+    Bob"`` for ``lookup Bob``): a name of a command of _BARE, in any language, and exactly its
+    arguments (a valid name for whois), as the line's only words; else None."""
+    words = line.split()
+    if not words or line.lstrip().startswith(("/", "@")):
+        return None
+    word = _WORDS.get(unicodedata.normalize("NFC", words[0].lower()))
+    if word not in _BARE or len(words) != 1 + _BARE[word]:
+        return None
+    if len(words) > 1 and isinstance(_check_name(words[1], ""), Mistake):
+        return None
+    return "/" + " ".join(words)
 
 
 # "@" name, then whitespace, then the text (which may be empty; checked by the caller).

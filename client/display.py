@@ -220,13 +220,20 @@ def format_when(timestamp: float | None, now: float | None = None) -> str:
 # a refused login: the name tried; the window's dialogs say these sentences too),
 # {when} says when to try again. Shown through _().
 ERROR_TEXTS = {
-    "unknown_recipient": N_("nobody called {name} has ever logged in here"),
+    "unknown_recipient": N_("nobody called {name} has ever logged in here: check the name"),
     # unknown_recipient with "like": someone online has a name that looks like it ({like}:
     # João for a typed Joao); the message was not sent to them.
     "unknown_recipient_like": N_("nobody called {name} has ever logged in here; did you mean {like}?"),
     "recipient_disconnected": N_("{name} disconnected before receiving it"),
     "recipient_busy": N_("{name} has too many messages waiting; try again later"),
-    "expired": N_("{name} did not log in to receive it before it expired"),
+    # A message the server took and its recipient's client never confirmed within its
+    # lifetime (a blocked sender's too: PROTOCOL.md, "Blocking", so not "did not log in").
+    # expired_waited: {waited}, how long it waited (format_span), when the client knows
+    # when it was sent.
+    "expired": N_("it waited for {name} until it expired: their client never took it; tell them some other way, "
+                  "or send it again when they are online"),
+    "expired_waited": N_("it waited {waited} for {name} and expired: their client never took it; tell them some "
+                         "other way, or send it again when they are online"),
     "name_taken": N_("the name {name} is in use, or kept for a while for the guest who used it last: "
                      "choose another name"),
     # For name_taken with retry_after: the hello proved the guest's own token, and it is
@@ -281,7 +288,7 @@ ERROR_TEXTS = {
     # edit or a delete of a message the server has not for this user (PROTOCOL.md "Errors").
     "unknown_message": N_("there is no such message for you on the server (it was deleted, or it was not sent to "
                           "or by you)"),
-    "message_too_large": N_("the text is longer than {limit} characters"),
+    "message_too_large": N_("the text is longer than {limit} characters: shorten it, or send it in parts"),
     "too_late": N_("a message can be edited or deleted only within {minutes} minutes of sending it"),
     # {n}: the shortest password the server takes (const.MIN_PASSWORD_LENGTH).
     "weak_password": N_("a password needs at least {n} characters"),
@@ -358,7 +365,7 @@ def _until_text(code: str, until: float) -> str:
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
                   like: str | None = None, room: str | None = None, reason: str | None = None,
                   uncertain: bool | None = False, attempts: int | None = None, tried_for: float | None = None,
-                  until: float | None = None) -> str:
+                  until: float | None = None, waited: float | None = None) -> str:
     """One line for the user saying why a request failed: a sentence, not a code.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
@@ -378,7 +385,9 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     and for how long (a guest name kept for its last guest).
     ``attempts`` and ``tried_for`` (an ``unavailable`` or ``unconfirmed`` the client gave a
     message up after, a Failure's): how often and how long it was tried, never the server's
-    last wait.
+    last wait. ``waited`` (an ``expired`` message's, when the client knows when it was sent):
+    the seconds since then, said (:func:`format_span`), at most a message's lifetime
+    (``const.QUEUE_TTL``).
     """
     unsure = code == "unconfirmed" or (uncertain and code == "unavailable")
     template = ERROR_TEXTS["unconfirmed_given_up"] if attempts and unsure \
@@ -387,6 +396,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
         else ERROR_TEXTS[LIKE_TEXTS[code]] if code in LIKE_TEXTS and like \
         else ERROR_TEXTS[_until_text(code, until)] if code in UNTIL_TEXTS and until is not None \
+        else ERROR_TEXTS["expired_waited"] if code == "expired" and waited is not None \
         else ERROR_TEXTS.get(code)
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
             or (code in NEEDS_ROOM and not room):
@@ -404,15 +414,19 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
                                   like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "",
                                   attempts=attempts, duration=format_delay(tried_for),
                                   until=format_when(until) if until is not None else "",
-                                  delay=format_delay(max(0.0, until - time.time())) if until is not None else "")
+                                  delay=format_delay(max(0.0, until - time.time())) if until is not None else "",
+                                  # Told long after it expired (at a later login): it waited its
+                                  # lifetime, no more.
+                                  waited=format_span(min(waited, const.QUEUE_TTL)) if waited is not None else "")
     return text
 
 
-def explain_refusal(refusal, to: str | None = None) -> str:
+def explain_refusal(refusal, to: str | None = None, waited: float | None = None) -> str:
     """:func:`explain_error` for ``refusal``: an error from the server (an ErrorReply, a
     RequestFailed) or a failed message's ``error`` (the pair ``(code, message)``, or a
     Failure), with its other fields (``retry_after``, ``like``, ``room``, ``reason``,
-    ``uncertain``) when it has them. ``to``: the recipient or room the request named."""
+    ``uncertain``) when it has them. ``to``: the recipient or room the request named;
+    ``waited``: as :func:`explain_error`'s."""
     code, message = refusal[:2] if isinstance(refusal, tuple) else (refusal.code, refusal.message)
     if getattr(refusal, "local", False):  # the client's own words, the exact reason (LoginRefused)
         return sanitize(message)
@@ -420,7 +434,48 @@ def explain_refusal(refusal, to: str | None = None) -> str:
     return explain_error(code, message, to, getattr(refusal, "retry_after", None), getattr(refusal, "like", None),
                          room, getattr(refusal, "reason", None), uncertain=getattr(refusal, "uncertain", False),
                          attempts=getattr(refusal, "attempts", None), tried_for=getattr(refusal, "tried_for", None),
-                         until=getattr(refusal, "until", None))
+                         until=getattr(refusal, "until", None), waited=waited)
+
+
+# What became of a message that failed (failed_outcome), which every client says apart, as
+# the reader must act apart: NOT_SENT, the server refused it at once or the client gave it
+# up before the server took it (nothing reached anyone: fix it, or send it again);
+# NOT_DELIVERED, the server took it and it expired before the recipient's client confirmed
+# it (tell them another way); NOT_CONFIRMED, the server cannot tell whether it took it;
+# NOT_YET, the server took it and this client stopped following it (the session ended):
+# the server still delivers it.
+NOT_SENT, NOT_DELIVERED, NOT_CONFIRMED, NOT_YET = "not_sent", "not_delivered", "not_confirmed", "not_yet"
+# Their marks: the window's label and the terminal's lines start with these (the page's
+# capitalised labels in webclient/app.js say the same). Shown through _().
+FAILED_MARKS = {
+    NOT_SENT: N_("✗ not sent"),
+    NOT_DELIVERED: N_("✗ not delivered"),
+    NOT_CONFIRMED: N_("? not confirmed"),
+    NOT_YET: N_("… not delivered yet"),
+}
+
+
+def failed_outcome(error, stored: bool = False) -> str:
+    """Which of NOT_SENT, NOT_DELIVERED, NOT_CONFIRMED, NOT_YET a failed message's
+    ``error`` (its pair ``(code, message)``, or a Failure) means; ``stored``: the server
+    had taken it (the message has a ``msg_id``)."""
+    code = error[0] if error else ""
+    if code == "expired":
+        return NOT_DELIVERED
+    if code == "unconfirmed" or (code == "unavailable" and getattr(error, "uncertain", False)):
+        return NOT_CONFIRMED
+    return NOT_YET if stored else NOT_SENT
+
+
+def format_span(seconds: float) -> str:
+    """How long something lasted, for people: ``7 days``, ``5 h`` (whole, rounded down:
+    never more than it was), else as :func:`format_delay` says it."""
+    if seconds >= 24 * 3600:
+        days = int(seconds // (24 * 3600))
+        return ngettext("{n} day", "{n} days", days).format(n=days)
+    if seconds >= 3600:
+        return _("{n} h").format(n=int(seconds // 3600))
+    return format_delay(seconds)
 
 
 def login_refused_words(refusal, name: str | None = None) -> str:

@@ -7,8 +7,8 @@ Bob's next login, leaves, and reports:
 - stdout ``delivered to Bob (msg 17)``                                exit 0
 - stdout ``queued for Bob (msg 17): Bob is offline; the server keeps it for their next login``
   (the server stored it durably)                                       exit 0
-- stderr ``error: not delivered to Bob — nobody called Bob has ever logged in here
-  (unknown_recipient)``   (any refusal by the server: unknown recipient, too large...)  exit 1
+- stderr ``error: not sent to Bob — nobody called Bob has ever logged in here: check the
+  name``   (any refusal by the server: unknown recipient, too large...)  exit 1
 - exit 2: usage error (argparse prints it)
 - stderr ``error: connection to 127.0.0.1:5000 refused: is the chat server running?``,
   ``error: cannot verify the server's certificate: ...``
@@ -17,7 +17,7 @@ Bob's next login, leaves, and reports:
 - stderr ``error: no delivery confirmation from Bob within 10 s ...``  exit 5
 - stderr ``error: login refused: wrong password (bad_password)``       exit 6
   (also auth_required without a password, rate_limited, weak_password...)
-- stderr ``error: not delivered to Bob — the server cannot store anything right now
+- stderr ``error: not sent to Bob — the server cannot store anything right now
   ... (unavailable)``: the server's disk is full or failing, or it cannot reach its
   Redis; nothing was stored (the library tried again with the same id within the
   timeout; a login that registers can get it too)                       exit 7
@@ -45,7 +45,7 @@ from i18n import _
 from protocol import Delivered, DirectMessage, Event
 
 from . import auth
-from .display import explain_refusal, format_clock, sanitize
+from .display import NOT_DELIVERED, explain_refusal, failed_outcome, format_clock, sanitize
 from .errors import LocalError, LoginRefused, ServerUnreachable
 from .exitcodes import ExitCode, failure_status
 from .library import ChatClient
@@ -131,8 +131,11 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
             say(err, auth.error_line(_("the connection to the server was lost: {why}").format(why=sanitize(reason))))
             return ExitCode.NO_SERVER
         # explain_refusal: with the refusal's facts (how often a message given up was tried).
-        say(err, auth.error_line(_("not delivered to {name} — {why}").format(
-            name=shown_to, why=explain_refusal(error, to))))
+        # Refused at once (or given up before the server took it) is "not sent", as every
+        # client says it (client.display.failed_outcome); only an expired one was sent.
+        line = _("not delivered to {name} — {why}") if failed_outcome(error) == NOT_DELIVERED \
+            else _("not sent to {name} — {why}")
+        say(err, auth.error_line(line.format(name=shown_to, why=explain_refusal(error, to))))
         return failure_status(code)
     if state == SENT:
         say(err, auth.error_line(_("no delivery confirmation from {name} within {seconds} s "

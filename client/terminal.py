@@ -60,8 +60,12 @@ did not go through, go to stderr, as ``error: ...``)::
     ✓ queued for Bob: hello (Bob is offline; the server keeps it for their next login)
     ✓ delivered to Bob: hello                    ... and Bob's client confirmed it
     ✓ delivered: message 17                      a message sent by an earlier session
-    ✗ not delivered to Bob: hello — nobody called Bob has ever logged in here (unknown_recipient)
-    ✗ not delivered to Bob: hello — Bob did not log in to receive it before it expired (expired)
+    ✗ not delivered: your message 17 to Bob expired before it was delivered; it waited 7 days ...
+                                                 the same, expired (told at a login)
+    ✗ not sent to Bob: hello — nobody called Bob has ever logged in here: check the name
+                                                 refused at once: nothing reached anyone
+    ✗ not delivered to Bob: hello — it waited 7 days for Bob and expired: ...
+                                                 taken, and never confirmed by Bob's client
     … not connected: will be sent to Bob once reconnected: hello
     ! connection lost; reconnecting in 2.0 s (attempt 3): <why>
     ! the server is unavailable (it cannot store messages now); trying again in 5.0 s
@@ -181,6 +185,7 @@ from .commands import (
     RoomLeave,
     ShowMembers,
     ShowRooms,
+    bare_command,
     command_names,
     is_room,
     help_lines,
@@ -188,13 +193,19 @@ from .commands import (
 )
 from .display import (
     ERROR_TEXTS,
+    FAILED_MARKS,
+    NOT_CONFIRMED,
+    NOT_DELIVERED,
+    NOT_YET,
     describe_role,
     describe_room_notice,
     describe_skipped,
     explain_error,
     explain_refusal,
+    failed_outcome,
     format_clock,
     format_delay,
+    format_span,
     format_when,
     left_why,
     preview,
@@ -203,7 +214,7 @@ from .display import (
     shown_text,
     unavailable_words,
 )
-from .errors import ClientError, LocalError, LoginRefused, RequestFailed, ServerUnreachable
+from .errors import ClientError, LoginRefused, RequestFailed, ServerUnreachable
 from .events import Reconnected, Reconnecting, ServerUnavailable
 from .exitcodes import ExitCode, Terminated, failure_status, on_sigterm
 from .core import SIGNED_OUT, is_default_room
@@ -268,24 +279,31 @@ def prompt_for(target: str | None) -> str:
     return f"[{sanitize(target)}]> " if is_room(target) else f"[@{sanitize(target)}]> "
 
 
+def outcome(message: OutgoingMessage, error: tuple[str, str] | None) -> str:
+    """What became of ``message``, failed with ``error``: client.display's NOT_SENT,
+    NOT_DELIVERED, NOT_CONFIRMED or NOT_YET (see failed_outcome)."""
+    return failed_outcome(error, stored=message.to is not None and message.msg_id is not None)
+
+
 def still_on_its_way(message: OutgoingMessage, state: str, error: tuple[str, str] | None) -> bool:
     """True when the session ended (``connection_lost``) under a direct message the server
     had stored already (it has a ``msg_id``: sent or queued): no failure, since the server
     will still deliver it; said with "…", the mark of a message on its way, never "✗"."""
-    return state == FAILED and message.to is not None and message.msg_id is not None \
-        and error is not None and error[0] == LocalError.CONNECTION_LOST
+    return state == FAILED and outcome(message, error) == NOT_YET
 
 
 def unconfirmed(state: str, error: tuple[str, str] | None) -> bool:
     """True when the client gave up a message the server may or may not have stored
     (``unconfirmed``, client/core.py): said with "?", never "✗ not delivered"."""
-    return state == FAILED and error is not None and error[0] == LocalError.UNCONFIRMED
+    return state == FAILED and failed_outcome(error) == NOT_CONFIRMED
 
 
 def failure_words(message: OutgoingMessage, error: tuple[str, str] | None) -> str:
     """Why ``message`` failed, from ``error`` (its ``error``: a Failure with the refusal's
-    facts, when the server refused it), naming whom or where it went to."""
-    return explain_refusal(error or ("unknown", ""), message.addressee)
+    facts, when the server refused it), naming whom or where it went to; an expired one
+    says how long it waited since it was sent."""
+    waited = time.time() - message.created if outcome(message, error) == NOT_DELIVERED else None
+    return explain_refusal(error or ("unknown", ""), message.addressee, waited)
 
 
 def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str] | None,
@@ -311,7 +329,9 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     elif state == DELIVERED:
         line = _("✓ delivered to the room: {text}") if room else _("✓ delivered to {name}: {text}")
     elif state == FAILED:
-        line = _("✗ not sent to the room: {text} — {why}") if room else _("✗ not delivered to {name}: {text} — {why}")
+        line = _("✗ not sent to the room: {text} — {why}") if room \
+            else _("✗ not delivered to {name}: {text} — {why}") if outcome(message, error) == NOT_DELIVERED \
+            else _("✗ not sent to {name}: {text} — {why}")
         return line.format(name=name, text=text, why=failure_words(message, error))
     else:
         return None
@@ -620,8 +640,12 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     if isinstance(event, Delivered):  # the outcome of a message sent by an earlier session
         return _("✓ delivered: message {id}").format(id=event.msg_id)
     if isinstance(event, ErrorReply) and event.code == ErrorCode.EXPIRED:
-        # The server's words name the message ("your message 17 to Bob expired"): no code after them.
-        return _("✗ not delivered: {why}").format(why=sanitize(event.message) or _("a message expired"))
+        # Told at a login, days later, of a message no tracker of this run knows: the
+        # server's words name it and its recipient ("your message 17 to Bob expired"; no
+        # code after them), and it waited its whole lifetime (const.QUEUE_TTL).
+        return _("✗ not delivered: {why}; it waited {waited} and its recipient's client never took it: tell them "
+                 "some other way").format(why=sanitize(event.message) or _("a message expired"),
+                                          waited=format_span(const.QUEUE_TTL))
     if isinstance(event, UserList):  # an answer that came after /who gave up waiting
         return format_users(event.users)
     if isinstance(event, LookupResult):
@@ -783,7 +807,7 @@ def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] |
         return style.dim("… " + failure_words(message, error))
     if unconfirmed(state, error):
         return style.alert("? " + failure_words(message, error))
-    return style.alert("✗ " + failure_words(message, error))
+    return style.alert(f"{_(FAILED_MARKS[outcome(message, error)])}: {failure_words(message, error)}")
 
 
 def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, str] | None, style: Style,
@@ -794,7 +818,8 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
     text = preview(" ".join((message.text if now is None else now).split()), 30)
     failed = state == FAILED
     mark = (style.dim("…") if still_on_its_way(message, state, error)
-            else style.alert("?") if unconfirmed(state, error) else style.alert("✗")) if failed \
+            else style.alert("?") if unconfirmed(state, error)
+            else style.alert(_(FAILED_MARKS[outcome(message, error)]))) if failed \
         else describe_mark(message, state, error, style)
     line = _("{mark} to the room: {text}") if message.to is None else _("{mark} to {name}: {text}")
     name = style.name(sanitize(message.to), message.to) if message.to is not None else ""
@@ -1008,6 +1033,9 @@ class TerminalUI:
         self._lost_heard = False
         self._wake_over = threading.Event()
         self._lines_read = 0        # input lines so far, to name one that cannot be sent
+        # The last line typed at the prompt that looked like a command without its "/"
+        # (commands.bare_command): not sent, said; the same line typed next is sent.
+        self._bare_hinted: str | None = None
         # The interactive screen (all guarded by _print_lock):
         self._names = KnownNames()  # what Tab offers
         self._last_sender: str | None = None  # whom /reply answers
@@ -1161,10 +1189,28 @@ class TerminalUI:
                 self._emit(f"! {refusal}")
                 self._sent_nothing()
                 continue
+            if self._hint_bare_command(line):
+                continue
             command = parse_command(line, self._target)
             if isinstance(command, Quit):
                 return self._leave(drain=not self._interactive)
             self._execute(command)
+
+    def _hint_bare_command(self, line: str) -> bool:
+        """True when ``line``, typed at the prompt, is a command without its "/" (``sair``,
+        ``lista``, ``lookup Bob``: the original assignments' clients took them so) and not
+        the line just said so: then one line says which command it looks like, and nothing
+        is sent; typed again at once, it goes as a message. Not in a pipe: a script's lines
+        are its text."""
+        meant = bare_command(line) if self._interactive else None
+        typed = " ".join(line.split())
+        if meant is None or typed == self._bare_hinted:
+            self._bare_hinted = None
+            return False
+        self._bare_hinted = typed
+        self._emit(_("! did you mean {command}? nothing was sent; type {line} again to send it as a message").format(
+            command=sanitize(meant), line=sanitize(typed)))
+        return True
 
     def _lost_status(self) -> ExitCode:
         """The exit status once the connection is gone: AUTH_FAILED if the server signed

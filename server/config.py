@@ -9,20 +9,21 @@ from pathlib import Path
 import const
 
 
-# The rate limits' rates, and where a user sets each: a rate of zero or less would refuse
-# every request forever once its burst is spent (and its token bucket divide by zero:
-# server/limits.py), infinity none; neither is a limit.
+# The rate limits' rates, and where a user sets each (the command line's flag, if any, and
+# the setting): a rate of zero or less would refuse every request forever once its burst
+# is spent (and its token bucket divide by zero: server/limits.py), infinity none; neither
+# is a limit.
 _RATES = {
-    "rate_per_connection": "--rate-per-connection or RATE_PER_CONNECTION in const.py",
-    "rate_per_address": "--rate-per-address or RATE_PER_ADDRESS in const.py",
-    "room_posts_per_second": "ROOM_POSTS_PER_SECOND in const.py",
-    "bytes_per_connection": "BYTES_PER_SECOND_PER_CONNECTION in const.py",
-    "late_receipts_per_connection": "LATE_RECEIPTS_PER_CONNECTION in const.py",
-    "late_receipts_per_address": "LATE_RECEIPTS_PER_ADDRESS in const.py",
-    "acks_per_connection": "ACKS_PER_CONNECTION in const.py",
-    "acks_per_address": "ACKS_PER_ADDRESS in const.py",
-    "read_bytes_per_connection": "READ_BYTES_PER_SECOND_PER_CONNECTION in const.py",
-    "login_checks_per_second": "LOGIN_CHECKS_PER_SECOND in const.py",
+    "rate_per_connection": ("--rate-per-connection", "RATE_PER_CONNECTION"),
+    "rate_per_address": ("--rate-per-address", "RATE_PER_ADDRESS"),
+    "room_posts_per_second": (None, "ROOM_POSTS_PER_SECOND"),
+    "bytes_per_connection": (None, "BYTES_PER_SECOND_PER_CONNECTION"),
+    "late_receipts_per_connection": (None, "LATE_RECEIPTS_PER_CONNECTION"),
+    "late_receipts_per_address": (None, "LATE_RECEIPTS_PER_ADDRESS"),
+    "acks_per_connection": (None, "ACKS_PER_CONNECTION"),
+    "acks_per_address": (None, "ACKS_PER_ADDRESS"),
+    "read_bytes_per_connection": (None, "READ_BYTES_PER_SECOND_PER_CONNECTION"),
+    "login_checks_per_second": (None, "LOGIN_CHECKS_PER_SECOND"),
 }
 
 
@@ -128,13 +129,16 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         """Refuse a rate limit that is no limit (see _RATES): ValueError, naming the setting."""
-        for field, where in _RATES.items():
+        for field, (flag, setting) in _RATES.items():
             rate = getattr(self, field)
             if not 0 < rate < math.inf:
-                raise ValueError(f"{field} is a number per second, more than 0, not {rate:g} ({where})")
+                where = const.LOCAL_SETTINGS.where(setting)
+                raise ValueError(f"{field} is a number per second, more than 0, not {rate:g} "
+                                 f"({f'{flag} or ' if flag else ''}{where})")
         if not 0 < self.registrations_per_address < math.inf:
             raise ValueError(f"registrations_per_address is a number per hour, more than 0, not "
-                             f"{self.registrations_per_address:g} (REGISTRATIONS_PER_ADDRESS in const.py)")
+                             f"{self.registrations_per_address:g} "
+                             f"({const.LOCAL_SETTINGS.where('REGISTRATIONS_PER_ADDRESS')})")
 
     @property
     def ack_budget(self) -> tuple[float, float]:

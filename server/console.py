@@ -1,10 +1,12 @@
-"""The server's own terminal: ``/quit`` (or ``/sair``) stops it, ``/who`` (``/quem``) lists
-users, ``/admin NAME`` makes an account a server administrator (rooms, issue 13) until the
-server stops, ``/password NAME`` sets a new random password for an account (shown once) and
-ends its sessions (``/senha NAME`` too; its answers on the console's own output, never on
-the log's stream: :func:`say_to_operator`), ``/backup [FOLDER]`` (``/copia``) copies the
-database into a new folder while the server runs (server/backup.py), ``/help`` (``/ajuda``)
-lists the commands (:func:`help_lines`, also shown for anything else typed there).
+"""The server's own terminal: ``/quit`` stops it, ``/who`` lists users, ``/admin NAME``
+makes an account a server administrator (rooms, issue 13) until the server stops,
+``/password NAME`` sets a new random password for an account (shown once) and ends its
+sessions (its answers on the console's own output, never on the log's stream:
+:func:`say_to_operator`), ``/backup [FOLDER]`` copies the database into a new folder while
+the server runs (server/backup.py), ``/help`` lists the commands (:func:`help_lines`, also
+shown for anything else typed there). Each takes its other names too: those the client
+gives it (client/commands.py COMMAND_WORDS, the one table: ``/sair``, ``/quem``, ``/lista``...),
+and for the console's own commands, CONSOLE_WORDS's.
 
 Standard input is read in a daemon thread because asyncio cannot watch a console portably;
 each command is handed to the event loop with ``call_soon_threadsafe``. When standard input
@@ -21,16 +23,43 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from client.commands import COMMAND_WORDS, command_names
 from registry.collation import name_order
-from i18n import _
+from i18n import N_, _
 from registry.registry import UserRecord
 
-QUIT_COMMANDS = frozenset({"/quit", "/sair"})  # what help_lines and README.md say
-WHO_COMMANDS = frozenset({"/who", "/quem"})
-HELP_COMMANDS = frozenset({"/help", "/ajuda"})
+# The console's own commands, shaped as COMMAND_WORDS (by English name: its names in each
+# language); the others it has are the client's, named as there.
+CONSOLE_WORDS = {"admin": {"en": ("admin",)}, "backup": {"en": ("backup",), "pt_BR": ("copia",)}}
+
+
+def _table(word: str) -> dict[str, dict[str, tuple[str, ...]]]:
+    """The table that names command ``word``: the console's own, or the client's."""
+    return CONSOLE_WORDS if word in CONSOLE_WORDS else COMMAND_WORDS
+
+
+def _typed(word: str) -> frozenset[str]:
+    """Every way to type command ``word`` here, with its "/"."""
+    return frozenset(f"/{name}" for names in _table(word)[word].values() for name in names)
+
+
+# What it takes: what help_lines and README.md say.
+QUIT_COMMANDS = _typed("quit")
+WHO_COMMANDS = _typed("who")
+HELP_COMMANDS = _typed("help")
 ADMIN_COMMAND = "/admin"
-PASSWORD_COMMANDS = frozenset({"/password", "/senha"})
-BACKUP_COMMANDS = frozenset({"/backup", "/copia"})
+PASSWORD_COMMANDS = _typed("password")
+BACKUP_COMMANDS = _typed("backup")
+# The /help list: command, its arguments, what it does.
+_HELP = (
+    ("who", "", N_("who is online")),
+    ("quit", "", N_("tell the clients and stop the server (as Ctrl-C does)")),
+    ("admin", N_("NAME"), N_("make the account NAME a server administrator until the server stops")),
+    ("password", N_("NAME"), N_("give the account NAME a new random password, shown once; its sessions end")),
+    ("backup", N_("[FOLDER]"), N_("copy the database, while the server runs, into FOLDER (new or empty; else a new "
+                                  "folder beside the data folder): a data folder of its own")),
+    ("help", "", N_("this list")),
+)
 
 
 def registry_lines(online: Sequence[UserRecord]) -> list[str]:
@@ -54,19 +83,16 @@ def registry_lines(online: Sequence[UserRecord]) -> list[str]:
 
 
 def help_lines() -> tuple[str, ...]:
-    """What /help prints, one command a line, in the console's language (README.md lists
-    them too)."""
-    return (
-        _("commands at the server's terminal:"),
-        _("  /who (or /quem)     who is online"),
-        _("  /quit (or /sair)    tell the clients and stop the server (as Ctrl-C does)"),
-        _("  /admin NAME         make the account NAME a server administrator until the server stops"),
-        _("  /password NAME (or /senha NAME)  give the account NAME a new random password, shown once; "
-          "its sessions end"),
-        _("  /backup [FOLDER] (or /copia)  copy the database, while the server runs, into FOLDER (new or empty; "
-          "else a new folder beside the data folder): a data folder of its own"),
-        _("  /help (or /ajuda)   this list"),
-    )
+    """What /help prints, one command a line, in the console's language, its name in that
+    language first and the others in brackets (README.md lists them too)."""
+    rows = []
+    for word, arguments, what in _HELP:
+        first, *others = command_names(word, table=_table(word))
+        head = f"/{first} {_(arguments) if arguments else ''}".rstrip()
+        also = " (" + _("or {names}").format(names=", ".join(f"/{name}" for name in others)) + ")" if others else ""
+        rows.append((head + also, _(what)))
+    width = max(len(head) for head, _what in rows)
+    return (_("commands at the server's terminal:"), *(f"  {head:<{width}}  {what}" for head, what in rows))
 
 
 def _is_terminal(stream: TextIO | None) -> bool:

@@ -123,8 +123,8 @@ class RoomDesk:
         self.wall = time.time
         # Everyone online in the cluster is in the default room (relay.directory: this
         # server's registry when alone).
-        self.rooms = Rooms(self.accounts_only(const.ADMINS, "ADMINS in const.py"), const.DEFAULT_ROOM,
-                           online_count=lambda: len(relay.directory))
+        admins = self.accounts_only(const.ADMINS, const.LOCAL_SETTINGS.where("ADMINS"))
+        self.rooms = Rooms(admins, const.DEFAULT_ROOM, online_count=lambda: len(relay.directory))
         stored = relay.store.rooms()
         for line in self.rooms.restore(stored.values()):
             log.warning("%s", line.text)

@@ -74,14 +74,18 @@ function tn(singular, plural, n, values) {
  * (seconds): a message given up after that many "unavailable" answers over that long, said
  * so, never the server's last wait. ``until`` (a Unix time; the error's field): a code of
  * i18n.untilTexts says until when and for how long (a guest name kept for its last guest).
- * client/display.py's explain_error, the one table. */
-function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor, until) {
+ * ``waited`` (seconds; an "expired" message's, when the page knows when it was sent): how
+ * long it waited, said. client/display.py's explain_error, the one table. */
+function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor, until,
+  waited) {
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
   const liked = like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
   const held = typeof until === "number" && Object.hasOwn(i18n.untilTexts, code) ? untilText(code, until) : null;
   const unsure = code === "unconfirmed" || (uncertain === true && code === "unavailable");
+  const spent = code === "expired" && typeof waited === "number";
   const template = i18n.errors[attempts && unsure ? "unconfirmed_given_up" : unsure ? "unconfirmed"
-    : attempts && code === "unavailable" ? "unavailable_given_up" : timed || liked || held || code];
+    : attempts && code === "unavailable" ? "unavailable_given_up" : timed || liked || held
+      || (spent ? "expired_waited" : code)];
   let text = message ? serverWords(message) : t("no explanation given");
   if (!template) return `${text} (${code})`;
   if ((name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
@@ -94,7 +98,9 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
       like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
       duration: formatDelay(triedFor), until: held ? formatTime(until) : "",
-      delay: held ? formatDelay(Math.max(0, until - nowSeconds())) : "" });
+      delay: held ? formatDelay(Math.max(0, until - nowSeconds())) : "",
+      // Told long after it expired (at a later login): it waited its lifetime, no more.
+      waited: spent ? formatSpan(Math.min(waited, QUEUE_TTL)) : "" });
   }
   return text;
 }
@@ -135,6 +141,15 @@ function formatDelay(seconds) {
   const minutes = Math.floor(total / 60);
   const rest = total % 60;
   return rest ? t("{minutes} min {seconds} s", { minutes, seconds: rest }) : t("{minutes} min", { minutes });
+}
+
+/** How long something lasted: "7 days", "5 h" (whole, rounded down), else as formatDelay
+ * says it (client/display.py's format_span). */
+function formatSpan(seconds) {
+  const day = 24 * 3600;
+  if (seconds >= day) return tn("{n} day", "{n} days", Math.floor(seconds / day));
+  if (seconds >= 3600) return t("{n} h", { n: Math.floor(seconds / 3600) });
+  return formatDelay(seconds);
 }
 
 /** ``text`` as a sentence on its own: its first letter capitalised ("o nome…" -> "O nome…"),
@@ -305,6 +320,7 @@ const FEATURES = ["carbons", "resume", "read", "typing", "edits", "since", "bloc
 const TYPING_INTERVAL = 3;
 const TYPING_EXPIRES = 6;
 const EDIT_WINDOW = 15 * 60;
+const QUEUE_TTL = 7 * 24 * 3600;      // a message's lifetime unconfirmed (const.QUEUE_TTL): the most an expired one waited
 const MAX_TEXT_CHARS = 4000;          // a message's text, at most (const.MAX_TEXT_CHARS)
 // const.py: a connection silent this long is pinged (the welcome's "heartbeat" says the
 // server's own interval), and one from which nothing came for this long is dead, as the
@@ -1066,6 +1082,7 @@ const HANDLERS = {
         item.state = "failed";
         item.error = message;
         item.errorCode = frame.code;  // the view explains it in the page's language
+        item.waited = Math.max(0, nowSeconds() - item.at);  // now: a later drawing says no longer a wait
         return;
       }
     }
@@ -2329,10 +2346,14 @@ const STATE_LABELS = {
   // server does not say so (PROTOCOL.md, "Blocking"); an offline recipient is all it says.
   queued: "Queued: they are offline",
   delivered: "Delivered",
-  failed: "Not delivered",
+  // A failure is said by what became of the message (failedOutcome): refused at once, it
+  // was not sent; taken and expired, not delivered; perhaps taken, not confirmed.
+  failed: "Not sent",
 };
+const FAILED_LABELS = { refused: "Not sent", expired: "Not delivered", unconfirmed: "Not confirmed" };
 // The same, listed for the catalogue check (t() needs literals to be found).
-void [t("Waiting for the connection…"), t("Sending…"), t("Sent"), t("Queued: they are offline"), t("Delivered"), t("Not delivered")];
+void [t("Waiting for the connection…"), t("Sending…"), t("Sent"), t("Queued: they are offline"), t("Delivered"), t("Not sent"),
+  t("Not delivered"), t("Not confirmed")];
 void [t("Read")];
 
 function el(tag, className, text) {
@@ -2809,9 +2830,8 @@ function updateItem(item) {
   node.dataset.error = item.error || "";
   if (item.msgId != null) node.dataset.msgId = String(item.msgId);
   const status = node.querySelector(".msg-status");
-  let label = item.state === "failed" && item.errorCode === "unconfirmed" ? t("Not confirmed")
-    : item.to === null && item.state === "failed" ? t("Not sent")
-      : STATE_LABELS[item.state] ? t(STATE_LABELS[item.state]) : item.state;  // i18n: listed below STATE_LABELS
+  const words = item.state === "failed" ? FAILED_LABELS[failedOutcome(item)] : STATE_LABELS[item.state];
+  let label = words ? t(words) : item.state;  // i18n: listed below STATE_LABELS
   if (item.to === null && item.state === "queued") label = t("Queued");
   if (item.read && item.state === "delivered") label = t("Read");
   if (item.readBy && !item.error) label = `${label} · ${t("Read by {n}", { n: item.readBy })}`;  // a small room
@@ -2820,13 +2840,23 @@ function updateItem(item) {
   showText(status, why ? `${label}: ${why}` : label);
 }
 
+/** What became of our failed message ``item`` (client/display.py's failed_outcome): "unconfirmed"
+ * (the server cannot tell whether it took it), "expired" (it took it, a message to someone, and
+ * it expired unconfirmed; one from a history page has its msg_id and no code), or "refused"
+ * (refused at once or given up before the server took it: nothing reached anyone). */
+function failedOutcome(item) {
+  if (item.errorCode === "unconfirmed") return "unconfirmed";
+  return item.errorCode === "expired" || (!item.errorCode && item.to !== null && item.msgId != null)
+    ? "expired" : "refused";
+}
+
 /** Why our message ``item`` failed, in the page's language (empty: it did not). */
 function failureWords(item) {
   const refusal = item.refusal || {};
   const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - monotonicSeconds()) : null;
   return item.error && item.errorCode
     ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason,
-      false, refusal.attempts, refusal.triedFor)
+      false, refusal.attempts, refusal.triedFor, null, item.waited)
     : item.error;
 }
 

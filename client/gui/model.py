@@ -101,10 +101,11 @@ from registry import canonical
 from registry.collation import name_order
 from ..core import SIGNED_OUT, is_default_room
 from ..display import (
-    cut_whole, describe_room_notice, describe_skipped, explain_error, explain_refusal, format_when, left_why,
-    lost_words, sanitize, sanitize_lines, shown_text, unavailable_words,
+    FAILED_MARKS, NOT_DELIVERED, NOT_SENT, cut_whole, describe_room_notice, describe_skipped, explain_error,
+    explain_refusal, failed_outcome, format_when, left_why, lost_words, sanitize, sanitize_lines, shown_text,
+    unavailable_words,
 )
-from ..errors import LocalError, RequestFailed
+from ..errors import RequestFailed
 from ..events import ServerUnavailable
 from ..outgoing import MessageUpdate
 
@@ -136,14 +137,11 @@ STATE_LABELS = {
     "sent": N_("✓ sent"),
     "queued": N_("◷ queued"),
     "delivered": N_("✓✓ delivered"),
-    # As the terminal and the page say it: true of every failure of a direct message (the
-    # server may have taken it, and it expired); "failed" alone read as if nothing had gone.
-    "failed": N_("✗ not delivered"),
+    # A failure is said by what became of the message (client.display.FAILED_MARKS): not
+    # sent, not delivered (it expired), not confirmed, not delivered yet; "failed" alone
+    # read as if nothing had gone.
+    "failed": FAILED_MARKS[NOT_SENT],
 }
-# A failed room message: a room has no delivery, and the server took none of it.
-ROOM_FAILED_LABEL = N_("✗ not sent")
-# A failed message the server may have stored all the same (the library's "unconfirmed").
-UNCONFIRMED_LABEL = N_("? not confirmed")
 # A delivered message the recipient has seen (issue 13).
 READ_LABEL = N_("✓✓ read")
 # States a raw Queued answer may move a message out of.
@@ -170,18 +168,20 @@ def clean_text(text: object) -> str:
     return sanitize_lines(text)
 
 
-def state_label(state: str | None, error: tuple[str, str] | None = None, to: str | None = None) -> str:
+def state_label(state: str | None, error: tuple[str, str] | None = None, to: str | None = None,
+                msg_id: int | None = None, waited: float | None = None) -> str:
     """The words after an outgoing message to ``to`` (None: a room): ``✓✓ delivered``,
-    ``✗ not delivered: nobody called Bob has ever logged in here``."""
+    ``✗ not sent: nobody called Bob has ever logged in here: check the name``, ``✗ not
+    delivered: it waited 7 days for Bob and expired...``. ``msg_id``: the server's id of it,
+    if it took it; ``waited``: the seconds an expired one waited, if known."""
     if state is None:
         return ""
-    label = _(STATE_LABELS[state]) if state in STATE_LABELS else sanitize(state)
-    if state == "failed" and to is None:
-        label = _(ROOM_FAILED_LABEL)
-    if state == "failed" and error is not None and error[0] == LocalError.UNCONFIRMED:
-        label = _(UNCONFIRMED_LABEL)
-    if state == "failed" and error is not None:
-        label += ": " + explain_refusal(error, to)
+    if state != "failed":
+        return _(STATE_LABELS[state]) if state in STATE_LABELS else sanitize(state)
+    outcome = failed_outcome(error, stored=to is not None and msg_id is not None)
+    label = _(FAILED_MARKS[outcome])
+    if error is not None:
+        label += ": " + explain_refusal(error, to, waited)
     return label
 
 
@@ -269,13 +269,16 @@ class Line:
     # Ours sent from here: when the server took it (its id came), on the model's monotonic
     # clock: where the edit window starts (ChatModel.editable).
     taken: float | None = None
+    # Our message that expired while this window followed it: the seconds it waited (its
+    # label says it; a history's expired message has none, only that it expired).
+    waited: float | None = None
 
     @property
     def label(self) -> str:
         """The delivery state in words (empty for anything but our messages)."""
         if self.kind == "out" and self.read and self.state == "delivered":
             return _(READ_LABEL)
-        label = state_label(self.state, self.error, self.to) if self.kind == "out" else ""
+        label = state_label(self.state, self.error, self.to, self.msg_id, self.waited) if self.kind == "out" else ""
         if self.kind == "out" and self.read_by and self.error is None:
             # Lower case in mid-line, as the window's other labels ("✓✓ read"); the page's
             # capitalised "Read by {n}" is its own entry.
@@ -898,6 +901,7 @@ class ChatModel:
             line.state = "queued"
         else:  # expired
             line.state, line.error = "failed", (event.code, explain_error(event.code, event.message))
+            line.waited = max(0.0, time.time() - line.at)  # its label says how long (at most its lifetime)
             del self._carbons[event.msg_id]
         self._changes.append(StateChanged(key, line, old_label))
 
@@ -1258,6 +1262,8 @@ class ChatModel:
             return
         old_label = line.label
         line.state, line.error = state, error if error is not None else line.error
+        if state == "failed" and failed_outcome(line.error) == NOT_DELIVERED:
+            line.waited = max(0.0, time.time() - line.at)  # now: a label drawn later says no longer a wait
         if msg_id is not None:
             line.msg_id = msg_id
             if line.taken is None:

@@ -121,7 +121,7 @@ def test_send_once_to_nobody_known_exits_1(server: ServerThread) -> None:
     code = send_once("Carol", "Zed", "hello?", host="127.0.0.1", port=server.port, timeout=WAIT, stdout=out,
                      stderr=err)
     assert code == ExitCode.REFUSED
-    assert err.getvalue() == "error: not delivered to Zed — nobody called Zed has ever logged in here\n"
+    assert err.getvalue() == "error: not sent to Zed — nobody called Zed has ever logged in here: check the name\n"
 
 
 def test_the_terminal_shows_queued_then_delivered_at_the_next_login(server: ServerThread,

@@ -47,7 +47,7 @@ def test_delivered_exits_0(server: FakeServer, bob: ChatClient) -> None:
 def test_refused_by_the_server_exits_1(server: FakeServer) -> None:
     code, out, err = send(server, "Bob", "anyone?")
     assert (code, out) == (ExitCode.REFUSED, "")
-    assert err == "error: not delivered to Bob — nobody called Bob has ever logged in here\n"
+    assert err == "error: not sent to Bob — nobody called Bob has ever logged in here: check the name\n"
 
 
 def test_too_long_exits_1(server: FakeServer, bob: ChatClient) -> None:

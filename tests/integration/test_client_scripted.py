@@ -50,10 +50,10 @@ def test_a_script_whose_messages_all_got_through_exits_0(server, clients: list[C
 
 
 def test_a_message_that_was_not_delivered_makes_the_script_fail(server) -> None:
-    """It exited 0 after `✗ not delivered to Nobody_here`: a cron job never heard of it."""
+    """It exited 0 after `✗ not sent to Nobody_here`: a cron job never heard of it."""
     done = chatclient(server.port, "Alice", script="hello room\n@Nobody_here oi\n")
     assert done.returncode == ExitCode.REFUSED, done
-    assert any(line.startswith("✗ not delivered to Nobody_here: oi") for line in done.stdout.splitlines())
+    assert any(line.startswith("✗ not sent to Nobody_here: oi") for line in done.stdout.splitlines())
     assert done.stderr.startswith("error: 1 line of the input did not go through") and done.stderr.count("\n") == 1, \
         done.stderr
 

@@ -3,7 +3,6 @@ process, and its interactive mode on a pseudo-terminal. Loopback only, bounded w
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import re
@@ -12,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,7 @@ from client.screen import Style
 from client.terminal import (TerminalUI, describe_event, describe_follow_up, describe_own, describe_status,
                              format_lookup, format_users, prompt_for)
 from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixtures)
-from ptys import Pty
+from ptys import Pty, on_a_pty
 from client.events import Reconnected, Reconnecting
 from protocol import (
     Accepted,
@@ -85,15 +83,18 @@ def test_status_lines() -> None:
     assert describe_status(dm, "sent", None) == "✓ sent to Bob: hello"
     assert describe_status(dm, "delivered", None) == "✓ delivered to Bob: hello"
     assert describe_status(dm, "failed", ("unknown_recipient", "x")) == \
-        "✗ not delivered to Bob: hello — nobody called Bob has ever logged in here"
+        "✗ not sent to Bob: hello — nobody called Bob has ever logged in here: check the name"
     assert describe_status(room, "sent", None) == "✓ sent to the room: hi all"
     assert describe_status(room, "failed", ("message_too_large", "too long")) == \
-        "✗ not sent to the room: hi all — the text is longer than 4000 characters"
+        "✗ not sent to the room: hi all — the text is longer than 4000 characters: shorten it, or send it in parts"
     assert describe_status(dm, "sending", None) is None
     assert describe_status(dm, "queued", None) == \
         "✓ queued for Bob: hello (Bob is offline; the server keeps it for their next login)"
-    assert describe_status(dm, "failed", ("expired", "x")) == \
-        "✗ not delivered to Bob: hello — Bob did not log in to receive it before it expired"
+    week_old = OutgoingMessage("r4", "Bob", "hello")
+    week_old.created -= 7 * 24 * 3600 + 5
+    assert describe_status(week_old, "failed", ("expired", "x")) == \
+        "✗ not delivered to Bob: hello — it waited 7 days for Bob and expired: their client never took it; tell " \
+        "them some other way, or send it again when they are online"
     assert describe_event(MessageUpdate(dm, "sent"), "Alice") == "✓ sent to Bob: hello"
     long = OutgoingMessage("r3", "Bob", "x" * 500)
     assert len(describe_status(long, "sent", None) or "") < 100
@@ -114,8 +115,8 @@ def test_a_message_the_server_has_is_on_its_way_not_failed_when_the_session_ends
     lost = OutgoingMessage("r2", "Bob", "hello")
     lost_why = ("connection_lost", "the connection ended before the server acknowledged the message")
     assert lost._fail(*lost_why)
-    assert describe_status(lost, "failed", lost_why).startswith("✗ not delivered to Bob: hello — ")
-    assert describe_follow_up(lost, "failed", lost_why, plain, "12:00").startswith("[12:00] ✗ to Bob: hello — ")
+    assert describe_status(lost, "failed", lost_why).startswith("✗ not sent to Bob: hello — ")
+    assert describe_follow_up(lost, "failed", lost_why, plain, "12:00").startswith("[12:00] ✗ not sent to Bob: hello — ")
 
 
 def test_a_change_of_ours_made_on_another_device_says_you() -> None:
@@ -185,7 +186,8 @@ def test_connection_and_outcome_lines() -> None:
         "! reconnected to 127.0.0.1:5001; 2 messages sent again"
     assert describe_event(Delivered("old-7", 17), "Alice") == "✓ delivered: message 17"
     assert describe_event(ErrorReply("expired", "your message 17 to Bob expired", "old-8"), "Alice") == \
-        "✗ not delivered: your message 17 to Bob expired"
+        "✗ not delivered: your message 17 to Bob expired; it waited 7 days and its recipient's client never took " \
+        "it: tell them some other way"
     assert describe_event(ErrorReply("rate_limited", "slow", None, 1.5), "Alice") == \
         "! too many attempts; try again in 1.5 s"
 
@@ -266,8 +268,8 @@ def test_a_failed_message_is_reported(server: FakeServer) -> None:
     assert code == ExitCode.REFUSED
     assert lines[-1] == "error: 2 lines of the input did not go through: not understood, not sent or not delivered " \
                         "(the ✗ and ! lines say why)"
-    assert "✗ not delivered to Zed: anyone? — nobody called Zed has ever logged in here" in lines
-    assert any(line.startswith("✗ not delivered to Zed: xxx") and "the text is longer than 4000 characters" in line for line in lines)
+    assert "✗ not sent to Zed: anyone? — nobody called Zed has ever logged in here: check the name" in lines
+    assert any(line.startswith("✗ not sent to Zed: xxx") and "the text is longer than 4000 characters" in line for line in lines)
 
 
 def test_a_message_never_confirmed_exits_5_as_send_does() -> None:
@@ -438,24 +440,6 @@ def test_interactive_mode_leaves_cleanly(server: FakeServer, keys: bytes | None)
 
 
 # --- Run as the original assignments ran their clients ------------------------------------
-
-
-@contextlib.contextmanager
-def on_a_pty(*args: str, lang: str = "C.UTF-8") -> Iterator[tuple[subprocess.Popen[bytes], Pty]]:
-    """``chatclient.py ARGS`` on a pseudo-terminal of its own, its screen to read; killed
-    at the end if it is still running."""
-    master, slave = os.openpty()
-    env = dict(os.environ, TERM="xterm", PYTHONIOENCODING="utf-8", NO_COLOR="1", LANG=lang, LANGUAGE="",
-               LC_ALL="", LC_MESSAGES="")
-    proc = subprocess.Popen([sys.executable, "chatclient.py", *args], cwd=ROOT, stdin=slave, stdout=slave,
-                            stderr=slave, env=env, start_new_session=True)
-    os.close(slave)
-    try:
-        yield proc, Pty(master)
-    finally:
-        proc.kill()
-        proc.wait(WAIT)
-        os.close(master)
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")

@@ -112,10 +112,10 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(server: ServerThr
     screen.wait_text("Olga silenciou você em #redes")
     screen.type("posso falar?")
     screen.press("Enter")
-    rows = screen.wait_text("✗ você está sem voz em #redes: tente de novo em")
+    rows = screen.wait_text("✗ não enviada: você está sem voz em #redes: tente de novo em")
     shown = "\n".join(rows)
     # The time left of the 300 s (said "5 min" while less than half a second went by).
-    assert re.search(r"✗ você está sem voz em #redes: tente de novo em (5 min|4 min [1-5]?\d s)",
+    assert re.search(r"✗ não enviada: você está sem voz em #redes: tente de novo em (5 min|4 min [1-5]?\d s)",
                      shown), shown
     assert "you are muted" not in shown
 
@@ -123,7 +123,7 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(server: ServerThr
     olga.mute("#redes", "Conceição")  # now until unmuted
     screen.type("e agora?")
     screen.press("Enter")
-    screen.wait_text("✗ você está sem voz em #redes: espere alguém da moderação devolver sua voz")
+    screen.wait_text("✗ não enviada: você está sem voz em #redes: espere alguém da moderação devolver sua voz")
 
     olga.ban("#redes", "Conceição", "spam")
     screen.wait_text("Olga baniu você de #redes")

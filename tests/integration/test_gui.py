@@ -239,6 +239,25 @@ def test_direct_messages_both_ways_with_delivery_states(open_gui, server, tmp_pa
         print(f"\nscreenshot: {shot}")  # the README's is test_the_readme_picture_of_the_window's
 
 
+def test_a_message_that_expired_says_it_waited_and_was_not_delivered(open_gui, tmp_path: Path) -> None:
+    """Not "not delivered" alone, which a refused message said too: the window says the
+    message was taken and expired, how long it waited, and what to do (a server whose
+    messages live 1.5 s; Olga is online and never confirms)."""
+    config = ServerConfig(host="127.0.0.1", port=0, queue_ttl=1.5, expiry_interval=0.1)
+    with ServerThread(config) as short, WireClient.login(short.host, short.port, "Olga"):
+        bob = open_gui("Bob", short.port)
+        bob.wait(lambda s: s["view"] == "chat" and contact(s, "olga") is not None, "Olga in the list")
+        bob.cmd("key", sequence="<Control-Key-2>")
+        bob.wait(lambda s: s["active"] == "olga" and s["focus"] == "input", "Olga's conversation")
+        bob.cmd("type", text="bom dia")
+        state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["failed"], "the message expired")
+        pane = state["panes"]["olga"]
+        assert re.search(r"bom dia   ✗ not delivered: it waited \d\.\d s for Olga and expired: their client never "
+                         r"took it; tell them some other way, or send it again when they are online", pane), pane
+        require_tool("xwd", "x11-apps", why="to take the window's screenshot")
+        bob.cmd("screenshot", path=str(tmp_path / "gui-not-delivered.png"))
+
+
 def test_the_readme_picture_of_the_window(open_gui, server, tmp_path: Path) -> None:
     """A conversation as the window's users have them (a teacher, Conceição, and her
     student João, in João's window), with its delivery states, people online and the room

@@ -134,7 +134,7 @@ def test_the_page_explains_errors_with_the_clients_table_translated() -> None:
     english = json.loads(tool.web_json_path("en").read_text(encoding="utf-8"))
     portuguese = json.loads(tool.web_json_path("pt_BR").read_text(encoding="utf-8"))
     assert english["errors"] == ERROR_TEXTS and english["messages"] == {}
-    assert portuguese["errors"]["unknown_recipient"] == "ninguém chamado {name} jamais entrou aqui"
+    assert portuguese["errors"]["unknown_recipient"] == "ninguém chamado {name} jamais entrou aqui: confira o nome"
     assert portuguese["needs_name"] == ["auth_required", "confusable_name", "invite_only", "name_taken", "no_such_room",
                                         "not_member", "room_exists", "unknown_recipient"]
     assert portuguese["needs_like"] == ["confusable_name"]
@@ -253,7 +253,7 @@ def test_use_switches_every_text_and_plural() -> None:
     assert describe_skipped(12) == "12 mensagens ou avisos da sala foram pulados porque a sua conexão está lenta"
     # The code on the wire stays English; the explanation is translated.
     assert explain_error("unknown_recipient", "no such user", "Bob") == \
-        "ninguém chamado Bob jamais entrou aqui"
+        "ninguém chamado Bob jamais entrou aqui: confira o nome"
     assert explain_error("something_new", "the server's words") == "the server's words (something_new)"
     # True of both stores: a disk, and the Redis of a cluster.
     assert explain_error("unavailable", "server text", retry_after=5.0) == (
@@ -368,7 +368,7 @@ def test_send_speaks_portuguese(server: ServerThread) -> None:
     refused = subprocess.run([sys.executable, "chatclient.py", "Joao", "--port", str(server.port), "--send",
                               "Ninguem", "oi", "--lang", "pt_BR"], cwd=ROOT, env=client_env(), text=True,
                              encoding="utf-8", capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-    assert refused.stderr == "erro: não entregue a Ninguem — ninguém chamado Ninguem jamais entrou aqui\n"
+    assert refused.stderr == "erro: não enviada a Ninguem — ninguém chamado Ninguem jamais entrou aqui: confira o nome\n"
 
 
 def test_a_server_that_is_not_there_is_said_in_portuguese() -> None:
@@ -418,7 +418,8 @@ def test_the_server_console_speaks_portuguese() -> None:
         proc.stdin.write(b"/what\n")
         proc.stdin.flush()
         wait_for("comando desconhecido '/what'\ncomandos no terminal do servidor:\n".encode())
-        wait_for("  /ajuda (ou /help)   esta lista\n".encode())
+        wait_for("  /ajuda (ou /help, /?)".encode())  # the client's names of it too, the one table
+        wait_for("esta lista\n".encode())
         proc.stdin.write(b"/admin\n")
         proc.stdin.flush()
         wait_for("quem administra o servidor: ninguém\n".encode())

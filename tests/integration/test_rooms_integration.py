@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import const
 from protocol import (
@@ -145,6 +146,21 @@ def test_an_admin_named_in_const_without_an_account_is_nobody_and_the_log_says_s
     assert warnings == ["ADMINS in const.py names 'Teacher', which is no account here: not an administrator (else "
                         "whoever registered the name would be one); register it, then restart the server or type "
                         "/admin Teacher at its console"], warnings
+
+
+def test_an_admin_named_in_the_settings_file_is_said_to_come_from_that_file(monkeypatch, caplog):
+    """README tells an operator to put ADMINS in const_local.py: the warning names that
+    file, where the operator looks, not const.py, which they did not touch."""
+    import overrides
+    from server import ServerConfig, ServerThread
+    settings = Path("/etc/chat/const_local.py")
+    monkeypatch.setattr(const, "ADMINS", ("Teacher",))
+    monkeypatch.setattr(const, "LOCAL_SETTINGS", overrides.Applied(settings, ("ADMINS",)))
+    caplog.set_level(logging.WARNING, logger="chat.rooms")
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)):
+        pass
+    warnings = [r.getMessage() for r in caplog.records if "ADMINS" in r.getMessage()]
+    assert [w.split(" names ")[0] for w in warnings] == [f"ADMINS in {settings}"], warnings
 
 
 def test_rooms_and_bans_survive_a_restart_of_the_server(tmp_path):

@@ -152,6 +152,17 @@ def test_a_web_name_or_origin_that_could_never_match_is_a_usage_error(args: tupl
     assert done.returncode == 2 and f"chatserver.py: error: {error}" in done.stderr, done.stderr
 
 
+def test_a_web_name_from_the_settings_file_is_said_to_come_from_it(tmp_path: Path, monkeypatch) -> None:
+    """README tells an operator to put settings in const_local.py: the error names that
+    file, where the wrong name is, not const.py."""
+    settings = tmp_path / "const_local.py"
+    settings.write_text('WEB_ALLOWED_HOSTS = ("http://sala.escola.br/",)\n', encoding="utf-8")
+    monkeypatch.setenv("CHAT_CONST_LOCAL", str(settings))
+    done = run("--port", "0", "--web-port", "0", "--memory")
+    assert done.returncode == 2 and f"chatserver.py: error: WEB_ALLOWED_HOSTS in {settings}: " \
+           "'http://sala.escola.br/' is not a host name" in done.stderr, done.stderr
+
+
 # --- A data directory that cannot be used names it, and what to do -------------------------
 
 
@@ -307,6 +318,8 @@ def test_the_log_says_each_address_once_and_the_console_lists_its_commands() -> 
         console.expect(r"unknown command '/nonsense'\n" + re.escape(help_lines()[0]))
         console.type("/quem agora")  # words after it change nothing (it said "unknown command" and the help)
         console.expect(r"online: ")
+        console.type("/lista")  # the client's name for it, typed here too
+        console.expect(r"(?s)online: .*online: ")
         console.type("/quit")
         said = console.finish()
     finally:

@@ -92,7 +92,7 @@ def test_dm_round_trip_between_the_page_and_a_terminal_user(page: Page, alice: T
     page.enter()
     page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
     status = page.js("document.querySelector('#messages .msg-out .msg-status').textContent")
-    assert status.startswith("Not delivered: ") and "Fulano" in status
+    assert status.startswith("Not sent: ") and "Fulano" in status
     assert page.problems() == []
 
 
@@ -499,7 +499,7 @@ def test_the_page_speaks_the_browsers_language_and_remembers_the_switch(page: Pa
     page.enter()
     page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
     assert page.js("document.querySelector('#messages .msg-out .msg-status').textContent") == \
-        "Não entregue: ninguém chamado Ninguem jamais entrou aqui"
+        "Não enviada: ninguém chamado Ninguem jamais entrou aqui: confira o nome"
     # The switch changes the words at once, and the choice outlives a reload.
     page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
             " s.dispatchEvent(new Event('change')); })()")

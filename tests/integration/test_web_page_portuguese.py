@@ -102,7 +102,7 @@ def test_a_message_to_a_name_nobody_has_fails_once_in_portuguese(page: Page) -> 
     page.enter()
     page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
     assert page.js("document.querySelector('#messages .msg-out .msg-status').textContent") == \
-        "Não entregue: ninguém chamado Fulano_Inexistente jamais entrou aqui"
+        "Não enviada: ninguém chamado Fulano_Inexistente jamais entrou aqui: confira o nome"
     # The server answers in order; a second message's answer comes after anything the
     # first one (or typing it) caused: by then every error is on screen.
     page.type("Alguém aí?")
@@ -217,7 +217,7 @@ def test_the_clients_sentences_with_the_protocols_limits_are_filled_in(page: Pag
     figures in the page too, not a literal "{limit}"."""
     speak_portuguese(page)
     assert page.js("explainError('message_too_large', 'x', null)") == \
-        "o texto tem mais de 4000 caracteres"
+        "o texto tem mais de 4000 caracteres: encurte-o, ou envie-o em partes"
     assert page.js("explainError('too_late', 'x', null)") == \
         "uma mensagem só pode ser editada ou apagada até 15 minutos depois de enviada"
     assert page.js("explainError('not_member', 'you are not in #redes: join it first', '#redes')") == \
@@ -230,7 +230,7 @@ def test_the_clients_sentences_with_the_protocols_limits_are_filled_in(page: Pag
     assert page.js("explainError('unknown_recipient', 'x', 'Joao', null, 'João')") == \
         "ninguém chamado Joao jamais entrou aqui; você quis dizer João?"
     assert page.js("explainError('unknown_recipient', 'x', 'Joao', null, null)") == \
-        "ninguém chamado Joao jamais entrou aqui"
+        "ninguém chamado Joao jamais entrou aqui: confira o nome"
 
 
 def test_a_name_kept_for_its_last_guest_is_refused_saying_until_when(page: Page) -> None:
@@ -468,7 +468,7 @@ def test_the_servers_english_words_in_a_portuguese_page_are_marked_english(page:
          "por você)", []]], result
     assert result["announced"] == ["Servidor: the server goes down at noon (maintenance)",
                                    ["the server goes down at noon"]], result
-    assert result["status"] == ["Não entregue: you may not write to Olga", ["you may not write to Olga"]], result
+    assert result["status"] == ["Não enviada: you may not write to Olga", ["you may not write to Olga"]], result
     assert result["login"] == ["Closed for the holidays (new_refusal)", ["Closed for the holidays"]], result
     assert result["hidden"] == 0, result
     assert page.problems() == []

@@ -98,5 +98,5 @@ def test_the_page_gives_up_an_unsure_message_as_not_confirmed_never_as_not_deliv
         page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
         status = page.js("document.querySelector('#messages .msg-out .msg-status').textContent")
         assert status.startswith("Not confirmed") and "may or may not" in status, status
-        assert "nothing was done" not in status and "Not delivered" not in status, status
+        assert "nothing was done" not in status and "Not delivered" not in status and "Not sent" not in status, status
         assert page.problems() == []

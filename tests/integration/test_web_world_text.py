@@ -189,7 +189,7 @@ def test_the_page_counts_a_messages_length_as_the_server_does_and_never_cuts_a_c
     page.enter()
     errors = "[...document.querySelectorAll('#messages .notice-error .notice-text')].map(n => n.textContent)"
     page.wait_for(f"{errors}.length === 1")
-    assert page.js(errors) == ["Not sent: the text is longer than 4000 characters"]
+    assert page.js(errors) == ["Not sent: the text is longer than 4000 characters: shorten it, or send it in parts"]
     assert page.js("document.getElementById('composer-input').value") == too_long
     assert page.js("document.querySelectorAll('#messages .msg-out').length") == 3
     assert page.problems() == []

@@ -3,11 +3,17 @@ with deadlines, typed into."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 WAIT = 10.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Pty:
@@ -53,3 +59,21 @@ class Pty:
 
     def type(self, text: bytes) -> None:
         os.write(self.fd, text)
+
+
+@contextlib.contextmanager
+def on_a_pty(*args: str, lang: str = "C.UTF-8") -> Iterator[tuple[subprocess.Popen[bytes], Pty]]:
+    """``chatclient.py ARGS`` on a pseudo-terminal of its own, its screen to read; killed
+    at the end if it is still running."""
+    master, slave = os.openpty()
+    env = dict(os.environ, TERM="xterm", PYTHONIOENCODING="utf-8", NO_COLOR="1", LANG=lang, LANGUAGE="",
+               LC_ALL="", LC_MESSAGES="")
+    proc = subprocess.Popen([sys.executable, "chatclient.py", *args], cwd=ROOT, stdin=slave, stdout=slave,
+                            stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    try:
+        yield proc, Pty(master)
+    finally:
+        proc.kill()
+        proc.wait(WAIT)
+        os.close(master)

@@ -184,3 +184,17 @@ def test_help_says_what_the_marks_on_a_message_mean() -> None:
     message; here it is a mark, and /help never said what ✓ and ✓✓ mean."""
     rows = [row for row in help_lines() if "✓✓" in row]
     assert len(rows) == 1 and "delivered" in rows[0] and "the server has it" in rows[0]
+
+
+@pytest.mark.parametrize(("line", "meant"), [
+    ("sair", "/sair"), ("exit", "/exit"), ("quit\n", "/quit"), ("  Sair ", "/Sair"), ("lista", "/lista"),
+    ("who", "/who"), ("lookup Bob", "/lookup Bob"), ("whois  João", "/whois João"),
+    # Not those words alone: a message (or a command already).
+    ("sair daqui", None), ("lookup", None), ("lookup Bob agora", None), ("lookup <b>", None), ("/sair", None),
+    ("@Bob sair", None), ("sair?", None), ("oi", None), ("", None),
+])
+def test_a_commands_word_typed_without_its_slash_is_recognised(line: str, meant: str | None) -> None:
+    """The original assignments' clients took ``sair``, ``lista``, ``lookup Bob`` as they
+    were: typed here, they would go to the room as messages."""
+    from client.commands import bare_command
+    assert bare_command(line) == meant

@@ -140,12 +140,14 @@ def test_errors_are_sentences_and_only_an_unknown_code_is_shown() -> None:
     """Users read "wrong password", not "wrong password (bad_password)": the code is shown
     only where no sentence explains it, as the one clue to go on."""
     assert explain_error("unknown_recipient", "whatever", "Bob") == \
-        "nobody called Bob has ever logged in here"
+        "nobody called Bob has ever logged in here: check the name"
     assert explain_error("unknown_recipient", "no such user") == "no such user"
     # With "like": the one user online whose name looks like the one typed.
     assert explain_error("unknown_recipient", "x", "Joao", like="João") == \
         "nobody called Joao has ever logged in here; did you mean João?"
-    assert explain_error("expired", "x", "Bob") == "Bob did not log in to receive it before it expired"
+    assert explain_error("expired", "x", "Bob") == \
+        "it waited for Bob until it expired: their client never took it; tell them some other way, or send it " \
+        "again when they are online"
     assert explain_error("bad_password", "wrong password for 'Al'") == "wrong password"
     assert explain_error("rate_limited", "slow down", retry_after=2.5) == \
         "too many attempts; try again in 2.5 s"
@@ -155,7 +157,7 @@ def test_errors_are_sentences_and_only_an_unknown_code_is_shown() -> None:
     assert "--register" in explain_error("accounts_required", "x")
     assert explain_error("recipient_disconnected", "", "Bob") == "Bob disconnected before receiving it"
     assert explain_error("message_too_large", "'text' is 4399 characters long; the limit is 4000") == \
-        "the text is longer than 4000 characters"
+        "the text is longer than 4000 characters: shorten it, or send it in parts"
     assert explain_error("odd\x1b", "evil\x1b[2J") == "evil\\x1b[2J (odd\\x1b)"
     assert explain_error("x", "") == "no explanation given (x)"
 
@@ -226,7 +228,7 @@ def test_a_rooms_refusals_are_sentences_of_the_clients_about_the_room_named() ->
         use("pt_BR")
         assert explain_error("not_member", "you are not in #redes: join it first", "#redes") == \
             "você não está em #redes: entre nela primeiro"
-        assert explain_error("message_too_large", "x") == "o texto tem mais de 4000 caracteres"
+        assert explain_error("message_too_large", "x") == "o texto tem mais de 4000 caracteres: encurte-o, ou envie-o em partes"
     finally:
         use("en")
 
@@ -308,7 +310,7 @@ def test_a_refusal_is_explained_with_the_facts_it_carries() -> None:
     assert muted == ("muted", "you are muted in #lobby for 30 s more")  # the pair it always was
     assert re.fullmatch(r"you are muted in #lobby: try again in (29|30) s", explain_refusal(muted))
     assert explain_refusal(("unknown_recipient", "x"), "Bob") == \
-        "nobody called Bob has ever logged in here"
+        "nobody called Bob has ever logged in here: check the name"
 
 
 @pytest.mark.parametrize(("seconds", "said"), [

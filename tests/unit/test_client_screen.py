@@ -151,19 +151,22 @@ def test_a_sent_message_is_one_line_whose_mark_shows_its_state() -> None:
     assert describe_own(message, "queued", None, PLAIN) == \
         f"[{clock}] you → Bob: hello ✓ queued (Bob is offline; kept for their next login)"
     assert describe_own(message, "failed", ("unknown_recipient", "x"), PLAIN) == \
-        f"[{clock}] you → Bob: hello ✗ nobody called Bob has ever logged in here"
+        f"[{clock}] you → Bob: hello ✗ not sent: nobody called Bob has ever logged in here: check the name"
     # Bob typed for Bób, who is online: the failure names him (the error's "like").
     from client.outgoing import Failure
     from protocol import ErrorReply
     mistyped = Failure.of(ErrorReply("unknown_recipient", "x", "r1", like="Bób"))
     assert describe_own(message, "failed", mistyped, PLAIN) == \
-        f"[{clock}] you → Bob: hello ✗ nobody called Bob has ever logged in here; did you mean Bób?"
+        f"[{clock}] you → Bob: hello ✗ not sent: nobody called Bob has ever logged in here; did you mean Bób?"
     waiting = OutgoingMessage("r2", None, "two\nlines")
     assert describe_own(waiting, "sending", None, PLAIN) == \
         f"[{clock}] (room) you: two\n        lines … waiting for the connection"
     assert describe_follow_up(message, "delivered", None, PLAIN, "12:59") == "[12:59] ✓✓ to Bob: hello"
-    assert describe_follow_up(message, "failed", ("expired", "x"), PLAIN, "12:59") == \
-        "[12:59] ✗ to Bob: hello — Bob did not log in to receive it before it expired"
+    old = OutgoingMessage("r4", "Bob", "hello")
+    old.created -= 3 * 3600 + 5
+    assert describe_follow_up(old, "failed", ("expired", "x"), PLAIN, "12:59") == \
+        "[12:59] ✗ not delivered to Bob: hello — it waited 3 h for Bob and expired: their client never took it; " \
+        "tell them some other way, or send it again when they are online"
     long = OutgoingMessage("r3", "Bob", "a rather long message\nthat goes on and on and on")
     assert describe_follow_up(long, "sent", None, PLAIN, "12:59") == \
         "[12:59] ✓ to Bob: a rather long message that go…"

@@ -228,8 +228,9 @@ def test_failure_says_why(model: ChatModel) -> None:
     message = tracker("r1", "Zed", "hello")
     line = model.sent(message)
     model.apply(MessageUpdate(message, "failed", ("unknown_recipient", "Zed is not online")))
-    # As the terminal and the page say it: "not delivered" (the window said "failed").
-    assert line.label.startswith("✗ not delivered: ") and line.label.endswith("nobody called Zed has ever logged in here")
+    # As the terminal and the page say it: refused at once, "not sent" (the window said
+    # "failed", then "not delivered", which is what an expired message is).
+    assert line.label.startswith("✗ not sent: ") and line.label.endswith("nobody called Zed has ever logged in here: check the name")
     assert "Zed" in line.label  # client.display.explain_error's wording, naming the recipient
 
 

@@ -57,6 +57,9 @@ def test_a_carbon_sent_with_send_goes_from_sent_to_delivered_and_one_that_expire
     model.apply(Delivered("other", 21))
     model.apply(ErrorReply("expired", "your message 22 to Ana expired before it was delivered", "other", msg_id=22))
     assert [line.state for line in model.conversations["ana"].lines] == ["delivered", "failed"]
+    # Sent, then expired: not delivered, how long it waited (at most its lifetime), and to Ana.
+    assert model.conversations["ana"].lines[1].label.startswith("✗ not delivered: it waited 7 days for Ana and "
+                                                                "expired: "), model.conversations["ana"].lines[1].label
 
 
 # --- Reads on another device clear the unread count -----------------------------------------

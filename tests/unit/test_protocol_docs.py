@@ -11,7 +11,11 @@ A student writes a client from PROTOCOL.md alone, so:
 - "A session, byte for byte" decodes frame by frame, and its hello carries the guest's own
   resume token, as "Guest names" tells a client to;
 - the checklist for a new client comes first, and every ``(#anchor)`` link names a heading;
-- limits and reasons a client meets are written down (the ping token, ``protocol error``).
+- limits and reasons a client meets are written down (the ping token, ``protocol error``);
+- every frame the document shows decodes with the codec, and none carries a key the codec
+  would drop (a field renamed in the code and not in the example);
+- "Metrics" lists every figure server/metrics.py exposes, and no other; "Error codes"
+  every code of protocol/errors.py that can reach a client, and no other.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import json
 import re
 from pathlib import Path
 
+import const
+from docfiles import slug
 from protocol import codec
 from protocol.connection import _OPEN_SENDABLE, LATEST_VERSION, Connection, Role
+from protocol.errors import ErrorCode
 from protocol.events import FrameRejected
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,12 +50,6 @@ def section(title: str) -> str:
     match = re.search(rf"^#+ {re.escape(title)}\n(.*?)(?=^#+ |\Z)", TEXT, re.DOTALL | re.MULTILINE)
     assert match, f"PROTOCOL.md has no section {title!r}"
     return match.group(1)
-
-
-def slug(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation but ``-`` and ``_`` dropped,
-    spaces to hyphens."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
 def test_the_title_names_every_version_the_document_defines() -> None:
@@ -107,3 +108,59 @@ def test_the_ping_token_limit_and_the_binary_message_reason_are_written_down() -
     row = next((line for line in limits.splitlines() if line.startswith("| `ping` token")), "")
     assert f"{codec._MAX_ID_CHARS} characters" in row, row
     assert "`protocol error`" in section("`joined`, `left`: system notices")
+
+
+def frames_shown() -> list[tuple[int, str]]:
+    """Every JSON object of the document that has a ``type``, with its line number: the
+    object from its ``{"type"`` to its closing brace (strings skipped)."""
+    found = []
+    for match in re.finditer(r'\{"type"', TEXT):
+        depth, in_string, escaped = 0, False, False
+        for end in range(match.start(), len(TEXT)):
+            char = TEXT[end]
+            if escaped:
+                escaped = False
+            elif in_string:
+                escaped, in_string = char == "\\", char != '"'
+            elif char == '"':
+                in_string = True
+            elif char in "{}":
+                depth += 1 if char == "{" else -1
+                if depth == 0:
+                    found.append((TEXT.count("\n", 0, match.start()) + 1, TEXT[match.start():end + 1]))
+                    break
+    return found
+
+
+def test_every_frame_shown_decodes_and_keeps_every_key() -> None:
+    frames = frames_shown()
+    assert len(frames) > 100
+    wrong = []
+    for line, frame in frames:
+        event = codec.decode(frame.encode("utf-8"), codec.TYPES, const.MAX_TEXT_CHARS)
+        if isinstance(event, FrameRejected):
+            wrong.append(f"line {line}: {event.code} {event.message}: {frame}")
+            continue
+        shown, kept = json.loads(frame), codec.to_dict(event)
+        dropped = set(shown) - set(kept)
+        for key, items in shown.items():  # a page's entries: users, messages, rooms, members
+            if isinstance(items, list) and items and all(isinstance(item, dict) for item in items):
+                dropped |= {f"{key}[].{name}" for item in items for name in item} - {
+                    f"{key}[].{name}" for item in kept[key] for name in item}
+        if dropped:
+            wrong.append(f"line {line}: keys the codec does not know {sorted(dropped)}: {frame}")
+    assert not wrong, "frames of PROTOCOL.md that a server would not read as shown:\n" + "\n".join(wrong)
+
+
+def test_the_metrics_table_lists_what_the_server_exposes() -> None:
+    exposed = set(re.findall(r'"(chat_\w+)"', (ROOT / "server" / "metrics.py").read_text(encoding="utf-8")))
+    listed = set(re.findall(r"`(chat_\w+)", section("Metrics")))
+    assert exposed and exposed == listed, f"not listed: {sorted(exposed - listed)}; gone: {sorted(listed - exposed)}"
+
+
+def test_the_error_codes_table_lists_every_code_a_client_can_get() -> None:
+    # truncated_frame is what a core says of a stream that ended inside a frame: nobody is
+    # left to send it to (server/relay.py, _rejected).
+    sent = {code.value for code in ErrorCode} - {ErrorCode.TRUNCATED_FRAME}
+    listed = set(re.findall(r"^\| `(\w+)`", section("Error codes"), re.MULTILINE))
+    assert sent == listed, f"not listed: {sorted(sent - listed)}; no such code: {sorted(listed - sent)}"

@@ -25,10 +25,23 @@ def test_the_console_takes_what_its_help_and_the_readmes_name_and_nothing_else()
     """It took an /exit that neither /help nor README.md mentioned, and README.md's table
     left out /quem and /ajuda."""
     commands = QUIT_COMMANDS | WHO_COMMANDS | HELP_COMMANDS | PASSWORD_COMMANDS | BACKUP_COMMANDS | {ADMIN_COMMAND}
-    assert set(re.findall(r"/[a-z]+", "\n".join(help_lines()))) == commands
+    assert set(re.findall(r"/[a-z?]+", "\n".join(help_lines()))) == commands
     for readme, start in (("README.md", "What you type at the\nserver's terminal:"),
                           ("LEIAME.md", "O que se digita no terminal\ndo servidor:")):
-        assert set(re.findall(r"`(/[a-z]+)", console_table(readme, start))) == commands, readme
+        assert set(re.findall(r"`(/[a-z?]+)", console_table(readme, start))) == commands, readme
+
+
+def test_the_console_takes_the_clients_names_of_the_commands_both_have() -> None:
+    """A teacher who lists the class with /lista in the client got "unknown command" at
+    the server's terminal: one table of names (client/commands.py COMMAND_WORDS) for both.
+    /registro too: the original assignments' registry of names, addresses and ports, which
+    is what /who lists."""
+    from client.commands import COMMAND_WORDS, parse_command, ShowWho
+    for word, taken in (("who", WHO_COMMANDS), ("quit", QUIT_COMMANDS), ("help", HELP_COMMANDS),
+                        ("password", PASSWORD_COMMANDS)):
+        assert taken == {f"/{name}" for names in COMMAND_WORDS[word].values() for name in names}, word
+    assert {"/lista", "/registro", "/quem", "/who"} <= WHO_COMMANDS
+    assert parse_command("/registro") == ShowWho()
 
 
 def test_the_console_lists_the_registry_in_name_order_with_addresses_and_times() -> None:

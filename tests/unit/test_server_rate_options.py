@@ -2,11 +2,14 @@
 request forever (and the token bucket would divide by zero), infinity none."""
 
 import logging
+import re
+from pathlib import Path
 
 import pytest
 
 import chatserver
 import const
+import overrides
 from server.config import ServerConfig
 
 
@@ -30,6 +33,16 @@ def test_const_py_s_rate_is_checked_too(monkeypatch):
     """What const.py gives is not converted by argparse: the config checks it."""
     monkeypatch.setattr(const, "RATE_PER_CONNECTION", 0.0)
     with pytest.raises(ValueError, match="RATE_PER_CONNECTION in const.py"):
+        chatserver.config_from(chatserver.parse_args([]))
+
+
+def test_a_rate_from_the_settings_file_is_said_to_come_from_it(monkeypatch):
+    """README tells an operator to put settings in const_local.py: the refusal names that
+    file, not const.py, which they did not touch."""
+    settings = Path("/etc/chat/const_local.py")
+    monkeypatch.setattr(const, "RATE_PER_CONNECTION", 0.0)
+    monkeypatch.setattr(const, "LOCAL_SETTINGS", overrides.Applied(settings, ("RATE_PER_CONNECTION",)))
+    with pytest.raises(ValueError, match=re.escape(f"RATE_PER_CONNECTION in {settings})")):
         chatserver.config_from(chatserver.parse_args([]))
 
 
